@@ -1,0 +1,58 @@
+"""The narrow protocol between job code and the engine.
+
+Job code gets a :class:`JobContext`. It reports through ``progress()`` and
+``log()`` and asks ``check_cancelled()`` between units of work. The context
+turns each call into a small dict handed to a *sink*: in the job's child
+process the sink writes to a pipe read by the engine; in tests and previews it
+may be any callable (``list.append`` records everything).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import Cancelled
+from .paths import Home
+
+__all__ = ["JobContext", "Sink"]
+
+Sink = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class JobContext:
+    """What every job kind receives, besides its validated params."""
+
+    run_id: int
+    job: str
+    home: Home
+    sink: Sink
+    attempt: int = 1
+    max_attempts: int = 1
+    trigger: str = "manual"
+    files: list[Path] = field(default_factory=list)
+    dry_run: bool = False
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+
+    def progress(self, done: float, total: float | None = None, message: str | None = None,
+                 unit: str | None = None) -> None:
+        """Report ``done`` of ``total`` (``None`` when unknown), in ``unit`` ("rows", "bytes", ...)."""
+        self.sink({"t": "progress", "done": done, "total": total, "message": message,
+                   "unit": unit, "ts": time.time()})
+
+    def log(self, message: str, level: str = "info") -> None:
+        """Add a line to the run's log (shown in the run details and ``trayjobs show``)."""
+        self.sink({"t": "log", "message": str(message), "level": level, "ts": time.time()})
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`~trayjobs.errors.Cancelled` if the run was cancelled or timed out."""
+        if self.cancel_event.is_set():
+            raise Cancelled()

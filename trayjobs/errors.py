@@ -1,0 +1,63 @@
+"""Errors a user can act on, each with one type.
+
+A :class:`UserError` carries a message written for the person using the app:
+what went wrong and what to do. Anything else escaping the core is a bug.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "UserError",
+    "ConfigError",
+    "JobFailed",
+    "Cancelled",
+    "StoreBusy",
+]
+
+
+class UserError(Exception):
+    """Something the user can fix; ``str(exc)`` is shown as is."""
+
+
+class ConfigError(UserError):
+    """A problem in the config file, located as precisely as we can."""
+
+    def __init__(self, message: str, *, file: str | None = None, job: str | None = None,
+                 key: str | None = None, line: int | None = None) -> None:
+        self.message = message
+        self.file = file
+        self.job = job
+        self.key = key
+        self.line = line
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        where = []
+        if self.file:
+            where.append(f"{self.file}:{self.line}" if self.line else self.file)
+        if self.job:
+            where.append(f"job '{self.job}'")
+        if self.key:
+            where.append(f"key '{self.key}'")
+        prefix = ", ".join(where)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class JobFailed(UserError):
+    """Raised by job code for an expected failure: no traceback is shown.
+
+    ``retry=False`` says another attempt cannot help (e.g. a malformed file),
+    so the run fails at once instead of spending its retry budget.
+    """
+
+    def __init__(self, message: str, *, retry: bool = True) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+class Cancelled(Exception):
+    """Raised inside job code by ``ctx.check_cancelled()`` once a cancel was asked for."""
+
+
+class StoreBusy(UserError):
+    """The run database stayed locked by another program for too long."""
