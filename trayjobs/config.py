@@ -1,0 +1,330 @@
+"""The jobs file: ``trayjobs.toml`` in the config dir, read into validated jobs.
+
+One broken job never stops the others from loading: each job is validated on
+its own and its problems are collected as :class:`~trayjobs.errors.ConfigError`
+values that name the file, the line, the job and the key. ``trayjobs check``
+and the window show them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from .durations import parse_duration
+from .errors import ConfigError
+from .kinds.base import COMMON_KEYS, KindParams
+from .kinds.registry import get_kind, kind_names
+from .schedule import Cron, CronError, Interval
+
+__all__ = ["Config", "JobConfig", "Settings", "RetryPolicy", "WatchSpec", "load_config",
+           "parse_config", "DEFAULT_IGNORE"]
+
+
+def _duration(v: Any) -> float:
+    return parse_duration(v)
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+
+DEFAULT_IGNORE = ["*.part", "*.crdownload", "*.tmp", "*.temp", "*.partial", "*.download",
+                  "~$*", ".~lock*", ".*", "*.swp", "*~"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetryPolicy(_Strict):
+    attempts: int = Field(3, ge=1, le=100, description="Attempts in all, the first included.")
+    backoff: Duration = Field(30.0, ge=0, description="Wait before the 2nd attempt; doubles after each failure.")
+    max_backoff: Duration = Field(3600.0, ge=0, description="Longest wait between attempts.")
+    jitter: bool = Field(True, description="Randomise each wait by up to ±25 % so retries do not bunch up.")
+
+
+class WatchSpec(_Strict):
+    folder: str = Field(description="The folder to watch; `~` is your home.")
+    patterns: list[str] = Field(["*"], description="File name globs that trigger the job.")
+    recursive: bool = Field(False, description="Watch sub-folders too.")
+    settle: Duration = Field(1.0, ge=0, le=3600, description="Quiet time (size and mtime unchanged) before a file counts as complete.")
+    ignore: list[str] = Field(default_factory=lambda: list(DEFAULT_IGNORE),
+                              description="Names never treated as input (partial downloads, temp and hidden files).")
+
+    @property
+    def path(self) -> Path:
+        return Path(self.folder).expanduser()
+
+
+class JobCommon(_Strict):
+    kind: str = Field(description="What the job does: " + ", ".join(kind_names()) + ".")
+    description: str = Field("", description="A line of your own about the job.")
+    enabled: bool = Field(True, description="Off: the job keeps its settings but never runs by itself.")
+    every: Duration | None = Field(None, gt=0, description="Run at this interval, e.g. '15m', '2h', '1d'.")
+    cron: str | None = Field(None, description="Run on a 5-field cron schedule in local time, e.g. '0 9 * * mon-fri'.")
+    at_login: bool = Field(False, description="Run once each time trayjobs starts (at login when autostart is on).")
+    watch: WatchSpec | None = Field(None, description="Run when files arrive in a folder.")
+    retry: RetryPolicy = Field(default_factory=RetryPolicy, description="How failed attempts are retried.")
+    timeout: Duration | None = Field(None, gt=0, description="Stop an attempt that runs longer than this, e.g. '30m'.")
+    priority: int = Field(0, ge=-100, le=100, description="Higher runs first when several runs wait.")
+    overlap: Literal["skip", "queue", "parallel"] = Field(
+        "queue", description="When a run is due while the previous one still runs: skip it, queue it, or run both.")
+    missed: Literal["skip", "once", "all"] = Field(
+        "once", description="Scheduled runs missed while the app was closed or the machine slept: skip them, run once, or run each.")
+    then: list[str] = Field(default_factory=list, description="Jobs to run after this one succeeds.")
+    notify: Literal["failure", "always", "never"] = Field(
+        "failure", description="Desktop notifications for this job's final failures, every finished run, or never.")
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                Cron(v)
+            except CronError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("then", mode="before")
+    @classmethod
+    def _then(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class Settings(_Strict):
+    workers: int = Field(2, ge=1, le=16, description="How many runs may execute at once.")
+    notify_failures: bool = Field(True, description="Desktop notification when a run fails for good.")
+    notify_success: bool = Field(False, description="Desktop notification when a run succeeds.")
+    quiet_hours: str | None = Field(None, pattern=r"^\d\d:\d\d-\d\d:\d\d$",
+                                    description="No notifications in this span, e.g. '22:00-07:00'.")
+    keep_days: int = Field(90, ge=1, description="Runs older than this are removed from the history.")
+    keep_runs: int = Field(100_000, ge=100, description="At most this many runs are kept in the history.")
+    keep_failed_days: int = Field(365, ge=1, description="Failed runs are kept this long.")
+    catchup_delay: Duration = Field(60.0, ge=0, description="After the machine wakes up, wait this long before catching up missed runs.")
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """One validated job."""
+
+    name: str
+    common: JobCommon
+    params: KindParams
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    def __getattr__(self, item: str) -> Any:  # job.retry, job.every, ... read through
+        if item in JobCommon.model_fields:
+            return getattr(self.common, item)
+        raise AttributeError(item)
+
+    @property
+    def schedule(self) -> Interval | Cron | None:
+        if self.common.cron:
+            return Cron(self.common.cron)
+        if self.common.every:
+            return Interval(self.common.every)
+        return None
+
+    @property
+    def schedule_spec(self) -> str:
+        """A stable text for the schedule: a change of it resets the stored next run."""
+        if self.common.cron:
+            return f"cron:{self.common.cron}"
+        if self.common.every:
+            return f"every:{self.common.every}"
+        return ""
+
+    def trigger_text(self) -> str:
+        """The triggers in plain words, e.g. "Weekdays at 09:00 · watches ~/Inbox"."""
+        parts = []
+        if self.schedule:
+            parts.append(self.schedule.describe())
+        if self.common.watch:
+            parts.append(f"When files arrive in {self.common.watch.folder}")
+        if self.common.at_login:
+            parts.append("At login")
+        return " · ".join(parts) or "Manual"
+
+    def params_json(self) -> dict[str, Any]:
+        return self.params.model_dump(mode="json")
+
+
+@dataclass
+class Config:
+    path: Path | None
+    settings: Settings = field(default_factory=Settings)
+    jobs: dict[str, JobConfig] = field(default_factory=dict)
+    errors: list[ConfigError] = field(default_factory=list)
+
+    def job(self, name: str) -> JobConfig:
+        try:
+            return self.jobs[name]
+        except KeyError:
+            known = ", ".join(sorted(self.jobs)) or "none defined"
+            raise ConfigError(f"there is no job called {name!r} (jobs: {known})") from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate the jobs file; a missing file is an empty config."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Config(path=path)
+    except (OSError, UnicodeDecodeError) as exc:
+        return Config(path=path, errors=[ConfigError(f"cannot read the file: {exc}", file=str(path))])
+    return parse_config(text, path=path)
+
+
+def parse_config(text: str, *, path: Path | None = None) -> Config:
+    fname = str(path) if path else "<config>"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        return Config(path=path, errors=[ConfigError(
+            f"not valid TOML: {exc}", file=fname, line=int(m.group(1)) if m else None)])
+    cfg = Config(path=path)
+    locate = _Locator(text)
+
+    unknown = set(data) - {"settings", "jobs"}
+    for key in sorted(unknown):
+        cfg.errors.append(ConfigError(
+            f"unknown top-level table; use [settings] or [jobs.NAME]",
+            file=fname, key=key, line=locate.top(key)))
+
+    try:
+        cfg.settings = Settings.model_validate(data.get("settings", {}))
+    except ValidationError as exc:
+        for loc, msg in _messages(exc, Settings.model_fields):
+            cfg.errors.append(ConfigError(msg, file=fname, key=f"settings.{loc}" if loc else "settings",
+                                          line=locate.key(["settings"], loc)))
+
+    jobs = data.get("jobs", {})
+    if not isinstance(jobs, dict):
+        cfg.errors.append(ConfigError("write each job as a table: [jobs.NAME]", file=fname,
+                                      key="jobs", line=locate.top("jobs")))
+        jobs = {}
+    for name, raw in jobs.items():
+        try:
+            cfg.jobs[name] = _parse_job(name, raw)
+        except _JobErrors as errs:
+            for loc, msg in errs.items:
+                cfg.errors.append(ConfigError(msg, file=fname, job=name, key=loc or None,
+                                              line=locate.key(["jobs", name], loc)))
+    for name, job in cfg.jobs.items():
+        for other in job.common.then:
+            if other not in jobs:
+                cfg.errors.append(ConfigError(f"'then' names {other!r}, which is not a job",
+                                              file=fname, job=name, key="then",
+                                              line=locate.key(["jobs", name], "then")))
+    return cfg
+
+
+class _JobErrors(Exception):
+    def __init__(self, items: list[tuple[str, str]]):
+        self.items = items
+
+
+def _parse_job(name: str, raw: Any) -> JobConfig:
+    if not isinstance(raw, dict):
+        raise _JobErrors([("", "a job must be a table: [jobs.NAME] with keys under it")])
+    if not name.strip() or len(name) > 100:
+        raise _JobErrors([("", "a job name must be 1-100 characters")])
+    common_raw = {k: v for k, v in raw.items() if k in COMMON_KEYS}
+    kind_raw = {k: v for k, v in raw.items() if k not in COMMON_KEYS}
+    errors: list[tuple[str, str]] = []
+    common = kind_cls = params = None
+    if "kind" not in raw:
+        errors.append(("kind", "missing; say what the job does, e.g. kind = \"import\" "
+                               f"(kinds: {', '.join(kind_names())})"))
+    else:
+        try:
+            kind_cls = get_kind(str(raw["kind"]))
+        except (KeyError, ImportError) as exc:
+            errors.append(("kind", str(exc).strip('"')))
+    try:
+        common = JobCommon.model_validate(common_raw)
+    except ValidationError as exc:
+        errors.extend((loc, msg) for loc, msg in _messages(exc, JobCommon.model_fields)
+                      if loc != "kind")
+    if kind_cls is not None:
+        try:
+            params = kind_cls.parse_params(kind_raw)
+        except ValidationError as exc:
+            known = set(kind_cls.Params.model_fields) | COMMON_KEYS
+            errors.extend(_messages(exc, known, kind=kind_cls.name))
+    if common is not None and common.cron and common.every:
+        errors.append(("cron", "give either 'every' or 'cron', not both"))
+    if errors:
+        raise _JobErrors(errors)
+    return JobConfig(name=name, common=common, params=params, raw=raw)
+
+
+def _messages(exc: ValidationError, known, *, kind: str | None = None):
+    """Pydantic errors as (dotted key, plain message) pairs."""
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            key = str(err["loc"][-1])
+            close = difflib.get_close_matches(key, list(known), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            where = f"for a {kind} job" if kind else "here"
+            msg = f"unknown key{hint}" if close else f"unknown key (not an option {where})"
+        elif err["type"] == "missing":
+            msg = "missing (required)"
+        elif err["type"] == "value_error":
+            msg = str(err.get("ctx", {}).get("error", msg))
+        elif err["type"] == "literal_error":
+            msg = f"{err['input']!r} is not one of the choices: {err['ctx']['expected']}"
+        else:
+            msg = f"{msg} (got {err['input']!r})" if "input" in err and not isinstance(
+                err["input"], (dict, list)) else msg
+        yield loc, msg
+
+
+class _Locator:
+    """Finds the line of a table or key in the TOML text (1-based), best effort."""
+
+    _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    @staticmethod
+    def _split(header: str) -> list[str]:
+        return [p.strip().strip('"\'') for p in re.findall(r'"[^"]*"|\'[^\']*\'|[^.]+', header)]
+
+    def top(self, key: str) -> int | None:
+        for i, line in enumerate(self.lines, 1):
+            m = self._HEADER.match(line)
+            if m and self._split(m.group(1))[:1] == [key]:
+                return i
+            if re.match(rf"^\s*{re.escape(key)}\s*=", line):
+                return i
+        return None
+
+    def key(self, table: list[str], dotted: str) -> int | None:
+        parts = [p for p in dotted.split(".") if p and not p.isdigit()] if dotted else []
+        first = parts[0] if parts else None
+        in_table = False
+        header_line = None
+        for i, line in enumerate(self.lines, 1):
+            m = self._HEADER.match(line)
+            if m:
+                path = self._split(m.group(1))
+                in_table = path[:len(table)] == table
+                if in_table and header_line is None:
+                    header_line = i
+                if in_table and first and path[len(table):len(table) + 1] == [first]:
+                    return i
+                continue
+            if in_table and first and re.match(rf"^\s*[\"']?{re.escape(first)}[\"']?\s*=", line):
+                return i
+        return header_line

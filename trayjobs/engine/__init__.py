@@ -1,0 +1,1 @@
+"""The engine: dispatch, execution in child processes, retries, schedules, recovery."""

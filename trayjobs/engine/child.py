@@ -1,0 +1,146 @@
+"""The job process: runs job code for the engine, one run at a time.
+
+It reads requests as JSON lines on stdin and answers on the message pipe whose
+fd is its first argument. Job code may block, spin or crash: the engine can
+always kill this process, and knows from the pipe's end that it died.
+
+Kept free of Qt and of the engine: it imports only the job kinds it runs.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import io
+import json
+import os
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+
+class _Pipe:
+    def __init__(self, fd: int) -> None:
+        self._f = os.fdopen(fd, "wb", buffering=0)
+        self._lock = threading.Lock()
+
+    def send(self, msg: dict[str, Any]) -> None:
+        data = (json.dumps(msg, default=str) + "\n").encode()
+        with self._lock:
+            self._f.write(data)
+
+
+class _LogStream(io.TextIOBase):
+    """print() in job code becomes log lines of the run."""
+
+    def __init__(self, ctx, level: str) -> None:
+        self.ctx, self.level, self._buf = ctx, level, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        self._buf += s
+        while "\n" in self._buf:
+            line, self._buf = self._buf.split("\n", 1)
+            if line.strip():
+                self.ctx.log(line, self.level)
+        return len(s)
+
+    def flush(self) -> None:
+        if self._buf.strip():
+            self.ctx.log(self._buf, self.level)
+        self._buf = ""
+
+
+def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event) -> bool:
+    """Run one request; returns False when this process should not be reused."""
+    from ..context import JobContext
+    from ..errors import Cancelled, JobFailed, UserError
+    from ..kinds.registry import get_kind
+    from ..paths import Home
+
+    ctx = JobContext(run_id=req["run_id"], job=req["job"], home=Home.from_dict(req["home"]),
+                     sink=pipe.send, attempt=req["attempt"], max_attempts=req["max_attempts"],
+                     trigger=req["trigger"], files=[Path(f) for f in req.get("files") or []],
+                     dry_run=bool(req.get("dry_run")), cancel_event=cancel)
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _LogStream(ctx, "info"), _LogStream(ctx, "warning")
+    reuse = True
+    try:
+        kind = get_kind(req["kind"])()
+        params = kind.parse_params(req["params"])
+        if req.get("op") == "undo":
+            result = kind.undo(ctx, params, req["run"])
+        else:
+            result = kind.run(ctx, params)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pipe.send({"t": "done", "result": result or {}})
+    except Cancelled:
+        pipe.send({"t": "error", "kind": "cancelled", "message": "cancelled"})
+    except JobFailed as exc:
+        pipe.send({"t": "error", "kind": "failed", "message": str(exc), "retry": exc.retry})
+    except UserError as exc:
+        pipe.send({"t": "error", "kind": "failed", "message": str(exc), "retry": False})
+    except MemoryError as exc:
+        reuse = False  # the heap may be in a poor state: start afresh
+        pipe.send({"t": "error", "kind": "memory",
+                   "message": f"the job ran out of memory ({exc or 'MemoryError'})"})
+    except BaseException as exc:  # job code is foreign: report anything, then go on
+        if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+            reuse = False
+        pipe.send({"t": "error", "kind": "exception",
+                   "message": f"{type(exc).__name__}: {exc}",
+                   "traceback": traceback.format_exc()})
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = out, err
+    return reuse
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    pipe = _Pipe(int(argv[0]))
+    faulthandler.enable()  # a segfault leaves its Python traceback on stderr (our log file)
+    requests: list[dict[str, Any]] = []
+    have = threading.Condition()
+    cancel = threading.Event()
+    eof = threading.Event()
+
+    def reader() -> None:
+        # stdin carries requests and, while a job runs, "cancel": read it on the side.
+        for line in sys.stdin:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if msg.get("op") == "cancel":
+                cancel.set()
+            else:
+                with have:
+                    cancel.clear()  # in stream order: a cancel after this request applies to it
+                    requests.append(msg)
+                    have.notify()
+        eof.set()
+        with have:
+            have.notify()
+
+    threading.Thread(target=reader, name="requests", daemon=True).start()
+    pipe.send({"t": "ready", "pid": os.getpid()})
+    while True:
+        with have:
+            have.wait_for(lambda: requests or eof.is_set())
+            if not requests:
+                return 0
+            req = requests.pop(0)
+        if not _run(req, pipe, cancel):
+            return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

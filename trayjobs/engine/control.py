@@ -1,0 +1,157 @@
+"""Commands on runs and jobs that work from any process.
+
+The CLI, the app and ``trayjobs worker`` share the same files. A command
+changes the store and then tells the process that runs jobs (if any) through
+the queue's control channel; :class:`~trayjobs.engine.engine.Engine` extends
+this class and acts on its own commands directly.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from ..config import Config, JobConfig, load_config
+from ..errors import UserError
+from ..paths import Home
+from ..queue import Queue
+from ..store import ACTIVE_STATES, FINAL_STATES, RunStore
+from .events import EventBus, JobsChanged, RunChanged
+
+__all__ = ["Control"]
+
+#: Triggers that are a person's explicit wish: they run even while paused or overlapping.
+EXPLICIT_TRIGGERS = ("manual", "cli", "retry", "drop")
+
+
+class Control:
+    def __init__(self, home: Home, *, config: Config | None = None) -> None:
+        self.home = home.ensure()
+        self.store = RunStore(home.runs_db)
+        self.queue = Queue(home)
+        self.bus = EventBus()
+        self.config = config if config is not None else load_config(home.config_file)
+
+    def close(self) -> None:
+        self.queue.close()
+        self.store.close()
+
+    # -- hooks the engine overrides ----------------------------------------------------
+
+    def _tell(self, message: dict[str, Any]) -> bool:
+        """Pass ``message`` to the process running jobs."""
+        return self.queue.notify(message)
+
+    def _runs_submitted(self) -> None:
+        self._tell({"op": "dispatch"})
+
+    # -- submitting ------------------------------------------------------------------
+
+    def submit(self, job_name: str, *, trigger: str = "manual", files: list[str | Path] | None = None,
+               dry_run: bool = False, parent_run: int | None = None, retry_of: int | None = None,
+               note: str | None = None, max_attempts: int | None = None) -> int:
+        """Create a queued run of ``job_name`` and get it executed; returns its id."""
+        job = self.config.job(job_name)
+        inputs: dict[str, Any] = {}
+        if files:
+            from ..kinds.registry import get_kind
+            if not get_kind(job.kind).accepts_files:
+                raise UserError(f"job {job_name!r} ({job.kind}) does not take input files")
+            inputs["files"] = [str(Path(f).expanduser().absolute()) for f in files]
+        if dry_run:
+            inputs["dry_run"] = True
+        state, error = "queued", None
+        if (job.overlap == "skip" and trigger not in EXPLICIT_TRIGGERS
+                and self.store.active_runs(job.name)):
+            state, error = "skipped", "the previous run was still going (overlap = \"skip\")"
+        run_id = self.store.create_run(
+            job.name, kind=job.kind, trigger=trigger,
+            max_attempts=max_attempts or job.retry.attempts, priority=job.priority,
+            inputs=inputs or None, parent_run=parent_run, retry_of=retry_of, note=note,
+            state=state, error=error)
+        self.bus.emit(RunChanged(self.store.get_run(run_id), final=state != "queued"))
+        if state == "queued":
+            self._runs_submitted()
+        return run_id
+
+    def record_skipped(self, job: JobConfig, *, trigger: str, note: str) -> int:
+        run_id = self.store.create_run(job.name, kind=job.kind, trigger=trigger, state="skipped",
+                                       note=note, max_attempts=job.retry.attempts)
+        self.bus.emit(RunChanged(self.store.get_run(run_id), final=True))
+        return run_id
+
+    # -- acting on runs ----------------------------------------------------------------
+
+    def _run(self, run_id: int) -> dict[str, Any]:
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise UserError(f"there is no run {run_id}")
+        return run
+
+    def cancel(self, run_id: int) -> str:
+        """Cancel a waiting run at once, or ask a running one to stop; returns what happened."""
+        run = self._run(run_id)
+        if run["state"] in FINAL_STATES:
+            raise UserError(f"run {run_id} has already ended ({run['state']})")
+        with self.store.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE runs SET state = 'cancelled', finished_at = ?, updated_at = ?,"
+                " error = 'cancelled before it started', dispatched = 0"
+                " WHERE id = ? AND state IN ('queued', 'retrying')",
+                (time.time(), time.time(), run_id))
+            stopped_waiting = cur.rowcount == 1
+            if not stopped_waiting:
+                conn.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (run_id,))
+        if stopped_waiting:
+            self.bus.emit(RunChanged(self.store.get_run(run_id), final=True))
+            self._runs_submitted()
+            return "cancelled"
+        self._cancel_running(run_id)
+        return "stopping"
+
+    def _cancel_running(self, run_id: int) -> None:
+        self._tell({"op": "cancel", "run": run_id})
+
+    def retry(self, run_id: int) -> int:
+        """Run again now. A waiting retry is started early; an ended run gets a fresh run
+        with a full retry budget (the retry does not spend the old run's attempts)."""
+        run = self._run(run_id)
+        if run["state"] == "retrying":
+            cur = self.store._execute(
+                "UPDATE runs SET state = 'queued', next_attempt_at = NULL, updated_at = ?"
+                " WHERE id = ? AND state = 'retrying'", (time.time(), run_id))
+            if cur.rowcount:
+                self.bus.emit(RunChanged(self.store.get_run(run_id)))
+                self._runs_submitted()
+                return run_id
+            run = self._run(run_id)
+        if run["state"] in ACTIVE_STATES:
+            raise UserError(f"run {run_id} is {run['state']}; it cannot be retried until it ends")
+        inputs = run.get("inputs") or {}
+        return self.submit(run["job"], trigger="retry", files=inputs.get("files"),
+                           dry_run=bool(inputs.get("dry_run")), retry_of=run_id,
+                           note=f"retry of run {run_id}")
+
+    # -- pausing ----------------------------------------------------------------------
+
+    def paused(self, job: str | None = None) -> bool:
+        if job is None:
+            return self.store.get_value("paused") == "1"
+        return bool(self.store.job_states().get(job, {}).get("paused"))
+
+    def set_paused(self, paused: bool, job: str | None = None) -> None:
+        """Pause or resume everything (``job=None``) or one job; kept across restarts."""
+        if job is None:
+            self.store.set_value("paused", "1" if paused else None)
+        else:
+            self.config.job(job)
+            self.store.set_job_state(job, paused=1 if paused else 0)
+        self.bus.emit(JobsChanged("paused" if paused else "resumed"))
+        self._tell({"op": "paused"})
+
+    def reload_config(self) -> Config:
+        self.config = load_config(self.home.config_file)
+        self.bus.emit(JobsChanged("config"))
+        self._tell({"op": "reload"})
+        return self.config

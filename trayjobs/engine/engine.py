@@ -1,0 +1,431 @@
+"""The engine: the process that runs jobs (the app, or ``trayjobs worker``).
+
+It owns the Huey consumer, the pool of job processes, the scheduler thread and
+crash recovery. Runs flow: ``submit`` writes a queued run to the store; the
+dispatcher hands run ids to the queue within each job's concurrency and in
+priority order; a consumer worker claims the run (a compare-and-set in the
+store, so a doubled message is harmless) and executes it in a job process;
+the outcome becomes success, a retry with backoff, or a final failure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import threading
+import time
+from datetime import datetime, timezone, tzinfo
+from typing import Any, Callable
+
+from ..config import Config
+from ..errors import UserError
+from ..instance import InstanceLock
+from ..kinds.registry import get_kind
+from ..paths import Home
+from ..schedule import local_zone
+from .control import EXPLICIT_TRIGGERS, Control
+from .events import JobsChanged, Notice, RunChanged
+from .executor import Executor, Outcome, RunHandle
+from .scheduler import plan
+from .tracker import AttemptTracker
+
+__all__ = ["Engine", "backoff_delay"]
+
+log = logging.getLogger(__name__)
+
+WAKE_JUMP = 30.0      # wall clock ahead of the monotonic clock by this much: we slept
+MAX_SLEEP = 60.0      # the scheduler looks at the clocks at least this often
+PRUNE_EVERY = 6 * 3600
+
+
+def backoff_delay(attempt: int, *, base: float, cap: float, jitter: bool,
+                  rand: Callable[[], float] = random.random) -> float:
+    """Seconds before the attempt after ``attempt``: base·2^(attempt-1), capped, ±25 % jitter."""
+    delay = min(cap, base * (2 ** max(0, attempt - 1)))
+    if jitter:
+        delay *= 0.75 + 0.5 * rand()
+    return delay
+
+
+class Engine(Control):
+    def __init__(self, home: Home, *, config: Config | None = None, workers: int | None = None,
+                 scheduler: bool = True, grace: float = 3.0, tz: tzinfo | None = None,
+                 clock: Callable[[], float] = time.time, mode: str = "app") -> None:
+        super().__init__(home, config=config)
+        self.workers = workers or self.config.settings.workers
+        self.tz = tz or local_zone()
+        self.clock = clock
+        self.mode = mode
+        self.lock = InstanceLock(home)
+        self.executor = Executor(home, grace=grace)
+        self._with_scheduler = scheduler
+        self._handles: dict[int, RunHandle] = {}
+        self._handles_lock = threading.Lock()
+        self._dispatch_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._started = False
+        self._sched_thread: threading.Thread | None = None
+        self._catchup_after = 0.0  # monotonic time before which missed runs wait (after wake)
+        self.on_control: Callable[[dict[str, Any]], None] | None = None  # extra ops (the UI's "show")
+
+    # -- life cycle ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Take the home's lock, recover from a crash, start consuming and scheduling."""
+        self.lock.acquire(self.mode)
+        try:
+            self.recover()
+            self.executor_warm()
+            self.queue.start_consumer(self._execute, workers=self.workers,
+                                      control=self._on_control)
+            self._started = True
+            for job in self.config.jobs.values():
+                if job.enabled and job.at_login and not self.paused(job.name) and not self.paused():
+                    self.submit(job.name, trigger="login")
+            if self._with_scheduler:
+                self._sched_thread = threading.Thread(target=self._scheduler_loop,
+                                                      name="trayjobs-scheduler", daemon=True)
+                self._sched_thread.start()
+            self.dispatch_pending()
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def executor_warm(self) -> None:
+        for _ in range(self.workers):
+            self.executor._spawn_later()
+
+    def stop(self, *, timeout: float | None = None) -> None:
+        """Stop gracefully: running attempts are asked to stop, then killed after the grace
+        period; they end ``interrupted`` and are resumed at the next start."""
+        self._stopping = True
+        with self._cond:
+            self._cond.notify_all()
+        with self._handles_lock:
+            handles = list(self._handles.values())
+        for h in handles:
+            h.request_cancel()
+        wait = timeout if timeout is not None else self.executor.grace + 5
+        self.queue.stop_consumer(timeout=wait)
+        if self._sched_thread is not None:
+            self._sched_thread.join(2)
+        self.executor.close()
+        self._started = False
+        self.lock.release()
+
+    # -- the Control hooks, acting directly in this process -----------------------------
+
+    def _tell(self, message: dict[str, Any]) -> bool:
+        self._on_control(message)
+        return True
+
+    def _runs_submitted(self) -> None:
+        self.dispatch_pending()
+
+    def _cancel_running(self, run_id: int) -> None:
+        with self._handles_lock:
+            handle = self._handles.get(run_id)
+        if handle is not None:
+            handle.request_cancel()
+
+    def _on_control(self, msg: dict[str, Any]) -> None:
+        op = msg.get("op")
+        if op == "dispatch":
+            self.dispatch_pending()
+        elif op == "cancel":
+            self._cancel_running(int(msg["run"]))
+        elif op == "reload":
+            from ..config import load_config
+            self.config = load_config(self.home.config_file)
+            self.bus.emit(JobsChanged("config"))
+            self._wake_scheduler()
+        elif op == "paused":
+            self.bus.emit(JobsChanged("paused"))
+            self._wake_scheduler()
+            self.dispatch_pending()
+        elif self.on_control is not None:
+            self.on_control(msg)
+
+    def reload_config(self) -> Config:
+        cfg = super().reload_config()
+        self.dispatch_pending()
+        return cfg
+
+    # -- dispatch --------------------------------------------------------------------
+
+    def _limit(self, job_name: str) -> int:
+        job = self.config.jobs.get(job_name)
+        if job is not None and job.overlap == "parallel":
+            return self.workers
+        return 1
+
+    def dispatch_pending(self) -> None:
+        """Hand waiting runs to the queue: by priority, within each job's concurrency and
+        never far beyond what the workers can take, so a burst of 10,000 runs waits in the
+        store in arrival order rather than flooding the queue."""
+        if not self._started or self._stopping:
+            return
+        with self._dispatch_lock:
+            inflight: dict[str, int] = {}
+            total = 0
+            for r in self.store._query(
+                    "SELECT job, count(*) AS n FROM runs WHERE state = 'running' OR"
+                    " (state = 'queued' AND dispatched = 1) GROUP BY job"):
+                inflight[r["job"]] = r["n"]
+                total += r["n"]
+            budget = self.workers * 2 - total
+            if budget <= 0:
+                return
+            all_paused = self.paused()
+            states = self.store.job_states()
+            for run in self.store.undispatched():
+                if budget <= 0:
+                    break
+                explicit = run["trigger"] in EXPLICIT_TRIGGERS
+                if not explicit and (all_paused or states.get(run["job"], {}).get("paused")):
+                    continue
+                if inflight.get(run["job"], 0) >= self._limit(run["job"]):
+                    continue
+                cur = self.store._execute("UPDATE runs SET dispatched = 1 WHERE id = ? AND"
+                                          " state = 'queued' AND dispatched = 0", (run["id"],))
+                if cur.rowcount:
+                    self.queue.enqueue(run["id"], priority=run["priority"] or 0)
+                    inflight[run["job"]] = inflight.get(run["job"], 0) + 1
+                    budget -= 1
+
+    # -- execution (on a consumer worker thread) --------------------------------------
+
+    def _execute(self, run_id: int) -> None:
+        run = self.store.claim(run_id, pid=os.getpid())
+        if run is None:  # cancelled meanwhile, or a second message for the same run
+            self.dispatch_pending()
+            return
+        self.execute_claimed(run)
+        self.dispatch_pending()
+
+    def execute_claimed(self, run: dict[str, Any]) -> Outcome:
+        """Run one claimed attempt to its end and record the outcome."""
+        self.bus.emit(RunChanged(run))
+        job = self.config.jobs.get(run["job"])
+        if job is None:
+            outcome = Outcome("failed", retry=False, message=(
+                f"The job {run['job']!r} is no longer in the config file; "
+                f"add it back or dismiss this run."))
+            self._record(run, outcome)
+            return outcome
+        handle = RunHandle()
+        with self._handles_lock:
+            self._handles[run["id"]] = handle
+        if run.get("cancel_requested") or self._stopping:
+            handle.request_cancel()
+        tracker = AttemptTracker(self.store, self.bus, run)
+        inputs = run.get("inputs") or {}
+        request = {"op": "run", "run_id": run["id"], "job": job.name, "kind": job.kind,
+                   "params": job.params_json(), "attempt": run["attempt"],
+                   "max_attempts": run["max_attempts"], "trigger": run["trigger"],
+                   "files": inputs.get("files") or [], "dry_run": bool(inputs.get("dry_run")),
+                   "home": self.home.to_dict()}
+        try:
+            outcome = self.executor.run(request, handle=handle, on_message=tracker.on_message,
+                                        on_tick=tracker.tick, timeout=job.timeout)
+        except Exception as exc:
+            log.exception("could not run %s", run["id"])
+            outcome = Outcome("crashed", message=f"Could not start the job's process: {exc}")
+        finally:
+            with self._handles_lock:
+                self._handles.pop(run["id"], None)
+            handle.close()
+            tracker.flush()
+        self._record(run, outcome, user_cancel=bool(self.store.get_run(run["id"])
+                                                    .get("cancel_requested")))
+        return outcome
+
+    def _record(self, run: dict[str, Any], outcome: Outcome, *, user_cancel: bool = False) -> None:
+        rid, job = run["id"], self.config.jobs.get(run["job"])
+        next_at = None
+        if outcome.state == "succeeded":
+            state = "succeeded"
+        elif self._stopping and not user_cancel and outcome.state in ("cancelled", "crashed"):
+            state = "interrupted"
+            outcome.message = ("trayjobs was closed while this run was going; "
+                               "it resumes when trayjobs starts again")
+        elif outcome.state == "cancelled":
+            state = "cancelled"
+        elif outcome.retry and job is not None and run["attempt"] < run["max_attempts"]:
+            state = "retrying"
+            delay = backoff_delay(run["attempt"], base=job.retry.backoff,
+                                  cap=job.retry.max_backoff, jitter=job.retry.jitter)
+            next_at = self.clock() + delay
+        else:
+            state = "failed"
+        self.store.end_attempt(rid, state=state, error=outcome.message,
+                               traceback=outcome.traceback, result=outcome.result,
+                               next_attempt_at=next_at)
+        if outcome.message and state != "succeeded":
+            self.store.add_log(rid, outcome.message, "error")
+        final = state != "retrying"
+        self.bus.emit(RunChanged(self.store.get_run(rid), final=final))
+        if state == "retrying":
+            self._wake_scheduler()
+        if state == "succeeded" and job is not None:
+            for name in job.then:
+                try:
+                    self.submit(name, trigger="chain", parent_run=rid,
+                                note=f"after run {rid} of {job.name}")
+                except UserError as exc:
+                    self.store.add_log(rid, f"could not start {name!r}: {exc}", "error")
+
+    # -- inline execution (the CLI when no app or worker is running) ---------------------
+
+    def run_inline(self, run_id: int, *, on_wait: Callable[[dict[str, Any]], None] | None = None
+                   ) -> dict[str, Any]:
+        """Execute a queued run in this process, retries included; returns the final row."""
+        while True:
+            run = self.store.claim(run_id, pid=os.getpid())
+            if run is None:
+                row = self.store.get_run(run_id)
+                if row["state"] != "retrying":
+                    return row
+                if on_wait:
+                    on_wait(row)
+                time.sleep(max(0.0, (row["next_attempt_at"] or 0) - self.clock()))
+                self.store._execute("UPDATE runs SET state = 'queued' WHERE id = ? AND"
+                                    " state = 'retrying'", (run_id,))
+                continue
+            self.execute_claimed(run)
+
+    def cancel_local(self, run_id: int) -> None:
+        self._cancel_running(run_id)
+
+    # -- crash recovery ----------------------------------------------------------------
+
+    def recover(self) -> list[int]:
+        """After a crash or kill: runs left running become interrupted and, for kinds that
+        are safe to run again, resume as new runs; queued runs whose queue message was
+        lost are dispatched again. Returns the ids of the resumed runs."""
+        me = os.getpid()
+        for run in self.store.list_runs(state="running", limit=1_000_000):
+            pid = run.get("pid")
+            if pid and pid != me and _alive(pid) and self.lock.held:
+                # Another process that does not hold the lock runs it (a CLI inline run).
+                continue
+            self.store.end_attempt(run["id"], state="interrupted", error=(
+                "trayjobs stopped while this run was going (closed, killed or crashed)"))
+        resumed = []
+        for run in self.store._query(
+                "SELECT * FROM runs r WHERE state = 'interrupted' AND NOT EXISTS"
+                " (SELECT 1 FROM runs s WHERE s.retry_of = r.id AND s.trigger = 'recovered')"):
+            job = self.config.jobs.get(run["job"])
+            try:
+                safe = job is not None and get_kind(job.kind).idempotent
+            except KeyError:
+                safe = False
+            if not safe:
+                continue
+            inputs = json.loads(run["inputs"]) if run.get("inputs") else {}
+            new = self.store.create_run(job.name, kind=job.kind, trigger="recovered",
+                                        max_attempts=job.retry.attempts, priority=job.priority,
+                                        inputs=inputs or None, retry_of=run["id"],
+                                        note=f"resumes run {run['id']}, which was interrupted")
+            resumed.append(new)
+        pending = self.queue.pending_run_ids()
+        self.store._execute(
+            f"UPDATE runs SET dispatched = 0 WHERE state = 'queued' AND dispatched = 1"
+            f" AND id NOT IN ({','.join(str(int(i)) for i in pending) or '-1'})")
+        if resumed:
+            self.bus.emit(Notice("info", f"resumed {len(resumed)} interrupted run(s)"))
+        return resumed
+
+    # -- scheduling ------------------------------------------------------------------
+
+    def _wake_scheduler(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def tick(self, now: float | None = None) -> float | None:
+        """Create the runs that are due at ``now``; returns the next time something is due."""
+        now = self.clock() if now is None else now
+        now_dt = datetime.fromtimestamp(now, timezone.utc)
+        states = self.store.job_states()
+        all_paused = self.paused()
+        next_due: list[float] = []
+        changed = False
+        for job in list(self.config.jobs.values()):
+            if job.schedule is None or not job.enabled:
+                continue
+            st = states.get(job.name)
+            paused = all_paused or bool(st and st.get("paused"))
+            p = plan(job, st, now_dt, tz=self.tz)
+            if paused and p.runs:
+                # Paused: keep the overdue time, so resuming counts what was missed.
+                continue
+            for planned in p.runs:
+                if planned.trigger == "skipped":
+                    self.record_skipped(job, trigger="schedule", note=planned.note)
+                else:
+                    self.submit(job.name, trigger=planned.trigger, note=planned.note)
+            if p.next_run_at is not None:
+                changed = changed or bool(p.runs) or p.next_run_at != (st or {}).get("next_run_at")
+                self.store.set_job_state(job.name, next_run_at=p.next_run_at,
+                                         schedule_spec=job.schedule_spec,
+                                         **({"last_due_at": p.runs[-1].due_at} if p.runs else {}))
+                if not paused:
+                    next_due.append(p.next_run_at)
+        for run in self.store.due_retries(now):
+            cur = self.store._execute("UPDATE runs SET state = 'queued', updated_at = ? WHERE"
+                                      " id = ? AND state = 'retrying'", (now, run["id"]))
+            if cur.rowcount:
+                self.bus.emit(RunChanged(self.store.get_run(run["id"])))
+        self.dispatch_pending()
+        retry_at = self.store.next_due_retry()
+        if retry_at is not None:
+            next_due.append(retry_at)
+        if changed:
+            self.bus.emit(JobsChanged("schedule"))
+        return min(next_due) if next_due else None
+
+    def _scheduler_loop(self) -> None:
+        last_wall, last_mono = time.time(), time.monotonic()
+        last_prune = 0.0
+        while not self._stopping:
+            wall, mono = time.time(), time.monotonic()
+            jump = (wall - last_wall) - (mono - last_mono)
+            last_wall, last_mono = wall, mono
+            if jump > WAKE_JUMP:
+                delay = self.config.settings.catchup_delay
+                self._catchup_after = mono + delay
+                self.bus.emit(Notice("info", f"the computer was asleep for about "
+                                             f"{jump / 60:.0f} min; catching up in {delay:.0f} s"))
+            next_due = None
+            try:
+                if mono >= self._catchup_after:
+                    next_due = self.tick()
+                if mono - last_prune > PRUNE_EVERY:
+                    last_prune = mono
+                    s = self.config.settings
+                    self.store.prune(keep_days=s.keep_days, keep_runs=s.keep_runs,
+                                     keep_failed_days=s.keep_failed_days)
+            except Exception as exc:  # a locked store or a bad job must not end scheduling
+                log.exception("scheduler tick failed")
+                self.bus.emit(Notice("error", f"scheduling failed: {exc}"))
+            wait = MAX_SLEEP
+            if next_due is not None:
+                wait = min(wait, max(0.0, next_due - self.clock()) + 0.01)
+            if self._catchup_after > mono:
+                wait = min(wait, self._catchup_after - mono)
+            with self._cond:
+                if not self._stopping:
+                    self._cond.wait(wait)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True

@@ -1,0 +1,315 @@
+"""Runs job code in child processes that can always be stopped.
+
+Huey's thread workers cannot stop a task whose code never checks (there is no
+hard timeout and no cancel of a running task). So a Huey worker thread hands
+each run to a job process from a small pool and waits on its message pipe.
+Cancel and timeout first ask nicely (``ctx.check_cancelled()`` raises in the
+job), then kill the process after a grace period; a process that dies on its
+own (``os._exit``, a segfault) is noticed by the end of its pipe. Either way
+the app keeps running, and a fresh process takes the dead one's place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..paths import Home
+
+__all__ = ["Executor", "Outcome", "RunHandle"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """How an attempt ended: ``succeeded``, ``failed``, ``cancelled``, ``timeout`` or ``crashed``."""
+
+    state: str
+    result: dict[str, Any] | None = None
+    message: str | None = None
+    traceback: str | None = None
+    retry: bool = True
+
+
+class RunHandle:
+    """Lets another thread cancel the attempt a worker thread is waiting on."""
+
+    def __init__(self) -> None:
+        self.cancel = threading.Event()
+        self._r, self._w = os.pipe()
+
+    def request_cancel(self) -> None:
+        self.cancel.set()
+        try:
+            os.write(self._w, b"x")
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        for fd in (self._r, self._w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def child_command() -> list[str]:
+    if getattr(sys, "frozen", False):  # a bundled app runs its own executable in child mode
+        return [sys.executable, "--trayjobs-child"]
+    return [sys.executable, "-m", "trayjobs.engine.child"]
+
+
+class JobProcess:
+    """One child process and the read end of its message pipe."""
+
+    def __init__(self, stderr_path: Path) -> None:
+        r, w = os.pipe()
+        self.stderr_path = stderr_path
+        with open(stderr_path, "wb") as err:
+            env = dict(os.environ, PYTHONUNBUFFERED="1")
+            env.pop("QT_QPA_PLATFORM", None)
+            self.proc = subprocess.Popen(
+                child_command() + [str(w)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                stderr=err, pass_fds=(w,), close_fds=True, env=env,
+                start_new_session=True)  # a Ctrl-C in the terminal reaches the app, not the jobs
+        os.close(w)
+        self.fd = r
+        self._buf = b""
+        self.pid = self.proc.pid
+        ready = self.read(timeout=60)
+        if not ready or ready[0].get("t") != "ready":
+            self.kill()
+            raise RuntimeError(f"job process did not start: {self.stderr_tail()}")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def send(self, msg: dict[str, Any]) -> None:
+        self.proc.stdin.write((json.dumps(msg) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def read(self, timeout: float) -> list[dict[str, Any]] | None:
+        """Messages available within ``timeout``; ``None`` once the pipe has ended."""
+        r, _, _ = select.select([self.fd], [], [], timeout)
+        if not r:
+            return []
+        return self.read_ready()
+
+    def read_ready(self) -> list[dict[str, Any]] | None:
+        data = os.read(self.fd, 1 << 16)
+        if not data:
+            return None
+        self._buf += data
+        *lines, self._buf = self._buf.split(b"\n")
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                log.warning("unreadable message from job process: %r", line[:200])
+        return out
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # the job's own children too
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+    def stderr_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.stderr_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def death_message(self) -> str:
+        try:
+            code = self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            code = self.proc.returncode
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            what = {"SIGSEGV": " (a segmentation fault, usually in a native library)",
+                    "SIGKILL": " (killed from outside, often by the out-of-memory killer)",
+                    "SIGABRT": " (aborted by a native library)"}.get(name, "")
+            msg = f"The job's process crashed: killed by {name}{what}."
+        else:
+            msg = f"The job's process exited unexpectedly with code {code} before finishing."
+        return msg + " trayjobs itself is fine; the next run starts in a fresh process."
+
+
+class Executor:
+    """A pool of warm job processes; ``run`` executes one request in one of them."""
+
+    def __init__(self, home: Home, *, grace: float = 3.0, warm: int = 0) -> None:
+        self.home = home
+        self.grace = grace
+        self._idle: list[JobProcess] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._seq = 0
+        home.log_dir.mkdir(parents=True, exist_ok=True)
+        for _ in range(warm):
+            self._spawn_later()
+
+    def _new_process(self) -> JobProcess:
+        with self._lock:
+            self._seq += 1
+            n = self._seq % 8
+        return JobProcess(self.home.log_dir / f"job-process-{n}.stderr")
+
+    def _spawn_later(self) -> None:
+        def spawn() -> None:
+            try:
+                p = self._new_process()
+            except Exception:
+                log.exception("could not start a job process")
+                return
+            with self._lock:
+                if self._closed:
+                    p.close()
+                else:
+                    self._idle.append(p)
+
+        threading.Thread(target=spawn, name="job-process-spawn", daemon=True).start()
+
+    def _acquire(self) -> JobProcess:
+        with self._lock:
+            while self._idle:
+                p = self._idle.pop()
+                if p.alive():
+                    return p
+                p.close()
+        return self._new_process()
+
+    def _release(self, p: JobProcess, *, reuse: bool) -> None:
+        if reuse and p.alive():
+            with self._lock:
+                if not self._closed:
+                    self._idle.append(p)
+                    return
+            p.close()
+        else:
+            p.kill()
+            if not self._closed:
+                self._spawn_later()  # keep a warm one ready for the next run
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for p in idle:
+            p.close()
+
+    def run(self, request: dict[str, Any], *, handle: RunHandle,
+            on_message: Callable[[dict[str, Any]], None], on_tick: Callable[[], None],
+            timeout: float | None = None, tick: float = 0.5) -> Outcome:
+        proc = self._acquire()
+        try:
+            proc.send(request)
+        except OSError:
+            self._release(proc, reuse=False)
+            proc = self._new_process()
+            proc.send(request)
+        start = time.monotonic()
+        deadline = start + timeout if timeout else None
+        asked_at: float | None = None
+        reason = ""
+        outcome: Outcome | None = None
+        reuse = True
+        while outcome is None:
+            now = time.monotonic()
+            wait = tick
+            if deadline is not None and asked_at is None:
+                wait = min(wait, deadline - now)
+            if asked_at is not None:
+                wait = min(wait, asked_at + self.grace - now)
+            ready, _, _ = select.select([proc.fd, handle._r], [], [], max(wait, 0))
+            if handle._r in ready:
+                os.read(handle._r, 1024)
+            now = time.monotonic()
+            if asked_at is None and handle.cancel.is_set():
+                reason, asked_at = "cancelled", now
+                self._ask_cancel(proc)
+            elif asked_at is None and deadline is not None and now >= deadline:
+                reason, asked_at = "timeout", now
+                self._ask_cancel(proc)
+            if asked_at is not None and now >= asked_at + self.grace:
+                # The job did not stop when asked: stop it the hard way.
+                reuse = False
+                outcome = self._stopped(reason, timeout, forced=True)
+                break
+            if proc.fd in ready:
+                msgs = proc.read_ready()
+                if msgs is None:
+                    reuse = False
+                    outcome = (self._stopped(reason, timeout, forced=True) if reason
+                               else Outcome("crashed", message=proc.death_message(),
+                                            traceback=proc.stderr_tail() or None))
+                    break
+                for msg in msgs:
+                    t = msg.get("t")
+                    if t == "done":
+                        outcome = Outcome("succeeded", result=msg.get("result") or {})
+                    elif t == "error":
+                        reuse = msg.get("kind") != "memory"
+                        if msg.get("kind") == "cancelled" and reason:
+                            outcome = self._stopped(reason, timeout, forced=False)
+                        elif msg.get("kind") == "cancelled":
+                            outcome = Outcome("cancelled", message="cancelled by the job itself",
+                                              retry=False)
+                        else:
+                            outcome = Outcome("failed", message=msg.get("message"),
+                                              traceback=msg.get("traceback"),
+                                              retry=msg.get("retry", True))
+                    else:
+                        on_message(msg)
+            on_tick()
+        self._release(proc, reuse=reuse)
+        return outcome
+
+    @staticmethod
+    def _ask_cancel(proc: JobProcess) -> None:
+        try:
+            proc.send({"op": "cancel"})
+        except OSError:
+            pass
+
+    def _stopped(self, reason: str, timeout: float | None, *, forced: bool) -> Outcome:
+        from ..durations import format_duration
+        how = (f" (stopped forcibly: it did not respond within {format_duration(self.grace)})"
+               if forced else "")
+        if reason == "timeout":
+            return Outcome("timeout", message=f"timed out after {format_duration(timeout)}{how}")
+        return Outcome("cancelled", message=f"cancelled{how}", retry=False)

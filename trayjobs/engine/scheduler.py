@@ -1,0 +1,92 @@
+"""When scheduled jobs are due, and what to do about runs that were missed.
+
+:func:`plan` is pure: given a job, its stored state and ``now`` it says which
+runs to create and the next due time. The engine's scheduler thread calls it;
+tests call it with any clock they like.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone, tzinfo
+from typing import Any
+
+from ..config import JobConfig
+
+__all__ = ["Planned", "Plan", "plan", "LATE_TOLERANCE", "MAX_CATCHUP"]
+
+#: A due time reached this late (or later) counts as missed, not merely late.
+LATE_TOLERANCE = 90.0
+#: Never create more than this many catch-up runs for one job at once.
+MAX_CATCHUP = 100
+_MAX_WALK = 100_000
+
+
+@dataclass(frozen=True)
+class Planned:
+    trigger: str  # "schedule", "catch-up" or "skipped"
+    note: str | None = None
+    due_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    runs: list[Planned]
+    next_run_at: float | None
+    missed: int = 0
+
+
+def _ts(dt: datetime) -> float:
+    return dt.timestamp()
+
+
+def plan(job: JobConfig, state: dict[str, Any] | None, now: datetime, *,
+         tz: tzinfo | None = None) -> Plan:
+    """Runs due for ``job`` at ``now`` and its next due time."""
+    sched = job.schedule
+    if sched is None:
+        return Plan([], None)
+    stored = (state or {}).get("next_run_at")
+    if stored is None or (state or {}).get("schedule_spec") != job.schedule_spec:
+        # New job or changed schedule: start counting from now, nothing is missed.
+        return Plan([], _ts(sched.next_after(now, tz=tz)))
+    if stored > _ts(now):
+        return Plan([], stored)
+
+    first = datetime.fromtimestamp(stored, timezone.utc)
+    due = [first]
+    cursor = first
+    while len(due) < _MAX_WALK:
+        cursor = sched.next_after(cursor, anchor=first, tz=tz)
+        if cursor > now:
+            break
+        due.append(cursor)
+    nxt = _ts(cursor) if cursor > now else _ts(sched.next_after(now, anchor=first, tz=tz))
+    late = _ts(now) - _ts(due[-1])
+    if len(due) == 1 and late <= LATE_TOLERANCE:
+        return Plan([Planned("schedule", due_at=_ts(due[0]))], nxt)
+
+    # Everything before the last due time was missed; the last one too when it is this late.
+    missed = len(due) if late > LATE_TOLERANCE else len(due) - 1
+    runs: list[Planned] = []
+    if late <= LATE_TOLERANCE:
+        runs.append(Planned("schedule", due_at=_ts(due[-1])))
+    words = f"missed {missed} run{'s' if missed != 1 else ''}"
+    since = datetime.fromtimestamp(stored).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    if job.common.missed == "skip":
+        runs.insert(0, Planned("skipped", note=f"{words} since {since}; skipped by policy",
+                               due_at=_ts(due[0])))
+    elif job.common.missed == "once":
+        if not runs:  # an on-time run covers the catch-up already
+            runs.append(Planned("catch-up", note=f"{words} since {since}; running once",
+                                due_at=_ts(due[0])))
+        else:
+            runs.insert(0, Planned("skipped", note=f"{words} since {since}; the on-time run "
+                                                   f"covers them", due_at=_ts(due[0])))
+    else:
+        count = min(missed, MAX_CATCHUP)
+        extra = f" (the first {count})" if count < missed else ""
+        for i in range(count):
+            runs.insert(i, Planned("catch-up", note=f"{words} since {since}; running each{extra}",
+                                   due_at=_ts(due[i])))
+    return Plan(runs, nxt, missed=missed)

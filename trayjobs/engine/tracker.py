@@ -1,0 +1,81 @@
+"""Per-attempt bookkeeping of progress and log lines.
+
+Listeners in this process (the window) get every update at once through the
+bus; the store gets progress at most a few times a second per run and log
+lines in batches, so a job reporting thousands of updates a second costs the
+database almost nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..store import RunStore
+from .events import EventBus, RunLog, RunProgress
+
+__all__ = ["AttemptTracker"]
+
+STORE_INTERVAL = 0.5  # seconds between progress writes of one run
+
+
+class AttemptTracker:
+    def __init__(self, store: RunStore, bus: EventBus, run: dict[str, Any]) -> None:
+        self.store, self.bus = store, bus
+        self.run_id, self.job = run["id"], run["job"]
+        self._logs: list[tuple[float, str, str]] = []
+        self._last_write = 0.0
+        self._dirty = False
+        self._start: tuple[float, float] | None = None  # (time, done) at the first report
+        self.done = self.total = None
+        self.unit = self.message = None
+
+    def on_message(self, msg: dict[str, Any]) -> None:
+        t = msg.get("t")
+        if t == "progress":
+            self._progress(msg)
+        elif t == "log":
+            line = (msg.get("ts") or time.time(), msg.get("level") or "info", msg.get("message", ""))
+            self._logs.append(line)
+            self.bus.emit(RunLog(self.run_id, *line))
+            if len(self._logs) >= 500:
+                self.flush()
+
+    def _progress(self, msg: dict[str, Any]) -> None:
+        now = time.monotonic()
+        done, total = msg.get("done"), msg.get("total")
+        if msg.get("unit") != self.unit or self._start is None or (
+                done is not None and self.done is not None and done < self.done):
+            self._start = (now, done or 0)  # a new phase: measure its rate afresh
+        self.done, self.total = done, total
+        self.unit, self.message = msg.get("unit"), msg.get("message")
+        rate = eta = None
+        t0, d0 = self._start
+        if done is not None and now - t0 > 0.2 and done > d0:
+            rate = (done - d0) / (now - t0)
+            if total:
+                eta = max(0.0, (total - done) / rate)
+        self.bus.emit(RunProgress(self.run_id, self.job, done, total, self.unit, self.message,
+                                  rate, eta))
+        self._dirty = True
+        if now - self._last_write >= STORE_INTERVAL:
+            self._write_progress(now)
+
+    def _write_progress(self, now: float) -> None:
+        self.store.set_progress(self.run_id, self.done, self.total, self.unit, self.message)
+        self._last_write = now
+        self._dirty = False
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if self._dirty and now - self._last_write >= STORE_INTERVAL:
+            self._write_progress(now)
+        if self._logs and now - self._last_write >= STORE_INTERVAL:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._logs:
+            lines, self._logs = self._logs, []
+            self.store.add_logs(self.run_id, lines)
+        if self._dirty:
+            self._write_progress(time.monotonic())

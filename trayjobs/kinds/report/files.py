@@ -1,0 +1,114 @@
+"""Where a report's files go: ``reports/<job>/<job>-<stamp>.<ext>``.
+
+Files are first written to a hidden scratch folder beside their final place
+and moved in only once every part has rendered, so a failed run leaves
+nothing half-written. Then the ``<job>-latest.*`` copies are replaced
+atomically and reports beyond ``keep`` are deleted (only files whose names
+this module made; anything else in the folder is left alone).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import unicodedata
+from datetime import datetime
+from pathlib import Path
+
+__all__ = ["slugify", "ReportFiles"]
+
+_STAMP = r"\d{4}-\d{2}-\d{2}T\d{4}(?:_\d+)?"
+
+
+def slugify(text: str, *, default: str = "report", limit: int = 60) -> str:
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].strip("-")
+    return slug or default
+
+
+class ReportFiles:
+    """The files of one report run, scratch first, committed together."""
+
+    def __init__(self, reports_dir: Path, job: str, *, now: datetime, run_id: int) -> None:
+        self.slug = slugify(job)
+        self.dir = reports_dir / self.slug
+        self.dir.mkdir(parents=True, exist_ok=True)
+        base = now.strftime("%Y-%m-%dT%H%M")
+        stamp, n = base, 1
+        while any(self.dir.glob(f"{self.slug}-{stamp}.*")) or any(
+                self.dir.glob(f"{self.slug}-{stamp}-*.csv")):
+            n += 1
+            stamp = f"{base}_{n}"
+        self.stamp = stamp
+        self.scratch = self.dir / f".partial-{run_id}-{os.getpid()}"
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        self.scratch.mkdir()
+        self._names: list[str] = []
+        self._csv_slugs: set[str] = set()
+
+    def name(self, ext: str, section: str | None = None) -> str:
+        """A file name for this run; ``section`` names a section's CSV."""
+        if section is None:
+            return f"{self.slug}-{self.stamp}.{ext}"
+        part, n = slugify(section, default="section", limit=40), 1
+        while (part if n == 1 else f"{part}-{n}") in self._csv_slugs:
+            n += 1
+        part = part if n == 1 else f"{part}-{n}"
+        self._csv_slugs.add(part)
+        return f"{self.slug}-{self.stamp}-{part}.{ext}"
+
+    def path(self, name: str) -> Path:
+        """Where to write ``name`` now (in the scratch folder)."""
+        if name not in self._names:
+            self._names.append(name)
+        return self.scratch / name
+
+    def latest_name(self, name: str) -> str:
+        return name.replace(f"{self.slug}-{self.stamp}", f"{self.slug}-latest", 1)
+
+    def commit(self, *, keep: int) -> list[Path]:
+        """Move the files in place, refresh the latest copies, prune; the final paths."""
+        final = []
+        for name in self._names:
+            src = self.scratch / name
+            if src.exists():
+                dest = self.dir / name
+                os.replace(src, dest)
+                final.append(dest)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        fresh = set()
+        for path in final:
+            latest = self.dir / self.latest_name(path.name)
+            tmp = latest.with_name(f".{latest.name}.tmp")
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, latest)
+            fresh.add(latest.name)
+        for old in self.dir.glob(f"{self.slug}-latest*"):
+            if old.name not in fresh:
+                old.unlink(missing_ok=True)
+        self.prune(keep)
+        return final
+
+    def discard(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def prune(self, keep: int) -> list[Path]:
+        """Delete the files of all but the ``keep`` newest reports of this job."""
+        pattern = re.compile(rf"{re.escape(self.slug)}-(?P<stamp>{_STAMP})(?:\.html|\.pdf|-.+\.csv)")
+        groups: dict[str, list[Path]] = {}
+        for p in self.dir.iterdir():
+            m = pattern.fullmatch(p.name)
+            if m and p.is_file():
+                groups.setdefault(m.group("stamp"), []).append(p)
+
+        def order(stamp: str) -> tuple[str, int]:
+            base, _, n = stamp.partition("_")
+            return base, int(n or 1)
+
+        removed = []
+        for stamp in sorted(groups, key=order, reverse=True)[keep:]:
+            for p in groups[stamp]:
+                p.unlink(missing_ok=True)
+                removed.append(p)
+        return removed

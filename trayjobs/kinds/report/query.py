@@ -1,0 +1,111 @@
+"""Run a report's sections: one read-only query each, rows kept for display,
+every row streamed to the section's CSV file."""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ...errors import Cancelled, JobFailed
+from .params import SectionParams
+from .readonly import NoDatabase, QueryRefused, ReadOnlyDatabase
+
+__all__ = ["SectionResult", "Databases", "run_section", "CHART_POINTS"]
+
+CHART_POINTS = 1000  # rows a chart plots at most; the CSV still has them all
+
+
+@dataclass
+class SectionResult:
+    section: SectionParams
+    columns: list[str] = field(default_factory=list)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)  # the first rows, for display
+    row_count: int = 0
+    csv_path: Path | None = None
+    missing: str | None = None  # "no data yet" reason: the database does not exist
+
+    @property
+    def empty(self) -> bool:
+        return self.missing is not None or self.row_count == 0
+
+
+class Databases:
+    """The read-only databases a report opens, each once, by path."""
+
+    def __init__(self, *, cancelled: Callable[[], bool] | None = None) -> None:
+        self._cancelled = cancelled
+        self._open: dict[Path, ReadOnlyDatabase | NoDatabase] = {}
+
+    def get(self, path: Path) -> ReadOnlyDatabase | NoDatabase:
+        key = path.expanduser().absolute()
+        if key not in self._open:
+            try:
+                self._open[key] = ReadOnlyDatabase(key, cancelled=self._cancelled)
+            except NoDatabase as exc:
+                self._open[key] = exc
+            except sqlite3.Error as exc:
+                raise JobFailed(f"cannot open the database {key}: {exc}", retry=False) from None
+        return self._open[key]
+
+    def close(self) -> None:
+        for db in self._open.values():
+            if isinstance(db, ReadOnlyDatabase):
+                db.close()
+        self._open.clear()
+
+
+def _csv_value(v: Any) -> Any:
+    return v.hex() if isinstance(v, bytes) else v
+
+
+def run_section(db: ReadOnlyDatabase | NoDatabase, section: SectionParams,
+                params: dict[str, Any], *, csv_path: Path | None) -> SectionResult:
+    """Run ``section``'s query; ``JobFailed`` naming the section and SQLite's message."""
+    result = SectionResult(section)
+    if isinstance(db, NoDatabase):
+        result.missing = str(db)
+        return result
+    name = f"section {section.title!r}"
+    keep = 1 if section.show == "figure" else section.max_rows
+    if section.show in ("bar", "line"):
+        keep = max(keep, CHART_POINTS)
+    try:
+        cur = db.execute(section.query, params)
+        result.columns = [d[0] for d in cur.description or ()]
+        if section.show in ("bar", "line") and len(result.columns) < 2:
+            raise JobFailed(f"{name}: a {section.show} chart needs at least two columns (labels, "
+                            f"then values); the query gives {len(result.columns)}", retry=False)
+        writer = out = None
+        if csv_path is not None:
+            out = open(csv_path, "w", newline="", encoding="utf-8")
+            writer = csv.writer(out)
+            writer.writerow(result.columns)
+        try:
+            while batch := cur.fetchmany(2000):
+                if len(result.rows) < keep:
+                    result.rows.extend(batch[: keep - len(result.rows)])
+                result.row_count += len(batch)
+                if writer is not None:
+                    writer.writerows([tuple(map(_csv_value, r)) for r in batch]
+                                     if any(isinstance(v, bytes) for r in batch for v in r)
+                                     else batch)
+        finally:
+            if out is not None:
+                out.close()
+        result.csv_path = csv_path
+    except QueryRefused as exc:
+        raise JobFailed(f"{name}: {exc}", retry=False) from None
+    except sqlite3.ProgrammingError as exc:
+        raise JobFailed(f"{name}: {exc}", retry=False) from None
+    except sqlite3.OperationalError as exc:
+        msg = str(exc)
+        if msg == "interrupted":
+            raise Cancelled() from None
+        busy = getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
+        raise JobFailed(f"{name}: {msg}", retry=busy) from None
+    except sqlite3.DatabaseError as exc:
+        raise JobFailed(f"{name}: {exc} ({db.path})", retry=False) from None
+    return result

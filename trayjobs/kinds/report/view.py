@@ -1,0 +1,148 @@
+"""Section results turned into what a reader sees: formatted cells, figures,
+chart series. HTML and PDF both render from these views."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ...durations import format_duration, format_size
+from ...errors import JobFailed
+from .charts import Series, chart_svg
+from .query import CHART_POINTS, SectionResult
+
+__all__ = ["SectionView", "make_view", "display", "EMPTY_NOTE"]
+
+EMPTY_NOTE = "No data for this period."
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return float(v)
+    if isinstance(v, (int, float)):
+        return None if isinstance(v, float) and math.isnan(v) else float(v)
+    if isinstance(v, str):
+        try:
+            f = float(v.strip().replace(",", ""))
+        except ValueError:
+            return None
+        return f if math.isfinite(f) else None
+    return None
+
+
+def display(v: Any, fmt: str | None = None) -> str:
+    """A cell value as a reader should see it."""
+    if v is None:
+        return ""
+    if isinstance(v, bytes):
+        return f"<{len(v):,} bytes>"
+    if fmt == "text" or (fmt is None and not isinstance(v, (int, float))):
+        return str(v)
+    n = _number(v)
+    if n is None:
+        return str(v)
+    if fmt == "duration":
+        return format_duration(n)
+    if fmt == "size":
+        return format_size(n)
+    if fmt == "percent":
+        return f"{n * 100:.1f} %"
+    if isinstance(v, int) or (n.is_integer() and abs(n) < 1e15):
+        i = int(n)
+        return f"{i:,}" if abs(i) >= 10_000 else str(i)
+    if abs(n) >= 10_000:
+        return f"{n:,.2f}"
+    return f"{n:.2f}" if abs(n) >= 1 else f"{n:.3g}"
+
+
+@dataclass
+class SectionView:
+    index: int
+    anchor: str
+    title: str
+    note: str
+    show: str
+    columns: list[str]
+    rows: list[list[str]]  # formatted cells, at most max_rows
+    raw_rows: list[tuple[Any, ...]]
+    numeric: list[bool]
+    total_rows: int
+    empty: str | None  # the note shown instead of content
+    csv_name: str | None
+    figures: list[tuple[str, str]] = field(default_factory=list)
+    chart_labels: list[str] = field(default_factory=list)
+    chart_series: list[Series] = field(default_factory=list)
+    chart_note: str | None = None
+    stack: bool = False
+
+    @property
+    def shown_rows(self) -> int:
+        return len(self.rows)
+
+    @property
+    def truncated(self) -> bool:
+        return self.total_rows > len(self.rows)
+
+    def svg(self, *, font: str | None = None, clean: Callable[[str], str] | None = None) -> str:
+        if not self.chart_series or self.empty:
+            return ""
+        extra = {"font": font} if font else {}
+        if clean:
+            extra["clean"] = clean
+        return chart_svg(self.show, self.chart_labels, self.chart_series,  # type: ignore[arg-type]
+                         stacked=self.stack, title=self.title, **extra)
+
+
+def make_view(index: int, anchor: str, res: SectionResult, *, csv_name: str | None) -> SectionView:
+    s = res.section
+    fmts = s.format
+    view = SectionView(
+        index=index, anchor=anchor, title=s.title, note=s.note, show=s.show,
+        columns=res.columns, rows=[], raw_rows=res.rows[: s.max_rows], numeric=[],
+        total_rows=res.row_count, empty=None, csv_name=csv_name, stack=s.stack)
+    if res.missing:
+        view.empty = f"No data yet: {res.missing.removeprefix('no data yet: ')}."
+        return view
+    if res.row_count == 0:
+        view.empty = EMPTY_NOTE
+        return view
+    view.numeric = [
+        all(isinstance(r[i], (int, float)) for r in res.rows if r[i] is not None)
+        and any(r[i] is not None for r in res.rows)
+        for i in range(len(res.columns))]
+    view.rows = [[display(v, fmts.get(c)) for c, v in zip(res.columns, r)]
+                 for r in view.raw_rows]
+    if s.show == "figure":
+        first = res.rows[0]
+        view.figures = [(c, display(v, fmts.get(c))) for c, v in zip(res.columns, first)]
+    elif s.show in ("bar", "line"):
+        _chart_data(view, res)
+    return view
+
+
+def _chart_data(view: SectionView, res: SectionResult) -> None:
+    rows = res.rows[:CHART_POINTS]
+    label_col = res.columns[0]
+    view.chart_labels = [display(r[0], view_fmt(res, label_col)) or "(none)" for r in rows]
+    skipped = []
+    for i, col in enumerate(res.columns[1:], start=1):
+        values = [_number(r[i]) for r in rows]
+        if all(v is None for v in values):
+            skipped.append(col)
+            continue
+        view.chart_series.append(Series(col, values))
+    if not view.chart_series:
+        cols = ", ".join(repr(c) for c in skipped)
+        raise JobFailed(f"section {view.title!r}: a {view.show} chart needs numbers in the "
+                        f"columns after the first; {cols} hold none", retry=False)
+    notes = []
+    if res.row_count > len(rows):
+        notes.append(f"The chart shows the first {len(rows):,} of {res.row_count:,} rows.")
+    if skipped:
+        notes.append("Not charted (no numbers): " + ", ".join(skipped) + ".")
+    view.chart_note = " ".join(notes) or None
+
+
+def view_fmt(res: SectionResult, col: str) -> str | None:
+    return res.section.format.get(col)

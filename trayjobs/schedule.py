@@ -1,0 +1,185 @@
+"""Schedules: ``every = "15m"`` intervals and 5-field cron, in local time.
+
+cronsim computes cron occurrences (correct across DST changes, as Debian's
+cron does); we validate the fields ourselves first so that a mistake reads
+"hour 25 is out of range 0-23" rather than "Bad hour". Everything here works
+on aware datetimes; callers pass ``now`` in, so tests need no wall clock.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
+
+from cronsim import CronSim, CronSimError
+
+__all__ = ["Schedule", "Interval", "Cron", "CronError", "describe_cron", "local_now", "local_zone"]
+
+_FIELDS = [
+    ("minute", 0, 59, {}),
+    ("hour", 0, 23, {}),
+    ("day of month", 1, 31, {}),
+    ("month", 1, 12, {m: i + 1 for i, m in enumerate(
+        "jan feb mar apr may jun jul aug sep oct nov dec".split())}),
+    ("day of week", 0, 7, {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}),
+]
+_DAYS = ["Sundays", "Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays"]
+_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"]
+
+
+class CronError(ValueError):
+    pass
+
+
+def local_zone() -> tzinfo:
+    """The machine's real time zone (with its DST rules, not just today's offset)."""
+    try:
+        import tzlocal
+        return tzlocal.get_localzone()
+    except Exception:  # an unreadable /etc/localtime must not stop the app
+        return timezone.utc
+
+
+def local_now(tz: tzinfo | None = None) -> datetime:
+    return datetime.now(tz or local_zone())
+
+
+def _check_value(expr: str, name: str, lo: int, hi: int, names: dict[str, int], v: str) -> int:
+    if v.lower() in names:
+        return names[v.lower()]
+    if not v.isdigit():
+        raise CronError(f"cron '{expr}': {name} '{v}' is not a number"
+                        + (f" or a name like '{next(iter(names))}'" if names else ""))
+    n = int(v)
+    if not lo <= n <= hi:
+        raise CronError(f"cron '{expr}': {name} {n} is out of range {lo}-{hi}")
+    return n
+
+
+def _check_cron(expr: str) -> None:
+    if expr.strip().startswith("@"):
+        return  # @daily, @hourly, ...: cronsim knows them
+    parts = expr.split()
+    if len(parts) != 5:
+        raise CronError(f"cron '{expr}': expected 5 fields (minute hour day-of-month month "
+                        f"day-of-week), found {len(parts)}")
+    for part, (name, lo, hi, names) in zip(parts, _FIELDS):
+        for item in part.split(","):
+            body, _, step = item.partition("/")
+            if step:
+                if not step.isdigit() or not 1 <= int(step) <= hi:
+                    raise CronError(f"cron '{expr}': step '/{step}' in the {name} field "
+                                    f"must be 1-{hi}")
+            if body in ("*", "?") or (name == "day of month" and body == "L"):
+                continue
+            if name == "day of week" and re.fullmatch(r"\w+(#\d|L)", body):
+                body = body.rstrip("L").split("#")[0]
+            a, dash, b = body.partition("-")
+            first = _check_value(expr, name, lo, hi, names, a)
+            if dash:
+                last = _check_value(expr, name, lo, hi, names, b)
+                if last < first:
+                    raise CronError(f"cron '{expr}': range '{body}' in the {name} field "
+                                    f"runs backwards")
+
+
+@dataclass(frozen=True)
+class Interval:
+    seconds: float
+
+    def next_after(self, after: datetime, anchor: datetime | None = None,
+                   tz: tzinfo | None = None) -> datetime:
+        """The next time strictly after ``after``, on the grid that starts at ``anchor``."""
+        if anchor is None or anchor > after:
+            return after + timedelta(seconds=self.seconds)
+        # Interval schedules count real elapsed time (UTC), so DST does not shift them.
+        steps = int((after - anchor).total_seconds() // self.seconds) + 1
+        return (anchor + timedelta(seconds=steps * self.seconds)).astimezone(after.tzinfo)
+
+    def describe(self) -> str:
+        from .durations import format_duration
+        s = self.seconds
+        for unit, n in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+            if s >= n and s % n == 0:
+                k = int(s // n)
+                return f"Every {unit}" if k == 1 else f"Every {k} {unit}s"
+        return f"Every {format_duration(s)}"
+
+
+@dataclass(frozen=True)
+class Cron:
+    expr: str
+
+    def __post_init__(self) -> None:
+        _check_cron(self.expr)
+        try:
+            next(CronSim(self.expr, datetime(2000, 1, 1)))
+        except CronSimError as exc:
+            msg = str(exc)
+            if "day-of-month" in msg:
+                msg = "that day of the month never occurs in the months given"
+            raise CronError(f"cron '{self.expr}': {msg}") from None
+        except StopIteration:
+            raise CronError(f"cron '{self.expr}' never matches a real date") from None
+
+    def next_after(self, after: datetime, anchor: datetime | None = None,
+                   tz: tzinfo | None = None) -> datetime:
+        # cronsim walks wall-clock time in a real zone and handles DST gaps and overlaps
+        # the way Debian's cron does (a 02:30 job in a skipped hour runs at 03:00).
+        local = after.astimezone(tz or local_zone())
+        return next(CronSim(self.expr, local.replace(microsecond=0)))
+
+    def describe(self) -> str:
+        return describe_cron(self.expr)
+
+
+Schedule = Interval | Cron
+
+
+def describe_cron(expr: str) -> str:
+    """Plain words for common crons ("Weekdays at 09:00"), else cron-descriptor's sentence."""
+    parts = expr.split()
+    if len(parts) == 5:
+        minute, hour, dom, month, dow = (p.lower() for p in parts)
+        if minute.isdigit() and hour.isdigit() and dom == "*" and month == "*":
+            at = f"at {int(hour):02d}:{int(minute):02d}"
+            days = _describe_dow(dow)
+            if days:
+                return f"{days} {at}"
+        if minute.isdigit() and hour == "*" and dom == month == dow == "*":
+            return f"Every hour at :{int(minute):02d}"
+        if minute.startswith("*/") and hour == dom == month == dow == "*":
+            return f"Every {minute[2:]} minutes"
+        if (minute.isdigit() and hour.isdigit() and dom.isdigit() and month == "*"
+                and dow == "*"):
+            return f"Monthly on day {int(dom)} at {int(hour):02d}:{int(minute):02d}"
+    try:
+        from cron_descriptor import get_description
+        return get_description(expr)
+    except Exception:
+        return f"cron {expr}"
+
+
+def _describe_dow(dow: str) -> str | None:
+    names = {d[:3].lower(): i for i, d in enumerate(_DAYS)}
+    if dow in ("*", "?"):
+        return "Daily"
+    if dow in ("1-5", "mon-fri"):
+        return "Weekdays"
+    if dow in ("0,6", "6,0", "sat,sun", "sun,sat", "6-7"):
+        return "Weekends"
+    days = []
+    for item in dow.split(","):
+        v = names.get(item, None)
+        if v is None and item.isdigit():
+            v = int(item) % 7
+        if v is None:
+            return None
+        days.append(_DAYS[v])
+    return ", ".join(days) if days else None
+
+
+def utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc)

@@ -1,0 +1,369 @@
+"""The run store: trayjobs' own SQLite database of runs, attempts and logs.
+
+This module is the only one that knows runs live in SQLite. It is separate
+from Huey's queue database (see :mod:`trayjobs.queue`), and its schema is
+changed only by the named, recorded migrations below; each is applied in one
+transaction together with its record, after a backup of the file.
+
+One connection is shared by the threads of a process behind a lock (as Huey
+does); WAL lets other processes (the CLI, a report) read while we write.
+``synchronous=NORMAL`` in WAL mode survives an application crash; only an OS
+crash may lose the last commits, which is the right trade for a history.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .errors import StoreBusy
+
+__all__ = ["RunStore", "ACTIVE_STATES", "FINAL_STATES", "STATES", "TRIGGERS"]
+
+STATES = ("queued", "running", "retrying", "succeeded", "failed", "cancelled", "skipped",
+          "interrupted")
+ACTIVE_STATES = ("queued", "running", "retrying")
+FINAL_STATES = ("succeeded", "failed", "cancelled", "skipped", "interrupted")
+TRIGGERS = ("manual", "schedule", "catch-up", "retry", "recovered", "watch", "cli", "chain",
+            "login", "drop")
+
+_RUN_COLUMNS = {
+    "id": int, "job": str, "kind": str, "trigger": str, "state": str,
+    "attempt": int, "max_attempts": int, "next_attempt_at": float,
+    "progress_done": float, "progress_total": float, "progress_unit": str,
+    "progress_message": str,
+    "created_at": float, "started_at": float, "finished_at": float, "updated_at": float,
+    "result": str, "error": str, "traceback": str, "inputs": str,
+    "retry_of": int, "parent_run": int, "note": str, "priority": int,
+    "dispatched": int, "cancel_requested": int, "pid": int,
+}
+
+
+def _m001_initial(db: sqlite_utils.Database) -> None:
+    db["runs"].create(_RUN_COLUMNS, pk="id", not_null={"job", "state", "trigger"},
+                      defaults={"attempt": 0, "max_attempts": 1, "priority": 0,
+                                "dispatched": 0, "cancel_requested": 0})
+    db["runs"].create_index(["job", "id"], index_name="runs_job_id")
+    db["runs"].create_index(["state", "id"], index_name="runs_state_id")
+    db["runs"].create_index(["created_at"], index_name="runs_created_at")
+    db["attempts"].create({"run_id": int, "attempt": int, "started_at": float,
+                           "finished_at": float, "state": str, "error": str},
+                          pk=("run_id", "attempt"))
+    db["run_log"].create({"id": int, "run_id": int, "ts": float, "level": str, "message": str},
+                         pk="id")
+    db["run_log"].create_index(["run_id", "id"], index_name="run_log_run_id")
+    db["job_state"].create({"job": str, "next_run_at": float, "schedule_spec": str,
+                            "last_due_at": float, "paused": int, "note": str},
+                           pk="job", defaults={"paused": 0})
+    db["app_state"].create({"key": str, "value": str}, pk="key")
+
+
+MIGRATIONS: list[tuple[str, Any]] = [
+    ("001_initial", _m001_initial),
+]
+
+
+def _now() -> float:
+    return time.time()
+
+
+class RunStore:
+    """Runs, attempts, log lines, per-job and app state."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False, busy_timeout: float = 5.0):
+        self.path = Path(path)
+        self.readonly = readonly
+        self.busy_timeout = busy_timeout
+        self._lock = threading.RLock()
+        if readonly:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
+                                   check_same_thread=False, timeout=busy_timeout)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=busy_timeout,
+                                   isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        if not readonly:
+            self._retrying(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self.migrate()
+
+    # -- plumbing -----------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    def _retrying(self, fn):
+        """Run ``fn``; if another program holds the database locked, wait and retry, then explain."""
+        deadline = time.monotonic() + self.busy_timeout * 2
+        delay = 0.05
+        while True:
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreBusy(
+                        f"The run history database {self.path} stayed locked by another "
+                        f"program for {self.busy_timeout * 3:.0f} s. Close any program that has it "
+                        f"open (a database browser, a backup tool) and try again.") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._retrying(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self._retrying(lambda: self.conn.execute("COMMIT"))
+
+    def _execute(self, sql: str, params: Iterable[Any] | dict = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._retrying(lambda: self.conn.execute(sql, params))
+
+    def _query(self, sql: str, params: Iterable[Any] | dict = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._retrying(lambda: self.conn.execute(sql, params).fetchall())
+        return [dict(r) for r in rows]
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations not yet recorded; returns their names."""
+        with self._lock:
+            self.conn.execute("CREATE TABLE IF NOT EXISTS _migrations "
+                              "(name TEXT PRIMARY KEY, applied_at REAL)")
+            done = {r[0] for r in self.conn.execute("SELECT name FROM _migrations")}
+            todo = [(n, f) for n, f in MIGRATIONS if n not in done]
+            if todo and done:
+                # An existing history is about to change shape: keep a copy first.
+                backup = self.path.with_name(f"{self.path.name}.before-{todo[0][0]}")
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                shutil.copy2(self.path, backup)
+            for name, fn in todo:
+                with self.transaction():
+                    fn(self.db)
+                    self.conn.execute("INSERT INTO _migrations VALUES (?, ?)", (name, _now()))
+            return [n for n, _ in todo]
+
+    # -- runs ---------------------------------------------------------------------
+
+    def create_run(self, job: str, *, kind: str, trigger: str, max_attempts: int = 1,
+                   priority: int = 0, inputs: dict[str, Any] | None = None,
+                   retry_of: int | None = None, parent_run: int | None = None,
+                   note: str | None = None, state: str = "queued",
+                   error: str | None = None) -> int:
+        now = _now()
+        final = state in FINAL_STATES
+        cur = self._execute(
+            "INSERT INTO runs (job, kind, trigger, state, attempt, max_attempts, priority, inputs,"
+            " retry_of, parent_run, note, created_at, updated_at, finished_at, error)"
+            " VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (job, kind, trigger, state, max_attempts, priority,
+             json.dumps(inputs) if inputs else None, retry_of, parent_run, note, now, now,
+             now if final else None, error))
+        return cur.lastrowid
+
+    def get_run(self, run_id: int) -> dict[str, Any] | None:
+        rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
+        return _decode(rows[0]) if rows else None
+
+    def list_runs(self, *, job: str | None = None, state: str | Iterable[str] | None = None,
+                  text: str | None = None, since: float | None = None,
+                  until: float | None = None, before_id: int | None = None,
+                  limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        where, params = _filters(job=job, state=state, text=text, since=since, until=until,
+                                 before_id=before_id)
+        rows = self._query(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT ? OFFSET ?",
+                           (*params, limit, offset))
+        return [_decode(r) for r in rows]
+
+    def count_runs(self, **filters: Any) -> int:
+        where, params = _filters(**filters)
+        return self._query(f"SELECT count(*) AS n FROM runs {where}", params)[0]["n"]
+
+    def active_runs(self, job: str | None = None) -> list[dict[str, Any]]:
+        return self.list_runs(job=job, state=ACTIVE_STATES, limit=1_000_000)
+
+    def update_run(self, run_id: int, **fields: Any) -> None:
+        if "result" in fields and not isinstance(fields["result"], (str, type(None))):
+            fields["result"] = json.dumps(fields["result"])
+        fields["updated_at"] = _now()
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        self._execute(f"UPDATE runs SET {cols} WHERE id = ?", (*fields.values(), run_id))
+
+    def claim(self, run_id: int, *, pid: int | None = None) -> dict[str, Any] | None:
+        """Move a queued run to running, starting its next attempt; None if it was not queued.
+
+        This compare-and-set is what makes a doubled queue message harmless.
+        """
+        now = _now()
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE runs SET state = 'running', attempt = attempt + 1, started_at = ?,"
+                " updated_at = ?, pid = ?, next_attempt_at = NULL, progress_done = NULL,"
+                " progress_total = NULL, progress_message = NULL, progress_unit = NULL,"
+                " error = NULL, traceback = NULL"
+                " WHERE id = ? AND state = 'queued' AND cancel_requested = 0",
+                (now, now, pid, run_id))
+            if cur.rowcount != 1:
+                return None
+            row = dict(conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
+            conn.execute("INSERT OR REPLACE INTO attempts (run_id, attempt, started_at, state)"
+                         " VALUES (?, ?, ?, 'running')", (run_id, row["attempt"], now))
+        return _decode(row)
+
+    def set_progress(self, run_id: int, done: float | None, total: float | None,
+                     unit: str | None, message: str | None) -> None:
+        self._execute("UPDATE runs SET progress_done = ?, progress_total = ?, progress_unit = ?,"
+                      " progress_message = ?, updated_at = ? WHERE id = ?",
+                      (done, total, unit, message, _now(), run_id))
+
+    def end_attempt(self, run_id: int, *, state: str, error: str | None = None,
+                    traceback: str | None = None, result: dict[str, Any] | None = None,
+                    next_attempt_at: float | None = None) -> None:
+        """Record how the current attempt ended and move the run to ``state``."""
+        now = _now()
+        final = state in FINAL_STATES
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE runs SET state = ?, error = ?, traceback = ?,"
+                " result = coalesce(?, result), next_attempt_at = ?, updated_at = ?,"
+                " finished_at = ?, dispatched = 0 WHERE id = ?",
+                (state, error, traceback, json.dumps(result) if result is not None else None,
+                 next_attempt_at, now, now if final else None, run_id))
+            conn.execute("UPDATE attempts SET finished_at = ?, state = ?, error = ?"
+                         " WHERE run_id = ? AND attempt = (SELECT attempt FROM runs WHERE id = ?)",
+                         (now, state, error, run_id, run_id))
+
+    def attempts(self, run_id: int) -> list[dict[str, Any]]:
+        return self._query("SELECT * FROM attempts WHERE run_id = ? ORDER BY attempt", (run_id,))
+
+    def add_logs(self, run_id: int, lines: Iterable[tuple[float, str, str]]) -> None:
+        """Append ``(ts, level, message)`` lines to a run's log."""
+        with self._lock:
+            self._retrying(lambda: self.conn.executemany(
+                "INSERT INTO run_log (run_id, ts, level, message) VALUES (?, ?, ?, ?)",
+                [(run_id, ts, level, msg) for ts, level, msg in lines]))
+
+    def add_log(self, run_id: int, message: str, level: str = "info") -> None:
+        self.add_logs(run_id, [(_now(), level, message)])
+
+    def logs(self, run_id: int, *, after_id: int = 0, limit: int = 10_000) -> list[dict[str, Any]]:
+        return self._query("SELECT * FROM run_log WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
+                           (run_id, after_id, limit))
+
+    def next_due_retry(self) -> float | None:
+        rows = self._query("SELECT min(next_attempt_at) AS t FROM runs WHERE state = 'retrying'")
+        return rows[0]["t"]
+
+    def due_retries(self, now: float) -> list[dict[str, Any]]:
+        return [_decode(r) for r in self._query(
+            "SELECT * FROM runs WHERE state = 'retrying' AND next_attempt_at <= ? ORDER BY id",
+            (now,))]
+
+    def undispatched(self) -> list[dict[str, Any]]:
+        """Queued runs not yet handed to the queue, best first (priority, then age)."""
+        return [_decode(r) for r in self._query(
+            "SELECT * FROM runs WHERE state = 'queued' AND dispatched = 0"
+            " ORDER BY priority DESC, id")]
+
+    def last_runs(self) -> dict[str, dict[str, Any]]:
+        """The newest finished or running run of each job."""
+        rows = self._query(
+            "SELECT r.* FROM runs r JOIN (SELECT job, max(id) AS id FROM runs"
+            " WHERE state NOT IN ('queued') GROUP BY job) m ON r.id = m.id")
+        return {r["job"]: _decode(r) for r in rows}
+
+    # -- job and app state --------------------------------------------------------
+
+    def job_states(self) -> dict[str, dict[str, Any]]:
+        return {r["job"]: r for r in self._query("SELECT * FROM job_state")}
+
+    def set_job_state(self, job: str, **fields: Any) -> None:
+        self.db["job_state"].upsert({"job": job, **fields}, pk="job")
+
+    def get_value(self, key: str, default: str | None = None) -> str | None:
+        rows = self._query("SELECT value FROM app_state WHERE key = ?", (key,))
+        return rows[0]["value"] if rows else default
+
+    def set_value(self, key: str, value: str | None) -> None:
+        if value is None:
+            self._execute("DELETE FROM app_state WHERE key = ?", (key,))
+        else:
+            self._execute("INSERT OR REPLACE INTO app_state (key, value) VALUES (?, ?)",
+                          (key, value))
+
+    # -- retention ----------------------------------------------------------------
+
+    def prune(self, *, keep_days: float, keep_runs: int, keep_failed_days: float,
+              now: float | None = None) -> int:
+        """Delete old finished runs (and their logs); failed ones are kept longer."""
+        now = now or _now()
+        with self.transaction() as conn:
+            cutoff = conn.execute(
+                "SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?", (keep_runs,)).fetchone()
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS _prune (id INTEGER PRIMARY KEY)")
+            conn.execute("DELETE FROM _prune")
+            conn.execute(
+                "INSERT INTO _prune SELECT id FROM runs WHERE state IN"
+                " ('succeeded','cancelled','skipped','interrupted','failed') AND ("
+                " (state != 'failed' AND finished_at < ?) OR (state = 'failed' AND finished_at < ?)"
+                " OR id <= ?)",
+                (now - keep_days * 86400, now - keep_failed_days * 86400,
+                 cutoff[0] if cutoff else -1))
+            n = conn.execute("SELECT count(*) FROM _prune").fetchone()[0]
+            for table, col in (("run_log", "run_id"), ("attempts", "run_id"), ("runs", "id")):
+                conn.execute(f"DELETE FROM {table} WHERE {col} IN (SELECT id FROM _prune)")
+        return n
+
+
+def _filters(*, job=None, state=None, text=None, since=None, until=None, before_id=None):
+    clauses, params = [], []
+    if job:
+        clauses.append("job = ?")
+        params.append(job)
+    if state:
+        states = [state] if isinstance(state, str) else list(state)
+        clauses.append(f"state IN ({', '.join('?' * len(states))})")
+        params.extend(states)
+    if text:
+        clauses.append("(error LIKE ? OR inputs LIKE ? OR result LIKE ? OR job LIKE ? OR note LIKE ?)")
+        params.extend([f"%{text}%"] * 5)
+    if since is not None:
+        clauses.append("created_at >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append("created_at < ?")
+        params.append(until)
+    if before_id is not None:
+        clauses.append("id < ?")
+        params.append(before_id)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    row = dict(row)
+    for key in ("result", "inputs"):
+        if row.get(key):
+            try:
+                row[key] = json.loads(row[key])
+            except ValueError:
+                pass
+    return row
