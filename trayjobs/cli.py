@@ -1,0 +1,359 @@
+"""``trayjobs`` on the command line: the same runs and jobs as the window.
+
+Every command works whether or not the app is running: they share the home's
+files. A run asked for while no app or worker is running is executed right
+here, in the foreground.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from typing import Any
+
+from . import __version__
+from .errors import UserError
+from .paths import Home, resolve_home
+from .textfmt import attempt_text, relative, run_duration, state_text, table, when
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="trayjobs",
+        description="Run your local background jobs: file cleanup, reports and data imports. "
+                    "Without a command, starts the tray app.")
+    p.add_argument("--home", metavar="DIR",
+                   help="keep config, databases, logs and reports under DIR "
+                        "(default: $TRAYJOBS_HOME, else the platform's usual folders)")
+    p.add_argument("--version", action="version", version=f"trayjobs {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("app", help="start the tray app (the default)")
+    s.add_argument("--minimized", action="store_true", help="start in the tray without the window")
+    s = sub.add_parser("worker", help="run jobs headless: scheduler, watched folders and "
+                                      "consumer, no window")
+    s.add_argument("--workers", type=int, help="runs executing at once (default: settings.workers)")
+    s = sub.add_parser("run", help="run a job now and print the run id")
+    s.add_argument("job")
+    s.add_argument("--wait", action="store_true",
+                   help="show a progress bar until the run ends; exit 1 if it fails")
+    s.add_argument("--file", action="append", default=[], metavar="PATH",
+                   help="an input file (import jobs); repeat for several")
+    s.add_argument("--dry-run", action="store_true",
+                   help="preview what the job would do, touching nothing (cleanup, import)")
+    s = sub.add_parser("runs", help="list recent runs")
+    s.add_argument("--job")
+    s.add_argument("--state", help="queued, running, retrying, succeeded, failed, cancelled, "
+                                   "skipped or interrupted")
+    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--json", action="store_true", help="one JSON object per line")
+    s = sub.add_parser("show", help="a run's details, log and traceback")
+    s.add_argument("run", type=int)
+    s.add_argument("--json", action="store_true")
+    for name, text in (("retry", "run a failed run again (a fresh retry budget)"),
+                       ("cancel", "cancel a waiting run, or stop a running one"),
+                       ("undo", "reverse what a cleanup or import run did")):
+        sub.add_parser(name, help=text).add_argument("run", type=int)
+    sub.add_parser("jobs", help="list jobs with their triggers and next runs")
+    sub.add_parser("check", help="validate the config file; exit 1 on errors")
+    for name, text in (("pause", "pause all jobs, or one"), ("resume", "resume all jobs, or one")):
+        sub.add_parser(name, help=text).add_argument("job", nargs="?")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--trayjobs-child"]:  # a bundled app's job process
+        from .engine.child import main as child_main
+        return child_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    home = resolve_home(args.home)
+    command = args.command or "app"
+    if command == "app":
+        from .ui.app import run_app  # Qt is imported only here
+        return run_app(home, minimized=getattr(args, "minimized", False))
+    try:
+        return COMMANDS[command](home, args)
+    except UserError as exc:
+        print(f"trayjobs: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- commands -------------------------------------------------------------------------
+
+def _control(home: Home):
+    from .engine.control import Control
+    return Control(home)
+
+
+def _consumer_running(home: Home) -> bool:
+    from .instance import InstanceLock
+    return InstanceLock(home).is_locked()
+
+
+def cmd_worker(home: Home, args) -> int:
+    from .worker import run_worker
+    return run_worker(home, workers=args.workers)
+
+
+def cmd_run(home: Home, args) -> int:
+    if _consumer_running(home):
+        ctl = _control(home)
+        run_id = ctl.submit(args.job, trigger="cli", files=args.file, dry_run=args.dry_run)
+        print(run_id)
+        if not args.wait:
+            return EXIT_OK
+        return _follow(ctl, run_id)
+    from .engine.engine import Engine
+    eng = Engine(home, scheduler=False, mode="cli")
+    run_id = eng.submit(args.job, trigger="cli", files=args.file, dry_run=args.dry_run)
+    print(run_id)
+    print("No trayjobs app or worker is running for this home, so the run happens here.",
+          file=sys.stderr)
+    bar = _Bar(enabled=True)
+    eng.bus.subscribe(bar.on_event)
+    previous = signal.signal(signal.SIGINT, lambda *_: eng.cancel_local(run_id))
+    try:
+        row = eng.run_inline(run_id, on_wait=bar.waiting)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        bar.close()
+        eng.executor.close()
+    return _report_end(eng, row)
+
+
+class _Bar:
+    """A terminal progress bar fed by engine events or store polling."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty() or enabled
+        self._bar = None
+        self._unit = None
+
+    def update(self, done, total, unit, message) -> None:
+        from tqdm import tqdm
+        if self._bar is None or unit != self._unit or (total or None) != self._bar.total:
+            self.close()
+            scale = unit == "bytes"
+            self._bar = tqdm(total=total or None, unit=" " + (unit or "steps") if not scale else "B",
+                             unit_scale=scale, file=sys.stderr, dynamic_ncols=True, leave=False)
+            self._unit = unit
+        if done is not None:
+            self._bar.n = done
+        if message:
+            self._bar.set_postfix_str(message[:60], refresh=False)
+        self._bar.refresh()
+
+    def on_event(self, ev) -> None:
+        from .engine.events import RunProgress
+        if isinstance(ev, RunProgress):
+            self.update(ev.done, ev.total, ev.unit, ev.message)
+
+    def waiting(self, run: dict[str, Any]) -> None:
+        self.close()
+        print(f"attempt {run['attempt']}/{run['max_attempts']} failed: {run.get('error')}; "
+              f"next attempt {relative(run.get('next_attempt_at'))}", file=sys.stderr)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _follow(ctl, run_id: int) -> int:
+    """Wait for a run executed by another process, showing its stored progress."""
+    bar = _Bar(enabled=True)
+    seen_attempt = None
+    try:
+        while True:
+            run = ctl.store.get_run(run_id)
+            if run["state"] in ("succeeded", "failed", "cancelled", "skipped", "interrupted"):
+                break
+            if run["state"] == "retrying" and seen_attempt != run["attempt"]:
+                seen_attempt = run["attempt"]
+                bar.waiting(run)
+            elif run["state"] == "running" and run.get("progress_done") is not None:
+                bar.update(run["progress_done"], run["progress_total"], run["progress_unit"],
+                           run["progress_message"])
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        ctl.cancel(run_id)
+        print(f"asked run {run_id} to stop", file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
+    return _report_end(ctl, run)
+
+
+def _report_end(ctl, run: dict[str, Any]) -> int:
+    summary = (run.get("result") or {}).get("summary") if isinstance(run.get("result"), dict) else None
+    if run["state"] == "succeeded":
+        print(f"run {run['id']} succeeded" + (f": {summary}" if summary else ""), file=sys.stderr)
+        return EXIT_OK
+    print(f"run {run['id']} {run['state']}: {run.get('error') or ''}".rstrip(": "), file=sys.stderr)
+    print(f"details: trayjobs show {run['id']}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def cmd_runs(home: Home, args) -> int:
+    from .store import STATES
+    if args.state and args.state not in STATES:
+        raise UserError(f"unknown state {args.state!r}; states: {', '.join(STATES)}")
+    ctl = _control(home)
+    runs = ctl.store.list_runs(job=args.job, state=args.state, limit=args.limit)
+    if args.json:
+        for r in runs:
+            print(json.dumps(r, default=str))
+        return EXIT_OK
+    if not runs:
+        print("no runs yet")
+        return EXIT_OK
+    rows = []
+    for r in runs:
+        result = r.get("result") if isinstance(r.get("result"), dict) else {}
+        rows.append([r["id"], r["job"], r["trigger"], state_text(r), attempt_text(r),
+                     when(r.get("started_at") or r.get("created_at")), run_duration(r),
+                     (r.get("error") or result.get("summary") or r.get("note") or "")[:70]])
+    print(table(rows, ["RUN", "JOB", "TRIGGER", "STATE", "TRY", "STARTED", "TOOK", "SUMMARY"]))
+    return EXIT_OK
+
+
+def cmd_show(home: Home, args) -> int:
+    ctl = _control(home)
+    run = ctl.store.get_run(args.run)
+    if run is None:
+        raise UserError(f"there is no run {args.run}")
+    attempts = ctl.store.attempts(args.run)
+    logs = ctl.store.logs(args.run)
+    if args.json:
+        print(json.dumps({"run": run, "attempts": attempts, "log": logs}, default=str, indent=2))
+        return EXIT_OK
+    result = run.get("result") if isinstance(run.get("result"), dict) else None
+    lines = [f"run {run['id']} · {run['job']} ({run['kind']}) · {state_text(run)}",
+             f"  trigger:  {run['trigger']}" + (f" (retry of run {run['retry_of']})" if run.get("retry_of") else "")
+             + (f" (after run {run['parent_run']})" if run.get("parent_run") else ""),
+             f"  attempt:  {run['attempt']} of {run['max_attempts']}",
+             f"  created:  {when(run['created_at'], seconds=True)}",
+             f"  started:  {when(run.get('started_at'), seconds=True)}",
+             f"  finished: {when(run.get('finished_at'), seconds=True)}  ({run_duration(run)})"]
+    if run.get("note"):
+        lines.append(f"  note:     {run['note']}")
+    if run.get("inputs"):
+        lines.append(f"  inputs:   {json.dumps(run['inputs'])}")
+    if run.get("progress_total") or run.get("progress_message"):
+        lines.append(f"  progress: {run.get('progress_done')} / {run.get('progress_total')} "
+                     f"{run.get('progress_unit') or ''} {run.get('progress_message') or ''}")
+    if result:
+        lines.append(f"  result:   {result.get('summary', '')}")
+        extra = {k: v for k, v in result.items() if k != "summary"}
+        if extra:
+            lines.append("            " + json.dumps(extra, default=str)[:2000])
+    if run.get("error"):
+        lines.append(f"  error:    {run['error']}")
+    if len(attempts) > 1:
+        lines.append("attempts:")
+        for a in attempts:
+            lines.append(f"  {a['attempt']}. {when(a['started_at'], seconds=True)} {a['state']}"
+                         + (f": {a['error']}" if a.get("error") else ""))
+    if logs:
+        lines.append("log:")
+        lines += [f"  {when(l['ts'], seconds=True)} {l['level']:<7} {l['message']}" for l in logs]
+    if run.get("traceback"):
+        lines.append("traceback:")
+        lines += ["  " + l for l in run["traceback"].rstrip().splitlines()]
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_retry(home: Home, args) -> int:
+    ctl = _control(home)
+    new = ctl.retry(args.run)
+    print(new)
+    if not _consumer_running(home):
+        print("No trayjobs app or worker is running; it will run when one starts "
+              f"(or: trayjobs run ... --wait).", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_cancel(home: Home, args) -> int:
+    what = _control(home).cancel(args.run)
+    print(f"run {args.run}: {'cancelled' if what == 'cancelled' else 'asked to stop'}")
+    return EXIT_OK
+
+
+def cmd_undo(home: Home, args) -> int:
+    from .engine.undo import undo_run
+    result = undo_run(_control(home), args.run,
+                      on_log=lambda m: print(m.get("message", ""), file=sys.stderr))
+    print(result.get("summary", "undone"))
+    return EXIT_OK if not result.get("failed") else EXIT_FAILED
+
+
+def cmd_jobs(home: Home, args) -> int:
+    ctl = _control(home)
+    states = ctl.store.job_states()
+    last = ctl.store.last_runs()
+    if not ctl.config.jobs:
+        print(f"no jobs defined yet; add some to {home.config_file}")
+    rows = []
+    all_paused = ctl.paused()
+    for job in ctl.config.jobs.values():
+        st = states.get(job.name, {})
+        status = ("disabled" if not job.enabled else "paused"
+                  if all_paused or st.get("paused") else "")
+        lr = last.get(job.name)
+        rows.append([job.name, job.kind, job.trigger_text(), status,
+                     when(_next_run(job, st)) if job.schedule and job.enabled else "",
+                     f"{lr['state']} {relative(lr.get('finished_at') or lr.get('created_at'))}"
+                     if lr else ""])
+    if rows:
+        print(table(rows, ["JOB", "KIND", "TRIGGER", "STATUS", "NEXT RUN", "LAST RUN"]))
+    for err in ctl.config.errors:
+        print(f"error: {err}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _next_run(job, state: dict[str, Any]) -> float | None:
+    """The stored next run, or (before the app first ran) the one the schedule gives."""
+    if state.get("next_run_at") and state.get("schedule_spec") == job.schedule_spec:
+        return state["next_run_at"]
+    from .schedule import local_now
+    return job.schedule.next_after(local_now()).timestamp()
+
+
+def cmd_check(home: Home, args) -> int:
+    from .config import load_config
+    cfg = load_config(home.config_file)
+    if not home.config_file.exists():
+        print(f"{home.config_file}: no config file yet (no jobs)")
+        return EXIT_OK
+    for err in cfg.errors:
+        print(err, file=sys.stderr)
+    good = len(cfg.jobs)
+    print(f"{home.config_file}: {good} job{'s' if good != 1 else ''} OK, "
+          f"{len(cfg.errors)} error{'s' if len(cfg.errors) != 1 else ''}")
+    return EXIT_FAILED if cfg.errors else EXIT_OK
+
+
+def _pause(paused: bool):
+    def cmd(home: Home, args) -> int:
+        _control(home).set_paused(paused, args.job)
+        print(f"{'paused' if paused else 'resumed'} {args.job or 'all jobs'}")
+        return EXIT_OK
+    return cmd
+
+
+COMMANDS = {
+    "worker": cmd_worker, "run": cmd_run, "runs": cmd_runs, "show": cmd_show,
+    "retry": cmd_retry, "cancel": cmd_cancel, "undo": cmd_undo, "jobs": cmd_jobs,
+    "check": cmd_check, "pause": _pause(True), "resume": _pause(False),
+}

@@ -1,0 +1,135 @@
+"""``report``: turns local data into documents a person wants to open.
+
+Each section's query runs read-only against the import database, another
+SQLite file, or trayjobs' own run history; the results become one HTML file
+(charts embedded, nothing fetched from the network), a CSV per section and a
+PDF, written under ``reports/<job>/`` with ``<job>-latest.*`` copies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ...context import JobContext
+from ...errors import JobFailed
+from ..base import JobKind
+from ..registry import register
+from .builtin import imported_data, job_activity
+from .files import ReportFiles, slugify
+from .params import ReportParams, SectionParams, resolve_database
+from .periods import resolve_period
+from .query import Databases, SectionResult, run_section
+from .view import make_view
+
+__all__ = ["ReportKind", "ReportParams", "SectionParams"]
+
+
+@register
+class ReportKind(JobKind):
+    name = "report"
+    summary = "Runs read-only SQL over your data or the run history; writes HTML, CSV and PDF."
+    Params = ReportParams
+    idempotent = True
+
+    def run(self, ctx: JobContext, params: ReportParams) -> dict[str, Any]:
+        now = datetime.now()
+        period = resolve_period(params.period, today=now.date())
+        title = params.display_title(ctx.job)
+        dbs = Databases(cancelled=lambda: ctx.cancelled)
+        files = ReportFiles(ctx.home.reports_dir, ctx.job, now=now, run_id=ctx.run_id)
+        try:
+            sections, notes = self._sections(ctx, params, dbs)
+            results = self._query(ctx, params, sections, period.params(), dbs, files)
+            ctx.progress(len(sections), len(sections) + 1, "writing files", "sections")
+            report = {
+                "title": title, "period": period.label, "start": period.first.isoformat(),
+                "end": period.last.isoformat(), "generated": f"{now:%d %b %Y %H:%M}".lstrip("0"),
+                "job": ctx.job, "run_id": ctx.run_id, "note": " ".join(notes),
+            }
+            views = [make_view(i, f"s{i + 1}-{slugify(r.section.title, limit=30)}", r,
+                               csv_name=r.csv_path.name if r.csv_path else None)
+                     for i, r in enumerate(results)]
+            html_name = pdf_name = None
+            if "html" in params.formats:
+                from .html import render_html
+                html_name = files.name("html")
+                text = render_html(report, views, template=self._template(ctx, params))
+                files.path(html_name).write_text(text, encoding="utf-8")
+            if "pdf" in params.formats:
+                from .pdf import render_pdf
+                pdf_name = files.name("pdf")
+                render_pdf(report, views, files.path(pdf_name))
+            ctx.check_cancelled()
+            written = files.commit(keep=params.keep)
+        except BaseException:
+            files.discard()
+            raise
+        finally:
+            dbs.close()
+        ctx.progress(len(sections) + 1, len(sections) + 1, "done", "sections")
+
+        order = {html_name: 0, pdf_name: 1}
+        outputs = sorted(written, key=lambda p: order.get(p.name, 2))
+        main = outputs[0] if outputs else None
+        latest = files.dir / files.latest_name(main.name) if main else None
+        rows = sum(r.row_count for r in results)
+        content = (f"{len(results)} section{'s' * (len(results) != 1)}, {rows:,} "
+                   f"row{'s' * (rows != 1)}") if results else "no data yet"
+        summary = f"{title}: {content}" + (f" → {main.name}" if main else "")
+        ctx.log(summary)
+        return {
+            "summary": summary,
+            "outputs": [str(p) for p in outputs],
+            "latest": str(latest) if latest else None,
+            "open": str(latest) if latest else None,
+            "folder": str(files.dir),
+            "sections": [{"title": r.section.title, "rows": r.row_count,
+                          "csv": str(files.dir / r.csv_path.name) if r.csv_path else None}
+                         for r in results],
+            "period": {"name": period.name, "start": period.first.isoformat(),
+                       "end": period.last.isoformat()},
+        }
+
+    @staticmethod
+    def _sections(ctx: JobContext, params: ReportParams,
+                  dbs: Databases) -> tuple[list[SectionParams], list[str]]:
+        sections: list[SectionParams] = []
+        notes: list[str] = []
+        if params.builtin == "job-activity":
+            found, note = job_activity(dbs.get(ctx.home.runs_db))
+        elif params.builtin == "imported-data":
+            found, note = imported_data(dbs.get(resolve_database(params.database, ctx.home)),
+                                        params.database)
+        else:
+            found, note = [], None
+        sections += found
+        notes += [note] if note else []
+        return sections + list(params.sections), notes
+
+    @staticmethod
+    def _query(ctx: JobContext, params: ReportParams, sections: list[SectionParams],
+               values: dict[str, Any], dbs: Databases, files: ReportFiles) -> list[SectionResult]:
+        results = []
+        for i, section in enumerate(sections):
+            ctx.check_cancelled()
+            ctx.progress(i, len(sections) + 1, section.title, "sections")
+            db = dbs.get(resolve_database(section.database or params.database, ctx.home))
+            csv_path = files.path(files.name("csv", section.title)) if "csv" in params.formats else None
+            result = run_section(db, section, values, csv_path=csv_path)
+            if result.missing:
+                ctx.log(f"section {section.title!r}: {result.missing}", level="warning")
+            results.append(result)
+        return results
+
+    @staticmethod
+    def _template(ctx: JobContext, params: ReportParams) -> Path | None:
+        if not params.template:
+            return None
+        path = Path(params.template).expanduser()
+        if not path.is_absolute():
+            path = ctx.home.config_dir / path
+        if not path.is_file():
+            raise JobFailed(f"template {path} not found", retry=False)
+        return path

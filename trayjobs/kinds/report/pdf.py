@@ -1,0 +1,181 @@
+"""The PDF report, drawn with fpdf2: readable Unicode text, charts as vector SVG.
+
+A TrueType font that covers most scripts is looked for in the usual system
+places (DejaVu on Linux, Arial/Segoe UI elsewhere); when none is found the
+PDF falls back to Helvetica and text outside Latin-1 is replaced.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from fpdf import FPDF, FontFace
+from fpdf.enums import XPos, YPos
+
+from .view import SectionView
+
+__all__ = ["render_pdf", "find_fonts"]
+
+FAMILY = "ReportSans"
+_WINDIR = Path(os.environ.get("WINDIR", r"C:\Windows")) / "Fonts"
+_FONT_PAIRS = [
+    ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "DejaVuSans-Bold.ttf"),
+    ("/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf", "DejaVuSans-Bold.ttf"),
+    ("/usr/share/fonts/dejavu/DejaVuSans.ttf", "DejaVuSans-Bold.ttf"),
+    ("/usr/share/fonts/TTF/DejaVuSans.ttf", "DejaVuSans-Bold.ttf"),
+    ("/usr/local/share/fonts/DejaVuSans.ttf", "DejaVuSans-Bold.ttf"),
+    ("/System/Library/Fonts/Supplemental/Arial.ttf", "Arial Bold.ttf"),
+    ("/Library/Fonts/Arial.ttf", "Arial Bold.ttf"),
+    (str(_WINDIR / "segoeui.ttf"), "segoeuib.ttf"),
+    (str(_WINDIR / "arial.ttf"), "arialbd.ttf"),
+]
+_INK, _MUTED, _LINE = (32, 33, 36), (95, 99, 104), (227, 230, 234)
+_PLAIN = str.maketrans({"–": "-", "—": "-", "‘": "'", "’": "'", "“": '"', "”": '"',
+                        "…": "...", "→": "->", "•": "*", "\u202f": " ", "\u2009": " "})
+
+
+def find_fonts() -> tuple[Path, Path] | None:
+    """(regular, bold) TrueType files to embed, or None to use the core fonts."""
+    for regular, bold in _FONT_PAIRS:
+        reg = Path(regular)
+        if reg.is_file():
+            b = reg.with_name(bold)
+            return reg, (b if b.is_file() else reg)
+    return None
+
+
+def _latin1(text: str) -> str:
+    text = unicodedata.normalize("NFC", str(text).translate(_PLAIN))
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
+class _ReportPDF(FPDF):
+    footer_text = ""
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font(self.family_name, size=8)
+        self.set_text_color(*_MUTED)
+        self.cell(0, 6, self.clean(f"{self.footer_text} · page {self.page_no()} of {{nb}}"),
+                  align="C")
+
+    family_name = "helvetica"
+
+    def clean(self, text: Any) -> str:
+        return str(text) if self.family_name == FAMILY else _latin1(str(text))
+
+
+def render_pdf(report: dict[str, Any], views: list[SectionView], dest: Path) -> None:
+    pdf = _ReportPDF(format="A4")
+    fonts = find_fonts()
+    if fonts:
+        pdf.add_font(FAMILY, "", str(fonts[0]))
+        pdf.add_font(FAMILY, "B", str(fonts[1]))
+        pdf.family_name = FAMILY
+    pdf.footer_text = report["title"]
+    pdf.set_title(pdf.clean(report["title"]))
+    pdf.set_creator("trayjobs")
+    pdf.set_margins(15, 15, 15)
+    pdf.set_auto_page_break(True, margin=18)
+    pdf.add_page()
+    f = pdf.family_name
+
+    pdf.set_text_color(*_INK)
+    pdf.set_font(f, "B", 20)
+    pdf.multi_cell(0, 9, pdf.clean(report["title"]), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font(f, "", 10)
+    pdf.set_text_color(*_MUTED)
+    pdf.multi_cell(0, 5, pdf.clean(f"{report['period']} · generated {report['generated']}"),
+                   new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if report.get("note"):
+        pdf.multi_cell(0, 5, pdf.clean(report["note"]), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    for v in views:
+        _section(pdf, v)
+    pdf.output(str(dest))
+
+
+def _section(pdf: _ReportPDF, v: SectionView) -> None:
+    f, width = pdf.family_name, pdf.epw
+    if pdf.get_y() > pdf.page_break_trigger - 40:
+        pdf.add_page()
+    pdf.ln(6)
+    pdf.set_text_color(*_INK)
+    pdf.set_font(f, "B", 13)
+    pdf.multi_cell(0, 7, pdf.clean(v.title), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font(f, "", 9)
+    pdf.set_text_color(*_MUTED)
+    if v.note:
+        pdf.multi_cell(0, 4.5, pdf.clean(v.note), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if v.empty:
+        pdf.multi_cell(0, 6, pdf.clean(v.empty), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        return
+    pdf.ln(1)
+    if v.show == "figure":
+        _figures(pdf, v)
+    elif v.show in ("bar", "line"):
+        height = width * 300 / 720
+        if pdf.get_y() + height > pdf.page_break_trigger:
+            pdf.add_page()
+        svg = v.svg(font=f"{f}, sans-serif", clean=None if f == FAMILY else _latin1)
+        pdf.image(io.BytesIO(svg.encode("utf-8")), x=pdf.l_margin, w=width)
+        if v.chart_note:
+            pdf.set_font(f, "", 8)
+            pdf.set_text_color(*_MUTED)
+            pdf.multi_cell(0, 4, pdf.clean(v.chart_note), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    else:
+        _table(pdf, v)
+        pdf.set_font(f, "", 8)
+        pdf.set_text_color(*_MUTED)
+        shown = f"first {v.shown_rows} of " if v.truncated else ""
+        pdf.multi_cell(0, 5, pdf.clean(f"{shown}{v.total_rows:,} rows"
+                                       + (f" · {v.csv_name}" if v.csv_name else "")),
+                       new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+
+def _figures(pdf: _ReportPDF, v: SectionView) -> None:
+    f = pdf.family_name
+    per_row = min(4, len(v.figures)) or 1
+    gap = 4
+    w = (pdf.epw - gap * (per_row - 1)) / per_row
+    for start in range(0, len(v.figures), per_row):
+        y = pdf.get_y()
+        if y + 20 > pdf.page_break_trigger:
+            pdf.add_page()
+            y = pdf.get_y()
+        for k, (label, value) in enumerate(v.figures[start:start + per_row]):
+            x = pdf.l_margin + k * (w + gap)
+            pdf.set_draw_color(*_LINE)
+            pdf.rect(x, y, w, 18, round_corners=True, corner_radius=2)
+            pdf.set_xy(x + 3, y + 2)
+            pdf.set_font(f, "B", 15)
+            pdf.set_text_color(*_INK)
+            pdf.cell(w - 6, 8, pdf.clean(value))
+            pdf.set_xy(x + 3, y + 10.5)
+            pdf.set_font(f, "", 8)
+            pdf.set_text_color(*_MUTED)
+            pdf.cell(w - 6, 5, pdf.clean(label))
+        pdf.set_xy(pdf.l_margin, y + 18 + gap)
+
+
+def _table(pdf: _ReportPDF, v: SectionView) -> None:
+    f = pdf.family_name
+    n = len(v.columns)
+    size = 8.5 if n <= 6 else 7 if n <= 10 else 6
+    pdf.set_font(f, "", size)
+    pdf.set_text_color(*_INK)
+    pdf.set_draw_color(*_LINE)
+    weights = []
+    for i, c in enumerate(v.columns):
+        longest = max([len(c)] + [len(r[i]) for r in v.rows[:100]])
+        weights.append(min(max(longest, 4), 40))
+    aligns = tuple("RIGHT" if num else "LEFT" for num in v.numeric) or "LEFT"
+    with pdf.table(col_widths=weights, text_align=aligns, borders_layout="HORIZONTAL_LINES",
+                   headings_style=FontFace(emphasis="BOLD", fill_color=(246, 247, 249)),
+                   line_height=size * 0.5, padding=(1, 1.5)) as table:
+        table.row([pdf.clean(c) for c in v.columns])
+        for r in v.rows:
+            table.row([pdf.clean(cell) for cell in r])

@@ -1,0 +1,52 @@
+"""``trayjobs worker``: the engine without a window (and without Qt)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+from .engine.engine import Engine
+from .engine.events import Notice, RunChanged
+from .instance import AlreadyRunning
+from .paths import Home
+
+__all__ = ["run_worker"]
+
+
+def run_worker(home: Home, *, workers: int | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("huey").setLevel(logging.WARNING)
+    log = logging.getLogger("trayjobs.worker")
+    engine = Engine(home, workers=workers, mode="worker")
+    for err in engine.config.errors:
+        log.error("config: %s", err)
+
+    def on_event(ev) -> None:
+        if isinstance(ev, RunChanged) and ev.run["state"] not in ("queued",):
+            r = ev.run
+            log.info("run %s %s: %s%s", r["id"], r["job"], r["state"],
+                     f" ({r['error']})" if r.get("error") and r["state"] != "succeeded" else "")
+        elif isinstance(ev, Notice):
+            log.log(logging.ERROR if ev.level == "error" else logging.INFO, "%s", ev.message)
+
+    engine.bus.subscribe(on_event)
+    try:
+        engine.start()
+    except AlreadyRunning as exc:
+        log.error("%s", exc)
+        return 1
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: engine.reload_config())
+    log.info("worker started for %s with %d worker(s); %d job(s)", home.data_dir,
+             engine.workers, len(engine.config.jobs))
+    while not stop.wait(3600):
+        pass
+    log.info("stopping: running jobs get %.0f s to finish", engine.executor.grace)
+    engine.stop()
+    return 0
