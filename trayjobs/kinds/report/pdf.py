@@ -55,6 +55,7 @@ def _latin1(text: str) -> str:
 
 class _ReportPDF(FPDF):
     footer_text = ""
+    family_name = "helvetica"
 
     def footer(self) -> None:
         self.set_y(-12)
@@ -62,8 +63,6 @@ class _ReportPDF(FPDF):
         self.set_text_color(*_MUTED)
         self.cell(0, 6, self.clean(f"{self.footer_text} · page {self.page_no()} of {{nb}}"),
                   align="C")
-
-    family_name = "helvetica"
 
     def clean(self, text: Any) -> str:
         return str(text) if self.family_name == FAMILY else _latin1(str(text))
@@ -131,14 +130,15 @@ def _section(pdf: _ReportPDF, v: SectionView) -> None:
         pdf.set_font(f, "", 8)
         pdf.set_text_color(*_MUTED)
         shown = f"first {v.shown_rows} of " if v.truncated else ""
-        pdf.multi_cell(0, 5, pdf.clean(f"{shown}{v.total_rows:,} rows"
+        rows = "row" if v.total_rows == 1 else "rows"
+        pdf.multi_cell(0, 5, pdf.clean(f"{shown}{v.total_rows:,} {rows}"
                                        + (f" · {v.csv_name}" if v.csv_name else "")),
                        new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
 def _figures(pdf: _ReportPDF, v: SectionView) -> None:
     f = pdf.family_name
-    per_row = min(4, len(v.figures)) or 1
+    per_row = max(1, len(v.figures) if len(v.figures) <= 5 else 4)
     gap = 4
     w = (pdf.epw - gap * (per_row - 1)) / per_row
     for start in range(0, len(v.figures), per_row):
@@ -171,7 +171,7 @@ def _table(pdf: _ReportPDF, v: SectionView) -> None:
     weights = []
     for i, c in enumerate(v.columns):
         longest = max([len(c)] + [len(r[i]) for r in v.rows[:100]])
-        weights.append(min(max(longest, 4), 40))
+        weights.append(min(longest, 40) + 3)  # + room for the cell padding
     aligns = tuple("RIGHT" if num else "LEFT" for num in v.numeric) or "LEFT"
     with pdf.table(col_widths=weights, text_align=aligns, borders_layout="HORIZONTAL_LINES",
                    headings_style=FontFace(emphasis="BOLD", fill_color=(246, 247, 249)),
