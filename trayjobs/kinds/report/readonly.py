@@ -95,7 +95,7 @@ def check_select(sql: str) -> None:
 _INTROSPECTION = {"table_info", "table_xinfo", "table_list", "index_list", "index_info",
                   "index_xinfo", "foreign_key_list"}
 _READ_WITHOUT_ARG = {"user_version", "application_id", "page_count", "page_size",
-                     "freelist_count", "encoding", "data_version", "schema_version"}
+                     "freelist_count", "encoding", "data_version", "schema_version", "query_only"}
 _ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
             sqlite3.SQLITE_RECURSIVE}
 _WHAT = {
@@ -108,6 +108,8 @@ _WHAT = {
 
 
 def _describe(action: int, arg1: str | None, arg2: str | None) -> str:
+    if (arg1 or "").lower() in ("sqlite_master", "sqlite_temp_master", "sqlite_schema"):
+        return "change the database's schema (tables, indexes, views)"  # CREATE, DROP
     if action in _WHAT:
         return _WHAT[action].format(repr(arg1) if arg1 else "", repr(arg2) if arg2 else "").strip()
     names = [n for n in dir(sqlite3) if n.startswith("SQLITE_") and getattr(sqlite3, n) == action]
@@ -129,7 +131,6 @@ class ReadOnlyDatabase:
             raise NoDatabase(self.path)
         uri = self.path.resolve().as_uri() + "?mode=ro"
         self.refused: str | None = None
-        self._refused_schema = False
         self.conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout, isolation_level=None,
                                     check_same_thread=False)
         self.conn.execute("PRAGMA query_only = 1")
@@ -145,10 +146,7 @@ class ReadOnlyDatabase:
             name = arg1.lower()
             if name in _INTROSPECTION or (name in _READ_WITHOUT_ARG and arg2 is None):
                 return sqlite3.SQLITE_OK
-        # Keep the most telling refusal: CREATE TABLE first asks to write sqlite_master.
-        if self.refused is None or self._refused_schema:
-            self.refused = _describe(action, arg1, arg2)
-            self._refused_schema = (arg1 or "").lower() in ("sqlite_master", "sqlite_temp_master")
+        self.refused = _describe(action, arg1, arg2)
         return sqlite3.SQLITE_DENY
 
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> sqlite3.Cursor:
@@ -157,7 +155,7 @@ class ReadOnlyDatabase:
         return self._run(sql, params or {})
 
     def _run(self, sql: str, params: dict[str, Any] | tuple) -> sqlite3.Cursor:
-        self.refused, self._refused_schema = None, False
+        self.refused = None
         try:
             return self.conn.execute(sql, params)
         except sqlite3.ProgrammingError as exc:

@@ -49,9 +49,9 @@ def display(v: Any, fmt: str | None = None) -> str:
     if fmt == "percent":
         return f"{n * 100:.1f} %"
     if isinstance(v, int) or (n.is_integer() and abs(n) < 1e15):
-        i = int(n)
+        i = int(n)  # no separator below 10,000 so that years read as years
         return f"{i:,}" if abs(i) >= 10_000 else str(i)
-    if abs(n) >= 10_000:
+    if abs(n) >= 1000:
         return f"{n:,.2f}"
     return f"{n:.2f}" if abs(n) >= 1 else f"{n:.3g}"
 

@@ -1,0 +1,1 @@
+"""The Qt user interface: tray icon, window and dialogs. Imports the core; never the reverse."""
