@@ -21,6 +21,11 @@ __all__ = ["slugify", "ReportFiles"]
 _STAMP = r"\d{4}-\d{2}-\d{2}T\d{4}(?:_\d+)?"
 
 
+def _order(stamp: str) -> tuple[str, int]:
+    base, _, n = stamp.partition("_")
+    return base, int(n or 1)
+
+
 def slugify(text: str, *, default: str = "report", limit: int = 60) -> str:
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].strip("-")
@@ -35,12 +40,10 @@ class ReportFiles:
         self.dir = reports_dir / self.slug
         self.dir.mkdir(parents=True, exist_ok=True)
         base = now.strftime("%Y-%m-%dT%H%M")
-        stamp, n = base, 1
-        while any(self.dir.glob(f"{self.slug}-{stamp}.*")) or any(
-                self.dir.glob(f"{self.slug}-{stamp}-*.csv")):
-            n += 1
-            stamp = f"{base}_{n}"
-        self.stamp = stamp
+        # Another report in the same minute: number it after the highest one there.
+        taken = [_order(m.group("stamp"))[1] for m in map(self._match, self.dir.iterdir())
+                 if m and m.group("stamp").partition("_")[0] == base]
+        self.stamp = f"{base}_{max(taken) + 1}" if taken else base
         self.scratch = self.dir / f".partial-{run_id}-{os.getpid()}"
         shutil.rmtree(self.scratch, ignore_errors=True)
         self.scratch.mkdir()
@@ -93,21 +96,24 @@ class ReportFiles:
     def discard(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
+    def _match(self, path: Path) -> re.Match[str] | None:
+        return re.fullmatch(rf"{re.escape(self.slug)}-(?P<stamp>{_STAMP})(?:\.html|\.pdf|-.+\.csv)",
+                            path.name)
+
     def prune(self, keep: int) -> list[Path]:
         """Delete the files of all but the ``keep`` newest reports of this job."""
-        pattern = re.compile(rf"{re.escape(self.slug)}-(?P<stamp>{_STAMP})(?:\.html|\.pdf|-.+\.csv)")
         groups: dict[str, list[Path]] = {}
         for p in self.dir.iterdir():
-            m = pattern.fullmatch(p.name)
+            m = self._match(p)
             if m and p.is_file():
                 groups.setdefault(m.group("stamp"), []).append(p)
 
-        def order(stamp: str) -> tuple[str, int]:
-            base, _, n = stamp.partition("_")
-            return base, int(n or 1)
+        def newest(stamp: str) -> tuple[float, tuple[str, int]]:
+            # By time written, so a clock set back (or a DST change) cannot reorder them.
+            return max(p.stat().st_mtime for p in groups[stamp]), _order(stamp)
 
         removed = []
-        for stamp in sorted(groups, key=order, reverse=True)[keep:]:
+        for stamp in sorted(groups, key=newest, reverse=True)[keep:]:
             for p in groups[stamp]:
                 p.unlink(missing_ok=True)
                 removed.append(p)

@@ -1,0 +1,195 @@
+"""The built-in reports over real data: a run history made through the store, and an
+import database with the importer's side tables (or odd versions of them)."""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from trayjobs.context import JobContext
+from trayjobs.kinds.registry import get_kind
+from trayjobs.store import RunStore
+
+ReportKind = get_kind("report")
+
+
+def run_report(home, job, **raw):
+    ctx = JobContext(run_id=1, job=job, home=home, sink=[].append)
+    return ReportKind().run(ctx, ReportKind.parse_params(raw))
+
+
+def csv_of(result, part: str) -> list[dict]:
+    path = next(p for p in result["outputs"] if p.endswith(f"-{part}.csv"))
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def local_noon(days_back: int) -> float:
+    d = date.today() - timedelta(days=days_back)
+    return datetime(d.year, d.month, d.day, 12).timestamp()
+
+
+def add_run(store, job, *, state, days_back, took, attempts=1, error=None):
+    run_id = store.create_run(job, kind="demo", trigger="schedule", max_attempts=3)
+    for attempt in range(attempts):
+        store.claim(run_id)
+        final = attempt == attempts - 1
+        store.end_attempt(run_id, state=state if final else "retrying",
+                          error=error if final else "first try failed")
+        if not final:
+            store.update_run(run_id, state="queued")
+    start = local_noon(days_back)
+    store.update_run(run_id, created_at=start, started_at=start + 1,
+                     finished_at=start + 1 + took)
+    return run_id
+
+
+@pytest.fixture
+def history(home):
+    store = RunStore(home.runs_db)
+    add_run(store, "backup", state="succeeded", days_back=0, took=30)
+    add_run(store, "backup", state="succeeded", days_back=1, took=90, attempts=2)
+    add_run(store, "backup", state="failed", days_back=2, took=5, attempts=3,
+            error="disk full: <no space>\nTraceback ...")
+    add_run(store, "import-bank", state="succeeded", days_back=2, took=12)
+    add_run(store, "import-bank", state="cancelled", days_back=6, took=1)
+    add_run(store, "backup", state="failed", days_back=9, took=7, error="too old to count")
+    store.close()
+    return home.runs_db
+
+
+def test_job_activity_counts_runs_failures_retries_and_durations(home, history):
+    result = run_report(home, "activity", builtin="job-activity")
+    assert result["summary"].startswith("Job activity: 4 sections")
+
+    overview = csv_of(result, "overview")
+    assert overview == [{"Runs": "5", "Succeeded": "3", "Failed": "1", "Retried": "2",
+                         "Time spent": str(30.0 + 90 + 5 + 12 + 1)}]
+
+    per_job = {r["Job"]: r for r in csv_of(result, "per-job")}
+    assert set(per_job) == {"backup", "import-bank"}  # the 9-day-old run is outside the period
+    backup = per_job["backup"]
+    assert (backup["Runs"], backup["Succeeded"], backup["Failed"], backup["Retried"],
+            backup["Retries"]) == ("3", "2", "1", "2", "3")
+    assert float(backup["Average"]) == pytest.approx((30 + 90 + 5) / 3)
+    assert float(backup["Longest"]) == 90
+    assert per_job["import-bank"]["Stopped"] == "1"
+
+    per_day = csv_of(result, "runs-per-day")
+    days = [(date.today() - timedelta(days=b)).isoformat() for b in range(6, -1, -1)]
+    assert [r["Day"] for r in per_day] == days  # every day of the period, empty ones too
+    counts = {r["Day"]: (int(r["Succeeded"]), int(r["Failed"]), int(r["Other"])) for r in per_day}
+    assert counts[days[-1]] == (1, 0, 0) and counts[days[-3]] == (1, 1, 0)
+    assert counts[days[0]] == (0, 0, 1) and counts[days[1]] == (0, 0, 0)
+
+    failures = csv_of(result, "recent-failures")
+    assert [(f["Job"], f["Attempts"], f["Error"]) for f in failures] == [
+        ("backup", "3", "disk full: <no space>")]
+
+    html = Path(result["outputs"][0]).read_text(encoding="utf-8")
+    assert "disk full: &lt;no space&gt;" in html and "<no space>" not in html
+    assert "1 min 30 s" in html  # the longest backup, as a duration
+    assert html.count("<svg") == 1 and html.count('fill="#e15759"') >= 2  # failed bars
+
+
+def test_job_activity_groups_days_in_local_time(home, monkeypatch):
+    monkeypatch.setenv("TZ", "Pacific/Auckland")
+    time.tzset()
+    try:
+        store = RunStore(home.runs_db)
+        today = date.today()
+        # 00:30 in Auckland (UTC+13 in November) is still yesterday in UTC.
+        early = datetime(today.year, today.month, today.day, 0, 30).timestamp()
+        run_id = store.create_run("night", kind="demo", trigger="schedule")
+        store.update_run(run_id, created_at=early, state="succeeded")
+        store.close()
+        per_day = csv_of(run_report(home, "activity", builtin="job-activity"), "runs-per-day")
+        by_day = {r["Day"]: r["Succeeded"] for r in per_day}
+        assert by_day[today.isoformat()] == "1"
+        assert by_day[(today - timedelta(days=1)).isoformat()] == "0"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def make_data(path, *, ledger_columns: str | None, rejected_columns: str | None):
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE transactions (day TEXT, amount REAL)")
+    conn.executemany("INSERT INTO transactions VALUES (?, ?)", [("2026-01-01", 1.5)] * 120)
+    conn.execute('CREATE TABLE "odd ""name""" (x)')
+    conn.execute("INSERT INTO \"odd \"\"name\"\"\" VALUES ('<i>x</i>')")
+    conn.execute("CREATE TABLE _private_state (k, v)")
+    conn.execute("CREATE VIEW recent AS SELECT * FROM transactions")
+    if ledger_columns:
+        conn.execute(f"CREATE TABLE _imports ({ledger_columns})")
+    if rejected_columns:
+        conn.execute(f"CREATE TABLE _rejected ({rejected_columns})")
+    conn.commit()
+    return conn
+
+
+def test_imported_data_lists_tables_imports_and_rejected_rows(home):
+    conn = make_data(home.default_data_db,
+                     ledger_columns='file, sha256, "table", rows, imported_at',
+                     rejected_columns='file, line, reason, raw, "table", rejected_at')
+    now = time.time()
+    conn.executemany("INSERT INTO _imports VALUES (?, ?, ?, ?, ?)", [
+        ("bank-1.csv", "ab12", "transactions", 100, now - 86400 * 30),
+        ("bank-2.csv", "cd34", "transactions", 20, now - 3600)])
+    conn.execute("INSERT INTO _rejected VALUES ('bank-2.csv', 7, 'amount: not a number', "
+                 "'2026-01-02,<b>abc</b>', 'transactions', ?)", (now - 3600,))
+    conn.commit()
+    conn.close()
+
+    result = run_report(home, "imported", builtin="imported-data", period="last_7_days")
+    assert result["summary"].startswith("Imported data: 4 sections")
+    tables = {r["Table"]: r for r in csv_of(result, "tables")}
+    assert set(tables) == {"transactions", 'odd "name"'}  # no _side tables, no views
+    assert tables["transactions"]["Rows"] == "120" and tables["transactions"]["Columns"] == "2"
+    assert tables["transactions"]["Rejected"] == "1"
+    assert tables["transactions"]["Last import"] == datetime.fromtimestamp(
+        now - 3600).strftime("%Y-%m-%d %H:%M:%S")
+    assert csv_of(result, "overview") == [
+        {"Tables": "2", "Rows": "121", "Imports": "1", "Rejected rows": "1"}]
+    assert [r["file"] for r in csv_of(result, "imports")] == ["bank-2.csv"]  # in the period
+    rejected = csv_of(result, "rejected-rows")
+    assert rejected[0]["line"] == "7" and rejected[0]["reason"] == "amount: not a number"
+    html = Path(result["outputs"][0]).read_text(encoding="utf-8")
+    assert "2026-01-02,&lt;b&gt;abc&lt;/b&gt;" in html and "<b>abc" not in html
+
+
+def test_imported_data_tolerates_other_ledger_shapes(home):
+    conn = make_data(home.default_data_db, ledger_columns="path, note",
+                     rejected_columns="message")
+    conn.execute("INSERT INTO _imports VALUES ('a.json', 'old style')")
+    conn.execute("INSERT INTO _rejected VALUES ('bad row')")
+    conn.commit()
+    conn.close()
+    result = run_report(home, "imported", builtin="imported-data")
+    assert [r["path"] for r in csv_of(result, "imports")] == ["a.json"]
+    assert csv_of(result, "rejected-rows") == [{"message": "bad row"}]
+    assert "Last import" not in csv_of(result, "tables")[0]
+    html = Path(result["outputs"][0]).read_text(encoding="utf-8")
+    assert "no time column" in html
+
+
+def test_imported_data_without_side_tables(home):
+    make_data(home.default_data_db, ledger_columns=None, rejected_columns=None).close()
+    result = run_report(home, "imported", builtin="imported-data", formats=["csv"])
+    assert csv_of(result, "overview") == [{"Tables": "2", "Rows": "121"}]
+    assert len(result["outputs"]) == 2
+
+
+def test_imported_data_with_builtin_and_own_sections(home):
+    make_data(home.default_data_db, ledger_columns=None, rejected_columns=None).close()
+    result = run_report(home, "imported", builtin="imported-data", title="My data",
+                        sections=[{"title": "Total", "show": "figure",
+                                   "query": "SELECT sum(amount) AS total FROM transactions"}],
+                        formats=["csv", "html"])
+    assert result["summary"].startswith("My data: 3 sections")
+    assert csv_of(result, "total") == [{"total": "180.0"}]

@@ -1,0 +1,364 @@
+"""Real reports from real data: the HTML, every CSV and the PDF are opened and checked."""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+import sqlite3
+import subprocess
+import xml.etree.ElementTree as ET
+from datetime import date, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from trayjobs.config import parse_config
+from trayjobs.context import JobContext
+from trayjobs.errors import Cancelled, JobFailed
+from trayjobs.kinds.registry import get_kind
+from trayjobs.kinds.report.charts import PALETTE
+from trayjobs.kinds.report.periods import resolve_period
+
+ReportKind = get_kind("report")
+
+
+def run_report(home, job="spending", *, run_id=1, cancel=False, **raw):
+    messages: list[dict] = []
+    ctx = JobContext(run_id=run_id, job=job, home=home, sink=messages.append)
+    if cancel:
+        ctx.cancel_event.set()
+    return ReportKind().run(ctx, ReportKind.parse_params(raw)), messages
+
+
+class Page(HTMLParser):
+    """The parts of a report page the tests look at, per <section id=...>."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.sections: dict[str, dict] = {}
+        self._section = None
+        self._cell: list[str] | None = None
+        self._figure_value = False
+        self.title_text = ""
+        self._in = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append((tag, a))
+        self._in.append(tag)
+        if tag == "section":
+            self._section = {"text": [], "rows": [], "svg": 0, "bars": 0, "figures": []}
+            self.sections[a["id"]] = self._section
+        elif self._section is None:
+            return
+        elif tag == "svg":
+            self._section["svg"] += 1
+        elif tag == "rect" and a.get("fill") == PALETTE[0]:
+            self._section["bars"] += 1
+        elif tag == "tr":
+            self._section["rows"].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "div" and a.get("class") == "value":
+            self._figure_value = True
+
+    def handle_endtag(self, tag):
+        while self._in and self._in.pop() != tag:
+            pass
+        if tag in ("td", "th") and self._cell is not None and self._section is not None:
+            self._section["rows"][-1].append("".join(self._cell))
+            self._cell = None
+        elif tag == "section":
+            self._section = None
+
+    def handle_data(self, data):
+        if self._in and self._in[-1] == "h1":
+            self.title_text += data
+        if self._section is None:
+            return
+        self._section["text"].append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+        if self._figure_value:
+            self._section["figures"].append(data)
+            self._figure_value = False
+
+    def section(self, title_fragment: str) -> dict:
+        key = next(k for k in self.sections if title_fragment in k)
+        s = self.sections[key]
+        s["all_text"] = " ".join(" ".join(s["text"]).split())
+        return s
+
+
+def pdf_text(path: Path, *, first_page_only=False) -> str:
+    data = path.read_bytes()
+    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+    if shutil.which("pdftotext"):
+        args = ["pdftotext", "-enc", "UTF-8"] + (["-l", "1"] if first_page_only else [])
+        return subprocess.run(args + [str(path), "-"], check=True, capture_output=True,
+                              text=True).stdout
+    pypdf = pytest.importorskip("pypdf", reason="needs pdftotext or pypdf to read PDFs")
+    pages = pypdf.PdfReader(str(path)).pages
+    return "\n".join(p.extract_text() for p in (pages[:1] if first_page_only else pages))
+
+
+def read_csv(path) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.reader(f))
+
+
+def as_csv(rows) -> list[list[str]]:
+    return [["" if v is None else str(v) for v in row] for row in rows]
+
+
+@pytest.fixture
+def spending(home):
+    """An import database with a week of transactions, some with HTML and accents in them."""
+    today = date.today()
+    conn = sqlite3.connect(home.default_data_db)
+    conn.execute("CREATE TABLE transactions (day TEXT, amount REAL, category TEXT, shop TEXT)")
+    rows = []
+    for back in range(12):  # 12 days: 7 inside last_7_days, 5 before it
+        day = (today - timedelta(days=back)).isoformat()
+        rows += [(day, 10.25 * (back + 1), "food", "Café Zürich"),
+                 (day, 100.5 + back, "<script>alert('x')</script>", "<b>Bold & Co</b>")]
+    conn.executemany("INSERT INTO transactions VALUES (?, ?, ?, ?)", rows)
+    conn.commit()
+    conn.close()
+    return home.default_data_db
+
+
+SECTIONS = [
+    {"title": "Spending per day", "show": "bar",
+     "query": "SELECT day, round(sum(amount), 2) AS total FROM transactions "
+              "WHERE day BETWEEN :start AND :end GROUP BY day ORDER BY day"},
+    {"title": "By category", "show": "line",
+     "query": "SELECT category, sum(amount) AS total, count(*) AS n FROM transactions "
+              "WHERE day BETWEEN :start AND :end GROUP BY 1 ORDER BY 1"},
+    {"title": "Total", "show": "figure",
+     "query": "SELECT sum(amount) AS \"Spent\", count(*) AS \"Payments\" FROM transactions "
+              "WHERE day BETWEEN :start AND :end"},
+    {"title": "Every payment", "max_rows": 5,
+     "query": "SELECT day, amount, category, shop FROM transactions ORDER BY day DESC, amount"},
+    {"title": "Refunds", "query": "SELECT * FROM transactions WHERE amount < 0 AND day >= :start"},
+]
+
+
+def test_custom_report_writes_html_csv_and_pdf(home, spending):
+    result, messages = run_report(home, title="Weekly spending", sections=SECTIONS, keep=3)
+    folder = home.reports_dir / "spending"
+    html, pdf, *csvs = (Path(p) for p in result["outputs"])
+    assert html.suffix == ".html" and pdf.suffix == ".pdf" and len(csvs) == len(SECTIONS)
+    assert all(p.parent == folder and p.is_file() for p in (html, pdf, *csvs))
+    assert re.fullmatch(r"spending-\d{4}-\d\d-\d\dT\d{4}\.html", html.name)
+    assert result["latest"] == str(folder / "spending-latest.html")
+    assert Path(result["latest"]).read_bytes() == html.read_bytes()
+    assert (folder / "spending-latest.pdf").read_bytes() == pdf.read_bytes()
+    rows = sum(s["rows"] for s in result["sections"])
+    assert result["summary"] == f"Weekly spending: 5 sections, {rows} rows → {html.name}"
+
+    # Each CSV holds exactly what its query returns, every row (not only those shown).
+    conn = sqlite3.connect(spending)
+    values = resolve_period("last_7_days").params()
+    for section, path in zip(SECTIONS, csvs):
+        cur = conn.execute(section["query"], values)
+        expected = [[d[0] for d in cur.description]] + as_csv(cur.fetchall())
+        assert read_csv(path) == expected, section["title"]
+    assert len(read_csv(csvs[3])) == 1 + 24
+
+    text = html.read_text(encoding="utf-8")
+    page = Page(text)
+    assert page.title_text == "Weekly spending"
+    # Self-contained: no scripts, stylesheets or images fetched, no URL but the SVG namespace.
+    assert not [t for t, _ in page.tags if t in ("script", "link", "img", "iframe", "object")]
+    for tag, attrs in page.tags:
+        for name in ("href", "src"):
+            assert not re.match(r"\w+:", attrs.get(name) or ""), (tag, attrs)
+    assert set(re.findall(r"\w+://[^\s\"')]+", text)) == {"http://www.w3.org/2000/svg"}
+
+    per_day = page.section("spending-per-day")
+    assert per_day["svg"] == 1 and per_day["bars"] == 7  # one bar per day of the period
+    table = per_day["rows"]  # the chart's data table
+    assert table[0] == ["day", "total"]
+    assert [r[0] for r in table[1:]] == [(date.today() - timedelta(days=b)).isoformat()
+                                         for b in range(6, -1, -1)]
+    svg = re.search(r"<svg.*?</svg>", text, re.S).group(0)
+    ET.fromstring(svg)  # well-formed
+
+    assert page.section("by-category")["svg"] == 1
+    total = page.section("total")
+    spent = conn.execute("SELECT sum(amount) FROM transactions WHERE day BETWEEN ? AND ?",
+                         (values["start"], values["end"])).fetchone()[0]
+    assert total["figures"] == [f"{spent:,.2f}", "14"]
+
+    every = page.section("every-payment")
+    assert len(every["rows"]) == 1 + 5 and "first 5 of 24 rows" in every["all_text"]
+    # HTML in the data is shown as text, never as markup.
+    assert "<script>alert('x')</script>" in [c for r in every["rows"] for c in r]
+    assert "<b>Bold & Co</b>" in [c for r in every["rows"] for c in r]
+    assert "<script>alert" not in text and "<b>Bold" not in text
+    assert "Café Zürich" in text
+
+    refunds = page.section("refunds")
+    assert "No data for this period." in refunds["all_text"] and refunds["rows"] == []
+
+    first_page = pdf_text(pdf, first_page_only=True)
+    assert first_page.lstrip().startswith("Weekly spending")
+    whole = pdf_text(pdf)
+    for expected in ("Spending per day", "Café Zürich", "No data for this period.",
+                     "<script>alert('x')</script>", f"{spent:,.2f}"):
+        assert expected in whole
+
+    progress = [m for m in messages if m["t"] == "progress"]
+    assert [m["message"] for m in progress[:5]] == [s["title"] for s in SECTIONS]
+    assert progress[-1]["done"] == progress[-1]["total"] == len(SECTIONS) + 1
+
+
+@pytest.mark.parametrize("query, message", [
+    ("SELECT * FROM nope", "no such table: nope"),
+    ("SELECT missing_column FROM transactions", "no such column: missing_column"),
+    ("SELECT day FORM transactions", 'near "transactions": syntax error'),
+    ("SELECT :nope", "binding parameter :nope"),
+])
+def test_bad_query_fails_naming_the_section_and_sqlites_message(home, spending, query, message):
+    run_report(home, title="T", sections=SECTIONS[:1])
+    folder = home.reports_dir / "spending"
+    before = sorted(p.name for p in folder.iterdir())
+    broken = {"title": "Broken bit", "query": query}
+    with pytest.raises(JobFailed) as info:
+        run_report(home, title="T", sections=[SECTIONS[0], broken])
+    assert str(info.value).startswith("section 'Broken bit': ")
+    assert message in str(info.value)
+    assert info.value.retry is False
+    assert sorted(p.name for p in folder.iterdir()) == before  # nothing half-written
+
+
+def test_a_chart_needs_two_columns_and_numbers(home, spending):
+    with pytest.raises(JobFailed, match=r"section 'Lonely': a bar chart needs at least two columns"):
+        run_report(home, sections=[{"title": "Lonely", "show": "bar",
+                                    "query": "SELECT day FROM transactions"}])
+    with pytest.raises(JobFailed, match=r"section 'Words'.*'shop' hold none"):
+        run_report(home, sections=[{"title": "Words", "show": "line",
+                                    "query": "SELECT day, shop FROM transactions"}])
+
+
+def test_config_errors_name_the_section(home):
+    text = """
+[jobs.r1]
+kind = "report"
+period = "last_fortnight"
+[[jobs.r1.sections]]
+title = "Cleanup"
+query = "DELETE FROM transactions"
+[[jobs.r1.sections]]
+title = "Two"
+query = "SELECT 1; SELECT 2"
+[[jobs.r1.sections]]
+title = "Pie"
+query = "SELECT 1"
+show = "pie"
+[jobs.r2]
+kind = "report"
+title = "Nothing to show"
+[jobs.ok]
+kind = "report"
+builtin = "job-activity"
+then = ["r2"]
+"""
+    cfg = parse_config(text)
+    errors = [str(e) for e in cfg.errors]
+    assert list(cfg.jobs) == ["ok"]
+    assert any("unknown period 'last_fortnight'" in e and "last_N_days" in e for e in errors)
+    assert any("section 'Cleanup': only SELECT queries" in e and "not DELETE" in e for e in errors)
+    assert any("section 'Two'" in e and "several statements" in e for e in errors)
+    assert any("'pie' is not one of the choices" in e for e in errors)
+    assert any("job 'r2'" in e and "a report needs sections" in e for e in errors)
+
+
+def test_builtins_on_a_fresh_home_say_there_is_no_data_yet(home):
+    for builtin, title in (("job-activity", "Job activity"), ("imported-data", "Imported data")):
+        result, _ = run_report(home, job=builtin, builtin=builtin)
+        assert result["summary"].startswith(f"{title}: no data yet → ")
+        html = Path(result["outputs"][0])
+        page = Page(html.read_text(encoding="utf-8"))
+        assert page.title_text == title
+        assert "No data yet" in html.read_text(encoding="utf-8")
+        assert pdf_text(Path(result["outputs"][1]), first_page_only=True).lstrip().startswith(title)
+    assert not home.runs_db.exists() and not home.default_data_db.exists()
+
+
+def test_keep_prunes_old_reports_and_leaves_other_files(home, spending):
+    folder = home.reports_dir / "spending"
+    folder.mkdir(parents=True)
+    (folder / "my notes.txt").write_text("mine")
+    outputs = []
+    for run_id in range(1, 5):
+        result, _ = run_report(home, run_id=run_id, sections=SECTIONS[:2], keep=2)
+        outputs.append(result["outputs"])
+    names = sorted(p.name for p in folder.iterdir())
+    kept = sorted(Path(p).name for p in outputs[-2] + outputs[-1])
+    latest = ["spending-latest-by-category.csv", "spending-latest-spending-per-day.csv",
+              "spending-latest.html", "spending-latest.pdf"]
+    assert names == sorted(kept + latest + ["my notes.txt"])
+    assert all(not Path(p).exists() for p in outputs[0] + outputs[1])
+    # A later report with fewer sections leaves no stale latest CSV behind.
+    run_report(home, run_id=9, sections=SECTIONS[:1], formats=["csv"], keep=2)
+    assert sorted(p.name for p in folder.glob("spending-latest*")) == [
+        "spending-latest-spending-per-day.csv"]
+
+
+def test_csv_only_report(home, spending):
+    result, _ = run_report(home, sections=SECTIONS[:1], formats=["csv"])
+    assert [Path(p).suffix for p in result["outputs"]] == [".csv"]
+    assert result["latest"].endswith("spending-latest-spending-per-day.csv")
+
+
+def test_custom_template_is_sandboxed_and_escaped(home, spending):
+    (home.config_dir / "mine.html.j2").write_text(
+        '{% extends "default.html.j2" %}{% block footer %}<footer id="mine">'
+        '{{ report.title }} by {{ report.job }}: '
+        '{% for s in sections %}[{{ s.title }}={{ s.total_rows }}]{% endfor %}</footer>'
+        '{% endblock %}', encoding="utf-8")
+    result, _ = run_report(home, title="<i>Mine</i>", template="mine.html.j2",
+                           sections=SECTIONS[2:4], formats=["html"])
+    text = Path(result["outputs"][0]).read_text(encoding="utf-8")
+    assert '<footer id="mine">&lt;i&gt;Mine&lt;/i&gt; by spending: [Total=1][Every payment=24]' in text
+    assert "<i>Mine" not in text
+
+    (home.config_dir / "evil.html.j2").write_text(
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}", encoding="utf-8")
+    with pytest.raises(JobFailed, match=r"template .*evil\.html\.j2.*unsafe"):
+        run_report(home, template="evil.html.j2", sections=SECTIONS[:1])
+    (home.config_dir / "broken.html.j2").write_text("line one\n{% if %}", encoding="utf-8")
+    with pytest.raises(JobFailed, match=r"broken\.html\.j2, line 2"):
+        run_report(home, template="broken.html.j2", sections=SECTIONS[:1])
+    with pytest.raises(JobFailed, match="not found"):
+        run_report(home, template="missing.html.j2", sections=SECTIONS[:1])
+
+
+def test_a_cancelled_report_stops_and_leaves_no_files(home, spending):
+    with pytest.raises(Cancelled):
+        run_report(home, cancel=True, sections=SECTIONS)
+    assert list((home.reports_dir / "spending").iterdir()) == []
+
+
+def test_sections_may_read_another_database(home, spending, tmp_path):
+    other = tmp_path / "elsewhere.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE sales (n)")
+    conn.executemany("INSERT INTO sales VALUES (?)", [(1,), (2,), (3,)])
+    conn.commit()
+    conn.close()
+    result, _ = run_report(home, sections=[
+        {"title": "Sales", "database": str(other), "query": "SELECT sum(n) AS n FROM sales"},
+        {"title": "Missing", "database": str(tmp_path / "absent.db"), "query": "SELECT 1"},
+        SECTIONS[2]])
+    csvs = [Path(p) for p in result["outputs"] if p.endswith(".csv")]
+    assert read_csv(csvs[0]) == [["n"], ["6"]]
+    text = Path(result["outputs"][0]).read_text(encoding="utf-8")
+    assert "No data yet" in Page(text).section("missing")["all_text"]
+    assert not (tmp_path / "absent.db").exists()
