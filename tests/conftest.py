@@ -52,3 +52,83 @@ def make_ctx(home):
                           files=[Path(f) for f in files], dry_run=dry_run)
 
     return make
+
+
+# -- engines ------------------------------------------------------------------------
+
+import threading
+import time
+from textwrap import dedent
+
+from trayjobs.engine.events import RunChanged
+from trayjobs.store import FINAL_STATES
+
+
+class RunWatcher:
+    """Waits for runs to reach states, woken by the engine's own events (no polling)."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.cond = threading.Condition()
+        self.seen: list[dict] = []
+        engine.bus.subscribe(self._on_event)
+
+    def _on_event(self, ev) -> None:
+        if isinstance(ev, RunChanged):
+            with self.cond:
+                self.seen.append(ev.run)
+                self.cond.notify_all()
+
+    def wait(self, run_id: int, states=FINAL_STATES, timeout: float = 20.0) -> dict:
+        states = (states,) if isinstance(states, str) else tuple(states)
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                run = self.engine.store.get_run(run_id)
+                if run is not None and run["state"] in states:
+                    return run
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"run {run_id} did not reach {states} in {timeout} s; "
+                                         f"it is {run and run['state']}: {run}")
+                self.cond.wait(min(left, 0.5))
+
+    def states_of(self, run_id: int) -> list[str]:
+        out = []
+        for r in self.seen:
+            if r["id"] == run_id and (not out or out[-1] != r["state"]):
+                out.append(r["state"])
+        return out
+
+
+@pytest.fixture
+def write_config(home):
+    def write(text: str) -> None:
+        home.config_file.write_text(dedent(text), encoding="utf-8")
+    return write
+
+
+@pytest.fixture
+def make_engine(home, write_config):
+    """Start a real engine (consumer threads, job processes) on the temporary home."""
+    from trayjobs.engine.engine import Engine
+
+    engines = []
+
+    def make(config: str | None = None, *, start: bool = True, **kw):
+        if config is not None:
+            write_config(config)
+        kw.setdefault("grace", 1.0)
+        kw.setdefault("mode", "worker")
+        eng = Engine(home, **kw)
+        eng.watcher = RunWatcher(eng)
+        if start:
+            eng.start()
+        engines.append(eng)
+        return eng
+
+    yield make
+    for eng in engines:
+        if eng._started:
+            eng.stop(timeout=5)
+        eng.close()

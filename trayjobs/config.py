@@ -273,7 +273,8 @@ def _messages(exc: ValidationError, known, *, kind: str | None = None):
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             key = str(err["loc"][-1])
-            close = difflib.get_close_matches(key, list(known), n=1)
+            nested = _nested_fields(known, err["loc"][:-1])
+            close = difflib.get_close_matches(key, list(nested), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             where = f"for a {kind} job" if kind else "here"
             msg = f"unknown key{hint}" if close else f"unknown key (not an option {where})"
@@ -287,6 +288,15 @@ def _messages(exc: ValidationError, known, *, kind: str | None = None):
             msg = f"{msg} (got {err['input']!r})" if "input" in err and not isinstance(
                 err["input"], (dict, list)) else msg
         yield loc, msg
+
+
+def _nested_fields(known, path) -> set[str]:
+    """Field names of the model found at ``path`` below a top-level field set."""
+    if not path:
+        return set(known)
+    models = {"retry": RetryPolicy, "watch": WatchSpec}
+    model = models.get(str(path[0]))
+    return set(model.model_fields) if model is not None and len(path) == 1 else set()
 
 
 class _Locator:

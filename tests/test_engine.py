@@ -1,0 +1,301 @@
+"""The engine with real consumer threads, real job processes and real SQLite files."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+DEMO = """
+[jobs.ok]
+kind = "demo"
+steps = 5
+step_time = 0.01
+"""
+
+
+def test_run_reports_progress_and_succeeds(make_engine):
+    eng = make_engine(DEMO)
+    rid = eng.submit("ok")
+    run = eng.watcher.wait(rid)
+    assert run["state"] == "succeeded"
+    assert run["result"] == {"summary": "5 steps done", "steps": 5}
+    assert run["progress_done"] == 5 and run["progress_total"] == 5
+    assert eng.watcher.states_of(rid) == ["queued", "running", "succeeded"]
+    assert [l["message"] for l in eng.store.logs(rid)] == ["attempt 1 of 3"]
+    assert run["pid"] == __import__("os").getpid()  # the embedded consumer ran it
+
+
+def test_retries_with_backoff_then_success(make_engine):
+    eng = make_engine("""
+        [jobs.flaky]
+        kind = "demo"
+        steps = 2
+        step_time = 0
+        fail_times = 2
+        retry = { attempts = 4, backoff = "0.3s", jitter = false }
+    """)
+    rid = eng.submit("flaky")
+    run = eng.watcher.wait(rid, timeout=30)
+    assert run["state"] == "succeeded"
+    attempts = eng.store.attempts(rid)
+    assert [a["state"] for a in attempts] == ["retrying", "retrying", "succeeded"]
+    assert "failing on purpose (attempt 1" in attempts[0]["error"]
+    # Exponential backoff: 0.3 s, then 0.6 s between the attempts (no jitter).
+    gap1 = attempts[1]["started_at"] - attempts[0]["finished_at"]
+    gap2 = attempts[2]["started_at"] - attempts[1]["finished_at"]
+    assert 0.3 <= gap1 < 2.0
+    assert 0.6 <= gap2 < 2.5
+    assert eng.watcher.states_of(rid) == ["queued", "running", "retrying", "queued", "running",
+                                          "retrying", "queued", "running", "succeeded"]
+
+
+def test_last_attempt_fails_the_run(make_engine):
+    eng = make_engine("""
+        [jobs.bad]
+        kind = "demo"
+        steps = 2
+        step_time = 0
+        fail_times = 9
+        retry = { attempts = 2, backoff = "0.1s", jitter = false }
+    """)
+    rid = eng.submit("bad")
+    run = eng.watcher.wait(rid)
+    assert run["state"] == "failed"
+    assert run["attempt"] == 2
+    assert "told to fail 9 times" in run["error"]
+
+
+def test_timeout_stops_a_job_that_never_checks(make_engine):
+    eng = make_engine("""
+        [jobs.spin]
+        kind = "demo"
+        hang = true
+        timeout = "1s"
+        retry = { attempts = 1 }
+        [jobs.ok]
+        kind = "demo"
+        steps = 1
+        step_time = 0
+    """, workers=1)
+    t0 = time.monotonic()
+    rid = eng.submit("spin")
+    run = eng.watcher.wait(rid)
+    assert run["state"] == "failed"
+    assert run["error"].startswith("timed out after 1.0 s")
+    assert time.monotonic() - t0 < 10
+    # The only worker is free again and the app goes on.
+    assert eng.watcher.wait(eng.submit("ok"))["state"] == "succeeded"
+
+
+def test_cancel_a_running_job_that_never_checks(make_engine):
+    eng = make_engine("""
+        [jobs.spin]
+        kind = "demo"
+        hang = true
+    """)
+    rid = eng.submit("spin")
+    eng.watcher.wait(rid, "running")
+    assert eng.cancel(rid) == "stopping"
+    run = eng.watcher.wait(rid)
+    assert run["state"] == "cancelled"
+    assert "stopped forcibly" in run["error"]
+    assert run["attempt"] == 1  # a cancel is not retried
+
+
+def test_cancel_a_waiting_run_never_runs_it(make_engine):
+    eng = make_engine("""
+        [jobs.slow]
+        kind = "demo"
+        steps = 20
+        step_time = 0.05
+    """)
+    first = eng.submit("slow")
+    second = eng.submit("slow")  # overlap = "queue": waits for the first
+    eng.watcher.wait(first, "running")
+    assert eng.cancel(second) == "cancelled"
+    assert eng.watcher.wait(first)["state"] == "succeeded"
+    run = eng.store.get_run(second)
+    assert run["state"] == "cancelled" and run["started_at"] is None
+    assert eng.store.attempts(second) == []
+
+
+@pytest.mark.parametrize("crash, words", [
+    ("exit", "exited unexpectedly with code 3"),
+    ("segfault", "killed by SIGSEGV"),
+    ("memory", "ran out of memory"),
+])
+def test_a_job_that_kills_its_process_fails_clearly(make_engine, crash, words):
+    eng = make_engine(f"""
+        [jobs.crash]
+        kind = "demo"
+        crash = "{crash}"
+        retry = {{ attempts = 1 }}
+        [jobs.ok]
+        kind = "demo"
+        steps = 1
+        step_time = 0
+    """)
+    run = eng.watcher.wait(eng.submit("crash"))
+    assert run["state"] == "failed"
+    assert words in run["error"]
+    assert eng.watcher.wait(eng.submit("ok"))["state"] == "succeeded"
+
+
+def test_higher_priority_runs_first(make_engine):
+    eng = make_engine("""
+        [jobs.blocker]
+        kind = "demo"
+        steps = 10
+        step_time = 0.05
+        [jobs.low]
+        kind = "demo"
+        steps = 1
+        step_time = 0
+        priority = -5
+        [jobs.high]
+        kind = "demo"
+        steps = 1
+        step_time = 0
+        priority = 5
+    """, workers=1)
+    blocker = eng.submit("blocker")
+    eng.watcher.wait(blocker, "running")
+    low = eng.submit("low")
+    high = eng.submit("high")
+    lo, hi = eng.watcher.wait(low), eng.watcher.wait(high)
+    assert hi["started_at"] < lo["started_at"]
+
+
+def test_overlap_queue_runs_one_at_a_time_and_skip_drops_scheduled_runs(make_engine):
+    eng = make_engine("""
+        [jobs.q]
+        kind = "demo"
+        steps = 4
+        step_time = 0.05
+        overlap = "queue"
+        [jobs.s]
+        kind = "demo"
+        steps = 10
+        step_time = 0.05
+        overlap = "skip"
+    """)
+    a, b = eng.submit("q"), eng.submit("q")
+    ra, rb = eng.watcher.wait(a), eng.watcher.wait(b)
+    assert ra["finished_at"] <= rb["started_at"]
+    first = eng.submit("s", trigger="schedule")
+    eng.watcher.wait(first, "running")
+    again = eng.submit("s", trigger="schedule")
+    skipped = eng.store.get_run(again)
+    assert skipped["state"] == "skipped"
+    assert "previous run was still going" in skipped["error"]
+    manual = eng.submit("s")  # a person's explicit wish still runs
+    assert eng.watcher.wait(manual)["state"] == "succeeded"
+
+
+def test_manual_retry_gets_a_fresh_budget(make_engine):
+    eng = make_engine("""
+        [jobs.bad]
+        kind = "demo"
+        steps = 2
+        step_time = 0
+        fail_times = 2
+        retry = { attempts = 2, backoff = "0.1s", jitter = false }
+    """)
+    rid = eng.submit("bad")
+    assert eng.watcher.wait(rid)["state"] == "failed"
+    again = eng.retry(rid)
+    run = eng.watcher.wait(again)
+    # attempt 1 of the retry is the job's 3rd try overall: fail_times=2 no longer bites
+    assert run["trigger"] == "retry" and run["retry_of"] == rid
+    assert run["max_attempts"] == 2
+    assert eng.store.get_run(rid)["state"] == "failed"  # the old run is left as it was
+
+
+def test_then_chains_after_success_only(make_engine):
+    eng = make_engine("""
+        [jobs.first]
+        kind = "demo"
+        steps = 1
+        step_time = 0
+        then = ["second"]
+        [jobs.second]
+        kind = "demo"
+        steps = 1
+        step_time = 0
+        [jobs.broken]
+        kind = "demo"
+        fail_times = 5
+        steps = 2
+        step_time = 0
+        retry = { attempts = 1 }
+        then = ["second"]
+    """)
+    rid = eng.submit("first")
+    eng.watcher.wait(rid)
+    chained = [r for r in eng.store.list_runs(job="second")]
+    assert len(chained) == 1 and chained[0]["parent_run"] == rid
+    assert eng.watcher.wait(chained[0]["id"])["state"] == "succeeded"
+    assert eng.watcher.wait(eng.submit("broken"))["state"] == "failed"
+    assert len(eng.store.list_runs(job="second")) == 1
+
+
+def test_pause_holds_runs_and_survives_restart(make_engine):
+    eng = make_engine(DEMO)
+    eng.set_paused(True)
+    rid = eng.submit("ok", trigger="schedule")
+    assert eng.store.get_run(rid)["state"] == "queued"
+    eng.stop()
+    eng2 = make_engine()
+    assert eng2.paused() is True
+    assert eng2.store.get_run(rid)["state"] == "queued"
+    eng2.set_paused(False)
+    assert eng2.watcher.wait(rid)["state"] == "succeeded"
+
+
+def test_quit_interrupts_and_next_start_resumes(make_engine):
+    eng = make_engine("""
+        [jobs.slow]
+        kind = "demo"
+        steps = 100
+        step_time = 0.05
+    """)
+    rid = eng.submit("slow")
+    eng.watcher.wait(rid, "running")
+    eng.stop()
+    run = eng.store.get_run(rid)
+    assert run["state"] == "interrupted"
+    assert "resumes when trayjobs starts again" in run["error"]
+    eng2 = make_engine()
+    resumed = eng2.store.list_runs(job="slow", limit=1)[0]
+    assert resumed["trigger"] == "recovered" and resumed["retry_of"] == rid
+    assert eng2.watcher.wait(resumed["id"], timeout=30)["state"] == "succeeded"
+
+
+def test_a_run_whose_job_was_removed_fails_clearly(make_engine, write_config):
+    eng = make_engine(DEMO)
+    eng.set_paused(True)
+    rid = eng.submit("ok", trigger="schedule")
+    write_config("[jobs.other]\nkind = 'demo'\n")
+    eng.reload_config()
+    eng.set_paused(False)
+    run = eng.watcher.wait(rid)
+    assert run["state"] == "failed"
+    assert "no longer in the config file" in run["error"]
+
+
+def test_a_burst_waits_in_the_store_not_the_queue(make_engine):
+    eng = make_engine("""
+        [jobs.many]
+        kind = "demo"
+        steps = 1
+        step_time = 0.01
+        overlap = "parallel"
+    """, workers=2)
+    ids = [eng.submit("many", trigger="watch") for _ in range(60)]
+    assert eng.queue.pending_count() <= 4  # 2 workers x 2 at most in the queue
+    runs = [eng.watcher.wait(i) for i in ids]
+    assert all(r["state"] == "succeeded" for r in runs)
+    starts = [r["started_at"] for r in runs]
+    # Drained in arrival order (allowing the two workers to interleave neighbours).
+    assert sum(1 for a, b in zip(starts, starts[2:]) if a > b) == 0

@@ -1,0 +1,160 @@
+"""Schedules in plain words, cron across DST, and missed runs with an injected clock."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from trayjobs.config import parse_config
+from trayjobs.engine.scheduler import plan
+from trayjobs.schedule import Cron, Interval
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+@pytest.mark.parametrize("expr, words", [
+    ("0 9 * * mon-fri", "Weekdays at 09:00"),
+    ("0 9 * * 1-5", "Weekdays at 09:00"),
+    ("30 8 * * 1", "Mondays at 08:30"),
+    ("0 18 * * sat,sun", "Weekends at 18:00"),
+    ("15 7 * * *", "Daily at 07:15"),
+    ("*/15 * * * *", "Every 15 minutes"),
+    ("5 * * * *", "Every hour at :05"),
+    ("0 9 1 * *", "Monthly on day 1 at 09:00"),
+])
+def test_cron_in_plain_words(expr, words):
+    assert Cron(expr).describe() == words
+
+
+def test_intervals_in_plain_words():
+    assert Interval(900).describe() == "Every 15 minutes"
+    assert Interval(3600).describe() == "Every hour"
+    assert Interval(86400 * 2).describe() == "Every 2 days"
+
+
+def test_cron_across_spring_forward():
+    # 02:30 does not exist on 2026-03-29 in Berlin: the run happens at 03:00 (as cron does).
+    c = Cron("30 2 * * *")
+    t = datetime(2026, 3, 28, 12, 0, tzinfo=BERLIN)
+    runs = []
+    for _ in range(3):
+        t = c.next_after(t, tz=BERLIN)
+        runs.append(t)
+    assert [r.strftime("%m-%d %H:%M %z") for r in runs] == [
+        "03-29 03:00 +0200", "03-30 02:30 +0200", "03-31 02:30 +0200"]
+
+
+def test_cron_across_fall_back_runs_once_a_day():
+    c = Cron("30 2 * * *")
+    t = datetime(2026, 10, 24, 12, 0, tzinfo=BERLIN)
+    a = c.next_after(t, tz=BERLIN)
+    b = c.next_after(a, tz=BERLIN)
+    assert a.strftime("%m-%d %H:%M") == "10-25 02:30"
+    assert b.strftime("%m-%d %H:%M %z") == "10-26 02:30 +0100"
+    assert b.timestamp() - a.timestamp() == 25 * 3600  # the day with an extra hour
+
+
+def test_interval_counts_real_time_across_dst():
+    i = Interval(3600)
+    start = datetime(2026, 10, 25, 1, 30, tzinfo=BERLIN)
+    nxt = i.next_after(start, anchor=start, tz=BERLIN)
+    assert (nxt - start).total_seconds() == 3600
+
+
+JOBS = parse_config("""
+[jobs.once]
+kind = "demo"
+cron = "0 9 * * *"
+missed = "once"
+[jobs.all]
+kind = "demo"
+every = "1h"
+missed = "all"
+[jobs.skip]
+kind = "demo"
+every = "1h"
+missed = "skip"
+""").jobs
+
+
+def _state(job, at):
+    return {"next_run_at": at.timestamp(), "schedule_spec": job.schedule_spec}
+
+
+def test_first_sight_schedules_without_catch_up():
+    now = datetime(2026, 11, 23, 8, 0, tzinfo=BERLIN)
+    p = plan(JOBS["once"], None, now, tz=BERLIN)
+    assert p.runs == []
+    assert datetime.fromtimestamp(p.next_run_at, BERLIN) == now.replace(hour=9)
+
+
+def test_on_time_run_is_a_normal_schedule_run():
+    due = datetime(2026, 11, 23, 9, 0, tzinfo=BERLIN)
+    p = plan(JOBS["once"], _state(JOBS["once"], due), due + timedelta(seconds=3), tz=BERLIN)
+    assert [r.trigger for r in p.runs] == ["schedule"]
+    assert p.missed == 0
+
+
+@pytest.mark.parametrize("name, triggers, missed", [
+    ("once", ["catch-up"], 3),
+    ("all", ["catch-up"] * 72, 72),
+    ("skip", ["skipped"], 72),
+])
+def test_missed_runs_follow_the_policy(name, triggers, missed):
+    job = JOBS[name]
+    due = datetime(2026, 11, 23, 9, 0, tzinfo=BERLIN)
+    now = due + timedelta(days=2, hours=23, minutes=30)  # laptop was closed
+    p = plan(job, _state(job, due), now, tz=BERLIN)
+    assert [r.trigger for r in p.runs] == triggers
+    assert p.missed == missed
+    assert p.runs[0].note.startswith(f"missed {missed} runs since 2026-11-23 09:00")
+    assert p.next_run_at > now.timestamp()
+
+
+def test_changed_schedule_starts_afresh():
+    job = JOBS["once"]
+    old = {"next_run_at": 0.0, "schedule_spec": "cron:0 8 * * *"}
+    p = plan(job, old, datetime(2026, 11, 23, 10, 0, tzinfo=BERLIN), tz=BERLIN)
+    assert p.runs == [] and p.missed == 0
+
+
+def test_engine_records_missed_runs_with_injected_clock(make_engine):
+    t0 = datetime(2026, 11, 23, 8, 0, tzinfo=BERLIN).timestamp()
+    eng = make_engine("""
+        [jobs.daily]
+        kind = "demo"
+        cron = "0 9 * * *"
+        steps = 1
+        step_time = 0
+    """, tz=BERLIN, scheduler=False)
+    assert eng.tick(t0) == t0 + 3600  # next due 09:00
+    # The machine slept from 08:00 until three days later at 10:00.
+    eng.tick(t0 + 3 * 86400 + 7200)
+    [run] = eng.store.list_runs(job="daily")
+    assert run["trigger"] == "catch-up"
+    assert run["note"] == "missed 4 runs since 2026-11-23 09:00; running once"
+    assert eng.watcher.wait(run["id"])["state"] == "succeeded"
+    st = eng.store.job_states()["daily"]
+    assert datetime.fromtimestamp(st["next_run_at"], BERLIN).strftime("%d %H:%M") == "27 09:00"
+
+
+def test_paused_job_catches_up_on_resume(make_engine):
+    t0 = datetime(2026, 11, 23, 8, 0, tzinfo=BERLIN).timestamp()
+    eng = make_engine("""
+        [jobs.hourly]
+        kind = "demo"
+        every = "1h"
+        missed = "once"
+        steps = 1
+        step_time = 0
+    """, tz=BERLIN, scheduler=False)
+    eng.tick(t0)
+    eng.set_paused(True, "hourly")
+    eng.tick(t0 + 5 * 3600 + 600)
+    assert eng.store.list_runs(job="hourly") == []
+    eng.set_paused(False, "hourly")
+    eng.tick(t0 + 5 * 3600 + 700)
+    [run] = eng.store.list_runs(job="hourly")
+    assert run["trigger"] == "catch-up" and run["note"].startswith("missed 5 runs")

@@ -1,0 +1,56 @@
+"""What every filter is: a small params model that compiles to a predicate.
+
+A filter is one TOML table naming it (``{ age = "older than 30d" }``) plus an
+optional ``not = true``. ``compile`` turns the validated model into a plain
+function of an ``os.DirEntry``, built once per run, so that scanning costs
+one call per file and no parsing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar
+
+from pydantic import Field
+
+from ...base import KindParams
+
+__all__ = ["Filter", "FilterEnv", "Predicate"]
+
+Predicate = Callable[[os.DirEntry], bool]
+
+
+@dataclass
+class FilterEnv:
+    """What predicates may consult while a run scans."""
+
+    now: float
+    folders: bool = False                       # the run's targets are folders
+    root: str = ""                              # the location being scanned
+    gone: set[str] = field(default_factory=set)  # paths this run removed
+    sizes: dict[str, int] = field(default_factory=dict)
+
+
+class Filter(KindParams):
+    #: the key that names the filter in a job's ``filters`` list
+    name: ClassVar[str]
+    #: 0: looks at the name only, 1: needs the file's stat, 2: lists a folder
+    cost: ClassVar[int] = 1
+
+    negate: bool = Field(False, alias="not", description="Match what this filter does not match.")
+
+    def compile(self, env: FilterEnv) -> Predicate:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def predicate(self, env: FilterEnv) -> Predicate:
+        test = self.compile(env)
+        if self.negate:
+            return lambda e: not test(e)
+        return test
+
+    def __str__(self) -> str:
+        return ("not " if self.negate else "") + self.describe()

@@ -1,0 +1,66 @@
+"""Destination templates: ``"~/Archive/{year}/{month}"``, ``"{stem}-old{suffix}"``.
+
+Placeholders are plain names in braces; anything else (attributes, indexes,
+format specs) is refused when the job is loaded, so a template can never
+reach into Python objects.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+import time
+
+__all__ = ["PLACEHOLDERS", "check_template", "template_values", "render"]
+
+#: Every placeholder with what it stands for (also used by the docs).
+PLACEHOLDERS = {
+    "name": "the file's name, e.g. report.final.pdf",
+    "stem": "the name without its last extension, e.g. report.final",
+    "suffix": "the last extension with its dot, e.g. .pdf ('' when none)",
+    "ext": "the last extension, lower case, without the dot, e.g. pdf ('' when none)",
+    "year": "year the file was last modified, e.g. 2024",
+    "month": "month the file was last modified, 01-12",
+    "day": "day of the month the file was last modified, 01-31",
+    "date": "date the file was last modified, e.g. 2024-05-31",
+    "today": "date of the run, e.g. 2024-06-02",
+    "parent": "name of the folder the file is in",
+    "relative": "the file's folder relative to its location ('' at the top)",
+    "location": "name of the location folder the file was found in",
+}
+
+
+def check_template(template: str, *, what: str, allowed: frozenset[str] | None = None) -> str:
+    """``template`` if its placeholders are all known, else ``ValueError`` naming the bad one."""
+    allowed = allowed if allowed is not None else frozenset(PLACEHOLDERS)
+    if not template.strip():
+        raise ValueError(f"{what}: the template is empty")
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"{what} {template!r}: {exc} (write {{{{ and }}}} for literal braces)") from None
+    for _literal, field, spec, conversion in parts:
+        if field is None:
+            continue
+        if field not in allowed or spec or conversion:
+            known = ", ".join("{%s}" % p for p in PLACEHOLDERS if p in allowed)
+            raise ValueError(f"{what} {template!r}: unknown placeholder {{{field}}}; known: {known}")
+    return template
+
+
+def template_values(name: str, mtime: float, *, folder: str, root: str, is_dir: bool,
+                    today: str) -> dict[str, str]:
+    stem, suffix = (name, "") if is_dir else os.path.splitext(name)
+    t = time.localtime(mtime)
+    rel = os.path.relpath(folder, root)
+    return {
+        "name": name, "stem": stem, "suffix": suffix, "ext": suffix[1:].lower(),
+        "year": f"{t.tm_year:04d}", "month": f"{t.tm_mon:02d}", "day": f"{t.tm_mday:02d}",
+        "date": time.strftime("%Y-%m-%d", t), "today": today,
+        "parent": os.path.basename(folder), "relative": "" if rel == "." else rel,
+        "location": os.path.basename(root),
+    }
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    return template.format_map(values)
