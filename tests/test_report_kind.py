@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 import shutil
 import sqlite3
@@ -19,6 +20,7 @@ from trayjobs.context import JobContext
 from trayjobs.errors import Cancelled, JobFailed
 from trayjobs.kinds.registry import get_kind
 from trayjobs.kinds.report.charts import PALETTE
+from trayjobs.kinds.report.pdf import find_fonts
 from trayjobs.kinds.report.periods import resolve_period
 
 ReportKind = get_kind("report")
@@ -210,8 +212,13 @@ def test_custom_report_writes_html_csv_and_pdf(home, spending):
     assert first_page.lstrip().startswith("Weekly spending")
     whole = pdf_text(pdf)
     for expected in ("Spending per day", "Café Zürich", "No data for this period.",
-                     "<script>alert('x')</script>", f"{spent:,.2f}"):
+                     "<script>alert('x')</script>", f"{spent:,.2f}",
+                     values["start"]):  # the first day appears only as the chart's axis label
         assert expected in whole
+    if find_fonts():
+        assert b"/FontFile2" in pdf.read_bytes()  # a TrueType font embedded, not a core font
+
+    assert json.loads(json.dumps(result)) == result  # the engine stores it as JSON
 
     progress = [m for m in messages if m["t"] == "progress"]
     assert [m["message"] for m in progress[:5]] == [s["title"] for s in SECTIONS]
@@ -362,3 +369,15 @@ def test_sections_may_read_another_database(home, spending, tmp_path):
     text = Path(result["outputs"][0]).read_text(encoding="utf-8")
     assert "No data yet" in Page(text).section("missing")["all_text"]
     assert not (tmp_path / "absent.db").exists()
+
+
+def test_pdf_without_a_truetype_font_falls_back_to_core_fonts(home, spending, monkeypatch):
+    import trayjobs.kinds.report.pdf as pdf_module
+
+    monkeypatch.setattr(pdf_module, "find_fonts", lambda: None)
+    result, _ = run_report(home, title="Résumé – 日本 “quoted”", formats=["pdf"], sections=[
+        SECTIONS[0], {"title": "Shops ☕", "query": "SELECT DISTINCT shop FROM transactions"}])
+    text = pdf_text(Path(result["outputs"][0]))
+    assert text.lstrip().startswith('Résumé - ?? "quoted"')
+    assert "Café Zürich" in text and "Shops ?" in text
+    assert b"/FontFile2" not in Path(result["outputs"][0]).read_bytes()

@@ -40,6 +40,7 @@ class ReportKind(JobKind):
         dbs = Databases(cancelled=lambda: ctx.cancelled)
         files = ReportFiles(ctx.home.reports_dir, ctx.job, now=now, run_id=ctx.run_id)
         try:
+            template = self._template(ctx, params)
             sections, notes = self._sections(ctx, params, dbs)
             results = self._query(ctx, params, sections, period.params(), dbs, files)
             ctx.progress(len(sections), len(sections) + 1, "writing files", "sections")
@@ -55,7 +56,7 @@ class ReportKind(JobKind):
             if "html" in params.formats:
                 from .html import render_html
                 html_name = files.name("html")
-                text = render_html(report, views, template=self._template(ctx, params))
+                text = render_html(report, views, template=template)
                 files.path(html_name).write_text(text, encoding="utf-8")
             if "pdf" in params.formats:
                 from .pdf import render_pdf
@@ -75,8 +76,11 @@ class ReportKind(JobKind):
         main = outputs[0] if outputs else None
         latest = files.dir / files.latest_name(main.name) if main else None
         rows = sum(r.row_count for r in results)
-        content = (f"{len(results)} section{'s' * (len(results) != 1)}, {rows:,} "
-                   f"row{'s' * (rows != 1)}") if results else "no data yet"
+        if not results or all(r.missing for r in results):
+            content = "no data yet"
+        else:
+            content = (f"{len(results)} section{'s' * (len(results) != 1)}, {rows:,} "
+                       f"row{'s' * (rows != 1)}")
         summary = f"{title}: {content}" + (f" → {main.name}" if main else "")
         ctx.log(summary)
         return {
@@ -95,18 +99,15 @@ class ReportKind(JobKind):
     @staticmethod
     def _sections(ctx: JobContext, params: ReportParams,
                   dbs: Databases) -> tuple[list[SectionParams], list[str]]:
-        sections: list[SectionParams] = []
-        notes: list[str] = []
+        """The built-in report's sections (if any) then the job's own, and report-wide notes."""
+        found: list[SectionParams] = []
+        note = None
         if params.builtin == "job-activity":
             found, note = job_activity(dbs.get(ctx.home.runs_db))
         elif params.builtin == "imported-data":
-            found, note = imported_data(dbs.get(resolve_database(params.database, ctx.home)),
-                                        params.database)
-        else:
-            found, note = [], None
-        sections += found
-        notes += [note] if note else []
-        return sections + list(params.sections), notes
+            db = dbs.get(resolve_database(params.database, ctx.home))
+            found, note = imported_data(db, params.database)
+        return found + list(params.sections), [note] if note else []
 
     @staticmethod
     def _query(ctx: JobContext, params: ReportParams, sections: list[SectionParams],

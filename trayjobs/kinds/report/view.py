@@ -84,14 +84,13 @@ class SectionView:
     def truncated(self) -> bool:
         return self.total_rows > len(self.rows)
 
-    def svg(self, *, font: str | None = None, clean: Callable[[str], str] | None = None) -> str:
+    def svg(self, *, font: str, clean: Callable[[str], str] | None = None) -> str:
+        """The chart as SVG text ("" when there is none), its text in ``font``."""
         if not self.chart_series or self.empty:
             return ""
-        extra = {"font": font} if font else {}
-        if clean:
-            extra["clean"] = clean
         return chart_svg(self.show, self.chart_labels, self.chart_series,  # type: ignore[arg-type]
-                         stacked=self.stack, title=self.title, **extra)
+                         stacked=self.stack, title=self.title, font=font,
+                         clean=clean or (lambda text: text))
 
 
 def make_view(index: int, anchor: str, res: SectionResult, *, csv_name: str | None) -> SectionView:
@@ -123,8 +122,8 @@ def make_view(index: int, anchor: str, res: SectionResult, *, csv_name: str | No
 
 def _chart_data(view: SectionView, res: SectionResult) -> None:
     rows = res.rows[:CHART_POINTS]
-    label_col = res.columns[0]
-    view.chart_labels = [display(r[0], view_fmt(res, label_col)) or "(none)" for r in rows]
+    label_format = res.section.format.get(res.columns[0])
+    view.chart_labels = [display(r[0], label_format) or "(none)" for r in rows]
     skipped = []
     for i, col in enumerate(res.columns[1:], start=1):
         values = [_number(r[i]) for r in rows]
@@ -142,7 +141,3 @@ def _chart_data(view: SectionView, res: SectionResult) -> None:
     if skipped:
         notes.append("Not charted (no numbers): " + ", ".join(skipped) + ".")
     view.chart_note = " ".join(notes) or None
-
-
-def view_fmt(res: SectionResult, col: str) -> str | None:
-    return res.section.format.get(col)
