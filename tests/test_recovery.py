@@ -1,0 +1,68 @@
+"""Crash safety: a worker killed with SIGKILL mid-run loses nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+from textwrap import dedent
+
+from helpers import start_worker, trayjobs, wait_run, wait_until, run_state
+from trayjobs.store import RunStore
+
+CONFIG = dedent("""
+    [jobs.slow]
+    kind = "demo"
+    steps = 40
+    step_time = 0.05
+    [jobs.quick]
+    kind = "demo"
+    steps = 1
+    step_time = 0
+""")
+
+
+def test_kill_9_mid_run_then_restart_recovers(home):
+    home.config_file.write_text(CONFIG)
+    worker = start_worker(home, "--workers", "1")
+    try:
+        slow = int(trayjobs(home, "run", "slow", check=True).stdout)
+        queued = int(trayjobs(home, "run", "quick", check=True).stdout)
+        running = wait_run(home, slow, "running")
+        assert running["pid"] == worker.pid  # the worker, not the CLI, runs it
+        wait_until(lambda: (run_state(home, slow)["progress_done"] or 0) >= 3)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    # The queued run is still queued; the running one still says running.
+    assert run_state(home, slow)["state"] == "running"
+    assert run_state(home, queued)["state"] == "queued"
+
+    worker = start_worker(home)
+    try:
+        old = wait_run(home, slow, "interrupted")
+        assert "trayjobs stopped while this run was going" in old["error"]
+        store = RunStore(home.runs_db)
+        resumed = wait_until(lambda: [r for r in store.list_runs(job="slow")
+                                      if r["trigger"] == "recovered"])
+        assert len(resumed) == 1 and resumed[0]["retry_of"] == slow
+        assert wait_run(home, resumed[0]["id"])["state"] == "succeeded"
+        assert wait_run(home, queued)["state"] == "succeeded"
+        store.close()
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(20)
+    assert worker.returncode == 0
+
+
+def test_sigterm_stops_the_worker_gracefully(home):
+    home.config_file.write_text(CONFIG)
+    worker = start_worker(home)
+    slow = int(trayjobs(home, "run", "slow", check=True).stdout)
+    wait_run(home, slow, "running")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+    run = run_state(home, slow)
+    assert run["state"] == "interrupted"
+    assert "resumes when trayjobs starts again" in run["error"]
