@@ -120,3 +120,16 @@ def test_a_write_in_a_report_fails_the_run_naming_the_section(db_path, home):
     assert digest(db_path) == before
     # Nothing half-written is left behind.
     assert [p.name for p in (home.reports_dir / "sneaky").iterdir()] == []
+
+
+def test_a_long_query_stops_when_the_run_is_cancelled(db_path):
+    from trayjobs.errors import Cancelled
+    from trayjobs.kinds.report.params import SectionParams
+    from trayjobs.kinds.report.query import Databases, run_section
+
+    endless = SectionParams(title="Forever", query=(
+        "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n"))
+    dbs = Databases(cancelled=lambda: True)
+    with pytest.raises(Cancelled):
+        run_section(dbs.get(db_path), endless, {}, csv_path=None)
+    dbs.close()
