@@ -17,7 +17,7 @@ import sys
 
 PARTIAL_PREFIX = ".trayjobs-partial-"  # never picked up by a scan
 
-__all__ = ["PARTIAL_PREFIX", "rename_noreplace", "move", "copy", "make_dirs", "remove", "tree_size"]
+__all__ = ["PARTIAL_PREFIX", "temp_beside", "rename_noreplace", "move", "copy", "make_dirs", "remove", "tree_size"]
 
 _RENAME_NOREPLACE = 1
 _AT_FDCWD = -100
@@ -73,7 +73,7 @@ def make_dirs(path: str) -> list[str]:
     return created
 
 
-def _temp_beside(dst: str) -> str:
+def temp_beside(dst: str) -> str:
     head, tail = os.path.split(dst)
     return os.path.join(head, f"{PARTIAL_PREFIX}{os.getpid()}-{tail}")
 
@@ -87,7 +87,7 @@ def _copy_any(src: str, dst: str) -> None:
 
 def copy(src: str, dst: str) -> None:
     """Copy a file, link or folder to ``dst`` (complete or not at all; never overwrites)."""
-    tmp = _temp_beside(dst)
+    tmp = temp_beside(dst)
     remove(tmp, missing_ok=True)
     try:
         _copy_any(src, tmp)

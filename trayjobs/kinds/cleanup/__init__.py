@@ -1,0 +1,60 @@
+"""``cleanup``: tidy folders by rules, as safely as a careful person would.
+
+A job names its locations, filters (combined with all / any / none) and one
+action (trash by default). Every run can be previewed (``--dry-run`` or
+``preview = true``) and, from its journal, undone. The pieces live in small
+modules: ``filters/`` and ``actions/`` (one per filter or action, behind
+registries), ``scan`` (the walk), ``runner`` (one run), ``journal``,
+``freedesktop`` (the trash), ``undo`` and ``safety``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ...context import JobContext
+from ...paths import Home
+from ..base import JobKind
+from ..registry import register
+from .journal import Journal
+from .params import CleanupParams
+from .runner import Runner
+from .undo import undo_run
+
+__all__ = ["CleanupKind", "CleanupParams", "journal_path"]
+
+
+def journal_path(home: Home) -> Path:
+    return home.data_dir / "cleanup_journal.db"
+
+
+@register
+class CleanupKind(JobKind):
+    name = "cleanup"
+    summary = "Tidies folders by rules: trash, move, copy, rename, archive or delete, with preview and undo."
+    Params = CleanupParams
+    idempotent = True
+    supports_dry_run = True
+    supports_undo = True
+
+    def run(self, ctx: JobContext, params: CleanupParams) -> dict[str, Any]:
+        if ctx.dry_run or params.preview:
+            return Runner(ctx, params, journal=None).run()
+        journal = Journal(journal_path(ctx.home))
+        try:
+            return Runner(ctx, params, journal=journal).run()
+        finally:
+            journal.close()
+
+    def undo(self, ctx: JobContext, params: CleanupParams, run: dict[str, Any]) -> dict[str, Any]:
+        result = run.get("result") or {}
+        if result.get("dry_run"):
+            summary = "that run was a preview: it changed nothing, so there is nothing to undo"
+            ctx.log(summary)
+            return {"summary": summary, "undone": 0, "not_undone": 0, "problems": []}
+        journal = Journal(journal_path(ctx.home))
+        try:
+            return undo_run(ctx, journal, int(run["id"]))
+        finally:
+            journal.close()

@@ -1,0 +1,48 @@
+"""Where an item goes when its destination is taken: skip | rename | overwrite."""
+
+from __future__ import annotations
+
+import os
+
+from .base import Item, Skip, Workspace, item_from_stat
+
+__all__ = ["resolve", "unique"]
+
+
+def _taken(path: str, ws: Workspace) -> bool:
+    return path in ws.claimed or os.path.lexists(path)
+
+
+def unique(path: str, ws: Workspace, *, is_dir: bool = False) -> str:
+    """``path``, or ``name (1).ext``, ``name (2).ext``, ... whichever is free first."""
+    head, tail = os.path.split(path)
+    stem, suffix = (tail, "") if is_dir else os.path.splitext(tail)
+    n = 1
+    while _taken(path, ws):
+        path = os.path.join(head, f"{stem} ({n}){suffix}")
+        n += 1
+    return path
+
+
+def resolve(item: Item, target: str, ws: Workspace) -> None:
+    """Settle ``item.dest`` (and what it replaces) according to the job's conflict policy."""
+    if target == item.path:
+        raise Skip("already in place")
+    if not _taken(target, ws):
+        item.dest = target
+    elif ws.conflict == "skip":
+        raise Skip("already exists")
+    elif ws.conflict == "rename" or target in ws.claimed:
+        # overwrite never replaces what this same run has just put there
+        item.dest = unique(target, ws, is_dir=item.is_dir)
+    else:
+        st = os.lstat(target)
+        in_the_way_is_dir = os.path.isdir(target) and not os.path.islink(target)
+        if in_the_way_is_dir != item.is_dir:
+            raise Skip("a folder is in the way" if in_the_way_is_dir else "a file is in the way")
+        item.dest = target
+        item.replaces = item_from_stat(target, os.path.dirname(target), st, is_dir=in_the_way_is_dir,
+                                       is_link=os.path.islink(target))
+        item.replaces.action = "trash"
+        item.replaces.note = f"replaced by {item.path}"
+    ws.claimed.add(item.dest)

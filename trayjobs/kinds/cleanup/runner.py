@@ -1,0 +1,507 @@
+"""One cleanup run: scan, filter, plan, journal, act; a preview stops after planning.
+
+Work goes folder by folder. The items a folder yields are planned (their
+destination decided, conflicts resolved), journalled as ``pending`` in one
+transaction, acted on one by one with a cancel check between each, and
+journalled as ``done``/``failed``. Archives are the exception: their items
+are gathered during the scan and written at the end, a zip at a time.
+"""
+
+from __future__ import annotations
+
+import errno
+import heapq
+import os
+import time
+from dataclasses import replace
+from typing import Any
+
+from ...context import JobContext
+from ...durations import parse_duration
+from ...errors import JobFailed
+from .actions import Item, Skip, Workspace
+from .actions.archive import write_zip
+from .actions.base import item_from_stat
+from .actions.conflict import unique
+from .actions.move import make_parent
+from .actions.trash import reserve, send_to_trash, unreserve
+from .filters import FilterEnv, combine
+from .freedesktop import home_trash
+from .fsops import remove, rename_noreplace, temp_beside, tree_size
+from .journal import Journal, Row
+from .params import CleanupParams
+from .report import DONE_CAP, PLANNED_CAP, Tally
+from .safety import danger, expand, inside
+from .scan import Scope, list_dir, walk_files
+
+__all__ = ["Runner", "reason"]
+
+_MAX_NESTING = 400  # folders deeper than this are not entered (targets = "folders" recurses)
+
+
+def reason(exc: OSError) -> str:
+    """A short human reason for a failed file operation."""
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if getattr(exc, "winerror", None) == 32 or exc.errno in (errno.EBUSY, errno.ETXTBSY):
+        return "in use"
+    return exc.strerror or str(exc)
+
+
+class Runner:
+    def __init__(self, ctx: JobContext, params: CleanupParams, *, journal: Journal | None) -> None:
+        self.ctx, self.p, self.journal = ctx, params, journal
+        self.dry = bool(ctx.dry_run or params.preview)
+        self.action = params.action
+        self.ws = Workspace(conflict=params.conflict, dry_run=self.dry)
+        self.env = FilterEnv(now=time.time(), folders=params.targets == "folders")
+        self.pred = combine(list(params.filters), params.match, self.env)
+        self.tally = Tally(noun="folder" if self.env.folders else "file")
+        self.cap = PLANNED_CAP if self.dry else DONE_CAP
+        self.recent = parse_duration(params.skip_recent)
+        self.produced: set[str] = set()   # what this run created: never picked up again
+        self.touched: set[str] = set()    # folders this run took something out of
+        self.done_src: set[str] = set()   # copied/archived by an earlier attempt of this run
+        self.groups: dict[str, list[Item]] = {}
+        self.roots: tuple[str, ...] = ()
+        self.seq = 1
+        self._last_progress = 0.0
+
+    # -- the run -----------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        scopes = self._scopes()
+        self._log_start()
+        if self.journal is not None:
+            self._resume()
+        for scope in scopes:
+            self.env.root = scope.root
+            if self.env.folders:
+                self._visit_folders(scope, scope.root, 0)
+            else:
+                for folder, matched, entries in walk_files(scope, self.pred, produced=self.produced,
+                                                           on_error=self._read_error, between=self._scanned):
+                    self._handle(scope, folder, matched, entries)
+        self._flush_archives()
+        if self.p.remove_empty_folders:
+            self._remove_emptied()
+        self._progress(force=True)
+        return self._result()
+
+    def _scopes(self) -> list[Scope]:
+        skip = frozenset(os.path.realpath(p) for p in (home_trash(), self.ctx.home.data_dir))
+        scopes: list[Scope] = []
+        for loc in self.p.locations:
+            root = os.path.realpath(expand(loc.path))
+            why = danger(root)
+            if why and not self.p.allow_dangerous_location:
+                raise JobFailed(f"location {loc.path!r} {why} (it resolves to {root}); refusing to tidy it",
+                                retry=False)
+            if not os.path.isdir(root):
+                self._problem(loc.path, "error", "location not found (or not a folder)")
+                continue
+            if root not in (s.root for s in scopes):
+                scopes.append(Scope(root, loc.depth, exclude=[*self.p.exclude, *loc.exclude],
+                                    system=self.p.include_system_files, skip_dirs=skip))
+        if not scopes:
+            raise JobFailed("none of the locations exists: " + ", ".join(l.path for l in self.p.locations),
+                            retry=False)
+        self.roots = tuple(s.root for s in scopes)
+        return scopes
+
+    def _log_start(self) -> None:
+        filters = f" {self.p.match} of: " + "; ".join(str(f) for f in self.p.filters) if self.p.filters else ""
+        self.ctx.log(f"{'preview of a ' if self.dry else ''}cleanup of {', '.join(self.roots)}, "
+                     f"{self.p.targets}{filters}; then {self.action.describe()}")
+
+    def _resume(self) -> None:
+        """A second attempt of the same run: settle the first one's journal and carry on from it."""
+        assert self.journal is not None
+        run_id = self.ctx.run_id
+        self.seq = self.journal.next_seq(run_id)
+        if self.seq == 1:
+            return
+        self.journal.reconcile(run_id)
+        earlier = 0
+        for row in self.journal.rows(run_id, status="done"):
+            if row.dest and row.action in ("move", "copy", "rename", "archive", "mkdir"):
+                self.produced.add(row.dest)
+            if row.action in ("copy", "zip"):
+                self.done_src.add(row.src)
+            if row.action == (self.action.name if self.action.name != "archive" else "zip") \
+                    and not (row.note or "").startswith("replaced"):
+                earlier += 1
+                self.tally.acted += 1
+                self.tally.bytes += row.size or 0
+        self.seq = self.journal.next_seq(run_id)
+        self.ctx.log(f"resuming run {run_id}: an earlier attempt already did {earlier:,}")
+
+    # -- scanning ----------------------------------------------------------------
+
+    def _scanned(self, n: int) -> None:
+        self.tally.scanned += n
+        self._tick()
+
+    def _test(self, e: os.DirEntry) -> bool:
+        try:
+            return self.pred(e)
+        except OSError as exc:
+            self._read_error(e.path, exc)
+            return False
+
+    def _visit_folders(self, scope: Scope, folder: str, depth: int) -> None:
+        """``targets = "folders"``: check each folder when first seen and again once its content was tidied."""
+        self._tick()
+        try:
+            entries = list_dir(folder)
+        except OSError as exc:
+            self._read_error(folder, exc)
+            return
+        subdirs = []
+        for e in entries:
+            try:
+                if scope.keep(e) and e.is_dir(follow_symlinks=False) and e.path not in scope.skip_dirs \
+                        and e.path not in self.produced:
+                    subdirs.append(e)
+            except OSError:
+                continue
+        self.tally.scanned += len(subdirs)
+        matched = [e for e in subdirs if self._test(e)]
+        self._handle(scope, folder, matched, entries)
+        if depth >= scope.max_depth:
+            return
+        if depth >= _MAX_NESTING:
+            self.ctx.log(f"not entering {folder}: nested too deep", "warning")
+            return
+        chosen = {e.path for e in matched}
+        for e in subdirs:
+            if e.path in chosen:
+                continue
+            before = len(self.env.gone)
+            self._visit_folders(scope, e.path, depth + 1)
+            # emptied by what was just done inside it? ("empty" cascades upwards)
+            if len(self.env.gone) != before and self._test(e):
+                self._handle(scope, folder, [e], entries)
+
+    def _handle(self, scope: Scope, folder: str, matched: list[os.DirEntry], entries: list[os.DirEntry]) -> None:
+        if not matched:
+            return
+        if not inside(folder, self.roots):  # a folder swapped for a link while we were busy
+            for e in matched:
+                self._problem(e.path, "skip", "outside the locations")
+            return
+        names = {x.name for x in entries}
+        items: list[Item] = []
+        for e in matched:
+            try:
+                item = self._item(e, scope.root)
+                self._check_in_use(item, names)
+                if item.path in self.done_src:
+                    if self.action.name == "archive" and self.action.removes_source:
+                        item.action = "trash"  # archived by an earlier attempt: only the trashing is left
+                        self._execute([item], count=False)
+                        continue
+                    raise Skip("done by an earlier attempt")
+                self.action.plan(item, self.ws)
+            except Skip as why:
+                self._problem(e.path, "skip", str(why))
+                continue
+            except OSError as exc:
+                self._read_error(e.path, exc)
+                continue
+            item.action = self.action.name
+            items.append(item)
+        if not items:
+            return
+        if self.action.name == "archive":
+            for item in items:
+                self.groups.setdefault(item.dest, []).append(item)
+        elif self.dry:
+            for item in items:
+                self._succeeded(item)
+        else:
+            self._execute(items)
+
+    def _item(self, e: os.DirEntry, root: str) -> Item:
+        st = e.stat(follow_symlinks=False)
+        link = e.is_symlink()
+        item = item_from_stat(e.path, root, st, is_dir=self.env.folders and not link, is_link=link)
+        if item.is_dir:
+            if e.path not in self.env.sizes:
+                self.env.sizes[e.path] = tree_size(e.path)
+            item.size = self.env.sizes[e.path]
+        return item
+
+    def _check_in_use(self, item: Item, names: set[str]) -> None:
+        if self.recent and self.env.now - item.mtime < self.recent \
+                and not (item.is_dir and item.path in self.touched):
+            raise Skip("in use")
+        n = item.name
+        if "~$" + n in names or (len(n) > 2 and "~$" + n[2:] in names) or f".~lock.{n}#" in names:
+            raise Skip("in use")  # an office program has it open
+
+    # -- acting ------------------------------------------------------------------
+
+    def _row(self, s: Item, status: str, note: str | None = None) -> Row:
+        return Row(self.ctx.run_id, s.seq, self.ctx.job, s.action, s.path, s.dest,
+                   s.slot.info if s.slot else None, s.is_dir, s.size, s.mtime_ns, status, note or s.note)
+
+    def _number(self, step: Item) -> None:
+        step.seq = self.seq
+        self.seq += 1
+
+    def _execute(self, items: list[Item], *, count: bool = True) -> None:
+        """Journal then do ``items`` (each after what it replaces, if anything)."""
+        assert self.journal is not None
+        batch: list[tuple[Item, list[Item]]] = []
+        for item in items:
+            steps = [s for s in (item.replaces, item) if s is not None]
+            try:
+                for s in steps:
+                    if s.action == "trash":
+                        reserve(s, self.ws)
+            except OSError as exc:
+                for s in steps:
+                    unreserve(s)
+                self._problem(item.path, "error", f"could not {item.action}: {reason(exc)}")
+                continue
+            for s in steps:
+                self._number(s)
+            batch.append((item, steps))
+        if not batch:
+            return
+        self.journal.write(self._row(s, "pending") for _, steps in batch for s in steps)
+        rows: list[Row] = []
+        for n, (item, steps) in enumerate(batch):
+            if self.ctx.cancelled:
+                rest = [s for _, later in batch[n:] for s in later]
+                for s in rest:
+                    unreserve(s)
+                self.journal.write(rows)
+                self.journal.forget(self._row(s, "") for s in rest)
+                self.ctx.check_cancelled()
+            if self._do_steps(item, steps, rows):
+                self._succeeded(item, count=count)
+            self._journal_made_dirs(rows)
+            self._progress()
+        self.journal.write(rows)
+
+    def _do_steps(self, item: Item, steps: list[Item], rows: list[Row]) -> bool:
+        for s in steps:
+            try:
+                if s.action == "trash":
+                    send_to_trash(s, self.ws)
+                else:
+                    self.action.apply(s, self.ws)
+            except OSError as exc:
+                unreserve(s)
+                if s is item.replaces and isinstance(exc, FileNotFoundError):
+                    rows.append(self._row(s, "failed", "already gone"))
+                    continue  # what was in the way went away by itself
+                rows.append(self._row(s, "failed", reason(exc)))
+                if s is not item:
+                    rows.append(self._row(item, "failed", "what is in the way could not be trashed"))
+                self._failed(item, exc)
+                return False
+            rows.append(self._row(s, "done"))
+        return True
+
+    def _journal_made_dirs(self, rows: list[Row]) -> None:
+        for d in self.ws.made_dirs:
+            made = Item(d, os.path.basename(d), os.path.dirname(d), d, True, False, 0, 0.0, 0, 0,
+                        action="mkdir", dest=d)
+            self._number(made)
+            rows.append(self._row(made, "done"))
+            self.produced.add(d)
+        self.ws.made_dirs.clear()
+
+    def _succeeded(self, item: Item, *, count: bool = True) -> None:
+        if count:
+            verb = self.action.plan_verb if self.dry else self.action.done_verb
+            entry = self.tally.add(item.path, verb, item.dest, item.size, item.mtime, cap=self.cap)
+            if entry is not None:
+                self.ctx.log(self.tally.line(entry))
+        if item.action == "trash" or (count and self.action.removes_source):
+            self.env.gone.add(item.path)
+            self.touched.add(item.folder)
+        if item.dest and item.action in ("move", "copy", "rename"):
+            self.produced.add(item.dest)
+
+    # -- archives ----------------------------------------------------------------
+
+    def _zip_destination(self, target: str) -> tuple[str, Item | None]:
+        taken = target in self.ws.claimed or os.path.lexists(target)
+        dest, replaces = target, None
+        if taken and self.p.conflict == "skip":
+            raise Skip("the archive already exists")
+        if taken and (self.p.conflict == "rename" or target in self.ws.claimed or not os.path.isfile(target)):
+            dest = unique(target, self.ws)
+        elif taken:
+            replaces = item_from_stat(target, os.path.dirname(target), os.lstat(target), is_dir=False,
+                                      is_link=os.path.islink(target))
+            replaces.action, replaces.note = "trash", "replaced by a new archive"
+        self.ws.claimed.add(dest)
+        return dest, replaces
+
+    def _flush_archives(self) -> None:
+        for target, items in self.groups.items():
+            self._tick()
+            try:
+                dest, replaces = self._zip_destination(target)
+            except Skip as why:
+                for item in items:
+                    self._problem(item.path, "skip", str(why))
+                continue
+            for item in items:
+                item.dest = dest
+            self.tally.archives += 1
+            if self.dry:
+                for item in items:
+                    self._succeeded(item)
+            else:
+                self._write_archive(dest, replaces, items)
+
+    def _write_archive(self, dest: str, replaces: Item | None, items: list[Item]) -> None:
+        assert self.journal is not None
+        zip_item = Item(dest, os.path.basename(dest), os.path.dirname(dest), os.path.dirname(dest),
+                        False, False, 0, 0.0, 0, 0, action="archive", dest=dest)
+        try:
+            if replaces is not None:
+                reserve(replaces, self.ws)
+        except OSError as exc:
+            for item in items:
+                self._problem(item.path, "error", f"could not replace the archive: {reason(exc)}")
+            return
+        steps = [s for s in (replaces, zip_item) if s is not None]
+        for s in steps + items:
+            self._number(s)
+        pending = [self._row(s, "pending") for s in steps]
+        pending += [replace(self._row(i, "pending"), action="zip") for i in items]
+        self.journal.write(pending)
+        tmp = temp_beside(dest)
+        try:
+            make_parent(dest, self.ws)
+            failed = dict((id(i), e) for i, e in write_zip(tmp, items, between=self._tick))
+            if replaces is not None:
+                send_to_trash(replaces, self.ws)
+            rename_noreplace(tmp, dest)
+        except BaseException as exc:
+            remove(tmp, missing_ok=True)
+            if replaces is not None:
+                unreserve(replaces)
+            if not isinstance(exc, OSError):
+                self.journal.forget(pending)
+                raise
+            self.journal.write(replace(r, status="failed", note=reason(exc)) for r in pending)
+            for item in items:
+                self._problem(item.path, "error", f"could not archive: {reason(exc)}")
+            return
+        st = os.stat(dest)
+        zip_item.size, zip_item.mtime_ns = st.st_size, st.st_mtime_ns
+        rows = [self._row(s, "done") for s in steps]
+        ok = []
+        for item in items:
+            if id(item) in failed:
+                rows.append(replace(self._row(item, "failed", reason(failed[id(item)])), action="zip"))
+                self._failed(item, failed[id(item)])
+            else:
+                rows.append(replace(self._row(item, "done", item.note), action="zip"))
+                ok.append(item)
+        self._journal_made_dirs(rows)
+        self.journal.write(rows)
+        for item in ok:
+            self._succeeded(item)
+        if self.action.removes_source:
+            for item in ok:
+                item.action, item.dest, item.replaces = "trash", None, None
+            self._execute(ok, count=False)
+
+    # -- afterwards --------------------------------------------------------------
+
+    def _remove_emptied(self) -> None:
+        heap = [(-p.count(os.sep), p) for p in self.touched]
+        heapq.heapify(heap)
+        seen: set[str] = set()
+        while heap:
+            _, d = heapq.heappop(heap)
+            if d in seen or d in self.roots or not inside(d, self.roots):
+                continue
+            seen.add(d)
+            try:
+                if self.dry:
+                    if any(e.path not in self.env.gone for e in list_dir(d)):
+                        continue
+                    self.env.gone.add(d)
+                else:
+                    st = os.lstat(d)
+                    os.rmdir(d)  # only ever succeeds on an empty folder
+                    gone = Item(d, os.path.basename(d), os.path.dirname(d), d, True, False, 0, st.st_mtime,
+                                st.st_mtime_ns, 0, action="rmdir")
+                    self._number(gone)
+                    self.journal.write([self._row(gone, "done")])
+            except OSError:
+                continue
+            self.tally.folders_removed += 1
+            self.tally.add(d, "remove emptied folder", None, 0, self.env.now, cap=self.cap, count=False)
+            self.ctx.log(f"{'would remove' if self.dry else 'removed'} emptied folder {d}")
+            heapq.heappush(heap, (-(d.count(os.sep) - 1), os.path.dirname(d)))
+
+    # -- reporting ---------------------------------------------------------------
+
+    def _problem(self, path: str, kind: str, why: str) -> None:
+        self.tally.problem(path, kind, why)
+        if kind == "error" or len(self.tally.problems) <= 200:
+            self.ctx.log(f"{'skipped' if kind == 'skip' else 'error'}: {path}: {why}",
+                         "warning" if kind == "error" else "info")
+
+    def _failed(self, item: Item, exc: OSError) -> None:
+        if isinstance(exc, FileNotFoundError):
+            self._problem(item.path, "skip", "vanished")
+        elif isinstance(exc, FileExistsError):
+            self._problem(item.path, "skip", "already exists")
+        elif reason(exc) == "in use":
+            self._problem(item.path, "skip", "in use")
+        else:
+            self._problem(item.path, "error", f"could not {item.action}: {reason(exc)}")
+
+    def _read_error(self, path: str, exc: OSError) -> None:
+        if isinstance(exc, FileNotFoundError):
+            self._problem(path, "skip", "vanished")
+        else:
+            self._problem(path, "error", f"could not read: {reason(exc)}")
+
+    def _tick(self, *_: Any) -> None:
+        self.ctx.check_cancelled()
+        self._progress()
+
+    def _progress(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_progress >= 0.05:  # at most ~20 updates a second
+            self._last_progress = now
+            verb = self.action.plan_verb if self.dry else self.action.done_verb
+            noun = self.tally.noun + "s"
+            self.ctx.progress(self.tally.scanned, None,
+                              f"scanned {self.tally.scanned:,} {noun}, {verb} {self.tally.acted:,}", noun)
+
+    def _result(self) -> dict[str, Any]:
+        t = self.tally
+        summary = t.summary(done_verb=self.action.done_verb, plan_verb=self.action.plan_verb, dry=self.dry)
+        if t.listed_more:
+            self.ctx.log(f"... and {t.listed_more:,} more")
+        self.ctx.log(summary)
+        return {
+            "summary": summary,
+            "dry_run": self.dry,
+            "action": self.action.name,
+            "targets": self.p.targets,
+            "scanned": t.scanned,
+            "acted": t.acted,
+            "bytes": t.bytes,
+            "skipped": dict(t.skipped),
+            "errors": t.errors,
+            "archives": t.archives,
+            "folders_removed": t.folders_removed,
+            "problems": t.problems,
+            "planned" if self.dry else "done": t.listing,
+            "listed_more": t.listed_more,
+        }
