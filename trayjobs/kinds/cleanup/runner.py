@@ -237,8 +237,9 @@ class Runner:
                 and not (item.is_dir and item.path in self.touched):
             raise Skip("in use")
         n = item.name
-        if "~$" + n in names or (len(n) > 2 and "~$" + n[2:] in names) or f".~lock.{n}#" in names:
-            raise Skip("in use")  # an office program has it open
+        locks = ("~$" + n, "~$" + n[2:], f".~lock.{n}#")  # an office program has it open
+        if any(lock in names and lock != n for lock in locks):
+            raise Skip("in use")
 
     # -- acting ------------------------------------------------------------------
 
