@@ -1,0 +1,66 @@
+"""``import``: load CSV, TSV, JSON and JSON Lines files into a SQLite table.
+
+Each file is one transaction: afterwards the table holds all of its good rows
+or none of them. Rows that cannot be stored are set aside in ``_rejected``
+with their line and reason; every stored row carries its ``_import_id``, the
+file's entry in the ``_imports`` ledger, which is what makes "already
+imported" and undo work. The modules, in the order a file meets them:
+
+- :mod:`.sniff`, :mod:`.plan`: format, encoding, CSV dialect, target table
+- :mod:`.streams`, :mod:`.readers`, :mod:`.jsonstream`: bytes to batches of rows
+- :mod:`.schema`: column names and types
+- :mod:`.load`, :mod:`.store`: the table, the ledger and the quarantine
+- :mod:`.runner`, :mod:`.files`: the run over all files; moving them aside
+- :mod:`.undo`, :mod:`.preview`: undo a run; the dry run
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ...context import JobContext
+from ...errors import JobFailed
+from ..base import JobKind
+from ..registry import register
+from .params import ImportParams
+from .preview import preview
+from .problems import FileProblem
+from .runner import ImportRun, database_path
+from .store import Store
+from .undo import undo_run
+
+__all__ = ["ImportKind", "ImportParams"]
+
+
+@register
+class ImportKind(JobKind):
+    name = "import"
+    summary = "Loads CSV, TSV, JSON and JSON Lines files into a SQLite table, one transaction per file."
+    Params = ImportParams
+    idempotent = True  # the ledger skips files a run already committed
+    supports_dry_run = True
+    supports_undo = True
+    accepts_files = True
+
+    def run(self, ctx: JobContext, params: ImportParams) -> dict[str, Any]:
+        if ctx.dry_run:
+            return preview(ctx, params)
+        return ImportRun(ctx, params).execute()
+
+    def undo(self, ctx: JobContext, params: ImportParams, run: dict[str, Any]) -> dict[str, Any]:
+        result = run.get("result") if isinstance(run.get("result"), dict) else {}
+        database = Path(result["database"]) if result.get("database") else database_path(ctx, params)
+        if not database.exists():
+            return {"summary": f"nothing to undo: {database} does not exist"}
+        ids = {int(i) for i in result.get("imports") or [] if i is not None}
+        try:
+            store = Store(database)
+        except FileProblem as exc:
+            raise JobFailed(f"{database}: {exc}", retry=exc.retry) from None
+        try:
+            outcome = undo_run(store, int(run["id"]), str(run.get("job") or ctx.job), ids)
+        finally:
+            store.close()
+        ctx.log(outcome["summary"])
+        return outcome

@@ -1,0 +1,239 @@
+"""The elements of a JSON document's array of records, one at a time.
+
+``json.load`` would hold a whole file (and its objects) in memory; this reads
+the text in chunks and decodes one element at a time with the standard
+library's C scanner (``raw_decode``), so memory stays at about one record plus
+one chunk. The top level is an array of records, or an object holding that
+array under a key; everything else is validated to the end and then refused,
+so a broken file is reported as broken JSON rather than as the wrong shape.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Iterator, TextIO
+
+from .problems import FileProblem
+
+__all__ = ["Element", "JsonArrayStream", "DECODER", "describe_json_error", "kind_of"]
+
+_CHUNK = 1 << 20
+_MAX_ELEMENT = 64 << 20
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+DECODER = json.JSONDecoder(parse_constant=_no_constants)
+
+
+def kind_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "true/false"
+    if value is None:
+        return "null"
+    return "a number"
+
+
+def describe_json_error(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "not readable JSON: nested too deeply"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON: {exc.msg} (column {exc.colno})"
+    if "integer string conversion" in str(exc):
+        return "not readable JSON: a number with more than 4,300 digits"
+    return f"not valid JSON: {exc}"
+
+
+@dataclass(slots=True)
+class Element:
+    line: int
+    value: Any
+    raw: str | None  # the element's text, when asked for
+
+
+class JsonArrayStream:
+    """Iterate over :class:`Element`; raises :class:`FileProblem` for broken or odd JSON."""
+
+    def __init__(self, text: TextIO, *, key: str | None = None) -> None:
+        self._text = text
+        self._key = key
+        self._buf = ""
+        self._pos = 0
+        self._line = 1  # line of self._pos
+        self._eof = False
+        self.want_raw = False  # set by the reader once raw text is needed (odd bytes seen)
+        self.found_key: str | None = None
+        self.empty = False  # the records array exists but is empty
+        self._value_line = 1
+
+    # -- buffer -----------------------------------------------------------------------
+    def _fill(self, at_least: int = _CHUNK) -> bool:
+        if self._eof:
+            return False
+        data = self._text.read(max(at_least, _CHUNK))
+        if not data:
+            self._eof = True
+            return False
+        self._buf = self._buf[self._pos:] + data
+        self._pos = 0
+        return True
+
+    def _advance(self, end: int) -> None:
+        self._line += self._buf.count("\n", self._pos, end)
+        self._pos = end
+
+    def _peek(self) -> str:
+        while True:
+            self._advance(_WS.match(self._buf, self._pos).end())
+            if self._pos < len(self._buf):
+                return self._buf[self._pos]
+            if not self._fill():
+                return ""
+
+    def _fail(self, reason: str, *, line: int | None = None) -> FileProblem:
+        return FileProblem(reason, line=line or self._line)
+
+    def _value(self, *, keep_raw: bool = False) -> tuple[Any, str | None]:
+        """Decode the value at the current position, reading more text as needed."""
+        self._peek()
+        while True:
+            start = self._pos
+            try:
+                value, end = DECODER.raw_decode(self._buf, start)
+                if end < len(self._buf) or self._eof:
+                    raw = self._buf[start:end] if keep_raw else None
+                    line = self._line
+                    self._advance(end)
+                    self._value_line = line
+                    return value, raw
+                # a number or literal may go on in the next chunk: read on and decode again
+            except json.JSONDecodeError as exc:
+                at_end = exc.pos >= len(self._buf) - 16 or exc.msg.startswith("Unterminated")
+                if self._eof or not at_end:
+                    line = self._line + self._buf.count("\n", start, exc.pos)
+                    raise self._fail(describe_json_error(exc), line=line) from None
+            except RecursionError:
+                raise self._fail("not readable JSON: nested too deeply") from None
+            except ValueError as exc:  # NaN/Infinity, a 5,000-digit number...
+                raise self._fail(describe_json_error(exc)) from None
+            if len(self._buf) - self._pos > _MAX_ELEMENT:
+                raise self._fail(f"a single JSON value is larger than {_MAX_ELEMENT >> 20} MB")
+            self._fill(len(self._buf))
+
+    def _expect(self, chars: str, what: str) -> str:
+        c = self._peek()
+        if c == "" or c not in chars:
+            got = f"found {c!r}" if c else "the file ends"
+            raise self._fail(f"not valid JSON: expected {what} but {got}")
+        self._advance(self._pos + 1)
+        return c
+
+    # -- structure --------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Element]:
+        first = self._peek()
+        if first == "[":
+            self._advance(self._pos + 1)
+            yield from self._records(line=1, top=True)
+        elif first == "{":
+            yield from self._object()
+        elif first == "":
+            raise FileProblem("the file holds no data, only blank lines or spaces")
+        else:
+            value, _ = self._value()
+            self._end()
+            raise FileProblem(f"not a list of records: the file holds {kind_of(value)}, "
+                              f"not an array of objects", line=1)
+        self._end()
+
+    def _end(self) -> None:
+        if self._peek() != "":
+            raise self._fail("not valid JSON: more text after the end of the document")
+
+    def _records(self, *, line: int, top: bool = False) -> Iterator[Element]:
+        """The elements of an array whose '[' was just read; the first must be an object."""
+        if self._peek() == "]":
+            self._advance(self._pos + 1)
+            self.empty = True
+            return
+        first = True
+        while True:
+            element_line = self._line
+            value, raw = self._value(keep_raw=self.want_raw)
+            if first and not isinstance(value, dict):
+                self._skip_rest(top=top)
+                raise FileProblem(f"not a list of records: the array (line {line}) holds "
+                                  f"{kind_of(value)}, not objects", line=element_line)
+            first = False
+            yield Element(self._value_line, value, raw)
+            if self._expect(",]", "',' or ']'") == "]":
+                return
+
+    def _skip_rest(self, *, top: bool) -> None:
+        """Check the rest of the array (and a top-level document), so broken JSON is called
+        broken rather than the wrong shape."""
+        while self._expect(",]", "',' or ']'") == ",":
+            self._value()
+        if top:
+            self._end()
+
+    def _object(self) -> Iterator[Element]:
+        self._expect("{", "'{'")
+        keys: list[str] = []
+        empties: list[str] = []
+        if self._peek() == "}":
+            self._advance(self._pos + 1)
+        else:
+            while True:
+                if self._peek() != '"':
+                    raise self._fail("not valid JSON: expected a key in double quotes")
+                key, _ = self._value()
+                keys.append(key)
+                self._expect(":", "':'")
+                wanted = self._key is None or key == self._key
+                if wanted and self._peek() == "[":
+                    line = self._line
+                    self._advance(self._pos + 1)
+                    after = self._peek()
+                    if after == "]":
+                        self._advance(self._pos + 1)
+                        empties.append(key)
+                    elif after == "{" or self._key is not None:
+                        if self.found_key is not None:
+                            raise self._fail(f"the object holds more than one array of records "
+                                             f"({self.found_key!r} and {key!r}); set json_key "
+                                             f"to choose")
+                        self.found_key = key
+                        yield from self._records(line=line)
+                    else:
+                        while True:  # an array of something else: check it and move on
+                            self._value()
+                            if self._expect(",]", "',' or ']'") == "]":
+                                break
+                else:
+                    value, _ = self._value()
+                    if self._key is not None and key == self._key:
+                        raise self._fail(f"the value under {key!r} is {kind_of(value)}, not an "
+                                         f"array of records")
+                if self._expect(",}", "',' or '}'") == "}":
+                    break
+        self._end()
+        if self.found_key is None and empties and self._key in (None, *empties):
+            self.found_key, self.empty = empties[0] if self._key is None else self._key, True
+        if self.found_key is not None:
+            return
+        if self._key is not None:
+            listed = ", ".join(repr(k) for k in keys[:10]) or "none"
+            raise FileProblem(f"the JSON object has no key {self._key!r} (its keys: {listed})")
+        raise FileProblem("not a list of records: a JSON object without an array of objects "
+                          "in it", line=1)

@@ -1,0 +1,345 @@
+"""Writing one file's batches into its table, inside the file's transaction.
+
+Per batch: set aside rows the table cannot take (an empty key, a value that
+does not fit a type the job set), work out which columns need a wider type,
+change the table if needed (create it, add columns, widen types by a rebuild),
+then ``executemany`` one prepared INSERT. CSV cells go in as text and SQLite's
+column affinity turns them into numbers; ``NULLIF(?, '')`` makes empty cells
+NULL; the import id is a literal in the statement. So a clean batch costs no
+Python work per value.
+
+A column whose values were all empty so far is not created yet: it is added
+(``ALTER TABLE ADD COLUMN``, no rebuild) once a value shows its type, or as
+TEXT at the end of the file. Widening a column from real to text after this
+file wrote numbers into it would respell them ("1.50" -> "1.5"), so the file
+is read again instead (:class:`Restart`), knowing the type from the start.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any, Callable
+
+from .problems import BadRow, FileProblem, Restart
+from .readers import Batch, Reader
+from .schema import (IMPORT_ID, Namer, classify_text, classify_value, fold, misfits_text,
+                     misfits_values, scan_text, scan_values, sql_type, sql_value,
+                     type_of_declared, wider)
+from .store import Store, q
+
+__all__ = ["TableWriter"]
+
+_ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError,
+               OverflowError, UnicodeEncodeError)
+_TYPE_WORDS = {"integer": "an integer", "real": "a number"}
+
+
+@dataclass
+class Column:
+    name: str  # as spelled in the table
+    explicit: str | None  # type set by the job
+    level: str  # current type: the table's, or what this file showed so far
+    in_table: bool
+    hint: str = "empty"  # type learned by an earlier pass over the file
+
+
+def _row_reason(exc: BaseException) -> str:
+    if isinstance(exc, UnicodeEncodeError):
+        return "holds text that is not valid Unicode (a lone surrogate)"
+    if isinstance(exc, OverflowError):
+        return "holds a number too large for SQLite"
+    return f"refused by the database: {exc}"
+
+
+class TableWriter:
+    def __init__(self, store: Store, reader: Reader, *, table: str, mode: str, pk: list[str],
+                 types: dict[str, str], hints: dict[str, str], import_id: int,
+                 on_bad: str, reject: Callable[[list[BadRow]], None],
+                 log: Callable[[str], None]) -> None:
+        self.store, self.reader, self.table, self.mode = store, reader, table, mode
+        self.import_id, self.on_bad, self._reject_to, self.log = import_id, on_bad, reject, log
+        self.text = reader.values == "text"
+        self.pk = [fold(p) for p in pk]
+        self.types = {fold(k): v for k, v in types.items()}
+        self.hints = {fold(k): v for k, v in hints.items()}
+        self.namer = Namer()
+        self.columns: list[Column] = []
+        self.pk_index: list[int] = []
+        self.convert: set[int] = set()
+        self.sql: str | None = None
+        self.rows = 0
+        self.rejected = 0
+        self.written: set[int] = set()  # columns this file stored a value in
+        self._filled: set[int] = set()  # ... and those the current batch fills
+        self._sql_width = -1
+        self.existing = self._table_columns()
+        self._check_is_table()
+
+    # -- the table as it is -------------------------------------------------------------
+    def _table_columns(self) -> dict[str, tuple[str, str]]:
+        info = self.store.conn.execute("SELECT name, type FROM pragma_table_info(?)",
+                                       (self.table,)).fetchall()
+        return {fold(n): (n, type_of_declared(t or "")) for n, t in info}
+
+    def _check_is_table(self) -> None:
+        row = self.store.conn.execute(
+            "SELECT type FROM sqlite_master WHERE name = ? COLLATE NOCASE AND type != 'table' "
+            "AND type != 'trigger'", (self.table,)).fetchone()
+        if row:
+            raise FileProblem(f"{self.table!r} in the database is a {row[0]}, not a table")
+
+    def _bind(self, fields: list[str]) -> None:
+        for pos in range(len(self.columns), len(fields)):
+            name = self.namer.name(fields[pos], pos + 1)
+            key = fold(name)
+            explicit = self.types.get(key)
+            if key in self.existing:
+                name, level = self.existing[key]
+                column = Column(name, explicit, level, True)
+                if explicit and explicit != level:
+                    self.log(f"column {name} is {level} in table {self.table}; values are "
+                             f"checked against types.{name} = {explicit} all the same")
+            else:
+                column = Column(name, explicit, explicit or "empty", False)
+            column.hint = self.hints.get(key, "empty")
+            if key in self.pk:
+                self.pk_index.append(pos)
+            self.columns.append(column)
+        for note in self.namer.notes:
+            self.log(note)
+        self.namer.notes.clear()
+        if fields and len(self.pk_index) < len(self.pk):
+            names = {fold(c.name) for c in self.columns}
+            missing = [p for p in self.pk if p not in names]
+            listed = ", ".join(c.name for c in self.columns[:20])
+            raise FileProblem(f"there is no column {missing[0]!r} for the primary key (pk); "
+                              f"the columns are: {listed}")
+
+    def start(self) -> None:
+        """Name the columns known up front (a CSV header): logs renames, checks the pk."""
+        if self.reader.fields:
+            self._bind(self.reader.fields)
+
+    # -- one batch ----------------------------------------------------------------------
+    def write(self, batch: Batch) -> None:
+        if batch.bad:
+            self._reject(batch.bad)
+        if len(self.columns) < batch.width:
+            self._bind(self.reader.fields[:batch.width])
+        rows = batch.rows
+        if not rows:
+            return
+        lines: list[int] | None = None
+        drop = self._unfit(rows)
+        if drop:
+            lines = self.reader.line_numbers(batch)
+            self._reject([BadRow(lines[j], why, self.reader.raw(rows[j]))
+                          for j, why in sorted(drop.items())])
+            keep = [j for j in range(len(rows)) if j not in drop]
+            rows, lines = [rows[j] for j in keep], [lines[j] for j in keep]
+            if not rows:
+                return
+
+        def line_numbers() -> list[int]:
+            return lines if lines is not None else self.reader.line_numbers(batch)
+
+        changes = self._scan(rows)
+        if changes or self.sql is None:
+            self._apply(changes, rows, line_numbers)
+        elif self._sql_width != len(self.columns):
+            self.sql = self._statement()  # new keys, all empty so far
+        self._insert(rows, line_numbers)
+        self.written |= self._filled
+
+    def _unfit(self, rows: list[Any]) -> dict[int, str]:
+        """Rows to set aside, with why: an empty key, a value that does not fit a set type."""
+        drop: dict[int, str] = {}
+        empty = "" if self.text else None
+        for i in self.pk_index:
+            values = list(map(itemgetter(i), rows))
+            if empty in values:
+                name = self.columns[i].name
+                for j, v in enumerate(values):
+                    if v == empty or v is None:
+                        drop.setdefault(j, f"the primary key {name} is empty")
+        for i, c in enumerate(self.columns):
+            if c.explicit and c.explicit != "text":
+                values = list(map(itemgetter(i), rows))
+                misfits = misfits_text if self.text else misfits_values
+                for j in misfits(values, c.explicit):
+                    drop.setdefault(j, f"{c.name}: {values[j]!r} is not {_TYPE_WORDS[c.explicit]} "
+                                       f"(types.{c.name} = {c.explicit})")
+        return drop
+
+    def _scan(self, rows: list[Any]) -> dict[int, str]:
+        """Columns whose type must widen for these rows: index -> new type."""
+        changes: dict[int, str] = {}
+        self._filled = set()
+        for i, c in enumerate(self.columns):
+            settled = bool(c.explicit) or (c.level == "text" and c.hint == "empty")
+            if settled and (self.text or i in self.convert):
+                continue
+            values = list(map(itemgetter(i), rows))
+            if self.text:
+                new = scan_text(values, c.level)
+                filled = any(values)
+            else:
+                new, convert = scan_values(values, "text" if settled else c.level)
+                if convert:
+                    self.convert.add(i)
+                filled = values.count(None) < len(values)
+            if settled:
+                continue
+            if filled:
+                self._filled.add(i)
+            new = wider(new, c.hint)
+            if new != c.level:
+                changes[i] = new
+        return changes
+
+    # -- schema changes -----------------------------------------------------------------
+    def _apply(self, changes: dict[int, str], rows: list[Any],
+               line_numbers: Callable[[], list[int]]) -> None:
+        widen: dict[str, str] = {}
+        for i, new in changes.items():
+            c = self.columns[i]
+            if c.in_table:
+                if c.level == "real" and new == "text" and i in self.written:
+                    learned = {x.name: wider(x.level, changes.get(j, x.level))
+                               for j, x in enumerate(self.columns) if not x.explicit}
+                    raise Restart(f"column {c.name} turns out to hold text "
+                                  f"({self._example(i, c.level, rows, line_numbers)})",
+                                  types=learned)
+                widen[c.name] = new
+                self.log(f"column {c.name}: {c.level} -> {new} "
+                         f"({self._example(i, c.level, rows, line_numbers)})")
+            c.level, c.hint = new, "empty"
+        conn_table = self.store.db.table(self.table)
+        wanted = [c for c in self.columns if not c.in_table and (c.level != "empty" or
+                                                                 fold(c.name) in self.pk)]
+        if not self.existing:
+            spec = {c.name: sql_type(c.level) for c in wanted}
+            spec[IMPORT_ID] = "INTEGER"
+            pk_names = [self.columns[i].name for i in self.pk_index]
+            pk = None if not pk_names else pk_names[0] if len(pk_names) == 1 else tuple(pk_names)
+            conn_table.create(spec, pk=pk)
+        else:
+            if fold(IMPORT_ID) not in self.existing:
+                conn_table.add_column(IMPORT_ID, "INTEGER")
+            for c in wanted:
+                conn_table.add_column(c.name, sql_type(c.level))
+            if widen:
+                conn_table.transform(types={n: sql_type(t) for n, t in widen.items()})
+        if self.mode == "upsert" and self.sql is None:
+            self._ensure_conflict_target()
+        self.existing = self._table_columns()
+        for c in self.columns:
+            c.in_table = fold(c.name) in self.existing
+        self.sql = self._statement()
+        if self.mode == "upsert":
+            self.store.keep_replaced(self.table, [n for n, _ in self.existing.values()])
+
+    def _example(self, i: int, level: str, rows: list[Any],
+                 line_numbers: Callable[[], list[int]]) -> str:
+        classify = classify_text if self.text else classify_value
+        for j, row in enumerate(rows):
+            if wider(classify(row[i]), level) != level:
+                return f"line {line_numbers()[j]:,} has {str(row[i])[:40]!r}"
+        return "learned from an earlier pass"
+
+    def _ensure_conflict_target(self) -> None:
+        """Upsert needs a primary key or unique index on exactly the pk columns."""
+        conn = self.store.conn
+        want = set(self.pk)
+        declared = {fold(r[0]) for r in conn.execute(
+            "SELECT name FROM pragma_table_info(?) WHERE pk > 0", (self.table,))}
+        if declared == want:
+            return
+        for name, unique in conn.execute("SELECT name, [unique] FROM pragma_index_list(?)",
+                                         (self.table,)).fetchall():
+            cols = {fold(r[0]) for r in conn.execute("SELECT name FROM pragma_index_info(?)",
+                                                     (name,))}
+            if unique and cols == want:
+                return
+        names = [self.columns[i].name for i in self.pk_index]
+        index = f"{self.table}_{'_'.join(names)}_key"
+        try:
+            conn.execute(f"CREATE UNIQUE INDEX {q(index)} ON {q(self.table)} "
+                         f"({', '.join(q(n) for n in names)})")
+        except sqlite3.IntegrityError:
+            raise FileProblem(f"cannot upsert on {', '.join(names)}: table {self.table} already "
+                              f"holds rows with the same {', '.join(names)}") from None
+        self.log(f"added unique index {index} so that rows can be matched on "
+                 f"{', '.join(names)}")
+
+    def _statement(self) -> str:
+        width = len(self.columns)
+        used = [(i, c) for i, c in enumerate(self.columns) if c.in_table]
+        names = [c.name for _, c in used] + [IMPORT_ID]
+        place = "NULLIF(?{}, '')" if self.text else "?{}"
+        values = [place.format(i + 1) for i, _ in used]
+        # Every parameter up to the row's width must appear in the statement.
+        last = used[-1][0] if used else -1
+        values.append(f"coalesce({self.import_id}, ?{width})" if width and last != width - 1
+                      else str(self.import_id))
+        self._sql_width = width
+        sql = (f"INSERT INTO {q(self.table)} ({', '.join(q(n) for n in names)}) "
+               f"VALUES ({', '.join(values)})")
+        if self.mode == "upsert":
+            target = ", ".join(q(self.columns[i].name) for i in self.pk_index)
+            sets = ", ".join(f"{q(n)} = excluded.{q(n)}" for n in names if fold(n) not in self.pk)
+            sql += f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+        return sql
+
+    # -- writing ------------------------------------------------------------------------
+    def _insert(self, rows: list[Any], line_numbers: Callable[[], list[int]]) -> None:
+        if self.convert:
+            todo = [(i, self.columns[i].level) for i in self.convert]
+            rows = [self._converted(r, todo) for r in rows]
+        conn = self.store.conn
+        conn.execute("SAVEPOINT _trayjobs_batch")
+        try:
+            conn.executemany(self.sql, rows)
+        except _ROW_ERRORS:
+            conn.execute("ROLLBACK TO _trayjobs_batch")
+            self._one_by_one(rows, line_numbers())
+        else:
+            self.rows += len(rows)
+        conn.execute("RELEASE _trayjobs_batch")
+
+    @staticmethod
+    def _converted(row: Any, todo: list[tuple[int, str]]) -> list[Any]:
+        row = list(row)
+        for i, level in todo:
+            row[i] = sql_value(row[i], level)
+        return row
+
+    def _one_by_one(self, rows: list[Any], lines: list[int]) -> None:
+        bad = []
+        for row, line in zip(rows, lines):
+            try:
+                self.store.conn.execute(self.sql, row)
+                self.rows += 1
+            except _ROW_ERRORS as exc:
+                bad.append(BadRow(line, _row_reason(exc), self.reader.raw(row)))
+        if bad:
+            self._reject(bad)
+
+    def _reject(self, rows: list[BadRow]) -> None:
+        if self.on_bad == "fail":
+            first = rows[0]
+            raise FileProblem(f"{first.reason} (on_bad_rows = \"fail\")", line=first.line)
+        self._reject_to(rows)
+        self.rejected += len(rows)
+
+    def finish(self) -> None:
+        """Columns that never held a value still belong to the table: add them as text."""
+        if not self.existing:
+            return
+        missing = [c for c in self.columns if fold(c.name) not in self.existing]
+        for c in missing:
+            self.store.db.table(self.table).add_column(c.name, "TEXT")
+        if missing:
+            self.existing = self._table_columns()

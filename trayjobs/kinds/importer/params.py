@@ -1,0 +1,154 @@
+"""The ``import`` job's settings, checked when the config is loaded.
+
+Everything has a default that works for a plain CSV export: detect format,
+encoding, delimiter and column types, append to a table named after the file,
+set bad rows aside, then move the file to ``processed/`` beside it.
+"""
+
+from __future__ import annotations
+
+import codecs
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ..base import KindParams
+
+__all__ = ["ImportParams", "LEAVE", "RESERVED_TABLES"]
+
+#: Value of ``processed_dir`` / ``failed_dir`` that keeps files where they are.
+LEAVE = "leave"
+#: Side tables the importer keeps in the target database.
+RESERVED_TABLES = frozenset({"_imports", "_rejected", "_import_replaced"})
+
+
+class ImportParams(KindParams):
+    database: str | None = Field(
+        None, description="SQLite database file to import into (`~` is expanded); "
+                          "default: data.db in the data folder.")
+    table: str | None = Field(
+        None, description="Table to import into; default: derived from each file's name "
+                          "(`Bank Export-2024.csv` -> `bank_export_2024`).")
+    format: Literal["auto", "csv", "tsv", "json", "ndjson"] = Field(
+        "auto", description="File format; `auto` goes by the extension (.csv, .tsv, .json, "
+                            ".ndjson, .jsonl, each optionally .gz) and then the content.")
+    encoding: str = Field(
+        "auto", description="Text encoding, e.g. `utf-8` or `cp1252`; `auto` reads byte order "
+                            "marks, checks UTF-8 and otherwise detects a legacy code page.")
+    delimiter: str | None = Field(
+        None, description="CSV field delimiter (one character, `\\t` for tab); default: sniffed "
+                          "from the file.")
+    quotechar: str | None = Field(
+        None, description="CSV quote character; default: sniffed (`\"` almost always); "
+                          "an empty string turns quoting off.")
+    header: bool = Field(
+        True, description="The first CSV/TSV row holds the column names; if false the columns "
+                          "are called column_1, column_2, ...")
+    mode: Literal["insert", "upsert", "replace"] = Field(
+        "insert", description="`insert` appends rows; `upsert` inserts or updates rows by `pk`; "
+                              "`replace` empties the table and fills it with this run's files.")
+    pk: list[str] = Field(
+        default_factory=list, description="Primary key column(s): required for `upsert`, and "
+                                          "used when the table is created.")
+    types: dict[str, Literal["integer", "real", "text"]] = Field(
+        default_factory=dict, description="Column types to use instead of detected ones, e.g. "
+                                          "`{ zip = \"text\" }`; rows whose value does not fit "
+                                          "are rejected.")
+    json_key: str | None = Field(
+        None, description="For a JSON object that holds the records in an array, the key of "
+                          "that array; default: the object's only array.")
+    on_bad_rows: Literal["quarantine", "fail"] = Field(
+        "quarantine", description="`quarantine` sets bad rows aside in the `_rejected` table and "
+                                  "imports the rest; `fail` fails the file at the first bad row.")
+    processed_dir: str = Field(
+        "processed", description="Folder imported files are moved to, relative to the file's "
+                                 "folder or absolute; `leave` keeps them in place.")
+    failed_dir: str = Field(
+        "failed", description="Folder failed files are moved to (with a NAME.error.txt beside "
+                              "them), relative or absolute; `leave` keeps them in place.")
+    reimport: bool = Field(
+        False, description="Import a file even if the same content was imported into the "
+                           "table before (normally it is skipped as already imported).")
+    batch_size: int = Field(
+        2000, ge=1, le=100_000, description="Rows written per batch; cancel and progress are "
+                                            "checked between batches.")
+    preview_rows: int = Field(
+        20, ge=1, le=1000, description="Rows a preview (dry run) shows per file.")
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() == "auto":
+            return "auto"
+        try:
+            info = codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}; write e.g. 'utf-8', 'cp1252', "
+                             f"'latin-1' or 'auto'") from None
+        if not getattr(info, "_is_text_encoding", True):
+            raise ValueError(f"{value!r} is not a text encoding")
+        return info.name
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char_delimiter(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value in ("\\t", "tab", "TAB"):
+            value = "\t"
+        if len(value) != 1 or value in "\r\n\"":
+            raise ValueError("delimiter must be a single character other than a quote or line "
+                             "break, e.g. ',', ';', '|' or '\\t'")
+        return value
+
+    @field_validator("quotechar")
+    @classmethod
+    def _one_char_quote(cls, value: str | None) -> str | None:
+        if value is not None and len(value) > 1:
+            raise ValueError("quotechar must be one character, or empty for no quoting")
+        return value
+
+    @field_validator("table")
+    @classmethod
+    def _usable_table(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value:
+            raise ValueError("table must not be empty; leave it out to name tables after files")
+        if value.lower().startswith("sqlite_"):
+            raise ValueError("table names starting with 'sqlite_' are reserved by SQLite")
+        if value in RESERVED_TABLES:
+            raise ValueError(f"{value!r} is one of the importer's own tables")
+        return value
+
+    @field_validator("pk")
+    @classmethod
+    def _distinct_pk(cls, value: list[str]) -> list[str]:
+        cleaned = [v.strip() for v in value]
+        if any(not v for v in cleaned):
+            raise ValueError("pk column names must not be empty")
+        if len({v.lower() for v in cleaned}) != len(cleaned):
+            raise ValueError("pk lists a column twice")
+        return cleaned
+
+    @field_validator("processed_dir", "failed_dir")
+    @classmethod
+    def _dir_or_leave(cls, value: str) -> str:
+        value = value.strip()
+        return LEAVE if value in ("", LEAVE) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ImportParams":
+        if self.mode == "upsert" and not self.pk:
+            raise ValueError("mode 'upsert' needs pk: the column(s) that identify a row, "
+                             "e.g. pk = [\"id\"]")
+        lowered = {k.lower() for k in self.types}
+        if len(lowered) != len(self.types):
+            raise ValueError("types names a column twice")
+        if self.format in ("json", "ndjson") and (self.delimiter or self.quotechar is not None):
+            raise ValueError(f"delimiter and quotechar apply to CSV/TSV, not to {self.format}")
+        if self.json_key is not None and self.format in ("csv", "tsv", "ndjson"):
+            raise ValueError(f"json_key applies to JSON files, not to {self.format}")
+        return self

@@ -1,0 +1,129 @@
+"""The dry run: what an import of these files would do, without writing anything.
+
+The job editor shows it: per file the detected format, encoding and dialect,
+the columns with the types they would get, the first rows as they would be
+stored, and the rows that would be rejected. The database is only read (and
+only if it exists), never created.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from ...context import JobContext
+from ...errors import JobFailed
+from .params import ImportParams
+from .plan import make_reader, plan_file
+from .problems import BadRow, FileProblem
+from .runner import database_path
+from .schema import (Namer, classify_text, classify_value, fits_text, fits_value, fold,
+                     sql_value, type_of_declared, wider)
+from .streams import open_text
+
+__all__ = ["preview"]
+
+_TYPE_SAMPLE = 1000  # rows read to guess types in a preview
+_MAX_FILES = 10
+
+
+def _existing_types(database: Path, table: str) -> dict[str, str] | None:
+    if not database.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)
+        try:
+            rows = conn.execute("SELECT name, type FROM pragma_table_info(?)", (table,)).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    return {fold(n): type_of_declared(t or "") for n, t in rows} or None
+
+
+def _shown(value: Any, t: str, text: bool) -> Any:
+    if not text:
+        return sql_value(value, t)
+    if value == "":
+        return None
+    try:
+        return int(value) if t == "integer" else float(value) if t == "real" else value
+    except ValueError:
+        return value
+
+
+def _file(path: Path, params: ImportParams, database: Path) -> dict[str, Any]:
+    try:
+        plan = plan_file(path, params)
+        rows: list[tuple[int, Any]] = []
+        bad: list[BadRow] = []
+        limited = params.model_copy(update={"batch_size": min(params.batch_size, _TYPE_SAMPLE)})
+        with open_text(path, encoding=plan.encoding.codec, newline=plan.newline) as (
+                text, tap, watch):
+            reader = make_reader(plan, text, tap, watch, limited)
+            for batch in reader.batches():
+                bad += batch.bad
+                rows += zip(reader.line_numbers(batch), batch.rows)
+                if len(rows) >= _TYPE_SAMPLE:
+                    break
+            fields = list(reader.fields)
+    except FileProblem as exc:
+        return {"file": str(path), "error": exc.for_file(path.name)}
+    is_text = reader.values == "text"
+    names = Namer().names(fields)
+    explicit = {fold(k): v for k, v in params.types.items()}
+    existing = _existing_types(database, plan.table) or {}
+    classify, fits = (classify_text, fits_text) if is_text else (classify_value, fits_value)
+    types: dict[str, str] = {}
+    for i, name in enumerate(names):
+        t = existing.get(fold(name), "empty")
+        for _, row in rows:
+            if i < len(row):
+                t = wider(t, classify(row[i]))
+        types[name] = explicit.get(fold(name)) or ("text" if t == "empty" else t)
+    good = []
+    for line, row in rows:
+        misfit = next((n for i, n in enumerate(names) if n in types and fold(n) in explicit
+                       and i < len(row) and not fits(row[i], types[n])), None)
+        if misfit:
+            bad.append(BadRow(line, f"{misfit}: {row[names.index(misfit)]!r} is not "
+                                    f"{types[misfit]} (types.{misfit})", reader.raw(row)))
+        else:
+            good.append(row)
+    sample = [{n: _shown(row[i] if i < len(row) else None, types[n], is_text)
+               for i, n in enumerate(names)} for row in good[:params.preview_rows]]
+    return {"file": str(path), "table": plan.table, "table_exists": bool(existing),
+            "format": plan.format, "encoding": plan.encoding.codec,
+            "dialect": plan.dialect.describe() if plan.dialect else None,
+            "columns": names, "types": types, "sample": sample,
+            "rows_read": len(rows), "notes": _notes(fields),
+            "rejects": [{"line": b.line, "reason": b.reason, "raw": b.raw}
+                        for b in sorted(bad, key=lambda b: b.line or 0)[:100]]}
+
+
+def _notes(fields: list[str]) -> list[str]:
+    namer = Namer()
+    namer.names(fields)
+    return namer.notes
+
+
+def preview(ctx: JobContext, params: ImportParams) -> dict[str, Any]:
+    if not ctx.files:
+        raise JobFailed("no files to preview: choose one or more files", retry=False)
+    database = database_path(ctx, params)
+    files = [_file(Path(f).expanduser().absolute(), params, database)
+             for f in ctx.files[:_MAX_FILES]]
+    first = next((f for f in files if "error" not in f), {})
+    errors = [f["error"] for f in files if "error" in f]
+    if first:
+        summary = (f"preview of {Path(first['file']).name}: {len(first['columns'])} columns, "
+                   f"{first['rows_read']:,} rows read, {len(first['rejects'])} would be rejected "
+                   f"-> table {first['table']}")
+    else:
+        summary = "preview: no file can be imported"
+    if errors:
+        summary += "; " + "; ".join(errors)
+    return {"summary": summary, "dry_run": True, "files": files,
+            "columns": first.get("columns", []), "types": first.get("types", {}),
+            "sample": first.get("sample", []), "rejects": first.get("rejects", [])}

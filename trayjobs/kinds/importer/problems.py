@@ -1,0 +1,72 @@
+"""What can go wrong with one file, in words a user can act on.
+
+A :class:`FileProblem` stops one file: its transaction is rolled back and the
+file is set aside; the message names the file and, where known, the line or
+byte offset. A :class:`BadRow` is set aside alone (quarantined) while the rest
+of the file imports. :class:`Restart` is internal: the file is read again from
+the start after something learned mid-file (a wider column type, a legacy
+encoding) that cannot be applied to rows already written.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["FileProblem", "BadRow", "Restart", "printable", "RAW_LIMIT"]
+
+#: Longest raw text kept for a rejected row; the line number finds the rest.
+RAW_LIMIT = 4000
+
+_UNPRINTABLE = re.compile("[\x00\udc00-\udcff]")
+
+
+def printable(text: str, *, limit: int = RAW_LIMIT) -> str:
+    """``text`` safe to store and show: undecodable bytes and NULs as ``\\xNN``, capped."""
+    if len(text) > limit:
+        text = text[:limit] + f"… ({len(text) - limit:,} more characters)"
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()) & 0xFF:02x}", text)
+
+
+class FileProblem(Exception):
+    """A file cannot be imported; ``str()`` is the full message without the file name."""
+
+    def __init__(self, reason: str, *, line: int | None = None, offset: int | None = None,
+                 retry: bool = False) -> None:
+        self.reason = reason
+        self.line = line
+        self.offset = offset
+        self.retry = retry  # another attempt may help (database locked, disk full)
+        super().__init__(self.where() + reason)
+
+    def where(self) -> str:
+        if self.line is not None:
+            return f"line {self.line:,}: "
+        if self.offset is not None:
+            return f"byte {self.offset:,}: "
+        return ""
+
+    def for_file(self, name: str) -> str:
+        return f"{name}: {self}"
+
+
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    line: int | None
+    reason: str
+    raw: str
+
+    def describe(self) -> str:
+        at = f"line {self.line:,}: " if self.line is not None else ""
+        return f"{at}{self.reason}"
+
+
+class Restart(Exception):
+    """Read the file again with what was learned (``types`` / ``encoding``)."""
+
+    def __init__(self, why: str, *, types: dict[str, str] | None = None,
+                 encoding: str | None = None) -> None:
+        super().__init__(why)
+        self.why = why
+        self.types = types or {}
+        self.encoding = encoding

@@ -1,0 +1,294 @@
+"""Records out of an open text stream, in batches, with line numbers.
+
+A reader yields :class:`Batch` objects whose rows all have the same width and
+no reading problem: rows with the wrong number of fields, NUL bytes or bytes
+that did not decode, and JSON lines that are not records, are split off as
+:class:`BadRow` with their line number and raw text. Rows are checked one by
+one only in a batch where something is off; a clean batch costs a few C calls.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterator, TextIO
+
+from .jsonstream import DECODER, JsonArrayStream, describe_json_error, kind_of
+from .problems import BadRow, FileProblem, printable
+from .sniff import CsvDialect
+from .streams import ByteTap, DecodeWatch
+
+__all__ = ["Batch", "CsvReader", "NdjsonReader", "JsonReader", "Reader"]
+
+_ODD = re.compile("[\x00\udc00-\udcff]")
+
+
+@dataclass(slots=True)
+class Batch:
+    rows: list[Any]  # sequences as wide as ``width``
+    width: int
+    first_line: int
+    lines: list[int] | None = None  # per row; None until needed (see Reader.line_numbers)
+    bad: list[BadRow] = field(default_factory=list)
+
+
+def _odd_reason(text: str, encoding: str) -> str | None:
+    m = _ODD.search(text)
+    if m is None:
+        return None
+    return "contains a NUL byte" if m.group() == "\x00" else f"holds bytes that are not {encoding}"
+
+
+class Reader:
+    """What the loader needs from any format."""
+
+    values = "text"  # "text": strings, "" is empty (CSV); "python": JSON values
+    fields: list[str]  # raw column names, in order; JSON readers add to it as keys appear
+
+    def __init__(self, *, tap: ByteTap, watch: DecodeWatch, batch_size: int) -> None:
+        self.tap = tap
+        self.watch = watch
+        self.batch_size = batch_size
+        # UTF-16/32 text is full of NUL bytes, so the tap cannot tell: always look.
+        self._always_look = watch.encoding.replace("-", "").replace("_", "")[:5] in ("utf16", "utf32")
+
+    def _odd_seen(self) -> bool:
+        return self._always_look or self.tap.nul_seen or self.watch.errors > 0
+
+    def batches(self) -> Iterator[Batch]:
+        raise NotImplementedError
+
+    def line_numbers(self, batch: Batch) -> list[int]:
+        if batch.lines is None:
+            batch.lines = list(range(batch.first_line, batch.first_line + len(batch.rows)))
+        return batch.lines
+
+    def raw(self, row: Any) -> str:
+        raise NotImplementedError
+
+
+class CsvReader(Reader):
+    def __init__(self, text: TextIO, dialect: CsvDialect, *, header: bool, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.dialect = dialect
+        self._csv = csv.reader(text, **dialect.reader_args())
+        self.header_line = 0
+        if header:
+            first = self._next_nonblank()
+            if first is None:
+                raise FileProblem("the file holds no data, only blank lines or spaces")
+            self.fields = first
+        else:
+            self.fields = [f"column_{i}" for i in range(1, dialect.fields + 1)]
+        self.header_only = False
+
+    def _next_nonblank(self) -> list[str] | None:
+        for row in self._read(1):
+            if row:
+                self.header_line = self._csv.line_num
+                return row
+        return None
+
+    def _read(self, n: int) -> list[list[str]]:
+        try:
+            rows = list(itertools.islice(self._csv, n))
+        except csv.Error as exc:
+            line = self._csv.line_num
+            if "field larger than field limit" in str(exc):
+                raise FileProblem(f"a field is longer than {csv.field_size_limit():,} characters; "
+                                  f"probably a quote that is never closed, on or before this line",
+                                  line=line) from None
+            raise FileProblem(f"not readable as CSV: {exc}", line=line) from None
+        if n == 1 and rows == [[]]:
+            return self._read(1)  # blank line before the header
+        return rows
+
+    @staticmethod
+    def _span(row: list[str]) -> int:
+        """Lines a record took: 1 plus the line breaks inside its quoted fields."""
+        text = "".join(row)
+        return 1 + text.count("\n") + text.count("\r") - text.count("\r\n")
+
+    def batches(self) -> Iterator[Batch]:
+        width = len(self.fields)
+        want = {width}
+        while True:
+            first_line = self._csv.line_num + 1
+            rows = self._read(self.batch_size)
+            if not rows:
+                return
+            if self._odd_seen() or set(map(len, rows)) != want:
+                yield self._sift(rows, width, first_line)
+            else:
+                yield Batch(rows, width, first_line)
+
+    def _sift(self, rows: list[list[str]], width: int, line: int) -> Batch:
+        good, lines, bad = [], [], []
+        look = self._odd_seen()
+        for row in rows:
+            at, line = line, line + self._span(row)
+            if not row:
+                continue  # a blank line
+            reason = None
+            if len(row) != width:
+                more = "many" if len(row) > width else "few"
+                reason = f"too {more} fields: {len(row)} instead of {width}"
+            elif look:
+                reason = _odd_reason("\x1f".join(row), self.watch.encoding)
+            if reason:
+                bad.append(BadRow(at, reason, self.raw(row)))
+            else:
+                good.append(row)
+                lines.append(at)
+        return Batch(good, width, lines[0] if lines else line, lines, bad)
+
+    def line_numbers(self, batch: Batch) -> list[int]:
+        if batch.lines is None:
+            lines, line = [], batch.first_line
+            for row in batch.rows:
+                lines.append(line)
+                line += self._span(row)
+            batch.lines = lines
+        return batch.lines
+
+    def raw(self, row: Any) -> str:
+        out = io.StringIO()
+        csv.writer(out, delimiter=self.dialect.delimiter, lineterminator="\n").writerow(row)
+        return printable(out.getvalue()[:-1])
+
+
+class _JsonRecords(Reader):
+    """Shared by JSON Lines and JSON arrays: records (dicts) to rows of a growing key list."""
+
+    values = "python"
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.fields = []
+        self._index: dict[str, int] = {}
+        self._getter = None
+
+    def _rows(self, records: list[dict]) -> list[Any]:
+        width = len(self.fields)
+        if self._getter is not None and set(map(len, records)) == {width}:
+            try:
+                return list(map(self._getter, records))
+            except KeyError:
+                pass
+        for record in records:
+            for key in record:
+                if key not in self._index:
+                    self._index[key] = len(self.fields)
+                    self.fields.append(key)
+        keys = self.fields
+        if len(keys) == 1:
+            key = keys[0]
+            self._getter = lambda d: (d[key],)
+        else:
+            from operator import itemgetter
+            self._getter = itemgetter(*keys)
+        return [tuple(r.get(k) for k in keys) for r in records]
+
+    def raw(self, row: Any) -> str:
+        if isinstance(row, dict):
+            record = row
+        else:
+            record = dict(zip(self.fields, row))
+        return printable(json.dumps(record, ensure_ascii=False, default=str))
+
+
+class NdjsonReader(_JsonRecords):
+    def __init__(self, text: TextIO, **kw: Any) -> None:
+        super().__init__(**kw)
+        self._text = text
+        self._line = 0
+
+    def batches(self) -> Iterator[Batch]:
+        decode = DECODER.decode
+        seen_record = False
+        while True:
+            lines = list(itertools.islice(self._text, self.batch_size))
+            if not lines:
+                return
+            first = self._line + 1
+            self._line += len(lines)
+            records: list[dict] | None = None
+            if not self._odd_seen():
+                try:
+                    records = list(map(decode, lines))
+                    if set(map(type, records)) != {dict} or 0 in set(map(len, records)):
+                        records = None
+                except (ValueError, RecursionError):
+                    records = None
+            if records is not None:
+                seen_record = True
+                yield Batch(self._rows(records), len(self.fields), first)
+                continue
+            good, numbers, bad = [], [], []
+            for n, text in enumerate(lines, start=first):
+                record, reason = self._one(text, decode)
+                if record is not None:
+                    good.append(record)
+                    numbers.append(n)
+                elif reason:
+                    bad.append(BadRow(n, reason, printable(text.rstrip("\r\n"))))
+            if not seen_record and not good and bad:
+                raise FileProblem(f"not JSON Lines (one JSON object per line): {bad[0].reason}",
+                                  line=bad[0].line)
+            seen_record = seen_record or bool(good)
+            rows = self._rows(good) if good else []
+            yield Batch(rows, len(self.fields), numbers[0] if numbers else first, numbers, bad)
+
+    def _one(self, text: str, decode: Any) -> tuple[dict | None, str | None]:
+        if not text.strip():
+            return None, None
+        odd = _odd_reason(text, self.watch.encoding)
+        if odd:
+            return None, odd
+        try:
+            value = decode(text)
+        except (ValueError, RecursionError) as exc:
+            return None, describe_json_error(exc)
+        if not isinstance(value, dict):
+            return None, f"not a record: the line holds {kind_of(value)}, not an object"
+        if not value:
+            return None, "an empty record: the object has no fields"
+        return value, None
+
+
+class JsonReader(_JsonRecords):
+    def __init__(self, text: TextIO, *, key: str | None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.stream = JsonArrayStream(text, key=key)
+
+    def batches(self) -> Iterator[Batch]:
+        elements = iter(self.stream)
+        while True:
+            chunk = list(itertools.islice(elements, self.batch_size))
+            if not chunk:
+                return
+            odd = self._odd_seen()
+            self.stream.want_raw = odd
+            good, numbers, bad = [], [], []
+            for e in chunk:
+                reason = None
+                if not isinstance(e.value, dict):
+                    reason = f"not a record: the array holds {kind_of(e.value)} here, not an object"
+                elif not e.value:
+                    reason = "an empty record: the object has no fields"
+                elif odd:
+                    text = e.raw if e.raw is not None else json.dumps(e.value, ensure_ascii=False)
+                    reason = _odd_reason(text, self.watch.encoding)
+                if reason:
+                    raw = e.raw if e.raw is not None else json.dumps(e.value, ensure_ascii=False)
+                    bad.append(BadRow(e.line, reason, printable(raw)))
+                else:
+                    good.append(e.value)
+                    numbers.append(e.line)
+            rows = self._rows(good) if good else []
+            yield Batch(rows, len(self.fields), numbers[0] if numbers else chunk[0].line,
+                        numbers, bad)

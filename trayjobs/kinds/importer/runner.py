@@ -1,0 +1,286 @@
+"""One run of an import job: each file in its own transaction, then set aside.
+
+For each file: look it up in the ledger (this run already did it? the same
+bytes already in the table?), plan it (format, encoding, dialect), then load
+it. A file that fails at file level is rolled back and reported; the others go
+on. The run fails at the end, naming every failed file, if any did.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...context import JobContext
+from ...errors import JobFailed
+from .files import move_aside
+from .load import TableWriter
+from .params import ImportParams
+from .plan import Plan, make_reader, plan_file
+from .problems import FileProblem, Restart
+from .sniff import Encoding, guess_legacy
+from .store import Store, store_problem
+from .streams import FileStamp, check_unchanged, hash_file, open_text
+
+__all__ = ["ImportRun", "FileResult", "database_path"]
+
+_MAX_PASSES = 20
+
+
+def database_path(ctx: JobContext, params: ImportParams) -> Path:
+    if params.database:
+        return Path(params.database).expanduser().absolute()
+    return ctx.home.default_data_db
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+@dataclass
+class FileResult:
+    file: str
+    status: str  # imported | resumed | skipped | failed
+    table: str | None = None
+    rows: int = 0
+    rejected: int = 0
+    import_id: int | None = None
+    message: str = ""
+    note: str = ""
+    moved_to: str | None = None
+    retry: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return Path(self.file).name
+
+
+class _Progress:
+    """Bytes done of all files, at most ~20 times a second."""
+
+    def __init__(self, ctx: JobContext, total: int) -> None:
+        self.ctx, self.total, self.base, self._last = ctx, total, 0, 0.0
+
+    def __call__(self, done: int, rows: int, name: str, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last >= 0.05:
+            self._last = now
+            self.ctx.progress(self.base + done, self.total, f"{rows:,} rows · {name}", "bytes")
+
+
+class ImportRun:
+    def __init__(self, ctx: JobContext, params: ImportParams) -> None:
+        self.ctx, self.params = ctx, params
+        self.database = database_path(ctx, params)
+        self.results: list[FileResult] = []
+        self._kept: dict[str, set[int]] = {}  # table -> imports this run found already there
+
+    def execute(self) -> dict[str, Any]:
+        ctx = self.ctx
+        paths = [Path(f).expanduser().absolute() for f in ctx.files]
+        if not paths:
+            raise JobFailed("no files to import: run the job with --file PATH, or drop files "
+                            "on it in the window", retry=False)
+        try:
+            store = Store(self.database)
+        except FileProblem as exc:
+            raise JobFailed(f"{self.database}: {exc}", retry=exc.retry) from None
+        sizes = [p.stat().st_size if p.is_file() else 0 for p in paths]
+        progress = _Progress(ctx, sum(sizes))
+        try:
+            for path, size in zip(paths, sizes):
+                result = self._one(store, path, progress)
+                self.results.append(result)
+                self._set_aside(path, result)
+                progress.base += size
+                progress(0, result.rows, result.name, force=True)
+        finally:
+            store.close()
+        return self._finish()
+
+    # -- one file -----------------------------------------------------------------------
+    def _one(self, store: Store, path: Path, progress: _Progress) -> FileResult:
+        ctx, params = self.ctx, self.params
+        try:
+            earlier = store.imported_by_run(ctx.run_id, ctx.job, str(path))
+            if earlier and not path.exists():
+                return self._resumed(path, earlier)
+            stamp = self._hash(path)
+            if earlier and earlier["sha256"] == stamp.sha256:
+                return self._resumed(path, earlier)
+            plan = plan_file(path, params)
+            table = self._table_spelling(store, plan.table)
+            same = None if params.reimport else store.same_content(stamp.sha256, table)
+            if same:
+                self._kept.setdefault(table, set()).add(same["id"])
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(same["imported_at"]))
+                msg = (f"already imported: same content as {same['file']} (run {same['run_id']}, "
+                       f"{when}, {_plural(same['rows'] or 0, 'row')} in {table}); skipped")
+                ctx.log(f"{path.name}: {msg}")
+                return FileResult(str(path), "skipped", table, import_id=same["id"], message=msg)
+            ctx.log(f"{path.name}: {plan.describe()} -> table {table}")
+            return self._load(store, path, plan, table, stamp, progress)
+        except FileProblem as exc:
+            ctx.log(f"{exc.for_file(path.name)}", "error")
+            return FileResult(str(path), "failed", message=exc.for_file(path.name),
+                              retry=exc.retry)
+
+    def _hash(self, path: Path) -> FileStamp:
+        try:
+            if path.is_dir():
+                raise FileProblem("this is a folder, not a file")
+            return hash_file(path, check=self.ctx.check_cancelled)
+        except FileNotFoundError:
+            raise FileProblem("the file does not exist (any more)") from None
+        except OSError as exc:
+            raise FileProblem(f"the file could not be read ({exc.strerror or exc})",
+                              retry=True) from None
+
+    def _resumed(self, path: Path, earlier: dict[str, Any]) -> FileResult:
+        msg = f"already imported by this run (an earlier attempt): {_plural(earlier['rows'], 'row')}"
+        self.ctx.log(f"{path.name}: {msg}")
+        return FileResult(str(path), "resumed", earlier["table"], rows=earlier["rows"] or 0,
+                          rejected=earlier["rejected"] or 0, import_id=earlier["id"], message=msg)
+
+    @staticmethod
+    def _table_spelling(store: Store, table: str) -> str:
+        row = store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND "
+                                 "name = ? COLLATE NOCASE", (table,)).fetchone()
+        return row[0] if row else table
+
+    def _load(self, store: Store, path: Path, plan: Plan, table: str, stamp: FileStamp,
+              progress: _Progress) -> FileResult:
+        hints: dict[str, str] = {}
+        for _ in range(_MAX_PASSES):
+            try:
+                return self._pass(store, path, plan, table, stamp, progress, hints)
+            except Restart as again:
+                self.ctx.log(f"{path.name}: {again.why}; reading the file again")
+                hints.update(again.types)
+                if again.encoding:
+                    plan = Plan(plan.path, plan.format,
+                                Encoding(again.encoding, f"{again.encoding} (detected)"),
+                                plan.dialect, plan.table)
+        raise FileProblem("the column types kept changing while reading; set types for the job")
+
+    def _pass(self, store: Store, path: Path, plan: Plan, table: str, stamp: FileStamp,
+              progress: _Progress, hints: dict[str, str]) -> FileResult:
+        ctx, params = self.ctx, self.params
+        try:
+            store.begin()
+        except sqlite3.Error as exc:
+            raise store_problem(exc) from None
+        try:
+            first_in_run = not store.run_touched(ctx.run_id, ctx.job, table)
+            import_id = store.start_import(
+                run_id=ctx.run_id, job=ctx.job, file=path.name, path=str(path), size=stamp.size,
+                mtime=stamp.mtime_ns / 1e9, sha256=stamp.sha256, table=table, mode=params.mode,
+                format=plan.format, encoding=plan.encoding.codec, rows=0, rejected=0)
+            if params.mode == "replace" and first_in_run:
+                removed = store.empty_table(table, import_id, keep=self._kept.get(table, set()))
+                ctx.log(f"{path.name}: replacing the {_plural(removed, 'row')} of {table}")
+            redetect = guess_legacy if plan.encoding.ascii_start else None
+            with open_text(path, encoding=plan.encoding.codec, newline=plan.newline,
+                           redetect=redetect) as (text, tap, watch):
+                reader = make_reader(plan, text, tap, watch, params)
+                writer = TableWriter(
+                    store, reader, table=table, mode=params.mode, pk=params.pk,
+                    types=params.types, hints=hints, import_id=import_id,
+                    on_bad=params.on_bad_rows, log=lambda m: ctx.log(f"{path.name}: {m}"),
+                    reject=lambda rows: store.reject(rows, import_id=import_id,
+                                                     run_id=ctx.run_id, file=path.name,
+                                                     table=table))
+                writer.start()
+                for batch in reader.batches():
+                    ctx.check_cancelled()
+                    writer.write(batch)
+                    progress(tap.position(), writer.rows, path.name)
+                writer.finish()
+            check_unchanged(path, stamp)
+            store.finish_import(import_id, rows=writer.rows, rejected=writer.rejected)
+            store.commit()
+        except sqlite3.Error as exc:
+            store.rollback()
+            raise store_problem(exc) from None
+        except BaseException:
+            store.rollback()
+            raise
+        note = self._note(reader, writer)
+        done = f"{_plural(writer.rows, 'row')} imported into {table}"
+        if writer.rejected:
+            done += f", {writer.rejected:,} rejected (table _rejected)"
+        ctx.log(f"{path.name}: {done}{f' ({note})' if note else ''}")
+        return FileResult(str(path), "imported", table, writer.rows, writer.rejected, import_id,
+                          message=done, note=note,
+                          details={"format": plan.format, "encoding": plan.encoding.codec,
+                                   "columns": [c.name for c in writer.columns]})
+
+    @staticmethod
+    def _note(reader: Any, writer: TableWriter) -> str:
+        if writer.rows or writer.rejected:
+            return ""
+        stream = getattr(reader, "stream", None)
+        if stream is not None:
+            return "the array of records is empty"
+        return "header only" if reader.fields and getattr(reader, "dialect", None) else "no records"
+
+    def _set_aside(self, path: Path, result: FileResult) -> None:
+        params, ctx = self.params, self.ctx
+        if result.status == "failed" and result.retry:
+            return  # locked or still being written: leave it for the next attempt
+        folder = params.failed_dir if result.status == "failed" else params.processed_dir
+        try:
+            moved = move_aside(path, folder, run_id=ctx.run_id, job=ctx.job,
+                               error=result.message if result.status == "failed" else None)
+        except OSError as exc:
+            ctx.log(f"{path.name}: could not be moved to {folder}: {exc.strerror or exc}",
+                    "warning")
+            return
+        if moved is not None:
+            result.moved_to = str(moved)
+            ctx.log(f"{path.name}: moved to {moved.parent}")
+
+    # -- the whole run ------------------------------------------------------------------
+    def _finish(self) -> dict[str, Any]:
+        summary = summarize(self.results)
+        result = {"summary": summary, "database": str(self.database),
+                  "rows": sum(r.rows for r in self.results if r.status != "skipped"),
+                  "rejected": sum(r.rejected for r in self.results if r.status != "skipped"),
+                  "imports": [r.import_id for r in self.results
+                              if r.status in ("imported", "resumed")],
+                  "files": [asdict(r) for r in self.results]}
+        failed = [r for r in self.results if r.status == "failed"]
+        if failed:
+            raise JobFailed(f"{summary}. " + " ".join(r.message for r in failed),
+                            retry=all(r.retry for r in failed))
+        return result
+
+
+def summarize(results: list[FileResult]) -> str:
+    done = [r for r in results if r.status in ("imported", "resumed")]
+    rows = sum(r.rows for r in done)
+    rejected = sum(r.rejected for r in done)
+    tables = sorted({r.table for r in done if r.table})
+    text = f"{_plural(rows, 'row')} imported"
+    if len(tables) == 1:
+        text += f" into {tables[0]}"
+    elif tables:
+        text += f" into {len(tables)} tables"
+    if rejected:
+        text += f", {rejected:,} rejected (table _rejected)"
+    notes = {r.note for r in done if r.note}
+    if len(results) == 1 and notes:
+        text += f" ({notes.pop()})"
+    skipped = sum(r.status == "skipped" for r in results)
+    failed = sum(r.status == "failed" for r in results)
+    if skipped:
+        text += f"; {_plural(skipped, 'file')} already imported"
+    if failed:
+        text += f"; {failed} of {_plural(len(results), 'file')} failed"
+    elif len(results) > 1:
+        text = f"{len(results)} files: {text}"
+    return text

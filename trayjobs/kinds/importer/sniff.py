@@ -1,0 +1,222 @@
+"""Working out what a file is from its first bytes: format, encoding, CSV dialect.
+
+Every guess can be overridden by a job setting; what was guessed is logged.
+Files that are not data at all (binary, markup, running text) are refused
+here, before anything touches the database.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import itertools
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from .problems import FileProblem
+
+__all__ = ["Encoding", "CsvDialect", "detect_encoding", "guess_legacy", "check_binary",
+           "detect_format", "sniff_dialect", "HEAD_BYTES"]
+
+#: How much of a file the guesses look at.
+HEAD_BYTES = 256 * 1024
+
+_BY_EXTENSION = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json",
+                 ".ndjson": "ndjson", ".jsonl": "ndjson", ".jsonlines": "ndjson"}
+_BOMS = [(codecs.BOM_UTF32_LE, "utf-32", "UTF-32 (BOM)"), (codecs.BOM_UTF32_BE, "utf-32", "UTF-32 (BOM)"),
+         (codecs.BOM_UTF8, "utf-8-sig", "UTF-8 (BOM)"), (codecs.BOM_UTF16_LE, "utf-16", "UTF-16 LE (BOM)"),
+         (codecs.BOM_UTF16_BE, "utf-16", "UTF-16 BE (BOM)")]
+# Single-byte code pages a desktop export plausibly uses; cp1252 first.
+_LEGACY = ["cp1252", "latin_1", "iso8859_15", "cp1250", "cp1251", "cp1253", "cp1254", "cp1257",
+           "koi8_r", "mac_roman", "cp850"]
+_MAGIC = [(b"PK\x03\x04", "a ZIP archive (an Excel .xlsx file? export it as CSV)"),
+          (b"\xd0\xcf\x11\xe0", "an Office document (an old .xls file? export it as CSV)"),
+          (b"%PDF-", "a PDF document"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+          (b"GIF8", "a GIF image"), (b"SQLite format 3\x00", "an SQLite database"),
+          (b"\x7fELF", "a program")]
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\udc00-\udcff]")
+_NON_ASCII = re.compile("[^\x00-\x7f\ufffd]")
+_CANDIDATES = (",", "\t", ";", "|")
+
+
+@dataclass(frozen=True)
+class Encoding:
+    codec: str  # name for TextIOWrapper
+    label: str  # what the log says
+    ascii_start: bool = False  # guessed as UTF-8 from a start with no byte above 127
+
+
+def guess_legacy(data: bytes) -> str:
+    """The likeliest single-byte code page for ``data`` (cp1252 when it reads the same)."""
+    from charset_normalizer import from_bytes  # only needed for legacy files
+
+    best = from_bytes(data[:HEAD_BYTES], cp_isolation=_LEGACY).best() if data else None
+    name = best.encoding if best is not None else None
+    if name and name != "cp1252":
+        try:
+            if data.decode("cp1252") == data.decode(name):
+                name = "cp1252"
+        except UnicodeDecodeError:
+            pass
+    if name is None:
+        try:
+            data.decode("cp1252")
+            name = "cp1252"
+        except UnicodeDecodeError:
+            name = "latin_1"
+    return codecs.lookup(name).name
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    sample = head[:4096]
+    half = len(sample) // 2
+    if half < 4:
+        return None
+    even = sample[0::2].count(0)
+    odd = sample[1::2].count(0)
+    if odd > 0.4 * half and even < 0.05 * half:
+        return "utf-16-le"
+    if even > 0.4 * half and odd < 0.05 * half:
+        return "utf-16-be"
+    return None
+
+
+def detect_encoding(head: bytes, *, complete: bool, explicit: str = "auto") -> Encoding:
+    if explicit != "auto":
+        name = codecs.lookup(explicit).name
+        if name == "utf-8" and head.startswith(codecs.BOM_UTF8):
+            return Encoding("utf-8-sig", "UTF-8 (BOM, as set)")
+        return Encoding(name, f"{name} (as set)")
+    for bom, codec, label in _BOMS:
+        if head.startswith(bom):
+            return Encoding(codec, label)
+    wide = _utf16_without_bom(head)
+    if wide:
+        return Encoding(wide, f"{wide.upper()} (no BOM)")
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=complete)
+        return Encoding("utf-8", "UTF-8", ascii_start=head.isascii() and not complete)
+    except UnicodeDecodeError:
+        pass
+    # A few damaged bytes among many good multi-byte characters are damaged rows of a
+    # UTF-8 file; a legacy code page almost never forms valid UTF-8 sequences.
+    text = head.decode("utf-8", "replace")
+    good = len(_NON_ASCII.findall(text))
+    bad = text.count("\ufffd") - text.count("\ufffd\ufffd")
+    if good > 2 * max(bad, 1):
+        return Encoding("utf-8", "UTF-8 (with undecodable bytes)")
+    legacy = guess_legacy(head)
+    return Encoding(legacy, f"{legacy} (detected)")
+
+
+def check_binary(head: bytes, text: str) -> None:
+    """Refuse files that are not text: known magic numbers, or many control characters."""
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            raise FileProblem(f"this is binary data, not text: it looks like {what}", offset=0)
+    controls = _CONTROL.findall(text[:65536])
+    if len(controls) >= 4 and len(controls) > 0.05 * min(len(text), 65536):
+        first = _CONTROL.search(text)
+        offset = len(text[:first.start()].encode("utf-8", "surrogateescape")) if first else 0
+        raise FileProblem(f"this is binary data, not text ({len(controls):,} control "
+                          f"characters in the first {min(len(text), 65536):,})", offset=offset)
+
+
+def _looks_ndjson(text: str) -> bool:
+    first, _, rest = text.lstrip().partition("\n")
+    try:
+        value = json.loads(first)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, dict) and rest.lstrip().startswith("{")
+
+
+def detect_format(path: Path, text: str, explicit: str = "auto") -> str:
+    if explicit != "auto":
+        return explicit
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    by_name = _BY_EXTENSION.get(suffixes[-1]) if suffixes else None
+    start = text.lstrip()[:1]
+    if by_name == "json" and start == "{" and _looks_ndjson(text):
+        return "ndjson"
+    if by_name:
+        return by_name
+    if start == "[":
+        return "json"
+    if start == "{":
+        return "ndjson" if _looks_ndjson(text) else "json"
+    return "csv"
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    delimiter: str
+    quotechar: str | None  # None: no quoting at all
+    fields: int  # the usual number of fields per row
+
+    def reader_args(self) -> dict:
+        if self.quotechar:
+            return {"delimiter": self.delimiter, "quotechar": self.quotechar,
+                    "doublequote": True, "strict": False}
+        return {"delimiter": self.delimiter, "quoting": csv.QUOTE_NONE}
+
+    def describe(self) -> str:
+        names = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+        quote = f"quote {self.quotechar}" if self.quotechar else "no quoting"
+        return f"{names.get(self.delimiter, repr(self.delimiter))}-separated, {quote}"
+
+
+def _records(text: str, complete: bool, args: dict) -> list[list[str]]:
+    rows = list(itertools.islice(csv.reader(io.StringIO(text, newline=""), **args), 200))
+    if not complete and len(rows) > 1:
+        rows.pop()  # probably cut short by the end of the sample
+    return [r for r in rows if r]
+
+
+def _quote_of(text: str, delimiter: str) -> str:
+    d = re.escape(delimiter)
+    double = len(re.findall(rf'(?:^|{d})"', text, re.M))
+    single_open = len(re.findall(rf"(?:^|{d})'", text, re.M))
+    single_close = len(re.findall(rf"'(?:{d}|\r?$)", text, re.M))
+    return "'" if double == 0 and min(single_open, single_close) >= 2 else '"'
+
+
+def sniff_dialect(text: str, *, complete: bool, tsv: bool = False, delimiter: str | None = None,
+                  quotechar: str | None = None) -> CsvDialect:
+    """Delimiter and quoting of a CSV/TSV sample; a :class:`FileProblem` if it is not a table."""
+    if not text.strip():
+        raise FileProblem("the file holds no data, only blank lines or spaces")
+    if text.lstrip()[:1] == "<" and delimiter is None:
+        raise FileProblem("this is not a table: it looks like HTML or XML", line=1)
+    fixed = delimiter or ("\t" if tsv else None)
+    scored = []
+    for order, cand in enumerate([fixed] if fixed else _CANDIDATES):
+        quote = quotechar if quotechar is not None else _quote_of(text, cand)
+        dialect = CsvDialect(cand, quote or None, 0)
+        counts = [len(r) for r in _records(text, complete, dialect.reader_args())]
+        if not counts:
+            continue
+        mode, freq = Counter(counts).most_common(1)[0]
+        scored.append(((mode > 1, freq / len(counts), -order), CsvDialect(cand, quote or None, mode),
+                       counts))
+    if not scored:
+        raise FileProblem("the file holds no data, only blank lines or spaces")
+    (wide, consistency, _), dialect, counts = max(scored, key=lambda s: s[0])
+    if wide and consistency < 0.5 and len(counts) >= 4:
+        raise FileProblem(
+            f"this does not look like a table: only {consistency:.0%} of the first "
+            f"{len(counts)} rows have the usual {dialect.fields} fields; if it is one, set "
+            f"delimiter (and quotechar) for the job", line=1)
+    if not wide and fixed is None:
+        lines = text.splitlines()[:20]
+        prose = sum(1 for ln in lines if len(ln) > 60 and ln.count(" ") >= 6)
+        if prose >= max(1, len(lines) // 2):
+            raise FileProblem("this does not look like a table: no delimiter (, ; tab |) found "
+                              "and the lines read like running text", line=1)
+    return dialect

@@ -1,0 +1,168 @@
+"""The target database and the importer's side tables in it.
+
+``_imports`` is the ledger: one row per imported file (path, size, mtime,
+SHA-256, table, rows, run), written in the same transaction as the file's rows,
+so a row there means the file's data is there. Every data row carries the
+ledger id in ``_import_id``. ``_rejected`` holds quarantined rows, and
+``_import_replaced`` the earlier version of rows an upsert overwrote, so that
+undoing the upsert can put them back.
+
+Connections run in autocommit mode and open each file's transaction with
+``BEGIN IMMEDIATE``: the write lock is taken up front, so a busy database makes
+the file wait (or fail with "locked") before any work is done.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlite_utils
+from sqlite_utils.db import quote_identifier as q
+
+from .problems import BadRow, FileProblem
+from .schema import IMPORT_ID
+
+__all__ = ["Store", "store_problem", "q"]
+
+_SIDE_TABLES = [
+    """CREATE TABLE IF NOT EXISTS _imports (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER, job TEXT, file TEXT, path TEXT, size INTEGER, mtime REAL,
+        sha256 TEXT, "table" TEXT, mode TEXT, format TEXT, encoding TEXT,
+        rows INTEGER, rejected INTEGER, imported_at REAL, superseded_by INTEGER)""",
+    "CREATE INDEX IF NOT EXISTS _imports_by_sha256 ON _imports (sha256)",
+    "CREATE INDEX IF NOT EXISTS _imports_by_run ON _imports (run_id, job)",
+    """CREATE TABLE IF NOT EXISTS _rejected (
+        id INTEGER PRIMARY KEY, import_id INTEGER, run_id INTEGER, file TEXT,
+        line INTEGER, reason TEXT, raw TEXT, "table" TEXT, rejected_at REAL)""",
+    "CREATE INDEX IF NOT EXISTS _rejected_by_import ON _rejected (import_id)",
+    """CREATE TABLE IF NOT EXISTS _import_replaced (
+        id INTEGER PRIMARY KEY, import_id INTEGER, "table" TEXT, old_import_id INTEGER,
+        row TEXT)""",
+    "CREATE INDEX IF NOT EXISTS _import_replaced_by_import ON _import_replaced (import_id)",
+]
+
+
+def store_problem(exc: sqlite3.Error) -> FileProblem:
+    """A database error that is not about one row, as something the user can act on."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return FileProblem("the database is locked by another program; try again later",
+                           retry=True)
+    if "full" in text:
+        return FileProblem("the disk is full: no room to write the database", retry=True)
+    if "not a database" in text or "malformed" in text:
+        return FileProblem(f"the database file is damaged or not an SQLite database ({text})")
+    if "readonly" in text or "read-only" in text:
+        return FileProblem("the database cannot be written (read-only)")
+    return FileProblem(f"the database refused the import: {text}")
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+        try:
+            # A larger page cache keeps index pages of big tables hot; still well
+            # under the memory budget. Journal mode and fsync stay as the user has them.
+            self.conn.execute("PRAGMA cache_size = -32000")
+            self.db = sqlite_utils.Database(self.conn, recursive_triggers=False,
+                                            execute_plugins=False)
+            self.begin()
+            for sql in _SIDE_TABLES:
+                self.conn.execute(sql)
+            self.commit()
+        except sqlite3.Error as exc:
+            self.close()
+            raise store_problem(exc) from None
+
+    # -- transactions -----------------------------------------------------------------
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        self.conn.execute("DROP TRIGGER IF EXISTS temp._trayjobs_keep")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- ledger -----------------------------------------------------------------------
+    def _one(self, sql: str, args: Iterable[Any]) -> dict[str, Any] | None:
+        cur = self.conn.execute(sql, tuple(args))
+        row = cur.fetchone()
+        return dict(zip([d[0] for d in cur.description], row)) if row else None
+
+    def imported_by_run(self, run_id: int, job: str, path: str) -> dict[str, Any] | None:
+        return self._one('SELECT * FROM _imports WHERE run_id = ? AND job = ? AND path = ? '
+                         'ORDER BY id DESC LIMIT 1', (run_id, job, path))
+
+    def same_content(self, sha256: str, table: str) -> dict[str, Any] | None:
+        """The import still in effect that brought exactly these bytes into ``table``."""
+        return self._one('SELECT * FROM _imports WHERE sha256 = ? AND "table" = ? AND '
+                         'superseded_by IS NULL ORDER BY id DESC LIMIT 1', (sha256, table))
+
+    def run_touched(self, run_id: int, job: str, table: str) -> bool:
+        return self._one('SELECT id FROM _imports WHERE run_id = ? AND job = ? AND "table" = ? '
+                         'LIMIT 1', (run_id, job, table)) is not None
+
+    def start_import(self, **fields: Any) -> int:
+        fields.setdefault("imported_at", time.time())
+        cols = ", ".join(q(k) for k in fields)
+        marks = ", ".join("?" for _ in fields)
+        cur = self.conn.execute(f"INSERT INTO _imports ({cols}) VALUES ({marks})",
+                                tuple(fields.values()))
+        return int(cur.lastrowid)
+
+    def finish_import(self, import_id: int, *, rows: int, rejected: int) -> None:
+        self.conn.execute("UPDATE _imports SET rows = ?, rejected = ?, imported_at = ? "
+                          "WHERE id = ?", (rows, rejected, time.time(), import_id))
+
+    def empty_table(self, table: str, import_id: int, *, keep: set[int] = frozenset()) -> int:
+        """For ``replace``: drop the table's rows, except those of imports in ``keep`` (files
+        of this run that were already there); the other imports no longer count."""
+        removed = 0
+        if self.db.table(table).exists():
+            if keep:
+                marks = ", ".join("?" for _ in keep)
+                removed = self.conn.execute(
+                    f"DELETE FROM {q(table)} WHERE {IMPORT_ID} IS NULL OR {IMPORT_ID} NOT IN "
+                    f"({marks})", tuple(keep)).rowcount
+            else:
+                removed = self.conn.execute(f"DELETE FROM {q(table)}").rowcount
+        marks = ", ".join("?" for _ in keep)
+        self.conn.execute(f'UPDATE _imports SET superseded_by = ? WHERE "table" = ? AND id != ? '
+                          f'AND superseded_by IS NULL AND id NOT IN ({marks})',
+                          (import_id, table, import_id, *keep))
+        self.conn.execute('DELETE FROM _import_replaced WHERE "table" = ?', (table,))
+        return removed
+
+    def reject(self, rows: list[BadRow], *, import_id: int, run_id: int, file: str,
+               table: str) -> None:
+        now = time.time()
+        self.conn.executemany(
+            'INSERT INTO _rejected (import_id, run_id, file, line, reason, raw, "table", '
+            'rejected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+            [(import_id, run_id, file, r.line, r.reason, r.raw, table, now) for r in rows])
+
+    def keep_replaced(self, table: str, columns: list[str]) -> None:
+        """Save each row an upsert is about to overwrite (by a temporary trigger)."""
+        pairs = ", ".join(f"{_lit(c)}, quote(OLD.{q(c)})" for c in columns)
+        self.conn.execute("DROP TRIGGER IF EXISTS temp._trayjobs_keep")
+        self.conn.execute(
+            f"CREATE TEMP TRIGGER _trayjobs_keep BEFORE UPDATE ON main.{q(table)} "
+            f"WHEN OLD.{IMPORT_ID} IS NOT NEW.{IMPORT_ID} BEGIN "
+            f'INSERT INTO _import_replaced (import_id, "table", old_import_id, row) '
+            f"VALUES (NEW.{IMPORT_ID}, {_lit(table)}, OLD.{IMPORT_ID}, json_object({pairs})); END")
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
