@@ -180,3 +180,39 @@ def test_progress_is_reported_and_throttled(make_ctx, root):
     assert progress[-1]["done"] == 300 and progress[-1]["unit"] == "files"
     assert progress[-1]["message"] == "scanned 300 files, trashed 300"
     assert result["acted"] == 300
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_trash_on_another_drive_uses_that_drives_trash(make_ctx, tmp_path, monkeypatch, shared):
+    from test_cleanup_support import undo
+    from trayjobs.kinds.cleanup import freedesktop
+    drive = tmp_path / "drive"
+    root = drive / "photos"
+    put(root, "a.jpg", "a")
+    before = snapshot(root)
+    monkeypatch.setattr(freedesktop, "_home_device", lambda: -1)  # as if home were elsewhere
+    monkeypatch.setattr(freedesktop, "_mount_point", lambda path: str(drive))
+    if shared:  # an administrator's sticky .Trash: each user gets a folder in it
+        (drive / ".Trash").mkdir(mode=0o777)
+        os.chmod(drive / ".Trash", 0o1777)
+    bin_ = drive / ".Trash" / str(os.getuid()) if shared else drive / f".Trash-{os.getuid()}"
+    result, _ = run(make_ctx, locations=[str(root)])
+    assert (bin_ / "files" / "a.jpg").read_text() == "a"
+    assert "Path=photos/a.jpg\n" in (bin_ / "info" / "a.jpg.trashinfo").read_text()  # relative to the drive
+    assert os.stat(bin_).st_mode & 0o777 == 0o700
+    undo(make_ctx, result, locations=[str(root)])
+    assert snapshot(root) == before
+
+
+def test_other_platforms_use_send2trash_and_undo_says_so(make_ctx, root, monkeypatch):
+    import send2trash
+    from test_cleanup_support import undo
+    from trayjobs.kinds.cleanup.actions import trash
+    sent = []
+    monkeypatch.setattr(trash, "FREEDESKTOP", False)
+    monkeypatch.setattr(send2trash, "send2trash", lambda p: (sent.append(p), os.unlink(p)))
+    put(root, "a.txt")
+    result, _ = run(make_ctx, locations=[str(root)])
+    assert sent == [str(root / "a.txt")] and result["summary"] == "trashed 1 file (1 B), 0 errors"
+    outcome, _ = undo(make_ctx, result, locations=[str(root)])
+    assert outcome["problems"][0]["reason"] == "it went to the system trash; restore it from there"

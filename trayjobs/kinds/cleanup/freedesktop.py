@@ -89,6 +89,11 @@ def _mount_point(path: str) -> str:
         path = parent
 
 
+def _home_device() -> int:
+    """The filesystem of the home trash (created if missing)."""
+    return os.stat(_ensure_bin(home_trash(), check_owner=False)).st_dev
+
+
 def _ensure_bin(root: str, *, check_owner: bool) -> str:
     make_dirs(os.path.dirname(root))
     try:
@@ -124,8 +129,7 @@ class Trasher:
 
     def _find_bin(self, path: str, dev: int) -> TrashBin:
         if self._home_dev is None:
-            home = _ensure_bin(home_trash(), check_owner=False)
-            self._home_dev = os.stat(home).st_dev
+            self._home_dev = _home_device()
         if dev == self._home_dev:
             return TrashBin(home_trash(), None)
         top = _mount_point(os.path.dirname(path))

@@ -17,7 +17,7 @@ import sys
 
 PARTIAL_PREFIX = ".trayjobs-partial-"  # never picked up by a scan
 
-__all__ = ["PARTIAL_PREFIX", "temp_beside", "rename_noreplace", "move", "copy", "make_dirs", "remove", "tree_size"]
+__all__ = ["PARTIAL_PREFIX", "reason", "temp_beside", "rename_noreplace", "move", "copy", "make_dirs", "remove", "tree_size"]
 
 _RENAME_NOREPLACE = 1
 _AT_FDCWD = -100
@@ -138,3 +138,12 @@ def tree_size(path: str) -> int:
         except OSError:
             pass
     return total
+
+
+def reason(exc: OSError) -> str:
+    """A short human reason for a failed file operation."""
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if getattr(exc, "winerror", None) == 32 or exc.errno in (errno.EBUSY, errno.ETXTBSY):
+        return "in use"
+    return exc.strerror or str(exc)

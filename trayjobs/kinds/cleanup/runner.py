@@ -9,43 +9,31 @@ are gathered during the scan and written at the end, a zip at a time.
 
 from __future__ import annotations
 
-import errno
-import heapq
 import os
 import time
-from dataclasses import replace
 from typing import Any
 
 from ...context import JobContext
 from ...durations import parse_duration
 from ...errors import JobFailed
 from .actions import Item, Skip, Workspace
-from .actions.archive import write_zip
 from .actions.base import item_from_stat
-from .actions.conflict import unique
-from .actions.move import make_parent
 from .actions.trash import reserve, send_to_trash, unreserve
+from .archives import flush_archives
+from .emptied import remove_emptied
 from .filters import FilterEnv, combine
 from .freedesktop import home_trash
-from .fsops import remove, rename_noreplace, temp_beside, tree_size
+from .fsops import reason, tree_size
 from .journal import Journal, Row
 from .params import CleanupParams
 from .report import DONE_CAP, PLANNED_CAP, Tally
 from .safety import danger, expand, inside
 from .scan import Scope, list_dir, walk_files
 
-__all__ = ["Runner", "reason"]
+__all__ = ["Runner"]
 
 _MAX_NESTING = 400  # folders deeper than this are not entered (targets = "folders" recurses)
-
-
-def reason(exc: OSError) -> str:
-    """A short human reason for a failed file operation."""
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    if getattr(exc, "winerror", None) == 32 or exc.errno in (errno.EBUSY, errno.ETXTBSY):
-        return "in use"
-    return exc.strerror or str(exc)
+_LOGGED_SKIPS = 500  # skips beyond this are counted, not logged one by one (errors always are)
 
 
 class Runner:
@@ -82,9 +70,9 @@ class Runner:
                 for folder, matched, entries in walk_files(scope, self.pred, produced=self.produced,
                                                            on_error=self._read_error, between=self._scanned):
                     self._handle(scope, folder, matched, entries)
-        self._flush_archives()
+        flush_archives(self)
         if self.p.remove_empty_folders:
-            self._remove_emptied()
+            remove_emptied(self)
         self._progress(force=True)
         return self._result()
 
@@ -98,7 +86,7 @@ class Runner:
                 raise JobFailed(f"location {loc.path!r} {why} (it resolves to {root}); refusing to tidy it",
                                 retry=False)
             if not os.path.isdir(root):
-                self._problem(loc.path, "error", "location not found (or not a folder)")
+                self.problem(loc.path, "error", "location not found (or not a folder)")
                 continue
             if root not in (s.root for s in scopes):
                 scopes.append(Scope(root, loc.depth, exclude=[*self.p.exclude, *loc.exclude],
@@ -140,7 +128,7 @@ class Runner:
 
     def _scanned(self, n: int) -> None:
         self.tally.scanned += n
-        self._tick()
+        self.tick()
 
     def _test(self, e: os.DirEntry) -> bool:
         try:
@@ -151,7 +139,7 @@ class Runner:
 
     def _visit_folders(self, scope: Scope, folder: str, depth: int) -> None:
         """``targets = "folders"``: check each folder when first seen and again once its content was tidied."""
-        self._tick()
+        self.tick()
         try:
             entries = list_dir(folder)
         except OSError as exc:
@@ -188,7 +176,7 @@ class Runner:
             return
         if not inside(folder, self.roots):  # a folder swapped for a link while we were busy
             for e in matched:
-                self._problem(e.path, "skip", "outside the locations")
+                self.problem(e.path, "skip", "outside the locations")
             return
         names = {x.name for x in entries}
         items: list[Item] = []
@@ -196,15 +184,14 @@ class Runner:
             try:
                 item = self._item(e, scope.root)
                 self._check_in_use(item, names)
-                if item.path in self.done_src:
+                if item.path in self.done_src:  # copied or archived by an earlier attempt
                     if self.action.name == "archive" and self.action.removes_source:
-                        item.action = "trash"  # archived by an earlier attempt: only the trashing is left
-                        self._execute([item], count=False)
-                        continue
-                    raise Skip("done by an earlier attempt")
+                        item.action = "trash"  # only the trashing of the original is left
+                        self.execute([item], count=False)
+                    continue
                 self.action.plan(item, self.ws)
             except Skip as why:
-                self._problem(e.path, "skip", str(why))
+                self.problem(e.path, "skip", str(why))
                 continue
             except OSError as exc:
                 self._read_error(e.path, exc)
@@ -218,9 +205,9 @@ class Runner:
                 self.groups.setdefault(item.dest, []).append(item)
         elif self.dry:
             for item in items:
-                self._succeeded(item)
+                self.succeeded(item)
         else:
-            self._execute(items)
+            self.execute(items)
 
     def _item(self, e: os.DirEntry, root: str) -> Item:
         st = e.stat(follow_symlinks=False)
@@ -243,15 +230,15 @@ class Runner:
 
     # -- acting ------------------------------------------------------------------
 
-    def _row(self, s: Item, status: str, note: str | None = None) -> Row:
+    def row(self, s: Item, status: str, note: str | None = None) -> Row:
         return Row(self.ctx.run_id, s.seq, self.ctx.job, s.action, s.path, s.dest,
                    s.slot.info if s.slot else None, s.is_dir, s.size, s.mtime_ns, status, note or s.note)
 
-    def _number(self, step: Item) -> None:
+    def number(self, step: Item) -> None:
         step.seq = self.seq
         self.seq += 1
 
-    def _execute(self, items: list[Item], *, count: bool = True) -> None:
+    def execute(self, items: list[Item], *, count: bool = True) -> None:
         """Journal then do ``items`` (each after what it replaces, if anything)."""
         assert self.journal is not None
         batch: list[tuple[Item, list[Item]]] = []
@@ -264,14 +251,14 @@ class Runner:
             except OSError as exc:
                 for s in steps:
                     unreserve(s)
-                self._problem(item.path, "error", f"could not {item.action}: {reason(exc)}")
+                self.problem(item.path, "error", f"could not {item.action}: {reason(exc)}")
                 continue
             for s in steps:
-                self._number(s)
+                self.number(s)
             batch.append((item, steps))
         if not batch:
             return
-        self.journal.write(self._row(s, "pending") for _, steps in batch for s in steps)
+        self.journal.write(self.row(s, "pending") for _, steps in batch for s in steps)
         rows: list[Row] = []
         for n, (item, steps) in enumerate(batch):
             if self.ctx.cancelled:
@@ -279,11 +266,11 @@ class Runner:
                 for s in rest:
                     unreserve(s)
                 self.journal.write(rows)
-                self.journal.forget(self._row(s, "") for s in rest)
+                self.journal.forget(self.row(s, "") for s in rest)
                 self.ctx.check_cancelled()
             if self._do_steps(item, steps, rows):
-                self._succeeded(item, count=count)
-            self._journal_made_dirs(rows)
+                self.succeeded(item, count=count)
+            self.journal_made_dirs(rows)
             self._progress()
         self.journal.write(rows)
 
@@ -297,26 +284,26 @@ class Runner:
             except OSError as exc:
                 unreserve(s)
                 if s is item.replaces and isinstance(exc, FileNotFoundError):
-                    rows.append(self._row(s, "failed", "already gone"))
+                    rows.append(self.row(s, "failed", "already gone"))
                     continue  # what was in the way went away by itself
-                rows.append(self._row(s, "failed", reason(exc)))
+                rows.append(self.row(s, "failed", reason(exc)))
                 if s is not item:
-                    rows.append(self._row(item, "failed", "what is in the way could not be trashed"))
-                self._failed(item, exc)
+                    rows.append(self.row(item, "failed", "what is in the way could not be trashed"))
+                self.failed(item, exc)
                 return False
-            rows.append(self._row(s, "done"))
+            rows.append(self.row(s, "done"))
         return True
 
-    def _journal_made_dirs(self, rows: list[Row]) -> None:
+    def journal_made_dirs(self, rows: list[Row]) -> None:
         for d in self.ws.made_dirs:
             made = Item(d, os.path.basename(d), os.path.dirname(d), d, True, False, 0, 0.0, 0, 0,
                         action="mkdir", dest=d)
-            self._number(made)
-            rows.append(self._row(made, "done"))
+            self.number(made)
+            rows.append(self.row(made, "done"))
             self.produced.add(d)
         self.ws.made_dirs.clear()
 
-    def _succeeded(self, item: Item, *, count: bool = True) -> None:
+    def succeeded(self, item: Item, *, count: bool = True) -> None:
         if count:
             verb = self.action.plan_verb if self.dry else self.action.done_verb
             entry = self.tally.add(item.path, verb, item.dest, item.size, item.mtime, cap=self.cap)
@@ -328,150 +315,31 @@ class Runner:
         if item.dest and item.action in ("move", "copy", "rename"):
             self.produced.add(item.dest)
 
-    # -- archives ----------------------------------------------------------------
-
-    def _zip_destination(self, target: str) -> tuple[str, Item | None]:
-        taken = target in self.ws.claimed or os.path.lexists(target)
-        dest, replaces = target, None
-        if taken and self.p.conflict == "skip":
-            raise Skip("the archive already exists")
-        if taken and (self.p.conflict == "rename" or target in self.ws.claimed or not os.path.isfile(target)):
-            dest = unique(target, self.ws)
-        elif taken:
-            replaces = item_from_stat(target, os.path.dirname(target), os.lstat(target), is_dir=False,
-                                      is_link=os.path.islink(target))
-            replaces.action, replaces.note = "trash", "replaced by a new archive"
-        self.ws.claimed.add(dest)
-        return dest, replaces
-
-    def _flush_archives(self) -> None:
-        for target, items in self.groups.items():
-            self._tick()
-            try:
-                dest, replaces = self._zip_destination(target)
-            except Skip as why:
-                for item in items:
-                    self._problem(item.path, "skip", str(why))
-                continue
-            for item in items:
-                item.dest = dest
-            self.tally.archives += 1
-            if self.dry:
-                for item in items:
-                    self._succeeded(item)
-            else:
-                self._write_archive(dest, replaces, items)
-
-    def _write_archive(self, dest: str, replaces: Item | None, items: list[Item]) -> None:
-        assert self.journal is not None
-        zip_item = Item(dest, os.path.basename(dest), os.path.dirname(dest), os.path.dirname(dest),
-                        False, False, 0, 0.0, 0, 0, action="archive", dest=dest)
-        try:
-            if replaces is not None:
-                reserve(replaces, self.ws)
-        except OSError as exc:
-            for item in items:
-                self._problem(item.path, "error", f"could not replace the archive: {reason(exc)}")
-            return
-        steps = [s for s in (replaces, zip_item) if s is not None]
-        for s in steps + items:
-            self._number(s)
-        pending = [self._row(s, "pending") for s in steps]
-        pending += [replace(self._row(i, "pending"), action="zip") for i in items]
-        self.journal.write(pending)
-        tmp = temp_beside(dest)
-        try:
-            make_parent(dest, self.ws)
-            failed = dict((id(i), e) for i, e in write_zip(tmp, items, between=self._tick))
-            if replaces is not None:
-                send_to_trash(replaces, self.ws)
-            rename_noreplace(tmp, dest)
-        except BaseException as exc:
-            remove(tmp, missing_ok=True)
-            if replaces is not None:
-                unreserve(replaces)
-            if not isinstance(exc, OSError):
-                self.journal.forget(pending)
-                raise
-            self.journal.write(replace(r, status="failed", note=reason(exc)) for r in pending)
-            for item in items:
-                self._problem(item.path, "error", f"could not archive: {reason(exc)}")
-            return
-        st = os.stat(dest)
-        zip_item.size, zip_item.mtime_ns = st.st_size, st.st_mtime_ns
-        rows = [self._row(s, "done") for s in steps]
-        ok = []
-        for item in items:
-            if id(item) in failed:
-                rows.append(replace(self._row(item, "failed", reason(failed[id(item)])), action="zip"))
-                self._failed(item, failed[id(item)])
-            else:
-                rows.append(replace(self._row(item, "done", item.note), action="zip"))
-                ok.append(item)
-        self._journal_made_dirs(rows)
-        self.journal.write(rows)
-        for item in ok:
-            self._succeeded(item)
-        if self.action.removes_source:
-            for item in ok:
-                item.action, item.dest, item.replaces = "trash", None, None
-            self._execute(ok, count=False)
-
-    # -- afterwards --------------------------------------------------------------
-
-    def _remove_emptied(self) -> None:
-        heap = [(-p.count(os.sep), p) for p in self.touched]
-        heapq.heapify(heap)
-        seen: set[str] = set()
-        while heap:
-            _, d = heapq.heappop(heap)
-            if d in seen or d in self.roots or not inside(d, self.roots):
-                continue
-            seen.add(d)
-            try:
-                if self.dry:
-                    if any(e.path not in self.env.gone for e in list_dir(d)):
-                        continue
-                    self.env.gone.add(d)
-                else:
-                    st = os.lstat(d)
-                    os.rmdir(d)  # only ever succeeds on an empty folder
-                    gone = Item(d, os.path.basename(d), os.path.dirname(d), d, True, False, 0, st.st_mtime,
-                                st.st_mtime_ns, 0, action="rmdir")
-                    self._number(gone)
-                    self.journal.write([self._row(gone, "done")])
-            except OSError:
-                continue
-            self.tally.folders_removed += 1
-            self.tally.add(d, "remove emptied folder", None, 0, self.env.now, cap=self.cap, count=False)
-            self.ctx.log(f"{'would remove' if self.dry else 'removed'} emptied folder {d}")
-            heapq.heappush(heap, (-(d.count(os.sep) - 1), os.path.dirname(d)))
-
     # -- reporting ---------------------------------------------------------------
 
-    def _problem(self, path: str, kind: str, why: str) -> None:
+    def problem(self, path: str, kind: str, why: str) -> None:
         self.tally.problem(path, kind, why)
-        if kind == "error" or len(self.tally.problems) <= 200:
+        if kind == "error" or sum(self.tally.skipped.values()) <= _LOGGED_SKIPS:
             self.ctx.log(f"{'skipped' if kind == 'skip' else 'error'}: {path}: {why}",
                          "warning" if kind == "error" else "info")
 
-    def _failed(self, item: Item, exc: OSError) -> None:
+    def failed(self, item: Item, exc: OSError) -> None:
         if isinstance(exc, FileNotFoundError):
-            self._problem(item.path, "skip", "vanished")
+            self.problem(item.path, "skip", "vanished")
         elif isinstance(exc, FileExistsError):
-            self._problem(item.path, "skip", "already exists")
+            self.problem(item.path, "skip", "already exists")
         elif reason(exc) == "in use":
-            self._problem(item.path, "skip", "in use")
+            self.problem(item.path, "skip", "in use")
         else:
-            self._problem(item.path, "error", f"could not {item.action}: {reason(exc)}")
+            self.problem(item.path, "error", f"could not {item.action}: {reason(exc)}")
 
     def _read_error(self, path: str, exc: OSError) -> None:
         if isinstance(exc, FileNotFoundError):
-            self._problem(path, "skip", "vanished")
+            self.problem(path, "skip", "vanished")
         else:
-            self._problem(path, "error", f"could not read: {reason(exc)}")
+            self.problem(path, "error", f"could not read: {reason(exc)}")
 
-    def _tick(self, *_: Any) -> None:
+    def tick(self, *_: Any) -> None:
         self.ctx.check_cancelled()
         self._progress()
 
