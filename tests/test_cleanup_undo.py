@@ -200,3 +200,21 @@ def test_sigkill_mid_run_then_rerun_then_undo(make_ctx, root, trash_dir, home):
     outcome, _ = undo(make_ctx, result, run_id=9, locations=[str(root)])
     assert outcome["undone"] == 400
     assert snapshot(root) == before
+
+
+def test_the_journal_forgets_runs_after_half_a_year(make_ctx, root):
+    from trayjobs.kinds.cleanup.journal import Journal
+    put(root, "a.txt")
+    put(root, "b.txt")
+    result, ctx = run(make_ctx, locations=[str(root)], filters=[{"name": "a.txt"}])
+    with sqlite3.connect(journal_path(ctx.home)) as db:
+        db.execute("UPDATE actions SET ts = ts - 200 * 86400 WHERE run_id = 1")
+    run(make_ctx, run_id=2, locations=[str(root)], filters=[{"name": "b.txt"}])
+    assert statuses(ctx, 1) == {} and statuses(ctx, 2) == {"done": 1}
+    j = Journal(journal_path(ctx.home))
+    try:
+        assert j.db.execute("PRAGMA user_version").fetchone() == (2,)
+    finally:
+        j.close()
+    assert undo(make_ctx, result, locations=[str(root)])[0]["summary"] == \
+        "nothing to undo for run 1: its journal was cleared (runs are kept for 180 days)"

@@ -43,6 +43,7 @@ class CleanupKind(JobKind):
             return Runner(ctx, params, journal=None).run()
         journal = Journal(journal_path(ctx.home))
         try:
+            journal.prune()
             return Runner(ctx, params, journal=journal).run()
         finally:
             journal.close()
@@ -55,6 +56,6 @@ class CleanupKind(JobKind):
             return {"summary": summary, "undone": 0, "not_undone": 0, "problems": []}
         journal = Journal(journal_path(ctx.home))
         try:
-            return undo_run(ctx, journal, int(run["id"]))
+            return undo_run(ctx, journal, int(run["id"]), acted=int(result.get("acted") or 0))
         finally:
             journal.close()

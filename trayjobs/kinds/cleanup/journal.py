@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-__all__ = ["Journal", "Row"]
+__all__ = ["Journal", "Row", "KEEP_DAYS"]
 
 _MIGRATIONS = [
     # 1: the actions table
@@ -38,7 +38,12 @@ _MIGRATIONS = [
         PRIMARY KEY (run_id, seq)
     );
     """,
+    # 2: pruning by age
+    "CREATE INDEX actions_ts ON actions (ts);",
 ]
+
+#: Rows older than this are dropped: by then the desktop has usually emptied the trash anyway.
+KEEP_DAYS = 180
 
 
 @dataclass
@@ -83,6 +88,15 @@ class Journal:
 
     def close(self) -> None:
         self.db.close()
+
+    def prune(self, *, keep_days: float = KEEP_DAYS) -> int:
+        """Forget runs whose newest action is older than ``keep_days``; returns the rows dropped."""
+        cutoff = time.time() - keep_days * 86400
+        with self.db:
+            self.db.execute("BEGIN")
+            cur = self.db.execute("DELETE FROM actions WHERE run_id IN (SELECT run_id FROM actions "
+                                  "GROUP BY run_id HAVING max(ts) < ?)", (cutoff,))
+        return cur.rowcount
 
     def next_seq(self, run_id: int) -> int:
         (seq,) = self.db.execute("SELECT coalesce(max(seq), 0) FROM actions WHERE run_id = ?",

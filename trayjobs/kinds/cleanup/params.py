@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails
 
 from ...durations import parse_duration
 from ..base import KindParams
@@ -82,10 +83,15 @@ class CleanupParams(KindParams):
 
     @model_validator(mode="after")
     def _safe_locations(self) -> "CleanupParams":
-        if not self.allow_dangerous_location:
-            for loc in self.locations:
-                why = danger(loc.path)
-                if why:
-                    raise ValueError(f"locations: {loc.path!r} {why}; set allow_dangerous_location = true "
-                                     f"if you really mean it")
+        if self.allow_dangerous_location:
+            return self
+        problems = []
+        for n, loc in enumerate(self.locations):
+            why = danger(loc.path)
+            if why:
+                error = ValueError(f"{loc.path!r} {why}; set allow_dangerous_location = true if you really mean it")
+                problems.append(InitErrorDetails(type="value_error", loc=("locations", n), input=loc.path,
+                                                 ctx={"error": error}))
+        if problems:  # raised as the locations' own errors, so each names its key
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
         return self

@@ -16,7 +16,7 @@ from . import fsops
 from .actions.base import Item, Workspace
 from .actions.trash import reserve, send_to_trash, unreserve
 from .freedesktop import restore
-from .journal import Journal, Row
+from .journal import KEEP_DAYS, Journal, Row
 from .report import PROBLEM_CAP, plural
 
 __all__ = ["undo_run"]
@@ -86,12 +86,15 @@ def _undo_one(row: Row, ws: Workspace) -> None:
         raise CannotUndo("it was deleted permanently")
 
 
-def undo_run(ctx: JobContext, journal: Journal, run_id: int) -> dict[str, Any]:
+def undo_run(ctx: JobContext, journal: Journal, run_id: int, *, acted: int = 0) -> dict[str, Any]:
+    """Undo run ``run_id``; ``acted`` is what its result said it did (to explain an empty journal)."""
     journal.reconcile(run_id)
     rows = list(journal.rows(run_id, status="done", newest_first=True))
     actions = [r for r in rows if r.action not in ("mkdir", "zip")]
     if not actions:
         summary = f"nothing to undo for run {run_id}"
+        if acted and not any(True for _ in journal.rows(run_id)):
+            summary += f": its journal was cleared (runs are kept for {KEEP_DAYS} days)"
         ctx.log(summary)
         return {"summary": summary, "undone": 0, "not_undone": 0, "problems": []}
     ws = Workspace(conflict="rename", dry_run=False)

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ...base import KindParams
+from ..spec import Spec
 from ..freedesktop import Trashed, Trasher
 
 __all__ = ["Action", "Item", "Skip", "Workspace"]
@@ -57,7 +57,7 @@ class Workspace:
     made_dirs: list[str] = field(default_factory=list)
 
 
-class Action(KindParams):
+class Action(Spec):
     #: the key (or bare string) naming the action in a job
     name: ClassVar[str]
     #: for the summary and the preview: "trashed" / "trash"

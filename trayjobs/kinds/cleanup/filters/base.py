@@ -14,7 +14,7 @@ from typing import Callable, ClassVar
 
 from pydantic import Field
 
-from ...base import KindParams
+from ..spec import Spec
 
 __all__ = ["Filter", "FilterEnv", "Predicate"]
 
@@ -32,7 +32,7 @@ class FilterEnv:
     sizes: dict[str, int] = field(default_factory=dict)
 
 
-class Filter(KindParams):
+class Filter(Spec):
     #: the key that names the filter in a job's ``filters`` list
     name: ClassVar[str]
     #: 0: looks at the name only, 1: needs the file's stat, 2: lists a folder
