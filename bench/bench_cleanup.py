@@ -129,7 +129,8 @@ def main() -> int:
         rate = {k: n_files / v for k, v in best.items()}
         rows.append(("scan + filter (age > 30d)", rate["ours"], "find -type f -mtime +30", rate["find"], 0.4))
         rows.append(("  plain os.scandir + stat loop", rate["scandir"], "find -type f -mtime +30", rate["find"], None))
-        rows.append(("  whole preview run (listing 50k)", rate["preview"], "find -type f -mtime +30", rate["find"], None))
+        rows.append(("  whole preview run (listing 50k)", rate["preview"], "find -type f -mtime +30", rate["find"],
+                     None))
         shutil.rmtree(tree)
 
         # -- 2. trash -----------------------------------------------------------------
@@ -141,11 +142,11 @@ def main() -> int:
             p = kind.parse_params({"locations": [{"path": str(ours_tree), "recursive": True}],
                                    "filters": [{"age": "older than 30d"}]})
             ctx = JobContext(run_id=100 + r, job="bench", home=home, sink=lambda m: None)
-            t, result = timed(lambda: kind.run(ctx, p))
+            t, result = timed(lambda ctx=ctx, p=p: kind.run(ctx, p))
             assert result["acted"] == args.trash and result["errors"] == 0, result["summary"]
             best_ours = min(best_ours, t)
             build(find_tree, args.trash, folders, old_every=1)
-            best_find = min(best_find, timed(lambda: find(str(find_tree), "-type", "f", "-delete"))[0])
+            best_find = min(best_find, timed(lambda t=find_tree: find(str(t), "-type", "f", "-delete"))[0])
             shutil.rmtree(ours_tree)
             shutil.rmtree(find_tree)
         n_s2t = min(2_000, args.trash)

@@ -51,7 +51,8 @@ def root(tmp_path) -> Path:
     return r
 
 
-def put(root: Path, rel: str, data: str | bytes = "x", *, age_days: float = 10, atime_days: float | None = None) -> Path:
+def put(root: Path, rel: str, data: str | bytes = "x", *, age_days: float = 10,
+        atime_days: float | None = None) -> Path:
     """Create ``root/rel`` holding ``data``, last modified ``age_days`` ago."""
     p = root / rel
     p.parent.mkdir(parents=True, exist_ok=True)

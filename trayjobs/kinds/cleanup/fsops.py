@@ -17,7 +17,8 @@ import sys
 
 PARTIAL_PREFIX = ".trayjobs-partial-"  # never picked up by a scan
 
-__all__ = ["PARTIAL_PREFIX", "reason", "temp_beside", "rename_noreplace", "move", "copy", "make_dirs", "remove", "tree_size"]
+__all__ = ["PARTIAL_PREFIX", "copy", "make_dirs", "move", "reason", "remove", "rename_noreplace", "temp_beside",
+           "tree_size"]
 
 _RENAME_NOREPLACE = 1
 _AT_FDCWD = -100

@@ -92,7 +92,7 @@ class Runner:
                 scopes.append(Scope(root, loc.depth, exclude=[*self.p.exclude, *loc.exclude],
                                     system=self.p.include_system_files, skip_dirs=skip))
         if not scopes:
-            raise JobFailed("none of the locations exists: " + ", ".join(l.path for l in self.p.locations),
+            raise JobFailed("none of the locations exists: " + ", ".join(loc.path for loc in self.p.locations),
                             retry=False)
         self.roots = tuple(s.root for s in scopes)
         return scopes

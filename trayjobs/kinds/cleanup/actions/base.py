@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ..spec import Spec
 from ..freedesktop import Trashed, Trasher
+from ..spec import Spec
 
 __all__ = ["Action", "Item", "Skip", "Workspace"]
 
