@@ -240,3 +240,19 @@ def test_a_fifo_in_the_tree_blocks_nothing(make_ctx, root, tmp_path):
     put(root, "a.txt")
     result, _ = run(make_ctx, locations=[str(root)], action={"archive": str(tmp_path / "a.zip")})
     assert result["acted"] == 1 and files(root) == {"pipe"}
+
+
+def test_a_file_name_is_never_expanded_as_a_variable_or_home(make_ctx, root, tmp_path, monkeypatch):
+    monkeypatch.setenv("SNEAKY", str(tmp_path / "elsewhere"))
+    put(root, "$SNEAKY")
+    put(root, "~")
+    run(make_ctx, locations=[str(root)], action={"move": str(tmp_path / "sorted" / "{stem}")})
+    assert files(tmp_path / "sorted") == {"$SNEAKY/$SNEAKY", "~/~"}
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_the_trash_and_the_apps_data_are_refused_as_locations(make_ctx, trash_dir, home):
+    (trash_dir / "files").mkdir(parents=True)
+    for where in (trash_dir / "files", home.data_dir):
+        with pytest.raises(JobFailed, match="inside the trash or trayjobs' own data"):
+            run(make_ctx, locations=[str(where)])

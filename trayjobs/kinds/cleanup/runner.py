@@ -85,6 +85,9 @@ class Runner:
             if why and not self.p.allow_dangerous_location:
                 raise JobFailed(f"location {loc.path!r} {why} (it resolves to {root}); refusing to tidy it",
                                 retry=False)
+            if inside(root, tuple(skip)):
+                raise JobFailed(f"location {loc.path!r} is inside the trash or trayjobs' own data; "
+                                f"refusing to tidy it", retry=False)
             if not os.path.isdir(root):
                 self.problem(loc.path, "error", "location not found (or not a folder)")
                 continue

@@ -7,7 +7,6 @@ import os
 from pydantic import Field, field_validator
 
 from .. import fsops
-from ..safety import expand
 from ..templates import PLACEHOLDERS, check_template, render, template_values
 from .base import Action, Item, Workspace
 from .conflict import resolve
@@ -20,10 +19,11 @@ FOLDER_HELP = ("Destination folder; may use placeholders such as {year}, {month}
 def destination_folder(template: str, item: Item, ws: Workspace) -> str:
     values = template_values(item.name, item.mtime, folder=item.folder, root=item.root,
                              is_dir=item.is_dir, today=ws.today)
-    folder = render(template, values)
-    if not os.path.isabs(os.path.expanduser(folder)):
+    # ~ and $VARS are the template's own; a file called "$HOME" must stay a name
+    folder = render(os.path.expandvars(os.path.expanduser(template)), values)
+    if not os.path.isabs(folder):
         folder = os.path.join(item.root, folder)
-    return os.path.normpath(expand(folder))
+    return os.path.normpath(folder)
 
 
 def make_parent(path: str, ws: Workspace) -> None:
