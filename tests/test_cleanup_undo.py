@@ -218,3 +218,50 @@ def test_the_journal_forgets_runs_after_half_a_year(make_ctx, root):
         j.close()
     assert undo(make_ctx, result, locations=[str(root)])[0]["summary"] == \
         "nothing to undo for run 1: its journal was cleared (runs are kept for 180 days)"
+
+
+def test_an_interrupted_undo_can_be_finished(make_ctx, root, monkeypatch):
+    for i in range(6):
+        put(root, f"f{i}.txt", str(i))
+    before = snapshot(root)
+    result, _ = run(make_ctx, locations=[str(root)])
+    real, calls = freedesktop.rename_noreplace, []
+
+    def crash_on_third(src, dst):
+        calls.append(src)
+        if len(calls) == 3:
+            raise Crash()
+        real(src, dst)
+    monkeypatch.setattr(freedesktop, "rename_noreplace", crash_on_third)
+    with pytest.raises(Crash):
+        undo(make_ctx, result, locations=[str(root)])
+    assert len(files(root)) == 2
+    monkeypatch.setattr(freedesktop, "rename_noreplace", real)
+    outcome, ctx = undo(make_ctx, result, locations=[str(root)])
+    assert outcome["not_undone"] == 0 and outcome["undone"] == 4, outcome
+    assert snapshot(root) == before and statuses(ctx) == {"undone": 6}
+    # killed before it could record anything: the disk shows those items are back already
+    with sqlite3.connect(journal_path(ctx.home)) as db:
+        db.execute("UPDATE actions SET status = 'done'")
+    outcome, _ = undo(make_ctx, result, locations=[str(root)])
+    assert outcome["not_undone"] == 0 and outcome["undone"] == 6, outcome
+    assert snapshot(root) == before
+
+
+def test_cancelling_an_undo_records_what_was_put_back(make_ctx, root):
+    for i in range(5):
+        put(root, f"f{i}.txt", str(i))
+    result, _ = run(make_ctx, locations=[str(root)])
+    ctx = context(make_ctx)
+    sink = ctx.sink
+
+    def cancel_at_second_progress(message):
+        sink(message)
+        if message["t"] == "progress":
+            ctx.cancel_event.set()
+    ctx.sink = cancel_at_second_progress
+    with pytest.raises(Cancelled):
+        cleanup().undo(ctx, params(locations=[str(root)]), {"id": 1, "job": "tidy", "result": result})
+    assert statuses(ctx) == {"done": 4, "undone": 1}  # the item under way was finished, then it stopped
+    outcome, _ = undo(make_ctx, result, locations=[str(root)])
+    assert outcome["undone"] == 4 and len(files(root)) == 5

@@ -9,6 +9,7 @@ file the trash was emptied of) is reported with the reason.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from ...context import JobContext
@@ -56,7 +57,20 @@ def _to_trash(path: str, row: Row, ws: Workspace) -> None:
         raise
 
 
+def _already_back(row: Row) -> bool:
+    """An earlier, interrupted undo put this item back already."""
+    if not row.dest or os.path.lexists(row.dest) or not os.path.lexists(row.src):
+        return False
+    try:
+        _unchanged(row, row.src)
+    except CannotUndo:
+        return False
+    return True
+
+
 def _undo_one(row: Row, ws: Workspace) -> None:
+    if row.action in ("trash", "move", "rename") and _already_back(row):
+        return
     if row.action == "trash":
         if not row.dest:
             raise CannotUndo("it went to the system trash; restore it from there")
@@ -98,39 +112,45 @@ def undo_run(ctx: JobContext, journal: Journal, run_id: int, *, acted: int = 0) 
         ctx.log(summary)
         return {"summary": summary, "undone": 0, "not_undone": 0, "problems": []}
     ws = Workspace(conflict="rename", dry_run=False)
-    undone, problems = [], []
-    for n, row in enumerate(actions, 1):
-        ctx.check_cancelled()
-        try:
-            _undo_one(row, ws)
-        except CannotUndo as exc:
-            why = str(exc)
-        except OSError as exc:
-            why = f"{exc.strerror or exc}" if not isinstance(exc, PermissionError) else "permission denied"
-        else:
-            row.status = "undone"
-            undone.append(row)
-            continue
-        row.note = f"undo failed: {why}"
-        problems.append({"path": row.src, "action": row.action, "reason": why})
-        ctx.log(f"could not undo {row.action} of {row.src}: {why}", "warning")
-        if n % 200 == 0:
-            ctx.progress(n, len(actions), f"undoing: {n:,} of {len(actions):,}", "actions")
+    problems: list[dict[str, str]] = []
+    settled: list[Row] = []  # undone or given up on, not yet written
+    n_undone, last = 0, 0.0
+    try:
+        for n, row in enumerate(actions):
+            ctx.check_cancelled()
+            if len(settled) >= 500:
+                journal.write(settled)
+                settled.clear()
+            if time.monotonic() - last >= 0.05:
+                last = time.monotonic()
+                ctx.progress(n, len(actions), f"undoing: {n:,} of {len(actions):,}", "actions")
+            try:
+                _undo_one(row, ws)
+            except CannotUndo as exc:
+                why = str(exc)
+            except OSError as exc:
+                why = "permission denied" if isinstance(exc, PermissionError) else f"{exc.strerror or exc}"
+            else:
+                row.status = "undone"
+                n_undone += 1
+                settled.append(row)
+                continue
+            row.note = f"undo failed: {why}"
+            problems.append({"path": row.src, "action": row.action, "reason": why})
+            settled.append(row)
+            ctx.log(f"could not undo {row.action} of {row.src}: {why}", "warning")
+    finally:  # cancelled or not, the journal says what was put back
+        journal.write(settled)
     # bookkeeping rows follow their actions; folders the run created go if they are empty now
     for row in rows:
-        if row.action == "zip" and row.status == "done":
-            row.status = "undone"
-            undone.append(row)
-        elif row.action == "mkdir":
+        if row.action == "mkdir":
             try:
                 os.rmdir(row.dest or row.src)
             except OSError:
-                pass
+                pass  # not empty: something else lives there now
+        if row.action in ("mkdir", "zip"):
             row.status = "undone"
-            undone.append(row)
-    journal.write(undone)
-    journal.write(r for r in actions if r.status != "undone")
-    n_undone = sum(1 for r in undone if r.action not in ("mkdir", "zip"))
+    journal.write(r for r in rows if r.action in ("mkdir", "zip"))
     ctx.progress(len(actions), len(actions), None, "actions")
     summary = f"undid {plural(n_undone, 'action')} of run {run_id}"
     summary += f", {len(problems):,} could not be undone" if problems else ""
