@@ -13,6 +13,8 @@ import csv
 import io
 import itertools
 import json
+import json.scanner
+import operator
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator, TextIO
@@ -25,6 +27,10 @@ from .streams import ByteTap, DecodeWatch
 __all__ = ["Batch", "CsvReader", "NdjsonReader", "JsonReader", "Reader"]
 
 _ODD = re.compile("[\x00\udc00-\udcff]")
+# The json module's own C scanner, called directly: (value, end) or StopIteration.
+_SCAN = json.scanner.make_scanner(DECODER)
+_FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
+_TWO_VALUES = re.compile(r"\}\s*,\s*\{")
 
 
 @dataclass(slots=True)
@@ -178,7 +184,7 @@ class _JsonRecords(Reader):
             try:
                 return list(map(self._getter, records))
             except KeyError:
-                pass
+                pass  # same number of keys, other names: a new field
         for record in records:
             for key in record:
                 if key not in self._index:
@@ -189,8 +195,7 @@ class _JsonRecords(Reader):
             key = keys[0]
             self._getter = lambda d: (d[key],)
         else:
-            from operator import itemgetter
-            self._getter = itemgetter(*keys)
+            self._getter = operator.itemgetter(*keys)
         return [tuple(r.get(k) for k in keys) for r in records]
 
     def raw(self, row: Any) -> str:
@@ -207,6 +212,40 @@ class NdjsonReader(_JsonRecords):
         self._text = text
         self._line = 0
 
+    def _parse(self, lines: list[str]) -> list[dict] | None:
+        """All lines as records, in C, or None if any line needs a closer look."""
+        records = self._parse_joined(lines)
+        if records is None:
+            try:
+                parsed = list(map(_SCAN, lines, itertools.repeat(0)))
+            except (StopIteration, ValueError, RecursionError):
+                return None
+            # Each value must end where its line does (bar the newline).
+            if not set(map(operator.sub, map(len, lines), map(_SECOND, parsed))) <= {0, 1}:
+                return None
+            records = list(map(_FIRST, parsed))
+        if set(map(type, records)) == {dict} and 0 not in set(map(len, records)):
+            return records
+        return None
+
+    @staticmethod
+    def _parse_joined(lines: list[str]) -> list[Any] | None:
+        """The lines as one JSON array, decoded in a single C call.
+
+        Sound only if no line holds two top-level values: then N values from N lines
+        mean one per line, since a value spilling into the next line would leave that
+        line's value to start after an in-line "}," (and a value reaching back is
+        impossible: a line's text only follows the comma put before it). In-line "},{"
+        also occurs in nested arrays of objects; those batches take the per-line way.
+        """
+        if _TWO_VALUES.search("".join(lines)):
+            return None
+        try:
+            values = DECODER.decode("[" + ",".join(lines) + "]")
+        except (ValueError, RecursionError):
+            return None
+        return values if len(values) == len(lines) else None
+
     def batches(self) -> Iterator[Batch]:
         decode = DECODER.decode
         seen_record = False
@@ -216,14 +255,7 @@ class NdjsonReader(_JsonRecords):
                 return
             first = self._line + 1
             self._line += len(lines)
-            records: list[dict] | None = None
-            if not self._odd_seen():
-                try:
-                    records = list(map(decode, lines))
-                    if set(map(type, records)) != {dict} or 0 in set(map(len, records)):
-                        records = None
-                except (ValueError, RecursionError):
-                    records = None
+            records = None if self._odd_seen() else self._parse(lines)
             if records is not None:
                 seen_record = True
                 yield Batch(self._rows(records), len(self.fields), first)
