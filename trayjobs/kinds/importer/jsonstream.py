@@ -49,7 +49,8 @@ def describe_json_error(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "not readable JSON: nested too deeply"
     if isinstance(exc, json.JSONDecodeError):
-        return f"not valid JSON: {exc.msg} (column {exc.colno})"
+        msg = exc.msg.replace("Expecting", "expected", 1)
+        return f"not valid JSON: {msg[0].lower()}{msg[1:]}"
     if "integer string conversion" in str(exc):
         return "not readable JSON: a number with more than 4,300 digits"
     return f"not valid JSON: {exc}"
@@ -76,6 +77,7 @@ class JsonArrayStream:
         self.found_key: str | None = None
         self.empty = False  # the records array exists but is empty
         self._value_line = 1
+        self._col = 1  # column of self._buf[0]
 
     # -- buffer -----------------------------------------------------------------------
     def _fill(self, at_least: int = _CHUNK) -> bool:
@@ -85,9 +87,15 @@ class JsonArrayStream:
         if not data:
             self._eof = True
             return False
+        self._col = self._column(self._pos)
         self._buf = self._buf[self._pos:] + data
         self._pos = 0
         return True
+
+    def _column(self, pos: int) -> int:
+        """1-based column of ``self._buf[pos]`` in its line of the file."""
+        newline = self._buf.rfind("\n", 0, pos)
+        return pos - newline if newline >= 0 else self._col + pos
 
     def _advance(self, end: int) -> None:
         self._line += self._buf.count("\n", self._pos, end)
@@ -101,8 +109,10 @@ class JsonArrayStream:
             if not self._fill():
                 return ""
 
-    def _fail(self, reason: str, *, line: int | None = None) -> FileProblem:
-        return FileProblem(reason, line=line or self._line)
+    def _fail(self, reason: str, *, at: int | None = None) -> FileProblem:
+        pos = self._pos if at is None else at
+        line = self._line + self._buf.count("\n", self._pos, pos)
+        return FileProblem(reason, line=line, column=self._column(pos))
 
     def _value(self, *, keep_raw: bool = False) -> tuple[Any, str | None]:
         """Decode the value at the current position, reading more text as needed."""
@@ -121,8 +131,7 @@ class JsonArrayStream:
             except json.JSONDecodeError as exc:
                 at_end = exc.pos >= len(self._buf) - 16 or exc.msg.startswith("Unterminated")
                 if self._eof or not at_end:
-                    line = self._line + self._buf.count("\n", start, exc.pos)
-                    raise self._fail(describe_json_error(exc), line=line) from None
+                    raise self._fail(describe_json_error(exc), at=exc.pos) from None
             except RecursionError:
                 raise self._fail("not readable JSON: nested too deeply") from None
             except ValueError as exc:  # NaN/Infinity, a 5,000-digit number...

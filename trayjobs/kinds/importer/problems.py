@@ -31,15 +31,18 @@ def printable(text: str, *, limit: int = RAW_LIMIT) -> str:
 class FileProblem(Exception):
     """A file cannot be imported; ``str()`` is the full message without the file name."""
 
-    def __init__(self, reason: str, *, line: int | None = None, offset: int | None = None,
-                 retry: bool = False) -> None:
+    def __init__(self, reason: str, *, line: int | None = None, column: int | None = None,
+                 offset: int | None = None, retry: bool = False) -> None:
         self.reason = reason
         self.line = line
+        self.column = column
         self.offset = offset
         self.retry = retry  # another attempt may help (database locked, disk full)
         super().__init__(self.where() + reason)
 
     def where(self) -> str:
+        if self.line is not None and self.column is not None:
+            return f"line {self.line:,}, column {self.column:,}: "
         if self.line is not None:
             return f"line {self.line:,}: "
         if self.offset is not None:

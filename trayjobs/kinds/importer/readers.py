@@ -283,6 +283,8 @@ class NdjsonReader(_JsonRecords):
             return None, odd
         try:
             value = decode(text)
+        except json.JSONDecodeError as exc:
+            return None, f"{describe_json_error(exc)} (column {exc.colno})"
         except (ValueError, RecursionError) as exc:
             return None, describe_json_error(exc)
         if not isinstance(value, dict):

@@ -275,8 +275,9 @@ class ImportRun:
                   "files": [asdict(r) for r in self.results]}
         failed = [r for r in self.results if r.status == "failed"]
         if failed:
-            raise JobFailed(f"{summary}. " + " ".join(r.message for r in failed),
-                            retry=all(r.retry for r in failed))
+            reasons = "; ".join(r.message for r in failed)
+            message = reasons if len(self.results) == 1 else f"{summary}. {reasons}"
+            raise JobFailed(message, retry=all(r.retry for r in failed))
         return result
 
 
