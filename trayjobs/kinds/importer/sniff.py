@@ -51,24 +51,28 @@ class Encoding:
 
 
 def guess_legacy(data: bytes) -> str:
-    """The likeliest single-byte code page for ``data`` (cp1252 when it reads the same)."""
+    """The likeliest single-byte code page for ``data``; among equally good readings the
+    most common one (cp1252 before cp1250...), since short samples rarely tell them apart."""
     from charset_normalizer import from_bytes  # only needed for legacy files
 
-    best = from_bytes(data[:HEAD_BYTES], cp_isolation=_LEGACY).best() if data else None
-    name = best.encoding if best is not None else None
-    if name and name != "cp1252":
+    matches = list(from_bytes(data[:HEAD_BYTES], cp_isolation=_LEGACY)) if data else []
+    if matches:
+        chaos = min(m.chaos for m in matches)
+        coherence = max(m.coherence for m in matches if m.chaos <= chaos + 0.01)
+        fine = [m.encoding for m in matches
+                if m.chaos <= chaos + 0.01 and m.coherence >= coherence - 0.01]
+        name = min(fine, key=lambda e: _LEGACY.index(e) if e in _LEGACY else len(_LEGACY))
         try:
-            if data.decode("cp1252") == data.decode(name):
+            if name != "cp1252" and data.decode("cp1252") == data.decode(name):
                 name = "cp1252"
         except UnicodeDecodeError:
             pass
-    if name is None:
-        try:
-            data.decode("cp1252")
-            name = "cp1252"
-        except UnicodeDecodeError:
-            name = "latin_1"
-    return codecs.lookup(name).name
+        return codecs.lookup(name).name
+    try:
+        data.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
 
 
 def _utf16_without_bom(head: bytes) -> str | None:

@@ -1,0 +1,126 @@
+"""Formats, compression, encodings, delimiters and line endings."""
+
+from __future__ import annotations
+
+import codecs
+
+import pytest
+
+from test_import_support import fail, rejected, rows, run, schema, write
+
+RECORDS = [{"id": 1, "name": "Zoë", "price": 2.5}, {"id": 2, "name": "Ünal €", "price": None}]
+
+
+@pytest.mark.parametrize("name, content", [
+    ("shop.csv", "id,name,price\n1,Zoë,2.5\n2,Ünal €,\n"),
+    ("shop.tsv", "id\tname\tprice\n1\tZoë\t2.5\n2\tÜnal €\t\n"),
+    ("shop.json", '[{"id": 1, "name": "Zoë", "price": 2.5},\n {"id": 2, "name": "Ünal €", "price": null}]'),
+    ("shop.json", '{"meta": {"n": 2}, "items": [{"id": 1, "name": "Zoë", "price": 2.5},'
+                  ' {"id": 2, "name": "Ünal €", "price": null}]}'),
+    ("shop.ndjson", '{"id": 1, "name": "Zoë", "price": 2.5}\n{"id": 2, "name": "Ünal €", "price": null}\n'),
+    ("shop.jsonl", '{"id": 1, "name": "Zoë", "price": 2.5}\r\n{"id": 2, "name": "Ünal €"}\r\n'),
+])
+@pytest.mark.parametrize("gz", [False, True])
+def test_every_format_plain_and_gzipped(make_ctx, home, tmp_path, name, content, gz):
+    path = write(tmp_path / (name + (".gz" if gz else "")), content)
+    result, _ = run(make_ctx, path)
+    assert result["summary"] == "2 rows imported into shop"
+    assert rows(home, "shop") == RECORDS
+    assert schema(home, "shop") == {"id": "INTEGER", "name": "TEXT", "price": "REAL",
+                                    "_import_id": "INTEGER"}
+
+
+@pytest.mark.parametrize("content, delimiter", [
+    ("a;b;c\n1;x,y;3\n4;z;6\n", ";"),
+    ("a|b|c\n1|x,y|3\n4|z|6\n", "|"),
+    ("a\tb\tc\n1\tx,y\t3\n4\tz\t6\n", "\t"),
+    ("a,b,c\n1,\"x,y\",3\n4,z,6\n", ","),
+])
+def test_delimiter_is_sniffed(make_ctx, home, tmp_path, content, delimiter):
+    result, ctx = run(make_ctx, write(tmp_path / "d.txt", content))
+    assert rows(home, "d") == [{"a": 1, "b": "x,y", "c": 3}, {"a": 4, "b": "z", "c": 6}]
+    assert any(m.startswith("d.txt: CSV, UTF-8,") for m in ctx.sink.logs)
+
+
+def test_single_quotes_are_sniffed_and_settings_override(make_ctx, home, tmp_path):
+    path = write(tmp_path / "q.csv", "a,b\n'x, y',1\n'z',2\n")
+    run(make_ctx, path)
+    assert rows(home, "q") == [{"a": "x, y", "b": 1}, {"a": "z", "b": 2}]
+    # Told otherwise: no quoting, semicolon as delimiter, so each line is one field.
+    run(make_ctx, path, run_id=2, table="raw", delimiter=";", quotechar="")
+    assert rows(home, "raw") == [{"a,b": "'x, y',1"}, {"a,b": "'z',2"}]
+
+
+def test_no_header_row(make_ctx, home, tmp_path):
+    run(make_ctx, write(tmp_path / "n.csv", "1,a\n2,b\n"), header=False)
+    assert rows(home, "n") == [{"column_1": 1, "column_2": "a"}, {"column_1": 2, "column_2": "b"}]
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_line_endings(make_ctx, home, tmp_path, newline):
+    text = newline.join(["k,v", "1,\"two", "lines\"", "2,x", ""])
+    run(make_ctx, write(tmp_path / "le.csv", text))
+    assert rows(home, "le") == [{"k": 1, "v": f"two{newline}lines"}, {"k": 2, "v": "x"}]
+
+
+@pytest.mark.parametrize("encoding, bom", [
+    ("utf-8", b""), ("utf-8", codecs.BOM_UTF8), ("utf-16-le", codecs.BOM_UTF16_LE),
+    ("utf-16-be", codecs.BOM_UTF16_BE), ("utf-16-le", b""),
+])
+def test_unicode_encodings(make_ctx, home, tmp_path, encoding, bom):
+    text = "Name,Ort\nZoë,Köln\n李,東京\n"
+    run(make_ctx, write(tmp_path / "u.csv", bom + text.encode(encoding)))
+    assert rows(home, "u") == [{"Name": "Zoë", "Ort": "Köln"}, {"Name": "李", "Ort": "東京"}]
+    assert rejected(home) == []
+
+
+def test_legacy_code_page_is_detected(make_ctx, home, tmp_path):
+    text = "Händler;Betrag;Notiz\nBäckerei Müller;3,50;Brötchen für 2 €\nCafé;2,00;Crème brûlée\n"
+    result, ctx = run(make_ctx, write(tmp_path / "bank.csv", text, encoding="cp1252"))
+    assert rows(home, "bank", "Händler, Notiz") == [
+        {"Händler": "Bäckerei Müller", "Notiz": "Brötchen für 2 €"},
+        {"Händler": "Café", "Notiz": "Crème brûlée"}]
+    assert any("cp1252 (detected)" in m for m in ctx.sink.logs)
+
+
+def test_encoding_can_be_set(make_ctx, home, tmp_path):
+    path = write(tmp_path / "l.csv", "a\nÿ\n", encoding="latin-1")
+    run(make_ctx, path, encoding="latin-1")
+    assert rows(home, "l") == [{"a": "ÿ"}]
+
+
+def test_legacy_bytes_after_a_long_ascii_start_restart_the_file(make_ctx, home, tmp_path):
+    # The first 256 KB are plain ASCII, so they read as UTF-8; the cp1252 "é" far
+    # down must not become a rejected row: the file is read again as cp1252.
+    lines = [f"{i},plain text {i}" for i in range(30_000)] + ["30000,café"]
+    path = write(tmp_path / "late.csv", "id,note\n" + "\n".join(lines) + "\n", encoding="cp1252")
+    result, ctx = run(make_ctx, path)
+    assert result["rows"] == 30_001 and result["rejected"] == 0
+    assert rows(home, "late", "note", order="id DESC LIMIT 1") == [{"note": "café"}]
+    assert any("reading the file again" in m for m in ctx.sink.logs)
+
+
+def test_damaged_bytes_in_a_utf8_file_reject_only_their_rows(make_ctx, home, tmp_path):
+    body = "id,name\n1,Zoë\n2,Ünal\n".encode() + b"3,bad \xff byte\n" + "4,Łukasz\n".encode()
+    result, _ = run(make_ctx, write(tmp_path / "dmg.csv", body))
+    assert result["summary"] == "3 rows imported into dmg, 1 rejected (table _rejected)"
+    assert [r["name"] for r in rows(home, "dmg")] == ["Zoë", "Ünal", "Łukasz"]
+    [bad] = rejected(home)
+    assert bad["line"] == 4 and bad["raw"] == "3,bad \\xff byte"
+    assert bad["reason"] == "holds bytes that are not utf-8"
+
+
+def test_ndjson_hiding_in_a_json_file_is_recognised(make_ctx, home, tmp_path):
+    run(make_ctx, write(tmp_path / "events.json", '{"a": 1}\n{"a": 2}\n'))
+    assert rows(home, "events") == [{"a": 1}, {"a": 2}]
+
+
+def test_damaged_gzip_fails_with_the_offset(make_ctx, home, tmp_path):
+    path = tmp_path / "d.csv.gz"
+    data = codecs.encode(("a,b\n" + "1,2\n" * 50_000).encode(), "zlib")  # not gzip framing
+    import gzip
+    good = gzip.compress(("a,b\n" + "1,2\n" * 50_000).encode())
+    path.write_bytes(good[: len(good) // 2])
+    err, _ = fail(make_ctx, path)
+    assert str(err).startswith("d.csv.gz: ") and "gzip data is damaged or cut short" in str(err)
+    assert data  # keep linters calm about the unused variant

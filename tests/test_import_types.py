@@ -1,0 +1,129 @@
+"""Column names and types: detection, widening, explicit types, columns added later."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from test_import_support import fail, rejected, rows, run, schema, write
+from trayjobs.kinds.importer import schema as types
+
+
+def test_types_are_detected_and_empty_cells_are_null(make_ctx, home, tmp_path):
+    csv = ("id,amount,zip,day,note,big,exp,neg_zero\n"
+           "1,12.50,08123,2024-01-31,hello,12345678901234567890,1e5,-0\n"
+           "2,-3,10115,2024-02-01,,7,2.5E-3,3\n"
+           "3,,01067,,x,,,\n")
+    run(make_ctx, write(tmp_path / "t.csv", csv))
+    assert schema(home, "t") == {"id": "INTEGER", "amount": "REAL", "zip": "TEXT", "day": "TEXT",
+                                 "note": "TEXT", "big": "TEXT", "exp": "REAL",
+                                 "neg_zero": "REAL", "_import_id": "INTEGER"}
+    got = rows(home, "t")
+    assert got[0] == {"id": 1, "amount": 12.5, "zip": "08123", "day": "2024-01-31",
+                      "note": "hello", "big": "12345678901234567890", "exp": 100000.0,
+                      "neg_zero": -0.0}
+    assert got[2] == {"id": 3, "amount": None, "zip": "01067", "day": None, "note": "x",
+                      "big": None, "exp": None, "neg_zero": None}
+
+
+def test_a_type_widens_when_later_rows_need_it(make_ctx, home, tmp_path):
+    lines = ["n,m"] + [f"{i},{i}" for i in range(10)] + ["2.5,x"] + [f"{i},{i}" for i in range(3)]
+    result, ctx = run(make_ctx, write(tmp_path / "w.csv", "\n".join(lines) + "\n"), batch_size=4)
+    assert schema(home, "w")["n"] == "REAL" and schema(home, "w")["m"] == "TEXT"
+    got = rows(home, "w")
+    assert [r["n"] for r in got[:3]] == [0.0, 1.0, 2.0] and got[10]["n"] == 2.5
+    assert [r["m"] for r in got[9:12]] == ["9", "x", "0"]  # integers keep their spelling
+    assert any("column m: integer -> text (line 12 has 'x')" in m for m in ctx.sink.logs)
+
+
+def test_real_turning_text_reads_the_file_again_to_keep_spelling(make_ctx, home, tmp_path):
+    lines = ["price"] + ["1.50", "2.25", "1e3"] * 5 + ["n/a"]
+    result, ctx = run(make_ctx, write(tmp_path / "p.csv", "\n".join(lines) + "\n"), batch_size=4)
+    assert result["rows"] == 16 and schema(home, "p")["price"] == "TEXT"
+    assert [r["price"] for r in rows(home, "p")][:4] == ["1.50", "2.25", "1e3", "1.50"]
+    assert any("reading the file again" in m for m in ctx.sink.logs)
+    assert len(rows(home, "p")) == 16  # the first pass left nothing behind
+
+
+def test_explicit_types_win_and_misfits_are_rejected(make_ctx, home, tmp_path):
+    csv = "n,amount,code\n 7 ,1.5,1\n007,abc,2\n7.5,.5,3\n8,1e2,4\n"
+    result, _ = run(make_ctx, write(tmp_path / "x.csv", csv),
+                    types={"n": "integer", "amount": "real", "code": "text"})
+    assert schema(home, "x") == {"n": "INTEGER", "amount": "REAL", "code": "TEXT",
+                                 "_import_id": "INTEGER"}
+    assert rows(home, "x") == [{"n": 7, "amount": 1.5, "code": "1"},
+                               {"n": 8, "amount": 100.0, "code": "4"}]
+    assert [(r["line"], r["reason"]) for r in rejected(home)] == [
+        (3, "amount: 'abc' is not a number (types.amount = real)"),
+        (4, "n: '7.5' is not an integer (types.n = integer)")]
+    assert result["summary"] == "2 rows imported into x, 2 rejected (table _rejected)"
+
+
+def test_later_files_add_columns_and_widen_existing_ones(make_ctx, home, tmp_path):
+    first = write(tmp_path / "a.csv", "id,qty\n1,5\n2,6\n")
+    second = write(tmp_path / "b.csv", "ID,qty,colour\n3,many,red\n")
+    run(make_ctx, first, second, table="stock")
+    assert schema(home, "stock") == {"id": "INTEGER", "qty": "TEXT", "_import_id": "INTEGER",
+                                     "colour": "TEXT"}
+    assert rows(home, "stock") == [{"id": 1, "qty": "5", "colour": None},
+                                   {"id": 2, "qty": "6", "colour": None},
+                                   {"id": 3, "qty": "many", "colour": "red"}]
+
+
+def test_a_column_empty_at_first_gets_its_type_when_values_come(make_ctx, home, tmp_path):
+    lines = ["id,late,never"] + [f"{i},," for i in range(50)] + ["50,42,", "51,43,"]
+    run(make_ctx, write(tmp_path / "s.csv", "\n".join(lines) + "\n"), batch_size=8)
+    assert schema(home, "s") == {"id": "INTEGER", "_import_id": "INTEGER", "late": "INTEGER",
+                                 "never": "TEXT"}
+    assert [r["late"] for r in rows(home, "s")][-3:] == [None, 42, 43]
+
+
+def test_header_names_are_cleaned_and_made_unique(make_ctx, home, tmp_path):
+    csv = "name,Name,, amount ,_import_id,x\u0000y\n1,2,3,4,5,6\n"
+    _, ctx = run(make_ctx, write(tmp_path / "h.csv", csv))
+    assert list(schema(home, "h")) == ["name", "Name_2", "column_3", "amount", "_import_id_2",
+                                       "x y", "_import_id"]
+    assert rows(home, "h") == [{"name": 1, "Name_2": 2, "column_3": 3, "amount": 4,
+                                "_import_id_2": 5, "x y": 6}]
+    notes = [m for m in ctx.sink.logs if "called it" in m]
+    assert "h.csv: column 3 has no name: called it column_3" in notes
+    assert "h.csv: column 2 'Name' repeats an earlier name or a reserved one: called it Name_2" in notes
+    assert len(notes) == 5
+
+
+def test_json_values_keep_their_json_types(make_ctx, home, tmp_path):
+    records = [{"i": 1, "f": 1.5, "b": True, "s": "1", "nested": {"k": [1, 2]}, "big": 2**70,
+                "mixed": 1},
+               {"i": None, "f": 2, "b": False, "s": "x", "nested": [1, "é"], "big": 5,
+                "mixed": "one"}]
+    run(make_ctx, write(tmp_path / "j.json", json.dumps(records)))
+    assert schema(home, "j") == {"i": "INTEGER", "f": "REAL", "b": "INTEGER", "s": "TEXT",
+                                 "nested": "TEXT", "big": "TEXT", "mixed": "TEXT",
+                                 "_import_id": "INTEGER"}
+    assert rows(home, "j") == [
+        {"i": 1, "f": 1.5, "b": 1, "s": "1", "nested": '{"k": [1, 2]}',
+         "big": str(2**70), "mixed": "1"},
+        {"i": None, "f": 2.0, "b": 0, "s": "x", "nested": '[1, "é"]', "big": "5",
+         "mixed": "one"}]
+
+
+def test_pk_column_must_exist(make_ctx, home, tmp_path):
+    err, _ = fail(make_ctx, write(tmp_path / "k.csv", "a,b\n1,2\n"), mode="upsert", pk=["id"])
+    assert str(err) == "k.csv: there is no column 'id' for the primary key (pk); the columns are: a, b"
+
+
+def test_batch_check_agrees_with_value_by_value_check():
+    # The fast whole-column patterns must decide exactly like classify_text would.
+    rnd = random.Random(7)
+    alphabet = "0123456789-.eE+x \x1f"
+    for _ in range(50_000):
+        values = ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, rnd.choice([4, 22]))))
+                  for _ in range(rnd.randint(1, 5))]
+        for level in ("empty", "integer", "real"):
+            slow = level
+            for v in values:
+                slow = types.wider(slow, types.classify_text(v))
+            assert types.scan_text(values, level) == slow, (values, level)
+            if level != "empty":
+                assert types.misfits_text(values, level) == [
+                    i for i, v in enumerate(values) if not types.fits_text(v, level)]
