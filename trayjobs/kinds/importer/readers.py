@@ -100,14 +100,16 @@ class CsvReader(Reader):
         return None
 
     def _read(self, n: int) -> list[list[str]]:
+        start = self._csv.line_num + 1
+        rows: list[list[str]] = []
         try:
-            rows = list(itertools.islice(self._csv, n))
+            rows.extend(itertools.islice(self._csv, n))  # keeps the rows read before an error
         except csv.Error as exc:
-            line = self._csv.line_num
+            line = start + sum(map(self._span, rows))  # where the broken record starts
             if "field larger than field limit" in str(exc):
-                raise FileProblem(f"a field is longer than {csv.field_size_limit():,} characters; "
-                                  f"probably a quote that is never closed, on or before this line",
-                                  line=line) from None
+                raise FileProblem(f"a quote opened on this line is never closed (the field runs "
+                                  f"past {csv.field_size_limit():,} characters, to line "
+                                  f"{self._csv.line_num:,})", line=line) from None
             raise FileProblem(f"not readable as CSV: {exc}", line=line) from None
         if n == 1 and rows == [[]]:
             return self._read(1)  # blank line before the header

@@ -30,6 +30,8 @@ from .streams import FileStamp, check_unchanged, hash_file, open_text
 __all__ = ["ImportRun", "FileResult", "database_path"]
 
 _MAX_PASSES = 20
+#: Seconds between progress reports: enough for a smooth bar, not a flood of messages.
+PROGRESS_INTERVAL = 0.05
 
 
 @contextmanager
@@ -86,7 +88,7 @@ class _Progress:
 
     def __call__(self, done: int, rows: int, name: str, *, force: bool = False) -> None:
         now = time.monotonic()
-        if force or now - self._last >= 0.05:
+        if force or now - self._last >= PROGRESS_INTERVAL:
             self._last = now
             self.ctx.progress(self.base + done, self.total, f"{rows:,} rows · {name}", "bytes")
 

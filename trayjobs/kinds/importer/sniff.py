@@ -177,10 +177,23 @@ class CsvDialect:
 
 
 def _records(text: str, complete: bool, args: dict) -> list[list[str]]:
-    rows = list(itertools.islice(csv.reader(io.StringIO(text, newline=""), **args), 200))
+    rows: list[list[str]] = []
+    try:
+        for row in itertools.islice(csv.reader(io.StringIO(text, newline=""), **args), 200):
+            rows.append(row)
+    except csv.Error:
+        complete = False  # e.g. a quote never closed: judge by the rows before it
     if not complete and len(rows) > 1:
         rows.pop()  # probably cut short by the end of the sample
     return [r for r in rows if r]
+
+
+def _reads_like_prose(records: list[list[str]]) -> bool:
+    """Sentences, not a table: a "header" that is a sentence, and wordy fields throughout."""
+    fields = [f for r in records[:50] for f in r]
+    wordy = sum(1 for f in fields if f.count(" ") >= 4)
+    header_is_sentence = any(len(f) > 60 or f.count(" ") >= 6 for f in records[0])
+    return header_is_sentence and wordy >= 0.5 * len(fields)
 
 
 def _quote_of(text: str, delimiter: str) -> str:
@@ -212,15 +225,17 @@ def sniff_dialect(text: str, *, complete: bool, tsv: bool = False, delimiter: st
     if not scored:
         raise FileProblem("the file holds no data, only blank lines or spaces")
     (wide, consistency, _), dialect, counts = max(scored, key=lambda s: s[0])
+    if not wide and fixed is None:
+        # One column whatever the delimiter: a stray ',' in a row is then more likely a
+        # row with too many fields than a sign of another delimiter.
+        dialect, counts = next(((d, c) for _, d, c in scored if d.delimiter == ","),
+                               (dialect, counts))
     if wide and consistency < 0.5 and len(counts) >= 4:
         raise FileProblem(
             f"this does not look like a table: only {consistency:.0%} of the first "
             f"{len(counts)} rows have the usual {dialect.fields} fields; if it is one, set "
             f"delimiter (and quotechar) for the job", line=1)
-    if not wide and fixed is None:
-        lines = text.splitlines()[:20]
-        prose = sum(1 for ln in lines if len(ln) > 60 and ln.count(" ") >= 6)
-        if prose >= max(1, len(lines) // 2):
-            raise FileProblem("this does not look like a table: no delimiter (, ; tab |) found "
-                              "and the lines read like running text", line=1)
+    if fixed is None and _reads_like_prose(_records(text, complete, dialect.reader_args())):
+        raise FileProblem("this does not look like a table: the lines read like running text; "
+                          "if it is one, set delimiter for the job", line=1)
     return dialect

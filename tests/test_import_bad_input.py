@@ -1,0 +1,174 @@
+"""Bad input: bad rows are set aside with line and reason, bad files fail clearly, nothing
+of the source is lost or changed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from test_import_support import KIND, fail, params, rejected, rows, run, tables, write
+from trayjobs.errors import JobFailed
+
+MESSY = ('id,note\n'
+         '1,"spans\nthree\nlines"\n'
+         '2,ok,extra\n'
+         '3\n'
+         '4,"nul \x00 inside"\n'
+         '\n'
+         '5,fine\n')
+
+
+def test_bad_rows_are_quarantined_with_line_reason_and_raw_text(make_ctx, home, tmp_path):
+    result, _ = run(make_ctx, write(tmp_path / "m.csv", MESSY))
+    assert result["summary"] == "2 rows imported into m, 3 rejected (table _rejected)"
+    assert rows(home, "m") == [{"id": 1, "note": "spans\nthree\nlines"}, {"id": 5, "note": "fine"}]
+    assert rejected(home) == [
+        {"file": "m.csv", "line": 5, "reason": "too many fields: 3 instead of 2",
+         "raw": "2,ok,extra", "table": "m"},
+        {"file": "m.csv", "line": 6, "reason": "too few fields: 1 instead of 2", "raw": "3",
+         "table": "m"},
+        {"file": "m.csv", "line": 7, "reason": "contains a NUL byte",
+         "raw": "4,nul \\x00 inside", "table": "m"}]
+
+
+def test_on_bad_rows_fail_stops_the_file_and_keeps_the_table(make_ctx, home, tmp_path):
+    run(make_ctx, write(tmp_path / "good.csv", "id,note\n9,before\n"), table="m")
+    err, _ = fail(make_ctx, write(tmp_path / "m.csv", MESSY), run_id=2, table="m",
+                  on_bad_rows="fail")
+    assert str(err) == 'm.csv: line 5: too many fields: 3 instead of 2 (on_bad_rows = "fail")'
+    assert err.retry is False
+    assert rows(home, "m") == [{"id": 9, "note": "before"}]
+    assert rejected(home) == []
+
+
+def test_header_only_file_imports_nothing_and_says_so(make_ctx, home, tmp_path):
+    result, _ = run(make_ctx, write(tmp_path / "h.csv", "a,b,c\n\n"))
+    assert result["summary"] == "0 rows imported into h (header only)"
+    assert "h" not in tables(home)
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("e.csv", b"", "e.csv: the file is empty (0 bytes)"),
+    ("w.csv", b"  \n\n \r\n", "w.csv: the file holds no data, only blank lines or spaces"),
+    ("w.json", b" \n ", "w.json: the file holds no data, only blank lines or spaces"),
+    ("p.csv", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4,
+     "p.csv: byte 0: this is binary data, not text: it looks like a PNG image"),
+    ("r.csv", bytes((i * 7919) % 256 for i in range(4000)), "r.csv: byte "),
+    ("x.csv", b"<!DOCTYPE html>\n<html><body>a,b</body></html>\n",
+     "x.csv: line 1: this is not a table: it looks like HTML or XML"),
+    ("prose.txt", ("It was a bright cold day in April, and the clocks were striking thirteen. "
+                   "Winston Smith, his chin nuzzled into his breast in an effort to escape the "
+                   "vile wind, slipped quickly through the glass doors of Victory Mansions.\n"
+                   "Though not quickly enough to prevent a swirl of gritty dust from entering "
+                   "along with him. The hallway smelt of boiled cabbage and old rag mats.\n"
+                   "At one end of it a coloured poster, too large for indoor display, had been "
+                   "tacked to the wall. It depicted simply an enormous face, more than a metre "
+                   "wide: the face of a man of about forty-five.\n").encode(),
+     "prose.txt: line 1: this does not look like a table"),
+    ("b.json", b'[{"a": 1},\n {"a": 2},\n {"a": 3 "b": 4}]',
+     "b.json: line 3, column 10: not valid JSON: expected ',' delimiter"),
+    ("q.csv", b'a,b\n1,"never closed\n' + b"x,y\n" * 40_000,
+     "q.csv: line 2: a quote opened on this line is never closed (the field runs past "
+     "131,072 characters, to line 32,767)"),
+])
+def test_file_level_problems_fail_with_file_place_and_reason(make_ctx, home, tmp_path, name,
+                                                             content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    err, _ = fail(make_ctx, path, table="t")
+    assert str(err).startswith(message), str(err)
+    assert err.retry is False
+    assert "t" not in tables(home)
+    assert path.read_bytes() == content  # untouched, left in place (failed_dir = "leave")
+
+
+def test_missing_file_and_folder(make_ctx, tmp_path):
+    err, _ = fail(make_ctx, tmp_path / "gone.csv", tmp_path)
+    assert f"gone.csv: the file does not exist (any more)" in str(err)
+    assert f"{tmp_path.name}: this is a folder, not a file" in str(err)
+
+
+def _big_csv(tmp_path, rows_=30_000):
+    return write(tmp_path / "big.csv", "id,v\n" + "".join(f"{i},{i * 2}\n" for i in range(rows_)))
+
+
+def test_a_file_that_disappears_mid_read_fails_and_leaves_no_rows(make_ctx, home, tmp_path):
+    path = _big_csv(tmp_path)
+    ctx = make_ctx(files=[path])
+    sink = ctx.sink
+
+    def vanish(msg):
+        sink(msg)
+        if msg["t"] == "progress" and path.exists() and msg["done"]:
+            path.unlink()
+    ctx.sink = vanish
+    err, _ = fail(make_ctx, path, ctx=ctx, batch_size=1000, failed_dir="failed")
+    assert str(err) == "big.csv: the file disappeared while it was being read"
+    assert "big" not in tables(home)
+
+
+def test_a_file_that_grows_mid_read_fails_and_stays_for_a_retry(make_ctx, home, tmp_path):
+    path = _big_csv(tmp_path)
+    ctx = make_ctx(files=[path])
+    sink = ctx.sink
+    grown = []
+
+    def grow(msg):
+        sink(msg)
+        if msg["t"] == "progress" and msg["done"] and not grown:
+            with open(path, "a") as f:
+                f.write("99999,1\n")
+            grown.append(True)
+    ctx.sink = grow
+    err, _ = fail(make_ctx, path, ctx=ctx, batch_size=1000, failed_dir="failed")
+    assert str(err).startswith("big.csv: the file changed while it was being read (size ")
+    assert err.retry is True
+    assert path.exists() and not (tmp_path / "failed").exists()
+    assert "big" not in tables(home)
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_files_are_moved_aside_unchanged_with_an_error_note(make_ctx, home, tmp_path):
+    good = write(tmp_path / "in" / "good.csv", "a\n1\n")
+    bad = write(tmp_path / "in" / "bad.json", '[{"a": 1} {"a": 2}]')
+    write(tmp_path / "in" / "processed" / "good.csv", "an older file of that name\n")
+    sums = {p.name: _sha(p) for p in (good, bad)}
+    ctx = make_ctx(files=[good, bad])
+    with pytest.raises(JobFailed) as info:
+        KIND.run(ctx, params(processed_dir="processed", failed_dir="failed"))
+    assert str(info.value).startswith("1 row imported into good; 1 of 2 files failed. ")
+    assert "bad.json: line 1, column 11: not valid JSON: expected ',' or ']' but found '{'" in str(info.value)
+    moved = tmp_path / "in" / "processed" / "good (2).csv"
+    failed = tmp_path / "in" / "failed" / "bad.json"
+    assert not good.exists() and not bad.exists()
+    assert _sha(moved) == sums["good.csv"] and _sha(failed) == sums["bad.json"]
+    note = (tmp_path / "in" / "failed" / "bad.json.error.txt").read_text(encoding="utf-8")
+    assert note.startswith("bad.json was not imported.\n\nbad.json: line 1, column 11: not valid")
+    assert "run 1" in note
+    assert rows(home, "good") == [{"a": 1}]
+
+
+def test_one_failed_file_does_not_undo_the_others(make_ctx, home, tmp_path):
+    a = write(tmp_path / "a.csv", "n\n1\n2\n")
+    b = write(tmp_path / "b.csv", b"")
+    c = write(tmp_path / "c.csv", "n\n3\n")
+    err, ctx = fail(make_ctx, a, b, c, table="t")
+    assert str(err) == ("3 rows imported into t; 1 of 3 files failed. "
+                        "b.csv: the file is empty (0 bytes)")
+    assert [r["n"] for r in rows(home, "t")] == [1, 2, 3]
+    assert "b.csv: the file is empty (0 bytes)" in ctx.sink.logs
+
+
+def test_processed_folder_can_be_absolute(make_ctx, home, tmp_path):
+    path = write(tmp_path / "a.csv", "n\n1\n")
+    done = tmp_path / "elsewhere"
+    result, _ = run(make_ctx, path, processed_dir=str(done))
+    assert (done / "a.csv").exists() and not path.exists()
+    assert result["files"][0]["moved_to"] == str(done / "a.csv")
+    assert os.listdir(tmp_path) == ["home", "elsewhere"] or set(os.listdir(tmp_path)) == {
+        "home", "elsewhere"}

@@ -1,0 +1,183 @@
+"""The ledger: same content skipped, runs never doubled; modes, undo, cancel, preview."""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+
+from test_import_support import (KIND, fail, ledger, params, rejected, rows, run, tables,
+                                 write)
+from trayjobs.errors import Cancelled
+from trayjobs.kinds.importer import ImportParams
+
+
+def test_same_content_is_skipped_even_renamed_and_changed_content_imported(make_ctx, home,
+                                                                         tmp_path):
+    first = write(tmp_path / "jan.csv", "id,v\n1,a\n2,b\n")
+    run(make_ctx, first, table="t")
+    copy = write(tmp_path / "copy of jan.csv", first.read_bytes())
+    result, ctx = run(make_ctx, copy, run_id=2, table="t")
+    assert result["summary"] == "0 rows imported; 1 file already imported"
+    [entry] = result["files"]
+    assert entry["status"] == "skipped"
+    assert entry["message"].startswith("already imported: same content as jan.csv (run 1, ")
+    assert len(rows(home, "t")) == 2
+    write(tmp_path / "jan.csv", "id,v\n1,a\n2,b\n3,c\n")  # changed: imported per the mode
+    result, _ = run(make_ctx, first, run_id=3, table="t")
+    assert result["summary"] == "3 rows imported into t" and len(rows(home, "t")) == 5
+    result, _ = run(make_ctx, copy, run_id=4, table="t", reimport=True)
+    assert result["rows"] == 2 and len(rows(home, "t")) == 7
+    assert [e["rows"] for e in ledger(home)] == [2, 3, 2]
+
+
+def test_a_run_done_again_never_doubles_rows(make_ctx, home, tmp_path):
+    a = write(tmp_path / "a.csv", "n\n1\n2\n")
+    b = write(tmp_path / "b.csv", "n\n3\n")
+    run(make_ctx, a, run_id=7, table="t")  # an attempt that got as far as the first file
+    result, ctx = run(make_ctx, a, b, run_id=7, table="t", processed_dir="processed")
+    assert result["summary"] == "2 files: 3 rows imported into t"
+    assert [f["status"] for f in result["files"]] == ["resumed", "imported"]
+    assert "a.csv: already imported by this run (an earlier attempt): 2 rows" in ctx.sink.logs
+    # ...and once more after the files were moved aside: found in the ledger by path
+    again, _ = run(make_ctx, a, b, run_id=7, table="t")
+    assert [f["status"] for f in again["files"]] == ["resumed", "resumed"]
+    assert [r["n"] for r in rows(home, "t")] == [1, 2, 3]
+
+
+def test_upsert_updates_by_key_and_undo_puts_old_rows_back(make_ctx, home, tmp_path):
+    run(make_ctx, write(tmp_path / "v1.csv", "id,price\n1,10\n2,20\n"), table="p",
+        mode="upsert", pk=["id"])
+    second, _ = run(make_ctx, write(tmp_path / "v2.csv", "id,price,note\n2,25,up\n3,30,new\n"),
+                    run_id=2, table="p", mode="upsert", pk=["id"])
+    assert second["summary"] == "2 rows imported into p"
+    assert rows(home, "p", order="id") == [{"id": 1, "price": 10, "note": None},
+                                          {"id": 2, "price": 25, "note": "up"},
+                                          {"id": 3, "price": 30, "note": "new"}]
+    done = KIND.undo(make_ctx(run_id=99), params(), {"id": 2, "job": "job", "result": second})
+    assert done["summary"] == "removed 2 rows from p (1 file); put back 1 row it had updated"
+    assert rows(home, "p", order="id") == [{"id": 1, "price": 10, "note": None},
+                                          {"id": 2, "price": 20, "note": None}]
+    KIND.undo(make_ctx(run_id=99), params(), {"id": 1, "job": "job", "result": {}})
+    assert rows(home, "p") == [] and ledger(home) == []
+
+
+def test_upsert_on_an_existing_table_adds_a_unique_index(make_ctx, home, tmp_path):
+    run(make_ctx, write(tmp_path / "a.csv", "code,n\nx,1\ny,2\n"), table="c")
+    _, ctx = run(make_ctx, write(tmp_path / "b.csv", "code,n\ny,3\n"), run_id=2, table="c",
+                 mode="upsert", pk=["code"])
+    assert rows(home, "c") == [{"code": "x", "n": 1}, {"code": "y", "n": 3}]
+    assert "b.csv: added unique index c_code_key so that rows can be matched on code" in ctx.sink.logs
+    run(make_ctx, write(tmp_path / "dup.csv", "code,n\nz,1\nz,2\n"), run_id=3, table="d")
+    err, _ = fail(make_ctx, write(tmp_path / "e.csv", "code,n\nz,5\n"), run_id=4, table="d",
+                  mode="upsert", pk=["code"])
+    assert str(err) == "e.csv: cannot upsert on code: table d already holds rows with the same code"
+
+
+def test_insert_with_a_key_rejects_duplicates_and_empty_keys(make_ctx, home, tmp_path):
+    result, _ = run(make_ctx, write(tmp_path / "k.csv", "id,v\n1,a\n1,b\n,c\n2,d\n"),
+                    pk=["id"], batch_size=2)
+    assert rows(home, "k") == [{"id": 1, "v": "a"}, {"id": 2, "v": "d"}]
+    assert sorted((r["line"], r["reason"]) for r in rejected(home)) == [
+        (3, "refused by the database: UNIQUE constraint failed: k.id"),
+        (4, "the primary key id is empty")]
+    assert result["summary"] == "2 rows imported into k, 2 rejected (table _rejected)"
+
+
+def test_replace_mode_swaps_the_table_for_the_runs_files(make_ctx, home, tmp_path):
+    a = write(tmp_path / "a.csv", "n\n1\n2\n")
+    b = write(tmp_path / "b.csv", "n\n3\n")
+    c = write(tmp_path / "c.csv", "n\n4\n")
+    run(make_ctx, a, run_id=1, table="t", mode="replace")
+    result, ctx = run(make_ctx, b, run_id=2, table="t", mode="replace")
+    assert [r["n"] for r in rows(home, "t")] == [3]
+    assert "b.csv: replacing the 2 rows of t" in ctx.sink.logs
+    run(make_ctx, a, run_id=3, table="t", mode="replace")  # replaced before: not skipped
+    assert [r["n"] for r in rows(home, "t")] == [1, 2]
+    result, _ = run(make_ctx, a, c, run_id=4, table="t", mode="replace")
+    assert [f["status"] for f in result["files"]] == ["skipped", "imported"]
+    assert sorted(r["n"] for r in rows(home, "t")) == [1, 2, 4]  # a's rows belong to the run
+
+
+def test_undo_removes_every_row_of_the_run_and_only_those(make_ctx, home, tmp_path):
+    run(make_ctx, write(tmp_path / "keep.csv", "n\n0\n"), run_id=1, table="t")
+    result, _ = run(make_ctx, write(tmp_path / "x.csv", "n\n1\n2\nbad,row\n"),
+                    write(tmp_path / "y.json", '[{"k": "v"}]'), run_id=2, table="t")
+    run(make_ctx, write(tmp_path / "z.csv", "n\n9\n"), run_id=2, job="other", table="t")
+    assert result["summary"] == "2 files: 3 rows imported into t, 1 rejected (table _rejected)"
+    done = KIND.undo(make_ctx(run_id=50), params(),
+                     {"id": 2, "job": "job", "result": result, "inputs": {}})
+    assert done["summary"] == "removed 3 rows from t (2 files)"
+    assert [r["n"] for r in rows(home, "t")] == [0, 9]
+    assert [e["run_id"] for e in ledger(home)] == [1, 2]  # job "other" has its own run 2
+    assert rejected(home) == []
+    again = KIND.undo(make_ctx(run_id=50), params(), {"id": 2, "job": "job", "result": {}})
+    assert again["summary"] == "nothing to undo: run 2 left no imports in data.db"
+
+
+def test_cancel_between_batches_leaves_the_table_untouched(make_ctx, home, tmp_path,
+                                                         monkeypatch):
+    monkeypatch.setattr("trayjobs.kinds.importer.runner.PROGRESS_INTERVAL", 0)
+    first = write(tmp_path / "first.csv", "n\n1\n")
+    big = write(tmp_path / "big.csv", "n\n" + "".join(f"{i}\n" for i in range(20_000)))
+    ctx = make_ctx(files=[first, big])
+    sink = ctx.sink
+
+    def cancel_midway(msg):
+        sink(msg)
+        if msg["t"] == "progress" and msg["message"] == "1,000 rows · big.csv":
+            ctx.cancel_event.set()
+    ctx.sink = cancel_midway
+    with pytest.raises(Cancelled):
+        KIND.run(ctx, params(table="t", batch_size=500))
+    assert [r["n"] for r in rows(home, "t")] == [1]
+    assert [e["file"] for e in ledger(home)] == ["first.csv"]
+    assert big.exists()
+
+
+def test_progress_reports_bytes_and_rows(make_ctx, tmp_path):
+    path = write(tmp_path / "p.csv", "n\n" + "".join(f"{i}\n" for i in range(10_000)))
+    _, ctx = run(make_ctx, path, batch_size=100)
+    progress = ctx.sink.of("progress")
+    assert {m["unit"] for m in progress} == {"bytes"}
+    assert progress[-1]["done"] == progress[-1]["total"] == path.stat().st_size
+    assert progress[-1]["message"] == "10,000 rows · p.csv"
+    stamps = [m["ts"] for m in progress]
+    assert len(progress) <= 2 + 20 * (stamps[-1] - stamps[0] + 0.1)  # at most ~20 a second
+
+
+def test_preview_shows_columns_types_rows_and_rejects_and_writes_nothing(make_ctx, home,
+                                                                       tmp_path):
+    path = write(tmp_path / "pv.csv", "id,amount,day\n1,2.5,2024-01-01\n2,,x\n3,oops\n")
+    ctx = make_ctx(files=[path], dry_run=True)
+    result = KIND.run(ctx, params(types={"day": "text"}, processed_dir="processed"))
+    assert result["columns"] == ["id", "amount", "day"]
+    assert result["types"] == {"id": "integer", "amount": "real", "day": "text"}
+    assert result["sample"] == [{"id": 1, "amount": 2.5, "day": "2024-01-01"},
+                                {"id": 2, "amount": None, "day": "x"}]
+    assert result["rejects"] == [{"line": 4, "reason": "too few fields: 2 instead of 3",
+                                  "raw": "3,oops"}]
+    assert result["summary"].startswith("preview of pv.csv: 3 columns, 2 rows read, 1 would be")
+    assert path.exists() and not home.default_data_db.exists() and tables(home) == set()
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    ({"mode": "upsert"}, "mode 'upsert' needs pk"),
+    ({"encoding": "klingon"}, "unknown encoding 'klingon'"),
+    ({"delimiter": ";;"}, "delimiter must be a single character"),
+    ({"table": "_imports"}, "is one of the importer's own tables"),
+    ({"table": "sqlite_stat1"}, "reserved by SQLite"),
+    ({"pk": ["id", "ID"]}, "pk lists a column twice"),
+    ({"format": "json", "delimiter": ";"}, "apply to CSV/TSV"),
+    ({"mode": "merge"}, "Input should be 'insert', 'upsert' or 'replace'"),
+    ({"types": {"a": "date"}}, "Input should be 'integer', 'real' or 'text'"),
+    ({"tabel": "x"}, "Extra inputs are not permitted"),
+])
+def test_inconsistent_settings_are_refused_when_loaded(raw, fragment):
+    with pytest.raises(pydantic.ValidationError) as info:
+        ImportParams.model_validate(raw)
+    assert fragment in str(info.value)
+
+
+def test_every_setting_is_described():
+    for name, field in ImportParams.model_fields.items():
+        assert field.description, name
