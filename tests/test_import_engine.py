@@ -1,0 +1,90 @@
+"""The import kind in a real job process: through the engine, and killed mid-file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from test_import_support import ledger, rows, run, tables, write
+
+pytestmark = pytest.mark.slow
+
+
+def test_run_and_undo_through_the_engine(make_engine, home, tmp_path):
+    inbox = tmp_path / "inbox"
+    old = write(inbox / "bank-jan.csv", "id,amount,payee\n1,-12.50,Bakery\n2,1500,Salary\n")
+    new = write(inbox / "bank-feb.csv", "id,amount,payee\n2,1550,Salary\n3,-40,Shoes\n")
+    broken = write(inbox / "bank-mar.csv", b"")
+    eng = make_engine("""
+        [jobs.bank]
+        kind = "import"
+        table = "transactions"
+        mode = "upsert"
+        pk = ["id"]
+    """)
+    first = eng.watcher.wait(eng.submit("bank", files=[old]))
+    assert first["state"] == "succeeded", first
+    assert first["result"]["summary"] == "2 rows imported into transactions"
+    second = eng.watcher.wait(eng.submit("bank", files=[new, broken]))
+    assert second["state"] == "failed", second
+    assert second["error"] == ("2 rows imported into transactions; 1 of 2 files failed. "
+                               "bank-mar.csv: the file is empty (0 bytes)")
+    assert second["attempt"] == 1 and second["traceback"] is None  # not retried, no traceback
+    assert (inbox / "processed" / "bank-feb.csv").exists()
+    assert (inbox / "failed" / "bank-mar.csv.error.txt").exists()
+    assert rows(home, "transactions", "id, amount", order="id") == [
+        {"id": 1, "amount": -12.5}, {"id": 2, "amount": 1550.0}, {"id": 3, "amount": -40.0}]
+
+    from trayjobs.engine.undo import undo_run
+    outcome = undo_run(eng, second["id"])
+    assert outcome["summary"] == ("removed 2 rows from transactions (1 file); "
+                                  "put back 1 row it had updated")
+    assert rows(home, "transactions", "id, amount", order="id") == [
+        {"id": 1, "amount": -12.5}, {"id": 2, "amount": 1500.0}]
+
+
+_CHILD = textwrap.dedent("""
+    import json, sys
+    from pathlib import Path
+    from trayjobs.context import JobContext
+    from trayjobs.paths import Home
+    from trayjobs.kinds.importer import ImportKind, ImportParams
+
+    def sink(msg):
+        if msg["t"] == "progress":
+            print(json.dumps(msg), flush=True)
+
+    home = Home.under(sys.argv[1])
+    ctx = JobContext(run_id=5, job="big", home=home, sink=sink, files=[Path(sys.argv[2])])
+    ImportKind().run(ctx, ImportParams(processed_dir="leave", table="t", batch_size=500))
+""")
+
+
+def test_killed_mid_file_leaves_nothing_and_the_rerun_is_exact(make_ctx, home, tmp_path,
+                                                                monkeypatch):
+    monkeypatch.setattr("trayjobs.kinds.importer.runner.PROGRESS_INTERVAL", 0)
+    n = 300_000
+    path = write(tmp_path / "big.csv", "id,v\n" + "".join(f"{i},{i % 97}\n" for i in range(n)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(home.root), str(path)],
+                             stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in child.stdout:
+            done_rows = int(json.loads(line)["message"].split()[0].replace(",", ""))
+            if done_rows >= 20_000:  # well into the file, some batches written
+                child.send_signal(signal.SIGKILL)
+                break
+    finally:
+        child.wait(timeout=30)
+        child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+    assert "t" not in tables(home)  # the journal rolled the open transaction back
+    assert ledger(home) == []
+    result, _ = run(make_ctx, path, run_id=5, job="big", table="t")
+    assert result["rows"] == n and len(rows(home, "t", "id")) == n
