@@ -80,7 +80,7 @@ class JsonArrayStream:
         self._col = 1  # column of self._buf[0]
 
     # -- buffer -----------------------------------------------------------------------
-    def _fill(self, at_least: int = _CHUNK) -> bool:
+    def _fill(self, at_least: int = 0) -> bool:
         if self._eof:
             return False
         data = self._text.read(max(at_least, _CHUNK))
@@ -137,7 +137,9 @@ class JsonArrayStream:
             except ValueError as exc:  # NaN/Infinity, a 5,000-digit number...
                 raise self._fail(describe_json_error(exc)) from None
             if len(self._buf) - self._pos > _MAX_ELEMENT:
-                raise self._fail(f"a single JSON value is larger than {_MAX_ELEMENT >> 20} MB")
+                size = (f"{_MAX_ELEMENT >> 20} MB" if _MAX_ELEMENT >= 1 << 20
+                        else f"{_MAX_ELEMENT:,} bytes")
+                raise self._fail(f"a single JSON value is larger than {size}")
             self._fill(len(self._buf))
 
     def _expect(self, chars: str, what: str) -> str:

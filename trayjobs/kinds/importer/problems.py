@@ -18,14 +18,21 @@ __all__ = ["FileProblem", "BadRow", "Restart", "printable", "RAW_LIMIT"]
 #: Longest raw text kept for a rejected row; the line number finds the rest.
 RAW_LIMIT = 4000
 
-_UNPRINTABLE = re.compile("[\x00\udc00-\udcff]")
+_UNPRINTABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _escape(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    if code == 0 or 0xDC00 <= code <= 0xDCFF:  # NUL, or a byte that did not decode
+        return f"\\x{code & 0xFF:02x}"
+    return f"\\u{code:04x}"  # a lone surrogate from a JSON escape
 
 
 def printable(text: str, *, limit: int = RAW_LIMIT) -> str:
     """``text`` safe to store and show: undecodable bytes and NULs as ``\\xNN``, capped."""
     if len(text) > limit:
         text = text[:limit] + f"… ({len(text) - limit:,} more characters)"
-    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()) & 0xFF:02x}", text)
+    return _UNPRINTABLE.sub(_escape, text)
 
 
 class FileProblem(Exception):

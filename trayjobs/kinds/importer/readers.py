@@ -220,7 +220,11 @@ class NdjsonReader(_JsonRecords):
         if records is None:
             try:
                 parsed = list(map(_SCAN, lines, itertools.repeat(0)))
-            except (StopIteration, ValueError, RecursionError):
+            except (ValueError, RecursionError):
+                return None
+            # The scanner says "no value here" with StopIteration, which map() takes for
+            # its own end: a short list means a line failed.
+            if len(parsed) != len(lines):
                 return None
             # Each value must end where its line does (bar the newline).
             if not set(map(operator.sub, map(len, lines), map(_SECOND, parsed))) <= {0, 1}:
@@ -284,7 +288,7 @@ class NdjsonReader(_JsonRecords):
         if odd:
             return None, odd
         try:
-            value = decode(text)
+            value = decode(text.rstrip("\r\n"))
         except json.JSONDecodeError as exc:
             return None, f"{describe_json_error(exc)} (column {exc.colno})"
         except (ValueError, RecursionError) as exc:

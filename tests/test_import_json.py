@@ -1,0 +1,107 @@
+"""JSON arrays read as a stream, and JSON Lines with bad lines."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from test_import_support import fail, rejected, rows, run, schema, write
+
+
+def _records(n: int) -> list[dict]:
+    rnd = random.Random(11)
+    return [{"id": i, "x": rnd.choice([12345678901, 0.000123, -7, "a\u00e9\U0001f600\"", None]),
+             "nested": {"k": [i, "v"]} if i % 3 else [], "s": "y" * rnd.randint(0, 40)}
+            for i in range(n)]
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])
+def test_json_array_is_read_in_chunks_without_changing_a_value(make_ctx, home, tmp_path,
+                                                               monkeypatch, chunk):
+    monkeypatch.setattr("trayjobs.kinds.importer.jsonstream._CHUNK", chunk)
+    records = _records(300)
+    text = json.dumps({"meta": {"pages": [1, 2]}, "items": records}, indent=1, ensure_ascii=False)
+    result, _ = run(make_ctx, write(tmp_path / "api.json", text), table="t", batch_size=64)
+    assert result["rows"] == 300
+    got = rows(home, "t", "id, x, nested, s", order="id")
+    assert [r["id"] for r in got] == list(range(300))
+    assert [r["x"] for r in got] == [str(r["x"]) if r["x"] is not None else None for r in records]
+    assert [json.loads(r["nested"]) for r in got] == [r["nested"] for r in records]
+
+
+def test_json_key_picks_the_array_and_problems_are_named(make_ctx, home, tmp_path):
+    two = write(tmp_path / "two.json", '{"a": [{"x": 1}], "b": [{"y": 2}, {"y": 3}]}')
+    err, _ = fail(make_ctx, two, table="t")
+    assert str(err) == ("two.json: line 1, column 25: the object holds more than one array of "
+                        "records ('a' and 'b'); set json_key to choose")
+    run(make_ctx, two, run_id=2, table="t", json_key="b")
+    assert rows(home, "t") == [{"y": 2}, {"y": 3}]
+    err, _ = fail(make_ctx, two, run_id=3, table="u", json_key="c")
+    assert str(err) == "two.json: the JSON object has no key 'c' (its keys: 'a', 'b')"
+
+
+def test_odd_elements_after_records_are_rejected_alone(make_ctx, home, tmp_path):
+    text = '[\n{"a": 1},\n7,\n{},\n{"a": 2},\n"s"\n]'
+    result, _ = run(make_ctx, write(tmp_path / "odd.json", text))
+    assert result["summary"] == "2 rows imported into odd, 3 rejected (table _rejected)"
+    assert [(r["line"], r["reason"], r["raw"]) for r in rejected(home)] == [
+        (3, "not a record: the array holds a number here, not an object", "7"),
+        (4, "an empty record: the object has no fields", "{}"),
+        (6, "not a record: the array holds a string here, not an object", '"s"')]
+
+
+def test_a_record_larger_than_the_limit_fails_the_file(make_ctx, tmp_path, monkeypatch):
+    monkeypatch.setattr("trayjobs.kinds.importer.jsonstream._MAX_ELEMENT", 1000)
+    monkeypatch.setattr("trayjobs.kinds.importer.jsonstream._CHUNK", 100)
+    err, _ = fail(make_ctx, write(tmp_path / "huge.json", '[{"a": "' + "x" * 5000 + '"}]'))
+    assert str(err) == "huge.json: line 1, column 2: a single JSON value is larger than 1,000 bytes"
+
+
+NDJSON = ('{"id": 1, "v": "a"}\n'
+          '\n'
+          '{"id": 2, "v": "b", "extra": true}\n'
+          '{"id": 3, "v": "c"\n'
+          '[1, 2]\n'
+          '{}\n'
+          '{"v": "e", "id": 5}\n'
+          '{"id": 6, "v": "\\ud800"}\n'
+          '{"id": 7, "v": NaN}\n'
+          '  {"id": 8, "v": "h"}  \n')
+
+
+def test_ndjson_bad_lines_are_rejected_with_their_line(make_ctx, home, tmp_path):
+    result, _ = run(make_ctx, write(tmp_path / "ev.ndjson", NDJSON))
+    assert rows(home, "ev") == [{"id": 1, "v": "a", "extra": None},
+                                {"id": 2, "v": "b", "extra": 1},
+                                {"id": 5, "v": "e", "extra": None},
+                                {"id": 8, "v": "h", "extra": None}]
+    assert [(r["line"], r["reason"]) for r in rejected(home)] == [
+        (4, "not valid JSON: expected ',' delimiter (column 19)"),
+        (5, "not a record: the line holds an array, not an object"),
+        (6, "an empty record: the object has no fields"),
+        (9, "not valid JSON: NaN is not valid JSON"),
+        (8, "holds text that is not valid Unicode (a lone surrogate)")]
+    assert result["summary"] == "4 rows imported into ev, 5 rejected (table _rejected)"
+
+
+def test_lines_that_only_parse_together_are_not_taken_as_records(make_ctx, home, tmp_path):
+    # Read as one array these five lines give five objects, but lines 2-4 are not records.
+    text = '{"ok": 1}\n{"a": [{}\n{}]}\n{"x": 1}, {"y": 2}\n{"ok": 2}\n'
+    result, _ = run(make_ctx, write(tmp_path / "tricky.ndjson", text))
+    assert rows(home, "tricky") == [{"ok": 1}, {"ok": 2}]
+    assert [r["line"] for r in rejected(home)] == [2, 3, 4]
+
+
+def test_ndjson_that_is_not_json_lines_fails_the_file(make_ctx, tmp_path):
+    err, _ = fail(make_ctx, write(tmp_path / "notes.jsonl", "hello\nworld\n"))
+    assert str(err) == ("notes.jsonl: line 1: not JSON Lines (one JSON object per line): "
+                        "not valid JSON: expected value (column 1)")
+
+
+def test_new_keys_in_later_records_become_columns(make_ctx, home, tmp_path):
+    lines = [json.dumps({"id": i}) for i in range(10)] + [json.dumps({"id": 10, "tag": "x"})]
+    run(make_ctx, write(tmp_path / "k.ndjson", "\n".join(lines)), batch_size=3)
+    assert schema(home, "k") == {"id": "INTEGER", "_import_id": "INTEGER", "tag": "TEXT"}
+    assert rows(home, "k")[-2:] == [{"id": 9, "tag": None}, {"id": 10, "tag": "x"}]
