@@ -23,7 +23,7 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any, Callable
 
-from .problems import BadRow, FileProblem, Restart
+from .problems import BadRow, FileProblem, Restart, printable
 from .readers import Batch, Reader
 from .schema import (IMPORT_ID, Namer, classify_text, classify_value, fold, misfits_text,
                      misfits_values, scan_text, scan_values, sql_type, sql_value,
@@ -173,7 +173,8 @@ class TableWriter:
                 values = list(map(itemgetter(i), rows))
                 misfits = misfits_text if self.text else misfits_values
                 for j in misfits(values, c.explicit):
-                    drop.setdefault(j, f"{c.name}: {values[j]!r} is not {_TYPE_WORDS[c.explicit]} "
+                    shown = printable(repr(values[j]), limit=60)
+                    drop.setdefault(j, f"{c.name}: {shown} is not {_TYPE_WORDS[c.explicit]} "
                                        f"(types.{c.name} = {c.explicit})")
         return drop
 
@@ -209,7 +210,9 @@ class TableWriter:
         for i, new in changes.items():
             c = self.columns[i]
             if c.in_table:
-                if c.level == "real" and new == "text" and i in self.written:
+                # CSV numbers would come back respelled ("1.50" -> "1.5"); JSON numbers
+                # have no spelling to lose, so those columns simply widen.
+                if self.text and c.level == "real" and new == "text" and i in self.written:
                     learned = {x.name: wider(x.level, changes.get(j, x.level))
                                for j, x in enumerate(self.columns) if not x.explicit}
                     raise Restart(f"column {c.name} turns out to hold text "

@@ -93,10 +93,10 @@ class CsvReader(Reader):
         self.header_only = False
 
     def _next_nonblank(self) -> list[str] | None:
-        for row in self._read(1):
-            if row:
+        while rows := self._read(1):
+            if rows[0]:
                 self.header_line = self._csv.line_num
-                return row
+                return rows[0]
         return None
 
     def _read(self, n: int) -> list[list[str]]:
@@ -111,8 +111,6 @@ class CsvReader(Reader):
                                   f"past {csv.field_size_limit():,} characters, to line "
                                   f"{self._csv.line_num:,})", line=line) from None
             raise FileProblem(f"not readable as CSV: {exc}", line=line) from None
-        if n == 1 and rows == [[]]:
-            return self._read(1)  # blank line before the header
         return rows
 
     @staticmethod

@@ -51,6 +51,13 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size if path.is_file() else 0
+    except OSError:
+        return 0
+
+
 def database_path(ctx: JobContext, params: ImportParams) -> Path:
     if params.database:
         return Path(params.database).expanduser().absolute()
@@ -110,7 +117,7 @@ class ImportRun:
             store = Store(self.database)
         except FileProblem as exc:
             raise JobFailed(f"{self.database}: {exc}", retry=exc.retry) from None
-        sizes = [p.stat().st_size if p.is_file() else 0 for p in paths]
+        sizes = [_size(p) for p in paths]
         progress = _Progress(ctx, sum(sizes))
         try:
             for path, size in zip(paths, sizes):
@@ -145,10 +152,13 @@ class ImportRun:
                 return FileResult(str(path), "skipped", table, import_id=same["id"], message=msg)
             ctx.log(f"{path.name}: {plan.describe()} -> table {table}")
             return self._load(store, path, plan, table, stamp, progress)
+        except sqlite3.Error as exc:  # reading the ledger: locked for too long, damaged...
+            problem = store_problem(exc)
         except FileProblem as exc:
-            ctx.log(f"{exc.for_file(path.name)}", "error")
-            return FileResult(str(path), "failed", message=exc.for_file(path.name),
-                              retry=exc.retry)
+            problem = exc
+        ctx.log(problem.for_file(path.name), "error")
+        return FileResult(str(path), "failed", message=problem.for_file(path.name),
+                          retry=problem.retry)
 
     def _hash(self, path: Path) -> FileStamp:
         try:
