@@ -88,3 +88,24 @@ def test_killed_mid_file_leaves_nothing_and_the_rerun_is_exact(make_ctx, home, t
     assert ledger(home) == []
     result, _ = run(make_ctx, path, run_id=5, job="big", table="t")
     assert result["rows"] == n and len(rows(home, "t", "id")) == n
+
+
+def test_cli_run_with_a_file_then_undo(home, write_config, tmp_path):
+    from helpers import trayjobs
+
+    write_config("""
+        [jobs.bank]
+        kind = "import"
+        table = "transactions"
+    """)
+    path = write(tmp_path / "jan.csv", "id,amount\n1,2.5\n2,x,y\n3,-1\n")
+    done = trayjobs(home, "run", "bank", "--file", str(path), "--wait")
+    assert done.returncode == 0, done.stderr
+    assert ("run 1 succeeded: 2 rows imported into transactions, 1 rejected (table _rejected)"
+            in done.stderr)
+    assert (tmp_path / "processed" / "jan.csv").exists()
+    assert rows(home, "transactions") == [{"id": 1, "amount": 2.5}, {"id": 3, "amount": -1.0}]
+    undone = trayjobs(home, "undo", "1")
+    assert undone.returncode == 0, undone.stderr
+    assert undone.stdout.strip() == "removed 2 rows from transactions (1 file)"
+    assert rows(home, "transactions") == [] and ledger(home) == []

@@ -97,7 +97,8 @@ class _Progress:
         now = time.monotonic()
         if force or now - self._last >= PROGRESS_INTERVAL:
             self._last = now
-            self.ctx.progress(self.base + done, self.total, f"{rows:,} rows · {name}", "bytes")
+            self.ctx.progress(self.base + done, self.total, f"{_plural(rows, 'row')} · {name}",
+                              "bytes")
 
 
 class ImportRun:
