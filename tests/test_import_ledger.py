@@ -181,3 +181,13 @@ def test_inconsistent_settings_are_refused_when_loaded(raw, fragment):
 def test_every_setting_is_described():
     for name, field in ImportParams.model_fields.items():
         assert field.description, name
+
+
+def test_database_setting_and_a_file_named_twice(make_ctx, home, tmp_path):
+    path = write(tmp_path / "a.csv", "n\n1\n")
+    result, _ = run(make_ctx, path, path, database="bank.db")
+    assert result["summary"] == "1 row imported into a"
+    assert result["database"] == str(home.data_dir / "bank.db")
+    elsewhere = tmp_path / "other" / "x.db"
+    run(make_ctx, write(tmp_path / "b.csv", "n\n2\n"), run_id=2, database=str(elsewhere))
+    assert elsewhere.exists() and not home.default_data_db.exists()

@@ -24,8 +24,9 @@ RESERVED_TABLES = frozenset({"_imports", "_rejected", "_import_replaced"})
 
 class ImportParams(KindParams):
     database: str | None = Field(
-        None, description="SQLite database file to import into (`~` is expanded); "
-                          "default: data.db in the data folder.")
+        None, description="SQLite database file to import into; a relative path is taken "
+                          "in the data folder, `~` is expanded; default: data.db in the data "
+                          "folder.")
     table: str | None = Field(
         None, description="Table to import into; default: derived from each file's name "
                           "(`Bank Export-2024.csv` -> `bank_export_2024`).")

@@ -60,7 +60,9 @@ def _size(path: Path) -> int:
 
 def database_path(ctx: JobContext, params: ImportParams) -> Path:
     if params.database:
-        return Path(params.database).expanduser().absolute()
+        # A bare name lives in the data folder, like data.db; the job's process has no
+        # meaningful working directory to resolve it against.
+        return ctx.home.data_dir / Path(params.database).expanduser()
     return ctx.home.default_data_db
 
 
@@ -110,7 +112,8 @@ class ImportRun:
 
     def execute(self) -> dict[str, Any]:
         ctx = self.ctx
-        paths = [Path(f).expanduser().absolute() for f in ctx.files]
+        # The same file named twice is one file, imported (and counted) once.
+        paths = list(dict.fromkeys(Path(f).expanduser().absolute() for f in ctx.files))
         if not paths:
             raise JobFailed("no files to import: run the job with --file PATH, or drop files "
                             "on it in the window", retry=False)
