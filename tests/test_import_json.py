@@ -105,3 +105,17 @@ def test_new_keys_in_later_records_become_columns(make_ctx, home, tmp_path):
     run(make_ctx, write(tmp_path / "k.ndjson", "\n".join(lines)), batch_size=3)
     assert schema(home, "k") == {"id": "INTEGER", "_import_id": "INTEGER", "tag": "TEXT"}
     assert rows(home, "k")[-2:] == [{"id": 9, "tag": None}, {"id": 10, "tag": "x"}]
+
+
+def test_preview_of_json_shows_values_as_they_would_be_stored(make_ctx, home, tmp_path):
+    from test_import_support import KIND, params
+
+    path = write(tmp_path / "api.json",
+                 '{"items": [{"id": 1, "tags": ["a"], "price": "9.5"}, {"id": "x2", "price": 3}, 5]}')
+    result = KIND.run(make_ctx(files=[path], dry_run=True), params(types={"price": "real"}))
+    assert result["types"] == {"id": "text", "tags": "text", "price": "real"}
+    assert result["sample"] == [{"id": "1", "tags": '["a"]', "price": 9.5},
+                                {"id": "x2", "tags": None, "price": 3.0}]
+    assert result["rejects"] == [{"line": 1, "raw": "5",
+                                  "reason": "not a record: the array holds a number here, not an object"}]
+    assert not home.default_data_db.exists()

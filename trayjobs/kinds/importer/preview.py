@@ -43,9 +43,14 @@ def _existing_types(database: Path, table: str) -> dict[str, str] | None:
 
 
 def _shown(value: Any, t: str, text: bool) -> Any:
+    """The value as the column would store it (SQLite's column affinity, imitated)."""
     if not text:
-        return sql_value(value, t)
-    if value == "":
+        value = sql_value(value, t)
+        if t == "text" and isinstance(value, (int, float)):
+            return str(int(value) if isinstance(value, bool) else value)
+        if not isinstance(value, str):
+            return value
+    elif value == "":
         return None
     try:
         return int(value) if t == "integer" else float(value) if t == "real" else value
