@@ -127,3 +127,12 @@ def test_batch_check_agrees_with_value_by_value_check():
             if level != "empty":
                 assert types.misfits_text(values, level) == [
                     i for i, v in enumerate(values) if not types.fits_text(v, level)]
+
+
+def test_an_explicit_type_wider_than_the_tables_widens_it(make_ctx, home, tmp_path):
+    run(make_ctx, write(tmp_path / "a.csv", "zip\n10115\n"), table="z")
+    _, ctx = run(make_ctx, write(tmp_path / "b.csv", "zip\n01067\n"), run_id=2, table="z",
+                 types={"zip": "text"})
+    assert schema(home, "z")["zip"] == "TEXT"
+    assert rows(home, "z") == [{"zip": "10115"}, {"zip": "01067"}]
+    assert "b.csv: column zip: integer -> text (types.zip = text)" in ctx.sink.logs

@@ -102,7 +102,7 @@ class TableWriter:
             if key in self.existing:
                 name, level = self.existing[key]
                 column = Column(name, explicit, level, True)
-                if explicit and explicit != level:
+                if explicit and wider(explicit, level) != explicit:
                     self.log(f"column {name} is {level} in table {self.table}; values are "
                              f"checked against types.{name} = {explicit} all the same")
             else:
@@ -183,6 +183,8 @@ class TableWriter:
         changes: dict[int, str] = {}
         self._filled = set()
         for i, c in enumerate(self.columns):
+            if c.explicit and c.in_table and wider(c.explicit, c.level) != c.level:
+                changes[i] = c.explicit  # the job asks for a wider type than the table has
             settled = bool(c.explicit) or (c.level == "text" and c.hint == "empty")
             if settled and (self.text or i in self.convert):
                 continue
@@ -219,8 +221,9 @@ class TableWriter:
                                   f"({self._example(i, c.level, rows, line_numbers)})",
                                   types=learned)
                 widen[c.name] = new
-                self.log(f"column {c.name}: {c.level} -> {new} "
-                         f"({self._example(i, c.level, rows, line_numbers)})")
+                why = (f"types.{c.name} = {c.explicit}" if c.explicit
+                       else self._example(i, c.level, rows, line_numbers))
+                self.log(f"column {c.name}: {c.level} -> {new} ({why})")
             c.level, c.hint = new, "empty"
         conn_table = self.store.db.table(self.table)
         wanted = [c for c in self.columns if not c.in_table and (c.level != "empty" or
