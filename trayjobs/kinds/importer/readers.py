@@ -116,8 +116,7 @@ class CsvReader(Reader):
     @staticmethod
     def _span(row: list[str]) -> int:
         """Lines a record took: 1 plus the line breaks inside its quoted fields."""
-        text = "".join(row)
-        return 1 + text.count("\n") + text.count("\r") - text.count("\r\n")
+        return 1 + sum(f.count("\n") + f.count("\r") - f.count("\r\n") for f in row)
 
     def batches(self) -> Iterator[Batch]:
         width = len(self.fields)
@@ -127,14 +126,16 @@ class CsvReader(Reader):
             rows = self._read(self.batch_size)
             if not rows:
                 return
-            if self._odd_seen() or set(map(len, rows)) != want:
-                yield self._sift(rows, width, first_line)
+            # Once a NUL or an undecodable byte went by, look at every batch, but row by
+            # row only where the batch as a whole has one.
+            odd = self._odd_seen() and _ODD.search("\x1f".join(map("\x1f".join, rows)))
+            if odd or set(map(len, rows)) != want:
+                yield self._sift(rows, width, first_line, look=bool(odd))
             else:
                 yield Batch(rows, width, first_line)
 
-    def _sift(self, rows: list[list[str]], width: int, line: int) -> Batch:
+    def _sift(self, rows: list[list[str]], width: int, line: int, *, look: bool) -> Batch:
         good, lines, bad = [], [], []
-        look = self._odd_seen()
         for row in rows:
             at, line = line, line + self._span(row)
             if not row:
@@ -259,7 +260,8 @@ class NdjsonReader(_JsonRecords):
                 return
             first = self._line + 1
             self._line += len(lines)
-            records = None if self._odd_seen() else self._parse(lines)
+            odd = self._odd_seen() and _ODD.search("".join(lines))
+            records = None if odd else self._parse(lines)
             if records is not None:
                 seen_record = True
                 yield Batch(self._rows(records), len(self.fields), first)
