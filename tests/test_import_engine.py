@@ -109,3 +109,25 @@ def test_cli_run_with_a_file_then_undo(home, write_config, tmp_path):
     assert undone.returncode == 0, undone.stderr
     assert undone.stdout.strip() == "removed 2 rows from transactions (1 file)"
     assert rows(home, "transactions") == [] and ledger(home) == []
+
+
+def test_the_imported_data_report_reads_the_ledger_and_quarantine(make_ctx, home, tmp_path):
+    import csv as csvmod
+
+    from trayjobs.context import JobContext
+    from trayjobs.kinds.report import ReportKind
+
+    run(make_ctx, write(tmp_path / "bank.csv", "id,amount\n1,2.5\n2\n3,4\n"), table="transactions")
+    ctx = JobContext(run_id=2, job="imported", home=home, sink=[].append)
+    result = ReportKind().run(ctx, ReportKind.parse_params({"builtin": "imported-data",
+                                                            "formats": ["html", "csv"]}))
+
+    def part(name):
+        path = next(p for p in result["outputs"] if p.endswith(f"-{name}.csv"))
+        with open(path, newline="", encoding="utf-8") as f:
+            return list(csvmod.DictReader(f))
+    assert part("tables") and part("tables")[0]["Table"] == "transactions"
+    assert part("tables")[0]["Rows"] == "2" and part("tables")[0]["Rejected"] == "1"
+    assert [r["file"] for r in part("imports")] == ["bank.csv"]
+    assert [(r["line"], r["reason"]) for r in part("rejected-rows")] == [
+        ("3", "too few fields: 1 instead of 2")]
