@@ -172,3 +172,23 @@ def test_processed_folder_can_be_absolute(make_ctx, home, tmp_path):
     assert result["files"][0]["moved_to"] == str(done / "a.csv")
     assert os.listdir(tmp_path) == ["home", "elsewhere"] or set(os.listdir(tmp_path)) == {
         "home", "elsewhere"}
+
+
+def test_a_file_locked_mid_read_fails_with_the_offset_and_stays(make_ctx, home, tmp_path,
+                                                                monkeypatch):
+    from trayjobs.kinds.importer import streams
+
+    path = _big_csv(tmp_path)
+    real_read1 = streams.ByteTap.read1
+    calls = []
+
+    def locked_after_a_while(self, size=-1):
+        calls.append(size)
+        if len(calls) > 5:  # another program locks the file (as Windows does)
+            raise PermissionError(13, "Permission denied")
+        return real_read1(self, size)
+    monkeypatch.setattr(streams.ByteTap, "read1", locked_after_a_while)
+    err, _ = fail(make_ctx, path, batch_size=500, failed_dir="failed")
+    assert str(err).startswith("big.csv: byte ")
+    assert str(err).endswith(": the file could not be read (Permission denied)")
+    assert err.retry is True and path.exists() and "big" not in tables(home)

@@ -141,7 +141,7 @@ def open_text(path: Path, *, encoding: str, newline: str | None,
                           offset=tap.position()) from None
     except OSError as exc:
         # A locked (Windows) or vanished network file: worth another try later.
-        raise FileProblem(f"could not be read ({exc.strerror or exc})",
+        raise FileProblem(f"the file could not be read ({exc.strerror or exc})",
                           offset=tap.position(), retry=True) from None
     finally:
         _WATCH.reset(token)
