@@ -124,3 +124,15 @@ def test_damaged_gzip_fails_with_the_offset(make_ctx, home, tmp_path):
     err, _ = fail(make_ctx, path)
     assert str(err).startswith("d.csv.gz: ") and "gzip data is damaged or cut short" in str(err)
     assert data  # keep linters calm about the unused variant
+
+
+@pytest.mark.parametrize("name, content", [
+    ("u.json", '[{"Name": "Zoë", "Ort": "Köln"}, {"Name": "李", "Ort": "東京"}]'),
+    ("u.ndjson", '{"Name": "Zoë", "Ort": "Köln"}\r\n{"Name": "李", "Ort": "東京"}\r\n'),
+])
+@pytest.mark.parametrize("bom, encoding", [(codecs.BOM_UTF8, "utf-8"),
+                                           (codecs.BOM_UTF16_LE, "utf-16-le"),
+                                           (codecs.BOM_UTF16_BE, "utf-16-be")])
+def test_json_in_unicode_encodings(make_ctx, home, tmp_path, name, content, bom, encoding):
+    run(make_ctx, write(tmp_path / name, bom + content.encode(encoding)), table="u")
+    assert rows(home, "u") == [{"Name": "Zoë", "Ort": "Köln"}, {"Name": "李", "Ort": "東京"}]
