@@ -14,7 +14,7 @@ when it is reaped (``os.wait4``, the per-child figure RUSAGE_CHILDREN accumulate
 The CLIs are timed from start to exit.
 
     .venv/bin/python bench/bench_import.py            # the full run
-    .venv/bin/python bench/bench_import.py --rows 100000
+    .venv/bin/python bench/bench_import.py --rows 100000 --repeat 1
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ def child(path: str, home_dir: str) -> None:
                       "database": str(home.default_data_db)}))
 
 
-def run_trayjobs(path: Path, work: Path) -> dict:
-    home = work / f"home-{path.suffix[1:]}"
+def run_trayjobs(path: Path, work: Path, round_: int = 0) -> dict:
+    home = work / f"home-{path.suffix[1:]}-{round_}"
     proc = subprocess.Popen([sys.executable, __file__, "--child", str(path), str(home)],
                             stdout=subprocess.PIPE, text=True)
     out = proc.stdout.read()
@@ -70,6 +70,7 @@ def run_trayjobs(path: Path, work: Path) -> dict:
         raise SystemExit(f"trayjobs import failed ({proc.returncode}): {out}")
     report = json.loads(out.strip().splitlines()[-1])
     report["rss_mb"] = usage.ru_maxrss / 1024  # KiB on Linux
+    shutil.rmtree(home, ignore_errors=True)  # a 1M-row database per round adds up
     return report
 
 
@@ -98,39 +99,58 @@ def line(label: str, seconds: float, rows: int, extra: str = "") -> None:
     print(f"  {label:34s} {seconds:7.2f} s  {rows / seconds:>10,.0f} rows/s  {extra}")
 
 
-def bench(rows: int, work: Path) -> dict[str, float]:
+def _best(times: list[float]) -> str:
+    return "" if len(times) < 2 else f"best of {', '.join(f'{t:.2f}' for t in times)}"
+
+
+def bench(rows: int, work: Path, *, repeat: int) -> dict[str, float]:
+    """Each fast import runs ``repeat`` times, alternating, and the best time counts: the
+    machine is shared, and the best run is the one least disturbed. sqlite-utils, which
+    takes minutes, runs once."""
     csv_path, nd_path = work / "data.csv", work / "data.ndjson"
     write_csv(csv_path, rows)
     write_ndjson(nd_path, rows)
     ratios: dict[str, float] = {}
 
     print(f"CSV: {rows:,} rows x 8 columns, {csv_path.stat().st_size / 1e6:,.1f} MB")
-    ours = run_trayjobs(csv_path, work)
-    cli = run_cli([SQLITE3, str(work / "cli.db"), f".import --csv {csv_path} t"])
+    cli_times, ours_runs = [], []
+    for i in range(repeat):
+        db = work / f"cli-{i}.db"
+        cli_times.append(run_cli([SQLITE3, str(db), f".import --csv {csv_path} t"]))
+        assert count(db) == rows
+        db.unlink()
+        ours_runs.append(run_trayjobs(csv_path, work, i))
+        assert ours_runs[-1]["rows"] == rows
     peer = run_cli([SQLITE_UTILS, "insert", str(work / "su.db"), "t", str(csv_path),
                     *sqlite_utils_csv_args()])
-    assert count(work / "cli.db") == count(work / "su.db") == ours["rows"] == rows
-    line("sqlite3 CLI .import --csv", cli, rows, "(all columns TEXT)")
+    assert count(work / "su.db") == rows
+    ours = min(ours_runs, key=lambda r: r["seconds"])
+    cli = min(cli_times)
+    line("sqlite3 CLI .import --csv", cli, rows, f"(all columns TEXT) {_best(cli_times)}")
     line("sqlite-utils insert --csv", peer, rows, "(types detected)")
     line("trayjobs import", ours["seconds"], rows,
-         f"(types, provenance, {ours['progress']} progress reports) peak RSS {ours['rss_mb']:.0f} MB")
+         f"(types, provenance, {ours['progress']} progress reports) "
+         f"{_best([r['seconds'] for r in ours_runs])}")
     ratios["csv_vs_sqlite3"] = cli / ours["seconds"]
     ratios["csv_vs_sqlite_utils"] = peer / ours["seconds"]
-    ratios["csv_rss_mb"] = ours["rss_mb"]
+    ratios["csv_rss_mb"] = max(r["rss_mb"] for r in ours_runs)
     print(f"  trayjobs vs sqlite3 CLI: {ratios['csv_vs_sqlite3']:.2f}x (goal >= 0.4x); "
           f"vs sqlite-utils: {ratios['csv_vs_sqlite_utils']:.1f}x")
 
     print(f"NDJSON: {rows:,} lines, {nd_path.stat().st_size / 1e6:,.1f} MB")
-    ours = run_trayjobs(nd_path, work)
+    ours_runs = [run_trayjobs(nd_path, work, i) for i in range(repeat)]
+    assert all(r["rows"] == rows for r in ours_runs)
     peer = run_cli([SQLITE_UTILS, "insert", str(work / "su-nl.db"), "t", str(nd_path), "--nl"])
-    assert count(work / "su-nl.db") == ours["rows"] == rows
+    assert count(work / "su-nl.db") == rows
+    ours = min(ours_runs, key=lambda r: r["seconds"])
     line("sqlite-utils insert --nl", peer, rows)
     line("trayjobs import", ours["seconds"], rows,
-         f"(types, provenance, {ours['progress']} progress reports) peak RSS {ours['rss_mb']:.0f} MB")
+         f"(types, provenance, {ours['progress']} progress reports) "
+         f"{_best([r['seconds'] for r in ours_runs])}")
     ratios["ndjson_vs_sqlite_utils"] = peer / ours["seconds"]
-    ratios["ndjson_rss_mb"] = ours["rss_mb"]
+    ratios["ndjson_rss_mb"] = max(r["rss_mb"] for r in ours_runs)
     print(f"  trayjobs vs sqlite-utils --nl: {ratios['ndjson_vs_sqlite_utils']:.1f}x (goal >= 4x)")
-    print(f"peak RSS goal <= 150 MB: CSV {ratios['csv_rss_mb']:.0f} MB, "
+    print(f"peak RSS of the trayjobs import (goal <= 150 MB): CSV {ratios['csv_rss_mb']:.0f} MB, "
           f"NDJSON {ratios['ndjson_rss_mb']:.0f} MB")
     return ratios
 
@@ -141,11 +161,13 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows to generate")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of the fast imports (best counts)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="trayjobs-bench-import-"))
     try:
-        bench(args.rows, work)
+        bench(args.rows, work, repeat=args.repeat)
     finally:
         if args.keep:
             print(f"kept {work}")
