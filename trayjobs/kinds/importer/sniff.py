@@ -190,6 +190,8 @@ def _records(text: str, complete: bool, args: dict) -> list[list[str]]:
 
 def _reads_like_prose(records: list[list[str]]) -> bool:
     """Sentences, not a table: a "header" that is a sentence, and wordy fields throughout."""
+    if not records:
+        return False
     fields = [f for r in records[:50] for f in r]
     wordy = sum(1 for f in fields if f.count(" ") >= 4)
     header_is_sentence = any(len(f) > 60 or f.count(" ") >= 6 for f in records[0])
