@@ -33,6 +33,9 @@ def corpus() -> Path:
 class Recorder(list):
     """A real context sink that keeps every message a job sent."""
 
+    def __call__(self, message: dict) -> None:
+        self.append(message)
+
     def of(self, t: str) -> list[dict]:
         return [m for m in self if m["t"] == t]
 

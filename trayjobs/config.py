@@ -151,7 +151,7 @@ class JobConfig:
         return " · ".join(parts) or "Manual"
 
     def params_json(self) -> dict[str, Any]:
-        return self.params.model_dump(mode="json")
+        return self.params.model_dump(mode="json", by_alias=True)
 
 
 @dataclass

@@ -86,8 +86,17 @@ class RunsModel(QAbstractTableModel):
     # -- feeding ----------------------------------------------------------------------
 
     def set_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Show a page loaded from the store, keeping live updates that are newer than it
+        (the page was read on another thread while events kept arriving)."""
+        merged = {r["id"]: r for r in rows}
+        for live in self.rows:
+            page = merged.get(live["id"])
+            if page is None and rows and live["id"] < rows[-1]["id"]:
+                continue  # older than the page: not shown any more
+            if page is None or (live.get("updated_at") or 0) > (page.get("updated_at") or 0):
+                merged[live["id"]] = live
         self.beginResetModel()
-        self.rows = list(rows)
+        self.rows = sorted(merged.values(), key=lambda r: r["id"], reverse=True)[:self.limit]
         self._reindex()
         self.endResetModel()
 
