@@ -135,11 +135,13 @@ class _Bar:
     """A terminal progress bar fed by engine events or store polling."""
 
     def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty() or enabled
+        self.enabled = enabled and sys.stderr.isatty()  # no bar in logs and pipes
         self._bar = None
         self._unit = None
 
     def update(self, done, total, unit, message) -> None:
+        if not self.enabled:
+            return
         from tqdm import tqdm
         if self._bar is None or unit != self._unit or (total or None) != self._bar.total:
             self.close()

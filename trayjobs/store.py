@@ -297,7 +297,13 @@ class RunStore:
         return {r["job"]: r for r in self._query("SELECT * FROM job_state")}
 
     def set_job_state(self, job: str, **fields: Any) -> None:
-        self.db["job_state"].upsert({"job": job, **fields}, pk="job")
+        # Plain SQL under the lock: the connection is shared by threads, and sqlite-utils'
+        # upsert probes it with DDL of its own.
+        cols = ["job", *fields]
+        updates = ", ".join(f"{c} = excluded.{c}" for c in fields) or "job = job"
+        self._execute(f"INSERT INTO job_state ({', '.join(cols)}) VALUES"
+                      f" ({', '.join('?' * len(cols))}) ON CONFLICT(job) DO UPDATE SET {updates}",
+                      (job, *fields.values()))
 
     def get_value(self, key: str, default: str | None = None) -> str | None:
         rows = self._query("SELECT value FROM app_state WHERE key = ?", (key,))
