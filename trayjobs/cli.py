@@ -65,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help="validate the config file; exit 1 on errors")
     for name, text in (("pause", "pause all jobs, or one"), ("resume", "resume all jobs, or one")):
         sub.add_parser(name, help=text).add_argument("job", nargs="?")
+    s = sub.add_parser("install-desktop", help="add trayjobs to your app menu, with its icon "
+                                               "(Linux desktops; your user only)")
+    s.add_argument("--autostart", action=argparse.BooleanOptionalAction, default=None,
+                   help="also start trayjobs in the tray at login (--no-autostart: stop doing "
+                        "that; default: leave it as it is)")
+    sub.add_parser("uninstall-desktop", help="remove the menu entry, icons and autostart entry "
+                                             "that install-desktop added")
     return p
 
 
@@ -354,8 +361,29 @@ def _pause(paused: bool):
     return cmd
 
 
+def cmd_install_desktop(home: Home, args) -> int:
+    from .desktop import install
+    done = install(home, autostart=args.autostart)
+    for path in done.written:
+        print(f"installed {path}")
+    for path in done.removed:
+        print(f"removed {path}")
+    return EXIT_OK
+
+
+def cmd_uninstall_desktop(home: Home, args) -> int:
+    from .desktop import uninstall
+    done = uninstall()
+    for path in done.removed:
+        print(f"removed {path}")
+    if not done.removed:
+        print("nothing to remove: trayjobs was not installed in the app menu")
+    return EXIT_OK
+
+
 COMMANDS = {
     "worker": cmd_worker, "run": cmd_run, "runs": cmd_runs, "show": cmd_show,
     "retry": cmd_retry, "cancel": cmd_cancel, "undo": cmd_undo, "jobs": cmd_jobs,
     "check": cmd_check, "pause": _pause(True), "resume": _pause(False),
+    "install-desktop": cmd_install_desktop, "uninstall-desktop": cmd_uninstall_desktop,
 }

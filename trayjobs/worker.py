@@ -9,6 +9,7 @@ import threading
 
 from .engine.engine import Engine
 from .engine.events import Notice, RunChanged
+from .firstrun import ensure_first_run
 from .instance import AlreadyRunning
 from .paths import Home
 
@@ -20,6 +21,7 @@ def run_worker(home: Home, *, workers: int | None = None) -> int:
                         stream=sys.stderr)
     logging.getLogger("huey").setLevel(logging.WARNING)
     log = logging.getLogger("trayjobs.worker")
+    ensure_first_run(home)  # no jobs file yet: the example set-up (Inbox, Scratch, reports)
     engine = Engine(home, workers=workers, mode="worker")
     for err in engine.config.errors:
         log.error("config: %s", err)

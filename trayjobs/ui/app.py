@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QSettings, QSocketNotifier, Qt, QTimer, Sign
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from ..engine.engine import Engine
+from ..firstrun import ensure_first_run
 from ..instance import AlreadyRunning, InstanceLock
 from ..paths import Home
 from ..queue import Queue
@@ -378,6 +379,7 @@ def run_app(home: Home, *, minimized: bool = False) -> int:
     app.setWindowIcon(icon("trayjobs"))
     app.setQuitOnLastWindowClosed(False)
     _setup_logging(home)
+    ensure_first_run(home)  # no jobs file yet: the example set-up (Inbox, Scratch, reports)
     tray_app = TrayApp(home, minimized=minimized)
     _install_signal_wakeup(app, tray_app.quit)
     tray_app.start()
