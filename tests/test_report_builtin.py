@@ -156,9 +156,11 @@ def test_imported_data_lists_tables_imports_and_rejected_rows(home):
         now - 3600).strftime("%Y-%m-%d %H:%M:%S")
     assert csv_of(result, "overview") == [
         {"Tables": "2", "Rows": "121", "Imports": "1", "Rejected rows": "1"}]
-    assert [r["file"] for r in csv_of(result, "imports")] == ["bank-2.csv"]  # in the period
+    imports = csv_of(result, "imports")
+    assert [r["File"] for r in imports] == ["bank-2.csv"]  # in the period
+    assert list(imports[0]) == ["When", "File", "Table", "Rows"]  # no hashes: readable columns
     rejected = csv_of(result, "rejected-rows")
-    assert rejected[0]["line"] == "7" and rejected[0]["reason"] == "amount: not a number"
+    assert rejected[0]["Line"] == "7" and rejected[0]["Reason"] == "amount: not a number"
     html = Path(result["outputs"][0]).read_text(encoding="utf-8")
     assert "2026-01-02,&lt;b&gt;abc&lt;/b&gt;" in html and "<b>abc" not in html
 
@@ -171,8 +173,8 @@ def test_imported_data_tolerates_other_ledger_shapes(home):
     conn.commit()
     conn.close()
     result = run_report(home, "imported", builtin="imported-data")
-    assert [r["path"] for r in csv_of(result, "imports")] == ["a.json"]
-    assert csv_of(result, "rejected-rows") == [{"message": "bad row"}]
+    assert [r["Path"] for r in csv_of(result, "imports")] == ["a.json"]
+    assert csv_of(result, "rejected-rows") == [{"Message": "bad row"}]
     assert "Last import" not in csv_of(result, "tables")[0]
     html = Path(result["outputs"][0]).read_text(encoding="utf-8")
     assert "no time column" in html

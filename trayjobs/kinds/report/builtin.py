@@ -107,13 +107,27 @@ def _in_period(col: str) -> str:
             f"{c} < :end_ts ELSE date({c}) BETWEEN :start AND :end END)")
 
 
+_READABLE = ("file", "table", "table_name", "rows", "rejected", "line", "reason", "raw", "job",
+             "run_id")
+
+
+def _label(col: str, time: str | None) -> str:
+    if col == time:
+        return "When"
+    return {"run_id": "Run", "raw": "Raw text"}.get(col, col.replace("_", " ").capitalize())
+
+
 def _side_table(db: ReadOnlyDatabase, name: str, title: str, note: str, max_rows: int,
                 database: str) -> tuple[SectionParams, str | None, str | None]:
     """A section listing a ledger table as it is; its table and time columns, if any."""
     cols = db.columns(name)
     tcol, time = _pick(cols, _TABLE_COLS), _pick(cols, _TIME_COLS)
-    select = ", ".join(f"{_when(c)} AS {quote_ident(c)}" if c == time else quote_ident(c)
-                       for c in cols)
+    # A person wants when, which file, where to and how many, not hashes and inode times:
+    # show the familiar columns when the ledger has them, else everything it has.
+    shown = [c for c in _READABLE if c in cols and c != time]
+    shown = ([time] if time else []) + (shown or [c for c in cols if c != time])
+    select = ", ".join(f"{_when(c)} AS {quote_ident(_label(c, time))}" if c == time
+                       else f"{quote_ident(c)} AS {quote_ident(_label(c, time))}" for c in shown)
     where = f" WHERE {_in_period(time)}" if time else ""
     order = f" ORDER BY {quote_ident(time)} DESC" if time else ""
     if not time:

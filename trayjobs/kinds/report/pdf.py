@@ -161,21 +161,44 @@ def _figures(pdf: _ReportPDF, v: SectionView) -> None:
         pdf.set_xy(pdf.l_margin, y + 18 + gap)
 
 
+MIN_COL_MM = 16   # narrower than this and a table cell cannot hold a word
+MAX_CELL = 160    # characters of one cell printed in the PDF (the CSV has all)
+
+
 def _table(pdf: _ReportPDF, v: SectionView) -> None:
     f = pdf.family_name
-    n = len(v.columns)
+    fit = max(1, int(pdf.epw // MIN_COL_MM))
+    cols = list(range(min(len(v.columns), fit)))
+    n = len(cols)
     size = 8.5 if n <= 6 else 7 if n <= 10 else 6
     pdf.set_font(f, "", size)
     pdf.set_text_color(*_INK)
     pdf.set_draw_color(*_LINE)
     weights = []
-    for i, c in enumerate(v.columns):
-        longest = max([len(c)] + [len(r[i]) for r in v.rows[:100]])
+    for i in cols:
+        longest = max([len(v.columns[i])] + [len(r[i]) for r in v.rows[:100]])
         weights.append(min(longest, 40) + 3)  # + room for the cell padding
-    aligns = tuple("RIGHT" if num else "LEFT" for num in v.numeric) or "LEFT"
+    for _ in range(3):  # give every column at least MIN_COL_MM of the page
+        floor = sum(weights) * MIN_COL_MM / pdf.epw
+        weights = [max(w, floor) for w in weights]
+    aligns = tuple("RIGHT" if v.numeric[i] else "LEFT" for i in cols) or "LEFT"
     with pdf.table(col_widths=weights, text_align=aligns, borders_layout="HORIZONTAL_LINES",
                    headings_style=FontFace(emphasis="BOLD", fill_color=(246, 247, 249)),
                    line_height=size * 0.5, padding=(1, 1.5)) as table:
-        table.row([pdf.clean(c) for c in v.columns])
+        table.row([pdf.clean(v.columns[i]) for i in cols])
         for r in v.rows:
-            table.row([pdf.clean(cell) for cell in r])
+            table.row([pdf.clean(_shorten(r[i])) for i in cols])
+    hidden = len(v.columns) - n
+    if hidden:
+        pdf.set_font(f, "", 7.5)
+        pdf.set_text_color(*_MUTED)
+        names = ", ".join(v.columns[n:n + 6]) + (", …" if hidden > 6 else "")
+        pdf.set_x(pdf.l_margin)
+        pdf.multi_cell(0, 4, pdf.clean(f"{hidden} more column{'s' if hidden > 1 else ''} "
+                                       f"({names}) in the HTML and CSV files."),
+                       new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_x(pdf.l_margin)  # a wide table leaves the cursor at the right margin
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= MAX_CELL else text[:MAX_CELL - 1] + "…"
