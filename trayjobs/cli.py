@@ -315,10 +315,13 @@ def cmd_jobs(home: Home, args) -> int:
         print(f"no jobs defined yet; add some to {home.config_file}")
     rows = []
     all_paused = ctl.paused()
+    watching = ctl.store.watch_statuses() if _consumer_running(home) else None
     for job in ctl.config.jobs.values():
         st = states.get(job.name, {})
         status = ("disabled" if not job.enabled else "paused"
                   if all_paused or st.get("paused") else "")
+        if not status and job.common.watch is not None:
+            status = _watch_text(job, watching)
         lr = last.get(job.name)
         rows.append([job.name, job.kind, job.trigger_text(), status,
                      when(_next_run(job, st)) if job.schedule and job.enabled else "",
@@ -329,6 +332,20 @@ def cmd_jobs(home: Home, args) -> int:
     for err in ctl.config.errors:
         print(f"error: {err}", file=sys.stderr)
     return EXIT_OK
+
+
+def _watch_text(job, watching: dict[str, dict[str, Any]] | None) -> str:
+    """A watch in words: "watching ~/Inbox", "unavailable (the folder does not exist)"."""
+    if watching is None:
+        return "not watching (no app or worker running)"
+    w = watching.get(job.name)
+    if w is None or w["state"] == "starting":
+        return "starting"
+    if w["state"] == "unavailable":
+        return f"unavailable ({w['reason']})"
+    if w["state"] == "watching":
+        return f"watching {w['folder']}"
+    return w["state"]
 
 
 def _next_run(job, state: dict[str, Any]) -> float | None:

@@ -14,6 +14,7 @@ crash may lose the last commits, which is the right trade for a history.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import threading
@@ -67,8 +68,19 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     db["app_state"].create({"key": str, "value": str}, pk="key")
 
 
+def _m002_watch_files(db: sqlite_utils.Database) -> None:
+    # The file versions (path, size, mtime) a watched folder has already turned into runs,
+    # so a repeated event or a restart never runs the same version twice.
+    db["watch_files"].create({"job": str, "path": str, "size": int, "mtime_ns": int,
+                              "run_id": int, "seen_at": float}, pk=("job", "path"))
+    # What each watch is doing, for other processes (``trayjobs jobs``) to show.
+    db["watch_status"].create({"job": str, "state": str, "folder": str, "reason": str,
+                               "pending": int, "pid": int, "updated_at": float}, pk="job")
+
+
 MIGRATIONS: list[tuple[str, Any]] = [
     ("001_initial", _m001_initial),
+    ("002_watch_files", _m002_watch_files),
 ]
 
 
@@ -315,6 +327,71 @@ class RunStore:
         else:
             self._execute("INSERT OR REPLACE INTO app_state (key, value) VALUES (?, ?)",
                           (key, value))
+
+    # -- watched folders ------------------------------------------------------------
+
+    def unseen_versions(self, job: str, versions: Iterable[tuple[str, int, int]]
+                        ) -> list[tuple[str, int, int]]:
+        """The ``(path, size, mtime_ns)`` versions not yet turned into a run of ``job``."""
+        out = []
+        with self._lock:
+            for v in versions:
+                row = self._retrying(lambda: self.conn.execute(
+                    "SELECT size, mtime_ns FROM watch_files WHERE job = ? AND path = ?",
+                    (job, v[0])).fetchone())
+                if row is None or (row[0], row[1]) != (v[1], v[2]):
+                    out.append(v)
+        return out
+
+    def record_versions(self, job: str, run_id: int | None,
+                        versions: Iterable[tuple[str, int, int]]) -> None:
+        now = _now()
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO watch_files (job, path, size, mtime_ns, run_id, seen_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(job, path) DO UPDATE SET"
+                " size = excluded.size, mtime_ns = excluded.mtime_ns,"
+                " run_id = excluded.run_id, seen_at = excluded.seen_at",
+                [(job, p, size, mtime, run_id, now) for p, size, mtime in versions])
+
+    def forget_versions(self, job: str, folder: str, keep: set[str]) -> int:
+        """Drop the recorded versions of files under ``folder`` that are no longer there."""
+        prefix = os.path.join(folder, "")
+        with self._lock:
+            rows = self._retrying(lambda: self.conn.execute(
+                "SELECT path FROM watch_files WHERE job = ? AND substr(path, 1, ?) = ?",
+                (job, len(prefix), prefix)).fetchall())
+        gone = [(job, r[0]) for r in rows if r[0] not in keep]
+        if gone:
+            with self.transaction() as conn:
+                conn.executemany("DELETE FROM watch_files WHERE job = ? AND path = ?", gone)
+        return len(gone)
+
+    def waiting_run(self, job: str, *, trigger: str) -> int | None:
+        """A run of ``job`` with ``trigger`` that is queued and has not started yet."""
+        rows = self._query("SELECT id FROM runs WHERE job = ? AND trigger = ? AND"
+                           " state = 'queued' AND attempt = 0 ORDER BY id DESC LIMIT 1",
+                           (job, trigger))
+        return rows[0]["id"] if rows else None
+
+    def set_watch_status(self, job: str, *, state: str, folder: str, reason: str | None,
+                         pending: int, pid: int) -> None:
+        self._execute(
+            "INSERT INTO watch_status (job, state, folder, reason, pending, pid, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(job) DO UPDATE SET state = excluded.state,"
+            " folder = excluded.folder, reason = excluded.reason, pending = excluded.pending,"
+            " pid = excluded.pid, updated_at = excluded.updated_at",
+            (job, state, folder, reason, pending, pid, _now()))
+
+    def clear_watch_status(self, job: str | None = None) -> None:
+        if job is None:
+            self._execute("DELETE FROM watch_status")
+        else:
+            self._execute("DELETE FROM watch_status WHERE job = ?", (job,))
+
+    def watch_statuses(self) -> dict[str, dict[str, Any]]:
+        """The last status each watch reported, by job (kept by the process running jobs)."""
+        return {r["job"]: r for r in self._query("SELECT * FROM watch_status")}
 
     # -- retention ----------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from ..instance import InstanceLock
 from ..kinds.registry import get_kind
 from ..paths import Home
 from ..schedule import local_zone
+from ..watch import WatchManager, jobs_accepting
 from .control import EXPLICIT_TRIGGERS, Control
 from .events import JobsChanged, Notice, RunChanged
 from .executor import Executor, Outcome, RunHandle
@@ -70,6 +71,7 @@ class Engine(Control):
         self._sched_thread: threading.Thread | None = None
         self._catchup_after = 0.0  # monotonic time before which missed runs wait (after wake)
         self.on_control: Callable[[dict[str, Any]], None] | None = None  # extra ops (the UI's "show")
+        self.watches = WatchManager(self)
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -89,8 +91,10 @@ class Engine(Control):
                 self._sched_thread = threading.Thread(target=self._scheduler_loop,
                                                       name="trayjobs-scheduler", daemon=True)
                 self._sched_thread.start()
+            self.watches.start()
             self.dispatch_pending()
         except BaseException:
+            self.watches.stop()
             self.lock.release()
             raise
 
@@ -102,6 +106,7 @@ class Engine(Control):
         """Stop gracefully: running attempts are asked to stop, then killed after the grace
         period; they end ``interrupted`` and are resumed at the next start."""
         self._stopping = True
+        self.watches.stop()
         with self._cond:
             self._cond.notify_all()
         with self._handles_lock:
@@ -142,8 +147,10 @@ class Engine(Control):
             self.config = load_config(self.home.config_file)
             self.bus.emit(JobsChanged("config"))
             self._wake_scheduler()
+            self.watches.reconfigure()
         elif op == "paused":
             self.bus.emit(JobsChanged("paused"))
+            self.watches.on_paused_changed()
             self._wake_scheduler()
             self.dispatch_pending()
         elif self.on_control is not None:
@@ -153,6 +160,18 @@ class Engine(Control):
         cfg = super().reload_config()
         self.dispatch_pending()
         return cfg
+
+    # -- watched folders ---------------------------------------------------------------
+
+    def watch_status(self) -> dict[str, dict[str, Any]]:
+        """Per job with a watched folder: ``state`` (starting, watching, paused, unavailable),
+        ``folder``, ``reason`` and ``pending``; a ``WatchChanged`` event tells of changes."""
+        return self.watches.status()
+
+    def jobs_accepting(self, paths: list[str]) -> list[str]:
+        """The enabled jobs that take input files and whose watch patterns (if any) match
+        all of ``paths``, best first: for files dropped on the window or the tray icon."""
+        return jobs_accepting(self.config, paths)
 
     # -- dispatch --------------------------------------------------------------------
 

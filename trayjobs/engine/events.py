@@ -12,7 +12,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-__all__ = ["EventBus", "RunChanged", "RunProgress", "RunLog", "JobsChanged", "Notice", "Event"]
+__all__ = ["EventBus", "RunChanged", "RunProgress", "RunLog", "JobsChanged", "Notice",
+           "WatchChanged", "Event"]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,18 @@ class Notice:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-Event = RunChanged | RunProgress | RunLog | JobsChanged | Notice
+@dataclass(frozen=True)
+class WatchChanged:
+    """A job's watched folder changed state: ``starting``, ``watching``, ``paused`` or
+    ``unavailable`` (``reason`` says why, e.g. "the folder does not exist")."""
+    job: str
+    state: str
+    folder: str
+    reason: str | None = None
+    pending: int = 0  # files seen and waiting to settle or to be handed to a run
+
+
+Event = RunChanged | RunProgress | RunLog | JobsChanged | Notice | WatchChanged
 
 
 class EventBus:

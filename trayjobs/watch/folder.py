@@ -1,0 +1,187 @@
+"""One watched folder: a watchdog observer shared by the jobs that watch it.
+
+The observer's threads do nothing but post what they see to the watch thread
+(``post``); every decision is taken there. A folder that cannot be watched is
+*unavailable* with a reason a person can act on; while it is, a second,
+non-recursive observer on its nearest existing parent notices it appear.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from watchdog.events import (DirAttribEvent, DirCreatedEvent, DirDeletedEvent, DirMovedEvent,
+                             FileClosedEvent, FileCreatedEvent, FileDeletedEvent,
+                             FileModifiedEvent, FileMovedEvent, FileSystemEvent,
+                             FileSystemEventHandler)
+from watchdog.observers import Observer
+
+__all__ = ["Folder", "folder_problem"]
+
+log = logging.getLogger(__name__)
+
+#: What a watch listens to. Leaving out opened / closed-without-writing keeps the kernel from
+#: reporting every read of the folder's files (an import reads each one).
+EVENTS = [FileCreatedEvent, FileModifiedEvent, FileClosedEvent, FileMovedEvent,
+          FileDeletedEvent, DirDeletedEvent, DirMovedEvent]
+#: What the parent of an unavailable folder listens to: the folder appearing or changing mode.
+PARENT_EVENTS = [DirCreatedEvent, DirMovedEvent, DirAttribEvent]
+
+Post = Callable[[tuple[Any, ...]], None]
+
+
+def describe(exc: OSError) -> str:
+    """A reason a person can act on, for an error met while opening a watch."""
+    code = exc.errno
+    if code == errno.ENOENT:
+        return "the folder does not exist"
+    if code == errno.ENOTDIR:
+        return "a part of its path is a file, not a folder"
+    if code in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if code == errno.ENOSPC:
+        return ("the system's limit of watched folders is reached "
+                "(raise fs.inotify.max_user_watches)")
+    if code == errno.EMFILE:
+        return ("too many folders are watched at once "
+                "(raise fs.inotify.max_user_instances)")
+    if code in (errno.ENODEV, errno.EIO, errno.ENXIO, errno.ESTALE):
+        return f"the drive is not available ({exc.strerror})"
+    return exc.strerror or str(exc)
+
+
+def folder_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be watched, or None if it can."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISDIR(st.st_mode):
+            return "it is a file, not a folder"
+        with os.scandir(path) as it:
+            next(it, None)
+    except OSError as exc:
+        return describe(exc)
+    return None
+
+
+class _Forward(FileSystemEventHandler):
+    """Posts each event, stamped with the time it arrived, to the watch thread."""
+
+    def __init__(self, post: Post, key: str, tag: str) -> None:
+        self.post, self.key, self.tag = post, key, tag
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        self.post((self.tag, self.key, event.event_type, event.is_directory,
+                   os.fsdecode(event.src_path), os.fsdecode(event.dest_path or ""),
+                   time.monotonic()))
+
+
+def _start_observer(path: str, handler: FileSystemEventHandler, *, recursive: bool,
+                    events: list[type[FileSystemEvent]]):
+    observer = Observer()
+    try:
+        observer.schedule(handler, path, recursive=recursive, event_filter=events)
+        observer.start()
+    except BaseException:
+        _stop_observer(observer)
+        raise
+    return observer
+
+
+def _stop_observer(observer) -> None:
+    try:
+        observer.stop()
+        if observer.is_alive():
+            observer.join(5)
+    except Exception:  # a half-started observer must not keep the app from going on
+        log.exception("could not stop a folder observer")
+
+
+class Folder:
+    def __init__(self, path: str, post: Post) -> None:
+        self.key = path              # the folder as configured, `~` expanded
+        self.post = post
+        self.jobs: set[str] = set()  # the jobs watching it
+        self.recursive = False
+        self.state = "starting"      # starting | watching | unavailable | idle (all paused)
+        self.reason: str | None = None
+        self.real = os.path.realpath(path)  # what the observer watches (symlinks resolved)
+        self._observer = None
+        self._ident: tuple[int, int] | None = None
+        self._parent = None
+        self._parent_path: str | None = None
+
+    @property
+    def reports_close(self) -> bool:
+        """Does this folder's observer report a file closed after writing (inotify)?"""
+        return self._observer is not None and type(self._observer).__name__ == "InotifyObserver"
+
+    def open(self) -> bool:
+        """(Re)start watching; False, with ``reason`` set, if the folder cannot be watched."""
+        self.close()
+        self.real = os.path.realpath(self.key)
+        reason = folder_problem(self.real)
+        if reason is None:
+            try:
+                st = os.stat(self.real)
+                self._observer = _start_observer(
+                    self.real, _Forward(self.post, self.key, "fs"), recursive=self.recursive,
+                    events=EVENTS)
+                self._ident = (st.st_dev, st.st_ino)
+            except OSError as exc:
+                reason = describe(exc)
+        if reason is not None:
+            self.state, self.reason = "unavailable", reason
+            self._watch_parent()
+            return False
+        self._stop_parent()
+        self.state, self.reason = "watching", None
+        return True
+
+    def healthy(self) -> bool:
+        """Is the observer still watching the folder this path names?"""
+        if self._observer is None:
+            return False
+        try:
+            st = os.stat(self.key)
+        except OSError:
+            return False
+        if (st.st_dev, st.st_ino) != self._ident or not stat.S_ISDIR(st.st_mode):
+            return False  # deleted and made again, moved away, or a drive unmounted
+        return self._observer.is_alive() and all(e.is_alive() for e in self._observer.emitters)
+
+    def close(self, state: str | None = None) -> None:
+        if self._observer is not None:
+            _stop_observer(self._observer)
+            self._observer = None
+            self._ident = None
+        if state is not None:
+            self.state, self.reason = state, None
+            self._stop_parent()
+
+    # -- noticing an unavailable folder appear ------------------------------------------
+
+    def _watch_parent(self) -> None:
+        parent = os.path.dirname(self.key)
+        while parent and not os.path.isdir(parent) and os.path.dirname(parent) != parent:
+            parent = os.path.dirname(parent)
+        if parent == self._parent_path and self._parent is not None:
+            return
+        self._stop_parent()
+        try:
+            self._parent = _start_observer(parent, _Forward(self.post, self.key, "parent"),
+                                           recursive=False, events=PARENT_EVENTS)
+            self._parent_path = parent
+        except OSError:
+            self._parent = None  # the periodic retry still finds it
+
+    def _stop_parent(self) -> None:
+        if self._parent is not None:
+            _stop_observer(self._parent)
+        self._parent, self._parent_path = None, None

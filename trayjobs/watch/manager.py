@@ -1,0 +1,491 @@
+"""Watched folders: files that arrive, once complete, become runs of the job watching them.
+
+A file is a *candidate* when it is created, moved in (the destination path), written or
+closed after writing; it is *ready* once it has been quiet for the watch's ``settle`` time
+with its size and mtime unchanged (and, where the system reports closes, no longer open
+for writing). Ready files of a job are handed to runs in batches of up to ``BATCH``, in the
+order they became ready; the run store remembers each file version (path, size, mtime)
+handed to a run, so a repeated event, a rescan or a restart never runs it twice.
+
+All of this state belongs to one thread, the *watch thread*: watchdog's threads, the bus
+and the engine only post messages to it, and it sleeps until a message comes or the
+earliest check is due (a heap of due times; no per-file timers, no polling). ``status()``
+reads a snapshot the thread replaces, so the window never waits on a folder.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import stat
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import JobConfig
+from ..engine.events import JobsChanged, RunChanged, WatchChanged
+from ..errors import UserError
+from ..kinds.registry import get_kind
+from .folder import Folder
+from .match import Matcher, own_folders, watch_root
+
+__all__ = ["WatchManager", "BATCH"]
+
+log = logging.getLogger(__name__)
+
+BATCH = 100           # files handed to one run at most
+LINGER = 0.05         # a ready file waits this long for others about to be ready with it ...
+MAX_LINGER = 0.5      # ... but never longer than this in all
+RETRY_EVERY = 30.0    # unavailable folders are tried again (and watched ones checked) this often
+MAX_OPEN_WAIT = 300.0  # a quiet file still open for writing counts as complete after this long
+_EPS = 0.001
+
+
+@dataclass
+class _Candidate:
+    last: float                          # monotonic time of its latest event (or scan)
+    first: float
+    snap: tuple[int, int] | None = None  # (size, mtime_ns) at that time
+    writing: bool = False                # written since it was last closed
+    due: float | None = None             # when its check is scheduled
+
+
+class _Watch:
+    """One job's watch."""
+
+    def __init__(self, job: JobConfig) -> None:
+        self.job = job.name
+        self.spec = job.common.watch
+        self.key = str(watch_root(self.spec))
+        self.excluded = own_folders(job)
+        try:
+            self.accepts_files = get_kind(job.kind).accepts_files
+        except (KeyError, ImportError):
+            self.accepts_files = False
+        self.identity = (self.spec, tuple(self.excluded), job.kind)
+        self.paused = False
+        self.needs_scan = True
+        self.matcher: Matcher | None = None
+        self.cands: dict[str, _Candidate] = {}
+        self.ready: list[tuple[str, int, int]] = []
+        self.ready_since = 0.0
+        self.held = False  # ready files wait for the job's run to end (overlap = "skip")
+        self.flush_due = False  # a timer will look at the ready files again
+
+    def drop(self) -> None:
+        self.cands.clear()
+        self.ready.clear()
+        self.held = False
+
+
+class WatchManager:
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self._cond = threading.Condition()
+        self._inbox: list[tuple[Any, ...]] = []
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._unsubscribe = None
+        # Owned by the watch thread:
+        self._watches: dict[str, _Watch] = {}
+        self._folders: dict[str, Folder] = {}
+        self._checks: list[tuple[float, int, str, str]] = []  # (due, seq, job, path)
+        self._timers: list[tuple[float, int, str, str]] = []  # (due, seq, what, folder key)
+        self._seq = itertools.count()
+        self._published: dict[str, tuple[Any, ...]] = {}
+        # Replaced whole by the watch thread; read by anyone.
+        self._status: dict[str, dict[str, Any]] = {}
+
+    # -- any thread ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stopping = False
+        self._status = {j.name: {"state": "starting", "folder": j.common.watch.folder,
+                                 "reason": None, "pending": 0}
+                        for j in self.engine.config.jobs.values()
+                        if j.enabled and j.common.watch is not None}
+        self._unsubscribe = self.engine.bus.subscribe(self._on_bus)
+        self._post(("reconfigure",))
+        self._thread = threading.Thread(target=self._loop, name="trayjobs-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop watching. Files not yet handed to a run are found again by the next start."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        for folder in self._folders.values():
+            folder.close("idle")
+        self._folders.clear()
+        self._watches.clear()
+        self._status = {}
+        self._published.clear()
+        try:
+            self.engine.store.clear_watch_status()
+        except Exception:
+            log.exception("could not clear the watch status")
+
+    def reconfigure(self) -> None:
+        """Add, replace and remove watches after the config changed."""
+        if self._thread is not None:
+            self._post(("reconfigure",))
+
+    def on_paused_changed(self) -> None:
+        """A job (or everything) was paused or resumed; resuming looks for files that came."""
+        if self._thread is not None:
+            self._post(("paused",))
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """Per watching job: ``state`` (starting, watching, paused, unavailable), ``folder`` (as
+        configured), ``reason`` (why it is unavailable) and ``pending`` (files settling)."""
+        return {job: dict(s) for job, s in self._status.items()}
+
+    def _post(self, msg: tuple[Any, ...]) -> None:
+        with self._cond:
+            self._inbox.append(msg)
+            self._cond.notify()
+
+    def _on_bus(self, ev: Any) -> None:
+        if isinstance(ev, RunChanged) and ev.final and ev.run.get("job") in self._status:
+            self._post(("ended", ev.run["job"]))
+
+    # -- the watch thread ----------------------------------------------------------------
+
+    def _loop(self) -> None:
+        self._timer(RETRY_EVERY, "folders", "")
+        while True:
+            with self._cond:
+                while not self._inbox and not self._stopping:
+                    due = min(self._checks[0][0] if self._checks else float("inf"),
+                              self._timers[0][0] if self._timers else float("inf"))
+                    left = due - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(None if left == float("inf") else left)
+                if self._stopping:
+                    return
+                inbox, self._inbox = self._inbox, []
+            for msg in inbox:
+                self._safely(self._handle, msg)
+            self._safely(self._run_due)
+            self._safely(self._sync_folders)
+            self._safely(self._flush_ready)
+            self._safely(self._publish)
+
+    def _safely(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception:  # one bad folder or a busy store must not end watching
+            log.exception("watching folders: %s failed", getattr(fn, "__name__", fn))
+
+    def _handle(self, msg: tuple[Any, ...]) -> None:
+        what = msg[0]
+        if what == "fs":
+            self._on_fs(*msg[1:])
+        elif what == "parent":
+            self._check_folder(msg[1])
+        elif what == "reconfigure":
+            self._reconfigure()
+        elif what == "paused":
+            self._apply_paused()
+        elif what == "ended":
+            w = self._watches.get(msg[1])
+            if w is not None:
+                w.held = False
+
+    def _timer(self, delay: float, what: str, key: str) -> None:
+        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), what, key))
+
+    def _schedule(self, w: _Watch, path: str, c: _Candidate, due: float) -> None:
+        c.due = due
+        heapq.heappush(self._checks, (due, next(self._seq), w.job, path))
+
+    # -- configuration, pause, folders ------------------------------------------------------
+
+    def _reconfigure(self) -> None:
+        wanted = {j.name: j for j in self.engine.config.jobs.values()
+                  if j.enabled and j.common.watch is not None}
+        for name, w in list(self._watches.items()):
+            job = wanted.get(name)
+            if job is None or _Watch(job).identity != w.identity:
+                self._remove(w)
+        for name, job in wanted.items():
+            if name not in self._watches:
+                w = self._watches[name] = _Watch(job)
+                folder = self._folders.get(w.key)
+                if folder is None:
+                    folder = self._folders[w.key] = Folder(w.key, self._post)
+                folder.jobs.add(name)
+                if folder.state == "watching":
+                    w.matcher = Matcher(folder.real, w.spec, w.excluded)
+        self._apply_paused()
+
+    def _remove(self, w: _Watch) -> None:
+        del self._watches[w.job]
+        w.drop()
+        folder = self._folders.get(w.key)
+        if folder is not None:
+            folder.jobs.discard(w.job)
+            if not folder.jobs:
+                folder.close("idle")
+                del self._folders[w.key]
+        self._published.pop(w.job, None)
+        self.engine.store.clear_watch_status(w.job)
+
+    def _apply_paused(self) -> None:
+        all_paused = self.engine.paused()
+        states = self.engine.store.job_states()
+        for w in self._watches.values():
+            paused = all_paused or bool(states.get(w.job, {}).get("paused"))
+            if paused and not w.paused:
+                w.drop()  # what arrives meanwhile is found by the scan on resume
+            elif w.paused and not paused:
+                w.needs_scan = True
+            w.paused = paused
+        for key, folder in self._folders.items():  # a resume or a new config: try again now
+            if folder.state == "unavailable":
+                self._check_folder(key)
+
+    def _sync_folders(self) -> None:
+        """Open folders some active watch needs, close those none does, scan where due."""
+        for folder in self._folders.values():
+            active = [self._watches[j] for j in sorted(folder.jobs) if not self._watches[j].paused]
+            if not active:
+                if folder.state != "idle":
+                    folder.close("idle")
+                continue
+            recursive = any(w.spec.recursive for w in active)
+            if folder.state in ("starting", "idle") or folder.recursive != recursive:
+                folder.recursive = recursive
+                self._open(folder)
+            if folder.state != "watching":
+                continue
+            for w in active:
+                if w.needs_scan:
+                    w.needs_scan = False
+                    self._scan(w, folder)
+
+    def _open(self, folder: Folder) -> None:
+        ok = folder.open()
+        for job in folder.jobs:
+            w = self._watches[job]
+            if ok:
+                w.matcher = Matcher(folder.real, w.spec, w.excluded)
+                w.needs_scan = True
+            else:
+                w.matcher = None
+                w.cands.clear()
+        if not ok:
+            log.warning("cannot watch %s: %s", folder.key, folder.reason)
+
+    def _check_folder(self, key: str) -> None:
+        folder = self._folders.get(key)
+        if folder is None or folder.state == "idle":
+            return
+        if folder.state == "unavailable" or not folder.healthy():
+            self._open(folder)
+
+    def _scan(self, w: _Watch, folder: Folder) -> None:
+        """Every matching file not handed to a run yet becomes a candidate (settle still
+        applies); versions of files no longer there are forgotten."""
+        found = []
+        try:
+            for path, st in w.matcher.scan():
+                found.append((path, st.st_size, st.st_mtime_ns))
+        except OSError:
+            self._check_folder(folder.key)
+            return
+        store = self.engine.store
+        store.forget_versions(w.job, folder.real, {p for p, _, _ in found})
+        now = time.monotonic()
+        for path, size, mtime in store.unseen_versions(w.job, found):
+            if path not in w.cands:
+                c = w.cands[path] = _Candidate(last=now, first=now, snap=(size, mtime))
+                self._schedule(w, path, c, now + w.spec.settle)
+
+    # -- file events and settle checks ------------------------------------------------------
+
+    def _on_fs(self, key: str, kind: str, is_dir: bool, src: str, dest: str, t: float) -> None:
+        folder = self._folders.get(key)
+        if folder is None or folder.state != "watching":
+            return
+        if is_dir:
+            if kind in ("deleted", "moved") and src == folder.real:
+                self._check_folder(key)
+            return
+        watches = [self._watches[j] for j in folder.jobs
+                   if not self._watches[j].paused and self._watches[j].matcher is not None]
+        if kind in ("deleted", "moved"):
+            for w in watches:
+                w.cands.pop(src, None)
+            if kind == "deleted":
+                return
+        path = dest if kind == "moved" else src
+        st: os.stat_result | None = None
+        for w in watches:
+            if not w.matcher.wants(path):
+                continue
+            if st is None:
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    st = None
+                if st is None or not stat.S_ISREG(st.st_mode):
+                    for other in watches:
+                        other.cands.pop(path, None)
+                    return
+            c = w.cands.get(path)
+            if c is None:
+                c = w.cands[path] = _Candidate(last=t, first=t)
+            c.last = max(c.last, t)
+            c.snap = (st.st_size, st.st_mtime_ns)
+            if kind == "modified" and folder.reports_close:
+                c.writing = True
+            elif kind == "closed":
+                c.writing = False
+            due = c.last + w.spec.settle
+            if c.due is None or c.due > due + _EPS:
+                self._schedule(w, path, c, due)
+
+    def _run_due(self) -> None:
+        now = time.monotonic()
+        while self._checks and self._checks[0][0] <= now:
+            due, _, job, path = heapq.heappop(self._checks)
+            w = self._watches.get(job)
+            c = w.cands.get(path) if w is not None else None
+            if c is not None and c.due == due:
+                c.due = None
+                self._check(w, path, c, now)
+        while self._timers and self._timers[0][0] <= now:
+            _, _, what, key = heapq.heappop(self._timers)
+            if what == "folders":
+                for k in list(self._folders):
+                    self._check_folder(k)
+                self._timer(RETRY_EVERY, "folders", "")
+            elif what == "flush" and key in self._watches:
+                self._watches[key].flush_due = False  # _flush_ready looks at it next
+
+    def _check(self, w: _Watch, path: str, c: _Candidate, now: float) -> None:
+        settle = w.spec.settle
+        if now + _EPS < c.last + settle:
+            self._schedule(w, path, c, c.last + settle)
+            return
+        try:
+            st = os.stat(path)
+        except OSError:
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode):
+            del w.cands[path]
+            return
+        snap = (st.st_size, st.st_mtime_ns)
+        if snap != c.snap:  # changed without an event we saw: quiet from now on
+            c.snap, c.last = snap, now
+            self._schedule(w, path, c, now + settle)
+            return
+        if c.writing and now - c.first < MAX_OPEN_WAIT:
+            # Still open for writing (a download that stalled): its close comes as an event.
+            self._schedule(w, path, c, min(now + max(settle, 1.0), c.first + MAX_OPEN_WAIT))
+            return
+        del w.cands[path]
+        if not w.ready:
+            w.ready_since = now
+        w.ready.append((path, *snap))
+
+    # -- handing ready files to runs --------------------------------------------------------
+
+    def _flush_ready(self) -> None:
+        now = time.monotonic()
+        while self._checks:  # forget checks of files that are gone or were rescheduled
+            due, _, job, path = self._checks[0]
+            c = self._watches[job].cands.get(path) if job in self._watches else None
+            if c is not None and c.due == due:
+                break
+            heapq.heappop(self._checks)
+        soon = bool(self._checks) and self._checks[0][0] <= now + LINGER
+        for w in self._watches.values():
+            if not w.ready or w.held:
+                continue
+            if not soon or now - w.ready_since >= MAX_LINGER:
+                self._submit(w, whole=True)
+            elif len(w.ready) >= BATCH:
+                self._submit(w, whole=False)
+            elif not w.flush_due:  # more files are about to be ready: let them join this run
+                w.flush_due = True
+                self._timer(min(LINGER, w.ready_since + MAX_LINGER - now), "flush", w.job)
+
+    def _submit(self, w: _Watch, *, whole: bool) -> None:
+        """Hand the ready files to runs; unless ``whole``, a last part-filled batch stays to
+        be filled by files about to be ready."""
+        eng, store = self.engine, self.engine.store
+        job = eng.config.jobs.get(w.job)
+        if job is None or not job.enabled or w.paused:
+            w.ready.clear()
+            return
+        skip = job.overlap == "skip"
+        if skip and store.active_runs(job.name):
+            w.held = True  # handed on when the running one ends
+            return
+        keep = 0 if whole or not w.accepts_files else len(w.ready) % BATCH
+        versions = store.unseen_versions(job.name, w.ready[:len(w.ready) - keep])
+        del w.ready[:len(w.ready) - keep]
+        folder = w.spec.folder
+        while versions:
+            if w.accepts_files:
+                chunk, versions = versions[:BATCH], versions[BATCH:]
+                files = [p for p, _, _ in chunk]
+                note = (f"{os.path.basename(files[0])} arrived in {folder}" if len(files) == 1
+                        else f"{len(files)} files arrived in {folder}")
+                run_id = None
+            else:  # a kind without input files: one waiting run covers every change
+                chunk, versions, files = versions, [], None
+                note = f"files changed in {folder}"
+                run_id = store.waiting_run(job.name, trigger="watch")
+            if run_id is None:
+                try:
+                    run_id = eng.submit(job.name, trigger="watch", files=files, note=note)
+                except UserError as exc:  # removed or changed meanwhile
+                    log.warning("watch of %s: %s", job.name, exc)
+                    return
+                if store.get_run(run_id)["state"] == "skipped":
+                    w.ready[:0] = chunk + versions  # a run started meanwhile: wait for it
+                    w.held = True
+                    return
+            store.record_versions(job.name, run_id, chunk)
+            if skip and versions:
+                w.ready[:0] = versions
+                w.ready_since = time.monotonic()
+                w.held = True
+                return
+
+    # -- status ------------------------------------------------------------------------
+
+    def _publish(self) -> None:
+        snapshot = {}
+        for w in self._watches.values():
+            folder = self._folders.get(w.key)
+            state = "paused" if w.paused else (folder.state if folder else "starting")
+            reason = folder.reason if folder is not None and state == "unavailable" else None
+            pending = len(w.cands) + len(w.ready)
+            snapshot[w.job] = {"state": state, "folder": w.spec.folder, "reason": reason,
+                               "pending": pending}
+            shown = (state, reason, w.spec.folder)
+            before = self._published.get(w.job)
+            if before is not None and before[:3] == shown and bool(before[3]) == bool(pending):
+                continue
+            self._published[w.job] = (*shown, pending)
+            self.engine.store.set_watch_status(w.job, state=state, folder=w.spec.folder,
+                                               reason=reason, pending=pending, pid=os.getpid())
+            self._status = {**self._status, w.job: snapshot[w.job]}
+            self.engine.bus.emit(WatchChanged(w.job, state, w.spec.folder, reason, pending))
+            if before is None or before[:3] != shown:
+                self.engine.bus.emit(JobsChanged("watch"))
+        self._status = snapshot

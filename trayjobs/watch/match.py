@@ -1,0 +1,156 @@
+"""Which files a watch takes: name patterns, ignored names, and the job's own output folders.
+
+Names are compared without regard to case, so ``*.csv`` also takes ``EXPORT.CSV`` (bank
+exports are written both ways). The ignore list applies to the file's name and to every
+folder between the watched folder and the file, so ``.*`` also skips a hidden ``.cache/``.
+An import job moves finished files to ``processed/`` and ``failed/`` beside them: those
+folders are never taken back in, whatever their configured names.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Iterator
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from ..config import Config, JobConfig, WatchSpec
+
+__all__ = ["Matcher", "own_folders", "watch_root", "jobs_accepting", "name_matches"]
+
+#: The params of a job kind that name folders the job writes its input files into.
+_OUTPUT_PARAMS = ("processed_dir", "failed_dir")
+_LEAVE = "leave"  # the import kind's "keep files where they are"
+
+
+def watch_root(spec: WatchSpec) -> Path:
+    """The folder as configured: ``~`` expanded; a relative folder is taken in the home folder."""
+    path = spec.path
+    return path if path.is_absolute() else Path.home() / path
+
+
+def name_matches(name: str, patterns: Iterable[str]) -> bool:
+    low = name.lower()
+    return any(fnmatchcase(low, p.lower()) for p in patterns)
+
+
+def own_folders(job: JobConfig) -> list[str]:
+    """The folders (as configured) a job moves its input files into after a run."""
+    out = []
+    for key in _OUTPUT_PARAMS:
+        value = getattr(job.params, key, None)
+        if isinstance(value, str) and value.strip() and value.strip() != _LEAVE:
+            out.append(value.strip())
+    return out
+
+
+class Matcher:
+    """Decides whether a path below ``root`` is input for one job's watch."""
+
+    def __init__(self, root: str | Path, spec: WatchSpec, excluded: Iterable[str] = ()) -> None:
+        self.root = os.path.join(str(root), "")  # with a trailing separator
+        self.recursive = spec.recursive
+        self.patterns = [p.lower() for p in spec.patterns]
+        self.ignore = [p.lower() for p in spec.ignore]
+        self._abs: list[str] = []              # excluded folders as absolute paths
+        self._rel: list[tuple[str, ...]] = []  # ... as folder names beside any input file
+        for folder in excluded:
+            p = Path(folder).expanduser()
+            if p.is_absolute() or ".." in p.parts:
+                self._abs.append(os.path.join(os.path.normpath(Path(root) / p), ""))
+            else:
+                self._rel.append(tuple(part.lower() for part in p.parts if part != "."))
+
+    def _ignored(self, name: str) -> bool:
+        low = name.lower()
+        return any(fnmatchcase(low, p) for p in self.ignore)
+
+    def _excluded(self, dir_parts: tuple[str, ...], path: str) -> bool:
+        if any(path.startswith(a) for a in self._abs):
+            return True
+        low = tuple(d.lower() for d in dir_parts)
+        for rel in self._rel:
+            n = len(rel)
+            if n and any(low[i:i + n] == rel for i in range(len(low) - n + 1)):
+                return True
+        return False
+
+    def wants(self, path: str) -> bool:
+        """Is the file at ``path`` (absolute) input for this watch? Names only, no I/O."""
+        if not path.startswith(self.root):
+            return False
+        parts = tuple(path[len(self.root):].split(os.sep))
+        dirs, name = parts[:-1], parts[-1]
+        if not name or (dirs and not self.recursive):
+            return False
+        if self._ignored(name) or any(self._ignored(d) for d in dirs):
+            return False
+        if (self._abs or self._rel) and self._excluded(dirs, path):
+            return False
+        low = name.lower()
+        if any(fnmatchcase(low, p) for p in self.patterns):
+            return True
+        # A pattern with a slash is matched against the path below the folder.
+        rel = "/".join(parts).lower()
+        return any("/" in p and fnmatchcase(rel, p) for p in self.patterns)
+
+    def _skip_dir(self, path: str, name: str) -> bool:
+        if self._ignored(name):
+            return True
+        dirs = tuple(path[len(self.root):].split(os.sep))
+        return self._excluded(dirs, os.path.join(path, ""))
+
+    def scan(self) -> Iterator[tuple[str, os.stat_result]]:
+        """The files below the folder this watch takes, with their stat (no symlinked folders,
+        nothing under ignored or excluded folders). Unreadable sub-folders are skipped."""
+        top = self.root.rstrip(os.sep) or os.sep
+        stack = [top]
+        while stack:
+            folder = stack.pop()
+            try:
+                with os.scandir(folder) as it:
+                    entries = list(it)
+            except OSError:
+                if folder == top:
+                    raise  # the watched folder itself: the caller marks it unavailable
+                continue
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        if self.recursive and not self._skip_dir(entry.path, entry.name):
+                            stack.append(entry.path)
+                        continue
+                    if not self.wants(entry.path):
+                        continue
+                    st = entry.stat()
+                except OSError:
+                    continue  # gone meanwhile, or a dangling link
+                if stat.S_ISREG(st.st_mode):
+                    yield entry.path, st
+
+
+def jobs_accepting(config: Config, paths: Iterable[str | Path]) -> list[str]:
+    """Enabled jobs that take input files and would take all of ``paths``: the jobs whose
+    watch patterns match every name first, then the jobs without a watch (which take any
+    file), each in config order."""
+    from ..kinds.registry import get_kind
+
+    names = [Path(p).name for p in paths]
+    if not names:
+        return []
+    matched, plain = [], []
+    for job in config.jobs.values():
+        if not job.enabled:
+            continue
+        try:
+            if not get_kind(job.kind).accepts_files:
+                continue
+        except (KeyError, ImportError):
+            continue
+        spec = job.common.watch
+        if spec is None:
+            plain.append(job.name)
+        elif all(name_matches(n, spec.patterns) for n in names):
+            matched.append(job.name)
+    return matched + plain
