@@ -1,0 +1,189 @@
+"""Watched folders with real watchdog observers on real folders and a real engine:
+a file triggers one run once it is complete, whatever way it arrives."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+
+import pytest
+
+from test_watch_support import csv, files_of, import_job, runs_of, start
+
+pytestmark = pytest.mark.slow
+
+
+def imported_rows(home, table: str) -> int:
+    conn = sqlite3.connect(home.default_data_db)
+    try:
+        return conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_a_file_written_in_chunks_gives_one_run_after_the_last_write(make_engine, home, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    eng, ev = start(make_engine, import_job("bank", inbox, settle="0.5s"))
+    ev.state("bank", "watching")
+    with open(inbox / "export.csv", "w", encoding="utf-8") as f:
+        f.write("id,name\n")
+        for i in range(10):  # 2 s of writing, each pause shorter than the settle time
+            f.write("".join(f"{i * 100 + j},row\n" for j in range(100)))
+            f.flush()
+            time.sleep(0.2)
+    last_write = time.time()
+    run = ev.finished("bank")[0]
+    ev.settled("bank")
+    assert [r["id"] for r in runs_of(eng, "bank")] == [run["id"]]
+    assert run["state"] == "succeeded", run
+    assert run["trigger"] == "watch" and files_of(run) == ["export.csv"]
+    assert run["started_at"] > last_write
+    assert imported_rows(home, "bank") == 1000
+    assert (inbox / "processed" / "export.csv").exists()
+
+
+def test_a_file_still_open_for_writing_waits_for_its_close(make_engine, home, tmp_path):
+    # A download that stalls for longer than the settle time is not taken half-written:
+    # the system says the file is still open for writing.
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    eng, ev = start(make_engine, import_job("bank", inbox, settle="0.3s"))
+    ev.state("bank", "watching")
+    with open(inbox / "slow.csv", "w", encoding="utf-8") as f:
+        f.write("id,name\n1,first\n")
+        f.flush()
+        ev.wait(lambda: eng.watch_status()["bank"]["pending"] == 1, what="the file is seen")
+        time.sleep(1.0)  # the stall: quiet for more than the settle time, still open
+        assert not runs_of(eng, "bank")
+        f.write("2,second\n")
+    closed = time.time()
+    run = ev.finished("bank")[0]
+    ev.settled("bank")
+    assert len(runs_of(eng, "bank")) == 1
+    assert run["state"] == "succeeded" and run["started_at"] > closed
+    assert imported_rows(home, "bank") == 2
+
+
+def test_renamed_in_from_elsewhere(make_engine, home, tmp_path):
+    inbox, outside = tmp_path / "inbox", tmp_path / "outside"
+    inbox.mkdir()
+    eng, ev = start(make_engine, import_job("bank", inbox))
+    ev.state("bank", "watching")
+    os.rename(csv(outside / "moved.csv", rows=5), inbox / "moved.csv")
+    run = ev.finished("bank")[0]
+    ev.settled("bank")
+    assert len(runs_of(eng, "bank")) == 1
+    assert run["state"] == "succeeded" and files_of(run) == ["moved.csv"]
+    assert run["note"] == f"moved.csv arrived in {inbox}"
+    assert imported_rows(home, "bank") == 5
+
+
+@pytest.mark.parametrize("temp_name", ["data.csv.tmp", ".data.csv", "~$data.csv",
+                                       ".~lock.data.csv#", "data.csv.crdownload"])
+def test_written_under_a_temporary_name_then_renamed(make_engine, home, tmp_path, temp_name):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    # Every name matches the pattern; only the default ignore list keeps the temporary out.
+    eng, ev = start(make_engine, import_job("bank", inbox, patterns='["*"]'))
+    ev.state("bank", "watching")
+    csv(inbox / temp_name, rows=3, tag="t")
+    os.rename(inbox / temp_name, inbox / "data.csv")
+    run = ev.finished("bank")[0]
+    ev.settled("bank")
+    assert [files_of(r) for r in runs_of(eng, "bank")] == [["data.csv"]]
+    assert run["state"] == "succeeded"
+    assert imported_rows(home, "bank") == 3
+
+
+def test_a_partial_download_renamed_when_complete(make_engine, home, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    eng, ev = start(make_engine, import_job("bank", inbox, settle="0.2s"))
+    ev.state("bank", "watching")
+    part = inbox / "statement.csv.part"
+    with open(part, "w", encoding="utf-8") as f:
+        f.write("id,name\n")
+        for i in range(4):  # slower than the settle time: only the name keeps it out
+            f.write(f"{i},row\n")
+            f.flush()
+            time.sleep(0.3)
+    os.rename(part, inbox / "statement.csv")
+    run = ev.finished("bank")[0]
+    ev.settled("bank")
+    assert [files_of(r) for r in runs_of(eng, "bank")] == [["statement.csv"]]
+    assert run["state"] == "succeeded"
+    assert imported_rows(home, "bank") == 4
+
+
+def test_a_thousand_files_at_once_are_each_imported_once(make_engine, home, tmp_path):
+    inbox, staging = tmp_path / "inbox", tmp_path / "staging"
+    inbox.mkdir()
+    eng, ev = start(make_engine, import_job("bulk", inbox, settle="0.3s"), workers=2)
+    ev.state("bulk", "watching")
+    names = [f"part-{i:04}.csv" for i in range(1000)]
+    for i, name in enumerate(names):
+        csv(staging / name, rows=1, tag=f"f{i}")
+    for name in names:  # "dropped": moved in, as a file manager does
+        os.rename(staging / name, inbox / name)
+
+    def imported():
+        runs = [r for r in ev.engine.store.list_runs(job="bulk", limit=10_000)
+                if r["state"] in ("succeeded", "failed", "cancelled", "skipped", "interrupted")]
+        done = sum(len(r["result"]["files"]) for r in runs if isinstance(r.get("result"), dict))
+        return runs if done >= 1000 else None
+
+    runs = ev.wait(imported, timeout=60, what="1,000 files imported")
+    ev.settled("bulk")
+    runs = runs_of(eng, "bulk")
+    assert all(r["state"] == "succeeded" for r in runs), [r["error"] for r in runs]
+    files = [f for r in runs for f in r["result"]["files"]]
+    assert sorted(os.path.basename(f["file"]) for f in files) == names  # each once, no doubles
+    assert {f["status"] for f in files} == {"imported"}
+    assert imported_rows(home, "bulk") == 1000
+    # Batched into few runs, drained in arrival order, the queue never flooded.
+    assert 10 <= len(runs) <= 25, [len(files_of(r)) for r in runs]
+    assert max(len(files_of(r)) for r in runs) == 100
+    assert ev.most_in_queue <= eng.workers * 2
+    assert [r["id"] for r in runs] == sorted(r["id"] for r in runs)
+    assert all(a["started_at"] <= b["started_at"] for a, b in zip(runs, runs[1:]))
+    assert sorted(os.listdir(inbox / "processed")) == names and os.listdir(inbox) == ["processed"]
+
+
+def test_a_job_that_skips_overlaps_still_gets_every_file(make_engine, home, tmp_path):
+    inbox, staging = tmp_path / "inbox", tmp_path / "staging"
+    inbox.mkdir()
+    eng, ev = start(make_engine, import_job("bulk", inbox, settle="0.2s",
+                                            extra='overlap = "skip"'))
+    ev.state("bulk", "watching")
+    for i in range(250):
+        csv(staging / f"f{i:03}.csv", rows=1)
+    for i in range(250):
+        os.rename(staging / f"f{i:03}.csv", inbox / f"f{i:03}.csv")
+    ev.finished("bulk", 3, timeout=30)
+    ev.settled("bulk", timeout=30)
+    runs = runs_of(eng, "bulk")
+    assert [r["state"] for r in runs] == ["succeeded"] * 3, runs
+    assert sorted(len(files_of(r)) for r in runs) == [50, 100, 100]
+    assert imported_rows(home, "bulk") == 250
+
+
+def test_a_burst_of_files_runs_a_job_without_input_files_once(make_engine, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    eng, ev = start(make_engine, f"""
+        [jobs.tidy]
+        kind = "demo"
+        steps = 1
+        step_time = 0
+        watch = {{ folder = '{inbox}', settle = "0.3s" }}
+    """)
+    ev.state("tidy", "watching")
+    for i in range(20):
+        (inbox / f"note-{i}.txt").write_text("x" * i)
+    run = ev.finished("tidy")[0]
+    ev.settled("tidy")
+    assert len(runs_of(eng, "tidy")) == 1
+    assert run["state"] == "succeeded" and run["trigger"] == "watch"
+    assert run["note"] == f"files changed in {inbox}" and not run.get("inputs")
