@@ -1,4 +1,11 @@
-"""The desktop app: engine + tray + window, wired through the bridge and the service."""
+"""The desktop app: engine + tray + window, wired through the bridge and the service.
+
+The engine starts on a thread of its own; every read of the run store and every
+command goes through :class:`~.service.Service`, so the GUI thread never waits
+on SQLite or the queue. Engine events reach the window through the
+:class:`~.bridge.EngineBridge`. What the person can do (run, cancel, retry,
+undo, pause, edit the jobs file) is in :mod:`.commands`.
+"""
 
 from __future__ import annotations
 
@@ -8,25 +15,25 @@ import signal
 import socket
 import sys
 import threading
-import time
 from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, QSocketNotifier, Qt, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QCheckBox, QMessageBox
 
 from ..engine.engine import Engine
 from ..firstrun import ensure_first_run
-from ..instance import AlreadyRunning, InstanceLock
+from ..instance import AlreadyRunning
 from ..paths import Home
 from ..queue import Queue
-from ..schedule import local_now
-from ..textfmt import when
 from .bridge import EngineBridge
-from .details import RunDetails
+from .commands import Commands
+from .confwatch import ConfigWatcher
 from .icons import icon
-from .notify import Notifier
+from .notify import NotificationRouter, Notifier
 from .service import Service
-from .tray import Tray
+from .single import SingleInstance
+from .theme import apply_theme
+from .tray import Tray, tray_status
 from .window import MainWindow
 
 __all__ = ["TrayApp", "run_app"]
@@ -34,43 +41,55 @@ __all__ = ["TrayApp", "run_app"]
 log = logging.getLogger(__name__)
 
 
-class TrayApp(QObject):
+class TrayApp(QObject, Commands):
     ready = Signal()                 # the engine is running
     startFailed = Signal(str)
     jobsLoaded = Signal()
-    runsLoaded = Signal()
     stopped = Signal()
     _engineStarted = Signal(object)
     _control = Signal(object)
 
     def __init__(self, home: Home, *, minimized: bool = False, workers: int | None = None,
                  grace: float = 3.0) -> None:
-        super().__init__()
+        QObject.__init__(self)
         self.home = home.ensure()
         self.minimized = minimized
         self._workers, self._grace = workers, grace
-        self.qsettings = QSettings(str(home.config_dir / "window.ini"), QSettings.IniFormat)
+        self.qsettings = QSettings(str(home.config_dir / "window.ini"), QSettings.Format.IniFormat)
         self.engine: Engine | None = None
         self.bridge = EngineBridge(self)
         self.service = Service(self)
         self.service.failed.connect(self.status)
         self.paused = False
+        self.settings = None             # the config's Settings, once loaded
         self._jobs: list[dict[str, Any]] = []
         self._running: dict[int, dict[str, Any]] = {}
+        self._progress: dict[int, Any] = {}
         self._failures: list[dict[str, Any]] = []
-        self._unseen_failures = 0
-        self._last_notified: int | None = None
+        self._latest_report: str | None = None
+        self.unseen_failures = 0
         self._quitting = False
+        apply_theme(str(self.qsettings.value("window/theme", "system")))
         self.window = MainWindow(self)
+        self.window.settings_page.set_theme(str(self.qsettings.value("window/theme", "system")))
+        self.window.settings_page.themeChosen.connect(self.set_theme)
         self.tray = Tray(self)
-        self.notifier = Notifier(self.tray.icon, self.status)
-        self._reload_jobs = QTimer(self, singleShot=True, interval=300)
+        self.notifier = Notifier(self.tray.icon, self.status, self)
+        self.notifier.clicked.connect(self.open_target)
+        self.router = NotificationRouter(self.notifier, settings=lambda: self.settings,
+                                         job_notify=self._job_notify, parent=self)
+        self.config_watch = ConfigWatcher(home.config_file, self)
+        self.config_watch.changed.connect(self.config_edited)
+        self._reload_jobs = QTimer(self, singleShot=True, interval=250)
         self._reload_jobs.timeout.connect(self.refresh_jobs)
-        self._engineStarted.connect(self._on_engine_started, Qt.QueuedConnection)
-        self._control.connect(self._on_control, Qt.QueuedConnection)
+        self._tip_timer = QTimer(self, singleShot=True, interval=1000)
+        self._tip_timer.timeout.connect(self._update_tray)
+        self._engineStarted.connect(self._on_engine_started, Qt.ConnectionType.QueuedConnection)
+        self._control.connect(self._on_control, Qt.ConnectionType.QueuedConnection)
         self.bridge.runChanged.connect(self._on_run_changed)
         self.bridge.progress.connect(self._on_progress)
         self.bridge.jobsChanged.connect(lambda _r: self._reload_jobs.start())
+        self.bridge.watchChanged.connect(lambda _e: self._reload_jobs.start())
         self.bridge.notice.connect(lambda n: self.status(n.message))
 
     # -- start and stop ---------------------------------------------------------------
@@ -104,9 +123,9 @@ class TrayApp(QObject):
         self.engine = result
         self.engine.on_control = self._control.emit  # from the control thread: queue it
         self.bridge.attach(self.engine.bus)
+        self.window.runs_model.attach(self.engine.store, self.service)
         self.status("Ready")
-        self.refresh_jobs()
-        self.refresh_runs()
+        self.refresh()
         self.ready.emit()
 
     def quit(self) -> None:
@@ -114,6 +133,7 @@ class TrayApp(QObject):
             return
         self._quitting = True
         self.status("Stopping: running jobs get a few seconds to finish…")
+        self.window.save_geometry()
         eng = self.engine
 
         def stop() -> None:
@@ -126,6 +146,7 @@ class TrayApp(QObject):
             QTimer.singleShot(0, QApplication.instance(), self._finish_quit)
 
         self.bridge.detach()
+        self.notifier.close()
         threading.Thread(target=stop, name="trayjobs-stop", daemon=True).start()
 
     def _finish_quit(self) -> None:
@@ -141,127 +162,98 @@ class TrayApp(QObject):
     # -- window -----------------------------------------------------------------------
 
     def show_window(self) -> None:
-        self.window.show()
-        self.window.setWindowState(self.window.windowState() & ~Qt.WindowMinimized)
-        self.window.raise_()
-        self.window.activateWindow()
-        self._unseen_failures = 0
-        self._update_tray()
+        w = self.window
+        w.show()
+        w.setWindowState(w.windowState() & ~Qt.WindowState.WindowMinimized)
+        w.raise_()
+        w.activateWindow()
+        self.window_seen()
+
+    def window_seen(self) -> None:
+        """The person looked at the window: failures no longer need attention in the tray."""
+        if self.unseen_failures:
+            self.unseen_failures = 0
+            self._update_tray()
 
     def toggle_window(self) -> None:
-        if self.window.isVisible():
+        if self.window.isVisible() and not self.window.isMinimized():
             self.window.hide()
         else:
             self.show_window()
 
     def close_window_requested(self) -> bool:
-        """True: the window only hides (the tray keeps the app); False: the app quits."""
-        if Tray.available() and not self._quitting:
-            return True
+        """True: the window only hides (the app keeps running); False: the app quits."""
         if self._quitting:
             return False
-        ans = QMessageBox.question(
-            self.window, "Quit trayjobs?",
-            "There is no system tray on this desktop. Quit trayjobs (scheduled and watched "
-            "jobs stop), or keep it running in the background?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No)
-        if ans == QMessageBox.StandardButton.Yes:
+        if Tray.available():
+            self.window.hide()
+            return True
+        choice = str(self.qsettings.value("window/close_action", ""))
+        if choice not in ("quit", "background"):
+            choice, remember = self.ask_close()
+            if remember:
+                self.qsettings.setValue("window/close_action", choice)
+        if choice == "quit":
             self.quit()
-            return False
+            return True  # the window closes when the engine has stopped
         self.window.showMinimized()
         return True
+
+    def ask_close(self) -> tuple[str, bool]:
+        """Without a tray, closing the window asks: quit, or keep running in the background."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Quit trayjobs?",
+                          "There is no system tray on this desktop, so the window is the only "
+                          "way to reach trayjobs.\n\nQuit (scheduled and watched jobs stop), or "
+                          "keep running in the background? Starting trayjobs again brings the "
+                          "window back.", parent=self.window)
+        box.setObjectName("closeQuestion")
+        quit_btn = box.addButton("&Quit", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("&Keep running", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(keep)
+        remember = QCheckBox("Do not ask again")
+        box.setCheckBox(remember)
+        box.exec()
+        return ("quit" if box.clickedButton() is quit_btn else "background"), remember.isChecked()
 
     def status(self, text: str) -> None:
         self.window.statusBar().showMessage(text, 15_000)
 
-    def open_run(self, run_id: int) -> RunDetails:
-        self.show_window()
-        dlg = RunDetails(self, run_id, self.window)
-        dlg.setAttribute(Qt.WA_DeleteOnClose)
-        dlg.show()
-        return dlg
-
-    def open_last_notified(self) -> None:
-        if self._last_notified is not None:
-            self.open_run(self._last_notified)
-        else:
-            self.show_window()
-
-    # -- commands ---------------------------------------------------------------------
-
-    def run_job(self, name: str) -> None:
-        if self.engine is None:
-            self.status("Still starting; try again in a moment")
-            return
-        eng = self.engine
-        self.service.call(lambda: eng.submit(name, trigger="manual"),
-                          lambda rid: self.status(f"Started run {rid} of {name}"))
-
-    def toggle_pause(self) -> None:
-        if self.engine is None:
-            return
-        eng, want = self.engine, not self.paused
-        self.service.call(lambda: eng.set_paused(want), lambda _r: self._set_paused(want))
-
-    def _set_paused(self, paused: bool) -> None:
-        self.paused = paused
-        self.window.set_paused(paused)
-        self.status("All jobs paused" if paused else "Jobs resumed")
-        self._update_tray()
+    def set_theme(self, key: str) -> None:
+        self.qsettings.setValue("window/theme", key)
+        apply_theme(key)
 
     # -- data -------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        self.refresh_jobs()
+        self.window.runs_model.reload()
 
     def refresh_jobs(self) -> None:
         if self.engine is None:
             return
         eng = self.engine
+        self.service.call(lambda: load_jobs(eng), self._jobs_loaded)
 
-        def load():
-            cfg = eng.config
-            states, last = eng.store.job_states(), eng.store.last_runs()
-            paused_all = eng.paused()
-            rows = []
-            for job in cfg.jobs.values():
-                st = states.get(job.name, {})
-                nxt = st.get("next_run_at") if st.get("schedule_spec") == job.schedule_spec else None
-                if job.schedule and nxt is None:
-                    nxt = job.schedule.next_after(local_now()).timestamp()
-                status = ("disabled" if not job.enabled else
-                          "paused" if paused_all or st.get("paused") else "enabled")
-                rows.append({"name": job.name, "kind": job.kind, "trigger": job.trigger_text(),
-                             "next_run_at": nxt if job.schedule and job.enabled else None,
-                             "last": last.get(job.name), "status": status,
-                             "enabled": job.enabled, "description": job.common.description})
-            return rows, paused_all, [str(e) for e in cfg.errors], str(cfg.path or "")
-
-        self.service.call(load, self._jobs_loaded)
-
-    def _jobs_loaded(self, data) -> None:
-        rows, paused, errors, path = data
-        self._jobs = rows
-        self.window.jobs_model.set_rows(rows)
-        self.window.show_config_errors(errors, path)
-        self.paused = paused
-        self.window.set_paused(paused)
+    def _jobs_loaded(self, data: dict[str, Any]) -> None:
+        self._jobs = data["rows"]
+        self.settings = data["settings"]
+        self.window.jobs_model.set_rows(data["rows"])
+        self.window.activity.set_jobs([r["name"] for r in data["rows"]])
+        self.window.show_config_errors(data["errors"], data["path"])
+        if not self.window.settings_page.dirty:
+            self.window.settings_page.load(data["settings"].model_dump(), data["autostart"])
+        self.paused = data["paused"]
+        self.window.set_paused(self.paused)
+        self._failures = data["failures"]
+        self._latest_report = data["latest_report"]
+        self._running = {r["id"]: r for r in data["running"]}
         self._update_tray()
         self.jobsLoaded.emit()
 
-    def refresh_runs(self) -> None:
-        if self.engine is None:
-            return
+    def _job_notify(self, name: str) -> str | None:
         eng = self.engine
-        self.service.call(lambda: (eng.store.list_runs(limit=self.window.runs_model.limit),
-                                   eng.store.list_runs(state="failed", limit=5)),
-                          self._runs_loaded)
-
-    def _runs_loaded(self, data) -> None:
-        runs, failures = data
-        self.window.runs_model.set_rows(runs)
-        self._running = {r["id"]: r for r in runs if r["state"] == "running"}
-        self._failures = failures
-        self._update_tray()
-        self.runsLoaded.emit()
+        job = eng.config.jobs.get(name) if eng else None
+        return job.common.notify if job else None
 
     def _on_run_changed(self, run: dict[str, Any], final: bool) -> None:
         self.window.runs_model.upsert(run)
@@ -269,33 +261,25 @@ class TrayApp(QObject):
             self._running[run["id"]] = run
         else:
             self._running.pop(run["id"], None)
-        if final and run["state"] == "failed":
-            self._failures = [run] + [f for f in self._failures if f["id"] != run["id"]][:4]
-            self._unseen_failures += 0 if self.window.isActiveWindow() else 1
-            self._notify_failure(run)
+            self._progress.pop(run["id"], None)
         if final:
+            if run["state"] == "failed":
+                self._failures = [run] + [f for f in self._failures if f["id"] != run["id"]][:4]
+                if not self.window.isActiveWindow():
+                    self.unseen_failures += 1
+            if run["state"] == "succeeded" and run.get("kind") == "report":
+                result = run.get("result") if isinstance(run.get("result"), dict) else {}
+                self._latest_report = result.get("open") or result.get("latest") or \
+                    self._latest_report
+            self.router.run_finished(run)
             self._reload_jobs.start()
         self._update_tray()
 
-    def _notify_failure(self, run: dict[str, Any]) -> None:
-        eng = self.engine
-        job = eng.config.jobs.get(run["job"]) if eng else None
-        if job is not None and job.common.notify == "never":
-            return
-        if eng is not None and not eng.config.settings.notify_failures and (
-                job is None or job.common.notify != "always"):
-            return
-        self._last_notified = run["id"]
-        self.notifier.notify(f"{run['job']} failed",
-                             f"{run.get('error') or 'failed'}\nRun {run['id']}: click for details",
-                             critical=True)
-
     def _on_progress(self, updates) -> None:
         self.window.runs_model.apply_progress(updates)
-        for rid, p in updates.items():
-            if rid in self._running:
-                self._running[rid]["progress"] = p
-        self._update_tray(tooltip_only=True)
+        self._progress.update(updates)
+        if not self._tip_timer.isActive():
+            self._tip_timer.start()  # the tooltip follows progress at most once a second
 
     # -- tray state -------------------------------------------------------------------
 
@@ -304,33 +288,83 @@ class TrayApp(QObject):
 
     def running_snapshot(self) -> list[dict[str, Any]]:
         out = []
-        for r in self._running.values():
-            p = r.get("progress")
-            pct = f"{100 * p.done / p.total:.0f} %" if p and p.total and p.done is not None else ""
+        for r in sorted(self._running.values(), key=lambda r: r["id"]):
+            p = self._progress.get(r["id"])
+            done, total = (p.done, p.total) if p else (r.get("progress_done"),
+                                                       r.get("progress_total"))
+            pct = f"{100 * (done or 0) / total:.0f} %" if total else ""
             out.append({"id": r["id"], "job": r["job"], "text": pct})
         return out
 
     def recent_failures(self) -> list[dict[str, Any]]:
         return self._failures
 
-    def _update_tray(self, tooltip_only: bool = False) -> None:
-        parts = []
-        if self._running:
-            running = self.running_snapshot()
-            parts.append(f"{len(running)} running" + (
-                f" ({running[0]['job']} {running[0]['text']})".replace(" )", ")") if len(running) == 1 else ""))
-        nxt = min((j for j in self._jobs if j.get("next_run_at")), key=lambda j: j["next_run_at"],
-                  default=None)
-        if nxt and not self.paused:
-            parts.append(f"next: {nxt['name']} {when(nxt['next_run_at'])}")
-        if self.paused:
-            parts.append("paused")
-        if self._unseen_failures:
-            parts.append(f"{self._unseen_failures} failed")
-        tip = "trayjobs · " + " · ".join(parts) if parts else "trayjobs · idle"
-        state = ("failed" if self._unseen_failures else "running" if self._running
-                 else "paused" if self.paused else "idle")
+    def latest_report(self) -> str | None:
+        return self._latest_report
+
+    def _update_tray(self) -> None:
+        nxt = min((j for j in self._jobs if j.get("next_run_at") and j["enabled"]
+                   and not j.get("paused")), key=lambda j: j["next_run_at"], default=None)
+        state, tip = tray_status(running=self.running_snapshot(), next_job=nxt,
+                                 paused=self.paused, failed=self.unseen_failures)
         self.tray.set_state(state, tip)
+
+
+def load_jobs(eng: Engine) -> dict[str, Any]:
+    """Everything the jobs list, the tray and the settings page show (service thread)."""
+    from ..kinds.registry import get_kind
+    from ..schedule import local_now
+    from .commands import autostart_enabled
+    cfg, store = eng.config, eng.store
+    states, last = store.job_states(), store.last_runs()
+    paused_all = eng.paused()
+    watches = _watch_status(eng)
+    rows, latest_report = [], None
+    for job in cfg.jobs.values():
+        st = states.get(job.name, {})
+        nxt = st.get("next_run_at") if st.get("schedule_spec") == job.schedule_spec else None
+        if job.schedule and nxt is None:
+            nxt = job.schedule.next_after(local_now()).timestamp()
+        try:
+            kind = get_kind(job.kind)
+        except KeyError:
+            kind = None
+        watch = None
+        if job.common.watch is not None:
+            watch = watches.get(job.name) or {"state": "configured",
+                                              "folder": job.common.watch.folder}
+        rows.append({"name": job.name, "kind": job.kind, "trigger": job.trigger_text(),
+                     "watch": watch, "next_run_at": nxt if job.schedule else None,
+                     "last": last.get(job.name), "enabled": job.enabled,
+                     "paused": paused_all or bool(st.get("paused")),
+                     "job_paused": bool(st.get("paused")),
+                     "description": job.common.description,
+                     "accepts_files": bool(kind and kind.accepts_files),
+                     "supports_dry_run": bool(kind and kind.supports_dry_run)})
+        if job.kind == "report":
+            for run in store.list_runs(job=job.name, state="succeeded", limit=1):
+                result = run.get("result") if isinstance(run.get("result"), dict) else {}
+                target = result.get("open") or result.get("latest")
+                if target and (latest_report is None or run["id"] > latest_report[0]):
+                    latest_report = (run["id"], target)
+    return {"rows": rows, "paused": paused_all, "errors": [str(e) for e in cfg.errors],
+            "path": str(cfg.path or ""), "settings": cfg.settings,
+            "failures": store.list_runs(state="failed", limit=5),
+            "running": store.list_runs(state="running", limit=100),
+            "latest_report": latest_report[1] if latest_report else None,
+            "autostart": autostart_enabled()}
+
+
+def _watch_status(eng: Engine) -> dict[str, dict[str, Any]]:
+    """The watched folders' states, from the engine's watch manager where there is one."""
+    for getter in (getattr(getattr(eng, "watches", None), "status", None),
+                   getattr(eng, "watch_status", None)):
+        if callable(getter):
+            try:
+                return getter() or {}
+            except Exception:
+                log.exception("watch status unavailable")
+    return {}
 
 
 def _setup_logging(home: Home) -> None:
@@ -350,7 +384,7 @@ def _install_signal_wakeup(app: QApplication, on_signal) -> None:
     r.setblocking(False)
     w.setblocking(False)
     signal.set_wakeup_fd(w.fileno())
-    notifier = QSocketNotifier(r.fileno(), QSocketNotifier.Read, app)
+    notifier = QSocketNotifier(r.fileno(), QSocketNotifier.Type.Read, app)
 
     def readable() -> None:
         try:
@@ -366,21 +400,29 @@ def _install_signal_wakeup(app: QApplication, on_signal) -> None:
 
 
 def run_app(home: Home, *, minimized: bool = False) -> int:
-    lock = InstanceLock(home)
-    if lock.is_locked():
-        pid, mode = lock.owner()
-        if mode == "app" and Queue(home).notify({"op": "show"}):
-            print(f"trayjobs is already running (pid {pid}); showing its window.", file=sys.stderr)
-            return 0
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("trayjobs")
     app.setApplicationDisplayName("trayjobs")
     app.setDesktopFileName("io.github.trayjobs.TrayJobs")
+    home.ensure()
+    single = SingleInstance(home)
+    if not single.claim():
+        # Another trayjobs window is running for this home: bring it forward instead of
+        # starting a second consumer.
+        if single.ask("show") or Queue(home).notify({"op": "show"}):
+            print("trayjobs is already running; showing its window.", file=sys.stderr)
+            return 0
+        print("trayjobs is already starting for this home.", file=sys.stderr)
+        return 1
     app.setWindowIcon(icon("trayjobs"))
     app.setQuitOnLastWindowClosed(False)
     _setup_logging(home)
     ensure_first_run(home)  # no jobs file yet: the example set-up (Inbox, Scratch, reports)
     tray_app = TrayApp(home, minimized=minimized)
+    single.message.connect(lambda m: tray_app.show_window() if m == "show" else None)
     _install_signal_wakeup(app, tray_app.quit)
     tray_app.start()
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        single.release()

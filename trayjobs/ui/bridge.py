@@ -13,7 +13,11 @@ import time
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
+from ..engine import events
 from ..engine.events import EventBus, JobsChanged, Notice, RunChanged, RunLog, RunProgress
+
+#: Watched-folder state changes, where the engine has watched folders.
+WatchChanged = getattr(events, "WatchChanged", None)
 
 __all__ = ["EngineBridge"]
 
@@ -26,6 +30,7 @@ class EngineBridge(QObject):
     logLine = Signal(object)           # RunLog
     jobsChanged = Signal(str)
     notice = Signal(object)            # Notice
+    watchChanged = Signal(object)      # WatchChanged
     _posted = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -83,5 +88,7 @@ class EngineBridge(QObject):
                 self.jobsChanged.emit(ev.reason)
             elif isinstance(ev, Notice):
                 self.notice.emit(ev)
+            elif WatchChanged is not None and isinstance(ev, WatchChanged):
+                self.watchChanged.emit(ev)
         if progress:
             self.progress.emit(progress)

@@ -1,17 +1,38 @@
-"""The run details dialog: fields, attempts, live log, traceback and actions."""
+"""The run details: parameters, attempts timeline, live log, traceback, result and actions."""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+import sqlite3
+from pathlib import Path
+from typing import Any
 
-from PySide6.QtGui import QFontDatabase, QGuiApplication
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QFontDatabase, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
-                               QPlainTextEdit, QPushButton, QTabWidget, QVBoxLayout, QWidget)
+                               QMessageBox, QPlainTextEdit, QPushButton, QTabWidget, QTableWidget,
+                               QTableWidgetItem, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
+                               QWidget)
 
-from ..textfmt import run_duration, state_text, when
+from ..durations import format_duration
+from ..textfmt import run_duration, when
+from .icons import icon
+from .runinfo import REJECTED_SCHEME, attempt_lines, main_output, params_text, result_links
+from .theme import state_colour
 
-__all__ = ["RunDetails"]
+__all__ = ["RunDetails", "RejectedRows"]
+
+
+def _mono() -> Any:
+    return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+
+
+def _text_view(name: str) -> QPlainTextEdit:
+    t = QPlainTextEdit(readOnly=True)
+    t.setFont(_mono())
+    t.setAccessibleName(name)
+    t.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+    return t
 
 
 class RunDetails(QDialog):
@@ -20,59 +41,80 @@ class RunDetails(QDialog):
         self.app = app
         self.run_id = run_id
         self.run: dict[str, Any] | None = None
-        self.setWindowTitle(f"Run {run_id}")
-        self.resize(720, 520)
+        self.setObjectName("runDetails")
+        self.setWindowTitle(f"Run {run_id} – trayjobs")
+        self.resize(780, 580)
         self.title = QLabel()
         self.title.setObjectName("runTitle")
+        self.state_icon = QLabel()
+        head = QHBoxLayout()
+        head.addWidget(self.state_icon)
+        head.addWidget(self.title, 1)
+
         self.form = QFormLayout()
         self.fields: dict[str, QLabel] = {}
         for key, label in (("state", "State"), ("trigger", "Trigger"), ("attempt", "Attempt"),
                            ("started", "Started"), ("took", "Took"), ("summary", "Result"),
-                           ("error", "Error"), ("note", "Note"), ("inputs", "Inputs")):
+                           ("error", "Error"), ("links", "Output")):
             lab = QLabel()
             lab.setWordWrap(True)
-            lab.setTextInteractionFlags(lab.textInteractionFlags() | lab.textInteractionFlags().TextSelectableByMouse)
+            lab.setAccessibleName(label)
+            lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
             self.fields[key] = lab
-            self.form.addRow(label + ":", lab)
-        mono = QFontDatabase.systemFont(QFontDatabase.FixedFont)
-        self.attempts = QPlainTextEdit(readOnly=True)
-        self.log = QPlainTextEdit(readOnly=True)
-        self.log.setFont(mono)
-        self.traceback = QPlainTextEdit(readOnly=True)
-        self.traceback.setFont(mono)
-        self.traceback.setAccessibleName("Traceback")
-        tabs = QTabWidget()
-        tabs.addTab(self.log, "Log")
-        tabs.addTab(self.attempts, "Attempts")
-        tb = QWidget()
-        tbl = QVBoxLayout(tb)
-        tbl.addWidget(self.traceback)
-        self.copy_btn = QPushButton("Copy traceback")
+            self.form.addRow(f"{label}:", lab)
+        self.fields["links"].setOpenExternalLinks(False)
+        self.fields["links"].linkActivated.connect(self.open_link)
+
+        self.log = _text_view("Log")
+        self.timeline = QTreeWidget()
+        self.timeline.setAccessibleName("Attempts")
+        self.timeline.setHeaderLabels(["Attempt", "Started", "Took", "Ended", "Error"])
+        self.timeline.setRootIsDecorated(False)
+        self.timeline.setWordWrap(True)
+        self.params = _text_view("Parameters")
+        self.result_text = _text_view("Result data")
+        self.traceback = _text_view("Traceback")
+        self.copy_btn = QPushButton("&Copy traceback")
+        self.copy_btn.setAccessibleName("Copy traceback")
         self.copy_btn.clicked.connect(
             lambda: QGuiApplication.clipboard().setText(self.traceback.toPlainText()))
-        tbl.addWidget(self.copy_btn)
-        tabs.addTab(tb, "Traceback")
-        self.tabs = tabs
+        tb = QWidget()
+        tbl = QVBoxLayout(tb)
+        tbl.setContentsMargins(0, 0, 0, 0)
+        tbl.addWidget(self.traceback)
+        tbl.addWidget(self.copy_btn, 0, Qt.AlignmentFlag.AlignRight)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.log, "&Log")
+        self.tabs.addTab(self.timeline, "&Timeline")
+        self.tabs.addTab(self.params, "&Parameters")
+        self.tabs.addTab(self.result_text, "Res&ult data")
+        self.tabs.addTab(tb, "Trace&back")
 
+        self.retry_btn = QPushButton(icon("state-retrying"), "&Retry")
+        self.cancel_btn = QPushButton("Ca&ncel run")
+        self.undo_btn = QPushButton("&Undo…")
+        self.open_btn = QPushButton("&Open output")
         buttons = QHBoxLayout()
-        self.retry_btn = QPushButton("Retry")
-        self.cancel_btn = QPushButton("Cancel run")
-        self.undo_btn = QPushButton("Undo")
-        for b, fn in ((self.retry_btn, self._retry), (self.cancel_btn, self._cancel),
-                      (self.undo_btn, self._undo)):
+        for b, fn, name in ((self.retry_btn, self.retry, "Retry"),
+                            (self.cancel_btn, self.cancel, "Cancel run"),
+                            (self.undo_btn, self.undo, "Undo"),
+                            (self.open_btn, self.open_output, "Open output")):
+            b.setAccessibleName(name)
             b.clicked.connect(fn)
             buttons.addWidget(b)
         buttons.addStretch(1)
-        close = QDialogButtonBox(QDialogButtonBox.Close)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.close)
         buttons.addWidget(close)
 
         lay = QVBoxLayout(self)
-        lay.addWidget(self.title)
+        lay.addLayout(head)
         lay.addLayout(self.form)
-        lay.addWidget(tabs, 1)
+        lay.addWidget(self.tabs, 1)
         lay.addLayout(buttons)
-        self._last_log_id = 0
+        QShortcut(QKeySequence.StandardKey.Refresh, self, activated=self.refresh)
+        self._last_log_ts = 0.0
+        self._pending_lines: list[Any] | None = []  # live lines that came before the load
         app.bridge.runChanged.connect(self._on_run_changed)
         app.bridge.logLine.connect(self._on_log)
         self.refresh()
@@ -80,83 +122,185 @@ class RunDetails(QDialog):
     # -- data -----------------------------------------------------------------------
 
     def refresh(self) -> None:
-        rid = self.run_id
+        rid, eng = self.run_id, self.app.engine
+        if eng is None:
+            return
 
         def load():
-            store = self.app.engine.store
-            return store.get_run(rid), store.attempts(rid), store.logs(rid)
+            store = eng.store
+            run = store.get_run(rid)
+            job = eng.config.jobs.get(run["job"]) if run else None
+            return run, store.attempts(rid), store.logs(rid), dict(job.raw) if job else None
 
         self.app.service.call(load, self._show)
 
     def _show(self, data) -> None:
-        run, attempts, logs = data
+        run, attempts, logs, job_raw = data
         if run is None:
-            self.title.setText(f"Run {self.run_id} no longer exists")
+            self.title.setText(f"Run {self.run_id} is no longer in the history")
+            for b in (self.retry_btn, self.cancel_btn, self.undo_btn, self.open_btn):
+                b.setEnabled(False)
             return
         self.run = run
         result = run.get("result") if isinstance(run.get("result"), dict) else {}
-        self.title.setText(f"<b>{run['job']}</b> ({run['kind']}) · run {run['id']}")
+        self.title.setText(f"<b>{_esc(run['job'])}</b> ({run['kind']}) · run {run['id']}")
+        self.state_icon.setPixmap(icon(f"state-{run['state']}").pixmap(22, 22))
         f = self.fields
-        f["state"].setText(state_text(run))
+        state = run["state"]
+        if state == "retrying" and run.get("next_attempt_at"):
+            state += f" (attempt {run['attempt'] + 1} of {run['max_attempts']} " \
+                     f"{when(run['next_attempt_at'], seconds=True)})"
+        f["state"].setText(f"<span style='color:{state_colour(run['state']).name()}'>"
+                           f"{_esc(state)}</span>")
         trig = run["trigger"]
         if run.get("retry_of"):
             trig += f" (retry of run {run['retry_of']})"
         if run.get("parent_run"):
             trig += f" (after run {run['parent_run']})"
-        f["trigger"].setText(trig)
+        if run.get("note"):
+            trig += f" · {run['note']}"
+        f["trigger"].setText(_esc(trig))
         f["attempt"].setText(f"{run['attempt']} of {run['max_attempts']}")
-        f["started"].setText(when(run.get("started_at"), seconds=True))
+        f["started"].setText(when(run.get("started_at") or run.get("created_at"), seconds=True))
         f["took"].setText(run_duration(run))
-        f["summary"].setText(result.get("summary", ""))
-        f["error"].setText(run.get("error") or "")
-        f["note"].setText(run.get("note") or "")
-        f["inputs"].setText(json.dumps(run["inputs"]) if run.get("inputs") else "")
-        self.attempts.setPlainText("\n".join(
-            f"{a['attempt']}. {when(a['started_at'], seconds=True)} → {a['state']}"
-            + (f": {a['error']}" if a.get("error") else "") for a in attempts))
-        self.log.setPlainText("\n".join(
-            f"{when(l['ts'], seconds=True)} {l['level']:<7} {l['message']}" for l in logs))
-        self._last_log_id = logs[-1]["id"] if logs else 0
+        f["summary"].setText(_esc(result.get("summary") or ""))
+        f["error"].setText(_esc(run.get("error") or ""))
+        links = result_links(run)
+        f["links"].setText(" · ".join(f"<a href='{_esc(u)}'>{_esc(l)}</a>" for l, u in links))
+        for key in ("error", "links", "summary"):
+            self.form.setRowVisible(f[key], bool(f[key].text()))
+        self.timeline.clear()
+        for a in attempt_lines(attempts):
+            item = QTreeWidgetItem([str(a["attempt"]), when(a.get("started_at"), seconds=True),
+                                    format_duration(a["took"]) if a["took"] is not None else "",
+                                    a.get("state") or "", a.get("error") or ""])
+            item.setIcon(3, icon(f"state-{a['state']}") if a.get("state") else icon("state-queued"))
+            item.setToolTip(4, a.get("error") or "")
+            self.timeline.addTopLevelItem(item)
+        self.params.setPlainText(params_text(job_raw, run.get("inputs")))
+        self.result_text.setPlainText(json.dumps(result, indent=2, ensure_ascii=False)
+                                      if result else "")
+        self.log.setPlainText("\n".join(self._line(l["ts"], l["level"], l["message"])
+                                        for l in logs))
+        self._last_log_ts = logs[-1]["ts"] if logs else 0.0
+        pending, self._pending_lines = self._pending_lines or [], None
+        for line in pending:
+            self._on_log(line)
         self.traceback.setPlainText(run.get("traceback") or "")
         self.copy_btn.setEnabled(bool(run.get("traceback")))
+        self.tabs.setTabEnabled(4, bool(run.get("traceback")))
         active = run["state"] in ("queued", "running", "retrying")
         self.retry_btn.setEnabled(not active or run["state"] == "retrying")
-        self.retry_btn.setText("Retry now" if run["state"] == "retrying" else "Retry")
+        self.retry_btn.setText("&Retry now" if run["state"] == "retrying" else "&Retry")
         self.cancel_btn.setEnabled(active)
         from ..kinds.registry import get_kind
         try:
-            can_undo = get_kind(run["kind"]).supports_undo and not result.get("undo")
+            can_undo = get_kind(run["kind"]).supports_undo
         except KeyError:
             can_undo = False
         self.undo_btn.setVisible(can_undo)
-        self.undo_btn.setEnabled(can_undo and not active)
+        self.undo_btn.setEnabled(can_undo and not active and not result.get("undo")
+                                 and not result.get("dry_run"))
+        if result.get("undo"):
+            self.undo_btn.setToolTip(f"Already undone: {result['undo'].get('summary', '')}")
+        self.open_btn.setEnabled(main_output(run) is not None)
+
+    @staticmethod
+    def _line(ts: float, level: str, message: str) -> str:
+        return f"{when(ts, seconds=True)} {level:<7} {message}"
 
     def _on_run_changed(self, run: dict[str, Any], final: bool) -> None:
         if run["id"] == self.run_id:
             self.refresh()
 
     def _on_log(self, line) -> None:
-        if line.run_id == self.run_id:
-            self.log.appendPlainText(f"{when(line.ts, seconds=True)} {line.level:<7} {line.message}")
+        if line.run_id != self.run_id:
+            return
+        if self._pending_lines is not None:
+            self._pending_lines.append(line)
+            return
+        if line.ts <= self._last_log_ts:
+            return  # already read from the store
+        self._last_log_ts = line.ts
+        self.log.appendPlainText(self._line(line.ts, line.level, line.message))
 
     # -- actions --------------------------------------------------------------------
 
-    def _act(self, fn: Callable[[], Any], done: str) -> None:
-        self.app.service.call(fn, lambda _r: self.app.status(done))
+    def retry(self) -> None:
+        self.app.retry_run(self.run_id)
 
-    def _retry(self) -> None:
-        rid = self.run_id
-        self.app.service.call(lambda: self.app.engine.retry(rid),
-                              lambda new: self.app.status(f"run {rid} retried as run {new}"))
+    def cancel(self) -> None:
+        self.app.cancel_run(self.run_id)
 
-    def _cancel(self) -> None:
-        rid = self.run_id
-        self._act(lambda: self.app.engine.cancel(rid), f"asked run {rid} to stop")
-
-    def _undo(self) -> None:
-        from ..engine.undo import undo_run
-        rid = self.run_id
+    def undo(self, *, confirm: bool = True) -> None:
+        run = self.run or {}
+        what = {"cleanup": "Files it moved, renamed or trashed are put back where they were.",
+                "import": "The rows it imported are removed from the table (and rows it "
+                          "replaced come back)."}.get(run.get("kind", ""), "")
+        if confirm and QMessageBox.question(
+                self, "Undo this run?", f"Undo run {self.run_id} of {run.get('job', '')}?\n\n{what}"
+        ) != QMessageBox.StandardButton.Yes:
+            return
         self.undo_btn.setEnabled(False)
-        self.app.service.call(lambda: undo_run(self.app.engine, rid),
-                              lambda r: self.app.status(r.get("summary", "undone")),
-                              lambda e: (self.app.status(str(e)), self.refresh()))
+        self.app.undo_run(self.run_id, on_done=lambda _r: self.refresh(),
+                          on_error=lambda _e: self.refresh())
+
+    def open_output(self) -> None:
+        target = main_output(self.run or {})
+        if target:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(target))
+
+    def open_link(self, url: str) -> None:
+        if url.startswith(REJECTED_SCHEME + ":"):
+            dlg = RejectedRows(self.app, self.run or {}, self)
+            dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dlg.show()
+        else:
+            QDesktopServices.openUrl(QUrl(url))
+
+
+class RejectedRows(QDialog):
+    """The rows an import run set aside (its quarantine), with line and reason."""
+
+    def __init__(self, app, run: dict[str, Any], parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("rejectedRows")
+        self.setWindowTitle(f"Rejected rows of run {run.get('id')}")
+        self.resize(760, 420)
+        self.table = QTableWidget(0, 4)
+        self.table.setAccessibleName("Rejected rows")
+        self.table.setHorizontalHeaderLabels(["File", "Line", "Reason", "Row as read"])
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.note = QLabel()
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.note)
+        lay.addWidget(self.table, 1)
+        result = run.get("result") if isinstance(run.get("result"), dict) else {}
+        db, rid = result.get("database"), run.get("id")
+
+        def load():
+            if not db or not Path(db).exists():
+                return []
+            conn = sqlite3.connect(f"{Path(db).as_uri()}?mode=ro", uri=True)
+            try:
+                return conn.execute("SELECT file, line, reason, raw FROM _rejected WHERE"
+                                    " run_id = ? ORDER BY id LIMIT 5000", (rid,)).fetchall()
+            finally:
+                conn.close()
+
+        app.service.call(load, self._show, lambda e: self.note.setText(str(e)))
+
+    def _show(self, rows) -> None:
+        self.note.setText(f"{len(rows):,} row{'s' * (len(rows) != 1)} set aside in the "
+                          f"_rejected table" + (" (first 5,000)" if len(rows) == 5000 else ""))
+        self.table.setRowCount(len(rows))
+        for i, row in enumerate(rows):
+            for j, v in enumerate(row):
+                self.table.setItem(i, j, QTableWidgetItem("" if v is None else str(v)))
+        self.table.resizeColumnsToContents()
+
+
+def _esc(s: str) -> str:
+    return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace(
+        "'", "&#39;")

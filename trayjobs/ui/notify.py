@@ -1,50 +1,253 @@
-"""Desktop notifications: through the tray where there is one, else straight to the
-freedesktop notification service over D-Bus, else in the window's status bar."""
+"""Desktop notifications: which runs deserve one, how bursts are summarised, and how
+they reach the desktop.
+
+:class:`NotificationRouter` decides: a run's *final* failure (never a retry),
+successes if asked for, nothing in quiet hours, and several finishing close
+together become one notification ("12 imports failed"). Each notification
+carries a *target* (a run, or a filtered list of runs) that a click opens.
+
+:class:`Notifier` delivers: through the tray icon where there is one (Qt sends
+a freedesktop notification for a D-Bus tray), else straight to the
+freedesktop notification service over D-Bus with a default action, else in
+the window's status bar.
+"""
 
 from __future__ import annotations
 
 import logging
+import queue
 import sys
 import threading
-from typing import Callable
+import time
+from datetime import datetime
+from typing import Any, Callable
 
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QSystemTrayIcon
 
-__all__ = ["Notifier"]
+__all__ = ["Notifier", "NotificationRouter", "in_quiet_hours", "summarise"]
 
 log = logging.getLogger(__name__)
 
+BURST_WINDOW_MS = 1500
+KIND_PLURAL = {"import": "imports", "cleanup": "cleanups", "report": "reports"}
 
-class Notifier:
-    def __init__(self, tray: QSystemTrayIcon | None, fallback: Callable[[str], None]) -> None:
+Target = tuple[str, Any]  # ("run", run id) or ("runs", {"job": ..., "states": ..., "since": ...})
+
+
+def in_quiet_hours(spec: str | None, now: datetime | None = None) -> bool:
+    """True inside ``"22:00-07:00"`` (a span may cross midnight)."""
+    if not spec:
+        return False
+    now = now or datetime.now()
+    try:
+        a, b = spec.split("-")
+        start = int(a[:2]) * 60 + int(a[3:5])
+        end = int(b[:2]) * 60 + int(b[3:5])
+    except (ValueError, IndexError):
+        return False
+    minute = now.hour * 60 + now.minute
+    if start == end:
+        return False
+    if start < end:
+        return start <= minute < end
+    return minute >= start or minute < end
+
+
+def summarise(runs: list[dict[str, Any]], *, failed: bool) -> tuple[str, str, Target]:
+    """(title, message, click target) for one run or a burst of them."""
+    verb = "failed" if failed else "succeeded"
+    if len(runs) == 1:
+        run = runs[0]
+        if failed:
+            body = (run.get("error") or "failed").strip()
+            if len(body) > 300:
+                body = body[:299] + "…"
+            return (f"{run['job']} failed", f"{body}\nRun {run['id']} · click for details",
+                    ("run", run["id"]))
+        result = run.get("result") if isinstance(run.get("result"), dict) else {}
+        return (f"{run['job']} succeeded", result.get("summary") or f"Run {run['id']}",
+                ("run", run["id"]))
+    kinds = {r.get("kind") for r in runs}
+    jobs: dict[str, int] = {}
+    for r in runs:
+        jobs[r["job"]] = jobs.get(r["job"], 0) + 1
+    noun = KIND_PLURAL.get(next(iter(kinds)), "runs") if len(kinds) == 1 else "runs"
+    title = f"{len(runs)} {noun} {verb}"
+    listing = ", ".join(f"{j} ({n})" if n > 1 else j for j, n in
+                        sorted(jobs.items(), key=lambda kv: -kv[1])[:4])
+    if len(jobs) > 4:
+        listing += f" and {len(jobs) - 4} more"
+    body = listing
+    if failed:
+        latest = max(runs, key=lambda r: r["id"])
+        body += f"\nLatest: {(latest.get('error') or 'failed').splitlines()[0][:200]}"
+    body += "\nClick to see them"
+    since = min(r.get("created_at") or time.time() for r in runs)
+    target = ("runs", {"job": next(iter(jobs)) if len(jobs) == 1 else None,
+                       "states": ("failed",) if failed else ("succeeded",), "since": since})
+    return title, body, target
+
+
+class NotificationRouter(QObject):
+    """Turns finished runs into (few) notifications."""
+
+    def __init__(self, notifier: "Notifier", *, settings: Callable[[], Any],
+                 job_notify: Callable[[str], str | None], parent: QObject | None = None,
+                 window_ms: int = BURST_WINDOW_MS) -> None:
+        super().__init__(parent)
+        self.notifier = notifier
+        self.settings = settings
+        self.job_notify = job_notify
+        self._failed: list[dict[str, Any]] = []
+        self._succeeded: list[dict[str, Any]] = []
+        self.suppressed = 0  # held back by quiet hours
+        self._timer = QTimer(self, singleShot=True, interval=window_ms)
+        self._timer.timeout.connect(self.flush)
+
+    def run_finished(self, run: dict[str, Any]) -> None:
+        """Called for every run that reached its final state."""
+        pref = self.job_notify(run["job"]) or "failure"
+        if pref == "never":
+            return
+        s = self.settings()
+        if run["state"] == "failed":
+            if not (getattr(s, "notify_failures", True) or pref == "always"):
+                return
+            self._failed.append(run)
+        elif run["state"] == "succeeded":
+            if not (getattr(s, "notify_success", False) or pref == "always"):
+                return
+            self._succeeded.append(run)
+        else:
+            return
+        if not self._timer.isActive():
+            self._timer.start()  # gather what finishes together into one notification
+
+    def flush(self) -> None:
+        self._timer.stop()
+        failed, self._failed = self._failed, []
+        succeeded, self._succeeded = self._succeeded, []
+        if in_quiet_hours(getattr(self.settings(), "quiet_hours", None)):
+            self.suppressed += len(failed) + len(succeeded)
+            return
+        if failed:
+            title, body, target = summarise(failed, failed=True)
+            self.notifier.notify(title, body, critical=True, target=target)
+        if succeeded:
+            title, body, target = summarise(succeeded, failed=False)
+            self.notifier.notify(title, body, critical=False, target=target)
+
+
+class Notifier(QObject):
+    """Shows a notification; ``clicked`` carries the target of the one that was clicked."""
+
+    clicked = Signal(object)
+    _dbusClicked = Signal(object)
+
+    def __init__(self, tray: QSystemTrayIcon | None, fallback: Callable[[str], None],
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self.tray = tray
         self.fallback = fallback
-        self.sent: list[tuple[str, str]] = []  # what was shown, for the window's record
+        self.sent: list[dict[str, Any]] = []  # what was shown (the tests read it too)
+        self._tray_target: Target | None = None
+        self._dbus: _DBusNotifications | None = None
+        self._dbusClicked.connect(self.clicked, Qt.ConnectionType.QueuedConnection)
+        if tray is not None:
+            tray.messageClicked.connect(lambda: self._tray_target and self.clicked.emit(
+                self._tray_target))
 
-    def notify(self, title: str, message: str, *, critical: bool = False) -> None:
-        self.sent.append((title, message))
+    def via(self) -> str:
         if self.tray is not None and QSystemTrayIcon.isSystemTrayAvailable() and self.tray.isVisible():
-            icon = QSystemTrayIcon.Critical if critical else QSystemTrayIcon.Information
-            self.tray.showMessage(title, message, icon, 10_000)
-            return
+            return "tray"
         if sys.platform.startswith("linux"):
-            threading.Thread(target=self._dbus, args=(title, message), daemon=True).start()
-        self.fallback(f"{title}: {message}")
+            return "dbus"
+        return "status"
 
-    @staticmethod
-    def _dbus(title: str, message: str) -> None:
+    def notify(self, title: str, message: str, *, critical: bool = False,
+               target: Target | None = None) -> None:
+        how = self.via()
+        self.sent.append({"title": title, "message": message, "target": target, "via": how})
+        if how == "tray":
+            self._tray_target = target
+            icon = (QSystemTrayIcon.MessageIcon.Critical if critical
+                    else QSystemTrayIcon.MessageIcon.Information)
+            self.tray.showMessage(title, message, icon, 15_000 if critical else 8_000)
+            return
+        if how == "dbus":
+            if self._dbus is None:
+                self._dbus = _DBusNotifications(self._dbusClicked.emit)
+            self._dbus.send(title, message, critical=critical, target=target)
+        self.fallback(f"{title}: {message.splitlines()[0]}")
+
+    def close(self) -> None:
+        if self._dbus is not None:
+            self._dbus.close()
+
+
+class _DBusNotifications:
+    """The freedesktop notification service over D-Bus (jeepney, on its own thread).
+
+    Each notification has a default action; the service's ``ActionInvoked`` signal
+    for one of ours calls ``on_click(target)`` (from this thread: the caller queues it).
+    """
+
+    def __init__(self, on_click: Callable[[Any], None]) -> None:
+        self.on_click = on_click
+        self._q: queue.Queue = queue.Queue()
+        self._targets: dict[int, Any] = {}
+        self._thread = threading.Thread(target=self._run, name="trayjobs-notify", daemon=True)
+        self._thread.start()
+
+    def send(self, title: str, message: str, *, critical: bool, target: Any) -> None:
+        self._q.put((title, message, critical, target))
+
+    def close(self) -> None:
+        self._q.put(None)
+
+    def _run(self) -> None:
         try:
-            from jeepney import DBusAddress, new_method_call
-            from jeepney.io.blocking import open_dbus_connection
+            from jeepney import DBusAddress, MatchRule, message_bus, new_method_call
+            from jeepney.io.threading import Proxy, open_dbus_router
         except ImportError:
             return
+        addr = DBusAddress("/org/freedesktop/Notifications", bus_name="org.freedesktop.Notifications",
+                           interface="org.freedesktop.Notifications")
+        rule = MatchRule(type="signal", interface="org.freedesktop.Notifications",
+                         member="ActionInvoked", path="/org/freedesktop/Notifications")
         try:
-            addr = DBusAddress("/org/freedesktop/Notifications",
-                               bus_name="org.freedesktop.Notifications",
-                               interface="org.freedesktop.Notifications")
-            msg = new_method_call(addr, "Notify", "susssasa{sv}i",
-                                  ("trayjobs", 0, "trayjobs", title, message, [], {}, 10_000))
-            with open_dbus_connection(bus="SESSION") as conn:
-                conn.send_and_get_reply(msg, timeout=3)
-        except Exception as exc:  # no session bus or no notification service: the status bar has it
-            log.info("desktop notification not delivered: %s", exc)
+            with open_dbus_router(bus="SESSION") as router:
+                Proxy(message_bus, router).AddMatch(rule)
+                with router.filter(rule, bufsize=64) as signals:
+                    listener = threading.Thread(target=self._listen, args=(signals.queue,),
+                                                name="trayjobs-notify-actions", daemon=True)
+                    listener.start()
+                    while True:
+                        item = self._q.get()
+                        if item is None:
+                            return
+                        title, message, critical, target = item
+                        hints = {"urgency": ("y", 2 if critical else 1)}
+                        msg = new_method_call(addr, "Notify", "susssasa{sv}i",
+                                              ("trayjobs", 0, "trayjobs", title, message,
+                                               ["default", "Open"], hints,
+                                               15_000 if critical else 8_000))
+                        try:
+                            reply = router.send_and_get_reply(msg, timeout=5)
+                            self._targets[int(reply.body[0])] = target
+                        except Exception as exc:
+                            log.info("desktop notification not delivered: %s", exc)
+        except Exception as exc:  # no session bus: the status bar has the message
+            log.info("no desktop notifications over D-Bus: %s", exc)
+
+    def _listen(self, q: queue.Queue) -> None:
+        while True:
+            try:
+                msg = q.get()
+            except Exception:
+                return
+            nid, _action = msg.body
+            target = self._targets.get(int(nid))
+            if target is not None:
+                self.on_click(target)

@@ -1,13 +1,36 @@
-"""The tray icon and its menu."""
+"""The tray icon: its state, its tooltip, and a menu rebuilt each time it opens."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
+from ..textfmt import when
 from .icons import icon
 
-__all__ = ["Tray"]
+__all__ = ["Tray", "tray_status"]
+
+
+def tray_status(*, running: list[dict[str, Any]], next_job: dict[str, Any] | None,
+                paused: bool, failed: int) -> tuple[str, str]:
+    """(icon state, tooltip), e.g. ("running", "2 running · next: Weekly report Mon 09:00")."""
+    parts = []
+    if running:
+        text = f"{len(running)} running"
+        if len(running) == 1:
+            only = running[0]
+            text += f": {only['job']}" + (f" {only['text']}" if only.get("text") else "")
+        parts.append(text)
+    if paused:
+        parts.append("paused")
+    elif next_job and next_job.get("next_run_at"):
+        parts.append(f"next: {next_job['name']} {when(next_job['next_run_at'])}")
+    if failed:
+        parts.append(f"{failed} failed")
+    state = ("failed" if failed else "running" if running else "paused" if paused else "idle")
+    return state, " · ".join(parts) if parts else "trayjobs · idle"
 
 
 class Tray:
@@ -15,6 +38,7 @@ class Tray:
 
     def __init__(self, app) -> None:
         self.app = app
+        self.state = "idle"
         self.icon = QSystemTrayIcon(icon("tray-idle"))
         self.icon.setToolTip("trayjobs")
         self.menu = QMenu()
@@ -22,7 +46,6 @@ class Tray:
         self.menu.aboutToShow.connect(self.rebuild)
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
-        self.icon.messageClicked.connect(self.app.open_last_notified)
         self.rebuild()
 
     def show(self) -> None:
@@ -33,45 +56,73 @@ class Tray:
         return QSystemTrayIcon.isSystemTrayAvailable()
 
     def _activated(self, reason) -> None:
-        if reason in (QSystemTrayIcon.Trigger, QSystemTrayIcon.DoubleClick):
+        if reason in (QSystemTrayIcon.ActivationReason.Trigger,
+                      QSystemTrayIcon.ActivationReason.DoubleClick):
             self.app.toggle_window()
 
+    def _add(self, menu: QMenu, text: str, slot, name: str = "") -> QAction:
+        act = menu.addAction(text)
+        if slot is not None:
+            act.triggered.connect(lambda _=False: slot())
+        if name:
+            act.setObjectName(name)
+        return act
+
     def rebuild(self) -> None:
-        m = self.menu
+        app, m = self.app, self.menu
+        for act in m.actions():
+            if act.menu() is not None:
+                act.menu().deleteLater()  # submenus are the menu's children: do not pile up
         m.clear()
-        m.addAction("Open trayjobs", self.app.show_window).setObjectName("open")
+        self._add(m, "Open trayjobs", app.show_window, "open")
+
         run_menu = m.addMenu("Run now")
         run_menu.setObjectName("runNow")
-        jobs = [j for j in self.app.jobs_snapshot() if j["enabled"]]
+        jobs = [j for j in app.jobs_snapshot() if j["enabled"]]
         for job in jobs:
-            act = run_menu.addAction(job["name"])
-            act.setObjectName(f"run:{job['name']}")
-            act.triggered.connect(lambda _=False, n=job["name"]: self.app.run_job(n))
+            self._add(run_menu, job["name"], lambda n=job["name"]: app.run_job(n), f"run:{job['name']}")
         if not jobs:
-            run_menu.addAction("No jobs yet").setEnabled(False)
-        running = self.app.running_snapshot()
-        if running:
-            rm = m.addMenu(f"Running ({len(running)})")
-            for run in running:
-                rm.addAction(f"{run['job']} {run['text']}",
-                             lambda rid=run["id"]: self.app.open_run(rid))
-        paused = self.app.paused
-        act = QAction("Resume" if paused else "Pause all", m)
-        act.setObjectName("pause")
-        act.triggered.connect(self.app.toggle_pause)
-        m.addAction(act)
-        failures = self.app.recent_failures()
+            run_menu.addAction("No enabled jobs").setEnabled(False)
+
+        running = app.running_snapshot()
+        rm = m.addMenu(f"Running ({len(running)})" if running else "Running")
+        rm.setObjectName("running")
+        for run in running:
+            label = f"{run['job']} {run['text']}".strip()
+            self._add(rm, label, lambda rid=run["id"]: app.open_run(rid), f"running:{run['id']}")
+        if not running:
+            rm.addAction("Nothing is running").setEnabled(False)
+
+        self._add(m, "Resume" if app.paused else "Pause all", app.toggle_pause, "pause")
+
+        failures = app.recent_failures()[:5]
+        fm = m.addMenu("Recent failures")
+        fm.setObjectName("failures")
+        for run in failures:
+            error = (run.get("error") or "failed").splitlines()[0]
+            if len(error) > 60:
+                error = error[:59] + "…"
+            self._add(fm, f"{run['job']}: {error}", lambda rid=run["id"]: app.open_run(rid),
+                      f"failure:{run['id']}")
         if failures:
-            fm = m.addMenu("Recent failures")
-            for run in failures[:5]:
-                fm.addAction(f"{run['job']}: {(run.get('error') or '')[:60]}",
-                             lambda rid=run["id"]: self.app.open_run(rid))
+            fm.addSeparator()
+            self._add(fm, "Show all failures", app.show_failures, "allFailures")
+        else:
+            fm.addAction("No failures").setEnabled(False)
+
         m.addSeparator()
-        m.addAction("Quit", self.app.quit).setObjectName("quit")
+        report = self._add(m, "Open latest report", app.open_latest_report, "latestReport")
+        report.setEnabled(app.latest_report() is not None)
+        self._add(m, "Open data folder", app.open_data_folder, "dataFolder")
+        m.addSeparator()
+        self._add(m, "Quit", app.quit, "quit")
 
     def set_state(self, state: str, tooltip: str) -> None:
-        self.icon.setIcon(icon(f"tray-{state}"))
-        self.icon.setToolTip(tooltip)
+        if state != self.state:
+            self.state = state
+            self.icon.setIcon(icon(f"tray-{state}"))
+        if tooltip != self.icon.toolTip():
+            self.icon.setToolTip(tooltip)
 
     def action(self, object_name: str) -> QAction | None:
         """Find a menu action by name (menus are rebuilt, so look them up each time)."""
@@ -83,7 +134,16 @@ class Tray:
                 if a.objectName() == object_name:
                     return a
                 if a.menu():
-                    stack.append(a.menu())
                     if a.menu().objectName() == object_name:
                         return a
+                    stack.append(a.menu())
         return None
+
+    def texts(self, submenu: str | None = None) -> list[str]:
+        """The labels of the menu (or a submenu) as a person would see them."""
+        self.rebuild()
+        menu = self.menu
+        if submenu is not None:
+            act = self.action(submenu)
+            menu = act.menu() if act is not None else None
+        return [a.text() for a in menu.actions() if not a.isSeparator()] if menu else []

@@ -1,115 +1,89 @@
-"""The main window: jobs and the run history with live progress."""
+"""The main window: Jobs, Activity and Settings pages under a config-problems banner."""
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QRect, QSettings, Qt
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHBoxLayout, QHeaderView, QLabel,
-                               QMainWindow, QPushButton, QStyle, QStyledItemDelegate,
-                               QStyleOptionProgressBar, QTableView, QTabWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtCore import QEvent, QPoint, Qt
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QTabWidget, QVBoxLayout, QWidget
 
-from .models import PROGRESS_ROLE, RUN_ROLE, JobsModel, RunsModel
+from .activity_page import ActivityPage
+from .jobs_model import JobsModel
+from .jobs_page import JobsPage
+from .runs_model import RunsModel
+from .settings_page import SettingsPage
+from .theme import banner_style
 
-__all__ = ["MainWindow"]
+__all__ = ["MainWindow", "local_files"]
 
 
-class ProgressDelegate(QStyledItemDelegate):
-    def paint(self, painter, option, index) -> None:
-        frac, text = index.data(PROGRESS_ROLE) or (None, "")
-        run = index.data(RUN_ROLE)
-        if run is None or run["state"] != "running":
-            return super().paint(painter, option, index)
-        bar = QStyleOptionProgressBar()
-        bar.rect = QRect(option.rect.adjusted(2, 3, -2, -3))
-        bar.minimum, bar.maximum = 0, 1000 if frac is not None else 0
-        bar.progress = int((frac or 0) * 1000)
-        bar.text = text
-        bar.textVisible = True
-        bar.state = option.state
-        QApplication.style().drawControl(QStyle.CE_ProgressBar, bar, painter)
+def local_files(mime) -> list[str]:
+    """The local file paths a drag carries (URLs of other kinds are ignored)."""
+    if not mime.hasUrls():
+        return []
+    return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and u.toLocalFile()]
 
 
 class MainWindow(QMainWindow):
+    JOBS, ACTIVITY, SETTINGS = range(3)
+
     def __init__(self, app) -> None:
         super().__init__()
         self.app = app
         self.setWindowTitle("trayjobs")
         self.setObjectName("mainWindow")
-        self.resize(1000, 620)
+        self.setAcceptDrops(True)
+        self._default_size()
 
         self.banner = QLabel()
         self.banner.setObjectName("configErrors")
+        self.banner.setAccessibleName("Config problems")
         self.banner.setWordWrap(True)
-        self.banner.setStyleSheet("QLabel { background: #fee2e2; color: #7f1d1d; padding: 8px;"
-                                  " border: 1px solid #fca5a5; border-radius: 4px; }")
-        self.banner.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.banner.setStyleSheet(banner_style())
         self.banner.hide()
 
         self.jobs_model = JobsModel(self)
-        self.jobs_view = self._table(self.jobs_model, "Jobs")
-        self.jobs_view.doubleClicked.connect(lambda i: self.run_selected_job())
-        jh = self.jobs_view.horizontalHeader()
-        jh.setSectionResizeMode(QHeaderView.ResizeToContents)
-        jh.setSectionResizeMode(JobsModel.LAST, QHeaderView.Stretch)
-        self.run_btn = QPushButton("Run now")
-        self.run_btn.setToolTip("Run the selected job now (Ctrl+R)")
-        self.run_btn.clicked.connect(self.run_selected_job)
-        self.pause_btn = QPushButton("Pause all")
-        self.pause_btn.clicked.connect(self.app.toggle_pause)
-        jobs_page = QWidget()
-        jl = QVBoxLayout(jobs_page)
-        bar = QHBoxLayout()
-        bar.addWidget(self.run_btn)
-        bar.addWidget(self.pause_btn)
-        bar.addStretch(1)
-        self.config_label = QLabel()
-        self.config_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        bar.addWidget(self.config_label)
-        jl.addLayout(bar)
-        jl.addWidget(self.jobs_view)
-
-        self.runs_model = RunsModel(self)
-        self.runs_view = self._table(self.runs_model, "Activity")
-        self.runs_view.setItemDelegateForColumn(RunsModel.PROGRESS, ProgressDelegate(self))
-        self.runs_view.doubleClicked.connect(self._open_run_at)
-        hdr = self.runs_view.horizontalHeader()
-        hdr.setSectionResizeMode(RunsModel.SUMMARY, QHeaderView.Stretch)
-        for col, width in ((RunsModel.ID, 48), (RunsModel.STATE, 150), (RunsModel.JOB, 130),
-                           (RunsModel.TRIGGER, 80), (RunsModel.PROGRESS, 240),
-                           (RunsModel.ATTEMPT, 40), (RunsModel.STARTED, 80),
-                           (RunsModel.DURATION, 70)):
-            hdr.resizeSection(col, width)
+        self.runs_model = RunsModel(self, service=app.service)
+        self.jobs_page = JobsPage(app, self.jobs_model)
+        self.activity = ActivityPage(app, self.runs_model)
+        self.settings_page = SettingsPage(app)
+        self.jobs_page.showRuns.connect(self.show_runs_of)
+        self.activity.openRun.connect(app.open_run)
+        self.jobs_model.enabledToggled.connect(app.set_job_enabled)
 
         self.tabs = QTabWidget()
-        self.tabs.addTab(jobs_page, "Jobs")
-        self.tabs.addTab(self.runs_view, "Activity")
+        self.tabs.setObjectName("pages")
+        self.tabs.addTab(self.jobs_page, "&Jobs")
+        self.tabs.addTab(self.activity, "&Activity")
+        self.tabs.addTab(self.settings_page, "&Settings")
+        self.tabs.setAccessibleName("Pages")
 
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.addWidget(self.banner)
-        lay.addWidget(self.tabs)
+        lay.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
         self.statusBar().showMessage("Starting…")
-        QShortcut(QKeySequence("Ctrl+R"), self, activated=self.run_selected_job)
-        QShortcut(QKeySequence.Close, self, activated=self.close)
+        self.drop_menu: QMenu | None = None
+
+        for i, key in enumerate(("Ctrl+1", "Ctrl+2", "Ctrl+3")):
+            QShortcut(QKeySequence(key), self, activated=lambda i=i: self.tabs.setCurrentIndex(i))
+        QShortcut(QKeySequence.StandardKey.New, self, activated=lambda: app.edit_job(None))
+        QShortcut(QKeySequence.StandardKey.Find, self, activated=self.find_runs)
+        QShortcut(QKeySequence.StandardKey.Close, self, activated=self.close)
+        QShortcut(QKeySequence.StandardKey.Quit, self, activated=app.quit)
+        QShortcut(QKeySequence.StandardKey.Refresh, self, activated=app.refresh)
         self._restore_geometry()
 
-    def _table(self, model, name: str) -> QTableView:
-        view = QTableView()
-        view.setObjectName(name.lower() + "View")
-        view.setAccessibleName(name)
-        view.setModel(model)
-        view.setSelectionBehavior(QAbstractItemView.SelectRows)
-        view.setSelectionMode(QAbstractItemView.SingleSelection)
-        view.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        view.verticalHeader().hide()
-        view.setAlternatingRowColors(True)
-        view.horizontalHeader().setStretchLastSection(True)
-        view.setWordWrap(False)
-        return view
+    def _default_size(self) -> None:
+        screen = QGuiApplication.primaryScreen()
+        avail = screen.availableGeometry() if screen else None
+        w, h = 1100, 680
+        if avail is not None and avail.width() > 0:
+            w, h = min(w, int(avail.width() * 0.9)), min(h, int(avail.height() * 0.85))
+        self.resize(w, h)
 
     # -- state from the app -----------------------------------------------------------
 
@@ -117,32 +91,66 @@ class MainWindow(QMainWindow):
         if errors:
             items = "".join(f"<li>{_esc(e)}</li>" for e in errors[:10])
             more = f"<li>… and {len(errors) - 10} more</li>" if len(errors) > 10 else ""
-            self.banner.setText(f"<b>Some jobs could not be loaded.</b> Fix the config file "
-                                f"and save it; the other jobs run as usual.<ul>{items}{more}</ul>")
+            self.banner.setText(f"<b>Some of the config could not be used.</b> Fix the file "
+                                f"(or the job in the editor) and save; everything else runs as "
+                                f"usual.<ul>{items}{more}</ul>")
             self.banner.show()
         else:
             self.banner.hide()
-        self.config_label.setText(f"Config: {path}")
+        self.jobs_page.config_label.setText(f"Config file: {path}" if path else "")
 
     def set_paused(self, paused: bool) -> None:
-        self.pause_btn.setText("Resume" if paused else "Pause all")
+        self.jobs_page.set_paused(paused)
 
-    def selected_job(self) -> str | None:
-        idx = self.jobs_view.currentIndex()
-        if not idx.isValid():
-            return None
-        return self.jobs_model.data(idx, RUN_ROLE)["name"]
+    def show_runs_of(self, job: str | None = None, states: tuple[str, ...] = (),
+                     since: float | None = None) -> None:
+        self.tabs.setCurrentIndex(self.ACTIVITY)
+        self.activity.show_filtered(job=job, states=states, since=since)
 
-    def run_selected_job(self) -> None:
-        name = self.selected_job()
-        if name:
-            self.app.run_job(name)
-            self.tabs.setCurrentIndex(1)
+    def find_runs(self) -> None:
+        self.tabs.setCurrentIndex(self.ACTIVITY)
+        self.activity.focus_search()
 
-    def _open_run_at(self, index: QModelIndex) -> None:
-        run = self.runs_model.data(index, RUN_ROLE)
-        if run:
-            self.app.open_run(run["id"])
+    def changeEvent(self, event) -> None:
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self.banner.setStyleSheet(banner_style(self.palette()))  # dark mode and back
+        elif event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
+            self.app.window_seen()
+        super().changeEvent(event)
+
+    # -- drops ----------------------------------------------------------------------
+
+    def dragEnterEvent(self, event) -> None:
+        if local_files(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:
+        if local_files(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        files = local_files(event.mimeData())
+        if files:
+            event.acceptProposedAction()
+            self.app.offer_files(files, self.mapToGlobal(event.position().toPoint()))
+
+    def show_drop_choices(self, files: list[str], jobs: list[str], pos: QPoint | None) -> QMenu:
+        """A menu of the jobs that take these files; choosing one runs it on them."""
+        n = len(files)
+        what = Path(files[0]).name if n == 1 else f"{n} files"
+        m = QMenu(self)
+        m.setObjectName("dropMenu")
+        head = m.addAction(f"Run a job on {what}:")
+        head.setEnabled(False)
+        for name in jobs:
+            act = m.addAction(name, lambda name=name: self.app.run_job(name, files=files,
+                                                                       trigger="drop"))
+            act.setObjectName(f"drop:{name}")
+        m.addSeparator()
+        m.addAction("Cancel").setObjectName("dropCancel")
+        self.drop_menu = m
+        m.popup(pos or self.mapToGlobal(self.rect().center()))
+        return m
 
     # -- geometry ---------------------------------------------------------------------
 
@@ -150,12 +158,23 @@ class MainWindow(QMainWindow):
         geo = self.app.qsettings.value("window/geometry")
         if geo is not None:
             self.restoreGeometry(geo)
+        tab = self.app.qsettings.value("window/tab")
+        if tab is not None:
+            self.tabs.setCurrentIndex(int(tab))
+
+    def save_geometry(self) -> None:
+        self.app.qsettings.setValue("window/geometry", self.saveGeometry())
+        self.app.qsettings.setValue("window/tab", self.tabs.currentIndex())
+        self.app.qsettings.sync()
+
+    def hideEvent(self, event) -> None:
+        self.save_geometry()
+        super().hideEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        self.app.qsettings.setValue("window/geometry", self.saveGeometry())
+        self.save_geometry()
         if self.app.close_window_requested():
             event.ignore()
-            self.hide()
         else:
             event.accept()
 

@@ -1,0 +1,364 @@
+"""Changing the jobs file from the window while keeping what the person wrote.
+
+The file is read with tomlkit, so comments, blank lines, key order and the
+spelling of values survive an edit: a job's keys are updated in place, a key
+whose value did not change is not touched at all, new keys go after the job's
+last key (not after a comment that introduces the next table). Every edit is
+checked with :func:`trayjobs.config.parse_config` on the resulting text before
+anything is written, and the file is replaced atomically.
+
+No Qt here: the window calls this through its service thread.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.items import AoT, Array, InlineTable, Item, Table
+
+from .config import Config, parse_config
+from .errors import ConfigError, UserError
+
+__all__ = ["ConfigDocument", "EditRefused", "toml_value", "parse_toml_value"]
+
+
+class EditRefused(UserError):
+    """The edit would leave the file with errors; nothing was written."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors[:5]) or "the edit was refused")
+
+
+class ConfigDocument:
+    """The jobs file as an editable document."""
+
+    def __init__(self, text: str = "", path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self.original = text
+        try:
+            self.doc = tomlkit.parse(text)
+        except Exception as exc:  # tomlkit's errors are not ValueErrors
+            raise UserError(f"the config file is not valid TOML, fix it first: {exc}") from None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "ConfigDocument":
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = ""
+        return cls(text, path)
+
+    # -- reading --------------------------------------------------------------------
+
+    @property
+    def text(self) -> str:
+        return tomlkit.dumps(self.doc)
+
+    def _jobs(self, create: bool = False) -> Table | None:
+        jobs = self.doc.get("jobs")
+        if jobs is None and create:
+            jobs = tomlkit.table(is_super_table=True)
+            self.doc["jobs"] = jobs
+        return jobs
+
+    def job_names(self) -> list[str]:
+        jobs = self._jobs()
+        return list(jobs.keys()) if jobs is not None else []
+
+    def job(self, name: str) -> dict[str, Any]:
+        """A job's table as plain values (as ``tomllib`` would read it)."""
+        jobs = self._jobs()
+        if jobs is None or name not in jobs:
+            raise UserError(f"there is no job called {name!r} in the config file")
+        return _plain(jobs[name])
+
+    def settings(self) -> dict[str, Any]:
+        return _plain(self.doc["settings"]) if "settings" in self.doc else {}
+
+    def unique_name(self, base: str) -> str:
+        names = set(self.job_names())
+        if base not in names:
+            return base
+        n = 2
+        stem = base.rsplit(" copy", 1)[0] if base.endswith(" copy") else base
+        while True:
+            cand = f"{stem} copy" if n == 2 else f"{stem} copy {n - 1}"
+            if cand not in names:
+                return cand
+            n += 1
+
+    # -- editing --------------------------------------------------------------------
+
+    def set_job(self, name: str, values: dict[str, Any], *, old_name: str | None = None) -> None:
+        """Make job ``name`` hold exactly ``values``; ``old_name`` renames an existing job
+        (and the ``then`` lists that name it)."""
+        name = name.strip()
+        if not name:
+            raise UserError("a job needs a name")
+        jobs = self._jobs(create=True)
+        if old_name is not None and old_name != name:
+            if name in jobs:
+                raise UserError(f"there is already a job called {name!r}")
+            if old_name in jobs:
+                # Same place in the file, new name.
+                index = next(i for i, (k, _v) in enumerate(jobs.value.body)
+                             if k is not None and k.key == old_name)
+                table = jobs[old_name]
+                jobs.remove(old_name)
+                _forget_headers(table)  # headers are written from the new key
+                table.name = name
+                if index < len(jobs.value.body):
+                    jobs.value._insert_at(index, name, table)
+                else:
+                    jobs[name] = table
+            self._rename_references(old_name, name)
+        if name in jobs:
+            _merge(jobs[name], values)
+        else:
+            table = tomlkit.table()
+            for key, value in values.items():
+                table[key] = toml_value(value, key=key)
+            if jobs.value.body and not self.text.endswith("\n\n"):
+                table.trivia.indent = "\n"
+            jobs[name] = table
+
+    def delete_job(self, name: str) -> None:
+        jobs = self._jobs()
+        if jobs is None or name not in jobs:
+            raise UserError(f"there is no job called {name!r} in the config file")
+        jobs.remove(name)
+        self._rename_references(name, None)
+
+    def duplicate_job(self, name: str, new_name: str | None = None) -> str:
+        values = self.job(name)
+        new_name = new_name or self.unique_name(f"{name} copy")
+        if new_name in self.job_names():
+            raise UserError(f"there is already a job called {new_name!r}")
+        values["enabled"] = False  # a copy never starts running on its own by surprise
+        self.set_job(new_name, values)
+        return new_name
+
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        jobs = self._jobs()
+        if jobs is None or name not in jobs:
+            raise UserError(f"there is no job called {name!r} in the config file")
+        table = jobs[name]
+        if enabled and "enabled" in table:
+            table.remove("enabled")  # the default: keep the file short
+        elif not enabled:
+            _set_key(table, "enabled", False)
+
+    def set_settings(self, values: dict[str, Any]) -> None:
+        """Set ``[settings]`` keys; a value of ``None`` removes the key (the default applies)."""
+        if "settings" not in self.doc:
+            table = tomlkit.table()
+            for key, value in values.items():
+                if value is not None:
+                    table[key] = toml_value(value, key=key)
+            body = self.doc.body
+            # Settings go first, before the jobs, where a person expects them.
+            first_table = next((i for i, (k, v) in enumerate(body) if isinstance(v, Table)), None)
+            if first_table is None:
+                self.doc["settings"] = table
+            else:
+                table.add(tomlkit.nl())
+                self.doc._insert_at(first_table, "settings", table)
+            return
+        table = self.doc["settings"]
+        for key, value in values.items():
+            if value is None:
+                if key in table:
+                    table.remove(key)
+            else:
+                _set_key(table, key, value)
+
+    def _rename_references(self, old: str, new: str | None) -> None:
+        jobs = self._jobs()
+        for other in list(jobs.keys()) if jobs is not None else []:
+            table = jobs[other]
+            then = table.get("then") if isinstance(table, (Table, InlineTable)) else None
+            if then is None:
+                continue
+            items = [then] if isinstance(then, str) else list(_plain(then))
+            if old not in items:
+                continue
+            if new:
+                items = [new if x == old else x for x in items]
+            else:
+                items = [x for x in items if x != old]
+            if items:
+                _set_key(table, "then", items[0] if isinstance(then, str) and len(items) == 1
+                         else items)
+            else:
+                table.remove("then")
+
+    # -- checking and writing -------------------------------------------------------
+
+    def validate(self) -> Config:
+        return parse_config(self.text, path=self.path)
+
+    def check(self, *, job: str | None = None, settings: bool = False,
+              baseline: "Config | None" = None) -> Config:
+        """Validate; raise :class:`EditRefused` if the edited part has errors, or if the
+        edit added errors elsewhere (errors already in the file before are tolerated)."""
+        cfg = self.validate()
+        before = {_sig(e) for e in (baseline.errors if baseline else [])}
+        bad = []
+        for e in cfg.errors:
+            mine = (job is not None and e.job == job) or (
+                settings and (e.key or "").startswith("settings"))
+            if mine or _sig(e) not in before:
+                bad.append(e)
+        if bad:
+            raise EditRefused(bad)
+        return cfg
+
+    def save(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Write the document atomically (a temporary file renamed over the old one)."""
+        target = Path(path or self.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = self.text
+        mode = None
+        try:
+            mode = target.stat().st_mode & 0o777
+        except FileNotFoundError:
+            pass
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            if mode is not None:
+                os.chmod(tmp, mode)
+            os.replace(tmp, target)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        self.original = text
+        return target
+
+
+def _forget_headers(table: Table) -> None:
+    table.display_name = None
+    for _key, item in table.value.body:
+        if isinstance(item, Table):
+            _forget_headers(item)
+        elif isinstance(item, AoT):
+            for t in item.body:
+                _forget_headers(t)
+
+
+def _sig(e: ConfigError) -> tuple:
+    return (e.job, e.key, e.message)
+
+
+# -- values -----------------------------------------------------------------------
+
+def _plain(item: Any) -> Any:
+    return item.unwrap() if hasattr(item, "unwrap") else item
+
+
+def _is_long(d: dict[str, Any]) -> bool:
+    return any(isinstance(v, str) and ("\n" in v or len(v) > 60) for v in d.values()) or any(
+        isinstance(v, (dict, list)) and len(str(v)) > 80 for v in d.values())
+
+
+def toml_value(value: Any, *, key: str = "") -> Item:
+    """A tomlkit item for a plain value: small tables inline, lists of tables as arrays
+    of inline tables (one per line) unless they hold long text (then ``[[...]]``)."""
+    if isinstance(value, dict):
+        t = tomlkit.inline_table()
+        for k, v in value.items():
+            t[k] = toml_value(v, key=k)
+        return t
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        if any(_is_long(v) for v in value):
+            aot = tomlkit.aot()
+            for v in value:
+                t = tomlkit.table()
+                for k, x in v.items():
+                    t[k] = _text_item(x) if isinstance(x, str) else toml_value(x, key=k)
+                aot.append(t)
+            return aot
+        arr = tomlkit.array()
+        for v in value:
+            arr.append(toml_value(v))
+        if len(value) > 1:
+            arr.multiline(True)
+        return arr
+    if isinstance(value, list):
+        arr = tomlkit.array()
+        for v in value:
+            arr.append(toml_value(v))
+        return arr
+    if isinstance(value, str):
+        return _text_item(value)
+    return tomlkit.item(value)
+
+
+def _text_item(value: str) -> Item:
+    if "\n" in value:
+        return tomlkit.string(value if value.endswith("\n") else value + "\n", multiline=True)
+    return tomlkit.item(value)
+
+
+def _set_key(table: Table | InlineTable, key: str, value: Any) -> None:
+    """Set ``key``, keeping its comment; a new key goes after the table's last key."""
+    if key in table:
+        old = table[key]
+        if _plain(old) == value:
+            return
+        new = toml_value(value, key=key)
+        comment = getattr(getattr(old, "trivia", None), "comment", "")
+        table[key] = new
+        if comment and hasattr(table[key], "trivia"):
+            table[key].trivia.comment = comment
+            table[key].trivia.comment_ws = old.trivia.comment_ws or "  "
+        return
+    item = toml_value(value, key=key)
+    if isinstance(table, Table):
+        body = table.value.body
+        plain = [k for k, v in body if k is not None and not isinstance(v, (Table, AoT))]
+        if plain and not isinstance(item, AoT):
+            table.value._insert_after(plain[-1], key, item)
+        elif body and not isinstance(item, (Table, AoT)):
+            # Only sub-tables so far: a plain key must come before them.
+            table.value._insert_at(0, key, item)
+        else:
+            table.append(key, item)
+        return
+    table[key] = item
+
+
+def _merge(table: Table | InlineTable, values: dict[str, Any]) -> None:
+    for key in [k for k in table.keys() if k not in values]:
+        table.remove(key)
+    for key, value in values.items():
+        old = table.get(key) if key in table else None
+        if isinstance(old, (Table, InlineTable)) and isinstance(value, dict):
+            _merge(old, value)
+        elif isinstance(old, AoT) and isinstance(value, list) and all(
+                isinstance(v, dict) for v in value):
+            if _plain(old) != value:
+                table.remove(key)
+                _set_key(table, key, value)
+        else:
+            _set_key(table, key, value)
+
+
+def parse_toml_value(text: str) -> Any:
+    """A TOML value written on its own (``[1, 2]``, ``{ a = 1 }``, ``"x"``); ValueError."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(str(exc).replace("(at line 1, ", "(at ")) from None

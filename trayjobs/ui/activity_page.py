@@ -1,0 +1,283 @@
+"""The Activity page: the run history with filters, live progress and actions."""
+
+from __future__ import annotations
+
+from datetime import datetime, time as dtime, timedelta
+from typing import Any
+
+from PySide6.QtCore import QDate, QModelIndex, QRect, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDateEdit, QHBoxLayout, QHeaderView,
+                               QLabel, QLineEdit, QMenu, QPushButton, QStyle, QStyledItemDelegate,
+                               QStyleOptionProgressBar, QTableView, QVBoxLayout, QWidget)
+
+from ..store import STATES
+from .runs_model import PROGRESS_ROLE, RUN_ROLE, RunFilter, RunsModel
+
+__all__ = ["ActivityPage", "ProgressDelegate", "STATE_CHOICES", "RANGE_CHOICES", "date_range"]
+
+#: (label, states) in the state filter.
+STATE_CHOICES: list[tuple[str, tuple[str, ...]]] = [
+    ("Any state", ()),
+    ("Needs attention", ("failed", "interrupted")),
+    ("Failed", ("failed",)),
+    ("Succeeded", ("succeeded",)),
+    ("Running", ("running",)),
+    ("Waiting", ("queued", "retrying")),
+    ("Cancelled", ("cancelled",)),
+    ("Skipped", ("skipped",)),
+    ("Interrupted", ("interrupted",)),
+]
+RANGE_CHOICES = ["Any time", "Today", "Last 7 days", "Last 30 days", "Between dates"]
+
+
+def date_range(choice: str, first: QDate | None = None, last: QDate | None = None,
+               now: datetime | None = None) -> tuple[float | None, float | None]:
+    """(since, until) epoch seconds for a date-range choice; ``until`` is exclusive."""
+    now = now or datetime.now()
+    midnight = datetime.combine(now.date(), dtime())
+    if choice == "Today":
+        return midnight.timestamp(), None
+    if choice == "Last 7 days":
+        return (midnight - timedelta(days=6)).timestamp(), None
+    if choice == "Last 30 days":
+        return (midnight - timedelta(days=29)).timestamp(), None
+    if choice == "Between dates" and first is not None and last is not None:
+        a = datetime.combine(first.toPython(), dtime())
+        b = datetime.combine(last.toPython(), dtime()) + timedelta(days=1)
+        return a.timestamp(), b.timestamp()
+    return None, None
+
+
+class ProgressDelegate(QStyledItemDelegate):
+    """A live progress bar (with %, ETA and message) in the progress column of running runs."""
+
+    def paint(self, painter, option, index) -> None:
+        run = index.data(RUN_ROLE)
+        if run is None or run["state"] != "running":
+            return super().paint(painter, option, index)
+        frac, text = index.data(PROGRESS_ROLE) or (None, "")
+        bar = QStyleOptionProgressBar()
+        bar.rect = QRect(option.rect.adjusted(2, 3, -2, -3))
+        bar.minimum, bar.maximum = 0, 1000 if frac is not None else 0
+        bar.progress = int(min(max(frac or 0, 0), 1) * 1000)
+        bar.text = text
+        bar.textVisible = True
+        bar.state = option.state
+        bar.palette = option.palette
+        style = option.widget.style() if option.widget else QGuiApplication.instance().style()
+        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, option.widget)
+
+
+class ActivityPage(QWidget):
+    openRun = Signal(int)
+
+    def __init__(self, app, model: RunsModel, parent=None) -> None:
+        super().__init__(parent)
+        self.app = app
+        self.model = model
+        self.job_box = QComboBox()
+        self.job_box.setAccessibleName("Filter by job")
+        self.job_box.setToolTip("Show the runs of one job")
+        self.job_box.addItem("All jobs", None)
+        self.state_box = QComboBox()
+        self.state_box.setAccessibleName("Filter by state")
+        for label, states in STATE_CHOICES:
+            self.state_box.addItem(label, states)
+        self.range_box = QComboBox()
+        self.range_box.setAccessibleName("Filter by date")
+        self.range_box.addItems(RANGE_CHOICES)
+        today = QDate.currentDate()
+        self.first_date = QDateEdit(today.addDays(-7), calendarPopup=True)
+        self.first_date.setAccessibleName("From date")
+        self.last_date = QDateEdit(today, calendarPopup=True)
+        self.last_date.setAccessibleName("To date")
+        for d in (self.first_date, self.last_date):
+            d.setDisplayFormat("yyyy-MM-dd")
+            d.hide()
+        self.search = QLineEdit()
+        self.search.setObjectName("runSearch")
+        self.search.setPlaceholderText("Search errors, file names, notes… (Ctrl+F)")
+        self.search.setAccessibleName("Search runs")
+        self.search.setClearButtonEnabled(True)
+        self.clear_btn = QPushButton("C&lear filters")
+        self.clear_btn.setAccessibleName("Clear filters")
+        self.clear_btn.clicked.connect(self.clear_filters)
+        self.count_label = QLabel()
+        self.count_label.setAccessibleName("Number of runs shown")
+
+        bar = QHBoxLayout()
+        for w in (self.job_box, self.state_box, self.range_box, self.first_date, self.last_date):
+            bar.addWidget(w)
+        bar.addWidget(self.search, 1)
+        bar.addWidget(self.clear_btn)
+        bar.addWidget(self.count_label)
+
+        self.view = QTableView()
+        self.view.setObjectName("activityView")
+        self.view.setAccessibleName("Run history")
+        self.view.setModel(model)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setAlternatingRowColors(True)
+        self.view.setWordWrap(False)
+        self.view.setTabKeyNavigation(False)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        vh = self.view.verticalHeader()
+        vh.hide()
+        # Fixed row heights: the view never measures 100,000 rows.
+        vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vh.setDefaultSectionSize(self.fontMetrics().height() + 10)
+        self.view.setItemDelegateForColumn(RunsModel.PROGRESS, ProgressDelegate(self.view))
+        hdr = self.view.horizontalHeader()
+        hdr.setStretchLastSection(True)
+        hdr.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        em = self.fontMetrics().averageCharWidth()
+        for col, chars in ((RunsModel.ID, 6), (RunsModel.STATE, 17), (RunsModel.JOB, 16),
+                           (RunsModel.TRIGGER, 9), (RunsModel.PROGRESS, 30),
+                           (RunsModel.ATTEMPT, 5), (RunsModel.STARTED, 11),
+                           (RunsModel.DURATION, 9)):
+            hdr.resizeSection(col, em * chars + 16)
+        self.view.doubleClicked.connect(self._open_index)
+        self.view.activated.connect(self._open_index)
+
+        lay = QVBoxLayout(self)
+        lay.addLayout(bar)
+        lay.addWidget(self.view, 1)
+
+        self._debounce = QTimer(self, singleShot=True, interval=300)
+        self._debounce.timeout.connect(self.apply_filters)
+        self.search.textChanged.connect(lambda _t: self._debounce.start())
+        for box in (self.job_box, self.state_box):
+            box.currentIndexChanged.connect(lambda _i: self.apply_filters())
+        self.range_box.currentIndexChanged.connect(self._range_changed)
+        for d in (self.first_date, self.last_date):
+            d.dateChanged.connect(lambda _d: self.apply_filters())
+        model.loaded.connect(self._update_count)
+        model.rowsInserted.connect(self._rows_inserted)
+        model.rowsInserted.connect(lambda *_: self._update_count())
+        model.rowsRemoved.connect(lambda *_: self._update_count())
+        QShortcut(QKeySequence.StandardKey.Find, self, activated=self.focus_search)
+        QShortcut(QKeySequence(Qt.Key.Key_Delete), self.view, activated=self._cancel_selected)
+
+    # -- filters ----------------------------------------------------------------------
+
+    def set_jobs(self, names: list[str]) -> None:
+        current = self.job_box.currentData()
+        self.job_box.blockSignals(True)
+        self.job_box.clear()
+        self.job_box.addItem("All jobs", None)
+        for n in names:
+            self.job_box.addItem(n, n)
+        if current is not None and current not in names:
+            self.job_box.addItem(current, current)  # runs of a removed job stay findable
+        i = self.job_box.findData(current)
+        self.job_box.setCurrentIndex(max(0, i))
+        self.job_box.blockSignals(False)
+
+    def current_filter(self) -> RunFilter:
+        since, until = date_range(self.range_box.currentText(), self.first_date.date(),
+                                  self.last_date.date())
+        return RunFilter(job=self.job_box.currentData(), states=tuple(self.state_box.currentData()),
+                         text=self.search.text().strip(), since=since, until=until)
+
+    def apply_filters(self) -> None:
+        self._debounce.stop()
+        self.model.set_filter(self.current_filter())
+
+    def show_filtered(self, *, job: str | None = None, states: tuple[str, ...] = (),
+                      since: float | None = None) -> None:
+        """Show e.g. the failures of one job (a click on a summarised notification)."""
+        for box in (self.job_box, self.state_box, self.range_box):
+            box.blockSignals(True)
+        if job is not None and self.job_box.findData(job) < 0:
+            self.job_box.addItem(job, job)
+        self.job_box.setCurrentIndex(max(0, self.job_box.findData(job)))
+        self.state_box.setCurrentIndex(next((i for i, (_l, s) in enumerate(STATE_CHOICES)
+                                             if s == tuple(states)), 0))
+        self.search.blockSignals(True)
+        self.search.clear()
+        self.search.blockSignals(False)
+        if since is not None:
+            day = QDate(datetime.fromtimestamp(since).date())
+            self.range_box.setCurrentText("Between dates")
+            self.first_date.setDate(day)
+            self.last_date.setDate(QDate.currentDate())
+        else:
+            self.range_box.setCurrentIndex(0)
+        for box in (self.job_box, self.state_box, self.range_box):
+            box.blockSignals(False)
+        self._show_dates()
+        self.apply_filters()
+
+    def clear_filters(self) -> None:
+        self.show_filtered()
+
+    def _range_changed(self) -> None:
+        self._show_dates()
+        self.apply_filters()
+
+    def _show_dates(self) -> None:
+        custom = self.range_box.currentText() == "Between dates"
+        self.first_date.setVisible(custom)
+        self.last_date.setVisible(custom)
+
+    def focus_search(self) -> None:
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
+
+    def _update_count(self) -> None:
+        n = self.model.total
+        f = self.model.filter
+        self.count_label.setText(f"{n:,} run{'s' * (n != 1)}" + ("" if f.empty else " match"))
+
+    def _rows_inserted(self, _parent: QModelIndex, first: int, last: int) -> None:
+        # New runs arrive at the top. If the person scrolled down to read older runs, keep
+        # what they read in place instead of letting it slide down a row per new run.
+        sb = self.view.verticalScrollBar()
+        if first == 0 and sb.value() > 0:
+            sb.setValue(sb.value() + (last - first + 1))
+
+    # -- runs -----------------------------------------------------------------------
+
+    def selected_run(self) -> dict[str, Any] | None:
+        idx = self.view.currentIndex()
+        return self.model.run_at(idx.row()) if idx.isValid() else None
+
+    def _open_index(self, index: QModelIndex) -> None:
+        run = self.model.run_at(index.row())
+        if run is not None:
+            self.openRun.emit(run["id"])
+
+    def _cancel_selected(self) -> None:
+        run = self.selected_run()
+        if run is not None and run["state"] in ("queued", "running", "retrying"):
+            self.app.cancel_run(run["id"])
+
+    def context_menu_for(self, run: dict[str, Any]) -> QMenu:
+        m = QMenu(self)
+        m.setObjectName("runMenu")
+        rid, state = run["id"], run["state"]
+        m.addAction("Open details", lambda: self.openRun.emit(rid)).setObjectName("details")
+        active = state in ("queued", "running", "retrying")
+        act = m.addAction("Retry now" if state == "retrying" else "Retry",
+                          lambda: self.app.retry_run(rid))
+        act.setObjectName("retry")
+        act.setEnabled(not active or state == "retrying")
+        act = m.addAction("Cancel", lambda: self.app.cancel_run(rid))
+        act.setObjectName("cancel")
+        act.setEnabled(active)
+        if run.get("error"):
+            m.addAction("Copy error", lambda: QGuiApplication.clipboard().setText(run["error"]))
+        m.addSeparator()
+        m.addAction(f"Show only {run['job']}",
+                    lambda: self.show_filtered(job=run["job"])).setObjectName("onlyJob")
+        return m
+
+    def _context_menu(self, pos) -> None:
+        idx = self.view.indexAt(pos)
+        run = self.model.run_at(idx.row()) if idx.isValid() else None
+        if run is not None:
+            self.context_menu_for(run).popup(self.view.viewport().mapToGlobal(pos))

@@ -1,0 +1,289 @@
+"""What the person can do from the window and the tray, as the app's methods.
+
+Each command runs on the service thread (the store, the queue and the jobs
+file are never touched from the GUI thread) and reports back in the status
+bar. Changes to the jobs file keep its comments and layout
+(:mod:`trayjobs.config_edit`), are refused when they would break the file,
+and reload the engine's config.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from PySide6.QtCore import QPoint, Qt, QUrl
+from PySide6.QtGui import QDesktopServices
+
+from ..config_edit import ConfigDocument
+from ..paths import Home
+
+__all__ = ["Commands", "autostart_enabled", "set_autostart"]
+
+log = logging.getLogger(__name__)
+
+
+def autostart_enabled() -> bool:
+    try:
+        from ..desktop import freedesktop, targets
+    except ImportError:
+        return False
+    return freedesktop() and targets().autostart.exists()
+
+
+def set_autostart(home: Home, on: bool) -> None:
+    """Add or remove the login entry (freedesktop autostart) that starts trayjobs in the tray."""
+    from ..desktop import install
+    install(home, autostart=on)
+
+
+class Commands:
+    """Mixed into :class:`~.app.TrayApp`."""
+
+    # -- runs -----------------------------------------------------------------------
+
+    def _engine(self):
+        if self.engine is None:
+            self.status("trayjobs is still starting; try again in a moment")
+        return self.engine
+
+    def run_job(self, name: str, *, files: list[str] | None = None, dry_run: bool = False,
+                trigger: str = "manual") -> None:
+        eng = self._engine()
+        if eng is None:
+            return
+        what = "a preview of " if dry_run else ""
+        self.service.call(lambda: eng.submit(name, trigger=trigger, files=files, dry_run=dry_run),
+                          lambda rid: self.status(f"Started {what}run {rid} of {name}"))
+
+    def cancel_run(self, run_id: int) -> None:
+        eng = self._engine()
+        if eng is not None:
+            self.service.call(lambda: eng.cancel(run_id), lambda r: self.status(
+                f"Run {run_id} cancelled" if r == "cancelled" else f"Asked run {run_id} to stop"))
+
+    def retry_run(self, run_id: int) -> None:
+        eng = self._engine()
+        if eng is not None:
+            self.service.call(lambda: eng.retry(run_id), lambda new: self.status(
+                f"Run {run_id} started again now" if new == run_id
+                else f"Run {run_id} retried as run {new}"))
+
+    def undo_run(self, run_id: int, *, on_done: Callable[[Any], None] | None = None,
+                 on_error: Callable[[Exception], None] | None = None) -> None:
+        from ..engine.undo import undo_run
+        eng = self._engine()
+        if eng is None:
+            return
+        self.status(f"Undoing run {run_id}…")
+
+        def failed(exc: Exception) -> None:
+            self.status(str(exc))
+            if on_error:
+                on_error(exc)
+
+        def done(r: dict[str, Any]) -> None:
+            self.status(f"Run {run_id} undone: {r.get('summary', '')}")
+            if on_done:
+                on_done(r)
+
+        self.service.call(lambda: undo_run(eng, run_id), done, failed)
+
+    # -- pausing --------------------------------------------------------------------
+
+    def toggle_pause(self) -> None:
+        eng = self._engine()
+        if eng is None:
+            return
+        want = not self.paused
+        self.service.call(lambda: eng.set_paused(want), lambda _r: self._set_paused(want))
+
+    def _set_paused(self, paused: bool) -> None:
+        self.paused = paused
+        self.window.set_paused(paused)
+        self.status("All jobs paused" if paused else "Jobs resumed")
+        self._update_tray()
+        self.refresh_jobs()
+
+    def set_job_paused(self, name: str, paused: bool) -> None:
+        eng = self._engine()
+        if eng is not None:
+            self.service.call(lambda: eng.set_paused(paused, job=name), lambda _r: (
+                self.status(f"{name} {'paused' if paused else 'resumed'}"), self.refresh_jobs()))
+
+    # -- the jobs file ----------------------------------------------------------------
+
+    def _edit_config(self, edit: Callable[[ConfigDocument], Any], *, job: str | None = None,
+                     settings: bool = False, on_done: Callable[[Any], None] | None = None,
+                     on_error: Callable[[Exception], None] | None = None) -> None:
+        path, eng, watch = self.home.config_file, self.engine, self.config_watch
+
+        def work():
+            doc = ConfigDocument.load(path)
+            baseline = doc.validate()
+            result = edit(doc)
+            doc.check(job=job, settings=settings, baseline=baseline)
+            watch.expect(doc.text)   # our own save is not a hand edit
+            doc.save(path)
+            if eng is not None:
+                eng.reload_config()
+            return result
+
+        def done(result: Any) -> None:
+            self.refresh_jobs()
+            if on_done:
+                on_done(result)
+
+        def failed(exc: Exception) -> None:
+            self.status(f"Not saved: {exc}")
+            if on_error:
+                on_error(exc)
+
+        self.service.call(work, done, failed)
+
+    def set_job_enabled(self, name: str, enabled: bool) -> None:
+        self._edit_config(lambda d: d.set_enabled(name, enabled), job=name,
+                          on_done=lambda _r: self.status(
+                              f"{name} {'enabled' if enabled else 'disabled'}"),
+                          on_error=lambda _e: self.refresh_jobs())
+
+    def save_job(self, name: str, values: dict[str, Any], *, old_name: str | None = None,
+                 on_saved: Callable[[Any], None] | None = None,
+                 on_error: Callable[[Exception], None] | None = None) -> None:
+        def done(r: Any) -> None:
+            self.status(f"Saved {name}")
+            self.window.jobs_page.select(name)
+            if on_saved:
+                on_saved(r)
+
+        self._edit_config(lambda d: d.set_job(name, values, old_name=old_name), job=name,
+                          on_done=done, on_error=on_error)
+
+    def duplicate_job(self, name: str) -> None:
+        def done(new: str) -> None:
+            self.status(f"Copied {name} as {new} (switched off until you enable it)")
+            self.window.jobs_page.select(new)
+
+        self._edit_config(lambda d: d.duplicate_job(name), on_done=done)
+
+    def delete_job(self, name: str) -> None:
+        self._edit_config(lambda d: d.delete_job(name),
+                          on_done=lambda _r: self.status(f"Deleted {name}"))
+
+    def edit_job(self, name: str | None) -> None:
+        """Open the job editor (``None``: a new job) once the file has been read."""
+        path = self.home.config_file
+
+        def load():
+            doc = ConfigDocument.load(path)
+            return doc.original, (doc.job(name) if name else None)
+
+        self.service.call(load, lambda r: self._open_editor(name, *r))
+
+    def _open_editor(self, name: str | None, text: str, values: dict[str, Any] | None):
+        from .editor import JobEditor
+        self.show_window()
+        dlg = JobEditor(self, name=name, values=values or {"kind": "import"}, config_text=text,
+                        parent=self.window)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.show()
+        self.editor = dlg
+        return dlg
+
+    def config_edited(self) -> None:
+        """The jobs file was changed by hand: reload it; its errors show in the banner."""
+        eng = self.engine
+        if eng is None:
+            return
+        self.service.call(eng.reload_config, lambda cfg: (
+            self.status("Config file reloaded" + (f" with {len(cfg.errors)} problem(s)"
+                                                  if cfg.errors else "")), self.refresh_jobs()))
+
+    def save_settings(self, changes: dict[str, Any], autostart: bool | None, *,
+                      on_error: Callable[[list[str]], None] | None = None) -> None:
+        home = self.home
+
+        def edit(doc: ConfigDocument) -> None:
+            if changes:
+                doc.set_settings(changes)
+            if autostart is not None:
+                set_autostart(home, autostart)
+
+        self._edit_config(edit, settings=True,
+                          on_done=lambda _r: self.status("Settings saved"),
+                          on_error=lambda e: on_error and on_error([f"Not saved: {e}"]))
+
+    def prune_history(self, values: dict[str, Any]) -> None:
+        eng = self._engine()
+        if eng is None:
+            return
+
+        def done(n: int) -> None:
+            self.status(f"Removed {n:,} old run{'s' * (n != 1)} from the history")
+            self.refresh()
+
+        self.service.call(lambda: eng.store.prune(keep_days=values["keep_days"],
+                                                  keep_runs=values["keep_runs"],
+                                                  keep_failed_days=values["keep_failed_days"]),
+                          done)
+
+    # -- files dropped on the window ------------------------------------------------------
+
+    def offer_files(self, files: list[str], pos: QPoint | None = None) -> None:
+        """Offer the jobs that take these files; the chosen one runs on them."""
+        eng = self._engine()
+        if eng is None:
+            return
+
+        def choices() -> list[str]:
+            if hasattr(eng, "jobs_accepting"):
+                return list(eng.jobs_accepting(files))
+            from ..kinds.registry import get_kind
+            return [j.name for j in eng.config.jobs.values()
+                    if j.enabled and get_kind(j.kind).accepts_files]
+
+        def offer(jobs: list[str]) -> None:
+            if not jobs:
+                self.status("No enabled job takes files: add an import job, then drop them again")
+                return
+            self.window.show_drop_choices(files, jobs, pos)
+
+        self.service.call(choices, offer)
+
+    # -- opening things ------------------------------------------------------------------
+
+    def open_run(self, run_id: int):
+        from .details import RunDetails
+        self.show_window()
+        dlg = RunDetails(self, run_id, self.window)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.show()
+        dlg.raise_()
+        dlg.activateWindow()
+        self.details = dlg
+        return dlg
+
+    def open_target(self, target) -> None:
+        """Open what a notification points at: a run, or a filtered list of runs."""
+        if not target:
+            self.show_window()
+            return
+        what, arg = target
+        if what == "run":
+            self.open_run(int(arg))
+        else:
+            self.show_window()
+            self.window.show_runs_of(job=arg.get("job"), states=tuple(arg.get("states") or ()),
+                                     since=arg.get("since"))
+
+    def show_failures(self) -> None:
+        self.show_window()
+        self.window.show_runs_of(states=("failed",))
+
+    def open_latest_report(self) -> None:
+        target = self.latest_report()
+        if target:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(target))
+
+    def open_data_folder(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.home.data_dir)))

@@ -1,0 +1,459 @@
+"""The job editor: a form per kind, a trigger editor, options, and a preview.
+
+Every change is checked at once against the real config rules: the job is put
+into a copy of the config text and :func:`~trayjobs.config.parse_config` reads
+it; its errors appear under the field they are about. Saving goes through the
+app (the service thread), which writes the file with the person's comments
+kept and reloads the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QScrollArea,
+                               QTabWidget, QToolButton, QVBoxLayout, QWidget)
+
+from ...config import JobCommon, RetryPolicy
+from ...config_edit import ConfigDocument
+from ...errors import UserError
+from ...kinds.registry import get_kind, kind_names
+from ..theme import muted_colour, state_colour
+from .fields import FieldEditor, describe_fields, make_editor
+from .preview import PreviewRunner, PreviewView, sample_files
+from .trigger import TriggerEditor
+from .widgets import ActionEditor, FilterListEditor, FolderListEditor, SectionsEditor, ThenEditor
+
+__all__ = ["JobEditor", "BASIC_KEYS"]
+
+#: The settings shown first for each kind; the others are under "More options".
+BASIC_KEYS = {
+    "cleanup": ["locations", "filters", "match", "action", "conflict", "targets", "preview"],
+    "import": ["database", "table", "format", "mode", "pk", "on_bad_rows", "processed_dir",
+               "failed_dir"],
+    "report": ["builtin", "title", "database", "period", "formats", "sections"],
+}
+CUSTOM = {("cleanup", "locations"): FolderListEditor, ("cleanup", "filters"): FilterListEditor,
+          ("cleanup", "action"): ActionEditor, ("report", "sections"): SectionsEditor}
+OPTION_KEYS = ["timeout", "priority", "overlap", "notify"]
+PREVIEW_KINDS = ("cleanup", "import")
+
+
+class _Row(QWidget):
+    """An editor with its explanation and its error message under it."""
+
+    def __init__(self, editor: FieldEditor, help_text: str) -> None:
+        super().__init__()
+        self.editor = editor
+        self.help = QLabel(help_text)
+        self.help.setWordWrap(True)
+        self.help.setVisible(bool(help_text))
+        pal = self.help.palette()
+        pal.setColor(self.help.foregroundRole(), muted_colour())
+        self.help.setPalette(pal)
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setObjectName(f"error:{editor.key}")
+        self.error.hide()
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 4)
+        lay.setSpacing(2)
+        lay.addWidget(editor)
+        lay.addWidget(self.help)
+        lay.addWidget(self.error)
+        self.setFocusProxy(editor)
+
+    def set_error(self, message: str | None) -> None:
+        self.editor.set_error(message)
+        self.error.setText(message or "")
+        self.error.setStyleSheet(f"color: {state_colour('failed').name()}")
+        self.error.setVisible(bool(message))
+
+
+class JobEditor(QDialog):
+    saved = Signal(str)
+
+    def __init__(self, app, *, name: str | None, values: dict[str, Any], config_text: str,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.app = app
+        self.old_name = name
+        self.original = dict(values)
+        self.config_text = config_text
+        doc = ConfigDocument(config_text)
+        self.other_jobs = [n for n in doc.job_names() if n != name]
+        self.baseline = doc.validate()
+        self.setObjectName("jobEditor")
+        self.setWindowTitle(f"Edit {name} – trayjobs" if name else "New job – trayjobs")
+        self.resize(760, 640)
+        self.rows: dict[str, _Row] = {}
+        self.cfg = None
+        self.valid = False
+
+        self.name = QLineEdit(name or "")
+        self.name.setAccessibleName("Job name")
+        self.name.setPlaceholderText("e.g. Bank imports")
+        self.kind = QComboBox()
+        self.kind.setAccessibleName("Kind")
+        for k in kind_names():
+            self.kind.addItem(k, k)
+        self.kind.setCurrentIndex(max(0, self.kind.findData(values.get("kind", "import"))))
+        self.kind_summary = QLabel()
+        self.kind_summary.setWordWrap(True)
+        self.description = QLineEdit(values.get("description", ""))
+        self.description.setAccessibleName("Description")
+        self.description.setPlaceholderText("optional: a line of your own about the job")
+        self.enabled = QCheckBox("&Enabled (runs on its own when its triggers fire)")
+        self.enabled.setAccessibleName("Enabled")
+        self.enabled.setChecked(bool(values.get("enabled", True)))
+        self.name_error = QLabel()
+        self.name_error.setObjectName("error:name")
+        self.name_error.hide()
+        head = QFormLayout()
+        head.addRow("&Name:", self.name)
+        head.addRow("", self.name_error)
+        head.addRow("&Kind:", self.kind)
+        head.addRow("", self.kind_summary)
+        head.addRow("&Description:", self.description)
+        head.addRow("", self.enabled)
+
+        self.params_area = QScrollArea()
+        self.params_area.setWidgetResizable(True)
+        self.trigger = TriggerEditor()
+        self.trigger.set_values(values)
+        self.options = QWidget()
+        self.preview = PreviewView()
+        self.preview_runner = PreviewRunner(app.home, self)
+        self.preview_files: list[str] = []
+        self.files_btn = QPushButton("Choose sample &files…")
+        self.files_btn.setAccessibleName("Choose sample files")
+        self.files_btn.clicked.connect(self._choose_files)
+        self.files_label = QLabel()
+        self.files_label.setWordWrap(True)
+        preview_page = QWidget()
+        pl = QVBoxLayout(preview_page)
+        fl = QHBoxLayout()
+        fl.addWidget(self.files_btn)
+        fl.addWidget(self.files_label, 1)
+        pl.addLayout(fl)
+        pl.addWidget(self.preview, 1)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.params_area, "&What it does")
+        self.tabs.addTab(self.trigger, "W&hen")
+        self.tabs.addTab(self._options_page(values), "O&ptions")
+        self.tabs.addTab(preview_page, "Pre&view")
+
+        self.errors = QLabel()
+        self.errors.setObjectName("editorErrors")
+        self.errors.setWordWrap(True)
+        self.errors.setStyleSheet(f"color: {state_colour('failed').name()}")
+        self.errors.hide()
+        self.preview_btn = QPushButton("Pre&view")
+        self.preview_btn.setAccessibleName("Preview")
+        self.preview_btn.clicked.connect(self.run_preview)
+        self.save_btn = QPushButton("&Save")
+        self.save_btn.setAccessibleName("Save job")
+        self.save_btn.setDefault(True)
+        self.save_btn.clicked.connect(self.save)
+        cancel = QPushButton("Cancel")
+        cancel.setAccessibleName("Cancel")
+        cancel.clicked.connect(self.reject)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.preview_btn)
+        buttons.addStretch(1)
+        buttons.addWidget(cancel)
+        buttons.addWidget(self.save_btn)
+
+        lay = QVBoxLayout(self)
+        lay.addLayout(head)
+        lay.addWidget(self.tabs, 1)
+        lay.addWidget(self.errors)
+        lay.addLayout(buttons)
+
+        self._check_timer = QTimer(self, singleShot=True, interval=200)
+        self._check_timer.timeout.connect(self.validate)
+        self._build_params(values)
+        self.kind.currentIndexChanged.connect(self._kind_changed)
+        for sig in (self.name.textChanged, self.description.textChanged, self.enabled.toggled,
+                    self.trigger.changed):
+            sig.connect(self._changed)
+        self.preview_runner.finished.connect(self._preview_done)
+        self.preview_runner.failed.connect(self._preview_failed)
+        self.preview_runner.progress.connect(lambda m: self.preview.message(f"Previewing… {m}"))
+        self.validate()
+
+    # -- building ---------------------------------------------------------------------
+
+    def _add_row(self, form: QFormLayout, editor: FieldEditor, label: str, help_text: str) -> None:
+        row = _Row(editor, help_text)
+        editor.changed.connect(self._changed)
+        self.rows[editor.key] = row
+        lab = QLabel(f"{label}:")
+        lab.setBuddy(editor)
+        lab.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
+        form.addRow(lab, row)
+
+    def _build_params(self, values: dict[str, Any]) -> None:
+        for key in getattr(self, "param_keys", []):
+            self.rows.pop(key, None)
+        kind = self.kind.currentData()
+        try:
+            cls = get_kind(kind)
+        except KeyError:
+            return
+        self.kind_summary.setText(cls.summary)
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        basic, more = QFormLayout(), QFormLayout()
+        specs = describe_fields(cls.Params)
+        wanted = BASIC_KEYS.get(kind, [s.key for s in specs])
+        self.param_keys = [s.key for s in specs]
+        for spec in sorted(specs, key=lambda s: wanted.index(s.key) if s.key in wanted else 99):
+            editor = CUSTOM.get((kind, spec.key), None)
+            editor = editor(spec.key) if editor else make_editor(spec)
+            editor.setObjectName(f"param:{spec.key}")
+            present = spec.key in values
+            editor.set_value(present, values.get(spec.key, spec.default))
+            if spec.required:
+                editor.present = True
+            self._add_row(basic if spec.key in wanted else more, editor, spec.label, spec.help)
+        lay.addLayout(basic)
+        if more.rowCount():
+            toggle = QToolButton()
+            toggle.setText("More options")
+            toggle.setCheckable(True)
+            toggle.setAccessibleName("More options")
+            toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            toggle.setArrowType(Qt.ArrowType.RightArrow)
+            box = QGroupBox()
+            box.setLayout(more)
+            box.setVisible(any(spec.key in values for spec in specs if spec.key not in wanted))
+            toggle.setChecked(box.isVisible())
+
+            def flip(on: bool, box=box, toggle=toggle) -> None:
+                box.setVisible(on)
+                toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+
+            toggle.toggled.connect(flip)
+            flip(box.isVisible())
+            lay.addWidget(toggle)
+            lay.addWidget(box)
+        lay.addStretch(1)
+        self.params_area.setWidget(page)
+        self.preview_btn.setEnabled(kind in PREVIEW_KINDS)
+        self.preview_btn.setToolTip("" if kind in PREVIEW_KINDS else
+                                    "Preview is available for cleanup and import jobs")
+        self.files_btn.setVisible(kind == "import")
+        if kind == "import" and not self.preview_files:
+            self.preview_files = sample_files(values.get("watch"))
+        self._show_files()
+
+    def _options_page(self, values: dict[str, Any]) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        retry = values.get("retry") if isinstance(values.get("retry"), dict) else {}
+        self.retry_keys = []
+        for spec in describe_fields(RetryPolicy):
+            editor = make_editor(spec)
+            editor.key = f"retry.{spec.key}"
+            editor.set_value(spec.key in retry, retry.get(spec.key, spec.default))
+            self.retry_keys.append(spec.key)
+            self._add_row(form, editor, f"Retry: {spec.label.lower()}", spec.help)
+        for spec in describe_fields(JobCommon):
+            if spec.key not in OPTION_KEYS:
+                continue
+            editor = make_editor(spec)
+            editor.set_value(spec.key in values, values.get(spec.key, spec.default))
+            self._add_row(form, editor, spec.label, spec.help)
+        self.then = ThenEditor()
+        self.then.set_jobs(self.other_jobs)
+        self.then.set_value("then" in values, values.get("then") or [])
+        self._add_row(form, self.then, "Then run",
+                      JobCommon.model_fields["then"].description or "")
+        return page
+
+    def _kind_changed(self) -> None:
+        keep = {k: v for k, v in self.values(strict=False).items()
+                if k not in getattr(self, "param_keys", [])}
+        self._build_params(keep)
+        self._changed()
+
+    # -- values -----------------------------------------------------------------------
+
+    def values(self, *, strict: bool = True) -> dict[str, Any]:
+        """The job's table as the editor has it; ``strict`` raises ValueError when a field
+        cannot even be read (e.g. unparsable TOML), else such fields are left out."""
+        out: dict[str, Any] = {"kind": self.kind.currentData()}
+        if self.description.text().strip():
+            out["description"] = self.description.text().strip()
+        if not self.enabled.isChecked():
+            out["enabled"] = False
+        out.update(self.trigger.values())
+        retry: dict[str, Any] = {}
+        problems = []
+        for key, row in self.rows.items():
+            try:
+                present, value = row.editor.value()
+            except ValueError as exc:
+                problems.append((key, str(exc)))
+                continue
+            if not present:
+                continue
+            if key.startswith("retry."):
+                retry[key[6:]] = value
+            else:
+                out[key] = value
+        if retry:
+            out["retry"] = retry
+        if strict and problems:
+            raise _FieldProblems(problems)
+        return self._ordered(out)
+
+    def _ordered(self, out: dict[str, Any]) -> dict[str, Any]:
+        # Keys the job already had keep their place in the file; new ones follow a readable
+        # order: what, when, options.
+        order = ["kind", "description", "enabled", "every", "cron", "missed", "at_login",
+                 "watch", *getattr(self, "param_keys", []), "retry", "timeout", "priority",
+                 "overlap", "notify", "then"]
+        return {k: out[k] for k in sorted(out, key=lambda k: order.index(k) if k in order else 99)}
+
+    def job_name(self) -> str:
+        return self.name.text().strip()
+
+    # -- checking -----------------------------------------------------------------------
+
+    def _changed(self, *_a) -> None:
+        self._check_timer.start()
+
+    def validate(self) -> bool:
+        """Check the form now; show each problem under its field. True if it can be saved."""
+        self._check_timer.stop()
+        for row in self.rows.values():
+            row.set_error(None)
+        self.trigger.set_error("schedule", None)
+        self.trigger.set_error("watch", None)
+        general: list[str] = []
+        name = self.job_name()
+        name_error = ""
+        if not name:
+            name_error = "Give the job a name."
+        elif name in self.other_jobs:
+            name_error = f"There is already a job called “{name}”."
+        self.name_error.setText(name_error)
+        self.name_error.setStyleSheet(f"color: {state_colour('failed').name()}")
+        self.name_error.setVisible(bool(name_error))
+        try:
+            values = self.values()
+        except _FieldProblems as exc:
+            for key, msg in exc.items:
+                self.rows[key].set_error(msg)
+            self._finish(False, general)
+            return False
+        if name_error:
+            self._finish(False, general)
+            return False
+        doc = ConfigDocument(self.config_text)
+        try:
+            doc.set_job(name, values, old_name=self.old_name)
+        except UserError as exc:
+            self._finish(False, [str(exc)])
+            return False
+        cfg = doc.validate()
+        self.cfg = cfg
+        ok = True
+        for e in cfg.errors:
+            if e.job != name:
+                continue
+            ok = False
+            top = (e.key or "").split(".")[0]
+            if top in ("every", "cron", "missed", "at_login"):
+                self.trigger.set_error("schedule", e.message)
+            elif top == "watch":
+                self.trigger.set_error("watch", f"{e.key}: {e.message}")
+            elif top == "retry" and e.key in self.rows:
+                self.rows[e.key].set_error(e.message)
+            elif top in self.rows:
+                detail = e.key[len(top) + 1:] if e.key and e.key != top else ""
+                self.rows[top].set_error(f"{detail}: {e.message}" if detail else e.message)
+            else:
+                general.append(f"{e.key}: {e.message}" if e.key else e.message)
+        self._finish(ok, general)
+        return ok
+
+    def _finish(self, ok: bool, general: list[str]) -> None:
+        self.valid = ok
+        self.errors.setText("\n".join(general))
+        self.errors.setVisible(bool(general))
+        self.save_btn.setEnabled(ok)
+
+    # -- preview and save ----------------------------------------------------------------
+
+    def _choose_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Sample files to preview",
+                                                filter="Data files (*.csv *.tsv *.txt *.json "
+                                                       "*.jsonl *.ndjson *.gz);;All files (*)")
+        if files:
+            self.preview_files = files
+            self._show_files()
+
+    def _show_files(self) -> None:
+        if self.kind.currentData() != "import":
+            self.files_label.setText("")
+            return
+        from pathlib import Path
+        self.files_label.setText(", ".join(Path(f).name for f in self.preview_files)
+                                 or "No sample file yet: choose one or more files to preview.")
+
+    def run_preview(self) -> None:
+        self.tabs.setCurrentIndex(3)
+        if not self.validate():
+            self.preview.message("Fix the problems shown in the form first.")
+            return
+        kind = self.kind.currentData()
+        if kind not in PREVIEW_KINDS:
+            self.preview.message("Preview is available for cleanup and import jobs.")
+            return
+        if kind == "import" and not self.preview_files:
+            self.preview.message("Choose one or more sample files to preview the import.")
+            return
+        job = self.cfg.jobs[self.job_name()]
+        self.preview.message("Previewing… nothing is touched.")
+        self.preview_runner.start(job=job.name, kind=kind, params=job.params_json(),
+                                  files=list(self.preview_files))
+
+    def _preview_done(self, result: dict[str, Any]) -> None:
+        self.preview.show_result(self.kind.currentData(), result)
+
+    def _preview_failed(self, message: str) -> None:
+        self.preview.message(f"The preview failed: {message}")
+
+    def save(self) -> None:
+        if not self.validate():
+            return
+        self.save_btn.setEnabled(False)
+        name = self.job_name()
+        self.app.save_job(name, self.values(), old_name=self.old_name,
+                          on_saved=lambda _r: self._saved(name), on_error=self._save_failed)
+
+    def _saved(self, name: str) -> None:
+        self.saved.emit(name)
+        self.accept()
+
+    def _save_failed(self, exc: Exception) -> None:
+        errors = getattr(exc, "errors", None)
+        self.errors.setText("Not saved: " + ("\n".join(e.describe() for e in errors)
+                                             if errors else str(exc)))
+        self.errors.show()
+        self.save_btn.setEnabled(True)
+
+    def done(self, result: int) -> None:
+        self.preview_runner.stop()
+        super().done(result)
+
+
+class _FieldProblems(ValueError):
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(m for _k, m in items))
+        self.items = items

@@ -1,0 +1,307 @@
+"""Form fields made from a kind's pydantic ``Params`` model.
+
+:func:`describe_fields` reads a model (no widgets involved): each field's key,
+label, explanation (the ``description`` every field has), default and the
+kind of input it needs. :func:`make_editor` turns one description into a
+widget with the same small interface as the hand-made editors: ``value()``
+returns ``(present, value)`` (absent means "leave the key out, the default
+applies"), ``set_value``, ``set_error`` and a ``changed`` signal.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union, get_args, get_origin
+
+from pydantic_core import PydanticUndefined
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout,
+                               QLineEdit, QPushButton, QSpinBox, QWidget)
+
+from ...config_edit import parse_toml_value
+
+__all__ = ["FieldSpec", "describe_fields", "make_editor", "FieldEditor", "PATH_KEYS",
+           "plain_help"]
+
+#: Keys that name a folder or a file, and the picker they get.
+PATH_KEYS = {"database": "save", "template": "file", "processed_dir": "folder",
+             "failed_dir": "folder", "folder": "folder", "path": "folder"}
+
+#: Durations ("15m", "1h30m"): typed as text, whatever the model stores.
+DURATION_KEYS = {"every", "timeout", "backoff", "max_backoff", "settle", "catchup_delay",
+                 "skip_recent"}
+
+_REQUIRED = object()
+
+
+@dataclass
+class FieldSpec:
+    key: str
+    label: str
+    help: str
+    kind: str                    # bool int float choice multi text list path toml
+    default: Any = None
+    required: bool = False
+    optional: bool = False       # None is a valid value
+    choices: list[Any] = field(default_factory=list)
+    minimum: float | None = None
+    maximum: float | None = None
+    picker: str = ""             # folder, file or save, for kind "path"
+    number: str = ""             # "int" or "float" for a number that may be unset
+
+
+def plain_help(text: str | None) -> str:
+    """A description as plain text (no markdown backticks)."""
+    return re.sub(r"`([^`]*)`", r"\1", text or "")
+
+
+def _bounds(meta) -> tuple[float | None, float | None]:
+    lo = hi = None
+    for m in meta:
+        lo = getattr(m, "ge", lo) if getattr(m, "ge", None) is not None else lo
+        hi = getattr(m, "le", hi) if getattr(m, "le", None) is not None else hi
+        if getattr(m, "gt", None) is not None:
+            lo = m.gt
+        if getattr(m, "lt", None) is not None:
+            hi = m.lt
+    return lo, hi
+
+
+def _strip_annotated(tp):
+    while get_origin(tp) is not None and hasattr(tp, "__metadata__"):
+        tp = get_args(tp)[0]
+    return tp
+
+
+def describe_fields(model, *, skip: set[str] = frozenset()) -> list[FieldSpec]:
+    specs = []
+    for name, f in model.model_fields.items():
+        key = f.alias or name
+        if key in skip:
+            continue
+        ann = _strip_annotated(f.annotation)
+        optional = False
+        if get_origin(ann) in (Union, types.UnionType):
+            args = [a for a in get_args(ann) if a is not type(None)]
+            optional = len(args) < len(get_args(ann))
+            ann = _strip_annotated(args[0]) if len(args) == 1 else ann
+        if f.default is not PydanticUndefined:
+            default = f.default
+        elif f.default_factory is not None:
+            default = f.default_factory()
+            if hasattr(default, "model_dump"):
+                default = default.model_dump(mode="json", by_alias=True)
+        else:
+            default = _REQUIRED
+        spec = FieldSpec(key=key, label=key.replace("_", " ").capitalize(),
+                         help=plain_help(f.description), kind="toml",
+                         default=None if default is _REQUIRED else default,
+                         required=default is _REQUIRED, optional=optional)
+        origin = get_origin(ann)
+        if ann is bool:
+            spec.kind = "bool"
+        elif ann is int:
+            spec.kind = "int"
+            spec.minimum, spec.maximum = _bounds(f.metadata)
+        elif ann is float:
+            spec.kind = "float"
+            spec.minimum, spec.maximum = _bounds(f.metadata)
+        elif origin is Literal:
+            spec.kind, spec.choices = "choice", list(get_args(ann))
+        elif ann is str:
+            spec.kind = "path" if key in PATH_KEYS else "text"
+            spec.picker = PATH_KEYS.get(key, "")
+        elif origin is list:
+            item = _strip_annotated(get_args(ann)[0])
+            if item is str:
+                spec.kind = "list"
+            elif get_origin(item) is Literal:
+                spec.kind, spec.choices = "multi", list(get_args(item))
+        if key in DURATION_KEYS:
+            spec.kind, spec.number = "text", "float"
+            spec.optional = True
+            if isinstance(spec.default, (int, float)):
+                from ...durations import format_duration
+                spec.help += f" (default {format_duration(spec.default)})"
+        if spec.kind in ("int", "float") and optional:
+            spec.number, spec.kind = spec.kind, "text"  # a spin box cannot say "unset"
+        specs.append(spec)
+    return specs
+
+
+# -- editors --------------------------------------------------------------------------
+
+class FieldEditor(QWidget):
+    """Base of every field editor: a key, a value that may be absent, a change signal."""
+
+    changed = Signal()
+
+    def __init__(self, key: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.key = key
+        self.present = False   # the key is in the job's table
+        self.error_text = ""
+
+    def value(self) -> tuple[bool, Any]:
+        raise NotImplementedError
+
+    def set_value(self, present: bool, value: Any) -> None:
+        raise NotImplementedError
+
+    def set_error(self, message: str | None) -> None:
+        self.error_text = message or ""
+
+
+class _Generic(FieldEditor):
+    def __init__(self, spec: FieldSpec, parent=None) -> None:
+        super().__init__(spec.key, parent)
+        self.spec = spec
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        s = spec
+        if s.kind == "bool":
+            self.w = QCheckBox()
+            self.w.toggled.connect(self.changed)
+        elif s.kind == "int":
+            self.w = QSpinBox()
+            self.w.setRange(int(s.minimum if s.minimum is not None else -1_000_000_000),
+                            int(s.maximum if s.maximum is not None else 1_000_000_000))
+            self.w.setGroupSeparatorShown(True)
+            self.w.valueChanged.connect(self.changed)
+        elif s.kind == "float":
+            self.w = QDoubleSpinBox()
+            self.w.setDecimals(3)
+            self.w.setRange(s.minimum if s.minimum is not None else -1e9,
+                            s.maximum if s.maximum is not None else 1e9)
+            self.w.valueChanged.connect(self.changed)
+        elif s.kind == "choice":
+            self.w = QComboBox()
+            if s.optional:
+                self.w.addItem("(none)", None)
+            for c in s.choices:
+                self.w.addItem(str(c), c)
+            self.w.currentIndexChanged.connect(self.changed)
+        elif s.kind == "multi":
+            self.w = QWidget()
+            inner = QHBoxLayout(self.w)
+            inner.setContentsMargins(0, 0, 0, 0)
+            self.boxes = []
+            for c in s.choices:
+                b = QCheckBox(str(c))
+                b.setAccessibleName(f"{s.label}: {c}")
+                b.toggled.connect(self.changed)
+                inner.addWidget(b)
+                self.boxes.append((c, b))
+            inner.addStretch(1)
+        else:
+            self.w = QLineEdit()
+            self.w.textChanged.connect(self.changed)
+            if s.kind == "list":
+                self.w.setPlaceholderText("comma-separated, e.g. " + {
+                    "pk": "id", "exclude": "*.keep, backups/*"}.get(s.key, "a, b"))
+            elif s.kind == "toml":
+                self.w.setPlaceholderText("a TOML value, e.g. " + (
+                    '{ zip = "text" }' if isinstance(s.default, dict) else '["a", "b"]'))
+            elif s.default not in (None, ""):
+                self.w.setPlaceholderText(f"default: {s.default}")
+            elif s.optional:
+                self.w.setPlaceholderText("(not set)")
+        self.w.setAccessibleName(s.label)
+        self.w.setToolTip(s.help)
+        lay.addWidget(self.w, 1)
+        if s.kind == "path":
+            browse = QPushButton("Browse…")
+            browse.setAccessibleName(f"Choose {s.label.lower()}")
+            browse.clicked.connect(self._browse)
+            lay.addWidget(browse)
+        self.setFocusProxy(self.w)
+
+    def _browse(self) -> None:
+        start = self.w.text().strip() or ""
+        picker = self.spec.picker
+        if picker == "folder":
+            path = QFileDialog.getExistingDirectory(self, self.spec.label, start)
+        elif picker == "save":
+            path, _ = QFileDialog.getSaveFileName(self, self.spec.label, start,
+                                                  options=QFileDialog.Option.DontConfirmOverwrite)
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, self.spec.label, start)
+        if path:
+            self.w.setText(path)
+
+    def _raw(self) -> Any:
+        s = self.spec
+        if s.kind == "bool":
+            return self.w.isChecked()
+        if s.kind in ("int", "float"):
+            return self.w.value()
+        if s.kind == "choice":
+            return self.w.currentData()
+        if s.kind == "multi":
+            return [c for c, b in self.boxes if b.isChecked()]
+        text = self.w.text().strip()
+        if s.kind == "list":
+            return [p.strip() for p in text.split(",") if p.strip()]
+        if s.kind == "toml":
+            return parse_toml_value(text) if text else None
+        return text if text else None
+
+    def value(self) -> tuple[bool, Any]:
+        s = self.spec
+        v = self._raw()
+        if v is None and s.kind in ("text", "path", "toml", "choice"):
+            return False, None
+        if s.number and isinstance(v, str):
+            v = _number(v)
+        if not self.present and v == s.default:
+            return False, v
+        return True, v
+
+    def set_value(self, present: bool, value: Any) -> None:
+        s = self.spec
+        self.present = present
+        v = value if present else s.default
+        blocker = [self.w] + [b for _c, b in getattr(self, "boxes", [])]
+        for w in blocker:
+            w.blockSignals(True)
+        try:
+            if s.kind == "bool":
+                self.w.setChecked(bool(v))
+            elif s.kind in ("int", "float"):
+                self.w.setValue(v if v is not None else 0)
+            elif s.kind == "choice":
+                i = self.w.findData(v)
+                if i < 0 and v is not None:
+                    self.w.addItem(str(v), v)
+                    i = self.w.count() - 1
+                self.w.setCurrentIndex(max(0, i))
+            elif s.kind == "multi":
+                for c, b in self.boxes:
+                    b.setChecked(c in (v or []))
+            elif s.kind == "list":
+                self.w.setText(", ".join(str(x) for x in (v or [])) if present else "")
+            elif s.kind == "toml":
+                from ...config_edit import toml_value
+                self.w.setText(toml_value(v).as_string() if present and v not in (None, [], {})
+                               else "")
+            else:
+                self.w.setText("" if (v is None or (not present and v == s.default)) else str(v))
+        finally:
+            for w in blocker:
+                w.blockSignals(False)
+
+
+def _number(text: str) -> Any:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text  # the config check says what is wrong with it
+
+
+def make_editor(spec: FieldSpec, parent: QWidget | None = None) -> FieldEditor:
+    return _Generic(spec, parent)

@@ -1,0 +1,162 @@
+"""The jobs list: one row per configured job, with its state in plain words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+
+from ..textfmt import relative, when
+from .icons import icon
+from .runs_model import RUN_ROLE
+from .theme import muted_colour, state_colour
+
+__all__ = ["JobsModel", "JOB_ROLE", "watch_text", "last_text"]
+
+JOB_ROLE = RUN_ROLE
+
+
+def watch_text(job: dict[str, Any]) -> str:
+    """"watching ~/Inbox", "paused", "unavailable: folder missing", "3 files waiting"."""
+    w = job.get("watch")
+    if not w:
+        return ""
+    state = w.get("state") or "configured"
+    folder = w.get("folder") or ""
+    if state == "watching":
+        text = f"watching {folder}".strip()
+    elif state == "unavailable":
+        text = f"unavailable: {w.get('reason') or 'folder cannot be watched'}"
+    elif state == "paused":
+        text = "paused"
+    else:
+        text = f"watches {folder}".strip()
+    pending = w.get("pending") or 0
+    if pending:
+        text += f" · {pending} file{'s' * (pending != 1)} waiting"
+    return text
+
+
+def last_text(job: dict[str, Any], now: float | None = None) -> str:
+    last = job.get("last")
+    if not last:
+        return "never run"
+    words = {"succeeded": "succeeded", "failed": "failed", "running": "running",
+             "retrying": "retrying", "cancelled": "cancelled", "skipped": "skipped",
+             "interrupted": "interrupted", "queued": "waiting"}
+    ts = last.get("finished_at") or last.get("started_at") or last.get("created_at")
+    return f"{words.get(last['state'], last['state'])} · {relative(ts, now)}"
+
+
+class JobsModel(QAbstractTableModel):
+    NAME, KIND, TRIGGER, WATCH, NEXT, LAST, ENABLED = range(7)
+    HEADERS = ["Job", "Kind", "Trigger", "Watch", "Next run", "Last result", "Enabled"]
+
+    #: The person flipped a job's enabled switch: (job name, enabled).
+    enabledToggled = Signal(str, bool)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.rows: list[dict[str, Any]] = []
+
+    def set_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Replace the rows; keeps the model's rows in place when only values changed,
+        so the selection and scroll position survive a reload."""
+        if [r["name"] for r in rows] == [r["name"] for r in self.rows]:
+            self.rows = rows
+            if rows:
+                self.dataChanged.emit(self.index(0, 0),
+                                      self.index(len(rows) - 1, self.columnCount() - 1))
+            return
+        self.beginResetModel()
+        self.rows = rows
+        self.endResetModel()
+
+    def row_of(self, name: str) -> int | None:
+        return next((i for i, r in enumerate(self.rows) if r["name"] == name), None)
+
+    def job_at(self, row: int) -> dict[str, Any]:
+        return self.rows[row]
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return len(self.HEADERS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+    def flags(self, index):
+        f = super().flags(index)
+        if index.isValid() and index.column() == self.ENABLED:
+            f |= Qt.ItemFlag.ItemIsUserCheckable
+        return f
+
+    def setData(self, index, value, role=Qt.ItemDataRole.EditRole) -> bool:
+        if index.isValid() and index.column() == self.ENABLED and \
+                role == Qt.ItemDataRole.CheckStateRole:
+            on = Qt.CheckState(value) == Qt.CheckState.Checked
+            job = self.rows[index.row()]
+            if job["enabled"] == on:
+                return False
+            job["enabled"] = on  # shown at once; the saved config confirms it
+            self.dataChanged.emit(index.siblingAtColumn(0), index)
+            self.enabledToggled.emit(job["name"], on)
+            return True
+        return False
+
+    def next_text(self, job: dict[str, Any]) -> str:
+        if not job["enabled"]:
+            return "off"
+        if job.get("paused"):
+            return "paused"
+        nxt = job.get("next_run_at")
+        return when(nxt) if nxt else ""
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        job = self.rows[index.row()]
+        col = index.column()
+        if role == JOB_ROLE:
+            return job
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == self.NAME:
+                return job["name"]
+            if col == self.KIND:
+                return job["kind"]
+            if col == self.TRIGGER:
+                return job["trigger"]
+            if col == self.WATCH:
+                return watch_text(job)
+            if col == self.NEXT:
+                return self.next_text(job)
+            if col == self.LAST:
+                return last_text(job)
+            if col == self.ENABLED:
+                return "on" if job["enabled"] else "off"
+        if role == Qt.ItemDataRole.CheckStateRole and col == self.ENABLED:
+            return Qt.CheckState.Checked if job["enabled"] else Qt.CheckState.Unchecked
+        if role == Qt.ItemDataRole.DecorationRole and col == self.LAST and job.get("last"):
+            return icon(f"state-{job['last']['state']}")
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if col == self.LAST and job.get("last"):
+                return state_colour(job["last"]["state"])
+            if not job["enabled"] or (col == self.NEXT and job.get("paused")):
+                return muted_colour()
+            if col == self.WATCH and (job.get("watch") or {}).get("state") == "unavailable":
+                return state_colour("failed")
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if col == self.LAST and job.get("last"):
+                last = job["last"]
+                return last.get("error") or (last.get("result") or {}).get("summary") or None
+            if col == self.NAME:
+                return job.get("description") or None
+            if col == self.NEXT and job.get("next_run_at"):
+                return when(job["next_run_at"], seconds=True)
+        if role == Qt.ItemDataRole.AccessibleTextRole and col == self.ENABLED:
+            return f"{job['name']} {'enabled' if job['enabled'] else 'disabled'}"
+        return None

@@ -1,0 +1,176 @@
+"""The Jobs page: every job with its trigger, watch, next run and last result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+                               QMenu, QMessageBox, QPushButton, QTableView, QVBoxLayout, QWidget)
+
+from .jobs_model import JOB_ROLE, JobsModel
+
+__all__ = ["JobsPage"]
+
+
+class JobsPage(QWidget):
+    showRuns = Signal(str)   # the person asked to see a job's runs
+
+    def __init__(self, app, model: JobsModel, parent=None) -> None:
+        super().__init__(parent)
+        self.app = app
+        self.model = model
+        self.view = QTableView()
+        self.view.setObjectName("jobsView")
+        self.view.setAccessibleName("Jobs")
+        self.view.setModel(model)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setAlternatingRowColors(True)
+        self.view.setWordWrap(False)
+        self.view.setTabKeyNavigation(False)
+        self.view.verticalHeader().hide()
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self.view.doubleClicked.connect(lambda _i: self.edit_selected())
+        self.view.activated.connect(lambda _i: self.edit_selected())
+        hdr = self.view.horizontalHeader()
+        hdr.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        hdr.setStretchLastSection(False)
+        hdr.setSectionResizeMode(JobsModel.LAST, QHeaderView.ResizeMode.Stretch)
+        em = self.fontMetrics().averageCharWidth()
+        for col, chars in ((JobsModel.NAME, 18), (JobsModel.KIND, 8), (JobsModel.TRIGGER, 26),
+                           (JobsModel.WATCH, 20), (JobsModel.NEXT, 12), (JobsModel.ENABLED, 8)):
+            hdr.resizeSection(col, em * chars + 16)
+
+        def button(text: str, name: str, tip: str, slot) -> QPushButton:
+            b = QPushButton(text)
+            b.setObjectName(name)
+            b.setToolTip(tip)
+            b.setAccessibleName(text.replace("&", "").rstrip("…"))
+            b.clicked.connect(slot)
+            return b
+
+        self.new_btn = button("&New job…", "newJob", "Create a job (Ctrl+N)", lambda: app.edit_job(None))
+        self.run_btn = button("&Run now", "runJob", "Run the selected job now (Ctrl+R)",
+                              self.run_selected)
+        self.edit_btn = button("&Edit…", "editJob", "Change the selected job (Enter)",
+                               self.edit_selected)
+        self.dup_btn = button("D&uplicate", "duplicateJob", "Copy the selected job (Ctrl+D)",
+                              self.duplicate_selected)
+        self.delete_btn = button("&Delete…", "deleteJob", "Remove the selected job (Delete)",
+                                 self.delete_selected)
+        self.pause_btn = button("&Pause all", "pauseAll", "Pause or resume every job",
+                                app.toggle_pause)
+        self.config_label = QLabel()
+        self.config_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.config_label.setAccessibleName("Config file")
+        bar = QHBoxLayout()
+        for b in (self.new_btn, self.run_btn, self.edit_btn, self.dup_btn, self.delete_btn):
+            bar.addWidget(b)
+        bar.addStretch(1)
+        bar.addWidget(self.pause_btn)
+        lay = QVBoxLayout(self)
+        lay.addLayout(bar)
+        lay.addWidget(self.view, 1)
+        lay.addWidget(self.config_label)
+
+        QShortcut(QKeySequence("Ctrl+R"), self, activated=self.run_selected)
+        QShortcut(QKeySequence("Ctrl+D"), self, activated=self.duplicate_selected)
+        QShortcut(QKeySequence(Qt.Key.Key_Delete), self.view, activated=self.delete_selected)
+        self.view.selectionModel().currentRowChanged.connect(lambda *_: self._update_buttons())
+        model.modelReset.connect(self._update_buttons)
+        model.modelReset.connect(self._select_first)
+        self._update_buttons()
+
+    # -- selection ----------------------------------------------------------------------
+
+    def selected(self) -> dict[str, Any] | None:
+        idx = self.view.currentIndex()
+        return self.model.data(idx, JOB_ROLE) if idx.isValid() else None
+
+    def select(self, name: str) -> None:
+        row = self.model.row_of(name)
+        if row is not None:
+            self.view.setCurrentIndex(self.model.index(row, 0))
+
+    def _select_first(self) -> None:
+        if self.model.rowCount() and not self.view.currentIndex().isValid():
+            self.view.setCurrentIndex(self.model.index(0, 0))
+
+    def _update_buttons(self) -> None:
+        has = self.selected() is not None
+        for b in (self.run_btn, self.edit_btn, self.dup_btn, self.delete_btn):
+            b.setEnabled(has)
+
+    def set_paused(self, paused: bool) -> None:
+        self.pause_btn.setText("Resume all" if paused else "&Pause all")
+        self.pause_btn.setAccessibleName("Resume all" if paused else "Pause all")
+
+    # -- actions --------------------------------------------------------------------
+
+    def run_selected(self) -> None:
+        job = self.selected()
+        if job:
+            self.app.run_job(job["name"])
+
+    def edit_selected(self) -> None:
+        job = self.selected()
+        if job:
+            self.app.edit_job(job["name"])
+
+    def duplicate_selected(self) -> None:
+        job = self.selected()
+        if job:
+            self.app.duplicate_job(job["name"])
+
+    def delete_selected(self) -> None:
+        job = self.selected()
+        if job and self.confirm_delete(job["name"]):
+            self.app.delete_job(job["name"])
+
+    def confirm_delete(self, name: str) -> bool:
+        box = QMessageBox(QMessageBox.Icon.Warning, "Delete job?",
+                          f"Delete the job “{name}” from the config file?\n\n"
+                          "Its past runs stay in the history.",
+                          QMessageBox.StandardButton.Cancel, self)
+        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setObjectName("confirmDelete")
+        box.exec()
+        return box.clickedButton() is delete
+
+    def run_with_files(self, name: str) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, f"Files for {name}")
+        if files:
+            self.app.run_job(name, files=files)
+
+    def context_menu_for(self, job: dict[str, Any]) -> QMenu:
+        m = QMenu(self)
+        m.setObjectName("jobMenu")
+        name = job["name"]
+        m.addAction("Run now", lambda: self.app.run_job(name)).setObjectName("run")
+        if job.get("accepts_files"):
+            m.addAction("Run with files…", lambda: self.run_with_files(name)).setObjectName("runFiles")
+        if job.get("supports_dry_run") and not job.get("accepts_files"):
+            m.addAction("Run a preview (touch nothing)",
+                        lambda: self.app.run_job(name, dry_run=True)).setObjectName("dryRun")
+        m.addSeparator()
+        m.addAction("Edit…", lambda: self.app.edit_job(name)).setObjectName("edit")
+        m.addAction("Duplicate", lambda: self.app.duplicate_job(name)).setObjectName("duplicate")
+        paused = bool(job.get("paused"))
+        m.addAction("Resume this job" if paused else "Pause this job",
+                    lambda: self.app.set_job_paused(name, not paused)).setObjectName("pause")
+        m.addAction("Show its runs", lambda: self.showRuns.emit(name)).setObjectName("runs")
+        m.addSeparator()
+        m.addAction("Delete…", lambda: self.confirm_delete(name) and self.app.delete_job(name)
+                    ).setObjectName("delete")
+        return m
+
+    def _context_menu(self, pos) -> None:
+        idx = self.view.indexAt(pos)
+        if idx.isValid():
+            job = self.model.data(idx, JOB_ROLE)
+            self.context_menu_for(job).popup(self.view.viewport().mapToGlobal(pos))

@@ -1,0 +1,436 @@
+"""The run history as one table model over paged SQL.
+
+The model never holds the whole history. It knows how many runs match the
+filter and keeps a bounded cache of pages (``PAGE`` rows each, keyed by
+offset); a row that is not loaded shows a placeholder and asks for its page,
+which the service thread reads while the GUI keeps painting.
+
+Offsets stay meaningful while runs keep arriving because every page query is
+*anchored*: it only sees runs up to the newest id that existed when the filter
+was applied. Runs created afterwards come from the bridge's events, not from
+the database: they are kept in a small *head* list above the pages, inserted
+at the top in id order when they match the filter. Changes to loaded runs
+(state, progress) are applied to the rows in place. Nothing re-queries the
+database in a loop.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, QTimer, Signal
+
+from ..durations import format_duration
+from ..textfmt import attempt_text, run_duration, when
+from .icons import icon
+from .theme import muted_colour, state_colour
+
+__all__ = ["RunFilter", "RunsModel", "RUN_ROLE", "PROGRESS_ROLE", "progress_text", "summary_text"]
+
+RUN_ROLE = Qt.ItemDataRole.UserRole + 1
+PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 2
+
+PAGE = 200
+MAX_PAGES = 60          # pages kept in memory (12,000 rows)
+MAX_INFLIGHT = 2        # page reads queued on the service at once
+MAX_WANTED = 6          # pages still worth reading after a fast scroll
+HEAD_LIMIT = 2_000      # live rows above the pages before the model re-anchors
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """What the Activity page shows; mirrors the store's ``list_runs`` filters."""
+
+    job: str | None = None
+    states: tuple[str, ...] = ()
+    text: str = ""
+    since: float | None = None
+    until: float | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"job": self.job or None, "state": list(self.states) or None,
+                "text": self.text.strip() or None, "since": self.since, "until": self.until}
+
+    @property
+    def empty(self) -> bool:
+        return self == RunFilter()
+
+    def matches(self, run: dict[str, Any]) -> bool:
+        """The same test as the SQL, for runs that arrive as events."""
+        if self.job and run.get("job") != self.job:
+            return False
+        if self.states and run.get("state") not in self.states:
+            return False
+        created = run.get("created_at") or 0
+        if self.since is not None and created < self.since:
+            return False
+        if self.until is not None and created >= self.until:
+            return False
+        text = self.text.strip().lower()
+        if text:
+            hay = []
+            for key in ("error", "job", "note"):
+                if run.get(key):
+                    hay.append(str(run[key]))
+            for key in ("inputs", "result"):
+                v = run.get(key)
+                if v:
+                    hay.append(v if isinstance(v, str) else json.dumps(v))
+            if not any(text in h.lower() for h in hay):
+                return False
+        return True
+
+
+def progress_text(run: dict[str, Any], p: Any | None) -> tuple[float | None, str]:
+    """(fraction or None, "42 % · 1 min left · 3,000 rows") for the progress column."""
+    if run["state"] == "running" and p is not None:
+        frac = (p.done / p.total) if p.total and p.done is not None else None
+        bits = []
+        if frac is not None:
+            bits.append(f"{min(frac, 1.0) * 100:.0f} %")
+        elif p.done is not None:
+            bits.append(f"{p.done:,.0f} {p.unit or ''}".strip())
+        if p.eta is not None:
+            bits.append(f"{format_duration(p.eta)} left")
+        if p.message:
+            bits.append(p.message)
+        return frac, " · ".join(bits)
+    if run["state"] == "running":
+        done, total = run.get("progress_done"), run.get("progress_total")
+        if total:
+            return (done or 0) / total, f"{(done or 0) / total * 100:.0f} %"
+        return None, run.get("progress_message") or "running"
+    if run["state"] == "succeeded":
+        return 1.0, ""
+    return None, ""
+
+
+def summary_text(run: dict[str, Any]) -> str:
+    result = run.get("result") if isinstance(run.get("result"), dict) else {}
+    if run["state"] != "succeeded" and run.get("error"):
+        return run["error"].splitlines()[0] if run["error"] else ""
+    text = result.get("summary") or run.get("note") or ""
+    if result.get("undo"):
+        text = f"undone · {text}"
+    return text
+
+
+_STATE_WORDS = {"queued": "waiting", "retrying": "retry due"}
+
+
+class RunsModel(QAbstractTableModel):
+    ID, STATE, JOB, TRIGGER, PROGRESS, ATTEMPT, STARTED, DURATION, SUMMARY = range(9)
+    HEADERS = ["#", "State", "Job", "Trigger", "Progress", "Try", "Started", "Took", "Summary"]
+
+    #: The count and first page for the current filter arrived.
+    loaded = Signal()
+    #: A page arrived (its first row).
+    pageLoaded = Signal(int)
+
+    def __init__(self, parent: QObject | None = None, *, service=None,
+                 store: Any | None = None) -> None:
+        super().__init__(parent)
+        self.service = service
+        self.store = store
+        self.filter = RunFilter()
+        self._gen = 0
+        self._anchor = 0               # the newest run id page queries can see
+        self._total = 0                # runs matching the filter, up to the anchor
+        self._head: list[dict[str, Any]] = []      # newer runs, newest first
+        self._head_pos: dict[int, int] = {}
+        self._pages: OrderedDict[int, list[dict[str, Any]]] = OrderedDict()
+        self._where: dict[int, tuple[int, int]] = {}   # run id -> (page, index)
+        self._inflight: set[int] = set()
+        self._wanted: OrderedDict[int, None] = OrderedDict()
+        self.progress: dict[int, Any] = {}
+        self._running: set[int] = set()   # loaded runs that are running
+        self.is_loaded = False
+        self._ticker = QTimer(self)
+        self._ticker.setInterval(1000)
+        self._ticker.timeout.connect(self._tick_running)
+
+    # -- loading ----------------------------------------------------------------------
+
+    def attach(self, store: Any, service=None) -> None:
+        self.store = store
+        if service is not None:
+            self.service = service
+        self.reload()
+
+    def set_filter(self, f: RunFilter) -> None:
+        if f != self.filter:
+            self.filter = f
+            self.reload()
+
+    def reload(self) -> None:
+        """Count the matching runs and read the first page (one service call)."""
+        if self.store is None or self.service is None:
+            return
+        self._gen += 1
+        gen, store, f = self._gen, self.store, self.filter
+
+        def load():
+            anchor = store._query("SELECT coalesce(max(id), 0) AS m FROM runs")[0]["m"]
+            kw = f.kwargs()
+            total = store.count_runs(**kw, before_id=anchor + 1)
+            first = store.list_runs(**kw, before_id=anchor + 1, limit=PAGE)
+            return anchor, total, first
+
+        self.service.call(load, lambda r: self._loaded(gen, *r))
+
+    def _loaded(self, gen: int, anchor: int, total: int, first: list[dict[str, Any]]) -> None:
+        if gen != self._gen:
+            return  # a newer filter was applied meanwhile
+        self.beginResetModel()
+        # Live runs newer than the anchor that arrived while we were reading stay on top.
+        keep = [r for r in self._head if r["id"] > anchor and self.filter.matches(r)]
+        self._anchor, self._total = anchor, total
+        self._pages.clear()
+        self._where.clear()
+        self._inflight.clear()
+        self._wanted.clear()
+        self._head = keep
+        self._reindex_head()
+        self._running = {r["id"] for r in keep if r["state"] == "running"}
+        self._store_page(0, first)
+        self.is_loaded = True
+        self.endResetModel()
+        self._update_ticker()
+        self.loaded.emit()
+
+    def _store_page(self, page: int, rows: list[dict[str, Any]]) -> None:
+        self._pages[page] = rows
+        self._pages.move_to_end(page)
+        for i, r in enumerate(rows):
+            self._where[r["id"]] = (page, i)
+            if r["state"] == "running":
+                self._running.add(r["id"])
+        while len(self._pages) > MAX_PAGES:
+            old, old_rows = self._pages.popitem(last=False)
+            for r in old_rows:
+                if self._where.get(r["id"], (None,))[0] == old:
+                    del self._where[r["id"]]
+                    self._running.discard(r["id"])
+
+    def _want(self, page: int) -> None:
+        if page in self._pages or page in self._inflight:
+            return
+        self._wanted[page] = None
+        self._wanted.move_to_end(page)
+        while len(self._wanted) > MAX_WANTED:
+            self._wanted.popitem(last=False)  # scrolled past long ago
+        QTimer.singleShot(0, self._pump)
+
+    def _pump(self) -> None:
+        while self._wanted and len(self._inflight) < MAX_INFLIGHT:
+            page, _ = self._wanted.popitem(last=True)  # the most recent wish first
+            if page in self._pages or page in self._inflight:
+                continue
+            self._inflight.add(page)
+            gen, store, kw, anchor = self._gen, self.store, self.filter.kwargs(), self._anchor
+            self.service.call(
+                lambda: store.list_runs(**kw, before_id=anchor + 1, limit=PAGE,
+                                        offset=page * PAGE),
+                lambda rows, g=gen, p=page: self._page_loaded(g, p, rows),
+                lambda exc, g=gen, p=page: self._page_failed(g, p))
+
+    def _page_loaded(self, gen: int, page: int, rows: list[dict[str, Any]]) -> None:
+        if gen != self._gen:
+            return
+        self._inflight.discard(page)
+        self._store_page(page, rows)
+        first = len(self._head) + page * PAGE
+        last = min(first + PAGE, self.rowCount()) - 1
+        if last >= first:
+            self.dataChanged.emit(self.index(first, 0), self.index(last, self.columnCount() - 1))
+        self._update_ticker()
+        self.pageLoaded.emit(first)
+        self._pump()
+
+    def _page_failed(self, gen: int, page: int) -> None:
+        if gen == self._gen:
+            self._inflight.discard(page)
+
+    # -- reading rows -------------------------------------------------------------------
+
+    def run_at(self, row: int) -> dict[str, Any] | None:
+        """The run shown in ``row``; ``None`` (and its page is asked for) if not loaded yet."""
+        nh = len(self._head)
+        if row < nh:
+            return self._head[row]
+        page, i = divmod(row - nh, PAGE)
+        rows = self._pages.get(page)
+        if rows is None:
+            self._want(page)
+            return None
+        self._pages.move_to_end(page)
+        return rows[i] if i < len(rows) else None
+
+    def row_of(self, run_id: int) -> int | None:
+        if run_id in self._head_pos:
+            return self._head_pos[run_id]
+        where = self._where.get(run_id)
+        if where is None:
+            return None
+        return len(self._head) + where[0] * PAGE + where[1]
+
+    def loaded_runs(self) -> list[dict[str, Any]]:
+        """Every run currently held (head and cached pages), newest first."""
+        out = list(self._head)
+        for page in sorted(self._pages):
+            out.extend(self._pages[page])
+        return out
+
+    @property
+    def total(self) -> int:
+        return len(self._head) + self._total
+
+    # -- live updates ------------------------------------------------------------------
+
+    def upsert(self, run: dict[str, Any]) -> None:
+        rid = run["id"]
+        if rid in self._head_pos:
+            i = self._head_pos[rid]
+            if not self.filter.matches(run):
+                self.beginRemoveRows(QModelIndex(), i, i)
+                del self._head[i]
+                self._running.discard(rid)
+                self._reindex_head()
+                self.endRemoveRows()
+            else:
+                self._head[i] = run
+                self._row_changed(i)
+        elif rid in self._where:
+            page, i = self._where[rid]
+            self._pages[page][i] = run
+            self._row_changed(self.row_of(rid))
+        elif rid > self._anchor and self.is_loaded and self.filter.matches(run):
+            pos = 0
+            while pos < len(self._head) and self._head[pos]["id"] > rid:
+                pos += 1
+            self.beginInsertRows(QModelIndex(), pos, pos)
+            self._head.insert(pos, run)
+            self._reindex_head()
+            self.endInsertRows()
+            if len(self._head) > HEAD_LIMIT:
+                QTimer.singleShot(0, self.reload)
+        if run["state"] != "running":
+            self.progress.pop(rid, None)
+            self._running.discard(rid)
+        elif self.row_of(rid) is not None:
+            self._running.add(rid)
+        self._update_ticker()
+
+    def apply_progress(self, updates: dict[int, Any]) -> None:
+        for rid, p in updates.items():
+            self.progress[rid] = p
+            row = self.row_of(rid)
+            if row is not None:
+                self.dataChanged.emit(self.index(row, self.STATE), self.index(row, self.PROGRESS),
+                                      [Qt.ItemDataRole.DisplayRole])
+
+    def _row_changed(self, row: int | None) -> None:
+        if row is not None:
+            self.dataChanged.emit(self.index(row, 0), self.index(row, self.columnCount() - 1))
+
+    def _reindex_head(self) -> None:
+        self._head_pos = {r["id"]: i for i, r in enumerate(self._head)}
+
+    def _update_ticker(self) -> None:
+        # Running rows show their time so far: repaint that column once a second, only
+        # while there are any (an idle window does no work).
+        if self._running and not self._ticker.isActive():
+            self._ticker.start()
+        elif not self._running and self._ticker.isActive():
+            self._ticker.stop()
+
+    def _tick_running(self) -> None:
+        for rid in list(self._running):
+            row = self.row_of(rid)
+            if row is None:
+                self._running.discard(rid)
+                continue
+            self.dataChanged.emit(self.index(row, self.DURATION), self.index(row, self.DURATION),
+                                  [Qt.ItemDataRole.DisplayRole])
+        self._update_ticker()
+
+    # -- Qt -------------------------------------------------------------------------
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._head) + self._total
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return len(self.HEADERS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+    def progress_of(self, run: dict[str, Any]) -> tuple[float | None, str]:
+        return progress_text(run, self.progress.get(run["id"]))
+
+    def state_of(self, run: dict[str, Any], now: float | None = None) -> str:
+        state = run["state"]
+        if state == "retrying" and run.get("next_attempt_at"):
+            left = run["next_attempt_at"] - (now or time.time())
+            return f"retry {run['attempt'] + 1}/{run['max_attempts']} in {format_duration(max(0, left))}"
+        if state == "running":
+            frac = self.progress_of(run)[0]
+            return f"running {frac * 100:.0f} %" if frac is not None else "running"
+        return _STATE_WORDS.get(state, state)
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        run = self.run_at(index.row())
+        col = index.column()
+        if run is None:
+            if role == Qt.ItemDataRole.DisplayRole and col == self.JOB:
+                return "…"
+            return None
+        if role == RUN_ROLE:
+            return run
+        if role == PROGRESS_ROLE:
+            return self.progress_of(run)
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == self.ID:
+                return str(run["id"])
+            if col == self.STATE:
+                return self.state_of(run)
+            if col == self.JOB:
+                return run["job"]
+            if col == self.TRIGGER:
+                return run["trigger"]
+            if col == self.PROGRESS:
+                return self.progress_of(run)[1]
+            if col == self.ATTEMPT:
+                return attempt_text(run)
+            if col == self.STARTED:
+                return when(run.get("started_at") or run.get("created_at"))
+            if col == self.DURATION:
+                return run_duration(run)
+            if col == self.SUMMARY:
+                return summary_text(run)
+        if role == Qt.ItemDataRole.DecorationRole and col == self.STATE:
+            return icon(f"state-{run['state']}")
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if col == self.STATE:
+                return state_colour(run["state"])
+            if col == self.ID:
+                return muted_colour()
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if col == self.SUMMARY:
+                return run.get("error") or summary_text(run) or None
+            if col == self.STARTED:
+                return when(run.get("started_at") or run.get("created_at"), seconds=True)
+        if role == Qt.ItemDataRole.AccessibleTextRole and col == self.STATE:
+            return f"run {run['id']} {self.state_of(run)}"
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (self.ID, self.ATTEMPT,
+                                                                  self.DURATION):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
