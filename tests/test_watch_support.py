@@ -50,8 +50,8 @@ class Events:
                 self.cond.wait(min(left, 0.5))
 
     def summary(self) -> list[tuple]:
-        return [(r["id"], r["job"], r["state"], (r.get("inputs") or {}).get("files"))
-                for r in self.engine.store.list_runs(limit=50)]
+        return [(r["id"], r["job"], r["state"], files_of(r)[:5])
+                for r in self.engine.store.list_runs(limit=10)]
 
     # -- common waits ------------------------------------------------------------------
 

@@ -180,6 +180,10 @@ class Folder:
             self._parent_path = parent
         except OSError:
             self._parent = None  # the periodic retry still finds it
+            return
+        # The folder (or the next part of its path) may have appeared before this watch
+        # began: look once more.
+        self.post(("parent", self.key, "", True, parent, "", time.monotonic()))
 
     def _stop_parent(self) -> None:
         if self._parent is not None:
