@@ -128,6 +128,6 @@ def test_the_imported_data_report_reads_the_ledger_and_quarantine(make_ctx, home
             return list(csvmod.DictReader(f))
     assert part("tables") and part("tables")[0]["Table"] == "transactions"
     assert part("tables")[0]["Rows"] == "2" and part("tables")[0]["Rejected"] == "1"
-    assert [r["file"] for r in part("imports")] == ["bank.csv"]
-    assert [(r["line"], r["reason"]) for r in part("rejected-rows")] == [
+    assert [r["File"] for r in part("imports")] == ["bank.csv"]
+    assert [(r["Line"], r["Reason"]) for r in part("rejected-rows")] == [
         ("3", "too few fields: 1 instead of 2")]

@@ -238,7 +238,10 @@ class Engine(Control):
         handle = RunHandle()
         with self._handles_lock:
             self._handles[run["id"]] = handle
-        if run.get("cancel_requested") or self._stopping:
+        # Re-read the flag now that the handle is findable: a cancel that came between the
+        # claim and here set the flag but found no handle to signal.
+        fresh = self.store.get_run(run["id"]) or run
+        if fresh.get("cancel_requested") or self._stopping:
             handle.request_cancel()
         tracker = AttemptTracker(self.store, self.bus, run)
         inputs = run.get("inputs") or {}
