@@ -299,3 +299,21 @@ def test_a_burst_waits_in_the_store_not_the_queue(make_engine):
     starts = [r["started_at"] for r in runs]
     # Drained in arrival order (allowing the two workers to interleave neighbours).
     assert sum(1 for a, b in zip(starts, starts[2:]) if a > b) == 0
+
+
+def test_the_embedded_consumer_leaves_signal_handlers_alone(make_engine):
+    import signal
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    eng = make_engine(DEMO)
+    assert eng.watcher.wait(eng.submit("ok"))["state"] == "succeeded"
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_idle_workers_sleep_without_polling(make_engine):
+    eng = make_engine(DEMO)
+    workers = [w for w, _ in eng.queue._consumer.worker_threads]
+    # No timeout: an idle worker wakes only when the doorbell rings (enqueue or control socket).
+    assert all(w.idle_timeout is None for w in workers)
+    seen = eng.queue.doorbell.generation
+    assert eng.watcher.wait(eng.submit("ok"))["state"] == "succeeded"
+    assert eng.queue.doorbell.generation > seen
