@@ -1,103 +1,119 @@
-"""The desktop app offscreen: tray menu, window models, details, notifications."""
+"""The desktop app offscreen, with a real engine: tray menu, runs, notifications, details,
+jobs page commands (enable, duplicate, delete), hand edits of the config, dropped files."""
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
 from textwrap import dedent
 
-import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
 
-from trayjobs.ui.app import TrayApp
-from trayjobs.ui.models import RunsModel
+from trayjobs.store import RunStore
+from trayjobs.ui.jobs_model import JobsModel
+from trayjobs.ui.runs_model import RunsModel
 
-CONFIG = dedent("""
-    [jobs.count]
-    kind = "demo"
-    steps = 10
-    step_time = 0.05
-    every = "1h"
-    [jobs.fails]
-    kind = "demo"
-    steps = 2
-    step_time = 0
-    fail_times = 9
-    retry = { attempts = 1 }
-    [jobs.broken]
-    kind = "demo"
-    cron = "0 25 * * *"
-""")
-
-
-@pytest.fixture
-def app(qtbot, home):
-    home.config_file.write_text(CONFIG)
-    ta = TrayApp(home, grace=1.0)  # its quit() closes the window: not qtbot.addWidget
-    with qtbot.waitSignal(ta.ready, timeout=20_000):
-        ta.start()
-    until(qtbot, lambda: ta.window.jobs_model.rowCount() == 2, timeout=5000)
-    yield ta
-    with qtbot.waitSignal(ta.stopped, timeout=20_000):
-        ta.quit()
-
-
-def until(qtbot, predicate, timeout=10_000):
-    """waitUntil that needs a true value (pytest-qt takes a None return as success)."""
-    qtbot.waitUntil(lambda: bool(predicate()), timeout=timeout)
-
-
-def find_run(ta, job, state=None):
-    for r in ta.window.runs_model.rows:
-        if r["job"] == job and (state is None or r["state"] == state):
-            return r
-    return None
+from ui_support import CONFIG, answer_next_box, app, find_run, make_app, until  # noqa: F401
 
 
 def test_tray_run_now_drives_a_run_to_success_in_the_window(app, qtbot):
     action = app.tray.action("run:count")
     assert action is not None and action.text() == "count"
     action.trigger()
-    until(qtbot, lambda: find_run(app, "count", "running"), timeout=10_000)
+    until(qtbot, lambda: find_run(app, "count", "running"))
     model = app.window.runs_model
-    # Live progress reaches the model while the run goes.
-    until(qtbot, lambda: (r := find_run(app, "count")) and r.get("progress") is not None,
-                    timeout=10_000)
+    # Live progress reaches the model, and the tray's Running menu shows the %.
+    until(qtbot, lambda: model.progress.get(find_run(app, "count")["id"]) is not None)
     row = model.row_of(find_run(app, "count")["id"])
     frac, text = model.progress_of(model.run_at(row))
-    assert text and ("%" in text or "step" in text)
+    assert frac is not None and "%" in text and "step" in text
+    until(qtbot, lambda: any("%" in t for t in app.tray.texts("running")) or
+          find_run(app, "count", "succeeded"))
     until(qtbot, lambda: find_run(app, "count", "succeeded"), timeout=15_000)
     row = model.row_of(find_run(app, "count")["id"])
     assert model.index(row, RunsModel.SUMMARY).data() == "10 steps done"
     assert model.index(row, RunsModel.TRIGGER).data() == "manual"
+    assert model.index(row, RunsModel.STATE).data() == "succeeded"
     # The jobs list shows the result too.
-    until(qtbot, lambda: "succeeded" in app.window.jobs_model.index(0, 4).data(), timeout=5000)
+    jobs = app.window.jobs_model
+    until(qtbot, lambda: jobs.index(jobs.row_of("count"), JobsModel.LAST).data()
+          .startswith("succeeded"), timeout=5000)
+    assert app.tray.texts("running") == ["Nothing is running"]
+
+
+def test_tray_menu_has_every_entry(app):
+    assert app.tray.texts() == ["Open trayjobs", "Run now", "Running", "Pause all",
+                                "Recent failures", "Open latest report", "Open data folder",
+                                "Quit"]
+    assert app.tray.texts("runNow") == ["count", "fails"]
+    assert not app.tray.action("latestReport").isEnabled()  # no report yet
+    assert app.tray.texts("failures") == ["No failures"]
 
 
 def test_config_errors_show_in_the_window(app):
     assert app.window.banner.isVisibleTo(app.window)
     assert "hour 25 is out of range 0-23" in app.window.banner.text()
-    names = [app.window.jobs_model.index(r, 0).data() for r in range(2)]
-    assert names == ["count", "fails"]
-    assert app.window.jobs_model.index(0, 2).data() == "Every hour"
+    jobs = app.window.jobs_model
+    assert [jobs.index(r, 0).data() for r in range(jobs.rowCount())] == ["count", "fails"]
+    assert jobs.index(0, JobsModel.TRIGGER).data() == "Every hour"
+    assert jobs.index(1, JobsModel.TRIGGER).data() == "Manual"
 
 
-def test_final_failure_notifies_and_click_opens_details(app, qtbot):
-    app.run_job("fails")
-    until(qtbot, lambda: find_run(app, "fails", "failed"), timeout=15_000)
-    until(qtbot, lambda: app.notifier.sent, timeout=5000)
-    title, message = app.notifier.sent[-1]
-    assert title == "fails failed" and "told to fail 9 times" in message
-    assert "failed" in app.tray.icon.toolTip() or app.window.isActiveWindow()
-    failures = app.tray.action("run:fails")  # menu still offers the job
-    assert failures is not None
-    dlg = app.open_run(find_run(app, "fails")["id"])
+def test_final_failure_notifies_once_and_click_opens_details_then_retry(make_app, qtbot):
+    ta = make_app(CONFIG.replace("retry = { attempts = 1 }",
+                                 'retry = { attempts = 2, backoff = "0s", jitter = false }'))
+    ta.run_job("fails")
+    until(qtbot, lambda: find_run(ta, "fails", "failed"), timeout=20_000)
+    until(qtbot, lambda: ta.notifier.sent, timeout=5000)
+    run = find_run(ta, "fails")
+    assert run["attempt"] == 2  # it was retried before failing for good ...
+    assert len(ta.notifier.sent) == 1  # ... and only the final failure notified
+    note = ta.notifier.sent[0]
+    assert note["title"] == "fails failed" and "told to fail 9 times" in note["message"]
+    assert note["target"] == ("run", run["id"])
+    # The tray lists the failure; clicking the notification opens the run.
+    assert app_failures(ta) == [f"fails: failing on purpose (attempt 2, told to fail 9 times)"]
+    ta.notifier.clicked.emit(note["target"])
+    dlg = ta.details
     until(qtbot, lambda: dlg.run is not None, timeout=5000)
     assert "told to fail 9 times" in dlg.fields["error"].text()
+    assert dlg.timeline.topLevelItemCount() == 2
+    assert dlg.timeline.topLevelItem(0).text(4).startswith("failing on purpose (attempt 1")
     assert dlg.retry_btn.isEnabled() and not dlg.cancel_btn.isEnabled()
+    assert "kind = \"demo\"" in dlg.params.toPlainText()
     dlg.retry_btn.click()
-    until(qtbot, lambda: len([r for r in app.window.runs_model.rows if r["job"] == "fails"]) == 2,
-                    timeout=10_000)
-    newest = find_run(app, "fails")
-    assert newest["trigger"] == "retry"
+    until(qtbot, lambda: len([r for r in ta.window.runs_model.loaded_runs()
+                              if r["job"] == "fails"]) == 2, timeout=10_000)
+    newest = find_run(ta, "fails")
+    assert newest["trigger"] == "retry" and newest["retry_of"] == run["id"]
     dlg.close()
+
+
+def app_failures(ta) -> list[str]:
+    return [t for t in ta.tray.texts("failures") if t not in ("Show all failures",)]
+
+
+def test_a_burst_of_failures_is_one_notification_that_opens_the_list(make_app, qtbot):
+    ta = make_app()
+    for _ in range(3):
+        ta.run_job("fails")
+    until(qtbot, lambda: len([r for r in ta.window.runs_model.loaded_runs()
+                              if r["state"] == "failed"]) == 3, timeout=20_000)
+    until(qtbot, lambda: ta.notifier.sent, timeout=5000)
+    ta.router.flush()
+    assert len(ta.notifier.sent) == 1, ta.notifier.sent
+    note = ta.notifier.sent[0]
+    assert note["title"] == "3 runs failed"
+    what, target = note["target"]
+    assert what == "runs" and target["job"] == "fails" and target["states"] == ("failed",)
+    ta.open_target(note["target"])
+    page = ta.window.activity
+    assert ta.window.tabs.currentWidget() is page
+    assert page.current_filter().job == "fails"
+    assert page.current_filter().states == ("failed",)
+    until(qtbot, lambda: ta.window.runs_model.total == 3)
 
 
 def test_pause_from_the_tray_persists(app, qtbot, home):
@@ -106,12 +122,180 @@ def test_pause_from_the_tray_persists(app, qtbot, home):
     pause.trigger()
     until(qtbot, lambda: app.paused, timeout=5000)
     assert app.tray.action("pause").text() == "Resume"
-    assert app.window.pause_btn.text() == "Resume"
-    from trayjobs.store import RunStore
+    assert app.window.jobs_page.pause_btn.text() == "Resume all"
+    assert app.tray.state == "paused"
     assert RunStore(home.runs_db).get_value("paused") == "1"
 
 
-def test_without_a_tray_the_window_opens(app):
+def test_one_job_paused_from_its_menu(app, qtbot, home):
+    page = app.window.jobs_page
+    job = app.window.jobs_model.job_at(app.window.jobs_model.row_of("count"))
+    menu = page.context_menu_for(job)
+    act = next(a for a in menu.actions() if a.objectName() == "pause")
+    assert act.text() == "Pause this job"
+    act.trigger()
+    jobs = app.window.jobs_model
+    until(qtbot, lambda: jobs.index(jobs.row_of("count"), JobsModel.NEXT).data() == "paused")
+    assert RunStore(home.runs_db).job_states()["count"]["paused"] == 1
+
+
+def test_without_a_tray_the_window_opens_and_closing_asks(app, qtbot):
     # Offscreen has no system tray: the window must be there instead.
     assert not app.tray.available()
     assert app.window.isVisible()
+    answer_next_box("Keep running")
+    app.window.close()
+    assert not app._quitting  # still running, in the background
+    answer_next_box("Quit", check_box=True)
+    with qtbot.waitSignal(app.stopped, timeout=20_000):
+        app.window.close()
+    assert app.qsettings.value("window/close_action") == "quit"
+
+
+def test_enable_switch_writes_the_config_and_keeps_comments(app, qtbot, home):
+    jobs = app.window.jobs_model
+    idx = jobs.index(jobs.row_of("count"), JobsModel.ENABLED)
+    assert idx.data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Checked
+    assert jobs.setData(idx, Qt.CheckState.Unchecked.value, Qt.ItemDataRole.CheckStateRole)
+    until(qtbot, lambda: "enabled = false" in home.config_file.read_text())
+    text = home.config_file.read_text()
+    assert "# Jobs for the window tests." in text and "[jobs.count]  # counts to ten" in text
+    until(qtbot, lambda: app.engine.config.jobs["count"].enabled is False)
+    until(qtbot, lambda: jobs.index(jobs.row_of("count"), JobsModel.NEXT).data() == "off")
+    assert app.tray.texts("runNow") == ["fails"]  # only enabled jobs in Run now
+
+
+def test_duplicate_and_delete_a_job(app, qtbot, home):
+    page = app.window.jobs_page
+    page.select("count")
+    page.duplicate_selected()
+    until(qtbot, lambda: "count copy" in app.engine.config.jobs)
+    assert app.engine.config.jobs["count copy"].enabled is False
+    assert app.engine.config.jobs["count copy"].params.steps == 10
+    until(qtbot, lambda: app.window.jobs_model.row_of("count copy") is not None)
+    page.select("count copy")
+    answer_next_box("Cancel")
+    page.delete_selected()
+    assert "count copy" in home.config_file.read_text()
+    answer_next_box("Delete")
+    page.delete_selected()
+    until(qtbot, lambda: "count copy" not in app.engine.config.jobs)
+    assert "[jobs.\"count copy\"]" not in home.config_file.read_text()
+    assert "# counts to ten" in home.config_file.read_text()
+
+
+def test_a_hand_edit_of_the_config_is_reloaded_with_its_errors(app, qtbot, home):
+    text = home.config_file.read_text()
+    home.config_file.write_text(text + dedent("""
+        [jobs.later]
+        kind = "demo"
+        every = "2h"
+        [jobs.typo]
+        kind = "demo"
+        stepz = 3
+    """))
+    jobs = app.window.jobs_model
+    until(qtbot, lambda: jobs.row_of("later") is not None, timeout=10_000)
+    assert jobs.index(jobs.row_of("later"), JobsModel.TRIGGER).data() == "Every 2 hours"
+    assert "unknown key; did you mean 'steps'?" in app.window.banner.text()
+    # Not even a broken file stops the app: it shows why.
+    home.config_file.write_text("[jobs.count\nkind = ")
+    until(qtbot, lambda: "not valid TOML" in app.window.banner.text(), timeout=10_000)
+    assert app.engine is not None
+
+
+def _drop(window, paths: list[Path]) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    ev = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime,
+                    Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(ev)
+
+
+def test_files_dropped_on_the_window_run_a_chosen_job(make_app, qtbot, home, tmp_path):
+    ta = make_app(CONFIG + dedent(f"""
+        [jobs.bank]
+        kind = "import"
+        database = "{tmp_path / 'bank.db'}"
+        processed_dir = "leave"
+    """))
+    csv = tmp_path / "bank-2024.csv"
+    csv.write_text("date,amount\n2024-01-02,3.50\n2024-01-03,-1\n")
+    _drop(ta.window, [csv])
+    until(qtbot, lambda: ta.window.drop_menu is not None)
+    names = [a.objectName() for a in ta.window.drop_menu.actions()]
+    assert "drop:bank" in names and "drop:count" not in names
+    next(a for a in ta.window.drop_menu.actions() if a.objectName() == "drop:bank").trigger()
+    until(qtbot, lambda: find_run(ta, "bank", "succeeded"), timeout=20_000)
+    run = find_run(ta, "bank")
+    assert run["trigger"] == "drop" and run["inputs"]["files"] == [str(csv)]
+    assert "2 rows" in run["result"]["summary"]
+
+
+def test_undo_a_cleanup_run_from_its_details(make_app, qtbot, tmp_path):
+    src, dest = tmp_path / "Scratch", tmp_path / "Old"
+    src.mkdir()
+    old = time.time() - 90 * 86400
+    for name in ("a.log", "b.log"):
+        (src / name).write_text("x")
+        os.utime(src / name, (old, old))
+    ta = make_app(dedent(f"""
+        [jobs.tidy]
+        kind = "cleanup"
+        locations = ["{src}"]
+        filters = [{{ age = "older than 30d" }}]
+        action = {{ move = "{dest}" }}
+    """))
+    ta.run_job("tidy")
+    until(qtbot, lambda: find_run(ta, "tidy", "succeeded"), timeout=20_000)
+    assert sorted(p.name for p in dest.iterdir()) == ["a.log", "b.log"]
+    dlg = ta.open_run(find_run(ta, "tidy")["id"])
+    until(qtbot, lambda: dlg.run is not None)
+    assert dlg.undo_btn.isVisible() and dlg.undo_btn.isEnabled()
+    assert dlg.open_btn.isEnabled()
+    assert any("Old" in label for label in [dlg.fields["links"].text()])
+    dlg.undo(confirm=False)
+    until(qtbot, lambda: sorted(p.name for p in src.iterdir()) == ["a.log", "b.log"],
+          timeout=20_000)
+    until(qtbot, lambda: dlg.run and (dlg.run.get("result") or {}).get("undo"))
+    assert not dlg.undo_btn.isEnabled()
+    dlg.close()
+
+
+def test_import_details_link_to_the_rejected_rows(make_app, qtbot, tmp_path):
+    ta = make_app(dedent(f"""
+        [jobs.bank]
+        kind = "import"
+        database = "{tmp_path / 'bank.db'}"
+        processed_dir = "leave"
+        types = {{ amount = "real" }}
+    """))
+    csv = tmp_path / "bank.csv"
+    csv.write_text("date,amount\n2024-01-02,3.50\n2024-01-03,lots\n")
+    ta.run_job("bank", files=[str(csv)])
+    until(qtbot, lambda: find_run(ta, "bank", "succeeded"), timeout=20_000)
+    dlg = ta.open_run(find_run(ta, "bank")["id"])
+    until(qtbot, lambda: dlg.run is not None)
+    assert "1 rejected row (quarantine)" in dlg.fields["links"].text()
+    dlg.open_link(f"trayjobs-rejected:{dlg.run_id}")
+    from trayjobs.ui.details import RejectedRows
+    rejected = dlg.findChild(RejectedRows)
+    until(qtbot, lambda: rejected.table.rowCount() == 1)
+    assert rejected.table.item(0, 1).text() == "3"
+    assert "amount" in rejected.table.item(0, 2).text()
+    dlg.close()
+
+
+def test_latest_report_in_the_tray(make_app, qtbot, home):
+    ta = make_app(dedent("""
+        [jobs.activity]
+        kind = "report"
+        builtin = "job-activity"
+        formats = ["html"]
+    """))
+    assert not ta.tray.action("latestReport").isEnabled()
+    ta.run_job("activity")
+    until(qtbot, lambda: find_run(ta, "activity", "succeeded"), timeout=30_000)
+    until(qtbot, lambda: ta.tray.action("latestReport").isEnabled())
+    assert Path(ta.latest_report()).name == "activity-latest.html"
+    assert Path(ta.latest_report()).exists()

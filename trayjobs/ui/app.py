@@ -68,6 +68,7 @@ class TrayApp(QObject, Commands):
         self._failures: list[dict[str, Any]] = []
         self._latest_report: str | None = None
         self.unseen_failures = 0
+        self.jobs_loads = 0              # how often the jobs list was loaded (tests wait on it)
         self._quitting = False
         apply_theme(str(self.qsettings.value("window/theme", "system")))
         self.window = MainWindow(self)
@@ -248,6 +249,7 @@ class TrayApp(QObject, Commands):
         self._latest_report = data["latest_report"]
         self._running = {r["id"]: r for r in data["running"]}
         self._update_tray()
+        self.jobs_loads += 1
         self.jobsLoaded.emit()
 
     def _job_notify(self, name: str) -> str | None:

@@ -14,6 +14,7 @@ from .jobs_page import JobsPage
 from .runs_model import RunsModel
 from .settings_page import SettingsPage
 from .theme import banner_style
+from .welcome import welcome_for
 
 __all__ = ["MainWindow", "local_files"]
 
@@ -26,8 +27,6 @@ def local_files(mime) -> list[str]:
 
 
 class MainWindow(QMainWindow):
-    JOBS, ACTIVITY, SETTINGS = range(3)
-
     def __init__(self, app) -> None:
         super().__init__()
         self.app = app
@@ -59,6 +58,9 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.activity, "&Activity")
         self.tabs.addTab(self.settings_page, "&Settings")
         self.tabs.setAccessibleName("Pages")
+        self.welcome = welcome_for(app.home, run_job=app.run_job)
+        if self.welcome is not None:  # the first-run example set-up, until dismissed
+            self.tabs.addTab(self.welcome, "&Welcome")
 
         central = QWidget()
         lay = QVBoxLayout(central)
@@ -104,11 +106,11 @@ class MainWindow(QMainWindow):
 
     def show_runs_of(self, job: str | None = None, states: tuple[str, ...] = (),
                      since: float | None = None) -> None:
-        self.tabs.setCurrentIndex(self.ACTIVITY)
+        self.tabs.setCurrentWidget(self.activity)
         self.activity.show_filtered(job=job, states=states, since=since)
 
     def find_runs(self) -> None:
-        self.tabs.setCurrentIndex(self.ACTIVITY)
+        self.tabs.setCurrentWidget(self.activity)
         self.activity.focus_search()
 
     def changeEvent(self, event) -> None:
@@ -159,7 +161,10 @@ class MainWindow(QMainWindow):
         if geo is not None:
             self.restoreGeometry(geo)
         tab = self.app.qsettings.value("window/tab")
-        if tab is not None:
+        if self.welcome is not None and self.app.qsettings.value("window/welcomed") is None:
+            self.tabs.setCurrentWidget(self.welcome)  # shown first, once
+            self.app.qsettings.setValue("window/welcomed", 1)
+        elif tab is not None and 0 <= int(tab) < self.tabs.count():
             self.tabs.setCurrentIndex(int(tab))
 
     def save_geometry(self) -> None:

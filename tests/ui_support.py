@@ -1,0 +1,105 @@
+"""Shared pieces of the window tests: a fresh app per test, waiting helpers, modal helpers."""
+
+from __future__ import annotations
+
+import time
+from textwrap import dedent
+
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from trayjobs.ui.app import TrayApp
+
+CONFIG = dedent("""
+    # Jobs for the window tests.
+    [jobs.count]  # counts to ten
+    kind = "demo"
+    steps = 10
+    step_time = 0.05
+    every = "1h"
+
+    [jobs.fails]
+    kind = "demo"
+    steps = 2
+    step_time = 0
+    fail_times = 9
+    retry = { attempts = 1 }
+
+    [jobs.broken]
+    kind = "demo"
+    cron = "0 25 * * *"
+""")
+
+
+def until(qtbot, predicate, timeout=10_000):
+    """waitUntil that needs a true value (pytest-qt takes a None return as success)."""
+    qtbot.waitUntil(lambda: bool(predicate()), timeout=timeout)
+
+
+def quiet_desktop(monkeypatch, tmp_path) -> None:
+    """No real session bus or desktop folders: notifications and autostart stay in the test."""
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path}/no-bus")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+
+
+@pytest.fixture
+def make_app(qtbot, home, monkeypatch, tmp_path):
+    """Start a real app (engine, consumer, job processes) on the test's own home."""
+    quiet_desktop(monkeypatch, tmp_path)
+    apps = []
+
+    def make(config: str | None = CONFIG, **kw) -> TrayApp:
+        if config is not None:
+            home.config_file.write_text(config, encoding="utf-8")
+        kw.setdefault("grace", 1.0)
+        ta = TrayApp(home, **kw)  # its quit() closes the window: not qtbot.addWidget
+        apps.append(ta)
+        with qtbot.waitSignal(ta.ready, timeout=20_000):
+            ta.start()
+        until(qtbot, lambda: ta.jobs_loads > 0, timeout=10_000)
+        until(qtbot, lambda: ta.window.runs_model.is_loaded, timeout=5000)
+        return ta
+
+    yield make
+    for ta in apps:
+        if not ta._quitting:
+            with qtbot.waitSignal(ta.stopped, timeout=20_000):
+                ta.quit()
+        for w in QApplication.topLevelWidgets():
+            if w is not ta.window and w.isVisible():
+                w.close()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+def find_run(ta, job, state=None):
+    for r in ta.window.runs_model.loaded_runs():
+        if r["job"] == job and (state is None or r["state"] == state):
+            return r
+    return None
+
+
+def answer_next_box(button_text: str, *, check_box: bool | None = None) -> None:
+    """Click ``button_text`` in the next modal message box (it opens with exec())."""
+    deadline = time.monotonic() + 10
+
+    def click() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            if time.monotonic() < deadline:
+                QTimer.singleShot(20, click)
+            return
+        if check_box is not None and box.checkBox() is not None:
+            box.checkBox().setChecked(check_box)
+        for b in box.buttons():
+            if b.text().replace("&", "") == button_text:
+                b.click()
+                return
+        raise AssertionError(f"no button {button_text!r} in {[b.text() for b in box.buttons()]}")
+
+    QTimer.singleShot(0, click)
