@@ -114,7 +114,7 @@ class ConfigDocument:
                 _forget_headers(table)  # headers are written from the new key
                 table.name = name
                 if index < len(jobs.value.body):
-                    jobs.value._insert_at(index, name, table)
+                    _insert(jobs, name, table, at=index)
                 else:
                     jobs[name] = table
             self._rename_references(old_name, name)
@@ -330,14 +330,24 @@ def _set_key(table: Table | InlineTable, key: str, value: Any) -> None:
         body = table.value.body
         plain = [k for k, v in body if k is not None and not isinstance(v, (Table, AoT))]
         if plain and not isinstance(item, AoT):
-            table.value._insert_after(plain[-1], key, item)
+            _insert(table, key, item, after=plain[-1])
         elif body and not isinstance(item, (Table, AoT)):
             # Only sub-tables so far: a plain key must come before them.
-            table.value._insert_at(0, key, item)
+            _insert(table, key, item, at=0)
         else:
             table.append(key, item)
         return
     table[key] = item
+
+
+def _insert(table: Table, key: str, item: Item, *, at: int | None = None,
+            after: str | None = None) -> None:
+    """Put ``key`` at a place in the table (tomlkit's public API only appends)."""
+    if after is not None:
+        table.value._insert_after(after, key, item)
+    else:
+        table.value._insert_at(at, key, item)
+    dict.__setitem__(table, key, table.value[key])  # the table's own view of its keys
 
 
 def _merge(table: Table | InlineTable, values: dict[str, Any]) -> None:

@@ -89,6 +89,7 @@ class JobEditor(QDialog):
         self.setWindowTitle(f"Edit {name} – trayjobs" if name else "New job – trayjobs")
         self.resize(760, 640)
         self.rows: dict[str, _Row] = {}
+        self.more_toggle = None
         self.cfg = None
         self.valid = False
 
@@ -186,8 +187,10 @@ class JobEditor(QDialog):
 
     # -- building ---------------------------------------------------------------------
 
-    def _add_row(self, form: QFormLayout, editor: FieldEditor, label: str, help_text: str) -> None:
+    def _add_row(self, form: QFormLayout, editor: FieldEditor, label: str, help_text: str,
+                 *, more: bool = False) -> None:
         row = _Row(editor, help_text)
+        row.in_more = more
         editor.changed.connect(self._changed)
         self.rows[editor.key] = row
         lab = QLabel(f"{label}:")
@@ -218,8 +221,10 @@ class JobEditor(QDialog):
             editor.set_value(present, values.get(spec.key, spec.default))
             if spec.required:
                 editor.present = True
-            self._add_row(basic if spec.key in wanted else more, editor, spec.label, spec.help)
+            self._add_row(basic if spec.key in wanted else more, editor, spec.label, spec.help,
+                          more=spec.key not in wanted)
         lay.addLayout(basic)
+        self.more_toggle = None
         if more.rowCount():
             toggle = QToolButton()
             toggle.setText("More options")
@@ -238,6 +243,7 @@ class JobEditor(QDialog):
 
             toggle.toggled.connect(flip)
             flip(box.isVisible())
+            self.more_toggle = toggle
             lay.addWidget(toggle)
             lay.addWidget(box)
         lay.addStretch(1)
@@ -384,6 +390,9 @@ class JobEditor(QDialog):
 
     def _finish(self, ok: bool, general: list[str]) -> None:
         self.valid = ok
+        if self.more_toggle is not None and any(
+                getattr(r, "in_more", False) and r.editor.error_text for r in self.rows.values()):
+            self.more_toggle.setChecked(True)  # a problem among "More options": show them
         self.errors.setText("\n".join(general))
         self.errors.setVisible(bool(general))
         self.save_btn.setEnabled(ok)

@@ -336,6 +336,7 @@ class TriggerEditor(QWidget):
 
     def _update_next(self) -> None:
         vals = self.schedule_values()
+        self.upcoming: list[datetime] = []
         self.schedule_error.clear()
         self.schedule_error.hide()
         try:
@@ -356,5 +357,6 @@ class TriggerEditor(QWidget):
             self.schedule_error.show()
             return
         words = sched.describe()
+        self.upcoming = runs
         self.next_label.setText(f"<b>{words}</b> · next runs: " + ", ".join(
             r.strftime("%a %d %b %H:%M") for r in runs))

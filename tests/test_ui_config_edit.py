@@ -1,0 +1,152 @@
+"""Editing the jobs file from the window: comments and layout survive, bad edits are refused."""
+
+from __future__ import annotations
+
+import os
+from textwrap import dedent
+
+import pytest
+
+from trayjobs.config_edit import ConfigDocument, EditRefused, parse_toml_value
+from trayjobs.errors import UserError
+
+TEXT = dedent("""\
+    # My jobs. Keep this comment.
+    [settings]
+    workers = 2  # two at once
+
+    [jobs.count]  # counting
+    kind = "demo"
+    steps = 10   # ten
+    every = "1h"
+    retry = { attempts = 2 }
+
+    # The second job, in a table with a sub-table.
+    [jobs.other]
+    kind = "demo"
+    then = "count"
+    [jobs.other.watch]
+    folder = "~/x"
+""")
+
+
+def test_changing_one_key_leaves_the_rest_of_the_file_alone():
+    doc = ConfigDocument(TEXT)
+    values = doc.job("count")
+    values["steps"] = 12
+    doc.set_job("count", values)
+    assert doc.text == TEXT.replace("steps = 10   # ten", "steps = 12   # ten")
+
+
+def test_new_keys_go_after_the_last_key_not_after_the_next_tables_comment():
+    doc = ConfigDocument(TEXT)
+    values = doc.job("count")
+    del values["every"]
+    values["cron"] = "0 9 * * mon-fri"
+    values["retry"]["attempts"] = 5
+    doc.set_job("count", values)
+    text = doc.text
+    assert 'retry = { attempts = 5 }\ncron = "0 9 * * mon-fri"\n\n# The second job' in text
+    assert "every" not in text
+    assert doc.validate().errors == []
+
+
+def test_keys_of_a_table_with_sub_tables_stay_above_them():
+    doc = ConfigDocument(TEXT)
+    values = doc.job("other")
+    values["description"] = "watches x"
+    values["watch"]["patterns"] = ["*.csv"]
+    doc.set_job("other", values)
+    text = doc.text
+    assert 'then = "count"\ndescription = "watches x"\n[jobs.other.watch]' in text
+    assert 'folder = "~/x"\npatterns = ["*.csv"]' in text
+    assert doc.validate().jobs["other"].common.watch.patterns == ["*.csv"]
+
+
+def test_rename_keeps_the_place_and_updates_then():
+    doc = ConfigDocument(TEXT)
+    doc.set_job("counter x", doc.job("count"), old_name="count")
+    doc.set_job("other 2", doc.job("other"), old_name="other")
+    text = doc.text
+    assert text.index('[jobs."counter x"]  # counting') < text.index("# The second job")
+    assert 'then = "counter x"' in text and '[jobs."other 2".watch]' in text
+    cfg = doc.validate()
+    assert cfg.errors == [] and list(cfg.jobs) == ["counter x", "other 2"]
+
+
+def test_new_job_duplicate_and_delete():
+    doc = ConfigDocument(TEXT)
+    doc.set_job("report", {"kind": "report", "builtin": "job-activity",
+                           "sections": [{"title": "Runs", "query": "SELECT 1\nFROM runs"}],
+                           "formats": ["html"]})
+    assert '\n\n[jobs.report]\nkind = "report"' in doc.text
+    assert '[[jobs.report.sections]]\ntitle = "Runs"\nquery = """SELECT 1\nFROM runs\n"""' in doc.text
+    copy = doc.duplicate_job("count")
+    assert copy == "count copy" and doc.job(copy)["enabled"] is False
+    assert doc.duplicate_job("count") == "count copy 2"
+    doc.delete_job("count")
+    assert "then" not in doc.job("other")
+    cfg = doc.validate()
+    assert cfg.errors == [] and "count" not in cfg.jobs
+    assert doc.text.startswith("# My jobs. Keep this comment.")
+    with pytest.raises(UserError, match="no job called 'nope'"):
+        doc.delete_job("nope")
+    with pytest.raises(UserError, match="already a job called 'other'"):
+        doc.set_job("other", {"kind": "demo"}, old_name="report")
+
+
+def test_enable_switch_writes_only_what_differs_from_the_default():
+    doc = ConfigDocument(TEXT)
+    doc.set_enabled("count", False)
+    assert 'every = "1h"\nretry = { attempts = 2 }\nenabled = false\n' in doc.text
+    doc.set_enabled("count", True)
+    assert doc.text == TEXT
+
+
+def test_settings_are_set_and_removed_and_created_first():
+    doc = ConfigDocument(TEXT)
+    doc.set_settings({"workers": 3, "notify_success": True})
+    assert "workers = 3  # two at once\nnotify_success = true\n" in doc.text
+    doc.set_settings({"workers": None})
+    assert "workers" not in doc.text
+    fresh = ConfigDocument("[jobs.a]\nkind = 'demo'\n")
+    fresh.set_settings({"keep_days": 30})
+    assert fresh.text == "[settings]\nkeep_days = 30\n\n[jobs.a]\nkind = 'demo'\n"
+
+
+def test_check_refuses_an_edit_that_breaks_the_job_but_tolerates_old_errors():
+    broken = TEXT + '\n[jobs.old]\nkind = "demo"\ncron = "0 25 * * *"\n'
+    doc = ConfigDocument(broken)
+    baseline = doc.validate()
+    assert baseline.errors  # an error that was there before
+    doc.set_job("new", {"kind": "demo", "steps": 3})
+    doc.check(job="new", baseline=baseline)  # fine: the old error is not ours
+    doc.set_job("new", {"kind": "demo", "stepz": 3})
+    with pytest.raises(EditRefused) as err:
+        doc.check(job="new", baseline=baseline)
+    assert "did you mean 'steps'" in str(err.value)
+
+
+def test_save_is_atomic_and_keeps_the_mode(tmp_path):
+    path = tmp_path / "trayjobs.toml"
+    path.write_text(TEXT)
+    os.chmod(path, 0o600)
+    doc = ConfigDocument.load(path)
+    doc.set_enabled("count", False)
+    doc.save()
+    assert path.read_text() == doc.text
+    assert (path.stat().st_mode & 0o777) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["trayjobs.toml"]
+    assert ConfigDocument.load(tmp_path / "missing.toml").job_names() == []
+
+
+def test_a_file_that_is_not_toml_is_refused():
+    with pytest.raises(UserError, match="not valid TOML"):
+        ConfigDocument("[jobs.a\n")
+
+
+def test_toml_values_on_their_own():
+    assert parse_toml_value('{ zip = "text" }') == {"zip": "text"}
+    assert parse_toml_value("[1, 2]") == [1, 2]
+    with pytest.raises(ValueError):
+        parse_toml_value("{ zip = }")

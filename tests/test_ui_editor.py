@@ -1,0 +1,210 @@
+"""The job editor: forms per kind, inline validation, the trigger editor, preview, saving."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime
+from textwrap import dedent
+from types import SimpleNamespace
+
+import pytest
+from PySide6.QtCore import QTime
+
+from trayjobs.ui.editor import JobEditor
+from trayjobs.ui.editor.trigger import days_cron, every_parts, next_runs, parse_days_cron
+from trayjobs.ui.jobs_model import JobsModel
+from trayjobs.schedule import Cron
+
+from ui_support import CONFIG, app, find_run, make_app, until  # noqa: F401
+
+
+def editor(qtbot, home, *, name=None, values=None, text=CONFIG) -> JobEditor:
+    dlg = JobEditor(SimpleNamespace(home=home), name=name, values=values or {"kind": "import"},
+                    config_text=text)
+    qtbot.addWidget(dlg)
+    return dlg
+
+
+def test_trigger_words_round_trip():
+    assert days_cron(["mon", "tue", "wed", "thu", "fri"], 9, 0) == "0 9 * * mon-fri"
+    assert days_cron(["sat", "sun"], 10, 30) == "30 10 * * sat,sun"
+    assert days_cron(["mon", "thu"], 7, 5) == "5 7 * * mon,thu"
+    assert parse_days_cron("0 9 * * 1-5") == (["mon", "tue", "wed", "thu", "fri"], 9, 0)
+    assert parse_days_cron("15 6 * * *")[0] == ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    assert parse_days_cron("0 9 1 * *") is None and parse_days_cron("*/5 * * * *") is None
+    assert every_parts(5400) == (90, "minutes") and every_parts(7200) == (2, "hours")
+    runs = next_runs(Cron("0 9 * * mon-fri"), 5, datetime(2024, 1, 5, 10, 0).astimezone())
+    assert [r.strftime("%a %H:%M") for r in runs] == ["Mon 09:00", "Tue 09:00", "Wed 09:00",
+                                                      "Thu 09:00", "Fri 09:00"]
+
+
+def test_an_existing_job_is_shown_and_errors_appear_under_their_field(qtbot, home):
+    values = {"kind": "demo", "steps": 10, "step_time": 0.05, "every": "1h"}
+    dlg = editor(qtbot, home, name="count", values=values)
+    assert dlg.valid
+    assert dlg.rows["steps"].editor.value() == (True, 10)
+    assert dlg.trigger.mode.checkedId() == dlg.trigger.EVERY
+    assert "Every hour" in dlg.trigger.next_label.text()
+    # An impossible cron: the schedule says why, and the job cannot be saved.
+    dlg.trigger.mode.button(dlg.trigger.CRON).setChecked(True)
+    dlg.trigger.cron.setText("0 25 * * *")
+    assert not dlg.validate()
+    assert "hour 25 is out of range 0-23" in dlg.trigger.schedule_error.text()
+    assert not dlg.save_btn.isEnabled()
+    dlg.trigger.cron.setText("*/15 9-17 * * mon-fri")
+    assert dlg.validate() and dlg.save_btn.isEnabled()
+    assert len(dlg.trigger.upcoming) == 5  # the next five runs, listed
+    assert all(r.strftime("%a") not in ("Sat", "Sun") and 9 <= r.hour <= 17
+               for r in dlg.trigger.upcoming)
+    assert dlg.trigger.upcoming[0].strftime("%a %d %b %H:%M") in dlg.trigger.next_label.text()
+    # A number out of range is stopped by its box; a bad value typed as text is explained.
+    dlg.rows["retry.backoff"].editor.w.setText("soon")
+    assert not dlg.validate()
+    assert "not a duration" in dlg.rows["retry.backoff"].error.text()
+
+
+def test_a_new_import_job_is_checked_as_it_is_filled_in(qtbot, home):
+    dlg = editor(qtbot, home)
+    assert not dlg.validate()
+    assert dlg.name_error.text() == "Give the job a name."
+    dlg.name.setText("count")
+    assert not dlg.validate() and "already a job" in dlg.name_error.text()
+    dlg.name.setText("Bank imports")
+    assert dlg.validate()
+    dlg.rows["mode"].editor.w.setCurrentText("upsert")
+    assert not dlg.validate()
+    assert "needs pk" in dlg.errors.text()
+    dlg.rows["pk"].editor.w.setText("id")
+    dlg.rows["types"].editor.w.setText('{ zip = "text" }')
+    assert dlg.validate()
+    values = dlg.values()
+    assert values == {"kind": "import", "mode": "upsert", "pk": ["id"], "types": {"zip": "text"}}
+    dlg.rows["types"].editor.w.setText('{ zip = }')
+    assert not dlg.validate() and dlg.rows["types"].error.isVisibleTo(dlg)
+
+
+def test_kind_change_rebuilds_the_form(qtbot, home):
+    dlg = editor(qtbot, home, values={"kind": "demo", "steps": 3, "every": "2h"})
+    dlg.name.setText("x")
+    dlg.kind.setCurrentText("report")
+    assert "steps" not in dlg.rows and "builtin" in dlg.rows
+    assert not dlg.validate() and "needs sections" in dlg.errors.text()
+    dlg.rows["builtin"].editor.w.setCurrentText("job-activity")
+    assert dlg.validate()
+    assert dlg.values()["every"] == "2h"  # the trigger stays
+
+
+def test_days_trigger_and_watch_folder(qtbot, home, tmp_path):
+    dlg = editor(qtbot, home)
+    dlg.name.setText("inbox")
+    t = dlg.trigger
+    t.mode.button(t.DAYS).setChecked(True)
+    for d, box in t.day_boxes.items():
+        box.setChecked(d in ("sat", "sun"))
+    t.at.setTime(QTime(8, 15))
+    t.watch_on.setChecked(True)
+    t.watch_folder.setText(str(tmp_path))
+    t.watch_patterns.setText("*.csv, *.tsv")
+    assert dlg.validate()
+    v = dlg.values()
+    assert v["cron"] == "15 8 * * sat,sun"
+    assert v["watch"] == {"folder": str(tmp_path), "patterns": ["*.csv", "*.tsv"]}
+    assert "Sundays" in t.next_label.text() or "Weekends" in t.next_label.text()
+
+
+def test_save_writes_the_file_keeping_comments_and_reloads(app, qtbot, home):
+    app.edit_job("count")
+    until(qtbot, lambda: getattr(app, "editor", None) is not None)
+    dlg = app.editor
+    assert dlg.windowTitle().startswith("Edit count")
+    dlg.rows["steps"].editor.w.setValue(4)
+    t = dlg.trigger
+    t.mode.button(t.DAYS).setChecked(True)
+    for d, box in t.day_boxes.items():
+        box.setChecked(d in ("mon", "tue", "wed", "thu", "fri"))
+    t.at.setTime(QTime(7, 30))
+    with qtbot.waitSignal(dlg.saved, timeout=10_000):
+        dlg.save()
+    text = home.config_file.read_text()
+    assert "# Jobs for the window tests." in text and "[jobs.count]  # counts to ten" in text
+    assert 'steps = 4\n' in text and 'cron = "30 7 * * mon-fri"' in text and "every" not in text
+    assert app.engine.config.jobs["count"].params.steps == 4
+    jobs = app.window.jobs_model
+    until(qtbot, lambda: jobs.index(jobs.row_of("count"), JobsModel.TRIGGER).data()
+          == "Weekdays at 07:30")
+
+
+def test_a_new_job_from_the_editor_runs(app, qtbot, home):
+    app.edit_job(None)
+    until(qtbot, lambda: getattr(app, "editor", None) is not None)
+    dlg = app.editor
+    dlg.name.setText("quick")
+    dlg.kind.setCurrentText("demo")
+    dlg.rows["steps"].editor.w.setValue(2)
+    dlg.rows["step_time"].editor.w.setValue(0)
+    with qtbot.waitSignal(dlg.saved, timeout=10_000):
+        dlg.save()
+    until(qtbot, lambda: app.window.jobs_model.row_of("quick") is not None)
+    assert '[jobs.quick]\nkind = "demo"\nsteps = 2\nstep_time = 0.0\n' in home.config_file.read_text()
+    app.tray.action("run:quick").trigger()
+    until(qtbot, lambda: find_run(app, "quick", "succeeded"), timeout=15_000)
+
+
+def test_cleanup_preview_lists_what_would_happen_and_touches_nothing(qtbot, home, tmp_path):
+    src = tmp_path / "Downloads"
+    src.mkdir()
+    old = time.time() - 60 * 86400
+    for name in ("a.zip", "b.zip", "keep.txt"):
+        (src / name).write_text("x" * 10)
+        os.utime(src / name, (old, old))
+    dlg = editor(qtbot, home, values={"kind": "cleanup", "locations": [str(src)],
+                                      "filters": [{"extension": "zip"}],
+                                      "action": {"move": str(tmp_path / "Archive")}})
+    dlg.name.setText("tidy")
+    rows = dlg.rows
+    assert rows["locations"].editor.value() == (True, [str(src)])
+    assert rows["action"].editor.combo.currentData() == "move"
+    flt = rows["filters"].editor
+    flt.add_row({"age": "older than 30d"})
+    assert flt.value() == (True, [{"extension": "zip"}, {"age": "older than 30d"}])
+    assert dlg.validate()
+    with qtbot.waitSignal(dlg.preview_runner.finished, timeout=30_000):
+        dlg.run_preview()
+    assert "would move 2 files" in dlg.preview.summary.text()
+    table = dlg.preview.body.widget(0)
+    assert table.rowCount() == 2
+    assert {table.item(i, 1).text() for i in range(2)} == {str(src / "a.zip"), str(src / "b.zip")}
+    assert sorted(p.name for p in src.iterdir()) == ["a.zip", "b.zip", "keep.txt"]
+    assert not (tmp_path / "Archive").exists()
+
+
+def test_import_preview_shows_types_first_rows_and_rejects(qtbot, home, tmp_path):
+    csv = tmp_path / "bank.csv"
+    csv.write_text("date,amount,note\n2024-01-02,3.50,coffee\n2024-01-03,lots,?\n"
+                   "2024-01-04,-2,tea\n")
+    dlg = editor(qtbot, home, values={"kind": "import", "types": {"amount": "real"}})
+    dlg.name.setText("bank")
+    dlg.preview_files = [str(csv)]
+    with qtbot.waitSignal(dlg.preview_runner.finished, timeout=30_000):
+        dlg.run_preview()
+    assert "3 columns" in dlg.preview.summary.text()
+    page = dlg.preview.body.widget(0)
+    from PySide6.QtWidgets import QTableWidget
+    tables = {t.accessibleName(): t for t in page.findChildren(QTableWidget)}
+    types = tables["Detected types"]
+    assert [types.item(0, i).text() for i in range(3)] == ["text", "real", "text"]
+    assert tables["First rows"].rowCount() == 2
+    assert tables["Rejected rows"].item(0, 0).text() == "3"
+    assert not (home.data_dir / "data.db").exists()  # a preview writes nothing
+
+
+def test_preview_asks_for_sample_files_and_fixes_first(qtbot, home):
+    dlg = editor(qtbot, home)
+    dlg.run_preview()
+    assert "Fix the problems" in dlg.preview.summary.text()  # no name yet
+    dlg.name.setText("bank")
+    dlg.run_preview()
+    assert "Choose one or more sample files" in dlg.preview.summary.text()
+    dlg.kind.setCurrentText("demo")
+    assert not dlg.preview_btn.isEnabled()

@@ -1,0 +1,219 @@
+"""The window's models without widgets: the paged run history over a real store, its
+filters and live updates, the jobs model, and the tray's words."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from PySide6.QtCore import Qt
+
+from trayjobs.engine.events import RunProgress
+from trayjobs.store import RunStore
+from trayjobs.ui import runs_model as rm
+from trayjobs.ui.jobs_model import JobsModel, last_text, watch_text
+from trayjobs.ui.runs_model import PAGE, RunFilter, RunsModel, progress_text, summary_text
+from trayjobs.ui.service import Service
+from trayjobs.ui.tray import tray_status
+
+from ui_support import until
+
+N = 5_000
+
+
+def fill(store: RunStore, n: int, *, now: float | None = None) -> None:
+    """``n`` finished runs: every 7th failed (of job "bank", a file named in its inputs)."""
+    now = now or time.time()
+    rows = []
+    for i in range(n):
+        failed = i % 7 == 0
+        job = "bank" if i % 2 else "tidy"
+        rows.append((job, "import" if job == "bank" else "cleanup", "schedule",
+                     "failed" if failed else "succeeded", 1, 1, now - (n - i) * 60,
+                     now - (n - i) * 60, now - (n - i) * 60 + 2,
+                     "bad row in statement-%d.csv" % i if failed else None,
+                     json.dumps({"files": [f"/in/statement-{i}.csv"]}),
+                     json.dumps({"summary": f"{i} rows"})))
+    with store.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO runs (job, kind, trigger, state, attempt, max_attempts, created_at,"
+            " started_at, finished_at, error, inputs, result, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [r + (r[6],) for r in rows])
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = RunStore(tmp_path / "runs.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def model(qtbot, store):
+    service = Service()
+    m = RunsModel(service=service)
+    with qtbot.waitSignal(m.loaded, timeout=5000):
+        fill(store, N)
+        m.attach(store, service)
+    yield m
+    service.stop()
+
+
+def test_paged_model_counts_everything_and_loads_pages_on_demand(model, qtbot):
+    assert model.rowCount() == N
+    assert len(model.loaded_runs()) == PAGE  # only the first page was read
+    assert model.index(0, RunsModel.ID).data() == str(N)  # newest first
+    assert model.index(0, RunsModel.SUMMARY).data() == f"{N - 1} rows"
+    far = N - 10
+    assert model.run_at(far) is None  # not loaded: a placeholder, and its page is asked for
+    assert model.index(far, RunsModel.JOB).data() == "…"
+    with qtbot.waitSignal(model.pageLoaded, timeout=5000):
+        pass
+    until(qtbot, lambda: model.run_at(far) is not None)
+    assert model.run_at(far)["id"] == 10
+    assert model.index(far, RunsModel.STATE).data(Qt.ItemDataRole.DecorationRole) is not None
+
+
+def test_page_cache_is_bounded(model, qtbot, monkeypatch):
+    monkeypatch.setattr(rm, "MAX_PAGES", 3)
+    for page in range(6):
+        model.run_at(page * PAGE)
+        until(qtbot, lambda p=page: model.run_at(p * PAGE) is not None)
+    assert len(model._pages) <= 3
+    assert len(model._where) <= 3 * PAGE
+
+
+@pytest.mark.parametrize("f, expected", [
+    (RunFilter(job="bank"), N // 2),
+    (RunFilter(states=("failed",)), len(range(0, N, 7))),
+    (RunFilter(text="statement-700.csv"), 1),
+    (RunFilter(text="bad row", job="tidy"), len([i for i in range(0, N, 7) if i % 2 == 0])),
+])
+def test_filters_match_the_sql(model, qtbot, f, expected):
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.set_filter(f)
+    assert model.rowCount() == expected
+    for run in model.loaded_runs():
+        assert f.matches(run)
+
+
+def test_date_range_filter(model, qtbot):
+    since = time.time() - 100 * 60
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.set_filter(RunFilter(since=since))
+    assert model.rowCount() in (99, 100)
+
+
+def test_a_stale_filter_result_is_ignored(model, qtbot):
+    model.set_filter(RunFilter(job="bank"))
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.set_filter(RunFilter(job="tidy"))
+    until(qtbot, lambda: model.rowCount() == N // 2)
+    assert all(r["job"] == "tidy" for r in model.loaded_runs())
+
+
+def _run(store, job="bank", state="queued", **kw):
+    rid = store.create_run(job, kind="import", trigger="manual", state=state, **kw)
+    return store.get_run(rid)
+
+
+def test_live_runs_go_on_top_without_a_query(model, store, qtbot):
+    calls = []
+    model.service.call = lambda *a, **k: calls.append(a)  # any query now would be a bug
+    new = _run(store)
+    model.upsert(new)
+    assert model.rowCount() == N + 1
+    assert model.run_at(0)["id"] == new["id"]
+    # It starts, reports progress, finishes: the row changes in place.
+    model.upsert({**new, "state": "running", "attempt": 1, "started_at": time.time()})
+    model.apply_progress({new["id"]: RunProgress(new["id"], "bank", 50, 200, "rows", "reading",
+                                                 rate=10, eta=15)})
+    assert model.index(0, RunsModel.PROGRESS).data() == "25 % · 15 s left · reading"
+    assert model.index(0, RunsModel.STATE).data() == "running 25 %"
+    assert model._ticker.isActive()  # the running time ticks
+    model.upsert({**new, "state": "succeeded", "result": {"summary": "9 rows"}})
+    assert model.index(0, RunsModel.SUMMARY).data() == "9 rows"
+    assert not model._ticker.isActive()
+    assert new["id"] not in model.progress
+    # A loaded older run changes in place too.
+    old = dict(model.run_at(5))
+    model.upsert({**old, "state": "cancelled"})
+    assert model.run_at(5)["state"] == "cancelled"
+    assert model.rowCount() == N + 1
+    assert calls == []
+
+
+def test_live_runs_respect_the_filter(model, store, qtbot):
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.set_filter(RunFilter(states=("failed",)))
+    before = model.rowCount()
+    run = _run(store)
+    model.upsert(run)
+    assert model.rowCount() == before  # queued: not a failure (yet)
+    model.upsert({**run, "state": "failed", "error": "boom"})
+    assert model.rowCount() == before + 1 and model.run_at(0)["id"] == run["id"]
+    model.upsert({**run, "state": "queued"})  # retried: no longer matches, leaves the top
+    assert model.rowCount() == before
+
+
+def test_runs_created_while_a_page_is_read_are_kept(model, store, qtbot):
+    model.reload()
+    new = _run(store)      # after the anchor was read? then the event brings it
+    model.upsert(new)
+    until(qtbot, lambda: model.rowCount() == N + 1)
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.reload()
+    assert model.rowCount() == N + 1 and model.run_at(0)["id"] == new["id"]
+
+
+def test_progress_and_summary_words():
+    run = {"id": 1, "state": "running", "progress_done": 3, "progress_total": 4}
+    assert progress_text(run, None) == (0.75, "75 %")
+    p = RunProgress(1, "j", 1200, None, "rows", None, rate=100, eta=None)
+    assert progress_text(run, p) == (None, "1,200 rows")
+    assert progress_text({"state": "succeeded"}, None) == (1.0, "")
+    assert summary_text({"state": "failed", "error": "line 1\nline 2"}) == "line 1"
+    assert summary_text({"state": "succeeded", "result": {"summary": "ok", "undo": {}}}) == "ok"
+    assert summary_text({"state": "succeeded",
+                         "result": {"summary": "ok", "undo": {"at": 1}}}) == "undone · ok"
+
+
+def test_jobs_model_switch_and_words(qtbot):
+    m = JobsModel()
+    now = time.time()
+    m.set_rows([
+        {"name": "a", "kind": "import", "trigger": "Weekdays at 09:00", "enabled": True,
+         "watch": {"state": "watching", "folder": "~/Inbox", "pending": 2},
+         "next_run_at": now + 3600, "last": {"state": "failed", "finished_at": now - 120,
+                                             "error": "bad file"}},
+        {"name": "b", "kind": "cleanup", "trigger": "Manual", "enabled": False, "watch": None,
+         "last": None},
+    ])
+    assert m.index(0, JobsModel.WATCH).data() == "watching ~/Inbox · 2 files waiting"
+    assert m.index(0, JobsModel.LAST).data() == "failed · 2 min ago"
+    assert m.index(0, JobsModel.LAST).data(Qt.ItemDataRole.ToolTipRole) == "bad file"
+    assert m.index(1, JobsModel.NEXT).data() == "off"
+    assert m.index(1, JobsModel.LAST).data() == "never run"
+    with qtbot.waitSignal(m.enabledToggled) as sig:
+        assert m.setData(m.index(1, JobsModel.ENABLED), Qt.CheckState.Checked.value,
+                         Qt.ItemDataRole.CheckStateRole)
+    assert sig.args == ["b", True]
+    assert m.flags(m.index(0, JobsModel.ENABLED)) & Qt.ItemFlag.ItemIsUserCheckable
+    assert watch_text({"watch": {"state": "unavailable", "reason": "the folder does not exist",
+                                 "folder": "~/X"}}) == "unavailable: the folder does not exist"
+    assert last_text({"last": {"state": "queued", "created_at": now - 5}}, now) == "waiting · 5.0 s ago"
+
+
+def test_tray_words():
+    running = [{"id": 1, "job": "import", "text": "42 %"}]
+    nxt = {"name": "Weekly report", "next_run_at": time.time() + 3600}
+    state, tip = tray_status(running=running * 2, next_job=nxt, paused=False, failed=1)
+    assert state == "failed"
+    assert tip.startswith("2 running · next: Weekly report ") and tip.endswith(" · 1 failed")
+    assert tray_status(running=running, next_job=None, paused=False, failed=0) == (
+        "running", "1 running: import 42 %")
+    assert tray_status(running=[], next_job=nxt, paused=True, failed=0) == ("paused", "paused")
+    assert tray_status(running=[], next_job=None, paused=False, failed=0) == (
+        "idle", "trayjobs · idle")
