@@ -21,7 +21,7 @@ from watchdog.events import (DirAttribEvent, DirCreatedEvent, DirDeletedEvent, D
                              FileClosedEvent, FileCreatedEvent, FileDeletedEvent,
                              FileModifiedEvent, FileMovedEvent, FileSystemEvent,
                              FileSystemEventHandler)
-from watchdog.observers import Observer
+from .observer import make_observer
 
 __all__ = ["Folder", "folder_problem"]
 
@@ -83,15 +83,15 @@ class _Forward(FileSystemEventHandler):
 
 
 def _start_observer(path: str, handler: FileSystemEventHandler, *, recursive: bool,
-                    events: list[type[FileSystemEvent]]):
-    observer = Observer()
+                    events: list[type[FileSystemEvent]]) -> tuple[Any, bool]:
+    observer, reports_close = make_observer(recursive=recursive)
     try:
         observer.schedule(handler, path, recursive=recursive, event_filter=events)
         observer.start()
     except BaseException:
         _stop_observer(observer)
         raise
-    return observer
+    return observer, reports_close
 
 
 def _stop_observer(observer) -> None:
@@ -112,15 +112,11 @@ class Folder:
         self.state = "starting"      # starting | watching | unavailable | idle (all paused)
         self.reason: str | None = None
         self.real = os.path.realpath(path)  # what the observer watches (symlinks resolved)
+        self.reports_close = False   # its observer reports files closed after writing
         self._observer = None
         self._ident: tuple[int, int] | None = None
         self._parent = None
         self._parent_path: str | None = None
-
-    @property
-    def reports_close(self) -> bool:
-        """Does this folder's observer report a file closed after writing (inotify)?"""
-        return self._observer is not None and type(self._observer).__name__ == "InotifyObserver"
 
     def open(self) -> bool:
         """(Re)start watching; False, with ``reason`` set, if the folder cannot be watched."""
@@ -130,7 +126,7 @@ class Folder:
         if reason is None:
             try:
                 st = os.stat(self.real)
-                self._observer = _start_observer(
+                self._observer, self.reports_close = _start_observer(
                     self.real, _Forward(self.post, self.key, "fs"), recursive=self.recursive,
                     events=EVENTS)
                 self._ident = (st.st_dev, st.st_ino)
@@ -175,8 +171,8 @@ class Folder:
             return
         self._stop_parent()
         try:
-            self._parent = _start_observer(parent, _Forward(self.post, self.key, "parent"),
-                                           recursive=False, events=PARENT_EVENTS)
+            self._parent, _ = _start_observer(parent, _Forward(self.post, self.key, "parent"),
+                                              recursive=False, events=PARENT_EVENTS)
             self._parent_path = parent
         except OSError:
             self._parent = None  # the periodic retry still finds it

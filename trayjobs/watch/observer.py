@@ -1,0 +1,57 @@
+"""The watchdog observer a folder gets.
+
+On Linux, watchdog holds back every event that follows a file moved *out* of a watched
+folder for half a second, waiting for the other half of the move. An import job moves
+each file it took out of a folder watched without sub-folders (to ``processed/``, which is
+not watched), so the next file to arrive would wait that half second for nothing. A watch
+only needs where files arrive: for such folders the kernel is not asked for moved-out
+events at all; a rename inside the folder then comes as its destination being created.
+Recursive watches keep them (their own ``processed/`` moves pair at once, and moved
+sub-folders need them). Elsewhere the platform's native observer is used as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from watchdog.observers import Observer
+
+__all__ = ["make_observer"]
+
+log = logging.getLogger(__name__)
+
+
+def _inotify_classes() -> tuple[type, type] | None:
+    try:
+        from watchdog.observers.inotify import InotifyEmitter, InotifyObserver
+        from watchdog.observers.inotify_c import InotifyConstants
+    except Exception:  # not Linux, or a watchdog without these
+        return None
+
+    class ArrivalsEmitter(InotifyEmitter):
+        def get_event_mask_from_filter(self):
+            return super().get_event_mask_from_filter() & ~InotifyConstants.IN_MOVED_FROM
+
+        def queue_events(self, timeout, *, full_events: bool = False) -> None:
+            if not self.stopped_event.is_set():  # stopping: nothing more to read
+                super().queue_events(timeout, full_events=full_events)
+
+    class ArrivalsObserver(InotifyObserver):
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(**kw)
+            self._emitter_class = ArrivalsEmitter
+
+    return ArrivalsObserver, InotifyObserver
+
+
+_CLASSES = _inotify_classes()
+
+
+def make_observer(*, recursive: bool) -> tuple[Any, bool]:
+    """A new observer, and whether it reports a file closed after writing (inotify)."""
+    if _CLASSES is None:
+        return Observer(), False
+    arrivals, inotify = _CLASSES
+    observer = inotify() if recursive else arrivals()
+    return observer, isinstance(observer, inotify)
