@@ -96,7 +96,8 @@ def test_why_a_folder_is_unavailable(tmp_path):
     assert folder_problem(tmp_path) is None
     assert folder_problem(tmp_path / "missing") == "the folder does not exist"
     assert folder_problem(tmp_path / "file") == "it is a file, not a folder"
-    assert folder_problem(tmp_path / "file" / "below") == "a part of its path is a file, not a folder"
+    assert folder_problem(tmp_path / "file" / "below") == (
+        "a part of its path is a file, not a folder")
     assert describe(PermissionError(errno.EACCES, "Permission denied")) == "permission denied"
     assert "max_user_watches" in describe(OSError(errno.ENOSPC, "No space left on device"))
     assert describe(OSError(errno.EIO, "Input/output error")) == (

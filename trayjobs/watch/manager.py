@@ -22,63 +22,23 @@ import os
 import stat
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from ..config import JobConfig
 from ..engine.events import JobsChanged, RunChanged, WatchChanged
-from ..errors import UserError
-from ..kinds.registry import get_kind
 from .folder import Folder
-from .match import Matcher, own_folders, watch_root
+from .match import Matcher
+from .runs import BATCH, RETRY_SUBMIT, submit_ready
+from .state import Candidate, Watch
 
-__all__ = ["WatchManager", "BATCH"]
+__all__ = ["WatchManager"]
 
 log = logging.getLogger(__name__)
 
-BATCH = 100           # files handed to one run at most
 LINGER = 0.05         # a ready file waits this long for others about to be ready with it ...
 MAX_LINGER = 0.5      # ... but never longer than this in all
 RETRY_EVERY = 30.0    # unavailable folders are tried again (and watched ones checked) this often
 MAX_OPEN_WAIT = 300.0  # a quiet file still open for writing counts as complete after this long
 _EPS = 0.001
-
-
-@dataclass
-class _Candidate:
-    last: float                          # monotonic time of its latest event (or scan)
-    first: float
-    snap: tuple[int, int] | None = None  # (size, mtime_ns) at that time
-    writing: bool = False                # written since it was last closed
-    due: float | None = None             # when its check is scheduled
-
-
-class _Watch:
-    """One job's watch."""
-
-    def __init__(self, job: JobConfig) -> None:
-        self.job = job.name
-        self.spec = job.common.watch
-        self.key = str(watch_root(self.spec))
-        self.excluded = own_folders(job)
-        try:
-            self.accepts_files = get_kind(job.kind).accepts_files
-        except (KeyError, ImportError):
-            self.accepts_files = False
-        self.identity = (self.spec, tuple(self.excluded), job.kind)
-        self.paused = False
-        self.needs_scan = True
-        self.matcher: Matcher | None = None
-        self.cands: dict[str, _Candidate] = {}
-        self.ready: list[tuple[str, int, int]] = []
-        self.ready_since = 0.0
-        self.held = False  # ready files wait for the job's run to end (overlap = "skip")
-        self.flush_due = False  # a timer will look at the ready files again
-
-    def drop(self) -> None:
-        self.cands.clear()
-        self.ready.clear()
-        self.held = False
 
 
 class WatchManager:
@@ -90,7 +50,7 @@ class WatchManager:
         self._thread: threading.Thread | None = None
         self._unsubscribe = None
         # Owned by the watch thread:
-        self._watches: dict[str, _Watch] = {}
+        self._watches: dict[str, Watch] = {}
         self._folders: dict[str, Folder] = {}
         self._checks: list[tuple[float, int, str, str]] = []  # (due, seq, job, path)
         self._timers: list[tuple[float, int, str, str]] = []  # (due, seq, what, folder key)
@@ -127,6 +87,9 @@ class WatchManager:
             folder.close("idle")
         self._folders.clear()
         self._watches.clear()
+        self._checks.clear()
+        self._timers.clear()
+        self._inbox.clear()
         self._status = {}
         self._published.clear()
         try:
@@ -205,7 +168,7 @@ class WatchManager:
     def _timer(self, delay: float, what: str, key: str) -> None:
         heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), what, key))
 
-    def _schedule(self, w: _Watch, path: str, c: _Candidate, due: float) -> None:
+    def _schedule(self, w: Watch, path: str, c: Candidate, due: float) -> None:
         c.due = due
         heapq.heappush(self._checks, (due, next(self._seq), w.job, path))
 
@@ -216,11 +179,11 @@ class WatchManager:
                   if j.enabled and j.common.watch is not None}
         for name, w in list(self._watches.items()):
             job = wanted.get(name)
-            if job is None or _Watch(job).identity != w.identity:
+            if job is None or Watch(job).identity != w.identity:
                 self._remove(w)
         for name, job in wanted.items():
             if name not in self._watches:
-                w = self._watches[name] = _Watch(job)
+                w = self._watches[name] = Watch(job)
                 folder = self._folders.get(w.key)
                 if folder is None:
                     folder = self._folders[w.key] = Folder(w.key, self._post)
@@ -229,7 +192,7 @@ class WatchManager:
                     w.matcher = Matcher(folder.real, w.spec, w.excluded)
         self._apply_paused()
 
-    def _remove(self, w: _Watch) -> None:
+    def _remove(self, w: Watch) -> None:
         del self._watches[w.job]
         w.drop()
         folder = self._folders.get(w.key)
@@ -294,7 +257,7 @@ class WatchManager:
         if folder.state == "unavailable" or not folder.healthy():
             self._open(folder)
 
-    def _scan(self, w: _Watch, folder: Folder) -> None:
+    def _scan(self, w: Watch, folder: Folder) -> None:
         """Every matching file not handed to a run yet becomes a candidate (settle still
         applies); versions of files no longer there are forgotten."""
         found = []
@@ -309,7 +272,7 @@ class WatchManager:
         now = time.monotonic()
         for path, size, mtime in store.unseen_versions(w.job, found):
             if path not in w.cands:
-                c = w.cands[path] = _Candidate(last=now, first=now, snap=(size, mtime))
+                c = w.cands[path] = Candidate(last=now, first=now, snap=(size, mtime))
                 self._schedule(w, path, c, now + w.spec.settle)
 
     # -- file events and settle checks ------------------------------------------------------
@@ -345,7 +308,7 @@ class WatchManager:
                     return
             c = w.cands.get(path)
             if c is None:
-                c = w.cands[path] = _Candidate(last=t, first=t)
+                c = w.cands[path] = Candidate(last=t, first=t)
             c.last = max(c.last, t)
             c.snap = (st.st_size, st.st_mtime_ns)
             if kind == "modified" and folder.reports_close:
@@ -374,7 +337,7 @@ class WatchManager:
             elif what == "flush" and key in self._watches:
                 self._watches[key].flush_due = False  # _flush_ready looks at it next
 
-    def _check(self, w: _Watch, path: str, c: _Candidate, now: float) -> None:
+    def _check(self, w: Watch, path: str, c: Candidate, now: float) -> None:
         settle = w.spec.settle
         if now + _EPS < c.last + settle:
             self._schedule(w, path, c, c.last + settle)
@@ -412,7 +375,7 @@ class WatchManager:
             heapq.heappop(self._checks)
         soon = bool(self._checks) and self._checks[0][0] <= now + LINGER
         for w in self._watches.values():
-            if not w.ready or w.held:
+            if not w.ready or w.held or now < w.not_before:
                 continue
             if not soon or now - w.ready_since >= MAX_LINGER:
                 self._submit(w, whole=True)
@@ -422,49 +385,9 @@ class WatchManager:
                 w.flush_due = True
                 self._timer(min(LINGER, w.ready_since + MAX_LINGER - now), "flush", w.job)
 
-    def _submit(self, w: _Watch, *, whole: bool) -> None:
-        """Hand the ready files to runs; unless ``whole``, a last part-filled batch stays to
-        be filled by files about to be ready."""
-        eng, store = self.engine, self.engine.store
-        job = eng.config.jobs.get(w.job)
-        if job is None or not job.enabled or w.paused:
-            w.ready.clear()
-            return
-        skip = job.overlap == "skip"
-        if skip and store.active_runs(job.name):
-            w.held = True  # handed on when the running one ends
-            return
-        keep = 0 if whole or not w.accepts_files else len(w.ready) % BATCH
-        versions = store.unseen_versions(job.name, w.ready[:len(w.ready) - keep])
-        del w.ready[:len(w.ready) - keep]
-        folder = w.spec.folder
-        while versions:
-            if w.accepts_files:
-                chunk, versions = versions[:BATCH], versions[BATCH:]
-                files = [p for p, _, _ in chunk]
-                note = (f"{os.path.basename(files[0])} arrived in {folder}" if len(files) == 1
-                        else f"{len(files)} files arrived in {folder}")
-                run_id = None
-            else:  # a kind without input files: one waiting run covers every change
-                chunk, versions, files = versions, [], None
-                note = f"files changed in {folder}"
-                run_id = store.waiting_run(job.name, trigger="watch")
-            if run_id is None:
-                try:
-                    run_id = eng.submit(job.name, trigger="watch", files=files, note=note)
-                except UserError as exc:  # removed or changed meanwhile
-                    log.warning("watch of %s: %s", job.name, exc)
-                    return
-                if store.get_run(run_id)["state"] == "skipped":
-                    w.ready[:0] = chunk + versions  # a run started meanwhile: wait for it
-                    w.held = True
-                    return
-            store.record_versions(job.name, run_id, chunk)
-            if skip and versions:
-                w.ready[:0] = versions
-                w.ready_since = time.monotonic()
-                w.held = True
-                return
+    def _submit(self, w: Watch, *, whole: bool) -> None:
+        if not submit_ready(self.engine, w, whole=whole):
+            self._timer(RETRY_SUBMIT, "flush", w.job)
 
     # -- status ------------------------------------------------------------------------
 

@@ -1,0 +1,87 @@
+"""Handing a watch's ready files to runs of its job.
+
+A kind that takes input files gets them in batches of up to ``BATCH`` per run ("37 files
+arrived in ~/Inbox"); a kind without input files gets one run for any number of changes,
+and no second one while that run has not started. Each file version handed over is
+recorded in the run store, so it never reaches a run again. A job with ``overlap =
+"skip"`` gets one run at a time: the rest waits for it to end instead of being skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from ..config import JobConfig
+from ..errors import UserError
+from .state import Version, Watch
+
+__all__ = ["submit_ready", "BATCH", "RETRY_SUBMIT"]
+
+log = logging.getLogger(__name__)
+
+BATCH = 100          # files handed to one run at most
+RETRY_SUBMIT = 2.0   # after the run store failed to take a run, try again this much later
+
+
+def submit_ready(engine: Any, w: Watch, *, whole: bool) -> bool:
+    """Hand ``w``'s ready files to runs; unless ``whole``, a last part-filled batch stays to
+    be filled by files about to be ready. False if the store failed (the files stay)."""
+    store = engine.store
+    job = engine.config.jobs.get(w.job)
+    if job is None or not job.enabled or w.paused:
+        w.ready.clear()
+        return True
+    skip = job.overlap == "skip"
+    if skip and store.active_runs(job.name):
+        w.held = True  # handed on when the running one ends
+        return True
+    take = len(w.ready) - (0 if whole or not w.accepts_files else len(w.ready) % BATCH)
+    versions = store.unseen_versions(job.name, w.ready[:take])
+    del w.ready[:take]
+    ok = True
+    try:
+        left = _hand_over(engine, w, job, versions, one_run=skip)
+    except Exception:  # a busy or broken store: keep the files and try again in a while
+        log.exception("watch of %s: could not start a run; trying again", job.name)
+        left, ok = versions, False
+        w.not_before = time.monotonic() + RETRY_SUBMIT
+    if left:
+        w.ready[:0] = left
+        w.ready_since = time.monotonic()
+    return ok
+
+
+def _hand_over(engine: Any, w: Watch, job: JobConfig, versions: list[Version], *,
+               one_run: bool) -> list[Version]:
+    """Start runs for ``versions`` and record them; returns the versions left over."""
+    store = engine.store
+    folder = w.spec.folder
+    while versions:
+        if w.accepts_files:
+            chunk = versions[:BATCH]
+            files = [p for p, _, _ in chunk]
+            note = (f"{os.path.basename(files[0])} arrived in {folder}" if len(files) == 1
+                    else f"{len(files)} files arrived in {folder}")
+            run_id = None
+        else:  # a kind without input files: one waiting run covers every change
+            chunk, files = versions, None
+            note = f"files changed in {folder}"
+            run_id = store.waiting_run(job.name, trigger="watch")
+        if run_id is None:
+            try:
+                run_id = engine.submit(job.name, trigger="watch", files=files, note=note)
+            except UserError as exc:  # removed or changed meanwhile
+                log.warning("watch of %s: %s", job.name, exc)
+                return []
+            if store.get_run(run_id)["state"] == "skipped":
+                w.held = True  # a run started meanwhile: wait for it to end
+                return versions
+        store.record_versions(job.name, run_id, chunk)
+        versions = versions[len(chunk):]
+        if one_run and versions:
+            w.held = True
+            return versions
+    return []
