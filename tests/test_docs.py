@@ -41,3 +41,106 @@ def test_every_common_job_key_is_documented():
         if key == "description":
             continue
         assert f"`{key}`" in README, f"job key {key!r} is not in the README"
+
+
+# -- the generated reference --------------------------------------------------------------
+
+import argparse
+
+from pydantic import BaseModel
+
+from trayjobs import docs
+from trayjobs.config import RetryPolicy, Settings, WatchSpec
+from trayjobs.kinds.cleanup.actions import ACTIONS
+from trayjobs.kinds.cleanup.filters import FILTERS
+from trayjobs.kinds.registry import all_kinds
+from trayjobs.store import TRIGGERS
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = README.split(docs.START, 1)[1].split(docs.END, 1)[0] if docs.START in README else ""
+
+
+def test_the_reference_in_the_readme_is_current():
+    # Out of date? Run: python -m trayjobs.docs
+    assert docs.START in README and docs.END in README
+    assert docs.render_reference() == docs.START + REFERENCE + docs.END + "\n"
+    assert docs.update_readme(ROOT / "README.md", check=True) is False
+
+
+def _models() -> list[tuple[str, type[BaseModel]]]:
+    found = [("job", JobCommon), ("retry", RetryPolicy), ("watch", WatchSpec),
+             ("settings", Settings)]
+    found += [(f"filter {n}", c) for n, c in FILTERS.items()]
+    found += [(f"action {n}", c) for n, c in ACTIONS.items()]
+    for kind in all_kinds():
+        found.append((f"kind {kind.name}", kind.Params))
+        for key, field in docs.model_keys(kind.Params):
+            for tp in (field.annotation, *getattr(field.annotation, "__args__", ())):
+                tp = getattr(tp, "__origin__", tp) if not isinstance(tp, type) else tp
+                if isinstance(tp, type) and issubclass(tp, BaseModel) and tp is not kind.Params:
+                    found.append((f"kind {kind.name} {key}", tp))
+    return found
+
+
+def test_every_option_has_a_description_and_is_in_the_reference():
+    models = _models()
+    names = {m.__name__ for _, m in models}
+    assert {"Location", "SectionParams", "AgeFilter", "MoveAction"} <= names
+    for where, model in models:
+        for key, field in docs.model_keys(model):
+            assert (field.description or "").strip(), f"{where}: option {key!r} has no description"
+            row = f"| `{key}` |"
+            assert row in REFERENCE, f"{where}: option {key!r} is not in the README's reference"
+
+
+def test_every_job_kind_is_explained_and_in_the_reference():
+    for kind in all_kinds():
+        assert kind.summary, f"kind {kind.name!r} has no summary"
+        assert f"### Kind `{kind.name}`" in REFERENCE
+        assert f"(`{kind.name}`)" in README.split("## Reference")[0], \
+            f"kind {kind.name!r} has no section of its own in the README"
+
+
+def test_every_trigger_is_explained():
+    assert set(docs.TRIGGER_TEXT) == set(TRIGGERS)
+    for trigger in TRIGGERS:
+        assert f"| `{trigger}` |" in REFERENCE
+
+
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+def test_every_command_line_option_is_described_and_in_the_reference():
+    used = set()
+    for name, parser in _subcommands().items():
+        assert f"#### `trayjobs {name}`" in REFERENCE
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            key = (name, action.option_strings[0] if action.option_strings else action.dest)
+            assert action.help or key in docs.ARGUMENT_TEXT, f"{key} has no help text"
+            used.add(key)
+            for opt in action.option_strings:
+                assert opt in REFERENCE, f"{opt} of trayjobs {name} is not in the reference"
+    assert set(docs.ARGUMENT_TEXT) <= used, "docs.ARGUMENT_TEXT names arguments that are gone"
+
+
+def test_commands_quoted_in_the_readme_exist():
+    commands = set(_subcommands())
+    quoted = re.findall(r"`trayjobs ([a-z][a-z-]*)", README)
+    quoted += re.findall(r"^(?:\S*/)?trayjobs ([a-z][a-z-]*)", README, flags=re.M)
+    assert quoted
+    for word in quoted:
+        assert word in commands, f"the README mentions `trayjobs {word}`, which is no command"
+
+
+def test_files_the_readme_points_at_exist():
+    links = re.findall(r"\]\(((?!https?:|#)[^)\s]+)\)", README)
+    paths = re.findall(r"`((?:packaging|resources|tests|bench|trayjobs)/[\w./-]+)`", README)
+    paths += re.findall(r"python ((?:packaging|bench)/[\w./-]+)", README)
+    assert "resources/screenshots/window.png" in links
+    assert "resources/screenshots/tray-menu.png" in links
+    missing = sorted({p for p in links + paths if not (ROOT / p.rstrip("/")).exists()})
+    assert missing == [], f"the README points at files that do not exist: {missing}"
