@@ -85,15 +85,13 @@ def unquote_exec(value: str) -> list[str]:
     return [a.replace("%%", "%") for a in args]
 
 
-def test_png_icons_are_rendered_from_the_svg():
+def test_png_icons_are_rendered_from_the_svg(qapp):
     from PySide6.QtGui import QImage
     sys.path.insert(0, str(ROOT / "packaging"))
     try:
         from render_icons import render
     finally:
         sys.path.pop(0)
-    from PySide6.QtGui import QGuiApplication
-    app = QGuiApplication.instance() or QGuiApplication([])  # noqa: F841
     svg = Path(str(DATA / "icons" / "trayjobs.svg"))
     for size in PNG_SIZES:
         png = QImage(str(DATA / "desktop" / "png" / icon_png_name(size)))
