@@ -224,3 +224,16 @@ def test_a_csv_dropped_right_after_the_first_start_becomes_rows_and_a_report(qtb
     finally:
         with qtbot.waitSignal(ta.stopped, timeout=20_000):
             ta.quit()
+
+
+def test_a_blocked_folder_only_costs_the_example(tmp_path, monkeypatch):
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "trayjobs").write_text("a file where the folder would go")
+    monkeypatch.setenv("HOME", str(user))
+    home = Home(config_dir=user / ".config/trayjobs", data_dir=user / ".local/share/trayjobs",
+                log_dir=user / ".local/state/trayjobs/log",
+                reports_dir=user / ".local/share/trayjobs/reports")
+    assert ensure_first_run(home) is None
+    assert not home.config_file.exists()
+    assert (user / "trayjobs").read_text() == "a file where the folder would go"

@@ -21,6 +21,7 @@ data folder remembers it was done, and what the welcome view should show).
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,8 @@ ACTIVITY_REPORT = "job-activity"
 INBOX_PATTERNS = ["*.csv", "*.tsv", "*.json", "*.jsonl", "*.ndjson", "*.csv.gz", "*.tsv.gz"]
 
 _RECORD = "example-setup.json"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -87,18 +90,23 @@ def ensure_first_run(home: Home) -> ExampleSetup | None:
     record = home.data_dir / _RECORD
     if home.config_file.exists() or record.exists():
         return example_setup(home)
-    home.ensure()
     workspace = workspace_dir(home)
     inbox, scratch = workspace / "Inbox", workspace / "Scratch"
-    for folder in (inbox, scratch):
-        folder.mkdir(parents=True, exist_ok=True)
-    home.reports_dir.mkdir(parents=True, exist_ok=True)
     try:
+        home.ensure()
+        for folder in (inbox, scratch):
+            folder.mkdir(parents=True, exist_ok=True)
         # "x": never replace a jobs file, even one written a moment ago by another process
         with open(home.config_file, "x", encoding="utf-8") as f:
             f.write(example_config(inbox, scratch))
-    except FileExistsError:
-        return example_setup(home)
+    except FileExistsError as exc:
+        if Path(exc.filename or "") == home.config_file:
+            return example_setup(home)
+        log.warning("no example set-up: %s", exc)
+        return None
+    except OSError as exc:  # an example is a nicety: the app starts without it
+        log.warning("no example set-up: %s", exc)
+        return None
     _write_record(record, {"inbox": str(inbox), "scratch": str(scratch), "welcome": True})
     return ExampleSetup(home, inbox, scratch, created=True)
 
