@@ -109,6 +109,14 @@ def test_bundle_runs_commands_and_job_processes(bundle, tmp_path):
         assert "succeeded" in out.stderr
     pdf = tmp_path / "home" / "reports" / "activity" / "activity-latest.pdf"
     assert pdf.read_bytes().startswith(b"%PDF")
+    # The menu entry a bundle installs starts the bundle.
+    xdg = dict(env, XDG_DATA_HOME=str(tmp_path / "data"), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    out = subprocess.run([exe, "install-desktop"], capture_output=True, text=True, env=xdg,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    entry = (tmp_path / "data" / "applications" / f"{APP_ID}.desktop").read_text()
+    assert f"Exec={exe} --home " in entry
+    assert (tmp_path / "data" / "icons" / "hicolor" / "48x48" / "apps" / f"{APP_ID}.png").is_file()
 
 
 class XSession:
