@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from trayjobs.context import JobContext
-from trayjobs.paths import Home
+# Widget tests render offscreen unless a test starts a display of its own.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from trayjobs.context import JobContext  # noqa: E402
+from trayjobs.paths import Home  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
