@@ -7,7 +7,7 @@ from textwrap import dedent
 
 import pytest
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 from trayjobs.ui.app import TrayApp
 
@@ -67,9 +67,9 @@ def make_app(qtbot, home, monkeypatch, tmp_path):
         if not ta._quitting:
             with qtbot.waitSignal(ta.stopped, timeout=20_000):
                 ta.quit()
-        for w in QApplication.topLevelWidgets():
-            if w is not ta.window and w.isVisible():
-                w.close()
+    for w in QApplication.topLevelWidgets():
+        if isinstance(w, QDialog) and w.isVisible():
+            w.close()  # details, editors: their app is gone
 
 
 @pytest.fixture

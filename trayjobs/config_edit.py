@@ -168,6 +168,8 @@ class ConfigDocument:
                 self.doc["settings"] = table
             else:
                 table.add(tomlkit.nl())
+                if first_table > 0:
+                    table.trivia.indent = "\n"  # apart from the comments above it
                 self.doc._insert_at(first_table, "settings", table)
             return
         table = self.doc["settings"]

@@ -210,7 +210,8 @@ class Commands:
                 set_autostart(home, autostart)
 
         self._edit_config(edit, settings=True,
-                          on_done=lambda _r: self.status("Settings saved"),
+                          on_done=lambda _r: (self.status("Settings saved"),
+                                              self.window.settings_page.saved()),
                           on_error=lambda e: on_error and on_error([f"Not saved: {e}"]))
 
     def prune_history(self, values: dict[str, Any]) -> None:

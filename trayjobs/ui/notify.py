@@ -194,6 +194,13 @@ class _DBusNotifications:
     """
 
     def __init__(self, on_click: Callable[[Any], None]) -> None:
+        # Imported here, on the caller's thread: a daemon thread importing while the
+        # interpreter shuts down can crash it.
+        try:
+            import jeepney  # noqa: F401
+            import jeepney.io.threading  # noqa: F401
+        except ImportError:
+            pass
         self.on_click = on_click
         self._q: queue.Queue = queue.Queue()
         self._targets: dict[int, Any] = {}
@@ -205,6 +212,7 @@ class _DBusNotifications:
 
     def close(self) -> None:
         self._q.put(None)
+        self._thread.join(2)
 
     def _run(self) -> None:
         try:

@@ -231,6 +231,12 @@ class SettingsPage(QWidget):
         self.errors.setText("\n".join(errors))
         self.errors.setVisible(bool(errors))
 
+    def saved(self) -> None:
+        """What the page shows is now what the file holds."""
+        self._loaded = {**self._loaded, **self.values()}
+        self._autostart_loaded = self.autostart.isChecked()
+        self._changed()
+
     def save(self) -> None:
         if self.problems():
             return

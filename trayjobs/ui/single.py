@@ -37,6 +37,7 @@ class SingleInstance(QObject):
         self._lock = QLockFile(str(home.data_dir / "app.lock"))
         self._lock.setStaleLockTime(0)  # stale only if its process is gone
         self._server: QLocalServer | None = None
+        self._clients: list[QLocalSocket] = []
 
     def claim(self) -> bool:
         """Become the app for this home (listening for others), or False if one is running."""
@@ -62,11 +63,15 @@ class SingleInstance(QObject):
             return False
         sock.write((message + "\n").encode())
         ok = sock.waitForBytesWritten(timeout_ms)
-        sock.waitForReadyRead(timeout_ms)  # the answer ("ok") says it was read
+        sock.waitForReadyRead(min(timeout_ms, 1000))  # the answer ("ok"): it was read
         sock.disconnectFromServer()
         return ok
 
     def release(self) -> None:
+        for sock in self._clients:
+            sock.readyRead.disconnect()
+            sock.abort()
+        self._clients.clear()
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -75,11 +80,19 @@ class SingleInstance(QObject):
     def _accept(self) -> None:
         while self._server is not None and self._server.hasPendingConnections():
             sock = self._server.nextPendingConnection()
-            sock.readyRead.connect(lambda s=sock: self._read(s))
-            sock.disconnected.connect(sock.deleteLater)
+            self._clients.append(sock)
+            sock.readyRead.connect(self._read)
+            sock.disconnected.connect(self._gone)
 
-    def _read(self, sock: QLocalSocket) -> None:
-        while sock.canReadLine():
+    def _gone(self) -> None:
+        sock = self.sender()
+        if sock in self._clients:
+            self._clients.remove(sock)
+            sock.deleteLater()
+
+    def _read(self) -> None:
+        sock = self.sender()
+        while sock is not None and sock.canReadLine():
             line = bytes(sock.readLine()).decode(errors="replace").strip()
             if line:
                 sock.write(b"ok\n")

@@ -1,0 +1,119 @@
+"""Notification routing: final failures only, bursts summarised, quiet hours, per-job choice,
+and where a click leads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import SimpleNamespace
+
+import pytest
+
+from trayjobs.config import Settings
+from trayjobs.ui.notify import NotificationRouter, Notifier, in_quiet_hours, summarise
+
+
+class Shown(list):
+    """A notifier double that records what it was asked to show."""
+
+    def notify(self, title, message, *, critical=False, target=None):
+        self.append({"title": title, "message": message, "critical": critical,
+                     "target": target})
+
+
+def run(i, job="bank", state="failed", kind="import", error="bad row 3"):
+    return {"id": i, "job": job, "kind": kind, "state": state, "error": error,
+            "created_at": 1000.0 + i, "result": {"summary": f"{i} rows"}}
+
+
+@pytest.fixture
+def router(qtbot):
+    shown = Shown()
+    settings = SimpleNamespace(value=Settings())
+    prefs: dict[str, str] = {}
+    r = NotificationRouter(shown, settings=lambda: settings.value,
+                           job_notify=lambda job: prefs.get(job), window_ms=50)
+    r.shown, r.prefs, r.settings_box = shown, prefs, settings
+    return r
+
+
+def test_one_failure_one_notification_that_opens_the_run(router, qtbot):
+    router.run_finished(run(7))
+    qtbot.waitUntil(lambda: len(router.shown) == 1, timeout=2000)
+    note = router.shown[0]
+    assert note["title"] == "bank failed" and note["critical"]
+    assert note["message"] == "bad row 3\nRun 7 · click for details"
+    assert note["target"] == ("run", 7)
+
+
+def test_a_burst_is_summarised_and_opens_the_filtered_list(router, qtbot):
+    for i in range(12):
+        router.run_finished(run(i))
+    qtbot.waitUntil(lambda: len(router.shown) == 1, timeout=2000)
+    note = router.shown[0]
+    assert note["title"] == "12 imports failed"
+    assert note["message"].startswith("bank (12)\nLatest: bad row 3")
+    assert note["target"] == ("runs", {"job": "bank", "states": ("failed",), "since": 1000.0})
+
+
+def test_a_mixed_burst_names_the_jobs():
+    title, body, target = summarise([run(1), run(2, job="cards"), run(3, job="tidy",
+                                                                       kind="cleanup")],
+                                    failed=True)
+    assert title == "3 runs failed"
+    assert body.splitlines()[0] == "bank, cards, tidy"
+    assert target[1]["job"] is None
+
+
+def test_successes_only_when_asked_and_never_for_a_job_that_says_never(router, qtbot):
+    router.run_finished(run(1, state="succeeded"))
+    router.flush()
+    assert router.shown == []
+    router.settings_box.value = Settings(notify_success=True)
+    router.run_finished(run(2, state="succeeded"))
+    router.flush()
+    assert router.shown[-1]["title"] == "bank succeeded"
+    assert router.shown[-1]["message"] == "2 rows" and not router.shown[-1]["critical"]
+    router.prefs["bank"] = "never"
+    router.run_finished(run(3))
+    router.flush()
+    assert len(router.shown) == 1
+    router.settings_box.value = Settings(notify_failures=False)
+    router.prefs["bank"] = "always"
+    router.run_finished(run(4))
+    router.flush()
+    assert router.shown[-1]["title"] == "bank failed"
+
+
+def test_skipped_and_cancelled_runs_do_not_notify(router):
+    router.run_finished(run(1, state="cancelled"))
+    router.run_finished(run(2, state="skipped"))
+    router.flush()
+    assert router.shown == []
+
+
+def test_quiet_hours(router):
+    assert in_quiet_hours("22:00-07:00", datetime(2024, 1, 1, 23, 30))
+    assert in_quiet_hours("22:00-07:00", datetime(2024, 1, 1, 6, 59))
+    assert not in_quiet_hours("22:00-07:00", datetime(2024, 1, 1, 7, 0))
+    assert in_quiet_hours("12:00-13:00", datetime(2024, 1, 1, 12, 30))
+    assert not in_quiet_hours(None) and not in_quiet_hours("nonsense")
+    now = datetime.now()
+    start = f"{now.hour:02d}:00"
+    end = f"{(now.hour + 1) % 24:02d}:00"
+    router.settings_box.value = Settings(quiet_hours=f"{start}-{end}")
+    router.run_finished(run(1))
+    router.flush()
+    assert router.shown == [] and router.suppressed == 1
+
+
+def test_without_a_tray_the_notifier_goes_to_dbus_and_the_status_bar(qtbot, monkeypatch, tmp_path):
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path}/no-bus")
+    lines = []
+    n = Notifier(None, lines.append)
+    n.notify("bank failed", "bad row 3\nRun 7", critical=True, target=("run", 7))
+    assert n.sent[0]["via"] == "dbus" and n.sent[0]["target"] == ("run", 7)
+    assert lines == ["bank failed: bad row 3"]
+    with qtbot.waitSignal(n.clicked) as sig:
+        n._dbusClicked.emit(("run", 7))  # what the D-Bus listener does on ActionInvoked
+    assert sig.args == [("run", 7)]
+    n.close()

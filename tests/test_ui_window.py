@@ -1,0 +1,192 @@
+"""The window itself: settings, history clean-up, dark mode, keyboard and accessible names,
+geometry, the activity filters, and one app per home."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QTime, Qt
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import (QAbstractButton, QApplication, QComboBox, QLineEdit,
+                               QAbstractSpinBox, QTableView)
+
+from trayjobs.store import RunStore
+from trayjobs.ui.activity_page import date_range
+from trayjobs.ui.settings_page import settings_changes
+from trayjobs.ui.single import SingleInstance
+from trayjobs.ui.theme import apply_theme, banner_style, is_dark, state_colour
+
+from ui_support import CONFIG, app, make_app, until  # noqa: F401
+
+
+def test_settings_page_writes_the_settings_table(app, qtbot, home, tmp_path):
+    page = app.window.settings_page
+    assert page.notify_failures.isChecked() and not page.notify_success.isChecked()
+    assert not page.save_btn.isEnabled()  # nothing changed yet
+    page.notify_success.setChecked(True)
+    page.quiet.setChecked(True)
+    page.quiet_from.setTime(QTime(22, 30))
+    page.quiet_to.setTime(QTime(6, 45))
+    page.keep_days.setValue(30)
+    page.workers.setValue(3)
+    assert page.workers_note.isVisible() or page.workers_note.isVisibleTo(page)
+    page.autostart.setChecked(True)
+    assert page.save_btn.isEnabled()
+    page.save_btn.click()
+    until(qtbot, lambda: "[settings]" in home.config_file.read_text())
+    text = home.config_file.read_text()
+    assert text.startswith("\n# Jobs for the window tests.\n\n[settings]\n")
+    assert ('notify_success = true\nquiet_hours = "22:30-06:45"\nworkers = 3\nkeep_days = 30\n'
+            in text)
+    until(qtbot, lambda: app.engine.config.settings.keep_days == 30)
+    assert app.engine.config.settings.quiet_hours == "22:30-06:45"
+    autostart = tmp_path / "xdg-config" / "autostart" / "io.github.trayjobs.TrayJobs.desktop"
+    until(qtbot, lambda: autostart.exists())
+    assert "--minimized" in autostart.read_text()
+    until(qtbot, lambda: not page.dirty)
+    # Back to the default: the key goes away again.
+    page.keep_days.setValue(90)
+    page.save_btn.click()
+    until(qtbot, lambda: "keep_days" not in home.config_file.read_text())
+
+
+def test_settings_problems_are_shown_inline(app):
+    page = app.window.settings_page
+    page.quiet.setChecked(True)
+    page.quiet_from.setTime(QTime(8, 0))
+    page.quiet_to.setTime(QTime(8, 0))
+    assert "same time" in page.errors.text() and not page.save_btn.isEnabled()
+    page.keep_failed.setValue(10)
+    assert "kept for less time" in page.history_hint.text()
+    assert settings_changes({"workers": 2, "keep_days": 90}, {"workers": 2, "keep_days": 90}) == {}
+    assert settings_changes({"keep_days": 30}, {"keep_days": 90}) == {"keep_days": None}
+
+
+def test_clean_up_now_prunes_the_history(app, qtbot, home):
+    store = app.engine.store
+    old = time.time() - 400 * 86400
+    for state in ("succeeded", "failed"):
+        rid = store.create_run("count", kind="demo", trigger="manual", state=state)
+        store.update_run(rid, finished_at=old, created_at=old)
+    app.window.runs_model.reload()
+    until(qtbot, lambda: app.window.runs_model.total == 2)
+    page = app.window.settings_page
+    page.prune_btn.click()
+    until(qtbot, lambda: app.window.runs_model.total == 0)
+    assert RunStore(home.runs_db).count_runs() == 0
+
+
+def test_dark_theme_keeps_text_readable(app, qtbot):
+    light_banner = banner_style()
+    app.set_theme("dark")
+    try:
+        assert is_dark()
+        assert app.qsettings.value("window/theme") == "dark"
+        window_bg = QApplication.palette().color(QPalette.ColorRole.Base)
+        for state in ("failed", "succeeded", "running", "retrying"):
+            c = state_colour(state)
+            assert abs(c.lightnessF() - window_bg.lightnessF()) > 0.35, state
+        until(qtbot, lambda: app.window.banner.styleSheet() != light_banner)  # restyled
+        assert QColor(app.window.banner.styleSheet().split("background: ")[1][:7]).lightness() < 100
+        app.window.grab()  # it paints
+    finally:
+        app.set_theme("system")
+    assert not is_dark()
+
+
+def test_every_control_has_an_accessible_name_or_text(app, qtbot):
+    app.window.show_runs_of()
+    for w in app.window.findChildren(QAbstractButton) + app.window.findChildren(QLineEdit) + \
+            app.window.findChildren(QComboBox) + app.window.findChildren(QAbstractSpinBox) + \
+            app.window.findChildren(QTableView):
+        if isinstance(w, QLineEdit) and isinstance(w.parent(), (QComboBox, QAbstractSpinBox)):
+            continue  # the editor inside a box: the box carries the name
+        if w.objectName().startswith("qt_") or not w.isVisibleTo(app.window):
+            continue
+        name = w.accessibleName() or (w.text() if isinstance(w, QAbstractButton) else "")
+        assert name.replace("&", "").strip(), f"{type(w).__name__} {w.objectName()} has no name"
+
+
+def test_keyboard_reaches_every_page(app, qtbot):
+    w = app.window
+    qtbot.keyClick(w, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert w.tabs.currentWidget() is w.activity
+    qtbot.keyClick(w, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+    assert w.tabs.currentWidget() is w.settings_page
+    qtbot.keyClick(w, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert w.tabs.currentWidget() is w.jobs_page
+    w.find_runs()
+    assert w.tabs.currentWidget() is w.activity
+    # Ctrl+R runs the selected job.
+    w.jobs_page.select("count")
+    w.tabs.setCurrentWidget(w.jobs_page)
+    qtbot.keyClick(w.jobs_page.view, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    until(qtbot, lambda: app.window.runs_model.total == 1)
+    # The buttons have mnemonics.
+    assert w.jobs_page.run_btn.text() == "&Run now" and w.jobs_page.edit_btn.text() == "&Edit…"
+
+
+def test_window_geometry_is_remembered(make_app, qtbot):
+    ta = make_app()
+    assert ta.window.width() >= 600 and ta.window.height() >= 400  # a sensible default
+    ta.window.resize(701, 433)
+    ta.window.tabs.setCurrentWidget(ta.window.settings_page)
+    ta.window.save_geometry()
+    with qtbot.waitSignal(ta.stopped, timeout=20_000):
+        ta.quit()
+    again = make_app(None)
+    assert (again.window.width(), again.window.height()) == (701, 433)
+    assert again.window.tabs.currentWidget() is again.window.settings_page
+
+
+def test_activity_filters_from_the_bar(make_app, qtbot):
+    ta = make_app()
+    for _ in range(2):
+        ta.run_job("fails")
+    ta.run_job("count")
+    until(qtbot, lambda: sum(r["state"] in ("failed", "succeeded")
+                             for r in ta.window.runs_model.loaded_runs()) == 3, timeout=20_000)
+    page = ta.window.activity
+    page.state_box.setCurrentText("Failed")
+    until(qtbot, lambda: ta.window.runs_model.total == 2)
+    assert page.count_label.text() == "2 runs match"
+    page.search.setText("told to fail")
+    until(qtbot, lambda: ta.window.runs_model.filter.text == "told to fail")
+    assert ta.window.runs_model.total == 2
+    page.job_box.setCurrentIndex(page.job_box.findData("count"))
+    until(qtbot, lambda: ta.window.runs_model.total == 0)
+    page.clear_filters()
+    until(qtbot, lambda: ta.window.runs_model.total == 3)
+    page.range_box.setCurrentText("Today")
+    until(qtbot, lambda: ta.window.runs_model.filter.since is not None)
+    assert ta.window.runs_model.total == 3
+    since, until_ = date_range("Last 7 days")
+    assert until_ is None and time.time() - since < 7 * 86400
+
+
+def test_run_context_menu(make_app, qtbot):
+    ta = make_app()
+    ta.run_job("fails")
+    until(qtbot, lambda: any(r["state"] == "failed" for r in ta.window.runs_model.loaded_runs()),
+          timeout=20_000)
+    run = ta.window.runs_model.run_at(0)
+    menu = ta.window.activity.context_menu_for(run)
+    acts = {a.objectName(): a for a in menu.actions()}
+    assert acts["retry"].isEnabled() and not acts["cancel"].isEnabled()
+    acts["retry"].trigger()
+    until(qtbot, lambda: ta.window.runs_model.total == 2)
+
+
+def test_a_second_start_asks_the_first_to_show_its_window(qtbot, home):
+    first, second = SingleInstance(home), SingleInstance(home)
+    assert first.claim()
+    try:
+        assert not second.claim()
+        with qtbot.waitSignal(first.message, timeout=5000) as sig:
+            assert second.ask("show")
+        assert sig.args == ["show"]
+    finally:
+        first.release()
+    third = SingleInstance(home)
+    assert third.claim()  # the first one is gone: the next start is the app
+    third.release()
