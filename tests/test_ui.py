@@ -88,6 +88,9 @@ def test_final_failure_notifies_once_and_click_opens_details_then_retry(make_app
                               if r["job"] == "fails"]) == 2, timeout=10_000)
     newest = find_run(ta, "fails")
     assert newest["trigger"] == "retry" and newest["retry_of"] == run["id"]
+    # The details follow the retry, to watch it run.
+    until(qtbot, lambda: dlg.run_id == newest["id"] and dlg.run and dlg.run["id"] == newest["id"])
+    assert dlg.windowTitle().startswith(f"Run {newest['id']} ")
     dlg.close()
 
 

@@ -29,6 +29,7 @@ from .bridge import EngineBridge
 from .commands import Commands
 from .confwatch import ConfigWatcher
 from .icons import icon
+from .jobs_model import JobsModel
 from .notify import NotificationRouter, Notifier
 from .service import Service
 from .single import SingleInstance
@@ -239,6 +240,8 @@ class TrayApp(QObject, Commands):
         self._jobs = data["rows"]
         self.settings = data["settings"]
         self.window.jobs_model.set_rows(data["rows"])
+        self.window.jobs_page.view.setColumnHidden(  # no watched folders: no watch column
+            JobsModel.WATCH, not any(r.get("watch") for r in data["rows"]))
         self.window.activity.set_jobs([r["name"] for r in data["rows"]])
         self.window.show_config_errors(data["errors"], data["path"])
         if not self.window.settings_page.dirty:

@@ -62,12 +62,18 @@ class Commands:
             self.service.call(lambda: eng.cancel(run_id), lambda r: self.status(
                 f"Run {run_id} cancelled" if r == "cancelled" else f"Asked run {run_id} to stop"))
 
-    def retry_run(self, run_id: int) -> None:
+    def retry_run(self, run_id: int, *, on_done: Callable[[int], None] | None = None) -> None:
         eng = self._engine()
-        if eng is not None:
-            self.service.call(lambda: eng.retry(run_id), lambda new: self.status(
-                f"Run {run_id} started again now" if new == run_id
-                else f"Run {run_id} retried as run {new}"))
+        if eng is None:
+            return
+
+        def done(new: int) -> None:
+            self.status(f"Run {run_id} started again now" if new == run_id
+                        else f"Run {run_id} retried as run {new}")
+            if on_done:
+                on_done(new)
+
+        self.service.call(lambda: eng.retry(run_id), done)
 
     def undo_run(self, run_id: int, *, on_done: Callable[[Any], None] | None = None,
                  on_error: Callable[[Exception], None] | None = None) -> None:

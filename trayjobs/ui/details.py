@@ -66,6 +66,7 @@ class RunDetails(QDialog):
         self.fields["links"].linkActivated.connect(self.open_link)
 
         self.log = _text_view("Log")
+        self.log.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.timeline = QTreeWidget()
         self.timeline.setAccessibleName("Attempts")
         self.timeline.setHeaderLabels(["Attempt", "Started", "Took", "Ended", "Error"])
@@ -157,7 +158,7 @@ class RunDetails(QDialog):
             trig += f" (retry of run {run['retry_of']})"
         if run.get("parent_run"):
             trig += f" (after run {run['parent_run']})"
-        if run.get("note"):
+        if run.get("note") and run["note"] not in trig:
             trig += f" · {run['note']}"
         f["trigger"].setText(_esc(trig))
         f["attempt"].setText(f"{run['attempt']} of {run['max_attempts']}")
@@ -227,7 +228,19 @@ class RunDetails(QDialog):
     # -- actions --------------------------------------------------------------------
 
     def retry(self) -> None:
-        self.app.retry_run(self.run_id)
+        self.app.retry_run(self.run_id, on_done=self.follow)
+
+    def follow(self, run_id: int) -> None:
+        """Show another run here (the retry just started, so it can be watched)."""
+        if run_id == self.run_id:
+            return
+        self.run_id = run_id
+        self.run = None
+        self.setWindowTitle(f"Run {run_id} – trayjobs")
+        self.log.clear()
+        self._last_log_ts = 0.0
+        self._pending_lines = []
+        self.refresh()
 
     def cancel(self) -> None:
         self.app.cancel_run(self.run_id)
