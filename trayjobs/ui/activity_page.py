@@ -6,12 +6,11 @@ from datetime import datetime, time as dtime, timedelta
 from typing import Any
 
 from PySide6.QtCore import QDate, QModelIndex, QRect, Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtGui import QGuiApplication, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDateEdit, QHBoxLayout, QHeaderView,
                                QLabel, QLineEdit, QMenu, QPushButton, QStyle, QStyledItemDelegate,
                                QStyleOptionProgressBar, QTableView, QVBoxLayout, QWidget)
 
-from ..store import STATES
 from .runs_model import PROGRESS_ROLE, RUN_ROLE, RunFilter, RunsModel
 
 __all__ = ["ActivityPage", "ProgressDelegate", "STATE_CHOICES", "RANGE_CHOICES", "date_range"]
@@ -50,23 +49,43 @@ def date_range(choice: str, first: QDate | None = None, last: QDate | None = Non
 
 
 class ProgressDelegate(QStyledItemDelegate):
-    """A live progress bar (with %, ETA and message) in the progress column of running runs."""
+    """A live progress bar for running runs, with "42 % · 1 min left · message" beside it.
+
+    The words are drawn next to the bar (elided), not inside it: they stay readable
+    however long they are and whatever the palette.
+    """
+
+    BAR_SHARE = 0.38  # of the cell's width
 
     def paint(self, painter, option, index) -> None:
         run = index.data(RUN_ROLE)
         if run is None or run["state"] != "running":
             return super().paint(painter, option, index)
         frac, text = index.data(PROGRESS_ROLE) or (None, "")
-        bar = QStyleOptionProgressBar()
-        bar.rect = QRect(option.rect.adjusted(2, 3, -2, -3))
-        bar.minimum, bar.maximum = 0, 1000 if frac is not None else 0
-        bar.progress = int(min(max(frac or 0, 0), 1) * 1000)
-        bar.text = text
-        bar.textVisible = True
-        bar.state = option.state
-        bar.palette = option.palette
+        self.initStyleOption(option, index)
         style = option.widget.style() if option.widget else QGuiApplication.instance().style()
+        option.text = ""
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, option, painter, option.widget)
+        rect = option.rect.adjusted(3, 4, -3, -4)
+        bar_w = max(40, min(int(rect.width() * self.BAR_SHARE), 160))
+        bar = QStyleOptionProgressBar()
+        bar.rect = QRect(rect.left(), rect.top(), bar_w, rect.height())
+        bar.minimum, bar.maximum = 0, 1000 if frac is not None else 0  # 0..0: busy
+        bar.progress = int(min(max(frac or 0, 0), 1) * 1000)
+        bar.textVisible = False
+        # Qt 6 has no orientation field: without this flag a style draws it vertical.
+        bar.state = (option.state | QStyle.StateFlag.State_Horizontal) & ~QStyle.StateFlag.State_Selected
+        bar.palette = option.palette
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, option.widget)
+        text_rect = option.rect.adjusted(bar_w + 10, 0, -3, 0)
+        selected = option.state & QStyle.StateFlag.State_Selected
+        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        painter.save()
+        painter.setPen(option.palette.color(role))
+        painter.drawText(text_rect, int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft),
+                         option.fontMetrics.elidedText(text, Qt.TextElideMode.ElideRight,
+                                                       text_rect.width()))
+        painter.restore()
 
 
 class ActivityPage(QWidget):
@@ -136,7 +155,7 @@ class ActivityPage(QWidget):
         hdr.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         em = self.fontMetrics().averageCharWidth()
         for col, chars in ((RunsModel.ID, 6), (RunsModel.STATE, 17), (RunsModel.JOB, 16),
-                           (RunsModel.TRIGGER, 9), (RunsModel.PROGRESS, 30),
+                           (RunsModel.TRIGGER, 9), (RunsModel.PROGRESS, 42),
                            (RunsModel.ATTEMPT, 5), (RunsModel.STARTED, 11),
                            (RunsModel.DURATION, 9)):
             hdr.resizeSection(col, em * chars + 16)

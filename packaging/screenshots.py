@@ -1,0 +1,202 @@
+"""Take the README's screenshots from the real app on a private X server.
+
+    .venv/bin/python packaging/screenshots.py [--out resources/screenshots] [--keep]
+
+It starts Xvfb, a session bus, dunst and an xfce4-panel tray (tests/e2e/xsession.py,
+the same desktop the end-to-end tests use), makes a throw-away home with a few
+everyday jobs and some history, starts ``python -m trayjobs --home`` on it, and saves
+
+- ``window.png``: the Activity page with a live progress bar, a retry and a failure;
+- ``tray-menu.png``: the tray menu as the panel shows it, with "Run now" open.
+
+Needs the programs packaging/dev.sh installs for the tests (xvfb, dbus, dunst,
+xfce4-panel, xdotool, x11-utils).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from textwrap import dedent
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+sys.path.insert(0, str(ROOT))
+
+from xsession import MISSING, DesktopSession, wait_for  # noqa: E402
+
+from trayjobs.paths import Home  # noqa: E402
+from trayjobs.store import RunStore  # noqa: E402
+
+SIZE = (1280, 800)
+
+
+def make_home(base: Path) -> tuple[Home, Path]:
+    home = Home.under(base / "home").ensure()
+    inbox, downloads = base / "Inbox", base / "Downloads"
+    inbox.mkdir()
+    downloads.mkdir()
+    old = time.time() - 45 * 86400
+    for name in ("setup-1.4.dmg", "photos-2023.zip", "invoice-march.pdf"):
+        (downloads / name).write_bytes(b"x" * 4096)
+        os.utime(downloads / name, (old, old))
+    home.config_file.write_text(dedent(f"""\
+        # trayjobs: my everyday chores.
+
+        [jobs."Bank statements"]  # CSV exports from the bank
+        kind = "import"
+        table = "transactions"
+        watch = {{ folder = "{inbox}", patterns = ["*.csv"] }}
+        then = ["Weekly report"]
+
+        [jobs."Tidy Downloads"]
+        kind = "cleanup"
+        locations = ["{downloads}"]
+        filters = [{{ age = "older than 30d" }}, {{ extension = ["zip", "dmg"] }}]
+        preview = true
+        cron = "0 18 * * *"
+
+        [jobs."Weekly report"]
+        kind = "report"
+        builtin = "imported-data"
+        formats = ["html", "csv"]
+        cron = "0 9 * * mon"
+
+        [jobs."Photo backup"]  # a long job: it shows progress
+        kind = "demo"
+        steps = 400
+        step_time = 0.05
+        every = "6h"
+
+        [jobs."Sync to NAS"]
+        kind = "demo"
+        steps = 4
+        step_time = 0.05
+        fail_times = 9
+        retry = {{ attempts = 2, backoff = "1s", jitter = false }}
+    """), encoding="utf-8")
+    return home, inbox
+
+
+def runs(home: Home) -> list[dict]:
+    if not home.runs_db.exists():
+        return []
+    store = RunStore(home.runs_db, readonly=True)
+    try:
+        return store.list_runs(limit=100)
+    finally:
+        store.close()
+
+
+def _menu_window(desktop: DesktopSession) -> tuple[int, int, int, int] | None:
+    out = desktop.run("xwininfo", "-root", "-children").stdout
+    found = []
+    for line in out.splitlines():
+        if '"wrapper-2.0"' not in line or "+-" in line:
+            continue
+        size, _, pos = line.split(")")[-1].split()[0].partition("+")
+        w, h = (int(v) for v in size.split("x"))
+        x, y = (int(v) for v in pos.split("+"))
+        if w > 40 and h > 40:
+            found.append((x, y, w, h))
+    if not found:
+        return None
+    x0 = min(f[0] for f in found)
+    y0 = min(f[1] for f in found)
+    x1 = max(f[0] + f[2] for f in found)
+    return x0, y0, x1 - x0, max(f[1] + f[3] for f in found) - y0
+
+
+def shoot(out: Path, workdir: Path) -> list[Path]:
+    home, inbox = make_home(workdir)
+    desktop = DesktopSession(workdir / "desktop", size=f"{SIZE[0]}x{SIZE[1]}").start()
+    saved = []
+    try:
+        proc = desktop.start_app(home.root)
+        wait_for(lambda: desktop.tray_items(), 60, 0.1, what="the tray icon")
+        wait_for(lambda: _menu_has(desktop, "Run now", "Photo backup"), 60, 0.2,
+                 what="the jobs")
+        # Some history: an import (and the report it chains to), a cleanup preview, a
+        # failure after its retry, and a long run in progress.
+        (inbox / "statement-2024-05.csv").write_text(
+            "date,description,amount\n2024-05-02,Coffee,-3.50\n2024-05-03,Salary,2450.00\n"
+            "2024-05-04,Groceries,-54.20\n2024-05-06,Rent,-900\n")
+        wait_for(lambda: any(r["job"] == "Weekly report" and r["state"] == "succeeded"
+                             for r in runs(home)), 90, 0.2, what="the import and its report")
+        desktop.menu_click("Run now", "Tidy Downloads")
+        desktop.menu_click("Run now", "Sync to NAS")
+        wait_for(lambda: any(r["job"] == "Sync to NAS" and r["state"] == "failed"
+                             for r in runs(home)), 60, 0.2, what="the failure")
+        wait_for(lambda: desktop.dunst_displayed() >= 1, 20, 0.1, what="its notification")
+        desktop.run("dunstctl", "close-all")  # a clear view of the window
+        desktop.menu_click("Run now", "Photo backup")
+        wait_for(lambda: any(r["job"] == "Photo backup" and (r.get("progress_done") or 0) > 110
+                             for r in runs(home)), 60, 0.2, what="progress")
+
+        main = desktop.windows("trayjobs")[0]
+        desktop.xdotool("windowsize", main, "1120", "640")
+        desktop.xdotool("windowmove", main, "40", "30")
+        desktop.xdotool("windowfocus", "--sync", main)
+        desktop.xdotool("key", "--clearmodifiers", "ctrl+2")
+        time.sleep(1.0)  # a repaint or two of the progress bar
+        x, y, w, h = desktop.geometry(main)
+        saved.append(desktop.grab(out / "window.png", (x, y, w, h)))
+
+        desktop.activate_tray()  # the window hides: the menu on a clear desktop
+        wait_for(lambda: not desktop.windows("trayjobs"), 10, 0.1, what="the window to hide")
+        panel = desktop.xdotool("search", "--onlyvisible", "--class", "xfce4-panel").split()[0]
+        px, py, pw, ph = desktop.geometry(panel)
+        desktop.xdotool("mousemove", str(px + 15), str(py + ph // 2), "click", "3")
+        menu = wait_for(lambda: _menu_window(desktop), 10, 0.1, what="the menu")
+        desktop.xdotool("mousemove", str(menu[0] + 50), str(menu[1] + 40))
+        time.sleep(0.8)  # the submenu opens on hover
+        mx, my, mw, mh = _menu_window(desktop)
+        top = max(0, my - 12)
+        saved.append(desktop.grab(out / "tray-menu.png",
+                                  (0, top, min(SIZE[0], mx + mw + 12), SIZE[1] - top)))
+        desktop.xdotool("key", "Escape")
+        desktop.xdotool("key", "Escape")
+        desktop.menu_click("Quit")
+        proc.wait(30)
+    finally:
+        desktop.stop()
+    return saved
+
+
+def _menu_has(desktop: DesktopSession, *labels: str) -> bool:
+    try:
+        desktop.menu_find(*labels)
+        return True
+    except Exception:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=ROOT / "resources" / "screenshots")
+    p.add_argument("--keep", action="store_true", help="keep the throw-away home and logs")
+    args = p.parse_args(argv)
+    if MISSING:
+        print(f"missing programs: {', '.join(MISSING)} (bash packaging/dev.sh test installs "
+              f"them)", file=sys.stderr)
+        return 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="trayjobs-shots-"))
+    try:
+        for path in shoot(args.out, work):
+            print(path)
+    finally:
+        if args.keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
