@@ -127,7 +127,7 @@ class TrayApp(QObject, Commands):
         self.bridge.attach(self.engine.bus)
         self.window.runs_model.attach(self.engine.store, self.service)
         self.status("Ready")
-        self.refresh()
+        self.refresh_jobs()
         self.ready.emit()
 
     def quit(self) -> None:

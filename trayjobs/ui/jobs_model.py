@@ -29,6 +29,8 @@ def watch_text(job: dict[str, Any]) -> str:
         text = f"unavailable: {w.get('reason') or 'folder cannot be watched'}"
     elif state == "paused":
         text = "paused"
+    elif state == "starting":
+        text = f"starting to watch {folder}".strip()
     else:
         text = f"watches {folder}".strip()
     pending = w.get("pending") or 0

@@ -142,10 +142,10 @@ class JobsPage(QWidget):
         box.exec()
         return box.clickedButton() is delete
 
-    def run_with_files(self, name: str) -> None:
+    def run_with_files(self, name: str, *, dry_run: bool = False) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, f"Files for {name}")
         if files:
-            self.app.run_job(name, files=files)
+            self.app.run_job(name, files=files, dry_run=dry_run)
 
     def context_menu_for(self, job: dict[str, Any]) -> QMenu:
         m = QMenu(self)
@@ -154,9 +154,13 @@ class JobsPage(QWidget):
         m.addAction("Run now", lambda: self.app.run_job(name)).setObjectName("run")
         if job.get("accepts_files"):
             m.addAction("Run with files…", lambda: self.run_with_files(name)).setObjectName("runFiles")
-        if job.get("supports_dry_run") and not job.get("accepts_files"):
-            m.addAction("Run a preview (touch nothing)",
-                        lambda: self.app.run_job(name, dry_run=True)).setObjectName("dryRun")
+        if job.get("supports_dry_run"):
+            if job.get("accepts_files"):
+                m.addAction("Preview with files (touch nothing)…",
+                            lambda: self.run_with_files(name, dry_run=True)).setObjectName("dryRun")
+            else:
+                m.addAction("Run a preview (touch nothing)",
+                            lambda: self.app.run_job(name, dry_run=True)).setObjectName("dryRun")
         m.addSeparator()
         m.addAction("Edit…", lambda: self.app.edit_job(name)).setObjectName("edit")
         m.addAction("Duplicate", lambda: self.app.duplicate_job(name)).setObjectName("duplicate")
