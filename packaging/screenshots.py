@@ -139,7 +139,7 @@ def shoot(out: Path, workdir: Path) -> list[Path]:
                              for r in runs(home)), 60, 0.2, what="progress")
 
         main = desktop.windows("trayjobs")[0]
-        desktop.xdotool("windowsize", main, "1120", "640")
+        desktop.xdotool("windowsize", main, "1220", "620")
         desktop.xdotool("windowmove", main, "40", "30")
         desktop.xdotool("windowfocus", "--sync", main)
         desktop.xdotool("key", "--clearmodifiers", "ctrl+2")
