@@ -208,3 +208,18 @@ def test_preview_asks_for_sample_files_and_fixes_first(qtbot, home):
     assert "Choose one or more sample files" in dlg.preview.summary.text()
     dlg.kind.setCurrentText("demo")
     assert not dlg.preview_btn.isEnabled()
+
+
+def test_import_preview_takes_files_waiting_in_its_watched_folder(qtbot, home, tmp_path):
+    inbox = tmp_path / "Inbox"
+    inbox.mkdir()
+    (inbox / "a.csv").write_text("x,y\n1,2\n")
+    (inbox / "notes.txt").write_text("not for this job")
+    dlg = editor(qtbot, home, values={"kind": "import",
+                                      "watch": {"folder": str(inbox), "patterns": ["*.csv"]}})
+    dlg.name.setText("inbox")
+    with qtbot.waitSignal(dlg.preview_runner.finished, timeout=30_000):
+        dlg.run_preview()
+    assert dlg.preview_files == [str(inbox / "a.csv")]
+    assert dlg.files_label.text() == "a.csv"
+    assert "preview of a.csv: 2 columns" in dlg.preview.summary.text()

@@ -190,3 +190,17 @@ def test_a_second_start_asks_the_first_to_show_its_window(qtbot, home):
     third = SingleInstance(home)
     assert third.claim()  # the first one is gone: the next start is the app
     third.release()
+
+
+def test_first_run_welcome_page_comes_first_once(make_app, qtbot, home):
+    from trayjobs.firstrun import ensure_first_run
+    assert ensure_first_run(home).created
+    ta = make_app(None)
+    w = ta.window
+    assert w.welcome is not None and w.tabs.currentWidget() is w.welcome
+    assert w.tabs.indexOf(w.jobs_page) == 0  # the usual pages keep their places
+    assert len(ta.window.jobs_model.rows) >= 3  # the example jobs
+    with qtbot.waitSignal(w.welcome.dismissed):
+        w.welcome.dismiss()
+    until(qtbot, lambda: w.tabs.count() == 3)
+    assert ta.qsettings.value("window/welcomed") is not None

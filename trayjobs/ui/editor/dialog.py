@@ -252,8 +252,6 @@ class JobEditor(QDialog):
         self.preview_btn.setToolTip("" if kind in PREVIEW_KINDS else
                                     "Preview is available for cleanup and import jobs")
         self.files_btn.setVisible(kind == "import")
-        if kind == "import" and not self.preview_files:
-            self.preview_files = sample_files(values.get("watch"))
         self._show_files()
 
     def _options_page(self, values: dict[str, Any]) -> QWidget:
@@ -424,6 +422,10 @@ class JobEditor(QDialog):
         if kind not in PREVIEW_KINDS:
             self.preview.message("Preview is available for cleanup and import jobs.")
             return
+        if kind == "import" and not self.preview_files:
+            # The newest files waiting in its watched folder, if it has one.
+            self.preview_files = sample_files(self.trigger.values().get("watch"))
+            self._show_files()
         if kind == "import" and not self.preview_files:
             self.preview.message("Choose one or more sample files to preview the import.")
             return
