@@ -27,6 +27,7 @@ from ..paths import Home
 from ..queue import Queue
 from .bridge import EngineBridge
 from .commands import Commands
+from .compat import guard_singletons
 from .confwatch import ConfigWatcher
 from .icons import icon
 from .jobs_model import JobsModel
@@ -405,6 +406,7 @@ def _install_signal_wakeup(app: QApplication, on_signal) -> None:
 
 
 def run_app(home: Home, *, minimized: bool = False) -> int:
+    guard_singletons()  # PySide6 6.12 on Python < 3.12: see compat.py
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("trayjobs")
     app.setApplicationDisplayName("trayjobs")
