@@ -108,6 +108,9 @@ class Settings(_Strict):
     catchup_delay: Duration = Field(60.0, ge=0, description="After the machine wakes up, wait this long before catching up missed runs.")
 
 
+_COMMON_FIELDS = frozenset(JobCommon.model_fields)
+
+
 @dataclass(frozen=True)
 class JobConfig:
     """One validated job."""
@@ -118,7 +121,7 @@ class JobConfig:
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     def __getattr__(self, item: str) -> Any:  # job.retry, job.every, ... read through
-        if item in JobCommon.model_fields:
+        if item in _COMMON_FIELDS:
             return getattr(self.common, item)
         raise AttributeError(item)
 

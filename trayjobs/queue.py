@@ -70,6 +70,11 @@ class _Storage(SqliteStorage):
 class _Huey(SqliteHuey):
     storage_class = _Storage
 
+    def is_revoked(self, task, timestamp=None, peek=True) -> bool:
+        # Runs are cancelled in the run store (a claim is a compare-and-set there), never
+        # through Huey's revoke flags: skip the key-value lookup before every task.
+        return False
+
 
 class _Worker(Worker):
     def __init__(self, *args: Any, doorbell: Doorbell, idle_timeout: float | None, **kw: Any):

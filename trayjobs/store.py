@@ -78,9 +78,19 @@ def _m002_watch_files(db: sqlite_utils.Database) -> None:
                                "pending": int, "pid": int, "updated_at": float}, pk="job")
 
 
+def _m003_dispatch_indexes(db: sqlite_utils.Database) -> None:
+    # Partial indexes over just the runs the dispatcher looks at, so each dispatch costs
+    # the same whether 20 or 20,000 runs wait.
+    db.execute("CREATE INDEX runs_inflight ON runs(job)"
+               " WHERE state = 'running' OR (state = 'queued' AND dispatched = 1)")
+    db.execute("CREATE INDEX runs_waiting ON runs(job, priority DESC, id)"
+               " WHERE state = 'queued' AND dispatched = 0")
+
+
 MIGRATIONS: list[tuple[str, Any]] = [
     ("001_initial", _m001_initial),
     ("002_watch_files", _m002_watch_files),
+    ("003_dispatch_indexes", _m003_dispatch_indexes),
 ]
 
 
@@ -176,21 +186,26 @@ class RunStore:
 
     # -- runs ---------------------------------------------------------------------
 
-    def create_run(self, job: str, *, kind: str, trigger: str, max_attempts: int = 1,
+    def create_run(self, job: str, **kw: Any) -> int:
+        return self.insert_run(job, **kw)["id"]
+
+    def insert_run(self, job: str, *, kind: str, trigger: str, max_attempts: int = 1,
                    priority: int = 0, inputs: dict[str, Any] | None = None,
                    retry_of: int | None = None, parent_run: int | None = None,
                    note: str | None = None, state: str = "queued",
-                   error: str | None = None) -> int:
+                   error: str | None = None) -> dict[str, Any]:
+        """Create a run and return its row."""
         now = _now()
         final = state in FINAL_STATES
-        cur = self._execute(
-            "INSERT INTO runs (job, kind, trigger, state, attempt, max_attempts, priority, inputs,"
-            " retry_of, parent_run, note, created_at, updated_at, finished_at, error)"
-            " VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (job, kind, trigger, state, max_attempts, priority,
-             json.dumps(inputs) if inputs else None, retry_of, parent_run, note, now, now,
-             now if final else None, error))
-        return cur.lastrowid
+        with self._lock:
+            row = self._retrying(lambda: self.conn.execute(
+                "INSERT INTO runs (job, kind, trigger, state, attempt, max_attempts, priority,"
+                " inputs, retry_of, parent_run, note, created_at, updated_at, finished_at, error)"
+                " VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                (job, kind, trigger, state, max_attempts, priority,
+                 json.dumps(inputs) if inputs else None, retry_of, parent_run, note, now, now,
+                 now if final else None, error)).fetchone())
+        return _decode(dict(row))
 
     def get_run(self, run_id: int) -> dict[str, Any] | None:
         rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
@@ -249,20 +264,29 @@ class RunStore:
 
     def end_attempt(self, run_id: int, *, state: str, error: str | None = None,
                     traceback: str | None = None, result: dict[str, Any] | None = None,
-                    next_attempt_at: float | None = None) -> None:
-        """Record how the current attempt ended and move the run to ``state``."""
+                    next_attempt_at: float | None = None,
+                    logs: Iterable[tuple[float, str, str]] = ()) -> dict[str, Any]:
+        """Record how the current attempt ended, with its last log lines, in one commit;
+        move the run to ``state`` and return its row."""
         now = _now()
         final = state in FINAL_STATES
         with self.transaction() as conn:
-            conn.execute(
+            row = conn.execute(
                 "UPDATE runs SET state = ?, error = ?, traceback = ?,"
                 " result = coalesce(?, result), next_attempt_at = ?, updated_at = ?,"
-                " finished_at = ?, dispatched = 0 WHERE id = ?",
+                " finished_at = ?, dispatched = 0 WHERE id = ? RETURNING *",
                 (state, error, traceback, json.dumps(result) if result is not None else None,
-                 next_attempt_at, now, now if final else None, run_id))
+                 next_attempt_at, now, now if final else None, run_id)).fetchone()
             conn.execute("UPDATE attempts SET finished_at = ?, state = ?, error = ?"
-                         " WHERE run_id = ? AND attempt = (SELECT attempt FROM runs WHERE id = ?)",
-                         (now, state, error, run_id, run_id))
+                         " WHERE run_id = ? AND attempt = ?",
+                         (now, state, error, run_id, row["attempt"]))
+            conn.executemany("INSERT INTO run_log (run_id, ts, level, message) VALUES (?, ?, ?, ?)",
+                             [(run_id, ts, level, msg) for ts, level, msg in logs])
+        return _decode(dict(row))
+
+    def cancel_requested(self, run_id: int) -> bool:
+        rows = self._query("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,))
+        return bool(rows and rows[0]["cancel_requested"])
 
     def attempts(self, run_id: int) -> list[dict[str, Any]]:
         return self._query("SELECT * FROM attempts WHERE run_id = ? ORDER BY attempt", (run_id,))
@@ -290,11 +314,38 @@ class RunStore:
             "SELECT * FROM runs WHERE state = 'retrying' AND next_attempt_at <= ? ORDER BY id",
             (now,))]
 
-    def undispatched(self) -> list[dict[str, Any]]:
+    def inflight_by_job(self) -> dict[str, int]:
+        """Runs handed to the queue or running, per job."""
+        return {r["job"]: r["n"] for r in self._query(
+            "SELECT job, count(*) AS n FROM runs INDEXED BY runs_inflight WHERE"
+            " state = 'running' OR (state = 'queued' AND dispatched = 1) GROUP BY job")}
+
+    def waiting_jobs(self) -> list[str]:
+        """Jobs with queued runs not yet handed to the queue."""
+        # A skip-scan of runs_waiting: one index probe per job, whatever the number of runs.
+        return [r["job"] for r in self._query(
+            "WITH RECURSIVE w(job) AS ("
+            " SELECT min(job) FROM runs INDEXED BY runs_waiting"
+            "  WHERE state = 'queued' AND dispatched = 0"
+            " UNION ALL SELECT (SELECT min(job) FROM runs INDEXED BY runs_waiting"
+            "  WHERE state = 'queued' AND dispatched = 0 AND job > w.job)"
+            " FROM w WHERE w.job IS NOT NULL)"
+            " SELECT job FROM w WHERE job IS NOT NULL")]
+
+    def undispatched(self, job: str | None = None, *, limit: int = -1,
+                     triggers: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Queued runs not yet handed to the queue, best first (priority, then age)."""
+        where, params = ["state = 'queued'", "dispatched = 0"], []
+        if job is not None:
+            where.append("job = ?")
+            params.append(job)
+        if triggers is not None:
+            triggers = list(triggers)
+            where.append(f"trigger IN ({','.join('?' * len(triggers))})")
+            params += triggers
         return [_decode(r) for r in self._query(
-            "SELECT * FROM runs WHERE state = 'queued' AND dispatched = 0"
-            " ORDER BY priority DESC, id")]
+            f"SELECT * FROM runs WHERE {' AND '.join(where)} ORDER BY priority DESC, id LIMIT ?",
+            (*params, limit))]
 
     def last_runs(self) -> dict[str, dict[str, Any]]:
         """The newest finished or running run of each job."""

@@ -65,21 +65,21 @@ class Control:
         if (job.overlap == "skip" and trigger not in EXPLICIT_TRIGGERS
                 and self.store.active_runs(job.name)):
             state, error = "skipped", "the previous run was still going (overlap = \"skip\")"
-        run_id = self.store.create_run(
+        run = self.store.insert_run(
             job.name, kind=job.kind, trigger=trigger,
             max_attempts=max_attempts or job.retry.attempts, priority=job.priority,
             inputs=inputs or None, parent_run=parent_run, retry_of=retry_of, note=note,
             state=state, error=error)
-        self.bus.emit(RunChanged(self.store.get_run(run_id), final=state != "queued"))
+        self.bus.emit(RunChanged(run, final=state != "queued"))
         if state == "queued":
             self._runs_submitted()
-        return run_id
+        return run["id"]
 
     def record_skipped(self, job: JobConfig, *, trigger: str, note: str) -> int:
-        run_id = self.store.create_run(job.name, kind=job.kind, trigger=trigger, state="skipped",
-                                       note=note, max_attempts=job.retry.attempts)
-        self.bus.emit(RunChanged(self.store.get_run(run_id), final=True))
-        return run_id
+        run = self.store.insert_run(job.name, kind=job.kind, trigger=trigger, state="skipped",
+                                    note=note, max_attempts=job.retry.attempts)
+        self.bus.emit(RunChanged(run, final=True))
+        return run["id"]
 
     # -- acting on runs ----------------------------------------------------------------
 

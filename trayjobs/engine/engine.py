@@ -65,6 +65,7 @@ class Engine(Control):
         self._handles: dict[int, RunHandle] = {}
         self._handles_lock = threading.Lock()
         self._dispatch_lock = threading.Lock()
+        self._dispatch_again = False
         self._cond = threading.Condition()
         self._stopping = False
         self._started = False
@@ -184,36 +185,43 @@ class Engine(Control):
     def dispatch_pending(self) -> None:
         """Hand waiting runs to the queue: by priority, within each job's concurrency and
         never far beyond what the workers can take, so a burst of 10,000 runs waits in the
-        store in arrival order rather than flooding the queue."""
+        store in arrival order rather than flooding the queue.
+
+        Calls from several threads coalesce: one that finds another dispatching leaves it
+        a note to look once more, instead of queueing up behind it."""
         if not self._started or self._stopping:
             return
-        with self._dispatch_lock:
-            inflight: dict[str, int] = {}
-            total = 0
-            for r in self.store._query(
-                    "SELECT job, count(*) AS n FROM runs WHERE state = 'running' OR"
-                    " (state = 'queued' AND dispatched = 1) GROUP BY job"):
-                inflight[r["job"]] = r["n"]
-                total += r["n"]
-            budget = self.workers * 2 - total
-            if budget <= 0:
+        self._dispatch_again = True
+        while self._dispatch_again:
+            if not self._dispatch_lock.acquire(blocking=False):
                 return
-            all_paused = self.paused()
-            states = self.store.job_states()
-            for run in self.store.undispatched():
-                if budget <= 0:
-                    break
-                explicit = run["trigger"] in EXPLICIT_TRIGGERS
-                if not explicit and (all_paused or states.get(run["job"], {}).get("paused")):
-                    continue
-                if inflight.get(run["job"], 0) >= self._limit(run["job"]):
-                    continue
-                cur = self.store._execute("UPDATE runs SET dispatched = 1 WHERE id = ? AND"
-                                          " state = 'queued' AND dispatched = 0", (run["id"],))
-                if cur.rowcount:
-                    self.queue.enqueue(run["id"], priority=run["priority"] or 0)
-                    inflight[run["job"]] = inflight.get(run["job"], 0) + 1
-                    budget -= 1
+            try:
+                self._dispatch_again = False
+                self._dispatch_once()
+            finally:
+                self._dispatch_lock.release()
+
+    def _dispatch_once(self) -> None:
+        inflight = self.store.inflight_by_job()
+        budget = self.workers * 2 - sum(inflight.values())
+        if budget <= 0:
+            return
+        all_paused, states, heads = self.paused(), None, []
+        for job in self.store.waiting_jobs():  # one index probe per job, not per run
+            slots = self._limit(job) - inflight.get(job, 0)
+            if slots <= 0:
+                continue
+            if states is None:
+                states = self.store.job_states()
+            paused = all_paused or states.get(job, {}).get("paused")
+            heads += self.store.undispatched(job, limit=min(slots, budget),
+                                             triggers=EXPLICIT_TRIGGERS if paused else None)
+        heads.sort(key=lambda r: (-(r["priority"] or 0), r["id"]))
+        for run in heads[:budget]:
+            cur = self.store._execute("UPDATE runs SET dispatched = 1 WHERE id = ? AND"
+                                      " state = 'queued' AND dispatched = 0", (run["id"],))
+            if cur.rowcount:
+                self.queue.enqueue(run["id"], priority=run["priority"] or 0)
 
     # -- execution (on a consumer worker thread) --------------------------------------
 
@@ -240,8 +248,7 @@ class Engine(Control):
             self._handles[run["id"]] = handle
         # Re-read the flag now that the handle is findable: a cancel that came between the
         # claim and here set the flag but found no handle to signal.
-        fresh = self.store.get_run(run["id"]) or run
-        if fresh.get("cancel_requested") or self._stopping:
+        if self.store.cancel_requested(run["id"]) or self._stopping:
             handle.request_cancel()
         tracker = AttemptTracker(self.store, self.bus, run)
         inputs = run.get("inputs") or {}
@@ -260,12 +267,14 @@ class Engine(Control):
             with self._handles_lock:
                 self._handles.pop(run["id"], None)
             handle.close()
-            tracker.flush()
-        self._record(run, outcome, user_cancel=bool(self.store.get_run(run["id"])
-                                                    .get("cancel_requested")))
+        # Only a stop while closing needs to know whether a person asked for it.
+        user_cancel = (self._stopping and outcome.state in ("cancelled", "crashed")
+                       and self.store.cancel_requested(run["id"]))
+        self._record(run, outcome, user_cancel=user_cancel, logs=tracker.take_logs())
         return outcome
 
-    def _record(self, run: dict[str, Any], outcome: Outcome, *, user_cancel: bool = False) -> None:
+    def _record(self, run: dict[str, Any], outcome: Outcome, *, user_cancel: bool = False,
+                logs: list[tuple[float, str, str]] = ()) -> None:
         rid, job = run["id"], self.config.jobs.get(run["job"])
         next_at = None
         if outcome.state == "succeeded":
@@ -283,13 +292,14 @@ class Engine(Control):
             next_at = self.clock() + delay
         else:
             state = "failed"
-        self.store.end_attempt(rid, state=state, error=outcome.message,
-                               traceback=outcome.traceback, result=outcome.result,
-                               next_attempt_at=next_at)
+        logs = list(logs)
         if outcome.message and state != "succeeded":
-            self.store.add_log(rid, outcome.message, "error")
+            logs.append((time.time(), "error", outcome.message))
+        row = self.store.end_attempt(rid, state=state, error=outcome.message,
+                                     traceback=outcome.traceback, result=outcome.result,
+                                     next_attempt_at=next_at, logs=logs)
         final = state != "retrying"
-        self.bus.emit(RunChanged(self.store.get_run(rid), final=final))
+        self.bus.emit(RunChanged(row, final=final))
         if state == "retrying":
             self._wake_scheduler()
         if state == "succeeded" and job is not None:

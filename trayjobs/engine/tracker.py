@@ -24,7 +24,9 @@ class AttemptTracker:
         self.store, self.bus = store, bus
         self.run_id, self.job = run["id"], run["job"]
         self._logs: list[tuple[float, str, str]] = []
-        self._last_write = 0.0
+        # Counting from now (not "long ago") lets a short run's log lines reach the store
+        # with its outcome, in one commit.
+        self._last_write = time.monotonic()
         self._dirty = False
         self._start: tuple[float, float] | None = None  # (time, done) at the first report
         self.done = self.total = None
@@ -72,6 +74,14 @@ class AttemptTracker:
             self._write_progress(now)
         if self._logs and now - self._last_write >= STORE_INTERVAL:
             self.flush()
+
+    def take_logs(self) -> list[tuple[float, str, str]]:
+        """Write pending progress; hand over the log lines not yet stored (the attempt's end
+        writes them in its own transaction)."""
+        if self._dirty:
+            self._write_progress(time.monotonic())
+        lines, self._logs = self._logs, []
+        return lines
 
     def flush(self) -> None:
         if self._logs:
