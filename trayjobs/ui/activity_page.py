@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDateEdit, QHBoxLay
                                QLabel, QLineEdit, QMenu, QPushButton, QStyle, QStyledItemDelegate,
                                QStyleOptionProgressBar, QTableView, QVBoxLayout, QWidget)
 
-from .runs_model import PROGRESS_ROLE, RUN_ROLE, RunFilter, RunsModel
+from .runs_model import RunFilter, RunsModel
 
 __all__ = ["ActivityPage", "ProgressDelegate", "STATE_CHOICES", "RANGE_CHOICES", "date_range"]
 
@@ -58,10 +58,13 @@ class ProgressDelegate(QStyledItemDelegate):
     BAR_SHARE = 0.38  # of the cell's width
 
     def paint(self, painter, option, index) -> None:
-        run = index.data(RUN_ROLE)
+        # The model is asked directly (no round trip through QVariant): this runs for
+        # every running row at every repaint.
+        model = index.model()
+        run = model.run_at(index.row())
         if run is None or run["state"] != "running":
             return super().paint(painter, option, index)
-        frac, text = index.data(PROGRESS_ROLE) or (None, "")
+        frac, text = model.progress_of(run)
         self.initStyleOption(option, index)
         style = option.widget.style() if option.widget else QGuiApplication.instance().style()
         option.text = ""
