@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 from .paths import Home
@@ -27,13 +28,18 @@ class InstanceLock:
         self.path: Path = home.data_dir / "trayjobs.lock"
         self._fd: int | None = None
 
-    def acquire(self, mode: str) -> None:
+    def acquire(self, mode: str, *, wait: float = 2.0) -> None:
+        """Take the lock, waiting up to ``wait`` seconds for a process that is letting go
+        (a child forked an instant before the last owner stopped holds it until it execs)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        if not _try_lock(fd):
-            os.close(fd)
-            pid, held_mode = self.owner()
-            raise AlreadyRunning(pid, held_mode)
+        deadline = time.monotonic() + wait
+        while not _try_lock(fd):
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                pid, held_mode = self.owner()
+                raise AlreadyRunning(pid, held_mode)
+            time.sleep(0.05)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()} {mode}\n".encode())
         self._fd = fd

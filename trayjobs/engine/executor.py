@@ -179,6 +179,7 @@ class Executor:
         self._lock = threading.Lock()
         self._closed = False
         self._seq = 0
+        self._spawners: list[threading.Thread] = []
         home.log_dir.mkdir(parents=True, exist_ok=True)
         for _ in range(warm):
             self._spawn_later()
@@ -202,7 +203,10 @@ class Executor:
                 else:
                     self._idle.append(p)
 
-        threading.Thread(target=spawn, name="job-process-spawn", daemon=True).start()
+        t = threading.Thread(target=spawn, name="job-process-spawn", daemon=True)
+        with self._lock:
+            self._spawners = [x for x in self._spawners if x.is_alive()] + [t]
+        t.start()
 
     def _acquire(self) -> JobProcess:
         with self._lock:
@@ -228,6 +232,12 @@ class Executor:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+            spawners = list(self._spawners)
+        # A process being forked right now holds copies of our files (the home's lock among
+        # them) until it execs: let it finish before the caller lets go of the lock.
+        for t in spawners:
+            t.join(10)
+        with self._lock:
             idle, self._idle = self._idle, []
         for p in idle:
             p.close()
