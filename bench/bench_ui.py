@@ -41,12 +41,12 @@ kind = "import"
 [jobs."storm a"]
 kind = "demo"
 steps = 1000000
-step_time = 0.0009
+step_time = 0.0008
 
 [jobs."storm b"]
 kind = "demo"
 steps = 1000000
-step_time = 0.0009
+step_time = 0.0008
 """
 JOBS = ["bank", "tidy", "weekly", "backup", "sync"]
 
