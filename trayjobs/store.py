@@ -22,9 +22,10 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
+if TYPE_CHECKING:  # imported only when a migration runs: the app stays lighter
+    import sqlite_utils
 
 from .errors import StoreBusy
 
@@ -49,7 +50,7 @@ _RUN_COLUMNS = {
 }
 
 
-def _m001_initial(db: sqlite_utils.Database) -> None:
+def _m001_initial(db: "sqlite_utils.Database") -> None:
     db["runs"].create(_RUN_COLUMNS, pk="id", not_null={"job", "state", "trigger"},
                       defaults={"attempt": 0, "max_attempts": 1, "priority": 0,
                                 "dispatched": 0, "cancel_requested": 0})
@@ -68,7 +69,7 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     db["app_state"].create({"key": str, "value": str}, pk="key")
 
 
-def _m002_watch_files(db: sqlite_utils.Database) -> None:
+def _m002_watch_files(db: "sqlite_utils.Database") -> None:
     # The file versions (path, size, mtime) a watched folder has already turned into runs,
     # so a repeated event or a restart never runs the same version twice.
     db["watch_files"].create({"job": str, "path": str, "size": int, "mtime_ns": int,
@@ -78,7 +79,7 @@ def _m002_watch_files(db: sqlite_utils.Database) -> None:
                                "pending": int, "pid": int, "updated_at": float}, pk="job")
 
 
-def _m003_dispatch_indexes(db: sqlite_utils.Database) -> None:
+def _m003_dispatch_indexes(db: "sqlite_utils.Database") -> None:
     # Partial indexes over just the runs the dispatcher looks at, so each dispatch costs
     # the same whether 20 or 20,000 runs wait.
     db.execute("CREATE INDEX runs_inflight ON runs(job)"
@@ -115,11 +116,16 @@ class RunStore:
                                    isolation_level=None)
         conn.row_factory = sqlite3.Row
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
         if not readonly:
             self._retrying(lambda: conn.execute("PRAGMA journal_mode=WAL"))
             conn.execute("PRAGMA synchronous=NORMAL")
             self.migrate()
+
+    @property
+    def db(self) -> "sqlite_utils.Database":
+        """sqlite-utils over our connection, for migrations (hold the lock while using it)."""
+        import sqlite_utils
+        return sqlite_utils.Database(self.conn)
 
     # -- plumbing -----------------------------------------------------------------
 
