@@ -157,6 +157,8 @@ class JobsModel(QAbstractTableModel):
                 return last.get("error") or (last.get("result") or {}).get("summary") or None
             if col == self.NAME:
                 return job.get("description") or None
+            if col in (self.TRIGGER, self.WATCH):  # often too long for the column
+                return (job["trigger"] if col == self.TRIGGER else watch_text(job)) or None
             if col == self.NEXT and job.get("next_run_at"):
                 return when(job["next_run_at"], seconds=True)
         if role == Qt.ItemDataRole.AccessibleTextRole and col == self.ENABLED:

@@ -37,6 +37,17 @@ BASIC_KEYS = {
 }
 CUSTOM = {("cleanup", "locations"): FolderListEditor, ("cleanup", "filters"): FilterListEditor,
           ("cleanup", "action"): ActionEditor, ("report", "sections"): SectionsEditor}
+#: Explanations for the hand-made editors (the models' own speak of TOML).
+CUSTOM_HELP = {
+    ("cleanup", "locations"): "",
+    ("cleanup", "filters"): "Each rule tests an item: age 'older than 30d', size '>100 MB', "
+                            "extension 'zip, dmg', name '*.tmp', a regular expression, or "
+                            "emptiness; 'not' turns a rule around. Match (below) combines them.",
+    ("cleanup", "action"): "What happens to matching items. The trash (the default) and Undo "
+                           "can bring them back; a permanent delete cannot be undone.",
+    ("report", "sections"): "Each section is a title and one SELECT query (with :start and :end "
+                            "for the period), shown as a table, a bar or line chart, or a figure.",
+}
 OPTION_KEYS = ["timeout", "priority", "overlap", "notify"]
 PREVIEW_KINDS = ("cleanup", "import")
 
@@ -221,8 +232,8 @@ class JobEditor(QDialog):
             editor.set_value(present, values.get(spec.key, spec.default))
             if spec.required:
                 editor.present = True
-            self._add_row(basic if spec.key in wanted else more, editor, spec.label, spec.help,
-                          more=spec.key not in wanted)
+            self._add_row(basic if spec.key in wanted else more, editor, spec.label,
+                          CUSTOM_HELP.get((kind, spec.key), spec.help), more=spec.key not in wanted)
         lay.addLayout(basic)
         self.more_toggle = None
         if more.rowCount():

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 from ...config_edit import parse_toml_value
 
 __all__ = ["FieldSpec", "describe_fields", "make_editor", "FieldEditor", "PATH_KEYS",
-           "plain_help"]
+           "plain_help", "compact_duration"]
 
 #: Keys that name a folder or a file, and the picker they get.
 PATH_KEYS = {"database": "save", "template": "file", "processed_dir": "folder",
@@ -122,9 +122,6 @@ def describe_fields(model, *, skip: set[str] = frozenset()) -> list[FieldSpec]:
         if key in DURATION_KEYS:
             spec.kind, spec.number = "text", "float"
             spec.optional = True
-            if isinstance(spec.default, (int, float)):
-                from ...durations import format_duration
-                spec.help += f" (default {format_duration(spec.default)})"
         if spec.kind in ("int", "float") and optional:
             spec.number, spec.kind = spec.kind, "text"  # a spin box cannot say "unset"
         specs.append(spec)
@@ -205,7 +202,9 @@ class _Generic(FieldEditor):
                 self.w.setPlaceholderText("a TOML value, e.g. " + (
                     '{ zip = "text" }' if isinstance(s.default, dict) else '["a", "b"]'))
             elif s.default not in (None, ""):
-                self.w.setPlaceholderText(f"default: {s.default}")
+                shown = compact_duration(s.default) if s.key in DURATION_KEYS and isinstance(
+                    s.default, (int, float)) else s.default
+                self.w.setPlaceholderText(f"default: {shown}")
             elif s.optional:
                 self.w.setPlaceholderText("(not set)")
         self.w.setAccessibleName(s.label)
@@ -301,6 +300,19 @@ def _number(text: str) -> Any:
             return float(text)
         except ValueError:
             return text  # the config check says what is wrong with it
+
+
+def compact_duration(seconds: float) -> str:
+    """A duration as one would write it in the config: "30s", "1h", "1h30m"."""
+    seconds = int(seconds)
+    if seconds == 0:
+        return "0s"
+    out = ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        n, seconds = divmod(seconds, size)
+        if n:
+            out += f"{n}{unit}"
+    return out
 
 
 def make_editor(spec: FieldSpec, parent: QWidget | None = None) -> FieldEditor:
