@@ -93,7 +93,7 @@ class Commands:
             if on_done:
                 on_done(r)
 
-        self.service.call(lambda: undo_run(eng, run_id), done, failed)
+        self.service.call_slow(lambda: undo_run(eng, run_id), done, failed)
 
     # -- pausing --------------------------------------------------------------------
 
@@ -229,7 +229,7 @@ class Commands:
             self.status(f"Removed {n:,} old run{'s' * (n != 1)} from the history")
             self.refresh()
 
-        self.service.call(lambda: eng.store.prune(keep_days=values["keep_days"],
+        self.service.call_slow(lambda: eng.store.prune(keep_days=values["keep_days"],
                                                   keep_runs=values["keep_runs"],
                                                   keep_failed_days=values["keep_failed_days"]),
                           done)

@@ -35,6 +35,21 @@ class Service(QObject):
              on_error: Callable[[Exception], None] | None = None) -> None:
         self._q.put((fn, on_result, on_error))
 
+    def call_slow(self, fn: Callable[[], Any], on_result: Callable[[Any], None] | None = None,
+                  on_error: Callable[[Exception], None] | None = None) -> None:
+        """Like :meth:`call`, on a thread of its own: for work that may take long (an undo,
+        a history clean-up), so that page reads and commands are not held up behind it."""
+        def work() -> None:
+            try:
+                result, error = fn(), None
+            except Exception as exc:
+                if not type(exc).__module__.startswith("trayjobs"):
+                    log.exception("background call failed")
+                result, error = None, exc
+            self._done.emit((on_result, on_error, result, error))
+
+        threading.Thread(target=work, name="trayjobs-ui-slow", daemon=True).start()
+
     def stop(self) -> None:
         self._q.put(None)
         self._thread.join(5)
