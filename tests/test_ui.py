@@ -74,7 +74,7 @@ def test_final_failure_notifies_once_and_click_opens_details_then_retry(make_app
     assert note["title"] == "fails failed" and "told to fail 9 times" in note["message"]
     assert note["target"] == ("run", run["id"])
     # The tray lists the failure; clicking the notification opens the run.
-    assert app_failures(ta) == [f"fails: failing on purpose (attempt 2, told to fail 9 times)"]
+    assert app_failures(ta) == ["fails: failing on purpose (attempt 2, told to fail 9 times)"]
     ta.notifier.clicked.emit(note["target"])
     dlg = ta.details
     until(qtbot, lambda: dlg.run is not None, timeout=5000)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime
-from textwrap import dedent
 from types import SimpleNamespace
 
-import pytest
 from PySide6.QtCore import QTime
 
 from trayjobs.ui.editor import JobEditor

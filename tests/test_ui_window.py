@@ -14,9 +14,9 @@ from trayjobs.store import RunStore
 from trayjobs.ui.activity_page import date_range
 from trayjobs.ui.settings_page import settings_changes
 from trayjobs.ui.single import SingleInstance
-from trayjobs.ui.theme import apply_theme, banner_style, is_dark, state_colour
+from trayjobs.ui.theme import banner_style, is_dark, state_colour
 
-from ui_support import CONFIG, app, make_app, until  # noqa: F401
+from ui_support import app, make_app, until  # noqa: F401
 
 
 def test_settings_page_writes_the_settings_table(app, qtbot, home, tmp_path):

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
-from tomlkit.items import AoT, Array, InlineTable, Item, Table
+from tomlkit.items import AoT, InlineTable, Item, Table
 
 from .config import Config, parse_config
 from .errors import ConfigError, UserError

@@ -10,11 +10,9 @@ Screenshots of the window, the tray menu and the notification go to tests/artifa
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 from textwrap import dedent
 
 import pytest
