@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Any
 
-from ..engine.events import JobsChanged, RunChanged, WatchChanged
+from ..engine.events import RunChanged, WatchChanged
 from .folder import Folder
 from .match import Matcher
 from .runs import BATCH, RETRY_SUBMIT, submit_ready
@@ -410,5 +410,6 @@ class WatchManager:
             self._status = {**self._status, w.job: snapshot[w.job]}
             self.engine.bus.emit(WatchChanged(w.job, state, w.spec.folder, reason, pending))
             if before is None or before[:3] != shown:
-                self.engine.bus.emit(JobsChanged("watch"))
+                log.info("watch of %s: %s %s%s", w.job, state, w.spec.folder,
+                         f" ({reason})" if reason else "")
         self._status = snapshot
