@@ -302,3 +302,13 @@ def test_latest_report_in_the_tray(make_app, qtbot, home):
     until(qtbot, lambda: ta.tray.action("latestReport").isEnabled())
     assert Path(ta.latest_report()).name == "activity-latest.html"
     assert Path(ta.latest_report()).exists()
+
+
+def test_quit_while_the_engine_starts_stops_it(qtbot, home):
+    from trayjobs.instance import InstanceLock
+    home.config_file.write_text(CONFIG)
+    ta = TrayApp(home, grace=1.0)
+    with qtbot.waitSignal(ta.stopped, timeout=30_000):
+        ta.start()
+        ta.quit()  # before the boot thread has brought the engine up
+    assert not InstanceLock(home).is_locked()

@@ -107,12 +107,16 @@ class TrayApp(QObject, Commands):
             try:
                 eng = Engine(self.home, workers=self._workers, grace=self._grace, mode="app")
                 eng.start()
-                self._engineStarted.emit(eng)
+                self._booted = eng
+                result = eng
             except Exception as exc:  # shown in the window; the app stays up
                 log.exception("engine did not start")
-                self._engineStarted.emit(exc)
+                result = exc
+            if not self._quitting:  # quit() stops what we started; no one to tell
+                self._engineStarted.emit(result)
 
-        threading.Thread(target=boot, name="trayjobs-boot", daemon=True).start()
+        self._boot_thread = threading.Thread(target=boot, name="trayjobs-boot", daemon=True)
+        self._boot_thread.start()
 
     def _on_engine_started(self, result) -> None:
         if isinstance(result, Exception):
@@ -137,9 +141,11 @@ class TrayApp(QObject, Commands):
         self._quitting = True
         self.status("Stopping: running jobs get a few seconds to finish…")
         self.window.save_geometry()
-        eng = self.engine
-
         def stop() -> None:
+            boot = getattr(self, "_boot_thread", None)
+            if boot is not None:
+                boot.join(60)  # quitting while starting: stop the engine it brings up
+            eng = self.engine or getattr(self, "_booted", None)
             if eng is not None:
                 try:
                     eng.stop()
