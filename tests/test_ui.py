@@ -306,6 +306,7 @@ def test_latest_report_in_the_tray(make_app, qtbot, home):
 
 def test_quit_while_the_engine_starts_stops_it(qtbot, home):
     from trayjobs.instance import InstanceLock
+    from trayjobs.ui.app import TrayApp
     home.config_file.write_text(CONFIG)
     ta = TrayApp(home, grace=1.0)
     with qtbot.waitSignal(ta.stopped, timeout=30_000):
