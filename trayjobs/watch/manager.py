@@ -74,12 +74,15 @@ class WatchManager:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop watching. Files not yet handed to a run are found again by the next start."""
+        if self._thread is None:
+            return  # never started here (the status rows may be another process's)
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("the watch thread did not stop within %.0f s", timeout)
+        self._thread = None
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -247,8 +250,6 @@ class WatchManager:
             else:
                 w.matcher = None
                 w.cands.clear()
-        if not ok:
-            log.warning("cannot watch %s: %s", folder.key, folder.reason)
 
     def _check_folder(self, key: str) -> None:
         folder = self._folders.get(key)
@@ -410,6 +411,6 @@ class WatchManager:
             self._status = {**self._status, w.job: snapshot[w.job]}
             self.engine.bus.emit(WatchChanged(w.job, state, w.spec.folder, reason, pending))
             if before is None or before[:3] != shown:
-                log.info("watch of %s: %s %s%s", w.job, state, w.spec.folder,
-                         f" ({reason})" if reason else "")
+                log.log(logging.WARNING if reason else logging.INFO, "watch of %s: %s %s%s",
+                        w.job, state, w.spec.folder, f" ({reason})" if reason else "")
         self._status = snapshot
