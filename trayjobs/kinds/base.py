@@ -13,11 +13,13 @@ only such runs.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from ..context import JobContext
+from ..errors import UserError
 
 __all__ = ["JobKind", "KindParams", "COMMON_KEYS"]
 
@@ -34,7 +36,7 @@ class KindParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class JobKind:
+class JobKind(ABC):
     name: ClassVar[str]
     #: One line for docs and the job editor.
     summary: ClassVar[str] = ""
@@ -48,12 +50,13 @@ class JobKind:
     #: Runs are given input files (``ctx.files``): drops, watched folders, ``--file``.
     accepts_files: ClassVar[bool] = False
 
+    @abstractmethod
     def run(self, ctx: JobContext, params: KindParams) -> dict[str, Any]:
-        raise NotImplementedError(f"job kind {self.name!r} has no run()")
+        """Do the work; return a JSON-able result whose ``summary`` is shown for the run."""
 
     def undo(self, ctx: JobContext, params: KindParams, run: dict[str, Any]) -> dict[str, Any]:
         """Reverse the effects of ``run`` (a run row with its ``result``)."""
-        raise NotImplementedError(f"job kind {self.name!r} cannot undo runs")
+        raise UserError(f"{self.name} runs cannot be undone")
 
     @classmethod
     def parse_params(cls, raw: dict[str, Any]) -> KindParams:

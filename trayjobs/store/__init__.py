@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported only when a migration runs: the app stays lighter
     import sqlite_utils
 
-from .errors import StoreBusy
+from ..errors import StoreBusy
+from .migrations import MIGRATIONS
 
 __all__ = ["RunStore", "ACTIVE_STATES", "FINAL_STATES", "STATES", "TRIGGERS"]
 
@@ -37,63 +38,6 @@ ACTIVE_STATES = ("queued", "running", "retrying")
 FINAL_STATES = ("succeeded", "failed", "cancelled", "skipped", "interrupted")
 TRIGGERS = ("manual", "schedule", "catch-up", "retry", "recovered", "watch", "cli", "chain",
             "login", "drop")
-
-_RUN_COLUMNS = {
-    "id": int, "job": str, "kind": str, "trigger": str, "state": str,
-    "attempt": int, "max_attempts": int, "next_attempt_at": float,
-    "progress_done": float, "progress_total": float, "progress_unit": str,
-    "progress_message": str,
-    "created_at": float, "started_at": float, "finished_at": float, "updated_at": float,
-    "result": str, "error": str, "traceback": str, "inputs": str,
-    "retry_of": int, "parent_run": int, "note": str, "priority": int,
-    "dispatched": int, "cancel_requested": int, "pid": int,
-}
-
-
-def _m001_initial(db: "sqlite_utils.Database") -> None:
-    db["runs"].create(_RUN_COLUMNS, pk="id", not_null={"job", "state", "trigger"},
-                      defaults={"attempt": 0, "max_attempts": 1, "priority": 0,
-                                "dispatched": 0, "cancel_requested": 0})
-    db["runs"].create_index(["job", "id"], index_name="runs_job_id")
-    db["runs"].create_index(["state", "id"], index_name="runs_state_id")
-    db["runs"].create_index(["created_at"], index_name="runs_created_at")
-    db["attempts"].create({"run_id": int, "attempt": int, "started_at": float,
-                           "finished_at": float, "state": str, "error": str},
-                          pk=("run_id", "attempt"))
-    db["run_log"].create({"id": int, "run_id": int, "ts": float, "level": str, "message": str},
-                         pk="id")
-    db["run_log"].create_index(["run_id", "id"], index_name="run_log_run_id")
-    db["job_state"].create({"job": str, "next_run_at": float, "schedule_spec": str,
-                            "last_due_at": float, "paused": int, "note": str},
-                           pk="job", defaults={"paused": 0})
-    db["app_state"].create({"key": str, "value": str}, pk="key")
-
-
-def _m002_watch_files(db: "sqlite_utils.Database") -> None:
-    # The file versions (path, size, mtime) a watched folder has already turned into runs,
-    # so a repeated event or a restart never runs the same version twice.
-    db["watch_files"].create({"job": str, "path": str, "size": int, "mtime_ns": int,
-                              "run_id": int, "seen_at": float}, pk=("job", "path"))
-    # What each watch is doing, for other processes (``trayjobs jobs``) to show.
-    db["watch_status"].create({"job": str, "state": str, "folder": str, "reason": str,
-                               "pending": int, "pid": int, "updated_at": float}, pk="job")
-
-
-def _m003_dispatch_indexes(db: "sqlite_utils.Database") -> None:
-    # Partial indexes over just the runs the dispatcher looks at, so each dispatch costs
-    # the same whether 20 or 20,000 runs wait.
-    db.execute("CREATE INDEX runs_inflight ON runs(job)"
-               " WHERE state = 'running' OR (state = 'queued' AND dispatched = 1)")
-    db.execute("CREATE INDEX runs_waiting ON runs(job, priority DESC, id)"
-               " WHERE state = 'queued' AND dispatched = 0")
-
-
-MIGRATIONS: list[tuple[str, Any]] = [
-    ("001_initial", _m001_initial),
-    ("002_watch_files", _m002_watch_files),
-    ("003_dispatch_indexes", _m003_dispatch_indexes),
-]
-
 
 def _now() -> float:
     return time.time()
