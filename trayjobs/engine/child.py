@@ -110,7 +110,6 @@ def main(argv: list[str] | None = None) -> int:
     requests: list[dict[str, Any]] = []
     have = threading.Condition()
     cancel = threading.Event()
-    eof = threading.Event()
 
     def reader() -> None:
         # stdin carries requests and, while a job runs, "cancel": read it on the side.
@@ -126,17 +125,16 @@ def main(argv: list[str] | None = None) -> int:
                     cancel.clear()  # in stream order: a cancel after this request applies to it
                     requests.append(msg)
                     have.notify()
-        eof.set()
-        with have:
-            have.notify()
+        # The engine closes our stdin only when it is done with us or has died (killed with
+        # SIGKILL, say): either way no one will read our results, so stop at once, even in
+        # the middle of a job (a database transaction in progress rolls back).
+        os._exit(0)
 
     threading.Thread(target=reader, name="requests", daemon=True).start()
     pipe.send({"t": "ready", "pid": os.getpid()})
     while True:
         with have:
-            have.wait_for(lambda: requests or eof.is_set())
-            if not requests:
-                return 0
+            have.wait_for(lambda: requests)
             req = requests.pop(0)
         if not _run(req, pipe, cancel):
             return 0

@@ -1,0 +1,86 @@
+"""A real worker killed with SIGKILL in the middle of an import, then restarted:
+every row lands exactly once, and no job process outlives its worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+from textwrap import dedent
+
+from helpers import run_state, start_worker, trayjobs, wait_run, wait_until
+from trayjobs.store import RunStore
+
+ROWS = 300_000
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is dead for our purpose
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _job_processes(worker_pid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == worker_pid:
+                pids.append(int(entry))
+    return pids
+
+
+def test_kill_9_of_the_worker_mid_import_then_restart_imports_each_row_once(home, tmp_path):
+    src = tmp_path / "big.csv"
+    with open(src, "w", encoding="utf-8") as f:
+        f.write("id,name,amount\n")
+        for i in range(ROWS):
+            f.write(f"{i},name {i},{i * 0.5}\n")
+    home.config_file.write_text(dedent("""
+        [jobs.load]
+        kind = "import"
+        table = "big"
+        batch_size = 2000
+    """))
+    worker = start_worker(home)
+    try:
+        run_id = int(trayjobs(home, "run", "load", "--file", str(src), check=True).stdout)
+        wait_until(lambda: (run_state(home, run_id)["progress_done"] or 0) > 0, timeout=60)
+        children = _job_processes(worker.pid)
+        assert children, "the worker should run the import in a job process"
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    # The job process notices its worker is gone and stops too (its transaction rolls back).
+    wait_until(lambda: not any(_alive(p) for p in children), timeout=15)
+    assert run_state(home, run_id)["state"] == "running"
+    assert src.exists()  # still in place: nothing was moved or half-done
+
+    worker = start_worker(home)
+    try:
+        store = RunStore(home.runs_db)
+        resumed = wait_until(lambda: [r for r in store.list_runs(job="load")
+                                      if r["trigger"] == "recovered"], timeout=30)
+        done = wait_run(home, resumed[0]["id"], timeout=120)
+        store.close()
+        assert done["state"] == "succeeded", done
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(20)
+    with sqlite3.connect(home.default_data_db) as db:
+        assert db.execute("SELECT count(*), count(DISTINCT id) FROM big").fetchone() == (ROWS, ROWS)
+        assert db.execute("SELECT count(*) FROM _imports").fetchone()[0] == 1
+    assert run_state(home, run_id)["state"] == "interrupted"
