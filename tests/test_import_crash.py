@@ -67,7 +67,8 @@ def test_kill_9_of_the_worker_mid_import_then_restart_imports_each_row_once(home
     # The job process notices its worker is gone and stops too (its transaction rolls back).
     wait_until(lambda: not any(_alive(p) for p in children), timeout=15)
     assert run_state(home, run_id)["state"] == "running"
-    assert src.exists()  # still in place: nothing was moved or half-done
+    # Usually the file is still in place; if the kill landed just after the import
+    # committed and moved it, the resumed run must recognise that instead of failing.
 
     worker = start_worker(home)
     try:
@@ -77,6 +78,7 @@ def test_kill_9_of_the_worker_mid_import_then_restart_imports_each_row_once(home
         done = wait_run(home, resumed[0]["id"], timeout=120)
         store.close()
         assert done["state"] == "succeeded", done
+        assert done["retry_of"] == run_id
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(20)
@@ -84,3 +86,22 @@ def test_kill_9_of_the_worker_mid_import_then_restart_imports_each_row_once(home
         assert db.execute("SELECT count(*), count(DISTINCT id) FROM big").fetchone() == (ROWS, ROWS)
         assert db.execute("SELECT count(*) FROM _imports").fetchone()[0] == 1
     assert run_state(home, run_id)["state"] == "interrupted"
+
+
+def test_a_resumed_run_knows_files_its_interrupted_run_finished(make_ctx, home, tmp_path):
+    """The kill can land after a file's commit and move but before the run's end is
+    recorded: the resumed run finds the file gone and must report it done, not missing."""
+    from trayjobs.kinds.importer import ImportKind
+    src = tmp_path / "done.csv"
+    src.write_text("id,name\n1,a\n2,b\n", encoding="utf-8")
+    params = ImportKind.parse_params({"table": "t"})
+    first = make_ctx("load", run_id=5, files=[src])
+    ImportKind().run(first, params)
+    assert not src.exists()  # moved to processed/
+    resumed = make_ctx("load", run_id=6, files=[src])
+    resumed.resumes = 5
+    result = ImportKind().run(resumed, params)
+    assert "already imported by run 5, which this run resumes" in " ".join(resumed.sink.logs)
+    with sqlite3.connect(home.default_data_db) as db:
+        assert db.execute("SELECT count(*) FROM t").fetchone()[0] == 2
+    assert result["summary"]

@@ -36,6 +36,9 @@ class JobContext:
     trigger: str = "manual"
     files: list[Path] = field(default_factory=list)
     dry_run: bool = False
+    #: The interrupted run this one resumes (trigger "recovered"): its effects may be
+    #: partly or wholly done already, so look them up by this id too.
+    resumes: int | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
 
     def progress(self, done: float, total: float | None = None, message: str | None = None,

@@ -66,7 +66,8 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event) -> bool:
     ctx = JobContext(run_id=req["run_id"], job=req["job"], home=Home.from_dict(req["home"]),
                      sink=pipe.send, attempt=req["attempt"], max_attempts=req["max_attempts"],
                      trigger=req["trigger"], files=[Path(f) for f in req.get("files") or []],
-                     dry_run=bool(req.get("dry_run")), cancel_event=cancel)
+                     dry_run=bool(req.get("dry_run")), resumes=req.get("resumes"),
+                     cancel_event=cancel)
     out, err = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _LogStream(ctx, "info"), _LogStream(ctx, "warning")
     reuse = True

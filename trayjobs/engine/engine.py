@@ -256,6 +256,7 @@ class Engine(Control):
                    "params": job.params_json(), "attempt": run["attempt"],
                    "max_attempts": run["max_attempts"], "trigger": run["trigger"],
                    "files": inputs.get("files") or [], "dry_run": bool(inputs.get("dry_run")),
+                   "resumes": run.get("retry_of") if run["trigger"] == "recovered" else None,
                    "home": self.home.to_dict()}
         try:
             outcome = self.executor.run(request, handle=handle, on_message=tracker.on_message,

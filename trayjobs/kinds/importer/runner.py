@@ -139,6 +139,10 @@ class ImportRun:
         ctx, params = self.ctx, self.params
         try:
             earlier = store.imported_by_run(ctx.run_id, ctx.job, str(path))
+            if earlier is None and ctx.resumes is not None:
+                # The interrupted run we resume may have finished this file (and moved it)
+                # just before it was cut off.
+                earlier = store.imported_by_run(ctx.resumes, ctx.job, str(path))
             if earlier and not path.exists():
                 return self._resumed(path, earlier)
             stamp = self._hash(path)
@@ -176,7 +180,9 @@ class ImportRun:
                               retry=True) from None
 
     def _resumed(self, path: Path, earlier: dict[str, Any]) -> FileResult:
-        msg = f"already imported by this run (an earlier attempt): {_plural(earlier['rows'], 'row')}"
+        by = ("this run (an earlier attempt)" if earlier["run_id"] == self.ctx.run_id
+              else f"run {earlier['run_id']}, which this run resumes")
+        msg = f"already imported by {by}: {_plural(earlier['rows'], 'row')}"
         self.ctx.log(f"{path.name}: {msg}")
         return FileResult(str(path), "resumed", earlier["table"], rows=earlier["rows"] or 0,
                           rejected=earlier["rejected"] or 0, import_id=earlier["id"], message=msg)
