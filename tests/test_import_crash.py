@@ -11,7 +11,7 @@ from textwrap import dedent
 from helpers import run_state, start_worker, trayjobs, wait_run, wait_until
 from trayjobs.store import RunStore
 
-ROWS = 300_000
+ROWS = 1_000_000  # about 3 s of import: the kill lands mid-file
 
 
 def _alive(pid: int) -> bool:
@@ -45,8 +45,7 @@ def test_kill_9_of_the_worker_mid_import_then_restart_imports_each_row_once(home
     src = tmp_path / "big.csv"
     with open(src, "w", encoding="utf-8") as f:
         f.write("id,name,amount\n")
-        for i in range(ROWS):
-            f.write(f"{i},name {i},{i * 0.5}\n")
+        f.writelines(f"{i},name {i},{i * 0.5}\n" for i in range(ROWS))
     home.config_file.write_text(dedent("""
         [jobs.load]
         kind = "import"
