@@ -7,10 +7,11 @@ from typing import Any
 
 from PySide6.QtCore import QDate, QModelIndex, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence, QPalette, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDateEdit, QHBoxLayout, QHeaderView,
+from PySide6.QtWidgets import (QComboBox, QDateEdit, QHBoxLayout, QHeaderView,
                                QLabel, QLineEdit, QMenu, QPushButton, QStyle, QStyledItemDelegate,
-                               QStyleOptionProgressBar, QTableView, QVBoxLayout, QWidget)
+                               QStyleOptionProgressBar, QVBoxLayout, QWidget)
 
+from .tables import row_table
 from .runs_model import RunFilter, RunsModel
 
 __all__ = ["ActivityPage", "ProgressDelegate", "STATE_CHOICES", "RANGE_CHOICES", "date_range"]
@@ -135,17 +136,7 @@ class ActivityPage(QWidget):
         bar.addWidget(self.clear_btn)
         bar.addWidget(self.count_label)
 
-        self.view = QTableView()
-        self.view.setObjectName("activityView")
-        self.view.setAccessibleName("Run history")
-        self.view.setModel(model)
-        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.view.setAlternatingRowColors(True)
-        self.view.setWordWrap(False)
-        self.view.setTabKeyNavigation(False)
-        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view = row_table(model, name="activityView", accessible="Run history")
         self.view.customContextMenuRequested.connect(self._context_menu)
         vh = self.view.verticalHeader()
         vh.hide()

@@ -6,9 +6,10 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QMenu, QMessageBox, QPushButton, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+                               QMenu, QMessageBox, QPushButton, QVBoxLayout, QWidget)
 
+from .tables import row_table
 from .jobs_model import JOB_ROLE, JobsModel
 
 __all__ = ["JobsPage"]
@@ -21,18 +22,8 @@ class JobsPage(QWidget):
         super().__init__(parent)
         self.app = app
         self.model = model
-        self.view = QTableView()
-        self.view.setObjectName("jobsView")
-        self.view.setAccessibleName("Jobs")
-        self.view.setModel(model)
-        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.view.setAlternatingRowColors(True)
-        self.view.setWordWrap(False)
-        self.view.setTabKeyNavigation(False)
+        self.view = row_table(model, name="jobsView", accessible="Jobs")
         self.view.verticalHeader().hide()
-        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.doubleClicked.connect(lambda _i: self.edit_selected())
         self.view.activated.connect(lambda _i: self.edit_selected())

@@ -8,6 +8,8 @@ one call per file and no parsing.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import os
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
@@ -40,11 +42,13 @@ class Filter(Spec):
 
     negate: bool = Field(False, alias="not", description="Match what this filter does not match.")
 
+    @abstractmethod
     def compile(self, env: FilterEnv) -> Predicate:
-        raise NotImplementedError
+        """The test for one item, built once per run (globs and patterns compiled here)."""
 
+    @abstractmethod
     def describe(self) -> str:
-        raise NotImplementedError
+        """The filter in words, for previews and logs."""
 
     def predicate(self, env: FilterEnv) -> Predicate:
         test = self.compile(env)
