@@ -70,7 +70,9 @@ class Action(Spec):
         """Set ``item.dest`` (and ``item.replaces``) or raise :class:`Skip`."""
 
     def apply(self, item: Item, ws: Workspace) -> None:
-        raise NotImplementedError
+        """Do the planned action on ``item``. Actions done item by item override this;
+        archive writes one zip for the whole run instead and never comes here."""
+        raise TypeError(f"the {self.name} action is not applied item by item")
 
     def describe(self) -> str:
         return self.plan_verb
