@@ -9,6 +9,8 @@ one only in a batch where something is off; a clean batch costs a few C calls.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import csv
 import io
 import itertools
@@ -49,7 +51,7 @@ def _odd_reason(text: str, encoding: str) -> str | None:
     return "contains a NUL byte" if m.group() == "\x00" else f"holds bytes that are not {encoding}"
 
 
-class Reader:
+class Reader(ABC):
     """What the loader needs from any format."""
 
     values = "text"  # "text": strings, "" is empty (CSV); "python": JSON values
@@ -65,16 +67,18 @@ class Reader:
     def _odd_seen(self) -> bool:
         return self._always_look or self.tap.nul_seen or self.watch.errors > 0
 
+    @abstractmethod
     def batches(self) -> Iterator[Batch]:
-        raise NotImplementedError
+        """The file's records, a batch at a time, each with its line numbers."""
 
     def line_numbers(self, batch: Batch) -> list[int]:
         if batch.lines is None:
             batch.lines = list(range(batch.first_line, batch.first_line + len(batch.rows)))
         return batch.lines
 
+    @abstractmethod
     def raw(self, row: Any) -> str:
-        raise NotImplementedError
+        """A record as the text it came from, for the quarantine table."""
 
 
 class CsvReader(Reader):

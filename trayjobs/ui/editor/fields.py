@@ -141,11 +141,13 @@ class FieldEditor(QWidget):
         self.present = False   # the key is in the job's table
         self.error_text = ""
 
+    # Each editor overrides both (a QWidget cannot also be an ABC: Shiboken's metaclass).
     def value(self) -> tuple[bool, Any]:
-        raise NotImplementedError
+        """(present, value) as the form holds it now."""
+        raise TypeError(f"{type(self).__name__} does not define value()")
 
     def set_value(self, present: bool, value: Any) -> None:
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} does not define set_value()")
 
     def set_error(self, message: str | None) -> None:
         self.error_text = message or ""
