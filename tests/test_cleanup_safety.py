@@ -172,10 +172,10 @@ def test_a_permission_error_on_one_file_does_not_abort_the_run(make_ctx, root, t
     tree(root, {"a.txt": "a", "b.txt": "b", "c.txt": "c"})
     real = freedesktop.rename_noreplace
 
-    def refuse_b(src, dst):
+    def refuse_b(src, dst, **fds):
         if src.endswith("b.txt"):
             raise PermissionError(13, "Permission denied", src)
-        real(src, dst)
+        real(src, dst, **fds)
     monkeypatch.setattr(freedesktop, "rename_noreplace", refuse_b)
     result, ctx = run(make_ctx, locations=[str(root)])
     assert files(root) == {"b.txt"}
@@ -192,10 +192,10 @@ def test_files_that_vanish_mid_run_are_skipped_and_reported(make_ctx, root, tras
     tree(root, {"a.txt": "a", "b.txt": "b", "c.txt": "c"})
     real = freedesktop.rename_noreplace
 
-    def also_remove_b(src, dst):
+    def also_remove_b(src, dst, **fds):
         if src.endswith("a.txt"):
             os.unlink(root / "b.txt")  # someone else deletes b while we work on a
-        real(src, dst)
+        real(src, dst, **fds)
     monkeypatch.setattr(freedesktop, "rename_noreplace", also_remove_b)
     result, _ = run(make_ctx, locations=[str(root)])
     assert trashed(trash_dir) == {"a.txt", "c.txt"}
@@ -208,8 +208,8 @@ def test_a_folder_that_vanishes_before_it_is_listed_is_reported(make_ctx, root, 
     from trayjobs.kinds.cleanup import scan
     real = scan.list_dir
 
-    def list_and_vanish(path):
-        entries = real(path)
+    def list_and_vanish(path, folders=None):
+        entries = real(path, folders)
         if path == str(root):
             (root / "b" / "y.txt").unlink()
             (root / "b").rmdir()
@@ -223,10 +223,10 @@ def test_an_unreadable_file_is_not_archived_and_not_trashed(make_ctx, root, tmp_
     tree(root, {"a.txt": "a", "secret.txt": "s"})
     real = archive_module._add_file
 
-    def refuse(zf, path, arcname):
-        if path.endswith("secret.txt"):
-            raise PermissionError(13, "Permission denied", path)
-        real(zf, path, arcname)
+    def refuse(zf, dir_fd, name, arcname, expect):
+        if name.endswith("secret.txt"):
+            raise PermissionError(13, "Permission denied", name)
+        real(zf, dir_fd, name, arcname, expect)
     monkeypatch.setattr(archive_module, "_add_file", refuse)
     result, _ = run(make_ctx, locations=[str(root)], action={"archive": str(tmp_path / "a.zip")})
     with zipfile.ZipFile(tmp_path / "a.zip") as zf:

@@ -115,13 +115,13 @@ def test_a_second_attempt_finishes_the_run_without_doing_anything_twice(make_ctx
     before = snapshot(root)
     real, real_fs, calls = freedesktop.rename_noreplace, fsops.rename_noreplace, []
 
-    def crash_on_fourth(src, dst, real=real):
+    def crash_on_fourth(src, dst, real=real, **fds):
         calls.append(src)
         if len(calls) == 4:
             raise Crash()
-        real(src, dst)
-    monkeypatch.setattr(freedesktop, "rename_noreplace", lambda s, d: crash_on_fourth(s, d))
-    monkeypatch.setattr(fsops, "rename_noreplace", lambda s, d: crash_on_fourth(s, d, real_fs))
+        real(src, dst, **fds)
+    monkeypatch.setattr(freedesktop, "rename_noreplace", lambda s, d, **fds: crash_on_fourth(s, d, **fds))
+    monkeypatch.setattr(fsops, "rename_noreplace", lambda s, d, **fds: crash_on_fourth(s, d, real_fs, **fds))
     raw = dict(locations=[str(root)], action=action)
     with pytest.raises(Crash):
         run(make_ctx, run_id=5, **raw)
@@ -176,9 +176,9 @@ def test_sigkill_mid_run_then_rerun_then_undo(make_ctx, root, trash_dir, home):
         from trayjobs.kinds.registry import get_kind
         from trayjobs.kinds.cleanup import freedesktop
         real = freedesktop.rename_noreplace
-        def slow(src, dst):
+        def slow(src, dst, **fds):
             time.sleep(0.003)
-            real(src, dst)
+            real(src, dst, **fds)
         freedesktop.rename_noreplace = slow
         kind = get_kind("cleanup")()
         p = kind.parse_params({{"locations": [{{"path": {str(root)!r}, "recursive": True}}], "filters": []}})
@@ -227,11 +227,11 @@ def test_an_interrupted_undo_can_be_finished(make_ctx, root, monkeypatch):
     result, _ = run(make_ctx, locations=[str(root)])
     real, calls = freedesktop.rename_noreplace, []
 
-    def crash_on_third(src, dst):
+    def crash_on_third(src, dst, **fds):
         calls.append(src)
         if len(calls) == 3:
             raise Crash()
-        real(src, dst)
+        real(src, dst, **fds)
     monkeypatch.setattr(freedesktop, "rename_noreplace", crash_on_third)
     with pytest.raises(Crash):
         undo(make_ctx, result, locations=[str(root)])

@@ -18,7 +18,7 @@ from .actions.base import item_from_stat
 from .actions.conflict import unique
 from .actions.move import make_parent
 from .actions.trash import reserve, send_to_trash, unreserve
-from .fsops import reason, remove, rename_noreplace, temp_beside
+from .fsops import reason, remove_at, rename_noreplace, temp_name
 
 if TYPE_CHECKING:
     from .runner import Runner
@@ -78,25 +78,35 @@ def _write(run: Runner, dest: str, replaces: Item | None, items: list[Item]) -> 
     pending = [run.row(s, "pending") for s in steps]
     pending += [replace(run.row(i, "pending"), action="zip") for i in items]
     run.journal.write(pending)
-    tmp = temp_beside(dest)
+    tmp = temp_name(os.path.basename(dest))
+    dfd = -1
     try:
         make_parent(dest, run.ws)
-        failed = {id(i): e for i, e in write_zip(tmp, items, between=run.tick)}
+        dfd = run.ws.fd(os.path.dirname(dest))
+        remove_at(dfd, tmp, missing_ok=True)
+        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dfd)
+        with open(out, "wb") as fh:
+            failed = {id(i): e for i, e in write_zip(fh, items, run.ws, between=run.tick)}
         if replaces is not None:
             send_to_trash(replaces, run.ws)
-        rename_noreplace(tmp, dest)
+        rename_noreplace(tmp, os.path.basename(dest), src_dir_fd=dfd, dst_dir_fd=dfd)
+        st = os.stat(os.path.basename(dest), dir_fd=dfd, follow_symlinks=False)
     except BaseException as exc:
-        remove(tmp, missing_ok=True)
+        if dfd >= 0:
+            remove_at(dfd, tmp, missing_ok=True)
+        run.ws.release()
         if replaces is not None:
             unreserve(replaces)
-        if not isinstance(exc, OSError):  # cancelled: as if never started
+        if isinstance(exc, Skip):
+            exc = OSError(str(exc))
+        elif not isinstance(exc, OSError):  # cancelled: as if never started
             run.journal.forget(pending)
             raise
         run.journal.write(replace(r, status="failed", note=reason(exc)) for r in pending)
         for item in items:
             run.problem(item.path, "error", f"could not archive: {reason(exc)}")
         return
-    st = os.stat(dest)
+    run.ws.release()
     zip_item.size, zip_item.mtime_ns = st.st_size, st.st_mtime_ns
     rows = [run.row(s, "done") for s in steps]
     ok = []

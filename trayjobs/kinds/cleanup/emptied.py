@@ -33,12 +33,13 @@ def remove_emptied(run: Runner) -> None:
         seen.add(d)
         try:
             if run.dry:
-                if any(e.path not in run.env.gone for e in list_dir(d)):
+                if any(e.path not in run.env.gone for e in list_dir(d, run.ws.places)):
                     continue
                 run.env.gone.add(d)
             else:
-                st = os.lstat(d)
-                os.rmdir(d)
+                with run.ws.places.at(os.path.dirname(d)) as fd:  # reached through no link
+                    st = os.lstat(os.path.basename(d), dir_fd=fd)
+                    os.rmdir(os.path.basename(d), dir_fd=fd)
                 gone = Item(d, os.path.basename(d), os.path.dirname(d), d, True, False, 0, st.st_mtime,
                             st.st_mtime_ns, 0, action="rmdir")
                 run.number(gone)

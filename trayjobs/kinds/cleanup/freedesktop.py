@@ -147,9 +147,9 @@ class Trasher:
         return self.bin_for(path, dev).reserve(path)
 
     @staticmethod
-    def commit(src: str, slot: Trashed) -> None:
-        """Move ``src`` into the slot reserved for it."""
-        rename_noreplace(src, slot.path)
+    def commit(dir_fd: int, name: str, slot: Trashed) -> None:
+        """Move ``name`` (in the open folder ``dir_fd``) into the slot reserved for it."""
+        rename_noreplace(name, slot.path, src_dir_fd=dir_fd)
 
 
 def release(slot: Trashed) -> None:
@@ -160,12 +160,12 @@ def release(slot: Trashed) -> None:
         pass
 
 
-def restore(trashed_path: str, info: str | None, original: str) -> None:
-    """Put a trashed item back at ``original``; ``FileExistsError`` if that place is taken."""
+def restore(trashed_path: str, info: str | None, dir_fd: int, name: str) -> None:
+    """Put a trashed item back as ``name`` in the open folder ``dir_fd``; ``FileExistsError``
+    if that place is taken."""
     if not os.path.lexists(trashed_path):
         raise FileNotFoundError(f"no longer in the trash ({trashed_path})")
-    make_dirs(os.path.dirname(original))
-    rename_noreplace(trashed_path, original)
+    rename_noreplace(trashed_path, name, dst_dir_fd=dir_fd)
     if info:
         try:
             os.unlink(info)

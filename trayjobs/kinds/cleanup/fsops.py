@@ -13,12 +13,15 @@ import ctypes
 import errno
 import os
 import shutil
+import stat
 import sys
+
+from .dirs import MountInTheWay
 
 PARTIAL_PREFIX = ".trayjobs-partial-"  # never picked up by a scan
 
-__all__ = ["PARTIAL_PREFIX", "copy", "make_dirs", "move", "reason", "remove", "rename_noreplace", "temp_beside",
-           "tree_size"]
+__all__ = ["PARTIAL_PREFIX", "copy_at", "make_dirs", "move_at", "reason", "remove", "remove_at",
+           "removal_problems", "rename_noreplace", "temp_beside", "temp_name", "tree_size"]
 
 _RENAME_NOREPLACE = 1
 _AT_FDCWD = -100
@@ -39,18 +42,30 @@ def _load_renameat2():
 _renameat2 = _load_renameat2()
 
 
-def rename_noreplace(src: str, dst: str) -> None:
-    """Rename ``src`` to ``dst``; ``FileExistsError`` if ``dst`` exists (never overwrites)."""
+def rename_noreplace(src: str, dst: str, *, src_dir_fd: int | None = None,
+                     dst_dir_fd: int | None = None) -> None:
+    """Rename ``src`` to ``dst`` (each relative to its folder descriptor, if given);
+    ``FileExistsError`` if ``dst`` exists (never overwrites). Neither name is followed if a link."""
     if _renameat2 is not None:
-        if _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
+        sfd = _AT_FDCWD if src_dir_fd is None else src_dir_fd
+        dfd = _AT_FDCWD if dst_dir_fd is None else dst_dir_fd
+        if _renameat2(sfd, os.fsencode(src), dfd, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
             return
         err = ctypes.get_errno()
         if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
             raise OSError(err, os.strerror(err), src, None, dst)
         # the filesystem cannot do it atomically: fall through to check-then-rename
-    if os.path.lexists(dst):
+    if _exists(dst, dst_dir_fd):
         raise FileExistsError(errno.EEXIST, "destination exists", dst)
-    os.rename(src, dst)
+    os.rename(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
+
+
+def _exists(name: str, dir_fd: int | None) -> bool:
+    try:
+        os.lstat(name, dir_fd=dir_fd)
+        return True
+    except FileNotFoundError:
+        return False
 
 
 def make_dirs(path: str) -> list[str]:
@@ -76,49 +91,226 @@ def make_dirs(path: str) -> list[str]:
 
 def temp_beside(dst: str) -> str:
     head, tail = os.path.split(dst)
-    return os.path.join(head, f"{PARTIAL_PREFIX}{os.getpid()}-{tail}")
+    return os.path.join(head, temp_name(tail))
 
 
-def _copy_any(src: str, dst: str) -> None:
-    if os.path.isdir(src) and not os.path.islink(src):
-        shutil.copytree(src, dst, symlinks=True)
-    else:
-        shutil.copy2(src, dst, follow_symlinks=False)
+def temp_name(name: str) -> str:
+    return f"{PARTIAL_PREFIX}{os.getpid()}-{name}"
 
 
-def copy(src: str, dst: str) -> None:
-    """Copy a file, link or folder to ``dst`` (complete or not at all; never overwrites)."""
-    tmp = temp_beside(dst)
-    remove(tmp, missing_ok=True)
+_SPECIAL = "a pipe, socket or device"
+
+
+def _kind(st: os.stat_result) -> str:
+    if stat.S_ISDIR(st.st_mode):
+        return "dir"
+    if stat.S_ISLNK(st.st_mode):
+        return "link"
+    if stat.S_ISREG(st.st_mode):
+        return "file"
+    return "special"
+
+
+def _copy_file_at(src_fd: int, name: str, dst_fd: int, dst: str, st: os.stat_result) -> None:
+    fin = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src_fd)
     try:
-        _copy_any(src, tmp)
-        rename_noreplace(tmp, dst)
+        fout = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                       stat.S_IMODE(st.st_mode) | 0o200, dir_fd=dst_fd)
+        try:
+            with open(fin, "rb", closefd=False) as r, open(fout, "wb", closefd=False) as w:
+                shutil.copyfileobj(r, w, 1 << 20)
+            os.chmod(fout, stat.S_IMODE(st.st_mode))
+            os.utime(fout, ns=(st.st_atime_ns, st.st_mtime_ns))
+        finally:
+            os.close(fout)
+    finally:
+        os.close(fin)
+
+
+def _copy_at(src_fd: int, name: str, dst_fd: int, dst: str, dev: int | None) -> None:
+    st = os.lstat(name, dir_fd=src_fd)
+    kind = _kind(st)
+    if kind == "link":
+        os.symlink(os.readlink(name, dir_fd=src_fd), dst, dir_fd=dst_fd)
+    elif kind == "file":
+        _copy_file_at(src_fd, name, dst_fd, dst, st)
+    elif kind == "dir":
+        if dev is not None and st.st_dev != dev:
+            raise MountInTheWay(name)
+        sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src_fd)
+        try:
+            os.mkdir(dst, 0o700, dir_fd=dst_fd)
+            out = os.open(dst, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst_fd)
+            try:
+                for child in sorted(os.listdir(sub)):
+                    _copy_at(sub, child, out, child, dev)
+                os.chmod(out, stat.S_IMODE(st.st_mode))
+                os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+            finally:
+                os.close(out)
+        finally:
+            os.close(sub)
+    else:
+        raise OSError(errno.EINVAL, f"{name} is {_SPECIAL}; not copied")
+
+
+def copy_at(src_fd: int, name: str, dst_fd: int, dst: str, *, dev: int | None = None) -> None:
+    """Copy the file, link or folder ``name`` (in ``src_fd``) to ``dst`` (in ``dst_fd``):
+    complete or not at all, never over anything, never through a link, never across a mount
+    point below it (with ``dev``); pipes, sockets and devices inside a folder refuse the copy."""
+    tmp = temp_name(dst)
+    remove_at(dst_fd, tmp, missing_ok=True)
+    try:
+        _copy_at(src_fd, name, dst_fd, tmp, dev)
+        rename_noreplace(tmp, dst, src_dir_fd=dst_fd, dst_dir_fd=dst_fd)
     except BaseException:
-        remove(tmp, missing_ok=True)
+        remove_at(dst_fd, tmp, missing_ok=True)
         raise
 
 
-def move(src: str, dst: str) -> None:
-    """Move ``src`` to ``dst`` (a rename when on the same filesystem; never overwrites)."""
+def move_at(src_fd: int, name: str, dst_fd: int, dst: str, *, dev: int | None = None) -> None:
+    """Move ``name`` to ``dst`` (a rename on the same filesystem, else copy then remove; never overwrites)."""
     try:
-        rename_noreplace(src, dst)
+        rename_noreplace(name, dst, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-        copy(src, dst)
-        remove(src)
+        problems = removal_problems(src_fd, name, dev=dev)
+        if problems:
+            raise OSError(errno.EPERM, f"cannot be moved off its drive: {problems[0]}", name)
+        copy_at(src_fd, name, dst_fd, dst, dev=dev)
+        remove_at(src_fd, name)
+
+
+def remove_at(dir_fd: int, name: str, *, missing_ok: bool = False, dev: int | None = None,
+              removed: list[str] | None = None, failed: list[tuple[str, OSError]] | None = None) -> None:
+    """Delete the file, link or whole folder ``name`` in ``dir_fd`` (links removed, never followed).
+
+    A folder is emptied depth first through descriptors; with ``dev`` a mount point below
+    it raises before anything in it is touched. With ``failed``, what cannot be removed is
+    listed there and the rest carries on (``removed`` lists what went); without, the first
+    error raises.
+    """
+    try:
+        st = os.lstat(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        if missing_ok:
+            return
+        raise
+    if not stat.S_ISDIR(st.st_mode):
+        _remove_one(lambda: os.unlink(name, dir_fd=dir_fd), name, removed, failed)
+        return
+    if dev is not None and st.st_dev != dev:
+        raise MountInTheWay(name)
+    sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        if not os.path.samestat(st, os.fstat(sub)):
+            raise OSError(errno.ESTALE, "changed while it was being removed", name)
+        for child in os.listdir(sub):
+            sub_removed = None if removed is None else []
+            sub_failed = None if failed is None else []
+            remove_at(sub, child, missing_ok=True, dev=dev, removed=sub_removed, failed=sub_failed)
+            if removed is not None:
+                removed.extend(os.path.join(name, p) for p in sub_removed)
+            if failed is not None:
+                failed.extend((os.path.join(name, p), e) for p, e in sub_failed)
+    finally:
+        os.close(sub)
+    _remove_one(lambda: os.rmdir(name, dir_fd=dir_fd), name, removed, failed)
+
+
+def _remove_one(act, name: str, removed: list[str] | None, failed: list[tuple[str, OSError]] | None) -> None:
+    try:
+        act()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        if failed is None:
+            raise
+        failed.append((name, exc))
+        return
+    if removed is not None:
+        removed.append(name)
+
+
+_FS_IOC_GETFLAGS = 0x80086601 if ctypes.sizeof(ctypes.c_long) == 8 else 0x80046601
+_LOCKED_FLAGS = 0x10 | 0x20  # immutable, append-only: nothing in or of them can be removed
+
+
+def _locked(fd: int) -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import fcntl
+        buf = fcntl.ioctl(fd, _FS_IOC_GETFLAGS, b"\0" * 8)
+    except OSError:
+        return False  # the filesystem keeps no such flags
+    return bool(int.from_bytes(buf[:4], sys.byteorder) & _LOCKED_FLAGS)
+
+
+def removal_problems(dir_fd: int, name: str, *, dev: int | None = None, limit: int = 20) -> list[str]:
+    """Why removing ``name`` (and all it holds) from ``dir_fd`` would stop half-way: checked
+    before anything is removed, so a delete either can do all it planned or does nothing."""
+    problems: list[str] = []
+
+    def writable(fd: int, label: str) -> None:
+        if not os.access(".", os.W_OK | os.X_OK, dir_fd=fd):
+            problems.append(f"{label}: permission denied (a read-only folder)")
+        elif _locked(fd):
+            problems.append(f"{label}: marked immutable or append-only")
+
+    def visit(parent: int, child: str, label: str) -> None:
+        if len(problems) >= limit:
+            return
+        st = os.lstat(child, dir_fd=parent)
+        if not stat.S_ISDIR(st.st_mode):
+            if stat.S_ISREG(st.st_mode):
+                try:
+                    fd = os.open(child, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=parent)
+                except OSError:
+                    return
+                try:
+                    if _locked(fd):
+                        problems.append(f"{label}: marked immutable or append-only")
+                finally:
+                    os.close(fd)
+            return
+        if dev is not None and st.st_dev != dev:
+            problems.append(f"{label}: a mount point (never crossed)")
+            return
+        try:
+            sub = os.open(child, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        except OSError as exc:
+            problems.append(f"{label}: {reason(exc)}")
+            return
+        try:
+            writable(sub, label)
+            try:
+                names = os.listdir(sub)
+            except OSError as exc:
+                problems.append(f"{label}: cannot be listed ({reason(exc)})")
+                return
+            for n in names:
+                visit(sub, n, os.path.join(label, n))
+        finally:
+            os.close(sub)
+
+    try:
+        writable(dir_fd, ".")
+        visit(dir_fd, name, name)
+    except FileNotFoundError:
+        pass
+    return [p.replace("./", "", 1) if p.startswith("./") else p for p in problems]
 
 
 def remove(path: str, *, missing_ok: bool = False) -> None:
-    """Delete a file, link or whole folder (links are removed, never followed)."""
+    """Delete a file, link or whole folder by path (for trayjobs' own temporary files)."""
+    head, tail = os.path.split(path)
+    fd = os.open(head or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.unlink(path)
-    except FileNotFoundError:
-        if not missing_ok:
-            raise
+        remove_at(fd, tail, missing_ok=missing_ok)
+    finally:
+        os.close(fd)
 
 
 def tree_size(path: str) -> int:

@@ -105,8 +105,8 @@ class Journal:
 
     def write(self, rows: Iterable[Row]) -> None:
         """Insert or update ``rows`` in one transaction."""
-        rows = [(r.run_id, r.seq, r.job, r.action, r.src, r.dest, r.info, int(r.is_dir), r.size,
-                 r.mtime_ns, r.status, r.note, time.time()) for r in rows]
+        rows = [(r.run_id, r.seq, r.job, r.action, _store(r.src), _store(r.dest), _store(r.info), int(r.is_dir),
+                 r.size, r.mtime_ns, r.status, _store(r.note), time.time()) for r in rows]
         if not rows:
             return
         with self.db:
@@ -129,7 +129,8 @@ class Journal:
             args.append(status)
         sql += " ORDER BY seq DESC" if newest_first else " ORDER BY seq"
         for r in self.db.execute(sql, args).fetchall():
-            yield Row(*r[:7], bool(r[7]), *r[8:])
+            yield Row(r[0], r[1], r[2], r[3], _load(r[4]), _load(r[5]), _load(r[6]), bool(r[7]), r[8], r[9],
+                      r[10], _load(r[11]))
 
     def reconcile(self, run_id: int) -> int:
         """Settle the pending rows a killed attempt left behind; returns how many there were."""
@@ -150,6 +151,25 @@ class Journal:
         self.write(happened)
         self.forget(never)
         return len(pending)
+
+
+def _store(text: str | None) -> str | bytes | None:
+    """A path as SQLite can keep it losslessly: text when it is valid UTF-8, else its bytes.
+
+    File names are bytes on POSIX; Python shows an undecodable byte as a lone surrogate,
+    which no UTF-8 text column accepts. The bytes go in as a BLOB and come back exact.
+    """
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return os.fsencode(text)
+
+
+def _load(value: str | bytes | None) -> str | None:
+    return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
 def _happened(row: Row) -> bool:

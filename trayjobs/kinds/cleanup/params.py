@@ -12,7 +12,12 @@ from ..base import KindParams
 from .actions import ActionSpec
 from .actions.trash import TrashAction
 from .filters import FilterSpec
-from .safety import danger
+from .safety import danger, expand
+from .templates import fixed_folder
+
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
 
 __all__ = ["CleanupParams", "Location"]
 
@@ -92,6 +97,19 @@ class CleanupParams(KindParams):
                 error = ValueError(f"{loc.path!r} {why}; set allow_dangerous_location = true if you really mean it")
                 problems.append(InitErrorDetails(type="value_error", loc=("locations", n), input=loc.path,
                                                  ctx={"error": error}))
+        template = self.action.destination()
+        if template is not None:
+            # the destination's fixed folder, for each location, is held to the same rules
+            for loc in self.locations:
+                root = expand(loc.path)
+                fixed = fixed_folder(template, root, file=self.action.destination_is_file)
+                why = None if _within(fixed, root) else danger(fixed)
+                if why:
+                    error = ValueError(f"destination {template!r} puts items in {fixed}, which {why}; set "
+                                       f"allow_dangerous_location = true if you really mean it")
+                    problems.append(InitErrorDetails(type="value_error", loc=("action", self.action.name),
+                                                     input=template, ctx={"error": error}))
+                    break
         if problems:  # raised as the locations' own errors, so each names its key
             raise ValidationError.from_exception_data(type(self).__name__, problems)
         return self

@@ -44,7 +44,7 @@ class Tally:
     problems: list[dict[str, str]] = field(default_factory=list)
 
     def add(self, path: str, action: str, dest: str | None, size: int, mtime: float, *, cap: int,
-            count: bool = True) -> dict[str, Any] | None:
+            count: bool = True, replaces: str | None = None) -> dict[str, Any] | None:
         if count:
             self.acted += 1
             self.bytes += size
@@ -52,6 +52,8 @@ class Tally:
             self.listed_more += 1
             return None
         entry = {"path": path, "action": action, "dest": dest, "size": size, "mtime": mtime}
+        if replaces:
+            entry["replaces"] = replaces
         self.listing.append(entry)
         return entry
 
@@ -66,6 +68,8 @@ class Tally:
     def line(self, entry: dict[str, Any]) -> str:
         """One preview line: ``trash  /path/file  (1.2 MB, 2024-01-01 10:00) -> dest``."""
         dest = f" -> {entry['dest']}" if entry.get("dest") else ""
+        if entry.get("replaces"):
+            dest += " (replacing what is there, which goes to the trash)"
         return f"{entry['action']}  {entry['path']}  ({format_size(entry['size'])}, {_when(entry['mtime'])}){dest}"
 
     def summary(self, *, done_verb: str, plan_verb: str, dry: bool) -> str:

@@ -23,12 +23,16 @@ from .archives import flush_archives
 from .emptied import remove_emptied
 from .filters import FilterEnv, combine
 from .freedesktop import home_trash
+from .actions.delete import PartlyDeleted
+from .actions.move import trust_destination
+from .dirs import LinkInTheWay, MountInTheWay, display, mount_points
 from .fsops import reason, tree_size
 from .journal import Journal, Row
 from .params import CleanupParams
 from .report import DONE_CAP, PLANNED_CAP, Tally
 from .safety import danger, expand, inside
 from .scan import Scope, list_dir, walk_files
+from .templates import fixed_folder
 
 __all__ = ["Runner"]
 
@@ -58,21 +62,25 @@ class Runner:
     # -- the run -----------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
-        scopes = self._scopes()
-        self._log_start()
-        if self.journal is not None:
-            self._resume()
-        for scope in scopes:
-            self.env.root = scope.root
-            if self.env.folders:
-                self._visit_folders(scope, scope.root, 0)
-            else:
-                for folder, matched, entries in walk_files(scope, self.pred, produced=self.produced,
-                                                           on_error=self._read_error, between=self._scanned):
-                    self._handle(scope, folder, matched, entries)
-        flush_archives(self)
-        if self.p.remove_empty_folders:
-            remove_emptied(self)
+        try:
+            scopes = self._scopes()
+            self._log_start()
+            if self.journal is not None:
+                self._resume()
+            for scope in scopes:
+                self.env.root = scope.root
+                if self.env.folders:
+                    self._visit_folders(scope, scope.root, 0)
+                else:
+                    for folder, matched, entries in walk_files(scope, self.pred, produced=self.produced,
+                                                               on_error=self._read_error, between=self._scanned,
+                                                               folders=self.ws.places):
+                        self._handle(scope, folder, matched, entries)
+            flush_archives(self)
+            if self.p.remove_empty_folders:
+                remove_emptied(self)
+        finally:
+            self.ws.close()
         self._progress(force=True)
         return self._result()
 
@@ -98,11 +106,36 @@ class Runner:
             raise JobFailed("none of the locations exists: " + ", ".join(loc.path for loc in self.p.locations),
                             retry=False)
         self.roots = tuple(s.root for s in scopes)
+        mounts = mount_points()
+        for scope in scopes:
+            scope.mounts = mounts
+            self.ws.places.add(scope.root)
+        self._trust_destination()
         return scopes
+
+    def _trust_destination(self) -> None:
+        """A destination outside the locations is resolved once, checked like a location, then
+        reached only through its descriptor."""
+        template = self.action.destination()
+        if template is None:
+            return
+        as_file = self.action.destination_is_file
+        for root in self.roots:
+            fixed = fixed_folder(template, root, file=as_file)
+            real = os.path.realpath(fixed)
+            why = None if inside(real, (root,)) else danger(real)
+            if why and not self.p.allow_dangerous_location:
+                raise JobFailed(f"destination {template!r}: {display(real)} {why}; refusing to put files there "
+                                f"(set allow_dangerous_location = true if you really mean it)", retry=False)
+            try:
+                trust_destination(template, root, self.ws, file=as_file)
+            except OSError as exc:
+                raise JobFailed(f"destination {template!r}: cannot use {display(fixed)}: {reason(exc)}",
+                                retry=False) from None
 
     def _log_start(self) -> None:
         filters = f" {self.p.match} of: " + "; ".join(str(f) for f in self.p.filters) if self.p.filters else ""
-        self.ctx.log(f"{'preview of a ' if self.dry else ''}cleanup of {', '.join(self.roots)}, "
+        self.ctx.log(f"{'preview of a ' if self.dry else ''}cleanup of {', '.join(map(display, self.roots))}, "
                      f"{self.p.targets}{filters}; then {self.action.describe()}")
 
     def _resume(self) -> None:
@@ -144,7 +177,7 @@ class Runner:
         """``targets = "folders"``: check each folder when first seen and again once its content was tidied."""
         self.tick()
         try:
-            entries = list_dir(folder)
+            entries = list_dir(folder, self.ws.places)
         except OSError as exc:
             self._read_error(folder, exc)
             return
@@ -153,6 +186,9 @@ class Runner:
             try:
                 if scope.keep(e) and e.is_dir(follow_symlinks=False) and e.path not in scope.skip_dirs \
                         and e.path not in self.produced:
+                    if e.path in scope.mounts:
+                        self._read_error(e.path, MountInTheWay(e.path))
+                        continue
                     subdirs.append(e)
             except OSError:
                 continue
@@ -263,18 +299,21 @@ class Runner:
             return
         self.journal.write(self.row(s, "pending") for _, steps in batch for s in steps)
         rows: list[Row] = []
-        for n, (item, steps) in enumerate(batch):
-            if self.ctx.cancelled:
-                rest = [s for _, later in batch[n:] for s in later]
-                for s in rest:
-                    unreserve(s)
-                self.journal.write(rows)
-                self.journal.forget(self.row(s, "") for s in rest)
-                self.ctx.check_cancelled()
-            if self._do_steps(item, steps, rows):
-                self.succeeded(item, count=count)
-            self.journal_made_dirs(rows)
-            self._progress()
+        try:
+            for n, (item, steps) in enumerate(batch):
+                if self.ctx.cancelled:
+                    rest = [s for _, later in batch[n:] for s in later]
+                    for s in rest:
+                        unreserve(s)
+                    self.journal.write(rows)
+                    self.journal.forget(self.row(s, "") for s in rest)
+                    self.ctx.check_cancelled()
+                if self._do_steps(item, steps, rows):
+                    self.succeeded(item, count=count)
+                self.journal_made_dirs(rows)
+                self._progress()
+        finally:
+            self.ws.release()
         self.journal.write(rows)
 
     def _do_steps(self, item: Item, steps: list[Item], rows: list[Row]) -> bool:
@@ -284,11 +323,18 @@ class Runner:
                     send_to_trash(s, self.ws)
                 else:
                     self.action.apply(s, self.ws)
+            except Skip as why:  # the destination cannot be reached safely
+                unreserve(s)
+                rows.append(self.row(s, "failed", str(why)))
+                self.problem(item.path, "error", f"could not {item.action}: {why}")
+                return False
             except OSError as exc:
                 unreserve(s)
                 if s is item.replaces and isinstance(exc, FileNotFoundError):
                     rows.append(self.row(s, "failed", "already gone"))
                     continue  # what was in the way went away by itself
+                if isinstance(exc, PartlyDeleted):
+                    self._partly_deleted(exc)
                 rows.append(self.row(s, "failed", reason(exc)))
                 if s is not item:
                     rows.append(self.row(item, "failed", "what is in the way could not be trashed"))
@@ -296,6 +342,17 @@ class Runner:
                 return False
             rows.append(self.row(s, "done"))
         return True
+
+    def _partly_deleted(self, exc: PartlyDeleted) -> None:
+        """Say exactly what a delete that stopped half-way removed and what it left."""
+        folder = exc.item.path
+        for rel in exc.removed[:_LOGGED_SKIPS]:
+            self.ctx.log(f"deleted {display(os.path.join(exc.item.folder, rel))}", "warning")
+        for rel, why in exc.failed[:_LOGGED_SKIPS]:
+            self.ctx.log(f"not deleted: {display(os.path.join(exc.item.folder, rel))}: {reason(why)}", "warning")
+        hidden = max(0, len(exc.removed) - _LOGGED_SKIPS) + max(0, len(exc.failed) - _LOGGED_SKIPS)
+        if hidden:
+            self.ctx.log(f"... and {hidden:,} more lines about {display(folder)}", "warning")
 
     def journal_made_dirs(self, rows: list[Row]) -> None:
         for d in self.ws.made_dirs:
@@ -309,7 +366,9 @@ class Runner:
     def succeeded(self, item: Item, *, count: bool = True) -> None:
         if count:
             verb = self.action.plan_verb if self.dry else self.action.done_verb
-            entry = self.tally.add(item.path, verb, item.dest, item.size, item.mtime, cap=self.cap)
+            entry = self.tally.add(display(item.path), verb, item.dest and display(item.dest), item.size,
+                                   item.mtime, cap=self.cap,
+                                   replaces=item.replaces and display(item.replaces.path))
             if entry is not None:
                 self.ctx.log(self.tally.line(entry))
         if item.action == "trash" or (count and self.action.removes_source):
@@ -321,6 +380,7 @@ class Runner:
     # -- reporting ---------------------------------------------------------------
 
     def problem(self, path: str, kind: str, why: str) -> None:
+        path = display(path)
         self.tally.problem(path, kind, why)
         if kind == "error" or sum(self.tally.skipped.values()) <= _LOGGED_SKIPS:
             self.ctx.log(f"{'skipped' if kind == 'skip' else 'error'}: {path}: {why}",
@@ -333,12 +393,16 @@ class Runner:
             self.problem(item.path, "skip", "already exists")
         elif reason(exc) == "in use":
             self.problem(item.path, "skip", "in use")
+        elif isinstance(exc, (LinkInTheWay, MountInTheWay)):
+            self.problem(item.path, "error", f"could not {item.action}: {exc.strerror}")
         else:
             self.problem(item.path, "error", f"could not {item.action}: {reason(exc)}")
 
     def _read_error(self, path: str, exc: OSError) -> None:
         if isinstance(exc, FileNotFoundError):
             self.problem(path, "skip", "vanished")
+        elif isinstance(exc, (LinkInTheWay, MountInTheWay)):
+            self.problem(path, "error", f"not entered: {exc.strerror}")
         else:
             self.problem(path, "error", f"could not read: {reason(exc)}")
 

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from .dirs import Folders, LinkInTheWay, MountInTheWay
 from .filters.name import glob_matcher
 from .fsops import PARTIAL_PREFIX
 
@@ -35,6 +36,7 @@ class Scope:
     exclude: list[str] = field(default_factory=list)
     system: bool = False                      # include system files
     skip_dirs: frozenset[str] = frozenset()   # the trash, our own data
+    mounts: frozenset[str] = frozenset()      # mount points: never entered
 
     def __post_init__(self) -> None:
         self.max_depth = _NO_LIMIT if self.depth is None else self.depth
@@ -63,14 +65,27 @@ def _by_name(e: os.DirEntry) -> str:
     return e.name
 
 
-def list_dir(path: str) -> list[os.DirEntry]:
-    with os.scandir(path) as it:
-        return sorted(it, key=_by_name)
+def list_dir(path: str, folders: Folders | None = None) -> list[os.DirEntry]:
+    """The entries of ``path``, sorted by name. With ``folders``, the folder is first reached
+    from its location without following links (:class:`~.dirs.LinkInTheWay` if it cannot be),
+    and the listing is checked to be of that very folder."""
+    if folders is None:
+        with os.scandir(path) as it:
+            return sorted(it, key=_by_name)
+    fd = folders.open(path)
+    try:
+        with os.scandir(path) as it:
+            entries = sorted(it, key=_by_name)
+        if not os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False)):
+            raise LinkInTheWay(path, "another folder now")
+        return entries
+    finally:
+        os.close(fd)
 
 
 def walk_files(scope: Scope, pred: Callable[[os.DirEntry], bool], *, produced: set[str],
                on_error: Callable[[str, OSError], None], between: Callable[[int], None],
-               ) -> Iterator[tuple[str, list[os.DirEntry], list[os.DirEntry]]]:
+               folders: Folders | None = None) -> Iterator[tuple[str, list[os.DirEntry], list[os.DirEntry]]]:
     """Yield ``(folder, matching entries, all entries)`` folder by folder, depth first.
 
     The caller acts on each folder's matches before the walk goes on, so what
@@ -81,7 +96,7 @@ def walk_files(scope: Scope, pred: Callable[[os.DirEntry], bool], *, produced: s
     while stack:
         folder, depth = stack.pop()
         try:
-            entries = list_dir(folder)
+            entries = list_dir(folder, folders)
         except OSError as exc:
             on_error(folder, exc)
             continue
@@ -92,7 +107,10 @@ def walk_files(scope: Scope, pred: Callable[[os.DirEntry], bool], *, produced: s
             try:
                 if e.is_dir(follow_symlinks=False):
                     if depth < scope.max_depth and e.path not in scope.skip_dirs:
-                        subdirs.append(e.path)
+                        if e.path in scope.mounts:
+                            on_error(e.path, MountInTheWay(e.path))
+                        else:
+                            subdirs.append(e.path)
                     continue
                 if not (e.is_file(follow_symlinks=False) or e.is_symlink()):
                     continue  # pipes, sockets, devices

@@ -11,7 +11,7 @@ import os
 import string
 import time
 
-__all__ = ["PLACEHOLDERS", "check_template", "template_values", "render"]
+__all__ = ["PLACEHOLDERS", "check_template", "fixed_folder", "split_destination", "template_values", "render"]
 
 #: Every placeholder with what it stands for (also used by the docs).
 PLACEHOLDERS = {
@@ -45,7 +45,38 @@ def check_template(template: str, *, what: str, allowed: frozenset[str] | None =
         if field not in allowed or spec or conversion:
             known = ", ".join("{%s}" % p for p in PLACEHOLDERS if p in allowed)
             raise ValueError(f"{what} {template!r}: unknown placeholder {{{field}}}; known: {known}")
+    after = "".join(lit for n, (lit, *_) in enumerate(parts) if n > 0 and parts[n - 1][1] is not None)
+    if any(field is not None for _, field, *_ in parts) and ".." in after.replace("\\", "/").split("/"):
+        raise ValueError(f"{what} {template!r}: '..' may only come before the first placeholder, in the "
+                         f"fixed part of the destination")
     return template
+
+
+def expand_literal(template: str) -> str:
+    """``~`` and ``$VARS`` of the template itself expanded (a file called "$HOME" stays a name)."""
+    return os.path.expandvars(os.path.expanduser(template))
+
+
+def split_destination(template: str, *, file: bool = False) -> tuple[str, str]:
+    """``(raw, folder)``: the text a destination template starts with up to the last ``/``
+    before its first placeholder, and that folder normalised (``"~/Archive/{year}"`` ->
+    ``("/home/me/Archive/", "/home/me/Archive")``; ``"{relative}/old"`` -> ``("", ".")``).
+    The folder is relative (to the item's location) when the template is."""
+    expanded = expand_literal(template)
+    fixed = ""
+    for literal, field, _spec, _conv in string.Formatter().parse(expanded):
+        fixed += literal
+        if field is not None:
+            raw = fixed[:fixed.rfind("/") + 1]
+            return raw, os.path.normpath(raw or ".")
+    if file:  # the template names a file (an archive): its folder is the fixed part
+        fixed = fixed[:fixed.rfind("/") + 1]
+    return fixed, os.path.normpath(fixed or ".")
+
+
+def fixed_folder(template: str, root: str, *, file: bool = False) -> str:
+    """The folder a destination always lies in, for items of the location ``root``."""
+    return os.path.normpath(os.path.join(root, split_destination(template, file=file)[1]))
 
 
 def template_values(name: str, mtime: float, *, folder: str, root: str, is_dir: bool,

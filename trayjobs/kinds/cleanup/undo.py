@@ -9,6 +9,7 @@ file the trash was emptied of) is reported with the reason.
 from __future__ import annotations
 
 import os
+import stat
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ from ...context import JobContext
 from . import fsops
 from .actions.base import Item, Workspace
 from .actions.trash import reserve, send_to_trash, unreserve
+from .dirs import Folders, LinkInTheWay, MountInTheWay, display
 from .freedesktop import restore
 from .journal import KEEP_DAYS, Journal, Row
 from .report import PROBLEM_CAP, plural
@@ -27,28 +29,53 @@ class CannotUndo(Exception):
     pass
 
 
-def _unchanged(row: Row, path: str) -> None:
+def _unchanged(row: Row, fd: int, name: str) -> None:
     if row.is_dir or row.size is None:
         return
-    st = os.lstat(path)
+    st = os.lstat(name, dir_fd=fd)
     if st.st_size != row.size or (row.mtime_ns and st.st_mtime_ns != row.mtime_ns):
-        raise CannotUndo(f"{path} was changed after the run; left where it is")
+        raise CannotUndo(f"{display(row.dest or row.src)} was changed after the run; left where it is")
 
 
-def _put_back(row: Row) -> None:
-    if not row.dest or not os.path.lexists(row.dest):
-        raise CannotUndo(f"no longer at {row.dest}")
-    if os.path.lexists(row.src):
+def _exists(fd: int, name: str) -> bool:
+    try:
+        os.lstat(name, dir_fd=fd)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def _open(ws: Workspace, folder: str, *, create: bool = False) -> int:
+    """A folder the run acted in, reached from ``/`` without following a link: the journal
+    holds real paths, so a link on the way appeared since and is refused, not followed."""
+    try:
+        return ws.fd(folder, create=create)
+    except FileNotFoundError:
+        raise CannotUndo(f"{display(folder)} is gone") from None
+    except (LinkInTheWay, MountInTheWay) as exc:
+        raise CannotUndo(f"{exc.strerror}; nothing written through it") from None
+
+
+def _put_back(row: Row, ws: Workspace) -> None:
+    if not row.dest:
+        raise CannotUndo("the journal does not say where it went")
+    dfd = _open(ws, os.path.dirname(row.dest))
+    dname = os.path.basename(row.dest)
+    if not _exists(dfd, dname):
+        raise CannotUndo(f"no longer at {display(row.dest)}")
+    sfd = _open(ws, os.path.dirname(row.src), create=True)
+    sname = os.path.basename(row.src)
+    if _exists(sfd, sname):
         raise CannotUndo("something is at the original place again")
-    _unchanged(row, row.dest)
-    fsops.make_dirs(os.path.dirname(row.src))
-    fsops.move(row.dest, row.src)
+    _unchanged(row, dfd, dname)
+    fsops.move_at(dfd, dname, sfd, sname)
 
 
-def _to_trash(path: str, row: Row, ws: Workspace) -> None:
-    st = os.lstat(path)
-    item = Item(path, os.path.basename(path), os.path.dirname(path), os.path.dirname(path), row.is_dir,
-                os.path.islink(path), st.st_size, st.st_mtime, st.st_mtime_ns, st.st_dev, action="trash")
+def _to_trash(fd: int, name: str, path: str, row: Row, ws: Workspace) -> None:
+    st = os.lstat(name, dir_fd=fd)
+    item = Item(path, name, os.path.dirname(path), os.path.dirname(path), row.is_dir,
+                stat.S_ISLNK(st.st_mode), st.st_size, st.st_mtime, st.st_mtime_ns, st.st_dev, st.st_ino,
+                action="trash")
     reserve(item, ws)
     try:
         send_to_trash(item, ws)
@@ -57,47 +84,71 @@ def _to_trash(path: str, row: Row, ws: Workspace) -> None:
         raise
 
 
-def _already_back(row: Row) -> bool:
+def _already_back(row: Row, ws: Workspace) -> bool:
     """An earlier, interrupted undo put this item back already."""
     if not row.dest or os.path.lexists(row.dest) or not os.path.lexists(row.src):
         return False
     try:
-        _unchanged(row, row.src)
-    except CannotUndo:
+        _unchanged(row, _open(ws, os.path.dirname(row.src)), os.path.basename(row.src))
+    except (CannotUndo, OSError):
         return False
     return True
 
 
 def _undo_one(row: Row, ws: Workspace) -> None:
-    if row.action in ("trash", "move", "rename") and _already_back(row):
+    if row.action in ("trash", "move", "rename") and _already_back(row, ws):
         return
+    name = os.path.basename(row.src)
     if row.action == "trash":
         if not row.dest:
             raise CannotUndo("it went to the system trash; restore it from there")
-        if os.path.lexists(row.src):
+        fd = _open(ws, os.path.dirname(row.src), create=True)
+        if _exists(fd, name):
             raise CannotUndo("something is at the original place again")
         try:
-            restore(row.dest, row.info, row.src)
+            restore(row.dest, row.info, fd, name)
         except FileNotFoundError:
             raise CannotUndo("no longer in the trash (was it emptied?)") from None
     elif row.action in ("move", "rename"):
-        _put_back(row)
+        _put_back(row, ws)
     elif row.action == "copy":
         if not row.dest or not os.path.lexists(row.dest):
             return  # the copy is gone already
         if not os.path.lexists(row.src):
-            raise CannotUndo(f"the original is gone, so the copy {row.dest} was kept")
-        _unchanged(row, row.dest)
-        fsops.remove(row.dest)
+            raise CannotUndo(f"the original is gone, so the copy {display(row.dest)} was kept")
+        fd = _open(ws, os.path.dirname(row.dest))
+        _unchanged(row, fd, os.path.basename(row.dest))
+        fsops.remove_at(fd, os.path.basename(row.dest), missing_ok=True)
     elif row.action == "archive":
         if not row.dest or not os.path.lexists(row.dest):
             return
-        _unchanged(row, row.dest)
-        _to_trash(row.dest, row, ws)  # the originals come back from the trash; the zip goes there
+        fd = _open(ws, os.path.dirname(row.dest))
+        _unchanged(row, fd, os.path.basename(row.dest))
+        # the originals come back from the trash; the zip goes there
+        _to_trash(fd, os.path.basename(row.dest), row.dest, row, ws)
     elif row.action == "rmdir":
-        fsops.make_dirs(row.src)
+        fd = _open(ws, os.path.dirname(row.src), create=True)
+        try:
+            os.mkdir(name, dir_fd=fd)
+        except FileExistsError:
+            st = os.lstat(name, dir_fd=fd)
+            if not stat.S_ISDIR(st.st_mode):
+                raise CannotUndo("something else is at the folder's place") from None
     elif row.action == "delete":
         raise CannotUndo("it was deleted permanently")
+
+
+def _workspace(rows: list[Row]) -> Workspace:
+    """Undo acts only through folders reached from ``/`` with no link on the way, and through
+    the trash bins the run used (trayjobs' own, opened as they are)."""
+    ws = Workspace(conflict="rename", dry_run=False, places=Folders(fallback="/"))
+    for row in rows:
+        if row.action == "trash" and row.dest:
+            try:
+                ws.dests.add(os.path.dirname(row.dest), same_device=False)
+            except OSError:
+                pass  # that trash is gone: its rows say so one by one
+    return ws
 
 
 def undo_run(ctx: JobContext, journal: Journal, run_id: int, *, acted: int = 0) -> dict[str, Any]:
@@ -111,7 +162,7 @@ def undo_run(ctx: JobContext, journal: Journal, run_id: int, *, acted: int = 0) 
             summary += f": its journal was cleared (runs are kept for {KEEP_DAYS} days)"
         ctx.log(summary)
         return {"summary": summary, "undone": 0, "not_undone": 0, "problems": []}
-    ws = Workspace(conflict="rename", dry_run=False)
+    ws = _workspace(actions)
     problems: list[dict[str, str]] = []
     settled: list[Row] = []  # undone or given up on, not yet written
     n_undone, last = 0, 0.0
@@ -125,6 +176,7 @@ def undo_run(ctx: JobContext, journal: Journal, run_id: int, *, acted: int = 0) 
                 last = time.monotonic()
                 ctx.progress(n, len(actions), f"undoing: {n:,} of {len(actions):,}", "actions")
             try:
+                ws.release()
                 _undo_one(row, ws)
             except CannotUndo as exc:
                 why = str(exc)
@@ -136,18 +188,22 @@ def undo_run(ctx: JobContext, journal: Journal, run_id: int, *, acted: int = 0) 
                 settled.append(row)
                 continue
             row.note = f"undo failed: {why}"
-            problems.append({"path": row.src, "action": row.action, "reason": why})
+            problems.append({"path": display(row.src), "action": row.action, "reason": why})
             settled.append(row)
-            ctx.log(f"could not undo {row.action} of {row.src}: {why}", "warning")
+            ctx.log(f"could not undo {row.action} of {display(row.src)}: {why}", "warning")
+        # bookkeeping rows follow their actions; folders the run created go if they are empty now
+        for row in rows:
+            if row.action == "mkdir":
+                made = row.dest or row.src
+                try:
+                    with ws.places.at(os.path.dirname(made)) as fd:
+                        os.rmdir(os.path.basename(made), dir_fd=fd)
+                except OSError:
+                    pass  # not empty (something else lives there now), or reached through a link
     finally:  # cancelled or not, the journal says what was put back
         journal.write(settled)
-    # bookkeeping rows follow their actions; folders the run created go if they are empty now
+        ws.close()
     for row in rows:
-        if row.action == "mkdir":
-            try:
-                os.rmdir(row.dest or row.src)
-            except OSError:
-                pass  # not empty: something else lives there now
         if row.action in ("mkdir", "zip"):
             row.status = "undone"
     journal.write(r for r in rows if r.action in ("mkdir", "zip"))

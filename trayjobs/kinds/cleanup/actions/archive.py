@@ -9,11 +9,15 @@ either complete or absent. Only then are the originals trashed.
 from __future__ import annotations
 
 import os
+import shutil
+import stat
+import time
 import zipfile
-from typing import Callable, Literal
+from typing import BinaryIO, Callable, Literal
 
 from pydantic import Field, field_validator
 
+from ..dirs import LinkInTheWay, MountInTheWay
 from ..templates import PLACEHOLDERS, check_template
 from .base import Action, Item, Skip, Workspace
 from .move import destination_folder
@@ -30,6 +34,7 @@ class ArchiveAction(Action):
     """Add to a zip archive (one per distinct rendered path), then trash the originals."""
 
     name = "archive"
+    destination_is_file = True
     done_verb = "archived"
     plan_verb = "archive"
 
@@ -51,12 +56,15 @@ class ArchiveAction(Action):
     def plan(self, item: Item, ws: Workspace) -> None:
         if item.is_link:
             raise Skip("links are not archived")
-        target = destination_folder(self.archive, item, ws)
+        target = destination_folder(self.archive, item, ws, file=True)
         if not target.lower().endswith(".zip"):
             target += ".zip"
         item.dest = target
         rel = os.path.relpath(item.path, item.root)
         item.note = rel.replace(os.sep, "/")
+
+    def destination(self) -> str:
+        return self.archive
 
     def describe(self) -> str:
         then = "then trash the originals" if self.originals == "trash" else "keep the originals"
@@ -73,45 +81,67 @@ def _unique_arcname(name: str, used: set[str]) -> str:
     return candidate
 
 
-def _add_file(zf: zipfile.ZipFile, path: str, arcname: str) -> None:
-    kind = zipfile.ZIP_STORED if os.path.splitext(path)[1].lower() in _STORED else zipfile.ZIP_DEFLATED
-    zf.write(path, arcname, compress_type=kind)
+def _info(arcname: str, st: os.stat_result) -> zipfile.ZipInfo:
+    when = max(time.localtime(st.st_mtime)[:6], (1980, 1, 1, 0, 0, 0))
+    info = zipfile.ZipInfo(arcname, when)
+    info.external_attr = (st.st_mode & 0xFFFF) << 16
+    return info
 
 
-def _add_folder(zf: zipfile.ZipFile, path: str, arcname: str) -> None:
-    zf.write(path, arcname + "/")
-    for folder, dirs, files in os.walk(path, followlinks=False):
-        rel = os.path.relpath(folder, path).replace(os.sep, "/")
-        prefix = arcname if rel == "." else f"{arcname}/{rel}"
-        for d in sorted(dirs):
-            if not os.path.islink(os.path.join(folder, d)):
-                zf.write(os.path.join(folder, d), f"{prefix}/{d}/")
-        for f in sorted(files):
-            full = os.path.join(folder, f)
-            if os.path.isfile(full) and not os.path.islink(full):  # links and devices are not archived
-                _add_file(zf, full, f"{prefix}/{f}")
+def _add_file(zf: zipfile.ZipFile, dir_fd: int, name: str, arcname: str, expect: tuple[int, int] | None) -> None:
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    with open(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or (expect and (st.st_ino, st.st_dev) != expect):
+            raise LinkInTheWay(name, "another file now (it changed since it was scanned)")
+        info = _info(arcname, st)
+        info.compress_type = zipfile.ZIP_STORED if os.path.splitext(name)[1].lower() in _STORED \
+            else zipfile.ZIP_DEFLATED
+        with zf.open(info, "w", force_zip64=st.st_size > (1 << 31)) as out:
+            shutil.copyfileobj(fh, out, 1 << 20)
 
 
-def write_zip(tmp: str, items: list[Item], *, between: Callable[[], None]) -> list[tuple[Item, OSError]]:
-    """Write ``items`` into a new zip at ``tmp``; returns the items that could not be read."""
+def _add_folder(zf: zipfile.ZipFile, dir_fd: int, name: str, arcname: str, dev: int) -> None:
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        st = os.fstat(fd)
+        if st.st_dev != dev:
+            raise MountInTheWay(name)
+        info = _info(arcname + "/", st)
+        info.external_attr |= 0x10
+        zf.writestr(info, b"")
+        for child in sorted(os.listdir(fd)):
+            cst = os.lstat(child, dir_fd=fd)
+            if stat.S_ISDIR(cst.st_mode):
+                if cst.st_dev == dev:  # a mount point inside is never crossed
+                    _add_folder(zf, fd, child, f"{arcname}/{child}", dev)
+            elif stat.S_ISREG(cst.st_mode):  # links, pipes and devices are not archived
+                _add_file(zf, fd, child, f"{arcname}/{child}", None)
+    finally:
+        os.close(fd)
+
+
+def write_zip(fh: BinaryIO, items: list[Item], ws: Workspace, *,
+              between: Callable[[], None]) -> list[tuple[Item, OSError]]:
+    """Write ``items`` into a new zip in ``fh``; returns the items that could not be read.
+
+    Every item is read through its folder's descriptor, checked to be the file that was
+    scanned, and never through a link."""
     failed: list[tuple[Item, OSError]] = []
     used: set[str] = set()
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6,
-                         strict_timestamps=False) as zf:
+    with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         for item in items:
             between()
             arcname = _unique_arcname(item.note or item.name, used)
             item.note = arcname
             try:
+                fd = ws.at(item)
                 if item.is_dir:
-                    _add_folder(zf, item.path, arcname)
+                    _add_folder(zf, fd, item.name, arcname, item.dev)
                 else:
-                    _add_file(zf, item.path, arcname)
+                    _add_file(zf, fd, item.name, arcname, (item.ino, item.dev))
             except OSError as exc:
                 failed.append((item, exc))
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fh.flush()
+    os.fsync(fh.fileno())
     return failed

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from ..dirs import Folders, LinkInTheWay
+from ..fsops import make_dirs
 from ..freedesktop import Trashed, Trasher
 from ..spec import Spec
 
@@ -37,6 +39,7 @@ class Item:
     mtime: float
     mtime_ns: int
     dev: int
+    ino: int = 0
     action: str = ""
     dest: str | None = None
     slot: Trashed | None = None      # trash: the reserved place in the trash
@@ -55,6 +58,54 @@ class Workspace:
     today: str = field(default_factory=lambda: time.strftime("%Y-%m-%d"))
     claimed: set[str] = field(default_factory=set)   # destinations taken by this run
     made_dirs: list[str] = field(default_factory=list)
+    #: the locations (and, for undo, ``/``): folders in them are reached without following links
+    places: Folders = field(default_factory=Folders)
+    #: the fixed part of each destination: below it, again no link is followed
+    dests: Folders = field(default_factory=Folders)
+    resolved: dict[str, str] = field(default_factory=dict)  # a destination's fixed folder -> real path
+    _open: dict[str, int] = field(default_factory=dict)
+    _later: set[str] = field(default_factory=set)  # trusted, made when first needed
+
+    def trust(self, folder: str) -> None:
+        """Trust a destination's fixed folder; made (like ``mkdir -p``) when something first goes there."""
+        if os.path.isdir(folder):
+            self.dests.add(folder, same_device=False)
+        else:
+            self._later.add(folder)
+
+    def fd(self, folder: str, *, create: bool = False) -> int:
+        """The folder, opened from a trusted base one name at a time (kept open until :meth:`release`)."""
+        fd = self._open.get(folder)
+        if fd is None:
+            for later in [f for f in self._later if create and (folder == f or folder.startswith(f + os.sep))]:
+                self.made_dirs.extend(make_dirs(later))  # the folder the user named, made by path
+                self.dests.add(later, same_device=False)
+                self._later.discard(later)
+            place, dest = self.places.base_of(folder), self.dests.base_of(folder)
+            # the nearest trusted folder wins; with neither, ``places`` uses its fallback or refuses
+            which = self.dests if dest is not None and (place is None or len(dest) > len(place)) else self.places
+            fd = which.open(folder, create=create, made=self.made_dirs)
+            self._open[folder] = fd
+        return fd
+
+    def at(self, item: "Item") -> int:
+        """The folder of ``item``, after checking that ``item`` is still what was scanned there."""
+        fd = self.fd(item.folder)
+        if item.ino:
+            st = os.lstat(item.name, dir_fd=fd)
+            if (st.st_ino, st.st_dev) != (item.ino, item.dev):
+                raise LinkInTheWay(item.path, "another file now (it changed since it was scanned)")
+        return fd
+
+    def release(self) -> None:
+        for fd in self._open.values():
+            os.close(fd)
+        self._open.clear()
+
+    def close(self) -> None:
+        self.release()
+        self.places.close()
+        self.dests.close()
 
 
 class Action(Spec):
@@ -65,6 +116,8 @@ class Action(Spec):
     plan_verb: ClassVar[str]
     #: the item leaves its place (it no longer counts towards its folder)
     removes_source: ClassVar[bool] = True
+    #: the destination template names a file (an archive), not a folder
+    destination_is_file: ClassVar[bool] = False
 
     def plan(self, item: Item, ws: Workspace) -> None:
         """Set ``item.dest`` (and ``item.replaces``) or raise :class:`Skip`."""
@@ -77,8 +130,12 @@ class Action(Spec):
     def describe(self) -> str:
         return self.plan_verb
 
+    def destination(self) -> str | None:
+        """The destination template of actions that put items somewhere else."""
+        return None
+
 
 def item_from_stat(path: str, root: str, st: os.stat_result, *, is_dir: bool, is_link: bool) -> Item:
     return Item(path=path, name=os.path.basename(path), folder=os.path.dirname(path), root=root,
                 is_dir=is_dir, is_link=is_link, size=st.st_size, mtime=st.st_mtime,
-                mtime_ns=st.st_mtime_ns, dev=st.st_dev)
+                mtime_ns=st.st_mtime_ns, dev=st.st_dev, ino=st.st_ino)

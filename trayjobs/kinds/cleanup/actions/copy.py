@@ -34,7 +34,11 @@ class CopyAction(Action):
 
     def apply(self, item: Item, ws: Workspace) -> None:
         make_parent(item.dest, ws)
-        fsops.copy(item.path, item.dest)
+        fsops.copy_at(ws.at(item), item.name, ws.fd(os.path.dirname(item.dest)), os.path.basename(item.dest),
+                      dev=item.dev)
+
+    def destination(self) -> str:
+        return self.copy_
 
     def describe(self) -> str:
         return f"copy to {self.copy_}"

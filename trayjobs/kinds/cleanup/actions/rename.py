@@ -42,7 +42,8 @@ class RenameAction(Action):
         resolve(item, os.path.join(item.folder, new), ws)
 
     def apply(self, item: Item, ws: Workspace) -> None:
-        fsops.rename_noreplace(item.path, item.dest)
+        fd = ws.at(item)
+        fsops.rename_noreplace(item.name, os.path.basename(item.dest), src_dir_fd=fd, dst_dir_fd=fd)
 
     def describe(self) -> str:
         return f"rename to {self.rename}"

@@ -31,7 +31,7 @@ def unreserve(item: Item) -> None:
 
 def send_to_trash(item: Item, ws: Workspace) -> None:
     if item.slot is not None:
-        ws.trasher.commit(item.path, item.slot)
+        ws.trasher.commit(ws.at(item), item.name, item.slot)
     else:
         from send2trash import send2trash  # other platforms: their own trash, no undo from here
 
