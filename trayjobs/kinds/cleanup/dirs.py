@@ -96,10 +96,8 @@ def _open_checked(part: str, fd: int, here: str) -> int:
 
 
 def _why(exc: OSError, here: str) -> OSError:
-    if exc.errno == errno.ELOOP:
-        return LinkInTheWay(here)
-    if exc.errno == errno.ENOTDIR:
-        return LinkInTheWay(here, "not a folder")
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # Linux says either for a link opened O_NOFOLLOW
+        return LinkInTheWay(here, "a link" if os.path.islink(here) else "not a folder")
     return exc
 
 

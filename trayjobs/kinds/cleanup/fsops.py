@@ -150,7 +150,9 @@ def _copy_at(src_fd: int, name: str, dst_fd: int, dst: str, dev: int | None) -> 
                 os.close(out)
         finally:
             os.close(sub)
-    else:
+    elif stat.S_ISFIFO(st.st_mode):
+        os.mkfifo(dst, stat.S_IMODE(st.st_mode), dir_fd=dst_fd)  # a pipe holds no data: a new one is a copy
+    elif not stat.S_ISSOCK(st.st_mode):  # a socket is only a meeting point for a program that is gone
         raise OSError(errno.EINVAL, f"{name} is {_SPECIAL}; not copied")
 
 

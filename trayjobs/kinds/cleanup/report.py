@@ -81,9 +81,12 @@ class Tally:
         else:
             skipped = ""
         errors = plural(self.errors, "error")
-        if self.acted == 0 and not n_skipped:
+        if self.acted == 0 and not n_skipped and not self.errors:
             return (f"{'preview: ' if dry else ''}nothing to do: no match among "
                     f"{plural(self.scanned, self.noun)} scanned, {errors}")
+        if self.acted == 0 and not n_skipped:  # every match failed: never "nothing to do"
+            return (f"{'preview: could not ' if dry else 'could not '}{plan_verb} anything: {errors} "
+                    f"(see the log); {plural(self.scanned, self.noun)} scanned")
         what = f"{plural(self.acted, self.noun)} ({format_size(self.bytes)})"
         extra = ""
         if self.archives:

@@ -222,6 +222,8 @@ class Runner:
         for e in matched:
             try:
                 item = self._item(e, scope.root)
+                if item.is_dir and self._holds_mount(item.path, scope):
+                    continue
                 self._check_in_use(item, names)
                 if item.path in self.done_src:  # copied or archived by an earlier attempt
                     if self.action.name == "archive" and self.action.removes_source:
@@ -257,6 +259,15 @@ class Runner:
                 self.env.sizes[e.path] = tree_size(e.path)
             item.size = self.env.sizes[e.path]
         return item
+
+    def _holds_mount(self, folder: str, scope: Scope) -> bool:
+        """A folder with a filesystem mounted inside is left whole: acting on it would cross the mount."""
+        prefix = folder.rstrip(os.sep) + os.sep
+        inner = sorted(m for m in scope.mounts if m.startswith(prefix))
+        if inner:
+            self.problem(folder, "error", f"holds a mount point ({display(inner[0])}); left whole, "
+                                          f"a mount point is never crossed")
+        return bool(inner)
 
     def _check_in_use(self, item: Item, names: set[str]) -> None:
         if self.recent and self.env.now - item.mtime < self.recent \

@@ -17,7 +17,7 @@ from typing import BinaryIO, Callable, Literal
 
 from pydantic import Field, field_validator
 
-from ..dirs import LinkInTheWay, MountInTheWay
+from ..dirs import LinkInTheWay, MountInTheWay, display
 from ..templates import PLACEHOLDERS, check_template
 from .base import Action, Item, Skip, Workspace
 from .move import destination_folder
@@ -114,9 +114,9 @@ def _add_folder(zf: zipfile.ZipFile, dir_fd: int, name: str, arcname: str, dev: 
             cst = os.lstat(child, dir_fd=fd)
             if stat.S_ISDIR(cst.st_mode):
                 if cst.st_dev == dev:  # a mount point inside is never crossed
-                    _add_folder(zf, fd, child, f"{arcname}/{child}", dev)
+                    _add_folder(zf, fd, child, f"{arcname}/{display(child)}", dev)
             elif stat.S_ISREG(cst.st_mode):  # links, pipes and devices are not archived
-                _add_file(zf, fd, child, f"{arcname}/{child}", None)
+                _add_file(zf, fd, child, f"{arcname}/{display(child)}", None)
     finally:
         os.close(fd)
 
@@ -132,7 +132,7 @@ def write_zip(fh: BinaryIO, items: list[Item], ws: Workspace, *,
     with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         for item in items:
             between()
-            arcname = _unique_arcname(item.note or item.name, used)
+            arcname = _unique_arcname(display(item.note or item.name), used)  # zip names must be text
             item.note = arcname
             try:
                 fd = ws.at(item)
