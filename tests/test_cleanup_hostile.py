@@ -151,25 +151,26 @@ def swap(folder: Path, target: Path) -> None:
 def test_a_folder_swapped_for_a_link_mid_run_acts_on_nothing_outside(make_ctx, root, outside, trash_dir,
                                                                       monkeypatch, action):
     tree(root, {f"a/{i:02}.txt": "a" for i in range(5)} | {f"sub/{i:02}.txt": "s" for i in range(5)})
+    tree(outside, {f"{i:02}.txt": ("theirs", 400) for i in range(5)})  # the same names: a path would hit them
     before = snapshot(outside)
-    swapped = []
+    swapped, calls = [], []
     real_unlink, real_rename = os.unlink, freedesktop.rename_noreplace
 
-    def swap_once():
-        if not swapped:
+    def swap_after_first_in_sub():
+        calls.append(1)
+        if len(calls) == 6:  # "a" holds five; the sixth is the first of "sub"
             swapped.append(1)
             swap(root / "sub", outside)
 
-    # the swap lands between the scan of "sub" and the first action in it
+    # the swap lands between the first action in "sub" and the rest of them
     def rename_then_swap(src, dst, **fds):
         real_rename(src, dst, **fds)
-        if src.endswith("00.txt"):
-            swap_once()
+        swap_after_first_in_sub()
 
     def unlink_then_swap(path, *, dir_fd=None):
         real_unlink(path, dir_fd=dir_fd)
-        if str(path).endswith("00.txt"):
-            swap_once()
+        if str(path).endswith(".txt"):
+            swap_after_first_in_sub()
     monkeypatch.setattr(freedesktop, "rename_noreplace", rename_then_swap)
     monkeypatch.setattr(os, "unlink", unlink_then_swap)
     result, _ = run(make_ctx, locations=[{"path": str(root), "recursive": True}], action=action, skip_recent="0s")
@@ -180,6 +181,7 @@ def test_a_folder_swapped_for_a_link_mid_run_acts_on_nothing_outside(make_ctx, r
 
 @pytest.mark.parametrize("action", ["trash", "delete"])
 def test_a_background_thread_swapping_folders_never_reaches_outside(make_ctx, root, outside, trash_dir, action):
+    tree(outside, {f"{i:03}.txt": ("theirs", 400) for i in range(60)})  # the same names: a path would hit them
     before = snapshot(outside)
     for attempt in range(5):
         for d in ("one", "two", "three"):
