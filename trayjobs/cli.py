@@ -81,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         from .engine.child import main as child_main
         return child_main(argv[1:])
     args = build_parser().parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):
+        # Text from jobs is stored escaped; anything else that a terminal's encoding cannot
+        # take (a file name that is not UTF-8 given on the command line) is shown escaped
+        # too, never a traceback.
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     home = resolve_home(args.home)
     command = args.command or "app"
     if command == "app":

@@ -2,13 +2,46 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime
 from typing import Any
 
 from .durations import format_duration
 
-__all__ = ["when", "relative", "run_duration", "attempt_text", "state_text", "table"]
+__all__ = ["when", "relative", "run_duration", "attempt_text", "state_text", "table",
+           "escape_undecodable", "escape_strings"]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape(m: re.Match) -> str:
+    code = ord(m.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that os.fsdecode could not decode (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\u{code:04x}"
+
+
+def escape_undecodable(text: str) -> str:
+    """``text`` with what UTF-8 cannot hold written as escapes: a file name's stray byte
+    0xff (``os.fsdecode`` makes it the lone surrogate U+DCFF) becomes ``\\xff``, any other
+    lone surrogate ``\\udNNN``. Such text cannot be stored in SQLite nor printed; names
+    that need to stay exact travel as bytes, this is what people read."""
+    if text.isascii():
+        return text
+    return _SURROGATE.sub(_escape, text)
+
+
+def escape_strings(value: Any) -> Any:
+    """``value`` (JSON-like: dicts, lists, strings, numbers) with every string, keys
+    included, passed through :func:`escape_undecodable`."""
+    if isinstance(value, str):
+        return escape_undecodable(value)
+    if isinstance(value, dict):
+        return {escape_strings(k): escape_strings(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [escape_strings(v) for v in value]
+    return value
 
 
 def when(ts: float | None, *, seconds: bool = False) -> str:

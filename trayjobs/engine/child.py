@@ -28,9 +28,28 @@ class _Pipe:
         self._lock = threading.Lock()
 
     def send(self, msg: dict[str, Any]) -> None:
-        data = (json.dumps(msg, default=str) + "\n").encode()
+        self.send_encoded(encode(msg))
+
+    def send_encoded(self, data: bytes) -> None:
         with self._lock:
             self._f.write(data)
+
+
+def encode(msg: dict[str, Any]) -> bytes:
+    """One message as a line of JSON; ``ValueError`` if it holds what JSON cannot (a cycle,
+    keys that are not text). Lone surrogates (names that are not UTF-8) pass as escapes."""
+    try:
+        return (json.dumps(msg, default=str) + "\n").encode()
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValueError(str(exc) or type(exc).__name__) from None
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # job code's own exception class may fail even at this
+        text = "(its message could not be read)"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class _LogStream(io.TextIOBase):
@@ -80,7 +99,12 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event) -> bool:
             result = kind.run(ctx, params)
         sys.stdout.flush()
         sys.stderr.flush()
-        pipe.send({"t": "done", "result": result or {}})
+        try:
+            done = encode({"t": "done", "result": result or {}})
+        except ValueError as exc:
+            raise JobFailed(f"the job's result could not be stored: it is not JSON data ({exc}). "
+                            f"This is a bug in the job kind.", retry=False) from None
+        pipe.send_encoded(done)
     except Cancelled:
         pipe.send({"t": "error", "kind": "cancelled", "message": "cancelled"})
     except JobFailed as exc:
@@ -94,8 +118,7 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event) -> bool:
     except BaseException as exc:  # job code is foreign: report anything, then go on
         if isinstance(exc, (SystemExit, KeyboardInterrupt)):
             reuse = False
-        pipe.send({"t": "error", "kind": "exception",
-                   "message": f"{type(exc).__name__}: {exc}",
+        pipe.send({"t": "error", "kind": "exception", "message": _describe(exc),
                    "traceback": traceback.format_exc()})
     finally:
         sys.stdout.flush()

@@ -61,6 +61,8 @@ class Control:
             inputs["files"] = [str(Path(f).expanduser().absolute()) for f in files]
         if dry_run:
             inputs["dry_run"] = True
+            # A preview is wanted now, by someone waiting for it: one attempt, no backoff.
+            max_attempts = 1
         state, error = "queued", None
         if (job.overlap == "skip" and trigger not in EXPLICIT_TRIGGERS
                 and self.store.active_runs(job.name)):

@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 WAKE_JUMP = 30.0      # wall clock ahead of the monotonic clock by this much: we slept
 MAX_SLEEP = 60.0      # the scheduler looks at the clocks at least this often
 PRUNE_EVERY = 6 * 3600
+#: Attempts in a row, resumed runs included, that a run's job process may die in before
+#: the run fails for good: code that takes its process down does so again.
+MAX_DEATHS = 2
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float, jitter: bool,
@@ -234,7 +237,18 @@ class Engine(Control):
         self.dispatch_pending()
 
     def execute_claimed(self, run: dict[str, Any]) -> Outcome:
-        """Run one claimed attempt to its end and record the outcome."""
+        """Run one claimed attempt to its end and record the outcome. Whatever goes wrong
+        here, the attempt ends: a run is never left ``running`` by a live engine."""
+        try:
+            return self._execute_claimed(run)
+        except Exception as exc:
+            log.exception("run %s: the engine failed", run["id"])
+            outcome = Outcome("failed", retry=False, message=(
+                f"trayjobs failed while running this ({type(exc).__name__}: {exc})"))
+            self._record_failure(run, outcome)
+            return outcome
+
+    def _execute_claimed(self, run: dict[str, Any]) -> Outcome:
         self.bus.emit(RunChanged(run))
         job = self.config.jobs.get(run["job"])
         if job is None:
@@ -276,6 +290,28 @@ class Engine(Control):
 
     def _record(self, run: dict[str, Any], outcome: Outcome, *, user_cancel: bool = False,
                 logs: list[tuple[float, str, str]] = ()) -> None:
+        try:
+            self._record_outcome(run, outcome, user_cancel=user_cancel, logs=logs)
+        except Exception as exc:
+            log.exception("run %s: could not record its end", run["id"])
+            self._record_failure(run, Outcome("failed", retry=False, message=(
+                f"trayjobs could not record how this run ended ({type(exc).__name__}: {exc}); "
+                f"the attempt itself {outcome.state}"
+                + (f": {outcome.message}" if outcome.message else ""))))
+
+    def _record_failure(self, run: dict[str, Any], outcome: Outcome) -> None:
+        """End the attempt ``failed`` with nothing but the message: the last resort when the
+        usual bookkeeping raised."""
+        try:
+            row = self.store.end_attempt(run["id"], state="failed", error=outcome.message,
+                                         logs=[(time.time(), "error", outcome.message or "")])
+        except Exception:  # the store itself is unusable: crash recovery ends it later
+            log.exception("run %s: could not record its failure either", run["id"])
+            return
+        self.bus.emit(RunChanged(row, final=True))
+
+    def _record_outcome(self, run: dict[str, Any], outcome: Outcome, *, user_cancel: bool,
+                        logs: list[tuple[float, str, str]]) -> None:
         rid, job = run["id"], self.config.jobs.get(run["job"])
         next_at = None
         if outcome.state == "succeeded":
@@ -288,9 +324,14 @@ class Engine(Control):
             state = "cancelled"
         elif outcome.retry and job is not None and run["attempt"] < run["max_attempts"]:
             state = "retrying"
-            delay = backoff_delay(run["attempt"], base=job.retry.backoff,
-                                  cap=job.retry.max_backoff, jitter=job.retry.jitter)
-            next_at = self.clock() + delay
+            deaths = self.store.deaths_in_a_row(rid) + 1 if outcome.died else 0
+            if deaths >= MAX_DEATHS:
+                state = "failed"
+                outcome.message = f"{outcome.message} {_died_text(deaths)}"
+            else:
+                delay = backoff_delay(run["attempt"], base=job.retry.backoff,
+                                      cap=job.retry.max_backoff, jitter=job.retry.jitter)
+                next_at = self.clock() + delay
         else:
             state = "failed"
         logs = list(logs)
@@ -298,7 +339,7 @@ class Engine(Control):
             logs.append((time.time(), "error", outcome.message))
         row = self.store.end_attempt(rid, state=state, error=outcome.message,
                                      traceback=outcome.traceback, result=outcome.result,
-                                     next_attempt_at=next_at, logs=logs)
+                                     next_attempt_at=next_at, died=outcome.died, logs=logs)
         final = state != "retrying"
         self.bus.emit(RunChanged(row, final=final))
         if state == "retrying":
@@ -345,8 +386,15 @@ class Engine(Control):
             if pid and pid != me and _alive(pid) and self.lock.held:
                 # Another process that does not hold the lock runs it (a CLI inline run).
                 continue
-            self.store.end_attempt(run["id"], state="interrupted", error=(
-                "trayjobs stopped while this run was going (closed, killed or crashed)"))
+            # The process that ran the job died with it. Again and again, perhaps because
+            # of this very run (a job that takes the app down): then it is not resumed.
+            error = "trayjobs stopped while this run was going (closed, killed or crashed)"
+            deaths = self.store.deaths_in_a_row(run["id"]) + 1
+            if deaths >= MAX_DEATHS:
+                self.store.end_attempt(run["id"], state="failed", died=True,
+                                       error=f"{error}. {_died_text(deaths)}")
+            else:
+                self.store.end_attempt(run["id"], state="interrupted", died=True, error=error)
         resumed = []
         for run in self.store._query(
                 "SELECT * FROM runs r WHERE state = 'interrupted' AND NOT EXISTS"
@@ -452,6 +500,10 @@ class Engine(Control):
             with self._cond:
                 if not self._stopping:
                     self._cond.wait(wait)
+
+
+def _died_text(deaths: int) -> str:
+    return f"The job process died {deaths} times in a row running this; not retried again."
 
 
 def _alive(pid: int) -> bool:

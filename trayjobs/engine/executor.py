@@ -20,11 +20,13 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from ..paths import Home
+from ..textfmt import escape_strings
 
 __all__ = ["Executor", "Outcome", "RunHandle"]
 
@@ -40,6 +42,8 @@ class Outcome:
     message: str | None = None
     traceback: str | None = None
     retry: bool = True
+    #: The job's process died: it crashed, or was killed because it did not stop when asked.
+    died: bool = False
 
 
 class RunHandle:
@@ -115,9 +119,16 @@ class JobProcess:
         out = []
         for line in lines:
             try:
-                out.append(json.loads(line))
+                msg = json.loads(line)
             except ValueError:
+                msg = None
+            if not isinstance(msg, dict):
                 log.warning("unreadable message from job process: %r", line[:200])
+                continue
+            # Job code says what it likes: a file name that is not UTF-8 arrives as lone
+            # surrogates, which neither SQLite nor a terminal takes. Escaped here, once, it
+            # is plain text everywhere after.
+            out.append(escape_strings(msg))
         return out
 
     def kill(self) -> None:
@@ -252,6 +263,21 @@ class Executor:
             self._release(proc, reuse=False)
             proc = self._new_process()
             proc.send(request)
+        try:
+            outcome, reuse = self._follow(proc, handle, on_message, on_tick, timeout, tick)
+        except Exception as exc:
+            # Our own bookkeeping failed, not the job: stop the job (it must not go on
+            # unwatched) and say so, rather than leave the attempt without an end.
+            log.exception("following a job process failed")
+            outcome, reuse = Outcome("failed", retry=False, traceback=traceback.format_exc(),
+                                     message=f"trayjobs failed while following this run "
+                                             f"({type(exc).__name__}: {exc})"), False
+        self._release(proc, reuse=reuse)
+        return outcome
+
+    def _follow(self, proc: JobProcess, handle: RunHandle,
+                on_message: Callable[[dict[str, Any]], None], on_tick: Callable[[], None],
+                timeout: float | None, tick: float) -> tuple[Outcome, bool]:
         start = time.monotonic()
         deadline = start + timeout if timeout else None
         asked_at: float | None = None
@@ -286,7 +312,7 @@ class Executor:
                     reuse = False
                     outcome = (self._stopped(reason, timeout, forced=True) if reason
                                else Outcome("crashed", message=proc.death_message(),
-                                            traceback=proc.stderr_tail() or None))
+                                            traceback=proc.stderr_tail() or None, died=True))
                     break
                 for msg in msgs:
                     t = msg.get("t")
@@ -306,8 +332,7 @@ class Executor:
                     else:
                         on_message(msg)
             on_tick()
-        self._release(proc, reuse=reuse)
-        return outcome
+        return outcome, reuse
 
     @staticmethod
     def _ask_cancel(proc: JobProcess) -> None:
@@ -321,5 +346,6 @@ class Executor:
         how = (f" (stopped forcibly: it did not respond within {format_duration(self.grace)})"
                if forced else "")
         if reason == "timeout":
-            return Outcome("timeout", message=f"timed out after {format_duration(timeout)}{how}")
+            return Outcome("timeout", message=f"timed out after {format_duration(timeout)}{how}",
+                           died=forced)
         return Outcome("cancelled", message=f"cancelled{how}", retry=False)

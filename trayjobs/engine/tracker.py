@@ -35,9 +35,11 @@ class AttemptTracker:
     def on_message(self, msg: dict[str, Any]) -> None:
         t = msg.get("t")
         if t == "progress":
-            self._progress(msg)
+            self._progress({"done": _number(msg.get("done")), "total": _number(msg.get("total")),
+                            "unit": _str(msg.get("unit")), "message": _str(msg.get("message"))})
         elif t == "log":
-            line = (msg.get("ts") or time.time(), msg.get("level") or "info", msg.get("message", ""))
+            line = (_number(msg.get("ts")) or time.time(), _str(msg.get("level")) or "info",
+                    _str(msg.get("message")) or "")
             self._logs.append(line)
             self.bus.emit(RunLog(self.run_id, *line))
             if len(self._logs) >= 500:
@@ -89,3 +91,19 @@ class AttemptTracker:
             self.store.add_logs(self.run_id, lines)
         if self._dirty:
             self._write_progress(time.monotonic())
+
+
+# Messages come from job code: what would not fit a column is made to, rather than
+# failing the run's bookkeeping.
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
+
+
+def _str(value: Any) -> str | None:
+    return value if value is None or isinstance(value, str) else str(value)

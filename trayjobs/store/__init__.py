@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # imported only when a migration runs: the app stays lighter
     import sqlite_utils
 
 from ..errors import StoreBusy
+from ..textfmt import escape_strings, escape_undecodable
 from .migrations import MIGRATIONS
 
 __all__ = ["RunStore", "ACTIVE_STATES", "FINAL_STATES", "STATES", "TRIGGERS"]
@@ -41,6 +42,22 @@ TRIGGERS = ("manual", "schedule", "catch-up", "retry", "recovered", "watch", "cl
 
 def _now() -> float:
     return time.time()
+
+
+# What runs carry comes from job code: a message may hold a file name that is not UTF-8
+# (lone surrogates), which SQLite refuses. Every text written to runs, attempts and run_log
+# goes through these two, so no job can make recording a run fail.
+
+def _text(value: Any) -> Any:
+    return escape_undecodable(value) if isinstance(value, str) else value
+
+
+def _json(value: Any) -> str:
+    """``value`` as stored JSON; ``ValueError`` if it is not JSON-like data."""
+    try:
+        return json.dumps(escape_strings(value))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"not JSON data ({exc})") from None
 
 
 class RunStore:
@@ -153,8 +170,8 @@ class RunStore:
                 " inputs, retry_of, parent_run, note, created_at, updated_at, finished_at, error)"
                 " VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
                 (job, kind, trigger, state, max_attempts, priority,
-                 json.dumps(inputs) if inputs else None, retry_of, parent_run, note, now, now,
-                 now if final else None, error)).fetchone())
+                 json.dumps(inputs) if inputs else None, retry_of, parent_run, _text(note),
+                 now, now, now if final else None, _text(error))).fetchone())
         return _decode(dict(row))
 
     def get_run(self, run_id: int) -> dict[str, Any] | None:
@@ -180,7 +197,8 @@ class RunStore:
 
     def update_run(self, run_id: int, **fields: Any) -> None:
         if "result" in fields and not isinstance(fields["result"], (str, type(None))):
-            fields["result"] = json.dumps(fields["result"])
+            fields["result"] = _json(fields["result"])
+        fields = {k: v if k == "inputs" else _text(v) for k, v in fields.items()}
         fields["updated_at"] = _now()
         cols = ", ".join(f"{k} = ?" for k in fields)
         self._execute(f"UPDATE runs SET {cols} WHERE id = ?", (*fields.values(), run_id))
@@ -210,28 +228,31 @@ class RunStore:
                      unit: str | None, message: str | None) -> None:
         self._execute("UPDATE runs SET progress_done = ?, progress_total = ?, progress_unit = ?,"
                       " progress_message = ?, updated_at = ? WHERE id = ?",
-                      (done, total, unit, message, _now(), run_id))
+                      (done, total, _text(unit), _text(message), _now(), run_id))
 
     def end_attempt(self, run_id: int, *, state: str, error: str | None = None,
                     traceback: str | None = None, result: dict[str, Any] | None = None,
-                    next_attempt_at: float | None = None,
+                    next_attempt_at: float | None = None, died: bool = False,
                     logs: Iterable[tuple[float, str, str]] = ()) -> dict[str, Any]:
         """Record how the current attempt ended, with its last log lines, in one commit;
-        move the run to ``state`` and return its row."""
+        move the run to ``state`` and return its row. ``died``: the job's process died in
+        it. ``ValueError`` (nothing written) if ``result`` is not JSON data."""
         now = _now()
         final = state in FINAL_STATES
+        error, traceback = _text(error), _text(traceback)
+        result_json = _json(result) if result is not None else None
         with self.transaction() as conn:
             row = conn.execute(
                 "UPDATE runs SET state = ?, error = ?, traceback = ?,"
                 " result = coalesce(?, result), next_attempt_at = ?, updated_at = ?,"
                 " finished_at = ?, dispatched = 0 WHERE id = ? RETURNING *",
-                (state, error, traceback, json.dumps(result) if result is not None else None,
+                (state, error, traceback, result_json,
                  next_attempt_at, now, now if final else None, run_id)).fetchone()
-            conn.execute("UPDATE attempts SET finished_at = ?, state = ?, error = ?"
+            conn.execute("UPDATE attempts SET finished_at = ?, state = ?, error = ?, died = ?"
                          " WHERE run_id = ? AND attempt = ?",
-                         (now, state, error, run_id, row["attempt"]))
+                         (now, state, error, int(died), run_id, row["attempt"]))
             conn.executemany("INSERT INTO run_log (run_id, ts, level, message) VALUES (?, ?, ?, ?)",
-                             [(run_id, ts, level, msg) for ts, level, msg in logs])
+                             _log_rows(run_id, logs))
         return _decode(dict(row))
 
     def cancel_requested(self, run_id: int) -> bool:
@@ -241,12 +262,27 @@ class RunStore:
     def attempts(self, run_id: int) -> list[dict[str, Any]]:
         return self._query("SELECT * FROM attempts WHERE run_id = ? ORDER BY attempt", (run_id,))
 
+    def deaths_in_a_row(self, run_id: int) -> int:
+        """How many of the last ended attempts of ``run_id`` its job's process died in, one
+        after the other, counting on into the run it resumes (trigger ``recovered``) while
+        every attempt died."""
+        n = 0
+        while run_id is not None:
+            for a in self._query("SELECT died FROM attempts WHERE run_id = ? AND finished_at"
+                                 " IS NOT NULL ORDER BY attempt DESC", (run_id,)):
+                if not a["died"]:
+                    return n
+                n += 1
+            rows = self._query("SELECT trigger, retry_of FROM runs WHERE id = ?", (run_id,))
+            run_id = rows[0]["retry_of"] if rows and rows[0]["trigger"] == "recovered" else None
+        return n
+
     def add_logs(self, run_id: int, lines: Iterable[tuple[float, str, str]]) -> None:
         """Append ``(ts, level, message)`` lines to a run's log."""
         with self._lock:
             self._retrying(lambda: self.conn.executemany(
                 "INSERT INTO run_log (run_id, ts, level, message) VALUES (?, ?, ?, ?)",
-                [(run_id, ts, level, msg) for ts, level, msg in lines]))
+                _log_rows(run_id, lines)))
 
     def add_log(self, run_id: int, message: str, level: str = "info") -> None:
         self.add_logs(run_id, [(_now(), level, message)])
@@ -416,6 +452,10 @@ class RunStore:
             for table, col in (("run_log", "run_id"), ("attempts", "run_id"), ("runs", "id")):
                 conn.execute(f"DELETE FROM {table} WHERE {col} IN (SELECT id FROM _prune)")
         return n
+
+
+def _log_rows(run_id: int, lines: Iterable[tuple[float, str, str]]) -> list[tuple]:
+    return [(run_id, ts, _text(level), _text(msg)) for ts, level, msg in lines]
 
 
 def _filters(*, job=None, state=None, text=None, since=None, until=None, before_id=None):

@@ -64,8 +64,15 @@ def _m003_dispatch_indexes(db: "sqlite_utils.Database") -> None:
                " WHERE state = 'queued' AND dispatched = 0")
 
 
+def _m004_attempt_died(db: "sqlite_utils.Database") -> None:
+    # Whether the job's process died in an attempt (crashed, killed, or the app running it
+    # did): a run that takes its process down again and again is not retried for ever.
+    db.execute("ALTER TABLE attempts ADD COLUMN died INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[tuple[str, Any]] = [
     ("001_initial", _m001_initial),
     ("002_watch_files", _m002_watch_files),
     ("003_dispatch_indexes", _m003_dispatch_indexes),
+    ("004_attempt_died", _m004_attempt_died),
 ]
