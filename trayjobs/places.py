@@ -20,7 +20,10 @@ import errno
 import os
 from typing import NamedTuple
 
-__all__ = ["Real", "danger", "expand", "problem", "realpath"]
+from pydantic import ValidationError
+from pydantic_core import InitErrorDetails
+
+__all__ = ["Real", "danger", "expand", "problem", "realpath", "refusal"]
 
 # These folders and everything below them belong to the system.
 SYSTEM_TREES = (
@@ -161,3 +164,12 @@ def danger(path: str) -> str | None:
     if real in {_key(f) for f in SHARED_FOLDERS} or (own is not None and own in _idents(SHARED_FOLDERS)):
         return "is a shared system folder; name a folder inside it"
     return None
+
+
+def refusal(model: str, key: str, value: str, why: str, where: str = "") -> ValidationError:
+    """A dangerous folder refused as ``key``'s own error (so the message names the key),
+    with the opt-in that allows it."""
+    error = ValueError(f"{value!r} {why}; set allow_dangerous_location = true{where} if you "
+                       f"really mean it")
+    return ValidationError.from_exception_data(model, [InitErrorDetails(
+        type="value_error", loc=(key,), input=value, ctx={"error": error})])
