@@ -9,22 +9,25 @@ and the window show them.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 from .durations import parse_duration
 from .errors import ConfigError
 from .kinds.base import COMMON_KEYS, KindParams
 from .kinds.registry import get_kind, kind_names
+from .places import danger, expand, problem, refusal
 from .schedule import Cron, CronError, Interval
 
 __all__ = ["Config", "JobConfig", "Settings", "RetryPolicy", "WatchSpec", "load_config",
-           "parse_config", "DEFAULT_IGNORE"]
+           "parse_config", "DEFAULT_IGNORE", "OUTPUT_FOLDER_KEYS"]
 
 
 def _duration(v: Any) -> float:
@@ -32,6 +35,11 @@ def _duration(v: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(_duration)]
+
+#: The params of a job kind that name folders the job moves its input files into; a
+#: relative one is taken beside each file.
+OUTPUT_FOLDER_KEYS = ("processed_dir", "failed_dir")
+_LEAVE = "leave"  # such a folder's value that keeps the files where they are
 
 DEFAULT_IGNORE = ["*.part", "*.crdownload", "*.tmp", "*.temp", "*.partial", "*.download",
                   "~$*", ".~lock*", ".*", "*.swp", "*~"]
@@ -49,16 +57,38 @@ class RetryPolicy(_Strict):
 
 
 class WatchSpec(_Strict):
-    folder: str = Field(description="The folder to watch; `~` is your home.")
+    folder: str = Field(description="The folder to watch, written in full: `~` is your home, "
+                                    "$VARIABLES are expanded.")
     patterns: list[str] = Field(["*"], description="File name globs that trigger the job.")
     recursive: bool = Field(False, description="Watch sub-folders too.")
     settle: Duration = Field(1.0, ge=0, le=3600, description="Quiet time (size and mtime unchanged) before a file counts as complete.")
     ignore: list[str] = Field(default_factory=lambda: list(DEFAULT_IGNORE),
                               description="Names never treated as input (partial downloads, temp and hidden files).")
+    allow_dangerous_location: bool = Field(
+        False, description="Allow watching /, the home folder itself, a folder holding it, and "
+                           "system folders.")
+
+    @field_validator("folder")
+    @classmethod
+    def _usable_folder(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("a watched folder needs a path")
+        why = problem(v)
+        if why:
+            raise ValueError(f"{v!r} {why}")
+        return v
+
+    @model_validator(mode="after")
+    def _safe_folder(self) -> "WatchSpec":
+        # A job whose files are moved aside (import) would sweep up the whole folder.
+        why = None if self.allow_dangerous_location else danger(self.folder)
+        if why:
+            raise refusal(type(self).__name__, "folder", self.folder, why, " in the watch table")
+        return self
 
     @property
     def path(self) -> Path:
-        return Path(self.folder).expanduser()
+        return Path(expand(self.folder))
 
 
 class JobCommon(_Strict):
@@ -264,9 +294,29 @@ def _parse_job(name: str, raw: Any) -> JobConfig:
             errors.extend(_messages(exc, known, kind=kind_cls.name))
     if common is not None and common.cron and common.every:
         errors.append(("cron", "give either 'every' or 'cron', not both"))
+    if common is not None and common.watch is not None and params is not None:
+        errors.extend(_output_folders(common.watch, params))
     if errors:
         raise _JobErrors(errors)
     return JobConfig(name=name, common=common, params=params, raw=raw)
+
+
+def _output_folders(watch: WatchSpec, params: KindParams) -> list[tuple[str, str]]:
+    """Relative folders the watched files are moved into, checked where the files arrive
+    (absolute ones the kind's params check themselves)."""
+    if getattr(params, "allow_dangerous_location", False):
+        return []
+    errors = []
+    for key in OUTPUT_FOLDER_KEYS:
+        value = getattr(params, key, None)
+        if (not isinstance(value, str) or value == _LEAVE
+                or os.path.isabs(os.path.expandvars(os.path.expanduser(value)))):
+            continue
+        why = danger(expand(value, str(watch.path)))
+        if why:
+            errors.append((key, f"{value!r} in {watch.folder} {why}; set "
+                                f"allow_dangerous_location = true if you really mean it"))
+    return errors
 
 
 def _messages(exc: ValidationError, known, *, kind: str | None = None):

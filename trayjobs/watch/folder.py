@@ -21,6 +21,7 @@ from watchdog.events import (DirAttribEvent, DirCreatedEvent, DirDeletedEvent, D
                              FileClosedEvent, FileCreatedEvent, FileDeletedEvent,
                              FileModifiedEvent, FileMovedEvent, FileSystemEvent,
                              FileSystemEventHandler)
+from ..places import danger, realpath
 from .observer import make_observer
 
 __all__ = ["Folder", "folder_problem"]
@@ -111,7 +112,10 @@ class Folder:
         self.recursive = False
         self.state = "starting"      # starting | watching | unavailable | idle (all paused)
         self.reason: str | None = None
-        self.real = os.path.realpath(path)  # what the observer watches (symlinks resolved)
+        self.real = realpath(path).path or path  # what the observer watches (symlinks resolved)
+        #: Every job watching it allows a dangerous folder (the config refused it otherwise;
+        #: this catches a folder swapped for a link to one since).
+        self.allow_dangerous = False
         self.reports_close = False   # its observer reports files closed after writing
         self._observer = None
         self._ident: tuple[int, int] | None = None
@@ -121,8 +125,13 @@ class Folder:
     def open(self) -> bool:
         """(Re)start watching; False, with ``reason`` set, if the folder cannot be watched."""
         self.close()
-        self.real = os.path.realpath(self.key)
-        reason = folder_problem(self.real)
+        real = realpath(self.key)
+        if real.error:
+            reason = f"the path cannot be resolved: {real.error}"
+        else:
+            self.real = real.path
+            why = None if self.allow_dangerous else danger(self.real)
+            reason = f"it {why}; refusing to watch it" if why else folder_problem(self.real)
         if reason is None:
             try:
                 st = os.stat(self.real)

@@ -191,6 +191,8 @@ class WatchManager:
                 if folder is None:
                     folder = self._folders[w.key] = Folder(w.key, self._post)
                 folder.jobs.add(name)
+                folder.allow_dangerous = all(self._watches[j].spec.allow_dangerous_location
+                                             for j in folder.jobs)
                 if folder.state == "watching":
                     w.matcher = Matcher(folder.real, w.spec, w.excluded)
         self._apply_paused()
@@ -204,6 +206,9 @@ class WatchManager:
             if not folder.jobs:
                 folder.close("idle")
                 del self._folders[w.key]
+            else:
+                folder.allow_dangerous = all(self._watches[j].spec.allow_dangerous_location
+                                             for j in folder.jobs)
         self._published.pop(w.job, None)
         self.engine.store.clear_watch_status(w.job)
 

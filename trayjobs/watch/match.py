@@ -15,19 +15,16 @@ from collections.abc import Iterable, Iterator
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from ..config import Config, JobConfig, WatchSpec
+from ..config import OUTPUT_FOLDER_KEYS, Config, JobConfig, WatchSpec
 
 __all__ = ["Matcher", "own_folders", "watch_root", "jobs_accepting", "name_matches"]
 
-#: The params of a job kind that name folders the job writes its input files into.
-_OUTPUT_PARAMS = ("processed_dir", "failed_dir")
 _LEAVE = "leave"  # the import kind's "keep files where they are"
 
 
 def watch_root(spec: WatchSpec) -> Path:
-    """The folder as configured: ``~`` expanded; a relative folder is taken in the home folder."""
-    path = spec.path
-    return path if path.is_absolute() else Path.home() / path
+    """The folder as configured, ``~`` and $VARIABLES expanded (the config refuses relative ones)."""
+    return spec.path
 
 
 def name_matches(name: str, patterns: Iterable[str]) -> bool:
@@ -38,7 +35,7 @@ def name_matches(name: str, patterns: Iterable[str]) -> bool:
 def own_folders(job: JobConfig) -> list[str]:
     """The folders (as configured) a job moves its input files into after a run."""
     out = []
-    for key in _OUTPUT_PARAMS:
+    for key in OUTPUT_FOLDER_KEYS:
         value = getattr(job.params, key, None)
         if isinstance(value, str) and value.strip() and value.strip() != _LEAVE:
             out.append(value.strip())

@@ -3,24 +3,53 @@
 The source is never changed: it is moved (renamed, or copied then removed
 across drives) under a name that does not clash, and a failed one gets a short
 ``NAME.error.txt`` beside it saying why.
+
+Only what the run imported or failed is moved: never a folder or a special file
+named as input, never a file that changed since the run read it (a newer export
+saved under the same name), and never into a dangerous folder (see
+:mod:`trayjobs.places`) unless the job allows it.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import time
 from pathlib import Path
 
+from ...places import danger, expand
 from .params import LEAVE
+from .streams import FileStamp
 
-__all__ = ["move_aside", "destination"]
+__all__ = ["move_aside", "destination", "NotMoved"]
+
+
+class NotMoved(Exception):
+    """The file stays where it is; ``str(exc)`` says why."""
 
 
 def destination(path: Path, folder: str) -> Path | None:
     if folder == LEAVE:
         return None
-    target = Path(folder).expanduser()
-    return target if target.is_absolute() else path.parent / target
+    return Path(expand(folder, str(path.parent)))
+
+
+def _check_source(path: Path, seen: FileStamp | None) -> bool:
+    """False if there is nothing at ``path`` any more; NotMoved if it must stay."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISDIR(st.st_mode):
+        raise NotMoved("it is a folder, not a file")
+    if stat.S_ISLNK(st.st_mode):
+        return True  # the link itself moves; what it points to stays
+    if not stat.S_ISREG(st.st_mode):
+        raise NotMoved("it is not a regular file")
+    if seen is not None and (st.st_size, st.st_mtime_ns) != (seen.size, seen.mtime_ns):
+        raise NotMoved("it changed after this run read it")
+    return True
 
 
 def _free_name(folder: Path, name: str) -> Path:
@@ -34,11 +63,19 @@ def _free_name(folder: Path, name: str) -> Path:
 
 
 def move_aside(path: Path, folder: str, *, error: str | None = None, run_id: int = 0,
-               job: str = "") -> Path | None:
-    """Move ``path`` into ``folder`` (relative to its own folder); the new path, or None."""
+               job: str = "", seen: FileStamp | None = None,
+               allow_dangerous: bool = False) -> Path | None:
+    """Move ``path`` into ``folder`` (relative to its own folder); the new path, or None.
+
+    ``seen`` is the file as the run read it. Raises :class:`NotMoved` when the file must
+    stay where it is.
+    """
     where = destination(path, folder)
-    if where is None or not path.exists():
+    if where is None or not _check_source(path, seen):
         return None
+    why = None if allow_dangerous else danger(str(where))
+    if why:
+        raise NotMoved(f"{where} {why} (allow_dangerous_location is off)")
     where.mkdir(parents=True, exist_ok=True)
     target = _free_name(where, path.name)
     shutil.move(str(path), str(target))

@@ -8,10 +8,12 @@ set bad rows aside, then move the file to ``processed/`` beside it.
 from __future__ import annotations
 
 import codecs
+import os
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ...places import danger, problem, refusal
 from ..base import KindParams
 
 __all__ = ["ImportParams", "LEAVE", "RESERVED_TABLES"]
@@ -67,6 +69,9 @@ class ImportParams(KindParams):
     failed_dir: str = Field(
         "failed", description="Folder failed files are moved to (with a NAME.error.txt beside "
                               "them), relative or absolute; `leave` keeps them in place.")
+    allow_dangerous_location: bool = Field(
+        False, description="Allow `processed_dir` / `failed_dir` to be /, the home folder "
+                           "itself, a folder holding it, or a system folder.")
     reimport: bool = Field(
         False, description="Import a file even if the same content was imported into the "
                            "table before (normally it is skipped as already imported).")
@@ -138,7 +143,27 @@ class ImportParams(KindParams):
     @classmethod
     def _dir_or_leave(cls, value: str) -> str:
         value = value.strip()
-        return LEAVE if value in ("", LEAVE) else value
+        if value in ("", LEAVE):
+            return LEAVE
+        if "\0" in value:
+            raise ValueError("a folder name cannot hold a NUL character")
+        if os.path.isabs(os.path.expandvars(os.path.expanduser(value))):
+            why = problem(value)  # a relative one is checked where the files are
+            if why:
+                raise ValueError(f"{value!r} {why}")
+        return value
+
+    @model_validator(mode="after")
+    def _safe_dirs(self) -> "ImportParams":
+        for key in ("processed_dir", "failed_dir"):
+            value = getattr(self, key)
+            if self.allow_dangerous_location or value == LEAVE or not os.path.isabs(
+                    os.path.expandvars(os.path.expanduser(value))):
+                continue
+            why = danger(value)
+            if why:
+                raise refusal(type(self).__name__, key, value, why)
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> "ImportParams":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import sqlite3
+import stat
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -18,7 +19,7 @@ from typing import Any, Iterator
 
 from ...context import JobContext
 from ...errors import JobFailed
-from .files import move_aside
+from .files import NotMoved, move_aside
 from .load import TableWriter
 from .params import ImportParams
 from .plan import Plan, make_reader, plan_file
@@ -109,6 +110,7 @@ class ImportRun:
         self.database = database_path(ctx, params)
         self.results: list[FileResult] = []
         self._kept: dict[str, set[int]] = {}  # table -> imports this run found already there
+        self._seen: dict[Path, FileStamp] = {}  # each file as this run read it
 
     def execute(self) -> dict[str, Any]:
         ctx = self.ctx
@@ -145,7 +147,7 @@ class ImportRun:
                 earlier = store.imported_by_run(ctx.resumes, ctx.job, str(path))
             if earlier and not path.exists():
                 return self._resumed(path, earlier)
-            stamp = self._hash(path)
+            stamp = self._seen[path] = self._hash(path)
             if earlier and earlier["sha256"] == stamp.sha256:
                 return self._resumed(path, earlier)
             plan = plan_file(path, params)
@@ -172,6 +174,8 @@ class ImportRun:
         try:
             if path.is_dir():
                 raise FileProblem("this is a folder, not a file")
+            if not stat.S_ISREG(path.stat().st_mode):  # reading a FIFO would wait forever
+                raise FileProblem("this is not a regular file (a pipe, socket or device)")
             return hash_file(path, check=self.ctx.check_cancelled)
         except FileNotFoundError:
             raise FileProblem("the file does not exist (any more)") from None
@@ -277,7 +281,12 @@ class ImportRun:
         folder = params.failed_dir if result.status == "failed" else params.processed_dir
         try:
             moved = move_aside(path, folder, run_id=ctx.run_id, job=ctx.job,
-                               error=result.message if result.status == "failed" else None)
+                               error=result.message if result.status == "failed" else None,
+                               seen=self._seen.get(path),
+                               allow_dangerous=params.allow_dangerous_location)
+        except NotMoved as exc:
+            ctx.log(f"{path.name}: left where it is, not moved to {folder}: {exc}", "warning")
+            return
         except OSError as exc:
             ctx.log(f"{path.name}: could not be moved to {folder}: {exc.strerror or exc}",
                     "warning")

@@ -1,0 +1,96 @@
+"""An import moves only what it imported or failed, and never into a dangerous folder.
+
+``HOME`` is a fake home under ``tmp_path``; every test counts what changed outside the
+files the run was given.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from test_import_support import KIND, fail, params, run, write
+from test_watch_safety import snapshot
+
+
+@pytest.fixture
+def fake_home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "users" / "someone"
+    (home / "Inbox").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
+def test_a_folder_named_as_input_fails_and_stays_where_it_is(make_ctx, tmp_path):
+    folder = tmp_path / "in" / "export.csv"
+    write(folder / "inner.txt", "mine")
+    before = snapshot(tmp_path / "in")
+    error, ctx = fail(make_ctx, folder, processed_dir="processed", failed_dir="failed")
+    assert "this is a folder, not a file" in str(error)
+    assert snapshot(tmp_path / "in") == before
+    assert any("left where it is" in m and "it is a folder" in m for m in ctx.sink.logs)
+
+
+def test_a_pipe_named_as_input_fails_at_once_and_stays(make_ctx, tmp_path):
+    (tmp_path / "in").mkdir()
+    pipe = tmp_path / "in" / "feed.csv"
+    os.mkfifo(pipe)  # reading it would wait for a writer forever
+    before = snapshot(tmp_path / "in")
+    error, _ = fail(make_ctx, pipe, processed_dir="processed", failed_dir="failed")
+    assert "not a regular file" in str(error)
+    assert snapshot(tmp_path / "in") == before
+
+
+def test_a_file_replaced_after_the_run_read_it_is_not_moved(make_ctx, tmp_path):
+    source = write(tmp_path / "in" / "export.csv", "id,name\n1,a\n")
+
+    class Replacer(list):
+        """The sink of a real context: a newer export lands under the same name just as the
+        first one is imported."""
+
+        def __call__(self, message: dict) -> None:
+            self.append(message)
+            if message["t"] == "log" and "imported into" in message.get("message", ""):
+                write(source, "id,name\n1,a\n2,b-newer-and-not-imported\n")
+
+        @property
+        def logs(self) -> list[str]:
+            return [m["message"] for m in self if m["t"] == "log"]
+
+    ctx = make_ctx(files=[source])
+    ctx.sink = Replacer()
+    result = KIND.run(ctx, params(processed_dir="processed"))
+    assert result["rows"] == 1
+    assert "b-newer" in source.read_text()  # still there, for the next run
+    assert not (tmp_path / "in" / "processed").exists()
+    assert any("changed after this run read it" in m for m in ctx.sink.logs)
+
+
+def test_a_relative_output_folder_that_lands_on_home_is_refused_at_run_time(make_ctx, fake_home):
+    # Given with --file (or dropped), so no watch tells the config where files come from.
+    source = write(fake_home / "Inbox" / "export.csv", "id,name\n1,a\n")
+    (fake_home / "letter.txt").write_text("private")
+    before = snapshot(fake_home)
+    result, ctx = run(make_ctx, source, processed_dir="..")
+    assert result["rows"] == 1
+    assert snapshot(fake_home) == before
+    assert any("left where it is" in m and "is your home folder itself" in m
+               for m in ctx.sink.logs)
+
+
+def test_the_opt_in_lets_it_move(make_ctx, fake_home):
+    source = write(fake_home / "Inbox" / "export.csv", "id,name\n1,a\n")
+    run(make_ctx, source, processed_dir="..", allow_dangerous_location=True)
+    assert (fake_home / "export.csv").exists() and not source.exists()
+
+
+def test_ordinary_moves_still_happen(make_ctx, fake_home):
+    good = write(fake_home / "Inbox" / "good.csv", "id,name\n1,a\n")
+    bad = write(fake_home / "Inbox" / "bad.csv", b"")
+    error, _ = fail(make_ctx, good, bad, processed_dir="processed", failed_dir="failed")
+    assert "empty" in str(error)
+    assert (fake_home / "Inbox" / "processed" / "good.csv").exists()
+    assert (fake_home / "Inbox" / "failed" / "bad.csv").exists()
+    assert (fake_home / "Inbox" / "failed" / "bad.csv.error.txt").exists()
