@@ -21,7 +21,8 @@ class PythonParams(KindParams):
     file: str | None = Field(
         None, description="A Python file that defines the function, e.g. '~/scripts/sync.py'; "
                           "its folder is importable while it runs. Give `call` or `file`.")
-    function: str = Field("main", description="With `file`: the function's name in the file.")
+    function: str | None = Field(
+        None, description="With `file`: the function's name in the file; `main` when not given.")
     path: list[str] = Field(
         default_factory=list,
         description="Folders added to the import path of the job's process, e.g. '~/scripts'.")
@@ -46,8 +47,8 @@ class PythonParams(KindParams):
 
     @field_validator("function")
     @classmethod
-    def _function(cls, v: str) -> str:
-        if not re.fullmatch(_DOTTED, v):
+    def _function(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(_DOTTED, v):
             raise ValueError(f"{v!r} is not a Python name")
         return v
 
@@ -56,7 +57,7 @@ class PythonParams(KindParams):
         if (self.call is None) == (self.file is None):
             raise ValueError("give either call = \"package.module:function\" or "
                              "file = \"~/scripts/job.py\", not both or neither")
-        if self.call is not None and "function" in self.model_fields_set:
+        if self.call is not None and self.function is not None:
             raise ValueError("'function' goes with 'file'; with 'call' the function is named "
                              "after the colon")
         return self
@@ -67,7 +68,7 @@ class PythonParams(KindParams):
 
     @property
     def attribute(self) -> str:
-        return self.call.split(":", 1)[1] if self.call else self.function
+        return self.call.split(":", 1)[1] if self.call else self.function or "main"
 
     @property
     def script(self) -> Path | None:
@@ -79,4 +80,4 @@ class PythonParams(KindParams):
 
     def target(self) -> str:
         """The function in words: "mypackage.tasks:nightly", "~/scripts/sync.py:main"."""
-        return self.call or f"{self.file}:{self.function}"
+        return self.call or f"{self.file}:{self.attribute}"
