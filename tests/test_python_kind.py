@@ -88,16 +88,17 @@ def test_an_exception_is_the_error_with_the_functions_traceback(make_engine, tmp
 
 def test_an_edited_script_is_read_afresh_on_the_next_run(make_engine, tmp_path):
     # Job processes are reused between runs; one that ran user code is not.
-    job = script(tmp_path / "job.py", "def main(ctx):\n    return 'first version'\n")
+    job = script(tmp_path / "lib" / "edited.py", "def main(ctx):\n    return 'first version'\n")
     eng = make_engine(f"""
         [jobs.edit]
         kind = "python"
-        file = '{job}'
-    """)
+        call = "edited:main"
+        path = '{job.parent}'
+    """, workers=1)
     assert eng.watcher.wait(eng.submit("edit"))["result"]["summary"] == "first version"
     job.write_text("def main():\n    return None\n")
     run = eng.watcher.wait(eng.submit("edit"))
-    assert run["result"] == {"summary": f"{job}:main finished"}
+    assert run["result"] == {"summary": "edited:main finished"}
 
 
 def test_dry_run_only_when_the_job_says_the_function_honours_it(make_engine, tmp_path):
