@@ -437,10 +437,11 @@ def cmd_kinds(home: Home, args) -> int:
                      "accepts_files": None, "supports_dry_run": None, "supports_undo": None,
                      "idempotent": None, "error": broken.error})
     rows.sort(key=lambda r: r["name"])
+    status = EXIT_FAILED if any(r["error"] for r in rows) else EXIT_OK
     if args.json:
         for r in rows:
             print(json.dumps(r))
-        return EXIT_OK
+        return status
     flags = (("accepts_files", "files"), ("supports_dry_run", "dry-run"),
              ("supports_undo", "undo"), ("idempotent", "idempotent"))
     table_rows = []
@@ -454,7 +455,7 @@ def cmd_kinds(home: Home, args) -> int:
                                ",".join(text for key, text in flags if r[key]) or "-",
                                r["summary"][:80]])
     print(table(table_rows, ["KIND", "FROM", "CAN", "SUMMARY"]))
-    return EXIT_FAILED if any(r["error"] for r in rows) else EXIT_OK
+    return status
 
 
 def _pause(paused: bool):
