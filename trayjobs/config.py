@@ -98,6 +98,15 @@ class JobCommon(_Strict):
                 raise ValueError(str(exc)) from None
         return v
 
+    @field_validator("params", mode="before")
+    @classmethod
+    def _params(cls, v: Any) -> Any:
+        for key, value in (v.items() if isinstance(v, dict) else ()):
+            if not isinstance(value, (str, bool, int, float)):
+                raise ValueError(f"parameter {key!r}: give its default as text, a number, "
+                                 f"true or false (got {value!r})")
+        return v
+
     @field_validator("then", mode="before")
     @classmethod
     def _then(cls, v: Any) -> Any:
