@@ -47,7 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--file", action="append", default=[], metavar="PATH",
                    help="an input file (import jobs); repeat for several")
     s.add_argument("--dry-run", action="store_true",
-                   help="preview what the job would do, touching nothing (cleanup, import)")
+                   help="preview what the job would do, touching nothing; refused for a job "
+                        "whose kind has no preview (`trayjobs kinds` lists them)")
+    s.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="set one of the job's params for this run (e.g. month=2026-10; a "
+                        "report's period=last_quarter); repeat for several")
     s = sub.add_parser("runs", help="list recent runs")
     s.add_argument("--job")
     s.add_argument("--state", help="queued, running, retrying, succeeded, failed, cancelled, "
@@ -63,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(name, help=text).add_argument("run", type=int)
     sub.add_parser("jobs", help="list jobs with their triggers and next runs")
     sub.add_parser("check", help="validate the config file; exit 1 on errors")
+    s = sub.add_parser("kinds", help="list the job kinds: built-in and from installed "
+                                     "plug-ins, with what each can do")
+    s.add_argument("--json", action="store_true", help="one JSON object per kind")
+    s.add_argument("--reference", action="store_true",
+                   help="print each kind's options (Markdown, like the README's reference)")
     for name, text in (("pause", "pause all jobs, or one"), ("resume", "resume all jobs, or one")):
         sub.add_parser(name, help=text).add_argument("job", nargs="?")
     s = sub.add_parser("install-desktop", help="add trayjobs to your app menu, with its icon "
@@ -118,17 +127,35 @@ def cmd_worker(home: Home, args) -> int:
     return run_worker(home, workers=args.workers)
 
 
+def _param_args(items: list[str]) -> dict[str, str]:
+    """``--param KEY=VALUE`` options as a dict of the typed text."""
+    params = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise UserError(f"--param {item!r}: write it as KEY=VALUE, e.g. month=2026-10")
+        params[key.strip()] = value
+    return params
+
+
 def cmd_run(home: Home, args) -> int:
+    params = _param_args(args.param)
     if _consumer_running(home):
         ctl = _control(home)
-        run_id = ctl.submit(args.job, trigger="cli", files=args.file, dry_run=args.dry_run)
+        run_id = ctl.submit(args.job, trigger="cli", files=args.file, dry_run=args.dry_run,
+                            params=params)
         print(run_id)
         if not args.wait:
             return EXIT_OK
         return _follow(ctl, run_id)
     from .engine.engine import Engine
     eng = Engine(home, scheduler=False, mode="cli")
-    run_id = eng.submit(args.job, trigger="cli", files=args.file, dry_run=args.dry_run)
+    try:
+        run_id = eng.submit(args.job, trigger="cli", files=args.file, dry_run=args.dry_run,
+                            params=params)
+    except BaseException:
+        eng.executor.close()
+        raise
     print(run_id)
     print("No trayjobs app or worker is running for this home, so the run happens here.",
           file=sys.stderr)
@@ -262,8 +289,13 @@ def cmd_show(home: Home, args) -> int:
              f"  finished: {when(run.get('finished_at'), seconds=True)}  ({run_duration(run)})"]
     if run.get("note"):
         lines.append(f"  note:     {run['note']}")
-    if run.get("inputs"):
-        lines.append(f"  inputs:   {json.dumps(run['inputs'])}")
+    inputs = dict(run.get("inputs") or {})
+    run_params = inputs.pop("params", None)
+    if run_params:
+        lines.append("  params:   " + ", ".join(f"{k} = {_toml_value(v)}"
+                                                for k, v in run_params.items()))
+    if inputs:
+        lines.append(f"  inputs:   {json.dumps(inputs)}")
     if run.get("progress_total") or run.get("progress_message"):
         lines.append(f"  progress: {run.get('progress_done')} / {run.get('progress_total')} "
                      f"{run.get('progress_unit') or ''} {run.get('progress_message') or ''}")
@@ -362,18 +394,74 @@ def _next_run(job, state: dict[str, Any]) -> float | None:
     return job.schedule.next_after(local_now()).timestamp()
 
 
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value) if isinstance(value, str) else str(value)
+
+
 def cmd_check(home: Home, args) -> int:
-    from .config import load_config
+    from .config import check_jobs, load_config
+    from .kinds.registry import broken_kinds
+    for broken in broken_kinds():  # even when no job uses it yet
+        print(f"warning: {broken.message()}", file=sys.stderr)
     cfg = load_config(home.config_file)
     if not home.config_file.exists():
         print(f"{home.config_file}: no config file yet (no jobs)")
         return EXIT_OK
+    problems = check_jobs(cfg)
+    bad = {e.job for e in problems}
+    cfg.errors += problems
     for err in cfg.errors:
         print(err, file=sys.stderr)
-    good = len(cfg.jobs)
+    good = len([j for j in cfg.jobs if j not in bad])
     print(f"{home.config_file}: {good} job{'s' if good != 1 else ''} OK, "
           f"{len(cfg.errors)} error{'s' if len(cfg.errors) != 1 else ''}")
     return EXIT_FAILED if cfg.errors else EXIT_OK
+
+
+def cmd_kinds(home: Home, args) -> int:
+    from .kinds.registry import all_kinds, broken_kinds, origin
+    if args.reference:
+        from .docs import render_kinds
+        print(render_kinds())
+        return EXIT_OK
+    rows = []
+    for kind in all_kinds():
+        where = origin(kind.name)
+        rows.append({"name": kind.name, "source": "builtin" if where.builtin else "plugin",
+                     "distribution": where.distribution, "version": where.version,
+                     "entry_point": where.entry_point, "summary": kind.summary,
+                     "accepts_files": kind.accepts_files,
+                     "supports_dry_run": kind.supports_dry_run,
+                     "supports_undo": kind.supports_undo, "idempotent": kind.idempotent,
+                     "error": None})
+    for broken in broken_kinds():
+        rows.append({"name": broken.name, "source": "plugin", "distribution":
+                     broken.origin.distribution, "version": broken.origin.version,
+                     "entry_point": broken.origin.entry_point, "summary": "",
+                     "accepts_files": None, "supports_dry_run": None, "supports_undo": None,
+                     "idempotent": None, "error": broken.error})
+    rows.sort(key=lambda r: r["name"])
+    status = EXIT_FAILED if any(r["error"] for r in rows) else EXIT_OK
+    if args.json:
+        for r in rows:
+            print(json.dumps(r))
+        return status
+    flags = (("accepts_files", "files"), ("supports_dry_run", "dry-run"),
+             ("supports_undo", "undo"), ("idempotent", "idempotent"))
+    table_rows = []
+    for r in rows:
+        source = ("built-in" if r["source"] == "builtin"
+                  else f"{r['distribution']} {r['version'] or ''}".rstrip())
+        if r["error"]:
+            table_rows.append([r["name"], source, "BROKEN", r["error"][:80]])
+        else:
+            table_rows.append([r["name"], source,
+                               ",".join(text for key, text in flags if r[key]) or "-",
+                               r["summary"][:80]])
+    print(table(table_rows, ["KIND", "FROM", "CAN", "SUMMARY"]))
+    return status
 
 
 def _pause(paused: bool):
@@ -407,6 +495,6 @@ def cmd_uninstall_desktop(home: Home, args) -> int:
 COMMANDS = {
     "worker": cmd_worker, "run": cmd_run, "runs": cmd_runs, "show": cmd_show,
     "retry": cmd_retry, "cancel": cmd_cancel, "undo": cmd_undo, "jobs": cmd_jobs,
-    "check": cmd_check, "pause": _pause(True), "resume": _pause(False),
+    "check": cmd_check, "kinds": cmd_kinds, "pause": _pause(True), "resume": _pause(False),
     "install-desktop": cmd_install_desktop, "uninstall-desktop": cmd_uninstall_desktop,
 }

@@ -22,12 +22,12 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationE
 from .durations import parse_duration
 from .errors import ConfigError
 from .kinds.base import COMMON_KEYS, KindParams
-from .kinds.registry import get_kind, kind_names
+from .kinds.registry import builtin_names, get_kind, kind_names
 from .places import danger, expand, problem, refusal
 from .schedule import Cron, CronError, Interval
 
 __all__ = ["Config", "JobConfig", "Settings", "RetryPolicy", "WatchSpec", "load_config",
-           "parse_config", "DEFAULT_IGNORE", "OUTPUT_FOLDER_KEYS"]
+           "parse_config", "parse_param_value", "check_jobs", "DEFAULT_IGNORE", "OUTPUT_FOLDER_KEYS"]
 
 
 def _duration(v: Any) -> float:
@@ -35,6 +35,8 @@ def _duration(v: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(_duration)]
+#: A run parameter's value: a TOML scalar.
+RunParam = str | bool | int | float
 
 #: The params of a job kind that name folders the job moves its input files into; a
 #: relative one is taken beside each file.
@@ -92,7 +94,8 @@ class WatchSpec(_Strict):
 
 
 class JobCommon(_Strict):
-    kind: str = Field(description="What the job does: " + ", ".join(kind_names()) + ".")
+    kind: str = Field(description="What the job does: " + ", ".join(builtin_names())
+                      + ", or a kind an installed plug-in adds (`trayjobs kinds`).")
     description: str = Field("", description="A line of your own about the job.")
     enabled: bool = Field(True, description="Off: the job keeps its settings but never runs by itself.")
     every: Duration | None = Field(None, gt=0, description="Run at this interval, e.g. '15m', '2h', '1d'.")
@@ -109,6 +112,11 @@ class JobCommon(_Strict):
     then: list[str] = Field(default_factory=list, description="Jobs to run after this one succeeds.")
     notify: Literal["failure", "always", "never"] = Field(
         "failure", description="Desktop notifications for this job's final failures, every finished run, or never.")
+    params: dict[str, RunParam] = Field(
+        default_factory=dict,
+        description="The job's run parameters and their defaults, e.g. "
+                    "`{ month = \"last_month\", dry = false }`; `trayjobs run JOB --param "
+                    "month=2026-10` sets one for one run. The job gets them as `ctx.params`.")
 
     @field_validator("cron")
     @classmethod
@@ -118,6 +126,15 @@ class JobCommon(_Strict):
                 Cron(v)
             except CronError as exc:
                 raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _params(cls, v: Any) -> Any:
+        for key, value in (v.items() if isinstance(v, dict) else ()):
+            if not isinstance(value, (str, bool, int, float)):
+                raise ValueError(f"parameter {key!r}: give its default as text, a number, "
+                                 f"true or false (got {value!r})")
         return v
 
     @field_validator("then", mode="before")
@@ -183,8 +200,67 @@ class JobConfig:
             parts.append("At login")
         return " · ".join(parts) or "Manual"
 
-    def params_json(self) -> dict[str, Any]:
-        return self.params.model_dump(mode="json", by_alias=True)
+    def params_json(self, run_params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The kind's params as JSON; ``run_params`` may set the keys the kind lets a run
+        change (a report's ``period``)."""
+        data = self.params.model_dump(mode="json", by_alias=True)
+        if run_params:
+            own = get_kind(self.kind).run_params
+            data.update({k: v for k, v in run_params.items() if k in own})
+        return data
+
+    def param_keys(self) -> list[str]:
+        """The keys ``--param`` may set: the job's ``params`` and what the kind allows."""
+        return sorted(set(self.common.params) | get_kind(self.kind).run_params)
+
+    def run_params(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One run's parameters: the job's ``params`` with ``overrides`` (text as typed on the
+        command line, or values). ``UserError`` for a key the job does not declare or a
+        value of the wrong type."""
+        from .errors import UserError
+        out = dict(self.common.params)
+        keys = self.param_keys()
+        for key, value in (overrides or {}).items():
+            if key not in keys:
+                declared = ", ".join(keys) or "none; declare them with params = { ... }"
+                raise UserError(f"job {self.name!r} has no parameter {key!r} "
+                                f"(its parameters: {declared})")
+            out[key] = _param_value(self.name, key, value, self.common.params.get(key))
+        if any(k in get_kind(self.kind).run_params for k in out):
+            try:
+                get_kind(self.kind).parse_params(self.params_json(out))
+            except ValidationError as exc:
+                msg = "; ".join(m for _, m in _messages(exc, set()))
+                raise UserError(f"job {self.name!r}: {msg}") from None
+        return out
+
+
+def parse_param_value(text: str) -> RunParam:
+    """A value typed on the command line: a TOML scalar (``false``, ``3``, ``2.5``,
+    ``"quoted"``) when it is one, else the text itself."""
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+    return value if isinstance(value, (str, bool, int, float)) else text
+
+
+def _param_value(job: str, key: str, value: Any, default: Any) -> RunParam:
+    """``value`` given for ``key``, of the type of the job's default for it."""
+    from .errors import UserError
+    if default is None:  # one of the kind's own keys (a report's period): the kind checks it
+        return value
+    if isinstance(default, str):
+        return value if isinstance(value, str) else str(value)  # --param month=2026 is "2026"
+    if isinstance(value, str):
+        value = parse_param_value(value)
+    ok = (isinstance(value, bool) if isinstance(default, bool) else
+          isinstance(value, int) and not isinstance(value, bool) if isinstance(default, int) else
+          isinstance(value, (int, float)) and not isinstance(value, bool))
+    if not ok:
+        what = {bool: "true or false", int: "a whole number", float: "a number"}[type(default)]
+        raise UserError(f"job {job!r}: parameter {key!r} must be {what} (got {value!r})")
+    return float(value) if isinstance(default, float) else value
 
 
 @dataclass
@@ -257,6 +333,20 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
                                               file=fname, job=name, key="then",
                                               line=locate.key(["jobs", name], "then")))
     return cfg
+
+
+def check_jobs(cfg: Config) -> list[ConfigError]:
+    """What would stop valid jobs from running, found without running them (a python job's
+    missing file, say): the kinds' own checks, for ``trayjobs check``."""
+    fname = str(cfg.path) if cfg.path else "<config>"
+    text = cfg.path.read_text(encoding="utf-8") if cfg.path and cfg.path.exists() else ""
+    locate = _Locator(text)
+    errors = []
+    for name, job in cfg.jobs.items():
+        for key, msg in get_kind(job.kind).problems(job.params):
+            errors.append(ConfigError(msg, file=fname, job=name, key=key or None,
+                                      line=locate.key(["jobs", name], key)))
+    return errors
 
 
 class _JobErrors(Exception):

@@ -36,6 +36,8 @@ class JobContext:
     trigger: str = "manual"
     files: list[Path] = field(default_factory=list)
     dry_run: bool = False
+    #: The run's parameters: the job's ``params`` with this run's ``--param`` overrides.
+    params: dict[str, Any] = field(default_factory=dict)
     #: The interrupted run this one resumes (trigger "recovered"): its effects may be
     #: partly or wholly done already, so look them up by this id too.
     resumes: int | None = None

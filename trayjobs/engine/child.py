@@ -85,13 +85,20 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event) -> bool:
     ctx = JobContext(run_id=req["run_id"], job=req["job"], home=Home.from_dict(req["home"]),
                      sink=pipe.send, attempt=req["attempt"], max_attempts=req["max_attempts"],
                      trigger=req["trigger"], files=[Path(f) for f in req.get("files") or []],
-                     dry_run=bool(req.get("dry_run")), resumes=req.get("resumes"),
+                     dry_run=bool(req.get("dry_run")), params=dict(req.get("run_params") or {}),
+                     resumes=req.get("resumes"),
                      cancel_event=cancel)
     out, err = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _LogStream(ctx, "info"), _LogStream(ctx, "warning")
     reuse = True
+
+    def send_end(msg: dict[str, Any]) -> None:
+        pipe.send(msg if reuse else {**msg, "reuse": False})
+
     try:
-        kind = get_kind(req["kind"])()
+        kind_cls = get_kind(req["kind"])
+        reuse = not kind_cls.fresh_process
+        kind = kind_cls()
         params = kind.parse_params(req["params"])
         if req.get("op") == "undo":
             result = kind.undo(ctx, params, req["run"])
@@ -99,18 +106,19 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event) -> bool:
             result = kind.run(ctx, params)
         sys.stdout.flush()
         sys.stderr.flush()
+        end = {"t": "done", "result": result or {}}
         try:
-            done = encode({"t": "done", "result": result or {}})
+            done = encode(end if reuse else {**end, "reuse": False})
         except ValueError as exc:
             raise JobFailed(f"the job's result could not be stored: it is not JSON data ({exc}). "
                             f"This is a bug in the job kind.", retry=False) from None
         pipe.send_encoded(done)
     except Cancelled:
-        pipe.send({"t": "error", "kind": "cancelled", "message": "cancelled"})
+        send_end({"t": "error", "kind": "cancelled", "message": "cancelled"})
     except JobFailed as exc:
-        pipe.send({"t": "error", "kind": "failed", "message": str(exc), "retry": exc.retry})
+        send_end({"t": "error", "kind": "failed", "message": str(exc), "retry": exc.retry})
     except UserError as exc:
-        pipe.send({"t": "error", "kind": "failed", "message": str(exc), "retry": False})
+        send_end({"t": "error", "kind": "failed", "message": str(exc), "retry": False})
     except MemoryError as exc:
         reuse = False  # the heap may be in a poor state: start afresh
         pipe.send({"t": "error", "kind": "memory",
@@ -118,8 +126,8 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event) -> bool:
     except BaseException as exc:  # job code is foreign: report anything, then go on
         if isinstance(exc, (SystemExit, KeyboardInterrupt)):
             reuse = False
-        pipe.send({"t": "error", "kind": "exception", "message": _describe(exc),
-                   "traceback": traceback.format_exc()})
+        send_end({"t": "error", "kind": "exception", "message": _describe(exc),
+                  "traceback": traceback.format_exc()})
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

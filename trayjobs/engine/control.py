@@ -50,19 +50,32 @@ class Control:
 
     def submit(self, job_name: str, *, trigger: str = "manual", files: list[str | Path] | None = None,
                dry_run: bool = False, parent_run: int | None = None, retry_of: int | None = None,
-               note: str | None = None, max_attempts: int | None = None) -> int:
-        """Create a queued run of ``job_name`` and get it executed; returns its id."""
+               note: str | None = None, max_attempts: int | None = None,
+               params: dict[str, Any] | None = None) -> int:
+        """Create a queued run of ``job_name`` and get it executed; returns its id.
+        ``params`` overrides the job's run parameters for this run (see
+        :meth:`~trayjobs.config.JobConfig.run_params`)."""
+        from ..kinds.registry import get_kind
         job = self.config.job(job_name)
+        try:
+            kind = get_kind(job.kind)
+        except KeyError as exc:
+            raise UserError(str(exc).strip('"')) from None
         inputs: dict[str, Any] = {}
         if files:
-            from ..kinds.registry import get_kind
-            if not get_kind(job.kind).accepts_files:
+            if not kind.accepts_files:
                 raise UserError(f"job {job_name!r} ({job.kind}) does not take input files")
             inputs["files"] = [str(Path(f).expanduser().absolute()) for f in files]
         if dry_run:
+            if not kind.can_dry_run(job.params):
+                raise UserError(f"job {job_name!r} ({job.kind}) has no dry run: it would do "
+                                f"its work for real, so --dry-run is refused")
             inputs["dry_run"] = True
             # A preview is wanted now, by someone waiting for it: one attempt, no backoff.
             max_attempts = 1
+        run_params = job.run_params(params)
+        if run_params:
+            inputs["params"] = run_params
         state, error = "queued", None
         if (job.overlap == "skip" and trigger not in EXPLICIT_TRIGGERS
                 and self.store.active_runs(job.name)):
@@ -131,9 +144,12 @@ class Control:
         if run["state"] in ACTIVE_STATES:
             raise UserError(f"run {run_id} is {run['state']}; it cannot be retried until it ends")
         inputs = run.get("inputs") or {}
+        job = self.config.job(run["job"])
+        keys = set(job.param_keys())  # the job may have dropped a parameter since
+        params = {k: v for k, v in (inputs.get("params") or {}).items() if k in keys}
         return self.submit(run["job"], trigger="retry", files=inputs.get("files"),
                            dry_run=bool(inputs.get("dry_run")), retry_of=run_id,
-                           note=f"retry of run {run_id}")
+                           note=f"retry of run {run_id}", params=params)
 
     # -- pausing ----------------------------------------------------------------------
 

@@ -266,8 +266,10 @@ class Engine(Control):
             handle.request_cancel()
         tracker = AttemptTracker(self.store, self.bus, run)
         inputs = run.get("inputs") or {}
+        run_params = inputs.get("params") or {}
         request = {"op": "run", "run_id": run["id"], "job": job.name, "kind": job.kind,
-                   "params": job.params_json(), "attempt": run["attempt"],
+                   "params": job.params_json(run_params), "run_params": run_params,
+                   "attempt": run["attempt"],
                    "max_attempts": run["max_attempts"], "trigger": run["trigger"],
                    "files": inputs.get("files") or [], "dry_run": bool(inputs.get("dry_run")),
                    "resumes": run.get("retry_of") if run["trigger"] == "recovered" else None,
@@ -401,7 +403,7 @@ class Engine(Control):
                 " (SELECT 1 FROM runs s WHERE s.retry_of = r.id AND s.trigger = 'recovered')"):
             job = self.config.jobs.get(run["job"])
             try:
-                safe = job is not None and get_kind(job.kind).idempotent
+                safe = job is not None and get_kind(job.kind).is_idempotent(job.params)
             except KeyError:
                 safe = False
             if not safe:

@@ -316,10 +316,12 @@ class Executor:
                     break
                 for msg in msgs:
                     t = msg.get("t")
+                    if t in ("done", "error"):
+                        # The job process says whether it may take another run.
+                        reuse = msg.get("reuse", True) and msg.get("kind") != "memory"
                     if t == "done":
                         outcome = Outcome("succeeded", result=msg.get("result") or {})
                     elif t == "error":
-                        reuse = msg.get("kind") != "memory"
                         if msg.get("kind") == "cancelled" and reason:
                             outcome = self._stopped(reason, timeout, forced=False)
                         elif msg.get("kind") == "cancelled":

@@ -28,8 +28,10 @@ def undo_run(ctl: Control, run_id: int, *,
     if result.get("undo"):
         raise UserError(f"run {run_id} was already undone: {result['undo'].get('summary', '')}")
     job = ctl.config.job(run["job"])
+    run_params = (run.get("inputs") or {}).get("params") or {}
     request = {"op": "undo", "run_id": run_id, "job": job.name, "kind": job.kind,
-               "params": job.params_json(), "attempt": run["attempt"],
+               "params": job.params_json(run_params), "run_params": run_params,
+               "attempt": run["attempt"],
                "max_attempts": run["max_attempts"], "trigger": "undo",
                "files": (run.get("inputs") or {}).get("files") or [], "home": ctl.home.to_dict(),
                "run": {k: run[k] for k in ("id", "job", "kind", "state", "result", "inputs")}}

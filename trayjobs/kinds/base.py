@@ -26,7 +26,7 @@ __all__ = ["JobKind", "KindParams", "COMMON_KEYS"]
 # Keys every job has; a kind's params may not reuse them.
 COMMON_KEYS = frozenset({
     "kind", "description", "enabled", "every", "cron", "at_login", "watch",
-    "retry", "timeout", "priority", "overlap", "missed", "then", "notify",
+    "retry", "timeout", "priority", "overlap", "missed", "then", "notify", "params",
 })
 
 
@@ -49,6 +49,12 @@ class JobKind(ABC):
     supports_undo: ClassVar[bool] = False
     #: Runs are given input files (``ctx.files``): drops, watched folders, ``--file``.
     accepts_files: ClassVar[bool] = False
+    #: The job's process is not given another run after this kind's (foreign code may
+    #: leave imported modules, ``sys.path`` entries or threads behind).
+    fresh_process: ClassVar[bool] = False
+    #: Keys of ``Params`` that ``trayjobs run JOB --param KEY=VALUE`` may set for one run
+    #: (the report's ``period``), besides the job's own ``params``.
+    run_params: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def run(self, ctx: JobContext, params: KindParams) -> dict[str, Any]:
@@ -61,3 +67,18 @@ class JobKind(ABC):
     @classmethod
     def parse_params(cls, raw: dict[str, Any]) -> KindParams:
         return cls.Params.model_validate(raw)
+
+    @classmethod
+    def can_dry_run(cls, params: KindParams) -> bool:
+        return cls.supports_dry_run
+
+    @classmethod
+    def is_idempotent(cls, params: KindParams) -> bool:
+        """Whether a job with these params may be run again after a crash."""
+        return cls.idempotent
+
+    @classmethod
+    def problems(cls, params: KindParams) -> list[tuple[str, str]]:
+        """What would stop a job with these params from running, found without running it
+        (a missing file, say), as ``(key, message)`` pairs; ``trayjobs check`` lists them."""
+        return []

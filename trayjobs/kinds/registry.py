@@ -3,24 +3,81 @@
 Kinds register themselves with :func:`register`; the built-in ones are listed
 in ``_BUILTIN`` and imported on first use so that loading the registry stays
 cheap (a report kind's PDF library is only imported where reports run).
+
+Plug-in kinds are Python packages that declare an entry point in the group
+``trayjobs.kinds``, named after the kind, whose value is the kind class::
+
+    [project.entry-points."trayjobs.kinds"]
+    hello = "trayjobs_hello:HelloKind"
+
+They are found when a kind that is not built in is first asked for, and each
+is imported only when it is needed. A plug-in that fails to import is kept as
+a :class:`BrokenKind` (logged once, listed by ``trayjobs kinds`` and
+``trayjobs check``); the other kinds keep working. The app, the worker and the
+job process all look kinds up here, so they agree on what is installed.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
+from dataclasses import dataclass
+from importlib import metadata
 
 from .base import COMMON_KEYS, JobKind
 
-__all__ = ["register", "get_kind", "all_kinds", "kind_names"]
+__all__ = ["register", "get_kind", "all_kinds", "kind_names", "builtin_names", "origin",
+           "broken_kinds", "refresh_plugins", "KindOrigin", "BrokenKind", "ENTRY_POINT_GROUP"]
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "trayjobs.kinds"
 
 _BUILTIN = {
     "demo": "trayjobs.kinds.demo",
     "import": "trayjobs.kinds.importer",
     "cleanup": "trayjobs.kinds.cleanup",
     "report": "trayjobs.kinds.report",
+    "python": "trayjobs.kinds.python",
 }
 
 _KINDS: dict[str, type[JobKind]] = {}
+
+
+@dataclass(frozen=True)
+class KindOrigin:
+    """Where a kind comes from: built in, or the distribution that installed it."""
+
+    distribution: str | None = None
+    version: str | None = None
+    entry_point: str | None = None
+
+    @property
+    def builtin(self) -> bool:
+        return self.distribution is None
+
+    def __str__(self) -> str:
+        if self.builtin:
+            return "built-in"
+        return f"plug-in {self.distribution} {self.version or ''}".rstrip()
+
+
+@dataclass(frozen=True)
+class BrokenKind:
+    """A plug-in kind that could not be loaded, and why."""
+
+    name: str
+    origin: KindOrigin
+    error: str
+
+    def message(self) -> str:
+        return f"plug-in kind {self.name!r} ({self.origin.distribution}) cannot be loaded: {self.error}"
+
+
+_BUILTIN_ORIGIN = KindOrigin()
+_plugins: dict[str, metadata.EntryPoint] | None = None
+_origins: dict[str, KindOrigin] = {}
+_broken: dict[str, BrokenKind] = {}
 
 
 def register(cls: type[JobKind]) -> type[JobKind]:
@@ -32,25 +89,109 @@ def register(cls: type[JobKind]) -> type[JobKind]:
     return cls
 
 
-def kind_names() -> list[str]:
-    return sorted(set(_BUILTIN) | set(_KINDS))
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    """The plug-in kinds installed, by kind name; looked up once per process."""
+    global _plugins
+    if _plugins is None:
+        found: dict[str, metadata.EntryPoint] = {}
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in found:  # a second distribution with the same kind: the first wins
+                log.warning("plug-in kind %r is installed twice; using %s", ep.name,
+                            _ep_origin(found[ep.name]))
+                continue
+            found[ep.name] = ep
+        _plugins = found
+    return _plugins
+
+
+def refresh_plugins() -> None:
+    """Look for installed plug-ins again (after installing one while running)."""
+    global _plugins
+    importlib.invalidate_caches()
+    _plugins = None
+    for name in list(_KINDS):
+        if name not in _BUILTIN and name in _origins:
+            del _KINDS[name]
+    _origins.clear()
+    _broken.clear()
+
+
+def _ep_origin(ep: metadata.EntryPoint) -> KindOrigin:
+    dist = getattr(ep, "dist", None)
+    return KindOrigin(distribution=dist.name if dist else "unknown distribution",
+                      version=dist.version if dist else None, entry_point=ep.value)
+
+
+def _load_plugin(name: str, ep: metadata.EntryPoint) -> None:
+    where = _ep_origin(ep)
+    if name in _BUILTIN:
+        _broken[name] = BrokenKind(name, where, "a built-in kind has this name")
+    else:
+        try:
+            cls = ep.load()
+            if not (isinstance(cls, type) and issubclass(cls, JobKind)):
+                raise TypeError(f"{ep.value} is not a JobKind class")
+            if getattr(cls, "name", None) != name:
+                raise TypeError(f"{ep.value} is named {getattr(cls, 'name', None)!r}, "
+                                f"but its entry point says {name!r}")
+            register(cls)
+            _origins[name] = where
+            return
+        except Exception as exc:  # foreign code: whatever goes wrong, only this kind is lost
+            _KINDS.pop(name, None)
+            _broken[name] = BrokenKind(name, where, f"{type(exc).__name__}: {exc}")
+    log.warning("%s", _broken[name].message())
 
 
 def get_kind(name: str) -> type[JobKind]:
-    """The kind class called ``name``; ``KeyError`` naming the known kinds if there is none."""
-    if name not in _KINDS and name in _BUILTIN:
-        importlib.import_module(_BUILTIN[name])
+    """The kind class called ``name``; ``KeyError`` naming the known kinds if there is none
+    (or saying why a plug-in of that name cannot be loaded)."""
+    if name not in _KINDS:
+        if name in _BUILTIN:
+            importlib.import_module(_BUILTIN[name])
+        elif name not in _broken and name in _entry_points():
+            _load_plugin(name, _entry_points()[name])
     try:
         return _KINDS[name]
     except KeyError:
+        if name in _broken:
+            raise KeyError(_broken[name].message()) from None
         known = ", ".join(kind_names())
         raise KeyError(f"unknown kind {name!r}; known kinds: {known}") from None
 
 
-def all_kinds() -> list[type[JobKind]]:
-    for name in _BUILTIN:
+def builtin_names() -> list[str]:
+    return sorted(_BUILTIN)
+
+
+def kind_names() -> list[str]:
+    """Every kind's name, built-in and installed (a plug-in is not imported for this)."""
+    return sorted(set(_BUILTIN) | set(_KINDS) | set(_entry_points()))
+
+
+def origin(name: str) -> KindOrigin:
+    """Where the kind ``name`` comes from (built-in unless a plug-in provided it)."""
+    if name in _origins:
+        return _origins[name]
+    if name not in _BUILTIN and name in _entry_points():
+        return _ep_origin(_entry_points()[name])
+    return _BUILTIN_ORIGIN
+
+
+def all_kinds(*, plugins: bool = True) -> list[type[JobKind]]:
+    """Every kind that loads, by name; ``plugins=False``: the built-in ones only."""
+    names = list(_BUILTIN) + (list(_entry_points()) if plugins else [])
+    for name in names:
         try:
             get_kind(name)
         except (KeyError, ImportError):
             pass
-    return [_KINDS[n] for n in sorted(_KINDS)]
+    return [_KINDS[n] for n in sorted(_KINDS) if plugins or n not in _origins]
+
+
+def broken_kinds() -> list[BrokenKind]:
+    """The installed plug-ins that could not be loaded (each one is tried)."""
+    for name in _entry_points():
+        if name not in _KINDS and name not in _broken:
+            _load_plugin(name, _entry_points()[name])
+    return [_broken[n] for n in sorted(_broken)]

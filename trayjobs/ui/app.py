@@ -352,7 +352,7 @@ def load_jobs(eng: Engine) -> dict[str, Any]:
                      "job_paused": bool(st.get("paused")),
                      "description": job.common.description,
                      "accepts_files": bool(kind and kind.accepts_files),
-                     "supports_dry_run": bool(kind and kind.supports_dry_run)})
+                     "supports_dry_run": bool(kind and kind.can_dry_run(job.params))})
         if job.kind == "report":
             for run in store.list_runs(job=job.name, state="succeeded", limit=1):
                 result = run.get("result") if isinstance(run.get("result"), dict) else {}

@@ -32,6 +32,7 @@ class ReportKind(JobKind):
     summary = "Runs read-only SQL over your data or the run history; writes HTML, CSV and PDF."
     Params = ReportParams
     idempotent = True
+    run_params = frozenset({"period"})  # "make last quarter's report now"
 
     def run(self, ctx: JobContext, params: ReportParams) -> dict[str, Any]:
         now = datetime.now()

@@ -1,0 +1,170 @@
+"""Plug-in kinds: a package on the path with a ``trayjobs.kinds`` entry point runs like a
+built-in kind in the engine, the worker, the job process and the CLI; a plug-in that fails
+to import is named and the other kinds keep working."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from textwrap import dedent
+
+import pytest
+
+from helpers import start_worker, trayjobs, wait_run
+from trayjobs import docs
+from trayjobs.config import parse_config
+from trayjobs.kinds import registry
+
+HELLO = '''
+from pydantic import Field
+
+from trayjobs.kinds import JobKind, KindParams
+
+
+class HelloParams(KindParams):
+    greeting: str = Field("hello", description="What to say.")
+
+
+class HelloKind(JobKind):
+    name = "hello"
+    summary = "Says hello to each input file."
+    Params = HelloParams
+    accepts_files = True
+    supports_dry_run = True
+
+    def run(self, ctx, params):
+        names = [f.name for f in ctx.files]
+        ctx.progress(len(names), len(names), "greeted", "files")
+        verb = "would say" if ctx.dry_run else "said"
+        return {"summary": f"{verb} {params.greeting} to {len(names)} files", "names": names}
+'''
+
+
+def dist(site, name: str, version: str, entry: str, module: str, code: str) -> None:
+    (site / f"{module}.py").write_text(dedent(code), encoding="utf-8")
+    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[trayjobs.kinds]\n{entry}\n")
+
+
+@pytest.fixture
+def plugins(tmp_path):
+    """Two installed plug-ins, seen by this process and by every process it starts."""
+    site = tmp_path / "site"
+    site.mkdir()
+    dist(site, "trayjobs-hello", "1.2", "hello = hello_kind:HelloKind", "hello_kind", HELLO)
+    dist(site, "trayjobs-broken", "0.1", "broken = broken_kind:BrokenKind", "broken_kind",
+         "raise RuntimeError('boom at import')\n")
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), old]))
+    sys.path.insert(0, str(site))
+    registry.refresh_plugins()
+    yield site
+    sys.path.remove(str(site))
+    if old is None:
+        del os.environ["PYTHONPATH"]
+    else:
+        os.environ["PYTHONPATH"] = old
+    sys.modules.pop("hello_kind", None)
+    registry.refresh_plugins()
+
+
+def test_kinds_lists_the_plugin_with_its_distribution_and_the_broken_one_by_name(home, plugins):
+    out = trayjobs(home, "kinds", "--json")
+    rows = {r["name"]: r for r in map(json.loads, out.stdout.splitlines())}
+    assert rows["hello"]["source"] == "plugin"
+    assert (rows["hello"]["distribution"], rows["hello"]["version"]) == ("trayjobs-hello", "1.2")
+    assert rows["hello"]["accepts_files"] and rows["hello"]["supports_dry_run"]
+    assert rows["import"]["source"] == "builtin" and rows["python"]["source"] == "builtin"
+    assert rows["broken"]["distribution"] == "trayjobs-broken"
+    assert rows["broken"]["error"] == "RuntimeError: boom at import"
+    assert out.returncode == 1  # something installed is broken
+    table = trayjobs(home, "kinds").stdout
+    assert "trayjobs-hello 1.2" in table and "BROKEN" in table
+
+
+def test_a_broken_plugin_is_a_named_error_of_its_jobs_only(home, plugins, make_engine, tmp_path):
+    config = """
+        [jobs.hi]
+        kind = "hello"
+
+        [jobs.bad]
+        kind = "broken"
+    """
+    cfg = parse_config(dedent(config))
+    assert list(cfg.jobs) == ["hi"]
+    [err] = cfg.errors
+    assert err.job == "bad" and "'broken' (trayjobs-broken) cannot be loaded" in str(err)
+    eng = make_engine(config)
+    run = eng.watcher.wait(eng.submit("hi"))
+    assert run["state"] == "succeeded" and run["result"]["summary"] == "said hello to 0 files"
+    home.config_file.write_text(dedent(config))
+    check = trayjobs(home, "check")
+    assert "warning: plug-in kind 'broken' (trayjobs-broken) cannot be loaded: " \
+           "RuntimeError: boom at import" in check.stderr
+    assert "job 'bad'" in check.stderr and check.returncode == 1
+
+
+def test_a_plugin_job_runs_from_a_schedule_and_a_watched_folder(plugins, make_engine, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    eng = make_engine(f"""
+        [jobs.ticker]
+        kind = "hello"
+        greeting = "tick"
+        every = "1s"
+
+        [jobs.greeter]
+        kind = "hello"
+        watch = {{ folder = '{inbox}', settle = "0.2s" }}
+    """)
+    (inbox / "guest.txt").write_text("hi")
+
+    def first(job):
+        return next(iter(r for r in eng.watcher.seen
+                         if r["job"] == job and r["state"] == "succeeded"), None)
+
+    from helpers import wait_until
+    scheduled = wait_until(lambda: first("ticker"), 20)
+    assert scheduled["trigger"] == "schedule"
+    assert scheduled["result"]["summary"] == "said tick to 0 files"
+    watched = wait_until(lambda: first("greeter"), 20)
+    assert watched["trigger"] == "watch" and watched["result"]["names"] == ["guest.txt"]
+
+
+def test_the_cli_runs_a_plugin_job_inline_and_through_a_worker(home, plugins, tmp_path):
+    guest = tmp_path / "guest.txt"
+    guest.write_text("hi")
+    home.config_file.write_text('[jobs.hi]\nkind = "hello"\ngreeting = "hey"\n')
+    out = trayjobs(home, "run", "hi", "--file", str(guest), "--dry-run", "--wait")
+    assert out.returncode == 0, out.stderr
+    assert "succeeded: would say hey to 1 files" in out.stderr
+    worker = start_worker(home)
+    try:
+        out = trayjobs(home, "run", "hi", "--file", str(guest))
+        run = wait_run(home, int(out.stdout))
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    assert run["state"] == "succeeded" and run["result"]["summary"] == "said hey to 1 files"
+
+
+def test_the_reference_documents_installed_kinds_but_the_readme_only_builtin_ones(plugins):
+    installed = docs.render_kinds()
+    assert "### Kind `hello`" in installed and "### Kind `import`" in installed
+    assert "From the plug-in `trayjobs-hello` 1.2." in installed
+    assert "| `greeting` | text | `\"hello\"` | What to say. |" in installed
+    assert "hello" not in docs.render_reference()
+
+
+def test_a_flag_that_is_off_refuses_the_run_before_anything_happens(home):
+    # The report kind has no preview: a "dry run" would write the report for real.
+    home.config_file.write_text('[jobs.weekly]\nkind = "report"\nbuiltin = "job-activity"\n')
+    out = trayjobs(home, "run", "weekly", "--dry-run", "--wait")
+    assert out.returncode == 2
+    assert "job 'weekly' (report) has no dry run" in out.stderr
+    assert not home.reports_dir.exists() or not any(home.reports_dir.rglob("*.html"))
+    out = trayjobs(home, "run", "weekly", "--file", str(home.config_file))
+    assert out.returncode == 2 and "does not take input files" in out.stderr

@@ -1,0 +1,210 @@
+"""The python kind: a function of the user's runs in a real job process with the run's
+context; its return value is the result, its exception the error."""
+
+from __future__ import annotations
+
+from textwrap import dedent
+
+import pytest
+
+from helpers import trayjobs
+from trayjobs.errors import UserError
+from trayjobs.kinds.python import as_result
+
+
+def script(path, text: str):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dedent(text), encoding="utf-8")
+    return path
+
+
+SYNC = """
+    def main(ctx):
+        for i in range(3):
+            ctx.check_cancelled()
+            ctx.progress(i + 1, 3, f"item {i + 1}", "items")
+        ctx.log(f"month is {ctx.params['month']}")
+        print("a line printed by the function")
+        return f"synced 3 items ({ctx.trigger})"
+"""
+
+
+def test_a_function_in_a_file_reports_progress_logs_and_returns_the_summary(make_engine, tmp_path):
+    sync = script(tmp_path / "scripts" / "sync.py", SYNC)
+    eng = make_engine(f"""
+        [jobs.sync]
+        kind = "python"
+        file = '{sync}'
+        params = {{ month = "last_month" }}
+    """)
+    run = eng.watcher.wait(eng.submit("sync"))
+    assert run["state"] == "succeeded", run
+    assert run["result"] == {"summary": "synced 3 items (manual)"}
+    assert (run["progress_done"], run["progress_total"], run["progress_unit"]) == (3, 3, "items")
+    logs = [l["message"] for l in eng.store.logs(run["id"])]
+    assert "month is last_month" in logs and "a line printed by the function" in logs
+
+
+def test_call_imports_from_path_and_a_dict_result_keeps_its_fields(make_engine, tmp_path):
+    script(tmp_path / "lib" / "mytasks" / "__init__.py", "")
+    script(tmp_path / "lib" / "mytasks" / "nightly.py", """
+        from pathlib import Path
+
+        def run(ctx):
+            names = sorted(Path(f).name for f in ctx.files)
+            return {"summary": f"{len(names)} files", "names": names}
+    """)
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("a")
+    b.write_text("b")
+    eng = make_engine(f"""
+        [jobs.nightly]
+        kind = "python"
+        call = "mytasks.nightly:run"
+        path = '{tmp_path / "lib"}'
+    """)
+    run = eng.watcher.wait(eng.submit("nightly", files=[a, b]))
+    assert run["state"] == "succeeded", run
+    assert run["result"] == {"summary": "2 files", "names": ["a.txt", "b.txt"]}
+
+
+def test_an_exception_is_the_error_with_the_functions_traceback(make_engine, tmp_path):
+    bad = script(tmp_path / "bad.py", """
+        def main(ctx):
+            ctx.log("starting")
+            return 1 / 0
+    """)
+    eng = make_engine(f"""
+        [jobs.bad]
+        kind = "python"
+        file = '{bad}'
+        retry = {{ attempts = 1 }}
+    """)
+    run = eng.watcher.wait(eng.submit("bad"))
+    assert run["state"] == "failed"
+    assert run["error"] == "ZeroDivisionError: division by zero"
+    assert f'File "{bad}", line 4, in main' in run["traceback"]
+
+
+def test_an_edited_script_is_read_afresh_on_the_next_run(make_engine, tmp_path):
+    # Job processes are reused between runs; one that ran user code is not.
+    job = script(tmp_path / "lib" / "edited.py", "def main(ctx):\n    return 'first version'\n")
+    eng = make_engine(f"""
+        [jobs.edit]
+        kind = "python"
+        call = "edited:main"
+        path = '{job.parent}'
+    """, workers=1)
+    assert eng.watcher.wait(eng.submit("edit"))["result"]["summary"] == "first version"
+    job.write_text("def main():\n    return None\n")
+    run = eng.watcher.wait(eng.submit("edit"))
+    assert run["result"] == {"summary": "edited:main finished"}
+
+
+def test_dry_run_only_when_the_job_says_the_function_honours_it(make_engine, tmp_path):
+    job = script(tmp_path / "job.py", """
+        def main(ctx):
+            return "would change nothing" if ctx.dry_run else "changed things"
+    """)
+    eng = make_engine(f"""
+        [jobs.plain]
+        kind = "python"
+        file = '{job}'
+
+        [jobs.careful]
+        kind = "python"
+        file = '{job}'
+        dry_run = true
+    """)
+    with pytest.raises(UserError, match="'plain' .*has no dry run"):
+        eng.submit("plain", dry_run=True)
+    assert eng.store.list_runs(job="plain") == []
+    run = eng.watcher.wait(eng.submit("careful", dry_run=True))
+    assert run["result"]["summary"] == "would change nothing"
+
+
+def test_an_interrupted_python_run_is_resumed_only_when_the_job_says_idempotent(make_engine, tmp_path):
+    job = script(tmp_path / "job.py", "def main(ctx):\n    return 'ok'\n")
+    eng = make_engine(f"""
+        [jobs.once]
+        kind = "python"
+        file = '{job}'
+
+        [jobs.again]
+        kind = "python"
+        file = '{job}'
+        idempotent = true
+    """, start=False)
+    for name in ("once", "again"):
+        eng.store.insert_run(name, kind="python", trigger="manual", state="interrupted")
+    eng.lock.acquire("worker")
+    try:
+        resumed = eng.recover()
+    finally:
+        eng.lock.release()
+    assert [eng.store.get_run(r)["job"] for r in resumed] == ["again"]
+
+
+def test_check_names_the_job_and_key_of_a_missing_file_module_or_function(home, tmp_path):
+    good = script(tmp_path / "good.py", "import os\n\ndef main(ctx):\n    pass\n")
+    script(tmp_path / "lib" / "pkg" / "__init__.py", "raise RuntimeError('never imported')\n")
+    script(tmp_path / "lib" / "pkg" / "tasks.py", "def nightly(ctx):\n    pass\n")
+    home.config_file.write_text(dedent(f"""
+        [jobs.good]
+        kind = "python"
+        file = '{good}'
+
+        [jobs.good-call]
+        kind = "python"
+        call = "pkg.tasks:nightly"
+        path = '{tmp_path / "lib"}'
+
+        [jobs.stdlib]
+        kind = "python"
+        call = "os:getcwd"
+
+        [jobs.no-file]
+        kind = "python"
+        file = '{tmp_path / "missing.py"}'
+
+        [jobs.no-module]
+        kind = "python"
+        call = "nosuchpackage.tasks:nightly"
+
+        [jobs.no-function]
+        kind = "python"
+        file = '{good}'
+        function = "mian"
+
+        [jobs.no-function-in-module]
+        kind = "python"
+        call = "pkg.tasks:weekly"
+        path = '{tmp_path / "lib"}'
+
+        [jobs.both]
+        kind = "python"
+        call = "os:getcwd"
+        file = '{good}'
+    """))
+    out = trayjobs(home, "check")
+    assert out.returncode == 1
+    err = out.stderr
+    assert "job 'no-file', key 'file': " in err and "missing.py' does not exist" in err
+    assert "job 'no-module', key 'call': cannot import 'nosuchpackage.tasks'" in err
+    assert "job 'no-function', key 'function': " in err and "did you mean 'main'?" in err
+    assert "job 'no-function-in-module', key 'call': pkg.tasks defines no function 'weekly'" in err
+    assert "job 'both'" in err and "not both or neither" in err
+    for ok in ("'good'", "'good-call'", "'stdlib'"):
+        assert f"job {ok}" not in err
+    assert "3 jobs OK, 5 errors" in out.stdout
+
+
+@pytest.mark.parametrize("value, result", [
+    (None, {"summary": "f finished"}),
+    ("done", {"summary": "done"}),
+    ({"summary": "s", "n": 1}, {"summary": "s", "n": 1}),
+    ({"n": 1}, {"summary": "f finished", "n": 1}),
+    (42, {"summary": "42", "value": 42}),
+])
+def test_return_values_become_results(value, result):
+    assert as_result(value, "f") == result

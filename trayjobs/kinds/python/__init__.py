@@ -1,0 +1,71 @@
+"""``python``: calls a Python function of yours in the job's process.
+
+The function gets the run's :class:`~trayjobs.context.JobContext` (progress,
+log, check_cancelled, params, files, dry_run, ...) and its return value
+becomes the run's result: a string is the summary, a dict should carry one
+under ``"summary"``. An exception fails the run with its traceback.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from ...context import JobContext
+from ..base import JobKind
+from ..registry import register
+from .loader import find_problems, load_function
+from .params import PythonParams
+
+__all__ = ["PythonKind", "PythonParams", "as_result"]
+
+
+@register
+class PythonKind(JobKind):
+    name = "python"
+    summary = ("Calls a Python function of yours with the run's context (progress, log, "
+               "params, files); what it returns is the run's summary.")
+    Params = PythonParams
+    idempotent = False
+    accepts_files = True
+    # The user's modules stay imported and ``path`` stays on sys.path: a process that ran
+    # one is not given another run, so an edited script is read afresh next time.
+    fresh_process = True
+
+    @classmethod
+    def can_dry_run(cls, params: PythonParams) -> bool:
+        return params.dry_run
+
+    @classmethod
+    def is_idempotent(cls, params: PythonParams) -> bool:
+        return params.idempotent
+
+    @classmethod
+    def problems(cls, params: PythonParams) -> list[tuple[str, str]]:
+        return find_problems(params)
+
+    def run(self, ctx: JobContext, params: PythonParams) -> dict[str, Any]:
+        function = load_function(params, ctx.job)
+        ctx.check_cancelled()
+        value = function(ctx) if _takes_argument(function) else function()
+        return as_result(value, params.target())
+
+
+def _takes_argument(function) -> bool:
+    try:
+        sig = inspect.signature(function)
+    except (TypeError, ValueError):  # a builtin without a signature: give it the context
+        return True
+    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+               for p in sig.parameters.values())
+
+
+def as_result(value: Any, target: str) -> dict[str, Any]:
+    """A function's return value as a run's result."""
+    if value is None:
+        return {"summary": f"{target} finished"}
+    if isinstance(value, dict):
+        return value if "summary" in value else {"summary": f"{target} finished", **value}
+    if isinstance(value, str):
+        return {"summary": value}
+    return {"summary": str(value), "value": value}

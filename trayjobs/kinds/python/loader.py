@@ -1,0 +1,123 @@
+"""Finding a python job's function: for real in the job's process, or on paper for
+``trayjobs check`` (which must not run the user's code, so it reads the source)."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.machinery
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from ...errors import UserError
+from .params import PythonParams
+
+__all__ = ["load_function", "find_problems"]
+
+
+def load_function(params: PythonParams, job: str) -> Callable[..., Any]:
+    """Import the job's function. Changes ``sys.path`` for good: only in a job process
+    that is not reused afterwards."""
+    for folder in reversed(params.folders):
+        sys.path.insert(0, folder)
+    if params.script is not None:
+        module = _load_file(params.script, job)
+    else:
+        module = importlib.import_module(params.module)
+    obj: Any = module
+    for part in params.attribute.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise UserError(f"job {job!r}: {params.target()} does not exist: "
+                            f"{module.__name__} has no {params.attribute!r}") from None
+    if not callable(obj):
+        raise UserError(f"job {job!r}: {params.target()} is a {type(obj).__name__}, not a function")
+    return obj
+
+
+def _load_file(path: Path, job: str):
+    if not path.is_file():
+        raise UserError(f"job {job!r}: file = {str(path)!r} does not exist; "
+                        "fix the path in the job's 'file'")
+    sys.path.insert(0, str(path.parent))  # as `python file.py` does: its neighbours import
+    name = f"trayjobs_job_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickle look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+def find_problems(params: PythonParams) -> list[tuple[str, str]]:
+    """What stops the function from being found, read from the files without importing them."""
+    if params.script is not None:
+        path = params.script
+        if not path.is_file():
+            return [("file", f"{params.file!r} does not exist")]
+        return _check_source(path, params.attribute, key="function")
+    module = params.module
+    spec = _find_spec(module, params.folders)
+    if spec is None:
+        where = f" (nor in {', '.join(params.path)})" if params.path else ""
+        return [("call", f"cannot import {module!r}: no such module in trayjobs' "
+                         f"environment{where}")]
+    origin = spec.origin or ""
+    if origin.endswith(".py"):
+        return _check_source(Path(origin), params.attribute, key="call", module=module)
+    return []  # compiled or built in: only importing would tell
+
+
+def _find_spec(module: str, folders: list[str]):
+    """The module's spec, found like an import would, without executing its packages."""
+    parts = module.split(".")
+    spec = importlib.machinery.PathFinder.find_spec(parts[0], folders + sys.path)
+    if spec is None and not folders:
+        try:
+            spec = importlib.util.find_spec(parts[0])  # built-in and frozen modules
+        except (ImportError, ValueError):
+            spec = None
+    for i in range(1, len(parts)):
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(".".join(parts[:i + 1]),
+                                                        list(spec.submodule_search_locations))
+    return spec
+
+
+def _check_source(path: Path, attribute: str, *, key: str, module: str | None = None
+                  ) -> list[tuple[str, str]]:
+    what = module or str(path)
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except SyntaxError as exc:
+        return [(key, f"{what} has a syntax error at line {exc.lineno}: {exc.msg}")]
+    except OSError as exc:
+        return [(key, f"cannot read {path}: {exc.strerror}")]
+    name = attribute.split(".")[0]
+    names: set[str] = set()
+    for node in tree.body:
+        # Top-level statements, and what an ``if``/``try`` at the top level may define.
+        for n in ast.walk(node) if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                        ast.ClassDef)) else [node]:
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(n.name)
+            elif isinstance(n, (ast.Import, ast.ImportFrom)):
+                for alias in n.names:
+                    if alias.name == "*":
+                        return []  # anything may come from there
+                    names.add((alias.asname or alias.name).split(".")[0])
+            elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+                names.add(n.id)
+    if name in names or "__getattr__" in names:
+        return []
+    return _missing(names, name, what, key)
+
+
+def _missing(names: set[str], name: str, what: str, key: str) -> list[tuple[str, str]]:
+    import difflib
+    close = difflib.get_close_matches(name, sorted(names), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return [(key, f"{what} defines no function {name!r}{hint}")]

@@ -1,0 +1,83 @@
+"""What a python job names: a function to call, by module or by file."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+
+from ..base import KindParams
+
+__all__ = ["PythonParams"]
+
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
+
+
+class PythonParams(KindParams):
+    call: str | None = Field(
+        None, description="The function as `package.module:function`, importable in trayjobs' "
+                          "environment or from `path`. Give `call` or `file`.")
+    file: str | None = Field(
+        None, description="A Python file that defines the function, e.g. '~/scripts/sync.py'; "
+                          "its folder is importable while it runs. Give `call` or `file`.")
+    function: str | None = Field(
+        None, description="With `file`: the function's name in the file; `main` when not given.")
+    path: list[str] = Field(
+        default_factory=list,
+        description="Folders added to the import path of the job's process, e.g. '~/scripts'.")
+    idempotent: bool = Field(
+        False, description="The function may be run again after a crash without doubling its "
+                           "effects: an interrupted run is then resumed at the next start.")
+    dry_run: bool = Field(
+        False, description="The function honours `ctx.dry_run` (changes nothing when it is "
+                           "true), so `--dry-run` runs are allowed.")
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _one_path(cls, v):
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("call")
+    @classmethod
+    def _call(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(rf"{_DOTTED}:{_DOTTED}", v.strip()):
+            raise ValueError(f"{v!r} is not 'package.module:function'")
+        return v.strip() if v else v
+
+    @field_validator("function")
+    @classmethod
+    def _function(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(_DOTTED, v):
+            raise ValueError(f"{v!r} is not a Python name")
+        return v
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "PythonParams":
+        if (self.call is None) == (self.file is None):
+            raise ValueError("give either call = \"package.module:function\" or "
+                             "file = \"~/scripts/job.py\", not both or neither")
+        if self.call is not None and self.function is not None:
+            raise ValueError("'function' goes with 'file'; with 'call' the function is named "
+                             "after the colon")
+        return self
+
+    @property
+    def module(self) -> str | None:
+        return self.call.split(":", 1)[0] if self.call else None
+
+    @property
+    def attribute(self) -> str:
+        return self.call.split(":", 1)[1] if self.call else self.function or "main"
+
+    @property
+    def script(self) -> Path | None:
+        return Path(self.file).expanduser() if self.file else None
+
+    @property
+    def folders(self) -> list[str]:
+        return [str(Path(p).expanduser()) for p in self.path]
+
+    def target(self) -> str:
+        """The function in words: "mypackage.tasks:nightly", "~/scripts/sync.py:main"."""
+        return self.call or f"{self.file}:{self.attribute}"
