@@ -109,7 +109,8 @@ def pdf_text(path: Path, *, first_page_only=False) -> str:
 
 
 def read_csv(path) -> list[list[str]]:
-    with open(path, newline="", encoding="utf-8") as f:
+    """The cells as a spreadsheet reads them (the byte order mark is not a character)."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
         return list(csv.reader(f))
 
 

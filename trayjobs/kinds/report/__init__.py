@@ -118,7 +118,8 @@ class ReportKind(JobKind):
             ctx.progress(i, len(sections) + 1, section.title, "sections")
             db = dbs.get(resolve_database(section.database or params.database, ctx.home))
             csv_path = files.path(files.name("csv", section.title)) if "csv" in params.formats else None
-            result = run_section(db, section, values, csv_path=csv_path)
+            result = run_section(db, section, values, csv_path=csv_path,
+                                 formula_guard=params.csv_formula_guard, bom=params.csv_bom)
             if result.missing:
                 ctx.log(f"section {section.title!r}: {result.missing}", level="warning")
             results.append(result)
