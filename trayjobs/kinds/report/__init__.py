@@ -61,7 +61,13 @@ class ReportKind(JobKind):
             if "pdf" in params.formats:
                 from .pdf import render_pdf
                 pdf_name = files.name("pdf")
-                render_pdf(report, views, files.path(pdf_name))
+                missing = render_pdf(report, views, files.path(pdf_name))
+                if missing:
+                    shown = " ".join(f"{c} (U+{ord(c):04X})" for c in sorted(missing)[:12])
+                    more = f" and {len(missing) - 12} more" if len(missing) > 12 else ""
+                    ctx.log(f"PDF: no installed font has {shown}{more}; printed as a "
+                            f"placeholder. The HTML and CSV files have the text.",
+                            level="warning")
             ctx.check_cancelled()
             written = files.commit(keep=params.keep)
         except BaseException:
