@@ -14,7 +14,7 @@ ROOT=$PWD
 VENV=${TRAYJOBS_VENV:-$ROOT/.venv}
 
 RUN_PKGS="python3 python3-venv libegl1 libgl1 libx11-6 libdbus-1-3 libfontconfig1 libfreetype6
-  libglib2.0-0 libxkbcommon0 fonts-dejavu-core libxcb-cursor0 libxcb-icccm4 libxcb-image0
+  libglib2.0-0 libxkbcommon0 fonts-dejavu-core fonts-wqy-zenhei libxcb-cursor0 libxcb-icccm4 libxcb-image0
   libxcb-keysyms1 libxcb-render-util0 libxcb-render0 libxcb-shape0 libxcb-util1 libxcb-xkb1
   libxkbcommon-x11-0 libxcb-randr0 libxcb-xfixes0 libxcb-sync1 libxcb-xinerama0 libnss3"
 TEST_PKGS="xvfb dbus dunst xdotool x11-utils xfce4-panel libnotify-bin desktop-file-utils

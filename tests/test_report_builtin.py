@@ -25,7 +25,7 @@ def run_report(home, job, **raw):
 
 def csv_of(result, part: str) -> list[dict]:
     path = next(p for p in result["outputs"] if p.endswith(f"-{part}.csv"))
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:
         return list(csv.DictReader(f))
 
 

@@ -109,7 +109,8 @@ def pdf_text(path: Path, *, first_page_only=False) -> str:
 
 
 def read_csv(path) -> list[list[str]]:
-    with open(path, newline="", encoding="utf-8") as f:
+    """The cells as a spreadsheet reads them (the byte order mark is not a character)."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
         return list(csv.reader(f))
 
 
@@ -375,9 +376,15 @@ def test_pdf_without_a_truetype_font_falls_back_to_core_fonts(home, spending, mo
     import trayjobs.kinds.report.pdf as pdf_module
 
     monkeypatch.setattr(pdf_module, "find_fonts", lambda: None)
-    result, _ = run_report(home, title="Résumé – 日本 “quoted”", formats=["pdf"], sections=[
-        SECTIONS[0], {"title": "Shops ☕", "query": "SELECT DISTINCT shop FROM transactions"}])
+    sections = [SECTIONS[0],
+                {"title": "Shops ☕", "query": "SELECT DISTINCT shop FROM transactions"}]
+    result, messages = run_report(home, title="Résumé – 日本 “quoted”", formats=["pdf"],
+                                  sections=sections)
     text = pdf_text(Path(result["outputs"][0]))
     assert text.lstrip().startswith('Résumé - ?? "quoted"')
     assert "Café Zürich" in text and "Shops ?" in text
+    # What became "?" is said once, by name; the typographic quotes and dash were not lost.
+    logged = [m["message"] for m in messages if m.get("level") == "warning"]
+    assert len(logged) == 1 and all(f"U+{ord(c):04X}" in logged[0] for c in "日本☕")
+    assert "U+201C" not in logged[0]
     assert b"/FontFile2" not in Path(result["outputs"][0]).read_bytes()

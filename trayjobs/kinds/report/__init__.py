@@ -62,7 +62,13 @@ class ReportKind(JobKind):
             if "pdf" in params.formats:
                 from .pdf import render_pdf
                 pdf_name = files.name("pdf")
-                render_pdf(report, views, files.path(pdf_name))
+                missing = render_pdf(report, views, files.path(pdf_name))
+                if missing:
+                    shown = " ".join(f"{c} (U+{ord(c):04X})" for c in sorted(missing)[:12])
+                    more = f" and {len(missing) - 12} more" if len(missing) > 12 else ""
+                    ctx.log(f"PDF: no installed font has {shown}{more}; printed as a "
+                            f"placeholder. The HTML and CSV files have the text.",
+                            level="warning")
             ctx.check_cancelled()
             written = files.commit(keep=params.keep)
         except BaseException:
@@ -119,7 +125,8 @@ class ReportKind(JobKind):
             ctx.progress(i, len(sections) + 1, section.title, "sections")
             db = dbs.get(resolve_database(section.database or params.database, ctx.home))
             csv_path = files.path(files.name("csv", section.title)) if "csv" in params.formats else None
-            result = run_section(db, section, values, csv_path=csv_path)
+            result = run_section(db, section, values, csv_path=csv_path,
+                                 formula_guard=params.csv_formula_guard, bom=params.csv_bom)
             if result.missing:
                 ctx.log(f"section {section.title!r}: {result.missing}", level="warning")
             results.append(result)

@@ -1,8 +1,8 @@
 """Small, dependency-free SVG charts: grouped or stacked bars, and lines.
 
 The same SVG goes inline into the HTML report and, through fpdf2's SVG
-support, into the PDF; ``font`` names a family both understand and ``clean``
-lets the PDF side replace characters its font lacks.
+support, into the PDF; ``font`` names a family both understand and ``markup``
+lets the PDF side put text in fallback fonts or replace what no font has.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _short(label: str, limit: int = 16) -> str:
 def chart_svg(kind: Literal["bar", "line"], labels: Sequence[str], series: Sequence[Series], *,
               stacked: bool = False, width: int = 720, height: int = 300,
               font: str = "DejaVu Sans, Verdana, sans-serif",
-              clean: Callable[[str], str] = lambda s: s, title: str = "") -> str:
+              markup: Callable[[str], str] | None = None, title: str = "") -> str:
     """An SVG document (as text) plotting ``series`` against the category ``labels``."""
     n = len(labels)
     stacked = stacked and kind == "bar" and len(series) > 1
@@ -78,10 +78,11 @@ def chart_svg(kind: Literal["bar", "line"], labels: Sequence[str], series: Seque
         return y1 - (v - lo) / (hi - lo) * (y1 - y0)
 
     def t(s: str) -> str:
-        return escape(clean(s))
+        return markup(s) if markup else escape(s)
 
+    label = escape(title or kind + " chart")
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" role="img" aria-label="{t(title or kind + " chart")}" '
+           f'viewBox="0 0 {width} {height}" role="img" aria-label="{label}" '
            f'font-family="{escape(font)}" font-size="{_FONT_SIZE}">',
            f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>']
     for tick, text in zip(ticks, tick_text):
@@ -113,7 +114,7 @@ def chart_svg(kind: Literal["bar", "line"], labels: Sequence[str], series: Seque
             colour = PALETTE[k % len(PALETTE)]
             out.append(f'<rect x="{lx:.1f}" y="9" width="10" height="10" fill="{colour}"/>')
             out.append(f'<text x="{lx + 14:.1f}" y="18" fill="#202124">{t(s.name)}</text>')
-            lx += 14 + _CHAR_W * len(clean(s.name)) + 16
+            lx += 14 + _CHAR_W * len(s.name) + 16
     out.append("</svg>")
     return "\n".join(out)
 

@@ -1,14 +1,20 @@
-"""Where a report's files go: ``reports/<job>/<job>-<stamp>.<ext>``.
+"""Where a report's files go: ``reports/<key>/<key>-<stamp>.<ext>``.
+
+``<key>`` is the job's name when that is already a slug, else its slug and a
+short hash of the exact name (see :func:`job_key`), so no two jobs share a
+folder, whatever their names.
 
 Files are first written to a hidden scratch folder beside their final place
 and moved in only once every part has rendered, so a failed run leaves
-nothing half-written. Then the ``<job>-latest.*`` copies are replaced
-atomically and reports beyond ``keep`` are deleted (only files whose names
-this module made; anything else in the folder is left alone).
+nothing half-written. Then the ``<key>-latest.*`` copies are replaced
+atomically and reports beyond ``keep`` are deleted: only regular files whose
+names match exactly what this job writes; anything else in the folder is left
+alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -16,9 +22,12 @@ import unicodedata
 from datetime import datetime
 from pathlib import Path
 
-__all__ = ["slugify", "ReportFiles"]
+__all__ = ["slugify", "job_key", "ReportFiles"]
 
 _STAMP = r"\d{4}-\d{2}-\d{2}T\d{4}(?:_\d+)?"
+# What follows ``<key>-<stamp>`` or ``<key>-latest`` in a file this module names:
+# the HTML, the PDF, or a CSV named by the slug of its section (see ReportFiles.name).
+_PART = r"(?:\.html|\.pdf|-[a-z0-9]+(?:-[a-z0-9]+)*\.csv)"
 
 
 def _order(stamp: str) -> tuple[str, int]:
@@ -32,11 +41,25 @@ def slugify(text: str, *, default: str = "report", limit: int = 60) -> str:
     return slug or default
 
 
+def job_key(job: str) -> str:
+    """The folder and file-name prefix of ``job``'s reports, unique to the exact name.
+
+    A name that is its own slug ("weekly-spending") is used as it is. Any other
+    ("Weekly spending", "weekly_spending", a name in another script) gets the
+    slug plus 8 hex digits of a hash of the name: a slug never holds ``_``, so
+    no such key can equal another job's plain name either.
+    """
+    slug = slugify(job)
+    if slug == job:
+        return slug
+    return f"{slug}_{hashlib.sha256(job.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+
+
 class ReportFiles:
     """The files of one report run, scratch first, committed together."""
 
     def __init__(self, reports_dir: Path, job: str, *, now: datetime, run_id: int) -> None:
-        self.slug = slugify(job)
+        self.slug = job_key(job)
         self.dir = reports_dir / self.slug
         self.dir.mkdir(parents=True, exist_ok=True)
         base = now.strftime("%Y-%m-%dT%H%M")
@@ -87,8 +110,9 @@ class ReportFiles:
             shutil.copyfile(path, tmp)
             os.replace(tmp, latest)
             fresh.add(latest.name)
-        for old in self.dir.glob(f"{self.slug}-latest*"):
-            if old.name not in fresh:
+        latest = re.compile(rf"{re.escape(self.slug)}-latest{_PART}")
+        for old in self._own_files():
+            if latest.fullmatch(old.name) and old.name not in fresh:
                 old.unlink(missing_ok=True)
         self.prune(keep)
         return final
@@ -97,15 +121,22 @@ class ReportFiles:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _match(self, path: Path) -> re.Match[str] | None:
-        return re.fullmatch(rf"{re.escape(self.slug)}-(?P<stamp>{_STAMP})(?:\.html|\.pdf|-.+\.csv)",
-                            path.name)
+        return re.fullmatch(rf"{re.escape(self.slug)}-(?P<stamp>{_STAMP}){_PART}", path.name)
+
+    def _own_files(self) -> list[Path]:
+        """Regular files (not links, not folders) whose names start with this job's key."""
+        found = []
+        with os.scandir(self.dir) as entries:
+            for entry in entries:
+                if entry.name.startswith(f"{self.slug}-") and entry.is_file(follow_symlinks=False):
+                    found.append(Path(entry.path))
+        return found
 
     def prune(self, keep: int) -> list[Path]:
         """Delete the files of all but the ``keep`` newest reports of this job."""
         groups: dict[str, list[Path]] = {}
-        for p in self.dir.iterdir():
-            m = self._match(p)
-            if m and p.is_file():
+        for p in self._own_files():
+            if m := self._match(p):
                 groups.setdefault(m.group("stamp"), []).append(p)
 
         def newest(stamp: str) -> tuple[float, tuple[str, int]]:

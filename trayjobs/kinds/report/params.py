@@ -76,6 +76,13 @@ class ReportParams(KindParams):
     keep: int = Field(10, ge=1, le=10_000,
                       description="How many past reports of this job to keep; older files are "
                                   "deleted. A *-latest copy of the newest always exists.")
+    csv_formula_guard: bool = Field(
+        True, description="Put a ' before CSV text cells that start with =, +, -, @, a tab or "
+                          "a carriage return, so a spreadsheet shows them instead of running "
+                          "them as formulas. Numbers, and text that is just a number, are "
+                          "left as they are.")
+    csv_bom: bool = Field(True, description="Start CSV files with a UTF-8 byte order mark, so "
+                                            "Excel reads accented and non-Latin text right.")
     template: str | None = Field(
         None, description="A Jinja2 HTML template of your own (sandboxed, HTML-escaped), "
                           "relative to the config folder; it may extend \"default.html.j2\".")

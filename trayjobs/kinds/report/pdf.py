@@ -1,51 +1,37 @@
 """The PDF report, drawn with fpdf2: readable Unicode text, charts as vector SVG.
 
 A TrueType font that covers most scripts is looked for in the usual system
-places (DejaVu on Linux, Arial/Segoe UI elsewhere); when none is found the
-PDF falls back to Helvetica and text outside Latin-1 is replaced.
+places (DejaVu on Linux, Arial/Segoe UI elsewhere); text it has no glyphs for
+(Chinese, Japanese, Korean, ...) is drawn in a fallback font found by
+:mod:`.fonts`. A character no installed font has is printed as a visible
+placeholder (U+FFFD, or "?") and reported by :func:`render_pdf`, never dropped.
+When no TrueType font is found at all, the PDF uses Helvetica and everything
+outside Latin-1 becomes "?".
 """
 
 from __future__ import annotations
 
 import io
-import os
 import unicodedata
+from html import escape
 from pathlib import Path
 from typing import Any
 
 from fpdf import FPDF, FontFace
 from fpdf.enums import XPos, YPos
 
+from .fonts import FontFinder, find_fonts
 from .view import SectionView
 
 __all__ = ["render_pdf", "find_fonts"]
 
 FAMILY = "ReportSans"
-_WINDIR = Path(os.environ.get("WINDIR", r"C:\Windows")) / "Fonts"
-_FONT_PAIRS = [
-    ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "DejaVuSans-Bold.ttf"),
-    ("/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf", "DejaVuSans-Bold.ttf"),
-    ("/usr/share/fonts/dejavu/DejaVuSans.ttf", "DejaVuSans-Bold.ttf"),
-    ("/usr/share/fonts/TTF/DejaVuSans.ttf", "DejaVuSans-Bold.ttf"),
-    ("/usr/local/share/fonts/DejaVuSans.ttf", "DejaVuSans-Bold.ttf"),
-    ("/System/Library/Fonts/Supplemental/Arial.ttf", "Arial Bold.ttf"),
-    ("/Library/Fonts/Arial.ttf", "Arial Bold.ttf"),
-    (str(_WINDIR / "segoeui.ttf"), "segoeuib.ttf"),
-    (str(_WINDIR / "arial.ttf"), "arialbd.ttf"),
-]
+FALLBACK = "ReportFallback"
 _INK, _MUTED, _LINE = (32, 33, 36), (95, 99, 104), (227, 230, 234)
 _PLAIN = str.maketrans({"–": "-", "—": "-", "‘": "'", "’": "'", "“": '"', "”": '"',
                         "…": "...", "→": "->", "•": "*", "\u202f": " ", "\u2009": " "})
-
-
-def find_fonts() -> tuple[Path, Path] | None:
-    """(regular, bold) TrueType files to embed, or None to use the core fonts."""
-    for regular, bold in _FONT_PAIRS:
-        reg = Path(regular)
-        if reg.is_file():
-            b = reg.with_name(bold)
-            return reg, (b if b.is_file() else reg)
-    return None
+# Characters that draw nothing (controls, format marks, line breaks): never looked up.
+_INVISIBLE = {"Cc", "Cf", "Zl", "Zp"}
 
 
 def _latin1(text: str) -> str:
@@ -57,6 +43,23 @@ class _ReportPDF(FPDF):
     footer_text = ""
     family_name = "helvetica"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.missing: set[str] = set()  # characters printed as the placeholder
+        self.placeholder = "?"
+        self._covered: set[int] = set()
+        self._fallbacks: dict[tuple[str, int], str] = {}  # font file -> its family here
+        self._fallback_of: dict[int, str] = {}
+        self._finder = FontFinder()
+
+    def use_truetype(self, regular: Path, bold: Path) -> None:
+        self.add_font(FAMILY, "", str(regular))
+        self.add_font(FAMILY, "B", str(bold))
+        self.family_name = FAMILY
+        key = FAMILY.lower()
+        self._covered = set(self.fonts[key].cmap) & set(self.fonts[key + "B"].cmap)
+        self.placeholder = "\ufffd" if 0xFFFD in self._covered else "?"
+
     def footer(self) -> None:
         self.set_y(-12)
         self.set_font(self.family_name, size=8)
@@ -65,16 +68,68 @@ class _ReportPDF(FPDF):
                   align="C")
 
     def clean(self, text: Any) -> str:
-        return str(text) if self.family_name == FAMILY else _latin1(str(text))
+        """``text`` as it can be printed: characters no font has become the placeholder."""
+        text = str(text)
+        if self.family_name != FAMILY:
+            plain = _latin1(text)
+            # _latin1 maps one character to one, except "…" to "...": compare before that.
+            wide = unicodedata.normalize("NFC", text.translate(_PLAIN))
+            self.missing.update(c for c in wide if c != "?" and c not in plain)
+            return plain
+        if all(ord(c) in self._covered for c in text):
+            return text
+        return "".join(c if self._printable(c) else self._missing(c) for c in text)
+
+    def _printable(self, c: str) -> bool:
+        code = ord(c)
+        if code in self._covered or code in self._fallback_of:
+            return True
+        if unicodedata.category(c) in _INVISIBLE:
+            return True  # draws nothing whichever font it is in
+        found = self._finder.font_for(c, skip=set(self._fallbacks))
+        if found is None:
+            return False
+        family = f"{FALLBACK}{len(self._fallbacks) + 1}"
+        try:
+            self.add_font(family, "", found[0], collection_font_number=found[1])
+        except Exception:  # a font fpdf2 cannot embed: look no further for this character
+            self._finder.uncovered.add(c)
+            return False
+        self._fallbacks[found] = family
+        for code_point in self.fonts[family.lower()].cmap:
+            self._fallback_of.setdefault(code_point, family)
+        # exact_match=False: headings are bold, and the fallback fonts have no bold face.
+        self.set_fallback_fonts(list(self._fallbacks.values()), exact_match=False)
+        return code in self._fallback_of
+
+    def _missing(self, c: str) -> str:
+        self.missing.add(c)
+        return self.placeholder
+
+    def svg_text(self, text: str) -> str:
+        """``text`` as SVG markup for a chart: runs the main font lacks in their fallback
+        font (fpdf2 does not apply fallback fonts inside SVG by itself)."""
+        text = self.clean(text)
+        if self.family_name != FAMILY or all(ord(c) in self._covered for c in text):
+            return escape(text)
+        out, run, family = [], [], None
+        for c in text + "\0":
+            f = None if ord(c) in self._covered or c == "\0" else self._fallback_of.get(ord(c))
+            if f != family or c == "\0":
+                if run:
+                    part = escape("".join(run))
+                    out.append(f'<tspan font-family="{family}">{part}</tspan>' if family else part)
+                run, family = [], f
+            run.append(c)
+        return "".join(out)
 
 
-def render_pdf(report: dict[str, Any], views: list[SectionView], dest: Path) -> None:
+def render_pdf(report: dict[str, Any], views: list[SectionView], dest: Path) -> set[str]:
+    """Write the PDF to ``dest``; the characters that no font had (printed as a placeholder)."""
     pdf = _ReportPDF(format="A4")
     fonts = find_fonts()
     if fonts:
-        pdf.add_font(FAMILY, "", str(fonts[0]))
-        pdf.add_font(FAMILY, "B", str(fonts[1]))
-        pdf.family_name = FAMILY
+        pdf.use_truetype(*fonts)
     pdf.footer_text = report["title"]
     pdf.set_title(pdf.clean(report["title"]))
     pdf.set_creator("trayjobs")
@@ -95,6 +150,7 @@ def render_pdf(report: dict[str, Any], views: list[SectionView], dest: Path) -> 
     for v in views:
         _section(pdf, v)
     pdf.output(str(dest))
+    return pdf.missing
 
 
 def _section(pdf: _ReportPDF, v: SectionView) -> None:
@@ -119,7 +175,7 @@ def _section(pdf: _ReportPDF, v: SectionView) -> None:
         height = width * 300 / 720
         if pdf.get_y() + height > pdf.page_break_trigger:
             pdf.add_page()
-        svg = v.svg(font=f"{f}, sans-serif", clean=None if f == FAMILY else _latin1)
+        svg = v.svg(font=f"{f}, sans-serif", markup=pdf.svg_text)
         pdf.image(io.BytesIO(svg.encode("utf-8")), x=pdf.l_margin, w=width)
         if v.chart_note:
             pdf.set_font(f, "", 8)

@@ -4,6 +4,7 @@ every row streamed to the section's CSV file."""
 from __future__ import annotations
 
 import csv
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,8 @@ from ...errors import Cancelled, JobFailed
 from .params import SectionParams
 from .readonly import NoDatabase, QueryRefused, ReadOnlyDatabase
 
-__all__ = ["SectionResult", "Databases", "run_section", "CHART_POINTS"]
+__all__ = ["SectionResult", "Databases", "run_section", "csv_cell", "CHART_POINTS",
+           "FORMULA_START"]
 
 CHART_POINTS = 1000  # rows a chart plots at most; the CSV still has them all
 
@@ -57,13 +59,30 @@ class Databases:
         self._open.clear()
 
 
-def _csv_value(v: Any) -> Any:
-    return v.hex() if isinstance(v, bytes) else v
+# What makes a spreadsheet read a cell as a formula (OWASP's "CSV injection" list).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def csv_cell(v: Any, *, formula_guard: bool = True) -> Any:
+    """``v`` as written to a CSV file: blobs as hex; text a spreadsheet would run as a
+    formula behind a ``'``. Numbers, and text that is just a number ("-3"), are unchanged."""
+    if isinstance(v, bytes):
+        return v.hex()
+    if (formula_guard and isinstance(v, str) and v.startswith(FORMULA_START)
+            and not _PLAIN_NUMBER.fullmatch(v)):
+        return "'" + v
+    return v
 
 
 def run_section(db: ReadOnlyDatabase | NoDatabase, section: SectionParams,
-                params: dict[str, Any], *, csv_path: Path | None) -> SectionResult:
-    """Run ``section``'s query; ``JobFailed`` naming the section and SQLite's message."""
+                params: dict[str, Any], *, csv_path: Path | None, formula_guard: bool = True,
+                bom: bool = True) -> SectionResult:
+    """Run ``section``'s query; ``JobFailed`` naming the section and SQLite's message.
+
+    Every row goes to ``csv_path`` (when given), through :func:`csv_cell`, in UTF-8
+    with a byte order mark if ``bom``.
+    """
     result = SectionResult(section)
     if isinstance(db, NoDatabase):
         result.missing = str(db)
@@ -80,18 +99,17 @@ def run_section(db: ReadOnlyDatabase | NoDatabase, section: SectionParams,
                             f"then values); the query gives {len(result.columns)}", retry=False)
         writer = out = None
         if csv_path is not None:
-            out = open(csv_path, "w", newline="", encoding="utf-8")
+            out = open(csv_path, "w", newline="", encoding="utf-8-sig" if bom else "utf-8")
             writer = csv.writer(out)
-            writer.writerow(result.columns)
+            writer.writerow([csv_cell(c, formula_guard=formula_guard) for c in result.columns])
         try:
             while batch := cur.fetchmany(2000):
                 if len(result.rows) < keep:
                     result.rows.extend(batch[: keep - len(result.rows)])
                 result.row_count += len(batch)
                 if writer is not None:
-                    writer.writerows([tuple(map(_csv_value, r)) for r in batch]
-                                     if any(isinstance(v, bytes) for r in batch for v in r)
-                                     else batch)
+                    writer.writerows([[csv_cell(v, formula_guard=formula_guard) for v in r]
+                                      for r in batch])
         finally:
             if out is not None:
                 out.close()

@@ -3,10 +3,16 @@
 A report may run any SELECT a person writes, so three independent locks keep
 it from changing data: the file is opened with ``mode=ro`` (SQLite refuses
 every write and never creates the file), ``PRAGMA query_only`` is on, and an
-authorizer allows nothing but reading tables, calling functions and a few
-introspection pragmas. Before any of that, :func:`check_select` rejects text
-that is not exactly one SELECT (or ``WITH ... SELECT``) statement, which is
-also what load-time validation uses.
+authorizer allows nothing but reading tables, calling the functions in
+:data:`ALLOWED_FUNCTIONS` and a few introspection pragmas. Before any of that,
+:func:`check_select` rejects text that is not exactly one SELECT (or
+``WITH ... SELECT``) statement, which is also what load-time validation uses.
+
+Functions are an allow-list rather than a deny-list because SQLite builds
+differ: some expose functions that reach into its internals
+(``fts3_tokenizer`` hands out, and accepts, raw C pointers, so a report could
+crash its own process), and a newer SQLite may add more. A function a report
+may not call is refused before the query runs, by name.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-__all__ = ["check_select", "ReadOnlyDatabase", "QueryRefused", "NoDatabase"]
+__all__ = ["check_select", "ReadOnlyDatabase", "QueryRefused", "NoDatabase",
+           "ALLOWED_FUNCTIONS"]
 
 _VERBS = {"SELECT", "VALUES", "INSERT", "UPDATE", "DELETE", "REPLACE"}
 
@@ -96,8 +103,37 @@ _INTROSPECTION = {"table_info", "table_xinfo", "table_list", "index_list", "inde
                   "index_xinfo", "foreign_key_list"}
 _READ_WITHOUT_ARG = {"user_version", "application_id", "page_count", "page_size",
                      "freelist_count", "encoding", "data_version", "schema_version", "query_only"}
-_ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
-            sqlite3.SQLITE_RECURSIVE}
+# Table-valued functions that only read (connected up front like virtual tables).
+_TABLE_FUNCTIONS = ("json_each", "json_tree", *sorted(f"pragma_{p}" for p in _INTROSPECTION))
+_ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE}
+
+# The SQL functions a report may call: SQLite's core, aggregate, window, date and
+# time, math and JSON functions (including some only newer versions have), and
+# the full-text search helpers that only read. Operators that SQLite runs as
+# functions are here too (LIKE, GLOB, MATCH, ->, ->>). Everything else is refused,
+# notably fts3_tokenizer, fts5, fts5_source_id, load_extension, optimize, the
+# rtree* debugging functions, and the shell's readfile, writefile and edit.
+ALLOWED_FUNCTIONS = frozenset("""
+    abs changes char coalesce concat concat_ws format glob hex ifnull iif if instr
+    last_insert_rowid length like likelihood likely lower ltrim max min nullif octet_length
+    printf quote random randomblob replace round rtrim sign soundex sqlite_source_id
+    sqlite_version substr substring total_changes trim typeof unhex unicode unistr
+    unistr_quote unlikely upper zeroblob
+    avg count group_concat string_agg sum total median percentile percentile_cont
+    percentile_disc
+    row_number rank dense_rank percent_rank cume_dist ntile lag lead first_value last_value
+    nth_value
+    date time datetime julianday unixepoch strftime timediff current_date current_time
+    current_timestamp
+    acos acosh asin asinh atan atan2 atanh ceil ceiling cos cosh degrees exp floor ln log
+    log10 log2 mod pi pow power radians sin sinh sqrt tan tanh trunc
+    json json_array json_array_length json_error_position json_extract json_insert
+    json_object json_patch json_pretty json_quote json_remove json_replace json_set json_type
+    json_valid json_group_array json_group_object jsonb jsonb_array jsonb_extract
+    jsonb_insert jsonb_object jsonb_patch jsonb_remove jsonb_replace jsonb_set
+    jsonb_group_array jsonb_group_object -> ->>
+    match highlight snippet bm25 offsets matchinfo
+""".split())
 _WHAT = {
     sqlite3.SQLITE_INSERT: "insert into {0}", sqlite3.SQLITE_UPDATE: "update {0}",
     sqlite3.SQLITE_DELETE: "delete from {0}", sqlite3.SQLITE_ATTACH: "attach a database",
@@ -134,19 +170,46 @@ class ReadOnlyDatabase:
         self.conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout, isolation_level=None,
                                     check_same_thread=False)
         self.conn.execute("PRAGMA query_only = 1")
+        self._connect_virtual_tables()
         self.conn.set_authorizer(self._authorize)
         if cancelled is not None:
             self.conn.set_progress_handler(lambda: 1 if cancelled() else 0, 20_000)
+
+    def _connect_virtual_tables(self) -> None:
+        """Connect each virtual table (full-text search, R*Tree, ...) before the authorizer.
+
+        When a connection first uses one, its module declares the columns and prepares
+        its own statements, and SQLite puts those through the authorizer as if they were
+        the query's: schema updates and writes that are compiled but never run. Done
+        here, with our fixed SQL, the report's queries can read these tables (and call
+        table-valued functions such as ``json_each``) like any other.
+        """
+        rows = self.conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table' "
+                                 "AND sql LIKE 'CREATE VIRTUAL TABLE%'").fetchall()
+        for name in [r[0] for r in rows] + list(_TABLE_FUNCTIONS):
+            try:
+                self.conn.execute(f"SELECT 1 FROM {quote_ident(name)} LIMIT 0").fetchall()
+            except sqlite3.Error:
+                pass  # e.g. a module this SQLite lacks: a query of it will say so
 
     def _authorize(self, action: int, arg1: str | None, arg2: str | None,
                    db: str | None, source: str | None) -> int:
         if action in _ALLOWED:
             return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_FUNCTION:
+            name = (arg2 or "").lower()
+            if name in ALLOWED_FUNCTIONS:
+                return sqlite3.SQLITE_OK
+            self.refused = (f"reports cannot call the SQL function {arg2}(): only SQLite's "
+                            f"ordinary text, number, date, aggregate, window and JSON "
+                            f"functions are allowed")
+            return sqlite3.SQLITE_DENY
         if action == sqlite3.SQLITE_PRAGMA and arg1:
             name = arg1.lower()
             if name in _INTROSPECTION or (name in _READ_WITHOUT_ARG and arg2 is None):
                 return sqlite3.SQLITE_OK
-        self.refused = _describe(action, arg1, arg2)
+        what = _describe(action, arg1, arg2)
+        self.refused = f"reports can only read data, but the query tried to {what}"
         return sqlite3.SQLITE_DENY
 
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> sqlite3.Cursor:
@@ -164,7 +227,7 @@ class ReadOnlyDatabase:
             raise
         except sqlite3.DatabaseError as exc:
             if self.refused:
-                raise QueryRefused(f"reports can only read data, but the query tried to {self.refused}") from exc
+                raise QueryRefused(self.refused) from exc
             raise
 
     # Introspection for the built-in reports (the names come from sqlite_schema).

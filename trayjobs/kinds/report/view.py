@@ -84,13 +84,13 @@ class SectionView:
     def truncated(self) -> bool:
         return self.total_rows > len(self.rows)
 
-    def svg(self, *, font: str, clean: Callable[[str], str] | None = None) -> str:
-        """The chart as SVG text ("" when there is none), its text in ``font``."""
+    def svg(self, *, font: str, markup: Callable[[str], str] | None = None) -> str:
+        """The chart as SVG text ("" when there is none), its text in ``font``;
+        ``markup`` turns text into SVG markup (default: escaped as it is)."""
         if not self.chart_series or self.empty:
             return ""
         return chart_svg(self.show, self.chart_labels, self.chart_series,  # type: ignore[arg-type]
-                         stacked=self.stack, title=self.title, font=font,
-                         clean=clean or (lambda text: text))
+                         stacked=self.stack, title=self.title, font=font, markup=markup)
 
 
 def make_view(index: int, anchor: str, res: SectionResult, *, csv_name: str | None) -> SectionView:

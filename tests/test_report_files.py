@@ -1,0 +1,89 @@
+"""A report job's folder is its own, and ``keep`` deletes nothing it did not write."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from trayjobs.context import JobContext
+from trayjobs.kinds.registry import get_kind
+from trayjobs.kinds.report.files import job_key, slugify
+
+ReportKind = get_kind("report")
+SECTIONS = [{"title": "Numbers", "query": "SELECT n FROM numbers"},
+            {"title": "Count", "query": "SELECT count(*) AS c FROM numbers"}]
+
+
+@pytest.fixture
+def numbers(home):
+    conn = sqlite3.connect(home.default_data_db)
+    conn.execute("CREATE TABLE numbers (n)")
+    conn.executemany("INSERT INTO numbers VALUES (?)", [(1,), (2,)])
+    conn.commit()
+    conn.close()
+
+
+def run(home, job, run_id, **raw):
+    ctx = JobContext(run_id=run_id, job=job, home=home, sink=[].append)
+    params = ReportKind.parse_params({"sections": SECTIONS, "keep": 1, **raw})
+    return ReportKind().run(ctx, params)
+
+
+def test_jobs_whose_names_slug_alike_keep_their_own_reports(home, numbers):
+    jobs = ["weekly-report", "weekly_report", "Weekly report", "WEEKLY REPORT", "日本", "中国"]
+    outputs: dict[str, list[str]] = {}
+    for round_ in range(3):
+        for i, job in enumerate(jobs):
+            result = run(home, job, run_id=10 * round_ + i + 1, formats=["html", "csv"])
+            outputs[job] = result["outputs"]
+    for job, out in outputs.items():
+        # Each job's newest report survived every other job's pruning.
+        assert len(out) == 3 and all(Path(p).is_file() for p in out), job
+        folder = Path(out[0]).parent
+        assert len(list(folder.iterdir())) == 6  # this report + its latest copies, nothing else
+    assert len({Path(out[0]).parent for out in outputs.values()}) == len(jobs)
+    assert (home.reports_dir / "weekly-report" / "weekly-report-latest.html").is_file()
+
+
+def test_keys_are_unique_and_readable():
+    assert job_key("weekly-report") == "weekly-report"
+    assert job_key("imported-data") == "imported-data"
+    names = ["weekly_report", "Weekly report", "weekly--report", "weekly-report-", "日本", "中国",
+             "x" * 100, "x" * 99 + "y", "café", "cafe\u0301"]
+    keys = [job_key(n) for n in names]
+    assert len(set(keys)) == len(keys)
+    for name, key in zip(names, keys):
+        slug, _, digest = key.rpartition("_")
+        assert slug == slugify(name) and len(digest) == 8
+        # Never another job's plain name: a plain name is a slug, and slugs hold no "_".
+        assert slugify(key) != key
+
+
+def test_keep_leaves_files_that_only_look_like_reports(home, numbers, tmp_path):
+    folder = home.reports_dir / "spending"
+    folder.mkdir(parents=True)
+    outside = tmp_path / "outside.html"
+    outside.write_text("not a report")
+    strangers = ["spending-latest-notes.TXT", "spending-latest.html.bak",
+                 "spending-2020-01-01T0000-My Notes.csv", "spending-2020-01-01T0000.html.orig",
+                 "spending-2020-01-01T0000-budget.xlsx", "spending-latest-Budget.csv"]
+    for name in strangers:
+        (folder / name).write_text("mine")
+    os.symlink(outside, folder / "spending-2020-01-01T0000.html")
+    (folder / "spending-2020-01-01T0001.pdf").mkdir()
+    ours = folder / "spending-2020-01-01T0002.html"
+    ours.write_text("an old report of this job")
+    os.utime(ours, (0, 0))
+
+    for run_id in (1, 2):
+        result = run(home, "spending", run_id)
+    assert not ours.exists()  # a file this job wrote, beyond keep
+    for name in strangers:
+        assert (folder / name).read_text() == "mine", name
+    assert (folder / "spending-2020-01-01T0000.html").is_symlink()
+    assert outside.read_text() == "not a report"
+    assert (folder / "spending-2020-01-01T0001.pdf").is_dir()
+    assert all(Path(p).is_file() for p in result["outputs"])
