@@ -146,11 +146,10 @@ def test_without_a_tray_the_window_opens_and_closing_asks(app, qtbot):
     # Offscreen has no system tray: the window must be there instead.
     assert not app.tray.available()
     assert app.window.isVisible()
-    answer_next_box("Keep running")
-    app.window.close()
+    with answer_next_box("Keep running"):
+        app.window.close()
     assert not app._quitting  # still running, in the background
-    answer_next_box("Quit", check_box=True)
-    with qtbot.waitSignal(app.stopped, timeout=20_000):
+    with qtbot.waitSignal(app.stopped, timeout=20_000), answer_next_box("Quit", check_box=True):
         app.window.close()
     assert app.qsettings.value("window/close_action") == "quit"
 
@@ -177,11 +176,12 @@ def test_duplicate_and_delete_a_job(app, qtbot, home):
     assert app.engine.config.jobs["count copy"].params.steps == 10
     until(qtbot, lambda: app.window.jobs_model.row_of("count copy") is not None)
     page.select("count copy")
-    answer_next_box("Cancel")
-    page.delete_selected()
+    with answer_next_box("Cancel"):
+        page.delete_selected()
     assert "count copy" in home.config_file.read_text()
-    answer_next_box("Delete")
-    page.delete_selected()
+    assert "count copy" in app.engine.config.jobs
+    with answer_next_box("Delete"):
+        page.delete_selected()
     until(qtbot, lambda: "count copy" not in app.engine.config.jobs)
     assert "[jobs.\"count copy\"]" not in home.config_file.read_text()
     assert "# counts to ten" in home.config_file.read_text()
