@@ -4,6 +4,7 @@ jobs page commands (enable, duplicate, delete), hand edits of the config, droppe
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 from textwrap import dedent
@@ -18,7 +19,9 @@ from trayjobs.ui.runs_model import RunsModel
 from ui_support import CONFIG, answer_next_box, app, find_run, make_app, until  # noqa: F401
 
 
-def test_tray_run_now_drives_a_run_to_success_in_the_window(app, qtbot):
+def test_tray_run_now_drives_a_run_to_success_in_the_window(make_app, qtbot):
+    # Slow enough (10 x 0.3 s) that the run is surely seen running, percentage and all.
+    app = make_app(CONFIG.replace("step_time = 0.05", "step_time = 0.3"))
     action = app.tray.action("run:count")
     assert action is not None and action.text() == "count"
     action.trigger()
@@ -29,8 +32,10 @@ def test_tray_run_now_drives_a_run_to_success_in_the_window(app, qtbot):
     row = model.row_of(find_run(app, "count")["id"])
     frac, text = model.progress_of(model.run_at(row))
     assert frac is not None and "%" in text and "step" in text
-    until(qtbot, lambda: any("%" in t for t in app.tray.texts("running")) or
-          find_run(app, "count", "succeeded"))
+    until(qtbot, lambda: any(re.fullmatch(r"count ([1-9]\d?|100) %", t)
+                             for t in app.tray.texts("running")))
+    # The tooltip follows at most once a second.
+    until(qtbot, lambda: re.search(r"^1 running: count \d+ %", app.tray.icon.toolTip()))
     until(qtbot, lambda: find_run(app, "count", "succeeded"), timeout=15_000)
     row = model.row_of(find_run(app, "count")["id"])
     assert model.index(row, RunsModel.SUMMARY).data() == "10 steps done"
