@@ -16,6 +16,7 @@ from trayjobs.store import RunStore
 from trayjobs.ui.jobs_model import JobsModel
 from trayjobs.ui.runs_model import RunsModel
 
+from dbus_support import notification_bus  # noqa: F401
 from ui_support import CONFIG, answer_next_box, app, find_run, make_app, until  # noqa: F401
 
 
@@ -97,6 +98,27 @@ def test_final_failure_notifies_once_and_click_opens_details_then_retry(make_app
     until(qtbot, lambda: dlg.run_id == newest["id"] and dlg.run and dlg.run["id"] == newest["id"])
     assert dlg.windowTitle().startswith(f"Run {newest['id']} ")
     dlg.close()
+
+
+def test_without_a_tray_a_final_failure_reaches_the_desktop_over_dbus(
+        notification_bus, make_app, qtbot, monkeypatch):
+    # make_app keeps tests off the session bus; this one has a bus of its own to talk to
+    # (asked for first, so that it outlives the app).
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", notification_bus.address)
+    ta = make_app()
+    assert not ta.tray.available()  # offscreen: no tray, so D-Bus is the way
+    ta.run_job("fails")
+    until(qtbot, lambda: find_run(ta, "fails", "failed"), timeout=20_000)
+    run = find_run(ta, "fails")
+    # The Qt loop must turn (the router gathers a burst first): wait with qtbot.
+    until(qtbot, lambda: notification_bus.daemon.received, timeout=10_000)
+    (note,) = notification_bus.daemon.received
+    assert note["app_name"] == "trayjobs" and note["summary"] == "fails failed"
+    assert note["body"] == ("failing on purpose (attempt 1, told to fail 9 times)\n"
+                            f"Run {run['id']} · click for details")
+    assert note["hints"]["urgency"] == ("y", 2)
+    ta.router.flush()
+    assert len(notification_bus.daemon.received) == 1  # once, for the final failure
 
 
 def app_failures(ta) -> list[str]:
