@@ -204,12 +204,19 @@ def test_manual_retry_gets_a_fresh_budget(make_engine):
     """)
     rid = eng.submit("bad")
     assert eng.watcher.wait(rid)["state"] == "failed"
+    assert eng.store.get_run(rid)["attempt"] == 2  # the first run's budget is spent
     again = eng.retry(rid)
     run = eng.watcher.wait(again)
-    # attempt 1 of the retry is the job's 3rd try overall: fail_times=2 no longer bites
     assert run["trigger"] == "retry" and run["retry_of"] == rid
-    assert run["max_attempts"] == 2
-    assert eng.store.get_run(rid)["state"] == "failed"  # the old run is left as it was
+    # The retry counts its own attempts from 1 with the job's full budget, so it is tried
+    # twice more (and, since the demo fails its first two attempts of each run, fails again).
+    assert run["max_attempts"] == 2 and run["attempt"] == 2
+    assert [(a["attempt"], a["state"]) for a in eng.store.attempts(again)] == [
+        (1, "retrying"), (2, "failed")]
+    assert run["state"] == "failed" and "attempt 2, told to fail 2 times" in run["error"]
+    old = eng.store.get_run(rid)
+    assert old["state"] == "failed" and old["attempt"] == 2  # the old run is left as it was
+    assert len(eng.store.attempts(rid)) == 2
 
 
 def test_then_chains_after_success_only(make_engine):

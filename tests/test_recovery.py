@@ -1,4 +1,5 @@
-"""Crash safety: a worker killed with SIGKILL mid-run loses nothing."""
+"""Crash safety: a worker killed with SIGKILL mid-run loses nothing, and a queue message
+lost in a crash is sent again, once."""
 
 from __future__ import annotations
 
@@ -66,3 +67,27 @@ def test_sigterm_stops_the_worker_gracefully(home):
     run = run_state(home, slow)
     assert run["state"] == "interrupted"
     assert "resumes when trayjobs starts again" in run["error"]
+
+
+def test_a_queued_run_whose_queue_message_was_lost_is_sent_again_exactly_once(make_engine):
+    # Two runs were handed to the queue before a crash; only one message made it into
+    # the queue file (the other was lost with the crash).
+    eng = make_engine(CONFIG, start=False)
+    kept = eng.store.create_run("quick", kind="demo", trigger="manual")
+    lost = eng.store.create_run("quick", kind="demo", trigger="manual")
+    eng.store._execute("UPDATE runs SET dispatched = 1 WHERE id IN (?, ?)", (lost, kept))
+    eng.queue.enqueue(kept)
+    assert eng.queue.pending_run_ids() == {kept}
+    # Recovery (part of start) marks only the lost one as waiting to be sent.
+    eng.recover()
+    assert {r["id"]: r["dispatched"] for r in eng.store.list_runs()} == {kept: 1, lost: 0}
+    sent = []
+    enqueue = eng.queue.enqueue
+    eng.queue.enqueue = lambda run_id, **kw: (sent.append(run_id), enqueue(run_id, **kw))
+    eng.start()
+    assert eng.watcher.wait(kept, timeout=15)["state"] == "succeeded"
+    assert eng.watcher.wait(lost, timeout=15)["state"] == "succeeded"
+    assert sent == [lost]  # the lost one sent again, once; the kept one not doubled
+    assert [a["attempt"] for a in eng.store.attempts(lost)] == [1]
+    assert [a["attempt"] for a in eng.store.attempts(kept)] == [1]
+    assert eng.queue.pending_count() == 0

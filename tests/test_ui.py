@@ -4,6 +4,7 @@ jobs page commands (enable, duplicate, delete), hand edits of the config, droppe
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 from textwrap import dedent
@@ -15,10 +16,13 @@ from trayjobs.store import RunStore
 from trayjobs.ui.jobs_model import JobsModel
 from trayjobs.ui.runs_model import RunsModel
 
+from dbus_support import notification_bus  # noqa: F401
 from ui_support import CONFIG, answer_next_box, app, find_run, make_app, until  # noqa: F401
 
 
-def test_tray_run_now_drives_a_run_to_success_in_the_window(app, qtbot):
+def test_tray_run_now_drives_a_run_to_success_in_the_window(make_app, qtbot):
+    # Slow enough (10 x 0.3 s) that the run is surely seen running, percentage and all.
+    app = make_app(CONFIG.replace("step_time = 0.05", "step_time = 0.3"))
     action = app.tray.action("run:count")
     assert action is not None and action.text() == "count"
     action.trigger()
@@ -29,8 +33,10 @@ def test_tray_run_now_drives_a_run_to_success_in_the_window(app, qtbot):
     row = model.row_of(find_run(app, "count")["id"])
     frac, text = model.progress_of(model.run_at(row))
     assert frac is not None and "%" in text and "step" in text
-    until(qtbot, lambda: any("%" in t for t in app.tray.texts("running")) or
-          find_run(app, "count", "succeeded"))
+    until(qtbot, lambda: any(re.fullmatch(r"count ([1-9]\d?|100) %", t)
+                             for t in app.tray.texts("running")))
+    # The tooltip follows at most once a second.
+    until(qtbot, lambda: re.search(r"^1 running: count \d+ %", app.tray.icon.toolTip()))
     until(qtbot, lambda: find_run(app, "count", "succeeded"), timeout=15_000)
     row = model.row_of(find_run(app, "count")["id"])
     assert model.index(row, RunsModel.SUMMARY).data() == "10 steps done"
@@ -94,6 +100,27 @@ def test_final_failure_notifies_once_and_click_opens_details_then_retry(make_app
     dlg.close()
 
 
+def test_without_a_tray_a_final_failure_reaches_the_desktop_over_dbus(
+        notification_bus, make_app, qtbot, monkeypatch):
+    # make_app keeps tests off the session bus; this one has a bus of its own to talk to
+    # (asked for first, so that it outlives the app).
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", notification_bus.address)
+    ta = make_app()
+    assert not ta.tray.available()  # offscreen: no tray, so D-Bus is the way
+    ta.run_job("fails")
+    until(qtbot, lambda: find_run(ta, "fails", "failed"), timeout=20_000)
+    run = find_run(ta, "fails")
+    # The Qt loop must turn (the router gathers a burst first): wait with qtbot.
+    until(qtbot, lambda: notification_bus.daemon.received, timeout=10_000)
+    (note,) = notification_bus.daemon.received
+    assert note["app_name"] == "trayjobs" and note["summary"] == "fails failed"
+    assert note["body"] == ("failing on purpose (attempt 1, told to fail 9 times)\n"
+                            f"Run {run['id']} · click for details")
+    assert note["hints"]["urgency"] == ("y", 2)
+    ta.router.flush()
+    assert len(notification_bus.daemon.received) == 1  # once, for the final failure
+
+
 def app_failures(ta) -> list[str]:
     return [t for t in ta.tray.texts("failures") if t not in ("Show all failures",)]
 
@@ -146,11 +173,10 @@ def test_without_a_tray_the_window_opens_and_closing_asks(app, qtbot):
     # Offscreen has no system tray: the window must be there instead.
     assert not app.tray.available()
     assert app.window.isVisible()
-    answer_next_box("Keep running")
-    app.window.close()
+    with answer_next_box("Keep running"):
+        app.window.close()
     assert not app._quitting  # still running, in the background
-    answer_next_box("Quit", check_box=True)
-    with qtbot.waitSignal(app.stopped, timeout=20_000):
+    with qtbot.waitSignal(app.stopped, timeout=20_000), answer_next_box("Quit", check_box=True):
         app.window.close()
     assert app.qsettings.value("window/close_action") == "quit"
 
@@ -177,11 +203,12 @@ def test_duplicate_and_delete_a_job(app, qtbot, home):
     assert app.engine.config.jobs["count copy"].params.steps == 10
     until(qtbot, lambda: app.window.jobs_model.row_of("count copy") is not None)
     page.select("count copy")
-    answer_next_box("Cancel")
-    page.delete_selected()
+    with answer_next_box("Cancel"):
+        page.delete_selected()
     assert "count copy" in home.config_file.read_text()
-    answer_next_box("Delete")
-    page.delete_selected()
+    assert "count copy" in app.engine.config.jobs
+    with answer_next_box("Delete"):
+        page.delete_selected()
     until(qtbot, lambda: "count copy" not in app.engine.config.jobs)
     assert "[jobs.\"count copy\"]" not in home.config_file.read_text()
     assert "# counts to ten" in home.config_file.read_text()

@@ -11,6 +11,8 @@ import pytest
 from trayjobs.config import Settings
 from trayjobs.ui.notify import NotificationRouter, Notifier, in_quiet_hours, summarise
 
+from dbus_support import notification_bus  # noqa: F401
+
 
 class Shown(list):
     """A notifier double that records what it was asked to show."""
@@ -106,14 +108,38 @@ def test_quiet_hours(router):
     assert router.shown == [] and router.suppressed == 1
 
 
-def test_without_a_tray_the_notifier_goes_to_dbus_and_the_status_bar(qtbot, monkeypatch, tmp_path):
+def test_without_a_tray_the_notifier_delivers_over_dbus_and_a_click_comes_back(
+        qtbot, notification_bus):
+    daemon = notification_bus.daemon
+    lines = []
+    n = Notifier(None, lines.append)
+    try:
+        assert n.via() == "dbus"
+        n.notify("bank failed", "bad row 3\nRun 7", critical=True, target=("run", 7))
+        n.notify("tidy succeeded", "3 files", critical=False, target=("run", 8))
+        # What reached the daemon over the bus, not what the notifier meant to send.
+        first, second = daemon.wait_for(2)
+        assert (first["app_name"], first["summary"], first["body"]) == (
+            "trayjobs", "bank failed", "bad row 3\nRun 7")
+        assert first["actions"][0::2] == ["default"]  # a click on the bubble opens the run
+        assert first["hints"]["urgency"] == ("y", 2) and first["timeout"] == 15_000
+        assert (second["summary"], second["body"]) == ("tidy succeeded", "3 files")
+        assert second["hints"]["urgency"] == ("y", 1)
+        assert lines == ["bank failed: bad row 3", "tidy succeeded: 3 files"]
+        # The second arrived, so the first's id is known: a click on it leads to run 7.
+        with qtbot.waitSignal(n.clicked, timeout=5000) as sig:
+            daemon.invoke(first["id"])
+        assert sig.args == [("run", 7)]
+    finally:
+        n.close()
+
+
+def test_without_a_bus_the_status_bar_still_has_the_message(qtbot, monkeypatch, tmp_path):
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path}/no-bus")
     lines = []
     n = Notifier(None, lines.append)
-    n.notify("bank failed", "bad row 3\nRun 7", critical=True, target=("run", 7))
-    assert n.sent[0]["via"] == "dbus" and n.sent[0]["target"] == ("run", 7)
-    assert lines == ["bank failed: bad row 3"]
-    with qtbot.waitSignal(n.clicked) as sig:
-        n._dbusClicked.emit(("run", 7))  # what the D-Bus listener does on ActionInvoked
-    assert sig.args == [("run", 7)]
-    n.close()
+    try:
+        n.notify("bank failed", "bad row 3\nRun 7", critical=True, target=("run", 7))
+        assert lines == ["bank failed: bad row 3"]
+    finally:
+        n.close()

@@ -146,20 +146,36 @@ def test_activity_filters_from_the_bar(make_app, qtbot):
     ta.run_job("count")
     until(qtbot, lambda: sum(r["state"] in ("failed", "succeeded")
                              for r in ta.window.runs_model.loaded_runs()) == 3, timeout=20_000)
+    # One run from last year, so that each date range leaves something out.
+    old = time.time() - 400 * 86400
+    rid = ta.engine.store.create_run("count", kind="demo", trigger="manual", state="succeeded")
+    ta.engine.store.update_run(rid, created_at=old, finished_at=old)
+    ta.window.runs_model.reload()
+    until(qtbot, lambda: ta.window.runs_model.total == 4)
+    # Every filter on its own changes the total: one that did nothing would leave 4.
     page = ta.window.activity
     page.state_box.setCurrentText("Failed")
     until(qtbot, lambda: ta.window.runs_model.total == 2)
     assert page.count_label.text() == "2 runs match"
+    page.clear_filters()
+    until(qtbot, lambda: ta.window.runs_model.total == 4)
     page.search.setText("told to fail")
     until(qtbot, lambda: ta.window.runs_model.filter.text == "told to fail")
-    assert ta.window.runs_model.total == 2
-    page.job_box.setCurrentIndex(page.job_box.findData("count"))
+    until(qtbot, lambda: ta.window.runs_model.total == 2)
+    assert {r["job"] for r in ta.window.runs_model.loaded_runs()} == {"fails"}
+    page.state_box.setCurrentText("Succeeded")  # and they combine
     until(qtbot, lambda: ta.window.runs_model.total == 0)
     page.clear_filters()
-    until(qtbot, lambda: ta.window.runs_model.total == 3)
+    until(qtbot, lambda: ta.window.runs_model.total == 4)
+    page.job_box.setCurrentIndex(page.job_box.findData("count"))
+    until(qtbot, lambda: ta.window.runs_model.total == 2)
+    page.clear_filters()
+    until(qtbot, lambda: ta.window.runs_model.total == 4)
     page.range_box.setCurrentText("Today")
     until(qtbot, lambda: ta.window.runs_model.filter.since is not None)
-    assert ta.window.runs_model.total == 3
+    until(qtbot, lambda: ta.window.runs_model.total == 3)
+    assert rid not in {r["id"] for r in ta.window.runs_model.loaded_runs()}
+    assert page.count_label.text() == "3 runs match"
     since, until_ = date_range("Last 7 days")
     assert until_ is None and time.time() - since < 7 * 86400
 

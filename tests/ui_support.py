@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from textwrap import dedent
 
 import pytest
@@ -84,22 +85,38 @@ def find_run(ta, job, state=None):
     return None
 
 
-def answer_next_box(button_text: str, *, check_box: bool | None = None) -> None:
-    """Click ``button_text`` in the next modal message box (it opens with exec())."""
-    deadline = time.monotonic() + 10
+@contextmanager
+def answer_next_box(button_text: str, *, check_box: bool | None = None) -> Iterator[None]:
+    """Click ``button_text`` in the message box that the ``with`` body opens with exec().
+
+    The box must appear while the body runs: if it does not (the confirmation was
+    removed, or another box came instead), the test fails here, loudly.
+    """
+    answered: list[str] = []
+    errors: list[str] = []
+    active = True
 
     def click() -> None:
+        if not active:
+            return
         box = QApplication.activeModalWidget()
         if not isinstance(box, QMessageBox):
-            if time.monotonic() < deadline:
-                QTimer.singleShot(20, click)
+            QTimer.singleShot(20, click)
             return
         if check_box is not None and box.checkBox() is not None:
             box.checkBox().setChecked(check_box)
         for b in box.buttons():
             if b.text().replace("&", "") == button_text:
+                answered.append(box.text())
                 b.click()
                 return
-        raise AssertionError(f"no button {button_text!r} in {[b.text() for b in box.buttons()]}")
+        errors.append(f"no button {button_text!r} in {[b.text() for b in box.buttons()]}")
+        box.reject()
 
     QTimer.singleShot(0, click)
+    try:
+        yield
+    finally:
+        active = False  # a box opened after the body is not ours to answer
+    assert not errors, errors[0]
+    assert answered, f"no message box with a {button_text!r} button opened"

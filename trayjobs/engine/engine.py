@@ -46,11 +46,12 @@ MAX_DEATHS = 2
 
 def backoff_delay(attempt: int, *, base: float, cap: float, jitter: bool,
                   rand: Callable[[], float] = random.random) -> float:
-    """Seconds before the attempt after ``attempt``: base·2^(attempt-1), capped, ±25 % jitter."""
+    """Seconds before the attempt after ``attempt``: base·2^(attempt-1), ±25 % jitter,
+    never more than ``cap`` (it is documented as the longest wait, jitter included)."""
     delay = min(cap, base * (2 ** max(0, attempt - 1)))
     if jitter:
         delay *= 0.75 + 0.5 * rand()
-    return delay
+    return min(cap, delay)
 
 
 class Engine(Control):

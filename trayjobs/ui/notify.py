@@ -228,7 +228,7 @@ class _DBusNotifications:
             with open_dbus_router(bus="SESSION") as router:
                 Proxy(message_bus, router).AddMatch(rule)
                 with router.filter(rule, bufsize=64) as signals:
-                    listener = threading.Thread(target=self._listen, args=(signals.queue,),
+                    listener = threading.Thread(target=self._listen, args=(signals,),
                                                 name="trayjobs-notify-actions", daemon=True)
                     listener.start()
                     while True:
