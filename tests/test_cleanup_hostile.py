@@ -366,3 +366,16 @@ def test_an_overwrite_preview_says_what_it_replaces(make_ctx, root, tmp_path):
     result, ctx = run(make_ctx, dry=True, locations=[str(root)], action={"move": str(dest)}, conflict="overwrite")
     assert result["planned"][0]["replaces"] == str(dest / "same.txt")
     assert any("replacing what is there" in line for line in ctx.sink.logs)
+
+
+@pytest.mark.parametrize("where", [".", "..", "Downloads", "sub/../x"])
+def test_a_relative_location_is_refused_even_with_the_dangerous_opt_in(where):
+    # the opt-in is for dangerous folders, not for paths that depend on where the worker started
+    with pytest.raises(ValidationError, match="relative path"):
+        params(locations=[where], allow_dangerous_location=True)
+
+
+def test_an_unresolvable_location_is_refused_even_with_the_dangerous_opt_in(tmp_path):
+    os.symlink(tmp_path / "loop", tmp_path / "loop")
+    with pytest.raises(ValidationError, match="cannot be resolved"):
+        params(locations=[str(tmp_path / "loop")], allow_dangerous_location=True)

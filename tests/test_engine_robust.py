@@ -228,16 +228,15 @@ def test_a_run_that_kills_the_worker_is_resumed_once_not_for_ever(odd_kinds, hom
     assert worker.returncode == 0
 
 
-def test_a_crashing_preview_in_the_foreground_fails_with_a_message(home, write_config):
+def test_a_crashing_preview_in_the_foreground_fails_with_a_message(odd_kinds, home, write_config):
     write_config("""
         [jobs.crash]
-        kind = "demo"
-        crash = "exit"
+        kind = "kill-self"
     """)
     t0 = time.monotonic()
     out = trayjobs(home, "run", "crash", "--dry-run", "--wait")
     assert out.returncode == 1
-    assert "exited unexpectedly with code 3" in out.stderr
+    assert "SIGKILL" in out.stderr
     assert "Traceback" not in out.stderr
     run = run_state(home, int(out.stdout))
     assert run["state"] == "failed" and run["attempt"] == 1  # a preview is not retried

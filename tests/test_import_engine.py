@@ -124,7 +124,7 @@ def test_the_imported_data_report_reads_the_ledger_and_quarantine(make_ctx, home
 
     def part(name):
         path = next(p for p in result["outputs"] if p.endswith(f"-{name}.csv"))
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # report CSVs start with a BOM
             return list(csvmod.DictReader(f))
     assert part("tables") and part("tables")[0]["Table"] == "transactions"
     assert part("tables")[0]["Rows"] == "2" and part("tables")[0]["Rejected"] == "1"

@@ -12,6 +12,7 @@ from ..base import KindParams
 from .actions import ActionSpec
 from .actions.trash import TrashAction
 from .filters import FilterSpec
+from ...places import problem
 from .safety import danger, expand
 from .templates import fixed_folder
 
@@ -88,9 +89,17 @@ class CleanupParams(KindParams):
 
     @model_validator(mode="after")
     def _safe_locations(self) -> "CleanupParams":
-        if self.allow_dangerous_location:
-            return self
         problems = []
+        for n, loc in enumerate(self.locations):
+            unusable = problem(loc.path)  # relative or unresolvable: no opt-in makes it a folder
+            if unusable:
+                error = ValueError(f"{loc.path!r} {unusable}")
+                problems.append(InitErrorDetails(type="value_error", loc=("locations", n), input=loc.path,
+                                                 ctx={"error": error}))
+        if problems or self.allow_dangerous_location:
+            if problems:
+                raise ValidationError.from_exception_data(type(self).__name__, problems)
+            return self
         for n, loc in enumerate(self.locations):
             why = danger(loc.path)
             if why:
