@@ -364,10 +364,23 @@ def cmd_check(home: Home, args) -> int:
         return EXIT_OK
     for err in cfg.errors:
         print(err, file=sys.stderr)
+    warnings = _problems(cfg)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     good = len(cfg.jobs)
     print(f"{home.config_file}: {good} job{'s' if good != 1 else ''} OK, "
-          f"{len(cfg.errors)} error{'s' if len(cfg.errors) != 1 else ''}")
+          f"{len(cfg.errors)} error{'s' if len(cfg.errors) != 1 else ''}"
+          + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""))
     return EXIT_FAILED if cfg.errors else EXIT_OK
+
+
+def _problems(cfg) -> list:
+    """What the kinds find wrong outside the file (a program not installed, say)."""
+    from .errors import ConfigError
+    from .kinds.registry import get_kind
+    return [ConfigError(message, file=str(cfg.path), job=job.name, key=key)
+            for job in cfg.jobs.values()
+            for key, message in get_kind(job.kind).problems(job.params)]
 
 
 def _pause(paused: bool):

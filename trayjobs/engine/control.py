@@ -60,6 +60,10 @@ class Control:
                 raise UserError(f"job {job_name!r} ({job.kind}) does not take input files")
             inputs["files"] = [str(Path(f).expanduser().absolute()) for f in files]
         if dry_run:
+            from ..kinds.registry import get_kind
+            if not get_kind(job.kind).can_dry_run(job.params):
+                raise UserError(f"job {job_name!r} ({job.kind}) has no dry run; "
+                                f"run it without --dry-run")
             inputs["dry_run"] = True
         state, error = "queued", None
         if (job.overlap == "skip" and trigger not in EXPLICIT_TRIGGERS

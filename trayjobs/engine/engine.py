@@ -353,7 +353,7 @@ class Engine(Control):
                 " (SELECT 1 FROM runs s WHERE s.retry_of = r.id AND s.trigger = 'recovered')"):
             job = self.config.jobs.get(run["job"])
             try:
-                safe = job is not None and get_kind(job.kind).idempotent
+                safe = job is not None and get_kind(job.kind).is_idempotent(job.params)
             except KeyError:
                 safe = False
             if not safe:

@@ -61,3 +61,19 @@ class JobKind(ABC):
     @classmethod
     def parse_params(cls, raw: dict[str, Any]) -> KindParams:
         return cls.Params.model_validate(raw)
+
+    @classmethod
+    def is_idempotent(cls, params: KindParams) -> bool:
+        """Whether a run interrupted by a crash may be run again (crash recovery asks)."""
+        return cls.idempotent
+
+    @classmethod
+    def can_dry_run(cls, params: KindParams) -> bool:
+        return cls.supports_dry_run
+
+    @classmethod
+    def problems(cls, params: KindParams) -> list[tuple[str, str]]:
+        """``(key, message)`` pairs for what is wrong outside the config file and may be
+        put right there before the next run (a program not installed yet, a missing
+        folder); ``trayjobs check`` shows them as warnings."""
+        return []

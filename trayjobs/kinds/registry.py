@@ -18,6 +18,7 @@ _BUILTIN = {
     "import": "trayjobs.kinds.importer",
     "cleanup": "trayjobs.kinds.cleanup",
     "report": "trayjobs.kinds.report",
+    "command": "trayjobs.kinds.command",
 }
 
 _KINDS: dict[str, type[JobKind]] = {}
