@@ -133,6 +133,21 @@ def test_long_output_defaults_keep_a_megabyte_at_each_end(make_ctx):
     assert params.log_head == params.log_tail == 1_000_000
 
 
+def test_a_batch_of_log_lines_is_one_commit(home):
+    """Many lines a second reach the store in batches; a batch is one transaction, not a
+    commit per line (which made 100,000 lines take minutes)."""
+    store = RunStore(home.runs_db)
+    rid = store.create_run("j", kind="command", trigger="cli")
+    commits = []
+    store.conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    store.add_logs(rid, [(1.0, "info", f"line {i}") for i in range(500)])
+    assert len(commits) == 1
+    with pytest.raises(Exception):  # a bad line in the middle: the batch is all or nothing
+        store.add_logs(rid, [(1.0, "info", "ok"), (1.0, "info", object()), (1.0, "info", "ok")])
+    assert len(store.logs(rid)) == 500
+    store.close()
+
+
 # -- exit codes --------------------------------------------------------------------------
 
 def test_a_failing_program_fails_with_its_code_and_last_stderr_lines(make_ctx):
