@@ -11,7 +11,7 @@ import pytest
 
 from helpers import start_worker, trayjobs, wait_until
 from trayjobs.config import load_config, parse_config
-from trayjobs.firstrun import (ACTIVITY_REPORT, CLEANUP_JOB, DATA_REPORT, IMPORT_JOB,
+from trayjobs.firstrun import (ACTIVITY_REPORT, CLEANUP_JOB, COMMAND_JOB, DATA_REPORT, IMPORT_JOB,
                                dismiss_welcome, ensure_first_run, example_setup, workspace_dir)
 from trayjobs.paths import Home
 
@@ -34,7 +34,7 @@ def test_first_run_creates_a_working_example_under_the_home(home):
     assert setup.database == home.data_dir / "data.db"
     cfg = load_config(home.config_file)
     assert cfg.errors == []
-    assert set(cfg.jobs) == {IMPORT_JOB, CLEANUP_JOB, DATA_REPORT, ACTIVITY_REPORT}
+    assert set(cfg.jobs) == {IMPORT_JOB, CLEANUP_JOB, DATA_REPORT, ACTIVITY_REPORT, COMMAND_JOB}
 
     imp = cfg.jobs[IMPORT_JOB]
     assert imp.kind == "import" and imp.watch.path == setup.inbox
@@ -53,6 +53,10 @@ def test_first_run_creates_a_working_example_under_the_home(home):
         assert job.kind == "report" and job.params.builtin == builtin
         assert job.trigger_text() == "Mondays at 09:00"
 
+    size = cfg.jobs[COMMAND_JOB]
+    assert size.kind == "command" and size.trigger_text() == "Manual"
+    assert size.params.command == ["du", "-sh", str(setup.scratch)]
+
     # Everything stays inside the home the tests gave.
     made = {p.relative_to(home.root).parts[0] for p in home.root.rglob("*")}
     assert made <= {"Inbox", "Scratch", "data", "logs", "reports", "trayjobs.toml"}
@@ -66,12 +70,24 @@ def test_the_example_jobs_file_is_commented_and_passes_check(home):
     assert "preview = false" in text  # it says how to switch the cleanup on
     out = trayjobs(home, "check")
     assert out.returncode == 0, out.stderr
-    assert "4 jobs OK, 0 errors" in out.stdout
+    assert "5 jobs OK, 0 errors" in out.stdout
+    assert "warning" not in out.stderr
     # The commented-out alternatives are valid too.
     uncommented = text.replace('# table = "transactions"', 'table = "transactions"').replace(
         f'# then = ["{DATA_REPORT}"]', f'then = ["{DATA_REPORT}"]')
     assert uncommented != text
     assert parse_config(uncommented).errors == []
+
+
+def test_the_example_command_runs_and_only_reads(home):
+    setup = ensure_first_run(home)
+    (setup.scratch / "note.txt").write_text("x" * 5000)
+    before = sorted(p.name for p in setup.scratch.rglob("*"))
+    out = trayjobs(home, "run", COMMAND_JOB, "--wait")
+    assert out.returncode == 0, out.stderr
+    shown = trayjobs(home, "show", out.stdout.split()[0]).stdout
+    assert str(setup.scratch) in shown  # du's line, in the run's log
+    assert sorted(p.name for p in setup.scratch.rglob("*")) == before
 
 
 def test_first_run_never_overwrites_a_jobs_file(home):

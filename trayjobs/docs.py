@@ -184,15 +184,19 @@ def _kind_section(kind) -> list[str]:
     if not where.builtin:
         about += f" From the plug-in `{where.distribution}` {where.version or ''}".rstrip() + "."
     out = [f"### Kind `{kind.name}`", "", about, "", *_table(kind.Params), ""]
-    nested: list[type[BaseModel]] = []
+    nested: list[tuple[str, str, type[BaseModel]]] = []
     for key, field in model_keys(kind.Params):
-        tp = _unwrap(field.annotation)
+        tp, where = _unwrap(field.annotation), f"Each entry of `{key}`:"
         if get_origin(tp) is list:
             tp = _unwrap(get_args(tp)[0])
+        elif get_origin(tp) is dict:  # e.g. env = { NAME = "text" or { secret = "..." } }
+            where = f"A table as a value in `{key}`:"
+            tp = next((m for m in map(_unwrap, get_args(get_args(tp)[1]) or [get_args(tp)[1]])
+                       if _is_model(m)), None)
         if _is_model(tp) and not hasattr(tp, "name"):
-            nested.append((key, tp))
-    for key, model in nested:
-        out += [f"Each entry of `{key}`:", "", *_table(model), ""]
+            nested.append((key, where, tp))
+    for key, where, model in nested:
+        out += [where, "", *_table(model), ""]
     if kind.name == "cleanup":
         out += _cleanup_parts()
     if kind.name == "report":

@@ -1,13 +1,15 @@
 """First run: with no jobs file yet, set up a small example that works right away.
 
-The example is four jobs around two folders a person can find in their file
+The example is five jobs around two folders a person can find in their file
 manager:
 
 - ``Inbox``: files dropped here are imported into ``data.db`` (job ``import-inbox``);
 - ``Scratch``: files not changed for 30 days go to the trash once a day (job
   ``clean-scratch``), in preview mode until the user switches it on;
 - weekly "Imported data" and "Job activity" reports (jobs ``imported-data`` and
-  ``job-activity``), which can also be made any time from the tray menu.
+  ``job-activity``), which can also be made any time from the tray menu;
+- a command of one's own (job ``scratch-size``): ``du`` tells how much Scratch
+  holds, run only when asked, as a start for a backup or sync script.
 
 The folders live in ``~/trayjobs/`` for a normal installation, and directly in
 the home folder when everything is kept under one folder (``TRAYJOBS_HOME`` or
@@ -32,12 +34,13 @@ from .paths import Home
 
 __all__ = ["ExampleSetup", "ensure_first_run", "example_setup", "example_config", "workspace_dir",
            "dismiss_welcome", "IMPORT_JOB", "CLEANUP_JOB", "DATA_REPORT", "ACTIVITY_REPORT",
-           "INBOX_PATTERNS"]
+           "COMMAND_JOB", "INBOX_PATTERNS"]
 
 IMPORT_JOB = "import-inbox"
 CLEANUP_JOB = "clean-scratch"
 DATA_REPORT = "imported-data"
 ACTIVITY_REPORT = "job-activity"
+COMMAND_JOB = "scratch-size"
 #: What the Inbox imports; anything else dropped there is left alone.
 INBOX_PATTERNS = ["*.csv", "*.tsv", "*.json", "*.jsonl", "*.ndjson", "*.csv.gz", "*.tsv.gz"]
 
@@ -209,4 +212,15 @@ kind = "report"
 description = "Runs, failures and retries of every job"
 builtin = "job-activity"
 cron = "0 9 * * mon"
+
+
+# Your own programs and scripts are jobs too: their output goes to the run's log,
+# and Cancel stops them. This one only reads: it tells how much Scratch holds,
+# when you run it (no schedule). Use it as a start for a backup or sync of your
+# own, e.g. command = ["rsync", "-a", "--info=progress2", "~/Pictures/", "/mnt/backup/"]
+# with cron = "0 2 * * *".
+[jobs.{COMMAND_JOB}]
+kind = "command"
+description = "How much Scratch holds"
+command = ["du", "-sh", {_q(_shown(scratch))}]
 """

@@ -13,6 +13,7 @@ import faulthandler
 import io
 import json
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -26,13 +27,24 @@ class _Pipe:
     def __init__(self, fd: int) -> None:
         self._f = os.fdopen(fd, "wb", buffering=0)
         self._lock = threading.Lock()
+        #: Process groups that job code started and has not reaped yet (``pgroup`` messages).
+        self.groups: set[int] = set()
 
     def send(self, msg: dict[str, Any]) -> None:
+        if msg.get("t") == "pgroup":
+            (self.groups.add if msg.get("open") else self.groups.discard)(int(msg["pgid"]))
         self.send_encoded(encode(msg))
 
     def send_encoded(self, data: bytes) -> None:
         with self._lock:
             self._f.write(data)
+
+    def kill_groups(self) -> None:
+        for pgid in list(self.groups):
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 def encode(msg: dict[str, Any]) -> bytes:
@@ -159,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
                     have.notify()
         # The engine closes our stdin only when it is done with us or has died (killed with
         # SIGKILL, say): either way no one will read our results, so stop at once, even in
-        # the middle of a job (a database transaction in progress rolls back).
+        # the middle of a job (a database transaction in progress rolls back), and take the
+        # programs the job started along.
+        pipe.kill_groups()
         os._exit(0)
 
     threading.Thread(target=reader, name="requests", daemon=True).start()

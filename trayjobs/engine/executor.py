@@ -91,6 +91,9 @@ class JobProcess:
         self.fd = r
         self._buf = b""
         self.pid = self.proc.pid
+        #: Process groups of programs the job started (each leads its own session, out of
+        #: reach of a kill of this process's group), until the job says they are gone.
+        self.groups: set[int] = set()
         ready = self.read(timeout=60)
         if not ready or ready[0].get("t") != "ready":
             self.kill()
@@ -132,10 +135,12 @@ class JobProcess:
         return out
 
     def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # the job's own children too
-        except (ProcessLookupError, PermissionError):
-            pass
+        for pgid in [self.proc.pid, *self.groups]:  # the job's own children too
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        self.groups.clear()
         self.close()
 
     def close(self) -> None:
@@ -280,6 +285,7 @@ class Executor:
                 timeout: float | None, tick: float) -> tuple[Outcome, bool]:
         start = time.monotonic()
         deadline = start + timeout if timeout else None
+        grace = self.grace
         asked_at: float | None = None
         reason = ""
         outcome: Outcome | None = None
@@ -290,7 +296,7 @@ class Executor:
             if deadline is not None and asked_at is None:
                 wait = min(wait, deadline - now)
             if asked_at is not None:
-                wait = min(wait, asked_at + self.grace - now)
+                wait = min(wait, asked_at + grace - now)
             ready, _, _ = select.select([proc.fd, handle._r], [], [], max(wait, 0))
             if handle._r in ready:
                 os.read(handle._r, 1024)
@@ -301,16 +307,16 @@ class Executor:
             elif asked_at is None and deadline is not None and now >= deadline:
                 reason, asked_at = "timeout", now
                 self._ask_cancel(proc)
-            if asked_at is not None and now >= asked_at + self.grace:
+            if asked_at is not None and now >= asked_at + grace:
                 # The job did not stop when asked: stop it the hard way.
                 reuse = False
-                outcome = self._stopped(reason, timeout, forced=True)
+                outcome = self._stopped(reason, timeout, forced=True, grace=grace)
                 break
             if proc.fd in ready:
                 msgs = proc.read_ready()
                 if msgs is None:
                     reuse = False
-                    outcome = (self._stopped(reason, timeout, forced=True) if reason
+                    outcome = (self._stopped(reason, timeout, forced=True, grace=grace) if reason
                                else Outcome("crashed", message=proc.death_message(),
                                             traceback=proc.stderr_tail() or None, died=True))
                     break
@@ -323,7 +329,7 @@ class Executor:
                         outcome = Outcome("succeeded", result=msg.get("result") or {})
                     elif t == "error":
                         if msg.get("kind") == "cancelled" and reason:
-                            outcome = self._stopped(reason, timeout, forced=False)
+                            outcome = self._stopped(reason, timeout, forced=False, grace=grace)
                         elif msg.get("kind") == "cancelled":
                             outcome = Outcome("cancelled", message="cancelled by the job itself",
                                               retry=False)
@@ -331,6 +337,15 @@ class Executor:
                             outcome = Outcome("failed", message=msg.get("message"),
                                               traceback=msg.get("traceback"),
                                               retry=msg.get("retry", True))
+                    elif t == "pgroup":
+                        # A program the job started: stopped with this process should it
+                        # die, and given its own grace period between TERM and KILL.
+                        pgid = int(msg["pgid"])
+                        if msg.get("open"):
+                            proc.groups.add(pgid)
+                            grace = max(grace, float(msg.get("grace") or 0) + 1)
+                        else:
+                            proc.groups.discard(pgid)
                     else:
                         on_message(msg)
             on_tick()
@@ -343,9 +358,10 @@ class Executor:
         except OSError:
             pass
 
-    def _stopped(self, reason: str, timeout: float | None, *, forced: bool) -> Outcome:
+    def _stopped(self, reason: str, timeout: float | None, *, forced: bool,
+                 grace: float) -> Outcome:
         from ..durations import format_duration
-        how = (f" (stopped forcibly: it did not respond within {format_duration(self.grace)})"
+        how = (f" (stopped forcibly: it did not respond within {format_duration(grace)})"
                if forced else "")
         if reason == "timeout":
             return Outcome("timeout", message=f"timed out after {format_duration(timeout)}{how}",

@@ -39,6 +39,7 @@ _BUILTIN = {
     "cleanup": "trayjobs.kinds.cleanup",
     "report": "trayjobs.kinds.report",
     "python": "trayjobs.kinds.python",
+    "command": "trayjobs.kinds.command",
 }
 
 _KINDS: dict[str, type[JobKind]] = {}

@@ -278,11 +278,12 @@ class RunStore:
         return n
 
     def add_logs(self, run_id: int, lines: Iterable[tuple[float, str, str]]) -> None:
-        """Append ``(ts, level, message)`` lines to a run's log."""
-        with self._lock:
-            self._retrying(lambda: self.conn.executemany(
-                "INSERT INTO run_log (run_id, ts, level, message) VALUES (?, ?, ?, ?)",
-                _log_rows(run_id, lines)))
+        """Append ``(ts, level, message)`` lines to a run's log, in one commit (the
+        connection autocommits: without a transaction each line would be a commit)."""
+        rows = list(_log_rows(run_id, lines))
+        with self.transaction() as conn:
+            conn.executemany("INSERT INTO run_log (run_id, ts, level, message) VALUES (?, ?, ?, ?)",
+                             rows)
 
     def add_log(self, run_id: int, message: str, level: str = "info") -> None:
         self.add_logs(run_id, [(_now(), level, message)])

@@ -1,0 +1,425 @@
+"""The ``command`` kind: real programs, real pipes, real process groups."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+
+from helpers import start_worker, trayjobs, wait_run, wait_until
+from trayjobs.errors import Cancelled, JobFailed, UserError
+from trayjobs.kinds.command import CommandKind, output_dir
+from trayjobs.kinds.command.progress import Progress, parse_progress
+from trayjobs.store import RunStore
+
+PY = sys.executable
+
+
+def run_kind(ctx, **params):
+    return CommandKind().run(ctx, CommandKind.parse_params(params))
+
+
+def progress_of(ctx) -> list[tuple]:
+    return [(m["done"], m["total"], m["message"]) for m in ctx.sink.of("progress")]
+
+
+def members(pgid: int) -> list[int]:
+    """The live processes of a process group (zombies waiting for a reaper are not)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                out.append(int(entry))
+    return out
+
+
+# -- progress from output -----------------------------------------------------------------
+
+@pytest.mark.parametrize("line, expected", [
+    ("copying photos... 42%", Progress(42, 100, "copying photos...", "%")),
+    ("  1,234,567  45%   10.00MB/s    0:00:12 (xfr#3, to-chk=7/10)",
+     Progress(45, 100, "1,234,567 bytes at 10.00MB/s, 0:00:12 (xfr#3, to-chk=7/10)", "%")),
+    ("PROGRESS 3/10 three of ten", Progress(3, 10, "three of ten", protocol=True)),
+    ("PROGRESS 3/10", Progress(3, 10, None, protocol=True)),
+    ('{"progress": 3, "total": 10, "message": "rows"}', Progress(3, 10, "rows", protocol=True)),
+    ('{"progress": 7}', Progress(7, None, None, protocol=True)),
+])
+def test_progress_formats_are_read(line, expected):
+    assert parse_progress(line) == expected
+
+
+@pytest.mark.parametrize("line", ["done", "150%", "50% of the time it works", '{"total": 3}',
+                                  "PROGRESS three/ten", "{not json, \"progress\""])
+def test_other_lines_are_no_progress(line):
+    assert parse_progress(line) is None
+
+
+@pytest.mark.parametrize("printed, expected", [
+    (r"PROGRESS 1/4 first\n", (1, 4, "first")),
+    (r'{"progress": 2, "total": 4, "message": "second"}\n', (2, 4, "second")),
+    (r"     262,144  75%%   10.00MB/s    0:00:01 (xfr#3, to-chk=1/4)\r",
+     (75, 100, "262,144 bytes at 10.00MB/s, 0:00:01 (xfr#3, to-chk=1/4)")),
+    (r"copying 40%%\n", (40, 100, "copying")),
+])
+def test_a_program_reports_progress_in_each_form(make_ctx, printed, expected):
+    ctx = make_ctx("p")
+    result = run_kind(ctx, command=f"printf 'starting\\n'; printf '{printed}'; printf 'done\\n'")
+    assert result["exit_code"] == 0
+    assert progress_of(ctx)[-1] == expected
+    # Lines written for trayjobs become progress only; the rest is logged.
+    protocol = printed.startswith(("PROGRESS", "{"))
+    assert len(ctx.sink.logs) == (2 if protocol else 3) - printed.endswith("\\r")
+
+
+def test_a_silent_program_shows_elapsed_time(make_ctx, tmp_path):
+    ctx = make_ctx("quiet")
+    run_kind(ctx, command=[PY, "-c", "import time; time.sleep(1.3)"])
+    ticks = ctx.sink.of("progress")
+    assert ticks and ticks[0]["total"] is None
+    assert ticks[0]["message"].startswith("running for 1")
+
+
+def test_a_redrawn_line_is_logged_once_in_its_final_state(make_ctx):
+    ctx = make_ctx("bar")
+    run_kind(ctx, command=r"printf '10%%\r20%%\r30%%\rcopied all\n'")
+    assert ctx.sink.logs == ["copied all"]
+    assert [p[0] for p in progress_of(ctx)][-1] == 30
+
+
+# -- output -----------------------------------------------------------------------------
+
+def test_stdout_and_stderr_are_logged_apart(make_ctx):
+    ctx = make_ctx("both")
+    run_kind(ctx, command="echo out; echo err >&2")
+    levels = {m["message"]: m["level"] for m in ctx.sink.of("log")}
+    assert levels == {"out": "info", "err": "warning"}
+
+
+def test_binary_output_never_breaks_the_log(make_ctx):
+    ctx = make_ctx("bin")
+    data = bytes(range(256)) * 40 + b"\n\xff\xfeend\n"
+    result = run_kind(ctx, command=[PY, "-c", f"import sys; sys.stdout.buffer.write({data!r})"])
+    assert result["exit_code"] == 0
+    text = "\n".join(ctx.sink.logs)
+    assert "\\xff\\xfeend" in text
+    json.dumps(ctx.sink)  # every message still travels as JSON
+
+
+def test_long_output_keeps_head_and_tail_and_says_what_was_left_out(make_ctx):
+    ctx = make_ctx("long")
+    result = run_kind(ctx, command=[PY, "-c", "for i in range(20000): print(f'line {i:05}')"],
+                      log_head=1200, log_tail=1200)
+    logs = ctx.sink.logs
+    assert logs[0] == "line 00000" and logs[-1] == "line 19999"
+    gap = next(m for m in logs if "left out" in m)
+    kept = len(logs) - 1
+    assert f"{20000 - kept:,} lines" in gap
+    assert 150 < kept < 250  # about 100 lines of 11 bytes at each end
+    assert result["lines"] == 20000
+
+
+def test_long_output_defaults_keep_a_megabyte_at_each_end(make_ctx):
+    params = CommandKind.parse_params({"command": "true"})
+    assert params.log_head == params.log_tail == 1_000_000
+
+
+def test_a_batch_of_log_lines_is_one_commit(home):
+    """Many lines a second reach the store in batches; a batch is one transaction, not a
+    commit per line (which made 100,000 lines take minutes)."""
+    store = RunStore(home.runs_db)
+    rid = store.create_run("j", kind="command", trigger="cli")
+    commits = []
+    store.conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    store.add_logs(rid, [(1.0, "info", f"line {i}") for i in range(500)])
+    assert len(commits) == 1
+    with pytest.raises(Exception):  # a bad line in the middle: the batch is all or nothing
+        store.add_logs(rid, [(1.0, "info", "ok"), (1.0, "info", object()), (1.0, "info", "ok")])
+    assert len(store.logs(rid)) == 500
+    store.close()
+
+
+# -- exit codes --------------------------------------------------------------------------
+
+def test_a_failing_program_fails_with_its_code_and_last_stderr_lines(make_ctx):
+    ctx = make_ctx("fail")
+    script = "for i in $(seq 1 30); do echo problem $i >&2; done; echo fine; exit 4"
+    with pytest.raises(JobFailed) as exc:
+        run_kind(ctx, command=script)
+    message = str(exc.value)
+    assert message.startswith("exit code 4:\n")
+    assert message.splitlines()[1:] == [f"problem {i}" for i in range(11, 31)]
+    assert exc.value.retry
+
+
+def test_success_codes_are_successes(make_ctx):
+    result = run_kind(make_ctx("rsync"), command="exit 24", success_codes=[0, 24])
+    assert result["exit_code"] == 24
+    with pytest.raises(JobFailed, match="exit code 0"):
+        run_kind(make_ctx("rsync"), command="true", success_codes=[24])
+
+
+def test_a_program_killed_by_a_signal_says_so(make_ctx):
+    with pytest.raises(JobFailed, match="killed by SIGSEGV"):
+        run_kind(make_ctx("segv"), command="kill -SEGV $$")
+
+
+# -- the program's environment -------------------------------------------------------------
+
+def test_the_program_gets_the_run_details_files_and_an_output_dir(make_ctx, tmp_path):
+    a, b = tmp_path / "a b.csv", tmp_path / "c.csv"
+    ctx = make_ctx("env-job", run_id=42, files=[a, b], attempt=2, trigger="watch")
+    script = dedent("""
+        import json, os, sys
+        keys = [k for k in os.environ if k.startswith("TRAYJOBS_") or k == "MINE"]
+        out = os.path.join(os.environ["TRAYJOBS_OUTPUT_DIR"], "env.json")
+        with open(out, "w") as f:
+            json.dump({"env": {k: os.environ[k] for k in keys}, "argv": sys.argv[1:]}, f)
+    """)
+    result = run_kind(ctx, command=[PY, "-c", script, "~/x", "{files}", "end"],
+                      env={"MINE": "mine ~"})
+    out = output_dir(ctx)
+    assert out == ctx.home.data_dir / "outputs" / "42"
+    assert result["outputs"] == [str(out / "env.json")]
+    data = json.loads((out / "env.json").read_text())
+    assert data["argv"] == [str(Path.home() / "x"), str(a), str(b), "end"]
+    env = data["env"]
+    assert env["TRAYJOBS_RUN_ID"] == "42" and env["TRAYJOBS_JOB"] == "env-job"
+    assert env["TRAYJOBS_TRIGGER"] == "watch" and env["TRAYJOBS_ATTEMPT"] == "2"
+    assert env["TRAYJOBS_FILES"] == f"{a}\n{b}"
+    assert json.loads(env["TRAYJOBS_PARAMS"]) == {}
+    assert env["TRAYJOBS_SCHEDULED_FOR"] == ""
+    assert env["MINE"] == "mine ~"
+
+
+def test_files_in_a_shell_command_are_quoted(make_ctx, tmp_path):
+    f = tmp_path / "it's here.txt"
+    f.write_text("x")
+    ctx = make_ctx("sh", files=[f])
+    run_kind(ctx, command='ls {files}; echo "$TRAYJOBS_FILES"', cwd=str(tmp_path))
+    assert ctx.sink.logs == [str(f), str(f)]
+
+
+def test_cwd_defaults_to_home_and_expands(make_ctx):
+    ctx = make_ctx("pwd")
+    run_kind(ctx, command="pwd")
+    assert ctx.sink.logs == [str(Path.home())]
+
+
+def test_no_outputs_leave_no_folder(make_ctx):
+    ctx = make_ctx("none", run_id=7)
+    assert run_kind(ctx, command="true")["outputs"] == []
+    assert not output_dir(ctx).exists()
+
+
+def test_a_secret_is_accepted_by_the_config_but_not_resolved_yet(make_ctx):
+    params = CommandKind.parse_params({"command": "true", "env": {"TOKEN": {"secret": "nas"}}})
+    with pytest.raises(JobFailed) as exc:
+        CommandKind().run(make_ctx("sec"), params)
+    assert "'sec'" in str(exc.value) and "'env.TOKEN'" in str(exc.value)
+    assert "no secret store configured yet" in str(exc.value)
+    assert not exc.value.retry
+    with pytest.raises(Exception, match="secret"):
+        CommandKind.parse_params({"command": "true", "env": {"TOKEN": {"secrett": "nas"}}})
+
+
+# -- bad input ---------------------------------------------------------------------------
+
+def test_bad_input_fails_at_once_naming_job_key_and_remedy(make_ctx, tmp_path):
+    script = tmp_path / "script.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    cases = [
+        ({"command": ["no-such-program-xyz"]}, "'command'", "not found on PATH; install it"),
+        ({"command": [str(tmp_path / "gone.sh")]}, "'command'", "does not exist"),
+        ({"command": [str(script)]}, "'command'", "make it executable (chmod +x)"),
+        ({"command": "true", "cwd": str(tmp_path / "nowhere")}, "'cwd'", "create it or change cwd"),
+    ]
+    for params, key, remedy in cases:
+        with pytest.raises(JobFailed) as exc:
+            run_kind(make_ctx("backup"), **params)
+        assert str(exc.value).startswith(f"job 'backup', key {key}:"), exc.value
+        assert remedy in str(exc.value)
+        assert exc.value.retry is False
+    with pytest.raises(Exception, match="unknown|extra"):
+        CommandKind.parse_params({"command": "true", "comand": "x"})
+    with pytest.raises(Exception, match="give the program"):
+        CommandKind.parse_params({"command": []})
+
+
+def test_check_warns_about_what_it_can_see_before_a_run(home, tmp_path):
+    home.config_file.write_text(dedent(f"""
+        [jobs.ok]
+        kind = "command"
+        command = ["true"]
+        [jobs.missing]
+        kind = "command"
+        command = ["no-such-program-xyz", "-a"]
+        [jobs.nowhere]
+        kind = "command"
+        command = "true"
+        cwd = "{tmp_path / 'nowhere'}"
+    """))
+    out = trayjobs(home, "check")
+    assert out.returncode == 0, out.stderr
+    assert "3 jobs OK, 0 errors, 2 warnings" in out.stdout
+    assert "job 'missing', key 'command': the program 'no-such-program-xyz' was not found" in out.stderr
+    assert "job 'nowhere', key 'cwd'" in out.stderr
+
+
+# -- through the engine: live log, cancel, timeout, dry run, recovery ----------------------
+
+def _engine_job(make_engine, body: str, **kw):
+    return make_engine("[jobs.cmd]\nkind = \"command\"\n" + dedent(body), **kw)
+
+
+def test_output_reaches_the_log_while_the_program_runs(make_engine, tmp_path):
+    go = tmp_path / "go"
+    eng = _engine_job(make_engine, f"""
+        command = "echo first; while [ ! -e '{go}' ]; do sleep 0.02; done; echo last"
+    """)
+    rid = eng.submit("cmd")
+    wait_until(lambda: [l for l in eng.store.logs(rid) if l["message"] == "first"])
+    assert eng.store.get_run(rid)["state"] == "running"
+    go.touch()
+    run = eng.watcher.wait(rid)
+    assert run["state"] == "succeeded"
+    assert [l["message"] for l in eng.store.logs(rid)] == ["first", "last"]
+
+
+STUBBORN = ("echo $$ > '{pid}'; trap '' TERM; sleep 1000 & "
+            "echo started; wait; wait")
+
+
+def _stubborn_pgid(tmp_path) -> tuple[str, Path]:
+    pid = tmp_path / "pgid"
+    return STUBBORN.format(pid=pid), pid
+
+
+@pytest.mark.parametrize("how", ["cancel", "timeout"])
+def test_cancel_and_timeout_stop_a_process_tree_that_ignores_term(make_engine, tmp_path, how):
+    script, pid_file = _stubborn_pgid(tmp_path)
+    extra = 'timeout = "1s"' if how == "timeout" else ""
+    eng = _engine_job(make_engine, f"""
+        command = "{script}"
+        kill_grace = 0.5
+        retry = {{ attempts = 1 }}
+        {extra}
+    """)
+    rid = eng.submit("cmd")
+    wait_until(lambda: [l for l in eng.store.logs(rid) if l["message"] == "started"])
+    pgid = int(pid_file.read_text())
+    assert len(members(pgid)) == 2  # the shell and its sleep
+    if how == "cancel":
+        assert eng.cancel(rid) == "stopping"
+    run = eng.watcher.wait(rid)
+    assert run["state"] == {"cancel": "cancelled", "timeout": "failed"}[how]
+    assert run["error"] == {"cancel": "cancelled", "timeout": "timed out after 1.0 s"}[how]
+    assert not members(pgid)  # what is left are zombies, waiting for init to reap them
+    assert "stopping the program (TERM, then KILL after 500 ms)" in [
+        l["message"] for l in eng.store.logs(rid)]
+
+
+def test_a_killed_job_process_takes_its_program_along(make_engine, tmp_path):
+    """The engine stops the groups a job process reported, should that process die."""
+    script, pid_file = _stubborn_pgid(tmp_path)
+    eng = _engine_job(make_engine, f"""
+        command = "{script}"
+        retry = {{ attempts = 1 }}
+    """)
+    rid = eng.submit("cmd")
+    wait_until(lambda: [l for l in eng.store.logs(rid) if l["message"] == "started"])
+    pgid = int(pid_file.read_text())
+    job_process = int(Path(f"/proc/{pgid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    os.kill(job_process, signal.SIGKILL)
+    run = eng.watcher.wait(rid)
+    assert run["state"] == "failed" and "crashed" in run["error"]
+    wait_until(lambda: not members(pgid), timeout=10)
+
+
+def test_dry_run_is_refused_unless_the_job_gives_a_dry_run_command(make_engine):
+    eng = make_engine("""
+        [jobs.plain]
+        kind = "command"
+        command = "echo real"
+        [jobs.previewable]
+        kind = "command"
+        command = "echo real"
+        dry_run_command = ["echo", "would do it"]
+    """)
+    with pytest.raises(UserError, match="'plain' \\(command\\) has no dry run"):
+        eng.submit("plain", dry_run=True)
+    run = eng.watcher.wait(eng.submit("previewable", dry_run=True))
+    assert run["state"] == "succeeded" and run["result"]["dry_run"] is True
+    assert [l["message"] for l in eng.store.logs(run["id"])] == ["would do it"]
+
+
+def test_dry_run_refusal_on_the_command_line(home):
+    home.config_file.write_text('[jobs.plain]\nkind = "command"\ncommand = "true"\n')
+    out = trayjobs(home, "run", "plain", "--dry-run")
+    assert out.returncode == 2 and "has no dry run" in out.stderr
+
+
+@pytest.mark.parametrize("resume, rerun", [("report", False), ("rerun", True)])
+def test_an_interrupted_command_is_rerun_only_when_the_job_says_so(make_engine, resume, rerun):
+    eng = _engine_job(make_engine, f"""
+        command = "echo started; sleep 30"
+        resume = "{resume}"
+    """)
+    rid = eng.submit("cmd")
+    wait_until(lambda: [l for l in eng.store.logs(rid) if l["message"] == "started"])
+    eng.stop()
+    assert eng.store.get_run(rid)["state"] == "interrupted"
+    eng2 = make_engine(start=False)
+    assert bool(eng2.recover()) is rerun
+
+
+def test_is_idempotent_and_can_dry_run_come_from_the_params():
+    p = CommandKind.parse_params
+    assert CommandKind.idempotent is False
+    assert not CommandKind.is_idempotent(p({"command": "x"}))
+    assert CommandKind.is_idempotent(p({"command": "x", "resume": "rerun"}))
+    assert not CommandKind.can_dry_run(p({"command": "x"}))
+    assert CommandKind.can_dry_run(p({"command": "x", "dry_run_command": "x -n"}))
+
+
+# -- a real worker killed with SIGKILL -------------------------------------------------------
+
+def test_kill_9_of_the_worker_leaves_no_orphan(home, tmp_path):
+    script, pid_file = _stubborn_pgid(tmp_path)
+    home.config_file.write_text(dedent(f"""
+        [jobs.cmd]
+        kind = "command"
+        command = "{script}"
+    """))
+    worker = start_worker(home)
+    try:
+        rid = int(trayjobs(home, "run", "cmd", check=True).stdout)
+        wait_run(home, rid, "running")
+        pgid = int(wait_until(lambda: pid_file.exists() and pid_file.read_text().strip()))
+        wait_until(lambda: len(members(pgid)) >= 2)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    wait_until(lambda: not members(pgid), timeout=15)
+    # Not re-run at the next start: a command is not known to be safe to repeat.
+    worker = start_worker(home)
+    try:
+        assert wait_run(home, rid, "interrupted")["state"] == "interrupted"
+        store = RunStore(home.runs_db)
+        assert [r for r in store.list_runs(job="cmd") if r["trigger"] == "recovered"] == []
+        store.close()
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(20)
+

@@ -1,0 +1,263 @@
+"""``command``: run a program or a shell command line as a job.
+
+The program's stdout and stderr stream into the run's log while it runs
+(:mod:`.output`), its progress is read from that output (:mod:`.progress`),
+and cancel or timeout stop its whole process group (:mod:`.process`). It gets
+the run's details as ``TRAYJOBS_*`` environment variables, and the files it
+writes into ``$TRAYJOBS_OUTPUT_DIR`` become the run's outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import shlex
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from ...context import JobContext
+from ...durations import format_duration
+from ...errors import Cancelled, JobFailed, UserError
+from ...secrets import resolve_secret
+from ..base import JobKind
+from ..registry import register
+from .output import OutputLog
+from .params import Command, CommandParams, SecretRef
+from .process import exited, find_program, signal_group, spawn
+from .progress import Progress
+
+__all__ = ["CommandKind", "CommandParams", "output_dir"]
+
+TICK = 1.0            # seconds between "running for …" updates of a program that reports nothing
+PROGRESS_EVERY = 0.1  # at most this often a progress message per run
+LINGER = 1.0          # after the program exits, how long its background children may hold the pipes
+
+
+def output_dir(ctx: JobContext) -> Path:
+    return ctx.home.data_dir / "outputs" / str(ctx.run_id)
+
+
+@register
+class CommandKind(JobKind):
+    name = "command"
+    summary = "Runs a program or a shell command line, with its output in the run's log."
+    Params = CommandParams
+    idempotent = False  # a program's effects are unknown: re-run only when the job says so
+    supports_dry_run = False
+    accepts_files = True
+
+    @classmethod
+    def is_idempotent(cls, params: CommandParams) -> bool:
+        return params.resume == "rerun"
+
+    @classmethod
+    def can_dry_run(cls, params: CommandParams) -> bool:
+        return params.dry_run_command is not None
+
+    @classmethod
+    def problems(cls, params: CommandParams) -> list[tuple[str, str]]:
+        cwd = Path(params.cwd).expanduser()
+        if not cwd.is_dir():
+            return [("cwd", f"the folder {cwd} does not exist; create it or change cwd")]
+        out = []
+        for key in ("command", "dry_run_command"):
+            command = getattr(params, key)
+            if isinstance(command, list):
+                problem = find_program(os.path.expanduser(command[0]), cwd=cwd,
+                                       path=os.environ.get("PATH"))
+                if problem:
+                    out.append((key, problem))
+        return out
+
+    def run(self, ctx: JobContext, params: CommandParams) -> dict[str, Any]:
+        return _Run(ctx, params).execute()
+
+
+class _Run:
+    def __init__(self, ctx: JobContext, params: CommandParams) -> None:
+        self.ctx, self.params = ctx, params
+        self.key = "dry_run_command" if ctx.dry_run else "command"
+        self.started = time.monotonic()
+        self._seen_progress = False
+        self._last_progress = 0.0
+        self._pending: Progress | None = None
+
+    def _refuse(self, key: str, message: str) -> JobFailed:
+        return JobFailed(f"job {self.ctx.job!r}, key {key!r}: {message}", retry=False)
+
+    def execute(self) -> dict[str, Any]:
+        ctx, params = self.ctx, self.params
+        command = params.dry_run_command if ctx.dry_run else params.command
+        if command is None:
+            raise self._refuse("dry_run_command", "this job has no dry run; add a "
+                               "dry_run_command that only shows what the command would do")
+        cwd = Path(params.cwd).expanduser()
+        if not cwd.is_dir():
+            raise self._refuse("cwd", f"the folder {cwd} does not exist; create it or change cwd")
+        out_dir = output_dir(ctx)
+        env = self._environment(out_dir)
+        argv = _argv(command, ctx.files)
+        if isinstance(command, list):
+            problem = find_program(argv[0], cwd=cwd, path=env.get("PATH"))
+            if problem:
+                raise self._refuse(self.key, problem)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            proc = spawn(argv, cwd=cwd, env=env)
+        except OSError as exc:
+            raise self._refuse(self.key, f"cannot start {argv[0]!r}: {exc.strerror or exc}") from None
+        # The engine stops this group should the job process die before the program.
+        ctx.sink({"t": "pgroup", "pgid": proc.pid, "open": True, "grace": params.kill_grace})
+        output = OutputLog(ctx, head=params.log_head, tail=params.log_tail,
+                           on_progress=self._progress)
+        try:
+            cancelled = self._watch(proc, output)
+        finally:
+            signal_group(proc.pid, signal.SIGKILL)  # whatever it left running in the background
+            proc.wait()
+            for pipe in (proc.stdout, proc.stderr):
+                pipe.close()
+            ctx.sink({"t": "pgroup", "pgid": proc.pid, "open": False})
+            output.close()
+            self._flush_progress()
+        if cancelled:
+            raise Cancelled()
+        outputs = sorted(str(p) for p in out_dir.rglob("*") if p.is_file())
+        if not outputs:
+            _remove_empty(out_dir)
+        code = proc.returncode
+        if code not in params.success_codes:
+            raise JobFailed(self._failure(code, output, shell=isinstance(command, str)),
+                            retry=not (isinstance(command, str) and code in (126, 127)))
+        took = format_duration(time.monotonic() - self.started)
+        summary = f"exit code {code} after {took}"
+        if outputs:
+            summary += f", {len(outputs)} output file{'s' if len(outputs) != 1 else ''}"
+        return {"summary": summary, "exit_code": code, "outputs": outputs,
+                "lines": output.lines, "dry_run": ctx.dry_run}
+
+    def _environment(self, out_dir: Path) -> dict[str, str]:
+        ctx = self.ctx
+        env = dict(os.environ)
+        env.update({
+            "TRAYJOBS_RUN_ID": str(ctx.run_id), "TRAYJOBS_JOB": ctx.job,
+            "TRAYJOBS_TRIGGER": ctx.trigger, "TRAYJOBS_ATTEMPT": str(ctx.attempt),
+            "TRAYJOBS_SCHEDULED_FOR": "", "TRAYJOBS_FILES": "\n".join(map(str, ctx.files)),
+            "TRAYJOBS_PARAMS": json.dumps({}), "TRAYJOBS_OUTPUT_DIR": str(out_dir),
+            "TRAYJOBS_DRY_RUN": "1" if ctx.dry_run else "",
+        })
+        for name, value in self.params.env.items():
+            if isinstance(value, SecretRef):
+                try:
+                    value = resolve_secret(value.secret)
+                except UserError as exc:
+                    raise self._refuse(f"env.{name}", str(exc)) from None
+            env[name] = value
+        return env
+
+    def _watch(self, proc, output: OutputLog) -> bool:
+        """Stream the program's output until it and its pipes are done; True if cancelled."""
+        ctx, grace = self.ctx, self.params.kill_grace
+        sel = selectors.DefaultSelector()
+        for stream, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
+            sel.register(pipe.fileno(), selectors.EVENT_READ, stream)
+        pidfd = _pidfd(proc.pid)
+        if pidfd is not None:
+            sel.register(pidfd, selectors.EVENT_READ, "exit")
+        pipes, stop_at, ended_at, next_tick = 2, None, None, self.started + TICK
+        try:
+            while True:
+                wait = 0.2 if pidfd is not None or pipes else 0.02
+                for key, _ in sel.select(wait):
+                    if key.data == "exit":
+                        sel.unregister(key.fd)
+                        continue
+                    data = os.read(key.fd, 1 << 16)
+                    if data:
+                        output.feed(key.data, data)
+                    else:
+                        sel.unregister(key.fd)
+                        pipes -= 1
+                now = time.monotonic()
+                done = exited(proc)
+                if stop_at is None and ctx.cancelled:
+                    ctx.log(f"stopping the program (TERM, then KILL after "
+                            f"{format_duration(grace)})", "warning")
+                    signal_group(proc.pid, signal.SIGTERM)
+                    stop_at = now
+                if stop_at is not None:
+                    if (done and not pipes) or now >= stop_at + grace:
+                        return True
+                elif done:
+                    if not pipes:
+                        return False
+                    ended_at = ended_at or now
+                    if now - ended_at >= LINGER:
+                        return False  # children it left behind keep the pipes open
+                if not self._seen_progress and now >= next_tick:
+                    elapsed = now - self.started
+                    ctx.progress(round(elapsed), None, f"running for {format_duration(elapsed)}", "s")
+                    next_tick = now + TICK
+                if self._pending is not None and now - self._last_progress >= PROGRESS_EVERY:
+                    self._flush_progress()
+        finally:
+            sel.close()
+            if pidfd is not None:
+                os.close(pidfd)
+
+    def _progress(self, p: Progress) -> None:
+        self._seen_progress = True
+        self._pending = p
+        if time.monotonic() - self._last_progress >= PROGRESS_EVERY:
+            self._flush_progress()
+
+    def _flush_progress(self) -> None:
+        p, self._pending = self._pending, None
+        if p is not None:
+            self.ctx.progress(p.done, p.total, p.message, p.unit)
+            self._last_progress = time.monotonic()
+
+    def _failure(self, code: int, output: OutputLog, *, shell: bool) -> str:
+        if code < 0:
+            try:
+                what = f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                what = f"killed by signal {-code}"
+        else:
+            what = f"exit code {code}"
+            if shell and code == 127:
+                what += " (the shell did not find a program the command names)"
+            elif shell and code == 126:
+                what += " (the shell found a program it could not run)"
+        lines = list(output.stderr_tail)
+        return what + (":\n" + "\n".join(lines) if lines else "")
+
+
+def _argv(command: Command, files: list[Path]) -> list[str]:
+    if isinstance(command, str):
+        return ["/bin/sh", "-c", command.replace("{files}", shlex.join(map(str, files)))]
+    argv: list[str] = []
+    for arg in command:
+        if arg == "{files}":
+            argv += [str(f) for f in files]
+        else:
+            argv.append(os.path.expanduser(arg))
+    return argv
+
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when ``pid`` exits (Linux 5.3+), else ``None``."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _remove_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass

@@ -1,0 +1,49 @@
+"""What a command job is made of: the program, where and with what it runs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from ..base import KindParams
+
+__all__ = ["CommandParams", "SecretRef", "Command"]
+
+#: A list is the program and its arguments; a string is run by ``/bin/sh -c``.
+Command = list[str] | str
+
+
+class SecretRef(KindParams):
+    secret: str = Field(min_length=1, description="The name of a stored secret.")
+
+
+class CommandParams(KindParams):
+    command: Command = Field(
+        description="The program and its arguments as a list (`~` expanded in each, "
+                    "`\"{files}\"` becomes the input files), or one string run by `/bin/sh -c`.")
+    cwd: str = Field("~", description="The folder the program runs in; `~` is your home.")
+    env: dict[str, str | SecretRef] = Field(
+        default_factory=dict,
+        description="Extra environment variables; a value may be `{ secret = \"name\" }`.")
+    success_codes: list[int] = Field(
+        default_factory=lambda: [0], min_length=1,
+        description="Exit codes that count as success, e.g. `[0, 24]` for rsync.")
+    dry_run_command: Command | None = Field(
+        None, description="What `--dry-run` runs instead (e.g. the same with `--dry-run`); "
+                          "without it a dry run is refused.")
+    resume: Literal["report", "rerun"] = Field(
+        "report", description="After a crash: report the run as interrupted, or run it again.")
+    kill_grace: float = Field(
+        5.0, ge=0, le=60, description="Seconds between TERM and KILL when a run is cancelled "
+                                      "or times out.")
+    log_head: int = Field(1_000_000, ge=0, description="Bytes of output kept from the start.")
+    log_tail: int = Field(1_000_000, ge=0, description="Bytes of output kept from the end.")
+
+    @field_validator("command", "dry_run_command")
+    @classmethod
+    def _not_empty(cls, v: Command | None) -> Command | None:
+        if v is not None and (not v or (isinstance(v, str) and not v.strip())
+                              or (isinstance(v, list) and not v[0].strip())):
+            raise ValueError("give the program to run, e.g. [\"rsync\", \"-a\", \"~/src/\", \"/dst/\"]")
+        return v

@@ -1,0 +1,89 @@
+"""Starting a program in a process group of its own, and stopping all of it.
+
+The program leads a new session, so one ``killpg`` reaches everything it
+started. On Linux it also dies with the job process that started it
+(``PR_SET_PDEATHSIG``): were the job process killed outright, the program
+would otherwise run on with no one reading its output. Its own children are
+stopped through the group: by the job process when its run ends or its engine
+goes away, and by the engine when the job process itself dies (the group is
+reported to it).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+__all__ = ["spawn", "signal_group", "exited", "find_program"]
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the line above: follow it
+            os._exit(1)
+
+    return preexec
+
+
+def spawn(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True,
+                            start_new_session=True, preexec_fn=_die_with_parent())
+
+
+def signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def exited(proc: subprocess.Popen) -> bool:
+    """Has the program ended? Unlike ``poll()`` this leaves it unreaped, so its process
+    group id cannot be taken by a new process while the rest of the group is stopped."""
+    if proc.returncode is not None:
+        return True
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def wait_exited(proc: subprocess.Popen, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not exited(proc):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def find_program(program: str, *, cwd: Path, path: str | None) -> str | None:
+    """Why ``program`` cannot be started, or ``None`` when it can."""
+    if "/" in program:
+        file = Path(program) if Path(program).is_absolute() else cwd / program
+        if not file.exists():
+            return f"the program {program!r} does not exist; check the path"
+        if file.is_dir() or not os.access(file, os.X_OK):
+            return (f"{program!r} is not an executable program; "
+                    f"make it executable (chmod +x) or run it through its interpreter")
+        return None
+    if shutil.which(program, path=path) is None:
+        return (f"the program {program!r} was not found on PATH; install it "
+                f"or give its full path")
+    return None
