@@ -255,7 +255,7 @@ def test_bad_input_fails_at_once_naming_job_key_and_remedy(make_ctx, tmp_path):
         CommandKind.parse_params({"command": []})
 
 
-def test_check_warns_about_what_it_can_see_before_a_run(home, tmp_path):
+def test_check_reports_what_it_can_see_before_a_run(home, tmp_path):
     home.config_file.write_text(dedent(f"""
         [jobs.ok]
         kind = "command"
@@ -269,8 +269,8 @@ def test_check_warns_about_what_it_can_see_before_a_run(home, tmp_path):
         cwd = "{tmp_path / 'nowhere'}"
     """))
     out = trayjobs(home, "check")
-    assert out.returncode == 0, out.stderr
-    assert "3 jobs OK, 0 errors, 2 warnings" in out.stdout
+    assert out.returncode == 1, out.stderr  # each would fail its run: errors of those jobs alone
+    assert "1 job OK, 2 errors" in out.stdout
     assert "job 'missing', key 'command': the program 'no-such-program-xyz' was not found" in out.stderr
     assert "job 'nowhere', key 'cwd'" in out.stderr
 
