@@ -119,13 +119,26 @@ def test_long_output_keeps_head_and_tail_and_says_what_was_left_out(make_ctx):
     ctx = make_ctx("long")
     result = run_kind(ctx, command=[PY, "-c", "for i in range(20000): print(f'line {i:05}')"],
                       log_head=1200, log_tail=1200)
-    logs = ctx.sink.logs
+    entries = ctx.sink.logs  # lines that arrive together are one entry
+    logs = [line for entry in entries for line in entry.split("\n")]
     assert logs[0] == "line 00000" and logs[-1] == "line 19999"
     gap = next(m for m in logs if "left out" in m)
     kept = len(logs) - 1
     assert f"{20000 - kept:,} lines" in gap
+    i = logs.index(gap)
+    assert int(logs[i - 1][5:]) + 20000 - kept + 1 == int(logs[i + 1][5:])  # exactly the middle left out
     assert 150 < kept < 250  # about 100 lines of 11 bytes at each end
     assert result["lines"] == 20000
+
+
+def test_lines_that_arrive_together_are_one_log_entry(make_ctx):
+    # 100,000 lines as 100,000 log rows took seconds; as entries per read they take milliseconds
+    ctx = make_ctx("many")
+    result = run_kind(ctx, command=["seq", "100000"])
+    entries = [m for m in ctx.sink.logs]
+    lines = [line for entry in entries for line in entry.split("\n")]
+    assert lines == [str(i) for i in range(1, 100001)]
+    assert len(entries) < 200 and result["lines"] == 100000
 
 
 def test_long_output_defaults_keep_a_megabyte_at_each_end(make_ctx):
