@@ -247,9 +247,11 @@ class RunDetails(QDialog):
 
     def undo(self, *, confirm: bool = True) -> None:
         run = self.run or {}
-        what = {"cleanup": "Files it moved, renamed or trashed are put back where they were.",
-                "import": "The rows it imported are removed from the table (and rows it "
-                          "replaced come back)."}.get(run.get("kind", ""), "")
+        from ..kinds.registry import get_kind
+        try:
+            what = get_kind(run.get("kind", "")).undo_note
+        except KeyError:
+            what = ""
         if confirm and QMessageBox.question(
                 self, "Undo this run?", f"Undo run {self.run_id} of {run.get('job', '')}?\n\n{what}"
         ) != QMessageBox.StandardButton.Yes:

@@ -27,7 +27,8 @@ def _result(run: dict[str, Any]) -> dict[str, Any]:
 
 def result_links(run: dict[str, Any]) -> list[Link]:
     """Links the details offer: report files, processed and failed files, the database,
-    the rejected (quarantined) rows, cleanup destinations."""
+    the rejected (quarantined) rows, cleanup destinations. Read from the result alone,
+    so a plug-in kind whose result has the same keys gets the same links."""
     r = _result(run)
     links: list[Link] = []
     for out in r.get("outputs") or []:
@@ -46,7 +47,7 @@ def result_links(run: dict[str, Any]) -> list[Link]:
                       f"{REJECTED_SCHEME}:{run['id']}"))
     if r.get("database"):
         links.append((f"database {Path(r['database']).name}", _file_url(Path(r["database"]).parent)))
-    if run.get("kind") == "cleanup":
+    if r.get("done"):  # what a run did to files, with where each went (a cleanup's)
         dests = []
         for entry in (r.get("done") or [])[:200]:
             dest = entry.get("dest") if isinstance(entry, dict) else None
@@ -71,10 +72,9 @@ def main_output(run: dict[str, Any]) -> str | None:
             return f["moved_to"]
     if r.get("database"):
         return str(Path(r["database"]).parent)
-    if run.get("kind") == "cleanup":
-        for entry in r.get("done") or []:
-            if isinstance(entry, dict) and entry.get("dest"):
-                return str(Path(entry["dest"]).parent)
+    for entry in r.get("done") or []:
+        if isinstance(entry, dict) and entry.get("dest"):
+            return str(Path(entry["dest"]).parent)
     return None
 
 
