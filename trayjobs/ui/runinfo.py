@@ -8,8 +8,8 @@ from typing import Any
 
 import tomlkit
 
-__all__ = ["Link", "result_links", "main_output", "params_text", "attempt_lines",
-           "REJECTED_SCHEME"]
+__all__ = ["Link", "result_links", "main_output", "params_text", "run_params_line",
+           "attempt_lines", "REJECTED_SCHEME"]
 
 REJECTED_SCHEME = "trayjobs-rejected"
 
@@ -92,6 +92,17 @@ def params_text(job_raw: dict[str, Any] | None, inputs: dict[str, Any] | None) -
             doc[k] = v
         parts.append(tomlkit.dumps(doc).strip())
     return "\n\n".join(parts) + "\n"
+
+
+def run_params_line(inputs: dict[str, Any] | None) -> str:
+    """The parameters a run was given, as they read in the config: ``month = "2026-10"``."""
+    params = (inputs or {}).get("params") or {}
+    if not params:
+        return ""
+    doc = tomlkit.document()
+    for k, v in params.items():
+        doc[k] = v
+    return ", ".join(line for line in tomlkit.dumps(doc).splitlines() if line.strip())
 
 
 def attempt_lines(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:

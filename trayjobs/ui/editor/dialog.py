@@ -48,7 +48,7 @@ CUSTOM_HELP = {
     ("report", "sections"): "Each section is a title and one SELECT query (with :start and :end "
                             "for the period), shown as a table, a bar or line chart, or a figure.",
 }
-OPTION_KEYS = ["timeout", "priority", "overlap", "notify"]
+OPTION_KEYS = ["timeout", "priority", "overlap", "notify", "params"]
 
 
 class _Row(QWidget):
@@ -355,7 +355,7 @@ class JobEditor(QDialog):
         # order: what, when, options.
         order = ["kind", "description", "enabled", "every", "cron", "missed", "at_login",
                  "watch", *getattr(self, "param_keys", []), "retry", "timeout", "priority",
-                 "overlap", "notify", "then"]
+                 "overlap", "notify", "then", "params"]
         return {k: out[k] for k in sorted(out, key=lambda k: order.index(k) if k in order else 99)}
 
     def job_name(self) -> str:
@@ -414,7 +414,7 @@ class JobEditor(QDialog):
             elif top == "retry" and e.key in self.rows:
                 self.rows[e.key].set_error(e.message)
             elif top in self.rows:
-                detail = e.key[len(top) + 1:] if e.key and e.key != top else ""
+                detail = _where(e.key[len(top) + 1:]) if e.key and e.key != top else ""
                 self.rows[top].set_error(f"{detail}: {e.message}" if detail else e.message)
             else:
                 message = plain_error(e.message)
@@ -501,6 +501,11 @@ class JobEditor(QDialog):
     def done(self, result: int) -> None:
         self.preview_runner.stop()
         super().done(result)
+
+
+def _where(detail: str) -> str:
+    """A place inside a field in words: "0" is "item 1", "target.port" stays."""
+    return ".".join(f"item {int(p) + 1}" if p.isdigit() else p for p in detail.split("."))
 
 
 class _FieldProblems(ValueError):

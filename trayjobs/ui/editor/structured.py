@@ -135,6 +135,7 @@ class ModelEditor(FieldEditor):
         value = value if isinstance(value, dict) else {}
         for key, editor in self.editors.items():
             sub = editor.spec
-            editor.set_value(key in value, value.get(key, sub.default))
+            # Absent from the job: the model's defaults show, and none of them is written.
+            editor.set_value(present and key in value, value.get(key, sub.default))
             if sub.required:
                 editor.present = True
