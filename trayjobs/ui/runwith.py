@@ -77,7 +77,9 @@ class RunWithDialog(QDialog):
         intro = QLabel(f"Run <b>{_esc(job)}</b> once with these values. The job itself "
                        "keeps its own; this run's values are shown in its details.")
         intro.setWordWrap(True)
+        intro.setMinimumWidth(440)  # wrapped at the dialog's width, not at a narrow guess
         form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         self.editors: dict[str, FieldEditor] = {}
         for spec in specs:
             editor = make_editor(spec)
@@ -115,11 +117,14 @@ class RunWithDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
         lay.addWidget(intro)
+        lay.addSpacing(8)
         lay.addLayout(form)
         lay.addWidget(self.error)
-        lay.addStretch(1)
+        lay.addSpacing(8)
         lay.addWidget(self.buttons)
-        self.resize(max(self.sizeHint().width(), 460), self.sizeHint().height())
+        if self.editors:
+            next(iter(self.editors.values())).setFocus()
+        self.resize(max(self.sizeHint().width(), 480), self.sizeHint().height())
 
     def overrides(self) -> dict[str, Any]:
         """The values changed from the job's own (ValueError naming the field if one
