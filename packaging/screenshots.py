@@ -8,6 +8,12 @@ everyday jobs and some history, starts ``python -m trayjobs --home`` on it, and 
 
 - ``window.png``: the Activity page with a live progress bar, a retry and a failure;
 - ``tray-menu.png``: the tray menu as the panel shows it, with "Run now" open.
+- ``editor-generic.png``: the job editor's form for a kind without a hand-made one (a
+  python job), built from the kind's options;
+- ``run-with.png``: the "Run with…" dialog for that job's parameters.
+
+The two dialogs are drawn by a child process on the same display (``--dialogs``), from
+the same home's config.
 
 Needs the programs packaging/dev.sh installs for the tests (xvfb, dbus, dunst,
 xfce4-panel, xdotool, x11-utils).
@@ -41,6 +47,10 @@ def make_home(base: Path) -> tuple[Home, Path]:
     inbox, downloads = base / "Inbox", base / "Downloads"
     inbox.mkdir()
     downloads.mkdir()
+    scripts = base / "scripts"
+    scripts.mkdir()
+    (scripts / "tag_photos.py").write_text(
+        "def main(ctx):\n    ctx.progress(0, 1, 'tagging')\n    return 'no new photos'\n")
     old = time.time() - 45 * 86400
     for name in ("setup-1.4.dmg", "photos-2023.zip", "invoice-march.pdf"):
         (downloads / name).write_bytes(b"x" * 4096)
@@ -72,6 +82,12 @@ def make_home(base: Path) -> tuple[Home, Path]:
         steps = 400
         step_time = 0.05
         every = "6h"
+
+        [jobs."Tag new photos"]  # my own script
+        kind = "python"
+        file = "{scripts / 'tag_photos.py'}"
+        description = "Adds place names to new holiday photos"
+        params = {{ album = "Holidays 2024", overwrite = false, limit = 200 }}
 
         [jobs."Sync to NAS"]
         kind = "demo"
@@ -163,6 +179,12 @@ def shoot(out: Path, workdir: Path) -> list[Path]:
         desktop.xdotool("key", "Escape")
         desktop.menu_click("Quit")
         proc.wait(30)
+        shots = desktop._spawn("dialogs", [sys.executable, __file__, "--dialogs", str(home.root),
+                                           "--out", str(out)],
+                               env=dict(desktop.env, QT_QPA_PLATFORM="xcb"))
+        if shots.wait(60) != 0:
+            raise RuntimeError("drawing the dialogs failed; see the dialogs log (--keep)")
+        saved += [out / "editor-generic.png", out / "run-with.png"]
     finally:
         desktop.stop()
     return saved
@@ -176,11 +198,44 @@ def _menu_has(desktop: DesktopSession, *labels: str) -> bool:
         return False
 
 
+def dialogs(home_root: Path, out: Path) -> None:
+    """Draw the generic job editor and "Run with…" for the python job (child process)."""
+    from types import SimpleNamespace
+
+    from PySide6.QtWidgets import QApplication
+
+    from trayjobs.config import parse_config
+    from trayjobs.config_edit import ConfigDocument
+    from trayjobs.ui.editor import JobEditor
+    from trayjobs.ui.runwith import RunWithDialog, param_specs
+
+    qapp = QApplication([])
+    home = Home.under(home_root)
+    text = home.config_file.read_text(encoding="utf-8")
+    name = "Tag new photos"
+    editor = JobEditor(SimpleNamespace(home=home), name=name,
+                       values=ConfigDocument(text).job(name), config_text=text)
+    editor.resize(760, 600)
+    run_with = RunWithDialog(None, name, param_specs(parse_config(text).jobs[name]))
+    for widget, file in ((editor, "editor-generic.png"), (run_with, "run-with.png")):
+        widget.show()
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:  # a few rounds of layout and paint
+            qapp.processEvents()
+            time.sleep(0.02)
+        widget.grab().save(str(out / file))
+        widget.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=ROOT / "resources" / "screenshots")
     p.add_argument("--keep", action="store_true", help="keep the throw-away home and logs")
+    p.add_argument("--dialogs", type=Path, metavar="HOME", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.dialogs:
+        dialogs(args.dialogs, args.out)
+        return 0
     if MISSING:
         print(f"missing programs: {', '.join(MISSING)} (bash packaging/dev.sh test installs "
               f"them)", file=sys.stderr)

@@ -86,7 +86,7 @@ def find_run(ta, job, state=None):
 
 
 @contextmanager
-def answer_next_box(button_text: str, *, check_box: bool | None = None) -> Iterator[None]:
+def answer_next_box(button_text: str, *, check_box: bool | None = None) -> Iterator[list[str]]:
     """Click ``button_text`` in the message box that the ``with`` body opens with exec().
 
     The box must appear while the body runs: if it does not (the confirmation was
@@ -115,7 +115,7 @@ def answer_next_box(button_text: str, *, check_box: bool | None = None) -> Itera
 
     QTimer.singleShot(0, click)
     try:
-        yield
+        yield answered  # the texts of the boxes answered
     finally:
         active = False  # a box opened after the body is not ours to answer
     assert not errors, errors[0]

@@ -9,6 +9,12 @@ Kinds run in a child process, so ``run`` may block, use CPU and be killed at
 any point without harming the app. A kind that is *idempotent* may be run
 again after a crash without doubling its effects; crash recovery re-queues
 only such runs.
+
+The window decides what to offer for a kind from these class attributes
+alone (never from its name): Preview where it can dry-run, Undo where it can
+undo, "Run with files" where it accepts files. A kind without a hand-made
+form gets one built from its ``Params`` model (each field's type, default
+and ``description``).
 """
 
 from __future__ import annotations
@@ -55,6 +61,12 @@ class JobKind(ABC):
     #: Keys of ``Params`` that ``trayjobs run JOB --param KEY=VALUE`` may set for one run
     #: (the report's ``period``), besides the job's own ``params``.
     run_params: ClassVar[frozenset[str]] = frozenset()
+    #: How several of its runs are called in a notification ("12 imports failed");
+    #: empty: "runs".
+    plural: ClassVar[str] = ""
+    #: What Undo puts back, in a sentence, for the window's confirmation (with
+    #: ``supports_undo``).
+    undo_note: ClassVar[str] = ""
 
     @abstractmethod
     def run(self, ctx: JobContext, params: KindParams) -> dict[str, Any]:

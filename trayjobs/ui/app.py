@@ -279,10 +279,10 @@ class TrayApp(QObject, Commands):
                 self._failures = [run] + [f for f in self._failures if f["id"] != run["id"]][:4]
                 if not self.window.isActiveWindow():
                     self.unseen_failures += 1
-            if run["state"] == "succeeded" and run.get("kind") == "report":
-                result = run.get("result") if isinstance(run.get("result"), dict) else {}
-                self._latest_report = result.get("open") or result.get("latest") or \
-                    self._latest_report
+            result = run.get("result") if isinstance(run.get("result"), dict) else {}
+            if run["state"] == "succeeded" and result.get("latest"):
+                # A result's "latest" is a file that always holds its newest report.
+                self._latest_report = result.get("open") or result["latest"]
             self.router.run_finished(run)
             self._reload_jobs.start()
         self._update_tray()
@@ -352,13 +352,12 @@ def load_jobs(eng: Engine) -> dict[str, Any]:
                      "job_paused": bool(st.get("paused")),
                      "description": job.common.description,
                      "accepts_files": bool(kind and kind.accepts_files),
-                     "supports_dry_run": bool(kind and kind.can_dry_run(job.params))})
-        if job.kind == "report":
-            for run in store.list_runs(job=job.name, state="succeeded", limit=1):
-                result = run.get("result") if isinstance(run.get("result"), dict) else {}
-                target = result.get("open") or result.get("latest")
-                if target and (latest_report is None or run["id"] > latest_report[0]):
-                    latest_report = (run["id"], target)
+                     "supports_dry_run": bool(kind and kind.can_dry_run(job.params)),
+                     "run_params": job.param_keys() if kind else []})
+        for run in store.list_runs(job=job.name, state="succeeded", limit=1):
+            result = run.get("result") if isinstance(run.get("result"), dict) else {}
+            if result.get("latest") and (latest_report is None or run["id"] > latest_report[0]):
+                latest_report = (run["id"], result.get("open") or result["latest"])
     return {"rows": rows, "paused": paused_all, "errors": [str(e) for e in cfg.errors],
             "path": str(cfg.path or ""), "settings": cfg.settings,
             "failures": store.list_runs(state="failed", limit=5),

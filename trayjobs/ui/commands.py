@@ -56,6 +56,23 @@ class Commands:
         self.service.call(lambda: eng.submit(name, trigger=trigger, files=files, dry_run=dry_run),
                           lambda rid: self.status(f"Started {what}run {rid} of {name}"))
 
+    def run_job_with(self, name: str) -> None:
+        """Open "Run with…" for ``name``: its parameters, set for one run."""
+        eng = self._engine()
+        if eng is None:
+            return
+        from .runwith import RunWithDialog, param_specs
+
+        def open_dialog(specs) -> None:
+            self.show_window()
+            dlg = RunWithDialog(self, name, specs, self.window)
+            dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dlg.show()
+            self.run_with = dlg
+
+        self.service.call(lambda: param_specs(eng.config.job(name)), open_dialog,
+                          lambda exc: self.status(str(exc)))
+
     def cancel_run(self, run_id: int) -> None:
         eng = self._engine()
         if eng is not None:

@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHBoxLayo
 from ..durations import format_duration
 from ..textfmt import run_duration, when
 from .icons import icon
-from .runinfo import REJECTED_SCHEME, attempt_lines, main_output, params_text, result_links
+from .runinfo import (REJECTED_SCHEME, attempt_lines, main_output, params_text, result_links,
+                      run_params_line)
 from .theme import state_colour
 
 __all__ = ["RunDetails", "RejectedRows"]
@@ -53,7 +54,8 @@ class RunDetails(QDialog):
 
         self.form = QFormLayout()
         self.fields: dict[str, QLabel] = {}
-        for key, label in (("state", "State"), ("trigger", "Trigger"), ("attempt", "Attempt"),
+        for key, label in (("state", "State"), ("trigger", "Trigger"), ("run_params", "Run with"),
+                           ("attempt", "Attempt"),
                            ("started", "Started"), ("took", "Took"), ("summary", "Result"),
                            ("error", "Error"), ("links", "Output")):
             lab = QLabel()
@@ -161,6 +163,7 @@ class RunDetails(QDialog):
         if run.get("note") and run["note"] not in trig:
             trig += f" · {run['note']}"
         f["trigger"].setText(_esc(trig))
+        f["run_params"].setText(_esc(run_params_line(run.get("inputs"))))
         f["attempt"].setText(f"{run['attempt']} of {run['max_attempts']}")
         f["started"].setText(when(run.get("started_at") or run.get("created_at"), seconds=True))
         f["took"].setText(run_duration(run))
@@ -168,7 +171,7 @@ class RunDetails(QDialog):
         f["error"].setText(_esc(run.get("error") or ""))
         links = result_links(run)
         f["links"].setText(" · ".join(f"<a href='{_esc(u)}'>{_esc(l)}</a>" for l, u in links))
-        for key in ("error", "links", "summary"):
+        for key in ("error", "links", "summary", "run_params"):
             self.form.setRowVisible(f[key], bool(f[key].text()))
         self.timeline.clear()
         for a in attempt_lines(attempts):
@@ -247,9 +250,11 @@ class RunDetails(QDialog):
 
     def undo(self, *, confirm: bool = True) -> None:
         run = self.run or {}
-        what = {"cleanup": "Files it moved, renamed or trashed are put back where they were.",
-                "import": "The rows it imported are removed from the table (and rows it "
-                          "replaced come back)."}.get(run.get("kind", ""), "")
+        from ..kinds.registry import get_kind
+        try:
+            what = get_kind(run.get("kind", "")).undo_note
+        except KeyError:
+            what = ""
         if confirm and QMessageBox.question(
                 self, "Undo this run?", f"Undo run {self.run_id} of {run.get('job', '')}?\n\n{what}"
         ) != QMessageBox.StandardButton.Yes:

@@ -30,7 +30,6 @@ __all__ = ["Notifier", "NotificationRouter", "in_quiet_hours", "summarise"]
 log = logging.getLogger(__name__)
 
 BURST_WINDOW_MS = 1500
-KIND_PLURAL = {"import": "imports", "cleanup": "cleanups", "report": "reports"}
 
 Target = tuple[str, Any]  # ("run", run id) or ("runs", {"job": ..., "states": ..., "since": ...})
 
@@ -72,7 +71,7 @@ def summarise(runs: list[dict[str, Any]], *, failed: bool) -> tuple[str, str, Ta
     jobs: dict[str, int] = {}
     for r in runs:
         jobs[r["job"]] = jobs.get(r["job"], 0) + 1
-    noun = KIND_PLURAL.get(next(iter(kinds)), "runs") if len(kinds) == 1 else "runs"
+    noun = _plural(next(iter(kinds))) if len(kinds) == 1 else "runs"
     title = f"{len(runs)} {noun} {verb}"
     listing = ", ".join(f"{j} ({n})" if n > 1 else j for j, n in
                         sorted(jobs.items(), key=lambda kv: -kv[1])[:4])
@@ -87,6 +86,15 @@ def summarise(runs: list[dict[str, Any]], *, failed: bool) -> tuple[str, str, Ta
     target = ("runs", {"job": next(iter(jobs)) if len(jobs) == 1 else None,
                        "states": ("failed",) if failed else ("succeeded",), "since": since})
     return title, body, target
+
+
+def _plural(kind: str | None) -> str:
+    """Several runs of ``kind`` in words: the kind's own ``plural`` ("imports"), or "runs"."""
+    from ..kinds.registry import get_kind
+    try:
+        return get_kind(kind or "").plural or "runs"
+    except KeyError:
+        return "runs"
 
 
 class NotificationRouter(QObject):

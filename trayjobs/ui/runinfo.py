@@ -8,8 +8,8 @@ from typing import Any
 
 import tomlkit
 
-__all__ = ["Link", "result_links", "main_output", "params_text", "attempt_lines",
-           "REJECTED_SCHEME"]
+__all__ = ["Link", "result_links", "main_output", "params_text", "run_params_line",
+           "attempt_lines", "REJECTED_SCHEME"]
 
 REJECTED_SCHEME = "trayjobs-rejected"
 
@@ -27,7 +27,8 @@ def _result(run: dict[str, Any]) -> dict[str, Any]:
 
 def result_links(run: dict[str, Any]) -> list[Link]:
     """Links the details offer: report files, processed and failed files, the database,
-    the rejected (quarantined) rows, cleanup destinations."""
+    the rejected (quarantined) rows, cleanup destinations. Read from the result alone,
+    so a plug-in kind whose result has the same keys gets the same links."""
     r = _result(run)
     links: list[Link] = []
     for out in r.get("outputs") or []:
@@ -46,7 +47,7 @@ def result_links(run: dict[str, Any]) -> list[Link]:
                       f"{REJECTED_SCHEME}:{run['id']}"))
     if r.get("database"):
         links.append((f"database {Path(r['database']).name}", _file_url(Path(r["database"]).parent)))
-    if run.get("kind") == "cleanup":
+    if r.get("done"):  # what a run did to files, with where each went (a cleanup's)
         dests = []
         for entry in (r.get("done") or [])[:200]:
             dest = entry.get("dest") if isinstance(entry, dict) else None
@@ -71,10 +72,9 @@ def main_output(run: dict[str, Any]) -> str | None:
             return f["moved_to"]
     if r.get("database"):
         return str(Path(r["database"]).parent)
-    if run.get("kind") == "cleanup":
-        for entry in r.get("done") or []:
-            if isinstance(entry, dict) and entry.get("dest"):
-                return str(Path(entry["dest"]).parent)
+    for entry in r.get("done") or []:
+        if isinstance(entry, dict) and entry.get("dest"):
+            return str(Path(entry["dest"]).parent)
     return None
 
 
@@ -92,6 +92,17 @@ def params_text(job_raw: dict[str, Any] | None, inputs: dict[str, Any] | None) -
             doc[k] = v
         parts.append(tomlkit.dumps(doc).strip())
     return "\n\n".join(parts) + "\n"
+
+
+def run_params_line(inputs: dict[str, Any] | None) -> str:
+    """The parameters a run was given, as they read in the config: ``month = "2026-10"``."""
+    params = (inputs or {}).get("params") or {}
+    if not params:
+        return ""
+    doc = tomlkit.document()
+    for k, v in params.items():
+        doc[k] = v
+    return ", ".join(line for line in tomlkit.dumps(doc).splitlines() if line.strip())
 
 
 def attempt_lines(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:

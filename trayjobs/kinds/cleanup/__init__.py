@@ -34,6 +34,8 @@ class CleanupKind(JobKind):
     name = "cleanup"
     summary = "Tidies folders by rules: trash, move, copy, rename, archive or delete, with preview and undo."
     Params = CleanupParams
+    plural = "cleanups"
+    undo_note = "Files it moved, renamed or trashed are put back where they were."
     idempotent = True
     supports_dry_run = True
     supports_undo = True

@@ -38,6 +38,9 @@ class ImportKind(JobKind):
     name = "import"
     summary = "Loads CSV, TSV, JSON and JSON Lines files into a SQLite table, one transaction per file."
     Params = ImportParams
+    plural = "imports"
+    undo_note = ("The rows it imported are removed from the table (and rows it replaced "
+                 "come back).")
     idempotent = True  # the ledger skips files a run already committed
     supports_dry_run = True
     supports_undo = True

@@ -31,6 +31,7 @@ class ReportKind(JobKind):
     name = "report"
     summary = "Runs read-only SQL over your data or the run history; writes HTML, CSV and PDF."
     Params = ReportParams
+    plural = "reports"
     idempotent = True
     run_params = frozenset({"period"})  # "make last quarter's report now"
 

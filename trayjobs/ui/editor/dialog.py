@@ -21,7 +21,7 @@ from ...config_edit import ConfigDocument
 from ...errors import UserError
 from ...kinds.registry import get_kind, kind_names
 from ..theme import muted_colour, state_colour
-from .fields import FieldEditor, describe_fields, make_editor
+from .fields import FieldEditor, describe_fields, make_editor, plain_error
 from .preview import PreviewRunner, PreviewView, sample_files
 from .trigger import TriggerEditor
 from .widgets import ActionEditor, FilterListEditor, FolderListEditor, SectionsEditor, ThenEditor
@@ -48,16 +48,16 @@ CUSTOM_HELP = {
     ("report", "sections"): "Each section is a title and one SELECT query (with :start and :end "
                             "for the period), shown as a table, a bar or line chart, or a figure.",
 }
-OPTION_KEYS = ["timeout", "priority", "overlap", "notify"]
-PREVIEW_KINDS = ("cleanup", "import")
+OPTION_KEYS = ["timeout", "priority", "overlap", "notify", "params"]
 
 
 class _Row(QWidget):
     """An editor with its explanation and its error message under it."""
 
-    def __init__(self, editor: FieldEditor, help_text: str) -> None:
+    def __init__(self, editor: FieldEditor, help_text: str, label: str = "") -> None:
         super().__init__()
         self.editor = editor
+        self.label = label
         self.help = QLabel(help_text)
         self.help.setWordWrap(True)
         self.help.setVisible(bool(help_text))
@@ -77,6 +77,9 @@ class _Row(QWidget):
         self.setFocusProxy(editor)
 
     def set_error(self, message: str | None) -> None:
+        # The message names its field, so it reads on its own (and to a screen reader).
+        if message:
+            message = f"{self.label}: {plain_error(message)}" if self.label else plain_error(message)
         self.editor.set_error(message)
         self.error.setText(message or "")
         self.error.setStyleSheet(f"color: {state_colour('failed').name()}")
@@ -200,7 +203,7 @@ class JobEditor(QDialog):
 
     def _add_row(self, form: QFormLayout, editor: FieldEditor, label: str, help_text: str,
                  *, more: bool = False) -> None:
-        row = _Row(editor, help_text)
+        row = _Row(editor, help_text, label)
         row.in_more = more
         editor.changed.connect(self._changed)
         self.rows[editor.key] = row
@@ -259,11 +262,9 @@ class JobEditor(QDialog):
             lay.addWidget(box)
         lay.addStretch(1)
         self.params_area.setWidget(page)
-        self.preview_btn.setEnabled(kind in PREVIEW_KINDS)
-        self.preview_btn.setToolTip("" if kind in PREVIEW_KINDS else
-                                    "Preview is available for cleanup and import jobs")
-        self.files_btn.setVisible(kind == "import")
+        self.files_btn.setVisible(cls.accepts_files)
         self._show_files()
+        self._show_preview_button()
 
     def _options_page(self, values: dict[str, Any]) -> QWidget:
         page = QWidget()
@@ -288,6 +289,29 @@ class JobEditor(QDialog):
         self._add_row(form, self.then, "Then run",
                       JobCommon.model_fields["then"].description or "")
         return page
+
+    def _kind_class(self):
+        try:
+            return get_kind(self.kind.currentData())
+        except KeyError:
+            return None
+
+    def can_preview(self) -> bool:
+        """The kind can dry-run with the settings as they are (a python job says so with
+        its own ``dry_run`` key): read from the kind's flags, never from its name."""
+        cls = self._kind_class()
+        if cls is None:
+            return False
+        job = self.cfg.jobs.get(self.job_name()) if self.cfg is not None else None
+        if job is not None and job.kind == cls.name:
+            return cls.can_dry_run(job.params)
+        return cls.supports_dry_run
+
+    def _show_preview_button(self) -> None:
+        can = self.can_preview()
+        self.preview_btn.setEnabled(can)
+        self.preview_btn.setToolTip("" if can else
+                                    f"{self.kind.currentData()} jobs have no dry run to preview")
 
     def _kind_changed(self) -> None:
         keep = {k: v for k, v in self.values(strict=False).items()
@@ -331,7 +355,7 @@ class JobEditor(QDialog):
         # order: what, when, options.
         order = ["kind", "description", "enabled", "every", "cron", "missed", "at_login",
                  "watch", *getattr(self, "param_keys", []), "retry", "timeout", "priority",
-                 "overlap", "notify", "then"]
+                 "overlap", "notify", "then", "params"]
         return {k: out[k] for k in sorted(out, key=lambda k: order.index(k) if k in order else 99)}
 
     def job_name(self) -> str:
@@ -390,10 +414,11 @@ class JobEditor(QDialog):
             elif top == "retry" and e.key in self.rows:
                 self.rows[e.key].set_error(e.message)
             elif top in self.rows:
-                detail = e.key[len(top) + 1:] if e.key and e.key != top else ""
+                detail = _where(e.key[len(top) + 1:]) if e.key and e.key != top else ""
                 self.rows[top].set_error(f"{detail}: {e.message}" if detail else e.message)
             else:
-                general.append(f"{e.key}: {e.message}" if e.key else e.message)
+                message = plain_error(e.message)
+                general.append(f"{e.key}: {message}" if e.key else message)
         self._finish(ok, general)
         return ok
 
@@ -405,6 +430,7 @@ class JobEditor(QDialog):
         self.errors.setText("\n".join(general))
         self.errors.setVisible(bool(general))
         self.save_btn.setEnabled(ok)
+        self._show_preview_button()
 
     # -- preview and save ----------------------------------------------------------------
 
@@ -417,7 +443,8 @@ class JobEditor(QDialog):
             self._show_files()
 
     def _show_files(self) -> None:
-        if self.kind.currentData() != "import":
+        cls = self._kind_class()
+        if cls is None or not cls.accepts_files:
             self.files_label.setText("")
             return
         from pathlib import Path
@@ -430,15 +457,16 @@ class JobEditor(QDialog):
             self.preview.message("Fix the problems shown in the form first.")
             return
         kind = self.kind.currentData()
-        if kind not in PREVIEW_KINDS:
-            self.preview.message("Preview is available for cleanup and import jobs.")
+        if not self.can_preview():
+            self.preview.message(f"{kind} jobs have no dry run to preview.")
             return
-        if kind == "import" and not self.preview_files:
+        takes_files = self._kind_class().accepts_files
+        if takes_files and not self.preview_files:
             # The newest files waiting in its watched folder, if it has one.
             self.preview_files = sample_files(self.trigger.values().get("watch"))
             self._show_files()
-        if kind == "import" and not self.preview_files:
-            self.preview.message("Choose one or more sample files to preview the import.")
+        if takes_files and not self.preview_files:
+            self.preview.message("Choose one or more sample files to preview the job on.")
             return
         job = self.cfg.jobs[self.job_name()]
         self.preview.message("Previewing… nothing is touched.")
@@ -473,6 +501,11 @@ class JobEditor(QDialog):
     def done(self, result: int) -> None:
         self.preview_runner.stop()
         super().done(result)
+
+
+def _where(detail: str) -> str:
+    """A place inside a field in words: "0" is "item 1", "target.port" stays."""
+    return ".".join(f"item {int(p) + 1}" if p.isdigit() else p for p in detail.split("."))
 
 
 class _FieldProblems(ValueError):

@@ -2,8 +2,10 @@
 
 :func:`describe_fields` reads a model (no widgets involved): each field's key,
 label, explanation (the ``description`` every field has), default and the
-kind of input it needs. :func:`make_editor` turns one description into a
-widget with the same small interface as the hand-made editors: ``value()``
+kind of input it needs: text, a tick box, a number within its bounds, a choice,
+a comma-separated list, a table of names to texts, a group for a nested model,
+or, for anything else, a TOML value. :func:`make_editor` turns one description
+into a widget with the same small interface as the hand-made editors: ``value()``
 returns ``(present, value)`` (absent means "leave the key out, the default
 applies"), ``set_value``, ``set_error`` and a ``changed`` signal.
 """
@@ -15,6 +17,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union, get_args, get_origin
 
+from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout,
@@ -23,7 +26,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 from ...config_edit import parse_toml_value
 
 __all__ = ["FieldSpec", "describe_fields", "make_editor", "FieldEditor", "PATH_KEYS",
-           "plain_help", "compact_duration"]
+           "plain_help", "plain_error", "compact_duration"]
 
 #: Keys that name a folder or a file, and the picker they get.
 PATH_KEYS = {"database": "save", "template": "file", "processed_dir": "folder",
@@ -41,7 +44,7 @@ class FieldSpec:
     key: str
     label: str
     help: str
-    kind: str                    # bool int float choice multi text list path toml
+    kind: str                    # bool int float choice multi text list path dict model toml
     default: Any = None
     required: bool = False
     optional: bool = False       # None is a valid value
@@ -50,11 +53,36 @@ class FieldSpec:
     maximum: float | None = None
     picker: str = ""             # folder, file or save, for kind "path"
     number: str = ""             # "int" or "float" for a number that may be unset
+    model: Any = None            # the nested model, for kind "model"
 
 
 def plain_help(text: str | None) -> str:
     """A description as plain text (no markdown backticks)."""
     return re.sub(r"`([^`]*)`", r"\1", text or "")
+
+
+#: Pydantic's phrasing -> ours: what the value should be, in words.
+_PLAIN_ERRORS = [
+    (r"Input should be a valid integer[^(]*", "should be a whole number "),
+    (r"Input should be a valid number[^(]*", "should be a number "),
+    (r"Input should be a valid boolean[^(]*", "should be true or false "),
+    (r"Input should be a valid string", "should be text"),
+    (r"Input should be a valid list", "should be a list, e.g. [\"a\", \"b\"]"),
+    (r"Input should be a valid dictionary", "should be a table, e.g. { name = \"value\" }"),
+    (r"Input should be greater than or equal to", "should be at least"),
+    (r"Input should be less than or equal to", "should be at most"),
+    (r"Input should be greater than", "should be more than"),
+    (r"Input should be less than", "should be less than"),
+    (r"String should have at least 1 character", "should not be empty"),
+    (r"Input should be", "should be"),
+]
+
+
+def plain_error(message: str) -> str:
+    """A config error as a sentence for the form (pydantic's wording made plain)."""
+    for pattern, words in _PLAIN_ERRORS:
+        message = re.sub(pattern, words, message)
+    return re.sub(r"\s+", " ", message).strip()
 
 
 def _bounds(meta) -> tuple[float | None, float | None]:
@@ -91,10 +119,10 @@ def describe_fields(model, *, skip: set[str] = frozenset()) -> list[FieldSpec]:
             default = f.default
         elif f.default_factory is not None:
             default = f.default_factory()
-            if hasattr(default, "model_dump"):
-                default = default.model_dump(mode="json", by_alias=True)
         else:
             default = _REQUIRED
+        if hasattr(default, "model_dump"):
+            default = default.model_dump(mode="json", by_alias=True)
         spec = FieldSpec(key=key, label=key.replace("_", " ").capitalize(),
                          help=plain_help(f.description), kind="toml",
                          default=None if default is _REQUIRED else default,
@@ -119,6 +147,10 @@ def describe_fields(model, *, skip: set[str] = frozenset()) -> list[FieldSpec]:
                 spec.kind = "list"
             elif get_origin(item) is Literal:
                 spec.kind, spec.choices = "multi", list(get_args(item))
+        elif origin is dict and [_strip_annotated(a) for a in get_args(ann)] == [str, str]:
+            spec.kind = "dict"
+        elif isinstance(ann, type) and issubclass(ann, BaseModel):
+            spec.kind, spec.model = "model", ann
         if key in DURATION_KEYS:
             spec.kind, spec.number = "text", "float"
             spec.optional = True
@@ -318,4 +350,9 @@ def compact_duration(seconds: float) -> str:
 
 
 def make_editor(spec: FieldSpec, parent: QWidget | None = None) -> FieldEditor:
+    """The editor for one field: a table for names to texts, a group for a nested model,
+    else a single input (anything without one of its own is typed as TOML)."""
+    if spec.kind in ("dict", "model"):
+        from .structured import KeyValueEditor, ModelEditor
+        return (KeyValueEditor if spec.kind == "dict" else ModelEditor)(spec, parent)
     return _Generic(spec, parent)

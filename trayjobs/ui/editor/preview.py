@@ -2,7 +2,8 @@
 
 A cleanup lists what it would do to which file; an import shows, per sample
 file, the detected format, the columns with their types, the first rows as
-they would be stored, and the rows that would be rejected. The dry run happens
+they would be stored, and the rows that would be rejected; any other kind's
+result is shown as it is. The dry run happens
 in a job process of its own (as real runs do), on a thread, so neither a big
 folder nor a stuck network drive can freeze the window; it can be stopped.
 """
@@ -10,14 +11,15 @@ folder nor a stuck network drive can freeze the window; it can be stopped.
 from __future__ import annotations
 
 import fnmatch
+import json
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import (QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QHeaderView, QLabel, QPlainTextEdit, QTableWidget,
+                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from ...durations import format_size
 from ...paths import Home
@@ -148,11 +150,23 @@ class PreviewView(QWidget):
             w = self.body.widget(0)
             self.body.removeTab(0)
             w.deleteLater()
-        if kind == "cleanup":
+        # What to show is read from the result's shape, not the kind's name: a plug-in
+        # that plans actions or previews files the same way is shown the same way.
+        if "planned" in result:
             self._cleanup(result)
-        elif kind == "import":
+        elif any(isinstance(f, dict) and "columns" in f for f in result.get("files") or []):
             self._import(result)
+        else:
+            self._plain(result)
         self.body.setVisible(self.body.count() > 0)
+
+    def _plain(self, r: dict[str, Any]) -> None:
+        rest = {k: v for k, v in r.items() if k != "summary"}
+        if rest:
+            text = QPlainTextEdit(json.dumps(rest, indent=2, ensure_ascii=False, default=str))
+            text.setReadOnly(True)
+            text.setAccessibleName("Preview result")
+            self.body.addTab(text, "Result")
 
     def _cleanup(self, r: dict[str, Any]) -> None:
         planned = r.get("planned") or []

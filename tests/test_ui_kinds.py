@@ -1,0 +1,280 @@
+"""Kinds the window has never seen: a plug-in gets a form built from its Params model,
+"Run with…" sets parameters for one run, and what the window offers (Preview, Undo,
+files) follows the kind's capability flags, never its name."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from textwrap import dedent
+from types import SimpleNamespace
+
+import pytest
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGroupBox, QLineEdit,
+                               QSpinBox, QTableWidget)
+
+from test_plugins import dist
+from trayjobs.kinds import registry
+from trayjobs.ui.editor import JobEditor
+from trayjobs.ui.notify import summarise
+
+from ui_support import answer_next_box, find_run, make_app, until  # noqa: F401
+
+GREETER = '''
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from trayjobs.kinds import JobKind, KindParams
+
+
+class Target(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    host: str = Field("localhost", description="The machine to greet.")
+    port: int = Field(22, ge=1, le=65535, description="Its port.")
+
+
+class GreeterParams(KindParams):
+    greeting: str = Field("hello", description="What to say.")
+    shout: bool = Field(False, description="Say it in capitals.")
+    times: int = Field(1, ge=1, le=10, description="How often to say it.")
+    pause: float = Field(0.0, ge=0, le=5, description="Seconds between greetings.")
+    tone: Literal["warm", "dry"] = Field("warm", description="How it sounds.")
+    names: list[str] = Field(default_factory=list, description="Who to greet.")
+    words: dict[str, str] = Field(default_factory=dict, description="Extra words by name.")
+    target: Target = Field(default_factory=Target, description="Where to say it.")
+    weights: list[int] = Field(default_factory=list, description="Anything else is TOML.")
+
+    @field_validator("greeting")
+    @classmethod
+    def _no_digits(cls, v):
+        if any(c.isdigit() for c in v):
+            raise ValueError("a greeting has no digits")
+        return v
+
+
+class GreeterKind(JobKind):
+    name = "greeter"
+    summary = "Greets people; has no dry run and no undo."
+    Params = GreeterParams
+    run_params = frozenset({"greeting"})
+
+    def run(self, ctx, params):
+        text = params.greeting.upper() if params.shout else params.greeting
+        who = ctx.params.get("who") or ", ".join(params.names) or "nobody"
+        return {"summary": f"{text} x{params.times} to {who} at "
+                           f"{params.target.host}:{params.target.port}",
+                "words": dict(params.words), "weights": list(params.weights)}
+
+
+class KeeperKind(JobKind):
+    name = "keeper"
+    summary = "Keeps files; can preview and undo."
+    accepts_files = True
+    supports_dry_run = True
+    supports_undo = True
+    plural = "keepings"
+    undo_note = "The kept files are let go again."
+
+    def run(self, ctx, params):
+        return {"summary": f"kept {len(ctx.files)} files"}
+
+    def undo(self, ctx, params, run):
+        return {"summary": "let go"}
+'''
+
+CONFIG = dedent("""
+    # My own jobs, by a plug-in.
+    [jobs.greet]  # says hello
+    kind = "greeter"
+    names = ["Ada"]
+    params = { who = "world", loud = false, rounds = 2 }
+
+    [jobs.keep]
+    kind = "keeper"
+""")
+
+
+@pytest.fixture
+def greeter(tmp_path):
+    """The plug-in installed through a path entry, seen here and by the job processes."""
+    site = tmp_path / "site"
+    site.mkdir()
+    dist(site, "trayjobs-greeter", "0.3",
+         "greeter = greeter_kind:GreeterKind\nkeeper = greeter_kind:KeeperKind",
+         "greeter_kind", GREETER)
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), old]))
+    sys.path.insert(0, str(site))
+    registry.refresh_plugins()
+    yield site
+    sys.path.remove(str(site))
+    if old is None:
+        del os.environ["PYTHONPATH"]
+    else:
+        os.environ["PYTHONPATH"] = old
+    sys.modules.pop("greeter_kind", None)
+    registry.refresh_plugins()
+
+
+def editor(qtbot, home, values, *, name="greet", text=CONFIG) -> JobEditor:
+    dlg = JobEditor(SimpleNamespace(home=home), name=name, values=values, config_text=text)
+    qtbot.addWidget(dlg)
+    return dlg
+
+
+def test_a_plugin_kind_gets_a_form_from_its_params_model(qtbot, home, greeter):
+    dlg = editor(qtbot, home, {"kind": "greeter", "names": ["Ada"]})
+    assert dlg.kind_summary.text() == "Greets people; has no dry run and no undo."
+    w = {key: row.editor for key, row in dlg.rows.items()}
+    assert isinstance(w["greeting"].w, QLineEdit)
+    assert w["greeting"].w.placeholderText() == "default: hello"
+    assert isinstance(w["shout"].w, QCheckBox)
+    assert isinstance(w["times"].w, QSpinBox)
+    assert (w["times"].w.minimum(), w["times"].w.maximum(), w["times"].w.value()) == (1, 10, 1)
+    assert isinstance(w["pause"].w, QDoubleSpinBox) and w["pause"].w.maximum() == 5
+    assert isinstance(w["tone"].w, QComboBox)
+    assert [w["tone"].w.itemText(i) for i in range(w["tone"].w.count())] == ["warm", "dry"]
+    assert w["names"].w.text() == "Ada"  # a list of texts: comma-separated
+    assert isinstance(w["words"].table, QTableWidget)
+    assert w["target"].findChild(QGroupBox) is not None
+    assert w["target"].editors["port"].w.value() == 22  # the nested default, shown
+    assert isinstance(w["weights"].w, QLineEdit)  # anything else: a TOML value
+    # Labels in words, the description as help and tooltip.
+    assert dlg.rows["times"].label == "Times"
+    assert dlg.rows["times"].help.text() == "How often to say it."
+    assert w["tone"].w.toolTip() == "How it sounds."
+    assert dlg.validate()
+    # Only what differs from the defaults is written.
+    assert dlg.values() == {"kind": "greeter", "names": ["Ada"]}
+    w["times"].w.setValue(3)
+    w["tone"].w.setCurrentText("dry")
+    w["words"].add_row("sir", "Sir")
+    w["target"].editors["host"].w.setText("nas")
+    w["weights"].w.setText("[1, 2]")
+    assert dlg.validate()
+    assert dlg.values() == {"kind": "greeter", "times": 3, "tone": "dry", "names": ["Ada"],
+                            "words": {"sir": "Sir"}, "target": {"host": "nas"},
+                            "weights": [1, 2]}
+
+
+def test_errors_in_a_generated_form_are_words_naming_the_field(qtbot, home, greeter):
+    dlg = editor(qtbot, home, {"kind": "greeter"})
+    rows = dlg.rows
+    rows["weights"].editor.w.setText('["a"]')
+    rows["greeting"].editor.w.setText("h3llo")
+    assert not dlg.validate() and not dlg.save_btn.isEnabled()
+    assert rows["weights"].error.text() == "Weights: item 1: should be a whole number (got 'a')"
+    assert rows["greeting"].error.text() == "Greeting: a greeting has no digits"
+    rows["weights"].editor.w.setText('"heavy"')
+    rows["greeting"].editor.w.setText("")
+    assert not dlg.validate()
+    assert rows["weights"].error.text().startswith("Weights: should be a list")
+    assert "Input should" not in rows["weights"].error.text()
+    rows["words"].editor.add_row("", "orphan")
+    assert not dlg.validate()
+    assert rows["words"].error.text() == "Words: the value 'orphan' in row 2 has no name" or \
+        rows["words"].error.text() == "Words: the value 'orphan' in row 1 has no name"
+
+
+def test_a_generated_form_saves_the_toml_with_comments_and_the_job_runs(make_app, qtbot, home,
+                                                                         greeter):
+    ta = make_app(CONFIG)
+    ta.edit_job("greet")
+    until(qtbot, lambda: getattr(ta, "editor", None) is not None and ta.editor.isVisible())
+    dlg = ta.editor
+    rows = dlg.rows
+    rows["greeting"].editor.w.setText("good morning")
+    rows["shout"].editor.w.setChecked(True)
+    rows["times"].editor.w.setValue(2)
+    rows["words"].editor.add_row("title", "Dr")
+    rows["target"].editor.editors["port"].w.setValue(2222)
+    assert dlg.validate()
+    with qtbot.waitSignal(dlg.saved, timeout=10_000):
+        dlg.save()
+    text = home.config_file.read_text()
+    assert "# My own jobs, by a plug-in." in text and "# says hello" in text
+    job = tomllib.loads(text)["jobs"]["greet"]
+    assert job == {"kind": "greeter", "names": ["Ada"], "greeting": "good morning",
+                   "shout": True, "times": 2, "words": {"title": "Dr"},
+                   "target": {"port": 2222},
+                   "params": {"who": "world", "loud": False, "rounds": 2}}
+    until(qtbot, lambda: ta.engine.config.jobs["greet"].raw.get("times") == 2)
+    ta.run_job("greet")
+    until(qtbot, lambda: find_run(ta, "greet", "succeeded"), timeout=20_000)
+    run = find_run(ta, "greet", "succeeded")
+    assert run["result"]["summary"] == "GOOD MORNING x2 to world at localhost:2222"
+    assert run["result"]["words"] == {"title": "Dr"}
+
+
+def test_run_with_overrides_a_parameter_for_one_run_and_the_details_show_it(make_app, qtbot,
+                                                                              greeter):
+    ta = make_app(CONFIG)
+    ta.run_job_with("greet")
+    until(qtbot, lambda: getattr(ta, "run_with", None) is not None and ta.run_with.isVisible())
+    dlg = ta.run_with
+    ed = dlg.editors
+    assert list(ed) == ["greeting", "loud", "rounds", "who"]
+    assert ed["who"].w.placeholderText() == "default: world"
+    assert isinstance(ed["loud"].w, QCheckBox) and isinstance(ed["rounds"].w, QSpinBox)
+    assert ed["rounds"].w.value() == 2
+    # A value the kind refuses: said in words, naming the field; nothing runs.
+    ed["greeting"].w.setText("h1")
+    dlg.start()
+    until(qtbot, lambda: dlg.error.isVisible())
+    assert dlg.error.text() == "Greeting: a greeting has no digits"
+    assert dlg.isVisible() and find_run(ta, "greet") is None
+    ed["greeting"].w.setText("")
+    ed["who"].w.setText("Grace")
+    ed["rounds"].w.setValue(5)
+    dlg.start()
+    until(qtbot, lambda: dlg.run_id is not None)
+    rid = dlg.run_id
+    until(qtbot, lambda: find_run(ta, "greet", "succeeded"), timeout=20_000)
+    run = find_run(ta, "greet", "succeeded")
+    assert run["id"] == rid and run["result"]["summary"] == "hello x1 to Grace at localhost:22"
+    assert run["inputs"]["params"] == {"who": "Grace", "loud": False, "rounds": 5}
+    details = ta.open_run(rid)
+    until(qtbot, lambda: details.run is not None)
+    assert details.fields["run_params"].text() == 'who = "Grace", loud = false, rounds = 5'
+    assert 'who = "Grace"' in details.params.toPlainText()
+    # The job keeps its own values: the next plain run greets the world again.
+    assert "who = \"world\"" in ta.home.config_file.read_text()
+
+
+def test_capability_flags_decide_what_the_window_offers(make_app, qtbot, home, greeter):
+    ta = make_app(CONFIG)
+    rows = {j["name"]: j for j in ta.jobs_snapshot()}
+    page = ta.window.jobs_page
+
+    def actions(job):
+        return {a.objectName() for a in page.context_menu_for(rows[job]).actions()}
+
+    assert {"runWith"} <= actions("greet") and not {"dryRun", "runFiles"} & actions("greet")
+    assert {"dryRun", "runFiles"} <= actions("keep") and "runWith" not in actions("keep")
+
+    greet = editor(qtbot, home, {"kind": "greeter"})
+    assert not greet.preview_btn.isEnabled() and greet.files_btn.isHidden()
+    keep = editor(qtbot, home, {"kind": "keeper"}, name="keep")
+    assert keep.validate()
+    assert keep.preview_btn.isEnabled() and not keep.files_btn.isHidden()
+
+    ta.run_job("greet")
+    ta.run_job("keep")
+    until(qtbot, lambda: find_run(ta, "greet", "succeeded") and find_run(ta, "keep", "succeeded"),
+          timeout=20_000)
+    d1 = ta.open_run(find_run(ta, "greet")["id"])
+    until(qtbot, lambda: d1.run is not None)
+    assert d1.undo_btn.isHidden()
+    d2 = ta.open_run(find_run(ta, "keep")["id"])
+    until(qtbot, lambda: d2.run is not None)
+    assert not d2.undo_btn.isHidden() and d2.undo_btn.isEnabled()
+    # Words come from the kind too: the undo confirmation and a burst's notification.
+    with answer_next_box("No") as texts:
+        d2.undo()
+    assert "The kept files are let go again." in texts[0]
+    runs = [find_run(ta, "keep"), {**find_run(ta, "keep"), "id": 999}]
+    assert summarise(runs, failed=False)[0] == "2 keepings succeeded"
+    assert summarise([find_run(ta, "greet")] * 2, failed=True)[0] == "2 runs failed"
+
