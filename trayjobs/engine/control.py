@@ -51,10 +51,12 @@ class Control:
     def submit(self, job_name: str, *, trigger: str = "manual", files: list[str | Path] | None = None,
                dry_run: bool = False, parent_run: int | None = None, retry_of: int | None = None,
                note: str | None = None, max_attempts: int | None = None,
-               params: dict[str, Any] | None = None) -> int:
+               params: dict[str, Any] | None = None,
+               parent: dict[str, Any] | None = None) -> int:
         """Create a queued run of ``job_name`` and get it executed; returns its id.
         ``params`` overrides the job's run parameters for this run (see
-        :meth:`~trayjobs.config.JobConfig.run_params`)."""
+        :meth:`~trayjobs.config.JobConfig.run_params`); ``parent`` is what a run started
+        by a hook learns of the run that started it (``ctx.parent``)."""
         from ..kinds.registry import get_kind
         job = self.config.job(job_name)
         try:
@@ -76,6 +78,8 @@ class Control:
         run_params = job.run_params(params)
         if run_params:
             inputs["params"] = run_params
+        if parent:
+            inputs["parent"] = parent
         state, error = "queued", None
         if (job.overlap == "skip" and trigger not in EXPLICIT_TRIGGERS
                 and self.store.active_runs(job.name)):
@@ -149,7 +153,8 @@ class Control:
         params = {k: v for k, v in (inputs.get("params") or {}).items() if k in keys}
         return self.submit(run["job"], trigger="retry", files=inputs.get("files"),
                            dry_run=bool(inputs.get("dry_run")), retry_of=run_id,
-                           note=f"retry of run {run_id}", params=params)
+                           note=f"retry of run {run_id}", params=params,
+                           parent=inputs.get("parent"), parent_run=run.get("parent_run"))
 
     # -- pausing ----------------------------------------------------------------------
 

@@ -277,6 +277,17 @@ class RunStore:
             run_id = rows[0]["retry_of"] if rows and rows[0]["trigger"] == "recovered" else None
         return n
 
+    def chain_depth(self, run_id: int, *, limit: int) -> int:
+        """How many runs started one another (``parent_run`` links) before ``run_id``,
+        counted up to ``limit``."""
+        rows = self._query(
+            "WITH RECURSIVE up(id, n) AS ("
+            " SELECT parent_run, 1 FROM runs WHERE id = ? AND parent_run IS NOT NULL"
+            " UNION ALL SELECT r.parent_run, up.n + 1 FROM runs r JOIN up ON r.id = up.id"
+            "  WHERE r.parent_run IS NOT NULL AND up.n < ?)"
+            " SELECT max(n) AS n FROM up", (run_id, limit))
+        return rows[0]["n"] or 0
+
     def add_logs(self, run_id: int, lines: Iterable[tuple[float, str, str]]) -> None:
         """Append ``(ts, level, message)`` lines to a run's log."""
         with self._lock:
