@@ -25,11 +25,12 @@ from ..instance import InstanceLock
 from ..kinds.registry import get_kind
 from ..paths import Home
 from ..schedule import local_zone
+from ..textfmt import when
 from ..watch import WatchManager, jobs_accepting
 from .control import EXPLICIT_TRIGGERS, Control
 from .events import JobsChanged, Notice, RunChanged
 from .executor import Executor, Outcome, RunHandle
-from .scheduler import plan
+from .scheduler import LATE_TOLERANCE, plan
 from .tracker import AttemptTracker
 
 __all__ = ["Engine", "backoff_delay"]
@@ -159,6 +160,8 @@ class Engine(Control):
             self.bus.emit(JobsChanged("config"))
             self._wake_scheduler()
             self.watches.reconfigure()
+        elif op == "wake":
+            self._wake_scheduler()
         elif op == "paused":
             self.bus.emit(JobsChanged("paused"))
             self.watches.on_paused_changed()
@@ -500,13 +503,27 @@ class Engine(Control):
                                       " id = ? AND state = 'retrying'", (now, run["id"]))
             if cur.rowcount:
                 self.bus.emit(RunChanged(self.store.get_run(run["id"])))
+        self._start_one_offs(now)
         self.dispatch_pending()
-        retry_at = self.store.next_due_retry()
-        if retry_at is not None:
-            next_due.append(retry_at)
+        for at in (self.store.next_due_retry(), self.store.next_scheduled()):
+            if at is not None:
+                next_due.append(at)
         if changed:
             self.bus.emit(JobsChanged("schedule"))
         return min(next_due) if next_due else None
+
+    def _start_one_offs(self, now: float) -> None:
+        """Queue the one-off runs (``trayjobs run JOB --at``) due at ``now``. One that came
+        due while trayjobs was not running starts now, with a note saying so."""
+        for run in self.store.start_scheduled(now):
+            if now - run["due_at"] > LATE_TOLERANCE:
+                due = datetime.fromtimestamp(run["due_at"], self.tz).strftime("%Y-%m-%d %H:%M")
+                note = (f"was due at {due}, while trayjobs was not running "
+                        f"(or the computer slept); started at {when(now)}")
+                self.store.update_run(run["id"], note=note)
+                self.store.add_log(run["id"], note, "warning")
+                run = self.store.get_run(run["id"])
+            self.bus.emit(RunChanged(run))
 
     def _scheduler_loop(self) -> None:
         last_wall, last_mono = time.time(), time.monotonic()

@@ -31,11 +31,13 @@ from ..errors import StoreBusy
 from ..textfmt import escape_strings, escape_undecodable
 from .migrations import MIGRATIONS
 
-__all__ = ["RunStore", "ACTIVE_STATES", "FINAL_STATES", "STATES", "TRIGGERS"]
+__all__ = ["RunStore", "ACTIVE_STATES", "FINAL_STATES", "SCHEDULED", "STATES", "TRIGGERS"]
 
-STATES = ("queued", "running", "retrying", "succeeded", "failed", "cancelled", "skipped",
-          "interrupted")
+STATES = ("scheduled", "queued", "running", "retrying", "succeeded", "failed", "cancelled",
+          "skipped", "interrupted")
 ACTIVE_STATES = ("queued", "running", "retrying")
+#: A one-off run waiting for its time (``due_at``); neither active nor ended.
+SCHEDULED = "scheduled"
 FINAL_STATES = ("succeeded", "failed", "cancelled", "skipped", "interrupted")
 TRIGGERS = ("manual", "schedule", "catch-up", "retry", "recovered", "watch", "cli", "chain",
             "login", "drop")
@@ -160,18 +162,18 @@ class RunStore:
                    priority: int = 0, inputs: dict[str, Any] | None = None,
                    retry_of: int | None = None, parent_run: int | None = None,
                    note: str | None = None, state: str = "queued",
-                   error: str | None = None) -> dict[str, Any]:
-        """Create a run and return its row."""
+                   error: str | None = None, due_at: float | None = None) -> dict[str, Any]:
+        """Create a run and return its row; ``due_at`` is when a ``scheduled`` one starts."""
         now = _now()
         final = state in FINAL_STATES
         with self._lock:
             row = self._retrying(lambda: self.conn.execute(
                 "INSERT INTO runs (job, kind, trigger, state, attempt, max_attempts, priority,"
-                " inputs, retry_of, parent_run, note, created_at, updated_at, finished_at, error)"
-                " VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                " inputs, retry_of, parent_run, note, created_at, updated_at, finished_at, error,"
+                " due_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
                 (job, kind, trigger, state, max_attempts, priority,
                  json.dumps(inputs) if inputs else None, retry_of, parent_run, _text(note),
-                 now, now, now if final else None, _text(error))).fetchone())
+                 now, now, now if final else None, _text(error), due_at)).fetchone())
         return _decode(dict(row))
 
     def get_run(self, run_id: int) -> dict[str, Any] | None:
@@ -311,6 +313,23 @@ class RunStore:
             "SELECT * FROM runs WHERE state = 'retrying' AND next_attempt_at <= ? ORDER BY id",
             (now,))]
 
+    def next_scheduled(self) -> float | None:
+        """When the next one-off run is due."""
+        return self._query("SELECT min(due_at) AS t FROM runs INDEXED BY runs_scheduled"
+                           " WHERE state = 'scheduled'")[0]["t"]
+
+    def start_scheduled(self, now: float, run_id: int | None = None) -> list[dict[str, Any]]:
+        """Queue the one-off runs due at ``now`` (only ``run_id``, if given); returns them.
+        A compare-and-set: two processes never both start one."""
+        where = "state = 'scheduled' AND due_at <= ?"
+        params: list[Any] = [now, now]
+        if run_id is not None:
+            where += " AND id = ?"
+            params.append(run_id)
+        rows = self._query(f"UPDATE runs SET state = 'queued', updated_at = ? WHERE {where}"
+                           f" RETURNING *", params)
+        return [_decode(r) for r in sorted(rows, key=lambda r: r["id"])]
+
     def inflight_by_job(self) -> dict[str, int]:
         """Runs handed to the queue or running, per job."""
         return {r["job"]: r["n"] for r in self._query(
@@ -348,7 +367,7 @@ class RunStore:
         """The newest finished or running run of each job."""
         rows = self._query(
             "SELECT r.* FROM runs r JOIN (SELECT job, max(id) AS id FROM runs"
-            " WHERE state NOT IN ('queued') GROUP BY job) m ON r.id = m.id")
+            " WHERE state NOT IN ('queued', 'scheduled') GROUP BY job) m ON r.id = m.id")
         return {r["job"]: _decode(r) for r in rows}
 
     # -- job and app state --------------------------------------------------------
