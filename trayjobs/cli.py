@@ -40,10 +40,19 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("worker", help="run jobs headless: scheduler, watched folders and "
                                       "consumer, no window")
     s.add_argument("--workers", type=int, help="runs executing at once (default: settings.workers)")
-    s = sub.add_parser("run", help="run a job now and print the run id")
+    s = sub.add_parser("run", help="run a job now, or once at a later time, and print the run id")
     s.add_argument("job")
     s.add_argument("--wait", action="store_true",
-                   help="show a progress bar until the run ends; exit 1 if it fails")
+                   help="show a progress bar until the run ends; exit 1 if it fails (with "
+                        "--at or --in: wait for its time first)")
+    when_group = s.add_mutually_exclusive_group()
+    when_group.add_argument("--at", metavar="TIME",
+                            help="run once at this time instead of now: 18:00 (today, or "
+                                 "tomorrow once past), '2026-12-24 18:00' or ISO 8601; the run "
+                                 "waits as 'scheduled', kept across restarts, and `trayjobs "
+                                 "cancel RUN` drops it")
+    when_group.add_argument("--in", dest="within", metavar="DURATION",
+                            help="run once after this long instead of now, e.g. 2h, 90s, 1h30m")
     s.add_argument("--file", action="append", default=[], metavar="PATH",
                    help="an input file (import jobs); repeat for several")
     s.add_argument("--dry-run", action="store_true",
@@ -54,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "report's period=last_quarter); repeat for several")
     s = sub.add_parser("runs", help="list recent runs")
     s.add_argument("--job")
-    s.add_argument("--state", help="queued, running, retrying, succeeded, failed, cancelled, "
-                                   "skipped or interrupted")
+    s.add_argument("--state", help="scheduled, queued, running, retrying, succeeded, failed, "
+                                   "cancelled, skipped or interrupted")
     s.add_argument("--limit", type=int, default=20)
     s.add_argument("--json", action="store_true", help="one JSON object per line")
     s = sub.add_parser("show", help="a run's details, log and traceback")
@@ -138,13 +147,33 @@ def _param_args(items: list[str]) -> dict[str, str]:
     return params
 
 
+def _due_at(args) -> float | None:
+    """The time ``--at`` or ``--in`` asks for, as a timestamp (None: run now)."""
+    if args.at is None and args.within is None:
+        return None
+    from .schedule import one_off_time
+    try:
+        return one_off_time(at=args.at, within=args.within).timestamp()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
 def cmd_run(home: Home, args) -> int:
     params = _param_args(args.param)
-    if _consumer_running(home):
+    due_at = _due_at(args)
+    running = _consumer_running(home)
+    if running or (due_at is not None and not args.wait):
         ctl = _control(home)
         run_id = ctl.submit(args.job, trigger="cli", files=args.file, dry_run=args.dry_run,
-                            params=params)
+                            params=params, due_at=due_at)
         print(run_id)
+        if due_at is not None:
+            print(f"run {run_id} waits until {when(due_at, seconds=True)} "
+                  f"({relative(due_at)}); trayjobs cancel {run_id} drops it", file=sys.stderr)
+            if not running:
+                print("No trayjobs app or worker is running for this home: the run starts "
+                      "when one is (at its time, or as soon as one starts after it).",
+                      file=sys.stderr)
         if not args.wait:
             return EXIT_OK
         return _follow(ctl, run_id)
@@ -152,23 +181,46 @@ def cmd_run(home: Home, args) -> int:
     eng = Engine(home, scheduler=False, mode="cli")
     try:
         run_id = eng.submit(args.job, trigger="cli", files=args.file, dry_run=args.dry_run,
-                            params=params)
+                            params=params, due_at=due_at)
     except BaseException:
         eng.executor.close()
         raise
     print(run_id)
-    print("No trayjobs app or worker is running for this home, so the run happens here.",
-          file=sys.stderr)
+    print("No trayjobs app or worker is running for this home, so the run happens here"
+          + (f" at {when(due_at, seconds=True)} ({relative(due_at)}); Ctrl-C cancels it."
+             if due_at is not None else "."), file=sys.stderr)
     bar = _Bar(enabled=True)
     eng.bus.subscribe(bar.on_event)
-    previous = signal.signal(signal.SIGINT, lambda *_: eng.cancel_local(run_id))
     try:
-        row = eng.run_inline(run_id, on_wait=bar.waiting)
+        if due_at is not None and not _wait_for_time(eng, run_id, due_at):
+            # Started or ended by another process meanwhile (a worker, a cancel): follow it.
+            return _follow(eng, run_id)
+        previous = signal.signal(signal.SIGINT, lambda *_: eng.cancel_local(run_id))
+        try:
+            row = eng.run_inline(run_id, on_wait=bar.waiting)
+        finally:
+            signal.signal(signal.SIGINT, previous)
     finally:
-        signal.signal(signal.SIGINT, previous)
         bar.close()
         eng.executor.close()
     return _report_end(eng, row)
+
+
+def _wait_for_time(eng, run_id: int, due_at: float) -> bool:
+    """Wait in the foreground until a one-off run's time, then queue it here; False if
+    another process started or ended it first. Ctrl-C while waiting cancels it."""
+    try:
+        while True:
+            left = due_at - time.time()
+            if left <= 0 and eng.store.start_scheduled(time.time(), run_id):
+                return True
+            if eng.store.get_run(run_id)["state"] != "scheduled":
+                return False
+            time.sleep(min(max(left, 0.05), 1.0))  # also notices a cancel from elsewhere
+    except KeyboardInterrupt:
+        eng.cancel(run_id)
+        print(f"run {run_id} cancelled", file=sys.stderr)
+        raise
 
 
 class _Bar:
@@ -212,13 +264,15 @@ class _Bar:
 
 
 def _follow(ctl, run_id: int) -> int:
-    """Wait for a run executed by another process, showing its stored progress."""
+    """Wait for a run executed by another process, showing its stored progress (a one-off
+    run: waiting for its time first)."""
+    from .store import FINAL_STATES
     bar = _Bar(enabled=True)
     seen_attempt = None
     try:
         while True:
             run = ctl.store.get_run(run_id)
-            if run["state"] in ("succeeded", "failed", "cancelled", "skipped", "interrupted"):
+            if run["state"] in FINAL_STATES:
                 break
             if run["state"] == "retrying" and seen_attempt != run["attempt"]:
                 seen_attempt = run["attempt"]
@@ -287,6 +341,9 @@ def cmd_show(home: Home, args) -> int:
              f"  created:  {when(run['created_at'], seconds=True)}",
              f"  started:  {when(run.get('started_at'), seconds=True)}",
              f"  finished: {when(run.get('finished_at'), seconds=True)}  ({run_duration(run)})"]
+    if run.get("due_at"):
+        lines.append(f"  due:      {when(run['due_at'], seconds=True)}"
+                     + (f" ({relative(run['due_at'])})" if run["state"] == "scheduled" else ""))
     if run.get("note"):
         lines.append(f"  note:     {run['note']}")
     inputs = dict(run.get("inputs") or {})

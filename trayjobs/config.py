@@ -27,7 +27,8 @@ from .places import danger, expand, problem, refusal
 from .schedule import Cron, CronError, Interval
 
 __all__ = ["Config", "JobConfig", "Settings", "RetryPolicy", "WatchSpec", "load_config",
-           "parse_config", "parse_param_value", "check_jobs", "DEFAULT_IGNORE", "OUTPUT_FOLDER_KEYS"]
+           "parse_config", "parse_param_value", "check_jobs", "hook_cycles", "DEFAULT_IGNORE",
+           "HOOK_KEYS", "HOOK_OUTCOMES", "OUTPUT_FOLDER_KEYS"]
 
 
 def _duration(v: Any) -> float:
@@ -42,6 +43,11 @@ RunParam = str | bool | int | float
 #: relative one is taken beside each file.
 OUTPUT_FOLDER_KEYS = ("processed_dir", "failed_dir")
 _LEAVE = "leave"  # such a folder's value that keeps the files where they are
+
+#: The keys that start other jobs after a run ends, and the outcomes each one follows.
+HOOK_KEYS = ("then", "on_failure", "always")
+HOOK_OUTCOMES = {"then": ("succeeded",), "on_failure": ("failed",),
+                 "always": ("succeeded", "failed", "cancelled")}
 
 DEFAULT_IGNORE = ["*.part", "*.crdownload", "*.tmp", "*.temp", "*.partial", "*.download",
                   "~$*", ".~lock*", ".*", "*.swp", "*~"]
@@ -110,6 +116,12 @@ class JobCommon(_Strict):
     missed: Literal["skip", "once", "all"] = Field(
         "once", description="Scheduled runs missed while the app was closed or the machine slept: skip them, run once, or run each.")
     then: list[str] = Field(default_factory=list, description="Jobs to run after this one succeeds.")
+    on_failure: list[str] = Field(
+        default_factory=list, description="Jobs to run after this one fails for good (after its "
+                                          "last attempt, never after one that is retried).")
+    always: list[str] = Field(
+        default_factory=list, description="Jobs to run after this one ends, whether it "
+                                          "succeeded, failed or was cancelled.")
     notify: Literal["failure", "always", "never"] = Field(
         "failure", description="Desktop notifications for this job's final failures, every finished run, or never.")
     params: dict[str, RunParam] = Field(
@@ -137,10 +149,14 @@ class JobCommon(_Strict):
                                  f"true or false (got {value!r})")
         return v
 
-    @field_validator("then", mode="before")
+    @field_validator(*HOOK_KEYS, mode="before")
     @classmethod
-    def _then(cls, v: Any) -> Any:
+    def _hooks(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
+
+    def hooks(self) -> list[tuple[str, str]]:
+        """``(key, job)`` for every job this one's hooks name, in the order written."""
+        return [(key, name) for key in HOOK_KEYS for name in getattr(self, key)]
 
 
 class Settings(_Strict):
@@ -327,12 +343,96 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
                 cfg.errors.append(ConfigError(msg, file=fname, job=name, key=loc or None,
                                               line=locate.key(["jobs", name], loc)))
     for name, job in cfg.jobs.items():
-        for other in job.common.then:
+        for key, other in job.common.hooks():
             if other not in jobs:
-                cfg.errors.append(ConfigError(f"'then' names {other!r}, which is not a job",
-                                              file=fname, job=name, key="then",
-                                              line=locate.key(["jobs", name], "then")))
+                cfg.errors.append(ConfigError(f"{key!r} names {other!r}, which is not a job",
+                                              file=fname, job=name, key=key,
+                                              line=locate.key(["jobs", name], key)))
+    # A job that starts itself again, directly or through others, would run for ever: the
+    # jobs on such a loop are refused (they do not run), the others keep working.
+    for name, (key, cycle) in sorted(hook_cycles(cfg.jobs).items()):
+        del cfg.jobs[name]
+        cfg.errors.append(ConfigError(
+            f"a loop of jobs that would start each other for ever: "
+            f"{' -> '.join(cycle)}; remove one of these hooks", file=fname, job=name, key=key,
+            line=locate.key(["jobs", name], key)))
     return cfg
+
+
+def hook_cycles(jobs: dict[str, "JobConfig"]) -> dict[str, tuple[str, list[str]]]:
+    """The jobs on a loop of ``then``/``on_failure``/``always`` hooks: for each, the key of
+    its hook that leads round the loop and the loop itself from that job, e.g.
+    ``("then", ["a", "b", "a"])``."""
+    edges = {name: [(k, o) for k, o in job.common.hooks() if o in jobs]
+             for name, job in jobs.items()}
+    # Tarjan's strongly connected components, iteratively: a config may chain many jobs.
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[set[str]] = []
+    for root in edges:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            if i < len(edges[node]):
+                work.append((node, i + 1))
+                nxt = edges[node][i][1]
+                if nxt not in index:
+                    work.append((nxt, 0))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                comp = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    comp.add(member)
+                    if member == node:
+                        break
+                components.append(comp)
+    out: dict[str, tuple[str, list[str]]] = {}
+    for comp in components:
+        for name in comp:
+            loop = _loop_through(name, comp, edges)
+            if loop is not None:
+                out[name] = loop
+    return out
+
+
+def _loop_through(start: str, comp: set[str], edges) -> tuple[str, list[str]] | None:
+    """The shortest loop from ``start`` back to it inside ``comp`` (breadth first), with
+    the key of ``start``'s hook that begins it."""
+    came: dict[str, tuple[str, str]] = {}  # job: (key, job whose hook with that key named it)
+    frontier = [start]
+    while frontier:
+        ahead = []
+        for node in frontier:
+            for key, other in edges[node]:
+                if other not in comp:
+                    continue
+                if other == start:
+                    path, first_key = [start], key
+                    while node != start:
+                        path.append(node)
+                        first_key, node = came[node]
+                    path.append(start)
+                    return first_key, path[::-1]
+                if other not in came:
+                    came[other] = (key, node)
+                    ahead.append(other)
+        frontier = ahead
+    return None
 
 
 def check_jobs(cfg: Config) -> list[ConfigError]:

@@ -21,7 +21,7 @@ from typing import Any
 import tomlkit
 from tomlkit.items import AoT, InlineTable, Item, Table
 
-from .config import Config, parse_config
+from .config import HOOK_KEYS, Config, parse_config
 from .errors import ConfigError, UserError
 
 __all__ = ["ConfigDocument", "EditRefused", "toml_value", "parse_toml_value"]
@@ -184,21 +184,22 @@ class ConfigDocument:
         jobs = self._jobs()
         for other in list(jobs.keys()) if jobs is not None else []:
             table = jobs[other]
-            then = table.get("then") if isinstance(table, (Table, InlineTable)) else None
-            if then is None:
-                continue
-            items = [then] if isinstance(then, str) else list(_plain(then))
-            if old not in items:
-                continue
-            if new:
-                items = [new if x == old else x for x in items]
-            else:
-                items = [x for x in items if x != old]
-            if items:
-                _set_key(table, "then", items[0] if isinstance(then, str) and len(items) == 1
-                         else items)
-            else:
-                table.remove("then")
+            for key in HOOK_KEYS:
+                names = table.get(key) if isinstance(table, (Table, InlineTable)) else None
+                if names is None:
+                    continue
+                items = [names] if isinstance(names, str) else list(_plain(names))
+                if old not in items:
+                    continue
+                if new:
+                    items = [new if x == old else x for x in items]
+                else:
+                    items = [x for x in items if x != old]
+                if items:
+                    _set_key(table, key, items[0] if isinstance(names, str) and len(items) == 1
+                             else items)
+                else:
+                    table.remove(key)
 
     # -- checking and writing -------------------------------------------------------
 

@@ -41,6 +41,11 @@ class JobContext:
     #: The interrupted run this one resumes (trigger "recovered"): its effects may be
     #: partly or wholly done already, so look them up by this id too.
     resumes: int | None = None
+    #: The run that started this one through a hook (``then``, ``on_failure``, ``always``),
+    #: else ``None``: ``{"id", "job", "state", "hook", "outputs", "summary", "error"}``,
+    #: e.g. ``{"id": 41, "job": "import", "state": "failed", "hook": "on_failure",
+    #: "outputs": [], "summary": None, "error": "..."}``.
+    parent: dict[str, Any] | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
 
     def progress(self, done: float, total: float | None = None, message: str | None = None,

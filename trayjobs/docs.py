@@ -45,7 +45,8 @@ TRIGGER_TEXT = {
     "watch": "Files arrived in the job's `watch` folder; they are the run's input files.",
     "drop": "Files dropped onto the window and given to the job.",
     "login": "`at_login`: trayjobs started (at login, when autostart is on).",
-    "chain": "Another job listed this one in its `then` and succeeded.",
+    "chain": "Another job's `then`, `on_failure` or `always` named this one, and that job's "
+             "run ended that way.",
     "retry": "The Retry button or `trayjobs retry RUN`: a failed run again, with a fresh "
              "retry budget.",
     "recovered": "trayjobs was killed while the run was going; it resumes at the next start.",

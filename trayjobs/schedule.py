@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, time, timedelta, timezone, tzinfo
 
 from cronsim import CronSim, CronSimError
 
-__all__ = ["Schedule", "Interval", "Cron", "CronError", "describe_cron", "local_now", "local_zone"]
+__all__ = ["Schedule", "Interval", "Cron", "CronError", "describe_cron", "local_now", "local_zone",
+           "one_off_time"]
 
 _FIELDS = [
     ("minute", 0, 59, {}),
@@ -183,3 +184,51 @@ def _describe_dow(dow: str) -> str | None:
 
 def utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, timezone.utc)
+
+
+#: How far ahead a one-off run may be asked for.
+MAX_AHEAD = timedelta(days=3660)
+
+
+def one_off_time(*, at: str | None = None, within: str | None = None,
+                 now: datetime | None = None) -> datetime:
+    """When a one-off run asked for ``at`` a time or ``within`` a duration should start,
+    as an aware datetime. ``at``: ``"18:00"`` (today, or tomorrow once it has passed),
+    ``"2026-12-24 18:00"`` or ISO 8601 (``"2026-12-24T18:00:00+01:00"``), local time unless
+    it gives an offset; ``within``: a duration, ``"2h"``, ``"90s"``. ``ValueError`` with
+    what to write for anything else, a time already past or one too far ahead."""
+    from .durations import parse_duration
+    now = now or local_now()
+    if (at is None) == (within is None):
+        raise ValueError("give either a time (--at) or a duration (--in)")
+    if within is not None:
+        seconds = parse_duration(within)
+        if seconds > MAX_AHEAD.total_seconds():
+            raise ValueError(f"--in {within}: at most {MAX_AHEAD.days} days ahead")
+        return now + timedelta(seconds=seconds)
+    text = at.strip()
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", text)
+    if m:
+        hour, minute, second = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+        if hour > 23 or minute > 59 or second > 59:
+            raise ValueError(f"--at {at}: not a time of day; write e.g. 18:00 or 07:30")
+        # A zone (not a fixed offset) as tzinfo: the offset of that day applies (DST).
+        due = datetime.combine(now.date(), time(hour, minute, second), tzinfo=now.tzinfo)
+        if due <= now:
+            due = datetime.combine(now.date() + timedelta(days=1), time(hour, minute, second),
+                                   tzinfo=now.tzinfo)
+        return due
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise ValueError(f"--at {at}: give a time too, e.g. '{text} 18:00'")
+    try:
+        due = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--at {at}: not a time; write e.g. 18:00, '2026-12-24 18:00' or "
+                         f"2026-12-24T18:00:00+01:00") from None
+    if due.tzinfo is None:
+        due = due.replace(tzinfo=now.tzinfo)
+    if due <= now:
+        raise ValueError(f"--at {at}: that time has passed")
+    if due - now > MAX_AHEAD:
+        raise ValueError(f"--at {at}: at most {MAX_AHEAD.days} days ahead")
+    return due

@@ -80,11 +80,14 @@ def attempt_text(run: dict[str, Any]) -> str:
 
 
 def state_text(run: dict[str, Any], now: float | None = None) -> str:
-    """E.g. "retrying: attempt 2/4 in 40 s", "running 42 %", "failed"."""
+    """E.g. "retrying: attempt 2/4 in 40 s", "waiting until 18:00 (in 2 h 05 min)",
+    "running 42 %", "failed"."""
     state = run["state"]
     if state == "retrying" and run.get("next_attempt_at"):
         return (f"retrying: attempt {run['attempt'] + 1}/{run['max_attempts']} "
                 f"{relative(run['next_attempt_at'], now)}")
+    if state == "scheduled" and run.get("due_at"):
+        return f"waiting until {when(run['due_at'])} ({relative(run['due_at'], now)})"
     if state == "running" and run.get("progress_total"):
         pct = 100 * (run.get("progress_done") or 0) / run["progress_total"]
         return f"running {pct:.0f} %"

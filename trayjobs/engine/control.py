@@ -16,7 +16,7 @@ from ..config import Config, JobConfig, load_config
 from ..errors import UserError
 from ..paths import Home
 from ..queue import Queue
-from ..store import ACTIVE_STATES, FINAL_STATES, RunStore
+from ..store import ACTIVE_STATES, FINAL_STATES, SCHEDULED, RunStore
 from .events import EventBus, JobsChanged, RunChanged
 
 __all__ = ["Control"]
@@ -51,10 +51,14 @@ class Control:
     def submit(self, job_name: str, *, trigger: str = "manual", files: list[str | Path] | None = None,
                dry_run: bool = False, parent_run: int | None = None, retry_of: int | None = None,
                note: str | None = None, max_attempts: int | None = None,
-               params: dict[str, Any] | None = None) -> int:
+               params: dict[str, Any] | None = None,
+               parent: dict[str, Any] | None = None, due_at: float | None = None) -> int:
         """Create a queued run of ``job_name`` and get it executed; returns its id.
         ``params`` overrides the job's run parameters for this run (see
-        :meth:`~trayjobs.config.JobConfig.run_params`)."""
+        :meth:`~trayjobs.config.JobConfig.run_params`); ``parent`` is what a run started
+        by a hook learns of the run that started it (``ctx.parent``). With ``due_at`` (a
+        time), the run is a one-off that waits in the state ``scheduled`` until then, kept
+        across restarts; the scheduler of the process running jobs starts it."""
         from ..kinds.registry import get_kind
         job = self.config.job(job_name)
         try:
@@ -76,18 +80,24 @@ class Control:
         run_params = job.run_params(params)
         if run_params:
             inputs["params"] = run_params
+        if parent:
+            inputs["parent"] = parent
         state, error = "queued", None
-        if (job.overlap == "skip" and trigger not in EXPLICIT_TRIGGERS
+        if due_at is not None:
+            state = SCHEDULED
+        elif (job.overlap == "skip" and trigger not in EXPLICIT_TRIGGERS
                 and self.store.active_runs(job.name)):
             state, error = "skipped", "the previous run was still going (overlap = \"skip\")"
         run = self.store.insert_run(
             job.name, kind=job.kind, trigger=trigger,
             max_attempts=max_attempts or job.retry.attempts, priority=job.priority,
             inputs=inputs or None, parent_run=parent_run, retry_of=retry_of, note=note,
-            state=state, error=error)
-        self.bus.emit(RunChanged(run, final=state != "queued"))
+            state=state, error=error, due_at=due_at)
+        self.bus.emit(RunChanged(run, final=state not in ("queued", SCHEDULED)))
         if state == "queued":
             self._runs_submitted()
+        elif state == SCHEDULED:
+            self._tell({"op": "wake"})  # its scheduler may be asleep until a later time
         return run["id"]
 
     def record_skipped(self, job: JobConfig, *, trigger: str, note: str) -> int:
@@ -113,7 +123,7 @@ class Control:
             cur = conn.execute(
                 "UPDATE runs SET state = 'cancelled', finished_at = ?, updated_at = ?,"
                 " error = 'cancelled before it started', dispatched = 0"
-                " WHERE id = ? AND state IN ('queued', 'retrying')",
+                " WHERE id = ? AND state IN ('scheduled', 'queued', 'retrying')",
                 (time.time(), time.time(), run_id))
             stopped_waiting = cur.rowcount == 1
             if not stopped_waiting:
@@ -141,7 +151,7 @@ class Control:
                 self._runs_submitted()
                 return run_id
             run = self._run(run_id)
-        if run["state"] in ACTIVE_STATES:
+        if run["state"] in ACTIVE_STATES or run["state"] == SCHEDULED:
             raise UserError(f"run {run_id} is {run['state']}; it cannot be retried until it ends")
         inputs = run.get("inputs") or {}
         job = self.config.job(run["job"])
@@ -149,7 +159,8 @@ class Control:
         params = {k: v for k, v in (inputs.get("params") or {}).items() if k in keys}
         return self.submit(run["job"], trigger="retry", files=inputs.get("files"),
                            dry_run=bool(inputs.get("dry_run")), retry_of=run_id,
-                           note=f"retry of run {run_id}", params=params)
+                           note=f"retry of run {run_id}", params=params,
+                           parent=inputs.get("parent"), parent_run=run.get("parent_run"))
 
     # -- pausing ----------------------------------------------------------------------
 

@@ -19,17 +19,18 @@ import time
 from datetime import datetime, timezone, tzinfo
 from typing import Any, Callable
 
-from ..config import Config
+from ..config import HOOK_KEYS, HOOK_OUTCOMES, Config, JobConfig
 from ..errors import UserError
 from ..instance import InstanceLock
 from ..kinds.registry import get_kind
 from ..paths import Home
 from ..schedule import local_zone
+from ..textfmt import when
 from ..watch import WatchManager, jobs_accepting
 from .control import EXPLICIT_TRIGGERS, Control
 from .events import JobsChanged, Notice, RunChanged
 from .executor import Executor, Outcome, RunHandle
-from .scheduler import plan
+from .scheduler import LATE_TOLERANCE, plan
 from .tracker import AttemptTracker
 
 __all__ = ["Engine", "backoff_delay"]
@@ -42,6 +43,12 @@ PRUNE_EVERY = 6 * 3600
 #: Attempts in a row, resumed runs included, that a run's job process may die in before
 #: the run fails for good: code that takes its process down does so again.
 MAX_DEATHS = 2
+#: Generations of runs started by hooks one after another (``parent_run`` links), at most.
+#: ``check`` and loading refuse loops of hooks, but a config edited between the two (or a
+#: chain written out that long) must still end: a deeper one is stopped, with the reason.
+MAX_CHAIN = 20
+#: A parent's outputs passed to the runs its hooks start, at most.
+MAX_PARENT_OUTPUTS = 1000
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float, jitter: bool,
@@ -153,6 +160,8 @@ class Engine(Control):
             self.bus.emit(JobsChanged("config"))
             self._wake_scheduler()
             self.watches.reconfigure()
+        elif op == "wake":
+            self._wake_scheduler()
         elif op == "paused":
             self.bus.emit(JobsChanged("paused"))
             self.watches.on_paused_changed()
@@ -274,6 +283,7 @@ class Engine(Control):
                    "max_attempts": run["max_attempts"], "trigger": run["trigger"],
                    "files": inputs.get("files") or [], "dry_run": bool(inputs.get("dry_run")),
                    "resumes": run.get("retry_of") if run["trigger"] == "recovered" else None,
+                   "parent": inputs.get("parent"),
                    "home": self.home.to_dict()}
         try:
             outcome = self.executor.run(request, handle=handle, on_message=tracker.on_message,
@@ -344,16 +354,42 @@ class Engine(Control):
                                      traceback=outcome.traceback, result=outcome.result,
                                      next_attempt_at=next_at, died=outcome.died, logs=logs)
         final = state != "retrying"
+        if final and job is not None:
+            # Before the run is told ended: whoever sees it end finds its hooks' runs.
+            try:
+                self._start_hooks(row, job)
+            except Exception:  # the run's own end is recorded already and stays as it is
+                log.exception("run %s: could not start its hooks", rid)
         self.bus.emit(RunChanged(row, final=final))
         if state == "retrying":
             self._wake_scheduler()
-        if state == "succeeded" and job is not None:
-            for name in job.then:
-                try:
-                    self.submit(name, trigger="chain", parent_run=rid,
-                                note=f"after run {rid} of {job.name}")
-                except UserError as exc:
-                    self.store.add_log(rid, f"could not start {name!r}: {exc}", "error")
+
+    def _start_hooks(self, run: dict[str, Any], job: JobConfig) -> None:
+        """Start the jobs that ``job``'s hooks name for how ``run`` ended: ``then`` after
+        success, ``on_failure`` after a final failure, ``always`` after either or a cancel.
+        An interrupted run starts none: it has not ended yet (its resumed run will), or,
+        when it is not resumed, it did not end by itself."""
+        rid, state = run["id"], run["state"]
+        hooks = [(key, name) for key, name in job.common.hooks() if state in HOOK_OUTCOMES[key]]
+        if not hooks:
+            return
+        depth = self.store.chain_depth(rid, limit=MAX_CHAIN)
+        if depth >= MAX_CHAIN:
+            names = ", ".join(sorted({name for _, name in hooks}))
+            msg = (f"not starting {names}: run {rid} is already the {depth + 1}th in a chain of "
+                   f"runs started by hooks (at most {MAX_CHAIN} follow one another); the "
+                   f"hooks of {job.name!r} probably make a loop")
+            log.warning("%s", msg)
+            self.store.add_log(rid, msg, "error")
+            self.bus.emit(Notice("error", msg))
+            return
+        parent = _parent_info(run)
+        for key, name in hooks:
+            try:
+                self.submit(name, trigger="chain", parent_run=rid, parent=dict(parent, hook=key),
+                            note=f"{key} of run {rid} of {job.name} ({state})")
+            except (UserError, ValueError) as exc:
+                self.store.add_log(rid, f"could not start {name!r} ({key}): {exc}", "error")
 
     # -- inline execution (the CLI when no app or worker is running) ---------------------
 
@@ -394,8 +430,11 @@ class Engine(Control):
             error = "trayjobs stopped while this run was going (closed, killed or crashed)"
             deaths = self.store.deaths_in_a_row(run["id"]) + 1
             if deaths >= MAX_DEATHS:
-                self.store.end_attempt(run["id"], state="failed", died=True,
-                                       error=f"{error}. {_died_text(deaths)}")
+                row = self.store.end_attempt(run["id"], state="failed", died=True,
+                                             error=f"{error}. {_died_text(deaths)}")
+                job = self.config.jobs.get(run["job"])
+                if job is not None:
+                    self._start_hooks(row, job)
             else:
                 self.store.end_attempt(run["id"], state="interrupted", died=True, error=error)
         resumed = []
@@ -413,6 +452,7 @@ class Engine(Control):
             new = self.store.create_run(job.name, kind=job.kind, trigger="recovered",
                                         max_attempts=job.retry.attempts, priority=job.priority,
                                         inputs=inputs or None, retry_of=run["id"],
+                                        parent_run=run.get("parent_run"),
                                         note=f"resumes run {run['id']}, which was interrupted")
             resumed.append(new)
         pending = self.queue.pending_run_ids()
@@ -463,13 +503,27 @@ class Engine(Control):
                                       " id = ? AND state = 'retrying'", (now, run["id"]))
             if cur.rowcount:
                 self.bus.emit(RunChanged(self.store.get_run(run["id"])))
+        self._start_one_offs(now)
         self.dispatch_pending()
-        retry_at = self.store.next_due_retry()
-        if retry_at is not None:
-            next_due.append(retry_at)
+        for at in (self.store.next_due_retry(), self.store.next_scheduled()):
+            if at is not None:
+                next_due.append(at)
         if changed:
             self.bus.emit(JobsChanged("schedule"))
         return min(next_due) if next_due else None
+
+    def _start_one_offs(self, now: float) -> None:
+        """Queue the one-off runs (``trayjobs run JOB --at``) due at ``now``. One that came
+        due while trayjobs was not running starts now, with a note saying so."""
+        for run in self.store.start_scheduled(now):
+            if now - run["due_at"] > LATE_TOLERANCE:
+                due = datetime.fromtimestamp(run["due_at"], self.tz).strftime("%Y-%m-%d %H:%M")
+                note = (f"was due at {due}, while trayjobs was not running "
+                        f"(or the computer slept); started at {when(now)}")
+                self.store.update_run(run["id"], note=note)
+                self.store.add_log(run["id"], note, "warning")
+                run = self.store.get_run(run["id"])
+            self.bus.emit(RunChanged(run))
 
     def _scheduler_loop(self) -> None:
         last_wall, last_mono = time.time(), time.monotonic()
@@ -503,6 +557,17 @@ class Engine(Control):
             with self._cond:
                 if not self._stopping:
                     self._cond.wait(wait)
+
+
+def _parent_info(run: dict[str, Any]) -> dict[str, Any]:
+    """What a run started by a hook learns of the run that started it (``ctx.parent``)."""
+    result = run.get("result") if isinstance(run.get("result"), dict) else {}
+    outputs = result.get("outputs")
+    outputs = [str(o) for o in outputs[:MAX_PARENT_OUTPUTS]] if isinstance(outputs, list) else []
+    summary = result.get("summary")
+    return {"id": run["id"], "job": run["job"], "state": run["state"], "outputs": outputs,
+            "summary": summary if isinstance(summary, str) else None,
+            "error": run.get("error")}
 
 
 def _died_text(deaths: int) -> str:

@@ -32,7 +32,8 @@ __all__ = ["JobKind", "KindParams", "COMMON_KEYS"]
 # Keys every job has; a kind's params may not reuse them.
 COMMON_KEYS = frozenset({
     "kind", "description", "enabled", "every", "cron", "at_login", "watch",
-    "retry", "timeout", "priority", "overlap", "missed", "then", "notify", "params",
+    "retry", "timeout", "priority", "overlap", "missed", "then", "on_failure", "always",
+    "notify", "params",
 })
 
 

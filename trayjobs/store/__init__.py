@@ -31,11 +31,13 @@ from ..errors import StoreBusy
 from ..textfmt import escape_strings, escape_undecodable
 from .migrations import MIGRATIONS
 
-__all__ = ["RunStore", "ACTIVE_STATES", "FINAL_STATES", "STATES", "TRIGGERS"]
+__all__ = ["RunStore", "ACTIVE_STATES", "FINAL_STATES", "SCHEDULED", "STATES", "TRIGGERS"]
 
-STATES = ("queued", "running", "retrying", "succeeded", "failed", "cancelled", "skipped",
-          "interrupted")
+STATES = ("scheduled", "queued", "running", "retrying", "succeeded", "failed", "cancelled",
+          "skipped", "interrupted")
 ACTIVE_STATES = ("queued", "running", "retrying")
+#: A one-off run waiting for its time (``due_at``); neither active nor ended.
+SCHEDULED = "scheduled"
 FINAL_STATES = ("succeeded", "failed", "cancelled", "skipped", "interrupted")
 TRIGGERS = ("manual", "schedule", "catch-up", "retry", "recovered", "watch", "cli", "chain",
             "login", "drop")
@@ -160,18 +162,18 @@ class RunStore:
                    priority: int = 0, inputs: dict[str, Any] | None = None,
                    retry_of: int | None = None, parent_run: int | None = None,
                    note: str | None = None, state: str = "queued",
-                   error: str | None = None) -> dict[str, Any]:
-        """Create a run and return its row."""
+                   error: str | None = None, due_at: float | None = None) -> dict[str, Any]:
+        """Create a run and return its row; ``due_at`` is when a ``scheduled`` one starts."""
         now = _now()
         final = state in FINAL_STATES
         with self._lock:
             row = self._retrying(lambda: self.conn.execute(
                 "INSERT INTO runs (job, kind, trigger, state, attempt, max_attempts, priority,"
-                " inputs, retry_of, parent_run, note, created_at, updated_at, finished_at, error)"
-                " VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                " inputs, retry_of, parent_run, note, created_at, updated_at, finished_at, error,"
+                " due_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
                 (job, kind, trigger, state, max_attempts, priority,
                  json.dumps(inputs) if inputs else None, retry_of, parent_run, _text(note),
-                 now, now, now if final else None, _text(error))).fetchone())
+                 now, now, now if final else None, _text(error), due_at)).fetchone())
         return _decode(dict(row))
 
     def get_run(self, run_id: int) -> dict[str, Any] | None:
@@ -277,6 +279,17 @@ class RunStore:
             run_id = rows[0]["retry_of"] if rows and rows[0]["trigger"] == "recovered" else None
         return n
 
+    def chain_depth(self, run_id: int, *, limit: int) -> int:
+        """How many runs started one another (``parent_run`` links) before ``run_id``,
+        counted up to ``limit``."""
+        rows = self._query(
+            "WITH RECURSIVE up(id, n) AS ("
+            " SELECT parent_run, 1 FROM runs WHERE id = ? AND parent_run IS NOT NULL"
+            " UNION ALL SELECT r.parent_run, up.n + 1 FROM runs r JOIN up ON r.id = up.id"
+            "  WHERE r.parent_run IS NOT NULL AND up.n < ?)"
+            " SELECT max(n) AS n FROM up", (run_id, limit))
+        return rows[0]["n"] or 0
+
     def add_logs(self, run_id: int, lines: Iterable[tuple[float, str, str]]) -> None:
         """Append ``(ts, level, message)`` lines to a run's log, in one commit (the
         connection autocommits: without a transaction each line would be a commit)."""
@@ -300,6 +313,23 @@ class RunStore:
         return [_decode(r) for r in self._query(
             "SELECT * FROM runs WHERE state = 'retrying' AND next_attempt_at <= ? ORDER BY id",
             (now,))]
+
+    def next_scheduled(self) -> float | None:
+        """When the next one-off run is due."""
+        return self._query("SELECT min(due_at) AS t FROM runs INDEXED BY runs_scheduled"
+                           " WHERE state = 'scheduled'")[0]["t"]
+
+    def start_scheduled(self, now: float, run_id: int | None = None) -> list[dict[str, Any]]:
+        """Queue the one-off runs due at ``now`` (only ``run_id``, if given); returns them.
+        A compare-and-set: two processes never both start one."""
+        where = "state = 'scheduled' AND due_at <= ?"
+        params: list[Any] = [now, now]
+        if run_id is not None:
+            where += " AND id = ?"
+            params.append(run_id)
+        rows = self._query(f"UPDATE runs SET state = 'queued', updated_at = ? WHERE {where}"
+                           f" RETURNING *", params)
+        return [_decode(r) for r in sorted(rows, key=lambda r: r["id"])]
 
     def inflight_by_job(self) -> dict[str, int]:
         """Runs handed to the queue or running, per job."""
@@ -338,7 +368,7 @@ class RunStore:
         """The newest finished or running run of each job."""
         rows = self._query(
             "SELECT r.* FROM runs r JOIN (SELECT job, max(id) AS id FROM runs"
-            " WHERE state NOT IN ('queued') GROUP BY job) m ON r.id = m.id")
+            " WHERE state NOT IN ('queued', 'scheduled') GROUP BY job) m ON r.id = m.id")
         return {r["job"]: _decode(r) for r in rows}
 
     # -- job and app state --------------------------------------------------------

@@ -70,9 +70,17 @@ def _m004_attempt_died(db: "sqlite_utils.Database") -> None:
     db.execute("ALTER TABLE attempts ADD COLUMN died INTEGER NOT NULL DEFAULT 0")
 
 
+def _m005_scheduled_runs(db: "sqlite_utils.Database") -> None:
+    # One-off runs asked for a later time (``trayjobs run JOB --at 18:00``) wait in the
+    # state 'scheduled' until ``due_at``; the scheduler finds the next one by this index.
+    db.execute("ALTER TABLE runs ADD COLUMN due_at REAL")
+    db.execute("CREATE INDEX runs_scheduled ON runs(due_at) WHERE state = 'scheduled'")
+
+
 MIGRATIONS: list[tuple[str, Any]] = [
     ("001_initial", _m001_initial),
     ("002_watch_files", _m002_watch_files),
     ("003_dispatch_indexes", _m003_dispatch_indexes),
     ("004_attempt_died", _m004_attempt_died),
+    ("005_scheduled_runs", _m005_scheduled_runs),
 ]

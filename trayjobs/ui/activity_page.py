@@ -23,7 +23,7 @@ STATE_CHOICES: list[tuple[str, tuple[str, ...]]] = [
     ("Failed", ("failed",)),
     ("Succeeded", ("succeeded",)),
     ("Running", ("running",)),
-    ("Waiting", ("queued", "retrying")),
+    ("Waiting", ("scheduled", "queued", "retrying")),
     ("Cancelled", ("cancelled",)),
     ("Skipped", ("skipped",)),
     ("Interrupted", ("interrupted",)),
@@ -266,7 +266,7 @@ class ActivityPage(QWidget):
 
     def _cancel_selected(self) -> None:
         run = self.selected_run()
-        if run is not None and run["state"] in ("queued", "running", "retrying"):
+        if run is not None and run["state"] in ("scheduled", "queued", "running", "retrying"):
             self.app.cancel_run(run["id"])
 
     def context_menu_for(self, run: dict[str, Any]) -> QMenu:
@@ -274,7 +274,7 @@ class ActivityPage(QWidget):
         m.setObjectName("runMenu")
         rid, state = run["id"], run["state"]
         m.addAction("Open details", lambda: self.openRun.emit(rid)).setObjectName("details")
-        active = state in ("queued", "running", "retrying")
+        active = state in ("scheduled", "queued", "running", "retrying")
         act = m.addAction("Retry now" if state == "retrying" else "Retry",
                           lambda: self.app.retry_run(rid))
         act.setObjectName("retry")

@@ -193,7 +193,7 @@ class RunDetails(QDialog):
         self.traceback.setPlainText(run.get("traceback") or "")
         self.copy_btn.setEnabled(bool(run.get("traceback")))
         self.tabs.setTabEnabled(4, bool(run.get("traceback")))
-        active = run["state"] in ("queued", "running", "retrying")
+        active = run["state"] in ("scheduled", "queued", "running", "retrying")
         self.retry_btn.setEnabled(not active or run["state"] == "retrying")
         self.retry_btn.setText("&Retry now" if run["state"] == "retrying" else "&Retry")
         self.cancel_btn.setEnabled(active)

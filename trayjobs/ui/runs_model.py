@@ -379,6 +379,8 @@ class RunsModel(QAbstractTableModel):
         if state == "retrying" and run.get("next_attempt_at"):
             left = run["next_attempt_at"] - (now or time.time())
             return f"retry {run['attempt'] + 1}/{run['max_attempts']} in {format_duration(max(0, left))}"
+        if state == "scheduled" and run.get("due_at"):
+            return f"waiting until {when(run['due_at'])}"
         if state == "running":
             frac = self.progress_of(run)[0]
             return f"running {frac * 100:.0f} %" if frac is not None else "running"

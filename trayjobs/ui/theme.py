@@ -34,7 +34,8 @@ def state_colour(state: str, palette: QPalette | None = None) -> QColor:
     pal = palette or QGuiApplication.palette()
     pair = _STATE.get(state)
     if pair is None:
-        return pal.color(QPalette.ColorRole.Text) if state == "queued" else muted_colour(pal)
+        return (pal.color(QPalette.ColorRole.Text) if state in ("queued", "scheduled")
+                else muted_colour(pal))
     return QColor(pair[1] if is_dark(pal) else pair[0])
 
 

@@ -1,0 +1,245 @@
+"""Hooks: ``then``, ``on_failure`` and ``always`` start other jobs after a run ends, with a
+real engine, job processes and SQLite; loops of hooks are refused, and a chain that runs
+away anyway is stopped."""
+
+from __future__ import annotations
+
+import dataclasses
+from textwrap import dedent
+
+from helpers import trayjobs
+from trayjobs.config import parse_config
+from trayjobs.engine.engine import MAX_CHAIN
+
+ECHO_PARENT = """
+    def main(ctx):
+        return {"summary": f"after {ctx.parent and ctx.parent['state']}", "parent": ctx.parent}
+"""
+
+
+def children(eng, run_id: int, job: str | None = None) -> list[dict]:
+    return [r for r in eng.store.list_runs(job=job, limit=1000) if r["parent_run"] == run_id]
+
+
+def test_on_failure_runs_after_the_final_failure_only(make_engine, tmp_path):
+    diag = tmp_path / "diag.py"
+    diag.write_text(dedent(ECHO_PARENT))
+    eng = make_engine(f"""
+        [jobs.flaky]
+        kind = "demo"
+        steps = 2
+        step_time = 0
+        fail_times = 1
+        retry = {{ attempts = 2, backoff = 0 }}
+        on_failure = "diag"
+        [jobs.broken]
+        kind = "demo"
+        steps = 2
+        step_time = 0
+        fail_times = 9
+        retry = {{ attempts = 3, backoff = 0 }}
+        on_failure = ["diag"]
+        [jobs.diag]
+        kind = "python"
+        file = '{diag}'
+    """)
+    flaky = eng.watcher.wait(eng.submit("flaky"))
+    assert flaky["state"] == "succeeded" and flaky["attempt"] == 2
+    assert children(eng, flaky["id"]) == []  # its failed first attempt was retried
+
+    broken = eng.watcher.wait(eng.submit("broken"), timeout=30)
+    assert broken["state"] == "failed" and broken["attempt"] == 3
+    [child] = children(eng, broken["id"])  # once, after the third attempt
+    assert child["job"] == "diag" and child["trigger"] == "chain"
+    assert child["created_at"] >= broken["finished_at"]
+    done = eng.watcher.wait(child["id"])
+    assert done["state"] == "succeeded", done
+    parent = done["result"]["parent"]
+    assert parent["id"] == broken["id"] and parent["job"] == "broken"
+    assert parent["state"] == "failed" and parent["hook"] == "on_failure"
+    assert "told to fail 9 times" in parent["error"]
+    assert [r["job"] for r in eng.store.list_runs(job="diag")] == ["diag"]
+
+
+def test_always_runs_after_success_failure_and_cancel(make_engine, tmp_path):
+    after = tmp_path / "after.py"
+    after.write_text(dedent(ECHO_PARENT))
+    eng = make_engine(f"""
+        [jobs.ok]
+        kind = "demo"
+        steps = 1
+        step_time = 0
+        always = "after"
+        [jobs.bad]
+        kind = "demo"
+        steps = 2
+        step_time = 0
+        fail_times = 9
+        retry = {{ attempts = 1 }}
+        always = "after"
+        then = "after"
+        [jobs.slow]
+        kind = "demo"
+        steps = 10000
+        step_time = 0.01
+        always = "after"
+        [jobs.after]
+        kind = "python"
+        file = '{after}'
+    """)
+    ok = eng.watcher.wait(eng.submit("ok"))
+    bad = eng.watcher.wait(eng.submit("bad"))
+    slow = eng.submit("slow")
+    eng.watcher.wait(slow, "running")
+    eng.cancel(slow)
+    slow = eng.watcher.wait(slow)
+    assert (ok["state"], bad["state"], slow["state"]) == ("succeeded", "failed", "cancelled")
+    for parent in (ok, bad, slow):
+        [child] = children(eng, parent["id"])  # bad's 'then' is not for a failure
+        got = eng.watcher.wait(child["id"])["result"]["parent"]
+        assert (got["state"], got["hook"]) == (parent["state"], "always")
+
+
+def test_the_parent_outputs_and_summary_reach_the_child(make_engine, tmp_path):
+    (tmp_path / "make.py").write_text(dedent("""
+        def main(ctx):
+            out = ctx.home.root / "made.txt"
+            out.write_text("made")
+            return {"summary": "made one file", "outputs": [str(out)]}
+    """))
+    (tmp_path / "use.py").write_text(dedent(ECHO_PARENT))
+    eng = make_engine(f"""
+        [jobs.make]
+        kind = "python"
+        file = '{tmp_path / "make.py"}'
+        then = ["use"]
+        [jobs.use]
+        kind = "python"
+        file = '{tmp_path / "use.py"}'
+    """)
+    made = eng.watcher.wait(eng.submit("make"))
+    [child] = children(eng, made["id"])
+    assert child["inputs"]["parent"]["id"] == made["id"]
+    got = eng.watcher.wait(child["id"])["result"]["parent"]
+    assert got == {"id": made["id"], "job": "make", "state": "succeeded", "hook": "then",
+                   "outputs": [str(eng.home.root / "made.txt")], "summary": "made one file",
+                   "error": None}
+    # A run nobody's hook started has no parent.
+    alone = eng.watcher.wait(eng.submit("use"))
+    assert alone["result"] == {"summary": "after None", "parent": None}
+
+
+LOOPS = """
+[jobs.self]
+kind = "demo"
+then = "self"
+
+[jobs.a]
+kind = "demo"
+then = ["b"]
+
+[jobs.b]
+kind = "demo"
+on_failure = ["a"]
+
+[jobs.x]
+kind = "demo"
+always = ["y"]
+
+[jobs.y]
+kind = "demo"
+then = ["z"]
+
+[jobs.z]
+kind = "demo"
+on_failure = "x"
+
+[jobs.fine]
+kind = "demo"
+then = ["a"]
+always = ["tail"]
+
+[jobs.tail]
+kind = "demo"
+"""
+
+
+def test_loops_of_hooks_are_refused_at_load_naming_the_loop():
+    cfg = parse_config(LOOPS)
+    assert sorted(cfg.jobs) == ["fine", "tail"]  # the others keep working
+    errors = {e.job: (e.key, e.message) for e in cfg.errors}
+    assert set(errors) == {"self", "a", "b", "x", "y", "z"}
+    assert errors["self"][0] == "then" and "self -> self" in errors["self"][1]
+    assert errors["a"][0] == "then" and "a -> b -> a" in errors["a"][1]
+    assert errors["b"][0] == "on_failure" and "b -> a -> b" in errors["b"][1]
+    assert errors["x"][0] == "always" and "x -> y -> z -> x" in errors["x"][1]
+    assert errors["z"][0] == "on_failure" and "z -> x -> y -> z" in errors["z"][1]
+    assert all("loop" in msg for _, msg in errors.values())
+
+
+def test_a_chain_that_meets_twice_is_no_loop():
+    cfg = parse_config("""
+        [jobs.a]
+        kind = "demo"
+        then = ["b", "c"]
+        always = "d"
+        [jobs.b]
+        kind = "demo"
+        then = "d"
+        [jobs.c]
+        kind = "demo"
+        on_failure = "d"
+        [jobs.d]
+        kind = "demo"
+    """.replace("\n        ", "\n"))
+    assert cfg.errors == [] and sorted(cfg.jobs) == ["a", "b", "c", "d"]
+
+
+def test_hooks_must_name_jobs():
+    cfg = parse_config('[jobs.a]\nkind = "demo"\non_failure = ["ghost"]\nalways = "nobody"\n')
+    assert sorted(str(e.message) for e in cfg.errors) == [
+        "'always' names 'nobody', which is not a job",
+        "'on_failure' names 'ghost', which is not a job"]
+
+
+def test_check_refuses_a_loop_and_names_it(home):
+    home.config_file.write_text(LOOPS)
+    out = trayjobs(home, "check")
+    assert out.returncode == 1
+    assert "a -> b -> a" in out.stderr and "self -> self" in out.stderr
+    assert "x -> y -> z -> x" in out.stderr
+    assert "2 jobs OK, 6 errors" in out.stdout
+
+
+def test_the_engine_runs_the_jobs_outside_a_loop(make_engine):
+    eng = make_engine(LOOPS)
+    assert "self" not in eng.config.jobs
+    run = eng.watcher.wait(eng.submit("fine"))
+    assert run["state"] == "succeeded"
+    [tail] = [c for c in children(eng, run["id"]) if c["job"] == "tail"]
+    assert eng.watcher.wait(tail["id"])["state"] == "succeeded"
+    # 'a' is refused, so fine's 'then' could not start it; its log says so.
+    assert any("could not start 'a'" in l["message"] for l in eng.store.logs(run["id"]))
+
+
+def test_a_chain_that_runs_away_anyway_is_stopped(make_engine):
+    eng = make_engine("""
+        [jobs.again]
+        kind = "demo"
+        steps = 0
+    """)
+    # A loop that loading would refuse, as a config edited between two checks might make it.
+    job = eng.config.jobs["again"]
+    eng.config.jobs["again"] = dataclasses.replace(
+        job, common=job.common.model_copy(update={"then": ["again"]}))
+    rid = eng.submit("again")
+    chain = [eng.watcher.wait(rid)]
+    while kids := children(eng, chain[-1]["id"]):
+        [kid] = kids
+        chain.append(eng.watcher.wait(kid["id"]))
+    assert len(chain) == MAX_CHAIN + 1
+    assert all(r["state"] == "succeeded" for r in chain)
+    last = chain[-1]
+    assert eng.store.count_runs(job="again") == MAX_CHAIN + 1
+    [stop] = [l for l in eng.store.logs(last["id"]) if l["level"] == "error"]
+    assert "not starting again" in stop["message"] and "loop" in stop["message"]

@@ -1,0 +1,169 @@
+"""One-off runs: ``trayjobs run JOB --at 18:00`` / ``--in 2h`` wait as ``scheduled`` in the
+run store, are started by the scheduler when due, survive a restart and can be cancelled.
+Real worker processes, real SQLite."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from helpers import run_state, start_worker, trayjobs, wait_run
+from trayjobs.schedule import one_off_time
+from trayjobs.store import RunStore
+
+CONFIG = """
+[jobs.once]
+kind = "demo"
+steps = 1
+step_time = 0
+"""
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NOW = datetime(2026, 3, 28, 15, 30, tzinfo=BERLIN)  # the day before clocks go forward
+
+
+@pytest.mark.parametrize("at, due", [
+    ("18:00", datetime(2026, 3, 28, 18, 0, tzinfo=BERLIN)),
+    ("7:05", datetime(2026, 3, 29, 7, 5, tzinfo=BERLIN)),        # past today: tomorrow
+    ("15:30", datetime(2026, 3, 29, 15, 30, tzinfo=BERLIN)),     # now itself is past too
+    ("2026-12-24 18:00", datetime(2026, 12, 24, 18, 0, tzinfo=BERLIN)),
+    ("2026-12-24T18:00:30", datetime(2026, 12, 24, 18, 0, 30, tzinfo=BERLIN)),
+    ("2026-04-01T10:00:00+00:00", datetime(2026, 4, 1, 10, 0, tzinfo=timezone.utc)),
+])
+def test_at_takes_a_time_of_day_a_date_and_time_or_iso(at, due):
+    got = one_off_time(at=at, now=NOW)
+    assert got == due and got.tzinfo is not None
+    assert got.utcoffset() == due.utcoffset()
+
+
+def test_tomorrows_time_of_day_keeps_tomorrows_offset():
+    # 07:05 tomorrow is in summer time (+02:00) although now is winter time (+01:00).
+    got = one_off_time(at="07:05", now=NOW)
+    assert got.utcoffset() == timedelta(hours=2)
+
+
+def test_in_takes_a_duration():
+    assert one_off_time(within="2h", now=NOW) == NOW + timedelta(hours=2)
+    assert one_off_time(within="1h30m", now=NOW) == NOW + timedelta(minutes=90)
+
+
+@pytest.mark.parametrize("at, within, words", [
+    ("2026-03-01 12:00", None, "that time has passed"),
+    ("25:00", None, "not a time of day"),
+    ("2026-12-24", None, "give a time too"),
+    ("teatime", None, "write e.g. 18:00"),
+    ("2099-01-01 00:00", None, "at most 3660 days ahead"),
+    (None, "soon", "not a duration"),
+    (None, "3000000d", "at most 3660 days ahead"),
+])
+def test_bad_times_say_what_to_write(at, within, words):
+    with pytest.raises(ValueError, match=words):
+        one_off_time(at=at, within=within, now=NOW)
+
+
+def test_cli_refuses_a_bad_time_and_both_options(home):
+    home.config_file.write_text(CONFIG)
+    out = trayjobs(home, "run", "once", "--at", "2020-01-01 10:00")
+    assert out.returncode == 2 and "that time has passed" in out.stderr
+    out = trayjobs(home, "run", "once", "--at", "18:00", "--in", "2h")
+    assert out.returncode == 2 and "not allowed with argument" in out.stderr
+
+
+def test_in_1s_runs_on_time_in_the_worker(home):
+    home.config_file.write_text(CONFIG)
+    worker = start_worker(home)
+    try:
+        out = trayjobs(home, "run", "once", "--in", "1s", check=True)
+        rid = int(out.stdout)
+        assert "waits until" in out.stderr
+        row = run_state(home, rid)
+        assert row["state"] in ("scheduled", "queued", "running", "succeeded")
+        assert 0 < row["due_at"] - row["created_at"] <= 1  # counted from when it was typed
+        done = wait_run(home, rid, timeout=20)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(20)
+    assert done["state"] == "succeeded", done
+    # Started at its time: not before, and not a scheduler's sleep (up to a minute) later.
+    assert done["due_at"] <= done["started_at"] < done["due_at"] + 1.5
+    assert done["pid"] == worker.pid
+
+
+def test_a_one_off_is_listed_shown_and_cancelled(home):
+    home.config_file.write_text(CONFIG)
+    rid = int(trayjobs(home, "run", "once", "--in", "2h", check=True).stdout)
+    runs = trayjobs(home, "runs", check=True).stdout
+    assert "waiting until" in runs and ("(in 1 h 59 min)" in runs or "(in 2 h 00 min)" in runs)
+    show = trayjobs(home, "show", str(rid), check=True).stdout
+    assert "waiting until" in show and "due:" in show
+    assert trayjobs(home, "runs", "--state", "scheduled", "--json", check=True).stdout.count(
+        '"state": "scheduled"') == 1
+    out = trayjobs(home, "cancel", str(rid), check=True)
+    assert f"run {rid}: cancelled" in out.stdout
+    row = run_state(home, rid)
+    assert row["state"] == "cancelled" and row["attempt"] == 0
+
+
+def test_a_cancelled_one_off_is_never_started(make_engine):
+    eng = make_engine(CONFIG)
+    rid = eng.submit("once", trigger="cli", due_at=time.time() + 0.5)
+    assert eng.store.get_run(rid)["state"] == "scheduled"
+    assert eng.cancel(rid) == "cancelled"
+    eng.tick(time.time() + 60)  # well past its time
+    row = eng.store.get_run(rid)
+    assert row["state"] == "cancelled" and eng.store.attempts(rid) == []
+
+
+def test_a_one_off_survives_a_killed_worker_and_runs_once(home):
+    home.config_file.write_text(CONFIG)
+    worker = start_worker(home)
+    try:
+        rid = int(trayjobs(home, "run", "once", "--in", "4s", check=True).stdout)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    row = run_state(home, rid)
+    assert row["state"] == "scheduled" and time.time() < row["due_at"]
+    worker = start_worker(home)
+    try:
+        done = wait_run(home, rid, timeout=30)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(20)
+    assert done["state"] == "succeeded" and done["attempt"] == 1
+    assert done["started_at"] >= done["due_at"]
+    store = RunStore(home.runs_db)
+    try:
+        assert [r["id"] for r in store.list_runs(job="once")] == [rid]  # once, not twice
+        assert len(store.attempts(rid)) == 1
+    finally:
+        store.close()
+
+
+def test_a_one_off_due_while_nothing_ran_starts_at_the_next_start_with_a_note(make_engine):
+    eng = make_engine(CONFIG, start=False)
+    due = time.time() - 600  # its time came while no app or worker was running
+    rid = eng.submit("once", trigger="cli", due_at=due)
+    eng.start()
+    done = eng.watcher.wait(rid)
+    assert done["state"] == "succeeded"
+    assert "while trayjobs was not running" in done["note"]
+    assert any("was due at" in l["message"] for l in eng.store.logs(rid))
+
+
+def test_wait_with_in_and_no_worker_runs_it_here_at_its_time(home):
+    home.config_file.write_text(CONFIG)
+    t0 = time.time()
+    out = trayjobs(home, "run", "once", "--in", "1s", "--wait")
+    assert out.returncode == 0, out.stderr
+    rid = int(out.stdout)
+    row = run_state(home, rid)
+    assert row["state"] == "succeeded" and row["started_at"] >= row["due_at"] >= t0 + 1
+    assert "so the run happens here at" in out.stderr
