@@ -6,6 +6,8 @@ import json
 import os
 import signal
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
 from textwrap import dedent
 
@@ -436,3 +438,38 @@ def test_kill_9_of_the_worker_leaves_no_orphan(home, tmp_path):
         worker.send_signal(signal.SIGTERM)
         worker.wait(20)
 
+
+
+def test_a_hooked_one_off_run_knows_its_time_its_params_and_its_parent(make_engine, tmp_path):
+    # the environment a command sees when a schedule (here a one-off) and a hook started it
+    script = tmp_path / "dump.py"
+    script.write_text("import json, os, sys\n"
+                      "env = {k: v for k, v in os.environ.items() if k.startswith('TRAYJOBS_')}\n"
+                      f"json.dump(env, open(os.path.join({str(tmp_path)!r}, env['TRAYJOBS_JOB'] + '.json'), 'w'))\n"
+                      "sys.exit(int(sys.argv[1]))\n")
+    eng = make_engine(f"""
+        [jobs.first]
+        kind = "command"
+        command = ["{PY}", "{script}", "3"]
+        params = {{ month = "last" }}
+        on_failure = ["second"]
+        retry = {{ attempts = 1 }}
+
+        [jobs.second]
+        kind = "command"
+        command = ["{PY}", "{script}", "0"]
+    """)
+    due = time.time() + 0.5
+    rid = eng.submit("first", params={"month": "2026-10"}, due_at=due)
+    first = eng.watcher.wait(rid, timeout=30)
+    assert first["state"] == "failed"
+    env = json.loads((tmp_path / "first.json").read_text())
+    assert json.loads(env["TRAYJOBS_PARAMS"]) == {"month": "2026-10"}
+    when = datetime.fromisoformat(env["TRAYJOBS_SCHEDULED_FOR"])
+    assert when.tzinfo is not None and abs(when.timestamp() - due) < 1
+    assert env["TRAYJOBS_PARENT_RUN"] == ""
+    wait_until(lambda: (tmp_path / "second.json").exists(), timeout=30)
+    child = json.loads((tmp_path / "second.json").read_text())
+    assert child["TRAYJOBS_PARENT_RUN"] == str(rid) and child["TRAYJOBS_TRIGGER"] == "chain"
+    parent = json.loads(child["TRAYJOBS_PARENT"])
+    assert parent["job"] == "first" and parent["state"] == "failed" and "exit code 3" in parent["error"]

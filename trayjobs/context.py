@@ -46,6 +46,9 @@ class JobContext:
     #: e.g. ``{"id": 41, "job": "import", "state": "failed", "hook": "on_failure",
     #: "outputs": [], "summary": None, "error": "..."}``.
     parent: dict[str, Any] | None = None
+    #: When the run was due (a schedule's slot, a missed slot run late, a one-off's time), as
+    #: a Unix time; ``None`` for runs started by hand, a file or a hook.
+    scheduled_for: float | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
 
     def progress(self, done: float, total: float | None = None, message: str | None = None,

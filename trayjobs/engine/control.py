@@ -52,7 +52,8 @@ class Control:
                dry_run: bool = False, parent_run: int | None = None, retry_of: int | None = None,
                note: str | None = None, max_attempts: int | None = None,
                params: dict[str, Any] | None = None,
-               parent: dict[str, Any] | None = None, due_at: float | None = None) -> int:
+               parent: dict[str, Any] | None = None, due_at: float | None = None,
+               scheduled_for: float | None = None) -> int:
         """Create a queued run of ``job_name`` and get it executed; returns its id.
         ``params`` overrides the job's run parameters for this run (see
         :meth:`~trayjobs.config.JobConfig.run_params`); ``parent`` is what a run started
@@ -82,6 +83,8 @@ class Control:
             inputs["params"] = run_params
         if parent:
             inputs["parent"] = parent
+        if scheduled_for is not None:
+            inputs["scheduled_for"] = scheduled_for  # the slot the scheduler ran it for
         state, error = "queued", None
         if due_at is not None:
             state = SCHEDULED

@@ -284,6 +284,7 @@ class Engine(Control):
                    "files": inputs.get("files") or [], "dry_run": bool(inputs.get("dry_run")),
                    "resumes": run.get("retry_of") if run["trigger"] == "recovered" else None,
                    "parent": inputs.get("parent"),
+                   "scheduled_for": inputs.get("scheduled_for") or run.get("due_at"),
                    "home": self.home.to_dict()}
         try:
             outcome = self.executor.run(request, handle=handle, on_message=tracker.on_message,
@@ -490,7 +491,8 @@ class Engine(Control):
                 if planned.trigger == "skipped":
                     self.record_skipped(job, trigger="schedule", note=planned.note)
                 else:
-                    self.submit(job.name, trigger=planned.trigger, note=planned.note)
+                    self.submit(job.name, trigger=planned.trigger, note=planned.note,
+                                scheduled_for=planned.due_at)
             if p.next_run_at is not None:
                 changed = changed or bool(p.runs) or p.next_run_at != (st or {}).get("next_run_at")
                 self.store.set_job_state(job.name, next_run_at=p.next_run_at,

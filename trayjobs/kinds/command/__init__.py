@@ -15,6 +15,7 @@ import selectors
 import shlex
 import signal
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -145,9 +146,12 @@ class _Run:
         env.update({
             "TRAYJOBS_RUN_ID": str(ctx.run_id), "TRAYJOBS_JOB": ctx.job,
             "TRAYJOBS_TRIGGER": ctx.trigger, "TRAYJOBS_ATTEMPT": str(ctx.attempt),
-            "TRAYJOBS_SCHEDULED_FOR": "", "TRAYJOBS_FILES": "\n".join(map(str, ctx.files)),
-            "TRAYJOBS_PARAMS": json.dumps({}), "TRAYJOBS_OUTPUT_DIR": str(out_dir),
+            "TRAYJOBS_SCHEDULED_FOR": _iso(ctx.scheduled_for),
+            "TRAYJOBS_FILES": "\n".join(map(str, ctx.files)),
+            "TRAYJOBS_PARAMS": json.dumps(ctx.params), "TRAYJOBS_OUTPUT_DIR": str(out_dir),
             "TRAYJOBS_DRY_RUN": "1" if ctx.dry_run else "",
+            "TRAYJOBS_PARENT_RUN": str(ctx.parent["id"]) if ctx.parent else "",
+            "TRAYJOBS_PARENT": json.dumps(ctx.parent) if ctx.parent else "",
         })
         for name, value in self.params.env.items():
             if isinstance(value, SecretRef):
@@ -234,6 +238,13 @@ class _Run:
                 what += " (the shell found a program it could not run)"
         lines = list(output.stderr_tail)
         return what + (":\n" + "\n".join(lines) if lines else "")
+
+
+def _iso(ts: float | None) -> str:
+    """A Unix time as local ISO 8601 with its offset ("2026-12-02T02:00:00+01:00"), or ""."""
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
 
 
 def _argv(command: Command, files: list[Path]) -> list[str]:
