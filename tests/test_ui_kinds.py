@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import tomllib
 from textwrap import dedent
 from types import SimpleNamespace
@@ -243,6 +244,28 @@ def test_run_with_overrides_a_parameter_for_one_run_and_the_details_show_it(make
     assert "who = \"world\"" in ta.home.config_file.read_text()
 
 
+def test_run_later_schedules_a_one_off_that_waits_then_runs(make_app, qtbot, greeter):
+    ta = make_app(CONFIG)
+    ta.run_job_with("greet")
+    until(qtbot, lambda: getattr(ta, "run_with", None) is not None and ta.run_with.isVisible())
+    dlg = ta.run_with
+    dlg.when.setCurrentIndex(2)
+    assert dlg.when_text.isEnabled() and dlg.run_btn.text() == "&Schedule"
+    dlg.when_text.setText("soon")
+    dlg.start()
+    until(qtbot, lambda: dlg.error.isVisible())
+    assert dlg.error.text().startswith("When:") and find_run(ta, "greet") is None
+    dlg.when_text.setText("2s")
+    t0 = time.time()
+    dlg.start()
+    until(qtbot, lambda: dlg.run_id is not None)
+    rid = dlg.run_id
+    until(qtbot, lambda: find_run(ta, "greet", "scheduled"))
+    assert find_run(ta, "greet", "scheduled")["id"] == rid
+    until(qtbot, lambda: find_run(ta, "greet", "succeeded"), timeout=20_000)
+    assert time.time() - t0 >= 1.5  # it waited for its time
+
+
 def test_capability_flags_decide_what_the_window_offers(make_app, qtbot, home, greeter):
     ta = make_app(CONFIG)
     rows = {j["name"]: j for j in ta.jobs_snapshot()}
@@ -252,7 +275,9 @@ def test_capability_flags_decide_what_the_window_offers(make_app, qtbot, home, g
         return {a.objectName() for a in page.context_menu_for(rows[job]).actions()}
 
     assert {"runWith"} <= actions("greet") and not {"dryRun", "runFiles"} & actions("greet")
-    assert {"dryRun", "runFiles"} <= actions("keep") and "runWith" not in actions("keep")
+    assert {"dryRun", "runFiles"} <= actions("keep")
+    labels = {a.objectName(): a.text() for a in page.context_menu_for(rows["keep"]).actions()}
+    assert labels["runWith"] == "Run later…"  # no parameters: only the time to choose
 
     greet = editor(qtbot, home, {"kind": "greeter"})
     assert not greet.preview_btn.isEnabled() and greet.files_btn.isHidden()

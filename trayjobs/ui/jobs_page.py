@@ -143,8 +143,9 @@ class JobsPage(QWidget):
         m.setObjectName("jobMenu")
         name = job["name"]
         m.addAction("Run now", lambda: self.app.run_job(name)).setObjectName("run")
-        if job.get("run_params"):
-            m.addAction("Run with…", lambda: self.app.run_job_with(name)).setObjectName("runWith")
+        # parameters for one run, and/or a later time: every job may be run once later
+        m.addAction("Run with…" if job.get("run_params") else "Run later…",
+                    lambda: self.app.run_job_with(name)).setObjectName("runWith")
         if job.get("accepts_files"):
             m.addAction("Run with files…", lambda: self.run_with_files(name)).setObjectName("runFiles")
         if job.get("supports_dry_run"):

@@ -1,21 +1,25 @@
-""""Run with…": one run of a job with some of its parameters set otherwise.
+""""Run with…": one run of a job with some of its parameters set otherwise, now or later.
 
 The dialog offers the job's declared ``params`` (typed like their values in the
 config file) and the keys its kind lets a run set (a report's ``period``),
 each showing the job's own value. Only what the person changes is sent; the
 engine checks it as ``trayjobs run JOB --param KEY=VALUE`` does, and a refusal
-is shown in the dialog, which stays open to be corrected.
+is shown in the dialog, which stays open to be corrected. "When" makes it a
+one-off run at a time or after a while (``trayjobs run JOB --at/--in``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QLabel, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QVBoxLayout, QWidget)
 
+from ..schedule import one_off_time
 from .editor.fields import FieldEditor, FieldSpec, describe_fields, make_editor, plain_error
 from .theme import muted_colour, state_colour
 
@@ -100,10 +104,24 @@ class RunWithDialog(QDialog):
             cell.addWidget(help_text)
             form.addRow(label, cell)
         if not specs:
-            form.addRow(QLabel("This job has no parameters; declare them in its config with "
-                               "params = { name = value }."))
-        # A one-off run "at 18:00" / "in 2h" belongs here too, once the engine can hold a
-        # run until a due time: it becomes one more keyword of :meth:`submit_arguments`.
+            form.addRow(QLabel("This job has no parameters (declare them in its config with "
+                               "params = { name = value })."))
+        # when: now, or once later (a one-off run, kept across restarts)
+        self.when = QComboBox()
+        self.when.setObjectName("when")
+        self.when.setAccessibleName("When")
+        self.when.addItems(["Now", "At a time", "After a while"])
+        self.when_text = QLineEdit()
+        self.when_text.setObjectName("whenText")
+        self.when_text.setAccessibleName("Time or duration")
+        self.when_text.setEnabled(False)
+        self.when.currentIndexChanged.connect(self._when_changed)
+        when_row = QHBoxLayout()
+        when_row.addWidget(self.when)
+        when_row.addWidget(self.when_text, 1)
+        when_label = QLabel("&When:")
+        when_label.setBuddy(self.when)
+        form.addRow(when_label, when_row)
         self.error = QLabel()
         self.error.setObjectName("runWithError")
         self.error.setWordWrap(True)
@@ -139,9 +157,30 @@ class RunWithDialog(QDialog):
                 out[key] = value
         return out
 
+    def _when_changed(self, index: int) -> None:
+        self.when_text.setEnabled(index > 0)
+        self.when_text.setPlaceholderText(["", "18:00, or 2026-12-24 18:00", "2h, 30m, 1h30m"][index])
+        self.run_btn.setText("&Run" if index == 0 else "&Schedule")
+        if index:
+            self.when_text.setFocus()
+
+    def due_at(self) -> float | None:
+        """The time a one-off run should start, or ``None`` for now (ValueError in words)."""
+        index, text = self.when.currentIndex(), self.when_text.text().strip()
+        if index == 0:
+            return None
+        if not text:
+            raise ValueError("When: write " + ("a time, such as 18:00" if index == 1
+                                                else "how long to wait, such as 2h"))
+        try:
+            due = one_off_time(at=text) if index == 1 else one_off_time(within=text)
+        except ValueError as exc:
+            raise ValueError("When: " + re.sub(r"^--(at|in) [^:]*: ", "", str(exc))) from None
+        return due.timestamp()
+
     def submit_arguments(self) -> dict[str, Any]:
         """Keywords for :meth:`~trayjobs.engine.control.Control.submit`."""
-        return {"trigger": "manual", "params": self.overrides()}
+        return {"trigger": "manual", "params": self.overrides(), "due_at": self.due_at()}
 
     def start(self) -> None:
         try:
@@ -162,8 +201,13 @@ class RunWithDialog(QDialog):
     def _started(self, run_id: int) -> None:
         self.run_id = run_id
         changed = ", ".join(f"{k} = {_shown(v)}" for k, v in self.overrides().items())
-        self.app.status(f"Started run {run_id} of {self.job}"
-                        + (f" with {changed}" if changed else ""))
+        try:
+            due = self.due_at()
+        except ValueError:
+            due = None
+        when = "Started" if due is None else \
+            f"Scheduled for {datetime.fromtimestamp(due).strftime('%a %H:%M')}:"
+        self.app.status(f"{when} run {run_id} of {self.job}" + (f" with {changed}" if changed else ""))
         self.accept()
 
     def _refused(self, exc: Exception) -> None:
