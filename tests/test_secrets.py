@@ -197,6 +197,24 @@ def test_without_a_keyring_a_run_fails_naming_job_and_key_and_check_says_so_once
     assert out.stderr.count("note: secrets were not checked: no system keyring found") == 1
 
 
+def test_a_keyring_named_but_not_installed_is_said_plainly(home, private_bus):
+    out = trayjobs(home, "secret", "list",
+                   env={"PYTHON_KEYRING_BACKEND": "keyrings.nowhere.file.PlaintextKeyring"})
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "the keyring keyrings.nowhere.file.PlaintextKeyring cannot be loaded" in out.stderr
+
+
+def test_a_keyring_started_after_the_process_looked_is_found(request, private_bus):
+    import keyring
+    keyring.core.init_backend()  # a process that looked first, with no keyring there
+    with pytest.raises(secrets.NoKeyring):
+        secrets.list_names()
+    request.getfixturevalue("secret_service")  # the keyring starts (a login, say)
+    secrets.set_secret("later", VALUE)
+    assert secrets.list_names() == ["later"]
+    assert secrets.get_secret("later") == VALUE
+
+
 # -- masking, in the one place every message passes --------------------------------------------
 
 def test_every_text_a_run_sends_is_masked_but_not_the_protocol():

@@ -70,10 +70,18 @@ class UnknownSecret(SecretError):
 # -- the keyring ------------------------------------------------------------------------
 
 def _backend():
+    import os
+
     import keyring
     from keyring.backends import fail
 
-    ring = keyring.get_keyring()
+    try:
+        ring = keyring.get_keyring()
+    except (ImportError, AttributeError, ValueError) as exc:  # a keyring named by the user
+        chosen = os.environ.get("PYTHON_KEYRING_BACKEND") or "the keyring configured"
+        raise SecretError(f"the keyring {chosen} cannot be loaded ({exc}): install the package "
+                          f"that provides it (keyrings.alt for keyrings.alt.file...), or unset "
+                          f"PYTHON_KEYRING_BACKEND to use the system keyring") from None
     if isinstance(ring, fail.Keyring):
         # keyring looks for a backend once per process; a keyring started or unlocked since
         # (a login after the app started) is looked for again, so a long-lived job process
