@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Iterator
 
 from pydantic import Field
@@ -88,7 +88,8 @@ def _backend():
         # does not stay without one.
         reset = getattr(keyring.backend.get_all_keyring, "reset", None)
         if reset is not None:
-            reset()
+            with suppress(KeyError):  # nothing saved yet (a backend named in the environment)
+                reset()
             keyring.core.init_backend()
             ring = keyring.get_keyring()
     if isinstance(ring, fail.Keyring):
