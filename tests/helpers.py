@@ -14,11 +14,11 @@ from trayjobs.store import RunStore
 
 
 def trayjobs(home: Home, *args: str, timeout: float = 60, check: bool = False,
-             env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess on ``home``."""
+             env: dict | None = None, input: str | None = None) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess on ``home`` (``input``: its standard input)."""
     e = dict(os.environ, TRAYJOBS_HOME=str(home.root), **(env or {}))
     return subprocess.run([sys.executable, "-m", "trayjobs", *args], capture_output=True,
-                          text=True, timeout=timeout, env=e, check=check)
+                          text=True, timeout=timeout, env=e, check=check, input=input)
 
 
 def start_worker(home: Home, *args: str) -> subprocess.Popen:

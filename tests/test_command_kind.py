@@ -236,17 +236,6 @@ def test_no_outputs_leave_no_folder(make_ctx):
     assert not output_dir(ctx).exists()
 
 
-def test_a_secret_is_accepted_by_the_config_but_not_resolved_yet(make_ctx):
-    params = CommandKind.parse_params({"command": "true", "env": {"TOKEN": {"secret": "nas"}}})
-    with pytest.raises(JobFailed) as exc:
-        CommandKind().run(make_ctx("sec"), params)
-    assert "'sec'" in str(exc.value) and "'env.TOKEN'" in str(exc.value)
-    assert "no secret store configured yet" in str(exc.value)
-    assert not exc.value.retry
-    with pytest.raises(Exception, match="secret"):
-        CommandKind.parse_params({"command": "true", "env": {"TOKEN": {"secrett": "nas"}}})
-
-
 # -- bad input ---------------------------------------------------------------------------
 
 def test_bad_input_fails_at_once_naming_job_key_and_remedy(make_ctx, tmp_path):

@@ -83,6 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print each kind's options (Markdown, like the README's reference)")
     for name, text in (("pause", "pause all jobs, or one"), ("resume", "resume all jobs, or one")):
         sub.add_parser(name, help=text).add_argument("job", nargs="?")
+    s = sub.add_parser("secret", help="store, list or delete the secrets that jobs name as "
+                                      "`{ secret = \"NAME\" }`, in the system keyring")
+    secret = s.add_subparsers(dest="action", metavar="ACTION", required=True,
+                              help="set, list or delete")
+    secret.add_parser("set", help="store a secret: its value is asked for without echo, or "
+                                  "read from standard input when that is not a terminal"
+                      ).add_argument("name", help="the secret's name, as jobs give it")
+    secret.add_parser("list", help="the names of the stored secrets (never their values)")
+    secret.add_parser("delete", help="remove a stored secret").add_argument("name", help="the secret's name, as jobs give it")
     s = sub.add_parser("install-desktop", help="add trayjobs to your app menu, with its icon "
                                                "(Linux desktops; your user only)")
     s.add_argument("--autostart", action=argparse.BooleanOptionalAction, default=None,
@@ -466,11 +475,14 @@ def cmd_check(home: Home, args) -> int:
     if not home.config_file.exists():
         print(f"{home.config_file}: no config file yet (no jobs)")
         return EXIT_OK
-    problems = check_jobs(cfg)
+    notes: list[str] = []
+    problems = check_jobs(cfg, notes=notes)
     bad = {e.job for e in problems}
     cfg.errors += problems
     for err in cfg.errors:
         print(err, file=sys.stderr)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     good = len([j for j in cfg.jobs if j not in bad])
     print(f"{home.config_file}: {good} job{'s' if good != 1 else ''} OK, "
           f"{len(cfg.errors)} error{'s' if len(cfg.errors) != 1 else ''}")
@@ -521,6 +533,32 @@ def cmd_kinds(home: Home, args) -> int:
     return status
 
 
+def cmd_secret(home: Home, args) -> int:
+    from . import secrets
+    if args.action == "list":
+        names = secrets.list_names()
+        print("\n".join(names) if names else
+              "no secrets stored yet; add one with: trayjobs secret set NAME")
+    elif args.action == "delete":
+        secrets.delete_secret(args.name)
+        print(f"deleted the secret {args.name!r}")
+    else:
+        secrets.check_name(args.name)
+        secrets.set_secret(args.name, _read_secret(args.name))
+        print(f"stored the secret {args.name!r} in the system keyring")
+    return EXIT_OK
+
+
+def _read_secret(name: str) -> str:
+    """A secret's value: typed without echo, or piped in (never on the command line, where
+    other users' `ps` and the shell's history would see it)."""
+    if sys.stdin.isatty():
+        import getpass
+        return getpass.getpass(f"value of the secret {name!r} (not shown): ")
+    value = sys.stdin.read()
+    return value.removesuffix("\n").removesuffix("\r")  # `echo TOKEN |` adds a newline
+
+
 def _pause(paused: bool):
     def cmd(home: Home, args) -> int:
         _control(home).set_paused(paused, args.job)
@@ -553,5 +591,5 @@ COMMANDS = {
     "worker": cmd_worker, "run": cmd_run, "runs": cmd_runs, "show": cmd_show,
     "retry": cmd_retry, "cancel": cmd_cancel, "undo": cmd_undo, "jobs": cmd_jobs,
     "check": cmd_check, "kinds": cmd_kinds, "pause": _pause(True), "resume": _pause(False),
-    "install-desktop": cmd_install_desktop, "uninstall-desktop": cmd_uninstall_desktop,
+    "secret": cmd_secret, "install-desktop": cmd_install_desktop, "uninstall-desktop": cmd_uninstall_desktop,
 }

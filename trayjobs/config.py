@@ -435,9 +435,11 @@ def _loop_through(start: str, comp: set[str], edges) -> tuple[str, list[str]] | 
     return None
 
 
-def check_jobs(cfg: Config) -> list[ConfigError]:
+def check_jobs(cfg: Config, *, notes: list[str] | None = None) -> list[ConfigError]:
     """What would stop valid jobs from running, found without running them (a python job's
-    missing file, say): the kinds' own checks, for ``trayjobs check``."""
+    missing file, an unknown secret): the kinds' own checks, for ``trayjobs check``.
+    What could not be checked is said once in ``notes`` (secrets, when no keyring answers)."""
+    from .secrets import SecretError, secret_exists, secret_refs
     fname = str(cfg.path) if cfg.path else "<config>"
     text = cfg.path.read_text(encoding="utf-8") if cfg.path and cfg.path.exists() else ""
     locate = _Locator(text)
@@ -446,6 +448,18 @@ def check_jobs(cfg: Config) -> list[ConfigError]:
         for key, msg in get_kind(job.kind).problems(job.params):
             errors.append(ConfigError(msg, file=fname, job=name, key=key or None,
                                       line=locate.key(["jobs", name], key)))
+    refs = [(name, key, secret) for name, job in cfg.jobs.items()
+            for key, secret in secret_refs(job.params)]
+    try:
+        for name, key, secret in refs:
+            if not secret_exists(secret):
+                errors.append(ConfigError(
+                    f"there is no secret {secret!r} in the system keyring; store it with "
+                    f"`trayjobs secret set {secret}`", file=fname, job=name, key=key,
+                    line=locate.key(["jobs", name], key)))
+    except SecretError as exc:
+        if notes is not None:
+            notes.append(f"secrets were not checked: {exc}")
     return errors
 
 

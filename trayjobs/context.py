@@ -61,6 +61,16 @@ class JobContext:
         """Add a line to the run's log (shown in the run details and ``trayjobs show``)."""
         self.sink({"t": "log", "message": str(message), "level": level, "ts": time.time()})
 
+    def secret(self, name: str) -> str:
+        """The value of the stored secret ``name`` (``trayjobs secret set NAME``). Wherever
+        the run then logs, prints or returns it, it shows as ``***``."""
+        from .errors import JobFailed, UserError
+        from .secrets import resolve_secret
+        try:
+            return resolve_secret(name)
+        except UserError as exc:
+            raise JobFailed(f"job {self.job!r}, secret {name!r}: {exc}", retry=False) from None
+
     @property
     def cancelled(self) -> bool:
         return self.cancel_event.is_set()

@@ -270,11 +270,20 @@ def _cli_section() -> list[str]:
            "folders); `--version` prints the version. Without a command, `trayjobs` "
            "starts the tray app.", ""]
     for name, p in sub.choices.items():
+        # A command with actions of its own (`trayjobs secret set NAME`): one synopsis each.
+        nested = next((a for a in p._actions if isinstance(a, argparse._SubParsersAction)), None)
+        usages = ([_usage(f"{name} {verb}", vp) for verb, vp in nested.choices.items()]
+                  if nested else [_usage(name, p)])
         out += [f"#### `trayjobs {name}`", "", _sentence(helps.get(name) or ""), "",
-                "```text", _usage(name, p), "```", ""]
+                "```text", *usages, "```", ""]
         rows = []
+        if nested:
+            verbs = {a.dest: a.help for a in nested._choices_actions}
+            rows += [f"| `{_usage(verb, vp).removeprefix('trayjobs ')}` | "
+                     f"{_cell(_sentence(verbs.get(verb) or ''))} |"
+                     for verb, vp in nested.choices.items()]
         for action in p._actions:
-            if isinstance(action, argparse._HelpAction):
+            if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
                 continue
             label = ", ".join(action.option_strings) or action.dest.upper()
             if isinstance(action, argparse.BooleanOptionalAction):

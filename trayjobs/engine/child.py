@@ -33,7 +33,18 @@ class _Pipe:
     def send(self, msg: dict[str, Any]) -> None:
         if msg.get("t") == "pgroup":
             (self.groups.add if msg.get("open") else self.groups.discard)(int(msg["pgid"]))
-        self.send_encoded(encode(msg))
+        self.send_encoded(self.encode(msg))
+
+    @staticmethod
+    def encode(msg: dict[str, Any]) -> bytes:
+        """``msg`` as sent: every secret the run read is masked here, whichever kind or
+        program printed it, so no value reaches the engine, its store or notifications."""
+        from ..secrets import mask
+        try:
+            msg = {k: v if k in _PROTOCOL_KEYS else mask(v) for k, v in msg.items()}
+        except RecursionError:
+            raise ValueError("it holds itself") from None
+        return encode(msg)
 
     def send_encoded(self, data: bytes) -> None:
         with self._lock:
@@ -45,6 +56,10 @@ class _Pipe:
                 os.killpg(pgid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+
+
+#: Message fields that are words of the protocol, never text from a job: left unmasked.
+_PROTOCOL_KEYS = frozenset({"t", "kind", "level", "unit"})
 
 
 def encode(msg: dict[str, Any]) -> bytes:
@@ -93,6 +108,7 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event) -> bool:
     from ..errors import Cancelled, JobFailed, UserError
     from ..kinds.registry import get_kind
     from ..paths import Home
+    from ..secrets import forget_revealed
 
     ctx = JobContext(run_id=req["run_id"], job=req["job"], home=Home.from_dict(req["home"]),
                      sink=pipe.send, attempt=req["attempt"], max_attempts=req["max_attempts"],
@@ -121,7 +137,7 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event) -> bool:
         sys.stderr.flush()
         end = {"t": "done", "result": result or {}}
         try:
-            done = encode(end if reuse else {**end, "reuse": False})
+            done = pipe.encode(end if reuse else {**end, "reuse": False})
         except ValueError as exc:
             raise JobFailed(f"the job's result could not be stored: it is not JSON data ({exc}). "
                             f"This is a bug in the job kind.", retry=False) from None
@@ -145,6 +161,7 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event) -> bool:
         sys.stdout.flush()
         sys.stderr.flush()
         sys.stdout, sys.stderr = out, err
+        forget_revealed()
     return reuse
 
 

@@ -158,7 +158,7 @@ class _Run:
                 try:
                     value = resolve_secret(value.secret)
                 except UserError as exc:
-                    raise self._refuse(f"env.{name}", str(exc)) from None
+                    raise self._refuse(f"env.{name}", f"secret {value.secret!r}: {exc}") from None
             env[name] = value
         return env
 

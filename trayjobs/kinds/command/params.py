@@ -6,16 +6,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from ...secrets import SecretRef
 from ..base import KindParams
 
 __all__ = ["CommandParams", "SecretRef", "Command"]
 
 #: A list is the program and its arguments; a string is run by ``/bin/sh -c``.
 Command = list[str] | str
-
-
-class SecretRef(KindParams):
-    secret: str = Field(min_length=1, description="The name of a stored secret.")
 
 
 class CommandParams(KindParams):
