@@ -171,9 +171,18 @@ def test_a_failing_program_fails_with_its_code_and_last_stderr_lines(make_ctx):
     with pytest.raises(JobFailed) as exc:
         run_kind(ctx, command=script)
     message = str(exc.value)
-    assert message.startswith("exit code 4:\n")
+    assert message.startswith("exit code 4: problem 30\n")  # what a list of runs shows
     assert message.splitlines()[1:] == [f"problem {i}" for i in range(11, 31)]
     assert exc.value.retry
+
+
+def test_a_successful_run_is_summed_up_by_the_programs_last_line(make_ctx):
+    result = run_kind(make_ctx("ok"), command="echo copying; echo 'sent 1.2 GB in 3 files'")
+    assert result["summary"] == "sent 1.2 GB in 3 files"
+    result = run_kind(make_ctx("quiet"), command="true")
+    assert result["summary"].startswith("done in ")
+    result = run_kind(make_ctx("rsync"), command="echo some vanished; exit 24", success_codes=[0, 24])
+    assert result["summary"] == "some vanished (exit code 24)"
 
 
 def test_success_codes_are_successes(make_ctx):

@@ -104,7 +104,7 @@ def test_a_command_gets_the_value_and_its_log_error_and_progress_show_stars(
     run = eng.watcher.wait(rid)
     assert got.read_text() == VALUE  # the program had the real value
     assert run["state"] == "failed"
-    assert run["error"] == "exit code 3:\nbad ***"
+    assert run["error"] == "exit code 3: bad ***"
     assert run["progress_message"] == "with ***"
     logs = [(l["level"], l["message"]) for l in eng.store.logs(rid)]
     assert ("info", "token is ***") in logs and ("warning", "bad ***") in logs

@@ -134,7 +134,10 @@ class _Run:
             raise JobFailed(self._failure(code, output, shell=isinstance(command, str)),
                             retry=not (isinstance(command, str) and code in (126, 127)))
         took = format_duration(time.monotonic() - self.started)
-        summary = f"exit code {code} after {took}"
+        # the program's last line says best what it did ("sent 1.2 GB, total size 80 GB")
+        summary = _short(output.last_line) if output.last_line else f"done in {took}"
+        if code != 0:
+            summary += f" (exit code {code})"
         if outputs:
             summary += f", {len(outputs)} output file{'s' if len(outputs) != 1 else ''}"
         return {"summary": summary, "exit_code": code, "outputs": outputs,
@@ -237,7 +240,15 @@ class _Run:
             elif shell and code == 126:
                 what += " (the shell found a program it could not run)"
         lines = list(output.stderr_tail)
-        return what + (":\n" + "\n".join(lines) if lines else "")
+        if not lines:
+            return what
+        # the first line is what a list shows: the program's last complaint
+        first = f"{what}: {_short(lines[-1].strip())}"
+        return first if len(lines) == 1 else first + "\n" + "\n".join(lines)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _iso(ts: float | None) -> str:

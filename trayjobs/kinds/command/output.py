@@ -43,6 +43,7 @@ class OutputLog:
         self.left_out_lines = self.left_out_bytes = 0
         self.lines = 0
         self.stderr_tail: deque[str] = deque(maxlen=ERROR_LINES)
+        self.last_line = ""  # the program's last word: the run's summary when it succeeds
 
     def feed(self, stream: str, data: bytes) -> None:
         buf = self._buf[stream] + data
@@ -96,6 +97,7 @@ class OutputLog:
         level = "warning" if stream == "stderr" else "info"
         if stream == "stderr":
             self.stderr_tail.extend(ln.rstrip() for ln in lines[-ERROR_LINES:])
+        self.last_line = lines[-1].strip()
         self.lines += len(lines)
         size = len(raw) + 1
         if self._head_left >= size:
@@ -146,6 +148,7 @@ class OutputLog:
         level = "warning" if stream == "stderr" else "info"
         if stream == "stderr":
             self.stderr_tail.append(text)
+        self.last_line = text.strip()
         self.lines += 1
         if self._head_left >= size:
             self._head_left -= size
