@@ -56,7 +56,7 @@ class ImportParams(KindParams):
     header_row: int | None = Field(
         None, ge=1, description="Spreadsheets: the row number (as the sheet shows it) that "
                                 "holds the column names; rows above it are skipped; default: "
-                                "the first row filling at least half as many cells as the "
+                                "the first row filling more than half as many cells as the "
                                 "fullest of the first 20 rows (a title line above the table "
                                 "is skipped).")
     mode: Literal["insert", "upsert", "replace"] = Field(

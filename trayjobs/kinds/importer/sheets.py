@@ -7,8 +7,8 @@ text, durations ISO 8601 durations (``PT26H3M``), and formulas give the value
 the spreadsheet program last calculated and saved.
 
 Where the table starts: leading empty rows and columns never count. The header
-is ``header_row`` if set, otherwise the first row filling at least half as many
-cells as the fullest of the first rows, so a title line ("Sales 2024", a date
+is ``header_row`` if set, otherwise the first row filling more than half as many
+cells as the fullest of the first 20 rows, so a title line ("Sales 2024", a date
 beside it) above the table is skipped. Empty rows are skipped anywhere, trailing
 empty columns are dropped, and cells to the right of the header become
 ``column_N``. Every cell of a merged range gets the value of its top-left cell
@@ -277,7 +277,7 @@ class SheetReader(Reader):
             for number, values, _ in rows:
                 if number == header_row:
                     self.header_line = number
-                    self.fields = ["" if v is None else str(v) for v in values]
+                    self.fields = _names(values)
                     return
                 if number > header_row:
                     break
@@ -288,10 +288,10 @@ class SheetReader(Reader):
             raise FileProblem(f"{self.label} is empty")
         # Counted before merged ranges are filled: a title merged across the table is one cell.
         filled = [own for _, _, own in ahead]
-        enough = max(filled) / 2
-        at = next(i for i, n in enumerate(filled) if n >= enough)
+        half = max(filled) / 2
+        at = next(i for i, n in enumerate(filled) if n > half)
         self.header_line = ahead[at][0]
-        self.fields = ["" if v is None else str(v) for v in ahead[at][1]]
+        self.fields = _names(ahead[at][1])
         self._pending = ahead[at + 1:]
 
     def batches(self) -> Iterator[Batch]:
@@ -303,7 +303,7 @@ class SheetReader(Reader):
                 return
             width = max(len(self.fields), max(len(v) for _, v, _ in chunk))
             if width > len(self.fields):
-                self.fields.extend("" for _ in range(width - len(self.fields)))
+                self.fields.extend(f"column_{i}" for i in range(len(self.fields) + 1, width + 1))
             padded = [v + [None] * (width - len(v)) if len(v) < width else v for _, v, _ in chunk]
             lines = [n for n, _, _ in chunk]
             yield Batch(padded, width, lines[0], lines)
@@ -313,8 +313,12 @@ class SheetReader(Reader):
         return self.rows_read / self.total_rows if self.total_rows else 1.0
 
     def raw(self, row: Any) -> str:
-        names = [f or f"column_{i}" for i, f in enumerate(self.fields, start=1)]
-        return printable(json.dumps(dict(zip(names, row)), ensure_ascii=False, default=str))
+        return printable(json.dumps(dict(zip(self.fields, row)), ensure_ascii=False, default=str))
+
+
+def _names(values: list[Any]) -> list[str]:
+    """Header cells as column names; an empty one is named by its position."""
+    return [f"column_{i}" if v is None else str(v) for i, v in enumerate(values, start=1)]
 
 
 @contextmanager
