@@ -1,4 +1,4 @@
-"""``import``: load CSV, TSV, JSON and JSON Lines files into a SQLite table.
+"""``import``: load CSV, TSV, JSON, JSON Lines and spreadsheet files into SQLite tables.
 
 Each file is one transaction: afterwards the table holds all of its good rows
 or none of them. Rows that cannot be stored are set aside in ``_rejected``
@@ -8,6 +8,7 @@ imported" and undo work. The modules, in the order a file meets them:
 
 - :mod:`.sniff`, :mod:`.plan`: format, encoding, CSV dialect, target table
 - :mod:`.streams`, :mod:`.readers`, :mod:`.jsonstream`: bytes to batches of rows
+- :mod:`.sheets`: workbooks (.xlsx, .xlsm, .xls, .ods), a sheet to batches of rows
 - :mod:`.schema`: column names and types
 - :mod:`.load`, :mod:`.store`: the table, the ledger and the quarantine
 - :mod:`.runner`, :mod:`.files`: the run over all files; moving them aside
@@ -36,7 +37,8 @@ __all__ = ["ImportKind", "ImportParams"]
 @register
 class ImportKind(JobKind):
     name = "import"
-    summary = "Loads CSV, TSV, JSON and JSON Lines files into a SQLite table, one transaction per file."
+    summary = ("Loads CSV, TSV, JSON, JSON Lines and spreadsheet (.xlsx, .xls, .ods) files into a "
+               "SQLite table, one transaction per file (per sheet).")
     Params = ImportParams
     plural = "imports"
     undo_note = ("The rows it imported are removed from the table (and rows it replaced "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import codecs
 import os
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -32,9 +32,10 @@ class ImportParams(KindParams):
     table: str | None = Field(
         None, description="Table to import into; default: derived from each file's name "
                           "(`Bank Export-2024.csv` -> `bank_export_2024`).")
-    format: Literal["auto", "csv", "tsv", "json", "ndjson"] = Field(
+    format: Literal["auto", "csv", "tsv", "json", "ndjson", "xlsx", "xls", "ods"] = Field(
         "auto", description="File format; `auto` goes by the extension (.csv, .tsv, .json, "
-                            ".ndjson, .jsonl, each optionally .gz) and then the content.")
+                            ".ndjson, .jsonl, each optionally .gz; .xlsx, .xlsm, .xls, .ods) "
+                            "and then the content.")
     encoding: str = Field(
         "auto", description="Text encoding, e.g. `utf-8` or `cp1252`; `auto` reads byte order "
                             "marks, checks UTF-8 and otherwise detects a legacy code page.")
@@ -47,6 +48,17 @@ class ImportParams(KindParams):
     header: bool = Field(
         True, description="The first CSV/TSV row holds the column names; if false the columns "
                           "are called column_1, column_2, ...")
+    sheet: int | str | None = Field(
+        None, description="Spreadsheets: the sheet to import, by name (`\"Sales\"`) or number "
+                          "(`2` is the second); `\"*\"` imports every non-empty sheet, each "
+                          "into its own table named `TABLE_SHEET` (`book_sales`); default: "
+                          "the first sheet.")
+    header_row: int | None = Field(
+        None, ge=1, description="Spreadsheets: the row number (as the sheet shows it) that "
+                                "holds the column names; rows above it are skipped; default: "
+                                "the first row filling more than half as many cells as the "
+                                "fullest of the first 20 rows (a title line above the table "
+                                "is skipped).")
     mode: Literal["insert", "upsert", "replace"] = Field(
         "insert", description="`insert` appends rows; `upsert` inserts or updates rows by `pk`; "
                               "`replace` empties the table and fills it with this run's files.")
@@ -115,6 +127,17 @@ class ImportParams(KindParams):
             raise ValueError("quotechar must be one character, or empty for no quoting")
         return value
 
+    @field_validator("sheet", mode="before")
+    @classmethod
+    def _usable_sheet(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError('sheet is a name, a number from 1, or "*" for every sheet')
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"sheets are numbered from 1 (got {value}); or give the name")
+        if isinstance(value, str) and not value.strip():
+            raise ValueError('sheet must not be empty; give a name, a number or "*"')
+        return value
+
     @field_validator("table")
     @classmethod
     def _usable_table(cls, value: str | None) -> str | None:
@@ -175,6 +198,12 @@ class ImportParams(KindParams):
             raise ValueError("types names a column twice")
         if self.format in ("json", "ndjson") and (self.delimiter or self.quotechar is not None):
             raise ValueError(f"delimiter and quotechar apply to CSV/TSV, not to {self.format}")
+        if self.format in ("csv", "tsv", "json", "ndjson") and (
+                self.sheet is not None or self.header_row is not None):
+            raise ValueError(f"sheet and header_row apply to spreadsheets, not to {self.format}")
+        if self.header_row is not None and not self.header:
+            raise ValueError("header_row names the row of column names; with header = false "
+                             "there is none")
         if self.json_key is not None and self.format in ("csv", "tsv", "ndjson"):
             raise ValueError(f"json_key applies to JSON files, not to {self.format}")
         return self

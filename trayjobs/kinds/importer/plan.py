@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, Iterator, TextIO
 
 from .params import ImportParams
 from .problems import FileProblem
 from .readers import CsvReader, JsonReader, NdjsonReader, Reader
 from .schema import table_name_for
+from .sheets import SheetChoice, choose_sheets, open_sheet, workbook_format
 from .sniff import (HEAD_BYTES, CsvDialect, Encoding, check_binary, detect_encoding,
                     detect_format, sniff_dialect)
-from .streams import ERRORS, ByteTap, DecodeWatch, read_head
+from .streams import ERRORS, ByteTap, DecodeWatch, open_text, read_head
 
-__all__ = ["Plan", "plan_file", "make_reader"]
+__all__ = ["Plan", "plan_file", "make_reader", "open_reader"]
+
+#: A workbook has no text encoding.
+NO_ENCODING = Encoding("", "")
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,13 @@ class Plan:
     encoding: Encoding
     dialect: CsvDialect | None
     table: str
+    sheets: tuple[SheetChoice, ...] = ()  # a workbook's chosen sheets, each a table
+    sheet: SheetChoice | None = None  # the one sheet this plan reads
+
+    @property
+    def label(self) -> str:
+        """How the log names what is read: the file, or the file and its sheet."""
+        return f"{self.path.name} [{self.sheet.name}]" if self.sheet else self.path.name
 
     @property
     def newline(self) -> str | None:
@@ -33,7 +45,9 @@ class Plan:
         return "" if self.dialect else None
 
     def describe(self) -> str:
-        parts = [self.format.upper(), self.encoding.label]
+        parts = [self.format.upper()] + ([self.encoding.label] if self.encoding.label else [])
+        if self.sheet:
+            parts.append(f"sheet {self.sheet.number} {self.sheet.name!r}")
         if self.dialect:
             parts.append(self.dialect.describe())
         return ", ".join(parts)
@@ -54,6 +68,11 @@ def plan_file(path: Path, params: ImportParams) -> Plan:
     if not head:
         raise FileProblem("the file is empty (0 bytes)" if path.stat().st_size == 0
                           else "the file is empty once decompressed")
+    book = workbook_format(path, head, params.format)
+    if book:
+        table = params.table or table_name_for(path)
+        sheets = tuple(choose_sheets(path, params, table))
+        return Plan(path, book, NO_ENCODING, None, table, sheets)
     encoding = detect_encoding(head, complete=complete, explicit=params.encoding)
     text = head.decode(encoding.codec, ERRORS)
     check_binary(head, text)
@@ -73,3 +92,20 @@ def make_reader(plan: Plan, text: TextIO, tap: ByteTap, watch: DecodeWatch,
     if plan.format == "ndjson":
         return NdjsonReader(text, **kw)
     return JsonReader(text, key=params.json_key, **kw)
+
+
+@contextmanager
+def open_reader(plan: Plan, params: ImportParams, *, redetect: Callable[[bytes], str] | None = None
+                ) -> Iterator[tuple[Reader, Callable[[], float]]]:
+    """The plan's reader, and how far through the file it is (0.0 to 1.0)."""
+    if plan.sheet is not None:
+        with open_sheet(plan, params) as sheet:
+            yield sheet, sheet.position
+        return
+    try:
+        size = max(plan.path.stat().st_size, 1)
+    except OSError:
+        size = 1  # opening it says what is wrong
+    with open_text(plan.path, encoding=plan.encoding.codec, newline=plan.newline,
+                   redetect=redetect) as (text, tap, watch):
+        yield make_reader(plan, text, tap, watch, params), lambda: tap.position() / size

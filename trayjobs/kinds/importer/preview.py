@@ -9,18 +9,18 @@ only if it exists), never created.
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ...context import JobContext
 from ...errors import JobFailed
 from .params import ImportParams
-from .plan import make_reader, plan_file
+from .plan import Plan, open_reader, plan_file
 from .problems import BadRow, FileProblem
 from .runner import database_path
 from .schema import (Namer, classify_text, classify_value, fits_text, fits_value, fold,
                      sql_value, type_of_declared, wider)
-from .streams import open_text
 
 __all__ = ["preview"]
 
@@ -58,15 +58,24 @@ def _shown(value: Any, t: str, text: bool) -> Any:
         return value
 
 
-def _file(path: Path, params: ImportParams, database: Path) -> dict[str, Any]:
+def _files(path: Path, params: ImportParams, database: Path) -> list[dict[str, Any]]:
+    """The file's preview; a workbook's is one per chosen sheet."""
     try:
         plan = plan_file(path, params)
+    except FileProblem as exc:
+        return [{"file": str(path), "error": exc.for_file(path.name)}]
+    if not plan.sheets:
+        return [_file(path, plan, params, database)]
+    return [_file(path, replace(plan, sheet=s, table=s.table), params, database)
+            for s in plan.sheets]
+
+
+def _file(path: Path, plan: Plan, params: ImportParams, database: Path) -> dict[str, Any]:
+    try:
         rows: list[tuple[int, Any]] = []
         bad: list[BadRow] = []
         limited = params.model_copy(update={"batch_size": min(params.batch_size, _TYPE_SAMPLE)})
-        with open_text(path, encoding=plan.encoding.codec, newline=plan.newline) as (
-                text, tap, watch):
-            reader = make_reader(plan, text, tap, watch, limited)
+        with open_reader(plan, limited) as (reader, _):
             for batch in reader.batches():
                 bad += batch.bad
                 rows += zip(reader.line_numbers(batch), batch.rows)
@@ -74,7 +83,7 @@ def _file(path: Path, params: ImportParams, database: Path) -> dict[str, Any]:
                     break
             fields = list(reader.fields)
     except FileProblem as exc:
-        return {"file": str(path), "error": exc.for_file(path.name)}
+        return {"file": str(path), "error": exc.for_file(plan.label)}
     is_text = reader.values == "text"
     names = Namer().names(fields)
     explicit = {fold(k): v for k, v in params.types.items()}
@@ -100,6 +109,7 @@ def _file(path: Path, params: ImportParams, database: Path) -> dict[str, Any]:
                for i, n in enumerate(names)} for row in good[:params.preview_rows]]
     return {"file": str(path), "table": plan.table, "table_exists": bool(existing),
             "format": plan.format, "encoding": plan.encoding.codec,
+            **({"sheet": plan.sheet.name} if plan.sheet else {}),
             "dialect": plan.dialect.describe() if plan.dialect else None,
             "columns": names, "types": types, "sample": sample,
             "rows_read": len(rows), "notes": _notes(fields),
@@ -117,12 +127,13 @@ def preview(ctx: JobContext, params: ImportParams) -> dict[str, Any]:
     if not ctx.files:
         raise JobFailed("no files to preview: choose one or more files", retry=False)
     database = database_path(ctx, params)
-    files = [_file(Path(f).expanduser().absolute(), params, database)
-             for f in ctx.files[:_MAX_FILES]]
+    files = [one for f in ctx.files[:_MAX_FILES]
+             for one in _files(Path(f).expanduser().absolute(), params, database)]
     first = next((f for f in files if "error" not in f), {})
     errors = [f["error"] for f in files if "error" in f]
     if first:
-        summary = (f"preview of {Path(first['file']).name}: {len(first['columns'])} columns, "
+        shown = Path(first["file"]).name + (f" [{first['sheet']}]" if "sheet" in first else "")
+        summary = (f"preview of {shown}: {len(first['columns'])} columns, "
                    f"{first['rows_read']:,} rows read, {len(first['rejects'])} would be rejected "
                    f"-> table {first['table']}")
     else:

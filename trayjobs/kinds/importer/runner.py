@@ -13,7 +13,7 @@ import sqlite3
 import stat
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -22,11 +22,12 @@ from ...errors import JobFailed
 from .files import NotMoved, move_aside
 from .load import TableWriter
 from .params import ImportParams
-from .plan import Plan, make_reader, plan_file
+from .plan import Plan, open_reader, plan_file
 from .problems import FileProblem, Restart
+from .sheets import SHEET_FORMATS
 from .sniff import Encoding, guess_legacy
 from .store import Store, store_problem
-from .streams import FileStamp, check_unchanged, hash_file, open_text
+from .streams import FileStamp, check_unchanged, hash_file
 
 __all__ = ["ImportRun", "FileResult", "database_path"]
 
@@ -96,12 +97,13 @@ class _Progress:
     def __init__(self, ctx: JobContext, total: int) -> None:
         self.ctx, self.total, self.base, self._last = ctx, total, 0, 0.0
 
-    def __call__(self, done: int, rows: int, name: str, *, force: bool = False) -> None:
+    def __call__(self, done: int, rows: int, name: str, *, force: bool = False,
+                 of: int | None = None) -> None:
         now = time.monotonic()
         if force or now - self._last >= PROGRESS_INTERVAL:
             self._last = now
-            self.ctx.progress(self.base + done, self.total, f"{_plural(rows, 'row')} · {name}",
-                              "bytes")
+            count = f"{rows:,} of {_plural(of, 'row')}" if of else _plural(rows, 'row')
+            self.ctx.progress(self.base + done, self.total, f"{count} · {name}", "bytes")
 
 
 class ImportRun:
@@ -148,18 +150,17 @@ class ImportRun:
             if earlier and not path.exists():
                 return self._resumed(path, earlier)
             stamp = self._seen[path] = self._hash(path)
-            if earlier and earlier["sha256"] == stamp.sha256:
+            # A workbook's sheets are imports of their own: each is looked up by itself.
+            if earlier and earlier["sha256"] == stamp.sha256 and (
+                    earlier["format"] not in SHEET_FORMATS):
                 return self._resumed(path, earlier)
             plan = plan_file(path, params)
+            if plan.sheets:
+                return self._workbook(store, path, plan, stamp, progress)
             table = self._table_spelling(store, plan.table)
-            same = None if params.reimport else store.same_content(stamp.sha256, table)
+            same = self._same(store, plan, table, stamp)
             if same:
-                self._kept.setdefault(table, set()).add(same["id"])
-                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(same["imported_at"]))
-                msg = (f"already imported: same content as {same['file']} (run {same['run_id']}, "
-                       f"{when}, {_plural(same['rows'] or 0, 'row')} in {table}); skipped")
-                ctx.log(f"{path.name}: {msg}")
-                return FileResult(str(path), "skipped", table, import_id=same["id"], message=msg)
+                return same
             ctx.log(f"{path.name}: {plan.describe()} -> table {table}")
             return self._load(store, path, plan, table, stamp, progress)
         except sqlite3.Error as exc:  # reading the ledger: locked for too long, damaged...
@@ -169,6 +170,63 @@ class ImportRun:
         ctx.log(problem.for_file(path.name), "error")
         return FileResult(str(path), "failed", message=problem.for_file(path.name),
                           retry=problem.retry)
+
+    def _same(self, store: Store, plan: Plan, table: str, stamp: FileStamp) -> FileResult | None:
+        """Skipped: the same bytes were imported into ``table`` before."""
+        same = None if self.params.reimport else store.same_content(stamp.sha256, table)
+        if not same:
+            return None
+        self._kept.setdefault(table, set()).add(same["id"])
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(same["imported_at"]))
+        msg = (f"already imported: same content as {same['file']} (run {same['run_id']}, "
+               f"{when}, {_plural(same['rows'] or 0, 'row')} in {table}); skipped")
+        self.ctx.log(f"{plan.label}: {msg}")
+        return FileResult(str(plan.path), "skipped", table, import_id=same["id"], message=msg)
+
+    def _workbook(self, store: Store, path: Path, plan: Plan, stamp: FileStamp,
+                  progress: _Progress) -> FileResult:
+        """Each chosen sheet as an import of its own: its table, its ledger entry, its
+        transaction. The file fails if a sheet does; the sheets done before stay done, and
+        a second try skips them as already imported."""
+        results = []
+        for n, choice in enumerate(plan.sheets):
+            one = replace(plan, sheet=choice, table=choice.table)
+            share = stamp.size / len(plan.sheets)
+            at = progress.base
+            progress.base += round(n * share)
+            try:
+                results.append(self._sheet(store, one, stamp, progress, share))
+            except sqlite3.Error as exc:
+                problem = store_problem(exc)
+            except FileProblem as exc:
+                problem = exc
+            else:
+                continue
+            finally:
+                progress.base = at
+            self.ctx.log(problem.for_file(one.label), "error")
+            results.append(FileResult(str(path), "failed", choice.table,
+                                      message=problem.for_file(one.label), retry=problem.retry,
+                                      details={"sheet": choice.name}))
+        return _whole_workbook(path, plan, results)
+
+    def _sheet(self, store: Store, plan: Plan, stamp: FileStamp, progress: _Progress,
+               share: float) -> FileResult:
+        ctx, path = self.ctx, plan.path
+        table = self._table_spelling(store, plan.table)
+        for run_id in (ctx.run_id, ctx.resumes):
+            earlier = None if run_id is None else store.imported_by_run(run_id, ctx.job,
+                                                                        str(path), table)
+            if earlier and earlier["sha256"] == stamp.sha256:
+                result = self._resumed(path, earlier)
+                result.details["sheet"] = plan.sheet.name
+                return result
+        result = self._same(store, plan, table, stamp)
+        if result is None:
+            ctx.log(f"{plan.label}: {plan.describe()} -> table {table}")
+            result = self._load(store, path, plan, table, stamp, progress, share=share)
+        result.details["sheet"] = plan.sheet.name
+        return result
 
     def _hash(self, path: Path) -> FileStamp:
         try:
@@ -198,13 +256,14 @@ class ImportRun:
         return row[0] if row else table
 
     def _load(self, store: Store, path: Path, plan: Plan, table: str, stamp: FileStamp,
-              progress: _Progress) -> FileResult:
+              progress: _Progress, *, share: float | None = None) -> FileResult:
         hints: dict[str, str] = {}
         for _ in range(_MAX_PASSES):
             try:
-                return self._pass(store, path, plan, table, stamp, progress, hints)
+                return self._pass(store, path, plan, table, stamp, progress, hints,
+                                  stamp.size if share is None else share)
             except Restart as again:
-                self.ctx.log(f"{path.name}: {again.why}; reading the file again")
+                self.ctx.log(f"{plan.label}: {again.why}; reading the file again")
                 hints.update(again.types)
                 if again.encoding:
                     plan = Plan(plan.path, plan.format,
@@ -213,8 +272,8 @@ class ImportRun:
         raise FileProblem("the column types kept changing while reading; set types for the job")
 
     def _pass(self, store: Store, path: Path, plan: Plan, table: str, stamp: FileStamp,
-              progress: _Progress, hints: dict[str, str]) -> FileResult:
-        ctx, params = self.ctx, self.params
+              progress: _Progress, hints: dict[str, str], size: float) -> FileResult:
+        ctx, params, name = self.ctx, self.params, plan.label
         try:
             store.begin()
         except sqlite3.Error as exc:
@@ -227,15 +286,14 @@ class ImportRun:
                 format=plan.format, encoding=plan.encoding.codec, rows=0, rejected=0)
             if params.mode == "replace" and first_in_run:
                 removed = store.empty_table(table, import_id, keep=self._kept.get(table, set()))
-                ctx.log(f"{path.name}: replacing the {_plural(removed, 'row')} of {table}")
+                ctx.log(f"{name}: replacing the {_plural(removed, 'row')} of {table}")
             redetect = guess_legacy if plan.encoding.ascii_start else None
-            with open_text(path, encoding=plan.encoding.codec, newline=plan.newline,
-                           redetect=redetect) as (text, tap, watch):
-                reader = make_reader(plan, text, tap, watch, params)
+            with open_reader(plan, params, redetect=redetect) as (reader, position):
+                of = getattr(reader, "total_rows", None)
                 writer = TableWriter(
                     store, reader, table=table, mode=params.mode, pk=params.pk,
                     types=params.types, hints=hints, import_id=import_id,
-                    on_bad=params.on_bad_rows, log=lambda m: ctx.log(f"{path.name}: {m}"),
+                    on_bad=params.on_bad_rows, log=lambda m: ctx.log(f"{name}: {m}"),
                     reject=lambda rows: store.reject(rows, import_id=import_id,
                                                      run_id=ctx.run_id, file=path.name,
                                                      table=table))
@@ -244,7 +302,7 @@ class ImportRun:
                     for batch in reader.batches():
                         ctx.check_cancelled()
                         writer.write(batch)
-                        progress(tap.position(), writer.rows, path.name)
+                        progress(round(position() * size), writer.rows, name, of=of)
                 writer.finish()
             check_unchanged(path, stamp)
             store.finish_import(import_id, rows=writer.rows, rejected=writer.rejected)
@@ -259,7 +317,7 @@ class ImportRun:
         done = f"{_plural(writer.rows, 'row')} imported into {table}"
         if writer.rejected:
             done += f", {writer.rejected:,} rejected (table _rejected)"
-        ctx.log(f"{path.name}: {done}{f' ({note})' if note else ''}")
+        ctx.log(f"{name}: {done}{f' ({note})' if note else ''}")
         return FileResult(str(path), "imported", table, writer.rows, writer.rejected, import_id,
                           message=done, note=note,
                           details={"format": plan.format, "encoding": plan.encoding.codec,
@@ -301,8 +359,7 @@ class ImportRun:
         result = {"summary": summary, "database": str(self.database),
                   "rows": sum(r.rows for r in self.results if r.status != "skipped"),
                   "rejected": sum(r.rejected for r in self.results if r.status != "skipped"),
-                  "imports": [r.import_id for r in self.results
-                              if r.status in ("imported", "resumed")],
+                  "imports": [i for r in self.results for i in _imports_of(r)],
                   "files": [asdict(r) for r in self.results]}
         failed = [r for r in self.results if r.status == "failed"]
         if failed:
@@ -310,6 +367,32 @@ class ImportRun:
             message = reasons if len(self.results) == 1 else f"{summary}. {reasons}"
             raise JobFailed(message, retry=all(r.retry for r in failed))
         return result
+
+
+def _imports_of(result: FileResult) -> list[int]:
+    """The ledger ids a file's result stands for (a workbook's: one per sheet)."""
+    parts = result.details.get("sheets") or [asdict(result)]
+    return [p["import_id"] for p in parts if p["status"] in ("imported", "resumed")]
+
+
+def _whole_workbook(path: Path, plan: Plan, results: list[FileResult]) -> FileResult:
+    """One result for the file from its sheets' results."""
+    if len(results) == 1:
+        result = results[0]
+        result.details.setdefault("format", plan.format)
+        result.details["sheets"] = [asdict(result)]
+        return result
+    statuses = {r.status for r in results}
+    status = next(s for s in ("failed", "imported", "resumed", "skipped") if s in statuses)
+    done = [r for r in results if r.status in ("imported", "resumed")]
+    failed = [r for r in results if r.status == "failed"]
+    return FileResult(
+        str(path), status, ", ".join(dict.fromkeys(r.table for r in results if r.table)),
+        rows=sum(r.rows for r in done), rejected=sum(r.rejected for r in done),
+        import_id=next((r.import_id for r in done), None),
+        message="; ".join(r.message for r in (failed or results)),
+        retry=bool(failed) and all(r.retry for r in failed),
+        details={"format": plan.format, "sheets": [asdict(r) for r in results]})
 
 
 def summarize(results: list[FileResult]) -> str:

@@ -33,8 +33,10 @@ _BOMS = [(codecs.BOM_UTF32_LE, "utf-32", "UTF-32 (BOM)"), (codecs.BOM_UTF32_BE, 
 # Single-byte code pages a desktop export plausibly uses; cp1252 first.
 _LEGACY = ["cp1252", "latin_1", "iso8859_15", "cp1250", "cp1251", "cp1253", "cp1254", "cp1257",
            "koi8_r", "mac_roman", "cp850"]
-_MAGIC = [(b"PK\x03\x04", "a ZIP archive (an Excel .xlsx file? export it as CSV)"),
-          (b"\xd0\xcf\x11\xe0", "an Office document (an old .xls file? export it as CSV)"),
+_MAGIC = [(b"PK\x03\x04", "a ZIP archive (a spreadsheet? name it .xlsx or .ods, or set "
+                          "format = \"xlsx\" or \"ods\")"),
+          (b"\xd0\xcf\x11\xe0", "an Office document (a spreadsheet? name it .xls, or set "
+                                "format = \"xls\")"),
           (b"%PDF-", "a PDF document"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
           (b"GIF8", "a GIF image"), (b"SQLite format 3\x00", "an SQLite database"),
           (b"\x7fELF", "a program")]

@@ -101,7 +101,13 @@ class Store:
         row = cur.fetchone()
         return dict(zip([d[0] for d in cur.description], row)) if row else None
 
-    def imported_by_run(self, run_id: int, job: str, path: str) -> dict[str, Any] | None:
+    def imported_by_run(self, run_id: int, job: str, path: str,
+                        table: str | None = None) -> dict[str, Any] | None:
+        """The run's latest import of ``path`` (into ``table``: a workbook's sheet)."""
+        if table is not None:
+            return self._one('SELECT * FROM _imports WHERE run_id = ? AND job = ? AND path = ? '
+                             'AND "table" = ? ORDER BY id DESC LIMIT 1',
+                             (run_id, job, path, table))
         return self._one('SELECT * FROM _imports WHERE run_id = ? AND job = ? AND path = ? '
                          'ORDER BY id DESC LIMIT 1', (run_id, job, path))
 
