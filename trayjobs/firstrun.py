@@ -42,7 +42,8 @@ DATA_REPORT = "imported-data"
 ACTIVITY_REPORT = "job-activity"
 COMMAND_JOB = "scratch-size"
 #: What the Inbox imports; anything else dropped there is left alone.
-INBOX_PATTERNS = ["*.csv", "*.tsv", "*.json", "*.jsonl", "*.ndjson", "*.csv.gz", "*.tsv.gz"]
+INBOX_PATTERNS = ["*.csv", "*.tsv", "*.json", "*.jsonl", "*.ndjson", "*.csv.gz", "*.tsv.gz",
+                  "*.xlsx", "*.xlsm", "*.xls", "*.ods"]
 
 _RECORD = "example-setup.json"
 
