@@ -93,7 +93,7 @@ def test_a_move_into_a_link_to_outside_writes_nothing_there(make_ctx, root, outs
     assert snapshot(outside) == before
     assert result["acted"] == 0 and result["errors"] == 3, result
     errors = [p for p in result["problems"] if p["kind"] == "error"]
-    assert len(errors) == 3 and all("is a link now" in p["reason"] for p in errors), errors
+    assert len(errors) == 3 and all("is a link, not a folder; not followed" in p["reason"] for p in errors), errors
     assert os.path.islink(root / "sorted")  # the link itself stays where it is
     assert files(root) >= {"a.txt", "precious.txt", "sub/b.txt"}
     assert not trashed(trash_dir)  # nothing outside was "replaced" into the trash
@@ -111,7 +111,7 @@ def test_a_link_to_outside_deeper_in_the_destination_is_not_followed(make_ctx, r
     os.utime(root / "a.txt", (old, old))
     result, _ = run(make_ctx, locations=[str(root)], action={"move": str(dest) + "/{year}"})
     assert snapshot(outside) == before
-    assert result["errors"] == 1 and "is a link now" in result["problems"][0]["reason"]
+    assert result["errors"] == 1 and "is a link, not a folder; not followed" in result["problems"][0]["reason"]
 
 
 # -- D3: templates that start with a placeholder --------------------------------------------

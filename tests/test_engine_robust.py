@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import sqlite3
-import sys
 import time
 from pathlib import Path
 

@@ -393,7 +393,7 @@ def cmd_retry(home: Home, args) -> int:
     print(new)
     if not _consumer_running(home):
         print("No trayjobs app or worker is running; it will run when one starts "
-              f"(or: trayjobs run ... --wait).", file=sys.stderr)
+              "(or: trayjobs run ... --wait).", file=sys.stderr)
     return EXIT_OK
 
 

@@ -320,7 +320,7 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
     unknown = set(data) - {"settings", "jobs"}
     for key in sorted(unknown):
         cfg.errors.append(ConfigError(
-            f"unknown top-level table; use [settings] or [jobs.NAME]",
+            "unknown top-level table; use [settings] or [jobs.NAME]",
             file=fname, key=key, line=locate.top(key)))
 
     try:

@@ -19,7 +19,7 @@ import time
 from datetime import datetime, timezone, tzinfo
 from typing import Any, Callable
 
-from ..config import HOOK_KEYS, HOOK_OUTCOMES, Config, JobConfig
+from ..config import HOOK_OUTCOMES, Config, JobConfig
 from ..errors import UserError
 from ..instance import InstanceLock
 from ..kinds.registry import get_kind

@@ -16,7 +16,7 @@ import errno
 import os
 from typing import Iterable
 
-__all__ = ["Folders", "LinkInTheWay", "MountInTheWay", "mount_points", "display"]
+__all__ = ["Changed", "Folders", "LinkInTheWay", "MountInTheWay", "mount_points", "display"]
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _NOFOLLOW = _DIR | os.O_NOFOLLOW
@@ -25,9 +25,15 @@ _NOFOLLOW = _DIR | os.O_NOFOLLOW
 class LinkInTheWay(OSError):
     """A folder on the way is a link (or not a folder) now: acting through it could reach elsewhere."""
 
-    def __init__(self, path: str, what: str = "a link") -> None:
-        super().__init__(errno.ELOOP, f"{display(path)} is {what} now, not the folder it was; "
-                                      f"not followed", path)
+    def __init__(self, path: str, what: str = "a link, not a folder") -> None:
+        super().__init__(errno.ELOOP, f"{display(path)} is {what}; not followed", path)
+
+
+class Changed(OSError):
+    """The name now holds another file than the one scanned (replaced meanwhile): left alone."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(errno.ESTALE, "changed since it was scanned", path)
 
 
 class MountInTheWay(OSError):
@@ -97,7 +103,7 @@ def _open_checked(part: str, fd: int, here: str) -> int:
 
 def _why(exc: OSError, here: str) -> OSError:
     if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # Linux says either for a link opened O_NOFOLLOW
-        return LinkInTheWay(here, "a link" if os.path.islink(here) else "not a folder")
+        return LinkInTheWay(here, "a link, not a folder" if os.path.islink(here) else "not a folder")
     return exc
 
 

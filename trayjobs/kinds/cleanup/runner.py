@@ -25,7 +25,7 @@ from .filters import FilterEnv, combine
 from .freedesktop import home_trash
 from .actions.delete import PartlyDeleted
 from .actions.move import trust_destination
-from .dirs import LinkInTheWay, MountInTheWay, display, mount_points
+from .dirs import Changed, LinkInTheWay, MountInTheWay, display, mount_points
 from .fsops import reason, tree_size
 from .journal import Journal, Row
 from .params import CleanupParams
@@ -404,6 +404,8 @@ class Runner:
             self.problem(item.path, "skip", "already exists")
         elif reason(exc) == "in use":
             self.problem(item.path, "skip", "in use")
+        elif isinstance(exc, Changed):
+            self.problem(item.path, "skip", "changed since it was scanned")
         elif isinstance(exc, (LinkInTheWay, MountInTheWay)):
             self.problem(item.path, "error", f"could not {item.action}: {exc.strerror}")
         else:

@@ -17,7 +17,7 @@ from typing import BinaryIO, Callable, Literal
 
 from pydantic import Field, field_validator
 
-from ..dirs import LinkInTheWay, MountInTheWay, display
+from ..dirs import Changed, MountInTheWay, display
 from ..templates import PLACEHOLDERS, check_template
 from .base import Action, Item, Skip, Workspace
 from .move import destination_folder
@@ -93,7 +93,7 @@ def _add_file(zf: zipfile.ZipFile, dir_fd: int, name: str, arcname: str, expect:
     with open(fd, "rb") as fh:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or (expect and (st.st_ino, st.st_dev) != expect):
-            raise LinkInTheWay(name, "another file now (it changed since it was scanned)")
+            raise Changed(name)
         info = _info(arcname, st)
         info.compress_type = zipfile.ZIP_STORED if os.path.splitext(name)[1].lower() in _STORED \
             else zipfile.ZIP_DEFLATED

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ..dirs import Folders, LinkInTheWay
+from ..dirs import Changed, Folders
 from ..fsops import make_dirs
 from ..freedesktop import Trashed, Trasher
 from ..spec import Spec
@@ -94,7 +94,7 @@ class Workspace:
         if item.ino:
             st = os.lstat(item.name, dir_fd=fd)
             if (st.st_ino, st.st_dev) != (item.ino, item.dev):
-                raise LinkInTheWay(item.path, "another file now (it changed since it was scanned)")
+                raise Changed(item.path)
         return fd
 
     def release(self) -> None:
