@@ -9,7 +9,7 @@ database almost nothing.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 from ..store import RunStore
 from .events import EventBus, RunLog, RunProgress
@@ -20,13 +20,15 @@ STORE_INTERVAL = 0.5  # seconds between progress writes of one run
 
 
 class AttemptTracker:
-    def __init__(self, store: RunStore, bus: EventBus, run: dict[str, Any]) -> None:
+    def __init__(self, store: RunStore, bus: EventBus, run: dict[str, Any], *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.store, self.bus = store, bus
+        self.clock = clock
         self.run_id, self.job = run["id"], run["job"]
         self._logs: list[tuple[float, str, str]] = []
         # Counting from now (not "long ago") lets a short run's log lines reach the store
         # with its outcome, in one commit.
-        self._last_write = time.monotonic()
+        self._last_write = self.clock()
         self._dirty = False
         self._start: tuple[float, float] | None = None  # (time, done) at the first report
         self.done = self.total = None
@@ -46,7 +48,7 @@ class AttemptTracker:
                 self.flush()
 
     def _progress(self, msg: dict[str, Any]) -> None:
-        now = time.monotonic()
+        now = self.clock()
         done, total = msg.get("done"), msg.get("total")
         if msg.get("unit") != self.unit or self._start is None or (
                 done is not None and self.done is not None and done < self.done):
@@ -63,7 +65,7 @@ class AttemptTracker:
                                   rate, eta))
         self._dirty = True
         if now - self._last_write >= STORE_INTERVAL:
-            self._write_progress(now)
+            self.flush()  # progress and the log lines waiting with it: one timer for both
 
     def _write_progress(self, now: float) -> None:
         self.store.set_progress(self.run_id, self.done, self.total, self.unit, self.message)
@@ -71,26 +73,26 @@ class AttemptTracker:
         self._dirty = False
 
     def tick(self) -> None:
-        now = time.monotonic()
-        if self._dirty and now - self._last_write >= STORE_INTERVAL:
-            self._write_progress(now)
-        if self._logs and now - self._last_write >= STORE_INTERVAL:
+        if (self._dirty or self._logs) and self.clock() - self._last_write >= STORE_INTERVAL:
             self.flush()
 
     def take_logs(self) -> list[tuple[float, str, str]]:
         """Write pending progress; hand over the log lines not yet stored (the attempt's end
         writes them in its own transaction)."""
         if self._dirty:
-            self._write_progress(time.monotonic())
+            self._write_progress(self.clock())
         lines, self._logs = self._logs, []
         return lines
 
     def flush(self) -> None:
+        """Store the waiting log lines and progress, so that other processes (``trayjobs
+        show --follow``, a window opened later) see them while the run goes on."""
         if self._logs:
             lines, self._logs = self._logs, []
             self.store.add_logs(self.run_id, lines)
         if self._dirty:
-            self._write_progress(time.monotonic())
+            self._write_progress(self.clock())
+        self._last_write = self.clock()
 
 
 # Messages come from job code: what would not fit a column is made to, rather than

@@ -1,0 +1,44 @@
+"""The attempt tracker: what reaches the run store while a run goes on."""
+
+from __future__ import annotations
+
+from trayjobs.engine.events import EventBus
+from trayjobs.engine.tracker import STORE_INTERVAL, AttemptTracker
+from trayjobs.store import RunStore
+
+
+def tracker(home, clock):
+    store = RunStore(home.runs_db)
+    rid = store.create_run("j", kind="demo", trigger="cli")
+    return store, rid, AttemptTracker(store, EventBus(), store.get_run(rid), clock=lambda: clock[0])
+
+
+def test_log_lines_reach_the_store_while_progress_keeps_coming(home):
+    # Progress every 0.1 s, with the executor's tick between: the log line must be stored
+    # within STORE_INTERVAL or so, not held back until the run ends (other processes and a
+    # window opened later read the log from the store).
+    clock = [1000.0]
+    store, rid, t = tracker(home, clock)
+    t.on_message({"t": "log", "message": "first", "level": "info", "ts": 1.0})
+    stored_at = None
+    for i in range(40):
+        clock[0] += 0.1
+        t.on_message({"t": "progress", "done": i, "total": 100})
+        t.tick()
+        if stored_at is None and store.logs(rid):
+            stored_at = clock[0] - 1000.0
+    assert stored_at is not None and stored_at <= STORE_INTERVAL + 0.15, stored_at
+    assert store.get_run(rid)["progress_done"] >= 30  # progress is stored meanwhile too
+    store.close()
+
+
+def test_a_quiet_run_stores_its_log_lines_on_the_next_tick(home):
+    clock = [1000.0]
+    store, rid, t = tracker(home, clock)
+    t.on_message({"t": "log", "message": "only", "level": "info", "ts": 1.0})
+    t.tick()
+    assert store.logs(rid) == []  # batched: not one commit per line
+    clock[0] += STORE_INTERVAL
+    t.tick()
+    assert [l["message"] for l in store.logs(rid)] == ["only"]
+    store.close()
