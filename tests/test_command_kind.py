@@ -26,6 +26,11 @@ def run_kind(ctx, **params):
     return CommandKind().run(ctx, CommandKind.parse_params(params))
 
 
+def lines_of(ctx) -> list[str]:
+    """The logged lines (lines that arrive together are one log entry)."""
+    return [line for entry in ctx.sink.logs for line in entry.split("\n")]
+
+
 def progress_of(ctx) -> list[tuple]:
     return [(m["done"], m["total"], m["message"]) for m in ctx.sink.of("progress")]
 
@@ -80,7 +85,7 @@ def test_a_program_reports_progress_in_each_form(make_ctx, printed, expected):
     assert progress_of(ctx)[-1] == expected
     # Lines written for trayjobs become progress only; the rest is logged.
     protocol = printed.startswith(("PROGRESS", "{"))
-    assert len(ctx.sink.logs) == (2 if protocol else 3) - printed.endswith("\\r")
+    assert len(lines_of(ctx)) == (2 if protocol else 3) - printed.endswith("\\r")
 
 
 def test_a_silent_program_shows_elapsed_time(make_ctx, tmp_path):
@@ -94,7 +99,7 @@ def test_a_silent_program_shows_elapsed_time(make_ctx, tmp_path):
 def test_a_redrawn_line_is_logged_once_in_its_final_state(make_ctx):
     ctx = make_ctx("bar")
     run_kind(ctx, command=r"printf '10%%\r20%%\r30%%\rcopied all\n'")
-    assert ctx.sink.logs == ["copied all"]
+    assert lines_of(ctx) == ["copied all"]
     assert [p[0] for p in progress_of(ctx)][-1] == 30
 
 
@@ -230,13 +235,13 @@ def test_files_in_a_shell_command_are_quoted(make_ctx, tmp_path):
     f.write_text("x")
     ctx = make_ctx("sh", files=[f])
     run_kind(ctx, command='ls {files}; echo "$TRAYJOBS_FILES"', cwd=str(tmp_path))
-    assert ctx.sink.logs == [str(f), str(f)]
+    assert lines_of(ctx) == [str(f), str(f)]
 
 
 def test_cwd_defaults_to_home_and_expands(make_ctx):
     ctx = make_ctx("pwd")
     run_kind(ctx, command="pwd")
-    assert ctx.sink.logs == [str(Path.home())]
+    assert lines_of(ctx) == [str(Path.home())]
 
 
 def test_no_outputs_leave_no_folder(make_ctx):
