@@ -420,22 +420,40 @@ def cmd_jobs(home: Home, args) -> int:
     rows = []
     all_paused = ctl.paused()
     watching = ctl.store.watch_statuses() if _consumer_running(home) else None
+    from .engine.control import SCHEDULE_PROBLEM
     for job in ctl.config.jobs.values():
         st = states.get(job.name, {})
         status = ("disabled" if not job.enabled else "paused"
                   if all_paused or st.get("paused") else "")
         if not status and job.common.watch is not None:
             status = _watch_text(job, watching)
+        unplanned = ctl.store.get_value(SCHEDULE_PROBLEM + job.name)
+        if unplanned and job.schedule and job.enabled:
+            status = "not scheduled (see the log)"
         lr = last.get(job.name)
         rows.append([job.name, job.kind, job.trigger_text(), status,
-                     when(_next_run(job, st)) if job.schedule and job.enabled else "",
+                     _next_text(job, st) if job.schedule and job.enabled else "",
                      f"{lr['state']} {relative(lr.get('finished_at') or lr.get('created_at'))}"
                      if lr else ""])
     if rows:
         print(table(rows, ["JOB", "KIND", "TRIGGER", "STATUS", "NEXT RUN", "LAST RUN"]))
     for err in ctl.config.errors:
         print(f"error: {err}", file=sys.stderr)
+    _say_kept(ctl.config)
     return EXIT_OK
+
+
+def _say_kept(cfg) -> None:
+    """When the jobs file cannot be used at all, which version's jobs are in use."""
+    if cfg.kept_from is not None:
+        print(cfg.kept_note(), file=sys.stderr)
+
+
+def _next_text(job, state: dict[str, Any]) -> str:
+    try:
+        return when(_next_run(job, state))
+    except (OverflowError, ValueError, OSError):  # a stored time beyond the calendar
+        return "unknown"
 
 
 def _watch_text(job, watching: dict[str, dict[str, Any]] | None) -> str:
@@ -468,11 +486,12 @@ def _toml_value(value: Any) -> str:
 
 def cmd_check(home: Home, args) -> int:
     from .config import check_jobs, load_config
+    from .engine.control import last_good_path
     from .kinds.registry import broken_kinds
     for broken in broken_kinds():  # even when no job uses it yet
         print(f"warning: {broken.message()}", file=sys.stderr)
-    cfg = load_config(home.config_file)
-    if not home.config_file.exists():
+    cfg = load_config(home.config_file, last_good=last_good_path(home))
+    if not cfg.errors and not cfg.text and not home.config_file.exists():
         print(f"{home.config_file}: no config file yet (no jobs)")
         return EXIT_OK
     notes: list[str] = []
@@ -483,6 +502,10 @@ def cmd_check(home: Home, args) -> int:
         print(err, file=sys.stderr)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
+    if cfg.kept_from is not None:
+        _say_kept(cfg)
+        print(f"{home.config_file}: {len(cfg.errors)} error{'s' if len(cfg.errors) != 1 else ''}")
+        return EXIT_FAILED
     good = len([j for j in cfg.jobs if j not in bad])
     print(f"{home.config_file}: {good} job{'s' if good != 1 else ''} OK, "
           f"{len(cfg.errors)} error{'s' if len(cfg.errors) != 1 else ''}")

@@ -9,12 +9,13 @@ and the window show them.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
                       model_validator)
@@ -28,7 +29,7 @@ from .schedule import Cron, CronError, Interval
 
 __all__ = ["Config", "JobConfig", "Settings", "RetryPolicy", "WatchSpec", "load_config",
            "parse_config", "parse_param_value", "check_jobs", "hook_cycles", "DEFAULT_IGNORE",
-           "HOOK_KEYS", "HOOK_OUTCOMES", "OUTPUT_FOLDER_KEYS"]
+           "HOOK_KEYS", "HOOK_OUTCOMES", "OUTPUT_FOLDER_KEYS", "MAX_NESTING", "PATH_KEYS"]
 
 
 def _duration(v: Any) -> float:
@@ -49,12 +50,19 @@ HOOK_KEYS = ("then", "on_failure", "always")
 HOOK_OUTCOMES = {"then": ("succeeded",), "on_failure": ("failed",),
                  "always": ("succeeded", "failed", "cancelled")}
 
+#: Tables and lists inside a job (or [settings]) nest at most this deep: deeper ones are
+#: mistakes, and reading them recurses (a few hundred levels end Python's recursion).
+MAX_NESTING = 32
+#: Keys of job kinds that name a file or folder: an empty text is none (it would mean the
+#: current folder of whatever process runs the job).
+PATH_KEYS = ("folder", "path", "cwd", "file", "database", "template") + OUTPUT_FOLDER_KEYS
+
 DEFAULT_IGNORE = ["*.part", "*.crdownload", "*.tmp", "*.temp", "*.partial", "*.download",
                   "~$*", ".~lock*", ".*", "*.swp", "*~"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class RetryPolicy(_Strict):
@@ -163,12 +171,27 @@ class Settings(_Strict):
     workers: int = Field(2, ge=1, le=16, description="How many runs may execute at once.")
     notify_failures: bool = Field(True, description="Desktop notification when a run fails for good.")
     notify_success: bool = Field(False, description="Desktop notification when a run succeeds.")
-    quiet_hours: str | None = Field(None, pattern=r"^\d\d:\d\d-\d\d:\d\d$",
-                                    description="No notifications in this span, e.g. '22:00-07:00'.")
-    keep_days: int = Field(90, ge=1, description="Runs older than this are removed from the history.")
-    keep_runs: int = Field(100_000, ge=100, description="At most this many runs are kept in the history.")
-    keep_failed_days: int = Field(365, ge=1, description="Failed runs are kept this long.")
+    quiet_hours: str | None = Field(None, description="No notifications in this span, e.g. '22:00-07:00'.")
+    keep_days: int = Field(90, ge=1, le=36_500, description="Runs older than this are removed from the history.")
+    keep_runs: int = Field(100_000, ge=100, le=1_000_000_000,
+                           description="At most this many runs are kept in the history.")
+    keep_failed_days: int = Field(365, ge=1, le=36_500, description="Failed runs are kept this long.")
     catchup_delay: Duration = Field(60.0, ge=0, description="After the machine wakes up, wait this long before catching up missed runs.")
+
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _span(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        m = re.fullmatch(r"(\d\d):(\d\d)-(\d\d):(\d\d)", v.strip())
+        if not m:
+            raise ValueError(f"{v!r}: write a span of two times, e.g. '22:00-07:00'")
+        for hour, minute in (m.group(1, 2), m.group(3, 4)):
+            if int(hour) > 23 or int(minute) > 59:
+                raise ValueError(f"{v!r}: {hour}:{minute} is not a time of day "
+                                 f"(00:00 to 23:59)")
+        return v
 
 
 _COMMON_FIELDS = frozenset(JobCommon.model_fields)
@@ -246,7 +269,7 @@ class JobConfig:
             try:
                 get_kind(self.kind).parse_params(self.params_json(out))
             except ValidationError as exc:
-                msg = "; ".join(m for _, m in _messages(exc, set()))
+                msg = "; ".join(m for _, m in _messages(exc, get_kind(self.kind).Params))
                 raise UserError(f"job {self.name!r}: {msg}") from None
         return out
 
@@ -285,6 +308,21 @@ class Config:
     settings: Settings = field(default_factory=Settings)
     jobs: dict[str, JobConfig] = field(default_factory=dict)
     errors: list[ConfigError] = field(default_factory=list)
+    #: The text read (empty when there is no file).
+    text: str = field(default="", repr=False)
+    #: Nothing in the file could be used: it cannot be read, or is not TOML at all.
+    unreadable: bool = False
+    #: The file is unreadable and these are the jobs of its last good version, saved then.
+    kept_from: float | None = None
+
+    def kept_note(self) -> str | None:
+        """When the file cannot be used at all: which version's jobs are in use instead."""
+        if self.kept_from is None:
+            return None
+        from .textfmt import when
+        jobs = f"{len(self.jobs)} job{'s' if len(self.jobs) != 1 else ''}"
+        return (f"{self.path}: cannot be used as it is; using the last good version from "
+                f"{when(self.kept_from)} until it is fixed ({jobs})")
 
     def job(self, name: str) -> JobConfig:
         try:
@@ -294,28 +332,68 @@ class Config:
             raise ConfigError(f"there is no job called {name!r} (jobs: {known})") from None
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate the jobs file; a missing file is an empty config."""
+def load_config(path: str | Path, *, last_good: str | Path | None = None) -> Config:
+    """Read and validate the jobs file; a missing file is an empty config. When the file
+    cannot be used at all (not TOML, not UTF-8, unreadable) and ``last_good`` holds a copy
+    of its last good text, that copy's jobs are returned with the file's errors and
+    ``kept_from`` set to when the copy was saved."""
     path = Path(path)
+    cfg = _load(path)
+    if not cfg.unreadable or last_good is None:
+        return cfg
     try:
-        text = path.read_text(encoding="utf-8")
+        good_text = Path(last_good).read_text(encoding="utf-8")
+        saved = Path(last_good).stat().st_mtime
+    except (OSError, UnicodeDecodeError):
+        return cfg
+    good = parse_config(good_text, path=path)
+    if good.unreadable:
+        return cfg
+    good.errors = cfg.errors + good.errors
+    good.unreadable, good.kept_from = True, saved
+    return good
+
+
+def _load(path: Path) -> Config:
+    fname = str(path)
+    try:
+        data = path.read_bytes()
     except FileNotFoundError:
+        if path.is_symlink():
+            return Config(path=path, unreadable=True, errors=[ConfigError(
+                f"a broken link: it points to {os.readlink(path)}, which does not exist",
+                file=fname)])
         return Config(path=path)
-    except (OSError, UnicodeDecodeError) as exc:
-        return Config(path=path, errors=[ConfigError(f"cannot read the file: {exc}", file=str(path))])
+    except OSError as exc:
+        return Config(path=path, unreadable=True, errors=[ConfigError(
+            f"cannot read the file: {exc.strerror or exc}", file=fname)])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        return Config(path=path, unreadable=True, errors=[ConfigError(
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}, column {column} "
+            f"cannot be read; save the file as UTF-8", file=fname, line=line)])
     return parse_config(text, path=path)
 
 
 def parse_config(text: str, *, path: Path | None = None) -> Config:
     fname = str(path) if path else "<config>"
+    # A byte order mark is how some editors say "UTF-8"; it is not part of the TOML.
+    body = text[1:] if text.startswith("\ufeff") else text
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(body)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
-        return Config(path=path, errors=[ConfigError(
+        return Config(path=path, text=text, unreadable=True, errors=[ConfigError(
             f"not valid TOML: {exc}", file=fname, line=int(m.group(1)) if m else None)])
-    cfg = Config(path=path)
-    locate = _Locator(text)
+    except RecursionError:  # the parser recurses into each nested array and inline table
+        return Config(path=path, text=text, unreadable=True, errors=[ConfigError(
+            f"values nested too deeply to read; tables and lists nest at most "
+            f"{MAX_NESTING} levels", file=fname)])
+    cfg = Config(path=path, text=text)
+    locate = _Locator(body)
 
     unknown = set(data) - {"settings", "jobs"}
     for key in sorted(unknown):
@@ -323,10 +401,16 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
             "unknown top-level table; use [settings] or [jobs.NAME]",
             file=fname, key=key, line=locate.top(key)))
 
+    settings_raw = data.get("settings", {})
+    hostile = _hostile(settings_raw) if isinstance(settings_raw, dict) else []
+    for loc, msg in hostile:
+        cfg.errors.append(ConfigError(msg, file=fname, key=f"settings.{loc}",
+                                      line=locate.key(["settings"], loc)))
     try:
-        cfg.settings = Settings.model_validate(data.get("settings", {}))
+        if not hostile:
+            cfg.settings = Settings.model_validate(settings_raw)
     except ValidationError as exc:
-        for loc, msg in _messages(exc, Settings.model_fields):
+        for loc, msg in _messages(exc, Settings):
             cfg.errors.append(ConfigError(msg, file=fname, key=f"settings.{loc}" if loc else "settings",
                                           line=locate.key(["settings"], loc)))
 
@@ -441,8 +525,7 @@ def check_jobs(cfg: Config, *, notes: list[str] | None = None) -> list[ConfigErr
     What could not be checked is said once in ``notes`` (secrets, when no keyring answers)."""
     from .secrets import SecretError, secret_exists, secret_refs
     fname = str(cfg.path) if cfg.path else "<config>"
-    text = cfg.path.read_text(encoding="utf-8") if cfg.path and cfg.path.exists() else ""
-    locate = _Locator(text)
+    locate = _Locator(cfg.text)
     errors = []
     for name, job in cfg.jobs.items():
         for key, msg in get_kind(job.kind).problems(job.params):
@@ -473,6 +556,9 @@ def _parse_job(name: str, raw: Any) -> JobConfig:
         raise _JobErrors([("", "a job must be a table: [jobs.NAME] with keys under it")])
     if not name.strip() or len(name) > 100:
         raise _JobErrors([("", "a job name must be 1-100 characters")])
+    hostile = _hostile(raw)
+    if hostile:  # not handed on: validating them recurses, or fails in confusing words
+        raise _JobErrors(hostile)
     common_raw = {k: v for k, v in raw.items() if k in COMMON_KEYS}
     kind_raw = {k: v for k, v in raw.items() if k not in COMMON_KEYS}
     errors: list[tuple[str, str]] = []
@@ -488,14 +574,14 @@ def _parse_job(name: str, raw: Any) -> JobConfig:
     try:
         common = JobCommon.model_validate(common_raw)
     except ValidationError as exc:
-        errors.extend((loc, msg) for loc, msg in _messages(exc, JobCommon.model_fields)
-                      if loc != "kind")
-    if kind_cls is not None:
+        errors.extend((loc, msg) for loc, msg in _messages(exc, JobCommon) if loc != "kind")
+    blank = _blank_paths(kind_raw)
+    errors.extend(blank)
+    if kind_cls is not None and not blank:
         try:
             params = kind_cls.parse_params(kind_raw)
         except ValidationError as exc:
-            known = set(kind_cls.Params.model_fields) | COMMON_KEYS
-            errors.extend(_messages(exc, known, kind=kind_cls.name))
+            errors.extend(_messages(exc, kind_cls.Params, kind=kind_cls.name))
     if common is not None and common.cron and common.every:
         errors.append(("cron", "give either 'every' or 'cron', not both"))
     if common is not None and common.watch is not None and params is not None:
@@ -523,37 +609,140 @@ def _output_folders(watch: WatchSpec, params: KindParams) -> list[tuple[str, str
     return errors
 
 
-def _messages(exc: ValidationError, known, *, kind: str | None = None):
-    """Pydantic errors as (dotted key, plain message) pairs."""
+def _hostile(raw: Any) -> list[tuple[str, str]]:
+    """Values no option takes, found without recursing: NaN or infinity (TOML allows
+    ``nan`` and ``inf``) and tables or lists nested more than :data:`MAX_NESTING` deep."""
+    found: list[tuple[str, str]] = []
+    stack: list[tuple[list[str], Any]] = [([], raw)]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            found.append((".".join(loc), f"not a number (got {value})"))
+        elif isinstance(value, (dict, list)):
+            if len(loc) > MAX_NESTING:
+                found.append((loc[0], f"nested more than {MAX_NESTING} levels deep"))
+                continue
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            stack.extend(([*loc, str(k)], v) for k, v in items)
+    return sorted(set(found))
+
+
+def _blank_paths(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(key, "empty; give a path, e.g. \"~/Inbox\"") for key in PATH_KEYS
+            if isinstance(raw.get(key), str) and not raw[key].strip()]
+
+
+def _shown(value: Any, width: int = 40) -> str:
+    """``repr(value)``, cut short: a value in a message may be megabytes long."""
+    text = repr(value)
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+_TYPE_WORDS = {
+    "string_type": "write text in quotes",
+    "int_type": "write a whole number", "int_parsing": "write a whole number",
+    "int_from_float": "write a whole number",
+    "float_type": "write a number", "float_parsing": "write a number",
+    "bool_type": "write true or false", "bool_parsing": "write true or false",
+    "list_type": "write a list in brackets, e.g. [\"a\", \"b\"]",
+    "finite_number": "not a number",
+}
+_BOUND_WORDS = {"less_than_equal": ("le", "at most"), "greater_than_equal": ("ge", "at least"),
+                "less_than": ("lt", "less than"), "greater_than": ("gt", "more than")}
+
+
+def _messages(exc: ValidationError, model: type[BaseModel], *, kind: str | None = None):
+    """Pydantic errors as (dotted key, plain message) pairs: no class names, and what to
+    write instead."""
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
+        kind_of = err["type"]
         msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            key = str(err["loc"][-1])
-            nested = _nested_fields(known, err["loc"][:-1])
-            close = difflib.get_close_matches(key, list(nested), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            where = f"for a {kind} job" if kind else "here"
-            msg = f"unknown key{hint}" if close else f"unknown key (not an option {where})"
-        elif err["type"] == "missing":
+        if kind_of == "extra_forbidden":
+            parent = [str(p) for p in err["loc"][:-1] if not isinstance(p, int)]
+            msg = _unknown_key(str(err["loc"][-1]), _model_at(model, err["loc"][:-1]),
+                               parent=".".join(parent), kind=kind)
+            yield loc, msg
+            continue
+        if kind_of == "missing":
             msg = "missing (required)"
-        elif err["type"] == "value_error":
+        elif kind_of == "value_error":
             msg = str(err.get("ctx", {}).get("error", msg))
-        elif err["type"] == "literal_error":
-            msg = f"{err['input']!r} is not one of the choices: {err['ctx']['expected']}"
-        else:
-            msg = f"{msg} (got {err['input']!r})" if "input" in err and not isinstance(
-                err["input"], (dict, list)) else msg
+        elif kind_of == "literal_error":
+            msg = f"{_shown(err['input'])} is not one of the choices: {err['ctx']['expected']}"
+        elif kind_of in ("model_type", "model_attributes_type", "dict_type"):
+            msg = f"write a table such as {_example(_model_at(model, err['loc']))}"
+        elif kind_of in _TYPE_WORDS:
+            msg = _TYPE_WORDS[kind_of]
+        elif kind_of in _BOUND_WORDS:
+            name, words = _BOUND_WORDS[kind_of]
+            bound = err.get("ctx", {}).get(name)
+            if isinstance(bound, float) and bound.is_integer():
+                bound = int(bound)  # "at most 3600", not "3600.0"
+            msg = f"{words} {bound}"
+        if kind_of not in ("missing", "value_error", "literal_error") and "input" in err \
+                and not isinstance(err["input"], (dict, list)):
+            msg = f"{msg} (got {_shown(err['input'])})"
         yield loc, msg
 
 
-def _nested_fields(known, path) -> set[str]:
-    """Field names of the model found at ``path`` below a top-level field set."""
-    if not path:
-        return set(known)
-    models = {"retry": RetryPolicy, "watch": WatchSpec}
-    model = models.get(str(path[0]))
-    return set(model.model_fields) if model is not None and len(path) == 1 else set()
+def _unknown_key(key: str, where: type[BaseModel] | None, *, parent: str,
+                 kind: str | None) -> str:
+    top = not parent
+    own = _keys(where) if where is not None else []
+    candidates = own + (sorted(COMMON_KEYS) if top and kind else [])
+    # Only a close spelling is a useful guess; anything looser names unrelated keys.
+    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.75)
+    if close:
+        return f"unknown key; did you mean '{close[0]}'?"
+    if where is None:
+        return "unknown key (not an option here)"
+    if top and kind:
+        return (f"unknown key; a {kind} job's own keys are {', '.join(own) or 'none'}, "
+                f"besides those of every job ({', '.join(sorted(COMMON_KEYS))})")
+    return f"unknown key; {parent or 'this table'} takes {', '.join(own)}"
+
+
+def _keys(model: type[BaseModel]) -> list[str]:
+    return sorted(f.alias or name for name, f in model.model_fields.items())
+
+
+def _model_at(model: type[BaseModel] | None, path) -> type[BaseModel] | None:
+    """The model a value at ``path`` (an error's location) is validated by, when there is
+    exactly one: list indexes are passed over; ``None`` where it cannot be told."""
+    for part in path:
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue
+        fld = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
+        if fld is None:
+            return None
+        found = _models_in(fld.annotation)
+        model = found[0] if len(found) == 1 else None
+    return model
+
+
+def _models_in(tp: Any) -> list[type[BaseModel]]:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [tp]
+    if getattr(tp, "__origin__", None) is dict:
+        return []  # its keys are names of the user's own, not fields
+    return [m for arg in get_args(tp) for m in _models_in(arg)]
+
+
+def _example(model: type[BaseModel] | None) -> str:
+    """A one-key table for ``model``, its default (or a placeholder) as the value."""
+    if model is None:
+        return "{ key = value }"
+    name, fld = next(iter(model.model_fields.items()))
+    default = fld.default
+    if isinstance(default, (bool, int, float, str)):
+        value = ("true" if default else "false") if isinstance(default, bool) else (
+            f'"{default}"' if isinstance(default, str) else str(default))
+    else:
+        value = '"…"' if fld.annotation is str else "…"
+    return f"{{ {fld.alias or name} = {value} }}"
 
 
 class _Locator:

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import math
 import re
 
-__all__ = ["parse_duration", "format_duration", "parse_size", "format_size"]
+__all__ = ["parse_duration", "format_duration", "parse_size", "format_size", "MAX_DURATION"]
+
+#: The longest duration anything takes (an interval, a timeout, a wait, ``--in``): about ten
+#: years. Longer ones are mistakes, and dates that far out overflow the clock's arithmetic.
+MAX_DURATION = 3660 * 86400.0
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.I)
 
 
-def parse_duration(text: str | int | float) -> float:
-    """Seconds in ``text``: ``"90s"``, ``"15m"``, ``"1h30m"``, ``"2d"``, or a plain number of seconds."""
+def parse_duration(text: str | int | float, *, limit: float = MAX_DURATION) -> float:
+    """Seconds in ``text``: ``"90s"``, ``"15m"``, ``"1h30m"``, ``"2d"``, or a plain number of
+    seconds; ``ValueError`` for anything else, NaN, infinity, or more than ``limit``."""
     if isinstance(text, bool):
         raise ValueError(f"{text!r} is not a duration")
     if isinstance(text, (int, float)):
+        if isinstance(text, float) and not math.isfinite(text):
+            raise ValueError(f"not a number (got {text!r})")
         if text < 0:
-            raise ValueError(f"{text!r} is negative")
-        return float(text)
+            raise ValueError(f"{_shown(text)} is negative")
+        return _bounded(text, text, limit)
     s = str(text).strip().lower().replace(" ", "")
     if not s:
         raise ValueError("empty duration")
@@ -30,12 +38,34 @@ def parse_duration(text: str | int | float) -> float:
         pos = m.end()
     if pos != len(s):
         try:
-            return parse_duration(float(s))
+            seconds = float(s)
         except ValueError:
             raise ValueError(
-                f"{text!r} is not a duration; write e.g. '90s', '15m', '1h30m' or '2d'"
+                f"{_shown(text)} is not a duration; write e.g. '90s', '15m', '1h30m' or '2d'"
             ) from None
-    return total
+        if not math.isfinite(seconds):
+            raise ValueError(f"{_shown(text)} is not a number")
+        return parse_duration(seconds, limit=limit)
+    return _bounded(total, text, limit)
+
+
+def _bounded(seconds: float | int, text: object, limit: float) -> float:
+    # Compared before float(): a TOML integer may be too large for a float at all.
+    if seconds > limit:
+        raise ValueError(f"{_shown(text)} is too long: at most {_limit_text(limit)}")
+    return float(seconds)
+
+
+def _shown(value: object, width: int = 40) -> str:
+    """``repr(value)``, cut short: a value in a message may be megabytes long."""
+    text = repr(value)
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _limit_text(limit: float) -> str:
+    days = limit / 86400
+    return f"{days:.0f} days (about {days / 365.25:.0f} years)" if days >= 730 else \
+        format_duration(limit)
 
 
 def format_duration(seconds: float | None) -> str:

@@ -202,7 +202,7 @@ def one_off_time(*, at: str | None = None, within: str | None = None,
     if (at is None) == (within is None):
         raise ValueError("give either a time (--at) or a duration (--in)")
     if within is not None:
-        seconds = parse_duration(within)
+        seconds = parse_duration(within, limit=float("inf"))  # bounded below, in its words
         if seconds > MAX_AHEAD.total_seconds():
             raise ValueError(f"--in {within}: at most {MAX_AHEAD.days} days ahead")
         return now + timedelta(seconds=seconds)

@@ -7,8 +7,10 @@ import signal
 import sys
 import threading
 
+from .config import Config
+from .engine.confwatch import ConfigFileWatch
 from .engine.engine import Engine
-from .engine.events import Notice, RunChanged
+from .engine.events import JobsChanged, Notice, RunChanged
 from .firstrun import ensure_first_run
 from .instance import AlreadyRunning
 from .paths import Home
@@ -23,11 +25,12 @@ def run_worker(home: Home, *, workers: int | None = None) -> int:
     log = logging.getLogger("trayjobs.worker")
     ensure_first_run(home)  # no jobs file yet: the example set-up (Inbox, Scratch, reports)
     engine = Engine(home, workers=workers, mode="worker")
-    for err in engine.config.errors:
-        log.error("config: %s", err)
+    _log_config(log, engine.config, "read")
 
     def on_event(ev) -> None:
-        if isinstance(ev, RunChanged) and ev.run["state"] not in ("queued",):
+        if isinstance(ev, JobsChanged) and ev.reason == "config":
+            _log_config(log, engine.config, "reloaded")
+        elif isinstance(ev, RunChanged) and ev.run["state"] not in ("queued",):
             r = ev.run
             log.info("run %s %s: %s%s", r["id"], r["job"], r["state"],
                      f" ({r['error']})" if r.get("error") and r["state"] != "succeeded" else "")
@@ -45,10 +48,27 @@ def run_worker(home: Home, *, workers: int | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda *_: engine.reload_config())
+    # The README promises that an edited jobs file is reloaded, as the app does.
+    watch = ConfigFileWatch(home.config_file, engine.reload_config)
+    watch.start()
     log.info("worker started for %s with %d worker(s); %d job(s)", home.data_dir,
              engine.workers, len(engine.config.jobs))
     while not stop.wait(3600):
         pass
     log.info("stopping: running jobs get %.0f s to finish", engine.executor.grace)
+    watch.stop()
     engine.stop()
     return 0
+
+
+def _log_config(log: logging.Logger, cfg: Config, done: str) -> None:
+    jobs = f"{len(cfg.jobs)} job{'s' if len(cfg.jobs) != 1 else ''}"
+    if cfg.kept_from is not None:
+        log.error("config %s: %s", done, cfg.kept_note())
+    elif cfg.unreadable:
+        log.error("config %s: %s cannot be used, and there is no earlier good version; "
+                  "no jobs until it is fixed", done, cfg.path)
+    else:
+        log.info("config %s: %s, %d problem(s)", done, jobs, len(cfg.errors))
+    for err in cfg.errors:
+        log.error("config: %s", err)

@@ -19,10 +19,20 @@ from ..queue import Queue
 from ..store import ACTIVE_STATES, FINAL_STATES, SCHEDULED, RunStore
 from .events import EventBus, JobsChanged, RunChanged
 
-__all__ = ["Control"]
+__all__ = ["Control", "last_good_path", "SCHEDULE_PROBLEM"]
 
 #: Triggers that are a person's explicit wish: they run even while paused or overlapping.
 EXPLICIT_TRIGGERS = ("manual", "cli", "retry", "drop")
+
+
+#: The store's key (then the job's name) for why a job's schedule cannot be worked out.
+SCHEDULE_PROBLEM = "schedule_problem:"
+
+
+def last_good_path(home: Home) -> Path:
+    """Where the process running jobs keeps a copy of the last jobs file it could use: an
+    edit that breaks the whole file (a syntax error) keeps those jobs running."""
+    return home.data_dir / "last-good-trayjobs.toml"
 
 
 class Control:
@@ -31,7 +41,10 @@ class Control:
         self.store = RunStore(home.runs_db)
         self.queue = Queue(home)
         self.bus = EventBus()
-        self.config = config if config is not None else load_config(home.config_file)
+        self.config = config if config is not None else self._read_config()
+
+    def _read_config(self) -> Config:
+        return load_config(self.home.config_file, last_good=last_good_path(self.home))
 
     def close(self) -> None:
         self.queue.close()
@@ -183,7 +196,7 @@ class Control:
         self._tell({"op": "paused"})
 
     def reload_config(self) -> Config:
-        self.config = load_config(self.home.config_file)
+        self.config = self._read_config()
         self.bus.emit(JobsChanged("config"))
         self._tell({"op": "reload"})
         return self.config

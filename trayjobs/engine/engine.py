@@ -27,7 +27,7 @@ from ..paths import Home
 from ..schedule import local_zone
 from ..textfmt import when
 from ..watch import WatchManager, jobs_accepting
-from .control import EXPLICIT_TRIGGERS, Control
+from .control import EXPLICIT_TRIGGERS, SCHEDULE_PROBLEM, Control, last_good_path
 from .events import JobsChanged, Notice, RunChanged
 from .executor import Executor, Outcome, RunHandle
 from .scheduler import LATE_TOLERANCE, plan
@@ -82,6 +82,7 @@ class Engine(Control):
         self._started = False
         self._sched_thread: threading.Thread | None = None
         self._catchup_after = 0.0  # monotonic time before which missed runs wait (after wake)
+        self._plan_problems: dict[str, str] = {}  # job: why its schedule failed, as told
         self.on_control: Callable[[dict[str, Any]], None] | None = None  # extra ops (the UI's "show")
         self.watches = WatchManager(self)
 
@@ -92,6 +93,9 @@ class Engine(Control):
         self.lock.acquire(self.mode)
         try:
             self.recover()
+            # Problems told by an earlier start; this one's scheduler finds its own.
+            self.store._execute("DELETE FROM app_state WHERE key LIKE ?",
+                                (SCHEDULE_PROBLEM + "%",))
             self.executor_warm()
             self.queue.start_consumer(self._execute, workers=self.workers,
                                       control=self._on_control)
@@ -155,11 +159,7 @@ class Engine(Control):
         elif op == "cancel":
             self._cancel_running(int(msg["run"]))
         elif op == "reload":
-            from ..config import load_config
-            self.config = load_config(self.home.config_file)
-            self.bus.emit(JobsChanged("config"))
-            self._wake_scheduler()
-            self.watches.reconfigure()
+            self._use_config(self._read_config())
         elif op == "wake":
             self._wake_scheduler()
         elif op == "paused":
@@ -171,9 +171,35 @@ class Engine(Control):
             self.on_control(msg)
 
     def reload_config(self) -> Config:
-        cfg = super().reload_config()
+        cfg = self._use_config(self._read_config())
         self.dispatch_pending()
         return cfg
+
+    def _use_config(self, cfg: Config) -> Config:
+        self.config = cfg
+        self.bus.emit(JobsChanged("config"))
+        self._wake_scheduler()
+        self.watches.reconfigure()
+        return cfg
+
+    def _read_config(self) -> Config:
+        cfg = super()._read_config()
+        if not cfg.unreadable:
+            self._keep_good(cfg.text)
+        return cfg
+
+    def _keep_good(self, text: str) -> None:
+        """Save ``text`` as the last good jobs file; an unchanged copy keeps its time, the
+        time this version was first used."""
+        path = last_good_path(self.home)
+        try:
+            if path.exists() and path.read_text(encoding="utf-8") == text:
+                return
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        except (OSError, UnicodeDecodeError) as exc:  # a full disk must not stop a reload
+            log.warning("cannot keep a copy of the jobs file: %s", exc)
 
     # -- watched folders ---------------------------------------------------------------
 
@@ -483,7 +509,12 @@ class Engine(Control):
                 continue
             st = states.get(job.name)
             paused = all_paused or bool(st and st.get("paused"))
-            p = plan(job, st, now_dt, tz=self.tz)
+            try:
+                p = plan(job, st, now_dt, tz=self.tz)
+            except Exception as exc:  # one job's schedule must not stop the others'
+                self._schedule_problem(job.name, exc)
+                continue
+            self._schedule_problem(job.name, None)
             if paused and p.runs:
                 # Paused: keep the overdue time, so resuming counts what was missed.
                 continue
@@ -513,6 +544,25 @@ class Engine(Control):
         if changed:
             self.bus.emit(JobsChanged("schedule"))
         return min(next_due) if next_due else None
+
+    def _schedule_problem(self, job: str, exc: Exception | None) -> None:
+        """Note (``exc``) or clear (``None``) why ``job``'s schedule cannot be worked out:
+        logged and told once, kept in the store for ``trayjobs jobs`` until it plans again."""
+        text = None if exc is None else f"{type(exc).__name__}: {exc}"
+        if self._plan_problems.get(job) == text:
+            return
+        key = SCHEDULE_PROBLEM + job
+        if text is None:
+            self._plan_problems.pop(job, None)
+            self.store.set_value(key, None)
+            return
+        self._plan_problems[job] = text
+        log.error("job %s: its schedule cannot be worked out (%s); the other jobs go on",
+                  job, text)
+        log.debug("job %s: the schedule's failure", job, exc_info=exc)
+        self.store.set_value(key, text)
+        self.bus.emit(Notice("error", f"job {job}: not scheduled ({text}); the other jobs "
+                                      f"go on"))
 
     def _start_one_offs(self, now: float) -> None:
         """Queue the one-off runs (``trayjobs run JOB --at``) due at ``now``. One that came

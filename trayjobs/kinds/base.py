@@ -40,7 +40,7 @@ COMMON_KEYS = frozenset({
 class KindParams(BaseModel):
     """Base for a kind's params: strict, unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class JobKind(ABC):

@@ -358,7 +358,8 @@ def load_jobs(eng: Engine) -> dict[str, Any]:
             result = run.get("result") if isinstance(run.get("result"), dict) else {}
             if result.get("latest") and (latest_report is None or run["id"] > latest_report[0]):
                 latest_report = (run["id"], result.get("open") or result["latest"])
-    return {"rows": rows, "paused": paused_all, "errors": [str(e) for e in cfg.errors],
+    kept = [cfg.kept_note()] if cfg.kept_from is not None else []
+    return {"rows": rows, "paused": paused_all, "errors": [str(e) for e in cfg.errors] + kept,
             "path": str(cfg.path or ""), "settings": cfg.settings,
             "failures": store.list_runs(state="failed", limit=5),
             "running": store.list_runs(state="running", limit=100),

@@ -1,0 +1,166 @@
+"""Config files that are wrong in every way a person (or a fuzzer) can make them: each gets
+a message naming the file, line and key, in words that say what to write."""
+
+from __future__ import annotations
+
+import pytest
+
+from trayjobs.config import MAX_NESTING, load_config, parse_config
+from trayjobs.durations import MAX_DURATION, parse_duration
+from trayjobs.schedule import one_off_time
+
+from helpers import trayjobs
+
+
+def errors_of(text: str) -> list[str]:
+    return [str(e) for e in parse_config(text).errors]
+
+
+def job(body: str) -> str:
+    return f'[jobs.x]\nkind = "demo"\n{body}\n'
+
+
+# -- durations: bounded, never NaN ------------------------------------------------------------
+
+@pytest.mark.parametrize("key, value", [
+    ("every", '"3000000d"'), ("timeout", '"99999999w"'), ("every", str(10**30)),
+    ("retry", '{ backoff = "4000d" }'), ("retry", '{ max_backoff = 1e300 }'),
+])
+def test_every_duration_has_a_limit(key, value):
+    [msg] = errors_of(job(f"{key} = {value}"))
+    assert "too long: at most 3660 days (about 10 years)" in msg, msg
+    assert len(msg) < 200  # a huge number is shown cut short
+
+
+def test_duration_limits_cover_settings_cleanup_and_the_command_line():
+    [msg] = errors_of('[settings]\ncatchup_delay = "20000d"\n')
+    assert "key 'settings.catchup_delay'" in msg and "too long" in msg
+    [msg] = errors_of('[jobs.c]\nkind = "cleanup"\nskip_recent = "9999999d"\n'
+                      'locations = ["/tmp/x"]\nfilters = [{ age = "older than 1d" }]\n')
+    assert "key 'skip_recent'" in msg and "too long" in msg
+    with pytest.raises(ValueError, match="at most 3660 days"):
+        one_off_time(within="3000000d")
+    assert parse_duration("3660d") == MAX_DURATION
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", '"nan"', '"inf"'])
+def test_nan_and_infinity_are_not_numbers(value):
+    [msg] = errors_of(job(f"step_time = {value}"))
+    assert "key 'step_time'" in msg and "not a number" in msg, msg
+    [msg] = errors_of(job(f"every = {value}"))
+    assert "not a number" in msg or "is negative" in msg, msg
+
+
+def test_nan_anywhere_in_a_job_or_in_settings_is_refused():
+    [msg] = errors_of(job("params = { ratio = nan }"))
+    assert "key 'params.ratio': not a number (got nan)" in msg
+    [msg] = errors_of("[settings]\nworkers = inf\n")
+    assert "key 'settings.workers': not a number" in msg
+
+
+# -- nesting -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("depth", [MAX_NESTING + 5, 150])
+def test_deep_values_are_refused_not_recursed_into(depth):
+    [msg] = errors_of(job("params = { x = " + "[" * depth + "1" + "]" * depth + " }"))
+    assert f"key 'params': nested more than {MAX_NESTING} levels deep" in msg
+
+
+@pytest.mark.parametrize("open_, close", [("[", "]"), ("{a=", "}")])
+def test_nesting_too_deep_for_the_parser_is_a_config_error(open_, close):
+    cfg = parse_config(job("params = { x = " + open_ * 2000 + "1" + close * 2000 + " }"))
+    [err] = cfg.errors
+    assert "nested too deeply to read" in str(err) and cfg.unreadable
+
+
+# -- the file itself ---------------------------------------------------------------------------
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "trayjobs.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + job('every = "1h"').encode())
+    cfg = load_config(path)
+    assert cfg.errors == [] and list(cfg.jobs) == ["x"]
+
+
+def test_text_that_is_not_utf8_is_located_by_line_and_column(tmp_path):
+    path = tmp_path / "trayjobs.toml"
+    path.write_bytes(b'[jobs.x]\nkind = "demo"\ndescription = "caf\xe9"\n')
+    [err] = load_config(path).errors
+    assert err.line == 3
+    assert "not UTF-8 text: byte 0xe9 at line 3, column 19" in str(err)
+    assert "position" not in str(err)
+
+
+def test_a_broken_link_is_an_error_not_a_missing_file(home):
+    home.config_file.symlink_to(home.root / "nowhere.toml")
+    [err] = load_config(home.config_file).errors
+    assert "a broken link" in str(err) and "nowhere.toml" in str(err)
+    done = trayjobs(home, "check")
+    assert done.returncode != 0, done.stdout
+    assert "broken link" in done.stderr and "no config file yet" not in done.stdout
+
+
+# -- values that were accepted -----------------------------------------------------------------
+
+@pytest.mark.parametrize("span, why", [
+    ("25:00-07:00", "25:00 is not a time of day"), ("22:00-07:60", "07:60 is not a time"),
+    ("22-07", "write a span of two times"),
+])
+def test_quiet_hours_must_be_real_times(span, why):
+    [msg] = errors_of(f'[settings]\nquiet_hours = "{span}"\n')
+    assert why in msg, msg
+    assert parse_config('[settings]\nquiet_hours = "22:00-07:00"\n').errors == []
+
+
+@pytest.mark.parametrize("text", [
+    '[jobs.w]\nkind = "demo"\n[jobs.w.watch]\nfolder = ""\n',
+    '[jobs.i]\nkind = "import"\nprocessed_dir = ""\n',
+    '[jobs.c]\nkind = "command"\ncommand = ["true"]\ncwd = " "\n',
+    '[jobs.p]\nkind = "python"\nfile = ""\n',
+])
+def test_an_empty_folder_or_file_is_refused(text):
+    [msg] = errors_of(text)
+    assert "folder" in msg or "empty" in msg, msg
+
+
+# -- messages ----------------------------------------------------------------------------------
+
+def test_unknown_keys_suggest_only_close_spellings_and_list_the_kinds_keys():
+    [msg] = errors_of(job("table = 1"))
+    assert "did you mean" not in msg
+    assert "a demo job's own keys are" in msg and "steps" in msg and "every" in msg
+    [msg] = errors_of(job('evry = "1h"'))
+    assert msg.endswith("unknown key; did you mean 'every'?")
+    [msg] = errors_of(job("retry = { attempts = 2, tries = 3 }"))
+    assert "key 'retry.tries'" in msg and "retry takes attempts, backoff, jitter, max_backoff" in msg
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("retry = 3", "key 'retry': write a table such as { attempts = 3 } (got 3)"),
+    ("watch = true", "key 'watch': write a table such as { folder = \"…\" } (got True)"),
+    ("steps = \"lots\"", "key 'steps': write a whole number (got 'lots')"),
+    ("enabled = 2", "key 'enabled': write true or false (got 2)"),
+    ("description = 5", "key 'description': write text in quotes (got 5)"),
+    ("step_time = 5000", "key 'step_time': at most 3600 (got 5000)"),
+    ("priority = -1000", "key 'priority': at least -100 (got -1000)"),
+])
+def test_type_errors_say_what_to_write_without_class_names(body, expected):
+    [msg] = errors_of(job(body))
+    assert msg.endswith(expected), msg
+    assert "Input should" not in msg and "RetryPolicy" not in msg and "WatchSpec" not in msg
+
+
+# -- the last good version ---------------------------------------------------------------------
+
+def test_an_unreadable_file_falls_back_to_its_last_good_copy(tmp_path):
+    path, good = tmp_path / "trayjobs.toml", tmp_path / "last-good.toml"
+    good.write_text(job('every = "1h"'))
+    path.write_text(job('every = "1h"') + "[jobs.y\n")
+    cfg = load_config(path, last_good=good)
+    assert list(cfg.jobs) == ["x"] and cfg.unreadable
+    assert cfg.kept_from == good.stat().st_mtime
+    assert "not valid TOML" in str(cfg.errors[0]) and str(path) in str(cfg.errors[0])
+    # A file that reads but has a broken job is used as it is: the others keep working.
+    path.write_text(job('every = "1h"') + '[jobs.y]\nkind = "demo"\nsteps = "x"\n')
+    cfg = load_config(path, last_good=good)
+    assert cfg.kept_from is None and list(cfg.jobs) == ["x"] and len(cfg.errors) == 1

@@ -1,0 +1,99 @@
+"""Reload the jobs file when it is edited while ``trayjobs worker`` runs (no Qt).
+
+The app does the same with Qt's file watcher (``trayjobs/ui/confwatch.py``); both end in
+the engine's ``reload_config``. Editors often save by writing a new file and renaming it
+over the old one, so the folder is watched, not the file; changes are gathered until the
+file has been quiet for a moment, and only a real change of its bytes counts. A slow poll
+backs the watch up (a file behind a symbolic link, a folder the system cannot watch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Callable
+
+__all__ = ["ConfigFileWatch"]
+
+log = logging.getLogger(__name__)
+
+
+def _digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+class ConfigFileWatch:
+    def __init__(self, path: str | os.PathLike[str], on_change: Callable[[], None], *,
+                 settle: float = 0.2, poll: float = 2.0) -> None:
+        self.path = Path(path)
+        self.on_change = on_change
+        self.settle = settle
+        self.poll = poll
+        self._poked = threading.Event()
+        self._stop = threading.Event()
+        self._known = _digest(self.path)
+        self._observer = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._observer = self._watch_folder()
+        self._thread = threading.Thread(target=self._loop, name="trayjobs-config-watch",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._poked.set()
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(2)
+        if self._thread is not None:
+            self._thread.join(2)
+
+    def _watch_folder(self):
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        name = self.path.name
+        poke = self._poked.set
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event) -> None:
+                paths = (event.src_path, getattr(event, "dest_path", "") or "")
+                if any(os.path.basename(os.fsdecode(p)) == name for p in paths if p):
+                    poke()
+
+        observer = Observer()
+        observer.daemon = True
+        try:
+            observer.schedule(Handler(), str(self.path.parent), recursive=False)
+            observer.start()
+        except Exception as exc:  # no such folder, no inotify watches left: the poll remains
+            log.warning("cannot watch %s (%s); looking at it every %.0f s instead",
+                        self.path.parent, exc, self.poll)
+            return None
+        return observer
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._poked.wait(self.poll)
+            # An editor may write several times in a row: wait until the file is quiet.
+            while self._poked.is_set() and not self._stop.is_set():
+                self._poked.clear()
+                self._stop.wait(self.settle)
+            if self._stop.is_set():
+                return
+            digest = _digest(self.path)
+            if digest == self._known:
+                continue
+            self._known = digest
+            try:
+                self.on_change()
+            except Exception:  # a failed reload must not end the watch
+                log.exception("reloading %s failed", self.path)
