@@ -70,8 +70,8 @@ def test_header_only_file_imports_nothing_and_says_so(make_ctx, home, tmp_path):
     ("b.json", b'[{"a": 1},\n {"a": 2},\n {"a": 3 "b": 4}]',
      "b.json: line 3, column 10: not valid JSON: expected ',' delimiter"),
     ("q.csv", b'a,b\n1,"never closed\n' + b"x,y\n" * 40_000,
-     "q.csv: line 2: a quote opened on this line is never closed (the field runs past "
-     "131,072 characters, to line 32,767)"),
+     "q.csv: line 2: a quote opened on this line is never closed: the file ends inside it "
+     "(at line 40,002)"),
 ])
 def test_file_level_problems_fail_with_file_place_and_reason(make_ctx, home, tmp_path, name,
                                                              content, message):

@@ -36,6 +36,10 @@ def test_run_and_undo_through_the_engine(make_engine, home, tmp_path):
     assert second["error"] == ("2 rows imported into transactions; 1 of 2 files failed. "
                                "bank-mar.csv: the file is empty (0 bytes)")
     assert second["attempt"] == 1 and second["traceback"] is None  # not retried, no traceback
+    # The failed run still says what became of each file.
+    assert [(f["file"], f["status"], f["rows"]) for f in second["result"]["files"]] == [
+        (str(new), "imported", 2), (str(broken), "failed", 0)]
+    assert second["result"]["summary"] == second["error"].split(". ")[0]
     assert (inbox / "processed" / "bank-feb.csv").exists()
     assert (inbox / "failed" / "bank-mar.csv.error.txt").exists()
     assert rows(home, "transactions", "id, amount", order="id") == [

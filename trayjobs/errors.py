@@ -6,6 +6,8 @@ what went wrong and what to do. Anything else escaping the core is a bug.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "UserError",
     "ConfigError",
@@ -47,12 +49,16 @@ class JobFailed(UserError):
     """Raised by job code for an expected failure: no traceback is shown.
 
     ``retry=False`` says another attempt cannot help (e.g. a malformed file),
-    so the run fails at once instead of spending its retry budget.
+    so the run fails at once instead of spending its retry budget. ``result``
+    is what the run did before it failed (an import's outcome per file, say);
+    it is stored as the run's result like a successful run's.
     """
 
-    def __init__(self, message: str, *, retry: bool = True) -> None:
+    def __init__(self, message: str, *, retry: bool = True,
+                 result: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.retry = retry
+        self.result = result
 
 
 class Cancelled(Exception):

@@ -145,7 +145,10 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event) -> bool:
     except Cancelled:
         send_end({"t": "error", "kind": "cancelled", "message": "cancelled"})
     except JobFailed as exc:
-        send_end({"t": "error", "kind": "failed", "message": str(exc), "retry": exc.retry})
+        failed = {"t": "error", "kind": "failed", "message": str(exc), "retry": exc.retry}
+        if exc.result is not None:
+            failed["result"] = exc.result
+        send_end(failed)
     except UserError as exc:
         send_end({"t": "error", "kind": "failed", "message": str(exc), "retry": False})
     except MemoryError as exc:

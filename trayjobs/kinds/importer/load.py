@@ -114,12 +114,28 @@ class TableWriter:
         for note in self.namer.notes:
             self.log(note)
         self.namer.notes.clear()
+        self._check_width()
         if fields and len(self.pk_index) < len(self.pk):
             names = {fold(c.name) for c in self.columns}
             missing = [p for p in self.pk if p not in names]
             listed = ", ".join(c.name for c in self.columns[:20])
             raise FileProblem(f"there is no column {missing[0]!r} for the primary key (pk); "
                               f"the columns are: {listed}")
+
+    def _check_width(self) -> None:
+        """Refuse a file wider than a table can be, before SQLite does in its own words."""
+        limit = self.store.conn.getlimit(sqlite3.SQLITE_LIMIT_COLUMN)
+        new = sum(not c.in_table for c in self.columns)
+        total = len(self.existing) + new + (fold(IMPORT_ID) not in self.existing)
+        if total <= limit:
+            return
+        have = f"{len(self.columns):,} columns"
+        if self.existing:
+            have += f" ({new:,} of them new to table {self.table}, which has {len(self.existing):,})"
+        raise FileProblem(f"the file has {have}: more than the {limit:,} a SQLite table can "
+                          f"hold, {IMPORT_ID} included; split the file into parts of at most "
+                          f"{limit - 1:,} columns, each into its own table, or leave out the "
+                          f"columns you do not need")
 
     def start(self) -> None:
         """Name the columns known up front (a CSV header): logs renames, checks the pk."""

@@ -34,6 +34,14 @@ _SCAN = json.scanner.make_scanner(DECODER)
 _FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 _TWO_VALUES = re.compile(r"\}\s*,\s*\{")
 
+# The csv module holds a field it reads as 4 bytes a character, in a buffer that doubles
+# as it grows and is kept for the next rows: its default limit (131,072 characters) is
+# raised to a size that costs a few MB there; longer fields are read by _parse_record,
+# which holds them as compactly as str does, so a field of tens of MB stays within the
+# importer's memory bound. (A process-wide setting; it only ever raises the limit.)
+CSV_FIELD_LIMIT = 1 << 20
+csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+
 
 @dataclass(slots=True)
 class Batch:
@@ -81,11 +89,132 @@ class Reader(ABC):
         """A record as the text it came from, for the quarantine table."""
 
 
+class _Lines:
+    """The text's lines for the csv module, a block at a time, keeping recent blocks.
+
+    The csv module reads lines from ``feed``; the blocks come from ``readlines`` (in C),
+    so this costs a Python call per block, not per line. The blocks since the start of
+    the record being read are kept, so that a record the csv module gives up on (a field
+    too long for it) can be read again from its first line.
+    """
+
+    HINT = 1 << 16  # characters per block, about
+
+    def __init__(self, text: TextIO) -> None:
+        self._text = text
+        self.kept: list[tuple[int, list[str]]] = []  # (number of the first line, lines)
+        self.next_line = 1  # number of the line the next block starts with
+        self.ended = False
+        self.streaming = False  # a long record is read past the csv module: keep nothing
+        self.feed = itertools.chain.from_iterable(self._blocks())
+
+    def _blocks(self) -> Iterator[list[str]]:
+        while lines := self._text.readlines(self.HINT):
+            if self.streaming:
+                self.kept.clear()  # read to the end by now
+            self.kept.append((self.next_line, lines))
+            self.next_line += len(lines)
+            yield lines
+        self.ended = True
+
+    def forget_before(self, line: int) -> None:
+        """Drop the kept blocks that end before ``line``."""
+        kept = self.kept
+        while kept and kept[0][0] + len(kept[0][1]) <= line:
+            kept.pop(0)
+
+    def drop(self, line: int, upto: int) -> None:
+        """Let go of kept lines ``line`` to ``upto``, already read: the block being read
+        still holds them otherwise, a long line included, while its rows are written."""
+        for first, lines in self.kept:
+            for i in range(max(0, line - first), min(len(lines), upto - first + 1)):
+                lines[i] = ""
+        self.forget_before(upto + 1)
+
+    def since(self, line: int, upto: int) -> Iterator[str]:
+        """Kept lines ``line`` to ``upto`` (both included)."""
+        for first, lines in self.kept:
+            if first + len(lines) <= line or first > upto:
+                continue
+            yield from lines[max(0, line - first):upto - first + 1]
+
+
+def _parse_record(lines: Iterator[str], delimiter: str,
+                  quote: str | None) -> tuple[list[str], int, int | None]:
+    """One record from its lines, read the way the csv module reads it (``strict=False``,
+    doubled quotes) but holding its text as compactly as ``str`` does.
+
+    Returns ``(fields, lines used, open_at)``: ``open_at`` is the index of the line where
+    a quote opened that the end of the file left open, None when the record ended.
+    """
+    fields: list[str] = []
+    chunks: list[str] = []  # a long field's start, when it spans many lines
+    pieces: list[str] = []
+    quoted = False
+    used = opened = 0
+    for line in lines:
+        used += 1
+        i, n = 0, len(line)
+        end = n - (2 if line.endswith("\r\n") else 1 if line.endswith(("\n", "\r")) else 0)
+        while True:
+            if quoted:
+                j = line.find(quote, i)
+                if j < 0:
+                    pieces.append(line[i:])  # the line break belongs to the field
+                    if len(pieces) > 4096:  # many short lines: hold them as fewer strings
+                        chunks.append("".join(pieces))
+                        pieces = []
+                    break
+                pieces.append(line[i:j])
+                i = j + 1
+                if i < n and line[i] == quote:
+                    pieces.append(quote)  # a doubled quote
+                    i += 1
+                    continue
+                quoted = False
+                if i >= end:
+                    fields.append(_joined(chunks, pieces))
+                    return fields, used, None
+                if line[i] == delimiter:
+                    fields.append(_joined(chunks, pieces))
+                    pieces = []
+                    i += 1
+                    continue
+                # Not strict: text after the closing quote joins the field.
+            elif not pieces and not chunks and i < n and line[i] == quote:
+                quoted, opened = True, used - 1
+                i += 1
+                continue
+            j = line.find(delimiter, i, end)
+            if j < 0:
+                pieces.append(line[i:end])
+                fields.append(_joined(chunks, pieces))
+                return fields, used, None
+            pieces.append(line[i:j])
+            fields.append(_joined(chunks, pieces))
+            pieces = []
+            i = j + 1
+    if pieces or chunks or quoted:
+        fields.append(_joined(chunks, pieces))
+    return fields, used, opened if quoted else None
+
+
+def _joined(chunks: list[str], pieces: list[str]) -> str:
+    if not chunks:
+        return "".join(pieces)
+    chunks += pieces
+    text = "".join(chunks)
+    chunks.clear()
+    return text
+
+
 class CsvReader(Reader):
     def __init__(self, text: TextIO, dialect: CsvDialect, *, header: bool, **kw: Any) -> None:
         super().__init__(**kw)
         self.dialect = dialect
-        self._csv = csv.reader(text, **dialect.reader_args())
+        self._lines = _Lines(text)
+        self._csv = csv.reader(self._lines.feed, **dialect.reader_args())
+        self._outside = 0  # lines read past the csv module (see _long_record)
         self.header_line = 0
         if header:
             first = self._next_nonblank()
@@ -96,26 +225,69 @@ class CsvReader(Reader):
             self.fields = [f"column_{i}" for i in range(1, dialect.fields + 1)]
         self.header_only = False
 
+    @property
+    def _line_num(self) -> int:
+        return self._csv.line_num + self._outside
+
     def _next_nonblank(self) -> list[str] | None:
         while rows := self._read(1):
             if rows[0]:
-                self.header_line = self._csv.line_num
+                self.header_line = self._line_num
                 return rows[0]
         return None
 
     def _read(self, n: int) -> list[list[str]]:
-        start = self._csv.line_num + 1
+        start = self._line_num + 1
+        self._lines.forget_before(start)
         rows: list[list[str]] = []
-        try:
-            rows.extend(itertools.islice(self._csv, n))  # keeps the rows read before an error
-        except csv.Error as exc:
-            line = start + sum(map(self._span, rows))  # where the broken record starts
-            if "field larger than field limit" in str(exc):
-                raise FileProblem(f"a quote opened on this line is never closed (the field runs "
-                                  f"past {csv.field_size_limit():,} characters, to line "
-                                  f"{self._csv.line_num:,})", line=line) from None
-            raise FileProblem(f"not readable as CSV: {exc}", line=line) from None
+        while len(rows) < n:
+            try:
+                rows.extend(itertools.islice(self._csv, n - len(rows)))  # keeps rows before an error
+                break
+            except csv.Error as exc:
+                line = start + sum(map(self._span, rows))  # where the broken record starts
+                if "field larger than field limit" not in str(exc):
+                    raise FileProblem(f"not readable as CSV: {exc}", line=line) from None
+                rows.append(self._long_record(line))
+        if rows and self._lines.ended:
+            self._check_last(rows[-1], start + sum(map(self._span, rows[:-1])))
         return rows
+
+    def _long_record(self, line: int) -> list[str]:
+        """The record from ``line`` on, which has a field longer than the csv module takes."""
+        seen = self._line_num  # the csv module read up to here, then gave up
+        more = map(self._count_outside, self._lines.feed)
+        lines = itertools.chain(self._lines.since(line, seen), more)
+        self._lines.streaming = True
+        try:
+            fields, _, open_at = _parse_record(lines, self.dialect.delimiter,
+                                               self.dialect.quotechar)
+        finally:
+            self._lines.streaming = False
+        self._lines.drop(line, self._line_num)
+        if open_at is not None:
+            self._unclosed(line + open_at)
+        return fields
+
+    def _count_outside(self, line: str) -> str:
+        self._outside += 1
+        return line
+
+    def _check_last(self, row: list[str], line: int) -> None:
+        """The csv module ends a quote left open at the end of the file as if it closed
+        there: read the file's last record again to tell."""
+        if not row or not self.dialect.quotechar:
+            return
+        lines = self._lines.since(line, self._line_num)
+        _, _, open_at = _parse_record(lines, self.dialect.delimiter, self.dialect.quotechar)
+        if open_at is not None:
+            self._unclosed(line + open_at)
+
+    def _unclosed(self, line: int) -> None:
+        last = self._line_num
+        raise FileProblem(f"a quote opened on this line is never closed: the file ends inside "
+                          f"it (at line {last:,}), so every line after it would be one value; "
+                          f"close the quote, or double a quote meant as text (\"\")", line=line)
 
     @staticmethod
     def _span(row: list[str]) -> int:
@@ -126,7 +298,7 @@ class CsvReader(Reader):
         width = len(self.fields)
         want = {width}
         while True:
-            first_line = self._csv.line_num + 1
+            first_line = self._line_num + 1
             rows = self._read(self.batch_size)
             if not rows:
                 return

@@ -97,12 +97,10 @@ class Namer:
 
     def __init__(self) -> None:
         self._taken: set[str] = set()
-        self._by_raw: dict[str, str] = {}
         self.notes: list[str] = []
 
     def name(self, raw: str, position: int) -> str:
-        if raw in self._by_raw:
-            return self._by_raw[raw]
+        """A new column's name: a header that repeats an earlier one gets its own."""
         cleaned = _NAME_JUNK.sub(" ", str(raw)).strip()[:_MAX_NAME]
         base = cleaned or f"column_{position}"
         name = base
@@ -120,7 +118,6 @@ class Namer:
                               f"reserved one: called it {name}")
         elif cleaned != raw:
             self.notes.append(f"column {position} {raw!r}: called it {name}")
-        self._by_raw.setdefault(raw, name)
         return name
 
     def names(self, raws: Iterable[str]) -> list[str]:

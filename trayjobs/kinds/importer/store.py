@@ -61,6 +61,10 @@ def store_problem(exc: sqlite3.Error) -> FileProblem:
     return FileProblem(f"the database refused the import: {text}")
 
 
+#: Bytes of memory SQLite should keep under (a soft limit), page cache included.
+SQLITE_HEAP_LIMIT = 64_000_000
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -70,6 +74,13 @@ class Store:
             # A larger page cache keeps index pages of big tables hot; still well
             # under the memory budget. Journal mode and fsync stay as the user has them.
             self.conn.execute("PRAGMA cache_size = -32000")
+            # SQLite copies a value it binds and again into the record it writes: a row of
+            # 30 MB costs 60 MB there, and the pages it fills would then hold on to the
+            # whole page cache too. Past this (process-wide, never failing) limit, SQLite
+            # reuses cache pages instead; an ordinary import stays below it.
+            limit = self.conn.execute("PRAGMA soft_heap_limit").fetchone()[0]
+            if not limit or limit > SQLITE_HEAP_LIMIT:
+                self.conn.execute(f"PRAGMA soft_heap_limit = {SQLITE_HEAP_LIMIT}")
             self.db = sqlite_utils.Database(self.conn, recursive_triggers=False,
                                             execute_plugins=False)
             self.begin()
