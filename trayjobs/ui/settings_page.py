@@ -1,8 +1,8 @@
-"""The Settings page: notifications, start at login, workers, history and theme.
+"""The Settings page: notifications, start at login, workers, history, theme and secrets.
 
 Values live in the ``[settings]`` table of the config file (written with the
 person's comments kept); the theme and window state are the window's own and
-live in its settings file.
+live in its settings file; secrets live in the system keyring (:mod:`.secrets_box`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHB
                                QPushButton, QSpinBox, QTimeEdit, QVBoxLayout, QWidget)
 
 from ..config import Settings
+from .secrets_box import SecretsBox
 from .theme import THEMES
 
 __all__ = ["SettingsPage", "settings_changes", "parse_quiet_hours"]
@@ -145,8 +146,10 @@ class SettingsPage(QWidget):
         right.addStretch(1)
         cols.addLayout(left, 1)
         cols.addLayout(right, 1)
+        self.secrets = SecretsBox(app)
         lay = QVBoxLayout(self)
         lay.addLayout(cols, 1)
+        lay.addWidget(self.secrets)
         lay.addWidget(self.errors)
         lay.addLayout(buttons)
 
