@@ -77,11 +77,11 @@ class SecretsBox(QGroupBox):
         self.view.setMaximumHeight(160)
         self.view.itemSelectionChanged.connect(self._show_buttons)
         self.view.itemDoubleClicked.connect(lambda *_a: self.change())
-        self.add_btn = QPushButton("&Add…")
-        self.add_btn.setAccessibleName("Add a secret")
+        self.add_btn = QPushButton("&New…")
+        self.add_btn.setAccessibleName("Store a new secret")
         self.add_btn.clicked.connect(self.add)
         self.change_btn = QPushButton("C&hange…")
-        self.change_btn.setAccessibleName("Change the secret's value")
+        self.change_btn.setAccessibleName("Change or store the secret's value")
         self.change_btn.clicked.connect(self.change)
         self.delete_btn = QPushButton("&Delete")
         self.delete_btn.setAccessibleName("Delete the secret")
@@ -140,7 +140,7 @@ class SecretsBox(QGroupBox):
             if name == chosen:
                 item.setSelected(True)
         if names is not None and not names and not uses:
-            placeholder = QTreeWidgetItem(["No secrets stored yet: Add… stores one."])
+            placeholder = QTreeWidgetItem(["No secrets stored yet: New… stores one."])
             placeholder.setFlags(Qt.ItemFlag.NoItemFlags)
             self.view.addTopLevelItem(placeholder)
         self.show_error(data["error"])
@@ -175,8 +175,6 @@ class SecretsBox(QGroupBox):
     def _show_buttons(self) -> None:
         name = self.selected()
         self.change_btn.setEnabled(name is not None)
-        self.change_btn.setText("C&hange…" if self.stored is None or name in self.stored
-                                else "Store…")
         self.delete_btn.setEnabled(bool(name and self.stored and name in self.stored))
 
     # -- changes --------------------------------------------------------------------------

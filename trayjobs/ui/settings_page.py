@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QTime, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QPushButton, QSpinBox, QTimeEdit, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout,
+                               QLabel, QPushButton, QScrollArea, QSpinBox, QTimeEdit, QVBoxLayout,
+                               QWidget)
 
 from ..config import Settings
 from .secrets_box import SecretsBox
@@ -147,9 +148,19 @@ class SettingsPage(QWidget):
         cols.addLayout(left, 1)
         cols.addLayout(right, 1)
         self.secrets = SecretsBox(app)
+        # The groups scroll (a small window still fits them); the buttons stay in view.
+        body = QWidget()
+        bl = QVBoxLayout(body)
+        bl.setContentsMargins(0, 0, 0, 0)
+        bl.addLayout(cols)
+        bl.addWidget(self.secrets)
+        bl.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(body)
         lay = QVBoxLayout(self)
-        lay.addLayout(cols, 1)
-        lay.addWidget(self.secrets)
+        lay.addWidget(scroll, 1)
         lay.addWidget(self.errors)
         lay.addLayout(buttons)
 
