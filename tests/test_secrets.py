@@ -4,7 +4,9 @@ job process at run time, masked in everything a run sends back."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -215,6 +217,19 @@ def test_a_keyring_started_after_the_process_looked_is_found(request, private_bu
     secrets.set_secret("later", VALUE)
     assert secrets.list_names() == ["later"]
     assert secrets.get_secret("later") == VALUE
+
+
+def test_a_keyring_that_stops_after_first_use_is_said_plainly(secret_service):
+    secrets.set_secret("early", VALUE)  # the process has chosen the Secret Service
+    secret_service.terminate()  # the keyring daemon stops; the app keeps running
+    secret_service.wait(5)
+    with warnings.catch_warnings():
+        # keyring leaves its D-Bus connection unclosed when the service it opened it for is
+        # gone; collected here, not in whichever test the collector happens to run in.
+        warnings.simplefilter("ignore", ResourceWarning)
+        with pytest.raises(secrets.NoKeyring):
+            secrets.list_names()
+        gc.collect()
 
 
 # -- masking, in the one place every message passes --------------------------------------------

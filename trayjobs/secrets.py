@@ -99,12 +99,18 @@ def _backend():
 
 @contextmanager
 def _keyring_errors() -> Iterator[None]:
-    from keyring.errors import KeyringError, KeyringLocked, NoKeyringError
+    from keyring.errors import InitError, KeyringError, KeyringLocked, NoKeyringError
 
     try:
         yield
     except NoKeyringError:
         raise NoKeyring() from None
+    except InitError as exc:
+        # The Secret Service found at first use has gone since (the keyring daemon stopped
+        # while the app kept running): the same as none at all, and the same fix.
+        if type(exc.__cause__).__name__ == "SecretServiceNotAvailableException":
+            raise NoKeyring() from None
+        raise SecretError(f"the system keyring could not be used: {exc}") from None
     except KeyringLocked:
         raise SecretError("the system keyring is locked and was not unlocked: unlock it (log in "
                           "to the desktop, or unlock the \"Login\" keyring in Passwords and "

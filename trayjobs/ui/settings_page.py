@@ -1,8 +1,8 @@
-"""The Settings page: notifications, start at login, workers, history and theme.
+"""The Settings page: notifications, start at login, workers, history, theme and secrets.
 
 Values live in the ``[settings]`` table of the config file (written with the
 person's comments kept); the theme and window state are the window's own and
-live in its settings file.
+live in its settings file; secrets live in the system keyring (:mod:`.secrets_box`).
 """
 
 from __future__ import annotations
@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QTime, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QPushButton, QSpinBox, QTimeEdit, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout,
+                               QLabel, QPushButton, QScrollArea, QSpinBox, QTimeEdit, QVBoxLayout,
+                               QWidget)
 
 from ..config import Settings
+from .secrets_box import SecretsBox
 from .theme import THEMES
 
 __all__ = ["SettingsPage", "settings_changes", "parse_quiet_hours"]
@@ -145,8 +147,20 @@ class SettingsPage(QWidget):
         right.addStretch(1)
         cols.addLayout(left, 1)
         cols.addLayout(right, 1)
+        self.secrets = SecretsBox(app)
+        # The groups scroll (a small window still fits them); the buttons stay in view.
+        body = QWidget()
+        bl = QVBoxLayout(body)
+        bl.setContentsMargins(0, 0, 0, 0)
+        bl.addLayout(cols)
+        bl.addWidget(self.secrets)
+        bl.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(body)
         lay = QVBoxLayout(self)
-        lay.addLayout(cols, 1)
+        lay.addWidget(scroll, 1)
         lay.addWidget(self.errors)
         lay.addLayout(buttons)
 

@@ -21,6 +21,7 @@ from ...config_edit import ConfigDocument
 from ...errors import UserError
 from ...kinds.registry import get_kind, kind_names
 from ..theme import muted_colour, state_colour
+from .env import SecretNames
 from .fields import FieldEditor, describe_fields, make_editor, plain_error
 from .preview import PreviewRunner, PreviewView, sample_files
 from .trigger import TriggerEditor
@@ -103,6 +104,7 @@ class JobEditor(QDialog):
         self.setWindowTitle(f"Edit {name} – trayjobs" if name else "New job – trayjobs")
         self.resize(760, 640)
         self.rows: dict[str, _Row] = {}
+        self._secret_names: SecretNames | None = None
         self.more_toggle = None
         self.cfg = None
         self.valid = False
@@ -231,6 +233,8 @@ class JobEditor(QDialog):
             editor = CUSTOM.get((kind, spec.key), None)
             editor = editor(spec.key) if editor else make_editor(spec)
             editor.setObjectName(f"param:{spec.key}")
+            if hasattr(editor, "bind_secrets"):
+                editor.bind_secrets(self.secret_names())
             present = spec.key in values
             editor.set_value(present, values.get(spec.key, spec.default))
             if spec.required:
@@ -265,6 +269,13 @@ class JobEditor(QDialog):
         self.files_btn.setVisible(cls.accepts_files)
         self._show_files()
         self._show_preview_button()
+
+    def secret_names(self) -> SecretNames:
+        """The stored secrets' names, asked of the keyring once, when a field needs them."""
+        if self._secret_names is None:
+            self._secret_names = SecretNames(self.app, self)
+            self._secret_names.load()
+        return self._secret_names
 
     def _options_page(self, values: dict[str, Any]) -> QWidget:
         page = QWidget()

@@ -3,8 +3,9 @@
 :func:`describe_fields` reads a model (no widgets involved): each field's key,
 label, explanation (the ``description`` every field has), default and the
 kind of input it needs: text, a tick box, a number within its bounds, a choice,
-a comma-separated list, a table of names to texts, a group for a nested model,
-or, for anything else, a TOML value. :func:`make_editor` turns one description
+a comma-separated list, a table of names to texts (or to stored secrets, as a
+command's ``env``), a group for a nested model, or, for anything else, a TOML
+value. :func:`make_editor` turns one description
 into a widget with the same small interface as the hand-made editors: ``value()``
 returns ``(present, value)`` (absent means "leave the key out, the default
 applies"), ``set_value``, ``set_error`` and a ``changed`` signal.
@@ -44,7 +45,7 @@ class FieldSpec:
     key: str
     label: str
     help: str
-    kind: str                    # bool int float choice multi text list path dict model toml
+    kind: str                    # bool int float choice multi text list path dict env model toml
     default: Any = None
     required: bool = False
     optional: bool = False       # None is a valid value
@@ -103,6 +104,16 @@ def _strip_annotated(tp):
     return tp
 
 
+def _texts_or_secrets(args: tuple) -> bool:
+    """``dict[str, str | SecretRef]``: names to texts or stored secrets (a command's env)."""
+    from ...secrets import SecretRef
+    if len(args) != 2 or _strip_annotated(args[0]) is not str:
+        return False
+    values = _strip_annotated(args[1])
+    return get_origin(values) in (Union, types.UnionType) and {
+        _strip_annotated(a) for a in get_args(values)} == {str, SecretRef}
+
+
 def describe_fields(model, *, skip: set[str] = frozenset()) -> list[FieldSpec]:
     specs = []
     for name, f in model.model_fields.items():
@@ -149,6 +160,8 @@ def describe_fields(model, *, skip: set[str] = frozenset()) -> list[FieldSpec]:
                 spec.kind, spec.choices = "multi", list(get_args(item))
         elif origin is dict and [_strip_annotated(a) for a in get_args(ann)] == [str, str]:
             spec.kind = "dict"
+        elif origin is dict and _texts_or_secrets(get_args(ann)):
+            spec.kind = "env"
         elif isinstance(ann, type) and issubclass(ann, BaseModel):
             spec.kind, spec.model = "model", ann
         if key in DURATION_KEYS:
@@ -350,8 +363,12 @@ def compact_duration(seconds: float) -> str:
 
 
 def make_editor(spec: FieldSpec, parent: QWidget | None = None) -> FieldEditor:
-    """The editor for one field: a table for names to texts, a group for a nested model,
-    else a single input (anything without one of its own is typed as TOML)."""
+    """The editor for one field: a table for names to texts (or to stored secrets), a group
+    for a nested model, else a single input (anything without one of its own is typed as
+    TOML)."""
+    if spec.kind == "env":
+        from .env import EnvEditor
+        return EnvEditor(spec, parent)
     if spec.kind in ("dict", "model"):
         from .structured import KeyValueEditor, ModelEditor
         return (KeyValueEditor if spec.kind == "dict" else ModelEditor)(spec, parent)
