@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -476,3 +477,28 @@ def test_a_hooked_one_off_run_knows_its_time_its_params_and_its_parent(make_engi
     assert child["TRAYJOBS_PARENT_RUN"] == str(rid) and child["TRAYJOBS_TRIGGER"] == "chain"
     parent = json.loads(child["TRAYJOBS_PARENT"])
     assert parent["job"] == "first" and parent["state"] == "failed" and "exit code 3" in parent["error"]
+
+
+def test_show_follow_prints_the_output_while_the_program_runs(make_engine, home, tmp_path):
+    go = tmp_path / "go"
+    eng = _engine_job(make_engine, f"""
+        command = "echo first; while [ ! -e '{go}' ]; do sleep 0.02; done; echo last; exit 3"
+        retry = {{ attempts = 1 }}
+    """)
+    rid = eng.submit("cmd")
+    follow = subprocess.Popen([PY, "-m", "trayjobs", "show", str(rid), "--follow"],
+                              env=dict(os.environ, TRAYJOBS_HOME=str(home.root)),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        seen = []
+        while not any(line.rstrip().endswith("info    first") for line in seen):
+            line = follow.stdout.readline()
+            assert line, "show --follow ended before the program's first line"
+            seen.append(line)
+        assert eng.store.get_run(rid)["state"] == "running"  # seen while it runs
+        go.touch()
+        out, err = follow.communicate(timeout=30)
+    finally:
+        follow.kill()
+    assert "last" in out and follow.returncode == 1
+    assert f"run {rid} failed: exit code 3" in err

@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="a run's details, log and traceback")
     s.add_argument("run", type=int)
     s.add_argument("--json", action="store_true")
+    s.add_argument("--follow", "-f", action="store_true",
+                   help="then print its log lines as they are written, until it ends")
     for name, text in (("retry", "run a failed run again (a fresh retry budget)"),
                        ("cancel", "cancel a waiting run, or stop a running one"),
                        ("undo", "reverse what a cleanup or import run did")):
@@ -363,8 +365,7 @@ def cmd_show(home: Home, args) -> int:
     if inputs:
         lines.append(f"  inputs:   {json.dumps(inputs)}")
     if run.get("progress_total") or run.get("progress_message"):
-        lines.append(f"  progress: {run.get('progress_done')} / {run.get('progress_total')} "
-                     f"{run.get('progress_unit') or ''} {run.get('progress_message') or ''}")
+        lines.append(f"  progress: {_progress_text(run)}")
     if result:
         lines.append(f"  result:   {result.get('summary', '')}")
         extra = {k: v for k, v in result.items() if k != "summary"}
@@ -377,14 +378,51 @@ def cmd_show(home: Home, args) -> int:
         for a in attempts:
             lines.append(f"  {a['attempt']}. {when(a['started_at'], seconds=True)} {a['state']}"
                          + (f": {a['error']}" if a.get("error") else ""))
-    if logs:
+    if logs or args.follow:
         lines.append("log:")
-        lines += [f"  {when(l['ts'], seconds=True)} {l['level']:<7} {l['message']}" for l in logs]
-    if run.get("traceback"):
+        lines += [text for l in logs for text in _log_lines(l)]
+    if run.get("traceback") and not args.follow:
         lines.append("traceback:")
         lines += ["  " + l for l in run["traceback"].rstrip().splitlines()]
-    print("\n".join(lines))
+    print("\n".join(lines), flush=True)
+    if args.follow:
+        return _follow_log(ctl, run, logs[-1]["id"] if logs else 0)
     return EXIT_OK
+
+
+def _log_lines(line: dict[str, Any]) -> list[str]:
+    """A stored log entry as printed lines (an entry may hold several lines of output)."""
+    head = f"  {when(line['ts'], seconds=True)} {line['level']:<7} "
+    return [head + text for text in str(line["message"]).split("\n")]
+
+
+def _progress_text(run: dict[str, Any]) -> str:
+    done, total = run.get("progress_done"), run.get("progress_total")
+    unit, message = run.get("progress_unit") or "", run.get("progress_message") or ""
+    amount = "" if done is None else f"{done:,.0f} of {total:,.0f} {unit}" if total else f"{done:,.0f} {unit}"
+    return " · ".join(p.strip() for p in (amount, message) if p.strip())
+
+
+def _follow_log(ctl, run: dict[str, Any], last_id: int) -> int:
+    """``show --follow``: the run's new log lines as they reach the store, then how it ended.
+    Ctrl-C stops following; the run goes on."""
+    from .store import FINAL_STATES
+    rid = run["id"]
+    try:
+        while True:
+            final = run["state"] in FINAL_STATES
+            for line in ctl.store.logs(rid, after_id=last_id):
+                print("\n".join(_log_lines(line)), flush=True)
+                last_id = line["id"]
+            if final:  # read once more after the end: the last lines are written with it
+                if run.get("traceback"):
+                    print("traceback:\n" + "\n".join("  " + l for l in run["traceback"].rstrip().splitlines()))
+                return _report_end(ctl, run)
+            time.sleep(0.25)
+            run = ctl.store.get_run(rid)
+    except KeyboardInterrupt:
+        print(f"stopped following run {rid}; it goes on (trayjobs cancel {rid} stops it)", file=sys.stderr)
+        return 130
 
 
 def cmd_retry(home: Home, args) -> int:
