@@ -47,12 +47,15 @@ class JobFailed(UserError):
     """Raised by job code for an expected failure: no traceback is shown.
 
     ``retry=False`` says another attempt cannot help (e.g. a malformed file),
-    so the run fails at once instead of spending its retry budget.
+    so the run fails at once instead of spending its retry budget. ``result``
+    (JSON data) is kept with the failed run: what the job found and did anyway.
     """
 
-    def __init__(self, message: str, *, retry: bool = True) -> None:
+    def __init__(self, message: str, *, retry: bool = True,
+                 result: dict | None = None) -> None:
         super().__init__(message)
         self.retry = retry
+        self.result = result
 
 
 class Cancelled(Exception):
