@@ -183,3 +183,11 @@ def test_the_cli_shows_warnings_and_filters_by_them(write_config, home, tmp_path
     shown = trayjobs(home, "show", str(run_id)).stdout
     assert f"run {run_id} · pay (import) · succeeded with 1 warning" in shown
     assert "warnings:\n  pay.csv: 1 of 2 rows rejected" in shown
+
+
+def test_a_report_section_whose_database_is_missing_is_a_warning(home):
+    from test_report_kind import run_report
+    result, _ = run_report(home, formats=["html"], sections=[
+        {"title": "Sales", "query": "SELECT 1 AS n", "database": "sales.db"}])
+    assert result["warnings"] == [
+        f"section 'Sales': no data yet: {home.data_dir / 'sales.db'} does not exist"]
