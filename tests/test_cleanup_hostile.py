@@ -89,9 +89,9 @@ def test_a_move_into_a_link_to_outside_writes_nothing_there(make_ctx, root, outs
     os.symlink(outside, root / "sorted")
     before = snapshot(outside)
     result, _ = run(make_ctx, locations=[{"path": str(root), "recursive": True}],
-                    action={"move": "sorted"}, conflict="overwrite")
+                    action={"move": "sorted"}, conflict="overwrite", may_fail=True)
     assert snapshot(outside) == before
-    assert result["acted"] == 0 and result["errors"] == 3, result
+    assert result["acted"] == 0 and result["errors"] == 3 and result["failed"], result
     errors = [p for p in result["problems"] if p["kind"] == "error"]
     assert len(errors) == 3 and all("is a link, not a folder; not followed" in p["reason"] for p in errors), errors
     assert os.path.islink(root / "sorted")  # the link itself stays where it is
@@ -109,7 +109,8 @@ def test_a_link_to_outside_deeper_in_the_destination_is_not_followed(make_ctx, r
     before = snapshot(outside)
     old = time.mktime((2020, 6, 1, 12, 0, 0, 0, 0, -1))
     os.utime(root / "a.txt", (old, old))
-    result, _ = run(make_ctx, locations=[str(root)], action={"move": str(dest) + "/{year}"})
+    result, _ = run(make_ctx, locations=[str(root)], action={"move": str(dest) + "/{year}"},
+                    may_fail=True)
     assert snapshot(outside) == before
     assert result["errors"] == 1 and "is a link, not a folder; not followed" in result["problems"][0]["reason"]
 
@@ -200,7 +201,7 @@ def test_a_background_thread_swapping_folders_never_reaches_outside(make_ctx, ro
         t.start()
         try:
             run(make_ctx, run_id=attempt + 1, locations=[{"path": str(root), "recursive": True}], action=action,
-                skip_recent="0s")
+                skip_recent="0s", may_fail=True)
         finally:
             stop.set()
             t.join()
@@ -244,7 +245,8 @@ def test_a_folder_delete_that_cannot_finish_deletes_nothing_and_says_why(make_ct
     before = snapshot(root)
     chattr("+i", root / "old" / "inner" / "locked.txt")
     try:
-        result, ctx = run(make_ctx, locations=[str(root)], targets="folders", action="delete")
+        result, ctx = run(make_ctx, locations=[str(root)], targets="folders", action="delete",
+                          may_fail=True)
         assert snapshot(root) == before  # all or nothing: nothing
     finally:
         chattr("-i", root / "old" / "inner" / "locked.txt")
@@ -266,7 +268,8 @@ def test_a_delete_that_stops_half_way_reports_each_file(make_ctx, root, monkeypa
             raise PermissionError(1, "Operation not permitted", path)
         real(path, dir_fd=dir_fd)
     monkeypatch.setattr(os, "unlink", refuse_b)
-    result, ctx = run(make_ctx, locations=[str(root)], targets="folders", action="delete")
+    result, ctx = run(make_ctx, locations=[str(root)], targets="folders", action="delete",
+                      may_fail=True)
     monkeypatch.undo()
     assert files(root) == {"old/b.txt"}
     # b.txt, and so the folder holding it, could not go

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from trayjobs.errors import JobFailed
 from trayjobs.kinds.registry import get_kind
 
 DAY = 86400
@@ -125,10 +126,18 @@ def params(**raw):
     return cleanup().parse_params(raw)
 
 
-def run(make_ctx, *, dry: bool = False, run_id: int = 1, **raw):
-    """Run a cleanup job with ``raw`` params; returns ``(result, ctx)``."""
+def run(make_ctx, *, dry: bool = False, run_id: int = 1, may_fail: bool = False, **raw):
+    """Run a cleanup job with ``raw`` params; returns ``(result, ctx)``. ``may_fail``: a run
+    whose every action failed (it fails, not to be retried, keeping its result) gives that
+    result too, with the failure's message as ``failed``."""
     ctx = context(make_ctx, run_id=run_id, dry=dry)
-    return cleanup().run(ctx, params(**raw)), ctx
+    try:
+        return cleanup().run(ctx, params(**raw)), ctx
+    except JobFailed as exc:
+        if not may_fail or exc.result is None:
+            raise
+        assert exc.retry is False
+        return dict(exc.result, failed=str(exc)), ctx
 
 
 def undo(make_ctx, result, *, run_id: int = 1, **raw):

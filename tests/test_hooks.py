@@ -123,7 +123,7 @@ def test_the_parent_outputs_and_summary_reach_the_child(make_engine, tmp_path):
     got = eng.watcher.wait(child["id"])["result"]["parent"]
     assert got == {"id": made["id"], "job": "make", "state": "succeeded", "hook": "then",
                    "outputs": [str(eng.home.root / "made.txt")], "summary": "made one file",
-                   "error": None}
+                   "error": None, "warnings": []}
     # A run nobody's hook started has no parent.
     alone = eng.watcher.wait(eng.submit("use"))
     assert alone["result"] == {"summary": "after None", "parent": None}

@@ -105,8 +105,8 @@ def test_cli_run_with_a_file_then_undo(home, write_config, tmp_path):
     path = write(tmp_path / "jan.csv", "id,amount\n1,2.5\n2,x,y\n3,-1\n")
     done = trayjobs(home, "run", "bank", "--file", str(path), "--wait")
     assert done.returncode == 0, done.stderr
-    assert ("run 1 succeeded: 2 rows imported into transactions, 1 rejected (table _rejected)"
-            in done.stderr)
+    assert ("run 1 succeeded with 1 warning: 2 rows imported into transactions, 1 rejected "
+            "(table _rejected)\nwarning: jan.csv: 1 of 3 rows rejected" in done.stderr)
     assert (tmp_path / "processed" / "jan.csv").exists()
     assert rows(home, "transactions") == [{"id": 1, "amount": 2.5}, {"id": 3, "amount": -1.0}]
     undone = trayjobs(home, "undo", "1")

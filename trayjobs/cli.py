@@ -43,8 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="run a job now, or once at a later time, and print the run id")
     s.add_argument("job")
     s.add_argument("--wait", action="store_true",
-                   help="show a progress bar until the run ends; exit 1 if it fails (with "
-                        "--at or --in: wait for its time first)")
+                   help="show a progress bar until the run ends; exit 1 if it fails, 0 if it "
+                        "succeeds, with or without warnings (printed); with --at or --in: "
+                        "wait for its time first")
     when_group = s.add_mutually_exclusive_group()
     when_group.add_argument("--at", metavar="TIME",
                             help="run once at this time instead of now: 18:00 (today, or "
@@ -64,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("runs", help="list recent runs")
     s.add_argument("--job")
     s.add_argument("--state", help="scheduled, queued, running, retrying, succeeded, failed, "
-                                   "cancelled, skipped or interrupted")
+                                   "cancelled, skipped or interrupted; or warning: the runs "
+                                   "that succeeded with warnings (succeeded lists them too)")
     s.add_argument("--limit", type=int, default=20)
     s.add_argument("--json", action="store_true", help="one JSON object per line")
     s = sub.add_parser("show", help="a run's details, log and traceback")
@@ -304,7 +306,11 @@ def _follow(ctl, run_id: int) -> int:
 def _report_end(ctl, run: dict[str, Any]) -> int:
     summary = (run.get("result") or {}).get("summary") if isinstance(run.get("result"), dict) else None
     if run["state"] == "succeeded":
-        print(f"run {run['id']} succeeded" + (f": {summary}" if summary else ""), file=sys.stderr)
+        from .store import run_warnings
+        print(f"run {run['id']} {state_text(run)}" + (f": {summary}" if summary else ""),
+              file=sys.stderr)
+        for warning in run_warnings(run.get("result")):
+            print(f"warning: {warning}", file=sys.stderr)
         return EXIT_OK
     print(f"run {run['id']} {run['state']}: {run.get('error') or ''}".rstrip(": "), file=sys.stderr)
     print(f"details: trayjobs show {run['id']}", file=sys.stderr)
@@ -312,9 +318,9 @@ def _report_end(ctl, run: dict[str, Any]) -> int:
 
 
 def cmd_runs(home: Home, args) -> int:
-    from .store import STATES
-    if args.state and args.state not in STATES:
-        raise UserError(f"unknown state {args.state!r}; states: {', '.join(STATES)}")
+    from .store import OUTCOMES
+    if args.state and args.state not in OUTCOMES:
+        raise UserError(f"unknown state {args.state!r}; states: {', '.join(OUTCOMES)}")
     ctl = _control(home)
     runs = ctl.store.list_runs(job=args.job, state=args.state, limit=args.limit)
     if args.json:
@@ -373,6 +379,11 @@ def cmd_show(home: Home, args) -> int:
             lines.append("            " + json.dumps(extra, default=str)[:2000])
     if run.get("error"):
         lines.append(f"  error:    {run['error']}")
+    from .store import run_warnings
+    warnings = run_warnings(result)
+    if warnings:
+        lines.append("warnings:")
+        lines += [f"  {w}" for w in warnings]
     if len(attempts) > 1:
         lines.append("attempts:")
         for a in attempts:

@@ -123,7 +123,8 @@ class JobCommon(_Strict):
         "queue", description="When a run is due while the previous one still runs: skip it, queue it, or run both.")
     missed: Literal["skip", "once", "all"] = Field(
         "once", description="Scheduled runs missed while the app was closed or the machine slept: skip them, run once, or run each.")
-    then: list[str] = Field(default_factory=list, description="Jobs to run after this one succeeds.")
+    then: list[str] = Field(default_factory=list, description="Jobs to run after this one succeeds "
+                                                          "(with or without warnings).")
     on_failure: list[str] = Field(
         default_factory=list, description="Jobs to run after this one fails for good (after its "
                                           "last attempt, never after one that is retried).")
@@ -131,7 +132,9 @@ class JobCommon(_Strict):
         default_factory=list, description="Jobs to run after this one ends, whether it "
                                           "succeeded, failed or was cancelled.")
     notify: Literal["failure", "always", "never"] = Field(
-        "failure", description="Desktop notifications for this job's final failures, every finished run, or never.")
+        "failure", description="Desktop notifications for this job's final failures (and "
+                               "successes with warnings, as Settings say), every finished run, "
+                               "or never.")
     params: dict[str, RunParam] = Field(
         default_factory=dict,
         description="The job's run parameters and their defaults, e.g. "
@@ -171,6 +174,8 @@ class Settings(_Strict):
     workers: int = Field(2, ge=1, le=16, description="How many runs may execute at once.")
     notify_failures: bool = Field(True, description="Desktop notification when a run fails for good.")
     notify_success: bool = Field(False, description="Desktop notification when a run succeeds.")
+    notify_warnings: bool = Field(True, description="Desktop notification when a run succeeds "
+                                                    "with warnings (rejected rows, skipped files...).")
     quiet_hours: str | None = Field(None, description="No notifications in this span, e.g. '22:00-07:00'.")
     keep_days: int = Field(90, ge=1, le=36_500, description="Runs older than this are removed from the history.")
     keep_runs: int = Field(100_000, ge=100, le=1_000_000_000,

@@ -9,8 +9,8 @@ from typing import Any
 
 from .durations import format_duration
 
-__all__ = ["when", "relative", "run_duration", "attempt_text", "state_text", "table",
-           "escape_undecodable", "escape_strings"]
+__all__ = ["when", "relative", "run_duration", "attempt_text", "state_text", "warnings_text",
+           "table", "escape_undecodable", "escape_strings"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -91,7 +91,14 @@ def state_text(run: dict[str, Any], now: float | None = None) -> str:
     if state == "running" and run.get("progress_total"):
         pct = 100 * (run.get("progress_done") or 0) / run["progress_total"]
         return f"running {pct:.0f} %"
+    if state == "succeeded" and run.get("warnings"):
+        return f"succeeded with {warnings_text(run['warnings'])}"
     return state
+
+
+def warnings_text(n: int) -> str:
+    """"1 warning", "3 warnings"."""
+    return f"{n:,} warning{'s' * (n != 1)}"
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:

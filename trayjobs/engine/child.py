@@ -145,10 +145,12 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event) -> bool:
     except Cancelled:
         send_end({"t": "error", "kind": "cancelled", "message": "cancelled"})
     except JobFailed as exc:
-        failed = {"t": "error", "kind": "failed", "message": str(exc), "retry": exc.retry}
-        if exc.result is not None:
-            failed["result"] = exc.result
-        send_end(failed)
+        end = {"t": "error", "kind": "failed", "message": str(exc), "retry": exc.retry}
+        try:
+            # What the job found before it failed is kept with the run, if it is JSON data.
+            send_end({**end, "result": exc.result} if exc.result else end)
+        except ValueError:
+            send_end(end)
     except UserError as exc:
         send_end({"t": "error", "kind": "failed", "message": str(exc), "retry": False})
     except MemoryError as exc:

@@ -25,6 +25,7 @@ from ..instance import InstanceLock
 from ..kinds.registry import get_kind
 from ..paths import Home
 from ..schedule import local_zone
+from ..store import run_warnings
 from ..textfmt import when
 from ..watch import WatchManager, jobs_accepting
 from .control import EXPLICIT_TRIGGERS, SCHEDULE_PROBLEM, Control, last_good_path
@@ -619,7 +620,7 @@ def _parent_info(run: dict[str, Any]) -> dict[str, Any]:
     summary = result.get("summary")
     return {"id": run["id"], "job": run["job"], "state": run["state"], "outputs": outputs,
             "summary": summary if isinstance(summary, str) else None,
-            "error": run.get("error")}
+            "error": run.get("error"), "warnings": run_warnings(result)}
 
 
 def _died_text(deaths: int) -> str:

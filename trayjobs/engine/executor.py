@@ -335,9 +335,9 @@ class Executor:
                                               retry=False)
                         else:
                             outcome = Outcome("failed", message=msg.get("message"),
-                                              result=msg.get("result"),
                                               traceback=msg.get("traceback"),
-                                              retry=msg.get("retry", True))
+                                              retry=msg.get("retry", True),
+                                              result=msg.get("result"))
                     elif t == "pgroup":
                         # A program the job started: stopped with this process should it
                         # die, and given its own grace period between TERM and KILL.

@@ -31,7 +31,8 @@ from ..errors import StoreBusy
 from ..textfmt import escape_strings, escape_undecodable
 from .migrations import MIGRATIONS
 
-__all__ = ["RunStore", "ACTIVE_STATES", "FINAL_STATES", "SCHEDULED", "STATES", "TRIGGERS"]
+__all__ = ["RunStore", "ACTIVE_STATES", "FINAL_STATES", "SCHEDULED", "STATES", "TRIGGERS",
+           "WARNING", "OUTCOMES", "outcome", "run_warnings", "state_matches"]
 
 STATES = ("scheduled", "queued", "running", "retrying", "succeeded", "failed", "cancelled",
           "skipped", "interrupted")
@@ -39,11 +40,43 @@ ACTIVE_STATES = ("queued", "running", "retrying")
 #: A one-off run waiting for its time (``due_at``); neither active nor ended.
 SCHEDULED = "scheduled"
 FINAL_STATES = ("succeeded", "failed", "cancelled", "skipped", "interrupted")
+#: A run that succeeded with warnings: stored as ``succeeded`` with ``warnings`` > 0 (so
+#: hooks, undo and everything else that follows a success still do), shown and filtered as
+#: an outcome of its own.
+WARNING = "warning"
+#: What a run can be filtered by and shown as: its states, and ``warning``.
+OUTCOMES = STATES + (WARNING,)
 TRIGGERS = ("manual", "schedule", "catch-up", "retry", "recovered", "watch", "cli", "chain",
             "login", "drop")
 
 def _now() -> float:
     return time.time()
+
+
+def run_warnings(result: Any) -> list[str]:
+    """The warnings a run's result carries: its ``warnings``, a list of short texts (a kind
+    may give one text alone). Whether a success was clean is decided from this alone,
+    whatever the kind."""
+    found = result.get("warnings") if isinstance(result, dict) else None
+    if not found:
+        return []
+    if isinstance(found, str):
+        return [found]
+    if isinstance(found, (list, tuple)):
+        return [str(w) for w in found if w is not None and w != ""]
+    return [str(found)]
+
+
+def outcome(run: dict[str, Any]) -> str:
+    """The run's state as shown: ``warning`` for a success with warnings, else its state."""
+    return WARNING if run["state"] == "succeeded" and run.get("warnings") else run["state"]
+
+
+def state_matches(run: dict[str, Any], states: Iterable[str]) -> bool:
+    """Whether ``run`` passes a filter by ``states`` (``warning`` among them: a success with
+    warnings; ``succeeded``: any success), as :meth:`RunStore.list_runs` filters."""
+    states = set(states)
+    return run["state"] in states or (WARNING in states and outcome(run) == WARNING)
 
 
 # What runs carry comes from job code: a message may hold a file name that is not UTF-8
@@ -242,14 +275,18 @@ class RunStore:
         now = _now()
         final = state in FINAL_STATES
         error, traceback = _text(error), _text(traceback)
+        warnings = run_warnings(result) if state == "succeeded" else []
+        if warnings:
+            result = dict(result, warnings=warnings)  # always a list once stored
         result_json = _json(result) if result is not None else None
         with self.transaction() as conn:
             row = conn.execute(
                 "UPDATE runs SET state = ?, error = ?, traceback = ?,"
                 " result = coalesce(?, result), next_attempt_at = ?, updated_at = ?,"
-                " finished_at = ?, dispatched = 0 WHERE id = ? RETURNING *",
+                " finished_at = ?, dispatched = 0, warnings = ? WHERE id = ? RETURNING *",
                 (state, error, traceback, result_json,
-                 next_attempt_at, now, now if final else None, run_id)).fetchone()
+                 next_attempt_at, now, now if final else None, len(warnings),
+                 run_id)).fetchone()
             conn.execute("UPDATE attempts SET finished_at = ?, state = ?, error = ?, died = ?"
                          " WHERE run_id = ? AND attempt = ?",
                          (now, state, error, int(died), run_id, row["attempt"]))
@@ -496,8 +533,14 @@ def _filters(*, job=None, state=None, text=None, since=None, until=None, before_
         params.append(job)
     if state:
         states = [state] if isinstance(state, str) else list(state)
-        clauses.append(f"state IN ({', '.join('?' * len(states))})")
-        params.extend(states)
+        plain = [s for s in states if s != WARNING]
+        either = []
+        if plain:
+            either.append(f"state IN ({', '.join('?' * len(plain))})")
+            params.extend(plain)
+        if WARNING in states:  # spelt as the partial index runs_warned is, so it is used
+            either.append("(state = 'succeeded' AND warnings > 0)")
+        clauses.append(either[0] if len(either) == 1 else f"({' OR '.join(either)})")
     if text:
         clauses.append("(error LIKE ? OR inputs LIKE ? OR result LIKE ? OR job LIKE ? OR note LIKE ?)")
         params.extend([f"%{text}%"] * 5)

@@ -77,10 +77,20 @@ def _m005_scheduled_runs(db: "sqlite_utils.Database") -> None:
     db.execute("CREATE INDEX runs_scheduled ON runs(due_at) WHERE state = 'scheduled'")
 
 
+def _m006_run_warnings(db: "sqlite_utils.Database") -> None:
+    # How many warnings a succeeded run's result carried (rejected rows, skipped files...):
+    # such a run ends "succeeded with warnings", never plain green. The partial index serves
+    # the "with warnings" filter without reading every succeeded run.
+    db.execute("ALTER TABLE runs ADD COLUMN warnings INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX runs_warned ON runs(job, id) WHERE state = 'succeeded'"
+               " AND warnings > 0")
+
+
 MIGRATIONS: list[tuple[str, Any]] = [
     ("001_initial", _m001_initial),
     ("002_watch_files", _m002_watch_files),
     ("003_dispatch_indexes", _m003_dispatch_indexes),
     ("004_attempt_died", _m004_attempt_died),
     ("005_scheduled_runs", _m005_scheduled_runs),
+    ("006_run_warnings", _m006_run_warnings),
 ]

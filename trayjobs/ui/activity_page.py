@@ -19,9 +19,10 @@ __all__ = ["ActivityPage", "ProgressDelegate", "STATE_CHOICES", "RANGE_CHOICES",
 #: (label, states) in the state filter.
 STATE_CHOICES: list[tuple[str, tuple[str, ...]]] = [
     ("Any state", ()),
-    ("Needs attention", ("failed", "interrupted")),
+    ("Needs attention", ("failed", "interrupted", "warning")),
     ("Failed", ("failed",)),
-    ("Succeeded", ("succeeded",)),
+    ("With warnings", ("warning",)),
+    ("Succeeded", ("succeeded",)),  # with or without warnings
     ("Running", ("running",)),
     ("Waiting", ("scheduled", "queued", "retrying")),
     ("Cancelled", ("cancelled",)),

@@ -25,6 +25,7 @@ from ..firstrun import ensure_first_run
 from ..instance import AlreadyRunning
 from ..paths import Home
 from ..queue import Queue
+from ..store import outcome
 from .bridge import EngineBridge
 from .commands import Commands
 from .compat import guard_singletons
@@ -70,6 +71,7 @@ class TrayApp(QObject, Commands):
         self._failures: list[dict[str, Any]] = []
         self._latest_report: str | None = None
         self.unseen_failures = 0
+        self.unseen_warnings = 0         # runs that succeeded with warnings, not seen yet
         self.jobs_loads = 0              # how often the jobs list was loaded (tests wait on it)
         self._quitting = False
         apply_theme(str(self.qsettings.value("window/theme", "system")))
@@ -179,9 +181,10 @@ class TrayApp(QObject, Commands):
         self.window_seen()
 
     def window_seen(self) -> None:
-        """The person looked at the window: failures no longer need attention in the tray."""
-        if self.unseen_failures:
-            self.unseen_failures = 0
+        """The person looked at the window: failures and warnings no longer need attention
+        in the tray."""
+        if self.unseen_failures or self.unseen_warnings:
+            self.unseen_failures = self.unseen_warnings = 0
             self._update_tray()
 
     def toggle_window(self) -> None:
@@ -279,6 +282,8 @@ class TrayApp(QObject, Commands):
                 self._failures = [run] + [f for f in self._failures if f["id"] != run["id"]][:4]
                 if not self.window.isActiveWindow():
                     self.unseen_failures += 1
+            elif outcome(run) == "warning" and not self.window.isActiveWindow():
+                self.unseen_warnings += 1
             result = run.get("result") if isinstance(run.get("result"), dict) else {}
             if run["state"] == "succeeded" and result.get("latest"):
                 # A result's "latest" is a file that always holds its newest report.
@@ -318,7 +323,8 @@ class TrayApp(QObject, Commands):
         nxt = min((j for j in self._jobs if j.get("next_run_at") and j["enabled"]
                    and not j.get("paused")), key=lambda j: j["next_run_at"], default=None)
         state, tip = tray_status(running=self.running_snapshot(), next_job=nxt,
-                                 paused=self.paused, failed=self.unseen_failures)
+                                 paused=self.paused, failed=self.unseen_failures,
+                                 warned=self.unseen_warnings)
         self.tray.set_state(state, tip)
 
 

@@ -15,7 +15,8 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHBoxLayo
                                QWidget)
 
 from ..durations import format_duration
-from ..textfmt import run_duration, when
+from ..store import outcome, run_warnings
+from ..textfmt import run_duration, state_text, when
 from .icons import icon
 from .runinfo import (REJECTED_SCHEME, attempt_lines, main_output, params_text, result_links,
                       run_params_line)
@@ -147,13 +148,13 @@ class RunDetails(QDialog):
         self.run = run
         result = run.get("result") if isinstance(run.get("result"), dict) else {}
         self.title.setText(f"<b>{_esc(run['job'])}</b> ({run['kind']}) · run {run['id']}")
-        self.state_icon.setPixmap(icon(f"state-{run['state']}").pixmap(22, 22))
+        self.state_icon.setPixmap(icon(f"state-{outcome(run)}").pixmap(22, 22))
         f = self.fields
-        state = run["state"]
+        state = state_text(run) if outcome(run) == "warning" else run["state"]
         if state == "retrying" and run.get("next_attempt_at"):
             state += f" (attempt {run['attempt'] + 1} of {run['max_attempts']} " \
                      f"{when(run['next_attempt_at'], seconds=True)})"
-        f["state"].setText(f"<span style='color:{state_colour(run['state']).name()}'>"
+        f["state"].setText(f"<span style='color:{state_colour(outcome(run)).name()}'>"
                            f"{_esc(state)}</span>")
         trig = run["trigger"]
         if run.get("retry_of"):
@@ -167,7 +168,8 @@ class RunDetails(QDialog):
         f["attempt"].setText(f"{run['attempt']} of {run['max_attempts']}")
         f["started"].setText(when(run.get("started_at") or run.get("created_at"), seconds=True))
         f["took"].setText(run_duration(run))
-        f["summary"].setText(_esc(result.get("summary") or ""))
+        f["summary"].setText("<br>".join([_esc(result.get("summary") or "")] + [
+            f"⚠ {_esc(w)}" for w in (run_warnings(result) if outcome(run) == "warning" else [])]))
         f["error"].setText(_esc(run.get("error") or ""))
         links = result_links(run)
         f["links"].setText(" · ".join(f"<a href='{_esc(u)}'>{_esc(l)}</a>" for l, u in links))

@@ -6,9 +6,10 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 
-from ..textfmt import relative, when
+from ..store import outcome
+from ..textfmt import relative, warnings_text, when
 from .icons import icon
-from .runs_model import RUN_ROLE
+from .runs_model import RUN_ROLE, warnings_tip
 from .theme import muted_colour, state_colour
 
 __all__ = ["JobsModel", "JOB_ROLE", "watch_text", "last_text"]
@@ -47,7 +48,10 @@ def last_text(job: dict[str, Any], now: float | None = None) -> str:
              "retrying": "retrying", "cancelled": "cancelled", "skipped": "skipped",
              "interrupted": "interrupted", "queued": "waiting"}
     ts = last.get("finished_at") or last.get("started_at") or last.get("created_at")
-    return f"{words.get(last['state'], last['state'])} · {relative(ts, now)}"
+    word = words.get(last["state"], last["state"])
+    if outcome(last) == "warning":
+        word = f"succeeded, {warnings_text(last['warnings'])}"
+    return f"{word} · {relative(ts, now)}"
 
 
 class JobsModel(QAbstractTableModel):
@@ -143,10 +147,10 @@ class JobsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.CheckStateRole and col == self.ENABLED:
             return Qt.CheckState.Checked if job["enabled"] else Qt.CheckState.Unchecked
         if role == Qt.ItemDataRole.DecorationRole and col == self.LAST and job.get("last"):
-            return icon(f"state-{job['last']['state']}")
+            return icon(f"state-{outcome(job['last'])}")
         if role == Qt.ItemDataRole.ForegroundRole:
             if col == self.LAST and job.get("last"):
-                return state_colour(job["last"]["state"])
+                return state_colour(outcome(job["last"]))
             if not job["enabled"] or (col == self.NEXT and job.get("paused")):
                 return muted_colour()
             if col == self.WATCH and (job.get("watch") or {}).get("state") == "unavailable":
@@ -154,7 +158,8 @@ class JobsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == self.LAST and job.get("last"):
                 last = job["last"]
-                return last.get("error") or (last.get("result") or {}).get("summary") or None
+                return (last.get("error") or warnings_tip(last)
+                        or (last.get("result") or {}).get("summary") or None)
             if col == self.NAME:
                 return job.get("description") or None
             if col in (self.TRIGGER, self.WATCH):  # often too long for the column

@@ -2,7 +2,7 @@
 they reach the desktop.
 
 :class:`NotificationRouter` decides: a run's *final* failure (never a retry),
-successes if asked for, nothing in quiet hours, and several finishing close
+a success with warnings (unless turned off), successes if asked for, nothing in quiet hours, and several finishing close
 together become one notification ("12 imports failed"). Each notification
 carries a *target* (a run, or a filtered list of runs) that a click opens.
 
@@ -24,6 +24,9 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QSystemTrayIcon
+
+from ..store import outcome, run_warnings
+from ..textfmt import warnings_text
 
 __all__ = ["Notifier", "NotificationRouter", "in_quiet_hours", "summarise"]
 
@@ -53,9 +56,21 @@ def in_quiet_hours(spec: str | None, now: datetime | None = None) -> bool:
     return minute >= start or minute < end
 
 
-def summarise(runs: list[dict[str, Any]], *, failed: bool) -> tuple[str, str, Target]:
-    """(title, message, click target) for one run or a burst of them."""
-    verb = "failed" if failed else "succeeded"
+def summarise(runs: list[dict[str, Any]], *, failed: bool,
+              warned: bool = False) -> tuple[str, str, Target]:
+    """(title, message, click target) for one run or a burst of them; ``warned``: runs
+    that succeeded with warnings."""
+    verb = "failed" if failed else "finished with warnings" if warned else "succeeded"
+    if len(runs) == 1 and warned:
+        run = runs[0]
+        result = run.get("result") if isinstance(run.get("result"), dict) else {}
+        warnings = run_warnings(result)
+        body = "\n".join(w if len(w) <= 200 else w[:199] + "…" for w in warnings[:2])
+        if len(warnings) > 2:
+            body += f"\n… and {len(warnings) - 2} more"
+        return (f"{run['job']} finished with {warnings_text(len(warnings))}",
+                f"{result.get('summary') or ''}\n{body}\nRun {run['id']} · click for details"
+                .lstrip(), ("run", run["id"]))
     if len(runs) == 1:
         run = runs[0]
         if failed:
@@ -83,8 +98,9 @@ def summarise(runs: list[dict[str, Any]], *, failed: bool) -> tuple[str, str, Ta
         body += f"\nLatest: {(latest.get('error') or 'failed').splitlines()[0][:200]}"
     body += "\nClick to see them"
     since = min(r.get("created_at") or time.time() for r in runs)
+    states = ("failed",) if failed else ("warning",) if warned else ("succeeded",)
     target = ("runs", {"job": next(iter(jobs)) if len(jobs) == 1 else None,
-                       "states": ("failed",) if failed else ("succeeded",), "since": since})
+                       "states": states, "since": since})
     return title, body, target
 
 
@@ -108,6 +124,7 @@ class NotificationRouter(QObject):
         self.settings = settings
         self.job_notify = job_notify
         self._failed: list[dict[str, Any]] = []
+        self._warned: list[dict[str, Any]] = []
         self._succeeded: list[dict[str, Any]] = []
         self.suppressed = 0  # held back by quiet hours
         self._timer = QTimer(self, singleShot=True, interval=window_ms)
@@ -123,6 +140,10 @@ class NotificationRouter(QObject):
             if not (getattr(s, "notify_failures", True) or pref == "always"):
                 return
             self._failed.append(run)
+        elif outcome(run) == "warning":
+            if not (getattr(s, "notify_warnings", True) or pref == "always"):
+                return
+            self._warned.append(run)
         elif run["state"] == "succeeded":
             if not (getattr(s, "notify_success", False) or pref == "always"):
                 return
@@ -135,13 +156,17 @@ class NotificationRouter(QObject):
     def flush(self) -> None:
         self._timer.stop()
         failed, self._failed = self._failed, []
+        warned, self._warned = self._warned, []
         succeeded, self._succeeded = self._succeeded, []
         if in_quiet_hours(getattr(self.settings(), "quiet_hours", None)):
-            self.suppressed += len(failed) + len(succeeded)
+            self.suppressed += len(failed) + len(warned) + len(succeeded)
             return
         if failed:
             title, body, target = summarise(failed, failed=True)
             self.notifier.notify(title, body, critical=True, target=target)
+        if warned:
+            title, body, target = summarise(warned, failed=False, warned=True)
+            self.notifier.notify(title, body, critical=False, target=target)
         if succeeded:
             title, body, target = summarise(succeeded, failed=False)
             self.notifier.notify(title, body, critical=False, target=target)

@@ -25,11 +25,13 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, QTimer, Signal
 
 from ..durations import format_duration
-from ..textfmt import attempt_text, run_duration, when
+from ..store import outcome, run_warnings, state_matches
+from ..textfmt import attempt_text, run_duration, warnings_text, when
 from .icons import icon
 from .theme import muted_colour, state_colour
 
-__all__ = ["RunFilter", "RunsModel", "RUN_ROLE", "PROGRESS_ROLE", "progress_text", "summary_text"]
+__all__ = ["RunFilter", "RunsModel", "RUN_ROLE", "PROGRESS_ROLE", "progress_text", "summary_text",
+           "warnings_tip"]
 
 RUN_ROLE = Qt.ItemDataRole.UserRole + 1
 PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -63,7 +65,7 @@ class RunFilter:
         """The same test as the SQL, for runs that arrive as events."""
         if self.job and run.get("job") != self.job:
             return False
-        if self.states and run.get("state") not in self.states:
+        if self.states and not state_matches(run, self.states):
             return False
         created = run.get("created_at") or 0
         if self.since is not None and created < self.since:
@@ -117,6 +119,14 @@ def summary_text(run: dict[str, Any]) -> str:
     if result.get("undo"):
         text = f"undone · {text}"
     return text
+
+
+def warnings_tip(run: dict[str, Any]) -> str | None:
+    """The run's summary and its warnings, one a line, for a tooltip; None if it has none."""
+    warnings = run_warnings(run.get("result")) if outcome(run) == "warning" else []
+    if not warnings:
+        return None
+    return "\n".join([summary_text(run), "", *(f"⚠ {w}" for w in warnings)]).strip()
 
 
 _STATE_WORDS = {"queued": "waiting", "retrying": "retry due"}
@@ -384,6 +394,8 @@ class RunsModel(QAbstractTableModel):
         if state == "running":
             frac = self.progress_of(run)[0]
             return f"running {frac * 100:.0f} %" if frac is not None else "running"
+        if outcome(run) == "warning":
+            return warnings_text(run["warnings"])
         return _STATE_WORDS.get(state, state)
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
@@ -419,18 +431,22 @@ class RunsModel(QAbstractTableModel):
             if col == self.SUMMARY:
                 return summary_text(run)
         if role == Qt.ItemDataRole.DecorationRole and col == self.STATE:
-            return icon(f"state-{run['state']}")
+            return icon(f"state-{outcome(run)}")
         if role == Qt.ItemDataRole.ForegroundRole:
             if col == self.STATE:
-                return state_colour(run["state"])
+                return state_colour(outcome(run))
             if col == self.ID:
                 return muted_colour()
         if role == Qt.ItemDataRole.ToolTipRole:
-            if col == self.SUMMARY:
-                return run.get("error") or summary_text(run) or None
+            if col in (self.SUMMARY, self.STATE):
+                tip = run.get("error") or warnings_tip(run)
+                if tip or col == self.SUMMARY:
+                    return tip or summary_text(run) or None
             if col == self.STARTED:
                 return when(run.get("started_at") or run.get("created_at"), seconds=True)
         if role == Qt.ItemDataRole.AccessibleTextRole and col == self.STATE:
+            if outcome(run) == "warning":
+                return f"run {run['id']} succeeded with {warnings_text(run['warnings'])}"
             return f"run {run['id']} {self.state_of(run)}"
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (self.ID, self.ATTEMPT,
                                                                   self.DURATION):

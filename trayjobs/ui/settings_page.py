@@ -59,6 +59,8 @@ class SettingsPage(QWidget):
         desc = {k: f.description for k, f in Settings.model_fields.items()}
         self.notify_failures = named(QCheckBox("When a run &fails for good (after its retries)"),
                                      "Notify on failures", desc["notify_failures"])
+        self.notify_warnings = named(QCheckBox("When a run succeeds with &warnings"),
+                                     "Notify on warnings", desc["notify_warnings"])
         self.notify_success = named(QCheckBox("When a run &succeeds"), "Notify on successes",
                                     desc["notify_success"])
         self.quiet = named(QCheckBox("&Quiet hours from"), "Quiet hours", desc["quiet_hours"])
@@ -76,6 +78,7 @@ class SettingsPage(QWidget):
         notes = QGroupBox("Notifications")
         nl = QVBoxLayout(notes)
         nl.addWidget(self.notify_failures)
+        nl.addWidget(self.notify_warnings)
         nl.addWidget(self.notify_success)
         nl.addLayout(quiet_row)
 
@@ -164,7 +167,8 @@ class SettingsPage(QWidget):
         lay.addWidget(self.errors)
         lay.addLayout(buttons)
 
-        for w in (self.notify_failures, self.notify_success, self.quiet, self.autostart):
+        for w in (self.notify_failures, self.notify_warnings, self.notify_success, self.quiet,
+                  self.autostart):
             w.toggled.connect(self._changed)
         for w in (self.workers, self.keep_days, self.keep_runs, self.keep_failed):
             w.valueChanged.connect(self._changed)
@@ -181,6 +185,7 @@ class SettingsPage(QWidget):
             self._loaded = dict(values)
             self._autostart_loaded = autostart
             self.notify_failures.setChecked(bool(values.get("notify_failures", True)))
+            self.notify_warnings.setChecked(bool(values.get("notify_warnings", True)))
             self.notify_success.setChecked(bool(values.get("notify_success", False)))
             quiet = parse_quiet_hours(values.get("quiet_hours"))
             self.quiet.setChecked(quiet is not None)
@@ -208,6 +213,7 @@ class SettingsPage(QWidget):
         if self.quiet.isChecked():
             quiet = f"{self.quiet_from.time().toString('HH:mm')}-{self.quiet_to.time().toString('HH:mm')}"
         return {"notify_failures": self.notify_failures.isChecked(),
+                "notify_warnings": self.notify_warnings.isChecked(),
                 "notify_success": self.notify_success.isChecked(), "quiet_hours": quiet,
                 "workers": self.workers.value(), "keep_days": self.keep_days.value(),
                 "keep_runs": self.keep_runs.value(), "keep_failed_days": self.keep_failed.value()}

@@ -18,6 +18,7 @@ THEMES = {"system": "Follow the system", "light": "Light", "dark": "Dark"}
 # (light palette, dark palette): each readable as text on its background.
 _STATE = {
     "succeeded": ("#15803d", "#4ade80"),
+    "warning": ("#c2410c", "#fb923c"),  # succeeded with warnings: never plain green
     "failed": ("#b91c1c", "#f87171"),
     "retrying": ("#b45309", "#fbbf24"),
     "interrupted": ("#b45309", "#fbbf24"),

@@ -14,8 +14,9 @@ __all__ = ["Tray", "tray_status"]
 
 
 def tray_status(*, running: list[dict[str, Any]], next_job: dict[str, Any] | None,
-                paused: bool, failed: int) -> tuple[str, str]:
-    """(icon state, tooltip), e.g. ("running", "2 running · next: Weekly report Mon 09:00")."""
+                paused: bool, failed: int, warned: int = 0) -> tuple[str, str]:
+    """(icon state, tooltip), e.g. ("running", "2 running · next: Weekly report Mon 09:00");
+    ``failed``, ``warned``: runs not seen yet that failed, or succeeded with warnings."""
     parts = []
     if running:
         text = f"{len(running)} running"
@@ -29,6 +30,8 @@ def tray_status(*, running: list[dict[str, Any]], next_job: dict[str, Any] | Non
         parts.append(f"next: {next_job['name']} {when(next_job['next_run_at'])}")
     if failed:
         parts.append(f"{failed} failed")
+    if warned:
+        parts.append(f"{warned} with warnings")
     state = ("failed" if failed else "running" if running else "paused" if paused else "idle")
     return state, " · ".join(parts) if parts else "trayjobs · idle"
 

@@ -70,7 +70,7 @@ def _write(run: Runner, dest: str, replaces: Item | None, items: list[Item]) -> 
             reserve(replaces, run.ws)
     except OSError as exc:
         for item in items:
-            run.problem(item.path, "error", f"could not replace the archive: {reason(exc)}")
+            run.action_error(item.path, f"could not replace the archive: {reason(exc)}")
         return
     steps = [s for s in (replaces, zip_item) if s is not None]
     for s in steps + items:
@@ -104,7 +104,7 @@ def _write(run: Runner, dest: str, replaces: Item | None, items: list[Item]) -> 
             raise
         run.journal.write(replace(r, status="failed", note=reason(exc)) for r in pending)
         for item in items:
-            run.problem(item.path, "error", f"could not archive: {reason(exc)}")
+            run.action_error(item.path, f"could not archive: {reason(exc)}")
         return
     run.ws.release()
     zip_item.size, zip_item.mtime_ns = st.st_size, st.st_mtime_ns

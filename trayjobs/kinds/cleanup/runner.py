@@ -5,6 +5,10 @@ destination decided, conflicts resolved), journalled as ``pending`` in one
 transaction, acted on one by one with a cancel check between each, and
 journalled as ``done``/``failed``. Archives are the exception: their items
 are gathered during the scan and written at the end, a zip at a time.
+
+A run where every action it tried failed fails (not retried: the same files
+would fail again), keeping its result. Errors and skips beside actions that
+worked are warnings in the result, so the run ends *succeeded with warnings*.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from .dirs import Changed, LinkInTheWay, MountInTheWay, display, mount_points
 from .fsops import reason, tree_size
 from .journal import Journal, Row
 from .params import CleanupParams
-from .report import DONE_CAP, PLANNED_CAP, Tally
+from .report import DONE_CAP, PLANNED_CAP, Tally, plural
 from .safety import danger, expand, inside
 from .scan import Scope, list_dir, walk_files
 from .templates import fixed_folder
@@ -38,6 +42,9 @@ __all__ = ["Runner"]
 
 _MAX_NESTING = 400  # folders deeper than this are not entered (targets = "folders" recurses)
 _LOGGED_SKIPS = 500  # skips beyond this are counted, not logged one by one (errors always are)
+#: Skips that leave things as the job wants them: not worth a warning.
+_HARMLESS_SKIPS = frozenset({"vanished", "already in place"})
+_LISTED_ERRORS = 3  # errors quoted in a warning or failure; the log has them all
 
 
 class Runner:
@@ -57,6 +64,7 @@ class Runner:
         self.groups: dict[str, list[Item]] = {}
         self.roots: tuple[str, ...] = ()
         self.seq = 1
+        self.action_errors = 0  # actions tried that failed (not read errors, not skips)
         self._last_progress = 0.0
 
     # -- the run -----------------------------------------------------------------
@@ -301,7 +309,7 @@ class Runner:
             except OSError as exc:
                 for s in steps:
                     unreserve(s)
-                self.problem(item.path, "error", f"could not {item.action}: {reason(exc)}")
+                self.action_error(item.path, f"could not {item.action}: {reason(exc)}")
                 continue
             for s in steps:
                 self.number(s)
@@ -337,7 +345,7 @@ class Runner:
             except Skip as why:  # the destination cannot be reached safely
                 unreserve(s)
                 rows.append(self.row(s, "failed", str(why)))
-                self.problem(item.path, "error", f"could not {item.action}: {why}")
+                self.action_error(item.path, f"could not {item.action}: {why}")
                 return False
             except OSError as exc:
                 unreserve(s)
@@ -397,6 +405,11 @@ class Runner:
             self.ctx.log(f"{'skipped' if kind == 'skip' else 'error'}: {path}: {why}",
                          "warning" if kind == "error" else "info")
 
+    def action_error(self, path: str, why: str) -> None:
+        """An action that was tried and failed."""
+        self.action_errors += 1
+        self.problem(path, "error", why)
+
     def failed(self, item: Item, exc: OSError) -> None:
         if isinstance(exc, FileNotFoundError):
             self.problem(item.path, "skip", "vanished")
@@ -407,9 +420,9 @@ class Runner:
         elif isinstance(exc, Changed):
             self.problem(item.path, "skip", "changed since it was scanned")
         elif isinstance(exc, (LinkInTheWay, MountInTheWay)):
-            self.problem(item.path, "error", f"could not {item.action}: {exc.strerror}")
+            self.action_error(item.path, f"could not {item.action}: {exc.strerror}")
         else:
-            self.problem(item.path, "error", f"could not {item.action}: {reason(exc)}")
+            self.action_error(item.path, f"could not {item.action}: {reason(exc)}")
 
     def _read_error(self, path: str, exc: OSError) -> None:
         if isinstance(exc, FileNotFoundError):
@@ -438,7 +451,7 @@ class Runner:
         if t.listed_more:
             self.ctx.log(f"... and {t.listed_more:,} more")
         self.ctx.log(summary)
-        return {
+        result = {
             "summary": summary,
             "dry_run": self.dry,
             "action": self.action.name,
@@ -454,3 +467,29 @@ class Runner:
             "planned" if self.dry else "done": t.listing,
             "listed_more": t.listed_more,
         }
+        warnings = self._warnings()
+        if warnings:
+            result["warnings"] = warnings
+        if not self.dry and t.acted == 0 and self.action_errors:
+            raise JobFailed(f"{summary}. {self._errors_text()}", retry=False, result=result)
+        return result
+
+    def _errors_text(self) -> str:
+        errors = [p for p in self.tally.problems if p["kind"] == "error"]
+        text = "; ".join(f"{p['path']}: {p['reason']}" for p in errors[:_LISTED_ERRORS])
+        more = self.tally.errors - min(len(errors), _LISTED_ERRORS)
+        return text + (f"; and {more:,} more (see the log)" if more > 0 else "")
+
+    def _warnings(self) -> list[str]:
+        """Errors and skips beside what was done, each kind of them in one line."""
+        t, out = self.tally, []
+        if t.errors:
+            out.append(f"{plural(t.errors, 'error')}: {self._errors_text()}")
+        skipped = {why: n for why, n in t.skipped.items() if why not in _HARMLESS_SKIPS}
+        if skipped:
+            n = sum(skipped.values())
+            why = ", ".join(f"{k:,} {w}" if len(skipped) > 1 else w
+                            for w, k in sorted(skipped.items(), key=lambda kv: -kv[1]))
+            out.append(f"{'would skip' if self.dry else 'skipped'} {plural(n, t.noun)} ({why}); "
+                       f"they are left as they are")
+        return out

@@ -13,12 +13,19 @@ A column whose values were all empty so far is not created yet: it is added
 TEXT at the end of the file. Widening a column from real to text after this
 file wrote numbers into it would respell them ("1.50" -> "1.5"), so the file
 is read again instead (:class:`Restart`), knowing the type from the start.
+
+A column that turns to text because of a few cells among numbers ("n/a" in an
+amount column) is imported all the same, but said in :attr:`TableWriter.widened`:
+the run then ends with a warning instead of silently storing numbers as text.
+Counting costs nothing while a batch's values are all numbers (the type scan
+already says so); only a batch with text in such a column is looked at cell by
+cell, and a column is no longer counted once it clearly holds text.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
 from typing import Any, Callable
@@ -36,6 +43,10 @@ _ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError
                OverflowError, UnicodeEncodeError)
 _ROWS_PER_INSERT = 50
 _TYPE_WORDS = {"integer": "an integer", "real": "a number"}
+#: At most this many text cells among numbers make a column's turn to text a warning;
+#: more, and the column simply holds text.
+FEW_CELLS = 10
+_EXAMPLES = 3
 
 
 @dataclass
@@ -45,6 +56,34 @@ class Column:
     level: str  # current type: the table's, or what this file showed so far
     in_table: bool
     hint: str = "empty"  # type learned by an earlier pass over the file
+
+
+@dataclass
+class _CellCount:
+    """Numbers and text cells seen in a column that was not text when this file began."""
+
+    was: str  # the column's type in the table before this file, or "empty" if new
+    level: str = "empty"  # the widest number type among its cells
+    numbers: int = 0
+    texts: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def message(self, name: str, table: str) -> str | None:
+        """A warning if the column ended as text because of a few cells among numbers, or
+        if an existing number column of the table changed to text; else None."""
+        new = self.was == "empty"
+        if not self.texts or (new and (self.texts > FEW_CELLS or self.numbers <= self.texts)):
+            return None
+        number = self.level if new else wider(self.level, self.was)
+        if self.texts > FEW_CELLS:
+            cells = f"more than {FEW_CELLS} cells ({'; '.join(self.examples)})"
+        else:
+            cells = (f"{self.texts} cell{'s' * (self.texts != 1)} "
+                     f"({'; '.join(self.examples)}) among {self.numbers:,} numbers")
+        what = (f"column {name} is text, not {number}," if new else
+                f"column {name} of table {table} changed from {self.was} to text")
+        return (f"{what} because of {cells}; set types.{name} = \"{number}\" to set such rows "
+                f"aside, or \"text\" to keep them as text without this warning")
 
 
 def _row_reason(exc: BaseException) -> str:
@@ -78,6 +117,10 @@ class TableWriter:
         self.written: set[int] = set()  # columns this file stored a value in
         self._filled: set[int] = set()  # ... and those the current batch fills
         self._sql_width = -1
+        self._counts: dict[int, _CellCount] = {}  # columns whose turn to text is watched
+        self._uncounted: dict[int, _CellCount] = {}  # ... no longer counted, still said
+        #: Columns that became text because of a few cells: what to warn about (see finish).
+        self.widened: list[str] = []
         self.existing = self._table_columns()
         self._check_is_table()
 
@@ -107,6 +150,8 @@ class TableWriter:
                              f"checked against types.{name} = {explicit} all the same")
             else:
                 column = Column(name, explicit, explicit or "empty", False)
+            if not explicit and column.level != "text":
+                self._counts[pos] = _CellCount(column.level if column.in_table else "empty")
             column.hint = self.hints.get(key, "empty")
             if key in self.pk:
                 self.pk_index.append(pos)
@@ -165,7 +210,7 @@ class TableWriter:
         def line_numbers() -> list[int]:
             return lines if lines is not None else self.reader.line_numbers(batch)
 
-        changes = self._scan(rows)
+        changes = self._scan(rows, line_numbers)
         if changes or self.sql is None:
             self._apply(changes, rows, line_numbers)
         elif self._sql_width != len(self.columns):
@@ -194,7 +239,7 @@ class TableWriter:
                                        f"(types.{c.name} = {c.explicit})")
         return drop
 
-    def _scan(self, rows: list[Any]) -> dict[int, str]:
+    def _scan(self, rows: list[Any], line_numbers: Callable[[], list[int]]) -> dict[int, str]:
         """Columns whose type must widen for these rows: index -> new type."""
         changes: dict[int, str] = {}
         self._filled = set()
@@ -203,6 +248,10 @@ class TableWriter:
                 changes[i] = c.explicit  # the job asks for a wider type than the table has
             settled = bool(c.explicit) or (c.level == "text" and c.hint == "empty")
             if settled and (self.text or i in self.convert):
+                if i in self._counts:  # text already, because of a few cells so far
+                    values = list(map(itemgetter(i), rows))
+                    self._count(i, values, scan_text(values, "empty") if self.text
+                                else scan_values(values, "empty")[0], line_numbers)
                 continue
             values = list(map(itemgetter(i), rows))
             if self.text:
@@ -211,6 +260,8 @@ class TableWriter:
                 new, convert = scan_values(values, "text" if settled else c.level)
                 if convert:
                     self.convert.add(i)
+            if i in self._counts:
+                self._count(i, values, new, line_numbers)
             if settled:
                 continue
             if i not in self.written and (any(values) if self.text else
@@ -220,6 +271,34 @@ class TableWriter:
             if new != c.level:
                 changes[i] = new
         return changes
+
+    def _count(self, i: int, values: list[Any], scanned: str,
+               line_numbers: Callable[[], list[int]]) -> None:
+        """Count column ``i``'s numbers and text cells in a batch the type scan found
+        ``scanned``: cell by cell only if it found text."""
+        count = self._counts[i]
+        empty = "" if self.text else None
+        if scanned != "text":
+            count.numbers += len(values) - values.count(empty)
+            count.level = wider(count.level, scanned)
+            return
+        classify = classify_text if self.text else classify_value
+        for j, value in enumerate(values):
+            kind = classify(value)
+            if kind == "text":
+                count.texts += 1
+                if len(count.examples) < _EXAMPLES:
+                    count.examples.append(f"line {line_numbers()[j]:,}: {str(value)[:40]!r}")
+                if count.texts > FEW_CELLS:
+                    # Plainly text: stop counting. A number column of the table still
+                    # changes type, which is said all the same.
+                    del self._counts[i]
+                    if count.was != "empty":
+                        self._uncounted[i] = count
+                    return
+            elif kind != "empty":
+                count.numbers += 1
+                count.level = wider(count.level, kind)
 
     # -- schema changes -----------------------------------------------------------------
     def _apply(self, changes: dict[int, str], rows: list[Any],
@@ -380,7 +459,14 @@ class TableWriter:
         self.rejected += len(rows)
 
     def finish(self) -> None:
-        """Columns that never held a value still belong to the table: add them as text."""
+        """Columns that never held a value still belong to the table: add them as text.
+        Say which columns a few cells turned to text."""
+        counts = {**self._counts, **self._uncounted}
+        for i in sorted(counts):
+            if self.columns[i].level == "text":
+                message = counts[i].message(self.columns[i].name, self.table)
+                if message:
+                    self.widened.append(message)
         if not self.existing:
             return
         missing = [c for c in self.columns if fold(c.name) not in self.existing]

@@ -4,6 +4,11 @@ For each file: look it up in the ledger (this run already did it? the same
 bytes already in the table?), plan it (format, encoding, dialect), then load
 it. A file that fails at file level is rolled back and reported; the others go
 on. The run fails at the end, naming every failed file, if any did.
+
+What went in but not quite as the file said is a warning in the result
+(``warnings``), which makes the run end *succeeded with warnings*: rows set
+aside in ``_rejected``, a file that gave no rows at all, a file skipped as
+already imported, a column a few cells turned to text, a file left in place.
 """
 
 from __future__ import annotations
@@ -85,6 +90,8 @@ class FileResult:
     moved_to: str | None = None
     retry: bool = False
     details: dict[str, Any] = field(default_factory=dict)
+    #: What went in, but not as the file said (see :func:`warnings_of`).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -314,12 +321,15 @@ class ImportRun:
             store.rollback()
             raise
         note = self._note(reader, writer)
+        for warning in writer.widened:
+            ctx.log(f"{name}: {warning}", "warning")
         done = f"{_plural(writer.rows, 'row')} imported into {table}"
         if writer.rejected:
             done += f", {writer.rejected:,} rejected (table _rejected)"
         ctx.log(f"{name}: {done}{f' ({note})' if note else ''}")
         return FileResult(str(path), "imported", table, writer.rows, writer.rejected, import_id,
                           message=done, note=note,
+                          warnings=[f"{name}: {w}" for w in writer.widened],
                           details={"format": plan.format, "encoding": plan.encoding.codec,
                                    "columns": [c.name for c in writer.columns]})
 
@@ -343,11 +353,14 @@ class ImportRun:
                                seen=self._seen.get(path),
                                allow_dangerous=params.allow_dangerous_location)
         except NotMoved as exc:
-            ctx.log(f"{path.name}: left where it is, not moved to {folder}: {exc}", "warning")
-            return
+            why = f"left where it is, not moved to {folder}: {exc}"
         except OSError as exc:
-            ctx.log(f"{path.name}: could not be moved to {folder}: {exc.strerror or exc}",
-                    "warning")
+            why = f"could not be moved to {folder}: {exc.strerror or exc}"
+        else:
+            why = None
+        if why is not None:
+            ctx.log(f"{path.name}: {why}", "warning")
+            result.warnings.append(f"{path.name}: {why}")
             return
         if moved is not None:
             result.moved_to = str(moved)
@@ -361,12 +374,33 @@ class ImportRun:
                   "rejected": sum(r.rejected for r in self.results if r.status != "skipped"),
                   "imports": [i for r in self.results for i in _imports_of(r)],
                   "files": [asdict(r) for r in self.results]}
+        warnings = [w for r in self.results for w in warnings_of(r)]
+        if warnings:
+            result["warnings"] = warnings
         failed = [r for r in self.results if r.status == "failed"]
         if failed:
             reasons = "; ".join(r.message for r in failed)
             message = reasons if len(self.results) == 1 else f"{summary}. {reasons}"
             raise JobFailed(message, retry=all(r.retry for r in failed), result=result)
         return result
+
+
+def warnings_of(result: FileResult) -> list[str]:
+    """What a person should know about a file that went in (a failed one is an error)."""
+    if result.status == "failed":
+        return []
+    out = []
+    if result.status == "skipped":
+        out.append(f"{result.name}: {result.message}")
+    elif result.rejected:
+        of = result.rows + result.rejected
+        out.append(f"{result.name}: {result.rejected:,} of {_plural(of, 'row')} rejected "
+                   f"(set aside in table _rejected, with the reason for each)")
+    elif not result.rows and result.status == "imported":
+        why = {"header only": "it holds a header line and no records"}.get(
+            result.note, result.note or "no records")
+        out.append(f"{result.name}: no rows imported: {why}; is it the file you meant?")
+    return out + result.warnings
 
 
 def _imports_of(result: FileResult) -> list[int]:
@@ -392,7 +426,8 @@ def _whole_workbook(path: Path, plan: Plan, results: list[FileResult]) -> FileRe
         import_id=next((r.import_id for r in done), None),
         message="; ".join(r.message for r in (failed or results)),
         retry=bool(failed) and all(r.retry for r in failed),
-        details={"format": plan.format, "sheets": [asdict(r) for r in results]})
+        details={"format": plan.format, "sheets": [asdict(r) for r in results]},
+        warnings=[w for r in results for w in r.warnings])
 
 
 def summarize(results: list[FileResult]) -> str:

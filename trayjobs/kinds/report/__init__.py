@@ -41,10 +41,15 @@ class ReportKind(JobKind):
         title = params.display_title(ctx.job)
         dbs = Databases(cancelled=lambda: ctx.cancelled)
         files = ReportFiles(ctx.home.reports_dir, ctx.job, now=now, run_id=ctx.run_id)
+        warnings: list[str] = []  # what the person would miss reading the report
         try:
             template = self._template(ctx, params)
             sections, notes = self._sections(ctx, params, dbs)
             results = self._query(ctx, params, sections, period.params(), dbs, files)
+            # A section whose database is not there (yet) shows "no data": said, as the
+            # person may not notice; a query that found no rows for the period is an answer.
+            warnings += [f"section {r.section.title!r}: {r.missing}"
+                         for r in results if r.missing]
             ctx.progress(len(sections), len(sections) + 1, "writing files", "sections")
             report = {
                 "title": title, "period": period.label, "start": period.first.isoformat(),
@@ -67,9 +72,10 @@ class ReportKind(JobKind):
                 if missing:
                     shown = " ".join(f"{c} (U+{ord(c):04X})" for c in sorted(missing)[:12])
                     more = f" and {len(missing) - 12} more" if len(missing) > 12 else ""
-                    ctx.log(f"PDF: no installed font has {shown}{more}; printed as a "
-                            f"placeholder. The HTML and CSV files have the text.",
-                            level="warning")
+                    warning = (f"PDF: no installed font has {shown}{more}; printed as a "
+                               f"placeholder. The HTML and CSV files have the text.")
+                    ctx.log(warning, level="warning")
+                    warnings.append(warning)
             ctx.check_cancelled()
             written = files.commit(keep=params.keep)
         except BaseException:
@@ -91,7 +97,7 @@ class ReportKind(JobKind):
                        f"row{'s' * (rows != 1)}")
         summary = f"{title}: {content}" + (f" → {main.name}" if main else "")
         ctx.log(summary)
-        return {
+        result = {
             "summary": summary,
             "outputs": [str(p) for p in outputs],
             "latest": str(latest) if latest else None,
@@ -103,6 +109,9 @@ class ReportKind(JobKind):
             "period": {"name": period.name, "start": period.first.isoformat(),
                        "end": period.last.isoformat()},
         }
+        if warnings:
+            result["warnings"] = warnings
+        return result
 
     @staticmethod
     def _sections(ctx: JobContext, params: ReportParams,
