@@ -340,3 +340,59 @@ def test_quit_while_the_engine_starts_stops_it(qtbot, home):
         ta.start()
         ta.quit()  # before the boot thread has brought the engine up
     assert not InstanceLock(home).is_locked()
+
+
+IMPORT_JOB = """
+    [jobs.bank]
+    kind = "import"
+    database = "{db}"
+    table = "t"
+    retry = {{ attempts = 1 }}
+"""
+
+
+def test_a_failed_import_is_retried_from_its_details_once_its_file_is_fixed(make_app, qtbot,
+                                                                            tmp_path):
+    ta = make_app(dedent(IMPORT_JOB.format(db=tmp_path / "bank.db")))
+    csv = tmp_path / "inbox" / "bank.csv"
+    csv.parent.mkdir()
+    csv.write_bytes(b"")
+    ta.run_job("bank", files=[str(csv)])
+    until(qtbot, lambda: find_run(ta, "bank", "failed"), timeout=20_000)
+    until(qtbot, lambda: ta.notifier.sent, timeout=5000)
+    failed = tmp_path / "inbox" / "failed" / "bank.csv"
+    assert failed.exists() and not csv.exists()
+    dlg = ta.open_run(find_run(ta, "bank")["id"])
+    until(qtbot, lambda: dlg.run is not None)
+    # It changed nothing: there is nothing to undo.
+    assert dlg.undo_btn.isVisible() and not dlg.undo_btn.isEnabled()
+    assert "changed nothing" in dlg.undo_btn.toolTip()
+    failed.write_text("id,amount\n1,2\n")  # fixed where the .error.txt says it is
+    dlg.retry_btn.click()
+    until(qtbot, lambda: find_run(ta, "bank", "succeeded"), timeout=20_000)
+    run = find_run(ta, "bank", "succeeded")
+    assert run["inputs"]["files"] == [str(csv)] and run["result"]["rows"] == 1
+    assert (tmp_path / "inbox" / "processed" / "bank.csv").exists()
+    assert not (tmp_path / "inbox" / "failed" / "bank.csv.error.txt").exists()
+    until(qtbot, lambda: dlg.run and dlg.run["id"] == run["id"])
+    assert dlg.undo_btn.isEnabled()  # this one imported a row
+    ta.router.flush()
+    assert len(ta.notifier.sent) == 1  # the first failure only
+
+
+def test_undo_of_a_failed_run_does_not_notify_its_failure_again(make_app, qtbot, tmp_path):
+    ta = make_app(dedent(IMPORT_JOB.format(db=tmp_path / "bank.db")))
+    good, bad = tmp_path / "jan.csv", tmp_path / "feb.csv"
+    good.write_text("id,amount\n1,2\n")
+    bad.write_bytes(b"")
+    ta.run_job("bank", files=[str(good), str(bad)])
+    until(qtbot, lambda: find_run(ta, "bank", "failed"), timeout=20_000)
+    until(qtbot, lambda: ta.notifier.sent, timeout=5000)
+    dlg = ta.open_run(find_run(ta, "bank")["id"])
+    until(qtbot, lambda: dlg.run is not None)
+    assert dlg.undo_btn.isEnabled()  # jan.csv was imported before feb.csv failed
+    dlg.undo(confirm=False)
+    until(qtbot, lambda: dlg.run and (dlg.run.get("result") or {}).get("undo"), timeout=20_000)
+    ta.router.flush()
+    assert len(ta.notifier.sent) == 1
+    assert not dlg.undo_btn.isEnabled()

@@ -47,12 +47,16 @@ class JobFailed(UserError):
     """Raised by job code for an expected failure: no traceback is shown.
 
     ``retry=False`` says another attempt cannot help (e.g. a malformed file),
-    so the run fails at once instead of spending its retry budget.
+    so the run fails at once instead of spending its retry budget. ``result`` is what the
+    run did before it failed (files it moved, rows it stored), kept with the failed run so
+    that a retry or an undo can act on it.
     """
 
-    def __init__(self, message: str, *, retry: bool = True) -> None:
+    def __init__(self, message: str, *, retry: bool = True,
+                 result: dict | None = None) -> None:
         super().__init__(message)
         self.retry = retry
+        self.result = result
 
 
 class Cancelled(Exception):

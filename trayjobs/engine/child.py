@@ -145,7 +145,14 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event) -> bool:
     except Cancelled:
         send_end({"t": "error", "kind": "cancelled", "message": "cancelled"})
     except JobFailed as exc:
-        send_end({"t": "error", "kind": "failed", "message": str(exc), "retry": exc.retry})
+        end = {"t": "error", "kind": "failed", "message": str(exc), "retry": exc.retry}
+        try:
+            if exc.result:
+                pipe.encode({"result": exc.result})  # JSON data, or the failure goes without
+                end["result"] = exc.result
+        except ValueError:
+            pass
+        send_end(end)
     except UserError as exc:
         send_end({"t": "error", "kind": "failed", "message": str(exc), "retry": False})
     except MemoryError as exc:

@@ -335,6 +335,7 @@ class Executor:
                                               retry=False)
                         else:
                             outcome = Outcome("failed", message=msg.get("message"),
+                                              result=msg.get("result"),
                                               traceback=msg.get("traceback"),
                                               retry=msg.get("retry", True))
                     elif t == "pgroup":

@@ -199,14 +199,19 @@ class RunDetails(QDialog):
         self.cancel_btn.setEnabled(active)
         from ..kinds.registry import get_kind
         try:
-            can_undo = get_kind(run["kind"]).supports_undo
+            kind = get_kind(run["kind"])
         except KeyError:
-            can_undo = False
-        self.undo_btn.setVisible(can_undo)
-        self.undo_btn.setEnabled(can_undo and not active and not result.get("undo")
-                                 and not result.get("dry_run"))
+            kind = None
+        self.undo_btn.setVisible(bool(kind and kind.supports_undo))
+        self.undo_btn.setEnabled(bool(kind and kind.can_undo_run(run)))
         if result.get("undo"):
             self.undo_btn.setToolTip(f"Already undone: {result['undo'].get('summary', '')}")
+        elif result.get("dry_run"):
+            self.undo_btn.setToolTip("A preview changes nothing: there is nothing to undo")
+        elif not active and not self.undo_btn.isEnabled():
+            self.undo_btn.setToolTip("This run changed nothing: there is nothing to undo")
+        else:
+            self.undo_btn.setToolTip("")
         self.open_btn.setEnabled(main_output(run) is not None)
 
     @staticmethod
