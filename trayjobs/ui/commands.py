@@ -206,6 +206,10 @@ class Commands:
     def _open_editor(self, name: str | None, text: str, values: dict[str, Any] | None):
         from .editor import JobEditor
         self.show_window()
+        dlg = self._raise_open(JobEditor, lambda e: e.old_name == name)
+        if dlg is not None:  # one editor per job (and one for a new job)
+            self.editor = dlg
+            return dlg
         dlg = JobEditor(self, name=name, values=values or {"kind": "import"}, config_text=text,
                         parent=self.window)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -279,6 +283,10 @@ class Commands:
     def open_run(self, run_id: int):
         from .details import RunDetails
         self.show_window()
+        dlg = self._raise_open(RunDetails, lambda d: d.run_id == run_id)
+        if dlg is not None:  # one details window per run
+            self.details = dlg
+            return dlg
         dlg = RunDetails(self, run_id, self.window)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.show()
@@ -286,6 +294,16 @@ class Commands:
         dlg.activateWindow()
         self.details = dlg
         return dlg
+
+    def _raise_open(self, cls: type, match: Callable[[Any], bool]):
+        """The open window of ``cls`` that ``match`` picks, brought to the front; or None."""
+        for dlg in self.window.findChildren(cls):
+            if dlg.isVisible() and match(dlg):
+                dlg.setWindowState(dlg.windowState() & ~Qt.WindowState.WindowMinimized)
+                dlg.raise_()
+                dlg.activateWindow()
+                return dlg
+        return None
 
     def open_target(self, target) -> None:
         """Open what a notification points at: a run, or a filtered list of runs."""

@@ -25,8 +25,7 @@ class JobsPage(QWidget):
         self.view = row_table(model, name="jobsView", accessible="Jobs")
         self.view.verticalHeader().hide()
         self.view.customContextMenuRequested.connect(self._context_menu)
-        self.view.doubleClicked.connect(lambda _i: self.edit_selected())
-        self.view.activated.connect(lambda _i: self.edit_selected())
+        self.view.activated.connect(lambda _i: self.edit_selected())  # double-click or Enter
         hdr = self.view.horizontalHeader()
         hdr.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         hdr.setStretchLastSection(False)
