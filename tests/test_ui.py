@@ -396,3 +396,28 @@ def test_undo_of_a_failed_run_does_not_notify_its_failure_again(make_app, qtbot,
     ta.router.flush()
     assert len(ta.notifier.sent) == 1
     assert not dlg.undo_btn.isEnabled()
+
+
+def test_run_now_of_a_job_that_needs_files_asks_for_them(make_app, qtbot, tmp_path):
+    inbox = tmp_path / "Inbox"
+    inbox.mkdir()
+    ta = make_app(dedent(IMPORT_JOB.format(db=tmp_path / "bank.db")) + dedent(f"""
+        watch = {{ folder = "{inbox}", patterns = ["*.csv"] }}
+    """))
+    ta.tray.action("run:bank").trigger()  # from the tray: the window's file dialog
+    until(qtbot, lambda: getattr(ta, "file_dialog", None) is not None)
+    dlg = ta.file_dialog
+    assert dlg.isVisible() and dlg.directory().absolutePath() == str(inbox)
+    dlg.reject()
+    assert "not started" in ta.window.statusBar().currentMessage()
+    csv = tmp_path / "jan.csv"
+    csv.write_text("id,amount\n1,2\n")
+    ta.tray.action("run:bank").trigger()
+    until(qtbot, lambda: ta.file_dialog is not dlg and ta.file_dialog.isVisible())
+    ta.file_dialog.selectFile(str(csv))
+    ta.file_dialog.accept()
+    until(qtbot, lambda: find_run(ta, "bank", "succeeded"), timeout=20_000)
+    assert find_run(ta, "bank")["inputs"]["files"] == [str(csv)]
+    assert ta.window.runs_model.total == 1  # no failed run before it
+    ta.router.flush()
+    assert ta.notifier.sent == []

@@ -59,6 +59,9 @@ class JobKind(ABC):
     supports_undo: ClassVar[bool] = False
     #: Runs are given input files (``ctx.files``): drops, watched folders, ``--file``.
     accepts_files: ClassVar[bool] = False
+    #: A run without input files has nothing to do (with ``accepts_files``): Run now in the
+    #: window asks for them.
+    requires_files: ClassVar[bool] = False
     #: The job's process is not given another run after this kind's (foreign code may
     #: leave imported modules, ``sys.path`` entries or threads behind).
     fresh_process: ClassVar[bool] = False

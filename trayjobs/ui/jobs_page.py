@@ -6,7 +6,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel,
                                QMenu, QMessageBox, QPushButton, QVBoxLayout, QWidget)
 
 from .tables import row_table
@@ -133,9 +133,7 @@ class JobsPage(QWidget):
         return box.clickedButton() is delete
 
     def run_with_files(self, name: str, *, dry_run: bool = False) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, f"Files for {name}")
-        if files:
-            self.app.run_job(name, files=files, dry_run=dry_run)
+        self.app.ask_files(name, dry_run=dry_run)
 
     def context_menu_for(self, job: dict[str, Any]) -> QMenu:
         m = QMenu(self)

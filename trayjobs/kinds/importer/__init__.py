@@ -48,6 +48,7 @@ class ImportKind(JobKind):
     supports_dry_run = True
     supports_undo = True
     accepts_files = True
+    requires_files = True
 
     def run(self, ctx: JobContext, params: ImportParams) -> dict[str, Any]:
         if ctx.dry_run:
