@@ -421,3 +421,27 @@ def test_run_now_of_a_job_that_needs_files_asks_for_them(make_app, qtbot, tmp_pa
     assert ta.window.runs_model.total == 1  # no failed run before it
     ta.router.flush()
     assert ta.notifier.sent == []
+
+
+def test_run_details_are_live_progress_time_log_and_timeline(make_app, qtbot):
+    ta = make_app(CONFIG.replace("step_time = 0.05", "step_time = 0.3")
+                  .replace("steps = 10", "steps = 20"))
+    ta.run_job("count")
+    until(qtbot, lambda: find_run(ta, "count"))
+    dlg = ta.open_run(find_run(ta, "count")["id"])  # opened while it starts
+    until(qtbot, lambda: dlg.progress.isVisibleTo(dlg) and dlg.progress.value() > 0)
+    assert "step" in dlg.progress.text() and "%" in dlg.progress.text()
+    # The log streams while the run goes on (not only at its end).
+    until(qtbot, lambda: "attempt 1 of " in dlg.log.toPlainText())
+    assert find_run(ta, "count", "running")
+    took = dlg.fields["took"].text()
+    until(qtbot, lambda: dlg.fields["took"].text() != took, timeout=3000)  # it counts
+    assert find_run(ta, "count", "running")
+    assert dlg.timeline.topLevelItem(0).text(2)  # the attempt going on counts too
+    value = dlg.progress.value()
+    until(qtbot, lambda: dlg.progress.value() > value, timeout=3000)
+    until(qtbot, lambda: find_run(ta, "count", "succeeded"), timeout=20_000)
+    until(qtbot, lambda: not dlg.progress.isVisibleTo(dlg))
+    assert dlg.log.toPlainText().count("attempt 1 of ") == 1
+    assert dlg.timeline.topLevelItem(0).text(3) == "succeeded"
+    dlg.close()
