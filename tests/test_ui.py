@@ -374,7 +374,8 @@ def test_a_failed_import_is_retried_from_its_details_once_its_file_is_fixed(make
     assert run["inputs"]["files"] == [str(csv)] and run["result"]["rows"] == 1
     assert (tmp_path / "inbox" / "processed" / "bank.csv").exists()
     assert not (tmp_path / "inbox" / "failed" / "bank.csv.error.txt").exists()
-    until(qtbot, lambda: dlg.run and dlg.run["id"] == run["id"])
+    until(qtbot, lambda: dlg.run and dlg.run["id"] == run["id"]
+          and dlg.run["state"] == "succeeded")
     assert dlg.undo_btn.isEnabled()  # this one imported a row
     ta.router.flush()
     assert len(ta.notifier.sent) == 1  # the first failure only

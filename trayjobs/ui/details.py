@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,7 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHBoxLayo
                                QTabWidget, QTableWidget,
                                QTableWidgetItem, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
                                QWidget)
-
-import time
+from shiboken6 import isValid
 
 from ..durations import format_duration
 from ..textfmt import run_duration, when
@@ -171,8 +171,12 @@ class RunDetails(QDialog):
             logs = store.logs(rid, after_id=0 if full else after)
             return run, store.attempts(rid), logs, full, dict(job.raw) if job else None
 
-        self.app.service.call(load, lambda data: self._show(data) if rid == self.run_id
-                              else None)
+        def show(data) -> None:
+            # The window may have been closed, or moved on to a retry, meanwhile.
+            if isValid(self) and rid == self.run_id:
+                self._show(data)
+
+        self.app.service.call(load, show)
 
     def _show(self, data) -> None:
         run, attempts, logs, full, job_raw = data
