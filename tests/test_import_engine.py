@@ -11,6 +11,8 @@ import textwrap
 
 import pytest
 
+from trayjobs.errors import UserError
+
 from test_import_support import ledger, rows, run, tables, write
 
 pytestmark = pytest.mark.slow
@@ -51,6 +53,50 @@ def test_run_and_undo_through_the_engine(make_engine, home, tmp_path):
                                   "put back 1 row it had updated")
     assert rows(home, "transactions", "id, amount", order="id") == [
         {"id": 1, "amount": -12.5}, {"id": 2, "amount": 1500.0}]
+
+
+def test_retry_of_a_failed_import_puts_its_file_back_and_imports_it(make_engine, home,
+                                                                    tmp_path):
+    inbox = tmp_path / "inbox"
+    good = write(inbox / "jan.csv", "id,amount\n1,2\n")
+    bad = write(inbox / "feb.csv", b"")
+    eng = make_engine("""
+        [jobs.bank]
+        kind = "import"
+        table = "t"
+        retry = { attempts = 1 }
+    """)
+    first = eng.watcher.wait(eng.submit("bank", files=[good, bad]))
+    assert first["state"] == "failed", first
+    assert not bad.exists() and (inbox / "failed" / "feb.csv.error.txt").exists()
+    assert (inbox / "processed" / "jan.csv").exists()
+    # The failed run's log says why once, not twice.
+    errors = [l["message"] for l in eng.store.logs(first["id"]) if l["level"] == "error"]
+    assert len(errors) == len(set(errors)), errors
+    # Fixed in failed/ (as the .error.txt says), then retried: put back, only it imported.
+    (inbox / "failed" / "feb.csv").write_text("id,amount\n3,4\n")
+    second = eng.watcher.wait(eng.retry(first["id"]))
+    assert second["state"] == "succeeded", second
+    assert second["inputs"]["files"] == [str(bad)]
+    assert second["result"]["summary"] == "1 row imported into t"
+    assert (inbox / "processed" / "feb.csv").exists()
+    assert sorted(p.name for p in (inbox / "failed").iterdir()) == []
+    # Nothing left to do: the retry says exactly why.
+    with pytest.raises(UserError, match=r"its files were imported \(feb.csv\)"):
+        eng.retry(second["id"])
+
+
+def test_retry_says_why_when_the_moved_file_is_gone(make_engine, tmp_path):
+    bad = write(tmp_path / "inbox" / "feb.csv", b"")
+    eng = make_engine("""
+        [jobs.bank]
+        kind = "import"
+    """)
+    first = eng.watcher.wait(eng.submit("bank", files=[bad]))
+    assert first["state"] == "failed"
+    (tmp_path / "inbox" / "failed" / "feb.csv").unlink()
+    with pytest.raises(UserError, match=r"feb.csv is neither at .* nor in .*failed any more"):
+        eng.retry(first["id"])
 
 
 _CHILD = textwrap.dedent("""

@@ -340,3 +340,109 @@ def test_quit_while_the_engine_starts_stops_it(qtbot, home):
         ta.start()
         ta.quit()  # before the boot thread has brought the engine up
     assert not InstanceLock(home).is_locked()
+
+
+IMPORT_JOB = """
+    [jobs.bank]
+    kind = "import"
+    database = "{db}"
+    table = "t"
+    retry = {{ attempts = 1 }}
+"""
+
+
+def test_a_failed_import_is_retried_from_its_details_once_its_file_is_fixed(make_app, qtbot,
+                                                                            tmp_path):
+    ta = make_app(dedent(IMPORT_JOB.format(db=tmp_path / "bank.db")))
+    csv = tmp_path / "inbox" / "bank.csv"
+    csv.parent.mkdir()
+    csv.write_bytes(b"")
+    ta.run_job("bank", files=[str(csv)])
+    until(qtbot, lambda: find_run(ta, "bank", "failed"), timeout=20_000)
+    until(qtbot, lambda: ta.notifier.sent, timeout=5000)
+    failed = tmp_path / "inbox" / "failed" / "bank.csv"
+    assert failed.exists() and not csv.exists()
+    dlg = ta.open_run(find_run(ta, "bank")["id"])
+    until(qtbot, lambda: dlg.run is not None)
+    # It changed nothing: there is nothing to undo.
+    assert dlg.undo_btn.isVisible() and not dlg.undo_btn.isEnabled()
+    assert "changed nothing" in dlg.undo_btn.toolTip()
+    failed.write_text("id,amount\n1,2\n")  # fixed where the .error.txt says it is
+    dlg.retry_btn.click()
+    until(qtbot, lambda: find_run(ta, "bank", "succeeded"), timeout=20_000)
+    run = find_run(ta, "bank", "succeeded")
+    assert run["inputs"]["files"] == [str(csv)] and run["result"]["rows"] == 1
+    assert (tmp_path / "inbox" / "processed" / "bank.csv").exists()
+    assert not (tmp_path / "inbox" / "failed" / "bank.csv.error.txt").exists()
+    until(qtbot, lambda: dlg.run and dlg.run["id"] == run["id"]
+          and dlg.run["state"] == "succeeded")
+    assert dlg.undo_btn.isEnabled()  # this one imported a row
+    ta.router.flush()
+    assert len(ta.notifier.sent) == 1  # the first failure only
+
+
+def test_undo_of_a_failed_run_does_not_notify_its_failure_again(make_app, qtbot, tmp_path):
+    ta = make_app(dedent(IMPORT_JOB.format(db=tmp_path / "bank.db")))
+    good, bad = tmp_path / "jan.csv", tmp_path / "feb.csv"
+    good.write_text("id,amount\n1,2\n")
+    bad.write_bytes(b"")
+    ta.run_job("bank", files=[str(good), str(bad)])
+    until(qtbot, lambda: find_run(ta, "bank", "failed"), timeout=20_000)
+    until(qtbot, lambda: ta.notifier.sent, timeout=5000)
+    dlg = ta.open_run(find_run(ta, "bank")["id"])
+    until(qtbot, lambda: dlg.run is not None)
+    assert dlg.undo_btn.isEnabled()  # jan.csv was imported before feb.csv failed
+    dlg.undo(confirm=False)
+    until(qtbot, lambda: dlg.run and (dlg.run.get("result") or {}).get("undo"), timeout=20_000)
+    ta.router.flush()
+    assert len(ta.notifier.sent) == 1
+    assert not dlg.undo_btn.isEnabled()
+
+
+def test_run_now_of_a_job_that_needs_files_asks_for_them(make_app, qtbot, tmp_path):
+    inbox = tmp_path / "Inbox"
+    inbox.mkdir()
+    ta = make_app(dedent(IMPORT_JOB.format(db=tmp_path / "bank.db")) + dedent(f"""
+        watch = {{ folder = "{inbox}", patterns = ["*.csv"] }}
+    """))
+    ta.tray.action("run:bank").trigger()  # from the tray: the window's file dialog
+    until(qtbot, lambda: getattr(ta, "file_dialog", None) is not None)
+    dlg = ta.file_dialog
+    assert dlg.isVisible() and dlg.directory().absolutePath() == str(inbox)
+    dlg.reject()
+    assert "not started" in ta.window.statusBar().currentMessage()
+    csv = tmp_path / "jan.csv"
+    csv.write_text("id,amount\n1,2\n")
+    ta.tray.action("run:bank").trigger()
+    until(qtbot, lambda: ta.file_dialog is not dlg and ta.file_dialog.isVisible())
+    ta.file_dialog.selectFile(str(csv))
+    ta.file_dialog.accept()
+    until(qtbot, lambda: find_run(ta, "bank", "succeeded"), timeout=20_000)
+    assert find_run(ta, "bank")["inputs"]["files"] == [str(csv)]
+    assert ta.window.runs_model.total == 1  # no failed run before it
+    ta.router.flush()
+    assert ta.notifier.sent == []
+
+
+def test_run_details_are_live_progress_time_log_and_timeline(make_app, qtbot):
+    ta = make_app(CONFIG.replace("step_time = 0.05", "step_time = 0.3")
+                  .replace("steps = 10", "steps = 20"))
+    ta.run_job("count")
+    until(qtbot, lambda: find_run(ta, "count"))
+    dlg = ta.open_run(find_run(ta, "count")["id"])  # opened while it starts
+    until(qtbot, lambda: dlg.progress.isVisibleTo(dlg) and dlg.progress.value() > 0)
+    assert "step" in dlg.progress.text() and "%" in dlg.progress.text()
+    # The log streams while the run goes on (not only at its end).
+    until(qtbot, lambda: "attempt 1 of " in dlg.log.toPlainText())
+    assert find_run(ta, "count", "running")
+    took = dlg.fields["took"].text()
+    until(qtbot, lambda: dlg.fields["took"].text() != took, timeout=3000)  # it counts
+    assert find_run(ta, "count", "running")
+    assert dlg.timeline.topLevelItem(0).text(2)  # the attempt going on counts too
+    value = dlg.progress.value()
+    until(qtbot, lambda: dlg.progress.value() > value, timeout=3000)
+    until(qtbot, lambda: find_run(ta, "count", "succeeded"), timeout=20_000)
+    until(qtbot, lambda: not dlg.progress.isVisibleTo(dlg))
+    assert dlg.log.toPlainText().count("attempt 1 of ") == 1
+    assert dlg.timeline.topLevelItem(0).text(3) == "succeeded"
+    dlg.close()

@@ -206,6 +206,20 @@ def test_jobs_model_switch_and_words(qtbot):
     assert last_text({"last": {"state": "queued", "created_at": now - 5}}, now) == "waiting · 5.0 s ago"
 
 
+def test_jobs_model_relative_times_tick_repainting_only_that_column(qtbot):
+    m = JobsModel()
+    m.set_rows([{"name": "a", "kind": "demo", "trigger": "Manual", "enabled": True,
+                 "watch": None, "last": {"state": "succeeded",
+                                         "finished_at": time.time() - 39}}])
+    seen = []
+    m.dataChanged.connect(lambda tl, br, roles: seen.append((tl.column(), br.column())))
+    until(qtbot, lambda: seen, timeout=3000)  # "39 s ago" does not stay
+    assert set(seen) == {(JobsModel.LAST, JobsModel.LAST)}
+    assert m._ticker.interval() == 1000
+    m.set_rows([])
+    assert not m._ticker.isActive()  # nothing to count: no work
+
+
 def test_tray_words():
     running = [{"id": 1, "job": "import", "text": "42 %"}]
     nxt = {"name": "Weekly report", "next_run_at": time.time() + 3600}

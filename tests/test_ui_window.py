@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QTime, Qt
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtCore import QEvent, QPointF, QTime, Qt
+from PySide6.QtGui import QColor, QMouseEvent, QPalette
 from PySide6.QtWidgets import (QAbstractButton, QApplication, QComboBox, QLineEdit,
                                QAbstractSpinBox, QTableView)
 
@@ -191,6 +191,53 @@ def test_run_context_menu(make_app, qtbot):
     assert acts["retry"].isEnabled() and not acts["cancel"].isEnabled()
     acts["retry"].trigger()
     until(qtbot, lambda: ta.window.runs_model.total == 2)
+
+
+def _double_click(qtbot, view, row: int) -> None:
+    until(qtbot, lambda: view.isVisible() and view.visualRect(view.model().index(row, 1))
+          .intersects(view.viewport().rect()))
+    at = QPointF(view.visualRect(view.model().index(row, 1)).center())
+    # As a real double-click arrives (QTest.mouseDClick gives the view no double-click).
+    for kind in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonRelease,
+                 QEvent.Type.MouseButtonDblClick, QEvent.Type.MouseButtonRelease):
+        buttons = Qt.MouseButton.NoButton if kind == QEvent.Type.MouseButtonRelease \
+            else Qt.MouseButton.LeftButton
+        QApplication.sendEvent(view.viewport(), QMouseEvent(
+            kind, at, view.viewport().mapToGlobal(at), Qt.MouseButton.LeftButton, buttons,
+            Qt.KeyboardModifier.NoModifier))
+
+
+def _settled(ta, qtbot) -> None:
+    """Every command asked of the service so far has been answered (it answers in order)."""
+    with qtbot.waitCallback() as done:
+        ta.service.call(lambda: None, done)
+
+
+def test_double_click_opens_one_window_per_run_and_per_job(make_app, qtbot):
+    from trayjobs.ui.details import RunDetails
+    from trayjobs.ui.editor import JobEditor
+    ta = make_app()
+    ta.show_window()
+    ta.run_job("fails")
+    until(qtbot, lambda: ta.window.runs_model.total == 1)
+    ta.window.tabs.setCurrentWidget(ta.window.activity)
+    _double_click(qtbot, ta.window.activity.view, 0)
+    _settled(ta, qtbot)
+    opened = [d for d in ta.window.findChildren(RunDetails) if d.isVisible()]
+    assert len(opened) == 1
+    # Opening it again (from the tray, a notification) raises the one already open.
+    assert ta.open_run(opened[0].run_id) is opened[0]
+    assert len([d for d in ta.window.findChildren(RunDetails) if d.isVisible()]) == 1
+    opened[0].close()
+
+    ta.window.tabs.setCurrentWidget(ta.window.jobs_page)
+    _double_click(qtbot, ta.window.jobs_page.view, 0)
+    until(qtbot, lambda: getattr(ta, "editor", None) is not None and ta.editor.isVisible())
+    _settled(ta, qtbot)
+    ta.edit_job(ta.editor.old_name)
+    _settled(ta, qtbot)
+    assert len([e for e in ta.window.findChildren(JobEditor) if e.isVisible()]) == 1
+    ta.editor.close()
 
 
 def test_a_second_start_asks_the_first_to_show_its_window(qtbot, home):

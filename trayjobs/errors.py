@@ -49,9 +49,9 @@ class JobFailed(UserError):
     """Raised by job code for an expected failure: no traceback is shown.
 
     ``retry=False`` says another attempt cannot help (e.g. a malformed file),
-    so the run fails at once instead of spending its retry budget. ``result``
-    is what the run did before it failed (an import's outcome per file, say);
-    it is stored as the run's result like a successful run's.
+    so the run fails at once instead of spending its retry budget. ``result`` is what the
+    run did before it failed (an import's outcome per file, the files it moved), kept with
+    the failed run like a successful run's result, so that a retry or an undo can act on it.
     """
 
     def __init__(self, message: str, *, retry: bool = True,

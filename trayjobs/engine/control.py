@@ -8,6 +8,7 @@ this class and acts on its own commands directly.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -169,14 +170,25 @@ class Control:
             run = self._run(run_id)
         if run["state"] in ACTIVE_STATES or run["state"] == SCHEDULED:
             raise UserError(f"run {run_id} is {run['state']}; it cannot be retried until it ends")
+        from ..kinds.registry import get_kind
         inputs = run.get("inputs") or {}
         job = self.config.job(run["job"])
         keys = set(job.param_keys())  # the job may have dropped a parameter since
         params = {k: v for k, v in (inputs.get("params") or {}).items() if k in keys}
-        return self.submit(run["job"], trigger="retry", files=inputs.get("files"),
-                           dry_run=bool(inputs.get("dry_run")), retry_of=run_id,
-                           note=f"retry of run {run_id}", params=params,
-                           parent=inputs.get("parent"), parent_run=run.get("parent_run"))
+        try:
+            kind = get_kind(job.kind)
+        except KeyError as exc:
+            raise UserError(str(exc).strip('"')) from None
+        # The run may have moved its files away (an import's failed/): the kind finds them.
+        files = inputs.get("files") and kind.retry_inputs(job.params, run)
+        new = self.submit(run["job"], trigger="retry", files=files,
+                          dry_run=bool(inputs.get("dry_run")), retry_of=run_id,
+                          note=f"retry of run {run_id}", params=params,
+                          parent=inputs.get("parent"), parent_run=run.get("parent_run"))
+        if files and job.common.watch is not None:
+            # Files put back into a watched folder are this run's, not new arrivals.
+            self.store.record_versions(job.name, new, _versions(files))
+        return new
 
     # -- pausing ----------------------------------------------------------------------
 
@@ -200,3 +212,16 @@ class Control:
         self.bus.emit(JobsChanged("config"))
         self._tell({"op": "reload"})
         return self.config
+
+
+def _versions(files: list[str]) -> list[tuple[str, int, int]]:
+    """``(path, size, mtime_ns)`` of each file, under its name and its real path."""
+    out = []
+    for f in files:
+        try:
+            st = os.stat(f)
+        except OSError:
+            continue
+        for path in dict.fromkeys((f, os.path.realpath(f))):
+            out.append((path, st.st_size, st.st_mtime_ns))
+    return out

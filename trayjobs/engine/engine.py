@@ -376,7 +376,8 @@ class Engine(Control):
         else:
             state = "failed"
         logs = list(logs)
-        if outcome.message and state != "succeeded":
+        if outcome.message and state != "succeeded" and not any(
+                line[2] == outcome.message for line in logs):  # the job logged it already
             logs.append((time.time(), "error", outcome.message))
         row = self.store.end_attempt(rid, state=state, error=outcome.message,
                                      traceback=outcome.traceback, result=outcome.result,

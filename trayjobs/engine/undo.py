@@ -54,5 +54,6 @@ def undo_run(ctl: Control, run_id: int, *,
     undo = dict(outcome.result or {}, at=time.time())
     ctl.store.add_logs(run_id, lines + [(time.time(), "info", f"undone: {undo.get('summary', '')}")])
     ctl.store.update_run(run_id, result={**result, "undo": undo})
-    ctl.bus.emit(RunChanged(ctl.store.get_run(run_id), final=True))
+    # Not the run's end again: whoever tells of ended runs (notifications) must not retell it.
+    ctl.bus.emit(RunChanged(ctl.store.get_run(run_id)))
     return undo

@@ -27,7 +27,10 @@ from pydantic import BaseModel, ConfigDict
 from ..context import JobContext
 from ..errors import UserError
 
-__all__ = ["JobKind", "KindParams", "COMMON_KEYS"]
+__all__ = ["JobKind", "KindParams", "COMMON_KEYS", "UNDO_STATES"]
+
+#: The states of runs that can be undone: they ended.
+UNDO_STATES = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
 
 # Keys every job has; a kind's params may not reuse them.
 COMMON_KEYS = frozenset({
@@ -56,6 +59,9 @@ class JobKind(ABC):
     supports_undo: ClassVar[bool] = False
     #: Runs are given input files (``ctx.files``): drops, watched folders, ``--file``.
     accepts_files: ClassVar[bool] = False
+    #: A run without input files has nothing to do (with ``accepts_files``): Run now in the
+    #: window asks for them.
+    requires_files: ClassVar[bool] = False
     #: The job's process is not given another run after this kind's (foreign code may
     #: leave imported modules, ``sys.path`` entries or threads behind).
     fresh_process: ClassVar[bool] = False
@@ -76,6 +82,34 @@ class JobKind(ABC):
     def undo(self, ctx: JobContext, params: KindParams, run: dict[str, Any]) -> dict[str, Any]:
         """Reverse the effects of ``run`` (a run row with its ``result``)."""
         raise UserError(f"{self.name} runs cannot be undone")
+
+    @classmethod
+    def retry_inputs(cls, params: KindParams, run: dict[str, Any]) -> list[str] | None:
+        """The input files a retry of the ended ``run`` (a run row) runs on. A kind that
+        moves its inputs away when a run ends finds them there (and may put them back);
+        raise :class:`~trayjobs.errors.UserError` saying why when it cannot."""
+        return list((run.get("inputs") or {}).get("files") or []) or None
+
+    @classmethod
+    def can_undo_run(cls, run: dict[str, Any]) -> bool:
+        """Whether Undo is offered for ``run`` (a run row): it ended, was no preview, is not
+        undone yet and changed something. A run that kept no result changed something only
+        if it may have stopped half-way (cancelled, interrupted, crashed with a traceback):
+        a kind that fails after changing things says so in its failure's result."""
+        if not cls.supports_undo or run.get("state") not in UNDO_STATES:
+            return False
+        result = run.get("result")
+        if not isinstance(result, dict):
+            return run["state"] in ("cancelled", "interrupted") or bool(run.get("traceback"))
+        if result.get("undo") or result.get("dry_run"):
+            return False
+        return cls.changed_something(result)
+
+    @classmethod
+    def changed_something(cls, result: dict[str, Any]) -> bool:
+        """From a run's result: whether it changed anything that Undo would put back. By
+        default its ``changed`` count (or flag), if it has one."""
+        return bool(result.get("changed", True))
 
     @classmethod
     def parse_params(cls, raw: dict[str, Any]) -> KindParams:

@@ -154,8 +154,7 @@ class ActivityPage(QWidget):
                            (RunsModel.ATTEMPT, 5), (RunsModel.STARTED, 11),
                            (RunsModel.DURATION, 9)):
             hdr.resizeSection(col, em * chars + 16)
-        self.view.doubleClicked.connect(self._open_index)
-        self.view.activated.connect(self._open_index)
+        self.view.activated.connect(self._open_index)  # a double-click or Enter, once
 
         lay = QVBoxLayout(self)
         lay.addLayout(bar)

@@ -10,10 +10,12 @@ and reload the engine's config.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import QPoint, Qt, QUrl
 from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QFileDialog
 
 from ..config_edit import ConfigDocument
 from ..paths import Home
@@ -52,9 +54,41 @@ class Commands:
         eng = self._engine()
         if eng is None:
             return
+        if not files and self._needs_files(name):
+            self.ask_files(name, dry_run=dry_run, trigger=trigger)
+            return
         what = "a preview of " if dry_run else ""
         self.service.call(lambda: eng.submit(name, trigger=trigger, files=files, dry_run=dry_run),
                           lambda rid: self.status(f"Started {what}run {rid} of {name}"))
+
+    def _needs_files(self, name: str) -> bool:
+        from ..kinds.registry import get_kind
+        job = self.engine.config.jobs.get(name)
+        try:
+            return job is not None and get_kind(job.kind).requires_files
+        except KeyError:
+            return False
+
+    def ask_files(self, name: str, *, dry_run: bool = False, trigger: str = "manual") -> None:
+        """Ask in the window which files to run ``name`` on (from its watched folder, if it
+        has one); the run starts once they are chosen."""
+        self.show_window()
+        job = self.engine.config.jobs.get(name) if self.engine else None
+        start = Path.home()
+        if job is not None and job.common.watch is not None:
+            folder = Path(job.common.watch.folder).expanduser()
+            start = folder if folder.is_dir() else start
+        what = "preview" if dry_run else "run"
+        dlg = QFileDialog(self.window, f"Files to {what} {name} on", str(start))
+        dlg.setObjectName("runFiles")
+        dlg.setFileMode(QFileDialog.FileMode.ExistingFiles)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.filesSelected.connect(lambda chosen: self.run_job(
+            name, files=list(chosen), dry_run=dry_run, trigger=trigger))
+        dlg.rejected.connect(lambda: self.status(f"{name} not started: it runs on files you "
+                                                 f"choose (or drop on the window)"))
+        dlg.open()
+        self.file_dialog = dlg
 
     def run_job_with(self, name: str) -> None:
         """Open "Run with…" for ``name``: its parameters, set for one run."""
@@ -206,6 +240,10 @@ class Commands:
     def _open_editor(self, name: str | None, text: str, values: dict[str, Any] | None):
         from .editor import JobEditor
         self.show_window()
+        dlg = self._raise_open(JobEditor, lambda e: e.old_name == name)
+        if dlg is not None:  # one editor per job (and one for a new job)
+            self.editor = dlg
+            return dlg
         dlg = JobEditor(self, name=name, values=values or {"kind": "import"}, config_text=text,
                         parent=self.window)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -279,6 +317,10 @@ class Commands:
     def open_run(self, run_id: int):
         from .details import RunDetails
         self.show_window()
+        dlg = self._raise_open(RunDetails, lambda d: d.run_id == run_id)
+        if dlg is not None:  # one details window per run
+            self.details = dlg
+            return dlg
         dlg = RunDetails(self, run_id, self.window)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.show()
@@ -286,6 +328,16 @@ class Commands:
         dlg.activateWindow()
         self.details = dlg
         return dlg
+
+    def _raise_open(self, cls: type, match: Callable[[Any], bool]):
+        """The open window of ``cls`` that ``match`` picks, brought to the front; or None."""
+        for dlg in self.window.findChildren(cls):
+            if dlg.isVisible() and match(dlg):
+                dlg.setWindowState(dlg.windowState() & ~Qt.WindowState.WindowMinimized)
+                dlg.raise_()
+                dlg.activateWindow()
+                return dlg
+        return None
 
     def open_target(self, target) -> None:
         """Open what a notification points at: a run, or a filtered list of runs."""

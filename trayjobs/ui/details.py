@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import Qt, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices, QFontDatabase, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
-                               QMessageBox, QPlainTextEdit, QPushButton, QTabWidget, QTableWidget,
+                               QMessageBox, QPlainTextEdit, QProgressBar, QPushButton,
+                               QTabWidget, QTableWidget,
                                QTableWidgetItem, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
                                QWidget)
+from shiboken6 import isValid
 
 from ..durations import format_duration
 from ..store import outcome, run_warnings
@@ -20,9 +23,14 @@ from ..textfmt import run_duration, state_text, when
 from .icons import icon
 from .runinfo import (REJECTED_SCHEME, attempt_lines, main_output, params_text, result_links,
                       run_params_line)
+from .runs_model import progress_text
 from .theme import state_colour
 
 __all__ = ["RunDetails", "RejectedRows"]
+
+ACTIVE = ("scheduled", "queued", "running", "retrying")
+#: Lines a details log keeps (the oldest go first); the whole log is in the store.
+LOG_LINES = 50_000
 
 
 def _mono() -> Any:
@@ -43,6 +51,7 @@ class RunDetails(QDialog):
         self.app = app
         self.run_id = run_id
         self.run: dict[str, Any] | None = None
+        self._attempts: list[dict[str, Any]] = []
         self.setObjectName("runDetails")
         self.setWindowTitle(f"Run {run_id} – trayjobs")
         self.resize(780, 580)
@@ -67,9 +76,17 @@ class RunDetails(QDialog):
             self.form.addRow(f"{label}:", lab)
         self.fields["links"].setOpenExternalLinks(False)
         self.fields["links"].linkActivated.connect(self.open_link)
+        self.progress = QProgressBar()
+        self.progress.setAccessibleName("Progress")
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.form.insertRow(self.form.getWidgetPosition(self.fields["took"])[0] + 1,
+                            "Progress:", self.progress)
+        self.form.setRowVisible(self.progress, False)
 
         self.log = _text_view("Log")
         self.log.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.log.setMaximumBlockCount(LOG_LINES)
         self.timeline = QTreeWidget()
         self.timeline.setAccessibleName("Attempts")
         self.timeline.setHeaderLabels(["Attempt", "Started", "Took", "Ended", "Error"])
@@ -117,11 +134,25 @@ class RunDetails(QDialog):
         lay.addWidget(self.tabs, 1)
         lay.addLayout(buttons)
         QShortcut(QKeySequence.StandardKey.Refresh, self, activated=self.refresh)
-        self._last_log_ts = 0.0
-        self._pending_lines: list[Any] | None = []  # live lines that came before the load
+        self._reset_log()
+        # While the run goes on, "Took" and the running attempt's time count each second.
+        self._ticker = QTimer(self, interval=1000)
+        self._ticker.timeout.connect(self._tick)
+        # Live lines are written to the log together, a few times a second.
+        self._log_flush = QTimer(self, singleShot=True, interval=100)
+        self._log_flush.timeout.connect(self._flush_log)
         app.bridge.runChanged.connect(self._on_run_changed)
         app.bridge.logLine.connect(self._on_log)
+        app.bridge.progress.connect(self._on_progress)
         self.refresh()
+
+    def _reset_log(self) -> None:
+        self._last_log_ts = 0.0
+        self._log_id = 0          # the last stored line shown
+        self._log_loaded = False  # read from the store once
+        self._log_whole = False   # shown from the store in full since the run ended
+        self._pending_lines: list[Any] | None = []  # live lines that came before the load
+        self._live: list[str] = []                  # live lines waiting to be written
 
     # -- data -----------------------------------------------------------------------
 
@@ -129,17 +160,27 @@ class RunDetails(QDialog):
         rid, eng = self.run_id, self.app.engine
         if eng is None:
             return
+        after, whole, loaded = self._log_id, self._log_whole, self._log_loaded
 
         def load():
             store = eng.store
             run = store.get_run(rid)
             job = eng.config.jobs.get(run["job"]) if run else None
-            return run, store.attempts(rid), store.logs(rid), dict(job.raw) if job else None
+            # Only the lines not shown yet; once the run has ended, its whole log once more
+            # (lines written before this window opened, and not yet stored then, included).
+            full = not loaded or (run is not None and run["state"] not in ACTIVE and not whole)
+            logs = store.logs(rid, after_id=0 if full else after)
+            return run, store.attempts(rid), logs, full, dict(job.raw) if job else None
 
-        self.app.service.call(load, self._show)
+        def show(data) -> None:
+            # The window may have been closed, or moved on to a retry, meanwhile.
+            if isValid(self) and rid == self.run_id:
+                self._show(data)
+
+        self.app.service.call(load, show)
 
     def _show(self, data) -> None:
-        run, attempts, logs, job_raw = data
+        run, attempts, logs, full, job_raw = data
         if run is None:
             self.title.setText(f"Run {self.run_id} is no longer in the history")
             for b in (self.retry_btn, self.cancel_btn, self.undo_btn, self.open_btn):
@@ -168,6 +209,10 @@ class RunDetails(QDialog):
         f["attempt"].setText(f"{run['attempt']} of {run['max_attempts']}")
         f["started"].setText(when(run.get("started_at") or run.get("created_at"), seconds=True))
         f["took"].setText(run_duration(run))
+        running = run["state"] == "running"
+        self.form.setRowVisible(self.progress, running)
+        if running:
+            self._show_progress(self.app.window.runs_model.progress.get(run["id"]))
         f["summary"].setText("<br>".join([_esc(result.get("summary") or "")] + [
             f"⚠ {_esc(w)}" for w in (run_warnings(result) if outcome(run) == "warning" else [])]))
         f["error"].setText(_esc(run.get("error") or ""))
@@ -176,7 +221,8 @@ class RunDetails(QDialog):
         for key in ("error", "links", "summary", "run_params"):
             self.form.setRowVisible(f[key], bool(f[key].text()))
         self.timeline.clear()
-        for a in attempt_lines(attempts):
+        self._attempts = attempt_lines(attempts)
+        for a in self._attempts:
             item = QTreeWidgetItem([str(a["attempt"]), when(a.get("started_at"), seconds=True),
                                     format_duration(a["took"]) if a["took"] is not None else "",
                                     a.get("state") or "", a.get("error") or ""])
@@ -186,29 +232,33 @@ class RunDetails(QDialog):
         self.params.setPlainText(params_text(job_raw, run.get("inputs")))
         self.result_text.setPlainText(json.dumps(result, indent=2, ensure_ascii=False)
                                       if result else "")
-        self.log.setPlainText("\n".join(self._line(l["ts"], l["level"], l["message"])
-                                        for l in logs))
-        self._last_log_ts = logs[-1]["ts"] if logs else 0.0
-        pending, self._pending_lines = self._pending_lines or [], None
-        for line in pending:
-            self._on_log(line)
+        self._show_log(logs, full=full, ended=run["state"] not in ACTIVE)
         self.traceback.setPlainText(run.get("traceback") or "")
         self.copy_btn.setEnabled(bool(run.get("traceback")))
         self.tabs.setTabEnabled(4, bool(run.get("traceback")))
-        active = run["state"] in ("scheduled", "queued", "running", "retrying")
+        active = run["state"] in ACTIVE
+        if running and not self._ticker.isActive():
+            self._ticker.start()
+        elif not running:
+            self._ticker.stop()
         self.retry_btn.setEnabled(not active or run["state"] == "retrying")
         self.retry_btn.setText("&Retry now" if run["state"] == "retrying" else "&Retry")
         self.cancel_btn.setEnabled(active)
         from ..kinds.registry import get_kind
         try:
-            can_undo = get_kind(run["kind"]).supports_undo
+            kind = get_kind(run["kind"])
         except KeyError:
-            can_undo = False
-        self.undo_btn.setVisible(can_undo)
-        self.undo_btn.setEnabled(can_undo and not active and not result.get("undo")
-                                 and not result.get("dry_run"))
+            kind = None
+        self.undo_btn.setVisible(bool(kind and kind.supports_undo))
+        self.undo_btn.setEnabled(bool(kind and kind.can_undo_run(run)))
         if result.get("undo"):
             self.undo_btn.setToolTip(f"Already undone: {result['undo'].get('summary', '')}")
+        elif result.get("dry_run"):
+            self.undo_btn.setToolTip("A preview changes nothing: there is nothing to undo")
+        elif not active and not self.undo_btn.isEnabled():
+            self.undo_btn.setToolTip("This run changed nothing: there is nothing to undo")
+        else:
+            self.undo_btn.setToolTip("")
         self.open_btn.setEnabled(main_output(run) is not None)
 
     @staticmethod
@@ -219,16 +269,72 @@ class RunDetails(QDialog):
         if run["id"] == self.run_id:
             self.refresh()
 
+    def _show_log(self, logs: list[dict[str, Any]], *, full: bool, ended: bool) -> None:
+        if logs:
+            self._log_id = logs[-1]["id"]
+        self._log_loaded = True
+        if full:
+            self._live.clear()
+            self.log.setPlainText("\n".join(self._line(l["ts"], l["level"], l["message"])
+                                            for l in logs))
+            self._last_log_ts = logs[-1]["ts"] if logs else 0.0
+            self._log_whole = ended
+        else:  # stored since: the lines not seen live
+            for l in logs:
+                self._add_line(l["ts"], l["level"], l["message"])
+        pending, self._pending_lines = self._pending_lines or [], None
+        for line in pending:
+            self._on_log(line)
+        self._flush_log()
+
     def _on_log(self, line) -> None:
         if line.run_id != self.run_id:
             return
         if self._pending_lines is not None:
             self._pending_lines.append(line)
             return
-        if line.ts <= self._last_log_ts:
-            return  # already read from the store
-        self._last_log_ts = line.ts
-        self.log.appendPlainText(self._line(line.ts, line.level, line.message))
+        self._add_line(line.ts, line.level, line.message)
+
+    def _add_line(self, ts: float, level: str, message: str) -> None:
+        if ts <= self._last_log_ts:
+            return  # shown already (live, or read from the store)
+        self._last_log_ts = ts
+        self._live.append(self._line(ts, level, message))
+        if not self._log_flush.isActive():
+            self._log_flush.start()
+
+    def _flush_log(self) -> None:
+        self._log_flush.stop()
+        if self._live:
+            text, self._live = "\n".join(self._live[-LOG_LINES:]), []
+            self.log.appendPlainText(text)
+
+    def _on_progress(self, updates: dict[int, Any]) -> None:
+        p = updates.get(self.run_id)
+        if p is not None and self.run and self.run["state"] == "running":
+            self._show_progress(p)
+
+    def _show_progress(self, p: Any) -> None:
+        frac, text = progress_text(self.run, p)
+        if frac is None:
+            self.progress.setRange(0, 0)  # busy: how much is left is not known
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(round(min(frac, 1.0) * 1000))
+        self.progress.setFormat(text or "running")
+
+    def _tick(self) -> None:
+        run = self.run
+        if not run or run["state"] != "running":
+            self._ticker.stop()
+            return
+        now = time.time()
+        self.fields["took"].setText(run_duration(run, now))
+        for i, a in enumerate(self._attempts):
+            if a.get("started_at") and not a.get("finished_at"):
+                item = self.timeline.topLevelItem(i)
+                if item is not None:
+                    item.setText(2, format_duration(now - a["started_at"]))
 
     # -- actions --------------------------------------------------------------------
 
@@ -243,8 +349,7 @@ class RunDetails(QDialog):
         self.run = None
         self.setWindowTitle(f"Run {run_id} – trayjobs")
         self.log.clear()
-        self._last_log_ts = 0.0
-        self._pending_lines = []
+        self._reset_log()
         self.refresh()
 
     def cancel(self) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer, Signal
 
 from ..store import outcome
 from ..textfmt import relative, warnings_text, when
@@ -47,11 +48,14 @@ def last_text(job: dict[str, Any], now: float | None = None) -> str:
     words = {"succeeded": "succeeded", "failed": "failed", "running": "running",
              "retrying": "retrying", "cancelled": "cancelled", "skipped": "skipped",
              "interrupted": "interrupted", "queued": "waiting"}
-    ts = last.get("finished_at") or last.get("started_at") or last.get("created_at")
     word = words.get(last["state"], last["state"])
     if outcome(last) == "warning":
         word = f"succeeded, {warnings_text(last['warnings'])}"
-    return f"{word} · {relative(ts, now)}"
+    return f"{word} · {relative(_last_at(last), now)}"
+
+
+def _last_at(last: dict[str, Any]) -> float | None:
+    return last.get("finished_at") or last.get("started_at") or last.get("created_at")
 
 
 class JobsModel(QAbstractTableModel):
@@ -64,6 +68,10 @@ class JobsModel(QAbstractTableModel):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.rows: list[dict[str, Any]] = []
+        # "39 s ago" keeps counting: the Last result column (only it) is repainted every
+        # second while a time in it is under a minute and a half old, else every 10 s.
+        self._ticker = QTimer(self)
+        self._ticker.timeout.connect(self._tick)
 
     def set_rows(self, rows: list[dict[str, Any]]) -> None:
         """Replace the rows; keeps the model's rows in place when only values changed,
@@ -73,10 +81,24 @@ class JobsModel(QAbstractTableModel):
             if rows:
                 self.dataChanged.emit(self.index(0, 0),
                                       self.index(len(rows) - 1, self.columnCount() - 1))
+        else:
+            self.beginResetModel()
+            self.rows = rows
+            self.endResetModel()
+        self._tick(repaint=False)
+
+    def _tick(self, *, repaint: bool = True) -> None:
+        times = [_last_at(r["last"]) for r in self.rows if r.get("last")]
+        times = [t for t in times if t]
+        if not times:
+            self._ticker.stop()
             return
-        self.beginResetModel()
-        self.rows = rows
-        self.endResetModel()
+        if repaint:
+            self.dataChanged.emit(self.index(0, self.LAST),
+                                  self.index(len(self.rows) - 1, self.LAST),
+                                  [Qt.ItemDataRole.DisplayRole])
+        young = time.time() - max(times) < 90
+        self._ticker.start(1000 if young else 10_000)
 
     def row_of(self, name: str) -> int | None:
         return next((i for i, r in enumerate(self.rows) if r["name"] == name), None)

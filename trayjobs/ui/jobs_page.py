@@ -6,7 +6,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel,
                                QMenu, QMessageBox, QPushButton, QVBoxLayout, QWidget)
 
 from .tables import row_table
@@ -25,8 +25,7 @@ class JobsPage(QWidget):
         self.view = row_table(model, name="jobsView", accessible="Jobs")
         self.view.verticalHeader().hide()
         self.view.customContextMenuRequested.connect(self._context_menu)
-        self.view.doubleClicked.connect(lambda _i: self.edit_selected())
-        self.view.activated.connect(lambda _i: self.edit_selected())
+        self.view.activated.connect(lambda _i: self.edit_selected())  # double-click or Enter
         hdr = self.view.horizontalHeader()
         hdr.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         hdr.setStretchLastSection(False)
@@ -134,9 +133,7 @@ class JobsPage(QWidget):
         return box.clickedButton() is delete
 
     def run_with_files(self, name: str, *, dry_run: bool = False) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, f"Files for {name}")
-        if files:
-            self.app.run_job(name, files=files, dry_run=dry_run)
+        self.app.ask_files(name, dry_run=dry_run)
 
     def context_menu_for(self, job: dict[str, Any]) -> QMenu:
         m = QMenu(self)

@@ -50,6 +50,10 @@ class CleanupKind(JobKind):
         finally:
             journal.close()
 
+    @classmethod
+    def changed_something(cls, result: dict[str, Any]) -> bool:
+        return bool(result.get("acted") or result.get("folders_removed"))
+
     def undo(self, ctx: JobContext, params: CleanupParams, run: dict[str, Any]) -> dict[str, Any]:
         result = run.get("result") or {}
         if result.get("dry_run"):

@@ -12,7 +12,7 @@ imported" and undo work. The modules, in the order a file meets them:
 - :mod:`.schema`: column names and types
 - :mod:`.load`, :mod:`.store`: the table, the ledger and the quarantine
 - :mod:`.runner`, :mod:`.files`: the run over all files; moving them aside
-- :mod:`.undo`, :mod:`.preview`: undo a run; the dry run
+- :mod:`.undo`, :mod:`.preview`, :mod:`.retry`: undo a run; the dry run; a retry's files
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ..registry import register
 from .params import ImportParams
 from .preview import preview
 from .problems import FileProblem
+from .retry import files_for_retry
 from .runner import ImportRun, database_path
 from .store import Store
 from .undo import undo_run
@@ -47,11 +48,20 @@ class ImportKind(JobKind):
     supports_dry_run = True
     supports_undo = True
     accepts_files = True
+    requires_files = True
 
     def run(self, ctx: JobContext, params: ImportParams) -> dict[str, Any]:
         if ctx.dry_run:
             return preview(ctx, params)
         return ImportRun(ctx, params).execute()
+
+    @classmethod
+    def changed_something(cls, result: dict[str, Any]) -> bool:
+        return bool(result.get("imports"))
+
+    @classmethod
+    def retry_inputs(cls, params: ImportParams, run: dict[str, Any]) -> list[str] | None:
+        return files_for_retry(params, run)
 
     def undo(self, ctx: JobContext, params: ImportParams, run: dict[str, Any]) -> dict[str, Any]:
         result = run.get("result") if isinstance(run.get("result"), dict) else {}

@@ -381,6 +381,7 @@ class ImportRun:
         if failed:
             reasons = "; ".join(r.message for r in failed)
             message = reasons if len(self.results) == 1 else f"{summary}. {reasons}"
+            # Kept with the failed run: where its files went, for Retry and Undo.
             raise JobFailed(message, retry=all(r.retry for r in failed), result=result)
         return result
 
