@@ -449,7 +449,9 @@ def test_a_hooked_one_off_run_knows_its_time_its_params_and_its_parent(make_engi
     script = tmp_path / "dump.py"
     script.write_text("import json, os, sys\n"
                       "env = {k: v for k, v in os.environ.items() if k.startswith('TRAYJOBS_')}\n"
-                      f"json.dump(env, open(os.path.join({str(tmp_path)!r}, env['TRAYJOBS_JOB'] + '.json'), 'w'))\n"
+                      f"out = os.path.join({str(tmp_path)!r}, env['TRAYJOBS_JOB'] + '.json')\n"
+                      "json.dump(env, open(out + '.tmp', 'w'))\n"
+                      "os.replace(out + '.tmp', out)  # whole, or not there yet\n"
                       "sys.exit(int(sys.argv[1]))\n")
     eng = make_engine(f"""
         [jobs.first]
