@@ -102,3 +102,14 @@ def test_commands_reach_a_running_worker(home):
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(20)
+
+
+def test_run_of_a_job_that_works_on_files_asks_for_them(home, write_config):
+    write_config("""
+        [jobs.inbox]
+        kind = "import"
+        database = "~/x.db"
+    """)
+    out = trayjobs(home, "run", "inbox", "--wait")
+    assert out.returncode != 0 and "works on files: give them with --file PATH" in out.stderr
+    assert "Traceback" not in out.stderr

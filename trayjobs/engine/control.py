@@ -81,6 +81,11 @@ class Control:
         except KeyError as exc:
             raise UserError(str(exc).strip('"')) from None
         inputs: dict[str, Any] = {}
+        if kind.requires_files and not files and trigger in ("cli", "manual"):
+            # asked for by a person: say what to give rather than start a run that must fail
+            raise UserError(f"job {job_name!r} ({job.kind}) works on files: give them with "
+                            f"--file PATH (as often as needed), drop them on the window, or put "
+                            f"them in its watched folder")
         if files:
             if not kind.accepts_files:
                 raise UserError(f"job {job_name!r} ({job.kind}) does not take input files")
