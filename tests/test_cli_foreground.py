@@ -129,16 +129,29 @@ def test_commands_without_a_queue_import_neither_huey_nor_the_kinds_work(home, t
         [jobs.echo]
         kind = "command"
         command = ["{PY}", "-c", "pass"]
+
+        [jobs.activity]
+        kind = "report"
+        builtin = "job-activity"
+
+        [jobs.tidy]
+        kind = "cleanup"
+        locations = ["{tmp_path}"]
+        filters = [{{ name = "*.nothing" }}]
+        action = "trash"
     """)
     code = dedent("""
         import sys
         from trayjobs.cli import main
         status = main(sys.argv[1:])
-        heavy = sorted(m for m in ("huey", "sqlite_utils", "watchdog", "PySide6",
-                                   "trayjobs.kinds.importer.runner") if m in sys.modules)
+        heavy = sorted(m for m in ("huey", "sqlite_utils", "watchdog", "PySide6", "jinja2",
+                                   "fpdf", "trayjobs.kinds.importer.runner",
+                                   "trayjobs.kinds.cleanup.runner",
+                                   "trayjobs.kinds.report.query") if m in sys.modules)
         print("HEAVY", heavy, file=sys.stderr)
         sys.exit(status)
     """)
+    assert trayjobs(home, "check").returncode == 0
     trayjobs(home, "jobs", check=True)  # a new home's store is made (sqlite-utils) once
     env = dict(os.environ, TRAYJOBS_HOME=str(home.root))
     for args in (["jobs"], ["run", "echo", "--wait"]):
