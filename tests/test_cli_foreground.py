@@ -98,18 +98,19 @@ def test_a_timeout_stops_a_foreground_run_in_process(home, tmp_path):
 
 
 def test_a_thread_that_does_not_stop_ends_its_attempt_without_a_retry(home, tmp_path):
-    # A demo step of 2 s does not check for cancel: on a thread it cannot be killed, so
-    # the attempt ends after the grace period, marked not to be retried beside it.
+    # A demo step of 8 s does not check for cancel: on a thread it cannot be killed, so
+    # the attempt ends after the grace period, marked not to be retried beside it (the
+    # 2 s timeout leaves the thread ample time to reach that step on a busy machine).
     home.ensure()
     executor = Executor(home, grace=0.2)
     handle = RunHandle()
     request = {"op": "run", "run_id": 1, "job": "hang", "kind": "demo",
-               "params": {"steps": 1, "step_time": 2}, "attempt": 1, "max_attempts": 3, "trigger": "cli",
-               "files": [], "dry_run": False, "home": home.to_dict()}
+               "params": {"steps": 1, "step_time": 8}, "attempt": 1, "max_attempts": 3,
+               "trigger": "cli", "files": [], "dry_run": False, "home": home.to_dict()}
     messages = []
     try:
         outcome = executor.run(request, handle=handle, on_message=messages.append,
-                               on_tick=lambda: None, timeout=0.3, in_thread=True)
+                               on_tick=lambda: None, timeout=2, in_thread=True)
     finally:
         handle.close()
         executor.close()

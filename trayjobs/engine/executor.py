@@ -246,13 +246,9 @@ class ThreadJob(_Messages):
         """Kill the programs the job started; the thread itself cannot be stopped, so it
         is left to end with this process."""
         self.kill_groups()
-        self._close_pipe()
+        self.close()
 
     def close(self) -> None:
-        self.thread.join(5)  # it has sent its end: only closing its pipe is left
-        self._close_pipe()
-
-    def _close_pipe(self) -> None:
         try:
             os.close(self.fd)
         except OSError:
@@ -364,11 +360,12 @@ class Executor:
                                      message=f"trayjobs failed while following this run "
                                              f"({type(exc).__name__}: {exc})"), False
         if isinstance(proc, ThreadJob):
-            if proc.alive() and not reuse:
+            outcome.died = False  # no process died, whatever happened
+            proc.thread.join(1.0)  # one that has sent its end is done at once
+            if proc.alive():
                 # A thread that did not stop goes on until this process exits: no attempt
                 # may start beside it.
                 outcome.retry = False
-                outcome.died = False
                 outcome.message = (f"{outcome.message}; its programs were killed, and the "
                                    f"job's own code stops when this command exits")
                 proc.kill()
