@@ -36,8 +36,12 @@ class _Pipe:
         self.send_encoded(encode(msg))
 
     def send_encoded(self, data: bytes) -> None:
+        view = memoryview(data)
         with self._lock:
-            self._f.write(data)
+            # A signal may cut a write to a pipe short (a run on a thread of a process
+            # that handles Ctrl-C): a message is whole or it is not one.
+            while view:
+                view = view[self._f.write(view):]
 
     def close(self) -> None:
         self._f.close()
