@@ -21,8 +21,12 @@ machine distorts less). The goal is a median of at most 0.3 s.
 Modules are compiled to bytecode once before timing, as an installed package
 is (``PYTHONDONTWRITEBYTECODE`` is dropped for the measured processes).
 
+On a machine shared with other work, times vary with its load; ``--instructions``
+also counts the instructions each call executes (once, under valgrind's
+cachegrind, all its processes together), which does not.
+
     .venv/bin/python bench/bench_cli.py
-    .venv/bin/python bench/bench_cli.py --runs 20
+    .venv/bin/python bench/bench_cli.py --runs 20 --instructions
     .venv/bin/python bench/bench_cli.py --source /path/to/another/checkout
 """
 
@@ -71,6 +75,23 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, usage.ru_utime + usage.ru_stime
 
 
+def instructions(argv: list[str], env: dict[str, str], work: Path) -> int:
+    """Instructions executed by one process and every process it starts (valgrind)."""
+    out = work / "cachegrind"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--trace-children=yes",
+                    f"--cachegrind-out-file={out}/cg.%p", *argv], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   cwd=tempfile.gettempdir())
+    total = 0
+    for f in out.iterdir():
+        for ln in f.read_text().splitlines():
+            if ln.startswith("summary:"):
+                total += int(ln.split()[1])
+    return total
+
+
 def sample(argv_for_round, env: dict[str, str], runs: int) -> dict[str, float]:
     walls, cpus = [], []
     for i in range(runs):
@@ -91,7 +112,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=15, help="samples per figure (at least 10)")
     ap.add_argument("--source", type=Path, default=ROOT,
                     help="the checkout whose trayjobs is measured (default: this one)")
+    ap.add_argument("--instructions", action="store_true",
+                    help="also count each call's instructions under valgrind (slow)")
     args = ap.parse_args()
+    if args.instructions and not shutil.which("valgrind"):
+        ap.error("--instructions needs valgrind")
     runs = max(10, args.runs)
     work = Path(tempfile.mkdtemp(prefix="trayjobs-bench-cli-"))
     try:
@@ -133,6 +158,13 @@ def main() -> None:
                        s["median"] / ref["median"], f"<= {GOAL * 1000:.0f} ms",
                        s["median"] <= GOAL)
                   + f"; cpu ratio {s['cpu'] / ref['cpu']:.1f}")
+        if args.instructions:
+            base = instructions([sys.executable, "-c", "pass"], env, work)
+            print(f"instructions: python -c pass {base / 1e6:.0f} M")
+            for name, argv in cases:
+                n = instructions(argv(runs), env, work)
+                print(line(f"instructions: {name}", f"{n / 1e6:.0f} M", "python -c pass",
+                           f"{base / 1e6:.0f} M", n / base))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
