@@ -208,11 +208,17 @@ def cmd_run(home: Home, args) -> int:
         if due_at is not None and not _wait_for_time(eng, run_id, due_at):
             # Started or ended by another process meanwhile (a worker, a cancel): follow it.
             return _follow(eng, run_id)
-        previous = signal.signal(signal.SIGINT, lambda *_: eng.cancel_local(run_id))
+        # Ctrl-C, and a TERM or HUP (a closed terminal, `timeout`, a service manager), stop
+        # the run the way a cancel does: the job runs in this process (or in one it
+        # follows), so this process must not die before the job has stopped.
+        stops = [s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None),
+                             getattr(signal, "SIGHUP", None)) if s is not None]
+        previous = {s: signal.signal(s, lambda *_: eng.cancel_local(run_id)) for s in stops}
         try:
             row = eng.run_inline(run_id, on_wait=bar.waiting)
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
     finally:
         bar.close()
         eng.executor.close()

@@ -14,6 +14,9 @@ Two things Huey does not do for an embedded consumer are added here:
   handlers (and raises off the main thread); the app owns its signals, so we
   skip that, and Huey's once-a-second scheduler is replaced by an idle one:
   retries and schedules are ours (:mod:`trayjobs.engine.scheduler`).
+
+Huey's subclasses live in :mod:`trayjobs._huey`, imported the first time the queue
+itself is used: the control channel, all a command-line call needs, works without it.
 """
 
 from __future__ import annotations
@@ -28,9 +31,7 @@ import tempfile
 import threading
 from typing import Any, Callable
 
-from huey import SqliteHuey
-from huey.consumer import BaseProcess, Consumer, Worker
-from huey.storage import SqliteStorage
+from functools import cached_property
 
 from .paths import Home
 
@@ -58,80 +59,6 @@ class Doorbell:
             return self._cond.wait_for(lambda: self.generation != seen, timeout)
 
 
-class _Storage(SqliteStorage):
-    # NORMAL in WAL mode survives a crash of the app (only an OS crash can lose the last
-    # enqueue, and the run store re-dispatches queued runs at start anyway).
-    def _create_connection(self):
-        conn = super()._create_connection()
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
-
-
-class _Huey(SqliteHuey):
-    storage_class = _Storage
-
-    def is_revoked(self, task, timestamp=None, peek=True) -> bool:
-        # Runs are cancelled in the run store (a claim is a compare-and-set there), never
-        # through Huey's revoke flags: skip the key-value lookup before every task.
-        return False
-
-
-class _Worker(Worker):
-    def __init__(self, *args: Any, doorbell: Doorbell, idle_timeout: float | None, **kw: Any):
-        super().__init__(*args, **kw)
-        self.doorbell = doorbell
-        self.idle_timeout = idle_timeout
-
-    def loop(self, now=None):
-        seen = self.doorbell.generation  # read before looking, so no ring is missed
-        try:
-            task = self.huey.dequeue()
-        except Exception:
-            self._logger.exception("Error reading from queue")
-            self.doorbell.wait(seen, 1.0)
-            return
-        if task is None:
-            if not self.stop_flag.is_set():
-                self.doorbell.wait(seen, self.idle_timeout)
-            return
-        try:
-            self.huey.execute(task, now)
-        except Exception:
-            self._logger.exception("Unhandled error during execution of task %s.", task.id)
-
-
-class _IdleScheduler(BaseProcess):
-    process_name = "Scheduler"
-
-    def __init__(self, huey, stop_flag, interval=None, periodic=None):
-        super().__init__(huey, stop_flag)
-
-    def loop(self, now=None):
-        self.stop_flag.wait()
-
-
-class _Consumer(Consumer):
-    scheduler_class = _IdleScheduler
-
-    def __init__(self, huey, *, doorbell: Doorbell, idle_timeout: float | None, **kw: Any):
-        self.doorbell = doorbell
-        self.idle_timeout = idle_timeout
-        super().__init__(huey, periodic=False, check_worker_health=False, **kw)
-
-    def _create_worker(self):
-        return _Worker(huey=self.huey, stop_flag=self.stop_flag, default_delay=self.default_delay,
-                       max_delay=self.max_delay, backoff=self.backoff, max_tasks=None,
-                       doorbell=self.doorbell, idle_timeout=self.idle_timeout)
-
-    def _set_signal_handlers(self):
-        pass  # the embedding app owns SIGINT/SIGTERM (see module doc)
-
-    def stop(self, graceful=False):
-        self.stop_flag.set()
-        self.doorbell.ring()
-        super().stop(graceful=graceful)
-
-
 def _channel_address(home: Home) -> str | None:
     """Where the consumer process listens for control messages; None where unsupported."""
     if not hasattr(socket, "AF_UNIX"):
@@ -148,26 +75,33 @@ class Queue:
     def __init__(self, home: Home) -> None:
         self.home = home
         home.data_dir.mkdir(parents=True, exist_ok=True)
-        self.huey = _Huey("trayjobs", filename=str(home.queue_db), results=False, utc=True)
         self.doorbell = Doorbell()
         self._handler: Callable[[int], None] | None = None
-        self._consumer: _Consumer | None = None
+        self._consumer = None
         self._listener: threading.Thread | None = None
         self._sock: socket.socket | None = None
         self._address = _channel_address(home)
 
-        @self.huey.task(name=TASK_NAME)
+    @cached_property
+    def huey(self):
+        """The Huey instance, opened on first use."""
+        from ._huey import TrayHuey
+        huey = TrayHuey("trayjobs", filename=str(self.home.queue_db), results=False, utc=True)
+
+        @huey.task(name=TASK_NAME)
         def execute(run_id: int) -> None:
             if self._handler is None:
                 raise RuntimeError("no run handler installed")
             self._handler(run_id)
 
         self._task = execute
+        return huey
 
     # -- producing ----------------------------------------------------------------
 
     def enqueue(self, run_id: int, *, priority: int = 0) -> None:
-        self.huey.enqueue(self._task.s(run_id, priority=priority))
+        huey = self.huey  # makes self._task
+        huey.enqueue(self._task.s(run_id, priority=priority))
         self.doorbell.ring()
 
     def pending_run_ids(self) -> set[int]:
@@ -185,8 +119,9 @@ class Queue:
             self._start_listener(control)
         # Without a control channel other processes cannot ring the bell: look now and then.
         idle = None if self._sock is not None else 2.0
-        self._consumer = _Consumer(self.huey, workers=workers, doorbell=self.doorbell,
-                                   idle_timeout=idle)
+        from ._huey import TrayConsumer
+        self._consumer = TrayConsumer(self.huey, workers=workers, doorbell=self.doorbell,
+                                      idle_timeout=idle)
         self._consumer.start()
 
     def stop_consumer(self, *, timeout: float | None = None) -> None:
@@ -266,4 +201,5 @@ class Queue:
 
     def close(self) -> None:
         self.stop_consumer(timeout=0)
-        self.huey.storage.close()
+        if "huey" in self.__dict__:  # opened at all
+            self.huey.storage.close()

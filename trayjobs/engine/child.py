@@ -47,8 +47,15 @@ class _Pipe:
         return encode(msg)
 
     def send_encoded(self, data: bytes) -> None:
+        view = memoryview(data)
         with self._lock:
-            self._f.write(data)
+            # A signal may cut a write to a pipe short (a run on a thread of a process
+            # that handles Ctrl-C): a message is whole or it is not one.
+            while view:
+                view = view[self._f.write(view):]
+
+    def close(self) -> None:
+        self._f.close()
 
     def kill_groups(self) -> None:
         for pgid in list(self.groups):
@@ -102,8 +109,11 @@ class _LogStream(io.TextIOBase):
         self._buf = ""
 
 
-def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event) -> bool:
-    """Run one request; returns False when this process should not be reused."""
+def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
+         capture_output: bool = True) -> bool:
+    """Run one request; returns False when this process should not be reused.
+    ``capture_output``: what job code prints becomes log lines of the run (in a job
+    process; a run on a thread of a bigger process leaves the process's streams alone)."""
     from ..context import JobContext
     from ..errors import Cancelled, JobFailed, UserError
     from ..kinds.registry import get_kind
@@ -118,7 +128,8 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event) -> bool:
                      scheduled_for=req.get("scheduled_for"),
                      cancel_event=cancel)
     out, err = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _LogStream(ctx, "info"), _LogStream(ctx, "warning")
+    if capture_output:
+        sys.stdout, sys.stderr = _LogStream(ctx, "info"), _LogStream(ctx, "warning")
     reuse = True
 
     def send_end(msg: dict[str, Any]) -> None:
@@ -163,9 +174,10 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event) -> bool:
         send_end({"t": "error", "kind": "exception", "message": _describe(exc),
                   "traceback": traceback.format_exc()})
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        sys.stdout, sys.stderr = out, err
+        if capture_output:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            sys.stdout, sys.stderr = out, err
         forget_revealed()
     return reuse
 

@@ -273,11 +273,13 @@ class Engine(Control):
         self.execute_claimed(run)
         self.dispatch_pending()
 
-    def execute_claimed(self, run: dict[str, Any]) -> Outcome:
+    def execute_claimed(self, run: dict[str, Any], *, in_process: bool = False) -> Outcome:
         """Run one claimed attempt to its end and record the outcome. Whatever goes wrong
-        here, the attempt ends: a run is never left ``running`` by a live engine."""
+        here, the attempt ends: a run is never left ``running`` by a live engine.
+        ``in_process``: a kind that allows it runs on a thread here, not in a job process
+        (the foreground ``trayjobs run``; see ``JobKind.in_process``)."""
         try:
-            return self._execute_claimed(run)
+            return self._execute_claimed(run, in_process=in_process)
         except Exception as exc:
             log.exception("run %s: the engine failed", run["id"])
             outcome = Outcome("failed", retry=False, message=(
@@ -285,7 +287,7 @@ class Engine(Control):
             self._record_failure(run, outcome)
             return outcome
 
-    def _execute_claimed(self, run: dict[str, Any]) -> Outcome:
+    def _execute_claimed(self, run: dict[str, Any], *, in_process: bool) -> Outcome:
         self.bus.emit(RunChanged(run))
         job = self.config.jobs.get(run["job"])
         if job is None:
@@ -315,7 +317,8 @@ class Engine(Control):
                    "home": self.home.to_dict()}
         try:
             outcome = self.executor.run(request, handle=handle, on_message=tracker.on_message,
-                                        on_tick=tracker.tick, timeout=job.timeout)
+                                        on_tick=tracker.tick, timeout=job.timeout,
+                                        in_thread=in_process and _in_process_kind(job.kind))
         except Exception as exc:
             log.exception("could not run %s", run["id"])
             outcome = Outcome("crashed", message=f"Could not start the job's process: {exc}")
@@ -424,7 +427,8 @@ class Engine(Control):
 
     def run_inline(self, run_id: int, *, on_wait: Callable[[dict[str, Any]], None] | None = None
                    ) -> dict[str, Any]:
-        """Execute a queued run in this process, retries included; returns the final row."""
+        """Execute a queued run from this process, retries included; returns the final row.
+        Kinds that allow it run on a thread of this process; others in a job process."""
         while True:
             run = self.store.claim(run_id, pid=os.getpid())
             if run is None:
@@ -437,7 +441,7 @@ class Engine(Control):
                 self.store._execute("UPDATE runs SET state = 'queued' WHERE id = ? AND"
                                     " state = 'retrying'", (run_id,))
                 continue
-            self.execute_claimed(run)
+            self.execute_claimed(run, in_process=True)
 
     def cancel_local(self, run_id: int) -> None:
         self._cancel_running(run_id)
@@ -622,6 +626,13 @@ def _parent_info(run: dict[str, Any]) -> dict[str, Any]:
     return {"id": run["id"], "job": run["job"], "state": run["state"], "outputs": outputs,
             "summary": summary if isinstance(summary, str) else None,
             "error": run.get("error"), "warnings": run_warnings(result)}
+
+
+def _in_process_kind(name: str) -> bool:
+    try:
+        return get_kind(name).in_process
+    except KeyError:  # the job process says why it cannot run
+        return False
 
 
 def _died_text(deaths: int) -> str:

@@ -7,6 +7,14 @@ Cancel and timeout first ask nicely (``ctx.check_cancelled()`` raises in the
 job), then kill the process after a grace period; a process that dies on its
 own (``os._exit``, a segfault) is noticed by the end of its pipe. Either way
 the app keeps running, and a fresh process takes the dead one's place.
+
+A foreground ``trayjobs run`` has no app to protect and runs one attempt at a
+time: for kinds that allow it (``JobKind.in_process``) it runs the job on a
+thread instead (:class:`ThreadJob`), which saves starting a second Python. The
+messages, cancel and timeout work as with a process; what a thread cannot be
+is killed: one that does not stop within the grace period is left behind, its
+programs are killed, and the attempt ends without a retry so that the command
+can exit (which ends the thread, as a killed process would).
 """
 
 from __future__ import annotations
@@ -74,37 +82,14 @@ def child_command() -> list[str]:
     return [sys.executable, "-m", "trayjobs.engine.child"]
 
 
-class JobProcess:
-    """One child process and the read end of its message pipe."""
+class _Messages:
+    """The read end of a job's message pipe: JSON lines, one message each."""
 
-    def __init__(self, stderr_path: Path) -> None:
-        r, w = os.pipe()
-        self.stderr_path = stderr_path
-        with open(stderr_path, "wb") as err:
-            env = dict(os.environ, PYTHONUNBUFFERED="1")
-            env.pop("QT_QPA_PLATFORM", None)
-            self.proc = subprocess.Popen(
-                child_command() + [str(w)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                stderr=err, pass_fds=(w,), close_fds=True, env=env,
-                start_new_session=True)  # a Ctrl-C in the terminal reaches the app, not the jobs
-        os.close(w)
-        self.fd = r
-        self._buf = b""
-        self.pid = self.proc.pid
-        #: Process groups of programs the job started (each leads its own session, out of
-        #: reach of a kill of this process's group), until the job says they are gone.
-        self.groups: set[int] = set()
-        ready = self.read(timeout=60)
-        if not ready or ready[0].get("t") != "ready":
-            self.kill()
-            raise RuntimeError(f"job process did not start: {self.stderr_tail()}")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def send(self, msg: dict[str, Any]) -> None:
-        self.proc.stdin.write((json.dumps(msg) + "\n").encode())
-        self.proc.stdin.flush()
+    fd: int
+    _buf: bytes
+    #: Process groups of programs the job started (each leads its own session, out of
+    #: reach of a kill of the job's own group), until the job says they are gone.
+    groups: set[int]
 
     def read(self, timeout: float) -> list[dict[str, Any]] | None:
         """Messages available within ``timeout``; ``None`` once the pipe has ended."""
@@ -134,13 +119,51 @@ class JobProcess:
             out.append(escape_strings(msg))
         return out
 
-    def kill(self) -> None:
-        for pgid in [self.proc.pid, *self.groups]:  # the job's own children too
+    def kill_groups(self) -> None:
+        for pgid in self.groups:
             try:
                 os.killpg(pgid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
         self.groups.clear()
+
+
+class JobProcess(_Messages):
+    """One child process and the read end of its message pipe."""
+
+    def __init__(self, stderr_path: Path) -> None:
+        r, w = os.pipe()
+        self.stderr_path = stderr_path
+        with open(stderr_path, "wb") as err:
+            env = dict(os.environ, PYTHONUNBUFFERED="1")
+            env.pop("QT_QPA_PLATFORM", None)
+            self.proc = subprocess.Popen(
+                child_command() + [str(w)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                stderr=err, pass_fds=(w,), close_fds=True, env=env,
+                start_new_session=True)  # a Ctrl-C in the terminal reaches the app, not the jobs
+        os.close(w)
+        self.fd = r
+        self._buf = b""
+        self.pid = self.proc.pid
+        self.groups: set[int] = set()
+        ready = self.read(timeout=60)
+        if not ready or ready[0].get("t") != "ready":
+            self.kill()
+            raise RuntimeError(f"job process did not start: {self.stderr_tail()}")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def send(self, msg: dict[str, Any]) -> None:
+        self.proc.stdin.write((json.dumps(msg) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.kill_groups()  # the job's own programs too
         self.close()
 
     def close(self) -> None:
@@ -183,6 +206,59 @@ class JobProcess:
         else:
             msg = f"The job's process exited unexpectedly with code {code} before finishing."
         return msg + " trayjobs itself is fine; the next run starts in a fresh process."
+
+
+class ThreadJob(_Messages):
+    """One attempt on a thread of this process, answering on a pipe like a job process.
+
+    Only the foreground ``trayjobs run`` uses it, for kinds whose code is ours and stops
+    when asked (``JobKind.in_process``). Cancel sets the attempt's cancel event directly.
+    """
+
+    def __init__(self, request: dict[str, Any], cancel: threading.Event) -> None:
+        from .child import _Pipe, _run
+        r, w = os.pipe()
+        self.fd, self._buf, self.groups = r, b"", set()
+        self.pid = os.getpid()
+        self._cancel = cancel
+        pipe = _Pipe(w)
+
+        def work() -> None:
+            try:
+                _run(request, pipe, cancel, capture_output=False)
+            except OSError:  # the pipe's reader gave up on this thread (see kill)
+                pass
+            finally:
+                pipe.close()  # the end of the messages, as a process's exit is
+
+        self.thread = threading.Thread(target=work, name=f"run-{request.get('run_id')}",
+                                       daemon=True)
+        self.thread.start()
+
+    def alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def send(self, msg: dict[str, Any]) -> None:
+        if msg.get("op") == "cancel":
+            self._cancel.set()
+
+    def kill(self) -> None:
+        """Kill the programs the job started; the thread itself cannot be stopped, so it
+        is left to end with this process."""
+        self.kill_groups()
+        self.close()
+
+    def close(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+    def stderr_tail(self, lines: int = 15) -> str:
+        return ""
+
+    def death_message(self) -> str:
+        return "The job's thread ended without saying how the run went (a bug in trayjobs)."
 
 
 class Executor:
@@ -260,14 +336,20 @@ class Executor:
 
     def run(self, request: dict[str, Any], *, handle: RunHandle,
             on_message: Callable[[dict[str, Any]], None], on_tick: Callable[[], None],
-            timeout: float | None = None, tick: float = 0.5) -> Outcome:
-        proc = self._acquire()
-        try:
-            proc.send(request)
-        except OSError:
-            self._release(proc, reuse=False)
-            proc = self._new_process()
-            proc.send(request)
+            timeout: float | None = None, tick: float = 0.5,
+            in_thread: bool = False) -> Outcome:
+        """Execute ``request`` in a job process (``in_thread``: on a thread of this one, see
+        :class:`ThreadJob`) and follow it to its end."""
+        if in_thread:
+            proc: JobProcess | ThreadJob = ThreadJob(request, handle.cancel)
+        else:
+            proc = self._acquire()
+            try:
+                proc.send(request)
+            except OSError:
+                self._release(proc, reuse=False)
+                proc = self._new_process()
+                proc.send(request)
         try:
             outcome, reuse = self._follow(proc, handle, on_message, on_tick, timeout, tick)
         except Exception as exc:
@@ -277,7 +359,20 @@ class Executor:
             outcome, reuse = Outcome("failed", retry=False, traceback=traceback.format_exc(),
                                      message=f"trayjobs failed while following this run "
                                              f"({type(exc).__name__}: {exc})"), False
-        self._release(proc, reuse=reuse)
+        if isinstance(proc, ThreadJob):
+            outcome.died = False  # no process died, whatever happened
+            proc.thread.join(1.0)  # one that has sent its end is done at once
+            if proc.alive():
+                # A thread that did not stop goes on until this process exits: no attempt
+                # may start beside it.
+                outcome.retry = False
+                outcome.message = (f"{outcome.message}; its programs were killed, and the "
+                                   f"job's own code stops when this command exits")
+                proc.kill()
+            else:
+                proc.close()
+        else:
+            self._release(proc, reuse=reuse)
         return outcome
 
     def _follow(self, proc: JobProcess, handle: RunHandle,

@@ -6,9 +6,10 @@ result dict. The result's ``summary`` string is what the window and the CLI
 show for a finished run ("9,812 rows imported, 3 rejected").
 
 Kinds run in a child process, so ``run`` may block, use CPU and be killed at
-any point without harming the app. A kind that is *idempotent* may be run
-again after a crash without doubling its effects; crash recovery re-queues
-only such runs.
+any point without harming the app (a kind marked ``in_process`` may instead
+run on a thread of a foreground ``trayjobs run``). A kind that is *idempotent*
+may be run again after a crash without doubling its effects; crash recovery
+re-queues only such runs.
 
 The window decides what to offer for a kind from these class attributes
 alone (never from its name): Preview where it can dry-run, Undo where it can
@@ -65,6 +66,12 @@ class JobKind(ABC):
     #: The job's process is not given another run after this kind's (foreign code may
     #: leave imported modules, ``sys.path`` entries or threads behind).
     fresh_process: ClassVar[bool] = False
+    #: A foreground ``trayjobs run`` (no app or worker running) may run it on a thread of
+    #: its own process rather than start a job process: for code of ours that stops soon
+    #: after ``check_cancelled`` says so, runs programs only in process groups it reports
+    #: (``pgroup``) and leaves nothing half-done should its process die. Plug-ins keep the
+    #: job process.
+    in_process: ClassVar[bool] = False
     #: Keys of ``Params`` that ``trayjobs run JOB --param KEY=VALUE`` may set for one run
     #: (the report's ``period``), besides the job's own ``params``.
     run_params: ClassVar[frozenset[str]] = frozenset()

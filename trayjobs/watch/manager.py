@@ -22,13 +22,15 @@ import os
 import stat
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..engine.events import RunChanged, WatchChanged
-from .folder import Folder
 from .match import Matcher
 from .runs import BATCH, RETRY_SUBMIT, submit_ready
 from .state import Candidate, Watch
+
+if TYPE_CHECKING:  # watchdog is imported when a folder is first watched
+    from .folder import Folder
 
 __all__ = ["WatchManager"]
 
@@ -189,6 +191,7 @@ class WatchManager:
                 w = self._watches[name] = Watch(job)
                 folder = self._folders.get(w.key)
                 if folder is None:
+                    from .folder import Folder
                     folder = self._folders[w.key] = Folder(w.key, self._post)
                 folder.jobs.add(name)
                 folder.allow_dangerous = all(self._watches[j].spec.allow_dangerous_location

@@ -17,10 +17,7 @@ from ...context import JobContext
 from ...paths import Home
 from ..base import JobKind
 from ..registry import register
-from .journal import Journal
 from .params import CleanupParams
-from .runner import Runner
-from .undo import undo_run
 
 __all__ = ["CleanupKind", "CleanupParams", "journal_path"]
 
@@ -41,6 +38,10 @@ class CleanupKind(JobKind):
     supports_undo = True
 
     def run(self, ctx: JobContext, params: CleanupParams) -> dict[str, Any]:
+        # The modules that do the work load with the first run: loading the config
+        # needs only the params.
+        from .journal import Journal
+        from .runner import Runner
         if ctx.dry_run or params.preview:
             return Runner(ctx, params, journal=None).run()
         journal = Journal(journal_path(ctx.home))
@@ -55,6 +56,8 @@ class CleanupKind(JobKind):
         return bool(result.get("acted") or result.get("folders_removed"))
 
     def undo(self, ctx: JobContext, params: CleanupParams, run: dict[str, Any]) -> dict[str, Any]:
+        from .journal import Journal
+        from .undo import undo_run
         result = run.get("result") or {}
         if result.get("dry_run"):
             summary = "that run was a preview: it changed nothing, so there is nothing to undo"

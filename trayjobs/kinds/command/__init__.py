@@ -49,6 +49,7 @@ class CommandKind(JobKind):
     idempotent = False  # a program's effects are unknown: re-run only when the job says so
     supports_dry_run = False
     accepts_files = True
+    in_process = True  # the program runs in its own process group, stopped on cancel
 
     @classmethod
     def is_idempotent(cls, params: CommandParams) -> bool:

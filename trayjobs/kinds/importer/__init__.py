@@ -13,6 +13,10 @@ imported" and undo work. The modules, in the order a file meets them:
 - :mod:`.load`, :mod:`.store`: the table, the ledger and the quarantine
 - :mod:`.runner`, :mod:`.files`: the run over all files; moving them aside
 - :mod:`.undo`, :mod:`.preview`, :mod:`.retry`: undo a run; the dry run; a retry's files
+
+Loading the config needs only :mod:`.params`: the modules that do the work (and
+sqlite-utils with them) are imported when a run or an undo starts, so listing
+jobs or checking the config does not pay for them.
 """
 
 from __future__ import annotations
@@ -25,12 +29,6 @@ from ...errors import JobFailed
 from ..base import JobKind
 from ..registry import register
 from .params import ImportParams
-from .preview import preview
-from .problems import FileProblem
-from .retry import files_for_retry
-from .runner import ImportRun, database_path
-from .store import Store
-from .undo import undo_run
 
 __all__ = ["ImportKind", "ImportParams"]
 
@@ -49,10 +47,13 @@ class ImportKind(JobKind):
     supports_undo = True
     accepts_files = True
     requires_files = True
+    in_process = True  # each file is one transaction, and it checks for cancel per batch
 
     def run(self, ctx: JobContext, params: ImportParams) -> dict[str, Any]:
         if ctx.dry_run:
+            from .preview import preview
             return preview(ctx, params)
+        from .runner import ImportRun
         return ImportRun(ctx, params).execute()
 
     @classmethod
@@ -61,9 +62,14 @@ class ImportKind(JobKind):
 
     @classmethod
     def retry_inputs(cls, params: ImportParams, run: dict[str, Any]) -> list[str] | None:
+        from .retry import files_for_retry
         return files_for_retry(params, run)
 
     def undo(self, ctx: JobContext, params: ImportParams, run: dict[str, Any]) -> dict[str, Any]:
+        from .problems import FileProblem
+        from .runner import database_path
+        from .store import Store
+        from .undo import undo_run
         result = run.get("result") if isinstance(run.get("result"), dict) else {}
         database = Path(result["database"]) if result.get("database") else database_path(ctx, params)
         if not database.exists():

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...context import JobContext
 from ...errors import JobFailed
 from ..base import JobKind
 from ..registry import register
-from .builtin import imported_data, job_activity
-from .files import ReportFiles, slugify
 from .params import ReportParams, SectionParams, resolve_database
-from .periods import resolve_period
-from .query import Databases, SectionResult, run_section
-from .view import make_view
+
+if TYPE_CHECKING:  # the modules that make a report are imported when one is made
+    from .files import ReportFiles
+    from .query import Databases, SectionResult
 
 __all__ = ["ReportKind", "ReportParams", "SectionParams"]
 
@@ -36,6 +35,10 @@ class ReportKind(JobKind):
     run_params = frozenset({"period"})  # "make last quarter's report now"
 
     def run(self, ctx: JobContext, params: ReportParams) -> dict[str, Any]:
+        from .files import ReportFiles, slugify
+        from .periods import resolve_period
+        from .query import Databases
+        from .view import make_view
         now = datetime.now()
         period = resolve_period(params.period, today=now.date())
         title = params.display_title(ctx.job)
@@ -117,6 +120,7 @@ class ReportKind(JobKind):
     def _sections(ctx: JobContext, params: ReportParams,
                   dbs: Databases) -> tuple[list[SectionParams], list[str]]:
         """The built-in report's sections (if any) then the job's own, and report-wide notes."""
+        from .builtin import imported_data, job_activity
         found: list[SectionParams] = []
         note = None
         if params.builtin == "job-activity":
@@ -129,6 +133,7 @@ class ReportKind(JobKind):
     @staticmethod
     def _query(ctx: JobContext, params: ReportParams, sections: list[SectionParams],
                values: dict[str, Any], dbs: Databases, files: ReportFiles) -> list[SectionResult]:
+        from .query import run_section
         results = []
         for i, section in enumerate(sections):
             ctx.check_cancelled()

@@ -1,0 +1,189 @@
+"""A foreground ``trayjobs run``: kinds that allow it run on a thread of the command's own
+process (no job process to start), and still stop on Ctrl-C and on their timeout; a thread
+that does not stop cannot hold the command up. Commands that need no queue, no watcher and
+no kind's work modules do not import them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from textwrap import dedent
+
+from helpers import trayjobs, wait_until
+
+from trayjobs.engine.executor import Executor, RunHandle
+from trayjobs.store import RunStore
+
+PY = sys.executable
+
+
+def _config(home, text: str) -> None:
+    home.config_file.write_text(dedent(text))
+
+
+def _start(home, *args: str) -> subprocess.Popen:
+    env = dict(os.environ, TRAYJOBS_HOME=str(home.root))
+    return subprocess.Popen([PY, "-m", "trayjobs", *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _show(home, run_id: int) -> dict:
+    out = trayjobs(home, "show", str(run_id), "--json", check=True)
+    return json.loads(out.stdout)
+
+
+def test_a_foreground_command_run_starts_no_job_process(home, tmp_path):
+    # The program's parent is the `trayjobs run` process itself, not a job process.
+    _config(home, f"""
+        [jobs.parent]
+        kind = "command"
+        command = ["{PY}", "-c", "import os; print('parent', os.getppid())"]
+    """)
+    proc = _start(home, "run", "parent", "--wait")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    logs = [line["message"] for line in _show(home, int(out))["log"]]
+    assert f"parent {proc.pid}" in logs, logs
+
+
+def test_a_foreground_import_runs_in_the_command_process(home, tmp_path):
+    data = tmp_path / "tiny.csv"
+    data.write_text("id,name\n1,a\n2,b\n")
+    _config(home, """
+        [jobs.tiny]
+        kind = "import"
+        table = "t"
+        processed_dir = "leave"
+    """)
+    done = trayjobs(home, "run", "tiny", "--file", str(data), "--wait")
+    assert done.returncode == 0, done.stderr
+    run = _show(home, int(done.stdout))["run"]
+    assert run["state"] == "succeeded" and run["result"]["rows"] == 2
+    assert not (home.log_dir / "job-process-1.stderr").exists()  # no job process was made
+
+
+def test_ctrl_c_cancels_a_foreground_run_in_process(home, tmp_path):
+    started = tmp_path / "started"
+    _config(home, f"""
+        [jobs.slow]
+        kind = "command"
+        command = ["{PY}", "-c", "import pathlib, time; pathlib.Path({str(started)!r}).touch(); time.sleep(60)"]
+    """)
+    proc = _start(home, "run", "slow", "--wait")
+    wait_until(started.exists, timeout=60)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, err
+    run = _show(home, int(out))["run"]
+    assert run["state"] == "cancelled", run
+
+
+def test_a_timeout_stops_a_foreground_run_in_process(home, tmp_path):
+    _config(home, f"""
+        [jobs.slow]
+        kind = "command"
+        command = ["{PY}", "-c", "import time; time.sleep(60)"]
+        timeout = "1s"
+        retry = {{ attempts = 1 }}
+    """)
+    done = trayjobs(home, "run", "slow", "--wait", timeout=60)
+    assert done.returncode == 1, done.stderr
+    run = _show(home, int(done.stdout))["run"]
+    assert run["state"] == "failed" and "timed out after 1" in run["error"], run
+
+
+def test_a_thread_that_does_not_stop_ends_its_attempt_without_a_retry(home, tmp_path):
+    # A demo step of 8 s does not check for cancel: on a thread it cannot be killed, so
+    # the attempt ends after the grace period, marked not to be retried beside it (the
+    # 2 s timeout leaves the thread ample time to reach that step on a busy machine).
+    home.ensure()
+    executor = Executor(home, grace=0.2)
+    handle = RunHandle()
+    request = {"op": "run", "run_id": 1, "job": "hang", "kind": "demo",
+               "params": {"steps": 1, "step_time": 8}, "attempt": 1, "max_attempts": 3,
+               "trigger": "cli", "files": [], "dry_run": False, "home": home.to_dict()}
+    messages = []
+    try:
+        outcome = executor.run(request, handle=handle, on_message=messages.append,
+                               on_tick=lambda: None, timeout=2, in_thread=True)
+    finally:
+        handle.close()
+        executor.close()
+    assert outcome.state == "timeout" and outcome.retry is False and not outcome.died
+    assert "when this command exits" in outcome.message
+    assert any(t.name == "run-1" and t.daemon for t in threading.enumerate())
+
+
+def test_commands_without_a_queue_import_neither_huey_nor_the_kinds_work(home, tmp_path):
+    data = tmp_path / "tiny.csv"
+    data.write_text("id\n1\n")
+    _config(home, f"""
+        [jobs.tiny]
+        kind = "import"
+        table = "t"
+
+        [jobs.echo]
+        kind = "command"
+        command = ["{PY}", "-c", "pass"]
+
+        [jobs.activity]
+        kind = "report"
+        builtin = "job-activity"
+
+        [jobs.tidy]
+        kind = "cleanup"
+        locations = ["{tmp_path}"]
+        filters = [{{ name = "*.nothing" }}]
+        action = "trash"
+    """)
+    code = dedent("""
+        import sys
+        from trayjobs.cli import main
+        status = main(sys.argv[1:])
+        heavy = sorted(m for m in ("huey", "sqlite_utils", "watchdog", "PySide6", "jinja2",
+                                   "fpdf", "trayjobs.kinds.importer.runner",
+                                   "trayjobs.kinds.cleanup.runner",
+                                   "trayjobs.kinds.report.query") if m in sys.modules)
+        print("HEAVY", heavy, file=sys.stderr)
+        sys.exit(status)
+    """)
+    assert trayjobs(home, "check").returncode == 0
+    trayjobs(home, "jobs", check=True)  # a new home's store is made (sqlite-utils) once
+    env = dict(os.environ, TRAYJOBS_HOME=str(home.root))
+    for args in (["jobs"], ["run", "echo", "--wait"]):
+        done = subprocess.run([PY, "-c", code, *args], env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "HEAVY []" in done.stderr, (args, done.stderr)
+
+
+def test_a_terminated_foreground_run_stops_its_program_and_what_it_started(home, tmp_path):
+    # TERM to `trayjobs run` cancels the run like Ctrl-C: the program's whole process group
+    # is stopped before the command exits, background children included.
+    pid_file = tmp_path / "bg.pid"
+    _config(home, f"""
+        [jobs.bg]
+        kind = "command"
+        command = "sleep 60 & echo $! > {pid_file}; wait"
+    """)
+    proc = _start(home, "run", "bg", "--wait")
+    wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), timeout=60)
+    background = int(pid_file.read_text())
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, err
+    assert _show(home, int(out))["run"]["state"] == "cancelled"
+
+    def gone() -> bool:
+        try:
+            os.kill(background, 0)
+        except ProcessLookupError:
+            return True
+        return Path(f"/proc/{background}/stat").read_text().split(")")[-1].split()[0] == "Z"
+
+    wait_until(gone, timeout=10)
