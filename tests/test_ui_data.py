@@ -41,17 +41,14 @@ def test_the_data_page_lists_tables_and_pages_through_100000_rows(make_app, qtbo
     assert finished(ta, "bank")["state"] == "succeeded"
 
     page = ta.window.data_page
-    ta.window.tabs.setCurrentWidget(page)  # shown: the list is read
-    until(qtbot, lambda: page.item_for(tmp_path / "bank.db", "big") is not None)
-    item = page.item_for(tmp_path / "bank.db", "big")
-    assert item.text(1) == "100,000"  # from the ledger
-    assert page.item_for(tmp_path / "bank.db", None) is None  # nothing was rejected
-
     started = time.perf_counter()
-    item.setSelected(True)
+    ta.window.tabs.setCurrentWidget(page)  # shown: the list is read, the first table opened
     until(qtbot, lambda: page.model.rowCount() >= PAGE, timeout=5000)
     first_page = time.perf_counter() - started
     assert first_page < 1.0, f"first page took {first_page:.3f} s"
+    item = page.item_for(tmp_path / "bank.db", "big")
+    assert item.isSelected() and item.text(1) == "100,000"  # the count from the ledger
+    assert page.item_for(tmp_path / "bank.db", None) is None  # nothing was rejected
     assert page.model.rowCount() == PAGE  # one page, not the table
     assert [page.model.headerData(c, Qt.Orientation.Horizontal)
             for c in range(page.model.columnCount())] == ["n", "name", "amount"]

@@ -164,6 +164,9 @@ class DataPage(QWidget):
                 empty.setFlags(Qt.ItemFlag.NoItemFlags)
                 top.addChild(empty)
             top.setExpanded(True)
+        first = next((top.child(0) for i in range(self.tree.topLevelItemCount())
+                      if (top := self.tree.topLevelItem(i)).childCount()
+                      and top.child(0).data(0, NODE_ROLE)), None)
         if chosen is not None:
             chosen.setSelected(True)
         self.tree.blockSignals(False)
@@ -172,6 +175,8 @@ class DataPage(QWidget):
             db, table, run_id, file = self._pending
             self._pending = None
             self._open(db, table, run_id=run_id, file=file)
+        elif self.db is None and first is not None:  # something to look at, not a blank pane
+            self._open(*_node(first))
 
     def item_for(self, db: Path, table: str | None) -> QTreeWidgetItem | None:
         for i in range(self.tree.topLevelItemCount()):
@@ -183,9 +188,8 @@ class DataPage(QWidget):
 
     def _chosen(self) -> None:
         items = self.tree.selectedItems()
-        node = items[0].data(0, NODE_ROLE) if items else None
-        if node:
-            self._open(Path(node[0]), node[1])
+        if items and items[0].data(0, NODE_ROLE):
+            self._open(*_node(items[0]))
 
     # -- what is shown on the right ---------------------------------------------------
 
@@ -323,6 +327,11 @@ class DataPage(QWidget):
         self.fix = None
         self.reimport_btn.setText("&Re-import")
         self._update_buttons()
+
+
+def _node(item: QTreeWidgetItem) -> tuple[Path, str | None]:
+    db, table = item.data(0, NODE_ROLE)
+    return Path(db), table
 
 
 def _esc(s: str) -> str:
