@@ -166,6 +166,7 @@ def shoot(out: Path, workdir: Path) -> list[Path]:
         desktop.xdotool("windowmove", main, "40", "30")
         desktop.xdotool("windowfocus", "--sync", main)
         desktop.xdotool("key", "--clearmodifiers", "ctrl+2")
+        desktop.run("dunstctl", "close-all")  # the retry's failure notice came meanwhile
         time.sleep(1.0)  # a repaint or two of the progress bar
         x, y, w, h = desktop.geometry(main)
         saved.append(desktop.grab(out / "window.png", (x, y, w, h)))

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QVBoxLayout, QWidget)
 
 from ..kinds.importer import browse
-from .data_model import PagedRows
+from .data_model import PAGE, PagedRows
 
 __all__ = ["DataPage"]
 
@@ -75,7 +75,7 @@ class DataPage(QWidget):
         self.view.setAlternatingRowColors(True)
         self.view.setWordWrap(False)
         self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
-        self.view.horizontalHeader().setStretchLastSection(True)
+        self.view.horizontalHeader().setStretchLastSection(False)  # numbers stay by their name
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)
 
         self.note = QLabel()
@@ -128,17 +128,17 @@ class DataPage(QWidget):
             by_db: dict[Path, list[str]] = {}
             for job, db in browse.import_databases(config, home):
                 by_db.setdefault(db, []).append(job)
-            return [(db, jobs, browse.tables(db), len(browse.rejected_after(db, 0, 1)) > 0)
+            return [(db, jobs, browse.tables(db), browse.rejected_count(db))
                     for db, jobs in by_db.items()]
 
         self.app.service.call(load, self._show_tree)
 
-    def _show_tree(self, dbs: list[tuple[Path, list[str], list[browse.TableInfo], bool]]) -> None:
+    def _show_tree(self, dbs: list[tuple[Path, list[str], list[browse.TableInfo], int]]) -> None:
         self.tree.blockSignals(True)
         self.tree.clear()
         self._jobs_of = {db: jobs for db, jobs, _t, _r in dbs}
         chosen = None
-        for db, jobs, infos, any_rejected in dbs:
+        for db, jobs, infos, rejected in dbs:
             top = QTreeWidgetItem([f"{db.name} ({', '.join(jobs)})", ""])
             top.setToolTip(0, str(db))
             top.setFlags(top.flags() & ~Qt.ItemFlag.ItemIsSelectable)
@@ -153,13 +153,14 @@ class DataPage(QWidget):
                 top.addChild(item)
                 if self.db == db and self.table == info.name:
                     chosen = item
-            if any_rejected:
-                item = QTreeWidgetItem(["Rejected rows", ""])
+            if rejected:
+                item = QTreeWidgetItem(["Rejected rows", f"{rejected:,}"])
+                item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 item.setData(0, NODE_ROLE, (str(db), None))
                 top.addChild(item)
                 if self.db == db and self.table is None:
                     chosen = item
-            if not infos and not any_rejected:
+            if not infos and not rejected:
                 empty = QTreeWidgetItem(["nothing imported yet", ""])
                 empty.setFlags(Qt.ItemFlag.NoItemFlags)
                 top.addChild(empty)
@@ -237,7 +238,6 @@ class DataPage(QWidget):
         self.ledger_rows = int(item.text(1).replace(",", "")) if item is not None else None
         self.model.show(cols, lambda after, limit: browse.rows_after(db, table, after, limit,
                                                                     columns=cols))
-        self.view.resizeColumnsToContents()
 
     def _filter_changed(self) -> None:
         if self.table is None and self.db is not None:
@@ -260,11 +260,11 @@ class DataPage(QWidget):
                                                                    run_id=run_id, file=file))
 
     def _counted(self, n: int) -> None:
+        if n <= PAGE:  # the first page: columns fit to what is there
+            self.view.resizeColumnsToContents()
         if self.table is None:
             more = "+" if self.model.canFetchMore() else ""
             self.note.setText(f"{n:,}{more} rejected row{'s' * (n != 1)}")
-            if n <= 500:
-                self.view.resizeColumnsToContents()
         else:
             total = getattr(self, "ledger_rows", None)
             self.note.setText(f"{n:,} of {total:,} rows read" if total is not None

@@ -22,7 +22,7 @@ from .schema import IMPORT_ID
 from .store import q
 
 __all__ = ["TableInfo", "import_databases", "tables", "columns", "rows_after", "rejected_after",
-           "rejected_files", "write_fix_file", "fix_folder"]
+           "rejected_files", "rejected_count", "write_fix_file", "fix_folder"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,16 @@ def tables(db: Path) -> list[TableInfo]:
                         .fetchall()) if _has(conn, "_rejected") else {}
         return [TableInfo(t, rows, files, rejected.get(t, 0)) for t, rows, files in counts
                 if t and t not in RESERVED_TABLES and _has(conn, t)]
+
+
+def rejected_count(db: Path) -> int:
+    """Rows set aside in ``db``, by the ledger."""
+    if not Path(db).exists():
+        return 0
+    with _reading(db) as conn:
+        if not _has(conn, "_imports"):
+            return 0
+        return conn.execute("SELECT coalesce(sum(rejected), 0) FROM _imports").fetchone()[0]
 
 
 def columns(db: Path, table: str) -> list[str]:
