@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import Qt, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QPushButton, QSplitter, QTableView, QTreeWidget, QTreeWidgetItem,
@@ -24,6 +24,8 @@ from .data_model import PAGE, PagedRows
 __all__ = ["DataPage"]
 
 NODE_ROLE = Qt.ItemDataRole.UserRole + 1
+#: Widest a column starts (pixels); a long reason or raw line is in the tooltip.
+MAX_COLUMN = 320
 
 
 class DataPage(QWidget):
@@ -117,6 +119,8 @@ class DataPage(QWidget):
     def showEvent(self, event) -> None:
         super().showEvent(event)
         self.reload()
+        # Keyboard first: the arrow keys move through the tables at once.
+        QTimer.singleShot(0, self.tree, self.tree.setFocus)
 
     def reload(self) -> None:
         eng = self.app.engine
@@ -214,6 +218,7 @@ class DataPage(QWidget):
         if item is not None and not item.isSelected():
             self.tree.blockSignals(True)
             self.tree.clearSelection()
+            self.tree.setCurrentItem(item)
             item.setSelected(True)
             self.tree.scrollToItem(item)
             self.tree.blockSignals(False)
@@ -260,8 +265,11 @@ class DataPage(QWidget):
                                                                    run_id=run_id, file=file))
 
     def _counted(self, n: int) -> None:
-        if n <= PAGE:  # the first page: columns fit to what is there
+        if n <= PAGE:  # the first page: columns fit to what is there, none hogs the view
             self.view.resizeColumnsToContents()
+            header = self.view.horizontalHeader()
+            for col in range(self.model.columnCount()):
+                header.resizeSection(col, min(header.sectionSize(col), MAX_COLUMN))
         if self.table is None:
             more = "+" if self.model.canFetchMore() else ""
             self.note.setText(f"{n:,}{more} rejected row{'s' * (n != 1)}")
