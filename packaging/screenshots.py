@@ -7,6 +7,7 @@ the same desktop the end-to-end tests use), makes a throw-away home with a few
 everyday jobs and some history, starts ``python -m trayjobs --home`` on it, and saves
 
 - ``window.png``: the Activity page with a live progress bar, a retry and a failure;
+- ``data.png``: the Data page on the imported statement, its rejected row listed;
 - ``tray-menu.png``: the tray menu as the panel shows it, with "Run now" open.
 - ``editor-generic.png``: the job editor's form for a kind without a hand-made one (a
   python job), built from the kind's options;
@@ -40,6 +41,14 @@ from trayjobs.paths import Home  # noqa: E402
 from trayjobs.store import RunStore  # noqa: E402
 
 SIZE = (1280, 800)
+#: A month of a bank export; one line has an unquoted comma, so it is set aside.
+STATEMENT = "date,description,amount\n" + "".join(f"2024-05-{d:02},{what},{amount}\n"
+                                                 for d, what, amount in (
+    (2, "Coffee", -3.50), (3, "Salary", 2450.00), (4, "Groceries", -54.20), (6, "Rent", -900),
+    (7, "Electricity", -61.35), (8, "Book shop, Paris", -12.90), (9, "Train ticket", -23.00),
+    (11, "Pharmacy", -8.75), (13, "Refund", 19.99), (15, "Groceries", -71.10),
+    (17, "Phone", -15.00), (20, "Restaurant", -42.60), (22, "Cinema", -11.50),
+    (25, "Insurance", -35.80), (28, "Groceries", -49.05)))
 
 
 def make_home(base: Path) -> tuple[Home, Path]:
@@ -139,9 +148,7 @@ def shoot(out: Path, workdir: Path) -> list[Path]:
                  what="the jobs")
         # Some history: an import (and the report it chains to), a cleanup preview, a
         # failure after its retry, and a long run in progress.
-        (inbox / "statement-2024-05.csv").write_text(
-            "date,description,amount\n2024-05-02,Coffee,-3.50\n2024-05-03,Salary,2450.00\n"
-            "2024-05-04,Groceries,-54.20\n2024-05-06,Rent,-900\n")
+        (inbox / "statement-2024-05.csv").write_text(STATEMENT)
         wait_for(lambda: any(r["job"] == "Weekly report" and r["state"] == "succeeded"
                              for r in runs(home)), 90, 0.2, what="the import and its report")
         desktop.menu_click("Run now", "Tidy Downloads")
@@ -159,9 +166,13 @@ def shoot(out: Path, workdir: Path) -> list[Path]:
         desktop.xdotool("windowmove", main, "40", "30")
         desktop.xdotool("windowfocus", "--sync", main)
         desktop.xdotool("key", "--clearmodifiers", "ctrl+2")
+        desktop.run("dunstctl", "close-all")  # the retry's failure notice came meanwhile
         time.sleep(1.0)  # a repaint or two of the progress bar
         x, y, w, h = desktop.geometry(main)
         saved.append(desktop.grab(out / "window.png", (x, y, w, h)))
+        desktop.xdotool("key", "--clearmodifiers", "ctrl+3")
+        time.sleep(1.0)  # the tables read and the first one shown
+        saved.append(desktop.grab(out / "data.png", (x, y, w, h)))
 
         desktop.activate_tray()  # the window hides: the menu on a clear desktop
         wait_for(lambda: not desktop.windows("trayjobs"), 10, 0.1, what="the window to hide")

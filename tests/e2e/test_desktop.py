@@ -194,3 +194,62 @@ def test_second_start_shows_the_window_and_quit_ends_the_app(desktop, trial):
     assert proc.wait(30) == 0
     assert not desktop.tray_items() or wait_for(lambda: not desktop.tray_items(), 10, 0.1,
                                                 what="the icon to go")
+
+
+def test_rejected_rows_seen_in_the_data_page_fixed_and_imported_again(desktop, tmp_path,
+                                                                      artifacts):
+    """A file with bad rows dropped into a watched folder ends with warnings; the Data page
+    shows its rejected rows; Fix and re-import writes them to a file, which, corrected, goes
+    in cleanly — all from the keyboard."""
+    root = tmp_path / "home"
+    home = Home.under(root).ensure()
+    inbox = tmp_path / "Inbox"
+    inbox.mkdir()
+    home.config_file.write_text(dedent(f"""
+        [jobs.bank]
+        kind = "import"
+        types = {{ amount = "real" }}
+        watch = {{ folder = "{inbox}", patterns = ["*.csv"] }}
+    """))
+    # The editor the fix file would open in: none here, quietly.
+    desktop.env["BROWSER"] = "true"
+    proc = desktop.start_app(root)
+    try:
+        wait_for(lambda: desktop.windows("trayjobs"), 40, 0.1, what="the window")
+        wait_for(lambda: _has(desktop, "Run now", "bank"), 40, 0.2, what="jobs in the menu")
+        (inbox / "pay.csv").write_text("date,amount\n2024-01-01,1.5\n2024-01-02,lots\n"
+                                       "2024-01-03,2\n2024-01-04,a few\n2024-01-05,3\n")
+        first = wait_for(lambda: next((r for r in runs(home) if r["job"] == "bank"
+                                       and r["state"] == "succeeded"), None), 60, 0.1,
+                         what="the import")
+        assert first["warnings"] == 1 and first["trigger"] == "watch"
+        desktop.run("dunstctl", "close-all")
+
+        # The Data page: the table is shown; one row down, its rejected rows.
+        main = desktop.windows("trayjobs")[0]
+        desktop.xdotool("windowfocus", "--sync", main)
+        desktop.xdotool("key", "--clearmodifiers", "ctrl+3")
+        time.sleep(0.5)  # the tables are read (nothing to wait on from outside)
+        desktop.xdotool("key", "--clearmodifiers", "Down")
+        time.sleep(0.5)
+        desktop.grab(artifacts / "e2e-data.png")
+
+        # Fix and re-import: the rejected rows, under the header, in a file to correct.
+        desktop.xdotool("key", "--clearmodifiers", "alt+f")
+        fix = inbox / "processed" / f"rejected-run-{first['id']}" / "pay.csv"
+        wait_for(lambda: fix.exists(), 20, 0.1, what="the fix file")
+        assert fix.read_text() == "date,amount\n2024-01-02,lots\n2024-01-04,a few\n"
+        fix.write_text("date,amount\n2024-01-02,4.25\n2024-01-04,0.5\n")
+        desktop.xdotool("windowfocus", "--sync", main)
+        desktop.xdotool("key", "--clearmodifiers", "alt+r")
+        again = wait_for(lambda: next((r for r in runs(home) if r["job"] == "bank"
+                                       and r["id"] > first["id"]
+                                       and r["state"] in ("succeeded", "failed")), None),
+                         60, 0.1, what="the re-import")
+        assert again["state"] == "succeeded" and not again["warnings"], again
+        assert again["result"]["rows"] == 2
+    finally:
+        desktop.env.pop("BROWSER", None)
+        if proc.poll() is None:
+            desktop.menu_click("Quit")
+            proc.wait(30)

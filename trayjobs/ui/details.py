@@ -398,11 +398,18 @@ class RejectedRows(QDialog):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.note = QLabel()
+        result = run.get("result") if isinstance(run.get("result"), dict) else {}
+        db, rid = result.get("database"), run.get("id")
+        # All of them, paged, filterable, with "Fix and re-import…": the Data page.
+        self.data_btn = QPushButton("Show in the &Data page")
+        self.data_btn.setAccessibleName("Show in the Data page")
+        self.data_btn.setEnabled(bool(db))
+        self.data_btn.clicked.connect(lambda: (app.show_window(),
+                                               app.window.show_rejected(db, rid), self.close()))
         lay = QVBoxLayout(self)
         lay.addWidget(self.note)
         lay.addWidget(self.table, 1)
-        result = run.get("result") if isinstance(run.get("result"), dict) else {}
-        db, rid = result.get("database"), run.get("id")
+        lay.addWidget(self.data_btn, 0, Qt.AlignmentFlag.AlignRight)
 
         def load():
             if not db or not Path(db).exists():

@@ -1,4 +1,4 @@
-"""The main window: Jobs, Activity and Settings pages under a config-problems banner."""
+"""The main window: Jobs, Activity, Data and Settings pages under a config-problems banner."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QTabWidget, QVBoxLayout, QWidget
 
 from .activity_page import ActivityPage
+from .data_page import DataPage
 from .jobs_model import JobsModel
 from .jobs_page import JobsPage
 from .runs_model import RunsModel
@@ -48,6 +49,7 @@ class MainWindow(QMainWindow):
         self.jobs_page = JobsPage(app, self.jobs_model)
         self.activity = ActivityPage(app, self.runs_model)
         self.settings_page = SettingsPage(app)
+        self.data_page = DataPage(app)
         self.jobs_page.showRuns.connect(self.show_runs_of)
         self.activity.openRun.connect(app.open_run)
         self.jobs_model.enabledToggled.connect(app.set_job_enabled)
@@ -56,6 +58,7 @@ class MainWindow(QMainWindow):
         self.tabs.setObjectName("pages")
         self.tabs.addTab(self.jobs_page, "&Jobs")
         self.tabs.addTab(self.activity, "&Activity")
+        self.tabs.addTab(self.data_page, "&Data")
         self.tabs.addTab(self.settings_page, "&Settings")
         self.tabs.setAccessibleName("Pages")
         self.welcome = welcome_for(app.home, run_job=app.run_job)
@@ -70,7 +73,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Starting…")
         self.drop_menu: QMenu | None = None
 
-        for i, key in enumerate(("Ctrl+1", "Ctrl+2", "Ctrl+3")):
+        for i, key in enumerate(("Ctrl+1", "Ctrl+2", "Ctrl+3", "Ctrl+4")):
             QShortcut(QKeySequence(key), self, activated=lambda i=i: self.tabs.setCurrentIndex(i))
         QShortcut(QKeySequence.StandardKey.New, self, activated=lambda: app.edit_job(None))
         QShortcut(QKeySequence.StandardKey.Find, self, activated=self.find_runs)
@@ -108,6 +111,11 @@ class MainWindow(QMainWindow):
                      since: float | None = None) -> None:
         self.tabs.setCurrentWidget(self.activity)
         self.activity.show_filtered(job=job, states=states, since=since)
+
+    def show_rejected(self, db: str, run_id: int | None = None) -> None:
+        """The Data page on the rows ``run_id`` set aside in ``db``."""
+        self.tabs.setCurrentWidget(self.data_page)
+        self.data_page.show_rejected(db, run_id=run_id)
 
     def find_runs(self) -> None:
         self.tabs.setCurrentWidget(self.activity)

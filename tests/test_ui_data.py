@@ -1,0 +1,121 @@
+"""The Data page: imported tables paged as they scroll, rejected rows with their reason and
+raw text, and "Fix and re-import" of a file's rejected rows; a real app, engine and SQLite."""
+
+from __future__ import annotations
+
+import time
+from textwrap import dedent
+
+from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtGui import QDesktopServices
+
+from trayjobs.store import outcome
+from trayjobs.ui.data_model import PAGE
+
+from ui_support import find_run, make_app, until  # noqa: F401
+
+
+def import_job(tmp_path, **extra: str) -> str:
+    lines = "".join(f"{k} = {v}\n" for k, v in extra.items())
+    return dedent(f"""
+        [jobs.bank]
+        kind = "import"
+        database = "{tmp_path / 'bank.db'}"
+    """) + lines
+
+
+def finished(ta, job: str, after: int = 0) -> dict | None:
+    for r in ta.window.runs_model.loaded_runs():
+        if r["job"] == job and r["id"] > after and r["state"] in ("succeeded", "failed"):
+            return r
+    return None
+
+
+def test_the_data_page_lists_tables_and_pages_through_100000_rows(make_app, qtbot, tmp_path):
+    ta = make_app(import_job(tmp_path, processed_dir='"leave"'))
+    csv = tmp_path / "big.csv"
+    csv.write_text("n,name,amount\n" + "".join(f"{i},row {i},{i * 1.5}\n"
+                                               for i in range(100_000)))
+    ta.run_job("bank", files=[str(csv)])
+    until(qtbot, lambda: finished(ta, "bank"), timeout=60_000)
+    assert finished(ta, "bank")["state"] == "succeeded"
+
+    page = ta.window.data_page
+    started = time.perf_counter()
+    ta.window.tabs.setCurrentWidget(page)  # shown: the list is read, the first table opened
+    until(qtbot, lambda: page.model.rowCount() >= PAGE, timeout=5000)
+    first_page = time.perf_counter() - started
+    assert first_page < 1.0, f"first page took {first_page:.3f} s"
+    item = page.item_for(tmp_path / "bank.db", "big")
+    assert item.isSelected() and item.text(1) == "100,000"  # the count from the ledger
+    assert page.item_for(tmp_path / "bank.db", None) is None  # nothing was rejected
+    assert page.model.rowCount() == PAGE  # one page, not the table
+    assert [page.model.headerData(c, Qt.Orientation.Horizontal)
+            for c in range(page.model.columnCount())] == ["n", "name", "amount"]
+    assert page.model.index(0, 1).data() == "row 0"
+    assert page.note.text() == f"{PAGE:,} of 100,000 rows read"
+
+    # Scrolling to the end reads the next page, and the one after.
+    for pages in (2, 3):
+        page.view.scrollToBottom()
+        until(qtbot, lambda: page.model.rowCount() >= pages * PAGE)
+    assert page.model.index(3 * PAGE - 1, 0).data() == str(3 * PAGE - 1)
+
+
+def test_rejected_rows_are_shown_then_fixed_and_imported_again(make_app, qtbot, tmp_path,
+                                                               monkeypatch):
+    opened: list[str] = []
+    # The system edge: the desktop's editor for the fix file.
+    monkeypatch.setattr(QDesktopServices, "openUrl",
+                        staticmethod(lambda url: opened.append(url.toLocalFile()) or True))
+    ta = make_app(import_job(tmp_path, types='{ amount = "real" }'))
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    csv = inbox / "bank.csv"
+    csv.write_text("date,amount\n2024-01-01,1.5\n2024-01-02,lots\n2024-01-03,2\n"
+                   "2024-01-04,a few\n2024-01-05,3\n")
+    ta.run_job("bank", files=[str(csv)], trigger="drop")
+    until(qtbot, lambda: finished(ta, "bank"), timeout=30_000)
+    first = finished(ta, "bank")
+    assert outcome(first) == "warning"
+
+    # From the run's details to its rejected rows in the Data page.
+    dlg = ta.open_run(first["id"])
+    until(qtbot, lambda: dlg.run is not None)
+    dlg.open_link(f"trayjobs-rejected:{first['id']}")
+    from trayjobs.ui.details import RejectedRows
+    rejected = dlg.findChild(RejectedRows)
+    until(qtbot, lambda: rejected.table.rowCount() == 2)
+    rejected.data_btn.click()
+    page = ta.window.data_page
+    assert ta.window.tabs.currentWidget() is page
+    until(qtbot, lambda: page.model.rowCount() == 2 and not page.model.loading)
+    assert page.rejected_filter() == (first["id"], None)
+    rows = [[page.model.index(r, c).data() for c in range(6)] for r in range(2)]
+    assert [r[0] for r in rows] == ["bank.csv", "bank.csv"]
+    assert [r[1] for r in rows] == ["3", "5"]
+    assert "amount" in rows[0][2] and "lots" in rows[0][2]
+    assert [r[3] for r in rows] == ["2024-01-02,lots", "2024-01-04,a few"]
+    dlg.close()
+
+    # Fix: the rejected rows under the header, in a file of the same name to edit.
+    page.view.selectionModel().select(page.model.index(0, 0), QItemSelectionModel.SelectionFlag
+                                      .ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+    assert page.fix_btn.isEnabled() and not page.reimport_btn.isEnabled()
+    page.fix_btn.click()
+    until(qtbot, lambda: opened)
+    fix = tmp_path / "inbox" / "processed" / "rejected-run-{}".format(first["id"]) / "bank.csv"
+    assert opened == [str(fix)]
+    assert fix.read_text() == "date,amount\n2024-01-02,lots\n2024-01-04,a few\n"
+    fix.write_text("date,amount\n2024-01-02,4.25\n2024-01-04,0.5\n")  # as the person would
+    assert page.reimport_btn.isEnabled() and "bank.csv" in page.reimport_btn.text()
+
+    page.reimport_btn.click()
+    until(qtbot, lambda: finished(ta, "bank", after=first["id"]), timeout=30_000)
+    again = finished(ta, "bank", after=first["id"])
+    assert again["state"] == "succeeded" and outcome(again) == "succeeded", again
+    assert again["result"]["rows"] == 2 and again["result"]["rejected"] == 0
+    assert not page.reimport_btn.isEnabled()
+    page.reload()
+    until(qtbot, lambda: page.item_for(tmp_path / "bank.db", "bank") is not None
+          and page.item_for(tmp_path / "bank.db", "bank").text(1) == "5")

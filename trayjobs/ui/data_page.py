@@ -1,0 +1,346 @@
+"""The Data page: what the import jobs brought in, and the rows they set aside.
+
+On the left, each import job's database with its tables (row counts from the
+import ledger) and its rejected rows; on the right, the chosen one, paged as it
+scrolls. For rejected rows, "Fix and re-import…" writes a file's rejected rows
+under its header line to a new file and opens it for editing; "Re-import" then
+runs the job on that file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, QUrl
+from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+                               QPushButton, QSplitter, QTableView, QTreeWidget, QTreeWidgetItem,
+                               QVBoxLayout, QWidget)
+
+from ..kinds.importer import browse
+from .data_model import PAGE, PagedRows
+
+__all__ = ["DataPage"]
+
+NODE_ROLE = Qt.ItemDataRole.UserRole + 1
+#: Widest a column starts (pixels); a long reason or raw line is in the tooltip.
+MAX_COLUMN = 320
+
+
+class DataPage(QWidget):
+    def __init__(self, app, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.app = app
+        self.setObjectName("dataPage")
+        self.db: Path | None = None
+        self.table: str | None = None        # None: the rejected rows are shown
+        self.fix: tuple[str, Path] | None = None   # (job, file) ready to re-import
+        self._jobs_of: dict[Path, list[str]] = {}
+
+        self.tree = QTreeWidget()
+        self.tree.setObjectName("dataTables")
+        self.tree.setAccessibleName("Databases and tables")
+        self.tree.setHeaderLabels(["Table", "Rows"])
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.header().setStretchLastSection(False)
+        self.tree.itemSelectionChanged.connect(self._chosen)
+
+        self.title = QLabel("Choose a table on the left.")
+        self.title.setObjectName("dataTitle")
+        self.title.setWordWrap(True)
+        self.run_filter = QLineEdit(placeholderText="run #")
+        self.run_filter.setAccessibleName("Rejected rows of run")
+        self.run_filter.setMaximumWidth(90)
+        self.file_filter = QLineEdit(placeholderText="file name")
+        self.file_filter.setAccessibleName("Rejected rows of file")
+        for edit in (self.run_filter, self.file_filter):
+            edit.setClearButtonEnabled(True)
+            edit.editingFinished.connect(self._filter_changed)
+        self.filters = QWidget()
+        fl = QHBoxLayout(self.filters)
+        fl.setContentsMargins(0, 0, 0, 0)
+        fl.addWidget(QLabel("Run:"))
+        fl.addWidget(self.run_filter)
+        fl.addWidget(QLabel("File:"))
+        fl.addWidget(self.file_filter, 1)
+
+        self.model = PagedRows(self, service=app.service)
+        self.model.pageLoaded.connect(self._counted)
+        self.model.failed.connect(lambda msg: self.note.setText(msg))
+        self.view = QTableView()
+        self.view.setObjectName("dataRows")
+        self.view.setAccessibleName("Rows")
+        self.view.setModel(self.model)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setAlternatingRowColors(True)
+        self.view.setWordWrap(False)
+        self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.view.horizontalHeader().setStretchLastSection(False)  # numbers stay by their name
+        self.view.selectionModel().selectionChanged.connect(self._update_buttons)
+
+        self.note = QLabel()
+        self.note.setObjectName("dataNote")
+        self.fix_btn = QPushButton("&Fix and re-import…")
+        self.fix_btn.setAccessibleName("Fix and re-import")
+        self.fix_btn.setToolTip("Write the chosen file's rejected rows, under its header line, "
+                                "to a new file and open it to correct them")
+        self.fix_btn.clicked.connect(self.fix_rows)
+        self.reimport_btn = QPushButton("&Re-import")
+        self.reimport_btn.setAccessibleName("Re-import")
+        self.reimport_btn.clicked.connect(self.reimport)
+        actions = QHBoxLayout()
+        actions.addWidget(self.note, 1)
+        actions.addWidget(self.fix_btn)
+        actions.addWidget(self.reimport_btn)
+
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.title)
+        rl.addWidget(self.filters)
+        rl.addWidget(self.view, 1)
+        rl.addLayout(actions)
+        split = QSplitter()
+        split.addWidget(self.tree)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        split.setSizes([260, 740])
+        lay = QVBoxLayout(self)
+        lay.addWidget(split)
+        QShortcut(QKeySequence.StandardKey.Refresh, self, activated=self.reload)
+        self._pending: tuple[Path, str | None, int | None, str | None] | None = None
+        self.loaded_once = False
+        self._update_buttons()
+
+    # -- the list of databases and tables ---------------------------------------------
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.reload()
+        # Keyboard first: the arrow keys move through the tables at once.
+        QTimer.singleShot(0, self.tree, self.tree.setFocus)
+
+    def reload(self) -> None:
+        eng = self.app.engine
+        if eng is None:
+            return
+        config, home = eng.config, eng.home
+
+        def load():
+            by_db: dict[Path, list[str]] = {}
+            for job, db in browse.import_databases(config, home):
+                by_db.setdefault(db, []).append(job)
+            return [(db, jobs, browse.tables(db), browse.rejected_count(db))
+                    for db, jobs in by_db.items()]
+
+        self.app.service.call(load, self._show_tree)
+
+    def _show_tree(self, dbs: list[tuple[Path, list[str], list[browse.TableInfo], int]]) -> None:
+        self.tree.blockSignals(True)
+        self.tree.clear()
+        self._jobs_of = {db: jobs for db, jobs, _t, _r in dbs}
+        chosen = None
+        for db, jobs, infos, rejected in dbs:
+            top = QTreeWidgetItem([f"{db.name} ({', '.join(jobs)})", ""])
+            top.setToolTip(0, str(db))
+            top.setFlags(top.flags() & ~Qt.ItemFlag.ItemIsSelectable)
+            self.tree.addTopLevelItem(top)
+            for info in infos:
+                item = QTreeWidgetItem([info.name, f"{info.rows:,}"])
+                item.setData(0, NODE_ROLE, (str(db), info.name))
+                item.setToolTip(0, f"{info.rows:,} rows from {info.files:,} "
+                                   f"file{'s' * (info.files != 1)}"
+                                + (f"; {info.rejected:,} rejected" if info.rejected else ""))
+                item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                top.addChild(item)
+                if self.db == db and self.table == info.name:
+                    chosen = item
+            if rejected:
+                item = QTreeWidgetItem(["Rejected rows", f"{rejected:,}"])
+                item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                item.setData(0, NODE_ROLE, (str(db), None))
+                top.addChild(item)
+                if self.db == db and self.table is None:
+                    chosen = item
+            if not infos and not rejected:
+                empty = QTreeWidgetItem(["nothing imported yet", ""])
+                empty.setFlags(Qt.ItemFlag.NoItemFlags)
+                top.addChild(empty)
+            top.setExpanded(True)
+        first = next((top.child(0) for i in range(self.tree.topLevelItemCount())
+                      if (top := self.tree.topLevelItem(i)).childCount()
+                      and top.child(0).data(0, NODE_ROLE)), None)
+        if chosen is not None:
+            chosen.setSelected(True)
+        self.tree.blockSignals(False)
+        self.loaded_once = True
+        if self._pending is not None:
+            db, table, run_id, file = self._pending
+            self._pending = None
+            self._open(db, table, run_id=run_id, file=file)
+        elif self.db is None and first is not None:  # something to look at, not a blank pane
+            self._open(*_node(first))
+
+    def item_for(self, db: Path, table: str | None) -> QTreeWidgetItem | None:
+        for i in range(self.tree.topLevelItemCount()):
+            top = self.tree.topLevelItem(i)
+            for j in range(top.childCount()):
+                if top.child(j).data(0, NODE_ROLE) == (str(db), table):
+                    return top.child(j)
+        return None
+
+    def _chosen(self) -> None:
+        items = self.tree.selectedItems()
+        if items and items[0].data(0, NODE_ROLE):
+            self._open(*_node(items[0]))
+
+    # -- what is shown on the right ---------------------------------------------------
+
+    def show_table(self, db: str | Path, table: str) -> None:
+        self._open(Path(db), table)
+
+    def show_rejected(self, db: str | Path, *, run_id: int | None = None,
+                      file: str | None = None) -> None:
+        """The rejected rows of ``db``, of one run and/or file; the tree is read first if
+        the page has not been shown yet."""
+        if not self.loaded_once:
+            self._pending = (Path(db), None, run_id, file)
+            self.reload()
+            return
+        self._open(Path(db), None, run_id=run_id, file=file)
+
+    def _open(self, db: Path, table: str | None, *, run_id: int | None = None,
+              file: str | None = None) -> None:
+        self.db, self.table = db, table
+        item = self.item_for(db, table)
+        if item is not None and not item.isSelected():
+            self.tree.blockSignals(True)
+            self.tree.clearSelection()
+            self.tree.setCurrentItem(item)
+            item.setSelected(True)
+            self.tree.scrollToItem(item)
+            self.tree.blockSignals(False)
+        self.filters.setVisible(table is None)
+        self.fix_btn.setVisible(table is None)
+        self.reimport_btn.setVisible(table is None)
+        if table is None:
+            self.run_filter.setText("" if run_id is None else str(run_id))
+            self.file_filter.setText(file or "")
+            self._show_rejected_rows()
+        else:
+            self.title.setText(f"<b>{_esc(table)}</b> in {_esc(db.name)}")
+            self.model.clear()
+            self.app.service.call(lambda: browse.columns(db, table),
+                                  lambda cols: self._show_columns(db, table, cols))
+        self._update_buttons()
+
+    def _show_columns(self, db: Path, table: str, cols: list[str]) -> None:
+        if (self.db, self.table) != (db, table):
+            return
+        item = self.item_for(db, table)
+        self.ledger_rows = int(item.text(1).replace(",", "")) if item is not None else None
+        self.model.show(cols, lambda after, limit: browse.rows_after(db, table, after, limit,
+                                                                    columns=cols))
+
+    def _filter_changed(self) -> None:
+        if self.table is None and self.db is not None:
+            self._show_rejected_rows()
+
+    def rejected_filter(self) -> tuple[int | None, str | None]:
+        text = self.run_filter.text().strip().lstrip("#")
+        run_id = int(text) if text.isdigit() else None
+        return run_id, self.file_filter.text().strip() or None
+
+    def _show_rejected_rows(self) -> None:
+        db = self.db
+        run_id, file = self.rejected_filter()
+        what = " of ".join(filter(None, ["Rejected rows", f"run {run_id}" if run_id else "",
+                                         file or ""]))
+        self.title.setText(f"<b>{_esc(what)}</b> in {_esc(db.name)}: each with the line of "
+                           f"its file, why it was set aside and the row as read")
+        self.model.show(["File", "Line", "Reason", "Row as read", "Table", "Run"],
+                        lambda after, limit: browse.rejected_after(db, after, limit,
+                                                                   run_id=run_id, file=file))
+
+    def _counted(self, n: int) -> None:
+        if n <= PAGE:  # the first page: columns fit to what is there, none hogs the view
+            self.view.resizeColumnsToContents()
+            header = self.view.horizontalHeader()
+            for col in range(self.model.columnCount()):
+                header.resizeSection(col, min(header.sectionSize(col), MAX_COLUMN))
+        if self.table is None:
+            more = "+" if self.model.canFetchMore() else ""
+            self.note.setText(f"{n:,}{more} rejected row{'s' * (n != 1)}")
+        else:
+            total = getattr(self, "ledger_rows", None)
+            self.note.setText(f"{n:,} of {total:,} rows read" if total is not None
+                              else f"{n:,} rows read")
+        self._update_buttons()
+
+    # -- fix and re-import ------------------------------------------------------------
+
+    def chosen_rejected(self) -> tuple[int, str] | None:
+        """(run, file) of the selected rejected row, or of the only one shown."""
+        if self.table is not None or not self.model.rows:
+            return None
+        sel = self.view.selectionModel().selectedRows()
+        row = sel[0].row() if sel else (0 if len({r[1] for r in self.model.rows}) == 1 else None)
+        if row is None:
+            return None
+        r = self.model.rows[row]
+        return r[6], r[1]
+
+    def _update_buttons(self, *_: Any) -> None:
+        self.fix_btn.setEnabled(self.chosen_rejected() is not None)
+        self.reimport_btn.setEnabled(self.fix is not None and self.fix[1].exists())
+        if self.fix is not None:
+            self.reimport_btn.setText(f"&Re-import {self.fix[1].name}")
+            self.reimport_btn.setToolTip(f"Run {self.fix[0]} on {self.fix[1]}")
+
+    def fix_rows(self, *, open_file: bool = True) -> None:
+        chosen, eng, db = self.chosen_rejected(), self.app.engine, self.db
+        if chosen is None or eng is None or db is None:
+            return
+        run_id, file = chosen
+
+        def write():
+            ledger = next(l for l in browse.rejected_files(db, run_id=run_id)
+                          if l["file"] == file)
+            run = eng.store.get_run(run_id) or {}
+            result = run.get("result") if isinstance(run.get("result"), dict) else {}
+            moved = next((f.get("moved_to") for f in result.get("files", [])
+                          if f.get("file") == ledger["path"] and f.get("moved_to")), None)
+            source = Path(moved) if moved and Path(moved).exists() else Path(ledger["path"])
+            return ledger["job"], browse.write_fix_file(db, ledger, source)
+
+        def written(found: tuple[str, Path]) -> None:
+            self.fix = found
+            self._update_buttons()
+            self.app.status(f"Correct the rows in {found[1]}, save, then choose Re-import")
+            if open_file:
+                QDesktopServices.openUrl(QUrl.fromLocalFile(str(found[1])))
+
+        self.app.service.call(write, written)
+
+    def reimport(self) -> None:
+        eng = self.app.engine
+        if self.fix is None or eng is None:
+            return
+        job, path = self.fix
+        self.app.service.call(
+            lambda: eng.submit(job, files=[str(path)], note=f"fixed rows from {path.parent.name}"),
+            lambda rid: self.app.status(f"Started run {rid} of {job} on {path.name}"))
+        self.fix = None
+        self.reimport_btn.setText("&Re-import")
+        self._update_buttons()
+
+
+def _node(item: QTreeWidgetItem) -> tuple[Path, str | None]:
+    db, table = item.data(0, NODE_ROLE)
+    return Path(db), table
+
+
+def _esc(s: str) -> str:
+    return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
