@@ -86,6 +86,21 @@ class _CellCount:
                 f"aside, or \"text\" to keep them as text without this warning")
 
 
+def _columns(rows: list[Any], indexes: list[int]) -> list[list[Any]]:
+    """The values of the columns at ``indexes``, one list per column.
+
+    One pass over the rows (in C): a batch's rows lie scattered in memory, so reading
+    each row once costs far less than reading it once per column.
+    """
+    if not indexes or not rows:
+        return [[] for _ in indexes]
+    if len(indexes) == 1:
+        return [list(map(itemgetter(indexes[0]), rows))]
+    if len(indexes) < len(rows[0]):
+        rows = map(itemgetter(*indexes), rows)
+    return list(map(list, zip(*rows)))
+
+
 def _row_reason(exc: BaseException) -> str:
     if isinstance(exc, UnicodeEncodeError):
         return "holds text that is not valid Unicode (a lone surrogate)"
@@ -243,6 +258,7 @@ class TableWriter:
         """Columns whose type must widen for these rows: index -> new type."""
         changes: dict[int, str] = {}
         self._filled = set()
+        todo = []  # (index, column, settled): the columns whose values must be looked at
         for i, c in enumerate(self.columns):
             if c.explicit and c.in_table and wider(c.explicit, c.level) != c.level:
                 changes[i] = c.explicit  # the job asks for a wider type than the table has
@@ -253,7 +269,8 @@ class TableWriter:
                     self._count(i, values, scan_text(values, "empty") if self.text
                                 else scan_values(values, "empty")[0], line_numbers)
                 continue
-            values = list(map(itemgetter(i), rows))
+            todo.append((i, c, settled))
+        for (i, c, settled), values in zip(todo, _columns(rows, [t[0] for t in todo])):
             if self.text:
                 new = scan_text(values, c.level)
             else:
