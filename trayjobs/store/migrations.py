@@ -86,6 +86,17 @@ def _m006_run_warnings(db: "sqlite_utils.Database") -> None:
                " AND warnings > 0")
 
 
+def _m007_stats_indexes(db: "sqlite_utils.Database") -> None:
+    # Health and metrics (``trayjobs stats``, the Jobs and Metrics pages) read the runs of a
+    # time window: these covering indexes hold every column those queries read, so a week
+    # of a million-run history is counted from the index alone, never the wide rows.
+    cover = "state, warnings, started_at, finished_at"
+    db.execute(f"CREATE INDEX runs_created_stats ON runs(created_at, {cover}, job)")
+    db.execute(f"CREATE INDEX runs_job_created_stats ON runs(job, created_at, {cover})")
+    # A job's last success, found at once however long it has been failing.
+    db.execute("CREATE INDEX runs_job_succeeded ON runs(job, id) WHERE state = 'succeeded'")
+
+
 MIGRATIONS: list[tuple[str, Any]] = [
     ("001_initial", _m001_initial),
     ("002_watch_files", _m002_watch_files),
@@ -93,4 +104,5 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("004_attempt_died", _m004_attempt_died),
     ("005_scheduled_runs", _m005_scheduled_runs),
     ("006_run_warnings", _m006_run_warnings),
+    ("007_stats_indexes", _m007_stats_indexes),
 ]
