@@ -252,7 +252,10 @@ class TrayApp(QObject, Commands):
         self.window.jobs_model.set_rows(data["rows"])
         self.window.jobs_page.view.setColumnHidden(  # no watched folders: no watch column
             JobsModel.WATCH, not any(r.get("watch") for r in data["rows"]))
-        self.window.activity.set_jobs([r["name"] for r in data["rows"]])
+        tags = {t: [r["name"] for r in data["rows"] if t in r["tags"]]
+                for t in sorted({t for r in data["rows"] for t in r["tags"]})}
+        self.window.activity.set_jobs([r["name"] for r in data["rows"]], tags)
+        self.window.jobs_page.set_tags(list(tags))
         self.window.show_config_errors(data["errors"], data["path"])
         if not self.window.settings_page.dirty:
             self.window.settings_page.load(data["settings"].model_dump(), data["autostart"])

@@ -12,6 +12,7 @@ from .activity_page import ActivityPage
 from .jobs_model import JobsModel
 from .jobs_page import JobsPage
 from .runs_model import RunsModel
+from .metrics_page import MetricsPage
 from .settings_page import SettingsPage
 from .theme import banner_style
 from .welcome import welcome_for
@@ -47,6 +48,7 @@ class MainWindow(QMainWindow):
         self.runs_model = RunsModel(self, service=app.service)
         self.jobs_page = JobsPage(app, self.jobs_model)
         self.activity = ActivityPage(app, self.runs_model)
+        self.metrics = MetricsPage(app)
         self.settings_page = SettingsPage(app)
         self.jobs_page.showRuns.connect(self.show_runs_of)
         self.activity.openRun.connect(app.open_run)
@@ -56,6 +58,7 @@ class MainWindow(QMainWindow):
         self.tabs.setObjectName("pages")
         self.tabs.addTab(self.jobs_page, "&Jobs")
         self.tabs.addTab(self.activity, "&Activity")
+        self.tabs.addTab(self.metrics, "&Metrics")
         self.tabs.addTab(self.settings_page, "&Settings")
         self.tabs.setAccessibleName("Pages")
         self.welcome = welcome_for(app.home, run_job=app.run_job)
