@@ -500,7 +500,7 @@ def cmd_jobs(home: Home, args) -> int:
 
 def cmd_stats(home: Home, args) -> int:
     """Health per job over a window, and the totals: the figures the Jobs page shows."""
-    from .durations import format_duration, parse_duration
+    from .durations import parse_duration
     from .overview import durations_text, job_health, jobs_tagged, rate_text
     ctl = _control(home)
     try:
@@ -520,7 +520,7 @@ def cmd_stats(home: Home, args) -> int:
              rate_text(h).split(" ·")[0], durations_text(h),
              relative(h.last_success_at, now) or "never", f"{h.waiting:,}",
              spark_text(h.recent)] for n, h in healths.items()]
-    print(f"the last {format_duration(window)}, runs that ended:")
+    print(f"runs that ended in the last {args.since}:")
     if rows:
         print(table(rows, ["JOB", "RUNS", "OK", "WARNED", "FAILED", "SUCCESS", "P50 / P95",
                            "LAST SUCCESS", "WAITING", f"LAST {SPARK_WIDTH}"]))
