@@ -86,16 +86,35 @@ def test_metrics_buckets_runs_failures_durations_and_wait(history):
     assert buckets[1]["wait_avg"] == 4.0
     assert buckets[4]["duration_avg"] == 2.0
     assert buckets[0] == {"start": NOW - 6 * H, "runs": 0, "failed": 0, "warned": 0,
-                          "duration_avg": None, "duration_max": None, "wait_avg": None}
+                          "duration_avg": None, "wait_avg": None}
     only_tidy = history.metrics(since=NOW - 6 * H, until=NOW, bucket=H, jobs=["tidy"])
     assert [b["runs"] for b in only_tidy] == [0, 0, 0, 0, 1, 0]
 
 
-def test_the_stats_queries_use_their_indexes(history):
-    plan = " ".join(r["detail"] for r in history._query(
-        "EXPLAIN QUERY PLAN SELECT count(*) FROM runs INDEXED BY runs_created_stats"
-        " WHERE created_at >= ? AND state IN ('succeeded') GROUP BY job", (0,)))
-    assert "COVERING INDEX runs_created_stats" in plan
+def test_the_hourly_sums_follow_every_change_to_the_runs(history):
+    """run_hours, kept by triggers, always equals a count of the runs themselves: after
+    inserts, a run that starts and ends, a success that gains warnings, and a prune."""
+    def recount():
+        return history._query(
+            "SELECT CAST(created_at / 3600 AS INTEGER) AS hour, job, count(*) AS runs,"
+            " sum(state = 'failed') AS failed, sum(state = 'succeeded' AND warnings > 0)"
+            " AS warned, sum(state = 'succeeded') AS succeeded FROM runs GROUP BY hour, job"
+            " ORDER BY hour, job")
+
+    def sums():
+        return history._query("SELECT hour, job, runs, failed, warned, succeeded"
+                              " FROM run_hours WHERE runs != 0 ORDER BY hour, job")
+
+    assert sums() == recount()
+    waiting = history.list_runs(state="queued")[0]["id"]
+    history.update_run(waiting, state="running", started_at=NOW)
+    history.set_progress(waiting, 1, 2, "files", "half")
+    history.update_run(waiting, state="succeeded", finished_at=NOW + 4, warnings=2)
+    assert sums() == recount()
+    assert history.metrics(since=NOW - H, until=NOW, bucket=H)[0]["duration_avg"] == 4.0
+    history.prune(keep_days=1, keep_runs=100, keep_failed_days=1, now=NOW)
+    assert sums() == recount()
+    assert history.job_health(since=NOW - 30 * 86400)["bank"]["runs"] == 4  # of the last day
 
 
 def test_one_overview_feeds_the_cli_and_the_window(history, monkeypatch):
