@@ -60,7 +60,9 @@ def test_jobs_page_shows_health_and_filters_by_tag(make_app, home, qtbot):
     assert cell(app, "bank", JobsModel.DURATION) == "5.0 s / 10 s"
     assert cell(app, "bank", JobsModel.LAST_OK).endswith("ago")
     assert cell(app, "other", JobsModel.LAST_OK) == "never"
-    assert cell(app, "tidy", JobsModel.SUCCESS) == "100 % · 1 warned"
+    assert cell(app, "tidy", JobsModel.SUCCESS) == "100 %"
+    assert cell(app, "tidy", JobsModel.SUCCESS, Qt.ItemDataRole.ToolTipRole) == (
+        "1 of 1 succeeded (1 with warnings) over the last 7 days")
     recent = cell(app, "bank", JobsModel.RECENT, RECENT_ROLE)
     assert len(recent) == 11 and recent[-1] == "failed"
     assert "1 failed" in cell(app, "bank", JobsModel.RECENT, Qt.ItemDataRole.ToolTipRole)

@@ -112,6 +112,8 @@ def test_keyboard_reaches_every_page(app, qtbot):
     qtbot.keyClick(w, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     assert w.tabs.currentWidget() is w.activity
     qtbot.keyClick(w, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+    assert w.tabs.currentWidget() is w.metrics
+    qtbot.keyClick(w, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
     assert w.tabs.currentWidget() is w.settings_page
     qtbot.keyClick(w, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
     assert w.tabs.currentWidget() is w.jobs_page

@@ -15,7 +15,7 @@ from typing import Any
 from .durations import format_duration, parse_duration
 
 __all__ = ["Health", "job_overview", "job_health", "HEALTH_WINDOW", "SPARK_RUNS",
-           "jobs_tagged", "all_tags", "rate_text", "durations_text"]
+           "jobs_tagged", "all_tags", "rate_text", "counts_text", "durations_text"]
 
 #: The window health is counted over unless told otherwise.
 HEALTH_WINDOW = parse_duration("7d")
@@ -47,13 +47,23 @@ class Health:
         return {**asdict(self), "recent": list(self.recent), "success_rate": self.success_rate}
 
 
-def rate_text(h: Health) -> str:
-    """"97 %", "100 % · 2 warned", or "" when nothing ended."""
+def rate_text(h: Health, *, warned: bool = True) -> str:
+    """"97 %", "100 % · 2 warned" (``warned``), or "" when nothing ended."""
     rate = h.success_rate
     if rate is None:
         return ""
     text = f"{100 * rate:.0f} %" if rate in (0, 1) or 0.01 < rate < 0.99 else f"{100 * rate:.1f} %"
-    return text + (f" · {h.warned:,} warned" if h.warned else "")
+    return text + (f" · {h.warned:,} warned" if h.warned and warned else "")
+
+
+def counts_text(h: Health) -> str:
+    """"11 of 13 succeeded (1 with warnings), 2 failed, 1 other"."""
+    judged = h.succeeded + h.failed
+    text = f"{h.succeeded:,} of {judged:,} succeeded"
+    text += f" ({h.warned:,} with warnings)" if h.warned else ""
+    text += f", {h.failed:,} failed" if h.failed else ""
+    other = h.runs - judged
+    return text + (f", {other:,} cancelled, skipped or interrupted" if other else "")
 
 
 def durations_text(h: Health) -> str:

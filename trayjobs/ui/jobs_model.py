@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer, Signal
 
-from ..overview import durations_text, rate_text
+from ..overview import counts_text, durations_text, rate_text
 from ..store import outcome
 from ..textfmt import relative, warnings_text, when
 from .icons import icon
@@ -75,7 +75,7 @@ def _last_at(last: dict[str, Any]) -> float | None:
 class JobsModel(QAbstractTableModel):
     NAME, KIND, TRIGGER, WATCH, NEXT, LAST, SUCCESS, DURATION, LAST_OK, RECENT, WAITING, \
         ENABLED = range(12)
-    HEADERS = ["Job", "Kind", "Trigger", "Watch", "Next run", "Last result", "Success (7 d)",
+    HEADERS = ["Job", "Kind", "Trigger", "Watch", "Next run", "Last result", "Success",
                "p50 / p95", "Last success", "Last 30 runs", "Waiting", "Enabled"]
     #: What the health columns say, for the tooltip of their headers.
     HEALTH_TIPS = {
@@ -195,7 +195,7 @@ class JobsModel(QAbstractTableModel):
             h = job.get("health")
             if h is not None:
                 if col == self.SUCCESS:
-                    return rate_text(h)
+                    return rate_text(h, warned=False)
                 if col == self.DURATION:
                     return durations_text(h)
                 if col == self.LAST_OK:
@@ -229,6 +229,8 @@ class JobsModel(QAbstractTableModel):
                                   if t) or None
             if col == self.RECENT and job.get("health") is not None:
                 return recent_tip(job["health"].recent)
+            if col == self.SUCCESS and job.get("health") is not None and job["health"].runs:
+                return f"{counts_text(job['health'])} over the last 7 days"
             if col in (self.TRIGGER, self.WATCH):  # often too long for the column
                 return (job["trigger"] if col == self.TRIGGER else watch_text(job)) or None
             if col == self.NEXT and job.get("next_run_at"):

@@ -57,10 +57,10 @@ class JobsPage(QWidget):
         hdr.setStretchLastSection(False)
         hdr.setSectionResizeMode(JobsModel.LAST, QHeaderView.ResizeMode.Stretch)
         em = self.fontMetrics().averageCharWidth()
-        for col, chars in ((JobsModel.NAME, 18), (JobsModel.KIND, 8), (JobsModel.TRIGGER, 26),
-                           (JobsModel.WATCH, 20), (JobsModel.NEXT, 12), (JobsModel.SUCCESS, 9),
-                           (JobsModel.DURATION, 13), (JobsModel.LAST_OK, 10),
-                           (JobsModel.WAITING, 7), (JobsModel.ENABLED, 8)):
+        for col, chars in ((JobsModel.NAME, 18), (JobsModel.KIND, 8), (JobsModel.TRIGGER, 20),
+                           (JobsModel.WATCH, 18), (JobsModel.NEXT, 10), (JobsModel.SUCCESS, 8),
+                           (JobsModel.DURATION, 16), (JobsModel.LAST_OK, 14),
+                           (JobsModel.WAITING, 8), (JobsModel.ENABLED, 8)):
             hdr.resizeSection(col, em * chars + 16)
         self.view.setItemDelegateForColumn(JobsModel.RECENT, SparkDelegate(RECENT_ROLE, self.view))
         hdr.resizeSection(JobsModel.RECENT, 30 * 4 + 12)

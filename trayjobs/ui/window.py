@@ -73,7 +73,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Starting…")
         self.drop_menu: QMenu | None = None
 
-        for i, key in enumerate(("Ctrl+1", "Ctrl+2", "Ctrl+3")):
+        for i, key in enumerate(("Ctrl+1", "Ctrl+2", "Ctrl+3", "Ctrl+4")):
             QShortcut(QKeySequence(key), self, activated=lambda i=i: self.tabs.setCurrentIndex(i))
         QShortcut(QKeySequence.StandardKey.New, self, activated=lambda: app.edit_job(None))
         QShortcut(QKeySequence.StandardKey.Find, self, activated=self.find_runs)
