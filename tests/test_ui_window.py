@@ -267,5 +267,5 @@ def test_first_run_welcome_page_comes_first_once(make_app, qtbot, home):
     assert len(ta.window.jobs_model.rows) >= 3  # the example jobs
     with qtbot.waitSignal(w.welcome.dismissed):
         w.welcome.dismiss()
-    until(qtbot, lambda: w.tabs.count() == 3)
+    until(qtbot, lambda: w.tabs.count() == 4)  # Jobs, Activity, Metrics, Settings
     assert ta.qsettings.value("window/welcomed") is not None
