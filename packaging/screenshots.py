@@ -12,6 +12,9 @@ everyday jobs and some history, starts ``python -m trayjobs --home`` on it, and 
 - ``editor-generic.png``: the job editor's form for a kind without a hand-made one (a
   python job), built from the kind's options;
 - ``run-with.png``: the "Run with…" dialog for that job's parameters.
+- ``jobs-health.png`` and ``metrics.png``: the Jobs page's health columns and the Metrics
+  page, over a month of history written into the home before the app starts (as weeks of
+  use would have left it).
 
 The two dialogs are drawn by a child process on the same display (``--dialogs``), from
 the same home's config.
@@ -69,12 +72,14 @@ def make_home(base: Path) -> tuple[Home, Path]:
 
         [jobs."Bank statements"]  # CSV exports from the bank
         kind = "import"
+        tags = ["money", "home"]
         table = "transactions"
         watch = {{ folder = "{inbox}", patterns = ["*.csv"] }}
         then = ["Weekly report"]
 
         [jobs."Tidy Downloads"]
         kind = "cleanup"
+        tags = ["home"]
         locations = ["{downloads}"]
         filters = [{{ age = "older than 30d" }}, {{ extension = ["zip", "dmg"] }}]
         preview = true
@@ -82,12 +87,14 @@ def make_home(base: Path) -> tuple[Home, Path]:
 
         [jobs."Weekly report"]
         kind = "report"
+        tags = ["money"]
         builtin = "imported-data"
         formats = ["html", "csv"]
         cron = "0 9 * * mon"
 
         [jobs."Photo backup"]  # a long job: it shows progress
         kind = "demo"
+        tags = ["photos"]
         steps = 400
         step_time = 0.05
         every = "6h"
@@ -106,6 +113,36 @@ def make_home(base: Path) -> tuple[Home, Path]:
         retry = {{ attempts = 2, backoff = "1s", jitter = false }}
     """), encoding="utf-8")
     return home, inbox
+
+
+def past_month(home: Home) -> None:
+    """A month of history, as the jobs above would have left it: the figures the Jobs
+    page's health columns and the Metrics page show."""
+    import random
+    rnd = random.Random(14)
+    now = time.time()
+    plan = [("Bank statements", "import", 3 * 3600, 2.0, 0.02, 0.08),
+            ("Tidy Downloads", "cleanup", 86400, 0.6, 0.0, 0.1),
+            ("Weekly report", "report", 7 * 86400, 4.0, 0.0, 0.0),
+            ("Photo backup", "demo", 6 * 3600, 20.0, 0.03, 0.0),
+            ("Sync to NAS", "demo", 2 * 3600, 8.0, 0.15, 0.0)]
+    rows = []
+    for job, kind, every, took, fail, warn in plan:
+        t = now - 30 * 86400 + rnd.uniform(0, every)
+        while t < now - 3600:
+            busy = 1 + 2 * (abs(((t % 86400) / 3600) - 13) < 4)  # afternoons are busier
+            wait = rnd.expovariate(1 / (0.4 * busy))
+            d = took * rnd.lognormvariate(0, 0.35)
+            state = "failed" if rnd.random() < fail else "succeeded"
+            warned = int(state == "succeeded" and rnd.random() < warn)
+            rows.append((job, kind, "schedule", state, t, t + wait, t + wait + d, warned))
+            t += every * rnd.uniform(0.5, 1.0) / busy
+    store = RunStore(home.runs_db)
+    with store.transaction() as conn:
+        conn.executemany("INSERT INTO runs (job, kind, trigger, state, created_at, started_at,"
+                         " finished_at, warnings, attempt, max_attempts)"
+                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, 1)", sorted(rows, key=lambda r: r[4]))
+    store.close()
 
 
 def runs(home: Home) -> list[dict]:
@@ -139,6 +176,7 @@ def _menu_window(desktop: DesktopSession) -> tuple[int, int, int, int] | None:
 
 def shoot(out: Path, workdir: Path) -> list[Path]:
     home, inbox = make_home(workdir)
+    past_month(home)
     desktop = DesktopSession(workdir / "desktop", size=f"{SIZE[0]}x{SIZE[1]}").start()
     saved = []
     try:
@@ -173,6 +211,12 @@ def shoot(out: Path, workdir: Path) -> list[Path]:
         desktop.xdotool("key", "--clearmodifiers", "ctrl+3")
         time.sleep(1.0)  # the tables read and the first one shown
         saved.append(desktop.grab(out / "data.png", (x, y, w, h)))
+        desktop.xdotool("key", "--clearmodifiers", "ctrl+1")
+        time.sleep(0.6)
+        saved.append(desktop.grab(out / "jobs-health.png", (x, y, w, h)))
+        desktop.xdotool("key", "--clearmodifiers", "ctrl+4")
+        time.sleep(0.6)
+        saved.append(desktop.grab(out / "metrics.png", (x, y, w, h)))
 
         desktop.activate_tray()  # the window hides: the menu on a clear desktop
         wait_for(lambda: not desktop.windows("trayjobs"), 10, 0.1, what="the window to hide")

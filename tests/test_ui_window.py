@@ -114,6 +114,8 @@ def test_keyboard_reaches_every_page(app, qtbot):
     qtbot.keyClick(w, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
     assert w.tabs.currentWidget() is w.data_page
     qtbot.keyClick(w, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
+    assert w.tabs.currentWidget() is w.metrics
+    qtbot.keyClick(w, Qt.Key.Key_5, Qt.KeyboardModifier.ControlModifier)
     assert w.tabs.currentWidget() is w.settings_page
     qtbot.keyClick(w, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
     assert w.tabs.currentWidget() is w.jobs_page
@@ -267,5 +269,5 @@ def test_first_run_welcome_page_comes_first_once(make_app, qtbot, home):
     assert len(ta.window.jobs_model.rows) >= 3  # the example jobs
     with qtbot.waitSignal(w.welcome.dismissed):
         w.welcome.dismiss()
-    until(qtbot, lambda: w.tabs.count() == 4)
+    until(qtbot, lambda: w.tabs.count() == 5)  # Jobs, Activity, Data, Metrics, Settings
     assert ta.qsettings.value("window/welcomed") is not None

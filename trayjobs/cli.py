@@ -17,6 +17,7 @@ from typing import Any
 from . import __version__
 from .errors import UserError
 from .paths import Home, resolve_home
+from .store import outcome
 from .textfmt import attempt_text, relative, run_duration, state_text, table, when
 
 __all__ = ["main", "build_parser"]
@@ -78,7 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
                        ("cancel", "cancel a waiting run, or stop a running one"),
                        ("undo", "reverse what a cleanup or import run did")):
         sub.add_parser(name, help=text).add_argument("run", type=int)
-    sub.add_parser("jobs", help="list jobs with their triggers and next runs")
+    s = sub.add_parser("jobs", help="list jobs with their triggers, next runs and health")
+    s.add_argument("--tag", help="only the jobs with this tag")
+    s = sub.add_parser("stats", help="each job's health: success rate, p50/p95 duration, "
+                                     "last success, runs waiting, how its last runs ended")
+    s.add_argument("--job", help="only this job")
+    s.add_argument("--tag", help="only the jobs with this tag")
+    s.add_argument("--since", default="7d", help="the window counted, e.g. 24h, 7d, 30d "
+                                                 "(default: 7d)")
+    s.add_argument("--json", action="store_true", help="print the figures as JSON")
     sub.add_parser("check", help="validate the config file; exit 1 on errors")
     s = sub.add_parser("kinds", help="list the job kinds: built-in and from installed "
                                      "plug-ins, with what each can do")
@@ -467,35 +476,71 @@ def cmd_undo(home: Home, args) -> int:
 
 
 def cmd_jobs(home: Home, args) -> int:
+    from .overview import durations_text, job_overview, rate_text
     ctl = _control(home)
-    states = ctl.store.job_states()
-    last = ctl.store.last_runs()
     if not ctl.config.jobs:
         print(f"no jobs defined yet; add some to {home.config_file}")
-    rows = []
-    all_paused = ctl.paused()
     watching = ctl.store.watch_statuses() if _consumer_running(home) else None
-    from .engine.control import SCHEDULE_PROBLEM
-    for job in ctl.config.jobs.values():
-        st = states.get(job.name, {})
-        status = ("disabled" if not job.enabled else "paused"
-                  if all_paused or st.get("paused") else "")
-        if not status and job.common.watch is not None:
-            status = _watch_text(job, watching)
-        unplanned = ctl.store.get_value(SCHEDULE_PROBLEM + job.name)
-        if unplanned and job.schedule and job.enabled:
+    rows = []
+    for o in job_overview(ctl.config, ctl.store, paused_all=ctl.paused(), watches=watching):
+        if args.tag and args.tag not in o["tags"]:
+            continue
+        status = "disabled" if not o["enabled"] else "paused" if o["paused"] else ""
+        if not status and o["watches"]:
+            status = _watch_text(o["watch"], watching)
+        if o["unplanned"]:
             status = "not scheduled (see the log)"
-        lr = last.get(job.name)
-        rows.append([job.name, job.kind, job.trigger_text(), status,
-                     _next_text(job, st) if job.schedule and job.enabled else "",
-                     f"{lr['state']} {relative(lr.get('finished_at') or lr.get('created_at'))}"
-                     if lr else ""])
+        lr, h = o["last"], o["health"]
+        rows.append([o["name"], o["kind"], o["trigger"], status,
+                     _next_text(o["next_run_at"]) if o["next_run_at"] and o["enabled"] else "",
+                     f"{outcome(lr)} {relative(lr.get('finished_at') or lr.get('created_at'))}"
+                     if lr else "", rate_text(h), durations_text(h)])
     if rows:
-        print(table(rows, ["JOB", "KIND", "TRIGGER", "STATUS", "NEXT RUN", "LAST RUN"]))
+        print(table(rows, ["JOB", "KIND", "TRIGGER", "STATUS", "NEXT RUN", "LAST RUN",
+                           "SUCCESS (7 d)", "P50 / P95"]))
     for err in ctl.config.errors:
         print(f"error: {err}", file=sys.stderr)
     _say_kept(ctl.config)
     return EXIT_OK
+
+
+def cmd_stats(home: Home, args) -> int:
+    """Health per job over a window, and the totals: the figures the Jobs page shows."""
+    from .durations import parse_duration
+    from .overview import durations_text, job_health, jobs_tagged, rate_text
+    ctl = _control(home)
+    try:
+        window = parse_duration(args.since)
+    except ValueError as exc:
+        raise UserError(f"--since: {exc}") from None
+    names = jobs_tagged(ctl.config, args.tag)
+    if args.job:
+        names = [args.job]
+    now = time.time()
+    healths = job_health(ctl.store, names, since=now - window, now=now)
+    if args.json:
+        print(json.dumps({"since": now - window, "until": now, "window_seconds": window,
+                          "jobs": {n: h.as_dict() for n, h in healths.items()}}, indent=2))
+        return EXIT_OK
+    rows = [[n, f"{h.runs:,}", f"{h.succeeded:,}", f"{h.warned:,}", f"{h.failed:,}",
+             rate_text(h).split(" ·")[0], durations_text(h),
+             relative(h.last_success_at, now) or "never", f"{h.waiting:,}",
+             spark_text(h.recent)] for n, h in healths.items()]
+    print(f"runs that ended in the last {args.since}:")
+    if rows:
+        print(table(rows, ["JOB", "RUNS", "OK", "WARNED", "FAILED", "SUCCESS", "P50 / P95",
+                           "LAST SUCCESS", "WAITING", f"LAST {SPARK_WIDTH}"]))
+    return EXIT_OK
+
+
+SPARK_WIDTH = 30
+_SPARK = {"succeeded": "+", "warning": "!", "failed": "x", "cancelled": "-", "skipped": "-",
+          "interrupted": "?"}
+
+
+def spark_text(outcomes) -> str:
+    """How the last runs ended, oldest first, one character each: + ok, ! warned, x failed."""
+    return "".join(_SPARK.get(o, "?") for o in outcomes)
 
 
 def _say_kept(cfg) -> None:
@@ -504,33 +549,24 @@ def _say_kept(cfg) -> None:
         print(cfg.kept_note(), file=sys.stderr)
 
 
-def _next_text(job, state: dict[str, Any]) -> str:
+def _next_text(ts: float) -> str:
     try:
-        return when(_next_run(job, state))
+        return when(ts)
     except (OverflowError, ValueError, OSError):  # a stored time beyond the calendar
         return "unknown"
 
 
-def _watch_text(job, watching: dict[str, dict[str, Any]] | None) -> str:
+def _watch_text(w: dict[str, Any] | None, watching: dict[str, dict[str, Any]] | None) -> str:
     """A watch in words: "watching ~/Inbox", "unavailable (the folder does not exist)"."""
     if watching is None:
         return "not watching (no app or worker running)"
-    w = watching.get(job.name)
-    if w is None or w["state"] == "starting":
+    if w is None or w["state"] in ("starting", "configured"):
         return "starting"
     if w["state"] == "unavailable":
         return f"unavailable ({w['reason']})"
     if w["state"] == "watching":
         return f"watching {w['folder']}"
     return w["state"]
-
-
-def _next_run(job, state: dict[str, Any]) -> float | None:
-    """The stored next run, or (before the app first ran) the one the schedule gives."""
-    if state.get("next_run_at") and state.get("schedule_spec") == job.schedule_spec:
-        return state["next_run_at"]
-    from .schedule import local_now
-    return job.schedule.next_after(local_now()).timestamp()
 
 
 def _toml_value(value: Any) -> str:
@@ -667,7 +703,7 @@ def cmd_uninstall_desktop(home: Home, args) -> int:
 
 COMMANDS = {
     "worker": cmd_worker, "run": cmd_run, "runs": cmd_runs, "show": cmd_show,
-    "retry": cmd_retry, "cancel": cmd_cancel, "undo": cmd_undo, "jobs": cmd_jobs,
+    "retry": cmd_retry, "cancel": cmd_cancel, "undo": cmd_undo, "jobs": cmd_jobs, "stats": cmd_stats,
     "check": cmd_check, "kinds": cmd_kinds, "pause": _pause(True), "resume": _pause(False),
     "secret": cmd_secret, "install-desktop": cmd_install_desktop, "uninstall-desktop": cmd_uninstall_desktop,
 }

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints,
+                      ValidationError, field_validator,
                       model_validator)
 
 from .durations import parse_duration
@@ -111,6 +112,9 @@ class JobCommon(_Strict):
     kind: str = Field(description="What the job does: " + ", ".join(builtin_names())
                       + ", or a kind an installed plug-in adds (`trayjobs kinds`).")
     description: str = Field("", description="A line of your own about the job.")
+    tags: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]] = Field(
+        default_factory=list, description="Words of your own to group jobs by, e.g. "
+        "`[\"home\", \"money\"]`: the Jobs, Activity and Metrics pages filter by them.")
     enabled: bool = Field(True, description="Off: the job keeps its settings but never runs by itself.")
     every: Duration | None = Field(None, gt=0, description="Run at this interval, e.g. '15m', '2h', '1d'.")
     cron: str | None = Field(None, description="Run on a 5-field cron schedule in local time, e.g. '0 9 * * mon-fri'.")

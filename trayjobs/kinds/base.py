@@ -35,7 +35,7 @@ UNDO_STATES = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
 
 # Keys every job has; a kind's params may not reuse them.
 COMMON_KEYS = frozenset({
-    "kind", "description", "enabled", "every", "cron", "at_login", "watch",
+    "kind", "description", "tags", "enabled", "every", "cron", "at_login", "watch",
     "retry", "timeout", "priority", "overlap", "missed", "then", "on_failure", "always",
     "notify", "params",
 })

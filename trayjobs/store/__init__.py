@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # imported only when a migration runs: the app stays lighter
 
 from ..errors import StoreBusy
 from ..textfmt import escape_strings, escape_undecodable
+from . import stats
 from .migrations import MIGRATIONS
 
 __all__ = ["RunStore", "ACTIVE_STATES", "FINAL_STATES", "SCHEDULED", "STATES", "TRIGGERS",
@@ -213,7 +214,7 @@ class RunStore:
         rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
         return _decode(rows[0]) if rows else None
 
-    def list_runs(self, *, job: str | None = None, state: str | Iterable[str] | None = None,
+    def list_runs(self, *, job: str | Iterable[str] | None = None, state: str | Iterable[str] | None = None,
                   text: str | None = None, since: float | None = None,
                   until: float | None = None, before_id: int | None = None,
                   limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
@@ -408,6 +409,25 @@ class RunStore:
             " WHERE state NOT IN ('queued', 'scheduled') GROUP BY job) m ON r.id = m.id")
         return {r["job"]: _decode(r) for r in rows}
 
+    # -- health and metrics (SQL in :mod:`.stats`) --------------------------------
+
+    def job_health(self, *, since: float, until: float | None = None,
+                   jobs: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        return stats.job_health(self._query, since=since, until=until, jobs=jobs)
+
+    def recent_outcomes(self, job: str, *, limit: int = 30) -> list[str]:
+        return stats.recent_outcomes(self._query, job, limit=limit)
+
+    def last_successes(self, jobs: Iterable[str]) -> dict[str, float]:
+        return stats.last_successes(self._query, jobs)
+
+    def waiting_by_job(self) -> dict[str, int]:
+        return stats.waiting_by_job(self._query)
+
+    def metrics(self, *, since: float, until: float, bucket: float,
+                jobs: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        return stats.metrics(self._query, since=since, until=until, bucket=bucket, jobs=jobs)
+
     # -- job and app state --------------------------------------------------------
 
     def job_states(self) -> dict[str, dict[str, Any]]:
@@ -528,7 +548,11 @@ def _log_rows(run_id: int, lines: Iterable[tuple[float, str, str]]) -> list[tupl
 
 def _filters(*, job=None, state=None, text=None, since=None, until=None, before_id=None):
     clauses, params = [], []
-    if job:
+    if job and not isinstance(job, str):  # several jobs (those with a tag)
+        jobs = list(job)
+        clauses.append(f"job IN ({', '.join('?' * len(jobs))})")
+        params.extend(jobs)
+    elif job:
         clauses.append("job = ?")
         params.append(job)
     if state:

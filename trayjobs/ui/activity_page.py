@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QComboBox, QDateEdit, QHBoxLayout, QHeaderView,
                                QStyleOptionProgressBar, QVBoxLayout, QWidget)
 
 from .tables import row_table
+from .jobs_page import set_tags, tag_box
 from .runs_model import RunFilter, RunsModel
 
 __all__ = ["ActivityPage", "ProgressDelegate", "STATE_CHOICES", "RANGE_CHOICES", "date_range"]
@@ -104,6 +105,8 @@ class ActivityPage(QWidget):
         self.job_box.setAccessibleName("Filter by job")
         self.job_box.setToolTip("Show the runs of one job")
         self.job_box.addItem("All jobs", None)
+        self.tag_box = tag_box()
+        self.tag_jobs: dict[str, list[str]] = {}
         self.state_box = QComboBox()
         self.state_box.setAccessibleName("Filter by state")
         for label, states in STATE_CHOICES:
@@ -131,7 +134,8 @@ class ActivityPage(QWidget):
         self.count_label.setAccessibleName("Number of runs shown")
 
         bar = QHBoxLayout()
-        for w in (self.job_box, self.state_box, self.range_box, self.first_date, self.last_date):
+        self.tag_box.hide()  # until a job has tags
+        for w in (self.job_box, self.tag_box, self.state_box, self.range_box, self.first_date, self.last_date):
             bar.addWidget(w)
         bar.addWidget(self.search, 1)
         bar.addWidget(self.clear_btn)
@@ -163,7 +167,7 @@ class ActivityPage(QWidget):
         self._debounce = QTimer(self, singleShot=True, interval=300)
         self._debounce.timeout.connect(self.apply_filters)
         self.search.textChanged.connect(lambda _t: self._debounce.start())
-        for box in (self.job_box, self.state_box):
+        for box in (self.job_box, self.tag_box, self.state_box):
             box.currentIndexChanged.connect(lambda _i: self.apply_filters())
         self.range_box.currentIndexChanged.connect(self._range_changed)
         for d in (self.first_date, self.last_date):
@@ -177,7 +181,10 @@ class ActivityPage(QWidget):
 
     # -- filters ----------------------------------------------------------------------
 
-    def set_jobs(self, names: list[str]) -> None:
+    def set_jobs(self, names: list[str], tags: dict[str, list[str]] | None = None) -> None:
+        """The jobs to filter by, and ``tags``: each tag's jobs."""
+        self.tag_jobs = tags or {}
+        set_tags(self.tag_box, sorted(self.tag_jobs))
         current = self.job_box.currentData()
         self.job_box.blockSignals(True)
         self.job_box.clear()
@@ -193,7 +200,11 @@ class ActivityPage(QWidget):
     def current_filter(self) -> RunFilter:
         since, until = date_range(self.range_box.currentText(), self.first_date.date(),
                                   self.last_date.date())
-        return RunFilter(job=self.job_box.currentData(), states=tuple(self.state_box.currentData()),
+        job = self.job_box.currentData()
+        tag = self.tag_box.currentData()
+        if job is None and tag is not None:
+            job = tuple(self.tag_jobs.get(tag, ())) or ("",)  # a tag with no jobs: no runs
+        return RunFilter(job=job, states=tuple(self.state_box.currentData()),
                          text=self.search.text().strip(), since=since, until=until)
 
     def apply_filters(self) -> None:
@@ -203,8 +214,9 @@ class ActivityPage(QWidget):
     def show_filtered(self, *, job: str | None = None, states: tuple[str, ...] = (),
                       since: float | None = None) -> None:
         """Show e.g. the failures of one job (a click on a summarised notification)."""
-        for box in (self.job_box, self.state_box, self.range_box):
+        for box in (self.job_box, self.tag_box, self.state_box, self.range_box):
             box.blockSignals(True)
+        self.tag_box.setCurrentIndex(0)
         if job is not None and self.job_box.findData(job) < 0:
             self.job_box.addItem(job, job)
         self.job_box.setCurrentIndex(max(0, self.job_box.findData(job)))
@@ -220,7 +232,7 @@ class ActivityPage(QWidget):
             self.last_date.setDate(QDate.currentDate())
         else:
             self.range_box.setCurrentIndex(0)
-        for box in (self.job_box, self.state_box, self.range_box):
+        for box in (self.job_box, self.tag_box, self.state_box, self.range_box):
             box.blockSignals(False)
         self._show_dates()
         self.apply_filters()

@@ -252,7 +252,10 @@ class TrayApp(QObject, Commands):
         self.window.jobs_model.set_rows(data["rows"])
         self.window.jobs_page.view.setColumnHidden(  # no watched folders: no watch column
             JobsModel.WATCH, not any(r.get("watch") for r in data["rows"]))
-        self.window.activity.set_jobs([r["name"] for r in data["rows"]])
+        tags = {t: [r["name"] for r in data["rows"] if t in r["tags"]]
+                for t in sorted({t for r in data["rows"] for t in r["tags"]})}
+        self.window.activity.set_jobs([r["name"] for r in data["rows"]], tags)
+        self.window.jobs_page.set_tags(list(tags))
         self.window.show_config_errors(data["errors"], data["path"])
         if not self.window.settings_page.dirty:
             self.window.settings_page.load(data["settings"].model_dump(), data["autostart"])
@@ -330,36 +333,13 @@ class TrayApp(QObject, Commands):
 
 def load_jobs(eng: Engine) -> dict[str, Any]:
     """Everything the jobs list, the tray and the settings page show (service thread)."""
-    from ..kinds.registry import get_kind
-    from ..schedule import local_now
+    from ..overview import job_overview
     from .commands import autostart_enabled
     cfg, store = eng.config, eng.store
-    states, last = store.job_states(), store.last_runs()
     paused_all = eng.paused()
-    watches = _watch_status(eng)
-    rows, latest_report = [], None
+    rows = job_overview(cfg, store, paused_all=paused_all, watches=_watch_status(eng))
+    latest_report = None
     for job in cfg.jobs.values():
-        st = states.get(job.name, {})
-        nxt = st.get("next_run_at") if st.get("schedule_spec") == job.schedule_spec else None
-        if job.schedule and nxt is None:
-            nxt = job.schedule.next_after(local_now()).timestamp()
-        try:
-            kind = get_kind(job.kind)
-        except KeyError:
-            kind = None
-        watch = None
-        if job.common.watch is not None:
-            watch = watches.get(job.name) or {"state": "configured",
-                                              "folder": job.common.watch.folder}
-        rows.append({"name": job.name, "kind": job.kind, "trigger": job.trigger_text(),
-                     "watch": watch, "next_run_at": nxt if job.schedule else None,
-                     "last": last.get(job.name), "enabled": job.enabled,
-                     "paused": paused_all or bool(st.get("paused")),
-                     "job_paused": bool(st.get("paused")),
-                     "description": job.common.description,
-                     "accepts_files": bool(kind and kind.accepts_files),
-                     "supports_dry_run": bool(kind and kind.can_dry_run(job.params)),
-                     "run_params": job.param_keys() if kind else []})
         for run in store.list_runs(job=job.name, state="succeeded", limit=1):
             result = run.get("result") if isinstance(run.get("result"), dict) else {}
             if result.get("latest") and (latest_report is None or run["id"] > latest_report[0]):

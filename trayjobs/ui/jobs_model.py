@@ -7,15 +7,29 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer, Signal
 
+from ..overview import counts_text, durations_text, rate_text
 from ..store import outcome
 from ..textfmt import relative, warnings_text, when
 from .icons import icon
 from .runs_model import RUN_ROLE, warnings_tip
 from .theme import muted_colour, state_colour
 
-__all__ = ["JobsModel", "JOB_ROLE", "watch_text", "last_text"]
+__all__ = ["JobsModel", "JOB_ROLE", "RECENT_ROLE", "watch_text", "last_text", "recent_tip"]
 
 JOB_ROLE = RUN_ROLE
+#: The outcomes of a job's last runs, oldest first (what the sparkline draws).
+RECENT_ROLE = Qt.ItemDataRole.UserRole + 7
+
+
+def recent_tip(outcomes) -> str | None:
+    """"Last 30 runs: 27 succeeded, 2 with warnings, 1 failed"."""
+    if not outcomes:
+        return None
+    words = {"succeeded": "succeeded", "warning": "with warnings", "failed": "failed"}
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[words.get(o, o)] = counts.get(words.get(o, o), 0) + 1
+    return f"Last {len(outcomes)} runs: " + ", ".join(f"{n} {w}" for w, n in counts.items())
 
 
 def watch_text(job: dict[str, Any]) -> str:
@@ -59,8 +73,18 @@ def _last_at(last: dict[str, Any]) -> float | None:
 
 
 class JobsModel(QAbstractTableModel):
-    NAME, KIND, TRIGGER, WATCH, NEXT, LAST, ENABLED = range(7)
-    HEADERS = ["Job", "Kind", "Trigger", "Watch", "Next run", "Last result", "Enabled"]
+    NAME, KIND, TRIGGER, WATCH, NEXT, LAST, SUCCESS, DURATION, LAST_OK, RECENT, WAITING, \
+        ENABLED = range(12)
+    HEADERS = ["Job", "Kind", "Trigger", "Watch", "Next run", "Last result", "Success",
+               "p50 / p95", "Last success", "Last 30 runs", "Waiting", "Enabled"]
+    #: What the health columns say, for the tooltip of their headers.
+    HEALTH_TIPS = {
+        SUCCESS: "Succeeded out of succeeded + failed over the last 7 days",
+        DURATION: "Median and 95th percentile duration of its successes over the last 7 days",
+        LAST_OK: "When it last succeeded",
+        RECENT: "How its last 30 runs ended, oldest on the left",
+        WAITING: "Runs queued and not yet started",
+    }
 
     #: The person flipped a job's enabled switch: (job name, enabled).
     enabledToggled = Signal(str, bool)
@@ -115,6 +139,8 @@ class JobsModel(QAbstractTableModel):
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.HEADERS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return self.HEALTH_TIPS.get(section)
         return None
 
     def flags(self, index):
@@ -166,6 +192,21 @@ class JobsModel(QAbstractTableModel):
                 return last_text(job)
             if col == self.ENABLED:
                 return "on" if job["enabled"] else "off"
+            h = job.get("health")
+            if h is not None:
+                if col == self.SUCCESS:
+                    return rate_text(h, warned=False)
+                if col == self.DURATION:
+                    return durations_text(h)
+                if col == self.LAST_OK:
+                    return relative(h.last_success_at) if h.last_success_at else "never"
+                if col == self.WAITING:
+                    return f"{h.waiting:,}" if h.waiting else ""
+        if role == RECENT_ROLE and col == self.RECENT:
+            h = job.get("health")
+            return h.recent if h is not None else ()
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (self.SUCCESS, self.WAITING):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.CheckStateRole and col == self.ENABLED:
             return Qt.CheckState.Checked if job["enabled"] else Qt.CheckState.Unchecked
         if role == Qt.ItemDataRole.DecorationRole and col == self.LAST and job.get("last"):
@@ -183,7 +224,13 @@ class JobsModel(QAbstractTableModel):
                 return (last.get("error") or warnings_tip(last)
                         or (last.get("result") or {}).get("summary") or None)
             if col == self.NAME:
-                return job.get("description") or None
+                tags = ", ".join(job.get("tags") or ())
+                return "\n".join(t for t in (job.get("description"), tags and f"tags: {tags}")
+                                  if t) or None
+            if col == self.RECENT and job.get("health") is not None:
+                return recent_tip(job["health"].recent)
+            if col == self.SUCCESS and job.get("health") is not None and job["health"].runs:
+                return f"{counts_text(job['health'])} over the last 7 days"
             if col in (self.TRIGGER, self.WATCH):  # often too long for the column
                 return (job["trigger"] if col == self.TRIGGER else watch_text(job)) or None
             if col == self.NEXT and job.get("next_run_at"):

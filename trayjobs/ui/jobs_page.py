@@ -6,13 +6,39 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel,
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel,
                                QMenu, QMessageBox, QPushButton, QVBoxLayout, QWidget)
 
 from .tables import row_table
-from .jobs_model import JOB_ROLE, JobsModel
+from .charts import SparkDelegate
+from .jobs_model import JOB_ROLE, RECENT_ROLE, JobsModel
 
-__all__ = ["JobsPage"]
+__all__ = ["JobsPage", "tag_box", "set_tags"]
+
+
+def tag_box() -> QComboBox:
+    """A "filter by tag" box: "All tags", then one entry per tag (its data the tag)."""
+    box = QComboBox()
+    box.setObjectName("tagFilter")
+    box.setAccessibleName("Filter by tag")
+    box.setToolTip("Show only the jobs with a tag (tags = [...] in a job)")
+    box.addItem("All tags", None)
+    return box
+
+
+def set_tags(box: QComboBox, tags: list[str]) -> None:
+    """Fill a tag box, keeping its choice while that tag exists; hidden without tags."""
+    current = box.currentData()
+    box.blockSignals(True)
+    box.clear()
+    box.addItem("All tags", None)
+    for t in tags:
+        box.addItem(f"#{t}", t)
+    box.setCurrentIndex(max(0, box.findData(current)))
+    box.blockSignals(False)
+    box.setVisible(bool(tags))
+    if current is not None and box.currentData() is None:
+        box.currentIndexChanged.emit(0)  # the chosen tag is gone: show everything again
 
 
 class JobsPage(QWidget):
@@ -31,9 +57,18 @@ class JobsPage(QWidget):
         hdr.setStretchLastSection(False)
         hdr.setSectionResizeMode(JobsModel.LAST, QHeaderView.ResizeMode.Stretch)
         em = self.fontMetrics().averageCharWidth()
-        for col, chars in ((JobsModel.NAME, 18), (JobsModel.KIND, 8), (JobsModel.TRIGGER, 26),
-                           (JobsModel.WATCH, 20), (JobsModel.NEXT, 12), (JobsModel.ENABLED, 8)):
+        for col, chars in ((JobsModel.NAME, 18), (JobsModel.KIND, 8), (JobsModel.TRIGGER, 20),
+                           (JobsModel.WATCH, 18), (JobsModel.NEXT, 10), (JobsModel.SUCCESS, 8),
+                           (JobsModel.DURATION, 16), (JobsModel.LAST_OK, 14),
+                           (JobsModel.WAITING, 8), (JobsModel.ENABLED, 8)):
             hdr.resizeSection(col, em * chars + 16)
+        self.view.setItemDelegateForColumn(JobsModel.RECENT, SparkDelegate(RECENT_ROLE, self.view))
+        hdr.resizeSection(JobsModel.RECENT, 30 * 4 + 12)
+        self.tag_box = tag_box()
+        self.tag_box.hide()  # until a job has tags
+        self.tag_box.currentIndexChanged.connect(lambda _i: self.apply_tag())
+        model.modelReset.connect(self.apply_tag)
+        model.dataChanged.connect(lambda *_: self.apply_tag())
 
         def button(text: str, name: str, tip: str, slot) -> QPushButton:
             b = QPushButton(text)
@@ -61,6 +96,7 @@ class JobsPage(QWidget):
         for b in (self.new_btn, self.run_btn, self.edit_btn, self.dup_btn, self.delete_btn):
             bar.addWidget(b)
         bar.addStretch(1)
+        bar.addWidget(self.tag_box)
         bar.addWidget(self.pause_btn)
         lay = QVBoxLayout(self)
         lay.addLayout(bar)
@@ -74,6 +110,21 @@ class JobsPage(QWidget):
         model.modelReset.connect(self._update_buttons)
         model.modelReset.connect(self._select_first)
         self._update_buttons()
+
+    def set_tags(self, tags: list[str]) -> None:
+        set_tags(self.tag_box, tags)
+        self.apply_tag()
+
+    def apply_tag(self) -> None:
+        """Hide the jobs without the chosen tag."""
+        tag = self.tag_box.currentData()
+        for row, job in enumerate(self.model.rows):
+            hide = tag is not None and tag not in (job.get("tags") or ())
+            if self.view.isRowHidden(row) != hide:
+                self.view.setRowHidden(row, hide)
+
+    def visible_jobs(self) -> list[str]:
+        return [j["name"] for row, j in enumerate(self.model.rows) if not self.view.isRowHidden(row)]
 
     # -- selection ----------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ HEAD_LIMIT = 2_000      # live rows above the pages before the model re-anchors
 class RunFilter:
     """What the Activity page shows; mirrors the store's ``list_runs`` filters."""
 
-    job: str | None = None
+    job: str | tuple[str, ...] | None = None  #: one job, or several (those with a tag)
     states: tuple[str, ...] = ()
     text: str = ""
     since: float | None = None
@@ -63,7 +63,8 @@ class RunFilter:
 
     def matches(self, run: dict[str, Any]) -> bool:
         """The same test as the SQL, for runs that arrive as events."""
-        if self.job and run.get("job") != self.job:
+        if self.job and (run.get("job") != self.job if isinstance(self.job, str)
+                         else run.get("job") not in self.job):
             return False
         if self.states and not state_matches(run, self.states):
             return False

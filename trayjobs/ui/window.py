@@ -13,6 +13,7 @@ from .data_page import DataPage
 from .jobs_model import JobsModel
 from .jobs_page import JobsPage
 from .runs_model import RunsModel
+from .metrics_page import MetricsPage
 from .settings_page import SettingsPage
 from .theme import banner_style
 from .welcome import welcome_for
@@ -48,6 +49,7 @@ class MainWindow(QMainWindow):
         self.runs_model = RunsModel(self, service=app.service)
         self.jobs_page = JobsPage(app, self.jobs_model)
         self.activity = ActivityPage(app, self.runs_model)
+        self.metrics = MetricsPage(app)
         self.settings_page = SettingsPage(app)
         self.data_page = DataPage(app)
         self.jobs_page.showRuns.connect(self.show_runs_of)
@@ -59,6 +61,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.jobs_page, "&Jobs")
         self.tabs.addTab(self.activity, "&Activity")
         self.tabs.addTab(self.data_page, "&Data")
+        self.tabs.addTab(self.metrics, "&Metrics")
         self.tabs.addTab(self.settings_page, "&Settings")
         self.tabs.setAccessibleName("Pages")
         self.welcome = welcome_for(app.home, run_job=app.run_job)
@@ -73,7 +76,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Starting…")
         self.drop_menu: QMenu | None = None
 
-        for i, key in enumerate(("Ctrl+1", "Ctrl+2", "Ctrl+3", "Ctrl+4")):
+        for i, key in enumerate(("Ctrl+1", "Ctrl+2", "Ctrl+3", "Ctrl+4", "Ctrl+5")):
             QShortcut(QKeySequence(key), self, activated=lambda i=i: self.tabs.setCurrentIndex(i))
         QShortcut(QKeySequence.StandardKey.New, self, activated=lambda: app.edit_job(None))
         QShortcut(QKeySequence.StandardKey.Find, self, activated=self.find_runs)

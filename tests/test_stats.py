@@ -1,0 +1,197 @@
+"""Health and metrics on a known history: exact figures from the store, the one overview
+that the CLI and the window share, and ``trayjobs stats`` as a user runs it."""
+
+from __future__ import annotations
+
+import json
+from textwrap import dedent
+
+import pytest
+
+from helpers import trayjobs
+from trayjobs.config import parse_config
+from trayjobs.overview import Health, job_health, job_overview, rate_text
+from trayjobs.store import RunStore
+
+NOW = 1_800_000_000.0
+H = 3600.0
+
+CONFIG = dedent("""
+    [jobs.bank]
+    kind = "demo"
+    tags = ["money", "home"]
+
+    [jobs.tidy]
+    kind = "demo"
+    tags = ["home"]
+    every = "1h"
+
+    [jobs.idle]
+    kind = "demo"
+""")
+
+
+def put(store: RunStore, job: str, state: str, *, created: float, took: float | None = 1.0,
+        wait: float = 0.0, warnings: int = 0) -> None:
+    started = None if took is None else created + wait
+    finished = None if took is None else started + took
+    store._execute(
+        "INSERT INTO runs (job, kind, trigger, state, created_at, started_at, finished_at,"
+        " updated_at, warnings) VALUES (?, 'demo', 'schedule', ?, ?, ?, ?, ?, ?)",
+        (job, state, created, started, finished, created, warnings))
+
+
+@pytest.fixture
+def history(tmp_path) -> RunStore:
+    """bank, in the last 7 days: successes of 1..10 s, one of 20 s with warnings, two
+    failures, one cancelled, one waiting; and a 100 s success 8 days ago."""
+    store = RunStore(tmp_path / "runs.db")
+    put(store, "bank", "succeeded", created=NOW - 8 * 86400, took=100)
+    for i, took in enumerate([3, 1, 4, 10, 5, 9, 2, 6, 8, 7]):
+        put(store, "bank", "succeeded", created=NOW - 50 * H + i * H, took=took, wait=2.0)
+    put(store, "bank", "failed", created=NOW - 30 * H, took=0.5)
+    put(store, "bank", "succeeded", created=NOW - 20 * H, took=20, warnings=3)
+    put(store, "bank", "cancelled", created=NOW - 10 * H, took=None)
+    put(store, "bank", "failed", created=NOW - 5 * H, took=0.5, wait=4.0)
+    put(store, "bank", "queued", created=NOW - 1, took=None)
+    put(store, "tidy", "succeeded", created=NOW - 2 * H, took=2)
+    yield store
+    store.close()
+
+
+def test_health_figures_are_exact_on_a_known_history(history):
+    h = job_health(history, ["bank", "tidy", "idle"], now=NOW)
+    bank = h["bank"]
+    assert (bank.runs, bank.succeeded, bank.warned, bank.failed) == (14, 11, 1, 2)
+    assert bank.success_rate == pytest.approx(11 / 13)
+    # nearest rank over the 11 successes in the window: 1..10 s and 20 s
+    assert (bank.p50, bank.p95) == (6.0, 20.0)
+    assert bank.waiting == 1
+    assert bank.last_success_at == NOW - 20 * H + 20
+    assert bank.recent[-4:] == ("failed", "warning", "cancelled", "failed")
+    assert len(bank.recent) == 15  # every ended run: the queued one is not
+    assert rate_text(bank) == "85 % · 1 warned"
+    assert h["idle"] == Health()
+    assert rate_text(h["idle"]) == ""
+    # The older run counts once the window reaches it.
+    older = job_health(history, ["bank"], since=NOW - 9 * 86400, now=NOW)["bank"]
+    assert (older.succeeded, older.p95) == (12, 100.0)
+
+
+def test_metrics_buckets_runs_failures_durations_and_wait(history):
+    buckets = history.metrics(since=NOW - 6 * H, until=NOW, bucket=H)
+    assert len(buckets) == 6
+    assert [b["runs"] for b in buckets] == [0, 1, 0, 0, 1, 1]
+    assert [b["failed"] for b in buckets] == [0, 1, 0, 0, 0, 0]
+    assert buckets[1]["wait_avg"] == 4.0
+    assert buckets[4]["duration_avg"] == 2.0
+    assert buckets[0] == {"start": NOW - 6 * H, "runs": 0, "failed": 0, "warned": 0,
+                          "duration_avg": None, "wait_avg": None}
+    only_tidy = history.metrics(since=NOW - 6 * H, until=NOW, bucket=H, jobs=["tidy"])
+    assert [b["runs"] for b in only_tidy] == [0, 0, 0, 0, 1, 0]
+
+
+def test_the_hourly_sums_follow_every_change_to_the_runs(history):
+    """run_hours, kept by triggers, always equals a count of the runs themselves: after
+    inserts, a run that starts and ends, a success that gains warnings, and a prune."""
+    def recount():
+        return history._query(
+            "SELECT CAST(created_at / 3600 AS INTEGER) AS hour, job, count(*) AS runs,"
+            " sum(state = 'failed') AS failed, sum(state = 'succeeded' AND warnings > 0)"
+            " AS warned, sum(state = 'succeeded') AS succeeded FROM runs GROUP BY hour, job"
+            " ORDER BY hour, job")
+
+    def sums():
+        return history._query("SELECT hour, job, runs, failed, warned, succeeded"
+                              " FROM run_hours WHERE runs != 0 ORDER BY hour, job")
+
+    assert sums() == recount()
+    waiting = history.list_runs(state="queued")[0]["id"]
+    history.update_run(waiting, state="running", started_at=NOW)
+    history.set_progress(waiting, 1, 2, "files", "half")
+    history.update_run(waiting, state="succeeded", finished_at=NOW + 4, warnings=2)
+    assert sums() == recount()
+    assert history.metrics(since=NOW - H, until=NOW, bucket=H)[0]["duration_avg"] == 4.0
+    history.prune(keep_days=1, keep_runs=100, keep_failed_days=1, now=NOW)
+    assert sums() == recount()
+    assert history.job_health(since=NOW - 30 * 86400)["bank"]["runs"] == 4  # of the last day
+
+
+def test_one_overview_feeds_the_cli_and_the_window(history, monkeypatch):
+    """trayjobs jobs, trayjobs stats and the window's job list all read job_overview /
+    job_health: the same rows, computed once."""
+    import trayjobs.cli as cli
+    import trayjobs.overview as overview
+    import trayjobs.ui.app as ui_app
+    cfg = parse_config(CONFIG)
+    rows = job_overview(cfg, history, paused_all=False, now=NOW)
+    assert [r["name"] for r in rows] == ["bank", "tidy", "idle"]
+    assert rows[0]["tags"] == ["money", "home"]
+    assert rows[0]["health"].failed == 2
+    assert rows[1]["next_run_at"] is not None and rows[0]["next_run_at"] is None
+    calls = []
+    real = overview.job_overview
+
+    def counting(*a, **kw):
+        calls.append(kw.get("paused_all"))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(overview, "job_overview", counting)
+
+    class Eng:
+        config, store = cfg, history
+
+        def paused(self):
+            return False
+
+    data = ui_app.load_jobs(Eng())
+    assert [r["name"] for r in data["rows"]] == ["bank", "tidy", "idle"]
+    assert [r["health"] for r in data["rows"]] == [
+        r["health"] for r in real(cfg, history, paused_all=False)]
+    assert calls == [False]
+    assert "job_overview" in cli.cmd_jobs.__code__.co_names
+
+
+def test_tags_are_a_common_key_and_must_be_words():
+    cfg = parse_config('[jobs.a]\nkind = "demo"\ntags = ["home", "money"]\n')
+    assert not cfg.errors and cfg.jobs["a"].common.tags == ["home", "money"]
+    bad = parse_config('[jobs.a]\nkind = "demo"\ntags = "home"\n')
+    assert bad.errors and "tags" in str(bad.errors[0])
+
+
+def test_trayjobs_stats_prints_the_figures_and_json(home):
+    home.config_file.write_text(CONFIG)
+    import time
+    now = time.time()
+    store = RunStore(home.runs_db)
+    for took in (1, 2, 3, 4):
+        put(store, "bank", "succeeded", created=now - 3 * H, took=took)
+    put(store, "bank", "failed", created=now - 2 * H)
+    put(store, "tidy", "succeeded", created=now - 40 * 86400, took=5)
+    store.close()
+
+    out = trayjobs(home, "stats")
+    assert out.returncode == 0, out.stderr
+    lines = {l.split()[0]: l for l in out.stdout.splitlines()[3:]}
+    assert "80 %" in lines["bank"] and "2.0 s / 4.0 s" in lines["bank"]
+    assert lines["bank"].rstrip().endswith("++++x")
+    assert "never" in lines["idle"]
+
+    js = json.loads(trayjobs(home, "stats", "--json", "--tag", "home", "--since", "30d").stdout)
+    assert set(js["jobs"]) == {"bank", "tidy"}
+    bank = js["jobs"]["bank"]
+    assert (bank["succeeded"], bank["failed"], bank["p50"], bank["p95"]) == (4, 1, 2.0, 4.0)
+    assert bank["success_rate"] == 0.8 and bank["recent"][-1] == "failed"
+    assert js["jobs"]["tidy"]["runs"] == 0  # 40 days ago: outside the window
+    assert js["window_seconds"] == 30 * 86400
+
+    one = json.loads(trayjobs(home, "stats", "--json", "--job", "tidy", "--since", "60d").stdout)
+    assert list(one["jobs"]) == ["tidy"] and one["jobs"]["tidy"]["p50"] == 5.0
+
+    bad = trayjobs(home, "stats", "--since", "soon")
+    assert bad.returncode == 2 and "--since" in bad.stderr
+
+    jobs = trayjobs(home, "jobs", "--tag", "money")
+    assert jobs.returncode == 0, jobs.stderr
+    assert "bank" in jobs.stdout and "tidy" not in jobs.stdout
+    assert "80 %" in jobs.stdout and "P50 / P95" in jobs.stdout

@@ -1,0 +1,146 @@
+"""The Jobs page's health columns and tag filter, the Activity page's tag filter, and the
+Metrics page painted with data and with none."""
+
+from __future__ import annotations
+
+import time
+from textwrap import dedent
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+
+from trayjobs.store import RunStore
+from trayjobs.ui.jobs_model import RECENT_ROLE, JobsModel
+from trayjobs.ui.theme import state_colour
+from ui_support import make_app, until  # noqa: F401 (a fixture)
+
+CONFIG = dedent("""
+    [jobs.bank]
+    kind = "demo"
+    steps = 1
+    step_time = 0
+    tags = ["money", "home"]
+
+    [jobs.tidy]
+    kind = "demo"
+    steps = 1
+    step_time = 0
+    tags = ["home"]
+
+    [jobs.other]
+    kind = "demo"
+    steps = 1
+    step_time = 0
+""")
+
+
+def fill(home, now: float) -> None:
+    store = RunStore(home.runs_db)
+    rows = []
+    for i, took in enumerate([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]):
+        t = now - 3600 * (i + 2)
+        rows.append(("bank", "succeeded", t, t, t + took, 0))
+    rows.append(("bank", "failed", now - 1800, now - 1800, now - 1799, 0))
+    rows.append(("tidy", "succeeded", now - 900, now - 890, now - 880, 2))
+    with store.transaction() as conn:
+        conn.executemany("INSERT INTO runs (job, kind, trigger, state, created_at, started_at,"
+                         " finished_at, warnings) VALUES (?, 'demo', 'cli', ?, ?, ?, ?, ?)", rows)
+    store.close()
+
+
+def cell(app, job: str, col: int, role=Qt.ItemDataRole.DisplayRole):
+    m = app.window.jobs_model
+    return m.index(m.row_of(job), col).data(role)
+
+
+def test_jobs_page_shows_health_and_filters_by_tag(make_app, home, qtbot):
+    fill(home, time.time())
+    app = make_app(CONFIG)
+    assert cell(app, "bank", JobsModel.SUCCESS) == "91 %"
+    assert cell(app, "bank", JobsModel.DURATION) == "5.0 s / 10 s"
+    assert cell(app, "bank", JobsModel.LAST_OK).endswith("ago")
+    assert cell(app, "other", JobsModel.LAST_OK) == "never"
+    assert cell(app, "tidy", JobsModel.SUCCESS) == "100 %"
+    assert cell(app, "tidy", JobsModel.SUCCESS, Qt.ItemDataRole.ToolTipRole) == (
+        "1 of 1 succeeded (1 with warnings) over the last 7 days")
+    recent = cell(app, "bank", JobsModel.RECENT, RECENT_ROLE)
+    assert len(recent) == 11 and recent[-1] == "failed"
+    assert "1 failed" in cell(app, "bank", JobsModel.RECENT, Qt.ItemDataRole.ToolTipRole)
+
+    page = app.window.jobs_page
+    assert [page.tag_box.itemData(i) for i in range(page.tag_box.count())] == [
+        None, "home", "money"]
+    page.tag_box.setCurrentIndex(page.tag_box.findData("money"))
+    assert page.visible_jobs() == ["bank"]
+    page.tag_box.setCurrentIndex(page.tag_box.findData("home"))
+    assert page.visible_jobs() == ["bank", "tidy"]
+    page.tag_box.setCurrentIndex(0)
+    assert page.visible_jobs() == ["bank", "tidy", "other"]
+
+    # The sparkline is painted: the failed run's colour is in the cell.
+    app.window.show()
+    view = page.view
+    index = app.window.jobs_model.index(0, JobsModel.RECENT)
+    view.scrollTo(index)
+    until(qtbot, lambda: view.viewport().rect().contains(view.visualRect(index)))
+    image = view.viewport().grab(view.visualRect(index)).toImage().convertToFormat(
+        QImage.Format.Format_RGB32)
+    failed = state_colour("failed").rgb()
+    assert any(image.pixel(x, y) == failed for x in range(image.width())
+               for y in range(image.height()))
+
+
+def shown_jobs(model) -> set[str]:
+    return {model.run_at(r)["job"] for r in range(model.rowCount())}
+
+
+def test_activity_page_filters_by_tag(make_app, home, qtbot):
+    fill(home, time.time())
+    app = make_app(CONFIG)
+    act, model = app.window.activity, app.window.runs_model
+    until(qtbot, lambda: shown_jobs(model) == {"bank", "tidy"})  # "other" never ran
+    act.tag_box.setCurrentIndex(act.tag_box.findData("money"))
+    assert act.current_filter().job == ("bank",)
+    until(qtbot, lambda: model.rowCount() == 11 and shown_jobs(model) == {"bank"})
+    act.clear_filters()
+    assert act.tag_box.currentData() is None
+    until(qtbot, lambda: model.rowCount() == 12)
+
+
+def colours_in(widget) -> set[int]:
+    image = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    return {image.pixel(x, y) for x in range(0, image.width(), 2)
+            for y in range(0, image.height(), 2)}
+
+
+def test_metrics_page_paints_with_data(make_app, home, qtbot):
+    now = time.time()
+    fill(home, now)
+    app = make_app(CONFIG)
+    page = app.window.metrics
+    app.window.show()
+    app.window.tabs.setCurrentWidget(page)
+    until(qtbot, lambda: page.loads > 0)
+    assert page.summary.text() == "12 runs · 1 failed · 1 with warnings"
+    assert len(page.buckets) == 24 and sum(b["runs"] for b in page.buckets) == 12
+    assert sum(b["failed"] for b in page.buckets) == 1
+    assert page.runs_chart.peak() in (1, 2)  # two runs share an hour, or not: the clock says
+    assert page.duration_chart.peak() == 10
+    assert state_colour("failed").rgb() in colours_in(page.runs_chart)
+
+    page.tag_box.setCurrentIndex(page.tag_box.findData("money"))
+    assert page.summary.text() == "11 runs · 1 failed · 0 with warnings"
+    page.period_box.setCurrentIndex(2)
+    assert len(page.buckets) == 30
+
+
+def test_metrics_page_paints_empty(make_app, qtbot):
+    app = make_app(CONFIG)
+    page = app.window.metrics
+    app.window.show()
+    app.window.tabs.setCurrentWidget(page)
+    until(qtbot, lambda: page.loads > 0)
+    assert page.summary.text() == "No runs in this period"
+    assert page.runs_chart.peak() == 0
+    assert "nothing in this period" in page.runs_chart.accessibleDescription()
+    assert len(colours_in(page.wait_chart)) > 1  # its title, axis and message are drawn
