@@ -18,7 +18,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea,
                                QVBoxLayout, QWidget)
 
-from ..demo import write_sample
+from ..samples import write_sample
 from ..firstrun import (ACTIVITY_REPORT, CLEANUP_JOB, DATA_REPORT, ExampleSetup, dismiss_welcome,
                         example_setup)
 from ..paths import Home
