@@ -51,6 +51,15 @@ class CleanupKind(JobKind):
             journal.close()
 
     @classmethod
+    def problems(cls, params: CleanupParams) -> list[tuple[str, str]]:
+        if not params.filters and not params.preview:
+            # Every item in the folders would be trashed, moved or deleted: almost surely a
+            # form left half-filled; a person who means it can say so with a rule.
+            return [("filters", "with no rules it would act on everything in its folders; "
+                                "add a rule, or switch preview on")]
+        return []
+
+    @classmethod
     def changed_something(cls, result: dict[str, Any]) -> bool:
         return bool(result.get("acted") or result.get("folders_removed"))
 
