@@ -446,3 +446,20 @@ def test_run_details_are_live_progress_time_log_and_timeline(make_app, qtbot):
     assert dlg.log.toPlainText().count("attempt 1 of ") == 1
     assert dlg.timeline.topLevelItem(0).text(3) == "succeeded"
     dlg.close()
+
+
+def test_the_tray_always_shows_the_app_icon_with_a_badge(app):
+    from PySide6.QtGui import QColor
+    from trayjobs.ui.icons import icon
+    own = icon("trayjobs").pixmap(32, 32).toImage()
+    for state, badge in (("failed", 2), ("warning", 1), ("running", 0), ("idle", 0)):
+        app.tray.set_state(state, "tip", badge=badge)
+        shown = app.tray.icon.icon().pixmap(32, 32).toImage()
+        # the top left is the app's own icon (a whole red tile read as a "no entry" sign)
+        assert shown.pixelColor(4, 16) == own.pixelColor(4, 16), state
+        corner = shown.pixelColor(27, 27)
+        if state == "failed":
+            assert corner.red() > 180 and corner.green() < 90, corner.name()
+        elif state == "idle":
+            assert corner == own.pixelColor(27, 27)
+    assert QColor(own.pixelColor(4, 16)).blue() > 150

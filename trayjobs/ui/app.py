@@ -325,7 +325,7 @@ class TrayApp(QObject, Commands):
         state, tip = tray_status(running=self.running_snapshot(), next_job=nxt,
                                  paused=self.paused, failed=self.unseen_failures,
                                  warned=self.unseen_warnings)
-        self.tray.set_state(state, tip)
+        self.tray.set_state(state, tip, badge=self.unseen_failures + self.unseen_warnings)
 
 
 def load_jobs(eng: Engine) -> dict[str, Any]:
