@@ -146,14 +146,19 @@ class ActivityPage(QWidget):
         vh.setDefaultSectionSize(self.fontMetrics().height() + 10)
         self.view.setItemDelegateForColumn(RunsModel.PROGRESS, ProgressDelegate(self.view))
         hdr = self.view.horizontalHeader()
-        hdr.setStretchLastSection(True)
+        hdr.setStretchLastSection(True)  # the summary gets the room
         hdr.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        hdr.setResizeContentsPrecision(200)  # measure the rows near the top, not 100,000
         em = self.fontMetrics().averageCharWidth()
-        for col, chars in ((RunsModel.ID, 6), (RunsModel.STATE, 17), (RunsModel.JOB, 16),
-                           (RunsModel.TRIGGER, 9), (RunsModel.PROGRESS, 42),
+        for col, chars in ((RunsModel.ID, 6), (RunsModel.STATE, 12), (RunsModel.JOB, 14),
+                           (RunsModel.TRIGGER, 9), (RunsModel.PROGRESS, 24),
                            (RunsModel.ATTEMPT, 5), (RunsModel.STARTED, 11),
                            (RunsModel.DURATION, 9)):
             hdr.resizeSection(col, em * chars + 16)
+        self._fit = QTimer(self, singleShot=True, interval=250)
+        self._fit.timeout.connect(self.fit_columns)
+        for sig in (model.loaded, model.rowsInserted, model.dataChanged, model.modelReset):
+            sig.connect(lambda *_: self._fit.start())
         self.view.activated.connect(self._open_index)  # a double-click or Enter, once
 
         lay = QVBoxLayout(self)
@@ -236,6 +241,17 @@ class ActivityPage(QWidget):
         custom = self.range_box.currentText() == "Between dates"
         self.first_date.setVisible(custom)
         self.last_date.setVisible(custom)
+
+    def fit_columns(self) -> None:
+        """Columns as wide as what they show (a retry countdown, a long job name, up to a
+        limit), the progress column only while something runs; the summary takes the rest."""
+        self.view.setColumnHidden(RunsModel.PROGRESS, not self.model.any_running())
+        limit = self.fontMetrics().averageCharWidth() * 32
+        for col in (RunsModel.ID, RunsModel.STATE, RunsModel.JOB, RunsModel.TRIGGER,
+                    RunsModel.ATTEMPT, RunsModel.STARTED, RunsModel.DURATION):
+            wanted = max(self.view.sizeHintForColumn(col),
+                         self.view.horizontalHeader().sectionSizeHint(col))
+            self.view.setColumnWidth(col, min(wanted, limit))
 
     def focus_search(self) -> None:
         self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
