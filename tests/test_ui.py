@@ -51,7 +51,8 @@ def test_tray_run_now_drives_a_run_to_success_in_the_window(make_app, qtbot):
 
 def test_tray_menu_has_every_entry(app):
     assert app.tray.texts() == ["Open trayjobs", "Run now", "Running", "Pause all",
-                                "Recent failures", "Open latest report", "Open data folder",
+                                "Needs attention", "Recent failures", "Open latest report",
+                                "Open data folder",
                                 "Quit"]
     assert app.tray.texts("runNow") == ["count", "fails"]
     assert not app.tray.action("latestReport").isEnabled()  # no report yet

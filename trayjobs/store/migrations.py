@@ -86,6 +86,15 @@ def _m006_run_warnings(db: "sqlite_utils.Database") -> None:
                " AND warnings > 0")
 
 
+def _m007_run_seen(db: "sqlite_utils.Database") -> None:
+    # Whether someone looked at a run that needs attention (failed for good, or succeeded
+    # with warnings): it stays in "Needs attention" and badges the tray until then. Runs
+    # from before are taken as seen: an old history does not all need attention at once.
+    db.execute("ALTER TABLE runs ADD COLUMN seen INTEGER NOT NULL DEFAULT 0")
+    # The filter reads failed and succeeded runs through runs_state_id; no index of its own.
+    db.execute("UPDATE runs SET seen = 1")
+
+
 MIGRATIONS: list[tuple[str, Any]] = [
     ("001_initial", _m001_initial),
     ("002_watch_files", _m002_watch_files),
@@ -93,4 +102,5 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("004_attempt_died", _m004_attempt_died),
     ("005_scheduled_runs", _m005_scheduled_runs),
     ("006_run_warnings", _m006_run_warnings),
+    ("007_run_seen", _m007_run_seen),
 ]

@@ -100,6 +100,11 @@ class Tray:
 
         self._add(m, "Resume" if app.paused else "Pause all", app.toggle_pause, "pause")
 
+        waiting = app.unseen_failures + app.unseen_warnings
+        act = self._add(m, f"Needs attention ({waiting})" if waiting else "Needs attention",
+                        app.show_attention, "attention")
+        act.setEnabled(bool(waiting))
+
         failures = app.recent_failures()[:5]
         fm = m.addMenu("Recent failures")
         fm.setObjectName("failures")
