@@ -464,3 +464,41 @@ def test_the_tray_always_shows_the_app_icon_with_a_badge(app):
         elif state == "idle":
             assert corner == own.pixelColor(27, 27)
     assert QColor(own.pixelColor(4, 16)).blue() > 150
+
+
+def test_a_cleanup_preview_is_applied_from_its_details(make_app, qtbot, tmp_path):
+    src, dest = tmp_path / "Scratch", tmp_path / "Old"
+    src.mkdir()
+    old = time.time() - 90 * 86400
+    for name in ("a.log", "b.log"):
+        (src / name).write_text("x")
+        os.utime(src / name, (old, old))
+    ta = make_app(dedent(f"""
+        [jobs.tidy]
+        kind = "cleanup"
+        locations = ["{src}"]
+        filters = [{{ age = "older than 30d" }}]
+        action = {{ move = "{dest}" }}
+        preview = true
+    """))
+    ta.run_job("tidy")
+    until(qtbot, lambda: find_run(ta, "tidy", "succeeded"), timeout=20_000)
+    preview = find_run(ta, "tidy", "succeeded")
+    (src / "c.log").write_text("x")  # arrives after the preview: not part of it
+    os.utime(src / "c.log", (old, old))
+    dlg = ta.open_run(preview["id"])
+    until(qtbot, lambda: dlg.run is not None and dlg.apply_btn.isEnabled())
+    assert dlg.apply_btn.isVisible() and not dlg.undo_btn.isEnabled()
+    dlg.apply_btn.click()
+    until(qtbot, lambda: dest.is_dir() and sorted(p.name for p in dest.iterdir())
+          == ["a.log", "b.log"], timeout=20_000)
+    assert sorted(p.name for p in src.iterdir()) == ["c.log"]
+    until(qtbot, lambda: any(r["id"] != preview["id"] and r["state"] == "succeeded"
+                             for r in ta.window.runs_model.loaded_runs()), timeout=20_000)
+    applied = next(r for r in ta.window.runs_model.loaded_runs() if r["id"] != preview["id"])
+    assert applied["inputs"]["plan"]["from_run"] == preview["id"]
+    details = ta.details  # the applied run's own window opened
+    until(qtbot, lambda: details.run_id == applied["id"] and details.run is not None)
+    assert not details.apply_btn.isVisible()
+    details.close()
+    dlg.close()

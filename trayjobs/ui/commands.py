@@ -113,6 +113,19 @@ class Commands:
             self.service.call(lambda: eng.cancel(run_id), lambda r: self.status(
                 f"Run {run_id} cancelled" if r == "cancelled" else f"Asked run {run_id} to stop"))
 
+    def apply_preview(self, run_id: int) -> None:
+        """Run exactly what preview run ``run_id`` listed, and show the new run."""
+        eng = self._engine()
+        if eng is None:
+            return
+
+        def done(new: int) -> None:
+            self.status(f"Applying the preview of run {run_id} as run {new}")
+            self.open_run(new)
+
+        self.service.call(lambda: eng.apply_preview(run_id), done,
+                          lambda exc: self.status(str(exc)))
+
     def cancel_runs(self, run_ids: list[int]) -> None:
         for rid in run_ids:
             self.cancel_run(rid)
