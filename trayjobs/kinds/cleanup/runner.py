@@ -20,6 +20,7 @@ from typing import Any
 from ...context import JobContext
 from ...durations import parse_duration
 from ...errors import JobFailed
+from ...textfmt import escape_undecodable
 from .actions import Item, Skip, Workspace
 from .actions.base import item_from_stat
 from .actions.trash import reserve, send_to_trash, unreserve
@@ -234,11 +235,12 @@ class Runner:
         names = {x.name for x in entries}
         items: list[Item] = []
         for e in matched:
-            if self.only is not None and e.path not in self.only:
+            if self.only is not None and escape_undecodable(e.path) not in self.only:
                 continue  # not in the preview being applied
             try:
                 item = self._item(e, scope.root)
-                if self.only is not None and self.only[e.path] != (item.size, item.mtime_ns):
+                if self.only is not None and self.only[escape_undecodable(e.path)] != (
+                        item.size, item.mtime_ns):
                     raise Skip("changed since the preview")
                 if item.is_dir and self._holds_mount(item.path, scope):
                     continue
@@ -395,7 +397,9 @@ class Runner:
     def succeeded(self, item: Item, *, count: bool = True) -> None:
         if count and self.dry:
             if len(self.plan) < PLANNED_CAP:
-                self.plan.append({"path": item.path, "size": item.size, "mtime_ns": item.mtime_ns})
+                # as stored text (a name that is not UTF-8 escaped), compared the same way
+                self.plan.append({"path": escape_undecodable(item.path), "size": item.size,
+                                  "mtime_ns": item.mtime_ns})
             else:
                 self.plan_cut = True
         if count:
