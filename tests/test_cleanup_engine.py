@@ -40,3 +40,36 @@ def test_preview_run_and_undo_through_the_engine(make_engine, root, trash_dir):
     outcome = undo_run(eng, done["id"])
     assert outcome["summary"] == f"undid 2 actions of run {done['id']}"
     assert snapshot(root) == before
+
+
+def test_applying_a_preview_does_exactly_what_it_listed(make_engine, root, trash_dir):
+    import os
+
+    from trayjobs.errors import UserError
+    put(root, "a.zip", "a", age_days=40)
+    put(root, "b.zip", "b", age_days=40)
+    put(root, "c.zip", "c", age_days=40)
+    eng = make_engine(f"""
+        [jobs.tidy]
+        kind = "cleanup"
+        locations = ["{root}"]
+        filters = [{{ age = "older than 30d" }}]
+        preview = true
+    """)
+    preview = eng.watcher.wait(eng.submit("tidy"))  # the job is in preview mode
+    assert preview["result"]["dry_run"] and len(preview["result"]["plan"]) == 3
+    assert files(root) == {"a.zip", "b.zip", "c.zip"}
+    # After the preview: a new matching file (not previewed), one changed, one as it was.
+    put(root, "d.zip", "d", age_days=40)
+    (root / "b.zip").write_text("bigger now")
+    old = os.stat(root / "a.zip").st_mtime
+    os.utime(root / "b.zip", (old, old))
+    applied = eng.watcher.wait(eng.apply_preview(preview["id"]))
+    assert applied["state"] == "succeeded", applied
+    assert applied["inputs"]["plan"]["from_run"] == preview["id"]
+    assert applied["result"]["from_preview"] == preview["id"] and not applied["result"]["dry_run"]
+    assert trashed(trash_dir) == {"a.zip", "c.zip"}
+    assert files(root) == {"b.zip", "d.zip"}
+    assert any(p["reason"] == "changed since the preview" for p in applied["result"]["problems"])
+    with pytest.raises(UserError, match="not a finished preview"):
+        eng.apply_preview(applied["id"])

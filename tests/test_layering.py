@@ -6,6 +6,8 @@ import pkgutil
 import subprocess
 import sys
 
+from pathlib import Path
+
 import trayjobs
 
 
@@ -18,3 +20,31 @@ def test_core_modules_import_without_qt():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert len(core) >= 15
+
+
+def _trayjobs_imports(path) -> set[str]:
+    """Every trayjobs module ``path`` imports, also inside functions."""
+    import ast
+    package = path.relative_to(ROOT).parent.parts  # ('trayjobs', 'ui') for trayjobs/ui/x.py
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = list(package[: len(package) - node.level + 1]) if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            found.add(module)
+            found.update(f"{module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    return {m for m in found if m.startswith("trayjobs")}
+
+
+ROOT = Path(trayjobs.__file__).parent.parent
+
+
+def test_the_window_does_not_import_the_demo_that_starts_it():
+    # trayjobs.demo starts the app; the app importing the demo back made a cycle
+    # (ui.welcome -> demo -> ui.app) just to reach the sample files
+    ui = Path(trayjobs.__file__).parent / "ui"
+    offenders = {str(p.relative_to(ROOT)) for p in ui.rglob("*.py")
+                 if "trayjobs.demo" in _trayjobs_imports(p)}
+    assert not offenders

@@ -107,3 +107,23 @@ def test_a_failing_step_leaves_neither_its_changes_nor_its_record(tmp_path, monk
     assert "half_done" not in tables
     assert recorded(path) == ALL
     assert path.with_name("runs.db.before-900_broken").exists()
+
+
+def test_old_failures_do_not_all_need_attention_at_once(tmp_path):
+    # 008_run_seen: runs from before it are taken as seen; new ones need a look.
+    path = tmp_path / "runs.db"
+    write_first_release_db(path)
+    store = RunStore(path)
+    try:
+        assert store.get_run(7)["seen"] == 1
+        assert store.list_runs(state="attention") == []
+        rid = store.create_run("bank", kind="import", trigger="manual", state="failed")
+        warned = store.create_run("bank", kind="import", trigger="manual", state="succeeded")
+        store.update_run(warned, warnings=2)
+        store.create_run("bank", kind="import", trigger="manual", state="succeeded")
+        assert [r["id"] for r in store.list_runs(state="attention")] == [warned, rid]
+        assert store.attention_counts() == {"failed": 1, "warning": 1}
+        assert store.mark_seen([rid, 7]) == 1
+        assert store.attention_counts() == {"failed": 0, "warning": 1}
+    finally:
+        store.close()

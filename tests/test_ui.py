@@ -51,7 +51,8 @@ def test_tray_run_now_drives_a_run_to_success_in_the_window(make_app, qtbot):
 
 def test_tray_menu_has_every_entry(app):
     assert app.tray.texts() == ["Open trayjobs", "Run now", "Running", "Pause all",
-                                "Recent failures", "Open latest report", "Open data folder",
+                                "Needs attention", "Recent failures", "Open latest report",
+                                "Open data folder",
                                 "Quit"]
     assert app.tray.texts("runNow") == ["count", "fails"]
     assert not app.tray.action("latestReport").isEnabled()  # no report yet
@@ -445,4 +446,59 @@ def test_run_details_are_live_progress_time_log_and_timeline(make_app, qtbot):
     until(qtbot, lambda: not dlg.progress.isVisibleTo(dlg))
     assert dlg.log.toPlainText().count("attempt 1 of ") == 1
     assert dlg.timeline.topLevelItem(0).text(3) == "succeeded"
+    dlg.close()
+
+
+def test_the_tray_always_shows_the_app_icon_with_a_badge(app):
+    from PySide6.QtGui import QColor
+    from trayjobs.ui.icons import icon
+    own = icon("trayjobs").pixmap(32, 32).toImage()
+    for state, badge in (("failed", 2), ("warning", 1), ("running", 0), ("idle", 0)):
+        app.tray.set_state(state, "tip", badge=badge)
+        shown = app.tray.icon.icon().pixmap(32, 32).toImage()
+        # the top left is the app's own icon (a whole red tile read as a "no entry" sign)
+        assert shown.pixelColor(4, 16) == own.pixelColor(4, 16), state
+        corner = shown.pixelColor(27, 27)
+        if state == "failed":
+            assert corner.red() > 180 and corner.green() < 90, corner.name()
+        elif state == "idle":
+            assert corner == own.pixelColor(27, 27)
+    assert QColor(own.pixelColor(4, 16)).blue() > 150
+
+
+def test_a_cleanup_preview_is_applied_from_its_details(make_app, qtbot, tmp_path):
+    src, dest = tmp_path / "Scratch", tmp_path / "Old"
+    src.mkdir()
+    old = time.time() - 90 * 86400
+    for name in ("a.log", "b.log"):
+        (src / name).write_text("x")
+        os.utime(src / name, (old, old))
+    ta = make_app(dedent(f"""
+        [jobs.tidy]
+        kind = "cleanup"
+        locations = ["{src}"]
+        filters = [{{ age = "older than 30d" }}]
+        action = {{ move = "{dest}" }}
+        preview = true
+    """))
+    ta.run_job("tidy")
+    until(qtbot, lambda: find_run(ta, "tidy", "succeeded"), timeout=20_000)
+    preview = find_run(ta, "tidy", "succeeded")
+    (src / "c.log").write_text("x")  # arrives after the preview: not part of it
+    os.utime(src / "c.log", (old, old))
+    dlg = ta.open_run(preview["id"])
+    until(qtbot, lambda: dlg.run is not None and dlg.apply_btn.isEnabled())
+    assert dlg.apply_btn.isVisible() and not dlg.undo_btn.isEnabled()
+    dlg.apply_btn.click()
+    until(qtbot, lambda: dest.is_dir() and sorted(p.name for p in dest.iterdir())
+          == ["a.log", "b.log"], timeout=20_000)
+    assert sorted(p.name for p in src.iterdir()) == ["c.log"]
+    until(qtbot, lambda: any(r["id"] != preview["id"] and r["state"] == "succeeded"
+                             for r in ta.window.runs_model.loaded_runs()), timeout=20_000)
+    applied = next(r for r in ta.window.runs_model.loaded_runs() if r["id"] != preview["id"])
+    assert applied["inputs"]["plan"]["from_run"] == preview["id"]
+    details = ta.details  # the applied run's own window opened
+    until(qtbot, lambda: details.run_id == applied["id"] and details.run is not None)
+    assert not details.apply_btn.isVisible()
+    details.close()
     dlg.close()

@@ -7,14 +7,14 @@ import time
 from datetime import datetime
 from types import SimpleNamespace
 
-from PySide6.QtCore import QTime
+from PySide6.QtCore import Qt, QTime
 
 from trayjobs.ui.editor import JobEditor
 from trayjobs.ui.editor.trigger import days_cron, every_parts, next_runs, parse_days_cron
 from trayjobs.ui.jobs_model import JobsModel
 from trayjobs.schedule import Cron
 
-from ui_support import CONFIG, app, find_run, make_app, until  # noqa: F401
+from ui_support import CONFIG, answer_next_box, app, find_run, make_app, until  # noqa: F401
 
 
 def editor(qtbot, home, *, name=None, values=None, text=CONFIG) -> JobEditor:
@@ -221,3 +221,66 @@ def test_import_preview_takes_files_waiting_in_its_watched_folder(qtbot, home, t
     assert dlg.preview_files == [str(inbox / "a.csv")]
     assert dlg.files_label.text() == "a.csv"
     assert "preview of a.csv: 2 columns" in dlg.preview.summary.text()
+
+
+def test_messages_name_the_field_in_words_and_rules_keep_their_size(qtbot, home, tmp_path):
+    values = {"kind": "cleanup", "locations": [str(tmp_path)],
+              "filters": [{"age": "old"}, {"size": "huge"}]}
+    dlg = editor(qtbot, home, name="tidy", values=values)
+    dlg.resize(760, 420)  # short: the form scrolls rather than squeezing the rules
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    assert not dlg.validate()
+    text = dlg.rows["filters"].error.text()
+    assert "Filters, rule 1: age 'old'" in text and "Filters, rule 2: size 'huge'" in text
+    assert "age.age" not in text and "item" not in text
+    qtbot.wait(0)
+    for rule in dlg.rows["filters"].editor.rows:
+        assert rule.height() >= rule.sizeHint().height()
+        assert rule.text.height() >= rule.text.sizeHint().height()
+    dlg.rows["locations"].editor.set_value(True, [])
+    assert not dlg.validate()
+    assert dlg.rows["locations"].error.text() == "Locations: add at least one"
+
+
+def test_the_form_does_not_jump_as_messages_come_and_go(qtbot, home):
+    dlg = editor(qtbot, home, name="count", values={"kind": "demo", "steps": 3})
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    assert dlg.validate()
+    tabs, steps = dlg.tabs.geometry(), dlg.rows["steps"].help.geometry()
+    dlg.name.setText("")  # a message under the name, and one under a field
+    dlg.rows["retry.backoff"].editor.w.setText("soon")
+    assert not dlg.validate()
+    qtbot.wait(0)
+    assert dlg.name_error.isVisible() and dlg.tabs.geometry() == tabs
+    assert dlg.rows["steps"].help.geometry() == steps
+
+
+def test_escape_on_a_changed_form_asks(qtbot, home):
+    dlg = editor(qtbot, home)
+    dlg.show()
+    qtbot.keyClick(dlg, Qt.Key.Key_Escape)  # nothing typed yet: closes without a question
+    assert not dlg.isVisible()
+    dlg = editor(qtbot, home)
+    dlg.show()
+    dlg.name.setText("half done")
+    with answer_next_box("Keep editing") as asked:
+        qtbot.keyClick(dlg, Qt.Key.Key_Escape)
+    assert "Discard your changes to half done?" in asked[0] and dlg.isVisible()
+    with answer_next_box("Discard"):
+        qtbot.keyClick(dlg, Qt.Key.Key_Escape)
+    assert not dlg.isVisible()
+
+
+def test_nothing_is_saved_that_cannot_run(qtbot, home, tmp_path):
+    # No rules and no preview: it would act on everything in the folder.
+    dlg = editor(qtbot, home, name="tidy", values={"kind": "cleanup", "locations": [str(tmp_path)],
+                                                   "filters": []})
+    assert not dlg.validate() and not dlg.save_btn.isEnabled()
+    assert "add a rule, or switch preview on" in dlg.rows["filters"].error.text()
+    dlg.rows["preview"].editor.w.setChecked(True)
+    assert dlg.validate() and dlg.save_btn.isEnabled()
+    dlg.rows["preview"].editor.w.setChecked(False)
+    dlg.rows["filters"].editor.add_row({"extension": "tmp"})
+    assert dlg.validate()

@@ -166,7 +166,7 @@ def test_errors_in_a_generated_form_are_words_naming_the_field(qtbot, home, gree
     rows["weights"].editor.w.setText('["a"]')
     rows["greeting"].editor.w.setText("h3llo")
     assert not dlg.validate() and not dlg.save_btn.isEnabled()
-    assert rows["weights"].error.text() == "Weights: item 1: write a whole number (got 'a')"
+    assert rows["weights"].error.text() == "Weights, item 1: write a whole number (got 'a')"
     assert rows["greeting"].error.text() == "Greeting: a greeting has no digits"
     rows["weights"].editor.w.setText('"heavy"')
     rows["greeting"].editor.w.setText("")

@@ -271,3 +271,25 @@ def test_first_run_welcome_page_comes_first_once(make_app, qtbot, home):
         w.welcome.dismiss()
     until(qtbot, lambda: w.tabs.count() == 5)  # Jobs, Activity, Data, Metrics, Settings
     assert ta.qsettings.value("window/welcomed") is not None
+
+
+def test_activity_columns_fit_what_they_show_and_the_summary_gets_the_room(make_app, qtbot):
+    ta = make_app()
+    ta.window.tabs.setCurrentWidget(ta.window.activity)
+    ta.window.resize(1000, 600)
+    ta.window.show()
+    page, model = ta.window.activity, ta.window.runs_model
+    ta.run_job("fails")
+    until(qtbot, lambda: any(r["state"] == "failed" for r in model.loaded_runs()), timeout=20_000)
+    page.fit_columns()
+    view = page.view
+    # Nothing runs: no empty progress column; every column shows its text whole.
+    assert view.isColumnHidden(model.PROGRESS)
+    for col in (model.STATE, model.JOB, model.STARTED, model.DURATION):
+        assert view.columnWidth(col) >= view.sizeHintForColumn(col), model.HEADERS[col]
+    assert view.columnWidth(model.SUMMARY) >= view.viewport().width() // 3
+    ta.engine.store.create_run("count", kind="demo", trigger="manual", state="running")
+    model.reload()
+    until(qtbot, lambda: model.any_running())
+    page.fit_columns()
+    assert not view.isColumnHidden(model.PROGRESS)

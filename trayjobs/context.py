@@ -49,6 +49,10 @@ class JobContext:
     #: When the run was due (a schedule's slot, a missed slot run late, a one-off's time), as
     #: a Unix time; ``None`` for runs started by hand, a file or a hook.
     scheduled_for: float | None = None
+    #: A preview's plan this run carries out, and nothing else ("Apply this preview"):
+    #: ``{"from_run": 12, "items": [{"path": ..., "size": ..., "mtime_ns": ...}]}``; an item
+    #: changed since (another size or modification time) is skipped. ``None``: a normal run.
+    plan: dict[str, Any] | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
 
     def progress(self, done: float, total: float | None = None, message: str | None = None,

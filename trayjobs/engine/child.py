@@ -125,7 +125,7 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
                      trigger=req["trigger"], files=[Path(f) for f in req.get("files") or []],
                      dry_run=bool(req.get("dry_run")), params=dict(req.get("run_params") or {}),
                      resumes=req.get("resumes"), parent=req.get("parent"),
-                     scheduled_for=req.get("scheduled_for"),
+                     scheduled_for=req.get("scheduled_for"), plan=req.get("plan"),
                      cancel_event=cancel)
     out, err = sys.stdout, sys.stderr
     if capture_output:

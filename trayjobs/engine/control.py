@@ -67,7 +67,7 @@ class Control:
                note: str | None = None, max_attempts: int | None = None,
                params: dict[str, Any] | None = None,
                parent: dict[str, Any] | None = None, due_at: float | None = None,
-               scheduled_for: float | None = None) -> int:
+               scheduled_for: float | None = None, plan: dict[str, Any] | None = None) -> int:
         """Create a queued run of ``job_name`` and get it executed; returns its id.
         ``params`` overrides the job's run parameters for this run (see
         :meth:`~trayjobs.config.JobConfig.run_params`); ``parent`` is what a run started
@@ -104,6 +104,8 @@ class Control:
             inputs["parent"] = parent
         if scheduled_for is not None:
             inputs["scheduled_for"] = scheduled_for  # the slot the scheduler ran it for
+        if plan is not None:
+            inputs["plan"] = plan  # a preview's actions, and only those (apply_preview)
         state, error = "queued", None
         if due_at is not None:
             state = SCHEDULED
@@ -160,6 +162,20 @@ class Control:
     def _cancel_running(self, run_id: int) -> None:
         self._tell({"op": "cancel", "run": run_id})
 
+    def apply_preview(self, run_id: int) -> int:
+        """Start a run that does exactly what preview run ``run_id`` listed: each item is
+        checked again (same file, same size and modification time, else skipped). The new
+        run's ``inputs["plan"]["from_run"]`` records the preview it came from."""
+        from ..kinds.registry import get_kind
+        run = self._run(run_id)
+        try:
+            kind = get_kind(run["kind"])
+        except KeyError as exc:
+            raise UserError(str(exc).strip('"')) from None
+        plan = kind.plan_of(run)  # says why when it cannot
+        return self.submit(run["job"], trigger="manual", plan=plan,
+                           note=f"applies the preview of run {run_id}")
+
     def retry(self, run_id: int) -> int:
         """Run again now. A waiting retry is started early; an ended run gets a fresh run
         with a full retry budget (the retry does not spend the old run's attempts)."""
@@ -189,7 +205,8 @@ class Control:
         new = self.submit(run["job"], trigger="retry", files=files,
                           dry_run=bool(inputs.get("dry_run")), retry_of=run_id,
                           note=f"retry of run {run_id}", params=params,
-                          parent=inputs.get("parent"), parent_run=run.get("parent_run"))
+                          parent=inputs.get("parent"), parent_run=run.get("parent_run"),
+                          plan=inputs.get("plan"))
         if files and job.common.watch is not None:
             # Files put back into a watched folder are this run's, not new arrivals.
             self.store.record_versions(job.name, new, _versions(files))

@@ -314,6 +314,7 @@ class Engine(Control):
                    "resumes": run.get("retry_of") if run["trigger"] == "recovered" else None,
                    "parent": inputs.get("parent"),
                    "scheduled_for": inputs.get("scheduled_for") or run.get("due_at"),
+                   "plan": inputs.get("plan"),
                    "home": self.home.to_dict()}
         try:
             outcome = self.executor.run(request, handle=handle, on_message=tracker.on_message,

@@ -132,6 +132,12 @@ class JobKind(ABC):
         return cls.idempotent
 
     @classmethod
+    def plan_of(cls, run: dict[str, Any]) -> dict[str, Any]:
+        """The plan that applies preview ``run`` (a run row), for :attr:`JobContext.plan`;
+        raise :class:`~trayjobs.errors.UserError` saying why when it cannot be applied."""
+        raise UserError(f"a preview of a {cls.name} job cannot be applied; run the job instead")
+
+    @classmethod
     def problems(cls, params: KindParams) -> list[tuple[str, str]]:
         """What would stop a job with these params from running, found without running it
         (a missing file, say), as ``(key, message)`` pairs; ``trayjobs check`` lists them."""

@@ -33,7 +33,7 @@ from . import stats
 from .migrations import MIGRATIONS
 
 __all__ = ["RunStore", "ACTIVE_STATES", "FINAL_STATES", "SCHEDULED", "STATES", "TRIGGERS",
-           "WARNING", "OUTCOMES", "outcome", "run_warnings", "state_matches"]
+           "WARNING", "ATTENTION", "OUTCOMES", "needs_attention", "outcome", "run_warnings", "state_matches"]
 
 STATES = ("scheduled", "queued", "running", "retrying", "succeeded", "failed", "cancelled",
           "skipped", "interrupted")
@@ -45,6 +45,11 @@ FINAL_STATES = ("succeeded", "failed", "cancelled", "skipped", "interrupted")
 #: hooks, undo and everything else that follows a success still do), shown and filtered as
 #: an outcome of its own.
 WARNING = "warning"
+#: Not a state but a filter: runs that failed for good or succeeded with warnings and that
+#: nobody has looked at yet (``seen`` is 0).
+ATTENTION = "attention"
+#: ``ATTENTION`` in SQL.
+_ATTENTION_SQL = ("(seen = 0 AND (state = 'failed' OR (state = 'succeeded' AND warnings > 0)))")
 #: What a run can be filtered by and shown as: its states, and ``warning``.
 OUTCOMES = STATES + (WARNING,)
 TRIGGERS = ("manual", "schedule", "catch-up", "retry", "recovered", "watch", "cli", "chain",
@@ -73,11 +78,18 @@ def outcome(run: dict[str, Any]) -> str:
     return WARNING if run["state"] == "succeeded" and run.get("warnings") else run["state"]
 
 
+def needs_attention(run: dict[str, Any]) -> bool:
+    """Failed for good or succeeded with warnings, and not seen yet."""
+    return not run.get("seen") and outcome(run) in ("failed", WARNING)
+
+
 def state_matches(run: dict[str, Any], states: Iterable[str]) -> bool:
     """Whether ``run`` passes a filter by ``states`` (``warning`` among them: a success with
-    warnings; ``succeeded``: any success), as :meth:`RunStore.list_runs` filters."""
+    warnings; ``succeeded``: any success; ``attention``: see :func:`needs_attention`), as
+    :meth:`RunStore.list_runs` filters."""
     states = set(states)
-    return run["state"] in states or (WARNING in states and outcome(run) == WARNING)
+    return (run["state"] in states or (WARNING in states and outcome(run) == WARNING)
+            or (ATTENTION in states and needs_attention(run)))
 
 
 # What runs carry comes from job code: a message may hold a file name that is not UTF-8
@@ -223,6 +235,25 @@ class RunStore:
         rows = self._query(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT ? OFFSET ?",
                            (*params, limit, offset))
         return [_decode(r) for r in rows]
+
+    def mark_seen(self, run_ids: Iterable[int]) -> int:
+        """Someone looked at these runs: they no longer need attention. Returns how many
+        changed."""
+        ids = [int(i) for i in run_ids]
+        if not ids:
+            return 0
+        with self.transaction() as conn:
+            cur = conn.execute(
+                f"UPDATE runs SET seen = 1 WHERE seen = 0 AND id IN ({', '.join('?' * len(ids))})",
+                ids)
+        return cur.rowcount
+
+    def attention_counts(self) -> dict[str, int]:
+        """Runs that need attention: ``{"failed": n, "warning": m}``."""
+        rows = self._query(f"SELECT state, count(*) AS n FROM runs WHERE {_ATTENTION_SQL}"
+                           " GROUP BY state", [])
+        counts = {r["state"]: r["n"] for r in rows}
+        return {"failed": counts.get("failed", 0), "warning": counts.get("succeeded", 0)}
 
     def count_runs(self, **filters: Any) -> int:
         where, params = _filters(**filters)
@@ -557,13 +588,15 @@ def _filters(*, job=None, state=None, text=None, since=None, until=None, before_
         params.append(job)
     if state:
         states = [state] if isinstance(state, str) else list(state)
-        plain = [s for s in states if s != WARNING]
+        plain = [s for s in states if s not in (WARNING, ATTENTION)]
         either = []
         if plain:
             either.append(f"state IN ({', '.join('?' * len(plain))})")
             params.extend(plain)
         if WARNING in states:  # spelt as the partial index runs_warned is, so it is used
             either.append("(state = 'succeeded' AND warnings > 0)")
+        if ATTENTION in states:
+            either.append(_ATTENTION_SQL)
         clauses.append(either[0] if len(either) == 1 else f"({' OR '.join(either)})")
     if text:
         clauses.append("(error LIKE ? OR inputs LIKE ? OR result LIKE ? OR job LIKE ? OR note LIKE ?)")

@@ -138,6 +138,15 @@ def _m007_run_hours(db: "sqlite_utils.Database") -> None:
     db.execute("CREATE INDEX runs_job_succeeded ON runs(job, id) WHERE state = 'succeeded'")
 
 
+def _m008_run_seen(db: "sqlite_utils.Database") -> None:
+    # Whether someone looked at a run that needs attention (failed for good, or succeeded
+    # with warnings): it stays in "Needs attention" and badges the tray until then. Runs
+    # from before are taken as seen: an old history does not all need attention at once.
+    db.execute("ALTER TABLE runs ADD COLUMN seen INTEGER NOT NULL DEFAULT 0")
+    # The filter reads failed and succeeded runs through runs_state_id; no index of its own.
+    db.execute("UPDATE runs SET seen = 1")
+
+
 MIGRATIONS: list[tuple[str, Any]] = [
     ("001_initial", _m001_initial),
     ("002_watch_files", _m002_watch_files),
@@ -146,4 +155,5 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("005_scheduled_runs", _m005_scheduled_runs),
     ("006_run_warnings", _m006_run_warnings),
     ("007_run_hours", _m007_run_hours),
+    ("008_run_seen", _m008_run_seen),
 ]

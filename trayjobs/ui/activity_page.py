@@ -7,20 +7,23 @@ from typing import Any
 
 from PySide6.QtCore import QDate, QModelIndex, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence, QPalette, QShortcut
-from PySide6.QtWidgets import (QComboBox, QDateEdit, QHBoxLayout, QHeaderView,
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDateEdit, QHBoxLayout, QHeaderView,
                                QLabel, QLineEdit, QMenu, QPushButton, QStyle, QStyledItemDelegate,
                                QStyleOptionProgressBar, QVBoxLayout, QWidget)
 
+from ..store import needs_attention
 from .tables import row_table
 from .jobs_page import set_tags, tag_box
 from .runs_model import RunFilter, RunsModel
 
 __all__ = ["ActivityPage", "ProgressDelegate", "STATE_CHOICES", "RANGE_CHOICES", "date_range"]
 
+ACTIVE = ("scheduled", "queued", "running", "retrying")
+
 #: (label, states) in the state filter.
 STATE_CHOICES: list[tuple[str, tuple[str, ...]]] = [
     ("Any state", ()),
-    ("Needs attention", ("failed", "interrupted", "warning")),
+    ("Needs attention", ("attention",)),  # failed or warned, and not seen yet
     ("Failed", ("failed",)),
     ("With warnings", ("warning",)),
     ("Succeeded", ("succeeded",)),  # with or without warnings
@@ -143,6 +146,8 @@ class ActivityPage(QWidget):
 
         self.view = row_table(model, name="activityView", accessible="Run history")
         self.view.customContextMenuRequested.connect(self._context_menu)
+        # Several runs at once, for the bulk actions (retry all, cancel all, mark as seen).
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         vh = self.view.verticalHeader()
         vh.hide()
         # Fixed row heights: the view never measures 100,000 rows.
@@ -150,14 +155,19 @@ class ActivityPage(QWidget):
         vh.setDefaultSectionSize(self.fontMetrics().height() + 10)
         self.view.setItemDelegateForColumn(RunsModel.PROGRESS, ProgressDelegate(self.view))
         hdr = self.view.horizontalHeader()
-        hdr.setStretchLastSection(True)
+        hdr.setStretchLastSection(True)  # the summary gets the room
         hdr.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        hdr.setResizeContentsPrecision(200)  # measure the rows near the top, not 100,000
         em = self.fontMetrics().averageCharWidth()
-        for col, chars in ((RunsModel.ID, 6), (RunsModel.STATE, 17), (RunsModel.JOB, 16),
-                           (RunsModel.TRIGGER, 9), (RunsModel.PROGRESS, 42),
+        for col, chars in ((RunsModel.ID, 6), (RunsModel.STATE, 12), (RunsModel.JOB, 14),
+                           (RunsModel.TRIGGER, 9), (RunsModel.PROGRESS, 24),
                            (RunsModel.ATTEMPT, 5), (RunsModel.STARTED, 11),
                            (RunsModel.DURATION, 9)):
             hdr.resizeSection(col, em * chars + 16)
+        self._fit = QTimer(self, singleShot=True, interval=250)
+        self._fit.timeout.connect(self.fit_columns)
+        for sig in (model.loaded, model.rowsInserted, model.dataChanged, model.modelReset):
+            sig.connect(lambda *_: self._fit.start())
         self.view.activated.connect(self._open_index)  # a double-click or Enter, once
 
         lay = QVBoxLayout(self)
@@ -249,6 +259,17 @@ class ActivityPage(QWidget):
         self.first_date.setVisible(custom)
         self.last_date.setVisible(custom)
 
+    def fit_columns(self) -> None:
+        """Columns as wide as what they show (a retry countdown, a long job name, up to a
+        limit), the progress column only while something runs; the summary takes the rest."""
+        self.view.setColumnHidden(RunsModel.PROGRESS, not self.model.any_running())
+        limit = self.fontMetrics().averageCharWidth() * 32
+        for col in (RunsModel.ID, RunsModel.STATE, RunsModel.JOB, RunsModel.TRIGGER,
+                    RunsModel.ATTEMPT, RunsModel.STARTED, RunsModel.DURATION):
+            wanted = max(self.view.sizeHintForColumn(col),
+                         self.view.horizontalHeader().sectionSizeHint(col))
+            self.view.setColumnWidth(col, min(wanted, limit))
+
     def focus_search(self) -> None:
         self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.search.selectAll()
@@ -281,6 +302,27 @@ class ActivityPage(QWidget):
         if run is not None and run["state"] in ("scheduled", "queued", "running", "retrying"):
             self.app.cancel_run(run["id"])
 
+    def selected_runs(self) -> list[dict[str, Any]]:
+        rows = sorted({i.row() for i in self.view.selectionModel().selectedRows()})
+        return [r for r in (self.model.run_at(row) for row in rows) if r is not None]
+
+    def bulk_menu_for(self, runs: list[dict[str, Any]]) -> QMenu:
+        """What can be done to several runs at once: retry those that ended, cancel those
+        still to finish, mark them as seen."""
+        m = QMenu(self)
+        m.setObjectName("bulkMenu")
+        active = [r["id"] for r in runs if r["state"] in ACTIVE]
+        ended = [r["id"] for r in runs if r["state"] not in ACTIVE]
+        unseen = [r["id"] for r in runs if needs_attention(r)]
+        for text, ids, slot, name in (
+                (f"Retry {len(ended)} runs", ended, self.app.retry_runs, "retryAll"),
+                (f"Cancel {len(active)} runs", active, self.app.cancel_runs, "cancelAll"),
+                (f"Mark {len(unseen)} as seen", unseen, self.app.mark_seen, "markSeen")):
+            act = m.addAction(text, lambda ids=ids, slot=slot: slot(ids))
+            act.setObjectName(name)
+            act.setEnabled(bool(ids))
+        return m
+
     def context_menu_for(self, run: dict[str, Any]) -> QMenu:
         m = QMenu(self)
         m.setObjectName("runMenu")
@@ -296,6 +338,8 @@ class ActivityPage(QWidget):
         act.setEnabled(active)
         if run.get("error"):
             m.addAction("Copy error", lambda: QGuiApplication.clipboard().setText(run["error"]))
+        if needs_attention(run):
+            m.addAction("Mark as seen", lambda: self.app.mark_seen([rid])).setObjectName("seen")
         m.addSeparator()
         m.addAction(f"Show only {run['job']}",
                     lambda: self.show_filtered(job=run["job"])).setObjectName("onlyJob")
@@ -304,5 +348,9 @@ class ActivityPage(QWidget):
     def _context_menu(self, pos) -> None:
         idx = self.view.indexAt(pos)
         run = self.model.run_at(idx.row()) if idx.isValid() else None
-        if run is not None:
-            self.context_menu_for(run).popup(self.view.viewport().mapToGlobal(pos))
+        runs = self.selected_runs()
+        at = self.view.viewport().mapToGlobal(pos)
+        if len(runs) > 1 and run is not None and run["id"] in {r["id"] for r in runs}:
+            self.bulk_menu_for(runs).popup(at)
+        elif run is not None:
+            self.context_menu_for(run).popup(at)

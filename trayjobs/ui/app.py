@@ -25,7 +25,6 @@ from ..firstrun import ensure_first_run
 from ..instance import AlreadyRunning
 from ..paths import Home
 from ..queue import Queue
-from ..store import outcome
 from .bridge import EngineBridge
 from .commands import Commands
 from .compat import guard_singletons
@@ -178,14 +177,6 @@ class TrayApp(QObject, Commands):
         w.setWindowState(w.windowState() & ~Qt.WindowState.WindowMinimized)
         w.raise_()
         w.activateWindow()
-        self.window_seen()
-
-    def window_seen(self) -> None:
-        """The person looked at the window: failures and warnings no longer need attention
-        in the tray."""
-        if self.unseen_failures or self.unseen_warnings:
-            self.unseen_failures = self.unseen_warnings = 0
-            self._update_tray()
 
     def toggle_window(self) -> None:
         if self.window.isVisible() and not self.window.isMinimized():
@@ -264,6 +255,8 @@ class TrayApp(QObject, Commands):
         self._failures = data["failures"]
         self._latest_report = data["latest_report"]
         self._running = {r["id"]: r for r in data["running"]}
+        self.unseen_failures = data["attention"]["failed"]
+        self.unseen_warnings = data["attention"]["warning"]
         self._update_tray()
         self.jobs_loads += 1
         self.jobsLoaded.emit()
@@ -283,10 +276,7 @@ class TrayApp(QObject, Commands):
         if final:
             if run["state"] == "failed":
                 self._failures = [run] + [f for f in self._failures if f["id"] != run["id"]][:4]
-                if not self.window.isActiveWindow():
-                    self.unseen_failures += 1
-            elif outcome(run) == "warning" and not self.window.isActiveWindow():
-                self.unseen_warnings += 1
+            # what needs attention is counted in the store, reloaded with the jobs below
             result = run.get("result") if isinstance(run.get("result"), dict) else {}
             if run["state"] == "succeeded" and result.get("latest"):
                 # A result's "latest" is a file that always holds its newest report.
@@ -328,7 +318,7 @@ class TrayApp(QObject, Commands):
         state, tip = tray_status(running=self.running_snapshot(), next_job=nxt,
                                  paused=self.paused, failed=self.unseen_failures,
                                  warned=self.unseen_warnings)
-        self.tray.set_state(state, tip)
+        self.tray.set_state(state, tip, badge=self.unseen_failures + self.unseen_warnings)
 
 
 def load_jobs(eng: Engine) -> dict[str, Any]:
@@ -348,6 +338,7 @@ def load_jobs(eng: Engine) -> dict[str, Any]:
     return {"rows": rows, "paused": paused_all, "errors": [str(e) for e in cfg.errors] + kept,
             "path": str(cfg.path or ""), "settings": cfg.settings,
             "failures": store.list_runs(state="failed", limit=5),
+            "attention": store.attention_counts(),
             "running": store.list_runs(state="running", limit=100),
             "latest_report": latest_report[1] if latest_report else None,
             "autostart": autostart_enabled()}

@@ -113,6 +113,45 @@ class Commands:
             self.service.call(lambda: eng.cancel(run_id), lambda r: self.status(
                 f"Run {run_id} cancelled" if r == "cancelled" else f"Asked run {run_id} to stop"))
 
+    def apply_preview(self, run_id: int) -> None:
+        """Run exactly what preview run ``run_id`` listed, and show the new run."""
+        eng = self._engine()
+        if eng is None:
+            return
+
+        def done(new: int) -> None:
+            self.status(f"Applying the preview of run {run_id} as run {new}")
+            self.open_run(new)
+
+        self.service.call(lambda: eng.apply_preview(run_id), done,
+                          lambda exc: self.status(str(exc)))
+
+    def cancel_runs(self, run_ids: list[int]) -> None:
+        for rid in run_ids:
+            self.cancel_run(rid)
+
+    def retry_runs(self, run_ids: list[int]) -> None:
+        for rid in run_ids:
+            self.retry_run(rid)
+
+    def mark_seen(self, run_ids: list[int]) -> None:
+        """Someone looked at these runs: out of "Needs attention", off the tray's badge."""
+        eng = self._engine()
+        if eng is None or not run_ids:
+            return
+        ids = list(run_ids)
+
+        def done(changed: int) -> None:
+            if changed:
+                self.window.runs_model.reload()
+                self.refresh_jobs()
+
+        self.service.call(lambda: eng.store.mark_seen(ids), done)
+
+    def show_attention(self) -> None:
+        self.show_window()
+        self.window.show_runs_of(states=("attention",))
+
     def retry_run(self, run_id: int, *, on_done: Callable[[int], None] | None = None) -> None:
         eng = self._engine()
         if eng is None:
@@ -317,6 +356,7 @@ class Commands:
     def open_run(self, run_id: int):
         from .details import RunDetails
         self.show_window()
+        self.mark_seen([run_id])  # its details are open: it has been looked at
         dlg = self._raise_open(RunDetails, lambda d: d.run_id == run_id)
         if dlg is not None:  # one details window per run
             self.details = dlg

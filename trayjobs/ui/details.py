@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHBoxLayo
 from shiboken6 import isValid
 
 from ..durations import format_duration
+from ..errors import UserError
+from ..kinds.base import JobKind
 from ..store import outcome, run_warnings
 from ..textfmt import run_duration, state_text, when
 from .icons import icon
@@ -114,11 +116,13 @@ class RunDetails(QDialog):
         self.retry_btn = QPushButton(icon("state-retrying"), "&Retry")
         self.cancel_btn = QPushButton("Ca&ncel run")
         self.undo_btn = QPushButton("&Undo…")
+        self.apply_btn = QPushButton("&Apply this preview")
         self.open_btn = QPushButton("&Open output")
         buttons = QHBoxLayout()
         for b, fn, name in ((self.retry_btn, self.retry, "Retry"),
                             (self.cancel_btn, self.cancel, "Cancel run"),
                             (self.undo_btn, self.undo, "Undo"),
+                            (self.apply_btn, self.apply_preview, "Apply this preview"),
                             (self.open_btn, self.open_output, "Open output")):
             b.setAccessibleName(name)
             b.clicked.connect(fn)
@@ -259,6 +263,7 @@ class RunDetails(QDialog):
             self.undo_btn.setToolTip("This run changed nothing: there is nothing to undo")
         else:
             self.undo_btn.setToolTip("")
+        self._show_apply(kind, run, result)
         self.open_btn.setEnabled(main_output(run) is not None)
 
     @staticmethod
@@ -369,6 +374,23 @@ class RunDetails(QDialog):
         self.undo_btn.setEnabled(False)
         self.app.undo_run(self.run_id, on_done=lambda _r: self.refresh(),
                           on_error=lambda _e: self.refresh())
+
+    def _show_apply(self, kind, run: dict[str, Any], result: dict[str, Any]) -> None:
+        """"Apply this preview" on a finished preview whose kind can carry out its plan."""
+        why = ""
+        try:
+            kind.plan_of(run) if kind is not None else None
+        except UserError as exc:
+            why = str(exc)
+        self.apply_btn.setVisible(bool(kind and result.get("dry_run")
+                                       and kind.plan_of.__func__ is not JobKind.plan_of.__func__))
+        self.apply_btn.setEnabled(not why)
+        self.apply_btn.setToolTip(why or "Do exactly what this preview listed; an item changed "
+                                         "since is left alone")
+
+    def apply_preview(self) -> None:
+        self.apply_btn.setEnabled(False)
+        self.app.apply_preview(self.run_id)
 
     def open_output(self) -> None:
         target = main_output(self.run or {})

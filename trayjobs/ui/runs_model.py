@@ -351,6 +351,10 @@ class RunsModel(QAbstractTableModel):
     def _reindex_head(self) -> None:
         self._head_pos = {r["id"]: i for i, r in enumerate(self._head)}
 
+    def any_running(self) -> bool:
+        """Whether a loaded run is running (else the progress column has nothing to show)."""
+        return bool(self._running)
+
     def _update_ticker(self) -> None:
         # Running rows show their time so far: repaint that column once a second, only
         # while there are any (an idle window does no work).

@@ -8,7 +8,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from ..textfmt import when
-from .icons import icon
+from .icons import tray_icon
 
 __all__ = ["Tray", "tray_status"]
 
@@ -32,7 +32,8 @@ def tray_status(*, running: list[dict[str, Any]], next_job: dict[str, Any] | Non
         parts.append(f"{failed} failed")
     if warned:
         parts.append(f"{warned} with warnings")
-    state = ("failed" if failed else "running" if running else "paused" if paused else "idle")
+    state = ("failed" if failed else "warning" if warned else "running" if running
+             else "paused" if paused else "idle")
     return state, " · ".join(parts) if parts else "trayjobs · idle"
 
 
@@ -42,7 +43,8 @@ class Tray:
     def __init__(self, app) -> None:
         self.app = app
         self.state = "idle"
-        self.icon = QSystemTrayIcon(icon("tray-idle"))
+        self.badge = 0
+        self.icon = QSystemTrayIcon(tray_icon("idle"))
         self.icon.setToolTip("trayjobs")
         self.menu = QMenu()
         self.menu.setObjectName("trayMenu")
@@ -98,6 +100,11 @@ class Tray:
 
         self._add(m, "Resume" if app.paused else "Pause all", app.toggle_pause, "pause")
 
+        waiting = app.unseen_failures + app.unseen_warnings
+        act = self._add(m, f"Needs attention ({waiting})" if waiting else "Needs attention",
+                        app.show_attention, "attention")
+        act.setEnabled(bool(waiting))
+
         failures = app.recent_failures()[:5]
         fm = m.addMenu("Recent failures")
         fm.setObjectName("failures")
@@ -120,10 +127,12 @@ class Tray:
         m.addSeparator()
         self._add(m, "Quit", app.quit, "quit")
 
-    def set_state(self, state: str, tooltip: str) -> None:
-        if state != self.state:
-            self.state = state
-            self.icon.setIcon(icon(f"tray-{state}"))
+    def set_state(self, state: str, tooltip: str, *, badge: int = 0) -> None:
+        """Always the app's own icon; ``state`` and ``badge`` (runs not seen yet that need
+        attention) are a badge over it."""
+        if (state, badge) != (self.state, self.badge):
+            self.state, self.badge = state, badge
+            self.icon.setIcon(tray_icon(state, badge))
         if tooltip != self.icon.toolTip():
             self.icon.setToolTip(tooltip)
 

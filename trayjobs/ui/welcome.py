@@ -18,7 +18,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea,
                                QVBoxLayout, QWidget)
 
-from ..demo import write_sample
+from ..samples import write_sample
 from ..firstrun import (ACTIVITY_REPORT, CLEANUP_JOB, DATA_REPORT, ExampleSetup, dismiss_welcome,
                         example_setup)
 from ..paths import Home
@@ -91,9 +91,9 @@ class WelcomeView(QWidget):
             "Scratch: cleanup",
             f"Keep short-lived files in <b>{_e(_shown(scratch))}</b>. Once a day, files not "
             f"changed for 30 days go to the trash. For now this is only a <b>preview</b>: a run "
-            f"lists what it would trash and touches nothing. To switch it on, set "
-            f"<code>preview = false</code> under <code>[jobs.{CLEANUP_JOB}]</code> in the jobs "
-            f"file.",
+            f"lists what it would trash and touches nothing. Open a preview run's details "
+            f"and choose <b>Apply this preview</b> to do exactly what it listed; to let it act "
+            f"on its own, untick <b>Preview</b> in the job's editor.",
             [("open:scratch", "Open Scratch", lambda: self._open(scratch)),
              (f"run:{CLEANUP_JOB}", "Preview now", lambda: self.runJobRequested.emit(CLEANUP_JOB))]))
         lay.addWidget(self._card(

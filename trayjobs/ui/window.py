@@ -127,8 +127,6 @@ class MainWindow(QMainWindow):
     def changeEvent(self, event) -> None:
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             self.banner.setStyleSheet(banner_style(self.palette()))  # dark mode and back
-        elif event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
-            self.app.window_seen()
         super().changeEvent(event)
 
     # -- drops ----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ...context import JobContext
+from ...errors import UserError
 from ...paths import Home
 from ..base import JobKind
 from ..registry import register
@@ -42,7 +43,7 @@ class CleanupKind(JobKind):
         # needs only the params.
         from .journal import Journal
         from .runner import Runner
-        if ctx.dry_run or params.preview:
+        if ctx.dry_run or (params.preview and ctx.plan is None):  # applying a preview acts
             return Runner(ctx, params, journal=None).run()
         journal = Journal(journal_path(ctx.home))
         try:
@@ -50,6 +51,31 @@ class CleanupKind(JobKind):
             return Runner(ctx, params, journal=journal).run()
         finally:
             journal.close()
+
+    @classmethod
+    def plan_of(cls, run: dict[str, Any]) -> dict[str, Any]:
+        result = run.get("result") if isinstance(run.get("result"), dict) else {}
+        if run.get("state") != "succeeded" or not result.get("dry_run"):
+            raise UserError(f"run {run['id']} is not a finished preview; only a preview's "
+                            f"plan can be applied")
+        if "plan" not in result:
+            raise UserError(f"run {run['id']} kept no plan to apply (a preview from an older "
+                            f"version); preview again")
+        if result.get("plan_cut"):
+            raise UserError(f"run {run['id']} planned more items than a preview keeps; narrow "
+                            f"the rules, or run the job")
+        if not result["plan"]:
+            raise UserError(f"run {run['id']} found nothing to do: there is nothing to apply")
+        return {"from_run": run["id"], "items": result["plan"]}
+
+    @classmethod
+    def problems(cls, params: CleanupParams) -> list[tuple[str, str]]:
+        if not params.filters and not params.preview:
+            # Every item in the folders would be trashed, moved or deleted: almost surely a
+            # form left half-filled; a person who means it can say so with a rule.
+            return [("filters", "with no rules it would act on everything in its folders; "
+                                "add a rule, or switch preview on")]
+        return []
 
     @classmethod
     def changed_something(cls, result: dict[str, Any]) -> bool:

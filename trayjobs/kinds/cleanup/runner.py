@@ -20,6 +20,7 @@ from typing import Any
 from ...context import JobContext
 from ...durations import parse_duration
 from ...errors import JobFailed
+from ...textfmt import escape_undecodable
 from .actions import Item, Skip, Workspace
 from .actions.base import item_from_stat
 from .actions.trash import reserve, send_to_trash, unreserve
@@ -50,7 +51,7 @@ _LISTED_ERRORS = 3  # errors quoted in a warning or failure; the log has them al
 class Runner:
     def __init__(self, ctx: JobContext, params: CleanupParams, *, journal: Journal | None) -> None:
         self.ctx, self.p, self.journal = ctx, params, journal
-        self.dry = bool(ctx.dry_run or params.preview)
+        self.dry = bool(ctx.dry_run or (params.preview and ctx.plan is None))
         self.action = params.action
         self.ws = Workspace(conflict=params.conflict, dry_run=self.dry)
         self.env = FilterEnv(now=time.time(), folders=params.targets == "folders")
@@ -65,6 +66,12 @@ class Runner:
         self.roots: tuple[str, ...] = ()
         self.seq = 1
         self.action_errors = 0  # actions tried that failed (not read errors, not skips)
+        # Applying a preview: only its items, each as it was then (path -> (size, mtime_ns)).
+        plan = ctx.plan
+        self.only = None if plan is None or self.dry else {
+            i["path"]: (i["size"], i["mtime_ns"]) for i in plan.get("items") or []}
+        self.plan: list[dict[str, Any]] = []  # a preview's items, for applying it later
+        self.plan_cut = False
         self._last_progress = 0.0
 
     # -- the run -----------------------------------------------------------------
@@ -228,8 +235,13 @@ class Runner:
         names = {x.name for x in entries}
         items: list[Item] = []
         for e in matched:
+            if self.only is not None and escape_undecodable(e.path) not in self.only:
+                continue  # not in the preview being applied
             try:
                 item = self._item(e, scope.root)
+                if self.only is not None and self.only[escape_undecodable(e.path)] != (
+                        item.size, item.mtime_ns):
+                    raise Skip("changed since the preview")
                 if item.is_dir and self._holds_mount(item.path, scope):
                     continue
                 self._check_in_use(item, names)
@@ -383,6 +395,13 @@ class Runner:
         self.ws.made_dirs.clear()
 
     def succeeded(self, item: Item, *, count: bool = True) -> None:
+        if count and self.dry:
+            if len(self.plan) < PLANNED_CAP:
+                # as stored text (a name that is not UTF-8 escaped), compared the same way
+                self.plan.append({"path": escape_undecodable(item.path), "size": item.size,
+                                  "mtime_ns": item.mtime_ns})
+            else:
+                self.plan_cut = True
         if count:
             verb = self.action.plan_verb if self.dry else self.action.done_verb
             entry = self.tally.add(display(item.path), verb, item.dest and display(item.dest), item.size,
@@ -467,6 +486,11 @@ class Runner:
             "planned" if self.dry else "done": t.listing,
             "listed_more": t.listed_more,
         }
+        if self.dry:
+            result["plan"] = self.plan  # what "Apply this preview" does, item by item
+            result["plan_cut"] = self.plan_cut
+        if self.ctx.plan is not None and not self.dry:
+            result["from_preview"] = self.ctx.plan.get("from_run")
         warnings = self._warnings()
         if warnings:
             result["warnings"] = warnings

@@ -12,9 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QScrollArea,
-                               QTabWidget, QToolButton, QVBoxLayout, QWidget)
+                               QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton,
+                               QScrollArea, QSizePolicy, QTabWidget, QToolButton, QVBoxLayout,
+                               QWidget)
 
 from ...config import JobCommon, RetryPolicy
 from ...config_edit import ConfigDocument
@@ -22,7 +24,7 @@ from ...errors import UserError
 from ...kinds.registry import get_kind, kind_names
 from ..theme import muted_colour, state_colour
 from .env import SecretNames
-from .fields import FieldEditor, describe_fields, make_editor, plain_error
+from .fields import FieldEditor, describe_fields, make_editor, plain_error, where_in
 from .preview import PreviewRunner, PreviewView, sample_files
 from .trigger import TriggerEditor
 from .widgets import ActionEditor, FilterListEditor, FolderListEditor, SectionsEditor, ThenEditor
@@ -68,7 +70,7 @@ class _Row(QWidget):
         self.error = QLabel()
         self.error.setWordWrap(True)
         self.error.setObjectName(f"error:{editor.key}")
-        self.error.hide()
+        _reserve_lines(self.error, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 4)
         lay.setSpacing(2)
@@ -76,15 +78,20 @@ class _Row(QWidget):
         lay.addWidget(self.help)
         lay.addWidget(self.error)
         self.setFocusProxy(editor)
+        # Its natural height, always: in a short window the form scrolls instead of
+        # squeezing a field's inputs (two filter rules became 12 px slivers).
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
 
-    def set_error(self, message: str | None) -> None:
+    def set_error(self, message: str | None, *, where: str = "", add: bool = False) -> None:
         # The message names its field, so it reads on its own (and to a screen reader).
         if message:
-            message = f"{self.label}: {plain_error(message)}" if self.label else plain_error(message)
+            name = ", ".join(w for w in (self.label, where) if w)
+            message = f"{name}: {plain_error(message)}" if name else plain_error(message)
+            if add and self.error.text():
+                message = f"{self.error.text()}\n{message}"
         self.editor.set_error(message)
         self.error.setText(message or "")
         self.error.setStyleSheet(f"color: {state_colour('failed').name()}")
-        self.error.setVisible(bool(message))
 
 
 class JobEditor(QDialog):
@@ -127,7 +134,7 @@ class JobEditor(QDialog):
         self.enabled.setChecked(bool(values.get("enabled", True)))
         self.name_error = QLabel()
         self.name_error.setObjectName("error:name")
-        self.name_error.hide()
+        _reserve_lines(self.name_error, 1)
         head = QFormLayout()
         head.addRow("&Name:", self.name)
         head.addRow("", self.name_error)
@@ -166,7 +173,7 @@ class JobEditor(QDialog):
         self.errors.setObjectName("editorErrors")
         self.errors.setWordWrap(True)
         self.errors.setStyleSheet(f"color: {state_colour('failed').name()}")
-        self.errors.hide()
+        _reserve_lines(self.errors, 2)  # the tabs above keep their place as messages come and go
         self.preview_btn = QPushButton("Pre&view")
         self.preview_btn.setAccessibleName("Preview")
         self.preview_btn.clicked.connect(self.run_preview)
@@ -176,7 +183,7 @@ class JobEditor(QDialog):
         self.save_btn.clicked.connect(self.save)
         cancel = QPushButton("Cancel")
         cancel.setAccessibleName("Cancel")
-        cancel.clicked.connect(self.reject)
+        cancel.clicked.connect(self.cancel)
         buttons = QHBoxLayout()
         buttons.addWidget(self.preview_btn)
         buttons.addStretch(1)
@@ -200,6 +207,7 @@ class JobEditor(QDialog):
         self.preview_runner.failed.connect(self._preview_failed)
         self.preview_runner.progress.connect(lambda m: self.preview.message(f"Previewing… {m}"))
         self.validate()
+        self.first_look = self._as_is()
 
     # -- building ---------------------------------------------------------------------
 
@@ -393,7 +401,6 @@ class JobEditor(QDialog):
             name_error = f"There is already a job called “{name}”."
         self.name_error.setText(name_error)
         self.name_error.setStyleSheet(f"color: {state_colour('failed').name()}")
-        self.name_error.setVisible(bool(name_error))
         try:
             values = self.values()
         except _FieldProblems as exc:
@@ -423,13 +430,24 @@ class JobEditor(QDialog):
             elif top == "watch":
                 self.trigger.set_error("watch", f"{e.key}: {e.message}")
             elif top == "retry" and e.key in self.rows:
-                self.rows[e.key].set_error(e.message)
+                self.rows[e.key].set_error(e.message, add=True)
             elif top in self.rows:
-                detail = _where(e.key[len(top) + 1:]) if e.key and e.key != top else ""
-                self.rows[top].set_error(f"{detail}: {e.message}" if detail else e.message)
+                detail = where_in(top, e.key[len(top) + 1:], e.message) if e.key != top else ""
+                self.rows[top].set_error(e.message, where=detail, add=True)
             else:
                 message = plain_error(e.message)
                 general.append(f"{e.key}: {message}" if e.key else message)
+        job = cfg.jobs.get(name)
+        if ok and job is not None:
+            # Valid, but would it run? The kind's own check (a missing folder, a cleanup
+            # that would act on everything): nothing is saved that cannot run.
+            for key, message in get_kind(job.kind).problems(job.params):
+                ok = False
+                top = (key or "").split(".")[0]
+                if top in self.rows:
+                    self.rows[top].set_error(message, add=True)
+                else:
+                    general.append(plain_error(message))
         self._finish(ok, general)
         return ok
 
@@ -439,7 +457,6 @@ class JobEditor(QDialog):
                 getattr(r, "in_more", False) and r.editor.error_text for r in self.rows.values()):
             self.more_toggle.setChecked(True)  # a problem among "More options": show them
         self.errors.setText("\n".join(general))
-        self.errors.setVisible(bool(general))
         self.save_btn.setEnabled(ok)
         self._show_preview_button()
 
@@ -509,14 +526,54 @@ class JobEditor(QDialog):
         self.errors.show()
         self.save_btn.setEnabled(True)
 
+    def _as_is(self) -> tuple:
+        return self.job_name(), self.values(strict=False)
+
+    def changed_since_opened(self) -> bool:
+        return self._as_is() != self.first_look
+
+    def may_leave(self) -> bool:
+        """True when the form may close: unchanged, or the person chose to discard."""
+        if not self.changed_since_opened():
+            return True
+        box = QMessageBox(QMessageBox.Icon.Question, "Discard changes? – trayjobs",
+                          f"Discard your changes to {self.job_name() or 'this new job'}?",
+                          parent=self)
+        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep editing", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+        box.exec()
+        return box.clickedButton() is discard
+
+    def cancel(self) -> None:
+        if self.may_leave():
+            self.reject()
+
+    # Escape, Cancel and the window's close button ask before a changed form is thrown
+    # away; closing it from code (the app quitting) does not.
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape and not event.modifiers():
+            event.accept()
+            self.cancel()
+            return
+        super().keyPressEvent(event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if event.spontaneous() and not self.may_leave():
+            event.ignore()
+            return
+        super().closeEvent(event)
+
     def done(self, result: int) -> None:
         self.preview_runner.stop()
         super().done(result)
 
 
-def _where(detail: str) -> str:
-    """A place inside a field in words: "0" is "item 1", "target.port" stays."""
-    return ".".join(f"item {int(p) + 1}" if p.isdigit() else p for p in detail.split("."))
+def _reserve_lines(label: QLabel, lines: int) -> None:
+    """Keep room for ``lines`` of message even while there is none (the label stays, empty),
+    so the form does not jump as messages come and go."""
+    label.setMinimumHeight(label.fontMetrics().lineSpacing() * lines)
 
 
 class _FieldProblems(ValueError):

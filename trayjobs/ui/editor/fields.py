@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 from ...config_edit import parse_toml_value
 
 __all__ = ["FieldSpec", "describe_fields", "make_editor", "FieldEditor", "PATH_KEYS",
-           "plain_help", "plain_error", "compact_duration"]
+           "plain_help", "plain_error", "where_in", "compact_duration"]
 
 #: Keys that name a folder or a file, and the picker they get.
 PATH_KEYS = {"database": "save", "template": "file", "processed_dir": "folder",
@@ -75,6 +75,12 @@ _PLAIN_ERRORS = [
     (r"Input should be greater than", "should be more than"),
     (r"Input should be less than", "should be less than"),
     (r"String should have at least 1 character", "should not be empty"),
+    (r"List should have at least 1 item after validation, not \d+", "add at least one"),
+    (r"List should have at least (\d+) items after validation, not \d+", r"add at least \1"),
+    (r"List should have at most (\d+) items? after validation, not \d+", r"at most \1, please"),
+    (r"Field required", "is needed"),
+    (r"Extra inputs are not permitted", "is not a setting here"),
+    (r"Value error, ", ""),
     (r"Input should be", "should be"),
 ]
 
@@ -84,6 +90,24 @@ def plain_error(message: str) -> str:
     for pattern, words in _PLAIN_ERRORS:
         message = re.sub(pattern, words, message)
     return re.sub(r"\s+", " ", message).strip()
+
+
+#: What one entry of a list field is called, for "rule 2" rather than "1".
+ITEM_WORDS = {"filters": "rule", "locations": "folder", "sections": "section", "then": "job"}
+
+
+def where_in(top: str, detail: str, message: str = "") -> str:
+    """A place inside field ``top`` in words: ``filters`` + ``1.size.size`` is "rule 2";
+    a name the message starts with anyway is not said twice."""
+    words: list[str] = []
+    for part in detail.split(".") if detail else []:
+        if part.isdigit():
+            words.append(f"{ITEM_WORDS.get(top, 'item')} {int(part) + 1}")
+        elif not words or words[-1] != part.replace("_", " "):
+            words.append(part.replace("_", " "))
+    if words and not words[-1][-1].isdigit() and message.startswith(words[-1]):
+        words.pop()
+    return ", ".join(words)
 
 
 def _bounds(meta) -> tuple[float | None, float | None]:
