@@ -183,7 +183,7 @@ def test_welcome_view_explains_and_opens_the_folders(qtbot, home):
     assert len(list(setup.inbox.iterdir())) == 1
 
     texts = " ".join(lbl.text() for lbl in view.findChildren(type(view.status)))
-    for words in (str(setup.inbox), str(setup.scratch), "preview = false", "Mondays"):
+    for words in (str(setup.inbox), str(setup.scratch), "Apply this preview", "Mondays"):
         assert words.replace("Mondays", "Monday") in texts
 
 
