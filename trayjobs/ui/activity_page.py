@@ -166,8 +166,11 @@ class ActivityPage(QWidget):
             hdr.resizeSection(col, em * chars + 16)
         self._fit = QTimer(self, singleShot=True, interval=250)
         self._fit.timeout.connect(self.fit_columns)
-        for sig in (model.loaded, model.rowsInserted, model.dataChanged, model.modelReset):
+        for sig in (model.loaded, model.rowsInserted, model.modelReset):
             sig.connect(lambda *_: self._fit.start())
+        # A run that changed as a whole (a new state, a retry); not each progress tick or
+        # ticking duration: measuring the columns costs tens of ms, so never that often.
+        model.dataChanged.connect(self._row_changed)
         self.view.activated.connect(self._open_index)  # a double-click or Enter, once
 
         lay = QVBoxLayout(self)
@@ -258,6 +261,11 @@ class ActivityPage(QWidget):
         custom = self.range_box.currentText() == "Between dates"
         self.first_date.setVisible(custom)
         self.last_date.setVisible(custom)
+
+    def _row_changed(self, first: QModelIndex, last: QModelIndex, *_: Any) -> None:
+        if first.column() == 0 and last.column() == self.model.columnCount() - 1 \
+                and not self._fit.isActive():
+            self._fit.start()
 
     def fit_columns(self) -> None:
         """Columns as wide as what they show (a retry countdown, a long job name, up to a
