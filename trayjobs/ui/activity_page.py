@@ -157,7 +157,9 @@ class ActivityPage(QWidget):
         hdr = self.view.horizontalHeader()
         hdr.setStretchLastSection(True)  # the summary gets the room
         hdr.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        hdr.setResizeContentsPrecision(200)  # measure the rows near the top, not 100,000
+        # Column widths are measured on the rows near the top (about a screenful), not
+        # 100,000: each measured cell is a call into Python, and this runs when runs change.
+        hdr.setResizeContentsPrecision(40)
         em = self.fontMetrics().averageCharWidth()
         for col, chars in ((RunsModel.ID, 6), (RunsModel.STATE, 12), (RunsModel.JOB, 14),
                            (RunsModel.TRIGGER, 9), (RunsModel.PROGRESS, 24),
