@@ -57,10 +57,12 @@ class JobsPage(QWidget):
         hdr.setStretchLastSection(False)
         hdr.setSectionResizeMode(JobsModel.LAST, QHeaderView.ResizeMode.Stretch)
         em = self.fontMetrics().averageCharWidth()
-        for col, chars in ((JobsModel.NAME, 18), (JobsModel.KIND, 8), (JobsModel.TRIGGER, 20),
-                           (JobsModel.WATCH, 18), (JobsModel.NEXT, 10), (JobsModel.SUCCESS, 8),
-                           (JobsModel.DURATION, 16), (JobsModel.LAST_OK, 14),
-                           (JobsModel.WAITING, 8), (JobsModel.ENABLED, 8)):
+        # Last result stretches: the others start narrow (tooltips hold what is cut) so that
+        # it has room for "succeeded, 1 warning · 3 min ago" in a window of ordinary size.
+        for col, chars in ((JobsModel.NAME, 16), (JobsModel.KIND, 7), (JobsModel.TRIGGER, 17),
+                           (JobsModel.WATCH, 11), (JobsModel.NEXT, 10), (JobsModel.SUCCESS, 7),
+                           (JobsModel.DURATION, 16), (JobsModel.LAST_OK, 13),
+                           (JobsModel.WAITING, 7), (JobsModel.ENABLED, 7)):
             hdr.resizeSection(col, em * chars + 16)
         self.view.setItemDelegateForColumn(JobsModel.RECENT, SparkDelegate(RECENT_ROLE, self.view))
         hdr.resizeSection(JobsModel.RECENT, 30 * 4 + 12)
