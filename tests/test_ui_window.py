@@ -293,3 +293,15 @@ def test_activity_columns_fit_what_they_show_and_the_summary_gets_the_room(make_
     until(qtbot, lambda: model.any_running())
     page.fit_columns()
     assert not view.isColumnHidden(model.PROGRESS)
+
+
+def test_progress_ticks_do_not_remeasure_the_activity_columns(app):
+    # measuring the columns costs tens of ms: a run changed as a whole asks for it, a
+    # progress tick or a ticking duration (thousands a second) does not
+    page, m = app.window.activity, app.window.activity.model
+    page._fit.stop()
+    m.dataChanged.emit(m.createIndex(0, m.STATE), m.createIndex(0, m.PROGRESS))
+    m.dataChanged.emit(m.createIndex(0, m.DURATION), m.createIndex(0, m.DURATION))
+    assert not page._fit.isActive()
+    m.dataChanged.emit(m.createIndex(0, 0), m.createIndex(0, m.columnCount() - 1))
+    assert page._fit.isActive()
