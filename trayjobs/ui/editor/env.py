@@ -13,12 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel,
-                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QHeaderView, QLabel, QPushButton, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from ..secret_dialog import SecretValueDialog, keyring_call
 from ..theme import muted_colour
-from .fields import FieldEditor, FieldSpec
+from .fields import FieldSpec
+from .structured import KeyValueEditor
 
 __all__ = ["EnvEditor", "SecretNames"]
 
@@ -64,36 +65,20 @@ class SecretNames(QObject):
         self.changed.emit()
 
 
-class EnvEditor(FieldEditor):
+class EnvEditor(KeyValueEditor):
+    """Names to texts or stored secrets: a :class:`KeyValueEditor` with a "Secret" tick."""
+
     NAME, VALUE, SECRET = range(3)
+    HEADERS = ("Name", "Value", "Secret")
+    MAX_HEIGHT = 150
 
     def __init__(self, spec: FieldSpec, parent: QWidget | None = None) -> None:
-        super().__init__(spec.key, parent)
-        self.spec = spec
         self.secrets: SecretNames | None = None
         self.secret_dialog: SecretValueDialog | None = None
-        self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["Name", "Value", "Secret"])
-        self.table.setAccessibleName(spec.label)
-        self.table.setToolTip(spec.help)
-        self.table.verticalHeader().hide()
-        head = self.table.horizontalHeader()
-        head.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        head.setSectionResizeMode(self.SECRET, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setMaximumHeight(150)
-        self.table.itemChanged.connect(self._item_changed)
+        super().__init__(spec, parent)
+        self.table.horizontalHeader().setSectionResizeMode(
+            self.SECRET, QHeaderView.ResizeMode.ResizeToContents)
         self.table.currentCellChanged.connect(lambda *_a: self._show_buttons())
-        add = QPushButton("Add")
-        add.setAccessibleName(f"Add to {spec.label.lower()}")
-        add.clicked.connect(self._add)
-        remove = QPushButton("Remove")
-        remove.setAccessibleName(f"Remove from {spec.label.lower()}")
-        remove.clicked.connect(self._remove)
-        self.set_btn = QPushButton("Set value…")
-        self.set_btn.setAccessibleName("Set the secret's value")
-        self.set_btn.setToolTip("Store the value of this row's secret in the system keyring.")
-        self.set_btn.clicked.connect(lambda: self.ask_value(self.table.currentRow()))
         self.note = QLabel()
         self.note.setObjectName(f"secretsNote:{spec.key}")
         self.note.setWordWrap(True)
@@ -101,20 +86,15 @@ class EnvEditor(FieldEditor):
         pal.setColor(self.note.foregroundRole(), muted_colour())
         self.note.setPalette(pal)
         self.note.hide()
-        buttons = QVBoxLayout()
-        buttons.addWidget(add)
-        buttons.addWidget(remove)
-        buttons.addWidget(self.set_btn)
-        buttons.addStretch(1)
-        row = QHBoxLayout()
-        row.addWidget(self.table, 1)
-        row.addLayout(buttons)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addLayout(row)
-        lay.addWidget(self.note)
-        self.setFocusProxy(self.table)
+        self.box.addWidget(self.note)
         self._show_buttons()
+
+    def more_buttons(self, buttons: QVBoxLayout) -> None:
+        self.set_btn = QPushButton("Set value…")
+        self.set_btn.setAccessibleName("Set the secret's value")
+        self.set_btn.setToolTip("Store the value of this row's secret in the system keyring.")
+        self.set_btn.clicked.connect(lambda: self.ask_value(self.table.currentRow()))
+        buttons.addWidget(self.set_btn)
 
     # -- the stored secrets -------------------------------------------------------------
 
@@ -232,51 +212,20 @@ class EnvEditor(FieldEditor):
         self.set_btn.setEnabled(bool(row >= 0 and self.is_secret(row) and self.secrets is not None
                                      and self.secrets.usable))
 
-    def _add(self) -> None:
-        self.add_row()
-        self.table.setCurrentCell(self.table.rowCount() - 1, self.NAME)
-        self.table.editItem(self.table.item(self.table.rowCount() - 1, self.NAME))
-
-    def _remove(self) -> None:
-        rows = sorted({i.row() for i in self.table.selectedIndexes()}, reverse=True)
-        for r in rows:
-            self.table.removeRow(r)
-        if rows:
-            self.changed.emit()
-
     # -- the field's value ----------------------------------------------------------------
 
-    def value(self) -> tuple[bool, Any]:
-        out: dict[str, Any] = {}
-        for r in range(self.table.rowCount()):
-            name = (self.table.item(r, self.NAME).text() if self.table.item(r, self.NAME)
-                    else "").strip()
-            combo = self.secret_combo(r)
-            if combo is not None:
-                secret = combo.currentData()
-                value: Any = {"secret": secret} if secret and secret != NEW else None
-            else:
-                value = self.table.item(r, self.VALUE).text() if self.table.item(r, self.VALUE) \
-                    else ""
-            if not name and not value:
-                continue
-            if not name:
-                raise ValueError(f"the value in row {r + 1} has no name")
-            if name in out:
-                raise ValueError(f"{name!r} is given twice")
-            if value is None:
-                raise ValueError(f"{name}: choose the secret it takes, or store a new one "
-                                 f"with Set value…")
-            out[name] = value
-        if not out and not self.present:
-            return False, {}
-        return True, out
+    def row_value(self, row: int) -> Any:
+        combo = self.secret_combo(row)
+        if combo is None:
+            return self.cell_text(row, self.VALUE)
+        secret = combo.currentData()
+        return {"secret": secret} if secret and secret != NEW else None
 
-    def set_value(self, present: bool, value: Any) -> None:
-        self.present = present
-        self.table.setRowCount(0)
-        for k, v in (value or {}).items() if isinstance(value, dict) else ():
-            if isinstance(v, dict) and "secret" in v:
-                self.add_row(str(k), secret=str(v["secret"]))
-            else:
-                self.add_row(str(k), str(v))
+    def incomplete(self, name: str) -> str:
+        return f"{name}: choose the secret it takes, or store a new one with Set value…"
+
+    def set_row(self, name: str, value: Any) -> None:
+        if isinstance(value, dict) and "secret" in value:
+            self.add_row(name, secret=str(value["secret"]))
+        else:
+            self.add_row(name, str(value))

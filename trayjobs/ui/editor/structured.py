@@ -17,20 +17,27 @@ __all__ = ["KeyValueEditor", "ModelEditor"]
 
 
 class KeyValueEditor(FieldEditor):
-    """Names and values, one row each; empty rows are left out."""
+    """Names and values, one row each; empty rows are left out.
+
+    Subclasses add columns (``HEADERS``), buttons (:meth:`more_buttons`) and say what a
+    row's value is (:meth:`row_value`); adding, removing and checking rows stay here."""
+
+    NAME, VALUE = 0, 1
+    HEADERS: tuple[str, ...] = ("Name", "Value")
+    MAX_HEIGHT = 130
 
     def __init__(self, spec: FieldSpec, parent: QWidget | None = None) -> None:
         super().__init__(spec.key, parent)
         self.spec = spec
-        self.table = QTableWidget(0, 2)
-        self.table.setHorizontalHeaderLabels(["Name", "Value"])
+        self.table = QTableWidget(0, len(self.HEADERS))
+        self.table.setHorizontalHeaderLabels(list(self.HEADERS))
         self.table.setAccessibleName(spec.label)
         self.table.setToolTip(spec.help)
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setMaximumHeight(130)
-        self.table.itemChanged.connect(lambda _i: self.changed.emit())
+        self.table.setMaximumHeight(self.MAX_HEIGHT)
+        self.table.itemChanged.connect(self._item_changed)
         add = QPushButton("Add")
         add.setAccessibleName(f"Add to {spec.label.lower()}")
         add.clicked.connect(self._add)
@@ -40,25 +47,34 @@ class KeyValueEditor(FieldEditor):
         buttons = QVBoxLayout()
         buttons.addWidget(add)
         buttons.addWidget(remove)
+        self.more_buttons(buttons)
         buttons.addStretch(1)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.table, 1)
-        lay.addLayout(buttons)
+        row = QHBoxLayout()
+        row.addWidget(self.table, 1)
+        row.addLayout(buttons)
+        self.box = QVBoxLayout(self)
+        self.box.setContentsMargins(0, 0, 0, 0)
+        self.box.addLayout(row)
         self.setFocusProxy(self.table)
+
+    def more_buttons(self, buttons: QVBoxLayout) -> None:
+        """Room for a subclass's own buttons, below Add and Remove."""
+
+    def _item_changed(self, _item: QTableWidgetItem) -> None:
+        self.changed.emit()
 
     def add_row(self, name: str = "", value: str = "") -> None:
         self.table.blockSignals(True)
         row = self.table.rowCount()
         self.table.insertRow(row)
-        self.table.setItem(row, 0, QTableWidgetItem(name))
-        self.table.setItem(row, 1, QTableWidgetItem(value))
+        self.table.setItem(row, self.NAME, QTableWidgetItem(name))
+        self.table.setItem(row, self.VALUE, QTableWidgetItem(value))
         self.table.blockSignals(False)
 
     def _add(self) -> None:
         self.add_row()
-        self.table.setCurrentCell(self.table.rowCount() - 1, 0)
-        self.table.editItem(self.table.item(self.table.rowCount() - 1, 0))
+        self.table.setCurrentCell(self.table.rowCount() - 1, self.NAME)
+        self.table.editItem(self.table.item(self.table.rowCount() - 1, self.NAME))
 
     def _remove(self) -> None:
         rows = sorted({i.row() for i in self.table.selectedIndexes()}, reverse=True)
@@ -67,17 +83,32 @@ class KeyValueEditor(FieldEditor):
         if rows:
             self.changed.emit()
 
+    def cell_text(self, row: int, column: int) -> str:
+        item = self.table.item(row, column)
+        return item.text() if item is not None else ""
+
+    def row_value(self, row: int) -> Any:
+        """The row's value for the config; ``None`` for one that is not complete yet."""
+        return self.cell_text(row, self.VALUE)
+
+    def incomplete(self, name: str) -> str:
+        """What to do about a row whose :meth:`row_value` is ``None``."""
+        return f"{name}: give it a value"
+
     def value(self) -> tuple[bool, Any]:
-        out: dict[str, str] = {}
+        out: dict[str, Any] = {}
         for r in range(self.table.rowCount()):
-            name = (self.table.item(r, 0).text() if self.table.item(r, 0) else "").strip()
-            value = self.table.item(r, 1).text() if self.table.item(r, 1) else ""
+            name = self.cell_text(r, self.NAME).strip()
+            value = self.row_value(r)
             if not name and not value:
                 continue
             if not name:
-                raise ValueError(f"the value {value!r} in row {r + 1} has no name")
+                shown = f"the value {value!r}" if isinstance(value, str) else "the value"
+                raise ValueError(f"{shown} in row {r + 1} has no name")
             if name in out:
                 raise ValueError(f"{name!r} is given twice")
+            if value is None:
+                raise ValueError(self.incomplete(name))
             out[name] = value
         if not out and not self.present:
             return False, {}
@@ -87,7 +118,11 @@ class KeyValueEditor(FieldEditor):
         self.present = present
         self.table.setRowCount(0)
         for k, v in (value or {}).items() if isinstance(value, dict) else ():
-            self.add_row(str(k), str(v))
+            self.set_row(str(k), v)
+
+    def set_row(self, name: str, value: Any) -> None:
+        """One entry of the config's table as a row."""
+        self.add_row(name, str(value))
 
 
 class ModelEditor(FieldEditor):
