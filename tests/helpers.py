@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from textwrap import dedent
 
 from trayjobs.instance import InstanceLock
 from trayjobs.paths import Home
@@ -31,7 +33,7 @@ def start_worker(home: Home, *args: str) -> subprocess.Popen:
     return proc
 
 
-def wait_until(pred, timeout: float = 20, interval: float = 0.05):
+def wait_until(pred, timeout: float = 20, interval: float = 0.05, what: str = "condition"):
     """Poll ``pred`` (for other processes' files, where no event reaches us)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -39,8 +41,54 @@ def wait_until(pred, timeout: float = 20, interval: float = 0.05):
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            raise AssertionError(f"{what} not met within {timeout} s")
         time.sleep(interval)
+
+
+def live_processes(*, group: int | None = None, parent: int | None = None) -> list[int]:
+    """The live processes (zombies are dead for our purpose) of a process group or a parent."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    state, ppid, pgid = f.read().rsplit(")", 1)[1].split()[:3]
+            except OSError:
+                continue
+            if state != "Z" and (group is None or int(pgid) == group) \
+                    and (parent is None or int(ppid) == parent):
+                out.append(int(entry))
+    return out
+
+
+def write_dist(site: Path, name: str, version: str, entry: str, module: str, code: str) -> None:
+    """An installed distribution with a ``trayjobs.kinds`` entry point, in folder ``site``."""
+    (site / f"{module}.py").write_text(dedent(code), encoding="utf-8")
+    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[trayjobs.kinds]\n{entry}\n")
+
+
+@contextmanager
+def plugin_site(site: Path, *modules: str):
+    """Make ``site`` a path entry of this process and of every process it starts."""
+    from trayjobs.kinds import registry
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), old]))
+    sys.path.insert(0, str(site))
+    registry.refresh_plugins()
+    try:
+        yield site
+    finally:
+        sys.path.remove(str(site))
+        if old is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = old
+        for module in modules:
+            sys.modules.pop(module, None)
+        registry.refresh_plugins()
 
 
 def run_state(home: Home, run_id: int) -> dict:

@@ -14,8 +14,8 @@ from textwrap import dedent
 
 import pytest
 
-from helpers import start_worker, trayjobs, wait_run, wait_until
-from trayjobs.errors import Cancelled, JobFailed, UserError
+from helpers import live_processes, start_worker, trayjobs, wait_run, wait_until
+from trayjobs.errors import JobFailed, UserError
 from trayjobs.kinds.command import CommandKind, output_dir
 from trayjobs.kinds.command.progress import Progress, parse_progress
 from trayjobs.store import RunStore
@@ -38,17 +38,7 @@ def progress_of(ctx) -> list[tuple]:
 
 def members(pgid: int) -> list[int]:
     """The live processes of a process group (zombies waiting for a reaper are not)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                out.append(int(entry))
-    return out
+    return live_processes(group=pgid)
 
 
 # -- progress from output -----------------------------------------------------------------

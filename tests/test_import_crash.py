@@ -8,7 +8,7 @@ import signal
 import sqlite3
 from textwrap import dedent
 
-from helpers import run_state, start_worker, trayjobs, wait_run, wait_until
+from helpers import live_processes, run_state, start_worker, trayjobs, wait_run, wait_until
 from trayjobs.store import RunStore
 
 ROWS = 1_000_000  # about 3 s of import: the kill lands mid-file
@@ -28,17 +28,7 @@ def _alive(pid: int) -> bool:
 
 
 def _job_processes(worker_pid: int) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == worker_pid:
-                pids.append(int(entry))
-    return pids
+    return live_processes(parent=worker_pid)
 
 
 def test_kill_9_of_the_worker_mid_import_then_restart_imports_each_row_once(home, tmp_path):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import wait_until
 from trayjobs.desktop import APP_ID
 
 pytestmark = [pytest.mark.slow, pytest.mark.xvfb, pytest.mark.timeout(600)]
@@ -45,16 +46,9 @@ PANEL_XML = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def wait_for(pred, timeout: float, what: str, interval: float = 0.1):
+def wait_for(pred, timeout: float, what: str):
     """Poll another process's state (no event reaches this one)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(interval)
+    return wait_until(pred, timeout, 0.1, what)
 
 
 @pytest.fixture(scope="module")

@@ -5,16 +5,13 @@ to import is named and the other kinds keep working."""
 from __future__ import annotations
 
 import json
-import os
-import sys
 from textwrap import dedent
 
 import pytest
 
-from helpers import start_worker, trayjobs, wait_run
+from helpers import plugin_site, start_worker, trayjobs, wait_run, write_dist
 from trayjobs import docs
 from trayjobs.config import parse_config
-from trayjobs.kinds import registry
 
 HELLO = '''
 from pydantic import Field
@@ -41,34 +38,16 @@ class HelloKind(JobKind):
 '''
 
 
-def dist(site, name: str, version: str, entry: str, module: str, code: str) -> None:
-    (site / f"{module}.py").write_text(dedent(code), encoding="utf-8")
-    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-    (info / "entry_points.txt").write_text(f"[trayjobs.kinds]\n{entry}\n")
-
-
 @pytest.fixture
 def plugins(tmp_path):
     """Two installed plug-ins, seen by this process and by every process it starts."""
     site = tmp_path / "site"
     site.mkdir()
-    dist(site, "trayjobs-hello", "1.2", "hello = hello_kind:HelloKind", "hello_kind", HELLO)
-    dist(site, "trayjobs-broken", "0.1", "broken = broken_kind:BrokenKind", "broken_kind",
+    write_dist(site, "trayjobs-hello", "1.2", "hello = hello_kind:HelloKind", "hello_kind", HELLO)
+    write_dist(site, "trayjobs-broken", "0.1", "broken = broken_kind:BrokenKind", "broken_kind",
          "raise RuntimeError('boom at import')\n")
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), old]))
-    sys.path.insert(0, str(site))
-    registry.refresh_plugins()
-    yield site
-    sys.path.remove(str(site))
-    if old is None:
-        del os.environ["PYTHONPATH"]
-    else:
-        os.environ["PYTHONPATH"] = old
-    sys.modules.pop("hello_kind", None)
-    registry.refresh_plugins()
+    with plugin_site(site, "hello_kind", "broken_kind"):
+        yield site
 
 
 def test_kinds_lists_the_plugin_with_its_distribution_and_the_broken_one_by_name(home, plugins):

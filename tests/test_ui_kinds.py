@@ -4,8 +4,6 @@ files) follows the kind's capability flags, never its name."""
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 import tomllib
 from textwrap import dedent
@@ -15,8 +13,7 @@ import pytest
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGroupBox, QLineEdit,
                                QSpinBox, QTableWidget)
 
-from test_plugins import dist
-from trayjobs.kinds import registry
+from helpers import plugin_site, write_dist
 from trayjobs.ui.editor import JobEditor
 from trayjobs.ui.notify import summarise
 
@@ -102,21 +99,11 @@ def greeter(tmp_path):
     """The plug-in installed through a path entry, seen here and by the job processes."""
     site = tmp_path / "site"
     site.mkdir()
-    dist(site, "trayjobs-greeter", "0.3",
+    write_dist(site, "trayjobs-greeter", "0.3",
          "greeter = greeter_kind:GreeterKind\nkeeper = greeter_kind:KeeperKind",
          "greeter_kind", GREETER)
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), old]))
-    sys.path.insert(0, str(site))
-    registry.refresh_plugins()
-    yield site
-    sys.path.remove(str(site))
-    if old is None:
-        del os.environ["PYTHONPATH"]
-    else:
-        os.environ["PYTHONPATH"] = old
-    sys.modules.pop("greeter_kind", None)
-    registry.refresh_plugins()
+    with plugin_site(site, "greeter_kind"):
+        yield site
 
 
 def editor(qtbot, home, values, *, name="greet", text=CONFIG) -> JobEditor:
