@@ -231,6 +231,7 @@ def cmd_run(home: Home, args) -> int:
     finally:
         bar.close()
         eng.executor.close()
+        eng.alerts.flush()  # what is left is kept and sent by the next app or worker
     return _report_end(eng, row)
 
 
