@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                       ).add_argument("name", help="the secret's name, as jobs give it")
     secret.add_parser("list", help="the names of the stored secrets (never their values)")
     secret.add_parser("delete", help="remove a stored secret").add_argument("name", help="the secret's name, as jobs give it")
+    from .alerts.cli import add_parser as add_alerts_parser
+    add_alerts_parser(sub)
     s = sub.add_parser("install-desktop", help="add trayjobs to your app menu, with its icon "
                                                "(Linux desktops; your user only)")
     s.add_argument("--autostart", action=argparse.BooleanOptionalAction, default=None,
@@ -408,6 +410,8 @@ def cmd_show(home: Home, args) -> int:
     if logs or args.follow:
         lines.append("log:")
         lines += [text for l in logs for text in _log_lines(l)]
+    from .alerts.cli import delivery_lines
+    lines += delivery_lines(ctl.store, run["id"])
     if run.get("traceback") and not args.follow:
         lines.append("traceback:")
         lines += ["  " + l for l in run["traceback"].rstrip().splitlines()]
@@ -590,6 +594,12 @@ def cmd_check(home: Home, args) -> int:
     problems = check_jobs(cfg, notes=notes)
     bad = {e.job for e in problems}
     cfg.errors += problems
+    from .alerts.cli import check_alerts
+    from .store import RunStore
+    channel_errors, channel_problems = check_alerts(
+        cfg, store=RunStore(home.runs_db) if home.runs_db.exists() else None)
+    cfg.errors += channel_errors
+    notes += channel_problems
     for err in cfg.errors:
         print(err, file=sys.stderr)
     for note in notes:
@@ -702,9 +712,14 @@ def cmd_uninstall_desktop(home: Home, args) -> int:
     return EXIT_OK
 
 
+def _alerts(home: Home, args) -> int:
+    from .alerts.cli import cmd_alerts
+    return cmd_alerts(home, args)
+
+
 COMMANDS = {
     "worker": cmd_worker, "run": cmd_run, "runs": cmd_runs, "show": cmd_show,
     "retry": cmd_retry, "cancel": cmd_cancel, "undo": cmd_undo, "jobs": cmd_jobs, "stats": cmd_stats,
     "check": cmd_check, "kinds": cmd_kinds, "pause": _pause(True), "resume": _pause(False),
-    "secret": cmd_secret, "install-desktop": cmd_install_desktop, "uninstall-desktop": cmd_uninstall_desktop,
+    "secret": cmd_secret, "alerts": _alerts, "install-desktop": cmd_install_desktop, "uninstall-desktop": cmd_uninstall_desktop,
 }

@@ -251,14 +251,22 @@ def _fit(paths: list[str], limit: int) -> tuple[list[str], str | None]:
             gone.append(os.path.basename(p))
             continue
         if total + size > limit:
-            left.append(f"{os.path.basename(p)} ({size / 1e6:.1f} MB)")
+            left.append(f"{os.path.basename(p)} ({_size(size)})")
             continue
         kept.append(p)
         total += size
     notes = []
     if left:
-        notes.append(f"Not attached, too big for this channel (at most {limit / 1e6:.1f} MB "
+        notes.append(f"Not attached, too big for this channel (at most {_size(limit)} "
                      f"in all): {', '.join(left)}. They are on the computer that ran the job.")
     if gone:
         notes.append(f"Not attached, no longer there: {', '.join(gone)}.")
     return kept, " ".join(notes) or None
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB"):
+        if n < 1000 or unit == "MB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n:,.1f} GB"

@@ -29,6 +29,22 @@ _CAUSES = [
 ]
 
 
+def _library():
+    """Apprise, imported on first use (it takes a third of a second)."""
+    import warnings
+    with warnings.catch_warnings():
+        # Apprise's mail plugin imports the stdlib's imghdr (deprecated since Python 3.11)
+        # when it first loads: imported here once, quietly; the warning is for Apprise's
+        # authors, not for the person running jobs.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*imghdr")
+        try:
+            import imghdr  # noqa: F401
+        except ImportError:  # gone from Python 3.13: Apprise brings its own
+            pass
+        import apprise
+    return apprise
+
+
 @register
 class AppriseChannel(Channel):
     schemes = ()  # the fallback: every URL the other channels do not claim
@@ -39,7 +55,7 @@ class AppriseChannel(Channel):
 
     def _load(self):
         if self._plugin is None:
-            import apprise
+            apprise = _library()
             with _lock, apprise.LogCapture(level=logging.WARNING,
                                            fmt="%(message)s") as out:
                 plugin = apprise.Apprise.instantiate(self.url)
@@ -61,15 +77,17 @@ class AppriseChannel(Channel):
 
     @property
     def shows_html(self) -> bool:
-        from apprise import NotifyFormat
-        return self._load().notify_format == NotifyFormat.HTML
+        """The service's own format is HTML (mail): it gets the HTML body."""
+        formats = self._load().notify_format
+        first = formats[0] if isinstance(formats, (tuple, list)) else formats
+        return first == _library().NotifyFormat.HTML
 
     @property
     def carries_files(self) -> bool:
         return bool(getattr(self._load(), "attachment_support", False))
 
     def send(self, message: Message, *, timeout: float = 30.0) -> None:
-        import apprise
+        apprise = _library()
         plugin = self._load()
         box = apprise.Apprise()
         box.add(plugin)
