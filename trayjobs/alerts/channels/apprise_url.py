@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from contextlib import contextmanager
 
 from . import Channel, DeliveryError, Message, register
 
@@ -56,8 +57,8 @@ class AppriseChannel(Channel):
     def _load(self):
         if self._plugin is None:
             apprise = _library()
-            with _lock, apprise.LogCapture(level=logging.WARNING,
-                                           fmt="%(message)s") as out:
+            with _lock, _quiet_log(), apprise.LogCapture(level=logging.WARNING,
+                                                          fmt="%(message)s") as out:
                 plugin = apprise.Apprise.instantiate(self.url)
             if plugin is None:
                 said = " ".join(out.getvalue().split())
@@ -98,13 +99,27 @@ class AppriseChannel(Channel):
             for path in message.attach:
                 attach.add(path)
         kind = apprise.NotifyType.FAILURE if message.failure else apprise.NotifyType.INFO
-        with _lock, apprise.LogCapture(level=logging.DEBUG, fmt="%(levelname)s %(message)s") as out:
+        with _lock, _quiet_log(), apprise.LogCapture(level=logging.DEBUG,
+                                                      fmt="%(levelname)s %(message)s") as out:
             ok = box.notify(body=message.html if html else message.body, title=message.title,
                             notify_type=kind, attach=attach,
                             body_format=apprise.NotifyFormat.HTML if html
                             else apprise.NotifyFormat.TEXT)
         if not ok:
             raise DeliveryError(_reason(out.getvalue()))
+
+
+@contextmanager
+def _quiet_log():
+    """Apprise's log, captured at debug level for the error's details, stays out of the
+    app's and the worker's own log: what matters of it is in the outbox."""
+    logger = logging.getLogger("apprise")
+    before = logger.propagate
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.propagate = before
 
 
 def _reason(log: str) -> str:
