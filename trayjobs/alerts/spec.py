@@ -26,7 +26,7 @@ FINISHED_EVENTS = ("failure", "warning", "success")
 DEFAULT_ON = ["failure", "recovered", "warning", "missed", "stale"]
 Event = Literal["failure", "recovered", "warning", "success", "always", "missed", "stale"]
 
-_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://\S")
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://(\S|$)")
 
 
 def check_url(value: str) -> str:

@@ -50,6 +50,7 @@ class TrayApp(QObject, Commands):
     stopped = Signal()
     _engineStarted = Signal(object)
     _control = Signal(object)
+    _desktopAlert = Signal(str, str, bool)  # a desktop:// alert channel's message
 
     def __init__(self, home: Home, *, minimized: bool = False, workers: int | None = None,
                  grace: float = 3.0) -> None:
@@ -95,6 +96,9 @@ class TrayApp(QObject, Commands):
         self.bridge.jobsChanged.connect(lambda _r: self._reload_jobs.start())
         self.bridge.watchChanged.connect(lambda _e: self._reload_jobs.start())
         self.bridge.notice.connect(lambda n: self.status(n.message))
+        self._desktopAlert.connect(
+            lambda title, body, failure: self.notifier.notify(title, body, critical=failure),
+            Qt.ConnectionType.QueuedConnection)
 
     # -- start and stop ---------------------------------------------------------------
 
@@ -130,6 +134,8 @@ class TrayApp(QObject, Commands):
             return
         self.engine = result
         self.engine.on_control = self._control.emit  # from the control thread: queue it
+        from ..alerts.channels import desktop
+        desktop.show = self._desktopAlert.emit  # desktop:// alerts: our own notifier shows them
         self.bridge.attach(self.engine.bus)
         self.window.runs_model.attach(self.engine.store, self.service)
         self.status("Ready")
@@ -156,6 +162,8 @@ class TrayApp(QObject, Commands):
             QTimer.singleShot(0, QApplication.instance(), self._finish_quit)
 
         self.bridge.detach()
+        from ..alerts.channels import desktop
+        desktop.show = None
         self.notifier.close()
         threading.Thread(target=stop, name="trayjobs-stop", daemon=True).start()
 
@@ -250,6 +258,9 @@ class TrayApp(QObject, Commands):
         self.window.show_config_errors(data["errors"], data["path"])
         if not self.window.settings_page.dirty:
             self.window.settings_page.load(data["settings"].model_dump(), data["autostart"])
+        cfg, store = self.engine.config, self.engine.store
+        self.service.call(store.channel_health,
+                          lambda health: self.window.settings_page.alerts.show_channels(cfg, health))
         self.paused = data["paused"]
         self.window.set_paused(self.paused)
         self._failures = data["failures"]
