@@ -129,3 +129,15 @@ retry = {{ attempts = 1 }}
     assert "connection refused" in show.stdout
     check = trayjobs(home, "check")
     assert "alert channel 'hook': the latest delivery failed: connection refused" in check.stderr
+
+
+def test_links_in_messages_are_registered_by_install_desktop_and_checked(home):
+    from trayjobs.desktop import desktop_entry
+    entry = desktop_entry(["/usr/bin/trayjobs"])
+    assert "Exec=/usr/bin/trayjobs %u" in entry
+    assert "MimeType=x-scheme-handler/trayjobs;" in entry
+    autostart = desktop_entry(["/usr/bin/trayjobs", "app", "--minimized"], autostart=True)
+    assert "%u" not in autostart and "MimeType" not in autostart
+    bad = trayjobs(home, "trayjobs://jobs/5")
+    assert bad.returncode == 2
+    assert "is not a link trayjobs opens (trayjobs://run/ID)" in bad.stderr

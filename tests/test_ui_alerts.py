@@ -74,3 +74,17 @@ kind = "demo"
 def qtbot_button():
     from PySide6.QtCore import Qt
     return Qt.MouseButton.LeftButton
+
+
+def test_a_link_from_a_message_opens_the_run(make_app, qtbot):
+    app = make_app("""
+[jobs.ok]
+kind = "demo"
+steps = 1
+step_time = 0
+""")
+    rid = app.engine.submit("ok")
+    opened = []
+    app.open_run = opened.append  # what the details window is opened with
+    app._on_control({"op": "show", "run": rid})  # `trayjobs trayjobs://run/ID` while it runs
+    assert opened == [rid]

@@ -122,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--trayjobs-child"]:  # a bundled app's job process
         from .engine.child import main as child_main
         return child_main(argv[1:])
+    links = [a for a in argv if a.startswith("trayjobs://")]
+    if links:  # a link from an alert message: `trayjobs [--home DIR] trayjobs://run/ID`
+        rest = [a for a in argv if a not in links]
+        return _open_link(links[0], build_parser().parse_known_args(rest)[0].home)
     args = build_parser().parse_args(argv)
     for stream in (sys.stdout, sys.stderr):
         # Text from jobs is stored escaped; anything else that a terminal's encoding cannot
@@ -141,6 +145,18 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def _open_link(link: str, home_dir: str | None) -> int:
+    """``trayjobs://run/ID``: the app shows that run (started for it if need be)."""
+    import re
+    m = re.fullmatch(r"trayjobs://run/(\d+)/?", link.strip())
+    if not m:
+        print(f"trayjobs: {link!r} is not a link trayjobs opens (trayjobs://run/ID)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    from .ui.app import run_app  # Qt is imported only here
+    return run_app(resolve_home(home_dir), open_run=int(m.group(1)))
 
 
 # -- commands -------------------------------------------------------------------------

@@ -176,6 +176,8 @@ class TrayApp(QObject, Commands):
     def _on_control(self, msg: dict[str, Any]) -> None:
         if msg.get("op") == "show":
             self.show_window()
+            if msg.get("run") is not None:
+                self.open_target(("run", int(msg["run"])))
 
     # -- window -----------------------------------------------------------------------
 
@@ -399,7 +401,9 @@ def _install_signal_wakeup(app: QApplication, on_signal) -> None:
     app._signal_sockets = (r, w, notifier)  # keep them alive
 
 
-def run_app(home: Home, *, minimized: bool = False) -> int:
+def run_app(home: Home, *, minimized: bool = False, open_run: int | None = None) -> int:
+    """Start the app; ``open_run``: show that run's details (a ``trayjobs://run/ID`` link),
+    in the app already running for this home if there is one."""
     guard_singletons()  # PySide6 6.12 on Python < 3.12: see compat.py
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("trayjobs")
@@ -410,7 +414,8 @@ def run_app(home: Home, *, minimized: bool = False) -> int:
     if not single.claim():
         # Another trayjobs window is running for this home: bring it forward instead of
         # starting a second consumer.
-        if single.ask("show") or Queue(home).notify({"op": "show"}):
+        ask = f"run:{open_run}" if open_run is not None else "show"
+        if single.ask(ask) or Queue(home).notify({"op": "show", "run": open_run}):
             print("trayjobs is already running; showing its window.", file=sys.stderr)
             return 0
         print("trayjobs is already starting for this home.", file=sys.stderr)
@@ -420,7 +425,11 @@ def run_app(home: Home, *, minimized: bool = False) -> int:
     _setup_logging(home)
     ensure_first_run(home)  # no jobs file yet: the example set-up (Inbox, Scratch, reports)
     tray_app = TrayApp(home, minimized=minimized)
-    single.message.connect(lambda m: tray_app.show_window() if m == "show" else None)
+    single.message.connect(lambda m: tray_app.show_window() if m == "show" else
+                           tray_app.open_target(("run", int(m[4:]))) if m.startswith("run:")
+                           else None)
+    if open_run is not None:
+        tray_app.ready.connect(lambda: tray_app.open_target(("run", open_run)))
     _install_signal_wakeup(app, tray_app.quit)
     tray_app.start()
     try:
