@@ -244,3 +244,13 @@ def test_alerting_costs_nothing_without_channels(setup):
     alerts, store, clock, bus = setup(JOBS)
     finish(store, bus, "a", "failed")
     assert store.outbox_log() == []
+
+
+def test_pruning_the_history_drops_old_alerts_that_are_done_but_not_waiting_ones(setup, http):
+    alerts, store, clock, bus = setup(hook(http) + JOBS)
+    store.outbox_add([{"channel": "hook", "event": "failure", "title": t, "created_at": 1000.0,
+                       "dedupe": t} for t in ("old-sent", "old-waiting")])
+    sent = next(r for r in store.outbox_log() if r["title"] == "old-sent")
+    store.outbox_update([sent["id"]], state="sent")
+    store.prune(keep_days=90, keep_runs=100_000, keep_failed_days=365)
+    assert [r["title"] for r in store.outbox_log()] == ["old-waiting"]

@@ -571,6 +571,9 @@ class RunStore(OutboxMixin):
             n = conn.execute("SELECT count(*) FROM _prune").fetchone()[0]
             for table, col in (("run_log", "run_id"), ("attempts", "run_id"), ("runs", "id")):
                 conn.execute(f"DELETE FROM {table} WHERE {col} IN (SELECT id FROM _prune)")
+            # Alerts that are done with go with the runs of their age; waiting ones stay.
+            conn.execute("DELETE FROM alert_outbox WHERE state != 'pending' AND created_at < ?",
+                         (now - keep_days * 86400,))
         return n
 
 

@@ -62,7 +62,7 @@ class AppriseChannel(Channel):
                 plugin = apprise.Apprise.instantiate(self.url)
             if plugin is None:
                 said = " ".join(out.getvalue().split())
-                raise DeliveryError(f"not a notification URL Apprise can use"
+                raise DeliveryError("not a notification URL Apprise can use"
                                     + (f" ({said})" if said else "")
                                     + "; see the Apprise wiki for the URL of your service",
                                     retry=False)
