@@ -150,8 +150,8 @@ def test_install_and_uninstall_desktop_for_the_current_user(home, xdg, tmp_path)
     assert f"installed {where.entry}" in out.stdout
     validate(where.entry)
     argv = unquote_exec(entry_keys(where.entry.read_text())["Exec"])
-    # it starts this very trayjobs, on this home
-    assert argv[1:] == ["--home", str(home.root)]
+    # it starts this very trayjobs, on this home (%u: a trayjobs://run/ID link it opens)
+    assert argv[1:] == ["--home", str(home.root), "%u"]
     assert Path(argv[0]).name == "trayjobs" and os.access(argv[0], os.X_OK)
     assert where.svg_icon.read_bytes() == (DATA / "icons" / "trayjobs.svg").read_bytes()
     for size in PNG_SIZES:

@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                       ).add_argument("name", help="the secret's name, as jobs give it")
     secret.add_parser("list", help="the names of the stored secrets (never their values)")
     secret.add_parser("delete", help="remove a stored secret").add_argument("name", help="the secret's name, as jobs give it")
+    from .alerts.cli import add_parser as add_alerts_parser
+    add_alerts_parser(sub)
     s = sub.add_parser("install-desktop", help="add trayjobs to your app menu, with its icon "
                                                "(Linux desktops; your user only)")
     s.add_argument("--autostart", action=argparse.BooleanOptionalAction, default=None,
@@ -120,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--trayjobs-child"]:  # a bundled app's job process
         from .engine.child import main as child_main
         return child_main(argv[1:])
+    links = [a for a in argv if a.startswith("trayjobs://")]
+    if links:  # a link from an alert message: `trayjobs [--home DIR] trayjobs://run/ID`
+        rest = [a for a in argv if a not in links]
+        return _open_link(links[0], build_parser().parse_known_args(rest)[0].home)
     args = build_parser().parse_args(argv)
     for stream in (sys.stdout, sys.stderr):
         # Text from jobs is stored escaped; anything else that a terminal's encoding cannot
@@ -139,6 +145,18 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def _open_link(link: str, home_dir: str | None) -> int:
+    """``trayjobs://run/ID``: the app shows that run (started for it if need be)."""
+    import re
+    m = re.fullmatch(r"trayjobs://run/(\d+)/?", link.strip())
+    if not m:
+        print(f"trayjobs: {link!r} is not a link trayjobs opens (trayjobs://run/ID)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    from .ui.app import run_app  # Qt is imported only here
+    return run_app(resolve_home(home_dir), open_run=int(m.group(1)))
 
 
 # -- commands -------------------------------------------------------------------------
@@ -231,6 +249,7 @@ def cmd_run(home: Home, args) -> int:
     finally:
         bar.close()
         eng.executor.close()
+        eng.alerts.flush()  # what is left is kept and sent by the next app or worker
     return _report_end(eng, row)
 
 
@@ -407,6 +426,8 @@ def cmd_show(home: Home, args) -> int:
     if logs or args.follow:
         lines.append("log:")
         lines += [text for l in logs for text in _log_lines(l)]
+    from .alerts.cli import delivery_lines
+    lines += delivery_lines(ctl.store, run["id"])
     if run.get("traceback") and not args.follow:
         lines.append("traceback:")
         lines += ["  " + l for l in run["traceback"].rstrip().splitlines()]
@@ -589,6 +610,12 @@ def cmd_check(home: Home, args) -> int:
     problems = check_jobs(cfg, notes=notes)
     bad = {e.job for e in problems}
     cfg.errors += problems
+    from .alerts.cli import check_alerts
+    from .store import RunStore
+    channel_errors, channel_problems = check_alerts(
+        cfg, store=RunStore(home.runs_db) if home.runs_db.exists() else None)
+    cfg.errors += channel_errors
+    notes += channel_problems
     for err in cfg.errors:
         print(err, file=sys.stderr)
     for note in notes:
@@ -701,9 +728,14 @@ def cmd_uninstall_desktop(home: Home, args) -> int:
     return EXIT_OK
 
 
+def _alerts(home: Home, args) -> int:
+    from .alerts.cli import cmd_alerts
+    return cmd_alerts(home, args)
+
+
 COMMANDS = {
     "worker": cmd_worker, "run": cmd_run, "runs": cmd_runs, "show": cmd_show,
     "retry": cmd_retry, "cancel": cmd_cancel, "undo": cmd_undo, "jobs": cmd_jobs, "stats": cmd_stats,
     "check": cmd_check, "kinds": cmd_kinds, "pause": _pause(True), "resume": _pause(False),
-    "secret": cmd_secret, "install-desktop": cmd_install_desktop, "uninstall-desktop": cmd_uninstall_desktop,
+    "secret": cmd_secret, "alerts": _alerts, "install-desktop": cmd_install_desktop, "uninstall-desktop": cmd_uninstall_desktop,
 }

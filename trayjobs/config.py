@@ -21,12 +21,14 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConst
                       ValidationError, field_validator,
                       model_validator)
 
+from .alerts.spec import ChannelSpec, DeliverSpec, check_ping
 from .durations import parse_duration
 from .errors import ConfigError
 from .kinds.base import COMMON_KEYS, KindParams
 from .kinds.registry import builtin_names, get_kind, kind_names
 from .places import danger, expand, problem, refusal
 from .schedule import Cron, CronError, Interval
+from .secrets import SecretRef
 
 __all__ = ["Config", "JobConfig", "Settings", "RetryPolicy", "WatchSpec", "load_config",
            "parse_config", "parse_param_value", "check_jobs", "hook_cycles", "DEFAULT_IGNORE",
@@ -139,6 +141,18 @@ class JobCommon(_Strict):
         "failure", description="Desktop notifications for this job's final failures (and "
                                "successes with warnings, as Settings say), every finished run, "
                                "or never.")
+    alerts: list[str] | None = Field(None, description=(
+        "The alert channels (`[alerts.NAME]`) told about this job, whatever their `jobs` say; "
+        "`[]` silences it. Unset: the channels whose `jobs` cover it."))
+    ping: str | SecretRef | None = Field(None, description=(
+        "A heartbeat URL (healthchecks.io style) pinged at each run: URL/start when it "
+        "starts, URL when it succeeds, URL/fail when it fails for good."))
+    stale_after: Duration | None = Field(None, gt=0, description=(
+        "Alert when the job has had no successful run for this long, e.g. '3d', even when "
+        "it never runs at all (paused, or the computer slept through every slot)."))
+    deliver: DeliverSpec | None = Field(None, description=(
+        "Send the files each successful run writes, e.g. "
+        "`{ to = \"me\", attach = [\"pdf\"] }`: a report by mail."))
     params: dict[str, RunParam] = Field(
         default_factory=dict,
         description="The job's run parameters and their defaults, e.g. "
@@ -163,6 +177,11 @@ class JobCommon(_Strict):
                 raise ValueError(f"parameter {key!r}: give its default as text, a number, "
                                  f"true or false (got {value!r})")
         return v
+
+    @field_validator("ping")
+    @classmethod
+    def _ping(cls, v: Any) -> Any:
+        return check_ping(v) if isinstance(v, str) else v
 
     @field_validator(*HOOK_KEYS, mode="before")
     @classmethod
@@ -316,6 +335,8 @@ class Config:
     path: Path | None
     settings: Settings = field(default_factory=Settings)
     jobs: dict[str, JobConfig] = field(default_factory=dict)
+    #: The ``[alerts.NAME]`` channels that are valid.
+    alerts: dict[str, ChannelSpec] = field(default_factory=dict)
     errors: list[ConfigError] = field(default_factory=list)
     #: The text read (empty when there is no file).
     text: str = field(default="", repr=False)
@@ -404,10 +425,10 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
     cfg = Config(path=path, text=text)
     locate = _Locator(body)
 
-    unknown = set(data) - {"settings", "jobs"}
+    unknown = set(data) - {"settings", "jobs", "alerts"}
     for key in sorted(unknown):
         cfg.errors.append(ConfigError(
-            "unknown top-level table; use [settings] or [jobs.NAME]",
+            "unknown top-level table; use [settings], [jobs.NAME] or [alerts.NAME]",
             file=fname, key=key, line=locate.top(key)))
 
     settings_raw = data.get("settings", {})
@@ -441,6 +462,8 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
                 cfg.errors.append(ConfigError(f"{key!r} names {other!r}, which is not a job",
                                               file=fname, job=name, key=key,
                                               line=locate.key(["jobs", name], key)))
+    from .alerts.config import parse_alerts
+    parse_alerts(cfg, data.get("alerts", {}), fname=fname, locate=locate)
     # A job that starts itself again, directly or through others, would run for ever: the
     # jobs on such a loop are refused (they do not run), the others keep working.
     for name, (key, cycle) in sorted(hook_cycles(cfg.jobs).items()):

@@ -120,11 +120,14 @@ def _resource(*parts: str):
 
 
 def desktop_entry(argv: list[str], *, autostart: bool = False) -> str:
-    """The shipped desktop entry with ``Exec`` set to ``argv``."""
+    """The shipped desktop entry with ``Exec`` set to ``argv``; the menu's entry (not the
+    autostart one) also opens ``trayjobs://run/ID`` links from alert messages (``%u``)."""
     lines = []
     for line in _resource("desktop", f"{APP_ID}.desktop").read_text(encoding="utf-8").splitlines():
         if line.startswith("Exec="):
-            line = "Exec=" + exec_line(argv)
+            line = "Exec=" + exec_line(argv) + ("" if autostart else " %u")
+        if line.startswith("MimeType=") and autostart:
+            continue
         lines.append(line)
     if autostart:
         lines.append("X-GNOME-Autostart-enabled=true")

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from .alerts.spec import ChannelSpec, DeliverSpec
 from .config import DEFAULT_IGNORE, JobCommon, RetryPolicy, Settings, WatchSpec, _duration
 from .kinds.registry import all_kinds
 from .store import TRIGGERS
@@ -310,6 +311,10 @@ def render_reference() -> str:
            "What started a run, as the history and `trayjobs runs` show it:", "",
            "| trigger | when |", "| --- | --- |",
            *(f"| `{t}` | {_cell(TRIGGER_TEXT[t])} |" for t in TRIGGERS), "",
+           "`deliver`, a table such as `{ to = \"me\", attach = [\"pdf\"] }`:", "",
+           *_table(DeliverSpec), "",
+           "### Alert channels", "", "Under `[alerts.NAME]` (see [Alerts](#alerts)):", "",
+           *_table(ChannelSpec), "",
            "### Settings", "", "Under `[settings]`:", "", *_table(Settings), ""]
     for kind in all_kinds(plugins=False):  # the README documents what trayjobs ships
         out += _kind_section(kind)

@@ -19,6 +19,7 @@ import time
 from datetime import datetime, timezone, tzinfo
 from typing import Any, Callable
 
+from ..alerts.service import Alerts
 from ..config import HOOK_OUTCOMES, Config, JobConfig
 from ..errors import UserError
 from ..instance import InstanceLock
@@ -86,6 +87,9 @@ class Engine(Control):
         self._plan_problems: dict[str, str] = {}  # job: why its schedule failed, as told
         self.on_control: Callable[[dict[str, Any]], None] | None = None  # extra ops (the UI's "show")
         self.watches = WatchManager(self)
+        # Alerts and heartbeat pings: queued in the store as runs start and end, sent by a
+        # thread of their own (started with the engine; a foreground run flushes them).
+        self.alerts = Alerts(self.store, lambda: self.config, bus=self.bus, clock=clock)
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -109,8 +113,10 @@ class Engine(Control):
                                                       name="trayjobs-scheduler", daemon=True)
                 self._sched_thread.start()
             self.watches.start()
+            self.alerts.start()
             self.dispatch_pending()
         except BaseException:
+            self.alerts.stop()
             self.watches.stop()
             self.lock.release()
             raise
@@ -135,6 +141,7 @@ class Engine(Control):
         if self._sched_thread is not None:
             self._sched_thread.join(2)
         self.executor.close()
+        self.alerts.stop()
         self._started = False
         self.lock.release()
 

@@ -38,6 +38,7 @@ COMMON_KEYS = frozenset({
     "kind", "description", "tags", "enabled", "every", "cron", "at_login", "watch",
     "retry", "timeout", "priority", "overlap", "missed", "then", "on_failure", "always",
     "notify", "params",
+    "alerts", "ping", "stale_after", "deliver",
 })
 
 

@@ -31,6 +31,7 @@ from ..errors import StoreBusy
 from ..textfmt import escape_strings, escape_undecodable
 from . import stats
 from .migrations import MIGRATIONS
+from .outbox import OutboxMixin
 
 __all__ = ["RunStore", "ACTIVE_STATES", "FINAL_STATES", "SCHEDULED", "STATES", "TRIGGERS",
            "WARNING", "ATTENTION", "OUTCOMES", "needs_attention", "outcome", "run_warnings", "state_matches"]
@@ -108,8 +109,8 @@ def _json(value: Any) -> str:
         raise ValueError(f"not JSON data ({exc})") from None
 
 
-class RunStore:
-    """Runs, attempts, log lines, per-job and app state."""
+class RunStore(OutboxMixin):
+    """Runs, attempts, log lines, per-job and app state, and the alert outbox."""
 
     def __init__(self, path: str | Path, *, readonly: bool = False, busy_timeout: float = 5.0):
         self.path = Path(path)
@@ -570,6 +571,9 @@ class RunStore:
             n = conn.execute("SELECT count(*) FROM _prune").fetchone()[0]
             for table, col in (("run_log", "run_id"), ("attempts", "run_id"), ("runs", "id")):
                 conn.execute(f"DELETE FROM {table} WHERE {col} IN (SELECT id FROM _prune)")
+            # Alerts that are done with go with the runs of their age; waiting ones stay.
+            conn.execute("DELETE FROM alert_outbox WHERE state != 'pending' AND created_at < ?",
+                         (now - keep_days * 86400,))
         return n
 
 

@@ -147,6 +147,22 @@ def _m008_run_seen(db: "sqlite_utils.Database") -> None:
     db.execute("UPDATE runs SET seen = 1")
 
 
+def _m009_alert_outbox(db: "sqlite_utils.Database") -> None:
+    # Alerts and heartbeat pings wait here until they are delivered: written by the engine
+    # as a run ends (one insert, no network), sent by the alerts thread with retries, kept
+    # across restarts. ``dedupe`` makes a message unique per run and channel ("one message
+    # per run"); ``merged_into`` points from the messages of a burst to their summary.
+    db.execute("CREATE TABLE alert_outbox (id INTEGER PRIMARY KEY, channel TEXT NOT NULL,"
+               " event TEXT NOT NULL, job TEXT, run_id INTEGER, dedupe TEXT UNIQUE,"
+               " title TEXT, body TEXT, data TEXT, state TEXT NOT NULL DEFAULT 'pending',"
+               " created_at REAL NOT NULL, due_at REAL NOT NULL,"
+               " attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, sent_at REAL,"
+               " merged_into INTEGER)")
+    db.execute("CREATE INDEX alert_outbox_pending ON alert_outbox(channel, id)"
+               " WHERE state = 'pending'")
+    db.execute("CREATE INDEX alert_outbox_run ON alert_outbox(run_id)")
+
+
 MIGRATIONS: list[tuple[str, Any]] = [
     ("001_initial", _m001_initial),
     ("002_watch_files", _m002_watch_files),
@@ -156,4 +172,5 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("006_run_warnings", _m006_run_warnings),
     ("007_run_hours", _m007_run_hours),
     ("008_run_seen", _m008_run_seen),
+    ("009_alert_outbox", _m009_alert_outbox),
 ]

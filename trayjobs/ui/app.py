@@ -50,6 +50,7 @@ class TrayApp(QObject, Commands):
     stopped = Signal()
     _engineStarted = Signal(object)
     _control = Signal(object)
+    _desktopAlert = Signal(str, str, bool)  # a desktop:// alert channel's message
 
     def __init__(self, home: Home, *, minimized: bool = False, workers: int | None = None,
                  grace: float = 3.0) -> None:
@@ -95,6 +96,9 @@ class TrayApp(QObject, Commands):
         self.bridge.jobsChanged.connect(lambda _r: self._reload_jobs.start())
         self.bridge.watchChanged.connect(lambda _e: self._reload_jobs.start())
         self.bridge.notice.connect(lambda n: self.status(n.message))
+        self._desktopAlert.connect(
+            lambda title, body, failure: self.notifier.notify(title, body, critical=failure),
+            Qt.ConnectionType.QueuedConnection)
 
     # -- start and stop ---------------------------------------------------------------
 
@@ -130,6 +134,8 @@ class TrayApp(QObject, Commands):
             return
         self.engine = result
         self.engine.on_control = self._control.emit  # from the control thread: queue it
+        from ..alerts.channels import desktop
+        desktop.show = self._desktopAlert.emit  # desktop:// alerts: our own notifier shows them
         self.bridge.attach(self.engine.bus)
         self.window.runs_model.attach(self.engine.store, self.service)
         self.status("Ready")
@@ -156,6 +162,8 @@ class TrayApp(QObject, Commands):
             QTimer.singleShot(0, QApplication.instance(), self._finish_quit)
 
         self.bridge.detach()
+        from ..alerts.channels import desktop
+        desktop.show = None
         self.notifier.close()
         threading.Thread(target=stop, name="trayjobs-stop", daemon=True).start()
 
@@ -168,6 +176,8 @@ class TrayApp(QObject, Commands):
     def _on_control(self, msg: dict[str, Any]) -> None:
         if msg.get("op") == "show":
             self.show_window()
+            if msg.get("run") is not None:
+                self.open_target(("run", int(msg["run"])))
 
     # -- window -----------------------------------------------------------------------
 
@@ -250,6 +260,9 @@ class TrayApp(QObject, Commands):
         self.window.show_config_errors(data["errors"], data["path"])
         if not self.window.settings_page.dirty:
             self.window.settings_page.load(data["settings"].model_dump(), data["autostart"])
+        cfg, store = self.engine.config, self.engine.store
+        self.service.call(store.channel_health,
+                          lambda health: self.window.settings_page.alerts.show_channels(cfg, health))
         self.paused = data["paused"]
         self.window.set_paused(self.paused)
         self._failures = data["failures"]
@@ -388,7 +401,9 @@ def _install_signal_wakeup(app: QApplication, on_signal) -> None:
     app._signal_sockets = (r, w, notifier)  # keep them alive
 
 
-def run_app(home: Home, *, minimized: bool = False) -> int:
+def run_app(home: Home, *, minimized: bool = False, open_run: int | None = None) -> int:
+    """Start the app; ``open_run``: show that run's details (a ``trayjobs://run/ID`` link),
+    in the app already running for this home if there is one."""
     guard_singletons()  # PySide6 6.12 on Python < 3.12: see compat.py
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("trayjobs")
@@ -399,7 +414,8 @@ def run_app(home: Home, *, minimized: bool = False) -> int:
     if not single.claim():
         # Another trayjobs window is running for this home: bring it forward instead of
         # starting a second consumer.
-        if single.ask("show") or Queue(home).notify({"op": "show"}):
+        ask = f"run:{open_run}" if open_run is not None else "show"
+        if single.ask(ask) or Queue(home).notify({"op": "show", "run": open_run}):
             print("trayjobs is already running; showing its window.", file=sys.stderr)
             return 0
         print("trayjobs is already starting for this home.", file=sys.stderr)
@@ -409,7 +425,11 @@ def run_app(home: Home, *, minimized: bool = False) -> int:
     _setup_logging(home)
     ensure_first_run(home)  # no jobs file yet: the example set-up (Inbox, Scratch, reports)
     tray_app = TrayApp(home, minimized=minimized)
-    single.message.connect(lambda m: tray_app.show_window() if m == "show" else None)
+    single.message.connect(lambda m: tray_app.show_window() if m == "show" else
+                           tray_app.open_target(("run", int(m[4:]))) if m.startswith("run:")
+                           else None)
+    if open_run is not None:
+        tray_app.ready.connect(lambda: tray_app.open_target(("run", open_run)))
     _install_signal_wakeup(app, tray_app.quit)
     tray_app.start()
     try:

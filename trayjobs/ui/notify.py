@@ -19,12 +19,12 @@ import queue
 import sys
 import threading
 import time
-from datetime import datetime
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QSystemTrayIcon
 
+from ..alerts.quiet import in_quiet_hours
 from ..store import outcome, run_warnings
 from ..textfmt import warnings_text
 
@@ -35,25 +35,6 @@ log = logging.getLogger(__name__)
 BURST_WINDOW_MS = 1500
 
 Target = tuple[str, Any]  # ("run", run id) or ("runs", {"job": ..., "states": ..., "since": ...})
-
-
-def in_quiet_hours(spec: str | None, now: datetime | None = None) -> bool:
-    """True inside ``"22:00-07:00"`` (a span may cross midnight)."""
-    if not spec:
-        return False
-    now = now or datetime.now()
-    try:
-        a, b = spec.split("-")
-        start = int(a[:2]) * 60 + int(a[3:5])
-        end = int(b[:2]) * 60 + int(b[3:5])
-    except (ValueError, IndexError):
-        return False
-    minute = now.hour * 60 + now.minute
-    if start == end:
-        return False
-    if start < end:
-        return start <= minute < end
-    return minute >= start or minute < end
 
 
 def summarise(runs: list[dict[str, Any]], *, failed: bool,

@@ -1,4 +1,5 @@
-"""The Settings page: notifications, start at login, workers, history, theme and secrets.
+"""The Settings page: notifications, start at login, workers, history, theme, alert channels
+and secrets.
 
 Values live in the ``[settings]`` table of the config file (written with the
 person's comments kept); the theme and window state are the window's own and
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QGroup
                                QWidget)
 
 from ..config import Settings
+from .alerts_box import AlertsBox
 from .secrets_box import SecretsBox
 from .theme import THEMES
 
@@ -151,11 +153,13 @@ class SettingsPage(QWidget):
         cols.addLayout(left, 1)
         cols.addLayout(right, 1)
         self.secrets = SecretsBox(app)
+        self.alerts = AlertsBox(app)
         # The groups scroll (a small window still fits them); the buttons stay in view.
         body = QWidget()
         bl = QVBoxLayout(body)
         bl.setContentsMargins(0, 0, 0, 0)
         bl.addLayout(cols)
+        bl.addWidget(self.alerts)
         bl.addWidget(self.secrets)
         bl.addStretch(1)
         scroll = QScrollArea()

@@ -1,0 +1,113 @@
+"""Real servers on loopback for the alert tests: an SMTP server (aiosmtpd) that keeps
+every message it receives, and an HTTP server that keeps every request (webhooks and
+heartbeat pings), can answer slowly, and can be stopped and started again on its port."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+__all__ = ["SMTPServer", "HTTPRecorder", "free_port"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SMTPServer:
+    """aiosmtpd on 127.0.0.1; ``messages`` are parsed ``email.message.EmailMessage``."""
+
+    def __init__(self, port: int | None = None) -> None:
+        from aiosmtpd.controller import Controller
+        self.port = port or free_port()
+        self.messages: list[email.message.EmailMessage] = []
+        self.envelopes: list = []
+        outer = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                outer.envelopes.append(envelope)
+                outer.messages.append(email.message_from_bytes(
+                    envelope.original_content or envelope.content, policy=email.policy.default))
+                return "250 OK"
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> "SMTPServer":
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def url(self, to: str = "me@example.com") -> str:
+        return f"mailto://localhost:{self.port}?to={to}&from=trayjobs@example.com"
+
+
+class HTTPRecorder:
+    """Keeps (method, path, body as JSON or text) of every request; answers 200 after
+    ``delay`` seconds, or ``status``."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.requests: list[tuple[str, str, object]] = []
+        self.delay = 0.0
+        self.status = 200
+        self._server: ThreadingHTTPServer | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> "HTTPRecorder":
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw.decode("utf-8", "replace")
+                if outer.delay:
+                    time.sleep(outer.delay)  # a slow server, on purpose
+                with outer._lock:
+                    outer.requests.append((self.command, self.path, body))
+                self.send_response(outer.status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"OK")
+
+            do_GET = do_POST = _any
+
+            def log_message(self, *args):
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def paths(self) -> list[str]:
+        with self._lock:
+            return [p for _, p, _ in self.requests]
+
+    def bodies(self, path: str) -> list[object]:
+        with self._lock:
+            return [b for _, p, b in self.requests if p == path]
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"

@@ -1,0 +1,143 @@
+"""Alert settings that cannot work are config errors naming the key, found by
+``trayjobs check``; the other jobs keep running. ``trayjobs alerts`` on the command line."""
+
+from __future__ import annotations
+
+import pytest
+
+from alert_servers import HTTPRecorder, free_port
+from helpers import trayjobs
+from keyring_support import private_bus, secret_service  # noqa: F401 (fixtures)
+from trayjobs.config import parse_config
+
+
+def errors(text: str) -> list[tuple[str | None, str | None, str]]:
+    cfg = parse_config(text)
+    return [(e.job, e.key, e.message) for e in cfg.errors]
+
+
+def test_a_url_that_is_not_one_names_its_key():
+    (err,) = errors('[alerts.me]\nurl = "me@example.com"\n')
+    assert err[1] == "alerts.me.url" and "is not a notification URL" in err[2]
+
+
+def test_unknown_keys_and_events_are_named():
+    found = errors('[alerts.me]\nurl = "ntfy://t"\non = ["fail"]\ncolour = "red"\n')
+    keys = {k for _, k, _ in found}
+    assert keys == {"alerts.me.on.0", "alerts.me.colour"}
+
+
+def test_a_job_naming_an_unknown_channel_keeps_running_with_an_error():
+    text = """
+[alerts.me]
+url = "ntfy://t"
+
+[jobs.a]
+kind = "demo"
+alerts = ["me", "boss"]
+deliver = { to = "nobody" }
+
+[jobs.b]
+kind = "demo"
+"""
+    cfg = parse_config(text)
+    assert set(cfg.jobs) == {"a", "b"}
+    got = {(e.job, e.key): e.message for e in cfg.errors}
+    assert "names 'boss', which is not an alert channel (channels: me)" in got[("a", "alerts")]
+    assert "names 'nobody'" in got[("a", "deliver.to")]
+
+
+def test_stale_after_shorter_than_the_jobs_own_interval_is_refused():
+    got = errors('[jobs.a]\nkind = "demo"\nevery = "1d"\nstale_after = "12h"\n')
+    assert got == [("a", "stale_after", got[0][2])]
+    assert "shorter than the time between two of the job's own runs (1 d" in got[0][2]
+    assert errors('[jobs.a]\nkind = "demo"\nevery = "1d"\nstale_after = "3d"\n') == []
+    # A weekday job waits three days over the weekend.
+    got = errors('[jobs.a]\nkind = "demo"\ncron = "0 9 * * mon-fri"\nstale_after = "2d"\n')
+    assert got and "3 d" in got[0][2]
+
+
+def test_a_ping_must_be_http():
+    got = errors('[jobs.a]\nkind = "demo"\nping = "ftp://x"\n')
+    assert got[0][:2] == ("a", "ping")
+
+
+def test_check_reads_each_url_as_apprise_does_and_names_unknown_secrets(home, secret_service):
+    home.config_file.write_text("""
+[alerts.odd]
+url = "nosuchservice://x"
+
+[alerts.mail]
+url = { secret = "no-such-secret" }
+
+[jobs.a]
+kind = "demo"
+""", encoding="utf-8")
+    out = trayjobs(home, "check")
+    assert out.returncode == 1, out.stderr
+    assert "key 'alerts.odd.url': not a notification URL Apprise can use" in out.stderr
+    assert "key 'alerts.mail.url': there is no secret 'no-such-secret'" in out.stderr
+    assert "1 job OK, 2 errors" in out.stdout
+
+
+def test_alerts_test_sends_a_real_message_or_says_why_not(home):
+    server = HTTPRecorder().start()
+    try:
+        home.config_file.write_text(f"""
+[alerts.hook]
+url = "json://127.0.0.1:{server.port}/hook"
+
+[alerts.down]
+url = "json://127.0.0.1:{free_port()}/hook"
+""", encoding="utf-8")
+        ok = trayjobs(home, "alerts", "test", "hook")
+        assert ok.returncode == 0, ok.stderr
+        assert "sent a test message to 'hook'" in ok.stdout
+        assert server.bodies("/hook")[0]["title"] == "trayjobs test message"
+        bad = trayjobs(home, "alerts", "test", "down")
+        assert bad.returncode == 1
+        assert "alert channel 'down': the test message was not sent: connection refused" \
+            in bad.stderr
+        unknown = trayjobs(home, "alerts", "test", "nope")
+        assert "there is no alert channel 'nope' (channels: down, hook)" in unknown.stderr
+    finally:
+        server.stop()
+
+
+def test_alerts_log_and_show_tell_what_became_of_each_message(home):
+    port = free_port()
+    home.config_file.write_text(f"""
+[alerts.hook]
+url = "json://127.0.0.1:{port}/hook"
+
+[jobs.bad]
+kind = "demo"
+steps = 1
+step_time = 0
+fail_times = 5
+retry = {{ attempts = 1 }}
+""", encoding="utf-8")
+    run = trayjobs(home, "run", "bad")  # in the foreground: it sends what it can as it ends
+    assert run.returncode == 1
+    rid = int(run.stdout.split()[0])
+    log = trayjobs(home, "alerts", "log")
+    assert log.returncode == 0
+    assert "bad failed" in log.stdout and "hook" in log.stdout
+    assert "connection refused" in log.stdout  # kept, with its error, for the next try
+    show = trayjobs(home, "show", str(rid))
+    assert "alerts:\n  hook: failure · try 2" in show.stdout
+    assert "connection refused" in show.stdout
+    check = trayjobs(home, "check")
+    assert "alert channel 'hook': the latest delivery failed: connection refused" in check.stderr
+
+
+def test_links_in_messages_are_registered_by_install_desktop_and_checked(home):
+    from trayjobs.desktop import desktop_entry
+    entry = desktop_entry(["/usr/bin/trayjobs"])
+    assert "Exec=/usr/bin/trayjobs %u" in entry
+    assert "MimeType=x-scheme-handler/trayjobs;" in entry
+    autostart = desktop_entry(["/usr/bin/trayjobs", "app", "--minimized"], autostart=True)
+    assert "%u" not in autostart and "MimeType" not in autostart
+    bad = trayjobs(home, "trayjobs://jobs/5")
+    assert bad.returncode == 2
+    assert "is not a link trayjobs opens (trayjobs://run/ID)" in bad.stderr

@@ -1,0 +1,256 @@
+"""The alerts thread's rules with an injected clock: the stale timer, quiet hours, burst
+summaries and retries with backoff, against a real run store and a real HTTP server."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from alert_servers import HTTPRecorder, free_port
+from trayjobs.alerts.service import Alerts
+from trayjobs.config import parse_config
+from trayjobs.engine.events import EventBus, Notice, RunChanged
+from trayjobs.store import RunStore
+
+DAY = 86400.0
+
+
+@pytest.fixture
+def http():
+    server = HTTPRecorder().start()
+    yield server
+    server.stop()
+
+
+class Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def setup(home):
+    """An :class:`Alerts` over a real store, a config from text and a clock the test moves;
+    nothing runs on a thread: the test calls ``run_once``."""
+    made = []
+
+    def make(text: str, *, at: datetime = datetime(2026, 3, 2, 12, 0)):
+        cfg = parse_config(text)
+        assert cfg.errors == []
+        store = RunStore(home.runs_db)
+        clock = Clock(at.timestamp())
+        bus = EventBus()
+        notices = []
+        bus.subscribe(lambda ev: isinstance(ev, Notice) and notices.append(ev))
+        alerts = Alerts(store, lambda: cfg, bus=bus, clock=clock, gather=1.0, backoff=10.0)
+        alerts.notices = notices
+        made.append(store)
+        return alerts, store, clock, bus
+
+    yield make
+    for store in made:
+        store.close()
+
+
+def finish(store, bus, job: str, state: str, *, error: str = "disk full") -> dict:
+    """A run of ``job`` that ended for good, told on the bus as the engine tells it."""
+    rid = store.create_run(job, kind="demo", trigger="manual")
+    store.claim(rid)
+    row = store.end_attempt(rid, state=state, error=error if state == "failed" else None,
+                            result={"summary": "done"} if state == "succeeded" else None)
+    bus.emit(RunChanged(row, final=True))
+    return row
+
+
+def hook(http, extra: str = "") -> str:
+    return f"""
+[alerts.hook]
+url = "json://127.0.0.1:{http.port}/hook"
+{extra}
+"""
+
+
+JOBS = "".join(f"""
+[jobs.{name}]
+kind = "demo"
+""" for name in ("a", "b", "c", "d", "e"))
+
+
+def test_the_stale_timer_fires_once_per_spell_even_for_a_job_that_never_runs(setup, http):
+    alerts, store, clock, bus = setup(hook(http) + """
+[jobs.backup]
+kind = "demo"
+stale_after = "3d"
+""")
+    start = clock.t
+    alerts.sender.run_once()  # first look: the job is new, counted from now
+    clock.t = start + 3 * DAY - 60
+    # Not stale yet; the thread is told to look again when it will be.
+    assert alerts.sender.run_once() == pytest.approx(start + 3 * DAY)
+    assert http.requests == []
+    clock.t = start + 3 * DAY
+    alerts.sender.run_once()
+    (body,) = http.bodies("/hook")
+    assert body["title"] == "backup is stale"
+    assert body["message"].startswith("No successful run of backup since it was added")
+    clock.t += DAY
+    alerts.sender.run_once()
+    alerts.sender.run_once(clock.t + 2)
+    assert len(http.requests) == 1  # the same spell is told once
+    # A success ends the spell; three days without another starts a new one.
+    row = finish(store, bus, "backup", "succeeded")
+    clock.t = row["finished_at"] + 3 * DAY + 1
+    alerts.sender.run_once()
+    alerts.sender.run_once(clock.t + 2)
+    assert [b["title"] for b in http.bodies("/hook")] == ["backup is stale"] * 2
+    assert http.bodies("/hook")[1]["message"].startswith("No successful run of backup for 3 d")
+
+
+def test_quiet_hours_hold_messages_and_sum_them_up_at_their_end(setup, http, home):
+    night = datetime(2026, 3, 2, 23, 0)
+    alerts, store, clock, bus = setup(hook(http, 'quiet_hours = "22:00-07:00"\n'
+                                                'urgent = ["e"]\non = ["always"]') + JOBS,
+                                      at=night)
+    finish(store, bus, "a", "failed")
+    finish(store, bus, "b", "succeeded")
+    finish(store, bus, "e", "failed", error="the disk is on fire")
+    alerts.sender.run_once(clock.t + 2)
+    # Only the urgent job's failure goes during the quiet hours.
+    assert [b["title"] for b in http.bodies("/hook")] == ["e failed"]
+    held = [r for r in store.outbox_log() if r["state"] == "pending"]
+    morning = datetime(2026, 3, 3, 7, 0).timestamp()
+    assert {r["due_at"] for r in held} == {morning}
+    alerts.sender.run_once(morning - 1)
+    assert len(http.requests) == 1
+    alerts.sender.run_once(morning)
+    titles = [b["title"] for b in http.bodies("/hook")]
+    assert titles == ["e failed", "2 alerts during quiet hours, 1 failed"]
+    summary = http.bodies("/hook")[1]["message"]
+    assert "- a failed" in summary and "- b succeeded" in summary
+    assert {r["state"] for r in store.outbox_log() if r["job"] in ("a", "b")} == {"merged"}
+
+
+def test_a_burst_of_failures_is_one_summary(setup, http):
+    alerts, store, clock, bus = setup(hook(http) + JOBS)
+    for job in "abcde":
+        finish(store, bus, job, "failed")
+    alerts.sender.run_once(clock.t + 2)
+    (body,) = http.bodies("/hook")
+    assert body["title"] == "5 jobs failed in the last minute"
+    assert body["type"] == "info"
+    for job in "abcde":
+        assert f"- {job} failed" in body["message"]
+    rows = store.outbox_log()
+    summary = next(r for r in rows if r["event"] == "summary")
+    assert summary["state"] == "sent"
+    assert all(r["merged_into"] == summary["id"] for r in rows if r["event"] == "failure")
+
+
+def test_two_failures_are_two_messages_in_their_order(setup, http):
+    alerts, store, clock, bus = setup(hook(http) + JOBS)
+    finish(store, bus, "a", "failed")
+    finish(store, bus, "b", "failed")
+    alerts.sender.run_once(clock.t + 2)
+    assert [b["title"] for b in http.bodies("/hook")] == ["a failed", "b failed"]
+
+
+def test_retries_back_off_then_deliver_once_and_keep_the_error_meanwhile(setup, home):
+    port = free_port()
+    server = HTTPRecorder(port)
+    alerts, store, clock, bus = setup(f"""
+[alerts.hook]
+url = "json://127.0.0.1:{port}/hook"
+""" + JOBS)
+    row = finish(store, bus, "a", "failed")
+    t = clock.t + 2
+    alerts.sender.run_once(t)
+    (msg,) = store.outbox_log(run_id=row["id"])
+    assert msg["state"] == "pending" and msg["attempts"] == 1
+    assert msg["last_error"].startswith("connection refused")
+    assert msg["due_at"] == pytest.approx(t + 10)  # backoff 10 s, then 20 s, ...
+    alerts.sender.run_once(t + 10)
+    msg = store.outbox_get(msg["id"])
+    assert msg["attempts"] == 2 and msg["due_at"] == pytest.approx(t + 30)
+    assert alerts.notices[0].level == "error" and "hook" in alerts.notices[0].message
+    server.start()
+    try:
+        alerts.sender.run_once(t + 29)  # not due yet: nothing is sent
+        assert server.requests == []
+        alerts.sender.run_once(t + 30)
+        assert [b["title"] for b in server.bodies("/hook")] == ["a failed"]
+        alerts.sender.run_once(t + 1000)
+        assert len(server.requests) == 1
+        assert store.outbox_get(msg["id"])["state"] == "sent"
+        assert alerts.notices[-1].level == "info"  # the window hears it works again
+    finally:
+        server.stop()
+
+
+def test_a_channel_that_never_works_gives_up_with_its_last_error(setup):
+    alerts, store, clock, bus = setup("""
+[alerts.bad]
+url = "json://127.0.0.1:1/hook"
+""" + JOBS)
+    alerts.sender.tries = 3
+    finish(store, bus, "a", "failed")
+    t = clock.t + 2
+    for step in range(5):
+        alerts.sender.run_once(t + step * 1000)
+    (msg,) = store.outbox_log()
+    assert msg["state"] == "failed" and msg["attempts"] == 3
+    assert "connection refused" in msg["last_error"]
+
+
+def test_a_job_can_name_its_channels_or_silence_them(setup, http):
+    alerts, store, clock, bus = setup(hook(http, 'jobs = ["nightly"]') + """
+[alerts.other]
+url = "json://127.0.0.1:1/x"
+jobs = ["*"]
+
+[jobs.a]
+kind = "demo"
+tags = ["nightly"]
+alerts = ["hook"]
+
+[jobs.b]
+kind = "demo"
+alerts = []
+
+[jobs.c]
+kind = "demo"
+tags = ["nightly"]
+""")
+    for job in "abc":
+        finish(store, bus, job, "failed")
+    assert sorted((r["channel"], r["job"]) for r in store.outbox_log()) == [
+        ("hook", "a"), ("hook", "c"), ("other", "c")]
+
+
+def test_missed_runs_are_told(setup, http):
+    alerts, store, clock, bus = setup(hook(http) + JOBS)
+    row = store.insert_run("a", kind="demo", trigger="catch-up",
+                           note="missed 3 runs since 02 Mar 08:00; running once")
+    bus.emit(RunChanged(row))
+    alerts.sender.run_once(clock.t + 2)
+    (body,) = http.bodies("/hook")
+    assert body["title"] == "a missed runs"
+    assert "missed 3 runs since 02 Mar 08:00" in body["message"]
+
+
+def test_alerting_costs_nothing_without_channels(setup):
+    alerts, store, clock, bus = setup(JOBS)
+    finish(store, bus, "a", "failed")
+    assert store.outbox_log() == []
+
+
+def test_pruning_the_history_drops_old_alerts_that_are_done_but_not_waiting_ones(setup, http):
+    alerts, store, clock, bus = setup(hook(http) + JOBS)
+    store.outbox_add([{"channel": "hook", "event": "failure", "title": t, "created_at": 1000.0,
+                       "dedupe": t} for t in ("old-sent", "old-waiting")])
+    sent = next(r for r in store.outbox_log() if r["title"] == "old-sent")
+    store.outbox_update([sent["id"]], state="sent")
+    store.prune(keep_days=90, keep_runs=100_000, keep_failed_days=365)
+    assert [r["title"] for r in store.outbox_log()] == ["old-waiting"]

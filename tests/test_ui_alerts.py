@@ -1,0 +1,90 @@
+"""Alert channels in the window: Settings lists them with Send test, which sends a real
+message to a loopback server (or shows the exact error); a desktop:// channel is shown by
+the app's own notifier."""
+
+from __future__ import annotations
+
+from alert_servers import HTTPRecorder, free_port
+from ui_support import make_app, until  # noqa: F401 (fixtures)
+
+
+def test_send_test_in_settings_reaches_the_server_or_says_why_not(make_app, qtbot):
+    server = HTTPRecorder().start()
+    try:
+        app = make_app(f"""
+[alerts.hook]
+url = "json://127.0.0.1:{server.port}/hook"
+
+[alerts.down]
+url = "json://127.0.0.1:{free_port()}/hook"
+
+[jobs.ok]
+kind = "demo"
+steps = 1
+step_time = 0
+""")
+        box = app.window.settings_page.alerts
+        app.window.tabs.setCurrentWidget(app.window.settings_page)
+        until(qtbot, lambda: box.view.topLevelItemCount() == 2)
+        assert box.isVisible()
+        assert not box.test_btn.isEnabled()  # nothing chosen yet
+        box.view.topLevelItem(1).setSelected(True)  # sorted: down, hook
+        assert box.selected() == "hook"
+        qtbot.mouseClick(box.test_btn, qtbot_button())
+        until(qtbot, lambda: box.results)
+        assert box.results == ["Sent a test message to 'hook'."]
+        assert server.bodies("/hook")[0]["title"] == "trayjobs test message"
+        box.view.clearSelection()
+        box.view.topLevelItem(0).setSelected(True)
+        qtbot.mouseClick(box.test_btn, qtbot_button())
+        until(qtbot, lambda: len(box.results) == 2)
+        assert "alert channel 'down': the test message was not sent: connection refused" \
+            in box.results[1]
+        assert box.result.text() == box.results[1]
+    finally:
+        server.stop()
+
+
+def test_a_desktop_channel_is_shown_by_the_apps_notifier(make_app, qtbot):
+    app = make_app("""
+[alerts.popup]
+url = "desktop://"
+on = ["success"]
+
+[jobs.ok]
+kind = "demo"
+steps = 1
+step_time = 0
+notify = "never"
+""")
+    app.engine.alerts.sender.gather = 0.1
+    app.engine.submit("ok")
+    until(qtbot, lambda: any(n["title"] == "ok succeeded" for n in app.notifier.sent),
+          timeout=15_000)
+
+
+def test_no_channels_no_box(make_app, qtbot):
+    app = make_app("""
+[jobs.ok]
+kind = "demo"
+""")
+    assert not app.window.settings_page.alerts.isVisibleTo(app.window)
+
+
+def qtbot_button():
+    from PySide6.QtCore import Qt
+    return Qt.MouseButton.LeftButton
+
+
+def test_a_link_from_a_message_opens_the_run(make_app, qtbot):
+    app = make_app("""
+[jobs.ok]
+kind = "demo"
+steps = 1
+step_time = 0
+""")
+    rid = app.engine.submit("ok")
+    opened = []
+    app.open_run = opened.append  # what the details window is opened with
+    app._on_control({"op": "show", "run": rid})  # `trayjobs trayjobs://run/ID` while it runs
+    assert opened == [rid]

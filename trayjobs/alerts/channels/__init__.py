@@ -1,0 +1,67 @@
+"""How a message reaches a channel: small classes behind a registry, chosen by URL.
+
+A channel class says what it can carry with flags (``html``, ``attachments``) and
+raises :class:`DeliveryError` with the exact reason when a message does not go. The
+:mod:`.apprise_url` channel takes any URL no other channel claims.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+__all__ = ["Channel", "Message", "DeliveryError", "register", "channel_for", "CHANNELS"]
+
+
+class DeliveryError(Exception):
+    """A message did not reach its channel; ``str()`` says why, in the channel's words.
+    ``retry``: a later try may work (network down); False: it never will (bad URL)."""
+
+    def __init__(self, message: str, *, retry: bool = True) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+@dataclass
+class Message:
+    title: str
+    body: str
+    html: str | None = None          # the body as HTML, where the channel shows it
+    attach: list[str] = field(default_factory=list)  # files
+    failure: bool = False            # shown as an error where the channel can
+
+
+class Channel:
+    #: URL schemes this class delivers to (lower case, no "://"); empty: any (the fallback).
+    schemes: ClassVar[tuple[str, ...]] = ()
+    #: Shows an HTML body (else it gets the text).
+    html: ClassVar[bool] = False
+    #: Carries attached files.
+    attachments: ClassVar[bool] = False
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def problem(self) -> str | None:
+        """Why this URL cannot work, found without sending; None when it looks right."""
+        return None
+
+    def send(self, message: Message, *, timeout: float = 30.0) -> None:
+        raise NotImplementedError
+
+
+CHANNELS: list[type[Channel]] = []
+
+
+def register(cls: type[Channel]) -> type[Channel]:
+    CHANNELS.append(cls)
+    return cls
+
+
+def channel_for(url: str) -> Channel:
+    from . import apprise_url, desktop  # noqa: F401  (they register themselves)
+    scheme = url.split("://", 1)[0].lower()
+    for cls in CHANNELS:
+        if scheme in cls.schemes:
+            return cls(url)
+    return apprise_url.AppriseChannel(url)

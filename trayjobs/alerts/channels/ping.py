@@ -1,0 +1,32 @@
+"""Heartbeat pings, the healthchecks.io way: ``URL/start`` as a run starts, ``URL`` when
+it succeeds, ``URL/fail`` when it fails for good (a GET; the body is ignored)."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+from . import DeliveryError
+
+__all__ = ["ping", "ping_url"]
+
+SUFFIX = {"start": "/start", "success": "", "fail": "/fail"}
+
+
+def ping_url(base: str, what: str) -> str:
+    base, _, query = base.partition("?")
+    return base.rstrip("/") + SUFFIX[what] + (f"?{query}" if query else "")
+
+
+def ping(base: str, what: str, *, timeout: float = 10.0) -> None:
+    url = ping_url(base, what)
+    req = urllib.request.Request(url, headers={"User-Agent": "trayjobs"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            resp.read(1024)
+    except urllib.error.HTTPError as exc:
+        raise DeliveryError(f"the monitor answered {exc.code} {exc.reason} for {url}",
+                            retry=exc.code >= 500 or exc.code == 429) from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DeliveryError(f"cannot reach {url}: {reason}") from None

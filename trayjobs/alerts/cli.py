@@ -1,0 +1,134 @@
+"""``trayjobs alerts log`` and ``trayjobs alerts test NAME``, and the alert lines of
+``trayjobs show`` and ``trayjobs check``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["add_parser", "cmd_alerts", "delivery_lines", "check_alerts"]
+
+
+def add_parser(sub) -> None:
+    s = sub.add_parser("alerts", help="the alerts sent to your channels and what became of "
+                                      "them; send a test message")
+    act = s.add_subparsers(dest="action", metavar="ACTION", required=True, help="log or test")
+    log = act.add_parser("log", help="the latest alerts and pings: sent, waiting for another "
+                                     "try (with the error), failed or summed up")
+    log.add_argument("--run", type=int, help="only those of this run")
+    log.add_argument("--channel", help="only those of this channel (ping: heartbeat pings)")
+    log.add_argument("--limit", type=int, default=30, help="how many to list (default: 30)")
+    log.add_argument("--json", action="store_true", help="one JSON object per line")
+    test = act.add_parser("test", help="send a test message to a channel now and say whether "
+                                       "it went, or the exact error")
+    test.add_argument("name", help="the channel's name, as in [alerts.NAME]")
+
+
+def _state(row: dict[str, Any]) -> str:
+    from ..textfmt import relative, when
+    if row["state"] == "sent":
+        return f"sent {when(row['sent_at'], seconds=True)}"
+    if row["state"] == "merged":
+        return f"sent in summary {row['merged_into']}"
+    if row["state"] == "failed":
+        return f"failed after {row['attempts']} tr{'ies' if row['attempts'] != 1 else 'y'}"
+    if row["attempts"]:
+        return f"try {row['attempts'] + 1} {relative(row['due_at'])}"
+    if row["data"].get("held"):
+        return f"held for quiet hours until {when(row['due_at'])}"
+    return "waiting"
+
+
+def _what(row: dict[str, Any]) -> str:
+    if row["channel"] == "ping":
+        return f"ping {row['event']} of {row['job']}"
+    return row["title"] or row["event"]
+
+
+def cmd_alerts(home, args) -> int:
+    from ..config import load_config
+    from ..engine.control import last_good_path
+    if args.action == "test":
+        from .service import send_test
+        from ..errors import UserError
+        cfg = load_config(home.config_file, last_good=last_good_path(home))
+        try:
+            print(send_test(cfg, args.name))
+        except UserError as exc:
+            print(f"trayjobs: {exc}", file=__import__("sys").stderr)
+            return 1
+        return 0
+    from ..store import RunStore
+    from ..textfmt import table, when
+    store = RunStore(home.runs_db)
+    try:
+        rows = store.outbox_log(run_id=args.run, channel=args.channel, limit=args.limit)
+    finally:
+        store.close()
+    if args.json:
+        for r in rows:
+            print(json.dumps(r, default=str))
+        return 0
+    if not rows:
+        print("no alerts yet" + (" for this run" if args.run else ""))
+        return 0
+    print(table([[str(r["id"]), when(r["created_at"], seconds=True), r["channel"], r["event"],
+                  str(r["run_id"] or ""), _what(r)[:50], _state(r)] for r in rows],
+                ["ID", "QUEUED", "CHANNEL", "EVENT", "RUN", "MESSAGE", "STATE"]))
+    errors = [r for r in rows if r["last_error"] and r["state"] != "sent"]
+    for r in errors:
+        print(f"alert {r['id']} ({r['channel']}): {r['last_error']}")
+    return 0
+
+
+def delivery_lines(store, run_id: int) -> list[str]:
+    """The run's alerts, for ``trayjobs show``."""
+    rows = store.outbox_log(run_id=run_id, limit=100)
+    out = []
+    for r in reversed(rows):
+        line = f"  {r['channel']}: {r['event']} · {_state(r)}"
+        if r["last_error"] and r["state"] != "sent":
+            line += f" · {r['last_error']}"
+        out.append(line)
+    return ["alerts:", *out] if out else []
+
+
+def check_alerts(cfg, *, store=None) -> tuple[list, list[str]]:
+    """For ``trayjobs check``: each channel's URL as Apprise reads it (config errors), and
+    channels whose latest delivery failed (problems, told apart)."""
+    from ..errors import ConfigError
+    from ..secrets import SecretError, UnknownSecret
+    from .channels import channel_for
+    from .sender import resolve_url
+    fname = str(cfg.path) if cfg.path else "<config>"
+    errors, problems = [], []
+    for name, spec in cfg.alerts.items():
+        try:
+            url = resolve_url(spec.url)
+        except UnknownSecret as exc:
+            errors.append(ConfigError(str(exc), file=fname, key=f"alerts.{name}.url"))
+            continue
+        except SecretError as exc:
+            problems.append(f"alert channel {name!r}: its secret was not checked: {exc}")
+            continue
+        why = channel_for(url).problem()
+        if why:
+            errors.append(ConfigError(why, file=fname, key=f"alerts.{name}.url"))
+    for name, job in cfg.jobs.items():
+        ping = job.common.ping
+        if ping is not None and not isinstance(ping, str):
+            try:
+                resolve_url(ping)
+            except UnknownSecret as exc:
+                errors.append(ConfigError(str(exc), file=fname, job=name, key="ping"))
+            except SecretError:
+                pass
+    if store is not None:
+        for channel, row in sorted(store.channel_health().items()):
+            if row["state"] != "sent" and row["last_error"]:
+                what = "heartbeat pings" if channel == "ping" else f"alert channel {channel!r}"
+                problems.append(f"{what}: the latest delivery failed: {row['last_error']} "
+                                f"(trayjobs alerts log --channel {channel})")
+    return errors, problems
+
+

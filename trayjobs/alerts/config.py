@@ -1,0 +1,101 @@
+"""``[alerts.NAME]`` tables read into channels, and the checks that tie jobs to them.
+
+Called by :func:`trayjobs.config.parse_config`: a bad channel is left out with an error
+naming its key; a job naming a channel that is not there keeps running, with an error.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from ..errors import ConfigError
+from .spec import ChannelSpec
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+__all__ = ["parse_alerts", "schedule_gap"]
+
+#: A name the app's own desktop notifications go by; no table may take it.
+RESERVED = ("desktop",)
+
+
+def parse_alerts(cfg: "Config", raw: Any, *, fname: str, locate) -> None:
+    from ..config import _hostile, _messages
+    if not isinstance(raw, dict):
+        cfg.errors.append(ConfigError("write each alert channel as a table: [alerts.NAME] with "
+                                      "url = \"...\"", file=fname, key="alerts",
+                                      line=locate.top("alerts")))
+        raw = {}
+    for name, table in raw.items():
+        def error(msg: str, key: str = "") -> None:
+            cfg.errors.append(ConfigError(msg, file=fname, key=f"alerts.{name}"
+                                          + (f".{key}" if key else ""),
+                                          line=locate.key(["alerts", name], key)))
+        if name in RESERVED:
+            error(f"{name!r} is the app's own desktop notifications; give this channel "
+                  f"another name")
+            continue
+        if not isinstance(table, dict):
+            error("write a table: [alerts.NAME] with url = \"...\"")
+            continue
+        hostile = _hostile(table)
+        for loc, msg in hostile:
+            error(msg, loc)
+        if hostile:
+            continue
+        try:
+            cfg.alerts[name] = ChannelSpec.model_validate(table)
+        except ValidationError as exc:
+            for loc, msg in _messages(exc, ChannelSpec):
+                error(msg, loc)
+    for job in cfg.jobs.values():
+        _check_job(cfg, job, raw if isinstance(raw, dict) else {}, fname, locate)
+
+
+def _check_job(cfg: "Config", job, raw: dict, fname: str, locate) -> None:
+    def error(msg: str, key: str) -> None:
+        cfg.errors.append(ConfigError(msg, file=fname, job=job.name, key=key,
+                                      line=locate.key(["jobs", job.name], key)))
+    c = job.common
+    named = [("alerts", n) for n in (c.alerts or [])]
+    named += [("deliver.to", n) for n in (c.deliver.to if c.deliver else [])]
+    for key, name in named:
+        if name in cfg.alerts or name in RESERVED and key == "alerts":
+            continue
+        if name in raw:
+            error(f"names the channel {name!r}, which has errors of its own (see above)", key)
+        else:
+            known = ", ".join(sorted(cfg.alerts)) or "none; add one as [alerts.NAME]"
+            error(f"names {name!r}, which is not an alert channel (channels: {known})", key)
+    if c.stale_after is not None:
+        gap = schedule_gap(job)
+        if gap is not None and c.stale_after < gap:
+            from ..durations import format_duration
+            error(f"{format_duration(c.stale_after)} is shorter than the time between two of "
+                  f"the job's own runs ({format_duration(gap)}): it would be stale between "
+                  f"every two runs; give at least {format_duration(gap)}", "stale_after")
+
+
+def schedule_gap(job) -> float | None:
+    """The longest time between two of the job's scheduled runs over the next few slots
+    (cron spans vary: a weekday job waits three days over a weekend)."""
+    sched = job.schedule
+    if sched is None:
+        return None
+    seconds = getattr(sched, "seconds", None)
+    if seconds is not None:
+        return float(seconds)
+    at = datetime.now(timezone.utc)
+    gaps = []
+    try:
+        for _ in range(8):
+            nxt = sched.next_after(at)
+            gaps.append((nxt - at).total_seconds())
+            at = nxt
+    except Exception:  # a schedule that cannot be worked out is reported elsewhere
+        return None
+    return max(gaps[1:]) if len(gaps) > 1 else None

@@ -1,0 +1,272 @@
+"""The thread that delivers the outbox: off the engine's path, with retries and backoff,
+quiet hours, and bursts summed up in one message.
+
+Each channel's messages go in the order they were queued: one that waits for its next
+try holds those behind it, so a channel never gets a "recovered" before its "failed".
+When a message comes due, the others of its channel queued within the gathering window
+go with it; :data:`BURST` or more become one summary ("5 jobs failed in the last
+minute"), each marked ``merged`` into it. Reports (attachments) are never merged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime
+from typing import Any, Callable
+
+from .channels import DeliveryError, Message, channel_for
+from .channels.ping import ping
+from .compose import summary_message
+from .quiet import quiet_end
+
+__all__ = ["Sender", "BURST", "resolve_url"]
+
+log = logging.getLogger(__name__)
+
+#: This many messages of a channel due together become one summary.
+BURST = 3
+PING = "ping"
+#: Messages a summary never swallows.
+UNMERGED = ("report", "summary")
+
+
+def resolve_url(value: Any) -> str:
+    """A channel's or ping's URL: the text, or the value of the named secret."""
+    if isinstance(value, str):
+        return value
+    from ..secrets import get_secret
+    return get_secret(value.secret)
+
+
+class Sender:
+    def __init__(self, store, config: Callable[[], Any], *, clock: Callable[[], float] = time.time,
+                 gather: float = 2.0, backoff: float = 30.0, max_backoff: float = 3600.0,
+                 tries: int = 12, ping_tries: int = 4, timeout: float = 30.0,
+                 on_problem: Callable[[str, str | None], None] | None = None,
+                 extra: Callable[[float], float | None] | None = None) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self.gather = gather
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.tries = tries
+        self.ping_tries = ping_tries
+        self.timeout = timeout
+        self.on_problem = on_problem
+        #: More work on this thread (the stale timer): called with now, returns when next.
+        self.extra = extra
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._problems: dict[str, str | None] = {}
+
+    # -- the thread ------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stopping = False
+        self.store.outbox_retry_now(self.clock())  # a restart: what failed before goes now
+        self._thread = threading.Thread(target=self._loop, name="trayjobs-alerts", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                nxt = self.run_once()
+            except Exception:  # a locked store or a bug must not end alerting
+                log.exception("alerts: delivering failed")
+                nxt = self.clock() + 30
+            wait = 60.0 if nxt is None else min(60.0, max(0.0, nxt - self.clock()))
+            with self._cond:
+                if not self._stopping:
+                    self._cond.wait(wait + 0.005)
+
+    # -- one round ---------------------------------------------------------------------
+
+    def run_once(self, now: float | None = None, *, flush: bool = False) -> float | None:
+        """Deliver what is due at ``now`` (``flush``: everything pending, gathering window
+        and quiet hours aside: a foreground command about to exit). Returns when
+        something is due next."""
+        now = self.clock() if now is None else now
+        nxt_extra = self.extra(now) if self.extra is not None else None
+        cfg = self.config()
+        by_channel: dict[str, list[dict[str, Any]]] = {}
+        for row in self.store.outbox_pending():
+            by_channel.setdefault(row["channel"], []).append(row)
+        for channel, rows in by_channel.items():
+            if self._stopping:
+                break
+            if channel == PING:
+                self._pings(cfg, rows, now, flush)
+            else:
+                self._messages(cfg, channel, rows, now, flush)
+        due = [t for t in (self.store.outbox_next_due(), nxt_extra) if t is not None]
+        return min(due) if due else None
+
+    def _pings(self, cfg, rows: list[dict[str, Any]], now: float, flush: bool) -> None:
+        blocked: set[str] = set()  # a job whose earlier ping waits: its later ones wait too
+        for row in rows:
+            job = row["job"]
+            if job in blocked or (row["due_at"] > now and not flush):
+                blocked.add(job)
+                continue
+            spec = cfg.jobs.get(job)
+            url = spec.common.ping if spec is not None else None
+            if url is None:
+                self.store.outbox_update([row["id"]], state="failed", attempts=row["attempts"] + 1,
+                                         last_error=f"the job {job!r} has no ping any more")
+                continue
+            try:
+                ping(resolve_url(url), row["event"], timeout=min(self.timeout, 10.0))
+            except Exception as exc:
+                if self._failed(row, exc, PING, self.ping_tries, now):
+                    blocked.add(job)
+                continue
+            self._sent([row], now, PING)
+
+    def _messages(self, cfg, channel: str, rows: list[dict[str, Any]], now: float,
+                  flush: bool) -> None:
+        spec = cfg.alerts.get(channel)
+        if spec is None:
+            self.store.outbox_update([r["id"] for r in rows], state="failed",
+                                     last_error=f"the channel {channel!r} is no longer in "
+                                                f"the config")
+            return
+        head = rows[0]
+        if head["due_at"] > now and not flush:
+            return
+        batch = [r for r in rows if flush or r["due_at"] <= now + self.gather]
+        held_until = None if flush else quiet_end(spec.quiet_hours, datetime.fromtimestamp(now))
+        if held_until is not None:
+            urgent = [r for r in batch if r["data"].get("urgent")]
+            held = [r for r in batch if not r["data"].get("urgent")]
+            until = held_until.timestamp()
+            for r in held:
+                if r["due_at"] < until:
+                    self.store.outbox_update([r["id"]], due_at=until,
+                                             data=_json({**r["data"], "held": True}))
+            batch = urgent
+        merge = [r for r in batch if r["event"] not in UNMERGED]
+        quiet = any(r["data"].get("held") for r in merge)
+        if len(merge) >= BURST or (quiet and len(merge) >= 2):
+            batch = [r for r in batch if r["event"] in UNMERGED] + [self._summarise(channel, merge, quiet, now)]
+        for row in batch:
+            if self._stopping:
+                return
+            try:
+                channel_obj = channel_for(resolve_url(spec.url))
+                channel_obj.send(self._message(row, spec, channel_obj), timeout=self.timeout)
+            except Exception as exc:
+                self._failed(row, exc, channel, self.tries, now)
+                return  # the rest of the channel waits behind it, in order
+            self._sent([row], now, channel)
+
+    def _summarise(self, channel: str, rows: list[dict[str, Any]], quiet: bool,
+                   now: float) -> dict[str, Any]:
+        title, body = summary_message(rows, quiet=quiet)
+        first = rows[0]
+        self.store.outbox_add([{"channel": channel, "event": "summary", "title": title,
+                                "body": body, "dedupe": f"{channel}:summary:{first['id']}",
+                                "created_at": now, "due_at": now,
+                                "data": {"of": [r["id"] for r in rows]}}])
+        summary = next(r for r in self.store.outbox_log(channel=channel, limit=5)
+                       if r["dedupe"] == f"{channel}:summary:{first['id']}")
+        self.store.outbox_update([r["id"] for r in rows], state="merged",
+                                 merged_into=summary["id"])
+        return summary
+
+    def _message(self, row: dict[str, Any], spec, channel) -> Message:
+        data = row["data"]
+        body, html, attach = row["body"] or "", None, list(data.get("attach") or [])
+        if attach:
+            attach, note = _fit(attach, spec.max_bytes)
+            if note:
+                body += f"\n\n{note}"
+        if data.get("html"):
+            try:
+                with open(data["html"], encoding="utf-8") as f:
+                    html = f.read()
+            except OSError:
+                html = None
+        return Message(title=row["title"] or "", body=body, html=html, attach=attach,
+                       failure=row["event"] in ("failure", "stale"))
+
+    # -- outcomes ----------------------------------------------------------------------
+
+    def _sent(self, rows: list[dict[str, Any]], now: float, channel: str) -> None:
+        for r in rows:
+            self.store.outbox_update([r["id"]], state="sent", sent_at=now,
+                                     attempts=r["attempts"] + 1, last_error=None)
+        self._problem(channel, None)
+
+    def _failed(self, row: dict[str, Any], exc: Exception, channel: str, tries: int,
+                now: float) -> bool:
+        """Record a failed try; True while it will be tried again."""
+        text = str(exc) if isinstance(exc, DeliveryError) else f"{type(exc).__name__}: {exc}"
+        attempt = row["attempts"] + 1
+        again = attempt < tries and getattr(exc, "retry", True)
+        due = now + min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) if again else None
+        self.store.outbox_tried(row["id"], error=text, due_at=due)
+        log.warning("alert %s to %s: try %d failed: %s%s", row["id"], channel, attempt, text,
+                    "" if again else " (given up)")
+        self._problem(channel, text)
+        return again
+
+    def _problem(self, channel: str, text: str | None) -> None:
+        if self._problems.get(channel) == text:
+            return
+        self._problems[channel] = text
+        if self.on_problem is not None:
+            self.on_problem(channel, text)
+
+
+def _json(value: Any) -> str:
+    import json
+    return json.dumps(value)
+
+
+def _fit(paths: list[str], limit: int) -> tuple[list[str], str | None]:
+    """The files that fit within ``limit`` bytes together, in order, and a note naming
+    those left out (and those that are gone)."""
+    import os
+    kept, left, gone, total = [], [], [], 0
+    for p in paths:
+        try:
+            size = os.path.getsize(p)
+        except OSError:
+            gone.append(os.path.basename(p))
+            continue
+        if total + size > limit:
+            left.append(f"{os.path.basename(p)} ({_size(size)})")
+            continue
+        kept.append(p)
+        total += size
+    notes = []
+    if left:
+        notes.append(f"Not attached, too big for this channel (at most {_size(limit)} "
+                     f"in all): {', '.join(left)}. They are on the computer that ran the job.")
+    if gone:
+        notes.append(f"Not attached, no longer there: {', '.join(gone)}.")
+    return kept, " ".join(notes) or None
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB"):
+        if n < 1000 or unit == "MB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n:,.1f} GB"

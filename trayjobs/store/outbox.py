@@ -1,0 +1,111 @@
+"""The alert outbox: messages and heartbeat pings waiting to be delivered, and what
+became of them (table ``alert_outbox``, migration ``009_alert_outbox``).
+
+A row is ``pending`` until it is ``sent``, ``failed`` for good (its last error kept), or
+``merged`` into a summary of a burst. ``due_at`` is when it may next be tried.
+:class:`~trayjobs.store.RunStore` inherits these methods.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["OutboxMixin", "OUTBOX_STATES"]
+
+OUTBOX_STATES = ("pending", "sent", "failed", "merged")
+
+
+def _row(r: dict[str, Any]) -> dict[str, Any]:
+    r = dict(r)
+    r["data"] = json.loads(r["data"]) if r.get("data") else {}
+    return r
+
+
+class OutboxMixin:
+    def outbox_add(self, rows: Iterable[dict[str, Any]]) -> int:
+        """Queue messages (keys: channel, event, job, run_id, dedupe, title, body, data,
+        due_at); one commit. A message whose ``dedupe`` is already queued is not added
+        again. Returns how many were added."""
+        now = time.time()
+        values = [(r["channel"], r["event"], r.get("job"), r.get("run_id"), r.get("dedupe"),
+                   r.get("title"), r.get("body"),
+                   json.dumps(r["data"]) if r.get("data") else None,
+                   r.get("created_at", now), r.get("due_at", now)) for r in rows]
+        if not values:
+            return 0
+        with self.transaction() as conn:
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO alert_outbox (channel, event, job, run_id, dedupe, title,"
+                " body, data, created_at, due_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+            return conn.total_changes - before
+
+    def outbox_pending(self) -> list[dict[str, Any]]:
+        """Every pending message, oldest first."""
+        return [_row(r) for r in self._query(
+            "SELECT * FROM alert_outbox INDEXED BY alert_outbox_pending WHERE state = 'pending'"
+            " ORDER BY id")]
+
+    def outbox_next_due(self) -> float | None:
+        return self._query("SELECT min(due_at) AS t FROM alert_outbox INDEXED BY"
+                           " alert_outbox_pending WHERE state = 'pending'")[0]["t"]
+
+    def outbox_update(self, ids: Iterable[int], **fields: Any) -> None:
+        ids = [int(i) for i in ids]
+        if not ids:
+            return
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        self._execute(f"UPDATE alert_outbox SET {cols} WHERE id IN ({', '.join('?' * len(ids))})",
+                      (*fields.values(), *ids))
+
+    def outbox_tried(self, row_id: int, *, error: str, due_at: float | None) -> None:
+        """One more failed try: pending again at ``due_at``, or failed for good (None)."""
+        self._execute("UPDATE alert_outbox SET attempts = attempts + 1, last_error = ?,"
+                      " due_at = coalesce(?, due_at), state = ? WHERE id = ?",
+                      (error[:2000], due_at, "pending" if due_at is not None else "failed",
+                       row_id))
+
+    def outbox_retry_now(self, now: float) -> int:
+        """Pending messages that failed before are tried again at ``now`` (a restart)."""
+        return self._execute("UPDATE alert_outbox SET due_at = ? WHERE state = 'pending' AND"
+                             " attempts > 0 AND due_at > ?", (now, now)).rowcount
+
+    def outbox_log(self, *, run_id: int | None = None, channel: str | None = None,
+                   limit: int = 50) -> list[dict[str, Any]]:
+        """Messages, newest first (of one run, or one channel)."""
+        where, params = [], []
+        if run_id is not None:
+            where.append("run_id = ?")
+            params.append(run_id)
+        if channel is not None:
+            where.append("channel = ?")
+            params.append(channel)
+        sql = "SELECT * FROM alert_outbox"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [_row(r) for r in self._query(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))]
+
+    def outbox_get(self, row_id: int) -> dict[str, Any] | None:
+        rows = self._query("SELECT * FROM alert_outbox WHERE id = ?", (row_id,))
+        return _row(rows[0]) if rows else None
+
+    def channel_health(self) -> dict[str, dict[str, Any]]:
+        """Per channel, its latest message that was tried: whether it went, its error."""
+        return {r["channel"]: r for r in self._query(
+            "SELECT channel, state, last_error, attempts, sent_at, created_at, max(id) AS id"
+            " FROM alert_outbox WHERE attempts > 0 OR state = 'sent' GROUP BY channel")}
+
+    def last_success_at(self, job: str) -> float | None:
+        """When ``job``'s newest successful run ended."""
+        rows = self._query("SELECT finished_at FROM runs INDEXED BY runs_job_succeeded WHERE"
+                           " job = ? AND state = 'succeeded' ORDER BY id DESC LIMIT 1", (job,))
+        return rows[0]["finished_at"] if rows else None
+
+    def previous_outcome(self, job: str, before_id: int) -> str | None:
+        """How ``job``'s last run before ``before_id`` that succeeded or failed ended."""
+        rows = self._query("SELECT state FROM runs WHERE job = ? AND id < ? AND state IN"
+                           " ('succeeded', 'failed') ORDER BY id DESC LIMIT 1", (job, before_id))
+        return rows[0]["state"] if rows else None

@@ -1,0 +1,112 @@
+"""The alert channels in Settings: each ``[alerts.NAME]`` with how its latest delivery went,
+and **Send test**, which sends a real message (off the GUI thread) and shows whether it
+went or the channel's exact error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import (QAbstractItemView, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
+                               QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+
+from ..textfmt import relative
+from .theme import muted_colour, state_colour
+
+__all__ = ["AlertsBox"]
+
+
+def _health_text(row: dict[str, Any] | None) -> str:
+    if row is None:
+        return "nothing sent yet"
+    if row["state"] == "sent":
+        return f"sent {relative(row['sent_at'])}"
+    return f"failing: {row['last_error']}" if row.get("last_error") else row["state"]
+
+
+class AlertsBox(QGroupBox):
+    NAME, URL, STATE = range(3)
+
+    def __init__(self, app, parent: QWidget | None = None) -> None:
+        super().__init__("Alert channels", parent)
+        self.app = app
+        self.setObjectName("alerts")
+        self.config = None
+        self.results: list[str] = []  # what each test said (the tests read it too)
+        intro = QLabel("Where alerts go besides this window: the [alerts.NAME] tables of the "
+                       "jobs file (mail, ntfy, webhooks, chat…). Send test sends a real message.")
+        intro.setWordWrap(True)
+        pal = intro.palette()
+        pal.setColor(intro.foregroundRole(), muted_colour())
+        intro.setPalette(pal)
+        self.view = QTreeWidget()
+        self.view.setObjectName("alertChannels")
+        self.view.setAccessibleName("Alert channels")
+        self.view.setHeaderLabels(["Name", "Sends", "Latest delivery"])
+        self.view.setRootIsDecorated(False)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.view.header().setStretchLastSection(True)
+        self.view.setMaximumHeight(140)
+        self.view.itemSelectionChanged.connect(self._selected)
+        self.test_btn = QPushButton("Send &test")
+        self.test_btn.setAccessibleName("Send a test message to the alert channel")
+        self.test_btn.setEnabled(False)
+        self.test_btn.clicked.connect(self.send_test)
+        self.result = QLabel()
+        self.result.setObjectName("alertTestResult")
+        self.result.setWordWrap(True)
+        self.result.hide()
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.result, 1)
+        buttons.addWidget(self.test_btn)
+        lay = QVBoxLayout(self)
+        lay.addWidget(intro)
+        lay.addWidget(self.view)
+        lay.addLayout(buttons)
+        self.setVisible(False)
+
+    def show_channels(self, config, health: dict[str, dict[str, Any]]) -> None:
+        """The config's channels, and per channel its latest delivery (from the store)."""
+        self.config = config
+        chosen = self.selected()
+        self.view.clear()
+        for name, spec in sorted(config.alerts.items()):
+            on = ", ".join(spec.on)
+            item = QTreeWidgetItem([name, on, _health_text(health.get(name))])
+            row = health.get(name)
+            if row is not None and row["state"] != "sent":
+                item.setForeground(self.STATE, state_colour("failed"))
+                item.setToolTip(self.STATE, row.get("last_error") or "")
+            self.view.addTopLevelItem(item)
+            if name == chosen:
+                item.setSelected(True)
+        self.setVisible(bool(config.alerts))
+        self._selected()
+
+    def selected(self) -> str | None:
+        items = self.view.selectedItems()
+        return items[0].text(self.NAME) if items else None
+
+    def _selected(self) -> None:
+        self.test_btn.setEnabled(self.selected() is not None)
+
+    def send_test(self) -> None:
+        name, cfg = self.selected(), self.config
+        if name is None or cfg is None:
+            return
+        from ..alerts.service import send_test
+        self.test_btn.setEnabled(False)
+        self._say(f"Sending a test message to {name}…", ok=True)
+        self.app.service.call_slow(lambda: send_test(cfg, name),
+                                   lambda text: self._done(f"{text[0].upper()}{text[1:]}.", True),
+                                   lambda exc: self._done(str(exc), False))
+
+    def _done(self, text: str, ok: bool) -> None:
+        self.results.append(text)
+        self._say(text, ok=ok)
+        self._selected()
+
+    def _say(self, text: str, *, ok: bool) -> None:
+        self.result.setText(text)
+        self.result.setStyleSheet("" if ok else f"color: {state_colour('failed').name()}")
+        self.result.show()
