@@ -37,7 +37,7 @@ UNDO_STATES = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
 COMMON_KEYS = frozenset({
     "kind", "description", "tags", "enabled", "every", "cron", "at_login", "watch",
     "retry", "timeout", "priority", "overlap", "missed", "then", "on_failure", "always",
-    "notify", "params",
+    "notify", "params", "when", "when_unknown", "max_wait", "inhibit_sleep",
 })
 
 
