@@ -326,6 +326,8 @@ class Engine(Control):
         if not conditions:
             return False
         now = self.clock()
+        if run.get("wait_until") and now >= run["wait_until"]:
+            return False  # it waited all that max_wait allows already
         decision = self._decide(job, conditions, now)
         if not decision.wait:
             self._tell_unknown(job, run["id"], decision)
