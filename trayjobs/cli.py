@@ -69,8 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "report's period=last_quarter); repeat for several")
     s = sub.add_parser("runs", help="list recent runs")
     s.add_argument("--job")
-    s.add_argument("--state", help="scheduled, queued, running, retrying, succeeded, failed, "
-                                   "cancelled, skipped or interrupted; or warning: the runs "
+    s.add_argument("--state", help="scheduled, waiting (for its conditions), queued, running, "
+                                   "retrying, succeeded, failed, cancelled, skipped or "
+                                   "interrupted; or warning: the runs "
                                    "that succeeded with warnings (succeeded lists them too)")
     s.add_argument("--limit", type=int, default=20)
     s.add_argument("--json", action="store_true", help="one JSON object per line")
