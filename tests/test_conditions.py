@@ -360,3 +360,27 @@ def test_a_lock_that_cannot_be_had_is_a_warning_not_a_failure(system_bus, make_e
     assert run["state"] == "succeeded"
     warnings = [l["message"] for l in eng.store.logs(rid) if l["level"] == "warning"]
     assert warnings and warnings[0].startswith("cannot keep the computer from sleeping: ")
+
+
+# -- whole processes: the worker and the command line --------------------------------
+
+def test_a_worker_holds_a_cli_run_when_ready_and_starts_it_on_ac(system_bus, home,
+                                                                  write_config):
+    upower = system_bus.upower(on_battery=True, percentage=18)
+    write_config(job("backup", when="{ ac_power = true }"))
+    out = trayjobs(home, "run", "backup", "--when-ready")
+    assert out.returncode != 0 and "--when-ready needs trayjobs running" in out.stderr
+    worker = start_worker(home)
+    try:
+        rid = int(trayjobs(home, "run", "backup", "--when-ready", check=True).stdout)
+        wait_run(home, rid, "waiting")
+        listed = trayjobs(home, "runs", "--state", "waiting", check=True).stdout
+        assert "waiting: on battery (18 %)" in listed
+        upower.plug_in()
+        run = wait_run(home, rid, timeout=10)
+        assert run["state"] == "succeeded"
+        shown = trayjobs(home, "show", str(rid), check=True).stdout
+        assert "waited:   on battery (18 %) (its conditions)" in shown
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(20)

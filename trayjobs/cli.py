@@ -386,6 +386,8 @@ def cmd_show(home: Home, args) -> int:
                      + (f" ({relative(run['due_at'])})" if run["state"] == "scheduled" else ""))
     if run.get("note"):
         lines.append(f"  note:     {run['note']}")
+    if run.get("wait_reason") and run["state"] != "waiting":
+        lines.append(f"  waited:   {run['wait_reason']} (its conditions)")
     inputs = dict(run.get("inputs") or {})
     run_params = inputs.pop("params", None)
     if run_params:

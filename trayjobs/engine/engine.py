@@ -320,7 +320,9 @@ class Engine(Control):
 
     def _hold(self, run: dict[str, Any]) -> bool:
         """Hold ``run`` back in the state ``waiting`` when its conditions do not hold;
-        whether it was."""
+        whether it was. A run that has started once (a retry's next attempt) goes on."""
+        if run.get("attempt"):
+            return False
         job = self.config.jobs.get(run["job"])
         conditions = self.conditions_of(job, run) if job is not None else {}
         if not conditions:
@@ -362,6 +364,7 @@ class Engine(Control):
         with self._recheck_lock:
             now = self.clock() if now is None else now
             again: list[float] = []
+            reasons: dict[int, str] = {}
             released = False
             for run in self.store.held():
                 job = self.config.jobs.get(run["job"])
@@ -370,9 +373,7 @@ class Engine(Control):
                 until = run.get("wait_until")
                 if decision is not None and decision.wait and not (until and now >= until):
                     if decision.reason != run.get("wait_reason"):
-                        row = self.store.set_wait_reason(run["id"], decision.reason)
-                        if row is not None:
-                            self.bus.emit(RunChanged(row))
+                        reasons[run["id"]] = decision.reason
                     again += [t for t in (decision.recheck_at, until) if t is not None]
                     continue
                 row = self.store.release(run["id"])
@@ -392,6 +393,9 @@ class Engine(Control):
                                                   f"waiting {waited}")
                 self.bus.emit(RunChanged(row))
                 released = True
+            # The battery's level is in the reasons: one commit for them all.
+            for row in self.store.set_wait_reasons(reasons) if reasons else ():
+                self.bus.emit(RunChanged(row))
         if released:
             self.dispatch_pending()
         return min(again) if again else None

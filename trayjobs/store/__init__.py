@@ -423,10 +423,18 @@ class RunStore:
         return [_decode(r) for r in self._query(
             f"SELECT * FROM runs INDEXED BY runs_held WHERE {where} ORDER BY id", params)]
 
-    def set_wait_reason(self, run_id: int, reason: str) -> dict[str, Any] | None:
-        rows = self._query("UPDATE runs SET wait_reason = ?, updated_at = ? WHERE id = ? AND"
-                           " state = 'waiting' RETURNING *", (_text(reason), _now(), run_id))
-        return _decode(rows[0]) if rows else None
+    def set_wait_reasons(self, reasons: dict[int, str]) -> list[dict[str, Any]]:
+        """New reasons for waiting runs (``{run_id: reason}``), in one commit; the rows of
+        those still waiting."""
+        now, out = _now(), []
+        with self.transaction() as conn:
+            for run_id, reason in reasons.items():
+                row = conn.execute("UPDATE runs SET wait_reason = ?, updated_at = ? WHERE id = ?"
+                                   " AND state = 'waiting' RETURNING *",
+                                   (_text(reason), now, run_id)).fetchone()
+                if row is not None:
+                    out.append(_decode(dict(row)))
+        return out
 
     def release(self, run_id: int) -> dict[str, Any] | None:
         """A waiting run may start: back to ``queued`` (``wait_reason`` stays, as what it
