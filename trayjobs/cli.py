@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
                             help="run once after this long instead of now, e.g. 2h, 90s, 1h30m")
     s.add_argument("--file", action="append", default=[], metavar="PATH",
                    help="an input file (import jobs); repeat for several")
+    s.add_argument("--when-ready", action="store_true",
+                   help="wait for the job's conditions (`when`) as a scheduled run does, "
+                        "instead of starting now whatever they say; needs the app or "
+                        "`trayjobs worker` running, which follows them")
     s.add_argument("--dry-run", action="store_true",
                    help="preview what the job would do, touching nothing; refused for a job "
                         "whose kind has no preview (`trayjobs kinds` lists them)")
@@ -65,8 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "report's period=last_quarter); repeat for several")
     s = sub.add_parser("runs", help="list recent runs")
     s.add_argument("--job")
-    s.add_argument("--state", help="scheduled, queued, running, retrying, succeeded, failed, "
-                                   "cancelled, skipped or interrupted; or warning: the runs "
+    s.add_argument("--state", help="scheduled, waiting (for its conditions), queued, running, "
+                                   "retrying, succeeded, failed, cancelled, skipped or "
+                                   "interrupted; or warning: the runs "
                                    "that succeeded with warnings (succeeded lists them too)")
     s.add_argument("--limit", type=int, default=20)
     s.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -202,10 +207,13 @@ def cmd_run(home: Home, args) -> int:
     params = _param_args(args.param)
     due_at = _due_at(args)
     running = _consumer_running(home)
+    if args.when_ready and not running:
+        raise UserError("--when-ready needs trayjobs running (the app or `trayjobs worker`): "
+                        "it follows the conditions and starts the run when they hold")
     if running or (due_at is not None and not args.wait):
         ctl = _control(home)
         run_id = ctl.submit(args.job, trigger="cli", files=args.file, dry_run=args.dry_run,
-                            params=params, due_at=due_at)
+                            params=params, due_at=due_at, conditions=args.when_ready)
         print(run_id)
         if due_at is not None:
             print(f"run {run_id} waits until {when(due_at, seconds=True)} "
@@ -397,6 +405,8 @@ def cmd_show(home: Home, args) -> int:
                      + (f" ({relative(run['due_at'])})" if run["state"] == "scheduled" else ""))
     if run.get("note"):
         lines.append(f"  note:     {run['note']}")
+    if run.get("wait_reason") and run["state"] != "waiting":
+        lines.append(f"  waited:   {run['wait_reason']} (its conditions)")
     inputs = dict(run.get("inputs") or {})
     run_params = inputs.pop("params", None)
     if run_params:

@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints,
-                      ValidationError, field_validator,
+                      ValidationError, create_model, field_validator,
                       model_validator)
 
 from .alerts.spec import ChannelSpec, DeliverSpec, check_ping
+from .conditions import CONDITIONS
+from .conditions import effective as _effective_conditions
 from .durations import parse_duration
 from .errors import ConfigError
 from .kinds.base import COMMON_KEYS, KindParams
@@ -30,7 +32,7 @@ from .places import danger, expand, problem, refusal
 from .schedule import Cron, CronError, Interval
 from .secrets import SecretRef
 
-__all__ = ["Config", "JobConfig", "Settings", "RetryPolicy", "WatchSpec", "load_config",
+__all__ = ["Config", "JobConfig", "Settings", "RetryPolicy", "WatchSpec", "When", "load_config",
            "parse_config", "parse_param_value", "check_jobs", "hook_cycles", "DEFAULT_IGNORE",
            "HOOK_KEYS", "HOOK_OUTCOMES", "OUTPUT_FOLDER_KEYS", "MAX_NESTING", "PATH_KEYS"]
 
@@ -110,6 +112,12 @@ class WatchSpec(_Strict):
         return Path(expand(self.folder))
 
 
+#: A job's ``when`` table: one optional key per run condition of the registry.
+When = create_model("When", __base__=_Strict, **{
+    key: (cond.annotation | None, Field(None, description=cond.description))
+    for key, cond in CONDITIONS.items()})
+
+
 class JobCommon(_Strict):
     kind: str = Field(description="What the job does: " + ", ".join(builtin_names())
                       + ", or a kind an installed plug-in adds (`trayjobs kinds`).")
@@ -153,6 +161,19 @@ class JobCommon(_Strict):
     deliver: DeliverSpec | None = Field(None, description=(
         "Send the files each successful run writes, e.g. "
         "`{ to = \"me\", attach = [\"pdf\"] }`: a report by mail."))
+    when: When = Field(default_factory=When, description=(
+        "Run conditions: a due run waits (state `waiting`, with the reason) until they all "
+        "hold, e.g. `{ ac_power = true, network = \"unmetered\" }`; see Conditions. Runs "
+        "started by hand do not wait."))
+    when_unknown: Literal["run", "wait"] = Field(
+        "run", description="When a condition cannot be told (its service is missing): run "
+                           "anyway (and say so), or wait.")
+    max_wait: Duration | None = Field(None, gt=0, description=(
+        "Wait for the conditions at most this long, e.g. '2d'; then the run starts anyway "
+        "and its log says why."))
+    inhibit_sleep: bool | Literal["block", "delay"] = Field(False, description=(
+        "Keep the computer from going to sleep while a run is going (a logind inhibitor "
+        "lock: true or \"block\" holds sleep off, \"delay\" only delays it a few seconds)."))
     params: dict[str, RunParam] = Field(
         default_factory=dict,
         description="The job's run parameters and their defaults, e.g. "
@@ -205,6 +226,12 @@ class Settings(_Strict):
                            description="At most this many runs are kept in the history.")
     keep_failed_days: int = Field(365, ge=1, le=36_500, description="Failed runs are kept this long.")
     catchup_delay: Duration = Field(60.0, ge=0, description="After the machine wakes up, wait this long before catching up missed runs.")
+    pause_on_battery: bool = Field(False, description=(
+        "Jobs wait while the computer runs on battery (as if each had `when = { ac_power = "
+        "true }`); a job's `ac_power = false` runs anyway."))
+    only_unmetered: bool = Field(False, description=(
+        "Jobs wait for an unmetered network (as if each had `when = { network = "
+        "\"unmetered\" }`); a job's `network = \"any\"` runs anyway."))
 
 
     @field_validator("quiet_hours")
@@ -255,6 +282,20 @@ class JobConfig:
         if self.common.every:
             return f"every:{self.common.every}"
         return ""
+
+    def conditions(self, settings: Settings | None = None) -> dict[str, Any]:
+        """The conditions this job's runs wait for: ``when``, over the defaults of
+        ``settings`` (``pause_on_battery``, ``only_unmetered``)."""
+        s = settings or Settings()
+        return _effective_conditions(self.common.when.model_dump(exclude_none=True),
+                                     pause_on_battery=s.pause_on_battery,
+                                     only_unmetered=s.only_unmetered)
+
+    @property
+    def sleep_mode(self) -> str | None:
+        """The inhibitor lock a run holds: ``block``, ``delay``, or None."""
+        value = self.common.inhibit_sleep
+        return "block" if value is True else value or None
 
     def trigger_text(self) -> str:
         """The triggers in plain words, e.g. "Weekdays at 09:00 · watches ~/Inbox"."""

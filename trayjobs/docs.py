@@ -25,7 +25,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from .alerts.spec import ChannelSpec, DeliverSpec
-from .config import DEFAULT_IGNORE, JobCommon, RetryPolicy, Settings, WatchSpec, _duration
+from .config import DEFAULT_IGNORE, JobCommon, RetryPolicy, Settings, WatchSpec, When, _duration
+from .durations import parse_duration
 from .kinds.registry import all_kinds
 from .store import TRIGGERS
 
@@ -52,6 +53,10 @@ TRIGGER_TEXT = {
              "retry budget.",
     "recovered": "trayjobs was killed while the run was going; it resumes at the next start.",
 }
+
+#: Validators that make a value a duration ("15m"): the config's, and the one the
+#: conditions use (they cannot import the config).
+_DURATION_FUNCS = (_duration, parse_duration)
 
 #: Text for command line arguments that have no ``help=`` of their own.
 ARGUMENT_TEXT = {
@@ -82,7 +87,7 @@ def _unwrap(tp: Any) -> Any:
 
 def _is_duration(tp: Any) -> bool:
     if get_origin(tp) is Annotated:
-        return any(getattr(m, "func", None) is _duration for m in get_args(tp)[1:])
+        return any(getattr(m, "func", None) in _DURATION_FUNCS for m in get_args(tp)[1:])
     return False
 
 
@@ -133,7 +138,7 @@ def _toml(value: Any) -> str:
 def is_duration(field: FieldInfo) -> bool:
     """Written as a duration: pydantic keeps a top-level marker in the field's metadata,
     an optional one inside the annotation."""
-    return (any(getattr(m, "func", None) is _duration for m in field.metadata)
+    return (any(getattr(m, "func", None) in _DURATION_FUNCS for m in field.metadata)
             or type_text(field.annotation) == "duration")
 
 
@@ -307,6 +312,9 @@ def render_reference() -> str:
            *_table(RetryPolicy), "",
            "`watch`, a table such as `{ folder = \"~/Inbox\", patterns = [\"*.csv\"] }`:", "",
            *_table(WatchSpec), "",
+           "`when`, a table such as `{ ac_power = true, network = \"unmetered\" }` (see "
+           "Conditions):", "",
+           *_table(When), "",
            "### Triggers", "",
            "What started a run, as the history and `trayjobs runs` show it:", "",
            "| trigger | when |", "| --- | --- |",

@@ -34,7 +34,7 @@ class Health:
     p50: float | None = None  #: duration of its successes, seconds
     p95: float | None = None
     last_success_at: float | None = None  #: whenever it was, even before the window
-    waiting: int = 0  #: queued, not started
+    waiting: int = 0  #: queued or waiting for its conditions, not started
     recent: tuple[str, ...] = field(default=())  #: how its last runs ended, oldest first
 
     @property

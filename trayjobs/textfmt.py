@@ -81,6 +81,7 @@ def attempt_text(run: dict[str, Any]) -> str:
 
 def state_text(run: dict[str, Any], now: float | None = None) -> str:
     """E.g. "retrying: attempt 2/4 in 40 s", "waiting until 18:00 (in 2 h 05 min)",
+    "waiting: on battery (18 %)",
     "running 42 %", "failed"."""
     state = run["state"]
     if state == "retrying" and run.get("next_attempt_at"):
@@ -88,6 +89,8 @@ def state_text(run: dict[str, Any], now: float | None = None) -> str:
                 f"{relative(run['next_attempt_at'], now)}")
     if state == "scheduled" and run.get("due_at"):
         return f"waiting until {when(run['due_at'])} ({relative(run['due_at'], now)})"
+    if state == "waiting" and run.get("wait_reason"):
+        return f"waiting: {run['wait_reason']}"
     if state == "running" and run.get("progress_total"):
         pct = 100 * (run.get("progress_done") or 0) / run["progress_total"]
         return f"running {pct:.0f} %"

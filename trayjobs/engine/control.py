@@ -67,13 +67,16 @@ class Control:
                note: str | None = None, max_attempts: int | None = None,
                params: dict[str, Any] | None = None,
                parent: dict[str, Any] | None = None, due_at: float | None = None,
-               scheduled_for: float | None = None, plan: dict[str, Any] | None = None) -> int:
+               scheduled_for: float | None = None, plan: dict[str, Any] | None = None,
+               conditions: bool = False) -> int:
         """Create a queued run of ``job_name`` and get it executed; returns its id.
         ``params`` overrides the job's run parameters for this run (see
         :meth:`~trayjobs.config.JobConfig.run_params`); ``parent`` is what a run started
         by a hook learns of the run that started it (``ctx.parent``). With ``due_at`` (a
         time), the run is a one-off that waits in the state ``scheduled`` until then, kept
-        across restarts; the scheduler of the process running jobs starts it."""
+        across restarts; the scheduler of the process running jobs starts it. A run a
+        person starts does not wait for the job's conditions (``when``) unless
+        ``conditions`` asks it to."""
         from ..kinds.registry import get_kind
         job = self.config.job(job_name)
         try:
@@ -106,6 +109,8 @@ class Control:
             inputs["scheduled_for"] = scheduled_for  # the slot the scheduler ran it for
         if plan is not None:
             inputs["plan"] = plan  # a preview's actions, and only those (apply_preview)
+        if conditions:
+            inputs["conditions"] = True  # wait for the job's conditions like a due run
         state, error = "queued", None
         if due_at is not None:
             state = SCHEDULED
@@ -147,7 +152,7 @@ class Control:
             cur = conn.execute(
                 "UPDATE runs SET state = 'cancelled', finished_at = ?, updated_at = ?,"
                 " error = 'cancelled before it started', dispatched = 0"
-                " WHERE id = ? AND state IN ('scheduled', 'queued', 'retrying')",
+                " WHERE id = ? AND state IN ('scheduled', 'waiting', 'queued', 'retrying')",
                 (time.time(), time.time(), run_id))
             stopped_waiting = cur.rowcount == 1
             if not stopped_waiting:

@@ -20,7 +20,9 @@ from datetime import datetime, timezone, tzinfo
 from typing import Any, Callable
 
 from ..alerts.service import Alerts
+from ..conditions import Decision, evaluate
 from ..config import HOOK_OUTCOMES, Config, JobConfig
+from ..durations import format_duration
 from ..errors import UserError
 from ..instance import InstanceLock
 from ..kinds.registry import get_kind
@@ -90,6 +92,11 @@ class Engine(Control):
         # Alerts and heartbeat pings: queued in the store as runs start and end, sent by a
         # thread of their own (started with the engine; a foreground run flushes them).
         self.alerts = Alerts(self.store, lambda: self.config, bus=self.bus, clock=clock)
+        #: What the system services say (power, network, idle), for run conditions; started
+        #: once a job has conditions.
+        self.system = None
+        self._recheck_lock = threading.Lock()
+        self._told_unknown: set[tuple[str, str]] = set()
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -105,6 +112,10 @@ class Engine(Control):
             self.queue.start_consumer(self._execute, workers=self.workers,
                                       control=self._on_control)
             self._started = True
+            if self._follow_conditions():
+                # Their first reading takes milliseconds; runs due meanwhile would wait
+                # (state "waiting") for nothing.
+                self.system.ready.wait(3)
             for job in self.config.jobs.values():
                 if job.enabled and job.at_login and not self.paused(job.name) and not self.paused():
                     self.submit(job.name, trigger="login")
@@ -115,9 +126,11 @@ class Engine(Control):
             self.watches.start()
             self.alerts.start()
             self.dispatch_pending()
+            self.recheck_waiting()
         except BaseException:
             self.alerts.stop()
             self.watches.stop()
+            self._stop_conditions()
             self.lock.release()
             raise
 
@@ -140,6 +153,7 @@ class Engine(Control):
         self.queue.stop_consumer(timeout=wait)
         if self._sched_thread is not None:
             self._sched_thread.join(2)
+        self._stop_conditions()
         self.executor.close()
         self.alerts.stop()
         self._started = False
@@ -188,6 +202,9 @@ class Engine(Control):
         self.bus.emit(JobsChanged("config"))
         self._wake_scheduler()
         self.watches.reconfigure()
+        if self._started:
+            self._follow_conditions()
+            self.recheck_waiting()  # conditions changed or dropped: runs may go now
         return cfg
 
     def _read_config(self) -> Config:
@@ -265,10 +282,130 @@ class Engine(Control):
                                              triggers=EXPLICIT_TRIGGERS if paused else None)
         heads.sort(key=lambda r: (-(r["priority"] or 0), r["id"]))
         for run in heads[:budget]:
+            if self._hold(run):
+                self._dispatch_again = True  # the next runs in line may take its place
+                continue
             cur = self.store._execute("UPDATE runs SET dispatched = 1 WHERE id = ? AND"
                                       " state = 'queued' AND dispatched = 0", (run["id"],))
             if cur.rowcount:
                 self.queue.enqueue(run["id"], priority=run["priority"] or 0)
+
+    # -- run conditions -----------------------------------------------------------------
+
+    def _follow_conditions(self) -> bool:
+        """Start following the system services once any job has conditions; whether they
+        are followed."""
+        if self.system is None and any(job.conditions(self.config.settings)
+                                       for job in self.config.jobs.values()):
+            from ..conditions.system import SystemWatch
+            self.system = SystemWatch(self._conditions_changed)
+            self.system.start()
+        return self.system is not None
+
+    def _stop_conditions(self) -> None:
+        if self.system is not None:
+            self.system.stop()
+            self.system = None
+
+    def _conditions_changed(self) -> None:
+        """A system service said something changed (on the thread following them)."""
+        if self._started and not self._stopping and self.recheck_waiting() is not None:
+            self._wake_scheduler()  # a time to look again came nearer
+
+    def conditions_of(self, job: JobConfig, run: dict[str, Any]) -> dict[str, Any]:
+        """The conditions ``run`` waits for: its job's, except for a run a person started
+        (unless they asked for them, ``inputs["conditions"]``)."""
+        if run["trigger"] in EXPLICIT_TRIGGERS and not (run.get("inputs") or {}).get(
+                "conditions"):
+            return {}
+        return job.conditions(self.config.settings)
+
+    def _decide(self, job: JobConfig, conditions: dict[str, Any], now: float) -> Decision:
+        if not self._follow_conditions() or not self.system.ready.is_set():
+            return Decision(True, "finding out whether its conditions hold")
+        return evaluate(conditions, self.system.facts(), now, when_unknown=job.when_unknown)
+
+    def _hold(self, run: dict[str, Any]) -> bool:
+        """Hold ``run`` back in the state ``waiting`` when its conditions do not hold;
+        whether it was. A run that has started once (a retry's next attempt) goes on."""
+        if run.get("attempt"):
+            return False
+        job = self.config.jobs.get(run["job"])
+        conditions = self.conditions_of(job, run) if job is not None else {}
+        if not conditions:
+            return False
+        now = self.clock()
+        if run.get("wait_until") and now >= run["wait_until"]:
+            return False  # it waited all that max_wait allows already
+        decision = self._decide(job, conditions, now)
+        if not decision.wait:
+            self._tell_unknown(job, run["id"], decision)
+            return False
+        until = run["created_at"] + job.max_wait if job.max_wait else None
+        row = self.store.hold(run["id"], reason=decision.reason, until=until)
+        if row is None:
+            return False
+        self.store.add_log(run["id"], f"waiting: {decision.reason}")
+        self.bus.emit(RunChanged(row))
+        self._wake_scheduler()  # it may have a time to look again, or a max_wait
+        return True
+
+    def _tell_unknown(self, job: JobConfig, run_id: int, decision: Decision) -> None:
+        """A run goes although some condition could not be told (``when_unknown =
+        "run"``): its log says so, and the window once per job and reason."""
+        if not decision.unknown:
+            return
+        why = "; ".join(decision.unknown)
+        msg = f"{why}; running anyway (when_unknown = \"run\")"
+        self.store.add_log(run_id, msg, "warning")
+        if (job.name, why) not in self._told_unknown:
+            self._told_unknown.add((job.name, why))
+            self.bus.emit(Notice("info", f"job {job.name}: {msg}"))
+
+    def recheck_waiting(self, now: float | None = None) -> float | None:
+        """Start the waiting runs whose conditions hold now or whose ``max_wait`` is up;
+        keep the others' reasons current. Returns when to look again although no
+        service says anything (None: only when one does)."""
+        if not self._started or self._stopping:
+            return None
+        with self._recheck_lock:
+            now = self.clock() if now is None else now
+            again: list[float] = []
+            reasons: dict[int, str] = {}
+            released = False
+            for run in self.store.held():
+                job = self.config.jobs.get(run["job"])
+                conditions = self.conditions_of(job, run) if job is not None else {}
+                decision = self._decide(job, conditions, now) if conditions else None
+                until = run.get("wait_until")
+                if decision is not None and decision.wait and not (until and now >= until):
+                    if decision.reason != run.get("wait_reason"):
+                        reasons[run["id"]] = decision.reason
+                    again += [t for t in (decision.recheck_at, until) if t is not None]
+                    continue
+                row = self.store.release(run["id"])
+                if row is None:
+                    continue
+                waited = format_duration(max(0.0, now - run["created_at"]))
+                if decision is not None and decision.wait:  # max_wait is up
+                    msg = (f"waited {waited} for its conditions ({decision.reason}); "
+                           f"starting anyway: max_wait is {format_duration(job.max_wait)}")
+                    self.store.update_run(run["id"], note=_joined(run.get("note"), msg))
+                    self.store.add_log(run["id"], msg, "warning")
+                    row = self.store.get_run(run["id"])
+                else:
+                    if decision is not None:
+                        self._tell_unknown(job, run["id"], decision)
+                    self.store.add_log(run["id"], f"its conditions hold; starting after "
+                                                  f"waiting {waited}")
+                self.bus.emit(RunChanged(row))
+                released = True
+            # The battery's level is in the reasons: one commit for them all.
+            for row in self.store.set_wait_reasons(reasons) if reasons else ():
+                self.bus.emit(RunChanged(row))
+        if released:
+            self.dispatch_pending()
+        return min(again) if again else None
 
     # -- execution (on a consumer worker thread) --------------------------------------
 
@@ -323,6 +460,7 @@ class Engine(Control):
                    "scheduled_for": inputs.get("scheduled_for") or run.get("due_at"),
                    "plan": inputs.get("plan"),
                    "home": self.home.to_dict()}
+        sleep_lock = self._keep_awake(job, run["id"])
         try:
             outcome = self.executor.run(request, handle=handle, on_message=tracker.on_message,
                                         on_tick=tracker.tick, timeout=job.timeout,
@@ -331,6 +469,8 @@ class Engine(Control):
             log.exception("could not run %s", run["id"])
             outcome = Outcome("crashed", message=f"Could not start the job's process: {exc}")
         finally:
+            if sleep_lock is not None:
+                sleep_lock.release()  # the moment the run ends, however it ended
             with self._handles_lock:
                 self._handles.pop(run["id"], None)
             handle.close()
@@ -339,6 +479,19 @@ class Engine(Control):
                        and self.store.cancel_requested(run["id"]))
         self._record(run, outcome, user_cancel=user_cancel, logs=tracker.take_logs())
         return outcome
+
+    def _keep_awake(self, job: JobConfig, run_id: int):
+        """A logind inhibitor lock for a job with ``inhibit_sleep``, or None. One that
+        cannot be had is a warning in the run's log, not a reason not to run."""
+        if not job.sleep_mode:
+            return None
+        from ..conditions.inhibit import InhibitError, inhibit_sleep
+        try:
+            return inhibit_sleep(f"running the job {job.name}", mode=job.sleep_mode)
+        except InhibitError as exc:
+            self.store.add_log(run_id, f"cannot keep the computer from sleeping: {exc}",
+                               "warning")
+            return None
 
     def _record(self, run: dict[str, Any], outcome: Outcome, *, user_cancel: bool = False,
                 logs: list[tuple[float, str, str]] = ()) -> None:
@@ -532,9 +685,14 @@ class Engine(Control):
             if paused and p.runs:
                 # Paused: keep the overdue time, so resuming counts what was missed.
                 continue
+            held = self.store.held(job.name) if p.runs else []
             for planned in p.runs:
                 if planned.trigger == "skipped":
                     self.record_skipped(job, trigger="schedule", note=planned.note)
+                elif held and held[0]["trigger"] in ("schedule", "catch-up"):
+                    # One waiting run stands for every slot that comes due meanwhile.
+                    self.store.add_log(held[0]["id"], f"also due at {when(planned.due_at)}"
+                                                      f"; this waiting run stands for it")
                 else:
                     self.submit(job.name, trigger=planned.trigger, note=planned.note,
                                 scheduled_for=planned.due_at)
@@ -552,7 +710,8 @@ class Engine(Control):
                 self.bus.emit(RunChanged(self.store.get_run(run["id"])))
         self._start_one_offs(now)
         self.dispatch_pending()
-        for at in (self.store.next_due_retry(), self.store.next_scheduled()):
+        for at in (self.store.next_due_retry(), self.store.next_scheduled(),
+                   self.recheck_waiting(now)):
             if at is not None:
                 next_due.append(at)
         if changed:
@@ -634,6 +793,10 @@ def _parent_info(run: dict[str, Any]) -> dict[str, Any]:
     return {"id": run["id"], "job": run["job"], "state": run["state"], "outputs": outputs,
             "summary": summary if isinstance(summary, str) else None,
             "error": run.get("error"), "warnings": run_warnings(result)}
+
+
+def _joined(note: str | None, more: str) -> str:
+    return f"{note}; {more}" if note else more
 
 
 def _in_process_kind(name: str) -> bool:

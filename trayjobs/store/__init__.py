@@ -33,12 +33,15 @@ from . import stats
 from .migrations import MIGRATIONS
 from .outbox import OutboxMixin
 
-__all__ = ["RunStore", "ACTIVE_STATES", "FINAL_STATES", "SCHEDULED", "STATES", "TRIGGERS",
+__all__ = ["RunStore", "ACTIVE_STATES", "FINAL_STATES", "SCHEDULED", "WAITING", "STATES", "TRIGGERS",
            "WARNING", "ATTENTION", "OUTCOMES", "needs_attention", "outcome", "run_warnings", "state_matches"]
 
-STATES = ("scheduled", "queued", "running", "retrying", "succeeded", "failed", "cancelled",
-          "skipped", "interrupted")
-ACTIVE_STATES = ("queued", "running", "retrying")
+STATES = ("scheduled", "waiting", "queued", "running", "retrying", "succeeded", "failed",
+          "cancelled", "skipped", "interrupted")
+ACTIVE_STATES = ("waiting", "queued", "running", "retrying")
+#: A due run held back because its job's conditions (``when``) do not hold; ``wait_reason``
+#: says why in words. Not a failure: it starts once they hold (or ``max_wait`` is up).
+WAITING = "waiting"
 #: A one-off run waiting for its time (``due_at``); neither active nor ended.
 SCHEDULED = "scheduled"
 FINAL_STATES = ("succeeded", "failed", "cancelled", "skipped", "interrupted")
@@ -401,6 +404,46 @@ class RunStore(OutboxMixin):
                            f" RETURNING *", params)
         return [_decode(r) for r in sorted(rows, key=lambda r: r["id"])]
 
+    # -- runs waiting for their conditions ---------------------------------------------
+
+    def hold(self, run_id: int, *, reason: str, until: float | None) -> dict[str, Any] | None:
+        """Move a queued run not yet handed to the queue to ``waiting``; its row, or None
+        if it was no longer such a run (a compare-and-set)."""
+        rows = self._query(
+            "UPDATE runs SET state = 'waiting', wait_reason = ?, wait_until = ?, updated_at = ?"
+            " WHERE id = ? AND state = 'queued' AND dispatched = 0 AND attempt = 0"
+            " RETURNING *", (_text(reason), until, _now(), run_id))
+        return _decode(rows[0]) if rows else None
+
+    def held(self, job: str | None = None) -> list[dict[str, Any]]:
+        """The runs waiting for their conditions, oldest first."""
+        where, params = "state = 'waiting'", []
+        if job is not None:
+            where += " AND job = ?"
+            params.append(job)
+        return [_decode(r) for r in self._query(
+            f"SELECT * FROM runs INDEXED BY runs_held WHERE {where} ORDER BY id", params)]
+
+    def set_wait_reasons(self, reasons: dict[int, str]) -> list[dict[str, Any]]:
+        """New reasons for waiting runs (``{run_id: reason}``), in one commit; the rows of
+        those still waiting."""
+        now, out = _now(), []
+        with self.transaction() as conn:
+            for run_id, reason in reasons.items():
+                row = conn.execute("UPDATE runs SET wait_reason = ?, updated_at = ? WHERE id = ?"
+                                   " AND state = 'waiting' RETURNING *",
+                                   (_text(reason), now, run_id)).fetchone()
+                if row is not None:
+                    out.append(_decode(dict(row)))
+        return out
+
+    def release(self, run_id: int) -> dict[str, Any] | None:
+        """A waiting run may start: back to ``queued`` (``wait_reason`` stays, as what it
+        waited for); its row, or None if it was no longer waiting."""
+        rows = self._query("UPDATE runs SET state = 'queued', dispatched = 0, updated_at = ?"
+                           " WHERE id = ? AND state = 'waiting' RETURNING *", (_now(), run_id))
+        return _decode(rows[0]) if rows else None
+
     def inflight_by_job(self) -> dict[str, int]:
         """Runs handed to the queue or running, per job."""
         return {r["job"]: r["n"] for r in self._query(
@@ -527,7 +570,8 @@ class RunStore(OutboxMixin):
     def waiting_run(self, job: str, *, trigger: str) -> int | None:
         """A run of ``job`` with ``trigger`` that is queued and has not started yet."""
         rows = self._query("SELECT id FROM runs WHERE job = ? AND trigger = ? AND"
-                           " state = 'queued' AND attempt = 0 ORDER BY id DESC LIMIT 1",
+                           " state IN ('queued', 'waiting') AND attempt = 0"
+                           " ORDER BY id DESC LIMIT 1",
                            (job, trigger))
         return rows[0]["id"] if rows else None
 

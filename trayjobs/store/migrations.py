@@ -163,6 +163,16 @@ def _m009_alert_outbox(db: "sqlite_utils.Database") -> None:
     db.execute("CREATE INDEX alert_outbox_run ON alert_outbox(run_id)")
 
 
+def _m010_run_conditions(db: "sqlite_utils.Database") -> None:
+    # A due run whose conditions (``when``: AC power, an unmetered network...) do not hold
+    # waits in the state 'waiting': why, in words, and until when at most (``max_wait``).
+    # The engine looks at its waiting runs whenever a condition may have changed; the
+    # partial index keeps that a look at just them.
+    db.execute("ALTER TABLE runs ADD COLUMN wait_reason TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN wait_until REAL")
+    db.execute("CREATE INDEX runs_held ON runs(job, id) WHERE state = 'waiting'")
+
+
 MIGRATIONS: list[tuple[str, Any]] = [
     ("001_initial", _m001_initial),
     ("002_watch_files", _m002_watch_files),
@@ -173,4 +183,5 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("007_run_hours", _m007_run_hours),
     ("008_run_seen", _m008_run_seen),
     ("009_alert_outbox", _m009_alert_outbox),
+    ("010_run_conditions", _m010_run_conditions),
 ]

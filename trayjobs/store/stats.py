@@ -96,10 +96,10 @@ def last_successes(query: Query, jobs: Iterable[str]) -> dict[str, float]:
 
 
 def waiting_by_job(query: Query) -> dict[str, int]:
-    """Runs queued and not yet started, per job."""
+    """Runs queued or waiting for their conditions, not yet started, per job."""
     return {r["job"]: r["n"] for r in query(
         "SELECT job, count(*) AS n FROM runs INDEXED BY runs_state_id"
-        " WHERE state = 'queued' GROUP BY job")}
+        " WHERE state IN ('queued', 'waiting') GROUP BY job")}
 
 
 def metrics(query: Query, *, since: float, until: float, bucket: float,

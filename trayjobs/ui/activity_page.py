@@ -18,7 +18,7 @@ from .runs_model import RunFilter, RunsModel
 
 __all__ = ["ActivityPage", "ProgressDelegate", "STATE_CHOICES", "RANGE_CHOICES", "date_range"]
 
-ACTIVE = ("scheduled", "queued", "running", "retrying")
+ACTIVE = ("scheduled", "waiting", "queued", "running", "retrying")
 
 #: (label, states) in the state filter.
 STATE_CHOICES: list[tuple[str, tuple[str, ...]]] = [
@@ -28,7 +28,8 @@ STATE_CHOICES: list[tuple[str, tuple[str, ...]]] = [
     ("With warnings", ("warning",)),
     ("Succeeded", ("succeeded",)),  # with or without warnings
     ("Running", ("running",)),
-    ("Waiting", ("scheduled", "queued", "retrying")),
+    ("Waiting", ("scheduled", "waiting", "queued", "retrying")),
+    ("Waiting for conditions", ("waiting",)),
     ("Cancelled", ("cancelled",)),
     ("Skipped", ("skipped",)),
     ("Interrupted", ("interrupted",)),
@@ -309,7 +310,7 @@ class ActivityPage(QWidget):
 
     def _cancel_selected(self) -> None:
         run = self.selected_run()
-        if run is not None and run["state"] in ("scheduled", "queued", "running", "retrying"):
+        if run is not None and run["state"] in ACTIVE:
             self.app.cancel_run(run["id"])
 
     def selected_runs(self) -> list[dict[str, Any]]:
@@ -338,7 +339,7 @@ class ActivityPage(QWidget):
         m.setObjectName("runMenu")
         rid, state = run["id"], run["state"]
         m.addAction("Open details", lambda: self.openRun.emit(rid)).setObjectName("details")
-        active = state in ("scheduled", "queued", "running", "retrying")
+        active = state in ACTIVE
         act = m.addAction("Retry now" if state == "retrying" else "Retry",
                           lambda: self.app.retry_run(rid))
         act.setObjectName("retry")

@@ -67,6 +67,7 @@ class TrayApp(QObject, Commands):
         self.settings = None             # the config's Settings, once loaded
         self._jobs: list[dict[str, Any]] = []
         self._running: dict[int, dict[str, Any]] = {}
+        self._waiting: dict[int, dict[str, Any]] = {}  # runs waiting for their conditions
         self._progress: dict[int, Any] = {}
         self._failures: list[dict[str, Any]] = []
         self._latest_report: str | None = None
@@ -268,6 +269,7 @@ class TrayApp(QObject, Commands):
         self._failures = data["failures"]
         self._latest_report = data["latest_report"]
         self._running = {r["id"]: r for r in data["running"]}
+        self._waiting = {r["id"]: r for r in data["waiting"]}
         self.unseen_failures = data["attention"]["failed"]
         self.unseen_warnings = data["attention"]["warning"]
         self._update_tray()
@@ -286,6 +288,10 @@ class TrayApp(QObject, Commands):
         else:
             self._running.pop(run["id"], None)
             self._progress.pop(run["id"], None)
+        if run["state"] == "waiting":
+            self._waiting[run["id"]] = run
+        else:
+            self._waiting.pop(run["id"], None)
         if final:
             if run["state"] == "failed":
                 self._failures = [run] + [f for f in self._failures if f["id"] != run["id"]][:4]
@@ -319,6 +325,10 @@ class TrayApp(QObject, Commands):
             out.append({"id": r["id"], "job": r["job"], "text": pct})
         return out
 
+    def waiting_snapshot(self) -> list[dict[str, Any]]:
+        """The runs waiting for their conditions, oldest first."""
+        return [self._waiting[i] for i in sorted(self._waiting)]
+
     def recent_failures(self) -> list[dict[str, Any]]:
         return self._failures
 
@@ -330,7 +340,7 @@ class TrayApp(QObject, Commands):
                    and not j.get("paused")), key=lambda j: j["next_run_at"], default=None)
         state, tip = tray_status(running=self.running_snapshot(), next_job=nxt,
                                  paused=self.paused, failed=self.unseen_failures,
-                                 warned=self.unseen_warnings)
+                                 warned=self.unseen_warnings, waiting=self.waiting_snapshot())
         self.tray.set_state(state, tip, badge=self.unseen_failures + self.unseen_warnings)
 
 
@@ -353,6 +363,7 @@ def load_jobs(eng: Engine) -> dict[str, Any]:
             "failures": store.list_runs(state="failed", limit=5),
             "attention": store.attention_counts(),
             "running": store.list_runs(state="running", limit=100),
+            "waiting": store.list_runs(state="waiting", limit=100),
             "latest_report": latest_report[1] if latest_report else None,
             "autostart": autostart_enabled()}
 

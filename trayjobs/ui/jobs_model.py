@@ -61,7 +61,7 @@ def last_text(job: dict[str, Any], now: float | None = None) -> str:
         return "never run"
     words = {"succeeded": "succeeded", "failed": "failed", "running": "running",
              "retrying": "retrying", "cancelled": "cancelled", "skipped": "skipped",
-             "interrupted": "interrupted", "queued": "waiting"}
+             "interrupted": "interrupted", "queued": "queued", "waiting": "waiting"}
     word = words.get(last["state"], last["state"])
     if outcome(last) == "warning":
         word = f"succeeded, {warnings_text(last['warnings'])}"

@@ -130,7 +130,7 @@ def warnings_tip(run: dict[str, Any]) -> str | None:
     return "\n".join([summary_text(run), "", *(f"⚠ {w}" for w in warnings)]).strip()
 
 
-_STATE_WORDS = {"queued": "waiting", "retrying": "retry due"}
+_STATE_WORDS = {"queued": "queued", "retrying": "retry due"}
 
 
 class RunsModel(QAbstractTableModel):
@@ -396,6 +396,8 @@ class RunsModel(QAbstractTableModel):
             return f"retry {run['attempt'] + 1}/{run['max_attempts']} in {format_duration(max(0, left))}"
         if state == "scheduled" and run.get("due_at"):
             return f"waiting until {when(run['due_at'])}"
+        if state == "waiting" and run.get("wait_reason"):
+            return f"waiting: {run['wait_reason']}"  # for its conditions
         if state == "running":
             frac = self.progress_of(run)[0]
             return f"running {frac * 100:.0f} %" if frac is not None else "running"

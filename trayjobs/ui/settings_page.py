@@ -1,5 +1,5 @@
-"""The Settings page: notifications, start at login, workers, history, theme, alert channels
-and secrets.
+"""The Settings page: notifications, start at login, workers, the conditions every job
+inherits, history, theme, alert channels and secrets.
 
 Values live in the ``[settings]`` table of the config file (written with the
 person's comments kept); the theme and window state are the window's own and
@@ -90,11 +90,18 @@ class SettingsPage(QWidget):
         self.workers.setRange(1, 16)
         self.workers_note = QLabel("Takes effect the next time trayjobs starts.")
         self.workers_note.hide()
+        self.pause_on_battery = named(QCheckBox("Pause all jobs while on &battery"),
+                                      "Pause all jobs on battery", desc["pause_on_battery"])
+        self.only_unmetered = named(QCheckBox("Only on u&nmetered networks"),
+                                    "Only unmetered networks", desc["only_unmetered"])
         general = QGroupBox("Running")
         gl = QFormLayout(general)
         gl.addRow(self.autostart)
         gl.addRow("Runs at &once:", self.workers)
         gl.addRow("", self.workers_note)
+        # Defaults every job inherits; a job's own "Only when…" overrides them.
+        gl.addRow(self.pause_on_battery)
+        gl.addRow(self.only_unmetered)
 
         self.keep_days = named(QSpinBox(), "Keep runs for days", desc["keep_days"])
         self.keep_days.setRange(1, 36500)
@@ -172,7 +179,7 @@ class SettingsPage(QWidget):
         lay.addLayout(buttons)
 
         for w in (self.notify_failures, self.notify_warnings, self.notify_success, self.quiet,
-                  self.autostart):
+                  self.autostart, self.pause_on_battery, self.only_unmetered):
             w.toggled.connect(self._changed)
         for w in (self.workers, self.keep_days, self.keep_runs, self.keep_failed):
             w.valueChanged.connect(self._changed)
@@ -202,6 +209,8 @@ class SettingsPage(QWidget):
             self.keep_days.setValue(int(values.get("keep_days", 90)))
             self.keep_runs.setValue(int(values.get("keep_runs", 100_000)))
             self.keep_failed.setValue(int(values.get("keep_failed_days", 365)))
+            self.pause_on_battery.setChecked(bool(values.get("pause_on_battery", False)))
+            self.only_unmetered.setChecked(bool(values.get("only_unmetered", False)))
         finally:
             self._filling = False
         self._changed()
@@ -220,7 +229,9 @@ class SettingsPage(QWidget):
                 "notify_warnings": self.notify_warnings.isChecked(),
                 "notify_success": self.notify_success.isChecked(), "quiet_hours": quiet,
                 "workers": self.workers.value(), "keep_days": self.keep_days.value(),
-                "keep_runs": self.keep_runs.value(), "keep_failed_days": self.keep_failed.value()}
+                "keep_runs": self.keep_runs.value(), "keep_failed_days": self.keep_failed.value(),
+                "pause_on_battery": self.pause_on_battery.isChecked(),
+                "only_unmetered": self.only_unmetered.isChecked()}
 
     @property
     def dirty(self) -> bool:

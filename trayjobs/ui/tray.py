@@ -14,9 +14,11 @@ __all__ = ["Tray", "tray_status"]
 
 
 def tray_status(*, running: list[dict[str, Any]], next_job: dict[str, Any] | None,
-                paused: bool, failed: int, warned: int = 0) -> tuple[str, str]:
+                paused: bool, failed: int, warned: int = 0,
+                waiting: list[dict[str, Any]] = ()) -> tuple[str, str]:
     """(icon state, tooltip), e.g. ("running", "2 running · next: Weekly report Mon 09:00");
-    ``failed``, ``warned``: runs not seen yet that failed, or succeeded with warnings."""
+    ``failed``, ``warned``: runs not seen yet that failed, or succeeded with warnings;
+    ``waiting``: runs waiting for their conditions (``job``, ``wait_reason``)."""
     parts = []
     if running:
         text = f"{len(running)} running"
@@ -24,6 +26,12 @@ def tray_status(*, running: list[dict[str, Any]], next_job: dict[str, Any] | Non
             only = running[0]
             text += f": {only['job']}" + (f" {only['text']}" if only.get("text") else "")
         parts.append(text)
+    if waiting:
+        first = waiting[0]
+        text = f"{len(waiting)} waiting: {first['job']}"
+        if first.get("wait_reason"):
+            text += f", {first['wait_reason']}"
+        parts.append(text + (f" (and {len(waiting) - 1} more)" if len(waiting) > 1 else ""))
     if paused:
         parts.append("paused")
     elif next_job and next_job.get("next_run_at"):

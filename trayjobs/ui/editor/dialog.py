@@ -26,6 +26,7 @@ from ..theme import muted_colour, state_colour
 from .env import SecretNames
 from .fields import FieldEditor, describe_fields, make_editor, plain_error, where_in
 from .preview import PreviewRunner, PreviewView, sample_files
+from .conditions import ConditionsEditor
 from .trigger import TriggerEditor
 from .widgets import ActionEditor, FilterListEditor, FolderListEditor, SectionsEditor, ThenEditor
 
@@ -147,6 +148,17 @@ class JobEditor(QDialog):
         self.params_area.setWidgetResizable(True)
         self.trigger = TriggerEditor()
         self.trigger.set_values(values)
+        self.conditions = ConditionsEditor()
+        self.conditions.set_values(values)
+        when_page = QWidget()
+        wl = QVBoxLayout(when_page)
+        wl.setContentsMargins(0, 0, 0, 0)
+        wl.addWidget(self.trigger)
+        wl.addWidget(self.conditions)
+        wl.addStretch(1)
+        when_area = QScrollArea()
+        when_area.setWidgetResizable(True)
+        when_area.setWidget(when_page)
         self.options = QWidget()
         self.preview = PreviewView()
         self.preview_runner = PreviewRunner(app.home, self)
@@ -165,7 +177,7 @@ class JobEditor(QDialog):
         pl.addWidget(self.preview, 1)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.params_area, "&What it does")
-        self.tabs.addTab(self.trigger, "W&hen")
+        self.tabs.addTab(when_area, "W&hen")
         self.tabs.addTab(self._options_page(values), "O&ptions")
         self.tabs.addTab(preview_page, "Pre&view")
 
@@ -201,7 +213,7 @@ class JobEditor(QDialog):
         self._build_params(values)
         self.kind.currentIndexChanged.connect(self._kind_changed)
         for sig in (self.name.textChanged, self.description.textChanged, self.enabled.toggled,
-                    self.trigger.changed):
+                    self.trigger.changed, self.conditions.changed):
             sig.connect(self._changed)
         self.preview_runner.finished.connect(self._preview_done)
         self.preview_runner.failed.connect(self._preview_failed)
@@ -351,6 +363,10 @@ class JobEditor(QDialog):
         out.update(self.trigger.values())
         retry: dict[str, Any] = {}
         problems = []
+        try:
+            out.update(self.conditions.values())
+        except ValueError as exc:
+            problems.append(("when", str(exc)))
         for key, row in self.rows.items():
             try:
                 present, value = row.editor.value()
@@ -373,7 +389,8 @@ class JobEditor(QDialog):
         # Keys the job already had keep their place in the file; new ones follow a readable
         # order: what, when, options.
         order = ["kind", "description", "enabled", "every", "cron", "missed", "at_login",
-                 "watch", *getattr(self, "param_keys", []), "retry", "timeout", "priority",
+                 "watch", "when", "when_unknown", "max_wait", "inhibit_sleep",
+                 *getattr(self, "param_keys", []), "retry", "timeout", "priority",
                  "overlap", "notify", "then", "params"]
         return {k: out[k] for k in sorted(out, key=lambda k: order.index(k) if k in order else 99)}
 
@@ -392,6 +409,7 @@ class JobEditor(QDialog):
             row.set_error(None)
         self.trigger.set_error("schedule", None)
         self.trigger.set_error("watch", None)
+        self.conditions.set_error(None)
         general: list[str] = []
         name = self.job_name()
         name_error = ""
@@ -405,7 +423,10 @@ class JobEditor(QDialog):
             values = self.values()
         except _FieldProblems as exc:
             for key, msg in exc.items:
-                self.rows[key].set_error(msg)
+                if key == "when":
+                    self.conditions.set_error(msg)
+                else:
+                    self.rows[key].set_error(msg)
             self._finish(False, general)
             return False
         if name_error:
@@ -429,6 +450,8 @@ class JobEditor(QDialog):
                 self.trigger.set_error("schedule", e.message)
             elif top == "watch":
                 self.trigger.set_error("watch", f"{e.key}: {e.message}")
+            elif top in ("when", "when_unknown", "max_wait", "inhibit_sleep"):
+                self.conditions.set_error(f"{e.key}: {plain_error(e.message)}")
             elif top == "retry" and e.key in self.rows:
                 self.rows[e.key].set_error(e.message, add=True)
             elif top in self.rows:
