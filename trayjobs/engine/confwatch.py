@@ -57,7 +57,9 @@ class ConfigFileWatch:
             self._thread.join(2)
 
     def _watch_folder(self):
-        from watchdog.events import FileSystemEventHandler
+        from watchdog.events import (DirCreatedEvent, DirMovedEvent, FileClosedEvent,
+                                     FileCreatedEvent, FileDeletedEvent, FileModifiedEvent,
+                                     FileMovedEvent, FileSystemEventHandler)
         from watchdog.observers import Observer
 
         name = self.path.name
@@ -72,7 +74,12 @@ class ConfigFileWatch:
         observer = Observer()
         observer.daemon = True
         try:
-            observer.schedule(Handler(), str(self.path.parent), recursive=False)
+            # Changes only: reading the file (our own digest included) makes "opened" and
+            # "closed_no_write" events, which would wake this thread again and again.
+            observer.schedule(Handler(), str(self.path.parent), recursive=False,
+                              event_filter=[FileModifiedEvent, FileClosedEvent, FileCreatedEvent,
+                                            FileDeletedEvent, FileMovedEvent, DirCreatedEvent,
+                                            DirMovedEvent])
             observer.start()
         except Exception as exc:  # no such folder, no inotify watches left: the poll remains
             log.warning("cannot watch %s (%s); looking at it every %.0f s instead",
@@ -82,7 +89,9 @@ class ConfigFileWatch:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._poked.wait(self.poll)
+            # With inotify's word the look now and then is only a safety net (a file on a
+            # network share, a folder swapped); without it, it is the way changes are seen.
+            self._poked.wait(self.poll if self._observer is None else max(self.poll, 60.0))
             # An editor may write several times in a row: wait until the file is quiet.
             while self._poked.is_set() and not self._stop.is_set():
                 self._poked.clear()

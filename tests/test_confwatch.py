@@ -1,0 +1,45 @@
+"""The jobs file's watch: every change is seen, and nothing else wakes it."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from trayjobs.engine import confwatch
+from trayjobs.engine.confwatch import ConfigFileWatch
+
+
+def test_an_idle_watch_does_not_read_the_file_again_and_again(tmp_path, monkeypatch):
+    # Reading the file makes inotify "opened" events in its folder; reacting to them
+    # read the file again ~5 times a second forever, a laptop's battery for nothing.
+    cfg = tmp_path / "trayjobs.toml"
+    cfg.write_text("[jobs]\n")
+    reads = []
+    real = confwatch._digest
+    monkeypatch.setattr(confwatch, "_digest", lambda p: reads.append(1) or real(p))
+    watch = ConfigFileWatch(cfg, lambda: None, settle=0.05)
+    watch.start()
+    try:
+        cfg.read_bytes()  # someone else reading it is not a change either
+        time.sleep(1.5)
+    finally:
+        watch.stop()
+    assert len(reads) <= 1, f"the file was read {len(reads)} times while nothing changed"
+
+
+def test_an_edit_and_an_editor_s_atomic_save_are_each_seen(tmp_path):
+    cfg = tmp_path / "trayjobs.toml"
+    cfg.write_text("[jobs]\n")
+    seen = threading.Semaphore(0)
+    watch = ConfigFileWatch(cfg, seen.release, settle=0.05)
+    watch.start()
+    try:
+        cfg.write_text("[jobs.a]\nkind = 'demo'\n")
+        assert seen.acquire(timeout=5), "an edit in place was not seen"
+        tmp = tmp_path / ".trayjobs.toml.swp"
+        tmp.write_text("[jobs.b]\nkind = 'demo'\n")
+        os.replace(tmp, cfg)
+        assert seen.acquire(timeout=5), "a save by renaming over the file was not seen"
+    finally:
+        watch.stop()
