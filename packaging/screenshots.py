@@ -12,6 +12,8 @@ everyday jobs and some history, starts ``python -m trayjobs --home`` on it, and 
 - ``editor-generic.png``: the job editor's form for a kind without a hand-made one (a
   python job), built from the kind's options;
 - ``run-with.png``: the "Run with…" dialog for that job's parameters.
+- ``settings.png``: Settings, with the conditions every job inherits and the alert channels;
+- ``editor-conditions.png``: the job editor's When tab, with its "Only when…" group;
 - ``jobs-health.png`` and ``metrics.png``: the Jobs page's health columns and the Metrics
   page, over a month of history written into the home before the app starts (as weeks of
   use would have left it).
@@ -98,6 +100,10 @@ def make_home(base: Path) -> tuple[Home, Path]:
         steps = 400
         step_time = 0.05
         every = "6h"
+        when = {{ ac_power = true, battery_above = 30, network = "unmetered" }}
+        max_wait = "2d"
+        inhibit_sleep = true
+        ping = "https://hc-ping.example.com/photo-backup"
 
         [jobs."Tag new photos"]  # my own script
         kind = "python"
@@ -111,6 +117,15 @@ def make_home(base: Path) -> tuple[Home, Path]:
         step_time = 0.05
         fail_times = 9
         retry = {{ attempts = 2, backoff = "1s", jitter = false }}
+
+        [alerts.phone]  # failures and stale jobs to my phone
+        url = "ntfys://ntfy.example.com/chores"
+        on = ["failure", "recovered", "stale"]
+
+        [alerts.mail]
+        url = "mailtos://me:app-password@example.com?smtp=smtp.example.com"
+        on = ["failure", "missed"]
+        quiet_hours = "22:00-07:00"
     """), encoding="utf-8")
     return home, inbox
 
@@ -217,6 +232,9 @@ def shoot(out: Path, workdir: Path) -> list[Path]:
         desktop.xdotool("key", "--clearmodifiers", "ctrl+4")
         time.sleep(0.6)
         saved.append(desktop.grab(out / "metrics.png", (x, y, w, h)))
+        desktop.xdotool("key", "--clearmodifiers", "ctrl+5")
+        time.sleep(1.0)  # the alert channels' latest deliveries read
+        saved.append(desktop.grab(out / "settings.png", (x, y, w, h)))
 
         desktop.activate_tray()  # the window hides: the menu on a clear desktop
         wait_for(lambda: not desktop.windows("trayjobs"), 10, 0.1, what="the window to hide")
@@ -239,7 +257,7 @@ def shoot(out: Path, workdir: Path) -> list[Path]:
                                env=dict(desktop.env, QT_QPA_PLATFORM="xcb"))
         if shots.wait(60) != 0:
             raise RuntimeError("drawing the dialogs failed; see the dialogs log (--keep)")
-        saved += [out / "editor-generic.png", out / "run-with.png"]
+        saved += [out / "editor-generic.png", out / "run-with.png", out / "editor-conditions.png"]
     finally:
         desktop.stop()
     return saved
@@ -272,7 +290,12 @@ def dialogs(home_root: Path, out: Path) -> None:
                        values=ConfigDocument(text).job(name), config_text=text)
     editor.resize(760, 600)
     run_with = RunWithDialog(None, name, param_specs(parse_config(text).jobs[name]))
-    for widget, file in ((editor, "editor-generic.png"), (run_with, "run-with.png")):
+    when = JobEditor(SimpleNamespace(home=home), name="Photo backup",
+                     values=ConfigDocument(text).job("Photo backup"), config_text=text)
+    when.resize(760, 720)
+    when.tabs.setCurrentIndex(1)
+    for widget, file in ((editor, "editor-generic.png"), (run_with, "run-with.png"),
+                         (when, "editor-conditions.png")):
         widget.show()
         deadline = time.monotonic() + 1.5
         while time.monotonic() < deadline:  # a few rounds of layout and paint

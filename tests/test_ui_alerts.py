@@ -88,3 +88,26 @@ step_time = 0
     app.open_run = opened.append  # what the details window is opened with
     app._on_control({"op": "show", "run": rid})  # `trayjobs trayjobs://run/ID` while it runs
     assert opened == [rid]
+
+
+def test_a_failed_delivery_shows_in_the_channel_list_as_it_happens(make_app, qtbot):
+    app = make_app(f"""
+[alerts.down]
+url = "json://127.0.0.1:{free_port()}/hook"
+on = ["failure"]
+
+[jobs.bad]
+kind = "demo"
+steps = 1
+step_time = 0
+fail_times = 1
+retry = {{ attempts = 1 }}
+notify = "never"
+""")
+    app.engine.alerts.sender.gather = 0.1
+    box = app.window.settings_page.alerts
+    until(qtbot, lambda: box.view.topLevelItemCount() == 1)
+    assert "nothing sent yet" in box.view.topLevelItem(0).text(2)
+    app.engine.submit("bad")
+    until(qtbot, lambda: "connection refused" in box.view.topLevelItem(0).text(2),
+          timeout=15_000)

@@ -284,3 +284,12 @@ def test_nothing_is_saved_that_cannot_run(qtbot, home, tmp_path):
     dlg.rows["preview"].editor.w.setChecked(False)
     dlg.rows["filters"].editor.add_row({"extension": "tmp"})
     assert dlg.validate()
+
+
+def test_the_editor_fits_a_small_screen_whatever_the_kind(qtbot, home):
+    # Every option a job may have (retries, alerts, pings, conditions...) once made the
+    # Options tab 945 px tall and the editor taller than a laptop's screen.
+    from trayjobs.kinds.registry import kind_names
+    for kind in kind_names():
+        dlg = editor(qtbot, home, values={"kind": kind})
+        assert dlg.minimumSizeHint().height() <= 650, (kind, dlg.minimumSizeHint())

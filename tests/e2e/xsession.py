@@ -131,6 +131,7 @@ class DesktopSession:
         self.env = env
         self._start_xvfb()
         self._start_bus()
+        self._start_keyring()
         self._spawn("dunst", ["dunst", "-config", str(config / "dunst" / "dunstrc")])
         wait_for(lambda: self._has_name("org.freedesktop.Notifications"), 20,
                  what="dunst on the session bus")
@@ -169,6 +170,22 @@ class DesktopSession:
                 data += chunk
         self.display = f":{data.decode().strip()}"
         self.env["DISPLAY"] = self.display
+
+    def _start_keyring(self) -> None:
+        """The login keyring, unlocked as a desktop login does (its password on stdin);
+        without it the first use of the Secret Service asks to create a keyring."""
+        if shutil.which("gnome-keyring-daemon") is None:
+            return
+        with open(self.logs / "gnome-keyring.log", "ab") as log:
+            proc = subprocess.Popen(["gnome-keyring-daemon", "--foreground", "--unlock",
+                                     "--components=secrets"], env=self.env,
+                                    stdin=subprocess.PIPE, stdout=log, stderr=log,
+                                    start_new_session=True)
+        self.procs.append(proc)
+        proc.stdin.write(b"login-password")
+        proc.stdin.close()
+        wait_for(lambda: proc.poll() is not None or self._has_name("org.freedesktop.secrets"),
+                 20, what="gnome-keyring on the session bus")
 
     def _start_bus(self) -> None:
         out = subprocess.run(["dbus-daemon", "--session", "--fork", "--print-address=1",

@@ -96,7 +96,7 @@ class TrayApp(QObject, Commands):
         self.bridge.progress.connect(self._on_progress)
         self.bridge.jobsChanged.connect(lambda _r: self._reload_jobs.start())
         self.bridge.watchChanged.connect(lambda _e: self._reload_jobs.start())
-        self.bridge.notice.connect(lambda n: self.status(n.message))
+        self.bridge.notice.connect(self._notice)
         self._desktopAlert.connect(
             lambda title, body, failure: self.notifier.notify(title, body, critical=failure),
             Qt.ConnectionType.QueuedConnection)
@@ -248,6 +248,19 @@ class TrayApp(QObject, Commands):
         eng = self.engine
         self.service.call(lambda: load_jobs(eng), self._jobs_loaded)
 
+    def refresh_channels(self) -> None:
+        """The alert channels and their latest delivery, read off the GUI thread."""
+        if self.engine is None:
+            return
+        cfg, store = self.engine.config, self.engine.store
+        self.service.call(store.channel_health,
+                          lambda health: self.window.settings_page.alerts.show_channels(cfg, health))
+
+    def _notice(self, notice) -> None:
+        self.status(notice.message)
+        if "alert_channel" in notice.details:  # a delivery failed, or works again
+            self.refresh_channels()
+
     def _jobs_loaded(self, data: dict[str, Any]) -> None:
         self._jobs = data["rows"]
         self.settings = data["settings"]
@@ -261,9 +274,7 @@ class TrayApp(QObject, Commands):
         self.window.show_config_errors(data["errors"], data["path"])
         if not self.window.settings_page.dirty:
             self.window.settings_page.load(data["settings"].model_dump(), data["autostart"])
-        cfg, store = self.engine.config, self.engine.store
-        self.service.call(store.channel_health,
-                          lambda health: self.window.settings_page.alerts.show_channels(cfg, health))
+        self.refresh_channels()
         self.paused = data["paused"]
         self.window.set_paused(self.paused)
         self._failures = data["failures"]

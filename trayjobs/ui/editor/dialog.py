@@ -178,7 +178,11 @@ class JobEditor(QDialog):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.params_area, "&What it does")
         self.tabs.addTab(when_area, "W&hen")
-        self.tabs.addTab(self._options_page(values), "O&ptions")
+        # Each tab scrolls: however many options a job has, the editor fits a small screen.
+        options_area = QScrollArea()
+        options_area.setWidgetResizable(True)
+        options_area.setWidget(self._options_page(values))
+        self.tabs.addTab(options_area, "O&ptions")
         self.tabs.addTab(preview_page, "Pre&view")
 
         self.errors = QLabel()
