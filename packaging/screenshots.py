@@ -301,6 +301,12 @@ def dialogs(home_root: Path, out: Path) -> None:
         while time.monotonic() < deadline:  # a few rounds of layout and paint
             qapp.processEvents()
             time.sleep(0.02)
+        if widget is when:  # the "Only when…" group, below the schedule
+            area = when.tabs.currentWidget()
+            area.verticalScrollBar().setValue(area.verticalScrollBar().maximum())
+            for _ in range(10):
+                qapp.processEvents()
+                time.sleep(0.02)
         widget.grab().save(str(out / file))
         widget.close()
 
