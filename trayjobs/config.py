@@ -8,7 +8,6 @@ and the window show them.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -23,7 +22,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConst
 
 from .durations import parse_duration
 from .errors import ConfigError
-from .kinds.base import COMMON_KEYS, KindParams
+from .kinds.base import COMMON_KEYS, KindParams, empty_dict, empty_list
 from .kinds.registry import builtin_names, get_kind, kind_names
 from .places import danger, expand, problem, refusal
 from .schedule import Cron, CronError, Interval
@@ -113,7 +112,7 @@ class JobCommon(_Strict):
                       + ", or a kind an installed plug-in adds (`trayjobs kinds`).")
     description: str = Field("", description="A line of your own about the job.")
     tags: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]] = Field(
-        default_factory=list, description="Words of your own to group jobs by, e.g. "
+        default_factory=empty_list, description="Words of your own to group jobs by, e.g. "
         "`[\"home\", \"money\"]`: the Jobs, Activity and Metrics pages filter by them.")
     enabled: bool = Field(True, description="Off: the job keeps its settings but never runs by itself.")
     every: Duration | None = Field(None, gt=0, description="Run at this interval, e.g. '15m', '2h', '1d'.")
@@ -127,20 +126,20 @@ class JobCommon(_Strict):
         "queue", description="When a run is due while the previous one still runs: skip it, queue it, or run both.")
     missed: Literal["skip", "once", "all"] = Field(
         "once", description="Scheduled runs missed while the app was closed or the machine slept: skip them, run once, or run each.")
-    then: list[str] = Field(default_factory=list, description="Jobs to run after this one succeeds "
+    then: list[str] = Field(default_factory=empty_list, description="Jobs to run after this one succeeds "
                                                           "(with or without warnings).")
     on_failure: list[str] = Field(
-        default_factory=list, description="Jobs to run after this one fails for good (after its "
+        default_factory=empty_list, description="Jobs to run after this one fails for good (after its "
                                           "last attempt, never after one that is retried).")
     always: list[str] = Field(
-        default_factory=list, description="Jobs to run after this one ends, whether it "
+        default_factory=empty_list, description="Jobs to run after this one ends, whether it "
                                           "succeeded, failed or was cancelled.")
     notify: Literal["failure", "always", "never"] = Field(
         "failure", description="Desktop notifications for this job's final failures (and "
                                "successes with warnings, as Settings say), every finished run, "
                                "or never.")
     params: dict[str, RunParam] = Field(
-        default_factory=dict,
+        default_factory=empty_dict,
         description="The job's run parameters and their defaults, e.g. "
                     "`{ month = \"last_month\", dry = false }`; `trayjobs run JOB --param "
                     "month=2026-10` sets one for one run. The job gets them as `ctx.params`.")
@@ -213,7 +212,7 @@ class JobConfig:
     name: str
     common: JobCommon
     params: KindParams
-    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=empty_dict)
 
     def __getattr__(self, item: str) -> Any:  # job.retry, job.every, ... read through
         if item in _COMMON_FIELDS:
@@ -315,8 +314,8 @@ def _param_value(job: str, key: str, value: Any, default: Any) -> RunParam:
 class Config:
     path: Path | None
     settings: Settings = field(default_factory=Settings)
-    jobs: dict[str, JobConfig] = field(default_factory=dict)
-    errors: list[ConfigError] = field(default_factory=list)
+    jobs: dict[str, JobConfig] = field(default_factory=empty_dict)
+    errors: list[ConfigError] = field(default_factory=empty_list)
     #: The text read (empty when there is no file).
     text: str = field(default="", repr=False)
     #: Nothing in the file could be used: it cannot be read, or is not TOML at all.
@@ -697,6 +696,7 @@ def _messages(exc: ValidationError, model: type[BaseModel], *, kind: str | None 
 
 def _unknown_key(key: str, where: type[BaseModel] | None, *, parent: str,
                  kind: str | None) -> str:
+    import difflib
     top = not parent
     own = _keys(where) if where is not None else []
     candidates = own + (sorted(COMMON_KEYS) if top and kind else [])

@@ -68,7 +68,7 @@ class Engine(Control):
                  clock: Callable[[], float] = time.time, mode: str = "app") -> None:
         super().__init__(home, config=config)
         self.workers = workers or self.config.settings.workers
-        self.tz = tz or local_zone()
+        self._tz = tz
         self.clock = clock
         self.mode = mode
         self.lock = InstanceLock(home)
@@ -86,6 +86,14 @@ class Engine(Control):
         self._plan_problems: dict[str, str] = {}  # job: why its schedule failed, as told
         self.on_control: Callable[[dict[str, Any]], None] | None = None  # extra ops (the UI's "show")
         self.watches = WatchManager(self)
+
+    @property
+    def tz(self) -> tzinfo:
+        """The zone schedules are planned in: the machine's, looked up when first needed (a
+        foreground ``trayjobs run`` plans nothing)."""
+        if self._tz is None:
+            self._tz = local_zone()
+        return self._tz
 
     # -- life cycle ------------------------------------------------------------------
 
