@@ -40,9 +40,13 @@ PERCENT_LINES = 8      # a chunk's last lines with a "%" read for progress, at m
 _BLANK = re.compile(rb"\n[ \t\v\f]*(?=\n)")
 
 
-def _plain(raw: bytes) -> bool:
-    """No carriage return and no line written for trayjobs: nothing to look at line by line."""
-    return b"\r" not in raw and b"PROGRESS" not in raw and b'"progress"' not in raw
+def _plain(raw: bytes, end: int) -> bool:
+    """No carriage return and no line written for trayjobs in ``raw[:end]``: nothing to
+    look at line by line. (A search for one byte is several times faster than for a word:
+    the words are looked for only where a byte of theirs is there.)"""
+    return (raw.find(b"\r", 0, end) < 0
+            and (raw.find(b"G", 0, end) < 0 or raw.find(b"PROGRESS", 0, end) < 0)
+            and (raw.find(b'"', 0, end) < 0 or raw.find(b'"progress"', 0, end) < 0))
 
 
 def _text(raw: bytes) -> str:
@@ -61,7 +65,9 @@ class OutputLog:
         self.on_progress = on_progress
         self._head_left = head
         self._tail_max = tail
-        self._tail: deque[tuple[str, bytes]] = deque()  # level, whole lines
+        #: Whole lines kept for the end: (level, chunk, start, stop), ``chunk[start:stop]``
+        #: (a chunk is kept as it was read, not copied).
+        self._tail: deque[tuple[str, bytes, int, int]] = deque()
         self._tail_size = 0
         self._into_tail = [0, 0]  # lines and bytes that went to the tail, kept or not
         self._buf = {"stdout": b"", "stderr": b""}
@@ -75,12 +81,12 @@ class OutputLog:
         buf = self._buf[stream] + data if self._buf[stream] else data
         end = buf.rfind(b"\n") + 1
         if end:
-            done, buf = buf[:end], buf[end:]
-            if _plain(done):
-                self._block(stream, done)  # the common case: many plain lines, in bulk
+            if _plain(buf, end):
+                self._block(stream, buf, end)  # the common case: many plain lines, in bulk
             else:
-                for raw in done[:-1].split(b"\n"):
+                for raw in buf[:end - 1].split(b"\n"):
                     self._line(stream, raw)
+            buf = buf[end:]
         if b"\r" in buf:
             # A line being redrawn: read each finished state, keep the one being drawn.
             *states, buf = buf.split(b"\r")
@@ -98,13 +104,13 @@ class OutputLog:
                 self._line(stream, buf)
             self._buf[stream] = b""
         lines, size = self._into_tail
-        self.left_out_lines = lines - sum(data.count(b"\n") for _, data in self._tail)
+        self.left_out_lines = lines - sum(data.count(b"\n", a, b) for _, data, a, b in self._tail)
         self.left_out_bytes = size - self._tail_size
         if self.left_out_lines:
             self.ctx.log(f"[{self.left_out_lines:,} lines ({format_size(self.left_out_bytes)}) "
                          f"of output left out here]", "warning")
-        for level, data in self._tail:
-            self._log(data, level)
+        for level, data, start, stop in self._tail:
+            self._log(data[start:stop], level)
         self._tail.clear()
 
     def _progress_of(self, raw: bytes) -> Progress | None:
@@ -115,44 +121,42 @@ class OutputLog:
             self.on_progress(p)
         return p
 
-    def _block(self, stream: str, done: bytes, *, progress: bool = True) -> None:
-        """Whole plain lines (``done`` ends with a newline): counted, logged or kept for the
-        tail, and read for progress (``progress``), with bytes methods, not line by line."""
+    def _block(self, stream: str, buf: bytes, end: int, *, progress: bool = True) -> None:
+        """The whole plain lines ``buf[:end]`` (ending with a newline): counted, logged or
+        kept for the tail, and read for progress (``progress``), with bytes methods, not
+        line by line, and copying only what is logged."""
         level = "warning" if stream == "stderr" else "info"
-        count = done.count(b"\n")
+        count = buf.count(b"\n", 0, end)
         self.lines += count
-        if progress and b"%" in done:
-            self._percent(done)
-        last = done.rsplit(b"\n", ERROR_LINES + 1)  # the last lines, then ""
-        last = [ln for ln in last[len(last) > ERROR_LINES + 1:] if ln.strip()]
+        if progress and buf.find(b"%", 0, end) >= 0:
+            self._percent(buf, end)
+        last = _last_lines(buf, end, ERROR_LINES if stream == "stderr" else 1)
         if last:
             self.last_line = _text(last[-1]).strip()
             if stream == "stderr":
-                self.stderr_tail.extend(_text(ln).rstrip() for ln in last[-ERROR_LINES:])
+                self.stderr_tail.extend(_text(ln).rstrip() for ln in last)
+        start = 0
         if self._head_left:
-            if len(done) <= self._head_left:
-                head, done = done, b""
-                self._head_left -= len(head)
-            else:  # the head runs out in this chunk: the lines that fit, the rest to the tail
-                head = done[:done.rfind(b"\n", 0, self._head_left) + 1]
-                done = done[len(head):]
-                self._head_left = 0
-            self._log(head, level)
-            count -= head.count(b"\n")
-        if done:
-            self._keep(level, done, count)
+            # the lines that fit in what is left of the head (all of them, or the head ends here)
+            start = end if end <= self._head_left else buf.rfind(b"\n", 0, self._head_left) + 1
+            self._head_left = self._head_left - start if start == end else 0
+            if start:
+                self._log(buf[:start], level)
+                count -= buf.count(b"\n", 0, start)
+        if start < end:
+            self._keep(level, buf, start, end, count)
 
-    def _percent(self, done: bytes) -> None:
-        """Progress from the last lines of ``done`` that hold a "%" (the latest one that
+    def _percent(self, buf: bytes, end: int) -> None:
+        """Progress from the last lines of ``buf[:end]`` that hold a "%" (the latest one that
         reads as progress is what a report a few times a second would show)."""
-        at = done.rfind(b"%")
+        at = buf.rfind(b"%", 0, end)
         for _ in range(PERCENT_LINES):
             if at < 0:
                 return
-            start = done.rfind(b"\n", 0, at) + 1
-            if self._progress_of(done[start:done.index(b"\n", at)]) is not None:
+            start = buf.rfind(b"\n", 0, at) + 1
+            if self._progress_of(buf[start:buf.index(b"\n", at)]) is not None:
                 return
-            at = done.rfind(b"%", 0, start)
+            at = buf.rfind(b"%", 0, start)
 
     def _log(self, data: bytes, level: str) -> None:
         """Whole lines, blank ones left out, as log entries of at most :data:`ENTRY` bytes
@@ -166,22 +170,23 @@ class OutputLog:
             text = _text(part[:-1])
             self.ctx.log(text if "\n" in text else text.rstrip(), level)
 
-    def _keep(self, level: str, data: bytes, count: int) -> None:
-        """Keep ``count`` whole lines for the tail; drop the oldest beyond ``tail`` bytes,
-        whole lines at a time (what was left out is counted at the end)."""
-        self._tail.append((level, data))
-        self._tail_size += len(data)
+    def _keep(self, level: str, buf: bytes, start: int, stop: int, count: int) -> None:
+        """Keep the ``count`` whole lines ``buf[start:stop]`` for the tail; drop the oldest
+        beyond ``tail`` bytes, whole lines at a time (what was left out is counted at the
+        end)."""
+        self._tail.append((level, buf, start, stop))
+        self._tail_size += stop - start
         self._into_tail[0] += count
-        self._into_tail[1] += len(data)
+        self._into_tail[1] += stop - start
         while self._tail_size > self._tail_max:
-            kept_level, oldest = self._tail[0]
+            kept_level, oldest, a, b = self._tail[0]
             excess = self._tail_size - self._tail_max
-            cut = oldest.find(b"\n", excess - 1) + 1 if excess < len(oldest) else len(oldest)
-            if cut == len(oldest):
+            cut = oldest.find(b"\n", a + excess - 1, b) + 1 if excess < b - a else b
+            if cut == b:
                 self._tail.popleft()
             else:
-                self._tail[0] = (kept_level, oldest[cut:])
-            self._tail_size -= cut
+                self._tail[0] = (kept_level, oldest, cut, b)
+            self._tail_size -= cut - a
 
     def _line(self, stream: str, raw: bytes) -> None:
         """One line that is not plain (it was redrawn, or may be written for trayjobs)."""
@@ -196,4 +201,21 @@ class OutputLog:
         p = self._progress_of(raw)
         if p is not None and p.protocol:
             return
-        self._block(stream, raw.rstrip() + b"\n", progress=False)  # read for progress above
+        line = raw.rstrip() + b"\n"
+        self._block(stream, line, len(line), progress=False)  # read for progress above
+
+
+def _last_lines(buf: bytes, end: int, n: int) -> list[bytes]:
+    """The last ``n`` lines of ``buf[:end]`` that are not blank, at most, in order (a few
+    more blank ones are looked past, not a whole chunk of them)."""
+    out: list[bytes] = []
+    stop = end - 1  # the newline that ends the last line
+    for _ in range(4 * n):
+        if stop < 0 or len(out) == n:
+            break
+        start = buf.rfind(b"\n", 0, stop) + 1
+        line = buf[start:stop]
+        if line.strip():
+            out.append(line)
+        stop = start - 1
+    return out[::-1]
