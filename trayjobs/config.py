@@ -212,7 +212,7 @@ class JobConfig:
     name: str
     common: JobCommon
     params: KindParams
-    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=empty_dict)
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     def __getattr__(self, item: str) -> Any:  # job.retry, job.every, ... read through
         if item in _COMMON_FIELDS:
@@ -314,8 +314,8 @@ def _param_value(job: str, key: str, value: Any, default: Any) -> RunParam:
 class Config:
     path: Path | None
     settings: Settings = field(default_factory=Settings)
-    jobs: dict[str, JobConfig] = field(default_factory=empty_dict)
-    errors: list[ConfigError] = field(default_factory=empty_list)
+    jobs: dict[str, JobConfig] = field(default_factory=dict)
+    errors: list[ConfigError] = field(default_factory=list)
     #: The text read (empty when there is no file).
     text: str = field(default="", repr=False)
     #: Nothing in the file could be used: it cannot be read, or is not TOML at all.
