@@ -146,7 +146,8 @@ def test_commands_without_a_queue_import_neither_huey_nor_the_kinds_work(home, t
         from trayjobs.cli import main
         status = main(sys.argv[1:])
         heavy = sorted(m for m in ("huey", "sqlite_utils", "watchdog", "PySide6", "jinja2",
-                                   "fpdf", "trayjobs.kinds.importer.runner",
+                                   "fpdf", "python_calamine", "charset_normalizer",
+                                   "keyring", "trayjobs.kinds.importer.runner",
                                    "trayjobs.kinds.cleanup.runner",
                                    "trayjobs.kinds.report.query") if m in sys.modules)
         print("HEAVY", heavy, file=sys.stderr)
@@ -160,6 +161,15 @@ def test_commands_without_a_queue_import_neither_huey_nor_the_kinds_work(home, t
                               timeout=60)
         assert done.returncode == 0, done.stderr
         assert "HEAVY []" in done.stderr, (args, done.stderr)
+    # An import of a small CSV file needs its own code, and nothing else heavy: making its
+    # table and adding a column are plain SQL (sqlite-utils only changes a column's type).
+    for name in ("tiny.csv", "more.csv"):
+        data = tmp_path / name
+        data.write_text(f"id,{name[:4]}\n1,x\n")
+        done = subprocess.run([PY, "-c", code, "run", "tiny", "--file", str(data), "--wait"],
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "HEAVY ['trayjobs.kinds.importer.runner']" in done.stderr, done.stderr
 
 
 def test_a_terminated_foreground_run_stops_its_program_and_what_it_started(home, tmp_path):

@@ -139,6 +139,43 @@ def test_lines_that_arrive_together_are_one_log_entry(make_ctx):
     assert len(entries) < 200 and result["lines"] == 100000
 
 
+def test_blank_lines_are_counted_but_not_logged(make_ctx):
+    ctx = make_ctx("blanks")
+    result = run_kind(ctx, command=r"printf '\none\n\n  \n\ttwo  \n \t\nthree\n\n'; "
+                                   r"printf '\n\nerr\n \n' >&2")
+    assert lines_of(ctx) == ["one", "\ttwo  ", "three", "err"]
+    assert result["lines"] == 12
+
+
+def test_progress_among_plain_lines_is_read_from_the_latest(make_ctx):
+    # a chunk of lines is read for progress from its end: the last percentage counts
+    ctx = make_ctx("pct")
+    script = "for i in range(1, 2001): print(f'file {i}: {i * 100 // 2000}%')"
+    result = run_kind(ctx, command=[PY, "-c", script])
+    assert result["lines"] == 2000 and len(lines_of(ctx)) == 2000
+    assert progress_of(ctx)[-1] == (100, 100, "file 2000")
+
+
+def test_a_large_output_keeps_exact_lines_at_both_ends(make_ctx):
+    # 3 million lines (20 MB) arrive in many chunks; the head and the tail are whole lines,
+    # the middle is counted, and it takes well under the seconds it took line by line
+    ctx = make_ctx("large")
+    started = time.monotonic()
+    result = run_kind(ctx, command=["seq", "3000000"], log_head=100_000, log_tail=100_000)
+    took = time.monotonic() - started
+    logs = lines_of(ctx)
+    gap = next(i for i, m in enumerate(logs) if "left out" in m)
+    head, tail = logs[:gap], logs[gap + 1:]
+    assert head == [str(i) for i in range(1, len(head) + 1)]
+    assert tail == [str(i) for i in range(3_000_001 - len(tail), 3_000_001)]
+    left_out = 3_000_000 - len(head) - len(tail)
+    assert f"[{left_out:,} lines (" in logs[gap]
+    assert 90_000 < sum(len(x) + 1 for x in head) <= 100_000
+    assert 90_000 < sum(len(x) + 1 for x in tail) <= 100_000
+    assert result["lines"] == 3_000_000 and result["summary"] == "3000000"
+    assert took < 10, took
+
+
 def test_long_output_defaults_keep_a_megabyte_at_each_end(make_ctx):
     params = CommandKind.parse_params({"command": "true"})
     assert params.log_head == params.log_tail == 1_000_000

@@ -8,7 +8,6 @@ and the window show them.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -26,7 +25,7 @@ from .conditions import CONDITIONS
 from .conditions import effective as _effective_conditions
 from .durations import parse_duration
 from .errors import ConfigError
-from .kinds.base import COMMON_KEYS, KindParams
+from .kinds.base import COMMON_KEYS, KindParams, empty_dict, empty_list
 from .kinds.registry import builtin_names, get_kind, kind_names
 from .places import danger, expand, problem, refusal
 from .schedule import Cron, CronError, Interval
@@ -123,7 +122,7 @@ class JobCommon(_Strict):
                       + ", or a kind an installed plug-in adds (`trayjobs kinds`).")
     description: str = Field("", description="A line of your own about the job.")
     tags: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]] = Field(
-        default_factory=list, description="Words of your own to group jobs by, e.g. "
+        default_factory=empty_list, description="Words of your own to group jobs by, e.g. "
         "`[\"home\", \"money\"]`: the Jobs, Activity and Metrics pages filter by them.")
     enabled: bool = Field(True, description="Off: the job keeps its settings but never runs by itself.")
     every: Duration | None = Field(None, gt=0, description="Run at this interval, e.g. '15m', '2h', '1d'.")
@@ -137,13 +136,13 @@ class JobCommon(_Strict):
         "queue", description="When a run is due while the previous one still runs: skip it, queue it, or run both.")
     missed: Literal["skip", "once", "all"] = Field(
         "once", description="Scheduled runs missed while the app was closed or the machine slept: skip them, run once, or run each.")
-    then: list[str] = Field(default_factory=list, description="Jobs to run after this one succeeds "
+    then: list[str] = Field(default_factory=empty_list, description="Jobs to run after this one succeeds "
                                                           "(with or without warnings).")
     on_failure: list[str] = Field(
-        default_factory=list, description="Jobs to run after this one fails for good (after its "
+        default_factory=empty_list, description="Jobs to run after this one fails for good (after its "
                                           "last attempt, never after one that is retried).")
     always: list[str] = Field(
-        default_factory=list, description="Jobs to run after this one ends, whether it "
+        default_factory=empty_list, description="Jobs to run after this one ends, whether it "
                                           "succeeded, failed or was cancelled.")
     notify: Literal["failure", "always", "never"] = Field(
         "failure", description="Desktop notifications for this job's final failures (and "
@@ -175,7 +174,7 @@ class JobCommon(_Strict):
         "Keep the computer from going to sleep while a run is going (a logind inhibitor "
         "lock: true or \"block\" holds sleep off, \"delay\" only delays it a few seconds)."))
     params: dict[str, RunParam] = Field(
-        default_factory=dict,
+        default_factory=empty_dict,
         description="The job's run parameters and their defaults, e.g. "
                     "`{ month = \"last_month\", dry = false }`; `trayjobs run JOB --param "
                     "month=2026-10` sets one for one run. The job gets them as `ctx.params`.")
@@ -761,6 +760,7 @@ def _messages(exc: ValidationError, model: type[BaseModel], *, kind: str | None 
 
 def _unknown_key(key: str, where: type[BaseModel] | None, *, parent: str,
                  kind: str | None) -> str:
+    import difflib
     top = not parent
     own = _keys(where) if where is not None else []
     candidates = own + (sorted(COMMON_KEYS) if top and kind else [])

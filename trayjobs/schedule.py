@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone, tzinfo
 
-from cronsim import CronSim, CronSimError
 
 __all__ = ["Schedule", "Interval", "Cron", "CronError", "describe_cron", "local_now", "local_zone",
            "one_off_time"]
@@ -114,6 +113,7 @@ class Cron:
     expr: str
 
     def __post_init__(self) -> None:
+        from cronsim import CronSim, CronSimError  # only where a job has a cron schedule
         _check_cron(self.expr)
         try:
             next(CronSim(self.expr, datetime(2000, 1, 1)))
@@ -129,6 +129,7 @@ class Cron:
                    tz: tzinfo | None = None) -> datetime:
         # cronsim walks wall-clock time in a real zone and handles DST gaps and overlaps
         # the way Debian's cron does (a 02:30 job in a skipped hour runs at 03:00).
+        from cronsim import CronSim
         local = after.astimezone(tz or local_zone())
         return next(CronSim(self.expr, local.replace(microsecond=0)))
 

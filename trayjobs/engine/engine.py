@@ -71,7 +71,7 @@ class Engine(Control):
                  clock: Callable[[], float] = time.time, mode: str = "app") -> None:
         super().__init__(home, config=config)
         self.workers = workers or self.config.settings.workers
-        self.tz = tz or local_zone()
+        self._tz = tz
         self.clock = clock
         self.mode = mode
         self.lock = InstanceLock(home)
@@ -97,6 +97,14 @@ class Engine(Control):
         self.system = None
         self._recheck_lock = threading.Lock()
         self._told_unknown: set[tuple[str, str]] = set()
+
+    @property
+    def tz(self) -> tzinfo:
+        """The zone schedules are planned in: the machine's, looked up when first needed (a
+        foreground ``trayjobs run`` plans nothing)."""
+        if self._tz is None:
+            self._tz = local_zone()
+        return self._tz
 
     # -- life cycle ------------------------------------------------------------------
 

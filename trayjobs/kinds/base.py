@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 from ..context import JobContext
 from ..errors import UserError
 
-__all__ = ["JobKind", "KindParams", "COMMON_KEYS", "UNDO_STATES"]
+__all__ = ["JobKind", "KindParams", "COMMON_KEYS", "UNDO_STATES", "empty_list", "empty_dict"]
 
 #: The states of runs that can be undone: they ended.
 UNDO_STATES = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
@@ -41,6 +41,18 @@ COMMON_KEYS = frozenset({
     "alerts", "ping", "stale_after", "deliver",
     "when", "when_unknown", "max_wait", "inhibit_sleep",
 })
+
+
+def empty_list() -> list:
+    """A ``default_factory`` for a list field. Not ``list`` itself: pydantic reads each
+    factory's signature, and Python finds a built-in's by tokenizing its text, which costs
+    every command a few milliseconds at start."""
+    return []
+
+
+def empty_dict() -> dict:
+    """A ``default_factory`` for a dict field (see :func:`empty_list`)."""
+    return {}
 
 
 class KindParams(BaseModel):

@@ -8,7 +8,7 @@ from pydantic import BeforeValidator, Field, ValidationError, field_validator, m
 from pydantic_core import InitErrorDetails
 
 from ...durations import parse_duration
-from ..base import KindParams
+from ..base import KindParams, empty_list
 from .actions import ActionSpec
 from .actions.trash import TrashAction
 from .filters import FilterSpec
@@ -30,7 +30,7 @@ class Location(KindParams):
     recursive: bool = Field(False, description="Also look into the folders inside it.")
     max_depth: int | None = Field(None, ge=0, description="How many levels of folders to enter below it "
                                                         "(implies recursive; unlimited when unset).")
-    exclude: list[str] = Field(default_factory=list, description="Glob patterns of files and folders to leave "
+    exclude: list[str] = Field(default_factory=empty_list, description="Glob patterns of files and folders to leave "
                                "alone, matched against the name, or the path inside the folder when they hold a '/'.")
 
     @field_validator("path")
@@ -71,7 +71,7 @@ class CleanupParams(KindParams):
                               "or replace what is there (which goes to the trash).")
     remove_empty_folders: bool = Field(False, description="Afterwards, remove folders this run left empty "
                                                           "(never the locations themselves).")
-    exclude: list[str] = Field(default_factory=list, description="Glob patterns to leave alone in every location.")
+    exclude: list[str] = Field(default_factory=empty_list, description="Glob patterns to leave alone in every location.")
     include_system_files: bool = Field(False, description="Also consider system files such as .DS_Store, "
                                        "Thumbs.db, desktop.ini, ~$ lock files and .git folders.")
     skip_recent: str = Field("1m", description="Leave items modified less than this long ago: they may be in "

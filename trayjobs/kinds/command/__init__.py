@@ -35,6 +35,7 @@ __all__ = ["CommandKind", "CommandParams", "output_dir"]
 TICK = 1.0            # seconds between "running for …" updates of a program that reports nothing
 PROGRESS_EVERY = 0.1  # at most this often a progress message per run
 LINGER = 1.0          # after the program exits, how long its background children may hold the pipes
+READ = 1 << 18        # bytes read from a pipe at a time, at most: a chunk stays in the CPU cache
 
 
 def output_dir(ctx: JobContext) -> Path:
@@ -183,7 +184,7 @@ class _Run:
                     if key.data == "exit":
                         sel.unregister(key.fd)
                         continue
-                    data = os.read(key.fd, 1 << 16)
+                    data = os.read(key.fd, READ)
                     if data:
                         output.feed(key.data, data)
                     else:

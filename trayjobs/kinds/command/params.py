@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from ...secrets import SecretRef
-from ..base import KindParams
+from ..base import KindParams, empty_dict
 
 __all__ = ["CommandParams", "SecretRef", "Command"]
 
@@ -21,7 +21,7 @@ class CommandParams(KindParams):
                     "`\"{files}\"` becomes the input files), or one string run by `/bin/sh -c`.")
     cwd: str = Field("~", description="The folder the program runs in; `~` is your home.")
     env: dict[str, str | SecretRef] = Field(
-        default_factory=dict,
+        default_factory=empty_dict,
         description="Extra environment variables; a value may be `{ secret = \"name\" }`.")
     success_codes: list[int] = Field(
         default_factory=lambda: [0], min_length=1,

@@ -24,6 +24,9 @@ from typing import Callable
 __all__ = ["spawn", "signal_group", "exited", "find_program"]
 
 PR_SET_PDEATHSIG = 1
+#: Bytes a program may write ahead of its reader (Linux's default is 64 KiB): fewer, larger
+#: reads for a chatty program; a system that refuses keeps the default.
+PIPE_SIZE = 1 << 20
 
 
 def _die_with_parent() -> Callable[[], None] | None:
@@ -41,9 +44,20 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 
 def spawn(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True,
                             start_new_session=True, preexec_fn=_die_with_parent())
+    for pipe in (proc.stdout, proc.stderr):
+        _widen(pipe.fileno())
+    return proc
+
+
+def _widen(fd: int) -> None:
+    try:
+        import fcntl
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except (ImportError, AttributeError, OSError):  # not Linux, or over the user's limit
+        pass
 
 
 def signal_group(pgid: int, sig: int) -> None:

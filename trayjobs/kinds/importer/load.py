@@ -337,7 +337,6 @@ class TableWriter:
                        else self._example(i, c.level, rows, line_numbers))
                 self.log(f"column {c.name}: {c.level} -> {new} ({why})")
             c.level, c.hint = new, "empty"
-        conn_table = self.store.db.table(self.table)
         wanted = [c for c in self.columns if not c.in_table and (c.level != "empty" or
                                                                  fold(c.name) in self.pk)]
         if not self.existing:
@@ -345,14 +344,15 @@ class TableWriter:
             spec[IMPORT_ID] = "INTEGER"
             pk_names = [self.columns[i].name for i in self.pk_index]
             pk = None if not pk_names else pk_names[0] if len(pk_names) == 1 else tuple(pk_names)
-            conn_table.create(spec, pk=pk)
+            self.store.create_table(self.table, spec, pk=pk)
         else:
             if fold(IMPORT_ID) not in self.existing:
-                conn_table.add_column(IMPORT_ID, "INTEGER")
+                self.store.add_column(self.table, IMPORT_ID, "INTEGER")
             for c in wanted:
-                conn_table.add_column(c.name, sql_type(c.level))
+                self.store.add_column(self.table, c.name, sql_type(c.level))
             if widen:
-                conn_table.transform(types={n: sql_type(t) for n, t in widen.items()})
+                self.store.db.table(self.table).transform(
+                    types={n: sql_type(t) for n, t in widen.items()})
         if self.mode == "upsert" and self.sql is None:
             self._ensure_conflict_target()
         self.existing = self._table_columns()
@@ -488,6 +488,6 @@ class TableWriter:
             return
         missing = [c for c in self.columns if fold(c.name) not in self.existing]
         for c in missing:
-            self.store.db.table(self.table).add_column(c.name, "TEXT")
+            self.store.add_column(self.table, c.name, "TEXT")
         if missing:
             self.existing = self._table_columns()

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ...places import danger, problem, refusal
-from ..base import KindParams
+from ..base import KindParams, empty_dict, empty_list
 
 __all__ = ["ImportParams", "LEAVE", "RESERVED_TABLES"]
 
@@ -63,10 +63,10 @@ class ImportParams(KindParams):
         "insert", description="`insert` appends rows; `upsert` inserts or updates rows by `pk`; "
                               "`replace` empties the table and fills it with this run's files.")
     pk: list[str] = Field(
-        default_factory=list, description="Primary key column(s): required for `upsert`, and "
+        default_factory=empty_list, description="Primary key column(s): required for `upsert`, and "
                                           "used when the table is created.")
     types: dict[str, Literal["integer", "real", "text"]] = Field(
-        default_factory=dict, description="Column types to use instead of detected ones, e.g. "
+        default_factory=empty_dict, description="Column types to use instead of detected ones, e.g. "
                                           "`{ zip = \"text\" }`; rows whose value does not fit "
                                           "are rejected.")
     json_key: str | None = Field(

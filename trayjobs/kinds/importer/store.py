@@ -17,15 +17,20 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Iterable
-
-import sqlite_utils
-from sqlite_utils.db import quote_identifier as q
+from typing import TYPE_CHECKING, Any, Iterable
 
 from .problems import BadRow, FileProblem
 from .schema import IMPORT_ID
 
+if TYPE_CHECKING:
+    import sqlite_utils
+
 __all__ = ["Store", "store_problem", "q"]
+
+
+def q(identifier: str) -> str:
+    """A table or column name quoted for SQL (as sqlite-utils quotes it)."""
+    return '"' + identifier.replace('"', '""') + '"'
 
 _SIDE_TABLES = [
     """CREATE TABLE IF NOT EXISTS _imports (
@@ -81,8 +86,7 @@ class Store:
             limit = self.conn.execute("PRAGMA soft_heap_limit").fetchone()[0]
             if not limit or limit > SQLITE_HEAP_LIMIT:
                 self.conn.execute(f"PRAGMA soft_heap_limit = {SQLITE_HEAP_LIMIT}")
-            self.db = sqlite_utils.Database(self.conn, recursive_triggers=False,
-                                            execute_plugins=False)
+            self._db: sqlite_utils.Database | None = None
             self.begin()
             for sql in _SIDE_TABLES:
                 self.conn.execute(sql)
@@ -90,6 +94,37 @@ class Store:
         except sqlite3.Error as exc:
             self.close()
             raise store_problem(exc) from None
+
+    @property
+    def db(self) -> "sqlite_utils.Database":
+        """sqlite-utils on this connection, for changes of a table's columns' types (see
+        ``TableWriter``). Imported on first use: most imports add rows to a table that is
+        there already, and creating or widening a table is plain SQL (:meth:`create_table`,
+        :meth:`add_column`)."""
+        if self._db is None:
+            import sqlite_utils
+            self._db = sqlite_utils.Database(self.conn, recursive_triggers=False,
+                                             execute_plugins=False)
+        return self._db
+
+    # -- tables -----------------------------------------------------------------------
+    def table_exists(self, table: str) -> bool:
+        """Whether a table of exactly this name is in the database."""
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                 (table,)).fetchone() is not None
+
+    def create_table(self, table: str, columns: dict[str, str],
+                     pk: str | tuple[str, ...] | None = None) -> None:
+        """``CREATE TABLE`` with ``columns`` (name: SQL type) in order and the primary key
+        ``pk`` (one column's name, or several), written as sqlite-utils writes it."""
+        lines = [f"   {q(name)} {sql_type}" + (" PRIMARY KEY" if name == pk else "")
+                 for name, sql_type in columns.items()]
+        if isinstance(pk, tuple):
+            lines.append(f"   PRIMARY KEY ({', '.join(q(p) for p in pk)})")
+        self.conn.execute(f"CREATE TABLE {q(table)} (\n" + ",\n".join(lines) + "\n)")
+
+    def add_column(self, table: str, column: str, sql_type: str) -> None:
+        self.conn.execute(f"ALTER TABLE {q(table)} ADD COLUMN {q(column)} {sql_type};")
 
     # -- transactions -----------------------------------------------------------------
     def begin(self) -> None:
@@ -147,7 +182,7 @@ class Store:
         """For ``replace``: drop the table's rows, except those of imports in ``keep`` (files
         of this run that were already there); the other imports no longer count."""
         removed = 0
-        if self.db.table(table).exists():
+        if self.table_exists(table):
             if keep:
                 marks = ", ".join("?" for _ in keep)
                 removed = self.conn.execute(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from ..base import KindParams
+from ..base import KindParams, empty_list
 
 __all__ = ["PythonParams"]
 
@@ -24,7 +24,7 @@ class PythonParams(KindParams):
     function: str | None = Field(
         None, description="With `file`: the function's name in the file; `main` when not given.")
     path: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Folders added to the import path of the job's process, e.g. '~/scripts'.")
     idempotent: bool = Field(
         False, description="The function may be run again after a crash without doubling its "

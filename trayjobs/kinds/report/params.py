@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..base import KindParams
+from ..base import KindParams, empty_dict, empty_list
 from .periods import PERIOD_NAMES, check_period
 from .readonly import QueryRefused, check_select
 
@@ -43,7 +43,7 @@ class SectionParams(KindParams):
                           description="Rows shown in the HTML and PDF table; the CSV always "
                                       "holds every row.")
     format: dict[str, ColumnFormat] = Field(
-        default_factory=dict,
+        default_factory=empty_dict,
         description="How to show columns, by name: number, duration (seconds), size (bytes), "
                     "percent (0-1) or text, e.g. { took = \"duration\" }.")
 
@@ -87,7 +87,7 @@ class ReportParams(KindParams):
         None, description="A Jinja2 HTML template of your own (sandboxed, HTML-escaped), "
                           "relative to the config folder; it may extend \"default.html.j2\".")
     sections: list[SectionParams] = Field(
-        default_factory=list, description="The report's parts, in order: each a query and how "
+        default_factory=empty_list, description="The report's parts, in order: each a query and how "
                                           "to show it.")
 
     @field_validator("period")
