@@ -141,3 +141,21 @@ def test_links_in_messages_are_registered_by_install_desktop_and_checked(home):
     bad = trayjobs(home, "trayjobs://jobs/5")
     assert bad.returncode == 2
     assert "is not a link trayjobs opens (trayjobs://run/ID)" in bad.stderr
+
+
+def test_check_does_not_call_a_job_ok_whose_alerts_are_wrong(home):
+    home.config_file.write_text("""
+[alerts.me]
+url = "json://127.0.0.1:9/hook"
+
+[jobs.a]
+kind = "demo"
+alerts = ["me", "nosuch"]
+
+[jobs.b]
+kind = "demo"
+""", encoding="utf-8")
+    out = trayjobs(home, "check")
+    assert out.returncode == 1
+    assert "job 'a', key 'alerts': names 'nosuch', which is not an alert channel" in out.stderr
+    assert "1 job OK, 1 runs despite its errors, 1 error" in out.stdout
