@@ -13,6 +13,7 @@ import time
 from typing import Any, Callable
 
 from ..engine.events import EventBus, Notice, RunChanged
+from ..kinds.registry import resumes_after_crash
 from .compose import messages_for_run, missed_message
 from .sender import PING, Sender
 from .stale import stale_rows
@@ -67,13 +68,14 @@ class Alerts:
             return
         rows: list[dict[str, Any]] = []
         state, now = run["state"], self.clock()
-        if ev.final and state in ("succeeded", "failed"):
+        if ev.final and (state in ("succeeded", "failed") or _left_interrupted(run, job)):
             rows = messages_for_run(cfg, job, run,
                                     lambda: self.store.previous_outcome(run["job"], run["id"]))
             for r in rows:
                 r["due_at"] = now + self.sender.gather  # a burst is gathered into one
             if job.common.ping:
-                rows.append(self._ping(run, "success" if state == "succeeded" else "fail", now))
+                rows.append(self._ping(run, "success" if state == "succeeded" else "fail",
+                                       now))
         elif state == "running" and run.get("attempt") == 1 and job.common.ping:
             rows.append(self._ping(run, "start", now))
         elif _missed(run):
@@ -107,6 +109,13 @@ class Alerts:
         else:
             self.bus.emit(Notice("error", f"{name}: {text}",
                                  {"alert_channel": channel, "ok": False}))
+
+
+def _left_interrupted(run: dict[str, Any], job) -> bool:
+    """An interrupted run (trayjobs stopped or died while it went) that is not run again:
+    its kind is not safe to repeat, so this is how it ends, and it is told as a failure.
+    One that is resumed ends, and is told, as its resumed run."""
+    return run["state"] == "interrupted" and not resumes_after_crash(job)
 
 
 def _missed(run: dict[str, Any]) -> bool:
