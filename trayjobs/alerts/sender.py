@@ -46,6 +46,7 @@ class Sender:
                  gather: float = 2.0, backoff: float = 30.0, max_backoff: float = 3600.0,
                  tries: int = 12, ping_tries: int = 4, timeout: float = 30.0,
                  on_problem: Callable[[str, str | None], None] | None = None,
+                 on_change: Callable[[list[dict[str, Any]]], None] | None = None,
                  extra: Callable[[float], float | None] | None = None) -> None:
         self.store = store
         self.config = config
@@ -57,6 +58,8 @@ class Sender:
         self.ping_tries = ping_tries
         self.timeout = timeout
         self.on_problem = on_problem
+        #: Told the rows whose delivery changed (sent, tried, held, merged, given up).
+        self.on_change = on_change
         #: More work on this thread (the stale timer): called with now, returns when next.
         self.extra = extra
         self._cond = threading.Condition()
@@ -205,6 +208,7 @@ class Sender:
             if url is None:
                 self.store.outbox_update([row["id"]], state="failed", attempts=row["attempts"] + 1,
                                          last_error=f"the job {job!r} has no ping any more")
+                self._changed([row])
                 continue
             try:
                 ping(resolve_url(url), row["event"], timeout=min(self.timeout, 10.0))
@@ -221,6 +225,7 @@ class Sender:
             self.store.outbox_update([r["id"] for r in rows], state="failed",
                                      last_error=f"the channel {channel!r} is no longer in "
                                                 f"the config")
+            self._changed(rows)
             return
         head = rows[0]
         if head["due_at"] > now and not flush:
@@ -235,6 +240,7 @@ class Sender:
                 if r["due_at"] < until:
                     self.store.outbox_update([r["id"]], due_at=until,
                                              data=_json({**r["data"], "held": True}))
+            self._changed(held)
             batch = urgent
         merge = [r for r in batch if r["event"] not in UNMERGED]
         quiet = any(r["data"].get("held") for r in merge)
@@ -263,6 +269,7 @@ class Sender:
                        if r["dedupe"] == f"{channel}:summary:{first['id']}")
         self.store.outbox_update([r["id"] for r in rows], state="merged",
                                  merged_into=summary["id"])
+        self._changed(rows)
         return summary
 
     def _message(self, row: dict[str, Any], spec, channel) -> Message:
@@ -287,6 +294,7 @@ class Sender:
         for r in rows:
             self.store.outbox_update([r["id"]], state="sent", sent_at=now,
                                      attempts=r["attempts"] + 1, last_error=None)
+        self._changed(rows)
         self._problem(channel, None)
 
     def _failed(self, row: dict[str, Any], exc: Exception, channel: str, tries: int,
@@ -297,10 +305,18 @@ class Sender:
         again = attempt < tries and getattr(exc, "retry", True)
         due = now + min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) if again else None
         self.store.outbox_tried(row["id"], error=text, due_at=due)
+        self._changed([row])
         log.warning("alert %s to %s: try %d failed: %s%s", row["id"], channel, attempt, text,
                     "" if again else " (given up)")
         self._problem(channel, text)
         return again
+
+    def _changed(self, rows: list[dict[str, Any]]) -> None:
+        if self.on_change is not None and rows:
+            try:
+                self.on_change(rows)
+            except Exception:
+                log.exception("alerts: telling a delivery failed")
 
     def _problem(self, channel: str, text: str | None) -> None:
         with self._problems_lock:  # one job's ping lane and another's may tell at once

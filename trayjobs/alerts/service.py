@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Any, Callable
 
-from ..engine.events import EventBus, Notice, RunChanged
+from ..engine.events import AlertChanged, EventBus, Notice, RunChanged
 from ..kinds.registry import resumes_after_crash
 from .compose import messages_for_run, missed_message
 from .sender import PING, Sender
@@ -34,7 +34,7 @@ class Alerts:
         self.clock = clock
         self.bus = bus
         self.sender = Sender(store, config, clock=clock, on_problem=self._problem,
-                             extra=self._stale, **sender_options)
+                             on_change=self._changed, extra=self._stale, **sender_options)
         self._started = False
         if bus is not None:
             bus.subscribe(self.on_event)
@@ -83,6 +83,7 @@ class Alerts:
             for r in rows:
                 r["due_at"] = now + self.sender.gather
         if rows and self.store.outbox_add(rows):
+            self._changed(rows)
             self.sender.wake()
 
     @staticmethod
@@ -98,6 +99,12 @@ class Alerts:
         if rows:
             self.store.outbox_add([dict(r, due_at=now) for r in rows])
         return min(nxt, now + STALE_EVERY) if nxt is not None else None
+
+    def _changed(self, rows: list[dict[str, Any]]) -> None:
+        """A run's deliveries changed: told on the bus (the run's details follow them)."""
+        if self.bus is not None:
+            for key in {(r.get("run_id"), r["channel"]) for r in rows}:
+                self.bus.emit(AlertChanged(*key))
 
     def _problem(self, channel: str, text: str | None) -> None:
         if self.bus is None:
