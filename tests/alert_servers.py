@@ -58,6 +58,8 @@ class HTTPRecorder:
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.requests: list[tuple[str, str, object]] = []
+        #: (time.time(), path) of each request as it arrives, before any ``delay``.
+        self.arrivals: list[tuple[float, str]] = []
         self.delay = 0.0
         self.status = 200
         self._server: ThreadingHTTPServer | None = None
@@ -68,6 +70,8 @@ class HTTPRecorder:
 
         class Handler(BaseHTTPRequestHandler):
             def _any(self):
+                with outer._lock:
+                    outer.arrivals.append((time.time(), self.path))
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 try:

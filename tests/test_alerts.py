@@ -202,3 +202,30 @@ def test_a_slow_or_dead_channel_never_delays_a_run(make_engine, http):
     second = eng.watcher.wait(eng.submit("ok"))  # while the slow server holds the sender
     assert second["finished_at"] - second["created_at"] < 1.5
     assert first["state"] == second["state"] == "succeeded"
+
+
+def test_a_slow_channel_never_holds_up_a_heartbeat_ping(make_engine, http):
+    pings = HTTPRecorder().start()
+    try:
+        http.delay = 2.0  # the channel's server answers in 2 s
+        eng = quick(make_engine(f"""
+            [alerts.slow]
+            url = "json://127.0.0.1:{http.port}/hook"
+            on = ["always"]
+
+            [jobs.ok]
+            kind = "demo"
+            steps = 1
+            step_time = 0
+            ping = "{pings.base}/ping/ok"
+        """, start=False))
+        eng.watcher.wait(eng.submit("ok"))
+        wait_until(lambda: http.arrivals)  # its message is being sent, for 2 s
+        rid = eng.submit("ok")
+        wait_until(lambda: [p for _, p in pings.arrivals].count("/ping/ok/start") == 2)
+        started_at = eng.store.get_run(rid)["started_at"]
+        arrived = [t for t, p in pings.arrivals if p == "/ping/ok/start"][-1]
+        assert not http.requests  # the slow server has not answered yet
+        assert arrived - started_at < 0.2
+    finally:
+        pings.stop()

@@ -3,11 +3,13 @@ summaries and retries with backoff, against a real run store and a real HTTP ser
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 import pytest
 
 from alert_servers import HTTPRecorder, free_port
+from helpers import wait_until
 from trayjobs.alerts.service import Alerts
 from trayjobs.config import parse_config
 from trayjobs.engine.events import EventBus, Notice, RunChanged
@@ -254,3 +256,37 @@ def test_pruning_the_history_drops_old_alerts_that_are_done_but_not_waiting_ones
     store.outbox_update([sent["id"]], state="sent")
     store.prune(keep_days=90, keep_runs=100_000, keep_failed_days=365)
     assert [r["title"] for r in store.outbox_log()] == ["old-waiting"]
+
+
+def test_messages_behind_a_dead_channel_cost_a_round_nothing(home):
+    """The oldest message of a dead channel waits an hour for its next try, thousands wait
+    behind it: the thread sleeps until then, and a round reads none of them."""
+    cfg = parse_config(f'[alerts.dead]\nurl = "json://127.0.0.1:{free_port()}/hook"\n' + JOBS)
+    store = RunStore(home.runs_db)
+    alerts = Alerts(store, lambda: cfg, backoff=3600.0, gather=1.0)
+    rounds = []
+    stale = alerts.sender.extra
+    alerts.sender.extra = lambda now: (rounds.append(now), stale(now))[1]
+    read = []
+    pending = store.outbox_pending
+    store.outbox_pending = lambda *a, **kw: read.append(r := pending(*a, **kw)) or r
+    try:
+        store.outbox_add([{"channel": "dead", "event": "failure", "job": "a", "run_id": 1,
+                           "dedupe": "first", "title": "a failed", "body": "disk full"}])
+        alerts.start()  # tries it once: refused, next try in an hour
+        wait_until(lambda: store.outbox_log()[0]["attempts"] == 1)
+        now = time.time()
+        store.outbox_add({"channel": "dead", "event": "failure", "job": "a", "run_id": i,
+                          "dedupe": f"behind {i}", "title": "a failed", "body": "disk full",
+                           "due_at": now}
+                         for i in range(2, 2002))
+        alerts.sender.wake()
+        time.sleep(1.0)  # what the thread does meanwhile is the point: nothing
+        assert len(rounds) <= 4
+        rounds.clear()
+        del read[:]
+        assert alerts.sender.run_once() > now + 3000
+        assert sum(len(r) for r in read) == 0  # none of the 2,000 was read
+    finally:
+        alerts.stop()
+        store.close()

@@ -158,9 +158,11 @@ def test_install_and_uninstall_desktop_for_the_current_user(home, xdg, tmp_path)
         assert where.png_icon(size).is_file()
     assert ET.parse(where.metainfo).getroot().findtext("id") == APP_ID
     assert not where.autostart.exists()  # only when asked for
-    # nothing outside the user's XDG folders, and no caches created there
-    assert files_under(user) == {str(p.relative_to(user)) for p in where.all()
-                                 if p != where.autostart}
+    # nothing outside the user's XDG folders, and no caches created there but the two that
+    # make trayjobs:// links open it (where xdg-utils and desktop-file-utils are installed)
+    links = {"data/applications/mimeinfo.cache", "config/mimeapps.list"}
+    assert files_under(user) - links == {str(p.relative_to(user)) for p in where.all()
+                                         if p != where.autostart}
 
     out = run_cli(home, "install-desktop", "--autostart", env=xdg)
     assert out.returncode == 0, out.stderr
@@ -179,7 +181,7 @@ def test_install_and_uninstall_desktop_for_the_current_user(home, xdg, tmp_path)
     (user / "data" / "applications" / "other.desktop").write_text("[Desktop Entry]\n")
     out = run_cli(home, "uninstall-desktop", env=xdg)
     assert out.returncode == 0, out.stderr
-    assert files_under(user) == {"data/applications/other.desktop"}  # only ours went
+    assert files_under(user) - links == {"data/applications/other.desktop"}  # only ours went
     out = run_cli(home, "uninstall-desktop", env=xdg)
     assert "nothing to remove" in out.stdout
 
@@ -255,3 +257,33 @@ def test_demo_runs_headless_and_removes_its_home(tmp_path):
     assert proc.returncode == 0, err
     assert f"removed {root}" in err
     assert not root.exists()
+
+
+def test_install_desktop_makes_trayjobs_links_open_the_app(home, xdg, monkeypatch):
+    for tool in ("xdg-mime", "update-desktop-database"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (packaging/dev.sh test installs it)")
+    monkeypatch.delenv("XDG_CURRENT_DESKTOP", raising=False)  # xdg-mime's own files, not a DE's
+    env = {**xdg, "XDG_CURRENT_DESKTOP": ""}
+    where = DesktopFiles(Path(xdg["XDG_DATA_HOME"]), Path(xdg["XDG_CONFIG_HOME"]))
+    out = run_cli(home, "install-desktop", env=env)
+    assert out.returncode == 0, out.stderr
+    assert f"trayjobs:// links open {where.entry.name} (xdg-mime default)" in out.stdout
+    assert f"updated the desktop database in {where.entry.parent}" in out.stdout
+    query = subprocess.run(["xdg-mime", "query", "default", "x-scheme-handler/trayjobs"],
+                           capture_output=True, text=True, env={**os.environ, **env})
+    assert query.stdout.strip() == where.entry.name
+    cache = (where.entry.parent / "mimeinfo.cache").read_text()
+    assert f"x-scheme-handler/trayjobs={where.entry.name};" in cache
+
+
+def test_install_desktop_without_the_desktop_tools_says_what_it_skipped(home, xdg,
+                                                                       monkeypatch, tmp_path):
+    empty = tmp_path / "no-tools"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    done = install(home)
+    assert done.written  # the entry, icons and metainfo all the same
+    assert any(n.startswith("xdg-mime was not found (package xdg-utils)") for n in done.notes)
+    assert any(n.startswith("update-desktop-database was not found") for n in done.notes)
+    assert not (Path(xdg["XDG_CONFIG_HOME"]) / "mimeapps.list").exists()

@@ -4,6 +4,8 @@ the app's own notifier."""
 
 from __future__ import annotations
 
+import re
+
 from alert_servers import HTTPRecorder, free_port
 from ui_support import make_app, until  # noqa: F401 (fixtures)
 
@@ -111,3 +113,56 @@ notify = "never"
     app.engine.submit("bad")
     until(qtbot, lambda: "connection refused" in box.view.topLevelItem(0).text(2),
           timeout=15_000)
+
+
+def test_the_run_details_show_each_delivery_and_follow_it_live(make_app, qtbot):
+    from datetime import datetime, timedelta
+    now = datetime.now()
+    quiet = f"{(now - timedelta(hours=1)):%H:%M}-{(now + timedelta(hours=2)):%H:%M}"
+    server = HTTPRecorder().start()
+    try:
+        app = make_app(f"""
+[alerts.hook]
+url = "json://127.0.0.1:{server.port}/hook"
+
+[alerts.down]
+url = "json://127.0.0.1:{free_port()}/hook"
+
+[alerts.night]
+url = "json://127.0.0.1:{server.port}/night"
+quiet_hours = "{quiet}"
+
+[jobs.fails]
+kind = "demo"
+steps = 1
+step_time = 0
+fail_times = 9
+retry = {{ attempts = 1 }}
+ping = "{server.base}/ping/fails"
+""")
+        sender = app.engine.alerts.sender
+        sender.gather, sender.backoff, sender.tries = 0.1, 0.5, 3
+        rid = app.engine.submit("fails")
+        dlg = app.open_run(rid)
+        view = dlg.deliveries
+
+        def rows():
+            return {(view.topLevelItem(i).text(0), view.topLevelItem(i).text(1)):
+                    (view.topLevelItem(i).text(2), view.topLevelItem(i).text(3))
+                    for i in range(view.topLevelItemCount())}
+
+        until(qtbot, lambda: rows().get(("down", "failure"), ("",))[0] == "retrying",
+              timeout=15_000)
+        assert re.match(r"try [23] at ", rows()[("down", "failure")][1])
+        assert "connection refused" in rows()[("down", "failure")][1]
+        until(qtbot, lambda: rows().get(("hook", "failure"), ("",))[0] == "sent")
+        until(qtbot, lambda: rows().get(("ping", "ping fail"), ("",))[0] == "sent")
+        assert rows()[("ping", "ping start")][0] == "sent"
+        night = rows()[("night", "failure")]
+        assert night[0] == "waiting" and night[1].startswith("held for quiet hours until")
+        # No more run events come: the window follows the deliveries themselves.
+        until(qtbot, lambda: rows()[("down", "failure")][0] == "failed", timeout=15_000)
+        assert rows()[("down", "failure")][1].startswith("after 3 tries: connection refused")
+        assert dlg.tabs.tabText(dlg.tabs.indexOf(view)) == "Alert&s (5)"
+    finally:
+        server.stop()

@@ -730,6 +730,8 @@ def cmd_install_desktop(home: Home, args) -> int:
         print(f"installed {path}")
     for path in done.removed:
         print(f"removed {path}")
+    for note in done.notes:
+        print(note)
     return EXIT_OK
 
 
@@ -738,6 +740,8 @@ def cmd_uninstall_desktop(home: Home, args) -> int:
     done = uninstall()
     for path in done.removed:
         print(f"removed {path}")
+    for note in done.notes:
+        print(note)
     if not done.removed:
         print("nothing to remove: trayjobs was not installed in the app menu")
     return EXIT_OK

@@ -134,10 +134,16 @@ def desktop_entry(argv: list[str], *, autostart: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The links in alert messages (``trayjobs://run/ID``), opened by the menu entry.
+LINK_TYPE = "x-scheme-handler/trayjobs"
+
+
 @dataclass
 class Result:
     written: list[Path] = field(default_factory=list)
     removed: list[Path] = field(default_factory=list)
+    #: What was registered with the desktop, or why not (a program missing).
+    notes: list[str] = field(default_factory=list)
 
 
 def _write(path: Path, data: bytes, result: Result) -> None:
@@ -181,6 +187,7 @@ def install(home: Home, *, autostart: bool | None = None,
         where.autostart.unlink()
         result.removed.append(where.autostart)
     _refresh(where)
+    _register_links(where, result)
     return result
 
 
@@ -196,6 +203,8 @@ def uninstall(*, where: DesktopFiles | None = None) -> Result:
             continue
         result.removed.append(path)
     _refresh(where)
+    if result.removed:
+        _update_desktop_database(where, result)
     return result
 
 
@@ -210,3 +219,49 @@ def _refresh(where: DesktopFiles) -> None:
     if cache.exists() and tool:
         subprocess.run([tool, "-q", "-t", "-f", str(where.icon_theme)], check=False,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+
+
+def _tool_env(where: DesktopFiles) -> dict[str, str]:
+    """The environment of the desktop's tools: the folders we install into."""
+    return {**os.environ, "XDG_DATA_HOME": str(where.data_home),
+            "XDG_CONFIG_HOME": str(where.config_home)}
+
+
+def _update_desktop_database(where: DesktopFiles, result: Result) -> bool:
+    """Refresh the applications folder's MIME cache (``mimeinfo.cache``), which is how
+    the desktop finds which entries open which links."""
+    apps = where.entry.parent
+    tool = shutil.which("update-desktop-database")
+    if tool is None:
+        result.notes.append(f"update-desktop-database was not found (package "
+                            f"desktop-file-utils): the desktop database in {apps} was not "
+                            f"updated")
+        return False
+    out = subprocess.run([tool, "-q", str(apps)], env=_tool_env(where), capture_output=True,
+                         text=True, timeout=60, check=False)
+    if out.returncode != 0:
+        result.notes.append(f"update-desktop-database {apps} failed: "
+                            f"{(out.stderr or out.stdout).strip()}")
+        return False
+    result.notes.append(f"updated the desktop database in {apps}")
+    return True
+
+
+def _register_links(where: DesktopFiles, result: Result) -> None:
+    """Make the menu entry the handler of ``trayjobs://`` links: its ``MimeType`` says it
+    can, the database and ``xdg-mime default`` make it the one that does. Either program
+    missing is skipped, and said."""
+    _update_desktop_database(where, result)
+    tool = shutil.which("xdg-mime")
+    if tool is None:
+        result.notes.append("xdg-mime was not found (package xdg-utils): trayjobs:// links "
+                            "were not made to open trayjobs; install xdg-utils and run "
+                            "install-desktop again")
+        return
+    out = subprocess.run([tool, "default", where.entry.name, LINK_TYPE], env=_tool_env(where),
+                         capture_output=True, text=True, timeout=60, check=False)
+    if out.returncode != 0:
+        result.notes.append(f"xdg-mime default {where.entry.name} {LINK_TYPE} failed: "
+                            f"{(out.stderr or out.stdout).strip()}")
+    else:
+        result.notes.append(f"trayjobs:// links open {where.entry.name} (xdg-mime default)")

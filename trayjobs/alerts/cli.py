@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["add_parser", "cmd_alerts", "delivery_lines", "check_alerts"]
+__all__ = ["add_parser", "cmd_alerts", "delivery_lines", "delivery_state", "check_alerts"]
 
 
 def add_parser(sub) -> None:
@@ -37,6 +37,27 @@ def _state(row: dict[str, Any]) -> str:
     if row["data"].get("held"):
         return f"held for quiet hours until {when(row['due_at'])}"
     return "waiting"
+
+
+def delivery_state(row: dict[str, Any]) -> tuple[str, str]:
+    """A delivery as the run's details show it: ``sent``, ``waiting``, ``retrying`` or
+    ``failed``, and what goes with it (when it went, its next try and last error, why it
+    waits, or the error it gave up on)."""
+    from ..textfmt import when
+    if row["state"] == "sent":
+        return "sent", when(row["sent_at"], seconds=True)
+    if row["state"] == "merged":
+        return "sent", f"in the summary {row['merged_into']} of a burst"
+    error = row.get("last_error") or ""
+    if row["state"] == "failed":
+        tries = f"after {row['attempts']} tr{'ies' if row['attempts'] != 1 else 'y'}"
+        return "failed", f"{tries}: {error}" if error else tries
+    if row["attempts"]:
+        return "retrying", (f"try {row['attempts'] + 1} at {when(row['due_at'], seconds=True)}"
+                            + (f"; last error: {error}" if error else ""))
+    if row["data"].get("held"):
+        return "waiting", f"held for quiet hours until {when(row['due_at'])}"
+    return "waiting", ""
 
 
 def _what(row: dict[str, Any]) -> str:

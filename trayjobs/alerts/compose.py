@@ -54,7 +54,7 @@ def run_events(run: dict[str, Any], previous: Callable[[], str | None]) -> list[
     """The events of a run that ended for good: failure, warning or success, and
     recovered (a success after a failure; ``previous`` is asked only then)."""
     shown = outcome(run)
-    if shown == "failed":
+    if shown in ("failed", "interrupted"):  # interrupted: only one that is not run again
         return ["failure"]
     if run["state"] != "succeeded":
         return []
@@ -81,7 +81,12 @@ def _text(run: dict[str, Any], event: str) -> tuple[str, str]:
     tries = f"after {attempts} attempts" if attempts > 1 else "on its first attempt"
     result = run.get("result") if isinstance(run.get("result"), dict) else {}
     summary = result.get("summary") or ""
-    if event == "failure":
+    if event == "failure" and run["state"] == "interrupted":
+        title = f"{job} was interrupted"
+        head = (f"{job} was interrupted" + (f" after {took}" if took else "") + " and is not "
+                "run again by itself: running it twice may not be safe.")
+        body = f"{head}\n\n{first_lines(run.get('error')) or 'interrupted'}"
+    elif event == "failure":
         title = f"{job} failed"
         head = f"{job} failed {tries}" + (f" ({took})" if took else "") + "."
         body = f"{head}\n\n{first_lines(run.get('error')) or 'failed'}"

@@ -1,5 +1,6 @@
-"""The thread that delivers the outbox: off the engine's path, with retries and backoff,
-quiet hours, and bursts summed up in one message.
+"""The threads that deliver the outbox: off the engine's path, with retries and backoff,
+quiet hours, and bursts summed up in one message; each channel (and each job's heartbeat
+pings) on a thread of its own, so one slow or dead server delays no other.
 
 Each channel's messages go in the order they were queued: one that waits for its next
 try holds those behind it, so a channel never gets a "recovered" before its "failed".
@@ -45,6 +46,7 @@ class Sender:
                  gather: float = 2.0, backoff: float = 30.0, max_backoff: float = 3600.0,
                  tries: int = 12, ping_tries: int = 4, timeout: float = 30.0,
                  on_problem: Callable[[str, str | None], None] | None = None,
+                 on_change: Callable[[list[dict[str, Any]]], None] | None = None,
                  extra: Callable[[float], float | None] | None = None) -> None:
         self.store = store
         self.config = config
@@ -56,14 +58,25 @@ class Sender:
         self.ping_tries = ping_tries
         self.timeout = timeout
         self.on_problem = on_problem
+        #: Told the rows whose delivery changed (sent, tried, held, merged, given up).
+        self.on_change = on_change
         #: More work on this thread (the stale timer): called with now, returns when next.
         self.extra = extra
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._busy: dict[tuple[str, str | None], threading.Thread] = {}  # lanes sending now
+        self._done = False  # a lane finished since the look-out last looked
         self._problems: dict[str, str | None] = {}
+        self._problems_lock = threading.Lock()
 
-    # -- the thread ------------------------------------------------------------------
+    # -- the threads -------------------------------------------------------------------
+    #
+    # One thread looks at what is due and hands each due lane (a channel, or one job's
+    # heartbeat pings) to a thread of its own, so a channel whose server takes seconds to
+    # answer, or never does, holds up nothing but itself: a ``/start`` ping goes out while
+    # a slow mail server is still being talked to. A lane has one thread at a time, which
+    # keeps its messages in order; the look-out skips a busy lane until it is done.
 
     def start(self) -> None:
         self._stopping = False
@@ -75,9 +88,12 @@ class Sender:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
+        deadline = time.monotonic() + timeout
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        for lane in list(self._busy.values()):
+            lane.join(max(0.0, deadline - time.monotonic()))
 
     def wake(self) -> None:
         with self._cond:
@@ -86,36 +102,99 @@ class Sender:
     def _loop(self) -> None:
         while not self._stopping:
             try:
-                nxt = self.run_once()
+                now = self.clock()
+                nxt_extra = self.extra(now) if self.extra is not None else None
+                with self._cond:
+                    busy = set(self._busy)
+                lanes, nxt = self._due(now, busy=busy)
+                for lane, rows in lanes:
+                    self._hand_over(lane, rows)
+                nxt = min((t for t in (nxt, nxt_extra) if t is not None), default=None)
             except Exception:  # a locked store or a bug must not end alerting
                 log.exception("alerts: delivering failed")
                 nxt = self.clock() + 30
             wait = 60.0 if nxt is None else min(60.0, max(0.0, nxt - self.clock()))
             with self._cond:
-                if not self._stopping:
+                if not self._stopping and not self._done:
                     self._cond.wait(wait + 0.005)
+                self._done = False
+
+    def _hand_over(self, lane: tuple[str, str | None], rows: list[dict[str, Any]] | None) -> None:
+        def work() -> None:
+            try:
+                self._deliver(self.config(), lane, rows, self.clock(), False)
+            except Exception:
+                log.exception("alerts: delivering to %s failed", lane[0])
+            finally:
+                with self._cond:
+                    self._busy.pop(lane, None)
+                    self._done = True  # the look-out sees this lane's next due time
+                    self._cond.notify_all()
+
+        name = f"trayjobs-alerts-{lane[0]}" + (f"-{lane[1]}" if lane[1] else "")
+        thread = threading.Thread(target=work, name=name, daemon=True)
+        with self._cond:
+            self._busy[lane] = thread
+        thread.start()
 
     # -- one round ---------------------------------------------------------------------
 
     def run_once(self, now: float | None = None, *, flush: bool = False) -> float | None:
-        """Deliver what is due at ``now`` (``flush``: everything pending, gathering window
-        and quiet hours aside: a foreground command about to exit). Returns when
-        something is due next."""
+        """Deliver what is due at ``now`` on this thread, lane after lane (``flush``:
+        everything pending, gathering window and quiet hours aside: a foreground command
+        about to exit). Returns when something is due next."""
         now = self.clock() if now is None else now
         nxt_extra = self.extra(now) if self.extra is not None else None
         cfg = self.config()
-        by_channel: dict[str, list[dict[str, Any]]] = {}
-        for row in self.store.outbox_pending():
-            by_channel.setdefault(row["channel"], []).append(row)
-        for channel, rows in by_channel.items():
+        lanes, _ = self._due(now, flush=flush)
+        for lane, rows in lanes:
             if self._stopping:
                 break
-            if channel == PING:
-                self._pings(cfg, rows, now, flush)
-            else:
-                self._messages(cfg, channel, rows, now, flush)
-        due = [t for t in (self.store.outbox_next_due(), nxt_extra) if t is not None]
+            self._deliver(cfg, lane, rows, now, flush)
+        _, nxt = self._due(now)
+        due = [t for t in (nxt, nxt_extra) if t is not None]
         return min(due) if due else None
+
+    def _due(self, now: float, *, flush: bool = False, busy: set = frozenset()
+             ) -> tuple[list[tuple[tuple[str, str | None], list | None]], float | None]:
+        """The lanes due at ``now``, with the rows already read for them (a job's pings),
+        and when the first of the others is due. Only each channel's oldest message is
+        read: the others wait behind it."""
+        lanes: list[tuple[tuple[str, str | None], list | None]] = []
+        later: list[float] = []
+        heads = self.store.outbox_heads()
+        for head in heads:
+            if head["channel"] == PING or (head["channel"], None) in busy:
+                continue
+            if flush or head["due_at"] <= now:
+                lanes.append(((head["channel"], None), None))
+            else:
+                later.append(head["due_at"])
+        if any(h["channel"] == PING for h in heads):
+            # Pings are few (each run's two, given up after a few tries): read them all.
+            by_job: dict[str | None, list[dict[str, Any]]] = {}
+            for row in self.store.outbox_pending(PING):
+                by_job.setdefault(row["job"], []).append(row)
+            for job, rows in by_job.items():
+                if (PING, job) in busy:
+                    continue
+                if flush or rows[0]["due_at"] <= now:
+                    lanes.append(((PING, job), rows))
+                else:
+                    later.append(rows[0]["due_at"])
+        return lanes, min(later, default=None)
+
+    def _deliver(self, cfg, lane: tuple[str, str | None], rows: list[dict[str, Any]] | None,
+                 now: float, flush: bool) -> None:
+        channel = lane[0]
+        if channel == PING:
+            self._pings(cfg, rows or [], now, flush)
+        else:
+            # What may go with the head: the messages due within the gathering window.
+            due_by = None if flush or channel not in cfg.alerts else now + self.gather
+            rows = self.store.outbox_pending(channel, due_by=due_by)
+            if rows:
+                self._messages(cfg, channel, rows, now, flush)
 
     def _pings(self, cfg, rows: list[dict[str, Any]], now: float, flush: bool) -> None:
         blocked: set[str] = set()  # a job whose earlier ping waits: its later ones wait too
@@ -129,6 +208,7 @@ class Sender:
             if url is None:
                 self.store.outbox_update([row["id"]], state="failed", attempts=row["attempts"] + 1,
                                          last_error=f"the job {job!r} has no ping any more")
+                self._changed([row])
                 continue
             try:
                 ping(resolve_url(url), row["event"], timeout=min(self.timeout, 10.0))
@@ -145,6 +225,7 @@ class Sender:
             self.store.outbox_update([r["id"] for r in rows], state="failed",
                                      last_error=f"the channel {channel!r} is no longer in "
                                                 f"the config")
+            self._changed(rows)
             return
         head = rows[0]
         if head["due_at"] > now and not flush:
@@ -159,6 +240,7 @@ class Sender:
                 if r["due_at"] < until:
                     self.store.outbox_update([r["id"]], due_at=until,
                                              data=_json({**r["data"], "held": True}))
+            self._changed(held)
             batch = urgent
         merge = [r for r in batch if r["event"] not in UNMERGED]
         quiet = any(r["data"].get("held") for r in merge)
@@ -187,6 +269,7 @@ class Sender:
                        if r["dedupe"] == f"{channel}:summary:{first['id']}")
         self.store.outbox_update([r["id"] for r in rows], state="merged",
                                  merged_into=summary["id"])
+        self._changed(rows)
         return summary
 
     def _message(self, row: dict[str, Any], spec, channel) -> Message:
@@ -211,6 +294,7 @@ class Sender:
         for r in rows:
             self.store.outbox_update([r["id"]], state="sent", sent_at=now,
                                      attempts=r["attempts"] + 1, last_error=None)
+        self._changed(rows)
         self._problem(channel, None)
 
     def _failed(self, row: dict[str, Any], exc: Exception, channel: str, tries: int,
@@ -221,15 +305,24 @@ class Sender:
         again = attempt < tries and getattr(exc, "retry", True)
         due = now + min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) if again else None
         self.store.outbox_tried(row["id"], error=text, due_at=due)
+        self._changed([row])
         log.warning("alert %s to %s: try %d failed: %s%s", row["id"], channel, attempt, text,
                     "" if again else " (given up)")
         self._problem(channel, text)
         return again
 
+    def _changed(self, rows: list[dict[str, Any]]) -> None:
+        if self.on_change is not None and rows:
+            try:
+                self.on_change(rows)
+            except Exception:
+                log.exception("alerts: telling a delivery failed")
+
     def _problem(self, channel: str, text: str | None) -> None:
-        if self._problems.get(channel) == text:
-            return
-        self._problems[channel] = text
+        with self._problems_lock:  # one job's ping lane and another's may tell at once
+            if self._problems.get(channel) == text:
+                return
+            self._problems[channel] = text
         if self.on_problem is not None:
             self.on_problem(channel, text)
 

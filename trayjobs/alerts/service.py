@@ -12,7 +12,8 @@ import logging
 import time
 from typing import Any, Callable
 
-from ..engine.events import EventBus, Notice, RunChanged
+from ..engine.events import AlertChanged, EventBus, Notice, RunChanged
+from ..kinds.registry import resumes_after_crash
 from .compose import messages_for_run, missed_message
 from .sender import PING, Sender
 from .stale import stale_rows
@@ -33,7 +34,7 @@ class Alerts:
         self.clock = clock
         self.bus = bus
         self.sender = Sender(store, config, clock=clock, on_problem=self._problem,
-                             extra=self._stale, **sender_options)
+                             on_change=self._changed, extra=self._stale, **sender_options)
         self._started = False
         if bus is not None:
             bus.subscribe(self.on_event)
@@ -67,13 +68,14 @@ class Alerts:
             return
         rows: list[dict[str, Any]] = []
         state, now = run["state"], self.clock()
-        if ev.final and state in ("succeeded", "failed"):
+        if ev.final and (state in ("succeeded", "failed") or _left_interrupted(run, job)):
             rows = messages_for_run(cfg, job, run,
                                     lambda: self.store.previous_outcome(run["job"], run["id"]))
             for r in rows:
                 r["due_at"] = now + self.sender.gather  # a burst is gathered into one
             if job.common.ping:
-                rows.append(self._ping(run, "success" if state == "succeeded" else "fail", now))
+                rows.append(self._ping(run, "success" if state == "succeeded" else "fail",
+                                       now))
         elif state == "running" and run.get("attempt") == 1 and job.common.ping:
             rows.append(self._ping(run, "start", now))
         elif _missed(run):
@@ -81,6 +83,7 @@ class Alerts:
             for r in rows:
                 r["due_at"] = now + self.sender.gather
         if rows and self.store.outbox_add(rows):
+            self._changed(rows)
             self.sender.wake()
 
     @staticmethod
@@ -97,6 +100,12 @@ class Alerts:
             self.store.outbox_add([dict(r, due_at=now) for r in rows])
         return min(nxt, now + STALE_EVERY) if nxt is not None else None
 
+    def _changed(self, rows: list[dict[str, Any]]) -> None:
+        """A run's deliveries changed: told on the bus (the run's details follow them)."""
+        if self.bus is not None:
+            for key in {(r.get("run_id"), r["channel"]) for r in rows}:
+                self.bus.emit(AlertChanged(*key))
+
     def _problem(self, channel: str, text: str | None) -> None:
         if self.bus is None:
             return
@@ -107,6 +116,13 @@ class Alerts:
         else:
             self.bus.emit(Notice("error", f"{name}: {text}",
                                  {"alert_channel": channel, "ok": False}))
+
+
+def _left_interrupted(run: dict[str, Any], job) -> bool:
+    """An interrupted run (trayjobs stopped or died while it went) that is not run again:
+    its kind is not safe to repeat, so this is how it ends, and it is told as a failure.
+    One that is resumed ends, and is told, as its resumed run."""
+    return run["state"] == "interrupted" and not resumes_after_crash(job)
 
 
 def _missed(run: dict[str, Any]) -> bool:

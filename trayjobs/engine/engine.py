@@ -25,7 +25,7 @@ from ..config import HOOK_OUTCOMES, Config, JobConfig
 from ..durations import format_duration
 from ..errors import UserError
 from ..instance import InstanceLock
-from ..kinds.registry import get_kind
+from ..kinds.registry import get_kind, resumes_after_crash
 from ..paths import Home
 from ..schedule import local_zone
 from ..store import run_warnings
@@ -622,6 +622,7 @@ class Engine(Control):
         are safe to run again, resume as new runs; queued runs whose queue message was
         lost are dispatched again. Returns the ids of the resumed runs."""
         me = os.getpid()
+        ended: list[dict[str, Any]] = []  # told as ended once resumed runs exist
         for run in self.store.list_runs(state="running", limit=1_000_000):
             pid = run.get("pid")
             if pid and pid != me and _alive(pid) and self.lock.held:
@@ -638,17 +639,15 @@ class Engine(Control):
                 if job is not None:
                     self._start_hooks(row, job)
             else:
-                self.store.end_attempt(run["id"], state="interrupted", died=True, error=error)
+                row = self.store.end_attempt(run["id"], state="interrupted", died=True,
+                                             error=error)
+            ended.append(row)
         resumed = []
         for run in self.store._query(
                 "SELECT * FROM runs r WHERE state = 'interrupted' AND NOT EXISTS"
                 " (SELECT 1 FROM runs s WHERE s.retry_of = r.id AND s.trigger = 'recovered')"):
             job = self.config.jobs.get(run["job"])
-            try:
-                safe = job is not None and get_kind(job.kind).is_idempotent(job.params)
-            except KeyError:
-                safe = False
-            if not safe:
+            if not resumes_after_crash(job):
                 continue
             inputs = json.loads(run["inputs"]) if run.get("inputs") else {}
             new = self.store.create_run(job.name, kind=job.kind, trigger="recovered",
@@ -661,6 +660,10 @@ class Engine(Control):
         self.store._execute(
             f"UPDATE runs SET dispatched = 0 WHERE state = 'queued' AND dispatched = 1"
             f" AND id NOT IN ({','.join(str(int(i)) for i in pending) or '-1'})")
+        # Told as any run's end is: a failed one (or an interrupted one that is not run
+        # again) makes its alert, exactly once, as this happens once per run.
+        for row in ended:
+            self.bus.emit(RunChanged(row, final=True))
         if resumed:
             self.bus.emit(Notice("info", f"resumed {len(resumed)} interrupted run(s)"))
         return resumed

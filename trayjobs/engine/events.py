@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 __all__ = ["EventBus", "RunChanged", "RunProgress", "RunLog", "JobsChanged", "Notice",
-           "WatchChanged", "Event"]
+           "WatchChanged", "AlertChanged", "Event"]
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,15 @@ class WatchChanged:
     pending: int = 0  # files seen and waiting to settle or to be handed to a run
 
 
-Event = RunChanged | RunProgress | RunLog | JobsChanged | Notice | WatchChanged
+@dataclass(frozen=True)
+class AlertChanged:
+    """An alert or heartbeat ping was queued, sent, tried again, held or given up
+    (``run_id``: the run it is about, if any)."""
+    run_id: int | None
+    channel: str
+
+
+Event = RunChanged | RunProgress | RunLog | JobsChanged | Notice | WatchChanged | AlertChanged
 
 
 class EventBus:

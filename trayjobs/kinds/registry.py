@@ -26,7 +26,7 @@ from importlib import metadata
 
 from .base import COMMON_KEYS, JobKind
 
-__all__ = ["register", "get_kind", "all_kinds", "kind_names", "builtin_names", "origin",
+__all__ = ["register", "get_kind", "resumes_after_crash", "all_kinds", "kind_names", "builtin_names", "origin",
            "broken_kinds", "refresh_plugins", "KindOrigin", "BrokenKind", "ENTRY_POINT_GROUP"]
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,16 @@ def get_kind(name: str) -> type[JobKind]:
             raise KeyError(_broken[name].message()) from None
         known = ", ".join(kind_names())
         raise KeyError(f"unknown kind {name!r}; known kinds: {known}") from None
+
+
+def resumes_after_crash(job) -> bool:
+    """Whether an interrupted run of ``job`` (a :class:`~trayjobs.config.JobConfig`) is run
+    again at the next start: its kind says running it twice is safe. When not, the
+    interrupted run is its last word (crash recovery and alerts both ask this)."""
+    try:
+        return job is not None and get_kind(job.kind).is_idempotent(job.params)
+    except KeyError:
+        return False
 
 
 def builtin_names() -> list[str]:

@@ -43,15 +43,34 @@ class OutboxMixin:
                 " body, data, created_at, due_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
             return conn.total_changes - before
 
-    def outbox_pending(self) -> list[dict[str, Any]]:
-        """Every pending message, oldest first."""
+    def outbox_pending(self, channel: str | None = None, *,
+                       due_by: float | None = None) -> list[dict[str, Any]]:
+        """Pending messages, oldest first: every one, or those of ``channel`` (that may go
+        by ``due_by``)."""
+        where, params = ["state = 'pending'"], []
+        if channel is not None:
+            where.append("channel = ?")
+            params.append(channel)
+        if due_by is not None:
+            where.append("due_at <= ?")
+            params.append(due_by)
         return [_row(r) for r in self._query(
-            "SELECT * FROM alert_outbox INDEXED BY alert_outbox_pending WHERE state = 'pending'"
-            " ORDER BY id")]
+            "SELECT * FROM alert_outbox INDEXED BY alert_outbox_pending WHERE "
+            + " AND ".join(where) + " ORDER BY id", params)]
 
-    def outbox_next_due(self) -> float | None:
-        return self._query("SELECT min(due_at) AS t FROM alert_outbox INDEXED BY"
-                           " alert_outbox_pending WHERE state = 'pending'")[0]["t"]
+    def outbox_heads(self) -> list[dict[str, Any]]:
+        """Per channel with pending messages, the oldest one's ``channel``, ``id`` and
+        ``due_at``: a channel's messages go in order, so the head says when the channel
+        is due. Read off the pending index, a step per channel: the messages waiting
+        behind a dead channel's head cost nothing here, however many."""
+        return self._query(
+            "WITH RECURSIVE lane(channel) AS ("
+            " SELECT min(channel) FROM alert_outbox WHERE state = 'pending'"
+            " UNION ALL SELECT (SELECT min(channel) FROM alert_outbox WHERE state = 'pending'"
+            "  AND channel > lane.channel) FROM lane WHERE lane.channel IS NOT NULL)"
+            " SELECT o.channel, o.id, o.due_at FROM lane JOIN alert_outbox o ON o.id = ("
+            " SELECT id FROM alert_outbox WHERE state = 'pending' AND channel = lane.channel"
+            " ORDER BY id LIMIT 1)")
 
     def outbox_update(self, ids: Iterable[int], **fields: Any) -> None:
         ids = [int(i) for i in ids]

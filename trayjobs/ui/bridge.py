@@ -14,7 +14,8 @@ import time
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from ..engine import events
-from ..engine.events import EventBus, JobsChanged, Notice, RunChanged, RunLog, RunProgress
+from ..engine.events import (AlertChanged, EventBus, JobsChanged, Notice, RunChanged, RunLog,
+                             RunProgress)
 
 #: Watched-folder state changes, where the engine has watched folders.
 WatchChanged = getattr(events, "WatchChanged", None)
@@ -31,6 +32,7 @@ class EngineBridge(QObject):
     jobsChanged = Signal(str)
     notice = Signal(object)            # Notice
     watchChanged = Signal(object)      # WatchChanged
+    alertChanged = Signal(object)      # AlertChanged: a run's deliveries changed
     _posted = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -88,6 +90,8 @@ class EngineBridge(QObject):
                 self.jobsChanged.emit(ev.reason)
             elif isinstance(ev, Notice):
                 self.notice.emit(ev)
+            elif isinstance(ev, AlertChanged):
+                self.alertChanged.emit(ev)
             elif WatchChanged is not None and isinstance(ev, WatchChanged):
                 self.watchChanged.emit(ev)
         if progress:

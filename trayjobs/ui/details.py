@@ -112,6 +112,13 @@ class RunDetails(QDialog):
         self.tabs.addTab(self.params, "&Parameters")
         self.tabs.addTab(self.result_text, "Res&ult data")
         self.tabs.addTab(tb, "Trace&back")
+        # The run's alerts and heartbeat pings: where each went, or why not yet.
+        self.deliveries = QTreeWidget()
+        self.deliveries.setAccessibleName("Alerts")
+        self.deliveries.setHeaderLabels(["Channel", "Event", "State", "Details"])
+        self.deliveries.setRootIsDecorated(False)
+        self.deliveries.setWordWrap(True)
+        self.tabs.addTab(self.deliveries, "Alert&s")
 
         self.retry_btn = QPushButton(icon("state-retrying"), "&Retry")
         self.cancel_btn = QPushButton("Ca&ncel run")
@@ -145,7 +152,11 @@ class RunDetails(QDialog):
         # Live lines are written to the log together, a few times a second.
         self._log_flush = QTimer(self, singleShot=True, interval=100)
         self._log_flush.timeout.connect(self._flush_log)
+        # Deliveries change on the alerts' threads: read again together, off this thread.
+        self._alerts_again = QTimer(self, singleShot=True, interval=100)
+        self._alerts_again.timeout.connect(self.refresh_alerts)
         app.bridge.runChanged.connect(self._on_run_changed)
+        app.bridge.alertChanged.connect(self._on_alert_changed)
         app.bridge.logLine.connect(self._on_log)
         app.bridge.progress.connect(self._on_progress)
         self.refresh()
@@ -174,7 +185,8 @@ class RunDetails(QDialog):
             # (lines written before this window opened, and not yet stored then, included).
             full = not loaded or (run is not None and run["state"] not in ACTIVE and not whole)
             logs = store.logs(rid, after_id=0 if full else after)
-            return run, store.attempts(rid), logs, full, dict(job.raw) if job else None
+            return (run, store.attempts(rid), logs, full, dict(job.raw) if job else None,
+                    store.outbox_log(run_id=rid, limit=100))
 
         def show(data) -> None:
             # The window may have been closed, or moved on to a retry, meanwhile.
@@ -183,8 +195,40 @@ class RunDetails(QDialog):
 
         self.app.service.call(load, show)
 
+    def refresh_alerts(self) -> None:
+        """Read the run's deliveries again (off the GUI thread) and show them."""
+        rid, eng = self.run_id, self.app.engine
+        if eng is None:
+            return
+
+        def show(rows) -> None:
+            if isValid(self) and rid == self.run_id:
+                self._show_deliveries(rows)
+
+        self.app.service.call(lambda: eng.store.outbox_log(run_id=rid, limit=100), show)
+
+    def _on_alert_changed(self, ev) -> None:
+        if ev.run_id == self.run_id and not self._alerts_again.isActive():
+            self._alerts_again.start()
+
+    def _show_deliveries(self, rows: list[dict[str, Any]]) -> None:
+        from ..alerts.cli import delivery_state
+        self.deliveries.clear()
+        colours = {"sent": "succeeded", "waiting": "queued", "retrying": "retrying",
+                   "failed": "failed"}
+        for r in reversed(rows):  # oldest first
+            state, detail = delivery_state(r)
+            event = f"ping {r['event']}" if r["channel"] == "ping" else r["event"]
+            item = QTreeWidgetItem([r["channel"], event, state, detail])
+            item.setIcon(2, icon(f"state-{colours[state]}"))
+            item.setToolTip(3, detail)
+            self.deliveries.addTopLevelItem(item)
+        self.tabs.setTabText(self.tabs.indexOf(self.deliveries),
+                             f"Alert&s ({len(rows)})" if rows else "Alert&s")
+
     def _show(self, data) -> None:
-        run, attempts, logs, full, job_raw = data
+        run, attempts, logs, full, job_raw, deliveries = data
+        self._show_deliveries(deliveries)
         if run is None:
             self.title.setText(f"Run {self.run_id} is no longer in the history")
             for b in (self.retry_btn, self.cancel_btn, self.undo_btn, self.open_btn):
