@@ -637,10 +637,7 @@ def cmd_check(home: Home, args) -> int:
     # A job with an error that does not stop it (a channel it names is missing...) is not OK.
     bad |= {getattr(e, "job", None) for e in cfg.errors}
     good = len([j for j in cfg.jobs if j not in bad])
-    flawed = len(cfg.jobs) - good
-    still = f"{flawed} runs despite its errors, " if flawed == 1 else \
-        f"{flawed} run despite their errors, " if flawed else ""
-    print(f"{home.config_file}: {good} job{'s' if good != 1 else ''} OK, {still}"
+    print(f"{home.config_file}: {good} job{'s' if good != 1 else ''} OK, "
           f"{len(cfg.errors)} error{'s' if len(cfg.errors) != 1 else ''}")
     return EXIT_FAILED if cfg.errors else EXIT_OK
 
