@@ -10,7 +10,6 @@ the outcome becomes success, a retry with backoff, or a final failure.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -106,8 +105,7 @@ class Engine(Control):
         try:
             self.recover()
             # Problems told by an earlier start; this one's scheduler finds its own.
-            self.store._execute("DELETE FROM app_state WHERE key LIKE ?",
-                                (SCHEDULE_PROBLEM + "%",))
+            self.store.delete_values(SCHEDULE_PROBLEM)
             self.executor_warm()
             self.queue.start_consumer(self._execute, workers=self.workers,
                                       control=self._on_control)
@@ -285,9 +283,7 @@ class Engine(Control):
             if self._hold(run):
                 self._dispatch_again = True  # the next runs in line may take its place
                 continue
-            cur = self.store._execute("UPDATE runs SET dispatched = 1 WHERE id = ? AND"
-                                      " state = 'queued' AND dispatched = 0", (run["id"],))
-            if cur.rowcount:
+            if self.store.mark_dispatched(run["id"]):
                 self.queue.enqueue(run["id"], priority=run["priority"] or 0)
 
     # -- run conditions -----------------------------------------------------------------
@@ -599,8 +595,7 @@ class Engine(Control):
                 if on_wait:
                     on_wait(row)
                 time.sleep(max(0.0, (row["next_attempt_at"] or 0) - self.clock()))
-                self.store._execute("UPDATE runs SET state = 'queued' WHERE id = ? AND"
-                                    " state = 'retrying'", (run_id,))
+                self.store.requeue_retry(run_id)
                 continue
             self.execute_claimed(run, in_process=True)
 
@@ -632,9 +627,7 @@ class Engine(Control):
             else:
                 self.store.end_attempt(run["id"], state="interrupted", died=True, error=error)
         resumed = []
-        for run in self.store._query(
-                "SELECT * FROM runs r WHERE state = 'interrupted' AND NOT EXISTS"
-                " (SELECT 1 FROM runs s WHERE s.retry_of = r.id AND s.trigger = 'recovered')"):
+        for run in self.store.unresumed_interrupted():
             job = self.config.jobs.get(run["job"])
             try:
                 safe = job is not None and get_kind(job.kind).is_idempotent(job.params)
@@ -642,17 +635,14 @@ class Engine(Control):
                 safe = False
             if not safe:
                 continue
-            inputs = json.loads(run["inputs"]) if run.get("inputs") else {}
+            inputs = run.get("inputs") or {}
             new = self.store.create_run(job.name, kind=job.kind, trigger="recovered",
                                         max_attempts=job.retry.attempts, priority=job.priority,
                                         inputs=inputs or None, retry_of=run["id"],
                                         parent_run=run.get("parent_run"),
                                         note=f"resumes run {run['id']}, which was interrupted")
             resumed.append(new)
-        pending = self.queue.pending_run_ids()
-        self.store._execute(
-            f"UPDATE runs SET dispatched = 0 WHERE state = 'queued' AND dispatched = 1"
-            f" AND id NOT IN ({','.join(str(int(i)) for i in pending) or '-1'})")
+        self.store.redispatch_lost(self.queue.pending_run_ids())
         if resumed:
             self.bus.emit(Notice("info", f"resumed {len(resumed)} interrupted run(s)"))
         return resumed
@@ -704,9 +694,7 @@ class Engine(Control):
                 if not paused:
                     next_due.append(p.next_run_at)
         for run in self.store.due_retries(now):
-            cur = self.store._execute("UPDATE runs SET state = 'queued', updated_at = ? WHERE"
-                                      " id = ? AND state = 'retrying'", (now, run["id"]))
-            if cur.rowcount:
+            if self.store.requeue_retry(run["id"], now=now):
                 self.bus.emit(RunChanged(self.store.get_run(run["id"])))
         self._start_one_offs(now)
         self.dispatch_pending()
