@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..cluster import redis_url
 from ..config import Config, JobConfig, load_config
 from ..errors import UserError
 from ..paths import Home
@@ -40,9 +41,11 @@ class Control:
     def __init__(self, home: Home, *, config: Config | None = None) -> None:
         self.home = home.ensure()
         self.store = RunStore(home.runs_db)
-        self.queue = Queue(home)
         self.bus = EventBus()
         self.config = config if config is not None else self._read_config()
+        # [cluster] redis is read (a secret perhaps) when the queue is first used: only the
+        # process that runs jobs uses it; the others reach that one over the control channel.
+        self.queue = Queue(home, redis=lambda: redis_url(self.config.cluster))
 
     def _read_config(self) -> Config:
         return load_config(self.home.config_file, last_good=last_good_path(self.home))

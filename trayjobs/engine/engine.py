@@ -26,6 +26,7 @@ from ..errors import UserError
 from ..instance import InstanceLock
 from ..kinds.registry import get_kind
 from ..paths import Home
+from ..queue import QueueUnavailable
 from ..schedule import local_zone
 from ..store import run_warnings
 from ..textfmt import when
@@ -96,6 +97,8 @@ class Engine(Control):
         self.system = None
         self._recheck_lock = threading.Lock()
         self._told_unknown: set[tuple[str, str]] = set()
+        self._queue_problem: str | None = None  # why the queue's server is unreachable, as told
+        self.queue.on_lost = self._send_lost
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -284,7 +287,36 @@ class Engine(Control):
                 self._dispatch_again = True  # the next runs in line may take its place
                 continue
             if self.store.mark_dispatched(run["id"]):
-                self.queue.enqueue(run["id"], priority=run["priority"] or 0)
+                try:
+                    self.queue.enqueue(run["id"], priority=run["priority"] or 0)
+                except QueueUnavailable as exc:
+                    # The run stays marked handed over; it is sent again once the queue's
+                    # server answers (Queue.on_lost).
+                    self._queue_down(exc)
+                    return
+
+    def _queue_down(self, exc: QueueUnavailable) -> None:
+        if self._queue_problem is None:
+            self._queue_problem = str(exc)
+            log.warning("%s", exc)
+            self.bus.emit(Notice("error", str(exc)))
+
+    def _send_lost(self) -> None:
+        """Queued runs handed to the queue whose message is not there (lost with a restarted
+        Redis, or never sent) are handed to it again. A run whose message did arrive
+        meanwhile may get a second one: its claim makes that harmless."""
+        try:
+            with self._dispatch_lock:
+                lost = self.store.redispatch_lost(self.queue.pending_run_ids())
+        except QueueUnavailable as exc:
+            self._queue_down(exc)
+            return
+        if self._queue_problem is not None:
+            self._queue_problem = None
+            self.bus.emit(Notice("info", "the queue's server answers again"))
+        if lost:
+            log.info("%d queued run(s) sent to the queue again", lost)
+        self.dispatch_pending()
 
     # -- run conditions -----------------------------------------------------------------
 
@@ -642,7 +674,7 @@ class Engine(Control):
                                         parent_run=run.get("parent_run"),
                                         note=f"resumes run {run['id']}, which was interrupted")
             resumed.append(new)
-        self.store.redispatch_lost(self.queue.pending_run_ids())
+        self._send_lost()
         if resumed:
             self.bus.emit(Notice("info", f"resumed {len(resumed)} interrupted run(s)"))
         return resumed
