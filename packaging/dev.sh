@@ -18,7 +18,7 @@ RUN_PKGS="python3 python3-venv libegl1 libgl1 libx11-6 libdbus-1-3 libfontconfig
   libxcb-keysyms1 libxcb-render-util0 libxcb-render0 libxcb-shape0 libxcb-util1 libxcb-xkb1
   libxkbcommon-x11-0 libxcb-randr0 libxcb-xfixes0 libxcb-sync1 libxcb-xinerama0 libnss3"
 TEST_PKGS="xvfb dbus dunst xdotool x11-utils xfce4-panel libnotify-bin desktop-file-utils
-  xdg-utils poppler-utils sqlite3 appstream gnome-keyring"
+  xdg-utils poppler-utils sqlite3 appstream gnome-keyring redis-server"
 
 say() { printf '\033[1m%s\033[0m\n' "$*" >&2; }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pkgutil
+import re
 import subprocess
 import sys
 
@@ -48,3 +49,71 @@ def test_the_window_does_not_import_the_demo_that_starts_it():
     offenders = {str(p.relative_to(ROOT)) for p in ui.rglob("*.py")
                  if "trayjobs.demo" in _trayjobs_imports(p)}
     assert not offenders
+
+
+# SQL on the run store's tables, in any case and spacing: a statement that names them.
+_RUNS_SQL = re.compile(r"\b(FROM|JOIN|UPDATE|INTO|TABLE)\s+\"?(runs|attempts|run_log)\b(?!_)"
+                       r"|INDEXED\s+BY", re.IGNORECASE)
+# Reaching past the store's methods into its connection.
+_STORE_INSIDE = re.compile(r"\bstore\.(_execute|_query|_retrying|_lock|transaction)\b")
+
+
+def _core_sources():
+    for path in sorted((ROOT / "trayjobs").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if not rel.startswith("trayjobs/store/"):
+            yield rel, path.read_text(encoding="utf-8")
+
+
+def test_no_sql_on_the_runs_table_outside_the_store():
+    # The run store is one interface (trayjobs.store.api) so that it can live in another
+    # database: SQL on its tables anywhere else would tie that code to SQLite.
+    offenders = [f"{rel}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}"
+                 for rel, text in _core_sources()
+                 for rx in (_RUNS_SQL, _STORE_INSIDE) for m in rx.finditer(text)]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_scan_finds_sql_on_the_runs_table():
+    assert _RUNS_SQL.search('x = db.execute("SELECT * FROM runs WHERE id = ?")')
+    assert _RUNS_SQL.search("update  runs set state = 'queued'")
+    assert _RUNS_SQL.search("SELECT min(due_at) FROM t INDEXED BY runs_scheduled")
+    assert _STORE_INSIDE.search("self.store._execute('DELETE FROM app_state')")
+    assert not _RUNS_SQL.search("SELECT * FROM runs_v1 WHERE state = 'failed'")
+    assert not _RUNS_SQL.search("Time spent on runs from every job")
+
+
+def test_the_rest_of_the_code_uses_only_the_run_store_api():
+    import ast
+
+    from trayjobs.store.api import RunStoreAPI
+    allowed = {n for n in dir(RunStoreAPI) if not n.startswith("_")} | {"readonly"}
+    used = {}
+    for rel, text in _core_sources():
+        if rel.startswith("trayjobs/kinds/importer/"):
+            continue  # its ``store`` is the import database, not the run store
+        for node in ast.walk(ast.parse(text)):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, (ast.Name, ast.Attribute))
+                    and (getattr(node.value, "id", None) or getattr(node.value, "attr", None))
+                    == "store"):
+                used.setdefault(node.attr, rel)
+    assert used and not {a: rel for a, rel in used.items() if a not in allowed}
+
+
+def test_the_sqlite_store_keeps_the_whole_contract(tmp_path):
+    import inspect
+
+    from trayjobs.store import RunStore
+    from trayjobs.store.api import RunStoreAPI
+    store = RunStore(tmp_path / "runs.db")
+    try:
+        assert isinstance(store, RunStoreAPI)
+    finally:
+        store.close()
+    for name, proto in inspect.getmembers(RunStoreAPI, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        want = list(inspect.signature(proto).parameters)
+        have = list(inspect.signature(getattr(RunStore, name)).parameters)
+        if want != have and "filters" not in have and "kw" not in have:
+            raise AssertionError(f"RunStore.{name}{have} is not the API's {want}")

@@ -195,3 +195,47 @@ def test_imported_data_with_builtin_and_own_sections(home):
                         formats=["csv", "html"])
     assert result["summary"].startswith("My data: 3 sections")
     assert csv_of(result, "total") == [{"total": "180.0"}]
+
+
+def test_reports_read_the_run_history_through_the_versioned_view(home, history):
+    from trayjobs.store.migrations import RUNS_V1_COLUMNS
+    store = RunStore(home.runs_db)
+    warned = add_run(store, "import-bank", state="succeeded", days_back=0, took=4)
+    store.end_attempt(warned, state="succeeded", result={"warnings": ["3 rows rejected"]})
+    store.update_run(warned, started_at=local_noon(0), finished_at=local_noon(0) + 4)
+    store.close()
+    conn = sqlite3.connect(history)
+    assert [r[1] for r in conn.execute("PRAGMA table_info(runs_v1)")] == list(RUNS_V1_COLUMNS)
+    # The window on created_at still finds its rows by the index, through the view.
+    plan = " ".join(r[3] for r in conn.execute(
+        "EXPLAIN QUERY PLAN SELECT count(*) FROM runs_v1 WHERE created_at >= 0 AND created_at < 1"))
+    assert "runs_created_at" in plan
+    conn.close()
+
+    result = run_report(home, "slow", database="runs", period="last_7_days", formats=["csv"],
+                        sections=[{"title": "Outcomes", "query":
+                                   "SELECT job, outcome, count(*) AS n, max(duration) AS longest"
+                                   " FROM runs_v1 WHERE created_at >= :start_ts AND"
+                                   " created_at < :end_ts GROUP BY 1, 2 ORDER BY 1, 2"}])
+    rows = {(r["job"], r["outcome"]): r for r in csv_of(result, "outcomes")}
+    assert set(rows) == {("backup", "failed"), ("backup", "succeeded"),
+                         ("import-bank", "cancelled"), ("import-bank", "succeeded"),
+                         ("import-bank", "warning")}
+    assert float(rows[("backup", "succeeded")]["longest"]) == 90
+    assert rows[("import-bank", "warning")]["n"] == "1"
+
+
+def test_job_activity_reads_the_view_not_the_table(home, history):
+    # A history whose table was changed under it (as an upgrade may) still reports, as
+    # long as the view keeps its columns: the built-in report names no column of runs.
+    conn = sqlite3.connect(history)
+    conn.execute("ALTER TABLE runs RENAME COLUMN trigger TO started_by")
+    conn.execute("DROP VIEW runs_v1")
+    conn.execute("CREATE VIEW runs_v1 AS SELECT id, job, kind, state, attempt, created_at,"
+                 " started_at, finished_at, updated_at, error FROM runs")
+    conn.execute("ALTER TABLE runs RENAME TO runs_renamed")
+    conn.commit()
+    conn.close()
+    result = run_report(home, "activity", builtin="job-activity", period="last_7_days",
+                        formats=["csv"])
+    assert {r["Job"] for r in csv_of(result, "per-job")} == {"backup", "import-bank"}

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from huey import SqliteHuey
+from huey import PriorityRedisHuey, SqliteHuey
 from huey.consumer import BaseProcess, Consumer, Worker
 from huey.storage import SqliteStorage
 
 if TYPE_CHECKING:
     from .queue import Doorbell
 
-__all__ = ["TrayHuey", "TrayConsumer"]
+__all__ = ["TrayHuey", "TrayRedisHuey", "TrayConsumer"]
 
 
 class _Storage(SqliteStorage):
@@ -36,22 +36,43 @@ class TrayHuey(SqliteHuey):
         return False
 
 
+class TrayRedisHuey(PriorityRedisHuey):
+    # PriorityRedisHuey is RedisHuey with run priorities kept (a sorted set popped with
+    # BZPOPMIN): plain RedisHuey refuses a priority. Dequeue blocks in Redis (blocking=True,
+    # up to read_timeout, then again), so idle workers cost nothing and wake at once.
+
+    def is_revoked(self, task, timestamp=None, peek=True) -> bool:
+        return False  # as TrayHuey: cancelling is the run store's
+
+
 class _Worker(Worker):
-    def __init__(self, *args: Any, doorbell: Doorbell, idle_timeout: float | None, **kw: Any):
+    def __init__(self, *args: Any, doorbell: Doorbell, idle_timeout: float | None,
+                 on_error: Any = None, on_read: Any = None, **kw: Any):
         super().__init__(*args, **kw)
         self.doorbell = doorbell
         self.idle_timeout = idle_timeout
+        self.on_error, self.on_read = on_error, on_read
+        self._failures = 0
 
     def loop(self, now=None):
         seen = self.doorbell.generation  # read before looking, so no ring is missed
         try:
             task = self.huey.dequeue()
-        except Exception:
-            self._logger.exception("Error reading from queue")
-            self.doorbell.wait(seen, 1.0)
+        except Exception as exc:
+            # The queue's server is down or restarting: wait longer each time (up to 5 s),
+            # unless an enqueue or a stop rings first.
+            self._failures += 1
+            if self._failures == 1:
+                self._logger.warning("cannot read the queue: %s", exc)
+            if self.on_error is not None:
+                self.on_error(exc)
+            self.doorbell.wait(seen, min(5.0, 0.1 * 2 ** self._failures))
             return
+        self._failures = 0
+        if self.on_read is not None:
+            self.on_read()
         if task is None:
-            if not self.stop_flag.is_set():
+            if not self.stop_flag.is_set() and not self.huey.storage.blocking:
                 self.doorbell.wait(seen, self.idle_timeout)
             return
         try:
@@ -73,15 +94,18 @@ class _IdleScheduler(BaseProcess):
 class TrayConsumer(Consumer):
     scheduler_class = _IdleScheduler
 
-    def __init__(self, huey, *, doorbell: Doorbell, idle_timeout: float | None, **kw: Any):
+    def __init__(self, huey, *, doorbell: Doorbell, idle_timeout: float | None,
+                 on_error: Any = None, on_read: Any = None, **kw: Any):
         self.doorbell = doorbell
         self.idle_timeout = idle_timeout
+        self.on_error, self.on_read = on_error, on_read
         super().__init__(huey, periodic=False, check_worker_health=False, **kw)
 
     def _create_worker(self):
         return _Worker(huey=self.huey, stop_flag=self.stop_flag, default_delay=self.default_delay,
                        max_delay=self.max_delay, backoff=self.backoff, max_tasks=None,
-                       doorbell=self.doorbell, idle_timeout=self.idle_timeout)
+                       doorbell=self.doorbell, idle_timeout=self.idle_timeout,
+                       on_error=self.on_error, on_read=self.on_read)
 
     def _set_signal_handlers(self):
         pass  # the embedding app owns SIGINT/SIGTERM (see module doc)

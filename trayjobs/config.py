@@ -29,6 +29,7 @@ from .kinds.base import COMMON_KEYS, KindParams, empty_dict, empty_list
 from .kinds.registry import builtin_names, get_kind, kind_names
 from .places import danger, expand, problem, refusal
 from .schedule import Cron, CronError, Interval
+from .cluster import ClusterSpec, parse_cluster
 from .secrets import SecretRef
 
 __all__ = ["Config", "JobConfig", "Settings", "RetryPolicy", "WatchSpec", "When", "load_config",
@@ -377,6 +378,8 @@ class Config:
     jobs: dict[str, JobConfig] = field(default_factory=dict)
     #: The ``[alerts.NAME]`` channels that are valid.
     alerts: dict[str, ChannelSpec] = field(default_factory=dict)
+    #: ``[cluster]``: the shared servers (a Redis queue), read when jobs start running.
+    cluster: ClusterSpec = field(default_factory=ClusterSpec)
     errors: list[ConfigError] = field(default_factory=list)
     #: The text read (empty when there is no file).
     text: str = field(default="", repr=False)
@@ -465,10 +468,10 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
     cfg = Config(path=path, text=text)
     locate = _Locator(body)
 
-    unknown = set(data) - {"settings", "jobs", "alerts"}
+    unknown = set(data) - {"settings", "jobs", "alerts", "cluster"}
     for key in sorted(unknown):
         cfg.errors.append(ConfigError(
-            "unknown top-level table; use [settings], [jobs.NAME] or [alerts.NAME]",
+            "unknown top-level table; use [settings], [jobs.NAME], [alerts.NAME] or [cluster]",
             file=fname, key=key, line=locate.top(key)))
 
     settings_raw = data.get("settings", {})
@@ -504,6 +507,8 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
                                               line=locate.key(["jobs", name], key)))
     from .alerts.config import parse_alerts
     parse_alerts(cfg, data.get("alerts", {}), fname=fname, locate=locate)
+    if "cluster" in data:
+        parse_cluster(cfg, data["cluster"], fname=fname, locate=locate)
     # A job that starts itself again, directly or through others, would run for ever: the
     # jobs on such a loop are refused (they do not run), the others keep working.
     for name, (key, cycle) in sorted(hook_cycles(cfg.jobs).items()):

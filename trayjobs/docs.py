@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from .alerts.spec import ChannelSpec, DeliverSpec
+from .cluster import ClusterSpec
 from .config import DEFAULT_IGNORE, JobCommon, RetryPolicy, Settings, WatchSpec, When, _duration
 from .durations import parse_duration
 from .kinds.registry import all_kinds
@@ -323,6 +324,9 @@ def render_reference() -> str:
            *_table(DeliverSpec), "",
            "### Alert channels", "", "Under `[alerts.NAME]` (see [Alerts](#alerts)):", "",
            *_table(ChannelSpec), "",
+           "### Cluster", "",
+           "Under `[cluster]` (see [The queue on a Redis server](#the-queue-on-a-redis-server)):",
+           "", *_table(ClusterSpec), "",
            "### Settings", "", "Under `[settings]`:", "", *_table(Settings), ""]
     for kind in all_kinds(plugins=False):  # the README documents what trayjobs ships
         out += _kind_section(kind)

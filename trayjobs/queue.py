@@ -1,19 +1,38 @@
-"""The queue: Huey behind one small facade.
+"""The queue: Huey behind one small facade, carrying run ids from the dispatcher to
+the worker threads of the process that runs jobs.
 
-Only this module knows the queue is a SqliteHuey file; a shared Redis-backed
-Huey for several headless workers would change this module and nothing else.
-A queue message carries only a run id; the run itself lives in the store.
+A queue message carries only a run id; the run itself lives in the run store, and the
+store decides: the engine's dispatcher marks a run handed to the queue with a
+compare-and-set before it enqueues it, and a worker starts it only if it can claim it
+(another compare-and-set), so a message sent twice runs its run once. Which runs wait,
+in what order and how many at a time is the dispatcher's business; the queue only holds
+the few it was handed (about two per worker).
+
+Where the messages live:
+
+* **A SQLite file** in the data folder (the default): Huey's ``SqliteHuey``, with one
+  process per home consuming it (the engine takes the home's lock).
+* **A Redis database**, when ``[cluster] redis = "redis://..."`` is set: Huey's
+  ``PriorityRedisHuey`` (``RedisHuey`` with priorities), dequeuing with a blocking pop.
+  Redis keeps no message a restart without persistence drops, so the queue notices a
+  restarted server (its ``run_id`` changes) or an enqueue that failed, and asks the engine
+  to send again what the store says was handed over but is not in the queue
+  (``on_lost``). It does not make several machines one: the run store, the scheduler,
+  crash recovery and the control channel are still one home's, on one machine.
 
 Two things Huey does not do for an embedded consumer are added here:
 
-* **No polling.** Huey's idle workers poll with backoff (up to 10 s between
-  looks), so a run enqueued after a quiet spell waits seconds to start. Our
-  workers sleep on a :class:`Doorbell` that ``enqueue`` rings, in this process
-  directly and from other processes (the CLI) through the control channel.
+* **No polling.** Huey's idle workers poll with backoff (up to 10 s between looks), so
+  a run enqueued after a quiet spell waits seconds to start. On SQLite our workers sleep
+  on a :class:`Doorbell` that ``enqueue`` rings, in this process directly and from other
+  processes (the CLI) through the control channel; on Redis they block in Redis itself.
 * **No hijacked signals.** ``Consumer.start()`` installs SIGINT/SIGTERM/SIGHUP
   handlers (and raises off the main thread); the app owns its signals, so we
   skip that, and Huey's once-a-second scheduler is replaced by an idle one:
   retries and schedules are ours (:mod:`trayjobs.engine.scheduler`).
+
+The control channel (cancel, reload, "dispatch now") is a Unix datagram socket named
+after the data folder: it reaches the process running jobs on this machine only.
 
 Huey's subclasses live in :mod:`trayjobs._huey`, imported the first time the queue
 itself is used: the control channel, all a command-line call needs, works without it.
@@ -33,13 +52,18 @@ from typing import Any, Callable
 
 from functools import cached_property
 
+from .errors import UserError
 from .paths import Home
 
-__all__ = ["Queue", "Doorbell"]
+__all__ = ["Queue", "Doorbell", "QueueUnavailable"]
 
 log = logging.getLogger(__name__)
 
 TASK_NAME = "trayjobs.execute"
+
+
+class QueueUnavailable(UserError):
+    """The queue's server cannot be reached; the message says which and why."""
 
 
 class Doorbell:
@@ -72,9 +96,19 @@ def _channel_address(home: Home) -> str | None:
 class Queue:
     """Run ids in, run ids out to a handler on the consumer's worker threads."""
 
-    def __init__(self, home: Home) -> None:
+    def __init__(self, home: Home, *, redis: Callable[[], str | None] | str | None = None
+                 ) -> None:
+        """``redis``: the URL of the Redis database to hold the queue (or a function that
+        returns it, called when the queue is first used: it may read a secret)."""
         self.home = home
         home.data_dir.mkdir(parents=True, exist_ok=True)
+        self._redis = redis
+        #: Called (on a worker thread, or the dispatcher's) when messages may have been lost:
+        #: the Redis server restarted, or an enqueue failed. Set by the engine.
+        self.on_lost: Callable[[], None] | None = None
+        self._server_id: str | None = None
+        self._lost = False
+        self._lost_lock = threading.Lock()
         self.doorbell = Doorbell()
         self._handler: Callable[[int], None] | None = None
         self._consumer = None
@@ -83,10 +117,19 @@ class Queue:
         self._address = _channel_address(home)
 
     @cached_property
+    def redis_url(self) -> str | None:
+        """The Redis URL, when the queue is on Redis (read once)."""
+        return self._redis() if callable(self._redis) else self._redis
+
+    @cached_property
     def huey(self):
         """The Huey instance, opened on first use."""
-        from ._huey import TrayHuey
-        huey = TrayHuey("trayjobs", filename=str(self.home.queue_db), results=False, utc=True)
+        if self.redis_url:
+            huey = self._redis_huey(self.redis_url)
+        else:
+            from ._huey import TrayHuey
+            huey = TrayHuey("trayjobs", filename=str(self.home.queue_db), results=False,
+                            utc=True)
 
         @huey.task(name=TASK_NAME)
         def execute(run_id: int) -> None:
@@ -97,15 +140,84 @@ class Queue:
         self._task = execute
         return huey
 
+    def _redis_huey(self, url: str):
+        try:
+            from redis import ConnectionPool
+        except ImportError:
+            raise UserError("[cluster] redis is set, but the Redis client is not installed: "
+                            "pip install 'trayjobs[cluster]' (or pip install redis)") from None
+
+        from ._huey import TrayRedisHuey
+
+        def on_connect(conn) -> None:
+            # Each new connection reads the server's run_id: a new one means the server
+            # restarted, and a server without persistence forgot its queue.
+            conn.on_connect()
+            conn.send_command("INFO", "server")
+            info = conn.read_response()
+            info = info.decode() if isinstance(info, bytes) else str(info)
+            server = next((ln.split(":", 1)[1].strip() for ln in info.splitlines()
+                           if ln.startswith("run_id:")), None)
+            with self._lost_lock:
+                if self._server_id is not None and server != self._server_id:
+                    log.warning("the queue's Redis server restarted; queued runs are sent again")
+                    self._lost = True
+                self._server_id = server
+
+        pool = ConnectionPool.from_url(url, redis_connect_func=on_connect,
+                                       socket_connect_timeout=5, health_check_interval=30)
+        return TrayRedisHuey("trayjobs", connection_pool=pool, results=False, utc=True,
+                             blocking=True, read_timeout=1)
+
+    @property
+    def shared(self) -> bool:
+        """Whether the queue is on a server (Redis) rather than a file of this home."""
+        return bool(self.redis_url)
+
+    def _unavailable(self, exc: Exception) -> QueueUnavailable:
+        from urllib.parse import urlsplit
+        where = urlsplit(self.redis_url or "").hostname or self.redis_url
+        return QueueUnavailable(f"the queue's Redis server ({where}) cannot be reached: {exc}; "
+                                f"runs wait in the history and are sent once it is back")
+
+    def _check_lost(self) -> None:
+        """After the queue answered: if messages may have been lost, have them sent again."""
+        if not self._lost:
+            return
+        with self._lost_lock:
+            lost, self._lost = self._lost, False
+        if lost and self.on_lost is not None:
+            try:
+                self.on_lost()
+            except Exception:
+                self._lost = True  # the queue went away again: next time
+                log.exception("sending lost runs again failed")
+
     # -- producing ----------------------------------------------------------------
 
     def enqueue(self, run_id: int, *, priority: int = 0) -> None:
+        """Hand a run to the queue; :class:`QueueUnavailable` if its server is down (the
+        message may or may not have arrived: the engine sends it again, harmlessly)."""
         huey = self.huey  # makes self._task
-        huey.enqueue(self._task.s(run_id, priority=priority))
+        try:
+            huey.enqueue(self._task.s(run_id, priority=priority))
+        except Exception as exc:
+            if not self.shared:
+                raise
+            self._lost = True
+            raise self._unavailable(exc) from exc
         self.doorbell.ring()
 
     def pending_run_ids(self) -> set[int]:
-        return {t.args[0] for t in self.huey.pending() if t.name == TASK_NAME and t.args}
+        """The run ids whose messages wait in the queue; :class:`QueueUnavailable` if its
+        server is down."""
+        try:
+            return {t.args[0] for t in self.huey.pending() if t.name == TASK_NAME and t.args}
+        except Exception as exc:
+            if not self.shared:
+                raise
+            self._lost = True
+            raise self._unavailable(exc) from exc
 
     def pending_count(self) -> int:
         return self.huey.pending_count()
@@ -121,7 +233,7 @@ class Queue:
         idle = None if self._sock is not None else 2.0
         from ._huey import TrayConsumer
         self._consumer = TrayConsumer(self.huey, workers=workers, doorbell=self.doorbell,
-                                      idle_timeout=idle)
+                                      idle_timeout=idle, on_read=self._check_lost)
         self._consumer.start()
 
     def stop_consumer(self, *, timeout: float | None = None) -> None:
@@ -202,4 +314,7 @@ class Queue:
     def close(self) -> None:
         self.stop_consumer(timeout=0)
         if "huey" in self.__dict__:  # opened at all
-            self.huey.storage.close()
+            if self.shared:
+                self.huey.storage.pool.disconnect()
+            else:
+                self.huey.storage.close()

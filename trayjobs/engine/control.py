@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..cluster import redis_url
 from ..config import Config, JobConfig, load_config
 from ..errors import UserError
 from ..paths import Home
@@ -40,9 +41,11 @@ class Control:
     def __init__(self, home: Home, *, config: Config | None = None) -> None:
         self.home = home.ensure()
         self.store = RunStore(home.runs_db)
-        self.queue = Queue(home)
         self.bus = EventBus()
         self.config = config if config is not None else self._read_config()
+        # [cluster] redis is read (a secret perhaps) when the queue is first used: only the
+        # process that runs jobs uses it; the others reach that one over the control channel.
+        self.queue = Queue(home, redis=lambda: redis_url(self.config.cluster))
 
     def _read_config(self) -> Config:
         return load_config(self.home.config_file, last_good=last_good_path(self.home))
@@ -148,16 +151,7 @@ class Control:
         run = self._run(run_id)
         if run["state"] in FINAL_STATES:
             raise UserError(f"run {run_id} has already ended ({run['state']})")
-        with self.store.transaction() as conn:
-            cur = conn.execute(
-                "UPDATE runs SET state = 'cancelled', finished_at = ?, updated_at = ?,"
-                " error = 'cancelled before it started', dispatched = 0"
-                " WHERE id = ? AND state IN ('scheduled', 'waiting', 'queued', 'retrying')",
-                (time.time(), time.time(), run_id))
-            stopped_waiting = cur.rowcount == 1
-            if not stopped_waiting:
-                conn.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (run_id,))
-        if stopped_waiting:
+        if self.store.cancel_run(run_id, now=time.time()):
             self.bus.emit(RunChanged(self.store.get_run(run_id), final=True))
             self._runs_submitted()
             return "cancelled"
@@ -186,10 +180,7 @@ class Control:
         with a full retry budget (the retry does not spend the old run's attempts)."""
         run = self._run(run_id)
         if run["state"] == "retrying":
-            cur = self.store._execute(
-                "UPDATE runs SET state = 'queued', next_attempt_at = NULL, updated_at = ?"
-                " WHERE id = ? AND state = 'retrying'", (time.time(), run_id))
-            if cur.rowcount:
+            if self.store.requeue_retry(run_id, now=time.time(), early=True):
                 self.bus.emit(RunChanged(self.store.get_run(run_id)))
                 self._runs_submitted()
                 return run_id

@@ -10,7 +10,6 @@ the outcome becomes success, a retry with backoff, or a final failure.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -27,6 +26,7 @@ from ..errors import UserError
 from ..instance import InstanceLock
 from ..kinds.registry import get_kind, resumes_after_crash
 from ..paths import Home
+from ..queue import QueueUnavailable
 from ..schedule import local_zone
 from ..store import run_warnings
 from ..textfmt import when
@@ -97,6 +97,8 @@ class Engine(Control):
         self.system = None
         self._recheck_lock = threading.Lock()
         self._told_unknown: set[tuple[str, str]] = set()
+        self._queue_problem: str | None = None  # why the queue's server is unreachable, as told
+        self.queue.on_lost = self._send_lost
 
     @property
     def tz(self) -> tzinfo:
@@ -114,8 +116,7 @@ class Engine(Control):
         try:
             self.recover()
             # Problems told by an earlier start; this one's scheduler finds its own.
-            self.store._execute("DELETE FROM app_state WHERE key LIKE ?",
-                                (SCHEDULE_PROBLEM + "%",))
+            self.store.delete_values(SCHEDULE_PROBLEM)
             self.executor_warm()
             self.queue.start_consumer(self._execute, workers=self.workers,
                                       control=self._on_control)
@@ -293,10 +294,37 @@ class Engine(Control):
             if self._hold(run):
                 self._dispatch_again = True  # the next runs in line may take its place
                 continue
-            cur = self.store._execute("UPDATE runs SET dispatched = 1 WHERE id = ? AND"
-                                      " state = 'queued' AND dispatched = 0", (run["id"],))
-            if cur.rowcount:
-                self.queue.enqueue(run["id"], priority=run["priority"] or 0)
+            if self.store.mark_dispatched(run["id"]):
+                try:
+                    self.queue.enqueue(run["id"], priority=run["priority"] or 0)
+                except QueueUnavailable as exc:
+                    # The run stays marked handed over; it is sent again once the queue's
+                    # server answers (Queue.on_lost).
+                    self._queue_down(exc)
+                    return
+
+    def _queue_down(self, exc: QueueUnavailable) -> None:
+        if self._queue_problem is None:
+            self._queue_problem = str(exc)
+            log.warning("%s", exc)
+            self.bus.emit(Notice("error", str(exc)))
+
+    def _send_lost(self) -> None:
+        """Queued runs handed to the queue whose message is not there (lost with a restarted
+        Redis, or never sent) are handed to it again. A run whose message did arrive
+        meanwhile may get a second one: its claim makes that harmless."""
+        try:
+            with self._dispatch_lock:
+                lost = self.store.redispatch_lost(self.queue.pending_run_ids())
+        except QueueUnavailable as exc:
+            self._queue_down(exc)
+            return
+        if self._queue_problem is not None:
+            self._queue_problem = None
+            self.bus.emit(Notice("info", "the queue's server answers again"))
+        if lost:
+            log.info("%d queued run(s) sent to the queue again", lost)
+        self.dispatch_pending()
 
     # -- run conditions -----------------------------------------------------------------
 
@@ -607,8 +635,7 @@ class Engine(Control):
                 if on_wait:
                     on_wait(row)
                 time.sleep(max(0.0, (row["next_attempt_at"] or 0) - self.clock()))
-                self.store._execute("UPDATE runs SET state = 'queued' WHERE id = ? AND"
-                                    " state = 'retrying'", (run_id,))
+                self.store.requeue_retry(run_id)
                 continue
             self.execute_claimed(run, in_process=True)
 
@@ -643,23 +670,18 @@ class Engine(Control):
                                              error=error)
             ended.append(row)
         resumed = []
-        for run in self.store._query(
-                "SELECT * FROM runs r WHERE state = 'interrupted' AND NOT EXISTS"
-                " (SELECT 1 FROM runs s WHERE s.retry_of = r.id AND s.trigger = 'recovered')"):
+        for run in self.store.unresumed_interrupted():
             job = self.config.jobs.get(run["job"])
             if not resumes_after_crash(job):
                 continue
-            inputs = json.loads(run["inputs"]) if run.get("inputs") else {}
+            inputs = run.get("inputs") or {}
             new = self.store.create_run(job.name, kind=job.kind, trigger="recovered",
                                         max_attempts=job.retry.attempts, priority=job.priority,
                                         inputs=inputs or None, retry_of=run["id"],
                                         parent_run=run.get("parent_run"),
                                         note=f"resumes run {run['id']}, which was interrupted")
             resumed.append(new)
-        pending = self.queue.pending_run_ids()
-        self.store._execute(
-            f"UPDATE runs SET dispatched = 0 WHERE state = 'queued' AND dispatched = 1"
-            f" AND id NOT IN ({','.join(str(int(i)) for i in pending) or '-1'})")
+        self._send_lost()
         # Told as any run's end is: a failed one (or an interrupted one that is not run
         # again) makes its alert, exactly once, as this happens once per run.
         for row in ended:
@@ -715,9 +737,7 @@ class Engine(Control):
                 if not paused:
                     next_due.append(p.next_run_at)
         for run in self.store.due_retries(now):
-            cur = self.store._execute("UPDATE runs SET state = 'queued', updated_at = ? WHERE"
-                                      " id = ? AND state = 'retrying'", (now, run["id"]))
-            if cur.rowcount:
+            if self.store.requeue_retry(run["id"], now=now):
                 self.bus.emit(RunChanged(self.store.get_run(run["id"])))
         self._start_one_offs(now)
         self.dispatch_pending()

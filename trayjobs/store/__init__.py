@@ -404,6 +404,43 @@ class RunStore(OutboxMixin):
                            f" RETURNING *", params)
         return [_decode(r) for r in sorted(rows, key=lambda r: r["id"])]
 
+    def requeue_retry(self, run_id: int, *, now: float | None = None, early: bool = False) -> bool:
+        """A retrying run whose wait is over (``early``: cut short, its ``next_attempt_at``
+        cleared) goes back to ``queued``; whether it did (a compare-and-set on ``retrying``:
+        of two processes that both try, one wins)."""
+        now = _now() if now is None else now
+        clear = " next_attempt_at = NULL," if early else ""
+        return self._execute(f"UPDATE runs SET state = 'queued',{clear} updated_at = ? WHERE"
+                             " id = ? AND state = 'retrying'", (now, run_id)).rowcount == 1
+
+    def cancel_run(self, run_id: int, *, now: float | None = None) -> bool:
+        """Cancel a run that has not started (scheduled, waiting, queued or retrying) and
+        return True; else (it is running) set its ``cancel_requested`` flag for the process
+        running it and return False. One transaction: a run that starts meanwhile is asked
+        to stop, never missed."""
+        now = _now() if now is None else now
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE runs SET state = 'cancelled', finished_at = ?, updated_at = ?,"
+                " error = 'cancelled before it started', dispatched = 0"
+                " WHERE id = ? AND state IN ('scheduled', 'waiting', 'queued', 'retrying')",
+                (now, now, run_id))
+            if cur.rowcount == 1:
+                return True
+            conn.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (run_id,))
+        return False
+
+    def max_run_id(self) -> int:
+        """The newest run's id (0 without runs): an anchor for paging a history that grows."""
+        return self._query("SELECT coalesce(max(id), 0) AS m FROM runs")[0]["m"]
+
+    def unresumed_interrupted(self) -> list[dict[str, Any]]:
+        """Interrupted runs that no run resumes yet (none has ``retry_of`` them with
+        trigger ``recovered``), oldest first."""
+        return [_decode(r) for r in self._query(
+            "SELECT * FROM runs r WHERE state = 'interrupted' AND NOT EXISTS"
+            " (SELECT 1 FROM runs s WHERE s.retry_of = r.id AND s.trigger = 'recovered')")]
+
     # -- runs waiting for their conditions ---------------------------------------------
 
     def hold(self, run_id: int, *, reason: str, until: float | None) -> dict[str, Any] | None:
@@ -449,6 +486,21 @@ class RunStore(OutboxMixin):
         return {r["job"]: r["n"] for r in self._query(
             "SELECT job, count(*) AS n FROM runs INDEXED BY runs_inflight WHERE"
             " state = 'running' OR (state = 'queued' AND dispatched = 1) GROUP BY job")}
+
+    def mark_dispatched(self, run_id: int) -> bool:
+        """Whether this call handed queued run ``run_id`` to the queue: a compare-and-set on
+        ``dispatched``, so of two dispatchers only one sends the message."""
+        return self._execute("UPDATE runs SET dispatched = 1 WHERE id = ? AND"
+                             " state = 'queued' AND dispatched = 0", (run_id,)).rowcount == 1
+
+    def redispatch_lost(self, in_queue: Iterable[int]) -> int:
+        """Queued runs marked as handed to the queue whose message is not there (``in_queue``:
+        the run ids the queue holds) are marked not handed, so they are dispatched again;
+        returns how many."""
+        ids = ",".join(str(int(i)) for i in in_queue) or "-1"
+        return self._execute(
+            f"UPDATE runs SET dispatched = 0 WHERE state = 'queued' AND dispatched = 1"
+            f" AND id NOT IN ({ids})").rowcount
 
     def waiting_jobs(self) -> list[str]:
         """Jobs with queued runs not yet handed to the queue."""
@@ -520,6 +572,10 @@ class RunStore(OutboxMixin):
     def get_value(self, key: str, default: str | None = None) -> str | None:
         rows = self._query("SELECT value FROM app_state WHERE key = ?", (key,))
         return rows[0]["value"] if rows else default
+
+    def delete_values(self, prefix: str) -> None:
+        """Forget every app-state key that starts with ``prefix``."""
+        self._execute("DELETE FROM app_state WHERE key LIKE ?", (prefix + "%",))
 
     def set_value(self, key: str, value: str | None) -> None:
         if value is None:

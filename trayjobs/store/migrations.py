@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported only when a migration runs: the app stays lighter
     import sqlite_utils
 
-__all__ = ["MIGRATIONS"]
+__all__ = ["MIGRATIONS", "RUNS_V1_COLUMNS"]
 
 _RUN_COLUMNS = {
     "id": int, "job": str, "kind": str, "trigger": str, "state": str,
@@ -173,6 +173,27 @@ def _m010_run_conditions(db: "sqlite_utils.Database") -> None:
     db.execute("CREATE INDEX runs_held ON runs(job, id) WHERE state = 'waiting'")
 
 
+#: The columns of ``runs_v1``, the view reports read (``database = "runs"``). A view of
+#: a given version never changes: an upgrade that changes ``runs`` redefines the view over
+#: it in the same migration, and a report that needs more adds ``runs_v2`` beside it.
+RUNS_V1_COLUMNS = ("id", "job", "kind", "trigger", "state", "outcome", "attempt",
+                   "max_attempts", "priority", "created_at", "started_at", "finished_at",
+                   "updated_at", "duration", "error", "warnings", "result", "note", "retry_of",
+                   "parent_run", "seen")
+
+
+def _m011_runs_view(db: "sqlite_utils.Database") -> None:
+    # Reports read the history through this view, not the table: the table is the store's
+    # to change (and lives in another database on a server); the view's name and columns
+    # are a promise across upgrades. ``outcome`` is the state as shown ('warning' for a
+    # success with warnings); ``duration`` the seconds of the last attempt of an ended run.
+    exprs = {"outcome": "CASE WHEN state = 'succeeded' AND warnings > 0 THEN 'warning'"
+                        " ELSE state END",
+             "duration": "CASE WHEN finished_at >= started_at THEN finished_at - started_at END"}
+    cols = ", ".join(f"{exprs[c]} AS {c}" if c in exprs else c for c in RUNS_V1_COLUMNS)
+    db.execute(f"CREATE VIEW runs_v1 AS SELECT {cols} FROM runs")
+
+
 MIGRATIONS: list[tuple[str, Any]] = [
     ("001_initial", _m001_initial),
     ("002_watch_files", _m002_watch_files),
@@ -184,4 +205,5 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("008_run_seen", _m008_run_seen),
     ("009_alert_outbox", _m009_alert_outbox),
     ("010_run_conditions", _m010_run_conditions),
+    ("011_runs_view", _m011_runs_view),
 ]

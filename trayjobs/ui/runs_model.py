@@ -185,7 +185,7 @@ class RunsModel(QAbstractTableModel):
         gen, store, f = self._gen, self.store, self.filter
 
         def load():
-            anchor = store._query("SELECT coalesce(max(id), 0) AS m FROM runs")[0]["m"]
+            anchor = store.max_run_id()
             kw = f.kwargs()
             total = store.count_runs(**kw, before_id=anchor + 1)
             first = store.list_runs(**kw, before_id=anchor + 1, limit=PAGE)

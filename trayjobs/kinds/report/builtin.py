@@ -26,7 +26,7 @@ SELECT count(*) AS "Runs",
        sum(state = 'failed') AS "Failed",
        sum(attempt > 1) AS "Retried",
        sum(CASE WHEN finished_at >= started_at THEN finished_at - started_at END) AS "Time spent"
-FROM runs WHERE {RUNS_WINDOW}
+FROM runs_v1 WHERE {RUNS_WINDOW}
 HAVING count(*) > 0""",
         format={"Time spent": "duration"}),
     SectionParams(
@@ -37,7 +37,7 @@ WITH RECURSIVE
   per_day AS (
     SELECT date(created_at, 'unixepoch', 'localtime') AS day,
            count(*) AS n, sum(state = 'succeeded') AS ok, sum(state = 'failed') AS failed
-    FROM runs WHERE {RUNS_WINDOW} GROUP BY 1),
+    FROM runs_v1 WHERE {RUNS_WINDOW} GROUP BY 1),
   span(lo, hi) AS (
     SELECT CASE WHEN :days <= 400 THEN :start ELSE (SELECT min(day) FROM per_day) END,
            CASE WHEN :days <= 400 THEN min(:end, date('now', 'localtime'))
@@ -59,7 +59,7 @@ SELECT job AS "Job", max(kind) AS "Kind", count(*) AS "Runs",
        avg(CASE WHEN finished_at >= started_at THEN finished_at - started_at END) AS "Average",
        max(CASE WHEN finished_at >= started_at THEN finished_at - started_at END) AS "Longest",
        datetime(max(created_at), 'unixepoch', 'localtime') AS "Last run"
-FROM runs WHERE {RUNS_WINDOW}
+FROM runs_v1 WHERE {RUNS_WINDOW}
 GROUP BY job ORDER BY count(*) DESC, job""",
         format={"Average": "duration", "Longest": "duration"}),
     SectionParams(
@@ -67,14 +67,14 @@ GROUP BY job ORDER BY count(*) DESC, job""",
         query=f"""
 SELECT datetime(coalesce(finished_at, updated_at, created_at), 'unixepoch', 'localtime') AS "When",
        job AS "Job", id AS "Run", attempt AS "Attempts", {_FIRST_LINE} AS "Error"
-FROM runs WHERE state = 'failed' AND {RUNS_WINDOW}
+FROM runs_v1 WHERE state = 'failed' AND {RUNS_WINDOW}
 ORDER BY coalesce(finished_at, updated_at, created_at) DESC LIMIT 25"""),
 ]
 
 
 def job_activity(db: ReadOnlyDatabase | NoDatabase) -> tuple[list[SectionParams], str | None]:
     """The sections of "Job activity", or a note when there is no history to read yet."""
-    if isinstance(db, NoDatabase) or not db.has_table("runs"):
+    if isinstance(db, NoDatabase) or not db.has_table("runs_v1"):
         return [], "No data yet: trayjobs has not recorded any runs."
     return list(JOB_ACTIVITY), None
 

@@ -36,7 +36,8 @@ class SectionParams(KindParams):
     note: str = Field("", max_length=2000, description="A sentence shown under the heading.")
     database: str | None = Field(
         None, description="Read this section from another database than the report's: a file "
-                          "path, \"imports\" or \"runs\" (trayjobs' run history).")
+                          "path, \"imports\" or \"runs\" (trayjobs' run history: query "
+                          "the view runs_v1).")
     stack: bool = Field(False, description="Bar charts: stack the series instead of placing "
                                            "them side by side.")
     max_rows: int = Field(200, ge=1, le=100_000,
@@ -67,7 +68,8 @@ class ReportParams(KindParams):
     database: str = Field(
         "imports", description="The database the sections read, opened read-only: a file path "
                                "(relative paths are under trayjobs' data folder), \"imports\" "
-                               "(the import database) or \"runs\" (trayjobs' run history).")
+                               "(the import database) or \"runs\" (trayjobs' run history: "
+                               "query the view runs_v1, whose columns stay across upgrades).")
     period: str = Field("last_7_days",
                         description="The period the queries see: " + ", ".join(PERIOD_NAMES) + ".")
     formats: list[Literal["html", "csv", "pdf"]] = Field(

@@ -1,0 +1,152 @@
+"""The queue on Redis (``[cluster] redis``): a real redis-server on loopback, a real
+``trayjobs worker`` process, runs queued from other processes."""
+
+from __future__ import annotations
+
+import time
+
+from helpers import start_worker, trayjobs, wait_until
+from redis_support import redis_server  # noqa: F401  (a fixture)
+from trayjobs.config import parse_config
+from trayjobs.engine.control import Control
+from trayjobs.store import RunStore
+
+CONFIG = """\
+[cluster]
+redis = "{url}"
+
+[settings]
+workers = 2
+
+[jobs.tick]
+kind = "demo"
+steps = {steps}
+step_time = {step_time}
+overlap = "parallel"
+
+[jobs.tock]
+kind = "demo"
+steps = {steps}
+step_time = {step_time}
+overlap = "parallel"
+"""
+# Two jobs, each allowed as many runs at once as there are workers: the dispatcher hands
+# the queue twice as many runs as the workers take, so messages wait in Redis.
+
+
+def _runs(home) -> list[dict]:
+    store = RunStore(home.runs_db, readonly=True)
+    try:
+        return store.list_runs(limit=100_000)
+    finally:
+        store.close()
+
+
+def _wait_all_ended(home, n: int, timeout: float) -> list[dict]:
+    def ended():
+        runs = _runs(home)
+        return len(runs) == n and all(r["state"] == "succeeded" for r in runs) and runs
+    return wait_until(ended, timeout, interval=0.1, what=f"{n} runs succeeded")
+
+
+def _attempts(home) -> dict[int, int]:
+    store = RunStore(home.runs_db, readonly=True)
+    try:
+        return {r["id"]: len(store.attempts(r["id"])) for r in store.list_runs(limit=100_000)}
+    finally:
+        store.close()
+
+
+def _stop(proc) -> None:
+    proc.terminate()
+    proc.wait(30)
+
+
+def test_cluster_redis_is_checked_when_the_config_is_read():
+    cfg = parse_config('[cluster]\nredis = "http://nas:6379"\nhost = "nas"\n')
+    errors = {e.key: e.message for e in cfg.errors}
+    assert "is not a Redis URL" in errors["cluster.redis"]
+    assert errors["cluster.host"].startswith("unknown key")
+    assert cfg.cluster.redis is None  # a bad table leaves the queue where it was: a file
+    ok = parse_config('[cluster]\nredis = { secret = "redis-url" }\n')
+    assert not ok.errors and ok.cluster.redis.secret == "redis-url"
+
+
+def test_a_worker_on_redis_runs_200_runs_queued_by_other_processes_each_once(
+        home, write_config, redis_server):  # noqa: F811
+    write_config(CONFIG.format(url=redis_server.url(3), steps=0, step_time=0))
+    worker = start_worker(home)
+    try:
+        # Two through the command line, the rest through Control (what the CLI and the
+        # window use) from this process, each telling the worker over its control channel.
+        first = [int(trayjobs(home, "run", "tick", check=True).stdout.split()[0])
+                 for _ in range(2)]
+        ctl = Control(home)
+        try:
+            rest = [ctl.submit(("tick", "tock")[i % 2], trigger="cli") for i in range(198)]
+        finally:
+            ctl.close()
+        runs = _wait_all_ended(home, 200, 120)
+    finally:
+        _stop(worker)
+    assert {r["id"] for r in runs} == set(first + rest)
+    assert all(r["attempt"] == 1 for r in runs)
+    assert set(_attempts(home).values()) == {1}  # each ran exactly once
+    # The messages went through Redis (sorted set, blocking pops), not a queue file.
+    stats = redis_server.client().info("commandstats")
+    assert stats["cmdstat_zadd"]["calls"] >= 200
+    assert stats["cmdstat_bzpopmin"]["calls"] >= 200
+    assert not home.queue_db.exists()
+
+
+def test_runs_queued_while_redis_restarts_are_all_run_once(home, write_config,
+                                                           redis_server):  # noqa: F811
+    # Redis without persistence forgets its queue when it restarts; the store knows
+    # which runs were handed to the queue and not started, and the worker sends them again.
+    write_config(CONFIG.format(url=redis_server.url(), steps=2, step_time=0.02))
+    worker = start_worker(home)
+    ctl = Control(home)
+    try:
+        for i in range(100):
+            ctl.submit(("tick", "tock")[i % 2], trigger="cli")
+        wait_until(lambda: sum(r["state"] == "succeeded" for r in _runs(home)) >= 10, 60,
+                   interval=0.05, what="the burst under way")
+        redis_server.kill()
+        for i in range(60):  # submitted while Redis is down
+            ctl.submit(("tick", "tock")[i % 2], trigger="cli")
+        time.sleep(1.0)  # the outage lasts: the workers' reads and the dispatcher's sends fail
+        redis_server.start()
+        for i in range(40):
+            ctl.submit(("tick", "tock")[i % 2], trigger="cli")
+        runs = _wait_all_ended(home, 200, 120)
+    finally:
+        ctl.close()
+        _stop(worker)
+    assert all(r["attempt"] == 1 for r in runs)
+    assert set(_attempts(home).values()) == {1}
+    log = (home.log_dir / "worker-test.log").read_text()
+    assert "cannot read the queue" in log
+
+
+def test_a_restart_while_the_workers_are_busy_is_noticed_by_the_new_server_id(
+        home, write_config, redis_server):  # noqa: F811
+    # Runs waiting in Redis while both workers are busy, then a quick restart: no read or
+    # send failed that the worker saw, yet their messages are gone. The new server's
+    # run_id says so when a worker next reads.
+    write_config(CONFIG.format(url=redis_server.url(), steps=1, step_time=0.5))
+    worker = start_worker(home)
+    ctl = Control(home)
+    try:
+        for i in range(6):
+            ctl.submit(("tick", "tock")[i % 2], trigger="cli")
+        client = redis_server.client()
+        wait_until(lambda: sum(r["state"] == "running" for r in _runs(home)) == 2
+                   and client.zcard("huey.redis.trayjobs") == 2, 30,
+                   what="two runs running, two waiting in Redis")
+        client.close()
+        redis_server.restart()
+        _wait_all_ended(home, 6, 60)
+    finally:
+        ctl.close()
+        _stop(worker)
+    assert set(_attempts(home).values()) == {1}

@@ -1,0 +1,75 @@
+"""``[cluster]``: the shared servers several machines' trayjobs use.
+
+Today one key, ``redis``: the queue of run ids lives in that Redis database instead of
+the SQLite file in the data folder (see :mod:`trayjobs.queue`). The run store stays
+SQLite; runs, schedules and control stay with the home's one process that runs jobs.
+Read when that process starts: a change takes effect at its next start.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .secrets import SecretRef
+
+__all__ = ["ClusterSpec", "parse_cluster", "redis_url"]
+
+_SCHEMES = ("redis", "rediss", "unix")
+
+
+class ClusterSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    redis: str | SecretRef | None = Field(None, description=(
+        "The Redis database that holds the queue of runs, e.g. "
+        "`\"redis://nas.local:6379/0\"` (`rediss://` for TLS, `unix:///run/redis.sock`; "
+        "a password as `redis://:PASSWORD@host`, better kept as a secret: "
+        "`{ secret = \"redis-url\" }`). Not set: the queue is a file in the data folder. "
+        "Read when the process running jobs starts."))
+
+    @field_validator("redis")
+    @classmethod
+    def _url(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            check_redis_url(v)
+        return v
+
+
+def check_redis_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in _SCHEMES:
+        raise ValueError(f"{url!r} is not a Redis URL; write redis://HOST:PORT/DB "
+                         f"(rediss:// for TLS, unix:///PATH for a socket)")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ValueError(f"{url!r} names no host; write redis://HOST:PORT/DB")
+    return url
+
+
+def parse_cluster(cfg, raw: Any, *, fname: str, locate) -> None:
+    from .config import _messages
+    from .errors import ConfigError
+    from pydantic import ValidationError
+    if not isinstance(raw, dict):
+        cfg.errors.append(ConfigError("write [cluster] as a table with redis = \"redis://...\"",
+                                      file=fname, key="cluster", line=locate.top("cluster")))
+        return
+    try:
+        cfg.cluster = ClusterSpec.model_validate(raw)
+    except ValidationError as exc:
+        for loc, msg in _messages(exc, ClusterSpec):
+            cfg.errors.append(ConfigError(msg, file=fname, key=f"cluster.{loc}" if loc else
+                                          "cluster", line=locate.key(["cluster"], loc)))
+
+
+def redis_url(spec: ClusterSpec) -> str | None:
+    """The Redis URL to use, a secret read from the keyring; None without one.
+    :class:`~trayjobs.secrets.SecretError` says what to do when the secret is missing."""
+    if spec.redis is None:
+        return None
+    if isinstance(spec.redis, SecretRef):
+        from .secrets import get_secret
+        return check_redis_url(get_secret(spec.redis.secret))
+    return spec.redis

@@ -1,0 +1,320 @@
+"""What the rest of trayjobs may ask of a run store: :class:`RunStoreAPI`.
+
+Everything outside :mod:`trayjobs.store` reaches runs, attempts, logs, job and app
+state, watched-file versions and the alert outbox through these methods and nothing
+else (no SQL, no connection; ``tests/test_layering.py`` checks that). The SQLite
+:class:`~trayjobs.store.RunStore` is the embedded implementation; a store on a database
+server follows the same contract, method by method.
+
+The contract, for every implementation:
+
+* **Rows are dicts** with the columns of the ``runs`` table (see
+  :mod:`trayjobs.store.migrations`); ``inputs`` and ``result`` come back decoded from
+  JSON. Times are seconds since the epoch (floats), UTC.
+* **Each call is atomic on its own**: it commits before it returns, and a reader in
+  another process sees all of its changes or none. Where one call writes several rows
+  (a run's end with its log lines, a batch of outbox messages) they commit together.
+* **Compare-and-set claims**: the methods that move a run from one state to the next
+  (:meth:`~RunStoreAPI.claim`, :meth:`~RunStoreAPI.mark_dispatched`,
+  :meth:`~RunStoreAPI.requeue_retry`, :meth:`~RunStoreAPI.start_scheduled`,
+  :meth:`~RunStoreAPI.hold`, :meth:`~RunStoreAPI.release`,
+  :meth:`~RunStoreAPI.cancel_run`) change a run only if it is still in the state the
+  caller saw, in one statement or transaction, and say whether they did. Of any number
+  of threads or processes (or machines) that try the same move at once, exactly one
+  wins; the others get None or False and must not act on the run. This is what makes a
+  doubled queue message, two dispatchers or two schedulers harmless.
+* **Ids only grow**: a newer run has a larger ``id`` (the history pages by it).
+* Bad data from a job (undecodable file names, non-JSON results) never makes writing
+  a run fail, except where a method says it raises ``ValueError`` (nothing written).
+* A store that cannot be reached or stays locked raises
+  :class:`~trayjobs.errors.StoreBusy` with a sentence a person can act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["RunStoreAPI"]
+
+Row = dict[str, Any]
+LogLine = tuple[float, str, str]  # (ts, level, message)
+FileVersion = tuple[str, int, int]  # (path, size, mtime_ns)
+
+
+@runtime_checkable
+class RunStoreAPI(Protocol):
+    """The run store as the engine, the CLI, the window, the alerts and the kinds use it."""
+
+    readonly: bool
+
+    def close(self) -> None:
+        """Release the store's connections; the object is not used again."""
+
+    # -- creating and reading runs ------------------------------------------------------
+
+    def insert_run(self, job: str, *, kind: str, trigger: str, max_attempts: int = 1,
+                   priority: int = 0, inputs: dict[str, Any] | None = None,
+                   retry_of: int | None = None, parent_run: int | None = None,
+                   note: str | None = None, state: str = "queued", error: str | None = None,
+                   due_at: float | None = None) -> Row:
+        """Create a run (``queued`` unless told; ``scheduled`` ones start at ``due_at``; a
+        final state sets ``finished_at``) and return its row, with its new id."""
+
+    def create_run(self, job: str, **kw: Any) -> int:
+        """:meth:`insert_run`, returning only the id."""
+
+    def get_run(self, run_id: int) -> Row | None:
+        """One run, or None if there is none with that id."""
+
+    def list_runs(self, *, job: str | Iterable[str] | None = None,
+                  state: str | Iterable[str] | None = None, text: str | None = None,
+                  since: float | None = None, until: float | None = None,
+                  before_id: int | None = None, limit: int = 50, offset: int = 0) -> list[Row]:
+        """Runs matching every filter given, newest (largest id) first. ``state`` takes
+        states and the filters ``warning`` and ``attention`` (see
+        :func:`trayjobs.store.state_matches`); ``text`` is a substring of the error, inputs,
+        result, job or note; ``since``/``until`` bound ``created_at``; ``before_id`` pages."""
+
+    def count_runs(self, *, job: str | Iterable[str] | None = None,
+                   state: str | Iterable[str] | None = None, text: str | None = None,
+                   since: float | None = None, until: float | None = None,
+                   before_id: int | None = None) -> int:
+        """How many runs :meth:`list_runs` would list with the same filters and no limit."""
+
+    def max_run_id(self) -> int:
+        """The newest run's id, 0 without runs: the anchor a pager counts below."""
+
+    def active_runs(self, job: str | None = None) -> list[Row]:
+        """Runs waiting, queued, running or retrying (of ``job``), newest first."""
+
+    def last_runs(self) -> dict[str, Row]:
+        """Per job, its newest run that is neither queued nor scheduled."""
+
+    def attempts(self, run_id: int) -> list[Row]:
+        """The run's attempts, first first: ``attempt``, ``started_at``, ``finished_at``,
+        ``state``, ``error``, ``died``."""
+
+    def deaths_in_a_row(self, run_id: int) -> int:
+        """How many of the run's last ended attempts its process died in, in a row,
+        counting back into the runs it resumes (trigger ``recovered``)."""
+
+    def chain_depth(self, run_id: int, *, limit: int) -> int:
+        """How many ``parent_run`` links lead up from ``run_id``, counted up to ``limit``."""
+
+    def unresumed_interrupted(self) -> list[Row]:
+        """Interrupted runs that no ``recovered`` run resumes yet, oldest first."""
+
+    # -- moving a run along (compare-and-set where said) ----------------------------------
+
+    def claim(self, run_id: int, *, pid: int | None = None) -> Row | None:
+        """Compare-and-set: a ``queued`` run without a cancel request becomes ``running``,
+        its attempt counter and a new attempts row go up, its progress and error are
+        cleared, ``pid`` recorded; all in one transaction. Returns the claimed row, or None
+        if the run was not claimable (someone else claimed it, it was cancelled...)."""
+
+    def mark_dispatched(self, run_id: int) -> bool:
+        """Compare-and-set: a ``queued`` run not yet handed to the queue is marked handed
+        (``dispatched``); True only for the one caller that should now enqueue it."""
+
+    def redispatch_lost(self, in_queue: Iterable[int]) -> int:
+        """Queued runs marked handed to the queue but whose id is not in ``in_queue`` (the
+        queue's pending messages) are marked not handed, to be dispatched again; how many.
+        Called by the one process that consumes the queue, at its start."""
+
+    def requeue_retry(self, run_id: int, *, now: float | None = None,
+                      early: bool = False) -> bool:
+        """Compare-and-set: a ``retrying`` run becomes ``queued`` (``early``: its
+        ``next_attempt_at`` is cleared too); whether this call moved it."""
+
+    def start_scheduled(self, now: float, run_id: int | None = None) -> list[Row]:
+        """Compare-and-set: ``scheduled`` runs due by ``now`` (only ``run_id``, if given)
+        become ``queued``, in one statement; the rows this call moved, by id."""
+
+    def hold(self, run_id: int, *, reason: str, until: float | None) -> Row | None:
+        """Compare-and-set: a ``queued`` run never handed to the queue nor attempted
+        becomes ``waiting`` with ``wait_reason`` and ``wait_until``; its row or None."""
+
+    def release(self, run_id: int) -> Row | None:
+        """Compare-and-set: a ``waiting`` run becomes ``queued`` (not handed); its row or
+        None if it was no longer waiting."""
+
+    def set_wait_reasons(self, reasons: dict[int, str]) -> list[Row]:
+        """New ``wait_reason`` for runs still ``waiting`` (``{run_id: reason}``), in one
+        transaction; the rows changed."""
+
+    def cancel_run(self, run_id: int, *, now: float | None = None) -> bool:
+        """In one transaction: a run not started yet (scheduled, waiting, queued, retrying)
+        is ``cancelled`` (True); otherwise its ``cancel_requested`` flag is set for the
+        process running it (False)."""
+
+    def cancel_requested(self, run_id: int) -> bool:
+        """Whether someone asked the running run to stop."""
+
+    def update_run(self, run_id: int, **fields: Any) -> None:
+        """Set columns of a run (``result`` may be data, stored as JSON); not a claim."""
+
+    def set_progress(self, run_id: int, done: float | None, total: float | None,
+                     unit: str | None, message: str | None) -> None:
+        """The running run's progress; the last write wins."""
+
+    def end_attempt(self, run_id: int, *, state: str, error: str | None = None,
+                    traceback: str | None = None, result: dict[str, Any] | None = None,
+                    next_attempt_at: float | None = None, died: bool = False,
+                    logs: Iterable[LogLine] = ()) -> Row:
+        """In one transaction: the current attempt ends (with ``died``), the run moves to
+        ``state`` (``finished_at`` set if final, ``warnings`` counted from the result of a
+        success, no longer dispatched) and the log lines are appended; the new row.
+        ``ValueError`` and nothing written if ``result`` is not JSON data."""
+
+    def mark_seen(self, run_ids: Iterable[int]) -> int:
+        """These runs no longer need attention; how many changed."""
+
+    def attention_counts(self) -> dict[str, int]:
+        """Runs that need attention: ``{"failed": n, "warning": m}``."""
+
+    # -- logs ---------------------------------------------------------------------------
+
+    def add_logs(self, run_id: int, lines: Iterable[LogLine]) -> None:
+        """Append log lines, in one transaction, in order."""
+
+    def add_log(self, run_id: int, message: str, level: str = "info") -> None:
+        """Append one log line stamped now."""
+
+    def logs(self, run_id: int, *, after_id: int = 0, limit: int = 10_000) -> list[Row]:
+        """Log lines of a run after line id ``after_id``, in order (``id`` grows)."""
+
+    # -- what the dispatcher and scheduler look at ----------------------------------------
+
+    def inflight_by_job(self) -> dict[str, int]:
+        """Per job, runs handed to the queue or running."""
+
+    def waiting_jobs(self) -> list[str]:
+        """Jobs with queued runs not yet handed to the queue; costs one probe per job."""
+
+    def undispatched(self, job: str | None = None, *, limit: int = -1,
+                     triggers: Iterable[str] | None = None) -> list[Row]:
+        """Queued runs not yet handed to the queue, highest priority then oldest first
+        (``limit`` -1: all)."""
+
+    def waiting_run(self, job: str, *, trigger: str) -> int | None:
+        """The newest queued or waiting, never attempted run of ``job`` with ``trigger``."""
+
+    def held(self, job: str | None = None) -> list[Row]:
+        """Runs ``waiting`` for their conditions, oldest first."""
+
+    def next_due_retry(self) -> float | None:
+        """The earliest ``next_attempt_at`` of the retrying runs."""
+
+    def due_retries(self, now: float) -> list[Row]:
+        """Retrying runs whose ``next_attempt_at`` is at or before ``now``, oldest first."""
+
+    def next_scheduled(self) -> float | None:
+        """When the next ``scheduled`` one-off run is due."""
+
+    # -- health and metrics -----------------------------------------------------------------
+
+    def job_health(self, *, since: float, until: float | None = None,
+                   jobs: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Per job, counts and durations of its runs created in the window."""
+
+    def recent_outcomes(self, job: str, *, limit: int = 30) -> list[str]:
+        """How the job's newest ended runs ended, newest first."""
+
+    def last_successes(self, jobs: Iterable[str]) -> dict[str, float]:
+        """Per job, when its newest success ended."""
+
+    def last_success_at(self, job: str) -> float | None:
+        """When ``job``'s newest success ended."""
+
+    def previous_outcome(self, job: str, before_id: int) -> str | None:
+        """How ``job``'s last run before ``before_id`` that succeeded or failed ended."""
+
+    def waiting_by_job(self) -> dict[str, int]:
+        """Per job, runs not started yet."""
+
+    def metrics(self, *, since: float, until: float, bucket: float,
+                jobs: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Runs per ``bucket`` seconds and job in the window, from the per-hour sums."""
+
+    # -- job and app state --------------------------------------------------------------------
+
+    def job_states(self) -> dict[str, Row]:
+        """Per job: ``next_run_at``, ``schedule_spec``, ``last_due_at``, ``paused``, ``note``."""
+
+    def set_job_state(self, job: str, **fields: Any) -> None:
+        """Insert or update the job's state row (an upsert; the last write wins)."""
+
+    def get_value(self, key: str, default: str | None = None) -> str | None:
+        """An app-wide setting kept with the runs (``paused``...)."""
+
+    def set_value(self, key: str, value: str | None) -> None:
+        """Set (None: delete) an app-wide value; the last write wins."""
+
+    def delete_values(self, prefix: str) -> None:
+        """Delete every app-wide value whose key starts with ``prefix``."""
+
+    # -- watched folders ------------------------------------------------------------------------
+
+    def unseen_versions(self, job: str, versions: Iterable[FileVersion]) -> list[FileVersion]:
+        """The file versions not yet recorded for ``job``."""
+
+    def record_versions(self, job: str, run_id: int | None,
+                        versions: Iterable[FileVersion]) -> None:
+        """Record file versions as turned into run ``run_id``, in one transaction."""
+
+    def forget_versions(self, job: str, folder: str, keep: set[str]) -> int:
+        """Drop recorded versions under ``folder`` whose path is not in ``keep``; how many."""
+
+    def set_watch_status(self, job: str, *, state: str, folder: str, reason: str | None,
+                         pending: int, pid: int) -> None:
+        """What the watch of ``job`` is doing, for other processes to show."""
+
+    def clear_watch_status(self, job: str | None = None) -> None:
+        """Forget the watch status of ``job`` (of every job)."""
+
+    def watch_statuses(self) -> dict[str, Row]:
+        """The last status each watch reported, by job."""
+
+    # -- the alert outbox --------------------------------------------------------------------------
+
+    def outbox_add(self, rows: Iterable[dict[str, Any]]) -> int:
+        """Queue messages in one transaction; one whose ``dedupe`` is queued already is
+        skipped (so two machines noticing the same end queue one message); how many added."""
+
+    def outbox_pending(self, channel: str | None = None, *,
+                       due_by: float | None = None) -> list[Row]:
+        """Pending messages, oldest first: every one, or those of ``channel`` (that may go
+        by ``due_by``)."""
+
+    def outbox_heads(self) -> list[Row]:
+        """Per channel with pending messages, its oldest one's ``channel``, ``id`` and
+        ``due_at`` (a channel's messages go in order); the messages waiting behind a
+        channel's head are not read."""
+
+    def outbox_update(self, ids: Iterable[int], **fields: Any) -> None:
+        """Set columns of these messages."""
+
+    def outbox_tried(self, row_id: int, *, error: str, due_at: float | None) -> None:
+        """One more failed try: pending again at ``due_at``, or failed for good (None)."""
+
+    def outbox_retry_now(self, now: float) -> int:
+        """Pending messages that failed before are due at ``now``; how many."""
+
+    def outbox_log(self, *, run_id: int | None = None, channel: str | None = None,
+                   limit: int = 50) -> list[Row]:
+        """Messages, newest first (of one run, or one channel)."""
+
+    def outbox_get(self, row_id: int) -> Row | None:
+        """One message."""
+
+    def channel_health(self) -> dict[str, Row]:
+        """Per channel, its latest tried message."""
+
+    # -- retention ----------------------------------------------------------------------------------
+
+    def prune(self, *, keep_days: float, keep_runs: int, keep_failed_days: float,
+              now: float | None = None) -> int:
+        """In one transaction, delete ended runs older than their keep time or beyond the
+        newest ``keep_runs`` (with their attempts and logs) and done alerts of that age;
+        how many runs."""
