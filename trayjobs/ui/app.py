@@ -75,8 +75,6 @@ class TrayApp(QObject, Commands):
         self._quitting = False
         apply_theme(str(self.qsettings.value("window/theme", "system")))
         self.window = MainWindow(self)
-        self.window.settings_page.set_theme(str(self.qsettings.value("window/theme", "system")))
-        self.window.settings_page.themeChosen.connect(self.set_theme)
         self.tray = Tray(self)
         self.notifier = Notifier(self.tray.icon, self.status, self)
         self.notifier.clicked.connect(self.open_target)
@@ -248,8 +246,7 @@ class TrayApp(QObject, Commands):
         self.window.activity.set_jobs([r["name"] for r in data["rows"]], tags)
         self.window.jobs_page.set_tags(list(tags))
         self.window.show_config_errors(data["errors"], data["path"])
-        if not self.window.settings_page.dirty:
-            self.window.settings_page.load(data["settings"].model_dump(), data["autostart"])
+        self.window.show_settings(data["settings"].model_dump(), data["autostart"])
         self.paused = data["paused"]
         self.window.set_paused(self.paused)
         self._failures = data["failures"]
