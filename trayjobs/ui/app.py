@@ -9,6 +9,7 @@ undo, pause, edit the jobs file) is in :mod:`.commands`.
 
 from __future__ import annotations
 
+import gc
 import logging
 import logging.handlers
 import signal
@@ -73,6 +74,7 @@ class TrayApp(QObject, Commands):
         self.unseen_warnings = 0         # runs that succeeded with warnings, not seen yet
         self.jobs_loads = 0              # how often the jobs list was loaded (tests wait on it)
         self._quitting = False
+        self._settled = False            # start-up objects frozen for the collector
         apply_theme(str(self.qsettings.value("window/theme", "system")))
         self.window = MainWindow(self)
         self.tray = Tray(self)
@@ -134,10 +136,27 @@ class TrayApp(QObject, Commands):
         self.refresh_jobs()
         self.ready.emit()
 
+    def settle(self) -> None:
+        """Set the objects start-up made aside from the garbage collector (once, when started).
+
+        Modules, classes, widgets and the first pages of runs live as long as the app. A
+        full collection walked all of them (tens of ms, holding the interpreter lock, so
+        the window froze that long while a job was logging); frozen, they are no longer
+        walked, and a full collection looks only at what was made since.
+        """
+        if self._quitting or self._settled:
+            return
+        gc.collect()
+        gc.freeze()
+        self._settled = True
+
     def quit(self) -> None:
         if self._quitting:
             return
         self._quitting = True
+        if self._settled:  # what the app leaves behind may be collected again
+            gc.unfreeze()
+            self._settled = False
         self.status("Stopping: running jobs get a few seconds to finish…")
         self.window.save_geometry()
         def stop() -> None:
@@ -257,6 +276,8 @@ class TrayApp(QObject, Commands):
         self._update_tray()
         self.jobs_loads += 1
         self.jobsLoaded.emit()
+        if self.jobs_loads == 1:  # started: the window, the engine, the first page of runs
+            QTimer.singleShot(0, self, self.settle)
 
     def _job_notify(self, name: str) -> str | None:
         eng = self.engine
