@@ -446,6 +446,34 @@ def test_opening_a_running_run_does_not_read_the_whole_history_again(make_app, q
     dlg.close()
 
 
+def test_details_of_a_run_without_progress_do_not_animate(make_app, qtbot):
+    # A job that reports no progress: the bar says so, without Qt's busy animation (which
+    # repainted it ~50 times a second for as long as the run went on).
+    from PySide6.QtCore import QEvent, QObject
+    ta = make_app(CONFIG + '\n[jobs.quiet]\nkind = "command"\ncommand = ["sleep", "30"]\n')
+    ta.run_job("quiet")
+    until(qtbot, lambda: find_run(ta, "quiet", "running"), timeout=10_000)
+    dlg = ta.open_run(find_run(ta, "quiet")["id"])
+    until(qtbot, lambda: dlg.progress.isVisibleTo(dlg))
+    assert dlg.progress.maximum() > 0 and dlg.progress.text() == "running"
+
+    class Paints(QObject):
+        n = 0
+
+        def eventFilter(self, obj, ev):  # noqa: N802 (Qt's name)
+            if ev.type() == QEvent.Type.Paint:
+                self.n += 1
+            return False
+
+    paints = Paints()
+    dlg.progress.installEventFilter(paints)
+    qtbot.wait(1000)
+    assert paints.n <= 5  # the busy animation: about 50
+    ta.cancel_run(dlg.run_id)
+    until(qtbot, lambda: find_run(ta, "quiet", "cancelled"), timeout=10_000)
+    dlg.close()
+
+
 def test_run_details_are_live_progress_time_log_and_timeline(make_app, qtbot):
     ta = make_app(CONFIG.replace("step_time = 0.05", "step_time = 0.3")
                   .replace("steps = 10", "steps = 20"))
