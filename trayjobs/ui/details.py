@@ -146,7 +146,7 @@ class RunDetails(QDialog):
         self._log_flush = QTimer(self, singleShot=True, interval=100)
         self._log_flush.timeout.connect(self._flush_log)
         app.bridge.runChanged.connect(self._on_run_changed)
-        app.bridge.logLine.connect(self._on_log)
+        app.bridge.logLines.connect(self._on_logs)
         app.bridge.progress.connect(self._on_progress)
         self.refresh()
 
@@ -288,17 +288,16 @@ class RunDetails(QDialog):
             for l in logs:
                 self._add_line(l["ts"], l["level"], l["message"])
         pending, self._pending_lines = self._pending_lines or [], None
-        for line in pending:
-            self._on_log(line)
+        self._on_logs(pending)
         self._flush_log()
 
-    def _on_log(self, line) -> None:
-        if line.run_id != self.run_id:
-            return
+    def _on_logs(self, lines: list[Any]) -> None:
+        mine = [line for line in lines if line.run_id == self.run_id]
         if self._pending_lines is not None:
-            self._pending_lines.append(line)
+            self._pending_lines.extend(mine)
             return
-        self._add_line(line.ts, line.level, line.message)
+        for line in mine:
+            self._add_line(line.ts, line.level, line.message)
 
     def _add_line(self, ts: float, level: str, message: str) -> None:
         if ts <= self._last_log_ts:
