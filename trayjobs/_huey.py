@@ -6,11 +6,25 @@ the queue do not load Huey.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
-from huey import SqliteHuey
-from huey.consumer import BaseProcess, Consumer, Worker
-from huey.storage import SqliteStorage
+#: Client libraries Huey imports, if installed, for storages trayjobs does not use (its
+#: queue is SQLite). redis alone brings asyncio, ssl and cryptography: ~8 MB of the app's
+#: memory. They are hidden while Huey is imported, and importable again afterwards.
+UNUSED_BACKENDS = ("redis", "psycopg")
+
+_hidden = [name for name in UNUSED_BACKENDS if name not in sys.modules]
+for _name in _hidden:
+    sys.modules[_name] = None  # type: ignore[assignment]  # "import redis" fails: skipped
+try:
+    from huey import SqliteHuey
+    from huey.consumer import BaseProcess, Consumer, Worker
+    from huey.storage import SqliteStorage
+finally:
+    for _name in _hidden:
+        if sys.modules.get(_name, False) is None:
+            del sys.modules[_name]
 
 if TYPE_CHECKING:
     from .queue import Doorbell
