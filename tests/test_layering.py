@@ -117,3 +117,24 @@ def test_the_sqlite_store_keeps_the_whole_contract(tmp_path):
         have = list(inspect.signature(getattr(RunStore, name)).parameters)
         if want != have and "filters" not in have and "kw" not in have:
             raise AssertionError(f"RunStore.{name}{have} is not the API's {want}")
+
+
+def test_huey_does_not_bring_in_the_clients_of_storages_trayjobs_does_not_use(tmp_path):
+    # With redis installed, Huey imported it (and asyncio, ssl, cryptography: ~8 MB of the
+    # app's memory) for a Redis storage the SQLite queue never uses. A stand-in redis
+    # package records whether it was imported; it stays importable for anyone else.
+    fake = tmp_path / "redis"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("import sys\nsys.redis_imported = True\n"
+                                      "class ConnectionPool: pass\nclass Redis: pass\n")
+    (fake / "exceptions.py").write_text("class ConnectionError(Exception): pass\n"
+                                        "class TimeoutError(Exception): pass\n")
+    code = ("import sys\nimport trayjobs._huey\n"
+            "assert not getattr(sys, 'redis_imported', False), 'redis imported'\n"
+            "assert 'redis' not in sys.modules\n"
+            "import redis\nassert sys.redis_imported\n")
+    env = dict(__import__("os").environ)
+    env["PYTHONPATH"] = f"{tmp_path}:{ROOT}"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr

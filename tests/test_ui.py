@@ -425,6 +425,55 @@ def test_run_now_of_a_job_that_needs_files_asks_for_them(make_app, qtbot, tmp_pa
     assert ta.notifier.sent == []
 
 
+def test_opening_a_running_run_does_not_read_the_whole_history_again(make_app, qtbot):
+    # Opening details marks the run seen; only a run that needed attention changes what
+    # the Activity page and the tray show. A running one re-read the history (count,
+    # first page, columns re-measured) and the jobs' health: a stall of the window.
+    ta = make_app(CONFIG.replace("step_time = 0.05", "step_time = 0.3"))
+    model = ta.window.runs_model
+    ta.run_job("count")
+    until(qtbot, lambda: find_run(ta, "count", "running"))
+    rid = find_run(ta, "count")["id"]
+    resets, loads = [], ta.jobs_loads
+    model.modelReset.connect(lambda: resets.append(1))
+    dlg = ta.open_run(rid)
+    until(qtbot, lambda: ta.engine.store.get_run(rid)["seen"] == 1)
+    flushed = []
+    ta.service.call(lambda: None, lambda _r: flushed.append(1))  # after mark_seen's answer
+    until(qtbot, lambda: flushed)
+    assert find_run(ta, "count", "running")
+    assert resets == [] and ta.jobs_loads == loads
+    dlg.close()
+
+
+def test_details_of_a_run_without_progress_do_not_animate(make_app, qtbot):
+    # A job that reports no progress: the bar says so, without Qt's busy animation (which
+    # repainted it ~50 times a second for as long as the run went on).
+    from PySide6.QtCore import QEvent, QObject
+    ta = make_app(CONFIG + '\n[jobs.quiet]\nkind = "command"\ncommand = ["sleep", "30"]\n')
+    ta.run_job("quiet")
+    until(qtbot, lambda: find_run(ta, "quiet", "running"), timeout=10_000)
+    dlg = ta.open_run(find_run(ta, "quiet")["id"])
+    until(qtbot, lambda: dlg.progress.isVisibleTo(dlg))
+    assert dlg.progress.maximum() > 0 and dlg.progress.text() == "running"
+
+    class Paints(QObject):
+        n = 0
+
+        def eventFilter(self, obj, ev):  # noqa: N802 (Qt's name)
+            if ev.type() == QEvent.Type.Paint:
+                self.n += 1
+            return False
+
+    paints = Paints()
+    dlg.progress.installEventFilter(paints)
+    qtbot.wait(1000)
+    assert paints.n <= 5  # the busy animation: about 50
+    ta.cancel_run(dlg.run_id)
+    until(qtbot, lambda: find_run(ta, "quiet", "cancelled"), timeout=10_000)
+    dlg.close()
+
+
 def test_run_details_are_live_progress_time_log_and_timeline(make_app, qtbot):
     ta = make_app(CONFIG.replace("step_time = 0.05", "step_time = 0.3")
                   .replace("steps = 10", "steps = 20"))

@@ -130,6 +130,48 @@ def test_keyboard_reaches_every_page(app, qtbot):
     assert w.jobs_page.run_btn.text() == "&Run now" and w.jobs_page.edit_btn.text() == "&Edit…"
 
 
+def test_data_metrics_and_settings_pages_are_built_when_first_shown(make_app, qtbot):
+    from ui_support import CONFIG
+    ta = make_app(CONFIG + "\n[settings]\nnotify_success = true\nkeep_days = 30\n")
+    w = ta.window
+    assert [w.built(p) for p in ("data_page", "metrics", "settings_page")] == [None] * 3
+    assert w.tabs.count() == 5 and w.tabs.tabText(2) == "&Data"
+    w.tabs.setCurrentIndex(3)  # as a click on the Metrics tab
+    assert w.built("metrics") is not None and w.tabs.widget(3) is w.metrics
+    assert w.tabs.currentWidget() is w.metrics and w.tabs.tabText(3) == "&Metrics"
+    until(qtbot, lambda: w.metrics.loads > 0)  # shown: it read its figures
+    assert w.built("data_page") is None and w.built("settings_page") is None
+    # Built later, the Settings page shows what was loaded before it existed.
+    page = w.settings_page
+    assert w.tabs.widget(4) is page and w.tabs.currentWidget() is w.metrics
+    assert page.notify_success.isChecked() and page.keep_days.value() == 30 and not page.dirty
+    assert page.theme.currentData() == "system"
+
+
+def test_start_up_objects_are_set_aside_from_the_collector_until_quit(make_app, qtbot):
+    # A full collection walking every start-up object froze the window for tens of ms
+    # while a job was logging; frozen once started, they are no longer walked.
+    import gc
+    ta = make_app()
+    until(qtbot, lambda: gc.get_freeze_count() > 10_000)
+    with qtbot.waitSignal(ta.stopped, timeout=20_000):
+        ta.quit()
+    assert gc.get_freeze_count() == 0  # what the app leaves behind can be collected
+
+
+def test_the_app_starts_without_the_pages_it_does_not_show(tmp_path):
+    # A fresh interpreter: this one has imported everything already.
+    import subprocess
+    import sys
+    code = ("import sys\nimport trayjobs.ui.app\n"
+            "lazy = [m for m in ('trayjobs.ui.data_page', 'trayjobs.ui.metrics_page',"
+            " 'trayjobs.ui.settings_page', 'sqlite_utils') if m in sys.modules]\n"
+            "assert not lazy, lazy\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+
+
 def test_window_geometry_is_remembered(make_app, qtbot):
     ta = make_app()
     assert ta.window.width() >= 600 and ta.window.height() >= 400  # a sensible default

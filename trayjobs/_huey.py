@@ -6,16 +6,43 @@ the queue do not load Huey.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
-from huey import PriorityRedisHuey, SqliteHuey
-from huey.consumer import BaseProcess, Consumer, Worker
-from huey.storage import SqliteStorage
+#: Client libraries Huey imports, if installed, for storages the default queue does not use
+#: (it is SQLite). redis alone brings asyncio, ssl and cryptography: ~8 MB of the app's
+#: memory. They are hidden while Huey is imported, and importable again afterwards; a queue
+#: on Redis imports redis before this module, so Huey sees it then.
+UNUSED_BACKENDS = ("redis", "psycopg")
+
+_hidden = [name for name in UNUSED_BACKENDS if name not in sys.modules]
+for _name in _hidden:
+    sys.modules[_name] = None  # type: ignore[assignment]  # "import redis" fails: skipped
+try:
+    from huey import PriorityRedisHuey, SqliteHuey
+    from huey.consumer import BaseProcess, Consumer, Worker
+    from huey.storage import SqliteStorage
+finally:
+    for _name in _hidden:
+        if sys.modules.get(_name, False) is None:
+            del sys.modules[_name]
 
 if TYPE_CHECKING:
     from .queue import Doorbell
 
-__all__ = ["TrayHuey", "TrayRedisHuey", "TrayConsumer"]
+__all__ = ["TrayHuey", "TrayRedisHuey", "TrayConsumer", "redis_storage_ready"]
+
+
+def redis_storage_ready() -> None:
+    """Give Huey's Redis storage its client when this process imported Huey while redis was
+    hidden (a SQLite queue opened first, then one on Redis: tests, a reloaded config).
+    The queue imports redis before this module whenever it is configured, so that is rare."""
+    import huey.storage as storage
+    if storage.Redis is None:
+        from redis import ConnectionPool, Redis
+        from redis.exceptions import ConnectionError, TimeoutError
+        storage.ConnectionPool, storage.Redis = ConnectionPool, Redis
+        storage.ConnectionError, storage.TimeoutError = ConnectionError, TimeoutError
 
 
 class _Storage(SqliteStorage):

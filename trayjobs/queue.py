@@ -147,7 +147,8 @@ class Queue:
             raise UserError("[cluster] redis is set, but the Redis client is not installed: "
                             "pip install 'trayjobs[cluster]' (or pip install redis)") from None
 
-        from ._huey import TrayRedisHuey
+        from ._huey import TrayRedisHuey, redis_storage_ready
+        redis_storage_ready()
 
         def on_connect(conn) -> None:
             # Each new connection reads the server's run_id: a new one means the server

@@ -252,6 +252,14 @@ class RunStore(OutboxMixin):
                 ids)
         return cur.rowcount
 
+    def needing_attention(self, run_ids: Iterable[int]) -> int:
+        """How many of these runs need attention (failed or warned, not seen yet)."""
+        ids = [int(i) for i in run_ids]
+        if not ids:
+            return 0
+        return self._query(f"SELECT count(*) AS n FROM runs WHERE {_ATTENTION_SQL}"
+                           f" AND id IN ({', '.join('?' * len(ids))})", ids)[0]["n"]
+
     def attention_counts(self) -> dict[str, int]:
         """Runs that need attention: ``{"failed": n, "warning": m}``."""
         rows = self._query(f"SELECT state, count(*) AS n FROM runs WHERE {_ATTENTION_SQL}"

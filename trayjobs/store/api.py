@@ -167,6 +167,9 @@ class RunStoreAPI(Protocol):
         success, no longer dispatched) and the log lines are appended; the new row.
         ``ValueError`` and nothing written if ``result`` is not JSON data."""
 
+    def needing_attention(self, run_ids: Iterable[int]) -> int:
+        """How many of these runs need attention (failed or warned, not seen yet)."""
+
     def mark_seen(self, run_ids: Iterable[int]) -> int:
         """These runs no longer need attention; how many changed."""
 

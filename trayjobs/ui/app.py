@@ -9,6 +9,7 @@ undo, pause, edit the jobs file) is in :mod:`.commands`.
 
 from __future__ import annotations
 
+import gc
 import logging
 import logging.handlers
 import signal
@@ -75,10 +76,9 @@ class TrayApp(QObject, Commands):
         self.unseen_warnings = 0         # runs that succeeded with warnings, not seen yet
         self.jobs_loads = 0              # how often the jobs list was loaded (tests wait on it)
         self._quitting = False
+        self._settled = False            # start-up objects frozen for the collector
         apply_theme(str(self.qsettings.value("window/theme", "system")))
         self.window = MainWindow(self)
-        self.window.settings_page.set_theme(str(self.qsettings.value("window/theme", "system")))
-        self.window.settings_page.themeChosen.connect(self.set_theme)
         self.tray = Tray(self)
         self.notifier = Notifier(self.tray.icon, self.status, self)
         self.notifier.clicked.connect(self.open_target)
@@ -143,10 +143,27 @@ class TrayApp(QObject, Commands):
         self.refresh_jobs()
         self.ready.emit()
 
+    def settle(self) -> None:
+        """Set the objects start-up made aside from the garbage collector (once, when started).
+
+        Modules, classes, widgets and the first pages of runs live as long as the app. A
+        full collection walked all of them (tens of ms, holding the interpreter lock, so
+        the window froze that long while a job was logging); frozen, they are no longer
+        walked, and a full collection looks only at what was made since.
+        """
+        if self._quitting or self._settled:
+            return
+        gc.collect()
+        gc.freeze()
+        self._settled = True
+
     def quit(self) -> None:
         if self._quitting:
             return
         self._quitting = True
+        if self._settled:  # what the app leaves behind may be collected again
+            gc.unfreeze()
+            self._settled = False
         self.status("Stopping: running jobs get a few seconds to finish…")
         self.window.save_geometry()
         def stop() -> None:
@@ -249,12 +266,14 @@ class TrayApp(QObject, Commands):
         self.service.call(lambda: load_jobs(eng), self._jobs_loaded)
 
     def refresh_channels(self) -> None:
-        """The alert channels and their latest delivery, read off the GUI thread."""
-        if self.engine is None:
+        """The alert channels and their latest delivery, read off the GUI thread (once the
+        Settings page that shows them is built: it asks when it is)."""
+        page = self.window.built("settings_page")
+        if self.engine is None or page is None:
             return
         cfg, store = self.engine.config, self.engine.store
         self.service.call(store.channel_health,
-                          lambda health: self.window.settings_page.alerts.show_channels(cfg, health))
+                          lambda health: page.alerts.show_channels(cfg, health))
 
     def _notice(self, notice) -> None:
         self.status(notice.message)
@@ -272,8 +291,7 @@ class TrayApp(QObject, Commands):
         self.window.activity.set_jobs([r["name"] for r in data["rows"]], tags)
         self.window.jobs_page.set_tags(list(tags))
         self.window.show_config_errors(data["errors"], data["path"])
-        if not self.window.settings_page.dirty:
-            self.window.settings_page.load(data["settings"].model_dump(), data["autostart"])
+        self.window.show_settings(data["settings"].model_dump(), data["autostart"])
         self.refresh_channels()
         self.paused = data["paused"]
         self.window.set_paused(self.paused)
@@ -286,6 +304,8 @@ class TrayApp(QObject, Commands):
         self._update_tray()
         self.jobs_loads += 1
         self.jobsLoaded.emit()
+        if self.jobs_loads == 1:  # started: the window, the engine, the first page of runs
+            QTimer.singleShot(0, self, self.settle)
 
     def _job_notify(self, name: str) -> str | None:
         eng = self.engine

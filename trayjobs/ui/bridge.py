@@ -3,7 +3,9 @@
 Engine events arrive on worker, scheduler and control threads. The bridge only
 records them under a lock and posts one queued signal; on the GUI thread it
 delivers them, at most ~30 times a second, with progress coalesced to the
-latest update per run. Job threads never touch a widget.
+latest update per run and log lines handed on together (one signal for a run of
+lines, not one per line: a job may log thousands a second). Job threads never
+touch a widget.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ FRAME = 0.033  # seconds between deliveries at most
 class EngineBridge(QObject):
     runChanged = Signal(object, bool)  # run row, final
     progress = Signal(object)          # {run_id: RunProgress}
-    logLine = Signal(object)           # RunLog
+    logLines = Signal(object)          # [RunLog, …] in the order they were logged
     jobsChanged = Signal(str)
     notice = Signal(object)            # Notice
     watchChanged = Signal(object)      # WatchChanged
@@ -80,12 +82,17 @@ class EngineBridge(QObject):
             progress, self._progress = self._progress, {}
             self._posted_flag = False
         self._last = time.monotonic()
+        lines: list[RunLog] = []
         for ev in events:
+            if isinstance(ev, RunLog):
+                lines.append(ev)
+                continue
+            if lines:  # the lines logged before this event, before it
+                self.logLines.emit(lines)
+                lines = []
             if isinstance(ev, RunChanged):
                 progress.pop(ev.run["id"], None) if ev.run["state"] != "running" else None
                 self.runChanged.emit(ev.run, ev.final)
-            elif isinstance(ev, RunLog):
-                self.logLine.emit(ev)
             elif isinstance(ev, JobsChanged):
                 self.jobsChanged.emit(ev.reason)
             elif isinstance(ev, Notice):
@@ -94,5 +101,7 @@ class EngineBridge(QObject):
                 self.alertChanged.emit(ev)
             elif WatchChanged is not None and isinstance(ev, WatchChanged):
                 self.watchChanged.emit(ev)
+        if lines:
+            self.logLines.emit(lines)
         if progress:
             self.progress.emit(progress)

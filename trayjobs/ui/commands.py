@@ -141,12 +141,19 @@ class Commands:
             return
         ids = list(run_ids)
 
-        def done(changed: int) -> None:
-            if changed:
+        def mark() -> int:
+            # Only runs that needed attention change what is shown (the "Needs attention"
+            # filter, the tray's badge); a running or plainly successful run marked seen
+            # (its details opened) changes nothing there, so nothing is read again.
+            shown = eng.store.needing_attention(ids)
+            return shown if eng.store.mark_seen(ids) else 0
+
+        def done(shown: int) -> None:
+            if shown:
                 self.window.runs_model.reload()
                 self.refresh_jobs()
 
-        self.service.call(lambda: eng.store.mark_seen(ids), done)
+        self.service.call(mark, done)
 
     def show_attention(self) -> None:
         self.show_window()

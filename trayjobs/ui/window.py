@@ -1,20 +1,24 @@
-"""The main window: Jobs, Activity, Data and Settings pages under a config-problems banner."""
+"""The main window: Jobs, Activity, Data, Metrics and Settings pages under a config-problems banner.
+
+The Data, Metrics and Settings pages are built (and their modules imported) the first
+time they are shown or asked for: until then their tab holds an empty placeholder.
+Most people open the window on Jobs or Activity, and an app that sits in the tray
+all day should not carry pages nobody looked at.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable
 
-from PySide6.QtCore import QEvent, QPoint, Qt
+from PySide6.QtCore import QEvent, QPoint, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QTabWidget, QVBoxLayout, QWidget
 
 from .activity_page import ActivityPage
-from .data_page import DataPage
 from .jobs_model import JobsModel
 from .jobs_page import JobsPage
 from .runs_model import RunsModel
-from .metrics_page import MetricsPage
-from .settings_page import SettingsPage
 from .theme import banner_style
 from .welcome import welcome_for
 
@@ -49,20 +53,22 @@ class MainWindow(QMainWindow):
         self.runs_model = RunsModel(self, service=app.service)
         self.jobs_page = JobsPage(app, self.jobs_model)
         self.activity = ActivityPage(app, self.runs_model)
-        self.metrics = MetricsPage(app)
-        self.settings_page = SettingsPage(app)
-        self.data_page = DataPage(app)
         self.jobs_page.showRuns.connect(self.show_runs_of)
         self.activity.openRun.connect(app.open_run)
         self.jobs_model.enabledToggled.connect(app.set_job_enabled)
+        self._settings_values: tuple[dict[str, Any], bool] | None = None  # the last loaded
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("pages")
         self.tabs.addTab(self.jobs_page, "&Jobs")
         self.tabs.addTab(self.activity, "&Activity")
-        self.tabs.addTab(self.data_page, "&Data")
-        self.tabs.addTab(self.metrics, "&Metrics")
-        self.tabs.addTab(self.settings_page, "&Settings")
+        #: attribute -> (builder, placeholder, tab label) of the pages not built yet
+        self._lazy: dict[str, tuple[Callable[[], QWidget], QWidget, str]] = {}
+        self._built: dict[str, QWidget] = {}
+        self._lazy_page("data_page", "&Data", self._build_data_page)
+        self._lazy_page("metrics", "&Metrics", self._build_metrics)
+        self._lazy_page("settings_page", "&Settings", self._build_settings_page)
+        self.tabs.currentChanged.connect(self._build_shown)
         self.tabs.setAccessibleName("Pages")
         self.welcome = welcome_for(app.home, run_job=app.run_job)
         if self.welcome is not None:  # the first-run example set-up, until dismissed
@@ -93,7 +99,76 @@ class MainWindow(QMainWindow):
             w, h = min(w, int(avail.width() * 0.9)), min(h, int(avail.height() * 0.85))
         self.resize(w, h)
 
+    # -- pages built on first use ------------------------------------------------------
+
+    data_page = property(lambda self: self.page("data_page"))
+    metrics = property(lambda self: self.page("metrics"))
+    settings_page = property(lambda self: self.page("settings_page"))
+
+    def _lazy_page(self, attr: str, label: str, build: Callable[[], QWidget]) -> None:
+        placeholder = QWidget()
+        placeholder.setObjectName(f"{attr}Placeholder")
+        self._lazy[attr] = (build, placeholder, label)
+        self.tabs.addTab(placeholder, label)
+
+    def built(self, attr: str) -> QWidget | None:
+        """The page if it has been built (without building it)."""
+        return self._built.get(attr)
+
+    def page(self, attr: str) -> QWidget:
+        """The page, built now and put in its tab's place if this is its first use."""
+        if attr in self._built:
+            return self._built[attr]
+        build, placeholder, label = self._lazy.pop(attr)
+        page = build()
+        self._built[attr] = page
+        i = self.tabs.indexOf(placeholder)
+        current = self.tabs.currentIndex() == i
+        self.tabs.blockSignals(True)  # the swap is not a change of page
+        try:
+            self.tabs.insertTab(i, page, label)
+            self.tabs.removeTab(i + 1)
+            if current:
+                self.tabs.setCurrentIndex(i)
+        finally:
+            self.tabs.blockSignals(False)
+        placeholder.deleteLater()
+        return page
+
+    def _build_shown(self, index: int) -> None:
+        shown = self.tabs.widget(index)
+        for attr, (_build, placeholder, _label) in list(self._lazy.items()):
+            if placeholder is shown:
+                self.page(attr)
+
+    def _build_data_page(self) -> QWidget:
+        from .data_page import DataPage
+        return DataPage(self.app)
+
+    def _build_metrics(self) -> QWidget:
+        from .metrics_page import MetricsPage
+        return MetricsPage(self.app)
+
+    def _build_settings_page(self) -> QWidget:
+        from .settings_page import SettingsPage
+        page = SettingsPage(self.app)
+        page.set_theme(str(self.app.qsettings.value("window/theme", "system")))
+        page.themeChosen.connect(self.app.set_theme)
+        if self._settings_values is not None:
+            page.load(*self._settings_values)
+        refresh = getattr(self.app, "refresh_channels", None)
+        if refresh is not None:  # once the page is in its tab, the channels are read
+            QTimer.singleShot(0, refresh)
+        return page
+
     # -- state from the app -----------------------------------------------------------
+
+    def show_settings(self, values: dict[str, Any], autostart: bool) -> None:
+        """The settings as saved; the Settings page shows them unless it is being edited."""
+        self._settings_values = (values, autostart)
+        page = self.built("settings_page")
+        if page is not None and not page.dirty:
+            page.load(values, autostart)
 
     def show_config_errors(self, errors: list[str], path: str) -> None:
         if errors:
