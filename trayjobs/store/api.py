@@ -343,8 +343,8 @@ class RunStoreAPI(Protocol):
         """The worker stopped cleanly (its runs were ended first)."""
 
     def mark_worker_lost(self, worker_id: int, *, now: float | None = None) -> bool:
-        """Compare-and-set: a ``running`` worker whose lease is up becomes ``lost``;
-        whether this call did it."""
+        """Compare-and-set: a ``running`` worker becomes ``lost`` (another found it gone
+        and took its runs back; its next :meth:`beat` says so); whether this call did."""
 
     def get_worker(self, worker_id: int, *, now: float | None = None) -> Row | None:
         """One worker as read at ``now``."""
@@ -357,9 +357,6 @@ class RunStoreAPI(Protocol):
         """The ``running`` runs, oldest first, each with ``worker``: its worker as read
         at ``now`` (``host``, ``pid``, ``state``, ``mode``, ``heartbeat_at``, ``lease``,
         ``expired``), or None for a run claimed without one or whose worker is gone."""
-
-    def host_of_runs(self, run_ids: Iterable[int]) -> dict[int, str]:
-        """The host of the worker that claimed each run (runs never claimed are left out)."""
 
     # -- retention ----------------------------------------------------------------------------------
 

@@ -11,7 +11,6 @@ machine looks. Times are those of the writer's clock, as everywhere in the store
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from typing import Any
 
 __all__ = ["WorkersMixin", "WORKER_STATES", "LOST"]
@@ -60,8 +59,7 @@ class WorkersMixin:
     def mark_worker_lost(self, worker_id: int, *, now: float | None = None) -> bool:
         now = time.time() if now is None else now
         return self._execute("UPDATE workers SET state = 'lost', stopped_at = ? WHERE id = ?"
-                             " AND state = 'running' AND heartbeat_at + lease < ?",
-                             (now, worker_id, now)).rowcount == 1
+                             " AND state = 'running'", (now, worker_id)).rowcount == 1
 
     def get_worker(self, worker_id: int, *, now: float | None = None) -> dict[str, Any] | None:
         now = time.time() if now is None else now
@@ -96,12 +94,3 @@ class WorkersMixin:
                 r["worker"] = None
             out.append(r)
         return out
-
-    def host_of_runs(self, run_ids: Iterable[int]) -> dict[int, str]:
-        ids = [int(i) for i in run_ids]
-        if not ids:
-            return {}
-        rows = self._query(
-            "SELECT r.id, w.host FROM runs r JOIN workers w ON w.id = r.worker_id"
-            f" WHERE r.id IN ({', '.join('?' * len(ids))})", ids)
-        return {r["id"]: r["host"] for r in rows}
