@@ -3,6 +3,7 @@ lost in a crash is sent again, once."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from textwrap import dedent
@@ -39,6 +40,11 @@ def test_kill_9_mid_run_then_restart_recovers(home):
     # The queued run is still queued; the running one still says running.
     assert run_state(home, slow)["state"] == "running"
     assert run_state(home, queued)["state"] == "queued"
+    # Its worker is known lost at once (a process of this machine that is gone), without
+    # waiting for its lease.
+    (gone,) = [w for w in map(json.loads, trayjobs(home, "workers", "--json", check=True)
+                              .stdout.splitlines()) if w["pid"] == worker.pid]
+    assert gone["state"] == "lost" and gone["id"] == run_state(home, slow)["worker_id"]
 
     worker = start_worker(home)
     try:
@@ -50,6 +56,7 @@ def test_kill_9_mid_run_then_restart_recovers(home):
         assert len(resumed) == 1 and resumed[0]["retry_of"] == slow
         assert wait_run(home, resumed[0]["id"])["state"] == "succeeded"
         assert wait_run(home, queued)["state"] == "succeeded"
+        assert store.get_worker(gone["id"])["state"] == "lost"  # recorded so, by the start
         store.close()
     finally:
         worker.send_signal(signal.SIGTERM)

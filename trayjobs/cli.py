@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(name, help=text).add_argument("run", type=int)
     s = sub.add_parser("jobs", help="list jobs with their triggers, next runs and health")
     s.add_argument("--tag", help="only the jobs with this tag")
+    s = sub.add_parser("workers", help="the processes that run jobs (the app, `trayjobs "
+                                       "worker`, a foreground run) with their host, state, "
+                                       "runs now and last heartbeat")
+    s.add_argument("--all", action="store_true",
+                   help="also those that stopped more than a day ago")
+    s.add_argument("--json", action="store_true", help="one JSON object per line")
     s = sub.add_parser("stats", help="each job's health: success rate, p50/p95 duration, "
                                      "last success, runs waiting, how its last runs ended")
     s.add_argument("--job", help="only this job")
@@ -535,6 +541,29 @@ def cmd_jobs(home: Home, args) -> int:
     return EXIT_OK
 
 
+def cmd_workers(home: Home, args) -> int:
+    """Each worker and its lease: running, stopped, or lost (no heartbeat within its lease,
+    or a process of this machine that is gone; its runs are recovered)."""
+    from .engine.lease import worker_state
+    ctl = _control(home)
+    found = ctl.store.workers(since=None if args.all else time.time() - 86400)
+    for w in found:
+        w["state"] = worker_state(w)
+    if args.json:
+        for w in found:
+            print(json.dumps(w))
+        return EXIT_OK
+    if not found:
+        print("no workers yet: the app or `trayjobs worker` registers as it starts")
+        return EXIT_OK
+    rows = [[w["id"], w["host"], w["pid"], w["mode"] or "", w["state"],
+             w["runs"] if w["state"] == "running" else "", relative(w["heartbeat_at"]),
+             w["version"] or "", when(w["started_at"])] for w in found]
+    print(table(rows, ["WORKER", "HOST", "PID", "AS", "STATE", "RUNS", "LAST HEARTBEAT",
+                       "VERSION", "STARTED"]))
+    return EXIT_OK
+
+
 def cmd_stats(home: Home, args) -> int:
     """Health per job over a window, and the totals: the figures the Jobs page shows."""
     from .durations import parse_duration
@@ -752,6 +781,7 @@ def _alerts(home: Home, args) -> int:
 COMMANDS = {
     "worker": cmd_worker, "run": cmd_run, "runs": cmd_runs, "show": cmd_show,
     "retry": cmd_retry, "cancel": cmd_cancel, "undo": cmd_undo, "jobs": cmd_jobs, "stats": cmd_stats,
+    "workers": cmd_workers,
     "check": cmd_check, "kinds": cmd_kinds, "pause": _pause(True), "resume": _pause(False),
     "secret": cmd_secret, "alerts": _alerts, "install-desktop": cmd_install_desktop, "uninstall-desktop": cmd_uninstall_desktop,
 }

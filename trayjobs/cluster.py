@@ -1,9 +1,10 @@
 """``[cluster]``: the shared servers several machines' trayjobs use.
 
-Today one key, ``redis``: the queue of run ids lives in that Redis database instead of
-the SQLite file in the data folder (see :mod:`trayjobs.queue`). The run store stays
-SQLite; runs, schedules and control stay with the home's one process that runs jobs.
-Read when that process starts: a change takes effect at its next start.
+``redis``: the queue of run ids lives in that Redis database instead of the SQLite file
+in the data folder (see :mod:`trayjobs.queue`). ``lease``: how long after a worker's
+last heartbeat its running runs stay its own (see :mod:`trayjobs.engine.lease`). The run
+store stays SQLite; schedules and control stay with the home's one process that runs
+jobs. Read when that process starts: a change takes effect at its next start.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .secrets import SecretRef
 
-__all__ = ["ClusterSpec", "parse_cluster", "redis_url"]
+__all__ = ["ClusterSpec", "parse_cluster", "redis_url", "DEFAULT_LEASE"]
+
+#: Seconds after a worker's last heartbeat that its running runs stay its own.
+DEFAULT_LEASE = 30.0
 
 _SCHEMES = ("redis", "rediss", "unix")
 
@@ -29,6 +33,17 @@ class ClusterSpec(BaseModel):
         "a password as `redis://:PASSWORD@host`, better kept as a secret: "
         "`{ secret = \"redis-url\" }`). Not set: the queue is a file in the data folder. "
         "Read when the process running jobs starts."))
+    lease: float = Field(DEFAULT_LEASE, ge=1, le=3600, description=(
+        "How long a worker's running runs stay its own after its last heartbeat (it beats "
+        "every sixth of this), e.g. `\"30s\"`: once that is up, whichever worker notices "
+        "first recovers them. Longer rides out a store that is slow to answer; shorter "
+        "recovers sooner. Read when the process running jobs starts."))
+
+    @field_validator("lease", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> Any:
+        from .durations import parse_duration
+        return parse_duration(v)
 
     @field_validator("redis")
     @classmethod

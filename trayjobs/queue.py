@@ -17,8 +17,9 @@ Where the messages live:
   Redis keeps no message a restart without persistence drops, so the queue notices a
   restarted server (its ``run_id`` changes) or an enqueue that failed, and asks the engine
   to send again what the store says was handed over but is not in the queue
-  (``on_lost``). It does not make several machines one: the run store, the scheduler,
-  crash recovery and the control channel are still one home's, on one machine.
+  (``on_lost``). It does not make several machines one: the run store, the scheduler
+  and the control channel are still one home's, on one machine. (Crash recovery goes by
+  workers' leases, not pids, so it is ready for several: :mod:`trayjobs.engine.lease`.)
 
 Two things Huey does not do for an embedded consumer are added here:
 

@@ -1,11 +1,13 @@
 """The engine: the process that runs jobs (the app, or ``trayjobs worker``).
 
 It owns the Huey consumer, the pool of job processes, the scheduler thread and
-crash recovery. Runs flow: ``submit`` writes a queued run to the store; the
-dispatcher hands run ids to the queue within each job's concurrency and in
-priority order; a consumer worker claims the run (a compare-and-set in the
-store, so a doubled message is harmless) and executes it in a job process;
-the outcome becomes success, a retry with backoff, or a final failure.
+crash recovery. It is a worker in the run store, with a lease kept by a heartbeat
+(see :mod:`.lease`): the runs it claims are its own while the lease lasts. Runs
+flow: ``submit`` writes a queued run to the store; the dispatcher hands run ids to
+the queue within each job's concurrency and in priority order; a consumer worker
+claims the run (a compare-and-set in the store, so a doubled message is harmless)
+and executes it in a job process; the outcome becomes success, a retry with
+backoff, or a final failure.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from ..watch import WatchManager, jobs_accepting
 from .control import EXPLICIT_TRIGGERS, SCHEDULE_PROBLEM, Control, last_good_path
 from .events import JobsChanged, Notice, RunChanged
 from .executor import Executor, Outcome, RunHandle
+from .lease import Lease, pid_alive as _alive, this_host, worker_state
 from .scheduler import LATE_TOLERANCE, plan
 from .tracker import AttemptTracker
 
@@ -99,6 +102,13 @@ class Engine(Control):
         self._told_unknown: set[tuple[str, str]] = set()
         self._queue_problem: str | None = None  # why the queue's server is unreachable, as told
         self.queue.on_lost = self._send_lost
+        # This process as a worker: registered as it starts (a foreground run: as it runs),
+        # its heartbeat on a thread of its own. After each beat it looks for running runs
+        # whose worker is gone; a foreground ``trayjobs run`` leaves that to the others.
+        self.lease = Lease(self.store, mode=mode, lease=self.config.cluster.lease,
+                           on_beat=None if mode == "cli" else self._recover_lost)
+        self.lease.on_lost = self._taken_for_lost
+        self._recover_lock = threading.Lock()
 
     @property
     def tz(self) -> tzinfo:
@@ -114,6 +124,8 @@ class Engine(Control):
         """Take the home's lock, recover from a crash, start consuming and scheduling."""
         self.lock.acquire(self.mode)
         try:
+            self.lease.start()
+            self._tell_other_versions()
             self.recover()
             # Problems told by an earlier start; this one's scheduler finds its own.
             self.store.delete_values(SCHEDULE_PROBLEM)
@@ -140,6 +152,7 @@ class Engine(Control):
             self.alerts.stop()
             self.watches.stop()
             self._stop_conditions()
+            self.lease.stop()
             self.lock.release()
             raise
 
@@ -166,6 +179,7 @@ class Engine(Control):
         self.executor.close()
         self.alerts.stop()
         self._started = False
+        self.lease.stop()  # its runs have ended (interrupted at the latest): none is left
         self.lock.release()
 
     # -- the Control hooks, acting directly in this process -----------------------------
@@ -446,7 +460,7 @@ class Engine(Control):
     # -- execution (on a consumer worker thread) --------------------------------------
 
     def _execute(self, run_id: int) -> None:
-        run = self.store.claim(run_id, pid=os.getpid())
+        run = self.store.claim(run_id, pid=os.getpid(), worker_id=self.lease.id)
         if run is None:  # cancelled meanwhile, or a second message for the same run
             self.dispatch_pending()
             return
@@ -545,9 +559,13 @@ class Engine(Control):
         usual bookkeeping raised."""
         try:
             row = self.store.end_attempt(run["id"], state="failed", error=outcome.message,
-                                         logs=[(time.time(), "error", outcome.message or "")])
+                                         logs=[(time.time(), "error", outcome.message or "")],
+                                         expect=_claim(run))
         except Exception:  # the store itself is unusable: crash recovery ends it later
             log.exception("run %s: could not record its failure either", run["id"])
+            return
+        if row is None:
+            self._taken_back(run)
             return
         self.bus.emit(RunChanged(row, final=True))
 
@@ -581,7 +599,11 @@ class Engine(Control):
             logs.append((time.time(), "error", outcome.message))
         row = self.store.end_attempt(rid, state=state, error=outcome.message,
                                      traceback=outcome.traceback, result=outcome.result,
-                                     next_attempt_at=next_at, died=outcome.died, logs=logs)
+                                     next_attempt_at=next_at, died=outcome.died, logs=logs,
+                                     expect=_claim(run))
+        if row is None:
+            self._taken_back(run)
+            return
         final = state != "retrying"
         if final and job is not None:
             # Before the run is told ended: whoever sees it end finds its hooks' runs.
@@ -626,18 +648,25 @@ class Engine(Control):
                    ) -> dict[str, Any]:
         """Execute a queued run from this process, retries included; returns the final row.
         Kinds that allow it run on a thread of this process; others in a job process."""
-        while True:
-            run = self.store.claim(run_id, pid=os.getpid())
-            if run is None:
-                row = self.store.get_run(run_id)
-                if row["state"] != "retrying":
-                    return row
-                if on_wait:
-                    on_wait(row)
-                time.sleep(max(0.0, (row["next_attempt_at"] or 0) - self.clock()))
-                self.store.requeue_retry(run_id)
-                continue
-            self.execute_claimed(run, in_process=True)
+        own_lease = self.lease.id is None  # a foreground run: a worker while it runs
+        if own_lease:
+            self.lease.start()
+        try:
+            while True:
+                run = self.store.claim(run_id, pid=os.getpid(), worker_id=self.lease.id)
+                if run is None:
+                    row = self.store.get_run(run_id)
+                    if row["state"] != "retrying":
+                        return row
+                    if on_wait:
+                        on_wait(row)
+                    time.sleep(max(0.0, (row["next_attempt_at"] or 0) - self.clock()))
+                    self.store.requeue_retry(run_id)
+                    continue
+                self.execute_claimed(run, in_process=True)
+        finally:
+            if own_lease:
+                self.lease.stop()
 
     def cancel_local(self, run_id: int) -> None:
         self._cancel_running(run_id)
@@ -645,50 +674,136 @@ class Engine(Control):
     # -- crash recovery ----------------------------------------------------------------
 
     def recover(self) -> list[int]:
-        """After a crash or kill: runs left running become interrupted and, for kinds that
-        are safe to run again, resume as new runs; queued runs whose queue message was
-        lost are dispatched again. Returns the ids of the resumed runs."""
+        """At start, after a crash or kill: runs whose worker is gone become interrupted
+        and, for kinds that are safe to run again, resume as new runs; queued runs whose
+        queue message was lost are dispatched again. Returns the ids of the resumed runs."""
+        with self._recover_lock:
+            ended = self._end_lost(at_start=True)
+            resumed = [self._resume(run) for run in self.store.unresumed_interrupted()]
+            resumed = [rid for rid in resumed if rid is not None]
+        self._send_lost()
+        self._tell_recovered(ended, resumed)
+        return resumed
+
+    def _recover_lost(self) -> list[int]:
+        """While running (after each heartbeat): the runs of other workers whose lease
+        is up, or that ran in a process of this machine that is gone, are recovered as at
+        a start. Whoever notices first does it; the others' compare-and-sets find them
+        taken. Returns the ids of the resumed runs."""
+        if not self._started or self._stopping:
+            return []
+        with self._recover_lock:
+            ended = self._end_lost(at_start=False)
+            resumed = [self._resume(row) for row in ended if row["state"] == "interrupted"]
+            resumed = [rid for rid in resumed if rid is not None]
+        self._tell_recovered(ended, resumed)
+        if resumed:
+            self.dispatch_pending()
+        return resumed
+
+    def _lost(self, run: dict[str, Any], *, at_start: bool) -> bool:
+        """Whether ``run``, running, has no live worker: its worker's lease is up or it
+        stopped; or its worker is a process of this machine that is gone (found at once,
+        without waiting for the lease). A live worker on another machine keeps its runs,
+        whatever pids run here."""
         me = os.getpid()
-        ended: list[dict[str, Any]] = []  # told as ended once resumed runs exist
-        for run in self.store.list_runs(state="running", limit=1_000_000):
+        worker = run["worker"]
+        if run.get("worker_id") is None:
+            # Claimed before workers were recorded (or by a bare claim): the old rule, at
+            # start only, when holding the home's lock tells a live pid is a CLI run.
             pid = run.get("pid")
-            if pid and pid != me and _alive(pid) and self.lock.held:
-                # Another process that does not hold the lock runs it (a CLI inline run).
+            return at_start and not (pid and pid != me and _alive(pid) and self.lock.held)
+        if run["worker_id"] == self.lease.id:
+            return False
+        return worker_state(worker) != "running"
+
+    def _end_lost(self, *, at_start: bool) -> list[dict[str, Any]]:
+        """End the attempts of the running runs whose worker is gone, each by a
+        compare-and-set (a run someone else ended first is left to them); their rows."""
+        ended: list[dict[str, Any]] = []  # told as ended once resumed runs exist
+        lost_workers = set()
+        for run in self.store.running_runs():
+            if not self._lost(run, at_start=at_start):
                 continue
+            worker = run["worker"]
             # The process that ran the job died with it. Again and again, perhaps because
             # of this very run (a job that takes the app down): then it is not resumed.
-            error = "trayjobs stopped while this run was going (closed, killed or crashed)"
+            if worker is not None and worker["host"] != this_host():
+                error = (f"its worker on {worker['host']} (pid {worker['pid']}) stopped "
+                         f"answering while this run was going (no heartbeat for "
+                         f"{format_duration(worker['lease'])})")
+            else:
+                error = "trayjobs stopped while this run was going (closed, killed or crashed)"
             deaths = self.store.deaths_in_a_row(run["id"]) + 1
+            expect = _claim(run)
             if deaths >= MAX_DEATHS:
                 row = self.store.end_attempt(run["id"], state="failed", died=True,
-                                             error=f"{error}. {_died_text(deaths)}")
+                                             error=f"{error}. {_died_text(deaths)}",
+                                             expect=expect)
                 job = self.config.jobs.get(run["job"])
-                if job is not None:
+                if row is not None and job is not None:
                     self._start_hooks(row, job)
             else:
                 row = self.store.end_attempt(run["id"], state="interrupted", died=True,
-                                             error=error)
+                                             error=error, expect=expect)
+            if row is None:
+                continue  # another worker recovered it first
+            if worker is not None:
+                lost_workers.add(worker["id"])
             ended.append(row)
-        resumed = []
-        for run in self.store.unresumed_interrupted():
-            job = self.config.jobs.get(run["job"])
-            if not resumes_after_crash(job):
-                continue
-            inputs = run.get("inputs") or {}
-            new = self.store.create_run(job.name, kind=job.kind, trigger="recovered",
-                                        max_attempts=job.retry.attempts, priority=job.priority,
-                                        inputs=inputs or None, retry_of=run["id"],
-                                        parent_run=run.get("parent_run"),
-                                        note=f"resumes run {run['id']}, which was interrupted")
-            resumed.append(new)
-        self._send_lost()
+        for worker_id in lost_workers:
+            if self.store.mark_worker_lost(worker_id):
+                log.warning("worker %d is gone; its runs were recovered", worker_id)
+        return ended
+
+    def _resume(self, run: dict[str, Any]) -> int | None:
+        """The run that resumes interrupted ``run``, if its kind is safe to run again and
+        nobody resumed it first; its id."""
+        job = self.config.jobs.get(run["job"])
+        if not resumes_after_crash(job):
+            return None
+        row = self.store.resume_run(run["id"], job=job.name, kind=job.kind,
+                                    max_attempts=job.retry.attempts, priority=job.priority,
+                                    inputs=run.get("inputs") or None,
+                                    parent_run=run.get("parent_run"),
+                                    note=f"resumes run {run['id']}, which was interrupted")
+        return None if row is None else row["id"]
+
+    def _tell_recovered(self, ended: list[dict[str, Any]], resumed: list[int]) -> None:
         # Told as any run's end is: a failed one (or an interrupted one that is not run
-        # again) makes its alert, exactly once, as this happens once per run.
+        # again) makes its alert, exactly once, as only one worker ends each run.
         for row in ended:
             self.bus.emit(RunChanged(row, final=True))
         if resumed:
             self.bus.emit(Notice("info", f"resumed {len(resumed)} interrupted run(s)"))
-        return resumed
+
+    def _tell_other_versions(self) -> None:
+        """Name the live workers that run another version of trayjobs: they share the
+        history, and one may not read what the other writes the same way."""
+        from .. import __version__
+        others = [w for w in self.store.workers(since=time.time())
+                  if w["id"] != self.lease.id and w["version"] != __version__
+                  and worker_state(w) == "running"]
+        if others:
+            names = ", ".join(f"{w['host']} (pid {w['pid']}) runs {w['version']}"
+                              for w in others)
+            msg = (f"other workers run another version of trayjobs than this one "
+                   f"({__version__}): {names}")
+            log.warning("%s", msg)
+            self.bus.emit(Notice("error", msg))
+
+    def _taken_back(self, run: dict[str, Any]) -> None:
+        """``run`` ended here, but another worker had recovered it (our lease expired
+        meanwhile: the machine slept, or the store did not answer): its end is theirs."""
+        msg = (f"run {run['id']} ({run['job']}) was recovered by another worker while this "
+               f"one was not heard from; this attempt's end is not recorded")
+        log.warning("%s", msg)
+        self.bus.emit(Notice("error", msg))
+
+    def _taken_for_lost(self, old_id: int) -> None:
+        self.bus.emit(Notice("error", f"this trayjobs was not heard from for longer than its "
+                                      f"lease ({format_duration(self.lease.lease)}); another "
+                                      f"worker recovered its runs"))
 
     # -- scheduling ------------------------------------------------------------------
 
@@ -837,15 +952,10 @@ def _in_process_kind(name: str) -> bool:
         return False
 
 
+def _claim(run: dict[str, Any]) -> tuple[int | None, int]:
+    """What a run's attempt is while it is ours: (its worker, its attempt)."""
+    return run.get("worker_id"), run["attempt"]
+
+
 def _died_text(deaths: int) -> str:
     return f"The job process died {deaths} times in a row running this; not retried again."
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True

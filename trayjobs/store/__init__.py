@@ -32,6 +32,7 @@ from ..textfmt import escape_strings, escape_undecodable
 from . import stats
 from .migrations import MIGRATIONS
 from .outbox import OutboxMixin
+from .workers import WorkersMixin
 
 __all__ = ["RunStore", "ACTIVE_STATES", "FINAL_STATES", "SCHEDULED", "WAITING", "STATES", "TRIGGERS",
            "WARNING", "ATTENTION", "OUTCOMES", "needs_attention", "outcome", "run_warnings", "state_matches"]
@@ -112,8 +113,8 @@ def _json(value: Any) -> str:
         raise ValueError(f"not JSON data ({exc})") from None
 
 
-class RunStore(OutboxMixin):
-    """Runs, attempts, log lines, per-job and app state, and the alert outbox."""
+class RunStore(OutboxMixin, WorkersMixin):
+    """Runs, attempts, log lines, per-job and app state, the alert outbox and the workers."""
 
     def __init__(self, path: str | Path, *, readonly: bool = False, busy_timeout: float = 5.0):
         self.path = Path(path)
@@ -282,20 +283,22 @@ class RunStore(OutboxMixin):
         cols = ", ".join(f"{k} = ?" for k in fields)
         self._execute(f"UPDATE runs SET {cols} WHERE id = ?", (*fields.values(), run_id))
 
-    def claim(self, run_id: int, *, pid: int | None = None) -> dict[str, Any] | None:
+    def claim(self, run_id: int, *, pid: int | None = None,
+              worker_id: int | None = None) -> dict[str, Any] | None:
         """Move a queued run to running, starting its next attempt; None if it was not queued.
 
-        This compare-and-set is what makes a doubled queue message harmless.
+        This compare-and-set is what makes a doubled queue message harmless; the run
+        becomes ``worker_id``'s in the same statement.
         """
         now = _now()
         with self.transaction() as conn:
             cur = conn.execute(
                 "UPDATE runs SET state = 'running', attempt = attempt + 1, started_at = ?,"
-                " updated_at = ?, pid = ?, next_attempt_at = NULL, progress_done = NULL,"
-                " progress_total = NULL, progress_message = NULL, progress_unit = NULL,"
-                " error = NULL, traceback = NULL"
+                " updated_at = ?, pid = ?, worker_id = ?, next_attempt_at = NULL,"
+                " progress_done = NULL, progress_total = NULL, progress_message = NULL,"
+                " progress_unit = NULL, error = NULL, traceback = NULL"
                 " WHERE id = ? AND state = 'queued' AND cancel_requested = 0",
-                (now, now, pid, run_id))
+                (now, now, pid, worker_id, run_id))
             if cur.rowcount != 1:
                 return None
             row = dict(conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
@@ -312,10 +315,13 @@ class RunStore(OutboxMixin):
     def end_attempt(self, run_id: int, *, state: str, error: str | None = None,
                     traceback: str | None = None, result: dict[str, Any] | None = None,
                     next_attempt_at: float | None = None, died: bool = False,
-                    logs: Iterable[tuple[float, str, str]] = ()) -> dict[str, Any]:
+                    logs: Iterable[tuple[float, str, str]] = (),
+                    expect: tuple[int | None, int] | None = None) -> dict[str, Any] | None:
         """Record how the current attempt ended, with its last log lines, in one commit;
         move the run to ``state`` and return its row. ``died``: the job's process died in
-        it. ``ValueError`` (nothing written) if ``result`` is not JSON data."""
+        it. ``ValueError`` (nothing written) if ``result`` is not JSON data. ``expect``
+        (worker id, attempt): a compare-and-set, only if the run is still ``running``
+        that attempt for that worker; None (nothing written) otherwise."""
         now = _now()
         final = state in FINAL_STATES
         error, traceback = _text(error), _text(traceback)
@@ -323,14 +329,20 @@ class RunStore(OutboxMixin):
         if warnings:
             result = dict(result, warnings=warnings)  # always a list once stored
         result_json = _json(result) if result is not None else None
+        cas, cas_params = "", ()
+        if expect is not None:
+            cas, cas_params = (" AND state = 'running' AND worker_id IS ? AND attempt = ?",
+                               tuple(expect))
         with self.transaction() as conn:
             row = conn.execute(
                 "UPDATE runs SET state = ?, error = ?, traceback = ?,"
                 " result = coalesce(?, result), next_attempt_at = ?, updated_at = ?,"
-                " finished_at = ?, dispatched = 0, warnings = ? WHERE id = ? RETURNING *",
+                f" finished_at = ?, dispatched = 0, warnings = ? WHERE id = ?{cas} RETURNING *",
                 (state, error, traceback, result_json,
                  next_attempt_at, now, now if final else None, len(warnings),
-                 run_id)).fetchone()
+                 run_id, *cas_params)).fetchone()
+            if row is None and expect is not None:
+                return None
             conn.execute("UPDATE attempts SET finished_at = ?, state = ?, error = ?, died = ?"
                          " WHERE run_id = ? AND attempt = ?",
                          (now, state, error, int(died), run_id, row["attempt"]))
@@ -448,6 +460,20 @@ class RunStore(OutboxMixin):
         return [_decode(r) for r in self._query(
             "SELECT * FROM runs r WHERE state = 'interrupted' AND NOT EXISTS"
             " (SELECT 1 FROM runs s WHERE s.retry_of = r.id AND s.trigger = 'recovered')")]
+
+    def resume_run(self, run_id: int, *, job: str, kind: str, max_attempts: int = 1,
+                   priority: int = 0, inputs: dict[str, Any] | None = None,
+                   parent_run: int | None = None, note: str | None = None
+                   ) -> dict[str, Any] | None:
+        """Compare-and-set: a queued run (trigger ``recovered``) that resumes the
+        interrupted run ``run_id``, unless one does already; its row or None."""
+        with self.transaction() as conn:
+            if conn.execute("SELECT 1 FROM runs WHERE retry_of = ? AND trigger = 'recovered'",
+                            (run_id,)).fetchone():
+                return None
+            return self.insert_run(job, kind=kind, trigger="recovered",
+                                   max_attempts=max_attempts, priority=priority, inputs=inputs,
+                                   retry_of=run_id, parent_run=parent_run, note=note)
 
     # -- runs waiting for their conditions ---------------------------------------------
 
@@ -681,6 +707,10 @@ class RunStore(OutboxMixin):
                 conn.execute(f"DELETE FROM {table} WHERE {col} IN (SELECT id FROM _prune)")
             # Alerts that are done with go with the runs of their age; waiting ones stay.
             conn.execute("DELETE FROM alert_outbox WHERE state != 'pending' AND created_at < ?",
+                         (now - keep_days * 86400,))
+            # Workers gone that long and named by no run left.
+            conn.execute("DELETE FROM workers WHERE state != 'running' AND heartbeat_at < ?"
+                         " AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.worker_id = workers.id)",
                          (now - keep_days * 86400,))
         return n
 

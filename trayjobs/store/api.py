@@ -16,6 +16,8 @@ The contract, for every implementation:
   (a run's end with its log lines, a batch of outbox messages) they commit together.
 * **Compare-and-set claims**: the methods that move a run from one state to the next
   (:meth:`~RunStoreAPI.claim`, :meth:`~RunStoreAPI.mark_dispatched`,
+  :meth:`~RunStoreAPI.end_attempt` with ``expect``, :meth:`~RunStoreAPI.resume_run`,
+  :meth:`~RunStoreAPI.mark_worker_lost`,
   :meth:`~RunStoreAPI.requeue_retry`, :meth:`~RunStoreAPI.start_scheduled`,
   :meth:`~RunStoreAPI.hold`, :meth:`~RunStoreAPI.release`,
   :meth:`~RunStoreAPI.cancel_run`) change a run only if it is still in the state the
@@ -105,12 +107,20 @@ class RunStoreAPI(Protocol):
     def unresumed_interrupted(self) -> list[Row]:
         """Interrupted runs that no ``recovered`` run resumes yet, oldest first."""
 
+    def resume_run(self, run_id: int, *, job: str, kind: str, max_attempts: int = 1,
+                   priority: int = 0, inputs: dict[str, Any] | None = None,
+                   parent_run: int | None = None, note: str | None = None) -> Row | None:
+        """Compare-and-set: create the queued run (trigger ``recovered``, ``retry_of``
+        ``run_id``) that resumes an interrupted run, unless one exists; its row or None."""
+
     # -- moving a run along (compare-and-set where said) ----------------------------------
 
-    def claim(self, run_id: int, *, pid: int | None = None) -> Row | None:
+    def claim(self, run_id: int, *, pid: int | None = None,
+              worker_id: int | None = None) -> Row | None:
         """Compare-and-set: a ``queued`` run without a cancel request becomes ``running``,
         its attempt counter and a new attempts row go up, its progress and error are
-        cleared, ``pid`` recorded; all in one transaction. Returns the claimed row, or None
+        cleared, ``pid`` and ``worker_id`` (the claiming worker, whose lease it now
+        belongs to) recorded; all in one transaction. Returns the claimed row, or None
         if the run was not claimable (someone else claimed it, it was cancelled...)."""
 
     def mark_dispatched(self, run_id: int) -> bool:
@@ -161,11 +171,15 @@ class RunStoreAPI(Protocol):
     def end_attempt(self, run_id: int, *, state: str, error: str | None = None,
                     traceback: str | None = None, result: dict[str, Any] | None = None,
                     next_attempt_at: float | None = None, died: bool = False,
-                    logs: Iterable[LogLine] = ()) -> Row:
+                    logs: Iterable[LogLine] = (),
+                    expect: tuple[int | None, int] | None = None) -> Row | None:
         """In one transaction: the current attempt ends (with ``died``), the run moves to
         ``state`` (``finished_at`` set if final, ``warnings`` counted from the result of a
         success, no longer dispatched) and the log lines are appended; the new row.
-        ``ValueError`` and nothing written if ``result`` is not JSON data."""
+        ``ValueError`` and nothing written if ``result`` is not JSON data. With ``expect``
+        = (worker id, attempt), a compare-and-set: only if the run is still ``running``
+        that attempt claimed by that worker (None: not written), so a run recovered from
+        a worker whose lease expired is ended once, and not again by that worker."""
 
     def needing_attention(self, run_ids: Iterable[int]) -> int:
         """How many of these runs need attention (failed or warned, not seen yet)."""
@@ -313,6 +327,39 @@ class RunStoreAPI(Protocol):
 
     def channel_health(self) -> dict[str, Row]:
         """Per channel, its latest tried message."""
+
+    # -- workers and their leases ------------------------------------------------------------
+    # A worker row: ``id``, ``host``, ``pid``, ``version``, ``mode`` (app, worker, cli),
+    # ``started_at``, ``heartbeat_at``, ``lease`` (seconds after its last heartbeat that its
+    # runs stay its own), ``state``, ``stopped_at``; as read, also ``expired`` (its lease is
+    # up: ``state`` reads ``lost``) and ``runs`` (its runs running now).
+
+    def register_worker(self, *, host: str, pid: int, version: str, mode: str,
+                        lease: float, now: float | None = None) -> int:
+        """A new worker, ``running`` and just heard from; its id."""
+
+    def beat(self, worker_id: int, *, now: float | None = None) -> bool:
+        """The worker is alive: its ``heartbeat_at`` is now. False if it is no longer
+        ``running`` (stopped, or declared lost by another: it must register again)."""
+
+    def stop_worker(self, worker_id: int, *, now: float | None = None) -> None:
+        """The worker stopped cleanly (its runs were ended first)."""
+
+    def mark_worker_lost(self, worker_id: int, *, now: float | None = None) -> bool:
+        """Compare-and-set: a ``running`` worker becomes ``lost`` (another found it gone
+        and took its runs back; its next :meth:`beat` says so); whether this call did."""
+
+    def get_worker(self, worker_id: int, *, now: float | None = None) -> Row | None:
+        """One worker as read at ``now``."""
+
+    def workers(self, *, since: float | None = None, now: float | None = None) -> list[Row]:
+        """Workers, newest first: all, or those running, lost or heard from since
+        ``since``."""
+
+    def running_runs(self, *, now: float | None = None) -> list[Row]:
+        """The ``running`` runs, oldest first, each with ``worker``: its worker as read
+        at ``now`` (``host``, ``pid``, ``state``, ``mode``, ``heartbeat_at``, ``lease``,
+        ``expired``), or None for a run claimed without one or whose worker is gone."""
 
     # -- retention ----------------------------------------------------------------------------------
 

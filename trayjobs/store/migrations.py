@@ -194,6 +194,27 @@ def _m011_runs_view(db: "sqlite_utils.Database") -> None:
     db.execute(f"CREATE VIEW runs_v1 AS SELECT {cols} FROM runs")
 
 
+def _m012_workers(db: "sqlite_utils.Database") -> None:
+    # Each process that runs jobs (the app, ``trayjobs worker``, a foreground ``trayjobs
+    # run``) registers here as it starts and beats while it lives: a run it claimed is its
+    # until its heartbeat is older than its ``lease`` (seconds). A pid says nothing on
+    # another machine; a lease does, so a run is recovered only when its worker is gone.
+    # ``state`` is running, stopped (a clean stop) or lost (another worker saw its lease
+    # expire and recovered its runs).
+    db.execute("CREATE TABLE workers (id INTEGER PRIMARY KEY, host TEXT NOT NULL,"
+               " pid INTEGER NOT NULL, version TEXT, mode TEXT, started_at REAL NOT NULL,"
+               " heartbeat_at REAL NOT NULL, lease REAL NOT NULL,"
+               " state TEXT NOT NULL DEFAULT 'running', stopped_at REAL)")
+    db.execute("CREATE INDEX workers_state ON workers(state, heartbeat_at)")
+    # The worker that claimed the run's current attempt; set with the claim.
+    db.execute("ALTER TABLE runs ADD COLUMN worker_id INTEGER")
+    # Pruning a stopped worker asks whether any run still names it.
+    db.execute("CREATE INDEX runs_worker ON runs(worker_id) WHERE worker_id IS NOT NULL")
+    # Whether an interrupted run is resumed already: asked by every worker that recovers
+    # it, in the compare-and-set that makes only one of them resume it.
+    db.execute("CREATE INDEX runs_resumes ON runs(retry_of) WHERE trigger = 'recovered'")
+
+
 MIGRATIONS: list[tuple[str, Any]] = [
     ("001_initial", _m001_initial),
     ("002_watch_files", _m002_watch_files),
@@ -206,4 +227,5 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("009_alert_outbox", _m009_alert_outbox),
     ("010_run_conditions", _m010_run_conditions),
     ("011_runs_view", _m011_runs_view),
+    ("012_workers", _m012_workers),
 ]

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QGroup
 from ..config import Settings
 from .alerts_box import AlertsBox
 from .secrets_box import SecretsBox
+from .workers_box import WorkersBox
 from .theme import THEMES
 
 __all__ = ["SettingsPage", "settings_changes", "parse_quiet_hours"]
@@ -161,6 +162,7 @@ class SettingsPage(QWidget):
         cols.addLayout(right, 1)
         self.secrets = SecretsBox(app)
         self.alerts = AlertsBox(app)
+        self.workers_box = WorkersBox(app)
         # The groups scroll (a small window still fits them); the buttons stay in view.
         body = QWidget()
         bl = QVBoxLayout(body)
@@ -168,6 +170,7 @@ class SettingsPage(QWidget):
         bl.addLayout(cols)
         bl.addWidget(self.alerts)
         bl.addWidget(self.secrets)
+        bl.addWidget(self.workers_box)
         bl.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)

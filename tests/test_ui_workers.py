@@ -1,0 +1,36 @@
+"""The Workers part of Settings: this app and the other workers of its history, with their
+state, read off the GUI thread and kept current while in view."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from trayjobs.engine.lease import this_host
+
+from ui_support import make_app, until  # noqa: F401
+
+
+def test_settings_list_this_app_and_the_other_workers_with_their_state(make_app, qtbot):
+    app = make_app()
+    store = app.engine.store
+    nas = store.register_worker(host="nas", pid=5121, version="0.1.0", mode="worker", lease=30)
+    rid = store.create_run("count", kind="demo", trigger="manual")
+    store.claim(rid, pid=5121, worker_id=nas)
+    # Not heard from for a minute, with a lease of 30 s.
+    store.register_worker(host="pi", pid=77, version="0.1.0", mode="worker", lease=30,
+                          now=time.time() - 60)
+    box = app.window.settings_page.workers_box
+    app.show_window()
+    app.window.tabs.setCurrentWidget(app.window.settings_page)
+    until(qtbot, lambda: box.loads > 0 and len(box.rows()) == 3)
+    rows = {r[0]: r for r in box.rows()}
+    assert rows[this_host()][1:5] == (str(os.getpid()), "app", "running", "0")
+    assert rows["nas"][1:5] == ("5121", "worker", "running", "1")
+    assert rows["pi"][3:5] == ("lost", "")
+    # Kept current while in view: the other machine stops.
+    store.end_attempt(rid, state="succeeded")
+    store.stop_worker(nas)
+    loads = box.loads
+    until(qtbot, lambda: box.loads > loads and dict((r[0], r[3]) for r in box.rows())["nas"]
+          == "stopped", timeout=15_000)

@@ -1,0 +1,121 @@
+"""This process's worker row in the run store, and the heartbeat that keeps its lease.
+
+A run belongs to the worker that claimed it (``runs.worker_id``) for as long as that
+worker's lease lasts: ``lease`` seconds after its last heartbeat. The heartbeat is one
+small UPDATE every sixth of the lease, on a thread of its own, so neither a long job, a
+busy dispatcher nor the window's thread can make it late. After each beat, ``on_beat``
+(the engine's look for runs whose worker is gone) runs on the same thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from typing import Callable
+
+from .. import __version__
+from ..errors import StoreBusy
+from ..store.api import RunStoreAPI
+
+__all__ = ["Lease", "this_host", "worker_state", "pid_alive"]
+
+log = logging.getLogger(__name__)
+
+
+def this_host() -> str:
+    """The name this machine's workers are known by."""
+    return socket.gethostname()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def worker_state(worker: dict | None) -> str:
+    """``running``, ``stopped`` or ``lost`` (its lease is up; or, found at once, it was a
+    process of this machine that is gone). A worker on another machine is alive while its
+    lease lasts, whatever pids run here. No row at all: lost."""
+    if worker is None:
+        return "lost"
+    if worker["state"] != "running":
+        return worker["state"]
+    if worker.get("expired") or (worker["host"] == this_host() and not pid_alive(worker["pid"])):
+        return "lost"
+    return "running"
+
+
+class Lease:
+    def __init__(self, store: RunStoreAPI, *, mode: str, lease: float,
+                 on_beat: Callable[[], None] | None = None) -> None:
+        self.store = store
+        self.mode = mode
+        self.lease = lease
+        self.on_beat = on_beat
+        self.on_lost: Callable[[int], None] | None = None  # told the id a new one replaced
+        self.id: int | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def every(self) -> float:
+        return self.lease / 6
+
+    def start(self) -> int:
+        """Register this process as a worker and start beating; its id."""
+        self._stop.clear()
+        self.id = self._register()
+        self._thread = threading.Thread(target=self._loop, name="trayjobs-heartbeat",
+                                        daemon=True)
+        self._thread.start()
+        return self.id
+
+    def _register(self) -> int:
+        return self.store.register_worker(host=this_host(), pid=os.getpid(),
+                                          version=__version__, mode=self.mode,
+                                          lease=self.lease)
+
+    def stop(self) -> None:
+        """Stop beating and say this worker stopped (call once its runs have ended)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+        if self.id is not None:
+            try:
+                self.store.stop_worker(self.id)
+            except StoreBusy as exc:  # its lease runs out by itself
+                log.warning("could not record that this worker stopped: %s", exc)
+            self.id = None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.beat()
+            except Exception:  # a store that is busy for a moment: the next beat tries again
+                log.exception("heartbeat failed")
+            if self.on_beat is not None and not self._stop.is_set():
+                try:
+                    self.on_beat()
+                except Exception:
+                    log.exception("looking for the runs of lost workers failed")
+
+    def beat(self) -> None:
+        if self.id is None or self.store.beat(self.id):
+            return
+        # Another worker found our lease expired (this machine slept, or the store did not
+        # answer for that long) and took our runs back: carry on under a new id. The runs
+        # we are still executing are no longer ours; their ends are not recorded.
+        old = self.id
+        self.id = self._register()
+        log.error("this worker (%d) was taken for lost by another, which recovered its "
+                  "runs; it goes on as worker %d", old, self.id)
+        if self.on_lost is not None:
+            self.on_lost(old)
