@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from textwrap import dedent
 
-from helpers import trayjobs
+from helpers import trayjobs, wait_until
 from trayjobs.config import parse_config
 from trayjobs.engine.engine import MAX_CHAIN
 
@@ -234,12 +234,16 @@ def test_a_chain_that_runs_away_anyway_is_stopped(make_engine):
         job, common=job.common.model_copy(update={"then": ["again"]}))
     rid = eng.submit("again")
     chain = [eng.watcher.wait(rid)]
-    while kids := children(eng, chain[-1]["id"]):
-        [kid] = kids
+    while len(chain) <= MAX_CHAIN:
+        # A run's end is stored before its hooks start the next one: wait for the child.
+        [kid] = wait_until(lambda: children(eng, chain[-1]["id"]), timeout=10,
+                           what=f"the run after {chain[-1]['id']}")
         chain.append(eng.watcher.wait(kid["id"]))
-    assert len(chain) == MAX_CHAIN + 1
-    assert all(r["state"] == "succeeded" for r in chain)
     last = chain[-1]
+    wait_until(lambda: any(l["level"] == "error" for l in eng.store.logs(last["id"])),
+               timeout=10, what="the chain's stop")
+    assert not children(eng, last["id"])
+    assert all(r["state"] == "succeeded" for r in chain)
     assert eng.store.count_runs(job="again") == MAX_CHAIN + 1
     [stop] = [l for l in eng.store.logs(last["id"]) if l["level"] == "error"]
     assert "not starting again" in stop["message"] and "loop" in stop["message"]
