@@ -127,3 +127,18 @@ def test_old_failures_do_not_all_need_attention_at_once(tmp_path):
         assert store.attention_counts() == {"failed": 0, "warning": 1}
     finally:
         store.close()
+
+
+def test_a_look_at_a_run_still_going_does_not_hide_how_it_ends(tmp_path):
+    # Opening a running run's details marks it seen; if it then fails, that failure must
+    # still need attention.
+    store = RunStore(tmp_path / "runs.db")
+    try:
+        rid = store.create_run("backup", kind="command", trigger="manual", state="running")
+        assert store.mark_seen([rid]) == 0
+        store.update_run(rid, state="failed")
+        assert store.attention_counts()["failed"] == 1
+        assert store.mark_seen([rid]) == 1
+        assert store.attention_counts()["failed"] == 0
+    finally:
+        store.close()

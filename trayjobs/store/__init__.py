@@ -243,14 +243,16 @@ class RunStore(OutboxMixin, WorkersMixin):
 
     def mark_seen(self, run_ids: Iterable[int]) -> int:
         """Someone looked at these runs: they no longer need attention. Returns how many
-        changed."""
+        changed. A run still going is not marked: how it ends is not known yet, and a
+        failure after a look at its progress must still be told."""
         ids = [int(i) for i in run_ids]
         if not ids:
             return 0
+        final = ", ".join(f"'{s}'" for s in FINAL_STATES)
         with self.transaction() as conn:
             cur = conn.execute(
-                f"UPDATE runs SET seen = 1 WHERE seen = 0 AND id IN ({', '.join('?' * len(ids))})",
-                ids)
+                f"UPDATE runs SET seen = 1 WHERE seen = 0 AND state IN ({final})"
+                f" AND id IN ({', '.join('?' * len(ids))})", ids)
         return cur.rowcount
 
     def needing_attention(self, run_ids: Iterable[int]) -> int:
