@@ -159,3 +159,33 @@ def test_a_timeout_is_one_failure_and_a_cancel_none(make_engine, http):
     settled(eng)
     assert titles(http) == ["slow failed"]
     assert [r["run_id"] for r in eng.store.outbox_log()] == [timed_out["id"]]
+
+
+def test_a_failure_stored_just_before_a_crash_is_still_told_once(make_engine, http):
+    # The process died after the run's end was stored and before its alert was queued:
+    # the next start finds its worker gone and tells what it ended in its last moments.
+    config = channel(http) + """
+        [jobs.nightly]
+        kind = "demo"
+    """
+    eng = make_engine(config, start=False)
+    store = eng.store
+    gone = store.register_worker(host=__import__("socket").gethostname(), pid=2 ** 22 + 7,
+                                 version="0", mode="worker", lease=30)
+    rid = store.create_run("nightly", kind="demo", trigger="schedule")
+    store.claim(rid, worker_id=gone)
+    store.end_attempt(rid, state="failed", error="disk full")
+    old = store.create_run("nightly", kind="demo", trigger="schedule")  # long before: told
+    store.claim(old, worker_id=gone)
+    store.end_attempt(old, state="failed", error="older")
+    store.update_run(old, finished_at=store.get_run(old)["finished_at"] - 3600)
+    eng = started(make_engine)
+    wait_until(lambda: "/hook" in http.paths())
+    settled(eng)
+    bodies = http.bodies("/hook")
+    assert [b["title"] for b in bodies] == ["nightly failed"]
+    assert "disk full" in bodies[0]["message"]
+    eng.stop()
+    again = started(make_engine)  # a restart tells nothing new
+    settled(again)
+    assert len(http.bodies("/hook")) == 1

@@ -678,10 +678,12 @@ class Engine(Control):
         and, for kinds that are safe to run again, resume as new runs; queued runs whose
         queue message was lost are dispatched again. Returns the ids of the resumed runs."""
         with self._recover_lock:
+            cut_off = self._cut_off_ends()
             ended = self._end_lost(at_start=True)
             resumed = [self._resume(run) for run in self.store.unresumed_interrupted()]
             resumed = [rid for rid in resumed if rid is not None]
         self._send_lost()
+        self._tell_cut_off(cut_off)
         self._tell_recovered(ended, resumed)
         return resumed
 
@@ -693,13 +695,35 @@ class Engine(Control):
         if not self._started or self._stopping:
             return []
         with self._recover_lock:
+            cut_off = self._cut_off_ends()
             ended = self._end_lost(at_start=False)
             resumed = [self._resume(row) for row in ended if row["state"] == "interrupted"]
             resumed = [rid for rid in resumed if rid is not None]
+        self._tell_cut_off(cut_off)
         self._tell_recovered(ended, resumed)
         if resumed:
             self.dispatch_pending()
         return resumed
+
+    def _cut_off_ends(self) -> list[dict[str, Any]]:
+        """The runs that workers now found gone ended shortly before (within a lease of
+        their last heartbeat): a crash just after a run's end was stored may have cut off
+        its telling. Each gone worker is marked lost by a compare-and-set, so whoever
+        marks it tells them, once."""
+        rows: list[dict[str, Any]] = []
+        for worker in self.store.workers(since=self.clock()):
+            if (worker["id"] == self.lease.id or worker["state"] != "running"
+                    or worker_state(worker) != "lost"):
+                continue
+            if self.store.mark_worker_lost(worker["id"]):
+                rows += self.store.ended_before_loss(worker["id"], window=worker["lease"])
+        return rows
+
+    def _tell_cut_off(self, rows: list[dict[str, Any]]) -> None:
+        # To the alerts alone (not the bus: hooks and watches saw these ends already):
+        # the outbox's key per run and event keeps what was told from being told again.
+        for row in rows:
+            self.alerts.on_event(RunChanged(row, final=True))
 
     def _lost(self, run: dict[str, Any], *, at_start: bool) -> bool:
         """Whether ``run``, running, has no live worker: its worker's lease is up or it

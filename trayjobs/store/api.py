@@ -345,6 +345,10 @@ class RunStoreAPI(Protocol):
     def stop_worker(self, worker_id: int, *, now: float | None = None) -> None:
         """The worker stopped cleanly (its runs were ended first)."""
 
+    def ended_before_loss(self, worker_id: int, *, window: float) -> list[Row]:
+        """The runs ``worker_id`` ended in its last ``window`` seconds of heartbeats (their
+        end may not have been told before it was lost)."""
+
     def mark_worker_lost(self, worker_id: int, *, now: float | None = None) -> bool:
         """Compare-and-set: a ``running`` worker becomes ``lost`` (another found it gone
         and took its runs back; its next :meth:`beat` says so); whether this call did."""

@@ -66,6 +66,17 @@ class WorkersMixin:
         rows = self._query(f"{_WORKER_SQL} WHERE w.id = :id", {"now": now, "id": worker_id})
         return _shown(rows[0]) if rows else None
 
+    def ended_before_loss(self, worker_id: int, *, window: float) -> list[dict[str, Any]]:
+        """The runs ``worker_id`` ended in its last ``window`` seconds of heartbeats: those
+        whose end a crash may have cut off before it was told (alerts, pings)."""
+        from . import FINAL_STATES, _decode
+        final = ", ".join(f"'{s}'" for s in FINAL_STATES)
+        rows = self._query(
+            f"SELECT r.* FROM runs r JOIN workers w ON w.id = r.worker_id WHERE w.id = ?"
+            f" AND r.state IN ({final}) AND r.finished_at >= w.heartbeat_at - ?"
+            f" ORDER BY r.id", (worker_id, window))
+        return [_decode(r) for r in rows]
+
     def workers(self, *, since: float | None = None,
                 now: float | None = None) -> list[dict[str, Any]]:
         now = time.time() if now is None else now
