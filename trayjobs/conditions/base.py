@@ -9,6 +9,7 @@ answers for it).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -43,7 +44,7 @@ class Facts:
         return self.unknown.get(source) or f"nothing has told the {source} state yet"
 
 
-class Condition:
+class Condition(ABC):
     """One key of a job's ``when`` table."""
 
     #: The key in ``when = { ... }``.
@@ -64,9 +65,10 @@ class Condition:
         overrides the setting that pauses jobs on battery)."""
         return value is not None and value is not False
 
+    @abstractmethod
     def check(self, value: Any, facts: Facts, now: float) -> Verdict:
-        raise NotImplementedError
+        """Whether ``value`` holds given ``facts`` (what the services say) at ``now``."""
 
+    @abstractmethod
     def describe(self, value: Any) -> str:
         """The condition in words, e.g. "on AC power"."""
-        raise NotImplementedError

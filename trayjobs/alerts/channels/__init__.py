@@ -7,6 +7,7 @@ raises :class:`DeliveryError` with the exact reason when a message does not go. 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -31,7 +32,7 @@ class Message:
     failure: bool = False            # shown as an error where the channel can
 
 
-class Channel:
+class Channel(ABC):
     #: URL schemes this class delivers to (lower case, no "://"); empty: any (the fallback).
     schemes: ClassVar[tuple[str, ...]] = ()
     #: Shows an HTML body (else it gets the text).
@@ -46,8 +47,9 @@ class Channel:
         """Why this URL cannot work, found without sending; None when it looks right."""
         return None
 
+    @abstractmethod
     def send(self, message: Message, *, timeout: float = 30.0) -> None:
-        raise NotImplementedError
+        """Deliver ``message``; :class:`DeliveryError` says why it could not."""
 
 
 CHANNELS: list[type[Channel]] = []
