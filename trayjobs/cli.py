@@ -650,9 +650,9 @@ def cmd_check(home: Home, args) -> int:
     bad = {e.job for e in problems}
     cfg.errors += problems
     from .alerts.cli import check_alerts
-    from .store import RunStore
+    from .store.open import open_store, store_exists
     channel_errors, channel_problems = check_alerts(
-        cfg, store=RunStore(home.runs_db) if home.runs_db.exists() else None)
+        cfg, store=open_store(home, cfg.cluster) if store_exists(home, cfg.cluster) else None)
     cfg.errors += channel_errors
     notes += channel_problems
     for err in cfg.errors:

@@ -1,10 +1,10 @@
 """``[cluster]``: the shared servers several machines' trayjobs use.
 
 ``redis``: the queue of run ids lives in that Redis database instead of the SQLite file
-in the data folder (see :mod:`trayjobs.queue`). ``lease``: how long after a worker's
-last heartbeat its running runs stay its own (see :mod:`trayjobs.engine.lease`). The run
-store stays SQLite; schedules and control stay with the home's one process that runs
-jobs. Read when that process starts: a change takes effect at its next start.
+in the data folder (see :mod:`trayjobs.queue`). ``database``: the run history (runs,
+attempts, logs, workers, the alert outbox) lives there instead of ``runs.db`` in the
+data folder (see :func:`trayjobs.store.open.open_store`). ``lease``: how long after a worker's
+last heartbeat its running runs stay its own (see :mod:`trayjobs.engine.lease`). Schedules and control stay with the home's one process that runs jobs. Read when that process starts: a change takes effect at its next start.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .secrets import SecretRef
 
-__all__ = ["ClusterSpec", "parse_cluster", "redis_url", "DEFAULT_LEASE"]
+__all__ = ["ClusterSpec", "parse_cluster", "redis_url", "database_url", "DEFAULT_LEASE"]
 
 #: Seconds after a worker's last heartbeat that its running runs stay its own.
 DEFAULT_LEASE = 30.0
 
 _SCHEMES = ("redis", "rediss", "unix")
+_DB_SCHEMES = ("postgresql", "postgres", "sqlite")
 
 
 class ClusterSpec(BaseModel):
@@ -33,6 +34,14 @@ class ClusterSpec(BaseModel):
         "a password as `redis://:PASSWORD@host`, better kept as a secret: "
         "`{ secret = \"redis-url\" }`). Not set: the queue is a file in the data folder. "
         "Read when the process running jobs starts."))
+    database: str | SecretRef | None = Field(None, description=(
+        "The database that holds the run history shared by every machine, e.g. "
+        "`\"postgresql://trayjobs@nas.local/trayjobs\"` (a password as "
+        "`postgresql://USER:PASSWORD@HOST/DB`, better kept as a secret: "
+        "`{ secret = \"runs-db-url\" }`; `?sslmode=require` for TLS). "
+        "`\"sqlite:////PATH/runs.db\"` shares one SQLite file between trayjobs homes on one "
+        "machine. Not set: the history is `runs.db` in the data folder. "
+        "Read when a process starts."))
     lease: float = Field(DEFAULT_LEASE, ge=1, le=3600, description=(
         "How long a worker's running runs stay its own after its last heartbeat (it beats "
         "every sixth of this), e.g. `\"30s\"`: once that is up, whichever worker notices "
@@ -52,6 +61,13 @@ class ClusterSpec(BaseModel):
             check_redis_url(v)
         return v
 
+    @field_validator("database")
+    @classmethod
+    def _db_url(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            check_database_url(v)
+        return v
+
 
 def check_redis_url(url: str) -> str:
     parts = urlsplit(url)
@@ -61,6 +77,21 @@ def check_redis_url(url: str) -> str:
     if parts.scheme != "unix" and not parts.hostname:
         raise ValueError(f"{url!r} names no host; write redis://HOST:PORT/DB")
     return url
+
+
+def check_database_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in _DB_SCHEMES:
+        raise ValueError(f"{url!r} is not a database URL; write postgresql://USER@HOST/DB "
+                         f"(or sqlite:////PATH/runs.db for a file on this machine)")
+    if parts.scheme == "sqlite" and not sqlite_path(url).startswith("/"):
+        raise ValueError(f"{url!r} names no file; write sqlite:////ABSOLUTE/PATH/runs.db")
+    return url
+
+
+def sqlite_path(url: str) -> str:
+    """The file of a ``sqlite:////ABSOLUTE/PATH`` URL (four slashes, as SQLAlchemy writes it)."""
+    return url[len("sqlite:///"):]
 
 
 def parse_cluster(cfg, raw: Any, *, fname: str, locate) -> None:
@@ -88,3 +119,13 @@ def redis_url(spec: ClusterSpec) -> str | None:
         from .secrets import get_secret
         return check_redis_url(get_secret(spec.redis.secret))
     return spec.redis
+
+
+def database_url(spec: ClusterSpec) -> str | None:
+    """The run store's URL, a secret read from the keyring; None for the home's own file."""
+    if spec.database is None:
+        return None
+    if isinstance(spec.database, SecretRef):
+        from .secrets import get_secret
+        return check_database_url(get_secret(spec.database.secret))
+    return spec.database

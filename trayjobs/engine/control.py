@@ -18,7 +18,8 @@ from ..config import Config, JobConfig, load_config
 from ..errors import UserError
 from ..paths import Home
 from ..queue import Queue
-from ..store import ACTIVE_STATES, FINAL_STATES, SCHEDULED, RunStore
+from ..store import ACTIVE_STATES, FINAL_STATES, SCHEDULED
+from ..store.open import open_store
 from .events import EventBus, JobsChanged, RunChanged
 
 __all__ = ["Control", "last_good_path", "SCHEDULE_PROBLEM"]
@@ -40,9 +41,9 @@ def last_good_path(home: Home) -> Path:
 class Control:
     def __init__(self, home: Home, *, config: Config | None = None) -> None:
         self.home = home.ensure()
-        self.store = RunStore(home.runs_db)
         self.bus = EventBus()
         self.config = config if config is not None else self._read_config()
+        self.store = open_store(home, self.config.cluster)
         # [cluster] redis is read (a secret perhaps) when the queue is first used: only the
         # process that runs jobs uses it; the others reach that one over the control channel.
         self.queue = Queue(home, redis=lambda: redis_url(self.config.cluster))
