@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     secret.add_parser("delete", help="remove a stored secret").add_argument("name", help="the secret's name, as jobs give it")
     from .alerts.cli import add_parser as add_alerts_parser
     add_alerts_parser(sub)
+    from .cluster_cli import add_parser as add_cluster_parser
+    add_cluster_parser(sub)
     s = sub.add_parser("install-desktop", help="add trayjobs to your app menu, with its icon "
                                                "(Linux desktops; your user only)")
     s.add_argument("--autostart", action=argparse.BooleanOptionalAction, default=None,
@@ -778,10 +780,15 @@ def _alerts(home: Home, args) -> int:
     return cmd_alerts(home, args)
 
 
+def _cluster(home: Home, args) -> int:
+    from .cluster_cli import cmd_cluster
+    return cmd_cluster(home, args)
+
+
 COMMANDS = {
     "worker": cmd_worker, "run": cmd_run, "runs": cmd_runs, "show": cmd_show,
     "retry": cmd_retry, "cancel": cmd_cancel, "undo": cmd_undo, "jobs": cmd_jobs, "stats": cmd_stats,
     "workers": cmd_workers,
     "check": cmd_check, "kinds": cmd_kinds, "pause": _pause(True), "resume": _pause(False),
-    "secret": cmd_secret, "alerts": _alerts, "install-desktop": cmd_install_desktop, "uninstall-desktop": cmd_uninstall_desktop,
+    "secret": cmd_secret, "alerts": _alerts, "cluster": _cluster, "install-desktop": cmd_install_desktop, "uninstall-desktop": cmd_uninstall_desktop,
 }
