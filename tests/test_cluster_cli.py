@@ -96,3 +96,57 @@ def test_passwords_are_never_printed():
     assert hide_password("postgresql://tj:s3cret@nas/tj?sslmode=require") == \
         "postgresql://tj:***@nas/tj?sslmode=require"
     assert hide_password("redis://nas:6379/0") == "redis://nas:6379/0"
+
+
+def test_the_home_server_compose_set_up(tmp_path, redis_server):  # noqa: F811
+    """packaging/cluster: the compose file names the three services and what the worker
+    needs; its entrypoint, run here on real servers, prepares the history and starts a
+    worker that runs jobs."""
+    import os
+    import re
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    from trayjobs.instance import InstanceLock
+
+    root = Path(__file__).resolve().parents[1]
+    folder = root / "packaging" / "cluster"
+    compose = yaml.safe_load((folder / "compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"redis", "postgres", "worker"}
+    worker = services["worker"]
+    assert set(worker["depends_on"]) == {"redis", "postgres"}
+    assert {"TRAYJOBS_REDIS", "TRAYJOBS_DATABASE"} <= set(worker["environment"])
+    assert (root / worker["build"]["dockerfile"]).exists()
+    for src in re.findall(r"^COPY (\S+)", (folder / "Dockerfile").read_text(), re.M):
+        assert (root / src).exists(), src
+    env_keys = {ln.split("=")[0] for ln in (folder / "example.env").read_text().splitlines()
+                if "=" in ln and not ln.startswith("#")}
+    used = set(re.findall(r"\$\{(\w+)", (folder / "compose.yaml").read_text()))
+    assert used <= env_keys, used - env_keys
+
+    home = machine(tmp_path, "server")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "trayjobs").write_text(f"#!/bin/sh\nexec {sys.executable} -m trayjobs \"$@\"\n")
+    (bin_dir / "trayjobs").chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}",
+               TRAYJOBS_HOME=str(home.root), TRAYJOBS_REDIS=redis_server.url(2),
+               TRAYJOBS_DATABASE=f"sqlite:///{tmp_path / 'shared.db'}")
+    log = open(tmp_path / "entrypoint.log", "wb")
+    proc = subprocess.Popen([shutil.which("sh"), str(folder / "entrypoint.sh")], env=env,
+                            stdout=log, stderr=log)
+    try:
+        wait_until(lambda: InstanceLock(home).is_locked() or proc.poll() is not None, 60)
+        assert proc.poll() is None, (tmp_path / "entrypoint.log").read_text()
+        assert load_config(home.config_file).cluster.redis == redis_server.url(2)
+        ran = trayjobs(home, "run", "hello", "--wait", timeout=90)
+        assert ran.returncode == 0, ran.stderr
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
