@@ -25,7 +25,7 @@ _SCHEMES = ("redis", "rediss", "unix")
 
 
 class ClusterSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     redis: str | SecretRef | None = Field(None, description=(
         "The Redis database that holds the queue of runs, e.g. "
