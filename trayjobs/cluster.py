@@ -26,7 +26,7 @@ _DB_SCHEMES = ("postgresql", "postgres", "sqlite")
 
 
 class ClusterSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     redis: str | SecretRef | None = Field(None, description=(
         "The Redis database that holds the queue of runs, e.g. "

@@ -22,7 +22,7 @@ from ..store import ACTIVE_STATES, FINAL_STATES, SCHEDULED
 from ..store.open import open_store
 from .events import EventBus, JobsChanged, RunChanged
 
-__all__ = ["Control", "last_good_path", "SCHEDULE_PROBLEM"]
+__all__ = ["Control", "last_good_path", "config_cache_path", "SCHEDULE_PROBLEM"]
 
 #: Triggers that are a person's explicit wish: they run even while paused or overlapping.
 EXPLICIT_TRIGGERS = ("manual", "cli", "retry", "drop")
@@ -38,6 +38,11 @@ def last_good_path(home: Home) -> Path:
     return home.data_dir / "last-good-trayjobs.toml"
 
 
+def config_cache_path(home: Home) -> Path:
+    """Where the jobs file is kept as last validated (see :mod:`trayjobs.config_cache`)."""
+    return home.data_dir / "cache" / "config.pickle"
+
+
 class Control:
     def __init__(self, home: Home, *, config: Config | None = None) -> None:
         self.home = home.ensure()
@@ -49,7 +54,8 @@ class Control:
         self.queue = Queue(home, redis=lambda: redis_url(self.config.cluster))
 
     def _read_config(self) -> Config:
-        return load_config(self.home.config_file, last_good=last_good_path(self.home))
+        return load_config(self.home.config_file, last_good=last_good_path(self.home),
+                           cache=config_cache_path(self.home))
 
     def close(self) -> None:
         self.queue.close()

@@ -58,7 +58,7 @@ def empty_dict() -> dict:
 class KindParams(BaseModel):
     """Base for a kind's params: strict, unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
 
 class JobKind(ABC):
