@@ -390,7 +390,8 @@ class Engine(Control):
     def _limit(self, job_name: str) -> int:
         job = self.config.jobs.get(job_name)
         if job is not None and job.overlap == "parallel":
-            return self.workers
+            # As many at once as there are workers (in a cluster: on all its engines).
+            return self.workers * (self._live_engines if self.clustered else 1)
         return 1
 
     def dispatch_pending(self) -> None:
