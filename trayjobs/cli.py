@@ -434,8 +434,14 @@ def cmd_show(home: Home, args) -> int:
                      + (f" ({relative(run['due_at'])})" if run["state"] == "scheduled" else ""))
     if run.get("note"):
         lines.append(f"  note:     {run['note']}")
-    if run.get("wait_reason") and run["state"] != "waiting":
-        lines.append(f"  waited:   {run['wait_reason']} (its conditions)")
+    if run.get("host"):
+        lines.append(f"  host:     {run['host']} (only its workers run this)")
+    if run.get("wait_reason") and run["state"] == "queued" and run.get("host") \
+            and not run.get("attempt"):
+        lines.append(f"  waiting:  {run['wait_reason']}")
+    elif run.get("wait_reason") and run["state"] != "waiting":
+        lines.append(f"  waited:   {run['wait_reason']}"
+                     + ("" if run.get("host") else " (its conditions)"))
     inputs = dict(run.get("inputs") or {})
     run_params = inputs.pop("params", None)
     if run_params:

@@ -54,8 +54,10 @@ class ClusterSpec(BaseModel):
     lease: float = Field(DEFAULT_LEASE, ge=1, le=3600, description=(
         "How long a worker's running runs stay its own after its last heartbeat (it beats "
         "every sixth of this), e.g. `\"30s\"`: once that is up, whichever worker notices "
-        "first recovers them. Longer rides out a store that is slow to answer; shorter "
-        "recovers sooner. Read when the process running jobs starts."))
+        "first recovers them. The engine that fires the cluster's schedules and sends its "
+        "alerts holds that lead the same way: another takes it over once this is up (at "
+        "once after a clean stop). Longer rides out a store that is slow to answer; "
+        "shorter recovers sooner. Read when the process running jobs starts."))
 
     host: str | None = Field(None, min_length=1, max_length=200, description=(
         "The name this machine's workers go by in the cluster, which a job's `host` names, "
