@@ -385,8 +385,10 @@ class RunStoreAPI(Protocol):
         ``now + lease`` if the row is missing (insert, token 1), free (``worker_id`` NULL),
         expired (``expires_at < now``), held by a worker that is not ``running`` or whose
         own lease is up (``heartbeat_at + lease < now``), or held by ``worker_id`` already
-        (a renewal). The token stays on a renewal and goes up by one when the lead
-        changes hands. Returns the token, or None when another worker holds the lead."""
+        (a renewal); and only while ``worker_id`` itself is ``running`` with its lease not
+        up (an ``INSERT ... SELECT ... WHERE EXISTS`` upsert). The token stays on a renewal
+        and goes up by one when the lead changes hands. Returns the token, or None when
+        another worker holds the lead (or the caller's own lease is up)."""
 
     def release_lead(self, worker_id: int) -> bool:
         """The lead is free at once (``worker_id`` NULL, ``expires_at`` 0) if

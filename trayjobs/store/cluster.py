@@ -27,10 +27,13 @@ class ClusterMixin:
                   ) -> int | None:
         now = time.time() if now is None else now
         # One statement: insert the row, or take it over if it is free, expired, held by
-        # a worker that is no longer running, or ours already (a renewal).
+        # a worker that is no longer running, or ours already (a renewal); and only by a
+        # worker that is itself running with its lease not up.
         rows = self._query(
-            "INSERT INTO leader (name, worker_id, token, expires_at) VALUES (:name, :w, 1,"
-            " :until) ON CONFLICT (name) DO UPDATE SET"
+            "INSERT INTO leader (name, worker_id, token, expires_at)"
+            " SELECT :name, :w, 1, :until WHERE EXISTS (SELECT 1 FROM workers m"
+            "  WHERE m.id = :w AND m.state = 'running' AND m.heartbeat_at + m.lease >= :now)"
+            " ON CONFLICT (name) DO UPDATE SET"
             " token = CASE WHEN leader.worker_id = excluded.worker_id THEN leader.token"
             "  ELSE leader.token + 1 END,"
             " worker_id = excluded.worker_id, expires_at = excluded.expires_at"
