@@ -180,8 +180,31 @@ def _control(home: Home):
 
 
 def _consumer_running(home: Home) -> bool:
+    """Whether a process runs this home's jobs: its own app or worker, or, in a cluster,
+    a live worker of another home that shares its history."""
     from .instance import InstanceLock
-    return InstanceLock(home).is_locked()
+    return InstanceLock(home).is_locked() or _cluster_worker_running(home)
+
+
+def _cluster_worker_running(home: Home) -> bool:
+    try:
+        if "cluster" not in home.config_file.read_text(encoding="utf-8"):
+            return False  # the usual case, without parsing the file twice
+    except (OSError, UnicodeDecodeError):
+        return False
+    import time
+    from .cluster import clustered
+    from .config import load_config
+    from .store.open import open_store, store_exists
+    cfg = load_config(home.config_file)
+    if not clustered(cfg.cluster) or not store_exists(home, cfg.cluster):
+        return False
+    store = open_store(home, cfg.cluster, readonly=True)
+    try:
+        return any(w["state"] == "running" and w["mode"] != "cli"
+                   for w in store.workers(since=time.time()))
+    finally:
+        store.close()
 
 
 def cmd_worker(home: Home, args) -> int:
@@ -413,8 +436,14 @@ def cmd_show(home: Home, args) -> int:
                      + (f" ({relative(run['due_at'])})" if run["state"] == "scheduled" else ""))
     if run.get("note"):
         lines.append(f"  note:     {run['note']}")
-    if run.get("wait_reason") and run["state"] != "waiting":
-        lines.append(f"  waited:   {run['wait_reason']} (its conditions)")
+    if run.get("host"):
+        lines.append(f"  host:     {run['host']} (only its workers run this)")
+    if run.get("wait_reason") and run["state"] == "queued" and run.get("host") \
+            and not run.get("attempt"):
+        lines.append(f"  waiting:  {run['wait_reason']}")
+    elif run.get("wait_reason") and run["state"] != "waiting":
+        lines.append(f"  waited:   {run['wait_reason']}"
+                     + ("" if run.get("host") else " (its conditions)"))
     inputs = dict(run.get("inputs") or {})
     run_params = inputs.pop("params", None)
     if run_params:

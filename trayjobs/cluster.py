@@ -4,7 +4,15 @@
 in the data folder (see :mod:`trayjobs.queue`). ``database``: the run history (runs,
 attempts, logs, workers, the alert outbox) lives there instead of ``runs.db`` in the
 data folder (see :func:`trayjobs.store.open.open_store`). ``lease``: how long after a worker's
-last heartbeat its running runs stay its own (see :mod:`trayjobs.engine.lease`). Schedules and control stay with the home's one process that runs jobs. Read when that process starts: a change takes effect at its next start.
+last heartbeat its running runs stay its own, and the scheduler's lead its holder's (see
+:mod:`trayjobs.engine.lease` and :mod:`trayjobs.engine.leader`). ``host``: the name this
+machine's workers go by, which jobs' ``host`` keys name. Read when a process starts: a
+change takes effect at its next start.
+
+With ``database`` or ``redis`` set, the engines that share them are a cluster: one of them
+at a time fires the schedules and sends the alerts (the lead), runs pinned to a host go to
+that host's workers, and control messages (cancel, pause, reload, "run now") reach every
+engine, through Redis when it is set and through the history otherwise.
 """
 
 from __future__ import annotations
@@ -16,7 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .secrets import SecretRef
 
-__all__ = ["ClusterSpec", "parse_cluster", "redis_url", "database_url", "DEFAULT_LEASE"]
+__all__ = ["ClusterSpec", "parse_cluster", "redis_url", "database_url", "DEFAULT_LEASE",
+           "clustered"]
 
 #: Seconds after a worker's last heartbeat that its running runs stay its own.
 DEFAULT_LEASE = 30.0
@@ -45,8 +54,22 @@ class ClusterSpec(BaseModel):
     lease: float = Field(DEFAULT_LEASE, ge=1, le=3600, description=(
         "How long a worker's running runs stay its own after its last heartbeat (it beats "
         "every sixth of this), e.g. `\"30s\"`: once that is up, whichever worker notices "
-        "first recovers them. Longer rides out a store that is slow to answer; shorter "
-        "recovers sooner. Read when the process running jobs starts."))
+        "first recovers them. The engine that fires the cluster's schedules and sends its "
+        "alerts holds that lead the same way: another takes it over once this is up (at "
+        "once after a clean stop). Longer rides out a store that is slow to answer; "
+        "shorter recovers sooner. Read when the process running jobs starts."))
+
+    host: str | None = Field(None, min_length=1, max_length=200, description=(
+        "The name this machine's workers go by in the cluster, which a job's `host` names, "
+        "e.g. `\"nas\"`. Not set: the machine's host name (the environment variable "
+        "`TRAYJOBS_HOST` overrides both). Read when a process starts."))
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: Any) -> Any:
+        if isinstance(v, str) and (v != v.strip() or any(c in v for c in "\n\t*?[]")):
+            raise ValueError(f"{v!r} is not a host name; write one like \"nas\"")
+        return v
 
     @field_validator("lease", mode="before")
     @classmethod
@@ -129,3 +152,8 @@ def database_url(spec: ClusterSpec) -> str | None:
         from .secrets import get_secret
         return check_database_url(get_secret(spec.database.secret))
     return spec.database
+
+
+def clustered(spec: ClusterSpec) -> bool:
+    """Whether engines of other homes may share this one's runs (a database or a Redis)."""
+    return spec.database is not None or spec.redis is not None

@@ -133,6 +133,11 @@ class JobCommon(_Strict):
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="How failed attempts are retried.")
     timeout: Duration | None = Field(None, gt=0, description="Stop an attempt that runs longer than this, e.g. '30m'.")
     priority: int = Field(0, ge=-100, le=100, description="Higher runs first when several runs wait.")
+    host: str | None = Field(None, min_length=1, max_length=200, description=(
+        "In a cluster (`[cluster]`), only workers on this host run the job, e.g. `\"nas\"` "
+        "(the host name, or `[cluster] host`); its runs wait, saying so, while that host has "
+        "no worker. Not set: any worker; runs on files (watched folders, `--file`, drops) "
+        "go to the host they were started on. Without a cluster every run runs here."))
     overlap: Literal["skip", "queue", "parallel"] = Field(
         "queue", description="When a run is due while the previous one still runs: skip it, queue it, or run both.")
     missed: Literal["skip", "once", "all"] = Field(

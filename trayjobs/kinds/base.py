@@ -39,7 +39,7 @@ COMMON_KEYS = frozenset({
     "retry", "timeout", "priority", "overlap", "missed", "then", "on_failure", "always",
     "notify", "params",
     "alerts", "ping", "stale_after", "deliver",
-    "when", "when_unknown", "max_wait", "inhibit_sleep",
+    "when", "when_unknown", "max_wait", "inhibit_sleep", "host",
 })
 
 
