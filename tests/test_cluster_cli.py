@@ -46,8 +46,9 @@ def test_init_join_status_and_leave(tmp_path, redis_server):  # noqa: F811
     assert cfg.cluster.database == db
 
     joined = trayjobs(second, "cluster", "join", "--redis", redis_server.url(1),
-                      "--database", db)
+                      "--database", db, "--host", "laptop")
     assert joined.returncode == 0, joined.stderr
+    assert load_config(second.config_file).cluster.host == "laptop"
 
     # both machines run workers on the shared servers; status lists both
     workers = [start_worker(first), start_worker(second)]
@@ -64,9 +65,12 @@ def test_init_join_status_and_leave(tmp_path, redis_server):  # noqa: F811
         assert status["queue"]["state"].startswith("Redis ")
         assert status["history"]["state"] == "reachable"
         assert status["problems"] == []
+        assert {w["host"] for w in status["workers"]} >= {"laptop"}
+        wait_until(lambda: (json.loads(trayjobs(first, "cluster", "status", "--json").stdout)
+                   .get("lead") or {}).get("held"), 30, interval=0.5, what="a leader")
         shown = trayjobs(second, "cluster", "status")
         assert shown.returncode == 0 and "LAST HEARTBEAT" in shown.stdout
-        assert "runs:" in shown.stdout
+        assert "runs:" in shown.stdout and "fires the schedules" in shown.stdout
     finally:
         for w in workers:
             w.terminate()

@@ -39,6 +39,9 @@ def add_parser(sub) -> None:
         a.add_argument("--database", required=True, metavar="URL",
                        help="the run history: postgresql://USER[:PASSWORD]@HOST[:PORT]/DB "
                             "(?sslmode=require for TLS)")
+        a.add_argument("--host", metavar="NAME",
+                       help="this machine's name in the cluster, which jobs' `host` names "
+                            "(default: its host name)")
     st = act.add_parser("status", help="the servers, the workers, their versions and "
                                        "what waits in the queue")
     st.add_argument("--json", action="store_true", help="print it as one JSON object")
@@ -64,7 +67,10 @@ def _init_or_join(home, args, *, init: bool) -> int:
         check_database_url(args.database)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    spec = ClusterSpec(redis=args.redis, database=args.database)
+    try:
+        spec = ClusterSpec(redis=args.redis, database=args.database, host=args.host)
+    except ValueError as exc:
+        raise UserError(f"--host: {exc}") from None
     print(f"queue:   {hide_password(args.redis)}: ", end="", flush=True)
     print(_ping_redis(args.redis))
     print(f"history: {hide_password(args.database)}: ", end="", flush=True)
@@ -77,12 +83,14 @@ def _init_or_join(home, args, *, init: bool) -> int:
         if init and mark is None:
             from .engine.lease import this_host
             store.set_value(CLUSTER_KEY, json.dumps(
-                {"created_at": time.time(), "by": this_host()}))
+                {"created_at": time.time(), "by": args.host or this_host()}))
         print(f"ready (runs so far: {store.count_runs()})")
     finally:
         store.close()
     values: dict[str, Any] = {"redis": _keep(args.redis, "redis"),
                               "database": _keep(args.database, "database")}
+    if args.host:
+        values["host"] = args.host
     _write_cluster(home, values)
     print(f"{home.config_file}: [cluster] written; restart the app or `trayjobs worker` "
           f"on this machine to use it")
@@ -161,6 +169,7 @@ def _status(home, args) -> int:
             if durl is not None:
                 out["history"] = {"url": hide_password(durl), "state": "reachable"}
             workers = store.workers(since=time.time() - 86400)
+            out["lead"] = store.lead()
             out["queued"] = store.count_runs(state="queued")
             out["running"] = store.count_runs(state="running")
         finally:
@@ -188,6 +197,12 @@ def _print_status(out: dict[str, Any]) -> None:
     print(f"history:  {out['history']['url']} ({out['history']['state']})")
     if "queued" in out:
         print(f"runs:     {out['queued']} queued, {out['running']} running")
+    lead = out.get("lead")
+    if lead and lead.get("held"):
+        print(f"leader:   {lead['host']} (pid {lead['pid']}): fires the schedules and sends "
+              f"the alerts")
+    elif "queued" in out:
+        print("leader:   none (no worker runs: schedules wait until one starts)")
     if out["workers"]:
         print()
         print(table([[w["host"], w["pid"], w["mode"] or "", w["state"],
