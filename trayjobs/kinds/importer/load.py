@@ -4,8 +4,8 @@ Per batch: set aside rows the table cannot take (an empty key, a value that
 does not fit a type the job set), work out which columns need a wider type,
 change the table if needed (create it, add columns, widen types by a rebuild),
 then ``executemany`` one prepared INSERT. CSV cells go in as text and SQLite's
-column affinity turns them into numbers; ``NULLIF(?, '')`` makes empty cells
-NULL; the import id is a literal in the statement. So a clean batch costs no
+column affinity turns them into numbers; ``CASE ? WHEN '' THEN NULL ELSE ? END``
+makes empty cells NULL; the import id is a literal in the statement. So a clean batch costs no
 Python work per value.
 
 A column whose values were all empty so far is not created yet: it is added
@@ -399,7 +399,7 @@ class TableWriter:
         width = len(self.columns)
         used = [(i, c) for i, c in enumerate(self.columns) if c.in_table]
         names = [c.name for _, c in used] + [IMPORT_ID]
-        # An empty cell is NULL. CASE compares in the VDBE itself; NULLIF('', ...) would be
+        # An empty cell is NULL. CASE compares in the VDBE itself; NULLIF(?, '') would be
         # a function call per cell (a tenth of the INSERT's cost).
         place = "CASE ?{0} WHEN '' THEN NULL ELSE ?{0} END" if self.text else "?{0}"
         last = used[-1][0] if used else -1
