@@ -13,7 +13,7 @@ import pytest
 
 from trayjobs.context import JobContext
 from trayjobs.kinds.registry import get_kind
-from trayjobs.store import RunStore
+from trayjobs.store.open import open_store
 
 ReportKind = get_kind("report")
 
@@ -51,7 +51,7 @@ def add_run(store, job, *, state, days_back, took, attempts=1, error=None):
 
 @pytest.fixture
 def history(home):
-    store = RunStore(home.runs_db)
+    store = open_store(home)
     add_run(store, "backup", state="succeeded", days_back=0, took=30)
     add_run(store, "backup", state="succeeded", days_back=1, took=90, attempts=2)
     add_run(store, "backup", state="failed", days_back=2, took=5, attempts=3,
@@ -101,7 +101,7 @@ def test_job_activity_groups_days_in_local_time(home, monkeypatch):
     monkeypatch.setenv("TZ", "Pacific/Auckland")
     time.tzset()
     try:
-        store = RunStore(home.runs_db)
+        store = open_store(home)
         today = date.today()
         # 00:30 in Auckland (UTC+13 in November) is still yesterday in UTC.
         early = datetime(today.year, today.month, today.day, 0, 30).timestamp()
@@ -199,7 +199,7 @@ def test_imported_data_with_builtin_and_own_sections(home):
 
 def test_reports_read_the_run_history_through_the_versioned_view(home, history):
     from trayjobs.store.migrations import RUNS_V1_COLUMNS
-    store = RunStore(home.runs_db)
+    store = open_store(home)
     warned = add_run(store, "import-bank", state="succeeded", days_back=0, took=4)
     store.end_attempt(warned, state="succeeded", result={"warnings": ["3 rows rejected"]})
     store.update_run(warned, started_at=local_noon(0), finished_at=local_noon(0) + 4)

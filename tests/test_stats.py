@@ -12,6 +12,7 @@ from helpers import trayjobs
 from trayjobs.config import parse_config
 from trayjobs.overview import Health, job_health, job_overview, rate_text
 from trayjobs.store import RunStore
+from trayjobs.store.open import open_store
 
 NOW = 1_800_000_000.0
 H = 3600.0
@@ -42,10 +43,10 @@ def put(store: RunStore, job: str, state: str, *, created: float, took: float | 
 
 
 @pytest.fixture
-def history(tmp_path) -> RunStore:
+def history(tmp_path, make_store) -> RunStore:
     """bank, in the last 7 days: successes of 1..10 s, one of 20 s with warnings, two
     failures, one cancelled, one waiting; and a 100 s success 8 days ago."""
-    store = RunStore(tmp_path / "runs.db")
+    store = make_store(tmp_path / "runs.db")
     put(store, "bank", "succeeded", created=NOW - 8 * 86400, took=100)
     for i, took in enumerate([3, 1, 4, 10, 5, 9, 2, 6, 8, 7]):
         put(store, "bank", "succeeded", created=NOW - 50 * H + i * H, took=took, wait=2.0)
@@ -163,7 +164,7 @@ def test_trayjobs_stats_prints_the_figures_and_json(home):
     home.config_file.write_text(CONFIG)
     import time
     now = time.time()
-    store = RunStore(home.runs_db)
+    store = open_store(home)
     for took in (1, 2, 3, 4):
         put(store, "bank", "succeeded", created=now - 3 * H, took=took)
     put(store, "bank", "failed", created=now - 2 * H)

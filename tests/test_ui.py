@@ -12,9 +12,9 @@ from textwrap import dedent
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
-from trayjobs.store import RunStore
 from trayjobs.ui.jobs_model import JobsModel
 from trayjobs.ui.runs_model import RunsModel
+from trayjobs.store.open import open_store
 
 from dbus_support import notification_bus  # noqa: F401
 from ui_support import CONFIG, answer_next_box, app, find_run, make_app, until  # noqa: F401
@@ -155,7 +155,7 @@ def test_pause_from_the_tray_persists(app, qtbot, home):
     assert app.tray.action("pause").text() == "Resume"
     assert app.window.jobs_page.pause_btn.text() == "Resume all"
     assert app.tray.state == "paused"
-    assert RunStore(home.runs_db).get_value("paused") == "1"
+    assert open_store(home).get_value("paused") == "1"
 
 
 def test_one_job_paused_from_its_menu(app, qtbot, home):
@@ -167,7 +167,7 @@ def test_one_job_paused_from_its_menu(app, qtbot, home):
     act.trigger()
     jobs = app.window.jobs_model
     until(qtbot, lambda: jobs.index(jobs.row_of("count"), JobsModel.NEXT).data() == "paused")
-    assert RunStore(home.runs_db).job_states()["count"]["paused"] == 1
+    assert open_store(home).job_states()["count"]["paused"] == 1
 
 
 def test_without_a_tray_the_window_opens_and_closing_asks(app, qtbot):
