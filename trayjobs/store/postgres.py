@@ -25,10 +25,12 @@ a job never fails a write, as in SQLite.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import re
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from decimal import Decimal
@@ -160,6 +162,20 @@ def _broken(conn) -> bool:
     return conn is None or conn.closed or conn.broken
 
 
+#: Stores not closed yet: closed at exit, so that a command that forgot its store does not
+#: leave the pool's threads to be torn down by the garbage collector as Python stops.
+_OPEN: "weakref.WeakSet[PgRunStore]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for store in list(_OPEN):
+        try:
+            store._pool.close(timeout=1)
+        except Exception:
+            pass
+
+
 class PgRunStore(RunsSQL):
     """The run store in a PostgreSQL database (``url``: a ``postgresql://`` URL or a
     libpq connection string). ``timeout``: seconds a call waits for the server before
@@ -187,6 +203,7 @@ class PgRunStore(RunsSQL):
                                     open=False, timeout=timeout, reconnect_timeout=30,
                                     name="trayjobs-runs")
         self._pool.open(wait=False)
+        _OPEN.add(self)
         try:
             if migrate and not readonly:
                 self.migrate()
