@@ -14,6 +14,7 @@ from textwrap import dedent
 
 import pytest
 
+from conftest import ON_POSTGRES
 from helpers import live_processes, start_worker, trayjobs, wait_run, wait_until
 from trayjobs.errors import JobFailed, UserError
 from trayjobs.kinds.command import CommandKind, output_dir
@@ -181,6 +182,7 @@ def test_long_output_defaults_keep_a_megabyte_at_each_end(make_ctx):
     assert params.log_head == params.log_tail == 1_000_000
 
 
+@pytest.mark.skipif(ON_POSTGRES, reason="counts the commits of the SQLite connection")
 def test_a_batch_of_log_lines_is_one_commit(home):
     """Many lines a second reach the store in batches; a batch is one transaction, not a
     commit per line (which made 100,000 lines take minutes)."""

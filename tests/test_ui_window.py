@@ -3,6 +3,8 @@ geometry, the activity filters, and one app per home."""
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import time
 
 from PySide6.QtCore import QEvent, QPointF, QTime, Qt
@@ -73,7 +75,8 @@ def test_clean_up_now_prunes_the_history(app, qtbot, home):
     page = app.window.settings_page
     page.prune_btn.click()
     until(qtbot, lambda: app.window.runs_model.total == 0)
-    assert open_store(home).count_runs() == 0
+    with closing(open_store(home)) as store:
+        assert store.count_runs() == 0
 
 
 def test_dark_theme_keeps_text_readable(app, qtbot):

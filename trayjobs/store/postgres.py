@@ -167,11 +167,21 @@ def _broken(conn) -> bool:
 _OPEN: "weakref.WeakSet[PgRunStore]" = weakref.WeakSet()
 
 
+_ORPHANS: set = set()
+
+
+def _close_orphan(pool) -> None:
+    try:
+        pool.close(timeout=5)
+    finally:
+        _ORPHANS.discard(pool)
+
+
 @atexit.register
 def _close_all() -> None:
-    for store in list(_OPEN):
+    for pool in [s._pool for s in list(_OPEN)] + list(_ORPHANS):
         try:
-            store._pool.close(timeout=1)
+            pool.close(timeout=1)
         except Exception:
             pass
 
@@ -210,6 +220,20 @@ class PgRunStore(RunsSQL):
         except BaseException:
             self._pool.close(timeout=1)
             raise
+
+    def __del__(self) -> None:
+        # A store dropped without close(): its pool must not be left to its own __del__,
+        # which joins the pool's threads and fails when the collector runs in one of them.
+        # Kept alive here and closed on a thread of its own.
+        pool = getattr(self, "_pool", None)
+        if pool is None or pool.closed:
+            return
+        _ORPHANS.add(pool)
+        try:
+            threading.Thread(target=_close_orphan, args=(pool,), daemon=True,
+                             name="trayjobs-pool-close").start()
+        except RuntimeError:  # the interpreter is stopping: _close_all sees to it
+            pass
 
     def __repr__(self) -> str:
         return f"PgRunStore({self.where!r})"
