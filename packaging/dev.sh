@@ -2,7 +2,8 @@
 # Set up and start trayjobs, or run its test suite, on a Debian-like machine.
 #
 #   bash packaging/dev.sh run [ARGS...]    install what is missing, then start the app
-#   bash packaging/dev.sh test [ARGS...]   install what is missing, then run every test
+#   bash packaging/dev.sh test [ARGS...]   install what is missing, then run every test (and,
+#                                          without ARGS, the run history's again on PostgreSQL)
 #   bash packaging/dev.sh demo             start the app on a throw-away home with sample files
 #
 # It installs Debian packages that are missing (Qt's system libraries; for the tests
@@ -18,7 +19,13 @@ RUN_PKGS="python3 python3-venv libegl1 libgl1 libx11-6 libdbus-1-3 libfontconfig
   libxcb-keysyms1 libxcb-render-util0 libxcb-render0 libxcb-shape0 libxcb-util1 libxcb-xkb1
   libxkbcommon-x11-0 libxcb-randr0 libxcb-xfixes0 libxcb-sync1 libxcb-xinerama0 libnss3"
 TEST_PKGS="xvfb dbus dunst xdotool x11-utils xfce4-panel libnotify-bin desktop-file-utils
-  xdg-utils poppler-utils sqlite3 appstream gnome-keyring redis-server"
+  xdg-utils poppler-utils sqlite3 appstream gnome-keyring redis-server postgresql"
+# The tests that touch the run history, run a second time with it on PostgreSQL (a server
+# started by tests/pg_support.py): the whole suite there takes too long for CI.
+PG_TESTS="tests/test_store_contract.py tests/test_store_open.py tests/test_workers.py
+  tests/test_engine.py tests/test_engine_robust.py tests/test_engine_tracker.py
+  tests/test_recovery.py tests/test_one_off.py tests/test_stats.py tests/test_ui_models.py
+  tests/test_report_builtin.py tests/test_alerts_worker.py tests/test_cli.py"
 
 say() { printf '\033[1m%s\033[0m\n' "$*" >&2; }
 
@@ -81,6 +88,12 @@ case "$cmd" in
     set +e
     "$VENV/bin/python" -m pytest "$@"
     rc=$?
+    if [ $rc -eq 0 ] && [ $# -eq 0 ]; then
+      say "the run history's tests again, on PostgreSQL (TRAYJOBS_TEST_STORE=postgres)"
+      # shellcheck disable=SC2086
+      TRAYJOBS_TEST_STORE=postgres "$VENV/bin/python" -m pytest -q $PG_TESTS
+      rc=$?
+    fi
     set -e
     if [ $rc -eq 5 ]; then say "no tests were collected: that is a failure"; exit 1; fi
     exit $rc

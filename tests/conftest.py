@@ -17,12 +17,72 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
 
 
+#: ``TRAYJOBS_TEST_STORE=postgres`` runs the tests with every home's run history in a
+#: fresh PostgreSQL database (see tests/pg_support.py); unset, in the home's runs.db.
+ON_POSTGRES = os.environ.get("TRAYJOBS_TEST_STORE", "sqlite") == "postgres"
+
+
 @pytest.fixture
-def home(tmp_path, monkeypatch) -> Home:
+def test_database(monkeypatch):
+    """On PostgreSQL: a fresh database for this test, which every home's processes use
+    (``TRAYJOBS_TEST_DATABASE``), dropped after it; None on SQLite."""
+    if not ON_POSTGRES:
+        yield None
+        return
+    from pg_support import session_server
+    server = session_server()
+    url = server.new_database()
+    monkeypatch.setenv("TRAYJOBS_TEST_DATABASE", url)
+    yield url
+    server.drop_database(url)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch, test_database) -> Home:
     """A fresh, empty trayjobs home; ``TRAYJOBS_HOME`` points at it too."""
     h = Home.under(tmp_path / "home").ensure()
     monkeypatch.setenv("TRAYJOBS_HOME", str(h.root))
     return h
+
+
+@pytest.fixture
+def make_store(tmp_path, monkeypatch):
+    """Open a run store as a test's code would open ``RunStore(path)``: that SQLite file, or
+    with ``TRAYJOBS_TEST_STORE=postgres`` a PostgreSQL database of its own per path (the
+    home's runs.db: the database the home's processes use). Closed after the test."""
+    stores, databases = [], {}
+
+    def make(path=None, *, readonly: bool = False):
+        from trayjobs.store import RunStore
+        if path is None:
+            root = os.environ.get("TRAYJOBS_HOME")
+            path = Home.under(root).runs_db if root else tmp_path / "runs.db"
+        if not ON_POSTGRES:
+            store = RunStore(path, readonly=readonly)
+        else:
+            from pg_support import session_server
+            from trayjobs.store.postgres import PgRunStore
+            key = str(path)
+            if key not in databases:
+                env = os.environ.get("TRAYJOBS_TEST_DATABASE")
+                root = os.environ.get("TRAYJOBS_HOME")
+                in_home = root and Path(path).resolve().is_relative_to(Path(root).resolve())
+                databases[key] = env if env and in_home else session_server().new_database()
+            store = PgRunStore(databases[key], readonly=readonly, migrate=False)
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        try:
+            store.close()
+        except Exception:
+            pass
+    if ON_POSTGRES:
+        from pg_support import session_server
+        for url in databases.values():
+            if url != os.environ.get("TRAYJOBS_TEST_DATABASE"):
+                session_server().drop_database(url)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from textwrap import dedent
 
 from trayjobs.instance import InstanceLock
 from trayjobs.paths import Home
-from trayjobs.store import RunStore
+from trayjobs.store.open import open_store
 
 
 def trayjobs(home: Home, *args: str, timeout: float = 60, check: bool = False,
@@ -92,7 +92,7 @@ def plugin_site(site: Path, *modules: str):
 
 
 def run_state(home: Home, run_id: int) -> dict:
-    store = RunStore(home.runs_db)
+    store = open_store(home)
     try:
         return store.get_run(run_id)
     finally:

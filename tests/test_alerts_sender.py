@@ -13,7 +13,7 @@ from helpers import wait_until
 from trayjobs.alerts.service import Alerts
 from trayjobs.config import parse_config
 from trayjobs.engine.events import EventBus, Notice, RunChanged
-from trayjobs.store import RunStore
+from trayjobs.store.open import open_store
 
 DAY = 86400.0
 
@@ -42,7 +42,7 @@ def setup(home):
     def make(text: str, *, at: datetime = datetime(2026, 3, 2, 12, 0)):
         cfg = parse_config(text)
         assert cfg.errors == []
-        store = RunStore(home.runs_db)
+        store = open_store(home)
         clock = Clock(at.timestamp())
         bus = EventBus()
         notices = []
@@ -262,7 +262,7 @@ def test_messages_behind_a_dead_channel_cost_a_round_nothing(home):
     """The oldest message of a dead channel waits an hour for its next try, thousands wait
     behind it: the thread sleeps until then, and a round reads none of them."""
     cfg = parse_config(f'[alerts.dead]\nurl = "json://127.0.0.1:{free_port()}/hook"\n' + JOBS)
-    store = RunStore(home.runs_db)
+    store = open_store(home)
     alerts = Alerts(store, lambda: cfg, backoff=3600.0, gather=1.0)
     rounds = []
     stale = alerts.sender.extra

@@ -11,7 +11,7 @@ import time
 from alert_servers import HTTPRecorder
 from helpers import wait_until
 from trayjobs.instance import InstanceLock
-from trayjobs.store import RunStore
+from trayjobs.store.open import open_store
 
 WARN = """
 def main(ctx):
@@ -53,7 +53,7 @@ every = "1h"
 kind = "demo"
 stale_after = "1s"
 """, encoding="utf-8")
-    store = RunStore(home.runs_db)
+    store = open_store(home)
     # The computer was off for three of the hourly job's slots.
     store.set_job_state("hourly", next_run_at=time.time() - 3 * 3600 - 120,
                         schedule_spec="every:3600.0")

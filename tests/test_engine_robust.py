@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from helpers import run_state, start_worker, trayjobs, wait_run, wait_until
-from trayjobs.store import RunStore
 from trayjobs.textfmt import escape_undecodable
+from trayjobs.store.open import open_store
 
 TESTS = Path(__file__).resolve().parent
 
@@ -195,7 +195,7 @@ def test_a_run_that_kills_the_worker_is_resumed_once_not_for_ever(odd_kinds, hom
         [jobs.bomb]
         kind = "kill-app"
     """)
-    store = RunStore(home.runs_db)
+    store = open_store(home)
 
     def runs():
         return sorted(store.list_runs(job="bomb"), key=lambda r: r["id"])

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from trayjobs.engine.events import EventBus
 from trayjobs.engine.tracker import STORE_INTERVAL, AttemptTracker
-from trayjobs.store import RunStore
+from trayjobs.store.open import open_store
 
 
 def tracker(home, clock):
-    store = RunStore(home.runs_db)
+    store = open_store(home)
     rid = store.create_run("j", kind="demo", trigger="cli")
     return store, rid, AttemptTracker(store, EventBus(), store.get_run(rid), clock=lambda: clock[0])
 

@@ -9,7 +9,7 @@ import sqlite3
 from textwrap import dedent
 
 from helpers import live_processes, run_state, start_worker, trayjobs, wait_run, wait_until
-from trayjobs.store import RunStore
+from trayjobs.store.open import open_store
 
 ROWS = 1_000_000  # about 3 s of import: the kill lands mid-file
 
@@ -61,7 +61,7 @@ def test_kill_9_of_the_worker_mid_import_then_restart_imports_each_row_once(home
 
     worker = start_worker(home)
     try:
-        store = RunStore(home.runs_db)
+        store = open_store(home)
         resumed = wait_until(lambda: [r for r in store.list_runs(job="load")
                                       if r["trigger"] == "recovered"], timeout=30)
         done = wait_run(home, resumed[0]["id"], timeout=120)

@@ -100,9 +100,21 @@ def test_the_rest_of_the_code_uses_only_the_run_store_api():
     assert used and not {a: rel for a, rel in used.items() if a not in allowed}
 
 
-def test_the_sqlite_store_keeps_the_whole_contract(tmp_path):
+def _keeps_the_signatures(cls) -> None:
     import inspect
 
+    from trayjobs.store.api import RunStoreAPI
+    for name, proto in inspect.getmembers(RunStoreAPI, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        assert hasattr(cls, name), f"{cls.__name__} has no {name}"
+        want = list(inspect.signature(proto).parameters)
+        have = list(inspect.signature(getattr(cls, name)).parameters)
+        if want != have and "filters" not in have and "kw" not in have:
+            raise AssertionError(f"{cls.__name__}.{name}{have} is not the API's {want}")
+
+
+def test_the_sqlite_store_keeps_the_whole_contract(tmp_path):
     from trayjobs.store import RunStore
     from trayjobs.store.api import RunStoreAPI
     store = RunStore(tmp_path / "runs.db")
@@ -110,13 +122,18 @@ def test_the_sqlite_store_keeps_the_whole_contract(tmp_path):
         assert isinstance(store, RunStoreAPI)
     finally:
         store.close()
-    for name, proto in inspect.getmembers(RunStoreAPI, inspect.isfunction):
-        if name.startswith("_"):
-            continue
-        want = list(inspect.signature(proto).parameters)
-        have = list(inspect.signature(getattr(RunStore, name)).parameters)
-        if want != have and "filters" not in have and "kw" not in have:
-            raise AssertionError(f"RunStore.{name}{have} is not the API's {want}")
+    _keeps_the_signatures(RunStore)
+
+
+def test_the_postgresql_store_keeps_the_whole_contract():
+    from trayjobs.store.api import RunStoreAPI
+    from trayjobs.store.postgres import PgRunStore
+    _keeps_the_signatures(PgRunStore)
+    assert not [n for n in dir(RunStoreAPI) if not n.startswith("_") and n != "readonly"
+                and not callable(getattr(PgRunStore, n, None))]
+    # Its SQL on the runs is the shared SQL, rewritten; what it writes of its own stays in
+    # trayjobs/store, like SQLite's.
+    assert PgRunStore.__module__.startswith("trayjobs.store.")
 
 
 def test_huey_does_not_bring_in_the_clients_of_storages_trayjobs_does_not_use(tmp_path):

@@ -14,7 +14,7 @@ import pytest
 
 from helpers import run_state, start_worker, trayjobs, wait_run
 from trayjobs.schedule import one_off_time
-from trayjobs.store import RunStore
+from trayjobs.store.open import open_store
 
 CONFIG = """
 [jobs.once]
@@ -142,7 +142,7 @@ def test_a_one_off_survives_a_killed_worker_and_runs_once(home):
         worker.wait(20)
     assert done["state"] == "succeeded" and done["attempt"] == 1
     assert done["started_at"] >= done["due_at"]
-    store = RunStore(home.runs_db)
+    store = open_store(home)
     try:
         assert [r["id"] for r in store.list_runs(job="once")] == [rid]  # once, not twice
         assert len(store.attempts(rid)) == 1

@@ -9,7 +9,7 @@ from helpers import start_worker, trayjobs, wait_until
 from redis_support import redis_server  # noqa: F401  (a fixture)
 from trayjobs.config import parse_config
 from trayjobs.engine.control import Control
-from trayjobs.store import RunStore
+from trayjobs.store.open import open_store
 
 CONFIG = """\
 [cluster]
@@ -35,7 +35,7 @@ overlap = "parallel"
 
 
 def _runs(home) -> list[dict]:
-    store = RunStore(home.runs_db, readonly=True)
+    store = open_store(home, readonly=True)
     try:
         return store.list_runs(limit=100_000)
     finally:
@@ -50,7 +50,7 @@ def _wait_all_ended(home, n: int, timeout: float) -> list[dict]:
 
 
 def _attempts(home) -> dict[int, int]:
-    store = RunStore(home.runs_db, readonly=True)
+    store = open_store(home, readonly=True)
     try:
         return {r["id"]: len(store.attempts(r["id"])) for r in store.list_runs(limit=100_000)}
     finally:

@@ -9,7 +9,7 @@ import signal
 from textwrap import dedent
 
 from helpers import start_worker, trayjobs, wait_run, wait_until, run_state
-from trayjobs.store import RunStore
+from trayjobs.store.open import open_store
 
 CONFIG = dedent("""
     [jobs.slow]
@@ -50,7 +50,7 @@ def test_kill_9_mid_run_then_restart_recovers(home):
     try:
         old = wait_run(home, slow, "interrupted")
         assert "trayjobs stopped while this run was going" in old["error"]
-        store = RunStore(home.runs_db)
+        store = open_store(home)
         resumed = wait_until(lambda: [r for r in store.list_runs(job="slow")
                                       if r["trigger"] == "recovered"])
         assert len(resumed) == 1 and resumed[0]["retry_of"] == slow

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ON_POSTGRES
 from trayjobs.context import JobContext
 from trayjobs.kinds.registry import get_kind
-from trayjobs.store import RunStore
+from trayjobs.store.open import open_store
 
 ReportKind = get_kind("report")
 
@@ -51,7 +52,7 @@ def add_run(store, job, *, state, days_back, took, attempts=1, error=None):
 
 @pytest.fixture
 def history(home):
-    store = RunStore(home.runs_db)
+    store = open_store(home)
     add_run(store, "backup", state="succeeded", days_back=0, took=30)
     add_run(store, "backup", state="succeeded", days_back=1, took=90, attempts=2)
     add_run(store, "backup", state="failed", days_back=2, took=5, attempts=3,
@@ -101,7 +102,7 @@ def test_job_activity_groups_days_in_local_time(home, monkeypatch):
     monkeypatch.setenv("TZ", "Pacific/Auckland")
     time.tzset()
     try:
-        store = RunStore(home.runs_db)
+        store = open_store(home)
         today = date.today()
         # 00:30 in Auckland (UTC+13 in November) is still yesterday in UTC.
         early = datetime(today.year, today.month, today.day, 0, 30).timestamp()
@@ -115,6 +116,35 @@ def test_job_activity_groups_days_in_local_time(home, monkeypatch):
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_a_report_reads_a_history_kept_on_postgresql(home, monkeypatch):
+    # [cluster] database on a server: the report's SQL is still SQLite's, over runs_v1
+    # read through the store into a file of the run's own (removed after it).
+    from pg_support import session_server
+    from trayjobs.config import load_config
+    monkeypatch.delenv("TRAYJOBS_TEST_DATABASE", raising=False)
+    server = session_server()
+    url = server.new_database()
+    try:
+        home.config_file.write_text(f'[cluster]\ndatabase = "{url}"\n')
+        store = open_store(home, load_config(home.config_file).cluster)
+        assert type(store).__name__ == "PgRunStore"
+        add_run(store, "backup", state="succeeded", days_back=0, took=30)
+        add_run(store, "backup", state="failed", days_back=1, took=5, attempts=2, error="x")
+        store.close()
+        result = run_report(home, "activity", builtin="job-activity", period="last_7_days",
+                            formats=["csv"])
+        (overview,) = csv_of(result, "overview")
+        assert (overview["Runs"], overview["Succeeded"], overview["Failed"]) == ("2", "1", "1")
+        rows = csv_of(run_report(home, "mine", database="runs", period="last_7_days",
+                                 formats=["csv"], sections=[{"title": "Slow", "query":
+                                     "SELECT job, outcome, duration FROM runs_v1"
+                                     " ORDER BY duration DESC LIMIT 1"}]), "slow")
+        assert rows == [{"job": "backup", "outcome": "succeeded", "duration": "30.0"}]
+        assert not home.runs_db.exists()
+    finally:
+        server.drop_database(url)
 
 
 def make_data(path, *, ledger_columns: str | None, rejected_columns: str | None):
@@ -197,9 +227,14 @@ def test_imported_data_with_builtin_and_own_sections(home):
     assert csv_of(result, "total") == [{"total": "180.0"}]
 
 
+#: Tests that open the history's SQLite file themselves.
+sqlite_file = pytest.mark.skipif(ON_POSTGRES, reason="reads the SQLite file of the history")
+
+
+@sqlite_file
 def test_reports_read_the_run_history_through_the_versioned_view(home, history):
     from trayjobs.store.migrations import RUNS_V1_COLUMNS
-    store = RunStore(home.runs_db)
+    store = open_store(home)
     warned = add_run(store, "import-bank", state="succeeded", days_back=0, took=4)
     store.end_attempt(warned, state="succeeded", result={"warnings": ["3 rows rejected"]})
     store.update_run(warned, started_at=local_noon(0), finished_at=local_noon(0) + 4)
@@ -225,6 +260,7 @@ def test_reports_read_the_run_history_through_the_versioned_view(home, history):
     assert rows[("import-bank", "warning")]["n"] == "1"
 
 
+@sqlite_file
 def test_job_activity_reads_the_view_not_the_table(home, history):
     # A history whose table was changed under it (as an upgrade may) still reports, as
     # long as the view keeps its columns: the built-in report names no column of runs.

@@ -4,6 +4,7 @@ that the CLI and the window share, and ``trayjobs stats`` as a user runs it."""
 from __future__ import annotations
 
 import json
+import math
 from textwrap import dedent
 
 import pytest
@@ -12,6 +13,7 @@ from helpers import trayjobs
 from trayjobs.config import parse_config
 from trayjobs.overview import Health, job_health, job_overview, rate_text
 from trayjobs.store import RunStore
+from trayjobs.store.open import open_store
 
 NOW = 1_800_000_000.0
 H = 3600.0
@@ -42,10 +44,10 @@ def put(store: RunStore, job: str, state: str, *, created: float, took: float | 
 
 
 @pytest.fixture
-def history(tmp_path) -> RunStore:
+def history(tmp_path, make_store) -> RunStore:
     """bank, in the last 7 days: successes of 1..10 s, one of 20 s with warnings, two
     failures, one cancelled, one waiting; and a 100 s success 8 days ago."""
-    store = RunStore(tmp_path / "runs.db")
+    store = make_store(tmp_path / "runs.db")
     put(store, "bank", "succeeded", created=NOW - 8 * 86400, took=100)
     for i, took in enumerate([3, 1, 4, 10, 5, 9, 2, 6, 8, 7]):
         put(store, "bank", "succeeded", created=NOW - 50 * H + i * H, took=took, wait=2.0)
@@ -94,12 +96,17 @@ def test_metrics_buckets_runs_failures_durations_and_wait(history):
 def test_the_hourly_sums_follow_every_change_to_the_runs(history):
     """run_hours, kept by triggers, always equals a count of the runs themselves: after
     inserts, a run that starts and ends, a success that gains warnings, and a prune."""
-    def recount():
-        return history._query(
-            "SELECT CAST(created_at / 3600 AS INTEGER) AS hour, job, count(*) AS runs,"
-            " sum(state = 'failed') AS failed, sum(state = 'succeeded' AND warnings > 0)"
-            " AS warned, sum(state = 'succeeded') AS succeeded FROM runs GROUP BY hour, job"
-            " ORDER BY hour, job")
+    def recount():  # counted here, by the runs' rows, in SQL every store reads alike
+        counts: dict[tuple, dict] = {}
+        for r in history._query("SELECT created_at, job, state, warnings FROM runs"):
+            key = (math.floor(r["created_at"] / 3600), r["job"])
+            c = counts.setdefault(key, {"hour": key[0], "job": key[1], "runs": 0,
+                                        "failed": 0, "warned": 0, "succeeded": 0})
+            c["runs"] += 1
+            c["failed"] += r["state"] == "failed"
+            c["warned"] += r["state"] == "succeeded" and r["warnings"] > 0
+            c["succeeded"] += r["state"] == "succeeded"
+        return [counts[k] for k in sorted(counts)]
 
     def sums():
         return history._query("SELECT hour, job, runs, failed, warned, succeeded"
@@ -163,7 +170,7 @@ def test_trayjobs_stats_prints_the_figures_and_json(home):
     home.config_file.write_text(CONFIG)
     import time
     now = time.time()
-    store = RunStore(home.runs_db)
+    store = open_store(home)
     for took in (1, 2, 3, 4):
         put(store, "bank", "succeeded", created=now - 3 * H, took=took)
     put(store, "bank", "failed", created=now - 2 * H)

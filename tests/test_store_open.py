@@ -18,7 +18,7 @@ def shared_config(home: Home, db) -> None:
     home.ensure()
     home.config_file.write_text(dedent(f"""
         [cluster]
-        database = "sqlite:///{db}"
+        database = "{db if str(db).startswith('postgresql:') else f'sqlite:///{db}'}"
         [jobs.hello]
         kind = "command"
         command = "echo hello"
@@ -46,6 +46,41 @@ def test_two_homes_sharing_a_database_see_one_history(tmp_path):
     listed = trayjobs(b, "runs", "--json")
     assert listed.returncode == 0, listed.stderr
     assert '"job": "hello"' in listed.stdout and '"state": "succeeded"' in listed.stdout
+
+
+def test_two_homes_on_one_postgresql_database_see_one_history(tmp_path, monkeypatch):
+    from pg_support import session_server
+    monkeypatch.delenv("TRAYJOBS_TEST_DATABASE", raising=False)
+    server = session_server()
+    url = server.new_database()
+    try:
+        a, b = Home.under(tmp_path / "a"), Home.under(tmp_path / "b")
+        shared_config(a, url)
+        shared_config(b, url)
+        cluster = load_config(a.config_file).cluster
+        store = open_store(a, cluster)
+        assert type(store).__name__ == "PgRunStore" and store_exists(a, cluster)
+        store.close()
+        done = trayjobs(a, "run", "hello", "--wait", timeout=90)
+        assert done.returncode == 0, done.stderr
+        assert not a.runs_db.exists()
+        listed = trayjobs(b, "runs", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert '"job": "hello"' in listed.stdout and '"state": "succeeded"' in listed.stdout
+    finally:
+        server.drop_database(url)
+
+
+def test_a_postgresql_server_that_is_not_there_is_named(tmp_path, monkeypatch):
+    from pg_support import _free_port, skip_reason
+    if skip_reason():
+        pytest.skip(skip_reason())
+    monkeypatch.delenv("TRAYJOBS_TEST_DATABASE", raising=False)
+    home = Home.under(tmp_path / "h")
+    shared_config(home, f"postgresql://trayjobs:hush@127.0.0.1:{_free_port()}/runs")
+    out = trayjobs(home, "runs", timeout=90)
+    assert out.returncode != 0
+    assert "cannot be reached" in out.stderr and "hush" not in out.stderr, out.stderr
 
 
 @pytest.mark.parametrize("url, says", [

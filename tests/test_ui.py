@@ -3,6 +3,8 @@ jobs page commands (enable, duplicate, delete), hand edits of the config, droppe
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import os
 import re
 import time
@@ -12,9 +14,9 @@ from textwrap import dedent
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
-from trayjobs.store import RunStore
 from trayjobs.ui.jobs_model import JobsModel
 from trayjobs.ui.runs_model import RunsModel
+from trayjobs.store.open import open_store
 
 from dbus_support import notification_bus  # noqa: F401
 from ui_support import CONFIG, answer_next_box, app, find_run, make_app, until  # noqa: F401
@@ -155,7 +157,8 @@ def test_pause_from_the_tray_persists(app, qtbot, home):
     assert app.tray.action("pause").text() == "Resume"
     assert app.window.jobs_page.pause_btn.text() == "Resume all"
     assert app.tray.state == "paused"
-    assert RunStore(home.runs_db).get_value("paused") == "1"
+    with closing(open_store(home)) as store:
+        assert store.get_value("paused") == "1"
 
 
 def test_one_job_paused_from_its_menu(app, qtbot, home):
@@ -167,7 +170,8 @@ def test_one_job_paused_from_its_menu(app, qtbot, home):
     act.trigger()
     jobs = app.window.jobs_model
     until(qtbot, lambda: jobs.index(jobs.row_of("count"), JobsModel.NEXT).data() == "paused")
-    assert RunStore(home.runs_db).job_states()["count"]["paused"] == 1
+    with closing(open_store(home)) as store:
+        assert store.job_states()["count"]["paused"] == 1
 
 
 def test_without_a_tray_the_window_opens_and_closing_asks(app, qtbot):

@@ -9,9 +9,9 @@ from textwrap import dedent
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-from trayjobs.store import RunStore
 from trayjobs.ui.jobs_model import RECENT_ROLE, JobsModel
 from trayjobs.ui.theme import state_colour
+from trayjobs.store.open import open_store
 from ui_support import make_app, until  # noqa: F401 (a fixture)
 
 CONFIG = dedent("""
@@ -35,7 +35,7 @@ CONFIG = dedent("""
 
 
 def fill(home, now: float) -> None:
-    store = RunStore(home.runs_db)
+    store = open_store(home)
     rows = []
     for i, took in enumerate([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]):
         t = now - 3600 * (i + 2)

@@ -44,8 +44,8 @@ def fill(store: RunStore, n: int, *, now: float | None = None) -> None:
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = RunStore(tmp_path / "runs.db")
+def store(tmp_path, make_store):
+    s = make_store(tmp_path / "runs.db")
     yield s
     s.close()
 

@@ -3,6 +3,8 @@ geometry, the activity filters, and one app per home."""
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import time
 
 from PySide6.QtCore import QEvent, QPointF, QTime, Qt
@@ -10,11 +12,11 @@ from PySide6.QtGui import QColor, QMouseEvent, QPalette
 from PySide6.QtWidgets import (QAbstractButton, QApplication, QComboBox, QLineEdit,
                                QAbstractSpinBox, QTableView)
 
-from trayjobs.store import RunStore
 from trayjobs.ui.activity_page import date_range
 from trayjobs.ui.settings_page import settings_changes
 from trayjobs.ui.single import SingleInstance
 from trayjobs.ui.theme import banner_style, is_dark, state_colour
+from trayjobs.store.open import open_store
 
 from ui_support import app, make_app, until  # noqa: F401
 
@@ -73,7 +75,8 @@ def test_clean_up_now_prunes_the_history(app, qtbot, home):
     page = app.window.settings_page
     page.prune_btn.click()
     until(qtbot, lambda: app.window.runs_model.total == 0)
-    assert RunStore(home.runs_db).count_runs() == 0
+    with closing(open_store(home)) as store:
+        assert store.count_runs() == 0
 
 
 def test_dark_theme_keeps_text_readable(app, qtbot):

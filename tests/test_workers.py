@@ -18,6 +18,7 @@ from helpers import trayjobs, wait_until
 from trayjobs.engine.events import RunChanged
 from trayjobs.engine.lease import this_host
 from trayjobs.store import RunStore
+from trayjobs.store.open import open_store
 
 SLOW = """
     [cluster]
@@ -64,8 +65,8 @@ def finals(eng) -> list[dict]:
 
 # -- the store's workers -------------------------------------------------------------------
 
-def test_a_worker_is_running_while_it_beats_and_lost_once_its_lease_is_up(tmp_path):
-    store = RunStore(tmp_path / "runs.db")
+def test_a_worker_is_running_while_it_beats_and_lost_once_its_lease_is_up(tmp_path, make_store):
+    store = make_store(tmp_path / "runs.db")
     try:
         w = store.register_worker(host="nas", pid=4242, version="0.1.0", mode="worker",
                                   lease=30, now=1000.0)
@@ -90,14 +91,14 @@ def test_a_worker_is_running_while_it_beats_and_lost_once_its_lease_is_up(tmp_pa
         store.close()
 
 
-def test_an_attempt_is_ended_and_resumed_once_however_many_try_at_once(tmp_path):
-    store = RunStore(tmp_path / "runs.db")
+def test_an_attempt_is_ended_and_resumed_once_however_many_try_at_once(tmp_path, make_store):
+    store = make_store(tmp_path / "runs.db")
     rid, worker = claimed_by_other(store, "slow", host="nas", pid=1, lease=1)
     results, resumed = [], []
     go = threading.Barrier(8)
 
     def recover():
-        other = RunStore(tmp_path / "runs.db")  # a connection of its own, as another process
+        other = make_store(tmp_path / "runs.db")  # a connection of its own, as another process
         try:
             go.wait()
             results.append(other.end_attempt(rid, state="interrupted", died=True,
@@ -147,7 +148,7 @@ def test_a_foreground_run_is_a_worker_while_it_runs(home, write_config):
     rid = int(trayjobs(home, "run", "slow", check=True).stdout)
     (w,) = map(json.loads, trayjobs(home, "workers", "--json", check=True).stdout.splitlines())
     assert w["mode"] == "cli" and w["state"] == "stopped" and w["runs"] == 0
-    store = RunStore(home.runs_db)
+    store = open_store(home)
     try:
         assert store.get_run(rid)["worker_id"] == w["id"]
     finally:
@@ -281,7 +282,7 @@ def test_kill_9_of_a_worker_on_another_machine_its_run_recovered_once_after_its_
                               str(tmp_path / "nas")], stdout=subprocess.PIPE, text=True)
     try:
         rid, nas = map(int, other.stdout.readline().split())
-        store = RunStore(home.runs_db)
+        store = open_store(home)
         wait_until(lambda: (store.get_run(rid)["progress_done"] or 0) >= 2, timeout=30)
         assert store.get_run(rid)["worker_id"] == nas
         # This machine starts while the other runs the job: the run stays the other's.

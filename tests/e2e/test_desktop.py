@@ -18,7 +18,7 @@ from textwrap import dedent
 import pytest
 
 from trayjobs.paths import Home
-from trayjobs.store import RunStore
+from trayjobs.store.open import open_store
 
 from xsession import wait_for
 
@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.xvfb, pytest.mark.slow]
 def runs(home: Home) -> list[dict]:
     if not home.runs_db.exists():
         return []
-    store = RunStore(home.runs_db, readonly=True)
+    store = open_store(home, readonly=True)
     try:
         return store.list_runs(limit=100)
     finally:

@@ -35,7 +35,7 @@ from .cluster import ClusterMixin
 from .outbox import OutboxMixin
 from .workers import WorkersMixin
 
-__all__ = ["RunStore", "ACTIVE_STATES", "FINAL_STATES", "SCHEDULED", "WAITING", "STATES", "TRIGGERS",
+__all__ = ["RunStore", "RunsSQL", "ACTIVE_STATES", "FINAL_STATES", "SCHEDULED", "WAITING", "STATES", "TRIGGERS",
            "WARNING", "ATTENTION", "OUTCOMES", "needs_attention", "outcome", "run_warnings", "state_matches"]
 
 STATES = ("scheduled", "waiting", "queued", "running", "retrying", "succeeded", "failed",
@@ -114,8 +114,12 @@ def _json(value: Any) -> str:
         raise ValueError(f"not JSON data ({exc})") from None
 
 
-class RunStore(OutboxMixin, WorkersMixin, ClusterMixin):
-    """Runs, attempts, log lines, per-job and app state, the alert outbox and the workers."""
+class _SQLite:
+    """The SQLite plumbing of :class:`RunStore`: one connection shared by the process's
+    threads behind a lock, retried while another program holds the file locked, and the
+    migrations of :mod:`.migrations` (after a backup of the file)."""
+
+    path: Path
 
     def __init__(self, path: str | Path, *, readonly: bool = False, busy_timeout: float = 5.0):
         self.path = Path(path)
@@ -205,6 +209,16 @@ class RunStore(OutboxMixin, WorkersMixin, ClusterMixin):
                     self.conn.execute("INSERT INTO _migrations VALUES (?, ?)", (name, _now()))
             return [n for n, _ in todo]
 
+class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
+    """The run store's methods, written once in SQL that SQLite runs as it is and that a
+    server's dialect (see :mod:`.postgres`) rewrites where SQLite's spelling differs. An
+    implementation gives ``_query`` (rows as dicts), ``_execute`` (something with
+    ``rowcount``), ``transaction()`` (a connection whose ``execute``/``executemany`` run
+    in one transaction) and ``_no_limit``."""
+
+    #: What ``LIMIT`` takes for "no limit".
+    _no_limit: Any = -1
+
     # -- runs ---------------------------------------------------------------------
 
     def create_run(self, job: str, **kw: Any) -> int:
@@ -220,16 +234,15 @@ class RunStore(OutboxMixin, WorkersMixin, ClusterMixin):
         ``host``: only workers on that host may run it."""
         now = _now()
         final = state in FINAL_STATES
-        with self._lock:
-            row = self._retrying(lambda: self.conn.execute(
-                "INSERT INTO runs (job, kind, trigger, state, attempt, max_attempts, priority,"
-                " inputs, retry_of, parent_run, note, created_at, updated_at, finished_at, error,"
-                " due_at, host) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " RETURNING *",
-                (job, kind, trigger, state, max_attempts, priority,
-                 json.dumps(inputs) if inputs else None, retry_of, parent_run, _text(note),
-                 now, now, now if final else None, _text(error), due_at, host)).fetchone())
-        return _decode(dict(row))
+        rows = self._query(
+            "INSERT INTO runs (job, kind, trigger, state, attempt, max_attempts, priority,"
+            " inputs, retry_of, parent_run, note, created_at, updated_at, finished_at, error,"
+            " due_at, host) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " RETURNING *",
+            (job, kind, trigger, state, max_attempts, priority,
+             json.dumps(inputs) if inputs else None, retry_of, parent_run, _text(note),
+             now, now, now if final else None, _text(error), due_at, host))
+        return _decode(rows[0])
 
     def get_run(self, run_id: int) -> dict[str, Any] | None:
         rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
@@ -468,7 +481,8 @@ class RunStore(OutboxMixin, WorkersMixin, ClusterMixin):
         trigger ``recovered``), oldest first."""
         return [_decode(r) for r in self._query(
             "SELECT * FROM runs r WHERE state = 'interrupted' AND NOT EXISTS"
-            " (SELECT 1 FROM runs s WHERE s.retry_of = r.id AND s.trigger = 'recovered')")]
+            " (SELECT 1 FROM runs s WHERE s.retry_of = r.id AND s.trigger = 'recovered')"
+            " ORDER BY id")]
 
     def resume_run(self, run_id: int, *, job: str, kind: str, max_attempts: int = 1,
                    priority: int = 0, inputs: dict[str, Any] | None = None,
@@ -588,7 +602,7 @@ class RunStore(OutboxMixin, WorkersMixin, ClusterMixin):
             params += triggers
         return [_decode(r) for r in self._query(
             f"SELECT * FROM runs WHERE {' AND '.join(where)} ORDER BY priority DESC, id LIMIT ?",
-            (*params, limit))]
+            (*params, limit if limit >= 0 else self._no_limit))]
 
     def last_runs(self) -> dict[str, dict[str, Any]]:
         """The newest finished or running run of each job."""
@@ -625,7 +639,7 @@ class RunStore(OutboxMixin, WorkersMixin, ClusterMixin):
         # Plain SQL under the lock: the connection is shared by threads, and sqlite-utils'
         # upsert probes it with DDL of its own.
         cols = ["job", *fields]
-        updates = ", ".join(f"{c} = excluded.{c}" for c in fields) or "job = job"
+        updates = ", ".join(f"{c} = excluded.{c}" for c in fields) or "job = excluded.job"
         self._execute(f"INSERT INTO job_state ({', '.join(cols)}) VALUES"
                       f" ({', '.join('?' * len(cols))}) ON CONFLICT(job) DO UPDATE SET {updates}",
                       (job, *fields.values()))
@@ -651,13 +665,11 @@ class RunStore(OutboxMixin, WorkersMixin, ClusterMixin):
                         ) -> list[tuple[str, int, int]]:
         """The ``(path, size, mtime_ns)`` versions not yet turned into a run of ``job``."""
         out = []
-        with self._lock:
-            for v in versions:
-                row = self._retrying(lambda: self.conn.execute(
-                    "SELECT size, mtime_ns FROM watch_files WHERE job = ? AND path = ?",
-                    (job, v[0])).fetchone())
-                if row is None or (row[0], row[1]) != (v[1], v[2]):
-                    out.append(v)
+        for v in versions:
+            rows = self._query("SELECT size, mtime_ns FROM watch_files WHERE job = ? AND path = ?",
+                               (job, v[0]))
+            if not rows or (rows[0]["size"], rows[0]["mtime_ns"]) != (v[1], v[2]):
+                out.append(v)
         return out
 
     def record_versions(self, job: str, run_id: int | None,
@@ -674,11 +686,9 @@ class RunStore(OutboxMixin, WorkersMixin, ClusterMixin):
     def forget_versions(self, job: str, folder: str, keep: set[str]) -> int:
         """Drop the recorded versions of files under ``folder`` that are no longer there."""
         prefix = os.path.join(folder, "")
-        with self._lock:
-            rows = self._retrying(lambda: self.conn.execute(
-                "SELECT path FROM watch_files WHERE job = ? AND substr(path, 1, ?) = ?",
-                (job, len(prefix), prefix)).fetchall())
-        gone = [(job, r[0]) for r in rows if r[0] not in keep]
+        rows = self._query("SELECT path FROM watch_files WHERE job = ? AND substr(path, 1, ?) = ?",
+                           (job, len(prefix), prefix))
+        gone = [(job, r["path"]) for r in rows if r["path"] not in keep]
         if gone:
             with self.transaction() as conn:
                 conn.executemany("DELETE FROM watch_files WHERE job = ? AND path = ?", gone)
@@ -740,6 +750,20 @@ class RunStore(OutboxMixin, WorkersMixin, ClusterMixin):
                          " AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.worker_id = workers.id)",
                          (now - keep_days * 86400,))
         return n
+
+    # -- reports ------------------------------------------------------------------
+
+    def runs_view(self, *, after_id: int = 0, limit: int = 5000) -> list[dict[str, Any]]:
+        """Rows of the view ``runs_v1`` (the columns of
+        :data:`~trayjobs.store.migrations.RUNS_V1_COLUMNS`) whose id is above
+        ``after_id``, by id: how a report reads a history kept on a server."""
+        return self._query("SELECT * FROM runs_v1 WHERE id > ? ORDER BY id LIMIT ?",
+                           (after_id, limit))
+
+
+class RunStore(_SQLite, RunsSQL):
+    """Runs, attempts, log lines, per-job and app state, the alert outbox and the workers,
+    in a SQLite file."""
 
 
 def _log_rows(run_id: int, lines: Iterable[tuple[float, str, str]]) -> list[tuple]:

@@ -3,8 +3,9 @@
 Everything outside :mod:`trayjobs.store` reaches runs, attempts, logs, job and app
 state, watched-file versions and the alert outbox through these methods and nothing
 else (no SQL, no connection; ``tests/test_layering.py`` checks that). The SQLite
-:class:`~trayjobs.store.RunStore` is the embedded implementation; a store on a database
-server follows the same contract, method by method.
+:class:`~trayjobs.store.RunStore` is the embedded implementation;
+:class:`~trayjobs.store.postgres.PgRunStore` keeps the history on a PostgreSQL server for
+several machines, with the same contract, method by method.
 
 The contract, for every implementation:
 
@@ -425,6 +426,13 @@ class RunStoreAPI(Protocol):
     def stranded(self, hosts: Iterable[str]) -> list[Row]:
         """Queued runs (handed to the queue or not) pinned to a host that is not among
         ``hosts`` (the hosts with a live worker), oldest first."""
+
+    # -- reports ----------------------------------------------------------------------------------
+
+    def runs_view(self, *, after_id: int = 0, limit: int = 5000) -> list[Row]:
+        """Rows of the versioned view ``runs_v1`` (its columns:
+        :data:`~trayjobs.store.migrations.RUNS_V1_COLUMNS`) with ``id`` above ``after_id``,
+        by id, at most ``limit``: how a report reads a history that lives on a server."""
 
     # -- retention ----------------------------------------------------------------------------------
 

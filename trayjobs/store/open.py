@@ -1,9 +1,14 @@
 """Open the run store a home uses: its own ``runs.db``, or the shared database that
-``[cluster] database`` names. Every process (the app, ``trayjobs worker``, the CLI)
-opens its store here, so all of them agree on where the history is."""
+``[cluster] database`` names (a ``sqlite:`` file or a ``postgresql://`` server). Every
+process (the app, ``trayjobs worker``, the CLI, a report) opens its store here, so all
+of them agree on where the history is.
+
+``TRAYJOBS_TEST_DATABASE`` (for the test suite only: ``TRAYJOBS_TEST_STORE=postgres``
+sets it per test) stands in for ``[cluster] database`` when the config names none."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -11,7 +16,7 @@ if TYPE_CHECKING:
     from ..paths import Home
     from .api import RunStoreAPI
 
-__all__ = ["open_store", "store_exists"]
+__all__ = ["open_store", "store_exists", "is_shared"]
 
 
 def open_store(home: "Home", cluster: "ClusterSpec | None" = None, *,
@@ -25,8 +30,13 @@ def open_store(home: "Home", cluster: "ClusterSpec | None" = None, *,
     if url.startswith("sqlite:"):
         from . import RunStore
         return RunStore(sqlite_path(url), readonly=readonly)
-    from ..errors import UserError
-    raise UserError(f"[cluster] database: {url.split(':', 1)[0]} is not supported yet")
+    try:
+        from .postgres import PgRunStore
+    except ImportError as exc:
+        from ..errors import UserError
+        raise UserError(f"[cluster] database is a PostgreSQL server, but the PostgreSQL client "
+                        f"is not installed ({exc.name}): pip install 'trayjobs[cluster]'") from None
+    return PgRunStore(url, readonly=readonly)
 
 
 def store_exists(home: "Home", cluster: "ClusterSpec | None" = None) -> bool:
@@ -41,8 +51,14 @@ def store_exists(home: "Home", cluster: "ClusterSpec | None" = None) -> bool:
     return True
 
 
+def is_shared(home: "Home", cluster: "ClusterSpec | None" = None) -> bool:
+    """Whether the history is somewhere other than the home's own ``runs.db``."""
+    return _url(cluster) is not None
+
+
 def _url(cluster: "ClusterSpec | None") -> str | None:
-    if cluster is None:
-        return None
-    from ..cluster import database_url
-    return database_url(cluster)
+    url = None
+    if cluster is not None:
+        from ..cluster import database_url
+        url = database_url(cluster)
+    return url or os.environ.get("TRAYJOBS_TEST_DATABASE") or None

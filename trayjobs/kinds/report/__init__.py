@@ -1,7 +1,8 @@
 """``report``: turns local data into documents a person wants to open.
 
 Each section's query runs read-only against the import database, another
-SQLite file, or trayjobs' own run history; the results become one HTML file
+SQLite file, or trayjobs' own run history (its view ``runs_v1``, wherever the history is:
+see :mod:`.history`); the results become one HTML file
 (charts embedded, nothing fetched from the network), a CSV per section and a
 PDF, written under ``reports/<job>/`` with ``<job>-latest.*`` copies.
 """
@@ -42,7 +43,9 @@ class ReportKind(JobKind):
         now = datetime.now()
         period = resolve_period(params.period, today=now.date())
         title = params.display_title(ctx.job)
-        dbs = Databases(cancelled=lambda: ctx.cancelled)
+        from .history import RunsHistory
+        dbs = Databases(cancelled=lambda: ctx.cancelled,
+                        runs=RunsHistory(ctx.home, cancelled=lambda: ctx.cancelled))
         files = ReportFiles(ctx.home.reports_dir, ctx.job, now=now, run_id=ctx.run_id)
         warnings: list[str] = []  # what the person would miss reading the report
         try:

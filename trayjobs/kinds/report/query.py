@@ -37,12 +37,15 @@ class SectionResult:
 class Databases:
     """The read-only databases a report opens, each once, by path."""
 
-    def __init__(self, *, cancelled: Callable[[], bool] | None = None) -> None:
+    def __init__(self, *, cancelled: Callable[[], bool] | None = None, runs=None) -> None:
         self._cancelled = cancelled
+        self._runs = runs  # a RunsHistory: where the home's runs.db is really read
         self._open: dict[Path, ReadOnlyDatabase | NoDatabase] = {}
 
     def get(self, path: Path) -> ReadOnlyDatabase | NoDatabase:
         key = path.expanduser().absolute()
+        if self._runs is not None and key == self._runs.home_file:
+            key = self._runs.path()
         if key not in self._open:
             try:
                 self._open[key] = ReadOnlyDatabase(key, cancelled=self._cancelled)
@@ -57,6 +60,8 @@ class Databases:
             if isinstance(db, ReadOnlyDatabase):
                 db.close()
         self._open.clear()
+        if self._runs is not None:
+            self._runs.close()
 
 
 # What makes a spreadsheet read a cell as a formula (OWASP's "CSV injection" list).

@@ -1,0 +1,332 @@
+"""The run store's contract (trayjobs/store/api.py), checked on both implementations: the
+SQLite file and a real PostgreSQL server. Compare-and-set moves have exactly one winner
+among threads and processes, ids only grow, bad text never fails a write, and a server
+that is gone is named (StoreBusy) and found again once it is back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from trayjobs.errors import StoreBusy
+from trayjobs.store import RunStore
+
+from conftest import ROOT
+
+
+class Backend:
+    """Opens stores on one history: each ``open()`` a connection (a pool) of its own, as
+    another process would have; ``spec`` names it to a subprocess."""
+
+    def __init__(self, kind: str, spec: str) -> None:
+        self.kind, self.spec, self.stores = kind, spec, []
+
+    def open(self, **kw):
+        if self.kind == "sqlite":
+            store = RunStore(self.spec, **kw)
+        else:
+            from trayjobs.store.postgres import PgRunStore
+            store = PgRunStore(self.spec, **kw)
+        self.stores.append(store)
+        return store
+
+    def close(self) -> None:
+        for s in self.stores:
+            s.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request, tmp_path):
+    if request.param == "sqlite":
+        b = Backend("sqlite", str(tmp_path / "runs.db"))
+        b.open()  # created and migrated before anyone races on it
+        yield b
+        b.close()
+        return
+    from pg_support import session_server
+    server = session_server()
+    url = server.new_database()
+    b = Backend("postgres", url)
+    yield b
+    b.close()
+    server.drop_database(url)
+
+
+# What a process of its own does: open the store, wait for the go, try every claim.
+_CLAIMER = """
+import json, sys, time
+kind, spec, go, ids = sys.argv[1], sys.argv[2], float(sys.argv[3]), json.loads(sys.argv[4])
+if kind == "sqlite":
+    from trayjobs.store import RunStore
+    store = RunStore(spec)
+else:
+    from trayjobs.store.postgres import PgRunStore
+    store = PgRunStore(spec)
+won = []
+time.sleep(max(0, go - time.time()))
+for rid in ids:
+    if store.claim(rid, pid=0) is not None:
+        won.append(rid)
+    if store.mark_dispatched(rid):
+        won.append(-rid)
+store.close()
+print(json.dumps(won))
+"""
+
+
+def test_of_several_processes_claiming_the_same_runs_exactly_one_wins_each(backend):
+    store = backend.open()
+    ids = [store.create_run("race", kind="demo", trigger="manual") for _ in range(40)]
+    # mark_dispatched races on runs still queued: the ones nobody claimed first.
+    go = time.time() + 3
+    procs = [subprocess.Popen([sys.executable, "-c", _CLAIMER, backend.kind, backend.spec,
+                               str(go), json.dumps(ids)], stdout=subprocess.PIPE, text=True,
+                              cwd=ROOT) for _ in range(4)]
+    won = []
+    for p in procs:
+        out, _ = p.communicate(timeout=120)
+        assert p.returncode == 0
+        won += json.loads(out)
+    claims = sorted(w for w in won if w > 0)
+    assert claims == ids  # each run claimed once, by one process
+    assert len(won) == len(set(won))  # and handed to the queue at most once
+    for rid in ids:
+        run = store.get_run(rid)
+        assert run["state"] == "running" and run["attempt"] == 1
+        assert [a["attempt"] for a in store.attempts(rid)] == [1]
+
+
+def _race(n: int, fn) -> list:
+    go, out = threading.Barrier(n), []
+
+    def one():
+        go.wait()
+        out.append(fn())
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return out
+
+
+def test_every_compare_and_set_has_one_winner_among_threads_with_their_own_connections(backend):
+    store = backend.open()
+    others = [backend.open() for _ in range(6)]
+    pick = iter(range(10**6))
+    lock = threading.Lock()
+
+    def mine():
+        with lock:
+            return others[next(pick) % len(others)]
+
+    rid = store.create_run("race", kind="demo", trigger="manual")
+    assert sum(r is not None for r in _race(6, lambda: mine().claim(rid, pid=1))) == 1
+    store.end_attempt(rid, state="retrying", next_attempt_at=0)
+    assert sum(_race(6, lambda: mine().requeue_retry(rid))) == 1
+    assert sum(_race(6, lambda: mine().mark_dispatched(rid))) == 1
+    later = store.create_run("later", kind="demo", trigger="manual", state="scheduled",
+                             due_at=100.0)
+    started = _race(6, lambda: mine().start_scheduled(200.0))
+    assert sorted(len(s) for s in started) == [0, 0, 0, 0, 0, 1]
+    assert sum(r is not None for r in _race(6, lambda: mine().hold(later, reason="r",
+                                                                  until=None))) == 1
+    assert sum(r is not None for r in _race(6, lambda: mine().release(later))) == 1
+    assert sum(_race(6, lambda: mine().cancel_run(later))) == 1
+    w = store.register_worker(host="a", pid=1, version="1", mode="worker", lease=1)
+    assert sum(_race(6, lambda: mine().mark_worker_lost(w))) == 1
+    assert store.outbox_add([{"channel": "mail", "event": "failed", "dedupe": "run-1"}]) == 1
+    assert sum(_race(6, lambda: mine().outbox_add(
+        [{"channel": "mail", "event": "failed", "dedupe": "run-2"}]))) == 1
+
+
+def test_ids_only_grow_whoever_writes(backend):
+    stores = [backend.open() for _ in range(4)]
+    seen: list[list[int]] = [[] for _ in stores]
+
+    def write(i):
+        for _ in range(25):
+            seen[i].append(stores[i].create_run("grow", kind="demo", trigger="manual"))
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(len(stores))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for ids in seen:
+        assert ids == sorted(ids) and len(set(ids)) == 25
+    every = sorted(i for ids in seen for i in ids)
+    assert len(set(every)) == 100
+    assert stores[0].max_run_id() == every[-1]
+    assert [r["id"] for r in stores[0].list_runs(limit=1000)] == every[::-1]
+    page = stores[0].list_runs(before_id=every[50], limit=10)
+    assert [r["id"] for r in page] == every[40:50][::-1]
+    rid = every[0]
+    stores[0].add_logs(rid, [(1.0, "info", f"line {n}") for n in range(5)])
+    ids = [r["id"] for r in stores[1].logs(rid)]
+    assert ids == sorted(ids) and len(ids) == 5
+    assert [r["id"] for r in stores[1].logs(rid, after_id=ids[2])] == ids[3:]
+
+
+def test_text_no_database_can_hold_is_written_escaped_never_refused(backend):
+    store = backend.open()
+    rid = store.create_run("odd", kind="demo", trigger="manual", note="name \udcff.txt",
+                           inputs={"file": "a\udcffb"})
+    store.claim(rid, pid=1)
+    store.set_progress(rid, 1, 2, "files", "reading \udcfe\x00")
+    store.add_log(rid, "nul \x00 and \udcff", level="warning")
+    ended = store.end_attempt(rid, state="failed", error="broke on \udcff\x00",
+                              traceback="tb \x00", result={"k\udcff": "v\x00"},
+                              logs=[(2.0, "info", "last \x00")])
+    assert ended["state"] == "failed"
+    run = store.get_run(rid)
+    assert "\\xff" in run["note"] and "\\xff" in run["error"]
+    assert "\x00" not in run["error"] or backend.kind == "sqlite"
+    assert list(run["result"]) == ["k\\xff"]
+    assert all("\udcff" not in r["message"] for r in store.logs(rid))
+    with pytest.raises(ValueError):
+        store.end_attempt(rid, state="failed", result={"x": object()})
+    assert store.get_run(rid)["state"] == "failed"
+    assert store.list_runs(text="BROKE")  # text search ignores case, as SQLite's LIKE
+
+
+def test_the_runs_v1_view_reads_alike(backend):
+    store = backend.open()
+    ok = store.create_run("a", kind="demo", trigger="manual")
+    store.claim(ok)
+    store.end_attempt(ok, state="succeeded", result={"warnings": ["w"]})
+    store.create_run("b", kind="demo", trigger="manual")
+    rows = store.runs_view()
+    assert [r["outcome"] for r in rows] == ["warning", "queued"]
+    assert rows[0]["duration"] >= 0 and rows[1]["duration"] is None
+    assert store.runs_view(after_id=ok) == rows[1:]
+    assert len(store.runs_view(limit=1)) == 1
+
+
+# -- a server that goes away (PostgreSQL only: SQLite is a file) ---------------------------
+
+@pytest.fixture
+def own_server():
+    from pg_support import own_server as start
+    server = start()
+    yield server
+    server.remove()
+
+
+def test_a_stopped_server_is_named_and_found_again_once_it_is_back(own_server):
+    from trayjobs.store.postgres import PgRunStore
+    url = own_server.url()
+    store = PgRunStore(url.replace("postgres@", "postgres:secret@"), timeout=2)
+    try:
+        rid = store.create_run("a", kind="demo", trigger="manual")
+        own_server.stop()
+        t = time.monotonic()
+        with pytest.raises(StoreBusy) as exc:
+            store.get_run(rid)
+        assert time.monotonic() - t < 10
+        said = str(exc.value)
+        assert f"127.0.0.1:{own_server.port}" in said and "secret" not in said
+        assert "PostgreSQL server is running" in said
+        with pytest.raises(StoreBusy):
+            store.create_run("b", kind="demo", trigger="manual")
+        own_server.start()
+        # Every pooled connection died with the server: each is found broken and replaced.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert store.get_run(rid)["job"] == "a"
+                break
+            except StoreBusy:
+                assert time.monotonic() < deadline, "the store did not reconnect"
+                time.sleep(0.2)
+        assert store.claim(rid, pid=1)["state"] == "running"
+    finally:
+        store.close()
+
+
+def test_a_server_restarted_under_a_busy_store_costs_no_call(own_server):
+    from trayjobs.store.postgres import PgRunStore
+    store = PgRunStore(own_server.url(), timeout=20)
+    try:
+        ids = [store.create_run("a", kind="demo", trigger="manual") for _ in range(3)]
+        own_server.restart()  # every connection the pool holds is cut
+        assert [store.get_run(i)["id"] for i in ids] == ids
+        with store.transaction():
+            pass
+        assert store.claim(ids[0], pid=1) is not None
+    finally:
+        store.close()
+
+
+def test_a_server_that_is_not_there_at_start_is_named(tmp_path):
+    from pg_support import skip_reason
+    if skip_reason():
+        pytest.skip(skip_reason())
+    from pg_support import _free_port
+    from trayjobs.store.postgres import PgRunStore
+    with pytest.raises(StoreBusy, match="cannot be reached"):
+        PgRunStore(f"postgresql://nobody@127.0.0.1:{_free_port()}/runs", timeout=1)
+
+
+_OPENER = """
+import sys, time
+from trayjobs.store.postgres import PgRunStore
+time.sleep(max(0, float(sys.argv[2]) - time.time()))
+PgRunStore(sys.argv[1]).close()
+"""
+
+
+def test_machines_starting_at_once_migrate_once():
+    from pg_support import session_server
+    server = session_server()
+    server.admin("CREATE DATABASE fresh_migrate")
+    url = server.url("fresh_migrate")
+    try:
+        go = time.time() + 2
+        procs = [subprocess.Popen([sys.executable, "-c", _OPENER, url, str(go)], cwd=ROOT,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+        import psycopg
+        with psycopg.connect(url) as conn:
+            names = [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY name")]
+        from trayjobs.store.pg_migrations import PG_MIGRATIONS
+        assert names == [n for n, _ in PG_MIGRATIONS]
+    finally:
+        server.drop_database(url)
+
+
+def test_the_schema_matches_sqlites(tmp_path):
+    """Every table and column SQLite's migrations make, PostgreSQL's make too."""
+    from pg_support import session_server
+    server = session_server()
+    url = server.new_database()
+    try:
+        sqlite = RunStore(tmp_path / "runs.db")
+        want = {}
+        for (name,) in sqlite.conn.execute("SELECT name FROM sqlite_schema WHERE type IN"
+                                           " ('table', 'view') AND name NOT LIKE 'sqlite%'"):
+            want[name] = {r[1] for r in sqlite.conn.execute(f"PRAGMA table_info({name})")}
+        sqlite.close()
+        import psycopg
+        with psycopg.connect(url) as conn:
+            have = {}
+            for table, column in conn.execute(
+                    "SELECT table_name, column_name FROM information_schema.columns"
+                    " WHERE table_schema = 'public'"):
+                have.setdefault(table, set()).add(column)
+            indexes = {r[0] for r in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
+        assert have == want
+        sqlite = RunStore(tmp_path / "runs.db", readonly=True)
+        sqlite_indexes = {r[0] for r in sqlite.conn.execute(
+            "SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL")}
+        sqlite.close()
+        assert sqlite_indexes <= indexes
+    finally:
+        server.drop_database(url)

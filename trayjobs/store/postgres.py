@@ -1,0 +1,470 @@
+"""The run store on a PostgreSQL server: :class:`PgRunStore`, for several machines that
+share one history (``[cluster] database = "postgresql://..."``).
+
+It keeps the contract of :class:`~trayjobs.store.api.RunStoreAPI` with the methods of
+:class:`~trayjobs.store.RunsSQL`, the SQL the SQLite store runs: :func:`pg_sql` rewrites
+SQLite's few spellings of its own (``?`` placeholders, ``INDEXED BY``, ``INSERT OR
+REPLACE``/``IGNORE``, ``IS ?``, ``LIKE``, which ignores case in SQLite) once per
+statement text. The methods where PostgreSQL wants other SQL for the same meaning are
+written here again (a claim in one statement, resuming a run under a row lock...).
+
+Connections come from a pool (``psycopg_pool``), each in autocommit: a call without
+``transaction()`` is one statement, atomic on its own; a compare-and-set is one ``UPDATE
+... WHERE state = ...``, which PostgreSQL re-checks on the newest row after waiting for
+another writer, so of N machines exactly one wins. A connection found broken (the server
+restarted) is dropped and the call tried again on a new one, with backoff, for
+``timeout`` seconds; then :class:`~trayjobs.errors.StoreBusy` names the server and what to
+do. The pool reconnects in the background. A statement is tried again only if the
+connection broke under it: should the server die after committing but before answering,
+the write may be made twice; the compare-and-sets then answer "not mine" the second time,
+and the worker lease recovers a run left so.
+
+Texts PostgreSQL refuses (a NUL character) are written with it escaped, so bad data from
+a job never fails a write, as in SQLite.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import re
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from decimal import Decimal
+from typing import Any
+
+from ..errors import StoreBusy
+from . import FINAL_STATES, RunsSQL, _decode, _now
+from .cluster import CONTROL_KEEP
+from .pg_migrations import MIGRATION_LOCK, PG_MIGRATIONS
+
+#: The advisory lock control messages are appended under.
+CONTROL_LOCK = MIGRATION_LOCK - 1
+
+__all__ = ["PgRunStore", "pg_sql", "safe_url"]
+
+# -- SQLite's SQL in PostgreSQL's words --------------------------------------------------
+
+#: The key of each table the SQL replaces rows of (``INSERT OR REPLACE``).
+_KEYS = {"app_state": ("key",), "attempts": ("run_id", "attempt"), "job_state": ("job",)}
+_REPLACE = re.compile(r"INSERT OR REPLACE INTO (\w+) \(([^)]*)\)(.*)$", re.S)
+_IGNORE = re.compile(r"INSERT OR IGNORE INTO (.*)$", re.S)
+_INDEXED = re.compile(r"\s+INDEXED BY \w+")
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@functools.lru_cache(maxsize=2048)
+def pg_sql(sql: str) -> str:
+    """``sql``, written for SQLite by :class:`~trayjobs.store.RunsSQL`, as PostgreSQL
+    reads it with psycopg's placeholders."""
+    sql = sql.replace("%", "%%")
+    sql = _INDEXED.sub("", sql)
+    m = _REPLACE.match(sql)
+    if m:
+        table, cols, rest = m.groups()
+        keys = _KEYS[table]
+        sets = ", ".join(f"{c} = excluded.{c}" for c in (c.strip() for c in cols.split(","))
+                         if c not in keys)
+        sql = (f"INSERT INTO {table} ({cols}){rest} ON CONFLICT ({', '.join(keys)}) DO "
+               + (f"UPDATE SET {sets}" if sets else "NOTHING"))
+    m = _IGNORE.match(sql)
+    if m:
+        sql = f"INSERT INTO {m.group(1)} ON CONFLICT DO NOTHING"
+    sql = re.sub(r"\bIS \?", "IS NOT DISTINCT FROM ?", sql)
+    sql = re.sub(r"\bLIKE\b", "ILIKE", sql)  # SQLite's LIKE ignores case
+    sql = sql.replace("?", "%s")
+    return _NAMED.sub(r"%(\1)s", sql)
+
+
+def _arg(v: Any) -> Any:
+    if isinstance(v, bool):  # our flags are integers, as in SQLite
+        return int(v)
+    if isinstance(v, str) and "\x00" in v:  # PostgreSQL text cannot hold NUL
+        return v.replace("\x00", "\\x00")
+    return v
+
+
+def _args(params: Iterable[Any] | dict | None) -> Any:
+    if params is None:
+        return None
+    if isinstance(params, dict):
+        return {k: _arg(v) for k, v in params.items()}
+    return [_arg(v) for v in params]
+
+
+class _Row(dict):
+    """A row as a dict that, like ``sqlite3.Row``, also answers ``row[0]``."""
+
+    __slots__ = ("_values",)
+
+    def __getitem__(self, key):
+        if isinstance(key, int):
+            return self._values[key]
+        return dict.__getitem__(self, key)
+
+
+def _number(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    return v
+
+
+def _row_factory(cursor):
+    desc = cursor.description
+    names = [d.name for d in desc] if desc else []
+    numeric = any(d.type_code == 1700 for d in desc or ())  # sums of bigints
+
+    def make(values):
+        if numeric:
+            values = tuple(_number(v) for v in values)
+        row = _Row(zip(names, values))
+        row._values = values
+        return row
+    return make
+
+
+class _Done:
+    __slots__ = ("rowcount",)
+
+    def __init__(self, rowcount: int) -> None:
+        self.rowcount = rowcount
+
+
+class _Tx:
+    """A connection in a transaction, spoken to as :class:`~trayjobs.store.RunsSQL` speaks
+    to SQLite's: ``execute``, ``executemany``, ``total_changes``."""
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+        self.total_changes = 0
+
+    def execute(self, sql: str, params: Iterable[Any] | dict = ()):
+        cur = self.conn.execute(pg_sql(sql), _args(params))
+        if cur.rowcount > 0:
+            self.total_changes += cur.rowcount
+        return cur
+
+    def executemany(self, sql: str, seq: Iterable[Any]) -> None:
+        rows = [_args(p) for p in seq]
+        if not rows:
+            return
+        with self.conn.cursor() as cur:
+            cur.executemany(pg_sql(sql), rows)
+            if cur.rowcount > 0:
+                self.total_changes += cur.rowcount
+
+
+def safe_url(url: str) -> str:
+    """``url`` without its password, to be shown."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1@", url)
+
+
+def _broken(conn) -> bool:
+    return conn is None or conn.closed or conn.broken
+
+
+#: Stores not closed yet: closed at exit, so that a command that forgot its store does not
+#: leave the pool's threads to be torn down by the garbage collector as Python stops.
+_OPEN: "weakref.WeakSet[PgRunStore]" = weakref.WeakSet()
+
+
+_ORPHANS: set = set()
+
+
+def _close_orphan(pool) -> None:
+    try:
+        pool.close(timeout=5)
+    finally:
+        _ORPHANS.discard(pool)
+
+
+@atexit.register
+def _close_all() -> None:
+    for pool in [s._pool for s in list(_OPEN)] + list(_ORPHANS):
+        try:
+            pool.close(timeout=1)
+        except Exception:
+            pass
+
+
+class PgRunStore(RunsSQL):
+    """The run store in a PostgreSQL database (``url``: a ``postgresql://`` URL or a
+    libpq connection string). ``timeout``: seconds a call waits for the server before
+    :class:`~trayjobs.errors.StoreBusy`."""
+
+    _no_limit = None
+
+    def __init__(self, url: str, *, readonly: bool = False, timeout: float = 10.0,
+                 max_size: int = 8, migrate: bool = True) -> None:
+        import psycopg  # noqa: F401  (the extra 'cluster'; say so if it is missing)
+        from psycopg_pool import ConnectionPool
+        self.url = url
+        self.where = safe_url(url)
+        self.readonly = readonly
+        self.timeout = timeout
+        self._local = threading.local()
+        kwargs: dict[str, Any] = {"autocommit": True, "row_factory": _row_factory,
+                                  "connect_timeout": max(1, round(timeout / 2)),
+                                  "application_name": "trayjobs"}
+        if readonly:
+            kwargs["options"] = "-c default_transaction_read_only=on"
+        # reconnect_timeout: how long the pool keeps trying a connection in the
+        # background before it gives the slot up; a call that needs one starts again.
+        self._pool = ConnectionPool(url, min_size=1, max_size=max_size, kwargs=kwargs,
+                                    open=False, timeout=timeout, reconnect_timeout=30,
+                                    name="trayjobs-runs")
+        self._pool.open(wait=False)
+        _OPEN.add(self)
+        try:
+            if migrate and not readonly:
+                self.migrate()
+        except BaseException:
+            self._pool.close(timeout=1)
+            raise
+
+    def __del__(self) -> None:
+        # A store dropped without close(): its pool must not be left to its own __del__,
+        # which joins the pool's threads and fails when the collector runs in one of them.
+        # Kept alive here and closed on a thread of its own.
+        pool = getattr(self, "_pool", None)
+        if pool is None or pool.closed:
+            return
+        _ORPHANS.add(pool)
+        try:
+            threading.Thread(target=_close_orphan, args=(pool,), daemon=True,
+                             name="trayjobs-pool-close").start()
+        except RuntimeError:  # the interpreter is stopping: _close_all sees to it
+            pass
+
+    def __repr__(self) -> str:
+        return f"PgRunStore({self.where!r})"
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        if not self._pool.closed:
+            self._pool.close(timeout=5)
+
+    def _busy(self, exc: BaseException) -> StoreBusy:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return StoreBusy(
+            f"The run history database {self.where} cannot be reached ({reason}). Check "
+            f"that the PostgreSQL server is running and that this machine can reach it "
+            f"(host, port, user and password in [cluster] database); trayjobs keeps "
+            f"trying to reconnect.")
+
+    def _run(self, fn):
+        tx = getattr(self._local, "tx", None)
+        if tx is not None:  # inside transaction(): its connection
+            return fn(tx)
+        import psycopg
+        from psycopg_pool import PoolTimeout
+        deadline = time.monotonic() + self.timeout
+        delay = 0.05
+        while True:
+            conn = None
+            try:
+                with self._pool.connection(timeout=max(0.1, deadline - time.monotonic())) as conn:
+                    return fn(_Tx(conn))
+            except PoolTimeout as exc:
+                raise self._busy(exc) from exc
+            except psycopg.OperationalError as exc:
+                if not _broken(conn):
+                    raise
+                if time.monotonic() + delay >= deadline:
+                    raise self._busy(exc) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Tx]:
+        """One transaction on one connection; a transaction opened inside it (a method
+        calling another) joins it."""
+        tx = getattr(self._local, "tx", None)
+        if tx is not None:
+            yield tx
+            return
+        import psycopg
+        with ExitStack() as stack:
+            conn = self._begin(stack)
+            tx = _Tx(conn)
+            self._local.tx = tx
+            try:
+                yield tx
+            except psycopg.OperationalError as exc:
+                if _broken(conn):
+                    raise self._busy(exc) from exc
+                raise
+            finally:
+                self._local.tx = None
+
+    def _begin(self, stack: ExitStack):
+        """A connection with a transaction begun on it, entered on ``stack``."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+        deadline = time.monotonic() + self.timeout
+        delay = 0.05
+        while True:
+            conn = None
+            inner = ExitStack()
+            try:
+                conn = inner.enter_context(self._pool.connection(
+                    timeout=max(0.1, deadline - time.monotonic())))
+                inner.enter_context(conn.transaction())
+                stack.push(inner.pop_all())
+                return conn
+            except PoolTimeout as exc:
+                raise self._busy(exc) from exc
+            except psycopg.OperationalError as exc:
+                inner.__exit__(type(exc), exc, exc.__traceback__)
+                if not _broken(conn):
+                    raise
+                if time.monotonic() + delay >= deadline:
+                    raise self._busy(exc) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def _execute(self, sql: str, params: Iterable[Any] | dict = ()) -> _Done:
+        return self._run(lambda tx: _Done(tx.execute(sql, params).rowcount))
+
+    def _query(self, sql: str, params: Iterable[Any] | dict = ()) -> list[dict[str, Any]]:
+        def go(tx):
+            cur = tx.execute(sql, params)
+            return [dict(r) for r in cur.fetchall()] if cur.description else []
+        return self._run(go)
+
+    def _native(self, sql: str, params: Iterable[Any] | dict = ()) -> list[dict[str, Any]]:
+        """Rows of PostgreSQL's own SQL (psycopg placeholders), not rewritten."""
+        def go(tx):
+            cur = tx.conn.execute(sql, _args(params))
+            return [dict(r) for r in cur.fetchall()] if cur.description else []
+        return self._run(go)
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations not yet recorded, under an advisory lock so that of several
+        machines starting at once one migrates and the others wait and find it done;
+        returns their names."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+        applied = []
+        conn = None
+        try:
+            with self._pool.connection(timeout=self.timeout) as conn:
+                conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+                try:
+                    conn.execute("CREATE TABLE IF NOT EXISTS _migrations"
+                                 " (name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION)")
+                    done = {r[0] for r in conn.execute("SELECT name FROM _migrations")}
+                    for name, statements in PG_MIGRATIONS:
+                        if name in done:
+                            continue
+                        with conn.transaction():
+                            for sql in statements:
+                                conn.execute(sql)
+                            conn.execute("INSERT INTO _migrations VALUES (%s, %s)",
+                                         (name, _now()))
+                        applied.append(name)
+                finally:
+                    if not conn.broken:
+                        conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+        except PoolTimeout as exc:
+            raise self._busy(exc) from exc
+        except psycopg.OperationalError as exc:
+            if _broken(conn):
+                raise self._busy(exc) from exc
+            raise
+        return applied
+
+    # -- where PostgreSQL wants other SQL for the same meaning ---------------------------
+
+    def claim(self, run_id: int, *, pid: int | None = None, worker_id: int | None = None,
+              host: str | None = None) -> dict[str, Any] | None:
+        # One statement: the compare-and-set on the run and its new attempt row commit
+        # together, in one round trip.
+        now = _now()
+        pin = "" if host is None else " AND (host IS NULL OR host = %(host)s)"
+        rows = self._native(
+            "WITH c AS (UPDATE runs SET state = 'running', attempt = attempt + 1,"
+            " started_at = %(now)s, updated_at = %(now)s, pid = %(pid)s,"
+            " worker_id = %(worker)s, next_attempt_at = NULL, progress_done = NULL,"
+            " progress_total = NULL, progress_message = NULL, progress_unit = NULL,"
+            " error = NULL, traceback = NULL"
+            " WHERE id = %(id)s AND state = 'queued' AND cancel_requested = 0" + pin +
+            " RETURNING *),"
+            " a AS (INSERT INTO attempts (run_id, attempt, started_at, state)"
+            " SELECT id, attempt, %(now)s, 'running' FROM c ON CONFLICT (run_id, attempt)"
+            " DO UPDATE SET started_at = excluded.started_at, state = excluded.state,"
+            " finished_at = NULL, error = NULL, died = 0)"
+            " SELECT * FROM c",
+            {"now": now, "pid": pid, "worker": worker_id, "id": run_id, "host": host})
+        return _decode(rows[0]) if rows else None
+
+    def resume_run(self, run_id: int, *, job: str, kind: str, max_attempts: int = 1,
+                   priority: int = 0, inputs: dict[str, Any] | None = None,
+                   parent_run: int | None = None, note: str | None = None,
+                   host: str | None = None) -> dict[str, Any] | None:
+        # The interrupted run's row lock makes the look for a resuming run and the insert
+        # one step: a second machine waits, then finds the first's.
+        with self.transaction() as tx:
+            tx.conn.execute("SELECT id FROM runs WHERE id = %s FOR UPDATE", (run_id,))
+            return super().resume_run(run_id, job=job, kind=kind, max_attempts=max_attempts,
+                                      priority=priority, inputs=inputs, parent_run=parent_run,
+                                      note=note, host=host)
+
+    def send_control(self, message: dict[str, Any], *, now: float | None = None) -> int:
+        # Readers page the table by id: ids must become visible in their order, so the
+        # writers take turns (an id drawn first but committed last would be skipped).
+        import json
+        now = _now() if now is None else now
+        with self.transaction() as tx:
+            tx.conn.execute("SELECT pg_advisory_xact_lock(%s)", (CONTROL_LOCK,))
+            tx.conn.execute("DELETE FROM control WHERE created_at < %s", (now - CONTROL_KEEP,))
+            return tx.conn.execute("INSERT INTO control (created_at, message) VALUES (%s, %s)"
+                                   " RETURNING id", (now, json.dumps(message))).fetchone()[0]
+
+    def unseen_versions(self, job: str, versions: Iterable[tuple[str, int, int]]
+                        ) -> list[tuple[str, int, int]]:
+        versions = list(versions)
+        known: dict[str, tuple[int, int]] = {}
+        for i in range(0, len(versions), 1000):
+            paths = [_arg(v[0]) for v in versions[i:i + 1000]]
+            for r in self._native("SELECT path, size, mtime_ns FROM watch_files"
+                                  " WHERE job = %s AND path = ANY(%s)", (job, paths)):
+                known[r["path"]] = (r["size"], r["mtime_ns"])
+        return [v for v in versions if known.get(_arg(v[0])) != (v[1], v[2])]
+
+    def outbox_heads(self) -> list[dict[str, Any]]:
+        return sorted(super().outbox_heads(), key=lambda r: r["channel"].encode())
+
+    def channel_health(self) -> dict[str, dict[str, Any]]:
+        return {r["channel"]: r for r in self._native(
+            "SELECT DISTINCT ON (channel) channel, state, last_error, attempts, sent_at,"
+            " created_at, id FROM alert_outbox WHERE attempts > 0 OR state = 'sent'"
+            " ORDER BY channel, id DESC")}
+
+    def prune(self, *, keep_days: float, keep_runs: int, keep_failed_days: float,
+              now: float | None = None) -> int:
+        now = now or _now()
+        final = ", ".join(f"'{s}'" for s in FINAL_STATES)
+        with self.transaction() as tx:
+            c = tx.conn
+            cutoff = c.execute("SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET %s",
+                               (keep_runs,)).fetchone()
+            ids = [r[0] for r in c.execute(
+                f"SELECT id FROM runs WHERE state IN ({final}) AND ("
+                " (state != 'failed' AND finished_at < %s) OR (state = 'failed' AND"
+                " finished_at < %s) OR id <= %s)",
+                (now - keep_days * 86400, now - keep_failed_days * 86400,
+                 cutoff[0] if cutoff else -1)).fetchall()]
+            for table, col in (("run_log", "run_id"), ("attempts", "run_id"), ("runs", "id")):
+                c.execute(f"DELETE FROM {table} WHERE {col} = ANY(%s)", (ids,))
+            c.execute("DELETE FROM alert_outbox WHERE state != 'pending' AND created_at < %s",
+                      (now - keep_days * 86400,))
+            c.execute("DELETE FROM workers WHERE state != 'running' AND heartbeat_at < %s"
+                      " AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.worker_id = workers.id)",
+                      (now - keep_days * 86400,))
+        return len(ids)
+
