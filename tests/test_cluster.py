@@ -68,11 +68,14 @@ missed = "all"
 class Cluster:
     """Homes m1, m2, m3 (and a CLI-only home, ``desk``) on one history and one Redis."""
 
-    def __init__(self, root: Path, *, redis_url: str | None, extra: str = "") -> None:
+    def __init__(self, root: Path, *, redis_url: str | None, extra: str = "",
+                 database: str | None = None) -> None:
         self.root = root
         self.db = root / "shared" / "runs.db"
         self.db.parent.mkdir(parents=True)
-        cluster = f'[cluster]\ndatabase = "sqlite:///{self.db}"\nlease = "{LEASE}s"\n'
+        # A shared SQLite file, or (TRAYJOBS_TEST_STORE=postgres) a PostgreSQL database.
+        url = database or f"sqlite:///{self.db}"
+        cluster = f'[cluster]\ndatabase = "{url}"\nlease = "{LEASE}s"\n'
         if redis_url:
             cluster += f'redis = "{redis_url}"\n'
         self.text = cluster + JOBS + extra
@@ -82,7 +85,11 @@ class Cluster:
             home = Home.under(root / name).ensure()
             home.config_file.write_text(self.text, encoding="utf-8")
             self.homes[name] = home
-        self.store = RunStore(self.db)
+        if database:
+            from trayjobs.store.postgres import PgRunStore
+            self.store = PgRunStore(database)
+        else:
+            self.store = RunStore(self.db)
 
     def env(self, name: str) -> dict[str, str]:
         return dict(os.environ, TRAYJOBS_HOME=str(self.homes[name].root), TRAYJOBS_HOST=name)
@@ -129,12 +136,12 @@ class Cluster:
 
 
 @pytest.fixture
-def make_cluster(tmp_path, monkeypatch):
+def make_cluster(tmp_path, monkeypatch, test_database):
     monkeypatch.setenv("TRAYJOBS_HOST", "desk")
     made: list[Cluster] = []
 
     def make(redis_url: str | None, *, extra: str = "", start=("m1", "m2", "m3")) -> Cluster:
-        c = Cluster(tmp_path, redis_url=redis_url, extra=extra)
+        c = Cluster(tmp_path, redis_url=redis_url, extra=extra, database=test_database)
         made.append(c)
         for name in start:
             c.start(name)
