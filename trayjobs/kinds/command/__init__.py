@@ -27,7 +27,7 @@ from ..base import JobKind
 from ..registry import register
 from .output import OutputLog
 from .params import Command, CommandParams, SecretRef
-from .process import exited, find_program, signal_group, spawn
+from .process import exec_failure, exited, find_program, signal_group, spawn
 from .progress import Progress
 
 __all__ = ["CommandKind", "CommandParams", "output_dir"]
@@ -132,6 +132,9 @@ class _Run:
         if not outputs:
             _remove_empty(out_dir)
         code = proc.returncode
+        why = exec_failure(argv, code, output.stderr_tail[-1] if output.stderr_tail else None)
+        if why:
+            raise self._refuse(self.key, f"cannot start {argv[0]!r}: {why}")
         if code not in params.success_codes:
             raise JobFailed(self._failure(code, output, shell=isinstance(command, str)),
                             retry=not (isinstance(command, str) and code in (126, 127)))
