@@ -168,13 +168,16 @@ class OutputLog:
         """Whole lines, blank ones left out, as log entries of at most :data:`ENTRY` bytes
         (a longer line alone)."""
         data = _without_blanks(data)
-        while data:
-            cut = len(data)
-            if cut > ENTRY:
-                cut = data.rfind(b"\n", 0, ENTRY) + 1 or data.find(b"\n", ENTRY) + 1 or cut
-            part, data = data[:cut], data[cut:]
-            text = _text(part[:-1])
+        view = memoryview(data)  # entries are decoded from it where they lie, not copied first
+        start, size = 0, len(data)
+        while start < size:
+            cut = size
+            if cut - start > ENTRY:
+                cut = (data.rfind(b"\n", start, start + ENTRY) + 1
+                       or data.find(b"\n", start + ENTRY) + 1 or size)
+            text = str(view[start:cut - 1], "utf-8", "backslashreplace")
             self.ctx.log(text if "\n" in text else text.rstrip(), level)
+            start = cut
 
     def _keep(self, level: str, buf: bytes, start: int, stop: int, count: int) -> None:
         """Keep the ``count`` whole lines ``buf[start:stop]`` for the tail; drop the oldest
