@@ -158,8 +158,10 @@ def in_engine(home, job: str, runs: int, *, between=None, cpu: Cpu | None = None
     done = Finished(eng.bus)
     eng.start()
 
-    def cpu_now() -> float:
-        return _self_cpu() + sum(_process_cpu(p.pid) for p in list(eng.executor._idle))
+    def cpu_now() -> dict[int, float]:
+        """CPU so far: of this process (key 0) and of each job process. (A job process
+        started meanwhile, a warm one for later, is not counted.)"""
+        return {0: _self_cpu(), **{p.pid: _process_cpu(p.pid) for p in list(eng.executor._idle)}}
 
     try:
         done.wait(eng.submit(job))  # warm: the job process is up and has run once
@@ -170,7 +172,8 @@ def in_engine(home, job: str, runs: int, *, between=None, cpu: Cpu | None = None
             c0 = cpu_now()
             out.append(timed(lambda: done.wait(eng.submit(job))))
             if cpu is not None:
-                cpu.total += cpu_now() - c0
+                c1 = cpu_now()
+                cpu.total += sum(c1[k] - c0[k] for k in c1 if k in c0)
                 cpu.samples += 1
         return out
     finally:
