@@ -1,8 +1,9 @@
 """The job process: runs job code for the engine, one run at a time.
 
 It reads requests as JSON lines on stdin and answers on the message pipe whose
-fd is its first argument (in the format of :mod:`.wire`). Job code may block, spin or crash: the engine can
-always kill this process, and knows from the pipe's end that it died.
+fd is its first argument (in the format of :mod:`.wire`). Job code may block,
+spin or crash: the engine can always kill this process, and knows from the
+pipe's end that it died.
 
 Kept free of Qt and of the engine: it imports only the job kinds it runs (and
 :mod:`.wire`, the format of its messages).
