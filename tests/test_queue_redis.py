@@ -63,10 +63,10 @@ def _stop(proc) -> None:
 
 
 def test_cluster_redis_is_checked_when_the_config_is_read():
-    cfg = parse_config('[cluster]\nredis = "http://nas:6379"\nhost = "nas"\n')
+    cfg = parse_config('[cluster]\nredis = "http://nas:6379"\nhosts = "nas"\n')
     errors = {e.key: e.message for e in cfg.errors}
     assert "is not a Redis URL" in errors["cluster.redis"]
-    assert errors["cluster.host"].startswith("unknown key")
+    assert errors["cluster.hosts"].startswith("unknown key")
     assert cfg.cluster.redis is None  # a bad table leaves the queue where it was: a file
     ok = parse_config('[cluster]\nredis = { secret = "redis-url" }\n')
     assert not ok.errors and ok.cluster.redis.secret == "redis-url"

@@ -337,6 +337,23 @@ def test_activity_columns_fit_what_they_show_and_the_summary_gets_the_room(make_
     assert not view.isColumnHidden(model.PROGRESS)
 
 
+def test_activity_shows_a_host_column_once_a_second_machine_has_run_jobs(make_app, qtbot):
+    ta = make_app()
+    ta.window.tabs.setCurrentWidget(ta.window.activity)
+    ta.window.show()
+    page, model, store = ta.window.activity, ta.window.runs_model, ta.engine.store
+    until(qtbot, lambda: model.is_loaded)
+    page.fit_columns()
+    assert page.view.isColumnHidden(model.HOST)  # one machine: nothing to tell apart
+    nas = store.register_worker(host="nas", pid=4242, version="0.1.0", mode="worker", lease=30)
+    rid = store.create_run("count", kind="demo", trigger="manual")
+    store.claim(rid, pid=4242, worker_id=nas)
+    model.reload()
+    until(qtbot, lambda: model.several_hosts() and model.row_of(rid) is not None)
+    until(qtbot, lambda: not page.view.isColumnHidden(model.HOST))
+    assert model.index(model.row_of(rid), model.HOST).data() == "nas"
+
+
 def test_progress_ticks_do_not_remeasure_the_activity_columns(app):
     # measuring the columns costs tens of ms: a run changed as a whole asks for it, a
     # progress tick or a ticking duration (thousands a second) does not

@@ -21,7 +21,7 @@ for _name in _hidden:
 try:
     from huey import PriorityRedisHuey, SqliteHuey
     from huey.consumer import BaseProcess, Consumer, Worker
-    from huey.storage import SqliteStorage
+    from huey.storage import PriorityRedisStorage, SqliteStorage
 finally:
     for _name in _hidden:
         if sys.modules.get(_name, False) is None:
@@ -63,10 +63,63 @@ class TrayHuey(SqliteHuey):
         return False
 
 
+class _HostedRedisStorage(PriorityRedisStorage):
+    """Huey's priority queue on Redis, plus one queue per host for the runs pinned to it
+    (``huey.redis.trayjobs.host.NAME``). A worker pops from its host's queue and the shared
+    one in a single BZPOPMIN (its host's first), so a pinned run reaches only the workers
+    of its host, and nothing is dequeued only to be put back."""
+
+    def __init__(self, *args: Any, host: str | None = None, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.host = host
+        self.keys = [self.host_key(host), self.queue_key] if host else [self.queue_key]
+
+    def host_key(self, host: str) -> str:
+        return f"{self.queue_key}.host.{host}"
+
+    def enqueue_for(self, data: bytes, priority: int | None, host: str) -> None:
+        key, self.queue_key = self.queue_key, self.host_key(host)
+        try:
+            super().enqueue(data, priority)  # the same message format, another key
+        finally:
+            self.queue_key = key
+
+    def dequeue(self):
+        if not self.blocking or len(self.keys) == 1:
+            return super().dequeue() if len(self.keys) == 1 else self._pop_any()
+        from redis.exceptions import TimeoutError
+        try:
+            res = self.conn.bzpopmin(self.keys, timeout=self.read_timeout)
+        except TimeoutError:
+            return None
+        return res[1][8:] if res else None  # (key, prefix + data, score)
+
+    def _pop_any(self):
+        for key in self.keys:
+            items = self.conn.zpopmin(key, count=1)
+            if items:
+                return items[0][0][8:]
+        return None
+
+    def _all_keys(self) -> list:
+        return [self.queue_key, *self.conn.scan_iter(match=f"{self.queue_key}.host.*",
+                                                     count=1000)]
+
+    def queue_size(self):
+        return sum(self.conn.zcard(k) for k in self._all_keys())
+
+    def enqueued_items(self, limit=None):
+        out = []
+        for key in self._all_keys():
+            out += [item[8:] for item in self.conn.zrange(key, 0, -1)]
+        return out[:limit] if limit else out
+
+
 class TrayRedisHuey(PriorityRedisHuey):
     # PriorityRedisHuey is RedisHuey with run priorities kept (a sorted set popped with
     # BZPOPMIN): plain RedisHuey refuses a priority. Dequeue blocks in Redis (blocking=True,
     # up to read_timeout, then again), so idle workers cost nothing and wake at once.
+    storage_class = _HostedRedisStorage
 
     def is_revoked(self, task, timestamp=None, peek=True) -> bool:
         return False  # as TrayHuey: cancelling is the run store's

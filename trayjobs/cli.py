@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     secret.add_parser("delete", help="remove a stored secret").add_argument("name", help="the secret's name, as jobs give it")
     from .alerts.cli import add_parser as add_alerts_parser
     add_alerts_parser(sub)
+    from .cluster_cli import add_parser as add_cluster_parser
+    add_cluster_parser(sub)
     s = sub.add_parser("install-desktop", help="add trayjobs to your app menu, with its icon "
                                                "(Linux desktops; your user only)")
     s.add_argument("--autostart", action=argparse.BooleanOptionalAction, default=None,
@@ -178,8 +180,31 @@ def _control(home: Home):
 
 
 def _consumer_running(home: Home) -> bool:
+    """Whether a process runs this home's jobs: its own app or worker, or, in a cluster,
+    a live worker of another home that shares its history."""
     from .instance import InstanceLock
-    return InstanceLock(home).is_locked()
+    return InstanceLock(home).is_locked() or _cluster_worker_running(home)
+
+
+def _cluster_worker_running(home: Home) -> bool:
+    try:
+        if "cluster" not in home.config_file.read_text(encoding="utf-8"):
+            return False  # the usual case, without parsing the file twice
+    except (OSError, UnicodeDecodeError):
+        return False
+    import time
+    from .cluster import clustered
+    from .config import load_config
+    from .store.open import open_store, store_exists
+    cfg = load_config(home.config_file)
+    if not clustered(cfg.cluster) or not store_exists(home, cfg.cluster):
+        return False
+    store = open_store(home, cfg.cluster, readonly=True)
+    try:
+        return any(w["state"] == "running" and w["mode"] != "cli"
+                   for w in store.workers(since=time.time()))
+    finally:
+        store.close()
 
 
 def cmd_worker(home: Home, args) -> int:
@@ -411,8 +436,14 @@ def cmd_show(home: Home, args) -> int:
                      + (f" ({relative(run['due_at'])})" if run["state"] == "scheduled" else ""))
     if run.get("note"):
         lines.append(f"  note:     {run['note']}")
-    if run.get("wait_reason") and run["state"] != "waiting":
-        lines.append(f"  waited:   {run['wait_reason']} (its conditions)")
+    if run.get("host"):
+        lines.append(f"  host:     {run['host']} (only its workers run this)")
+    if run.get("wait_reason") and run["state"] == "queued" and run.get("host") \
+            and not run.get("attempt"):
+        lines.append(f"  waiting:  {run['wait_reason']}")
+    elif run.get("wait_reason") and run["state"] != "waiting":
+        lines.append(f"  waited:   {run['wait_reason']}"
+                     + ("" if run.get("host") else " (its conditions)"))
     inputs = dict(run.get("inputs") or {})
     run_params = inputs.pop("params", None)
     if run_params:
@@ -650,9 +681,9 @@ def cmd_check(home: Home, args) -> int:
     bad = {e.job for e in problems}
     cfg.errors += problems
     from .alerts.cli import check_alerts
-    from .store import RunStore
+    from .store.open import open_store, store_exists
     channel_errors, channel_problems = check_alerts(
-        cfg, store=RunStore(home.runs_db) if home.runs_db.exists() else None)
+        cfg, store=open_store(home, cfg.cluster) if store_exists(home, cfg.cluster) else None)
     cfg.errors += channel_errors
     notes += channel_problems
     for err in cfg.errors:
@@ -778,10 +809,15 @@ def _alerts(home: Home, args) -> int:
     return cmd_alerts(home, args)
 
 
+def _cluster(home: Home, args) -> int:
+    from .cluster_cli import cmd_cluster
+    return cmd_cluster(home, args)
+
+
 COMMANDS = {
     "worker": cmd_worker, "run": cmd_run, "runs": cmd_runs, "show": cmd_show,
     "retry": cmd_retry, "cancel": cmd_cancel, "undo": cmd_undo, "jobs": cmd_jobs, "stats": cmd_stats,
     "workers": cmd_workers,
     "check": cmd_check, "kinds": cmd_kinds, "pause": _pause(True), "resume": _pause(False),
-    "secret": cmd_secret, "alerts": _alerts, "install-desktop": cmd_install_desktop, "uninstall-desktop": cmd_uninstall_desktop,
+    "secret": cmd_secret, "alerts": _alerts, "cluster": _cluster, "install-desktop": cmd_install_desktop, "uninstall-desktop": cmd_uninstall_desktop,
 }

@@ -1,10 +1,18 @@
 """``[cluster]``: the shared servers several machines' trayjobs use.
 
 ``redis``: the queue of run ids lives in that Redis database instead of the SQLite file
-in the data folder (see :mod:`trayjobs.queue`). ``lease``: how long after a worker's
-last heartbeat its running runs stay its own (see :mod:`trayjobs.engine.lease`). The run
-store stays SQLite; schedules and control stay with the home's one process that runs
-jobs. Read when that process starts: a change takes effect at its next start.
+in the data folder (see :mod:`trayjobs.queue`). ``database``: the run history (runs,
+attempts, logs, workers, the alert outbox) lives there instead of ``runs.db`` in the
+data folder (see :func:`trayjobs.store.open.open_store`). ``lease``: how long after a worker's
+last heartbeat its running runs stay its own, and the scheduler's lead its holder's (see
+:mod:`trayjobs.engine.lease` and :mod:`trayjobs.engine.leader`). ``host``: the name this
+machine's workers go by, which jobs' ``host`` keys name. Read when a process starts: a
+change takes effect at its next start.
+
+With ``database`` or ``redis`` set, the engines that share them are a cluster: one of them
+at a time fires the schedules and sends the alerts (the lead), runs pinned to a host go to
+that host's workers, and control messages (cancel, pause, reload, "run now") reach every
+engine, through Redis when it is set and through the history otherwise.
 """
 
 from __future__ import annotations
@@ -16,16 +24,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .secrets import SecretRef
 
-__all__ = ["ClusterSpec", "parse_cluster", "redis_url", "DEFAULT_LEASE"]
+__all__ = ["ClusterSpec", "parse_cluster", "redis_url", "database_url", "DEFAULT_LEASE",
+           "clustered"]
 
 #: Seconds after a worker's last heartbeat that its running runs stay its own.
 DEFAULT_LEASE = 30.0
 
 _SCHEMES = ("redis", "rediss", "unix")
+_DB_SCHEMES = ("postgresql", "postgres", "sqlite")
 
 
 class ClusterSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     redis: str | SecretRef | None = Field(None, description=(
         "The Redis database that holds the queue of runs, e.g. "
@@ -33,11 +43,33 @@ class ClusterSpec(BaseModel):
         "a password as `redis://:PASSWORD@host`, better kept as a secret: "
         "`{ secret = \"redis-url\" }`). Not set: the queue is a file in the data folder. "
         "Read when the process running jobs starts."))
+    database: str | SecretRef | None = Field(None, description=(
+        "The database that holds the run history shared by every machine, e.g. "
+        "`\"postgresql://trayjobs@nas.local/trayjobs\"` (a password as "
+        "`postgresql://USER:PASSWORD@HOST/DB`, better kept as a secret: "
+        "`{ secret = \"runs-db-url\" }`; `?sslmode=require` for TLS). "
+        "`\"sqlite:////PATH/runs.db\"` shares one SQLite file between trayjobs homes on one "
+        "machine. Not set: the history is `runs.db` in the data folder. "
+        "Read when a process starts."))
     lease: float = Field(DEFAULT_LEASE, ge=1, le=3600, description=(
         "How long a worker's running runs stay its own after its last heartbeat (it beats "
         "every sixth of this), e.g. `\"30s\"`: once that is up, whichever worker notices "
-        "first recovers them. Longer rides out a store that is slow to answer; shorter "
-        "recovers sooner. Read when the process running jobs starts."))
+        "first recovers them. The engine that fires the cluster's schedules and sends its "
+        "alerts holds that lead the same way: another takes it over once this is up (at "
+        "once after a clean stop). Longer rides out a store that is slow to answer; "
+        "shorter recovers sooner. Read when the process running jobs starts."))
+
+    host: str | None = Field(None, min_length=1, max_length=200, description=(
+        "The name this machine's workers go by in the cluster, which a job's `host` names, "
+        "e.g. `\"nas\"`. Not set: the machine's host name (the environment variable "
+        "`TRAYJOBS_HOST` overrides both). Read when a process starts."))
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: Any) -> Any:
+        if isinstance(v, str) and (v != v.strip() or any(c in v for c in "\n\t*?[]")):
+            raise ValueError(f"{v!r} is not a host name; write one like \"nas\"")
+        return v
 
     @field_validator("lease", mode="before")
     @classmethod
@@ -52,6 +84,13 @@ class ClusterSpec(BaseModel):
             check_redis_url(v)
         return v
 
+    @field_validator("database")
+    @classmethod
+    def _db_url(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            check_database_url(v)
+        return v
+
 
 def check_redis_url(url: str) -> str:
     parts = urlsplit(url)
@@ -61,6 +100,21 @@ def check_redis_url(url: str) -> str:
     if parts.scheme != "unix" and not parts.hostname:
         raise ValueError(f"{url!r} names no host; write redis://HOST:PORT/DB")
     return url
+
+
+def check_database_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in _DB_SCHEMES:
+        raise ValueError(f"{url!r} is not a database URL; write postgresql://USER@HOST/DB "
+                         f"(or sqlite:////PATH/runs.db for a file on this machine)")
+    if parts.scheme == "sqlite" and not sqlite_path(url).startswith("/"):
+        raise ValueError(f"{url!r} names no file; write sqlite:////ABSOLUTE/PATH/runs.db")
+    return url
+
+
+def sqlite_path(url: str) -> str:
+    """The file of a ``sqlite:////ABSOLUTE/PATH`` URL (four slashes, as SQLAlchemy writes it)."""
+    return url[len("sqlite:///"):]
 
 
 def parse_cluster(cfg, raw: Any, *, fname: str, locate) -> None:
@@ -88,3 +142,18 @@ def redis_url(spec: ClusterSpec) -> str | None:
         from .secrets import get_secret
         return check_redis_url(get_secret(spec.redis.secret))
     return spec.redis
+
+
+def database_url(spec: ClusterSpec) -> str | None:
+    """The run store's URL, a secret read from the keyring; None for the home's own file."""
+    if spec.database is None:
+        return None
+    if isinstance(spec.database, SecretRef):
+        from .secrets import get_secret
+        return check_database_url(get_secret(spec.database.secret))
+    return spec.database
+
+
+def clustered(spec: ClusterSpec) -> bool:
+    """Whether engines of other homes may share this one's runs (a database or a Redis)."""
+    return spec.database is not None or spec.redis is not None

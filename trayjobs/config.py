@@ -67,7 +67,7 @@ DEFAULT_IGNORE = ["*.part", "*.crdownload", "*.tmp", "*.temp", "*.partial", "*.d
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
 
 class RetryPolicy(_Strict):
@@ -133,6 +133,11 @@ class JobCommon(_Strict):
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="How failed attempts are retried.")
     timeout: Duration | None = Field(None, gt=0, description="Stop an attempt that runs longer than this, e.g. '30m'.")
     priority: int = Field(0, ge=-100, le=100, description="Higher runs first when several runs wait.")
+    host: str | None = Field(None, min_length=1, max_length=200, description=(
+        "In a cluster (`[cluster]`), only workers on this host run the job, e.g. `\"nas\"` "
+        "(the host name, or `[cluster] host`); its runs wait, saying so, while that host has "
+        "no worker. Not set: any worker; runs on files (watched folders, `--file`, drops) "
+        "go to the host they were started on. Without a cluster every run runs here."))
     overlap: Literal["skip", "queue", "parallel"] = Field(
         "queue", description="When a run is due while the previous one still runs: skip it, queue it, or run both.")
     missed: Literal["skip", "once", "all"] = Field(
@@ -405,12 +410,19 @@ class Config:
             raise ConfigError(f"there is no job called {name!r} (jobs: {known})") from None
 
 
-def load_config(path: str | Path, *, last_good: str | Path | None = None) -> Config:
+def load_config(path: str | Path, *, last_good: str | Path | None = None,
+                cache: str | Path | None = None) -> Config:
     """Read and validate the jobs file; a missing file is an empty config. When the file
     cannot be used at all (not TOML, not UTF-8, unreadable) and ``last_good`` holds a copy
     of its last good text, that copy's jobs are returned with the file's errors and
-    ``kept_from`` set to when the copy was saved."""
+    ``kept_from`` set to when the copy was saved. With ``cache`` (a file), the result is
+    kept there and reused while the file and what its validation depended on are
+    unchanged (see :mod:`trayjobs.config_cache`)."""
     path = Path(path)
+    if cache is not None:
+        from .config_cache import cached_config
+        return cached_config(path, Path(cache),
+                             lambda: load_config(path, last_good=last_good))
     cfg = _load(path)
     if not cfg.unreadable or last_good is None:
         return cfg

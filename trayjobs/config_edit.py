@@ -180,6 +180,22 @@ class ConfigDocument:
             else:
                 _set_key(table, key, value)
 
+    def set_table(self, name: str, values: dict[str, Any] | None) -> None:
+        """Give the top-level table ``[name]`` (``[cluster]``, say) these keys, keeping the
+        comments of keys that stay; a new table goes at the end; ``None`` removes it."""
+        if values is None:
+            if name in self.doc:
+                self.doc.remove(name)
+            return
+        if name not in self.doc:
+            table = tomlkit.table()
+            for key, value in values.items():
+                table[key] = toml_value(value, key=key)
+            self.doc.add(tomlkit.nl())
+            self.doc[name] = table
+            return
+        _merge(self.doc[name], values)
+
     def _rename_references(self, old: str, new: str | None) -> None:
         jobs = self._jobs()
         for other in list(jobs.keys()) if jobs is not None else []:

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import NamedTuple
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator, NamedTuple
 
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails
 
-__all__ = ["Real", "danger", "expand", "problem", "realpath", "refusal"]
+__all__ = ["Real", "danger", "expand", "problem", "realpath", "refusal", "recording",
+           "still_true"]
 
 # These folders and everything below them belong to the system.
 SYSTEM_TREES = (
@@ -61,6 +64,46 @@ def expand(path: str, base: str | None = None) -> str:
     return os.path.abspath(full)
 
 
+# -- what validation saw -----------------------------------------------------------------
+# Whether a folder is usable or dangerous depends on the file system (links, mounts, the
+# home folder), not only on the config's text. A validation done under ``recording()``
+# notes every lookup it made, so that its result can be reused (the config cache) only
+# while each lookup still gives the same answer (``still_true``).
+
+_seen = threading.local()
+
+
+@contextmanager
+def recording() -> Iterator[list[tuple[str, str, Any]]]:
+    """Collect ``(lookup, path, answer)`` for each file system lookup made in the block
+    (on this thread)."""
+    outer = getattr(_seen, "log", None)
+    log: list[tuple[str, str, Any]] = []
+    _seen.log = log
+    try:
+        yield log
+    finally:
+        _seen.log = outer
+        if outer is not None:
+            outer.extend(log)
+
+
+def _noted(lookup: str, path: str, answer: Any) -> Any:
+    log = getattr(_seen, "log", None)
+    if log is not None:
+        log.append((lookup, path, answer))
+    return answer
+
+
+def still_true(log: list[tuple[str, str, Any]]) -> bool:
+    """Whether every lookup of ``log`` (from :func:`recording`) gives the same answer now."""
+    lookups = {"realpath": _realpath, "ident": _stat_ident}
+    try:
+        return all(lookups[what](path) == answer for what, path, answer in log)
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 def realpath(path: str) -> Real:
     """The real path of ``path`` (links resolved); never raises.
 
@@ -68,6 +111,10 @@ def realpath(path: str) -> Real:
     ``os.path.realpath`` does; a loop, an unreadable link or an impossible name
     is an error.
     """
+    return _noted("realpath", path, _realpath(path))
+
+
+def _realpath(path: str) -> Real:
     try:
         return Real(os.path.realpath(path, strict=True))
     except OSError as exc:
@@ -106,6 +153,10 @@ def problem(path: str) -> str | None:
 
 
 def _ident(path: str) -> Ident | None:
+    return _noted("ident", path, _stat_ident(path))
+
+
+def _stat_ident(path: str) -> Ident | None:
     try:
         st = os.stat(path)
     except (OSError, ValueError):

@@ -17,9 +17,8 @@ Where the messages live:
   Redis keeps no message a restart without persistence drops, so the queue notices a
   restarted server (its ``run_id`` changes) or an enqueue that failed, and asks the engine
   to send again what the store says was handed over but is not in the queue
-  (``on_lost``). It does not make several machines one: the run store, the scheduler
-  and the control channel are still one home's, on one machine. (Crash recovery goes by
-  workers' leases, not pids, so it is ready for several: :mod:`trayjobs.engine.lease`.)
+  (``on_lost``). Runs pinned to a host go to that host's own queue, which its workers pop
+  together with the shared one (see :class:`trayjobs._huey._HostedRedisStorage`).
 
 Two things Huey does not do for an embedded consumer are added here:
 
@@ -33,7 +32,10 @@ Two things Huey does not do for an embedded consumer are added here:
   retries and schedules are ours (:mod:`trayjobs.engine.scheduler`).
 
 The control channel (cancel, reload, "dispatch now") is a Unix datagram socket named
-after the data folder: it reaches the process running jobs on this machine only.
+after the data folder: it reaches the process running jobs of this home. The engines of
+a cluster also hear each other's messages: on Redis through a pub/sub channel
+(:meth:`Queue.publish`, :meth:`Queue.start_subscriber`), without Redis through the run
+store's ``control`` table (see :class:`trayjobs.engine.control.Control`).
 
 Huey's subclasses live in :mod:`trayjobs._huey`, imported the first time the queue
 itself is used: the control channel, all a command-line call needs, works without it.
@@ -97,11 +99,15 @@ def _channel_address(home: Home) -> str | None:
 class Queue:
     """Run ids in, run ids out to a handler on the consumer's worker threads."""
 
-    def __init__(self, home: Home, *, redis: Callable[[], str | None] | str | None = None
-                 ) -> None:
+    def __init__(self, home: Home, *, redis: Callable[[], str | None] | str | None = None,
+                 host: str | None = None) -> None:
         """``redis``: the URL of the Redis database to hold the queue (or a function that
-        returns it, called when the queue is first used: it may read a secret)."""
+        returns it, called when the queue is first used: it may read a secret). ``host``:
+        the host whose pinned runs this process's workers take besides the shared ones."""
         self.home = home
+        self.host = host
+        self._sub_stop = threading.Event()
+        self._subscriber: threading.Thread | None = None
         home.data_dir.mkdir(parents=True, exist_ok=True)
         self._redis = redis
         #: Called (on a worker thread, or the dispatcher's) when messages may have been lost:
@@ -169,7 +175,7 @@ class Queue:
         pool = ConnectionPool.from_url(url, redis_connect_func=on_connect,
                                        socket_connect_timeout=5, health_check_interval=30)
         return TrayRedisHuey("trayjobs", connection_pool=pool, results=False, utc=True,
-                             blocking=True, read_timeout=1)
+                             blocking=True, read_timeout=1, host=self.host)
 
     @property
     def shared(self) -> bool:
@@ -197,12 +203,17 @@ class Queue:
 
     # -- producing ----------------------------------------------------------------
 
-    def enqueue(self, run_id: int, *, priority: int = 0) -> None:
-        """Hand a run to the queue; :class:`QueueUnavailable` if its server is down (the
-        message may or may not have arrived: the engine sends it again, harmlessly)."""
+    def enqueue(self, run_id: int, *, priority: int = 0, host: str | None = None) -> None:
+        """Hand a run to the queue (on Redis, ``host``: to that host's queue);
+        :class:`QueueUnavailable` if its server is down (the message may or may not have
+        arrived: the engine sends it again, harmlessly)."""
         huey = self.huey  # makes self._task
         try:
-            huey.enqueue(self._task.s(run_id, priority=priority))
+            if host is not None and self.shared:
+                task = self._task.s(run_id, priority=priority)
+                huey.storage.enqueue_for(huey.serialize_task(task), priority, host)
+            else:
+                huey.enqueue(self._task.s(run_id, priority=priority))
         except Exception as exc:
             if not self.shared:
                 raise
@@ -248,6 +259,67 @@ class Queue:
     @property
     def consuming(self) -> bool:
         return self._consumer is not None
+
+    # -- the cluster's control channel on Redis (pub/sub) --------------------------------
+
+    @property
+    def channel(self) -> str:
+        """The pub/sub channel of this Redis database's engines (channels span databases)."""
+        db = self.huey.storage.conn.connection_pool.connection_kwargs.get("db", 0)
+        return f"trayjobs.control.{db}"
+
+    def publish(self, message: dict[str, Any]) -> None:
+        """Send ``message`` to every engine on this Redis database; QueueUnavailable if down."""
+        try:
+            self.huey.storage.conn.publish(self.channel, json.dumps(message))
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
+    def start_subscriber(self, handler: Callable[[dict[str, Any]], None],
+                         on_connect: Callable[[], None] | None = None) -> None:
+        """Hand the messages published on the channel to ``handler`` (on a thread of its
+        own), subscribing again with backoff while the server is away; ``on_connect`` after
+        each (re)subscription: messages sent meanwhile are gone."""
+        self._sub_stop.clear()
+
+        def loop() -> None:
+            delay = 0.1
+            while not self._sub_stop.is_set():
+                pubsub = None
+                try:
+                    pubsub = self.huey.storage.conn.pubsub(ignore_subscribe_messages=True)
+                    pubsub.subscribe(self.channel)
+                    delay = 0.1
+                    if on_connect is not None:
+                        on_connect()
+                    while not self._sub_stop.is_set():
+                        m = pubsub.get_message(timeout=0.5)
+                        if m is None or m.get("type") != "message":
+                            continue
+                        try:
+                            handler(json.loads(m["data"]))
+                        except Exception:
+                            log.exception("cluster control message %r failed", m["data"])
+                except Exception as exc:
+                    log.debug("cluster control channel: %s", exc)
+                    self._sub_stop.wait(delay)
+                    delay = min(5.0, delay * 2)
+                finally:
+                    if pubsub is not None:
+                        try:
+                            pubsub.close()
+                        except Exception:
+                            pass
+
+        self._subscriber = threading.Thread(target=loop, name="trayjobs-cluster-control",
+                                            daemon=True)
+        self._subscriber.start()
+
+    def stop_subscriber(self) -> None:
+        self._sub_stop.set()
+        if self._subscriber is not None:
+            self._subscriber.join(3)
+            self._subscriber = None
 
     # -- control channel (other processes -> the consumer process) --------------------
 
@@ -314,6 +386,7 @@ class Queue:
         self._listener = None
 
     def close(self) -> None:
+        self.stop_subscriber()
         self.stop_consumer(timeout=0)
         if "huey" in self.__dict__:  # opened at all
             if self.shared:

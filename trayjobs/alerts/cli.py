@@ -79,9 +79,9 @@ def cmd_alerts(home, args) -> int:
             print(f"trayjobs: {exc}", file=__import__("sys").stderr)
             return 1
         return 0
-    from ..store import RunStore
+    from ..store.open import open_store
     from ..textfmt import table, when
-    store = RunStore(home.runs_db)
+    store = open_store(home, load_config(home.config_file, last_good=last_good_path(home)).cluster)
     try:
         rows = store.outbox_log(run_id=args.run, channel=args.channel, limit=args.limit)
     finally:

@@ -135,7 +135,9 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
         kind_cls = get_kind(req["kind"])
         reuse = not kind_cls.fresh_process
         kind = kind_cls()
-        params = kind.parse_params(req["params"])
+        params = req.get("params_model")  # a thread's: validated already (see the engine)
+        if params is None:
+            params = kind.parse_params(req["params"])
         if req.get("op") == "undo":
             result = kind.undo(ctx, params, req["run"])
         else:

@@ -4,24 +4,37 @@ The CLI, the app and ``trayjobs worker`` share the same files. A command
 changes the store and then tells the process that runs jobs (if any) through
 the queue's control channel; :class:`~trayjobs.engine.engine.Engine` extends
 this class and acts on its own commands directly.
+
+In a cluster (``[cluster] database`` or ``redis``), every message also goes to the
+engines of the other homes: published on Redis when the queue is there, else written to
+the run store's ``control`` table, which they read at each heartbeat. So a cancel
+reaches the engine running the run, wherever it is; a pause, a reload or a new run
+reaches them all. Each message names the home it came from (``origin``): an engine
+skips what its own home sent, which reached it directly.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-from ..cluster import redis_url
+from ..cluster import clustered, redis_url
 from ..config import Config, JobConfig, load_config
 from ..errors import UserError
 from ..paths import Home
 from ..queue import Queue
-from ..store import ACTIVE_STATES, FINAL_STATES, SCHEDULED, RunStore
+from ..store import ACTIVE_STATES, FINAL_STATES, SCHEDULED
+from ..store.open import open_store
 from .events import EventBus, JobsChanged, RunChanged
+from .lease import this_host, use_host
 
-__all__ = ["Control", "last_good_path", "SCHEDULE_PROBLEM"]
+log = logging.getLogger(__name__)
+
+__all__ = ["Control", "last_good_path", "config_cache_path", "SCHEDULE_PROBLEM"]
 
 #: Triggers that are a person's explicit wish: they run even while paused or overlapping.
 EXPLICIT_TRIGGERS = ("manual", "cli", "retry", "drop")
@@ -37,18 +50,29 @@ def last_good_path(home: Home) -> Path:
     return home.data_dir / "last-good-trayjobs.toml"
 
 
+def config_cache_path(home: Home) -> Path:
+    """Where the jobs file is kept as last validated (see :mod:`trayjobs.config_cache`)."""
+    return home.data_dir / "cache" / "config.pickle"
+
+
 class Control:
     def __init__(self, home: Home, *, config: Config | None = None) -> None:
         self.home = home.ensure()
-        self.store = RunStore(home.runs_db)
         self.bus = EventBus()
         self.config = config if config is not None else self._read_config()
-        # [cluster] redis is read (a secret perhaps) when the queue is first used: only the
-        # process that runs jobs uses it; the others reach that one over the control channel.
-        self.queue = Queue(home, redis=lambda: redis_url(self.config.cluster))
+        use_host(self.config.cluster.host)
+        self.store = open_store(home, self.config.cluster)
+        #: Whether other homes' engines share this one's runs (read at start, as the store).
+        self.clustered = clustered(self.config.cluster)
+        self.origin = hashlib.sha1(str(home.data_dir.resolve()).encode()).hexdigest()[:16]
+        # [cluster] redis is read (a secret perhaps) when the queue is first used: by the
+        # process that runs jobs, and by one that tells the cluster something.
+        self.queue = Queue(home, redis=lambda: redis_url(self.config.cluster),
+                           host=this_host())
 
     def _read_config(self) -> Config:
-        return load_config(self.home.config_file, last_good=last_good_path(self.home))
+        return load_config(self.home.config_file, last_good=last_good_path(self.home),
+                           cache=config_cache_path(self.home))
 
     def close(self) -> None:
         self.queue.close()
@@ -57,8 +81,23 @@ class Control:
     # -- hooks the engine overrides ----------------------------------------------------
 
     def _tell(self, message: dict[str, Any]) -> bool:
-        """Pass ``message`` to the process running jobs."""
-        return self.queue.notify(message)
+        """Pass ``message`` to the process running jobs (and, in a cluster, to them all)."""
+        told = self.queue.notify(message)
+        self._broadcast(message)
+        return told
+
+    def _broadcast(self, message: dict[str, Any]) -> None:
+        """Tell the engines of the cluster's other homes (nothing without a cluster)."""
+        if not self.clustered:
+            return
+        message = dict(message, origin=self.origin)
+        try:
+            if self.queue.shared:
+                self.queue.publish(message)
+            else:
+                self.store.send_control(message)
+        except Exception as exc:  # the others also look at the store at each heartbeat
+            log.warning("could not tell the other workers (%s): %s", message.get("op"), exc)
 
     def _runs_submitted(self) -> None:
         self._tell({"op": "dispatch"})
@@ -71,7 +110,7 @@ class Control:
                params: dict[str, Any] | None = None,
                parent: dict[str, Any] | None = None, due_at: float | None = None,
                scheduled_for: float | None = None, plan: dict[str, Any] | None = None,
-               conditions: bool = False) -> int:
+               conditions: bool = False, host: str | None = None) -> int:
         """Create a queued run of ``job_name`` and get it executed; returns its id.
         ``params`` overrides the job's run parameters for this run (see
         :meth:`~trayjobs.config.JobConfig.run_params`); ``parent`` is what a run started
@@ -79,7 +118,9 @@ class Control:
         time), the run is a one-off that waits in the state ``scheduled`` until then, kept
         across restarts; the scheduler of the process running jobs starts it. A run a
         person starts does not wait for the job's conditions (``when``) unless
-        ``conditions`` asks it to."""
+        ``conditions`` asks it to. In a cluster the run goes to the workers of ``host``,
+        else of the job's ``host``; a run on files (or of a job with a watched folder) to
+        this machine's, where the files are; any other to any worker."""
         from ..kinds.registry import get_kind
         job = self.config.job(job_name)
         try:
@@ -124,13 +165,23 @@ class Control:
             job.name, kind=job.kind, trigger=trigger,
             max_attempts=max_attempts or job.retry.attempts, priority=job.priority,
             inputs=inputs or None, parent_run=parent_run, retry_of=retry_of, note=note,
-            state=state, error=error, due_at=due_at)
+            state=state, error=error, due_at=due_at,
+            host=self._host_for(job, files=bool(files), host=host))
         self.bus.emit(RunChanged(run, final=state not in ("queued", SCHEDULED)))
         if state == "queued":
             self._runs_submitted()
         elif state == SCHEDULED:
             self._tell({"op": "wake"})  # its scheduler may be asleep until a later time
         return run["id"]
+
+    def _host_for(self, job: JobConfig, *, files: bool, host: str | None) -> str | None:
+        """Where a new run of ``job`` may run: see :meth:`submit`. None: anywhere (and
+        always without a cluster: every run is this machine's)."""
+        if not self.clustered:
+            return None
+        if host is not None or job.host is not None:
+            return host or job.host
+        return this_host() if files or job.common.watch is not None else None
 
     def record_skipped(self, job: JobConfig, *, trigger: str, note: str) -> int:
         run = self.store.insert_run(job.name, kind=job.kind, trigger=trigger, state="skipped",
@@ -202,7 +253,8 @@ class Control:
                           dry_run=bool(inputs.get("dry_run")), retry_of=run_id,
                           note=f"retry of run {run_id}", params=params,
                           parent=inputs.get("parent"), parent_run=run.get("parent_run"),
-                          plan=inputs.get("plan"))
+                          plan=inputs.get("plan"),
+                          host=run.get("host") if files else None)  # where its files are
         if files and job.common.watch is not None:
             # Files put back into a watched folder are this run's, not new arrivals.
             self.store.record_versions(job.name, new, _versions(files))

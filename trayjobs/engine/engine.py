@@ -8,10 +8,21 @@ the queue within each job's concurrency and in priority order; a consumer worker
 claims the run (a compare-and-set in the store, so a doubled message is harmless)
 and executes it in a job process; the outcome becomes success, a retry with
 backoff, or a final failure.
+
+Several engines (each in its own home) may share one history and one Redis queue
+(``[cluster]``). Then one of them leads (:mod:`.leader`): it alone fires the schedules,
+starts the one-off runs, prunes and sends the alerts. Every engine dispatches and
+executes. A run pinned to a host (``runs.host``) is handed to that host's queue on Redis,
+or, without Redis, dispatched only by an engine of that host into its own queue file;
+while that host has no live worker the run waits, and the leader writes why in its
+``wait_reason``. At each heartbeat an engine also renews (or takes) the lead, reads the
+control messages of the other homes when they come through the store, asks its runs
+that someone cancelled elsewhere to stop, and dispatches.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -36,6 +47,7 @@ from ..watch import WatchManager, jobs_accepting
 from .control import EXPLICIT_TRIGGERS, SCHEDULE_PROBLEM, Control, last_good_path
 from .events import JobsChanged, Notice, RunChanged
 from .executor import Executor, Outcome, RunHandle
+from .leader import Leadership
 from .lease import Lease, pid_alive as _alive, this_host, worker_state
 from .scheduler import LATE_TOLERANCE, plan
 from .tracker import AttemptTracker
@@ -106,9 +118,16 @@ class Engine(Control):
         # its heartbeat on a thread of its own. After each beat it looks for running runs
         # whose worker is gone; a foreground ``trayjobs run`` leaves that to the others.
         self.lease = Lease(self.store, mode=mode, lease=self.config.cluster.lease,
-                           on_beat=None if mode == "cli" else self._recover_lost)
+                           on_beat=None if mode == "cli" else self._on_beat)
         self.lease.on_lost = self._taken_for_lost
         self._recover_lock = threading.Lock()
+        # One scheduler per cluster; a lone engine leads without asking anyone.
+        self.leadership = Leadership(self.store, lease=self.config.cluster.lease,
+                                     enabled=self.clustered, on_change=self._lead_changed)
+        self._lead_lock = threading.Lock()
+        self._live_hosts: set[str] = set()  # hosts with a live worker, as of the last beat
+        self._live_engines = 1
+        self._control_seen = 0  # the last control message read from the store
 
     @property
     def tz(self) -> tzinfo:
@@ -126,12 +145,21 @@ class Engine(Control):
         try:
             self.lease.start()
             self._tell_other_versions()
+            if self.clustered:
+                self._refresh_peers()
+                self._control_seen = self.store.last_control_id()
+                self.leadership.renew(self.lease.id)
             self.recover()
-            # Problems told by an earlier start; this one's scheduler finds its own.
-            self.store.delete_values(SCHEDULE_PROBLEM)
+            if self.leadership.held:
+                # Problems told by an earlier start; this one's scheduler finds its own.
+                self.store.delete_values(SCHEDULE_PROBLEM)
             self.executor_warm()
             self.queue.start_consumer(self._execute, workers=self.workers,
                                       control=self._on_control)
+            if self.clustered and self.queue.shared:
+                # Messages missed while unsubscribed are gone: look at the store again.
+                self.queue.start_subscriber(self._on_cluster_message,
+                                            on_connect=self.dispatch_pending)
             self._started = True
             if self._follow_conditions():
                 # Their first reading takes milliseconds; runs due meanwhile would wait
@@ -145,10 +173,13 @@ class Engine(Control):
                                                       name="trayjobs-scheduler", daemon=True)
                 self._sched_thread.start()
             self.watches.start()
-            self.alerts.start()
+            with self._lead_lock:
+                if self.leadership.held:
+                    self.alerts.start()
             self.dispatch_pending()
             self.recheck_waiting()
         except BaseException:
+            self.queue.stop_subscriber()
             self.alerts.stop()
             self.watches.stop()
             self._stop_conditions()
@@ -177,8 +208,13 @@ class Engine(Control):
             self._sched_thread.join(2)
         self._stop_conditions()
         self.executor.close()
-        self.alerts.stop()
+        with self._lead_lock:
+            self.alerts.stop()
         self._started = False
+        self.queue.stop_subscriber()
+        if self.leadership.enabled and self.leadership.token is not None:
+            self.leadership.release(self.lease.id)
+            self._broadcast({"op": "lead"})  # the others take the lead now, not in a lease
         self.lease.stop()  # its runs have ended (interrupted at the latest): none is left
         self.lock.release()
 
@@ -186,10 +222,13 @@ class Engine(Control):
 
     def _tell(self, message: dict[str, Any]) -> bool:
         self._on_control(message)
+        self._broadcast(message)  # a run to cancel may be another engine's, and so on
         return True
 
     def _runs_submitted(self) -> None:
         self.dispatch_pending()
+        if self.clustered:
+            self._broadcast({"op": "dispatch"})  # a run pinned elsewhere is theirs to send
 
     def _cancel_running(self, run_id: int) -> None:
         with self._handles_lock:
@@ -207,6 +246,9 @@ class Engine(Control):
             self._use_config(self._read_config())
         elif op == "wake":
             self._wake_scheduler()
+        elif op == "lead":
+            if self._started and not self._stopping:
+                self.leadership.renew(self.lease.id)
         elif op == "paused":
             self.bus.emit(JobsChanged("paused"))
             self.watches.on_paused_changed()
@@ -214,6 +256,88 @@ class Engine(Control):
             self.dispatch_pending()
         elif self.on_control is not None:
             self.on_control(msg)
+
+    def _on_cluster_message(self, msg: dict[str, Any]) -> None:
+        """A control message from another home's process (what this home's own processes
+        send reaches this engine directly)."""
+        if msg.get("origin") != self.origin:
+            self._on_control(msg)
+
+    # -- the cluster: lead, peers, control through the store ------------------------------
+
+    def _lead_changed(self, held: bool) -> None:
+        """The lead came to this engine or left it: the alerts (and the stale timer) go
+        with it; the scheduler looks at once."""
+        if not self._started or self._stopping:
+            return
+        with self._lead_lock:
+            if held:
+                self.alerts.start()
+            else:
+                self.alerts.stop()
+        self.bus.emit(Notice("info", "this trayjobs now runs the cluster's schedules and "
+                                     "alerts" if held else "another trayjobs now runs the "
+                                     "cluster's schedules and alerts"))
+        self._wake_scheduler()
+
+    def _refresh_peers(self) -> None:
+        """Which hosts have a live worker (app or worker, lease not up), and how many."""
+        live = [w for w in self.store.workers(since=time.time())
+                if w["state"] == "running" and w["mode"] != "cli"]
+        self._live_hosts = {w["host"] for w in live} | {this_host()}
+        self._live_engines = max(1, len(live))
+
+    def _on_beat(self) -> None:
+        """After each heartbeat (on its thread): in a cluster, keep the lead and the view
+        of the others, read the store's control messages, stop runs cancelled elsewhere,
+        say which pinned runs wait for a host, dispatch; then recover lost workers' runs."""
+        if not self._started or self._stopping:
+            return
+        if self.clustered:
+            self._refresh_peers()
+            self.leadership.renew(self.lease.id)
+            if not self.queue.shared:
+                self._read_controls()
+                self._send_lost()  # what a gone home's queue file held goes to another's
+            self._stop_cancelled()
+            if self.leadership.held:
+                self._note_stranded()
+            self.dispatch_pending()
+        self._recover_lost()
+
+    def _read_controls(self) -> None:
+        rows = self.store.controls(self._control_seen)
+        if not rows:
+            return
+        self._control_seen = rows[-1]["id"]
+        todo: dict[str, dict[str, Any]] = {}  # a burst of "dispatch" is one dispatch
+        for row in rows:
+            msg = row["message"]
+            if isinstance(msg, dict) and msg.get("origin") != self.origin:
+                todo.setdefault(json.dumps(msg, sort_keys=True, default=str), msg)
+        for msg in todo.values():
+            try:
+                self._on_control(msg)
+            except Exception:
+                log.exception("control message %r failed", msg)
+
+    def _stop_cancelled(self) -> None:
+        """Runs going here that someone asked to stop (a message that did not arrive)."""
+        with self._handles_lock:
+            ids = list(self._handles)
+        for run_id in ids:
+            if self.store.cancel_requested(run_id):
+                self._cancel_running(run_id)
+
+    def _note_stranded(self) -> None:
+        """Pinned runs whose host has no live worker wait: their ``wait_reason`` says so."""
+        for run in self.store.stranded(self._live_hosts):
+            reason = f"waits for a worker on {run['host']}: none is running there"
+            if run.get("wait_reason") == reason:
+                continue
+            self.store.update_run(run["id"], wait_reason=reason)
+            self.store.add_log(run["id"], reason, "warning")
+            self.bus.emit(RunChanged(self.store.get_run(run["id"])))
 
     def reload_config(self) -> Config:
         cfg = self._use_config(self._read_config())
@@ -266,7 +390,8 @@ class Engine(Control):
     def _limit(self, job_name: str) -> int:
         job = self.config.jobs.get(job_name)
         if job is not None and job.overlap == "parallel":
-            return self.workers
+            # As many at once as there are workers (in a cluster: on all its engines).
+            return self.workers * (self._live_engines if self.clustered else 1)
         return 1
 
     def dispatch_pending(self) -> None:
@@ -290,9 +415,10 @@ class Engine(Control):
 
     def _dispatch_once(self) -> None:
         inflight = self.store.inflight_by_job()
-        budget = self.workers * 2 - sum(inflight.values())
+        budget = self._budget(inflight)
         if budget <= 0:
             return
+        hosts = self._dispatch_hosts()
         all_paused, states, heads = self.paused(), None, []
         for job in self.store.waiting_jobs():  # one index probe per job, not per run
             slots = self._limit(job) - inflight.get(job, 0)
@@ -302,20 +428,42 @@ class Engine(Control):
                 states = self.store.job_states()
             paused = all_paused or states.get(job, {}).get("paused")
             heads += self.store.undispatched(job, limit=min(slots, budget),
-                                             triggers=EXPLICIT_TRIGGERS if paused else None)
+                                             triggers=EXPLICIT_TRIGGERS if paused else None,
+                                             hosts=hosts)
         heads.sort(key=lambda r: (-(r["priority"] or 0), r["id"]))
         for run in heads[:budget]:
             if self._hold(run):
                 self._dispatch_again = True  # the next runs in line may take its place
                 continue
-            if self.store.mark_dispatched(run["id"]):
+            if self.store.mark_dispatched(run["id"], by=self.lease.id):
                 try:
-                    self.queue.enqueue(run["id"], priority=run["priority"] or 0)
+                    self.queue.enqueue(run["id"], priority=run["priority"] or 0,
+                                       host=run.get("host") if self.clustered else None)
                 except QueueUnavailable as exc:
                     # The run stays marked handed over; it is sent again once the queue's
                     # server answers (Queue.on_lost).
                     self._queue_down(exc)
                     return
+
+    def _budget(self, inflight: dict[str, int]) -> int:
+        """How many more runs to hand to the queue now: about two per worker thread."""
+        if not self.clustered:
+            return self.workers * 2 - sum(inflight.values())
+        if self.queue.shared:  # the queue is everyone's: the cluster's workers take from it
+            return self.workers * 2 * self._live_engines - sum(inflight.values())
+        with self._handles_lock:  # the queue is this home's file: what waits in it
+            running = len(self._handles)
+        return self.workers * 2 - running - self.queue.pending_count()
+
+    def _dispatch_hosts(self) -> list[str] | None:
+        """The hosts whose pinned runs this engine may hand to the queue (None: any run).
+        On Redis: those with a live worker (each has its own queue there); without, a
+        queue file is this home's: only this host's."""
+        if not self.clustered:
+            return None
+        if self.queue.shared:
+            return sorted(self._live_hosts | {this_host()})
+        return [this_host()]
 
     def _queue_down(self, exc: QueueUnavailable) -> None:
         if self._queue_problem is None:
@@ -329,7 +477,9 @@ class Engine(Control):
         meanwhile may get a second one: its claim makes that harmless."""
         try:
             with self._dispatch_lock:
-                lost = self.store.redispatch_lost(self.queue.pending_run_ids())
+                mine = self.clustered and not self.queue.shared  # a file: only its own
+                lost = self.store.redispatch_lost(self.queue.pending_run_ids(),
+                                                  worker_id=self.lease.id if mine else None)
         except QueueUnavailable as exc:
             self._queue_down(exc)
             return
@@ -460,7 +610,8 @@ class Engine(Control):
     # -- execution (on a consumer worker thread) --------------------------------------
 
     def _execute(self, run_id: int) -> None:
-        run = self.store.claim(run_id, pid=os.getpid(), worker_id=self.lease.id)
+        run = self.store.claim(run_id, pid=os.getpid(), worker_id=self.lease.id,
+                               host=this_host() if self.clustered else None)
         if run is None:  # cancelled meanwhile, or a second message for the same run
             self.dispatch_pending()
             return
@@ -500,8 +651,15 @@ class Engine(Control):
         tracker = AttemptTracker(self.store, self.bus, run)
         inputs = run.get("inputs") or {}
         run_params = inputs.get("params") or {}
+        in_thread = in_process and _in_process_kind(job.kind)
+        # A job process is sent the params as JSON and validates them again; a thread of
+        # this process is handed the job's validated params as they are (unless the run
+        # sets some of them): the round trip would cost a foreground run a tenth of its
+        # time, in building the models' serializers and validators.
+        handed = in_thread and not run_params
         request = {"op": "run", "run_id": run["id"], "job": job.name, "kind": job.kind,
-                   "params": job.params_json(run_params), "run_params": run_params,
+                   "params": None if handed else job.params_json(run_params),
+                   "run_params": run_params,
                    "attempt": run["attempt"],
                    "max_attempts": run["max_attempts"], "trigger": run["trigger"],
                    "files": inputs.get("files") or [], "dry_run": bool(inputs.get("dry_run")),
@@ -510,11 +668,13 @@ class Engine(Control):
                    "scheduled_for": inputs.get("scheduled_for") or run.get("due_at"),
                    "plan": inputs.get("plan"),
                    "home": self.home.to_dict()}
+        if handed:
+            request["params_model"] = job.params
         sleep_lock = self._keep_awake(job, run["id"])
         try:
             outcome = self.executor.run(request, handle=handle, on_message=tracker.on_message,
                                         on_tick=tracker.tick, timeout=job.timeout,
-                                        in_thread=in_process and _in_process_kind(job.kind))
+                                        in_thread=in_thread)
         except Exception as exc:
             log.exception("could not run %s", run["id"])
             outcome = Outcome("crashed", message=f"Could not start the job's process: {exc}")
@@ -789,7 +949,7 @@ class Engine(Control):
         row = self.store.resume_run(run["id"], job=job.name, kind=job.kind,
                                     max_attempts=job.retry.attempts, priority=job.priority,
                                     inputs=run.get("inputs") or None,
-                                    parent_run=run.get("parent_run"),
+                                    parent_run=run.get("parent_run"), host=run.get("host"),
                                     note=f"resumes run {run['id']}, which was interrupted")
         return None if row is None else row["id"]
 
@@ -836,14 +996,18 @@ class Engine(Control):
             self._cond.notify_all()
 
     def tick(self, now: float | None = None) -> float | None:
-        """Create the runs that are due at ``now``; returns the next time something is due."""
+        """Create the runs that are due at ``now``; returns the next time something is due.
+        Schedules and one-off runs are the lead's (in a cluster, one engine's): the others
+        only requeue due retries and look at the waiting runs."""
         now = self.clock() if now is None else now
         now_dt = datetime.fromtimestamp(now, timezone.utc)
-        states = self.store.job_states()
+        leads = self.leadership.held
+        token = self.leadership.fence
+        states = self.store.job_states() if leads else {}
         all_paused = self.paused()
         next_due: list[float] = []
         changed = False
-        for job in list(self.config.jobs.values()):
+        for job in list(self.config.jobs.values()) if leads else ():
             if job.schedule is None or not job.enabled:
                 continue
             st = states.get(job.name)
@@ -857,6 +1021,16 @@ class Engine(Control):
             if paused and p.runs:
                 # Paused: keep the overdue time, so resuming counts what was missed.
                 continue
+            if p.next_run_at is not None:
+                seen = ((st or {}).get("next_run_at"), (st or {}).get("schedule_spec"))
+                if (p.runs or seen != (p.next_run_at, job.schedule_spec)) and \
+                        not self.store.advance_schedule(
+                            job.name, seen=seen, next_run_at=p.next_run_at,
+                            schedule_spec=job.schedule_spec, token=token,
+                            last_due_at=p.runs[-1].due_at if p.runs else None):
+                    # Another scheduler planned this slot (two leads for a moment, or a
+                    # lead that is no longer ours): its runs are that one's to create.
+                    continue
             held = self.store.held(job.name) if p.runs else []
             for planned in p.runs:
                 if planned.trigger == "skipped":
@@ -870,17 +1044,15 @@ class Engine(Control):
                                 scheduled_for=planned.due_at)
             if p.next_run_at is not None:
                 changed = changed or bool(p.runs) or p.next_run_at != (st or {}).get("next_run_at")
-                self.store.set_job_state(job.name, next_run_at=p.next_run_at,
-                                         schedule_spec=job.schedule_spec,
-                                         **({"last_due_at": p.runs[-1].due_at} if p.runs else {}))
                 if not paused:
                     next_due.append(p.next_run_at)
         for run in self.store.due_retries(now):
             if self.store.requeue_retry(run["id"], now=now):
                 self.bus.emit(RunChanged(self.store.get_run(run["id"])))
-        self._start_one_offs(now)
+        if leads:
+            self._start_one_offs(now)
         self.dispatch_pending()
-        for at in (self.store.next_due_retry(), self.store.next_scheduled(),
+        for at in (self.store.next_due_retry(), self.store.next_scheduled() if leads else None,
                    self.recheck_waiting(now)):
             if at is not None:
                 next_due.append(at)
@@ -936,7 +1108,7 @@ class Engine(Control):
             try:
                 if mono >= self._catchup_after:
                     next_due = self.tick()
-                if mono - last_prune > PRUNE_EVERY:
+                if mono - last_prune > PRUNE_EVERY and self.leadership.held:
                     last_prune = mono
                     s = self.config.settings
                     self.store.prune(keep_days=s.keep_days, keep_runs=s.keep_runs,

@@ -19,14 +19,24 @@ from .. import __version__
 from ..errors import StoreBusy
 from ..store.api import RunStoreAPI
 
-__all__ = ["Lease", "this_host", "worker_state", "pid_alive"]
+__all__ = ["Lease", "this_host", "use_host", "worker_state", "pid_alive"]
 
 log = logging.getLogger(__name__)
 
 
+_configured_host: str | None = None
+
+
+def use_host(name: str | None) -> None:
+    """The name ``[cluster] host`` gives this machine (None: its host name)."""
+    global _configured_host
+    _configured_host = name
+
+
 def this_host() -> str:
-    """The name this machine's workers are known by."""
-    return socket.gethostname()
+    """The name this machine's workers are known by: ``TRAYJOBS_HOST``, else ``[cluster]
+    host``, else the host name."""
+    return os.environ.get("TRAYJOBS_HOST") or _configured_host or socket.gethostname()
 
 
 def pid_alive(pid: int) -> bool:

@@ -39,7 +39,7 @@ COMMON_KEYS = frozenset({
     "retry", "timeout", "priority", "overlap", "missed", "then", "on_failure", "always",
     "notify", "params",
     "alerts", "ping", "stale_after", "deliver",
-    "when", "when_unknown", "max_wait", "inhibit_sleep",
+    "when", "when_unknown", "max_wait", "inhibit_sleep", "host",
 })
 
 
@@ -58,7 +58,7 @@ def empty_dict() -> dict:
 class KindParams(BaseModel):
     """Base for a kind's params: strict, unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
 
 class JobKind(ABC):

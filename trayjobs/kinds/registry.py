@@ -22,9 +22,12 @@ from __future__ import annotations
 import importlib
 import logging
 from dataclasses import dataclass
-from importlib import metadata
+from typing import TYPE_CHECKING
 
 from .base import COMMON_KEYS, JobKind
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 __all__ = ["register", "get_kind", "resumes_after_crash", "all_kinds", "kind_names", "builtin_names", "origin",
            "broken_kinds", "refresh_plugins", "KindOrigin", "BrokenKind", "ENTRY_POINT_GROUP"]
@@ -94,6 +97,9 @@ def _entry_points() -> dict[str, metadata.EntryPoint]:
     """The plug-in kinds installed, by kind name; looked up once per process."""
     global _plugins
     if _plugins is None:
+        # Imported here: importlib.metadata brings the email package along, a tenth of
+        # what a command costs, and a config of built-in kinds never needs it.
+        from importlib import metadata
         found: dict[str, metadata.EntryPoint] = {}
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
             if ep.name in found:  # a second distribution with the same kind: the first wins

@@ -37,6 +37,7 @@ from ..errors import StoreBusy
 from ..textfmt import escape_strings, escape_undecodable
 from . import stats
 from .migrations import MIGRATIONS
+from .cluster import ClusterMixin
 from .outbox import OutboxMixin
 from .workers import WorkersMixin
 
@@ -193,7 +194,7 @@ class _Checkpointer:
             thread.join(5)
 
 
-class RunStore(OutboxMixin, WorkersMixin):
+class RunStore(OutboxMixin, WorkersMixin, ClusterMixin):
     """Runs, attempts, log lines, per-job and app state, the alert outbox and the workers."""
 
     def __init__(self, path: str | Path, *, readonly: bool = False, busy_timeout: float = 5.0):
@@ -310,18 +311,21 @@ class RunStore(OutboxMixin, WorkersMixin):
                    priority: int = 0, inputs: dict[str, Any] | None = None,
                    retry_of: int | None = None, parent_run: int | None = None,
                    note: str | None = None, state: str = "queued",
-                   error: str | None = None, due_at: float | None = None) -> dict[str, Any]:
-        """Create a run and return its row; ``due_at`` is when a ``scheduled`` one starts."""
+                   error: str | None = None, due_at: float | None = None,
+                   host: str | None = None) -> dict[str, Any]:
+        """Create a run and return its row; ``due_at`` is when a ``scheduled`` one starts;
+        ``host``: only workers on that host may run it."""
         now = _now()
         final = state in FINAL_STATES
         with self._lock:
             row = self._retrying(lambda: self.conn.execute(
                 "INSERT INTO runs (job, kind, trigger, state, attempt, max_attempts, priority,"
                 " inputs, retry_of, parent_run, note, created_at, updated_at, finished_at, error,"
-                " due_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                " due_at, host) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING *",
                 (job, kind, trigger, state, max_attempts, priority,
                  json.dumps(inputs) if inputs else None, retry_of, parent_run, _text(note),
-                 now, now, now if final else None, _text(error), due_at)).fetchone())
+                 now, now, now if final else None, _text(error), due_at, host)).fetchone())
         return _decode(dict(row))
 
     def get_run(self, run_id: int) -> dict[str, Any] | None:
@@ -382,22 +386,25 @@ class RunStore(OutboxMixin, WorkersMixin):
         cols = ", ".join(f"{k} = ?" for k in fields)
         self._execute(f"UPDATE runs SET {cols} WHERE id = ?", (*fields.values(), run_id))
 
-    def claim(self, run_id: int, *, pid: int | None = None,
-              worker_id: int | None = None) -> dict[str, Any] | None:
+    def claim(self, run_id: int, *, pid: int | None = None, worker_id: int | None = None,
+              host: str | None = None) -> dict[str, Any] | None:
         """Move a queued run to running, starting its next attempt; None if it was not queued.
 
         This compare-and-set is what makes a doubled queue message harmless; the run
-        becomes ``worker_id``'s in the same statement.
+        becomes ``worker_id``'s in the same statement. With ``host``, a run pinned to
+        another host is not claimed.
         """
         now = _now()
+        pin, pin_params = ("", ()) if host is None else (" AND (host IS NULL OR host = ?)",
+                                                         (host,))
         with self.transaction() as conn:
             cur = conn.execute(
                 "UPDATE runs SET state = 'running', attempt = attempt + 1, started_at = ?,"
                 " updated_at = ?, pid = ?, worker_id = ?, next_attempt_at = NULL,"
                 " progress_done = NULL, progress_total = NULL, progress_message = NULL,"
                 " progress_unit = NULL, error = NULL, traceback = NULL"
-                " WHERE id = ? AND state = 'queued' AND cancel_requested = 0",
-                (now, now, pid, worker_id, run_id))
+                f" WHERE id = ? AND state = 'queued' AND cancel_requested = 0{pin}",
+                (now, now, pid, worker_id, run_id, *pin_params))
             if cur.rowcount != 1:
                 return None
             row = dict(conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
@@ -562,8 +569,8 @@ class RunStore(OutboxMixin, WorkersMixin):
 
     def resume_run(self, run_id: int, *, job: str, kind: str, max_attempts: int = 1,
                    priority: int = 0, inputs: dict[str, Any] | None = None,
-                   parent_run: int | None = None, note: str | None = None
-                   ) -> dict[str, Any] | None:
+                   parent_run: int | None = None, note: str | None = None,
+                   host: str | None = None) -> dict[str, Any] | None:
         """Compare-and-set: a queued run (trigger ``recovered``) that resumes the
         interrupted run ``run_id``, unless one does already; its row or None."""
         with self.transaction() as conn:
@@ -572,7 +579,8 @@ class RunStore(OutboxMixin, WorkersMixin):
                 return None
             return self.insert_run(job, kind=kind, trigger="recovered",
                                    max_attempts=max_attempts, priority=priority, inputs=inputs,
-                                   retry_of=run_id, parent_run=parent_run, note=note)
+                                   retry_of=run_id, parent_run=parent_run, note=note,
+                                   host=host)
 
     # -- runs waiting for their conditions ---------------------------------------------
 
@@ -620,20 +628,30 @@ class RunStore(OutboxMixin, WorkersMixin):
             "SELECT job, count(*) AS n FROM runs INDEXED BY runs_inflight WHERE"
             " state = 'running' OR (state = 'queued' AND dispatched = 1) GROUP BY job")}
 
-    def mark_dispatched(self, run_id: int) -> bool:
+    def mark_dispatched(self, run_id: int, *, by: int | None = None) -> bool:
         """Whether this call handed queued run ``run_id`` to the queue: a compare-and-set on
-        ``dispatched``, so of two dispatchers only one sends the message."""
-        return self._execute("UPDATE runs SET dispatched = 1 WHERE id = ? AND"
-                             " state = 'queued' AND dispatched = 0", (run_id,)).rowcount == 1
+        ``dispatched``, so of two dispatchers only one sends the message. ``by``: the
+        worker handing it over (``dispatched_by``)."""
+        return self._execute("UPDATE runs SET dispatched = 1, dispatched_by = ? WHERE id = ?"
+                             " AND state = 'queued' AND dispatched = 0",
+                             (by, run_id)).rowcount == 1
 
-    def redispatch_lost(self, in_queue: Iterable[int]) -> int:
+    def redispatch_lost(self, in_queue: Iterable[int], *, worker_id: int | None = None) -> int:
         """Queued runs marked as handed to the queue whose message is not there (``in_queue``:
         the run ids the queue holds) are marked not handed, so they are dispatched again;
-        returns how many."""
+        returns how many. With ``worker_id`` (a queue that is one home's file): only the
+        runs that worker handed over, that no recorded worker did, or that a worker no
+        longer running did (its queue has no reader now)."""
         ids = ",".join(str(int(i)) for i in in_queue) or "-1"
+        mine, params = "", ()
+        if worker_id is not None:
+            mine = (" AND (dispatched_by IS NULL OR dispatched_by = ? OR NOT EXISTS (SELECT 1"
+                    " FROM workers w WHERE w.id = runs.dispatched_by AND w.state = 'running'"
+                    " AND w.heartbeat_at + w.lease >= ?))")
+            params = (worker_id, _now())
         return self._execute(
             f"UPDATE runs SET dispatched = 0 WHERE state = 'queued' AND dispatched = 1"
-            f" AND id NOT IN ({ids})").rowcount
+            f" AND id NOT IN ({ids}){mine}", params).rowcount
 
     def waiting_jobs(self) -> list[str]:
         """Jobs with queued runs not yet handed to the queue."""
@@ -648,9 +666,16 @@ class RunStore(OutboxMixin, WorkersMixin):
             " SELECT job FROM w WHERE job IS NOT NULL")]
 
     def undispatched(self, job: str | None = None, *, limit: int = -1,
-                     triggers: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """Queued runs not yet handed to the queue, best first (priority, then age)."""
+                     triggers: Iterable[str] | None = None,
+                     hosts: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Queued runs not yet handed to the queue, best first (priority, then age);
+        ``hosts``: only those pinned to one of them, or to no host."""
         where, params = ["state = 'queued'", "dispatched = 0"], []
+        if hosts is not None:
+            hosts = list(hosts)
+            where.append(f"(host IS NULL OR host IN ({','.join('?' * len(hosts))}))"
+                         if hosts else "host IS NULL")
+            params += hosts
         if job is not None:
             where.append("job = ?")
             params.append(job)

@@ -59,9 +59,10 @@ class RunStoreAPI(Protocol):
                    priority: int = 0, inputs: dict[str, Any] | None = None,
                    retry_of: int | None = None, parent_run: int | None = None,
                    note: str | None = None, state: str = "queued", error: str | None = None,
-                   due_at: float | None = None) -> Row:
+                   due_at: float | None = None, host: str | None = None) -> Row:
         """Create a run (``queued`` unless told; ``scheduled`` ones start at ``due_at``; a
-        final state sets ``finished_at``) and return its row, with its new id."""
+        final state sets ``finished_at``) and return its row, with its new id. ``host``
+        (column ``host``): only workers on that host may run it; None: any."""
 
     def create_run(self, job: str, **kw: Any) -> int:
         """:meth:`insert_run`, returning only the id."""
@@ -109,28 +110,36 @@ class RunStoreAPI(Protocol):
 
     def resume_run(self, run_id: int, *, job: str, kind: str, max_attempts: int = 1,
                    priority: int = 0, inputs: dict[str, Any] | None = None,
-                   parent_run: int | None = None, note: str | None = None) -> Row | None:
+                   parent_run: int | None = None, note: str | None = None,
+                   host: str | None = None) -> Row | None:
         """Compare-and-set: create the queued run (trigger ``recovered``, ``retry_of``
-        ``run_id``) that resumes an interrupted run, unless one exists; its row or None."""
+        ``run_id``, pinned to ``host``) that resumes an interrupted run, unless one exists;
+        its row or None."""
 
     # -- moving a run along (compare-and-set where said) ----------------------------------
 
-    def claim(self, run_id: int, *, pid: int | None = None,
-              worker_id: int | None = None) -> Row | None:
+    def claim(self, run_id: int, *, pid: int | None = None, worker_id: int | None = None,
+              host: str | None = None) -> Row | None:
         """Compare-and-set: a ``queued`` run without a cancel request becomes ``running``,
         its attempt counter and a new attempts row go up, its progress and error are
         cleared, ``pid`` and ``worker_id`` (the claiming worker, whose lease it now
-        belongs to) recorded; all in one transaction. Returns the claimed row, or None
-        if the run was not claimable (someone else claimed it, it was cancelled...)."""
+        belongs to) recorded; all in one transaction. With ``host``, a run whose ``host``
+        is another is not claimable (``host IS NULL OR host = :host``). Returns the claimed
+        row, or None if the run was not claimable (someone else claimed it, it was
+        cancelled, it is pinned elsewhere...)."""
 
-    def mark_dispatched(self, run_id: int) -> bool:
+    def mark_dispatched(self, run_id: int, *, by: int | None = None) -> bool:
         """Compare-and-set: a ``queued`` run not yet handed to the queue is marked handed
-        (``dispatched``); True only for the one caller that should now enqueue it."""
+        (``dispatched`` = 1, ``dispatched_by`` = ``by``, the worker handing it over); True
+        only for the one caller that should now enqueue it."""
 
-    def redispatch_lost(self, in_queue: Iterable[int]) -> int:
+    def redispatch_lost(self, in_queue: Iterable[int], *, worker_id: int | None = None) -> int:
         """Queued runs marked handed to the queue but whose id is not in ``in_queue`` (the
         queue's pending messages) are marked not handed, to be dispatched again; how many.
-        Called by the one process that consumes the queue, at its start."""
+        A queue on a server is everyone's: all such runs. With ``worker_id`` (the queue is
+        a file of that worker's home), only the runs whose ``dispatched_by`` is NULL, is
+        ``worker_id``, or is a worker that is not running or whose lease is up
+        (``state = 'running' AND heartbeat_at + lease >= now`` does not hold)."""
 
     def requeue_retry(self, run_id: int, *, now: float | None = None,
                       early: bool = False) -> bool:
@@ -210,9 +219,10 @@ class RunStoreAPI(Protocol):
         """Jobs with queued runs not yet handed to the queue; costs one probe per job."""
 
     def undispatched(self, job: str | None = None, *, limit: int = -1,
-                     triggers: Iterable[str] | None = None) -> list[Row]:
+                     triggers: Iterable[str] | None = None,
+                     hosts: Iterable[str] | None = None) -> list[Row]:
         """Queued runs not yet handed to the queue, highest priority then oldest first
-        (``limit`` -1: all)."""
+        (``limit`` -1: all). ``hosts``: only runs with ``host`` NULL or among them."""
 
     def waiting_run(self, job: str, *, trigger: str) -> int | None:
         """The newest queued or waiting, never attempted run of ``job`` with ``trigger``."""
@@ -364,6 +374,57 @@ class RunStoreAPI(Protocol):
         """The ``running`` runs, oldest first, each with ``worker``: its worker as read
         at ``now`` (``host``, ``pid``, ``state``, ``mode``, ``heartbeat_at``, ``lease``,
         ``expired``), or None for a run claimed without one or whose worker is gone."""
+
+    # -- several engines on one history (migration 013_cluster) ------------------------------
+    # Table ``leader`` (name TEXT PRIMARY KEY, worker_id, token INTEGER, expires_at REAL):
+    # one row, named 'scheduler'. Table ``control`` (id growing, created_at, message JSON).
+
+    def take_lead(self, worker_id: int, *, lease: float, now: float | None = None
+                  ) -> int | None:
+        """Compare-and-set, one statement: ``worker_id`` holds the scheduler's lead until
+        ``now + lease`` if the row is missing (insert, token 1), free (``worker_id`` NULL),
+        expired (``expires_at < now``), held by a worker that is not ``running`` or whose
+        own lease is up (``heartbeat_at + lease < now``), or held by ``worker_id`` already
+        (a renewal); and only while ``worker_id`` itself is ``running`` with its lease not
+        up (an ``INSERT ... SELECT ... WHERE EXISTS`` upsert). The token stays on a renewal
+        and goes up by one when the lead changes hands. Returns the token, or None when
+        another worker holds the lead (or the caller's own lease is up)."""
+
+    def release_lead(self, worker_id: int) -> bool:
+        """The lead is free at once (``worker_id`` NULL, ``expires_at`` 0) if
+        ``worker_id`` held it; whether it did."""
+
+    def lead(self, *, now: float | None = None) -> Row | None:
+        """The lead as read at ``now``: ``worker_id``, ``token``, ``expires_at``, its
+        worker's ``host`` and ``pid``, ``held`` (a holder whose time is not up); None
+        before anyone took it."""
+
+    def advance_schedule(self, job: str, *, seen: tuple[float | None, str | None],
+                         next_run_at: float, schedule_spec: str | None,
+                         last_due_at: float | None = None, token: int | None = None) -> bool:
+        """Compare-and-set on a schedule's slot: ``job_state`` of ``job`` gets
+        ``next_run_at``, ``schedule_spec`` (and ``last_due_at`` if given) only if its
+        ``next_run_at`` and ``schedule_spec`` are still ``seen`` (compared with IS: NULL
+        equals NULL; a job with no row yet gets one inserted, an upsert whose update has
+        the same condition) and, with ``token``, only while the lead's token is
+        ``token``. Whether it did: of two schedulers planning the same slot, one does,
+        and only it creates the slot's runs."""
+
+    def send_control(self, message: dict[str, Any], *, now: float | None = None) -> int:
+        """Append a control message for the engines that read ``control`` (those without
+        Redis); messages older than ten minutes are deleted in the same transaction. The
+        new message's id."""
+
+    def controls(self, after_id: int, *, limit: int = 500) -> list[Row]:
+        """Control messages with an id above ``after_id``, oldest first: ``id``,
+        ``created_at``, ``message`` (decoded)."""
+
+    def last_control_id(self) -> int:
+        """The newest control message's id, 0 without any: where a new reader starts."""
+
+    def stranded(self, hosts: Iterable[str]) -> list[Row]:
+        """Queued runs (handed to the queue or not) pinned to a host that is not among
+        ``hosts`` (the hosts with a live worker), oldest first."""
 
     # -- retention ----------------------------------------------------------------------------------
 

@@ -215,6 +215,30 @@ def _m012_workers(db: "sqlite_utils.Database") -> None:
     db.execute("CREATE INDEX runs_resumes ON runs(retry_of) WHERE trigger = 'recovered'")
 
 
+def _m013_cluster(db: "sqlite_utils.Database") -> None:
+    # One scheduler per cluster: the worker that holds the row named 'scheduler' fires the
+    # schedules, starts the one-off runs and sends the alerts. It is taken and renewed by a
+    # compare-and-set (free, expired, held by a worker that is no longer running, or
+    # already ours); ``token`` goes up by one each time another worker takes it (a fencing
+    # token: whatever a former holder writes with its older token is refused).
+    db.execute("CREATE TABLE leader (name TEXT PRIMARY KEY, worker_id INTEGER,"
+               " token INTEGER NOT NULL DEFAULT 0, expires_at REAL NOT NULL DEFAULT 0)")
+    # Control messages (cancel, reload, pause, "dispatch now") for the engines that share
+    # this history without a Redis server: each reads those newer than the last it read.
+    db.execute("CREATE TABLE control (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+               " created_at REAL NOT NULL, message TEXT NOT NULL)")
+    # The host whose workers alone may run the run (a job's ``host``, or the machine its
+    # files are on); NULL: any worker.
+    db.execute("ALTER TABLE runs ADD COLUMN host TEXT")
+    # The queued runs pinned to a host, looked at by the scheduler to say which wait for
+    # a worker on a host that has none.
+    db.execute("CREATE INDEX runs_pinned ON runs(host) WHERE state = 'queued'"
+               " AND host IS NOT NULL")
+    # The worker that handed the run to the queue: a queue file is one home's, and what a
+    # worker that is gone handed to its own is handed over again by another.
+    db.execute("ALTER TABLE runs ADD COLUMN dispatched_by INTEGER")
+
+
 MIGRATIONS: list[tuple[str, Any]] = [
     ("001_initial", _m001_initial),
     ("002_watch_files", _m002_watch_files),
@@ -228,4 +252,5 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("010_run_conditions", _m010_run_conditions),
     ("011_runs_view", _m011_runs_view),
     ("012_workers", _m012_workers),
+    ("013_cluster", _m013_cluster),
 ]

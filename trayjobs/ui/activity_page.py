@@ -163,14 +163,17 @@ class ActivityPage(QWidget):
         hdr.setResizeContentsPrecision(40)
         em = self.fontMetrics().averageCharWidth()
         for col, chars in ((RunsModel.ID, 6), (RunsModel.STATE, 12), (RunsModel.JOB, 14),
-                           (RunsModel.TRIGGER, 9), (RunsModel.PROGRESS, 24),
+                           (RunsModel.TRIGGER, 9), (RunsModel.HOST, 10),
+                           (RunsModel.PROGRESS, 24),
                            (RunsModel.ATTEMPT, 5), (RunsModel.STARTED, 11),
                            (RunsModel.DURATION, 9)):
             hdr.resizeSection(col, em * chars + 16)
         self._fit = QTimer(self, singleShot=True, interval=250)
         self._fit.timeout.connect(self.fit_columns)
-        for sig in (model.loaded, model.rowsInserted, model.modelReset):
+        for sig in (model.loaded, model.rowsInserted, model.modelReset, model.hostsChanged):
             sig.connect(lambda *_: self._fit.start())
+        # One machine: no Host column until a second one has run something.
+        self.view.setColumnHidden(RunsModel.HOST, True)
         # A run that changed as a whole (a new state, a retry); not each progress tick or
         # ticking duration: measuring the columns costs tens of ms, so never that often.
         model.dataChanged.connect(self._row_changed)
@@ -274,9 +277,10 @@ class ActivityPage(QWidget):
         """Columns as wide as what they show (a retry countdown, a long job name, up to a
         limit), the progress column only while something runs; the summary takes the rest."""
         self.view.setColumnHidden(RunsModel.PROGRESS, not self.model.any_running())
+        self.view.setColumnHidden(RunsModel.HOST, not self.model.several_hosts())
         limit = self.fontMetrics().averageCharWidth() * 32
         for col in (RunsModel.ID, RunsModel.STATE, RunsModel.JOB, RunsModel.TRIGGER,
-                    RunsModel.ATTEMPT, RunsModel.STARTED, RunsModel.DURATION):
+                    RunsModel.HOST, RunsModel.ATTEMPT, RunsModel.STARTED, RunsModel.DURATION):
             wanted = max(self.view.sizeHintForColumn(col),
                          self.view.horizontalHeader().sectionSizeHint(col))
             self.view.setColumnWidth(col, min(wanted, limit))

@@ -133,14 +133,22 @@ def warnings_tip(run: dict[str, Any]) -> str | None:
 _STATE_WORDS = {"queued": "queued", "retrying": "retry due"}
 
 
+def _hosts(store: Any) -> dict[int, str]:
+    """Worker id -> host, for every worker the store remembers (read on the service thread)."""
+    return {w["id"]: w["host"] for w in store.workers()}
+
+
 class RunsModel(QAbstractTableModel):
-    ID, STATE, JOB, TRIGGER, PROGRESS, ATTEMPT, STARTED, DURATION, SUMMARY = range(9)
-    HEADERS = ["#", "State", "Job", "Trigger", "Progress", "Try", "Started", "Took", "Summary"]
+    ID, STATE, JOB, TRIGGER, HOST, PROGRESS, ATTEMPT, STARTED, DURATION, SUMMARY = range(10)
+    HEADERS = ["#", "State", "Job", "Trigger", "Host", "Progress", "Try", "Started", "Took",
+               "Summary"]
 
     #: The count and first page for the current filter arrived.
     loaded = Signal()
     #: A page arrived (its first row).
     pageLoaded = Signal(int)
+    #: The machines that ran jobs changed (the Host column matters once there are two).
+    hostsChanged = Signal()
 
     def __init__(self, parent: QObject | None = None, *, service=None,
                  store: Any | None = None) -> None:
@@ -158,6 +166,8 @@ class RunsModel(QAbstractTableModel):
         self._inflight: set[int] = set()
         self._wanted: OrderedDict[int, None] = OrderedDict()
         self.progress: dict[int, Any] = {}
+        self.hosts: dict[int, str] = {}   # worker id -> the machine it runs on
+        self._hosts_asked = False
         self._running: set[int] = set()   # loaded runs that are running
         self.is_loaded = False
         self._ticker = QTimer(self)
@@ -189,13 +199,15 @@ class RunsModel(QAbstractTableModel):
             kw = f.kwargs()
             total = store.count_runs(**kw, before_id=anchor + 1)
             first = store.list_runs(**kw, before_id=anchor + 1, limit=PAGE)
-            return anchor, total, first
+            return anchor, total, first, _hosts(store)
 
         self.service.call(load, lambda r: self._loaded(gen, *r))
 
-    def _loaded(self, gen: int, anchor: int, total: int, first: list[dict[str, Any]]) -> None:
+    def _loaded(self, gen: int, anchor: int, total: int, first: list[dict[str, Any]],
+                hosts: dict[int, str]) -> None:
         if gen != self._gen:
             return  # a newer filter was applied meanwhile
+        self._set_hosts(hosts)
         self.beginResetModel()
         # Live runs newer than the anchor that arrived while we were reading stay on top.
         keep = [r for r in self._head if r["id"] > anchor and self.filter.matches(r)]
@@ -226,6 +238,40 @@ class RunsModel(QAbstractTableModel):
                 if self._where.get(r["id"], (None,))[0] == old:
                     del self._where[r["id"]]
                     self._running.discard(r["id"])
+
+    # -- machines ---------------------------------------------------------------------
+
+    def several_hosts(self) -> bool:
+        """Whether runs here were run on more than one machine."""
+        return len(set(self.hosts.values())) > 1
+
+    def host_of(self, run: dict[str, Any]) -> str:
+        wid = run.get("worker_id")
+        if wid is None:
+            return ""
+        host = self.hosts.get(wid)
+        if host is None:
+            self._ask_hosts()  # a worker that started after the last read
+            return ""
+        return host
+
+    def _ask_hosts(self) -> None:
+        if self._hosts_asked or self.store is None or self.service is None:
+            return
+        self._hosts_asked = True
+        store = self.store
+        self.service.call(lambda: _hosts(store), self._set_hosts,
+                          lambda exc: setattr(self, "_hosts_asked", False))
+
+    def _set_hosts(self, hosts: dict[int, str]) -> None:
+        self._hosts_asked = False
+        if hosts == self.hosts:
+            return
+        self.hosts = hosts
+        if self.rowCount():
+            self.dataChanged.emit(self.index(0, self.HOST),
+                                  self.index(self.rowCount() - 1, self.HOST))
+        self.hostsChanged.emit()
 
     def _want(self, page: int) -> None:
         if page in self._pages or page in self._inflight:
@@ -427,6 +473,8 @@ class RunsModel(QAbstractTableModel):
                 return run["job"]
             if col == self.TRIGGER:
                 return run["trigger"]
+            if col == self.HOST:
+                return self.host_of(run)
             if col == self.PROGRESS:
                 return self.progress_of(run)[1]
             if col == self.ATTEMPT:

@@ -3,9 +3,6 @@ it succeeds, ``URL/fail`` when it fails for good (a GET; the body is ignored).""
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
-
 from . import DeliveryError
 
 __all__ = ["ping", "ping_url"]
@@ -19,6 +16,11 @@ def ping_url(base: str, what: str) -> str:
 
 
 def ping(base: str, what: str, *, timeout: float = 10.0) -> None:
+    # Imported here: urllib.request brings http.client and ssl, which every engine (a
+    # foreground `trayjobs run` among them) would load whether a job pings or not.
+    import urllib.error
+    import urllib.request
+
     url = ping_url(base, what)
     req = urllib.request.Request(url, headers={"User-Agent": "trayjobs"})
     try:

@@ -1,0 +1,152 @@
+"""``trayjobs cluster init|join|status|leave`` against a real redis-server and a shared
+run history: the first machine prepares it, others join, status tells who is there."""
+
+from __future__ import annotations
+
+import json
+
+from helpers import start_worker, trayjobs, wait_until
+from redis_support import redis_server  # noqa: F401  (a fixture)
+from trayjobs.cluster_cli import hide_password
+from trayjobs.config import load_config
+from trayjobs.paths import Home
+
+JOBS = """\
+# my jobs
+[jobs.hello]
+kind = "command"
+command = "echo hello"
+"""
+
+
+def machine(tmp_path, name: str) -> Home:
+    home = Home.under(tmp_path / name).ensure()
+    home.config_file.write_text(JOBS)
+    return home
+
+
+def test_init_join_status_and_leave(tmp_path, redis_server):  # noqa: F811
+    db = f"sqlite:///{tmp_path / 'shared' / 'runs.db'}"
+    first, second = machine(tmp_path, "nas"), machine(tmp_path, "laptop")
+
+    # join before init: refused, nothing written
+    refused = trayjobs(second, "cluster", "join", "--redis", redis_server.url(1),
+                       "--database", db)
+    assert refused.returncode != 0
+    assert "cluster init" in refused.stderr
+    assert "[cluster]" not in second.config_file.read_text()
+
+    done = trayjobs(first, "cluster", "init", "--redis", redis_server.url(1), "--database", db)
+    assert done.returncode == 0, done.stderr
+    assert "answered in" in done.stdout and "cluster join" in done.stdout
+    text = first.config_file.read_text()
+    assert text.startswith("# my jobs") and "[jobs.hello]" in text  # kept as it was
+    cfg = load_config(first.config_file)
+    assert not cfg.errors and cfg.cluster.redis == redis_server.url(1)
+    assert cfg.cluster.database == db
+
+    joined = trayjobs(second, "cluster", "join", "--redis", redis_server.url(1),
+                      "--database", db)
+    assert joined.returncode == 0, joined.stderr
+
+    # both machines run workers on the shared servers; status lists both
+    workers = [start_worker(first), start_worker(second)]
+    try:
+        ran = trayjobs(second, "run", "hello", "--wait", timeout=90)
+        assert ran.returncode == 0, ran.stderr
+
+        def two_workers():
+            out = trayjobs(first, "cluster", "status", "--json")
+            data = json.loads(out.stdout)
+            return data if len([w for w in data["workers"] if w["state"] == "running"]) == 2 \
+                else None
+        status = wait_until(two_workers, 30, interval=0.5, what="two live workers")
+        assert status["queue"]["state"].startswith("Redis ")
+        assert status["history"]["state"] == "reachable"
+        assert status["problems"] == []
+        shown = trayjobs(second, "cluster", "status")
+        assert shown.returncode == 0 and "LAST HEARTBEAT" in shown.stdout
+        assert "runs:" in shown.stdout
+    finally:
+        for w in workers:
+            w.terminate()
+            w.wait(30)
+
+    left = trayjobs(second, "cluster", "leave")
+    assert left.returncode == 0, left.stderr
+    assert load_config(second.config_file).cluster.database is None
+    assert "[jobs.hello]" in second.config_file.read_text()
+
+
+def test_unreachable_servers_are_named_and_nothing_is_written(tmp_path, redis_server):  # noqa: F811
+    home = machine(tmp_path, "laptop")
+    port = redis_server.port
+    redis_server.kill()
+    out = trayjobs(home, "cluster", "init", "--redis", f"redis://127.0.0.1:{port}/0",
+                   "--database", f"sqlite:///{tmp_path / 'runs.db'}")
+    assert out.returncode != 0
+    assert f"Redis server at redis://127.0.0.1:{port}/0 cannot be reached" in out.stderr
+    assert home.config_file.read_text() == JOBS
+    bad = trayjobs(home, "cluster", "init", "--redis", "http://x", "--database", "y")
+    assert bad.returncode != 0 and "is not a Redis URL" in bad.stderr
+
+
+def test_passwords_are_never_printed():
+    assert hide_password("redis://:s3cret@nas:6379/0") == "redis://:***@nas:6379/0"
+    assert hide_password("postgresql://tj:s3cret@nas/tj?sslmode=require") == \
+        "postgresql://tj:***@nas/tj?sslmode=require"
+    assert hide_password("redis://nas:6379/0") == "redis://nas:6379/0"
+
+
+def test_the_home_server_compose_set_up(tmp_path, redis_server):  # noqa: F811
+    """packaging/cluster: the compose file names the three services and what the worker
+    needs; its entrypoint, run here on real servers, prepares the history and starts a
+    worker that runs jobs."""
+    import os
+    import re
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    from trayjobs.instance import InstanceLock
+
+    root = Path(__file__).resolve().parents[1]
+    folder = root / "packaging" / "cluster"
+    compose = yaml.safe_load((folder / "compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"redis", "postgres", "worker"}
+    worker = services["worker"]
+    assert set(worker["depends_on"]) == {"redis", "postgres"}
+    assert {"TRAYJOBS_REDIS", "TRAYJOBS_DATABASE"} <= set(worker["environment"])
+    assert (root / worker["build"]["dockerfile"]).exists()
+    for src in re.findall(r"^COPY (\S+)", (folder / "Dockerfile").read_text(), re.M):
+        assert (root / src).exists(), src
+    env_keys = {ln.split("=")[0] for ln in (folder / "example.env").read_text().splitlines()
+                if "=" in ln and not ln.startswith("#")}
+    used = set(re.findall(r"\$\{(\w+)", (folder / "compose.yaml").read_text()))
+    assert used <= env_keys, used - env_keys
+
+    home = machine(tmp_path, "server")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "trayjobs").write_text(f"#!/bin/sh\nexec {sys.executable} -m trayjobs \"$@\"\n")
+    (bin_dir / "trayjobs").chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}",
+               TRAYJOBS_HOME=str(home.root), TRAYJOBS_REDIS=redis_server.url(2),
+               TRAYJOBS_DATABASE=f"sqlite:///{tmp_path / 'shared.db'}")
+    log = open(tmp_path / "entrypoint.log", "wb")
+    proc = subprocess.Popen([shutil.which("sh"), str(folder / "entrypoint.sh")], env=env,
+                            stdout=log, stderr=log)
+    try:
+        wait_until(lambda: InstanceLock(home).is_locked() or proc.poll() is not None, 60)
+        assert proc.poll() is None, (tmp_path / "entrypoint.log").read_text()
+        assert load_config(home.config_file).cluster.redis == redis_server.url(2)
+        ran = trayjobs(home, "run", "hello", "--wait", timeout=90)
+        assert ran.returncode == 0, ran.stderr
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()

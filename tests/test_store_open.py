@@ -1,0 +1,59 @@
+"""``[cluster] database`` decides where every process of a home keeps its run history:
+the home's own ``runs.db`` by default, or a database the homes share."""
+
+from __future__ import annotations
+
+from textwrap import dedent
+
+import pytest
+
+from helpers import trayjobs
+from trayjobs.cluster import ClusterSpec
+from trayjobs.config import load_config
+from trayjobs.paths import Home
+from trayjobs.store.open import open_store, store_exists
+
+
+def shared_config(home: Home, db) -> None:
+    home.ensure()
+    home.config_file.write_text(dedent(f"""
+        [cluster]
+        database = "sqlite:///{db}"
+        [jobs.hello]
+        kind = "command"
+        command = "echo hello"
+    """))
+
+
+def test_the_default_is_the_homes_own_file(tmp_path):
+    home = Home.under(tmp_path / "h").ensure()
+    assert not store_exists(home, ClusterSpec())
+    store = open_store(home, ClusterSpec())
+    try:
+        assert store.path == home.runs_db
+    finally:
+        store.close()
+
+
+def test_two_homes_sharing_a_database_see_one_history(tmp_path):
+    db = tmp_path / "shared" / "runs.db"
+    a, b = Home.under(tmp_path / "a"), Home.under(tmp_path / "b")
+    shared_config(a, db)
+    shared_config(b, db)
+    done = trayjobs(a, "run", "hello", "--wait", timeout=90)
+    assert done.returncode == 0, done.stderr
+    assert db.exists() and not a.runs_db.exists()
+    listed = trayjobs(b, "runs", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert '"job": "hello"' in listed.stdout and '"state": "succeeded"' in listed.stdout
+
+
+@pytest.mark.parametrize("url, says", [
+    ("mysql://host/db", "is not a database URL"),
+    ("sqlite:///relative/runs.db", "names no file"),
+])
+def test_a_bad_database_url_is_named(tmp_path, url, says):
+    home = Home.under(tmp_path / "h").ensure()
+    home.config_file.write_text(f'[cluster]\ndatabase = "{url}"\n')
+    cfg = load_config(home.config_file)
+    assert any(says in str(e) and "cluster.database" in str(e) for e in cfg.errors), cfg.errors

@@ -1,0 +1,238 @@
+"""``trayjobs cluster init|join|status|leave``: put this machine's trayjobs on the shared
+servers of several machines, see how they are doing, and take it off again.
+
+``init`` is for the first machine (usually the home server): it checks both servers,
+creates the run history's tables, and writes ``[cluster]`` into this home's jobs file.
+``join`` is the same for every other machine, but refuses a database that no ``init``
+prepared, or one that a newer trayjobs changed. A URL with a password goes to the system
+keyring as a secret; the jobs file names the secret, never the password.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = ["add_parser", "cmd_cluster"]
+
+#: The store's value that says an ``init`` prepared this database (and when, by whom).
+CLUSTER_KEY = "cluster"
+#: The secrets ``init``/``join`` keep URLs with passwords in.
+SECRETS = {"redis": "cluster-redis", "database": "cluster-database"}
+
+
+def add_parser(sub) -> None:
+    s = sub.add_parser("cluster", help="share one set of jobs and runs between several "
+                                       "machines: init, join, status, leave")
+    act = s.add_subparsers(dest="action", metavar="ACTION", required=True,
+                           help="init, join, status or leave")
+    for name, text in (
+            ("init", "the first machine: check the servers, create the run history's "
+                     "tables there and use them from now on"),
+            ("join", "another machine: use the servers that `cluster init` prepared")):
+        a = act.add_parser(name, help=text)
+        a.add_argument("--redis", required=True, metavar="URL",
+                       help="the queue: redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS)")
+        a.add_argument("--database", required=True, metavar="URL",
+                       help="the run history: postgresql://USER[:PASSWORD]@HOST[:PORT]/DB "
+                            "(?sslmode=require for TLS)")
+    st = act.add_parser("status", help="the servers, the workers, their versions and "
+                                       "what waits in the queue")
+    st.add_argument("--json", action="store_true", help="print it as one JSON object")
+    act.add_parser("leave", help="stop using the shared servers: this machine goes back to "
+                                 "its own history and queue (the shared ones are kept)")
+
+
+def cmd_cluster(home, args) -> int:
+    if args.action in ("init", "join"):
+        return _init_or_join(home, args, init=args.action == "init")
+    if args.action == "leave":
+        return _leave(home)
+    return _status(home, args)
+
+
+# -- init and join ------------------------------------------------------------------------
+
+def _init_or_join(home, args, *, init: bool) -> int:
+    from .cluster import ClusterSpec, check_database_url, check_redis_url
+    from .errors import UserError
+    try:
+        check_redis_url(args.redis)
+        check_database_url(args.database)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    spec = ClusterSpec(redis=args.redis, database=args.database)
+    print(f"queue:   {hide_password(args.redis)}: ", end="", flush=True)
+    print(_ping_redis(args.redis))
+    print(f"history: {hide_password(args.database)}: ", end="", flush=True)
+    store = _open(home, spec)
+    try:
+        mark = store.get_value(CLUSTER_KEY)
+        if not init and mark is None:
+            raise UserError("this database was never prepared for trayjobs: run `trayjobs "
+                            "cluster init` with the same URLs on the first machine")
+        if init and mark is None:
+            from .engine.lease import this_host
+            store.set_value(CLUSTER_KEY, json.dumps(
+                {"created_at": time.time(), "by": this_host()}))
+        print(f"ready (runs so far: {store.count_runs()})")
+    finally:
+        store.close()
+    values: dict[str, Any] = {"redis": _keep(args.redis, "redis"),
+                              "database": _keep(args.database, "database")}
+    _write_cluster(home, values)
+    print(f"{home.config_file}: [cluster] written; restart the app or `trayjobs worker` "
+          f"on this machine to use it")
+    if init:
+        print("\non every other machine, run:\n"
+              f"  trayjobs cluster join --redis '{hide_password(args.redis)}' "
+              f"--database '{hide_password(args.database)}'\n"
+              "(with the passwords in place of ***)")
+    if home.runs_db.exists():
+        print(f"note: the runs this machine recorded before stay in {home.runs_db}; "
+              f"`trayjobs cluster leave` goes back to them")
+    return 0
+
+
+def _keep(url: str, which: str) -> Any:
+    """The value to write for ``url``: itself, or a secret holding it when it has a password."""
+    if urlsplit(url).password is None:
+        return url
+    from . import secrets
+    secrets.set_secret(SECRETS[which], url)
+    print(f"the {which} URL has a password: stored in the system keyring as the secret "
+          f"{SECRETS[which]!r}")
+    return {"secret": SECRETS[which]}
+
+
+def _write_cluster(home, values: dict[str, Any] | None) -> None:
+    from .config_edit import ConfigDocument
+    doc = ConfigDocument.load(home.config_file)
+    doc.set_table("cluster", values)
+    doc.save()
+
+
+def _leave(home) -> int:
+    from .config import load_config
+    cfg = load_config(home.config_file)
+    if cfg.cluster.redis is None and cfg.cluster.database is None:
+        print("this machine does not use shared servers")
+        return 0
+    _write_cluster(home, None)
+    print(f"{home.config_file}: [cluster] removed; restart the app or `trayjobs worker` to "
+          f"go back to this machine's own history ({home.runs_db})")
+    return 0
+
+
+# -- status ---------------------------------------------------------------------------
+
+def _status(home, args) -> int:
+    from . import __version__
+    from .cluster import database_url, redis_url
+    from .config import load_config
+    from .engine.lease import worker_state
+    cfg = load_config(home.config_file)
+    spec = cfg.cluster
+    out: dict[str, Any] = {"version": __version__, "queue": None, "history": None,
+                           "workers": [], "problems": []}
+    try:
+        rurl = redis_url(spec)
+        durl = database_url(spec)
+    except Exception as exc:  # a secret that is gone: say which
+        out["problems"].append(str(exc))
+        rurl = durl = None
+    if rurl:
+        out["queue"] = {"url": hide_password(rurl), "state": _ping_redis(rurl, quiet=True)}
+    else:
+        out["queue"] = {"url": str(home.queue_db), "state": "this machine's own file"}
+    if durl is None:
+        out["history"] = {"url": str(home.runs_db), "state": "this machine's own file"}
+    try:
+        store = _open(home, spec)
+    except Exception as exc:
+        out["history"] = {"url": hide_password(durl or ""), "state": f"unreachable: {exc}"}
+        out["problems"].append(f"the run history cannot be reached: {exc}")
+        store = None
+    if store is not None:
+        try:
+            if durl is not None:
+                out["history"] = {"url": hide_password(durl), "state": "reachable"}
+            workers = store.workers(since=time.time() - 86400)
+            out["queued"] = store.count_runs(state="queued")
+            out["running"] = store.count_runs(state="running")
+        finally:
+            store.close()
+        for w in workers:
+            w["state"] = worker_state(w)
+        out["workers"] = workers
+        live = [w for w in workers if w["state"] == "running"]
+        versions = sorted({w["version"] for w in live if w.get("version")})
+        if len(versions) > 1:
+            out["problems"].append(
+                "workers run different trayjobs versions (" + ", ".join(
+                    f"{w['host']}: {w['version']}" for w in live) +
+                "); update them to the same one")
+    if args.json:
+        print(json.dumps(out, default=str))
+        return 1 if out["problems"] else 0
+    _print_status(out)
+    return 1 if out["problems"] else 0
+
+
+def _print_status(out: dict[str, Any]) -> None:
+    from .textfmt import relative, table
+    print(f"queue:    {out['queue']['url']} ({out['queue']['state']})")
+    print(f"history:  {out['history']['url']} ({out['history']['state']})")
+    if "queued" in out:
+        print(f"runs:     {out['queued']} queued, {out['running']} running")
+    if out["workers"]:
+        print()
+        print(table([[w["host"], w["pid"], w["mode"] or "", w["state"],
+                      w["runs"] if w["state"] == "running" else "", relative(w["heartbeat_at"]),
+                      w["version"] or ""] for w in out["workers"]],
+                    ["HOST", "PID", "AS", "STATE", "RUNS", "LAST HEARTBEAT", "VERSION"]))
+    for p in out["problems"]:
+        print(f"problem: {p}", file=sys.stderr)
+
+
+# -- servers --------------------------------------------------------------------------
+
+def _open(home, spec):
+    from .store.open import open_store
+    return open_store(home, spec)
+
+
+def _ping_redis(url: str, *, quiet: bool = False) -> str:
+    from .errors import UserError
+    try:
+        import redis
+    except ImportError:
+        raise UserError("the Redis client is not installed: pip install 'trayjobs[cluster]'"
+                        ) from None
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+        started = time.perf_counter()
+        client.ping()
+        took = (time.perf_counter() - started) * 1000
+        version = client.info("server").get("redis_version", "?")
+        client.close()
+    except Exception as exc:
+        if quiet:
+            return f"unreachable: {exc}"
+        raise UserError(f"the Redis server at {hide_password(url)} cannot be reached: {exc}; "
+                        f"check the host, port and password, and that it listens on a "
+                        f"network address (bind, protected-mode)") from None
+    return f"Redis {version}, answered in {took:.1f} ms"
+
+
+def hide_password(url: str) -> str:
+    """``url`` with its password as ``***``, for printing."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
