@@ -28,7 +28,11 @@
    ``trayjobs run JOB --wait`` of the 100,000 lines is shown too.
 
 Each figure is the median of ``--runs`` samples, with the spread (min-max); the
-reference and the job are measured in turns, in the same run.
+reference and the job are measured in turns, in the same run. The machine may be
+busy with other work, which wall times show more than the work done: for ``true``
+and the lines, the CPU time per run is shown too, everything the run took
+(this process, where the engine runs, and the job process with the program it
+started) against the reference's (``sh`` and ``cat``, or ``true``).
 
     .venv/bin/python bench/bench_command.py
     .venv/bin/python bench/bench_command.py --runs 5 --lines 20000 --big-lines 1000000
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,7 +53,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, line, machine  # noqa: E402
+from _common import CLK_TCK, ROOT, line, machine  # noqa: E402
 
 CONFIG = """
 [jobs.true]
@@ -114,24 +119,75 @@ def timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def in_engine(home, job: str, runs: int, *, between=None) -> list[float]:
+def _self_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU time of a live process and of the children it has reaped (its programs)."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = data[data.rindex(")") + 2:].split()
+    return sum(int(f) for f in fields[11:15]) / CLK_TCK  # utime, stime, cutime, cstime
+
+
+class Cpu:
+    """CPU seconds summed over samples."""
+
+    def __init__(self) -> None:
+        self.total, self.samples = 0.0, 0
+
+    def per_run(self) -> str:
+        return ms(self.total / max(1, self.samples))
+
+
+def in_engine(home, job: str, runs: int, *, between=None, cpu: Cpu | None = None) -> list[float]:
     """Times of ``runs`` runs of ``job`` in an engine; ``between()`` is called before each
-    (a reference measured in turns with the job)."""
+    (a reference measured in turns with the job). ``cpu``: add the runs' CPU time to it
+    (this process's and its job processes', programs included)."""
     from trayjobs.engine.engine import Engine
     eng = Engine(home, workers=1, scheduler=False, grace=1.0, mode="worker")
     done = Finished(eng.bus)
     eng.start()
+
+    def cpu_now() -> dict[int, float]:
+        """CPU so far: of this process (key 0) and of each job process. (A job process
+        started meanwhile, a warm one for later, is not counted.)"""
+        return {0: _self_cpu(), **{p.pid: _process_cpu(p.pid) for p in list(eng.executor._idle)}}
+
     try:
         done.wait(eng.submit(job))  # warm: the job process is up and has run once
         out = []
         for _ in range(runs):
             if between is not None:
                 between()
+            c0 = cpu_now()
             out.append(timed(lambda: done.wait(eng.submit(job))))
+            if cpu is not None:
+                c1 = cpu_now()
+                cpu.total += sum(c1[k] - c0[k] for k in c1 if k in c0)
+                cpu.samples += 1
         return out
     finally:
         eng.stop()
         eng.close()
+
+
+def with_cpu(fn, cpu: Cpu) -> float:
+    """``fn()``'s time; its children's CPU time is added to ``cpu``."""
+    c0 = _children_cpu()
+    took = fn()
+    cpu.total += _children_cpu() - c0
+    cpu.samples += 1
+    return took
 
 
 def cat_to_file(src: Path, out: Path) -> float:
@@ -172,8 +228,10 @@ def main(argv: list[str] | None = None) -> int:
         home.config_file.write_text(textwrap.dedent(CONFIG.format(data=data, big=big)))
 
         # 1. true, in the engine
-        direct = [timed(lambda: subprocess.run(["true"], check=True)) for _ in range(args.runs)]
-        job = in_engine(home, "true", args.runs)
+        direct_cpu, job_cpu = Cpu(), Cpu()
+        direct = [with_cpu(lambda: timed(lambda: subprocess.run(["true"], check=True)),
+                           direct_cpu) for _ in range(args.runs)]
+        job = in_engine(home, "true", args.runs, cpu=job_cpu)
         noop = in_engine(home, "noop", args.runs)
         overhead = statistics.median(job) - statistics.median(direct)
         print(line("true as a command job, in the engine", figure(job),
@@ -181,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
                    statistics.median(job) / statistics.median(direct)))
         print(line("  overhead per run", ms(overhead), "a no-op demo run",
                    figure(noop), None, "<= 30 ms", overhead <= 0.030))
+        print(f"  CPU time per run: {job_cpu.per_run()} (true run directly: "
+              f"{direct_cpu.per_run()})")
 
         # 2. true, whole processes
         cli = [timed(lambda: cli_run(home, "true")) for _ in range(max(3, args.runs // 3))]
@@ -191,14 +251,18 @@ def main(argv: list[str] | None = None) -> int:
         # 3. many lines: the job and cat to a file in turns
         out = tmp / "out.txt"
         cat: list[float] = []
-        many = in_engine(home, "lines", args.runs,
-                         between=lambda: cat.append(cat_to_file(data, out)))
+        cat_cpu, many_cpu = Cpu(), Cpu()
+        many = in_engine(home, "lines", args.runs, cpu=many_cpu,
+                         between=lambda: cat.append(with_cpu(lambda: cat_to_file(data, out),
+                                                             cat_cpu)))
         ratio = statistics.median(cat) / statistics.median(many)
         print(line(f"{args.lines:,} lines into the run log, in the engine", figure(many),
                    "cat to a file", figure(cat), ratio, ">= 0.5 (end to end)", ratio >= 0.5))
         fixed = statistics.median(job)
         print(f"  of which the run itself (as for true): {ms(fixed)}; streaming the lines: "
               f"{ms(statistics.median(many) - fixed)}")
+        print(line("  CPU time per run", many_cpu.per_run(), "cat to a file",
+                   cat_cpu.per_run(), cat_cpu.total / max(1e-9, many_cpu.total)))
         if args.big_lines:
             size = big.stat().st_size / 1e6
             cat_big: list[float] = []

@@ -15,6 +15,7 @@ from helpers import trayjobs
 from keyring_support import private_bus, secret_service  # noqa: F401 (fixtures)
 from trayjobs import secrets
 from trayjobs.engine.child import _Pipe
+from trayjobs.engine.wire import decode_all
 from trayjobs.kinds.command import CommandKind
 
 VALUE = "tok-3f9a1c7e-very-secret"
@@ -238,14 +239,14 @@ def test_every_text_a_run_sends_is_masked_but_not_the_protocol():
     secrets._remember("log")  # a value equal to a protocol word does not break the protocol
     secrets._remember("multi\nline value")
     secrets._remember("ab")  # short values are masked too (the README says what that costs)
-    msg = json.loads(_Pipe.encode({"t": "log", "level": "info", "message": "log: ab, line value",
-                                   "ts": 1.5}))
+    [msg] = decode_all(_Pipe.encode({"t": "log", "level": "info",
+                                     "message": "log: ab, line value", "ts": 1.5}))
     assert msg == {"t": "log", "level": "info", "message": "***: ***, ***", "ts": 1.5}
-    done = json.loads(_Pipe.encode({"t": "done", "result": {"summary": "multi\nline value",
-                                                            "n": 3, "rows": ["xaby"]}}))
+    [done] = decode_all(_Pipe.encode({"t": "done", "result": {"summary": "multi\nline value",
+                                                              "n": 3, "rows": ["xaby"]}}))
     assert done["result"] == {"summary": "***", "n": 3, "rows": ["x***y"]}
     secrets.forget_revealed()  # the job process is reused: the next run starts clean
-    assert json.loads(_Pipe.encode({"t": "log", "message": "ab"}))["message"] == "ab"
+    assert decode_all(_Pipe.encode({"t": "log", "message": "ab"}))[0]["message"] == "ab"
 
 
 def test_a_secret_inside_another_is_masked_whole():

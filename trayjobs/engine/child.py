@@ -1,10 +1,12 @@
 """The job process: runs job code for the engine, one run at a time.
 
 It reads requests as JSON lines on stdin and answers on the message pipe whose
-fd is its first argument. Job code may block, spin or crash: the engine can
-always kill this process, and knows from the pipe's end that it died.
+fd is its first argument (in the format of :mod:`.wire`). Job code may block,
+spin or crash: the engine can always kill this process, and knows from the
+pipe's end that it died.
 
-Kept free of Qt and of the engine: it imports only the job kinds it runs.
+Kept free of Qt and of the engine: it imports only the job kinds it runs (and
+:mod:`.wire`, the format of its messages).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import threading
 import traceback
 from pathlib import Path
 from typing import Any
+
+from .wire import encode
 
 __all__ = ["main"]
 
@@ -37,8 +41,9 @@ class _Pipe:
 
     @staticmethod
     def encode(msg: dict[str, Any]) -> bytes:
-        """``msg`` as sent: every secret the run read is masked here, whichever kind or
-        program printed it, so no value reaches the engine, its store or notifications."""
+        """``msg`` as sent (see :mod:`.wire`): every secret the run read is masked here,
+        whichever kind or program printed it, so no value reaches the engine, its store or
+        notifications."""
         from ..secrets import mask
         try:
             msg = {k: v if k in _PROTOCOL_KEYS else mask(v) for k, v in msg.items()}
@@ -67,15 +72,6 @@ class _Pipe:
 
 #: Message fields that are words of the protocol, never text from a job: left unmasked.
 _PROTOCOL_KEYS = frozenset({"t", "kind", "level", "unit"})
-
-
-def encode(msg: dict[str, Any]) -> bytes:
-    """One message as a line of JSON; ``ValueError`` if it holds what JSON cannot (a cycle,
-    keys that are not text). Lone surrogates (names that are not UTF-8) pass as escapes."""
-    try:
-        return (json.dumps(msg, default=str) + "\n").encode()
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise ValueError(str(exc) or type(exc).__name__) from None
 
 
 def _describe(exc: BaseException) -> str:

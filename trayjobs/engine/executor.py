@@ -35,10 +35,23 @@ from typing import Any, Callable
 
 from ..paths import Home
 from ..textfmt import escape_strings
+from .wire import Reader
 
 __all__ = ["Executor", "Outcome", "RunHandle"]
 
 log = logging.getLogger(__name__)
+
+#: Bytes read from a message pipe at a time, at most, and the pipe's size: a job that logs
+#: a lot writes ahead without waiting for the engine, which reads it in a few large reads.
+READ = PIPE_SIZE = 1 << 20
+
+
+def _widen(fd: int) -> None:
+    try:
+        import fcntl
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except (ImportError, AttributeError, OSError):  # not Linux, or over the user's limit
+        pass
 
 
 @dataclass
@@ -83,13 +96,20 @@ def child_command() -> list[str]:
 
 
 class _Messages:
-    """The read end of a job's message pipe: JSON lines, one message each."""
+    """The read end of a job's message pipe (messages as :mod:`.wire` writes them)."""
 
     fd: int
-    _buf: bytes
+    _reader: Reader
     #: Process groups of programs the job started (each leads its own session, out of
     #: reach of a kill of the job's own group), until the job says they are gone.
     groups: set[int]
+
+    def _open(self, fd: int) -> None:
+        self.fd = fd
+        self._reader = Reader(on_bad=lambda line: log.warning(
+            "unreadable message from job process: %r", line[:200]))
+        self.groups = set()
+        _widen(fd)
 
     def read(self, timeout: float) -> list[dict[str, Any]] | None:
         """Messages available within ``timeout``; ``None`` once the pipe has ended."""
@@ -99,25 +119,13 @@ class _Messages:
         return self.read_ready()
 
     def read_ready(self) -> list[dict[str, Any]] | None:
-        data = os.read(self.fd, 1 << 16)
+        data = os.read(self.fd, READ)
         if not data:
             return None
-        self._buf += data
-        *lines, self._buf = self._buf.split(b"\n")
-        out = []
-        for line in lines:
-            try:
-                msg = json.loads(line)
-            except ValueError:
-                msg = None
-            if not isinstance(msg, dict):
-                log.warning("unreadable message from job process: %r", line[:200])
-                continue
-            # Job code says what it likes: a file name that is not UTF-8 arrives as lone
-            # surrogates, which neither SQLite nor a terminal takes. Escaped here, once, it
-            # is plain text everywhere after.
-            out.append(escape_strings(msg))
-        return out
+        # Job code says what it likes: a file name that is not UTF-8 arrives as lone
+        # surrogates, which neither SQLite nor a terminal takes. Escaped here, once, it
+        # is plain text everywhere after.
+        return [escape_strings(msg) for msg in self._reader.feed(data)]
 
     def kill_groups(self) -> None:
         for pgid in self.groups:
@@ -142,10 +150,8 @@ class JobProcess(_Messages):
                 stderr=err, pass_fds=(w,), close_fds=True, env=env,
                 start_new_session=True)  # a Ctrl-C in the terminal reaches the app, not the jobs
         os.close(w)
-        self.fd = r
-        self._buf = b""
+        self._open(r)
         self.pid = self.proc.pid
-        self.groups: set[int] = set()
         ready = self.read(timeout=60)
         if not ready or ready[0].get("t") != "ready":
             self.kill()
@@ -218,7 +224,7 @@ class ThreadJob(_Messages):
     def __init__(self, request: dict[str, Any], cancel: threading.Event) -> None:
         from .child import _Pipe, _run
         r, w = os.pipe()
-        self.fd, self._buf, self.groups = r, b"", set()
+        self._open(r)
         self.pid = os.getpid()
         self._cancel = cancel
         pipe = _Pipe(w)

@@ -27,7 +27,7 @@ from ..base import JobKind
 from ..registry import register
 from .output import OutputLog
 from .params import Command, CommandParams, SecretRef
-from .process import exited, find_program, signal_group, spawn
+from .process import exec_failure, exited, find_program, signal_group, spawn
 from .progress import Progress
 
 __all__ = ["CommandKind", "CommandParams", "output_dir"]
@@ -107,7 +107,7 @@ class _Run:
             problem = find_program(argv[0], cwd=cwd, path=env.get("PATH"))
             if problem:
                 raise self._refuse(self.key, problem)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        _make_output_dir(out_dir)
         try:
             proc = spawn(argv, cwd=cwd, env=env)
         except OSError as exc:
@@ -132,6 +132,9 @@ class _Run:
         if not outputs:
             _remove_empty(out_dir)
         code = proc.returncode
+        why = exec_failure(argv, code, output.stderr_tail[-1] if output.stderr_tail else None)
+        if why:
+            raise self._refuse(self.key, f"cannot start {argv[0]!r}: {why}")
         if code not in params.success_codes:
             raise JobFailed(self._failure(code, output, shell=isinstance(command, str)),
                             retry=not (isinstance(command, str) and code in (126, 127)))
@@ -280,8 +283,27 @@ def _pidfd(pid: int) -> int | None:
         return None
 
 
+#: An empty output folder kept in ``outputs/`` for the next run, which renames it to its own
+#: (most runs write no outputs). A folder made and removed each run cost milliseconds where
+#: the file system was busy (a journal commit of the run store's writes, say): a rename
+#: of a folder in the same parent is a fraction of that.
+SPARE = ".empty"
+
+
+def _make_output_dir(folder: Path) -> None:
+    try:
+        os.rename(folder.parent / SPARE, folder)  # fails if there is none, or folder has files
+        return
+    except OSError:
+        pass
+    folder.mkdir(parents=True, exist_ok=True)
+
+
 def _remove_empty(folder: Path) -> None:
     try:
-        folder.rmdir()
+        with os.scandir(folder) as entries:
+            if next(entries, None) is not None:  # empty folders the program made, say
+                return
+        os.rename(folder, folder.parent / SPARE)  # replaces a spare another run put back
     except OSError:
         pass

@@ -1,0 +1,192 @@
+"""A command's output on its way to the run log: cut into chunks anywhere, kept at head and
+tail to the byte, stdout and stderr apart and in order, binary junk, a line longer than a
+log entry; and how the program is started and its output folder kept."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+
+from helpers import wait_until
+from trayjobs.durations import format_size
+from trayjobs.errors import JobFailed
+from trayjobs.kinds.command import CommandKind, output_dir
+from trayjobs.kinds.command.output import ENTRY, OutputLog
+
+PY = sys.executable
+WIDTH = 6  # "00042\n"
+
+
+def _numbers(n: int, start: int = 0) -> bytes:
+    return b"".join(b"%05d\n" % i for i in range(start, start + n))
+
+
+def _output(ctx, data: bytes, *, piece: int, head: int, tail: int,
+            stream: str = "stdout") -> OutputLog:
+    out = OutputLog(ctx, head=head, tail=tail, on_progress=lambda p: None)
+    for i in range(0, len(data), piece):
+        out.feed(stream, data[i:i + piece])
+    out.close()
+    return out
+
+
+def _logged(ctx) -> list[str]:
+    return [line for entry in ctx.sink.logs for line in entry.split("\n")]
+
+
+# -- head and tail, to the byte, however the output was cut -------------------------------
+
+@pytest.mark.parametrize("piece", [1, 5, 6, 7, 4096, 1 << 20])
+@pytest.mark.parametrize("lines, left_out", [
+    (100, 0),      # exactly the head
+    (160, 0),      # exactly head and tail
+    (161, 1),      # one line more: the first line after the head is left out
+    (1000, 840),
+])
+def test_head_and_tail_are_kept_to_the_line_at_their_bounds(make_ctx, piece, lines, left_out):
+    ctx = make_ctx("ht")
+    out = _output(ctx, _numbers(lines), piece=piece, head=100 * WIDTH, tail=60 * WIDTH)
+    logged = _logged(ctx)
+    gap = [m for m in logged if "left out" in m]
+    kept = [int(m) for m in logged if m not in gap]
+    assert out.lines == lines
+    assert out.left_out_lines == left_out and out.left_out_bytes == left_out * WIDTH
+    if left_out:
+        size = format_size(left_out * WIDTH)
+        assert gap == [f"[{left_out:,} lines ({size}) of output left out here]"]
+        assert logged.index(gap[0]) == 100  # between the head and the tail
+        assert kept == list(range(100)) + list(range(lines - 60, lines))
+    else:
+        assert gap == [] and kept == list(range(lines))
+
+
+def test_a_line_longer_than_the_head_is_kept_whole_in_the_tail(make_ctx):
+    ctx = make_ctx("one")
+    long = b"y" * 1000 + b"\n"
+    out = _output(ctx, _numbers(3) + long + _numbers(3, 3), piece=64, head=20, tail=2000)
+    assert _logged(ctx) == ["00000", "00001", "00002", "y" * 1000, "00003", "00004", "00005"]
+    assert out.left_out_lines == 0
+
+
+def test_a_line_longer_than_a_log_entry_is_logged_whole(make_ctx):
+    # longer than an entry and than what one read of a pipe holds, with no newline to cut at
+    ctx = make_ctx("long")
+    line = (b"0123456789" * (3 * ENTRY // 10))[:3 * ENTRY - 7]
+    out = _output(ctx, b"before\n" + line + b"\nafter\n", piece=1 << 18, head=1 << 22,
+                  tail=1 << 20)
+    logged = _logged(ctx)
+    assert logged[0] == "before" and logged[-1] == "after"
+    assert "".join(logged[1:-1]) == line.decode()  # in pieces of at most 64 KiB, none lost
+    assert out.lines == 3 or out.lines == 2 + len(logged[1:-1])
+
+
+# -- a real program through a real engine ------------------------------------------------------
+
+def _engine_job(make_engine, body: str, **kw):
+    return make_engine("[jobs.cmd]\nkind = \"command\"\nretry = { attempts = 1 }\n"
+                       + dedent(body), **kw)
+
+
+def test_stdout_and_stderr_reach_the_stored_log_apart_and_in_order(make_engine, tmp_path):
+    script = tmp_path / "talk.py"
+    script.write_text(dedent("""
+        import sys, time
+        for i in range(3):
+            print(f"out {i}", flush=True)
+            time.sleep(0.15)
+            print(f"err {i}", file=sys.stderr, flush=True)
+            time.sleep(0.15)
+        sys.stdout.write("".join(f"bulk {j}\\n" for j in range(50_000)))
+    """))
+    eng = _engine_job(make_engine, f'command = ["{PY}", "{script}"]')
+    run = eng.watcher.wait(eng.submit("cmd"), timeout=60)
+    assert run["state"] == "succeeded" and run["result"]["lines"] == 50_006
+    rows = eng.store.logs(run["id"])
+    lines = [(r["level"], line) for r in rows for line in r["message"].split("\n")]
+    assert lines[:6] == [("info", "out 0"), ("warning", "err 0"), ("info", "out 1"),
+                         ("warning", "err 1"), ("info", "out 2"), ("warning", "err 2")]
+    assert lines[6:] == [("info", f"bulk {j}") for j in range(50_000)]
+    assert len(rows) < 100  # lines that arrive together are stored together
+
+
+def test_binary_junk_reaches_the_stored_log_escaped(make_engine, tmp_path):
+    junk = bytes(range(256)) * 300 + b"\n\xff\xfe tail \xc3\n"
+    script = tmp_path / "junk.py"
+    script.write_text(f"import sys; sys.stdout.buffer.write({junk!r}); "
+                      f"sys.stderr.buffer.write(b'bad \\xe2\\x82 end\\n')")
+    eng = _engine_job(make_engine, f'command = ["{PY}", "{script}"]')
+    run = eng.watcher.wait(eng.submit("cmd"), timeout=60)
+    assert run["state"] == "succeeded"
+    text = "\n".join(r["message"] for r in eng.store.logs(run["id"]))
+    assert "\\xff\\xfe tail \\xc3" in text and "bad \\xe2\\x82 end" in text
+    assert "\x00" in text  # a NUL is text like any other: the frame carries it as it is
+
+
+# -- how the program is started ----------------------------------------------------------------
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_program_dies_with_the_process_that_started_it(tmp_path):
+    starter = tmp_path / "starter.py"
+    starter.write_text(dedent("""
+        import os, sys, time
+        from pathlib import Path
+        from trayjobs.kinds.command.process import spawn
+        p = spawn(["sleep", "60"], cwd=Path("/"), env=dict(os.environ))
+        print(p.pid, flush=True)
+        time.sleep(60)
+    """))
+    proc = subprocess.Popen([PY, str(starter)], stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    try:
+        pid = int(proc.stdout.readline())
+        assert Path(f"/proc/{pid}").exists()
+        wait_until(lambda: Path(f"/proc/{pid}/comm").read_text().strip() == "sleep")
+        os.kill(proc.pid, signal.SIGKILL)  # no chance to clean up
+        proc.wait(10)
+        # gone, or a zombie waiting for init to reap it
+        wait_until(lambda: not Path(f"/proc/{pid}").exists()
+                   or "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text(), timeout=10)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+def test_a_program_that_cannot_be_started_says_why(make_ctx, tmp_path):
+    script = tmp_path / "bad-interpreter"
+    script.write_text("#!/no/such/interpreter\necho never\n")
+    script.chmod(0o755)
+    ctx = make_ctx("bad")
+    with pytest.raises(JobFailed) as err:
+        CommandKind().run(ctx, CommandKind.parse_params({"command": [str(script)]}))
+    assert str(err.value) == (f"job 'bad', key 'command': cannot start {str(script)!r}: "
+                              f"No such file or directory")
+    assert err.value.retry is False
+
+
+# -- the output folder -------------------------------------------------------------------------
+
+def test_an_empty_output_folder_is_handed_on_to_the_next_run(make_ctx):
+    script = 'ls -A "$TRAYJOBS_OUTPUT_DIR" | wc -l; test -d "$TRAYJOBS_OUTPUT_DIR" && echo there'
+    first, second = make_ctx("a", run_id=1), make_ctx("a", run_id=2)
+    params = CommandKind.parse_params({"command": script})
+    assert CommandKind().run(first, params)["outputs"] == []
+    spare = output_dir(first).parent / ".empty"
+    assert not output_dir(first).exists() and spare.is_dir()
+    CommandKind().run(second, params)
+    assert [line.strip() for line in _logged(second)] == ["0", "there"]
+    assert not output_dir(second).exists() and spare.is_dir()
+
+
+def test_a_folder_with_empty_folders_in_it_is_not_handed_on(make_ctx):
+    ctx = make_ctx("a", run_id=3)
+    params = CommandKind.parse_params({"command": 'mkdir "$TRAYJOBS_OUTPUT_DIR/sub"'})
+    assert CommandKind().run(ctx, params)["outputs"] == []
+    assert (output_dir(ctx) / "sub").is_dir()
+    assert not (output_dir(ctx).parent / ".empty").exists()

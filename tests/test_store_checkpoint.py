@@ -1,0 +1,56 @@
+"""The run store copies its WAL into the database on a thread, not in a commit."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from helpers import wait_until
+from trayjobs.store import RunStore
+
+
+def _checkpoint_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "store-checkpoint"]
+
+
+def test_a_big_commit_is_not_held_up_by_a_checkpoint_and_one_follows(tmp_path):
+    path = tmp_path / "runs.db"
+    store = RunStore(path)
+    rid = store.create_run("j", kind="command", trigger="manual")
+    before = path.stat().st_size
+    # 8 MB of log: 2,000 pages, twice SQLite's own threshold for a checkpoint in the commit
+    entry = "".join(f"{i}\n" for i in range(100_000))[:64 * 1024]
+    t0 = time.monotonic()
+    store.add_logs(rid, [(1.0, "info", entry)] * 128)
+    assert path.stat().st_size - before < 1 << 20, "the commit checkpointed the WAL itself"
+    # a moment later the checkpoint thread has copied it into the database
+    wait_until(lambda: path.stat().st_size > 8 << 20, timeout=10)
+    assert time.monotonic() - t0 >= 0.4  # not before its delay: commits in a row share one
+    assert len(store.logs(rid)) == 128
+    store.close()
+    assert not _checkpoint_threads()
+
+
+def test_the_checkpoint_thread_ends_when_idle_and_comes_back(tmp_path, monkeypatch):
+    import trayjobs.store as st
+    monkeypatch.setattr(st, "CHECKPOINT_IDLE", 0.2)
+    store = RunStore(tmp_path / "runs.db")
+    store.create_run("j", kind="command", trigger="manual")
+    wait_until(lambda: _checkpoint_threads(), timeout=5)
+    wait_until(lambda: not _checkpoint_threads(), timeout=5)
+    store.create_run("j", kind="command", trigger="manual")
+    assert _checkpoint_threads()
+    store.close()
+    assert not _checkpoint_threads()
+
+
+def test_a_removed_database_is_not_made_again_by_the_checkpoint(tmp_path):
+    path = tmp_path / "runs.db"
+    store = RunStore(path)
+    store.create_run("j", kind="command", trigger="manual")
+    store.conn.close()  # as if the file were gone along with its folder's contents
+    for p in tmp_path.iterdir():
+        p.unlink()
+    time.sleep(0.8)  # the checkpoint was due 0.5 s after the commit
+    assert list(tmp_path.iterdir()) == []
+    store._checkpointer.close()
