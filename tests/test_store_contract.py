@@ -10,13 +10,15 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from trayjobs.errors import StoreBusy
 from trayjobs.store import RunStore
 
-from conftest import ROOT
+ROOT = Path(__file__).resolve().parents[1]
+
 
 
 class Backend:
