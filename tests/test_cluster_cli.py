@@ -154,3 +154,27 @@ def test_the_home_server_compose_set_up(tmp_path, redis_server):  # noqa: F811
         proc.terminate()
         proc.wait(30)
         log.close()
+
+
+def test_join_keeps_the_cluster_settings_the_user_wrote(tmp_path, redis_server):  # noqa: F811
+    """`join` (again) writes the URLs and `--host`; the lease and a host written by hand
+    stay, with their comments."""
+    db = f"sqlite:///{tmp_path / 'shared' / 'runs.db'}"
+    first = machine(tmp_path, "nas")
+    assert trayjobs(first, "cluster", "init", "--redis", redis_server.url(1),
+                    "--database", db).returncode == 0
+    laptop = machine(tmp_path, "laptop")
+    laptop.config_file.write_text('[cluster]\nlease = "2m"    # the NAS sleeps its disks\n'
+                                  'host = "nas"\n\n' + JOBS)
+    out = trayjobs(laptop, "cluster", "join", "--redis", redis_server.url(1), "--database", db)
+    assert out.returncode == 0, out.stderr
+    cfg = load_config(laptop.config_file)
+    assert not cfg.errors
+    assert (cfg.cluster.lease, cfg.cluster.host, cfg.cluster.database) == (120, "nas", db)
+    assert "# the NAS sleeps its disks" in laptop.config_file.read_text()
+    # joined again with --host: that one changes, the lease stays
+    out = trayjobs(laptop, "cluster", "join", "--redis", redis_server.url(1), "--database", db,
+                   "--host", "laptop")
+    assert out.returncode == 0, out.stderr
+    cfg = load_config(laptop.config_file)
+    assert (cfg.cluster.lease, cfg.cluster.host) == (120, "laptop")

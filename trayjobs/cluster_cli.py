@@ -91,7 +91,7 @@ def _init_or_join(home, args, *, init: bool) -> int:
                               "database": _keep(args.database, "database")}
     if args.host:
         values["host"] = args.host
-    _write_cluster(home, values)
+    _write_cluster(home, values, keep_others=True)
     print(f"{home.config_file}: [cluster] written; restart the app or `trayjobs worker` "
           f"on this machine to use it")
     if init:
@@ -116,9 +116,15 @@ def _keep(url: str, which: str) -> Any:
     return {"secret": SECRETS[which]}
 
 
-def _write_cluster(home, values: dict[str, Any] | None) -> None:
-    from .config_edit import ConfigDocument
+def _write_cluster(home, values: dict[str, Any] | None, *, keep_others: bool = False) -> None:
+    """Write ``[cluster]`` with ``values`` (None: remove it); ``keep_others``: the keys the
+    user wrote there besides (``lease``, a ``host`` not given again) stay as they were."""
+    from .config_edit import ConfigDocument, _plain
     doc = ConfigDocument.load(home.config_file)
+    if values is not None and keep_others and "cluster" in doc.doc:
+        old = _plain(doc.doc["cluster"])
+        if isinstance(old, dict):
+            values = {**{k: v for k, v in old.items() if k not in values}, **values}
     doc.set_table("cluster", values)
     doc.save()
 
