@@ -100,6 +100,47 @@ def test_passwords_are_never_printed():
     assert hide_password("postgresql://tj:s3cret@nas/tj?sslmode=require") == \
         "postgresql://tj:***@nas/tj?sslmode=require"
     assert hide_password("redis://nas:6379/0") == "redis://nas:6379/0"
+    # written with characters a URL reserves, or as a parameter: hidden all the same
+    assert "s3/cr" not in hide_password("postgresql://tj:s3/cr@t@nas/tj")
+    assert "s3cr" not in hide_password("rediss://:s3cr#t@nas/0")
+    assert hide_password("postgresql://tj@nas/tj?password=s3cret&sslmode=require") == \
+        "postgresql://tj@nas/tj?password=***&sslmode=require"
+
+
+def test_a_bad_url_is_refused_without_printing_its_password(tmp_path):
+    """A password with a character URLs reserve (base64's /, say) cut the URL elsewhere:
+    refused with what to do, and neither the refusal nor the config check prints it."""
+    home = machine(tmp_path, "laptop")
+    for redis, database in (
+            ("redis://:Zm9v/YmFy@127.0.0.1:6379/0", "sqlite:////tmp/x/runs.db"),
+            ("redis://127.0.0.1:6379/0", "postgresql://tj:Zm9v/YmFy@127.0.0.1/tj"),
+            ("redis://127.0.0.1:6379/0", "postgresq://tj:Zm9vYmFy@127.0.0.1/tj"),
+            ("htp://:Zm9vYmFy@127.0.0.1:6379/0", "sqlite:////tmp/x/runs.db")):
+        out = trayjobs(home, "cluster", "join", "--redis", redis, "--database", database,
+                       timeout=30)
+        assert out.returncode != 0
+        assert "Zm9v" not in out.stdout + out.stderr, out.stdout + out.stderr
+        assert "***" in out.stderr
+        assert home.config_file.read_text() == JOBS
+    assert "percent-encoded" in trayjobs(
+        home, "cluster", "join", "--redis", "redis://:Zm9v/YmFy@127.0.0.1:6379/0",
+        "--database", "sqlite:////tmp/x/runs.db").stderr
+    home.config_file.write_text('[cluster]\ndatabase = "postgresql://tj:Zm9v/YmFy@nas/tj"\n'
+                                'redis = "htp://:Zm9vYmFy@nas/0"\n')
+    checked = trayjobs(home, "check")
+    assert checked.returncode != 0 and "cluster.database" in checked.stdout + checked.stderr
+    assert "Zm9v" not in checked.stdout + checked.stderr
+
+
+def test_a_password_given_as_a_parameter_goes_to_the_keyring_too(tmp_path, monkeypatch):
+    from trayjobs import cluster_cli
+    kept = {}
+    monkeypatch.setattr("trayjobs.secrets.set_secret", lambda name, value: kept.update(
+        {name: value}))
+    url = "postgresql://tj@nas/tj?password=s3cret"
+    assert cluster_cli._keep(url, "database") == {"secret": "cluster-database"}
+    assert kept == {"cluster-database": url}
+    assert cluster_cli._keep("postgresql://tj@nas/tj", "database") == "postgresql://tj@nas/tj"
 
 
 def test_the_home_server_compose_set_up(tmp_path, redis_server):  # noqa: F811

@@ -14,7 +14,6 @@ import json
 import sys
 import time
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 __all__ = ["add_parser", "cmd_cluster"]
 
@@ -107,7 +106,8 @@ def _init_or_join(home, args, *, init: bool) -> int:
 
 def _keep(url: str, which: str) -> Any:
     """The value to write for ``url``: itself, or a secret holding it when it has a password."""
-    if urlsplit(url).password is None:
+    from .cluster import has_password
+    if not has_password(url):
         return url
     from . import secrets
     secrets.set_secret(SECRETS[which], url)
@@ -251,9 +251,5 @@ def _ping_redis(url: str, *, quiet: bool = False) -> str:
 
 def hide_password(url: str) -> str:
     """``url`` with its password as ``***``, for printing."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+    from .cluster import redact
+    return redact(url)

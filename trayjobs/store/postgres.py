@@ -159,7 +159,8 @@ class _Tx:
 
 def safe_url(url: str) -> str:
     """``url`` without its password, to be shown."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1@", url)
+    from ..cluster import redact
+    return redact(url)
 
 
 def _broken(conn) -> bool:
