@@ -219,3 +219,18 @@ def test_join_keeps_the_cluster_settings_the_user_wrote(tmp_path, redis_server):
     assert out.returncode == 0, out.stderr
     cfg = load_config(laptop.config_file)
     assert (cfg.cluster.lease, cfg.cluster.host) == (120, "laptop")
+
+
+def test_status_names_a_queue_that_cannot_be_reached_as_a_problem(tmp_path, redis_server):  # noqa: F811
+    db = f"sqlite:///{tmp_path / 'shared' / 'runs.db'}"
+    home = machine(tmp_path, "laptop")
+    assert trayjobs(home, "cluster", "init", "--redis", redis_server.url(1),
+                    "--database", db).returncode == 0
+    redis_server.kill()
+    out = trayjobs(home, "cluster", "status", "--json")
+    assert out.returncode == 1
+    data = json.loads(out.stdout)
+    assert data["queue"]["state"].startswith("unreachable")
+    assert any("Redis server cannot be reached" in p for p in data["problems"]), data
+    shown = trayjobs(home, "cluster", "status")
+    assert shown.returncode == 1 and "problem: the queue's Redis server" in shown.stderr

@@ -160,6 +160,10 @@ def _status(home, args) -> int:
         rurl = durl = None
     if rurl:
         out["queue"] = {"url": hide_password(rurl), "state": _ping_redis(rurl, quiet=True)}
+        if out["queue"]["state"].startswith("unreachable"):
+            out["problems"].append(f"the queue's Redis server cannot be reached "
+                                   f"({out['queue']['state'][len('unreachable: '):]}): runs "
+                                   f"wait until it answers")
     else:
         out["queue"] = {"url": str(home.queue_db), "state": "this machine's own file"}
     if durl is None:

@@ -74,7 +74,10 @@ def pg_sql(sql: str) -> str:
     if m:
         sql = f"INSERT INTO {m.group(1)} ON CONFLICT DO NOTHING"
     sql = re.sub(r"\bIS \?", "IS NOT DISTINCT FROM ?", sql)
-    sql = re.sub(r"\bLIKE\b", "ILIKE", sql)  # SQLite's LIKE ignores case
+    # SQLite's LIKE ignores case, and has no escape character unless told: PostgreSQL's
+    # takes a backslash for one (a search for C:\\Users found nothing).
+    sql = re.sub(r"\bLIKE \?", "ILIKE ? ESCAPE ''", sql)
+    sql = re.sub(r"\bLIKE\b", "ILIKE", sql)
     sql = sql.replace("?", "%s")
     return _NAMED.sub(r"%(\1)s", sql)
 
