@@ -234,3 +234,37 @@ def test_status_names_a_queue_that_cannot_be_reached_as_a_problem(tmp_path, redi
     assert any("Redis server cannot be reached" in p for p in data["problems"]), data
     shown = trayjobs(home, "cluster", "status")
     assert shown.returncode == 1 and "problem: the queue's Redis server" in shown.stderr
+
+
+def test_join_changes_nothing_in_a_database_it_refuses(tmp_path, redis_server):  # noqa: F811
+    """`join` on a database no `init` prepared leaves it as it was (no tables made there,
+    no file created); one that a newer trayjobs changed is refused, naming what to do."""
+    import psycopg
+    from pg_support import session_server
+    server = session_server()
+    server.admin("CREATE DATABASE join_refused")
+    url = server.url("join_refused")
+    home = machine(tmp_path, "laptop")
+    try:
+        out = trayjobs(home, "cluster", "join", "--redis", redis_server.url(1), "--database", url)
+        assert out.returncode != 0 and "cluster init" in out.stderr
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+                                ).fetchone()[0] == 0
+        missing = tmp_path / "shared" / "runs.db"
+        out = trayjobs(home, "cluster", "join", "--redis", redis_server.url(1),
+                       "--database", f"sqlite:///{missing}")
+        assert out.returncode != 0 and "cluster init" in out.stderr
+        assert not missing.parent.exists()
+
+        nas = machine(tmp_path, "nas")
+        assert trayjobs(nas, "cluster", "init", "--redis", redis_server.url(1),
+                        "--database", url).returncode == 0
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("INSERT INTO _migrations VALUES ('999_from_a_newer_trayjobs', 0)")
+        out = trayjobs(home, "cluster", "join", "--redis", redis_server.url(1), "--database", url)
+        assert out.returncode != 0
+        assert "newer trayjobs" in out.stderr and "999_from_a_newer_trayjobs" in out.stderr
+        assert home.config_file.read_text() == JOBS
+    finally:
+        server.drop_database(url)

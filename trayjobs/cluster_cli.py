@@ -59,6 +59,7 @@ def cmd_cluster(home, args) -> int:
 # -- init and join ------------------------------------------------------------------------
 
 def _init_or_join(home, args, *, init: bool) -> int:
+    from . import __version__
     from .cluster import ClusterSpec, check_database_url, check_redis_url
     from .errors import UserError
     try:
@@ -73,6 +74,13 @@ def _init_or_join(home, args, *, init: bool) -> int:
     print(f"queue:   {hide_password(args.redis)}: ", end="", flush=True)
     print(_ping_redis(args.redis))
     print(f"history: {hide_password(args.database)}: ", end="", flush=True)
+    # Looked at before anything is written there: a database that no `init` prepared is
+    # left as it was, and one that a newer trayjobs changed is not used by this one.
+    newer = _look(home, spec, init=init)
+    if newer:
+        raise UserError(f"this database was changed by a newer trayjobs than this one "
+                        f"({__version__}; migrations {', '.join(newer)}): update trayjobs on "
+                        f"this machine, then try again")
     store = _open(home, spec)
     try:
         mark = store.get_value(CLUSTER_KEY)
@@ -102,6 +110,24 @@ def _init_or_join(home, args, *, init: bool) -> int:
         print(f"note: the runs this machine recorded before stay in {home.runs_db}; "
               f"`trayjobs cluster leave` goes back to them")
     return 0
+
+
+def _look(home, spec, *, init: bool) -> list[str]:
+    """The migrations a newer trayjobs applied to the history; :class:`UserError` for
+    ``join`` when nothing prepared it. Reads only."""
+    from .errors import UserError
+    from .store.open import open_store, store_exists
+    store = open_store(home, spec, readonly=True) if store_exists(home, spec) else None
+    try:
+        unknown = store.unknown_migrations() if store is not None else None
+        mark = store.get_value(CLUSTER_KEY) if unknown is not None else None
+    finally:
+        if store is not None:
+            store.close()
+    if not init and mark is None:
+        raise UserError("this database was never prepared for trayjobs: run `trayjobs "
+                        "cluster init` with the same URLs on the first machine")
+    return unknown or []
 
 
 def _keep(url: str, which: str) -> Any:

@@ -200,6 +200,8 @@ class PgRunStore(RunsSQL):
     :class:`~trayjobs.errors.StoreBusy`."""
 
     _no_limit = None
+    #: The migrations this trayjobs knows, by name.
+    migration_names = tuple(n for n, _ in PG_MIGRATIONS)
 
     def __init__(self, url: str, *, readonly: bool = False, timeout: float = 10.0,
                  max_size: int = 8, migrate: bool = True) -> None:
