@@ -196,6 +196,17 @@ def test_text_no_database_can_hold_is_written_escaped_never_refused(backend):
     assert store.list_runs(text="BROKE")  # text search ignores case, as SQLite's LIKE
 
 
+def test_text_search_finds_backslashes_alike(backend):
+    """The history's search is SQLite's LIKE on both: a backslash is a character like any
+    other (PostgreSQL's own LIKE takes it for an escape), case is ignored."""
+    store = backend.open()
+    store.create_run("win", kind="command", trigger="cli", note=r"copied C:\Users\me\x")
+    store.create_run("tail", kind="command", trigger="cli", note="ends in a backslash \\")
+    assert [r["job"] for r in store.list_runs(text=r"c:\users")] == ["win"]
+    assert [r["job"] for r in store.list_runs(text="backslash \\")] == ["tail"]
+    assert store.count_runs(text="\\") == 2
+
+
 def test_the_runs_v1_view_reads_alike(backend):
     store = backend.open()
     ok = store.create_run("a", kind="demo", trigger="manual")

@@ -288,6 +288,9 @@ class _SQLite:
             rows = self._retrying(lambda: self.conn.execute(sql, params).fetchall())
         return [dict(r) for r in rows]
 
+    #: The migrations this trayjobs knows, by name.
+    migration_names = tuple(n for n, _ in MIGRATIONS)
+
     def migrate(self) -> list[str]:
         """Apply the migrations not yet recorded; returns their names."""
         with self._lock:
@@ -315,6 +318,18 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
 
     #: What ``LIMIT`` takes for "no limit".
     _no_limit: Any = -1
+
+    def unknown_migrations(self) -> list[str] | None:
+        """The migrations applied to this history that this trayjobs does not know (a newer
+        one made them); None when it has no tables at all (nothing prepared it). Reads
+        only: a store opened read-only can tell."""
+        try:
+            applied = [r["name"] for r in self._query("SELECT name FROM _migrations")]
+        except Exception as exc:
+            if "no such table" in str(exc) or type(exc).__name__ == "UndefinedTable":
+                return None
+            raise
+        return sorted(set(applied) - set(self.migration_names))
 
     # -- runs ---------------------------------------------------------------------
 

@@ -54,6 +54,10 @@ class RunStoreAPI(Protocol):
     def close(self) -> None:
         """Release the store's connections; the object is not used again."""
 
+    def unknown_migrations(self) -> list[str] | None:
+        """The migrations applied to this history that this trayjobs does not know (a newer
+        one made them); None when nothing made its tables. Reads only."""
+
     # -- creating and reading runs ------------------------------------------------------
 
     def insert_run(self, job: str, *, kind: str, trigger: str, max_attempts: int = 1,

@@ -74,7 +74,10 @@ def pg_sql(sql: str) -> str:
     if m:
         sql = f"INSERT INTO {m.group(1)} ON CONFLICT DO NOTHING"
     sql = re.sub(r"\bIS \?", "IS NOT DISTINCT FROM ?", sql)
-    sql = re.sub(r"\bLIKE\b", "ILIKE", sql)  # SQLite's LIKE ignores case
+    # SQLite's LIKE ignores case, and has no escape character unless told: PostgreSQL's
+    # takes a backslash for one (a search for C:\\Users found nothing).
+    sql = re.sub(r"\bLIKE \?", "ILIKE ? ESCAPE ''", sql)
+    sql = re.sub(r"\bLIKE\b", "ILIKE", sql)
     sql = sql.replace("?", "%s")
     return _NAMED.sub(r"%(\1)s", sql)
 
@@ -159,7 +162,8 @@ class _Tx:
 
 def safe_url(url: str) -> str:
     """``url`` without its password, to be shown."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1@", url)
+    from ..cluster import redact
+    return redact(url)
 
 
 def _broken(conn) -> bool:
@@ -196,6 +200,8 @@ class PgRunStore(RunsSQL):
     :class:`~trayjobs.errors.StoreBusy`."""
 
     _no_limit = None
+    #: The migrations this trayjobs knows, by name.
+    migration_names = tuple(n for n, _ in PG_MIGRATIONS)
 
     def __init__(self, url: str, *, readonly: bool = False, timeout: float = 10.0,
                  max_size: int = 8, migrate: bool = True) -> None:
