@@ -37,7 +37,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import StoreBusy
-from . import FINAL_STATES, RunsSQL, _decode, _now
+from . import FINAL_STATES, RunsSQL, _decode
 from .cluster import CONTROL_KEEP
 from .pg_migrations import MIGRATION_LOCK, PG_MIGRATIONS
 
@@ -212,6 +212,8 @@ class PgRunStore(RunsSQL):
         self.readonly = readonly
         self.timeout = timeout
         self._local = threading.local()
+        #: Seconds to add to this machine's clock to get the server's (see sync_clock).
+        self.clock_offset = 0.0
         kwargs: dict[str, Any] = {"autocommit": True, "row_factory": _row_factory,
                                   "connect_timeout": max(1, round(timeout / 2)),
                                   "application_name": "trayjobs"}
@@ -230,6 +232,21 @@ class PgRunStore(RunsSQL):
         except BaseException:
             self._pool.close(timeout=1)
             raise
+
+    # -- one clock for every machine ---------------------------------------------------------
+
+    def now(self) -> float:
+        # Leases, heartbeats and the lead compare times written by different machines:
+        # all are written in the server's time, so a machine whose clock is off does not
+        # see its neighbours' leases as up (and take their runs) or write stale heartbeats.
+        return time.time() + self.clock_offset
+
+    def sync_clock(self) -> float:
+        t0 = time.time()
+        rows = self._native("SELECT extract(epoch FROM clock_timestamp())::float8 AS t")
+        t1 = time.time()
+        self.clock_offset = float(rows[0]["t"]) - (t0 + t1) / 2
+        return self.clock_offset
 
     def __del__(self) -> None:
         # A store dropped without close(): its pool must not be left to its own __del__,
@@ -371,7 +388,7 @@ class PgRunStore(RunsSQL):
                             for sql in statements:
                                 conn.execute(sql)
                             conn.execute("INSERT INTO _migrations VALUES (%s, %s)",
-                                         (name, _now()))
+                                         (name, self.now()))
                         applied.append(name)
                 finally:
                     if not conn.broken:
@@ -390,7 +407,7 @@ class PgRunStore(RunsSQL):
               host: str | None = None) -> dict[str, Any] | None:
         # One statement: the compare-and-set on the run and its new attempt row commit
         # together, in one round trip.
-        now = _now()
+        now = self.now()
         pin = "" if host is None else " AND (host IS NULL OR host = %(host)s)"
         rows = self._native(
             "WITH c AS (UPDATE runs SET state = 'running', attempt = attempt + 1,"
@@ -424,7 +441,7 @@ class PgRunStore(RunsSQL):
         # Readers page the table by id: ids must become visible in their order, so the
         # writers take turns (an id drawn first but committed last would be skipped).
         import json
-        now = _now() if now is None else now
+        now = self.now() if now is None else now
         with self.transaction() as tx:
             tx.conn.execute("SELECT pg_advisory_xact_lock(%s)", (CONTROL_LOCK,))
             tx.conn.execute("DELETE FROM control WHERE created_at < %s", (now - CONTROL_KEEP,))
@@ -453,7 +470,7 @@ class PgRunStore(RunsSQL):
 
     def prune(self, *, keep_days: float, keep_runs: int, keep_failed_days: float,
               now: float | None = None) -> int:
-        now = now or _now()
+        now = now or self.now()
         final = ", ".join(f"'{s}'" for s in FINAL_STATES)
         with self.transaction() as tx:
             c = tx.conn
