@@ -268,3 +268,16 @@ def test_join_changes_nothing_in_a_database_it_refuses(tmp_path, redis_server): 
         assert home.config_file.read_text() == JOBS
     finally:
         server.drop_database(url)
+
+
+def test_without_a_keyring_a_password_is_refused_before_the_servers_are_touched(
+        tmp_path, redis_server):  # noqa: F811
+    home = machine(tmp_path, "laptop")
+    db = tmp_path / "shared" / "runs.db"
+    out = trayjobs(home, "cluster", "init", env={
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        "TRAYJOBS_REDIS": f"redis://:s3cret@127.0.0.1:{redis_server.port}/0",
+        "TRAYJOBS_DATABASE": f"sqlite:///{db}"})
+    assert out.returncode != 0 and "no system keyring found" in out.stderr
+    assert "s3cret" not in out.stdout + out.stderr
+    assert not db.exists() and home.config_file.read_text() == JOBS

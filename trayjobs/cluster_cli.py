@@ -33,11 +33,13 @@ def add_parser(sub) -> None:
                      "tables there and use them from now on"),
             ("join", "another machine: use the servers that `cluster init` prepared")):
         a = act.add_parser(name, help=text)
-        a.add_argument("--redis", required=True, metavar="URL",
-                       help="the queue: redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS)")
-        a.add_argument("--database", required=True, metavar="URL",
+        a.add_argument("--redis", metavar="URL",
+                       help="the queue: redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for "
+                            "TLS); default: $TRAYJOBS_REDIS, which keeps a password out of "
+                            "the process list")
+        a.add_argument("--database", metavar="URL",
                        help="the run history: postgresql://USER[:PASSWORD]@HOST[:PORT]/DB "
-                            "(?sslmode=require for TLS)")
+                            "(?sslmode=require for TLS); default: $TRAYJOBS_DATABASE")
         a.add_argument("--host", metavar="NAME",
                        help="this machine's name in the cluster, which jobs' `host` names "
                             "(default: its host name)")
@@ -59,9 +61,15 @@ def cmd_cluster(home, args) -> int:
 # -- init and join ------------------------------------------------------------------------
 
 def _init_or_join(home, args, *, init: bool) -> int:
+    import os
     from . import __version__
-    from .cluster import ClusterSpec, check_database_url, check_redis_url
+    from .cluster import ClusterSpec, check_database_url, check_redis_url, has_password
     from .errors import UserError
+    args.redis = args.redis or os.environ.get("TRAYJOBS_REDIS")
+    args.database = args.database or os.environ.get("TRAYJOBS_DATABASE")
+    if not args.redis or not args.database:
+        raise UserError("give the servers' URLs: --redis URL --database URL (or the "
+                        "environment variables TRAYJOBS_REDIS and TRAYJOBS_DATABASE)")
     try:
         check_redis_url(args.redis)
         check_database_url(args.database)
@@ -71,6 +79,11 @@ def _init_or_join(home, args, *, init: bool) -> int:
         spec = ClusterSpec(redis=args.redis, database=args.database, host=args.host)
     except ValueError as exc:
         raise UserError(f"--host: {exc}") from None
+    if has_password(args.redis) or has_password(args.database):
+        # The keyring takes the passwords: found missing now, before the servers are
+        # touched, not after the database was prepared.
+        from .secrets import _backend
+        _backend()
     print(f"queue:   {hide_password(args.redis)}: ", end="", flush=True)
     print(_ping_redis(args.redis))
     print(f"history: {hide_password(args.database)}: ", end="", flush=True)
