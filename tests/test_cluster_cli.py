@@ -281,3 +281,11 @@ def test_without_a_keyring_a_password_is_refused_before_the_servers_are_touched(
     assert out.returncode != 0 and "no system keyring found" in out.stderr
     assert "s3cret" not in out.stdout + out.stderr
     assert not db.exists() and home.config_file.read_text() == JOBS
+
+
+def test_a_host_name_with_spaces_is_refused_where_it_is_written(tmp_path):
+    path = tmp_path / "trayjobs.toml"
+    path.write_text('[jobs.a]\nkind = "demo"\nhost = "nas "\n[cluster]\nhost = "my nas"\n')
+    errors = [str(e) for e in load_config(path).errors]
+    assert any("job 'a', key 'host': 'nas ' is not a host name" in e for e in errors), errors
+    assert any("key 'cluster.host': 'my nas' is not a host name" in e for e in errors), errors

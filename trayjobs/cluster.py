@@ -68,9 +68,7 @@ class ClusterSpec(BaseModel):
     @field_validator("host")
     @classmethod
     def _host(cls, v: Any) -> Any:
-        if isinstance(v, str) and (v != v.strip() or any(c in v for c in "\n\t*?[]")):
-            raise ValueError(f"{v!r} is not a host name; write one like \"nas\"")
-        return v
+        return check_host(v) if isinstance(v, str) else v
 
     @field_validator("lease", mode="before")
     @classmethod
@@ -134,6 +132,13 @@ def check_redis_url(url: str) -> str:
     if parts.scheme != "unix" and not parts.hostname:
         raise ValueError(f"{redact(url)!r} names no host; write redis://HOST:PORT/DB")
     return url
+
+
+def check_host(name: str) -> str:
+    """``name`` if it can be a machine's name in the cluster (``ValueError`` if not)."""
+    if name != name.strip() or any(c.isspace() or c in "*?[]/\\" for c in name):
+        raise ValueError(f"{name!r} is not a host name; write one like \"nas\" (no spaces)")
+    return name
 
 
 def check_database_url(url: str) -> str:
