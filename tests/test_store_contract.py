@@ -343,3 +343,17 @@ def test_the_schema_matches_sqlites(tmp_path):
         assert sqlite_indexes <= indexes
     finally:
         server.drop_database(url)
+
+
+def test_a_database_or_user_that_does_not_exist_is_named_at_once():
+    from pg_support import session_server
+    from trayjobs.store.postgres import PgRunStore
+    server = session_server()
+    for url, says in ((server.url("no_such_db"), 'database "no_such_db" does not exist'),
+                      (server.url().replace("postgres@", "nobody@"),
+                       'role "nobody" does not exist')):
+        started = time.monotonic()
+        with pytest.raises(StoreBusy, match="refused this machine") as err:
+            PgRunStore(url, timeout=10)
+        assert says in str(err.value)
+        assert time.monotonic() - started < 3  # not after the 10 s timeout

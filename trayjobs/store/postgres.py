@@ -224,6 +224,10 @@ class PgRunStore(RunsSQL):
         self._pool = ConnectionPool(url, min_size=1, max_size=max_size, kwargs=kwargs,
                                     open=False, timeout=timeout, reconnect_timeout=30,
                                     name="trayjobs-runs")
+        import logging
+        # The pool logs each failed try; the error a call raises says it once, in words.
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+        self._refused()
         self._pool.open(wait=False)
         _OPEN.add(self)
         try:
@@ -276,8 +280,36 @@ class PgRunStore(RunsSQL):
         return StoreBusy(
             f"The run history database {self.where} cannot be reached ({reason}). Check "
             f"that the PostgreSQL server is running and that this machine can reach it "
-            f"(host, port, user and password in [cluster] database); trayjobs keeps "
-            f"trying to reconnect.")
+            f"(host, port, user and password in [cluster] database).")
+
+    def _why(self) -> BaseException | None:
+        """Why no connection can be had, in the server's words (the pool only says it
+        timed out): one connection tried directly."""
+        import psycopg
+        try:
+            psycopg.connect(self.url, connect_timeout=3, application_name="trayjobs").close()
+        except psycopg.Error as exc:
+            return exc
+        return None
+
+    def _refused(self) -> None:
+        """Fail at once, not after the timeout, when the server answers but refuses us for
+        good: no such database or user, a wrong password."""
+        import psycopg
+        try:
+            psycopg.connect(self.url, connect_timeout=max(1, round(self.timeout / 2)),
+                            application_name="trayjobs").close()
+        except psycopg.OperationalError as exc:
+            text = str(exc)
+            if any(w in text for w in ("does not exist", "password authentication failed",
+                                       "no password supplied", "no pg_hba.conf entry",
+                                       "authentication failed")):
+                reason = next((ln.strip() for ln in text.splitlines() if "FATAL" in ln),
+                              text.strip().splitlines()[0])
+                raise StoreBusy(f"The run history database {self.where} refused this "
+                                f"machine: {reason}. Check the user, password and database "
+                                f"name in [cluster] database.") from None
+            # Not reachable (yet): the pool keeps trying, and calls wait for it.
 
     def _run(self, fn):
         tx = getattr(self._local, "tx", None)
@@ -293,7 +325,7 @@ class PgRunStore(RunsSQL):
                 with self._pool.connection(timeout=max(0.1, deadline - time.monotonic())) as conn:
                     return fn(_Tx(conn))
             except PoolTimeout as exc:
-                raise self._busy(exc) from exc
+                raise self._busy(self._why() or exc) from exc
             except psycopg.OperationalError as exc:
                 if not _broken(conn):
                     raise
@@ -340,7 +372,7 @@ class PgRunStore(RunsSQL):
                 stack.push(inner.pop_all())
                 return conn
             except PoolTimeout as exc:
-                raise self._busy(exc) from exc
+                raise self._busy(self._why() or exc) from exc
             except psycopg.OperationalError as exc:
                 inner.__exit__(type(exc), exc, exc.__traceback__)
                 if not _broken(conn):
