@@ -533,3 +533,32 @@ def dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+def test_the_app_hears_of_the_runs_other_machines_run(make_cluster, monkeypatch):
+    """The window shows one list: runs another machine creates and runs reach the app's
+    bus (remote), from queued to their end; the app's alerts leave them alone."""
+    from trayjobs.engine.engine import Engine
+    from trayjobs.engine.events import RunChanged
+    c = make_cluster(None, start=("m2",))
+    monkeypatch.setenv("TRAYJOBS_HOST", "m1")
+    eng = Engine(c.homes["m1"], mode="app", workers=1)
+    heard: list[RunChanged] = []
+    eng.bus.subscribe(lambda ev: heard.append(ev) if isinstance(ev, RunChanged) else None)
+    eng.start()
+    try:
+        ctl = c.control("m3")  # a third machine starts it; m2 alone may run it
+        try:
+            rid = ctl.submit("pinned", trigger="cli")
+        finally:
+            ctl.close()
+        wait_until(lambda: any(ev.run["id"] == rid and ev.final for ev in heard), 20,
+                   what="the app to hear of the run's end")
+        mine = [ev for ev in heard if ev.run["id"] == rid]
+        assert all(ev.remote for ev in mine)
+        assert mine[-1].run["state"] == "succeeded"
+        assert c.worker_hosts()[mine[-1].run["worker_id"]] == "m2"
+        assert len([ev for ev in mine if ev.final]) == 1
+    finally:
+        eng.stop()
+        eng.close()

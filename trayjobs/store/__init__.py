@@ -595,6 +595,14 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
             conn.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (run_id,))
         return False
 
+    def runs_since(self, after_id: int, *, ids: Iterable[int] = (), limit: int = 1000
+                   ) -> list[dict[str, Any]]:
+        ids = list(ids)[:500]
+        known = f" OR id IN ({', '.join('?' * len(ids))})" if ids else ""
+        rows = self._query(f"SELECT * FROM runs WHERE id > ?{known} ORDER BY id LIMIT ?",
+                           (after_id, *ids, limit))
+        return [_decode(r) for r in rows]
+
     def max_run_id(self) -> int:
         """The newest run's id (0 without runs): an anchor for paging a history that grows."""
         return self._query("SELECT coalesce(max(id), 0) AS m FROM runs")[0]["m"]

@@ -105,6 +105,11 @@ class RunStoreAPI(Protocol):
     def active_runs(self, job: str | None = None) -> list[Row]:
         """Runs waiting, queued, running or retrying (of ``job``), newest first."""
 
+    def runs_since(self, after_id: int, *, ids: Iterable[int] = (), limit: int = 1000
+                   ) -> list[Row]:
+        """The runs with an id above ``after_id`` and those of ``ids``, by id, at most
+        ``limit``: what another machine may have created or changed since a last look."""
+
     def last_runs(self) -> dict[str, Row]:
         """Per job, its newest run that is neither queued nor scheduled."""
 
