@@ -314,6 +314,31 @@ def test_machines_starting_at_once_migrate_once():
         server.drop_database(url)
 
 
+_SQLITE_OPENER = """
+import sys, time
+from trayjobs.store import RunStore
+time.sleep(max(0, float(sys.argv[2]) - time.time()))
+RunStore(sys.argv[1]).close()
+"""
+
+
+def test_homes_sharing_a_sqlite_file_migrate_it_once_when_they_start_at_once(tmp_path):
+    db = tmp_path / "shared" / "runs.db"
+    db.parent.mkdir()
+    go = time.time() + 1.5
+    procs = [subprocess.Popen([sys.executable, "-c", _SQLITE_OPENER, str(db), str(go)],
+                              cwd=ROOT, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    store = RunStore(db)
+    try:
+        names = [r[0] for r in store.conn.execute("SELECT name FROM _migrations ORDER BY name")]
+        assert names == list(store.migration_names)
+    finally:
+        store.close()
+
+
 def test_the_schema_matches_sqlites(tmp_path):
     """Every table and column SQLite's migrations make, PostgreSQL's make too."""
     from pg_support import session_server

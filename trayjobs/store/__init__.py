@@ -303,11 +303,18 @@ class _SQLite:
                 backup = self.path.with_name(f"{self.path.name}.before-{todo[0][0]}")
                 self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 shutil.copy2(self.path, backup)
+            applied = []
             for name, fn in todo:
                 with self.transaction():
+                    # Under the write lock, looked at again: another process sharing the
+                    # file (a second home on one history) may have applied it meanwhile.
+                    if self.conn.execute("SELECT 1 FROM _migrations WHERE name = ?",
+                                         (name,)).fetchone():
+                        continue
                     fn(self.db)
                     self.conn.execute("INSERT INTO _migrations VALUES (?, ?)", (name, _now()))
-            return [n for n, _ in todo]
+                    applied.append(name)
+            return applied
 
 class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
     """The run store's methods, written once in SQL that SQLite runs as it is and that a
