@@ -46,8 +46,9 @@ _machine: str | None = None
 
 
 def this_machine() -> str:
-    """What tells this machine and pid namespace apart from every other, whatever their
-    host names: the machine id (else this boot's id) and the pid namespace's inode."""
+    """What tells this machine and pid namespace apart from every other: the machine id
+    (else this boot's id), the pid namespace's inode and the name it goes by (two homes of
+    one computer that go by two host names play two machines, and are judged as such)."""
     global _machine
     if _machine is None:
         ident = ""
@@ -65,7 +66,7 @@ def this_machine() -> str:
         except OSError:
             ns = ""
         _machine = f"{ident or socket.gethostname()}:{ns}"
-    return _machine
+    return f"{_machine}:{this_host()}"
 
 
 def pid_alive(pid: int) -> bool:
