@@ -530,7 +530,8 @@ class Engine(Control):
         if self._queue_problem is None:
             self._queue_problem = str(exc)
             log.warning("%s", exc)
-            self.bus.emit(Notice("error", str(exc), {"problem": "queue", "logged": True}))
+            self.bus.emit(Notice("error", str(exc), {"problem": "queue", "logged": True,
+                                                   "short": "the queue's server cannot be reached"}))
 
     def _send_lost(self) -> None:
         """Queued runs handed to the queue whose message is not there (lost with a restarted
@@ -568,7 +569,10 @@ class Engine(Control):
             msg = (f"{exc} Runs going on here finish; their ends are kept on this machine and "
                    f"written when it answers. No run starts until then; trayjobs keeps trying.")
             log.warning("%s", msg)
-            self.bus.emit(Notice("error", msg, {"problem": "store", "logged": True}))
+            where = getattr(exc, "where", "") or "its server"
+            self.bus.emit(Notice("error", msg, {
+                "problem": "store", "logged": True,
+                "short": f"the run history ({where}) cannot be reached"}))
 
     def _just_back(self) -> bool:
         """Whether the store answered again less than a lease ago (other workers may not
@@ -1210,7 +1214,8 @@ class Engine(Control):
         msg = (f"other workers run another version of trayjobs than this one "
                f"({__version__}): {names}. Install the same version on every machine.")
         log.warning("%s", msg)
-        self.bus.emit(Notice("error", msg, {"problem": "versions", "logged": True}))
+        self.bus.emit(Notice("error", msg, {"problem": "versions", "logged": True,
+                                            "short": "workers run other versions of trayjobs"}))
 
     def _taken_back(self, run: dict[str, Any]) -> None:
         """``run`` ended here, but another worker had recovered it (our lease expired

@@ -57,7 +57,8 @@ class Notice:
 
     ``details["problem"]``: a lasting problem under that name (``store``: the run history's
     server cannot be reached; ``queue``: the queue's; ``versions``: workers run another
-    version), shown until a notice with ``details["clear"]`` for the same name.
+    version), shown until a notice with ``details["clear"]`` for the same name;
+    ``details["short"]`` says it in a few words (the tray's tooltip).
     ``details["logged"]``: the engine logged it already."""
     level: str
     message: str
