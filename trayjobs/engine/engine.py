@@ -98,12 +98,12 @@ def backoff_delay(attempt: int, *, base: float, cap: float, jitter: bool,
 
 
 class Engine(Control):
-    _connect_at_once = False  # start() waits for the store's server, saying so
-
     def __init__(self, home: Home, *, config: Config | None = None, workers: int | None = None,
                  scheduler: bool = True, grace: float = 3.0, tz: tzinfo | None = None,
                  clock: Callable[[], float] = time.time, mode: str = "app") -> None:
-        super().__init__(home, config=config)
+        # The app and the worker start while the store's server is away (start() waits
+        # for it, saying so); a foreground run needs it at once, as any command.
+        super().__init__(home, config=config, connect=mode == "cli")
         self.workers = workers or self.config.settings.workers
         self._tz = tz
         self.clock = clock
@@ -228,6 +228,8 @@ class Engine(Control):
     def _wait_for_store(self) -> None:
         """Until the store answers (and is migrated), try again with backoff, saying once
         why it does not."""
+        if getattr(self.store, "migrated", True):
+            return  # a file, or a server spoken to already
         delay = 0.25
         cap = min(STORE_RETRY_MAX, max(1.0, self.config.cluster.lease / 2))
         while True:

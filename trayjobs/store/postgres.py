@@ -264,6 +264,8 @@ class PgRunStore(RunsSQL):
                                     name="trayjobs-runs")
         self._pool.open(wait=False)
         _OPEN.add(self)
+        #: Whether :meth:`migrate` ran (a store made with ``migrate=False`` waits for it).
+        self.migrated = readonly
         try:
             if migrate and not readonly:
                 self.migrate()
@@ -412,6 +414,7 @@ class PgRunStore(RunsSQL):
                             conn.execute("INSERT INTO _migrations VALUES (%s, %s)",
                                          (name, _now()))
                         applied.append(name)
+                    self.migrated = True
                 finally:
                     if not conn.broken:
                         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))

@@ -21,7 +21,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QSettings, QSocketNotifier, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QCheckBox, QMessageBox
 
-from ..engine.engine import Engine
+from ..engine.engine import Engine, Halted
 from ..engine.events import Notice
 from ..firstrun import ensure_first_run
 from ..instance import AlreadyRunning
@@ -126,6 +126,8 @@ class TrayApp(QObject, Commands):
                 eng.start()
                 self._booted = eng
                 result = eng
+            except Halted as exc:  # quit while it waited for the history's server
+                result = exc
             except Exception as exc:  # shown in the window; the app stays up
                 log.exception("engine did not start")
                 result = exc
