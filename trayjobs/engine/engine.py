@@ -743,7 +743,7 @@ class Engine(Control):
         """Start the waiting runs whose conditions hold now or whose ``max_wait`` is up;
         keep the others' reasons current. Returns when to look again although no
         service says anything (None: only when one does)."""
-        if not self._started or self._stopping:
+        if not self._started or self._stopping or self._store_problem is not None:
             return None
         with self._recheck_lock:
             now = self.clock() if now is None else now
