@@ -547,6 +547,9 @@ class Engine(Control):
         except QueueUnavailable as exc:
             self._queue_down(exc)
             return
+        except StoreUnreachable as exc:  # sent again when it answers (_store_reached)
+            self._store_lost(exc)
+            return
         if self._queue_problem is not None:
             self._queue_problem = None
             self.bus.emit(Notice("info", "the queue's server answers again",
@@ -603,10 +606,7 @@ class Engine(Control):
         log.info("%s", msg)
         self.bus.emit(Notice("info", msg, {"problem": "store", "clear": True, "logged": True}))
         if self._started and not self._stopping:
-            try:
-                self._send_lost()  # messages dropped while it was away; dispatches
-            except StoreUnreachable as exc:
-                self._store_lost(exc)
+            self._send_lost()  # messages dropped while it was away; dispatches
             self._wake_scheduler()
 
     def _spool_end(self, run: dict[str, Any], outcome: Outcome, *, logs, stopping: bool,

@@ -455,6 +455,9 @@ def _setup_logging(home: Home) -> None:
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     logging.getLogger("huey").setLevel(logging.WARNING)
+    # A line per failed try while a server is away: the engine says it once, and again
+    # when it answers.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 
 def _install_signal_wakeup(app: QApplication, on_signal) -> None:
