@@ -14,6 +14,8 @@ everyday jobs and some history, starts ``python -m trayjobs --home`` on it, and 
 - ``run-with.png``: the "Run with…" dialog for that job's parameters.
 - ``settings.png``: Settings, with the conditions every job inherits and the alert channels;
 - ``editor-conditions.png``: the job editor's When tab, with its "Only when…" group;
+- ``activity-hosts.png``: Activity on a laptop whose runs share one history with a NAS's
+  worker (``[cluster] database``), with the Host column.
 - ``jobs-health.png`` and ``metrics.png``: the Jobs page's health columns and the Metrics
   page, over a month of history written into the home before the app starts (as weeks of
   use would have left it).
@@ -263,6 +265,85 @@ def shoot(out: Path, workdir: Path) -> list[Path]:
     return saved
 
 
+CLUSTER_JOBS = """
+[cluster]
+database = "sqlite:///{db}"
+host = "{host}"
+
+[jobs."Photo backup"]
+kind = "demo"
+host = "nas"
+steps = 400
+step_time = 0.05
+
+[jobs."Sync to NAS"]
+kind = "demo"
+host = "nas"
+steps = 10
+step_time = 0.05
+
+[jobs."Tidy Downloads"]
+kind = "demo"
+host = "laptop"
+steps = 5
+step_time = 0.05
+"""
+
+
+def cluster_shot(out: Path, workdir: Path) -> list[Path]:
+    """The app on "laptop" and a ``trayjobs worker`` on "nas" sharing one history."""
+    import subprocess
+    db = workdir / "shared" / "runs.db"
+    db.parent.mkdir(parents=True)
+    homes = {}
+    for host in ("laptop", "nas"):
+        homes[host] = Home.under(workdir / host).ensure()
+        homes[host].config_file.write_text(CLUSTER_JOBS.format(db=db, host=host))
+    env = {k: v for k, v in os.environ.items() if k not in ("TRAYJOBS_HOME", "TRAYJOBS_HOST")}
+    nas_log = open(workdir / "nas-worker.log", "ab")
+    nas = subprocess.Popen([sys.executable, "-m", "trayjobs", "--home", str(homes["nas"].root),
+                            "worker"], env=env, stdout=nas_log, stderr=nas_log)
+    desktop = DesktopSession(workdir / "desktop-cluster", size=f"{SIZE[0]}x{SIZE[1]}").start()
+    store = RunStore(db)
+    try:
+        proc = desktop.start_app(homes["laptop"].root)
+        wait_for(lambda: len({w["host"] for w in store.workers() if w["state"] == "running"})
+                 == 2, 60, 0.2, what="both machines' workers")
+
+        def run(job: str) -> None:
+            subprocess.run([sys.executable, "-m", "trayjobs", "--home",
+                            str(homes["laptop"].root), "run", job], env=env, check=True,
+                           capture_output=True)
+        for job in ("Sync to NAS", "Tidy Downloads", "Sync to NAS", "Tidy Downloads"):
+            run(job)
+        wait_for(lambda: store.count_runs(state="succeeded") >= 4, 60, 0.2, what="the runs")
+        run("Photo backup")
+        wait_for(lambda: any((r.get("progress_done") or 0) > 60
+                             for r in store.list_runs(state="running")), 60, 0.2,
+                 what="progress on the NAS")
+        main = desktop.windows("trayjobs")
+        if not main:
+            desktop.menu_click("Open trayjobs")
+            main = wait_for(lambda: desktop.windows("trayjobs"), 20, 0.2, what="the window")
+        main = main[0]
+        desktop.xdotool("windowsize", main, "1220", "420")
+        desktop.xdotool("windowmove", main, "40", "30")
+        desktop.xdotool("windowfocus", "--sync", main)
+        desktop.xdotool("key", "--clearmodifiers", "ctrl+2")
+        desktop.run("dunstctl", "close-all")
+        time.sleep(1.5)  # the hosts read, the columns fitted
+        saved = [desktop.grab(out / "activity-hosts.png", desktop.geometry(main))]
+        desktop.menu_click("Quit")
+        proc.wait(30)
+        return saved
+    finally:
+        store.close()
+        nas.terminate()
+        nas.wait(30)
+        nas_log.close()
+        desktop.stop()
+
+
 def _menu_has(desktop: DesktopSession, *labels: str) -> bool:
     try:
         desktop.menu_find(*labels)
@@ -316,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "resources" / "screenshots")
     p.add_argument("--keep", action="store_true", help="keep the throw-away home and logs")
     p.add_argument("--dialogs", type=Path, metavar="HOME", help=argparse.SUPPRESS)
+    p.add_argument("--only-cluster", action="store_true", help="only activity-hosts.png")
     args = p.parse_args(argv)
     if args.dialogs:
         dialogs(args.dialogs, args.out)
@@ -327,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="trayjobs-shots-"))
     try:
-        for path in shoot(args.out, work):
+        shots = [] if args.only_cluster else shoot(args.out, work)
+        for path in shots + cluster_shot(args.out, work):
             print(path)
     finally:
         if args.keep:

@@ -17,9 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
 
 
-#: ``TRAYJOBS_TEST_STORE=postgres`` runs the tests with every home's run history in a
-#: fresh PostgreSQL database (see tests/pg_support.py); unset, in the home's runs.db.
-ON_POSTGRES = os.environ.get("TRAYJOBS_TEST_STORE", "sqlite") == "postgres"
+from pg_support import ON_POSTGRES  # noqa: E402  (tests/ is on the path first)
 
 
 @pytest.fixture

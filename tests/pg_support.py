@@ -18,9 +18,13 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["PgServer", "pg_bindir", "session_server", "TEMPLATE"]
+__all__ = ["PgServer", "pg_bindir", "session_server", "TEMPLATE", "ON_POSTGRES"]
 
 TEMPLATE = "trayjobs_template"
+
+#: ``TRAYJOBS_TEST_STORE=postgres`` runs the tests with every home's run history in a
+#: fresh PostgreSQL database; unset, in the home's runs.db.
+ON_POSTGRES = os.environ.get("TRAYJOBS_TEST_STORE", "sqlite") == "postgres"
 
 
 def pg_bindir() -> Path | None:

@@ -459,3 +459,106 @@ def test_a_schedule_slot_moves_once_and_only_under_the_current_token(tmp_path):
         assert s.job_states()["k"]["paused"] == 1
     finally:
         s.close()
+
+
+# -- clocks and host names that machines do not agree on ---------------------------------
+
+SKEWED = """
+import os, runpy, sys, time
+_real = time.time
+time.time = lambda: _real() + float(os.environ["SKEW"])
+sys.argv = ["trayjobs", *sys.argv[1:]]
+runpy.run_module("trayjobs", run_name="__main__")
+"""
+
+
+def test_a_machine_whose_clock_is_a_minute_off_takes_nobodys_runs(tmp_path, monkeypatch):
+    """On PostgreSQL leases are written and compared in the server's time: a worker whose
+    clock runs 60 s ahead neither finds the others' leases up nor looks dead to them."""
+    from pg_support import session_server
+    from trayjobs.store.postgres import PgRunStore
+    url = session_server().new_database()
+    monkeypatch.setenv("TRAYJOBS_HOST", "desk")
+    c = Cluster(tmp_path, redis_url=None, database=url)
+    try:
+        c.start("m1")
+        ctl = c.control()
+        try:
+            ids = [ctl.submit("slow", trigger="cli") for _ in range(2)]  # ~5 s each
+        finally:
+            ctl.close()
+        wait_until(lambda: sum(r["state"] == "running" for r in c.runs("slow")) == 2, 30,
+                   what="m1 running both")
+        for name, skew in (("m2", 60), ("m3", -60)):
+            home = c.homes[name]
+            with open(home.log_dir / "worker-test.log", "ab") as log:
+                c.procs[name] = subprocess.Popen(
+                    [sys.executable, "-c", SKEWED, "worker"], stdout=log, stderr=log,
+                    env=dict(c.env(name), SKEW=str(skew)))
+        wait_until(lambda: {"m2", "m3"} <= {w["host"] for w in c.store.workers()
+                                           if w["state"] == "running"}, 30,
+                   what="the skewed workers registered")
+        runs = _all_ended(c, ids, 60)
+        assert [r["state"] for r in runs] == ["succeeded", "succeeded"], runs
+        assert not [r for r in c.runs("slow") if r["trigger"] == "recovered"]
+        assert all(w["state"] == "running" for w in c.store.workers())
+        assert "clock is 60.0 s ahead of" in c.log("m2")
+        assert "clock is 60.0 s behind" in c.log("m3")
+    finally:
+        c.close()
+        session_server().drop_database(url)
+    assert isinstance(c.store, PgRunStore)
+
+
+def test_a_worker_of_another_machine_with_the_same_host_name_keeps_its_runs(make_cluster):
+    c = make_cluster(None, start=("m1",))
+    # A second machine also called m1 (a cloned VM): a pid this machine does not have.
+    other = c.store.register_worker(host="m1", pid=dead_pid(), version="0.1.0",
+                                    mode="worker", lease=LEASE, machine="another-machine:1")
+    ctl = c.control()
+    try:
+        rid = ctl.submit("nowhere", trigger="cli")
+    finally:
+        ctl.close()
+    assert c.store.claim(rid, pid=4242, worker_id=other)
+    deadline = time.time() + 3 * LEASE
+    while time.time() < deadline:  # it beats, as a live machine does
+        c.store.beat(other)
+        time.sleep(LEASE / 6)
+    assert c.store.get_run(rid)["state"] == "running"
+    assert c.store.get_worker(other)["state"] == "running"
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_the_app_hears_of_the_runs_other_machines_run(make_cluster, monkeypatch):
+    """The window shows one list: runs another machine creates and runs reach the app's
+    bus (remote), from queued to their end; the app's alerts leave them alone."""
+    from trayjobs.engine.engine import Engine
+    from trayjobs.engine.events import RunChanged
+    c = make_cluster(None, start=("m2",))
+    monkeypatch.setenv("TRAYJOBS_HOST", "m1")
+    eng = Engine(c.homes["m1"], mode="app", workers=1)
+    heard: list[RunChanged] = []
+    eng.bus.subscribe(lambda ev: heard.append(ev) if isinstance(ev, RunChanged) else None)
+    eng.start()
+    try:
+        ctl = c.control("m3")  # a third machine starts it; m2 alone may run it
+        try:
+            rid = ctl.submit("pinned", trigger="cli")
+        finally:
+            ctl.close()
+        wait_until(lambda: any(ev.run["id"] == rid and ev.final for ev in heard), 20,
+                   what="the app to hear of the run's end")
+        mine = [ev for ev in heard if ev.run["id"] == rid]
+        assert all(ev.remote for ev in mine)
+        assert mine[-1].run["state"] == "succeeded"
+        assert c.worker_hosts()[mine[-1].run["worker_id"]] == "m2"
+        assert len([ev for ev in mine if ev.final]) == 1
+    finally:
+        eng.stop()
+        eng.close()

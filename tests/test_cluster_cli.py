@@ -100,6 +100,47 @@ def test_passwords_are_never_printed():
     assert hide_password("postgresql://tj:s3cret@nas/tj?sslmode=require") == \
         "postgresql://tj:***@nas/tj?sslmode=require"
     assert hide_password("redis://nas:6379/0") == "redis://nas:6379/0"
+    # written with characters a URL reserves, or as a parameter: hidden all the same
+    assert "s3/cr" not in hide_password("postgresql://tj:s3/cr@t@nas/tj")
+    assert "s3cr" not in hide_password("rediss://:s3cr#t@nas/0")
+    assert hide_password("postgresql://tj@nas/tj?password=s3cret&sslmode=require") == \
+        "postgresql://tj@nas/tj?password=***&sslmode=require"
+
+
+def test_a_bad_url_is_refused_without_printing_its_password(tmp_path):
+    """A password with a character URLs reserve (base64's /, say) cut the URL elsewhere:
+    refused with what to do, and neither the refusal nor the config check prints it."""
+    home = machine(tmp_path, "laptop")
+    for redis, database in (
+            ("redis://:Zm9v/YmFy@127.0.0.1:6379/0", "sqlite:////tmp/x/runs.db"),
+            ("redis://127.0.0.1:6379/0", "postgresql://tj:Zm9v/YmFy@127.0.0.1/tj"),
+            ("redis://127.0.0.1:6379/0", "postgresq://tj:Zm9vYmFy@127.0.0.1/tj"),
+            ("htp://:Zm9vYmFy@127.0.0.1:6379/0", "sqlite:////tmp/x/runs.db")):
+        out = trayjobs(home, "cluster", "join", "--redis", redis, "--database", database,
+                       timeout=30)
+        assert out.returncode != 0
+        assert "Zm9v" not in out.stdout + out.stderr, out.stdout + out.stderr
+        assert "***" in out.stderr
+        assert home.config_file.read_text() == JOBS
+    assert "percent-encoded" in trayjobs(
+        home, "cluster", "join", "--redis", "redis://:Zm9v/YmFy@127.0.0.1:6379/0",
+        "--database", "sqlite:////tmp/x/runs.db").stderr
+    home.config_file.write_text('[cluster]\ndatabase = "postgresql://tj:Zm9v/YmFy@nas/tj"\n'
+                                'redis = "htp://:Zm9vYmFy@nas/0"\n')
+    checked = trayjobs(home, "check")
+    assert checked.returncode != 0 and "cluster.database" in checked.stdout + checked.stderr
+    assert "Zm9v" not in checked.stdout + checked.stderr
+
+
+def test_a_password_given_as_a_parameter_goes_to_the_keyring_too(tmp_path, monkeypatch):
+    from trayjobs import cluster_cli
+    kept = {}
+    monkeypatch.setattr("trayjobs.secrets.set_secret", lambda name, value: kept.update(
+        {name: value}))
+    url = "postgresql://tj@nas/tj?password=s3cret"
+    assert cluster_cli._keep(url, "database") == {"secret": "cluster-database"}
+    assert kept == {"cluster-database": url}
+    assert cluster_cli._keep("postgresql://tj@nas/tj", "database") == "postgresql://tj@nas/tj"
 
 
 def test_the_home_server_compose_set_up(tmp_path, redis_server):  # noqa: F811
@@ -154,3 +195,97 @@ def test_the_home_server_compose_set_up(tmp_path, redis_server):  # noqa: F811
         proc.terminate()
         proc.wait(30)
         log.close()
+
+
+def test_join_keeps_the_cluster_settings_the_user_wrote(tmp_path, redis_server):  # noqa: F811
+    """`join` (again) writes the URLs and `--host`; the lease and a host written by hand
+    stay, with their comments."""
+    db = f"sqlite:///{tmp_path / 'shared' / 'runs.db'}"
+    first = machine(tmp_path, "nas")
+    assert trayjobs(first, "cluster", "init", "--redis", redis_server.url(1),
+                    "--database", db).returncode == 0
+    laptop = machine(tmp_path, "laptop")
+    laptop.config_file.write_text('[cluster]\nlease = "2m"    # the NAS sleeps its disks\n'
+                                  'host = "nas"\n\n' + JOBS)
+    out = trayjobs(laptop, "cluster", "join", "--redis", redis_server.url(1), "--database", db)
+    assert out.returncode == 0, out.stderr
+    cfg = load_config(laptop.config_file)
+    assert not cfg.errors
+    assert (cfg.cluster.lease, cfg.cluster.host, cfg.cluster.database) == (120, "nas", db)
+    assert "# the NAS sleeps its disks" in laptop.config_file.read_text()
+    # joined again with --host: that one changes, the lease stays
+    out = trayjobs(laptop, "cluster", "join", "--redis", redis_server.url(1), "--database", db,
+                   "--host", "laptop")
+    assert out.returncode == 0, out.stderr
+    cfg = load_config(laptop.config_file)
+    assert (cfg.cluster.lease, cfg.cluster.host) == (120, "laptop")
+
+
+def test_status_names_a_queue_that_cannot_be_reached_as_a_problem(tmp_path, redis_server):  # noqa: F811
+    db = f"sqlite:///{tmp_path / 'shared' / 'runs.db'}"
+    home = machine(tmp_path, "laptop")
+    assert trayjobs(home, "cluster", "init", "--redis", redis_server.url(1),
+                    "--database", db).returncode == 0
+    redis_server.kill()
+    out = trayjobs(home, "cluster", "status", "--json")
+    assert out.returncode == 1
+    data = json.loads(out.stdout)
+    assert data["queue"]["state"].startswith("unreachable")
+    assert any("Redis server cannot be reached" in p for p in data["problems"]), data
+    shown = trayjobs(home, "cluster", "status")
+    assert shown.returncode == 1 and "problem: the queue's Redis server" in shown.stderr
+
+
+def test_join_changes_nothing_in_a_database_it_refuses(tmp_path, redis_server):  # noqa: F811
+    """`join` on a database no `init` prepared leaves it as it was (no tables made there,
+    no file created); one that a newer trayjobs changed is refused, naming what to do."""
+    import psycopg
+    from pg_support import session_server
+    server = session_server()
+    server.admin("CREATE DATABASE join_refused")
+    url = server.url("join_refused")
+    home = machine(tmp_path, "laptop")
+    try:
+        out = trayjobs(home, "cluster", "join", "--redis", redis_server.url(1), "--database", url)
+        assert out.returncode != 0 and "cluster init" in out.stderr
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+                                ).fetchone()[0] == 0
+        missing = tmp_path / "shared" / "runs.db"
+        out = trayjobs(home, "cluster", "join", "--redis", redis_server.url(1),
+                       "--database", f"sqlite:///{missing}")
+        assert out.returncode != 0 and "cluster init" in out.stderr
+        assert not missing.parent.exists()
+
+        nas = machine(tmp_path, "nas")
+        assert trayjobs(nas, "cluster", "init", "--redis", redis_server.url(1),
+                        "--database", url).returncode == 0
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("INSERT INTO _migrations VALUES ('999_from_a_newer_trayjobs', 0)")
+        out = trayjobs(home, "cluster", "join", "--redis", redis_server.url(1), "--database", url)
+        assert out.returncode != 0
+        assert "newer trayjobs" in out.stderr and "999_from_a_newer_trayjobs" in out.stderr
+        assert home.config_file.read_text() == JOBS
+    finally:
+        server.drop_database(url)
+
+
+def test_without_a_keyring_a_password_is_refused_before_the_servers_are_touched(
+        tmp_path, redis_server):  # noqa: F811
+    home = machine(tmp_path, "laptop")
+    db = tmp_path / "shared" / "runs.db"
+    out = trayjobs(home, "cluster", "init", env={
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        "TRAYJOBS_REDIS": f"redis://:s3cret@127.0.0.1:{redis_server.port}/0",
+        "TRAYJOBS_DATABASE": f"sqlite:///{db}"})
+    assert out.returncode != 0 and "no system keyring found" in out.stderr
+    assert "s3cret" not in out.stdout + out.stderr
+    assert not db.exists() and home.config_file.read_text() == JOBS
+
+
+def test_a_host_name_with_spaces_is_refused_where_it_is_written(tmp_path):
+    path = tmp_path / "trayjobs.toml"
+    path.write_text('[jobs.a]\nkind = "demo"\nhost = "nas "\n[cluster]\nhost = "my nas"\n')
+    errors = [str(e) for e in load_config(path).errors]
+    assert any("job 'a', key 'host': 'nas ' is not a host name" in e for e in errors), errors
+    assert any("key 'cluster.host': 'my nas' is not a host name" in e for e in errors), errors

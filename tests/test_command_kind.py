@@ -14,7 +14,7 @@ from textwrap import dedent
 
 import pytest
 
-from conftest import ON_POSTGRES
+from pg_support import ON_POSTGRES
 from helpers import live_processes, start_worker, trayjobs, wait_run, wait_until
 from trayjobs.errors import JobFailed, UserError
 from trayjobs.kinds.command import CommandKind, output_dir

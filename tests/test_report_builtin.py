@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ON_POSTGRES
+from pg_support import ON_POSTGRES
 from trayjobs.context import JobContext
 from trayjobs.kinds.registry import get_kind
 from trayjobs.store.open import open_store

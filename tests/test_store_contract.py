@@ -10,13 +10,15 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from trayjobs.errors import StoreBusy
 from trayjobs.store import RunStore
 
-from conftest import ROOT
+ROOT = Path(__file__).resolve().parents[1]
+
 
 
 class Backend:
@@ -194,6 +196,17 @@ def test_text_no_database_can_hold_is_written_escaped_never_refused(backend):
     assert store.list_runs(text="BROKE")  # text search ignores case, as SQLite's LIKE
 
 
+def test_text_search_finds_backslashes_alike(backend):
+    """The history's search is SQLite's LIKE on both: a backslash is a character like any
+    other (PostgreSQL's own LIKE takes it for an escape), case is ignored."""
+    store = backend.open()
+    store.create_run("win", kind="command", trigger="cli", note=r"copied C:\Users\me\x")
+    store.create_run("tail", kind="command", trigger="cli", note="ends in a backslash \\")
+    assert [r["job"] for r in store.list_runs(text=r"c:\users")] == ["win"]
+    assert [r["job"] for r in store.list_runs(text="backslash \\")] == ["tail"]
+    assert store.count_runs(text="\\") == 2
+
+
 def test_the_runs_v1_view_reads_alike(backend):
     store = backend.open()
     ok = store.create_run("a", kind="demo", trigger="manual")
@@ -301,6 +314,31 @@ def test_machines_starting_at_once_migrate_once():
         server.drop_database(url)
 
 
+_SQLITE_OPENER = """
+import sys, time
+from trayjobs.store import RunStore
+time.sleep(max(0, float(sys.argv[2]) - time.time()))
+RunStore(sys.argv[1]).close()
+"""
+
+
+def test_homes_sharing_a_sqlite_file_migrate_it_once_when_they_start_at_once(tmp_path):
+    db = tmp_path / "shared" / "runs.db"
+    db.parent.mkdir()
+    go = time.time() + 1.5
+    procs = [subprocess.Popen([sys.executable, "-c", _SQLITE_OPENER, str(db), str(go)],
+                              cwd=ROOT, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    store = RunStore(db)
+    try:
+        names = [r[0] for r in store.conn.execute("SELECT name FROM _migrations ORDER BY name")]
+        assert names == list(store.migration_names)
+    finally:
+        store.close()
+
+
 def test_the_schema_matches_sqlites(tmp_path):
     """Every table and column SQLite's migrations make, PostgreSQL's make too."""
     from pg_support import session_server
@@ -330,3 +368,17 @@ def test_the_schema_matches_sqlites(tmp_path):
         assert sqlite_indexes <= indexes
     finally:
         server.drop_database(url)
+
+
+def test_a_database_or_user_that_does_not_exist_is_named_at_once():
+    from pg_support import session_server
+    from trayjobs.store.postgres import PgRunStore
+    server = session_server()
+    for url, says in ((server.url("no_such_db"), 'database "no_such_db" does not exist'),
+                      (server.url().replace("postgres@", "nobody@"),
+                       'role "nobody" does not exist')):
+        started = time.monotonic()
+        with pytest.raises(StoreBusy, match="refused this machine") as err:
+            PgRunStore(url, timeout=10)
+        assert says in str(err.value)
+        assert time.monotonic() - started < 3  # not after the 10 s timeout

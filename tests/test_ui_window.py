@@ -3,6 +3,8 @@ geometry, the activity filters, and one app per home."""
 
 from __future__ import annotations
 
+import os
+
 from contextlib import closing
 
 import time
@@ -349,6 +351,12 @@ def test_activity_shows_a_host_column_once_a_second_machine_has_run_jobs(make_ap
     page.fit_columns()
     assert page.view.isColumnHidden(model.HOST)  # one machine: nothing to tell apart
     nas = store.register_worker(host="nas", pid=4242, version="0.1.0", mode="worker", lease=30)
+    here = store.create_run("count", kind="demo", trigger="manual")
+    store.claim(here, pid=os.getpid(), worker_id=ta.engine.lease.id)
+    model.reload()
+    until(qtbot, lambda: model.row_of(here) is not None)
+    page.fit_columns()
+    assert page.view.isColumnHidden(model.HOST)  # a second machine, but none of its runs
     rid = store.create_run("count", kind="demo", trigger="manual")
     store.claim(rid, pid=4242, worker_id=nas)
     model.reload()

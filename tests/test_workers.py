@@ -261,6 +261,8 @@ def test_two_engines_noticing_at_once_recover_a_run_once(make_engine, home):
 OTHER_MACHINE = dedent("""
     import socket, sys, time
     socket.gethostname = lambda: "nas"   # this process plays another machine
+    import trayjobs.engine.lease
+    trayjobs.engine.lease._machine = "another-machine-id:1"
     from pathlib import Path
     from trayjobs.engine.engine import Engine
     from trayjobs.instance import InstanceLock

@@ -17,15 +17,16 @@ engine, through Redis when it is set and through the history otherwise.
 
 from __future__ import annotations
 
+import re
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .secrets import SecretRef
 
 __all__ = ["ClusterSpec", "parse_cluster", "redis_url", "database_url", "DEFAULT_LEASE",
-           "clustered"]
+           "clustered", "redact", "has_password"]
 
 #: Seconds after a worker's last heartbeat that its running runs stay its own.
 DEFAULT_LEASE = 30.0
@@ -67,9 +68,7 @@ class ClusterSpec(BaseModel):
     @field_validator("host")
     @classmethod
     def _host(cls, v: Any) -> Any:
-        if isinstance(v, str) and (v != v.strip() or any(c in v for c in "\n\t*?[]")):
-            raise ValueError(f"{v!r} is not a host name; write one like \"nas\"")
-        return v
+        return check_host(v) if isinstance(v, str) else v
 
     @field_validator("lease", mode="before")
     @classmethod
@@ -92,23 +91,66 @@ class ClusterSpec(BaseModel):
         return v
 
 
+def redact(url: str) -> str:
+    """``url`` with its password as ``***``, to be shown: also a password written with
+    characters a URL reserves (``/``, ``?``, ``#``, ``@``), a ``password=`` parameter, and a
+    libpq ``password=`` setting. Masks too much rather than too little."""
+    url = re.sub(r"(?i)([?&;]|\b)(password=)('[^']*'|[^&#\s]*)", r"\1\2***", url)
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    at = rest.rfind("@")
+    if at >= 0 and ":" in rest[:at]:
+        rest = rest[:at].split(":", 1)[0] + ":***" + rest[at:]
+    return scheme + sep + rest
+
+
+def has_password(url: str) -> bool:
+    """Whether ``url`` holds a password (in its user part or as a ``password=`` parameter)."""
+    parts = urlsplit(url)
+    return parts.password is not None or any(
+        k.lower() == "password" for k, _ in parse_qsl(parts.query, keep_blank_values=True))
+
+
+def _check_user_part(url: str) -> None:
+    # A password with a reserved character written as it is: a URL parser takes part of it
+    # for the host, port or path, and every client reads something else.
+    rest = url.partition("://")[2]
+    netloc = urlsplit(url).netloc
+    if ("@" in rest and "@" not in netloc) or netloc.count("@") > 1:
+        raise ValueError(f"{redact(url)!r}: the user name or password holds a character that "
+                         f"URLs reserve (/ ? # @ :); write it percent-encoded (/ as %2F, ? as "
+                         f"%3F, # as %23, @ as %40, : as %3A), or use a password without them")
+
+
 def check_redis_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in _SCHEMES:
-        raise ValueError(f"{url!r} is not a Redis URL; write redis://HOST:PORT/DB "
+        raise ValueError(f"{redact(url)!r} is not a Redis URL; write redis://HOST:PORT/DB "
                          f"(rediss:// for TLS, unix:///PATH for a socket)")
+    _check_user_part(url)
     if parts.scheme != "unix" and not parts.hostname:
-        raise ValueError(f"{url!r} names no host; write redis://HOST:PORT/DB")
+        raise ValueError(f"{redact(url)!r} names no host; write redis://HOST:PORT/DB")
     return url
+
+
+def check_host(name: str) -> str:
+    """``name`` if it can be a machine's name in the cluster (``ValueError`` if not)."""
+    if name != name.strip() or any(c.isspace() or c in "*?[]/\\" for c in name):
+        raise ValueError(f"{name!r} is not a host name; write one like \"nas\" (no spaces)")
+    return name
 
 
 def check_database_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in _DB_SCHEMES:
-        raise ValueError(f"{url!r} is not a database URL; write postgresql://USER@HOST/DB "
-                         f"(or sqlite:////PATH/runs.db for a file on this machine)")
+        raise ValueError(f"{redact(url)!r} is not a database URL; write "
+                         f"postgresql://USER@HOST/DB (or sqlite:////PATH/runs.db for a file on "
+                         f"this machine)")
     if parts.scheme == "sqlite" and not sqlite_path(url).startswith("/"):
         raise ValueError(f"{url!r} names no file; write sqlite:////ABSOLUTE/PATH/runs.db")
+    if parts.scheme != "sqlite":
+        _check_user_part(url)
     return url
 
 

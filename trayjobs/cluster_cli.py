@@ -14,7 +14,6 @@ import json
 import sys
 import time
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 __all__ = ["add_parser", "cmd_cluster"]
 
@@ -34,11 +33,13 @@ def add_parser(sub) -> None:
                      "tables there and use them from now on"),
             ("join", "another machine: use the servers that `cluster init` prepared")):
         a = act.add_parser(name, help=text)
-        a.add_argument("--redis", required=True, metavar="URL",
-                       help="the queue: redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS)")
-        a.add_argument("--database", required=True, metavar="URL",
+        a.add_argument("--redis", metavar="URL",
+                       help="the queue: redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for "
+                            "TLS); default: $TRAYJOBS_REDIS, which keeps a password out of "
+                            "the process list")
+        a.add_argument("--database", metavar="URL",
                        help="the run history: postgresql://USER[:PASSWORD]@HOST[:PORT]/DB "
-                            "(?sslmode=require for TLS)")
+                            "(?sslmode=require for TLS); default: $TRAYJOBS_DATABASE")
         a.add_argument("--host", metavar="NAME",
                        help="this machine's name in the cluster, which jobs' `host` names "
                             "(default: its host name)")
@@ -60,8 +61,15 @@ def cmd_cluster(home, args) -> int:
 # -- init and join ------------------------------------------------------------------------
 
 def _init_or_join(home, args, *, init: bool) -> int:
-    from .cluster import ClusterSpec, check_database_url, check_redis_url
+    import os
+    from . import __version__
+    from .cluster import ClusterSpec, check_database_url, check_redis_url, has_password
     from .errors import UserError
+    args.redis = args.redis or os.environ.get("TRAYJOBS_REDIS")
+    args.database = args.database or os.environ.get("TRAYJOBS_DATABASE")
+    if not args.redis or not args.database:
+        raise UserError("give the servers' URLs: --redis URL --database URL (or the "
+                        "environment variables TRAYJOBS_REDIS and TRAYJOBS_DATABASE)")
     try:
         check_redis_url(args.redis)
         check_database_url(args.database)
@@ -71,9 +79,21 @@ def _init_or_join(home, args, *, init: bool) -> int:
         spec = ClusterSpec(redis=args.redis, database=args.database, host=args.host)
     except ValueError as exc:
         raise UserError(f"--host: {exc}") from None
+    if has_password(args.redis) or has_password(args.database):
+        # The keyring takes the passwords: found missing now, before the servers are
+        # touched, not after the database was prepared.
+        from .secrets import _backend
+        _backend()
     print(f"queue:   {hide_password(args.redis)}: ", end="", flush=True)
     print(_ping_redis(args.redis))
     print(f"history: {hide_password(args.database)}: ", end="", flush=True)
+    # Looked at before anything is written there: a database that no `init` prepared is
+    # left as it was, and one that a newer trayjobs changed is not used by this one.
+    newer = _look(home, spec, init=init)
+    if newer:
+        raise UserError(f"this database was changed by a newer trayjobs than this one "
+                        f"({__version__}; migrations {', '.join(newer)}): update trayjobs on "
+                        f"this machine, then try again")
     store = _open(home, spec)
     try:
         mark = store.get_value(CLUSTER_KEY)
@@ -91,7 +111,7 @@ def _init_or_join(home, args, *, init: bool) -> int:
                               "database": _keep(args.database, "database")}
     if args.host:
         values["host"] = args.host
-    _write_cluster(home, values)
+    _write_cluster(home, values, keep_others=True)
     print(f"{home.config_file}: [cluster] written; restart the app or `trayjobs worker` "
           f"on this machine to use it")
     if init:
@@ -105,9 +125,28 @@ def _init_or_join(home, args, *, init: bool) -> int:
     return 0
 
 
+def _look(home, spec, *, init: bool) -> list[str]:
+    """The migrations a newer trayjobs applied to the history; :class:`UserError` for
+    ``join`` when nothing prepared it. Reads only."""
+    from .errors import UserError
+    from .store.open import open_store, store_exists
+    store = open_store(home, spec, readonly=True) if store_exists(home, spec) else None
+    try:
+        unknown = store.unknown_migrations() if store is not None else None
+        mark = store.get_value(CLUSTER_KEY) if unknown is not None else None
+    finally:
+        if store is not None:
+            store.close()
+    if not init and mark is None:
+        raise UserError("this database was never prepared for trayjobs: run `trayjobs "
+                        "cluster init` with the same URLs on the first machine")
+    return unknown or []
+
+
 def _keep(url: str, which: str) -> Any:
     """The value to write for ``url``: itself, or a secret holding it when it has a password."""
-    if urlsplit(url).password is None:
+    from .cluster import has_password
+    if not has_password(url):
         return url
     from . import secrets
     secrets.set_secret(SECRETS[which], url)
@@ -116,9 +155,15 @@ def _keep(url: str, which: str) -> Any:
     return {"secret": SECRETS[which]}
 
 
-def _write_cluster(home, values: dict[str, Any] | None) -> None:
-    from .config_edit import ConfigDocument
+def _write_cluster(home, values: dict[str, Any] | None, *, keep_others: bool = False) -> None:
+    """Write ``[cluster]`` with ``values`` (None: remove it); ``keep_others``: the keys the
+    user wrote there besides (``lease``, a ``host`` not given again) stay as they were."""
+    from .config_edit import ConfigDocument, _plain
     doc = ConfigDocument.load(home.config_file)
+    if values is not None and keep_others and "cluster" in doc.doc:
+        old = _plain(doc.doc["cluster"])
+        if isinstance(old, dict):
+            values = {**{k: v for k, v in old.items() if k not in values}, **values}
     doc.set_table("cluster", values)
     doc.save()
 
@@ -154,6 +199,10 @@ def _status(home, args) -> int:
         rurl = durl = None
     if rurl:
         out["queue"] = {"url": hide_password(rurl), "state": _ping_redis(rurl, quiet=True)}
+        if out["queue"]["state"].startswith("unreachable"):
+            out["problems"].append(f"the queue's Redis server cannot be reached "
+                                   f"({out['queue']['state'][len('unreachable: '):]}): runs "
+                                   f"wait until it answers")
     else:
         out["queue"] = {"url": str(home.queue_db), "state": "this machine's own file"}
     if durl is None:
@@ -245,9 +294,5 @@ def _ping_redis(url: str, *, quiet: bool = False) -> str:
 
 def hide_password(url: str) -> str:
     """``url`` with its password as ``***``, for printing."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+    from .cluster import redact
+    return redact(url)

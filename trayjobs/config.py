@@ -195,6 +195,12 @@ class JobCommon(_Strict):
                 raise ValueError(str(exc)) from None
         return v
 
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str | None) -> str | None:
+        from .cluster import check_host
+        return None if v is None else check_host(v)
+
     @field_validator("params", mode="before")
     @classmethod
     def _params(cls, v: Any) -> Any:

@@ -325,7 +325,7 @@ def render_reference() -> str:
            "### Alert channels", "", "Under `[alerts.NAME]` (see [Alerts](#alerts)):", "",
            *_table(ChannelSpec), "",
            "### Cluster", "",
-           "Under `[cluster]` (see [The queue on a Redis server](#the-queue-on-a-redis-server)):",
+           "Under `[cluster]` (see [Several machines](#several-machines)):",
            "", *_table(ClusterSpec), "",
            "### Settings", "", "Under `[settings]`:", "", *_table(Settings), ""]
     for kind in all_kinds(plugins=False):  # the README documents what trayjobs ships

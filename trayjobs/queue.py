@@ -184,7 +184,9 @@ class Queue:
 
     def _unavailable(self, exc: Exception) -> QueueUnavailable:
         from urllib.parse import urlsplit
-        where = urlsplit(self.redis_url or "").hostname or self.redis_url
+
+        from .cluster import redact
+        where = urlsplit(self.redis_url or "").hostname or redact(self.redis_url or "")
         return QueueUnavailable(f"the queue's Redis server ({where}) cannot be reached: {exc}; "
                                 f"runs wait in the history and are sent once it is back")
 

@@ -34,7 +34,8 @@ def run_worker(home: Home, *, workers: int | None = None) -> int:
     def on_event(ev) -> None:
         if isinstance(ev, JobsChanged) and ev.reason == "config":
             _log_config(log, engine.config, "reloaded")
-        elif isinstance(ev, RunChanged) and ev.run["state"] not in ("queued",):
+        elif isinstance(ev, RunChanged) and ev.run["state"] not in ("queued",) \
+                and not ev.remote:
             r = ev.run
             log.info("run %s %s: %s%s", r["id"], r["job"], r["state"],
                      f" ({r['error']})" if r.get("error") and r["state"] != "succeeded" else "")

@@ -59,8 +59,8 @@ class Alerts:
     # -- on the engine's threads ---------------------------------------------------------
 
     def on_event(self, ev: Any) -> None:
-        if not isinstance(ev, RunChanged):
-            return
+        if not isinstance(ev, RunChanged) or ev.remote:
+            return  # another machine's run: its engine writes its alerts
         cfg = self.config()
         run = ev.run
         job = cfg.jobs.get(run["job"])

@@ -205,7 +205,7 @@ class Control:
         run = self._run(run_id)
         if run["state"] in FINAL_STATES:
             raise UserError(f"run {run_id} has already ended ({run['state']})")
-        if self.store.cancel_run(run_id, now=time.time()):
+        if self.store.cancel_run(run_id, now=self.store.now()):
             self.bus.emit(RunChanged(self.store.get_run(run_id), final=True))
             self._runs_submitted()
             return "cancelled"
@@ -234,7 +234,7 @@ class Control:
         with a full retry budget (the retry does not spend the old run's attempts)."""
         run = self._run(run_id)
         if run["state"] == "retrying":
-            if self.store.requeue_retry(run_id, now=time.time(), early=True):
+            if self.store.requeue_retry(run_id, now=self.store.now(), early=True):
                 self.bus.emit(RunChanged(self.store.get_run(run_id)))
                 self._runs_submitted()
                 return run_id

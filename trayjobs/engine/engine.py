@@ -58,6 +58,7 @@ from .control import EXPLICIT_TRIGGERS, SCHEDULE_PROBLEM, Control, last_good_pat
 from .events import JobsChanged, Notice, RunChanged
 from .executor import Executor, Outcome, RunHandle
 from .leader import Leadership
+from .follower import Follower
 from .lease import Lease, pid_alive as _alive, this_host, worker_state
 from .scheduler import LATE_TOLERANCE, plan
 from .spool import Spool
@@ -108,6 +109,7 @@ class Engine(Control):
         self._tz = tz
         self.clock = clock
         self.mode = mode
+        self._follower: Follower | None = None
         self.lock = InstanceLock(home)
         self.executor = Executor(home, grace=grace)
         self._with_scheduler = scheduler
@@ -193,6 +195,11 @@ class Engine(Control):
                 # Messages missed while unsubscribed are gone: look at the store again.
                 self.queue.start_subscriber(self._on_cluster_message,
                                             on_connect=self.dispatch_pending)
+            if self.clustered and self.mode == "app":
+                # The window shows the other machines' runs as they change.
+                self._follower = Follower(self.store, self.bus,
+                                          mine=lambda r: r.get("worker_id") == self.lease.id)
+                self._follower.start()
             self._started = True
             if self._follow_conditions():
                 # Their first reading takes milliseconds; runs due meanwhile would wait
@@ -212,6 +219,8 @@ class Engine(Control):
             self.dispatch_pending()
             self.recheck_waiting()
         except BaseException:
+            if self._follower is not None:
+                self._follower.stop()
             self.queue.stop_subscriber()
             self.alerts.stop()
             self.watches.stop()
@@ -268,6 +277,9 @@ class Engine(Control):
         with self._lead_lock:
             self.alerts.stop()
         self._started = False
+        if self._follower is not None:
+            self._follower.stop()
+            self._follower = None
         self.queue.stop_subscriber()
         if (self.leadership.enabled and self.leadership.token is not None
                 and self._store_problem is None):

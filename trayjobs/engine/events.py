@@ -23,6 +23,7 @@ class RunChanged:
     """A run was created or changed state; ``run`` is the full row."""
     run: dict[str, Any]
     final: bool = False  # no more attempts will follow
+    remote: bool = False  # seen in the shared store: another machine's engine changed it
 
 
 @dataclass(frozen=True)

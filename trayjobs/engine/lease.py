@@ -19,9 +19,12 @@ from .. import __version__
 from ..errors import StoreBusy, StoreUnreachable
 from ..store.api import RunStoreAPI
 
-__all__ = ["Lease", "this_host", "use_host", "worker_state", "pid_alive"]
+__all__ = ["Lease", "this_host", "this_machine", "use_host", "worker_state", "pid_alive"]
 
 log = logging.getLogger(__name__)
+
+#: Seconds between this machine's clock and the store server's that are worth a warning.
+CLOCK_WARN = 2.0
 
 
 _configured_host: str | None = None
@@ -37,6 +40,32 @@ def this_host() -> str:
     """The name this machine's workers are known by: ``TRAYJOBS_HOST``, else ``[cluster]
     host``, else the host name."""
     return os.environ.get("TRAYJOBS_HOST") or _configured_host or socket.gethostname()
+
+
+_machine: str | None = None
+
+
+def this_machine() -> str:
+    """What tells this machine and pid namespace apart from every other, whatever their
+    host names: the machine id (else this boot's id) and the pid namespace's inode."""
+    global _machine
+    if _machine is None:
+        ident = ""
+        for path in ("/etc/machine-id", "/var/lib/dbus/machine-id",
+                     "/proc/sys/kernel/random/boot_id"):
+            try:
+                with open(path, encoding="ascii") as f:
+                    ident = f.read().strip()
+            except (OSError, ValueError):
+                continue
+            if ident:
+                break
+        try:
+            ns = str(os.stat("/proc/self/ns/pid").st_ino)
+        except OSError:
+            ns = ""
+        _machine = f"{ident or socket.gethostname()}:{ns}"
+    return _machine
 
 
 def pid_alive(pid: int) -> bool:
@@ -57,7 +86,13 @@ def worker_state(worker: dict | None) -> str:
         return "lost"
     if worker["state"] != "running":
         return worker["state"]
-    if worker.get("expired") or (worker["host"] == this_host() and not pid_alive(worker["pid"])):
+    if worker.get("expired"):
+        return "lost"
+    # Its pid says something only on the machine it ran on: a worker of another machine
+    # with the same host name keeps its runs while it beats.
+    here = (worker.get("machine") == this_machine() if worker.get("machine")
+            else worker["host"] == this_host())
+    if here and not pid_alive(worker["pid"]):
         return "lost"
     return "running"
 
@@ -92,10 +127,29 @@ class Lease:
         self._thread.start()
         return self.id
 
+    def _sync_clock(self) -> None:
+        """Measure this machine's clock against the store's (a server's): the store writes
+        and compares leases in the server's time; an offset worth knowing is said once."""
+        try:
+            offset = self.store.sync_clock()
+        except Exception as exc:  # the beat that follows says what is wrong with the store
+            log.debug("could not compare clocks with the store: %s", exc)
+            return
+        said = getattr(self, "_clock_said", False)
+        if abs(offset) >= CLOCK_WARN and not said:
+            log.warning("this machine's clock is %.1f s %s the run history's server; leases "
+                        "are kept in the server's time, but schedules follow this clock: "
+                        "turn on time sync (systemd-timesyncd or chrony)", abs(offset),
+                        "behind" if offset > 0 else "ahead of")
+            self._clock_said = True
+        elif abs(offset) < CLOCK_WARN / 2:
+            self._clock_said = False
+
     def _register(self) -> int:
+        self._sync_clock()
         return self.store.register_worker(host=this_host(), pid=os.getpid(),
                                           version=__version__, mode=self.mode,
-                                          lease=self.lease)
+                                          lease=self.lease, machine=this_machine())
 
     def stop(self, *, record: bool = True) -> None:
         """Stop beating and say this worker stopped (call once its runs have ended).
@@ -141,6 +195,7 @@ class Lease:
                     log.exception("looking for the runs of lost workers failed")
 
     def beat(self) -> None:
+        self._sync_clock()
         if self.id is None or self.store.beat(self.id):
             return
         # Another worker found our lease expired (this machine slept, or the store did not

@@ -289,6 +289,9 @@ class _SQLite:
             rows = self._retrying(lambda: self.conn.execute(sql, params).fetchall())
         return [dict(r) for r in rows]
 
+    #: The migrations this trayjobs knows, by name.
+    migration_names = tuple(n for n, _ in MIGRATIONS)
+
     def migrate(self) -> list[str]:
         """Apply the migrations not yet recorded; returns their names."""
         with self._lock:
@@ -301,11 +304,18 @@ class _SQLite:
                 backup = self.path.with_name(f"{self.path.name}.before-{todo[0][0]}")
                 self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 shutil.copy2(self.path, backup)
+            applied = []
             for name, fn in todo:
                 with self.transaction():
+                    # Under the write lock, looked at again: another process sharing the
+                    # file (a second home on one history) may have applied it meanwhile.
+                    if self.conn.execute("SELECT 1 FROM _migrations WHERE name = ?",
+                                         (name,)).fetchone():
+                        continue
                     fn(self.db)
                     self.conn.execute("INSERT INTO _migrations VALUES (?, ?)", (name, _now()))
-            return [n for n, _ in todo]
+                    applied.append(name)
+            return applied
 
 class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
     """The run store's methods, written once in SQL that SQLite runs as it is and that a
@@ -314,8 +324,31 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
     ``rowcount``), ``transaction()`` (a connection whose ``execute``/``executemany`` run
     in one transaction) and ``_no_limit``."""
 
+    def now(self) -> float:
+        """The time as this store's writers agree on it (seconds since the epoch): this
+        machine's clock here; a server's store corrects it by the server's clock."""
+        return time.time()
+
+    def sync_clock(self) -> float:
+        """Measure this machine's clock against the store's again; the correction
+        :meth:`now` applies, in seconds (0 for a file of this machine)."""
+        return 0.0
+
+
     #: What ``LIMIT`` takes for "no limit".
     _no_limit: Any = -1
+
+    def unknown_migrations(self) -> list[str] | None:
+        """The migrations applied to this history that this trayjobs does not know (a newer
+        one made them); None when it has no tables at all (nothing prepared it). Reads
+        only: a store opened read-only can tell."""
+        try:
+            applied = [r["name"] for r in self._query("SELECT name FROM _migrations")]
+        except Exception as exc:
+            if "no such table" in str(exc) or type(exc).__name__ == "UndefinedTable":
+                return None
+            raise
+        return sorted(set(applied) - set(self.migration_names))
 
     # -- runs ---------------------------------------------------------------------
 
@@ -330,7 +363,7 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
                    host: str | None = None) -> dict[str, Any]:
         """Create a run and return its row; ``due_at`` is when a ``scheduled`` one starts;
         ``host``: only workers on that host may run it."""
-        now = _now()
+        now = self.now()
         final = state in FINAL_STATES
         rows = self._query(
             "INSERT INTO runs (job, kind, trigger, state, attempt, max_attempts, priority,"
@@ -396,7 +429,7 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
         if "result" in fields and not isinstance(fields["result"], (str, type(None))):
             fields["result"] = _json(fields["result"])
         fields = {k: v if k == "inputs" else _text(v) for k, v in fields.items()}
-        fields["updated_at"] = _now()
+        fields["updated_at"] = self.now()
         cols = ", ".join(f"{k} = ?" for k in fields)
         self._execute(f"UPDATE runs SET {cols} WHERE id = ?", (*fields.values(), run_id))
 
@@ -408,7 +441,7 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
         becomes ``worker_id``'s in the same statement. With ``host``, a run pinned to
         another host is not claimed.
         """
-        now = _now()
+        now = self.now()
         pin, pin_params = ("", ()) if host is None else (" AND (host IS NULL OR host = ?)",
                                                          (host,))
         with self.transaction() as conn:
@@ -430,7 +463,7 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
                      unit: str | None, message: str | None) -> None:
         self._execute("UPDATE runs SET progress_done = ?, progress_total = ?, progress_unit = ?,"
                       " progress_message = ?, updated_at = ? WHERE id = ?",
-                      (done, total, _text(unit), _text(message), _now(), run_id))
+                      (done, total, _text(unit), _text(message), self.now(), run_id))
 
     def end_attempt(self, run_id: int, *, state: str, error: str | None = None,
                     traceback: str | None = None, result: dict[str, Any] | None = None,
@@ -442,7 +475,7 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
         it. ``ValueError`` (nothing written) if ``result`` is not JSON data. ``expect``
         (worker id, attempt): a compare-and-set, only if the run is still ``running``
         that attempt for that worker; None (nothing written) otherwise."""
-        now = _now()
+        now = self.now()
         final = state in FINAL_STATES
         error, traceback = _text(error), _text(traceback)
         warnings = run_warnings(result) if state == "succeeded" else []
@@ -512,7 +545,7 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
                              rows)
 
     def add_log(self, run_id: int, message: str, level: str = "info") -> None:
-        self.add_logs(run_id, [(_now(), level, message)])
+        self.add_logs(run_id, [(self.now(), level, message)])
 
     def logs(self, run_id: int, *, after_id: int = 0, limit: int = 10_000) -> list[dict[str, Any]]:
         return self._query("SELECT * FROM run_log WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
@@ -548,7 +581,7 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
         """A retrying run whose wait is over (``early``: cut short, its ``next_attempt_at``
         cleared) goes back to ``queued``; whether it did (a compare-and-set on ``retrying``:
         of two processes that both try, one wins)."""
-        now = _now() if now is None else now
+        now = self.now() if now is None else now
         clear = " next_attempt_at = NULL," if early else ""
         return self._execute(f"UPDATE runs SET state = 'queued',{clear} updated_at = ? WHERE"
                              " id = ? AND state = 'retrying'", (now, run_id)).rowcount == 1
@@ -558,7 +591,7 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
         return True; else (it is running) set its ``cancel_requested`` flag for the process
         running it and return False. One transaction: a run that starts meanwhile is asked
         to stop, never missed."""
-        now = _now() if now is None else now
+        now = self.now() if now is None else now
         with self.transaction() as conn:
             cur = conn.execute(
                 "UPDATE runs SET state = 'cancelled', finished_at = ?, updated_at = ?,"
@@ -569,6 +602,14 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
                 return True
             conn.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (run_id,))
         return False
+
+    def runs_since(self, after_id: int, *, ids: Iterable[int] = (), limit: int = 1000
+                   ) -> list[dict[str, Any]]:
+        ids = list(ids)[:500]
+        known = f" OR id IN ({', '.join('?' * len(ids))})" if ids else ""
+        rows = self._query(f"SELECT * FROM runs WHERE id > ?{known} ORDER BY id LIMIT ?",
+                           (after_id, *ids, limit))
+        return [_decode(r) for r in rows]
 
     def max_run_id(self) -> int:
         """The newest run's id (0 without runs): an anchor for paging a history that grows."""
@@ -605,7 +646,7 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
         rows = self._query(
             "UPDATE runs SET state = 'waiting', wait_reason = ?, wait_until = ?, updated_at = ?"
             " WHERE id = ? AND state = 'queued' AND dispatched = 0 AND attempt = 0"
-            " RETURNING *", (_text(reason), until, _now(), run_id))
+            " RETURNING *", (_text(reason), until, self.now(), run_id))
         return _decode(rows[0]) if rows else None
 
     def held(self, job: str | None = None) -> list[dict[str, Any]]:
@@ -620,7 +661,7 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
     def set_wait_reasons(self, reasons: dict[int, str]) -> list[dict[str, Any]]:
         """New reasons for waiting runs (``{run_id: reason}``), in one commit; the rows of
         those still waiting."""
-        now, out = _now(), []
+        now, out = self.now(), []
         with self.transaction() as conn:
             for run_id, reason in reasons.items():
                 row = conn.execute("UPDATE runs SET wait_reason = ?, updated_at = ? WHERE id = ?"
@@ -634,7 +675,7 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
         """A waiting run may start: back to ``queued`` (``wait_reason`` stays, as what it
         waited for); its row, or None if it was no longer waiting."""
         rows = self._query("UPDATE runs SET state = 'queued', dispatched = 0, updated_at = ?"
-                           " WHERE id = ? AND state = 'waiting' RETURNING *", (_now(), run_id))
+                           " WHERE id = ? AND state = 'waiting' RETURNING *", (self.now(), run_id))
         return _decode(rows[0]) if rows else None
 
     def inflight_by_job(self) -> dict[str, int]:
@@ -663,7 +704,7 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
             mine = (" AND (dispatched_by IS NULL OR dispatched_by = ? OR NOT EXISTS (SELECT 1"
                     " FROM workers w WHERE w.id = runs.dispatched_by AND w.state = 'running'"
                     " AND w.heartbeat_at + w.lease >= ?))")
-            params = (worker_id, _now())
+            params = (worker_id, self.now())
         return self._execute(
             f"UPDATE runs SET dispatched = 0 WHERE state = 'queued' AND dispatched = 1"
             f" AND id NOT IN ({ids}){mine}", params).rowcount
@@ -772,7 +813,7 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
 
     def record_versions(self, job: str, run_id: int | None,
                         versions: Iterable[tuple[str, int, int]]) -> None:
-        now = _now()
+        now = self.now()
         with self.transaction() as conn:
             conn.executemany(
                 "INSERT INTO watch_files (job, path, size, mtime_ns, run_id, seen_at)"
@@ -807,7 +848,7 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
             " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(job) DO UPDATE SET state = excluded.state,"
             " folder = excluded.folder, reason = excluded.reason, pending = excluded.pending,"
             " pid = excluded.pid, updated_at = excluded.updated_at",
-            (job, state, folder, reason, pending, pid, _now()))
+            (job, state, folder, reason, pending, pid, self.now()))
 
     def clear_watch_status(self, job: str | None = None) -> None:
         if job is None:
@@ -824,7 +865,7 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
     def prune(self, *, keep_days: float, keep_runs: int, keep_failed_days: float,
               now: float | None = None) -> int:
         """Delete old finished runs (and their logs); failed ones are kept longer."""
-        now = now or _now()
+        now = now or self.now()
         with self.transaction() as conn:
             cutoff = conn.execute(
                 "SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?", (keep_runs,)).fetchone()

@@ -63,6 +63,19 @@ class RunStoreAPI(Protocol):
         starting at once); their names. :class:`~trayjobs.errors.StoreUnreachable` when the
         server does not answer."""
 
+    def now(self) -> float:
+        """The time every writer of this store agrees on, in seconds since the epoch: this
+        machine's clock corrected by the last :meth:`sync_clock`. Methods whose ``now``
+        is not given use it; leases and the lead are compared in it."""
+
+    def sync_clock(self) -> float:
+        """Measure this machine's clock against the store's (a server's, half a round
+        trip accounted for); the correction :meth:`now` applies from then on, in seconds."""
+
+    def unknown_migrations(self) -> list[str] | None:
+        """The migrations applied to this history that this trayjobs does not know (a newer
+        one made them); None when nothing made its tables. Reads only."""
+
     # -- creating and reading runs ------------------------------------------------------
 
     def insert_run(self, job: str, *, kind: str, trigger: str, max_attempts: int = 1,
@@ -100,6 +113,11 @@ class RunStoreAPI(Protocol):
 
     def active_runs(self, job: str | None = None) -> list[Row]:
         """Runs waiting, queued, running or retrying (of ``job``), newest first."""
+
+    def runs_since(self, after_id: int, *, ids: Iterable[int] = (), limit: int = 1000
+                   ) -> list[Row]:
+        """The runs with an id above ``after_id`` and those of ``ids``, by id, at most
+        ``limit``: what another machine may have created or changed since a last look."""
 
     def last_runs(self) -> dict[str, Row]:
         """Per job, its newest run that is neither queued nor scheduled."""
@@ -355,8 +373,11 @@ class RunStoreAPI(Protocol):
     # up: ``state`` reads ``lost``) and ``runs`` (its runs running now).
 
     def register_worker(self, *, host: str, pid: int, version: str, mode: str,
-                        lease: float, now: float | None = None) -> int:
-        """A new worker, ``running`` and just heard from; its id."""
+                        lease: float, now: float | None = None,
+                        machine: str | None = None) -> int:
+        """A new worker, ``running`` and just heard from; its id. ``machine``: what tells
+        this machine (and pid namespace) apart from others of the same host name, so that
+        only a worker of this very machine is judged by whether its pid lives here."""
 
     def beat(self, worker_id: int, *, now: float | None = None) -> bool:
         """The worker is alive: its ``heartbeat_at`` is now. False if it is no longer

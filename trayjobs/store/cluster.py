@@ -25,7 +25,7 @@ class ClusterMixin:
 
     def take_lead(self, worker_id: int, *, lease: float, now: float | None = None
                   ) -> int | None:
-        now = time.time() if now is None else now
+        now = self.now() if now is None else now
         # One statement: insert the row, or take it over if it is free, expired, held by
         # a worker that is no longer running, or ours already (a renewal); and only by a
         # worker that is itself running with its lease not up.
@@ -51,7 +51,7 @@ class ClusterMixin:
                              (LEAD, worker_id)).rowcount == 1
 
     def lead(self, *, now: float | None = None) -> dict[str, Any] | None:
-        now = time.time() if now is None else now
+        now = self.now() if now is None else now
         rows = self._query(
             "SELECT l.worker_id, l.token, l.expires_at, w.host, w.pid,"
             " (l.worker_id IS NOT NULL AND l.expires_at >= :now) AS held"
@@ -97,7 +97,7 @@ class ClusterMixin:
     # -- control messages --------------------------------------------------------------------
 
     def send_control(self, message: dict[str, Any], *, now: float | None = None) -> int:
-        now = time.time() if now is None else now
+        now = self.now() if now is None else now
         with self.transaction() as conn:
             conn.execute("DELETE FROM control WHERE created_at < ?", (now - CONTROL_KEEP,))
             return conn.execute("INSERT INTO control (created_at, message) VALUES (?, ?)"

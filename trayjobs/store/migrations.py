@@ -239,6 +239,13 @@ def _m013_cluster(db: "sqlite_utils.Database") -> None:
     db.execute("ALTER TABLE runs ADD COLUMN dispatched_by INTEGER")
 
 
+def _m014_worker_machine(db: "sqlite_utils.Database") -> None:
+    # Two machines may go by one host name (cloned VMs, containers with one hostname):
+    # a worker is judged "gone" by its pid only on the very machine (and pid namespace)
+    # it ran on, which this tells (see trayjobs.engine.lease.this_machine).
+    db.execute("ALTER TABLE workers ADD COLUMN machine TEXT")
+
+
 MIGRATIONS: list[tuple[str, Any]] = [
     ("001_initial", _m001_initial),
     ("002_watch_files", _m002_watch_files),
@@ -253,4 +260,5 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("011_runs_view", _m011_runs_view),
     ("012_workers", _m012_workers),
     ("013_cluster", _m013_cluster),
+    ("014_worker_machine", _m014_worker_machine),
 ]

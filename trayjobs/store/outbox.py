@@ -29,7 +29,7 @@ class OutboxMixin:
         """Queue messages (keys: channel, event, job, run_id, dedupe, title, body, data,
         due_at); one commit. A message whose ``dedupe`` is already queued is not added
         again. Returns how many were added."""
-        now = time.time()
+        now = self.now()
         values = [(r["channel"], r["event"], r.get("job"), r.get("run_id"), r.get("dedupe"),
                    r.get("title"), r.get("body"),
                    json.dumps(r["data"]) if r.get("data") else None,

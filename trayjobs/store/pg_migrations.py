@@ -188,6 +188,10 @@ def _m013_cluster() -> list[str]:
     ]
 
 
+def _m014_worker_machine() -> list[str]:
+    return [f"ALTER TABLE workers ADD COLUMN machine {T}"]
+
+
 PG_MIGRATIONS: list[tuple[str, list[str]]] = [
     ("001_initial", _m001_initial()),
     ("002_watch_files", _m002_watch_files()),
@@ -202,4 +206,5 @@ PG_MIGRATIONS: list[tuple[str, list[str]]] = [
     ("011_runs_view", _m011_runs_view()),
     ("012_workers", _m012_workers()),
     ("013_cluster", _m013_cluster()),
+    ("014_worker_machine", _m014_worker_machine()),
 ]

@@ -39,8 +39,8 @@ from contextlib import ExitStack, contextmanager
 from decimal import Decimal
 from typing import Any
 
-from ..errors import StoreUnreachable
-from . import FINAL_STATES, RunsSQL, _decode, _now
+from ..errors import StoreBusy, StoreUnreachable
+from . import FINAL_STATES, RunsSQL, _decode
 from .cluster import CONTROL_KEEP
 from .pg_migrations import MIGRATION_LOCK, PG_MIGRATIONS
 
@@ -77,7 +77,10 @@ def pg_sql(sql: str) -> str:
     if m:
         sql = f"INSERT INTO {m.group(1)} ON CONFLICT DO NOTHING"
     sql = re.sub(r"\bIS \?", "IS NOT DISTINCT FROM ?", sql)
-    sql = re.sub(r"\bLIKE\b", "ILIKE", sql)  # SQLite's LIKE ignores case
+    # SQLite's LIKE ignores case, and has no escape character unless told: PostgreSQL's
+    # takes a backslash for one (a search for C:\\Users found nothing).
+    sql = re.sub(r"\bLIKE \?", "ILIKE ? ESCAPE ''", sql)
+    sql = re.sub(r"\bLIKE\b", "ILIKE", sql)
     sql = sql.replace("?", "%s")
     return _NAMED.sub(r"%(\1)s", sql)
 
@@ -162,7 +165,8 @@ class _Tx:
 
 def safe_url(url: str) -> str:
     """``url`` without its password, to be shown."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1@", url)
+    from ..cluster import redact
+    return redact(url)
 
 
 def server_address(url: str) -> str:
@@ -241,6 +245,8 @@ class PgRunStore(RunsSQL):
     10). ``migrate=False``: the server is not spoken to until the store is used."""
 
     _no_limit = None
+    #: The migrations this trayjobs knows, by name.
+    migration_names = tuple(n for n, _ in PG_MIGRATIONS)
 
     def __init__(self, url: str, *, readonly: bool = False, timeout: float | None = None,
                  max_size: int = 8, migrate: bool = True) -> None:
@@ -252,6 +258,8 @@ class PgRunStore(RunsSQL):
         self.readonly = readonly
         self.timeout = timeout = _timeout(timeout)
         self._local = threading.local()
+        #: Seconds to add to this machine's clock to get the server's (see sync_clock).
+        self.clock_offset = 0.0
         kwargs: dict[str, Any] = {"autocommit": True, "row_factory": _row_factory,
                                   "connect_timeout": max(1, round(timeout / 2)),
                                   "application_name": "trayjobs"}
@@ -262,6 +270,10 @@ class PgRunStore(RunsSQL):
         self._pool = ConnectionPool(url, min_size=1, max_size=max_size, kwargs=kwargs,
                                     open=False, timeout=timeout, reconnect_timeout=30,
                                     name="trayjobs-runs")
+        import logging
+        # The pool logs each failed try; the error a call raises says it once, in words.
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+        self._refused()
         self._pool.open(wait=False)
         _OPEN.add(self)
         #: Whether :meth:`migrate` ran (a store made with ``migrate=False`` waits for it).
@@ -272,6 +284,21 @@ class PgRunStore(RunsSQL):
         except BaseException:
             self._pool.close(timeout=1)
             raise
+
+    # -- one clock for every machine ---------------------------------------------------------
+
+    def now(self) -> float:
+        # Leases, heartbeats and the lead compare times written by different machines:
+        # all are written in the server's time, so a machine whose clock is off does not
+        # see its neighbours' leases as up (and take their runs) or write stale heartbeats.
+        return time.time() + self.clock_offset
+
+    def sync_clock(self) -> float:
+        t0 = time.time()
+        rows = self._native("SELECT extract(epoch FROM clock_timestamp())::float8 AS t")
+        t1 = time.time()
+        self.clock_offset = float(rows[0]["t"]) - (t0 + t1) / 2
+        return self.clock_offset
 
     def __del__(self) -> None:
         # A store dropped without close(): its pool must not be left to its own __del__,
@@ -303,6 +330,35 @@ class PgRunStore(RunsSQL):
             f"({self.where}: host, port, user, password) and that this machine can reach "
             f"it.", where=self.address)
 
+    def _why(self) -> BaseException | None:
+        """Why no connection can be had, in the server's words (the pool only says it
+        timed out): one connection tried directly."""
+        import psycopg
+        try:
+            psycopg.connect(self.url, connect_timeout=3, application_name="trayjobs").close()
+        except psycopg.Error as exc:
+            return exc
+        return None
+
+    def _refused(self) -> None:
+        """Fail at once, not after the timeout, when the server answers but refuses us for
+        good: no such database or user, a wrong password."""
+        import psycopg
+        try:
+            psycopg.connect(self.url, connect_timeout=max(1, round(self.timeout / 2)),
+                            application_name="trayjobs").close()
+        except psycopg.OperationalError as exc:
+            text = str(exc)
+            if any(w in text for w in ("does not exist", "password authentication failed",
+                                       "no password supplied", "no pg_hba.conf entry",
+                                       "authentication failed")):
+                reason = next((ln.strip() for ln in text.splitlines() if "FATAL" in ln),
+                              text.strip().splitlines()[0])
+                raise StoreBusy(f"The run history database {self.where} refused this "
+                                f"machine: {reason}. Check the user, password and database "
+                                f"name in [cluster] database.") from None
+            # Not reachable (yet): the pool keeps trying, and calls wait for it.
+
     def _run(self, fn):
         tx = getattr(self._local, "tx", None)
         if tx is not None:  # inside transaction(): its connection
@@ -317,7 +373,7 @@ class PgRunStore(RunsSQL):
                 with self._pool.connection(timeout=max(0.1, deadline - time.monotonic())) as conn:
                     return fn(_Tx(conn))
             except PoolTimeout as exc:
-                raise self._busy(exc) from exc
+                raise self._busy(self._why() or exc) from exc
             except psycopg.OperationalError as exc:
                 if not _broken(conn):
                     raise
@@ -364,7 +420,7 @@ class PgRunStore(RunsSQL):
                 stack.push(inner.pop_all())
                 return conn
             except PoolTimeout as exc:
-                raise self._busy(exc) from exc
+                raise self._busy(self._why() or exc) from exc
             except psycopg.OperationalError as exc:
                 inner.__exit__(type(exc), exc, exc.__traceback__)
                 if not _broken(conn):
@@ -412,7 +468,7 @@ class PgRunStore(RunsSQL):
                             for sql in statements:
                                 conn.execute(sql)
                             conn.execute("INSERT INTO _migrations VALUES (%s, %s)",
-                                         (name, _now()))
+                                         (name, self.now()))
                         applied.append(name)
                     self.migrated = True
                 finally:
@@ -432,7 +488,7 @@ class PgRunStore(RunsSQL):
               host: str | None = None) -> dict[str, Any] | None:
         # One statement: the compare-and-set on the run and its new attempt row commit
         # together, in one round trip.
-        now = _now()
+        now = self.now()
         pin = "" if host is None else " AND (host IS NULL OR host = %(host)s)"
         rows = self._native(
             "WITH c AS (UPDATE runs SET state = 'running', attempt = attempt + 1,"
@@ -466,7 +522,7 @@ class PgRunStore(RunsSQL):
         # Readers page the table by id: ids must become visible in their order, so the
         # writers take turns (an id drawn first but committed last would be skipped).
         import json
-        now = _now() if now is None else now
+        now = self.now() if now is None else now
         with self.transaction() as tx:
             tx.conn.execute("SELECT pg_advisory_xact_lock(%s)", (CONTROL_LOCK,))
             tx.conn.execute("DELETE FROM control WHERE created_at < %s", (now - CONTROL_KEEP,))
@@ -495,7 +551,7 @@ class PgRunStore(RunsSQL):
 
     def prune(self, *, keep_days: float, keep_runs: int, keep_failed_days: float,
               now: float | None = None) -> int:
-        now = now or _now()
+        now = now or self.now()
         final = ", ".join(f"'{s}'" for s in FINAL_STATES)
         with self.transaction() as tx:
             c = tx.conn

@@ -37,32 +37,34 @@ def _shown(row: dict[str, Any]) -> dict[str, Any]:
 
 class WorkersMixin:
     def register_worker(self, *, host: str, pid: int, version: str, mode: str,
-                        lease: float, now: float | None = None) -> int:
-        now = time.time() if now is None else now
+                        lease: float, now: float | None = None,
+                        machine: str | None = None) -> int:
+        now = self.now() if now is None else now
         with self.transaction() as conn:
             return conn.execute(
                 "INSERT INTO workers (host, pid, version, mode, started_at, heartbeat_at,"
-                " lease, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'running') RETURNING id",
-                (host, pid, version, mode, now, now, lease)).fetchone()[0]
+                " lease, state, machine) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)"
+                " RETURNING id",
+                (host, pid, version, mode, now, now, lease, machine)).fetchone()[0]
 
     def beat(self, worker_id: int, *, now: float | None = None) -> bool:
-        now = time.time() if now is None else now
+        now = self.now() if now is None else now
         # One indexed UPDATE of one row: the cheapest write there is.
         return self._execute("UPDATE workers SET heartbeat_at = ? WHERE id = ?"
                              " AND state = 'running'", (now, worker_id)).rowcount == 1
 
     def stop_worker(self, worker_id: int, *, now: float | None = None) -> None:
-        now = time.time() if now is None else now
+        now = self.now() if now is None else now
         self._execute("UPDATE workers SET state = 'stopped', heartbeat_at = ?, stopped_at = ?"
                       " WHERE id = ? AND state = 'running'", (now, now, worker_id))
 
     def mark_worker_lost(self, worker_id: int, *, now: float | None = None) -> bool:
-        now = time.time() if now is None else now
+        now = self.now() if now is None else now
         return self._execute("UPDATE workers SET state = 'lost', stopped_at = ? WHERE id = ?"
                              " AND state = 'running'", (now, worker_id)).rowcount == 1
 
     def get_worker(self, worker_id: int, *, now: float | None = None) -> dict[str, Any] | None:
-        now = time.time() if now is None else now
+        now = self.now() if now is None else now
         rows = self._query(f"{_WORKER_SQL} WHERE w.id = :id", {"now": now, "id": worker_id})
         return _shown(rows[0]) if rows else None
 
@@ -79,18 +81,19 @@ class WorkersMixin:
 
     def workers(self, *, since: float | None = None,
                 now: float | None = None) -> list[dict[str, Any]]:
-        now = time.time() if now is None else now
+        now = self.now() if now is None else now
         where = "" if since is None else " WHERE w.state = 'running' OR w.heartbeat_at >= :since"
         rows = self._query(f"{_WORKER_SQL}{where} ORDER BY w.id DESC",
                            {"now": now, "since": since})
         return [_shown(r) for r in rows]
 
     def running_runs(self, *, now: float | None = None) -> list[dict[str, Any]]:
-        now = time.time() if now is None else now
+        now = self.now() if now is None else now
         from . import _decode
         rows = self._query(
             "SELECT r.*, w.id AS w_id, w.host AS w_host, w.pid AS w_pid, w.state AS w_state,"
             " w.mode AS w_mode, w.heartbeat_at AS w_heartbeat_at, w.lease AS w_lease,"
+            " w.machine AS w_machine,"
             " (w.state = 'running' AND w.heartbeat_at + w.lease < :now) AS w_expired"
             " FROM runs r LEFT JOIN workers w ON w.id = r.worker_id"
             " WHERE r.state = 'running' ORDER BY r.id", {"now": now})

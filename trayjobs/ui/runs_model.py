@@ -242,8 +242,17 @@ class RunsModel(QAbstractTableModel):
     # -- machines ---------------------------------------------------------------------
 
     def several_hosts(self) -> bool:
-        """Whether runs here were run on more than one machine."""
-        return len(set(self.hosts.values())) > 1
+        """Whether the runs held here were run on more than one machine."""
+        if len(set(self.hosts.values())) < 2:
+            return False
+        seen = set()
+        for run in self.loaded_runs():
+            host = self.hosts.get(run.get("worker_id"))
+            if host is not None:
+                seen.add(host)
+                if len(seen) > 1:
+                    return True
+        return False
 
     def host_of(self, run: dict[str, Any]) -> str:
         wid = run.get("worker_id")

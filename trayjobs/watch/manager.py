@@ -123,7 +123,8 @@ class WatchManager:
             self._cond.notify()
 
     def _on_bus(self, ev: Any) -> None:
-        if isinstance(ev, RunChanged) and ev.final and ev.run.get("job") in self._status:
+        if (isinstance(ev, RunChanged) and ev.final and not ev.remote
+                and ev.run.get("job") in self._status):
             self._post(("ended", ev.run["job"]))
 
     # -- the watch thread ----------------------------------------------------------------
