@@ -243,7 +243,7 @@ def test_a_stopped_server_is_named_and_found_again_once_it_is_back(own_server):
         assert time.monotonic() - t < 10
         said = str(exc.value)
         assert f"127.0.0.1:{own_server.port}" in said and "secret" not in said
-        assert "PostgreSQL server is running" in said
+        assert "start it, or check [cluster] database" in said
         with pytest.raises(StoreBusy):
             store.create_run("b", kind="demo", trigger="manual")
         own_server.start()

@@ -148,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
     home = resolve_home(args.home)
     command = args.command or "app"
+    import logging
+    # The history's connection pool logs each failed try; a command says it once, in the
+    # sentence below (StoreUnreachable), the app and the worker in their own words.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     if command == "app":
         from .ui.app import run_app  # Qt is imported only here
         return run_app(home, minimized=getattr(args, "minimized", False))

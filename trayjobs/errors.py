@@ -14,6 +14,7 @@ __all__ = [
     "JobFailed",
     "Cancelled",
     "StoreBusy",
+    "StoreUnreachable",
 ]
 
 
@@ -67,3 +68,13 @@ class Cancelled(Exception):
 
 class StoreBusy(UserError):
     """The run database stayed locked by another program for too long."""
+
+
+class StoreUnreachable(StoreBusy):
+    """The run history's server (PostgreSQL) does not answer: it is down, or this machine
+    cannot reach it. ``where``: its ``host:port``. The engine keeps going on what it has
+    (see :mod:`trayjobs.engine.spool`) and reconnects; a command fails with the message."""
+
+    def __init__(self, message: str, *, where: str = "") -> None:
+        super().__init__(message)
+        self.where = where

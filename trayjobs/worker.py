@@ -12,6 +12,7 @@ from .engine.confwatch import ConfigFileWatch
 from .engine.engine import Engine
 from .engine.events import JobsChanged, Notice, RunChanged
 from .firstrun import ensure_first_run
+from .errors import UserError
 from .instance import AlreadyRunning
 from .paths import Home
 
@@ -22,6 +23,9 @@ def run_worker(home: Home, *, workers: int | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         stream=sys.stderr)
     logging.getLogger("huey").setLevel(logging.WARNING)
+    # The pool's own line per failed connection, every second while a server is away:
+    # the engine says it once, and again when it answers.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     log = logging.getLogger("trayjobs.worker")
     ensure_first_run(home)  # no jobs file yet: the example set-up (Inbox, Scratch, reports)
     engine = Engine(home, workers=workers, mode="worker")
@@ -35,18 +39,26 @@ def run_worker(home: Home, *, workers: int | None = None) -> int:
             r = ev.run
             log.info("run %s %s: %s%s", r["id"], r["job"], r["state"],
                      f" ({r['error']})" if r.get("error") and r["state"] != "succeeded" else "")
-        elif isinstance(ev, Notice):
+        elif isinstance(ev, Notice) and not ev.details.get("logged"):  # else logged there
             log.log(logging.ERROR if ev.level == "error" else logging.INFO, "%s", ev.message)
 
     engine.bus.subscribe(on_event)
+    stop = threading.Event()
+
+    def on_stop(*_) -> None:
+        stop.set()
+        engine.halt()  # a start still waiting for the history's server gives up
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_stop)
     try:
         engine.start()
     except AlreadyRunning as exc:
         log.error("%s", exc)
         return 1
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    except UserError as exc:  # stopped while waiting for the store, say
+        log.error("%s", exc)
+        return 0 if stop.is_set() else 1
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda *_: engine.reload_config())
     # The README promises that an edited jobs file is reloaded, as the app does.

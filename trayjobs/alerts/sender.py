@@ -17,6 +17,7 @@ import time
 from datetime import datetime
 from typing import Any, Callable
 
+from ..errors import StoreUnreachable
 from .channels import DeliveryError, Message, channel_for
 from .channels.ping import ping
 from .compose import summary_message
@@ -110,6 +111,9 @@ class Sender:
                 for lane, rows in lanes:
                     self._hand_over(lane, rows)
                 nxt = min((t for t in (nxt, nxt_extra) if t is not None), default=None)
+            except StoreUnreachable as exc:  # they wait in the outbox; the engine says why
+                log.warning("alerts wait for the run history: %s", exc)
+                nxt = self.clock() + 30
             except Exception:  # a locked store or a bug must not end alerting
                 log.exception("alerts: delivering failed")
                 nxt = self.clock() + 30

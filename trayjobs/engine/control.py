@@ -56,12 +56,15 @@ def config_cache_path(home: Home) -> Path:
 
 
 class Control:
-    def __init__(self, home: Home, *, config: Config | None = None) -> None:
+    def __init__(self, home: Home, *, config: Config | None = None,
+                 connect: bool = True) -> None:
+        """``connect=False``: the store's server is not spoken to yet (the engine waits for
+        it in ``start``, saying so, rather than fail here)."""
         self.home = home.ensure()
         self.bus = EventBus()
         self.config = config if config is not None else self._read_config()
         use_host(self.config.cluster.host)
-        self.store = open_store(home, self.config.cluster)
+        self.store = open_store(home, self.config.cluster, connect=connect)
         #: Whether other homes' engines share this one's runs (read at start, as the store).
         self.clustered = clustered(self.config.cluster)
         self.origin = hashlib.sha1(str(home.data_dir.resolve()).encode()).hexdigest()[:16]

@@ -18,10 +18,20 @@ while that host has no live worker the run waits, and the leader writes why in i
 ``wait_reason``. At each heartbeat an engine also renews (or takes) the lead, reads the
 control messages of the other homes when they come through the store, asks its runs
 that someone cancelled elsewhere to stop, and dispatches.
+
+The history's server (PostgreSQL) may be away, at start or later. The engine then starts
+anyway and says so (a :class:`Notice` with ``details["problem"] = "store"``, cleared by one
+with ``"clear"``); it claims no run and plans nothing until the server answers, which the
+heartbeat tries with the pool reconnecting under it. Runs already executing go on to
+their end; their progress and log lines wait in memory, and their end is kept in the local
+spool (:mod:`.spool`) and written when the server answers, exactly once. For a lease after
+the server came back, an engine takes no other worker for lost because its lease ran out:
+they could not beat either.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -35,7 +45,7 @@ from ..alerts.service import Alerts
 from ..conditions import Decision, evaluate
 from ..config import HOOK_OUTCOMES, Config, JobConfig
 from ..durations import format_duration
-from ..errors import UserError
+from ..errors import StoreUnreachable, UserError
 from ..instance import InstanceLock
 from ..kinds.registry import get_kind, resumes_after_crash
 from ..paths import Home
@@ -51,6 +61,7 @@ from .leader import Leadership
 from .follower import Follower
 from .lease import Lease, pid_alive as _alive, this_host, worker_state
 from .scheduler import LATE_TOLERANCE, plan
+from .spool import Spool
 from .tracker import AttemptTracker
 
 __all__ = ["Engine", "backoff_delay"]
@@ -69,6 +80,12 @@ MAX_DEATHS = 2
 MAX_CHAIN = 20
 #: A parent's outputs passed to the runs its hooks start, at most.
 MAX_PARENT_OUTPUTS = 1000
+#: Longest wait, in seconds, between two tries of a history server that is away at start.
+STORE_RETRY_MAX = 15.0
+
+
+class Halted(UserError):
+    """The engine was asked to stop while it waited for the history's server."""
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float, jitter: bool,
@@ -85,7 +102,9 @@ class Engine(Control):
     def __init__(self, home: Home, *, config: Config | None = None, workers: int | None = None,
                  scheduler: bool = True, grace: float = 3.0, tz: tzinfo | None = None,
                  clock: Callable[[], float] = time.time, mode: str = "app") -> None:
-        super().__init__(home, config=config)
+        # The app and the worker start while the store's server is away (start() waits
+        # for it, saying so); a foreground run needs it at once, as any command.
+        super().__init__(home, config=config, connect=mode == "cli")
         self.workers = workers or self.config.settings.workers
         self._tz = tz
         self.clock = clock
@@ -130,6 +149,16 @@ class Engine(Control):
         self._live_hosts: set[str] = set()  # hosts with a live worker, as of the last beat
         self._live_engines = 1
         self._control_seen = 0  # the last control message read from the store
+        # The history's server away: why (as told), since when it answers again, and the
+        # ends of runs kept meanwhile.
+        self.spool = Spool(home.data_dir / "spool")
+        self._store_problem: str | None = None
+        self._store_back_at = float("-inf")  # monotonic
+        self._replay_lock = threading.RLock()
+        self._halt = threading.Event()
+        self.lease.on_unreachable = self._store_lost
+        self.lease.on_reached = self._store_reached
+        self._told_versions: frozenset = frozenset()
 
     @property
     def tz(self) -> tzinfo:
@@ -145,6 +174,10 @@ class Engine(Control):
         """Take the home's lock, recover from a crash, start consuming and scheduling."""
         self.lock.acquire(self.mode)
         try:
+            self._wait_for_store()
+            # Ends kept while the server was away are written before anything else looks
+            # at the runs: recovery would take their runs for lost.
+            self.replay_spool()
             self.lease.start()
             self._tell_other_versions()
             if self.clustered:
@@ -192,9 +225,33 @@ class Engine(Control):
             self.alerts.stop()
             self.watches.stop()
             self._stop_conditions()
-            self.lease.stop()
+            self.lease.stop(record=self._store_problem is None)
             self.lock.release()
             raise
+
+    def halt(self) -> None:
+        """Stop waiting for the history's server (a start still waiting raises
+        :class:`Halted`); call :meth:`stop` for an engine that started."""
+        self._halt.set()
+
+    def _wait_for_store(self) -> None:
+        """Until the store answers (and is migrated), try again with backoff, saying once
+        why it does not."""
+        if getattr(self.store, "migrated", True):
+            return  # a file, or a server spoken to already
+        delay = 0.25
+        cap = min(STORE_RETRY_MAX, max(1.0, self.config.cluster.lease / 2))
+        while True:
+            try:
+                self.store.migrate()
+            except StoreUnreachable as exc:
+                self._store_lost(exc)
+            else:
+                break
+            if self._halt.wait(delay):
+                raise Halted("stopped while waiting for the run history's server")
+            delay = min(delay * 2, cap)
+        self._store_reached()
 
     def executor_warm(self) -> None:
         for _ in range(self.workers):
@@ -224,10 +281,12 @@ class Engine(Control):
             self._follower.stop()
             self._follower = None
         self.queue.stop_subscriber()
-        if self.leadership.enabled and self.leadership.token is not None:
+        if (self.leadership.enabled and self.leadership.token is not None
+                and self._store_problem is None):
             self.leadership.release(self.lease.id)
             self._broadcast({"op": "lead"})  # the others take the lead now, not in a lease
-        self.lease.stop()  # its runs have ended (interrupted at the latest): none is left
+        # Its runs have ended (interrupted at the latest, or kept in the spool): none is left.
+        self.lease.stop(record=self._store_problem is None)
         self.lock.release()
 
     # -- the Control hooks, acting directly in this process -----------------------------
@@ -294,16 +353,17 @@ class Engine(Control):
 
     def _refresh_peers(self) -> None:
         """Which hosts have a live worker (app or worker, lease not up), and how many."""
-        live = [w for w in self.store.workers(since=time.time())
-                if w["state"] == "running" and w["mode"] != "cli"]
+        workers = self.store.workers(since=time.time())
+        live = [w for w in workers if w["state"] == "running" and w["mode"] != "cli"]
         self._live_hosts = {w["host"] for w in live} | {this_host()}
         self._live_engines = max(1, len(live))
+        self._tell_other_versions(workers)
 
     def _on_beat(self) -> None:
         """After each heartbeat (on its thread): in a cluster, keep the lead and the view
         of the others, read the store's control messages, stop runs cancelled elsewhere,
         say which pinned runs wait for a host, dispatch; then recover lost workers' runs."""
-        if not self._started or self._stopping:
+        if not self._started or self._stopping or self._store_problem is not None:
             return
         if self.clustered:
             self._refresh_peers()
@@ -413,7 +473,7 @@ class Engine(Control):
 
         Calls from several threads coalesce: one that finds another dispatching leaves it
         a note to look once more, instead of queueing up behind it."""
-        if not self._started or self._stopping:
+        if not self._started or self._stopping or self._store_problem is not None:
             return
         self._dispatch_again = True
         while self._dispatch_again:
@@ -422,6 +482,9 @@ class Engine(Control):
             try:
                 self._dispatch_again = False
                 self._dispatch_once()
+            except StoreUnreachable as exc:  # dispatched again once it answers
+                self._store_lost(exc)
+                return
             finally:
                 self._dispatch_lock.release()
 
@@ -481,7 +544,8 @@ class Engine(Control):
         if self._queue_problem is None:
             self._queue_problem = str(exc)
             log.warning("%s", exc)
-            self.bus.emit(Notice("error", str(exc)))
+            self.bus.emit(Notice("error", str(exc), {"problem": "queue", "logged": True,
+                                                   "short": "the queue's server cannot be reached"}))
 
     def _send_lost(self) -> None:
         """Queued runs handed to the queue whose message is not there (lost with a restarted
@@ -495,12 +559,125 @@ class Engine(Control):
         except QueueUnavailable as exc:
             self._queue_down(exc)
             return
+        except StoreUnreachable as exc:  # sent again when it answers (_store_reached)
+            self._store_lost(exc)
+            return
         if self._queue_problem is not None:
             self._queue_problem = None
-            self.bus.emit(Notice("info", "the queue's server answers again"))
+            self.bus.emit(Notice("info", "the queue's server answers again",
+                                 {"problem": "queue", "clear": True}))
         if lost:
             log.info("%d queued run(s) sent to the queue again", lost)
         self.dispatch_pending()
+
+    # -- the history's server away --------------------------------------------------------
+
+    @property
+    def store_problem(self) -> str | None:
+        """Why the run history cannot be reached now (None: it answers)."""
+        return self._store_problem
+
+    def _store_lost(self, exc: StoreUnreachable) -> None:
+        """The store's server did not answer: say so once; until it answers again (the
+        heartbeat tries), nothing is claimed, dispatched or planned."""
+        first = self._store_problem is None
+        self._store_problem = str(exc)
+        if first:
+            msg = (f"{exc} Runs going on here finish; their ends are kept on this machine and "
+                   f"written when it answers. No run starts until then; trayjobs keeps trying.")
+            log.warning("%s", msg)
+            where = getattr(exc, "where", "") or "its server"
+            self.bus.emit(Notice("error", msg, {
+                "problem": "store", "logged": True,
+                "short": f"the run history ({where}) cannot be reached"}))
+
+    def _just_back(self) -> bool:
+        """Whether the store answered again less than a lease ago (other workers may not
+        have beaten since: their leases are not a sign they are gone)."""
+        return time.monotonic() - self._store_back_at < self.lease.lease
+
+    def _store_reached(self) -> None:
+        """The store answered (a heartbeat, or the start): if it had been away, write the
+        ends kept meanwhile, hand the runs taken from the queue meanwhile to it again,
+        dispatch and plan."""
+        if self._store_problem is None:
+            return
+        with self._replay_lock:
+            if self._store_problem is None:
+                return
+            self._store_problem = None  # ends from now on go to the store themselves
+            try:
+                kept = self.replay_spool()
+            except StoreUnreachable as exc:
+                self._store_lost(exc)
+                return
+            self._store_back_at = time.monotonic()
+        msg = "the run history's server answers again"
+        if kept:
+            msg += f"; {kept} run end(s) kept meanwhile were written"
+        log.info("%s", msg)
+        self.bus.emit(Notice("info", msg, {"problem": "store", "clear": True, "logged": True}))
+        if self._started and not self._stopping:
+            self._send_lost()  # messages dropped while it was away; dispatches
+            self._wake_scheduler()
+
+    def _spool_end(self, run: dict[str, Any], outcome: Outcome, *, logs, stopping: bool,
+                   user_cancel: bool = False) -> None:
+        """Keep how ``run``'s attempt ended on this machine, to be written when the store
+        answers (:meth:`replay_spool`)."""
+        entry = {"run": run, "outcome": dataclasses.asdict(outcome),
+                 "logs": [list(line) for line in logs], "user_cancel": user_cancel,
+                 "stopping": stopping, "spooled_at": time.time(), "pid": os.getpid()}
+        try:
+            self.spool.put(run["id"], run["attempt"], entry)
+        except OSError as exc:  # a full disk as well: the lease recovers the run
+            log.error("run %s: its end could not be kept on this machine either (%s); the "
+                      "run is recovered as interrupted once its worker's lease runs out",
+                      run["id"], exc)
+            return
+        msg = (f"run {run['id']} ({run['job']}) {outcome.state}; the run history cannot be "
+               f"reached, so its end is kept on this machine until it answers")
+        log.warning("%s", msg)
+        self.bus.emit(Notice("info", msg, {"logged": True}))
+        if self._store_problem is None:  # it came back while this end was being kept
+            try:
+                self.replay_spool()
+            except StoreUnreachable as exc:
+                self._store_lost(exc)
+
+    def replay_spool(self) -> int:
+        """Write the ends kept in the spool, each once, by the compare-and-set that any
+        end is written with (see :mod:`.spool`); how many were kept. Raises
+        :class:`StoreUnreachable` (the rest kept) when the store is away again."""
+        done = 0
+        with self._replay_lock:
+            for path, entry in self.spool.entries():
+                run = entry["run"]
+                try:
+                    fields = {f.name for f in dataclasses.fields(Outcome)}
+                    outcome = Outcome(**{k: v for k, v in entry["outcome"].items()
+                                         if k in fields})
+                    self._record_outcome(run, outcome, user_cancel=bool(entry.get("user_cancel")),
+                                         logs=[tuple(line) for line in entry.get("logs") or ()],
+                                         stopping=bool(entry.get("stopping")), replayed=True)
+                except StoreUnreachable:
+                    raise
+                except Exception:  # a bug, not the server: set aside, not tried forever
+                    log.exception("run %s: its kept end could not be written; set aside "
+                                  "as %s", run.get("id"), path.with_suffix(".bad").name)
+                    os.replace(path, path.with_suffix(".bad"))
+                    continue
+                self.spool.remove(path)
+                done += 1
+        return done
+
+    def _ended_already(self, run: dict[str, Any], state: str) -> bool:
+        """Whether ``run``'s attempt ended ``state`` already: a kept end written once, by an
+        engine that died before it could forget it (not an end another worker wrote)."""
+        for a in self.store.attempts(run["id"]):
+            if a["attempt"] == run["attempt"]:
+                return a["finished_at"] is not None and a["state"] == state
+        return False
 
     # -- run conditions -----------------------------------------------------------------
 
@@ -578,7 +755,7 @@ class Engine(Control):
         """Start the waiting runs whose conditions hold now or whose ``max_wait`` is up;
         keep the others' reasons current. Returns when to look again although no
         service says anything (None: only when one does)."""
-        if not self._started or self._stopping:
+        if not self._started or self._stopping or self._store_problem is not None:
             return None
         with self._recheck_lock:
             now = self.clock() if now is None else now
@@ -622,8 +799,16 @@ class Engine(Control):
     # -- execution (on a consumer worker thread) --------------------------------------
 
     def _execute(self, run_id: int) -> None:
-        run = self.store.claim(run_id, pid=os.getpid(), worker_id=self.lease.id,
-                               host=this_host() if self.clustered else None)
+        if self._store_problem is not None:
+            # Not claimed while the history is away: the run stays handed over, and is
+            # sent to the queue again once the server answers (_store_reached).
+            return
+        try:
+            run = self.store.claim(run_id, pid=os.getpid(), worker_id=self.lease.id,
+                                   host=this_host() if self.clustered else None)
+        except StoreUnreachable as exc:
+            self._store_lost(exc)
+            return
         if run is None:  # cancelled meanwhile, or a second message for the same run
             self.dispatch_pending()
             return
@@ -658,9 +843,11 @@ class Engine(Control):
             self._handles[run["id"]] = handle
         # Re-read the flag now that the handle is findable: a cancel that came between the
         # claim and here set the flag but found no handle to signal.
-        if self.store.cancel_requested(run["id"]) or self._stopping:
+        if self._cancel_asked(run["id"]) or self._stopping:
             handle.request_cancel()
-        tracker = AttemptTracker(self.store, self.bus, run)
+        tracker = AttemptTracker(self.store, self.bus, run,
+                                 store_away=lambda: self._store_problem is not None,
+                                 on_unreachable=self._store_lost)
         inputs = run.get("inputs") or {}
         run_params = inputs.get("params") or {}
         in_thread = in_process and _in_process_kind(job.kind)
@@ -698,9 +885,20 @@ class Engine(Control):
             handle.close()
         # Only a stop while closing needs to know whether a person asked for it.
         user_cancel = (self._stopping and outcome.state in ("cancelled", "crashed")
-                       and self.store.cancel_requested(run["id"]))
+                       and self._cancel_asked(run["id"]))
         self._record(run, outcome, user_cancel=user_cancel, logs=tracker.take_logs())
         return outcome
+
+    def _cancel_asked(self, run_id: int) -> bool:
+        """Whether someone asked ``run_id`` to stop (False while the history is away:
+        their cancel reaches this engine as a message too)."""
+        if self._store_problem is not None:
+            return False
+        try:
+            return self.store.cancel_requested(run_id)
+        except StoreUnreachable as exc:
+            self._store_lost(exc)
+            return False
 
     def _keep_awake(self, job: JobConfig, run_id: int):
         """A logind inhibitor lock for a job with ``inhibit_sleep``, or None. One that
@@ -717,8 +915,18 @@ class Engine(Control):
 
     def _record(self, run: dict[str, Any], outcome: Outcome, *, user_cancel: bool = False,
                 logs: list[tuple[float, str, str]] = ()) -> None:
+        stopping = self._stopping
+        if self._store_problem is not None:
+            self._spool_end(run, outcome, user_cancel=user_cancel, logs=logs,
+                            stopping=stopping)
+            return
         try:
-            self._record_outcome(run, outcome, user_cancel=user_cancel, logs=logs)
+            self._record_outcome(run, outcome, user_cancel=user_cancel, logs=logs,
+                                 stopping=stopping)
+        except StoreUnreachable as exc:
+            self._store_lost(exc)
+            self._spool_end(run, outcome, user_cancel=user_cancel, logs=logs,
+                            stopping=stopping)
         except Exception as exc:
             log.exception("run %s: could not record its end", run["id"])
             self._record_failure(run, Outcome("failed", retry=False, message=(
@@ -729,10 +937,17 @@ class Engine(Control):
     def _record_failure(self, run: dict[str, Any], outcome: Outcome) -> None:
         """End the attempt ``failed`` with nothing but the message: the last resort when the
         usual bookkeeping raised."""
+        lines = [(time.time(), "error", outcome.message or "")]
+        if self._store_problem is not None:
+            self._spool_end(run, outcome, logs=lines, stopping=False)
+            return
         try:
             row = self.store.end_attempt(run["id"], state="failed", error=outcome.message,
-                                         logs=[(time.time(), "error", outcome.message or "")],
-                                         expect=_claim(run))
+                                         logs=lines, expect=_claim(run))
+        except StoreUnreachable as exc:
+            self._store_lost(exc)
+            self._spool_end(run, outcome, logs=lines, stopping=False)
+            return
         except Exception:  # the store itself is unusable: crash recovery ends it later
             log.exception("run %s: could not record its failure either", run["id"])
             return
@@ -742,12 +957,14 @@ class Engine(Control):
         self.bus.emit(RunChanged(row, final=True))
 
     def _record_outcome(self, run: dict[str, Any], outcome: Outcome, *, user_cancel: bool,
-                        logs: list[tuple[float, str, str]]) -> None:
+                        logs: list[tuple[float, str, str]], stopping: bool,
+                        replayed: bool = False) -> None:
         rid, job = run["id"], self.config.jobs.get(run["job"])
+        outcome = dataclasses.replace(outcome)  # kept as it came, should the store be away
         next_at = None
         if outcome.state == "succeeded":
             state = "succeeded"
-        elif self._stopping and not user_cancel and outcome.state in ("cancelled", "crashed"):
+        elif stopping and not user_cancel and outcome.state in ("cancelled", "crashed"):
             state = "interrupted"
             outcome.message = ("trayjobs was closed while this run was going; "
                                "it resumes when trayjobs starts again")
@@ -774,6 +991,9 @@ class Engine(Control):
                                      next_attempt_at=next_at, died=outcome.died, logs=logs,
                                      expect=_claim(run))
         if row is None:
+            if replayed and self._ended_already(run, state):
+                log.info("run %s: its kept end was written already", rid)
+                return
             self._taken_back(run)
             return
         final = state != "retrying"
@@ -885,7 +1105,7 @@ class Engine(Control):
         rows: list[dict[str, Any]] = []
         for worker in self.store.workers(since=self.clock()):
             if (worker["id"] == self.lease.id or worker["state"] != "running"
-                    or worker_state(worker) != "lost"):
+                    or worker_state(worker) != "lost" or not self._gone(worker)):
                 continue
             if self.store.mark_worker_lost(worker["id"]):
                 rows += self.store.ended_before_loss(worker["id"], window=worker["lease"])
@@ -911,7 +1131,17 @@ class Engine(Control):
             return at_start and not (pid and pid != me and _alive(pid) and self.lock.held)
         if run["worker_id"] == self.lease.id:
             return False
-        return worker_state(worker) != "running"
+        return self._gone(worker)
+
+    def _gone(self, worker: dict[str, Any] | None) -> bool:
+        """Whether ``worker`` is gone. Just after the store came back, a worker whose
+        lease ran out is not taken for gone (it could not beat while the store was away)
+        unless it is a process of this machine that is not running."""
+        state = worker_state(worker)
+        if state == "lost" and worker is not None and worker.get("expired") and \
+                self._just_back():
+            return worker["host"] == this_host() and not _alive(worker["pid"])
+        return state != "running"
 
     def _end_lost(self, *, at_start: bool) -> list[dict[str, Any]]:
         """End the attempts of the running runs whose worker is gone, each by a
@@ -973,20 +1203,33 @@ class Engine(Control):
         if resumed:
             self.bus.emit(Notice("info", f"resumed {len(resumed)} interrupted run(s)"))
 
-    def _tell_other_versions(self) -> None:
+    def _tell_other_versions(self, workers: list[dict[str, Any]] | None = None) -> None:
         """Name the live workers that run another version of trayjobs: they share the
-        history, and one may not read what the other writes the same way."""
+        history, and one may not read what the other writes the same way. Told when the
+        set of them changes (at start, then at the heartbeats that look at the others):
+        a ``Notice`` with ``details["problem"] = "versions"``, cleared once none is left."""
         from .. import __version__
-        others = [w for w in self.store.workers(since=time.time())
-                  if w["id"] != self.lease.id and w["version"] != __version__
-                  and worker_state(w) == "running"]
-        if others:
-            names = ", ".join(f"{w['host']} (pid {w['pid']}) runs {w['version']}"
-                              for w in others)
-            msg = (f"other workers run another version of trayjobs than this one "
-                   f"({__version__}): {names}")
-            log.warning("%s", msg)
-            self.bus.emit(Notice("error", msg))
+        if workers is None:
+            workers = self.store.workers(since=time.time())
+        others = sorted((w["host"], w["pid"], w["version"]) for w in workers
+                        if w["id"] != self.lease.id and w["version"] != __version__
+                        and w["mode"] != "cli" and worker_state(w) == "running")
+        key = frozenset(others)
+        if key == self._told_versions:
+            return
+        self._told_versions = key
+        if not others:
+            log.info("every worker runs this version of trayjobs again")
+            self.bus.emit(Notice("info", "every worker runs this version of trayjobs again",
+                                 {"problem": "versions", "clear": True, "logged": True}))
+            return
+        names = ", ".join(f"{host} (pid {pid}) runs {version}"
+                          for host, pid, version in others)
+        msg = (f"other workers run another version of trayjobs than this one "
+               f"({__version__}): {names}. Install the same version on every machine.")
+        log.warning("%s", msg)
+        self.bus.emit(Notice("error", msg, {"problem": "versions", "logged": True,
+                                            "short": "workers run other versions of trayjobs"}))
 
     def _taken_back(self, run: dict[str, Any]) -> None:
         """``run`` ended here, but another worker had recovered it (our lease expired
@@ -1118,13 +1361,17 @@ class Engine(Control):
                                              f"{jump / 60:.0f} min; catching up in {delay:.0f} s"))
             next_due = None
             try:
-                if mono >= self._catchup_after:
+                if self._store_problem is not None:
+                    pass  # nothing to plan with: the heartbeat wakes this when it answers
+                elif mono >= self._catchup_after:
                     next_due = self.tick()
                 if mono - last_prune > PRUNE_EVERY and self.leadership.held:
                     last_prune = mono
                     s = self.config.settings
                     self.store.prune(keep_days=s.keep_days, keep_runs=s.keep_runs,
                                      keep_failed_days=s.keep_failed_days)
+            except StoreUnreachable as exc:
+                self._store_lost(exc)
             except Exception as exc:  # a locked store or a bad job must not end scheduling
                 log.exception("scheduler tick failed")
                 self.bus.emit(Notice("error", f"scheduling failed: {exc}"))

@@ -54,7 +54,13 @@ class JobsChanged:
 
 @dataclass(frozen=True)
 class Notice:
-    """Something the user should see that is not a run (a config error, a watch problem)."""
+    """Something the user should see that is not a run (a config error, a watch problem).
+
+    ``details["problem"]``: a lasting problem under that name (``store``: the run history's
+    server cannot be reached; ``queue``: the queue's; ``versions``: workers run another
+    version), shown until a notice with ``details["clear"]`` for the same name;
+    ``details["short"]`` says it in a few words (the tray's tooltip).
+    ``details["logged"]``: the engine logged it already."""
     level: str
     message: str
     details: dict[str, Any] = field(default_factory=dict)

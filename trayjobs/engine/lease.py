@@ -16,7 +16,7 @@ import threading
 from typing import Callable
 
 from .. import __version__
-from ..errors import StoreBusy
+from ..errors import StoreBusy, StoreUnreachable
 from ..store.api import RunStoreAPI
 
 __all__ = ["Lease", "this_host", "this_machine", "use_host", "worker_state", "pid_alive"]
@@ -106,6 +106,11 @@ class Lease:
         self.lease = lease
         self.on_beat = on_beat
         self.on_lost: Callable[[int], None] | None = None  # told the id a new one replaced
+        #: Told each beat that found the store's server away, and each that reached it
+        #: (the engine's reconnect: the beat is its probe). While it is away, ``on_beat``
+        #: is not called: every look it takes needs the store.
+        self.on_unreachable: Callable[[StoreUnreachable], None] | None = None
+        self.on_reached: Callable[[], None] | None = None
         self.id: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -147,12 +152,17 @@ class Lease:
                                           version=__version__, mode=self.mode,
                                           lease=self.lease, machine=this_machine())
 
-    def stop(self) -> None:
-        """Stop beating and say this worker stopped (call once its runs have ended)."""
+    def stop(self, *, record: bool = True) -> None:
+        """Stop beating and say this worker stopped (call once its runs have ended).
+        ``record=False``: the store is away; the lease runs out by itself."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
             self._thread = None
+        if self.id is not None and not record:
+            log.warning("could not record that this worker stopped (the run history cannot "
+                        "be reached); its lease runs out by itself")
+            self.id = None
         if self.id is not None:
             try:
                 self.store.stop_worker(self.id)
@@ -164,8 +174,21 @@ class Lease:
         while not self._stop.wait(self.every):
             try:
                 self.beat()
+            except StoreUnreachable as exc:  # the next beat tries again
+                if self.on_unreachable is not None:
+                    try:
+                        self.on_unreachable(exc)
+                    except Exception:
+                        log.exception("telling that the run history is away failed")
+                continue
             except Exception:  # a store that is busy for a moment: the next beat tries again
                 log.exception("heartbeat failed")
+            else:
+                if self.on_reached is not None:
+                    try:
+                        self.on_reached()
+                    except Exception:
+                        log.exception("catching up with the run history failed")
             if self.on_beat is not None and not self._stop.is_set():
                 try:
                     self.on_beat()

@@ -4,6 +4,10 @@ Listeners in this process (the window) get every update at once through the
 bus; the store gets progress at most a few times a second per run and log
 lines in batches, so a job reporting thousands of updates a second costs the
 database almost nothing.
+
+While the store's server is away (``store_away()``), nothing is written: the log lines
+wait here (up to :data:`MAX_KEPT`, then the oldest beyond the first ones are counted, not
+kept) and go with the attempt's end, which the engine keeps in its spool if need be.
 """
 
 from __future__ import annotations
@@ -11,18 +15,26 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from ..errors import StoreUnreachable
 from ..store import RunStore
 from .events import EventBus, RunLog, RunProgress
 
 __all__ = ["AttemptTracker"]
 
 STORE_INTERVAL = 0.5  # seconds between progress writes of one run
+#: Log lines of one attempt kept in memory while the store is away, at most.
+MAX_KEPT = 20_000
 
 
 class AttemptTracker:
     def __init__(self, store: RunStore, bus: EventBus, run: dict[str, Any], *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 store_away: Callable[[], bool] = lambda: False,
+                 on_unreachable: Callable[[StoreUnreachable], None] | None = None) -> None:
         self.store, self.bus = store, bus
+        self.store_away = store_away
+        self.on_unreachable = on_unreachable
+        self._dropped = 0  # log lines not kept while the store was away
         self.clock = clock
         self.run_id, self.job = run["id"], run["job"]
         self._logs: list[tuple[float, str, str]] = []
@@ -46,6 +58,9 @@ class AttemptTracker:
             self.bus.emit(RunLog(self.run_id, *line))
             if len(self._logs) >= 500:
                 self.flush()
+            if len(self._logs) > MAX_KEPT:  # the store is away: keep the first lines
+                del self._logs[MAX_KEPT // 2]
+                self._dropped += 1
 
     def _progress(self, msg: dict[str, Any]) -> None:
         now = self.clock()
@@ -72,6 +87,12 @@ class AttemptTracker:
         self._last_write = now
         self._dirty = False
 
+    def _away(self, exc: StoreUnreachable | None = None) -> bool:
+        """Whether the store is away (``exc``: a write just found it so)."""
+        if exc is not None and self.on_unreachable is not None:
+            self.on_unreachable(exc)
+        return exc is not None or self.store_away()
+
     def tick(self) -> None:
         if (self._dirty or self._logs) and self.clock() - self._last_write >= STORE_INTERVAL:
             self.flush()
@@ -79,20 +100,37 @@ class AttemptTracker:
     def take_logs(self) -> list[tuple[float, str, str]]:
         """Write pending progress; hand over the log lines not yet stored (the attempt's end
         writes them in its own transaction)."""
-        if self._dirty:
-            self._write_progress(self.clock())
+        if self._dirty and not self._away():
+            try:
+                self._write_progress(self.clock())
+            except StoreUnreachable as exc:
+                self._away(exc)
         lines, self._logs = self._logs, []
+        if self._dropped:
+            lines.insert(MAX_KEPT // 2, (time.time(), "warning", (
+                f"{self._dropped} log line(s) here were not kept: the run history could not "
+                f"be reached while they came")))
+            self._dropped = 0
         return lines
 
     def flush(self) -> None:
         """Store the waiting log lines and progress, so that other processes (``trayjobs
         show --follow``, a window opened later) see them while the run goes on."""
-        if self._logs:
-            lines, self._logs = self._logs, []
-            self.store.add_logs(self.run_id, lines)
-        if self._dirty:
-            self._write_progress(self.clock())
         self._last_write = self.clock()
+        if self._away():
+            return  # kept for the attempt's end
+        try:
+            if self._logs and not self._dropped:
+                lines, self._logs = self._logs, []
+                try:
+                    self.store.add_logs(self.run_id, lines)
+                except StoreUnreachable:
+                    self._logs = lines + self._logs
+                    raise
+            if self._dirty:
+                self._write_progress(self.clock())
+        except StoreUnreachable as exc:
+            self._away(exc)
 
 
 # Messages come from job code: what would not fit a column is made to, rather than

@@ -204,6 +204,7 @@ class _SQLite:
     def __init__(self, path: str | Path, *, readonly: bool = False, busy_timeout: float = 5.0):
         self.path = Path(path)
         self.readonly = readonly
+        self.migrated = True  # a file: migrated as it opens (below), or read-only
         self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
         if readonly:

@@ -50,9 +50,18 @@ class RunStoreAPI(Protocol):
     """The run store as the engine, the CLI, the window, the alerts and the kinds use it."""
 
     readonly: bool
+    #: Whether the tables are made and current: a file's store always; a server's store
+    #: opened without speaking to it (``open_store(connect=False)``) once :meth:`migrate`
+    #: could run.
+    migrated: bool
 
     def close(self) -> None:
         """Release the store's connections; the object is not used again."""
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations not yet recorded (on a server: once, of several machines
+        starting at once); their names. :class:`~trayjobs.errors.StoreUnreachable` when the
+        server does not answer."""
 
     def now(self) -> float:
         """The time every writer of this store agrees on, in seconds since the epoch: this

@@ -20,8 +20,10 @@ __all__ = ["open_store", "store_exists", "is_shared"]
 
 
 def open_store(home: "Home", cluster: "ClusterSpec | None" = None, *,
-               readonly: bool = False) -> "RunStoreAPI":
-    """The run store for ``home`` under ``cluster`` (None: the home's own file)."""
+               readonly: bool = False, connect: bool = True) -> "RunStoreAPI":
+    """The run store for ``home`` under ``cluster`` (None: the home's own file).
+    ``connect=False``: a server is not spoken to yet (the engine starts while it is down,
+    and calls ``migrate()`` once it answers); a file is opened as always."""
     url = _url(cluster)
     if url is None:
         from . import RunStore
@@ -36,7 +38,7 @@ def open_store(home: "Home", cluster: "ClusterSpec | None" = None, *,
         from ..errors import UserError
         raise UserError(f"[cluster] database is a PostgreSQL server, but the PostgreSQL client "
                         f"is not installed ({exc.name}): pip install 'trayjobs[cluster]'") from None
-    return PgRunStore(url, readonly=readonly)
+    return PgRunStore(url, readonly=readonly, migrate=connect)
 
 
 def store_exists(home: "Home", cluster: "ClusterSpec | None" = None) -> bool:

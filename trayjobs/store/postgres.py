@@ -13,8 +13,10 @@ Connections come from a pool (``psycopg_pool``), each in autocommit: a call with
 ... WHERE state = ...``, which PostgreSQL re-checks on the newest row after waiting for
 another writer, so of N machines exactly one wins. A connection found broken (the server
 restarted) is dropped and the call tried again on a new one, with backoff, for
-``timeout`` seconds; then :class:`~trayjobs.errors.StoreBusy` names the server and what to
-do. The pool reconnects in the background. A statement is tried again only if the
+``timeout`` seconds (``TRAYJOBS_STORE_TIMEOUT`` when set); then
+:class:`~trayjobs.errors.StoreUnreachable` names the server (``host:port``), why, and what
+to do. A store opened with ``migrate=False`` does not touch the server until used: the
+engine starts while the server is down and calls :meth:`PgRunStore.migrate` once it answers. The pool reconnects in the background. A statement is tried again only if the
 connection broke under it: should the server die after committing but before answering,
 the write may be made twice; the compare-and-sets then answer "not mine" the second time,
 and the worker lease recovers a run left so.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import os
 import re
 import threading
 import time
@@ -36,7 +39,7 @@ from contextlib import ExitStack, contextmanager
 from decimal import Decimal
 from typing import Any
 
-from ..errors import StoreBusy
+from ..errors import StoreBusy, StoreUnreachable
 from . import FINAL_STATES, RunsSQL, _decode
 from .cluster import CONTROL_KEEP
 from .pg_migrations import MIGRATION_LOCK, PG_MIGRATIONS
@@ -44,7 +47,7 @@ from .pg_migrations import MIGRATION_LOCK, PG_MIGRATIONS
 #: The advisory lock control messages are appended under.
 CONTROL_LOCK = MIGRATION_LOCK - 1
 
-__all__ = ["PgRunStore", "pg_sql", "safe_url"]
+__all__ = ["PgRunStore", "pg_sql", "safe_url", "server_address"]
 
 # -- SQLite's SQL in PostgreSQL's words --------------------------------------------------
 
@@ -166,6 +169,47 @@ def safe_url(url: str) -> str:
     return redact(url)
 
 
+def server_address(url: str) -> str:
+    """``host:port`` of the server ``url`` names (libpq's defaults filled in)."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+        info = conninfo_to_dict(url)
+    except Exception:
+        return safe_url(url)
+    host = str(info.get("host") or info.get("hostaddr") or "localhost")
+    port = str(info.get("port") or "5432")
+    if host.startswith("/"):  # a Unix socket's folder
+        return f"{host}/.s.PGSQL.{port}"
+    return f"{host}:{port}"
+
+
+def _why_not(url: str, exc: BaseException) -> str:
+    """Why the server does not answer, in one line. A pool's time-out says nothing of why:
+    one connection is tried here to hear the server's (or the network's) own reason."""
+    from psycopg_pool import PoolTimeout
+    if isinstance(exc, PoolTimeout):
+        import psycopg
+        try:
+            psycopg.connect(url, connect_timeout=2).close()
+        except Exception as probe:  # noqa: BLE001  (any reason is the one to show)
+            exc = probe
+    text = str(exc).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    # libpq: 'connection to server at "h" (a), port p failed: Connection refused'
+    return lines[0].rsplit("failed: ", 1)[-1]
+
+
+def _timeout(timeout: float | None) -> float:
+    if timeout is not None:
+        return timeout
+    try:
+        return max(0.5, float(os.environ.get("TRAYJOBS_STORE_TIMEOUT", "")))
+    except ValueError:
+        return 10.0
+
+
 def _broken(conn) -> bool:
     return conn is None or conn.closed or conn.broken
 
@@ -197,20 +241,22 @@ def _close_all() -> None:
 class PgRunStore(RunsSQL):
     """The run store in a PostgreSQL database (``url``: a ``postgresql://`` URL or a
     libpq connection string). ``timeout``: seconds a call waits for the server before
-    :class:`~trayjobs.errors.StoreBusy`."""
+    :class:`~trayjobs.errors.StoreUnreachable` (default: ``TRAYJOBS_STORE_TIMEOUT``, else
+    10). ``migrate=False``: the server is not spoken to until the store is used."""
 
     _no_limit = None
     #: The migrations this trayjobs knows, by name.
     migration_names = tuple(n for n, _ in PG_MIGRATIONS)
 
-    def __init__(self, url: str, *, readonly: bool = False, timeout: float = 10.0,
+    def __init__(self, url: str, *, readonly: bool = False, timeout: float | None = None,
                  max_size: int = 8, migrate: bool = True) -> None:
         import psycopg  # noqa: F401  (the extra 'cluster'; say so if it is missing)
         from psycopg_pool import ConnectionPool
         self.url = url
         self.where = safe_url(url)
+        self.address = server_address(url)
         self.readonly = readonly
-        self.timeout = timeout
+        self.timeout = timeout = _timeout(timeout)
         self._local = threading.local()
         #: Seconds to add to this machine's clock to get the server's (see sync_clock).
         self.clock_offset = 0.0
@@ -230,6 +276,8 @@ class PgRunStore(RunsSQL):
         self._refused()
         self._pool.open(wait=False)
         _OPEN.add(self)
+        #: Whether :meth:`migrate` ran (a store made with ``migrate=False`` waits for it).
+        self.migrated = readonly
         try:
             if migrate and not readonly:
                 self.migrate()
@@ -275,12 +323,12 @@ class PgRunStore(RunsSQL):
         if not self._pool.closed:
             self._pool.close(timeout=5)
 
-    def _busy(self, exc: BaseException) -> StoreBusy:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return StoreBusy(
-            f"The run history database {self.where} cannot be reached ({reason}). Check "
-            f"that the PostgreSQL server is running and that this machine can reach it "
-            f"(host, port, user and password in [cluster] database).")
+    def _busy(self, exc: BaseException) -> StoreUnreachable:
+        return StoreUnreachable(
+            f"The run history's PostgreSQL server at {self.address} cannot be reached "
+            f"({_why_not(self.url, exc)}): start it, or check [cluster] database "
+            f"({self.where}: host, port, user, password) and that this machine can reach "
+            f"it.", where=self.address)
 
     def _why(self) -> BaseException | None:
         """Why no connection can be had, in the server's words (the pool only says it
@@ -422,6 +470,7 @@ class PgRunStore(RunsSQL):
                             conn.execute("INSERT INTO _migrations VALUES (%s, %s)",
                                          (name, self.now()))
                         applied.append(name)
+                    self.migrated = True
                 finally:
                     if not conn.broken:
                         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))

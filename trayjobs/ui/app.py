@@ -21,7 +21,8 @@ from typing import Any
 from PySide6.QtCore import QObject, QSettings, QSocketNotifier, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QCheckBox, QMessageBox
 
-from ..engine.engine import Engine
+from ..engine.engine import Engine, Halted
+from ..engine.events import Notice
 from ..firstrun import ensure_first_run
 from ..instance import AlreadyRunning
 from ..paths import Home
@@ -52,6 +53,7 @@ class TrayApp(QObject, Commands):
     _engineStarted = Signal(object)
     _control = Signal(object)
     _desktopAlert = Signal(str, str, bool)  # a desktop:// alert channel's message
+    _problem = Signal(object)               # a Notice of a lasting problem, or its end
 
     def __init__(self, home: Home, *, minimized: bool = False, workers: int | None = None,
                  grace: float = 3.0) -> None:
@@ -72,6 +74,8 @@ class TrayApp(QObject, Commands):
         self._progress: dict[int, Any] = {}
         self._failures: list[dict[str, Any]] = []
         self._latest_report: str | None = None
+        #: Lasting problems (a server away, other versions): name -> (message, few words)
+        self.problems: dict[str, tuple[str, str]] = {}
         self.unseen_failures = 0
         self.unseen_warnings = 0         # runs that succeeded with warnings, not seen yet
         self.jobs_loads = 0              # how often the jobs list was loaded (tests wait on it)
@@ -97,6 +101,7 @@ class TrayApp(QObject, Commands):
         self.bridge.jobsChanged.connect(lambda _r: self._reload_jobs.start())
         self.bridge.watchChanged.connect(lambda _e: self._reload_jobs.start())
         self.bridge.notice.connect(self._notice)
+        self._problem.connect(self._on_problem, Qt.ConnectionType.QueuedConnection)
         self._desktopAlert.connect(
             lambda title, body, failure: self.notifier.notify(title, body, critical=failure),
             Qt.ConnectionType.QueuedConnection)
@@ -112,9 +117,17 @@ class TrayApp(QObject, Commands):
         def boot() -> None:
             try:
                 eng = Engine(self.home, workers=self._workers, grace=self._grace, mode="app")
+                # Heard from the start on (the bridge is attached once it started): a
+                # server away makes the start wait, and the window says why meanwhile.
+                eng.bus.subscribe(self._engine_problem)
+                self._booting = eng
+                if self._quitting:
+                    eng.halt()
                 eng.start()
                 self._booted = eng
                 result = eng
+            except Halted as exc:  # quit while it waited for the history's server
+                result = exc
             except Exception as exc:  # shown in the window; the app stays up
                 log.exception("engine did not start")
                 result = exc
@@ -166,6 +179,10 @@ class TrayApp(QObject, Commands):
             self._settled = False
         self.status("Stopping: running jobs get a few seconds to finish…")
         self.window.save_geometry()
+        booting = getattr(self, "_booting", None)
+        if booting is not None:
+            booting.halt()  # a start waiting for the history's server gives up
+
         def stop() -> None:
             boot = getattr(self, "_boot_thread", None)
             if boot is not None:
@@ -275,7 +292,24 @@ class TrayApp(QObject, Commands):
         self.service.call(store.channel_health,
                           lambda health: page.alerts.show_channels(cfg, health))
 
+    def _engine_problem(self, ev) -> None:
+        """On the engine's threads: a lasting problem's notice, to the GUI thread."""
+        if isinstance(ev, Notice) and "problem" in ev.details:
+            self._problem.emit(ev)
+
+    def _on_problem(self, notice) -> None:
+        name = notice.details["problem"]
+        if notice.details.get("clear"):
+            self.problems.pop(name, None)
+        else:
+            self.problems[name] = (notice.message, notice.details.get("short") or notice.message)
+            self.status(notice.message)
+        self.window.show_problems({k: m for k, (m, _) in self.problems.items()})
+        self._update_tray()
+
     def _notice(self, notice) -> None:
+        if "problem" in notice.details:
+            return  # _on_problem has it
         self.status(notice.message)
         if "alert_channel" in notice.details:  # a delivery failed, or works again
             self.refresh_channels()
@@ -371,7 +405,8 @@ class TrayApp(QObject, Commands):
                    and not j.get("paused")), key=lambda j: j["next_run_at"], default=None)
         state, tip = tray_status(running=self.running_snapshot(), next_job=nxt,
                                  paused=self.paused, failed=self.unseen_failures,
-                                 warned=self.unseen_warnings, waiting=self.waiting_snapshot())
+                                 warned=self.unseen_warnings, waiting=self.waiting_snapshot(),
+                                 problems=[short for _, short in self.problems.values()])
         self.tray.set_state(state, tip, badge=self.unseen_failures + self.unseen_warnings)
 
 
@@ -420,6 +455,9 @@ def _setup_logging(home: Home) -> None:
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     logging.getLogger("huey").setLevel(logging.WARNING)
+    # A line per failed try while a server is away: the engine says it once, and again
+    # when it answers.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 
 def _install_signal_wakeup(app: QApplication, on_signal) -> None:

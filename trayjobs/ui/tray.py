@@ -15,11 +15,14 @@ __all__ = ["Tray", "tray_status"]
 
 def tray_status(*, running: list[dict[str, Any]], next_job: dict[str, Any] | None,
                 paused: bool, failed: int, warned: int = 0,
-                waiting: list[dict[str, Any]] = ()) -> tuple[str, str]:
+                waiting: list[dict[str, Any]] = (), problems: list[str] = ()
+                ) -> tuple[str, str]:
     """(icon state, tooltip), e.g. ("running", "2 running · next: Weekly report Mon 09:00");
     ``failed``, ``warned``: runs not seen yet that failed, or succeeded with warnings;
-    ``waiting``: runs waiting for their conditions (``job``, ``wait_reason``)."""
-    parts = []
+    ``waiting``: runs waiting for their conditions (``job``, ``wait_reason``);
+    ``problems``: lasting ones, in a few words each (a server that cannot be reached),
+    first in the tooltip and a warning badge."""
+    parts = list(problems)
     if running:
         text = f"{len(running)} running"
         if len(running) == 1:
@@ -40,7 +43,7 @@ def tray_status(*, running: list[dict[str, Any]], next_job: dict[str, Any] | Non
         parts.append(f"{failed} failed")
     if warned:
         parts.append(f"{warned} with warnings")
-    state = ("failed" if failed else "warning" if warned else "running" if running
+    state = ("failed" if failed else "warning" if warned or problems else "running" if running
              else "paused" if paused else "idle")
     return state, " · ".join(parts) if parts else "trayjobs · idle"
 

@@ -48,6 +48,15 @@ class MainWindow(QMainWindow):
         self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.banner.setStyleSheet(banner_style())
         self.banner.hide()
+        # Lasting problems with the servers (the run history's, the queue's) and the other
+        # workers (another version): shown until the engine says they are over.
+        self.problems = QLabel()
+        self.problems.setObjectName("serverProblems")
+        self.problems.setAccessibleName("Server problems")
+        self.problems.setWordWrap(True)
+        self.problems.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.problems.setStyleSheet(banner_style())
+        self.problems.hide()
 
         self.jobs_model = JobsModel(self)
         self.runs_model = RunsModel(self, service=app.service)
@@ -76,6 +85,7 @@ class MainWindow(QMainWindow):
 
         central = QWidget()
         lay = QVBoxLayout(central)
+        lay.addWidget(self.problems)
         lay.addWidget(self.banner)
         lay.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
@@ -182,6 +192,14 @@ class MainWindow(QMainWindow):
             self.banner.hide()
         self.jobs_page.config_label.setText(f"Config file: {path}" if path else "")
 
+    def show_problems(self, problems: dict[str, str]) -> None:
+        """The lasting problems (name: message), one a line; hidden when there is none."""
+        if problems:
+            self.problems.setText("<br>".join(_esc(m) for m in problems.values()))
+            self.problems.show()
+        else:
+            self.problems.hide()
+
     def set_paused(self, paused: bool) -> None:
         self.jobs_page.set_paused(paused)
 
@@ -202,6 +220,7 @@ class MainWindow(QMainWindow):
     def changeEvent(self, event) -> None:
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             self.banner.setStyleSheet(banner_style(self.palette()))  # dark mode and back
+            self.problems.setStyleSheet(banner_style(self.palette()))
         super().changeEvent(event)
 
     # -- drops ----------------------------------------------------------------------
