@@ -74,7 +74,8 @@ ORDER BY coalesce(finished_at, updated_at, created_at) DESC LIMIT 25"""),
 
 def job_activity(db: ReadOnlyDatabase | NoDatabase) -> tuple[list[SectionParams], str | None]:
     """The sections of "Job activity", or a note when there is no history to read yet."""
-    if isinstance(db, NoDatabase) or not db.has_table("runs_v1"):
+    if (isinstance(db, NoDatabase) or not db.has_table("runs_v1")
+            or db.execute("SELECT 1 FROM runs_v1 LIMIT 1").fetchone() is None):
         return [], "No data yet: trayjobs has not recorded any runs."
     return list(JOB_ACTIVITY), None
 
