@@ -22,10 +22,9 @@ TEST_PKGS="xvfb dbus dunst xdotool x11-utils xfce4-panel libnotify-bin desktop-f
   xdg-utils poppler-utils sqlite3 appstream gnome-keyring redis-server postgresql"
 # The tests that touch the run history, run a second time with it on PostgreSQL (a server
 # started by tests/pg_support.py): the whole suite there takes too long for CI.
-PG_TESTS="tests/test_cluster.py tests/test_cluster_cli.py tests/test_store_contract.py tests/test_store_open.py tests/test_workers.py
-  tests/test_engine.py tests/test_engine_robust.py tests/test_engine_tracker.py
-  tests/test_recovery.py tests/test_one_off.py tests/test_stats.py tests/test_ui_models.py
-  tests/test_report_builtin.py tests/test_alerts_worker.py tests/test_cli.py"
+PG_TESTS="tests/test_cluster.py tests/test_store_contract.py tests/test_store_open.py
+  tests/test_workers.py tests/test_engine.py tests/test_recovery.py tests/test_report_builtin.py
+  tests/test_alerts_worker.py"
 
 say() { printf '\033[1m%s\033[0m\n' "$*" >&2; }
 
@@ -91,7 +90,7 @@ case "$cmd" in
     if [ $rc -eq 0 ] && [ $# -eq 0 ]; then
       say "the run history's tests again, on PostgreSQL (TRAYJOBS_TEST_STORE=postgres)"
       # shellcheck disable=SC2086
-      TRAYJOBS_TEST_STORE=postgres "$VENV/bin/python" -m pytest -q $PG_TESTS
+      TRAYJOBS_TEST_STORE=postgres "$VENV/bin/python" -m pytest -q -m "not slow" $PG_TESTS
       rc=$?
     fi
     set -e
