@@ -117,8 +117,9 @@ def _init_or_join(home, args, *, init: bool) -> int:
     if init:
         print("\non every other machine, run:\n"
               f"  trayjobs cluster join --redis '{hide_password(args.redis)}' "
-              f"--database '{hide_password(args.database)}'\n"
-              "(with the passwords in place of ***)")
+              f"--database '{hide_password(args.database)}'"
+              + ("\n(with the passwords in place of ***)"
+                 if has_password(args.redis) or has_password(args.database) else ""))
     if home.runs_db.exists():
         print(f"note: the runs this machine recorded before stay in {home.runs_db}; "
               f"`trayjobs cluster leave` goes back to them")
