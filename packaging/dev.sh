@@ -25,8 +25,7 @@ TEST_PKGS="xvfb dbus dunst xdotool x11-utils xfce4-panel libnotify-bin desktop-f
 # PostgreSQL and redis-server, 10,000 runs among them) and the history's own tests with
 # the history on PostgreSQL (started by tests/pg_support.py). The whole suite on
 # PostgreSQL takes too long for CI: TRAYJOBS_TEST_STORE=postgres dev.sh test ARGS runs it.
-PG_TESTS="tests/test_cluster.py tests/test_store_contract.py tests/test_store_open.py
-  tests/test_workers.py"
+PG_TESTS="tests/test_cluster.py tests/test_store_contract.py tests/test_store_open.py"
 
 say() { printf '\033[1m%s\033[0m\n' "$*" >&2; }
 

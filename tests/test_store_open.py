@@ -78,7 +78,7 @@ def test_a_postgresql_server_that_is_not_there_is_named(tmp_path, monkeypatch):
     monkeypatch.delenv("TRAYJOBS_TEST_DATABASE", raising=False)
     home = Home.under(tmp_path / "h")
     shared_config(home, f"postgresql://trayjobs:hush@127.0.0.1:{_free_port()}/runs")
-    out = trayjobs(home, "runs", timeout=90)
+    out = trayjobs(home, "runs", timeout=90, env={"TRAYJOBS_STORE_TIMEOUT": "1"})
     assert out.returncode != 0
     assert "cannot be reached" in out.stderr and "hush" not in out.stderr, out.stderr
 
