@@ -113,3 +113,15 @@ def test_run_of_a_job_that_works_on_files_asks_for_them(home, write_config):
     out = trayjobs(home, "run", "inbox", "--wait")
     assert out.returncode != 0 and "works on files: give them with --file PATH" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_show_gives_progress_while_it_means_something(home):
+    home.config_file.write_text(dedent("""
+        [jobs.quiet]
+        kind = "command"
+        command = "sleep 1.5"
+    """))
+    rid = int(trayjobs(home, "run", "quiet", "--wait").stdout)
+    shown = trayjobs(home, "show", str(rid)).stdout
+    assert "succeeded" in shown
+    assert "running for" not in shown and "progress:" not in shown  # it went all the way

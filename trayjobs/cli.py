@@ -455,7 +455,9 @@ def cmd_show(home: Home, args) -> int:
                                                 for k, v in run_params.items()))
     if inputs:
         lines.append(f"  inputs:   {json.dumps(inputs)}")
-    if run.get("progress_total") or run.get("progress_message"):
+    # Where a run is, or where one that did not succeed stopped; a run that succeeded went
+    # all the way (its last message, "running for 3 s", would be stale).
+    if run["state"] != "succeeded" and (run.get("progress_total") or run.get("progress_message")):
         lines.append(f"  progress: {_progress_text(run)}")
     if result:
         lines.append(f"  result:   {result.get('summary', '')}")
