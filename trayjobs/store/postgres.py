@@ -363,19 +363,29 @@ class PgRunStore(RunsSQL):
         tx = getattr(self._local, "tx", None)
         if tx is not None:  # inside transaction(): its connection
             return fn(tx)
+
+        def attempt(timeout: float, used: list):
+            with self._pool.connection(timeout=timeout) as conn:
+                used.append(conn)
+                return fn(_Tx(conn))
+        return self._retrying(attempt)
+
+    def _retrying(self, attempt):
+        """``attempt(timeout, used)`` (it appends the connection it got to ``used``), tried
+        again on a new connection with backoff while the one it had broke (the server
+        restarted), until ``timeout``; then :class:`StoreBusy` says why."""
         import psycopg
         from psycopg_pool import PoolTimeout
         deadline = time.monotonic() + self.timeout
         delay = 0.05
         while True:
-            conn = None
+            used: list = []
             try:
-                with self._pool.connection(timeout=max(0.1, deadline - time.monotonic())) as conn:
-                    return fn(_Tx(conn))
+                return attempt(max(0.1, deadline - time.monotonic()), used)
             except PoolTimeout as exc:
                 raise self._busy(self._why() or exc) from exc
             except psycopg.OperationalError as exc:
-                if not _broken(conn):
+                if not _broken(used[0] if used else None):
                     raise
                 if time.monotonic() + delay >= deadline:
                     raise self._busy(exc) from exc
@@ -406,29 +416,14 @@ class PgRunStore(RunsSQL):
 
     def _begin(self, stack: ExitStack):
         """A connection with a transaction begun on it, entered on ``stack``."""
-        import psycopg
-        from psycopg_pool import PoolTimeout
-        deadline = time.monotonic() + self.timeout
-        delay = 0.05
-        while True:
-            conn = None
-            inner = ExitStack()
-            try:
-                conn = inner.enter_context(self._pool.connection(
-                    timeout=max(0.1, deadline - time.monotonic())))
+        def attempt(timeout: float, used: list):
+            with ExitStack() as inner:  # left on an error; handed to ``stack`` on success
+                conn = inner.enter_context(self._pool.connection(timeout=timeout))
+                used.append(conn)
                 inner.enter_context(conn.transaction())
                 stack.push(inner.pop_all())
                 return conn
-            except PoolTimeout as exc:
-                raise self._busy(self._why() or exc) from exc
-            except psycopg.OperationalError as exc:
-                inner.__exit__(type(exc), exc, exc.__traceback__)
-                if not _broken(conn):
-                    raise
-                if time.monotonic() + delay >= deadline:
-                    raise self._busy(exc) from exc
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+        return self._retrying(attempt)
 
     def _execute(self, sql: str, params: Iterable[Any] | dict = ()) -> _Done:
         return self._run(lambda tx: _Done(tx.execute(sql, params).rowcount))
