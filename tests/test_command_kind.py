@@ -16,6 +16,7 @@ import pytest
 
 from pg_support import ON_POSTGRES
 from helpers import live_processes, start_worker, trayjobs, wait_run, wait_until
+from trayjobs.durations import format_size
 from trayjobs.errors import JobFailed, UserError
 from trayjobs.kinds.command import CommandKind, output_dir
 from trayjobs.kinds.command.progress import Progress, parse_progress
@@ -123,11 +124,13 @@ def test_long_output_keeps_head_and_tail_and_says_what_was_left_out(make_ctx):
     assert logs[0] == "line 00000" and logs[-1] == "line 19999"
     gap = next(m for m in logs if "left out" in m)
     kept = len(logs) - 1
-    assert f"{20000 - kept:,} lines" in gap
+    assert gap == f"[{format_size((20000 - kept) * 11)} of output left out here]"
     i = logs.index(gap)
     assert int(logs[i - 1][5:]) + 20000 - kept + 1 == int(logs[i + 1][5:])  # exactly the middle left out
     assert 150 < kept < 250  # about 100 lines of 11 bytes at each end
-    assert result["lines"] == 20000
+    assert result["lines"] is None  # the middle is not read: its size is told, not its lines
+    assert result["output_bytes"] == 20000 * 11
+    assert result["left_out_bytes"] == (20000 - kept) * 11
 
 
 def test_lines_that_arrive_together_are_one_log_entry(make_ctx):
@@ -140,12 +143,15 @@ def test_lines_that_arrive_together_are_one_log_entry(make_ctx):
     assert len(entries) < 200 and result["lines"] == 100000
 
 
-def test_blank_lines_are_counted_but_not_logged(make_ctx):
+def test_blank_lines_are_logged_as_written_and_counted(make_ctx):
     ctx = make_ctx("blanks")
     result = run_kind(ctx, command=r"printf '\none\n\n  \n\ttwo  \n \t\nthree\n\n'; "
-                                   r"printf '\n\nerr\n \n' >&2")
-    assert lines_of(ctx) == ["one", "\ttwo  ", "three", "err"]
-    assert result["lines"] == 12
+                                   r"printf '\n\nerr\n \n' >&2; printf '\n \n' >&2")
+    out = [m["message"] for m in ctx.sink.of("log") if m["level"] == "info"]
+    err = [m["message"] for m in ctx.sink.of("log") if m["level"] == "warning"]
+    assert "\n".join(out) == "\none\n\n  \n\ttwo  \n \t\nthree\n"
+    assert "\n".join(err).strip() == "err"  # an entry of nothing but blank lines: not logged
+    assert result["lines"] == 14
 
 
 def test_progress_among_plain_lines_is_read_from_the_latest(make_ctx):
@@ -159,7 +165,7 @@ def test_progress_among_plain_lines_is_read_from_the_latest(make_ctx):
 
 def test_a_large_output_keeps_exact_lines_at_both_ends(make_ctx):
     # 3 million lines (20 MB) arrive in many chunks; the head and the tail are whole lines,
-    # the middle is counted, and it takes well under the seconds it took line by line
+    # the middle is measured, and it takes well under the seconds it took line by line
     ctx = make_ctx("large")
     started = time.monotonic()
     result = run_kind(ctx, command=["seq", "3000000"], log_head=100_000, log_tail=100_000)
@@ -169,11 +175,13 @@ def test_a_large_output_keeps_exact_lines_at_both_ends(make_ctx):
     head, tail = logs[:gap], logs[gap + 1:]
     assert head == [str(i) for i in range(1, len(head) + 1)]
     assert tail == [str(i) for i in range(3_000_001 - len(tail), 3_000_001)]
-    left_out = 3_000_000 - len(head) - len(tail)
-    assert f"[{left_out:,} lines (" in logs[gap]
+    size = sum(len(str(i)) + 1 for i in range(1, 3_000_001))
+    left_out = size - sum(len(x) + 1 for x in head + tail)
+    assert logs[gap] == f"[{format_size(left_out)} of output left out here]"
     assert 90_000 < sum(len(x) + 1 for x in head) <= 100_000
     assert 90_000 < sum(len(x) + 1 for x in tail) <= 100_000
-    assert result["lines"] == 3_000_000 and result["summary"] == "3000000"
+    assert result["output_bytes"] == size and result["left_out_bytes"] == left_out
+    assert result["summary"] == "3000000"
     assert took < 10, took
 
 

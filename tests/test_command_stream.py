@@ -57,14 +57,14 @@ def test_head_and_tail_are_kept_to_the_line_at_their_bounds(make_ctx, piece, lin
     logged = _logged(ctx)
     gap = [m for m in logged if "left out" in m]
     kept = [int(m) for m in logged if m not in gap]
-    assert out.lines == lines
-    assert out.left_out_lines == left_out and out.left_out_bytes == left_out * WIDTH
+    assert out.left_out_bytes == left_out * WIDTH and out.output_bytes == lines * WIDTH
     if left_out:
-        size = format_size(left_out * WIDTH)
-        assert gap == [f"[{left_out:,} lines ({size}) of output left out here]"]
+        assert out.lines == lines - left_out  # what was left out is not read, nor counted
+        assert gap == [f"[{format_size(left_out * WIDTH)} of output left out here]"]
         assert logged.index(gap[0]) == 100  # between the head and the tail
         assert kept == list(range(100)) + list(range(lines - 60, lines))
     else:
+        assert out.lines == lines
         assert gap == [] and kept == list(range(lines))
 
 
@@ -73,7 +73,81 @@ def test_a_line_longer_than_the_head_is_kept_whole_in_the_tail(make_ctx):
     long = b"y" * 1000 + b"\n"
     out = _output(ctx, _numbers(3) + long + _numbers(3, 3), piece=64, head=20, tail=2000)
     assert _logged(ctx) == ["00000", "00001", "00002", "y" * 1000, "00003", "00004", "00005"]
-    assert out.left_out_lines == 0
+    assert out.left_out_bytes == 0 and out.lines == 7
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_two_streams_past_the_head_keep_whole_lines_in_order(make_ctx, seed):
+    # stdout and stderr interleaved in pieces of any size: what is logged is whole lines of
+    # each stream, in the order they came, the head first, then the last lines of both
+    import random
+    rnd = random.Random(seed)
+    ctx = make_ctx(f"two{seed}")
+    out = OutputLog(ctx, head=300, tail=rnd.choice([120, 400, 2000]), on_progress=lambda p: None)
+    sent = {"stdout": [], "stderr": []}
+    pending = {"stdout": b"", "stderr": b""}
+    fed = {"stdout": b"", "stderr": b""}
+    arrived = []  # whole lines in the order their ends were fed
+
+    def feed(stream, data):
+        out.feed(stream, data)
+        *lines, fed[stream] = (fed[stream] + data).split(b"\n")
+        arrived.extend(line.decode() for line in lines)
+
+    for i in range(3000):
+        stream = rnd.choice(["stdout", "stderr"])
+        pending[stream] += f"{stream[3:]} {i}\n".encode()
+        sent[stream].append(f"{stream[3:]} {i}")
+        if rnd.random() < 0.3:
+            data, cut = pending[stream], rnd.randint(1, len(pending[stream]))
+            feed(stream, data[:cut])
+            pending[stream] = data[cut:]
+    for stream, data in pending.items():
+        feed(stream, data)
+    out.close()
+    logged = [(e["level"], line) for e in ctx.sink.of("log")
+              for line in e["message"].split("\n")]
+    gap = [i for i, (_, m) in enumerate(logged) if "left out" in m]
+    assert len(gap) == 1 and out.left_out_bytes > 0
+    rest = logged[:gap[0]] + logged[gap[0] + 1:]
+    for stream, level in (("stdout", "info"), ("stderr", "warning")):
+        mine = [m for lv, m in rest if lv == level]
+        # every line whole, each stream's lines in order: the head's then the tail's
+        assert all(m in sent[stream] for m in mine)
+        idx = [sent[stream].index(m) for m in mine]
+        assert idx == sorted(idx)
+    tail = [m for _, m in logged[gap[0] + 1:]]
+    assert tail and tail[-1] == arrived[-1]  # the tail runs to the very end of the output
+    assert out.stderr_tail[-1] == sent["stderr"][-1]
+
+
+def test_past_the_head_the_last_stderr_lines_and_progress_are_still_read(make_ctx):
+    # a program that complains early, then floods stdout: its complaint is the run's error
+    # though the log leaves it out, and a percentage in the flood is reported as it comes
+    ctx = make_ctx("flood")
+    seen = []
+    out = OutputLog(ctx, head=100, tail=100, on_progress=seen.append)
+    out.feed("stdout", _numbers(20))
+    out.feed("stderr", b"warning: disk almost full\n")
+    out.feed("stdout", _numbers(5000, 20))
+    out.feed("stdout", _numbers(3000, 5020) + b"copied 42%\n")
+    assert seen and seen[-1].done == 42
+    out.feed("stdout", _numbers(5000, 8020))
+    out.close()
+    assert list(out.stderr_tail) == ["warning: disk almost full"]
+    assert "warning: disk almost full" not in _logged(ctx)
+    assert out.last_line == "13019" and out.lines < 100
+
+
+def test_a_stderr_line_where_the_head_ends_is_in_the_error_once(make_ctx):
+    ctx = make_ctx("edge")
+    out = OutputLog(ctx, head=10, tail=4, on_progress=lambda p: None)
+    out.feed("stdout", b"a\nbb\nccc\n")
+    out.feed("stderr", b"err1\nerr2\n")  # past the head, and more than the tail holds
+    out.feed("stdout", b"d\n")
+    out.close()
+    assert list(out.stderr_tail) == ["err1", "err2"] and out.last_line == "d"
+    assert _logged(ctx) == ["a", "bb", "ccc", "[10 B of output left out here]", "d"]
 
 
 def test_a_line_longer_than_a_log_entry_is_logged_whole(make_ctx):

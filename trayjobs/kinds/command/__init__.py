@@ -146,7 +146,10 @@ class _Run:
         if outputs:
             summary += f", {len(outputs)} output file{'s' if len(outputs) != 1 else ''}"
         return {"summary": summary, "exit_code": code, "outputs": outputs,
-                "lines": output.lines, "dry_run": ctx.dry_run}
+                # lines left out between the head and the tail are not counted: their size is
+                "lines": None if output.left_out_bytes else output.lines,
+                "output_bytes": output.output_bytes, "left_out_bytes": output.left_out_bytes,
+                "dry_run": ctx.dry_run}
 
     def _environment(self, out_dir: Path) -> dict[str, str]:
         ctx = self.ctx

@@ -6,21 +6,29 @@ final state, though each state is read for progress. Text that is not UTF-8
 is shown with backslash escapes, never lost or fatal. The first ``head`` bytes
 of lines go to the log as they come; after that only the last ``tail`` bytes
 are kept, and logged at the end after a line saying how much was left out.
-Blank lines are counted but not logged.
+Blank lines are logged as they were written, among the lines around them (a
+log entry of nothing but blank lines is not).
 
 A chatty program must cost little more than ``cat`` to a file, so plain lines
 (no carriage return, no line written for trayjobs) are handled a chunk at a
 time, as bytes, never one by one: the lines that arrive together become one log
 entry (or a few, of at most :data:`ENTRY` bytes each); lines are counted, and
-cut at head and tail, with bytes methods; blank lines are looked for only in
-what is logged; and only the last lines of a chunk are read for a percentage
-(progress is reported a few times a second at most, so the latest is what
-counts).
+cut at head and tail, with bytes methods; and only the last lines of a chunk
+are read for a percentage (progress is reported a few times a second at most,
+so the latest is what counts).
+
+Past the head, output is not read at all as it comes, only kept: the chunks as
+they were read, in order, the oldest dropped once the newer ones hold ``tail``
+bytes. A chunk is glanced at for progress at its end, and a dropped one for the
+last lines of stderr (the run's error) and of the program (its summary). At the
+end what is kept is cut to ``tail`` bytes of whole lines and read like the head.
+A program that writes 40 MB so costs about what ``cat`` to a file does, not
+the reading of 5 million lines; the part left out is told in bytes, its lines
+uncounted.
 """
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from typing import Callable
 
@@ -34,12 +42,7 @@ MAX_LINE = 64 * 1024   # a "line" this long without a newline is logged as it is
 ENTRY = 64 * 1024      # plain lines that arrive together: one log entry per this many bytes
 ERROR_LINES = 20       # stderr lines kept for the run's error
 PERCENT_LINES = 8      # a chunk's last lines with a "%" read for progress, at most
-
-#: A newline that ends a line of nothing but spaces and tabs, or of nothing (such lines are
-#: not logged); the text searched starts with a newline of its own.
-_BLANK = re.compile(rb"\n[ \t\v\f]*(?=\n)")
-_SPACES = (b" ", b"\t", b"\v", b"\f")
-
+GLANCE = 4096          # bytes at the end of a chunk past the head read for progress
 
 def _plain(raw: bytes, end: int) -> bool:
     """No carriage return and no line written for trayjobs in ``raw[:end]``: nothing to
@@ -54,16 +57,6 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
-def _without_blanks(lines: bytes) -> bytes:
-    """Whole lines (ending with a newline) without the blank ones. (Text of short lines
-    without spaces, a column of numbers, say, is told apart first with searches that take
-    a fraction of the pattern's time, which is tried at each line.)"""
-    if (not lines.startswith(b"\n") and all(lines.find(c) < 0 for c in _SPACES)
-            and lines.find(b"\n\n") < 0):
-        return lines
-    return _BLANK.sub(b"", b"\n" + lines)[1:]
-
-
 class OutputLog:
     def __init__(self, ctx: JobContext, *, head: int, tail: int,
                  on_progress: Callable[[Progress], None]) -> None:
@@ -71,19 +64,31 @@ class OutputLog:
         self.on_progress = on_progress
         self._head_left = head
         self._tail_max = tail
-        #: Whole lines kept for the end: (level, chunk, start, stop), ``chunk[start:stop]``
-        #: (a chunk is kept as it was read, not copied).
-        self._tail: deque[tuple[str, bytes, int, int]] = deque()
-        self._tail_size = 0
-        self._into_tail = [0, 0]  # lines and bytes that went to the tail, kept or not
+        #: Past the head: the chunks as read, in order, ``(stream, data)``; the oldest are
+        #: dropped while the rest hold ``tail`` bytes.
+        self._raw: deque[tuple[str, bytes]] = deque()
+        self._raw_size = 0
+        #: Per stream: its next kept chunk starts within a line whose start was left out.
+        self._cut = {"stdout": False, "stderr": False}
         self._buf = {"stdout": b"", "stderr": b""}
-        self.left_out_lines = self.left_out_bytes = 0
-        #: Lines of output, blank ones included (lines written for trayjobs are not).
+        self._quiet = False  # reading the kept tail at the end: its progress is old news
+        #: Bytes of output, and those left out between the head and the tail.
+        self.output_bytes = self.left_out_bytes = 0
+        #: Lines of output read, blank ones included (lines written for trayjobs are not):
+        #: all of them unless some were left out (``left_out_bytes``), which are not counted.
         self.lines = 0
         self.stderr_tail: deque[str] = deque(maxlen=ERROR_LINES)
         self.last_line = ""  # the program's last word: the run's summary when it succeeds
 
     def feed(self, stream: str, data: bytes) -> None:
+        self.output_bytes += len(data)
+        self._feed(stream, data)
+
+    def _feed(self, stream: str, data: bytes) -> None:
+        if not self._head_left:
+            self._keep(stream, data)
+            self._glance(data)
+            return
         buf = self._buf[stream] + data if self._buf[stream] else data
         end = buf.rfind(b"\n") + 1
         if end:
@@ -93,6 +98,16 @@ class OutputLog:
                 for raw in buf[:end - 1].split(b"\n"):
                     self._line(stream, raw)
             buf = buf[end:]
+        if not self._head_left:
+            # The head is full: what is left of a line goes with the chunks kept from now on
+            # (a line the other stream began is kept before what follows it).
+            self._buf[stream] = b""
+            for other, rest in self._buf.items():
+                if rest:
+                    self._keep(other, rest)
+                    self._buf[other] = b""
+            self._keep(stream, buf)
+            return
         if b"\r" in buf:
             # A line being redrawn: read each finished state, keep the one being drawn.
             *states, buf = buf.split(b"\r")
@@ -109,21 +124,89 @@ class OutputLog:
             if buf:
                 self._line(stream, buf)
             self._buf[stream] = b""
-        lines, size = self._into_tail
-        self.left_out_lines = lines - sum(data.count(b"\n", a, b) for _, data, a, b in self._tail)
-        self.left_out_bytes = size - self._tail_size
-        if self.left_out_lines:
-            self.ctx.log(f"[{self.left_out_lines:,} lines ({format_size(self.left_out_bytes)}) "
-                         f"of output left out here]", "warning")
-        for level, data, start, stop in self._tail:
-            self._log(data[start:stop], level)
-        self._tail.clear()
+        kept = self._tail_lines()
+        if self.left_out_bytes:
+            self.ctx.log(f"[{format_size(self.left_out_bytes)} of output left out here]",
+                         "warning")
+        # What is kept is read as the head was, all of it logged.
+        self._head_left, self._quiet = sum(len(data) for _, data in kept) + 1, True
+        for stream, data in kept:
+            self._feed(stream, data)
+        for stream, buf in self._buf.items():
+            if buf:
+                self._line(stream, buf)
+            self._buf[stream] = b""
+
+    def _keep(self, stream: str, data: bytes) -> None:
+        """Keep ``data`` for the tail; drop the oldest chunks that the newer ones make
+        unneeded, glancing at what they say last."""
+        if not data:
+            return
+        self._raw.append((stream, data))
+        self._raw_size += len(data)
+        while self._raw and self._raw_size - len(self._raw[0][1]) >= self._tail_max:
+            old_stream, old = self._raw.popleft()
+            self._raw_size -= len(old)
+            self._drop(old_stream, old)
+
+    def _drop(self, stream: str, data: bytes) -> None:
+        self.left_out_bytes += len(data)
+        start = 0
+        if self._cut[stream]:
+            start = data.find(b"\n") + 1  # the end of a line whose start was left out
+        end = data.rfind(b"\n") + 1
+        if start and start <= end or not self._cut[stream]:
+            last = _last_lines(data, end, ERROR_LINES if stream == "stderr" else 1, start)
+            if last:
+                self.last_line = _text(last[-1]).strip()
+                if stream == "stderr":
+                    self.stderr_tail.extend(_text(ln).rstrip() for ln in last)
+        self._cut[stream] = not data.endswith(b"\n")
+
+    def _tail_lines(self) -> list[tuple[str, bytes]]:
+        """The kept chunks cut to the last ``tail`` bytes, whole lines of each stream."""
+        excess = self._raw_size - self._tail_max
+        kept: list[tuple[str, bytes]] = []
+        for stream, data in self._raw:
+            if excess > 0:
+                # to the end of the line the last byte in excess is in
+                cut = data.find(b"\n", excess - 1) + 1 if len(data) > excess else 0
+                excess = max(0, excess - len(data))
+                if not cut:
+                    self._drop(stream, data)
+                    continue
+                self._drop(stream, data[:cut])
+                data = data[cut:]
+            if self._cut[stream]:
+                nl = data.find(b"\n")
+                if nl < 0:
+                    self.left_out_bytes += len(data)
+                    continue
+                self.left_out_bytes += nl + 1
+                data, self._cut[stream] = data[nl + 1:], False
+            if data:
+                kept.append((stream, data))
+        self._raw.clear()
+        self._raw_size = 0
+        return kept
+
+    def _glance(self, data: bytes) -> None:
+        """Progress from the last finished lines (or redrawn states) at the end of a chunk
+        past the head, which is not otherwise read."""
+        window = data[-GLANCE:]
+        if (window.find(b"%") < 0 and window.find(b"PROGRESS") < 0
+                and window.find(b'"progress"') < 0):
+            return
+        parts = window.replace(b"\r", b"\n").split(b"\n")[1:-1]  # whole ones only
+        for raw in reversed(parts[-PERCENT_LINES:]):
+            if self._progress_of(raw) is not None:
+                return
 
     def _progress_of(self, raw: bytes) -> Progress | None:
         if b"%" not in raw and b"PROGRESS" not in raw and b"{" not in raw:
             return None  # the common case, without decoding
         p = parse_progress(_text(raw))
-        if p is not None:
+        if p is not None and not self._quiet:
             self.on_progress(p)
         return p
 
@@ -132,25 +215,24 @@ class OutputLog:
         kept for the tail, and read for progress (``progress``), with bytes methods, not
         line by line, and copying only what is logged."""
         level = "warning" if stream == "stderr" else "info"
-        count = buf.count(b"\n", 0, end)
-        self.lines += count
         if progress and buf.find(b"%", 0, end) >= 0:
             self._percent(buf, end)
-        last = _last_lines(buf, end, ERROR_LINES if stream == "stderr" else 1)
+        # the lines that fit in what is left of the head (all of them, or the head ends here);
+        # the others are kept for the tail, and read if they stay in it
+        start = end if end <= self._head_left else buf.rfind(b"\n", 0, self._head_left) + 1
+        self._head_left = self._head_left - start if start == end else 0
+        if not start:
+            self._keep(stream, buf[:end])
+            return
+        self.lines += buf.count(b"\n", 0, start)
+        last = _last_lines(buf, start, ERROR_LINES if stream == "stderr" else 1)
         if last:
             self.last_line = _text(last[-1]).strip()
             if stream == "stderr":
                 self.stderr_tail.extend(_text(ln).rstrip() for ln in last)
-        start = 0
-        if self._head_left:
-            # the lines that fit in what is left of the head (all of them, or the head ends here)
-            start = end if end <= self._head_left else buf.rfind(b"\n", 0, self._head_left) + 1
-            self._head_left = self._head_left - start if start == end else 0
-            if start:
-                self._log(buf[:start], level)
-                count -= buf.count(b"\n", 0, start)
+        self._log(buf[:start], level)
         if start < end:
-            self._keep(level, buf, start, end, count)
+            self._keep(stream, buf[start:end])
 
     def _percent(self, buf: bytes, end: int) -> None:
         """Progress from the last lines of ``buf[:end]`` that hold a "%" (the latest one that
@@ -165,9 +247,7 @@ class OutputLog:
             at = buf.rfind(b"%", 0, start)
 
     def _log(self, data: bytes, level: str) -> None:
-        """Whole lines, blank ones left out, as log entries of at most :data:`ENTRY` bytes
-        (a longer line alone)."""
-        data = _without_blanks(data)
+        """Whole lines as log entries of at most :data:`ENTRY` bytes (a longer line alone)."""
         view = memoryview(data)  # entries are decoded from it where they lie, not copied first
         start, size = 0, len(data)
         while start < size:
@@ -176,26 +256,11 @@ class OutputLog:
                 cut = (data.rfind(b"\n", start, start + ENTRY) + 1
                        or data.find(b"\n", start + ENTRY) + 1 or size)
             text = str(view[start:cut - 1], "utf-8", "backslashreplace")
-            self.ctx.log(text if "\n" in text else text.rstrip(), level)
+            if "\n" not in text:
+                text = text.rstrip()
+            if text.strip():
+                self.ctx.log(text, level)
             start = cut
-
-    def _keep(self, level: str, buf: bytes, start: int, stop: int, count: int) -> None:
-        """Keep the ``count`` whole lines ``buf[start:stop]`` for the tail; drop the oldest
-        beyond ``tail`` bytes, whole lines at a time (what was left out is counted at the
-        end)."""
-        self._tail.append((level, buf, start, stop))
-        self._tail_size += stop - start
-        self._into_tail[0] += count
-        self._into_tail[1] += stop - start
-        while self._tail_size > self._tail_max:
-            kept_level, oldest, a, b = self._tail[0]
-            excess = self._tail_size - self._tail_max
-            cut = oldest.find(b"\n", a + excess - 1, b) + 1 if excess < b - a else b
-            if cut == b:
-                self._tail.popleft()
-            else:
-                self._tail[0] = (kept_level, oldest, cut, b)
-            self._tail_size -= cut - a
 
     def _line(self, stream: str, raw: bytes) -> None:
         """One line that is not plain (it was redrawn, or may be written for trayjobs)."""
@@ -214,15 +279,15 @@ class OutputLog:
         self._block(stream, line, len(line), progress=False)  # read for progress above
 
 
-def _last_lines(buf: bytes, end: int, n: int) -> list[bytes]:
-    """The last ``n`` lines of ``buf[:end]`` that are not blank, at most, in order (a few
-    more blank ones are looked past, not a whole chunk of them)."""
+def _last_lines(buf: bytes, end: int, n: int, first: int = 0) -> list[bytes]:
+    """The last ``n`` lines of ``buf[first:end]`` that are not blank, at most, in order (a
+    few more blank ones are looked past, not a whole chunk of them)."""
     out: list[bytes] = []
     stop = end - 1  # the newline that ends the last line
     for _ in range(4 * n):
-        if stop < 0 or len(out) == n:
+        if stop < first or len(out) == n:
             break
-        start = buf.rfind(b"\n", 0, stop) + 1
+        start = max(buf.rfind(b"\n", first, stop) + 1, first)
         line = buf[start:stop]
         if line.strip():
             out.append(line)
