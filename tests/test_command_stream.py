@@ -126,17 +126,22 @@ def test_past_the_head_the_last_stderr_lines_and_progress_are_still_read(make_ct
     # though the log leaves it out, and a percentage in the flood is reported as it comes
     ctx = make_ctx("flood")
     seen = []
-    out = OutputLog(ctx, head=100, tail=100, on_progress=seen.append)
+    out = OutputLog(ctx, head=100, tail=200, on_progress=seen.append)
     out.feed("stdout", _numbers(20))
     out.feed("stderr", b"warning: disk almost full\n")
     out.feed("stdout", _numbers(5000, 20))
     out.feed("stdout", _numbers(3000, 5020) + b"copied 42%\n")
     assert seen and seen[-1].done == 42
     out.feed("stdout", _numbers(5000, 8020))
+    for pct in (45, 46):  # rsync --info=progress2 redraws its line, one write a state
+        out.feed("stdout", b"\r  1,234,567  %d%%   10.00MB/s    0:00:05 (xfr#1, to-chk=0/1)" % pct)
+        assert seen[-1].done == pct
+    out.feed("stdout", b"\n")
     out.close()
     assert list(out.stderr_tail) == ["warning: disk almost full"]
     assert "warning: disk almost full" not in _logged(ctx)
-    assert out.last_line == "13019" and out.lines < 100
+    assert out.last_line.startswith("1,234,567  46%") and out.lines < 100
+    assert _logged(ctx)[-1] == out.last_line.join(["  ", ""])  # the line as it was left
 
 
 def test_a_stderr_line_where_the_head_ends_is_in_the_error_once(make_ctx):

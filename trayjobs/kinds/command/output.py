@@ -156,7 +156,8 @@ class OutputLog:
             start = data.find(b"\n") + 1  # the end of a line whose start was left out
         end = data.rfind(b"\n") + 1
         if start and start <= end or not self._cut[stream]:
-            last = _last_lines(data, end, ERROR_LINES if stream == "stderr" else 1, start)
+            last = [_final_state(ln) for ln in
+                    _last_lines(data, end, ERROR_LINES if stream == "stderr" else 1, start)]
             if last:
                 self.last_line = _text(last[-1]).strip()
                 if stream == "stderr":
@@ -197,7 +198,9 @@ class OutputLog:
         if (window.find(b"%") < 0 and window.find(b"PROGRESS") < 0
                 and window.find(b'"progress"') < 0):
             return
-        parts = window.replace(b"\r", b"\n").split(b"\n")[1:-1]  # whole ones only
+        # after the first line end (what comes before may be a line's end only), the last
+        # one included: a state being redrawn is written whole, it reads as what it says
+        parts = window.replace(b"\r", b"\n").split(b"\n")[1:]
         for raw in reversed(parts[-PERCENT_LINES:]):
             if self._progress_of(raw) is not None:
                 return
@@ -265,10 +268,9 @@ class OutputLog:
     def _line(self, stream: str, raw: bytes) -> None:
         """One line that is not plain (it was redrawn, or may be written for trayjobs)."""
         if b"\r" in raw:
-            states = raw.split(b"\r")
-            for state in states[:-1]:
+            for state in raw.split(b"\r")[:-1]:
                 self._progress_of(state)
-            raw = next((s for s in reversed(states) if s.strip()), b"")
+            raw = _final_state(raw)
         if not raw.strip():
             self.lines += 1
             return
@@ -277,6 +279,13 @@ class OutputLog:
             return
         line = raw.rstrip() + b"\n"
         self._block(stream, line, len(line), progress=False)  # read for progress above
+
+
+def _final_state(line: bytes) -> bytes:
+    """A line redrawn with carriage returns as it was left: its last state that is not blank."""
+    if b"\r" not in line:
+        return line
+    return next((s for s in reversed(line.split(b"\r")) if s.strip()), b"")
 
 
 def _last_lines(buf: bytes, end: int, n: int, first: int = 0) -> list[bytes]:
