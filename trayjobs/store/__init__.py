@@ -124,9 +124,13 @@ def _json(value: Any) -> str:
 CHECKPOINT_DELAY = 0.5
 #: Seconds without commits after which the checkpoint thread ends (the next commit starts one).
 CHECKPOINT_IDLE = 5.0
-#: WAL pages after which a commit checkpoints itself all the same (SQLite's default is
-#: 1000): only should the checkpointer not keep up.
-AUTOCHECKPOINT_PAGES = 10_000
+#: WAL bytes after which a commit checkpoints itself all the same (SQLite's default is
+#: 1000 pages): only should the checkpointer not keep up.
+AUTOCHECKPOINT_BYTES = 40 << 20
+#: The page size of a new history. Most of what it holds is log text in entries of up to
+#: 64 KiB; in pages of 16 KiB rather than SQLite's 4 KiB a megabyte of it is written (to
+#: the WAL, then the database) with a third less work. A history made before keeps its own.
+PAGE_SIZE = 16384
 
 
 class _Checkpointer:
@@ -219,9 +223,11 @@ class _SQLite:
         self._checkpointer: _Checkpointer | None = None
         self._changes = 0
         if not readonly:
+            conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # only a file not yet written takes it
             self._retrying(lambda: conn.execute("PRAGMA journal_mode=WAL"))
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+            page = conn.execute("PRAGMA page_size").fetchone()[0]
+            conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_BYTES // page}")
             self._checkpointer = _Checkpointer(self.path)
             self.migrate()
 
