@@ -155,6 +155,20 @@ def test_a_stderr_line_where_the_head_ends_is_in_the_error_once(make_ctx):
     assert _logged(ctx) == ["a", "bb", "ccc", "[10 B of output left out here]", "d"]
 
 
+@pytest.mark.parametrize("piece", [1 << 16, 1 << 18])
+def test_a_line_longer_than_head_and_tail_keeps_pieces_at_both_ends(make_ctx, piece):
+    # minified JSON, a dump with no newline: its end is kept as its start is, in pieces
+    ctx = make_ctx("huge")
+    line = b"".join(b"%07d," % i for i in range(200_000))  # 1.6 MB, no newline
+    out = _output(ctx, line + b"\nend\n", piece=piece, head=ENTRY * 3, tail=ENTRY * 3)
+    logged = _logged(ctx)
+    gap = next(i for i, m in enumerate(logged) if "left out" in m)
+    head, tail = "".join(logged[:gap]), "".join(logged[gap + 1:-1])
+    assert logged[-1] == "end" and line.decode().startswith(head)  # empty if read at once
+    assert line.decode().endswith(tail) and len(tail) == ENTRY * 3 - len("\nend\n")
+    assert out.left_out_bytes == len(line) - len(head) - len(tail)
+
+
 def test_a_line_longer_than_a_log_entry_is_logged_whole(make_ctx):
     # longer than an entry and than what one read of a pipe holds, with no newline to cut at
     ctx = make_ctx("long")

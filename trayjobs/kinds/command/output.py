@@ -68,8 +68,10 @@ class OutputLog:
         #: dropped while the rest hold ``tail`` bytes.
         self._raw: deque[tuple[str, bytes]] = deque()
         self._raw_size = 0
-        #: Per stream: its next kept chunk starts within a line whose start was left out.
+        #: Per stream: its next kept chunk starts within a line whose start was left out
+        #: (``_cut``), of which so many bytes were (``_partial``).
         self._cut = {"stdout": False, "stderr": False}
+        self._partial = {"stdout": 0, "stderr": 0}
         self._buf = {"stdout": b"", "stderr": b""}
         self._quiet = False  # reading the kept tail at the end: its progress is old news
         #: Bytes of output, and those left out between the head and the tail.
@@ -162,7 +164,9 @@ class OutputLog:
                 self.last_line = _text(last[-1]).strip()
                 if stream == "stderr":
                     self.stderr_tail.extend(_text(ln).rstrip() for ln in last)
-        self._cut[stream] = not data.endswith(b"\n")
+        nl = data.rfind(b"\n")
+        self._partial[stream] = (self._partial[stream] if nl < 0 else -nl - 1) + len(data)
+        self._cut[stream] = self._partial[stream] > 0
 
     def _tail_lines(self) -> list[tuple[str, bytes]]:
         """The kept chunks cut to the last ``tail`` bytes, whole lines of each stream."""
@@ -170,21 +174,37 @@ class OutputLog:
         kept: list[tuple[str, bytes]] = []
         for stream, data in self._raw:
             if excess > 0:
-                # to the end of the line the last byte in excess is in
-                cut = data.find(b"\n", excess - 1) + 1 if len(data) > excess else 0
-                excess = max(0, excess - len(data))
-                if not cut:
+                if len(data) <= excess:
+                    excess -= len(data)
                     self._drop(stream, data)
                     continue
-                self._drop(stream, data[:cut])
-                data = data[cut:]
-            if self._cut[stream]:
-                nl = data.find(b"\n")
-                if nl < 0:
-                    self.left_out_bytes += len(data)
+                # to the end of the line the last byte in excess is in, which may go on in
+                # the stream's next chunk; a line longer than a log entry is cut where it
+                # must be, as in the head
+                nl = data.find(b"\n", excess - 1, excess - 1 + MAX_LINE)
+                before = data.rfind(b"\n", 0, excess)  # the line's start, if in this chunk
+                line = len(data) - before - 1 if before >= 0 else self._partial[stream] + len(data)
+                if nl >= 0:
+                    self._drop(stream, data[:nl + 1])
+                    data = data[nl + 1:]
+                elif line < MAX_LINE:  # it goes on in the stream's next chunk
+                    self._drop(stream, data)
+                    excess = 0
                     continue
-                self.left_out_bytes += nl + 1
-                data, self._cut[stream] = data[nl + 1:], False
+                else:
+                    self._drop(stream, data[:excess])
+                    data, self._cut[stream] = data[excess:], False
+                excess = 0
+            if self._cut[stream]:
+                room = max(0, MAX_LINE - self._partial[stream])
+                nl = data.find(b"\n", 0, room)
+                if nl < 0 and len(data) < room:
+                    self.left_out_bytes += len(data)
+                    self._partial[stream] += len(data)
+                    continue
+                cut = nl + 1 if nl >= 0 else room
+                self.left_out_bytes += cut
+                data, self._cut[stream] = data[cut:], False
             if data:
                 kept.append((stream, data))
         self._raw.clear()
@@ -223,6 +243,8 @@ class OutputLog:
         # the lines that fit in what is left of the head (all of them, or the head ends here);
         # the others are kept for the tail, and read if they stay in it
         start = end if end <= self._head_left else buf.rfind(b"\n", 0, self._head_left) + 1
+        if not start and buf.find(b"\n", 0, MAX_LINE) < 0:
+            start = self._head_left  # a line longer than a log entry: as much as fits
         self._head_left = self._head_left - start if start == end else 0
         if not start:
             self._keep(stream, buf[:end])
