@@ -21,9 +21,10 @@
      as much as ``true`` as a job costs) is larger than ``cat``'s whole time at
      this size, so this ratio is bounded by it, not by the streaming.
    - ``--big-lines`` (5,000,000: 39 MB; the run's log keeps its first and last
-     MB). End to end again, and the streaming rate itself: lines per second
-     beyond each side's fixed cost, the job's ``(time(N) - time(true job))``
-     against ``cat``'s ``(time(N) - time(cat of an empty file))``.
+     MB, the middle is passed over unread). End to end again, and the streaming
+     rate itself: lines per second beyond each side's fixed cost, the job's
+     ``(time(N) - time(true job))`` against ``cat``'s ``(time(N) - time(cat of
+     an empty file))``.
 
    ``trayjobs run JOB --wait`` of the 100,000 lines is shown too.
 
