@@ -219,6 +219,22 @@ def test_a_failing_program_fails_with_its_code_and_last_stderr_lines(make_ctx):
     assert exc.value.retry
 
 
+
+def test_a_complaint_written_in_pieces_before_a_flood_is_the_error(make_ctx):
+    # stderr unbuffered, as C's is: the program's name and the reason are writes of their
+    # own, each read alone, and the flood of stdout after them is far more than the log keeps
+    script = dedent("""
+        import os, sys
+        for piece in (b"tool: ", b"cannot open 'x'", b": Permission denied", b"\\n"):
+            os.write(2, piece)
+            os.write(1, b"".join(b"row %06d\\n" % i for i in range(20_000)))
+        sys.exit(2)
+    """)
+    with pytest.raises(JobFailed) as exc:
+        run_kind(make_ctx("pieces"), command=[PY, "-c", script],
+                 log_head=1000, log_tail=1000)
+    assert str(exc.value) == "exit code 2: tool: cannot open 'x': Permission denied"
+
 def test_a_successful_run_is_summed_up_by_the_programs_last_line(make_ctx):
     result = run_kind(make_ctx("ok"), command="echo copying; echo 'sent 1.2 GB in 3 files'")
     assert result["summary"] == "sent 1.2 GB in 3 files"

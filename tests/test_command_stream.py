@@ -155,6 +155,49 @@ def test_a_stderr_line_where_the_head_ends_is_in_the_error_once(make_ctx):
     assert _logged(ctx) == ["a", "bb", "ccc", "[10 B of output left out here]", "d"]
 
 
+@pytest.mark.parametrize("piece", [1, 3, 7, 4096])
+def test_a_stderr_line_written_in_pieces_before_a_flood_is_in_the_error(make_ctx, piece):
+    # C's stderr is unbuffered: "prog: " and the reason are writes of their own; the flood
+    # of stdout after them drops each piece alone, and the line must still be read whole
+    ctx = make_ctx("pieces")
+    out = OutputLog(ctx, head=100, tail=200, on_progress=lambda p: None)
+    out.feed("stdout", _numbers(20))
+    errors = b"".join(b"cp: cannot stat 'file%d': No such file or directory\n" % i
+                      for i in range(30))
+    for i in range(0, len(errors), piece):
+        out.feed("stderr", errors[i:i + piece])
+        out.feed("stdout", _numbers(3))  # each piece dropped alone by the flood after it
+    out.feed("stdout", _numbers(5000))
+    out.close()
+    assert list(out.stderr_tail) == [f"cp: cannot stat 'file{i}': No such file or directory"
+                                     for i in range(10, 30)]
+
+
+def test_a_stderr_line_cut_where_the_tail_begins_is_in_the_error(make_ctx):
+    # its start left out, its end kept: the tail leaves the line out, the error keeps it
+    ctx = make_ctx("cut")
+    out = OutputLog(ctx, head=10, tail=30, on_progress=lambda p: None)
+    out.feed("stdout", b"a\n" + _numbers(100))
+    out.feed("stderr", b"fatal: the disk ")
+    out.feed("stdout", _numbers(100))
+    out.feed("stderr", b"is full\n")
+    out.feed("stdout", _numbers(3))
+    out.close()
+    assert list(out.stderr_tail) == ["fatal: the disk is full"]
+    assert "fatal" not in "".join(_logged(ctx))
+
+
+def test_a_last_stderr_line_without_a_newline_left_out_is_in_the_error(make_ctx):
+    ctx = make_ctx("unended")
+    out = OutputLog(ctx, head=10, tail=4, on_progress=lambda p: None)
+    out.feed("stdout", _numbers(100))
+    out.feed("stderr", b"fatal: the disk ")
+    out.feed("stderr", b"is full")
+    out.close()
+    assert list(out.stderr_tail) == ["fatal: the disk is full"]
+    assert out.last_line == "fatal: the disk is full"
+
+
 @pytest.mark.parametrize("piece", [1 << 16, 1 << 18])
 def test_a_line_longer_than_head_and_tail_keeps_pieces_at_both_ends(make_ctx, piece):
     # minified JSON, a dump with no newline: its end is kept as its start is, in pieces

@@ -68,10 +68,9 @@ class OutputLog:
         #: dropped while the rest hold ``tail`` bytes.
         self._raw: deque[tuple[str, bytes]] = deque()
         self._raw_size = 0
-        #: Per stream: its next kept chunk starts within a line whose start was left out
-        #: (``_cut``), of which so many bytes were (``_partial``).
-        self._cut = {"stdout": False, "stderr": False}
-        self._partial = {"stdout": 0, "stderr": 0}
+        #: Per stream: the start of a line left out whose end was not yet (at most
+        #: :data:`MAX_LINE` bytes of it), read with its end for the run's error and summary.
+        self._begun = {"stdout": b"", "stderr": b""}
         self._buf = {"stdout": b"", "stderr": b""}
         self._quiet = False  # reading the kept tail at the end: its progress is old news
         #: Bytes of output, and those left out between the head and the tail.
@@ -152,21 +151,23 @@ class OutputLog:
             self._drop(old_stream, old)
 
     def _drop(self, stream: str, data: bytes) -> None:
+        """Leave ``data`` out, reading the last lines it ends for the run's error and
+        summary. A line is often in pieces (a program that writes its stderr unbuffered,
+        a line across two reads): its start is kept until its end comes."""
         self.left_out_bytes += len(data)
-        start = 0
-        if self._cut[stream]:
-            start = data.find(b"\n") + 1  # the end of a line whose start was left out
+        begun = self._begun[stream]
+        first = data.find(b"\n") + 1
+        if not first:
+            if len(begun) < MAX_LINE:
+                self._begun[stream] = begun + data[:MAX_LINE - len(begun)]
+            return
         end = data.rfind(b"\n") + 1
-        if start and start <= end or not self._cut[stream]:
-            last = [_final_state(ln) for ln in
-                    _last_lines(data, end, ERROR_LINES if stream == "stderr" else 1, start)]
-            if last:
-                self.last_line = _text(last[-1]).strip()
-                if stream == "stderr":
-                    self.stderr_tail.extend(_text(ln).rstrip() for ln in last)
-        nl = data.rfind(b"\n")
-        self._partial[stream] = (self._partial[stream] if nl < 0 else -nl - 1) + len(data)
-        self._cut[stream] = self._partial[stream] > 0
+        wanted = ERROR_LINES if stream == "stderr" else 1
+        last = _last_lines(data, end, wanted, first)
+        if len(last) < wanted:
+            last.insert(0, begun + data[:first - 1])
+        self._note(stream, [ln for ln in map(_final_state, last) if ln.strip()])
+        self._begun[stream] = data[end:end + MAX_LINE]
 
     def _tail_lines(self) -> list[tuple[str, bytes]]:
         """The kept chunks cut to the last ``tail`` bytes, whole lines of each stream."""
@@ -183,7 +184,8 @@ class OutputLog:
                 # must be, as in the head
                 nl = data.find(b"\n", excess - 1, excess - 1 + MAX_LINE)
                 before = data.rfind(b"\n", 0, excess)  # the line's start, if in this chunk
-                line = len(data) - before - 1 if before >= 0 else self._partial[stream] + len(data)
+                line = (len(data) - before - 1 if before >= 0
+                        else len(self._begun[stream]) + len(data))
                 if nl >= 0:
                     self._drop(stream, data[:nl + 1])
                     data = data[nl + 1:]
@@ -193,22 +195,26 @@ class OutputLog:
                     continue
                 else:
                     self._drop(stream, data[:excess])
-                    data, self._cut[stream] = data[excess:], False
+                    data, self._begun[stream] = data[excess:], b""
                 excess = 0
-            if self._cut[stream]:
-                room = max(0, MAX_LINE - self._partial[stream])
+            if self._begun[stream]:  # the end of a line whose start was left out
+                room = MAX_LINE - len(self._begun[stream])
                 nl = data.find(b"\n", 0, room)
                 if nl < 0 and len(data) < room:
-                    self.left_out_bytes += len(data)
-                    self._partial[stream] += len(data)
+                    self._drop(stream, data)
                     continue
                 cut = nl + 1 if nl >= 0 else room
-                self.left_out_bytes += cut
-                data, self._cut[stream] = data[cut:], False
+                self._drop(stream, data[:cut])
+                data, self._begun[stream] = data[cut:], b""
             if data:
                 kept.append((stream, data))
         self._raw.clear()
         self._raw_size = 0
+        for stream, begun in self._begun.items():
+            # a last line left out whole, though it never ended: still the program's last word
+            line = _final_state(begun)
+            self._note(stream, [line] if line.strip() else [])
+            self._begun[stream] = b""
         return kept
 
     def _glance(self, data: bytes) -> None:
@@ -250,14 +256,17 @@ class OutputLog:
             self._keep(stream, buf[:end])
             return
         self.lines += buf.count(b"\n", 0, start)
-        last = _last_lines(buf, start, ERROR_LINES if stream == "stderr" else 1)
+        self._note(stream, _last_lines(buf, start, ERROR_LINES if stream == "stderr" else 1))
+        self._log(buf[:start], level)
+        if start < end:
+            self._keep(stream, buf[start:end])
+
+    def _note(self, stream: str, last: list[bytes]) -> None:
+        """The last lines of ``stream`` read so far: the run's summary, and its error."""
         if last:
             self.last_line = _text(last[-1]).strip()
             if stream == "stderr":
                 self.stderr_tail.extend(_text(ln).rstrip() for ln in last)
-        self._log(buf[:start], level)
-        if start < end:
-            self._keep(stream, buf[start:end])
 
     def _percent(self, buf: bytes, end: int) -> None:
         """Progress from the last lines of ``buf[:end]`` that hold a "%" (the latest one that
