@@ -199,6 +199,18 @@ def test_a_last_stderr_line_without_a_newline_left_out_is_in_the_error(make_ctx)
 
 
 @pytest.mark.parametrize("piece", [1 << 16, 1 << 18])
+def test_a_line_longer_than_a_log_entry_where_the_head_ends_loses_no_byte(make_ctx, piece):
+    # the head takes a piece of it, the tail the rest: every byte logged or told left out
+    ctx = make_ctx("piece")
+    line = b"".join(b"%07d," % i for i in range(30_000))  # 240 KB
+    out = _output(ctx, line + b"\nend\n", piece=piece, head=1000, tail=1 << 20)
+    logged = _logged(ctx)
+    assert out.left_out_bytes == 0 and logged[-1] == "end"
+    assert logged[0] == line[:1000].decode()  # the head
+    assert "".join(logged[:-1]) == line.decode()
+
+
+@pytest.mark.parametrize("piece", [1 << 16, 1 << 18])
 def test_a_line_longer_than_head_and_tail_keeps_pieces_at_both_ends(make_ctx, piece):
     # minified JSON, a dump with no newline: its end is kept as its start is, in pieces
     ctx = make_ctx("huge")

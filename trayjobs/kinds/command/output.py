@@ -115,7 +115,7 @@ class OutputLog:
             for raw in states:
                 self._progress_of(raw)
         if len(buf) > MAX_LINE:
-            self._line(stream, buf)
+            self._line(stream, buf, ended=False)
             buf = b""
         self._buf[stream] = buf
 
@@ -123,7 +123,7 @@ class OutputLog:
         """The program is done: log what is left in the buffers, then the kept tail."""
         for stream, buf in self._buf.items():
             if buf:
-                self._line(stream, buf)
+                self._line(stream, buf, ended=False)
             self._buf[stream] = b""
         kept = self._tail_lines()
         if self.left_out_bytes:
@@ -135,7 +135,7 @@ class OutputLog:
             self._feed(stream, data)
         for stream, buf in self._buf.items():
             if buf:
-                self._line(stream, buf)
+                self._line(stream, buf, ended=False)
             self._buf[stream] = b""
 
     def _keep(self, stream: str, data: bytes) -> None:
@@ -239,10 +239,13 @@ class OutputLog:
             self.on_progress(p)
         return p
 
-    def _block(self, stream: str, buf: bytes, end: int, *, progress: bool = True) -> None:
+    def _block(self, stream: str, buf: bytes, end: int, *, progress: bool = True,
+               ended: bool = True) -> None:
         """The whole plain lines ``buf[:end]`` (ending with a newline): counted, logged or
         kept for the tail, and read for progress (``progress``), with bytes methods, not
-        line by line, and copying only what is logged."""
+        line by line, and copying only what is logged. Not ``ended``: the newline was added
+        to a line the program has not ended (yet), and is not kept with it."""
+        stop = end if ended else end - 1
         level = "warning" if stream == "stderr" else "info"
         if progress and buf.find(b"%", 0, end) >= 0:
             self._percent(buf, end)
@@ -250,16 +253,24 @@ class OutputLog:
         # the others are kept for the tail, and read if they stay in it
         start = end if end <= self._head_left else buf.rfind(b"\n", 0, self._head_left) + 1
         if not start and buf.find(b"\n", 0, MAX_LINE) < 0:
-            start = self._head_left  # a line longer than a log entry: as much as fits
+            # a line longer than a log entry: as much as fits is a piece of it, a line of
+            # its own as the pieces the head cuts such a line into are
+            start, self._head_left = self._head_left, 0
+            piece = buf[:start] + b"\n"
+            self.lines += 1
+            self._note(stream, [piece[:-1]])
+            self._log(piece, level)
+            self._keep(stream, buf[start:stop])
+            return
         self._head_left = self._head_left - start if start == end else 0
         if not start:
-            self._keep(stream, buf[:end])
+            self._keep(stream, buf[:stop])
             return
         self.lines += buf.count(b"\n", 0, start)
         self._note(stream, _last_lines(buf, start, ERROR_LINES if stream == "stderr" else 1))
         self._log(buf[:start], level)
         if start < end:
-            self._keep(stream, buf[start:end])
+            self._keep(stream, buf[start:stop])
 
     def _note(self, stream: str, last: list[bytes]) -> None:
         """The last lines of ``stream`` read so far: the run's summary, and its error."""
@@ -296,8 +307,9 @@ class OutputLog:
                 self.ctx.log(text, level)
             start = cut
 
-    def _line(self, stream: str, raw: bytes) -> None:
-        """One line that is not plain (it was redrawn, or may be written for trayjobs)."""
+    def _line(self, stream: str, raw: bytes, *, ended: bool = True) -> None:
+        """One line that is not plain (it was redrawn, or may be written for trayjobs), or
+        not ``ended``: a piece of a line longer than a log entry, or the last, unended."""
         if b"\r" in raw:
             for state in raw.split(b"\r")[:-1]:
                 self._progress_of(state)
@@ -309,7 +321,7 @@ class OutputLog:
         if p is not None and p.protocol:
             return
         line = raw.rstrip() + b"\n"
-        self._block(stream, line, len(line), progress=False)  # read for progress above
+        self._block(stream, line, len(line), progress=False, ended=ended)  # read above
 
 
 def _final_state(line: bytes) -> bytes:
