@@ -96,6 +96,13 @@ def test_a_redrawn_line_is_logged_once_in_its_final_state(make_ctx):
     assert [p[0] for p in progress_of(ctx)][-1] == 30
 
 
+
+def test_a_line_ending_with_cr_lf_across_two_reads_is_logged(make_ctx):
+    script = ("import os, time; os.write(1, b'copied 3 files\\r'); time.sleep(0.3); "
+              "os.write(1, b'\\n')")
+    result = run_kind(make_ctx("crlf"), command=[PY, "-c", script])
+    assert result["summary"] == "copied 3 files"
+
 # -- output -----------------------------------------------------------------------------
 
 def test_stdout_and_stderr_are_logged_apart(make_ctx):

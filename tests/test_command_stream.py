@@ -68,6 +68,17 @@ def test_head_and_tail_are_kept_to_the_line_at_their_bounds(make_ctx, piece, lin
         assert gap == [] and kept == list(range(lines))
 
 
+@pytest.mark.parametrize("head", [1 << 20, 30])
+def test_lines_ending_with_cr_lf_cut_anywhere_are_logged(make_ctx, head):
+    # a program written for Windows ends its lines "\r\n"; a read may end between the two
+    text = b"".join(b"line %d\r\n" % i for i in range(40))
+    for cut in range(1, 12):
+        ctx = make_ctx(f"crlf{cut}")
+        out = _output(ctx, text, piece=cut, head=head, tail=1 << 20)
+        assert _logged(ctx) == [f"line {i}" for i in range(40)], cut
+        assert out.last_line == "line 39"
+
+
 def test_a_line_longer_than_the_head_is_kept_whole_in_the_tail(make_ctx):
     ctx = make_ctx("one")
     long = b"y" * 1000 + b"\n"

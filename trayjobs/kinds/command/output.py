@@ -92,6 +92,7 @@ class OutputLog:
             return
         buf = self._buf[stream] + data if self._buf[stream] else data
         end = buf.rfind(b"\n") + 1
+        read = not end and b"\r" in self._buf[stream]  # the state kept below, read already
         if end:
             if _plain(buf, end):
                 self._block(stream, buf, end)  # the common case: many plain lines, in bulk
@@ -110,10 +111,12 @@ class OutputLog:
             self._keep(stream, buf)
             return
         if b"\r" in buf:
-            # A line being redrawn: read each finished state, keep the one being drawn.
-            *states, buf = buf.split(b"\r")
-            for raw in states:
+            # A line being redrawn: read each finished state, keep the last one with the one
+            # being drawn (a line ending "\r\n" across two reads is left in its last state).
+            *states, drawing = buf.split(b"\r")
+            for raw in states[read:]:
                 self._progress_of(raw)
+            buf = _final_state(b"\r".join(states)) + b"\r" + drawing
         if len(buf) > MAX_LINE:
             self._line(stream, buf, ended=False)
             buf = b""
