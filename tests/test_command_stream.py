@@ -19,7 +19,7 @@ from helpers import wait_until
 from trayjobs.durations import format_size
 from trayjobs.errors import JobFailed
 from trayjobs.kinds.command import CommandKind, output_dir
-from trayjobs.kinds.command.output import ENTRY, OutputLog
+from trayjobs.kinds.command.output import ENTRY, MAX_LINE, OutputLog
 
 PY = sys.executable
 WIDTH = 6  # "00042\n"
@@ -207,6 +207,20 @@ def test_a_last_stderr_line_without_a_newline_left_out_is_in_the_error(make_ctx)
     out.close()
     assert list(out.stderr_tail) == ["fatal: the disk is full"]
     assert out.last_line == "fatal: the disk is full"
+
+
+@pytest.mark.parametrize("piece", [4096, 1 << 20])
+@pytest.mark.parametrize("tail", [MAX_LINE, MAX_LINE + 1, MAX_LINE + 5, 1 << 20])
+def test_lines_exactly_max_line_long_are_whole_lines(make_ctx, piece, tail):
+    # not longer than a log entry: never cut in pieces, nor their newline left as a blank line
+    ctx = make_ctx("exact")
+    line = (b"0123456789" * MAX_LINE)[:MAX_LINE]
+    data = b"12345\n" + line + b"\n" + line + b"\nend\n"
+    out = _output(ctx, data, piece=piece, head=100, tail=tail)
+    logged = [m for m in _logged(ctx) if "left out" not in m]
+    assert set(logged) <= {"12345", line.decode(), "end"}
+    assert logged[0] == "12345" and logged[-1] == "end"
+    assert sum(len(m) + 1 for m in logged) + out.left_out_bytes == len(data)
 
 
 @pytest.mark.parametrize("piece", [1 << 16, 1 << 18])

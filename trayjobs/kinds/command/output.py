@@ -185,14 +185,14 @@ class OutputLog:
                 # to the end of the line the last byte in excess is in, which may go on in
                 # the stream's next chunk; a line longer than a log entry is cut where it
                 # must be, as in the head
-                nl = data.find(b"\n", excess - 1, excess - 1 + MAX_LINE)
+                nl = data.find(b"\n", excess - 1, excess + MAX_LINE)
                 before = data.rfind(b"\n", 0, excess)  # the line's start, if in this chunk
                 line = (len(data) - before - 1 if before >= 0
                         else len(self._begun[stream]) + len(data))
                 if nl >= 0:
                     self._drop(stream, data[:nl + 1])
                     data = data[nl + 1:]
-                elif line < MAX_LINE:  # it goes on in the stream's next chunk
+                elif line <= MAX_LINE:  # it goes on in the stream's next chunk
                     self._drop(stream, data)
                     excess = 0
                     continue
@@ -201,9 +201,9 @@ class OutputLog:
                     data, self._begun[stream] = data[excess:], b""
                 excess = 0
             if self._begun[stream]:  # the end of a line whose start was left out
-                room = MAX_LINE - len(self._begun[stream])
-                nl = data.find(b"\n", 0, room)
-                if nl < 0 and len(data) < room:
+                room = MAX_LINE - len(self._begun[stream])  # of the line, its newline after
+                nl = data.find(b"\n", 0, room + 1)
+                if nl < 0 and len(data) <= room:
                     self._drop(stream, data)
                     continue
                 cut = nl + 1 if nl >= 0 else room
@@ -255,7 +255,7 @@ class OutputLog:
         # the lines that fit in what is left of the head (all of them, or the head ends here);
         # the others are kept for the tail, and read if they stay in it
         start = end if end <= self._head_left else buf.rfind(b"\n", 0, self._head_left) + 1
-        if not start and buf.find(b"\n", 0, MAX_LINE) < 0:
+        if not start and buf.find(b"\n", 0, MAX_LINE + 1) < 0:
             # a line longer than a log entry: as much as fits is a piece of it, a line of
             # its own as the pieces the head cuts such a line into are
             start, self._head_left = self._head_left, 0
