@@ -251,6 +251,31 @@ def test_a_successful_run_is_summed_up_by_the_programs_last_line(make_ctx):
     assert result["summary"] == "some vanished (exit code 24)"
 
 
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_progress_lines_past_the_head_are_never_the_summary_nor_the_error(make_ctx, stream):
+    # each file told, then its progress for trayjobs: far more than the log keeps, and
+    # what is left out is still read for the last words, which are never progress lines
+    script = dedent(f"""
+        import sys
+        for i in range(20_000):
+            print(f"file {{i}} skipped", file=sys.{stream})
+            print('{{"progress": %d, "total": 20000}}' % i, file=sys.{stream})
+            print("PROGRESS %d/20000" % i, file=sys.{stream})
+        sys.exit(int(sys.argv[1]))
+    """)
+    # the kept tail holds the last progress lines only
+    result = run_kind(make_ctx("ok"), command=[PY, "-c", script, "0"],
+                      log_head=1000, log_tail=40)
+    assert result["summary"] == "file 19999 skipped" and result["left_out_bytes"] > 0
+    with pytest.raises(JobFailed) as exc:
+        run_kind(make_ctx("fail"), command=[PY, "-c", script, "3"],
+                 log_head=1000, log_tail=40)
+    if stream == "stderr":
+        assert str(exc.value).splitlines() == ["exit code 3: file 19999 skipped"] + [
+            f"file {i} skipped" for i in range(19_980, 20_000)]
+    else:
+        assert str(exc.value) == "exit code 3"
+
 def test_success_codes_are_successes(make_ctx):
     result = run_kind(make_ctx("rsync"), command="exit 24", success_codes=[0, 24])
     assert result["exit_code"] == 24

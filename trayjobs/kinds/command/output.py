@@ -169,7 +169,7 @@ class OutputLog:
         last = _last_lines(data, end, wanted, first)
         if len(last) < wanted:
             last.insert(0, begun + data[:first - 1])
-        self._note(stream, [ln for ln in map(_final_state, last) if ln.strip()])
+        self._note(stream, [ln for ln in map(_final_state, last) if _is_word(ln)])
         self._begun[stream] = data[end:end + MAX_LINE]
 
     def _tail_lines(self) -> list[tuple[str, bytes]]:
@@ -216,7 +216,7 @@ class OutputLog:
         for stream, begun in self._begun.items():
             # a last line left out whole, though it never ended: still the program's last word
             line = _final_state(begun)
-            self._note(stream, [line] if line.strip() else [])
+            self._note(stream, [line] if _is_word(line) else [])
             self._begun[stream] = b""
         return kept
 
@@ -327,6 +327,17 @@ class OutputLog:
         self._block(stream, line, len(line), progress=False, ended=ended)  # read above
 
 
+def _is_word(line: bytes) -> bool:
+    """Not blank, nor a progress line written for trayjobs (JSON, ``PROGRESS``): a line
+    that may be the run's summary or error."""
+    if not line.strip():
+        return False
+    if b"PROGRESS" not in line and b'"progress"' not in line:
+        return True  # the common case, without decoding
+    p = parse_progress(_text(_final_state(line)))
+    return p is None or not p.protocol
+
+
 def _final_state(line: bytes) -> bytes:
     """A line redrawn with carriage returns as it was left: its last state that is not blank."""
     if b"\r" not in line:
@@ -335,8 +346,9 @@ def _final_state(line: bytes) -> bytes:
 
 
 def _last_lines(buf: bytes, end: int, n: int, first: int = 0) -> list[bytes]:
-    """The last ``n`` lines of ``buf[first:end]`` that are not blank, at most, in order (a
-    few more blank ones are looked past, not a whole chunk of them)."""
+    """The last ``n`` lines of ``buf[first:end]`` that are words of the program, at most, in
+    order: blank lines and lines written for trayjobs are not (a few more of them are
+    looked past, not a whole chunk of them)."""
     out: list[bytes] = []
     stop = end - 1  # the newline that ends the last line
     for _ in range(4 * n):
@@ -344,7 +356,7 @@ def _last_lines(buf: bytes, end: int, n: int, first: int = 0) -> list[bytes]:
             break
         start = max(buf.rfind(b"\n", first, stop) + 1, first)
         line = buf[start:stop]
-        if line.strip():
+        if _is_word(line):
             out.append(line)
         stop = start - 1
     return out[::-1]
