@@ -96,6 +96,13 @@ def test_a_redrawn_line_is_logged_once_in_its_final_state(make_ctx):
     assert [p[0] for p in progress_of(ctx)][-1] == 30
 
 
+
+def test_a_line_ending_with_cr_lf_across_two_reads_is_logged(make_ctx):
+    script = ("import os, time; os.write(1, b'copied 3 files\\r'); time.sleep(0.3); "
+              "os.write(1, b'\\n')")
+    result = run_kind(make_ctx("crlf"), command=[PY, "-c", script])
+    assert result["summary"] == "copied 3 files"
+
 # -- output -----------------------------------------------------------------------------
 
 def test_stdout_and_stderr_are_logged_apart(make_ctx):
@@ -219,6 +226,22 @@ def test_a_failing_program_fails_with_its_code_and_last_stderr_lines(make_ctx):
     assert exc.value.retry
 
 
+
+def test_a_complaint_written_in_pieces_before_a_flood_is_the_error(make_ctx):
+    # stderr unbuffered, as C's is: the program's name and the reason are writes of their
+    # own, each read alone, and the flood of stdout after them is far more than the log keeps
+    script = dedent("""
+        import os, sys
+        for piece in (b"tool: ", b"cannot open 'x'", b": Permission denied", b"\\n"):
+            os.write(2, piece)
+            os.write(1, b"".join(b"row %06d\\n" % i for i in range(20_000)))
+        sys.exit(2)
+    """)
+    with pytest.raises(JobFailed) as exc:
+        run_kind(make_ctx("pieces"), command=[PY, "-c", script],
+                 log_head=1000, log_tail=1000)
+    assert str(exc.value) == "exit code 2: tool: cannot open 'x': Permission denied"
+
 def test_a_successful_run_is_summed_up_by_the_programs_last_line(make_ctx):
     result = run_kind(make_ctx("ok"), command="echo copying; echo 'sent 1.2 GB in 3 files'")
     assert result["summary"] == "sent 1.2 GB in 3 files"
@@ -227,6 +250,31 @@ def test_a_successful_run_is_summed_up_by_the_programs_last_line(make_ctx):
     result = run_kind(make_ctx("rsync"), command="echo some vanished; exit 24", success_codes=[0, 24])
     assert result["summary"] == "some vanished (exit code 24)"
 
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_progress_lines_past_the_head_are_never_the_summary_nor_the_error(make_ctx, stream):
+    # each file told, then its progress for trayjobs: far more than the log keeps, and
+    # what is left out is still read for the last words, which are never progress lines
+    script = dedent(f"""
+        import sys
+        for i in range(20_000):
+            print(f"file {{i}} skipped", file=sys.{stream})
+            print('{{"progress": %d, "total": 20000}}' % i, file=sys.{stream})
+            print("PROGRESS %d/20000" % i, file=sys.{stream})
+        sys.exit(int(sys.argv[1]))
+    """)
+    # the kept tail holds the last progress lines only
+    result = run_kind(make_ctx("ok"), command=[PY, "-c", script, "0"],
+                      log_head=1000, log_tail=40)
+    assert result["summary"] == "file 19999 skipped" and result["left_out_bytes"] > 0
+    with pytest.raises(JobFailed) as exc:
+        run_kind(make_ctx("fail"), command=[PY, "-c", script, "3"],
+                 log_head=1000, log_tail=40)
+    if stream == "stderr":
+        assert str(exc.value).splitlines() == ["exit code 3: file 19999 skipped"] + [
+            f"file {i} skipped" for i in range(19_980, 20_000)]
+    else:
+        assert str(exc.value) == "exit code 3"
 
 def test_success_codes_are_successes(make_ctx):
     result = run_kind(make_ctx("rsync"), command="exit 24", success_codes=[0, 24])

@@ -19,7 +19,7 @@ from helpers import wait_until
 from trayjobs.durations import format_size
 from trayjobs.errors import JobFailed
 from trayjobs.kinds.command import CommandKind, output_dir
-from trayjobs.kinds.command.output import ENTRY, OutputLog
+from trayjobs.kinds.command.output import ENTRY, MAX_LINE, OutputLog
 
 PY = sys.executable
 WIDTH = 6  # "00042\n"
@@ -66,6 +66,17 @@ def test_head_and_tail_are_kept_to_the_line_at_their_bounds(make_ctx, piece, lin
     else:
         assert out.lines == lines
         assert gap == [] and kept == list(range(lines))
+
+
+@pytest.mark.parametrize("head", [1 << 20, 30])
+def test_lines_ending_with_cr_lf_cut_anywhere_are_logged(make_ctx, head):
+    # a program written for Windows ends its lines "\r\n"; a read may end between the two
+    text = b"".join(b"line %d\r\n" % i for i in range(40))
+    for cut in range(1, 12):
+        ctx = make_ctx(f"crlf{cut}")
+        out = _output(ctx, text, piece=cut, head=head, tail=1 << 20)
+        assert _logged(ctx) == [f"line {i}" for i in range(40)], cut
+        assert out.last_line == "line 39"
 
 
 def test_a_line_longer_than_the_head_is_kept_whole_in_the_tail(make_ctx):
@@ -153,6 +164,75 @@ def test_a_stderr_line_where_the_head_ends_is_in_the_error_once(make_ctx):
     out.close()
     assert list(out.stderr_tail) == ["err1", "err2"] and out.last_line == "d"
     assert _logged(ctx) == ["a", "bb", "ccc", "[10 B of output left out here]", "d"]
+
+
+@pytest.mark.parametrize("piece", [1, 3, 7, 4096])
+def test_a_stderr_line_written_in_pieces_before_a_flood_is_in_the_error(make_ctx, piece):
+    # C's stderr is unbuffered: "prog: " and the reason are writes of their own; the flood
+    # of stdout after them drops each piece alone, and the line must still be read whole
+    ctx = make_ctx("pieces")
+    out = OutputLog(ctx, head=100, tail=200, on_progress=lambda p: None)
+    out.feed("stdout", _numbers(20))
+    errors = b"".join(b"cp: cannot stat 'file%d': No such file or directory\n" % i
+                      for i in range(30))
+    for i in range(0, len(errors), piece):
+        out.feed("stderr", errors[i:i + piece])
+        out.feed("stdout", _numbers(3))  # each piece dropped alone by the flood after it
+    out.feed("stdout", _numbers(5000))
+    out.close()
+    assert list(out.stderr_tail) == [f"cp: cannot stat 'file{i}': No such file or directory"
+                                     for i in range(10, 30)]
+
+
+def test_a_stderr_line_cut_where_the_tail_begins_is_in_the_error(make_ctx):
+    # its start left out, its end kept: the tail leaves the line out, the error keeps it
+    ctx = make_ctx("cut")
+    out = OutputLog(ctx, head=10, tail=30, on_progress=lambda p: None)
+    out.feed("stdout", b"a\n" + _numbers(100))
+    out.feed("stderr", b"fatal: the disk ")
+    out.feed("stdout", _numbers(100))
+    out.feed("stderr", b"is full\n")
+    out.feed("stdout", _numbers(3))
+    out.close()
+    assert list(out.stderr_tail) == ["fatal: the disk is full"]
+    assert "fatal" not in "".join(_logged(ctx))
+
+
+def test_a_last_stderr_line_without_a_newline_left_out_is_in_the_error(make_ctx):
+    ctx = make_ctx("unended")
+    out = OutputLog(ctx, head=10, tail=4, on_progress=lambda p: None)
+    out.feed("stdout", _numbers(100))
+    out.feed("stderr", b"fatal: the disk ")
+    out.feed("stderr", b"is full")
+    out.close()
+    assert list(out.stderr_tail) == ["fatal: the disk is full"]
+    assert out.last_line == "fatal: the disk is full"
+
+
+@pytest.mark.parametrize("piece", [4096, 1 << 20])
+@pytest.mark.parametrize("tail", [MAX_LINE, MAX_LINE + 1, MAX_LINE + 5, 1 << 20])
+def test_lines_exactly_max_line_long_are_whole_lines(make_ctx, piece, tail):
+    # not longer than a log entry: never cut in pieces, nor their newline left as a blank line
+    ctx = make_ctx("exact")
+    line = (b"0123456789" * MAX_LINE)[:MAX_LINE]
+    data = b"12345\n" + line + b"\n" + line + b"\nend\n"
+    out = _output(ctx, data, piece=piece, head=100, tail=tail)
+    logged = [m for m in _logged(ctx) if "left out" not in m]
+    assert set(logged) <= {"12345", line.decode(), "end"}
+    assert logged[0] == "12345" and logged[-1] == "end"
+    assert sum(len(m) + 1 for m in logged) + out.left_out_bytes == len(data)
+
+
+@pytest.mark.parametrize("piece", [1 << 16, 1 << 18])
+def test_a_line_longer_than_a_log_entry_where_the_head_ends_loses_no_byte(make_ctx, piece):
+    # the head takes a piece of it, the tail the rest: every byte logged or told left out
+    ctx = make_ctx("piece")
+    line = b"".join(b"%07d," % i for i in range(30_000))  # 240 KB
+    out = _output(ctx, line + b"\nend\n", piece=piece, head=1000, tail=1 << 20)
+    logged = _logged(ctx)
+    assert out.left_out_bytes == 0 and logged[-1] == "end"
+    assert logged[0] == line[:1000].decode()  # the head
+    assert "".join(logged[:-1]) == line.decode()
 
 
 @pytest.mark.parametrize("piece", [1 << 16, 1 << 18])

@@ -68,10 +68,9 @@ class OutputLog:
         #: dropped while the rest hold ``tail`` bytes.
         self._raw: deque[tuple[str, bytes]] = deque()
         self._raw_size = 0
-        #: Per stream: its next kept chunk starts within a line whose start was left out
-        #: (``_cut``), of which so many bytes were (``_partial``).
-        self._cut = {"stdout": False, "stderr": False}
-        self._partial = {"stdout": 0, "stderr": 0}
+        #: Per stream: the start of a line left out whose end was not yet (at most
+        #: :data:`MAX_LINE` bytes of it), read with its end for the run's error and summary.
+        self._begun = {"stdout": b"", "stderr": b""}
         self._buf = {"stdout": b"", "stderr": b""}
         self._quiet = False  # reading the kept tail at the end: its progress is old news
         #: Bytes of output, and those left out between the head and the tail.
@@ -93,6 +92,7 @@ class OutputLog:
             return
         buf = self._buf[stream] + data if self._buf[stream] else data
         end = buf.rfind(b"\n") + 1
+        read = not end and b"\r" in self._buf[stream]  # the state kept below, read already
         if end:
             if _plain(buf, end):
                 self._block(stream, buf, end)  # the common case: many plain lines, in bulk
@@ -111,12 +111,14 @@ class OutputLog:
             self._keep(stream, buf)
             return
         if b"\r" in buf:
-            # A line being redrawn: read each finished state, keep the one being drawn.
-            *states, buf = buf.split(b"\r")
-            for raw in states:
+            # A line being redrawn: read each finished state, keep the last one with the one
+            # being drawn (a line ending "\r\n" across two reads is left in its last state).
+            *states, drawing = buf.split(b"\r")
+            for raw in states[read:]:
                 self._progress_of(raw)
+            buf = _final_state(b"\r".join(states)) + b"\r" + drawing
         if len(buf) > MAX_LINE:
-            self._line(stream, buf)
+            self._line(stream, buf, ended=False)
             buf = b""
         self._buf[stream] = buf
 
@@ -124,7 +126,7 @@ class OutputLog:
         """The program is done: log what is left in the buffers, then the kept tail."""
         for stream, buf in self._buf.items():
             if buf:
-                self._line(stream, buf)
+                self._line(stream, buf, ended=False)
             self._buf[stream] = b""
         kept = self._tail_lines()
         if self.left_out_bytes:
@@ -136,7 +138,7 @@ class OutputLog:
             self._feed(stream, data)
         for stream, buf in self._buf.items():
             if buf:
-                self._line(stream, buf)
+                self._line(stream, buf, ended=False)
             self._buf[stream] = b""
 
     def _keep(self, stream: str, data: bytes) -> None:
@@ -152,21 +154,23 @@ class OutputLog:
             self._drop(old_stream, old)
 
     def _drop(self, stream: str, data: bytes) -> None:
+        """Leave ``data`` out, reading the last lines it ends for the run's error and
+        summary. A line is often in pieces (a program that writes its stderr unbuffered,
+        a line across two reads): its start is kept until its end comes."""
         self.left_out_bytes += len(data)
-        start = 0
-        if self._cut[stream]:
-            start = data.find(b"\n") + 1  # the end of a line whose start was left out
+        begun = self._begun[stream]
+        first = data.find(b"\n") + 1
+        if not first:
+            if len(begun) < MAX_LINE:
+                self._begun[stream] = begun + data[:MAX_LINE - len(begun)]
+            return
         end = data.rfind(b"\n") + 1
-        if start and start <= end or not self._cut[stream]:
-            last = [_final_state(ln) for ln in
-                    _last_lines(data, end, ERROR_LINES if stream == "stderr" else 1, start)]
-            if last:
-                self.last_line = _text(last[-1]).strip()
-                if stream == "stderr":
-                    self.stderr_tail.extend(_text(ln).rstrip() for ln in last)
-        nl = data.rfind(b"\n")
-        self._partial[stream] = (self._partial[stream] if nl < 0 else -nl - 1) + len(data)
-        self._cut[stream] = self._partial[stream] > 0
+        wanted = ERROR_LINES if stream == "stderr" else 1
+        last = _last_lines(data, end, wanted, first)
+        if len(last) < wanted:
+            last.insert(0, begun + data[:first - 1])
+        self._note(stream, [ln for ln in map(_final_state, last) if _is_word(ln)])
+        self._begun[stream] = data[end:end + MAX_LINE]
 
     def _tail_lines(self) -> list[tuple[str, bytes]]:
         """The kept chunks cut to the last ``tail`` bytes, whole lines of each stream."""
@@ -181,34 +185,39 @@ class OutputLog:
                 # to the end of the line the last byte in excess is in, which may go on in
                 # the stream's next chunk; a line longer than a log entry is cut where it
                 # must be, as in the head
-                nl = data.find(b"\n", excess - 1, excess - 1 + MAX_LINE)
+                nl = data.find(b"\n", excess - 1, excess + MAX_LINE)
                 before = data.rfind(b"\n", 0, excess)  # the line's start, if in this chunk
-                line = len(data) - before - 1 if before >= 0 else self._partial[stream] + len(data)
+                line = (len(data) - before - 1 if before >= 0
+                        else len(self._begun[stream]) + len(data))
                 if nl >= 0:
                     self._drop(stream, data[:nl + 1])
                     data = data[nl + 1:]
-                elif line < MAX_LINE:  # it goes on in the stream's next chunk
+                elif line <= MAX_LINE:  # it goes on in the stream's next chunk
                     self._drop(stream, data)
                     excess = 0
                     continue
                 else:
                     self._drop(stream, data[:excess])
-                    data, self._cut[stream] = data[excess:], False
+                    data, self._begun[stream] = data[excess:], b""
                 excess = 0
-            if self._cut[stream]:
-                room = max(0, MAX_LINE - self._partial[stream])
-                nl = data.find(b"\n", 0, room)
-                if nl < 0 and len(data) < room:
-                    self.left_out_bytes += len(data)
-                    self._partial[stream] += len(data)
+            if self._begun[stream]:  # the end of a line whose start was left out
+                room = MAX_LINE - len(self._begun[stream])  # of the line, its newline after
+                nl = data.find(b"\n", 0, room + 1)
+                if nl < 0 and len(data) <= room:
+                    self._drop(stream, data)
                     continue
                 cut = nl + 1 if nl >= 0 else room
-                self.left_out_bytes += cut
-                data, self._cut[stream] = data[cut:], False
+                self._drop(stream, data[:cut])
+                data, self._begun[stream] = data[cut:], b""
             if data:
                 kept.append((stream, data))
         self._raw.clear()
         self._raw_size = 0
+        for stream, begun in self._begun.items():
+            # a last line left out whole, though it never ended: still the program's last word
+            line = _final_state(begun)
+            self._note(stream, [line] if _is_word(line) else [])
+            self._begun[stream] = b""
         return kept
 
     def _glance(self, data: bytes) -> None:
@@ -233,31 +242,45 @@ class OutputLog:
             self.on_progress(p)
         return p
 
-    def _block(self, stream: str, buf: bytes, end: int, *, progress: bool = True) -> None:
+    def _block(self, stream: str, buf: bytes, end: int, *, progress: bool = True,
+               ended: bool = True) -> None:
         """The whole plain lines ``buf[:end]`` (ending with a newline): counted, logged or
         kept for the tail, and read for progress (``progress``), with bytes methods, not
-        line by line, and copying only what is logged."""
+        line by line, and copying only what is logged. Not ``ended``: the newline was added
+        to a line the program has not ended (yet), and is not kept with it."""
+        stop = end if ended else end - 1
         level = "warning" if stream == "stderr" else "info"
         if progress and buf.find(b"%", 0, end) >= 0:
             self._percent(buf, end)
         # the lines that fit in what is left of the head (all of them, or the head ends here);
         # the others are kept for the tail, and read if they stay in it
         start = end if end <= self._head_left else buf.rfind(b"\n", 0, self._head_left) + 1
-        if not start and buf.find(b"\n", 0, MAX_LINE) < 0:
-            start = self._head_left  # a line longer than a log entry: as much as fits
+        if not start and buf.find(b"\n", 0, MAX_LINE + 1) < 0:
+            # a line longer than a log entry: as much as fits is a piece of it, a line of
+            # its own as the pieces the head cuts such a line into are
+            start, self._head_left = self._head_left, 0
+            piece = buf[:start] + b"\n"
+            self.lines += 1
+            self._note(stream, [piece[:-1]])
+            self._log(piece, level)
+            self._keep(stream, buf[start:stop])
+            return
         self._head_left = self._head_left - start if start == end else 0
         if not start:
-            self._keep(stream, buf[:end])
+            self._keep(stream, buf[:stop])
             return
         self.lines += buf.count(b"\n", 0, start)
-        last = _last_lines(buf, start, ERROR_LINES if stream == "stderr" else 1)
+        self._note(stream, _last_lines(buf, start, ERROR_LINES if stream == "stderr" else 1))
+        self._log(buf[:start], level)
+        if start < end:
+            self._keep(stream, buf[start:stop])
+
+    def _note(self, stream: str, last: list[bytes]) -> None:
+        """The last lines of ``stream`` read so far: the run's summary, and its error."""
         if last:
             self.last_line = _text(last[-1]).strip()
             if stream == "stderr":
                 self.stderr_tail.extend(_text(ln).rstrip() for ln in last)
-        self._log(buf[:start], level)
-        if start < end:
-            self._keep(stream, buf[start:end])
 
     def _percent(self, buf: bytes, end: int) -> None:
         """Progress from the last lines of ``buf[:end]`` that hold a "%" (the latest one that
@@ -287,8 +310,9 @@ class OutputLog:
                 self.ctx.log(text, level)
             start = cut
 
-    def _line(self, stream: str, raw: bytes) -> None:
-        """One line that is not plain (it was redrawn, or may be written for trayjobs)."""
+    def _line(self, stream: str, raw: bytes, *, ended: bool = True) -> None:
+        """One line that is not plain (it was redrawn, or may be written for trayjobs), or
+        not ``ended``: a piece of a line longer than a log entry, or the last, unended."""
         if b"\r" in raw:
             for state in raw.split(b"\r")[:-1]:
                 self._progress_of(state)
@@ -300,7 +324,18 @@ class OutputLog:
         if p is not None and p.protocol:
             return
         line = raw.rstrip() + b"\n"
-        self._block(stream, line, len(line), progress=False)  # read for progress above
+        self._block(stream, line, len(line), progress=False, ended=ended)  # read above
+
+
+def _is_word(line: bytes) -> bool:
+    """Not blank, nor a progress line written for trayjobs (JSON, ``PROGRESS``): a line
+    that may be the run's summary or error."""
+    if not line.strip():
+        return False
+    if b"PROGRESS" not in line and b'"progress"' not in line:
+        return True  # the common case, without decoding
+    p = parse_progress(_text(_final_state(line)))
+    return p is None or not p.protocol
 
 
 def _final_state(line: bytes) -> bytes:
@@ -311,8 +346,9 @@ def _final_state(line: bytes) -> bytes:
 
 
 def _last_lines(buf: bytes, end: int, n: int, first: int = 0) -> list[bytes]:
-    """The last ``n`` lines of ``buf[first:end]`` that are not blank, at most, in order (a
-    few more blank ones are looked past, not a whole chunk of them)."""
+    """The last ``n`` lines of ``buf[first:end]`` that are words of the program, at most, in
+    order: blank lines and lines written for trayjobs are not (a few more of them are
+    looked past, not a whole chunk of them)."""
     out: list[bytes] = []
     stop = end - 1  # the newline that ends the last line
     for _ in range(4 * n):
@@ -320,7 +356,7 @@ def _last_lines(buf: bytes, end: int, n: int, first: int = 0) -> list[bytes]:
             break
         start = max(buf.rfind(b"\n", first, stop) + 1, first)
         line = buf[start:stop]
-        if line.strip():
+        if _is_word(line):
             out.append(line)
         stop = start - 1
     return out[::-1]
