@@ -213,7 +213,7 @@ def test_kill_9_mid_import_leaves_nothing_half_done(tmp_path, monkeypatch):
     home = Home.under(tmp_path / "home").ensure()
     (home.config_dir / "trayjobs.toml").write_text(
         '[jobs.load]\nkind = "import"\ntable = "t"\nprocessed_dir = "leave"\n')
-    body = "".join(f"{i},name {i},{i}.5\n" for i in range(700_000))
+    body = "".join(f"{i},name {i},{i}.5\n" for i in range(1_200_000))
     path = write(tmp_path / "big.csv", "a,b,c\n" + body)
     assert path.stat().st_size > split.MIN_SIZE
     env = {**os.environ, "TRAYJOBS_HOME": str(home.root), "QT_QPA_PLATFORM": "offscreen"}
@@ -224,8 +224,8 @@ def test_kill_9_mid_import_leaves_nothing_half_done(tmp_path, monkeypatch):
     deadline = time.monotonic() + 60
     while not list(parts.glob("part-*.db")) and time.monotonic() < deadline:
         time.sleep(0.02)
-    time.sleep(0.5)
     helpers = _helpers(proc.pid)
+    time.sleep(0.3)
     assert helpers, "the import should have a helper process"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -265,3 +265,32 @@ def _dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
     return proc.pid
+
+
+def test_columns_first_filled_in_the_second_part_keep_their_order(splitting, make_ctx, home,
+                                                                 tmp_path, monkeypatch):
+    # Two columns empty in the first part get their first values in the second, the one
+    # further right first: the table has them in that order, as one reader would add them.
+    rows = "".join(f"{i},{'z' if i >= 14000 else ''},{i},{'w' if i >= 12000 else ''}\n"
+                   for i in range(20000))
+    path = write(tmp_path / "late.csv", "id,late,n,later\n" + rows)
+    (whole, _, _), (parts, logs, _) = both(make_ctx, home, path, monkeypatch)
+    assert parts == whole and CUT in logs and "reading" not in logs
+    assert 'CREATE TABLE "t" (\n   "id" INTEGER,\n   "n" INTEGER' in dict(whole["schema"])["t"]
+    assert dict(whole["schema"])["t"].index('"later"') < dict(whole["schema"])["t"].index('"late"')
+
+
+@pytest.mark.parametrize("first, second", [
+    ("text{i}", "{i}"),  # text, then integers: copied into a text column
+    ("{i}", "{i}.25"),  # integers, then reals: the table's column widens
+    ("{i}.5", "{i}"),  # reals, then integers
+    ("", "{i}"),  # nothing, then integers: the column is added
+    ("{i}", ""),  # integers, then nothing
+])
+def test_a_column_of_other_types_in_each_part(splitting, make_ctx, home, tmp_path,
+                                             monkeypatch, first, second):
+    rows = "".join(f"{i},{(first if i < 10000 else second).format(i=i)},x\n"
+                   for i in range(20000))
+    path = write(tmp_path / "mixed.csv", "id,v,w\n" + rows)
+    (whole, _, _), (parts, logs, _) = both(make_ctx, home, path, monkeypatch)
+    assert parts == whole and CUT in logs

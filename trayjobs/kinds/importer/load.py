@@ -130,8 +130,10 @@ class TableWriter:
         self._uncounted: dict[int, _CellCount] = {}  # ... no longer counted, still said
         #: Columns that became text because of a few cells: what to warn about (see finish).
         self.widened: list[str] = []
-        #: Column -> type -> [line, value] where it first held a wider type (see absorb).
+        #: Column -> type -> [line, value] where it first held a wider type (see absorb);
+        #: noted only by the writer of a later part of a file (``note_firsts``).
         self.firsts: dict[int, dict[str, list]] = {}
+        self.note_firsts = False
         self.existing = self._table_columns()
         self._check_is_table()
 
@@ -391,7 +393,7 @@ class TableWriter:
                      line_numbers: Callable[[], list[int]]) -> None:
         """Where each column first held a value of a type wider than it had (for the log of
         a file read in parts, see :meth:`absorb`): looked for only when a type changes."""
-        if not rows:
+        if not rows or not self.note_firsts:
             return
         classify = classify_text if self.text else classify_value
         for i in changes:

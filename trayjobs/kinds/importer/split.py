@@ -239,21 +239,28 @@ class Helper:
     def wait(self, check: Callable[[], None]) -> dict[str, Any]:
         """The helper's summary once it is done; its FileProblem as the file's; Unsplit if
         it failed in any other way."""
-        while True:
-            try:
-                out, err = self.proc.communicate(timeout=0.1)
-                break
-            except subprocess.TimeoutExpired:
+        # The answer is a line of JSON: taken as soon as it is there, while the helper exits.
+        fd, err = self.proc.stdout.fileno(), b""
+        while self._out.count(b"\n") < 1:
+            if select.select([fd], [], [], 0.1)[0]:
+                data = os.read(fd, 1 << 16)
+                if not data:
+                    break
+                self._out += data
+            else:
                 check()
+        if not self._out.endswith(b"\n"):  # it died: why, if it said so
+            self.proc.wait()
+            err = self.proc.stderr.read()
         try:
-            answer = json.loads((self._out + (out or b"")).strip() or b"{}")
+            answer = json.loads(self._out.strip() or b"{}")
         except ValueError:
             answer = {}
         if "problem" in answer:
             p = answer["problem"]
             raise FileProblem(p["reason"], line=p["line"], column=p["column"],
                               offset=p["offset"], retry=p["retry"])
-        if "summary" not in answer or self.proc.returncode != 0:
+        if "summary" not in answer:
             why = answer.get("fallback") or (err or b"").decode(errors="replace")[-300:].strip()
             raise Unsplit(f"the second part could not be read apart "
                           f"({why or f'exit {self.proc.returncode}'})")
@@ -262,17 +269,13 @@ class Helper:
     def attach(self, store: Store, table: str) -> list[tuple[str, str]]:
         store.conn.execute(f"ATTACH ? AS {_PART_TABLE}", (str(self.db),))
         self.attached = True
-        return [(n, t) for n, t in store.conn.execute(
-            f"SELECT name, type FROM {_PART_TABLE}.pragma_table_info(?)", (table,))]
+        return _columns(store, table, _PART_TABLE)
 
     def copy_into(self, store: Store, table: str, *, run_id: int, file: str,
                   import_id: int) -> None:
         """The helper's rows after the table's (in their order), and its rejected rows."""
         conn = store.conn
-        mine = conn.execute("SELECT name, type FROM main.pragma_table_info(?)",
-                            (table,)).fetchall()
-        theirs = conn.execute(f"SELECT name, type FROM {_PART_TABLE}.pragma_table_info(?)",
-                              (table,)).fetchall()
+        mine, theirs = _columns(store, table, "main"), _columns(store, table, _PART_TABLE)
         if theirs:
             if mine == theirs:  # the same columns: SQLite copies the records as they are
                 conn.execute(f"INSERT INTO main.{q(table)} SELECT * FROM "
@@ -307,6 +310,12 @@ class Helper:
                 pass
             self.attached = False
         _unlink(self.db)
+
+
+def _columns(store: Store, table: str, schema: str) -> list[tuple[str, str]]:
+    """``table``'s columns in database ``schema``: (name, declared type), in order."""
+    return [(n, t) for n, t in store.conn.execute(
+        "SELECT name, type FROM pragma_table_info(?, ?)", (table, schema))]
 
 
 def stop_helper(proc: subprocess.Popen) -> None:
@@ -420,6 +429,7 @@ def _run_part(spec: dict[str, Any]) -> dict[str, Any]:
                                      types=spec["types"], hints=hints,
                                      import_id=spec["import_id"], on_bad=spec["on_bad_rows"],
                                      reject=reject, log=lambda m: None)
+                writer.note_firsts = True
                 writer.start()
                 for batch in reader.batches():
                     if os.getppid() != parent:
@@ -470,8 +480,9 @@ def _main() -> None:
         answer = {"fallback": f"{type(exc).__name__}: {exc}"}
     if "summary" not in answer:
         _unlink(db)
-    sys.stdout.write(json.dumps(answer))
+    sys.stdout.write(json.dumps(answer) + "\n")
     sys.stdout.flush()
+    os._exit(0)  # nothing left to tidy up: the importer goes on at once
 
 
 if __name__ == "__main__":
