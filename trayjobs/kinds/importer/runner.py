@@ -30,8 +30,8 @@ from .load import TableWriter
 from .params import ImportParams
 from .plan import Plan, open_reader, plan_file
 from .problems import FileProblem, Restart
-from .sheets import SHEET_FORMATS
 from .readers import NotABoundary
+from .sheets import SHEET_FORMATS
 from .sniff import Encoding, guess_legacy
 from .split import PARTS_DIR, Helper, Unsplit, may_split, spawn, stop_helper
 from .store import Store, store_problem

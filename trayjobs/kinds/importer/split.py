@@ -29,6 +29,7 @@ import removes those left by processes that are gone (a ``kill -9`` of both).
 from __future__ import annotations
 
 import codecs
+import gc
 import json
 import os
 import secrets
@@ -73,6 +74,8 @@ class Unsplit(Restart):
 def _single_byte_compatible(codec: str, quote: str | None) -> bool:
     """Whether line ends and quotes are the same single bytes as in ASCII, and no byte is
     part of a longer character: then cutting at a b"\\n" cuts between characters."""
+    if quote is not None and not quote.isascii():
+        return False
     name = codecs.lookup(codec).name
     if name in ("utf-8", "utf-8-sig", "ascii"):
         return True  # in UTF-8 no byte of a multibyte character is below 0x80
@@ -302,7 +305,9 @@ class Helper:
             _unlink(self.db)
 
     def close_after(self, store: Store) -> None:
-        """Once the file's transaction is over: detach and delete, if close could not."""
+        """Once the file's transaction is over: stop the helper, detach and delete its
+        database, whatever close could not."""
+        stop_helper(self.proc)
         if self.attached:
             try:
                 store.conn.execute(f"DETACH {_PART_TABLE}")
@@ -459,6 +464,7 @@ def _main() -> None:
         spec = {}
     if not spec:
         return  # not needed after all
+    gc.disable()  # rows make no reference cycles (see runner._collector_paused)
     db = Path(spec["db"])
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     answer: dict[str, Any]
