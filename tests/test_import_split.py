@@ -238,9 +238,13 @@ def test_kill_9_mid_import_leaves_nothing_half_done(tmp_path, monkeypatch):
     assert conn.execute("SELECT count(*) FROM _imports").fetchone()[0] == 0
     assert not conn.execute("SELECT name FROM sqlite_master WHERE name = 't'").fetchall()
     conn.close()
-    # The next import of a file that is read in parts removes what a dead importer left.
-    (parts / f"part-{_dead_pid()}-0123456789ab.db").write_bytes(b"left")
-    split.clean_parts(parts)
+    # The next import (of any file) removes what a dead importer left.
+    left = parts / f"part-{_dead_pid()}-0123456789ab.db"
+    left.write_bytes(b"left")
+    assert list(parts.glob("part-*"))
+    small = write(tmp_path / "small.csv", "a,b\n1,2\n")
+    subprocess.run([sys.executable, "-m", "trayjobs", "run", "load", "--file", str(small),
+                    "--wait"], env=env, check=True, capture_output=True)
     assert not list(parts.glob("part-*")), list(parts.iterdir())
 
 
@@ -294,3 +298,33 @@ def test_a_column_of_other_types_in_each_part(splitting, make_ctx, home, tmp_pat
     path = write(tmp_path / "mixed.csv", "id,v,w\n" + rows)
     (whole, _, _), (parts, logs, _) = both(make_ctx, home, path, monkeypatch)
     assert parts == whole and CUT in logs
+
+
+def test_cancel_while_both_parts_are_read(splitting, make_ctx, home, tmp_path):
+    """Cancelled mid-file: nothing written, the helper stopped, its database gone."""
+    from trayjobs.errors import Cancelled
+
+    body = "".join(f"{i},name {i},{i}.5\n" for i in range(300_000))
+    path = write(tmp_path / "cancel.csv", "a,b,c\n" + body)
+    ctx = make_ctx(files=[path])
+    parts = home.data_dir / split.PARTS_DIR
+    seen: list[int] = []
+
+    recorder = ctx.sink
+
+    def cancel_once_cut(message: dict) -> None:
+        recorder(message)
+        if message.get("t") == "log" and CUT in message["message"]:
+            seen.extend(_helpers(os.getpid()))
+            ctx.cancel_event.set()
+
+    ctx.sink = cancel_once_cut
+    with pytest.raises(Cancelled):
+        KIND.run(ctx, params(table="t"))
+    assert seen, "a helper should have been reading the second part"
+    assert not any(_alive(p) for p in seen)
+    assert not list(parts.glob("*"))
+    conn = sqlite3.connect(home.default_data_db)
+    assert conn.execute("SELECT count(*) FROM _imports").fetchone()[0] == 0
+    assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 't'").fetchall()
+    conn.close()

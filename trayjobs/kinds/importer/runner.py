@@ -33,7 +33,7 @@ from .problems import FileProblem, Restart
 from .readers import NotABoundary
 from .sheets import SHEET_FORMATS
 from .sniff import Encoding, guess_legacy
-from .split import PARTS_DIR, Helper, Unsplit, may_split, spawn, stop_helper
+from .split import PARTS_DIR, Helper, Unsplit, clean_parts, may_split, spawn, stop_helper
 from .store import Store, store_problem
 from .streams import FileStamp, check_unchanged, hash_file
 
@@ -136,6 +136,7 @@ class ImportRun:
             store = Store(self.database)
         except FileProblem as exc:
             raise JobFailed(f"{self.database}: {exc}", retry=exc.retry) from None
+        clean_parts(ctx.home.data_dir / PARTS_DIR)  # of an import killed with its helper
         sizes = [_size(p) for p in paths]
         progress = _Progress(ctx, sum(sizes))
         try:
