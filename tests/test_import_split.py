@@ -328,3 +328,28 @@ def test_cancel_while_both_parts_are_read(splitting, make_ctx, home, tmp_path):
     assert conn.execute("SELECT count(*) FROM _imports").fetchone()[0] == 0
     assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 't'").fetchall()
     conn.close()
+
+
+@pytest.mark.parametrize("name, text, kw", [
+    ("semi.csv", "a;b;c\n" + "".join(f'{i};"x;{i}";{i}\n' for i in range(20000)), {}),
+    ("tabs.tsv", "a\tb\tc\n" + "".join(f"{i}\tx {i}\t{i}.5\n" for i in range(20000)), {}),
+    ("bare.csv", "".join(f"{i},x {i},{i}\n" for i in range(20000)), {"header": False}),
+    ("bom.csv", "\ufeffa,b,c\n" + "".join(f"{i},é{i},{i}\n" for i in range(20000)), {}),
+    ("cp1252.csv", ("a,b,c\n" + "".join(f"{i},Grüße {i},{i}\n" for i in range(20000))), {}),
+])
+def test_dialects_and_encodings(splitting, make_ctx, home, tmp_path, monkeypatch, name, text,
+                                kw):
+    path = write(tmp_path / name, text, encoding="cp1252" if "1252" in name else "utf-8")
+    (whole, _, _), (parts, logs, _) = both(make_ctx, home, path, monkeypatch, **kw)
+    assert parts == whole and CUT in logs and len(whole["t"]) == 20000
+
+
+def test_a_non_utf8_byte_in_the_first_part_past_the_sniffed_head(splitting, make_ctx, home,
+                                                                 tmp_path, monkeypatch):
+    head = ("a,b,c\n" + _rows(16000)).encode()
+    assert len(head) > 256 * 1024
+    data = head + "16000,Gr\xfc\xdfe,1\n".encode("cp1252") + _rows(16000, 16001).encode()
+    path = write(tmp_path / "late-legacy.csv", data)
+    (whole, wlogs, err1), (parts, logs, err2) = both(make_ctx, home, path, monkeypatch)
+    assert parts == whole and err1 == err2 and "cp1252" in wlogs and "cp1252" in logs
+    assert CUT in logs.split("cp1252")[-1]  # the second pass, as cp1252, splits too
