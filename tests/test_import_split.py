@@ -353,3 +353,11 @@ def test_a_non_utf8_byte_in_the_first_part_past_the_sniffed_head(splitting, make
     (whole, wlogs, err1), (parts, logs, err2) = both(make_ctx, home, path, monkeypatch)
     assert parts == whole and err1 == err2 and "cp1252" in wlogs and "cp1252" in logs
     assert CUT in logs.split("cp1252")[-1]  # the second pass, as cp1252, splits too
+
+
+def test_a_helper_that_cannot_run_leaves_the_file_to_one_reader(splitting, make_ctx, home,
+                                                               tmp_path, monkeypatch):
+    monkeypatch.setattr(split.sys, "executable", "/bin/false")
+    path = write(tmp_path / "alone.csv", "a,b,c\n" + _rows(20000))
+    (whole, _, err1), (parts, logs, err2) = both(make_ctx, home, path, monkeypatch)
+    assert parts == whole and err1 == err2 is None and CUT not in logs

@@ -164,10 +164,14 @@ def may_split(path: Path, params: Any) -> bool:
         return False
 
 
-def spawn() -> subprocess.Popen:
-    """A helper process, waiting for what to read (see :meth:`Helper.start`)."""
-    return subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def spawn() -> subprocess.Popen | None:
+    """A helper process, waiting for what to read (see :meth:`Helper.start`); None if no
+    process can be started (the file is then read as a whole)."""
+    try:
+        return subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError:
+        return None
 
 
 class Helper:
@@ -211,7 +215,12 @@ class Helper:
                 "types": params.types, "on_bad_rows": params.on_bad_rows,
                 "mode": params.mode, "import_id": import_id, "hints": hints,
                 "parent": os.getpid()}
-        proc = proc if proc is not None and proc.poll() is None else spawn()
+        if proc is None or proc.poll() is not None:
+            if proc is not None:
+                stop_helper(proc)
+            proc = spawn()
+            if proc is None:
+                return None
         helper = cls(proc, db)
         try:
             proc.stdin.write(json.dumps(spec).encode())
