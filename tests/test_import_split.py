@@ -348,7 +348,7 @@ def test_a_non_utf8_byte_in_the_first_part_past_the_sniffed_head(splitting, make
                                                                  tmp_path, monkeypatch):
     head = ("a,b,c\n" + _rows(16000)).encode()
     assert len(head) > 256 * 1024
-    data = head + "16000,Gr\xfc\xdfe,1\n".encode("cp1252") + _rows(16000, 16001).encode()
+    data = head + "16000,Gr\xfc\xdfe,1\n".encode("cp1252") + _rows(24000, 16001).encode()
     path = write(tmp_path / "late-legacy.csv", data)
     (whole, wlogs, err1), (parts, logs, err2) = both(make_ctx, home, path, monkeypatch)
     assert parts == whole and err1 == err2 and "cp1252" in wlogs and "cp1252" in logs
