@@ -162,7 +162,7 @@ class ImportRun:
             if earlier and not path.exists():
                 return self._resumed(path, earlier)
             if self._spare is None and may_split(path, params):
-                self._spare = spawn()  # its interpreter starts while the file is hashed
+                self._spare = spawn(path, params)  # it starts while the file is hashed
             stamp = self._seen[path] = self._hash(path)
             # A workbook's sheets are imports of their own: each is looked up by itself.
             if earlier and earlier["sha256"] == stamp.sha256 and (

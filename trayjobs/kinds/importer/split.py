@@ -164,14 +164,23 @@ def may_split(path: Path, params: Any) -> bool:
         return False
 
 
-def spawn() -> subprocess.Popen | None:
-    """A helper process, waiting for what to read (see :meth:`Helper.start`); None if no
+def spawn(path: Path, params: Any) -> subprocess.Popen | None:
+    """A helper process for ``path``: it looks at the file as the importer will and finds
+    where to cut it, then waits for what to read (see :meth:`Helper.start`). None if no
     process can be started (the file is then read as a whole)."""
+    early = {"path": str(path), "format": params.format, "encoding": params.encoding,
+             "delimiter": params.delimiter, "quotechar": params.quotechar}
     try:
-        return subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError:
         return None
+    try:
+        proc.stdin.write(json.dumps(early).encode() + b"\n")
+        proc.stdin.flush()
+    except OSError:
+        pass  # it died at once: no boundary, read as a whole
+    return proc
 
 
 class Helper:
@@ -185,6 +194,7 @@ class Helper:
         self.proc, self.db = proc, db
         self.attached = False
         self._out = b""
+        self.expect: list = []  # the quote and size the boundary must have been found with
         #: (offset, lines before it), None until known, False if there is none.
         self.boundary: tuple[int, int] | None | bool = None
 
@@ -218,10 +228,11 @@ class Helper:
         if proc is None or proc.poll() is not None:
             if proc is not None:
                 stop_helper(proc)
-            proc = spawn()
+            proc = spawn(plan.path, params)
             if proc is None:
                 return None
         helper = cls(proc, db)
+        helper.expect = [dialect.quotechar, spec["size"]]
         try:
             proc.stdin.write(json.dumps(spec).encode())
             proc.stdin.close()
@@ -242,10 +253,13 @@ class Helper:
         if self.boundary is None and (b"\n" in self._out or self.proc.poll() is not None):
             line, _, self._out = self._out.partition(b"\n")
             try:
-                found = json.loads(line).get("boundary")
+                said = json.loads(line)
             except ValueError:
-                found = None
-            self.boundary = tuple(found) if found else False
+                said = {}
+            found = said.get("boundary")
+            # Found by the helper's own look at the file: for the same quote and size only.
+            same = [said.get("quote"), said.get("size")] == self.expect
+            self.boundary = tuple(found) if found and same else False
         return self.boundary
 
     def wait(self, check: Callable[[], None]) -> dict[str, Any]:
@@ -397,7 +411,25 @@ def _die_with_parent(parent: int) -> None:
         raise SystemExit(1)
 
 
-def _run_part(spec: dict[str, Any]) -> dict[str, Any]:
+def _early_boundary(early: dict[str, Any]) -> tuple[tuple[int, int] | None, str | None, int]:
+    """Where to cut the file, found as soon as the helper starts (while the importer hashes
+    the file): the file planned as the importer will (its quote), the boundary for it."""
+    from .plan import plan_file
+
+    path = Path(early["path"])
+    try:
+        size = path.stat().st_size
+        plan = plan_file(path, SimpleNamespace(table="t", sheet=None, **early))
+        if plan.dialect is None:
+            return None, None, size
+        quote = plan.dialect.quotechar
+        return _boundary(path, size, quote), quote, size
+    except Exception:  # noqa: BLE001 - the importer says what is wrong with the file
+        return None, None, -1
+
+
+def _run_part(spec: dict[str, Any], found: tuple[int, int] | None, quote: str | None,
+              size: int) -> dict[str, Any]:
     from .load import TableWriter
     from .plan import Plan as PlanOf
     from .sniff import CsvDialect, Encoding, guess_legacy
@@ -408,11 +440,8 @@ def _run_part(spec: dict[str, Any]) -> dict[str, Any]:
     params = SimpleNamespace(header=spec["header"], batch_size=spec["batch_size"],
                              json_key=None)
     parent, table = spec["parent"], spec["table"]
-    found = _boundary(plan.path, spec["size"], plan.dialect.quotechar)
-    sys.stdout.write(json.dumps({"boundary": found}) + "\n")
-    sys.stdout.flush()
-    if found is None:
-        raise _NoBoundary
+    if found is None or [quote, size] != [plan.dialect.quotechar, spec["size"]]:
+        raise _NoBoundary  # the importer reads it all
     offset, lines_before = found
     with open_reader(plan, params, part=Part(0, offset, ends_early=True)) as (r, _):
         fields = r.fields  # the header, as the first part reads it
@@ -468,6 +497,15 @@ class _NoBoundary(Exception):
 
 def _main() -> None:
     try:
+        early = json.loads(sys.stdin.buffer.readline() or b"{}")
+    except (ValueError, OSError):
+        early = {}
+    if not early:
+        return  # not needed after all
+    found, quote, size = _early_boundary(early)
+    try:
+        sys.stdout.write(json.dumps({"boundary": found, "quote": quote, "size": size}) + "\n")
+        sys.stdout.flush()
         spec = json.loads(sys.stdin.buffer.read() or b"{}")
     except (ValueError, OSError):
         spec = {}
@@ -479,7 +517,7 @@ def _main() -> None:
     answer: dict[str, Any]
     try:
         _die_with_parent(spec["parent"])
-        answer = {"summary": _run_part(spec)}
+        answer = {"summary": _run_part(spec, found, quote, size)}
     except FileProblem as exc:
         answer = {"problem": {"reason": exc.reason, "line": exc.line, "column": exc.column,
                               "offset": exc.offset, "retry": exc.retry}}
