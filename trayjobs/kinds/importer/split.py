@@ -10,9 +10,11 @@ what the helper learned: column types (the table widens as if one process had
 read it all), cell counts behind warnings, rejected rows with the file's line
 numbers. The result is the same table, row for row and byte for byte.
 
-Where the file is cut: the first line end after the middle with an even number
-of quote characters before it (in RFC 4180 quoting that is outside any quoted
-field). Stray quotes inside unquoted fields can make that wrong, so the first part
+Where the file is cut: the first line end past :data:`FIRST_SHARE` of it with an
+even number of quote characters before it (in RFC 4180 quoting that is outside
+any quoted field), found by the helper while the importer hashes the file; the
+importer starts reading at once and stops there once told (:meth:`Helper.poll`).
+Stray quotes inside unquoted fields can make that wrong, so the first part
 checks it: its reader must end exactly there with no quote open
 (:class:`~.readers.NotABoundary` otherwise), after as many lines as counted.
 Anything the split cannot promise to do exactly as a single read would (a gzip
