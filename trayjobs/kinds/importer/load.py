@@ -130,6 +130,10 @@ class TableWriter:
         self._uncounted: dict[int, _CellCount] = {}  # ... no longer counted, still said
         #: Columns that became text because of a few cells: what to warn about (see finish).
         self.widened: list[str] = []
+        #: Column -> type -> [line, value] where it first held a wider type (see absorb);
+        #: noted only by the writer of a later part of a file (``note_firsts``).
+        self.firsts: dict[int, dict[str, list]] = {}
+        self.note_firsts = False
         self.existing = self._table_columns()
         self._check_is_table()
 
@@ -318,7 +322,13 @@ class TableWriter:
 
     # -- schema changes -----------------------------------------------------------------
     def _apply(self, changes: dict[int, str], rows: list[Any],
-               line_numbers: Callable[[], list[int]]) -> None:
+               line_numbers: Callable[[], list[int]], *,
+               firsts: dict[int, dict[str, list]] | None = None,
+               order: list[str] | None = None) -> None:
+        """Change the table for ``changes`` (index -> new type). ``firsts`` and ``order``
+        come from another part of the file (see :meth:`absorb`): where a column first
+        held each type, and the order in which new columns showed their first value."""
+        self._note_firsts(changes, rows, line_numbers)
         widen: dict[str, str] = {}
         for i, new in changes.items():
             c = self.columns[i]
@@ -329,15 +339,18 @@ class TableWriter:
                     learned = {x.name: wider(x.level, changes.get(j, x.level))
                                for j, x in enumerate(self.columns) if not x.explicit}
                     raise Restart(f"column {c.name} turns out to hold text "
-                                  f"({self._example(i, c.level, rows, line_numbers)})",
+                                  f"({self._example(i, c.level, rows, line_numbers, firsts)})",
                                   types=learned)
                 widen[c.name] = new
                 why = (f"types.{c.name} = {c.explicit}" if c.explicit
-                       else self._example(i, c.level, rows, line_numbers))
+                       else self._example(i, c.level, rows, line_numbers, firsts))
                 self.log(f"column {c.name}: {c.level} -> {new} ({why})")
             c.level, c.hint = new, "empty"
         wanted = [c for c in self.columns if not c.in_table and (c.level != "empty" or
                                                                  fold(c.name) in self.pk)]
+        if order:  # as the other part's table has them: the order they first held a value
+            rank = {name: n for n, name in enumerate(order)}
+            wanted.sort(key=lambda c: rank.get(c.name, len(rank)))
         if not self.existing:
             spec = {c.name: sql_type(c.level) for c in wanted}
             spec[IMPORT_ID] = "INTEGER"
@@ -362,12 +375,80 @@ class TableWriter:
             self.store.keep_replaced(self.table, [n for n, _ in self.existing.values()])
 
     def _example(self, i: int, level: str, rows: list[Any],
-                 line_numbers: Callable[[], list[int]]) -> str:
+                 line_numbers: Callable[[], list[int]],
+                 firsts: dict[int, dict[str, list]] | None = None) -> str:
+        if firsts:
+            found = [(line, value) for kind, (line, value) in firsts.get(i, {}).items()
+                     if wider(kind, level) != level]
+            if found:
+                line, value = min(found)
+                return f"line {line:,} has {value!r}"
         classify = classify_text if self.text else classify_value
         for j, row in enumerate(rows):
             if wider(classify(row[i]), level) != level:
                 return f"line {line_numbers()[j]:,} has {str(row[i])[:40]!r}"
         return "learned from an earlier pass"
+
+    def _note_firsts(self, changes: dict[int, str], rows: list[Any],
+                     line_numbers: Callable[[], list[int]]) -> None:
+        """Where each column first held a value of a type wider than it had (for the log of
+        a file read in parts, see :meth:`absorb`): looked for only when a type changes."""
+        if not rows or not self.note_firsts:
+            return
+        classify = classify_text if self.text else classify_value
+        for i in changes:
+            level, seen = self.columns[i].level, self.firsts.setdefault(i, {})
+            for j, row in enumerate(rows):
+                kind = classify(row[i])
+                if kind not in seen and wider(kind, level) != level:
+                    seen[kind] = [line_numbers()[j], str(row[i])[:40]]
+
+    # -- a file read in two parts at once (see split.py) --------------------------------
+    def summary(self) -> dict[str, Any]:
+        """What :meth:`absorb` needs of the writer of a later part, as JSON values."""
+        counts = {**self._counts, **self._uncounted}
+        return {"rows": self.rows, "rejected": self.rejected, "written": sorted(self.written),
+                "levels": [c.level for c in self.columns],
+                "firsts": {str(i): f for i, f in self.firsts.items()},
+                "counts": {str(i): {"level": c.level, "numbers": c.numbers, "texts": c.texts,
+                                    "examples": c.examples} for i, c in counts.items()}}
+
+    def absorb(self, part: dict[str, Any], part_columns: list[tuple[str, str]]) -> None:
+        """Take in a later part of the file, written by another writer into a table of
+        another database with ``part_columns`` (name, declared type), as if this writer had
+        read it: the column types (the table changes as it would have), the cell counts
+        behind warnings, the row counts. Raises :class:`Restart` where the part's table
+        holds numbers that the whole file makes text (they would lose their spelling)."""
+        levels = part["levels"]
+        declared = {fold(n): type_of_declared(t or "") for n, t in part_columns}
+        finals = [wider(c.level, levels[i]) for i, c in enumerate(self.columns)]
+        for i, c in enumerate(self.columns):
+            if finals[i] == "text" and declared.get(fold(c.name)) == "real":
+                learned = {x.name: finals[j] for j, x in enumerate(self.columns)
+                           if not x.explicit}
+                raise Restart(f"column {c.name} holds text in one part of the file and "
+                              f"numbers in another", types=learned)
+        for key, theirs in part["counts"].items():
+            mine = self._counts.get(int(key))
+            if mine is None:
+                continue  # not counted here, or no longer
+            mine.numbers += theirs["numbers"]
+            mine.texts += theirs["texts"]
+            mine.level = wider(mine.level, theirs["level"])
+            mine.examples = (mine.examples + theirs["examples"])[:_EXAMPLES]
+            if mine.texts > FEW_CELLS:
+                del self._counts[int(key)]
+                if mine.was != "empty":
+                    self._uncounted[int(key)] = mine
+        self.written |= set(part["written"])
+        self.rows += part["rows"]
+        self.rejected += part["rejected"]
+        if not part["rows"]:
+            return
+        changes = {i: new for i, new in enumerate(finals) if new != self.columns[i].level}
+        if changes or self.sql is None:
+            firsts = {int(k): v for k, v in part["firsts"].items()}
+            self._apply(changes, [], list, firsts=firsts, order=[n for n, _ in part_columns])
 
     def _ensure_conflict_target(self) -> None:
         """Upsert needs a primary key or unique index on exactly the pk columns."""

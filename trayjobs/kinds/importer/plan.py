@@ -18,7 +18,7 @@ from .sniff import (HEAD_BYTES, CsvDialect, Encoding, check_binary, detect_encod
                     detect_format, sniff_dialect)
 from .streams import ERRORS, ByteTap, DecodeWatch, open_text, read_head
 
-__all__ = ["Plan", "plan_file", "make_reader", "open_reader"]
+__all__ = ["Plan", "Part", "plan_file", "make_reader", "open_reader"]
 
 #: A workbook has no text encoding.
 NO_ENCODING = Encoding("", "")
@@ -85,19 +85,33 @@ def plan_file(path: Path, params: ImportParams) -> Plan:
 
 
 def make_reader(plan: Plan, text: TextIO, tap: ByteTap, watch: DecodeWatch,
-                params: ImportParams) -> Reader:
+                params: ImportParams, part: Part | None = None) -> Reader:
     kw: dict[str, Any] = {"tap": tap, "watch": watch, "batch_size": params.batch_size}
     if plan.dialect is not None:
+        if part is not None:
+            return CsvReader(text, plan.dialect, header=params.header, fields=part.fields,
+                             lines_before=part.lines_before, part_end=part.ends_early, **kw)
         return CsvReader(text, plan.dialect, header=params.header, **kw)
     if plan.format == "ndjson":
         return NdjsonReader(text, **kw)
     return JsonReader(text, key=params.json_key, **kw)
 
 
+@dataclass(frozen=True)
+class Part:
+    """Bytes ``start`` to ``stop`` of a plain CSV file, read on their own (see split.py)."""
+
+    start: int
+    stop: int
+    lines_before: int = 0  # the file's lines before ``start``
+    fields: list[str] | None = None  # the header's fields, for a part after the first
+    ends_early: bool = False  # the file goes on after ``stop``
+
+
 @contextmanager
-def open_reader(plan: Plan, params: ImportParams, *, redetect: Callable[[bytes], str] | None = None
-                ) -> Iterator[tuple[Reader, Callable[[], float]]]:
-    """The plan's reader, and how far through the file it is (0.0 to 1.0)."""
+def open_reader(plan: Plan, params: ImportParams, *, redetect: Callable[[bytes], str] | None = None,
+                part: Part | None = None) -> Iterator[tuple[Reader, Callable[[], float]]]:
+    """The plan's reader, and how far through the file (or the part) it is (0.0 to 1.0)."""
     if plan.sheet is not None:
         with open_sheet(plan, params) as sheet:
             yield sheet, sheet.position
@@ -106,6 +120,17 @@ def open_reader(plan: Plan, params: ImportParams, *, redetect: Callable[[bytes],
         size = max(plan.path.stat().st_size, 1)
     except OSError:
         size = 1  # opening it says what is wrong
+    if part is not None:
+        # A BOM is only ever at the very start: a later part is plain UTF-8.
+        codec = plan.encoding.codec
+        if part.start and codec == "utf-8-sig":
+            codec = "utf-8"
+        span = max(part.stop - part.start, 1)
+        with open_text(plan.path, encoding=codec, newline=plan.newline, redetect=redetect,
+                       part=(part.start, part.stop)) as (text, tap, watch):
+            yield (make_reader(plan, text, tap, watch, params, part),
+                   lambda: (tap.position() - part.start) / span)
+        return
     with open_text(plan.path, encoding=plan.encoding.codec, newline=plan.newline,
                    redetect=redetect) as (text, tap, watch):
         yield make_reader(plan, text, tap, watch, params), lambda: tap.position() / size

@@ -26,7 +26,7 @@ from .problems import BadRow, FileProblem, printable
 from .sniff import CsvDialect
 from .streams import ByteTap, DecodeWatch
 
-__all__ = ["Batch", "CsvReader", "NdjsonReader", "JsonReader", "Reader"]
+__all__ = ["Batch", "CsvReader", "NdjsonReader", "JsonReader", "Reader", "NotABoundary"]
 
 _ODD = re.compile("[\x00\udc00-\udcff]")
 # The json module's own C scanner, called directly: (value, end) or StopIteration.
@@ -41,6 +41,11 @@ _TWO_VALUES = re.compile(r"\}\s*,\s*\{")
 # importer's memory bound. (A process-wide setting; it only ever raises the limit.)
 CSV_FIELD_LIMIT = 1 << 20
 csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+
+
+class NotABoundary(Exception):
+    """A part of a file (see :mod:`.split`) ends inside a quoted field: where it was cut is
+    not where a record ends, so the file must be read as a whole."""
 
 
 @dataclass(slots=True)
@@ -100,10 +105,10 @@ class _Lines:
 
     HINT = 1 << 16  # characters per block, about
 
-    def __init__(self, text: TextIO) -> None:
+    def __init__(self, text: TextIO, first_line: int = 1) -> None:
         self._text = text
         self.kept: list[tuple[int, list[str]]] = []  # (number of the first line, lines)
-        self.next_line = 1  # number of the line the next block starts with
+        self.next_line = first_line  # number of the line the next block starts with
         self.ended = False
         self.streaming = False  # a long record is read past the csv module: keep nothing
         self.feed = itertools.chain.from_iterable(self._blocks())
@@ -209,14 +214,24 @@ def _joined(chunks: list[str], pieces: list[str]) -> str:
 
 
 class CsvReader(Reader):
-    def __init__(self, text: TextIO, dialect: CsvDialect, *, header: bool, **kw: Any) -> None:
+    """CSV records. A part of a file (see :mod:`.split`) is read with ``fields`` (the
+    header's, read by the first part), ``lines_before`` (the file's lines before the part,
+    so that line numbers are the file's) and ``part_end`` (the part ends where a record
+    should: a quote still open there raises :class:`NotABoundary`)."""
+
+    def __init__(self, text: TextIO, dialect: CsvDialect, *, header: bool,
+                 fields: list[str] | None = None, lines_before: int = 0,
+                 part_end: bool = False, **kw: Any) -> None:
         super().__init__(**kw)
         self.dialect = dialect
-        self._lines = _Lines(text)
+        self._lines = _Lines(text, lines_before + 1)
         self._csv = csv.reader(self._lines.feed, **dialect.reader_args())
-        self._outside = 0  # lines read past the csv module (see _long_record)
+        self._outside = lines_before  # lines read past the csv module (see _long_record)
+        self.part_end = part_end
         self.header_line = 0
-        if header:
+        if fields is not None:
+            self.fields = list(fields)
+        elif header:
             first = self._next_nonblank()
             if first is None:
                 raise FileProblem("the file holds no data, only blank lines or spaces")
@@ -224,6 +239,11 @@ class CsvReader(Reader):
         else:
             self.fields = [f"column_{i}" for i in range(1, dialect.fields + 1)]
         self.header_only = False
+
+    @property
+    def lines_read(self) -> int:
+        """Lines of the file read so far (the file's numbering, for a later part too)."""
+        return self._line_num
 
     @property
     def _line_num(self) -> int:
@@ -284,6 +304,8 @@ class CsvReader(Reader):
             self._unclosed(line + open_at)
 
     def _unclosed(self, line: int) -> None:
+        if self.part_end:
+            raise NotABoundary(line)
         last = self._line_num
         raise FileProblem(f"a quote opened on this line is never closed: the file ends inside "
                           f"it (at line {last:,}), so every line after it would be one value; "

@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import sqlite3
 import stat
+import subprocess
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -29,8 +30,10 @@ from .load import TableWriter
 from .params import ImportParams
 from .plan import Plan, open_reader, plan_file
 from .problems import FileProblem, Restart
+from .readers import NotABoundary
 from .sheets import SHEET_FORMATS
 from .sniff import Encoding, guess_legacy
+from .split import PARTS_DIR, Helper, Unsplit, clean_parts, may_split, spawn, stop_helper
 from .store import Store, store_problem
 from .streams import FileStamp, check_unchanged, hash_file
 
@@ -120,6 +123,7 @@ class ImportRun:
         self.results: list[FileResult] = []
         self._kept: dict[str, set[int]] = {}  # table -> imports this run found already there
         self._seen: dict[Path, FileStamp] = {}  # each file as this run read it
+        self._spare: subprocess.Popen | None = None  # a helper started early (see split.py)
 
     def execute(self) -> dict[str, Any]:
         ctx = self.ctx
@@ -132,6 +136,7 @@ class ImportRun:
             store = Store(self.database)
         except FileProblem as exc:
             raise JobFailed(f"{self.database}: {exc}", retry=exc.retry) from None
+        clean_parts(ctx.home.data_dir / PARTS_DIR)  # of an import killed with its helper
         sizes = [_size(p) for p in paths]
         progress = _Progress(ctx, sum(sizes))
         try:
@@ -156,6 +161,8 @@ class ImportRun:
                 earlier = store.imported_by_run(ctx.resumes, ctx.job, str(path))
             if earlier and not path.exists():
                 return self._resumed(path, earlier)
+            if self._spare is None and may_split(path, params):
+                self._spare = spawn(path, params)  # it starts while the file is hashed
             stamp = self._seen[path] = self._hash(path)
             # A workbook's sheets are imports of their own: each is looked up by itself.
             if earlier and earlier["sha256"] == stamp.sha256 and (
@@ -174,6 +181,10 @@ class ImportRun:
             problem = store_problem(exc)
         except FileProblem as exc:
             problem = exc
+        finally:
+            if self._spare is not None:  # not used: not a file to read in parts after all
+                stop_helper(self._spare)
+                self._spare = None
         ctx.log(problem.for_file(path.name), "error")
         return FileResult(str(path), "failed", message=problem.for_file(path.name),
                           retry=problem.retry)
@@ -265,11 +276,13 @@ class ImportRun:
     def _load(self, store: Store, path: Path, plan: Plan, table: str, stamp: FileStamp,
               progress: _Progress, *, share: float | None = None) -> FileResult:
         hints: dict[str, str] = {}
+        whole = False  # read as a whole, not in two parts at once (see split.py)
         for _ in range(_MAX_PASSES):
             try:
                 return self._pass(store, path, plan, table, stamp, progress, hints,
-                                  stamp.size if share is None else share)
+                                  stamp.size if share is None else share, whole=whole)
             except Restart as again:
+                whole = whole or isinstance(again, Unsplit)
                 self.ctx.log(f"{plan.label}: {again.why}; reading the file again")
                 hints.update(again.types)
                 if again.encoding:
@@ -279,12 +292,14 @@ class ImportRun:
         raise FileProblem("the column types kept changing while reading; set types for the job")
 
     def _pass(self, store: Store, path: Path, plan: Plan, table: str, stamp: FileStamp,
-              progress: _Progress, hints: dict[str, str], size: float) -> FileResult:
+              progress: _Progress, hints: dict[str, str], size: float, *,
+              whole: bool = False) -> FileResult:
         ctx, params, name = self.ctx, self.params, plan.label
         try:
             store.begin()
         except sqlite3.Error as exc:
             raise store_problem(exc) from None
+        helper: Helper | None = None
         try:
             first_in_run = not store.run_touched(ctx.run_id, ctx.job, table)
             import_id = store.start_import(
@@ -295,6 +310,13 @@ class ImportRun:
                 removed = store.empty_table(table, import_id, keep=self._kept.get(table, set()))
                 ctx.log(f"{name}: replacing the {_plural(removed, 'row')} of {table}")
             redetect = guess_legacy if plan.encoding.ascii_start else None
+            spare, self._spare = self._spare, None
+            if not whole:
+                helper = Helper.start(spare, store, plan, table=table, import_id=import_id,
+                                      params=params, hints=hints,
+                                      parts_dir=ctx.home.data_dir / PARTS_DIR)
+            elif spare is not None:
+                stop_helper(spare)
             with open_reader(plan, params, redetect=redetect) as (reader, position):
                 of = getattr(reader, "total_rows", None)
                 writer = TableWriter(
@@ -305,21 +327,38 @@ class ImportRun:
                                                      run_id=ctx.run_id, file=path.name,
                                                      table=table))
                 writer.start()
+                scale = 1.0  # of the whole file's progress: the first part's, once cut
                 with _collector_paused():
-                    for batch in reader.batches():
-                        ctx.check_cancelled()
-                        writer.write(batch)
-                        progress(round(position() * size), writer.rows, name, of=of)
+                    try:
+                        for batch in reader.batches():
+                            ctx.check_cancelled()
+                            writer.write(batch)
+                            if helper is not None and helper.boundary is None:
+                                scale = self._cut(reader, helper, stamp.size, name) or scale
+                            progress(min(round(position() * scale * size), round(size)),
+                                     writer.rows, name, of=of)
+                    except NotABoundary:
+                        raise Unsplit("the file's middle is not where a record ends") from None
+                if helper is not None and isinstance(helper.boundary, tuple):
+                    self._second_part(store, reader, writer, helper, helper.boundary[1],
+                                      table=table, import_id=import_id, file=path.name)
                 writer.finish()
             check_unchanged(path, stamp)
             store.finish_import(import_id, rows=writer.rows, rejected=writer.rejected)
+            if helper is not None:
+                helper.close(store)
             store.commit()
         except sqlite3.Error as exc:
             store.rollback()
             raise store_problem(exc) from None
         except BaseException:
+            if helper is not None:
+                helper.close(store)
             store.rollback()
             raise
+        finally:
+            if helper is not None:
+                helper.close_after(store)
         note = self._note(reader, writer)
         for warning in writer.widened:
             ctx.log(f"{name}: {warning}", "warning")
@@ -332,6 +371,35 @@ class ImportRun:
                           warnings=[f"{name}: {w}" for w in writer.widened],
                           details={"format": plan.format, "encoding": plan.encoding.codec,
                                    "columns": [c.name for c in writer.columns]})
+
+    def _cut(self, reader: Any, helper: Helper, size: int, name: str) -> float | None:
+        """Stop reading where the helper's part starts, once it said where: the share of
+        the file this reader has to go through as a scale for progress, or None."""
+        found = helper.poll()
+        if found is None:
+            return None
+        if found and reader.tap.stop_at(found[0]):
+            reader.part_end = True
+            self.ctx.log(f"{name}: lines {found[1] + 1:,} on are read by a second process "
+                         f"at the same time")
+            return size / max(found[0], 1)
+        helper.boundary = False  # no place to cut, or read past it already: read it all
+        return None
+
+    def _second_part(self, store: Store, reader: Any, writer: TableWriter, helper: Helper,
+                     lines_before: int, *, table: str, import_id: int, file: str) -> None:
+        """Take in the helper's part of the file: its types, counts and rows."""
+        if reader.lines_read != lines_before:
+            raise Unsplit(f"the file's first part has {reader.lines_read:,} lines, not "
+                          f"{lines_before:,}")
+        summary = helper.wait(self.ctx.check_cancelled)
+        try:
+            columns = helper.attach(store, table)
+            writer.absorb(summary, columns)
+            helper.copy_into(store, table, run_id=self.ctx.run_id, file=file,
+                             import_id=import_id)
+        except sqlite3.IntegrityError as exc:
+            raise Unsplit(f"the table refused the second part's rows at once ({exc})") from None
 
     @staticmethod
     def _note(reader: Any, writer: TableWriter) -> str:

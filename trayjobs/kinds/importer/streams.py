@@ -71,11 +71,13 @@ codecs.register_error(ERRORS, _on_decode_error)
 class ByteTap(io.BufferedIOBase):
     """The decompressed byte stream, watched for NUL bytes, positioned on the disk file."""
 
-    def __init__(self, inner: io.BufferedIOBase, disk: io.BufferedReader) -> None:
+    def __init__(self, inner: io.BufferedIOBase, disk: io.BufferedReader,
+                 left: int | None = None) -> None:
         super().__init__()
         self._inner = inner
         self._disk = disk
         self.nul_seen = False
+        self._left = left  # bytes up to the end of the part read (see open_text), or None
 
     def readable(self) -> bool:
         return True
@@ -85,11 +87,29 @@ class ByteTap(io.BufferedIOBase):
             self.nul_seen = True
         return data
 
+    def stop_at(self, offset: int) -> bool:
+        """End the stream at byte ``offset`` of a plain file, if not read past it yet."""
+        left = offset - self._disk.tell()
+        if self._inner is not self._disk or left < 0:
+            return False
+        self._left = left
+        return True
+
+    def _cap(self, size: int | None) -> int | None:
+        if self._left is None:
+            return size
+        return self._left if size is None or size < 0 else min(size, self._left)
+
+    def _took(self, data: bytes) -> bytes:
+        if self._left is not None:
+            self._left -= len(data)
+        return self._seen(data)
+
     def read(self, size: int | None = -1) -> bytes:
-        return self._seen(self._inner.read(size))
+        return self._took(self._inner.read(self._cap(size)))
 
     def read1(self, size: int = -1) -> bytes:
-        return self._seen(self._inner.read1(size))
+        return self._took(self._inner.read1(self._cap(size)))
 
     def position(self) -> int:
         """Bytes of the file on disk consumed so far."""
@@ -106,10 +126,14 @@ class ByteTap(io.BufferedIOBase):
             super().close()
 
 
-def _open_bytes(path: Path) -> ByteTap:
+def _open_bytes(path: Path, part: tuple[int, int] | None = None) -> ByteTap:
     disk = open(path, "rb")  # noqa: SIM115 - closed through the tap
     try:
         inner: io.BufferedIOBase = disk
+        if part is not None:  # bytes start..stop of a plain file (see split.py)
+            start, stop = part
+            disk.seek(start)
+            return ByteTap(disk, disk, stop - start)
         if disk.peek(2)[:2] == GZIP_MAGIC:
             inner = gzip.GzipFile(fileobj=disk, mode="rb")
         return ByteTap(inner, disk)
@@ -127,10 +151,12 @@ def read_head(path: Path, size: int) -> tuple[bytes, bool]:
 
 @contextmanager
 def open_text(path: Path, *, encoding: str, newline: str | None,
-              redetect: Callable[[bytes], str] | None = None
+              redetect: Callable[[bytes], str] | None = None,
+              part: tuple[int, int] | None = None
               ) -> Iterator[tuple[io.TextIOWrapper, ByteTap, DecodeWatch]]:
-    """The decoded text of ``path`` with its tap and decode watch; errors name the offset."""
-    tap = _open_bytes(path)
+    """The decoded text of ``path`` (or of its bytes ``part = (start, stop)``, a plain
+    file's) with its tap and decode watch; errors name the offset."""
+    tap = _open_bytes(path, part)
     watch = DecodeWatch(encoding, redetect)
     token = _WATCH.set(watch)
     text = io.TextIOWrapper(tap, encoding=encoding, errors=ERRORS, newline=newline)
