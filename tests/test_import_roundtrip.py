@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from trayjobs.context import JobContext
@@ -74,6 +74,7 @@ def test_written_tables_import_cell_by_cell(field_limit):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.data_too_large])
+@example(table=(["", ""], []), dialect=("\t", csv.QUOTE_MINIMAL), ending="\r\n")  # "\t\r\n"
 @given(table=tables(), dialect=_DIALECTS, ending=st.sampled_from(["\r\n", "\n"]))
 def _roundtrip(field_limit, table, dialect, ending):
     header, body = table

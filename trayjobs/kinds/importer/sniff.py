@@ -211,11 +211,12 @@ def _quote_of(text: str, delimiter: str) -> str:
 def sniff_dialect(text: str, *, complete: bool, tsv: bool = False, delimiter: str | None = None,
                   quotechar: str | None = None) -> CsvDialect:
     """Delimiter and quoting of a CSV/TSV sample; a :class:`FileProblem` if it is not a table."""
-    if not text.strip():
+    fixed = delimiter or ("\t" if tsv else None)
+    # a tab that separates fields is not blank: "\t" alone is a header of two empty names
+    if not (text.replace(fixed, "x") if fixed and fixed.isspace() else text).strip():
         raise FileProblem("the file holds no data, only blank lines or spaces")
     if text.lstrip()[:1] == "<" and delimiter is None:
         raise FileProblem("this is not a table: it looks like HTML or XML", line=1)
-    fixed = delimiter or ("\t" if tsv else None)
     scored = []
     for order, cand in enumerate([fixed] if fixed else _CANDIDATES):
         quote = quotechar if quotechar is not None else _quote_of(text, cand)
