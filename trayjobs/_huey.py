@@ -45,6 +45,12 @@ def redis_storage_ready() -> None:
         storage.ConnectionError, storage.TimeoutError = ConnectionError, TimeoutError
 
 
+def _revoke_flag(key) -> bool:
+    """Whether ``key`` is a task's revoke flag, which Huey clears after every task (a write
+    to the queue's storage each time, a round trip on Redis): trayjobs never sets one."""
+    return isinstance(key, str) and key.startswith("r:")
+
+
 class _Storage(SqliteStorage):
     # NORMAL in WAL mode survives a crash of the app (only an OS crash can lose the last
     # enqueue, and the run store re-dispatches queued runs at start anyway).
@@ -61,6 +67,9 @@ class TrayHuey(SqliteHuey):
         # Runs are cancelled in the run store (a claim is a compare-and-set there), never
         # through Huey's revoke flags: skip the key-value lookup before every task.
         return False
+
+    def delete(self, key):
+        return False if _revoke_flag(key) else super().delete(key)
 
 
 class _HostedRedisStorage(PriorityRedisStorage):
@@ -123,6 +132,9 @@ class TrayRedisHuey(PriorityRedisHuey):
 
     def is_revoked(self, task, timestamp=None, peek=True) -> bool:
         return False  # as TrayHuey: cancelling is the run store's
+
+    def delete(self, key):
+        return False if _revoke_flag(key) else super().delete(key)
 
 
 class _Worker(Worker):
