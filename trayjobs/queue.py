@@ -3,8 +3,10 @@ the worker threads of the process that runs jobs.
 
 A queue message carries only a run id; the run itself lives in the run store, and the
 store decides: the engine's dispatcher marks a run handed to the queue with a
-compare-and-set before it enqueues it, and a worker starts it only if it can claim it
-(another compare-and-set), so a message sent twice runs its run once. Which runs wait,
+compare-and-set before it enqueues it (on Redis, a run that needs no dispatcher is
+written handed over and enqueued by the process that submits it: see
+:meth:`trayjobs.engine.control.Control._hands_itself`), and a worker starts it only if
+it can claim it (another compare-and-set), so a message sent twice runs its run once. Which runs wait,
 in what order and how many at a time is the dispatcher's business; the queue only holds
 the few it was handed (about two per worker).
 

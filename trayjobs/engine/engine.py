@@ -7,7 +7,8 @@ flow: ``submit`` writes a queued run to the store; the dispatcher hands run ids 
 the queue within each job's concurrency and in priority order; a consumer worker
 claims the run (a compare-and-set in the store, so a doubled message is harmless)
 and executes it in a job process; the outcome becomes success, a retry with
-backoff, or a final failure.
+backoff, or a final failure. (On a Redis queue, a run a person starts of a parallel job
+that any worker may run skips the dispatchers: its submitter enqueues it.)
 
 Several engines (each in its own home) may share one history and one Redis queue
 (``[cluster]``). Then one of them leads (:mod:`.leader`): it alone fires the schedules,
