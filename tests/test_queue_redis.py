@@ -157,6 +157,37 @@ def test_runs_for_the_dispatchers_go_on_while_runs_queued_by_hand_end(
     assert took < 12, f"{took:.1f} s: runs waited for a heartbeat"
 
 
+def test_control_messages_waiting_together_are_handled_once_each(home, redis_server):  # noqa: F811
+    import threading
+
+    from trayjobs.queue import Queue
+    q = Queue(home, redis=redis_server.url(6))
+    seen, first = [], threading.Event()
+
+    def handler(msg):
+        seen.append(msg)
+        if len(seen) == 1:
+            first.set()
+            time.sleep(0.5)  # busy: what is published meanwhile waits together
+
+    connected = threading.Event()
+    q.start_subscriber(handler, on_connect=connected.set)
+    try:
+        assert connected.wait(10)
+        q.publish({"op": "wake"})
+        assert first.wait(10)
+        for i in range(50):
+            q.publish({"op": "dispatch", "origin": "a"})
+            if i == 10:
+                q.publish({"op": "cancel", "run": 7, "origin": "a"})
+        wait_until(lambda: len(seen) >= 3, 10, what="the burst handled")
+        time.sleep(0.3)
+    finally:
+        q.close()
+    assert seen == [{"op": "wake"}, {"op": "dispatch", "origin": "a"},
+                    {"op": "cancel", "run": 7, "origin": "a"}]
+
+
 def test_runs_queued_while_redis_restarts_are_all_run_once(home, write_config,
                                                            redis_server):  # noqa: F811
     # Redis without persistence forgets its queue when it restarts; the store knows
