@@ -43,6 +43,8 @@ def redis_storage_ready() -> None:
         from redis.exceptions import ConnectionError, TimeoutError
         storage.ConnectionPool, storage.Redis = ConnectionPool, Redis
         storage.ConnectionError, storage.TimeoutError = ConnectionError, TimeoutError
+    if storage.RedisStorage.redis_client is None:  # the client class, taken at import
+        storage.RedisStorage.redis_client = storage.Redis
 
 
 def _revoke_flag(key) -> bool:
