@@ -10,7 +10,11 @@ PostgreSQL (the run history), both started here on loopback in a temporary folde
    succeeded runs. The reference: W processes, each a raw ``RedisHuey`` consumer with one
    thread worker on the same redis-server, a no-op task that counts itself in Redis, N
    tasks enqueued; timed to the last one counted. Targets: >= 0.5x raw with the same
-   workers, and 2 workers >= 1.6x 1 worker. Best of ``--rounds`` interleaved rounds.
+   workers, and 2 workers >= 1.6x 1 worker. Best of ``--rounds`` rounds, each a pair
+   (trayjobs and raw one after the other, which goes first alternating), with the
+   median and spread of the pairs' own ratios; and the CPU time per run of every process
+   involved (workers and their job processes, redis-server, PostgreSQL, this client),
+   which the machine's other load does not inflate as it does wall time.
 2. ``latency``: submit to start with one worker idle for 0.3-0.6 s before each sample:
    the run's ``started_at`` (set by the worker as it claims the run) minus the time
    just before ``submit()``. The reference: the same for a raw RedisHuey task (its
@@ -38,7 +42,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, line, machine, percentile, stop_process, wait_until  # noqa: E402
+from _common import (ROOT, cpu_seconds, descendants, line, machine, percentile,  # noqa: E402
+                     stop_process, wait_until)
 
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -101,6 +106,19 @@ class Servers:
             return self.pg.url(name)
         return f"sqlite:///{self.work / f'shared{self._n}.db'}"
 
+    def cpu(self, procs) -> float:
+        """CPU seconds so far of ``procs`` and their children, of redis-server, of the
+        PostgreSQL server (all its processes) and of this process."""
+        pids = [p.pid for p in procs] + [self.redis.proc.pid]
+        if self.pg is not None:
+            pids.append(self.pg.proc.pid)
+        total = 0.0
+        for pid in pids:
+            for q in [pid, *descendants(pid)]:
+                total += cpu_seconds(q) or 0.0
+        t = os.times()
+        return total + t.user + t.system
+
     def close(self) -> None:
         self.redis.kill()
         if self.pg is not None:
@@ -147,10 +165,13 @@ def stop_all(ctl, procs) -> None:
     ctl.close()
 
 
-def cluster_throughput(work: Path, servers: Servers, n: int, workers: int, tag: str) -> float:
+def cluster_throughput(work: Path, servers: Servers, n: int, workers: int,
+                       tag: str) -> tuple[float, float]:
+    """Runs per second, and CPU milliseconds per run."""
     ctl, procs = start_workers(work, servers, workers, tag, redis_db=1)
     try:
         base = ctl.store.count_runs(state="succeeded")
+        cpu0 = servers.cpu(procs)
         t0 = time.perf_counter()
         for _ in range(n):
             ctl.submit("noop")
@@ -159,12 +180,14 @@ def cluster_throughput(work: Path, servers: Servers, n: int, workers: int, tag: 
                           0.02):
             sys.exit(f"only {ctl.store.count_runs(state='succeeded') - base} of {n} runs ended")
         elapsed = time.perf_counter() - t0
+        cpu = (servers.cpu(procs) - cpu0) * 1000 / n
         hosts = {w["host"] for w in ctl.store.workers() if w["state"] == "running"}
     finally:
         stop_all(ctl, procs)
     print(f"  trayjobs, {workers} worker{'s' if workers > 1 else ''} on {len(hosts)} hosts: "
-          f"{n} runs in {elapsed:.2f} s (submitting took {submitted:.2f} s)", flush=True)
-    return n / elapsed
+          f"{n} runs in {elapsed:.2f} s (submitting took {submitted:.2f} s), "
+          f"CPU {cpu:.2f} ms/run", flush=True)
+    return n / elapsed, cpu
 
 
 def raw_workers(servers: Servers, n: int, db: int):
@@ -190,39 +213,57 @@ def raw_workers(servers: Servers, n: int, db: int):
     return huey, noop, conn, done, procs
 
 
-def raw_throughput(servers: Servers, n: int, workers: int) -> float:
+def raw_throughput(servers: Servers, n: int, workers: int) -> tuple[float, float]:
+    """Tasks per second, and CPU milliseconds per task."""
     huey, noop, conn, done, procs = raw_workers(servers, workers, db=2)
     try:
         base = done()
+        cpu0 = servers.cpu(procs)
         t0 = time.perf_counter()
         for _ in range(n):
             noop()
         submitted = time.perf_counter() - t0
         wait_until(lambda: done() >= base + n, 600, 0.005)
         elapsed = time.perf_counter() - t0
+        cpu = (servers.cpu(procs) - cpu0) * 1000 / n
     finally:
         for p in procs:
             stop_process(p)
     print(f"  raw RedisHuey, {workers} worker{'s' if workers > 1 else ''}: {n} tasks in "
-          f"{elapsed:.2f} s (enqueueing took {submitted:.2f} s)", flush=True)
-    return n / elapsed
+          f"{elapsed:.2f} s (enqueueing took {submitted:.2f} s), CPU {cpu:.2f} ms/task",
+          flush=True)
+    return n / elapsed, cpu
 
 
 def throughput(args, work: Path, servers: Servers) -> None:
     counts = [int(x) for x in args.workers.split(",")]
     print(f"== throughput: {args.runs} no-op runs, best of {args.rounds} rounds", flush=True)
     best: dict[tuple[str, int], float] = {}
+    pairs: dict[int, list[float]] = {w: [] for w in counts}
+    cpus: dict[tuple[str, int], list[float]] = {}
     for r in range(args.rounds):
         for w in counts:
-            ours = cluster_throughput(work, servers, args.runs, w, f"r{r}w{w}")
-            raw = raw_throughput(servers, args.runs, w)
+            # Each pair under the same load; which side goes first alternates.
+            if r % 2 == 0:
+                ours, ours_cpu = cluster_throughput(work, servers, args.runs, w, f"r{r}w{w}")
+                raw, raw_cpu = raw_throughput(servers, args.runs, w)
+            else:
+                raw, raw_cpu = raw_throughput(servers, args.runs, w)
+                ours, ours_cpu = cluster_throughput(work, servers, args.runs, w, f"r{r}w{w}")
             best[("ours", w)] = max(best.get(("ours", w), 0), ours)
             best[("raw", w)] = max(best.get(("raw", w), 0), raw)
+            pairs[w].append(ours / raw)
+            cpus.setdefault(("ours", w), []).append(ours_cpu)
+            cpus.setdefault(("raw", w), []).append(raw_cpu)
     print(f"\nthroughput ({machine()}; {args.store} history):")
     for w in counts:
         o, r = best[("ours", w)], best[("raw", w)]
         print(line(f"  {w} worker{'s' if w > 1 else ''}", f"{o:.0f} runs/s",
                    "raw RedisHuey", f"{r:.0f} tasks/s", o / r, ">= 0.5", o / r >= 0.5))
+        oc, rc = statistics.median(cpus[("ours", w)]), statistics.median(cpus[("raw", w)])
+        print(f"    paired rounds: ratio median {statistics.median(pairs[w]):.3f} "
+              f"(min {min(pairs[w]):.3f}, max {max(pairs[w]):.3f}); CPU per run, all "
+              f"processes: {oc:.2f} ms (raw: {rc:.2f} ms, ratio {rc / oc:.3f})")
     if 1 in counts and 2 in counts:
         s = best[("ours", 2)] / best[("ours", 1)]
         raw_s = best[("raw", 2)] / best[("raw", 1)]

@@ -103,6 +103,28 @@ def test_cancel_a_running_job_that_never_checks(make_engine):
     assert run["attempt"] == 1  # a cancel is not retried
 
 
+def test_a_cancel_told_between_the_claim_and_the_attempt_stops_it(make_engine):
+    # The claim happened, and the cancel's message came before the attempt could be
+    # found (the store's flag is not read back for every run): it is remembered.
+    import os
+    import threading
+    eng = make_engine("""
+        [jobs.spin]
+        kind = "demo"
+        hang = true
+    """, start=False)
+    rid = eng.store.create_run("spin", kind="demo", trigger="manual")
+    run = eng.store.claim(rid, pid=os.getpid())
+    eng._cancel_running(rid)
+    done = []
+    t = threading.Thread(target=lambda: done.append(eng.execute_claimed(run)), daemon=True)
+    t.start()
+    t.join(20)
+    assert done and done[0].state == "cancelled"
+    assert eng.store.get_run(rid)["state"] == "cancelled"
+    eng.executor.close()
+
+
 def test_cancel_a_waiting_run_never_runs_it(make_engine):
     eng = make_engine("""
         [jobs.slow]

@@ -99,6 +99,95 @@ def test_a_worker_on_redis_runs_200_runs_queued_by_other_processes_each_once(
     assert not home.queue_db.exists()
 
 
+def test_a_run_started_by_hand_of_a_parallel_job_goes_straight_onto_redis(
+        home, write_config, redis_server):  # noqa: F811
+    write_config(CONFIG.format(url=redis_server.url(4), steps=0, step_time=0) + """
+[jobs.serial]
+kind = "demo"
+steps = 0
+""")
+    client = redis_server.client(4)
+    client.config_resetstat()
+    ctl = Control(home)  # no worker yet: what the submitter did is all there is
+    try:
+        by_hand = [ctl.submit("tick", trigger="cli"), ctl.submit("tock")]
+        others = [ctl.submit("tick", trigger="watch"),  # not a person's: may wait or pause
+                  ctl.submit("serial", trigger="cli")]  # one at a time: the dispatchers'
+    finally:
+        ctl.close()
+    runs = {r["id"]: r for r in _runs(home)}
+    assert [runs[i]["dispatched"] for i in by_hand + others] == [2, 2, 0, 0]
+    assert client.zcard("huey.redis.trayjobs") == 2
+    # Told to no one: only the two runs that wait for a dispatcher were published.
+    assert client.info("commandstats")["cmdstat_publish"]["calls"] == 2
+    worker = start_worker(home)
+    try:
+        _wait_all_ended(home, 4, 60)
+    finally:
+        _stop(worker)
+    assert set(_attempts(home).values()) == {1}
+
+
+def test_runs_for_the_dispatchers_go_on_while_runs_queued_by_hand_end(
+        home, write_config, redis_server):  # noqa: F811
+    # Runs started by hand go onto Redis and fill the job's two slots; runs of the same
+    # job not started by a person, submitted meanwhile, wait in the store for a
+    # dispatcher. The ends of the former must hand over the latter, not leave them to the
+    # next heartbeat (every 20 s with this lease).
+    write_config(CONFIG.format(url=redis_server.url(5), steps=1, step_time=0.5)
+                 .replace("\n\n[settings]", "\nlease = 120\n\n[settings]", 1))
+    worker = start_worker(home)
+    ctl = Control(home)
+    try:
+        wait_until(lambda: any(w["state"] == "running" for w in ctl.store.workers()), 30,
+                   what="the worker")
+        t0 = time.monotonic()
+        by_hand = [ctl.submit("tick", trigger="cli") for _ in range(4)]
+        wait_until(lambda: sum(r["state"] == "running" for r in _runs(home)) == 2, 10,
+                   interval=0.01, what="two runs going")
+        due = [ctl.submit("tick", trigger="watch") for _ in range(4)]
+        assert all(ctl.store.get_run(i)["dispatched"] == 0 for i in due)  # no slot free
+        _wait_all_ended(home, 8, 60)
+        took = time.monotonic() - t0
+    finally:
+        ctl.close()
+        _stop(worker)
+    assert set(_attempts(home).values()) == {1}
+    assert len(by_hand) == 4
+    assert took < 12, f"{took:.1f} s: runs waited for a heartbeat"
+
+
+def test_control_messages_waiting_together_are_handled_once_each(home, redis_server):  # noqa: F811
+    import threading
+
+    from trayjobs.queue import Queue
+    q = Queue(home, redis=redis_server.url(6))
+    seen, first = [], threading.Event()
+
+    def handler(msg):
+        seen.append(msg)
+        if len(seen) == 1:
+            first.set()
+            time.sleep(0.5)  # busy: what is published meanwhile waits together
+
+    connected = threading.Event()
+    q.start_subscriber(handler, on_connect=connected.set)
+    try:
+        assert connected.wait(10)
+        q.publish({"op": "wake"})
+        assert first.wait(10)
+        for i in range(50):
+            q.publish({"op": "dispatch", "origin": "a"})
+            if i == 10:
+                q.publish({"op": "cancel", "run": 7, "origin": "a"})
+        wait_until(lambda: len(seen) >= 3, 10, what="the burst handled")
+        time.sleep(0.3)
+    finally:
+        q.close()
+    assert seen == [{"op": "wake"}, {"op": "dispatch", "origin": "a"},
+                    {"op": "cancel", "run": 7, "origin": "a"}]
+
+
 def test_runs_queued_while_redis_restarts_are_all_run_once(home, write_config,
                                                            redis_server):  # noqa: F811
     # Redis without persistence forgets its queue when it restarts; the store knows

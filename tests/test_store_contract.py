@@ -196,6 +196,51 @@ def test_text_no_database_can_hold_is_written_escaped_never_refused(backend):
     assert store.list_runs(text="BROKE")  # text search ignores case, as SQLite's LIKE
 
 
+def test_a_run_its_submitter_queued_itself_is_no_dispatchers_until_its_message_is_lost(
+        backend):
+    store = backend.open()
+    handed = store.insert_run("fast", kind="demo", trigger="manual", handed=True)["id"]
+    waiting = store.create_run("slow", kind="demo", trigger="manual")
+    assert store.get_run(handed)["dispatched"] == 2
+    # Not waiting for a dispatcher, nor in their budget while it waits in the queue.
+    assert store.waiting_jobs() == ["slow"]
+    assert [r["id"] for r in store.undispatched()] == [waiting]
+    assert store.inflight_by_job() == {}
+    assert not store.mark_dispatched(handed)
+    # Its message is in the queue: left alone; lost (Redis restarted): the dispatchers' now.
+    assert store.redispatch_lost([handed]) == 0
+    assert store.redispatch_lost([]) == 1
+    assert store.get_run(handed)["dispatched"] == 0
+    assert store.waiting_jobs() == ["fast", "slow"]
+    # Only a queued run is ever written handed over.
+    assert store.insert_run("fast", kind="demo", trigger="manual", state="skipped",
+                            handed=True)["dispatched"] == 0
+
+
+def test_an_attempts_end_writes_its_run_attempt_and_log_lines_together(backend):
+    store = backend.open()
+    rid = store.create_run("end", kind="demo", trigger="manual", max_attempts=2)
+    run = store.claim(rid, pid=1, worker_id=7)
+    lines = [(10.0 + n, "info", f"line {n}") for n in range(30)] + [(50, "error", "int ts")]
+    assert store.end_attempt(rid, state="retrying", next_attempt_at=99.0, logs=lines,
+                             error="boom", died=True, expect=(8, 1)) is None  # not its worker
+    assert store.logs(rid) == [] and store.get_run(rid)["state"] == "running"
+    ended = store.end_attempt(rid, state="retrying", next_attempt_at=99.0, logs=lines,
+                              error="boom", died=True, expect=(run["worker_id"], 1))
+    assert ended["state"] == "retrying" and ended["next_attempt_at"] == 99.0
+    assert ended["finished_at"] is None and ended["dispatched"] == 0
+    assert [(r["ts"], r["level"], r["message"]) for r in store.logs(rid)] == lines
+    [attempt] = store.attempts(rid)
+    assert (attempt["state"], attempt["error"], attempt["died"]) == ("retrying", "boom", 1)
+    assert attempt["finished_at"] is not None
+    store.requeue_retry(rid)
+    store.claim(rid, pid=1)
+    ended = store.end_attempt(rid, state="succeeded", result={"n": 1})
+    assert ended["result"] == {"n": 1} and ended["finished_at"] is not None
+    assert len(store.logs(rid)) == len(lines)  # no lines: none added
+    assert [a["state"] for a in store.attempts(rid)] == ["retrying", "succeeded"]
+
+
 def test_text_search_finds_backslashes_alike(backend):
     """The history's search is SQLite's LIKE on both: a backslash is a character like any
     other (PostgreSQL's own LIKE takes it for an escape), case is ignored."""

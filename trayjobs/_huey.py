@@ -43,6 +43,14 @@ def redis_storage_ready() -> None:
         from redis.exceptions import ConnectionError, TimeoutError
         storage.ConnectionPool, storage.Redis = ConnectionPool, Redis
         storage.ConnectionError, storage.TimeoutError = ConnectionError, TimeoutError
+    if storage.RedisStorage.redis_client is None:  # the client class, taken at import
+        storage.RedisStorage.redis_client = storage.Redis
+
+
+def _revoke_flag(key) -> bool:
+    """Whether ``key`` is a task's revoke flag, which Huey clears after every task (a write
+    to the queue's storage each time, a round trip on Redis): trayjobs never sets one."""
+    return isinstance(key, str) and key.startswith("r:")
 
 
 class _Storage(SqliteStorage):
@@ -61,6 +69,9 @@ class TrayHuey(SqliteHuey):
         # Runs are cancelled in the run store (a claim is a compare-and-set there), never
         # through Huey's revoke flags: skip the key-value lookup before every task.
         return False
+
+    def delete(self, key):
+        return False if _revoke_flag(key) else super().delete(key)
 
 
 class _HostedRedisStorage(PriorityRedisStorage):
@@ -123,6 +134,9 @@ class TrayRedisHuey(PriorityRedisHuey):
 
     def is_revoked(self, task, timestamp=None, peek=True) -> bool:
         return False  # as TrayHuey: cancelling is the run store's
+
+    def delete(self, key):
+        return False if _revoke_flag(key) else super().delete(key)
 
 
 class _Worker(Worker):

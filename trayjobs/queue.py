@@ -3,8 +3,10 @@ the worker threads of the process that runs jobs.
 
 A queue message carries only a run id; the run itself lives in the run store, and the
 store decides: the engine's dispatcher marks a run handed to the queue with a
-compare-and-set before it enqueues it, and a worker starts it only if it can claim it
-(another compare-and-set), so a message sent twice runs its run once. Which runs wait,
+compare-and-set before it enqueues it (on Redis, a run that needs no dispatcher is
+written handed over and enqueued by the process that submits it: see
+:meth:`trayjobs.engine.control.Control._hands_itself`), and a worker starts it only if
+it can claim it (another compare-and-set), so a message sent twice runs its run once. Which runs wait,
 in what order and how many at a time is the dispatcher's business; the queue only holds
 the few it was handed (about two per worker).
 
@@ -63,6 +65,9 @@ __all__ = ["Queue", "Doorbell", "QueueUnavailable"]
 log = logging.getLogger(__name__)
 
 TASK_NAME = "trayjobs.execute"
+#: Control messages read from the cluster's channel in one go, at most (see
+#: :meth:`Queue.start_subscriber`).
+SUBSCRIBER_BURST = 1000
 
 
 class QueueUnavailable(UserError):
@@ -281,7 +286,8 @@ class Queue:
                          on_connect: Callable[[], None] | None = None) -> None:
         """Hand the messages published on the channel to ``handler`` (on a thread of its
         own), subscribing again with backoff while the server is away; ``on_connect`` after
-        each (re)subscription: messages sent meanwhile are gone."""
+        each (re)subscription: messages sent meanwhile are gone. Messages waiting together
+        are handed over once each, in order (they all say what to do, never how often)."""
         self._sub_stop.clear()
 
         def loop() -> None:
@@ -296,12 +302,20 @@ class Queue:
                         on_connect()
                     while not self._sub_stop.is_set():
                         m = pubsub.get_message(timeout=0.5)
-                        if m is None or m.get("type") != "message":
+                        if m is None:
                             continue
-                        try:
-                            handler(json.loads(m["data"]))
-                        except Exception:
-                            log.exception("cluster control message %r failed", m["data"])
+                        # What came meanwhile too, each message once: a burst of runs
+                        # submitted elsewhere is one "dispatch" here, not one per run.
+                        burst: dict[Any, None] = {}
+                        while m is not None and len(burst) < SUBSCRIBER_BURST:
+                            if m.get("type") == "message":
+                                burst[m["data"]] = None
+                            m = pubsub.get_message(timeout=0)
+                        for data in burst:
+                            try:
+                                handler(json.loads(data))
+                            except Exception:
+                                log.exception("cluster control message %r failed", data)
                 except Exception as exc:
                     log.debug("cluster control channel: %s", exc)
                     self._sub_stop.wait(delay)

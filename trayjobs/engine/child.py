@@ -105,6 +105,19 @@ class _LogStream(io.TextIOBase):
         self._buf = ""
 
 
+_homes: dict[tuple, Any] = {}
+
+
+def _home(cls, d: dict[str, str]):
+    """The (frozen) Home the engine sent, built once: it is the same for every run."""
+    key = tuple(sorted(d.items()))
+    home = _homes.get(key)
+    if home is None:
+        _homes.clear()
+        home = _homes[key] = cls.from_dict(d)
+    return home
+
+
 def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
          capture_output: bool = True) -> bool:
     """Run one request; returns False when this process should not be reused.
@@ -116,7 +129,7 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
     from ..paths import Home
     from ..secrets import forget_revealed
 
-    ctx = JobContext(run_id=req["run_id"], job=req["job"], home=Home.from_dict(req["home"]),
+    ctx = JobContext(run_id=req["run_id"], job=req["job"], home=_home(Home, req["home"]),
                      sink=pipe.send, attempt=req["attempt"], max_attempts=req["max_attempts"],
                      trigger=req["trigger"], files=[Path(f) for f in req.get("files") or []],
                      dry_run=bool(req.get("dry_run")), params=dict(req.get("run_params") or {}),

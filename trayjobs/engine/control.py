@@ -164,18 +164,46 @@ class Control:
         elif (job.overlap == "skip" and trigger not in EXPLICIT_TRIGGERS
                 and self.store.active_runs(job.name)):
             state, error = "skipped", "the previous run was still going (overlap = \"skip\")"
+        pinned = self._host_for(job, files=bool(files), host=host)
+        handed = state == "queued" and self._hands_itself(job, trigger, inputs, pinned)
         run = self.store.insert_run(
             job.name, kind=job.kind, trigger=trigger,
             max_attempts=max_attempts or job.retry.attempts, priority=job.priority,
             inputs=inputs or None, parent_run=parent_run, retry_of=retry_of, note=note,
-            state=state, error=error, due_at=due_at,
-            host=self._host_for(job, files=bool(files), host=host))
+            state=state, error=error, due_at=due_at, host=pinned, handed=handed)
         self.bus.emit(RunChanged(run, final=state not in ("queued", SCHEDULED)))
-        if state == "queued":
+        if handed:
+            self._hand_over(run)
+        elif state == "queued":
             self._runs_submitted()
         elif state == SCHEDULED:
             self._tell({"op": "wake"})  # its scheduler may be asleep until a later time
         return run["id"]
+
+    def _hands_itself(self, job: JobConfig, trigger: str, inputs: dict[str, Any],
+                      host: str | None) -> bool:
+        """Whether a new queued run goes straight onto the cluster's shared queue (Redis),
+        with no dispatcher in between: a run that any worker may take, that a person asked
+        for (so neither a pause nor the job's conditions hold it back), of a job whose runs
+        may all go at once (``overlap = "parallel"``: only the workers' number limits them,
+        and Redis keeps the priorities). Every other run waits in the store for the
+        engines' dispatchers, which hand runs over within each job's limits."""
+        return (self.clustered and host is None and job.overlap == "parallel"
+                and trigger in EXPLICIT_TRIGGERS and not inputs.get("conditions")
+                and self.queue.shared)
+
+    def _hand_over(self, run: dict[str, Any]) -> None:
+        """Put ``run`` (inserted as handed over) on the shared queue; if the queue's server
+        cannot take it, the run goes back to waiting for the dispatchers, who send it once
+        the server answers. (A message that arrived after all makes a second one, which the
+        claim's compare-and-set makes harmless.)"""
+        from ..queue import QueueUnavailable
+        try:
+            self.queue.enqueue(run["id"], priority=run["priority"] or 0)
+        except QueueUnavailable as exc:
+            log.warning("run %s waits for the dispatchers: %s", run["id"], exc)
+            self.store.update_run(run["id"], dispatched=0)
+            self._runs_submitted()
 
     def _host_for(self, job: JobConfig, *, files: bool, host: str | None) -> str | None:
         """Where a new run of ``job`` may run: see :meth:`submit`. None: anywhere (and

@@ -7,7 +7,8 @@ flow: ``submit`` writes a queued run to the store; the dispatcher hands run ids 
 the queue within each job's concurrency and in priority order; a consumer worker
 claims the run (a compare-and-set in the store, so a doubled message is harmless)
 and executes it in a job process; the outcome becomes success, a retry with
-backoff, or a final failure.
+backoff, or a final failure. (On a Redis queue, a run a person starts of a parallel job
+that any worker may run skips the dispatchers: its submitter enqueues it.)
 
 Several engines (each in its own home) may share one history and one Redis queue
 (``[cluster]``). Then one of them leads (:mod:`.leader`): it alone fires the schedules,
@@ -51,7 +52,7 @@ from ..kinds.registry import get_kind, resumes_after_crash
 from ..paths import Home
 from ..queue import QueueUnavailable
 from ..schedule import local_zone
-from ..store import run_warnings
+from ..store import HANDED_BY_SUBMITTER, run_warnings
 from ..textfmt import when
 from ..watch import WatchManager, jobs_accepting
 from .control import EXPLICIT_TRIGGERS, SCHEDULE_PROBLEM, Control, last_good_path
@@ -80,6 +81,8 @@ MAX_DEATHS = 2
 MAX_CHAIN = 20
 #: A parent's outputs passed to the runs its hooks start, at most.
 MAX_PARENT_OUTPUTS = 1000
+#: Cancels of runs not running here remembered, at most (see Engine._cancel_running).
+EARLY_CANCELS = 1000
 #: Longest wait, in seconds, between two tries of a history server that is away at start.
 STORE_RETRY_MAX = 15.0
 
@@ -115,8 +118,13 @@ class Engine(Control):
         self._with_scheduler = scheduler
         self._handles: dict[int, RunHandle] = {}
         self._handles_lock = threading.Lock()
+        self._early_cancels: dict[int, None] = {}  # runs told to stop before they ran here
         self._dispatch_lock = threading.Lock()
         self._dispatch_again = False
+        # Whether runs may still wait for this dispatcher (it left some behind, or could
+        # not tell): then the end of any run dispatches; else only the end of one that a
+        # dispatcher handed over (its slot frees), not of one its submitter queued itself.
+        self._backlog = True
         self._cond = threading.Condition()
         self._stopping = False
         self._started = False
@@ -304,6 +312,12 @@ class Engine(Control):
     def _cancel_running(self, run_id: int) -> None:
         with self._handles_lock:
             handle = self._handles.get(run_id)
+            if handle is None:
+                # Perhaps claimed here but not yet running: its attempt looks at this
+                # as it starts. (Most are other engines' runs: only the latest are kept.)
+                self._early_cancels[run_id] = None
+                while len(self._early_cancels) > EARLY_CANCELS:
+                    self._early_cancels.pop(next(iter(self._early_cancels)))
         if handle is not None:
             handle.request_cancel()
 
@@ -492,19 +506,29 @@ class Engine(Control):
         inflight = self.store.inflight_by_job()
         budget = self._budget(inflight)
         if budget <= 0:
+            self._backlog = True  # whatever waits, waits for a slot
+            return
+        waiting = self.store.waiting_jobs()  # one index probe per job, not per run
+        if not waiting:
+            self._backlog = False
             return
         hosts = self._dispatch_hosts()
-        all_paused, states, heads = self.paused(), None, []
-        for job in self.store.waiting_jobs():  # one index probe per job, not per run
+        all_paused, states, heads, left = self.paused(), None, [], False
+        for job in waiting:
             slots = self._limit(job) - inflight.get(job, 0)
             if slots <= 0:
+                left = True
                 continue
             if states is None:
                 states = self.store.job_states()
             paused = all_paused or states.get(job, {}).get("paused")
-            heads += self.store.undispatched(job, limit=min(slots, budget),
-                                             triggers=EXPLICIT_TRIGGERS if paused else None,
-                                             hosts=hosts)
+            want = min(slots, budget)
+            got = self.store.undispatched(job, limit=want,
+                                          triggers=EXPLICIT_TRIGGERS if paused else None,
+                                          hosts=hosts)
+            left = left or len(got) >= want
+            heads += got
+        self._backlog = left or len(heads) > budget
         heads.sort(key=lambda r: (-(r["priority"] or 0), r["id"]))
         for run in heads[:budget]:
             if self._hold(run):
@@ -813,7 +837,8 @@ class Engine(Control):
             self.dispatch_pending()
             return
         self.execute_claimed(run)
-        self.dispatch_pending()
+        if self._backlog or run.get("dispatched") != HANDED_BY_SUBMITTER:
+            self.dispatch_pending()
 
     def execute_claimed(self, run: dict[str, Any], *, in_process: bool = False) -> Outcome:
         """Run one claimed attempt to its end and record the outcome. Whatever goes wrong
@@ -841,9 +866,10 @@ class Engine(Control):
         handle = RunHandle()
         with self._handles_lock:
             self._handles[run["id"]] = handle
-        # Re-read the flag now that the handle is findable: a cancel that came between the
-        # claim and here set the flag but found no handle to signal.
-        if self._cancel_asked(run["id"]) or self._stopping:
+            # A cancel told between the claim and here found no handle to signal. (One
+            # whose message was lost is found in the store at the next heartbeat.)
+            early = self._early_cancels.pop(run["id"], 0) is None
+        if early or self._stopping:
             handle.request_cancel()
         tracker = AttemptTracker(self.store, self.bus, run,
                                  store_away=lambda: self._store_problem is not None,

@@ -42,6 +42,7 @@ from .outbox import OutboxMixin
 from .workers import WorkersMixin
 
 __all__ = ["RunStore", "RunsSQL", "ACTIVE_STATES", "FINAL_STATES", "SCHEDULED", "WAITING", "STATES", "TRIGGERS",
+           "HANDED_BY_SUBMITTER",
            "WARNING", "ATTENTION", "OUTCOMES", "needs_attention", "outcome", "run_warnings", "state_matches"]
 
 STATES = ("scheduled", "waiting", "queued", "running", "retrying", "succeeded", "failed",
@@ -53,6 +54,10 @@ WAITING = "waiting"
 #: A one-off run waiting for its time (``due_at``); neither active nor ended.
 SCHEDULED = "scheduled"
 FINAL_STATES = ("succeeded", "failed", "cancelled", "skipped", "interrupted")
+#: ``runs.dispatched`` of a queued run its submitter put on the shared queue itself (0: not
+#: handed to the queue yet, 1: handed by a dispatcher). Such a run is not one the
+#: dispatchers wait to hand over, nor one that counts against their budget while queued.
+HANDED_BY_SUBMITTER = 2
 #: A run that succeeded with warnings: stored as ``succeeded`` with ``warnings`` > 0 (so
 #: hooks, undo and everything else that follows a success still do), shown and filtered as
 #: an outcome of its own.
@@ -366,19 +371,21 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
                    retry_of: int | None = None, parent_run: int | None = None,
                    note: str | None = None, state: str = "queued",
                    error: str | None = None, due_at: float | None = None,
-                   host: str | None = None) -> dict[str, Any]:
+                   host: str | None = None, handed: bool = False) -> dict[str, Any]:
         """Create a run and return its row; ``due_at`` is when a ``scheduled`` one starts;
-        ``host``: only workers on that host may run it."""
+        ``host``: only workers on that host may run it; ``handed``: the submitter puts
+        it on the shared queue itself (``dispatched`` = :data:`HANDED_BY_SUBMITTER`)."""
         now = self.now()
         final = state in FINAL_STATES
         rows = self._query(
             "INSERT INTO runs (job, kind, trigger, state, attempt, max_attempts, priority,"
             " inputs, retry_of, parent_run, note, created_at, updated_at, finished_at, error,"
-            " due_at, host) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " RETURNING *",
+            " due_at, host, dispatched) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?, ?) RETURNING *",
             (job, kind, trigger, state, max_attempts, priority,
              json.dumps(inputs) if inputs else None, retry_of, parent_run, _text(note),
-             now, now, now if final else None, _text(error), due_at, host))
+             now, now, now if final else None, _text(error), due_at, host,
+             HANDED_BY_SUBMITTER if handed and state == "queued" else 0))
         return _decode(rows[0])
 
     def get_run(self, run_id: int) -> dict[str, Any] | None:
@@ -481,13 +488,9 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
         it. ``ValueError`` (nothing written) if ``result`` is not JSON data. ``expect``
         (worker id, attempt): a compare-and-set, only if the run is still ``running``
         that attempt for that worker; None (nothing written) otherwise."""
-        now = self.now()
+        now, error, traceback, result_json, warnings = self._end_values(state, error,
+                                                                        traceback, result)
         final = state in FINAL_STATES
-        error, traceback = _text(error), _text(traceback)
-        warnings = run_warnings(result) if state == "succeeded" else []
-        if warnings:
-            result = dict(result, warnings=warnings)  # always a list once stored
-        result_json = _json(result) if result is not None else None
         cas, cas_params = "", ()
         if expect is not None:
             cas, cas_params = (" AND state = 'running' AND worker_id IS ? AND attempt = ?",
@@ -508,6 +511,16 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
             conn.executemany("INSERT INTO run_log (run_id, ts, level, message) VALUES (?, ?, ?, ?)",
                              _log_rows(run_id, logs))
         return _decode(dict(row))
+
+    def _end_values(self, state: str, error: str | None, traceback: str | None,
+                    result: dict[str, Any] | None) -> tuple:
+        """``(now, error, traceback, result as JSON, warnings)`` as :meth:`end_attempt`
+        writes them; ``ValueError`` if ``result`` is not JSON data."""
+        warnings = run_warnings(result) if state == "succeeded" else []
+        if warnings:
+            result = dict(result, warnings=warnings)  # always a list once stored
+        result_json = _json(result) if result is not None else None
+        return self.now(), _text(error), _text(traceback), result_json, warnings
 
     def cancel_requested(self, run_id: int) -> bool:
         rows = self._query("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,))
@@ -712,7 +725,7 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
                     " AND w.heartbeat_at + w.lease >= ?))")
             params = (worker_id, self.now())
         return self._execute(
-            f"UPDATE runs SET dispatched = 0 WHERE state = 'queued' AND dispatched = 1"
+            f"UPDATE runs SET dispatched = 0 WHERE state = 'queued' AND dispatched IN (1, 2)"
             f" AND id NOT IN ({ids}){mine}", params).rowcount
 
     def waiting_jobs(self) -> list[str]:

@@ -82,10 +82,14 @@ class RunStoreAPI(Protocol):
                    priority: int = 0, inputs: dict[str, Any] | None = None,
                    retry_of: int | None = None, parent_run: int | None = None,
                    note: str | None = None, state: str = "queued", error: str | None = None,
-                   due_at: float | None = None, host: str | None = None) -> Row:
+                   due_at: float | None = None, host: str | None = None,
+                   handed: bool = False) -> Row:
         """Create a run (``queued`` unless told; ``scheduled`` ones start at ``due_at``; a
         final state sets ``finished_at``) and return its row, with its new id. ``host``
-        (column ``host``): only workers on that host may run it; None: any."""
+        (column ``host``): only workers on that host may run it; None: any. ``handed``: a
+        queued run its submitter puts on the shared queue itself (``dispatched`` = 2): no
+        dispatcher hands it over, and it does not count against their budget until it
+        runs (:meth:`redispatch_lost` takes it back if its message is lost)."""
 
     def create_run(self, job: str, **kw: Any) -> int:
         """:meth:`insert_run`, returning only the id."""

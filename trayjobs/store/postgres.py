@@ -40,7 +40,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import StoreBusy, StoreUnreachable
-from . import FINAL_STATES, RunsSQL, _decode
+from . import FINAL_STATES, RunsSQL, _decode, _log_rows
 from .cluster import CONTROL_KEEP
 from .pg_migrations import MIGRATION_LOCK, PG_MIGRATIONS
 
@@ -119,9 +119,12 @@ def _number(v: Any) -> Any:
 
 
 def _row_factory(cursor):
-    desc = cursor.description
-    names = [d.name for d in desc] if desc else []
-    numeric = any(d.type_code == 1700 for d in desc or ())  # sums of bigints
+    # Names and types from the result itself: ``cursor.description`` builds an object per
+    # column, each time (a run has some forty), which cost more than the row.
+    res = cursor.pgresult
+    n = res.nfields if res is not None else 0
+    names = [res.fname(i).decode() for i in range(n)]
+    numeric = any(res.ftype(i) == 1700 for i in range(n))  # sums of bigints
 
     def make(values):
         if numeric:
@@ -130,6 +133,12 @@ def _row_factory(cursor):
         row._values = values
         return row
     return make
+
+
+def _has_rows(cursor) -> bool:
+    """Whether the statement returned rows (``cursor.description``, without building it)."""
+    res = cursor.pgresult
+    return res is not None and res.nfields > 0
 
 
 class _Done:
@@ -431,14 +440,14 @@ class PgRunStore(RunsSQL):
     def _query(self, sql: str, params: Iterable[Any] | dict = ()) -> list[dict[str, Any]]:
         def go(tx):
             cur = tx.execute(sql, params)
-            return [dict(r) for r in cur.fetchall()] if cur.description else []
+            return [dict(r) for r in cur.fetchall()] if _has_rows(cur) else []
         return self._run(go)
 
     def _native(self, sql: str, params: Iterable[Any] | dict = ()) -> list[dict[str, Any]]:
         """Rows of PostgreSQL's own SQL (psycopg placeholders), not rewritten."""
         def go(tx):
             cur = tx.conn.execute(sql, _args(params))
-            return [dict(r) for r in cur.fetchall()] if cur.description else []
+            return [dict(r) for r in cur.fetchall()] if _has_rows(cur) else []
         return self._run(go)
 
     def migrate(self) -> list[str]:
@@ -499,6 +508,43 @@ class PgRunStore(RunsSQL):
             " finished_at = NULL, error = NULL, died = 0)"
             " SELECT * FROM c",
             {"now": now, "pid": pid, "worker": worker_id, "id": run_id, "host": host})
+        return _decode(rows[0]) if rows else None
+
+    def end_attempt(self, run_id: int, *, state: str, error: str | None = None,
+                    traceback: str | None = None, result: dict[str, Any] | None = None,
+                    next_attempt_at: float | None = None, died: bool = False,
+                    logs: Iterable[tuple[float, str, str]] = (),
+                    expect: tuple[int | None, int] | None = None) -> dict[str, Any] | None:
+        # One statement, one round trip: the run, its attempt row and its last log lines
+        # commit together (as the SQLite store's transaction).
+        now, error, traceback, result_json, warnings = self._end_values(state, error,
+                                                                        traceback, result)
+        cas = ""
+        if expect is not None:
+            cas = (" AND state = 'running' AND worker_id IS NOT DISTINCT FROM %(worker)s"
+                   " AND attempt = %(attempt)s")
+        lines = _log_rows(run_id, logs)
+        rows = self._native(
+            "WITH r AS (UPDATE runs SET state = %(state)s, error = %(error)s,"
+            " traceback = %(tb)s, result = coalesce(%(result)s, result),"
+            " next_attempt_at = %(next)s, updated_at = %(now)s, finished_at = %(finished)s,"
+            " dispatched = 0, warnings = %(warnings)s WHERE id = %(id)s" + cas +
+            " RETURNING *),"
+            " a AS (UPDATE attempts SET finished_at = %(now)s, state = %(state)s,"
+            " error = %(error)s, died = %(died)s FROM r"
+            " WHERE attempts.run_id = r.id AND attempts.attempt = r.attempt)" +
+            (" , l AS (INSERT INTO run_log (run_id, ts, level, message)"
+             " SELECT r.id, x.ts, x.level, x.message FROM r, unnest(%(ts)s::float8[],"
+             " %(levels)s::text[], %(messages)s::text[]) WITH ORDINALITY"
+             " AS x(ts, level, message, n) ORDER BY x.n)" if lines else "") +
+            " SELECT * FROM r",
+            {"state": state, "error": error, "tb": traceback, "result": result_json,
+             "next": next_attempt_at, "now": now,
+             "finished": now if state in FINAL_STATES else None, "warnings": len(warnings),
+             "id": run_id, "died": int(died),
+             "worker": expect[0] if expect else None, "attempt": expect[1] if expect else None,
+             "ts": [float(r[1]) for r in lines], "levels": [_arg(r[2]) for r in lines],
+             "messages": [_arg(r[3]) for r in lines]})
         return _decode(rows[0]) if rows else None
 
     def resume_run(self, run_id: int, *, job: str, kind: str, max_attempts: int = 1,
