@@ -119,16 +119,21 @@ def _run_through_an_outage(home, server):
     store = _store(server)
     proc = start_worker(home)
     try:
-        wait_until(lambda: any(w["state"] == "running" for w in store.workers()), 30)
-        rid = Control(home).submit("talk")
-        wait_until(lambda: (r := store.get_run(rid))["state"] == "running"
-                   and r["progress_done"] is None and len(store.logs(rid)) >= 2, 30,
-                   what="the run going, its first lines stored")
-    finally:
-        store.close()
-    server.stop()
-    wait_until(lambda: _spooled(home), 30, what="the run's end kept in the spool")
-    assert proc.poll() is None, _log(home)
+        try:
+            wait_until(lambda: any(w["state"] == "running" for w in store.workers()), 30)
+            rid = Control(home).submit("talk")
+            wait_until(lambda: (r := store.get_run(rid))["state"] == "running"
+                       and r["progress_done"] is None and len(store.logs(rid)) >= 2, 30,
+                       what="the run going, its first lines stored")
+        finally:
+            store.close()
+        server.stop()
+        wait_until(lambda: _spooled(home), 30, what="the run's end kept in the spool")
+        assert proc.poll() is None, _log(home)
+    except BaseException:
+        proc.kill()  # a worker left running would go on with another test's load
+        proc.wait(10)
+        raise
     return proc, rid
 
 
