@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from helpers import start_worker, trayjobs, wait_until
@@ -126,6 +127,28 @@ steps = 0
     finally:
         _stop(worker)
     assert set(_attempts(home).values()) == {1}
+
+
+def test_a_run_its_submitter_cannot_put_on_redis_is_left_to_the_dispatchers(
+        home, write_config, redis_server, tmp_path):  # noqa: F811
+    # A machine that only submits, without the Redis client: its run of a parallel job,
+    # started by hand, cannot go onto Redis from there. It must wait for the dispatchers
+    # (the running worker's), not stay "handed over" with no message anywhere.
+    write_config(CONFIG.format(url=redis_server.url(6), steps=0, step_time=0)
+                 .replace("\n\n[settings]", "\nlease = 3\n\n[settings]", 1))
+    worker = start_worker(home)
+    try:
+        no_redis = tmp_path / "no-redis"
+        no_redis.mkdir()
+        (no_redis / "redis.py").write_text("raise ImportError(\"No module named 'redis'\")\n")
+        path = os.pathsep.join(p for p in (str(no_redis), os.environ.get("PYTHONPATH")) if p)
+        submitted = trayjobs(home, "run", "tick", env={"PYTHONPATH": path})
+        runs = _runs(home)
+        assert len(runs) == 1, submitted.stderr  # created, whatever the submitter said
+        assert runs[0]["dispatched"] != 2, (runs[0]["dispatched"], submitted.stderr)
+        _wait_all_ended(home, 1, 20)
+    finally:
+        _stop(worker)
 
 
 def test_runs_for_the_dispatchers_go_on_while_runs_queued_by_hand_end(

@@ -195,15 +195,18 @@ class Control:
     def _hand_over(self, run: dict[str, Any]) -> None:
         """Put ``run`` (inserted as handed over) on the shared queue; if the queue's server
         cannot take it, the run goes back to waiting for the dispatchers, who send it once
-        the server answers. (A message that arrived after all makes a second one, which the
-        claim's compare-and-set makes harmless.)"""
-        from ..queue import QueueUnavailable
+        the server answers. So does one that this process cannot enqueue for any other
+        reason (no Redis client here, an interrupt): the run exists already, and no one
+        else would ever send it. (A message that arrived after all makes a second one,
+        which the claim's compare-and-set makes harmless.)"""
         try:
             self.queue.enqueue(run["id"], priority=run["priority"] or 0)
-        except QueueUnavailable as exc:
+        except BaseException as exc:
             log.warning("run %s waits for the dispatchers: %s", run["id"], exc)
             self.store.update_run(run["id"], dispatched=0)
             self._runs_submitted()
+            if not isinstance(exc, Exception):
+                raise
 
     def _host_for(self, job: JobConfig, *, files: bool, host: str | None) -> str | None:
         """Where a new run of ``job`` may run: see :meth:`submit`. None: anywhere (and
