@@ -211,6 +211,37 @@ def test_control_messages_waiting_together_are_handled_once_each(home, redis_ser
                     {"op": "cancel", "run": 7, "origin": "a"}]
 
 
+def test_control_messages_past_a_full_burst_are_all_handled(home, redis_server,  # noqa: F811
+                                                            monkeypatch):
+    # More distinct messages wait than one burst takes: each is handled, none dropped
+    # where one burst ends and the next begins.
+    import threading
+
+    import trayjobs.queue
+    monkeypatch.setattr(trayjobs.queue, "SUBSCRIBER_BURST", 2)
+    q = trayjobs.queue.Queue(home, redis=redis_server.url(7))
+    seen, first = [], threading.Event()
+
+    def handler(msg):
+        seen.append(msg)
+        if len(seen) == 1:
+            first.set()
+            time.sleep(0.5)  # busy: what is published meanwhile waits together
+
+    connected = threading.Event()
+    q.start_subscriber(handler, on_connect=connected.set)
+    try:
+        assert connected.wait(10)
+        q.publish({"op": "wake"})
+        assert first.wait(10)
+        for run in range(1, 8):
+            q.publish({"op": "cancel", "run": run, "origin": "a"})
+        wait_until(lambda: len(seen) >= 8, 10, what="every message handled")
+    finally:
+        q.close()
+    assert [m.get("run") for m in seen] == [None, 1, 2, 3, 4, 5, 6, 7]
+
+
 def test_runs_queued_while_redis_restarts_are_all_run_once(home, write_config,
                                                            redis_server):  # noqa: F811
     # Redis without persistence forgets its queue when it restarts; the store knows

@@ -306,10 +306,14 @@ class Queue:
                             continue
                         # What came meanwhile too, each message once: a burst of runs
                         # submitted elsewhere is one "dispatch" here, not one per run.
+                        # (A message is only read once there is room for it: one read
+                        # past a full burst would be dropped.)
                         burst: dict[Any, None] = {}
-                        while m is not None and len(burst) < SUBSCRIBER_BURST:
+                        while m is not None:
                             if m.get("type") == "message":
                                 burst[m["data"]] = None
+                            if len(burst) >= SUBSCRIBER_BURST:
+                                break
                             m = pubsub.get_message(timeout=0)
                         for data in burst:
                             try:
