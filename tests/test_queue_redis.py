@@ -58,6 +58,14 @@ def _attempts(home) -> dict[int, int]:
         store.close()
 
 
+def _workers(home) -> list[dict]:
+    store = open_store(home, readonly=True)
+    try:
+        return store.workers()
+    finally:
+        store.close()
+
+
 def _stop(proc) -> None:
     proc.terminate()
     proc.wait(30)
@@ -149,6 +157,43 @@ def test_a_run_its_submitter_cannot_put_on_redis_is_left_to_the_dispatchers(
         _wait_all_ended(home, 1, 20)
     finally:
         _stop(worker)
+
+
+def test_a_run_whose_submitter_dies_before_it_reaches_redis_still_runs(
+        home, write_config, redis_server):  # noqa: F811
+    # The submitter writes the run handed over, then dies before its message reaches
+    # Redis (here: killed while Redis holds writes back). No dispatcher would send it:
+    # the leader must find it, once it is a lease old, and hand it to them.
+    import signal
+    import subprocess
+    import sys
+
+    write_config(CONFIG.format(url=redis_server.url(8), steps=0, step_time=0)
+                 .replace("\n\n[settings]", "\nlease = 3\n\n[settings]", 1))
+    worker = start_worker(home)
+    client = redis_server.client(8)
+    submitter = None
+    try:
+        wait_until(lambda: any(w["state"] == "running" for w in _workers(home)), 30,
+                   what="the worker")
+        client.execute_command("CLIENT", "PAUSE", 30_000, "WRITE")
+        submitter = subprocess.Popen(
+            [sys.executable, "-m", "trayjobs", "run", "tick"], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, env=dict(os.environ, TRAYJOBS_HOME=str(home.root)))
+        wait_until(lambda: _runs(home), 30, what="the run written")
+        time.sleep(0.5)  # its enqueue waits on Redis
+        submitter.send_signal(signal.SIGKILL)
+        submitter.wait(10)
+        client.execute_command("CLIENT", "UNPAUSE")
+        assert _runs(home)[0]["dispatched"] == 2
+        assert client.zcard("huey.redis.trayjobs") == 0
+        _wait_all_ended(home, 1, 30)
+    finally:
+        client.execute_command("CLIENT", "UNPAUSE")
+        if submitter is not None and submitter.poll() is None:
+            submitter.kill()
+        _stop(worker)
+    assert set(_attempts(home).values()) == {1}
 
 
 def test_runs_for_the_dispatchers_go_on_while_runs_queued_by_hand_end(

@@ -217,6 +217,23 @@ def test_a_run_its_submitter_queued_itself_is_no_dispatchers_until_its_message_i
                             handed=True)["dispatched"] == 0
 
 
+def test_runs_handed_over_by_a_submitter_a_while_ago_can_go_back_to_the_dispatchers(
+        backend):
+    store = backend.open()
+    old = store.insert_run("fast", kind="demo", trigger="manual", handed=True)["id"]
+    gone = store.insert_run("fast", kind="demo", trigger="manual", handed=True)["id"]
+    store.create_run("slow", kind="demo", trigger="manual")
+    later = store.now() + 60
+    new = store.insert_run("fast", kind="demo", trigger="manual", handed=True)["id"]
+    store._execute("UPDATE runs SET updated_at = ? WHERE id = ?", (later + 1, new))  # after
+    assert store.handed_since_before(later) == [old, gone]
+    assert store.claim(gone, pid=1) is not None  # started meanwhile: not the dispatchers'
+    assert store.unhand([old, gone]) == 1
+    assert [store.get_run(i)["dispatched"] for i in (old, gone, new)] == [0, 2, 2]
+    assert store.handed_since_before(later) == []
+    assert store.unhand([]) == 0
+
+
 def test_an_attempts_end_writes_its_run_attempt_and_log_lines_together(backend):
     store = backend.open()
     rid = store.create_run("end", kind="demo", trigger="manual", max_attempts=2)

@@ -119,6 +119,7 @@ class Engine(Control):
         self._handles: dict[int, RunHandle] = {}
         self._handles_lock = threading.Lock()
         self._early_cancels: dict[int, None] = {}  # runs told to stop before they ran here
+        self._handed_seen: dict[int, None] = {}  # runs queued by hand found on Redis
         self._dispatch_lock = threading.Lock()
         self._dispatch_again = False
         # Whether runs may still wait for this dispatcher (it left some behind, or could
@@ -388,8 +389,32 @@ class Engine(Control):
             self._stop_cancelled()
             if self.leadership.held:
                 self._note_stranded()
+                if self.queue.shared:
+                    self._unhand_lost()
             self.dispatch_pending()
         self._recover_lost()
+
+    def _unhand_lost(self) -> None:
+        """(The leader, at each heartbeat.) Runs their submitter wrote handed over a lease
+        ago whose message is not on Redis (the submitter died, or lost the network, between
+        the two) go to the dispatchers: no one else would ever send them. A run found on
+        Redis is not looked for again (``_handed_seen``): the queue is read only for new
+        ones."""
+        stale = [i for i in self.store.handed_since_before(
+            self.store.now() - self.config.cluster.lease) if i not in self._handed_seen]
+        if not stale:
+            return
+        try:
+            pending = self.queue.pending_run_ids()
+        except QueueUnavailable as exc:
+            self._queue_down(exc)
+            return
+        self._handed_seen.update(dict.fromkeys(i for i in stale if i in pending))
+        while len(self._handed_seen) > EARLY_CANCELS:
+            self._handed_seen.pop(next(iter(self._handed_seen)))
+        if self.store.unhand(i for i in stale if i not in pending):
+            log.info("runs queued by hand whose message never reached the queue: sent now")
+            self.dispatch_pending()
 
     def _read_controls(self) -> None:
         rows = self.store.controls(self._control_seen)

@@ -728,6 +728,24 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
             f"UPDATE runs SET dispatched = 0 WHERE state = 'queued' AND dispatched IN (1, 2)"
             f" AND id NOT IN ({ids}){mine}", params).rowcount
 
+    def handed_since_before(self, before: float, *, limit: int = 500) -> list[int]:
+        """Queued runs their submitter wrote handed over (``dispatched`` =
+        :data:`HANDED_BY_SUBMITTER`) and that have not changed since ``before``: those
+        whose message may never have reached the queue (see :meth:`unhand`)."""
+        return [r["id"] for r in self._query(
+            "SELECT id FROM runs WHERE state = 'queued' AND dispatched = ? AND updated_at < ?"
+            " ORDER BY id LIMIT ?", (HANDED_BY_SUBMITTER, before, limit))]
+
+    def unhand(self, run_ids: Iterable[int]) -> int:
+        """Runs of ``run_ids`` still queued and handed over by their submitter go to the
+        dispatchers (their message is not in the queue); returns how many."""
+        ids = ",".join(str(int(i)) for i in run_ids)
+        if not ids:
+            return 0
+        return self._execute(f"UPDATE runs SET dispatched = 0 WHERE id IN ({ids})"
+                             " AND state = 'queued' AND dispatched = ?",
+                             (HANDED_BY_SUBMITTER,)).rowcount
+
     def waiting_jobs(self) -> list[str]:
         """Jobs with queued runs not yet handed to the queue."""
         # A skip-scan of runs_waiting: one index probe per job, whatever the number of runs.

@@ -165,6 +165,14 @@ class RunStoreAPI(Protocol):
         (``dispatched`` = 1, ``dispatched_by`` = ``by``, the worker handing it over); True
         only for the one caller that should now enqueue it."""
 
+    def handed_since_before(self, before: float, *, limit: int = 500) -> list[int]:
+        """Ids of queued runs their submitter wrote handed over (``dispatched`` = 2) and
+        that have not changed since ``before``."""
+
+    def unhand(self, run_ids: Iterable[int]) -> int:
+        """Those of ``run_ids`` still queued and handed over by their submitter go back to
+        the dispatchers (``dispatched`` = 0); how many did."""
+
     def redispatch_lost(self, in_queue: Iterable[int], *, worker_id: int | None = None) -> int:
         """Queued runs marked handed to the queue but whose id is not in ``in_queue`` (the
         queue's pending messages) are marked not handed, to be dispatched again; how many.
