@@ -266,3 +266,16 @@ def test_progress_and_log_lines_wait_while_the_store_is_away(make_engine):
     assert calls == [500] and away[0]  # one try found it away; no more after that
     lines = tracker.take_logs()
     assert [m for _, _, m in lines] == [f"l{i}" for i in range(600)]
+
+
+def test_a_cancel_asked_as_a_failed_attempt_ends_wins_over_the_retry(make_engine):
+    # The person cancels while the run is going; its attempt fails at that moment and would
+    # be retried: the run is cancelled, not left retrying with a flag no claim accepts.
+    eng = make_engine(QUICK)
+    rid = eng.store.insert_run("quick", kind="demo", trigger="manual", max_attempts=3)["id"]
+    run = eng.store.claim(rid, pid=os.getpid(), worker_id=eng.lease.id)
+    assert eng.store.cancel_run(rid) is False  # running: asked to stop
+    eng._record_outcome(run, Outcome("failed", message="boom"), user_cancel=False, logs=[],
+                        stopping=False)
+    row = eng.store.get_run(rid)
+    assert row["state"] == "cancelled" and row["finished_at"] is not None

@@ -1047,6 +1047,10 @@ class Engine(Control):
                 return
             self._taken_back(run)
             return
+        if state == "retrying" and row.get("cancel_requested") and self.store.cancel_run(rid):
+            # Cancelled as the attempt ended: the person's cancel wins over the retry (a
+            # retrying run asked to stop would otherwise wait, never to be claimed).
+            row, state = self.store.get_run(rid) or row, "cancelled"
         final = state != "retrying"
         if final and job is not None:
             # Before the run is told ended: whoever sees it end finds its hooks' runs.
