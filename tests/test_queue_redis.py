@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
 
 from helpers import start_worker, trayjobs, wait_until
@@ -225,33 +227,38 @@ def test_runs_for_the_dispatchers_go_on_while_runs_queued_by_hand_end(
     assert took < 12, f"{took:.1f} s: runs waited for a heartbeat"
 
 
-def test_control_messages_waiting_together_are_handled_once_each(home, redis_server):  # noqa: F811
-    import threading
-
-    from trayjobs.queue import Queue
-    q = Queue(home, redis=redis_server.url(6))
-    seen, first = [], threading.Event()
+@contextlib.contextmanager
+def _busy_subscriber(q):
+    """A subscriber busy with its first message (a "wake") while the block runs, so that
+    what the block publishes waits together; yields the messages it handled, in order."""
+    seen, first, connected = [], threading.Event(), threading.Event()
 
     def handler(msg):
         seen.append(msg)
         if len(seen) == 1:
             first.set()
-            time.sleep(0.5)  # busy: what is published meanwhile waits together
+            time.sleep(0.5)
 
-    connected = threading.Event()
     q.start_subscriber(handler, on_connect=connected.set)
     try:
         assert connected.wait(10)
         q.publish({"op": "wake"})
         assert first.wait(10)
+        yield seen
+    finally:
+        q.close()
+
+
+def test_control_messages_waiting_together_are_handled_once_each(home, redis_server):  # noqa: F811
+    from trayjobs.queue import Queue
+    q = Queue(home, redis=redis_server.url(6))
+    with _busy_subscriber(q) as seen:
         for i in range(50):
             q.publish({"op": "dispatch", "origin": "a"})
             if i == 10:
                 q.publish({"op": "cancel", "run": 7, "origin": "a"})
         wait_until(lambda: len(seen) >= 3, 10, what="the burst handled")
         time.sleep(0.3)
-    finally:
-        q.close()
     assert seen == [{"op": "wake"}, {"op": "dispatch", "origin": "a"},
                     {"op": "cancel", "run": 7, "origin": "a"}]
 
@@ -260,30 +267,13 @@ def test_control_messages_past_a_full_burst_are_all_handled(home, redis_server, 
                                                             monkeypatch):
     # More distinct messages wait than one burst takes: each is handled, none dropped
     # where one burst ends and the next begins.
-    import threading
-
     import trayjobs.queue
     monkeypatch.setattr(trayjobs.queue, "SUBSCRIBER_BURST", 2)
     q = trayjobs.queue.Queue(home, redis=redis_server.url(7))
-    seen, first = [], threading.Event()
-
-    def handler(msg):
-        seen.append(msg)
-        if len(seen) == 1:
-            first.set()
-            time.sleep(0.5)  # busy: what is published meanwhile waits together
-
-    connected = threading.Event()
-    q.start_subscriber(handler, on_connect=connected.set)
-    try:
-        assert connected.wait(10)
-        q.publish({"op": "wake"})
-        assert first.wait(10)
+    with _busy_subscriber(q) as seen:
         for run in range(1, 8):
             q.publish({"op": "cancel", "run": run, "origin": "a"})
         wait_until(lambda: len(seen) >= 8, 10, what="every message handled")
-    finally:
-        q.close()
     assert [m.get("run") for m in seen] == [None, 1, 2, 3, 4, 5, 6, 7]
 
 

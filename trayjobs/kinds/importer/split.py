@@ -44,6 +44,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable
 
+from ...engine.lease import pid_alive
 from .plan import Part, Plan, open_reader
 from .problems import FileProblem, Restart
 from .readers import NotABoundary
@@ -372,16 +373,6 @@ def _unlink(db: Path) -> None:
             pass
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
 def clean_parts(parts_dir: Path) -> None:
     """Delete the temporary databases of importing processes that are gone."""
     try:
@@ -393,7 +384,7 @@ def clean_parts(parts_dir: Path) -> None:
             pid = int(name.name.split("-")[1])
         except (IndexError, ValueError):
             continue
-        if pid != os.getpid() and not _alive(pid):
+        if pid != os.getpid() and not pid_alive(pid):
             try:
                 name.unlink()
             except OSError:
