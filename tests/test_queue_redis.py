@@ -198,6 +198,47 @@ def test_a_run_whose_submitter_dies_before_it_reaches_redis_still_runs(
     assert set(_attempts(home).values()) == {1}
 
 
+def test_a_run_whose_message_a_dying_worker_took_still_runs(
+        home, write_config, redis_server):  # noqa: F811
+    # A worker takes a run's message off Redis and dies before it claims the run (here:
+    # the message is taken by hand). The run is queued and handed over, with no message
+    # anywhere: the leader must find it, once it is a lease old, and send it again.
+    write_config(CONFIG.format(url=redis_server.url(9), steps=0, step_time=0)
+                 .replace("\n\n[settings]", "\nlease = 3\n\n[settings]", 1)
+                 .replace("workers = 2", "workers = 1") + """
+[jobs.long]
+kind = "demo"
+steps = 2
+step_time = 1
+
+[jobs.serial]
+kind = "demo"
+steps = 0
+""")
+    client = redis_server.client(9)
+    worker = start_worker(home)
+    try:
+        wait_until(lambda: any(w["state"] == "running" for w in _workers(home)), 30,
+                   what="the worker")
+        ctl = Control(home)
+        try:
+            ctl.submit("long", trigger="cli")
+            wait_until(lambda: any(r["state"] == "running" for r in _runs(home)), 30,
+                       what="the long run started")
+            lost = ctl.submit("serial", trigger="cli")  # waits on Redis: the worker is busy
+        finally:
+            ctl.close()
+        taken = wait_until(lambda: client.bzpopmin("huey.redis.trayjobs", 1), 10,
+                           what="the message on Redis")
+        assert taken
+        run = next(r for r in _runs(home) if r["id"] == lost)
+        assert (run["state"], run["dispatched"]) == ("queued", 1)
+        _wait_all_ended(home, 2, 30)
+    finally:
+        _stop(worker)
+    assert set(_attempts(home).values()) == {1}
+
+
 def test_runs_for_the_dispatchers_go_on_while_runs_queued_by_hand_end(
         home, write_config, redis_server):  # noqa: F811
     # Runs started by hand go onto Redis and fill the job's two slots; runs of the same

@@ -217,20 +217,25 @@ def test_a_run_its_submitter_queued_itself_is_no_dispatchers_until_its_message_i
                             handed=True)["dispatched"] == 0
 
 
-def test_runs_handed_over_by_a_submitter_a_while_ago_can_go_back_to_the_dispatchers(
-        backend):
+def test_runs_handed_over_a_while_ago_can_go_back_to_the_dispatchers(backend):
     store = backend.open()
     old = store.insert_run("fast", kind="demo", trigger="manual", handed=True)["id"]
     gone = store.insert_run("fast", kind="demo", trigger="manual", handed=True)["id"]
-    store.create_run("slow", kind="demo", trigger="manual")
+    waiting = store.create_run("slow", kind="demo", trigger="manual")
+    sent = store.create_run("slow", kind="demo", trigger="manual")
+    assert store.mark_dispatched(sent, by=3)  # by a dispatcher
     later = store.now() + 60
     new = store.insert_run("fast", kind="demo", trigger="manual", handed=True)["id"]
     store._execute("UPDATE runs SET updated_at = ? WHERE id = ?", (later + 1, new))  # after
-    assert store.handed_since_before(later) == [old, gone]
+    assert store.handed_since_before(later) == [old, gone, sent]
+    # Handing a run over changes it: its message is looked for a lease after that.
+    store._execute("UPDATE runs SET updated_at = 0 WHERE id = ?", (waiting,))
+    assert store.mark_dispatched(waiting, by=3)
+    assert waiting not in store.handed_since_before(store.now() - 1)
     assert store.claim(gone, pid=1) is not None  # started meanwhile: not the dispatchers'
-    assert store.unhand([old, gone]) == 1
-    assert [store.get_run(i)["dispatched"] for i in (old, gone, new)] == [0, 2, 2]
-    assert store.handed_since_before(later) == []
+    assert store.unhand([old, gone, sent]) == 2
+    assert [store.get_run(i)["dispatched"] for i in (old, gone, new, sent)] == [0, 2, 2, 0]
+    assert store.handed_since_before(later) == [waiting]
     assert store.unhand([]) == 0
 
 

@@ -119,7 +119,7 @@ class Engine(Control):
         self._handles: dict[int, RunHandle] = {}
         self._handles_lock = threading.Lock()
         self._early_cancels: dict[int, None] = {}  # runs told to stop before they ran here
-        self._handed_seen: dict[int, None] = {}  # runs queued by hand found on Redis
+        self._handed_seen: dict[int, None] = {}  # handed runs found on Redis
         self._dispatch_lock = threading.Lock()
         self._dispatch_again = False
         # Whether runs may still wait for this dispatcher (it left some behind, or could
@@ -395,11 +395,12 @@ class Engine(Control):
         self._recover_lost()
 
     def _unhand_lost(self) -> None:
-        """(The leader, at each heartbeat.) Runs their submitter wrote handed over a lease
-        ago whose message is not on Redis (the submitter died, or lost the network, between
-        the two) go to the dispatchers: no one else would ever send them. A run found on
-        Redis is not looked for again (``_handed_seen``): the queue is read only for new
-        ones."""
+        """(The leader, at each heartbeat.) Runs handed to Redis a lease ago whose message
+        is not there go to the dispatchers: no one else would ever send them. Their
+        submitter died, or lost the network, before its message reached Redis; or a worker
+        took the message and died before it claimed the run. A message sent twice is
+        harmless (one claim wins). A run found on Redis is not looked for again
+        (``_handed_seen``): the queue is read only for new ones."""
         stale = [i for i in self.store.handed_since_before(
             self.store.now() - self.config.cluster.lease) if i not in self._handed_seen]
         if not stale:
@@ -413,7 +414,7 @@ class Engine(Control):
         while len(self._handed_seen) > EARLY_CANCELS:
             self._handed_seen.pop(next(iter(self._handed_seen)))
         if self.store.unhand(i for i in stale if i not in pending):
-            log.info("runs queued by hand whose message never reached the queue: sent now")
+            log.info("runs handed to the queue whose message is not there: sent again")
             self.dispatch_pending()
 
     def _read_controls(self) -> None:

@@ -707,9 +707,11 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
         """Whether this call handed queued run ``run_id`` to the queue: a compare-and-set on
         ``dispatched``, so of two dispatchers only one sends the message. ``by``: the
         worker handing it over (``dispatched_by``)."""
-        return self._execute("UPDATE runs SET dispatched = 1, dispatched_by = ? WHERE id = ?"
-                             " AND state = 'queued' AND dispatched = 0",
-                             (by, run_id)).rowcount == 1
+        # updated_at says when: a message not in the queue a lease later was lost with a
+        # worker that took it and died before its claim (see handed_since_before).
+        return self._execute("UPDATE runs SET dispatched = 1, dispatched_by = ?, updated_at = ?"
+                             " WHERE id = ? AND state = 'queued' AND dispatched = 0",
+                             (by, self.now(), run_id)).rowcount == 1
 
     def redispatch_lost(self, in_queue: Iterable[int], *, worker_id: int | None = None) -> int:
         """Queued runs marked as handed to the queue whose message is not there (``in_queue``:
@@ -729,22 +731,21 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
             f" AND id NOT IN ({ids}){mine}", params).rowcount
 
     def handed_since_before(self, before: float, *, limit: int = 500) -> list[int]:
-        """Queued runs their submitter wrote handed over (``dispatched`` =
-        :data:`HANDED_BY_SUBMITTER`) and that have not changed since ``before``: those
-        whose message may never have reached the queue (see :meth:`unhand`)."""
+        """Queued runs handed to the queue (by a dispatcher, or by their submitter:
+        ``dispatched`` = :data:`HANDED_BY_SUBMITTER`) that have not changed since
+        ``before``: those whose message may be lost (see :meth:`unhand`)."""
         return [r["id"] for r in self._query(
-            "SELECT id FROM runs WHERE state = 'queued' AND dispatched = ? AND updated_at < ?"
-            " ORDER BY id LIMIT ?", (HANDED_BY_SUBMITTER, before, limit))]
+            "SELECT id FROM runs WHERE state = 'queued' AND dispatched IN (1, 2)"
+            " AND updated_at < ? ORDER BY id LIMIT ?", (before, limit))]
 
     def unhand(self, run_ids: Iterable[int]) -> int:
-        """Runs of ``run_ids`` still queued and handed over by their submitter go to the
+        """Runs of ``run_ids`` still queued and handed to the queue go back to the
         dispatchers (their message is not in the queue); returns how many."""
         ids = ",".join(str(int(i)) for i in run_ids)
         if not ids:
             return 0
         return self._execute(f"UPDATE runs SET dispatched = 0 WHERE id IN ({ids})"
-                             " AND state = 'queued' AND dispatched = ?",
-                             (HANDED_BY_SUBMITTER,)).rowcount
+                             " AND state = 'queued' AND dispatched IN (1, 2)").rowcount
 
     def waiting_jobs(self) -> list[str]:
         """Jobs with queued runs not yet handed to the queue."""

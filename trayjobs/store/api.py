@@ -166,12 +166,12 @@ class RunStoreAPI(Protocol):
         only for the one caller that should now enqueue it."""
 
     def handed_since_before(self, before: float, *, limit: int = 500) -> list[int]:
-        """Ids of queued runs their submitter wrote handed over (``dispatched`` = 2) and
-        that have not changed since ``before``."""
+        """Ids of queued runs handed to the queue (``dispatched`` 1 or 2) that have not
+        changed since ``before`` (handing one over changes it)."""
 
     def unhand(self, run_ids: Iterable[int]) -> int:
-        """Those of ``run_ids`` still queued and handed over by their submitter go back to
-        the dispatchers (``dispatched`` = 0); how many did."""
+        """Those of ``run_ids`` still queued and handed to the queue go back to the
+        dispatchers (``dispatched`` = 0); how many did."""
 
     def redispatch_lost(self, in_queue: Iterable[int], *, worker_id: int | None = None) -> int:
         """Queued runs marked handed to the queue but whose id is not in ``in_queue`` (the
