@@ -55,6 +55,24 @@ def test_runs_show_and_json(home):
     assert json.loads(lines[0])["id"] == rid
 
 
+def test_a_reader_that_stops_early_gets_no_traceback(home):
+    # `trayjobs show RUN | head`: the pipe closes while the log is being written.
+    import os
+    import subprocess
+    import sys
+    home.config_file.write_text('[jobs.chatty]\nkind = "command"\ncommand = "seq 200000"\n')
+    rid = trayjobs(home, "run", "chatty", "--wait", check=True).stdout.split()[0]
+    proc = subprocess.Popen([sys.executable, "-m", "trayjobs", "show", rid],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, TRAYJOBS_HOME=str(home.root)))
+    assert proc.stdout.readline().startswith(f"run {rid} ".encode())
+    proc.stdout.close()  # as head does
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(30) == 128 + signal.SIGPIPE
+    assert err == ""
+
+
 def test_check_and_jobs_show_errors_but_list_good_jobs(home):
     home.config_file.write_text(CONFIG)
     check = trayjobs(home, "check")
