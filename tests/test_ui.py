@@ -450,6 +450,34 @@ def test_opening_a_running_run_does_not_read_the_whole_history_again(make_app, q
     dlg.close()
 
 
+def test_a_log_longer_than_the_view_says_so_and_saves_whole(make_app, qtbot, monkeypatch,
+                                                             tmp_path):
+    from trayjobs.ui import details
+    monkeypatch.setattr(details, "LOG_LINES", 100)
+    ta = make_app(CONFIG + '\n[jobs.chatty]\nkind = "command"\ncommand = "seq 300"\n')
+    ta.run_job("chatty")
+    until(qtbot, lambda: find_run(ta, "chatty", "succeeded"), timeout=10_000)
+    dlg = ta.open_run(find_run(ta, "chatty")["id"])
+    until(qtbot, lambda: dlg.log_note.isVisibleTo(dlg))
+    shown = dlg.log.toPlainText().splitlines()
+    assert len(shown) == 100 and shown[-1].split()[-1] == "300"
+    assert "last 100 of 30" in dlg.log_note.text()  # the log's own lines besides the 300
+    assert f"trayjobs show {dlg.run_id}" in dlg.log_note.text()
+    out = tmp_path / "saved.log"
+    dlg.write_log(out)
+    until(qtbot, lambda: "saved to" in dlg.log_note.text())
+    saved = out.read_text().splitlines()
+    import re
+    numbers = [m[1] for m in map(re.compile(r"(?:\S+ \S+ +)?(\d+)").fullmatch, saved) if m]
+    assert numbers == [str(i) for i in range(1, 301)]
+    warned = []
+    monkeypatch.setattr(details.QMessageBox, "warning", lambda *a: warned.append(a[2]))
+    dlg.write_log(tmp_path / "no-such-folder" / "x.log")
+    until(qtbot, lambda: warned)
+    assert "could not be written" in warned[0] and "No such file" in warned[0]
+    dlg.close()
+
+
 def test_details_of_a_run_without_progress_do_not_animate(make_app, qtbot):
     # A job that reports no progress: the bar says so, without Qt's busy animation (which
     # repainted it ~50 times a second for as long as the run went on).

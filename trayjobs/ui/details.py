@@ -10,8 +10,8 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices, QFontDatabase, QGuiApplication, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
-                               QMessageBox, QPlainTextEdit, QProgressBar, QPushButton,
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
+                               QHBoxLayout, QLabel, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton,
                                QTabWidget, QTableWidget,
                                QTableWidgetItem, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
                                QWidget)
@@ -89,6 +89,21 @@ class RunDetails(QDialog):
         self.log = _text_view("Log")
         self.log.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.log.setMaximumBlockCount(LOG_LINES)
+        # Past LOG_LINES the view keeps the newest: it says so, and the whole log can be saved.
+        self.log_note = QLabel()
+        self.log_note.setObjectName("logNote")
+        self.log_note.setWordWrap(True)
+        self.log_note.hide()
+        self.save_log_btn = QPushButton("Sa&ve log…")
+        self.save_log_btn.setAccessibleName("Save log")
+        self.save_log_btn.setToolTip("Write the run's whole log, as stored, to a text file")
+        self.save_log_btn.clicked.connect(self.save_log)
+        log_tab = QWidget()
+        log_lay = QVBoxLayout(log_tab)
+        log_lay.setContentsMargins(0, 0, 0, 0)
+        log_lay.addWidget(self.log_note)
+        log_lay.addWidget(self.log, 1)
+        log_lay.addWidget(self.save_log_btn, 0, Qt.AlignmentFlag.AlignRight)
         self.timeline = QTreeWidget()
         self.timeline.setAccessibleName("Attempts")
         self.timeline.setHeaderLabels(["Attempt", "Started", "Took", "Ended", "Error"])
@@ -107,7 +122,7 @@ class RunDetails(QDialog):
         tbl.addWidget(self.traceback)
         tbl.addWidget(self.copy_btn, 0, Qt.AlignmentFlag.AlignRight)
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.log, "&Log")
+        self.tabs.addTab(log_tab, "&Log")
         self.tabs.addTab(self.timeline, "&Timeline")
         self.tabs.addTab(self.params, "&Parameters")
         self.tabs.addTab(self.result_text, "Res&ult data")
@@ -168,6 +183,8 @@ class RunDetails(QDialog):
         self._log_whole = False   # shown from the store in full since the run ended
         self._pending_lines: list[Any] | None = []  # live lines that came before the load
         self._live: list[str] = []                  # live lines waiting to be written
+        self._log_lines = 0       # lines written to the view, the ones it let go included
+        self.log_note.hide()
 
     # -- data -----------------------------------------------------------------------
 
@@ -324,8 +341,10 @@ class RunDetails(QDialog):
         self._log_loaded = True
         if full:
             self._live.clear()
-            self.log.setPlainText("\n".join(self._line(l["ts"], l["level"], l["message"])
-                                            for l in logs))
+            text = "\n".join(self._line(l["ts"], l["level"], l["message"]) for l in logs)
+            self.log.setPlainText(text)
+            self._log_lines = text.count("\n") + 1 if logs else 0
+            self._note_cut()
             self._last_log_ts = logs[-1]["ts"] if logs else 0.0
             self._log_whole = ended
         else:  # stored since: the lines not seen live
@@ -354,8 +373,54 @@ class RunDetails(QDialog):
     def _flush_log(self) -> None:
         self._log_flush.stop()
         if self._live:
-            text, self._live = "\n".join(self._live[-LOG_LINES:]), []
-            self.log.appendPlainText(text)
+            live, self._live = self._live, []
+            self._log_lines += sum(entry.count("\n") + 1 for entry in live)
+            self.log.appendPlainText("\n".join(live[-LOG_LINES:]))  # all the view can keep
+            self._note_cut()
+
+    def _note_cut(self) -> None:
+        if self._log_lines > LOG_LINES:
+            self.log_note.setText(
+                f"Showing the last {LOG_LINES:,} of {self._log_lines:,} lines. "
+                f"<b>Save log…</b> writes all of it, as does "
+                f"<code>trayjobs show {self.run_id}</code>.")
+            self.log_note.show()
+
+    def save_log(self) -> None:
+        """Ask where, then write the run's whole stored log there (off this thread)."""
+        rid, eng = self.run_id, self.app.engine
+        if eng is None:
+            return
+        start = Path.home() / f"trayjobs-run-{rid}.log"
+        path, _ = QFileDialog.getSaveFileName(self, "Save the run's log", str(start),
+                                              "Log files (*.log *.txt);;All files (*)")
+        if not path:
+            return
+        self.write_log(Path(path))
+
+    def write_log(self, path: Path) -> None:
+        rid, eng, line = self.run_id, self.app.engine, self._line
+
+        def write() -> str | None:
+            try:
+                logs = eng.store.logs(rid, after_id=0)
+                with open(path, "w", encoding="utf-8", errors="backslashreplace") as f:
+                    for entry in logs:
+                        f.write(line(entry["ts"], entry["level"], entry["message"]) + "\n")
+            except OSError as exc:
+                return f"The log could not be written to {path}: {exc.strerror or exc}"
+            return None
+
+        def done(problem: str | None) -> None:
+            if not isValid(self):
+                return
+            if problem:
+                QMessageBox.warning(self, "Save log", problem)
+            else:
+                self.log_note.setText(f"The whole log was saved to {path}.")
+                self.log_note.show()
+
+        self.app.service.call(write, done)
 
     def _on_progress(self, updates: dict[int, Any]) -> None:
         p = updates.get(self.run_id)
