@@ -239,13 +239,17 @@ def test_kill_9_mid_import_leaves_nothing_half_done(tmp_path, monkeypatch):
     assert not conn.execute("SELECT name FROM sqlite_master WHERE name = 't'").fetchall()
     conn.close()
     # The next import (of any file) removes what a dead importer left.
-    left = parts / f"part-{_dead_pid()}-0123456789ab.db"
+    left = parts / f"part-{_dead_pid()}-{split.machine_tag()}-0123456789ab.db"
     left.write_bytes(b"left")
-    assert list(parts.glob("part-*"))
+    older = parts / f"part-{_dead_pid()}-0123456789ab.db"  # named as before the machine was
+    older.write_bytes(b"left")
+    # Another machine's, where the data folder is shared: its pid means nothing here.
+    theirs = parts / f"part-{_dead_pid()}-0000000000-0123456789ab.db"
+    theirs.write_bytes(b"theirs")
     small = write(tmp_path / "small.csv", "a,b\n1,2\n")
     subprocess.run([sys.executable, "-m", "trayjobs", "run", "load", "--file", str(small),
                     "--wait"], env=env, check=True, capture_output=True)
-    assert not list(parts.glob("part-*")), list(parts.iterdir())
+    assert list(parts.glob("part-*")) == [theirs], list(parts.iterdir())
 
 
 def _helpers(pid: int) -> list[int]:

@@ -23,15 +23,17 @@ with constraints, a helper that fails for any reason other than the file) makes
 the file be read as a whole instead (:class:`Unsplit`).
 
 The temporary database lives in ``<data dir>/.import-parts``, named after the
-importing process; the helper deletes it if it fails or the importer dies
-(SIGTERM by ``PR_SET_PDEATHSIG``), the importer once it copied the rows, and any
-import removes those left by processes that are gone (a ``kill -9`` of both).
+importing process and its machine; the helper deletes it if it fails or the importer
+dies (SIGTERM by ``PR_SET_PDEATHSIG``), the importer once it copied the rows, and any
+import removes those left by processes of its machine that are gone (a ``kill -9`` of
+both). Another machine's, where the data folder is shared, are that machine's to remove.
 """
 
 from __future__ import annotations
 
 import codecs
 import gc
+import hashlib
 import json
 import os
 import secrets
@@ -44,7 +46,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable
 
-from ...engine.lease import pid_alive
+from ...engine.lease import pid_alive, this_machine
 from .plan import Part, Plan, open_reader
 from .problems import FileProblem, Restart
 from .readers import NotABoundary
@@ -217,7 +219,7 @@ class Helper:
             return None
         parts_dir.mkdir(parents=True, exist_ok=True)
         clean_parts(parts_dir)
-        db = parts_dir / f"part-{os.getpid()}-{secrets.token_hex(6)}.db"
+        db = parts_dir / f"part-{os.getpid()}-{machine_tag()}-{secrets.token_hex(6)}.db"
         row = store.conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND "
                                  "name = ?", (table,)).fetchone()
         spec = {"db": str(db), "path": str(plan.path), "size": plan.path.stat().st_size,
@@ -373,16 +375,25 @@ def _unlink(db: Path) -> None:
             pass
 
 
+def machine_tag() -> str:
+    """This machine (and pid namespace) in a file name: a pid means nothing elsewhere."""
+    return hashlib.sha1(this_machine().encode()).hexdigest()[:10]
+
+
 def clean_parts(parts_dir: Path) -> None:
-    """Delete the temporary databases of importing processes that are gone."""
+    """Delete the temporary databases of this machine's importing processes that are gone."""
     try:
         names = list(parts_dir.glob("part-*"))
     except OSError:
         return
+    mine = machine_tag()
     for name in names:
+        fields = name.name.split("-")  # part, pid, machine, token.db
         try:
-            pid = int(name.name.split("-")[1])
+            pid = int(fields[1])
         except (IndexError, ValueError):
+            continue
+        if len(fields) == 4 and fields[2] != mine:
             continue
         if pid != os.getpid() and not pid_alive(pid):
             try:
