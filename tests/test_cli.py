@@ -73,6 +73,35 @@ def test_a_reader_that_stops_early_gets_no_traceback(home):
     assert err == ""
 
 
+def test_waiting_on_a_run_another_process_runs_ends_soon_after_it_does(home, capsys):
+    # `trayjobs run JOB --wait` with the app running: a run that ends within milliseconds
+    # is reported within milliseconds, not at the next of fixed 0.2 s looks.
+    import threading
+    import time
+
+    from trayjobs.cli import _follow
+    from trayjobs.engine.control import Control
+    home.config_file.write_text('[jobs.quick]\nkind = "demo"\nsteps = 0\n')
+    ctl = Control(home)
+    try:
+        rid = ctl.store.create_run("quick", kind="demo", trigger="cli")
+        ended = []
+
+        def finish() -> None:
+            time.sleep(0.03)
+            ctl.store.claim(rid, pid=1)
+            ctl.store.end_attempt(rid, state="succeeded", result={"summary": "quick"})
+            ended.append(time.monotonic())
+
+        threading.Thread(target=finish).start()
+        assert _follow(ctl, rid) == 0
+        noticed = time.monotonic()
+    finally:
+        ctl.close()
+    assert noticed - ended[0] < 0.12
+    assert f"run {rid} succeeded: quick" in capsys.readouterr().err
+
+
 def test_check_and_jobs_show_errors_but_list_good_jobs(home):
     home.config_file.write_text(CONFIG)
     check = trayjobs(home, "check")

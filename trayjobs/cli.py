@@ -359,12 +359,22 @@ class _Bar:
             self._bar = None
 
 
+def _pauses(longest: float):
+    """Pauses between two looks at the history: short at first (a run the app starts at
+    once may end within milliseconds), doubling up to ``longest``."""
+    pause = 0.005
+    while True:
+        yield pause
+        pause = min(longest, pause * 2)
+
+
 def _follow(ctl, run_id: int) -> int:
     """Wait for a run executed by another process, showing its stored progress (a one-off
     run: waiting for its time first)."""
     from .store import FINAL_STATES
     bar = _Bar(enabled=True)
     seen_attempt = None
+    pauses = _pauses(0.2)
     try:
         while True:
             run = ctl.store.get_run(run_id)
@@ -376,7 +386,7 @@ def _follow(ctl, run_id: int) -> int:
             elif run["state"] == "running" and run.get("progress_done") is not None:
                 bar.update(run["progress_done"], run["progress_total"], run["progress_unit"],
                            run["progress_message"])
-            time.sleep(0.2)
+            time.sleep(next(pauses))
     except KeyboardInterrupt:
         ctl.cancel(run_id)
         print(f"asked run {run_id} to stop", file=sys.stderr)
@@ -514,6 +524,7 @@ def _follow_log(ctl, run: dict[str, Any], last_id: int) -> int:
     Ctrl-C stops following; the run goes on."""
     from .store import FINAL_STATES
     rid = run["id"]
+    pauses = _pauses(0.25)
     try:
         while True:
             final = run["state"] in FINAL_STATES
@@ -524,7 +535,7 @@ def _follow_log(ctl, run: dict[str, Any], last_id: int) -> int:
                 if run.get("traceback"):
                     print("traceback:\n" + "\n".join("  " + l for l in run["traceback"].rstrip().splitlines()))
                 return _report_end(ctl, run)
-            time.sleep(0.25)
+            time.sleep(next(pauses))
             run = ctl.store.get_run(rid)
     except KeyboardInterrupt:
         print(f"stopped following run {rid}; it goes on (trayjobs cancel {rid} stops it)", file=sys.stderr)
