@@ -83,6 +83,8 @@ MAX_CHAIN = 20
 MAX_PARENT_OUTPUTS = 1000
 #: Cancels of runs not running here remembered, at most (see Engine._cancel_running).
 EARLY_CANCELS = 1000
+#: Handed runs the leader looks for on Redis at a time, at most (see Engine._unhand_lost).
+UNHAND_LOOK = 5000
 #: Longest wait, in seconds, between two tries of a history server that is away at start.
 STORE_RETRY_MAX = 15.0
 
@@ -119,7 +121,8 @@ class Engine(Control):
         self._handles: dict[int, RunHandle] = {}
         self._handles_lock = threading.Lock()
         self._early_cancels: dict[int, None] = {}  # runs told to stop before they ran here
-        self._handed_seen: dict[int, None] = {}  # handed runs found on Redis
+        self._handed_seen: dict[int, float] = {}  # handed runs found on Redis, and when
+        self._unhand_next = 0.0  # (monotonic) when the leader looks for lost messages next
         self._dispatch_lock = threading.Lock()
         self._dispatch_again = False
         # Whether runs may still wait for this dispatcher (it left some behind, or could
@@ -395,14 +398,20 @@ class Engine(Control):
         self._recover_lost()
 
     def _unhand_lost(self) -> None:
-        """(The leader, at each heartbeat.) Runs handed to Redis a lease ago whose message
+        """(The leader, every half lease.) Runs handed to Redis a lease ago whose message
         is not there go to the dispatchers: no one else would ever send them. Their
         submitter died, or lost the network, before its message reached Redis; or a worker
         took the message and died before it claimed the run. A message sent twice is
-        harmless (one claim wins). A run found on Redis is not looked for again
-        (``_handed_seen``): the queue is read only for new ones."""
-        stale = [i for i in self.store.handed_since_before(
-            self.store.now() - self.config.cluster.lease) if i not in self._handed_seen]
+        harmless (one claim wins). A run found on Redis is looked for again only a lease
+        later (``_handed_seen``): a queue that holds thousands is not read at each beat."""
+        lease, now = self.config.cluster.lease, time.monotonic()
+        if now < self._unhand_next:
+            return
+        self._unhand_next = now + lease / 2
+        seen = self._handed_seen
+        stale = [i for i in self.store.handed_since_before(self.store.now() - lease,
+                                                           limit=UNHAND_LOOK)
+                 if now - seen.get(i, now - lease) >= lease]
         if not stale:
             return
         try:
@@ -410,9 +419,13 @@ class Engine(Control):
         except QueueUnavailable as exc:
             self._queue_down(exc)
             return
-        self._handed_seen.update(dict.fromkeys(i for i in stale if i in pending))
-        while len(self._handed_seen) > EARLY_CANCELS:
-            self._handed_seen.pop(next(iter(self._handed_seen)))
+        for i in stale:
+            if i in pending:
+                seen[i] = now
+            else:
+                seen.pop(i, None)
+        if len(seen) > UNHAND_LOOK:  # those seen a lease ago are looked for again anyway
+            self._handed_seen = {i: t for i, t in seen.items() if now - t < lease}
         if self.store.unhand(i for i in stale if i not in pending):
             log.info("runs handed to the queue whose message is not there: sent again")
             self.dispatch_pending()
