@@ -205,6 +205,42 @@ def test_check_names_the_job_and_key_of_a_missing_file_module_or_function(home, 
     ({"summary": "s", "n": 1}, {"summary": "s", "n": 1}),
     ({"n": 1}, {"summary": "f finished", "n": 1}),
     (42, {"summary": "42", "value": 42}),
+    ({"summary": 42, "n": 1}, {"summary": "42", "n": 1}),  # text, as lists need it
+    ({"summary": None}, {"summary": "f finished"}),
 ])
 def test_return_values_become_results(value, result):
     assert as_result(value, "f") == result
+
+
+def test_async_functions_run_generators_are_refused_and_long_summaries_cut(make_engine,
+                                                                            tmp_path):
+    tasks = script(tmp_path / "tasks.py", """
+        import asyncio
+
+        async def fetch(ctx):
+            await asyncio.sleep(0)
+            ctx.progress(1, 1, "fetched")
+            return "fetched 1 page"
+
+        def items(ctx):
+            yield 1
+
+        def chatty(ctx):
+            return {"summary": "x" * 100_000, "n": 1}
+    """)
+    eng = make_engine("".join(f"""
+        [jobs.{name}]
+        kind = "python"
+        file = '{tasks}'
+        function = "{name}"
+        retry = {{ attempts = 1 }}
+    """ for name in ("fetch", "items", "chatty")))
+    fetched = eng.watcher.wait(eng.submit("fetch"))
+    assert (fetched["state"], fetched["result"]) == ("succeeded", {"summary": "fetched 1 page"})
+    items = eng.watcher.wait(eng.submit("items"))
+    assert items["state"] == "failed"
+    assert "job 'items'" in items["error"] and "generator (it uses yield)" in items["error"]
+    chatty = eng.watcher.wait(eng.submit("chatty"))
+    summary = chatty["result"]["summary"]
+    assert chatty["state"] == "succeeded" and chatty["result"]["n"] == 1
+    assert len(summary) < 1100 and summary.endswith("(100,000 characters in all)")

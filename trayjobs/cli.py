@@ -428,7 +428,7 @@ def cmd_runs(home: Home, args) -> int:
         result = r.get("result") if isinstance(r.get("result"), dict) else {}
         rows.append([r["id"], r["job"], r["trigger"], state_text(r), attempt_text(r),
                      when(r.get("started_at") or r.get("created_at")), run_duration(r),
-                     (r.get("error") or result.get("summary") or r.get("note") or "")[:70]])
+                     str(r.get("error") or result.get("summary") or r.get("note") or "")[:70]])
     print(table(rows, ["RUN", "JOB", "TRIGGER", "STATE", "TRY", "STARTED", "TOOK", "SUMMARY"]))
     return EXIT_OK
 

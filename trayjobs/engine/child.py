@@ -74,6 +74,27 @@ class _Pipe:
 _PROTOCOL_KEYS = frozenset({"t", "kind", "level", "unit"})
 
 
+
+#: Characters of a run's summary kept: it is one line in lists, notifications and reports.
+SUMMARY_LIMIT = 1000
+
+
+def tidy_result(result: Any) -> dict[str, Any]:
+    """A kind's result as a run's: a dict whose ``summary``, if any, is text of at most
+    :data:`SUMMARY_LIMIT` characters (a plug-in's or a user's function may give anything)."""
+    if not result:
+        return {}
+    if not isinstance(result, dict):
+        result = {"summary": result}
+    summary = result.get("summary")
+    if summary is None:
+        return result
+    text = summary if isinstance(summary, str) else str(summary)
+    if len(text) > SUMMARY_LIMIT:
+        text = f"{text[:SUMMARY_LIMIT - 1]}… ({len(text):,} characters in all)"
+    return result if text is summary else {**result, "summary": text}
+
+
 def _describe(exc: BaseException) -> str:
     try:
         text = str(exc)
@@ -157,7 +178,7 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
             result = kind.run(ctx, params)
         sys.stdout.flush()
         sys.stderr.flush()
-        end = {"t": "done", "result": result or {}}
+        end = {"t": "done", "result": tidy_result(result)}
         try:
             done = pipe.encode(end if reuse else {**end, "reuse": False})
         except ValueError as exc:

@@ -3,7 +3,9 @@
 The function gets the run's :class:`~trayjobs.context.JobContext` (progress,
 log, check_cancelled, params, files, dry_run, ...) and its return value
 becomes the run's result: a string is the summary, a dict should carry one
-under ``"summary"``. An exception fails the run with its traceback.
+under ``"summary"``. An exception fails the run with its traceback. An ``async def``
+function is run to its end (``asyncio.run``); a generator function is refused, as
+calling it would run none of its code.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import inspect
 from typing import Any
 
 from ...context import JobContext
+from ...errors import JobFailed
 from ..base import JobKind
 from ..registry import register
 from .loader import find_problems, load_function
@@ -46,9 +49,17 @@ class PythonKind(JobKind):
 
     def run(self, ctx: JobContext, params: PythonParams) -> dict[str, Any]:
         function = load_function(params, ctx.job)
+        target = params.target()
+        if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
+            raise JobFailed(f"job {ctx.job!r}: {target} is a generator (it uses yield), so "
+                            f"calling it runs none of its code; return the result instead, "
+                            f"and report progress with ctx.progress()", retry=False)
         ctx.check_cancelled()
         value = function(ctx) if _takes_argument(function) else function()
-        return as_result(value, params.target())
+        if inspect.iscoroutine(value):  # an async def: run it to its end in this process
+            import asyncio
+            value = asyncio.run(value)
+        return as_result(value, target)
 
 
 def _takes_argument(function) -> bool:
@@ -65,7 +76,11 @@ def as_result(value: Any, target: str) -> dict[str, Any]:
     if value is None:
         return {"summary": f"{target} finished"}
     if isinstance(value, dict):
-        return value if "summary" in value else {"summary": f"{target} finished", **value}
+        if value.get("summary") is None:
+            return {**value, "summary": f"{target} finished"} if "summary" in value else {
+                "summary": f"{target} finished", **value}
+        return value if isinstance(value["summary"], str) else {**value,
+                                                                 "summary": str(value["summary"])}
     if isinstance(value, str):
         return {"summary": value}
     return {"summary": str(value), "value": value}
