@@ -102,6 +102,33 @@ def test_waiting_on_a_run_another_process_runs_ends_soon_after_it_does(home, cap
     assert f"run {rid} succeeded: quick" in capsys.readouterr().err
 
 
+def test_a_foreground_run_another_worker_took_first_is_followed_to_its_end(home, capsys):
+    # In a cluster the run's message reaches Redis too: a worker of another machine may
+    # claim it before this process does. The command then waits for that worker's end.
+    import threading
+    import time
+
+    from trayjobs.cli import _end_inline
+    from trayjobs.engine.control import Control
+    home.config_file.write_text('[jobs.quick]\nkind = "demo"\nsteps = 0\n')
+    ctl = Control(home)
+    try:
+        rid = ctl.store.create_run("quick", kind="demo", trigger="cli")
+        taken = ctl.store.claim(rid, pid=1, worker_id=7)
+
+        def finish() -> None:
+            time.sleep(0.05)
+            ctl.store.end_attempt(rid, state="succeeded", result={"summary": "done on nas"})
+
+        threading.Thread(target=finish).start()
+        assert _end_inline(ctl, taken) == 0
+    finally:
+        ctl.close()
+    err = capsys.readouterr().err
+    assert f"run {rid} was taken by another worker" in err and "following it there" in err
+    assert f"run {rid} succeeded: done on nas" in err
+
+
 def test_check_and_jobs_show_errors_but_list_good_jobs(home):
     home.config_file.write_text(CONFIG)
     check = trayjobs(home, "check")

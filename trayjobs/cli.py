@@ -299,6 +299,18 @@ def cmd_run(home: Home, args) -> int:
         bar.close()
         eng.executor.close()
         eng.alerts.flush()  # what is left is kept and sent by the next app or worker
+    return _end_inline(eng, row)
+
+
+def _end_inline(eng, row: dict[str, Any]) -> int:
+    """How a run this process meant to run ended: in a cluster, a worker of another
+    machine may have taken it first (its message reached Redis too); then it is followed
+    there to its end."""
+    from .store import FINAL_STATES
+    if row["state"] not in FINAL_STATES:
+        print(f"run {row['id']} was taken by another worker (trayjobs workers lists them); "
+              f"following it there", file=sys.stderr)
+        return _follow(eng, row["id"])
     return _report_end(eng, row)
 
 
