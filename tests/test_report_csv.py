@@ -93,3 +93,25 @@ query = "SELECT 1"
     assert data.startswith(b"label,")
     by_label = {r[0]: r[1:] for r in cells_of(data, "utf-8")[1:]}
     assert [by_label[f"hostile {i}"][0] for i in range(len(HOSTILE))] == HOSTILE
+
+
+def test_a_query_that_never_ends_stops_at_csv_max_rows_and_says_so(home, cells):
+    # A recursive query with no end: the CSV would grow until the disk is full.
+    logs = []
+    ctx = JobContext(run_id=1, job="cells", home=home, sink=logs.append)
+    params = ReportKind.parse_params({"formats": ["csv", "html"], "sections": [
+        {"title": "Forever", "csv_max_rows": 2500, "query":
+         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c"},
+        {"title": "Cells", "query": QUERY, "csv_max_rows": len(HOSTILE) + 4}]})
+    result = ReportKind().run(ctx, params)
+    by_name = {Path(p).name: Path(p) for p in result["outputs"]}
+    forever = next(p for n, p in by_name.items() if n.endswith("-forever.csv"))
+    rows = cells_of(forever.read_bytes(), "utf-8-sig")
+    assert rows[1:] == [[str(i)] for i in range(1, 2501)]
+    assert result["warnings"] == ["section 'Forever': the query gives more than 2,500 rows; "
+                                  "the report stops there (csv_max_rows: raise it, or narrow "
+                                  "the query)"]  # exactly as many rows as the limit: no word
+    assert any("more than 2,500 rows" in m.get("message", "") for m in logs
+               if m.get("t") == "log")
+    html = next(p for n, p in by_name.items() if n.endswith(".html")).read_text()
+    assert "Only the first 2,500 rows are read" in html

@@ -38,7 +38,7 @@ class ReportKind(JobKind):
     def run(self, ctx: JobContext, params: ReportParams) -> dict[str, Any]:
         from .files import ReportFiles, slugify
         from .periods import resolve_period
-        from .query import Databases
+        from .query import Databases, cut_note
         from .view import make_view
         now = datetime.now()
         period = resolve_period(params.period, today=now.date())
@@ -56,6 +56,7 @@ class ReportKind(JobKind):
             # person may not notice; a query that found no rows for the period is an answer.
             warnings += [f"section {r.section.title!r}: {r.missing}"
                          for r in results if r.missing]
+            warnings += [f"section {r.section.title!r}: {cut_note(r)}" for r in results if r.cut]
             ctx.progress(len(sections), len(sections) + 1, "writing files", "sections")
             report = {
                 "title": title, "period": period.label, "start": period.first.isoformat(),
@@ -136,7 +137,7 @@ class ReportKind(JobKind):
     @staticmethod
     def _query(ctx: JobContext, params: ReportParams, sections: list[SectionParams],
                values: dict[str, Any], dbs: Databases, files: ReportFiles) -> list[SectionResult]:
-        from .query import run_section
+        from .query import cut_note, run_section
         results = []
         for i, section in enumerate(sections):
             ctx.check_cancelled()
@@ -147,6 +148,8 @@ class ReportKind(JobKind):
                                  formula_guard=params.csv_formula_guard, bom=params.csv_bom)
             if result.missing:
                 ctx.log(f"section {section.title!r}: {result.missing}", level="warning")
+            if result.cut:
+                ctx.log(f"section {section.title!r}: {cut_note(result)}", level="warning")
             results.append(result)
         return results
 

@@ -28,6 +28,7 @@ class SectionResult:
     row_count: int = 0
     csv_path: Path | None = None
     missing: str | None = None  # "no data yet" reason: the database does not exist
+    cut: bool = False  # the query gave more than csv_max_rows: reading stopped there
 
     @property
     def empty(self) -> bool:
@@ -80,6 +81,12 @@ def csv_cell(v: Any, *, formula_guard: bool = True) -> Any:
     return v
 
 
+def cut_note(result: SectionResult) -> str:
+    """What a section whose query gave more rows than ``csv_max_rows`` says of it."""
+    return (f"the query gives more than {result.row_count:,} rows; the report stops there "
+            f"(csv_max_rows: raise it, or narrow the query)")
+
+
 def run_section(db: ReadOnlyDatabase | NoDatabase, section: SectionParams,
                 params: dict[str, Any], *, csv_path: Path | None, formula_guard: bool = True,
                 bom: bool = True) -> SectionResult:
@@ -107,14 +114,19 @@ def run_section(db: ReadOnlyDatabase | NoDatabase, section: SectionParams,
             out = open(csv_path, "w", newline="", encoding="utf-8-sig" if bom else "utf-8")
             writer = csv.writer(out)
             writer.writerow([csv_cell(c, formula_guard=formula_guard) for c in result.columns])
+        limit = section.csv_max_rows
         try:
-            while batch := cur.fetchmany(2000):
+            while batch := cur.fetchmany(min(2000, limit - result.row_count + 1)):
+                if result.row_count + len(batch) > limit:  # one row past it: there is more
+                    batch, result.cut = batch[: limit - result.row_count], True
                 if len(result.rows) < keep:
                     result.rows.extend(batch[: keep - len(result.rows)])
                 result.row_count += len(batch)
                 if writer is not None:
                     writer.writerows([[csv_cell(v, formula_guard=formula_guard) for v in r]
                                       for r in batch])
+                if result.cut:
+                    break
         finally:
             if out is not None:
                 out.close()

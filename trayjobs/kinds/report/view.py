@@ -100,6 +100,10 @@ def make_view(index: int, anchor: str, res: SectionResult, *, csv_name: str | No
         index=index, anchor=anchor, title=s.title, note=s.note, show=s.show,
         columns=res.columns, rows=[], raw_rows=res.rows[: s.max_rows], numeric=[],
         total_rows=res.row_count, empty=None, csv_name=csv_name, stack=s.stack)
+    if res.cut:
+        view.note = " ".join(x for x in (s.note, f"Only the first {res.row_count:,} rows "
+                                         f"are read: the query gives more "
+                                         f"(csv_max_rows).") if x)
     if res.missing:
         view.empty = f"No data yet: {res.missing.removeprefix('no data yet: ')}."
         return view
