@@ -379,6 +379,23 @@ def test_check_reports_what_it_can_see_before_a_run(home, tmp_path):
     assert "job 'nowhere', key 'cwd'" in out.stderr
 
 
+@pytest.mark.parametrize("body, key, message", [
+    ('command = ["echo", "a\\u0000b"]', "command", "cannot hold a NUL character"),
+    ('command = ["true"]\nenv = { "A=B" = "x" }', "env", "'A=B' cannot be an environment variable's name"),
+    ('command = ["true"]\nenv = { "" = "x" }', "env", "'' cannot be an environment variable's name"),
+    ('command = ["true"]\nenv = { N = 5 }', "env", 'the value of N is 5: write text in quotes ("5")'),
+    ('command = ["true"]\nsuccess_codes = [0, 256, -1]', "success_codes", "256, -1: a program's exit code is 0 to 255"),
+])
+def test_what_the_system_would_refuse_at_run_time_is_a_config_error(body, key, message):
+    # Each once failed its run with a bare "ValueError: illegal environment variable name"
+    # or "embedded null byte", or could never match an exit code.
+    from trayjobs.config import parse_config
+    cfg = parse_config(f'[jobs.cmd]\nkind = "command"\n{body}\n')
+    errors = [(e.job, e.key, e.message) for e in cfg.errors]
+    assert len(errors) == 1 and errors[0][:2] == ("cmd", key), errors
+    assert message in errors[0][2]
+
+
 # -- through the engine: live log, cancel, timeout, dry run, recovery ----------------------
 
 def _engine_job(make_engine, body: str, **kw):

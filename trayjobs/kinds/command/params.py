@@ -43,4 +43,36 @@ class CommandParams(KindParams):
         if v is not None and (not v or (isinstance(v, str) and not v.strip())
                               or (isinstance(v, list) and not v[0].strip())):
             raise ValueError("give the program to run, e.g. [\"rsync\", \"-a\", \"~/src/\", \"/dst/\"]")
+        if v is not None and any("\0" in part for part in ([v] if isinstance(v, str) else v)):
+            raise ValueError("a program's arguments cannot hold a NUL character (\\u0000)")
+        return v
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _values(cls, v):
+        if isinstance(v, dict):
+            for name, value in v.items():
+                if not isinstance(value, (str, dict)):
+                    raise ValueError(f"the value of {name} is {value!r}: write text in quotes "
+                                     f"(\"{value}\"), or {{ secret = \"NAME\" }}")
+        return v
+
+    @field_validator("env")
+    @classmethod
+    def _names(cls, v: dict[str, str | SecretRef]) -> dict[str, str | SecretRef]:
+        for name, value in v.items():
+            if not name or "=" in name or "\0" in name:
+                raise ValueError(f"{name!r} cannot be an environment variable's name: write a "
+                                 f"name without '=', such as API_TOKEN")
+            if isinstance(value, str) and "\0" in value:
+                raise ValueError(f"the value of {name} cannot hold a NUL character (\\u0000)")
+        return v
+
+    @field_validator("success_codes")
+    @classmethod
+    def _codes(cls, v: list[int]) -> list[int]:
+        wrong = [c for c in v if not 0 <= c <= 255]
+        if wrong:
+            raise ValueError(f"{', '.join(map(str, wrong))}: a program's exit code is 0 to 255 "
+                             f"(one killed by a signal is not a success)")
         return v
