@@ -140,6 +140,25 @@ def test_templates_that_could_leave_their_folder_fail_the_check(template, root):
     assert "action" in str(err.value) and "move" in str(err.value)
 
 
+# -- a folder whose destination is inside itself -------------------------------------------
+
+@pytest.mark.parametrize("action", [{"move": "a/inner"}, {"copy": "a/inner"}, {"archive": "a/all.zip"}])
+def test_a_folder_is_never_put_inside_itself(make_ctx, root, action):
+    # a copy would copy its own copy without end; a move is refused by the system ("Invalid argument")
+    tree(root, {"a/x.txt": "x", "b/y.txt": "y"})
+    past = time.time() - 10 * DAY
+    for d in ("a", "b"):
+        os.utime(root / d, (past, past))
+    preview, _ = run(make_ctx, dry=True, locations=[str(root)], targets="folders", action=action)
+    result, _ = run(make_ctx, run_id=2, locations=[str(root)], targets="folders", action=action)
+    for r in (preview, result):
+        assert r["acted"] == 1 and r["errors"] == 0, r
+        assert r["problems"] == [{"path": str(root / "a"), "kind": "skip",
+                                  "reason": "the destination is inside the folder itself"}], r
+    assert (root / "a" / "x.txt").read_text() == "x"
+    assert not any(".trayjobs-partial" in f for f in files(root)), files(root)
+
+
 # -- D4: a folder swapped for a link while the run is going ---------------------------------
 
 def swap(folder: Path, target: Path) -> None:

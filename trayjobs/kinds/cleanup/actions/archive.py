@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 from ..dirs import Changed, MountInTheWay, display
 from ..templates import PLACEHOLDERS, check_template
 from .base import Action, Item, Skip, Workspace
+from .conflict import not_inside_itself
 from .move import destination_folder
 from .registry import register_action
 
@@ -59,6 +60,7 @@ class ArchiveAction(Action):
         target = destination_folder(self.archive, item, ws, file=True)
         if not target.lower().endswith(".zip"):
             target += ".zip"
+        not_inside_itself(item, target)
         item.dest = target
         rel = os.path.relpath(item.path, item.root)
         item.note = rel.replace(os.sep, "/")
