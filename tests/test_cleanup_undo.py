@@ -94,6 +94,23 @@ def test_undo_reports_what_it_cannot_undo_and_why(make_ctx, root, tmp_path, tras
                                     "reason": "it was deleted permanently"}]
 
 
+def test_undo_of_a_folder_copy_keeps_a_copy_changed_since(make_ctx, root, tmp_path):
+    # undoing a copy deletes it for good: only a copy still as the run made it may go
+    tree(root, {"proj/a.txt": "a", "proj/sub/b.txt": "b", "same/c.txt": "c"})
+    past = time.time() - 10 * 86400
+    for d in ("proj", "same"):
+        os.utime(root / d, (past, past))
+    raw = dict(locations=[str(root)], targets="folders", action={"copy": str(tmp_path / "backup")})
+    result, _ = run(make_ctx, **raw)
+    assert result["acted"] == 2, result
+    put(tmp_path / "backup", "proj/sub/my-new-work.txt", "only here")
+    outcome, _ = undo(make_ctx, result, **raw)
+    assert outcome["undone"] == 1 and outcome["not_undone"] == 1, outcome
+    assert "changed after the run" in outcome["problems"][0]["reason"], outcome
+    assert (tmp_path / "backup" / "proj" / "sub" / "my-new-work.txt").read_text() == "only here"
+    assert not (tmp_path / "backup" / "same").exists()  # the untouched copy went
+
+
 def test_undo_twice_and_undo_of_a_preview(make_ctx, root):
     put(root, "a.txt")
     result, _ = run(make_ctx, locations=[str(root)])

@@ -20,8 +20,11 @@ from .dirs import MountInTheWay
 
 PARTIAL_PREFIX = ".trayjobs-partial-"  # never picked up by a scan
 
-__all__ = ["PARTIAL_PREFIX", "copy_at", "make_dirs", "move_at", "reason", "remove", "remove_at",
-           "removal_problems", "rename_noreplace", "temp_beside", "temp_name", "tree_size"]
+__all__ = ["MAX_NESTING", "PARTIAL_PREFIX", "copy_at", "make_dirs", "move_at", "reason", "remove", "remove_at",
+           "removal_problems", "rename_noreplace", "same_tree", "temp_beside", "temp_name", "tree_size"]
+
+#: Folders nested deeper than this below an item are not gone into (well within Python's recursion limit).
+MAX_NESTING = 400
 
 _RENAME_NOREPLACE = 1
 _AT_FDCWD = -100
@@ -313,6 +316,39 @@ def remove(path: str, *, missing_ok: bool = False) -> None:
         remove_at(fd, tail, missing_ok=missing_ok)
     finally:
         os.close(fd)
+
+
+def same_tree(a_fd: int, a: str, b_fd: int, b: str, *, _depth: int = 0) -> bool:
+    """Does folder ``b`` hold what :func:`copy_at` made of folder ``a``: the same names, files
+    of the same size and modification time, links to the same targets? Read through no link;
+    a tree too deep to tell counts as different."""
+    if _depth > MAX_NESTING:
+        return False
+    fa = os.open(a, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=a_fd)
+    try:
+        fb = os.open(b, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=b_fd)
+        try:
+            # a socket is never copied (see _copy_at)
+            names = sorted(n for n in os.listdir(fa) if not stat.S_ISSOCK(os.lstat(n, dir_fd=fa).st_mode))
+            if names != sorted(os.listdir(fb)):
+                return False
+            for n in names:
+                sa, sb = os.lstat(n, dir_fd=fa), os.lstat(n, dir_fd=fb)
+                if stat.S_IFMT(sa.st_mode) != stat.S_IFMT(sb.st_mode):
+                    return False
+                if stat.S_ISREG(sa.st_mode):
+                    if (sa.st_size, sa.st_mtime_ns) != (sb.st_size, sb.st_mtime_ns):
+                        return False
+                elif stat.S_ISLNK(sa.st_mode):
+                    if os.readlink(n, dir_fd=fa) != os.readlink(n, dir_fd=fb):
+                        return False
+                elif stat.S_ISDIR(sa.st_mode) and not same_tree(fa, n, fb, n, _depth=_depth + 1):
+                    return False
+            return True
+        finally:
+            os.close(fb)
+    finally:
+        os.close(fa)
 
 
 def tree_size(path: str) -> int:
