@@ -13,6 +13,7 @@ import os
 import socket
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from pydantic import ValidationError
 from test_cleanup_support import (DAY, cleanup, context, files, params, put, root, run, snapshot,  # noqa: F401
                                   trash_dir, trashed, tree, undo)
 from trayjobs.errors import JobFailed
-from trayjobs.kinds.cleanup import freedesktop, journal_path
+from trayjobs.kinds.cleanup import freedesktop, fsops, journal_path
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 BAD = os.fsdecode(b"bad\xff.txt")  # a name that is not valid UTF-8, as Python sees it
@@ -157,6 +158,44 @@ def test_a_folder_is_never_put_inside_itself(make_ctx, root, action):
                                   "reason": "the destination is inside the folder itself"}], r
     assert (root / "a" / "x.txt").read_text() == "x"
     assert not any(".trayjobs-partial" in f for f in files(root)), files(root)
+
+
+# -- folders nested deeper than Python's recursion goes ---------------------------------------
+
+def nest(top: Path, levels: int) -> None:
+    """``top/d/d/.../d/leaf.txt``, ``levels`` folders deep (reached by descriptor: too long a path)."""
+    top.mkdir(parents=True)
+    fd = os.open(top, os.O_RDONLY)
+    for _ in range(levels):
+        os.mkdir("d", dir_fd=fd)
+        fd, old = os.open("d", os.O_RDONLY, dir_fd=fd), fd
+        os.close(old)
+    os.close(os.open("leaf.txt", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+    os.close(fd)
+
+
+@pytest.mark.parametrize("action", ["delete", {"copy": "../copies"}, {"archive": "../all.zip"}])
+def test_a_folder_nested_too_deep_is_an_error_of_its_own(make_ctx, root, tmp_path, monkeypatch, action):
+    # Python's recursion limit made small, with the nesting allowed to match: 120 levels then
+    # overflow it, as 1,100 would the usual 1,000
+    monkeypatch.setattr(fsops, "MAX_NESTING", 60)
+    nest(root / "deep", 120)
+    put(root, "plain/x.txt", "x")
+    past = time.time() - 10 * DAY
+    for d in ("deep", "plain"):
+        os.utime(root / d, (past, past))
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(150)
+    try:
+        result, _ = run(make_ctx, locations=[str(root)], targets="folders", action=action)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert result["acted"] == 1 and result["errors"] == 1, result
+    assert result["problems"][0]["path"] == str(root / "deep")
+    assert "nested more than 60 levels deep" in result["problems"][0]["reason"], result
+    assert os.path.exists(root / "deep" / "d" / "d")  # nothing of it was deleted
+    if "copy" in action:
+        assert os.listdir(tmp_path / "copies") == ["plain"]  # no half copy left
 
 
 # -- D4: a folder swapped for a link while the run is going ---------------------------------

@@ -20,11 +20,19 @@ from .dirs import MountInTheWay
 
 PARTIAL_PREFIX = ".trayjobs-partial-"  # never picked up by a scan
 
-__all__ = ["MAX_NESTING", "PARTIAL_PREFIX", "copy_at", "make_dirs", "move_at", "reason", "remove", "remove_at",
+__all__ = ["MAX_NESTING", "PARTIAL_PREFIX", "TooDeep", "copy_at", "make_dirs", "move_at", "reason", "remove", "remove_at",
            "removal_problems", "rename_noreplace", "same_tree", "temp_beside", "temp_name", "tree_size"]
 
 #: Folders nested deeper than this below an item are not gone into (well within Python's recursion limit).
 MAX_NESTING = 400
+
+
+class TooDeep(OSError):
+    """A folder holds folders nested deeper than :data:`MAX_NESTING`: left as it is."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(errno.ELOOP, f"it holds folders nested more than {MAX_NESTING} levels deep; "
+                                      f"left as it is", name)
 
 _RENAME_NOREPLACE = 1
 _AT_FDCWD = -100
@@ -130,7 +138,9 @@ def _copy_file_at(src_fd: int, name: str, dst_fd: int, dst: str, st: os.stat_res
         os.close(fin)
 
 
-def _copy_at(src_fd: int, name: str, dst_fd: int, dst: str, dev: int | None) -> None:
+def _copy_at(src_fd: int, name: str, dst_fd: int, dst: str, dev: int | None, depth: int = 0) -> None:
+    if depth > MAX_NESTING:
+        raise TooDeep(name)
     st = os.lstat(name, dir_fd=src_fd)
     kind = _kind(st)
     if kind == "link":
@@ -146,7 +156,7 @@ def _copy_at(src_fd: int, name: str, dst_fd: int, dst: str, dev: int | None) -> 
             out = os.open(dst, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst_fd)
             try:
                 for child in sorted(os.listdir(sub)):
-                    _copy_at(sub, child, out, child, dev)
+                    _copy_at(sub, child, out, child, dev, depth + 1)
                 os.chmod(out, stat.S_IMODE(st.st_mode))
                 os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
             finally:
@@ -188,7 +198,8 @@ def move_at(src_fd: int, name: str, dst_fd: int, dst: str, *, dev: int | None = 
 
 
 def remove_at(dir_fd: int, name: str, *, missing_ok: bool = False, dev: int | None = None,
-              removed: list[str] | None = None, failed: list[tuple[str, OSError]] | None = None) -> None:
+              removed: list[str] | None = None, failed: list[tuple[str, OSError]] | None = None,
+              _depth: int = 0) -> None:
     """Delete the file, link or whole folder ``name`` in ``dir_fd`` (links removed, never followed).
 
     A folder is emptied depth first through descriptors; with ``dev`` a mount point below
@@ -207,6 +218,8 @@ def remove_at(dir_fd: int, name: str, *, missing_ok: bool = False, dev: int | No
         return
     if dev is not None and st.st_dev != dev:
         raise MountInTheWay(name)
+    if _depth > MAX_NESTING:
+        raise TooDeep(name)
     sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
         if not os.path.samestat(st, os.fstat(sub)):
@@ -214,7 +227,8 @@ def remove_at(dir_fd: int, name: str, *, missing_ok: bool = False, dev: int | No
         for child in os.listdir(sub):
             sub_removed = None if removed is None else []
             sub_failed = None if failed is None else []
-            remove_at(sub, child, missing_ok=True, dev=dev, removed=sub_removed, failed=sub_failed)
+            remove_at(sub, child, missing_ok=True, dev=dev, removed=sub_removed, failed=sub_failed,
+                      _depth=_depth + 1)
             if removed is not None:
                 removed.extend(os.path.join(name, p) for p in sub_removed)
             if failed is not None:
@@ -264,8 +278,11 @@ def removal_problems(dir_fd: int, name: str, *, dev: int | None = None, limit: i
         elif _locked(fd):
             problems.append(f"{label}: marked immutable or append-only")
 
-    def visit(parent: int, child: str, label: str) -> None:
+    def visit(parent: int, child: str, label: str, depth: int = 0) -> None:
         if len(problems) >= limit:
+            return
+        if depth > MAX_NESTING:
+            problems.append(f"{name}: {TooDeep(name).strerror}")
             return
         st = os.lstat(child, dir_fd=parent)
         if not stat.S_ISDIR(st.st_mode):
@@ -296,7 +313,7 @@ def removal_problems(dir_fd: int, name: str, *, dev: int | None = None, limit: i
                 problems.append(f"{label}: cannot be listed ({reason(exc)})")
                 return
             for n in names:
-                visit(sub, n, os.path.join(label, n))
+                visit(sub, n, os.path.join(label, n), depth + 1)
         finally:
             os.close(sub)
 
