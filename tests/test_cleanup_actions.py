@@ -163,6 +163,19 @@ def test_two_items_for_one_destination_in_one_run_both_arrive(make_ctx, root, tm
     assert sorted(p.read_text() for p in (tmp_path / "all").iterdir()) == ["1", "2"]
 
 
+@pytest.mark.parametrize("action", [{"copy": "{tmp}/all"}, {"archive": "{tmp}/all.zip"}])
+def test_a_file_in_two_overlapping_locations_is_acted_on_once(make_ctx, root, tmp_path, action):
+    tree(root, {"a.txt": "a", "sub/b.txt": "b"})
+    action = {k: v.replace("{tmp}", str(tmp_path)) for k, v in action.items()}
+    result, _ = run(make_ctx, locations=[{"path": str(root), "recursive": True}, str(root / "sub")],
+                    action=action)
+    assert result["acted"] == 2 and result["skipped"] == {} and result["errors"] == 0, result
+    if "copy" in action:
+        assert sorted(os.listdir(tmp_path / "all")) == ["a.txt", "b.txt"]
+    else:
+        assert sorted(zipfile.ZipFile(tmp_path / "all.zip").namelist()) == ["a.txt", "sub/b.txt"]
+
+
 def test_overwrite_never_replaces_a_folder_with_a_file(make_ctx, root, tmp_path):
     (tmp_path / "dest" / "thing").mkdir(parents=True)
     put(root, "thing", "file")

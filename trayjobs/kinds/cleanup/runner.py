@@ -61,6 +61,7 @@ class Runner:
         self.produced: set[str] = set()   # what this run created: never picked up again
         self.touched: set[str] = set()    # folders this run took something out of
         self.done_src: set[str] = set()   # copied/archived by an earlier attempt of this run
+        self.handled: set[str] = set()    # items taken in hand: a location inside another gives them again
         self.groups: dict[str, list[Item]] = {}
         self.roots: tuple[str, ...] = ()
         self.seq = 1
@@ -234,6 +235,9 @@ class Runner:
         names = {x.name for x in entries}
         items: list[Item] = []
         for e in matched:
+            if e.path in self.handled:
+                continue
+            self.handled.add(e.path)
             if self.only is not None and escape_undecodable(e.path) not in self.only:
                 continue  # not in the preview being applied
             try:
