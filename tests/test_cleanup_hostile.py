@@ -65,6 +65,23 @@ def test_a_name_that_is_not_utf8_is_trashed_journalled_and_undone_exactly(make_c
     assert (root / BAD).read_text() == "payload"
 
 
+def test_a_name_with_a_line_break_is_one_escaped_log_line_and_undone_exactly(make_ctx, root, trash_dir):
+    # a name is never taken for more log lines (or a forged one)
+    name = "new\n12:00:00 info    trashed 0 files\tx.txt"
+    put(root, name, "payload")
+    put(root, "odd\nfolder/y.txt")
+    before = snapshot(root)
+    raw = dict(locations=[{"path": str(root), "recursive": True}], remove_empty_folders=True)
+    result, ctx = run(make_ctx, **raw)
+    assert result["acted"] == 2 and result["folders_removed"] == 1 and result["errors"] == 0, result
+    assert not any("\n" in line or "\t" in line for line in ctx.sink.logs), ctx.sink.logs
+    assert any("new\\n12:00:00 info    trashed 0 files\\tx.txt" in line for line in ctx.sink.logs)
+    assert any(line.endswith("emptied folder " + str(root / "odd\\nfolder")) for line in ctx.sink.logs)
+    assert str(root / "new\\n12:00:00 info    trashed 0 files\\tx.txt") in [e["path"] for e in result["done"]]
+    outcome, _ = undo(make_ctx, result, **raw)
+    assert outcome["not_undone"] == 0 and snapshot(root) == before
+
+
 def test_a_preview_of_a_name_that_is_not_utf8_lists_it_escaped(make_ctx, root):
     put(root, BAD)
     result, ctx = run(make_ctx, dry=True, locations=[str(root)], action={"move": "sorted/{ext}"})

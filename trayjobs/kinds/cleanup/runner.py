@@ -213,7 +213,7 @@ class Runner:
         if depth >= scope.max_depth:
             return
         if depth >= MAX_NESTING:  # targets = "folders" recurses
-            self.ctx.log(f"not entering {folder}: nested too deep", "warning")
+            self.ctx.log(f"not entering {display(folder)}: nested too deep", "warning")
             return
         chosen = {e.path for e in matched}
         for e in subdirs:
