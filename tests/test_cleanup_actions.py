@@ -10,7 +10,7 @@ from urllib.parse import unquote
 import pytest
 
 from test_cleanup_support import (DAY, files, put, root, run, snapshot, trash_dir, trashed,  # noqa: F401
-                                  tree)
+                                  tree, undo)
 
 
 def test_trash_writes_freedesktop_entries(make_ctx, root, trash_dir):
@@ -174,6 +174,28 @@ def test_a_file_in_two_overlapping_locations_is_acted_on_once(make_ctx, root, tm
         assert sorted(os.listdir(tmp_path / "all")) == ["a.txt", "b.txt"]
     else:
         assert sorted(zipfile.ZipFile(tmp_path / "all.zip").namelist()) == ["a.txt", "sub/b.txt"]
+
+
+@pytest.mark.parametrize("action", ["trash", {"copy": "{tmp}/copies"}, {"archive": "{tmp}/all.zip"}])
+def test_a_name_of_the_longest_length_is_acted_on_and_undone(make_ctx, root, tmp_path, trash_dir, action):
+    # 255 bytes is the most a name may have: the trash's NAME.trashinfo and a copy's temporary
+    # name must not make it longer
+    long = "é" * 100 + "L" * 49 + ".txt"  # 253 bytes
+    put(root, long, "data")
+    put(root, "short.txt", "s")
+    action = action if isinstance(action, str) else {k: v.replace("{tmp}", str(tmp_path)) for k, v in action.items()}
+    before = snapshot(root)
+    result, _ = run(make_ctx, locations=[str(root)], action=action)
+    assert result["acted"] == 2 and result["errors"] == 0, result
+    if action == "trash":
+        info = [n for n in os.listdir(trash_dir / "info") if n.startswith("é")]
+        assert len(info) == 1 and len(os.fsencode(info[0])) <= 255
+        with open(trash_dir / "info" / info[0]) as fh:  # the desktop's trash puts it back by its full name
+            assert unquote(fh.read().split("Path=")[1].split()[0]) == str(root / long)
+    if "copy" in action:
+        assert (tmp_path / "copies" / long).read_text() == "data"
+    outcome, _ = undo(make_ctx, result, locations=[str(root)], action=action)
+    assert outcome["not_undone"] == 0 and snapshot(root) == before, outcome
 
 
 def test_overwrite_never_replaces_a_folder_with_a_file(make_ctx, root, tmp_path):

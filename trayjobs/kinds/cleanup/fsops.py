@@ -20,7 +20,7 @@ from .dirs import MountInTheWay
 
 PARTIAL_PREFIX = ".trayjobs-partial-"  # never picked up by a scan
 
-__all__ = ["MAX_NESTING", "PARTIAL_PREFIX", "TooDeep", "copy_at", "make_dirs", "move_at", "reason", "remove", "remove_at",
+__all__ = ["MAX_NESTING", "NAME_MAX", "PARTIAL_PREFIX", "TooDeep", "copy_at", "fit_name", "make_dirs", "move_at", "reason", "remove", "remove_at",
            "removal_problems", "rename_noreplace", "same_tree", "temp_beside", "temp_name", "tree_size"]
 
 #: Folders nested deeper than this below an item are not gone into (well within Python's recursion limit).
@@ -105,8 +105,25 @@ def temp_beside(dst: str) -> str:
     return os.path.join(head, temp_name(tail))
 
 
+NAME_MAX = 255  # bytes in one name, on every filesystem a desktop uses
+
+
+def fit_name(stem: str, tail: str = "", *, room: int = NAME_MAX) -> str:
+    """``stem + tail`` in at most ``room`` bytes: the stem cut (at a character's edge) when needed,
+    so a name made from a long one (a temporary name, a ``.trashinfo``) stays a valid name."""
+    head, end = os.fsencode(stem), os.fsencode(tail)
+    if len(head) + len(end) <= room:
+        return stem + tail
+    head = head[:max(room - len(end), 1)]
+    while len(head) > 1 and head[-1] & 0xC0 == 0x80:  # inside a UTF-8 character: back to its start
+        head = head[:-1]
+    if len(head) > 1 and head[-1] >= 0xC0:
+        head = head[:-1]
+    return os.fsdecode(head + end)
+
+
 def temp_name(name: str) -> str:
-    return f"{PARTIAL_PREFIX}{os.getpid()}-{name}"
+    return fit_name(f"{PARTIAL_PREFIX}{os.getpid()}-{name}")
 
 
 _SPECIAL = "a pipe, socket or device"
