@@ -198,6 +198,17 @@ def test_a_name_of_the_longest_length_is_acted_on_and_undone(make_ctx, root, tmp
     assert outcome["not_undone"] == 0 and snapshot(root) == before, outcome
 
 
+def test_a_long_name_taken_at_the_destination_gets_a_numbered_name_that_fits(make_ctx, root, tmp_path):
+    long = "L" * 249 + ".txt"
+    put(tmp_path / "dest", long, "already there")
+    put(root, long, "new")
+    result, _ = run(make_ctx, locations=[str(root)], action={"move": str(tmp_path / "dest")})
+    assert result["acted"] == 1 and result["errors"] == 0, result
+    numbered = sorted(os.listdir(tmp_path / "dest"))[0]
+    assert numbered.endswith(" (1).txt") and len(numbered) == 255
+    assert (tmp_path / "dest" / numbered).read_text() == "new"
+
+
 def test_overwrite_never_replaces_a_folder_with_a_file(make_ctx, root, tmp_path):
     (tmp_path / "dest" / "thing").mkdir(parents=True)
     put(root, "thing", "file")

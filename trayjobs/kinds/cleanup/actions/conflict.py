@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from ..fsops import fit_name
 from .base import Item, Skip, Workspace, item_from_stat
 
 __all__ = ["not_inside_itself", "resolve", "unique"]
@@ -19,7 +20,7 @@ def unique(path: str, ws: Workspace, *, is_dir: bool = False) -> str:
     stem, suffix = (tail, "") if is_dir else os.path.splitext(tail)
     n = 1
     while _taken(path, ws):
-        path = os.path.join(head, f"{stem} ({n}){suffix}")
+        path = os.path.join(head, fit_name(stem, f" ({n}){suffix}"))  # a long name is cut to fit
         n += 1
     return path
 
