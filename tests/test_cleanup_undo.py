@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -109,6 +110,11 @@ def test_undo_of_a_folder_copy_keeps_a_copy_changed_since(make_ctx, root, tmp_pa
     assert "changed after the run" in outcome["problems"][0]["reason"], outcome
     assert (tmp_path / "backup" / "proj" / "sub" / "my-new-work.txt").read_text() == "only here"
     assert not (tmp_path / "backup" / "same").exists()  # the untouched copy went
+    shutil.rmtree(tmp_path / "backup" / "proj")
+    os.symlink(root / "proj", tmp_path / "backup" / "proj")  # the copy, replaced by a link
+    outcome, _ = undo(make_ctx, result, **raw)
+    assert outcome["problems"][0]["reason"].endswith("left where it is"), outcome
+    assert os.path.islink(tmp_path / "backup" / "proj")
 
 
 def test_undo_twice_and_undo_of_a_preview(make_ctx, root):

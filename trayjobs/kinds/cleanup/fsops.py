@@ -356,8 +356,9 @@ def same_tree(a_fd: int, a: str, b_fd: int, b: str, *, _depth: int = 0) -> bool:
     """Does folder ``b`` hold what :func:`copy_at` made of folder ``a``: the same names, files
     of the same size and modification time, links to the same targets? Read through no link;
     a tree too deep to tell counts as different."""
-    if _depth > MAX_NESTING:
-        return False
+    if _depth > MAX_NESTING or not (stat.S_ISDIR(os.lstat(a, dir_fd=a_fd).st_mode)
+                                    and stat.S_ISDIR(os.lstat(b, dir_fd=b_fd).st_mode)):
+        return False  # a link or a file now, not the folder copied
     fa = os.open(a, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=a_fd)
     try:
         fb = os.open(b, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=b_fd)
