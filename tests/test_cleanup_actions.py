@@ -183,7 +183,8 @@ def test_a_name_of_the_longest_length_is_acted_on_and_undone(make_ctx, root, tmp
     long = "é" * 100 + "L" * 49 + ".txt"  # 253 bytes
     put(root, long, "data")
     put(root, "short.txt", "s")
-    action = action if isinstance(action, str) else {k: v.replace("{tmp}", str(tmp_path)) for k, v in action.items()}
+    if not isinstance(action, str):
+        action = {k: v.replace("{tmp}", str(tmp_path)) for k, v in action.items()}
     before = snapshot(root)
     result, _ = run(make_ctx, locations=[str(root)], action=action)
     assert result["acted"] == 2 and result["errors"] == 0, result

@@ -20,8 +20,9 @@ from .dirs import MountInTheWay
 
 PARTIAL_PREFIX = ".trayjobs-partial-"  # never picked up by a scan
 
-__all__ = ["MAX_NESTING", "NAME_MAX", "PARTIAL_PREFIX", "TooDeep", "copy_at", "fit_name", "make_dirs", "move_at", "reason", "remove", "remove_at",
-           "removal_problems", "rename_noreplace", "same_tree", "temp_beside", "temp_name", "tree_size"]
+__all__ = ["MAX_NESTING", "NAME_MAX", "PARTIAL_PREFIX", "TooDeep", "copy_at", "fit_name", "make_dirs",
+           "move_at", "reason", "remove", "remove_at", "removal_problems", "rename_noreplace", "same_tree",
+           "temp_beside", "temp_name", "tree_size"]
 
 #: Folders nested deeper than this below an item are not gone into (well within Python's recursion limit).
 MAX_NESTING = 400
