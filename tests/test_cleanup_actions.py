@@ -10,7 +10,7 @@ from urllib.parse import unquote
 import pytest
 
 from test_cleanup_support import (DAY, files, put, root, run, snapshot, trash_dir, trashed,  # noqa: F401
-                                  tree)
+                                  tree, undo)
 
 
 def test_trash_writes_freedesktop_entries(make_ctx, root, trash_dir):
@@ -161,6 +161,53 @@ def test_two_items_for_one_destination_in_one_run_both_arrive(make_ctx, root, tm
     run(make_ctx, locations=[{"path": str(root), "recursive": True}], action={"move": str(tmp_path / "all")},
         conflict="overwrite")
     assert sorted(p.read_text() for p in (tmp_path / "all").iterdir()) == ["1", "2"]
+
+
+@pytest.mark.parametrize("action", [{"copy": "{tmp}/all"}, {"archive": "{tmp}/all.zip"}])
+def test_a_file_in_two_overlapping_locations_is_acted_on_once(make_ctx, root, tmp_path, action):
+    tree(root, {"a.txt": "a", "sub/b.txt": "b"})
+    action = {k: v.replace("{tmp}", str(tmp_path)) for k, v in action.items()}
+    result, _ = run(make_ctx, locations=[{"path": str(root), "recursive": True}, str(root / "sub")],
+                    action=action)
+    assert result["acted"] == 2 and result["skipped"] == {} and result["errors"] == 0, result
+    if "copy" in action:
+        assert sorted(os.listdir(tmp_path / "all")) == ["a.txt", "b.txt"]
+    else:
+        assert sorted(zipfile.ZipFile(tmp_path / "all.zip").namelist()) == ["a.txt", "sub/b.txt"]
+
+
+@pytest.mark.parametrize("action", ["trash", {"copy": "{tmp}/copies"}, {"archive": "{tmp}/all.zip"}])
+def test_a_name_of_the_longest_length_is_acted_on_and_undone(make_ctx, root, tmp_path, trash_dir, action):
+    # 255 bytes is the most a name may have: the trash's NAME.trashinfo and a copy's temporary
+    # name must not make it longer
+    long = "é" * 100 + "L" * 49 + ".txt"  # 253 bytes
+    put(root, long, "data")
+    put(root, "short.txt", "s")
+    if not isinstance(action, str):
+        action = {k: v.replace("{tmp}", str(tmp_path)) for k, v in action.items()}
+    before = snapshot(root)
+    result, _ = run(make_ctx, locations=[str(root)], action=action)
+    assert result["acted"] == 2 and result["errors"] == 0, result
+    if action == "trash":
+        info = [n for n in os.listdir(trash_dir / "info") if n.startswith("é")]
+        assert len(info) == 1 and len(os.fsencode(info[0])) <= 255
+        with open(trash_dir / "info" / info[0]) as fh:  # the desktop's trash puts it back by its full name
+            assert unquote(fh.read().split("Path=")[1].split()[0]) == str(root / long)
+    if "copy" in action:
+        assert (tmp_path / "copies" / long).read_text() == "data"
+    outcome, _ = undo(make_ctx, result, locations=[str(root)], action=action)
+    assert outcome["not_undone"] == 0 and snapshot(root) == before, outcome
+
+
+def test_a_long_name_taken_at_the_destination_gets_a_numbered_name_that_fits(make_ctx, root, tmp_path):
+    long = "L" * 249 + ".txt"
+    put(tmp_path / "dest", long, "already there")
+    put(root, long, "new")
+    result, _ = run(make_ctx, locations=[str(root)], action={"move": str(tmp_path / "dest")})
+    assert result["acted"] == 1 and result["errors"] == 0, result
+    numbered = sorted(os.listdir(tmp_path / "dest"))[0]
+    assert numbered.endswith(" (1).txt") and len(numbered) == 255
+    assert (tmp_path / "dest" / numbered).read_text() == "new"
 
 
 def test_overwrite_never_replaces_a_folder_with_a_file(make_ctx, root, tmp_path):

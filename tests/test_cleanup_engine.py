@@ -73,3 +73,25 @@ def test_applying_a_preview_does_exactly_what_it_listed(make_engine, root, trash
     assert any(p["reason"] == "changed since the preview" for p in applied["result"]["problems"])
     with pytest.raises(UserError, match="not a finished preview"):
         eng.apply_preview(applied["id"])
+
+
+
+def test_a_run_is_undone_after_its_job_was_removed_or_changed(make_engine, write_config, root, trash_dir):
+    # removing the job that trashed too much is the first thing a person does: undo must still work
+    put(root, "first.txt", "1", age_days=40)
+    eng = make_engine(f"""
+        [jobs.tidy]
+        kind = "cleanup"
+        locations = ["{root}"]
+        filters = [{{ age = "older than 30d" }}]
+    """)
+    first = eng.watcher.wait(eng.submit("tidy"))
+    put(root, "second.txt", "2", age_days=40)
+    second = eng.watcher.wait(eng.submit("tidy"))
+    assert trashed(trash_dir) == {"first.txt", "second.txt"}, (first, second)
+    from trayjobs.engine.undo import undo_run
+    for run, config in ((first, ""), (second, '[jobs.tidy]\nkind = "demo"\n')):  # removed, then another kind
+        write_config(config)
+        eng.reload_config()
+        assert undo_run(eng, run["id"])["summary"] == f"undid 1 action of run {run['id']}"
+    assert files(root) == {"first.txt", "second.txt"}

@@ -13,6 +13,7 @@ import os
 import socket
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from pydantic import ValidationError
 from test_cleanup_support import (DAY, cleanup, context, files, params, put, root, run, snapshot,  # noqa: F401
                                   trash_dir, trashed, tree, undo)
 from trayjobs.errors import JobFailed
-from trayjobs.kinds.cleanup import freedesktop, journal_path
+from trayjobs.kinds.cleanup import freedesktop, fsops, journal_path
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 BAD = os.fsdecode(b"bad\xff.txt")  # a name that is not valid UTF-8, as Python sees it
@@ -62,6 +63,23 @@ def test_a_name_that_is_not_utf8_is_trashed_journalled_and_undone_exactly(make_c
     assert outcome["undone"] == 2 and outcome["not_undone"] == 0
     assert snapshot(root) == before
     assert (root / BAD).read_text() == "payload"
+
+
+def test_a_name_with_a_line_break_is_one_escaped_log_line_and_undone_exactly(make_ctx, root, trash_dir):
+    # a name is never taken for more log lines (or a forged one)
+    name = "new\n12:00:00 info    trashed 0 files\tx.txt"
+    put(root, name, "payload")
+    put(root, "odd\nfolder/y.txt")
+    before = snapshot(root)
+    raw = dict(locations=[{"path": str(root), "recursive": True}], remove_empty_folders=True)
+    result, ctx = run(make_ctx, **raw)
+    assert result["acted"] == 2 and result["folders_removed"] == 1 and result["errors"] == 0, result
+    assert not any("\n" in line or "\t" in line for line in ctx.sink.logs), ctx.sink.logs
+    assert any("new\\n12:00:00 info    trashed 0 files\\tx.txt" in line for line in ctx.sink.logs)
+    assert any(line.endswith("emptied folder " + str(root / "odd\\nfolder")) for line in ctx.sink.logs)
+    assert str(root / "new\\n12:00:00 info    trashed 0 files\\tx.txt") in [e["path"] for e in result["done"]]
+    outcome, _ = undo(make_ctx, result, **raw)
+    assert outcome["not_undone"] == 0 and snapshot(root) == before
 
 
 def test_a_preview_of_a_name_that_is_not_utf8_lists_it_escaped(make_ctx, root):
@@ -138,6 +156,63 @@ def test_templates_that_could_leave_their_folder_fail_the_check(template, root):
     with pytest.raises(ValidationError) as err:
         params(locations=[str(root)], action={"move": template})
     assert "action" in str(err.value) and "move" in str(err.value)
+
+
+# -- a folder whose destination is inside itself -------------------------------------------
+
+@pytest.mark.parametrize("action", [{"move": "a/inner"}, {"copy": "a/inner"}, {"archive": "a/all.zip"}])
+def test_a_folder_is_never_put_inside_itself(make_ctx, root, action):
+    # a copy would copy its own copy without end; a move is refused by the system ("Invalid argument")
+    tree(root, {"a/x.txt": "x", "b/y.txt": "y"})
+    past = time.time() - 10 * DAY
+    for d in ("a", "b"):
+        os.utime(root / d, (past, past))
+    preview, _ = run(make_ctx, dry=True, locations=[str(root)], targets="folders", action=action)
+    result, _ = run(make_ctx, run_id=2, locations=[str(root)], targets="folders", action=action)
+    for r in (preview, result):
+        assert r["acted"] == 1 and r["errors"] == 0, r
+        assert r["problems"] == [{"path": str(root / "a"), "kind": "skip",
+                                  "reason": "the destination is inside the folder itself"}], r
+    assert (root / "a" / "x.txt").read_text() == "x"
+    assert not any(".trayjobs-partial" in f for f in files(root)), files(root)
+
+
+# -- folders nested deeper than Python's recursion goes ---------------------------------------
+
+def nest(top: Path, levels: int) -> None:
+    """``top/d/d/.../d/leaf.txt``, ``levels`` folders deep (reached by descriptor: too long a path)."""
+    top.mkdir(parents=True)
+    fd = os.open(top, os.O_RDONLY)
+    for _ in range(levels):
+        os.mkdir("d", dir_fd=fd)
+        fd, old = os.open("d", os.O_RDONLY, dir_fd=fd), fd
+        os.close(old)
+    os.close(os.open("leaf.txt", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+    os.close(fd)
+
+
+@pytest.mark.parametrize("action", ["delete", {"copy": "../copies"}, {"archive": "../all.zip"}])
+def test_a_folder_nested_too_deep_is_an_error_of_its_own(make_ctx, root, tmp_path, monkeypatch, action):
+    # Python's recursion limit made small, with the nesting allowed to match: 120 levels then
+    # overflow it, as 1,100 would the usual 1,000
+    monkeypatch.setattr(fsops, "MAX_NESTING", 60)
+    nest(root / "deep", 120)
+    put(root, "plain/x.txt", "x")
+    past = time.time() - 10 * DAY
+    for d in ("deep", "plain"):
+        os.utime(root / d, (past, past))
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(150)
+    try:
+        result, _ = run(make_ctx, locations=[str(root)], targets="folders", action=action)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert result["acted"] == 1 and result["errors"] == 1, result
+    assert result["problems"][0]["path"] == str(root / "deep")
+    assert "nested more than 60 levels deep" in result["problems"][0]["reason"], result
+    assert os.path.exists(root / "deep" / "d" / "d")  # nothing of it was deleted
+    if "copy" in action:
+        assert os.listdir(tmp_path / "copies") == ["plain"]  # no half copy left
 
 
 # -- D4: a folder swapped for a link while the run is going ---------------------------------

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from test_cleanup_support import cleanup, params, trash_dir  # noqa: F401
 from trayjobs.config import parse_config
+from trayjobs.errors import ConfigError
 from trayjobs.kinds.cleanup.actions import ACTIONS
 from trayjobs.kinds.cleanup.filters import FILTERS
 from trayjobs.kinds.cleanup.params import CleanupParams, Location
@@ -130,3 +131,14 @@ def test_defaults_are_the_careful_ones():
     assert p.action.name == "trash" and p.conflict == "rename" and p.match == "all"
     assert not p.locations[0].recursive and p.locations[0].depth == 0
     assert not p.include_system_files and not p.remove_empty_folders and not p.allow_dangerous_location
+
+
+def test_a_job_left_out_for_a_mistake_says_why_when_asked_for_by_name():
+    # `trayjobs run t` said "there is no job called 't'" of a job right there in the file
+    cfg = parse_config(job('filters = []\naction = { move = "/etc" }') + '[jobs.ok]\nkind = "demo"\n')
+    with pytest.raises(ConfigError) as err:
+        cfg.job("t")
+    assert "no job called" not in str(err.value)
+    assert "job 't'" in str(err.value) and "left out until" in str(err.value) and "/etc" in str(err.value)
+    with pytest.raises(ConfigError, match="there is no job called 'nope'"):
+        cfg.job("nope")

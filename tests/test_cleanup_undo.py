@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -92,6 +93,28 @@ def test_undo_reports_what_it_cannot_undo_and_why(make_ctx, root, tmp_path, tras
     outcome, _ = undo(make_ctx, deleted, run_id=3, **raw)
     assert outcome["problems"] == [{"path": str(root / "gone.tmp"), "action": "delete",
                                     "reason": "it was deleted permanently"}]
+
+
+def test_undo_of_a_folder_copy_keeps_a_copy_changed_since(make_ctx, root, tmp_path):
+    # undoing a copy deletes it for good: only a copy still as the run made it may go
+    tree(root, {"proj/a.txt": "a", "proj/sub/b.txt": "b", "same/c.txt": "c"})
+    past = time.time() - 10 * 86400
+    for d in ("proj", "same"):
+        os.utime(root / d, (past, past))
+    raw = dict(locations=[str(root)], targets="folders", action={"copy": str(tmp_path / "backup")})
+    result, _ = run(make_ctx, **raw)
+    assert result["acted"] == 2, result
+    put(tmp_path / "backup", "proj/sub/my-new-work.txt", "only here")
+    outcome, _ = undo(make_ctx, result, **raw)
+    assert outcome["undone"] == 1 and outcome["not_undone"] == 1, outcome
+    assert "changed after the run" in outcome["problems"][0]["reason"], outcome
+    assert (tmp_path / "backup" / "proj" / "sub" / "my-new-work.txt").read_text() == "only here"
+    assert not (tmp_path / "backup" / "same").exists()  # the untouched copy went
+    shutil.rmtree(tmp_path / "backup" / "proj")
+    os.symlink(root / "proj", tmp_path / "backup" / "proj")  # the copy, replaced by a link
+    outcome, _ = undo(make_ctx, result, **raw)
+    assert outcome["problems"][0]["reason"].endswith("left where it is"), outcome
+    assert os.path.islink(tmp_path / "backup" / "proj")
 
 
 def test_undo_twice_and_undo_of_a_preview(make_ctx, root):

@@ -91,6 +91,18 @@ def test_a_scan_skips_ignored_and_excluded_folders_and_reads_only_matching_files
     assert [os.path.basename(p) for p, _ in Matcher(tmp_path, flat).scan()] == ["a.csv"]
 
 
+def test_a_name_that_is_not_utf8_is_left_out_and_said_once(tmp_path, caplog):
+    # the run store keeps file versions as text: such a name stopped every file of the watch
+    bad = os.fsdecode(b"bad\xff.csv")
+    (tmp_path / bad).write_text("x")
+    (tmp_path / "good.csv").write_text("x")
+    m = Matcher(tmp_path, WatchSpec(folder=str(tmp_path), patterns=["*.csv"]))
+    assert [os.path.basename(p) for p, _ in m.scan()] == ["good.csv"]
+    assert not m.wants(str(tmp_path / bad))
+    said = [r.getMessage() for r in caplog.records if "bad\\xff.csv" in r.getMessage()]
+    assert len(said) == 1 and "not valid UTF-8" in said[0], said
+
+
 def test_why_a_folder_is_unavailable(tmp_path):
     (tmp_path / "file").write_text("x")
     assert folder_problem(tmp_path) is None

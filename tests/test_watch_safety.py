@@ -4,6 +4,7 @@ not match it. ``HOME`` is a fake home under ``tmp_path``: no real home is looked
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,32 @@ def test_a_watched_folder_that_cannot_be_resolved_is_unavailable_not_a_crash(tmp
     try:
         assert not folder.open()
         assert folder.state == "unavailable" and "cannot be resolved" in folder.reason
+    finally:
+        folder.close("idle")
+
+
+def test_sub_folders_nested_too_deep_leave_the_folder_unavailable_not_starting_for_ever(tmp_path):
+    # the observer walks the tree recursively: Python's recursion limit made small, 150
+    # levels then overflow it as some 1,000 would the usual limit
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    fd = os.open(inbox, os.O_RDONLY)
+    for _ in range(150):
+        os.mkdir("d", dir_fd=fd)
+        fd, old = os.open("d", os.O_RDONLY, dir_fd=fd), fd
+        os.close(old)
+    os.close(fd)
+    folder = Folder(str(inbox), post=lambda msg: None)
+    folder.recursive = True
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(120)
+    try:
+        opened = folder.open()
+    finally:
+        sys.setrecursionlimit(limit)
+    try:
+        assert not opened and folder.state == "unavailable"
+        assert "nested too deep" in folder.reason, folder.reason
     finally:
         folder.close("idle")
 

@@ -412,6 +412,11 @@ class Config:
         try:
             return self.jobs[name]
         except KeyError:
+            for mistake in self.errors:  # in the file, but left out: say why, not that it is not there
+                if mistake.job == name:
+                    raise ConfigError(f"this job is left out until its mistake is fixed: {mistake.message}",
+                                      file=mistake.file, job=name, key=mistake.key,
+                                      line=mistake.line) from None
             known = ", ".join(sorted(self.jobs)) or "none defined"
             raise ConfigError(f"there is no job called {name!r} (jobs: {known})") from None
 

@@ -170,7 +170,7 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
         reuse = not kind_cls.fresh_process
         kind = kind_cls()
         params = req.get("params_model")  # a thread's: validated already (see the engine)
-        if params is None:
+        if params is None and req["params"] is not None:  # None: an undo from the journal alone
             params = kind.parse_params(req["params"])
         if req.get("op") == "undo":
             result = kind.undo(ctx, params, req["run"])

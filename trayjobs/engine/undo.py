@@ -27,10 +27,20 @@ def undo_run(ctl: Control, run_id: int, *,
     result = run.get("result") if isinstance(run.get("result"), dict) else {}
     if result.get("undo"):
         raise UserError(f"run {run_id} was already undone: {result['undo'].get('summary', '')}")
-    job = ctl.config.job(run["job"])
     run_params = (run.get("inputs") or {}).get("params") or {}
-    request = {"op": "undo", "run_id": run_id, "job": job.name, "kind": job.kind,
-               "params": job.params_json(run_params), "run_params": run_params,
+    job = ctl.config.jobs.get(run["job"])
+    if job is not None and job.kind == run["kind"]:
+        params = job.params_json(run_params)
+    elif not kind.undo_needs_params:
+        params = None  # removed or changed since: what the run recorded is enough
+    elif job is None:
+        ctl.config.job(run["job"])  # says why it is not there
+        raise UserError(f"there is no job called {run['job']!r} any more")
+    else:
+        raise UserError(f"job {run['job']!r} is a {job.kind} job now; a {run['kind']} run of it cannot "
+                        f"be undone without its settings")
+    request = {"op": "undo", "run_id": run_id, "job": run["job"], "kind": run["kind"],
+               "params": params, "run_params": run_params,
                "attempt": run["attempt"],
                "max_attempts": run["max_attempts"], "trigger": "undo",
                "files": (run.get("inputs") or {}).get("files") or [], "home": ctl.home.to_dict(),

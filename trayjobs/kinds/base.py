@@ -72,6 +72,9 @@ class JobKind(ABC):
     supports_dry_run: ClassVar[bool] = False
     #: ``undo`` can reverse a finished run.
     supports_undo: ClassVar[bool] = False
+    #: ``undo`` reads the job's settings. Without, it works from what the run recorded alone
+    #: (it is then given ``params=None``), so a run is undone after its job was removed or changed.
+    undo_needs_params: ClassVar[bool] = True
     #: Runs are given input files (``ctx.files``): drops, watched folders, ``--file``.
     accepts_files: ClassVar[bool] = False
     #: A run without input files has nothing to do (with ``accepts_files``): Run now in the

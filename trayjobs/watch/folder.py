@@ -141,6 +141,9 @@ class Folder:
                 self._ident = (st.st_dev, st.st_ino)
             except OSError as exc:
                 reason = describe(exc)
+            except RecursionError:  # the observer walks the sub-folders recursively
+                reason = ("its sub-folders are nested too deep to watch them all; "
+                          "watch it without sub-folders (recursive = false)")
         if reason is not None:
             self.state, self.reason = "unavailable", reason
             self._watch_parent()

@@ -9,6 +9,7 @@ folders are never taken back in, whatever their configured names.
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from collections.abc import Iterable, Iterator
@@ -16,10 +17,23 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from ..config import OUTPUT_FOLDER_KEYS, Config, JobConfig, WatchSpec
+from ..textfmt import escape_undecodable
 
 __all__ = ["Matcher", "own_folders", "watch_root", "jobs_accepting", "name_matches"]
 
 _LEAVE = "leave"  # the import kind's "keep files where they are"
+
+log = logging.getLogger(__name__)
+
+
+def _is_text(path: str) -> bool:
+    if path.isascii():
+        return True
+    try:
+        path.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def watch_root(spec: WatchSpec) -> Path:
@@ -52,6 +66,7 @@ class Matcher:
         self.ignore = [p.lower() for p in spec.ignore]
         self._abs: list[str] = []              # excluded folders as absolute paths
         self._rel: list[tuple[str, ...]] = []  # ... as folder names beside any input file
+        self._refused: set[str] = set()        # names not valid UTF-8, already logged
         for folder in excluded:
             p = Path(folder).expanduser()
             if p.is_absolute() or ".." in p.parts:
@@ -86,11 +101,18 @@ class Matcher:
         if (self._abs or self._rel) and self._excluded(dirs, path):
             return False
         low = name.lower()
-        if any(fnmatchcase(low, p) for p in self.patterns):
-            return True
-        # A pattern with a slash is matched against the path below the folder.
         rel = "/".join(parts).lower()
-        return any("/" in p and fnmatchcase(rel, p) for p in self.patterns)
+        # A pattern with a slash is matched against the path below the folder.
+        if not any(fnmatchcase(low, p) or ("/" in p and fnmatchcase(rel, p)) for p in self.patterns):
+            return False
+        if not _is_text(path):
+            # The run store keeps file versions, and runs their files, as text.
+            if path not in self._refused:
+                self._refused.add(path)
+                log.warning("watched folder: %s is not taken: its name is not valid UTF-8; rename it",
+                            escape_undecodable(path))
+            return False
+        return True
 
     def _skip_dir(self, path: str, name: str) -> bool:
         if self._ignored(name):

@@ -37,6 +37,7 @@ class CleanupKind(JobKind):
     idempotent = True
     supports_dry_run = True
     supports_undo = True
+    undo_needs_params = False  # the journal holds every path and where it went
 
     def run(self, ctx: JobContext, params: CleanupParams) -> dict[str, Any]:
         # The modules that do the work load with the first run: loading the config

@@ -13,6 +13,7 @@ import os
 from typing import TYPE_CHECKING
 
 from .actions import Item
+from .dirs import display
 from .safety import inside
 from .scan import list_dir
 
@@ -47,6 +48,6 @@ def remove_emptied(run: Runner) -> None:
         except OSError:
             continue  # not empty, or not ours to remove
         run.tally.folders_removed += 1
-        run.tally.add(d, "remove emptied folder", None, 0, run.env.now, cap=run.cap, count=False)
-        run.ctx.log(f"{'would remove' if run.dry else 'removed'} emptied folder {d}")
+        run.tally.add(display(d), "remove emptied folder", None, 0, run.env.now, cap=run.cap, count=False)
+        run.ctx.log(f"{'would remove' if run.dry else 'removed'} emptied folder {display(d)}")
         heapq.heappush(heap, (-(d.count(os.sep) - 1), os.path.dirname(d)))

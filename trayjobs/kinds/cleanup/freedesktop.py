@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote_to_bytes
 
-from .fsops import make_dirs, rename_noreplace
+from .fsops import NAME_MAX, fit_name, make_dirs, rename_noreplace
 
 __all__ = ["TrashBin", "Trashed", "Trasher", "home_trash", "restore", "release"]
 
@@ -53,8 +53,12 @@ class TrashBin:
                 f"DeletionDate={time.strftime('%Y-%m-%dT%H:%M:%S')}\n").encode()
         # a counter per name keeps a trash full of "notes.txt" from costing a probe per copy
         n = self._next.get(name, 1)
+        if len(os.fsencode(suffix)) > NAME_MAX // 2:  # no extension worth keeping whole
+            stem, suffix = name, ""
         while True:
-            candidate = name if n == 1 else f"{stem}.{n}{suffix}"
+            # NAME.trashinfo must be a valid name too: a long stem is cut (Path= keeps it whole)
+            candidate = fit_name(stem, ("" if n == 1 else f".{n}") + suffix,
+                                 room=NAME_MAX - len(".trashinfo"))
             info = os.path.join(self.info, candidate + ".trashinfo")
             try:
                 fd = os.open(info, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -20,8 +20,20 @@ from .dirs import MountInTheWay
 
 PARTIAL_PREFIX = ".trayjobs-partial-"  # never picked up by a scan
 
-__all__ = ["PARTIAL_PREFIX", "copy_at", "make_dirs", "move_at", "reason", "remove", "remove_at",
-           "removal_problems", "rename_noreplace", "temp_beside", "temp_name", "tree_size"]
+__all__ = ["MAX_NESTING", "NAME_MAX", "PARTIAL_PREFIX", "TooDeep", "copy_at", "fit_name", "make_dirs",
+           "move_at", "reason", "remove", "remove_at", "removal_problems", "rename_noreplace", "same_tree",
+           "temp_beside", "temp_name", "tree_size"]
+
+#: Folders nested deeper than this below an item are not gone into (well within Python's recursion limit).
+MAX_NESTING = 400
+
+
+class TooDeep(OSError):
+    """A folder holds folders nested deeper than :data:`MAX_NESTING`: left as it is."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(errno.ELOOP, f"it holds folders nested more than {MAX_NESTING} levels deep; "
+                                      f"left as it is", name)
 
 _RENAME_NOREPLACE = 1
 _AT_FDCWD = -100
@@ -94,8 +106,25 @@ def temp_beside(dst: str) -> str:
     return os.path.join(head, temp_name(tail))
 
 
+NAME_MAX = 255  # bytes in one name, on every filesystem a desktop uses
+
+
+def fit_name(stem: str, tail: str = "", *, room: int = NAME_MAX) -> str:
+    """``stem + tail`` in at most ``room`` bytes: the stem cut (at a character's edge) when needed,
+    so a name made from a long one (a temporary name, a ``.trashinfo``) stays a valid name."""
+    head, end = os.fsencode(stem), os.fsencode(tail)
+    if len(head) + len(end) <= room:
+        return stem + tail
+    head = head[:max(room - len(end), 1)]
+    while len(head) > 1 and head[-1] & 0xC0 == 0x80:  # inside a UTF-8 character: back to its start
+        head = head[:-1]
+    if len(head) > 1 and head[-1] >= 0xC0:
+        head = head[:-1]
+    return os.fsdecode(head + end)
+
+
 def temp_name(name: str) -> str:
-    return f"{PARTIAL_PREFIX}{os.getpid()}-{name}"
+    return fit_name(f"{PARTIAL_PREFIX}{os.getpid()}-{name}")
 
 
 _SPECIAL = "a pipe, socket or device"
@@ -127,7 +156,9 @@ def _copy_file_at(src_fd: int, name: str, dst_fd: int, dst: str, st: os.stat_res
         os.close(fin)
 
 
-def _copy_at(src_fd: int, name: str, dst_fd: int, dst: str, dev: int | None) -> None:
+def _copy_at(src_fd: int, name: str, dst_fd: int, dst: str, dev: int | None, depth: int = 0) -> None:
+    if depth > MAX_NESTING:
+        raise TooDeep(name)
     st = os.lstat(name, dir_fd=src_fd)
     kind = _kind(st)
     if kind == "link":
@@ -143,7 +174,7 @@ def _copy_at(src_fd: int, name: str, dst_fd: int, dst: str, dev: int | None) -> 
             out = os.open(dst, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst_fd)
             try:
                 for child in sorted(os.listdir(sub)):
-                    _copy_at(sub, child, out, child, dev)
+                    _copy_at(sub, child, out, child, dev, depth + 1)
                 os.chmod(out, stat.S_IMODE(st.st_mode))
                 os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
             finally:
@@ -185,7 +216,8 @@ def move_at(src_fd: int, name: str, dst_fd: int, dst: str, *, dev: int | None = 
 
 
 def remove_at(dir_fd: int, name: str, *, missing_ok: bool = False, dev: int | None = None,
-              removed: list[str] | None = None, failed: list[tuple[str, OSError]] | None = None) -> None:
+              removed: list[str] | None = None, failed: list[tuple[str, OSError]] | None = None,
+              _depth: int = 0) -> None:
     """Delete the file, link or whole folder ``name`` in ``dir_fd`` (links removed, never followed).
 
     A folder is emptied depth first through descriptors; with ``dev`` a mount point below
@@ -204,6 +236,8 @@ def remove_at(dir_fd: int, name: str, *, missing_ok: bool = False, dev: int | No
         return
     if dev is not None and st.st_dev != dev:
         raise MountInTheWay(name)
+    if _depth > MAX_NESTING:
+        raise TooDeep(name)
     sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
         if not os.path.samestat(st, os.fstat(sub)):
@@ -211,7 +245,8 @@ def remove_at(dir_fd: int, name: str, *, missing_ok: bool = False, dev: int | No
         for child in os.listdir(sub):
             sub_removed = None if removed is None else []
             sub_failed = None if failed is None else []
-            remove_at(sub, child, missing_ok=True, dev=dev, removed=sub_removed, failed=sub_failed)
+            remove_at(sub, child, missing_ok=True, dev=dev, removed=sub_removed, failed=sub_failed,
+                      _depth=_depth + 1)
             if removed is not None:
                 removed.extend(os.path.join(name, p) for p in sub_removed)
             if failed is not None:
@@ -261,8 +296,11 @@ def removal_problems(dir_fd: int, name: str, *, dev: int | None = None, limit: i
         elif _locked(fd):
             problems.append(f"{label}: marked immutable or append-only")
 
-    def visit(parent: int, child: str, label: str) -> None:
+    def visit(parent: int, child: str, label: str, depth: int = 0) -> None:
         if len(problems) >= limit:
+            return
+        if depth > MAX_NESTING:
+            problems.append(f"{name}: {TooDeep(name).strerror}")
             return
         st = os.lstat(child, dir_fd=parent)
         if not stat.S_ISDIR(st.st_mode):
@@ -293,7 +331,7 @@ def removal_problems(dir_fd: int, name: str, *, dev: int | None = None, limit: i
                 problems.append(f"{label}: cannot be listed ({reason(exc)})")
                 return
             for n in names:
-                visit(sub, n, os.path.join(label, n))
+                visit(sub, n, os.path.join(label, n), depth + 1)
         finally:
             os.close(sub)
 
@@ -313,6 +351,40 @@ def remove(path: str, *, missing_ok: bool = False) -> None:
         remove_at(fd, tail, missing_ok=missing_ok)
     finally:
         os.close(fd)
+
+
+def same_tree(a_fd: int, a: str, b_fd: int, b: str, *, _depth: int = 0) -> bool:
+    """Does folder ``b`` hold what :func:`copy_at` made of folder ``a``: the same names, files
+    of the same size and modification time, links to the same targets? Read through no link;
+    a tree too deep to tell counts as different."""
+    if _depth > MAX_NESTING or not (stat.S_ISDIR(os.lstat(a, dir_fd=a_fd).st_mode)
+                                    and stat.S_ISDIR(os.lstat(b, dir_fd=b_fd).st_mode)):
+        return False  # a link or a file now, not the folder copied
+    fa = os.open(a, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=a_fd)
+    try:
+        fb = os.open(b, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=b_fd)
+        try:
+            # a socket is never copied (see _copy_at)
+            names = sorted(n for n in os.listdir(fa) if not stat.S_ISSOCK(os.lstat(n, dir_fd=fa).st_mode))
+            if names != sorted(os.listdir(fb)):
+                return False
+            for n in names:
+                sa, sb = os.lstat(n, dir_fd=fa), os.lstat(n, dir_fd=fb)
+                if stat.S_IFMT(sa.st_mode) != stat.S_IFMT(sb.st_mode):
+                    return False
+                if stat.S_ISREG(sa.st_mode):
+                    if (sa.st_size, sa.st_mtime_ns) != (sb.st_size, sb.st_mtime_ns):
+                        return False
+                elif stat.S_ISLNK(sa.st_mode):
+                    if os.readlink(n, dir_fd=fa) != os.readlink(n, dir_fd=fb):
+                        return False
+                elif stat.S_ISDIR(sa.st_mode) and not same_tree(fa, n, fb, n, _depth=_depth + 1):
+                    return False
+            return True
+        finally:
+            os.close(fb)
+    finally:
+        os.close(fa)
 
 
 def tree_size(path: str) -> int:

@@ -31,7 +31,7 @@ from .freedesktop import home_trash
 from .actions.delete import PartlyDeleted
 from .actions.move import trust_destination
 from .dirs import Changed, LinkInTheWay, MountInTheWay, display, mount_points
-from .fsops import reason, tree_size
+from .fsops import MAX_NESTING, reason, tree_size
 from .journal import Journal, Row
 from .params import CleanupParams
 from .report import DONE_CAP, PLANNED_CAP, Tally, plural
@@ -41,7 +41,6 @@ from .templates import fixed_folder
 
 __all__ = ["Runner"]
 
-_MAX_NESTING = 400  # folders deeper than this are not entered (targets = "folders" recurses)
 _LOGGED_SKIPS = 500  # skips beyond this are counted, not logged one by one (errors always are)
 #: Skips that leave things as the job wants them: not worth a warning.
 _HARMLESS_SKIPS = frozenset({"vanished", "already in place"})
@@ -62,6 +61,7 @@ class Runner:
         self.produced: set[str] = set()   # what this run created: never picked up again
         self.touched: set[str] = set()    # folders this run took something out of
         self.done_src: set[str] = set()   # copied/archived by an earlier attempt of this run
+        self.handled: set[str] = set()    # items taken in hand: a location inside another gives them again
         self.groups: dict[str, list[Item]] = {}
         self.roots: tuple[str, ...] = ()
         self.seq = 1
@@ -212,8 +212,8 @@ class Runner:
         self._handle(scope, folder, matched, entries)
         if depth >= scope.max_depth:
             return
-        if depth >= _MAX_NESTING:
-            self.ctx.log(f"not entering {folder}: nested too deep", "warning")
+        if depth >= MAX_NESTING:  # targets = "folders" recurses
+            self.ctx.log(f"not entering {display(folder)}: nested too deep", "warning")
             return
         chosen = {e.path for e in matched}
         for e in subdirs:
@@ -235,6 +235,9 @@ class Runner:
         names = {x.name for x in entries}
         items: list[Item] = []
         for e in matched:
+            if e.path in self.handled:
+                continue
+            self.handled.add(e.path)
             if self.only is not None and escape_undecodable(e.path) not in self.only:
                 continue  # not in the preview being applied
             try:

@@ -118,6 +118,11 @@ def _undo_one(row: Row, ws: Workspace) -> None:
             raise CannotUndo(f"the original is gone, so the copy {display(row.dest)} was kept")
         fd = _open(ws, os.path.dirname(row.dest))
         _unchanged(row, fd, os.path.basename(row.dest))
+        if row.is_dir:  # removing it is for good: only while it still holds just what was copied
+            sfd = _open(ws, os.path.dirname(row.src))
+            if not fsops.same_tree(sfd, os.path.basename(row.src), fd, os.path.basename(row.dest)):
+                raise CannotUndo(f"{display(row.dest)} was changed after the run (or its original was); "
+                                 f"left where it is")
         fsops.remove_at(fd, os.path.basename(row.dest), missing_ok=True)
     elif row.action == "archive":
         if not row.dest or not os.path.lexists(row.dest):

@@ -18,8 +18,10 @@ from typing import BinaryIO, Callable, Literal
 from pydantic import Field, field_validator
 
 from ..dirs import Changed, MountInTheWay, display
+from .. import fsops
 from ..templates import PLACEHOLDERS, check_template
 from .base import Action, Item, Skip, Workspace
+from .conflict import not_inside_itself
 from .move import destination_folder
 from .registry import register_action
 
@@ -59,6 +61,7 @@ class ArchiveAction(Action):
         target = destination_folder(self.archive, item, ws, file=True)
         if not target.lower().endswith(".zip"):
             target += ".zip"
+        not_inside_itself(item, target)
         item.dest = target
         rel = os.path.relpath(item.path, item.root)
         item.note = rel.replace(os.sep, "/")
@@ -101,7 +104,9 @@ def _add_file(zf: zipfile.ZipFile, dir_fd: int, name: str, arcname: str, expect:
             shutil.copyfileobj(fh, out, 1 << 20)
 
 
-def _add_folder(zf: zipfile.ZipFile, dir_fd: int, name: str, arcname: str, dev: int) -> None:
+def _add_folder(zf: zipfile.ZipFile, dir_fd: int, name: str, arcname: str, dev: int, depth: int = 0) -> None:
+    if depth > fsops.MAX_NESTING:
+        raise fsops.TooDeep(name)
     fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
         st = os.fstat(fd)
@@ -114,7 +119,7 @@ def _add_folder(zf: zipfile.ZipFile, dir_fd: int, name: str, arcname: str, dev: 
             cst = os.lstat(child, dir_fd=fd)
             if stat.S_ISDIR(cst.st_mode):
                 if cst.st_dev == dev:  # a mount point inside is never crossed
-                    _add_folder(zf, fd, child, f"{arcname}/{display(child)}", dev)
+                    _add_folder(zf, fd, child, f"{arcname}/{display(child)}", dev, depth + 1)
             elif stat.S_ISREG(cst.st_mode):  # links, pipes and devices are not archived
                 _add_file(zf, fd, child, f"{arcname}/{display(child)}", None)
     finally:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
+from ..fsops import fit_name
 from .base import Item, Skip, Workspace, item_from_stat
 
-__all__ = ["resolve", "unique"]
+__all__ = ["not_inside_itself", "resolve", "unique"]
 
 
 def _taken(path: str, ws: Workspace) -> bool:
@@ -19,15 +20,23 @@ def unique(path: str, ws: Workspace, *, is_dir: bool = False) -> str:
     stem, suffix = (tail, "") if is_dir else os.path.splitext(tail)
     n = 1
     while _taken(path, ws):
-        path = os.path.join(head, f"{stem} ({n}){suffix}")
+        path = os.path.join(head, fit_name(stem, f" ({n}){suffix}"))  # a long name is cut to fit
         n += 1
     return path
+
+
+def not_inside_itself(item: Item, target: str) -> None:
+    """A folder cannot go inside itself: a copy would copy its own copy without end, and the
+    system refuses such a move with a bare "Invalid argument"."""
+    if item.is_dir and target.startswith(item.path.rstrip(os.sep) + os.sep):
+        raise Skip("the destination is inside the folder itself")
 
 
 def resolve(item: Item, target: str, ws: Workspace) -> None:
     """Settle ``item.dest`` (and what it replaces) according to the job's conflict policy."""
     if target == item.path:
         raise Skip("already in place")
+    not_inside_itself(item, target)
     if not _taken(target, ws):
         item.dest = target
     elif ws.conflict == "skip":
