@@ -3,9 +3,11 @@ a message naming the file, line and key, in words that say what to write."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from trayjobs.config import MAX_NESTING, load_config, parse_config
+from trayjobs.config import MAX_FILE_BYTES, MAX_NESTING, load_config, parse_config
 from trayjobs.durations import MAX_DURATION, parse_duration
 from trayjobs.schedule import one_off_time
 
@@ -98,6 +100,36 @@ def test_a_broken_link_is_an_error_not_a_missing_file(home):
     done = trayjobs(home, "check")
     assert done.returncode != 0, done.stdout
     assert "broken link" in done.stderr and "no config file yet" not in done.stdout
+
+
+def _load_in_time(path, seconds: float = 5.0):
+    """load_config(path) on a thread, with the result; a read that blocks (a named pipe
+    opened for reading waits for a writer) fails the test instead of hanging it."""
+    import threading
+    out = []
+    reader = threading.Thread(target=lambda: out.append(load_config(path)), daemon=True)
+    reader.start()
+    reader.join(seconds)
+    if reader.is_alive():
+        with open(path, "wb"):  # let the blocked open return, then read an empty pipe
+            pass
+        pytest.fail(f"reading {path} blocked")
+    return out[0]
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda p: os.mkfifo(p), "it is a named pipe"),
+    (lambda p: p.symlink_to("/dev/zero"), "it is a device"),
+    (lambda p: p.mkdir(), "it is a folder"),
+    (lambda p: os.truncate(p, MAX_FILE_BYTES + 1), "larger than 10 MB"),
+])
+def test_a_jobs_file_that_is_no_plain_file_is_refused_without_blocking(tmp_path, make, why):
+    path = tmp_path / "trayjobs.toml"
+    path.touch() if "larger" in why else None
+    make(path)
+    cfg = _load_in_time(path)
+    [err] = cfg.errors
+    assert cfg.unreadable and why in str(err) and str(path) in str(err), str(err)
 
 
 # -- values that were accepted -----------------------------------------------------------------

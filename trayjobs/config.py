@@ -8,9 +8,11 @@ and the window show them.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +36,8 @@ from .secrets import SecretRef
 
 __all__ = ["Config", "JobConfig", "Settings", "RetryPolicy", "WatchSpec", "When", "load_config",
            "parse_config", "parse_param_value", "check_jobs", "hook_cycles", "DEFAULT_IGNORE",
-           "HOOK_KEYS", "HOOK_OUTCOMES", "OUTPUT_FOLDER_KEYS", "MAX_NESTING", "PATH_KEYS"]
+           "HOOK_KEYS", "HOOK_OUTCOMES", "OUTPUT_FOLDER_KEYS", "MAX_NESTING", "PATH_KEYS",
+           "MAX_FILE_BYTES", "read_jobs_file"]
 
 
 def _duration(v: Any) -> float:
@@ -61,6 +64,10 @@ MAX_NESTING = 32
 #: Keys of job kinds that name a file or folder: an empty text is none (it would mean the
 #: current folder of whatever process runs the job).
 PATH_KEYS = ("folder", "path", "cwd", "file", "database", "template") + OUTPUT_FOLDER_KEYS
+
+#: The largest jobs file read: a real one is a few kilobytes, and reading one is validating
+#: every job in it (a 5 MB file of 70,000 jobs takes seconds).
+MAX_FILE_BYTES = 10 * 1024 * 1024
 
 DEFAULT_IGNORE = ["*.part", "*.crdownload", "*.tmp", "*.temp", "*.partial", "*.download",
                   "~$*", ".~lock*", ".*", "*.swp", "*~"]
@@ -445,10 +452,39 @@ def load_config(path: str | Path, *, last_good: str | Path | None = None,
     return good
 
 
+_NOT_A_FILE = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe"),
+               (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+               (stat.S_ISSOCK, "a socket"))
+
+
+def read_jobs_file(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of the jobs file, read by everything that reads it. ``OSError`` (with a
+    reason to show) for anything but a regular file of at most :data:`MAX_FILE_BYTES`,
+    without blocking: a named pipe would wait for a writer for ever, and a device such as
+    ``/dev/zero`` would be read until memory runs out."""
+    # O_NONBLOCK: opening a named pipe for reading otherwise waits for a writer.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            what = next((w for test, w in _NOT_A_FILE if test(mode)), "not a regular file")
+            raise OSError(errno.EINVAL, f"it is {what}; the jobs file must be a plain text "
+                                        f"file", str(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise OSError(errno.EFBIG, f"it is larger than {MAX_FILE_BYTES // 2**20} MB, far more "
+                                   f"than a jobs file holds; is it the right file?", str(path))
+    return data
+
+
 def _load(path: Path) -> Config:
     fname = str(path)
     try:
-        data = path.read_bytes()
+        data = read_jobs_file(path)
     except FileNotFoundError:
         if path.is_symlink():
             return Config(path=path, unreadable=True, errors=[ConfigError(
