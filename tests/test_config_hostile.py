@@ -45,6 +45,14 @@ def test_duration_limits_cover_settings_cleanup_and_the_command_line():
     assert parse_duration("3660d") == MAX_DURATION
 
 
+@pytest.mark.parametrize("value", ['"1ms"', '"0.5s"', "1e-300", "0.999"])
+def test_an_interval_under_a_second_is_refused(value):
+    # It was accepted ("Every 0 ms"), and the worker started runs as fast as it could.
+    [msg] = errors_of(job(f"every = {value}"))
+    assert "key 'every'" in msg and "the shortest interval is '1s'" in msg, msg
+    assert errors_of(job('every = "1s"')) == errors_of(job("every = 1")) == []
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", '"nan"', '"inf"'])
 def test_nan_and_infinity_are_not_numbers(value):
     [msg] = errors_of(job(f"step_time = {value}"))

@@ -37,7 +37,7 @@ from .secrets import SecretRef
 __all__ = ["Config", "JobConfig", "Settings", "RetryPolicy", "WatchSpec", "When", "load_config",
            "parse_config", "parse_param_value", "check_jobs", "hook_cycles", "DEFAULT_IGNORE",
            "HOOK_KEYS", "HOOK_OUTCOMES", "OUTPUT_FOLDER_KEYS", "MAX_NESTING", "PATH_KEYS",
-           "MAX_FILE_BYTES", "read_jobs_file"]
+           "MAX_FILE_BYTES", "MIN_EVERY", "read_jobs_file"]
 
 
 def _duration(v: Any) -> float:
@@ -65,6 +65,8 @@ MAX_NESTING = 32
 #: current folder of whatever process runs the job).
 PATH_KEYS = ("folder", "path", "cwd", "file", "database", "template") + OUTPUT_FOLDER_KEYS
 
+#: The shortest ``every``, in seconds.
+MIN_EVERY = 1.0
 #: The largest jobs file read: a real one is a few kilobytes, and reading one is validating
 #: every job in it (a 5 MB file of 70,000 jobs takes seconds).
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -133,7 +135,8 @@ class JobCommon(_Strict):
         default_factory=empty_list, description="Words of your own to group jobs by, e.g. "
         "`[\"home\", \"money\"]`: the Jobs, Activity and Metrics pages filter by them.")
     enabled: bool = Field(True, description="Off: the job keeps its settings but never runs by itself.")
-    every: Duration | None = Field(None, gt=0, description="Run at this interval, e.g. '15m', '2h', '1d'.")
+    every: Duration | None = Field(None, gt=0, description=(
+        "Run at this interval, e.g. '15m', '2h', '1d' (at least '1s')."))
     cron: str | None = Field(None, description="Run on a 5-field cron schedule in local time, e.g. '0 9 * * mon-fri'.")
     at_login: bool = Field(False, description="Run once each time trayjobs starts (at login when autostart is on).")
     watch: WatchSpec | None = Field(None, description="Run when files arrive in a folder.")
@@ -200,6 +203,16 @@ class JobCommon(_Strict):
                 Cron(v)
             except CronError as exc:
                 raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, v: float | None) -> float | None:
+        # Below a second the scheduler would start runs as fast as it can, a core spent on
+        # nothing but filling the history.
+        if v is not None and v < MIN_EVERY:
+            raise ValueError(f"every {v:g} s is more often than once a second; the shortest "
+                             f"interval is '1s'")
         return v
 
     @field_validator("host")
