@@ -83,6 +83,30 @@ def test_nesting_too_deep_for_the_parser_is_a_config_error(open_, close):
     assert "nested too deeply to read" in str(err) and cfg.unreadable
 
 
+# -- job names ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, shown", [
+    (r"esc\u001b[31mred", r"esc\x1b[31mred"), (r"a\tb", r"a\tb"), (r"nul\u0000", r"nul\x00"),
+    (r"rtl\u202eabc", r"rtl\u202eabc"),
+])
+def test_a_job_name_with_control_characters_is_refused_and_shown_escaped(name, shown):
+    # `trayjobs runs` printed the name as it is: a terminal obeyed the escape sequence.
+    cfg = parse_config(f'[jobs.ok]\nkind = "demo"\n[jobs."{name}"]\nkind = "demo"\n')
+    assert list(cfg.jobs) == ["ok"]
+    [msg] = [str(e) for e in cfg.errors]
+    assert f"job '{shown}': a job name cannot hold control characters" in msg, msg
+    assert msg.isprintable()
+
+
+def test_names_that_differ_only_in_unicode_form_are_not_two_jobs():
+    cfg = parse_config('[jobs."caf\u00e9"]\nkind = "demo"\n[jobs."cafe\u0301"]\nkind = "demo"\n'
+                       '[jobs.Backup]\nkind = "demo"\n[jobs.backup]\nkind = "demo"\n'
+                       '[jobs."\U0001F468\u200d\U0001F469 family"]\nkind = "demo"\n')
+    assert list(cfg.jobs) == ["caf\u00e9", "Backup", "backup", "\U0001F468\u200d\U0001F469 family"]
+    [msg] = [str(e) for e in cfg.errors]
+    assert "looks the same as job 'café', only written with other Unicode characters" in msg
+
+
 # -- the file itself ---------------------------------------------------------------------------
 
 def test_a_byte_order_mark_is_accepted(tmp_path):

@@ -14,6 +14,7 @@ import os
 import re
 import stat
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -559,12 +560,18 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
         cfg.errors.append(ConfigError("write each job as a table: [jobs.NAME]", file=fname,
                                       key="jobs", line=locate.top("jobs")))
         jobs = {}
+    written: dict[str, str] = {}  # each name as NFC: the first job that has it
     for name, raw in jobs.items():
+        same = written.setdefault(unicodedata.normalize("NFC", name), name)
         try:
+            if same != name:  # "café" typed two ways: no one can tell which is meant
+                raise _JobErrors([("", f"the name looks the same as job {same!r}, only "
+                                       f"written with other Unicode characters; rename one")])
             cfg.jobs[name] = _parse_job(name, raw)
         except _JobErrors as errs:
             for loc, msg in errs.items:
-                cfg.errors.append(ConfigError(msg, file=fname, job=name, key=loc or None,
+                cfg.errors.append(ConfigError(msg, file=fname, job=_shown_name(name),
+                                              key=loc or None,
                                               line=locate.key(["jobs", name], loc)))
     for name, job in cfg.jobs.items():
         for key, other in job.common.hooks():
@@ -700,6 +707,12 @@ def _parse_job(name: str, raw: Any) -> JobConfig:
         raise _JobErrors([("", "a job must be a table: [jobs.NAME] with keys under it")])
     if not name.strip() or len(name) > 100:
         raise _JobErrors([("", "a job name must be 1-100 characters")])
+    unseen = next((c for c in name if _unseen(c)), None)
+    if unseen is not None:
+        # A terminal obeys them: `trayjobs runs` would print colours or move the cursor,
+        # and a right-to-left override shows the name backwards.
+        raise _JobErrors([("", f"a job name cannot hold control characters (it holds "
+                               f"{ascii(unseen)}); rename the job")])
     hostile = _hostile(raw)
     if hostile:  # not handed on: validating them recurses, or fails in confusing words
         raise _JobErrors(hostile)
@@ -733,6 +746,19 @@ def _parse_job(name: str, raw: Any) -> JobConfig:
     if errors:
         raise _JobErrors(errors)
     return JobConfig(name=name, common=common, params=params, raw=raw)
+
+
+_BIDI_CONTROLS = frozenset({"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"})
+
+
+def _unseen(c: str) -> bool:
+    """Whether ``c`` is a control character: C0/C1 controls and the bidi overrides."""
+    return unicodedata.category(c) == "Cc" or unicodedata.bidirectional(c) in _BIDI_CONTROLS
+
+
+def _shown_name(name: str) -> str:
+    """A job name as a message may print it: control characters escaped."""
+    return "".join(ascii(c)[1:-1] if _unseen(c) else c for c in name)
 
 
 def _output_folders(watch: WatchSpec, params: KindParams) -> list[tuple[str, str]]:
