@@ -199,6 +199,26 @@ def test_unknown_keys_suggest_only_close_spellings_and_list_the_kinds_keys():
     assert "key 'retry.tries'" in msg and "retry takes attempts, backoff, jitter, max_backoff" in msg
 
 
+@pytest.mark.parametrize("text, expected", [
+    (job("ping = 5"), "key 'ping': write text in quotes, or a table such as { secret = \"…\" } (got 5)"),
+    (job('inhibit_sleep = "maybe"'),
+     "key 'inhibit_sleep': write true or false, or one of 'block' or 'delay' (got 'maybe')"),
+    (job('ping = { secret = "x", y = 1 }'), "key 'ping.y': unknown key; ping takes secret"),
+    ('[cluster]\nredis = 5\n', "key 'cluster.redis': write text in quotes, or a table such as"),
+    ('[alerts.a]\nurl = { secret = "" }\n', "key 'alerts.a.url.secret': empty; write some text"),
+    ('[jobs.e]\nkind = "command"\ncommand = ["true"]\nenv = { A = 5 }\n',
+     "key 'env.A': write text in quotes, or a table such as { secret = \"…\" } (got 5)"),
+    ('[cluster]\nhost = ""\n', "key 'cluster.host': empty; write some text"),
+    ('[jobs.c]\nkind = "cleanup"\nlocations = []\nfilters = []\n', "key 'locations': add at least one"),
+])
+def test_a_value_of_several_types_is_told_at_its_own_key_in_words(text, expected):
+    # The keys were 'ping.str' and 'ping.SecretRef', one error for each type, and
+    # pydantic's "String should have at least 1 character".
+    [msg] = errors_of(text)
+    assert expected in msg, msg
+    assert "should" not in msg and ".str" not in msg and "SecretRef" not in msg
+
+
 @pytest.mark.parametrize("body, expected", [
     ("retry = 3", "key 'retry': write a table such as { attempts = 3 } (got 3)"),
     ("watch = true", "key 'watch': write a table such as { folder = \"…\" } (got True)"),

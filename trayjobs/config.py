@@ -17,10 +17,11 @@ import tomllib
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints,
-                      ValidationError, create_model, field_validator,
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field,
+                      StringConstraints, Tag, ValidationError, create_model, field_validator,
                       model_validator)
 
 from .alerts.spec import ChannelSpec, DeliverSpec, check_ping
@@ -817,43 +818,152 @@ _TYPE_WORDS = {
     "list_type": "write a list in brackets, e.g. [\"a\", \"b\"]",
     "finite_number": "not a number",
 }
+_LENGTH_WORDS = {
+    "string_too_short": lambda n: "empty; write some text" if n == 1 else f"at least {n} characters",
+    "string_too_long": lambda n: f"at most {n} characters",
+    "too_short": lambda n: "add at least one" if n == 1 else f"add at least {n}",
+    "too_long": lambda n: f"at most {n} entries",
+}
 _BOUND_WORDS = {"less_than_equal": ("le", "at most"), "greater_than_equal": ("ge", "at least"),
                 "less_than": ("lt", "less than"), "greater_than": ("gt", "more than")}
 
 
 def _messages(exc: ValidationError, model: type[BaseModel], *, kind: str | None = None):
     """Pydantic errors as (dotted key, plain message) pairs: no class names, and what to
-    write instead."""
+    write instead.
+
+    A value that may be of several types (``ping``: text or ``{ secret = "..." }``) gets an
+    error from each type that refused it, at its key with the type's name added
+    (``ping.SecretRef``). These become one message at the real key that names every type
+    that would do; when the value got into one type's table, only that table's errors."""
+    out: list[tuple[str, str | None]] = []  # (key, message); None: a union's refusals go here
+    refused: dict[str, list[dict]] = {}      # a union's key: the errors of its types
+    entered: set[str] = set()                # unions whose value got into a type's table
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        kind_of = err["type"]
-        msg = err["msg"]
-        if kind_of == "extra_forbidden":
-            parent = [str(p) for p in err["loc"][:-1] if not isinstance(p, int)]
-            msg = _unknown_key(str(err["loc"][-1]), _model_at(model, err["loc"][:-1]),
-                               parent=".".join(parent), kind=kind)
-            yield loc, msg
+        loc = err["loc"]
+        tags = _walk(model, loc)[0]
+        if not tags:
+            out.append(_message(err, loc, model, kind))
             continue
-        if kind_of == "missing":
-            msg = "missing (required)"
-        elif kind_of == "value_error":
-            msg = str(err.get("ctx", {}).get("error", msg))
-        elif kind_of == "literal_error":
-            msg = f"{_shown(err['input'])} is not one of the choices: {err['ctx']['expected']}"
-        elif kind_of in ("model_type", "model_attributes_type", "dict_type"):
-            msg = f"write a table such as {_example(_model_at(model, err['loc']))}"
-        elif kind_of in _TYPE_WORDS:
-            msg = _TYPE_WORDS[kind_of]
-        elif kind_of in _BOUND_WORDS:
-            name, words = _BOUND_WORDS[kind_of]
-            bound = err.get("ctx", {}).get(name)
-            if isinstance(bound, float) and bound.is_integer():
-                bound = int(bound)  # "at most 3600", not "3600.0"
-            msg = f"{words} {bound}"
-        if kind_of not in ("missing", "value_error", "literal_error") and "input" in err \
-                and not isinstance(err["input"], (dict, list)):
-            msg = f"{msg} (got {_shown(err['input'])})"
-        yield loc, msg
+        real = tuple(p for i, p in enumerate(loc) if i not in tags)
+        at = ".".join(str(p) for i, p in enumerate(loc[:max(tags)]) if i not in tags)
+        if max(tags) < len(loc) - 1:
+            entered.add(at)
+            out.append(_message(err, real, model, kind))
+        else:
+            if at not in refused:
+                out.append((at, None))
+            refused.setdefault(at, []).append(err)
+    for key, msg in out:
+        if msg is not None:
+            yield key, msg
+        elif key not in entered:
+            yield key, _either(refused[key], model)
+
+
+def _either(errs: list[dict], model: type[BaseModel]) -> str:
+    """One message for a value that each type of a union refused: the types that would do."""
+    ways = []
+    for err in errs:
+        if err["type"] == "literal_error":
+            ways.append(f"one of {err['ctx']['expected']}")
+        elif err["type"] in ("model_type", "model_attributes_type", "dict_type"):
+            member = _walk(model, err["loc"])[1]
+            table = member if isinstance(member, type) and issubclass(member, BaseModel) else None
+            ways.append(f"a table such as {_example(table)}")
+        elif err["type"] in _TYPE_WORDS:
+            ways.append(_TYPE_WORDS[err["type"]].removeprefix("write "))
+        else:
+            return _message(err, err["loc"][:-1], model, None)[1]
+    got = errs[0].get("input")
+    shown = "" if isinstance(got, (dict, list)) else f" (got {_shown(got)})"
+    return "write " + ", or ".join(dict.fromkeys(ways)) + shown
+
+
+def _walk(model: type[BaseModel], loc) -> tuple[set[int], Any]:
+    """The places in ``loc`` (an error's location) that name a type of a union instead of
+    a key (``ping.str``), and the type found at its end (None where it cannot be told). A
+    union told apart by a key (a cleanup action's ``move``) is left alone: its tag is that
+    key."""
+    tags: set[int] = set()
+    tp: Any = model
+    for i, part in enumerate(loc):
+        keyed = False
+        while get_origin(tp) is Annotated:
+            keyed = keyed or any(isinstance(m, Discriminator) for m in tp.__metadata__)
+            tp = get_args(tp)[0]
+        members = [a for a in get_args(tp) if a is not type(None)] \
+            if get_origin(tp) in (Union, UnionType) else [tp]
+        if len(members) > 1:  # ``part`` names a member; what follows is inside it
+            if not keyed:
+                tags.add(i)
+            tp = next((m for m in members if _tag(m) == part), None)
+        else:
+            tp = _step(members[0], part)
+        if tp is None:
+            break
+    return tags, tp
+
+
+def _tag(tp: Any) -> str | None:
+    """The name pydantic gives a union's member in an error's location."""
+    if get_origin(tp) is Annotated:
+        return next((m.tag for m in tp.__metadata__ if isinstance(m, Tag)), None)
+    return getattr(tp, "__name__", None)
+
+
+def _step(tp: Any, part: Any) -> Any:
+    """The type of ``part`` (a key, a list index) in a value of type ``tp``; None when
+    that cannot be told."""
+    while get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        fld = next((f for n, f in tp.model_fields.items() if part in (n, f.alias)), None)
+        if fld is None:
+            return None
+        # pydantic keeps a field's Annotated[...] extras apart: a Discriminator among them
+        # says how its union is told apart.
+        return Annotated[(fld.annotation, *fld.metadata)] if fld.metadata else fld.annotation
+    args = get_args(tp)
+    if get_origin(tp) in (list, tuple, set, frozenset) and args:
+        return args[0]
+    if get_origin(tp) is dict and len(args) == 2:
+        return args[1]
+    return None
+
+
+def _message(err: dict, where, model: type[BaseModel], kind: str | None) -> tuple[str, str]:
+    """One pydantic error as (dotted key, plain message), the key being ``where``."""
+    loc = ".".join(str(p) for p in where)
+    kind_of = err["type"]
+    msg = err["msg"]
+    if kind_of == "extra_forbidden":
+        parent = [str(p) for p in where[:-1] if not isinstance(p, int)]
+        return loc, _unknown_key(str(where[-1]), _model_at(model, where[:-1]),
+                                 parent=".".join(parent), kind=kind)
+    if kind_of == "missing":
+        msg = "missing (required)"
+    elif kind_of == "value_error":
+        msg = str(err.get("ctx", {}).get("error", msg))
+    elif kind_of == "literal_error":
+        msg = f"{_shown(err['input'])} is not one of the choices: {err['ctx']['expected']}"
+    elif kind_of in ("model_type", "model_attributes_type", "dict_type"):
+        msg = f"write a table such as {_example(_model_at(model, where))}"
+    elif kind_of in _TYPE_WORDS:
+        msg = _TYPE_WORDS[kind_of]
+    elif kind_of in _LENGTH_WORDS:
+        ctx = err.get("ctx", {})
+        msg = _LENGTH_WORDS[kind_of](ctx.get("min_length", ctx.get("max_length")))
+    elif kind_of in _BOUND_WORDS:
+        name, words = _BOUND_WORDS[kind_of]
+        bound = err.get("ctx", {}).get(name)
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)  # "at most 3600", not "3600.0"
+        msg = f"{words} {bound}"
+    if kind_of not in ("missing", "value_error", "literal_error", "string_too_short") \
+            and "input" in err and not isinstance(err["input"], (dict, list)):
+        msg = f"{msg} (got {_shown(err['input'])})"
+    return loc, msg
 
 
 def _unknown_key(key: str, where: type[BaseModel] | None, *, parent: str,
