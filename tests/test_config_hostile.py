@@ -83,6 +83,22 @@ def test_nesting_too_deep_for_the_parser_is_a_config_error(open_, close):
     assert "nested too deeply to read" in str(err) and cfg.unreadable
 
 
+# -- cron ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cron, words", [
+    ("@daily", "write the 5 fields, e.g. '0 0 * * *' for @daily"),   # was "Wrong number of fields"
+    ("@reboot", "write the 5 fields (minute hour day-of-month month day-of-week)"),
+    ("@every 5m", "for an interval write every = \"5m\" instead of cron"),
+    ("0 0 ? * *", "day of month '?' is not a number"),  # was "never occurs in the months given"
+    ("0 0 * * mon#6", "'mon#6' asks for week 6 of the month; write #1 to #5"),  # "Bad day-of-week"
+    ("-1 * * * *", "minute '-1' is not a number"),  # was "minute ''"
+    ("0,,5 * * * *", "the minute field has an empty item"),
+])
+def test_cron_mistakes_are_explained_in_words(cron, words):
+    [msg] = errors_of(job(f'cron = "{cron}"'))
+    assert f"key 'cron': cron '{cron}'" in msg and words in msg, msg
+
+
 # -- job names ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name, shown", [
