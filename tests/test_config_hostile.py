@@ -215,6 +215,19 @@ def test_unknown_keys_suggest_only_close_spellings_and_list_the_kinds_keys():
     assert "key 'retry.tries'" in msg and "retry takes attempts, backoff, jitter, max_backoff" in msg
 
 
+@pytest.mark.parametrize("kind, expected", [
+    ('["demo"]', "key 'kind': write the kind's name in quotes, e.g. kind = \"demo\" (got ['demo']; "
+                 "kinds: cleanup, command, demo"),
+    ("5", "key 'kind': write the kind's name in quotes, e.g. kind = \"demo\" (got 5;"),
+    ('"it\'s"', "key 'kind': unknown kind \"it's\"; known kinds: cleanup"),
+])
+def test_a_kind_that_is_not_a_name_is_told_plainly(kind, expected):
+    # kind = ["demo"] read 'unknown kind "[\'demo\']"; ...' inside quotes of its own.
+    [msg] = errors_of(f"[jobs.x]\nkind = {kind}\n")
+    assert msg.endswith(expected) or expected in msg, msg
+    assert "\\'" not in msg
+
+
 @pytest.mark.parametrize("text, expected", [
     (job("ping = 5"), "key 'ping': write text in quotes, or a table such as { secret = \"…\" } (got 5)"),
     (job('inhibit_sleep = "maybe"'),

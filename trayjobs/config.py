@@ -724,11 +724,14 @@ def _parse_job(name: str, raw: Any) -> JobConfig:
     if "kind" not in raw:
         errors.append(("kind", "missing; say what the job does, e.g. kind = \"import\" "
                                f"(kinds: {', '.join(kind_names())})"))
+    elif not isinstance(raw["kind"], str):
+        errors.append(("kind", f"write the kind's name in quotes, e.g. kind = \"demo\" (got "
+                               f"{_shown(raw['kind'])}; kinds: {', '.join(kind_names())})"))
     else:
         try:
-            kind_cls = get_kind(str(raw["kind"]))
-        except (KeyError, ImportError) as exc:
-            errors.append(("kind", str(exc).strip('"')))
+            kind_cls = get_kind(raw["kind"])
+        except (KeyError, ImportError) as exc:  # a KeyError's str() is its message's repr
+            errors.append(("kind", str(exc.args[0] if exc.args else exc)))
     try:
         common = JobCommon.model_validate(common_raw)
     except ValidationError as exc:
