@@ -203,6 +203,17 @@ def test_an_empty_folder_or_file_is_refused(text):
     assert "folder" in msg or "empty" in msg, msg
 
 
+@pytest.mark.parametrize("folder, words", [
+    ("$TRAYJOBS_NOT_SET_ANYWHERE/in", "the variable TRAYJOBS_NOT_SET_ANYWHERE is not set"),
+    ("${TRAYJOBS_NOT_SET_ANYWHERE}", "the variable TRAYJOBS_NOT_SET_ANYWHERE is not set"),
+    ("~no-such-user-here/in", "there is no user 'no-such-user-here'; write ~/…"),
+])
+def test_a_folder_that_does_not_expand_says_why(folder, words):
+    # Both were "a relative path; write it in full, starting with / or ~".
+    [msg] = errors_of(job(f'watch = {{ folder = "{folder}" }}'))
+    assert "key 'watch.folder'" in msg and words in msg and "relative" not in msg, msg
+
+
 # -- messages ----------------------------------------------------------------------------------
 
 def test_unknown_keys_suggest_only_close_spellings_and_list_the_kinds_keys():
