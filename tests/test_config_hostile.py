@@ -3,9 +3,11 @@ a message naming the file, line and key, in words that say what to write."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from trayjobs.config import MAX_NESTING, load_config, parse_config
+from trayjobs.config import MAX_FILE_BYTES, MAX_NESTING, load_config, parse_config
 from trayjobs.durations import MAX_DURATION, parse_duration
 from trayjobs.schedule import one_off_time
 
@@ -43,6 +45,14 @@ def test_duration_limits_cover_settings_cleanup_and_the_command_line():
     assert parse_duration("3660d") == MAX_DURATION
 
 
+@pytest.mark.parametrize("value", ['"1ms"', '"0.5s"', "1e-300", "0.999"])
+def test_an_interval_under_a_second_is_refused(value):
+    # It was accepted ("Every 0 ms"), and the worker started runs as fast as it could.
+    [msg] = errors_of(job(f"every = {value}"))
+    assert "key 'every'" in msg and "the shortest interval is '1s'" in msg, msg
+    assert errors_of(job('every = "1s"')) == errors_of(job("every = 1")) == []
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", '"nan"', '"inf"'])
 def test_nan_and_infinity_are_not_numbers(value):
     [msg] = errors_of(job(f"step_time = {value}"))
@@ -73,6 +83,46 @@ def test_nesting_too_deep_for_the_parser_is_a_config_error(open_, close):
     assert "nested too deeply to read" in str(err) and cfg.unreadable
 
 
+# -- cron ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cron, words", [
+    ("@daily", "write the 5 fields, e.g. '0 0 * * *' for @daily"),   # was "Wrong number of fields"
+    ("@reboot", "write the 5 fields (minute hour day-of-month month day-of-week)"),
+    ("@every 5m", "for an interval write every = \"5m\" instead of cron"),
+    ("0 0 ? * *", "day of month '?' is not a number"),  # was "never occurs in the months given"
+    ("0 0 * * mon#6", "'mon#6' asks for week 6 of the month; write #1 to #5"),  # "Bad day-of-week"
+    ("-1 * * * *", "minute '-1' is not a number"),  # was "minute ''"
+    ("0,,5 * * * *", "the minute field has an empty item"),
+])
+def test_cron_mistakes_are_explained_in_words(cron, words):
+    [msg] = errors_of(job(f'cron = "{cron}"'))
+    assert f"key 'cron': cron '{cron}'" in msg and words in msg, msg
+
+
+# -- job names ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, shown", [
+    (r"esc\u001b[31mred", r"esc\x1b[31mred"), (r"a\tb", r"a\tb"), (r"nul\u0000", r"nul\x00"),
+    (r"rtl\u202eabc", r"rtl\u202eabc"),
+])
+def test_a_job_name_with_control_characters_is_refused_and_shown_escaped(name, shown):
+    # `trayjobs runs` printed the name as it is: a terminal obeyed the escape sequence.
+    cfg = parse_config(f'[jobs.ok]\nkind = "demo"\n[jobs."{name}"]\nkind = "demo"\n')
+    assert list(cfg.jobs) == ["ok"]
+    [msg] = [str(e) for e in cfg.errors]
+    assert f"job '{shown}': a job name cannot hold control characters" in msg, msg
+    assert msg.isprintable()
+
+
+def test_names_that_differ_only_in_unicode_form_are_not_two_jobs():
+    cfg = parse_config('[jobs."caf\u00e9"]\nkind = "demo"\n[jobs."cafe\u0301"]\nkind = "demo"\n'
+                       '[jobs.Backup]\nkind = "demo"\n[jobs.backup]\nkind = "demo"\n'
+                       '[jobs."\U0001F468\u200d\U0001F469 family"]\nkind = "demo"\n')
+    assert list(cfg.jobs) == ["caf\u00e9", "Backup", "backup", "\U0001F468\u200d\U0001F469 family"]
+    [msg] = [str(e) for e in cfg.errors]
+    assert "looks the same as job 'café', only written with other Unicode characters" in msg
+
+
 # -- the file itself ---------------------------------------------------------------------------
 
 def test_a_byte_order_mark_is_accepted(tmp_path):
@@ -100,6 +150,36 @@ def test_a_broken_link_is_an_error_not_a_missing_file(home):
     assert "broken link" in done.stderr and "no config file yet" not in done.stdout
 
 
+def _load_in_time(path, seconds: float = 5.0):
+    """load_config(path) on a thread, with the result; a read that blocks (a named pipe
+    opened for reading waits for a writer) fails the test instead of hanging it."""
+    import threading
+    out = []
+    reader = threading.Thread(target=lambda: out.append(load_config(path)), daemon=True)
+    reader.start()
+    reader.join(seconds)
+    if reader.is_alive():
+        with open(path, "wb"):  # let the blocked open return, then read an empty pipe
+            pass
+        pytest.fail(f"reading {path} blocked")
+    return out[0]
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda p: os.mkfifo(p), "it is a named pipe"),
+    (lambda p: p.symlink_to("/dev/zero"), "it is a device"),
+    (lambda p: p.mkdir(), "it is a folder"),
+    (lambda p: os.truncate(p, MAX_FILE_BYTES + 1), "larger than 10 MB"),
+])
+def test_a_jobs_file_that_is_no_plain_file_is_refused_without_blocking(tmp_path, make, why):
+    path = tmp_path / "trayjobs.toml"
+    path.touch() if "larger" in why else None
+    make(path)
+    cfg = _load_in_time(path)
+    [err] = cfg.errors
+    assert cfg.unreadable and why in str(err) and str(path) in str(err), str(err)
+
+
 # -- values that were accepted -----------------------------------------------------------------
 
 @pytest.mark.parametrize("span, why", [
@@ -123,6 +203,17 @@ def test_an_empty_folder_or_file_is_refused(text):
     assert "folder" in msg or "empty" in msg, msg
 
 
+@pytest.mark.parametrize("folder, words", [
+    ("$TRAYJOBS_NOT_SET_ANYWHERE/in", "the variable TRAYJOBS_NOT_SET_ANYWHERE is not set"),
+    ("${TRAYJOBS_NOT_SET_ANYWHERE}", "the variable TRAYJOBS_NOT_SET_ANYWHERE is not set"),
+    ("~no-such-user-here/in", "there is no user 'no-such-user-here'; write ~/…"),
+])
+def test_a_folder_that_does_not_expand_says_why(folder, words):
+    # Both were "a relative path; write it in full, starting with / or ~".
+    [msg] = errors_of(job(f'watch = {{ folder = "{folder}" }}'))
+    assert "key 'watch.folder'" in msg and words in msg and "relative" not in msg, msg
+
+
 # -- messages ----------------------------------------------------------------------------------
 
 def test_unknown_keys_suggest_only_close_spellings_and_list_the_kinds_keys():
@@ -133,6 +224,39 @@ def test_unknown_keys_suggest_only_close_spellings_and_list_the_kinds_keys():
     assert msg.endswith("unknown key; did you mean 'every'?")
     [msg] = errors_of(job("retry = { attempts = 2, tries = 3 }"))
     assert "key 'retry.tries'" in msg and "retry takes attempts, backoff, jitter, max_backoff" in msg
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ('["demo"]', "key 'kind': write the kind's name in quotes, e.g. kind = \"demo\" (got ['demo']; "
+                 "kinds: cleanup, command, demo"),
+    ("5", "key 'kind': write the kind's name in quotes, e.g. kind = \"demo\" (got 5;"),
+    ('"it\'s"', "key 'kind': unknown kind \"it's\"; known kinds: cleanup"),
+])
+def test_a_kind_that_is_not_a_name_is_told_plainly(kind, expected):
+    # kind = ["demo"] read 'unknown kind "[\'demo\']"; ...' inside quotes of its own.
+    [msg] = errors_of(f"[jobs.x]\nkind = {kind}\n")
+    assert msg.endswith(expected) or expected in msg, msg
+    assert "\\'" not in msg
+
+
+@pytest.mark.parametrize("text, expected", [
+    (job("ping = 5"), "key 'ping': write text in quotes, or a table such as { secret = \"…\" } (got 5)"),
+    (job('inhibit_sleep = "maybe"'),
+     "key 'inhibit_sleep': write true or false, or one of 'block' or 'delay' (got 'maybe')"),
+    (job('ping = { secret = "x", y = 1 }'), "key 'ping.y': unknown key; ping takes secret"),
+    ('[cluster]\nredis = 5\n', "key 'cluster.redis': write text in quotes, or a table such as"),
+    ('[alerts.a]\nurl = { secret = "" }\n', "key 'alerts.a.url.secret': empty; write some text"),
+    ('[jobs.e]\nkind = "command"\ncommand = ["true"]\nenv = { A = 5 }\n',
+     "key 'env.A': write text in quotes, or a table such as { secret = \"…\" } (got 5)"),
+    ('[cluster]\nhost = ""\n', "key 'cluster.host': empty; write some text"),
+    ('[jobs.c]\nkind = "cleanup"\nlocations = []\nfilters = []\n', "key 'locations': add at least one"),
+])
+def test_a_value_of_several_types_is_told_at_its_own_key_in_words(text, expected):
+    # The keys were 'ping.str' and 'ping.SecretRef', one error for each type, and
+    # pydantic's "String should have at least 1 character".
+    [msg] = errors_of(text)
+    assert expected in msg, msg
+    assert "should" not in msg and ".str" not in msg and "SecretRef" not in msg
 
 
 @pytest.mark.parametrize("body, expected", [

@@ -43,3 +43,26 @@ def test_an_edit_and_an_editor_s_atomic_save_are_each_seen(tmp_path):
         assert seen.acquire(timeout=5), "a save by renaming over the file was not seen"
     finally:
         watch.stop()
+
+
+def test_a_named_pipe_in_the_file_s_place_does_not_stall_the_watch(tmp_path):
+    # Reading a named pipe waits for a writer for ever: the watch's thread stopped there,
+    # and the valid file saved after it was never loaded.
+    cfg = tmp_path / "trayjobs.toml"
+    cfg.write_text("[jobs]\n")
+    seen = threading.Semaphore(0)
+    watch = ConfigFileWatch(cfg, seen.release, settle=0.05)
+    watch.start()
+    try:
+        cfg.unlink()
+        os.mkfifo(cfg)
+        assert seen.acquire(timeout=5), "the pipe in the file's place was not seen"
+        tmp = tmp_path / ".trayjobs.toml.swp"
+        tmp.write_text("[jobs.b]\nkind = 'demo'\n")
+        os.replace(tmp, cfg)
+        assert seen.acquire(timeout=5), "the file saved after the pipe was not seen"
+    finally:
+        if cfg.is_fifo():  # a watch blocked on it gets an empty pipe and goes on
+            fd = os.open(cfg, os.O_RDWR | os.O_NONBLOCK)
+            os.close(fd)
+        watch.stop()

@@ -197,8 +197,9 @@ def _consumer_running(home: Home) -> bool:
 
 
 def _cluster_worker_running(home: Home) -> bool:
+    from .config import read_jobs_file
     try:
-        if "cluster" not in home.config_file.read_text(encoding="utf-8"):
+        if b"cluster" not in read_jobs_file(home.config_file):
             return False  # the usual case, without parsing the file twice
     except (OSError, UnicodeDecodeError):
         return False

@@ -8,16 +8,20 @@ and the window show them.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
+import stat
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints,
-                      ValidationError, create_model, field_validator,
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field,
+                      StringConstraints, Tag, ValidationError, create_model, field_validator,
                       model_validator)
 
 from .alerts.spec import ChannelSpec, DeliverSpec, check_ping
@@ -34,7 +38,8 @@ from .secrets import SecretRef
 
 __all__ = ["Config", "JobConfig", "Settings", "RetryPolicy", "WatchSpec", "When", "load_config",
            "parse_config", "parse_param_value", "check_jobs", "hook_cycles", "DEFAULT_IGNORE",
-           "HOOK_KEYS", "HOOK_OUTCOMES", "OUTPUT_FOLDER_KEYS", "MAX_NESTING", "PATH_KEYS"]
+           "HOOK_KEYS", "HOOK_OUTCOMES", "OUTPUT_FOLDER_KEYS", "MAX_NESTING", "PATH_KEYS",
+           "MAX_FILE_BYTES", "MIN_EVERY", "read_jobs_file"]
 
 
 def _duration(v: Any) -> float:
@@ -61,6 +66,12 @@ MAX_NESTING = 32
 #: Keys of job kinds that name a file or folder: an empty text is none (it would mean the
 #: current folder of whatever process runs the job).
 PATH_KEYS = ("folder", "path", "cwd", "file", "database", "template") + OUTPUT_FOLDER_KEYS
+
+#: The shortest ``every``, in seconds.
+MIN_EVERY = 1.0
+#: The largest jobs file read: a real one is a few kilobytes, and reading one is validating
+#: every job in it (a 5 MB file of 70,000 jobs takes seconds).
+MAX_FILE_BYTES = 10 * 1024 * 1024
 
 DEFAULT_IGNORE = ["*.part", "*.crdownload", "*.tmp", "*.temp", "*.partial", "*.download",
                   "~$*", ".~lock*", ".*", "*.swp", "*~"]
@@ -126,7 +137,8 @@ class JobCommon(_Strict):
         default_factory=empty_list, description="Words of your own to group jobs by, e.g. "
         "`[\"home\", \"money\"]`: the Jobs, Activity and Metrics pages filter by them.")
     enabled: bool = Field(True, description="Off: the job keeps its settings but never runs by itself.")
-    every: Duration | None = Field(None, gt=0, description="Run at this interval, e.g. '15m', '2h', '1d'.")
+    every: Duration | None = Field(None, gt=0, description=(
+        "Run at this interval, e.g. '15m', '2h', '1d' (at least '1s')."))
     cron: str | None = Field(None, description="Run on a 5-field cron schedule in local time, e.g. '0 9 * * mon-fri'.")
     at_login: bool = Field(False, description="Run once each time trayjobs starts (at login when autostart is on).")
     watch: WatchSpec | None = Field(None, description="Run when files arrive in a folder.")
@@ -193,6 +205,16 @@ class JobCommon(_Strict):
                 Cron(v)
             except CronError as exc:
                 raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, v: float | None) -> float | None:
+        # Below a second the scheduler would start runs as fast as it can, a core spent on
+        # nothing but filling the history.
+        if v is not None and v < MIN_EVERY:
+            raise ValueError(f"every {v:g} s is more often than once a second; the shortest "
+                             f"interval is '1s'")
         return v
 
     @field_validator("host")
@@ -450,10 +472,39 @@ def load_config(path: str | Path, *, last_good: str | Path | None = None,
     return good
 
 
+_NOT_A_FILE = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe"),
+               (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+               (stat.S_ISSOCK, "a socket"))
+
+
+def read_jobs_file(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of the jobs file, read by everything that reads it. ``OSError`` (with a
+    reason to show) for anything but a regular file of at most :data:`MAX_FILE_BYTES`,
+    without blocking: a named pipe would wait for a writer for ever, and a device such as
+    ``/dev/zero`` would be read until memory runs out."""
+    # O_NONBLOCK: opening a named pipe for reading otherwise waits for a writer.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            what = next((w for test, w in _NOT_A_FILE if test(mode)), "not a regular file")
+            raise OSError(errno.EINVAL, f"it is {what}; the jobs file must be a plain text "
+                                        f"file", str(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise OSError(errno.EFBIG, f"it is larger than {MAX_FILE_BYTES // 2**20} MB, far more "
+                                   f"than a jobs file holds; is it the right file?", str(path))
+    return data
+
+
 def _load(path: Path) -> Config:
     fname = str(path)
     try:
-        data = path.read_bytes()
+        data = read_jobs_file(path)
     except FileNotFoundError:
         if path.is_symlink():
             return Config(path=path, unreadable=True, errors=[ConfigError(
@@ -515,12 +566,18 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
         cfg.errors.append(ConfigError("write each job as a table: [jobs.NAME]", file=fname,
                                       key="jobs", line=locate.top("jobs")))
         jobs = {}
+    written: dict[str, str] = {}  # each name as NFC: the first job that has it
     for name, raw in jobs.items():
+        same = written.setdefault(unicodedata.normalize("NFC", name), name)
         try:
+            if same != name:  # "café" typed two ways: no one can tell which is meant
+                raise _JobErrors([("", f"the name looks the same as job {same!r}, only "
+                                       f"written with other Unicode characters; rename one")])
             cfg.jobs[name] = _parse_job(name, raw)
         except _JobErrors as errs:
             for loc, msg in errs.items:
-                cfg.errors.append(ConfigError(msg, file=fname, job=name, key=loc or None,
+                cfg.errors.append(ConfigError(msg, file=fname, job=_shown_name(name),
+                                              key=loc or None,
                                               line=locate.key(["jobs", name], loc)))
     for name, job in cfg.jobs.items():
         for key, other in job.common.hooks():
@@ -656,6 +713,12 @@ def _parse_job(name: str, raw: Any) -> JobConfig:
         raise _JobErrors([("", "a job must be a table: [jobs.NAME] with keys under it")])
     if not name.strip() or len(name) > 100:
         raise _JobErrors([("", "a job name must be 1-100 characters")])
+    unseen = next((c for c in name if _unseen(c)), None)
+    if unseen is not None:
+        # A terminal obeys them: `trayjobs runs` would print colours or move the cursor,
+        # and a right-to-left override shows the name backwards.
+        raise _JobErrors([("", f"a job name cannot hold control characters (it holds "
+                               f"{ascii(unseen)}); rename the job")])
     hostile = _hostile(raw)
     if hostile:  # not handed on: validating them recurses, or fails in confusing words
         raise _JobErrors(hostile)
@@ -666,11 +729,14 @@ def _parse_job(name: str, raw: Any) -> JobConfig:
     if "kind" not in raw:
         errors.append(("kind", "missing; say what the job does, e.g. kind = \"import\" "
                                f"(kinds: {', '.join(kind_names())})"))
+    elif not isinstance(raw["kind"], str):
+        errors.append(("kind", f"write the kind's name in quotes, e.g. kind = \"demo\" (got "
+                               f"{_shown(raw['kind'])}; kinds: {', '.join(kind_names())})"))
     else:
         try:
-            kind_cls = get_kind(str(raw["kind"]))
-        except (KeyError, ImportError) as exc:
-            errors.append(("kind", str(exc).strip('"')))
+            kind_cls = get_kind(raw["kind"])
+        except (KeyError, ImportError) as exc:  # a KeyError's str() is its message's repr
+            errors.append(("kind", str(exc.args[0] if exc.args else exc)))
     try:
         common = JobCommon.model_validate(common_raw)
     except ValidationError as exc:
@@ -689,6 +755,19 @@ def _parse_job(name: str, raw: Any) -> JobConfig:
     if errors:
         raise _JobErrors(errors)
     return JobConfig(name=name, common=common, params=params, raw=raw)
+
+
+_BIDI_CONTROLS = frozenset({"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"})
+
+
+def _unseen(c: str) -> bool:
+    """Whether ``c`` is a control character: C0/C1 controls and the bidi overrides."""
+    return unicodedata.category(c) == "Cc" or unicodedata.bidirectional(c) in _BIDI_CONTROLS
+
+
+def _shown_name(name: str) -> str:
+    """A job name as a message may print it: control characters escaped."""
+    return "".join(ascii(c)[1:-1] if _unseen(c) else c for c in name)
 
 
 def _output_folders(watch: WatchSpec, params: KindParams) -> list[tuple[str, str]]:
@@ -747,43 +826,152 @@ _TYPE_WORDS = {
     "list_type": "write a list in brackets, e.g. [\"a\", \"b\"]",
     "finite_number": "not a number",
 }
+_LENGTH_WORDS = {
+    "string_too_short": lambda n: "empty; write some text" if n == 1 else f"at least {n} characters",
+    "string_too_long": lambda n: f"at most {n} characters",
+    "too_short": lambda n: "add at least one" if n == 1 else f"add at least {n}",
+    "too_long": lambda n: f"at most {n} entries",
+}
 _BOUND_WORDS = {"less_than_equal": ("le", "at most"), "greater_than_equal": ("ge", "at least"),
                 "less_than": ("lt", "less than"), "greater_than": ("gt", "more than")}
 
 
 def _messages(exc: ValidationError, model: type[BaseModel], *, kind: str | None = None):
     """Pydantic errors as (dotted key, plain message) pairs: no class names, and what to
-    write instead."""
+    write instead.
+
+    A value that may be of several types (``ping``: text or ``{ secret = "..." }``) gets an
+    error from each type that refused it, at its key with the type's name added
+    (``ping.SecretRef``). These become one message at the real key that names every type
+    that would do; when the value got into one type's table, only that table's errors."""
+    out: list[tuple[str, str | None]] = []  # (key, message); None: a union's refusals go here
+    refused: dict[str, list[dict]] = {}      # a union's key: the errors of its types
+    entered: set[str] = set()                # unions whose value got into a type's table
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        kind_of = err["type"]
-        msg = err["msg"]
-        if kind_of == "extra_forbidden":
-            parent = [str(p) for p in err["loc"][:-1] if not isinstance(p, int)]
-            msg = _unknown_key(str(err["loc"][-1]), _model_at(model, err["loc"][:-1]),
-                               parent=".".join(parent), kind=kind)
-            yield loc, msg
+        loc = err["loc"]
+        tags = _walk(model, loc)[0]
+        if not tags:
+            out.append(_message(err, loc, model, kind))
             continue
-        if kind_of == "missing":
-            msg = "missing (required)"
-        elif kind_of == "value_error":
-            msg = str(err.get("ctx", {}).get("error", msg))
-        elif kind_of == "literal_error":
-            msg = f"{_shown(err['input'])} is not one of the choices: {err['ctx']['expected']}"
-        elif kind_of in ("model_type", "model_attributes_type", "dict_type"):
-            msg = f"write a table such as {_example(_model_at(model, err['loc']))}"
-        elif kind_of in _TYPE_WORDS:
-            msg = _TYPE_WORDS[kind_of]
-        elif kind_of in _BOUND_WORDS:
-            name, words = _BOUND_WORDS[kind_of]
-            bound = err.get("ctx", {}).get(name)
-            if isinstance(bound, float) and bound.is_integer():
-                bound = int(bound)  # "at most 3600", not "3600.0"
-            msg = f"{words} {bound}"
-        if kind_of not in ("missing", "value_error", "literal_error") and "input" in err \
-                and not isinstance(err["input"], (dict, list)):
-            msg = f"{msg} (got {_shown(err['input'])})"
-        yield loc, msg
+        real = tuple(p for i, p in enumerate(loc) if i not in tags)
+        at = ".".join(str(p) for i, p in enumerate(loc[:max(tags)]) if i not in tags)
+        if max(tags) < len(loc) - 1:
+            entered.add(at)
+            out.append(_message(err, real, model, kind))
+        else:
+            if at not in refused:
+                out.append((at, None))
+            refused.setdefault(at, []).append(err)
+    for key, msg in out:
+        if msg is not None:
+            yield key, msg
+        elif key not in entered:
+            yield key, _either(refused[key], model)
+
+
+def _either(errs: list[dict], model: type[BaseModel]) -> str:
+    """One message for a value that each type of a union refused: the types that would do."""
+    ways = []
+    for err in errs:
+        if err["type"] == "literal_error":
+            ways.append(f"one of {err['ctx']['expected']}")
+        elif err["type"] in ("model_type", "model_attributes_type", "dict_type"):
+            member = _walk(model, err["loc"])[1]
+            table = member if isinstance(member, type) and issubclass(member, BaseModel) else None
+            ways.append(f"a table such as {_example(table)}")
+        elif err["type"] in _TYPE_WORDS:
+            ways.append(_TYPE_WORDS[err["type"]].removeprefix("write "))
+        else:
+            return _message(err, err["loc"][:-1], model, None)[1]
+    got = errs[0].get("input")
+    shown = "" if isinstance(got, (dict, list)) else f" (got {_shown(got)})"
+    return "write " + ", or ".join(dict.fromkeys(ways)) + shown
+
+
+def _walk(model: type[BaseModel], loc) -> tuple[set[int], Any]:
+    """The places in ``loc`` (an error's location) that name a type of a union instead of
+    a key (``ping.str``), and the type found at its end (None where it cannot be told). A
+    union told apart by a key (a cleanup action's ``move``) is left alone: its tag is that
+    key."""
+    tags: set[int] = set()
+    tp: Any = model
+    for i, part in enumerate(loc):
+        keyed = False
+        while get_origin(tp) is Annotated:
+            keyed = keyed or any(isinstance(m, Discriminator) for m in tp.__metadata__)
+            tp = get_args(tp)[0]
+        members = [a for a in get_args(tp) if a is not type(None)] \
+            if get_origin(tp) in (Union, UnionType) else [tp]
+        if len(members) > 1:  # ``part`` names a member; what follows is inside it
+            if not keyed:
+                tags.add(i)
+            tp = next((m for m in members if _tag(m) == part), None)
+        else:
+            tp = _step(members[0], part)
+        if tp is None:
+            break
+    return tags, tp
+
+
+def _tag(tp: Any) -> str | None:
+    """The name pydantic gives a union's member in an error's location."""
+    if get_origin(tp) is Annotated:
+        return next((m.tag for m in tp.__metadata__ if isinstance(m, Tag)), None)
+    return getattr(tp, "__name__", None)
+
+
+def _step(tp: Any, part: Any) -> Any:
+    """The type of ``part`` (a key, a list index) in a value of type ``tp``; None when
+    that cannot be told."""
+    while get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        fld = next((f for n, f in tp.model_fields.items() if part in (n, f.alias)), None)
+        if fld is None:
+            return None
+        # pydantic keeps a field's Annotated[...] extras apart: a Discriminator among them
+        # says how its union is told apart.
+        return Annotated[(fld.annotation, *fld.metadata)] if fld.metadata else fld.annotation
+    args = get_args(tp)
+    if get_origin(tp) in (list, tuple, set, frozenset) and args:
+        return args[0]
+    if get_origin(tp) is dict and len(args) == 2:
+        return args[1]
+    return None
+
+
+def _message(err: dict, where, model: type[BaseModel], kind: str | None) -> tuple[str, str]:
+    """One pydantic error as (dotted key, plain message), the key being ``where``."""
+    loc = ".".join(str(p) for p in where)
+    kind_of = err["type"]
+    msg = err["msg"]
+    if kind_of == "extra_forbidden":
+        parent = [str(p) for p in where[:-1] if not isinstance(p, int)]
+        return loc, _unknown_key(str(where[-1]), _model_at(model, where[:-1]),
+                                 parent=".".join(parent), kind=kind)
+    if kind_of == "missing":
+        msg = "missing (required)"
+    elif kind_of == "value_error":
+        msg = str(err.get("ctx", {}).get("error", msg))
+    elif kind_of == "literal_error":
+        msg = f"{_shown(err['input'])} is not one of the choices: {err['ctx']['expected']}"
+    elif kind_of in ("model_type", "model_attributes_type", "dict_type"):
+        msg = f"write a table such as {_example(_model_at(model, where))}"
+    elif kind_of in _TYPE_WORDS:
+        msg = _TYPE_WORDS[kind_of]
+    elif kind_of in _LENGTH_WORDS:
+        ctx = err.get("ctx", {})
+        msg = _LENGTH_WORDS[kind_of](ctx.get("min_length", ctx.get("max_length")))
+    elif kind_of in _BOUND_WORDS:
+        name, words = _BOUND_WORDS[kind_of]
+        bound = err.get("ctx", {}).get(name)
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)  # "at most 3600", not "3600.0"
+        msg = f"{words} {bound}"
+    if kind_of not in ("missing", "value_error", "literal_error", "string_too_short") \
+            and "input" in err and not isinstance(err["input"], (dict, list)):
+        msg = f"{msg} (got {_shown(err['input'])})"
+    return loc, msg
 
 
 def _unknown_key(key: str, where: type[BaseModel] | None, *, parent: str,

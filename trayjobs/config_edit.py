@@ -21,7 +21,7 @@ from typing import Any
 import tomlkit
 from tomlkit.items import AoT, InlineTable, Item, Table
 
-from .config import HOOK_KEYS, Config, parse_config
+from .config import HOOK_KEYS, Config, parse_config, read_jobs_file
 from .errors import ConfigError, UserError
 
 __all__ = ["ConfigDocument", "EditRefused", "toml_value", "parse_toml_value"]
@@ -49,7 +49,7 @@ class ConfigDocument:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "ConfigDocument":
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = read_jobs_file(path).decode("utf-8")
         except FileNotFoundError:
             text = ""
         return cls(text, path)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import threading
 from contextlib import contextmanager
 from typing import Any, Iterator, NamedTuple
@@ -144,7 +145,16 @@ def problem(path: str) -> str | None:
     """Why ``path`` cannot name a folder at all (relative, or unresolvable), or None."""
     if "\0" in path:
         return "cannot be used: it holds a NUL character"
-    if not os.path.isabs(os.path.expandvars(os.path.expanduser(path))):
+    full = os.path.expandvars(os.path.expanduser(path))
+    if not os.path.isabs(full):
+        # What was left unexpanded is why, not the way it was written.
+        unset = re.match(r"\$(\w+|\{[^}]*\})", full)
+        if unset:
+            return (f"cannot be used: the variable {unset.group(1).strip('{}')} is not set "
+                    f"where trayjobs runs; set it, or write the folder in full")
+        if full.startswith("~"):
+            return (f"cannot be used: there is no user {full[1:].split('/')[0]!r}; write "
+                    f"~/… for a folder in your own home")
         return "is a relative path; write it in full, starting with / or ~"
     real = realpath(expand(path))
     if real.error:

@@ -58,9 +58,21 @@ def _check_value(expr: str, name: str, lo: int, hi: int, names: dict[str, int], 
     return n
 
 
+#: Cron's nicknames, which cronsim does not read: the five fields each stands for.
+_NICKNAMES = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+              "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
+              "@hourly": "0 * * * *"}
+
+
 def _check_cron(expr: str) -> None:
     if expr.strip().startswith("@"):
-        return  # @daily, @hourly, ...: cronsim knows them
+        fields = _NICKNAMES.get(expr.strip().lower())
+        if expr.strip().lower().startswith("@every"):
+            raise CronError(f"cron '{expr}': for an interval write every = "
+                            f"\"{expr.strip()[6:].strip() or '15m'}\" instead of cron")
+        raise CronError(f"cron '{expr}': write the 5 fields" + (
+            f", e.g. '{fields}' for {expr.strip()}" if fields else
+            " (minute hour day-of-month month day-of-week), e.g. '0 9 * * mon-fri'"))
     parts = expr.split()
     if len(parts) != 5:
         raise CronError(f"cron '{expr}': expected 5 fields (minute hour day-of-month month "
@@ -72,10 +84,19 @@ def _check_cron(expr: str) -> None:
                 if not step.isdigit() or not 1 <= int(step) <= hi:
                     raise CronError(f"cron '{expr}': step '/{step}' in the {name} field "
                                     f"must be 1-{hi}")
-            if body in ("*", "?") or (name == "day of month" and body == "L"):
+            if body == "*" or (name == "day of month" and body == "L"):
                 continue
+            nth = re.fullmatch(r"(\w+)#(\d+)", body) if name == "day of week" else None
+            if nth and not 1 <= int(nth.group(2)) <= 5:
+                raise CronError(f"cron '{expr}': '{body}' asks for week {nth.group(2)} of the "
+                                f"month; write #1 to #5")
             if name == "day of week" and re.fullmatch(r"\w+(#\d|L)", body):
                 body = body.rstrip("L").split("#")[0]
+            if not item:
+                raise CronError(f"cron '{expr}': the {name} field has an empty item (two "
+                                f"commas in a row, or one at its end)")
+            if body.startswith("-"):
+                raise CronError(f"cron '{expr}': {name} '{item}' is not a number")
             a, dash, b = body.partition("-")
             first = _check_value(expr, name, lo, hi, names, a)
             if dash:

@@ -22,10 +22,13 @@ log = logging.getLogger(__name__)
 
 
 def _digest(path: Path) -> str | None:
+    from ..config import read_jobs_file  # never blocks: the file may be a named pipe
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
+        return hashlib.sha256(read_jobs_file(path)).hexdigest()
+    except FileNotFoundError:
         return None
+    except OSError as exc:  # a folder or a pipe in its place: reloading reports it
+        return f"unreadable: {exc.strerror or exc}"
 
 
 class ConfigFileWatch:

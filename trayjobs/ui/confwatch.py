@@ -36,8 +36,9 @@ class ConfigWatcher(QObject):
         self._rewatch()
 
     def _read(self) -> bytes | None:
+        from ..config import read_jobs_file  # never blocks: the file may be a named pipe
         try:
-            return self.path.read_bytes()
+            return read_jobs_file(self.path)
         except OSError:
             return None
 
