@@ -383,7 +383,7 @@ def test_check_reports_what_it_can_see_before_a_run(home, tmp_path):
     ('command = ["echo", "a\\u0000b"]', "command", "cannot hold a NUL character"),
     ('command = ["true"]\nenv = { "A=B" = "x" }', "env", "'A=B' cannot be an environment variable's name"),
     ('command = ["true"]\nenv = { "" = "x" }', "env", "'' cannot be an environment variable's name"),
-    ('command = ["true"]\nenv = { N = 5 }', "env", 'the value of N is 5: write text in quotes ("5")'),
+    ('command = ["true"]\nenv = { N = 5 }', "env.N", "write text in quotes"),
     ('command = ["true"]\nsuccess_codes = [0, 256, -1]', "success_codes", "256, -1: a program's exit code is 0 to 255"),
 ])
 def test_what_the_system_would_refuse_at_run_time_is_a_config_error(body, key, message):

@@ -47,16 +47,6 @@ class CommandParams(KindParams):
             raise ValueError("a program's arguments cannot hold a NUL character (\\u0000)")
         return v
 
-    @field_validator("env", mode="before")
-    @classmethod
-    def _values(cls, v):
-        if isinstance(v, dict):
-            for name, value in v.items():
-                if not isinstance(value, (str, dict)):
-                    raise ValueError(f"the value of {name} is {value!r}: write text in quotes "
-                                     f"(\"{value}\"), or {{ secret = \"NAME\" }}")
-        return v
-
     @field_validator("env")
     @classmethod
     def _names(cls, v: dict[str, str | SecretRef]) -> dict[str, str | SecretRef]:
