@@ -83,12 +83,23 @@ def test_always_runs_after_success_failure_and_cancel(make_engine, tmp_path):
         steps = 10000
         step_time = 0.01
         always = "after"
+        [jobs.twice]
+        kind = "demo"
+        steps = 0
+        then = ["after", "after"]
+        always = "after"
         [jobs.after]
         kind = "python"
         file = '{after}'
     """)
     ok = eng.watcher.wait(eng.submit("ok"))
     bad = eng.watcher.wait(eng.submit("bad"))
+    twice = eng.watcher.wait(eng.submit("twice"))
+    first = wait_until(lambda: children(eng, twice["id"]))[0]
+    assert eng.watcher.wait(first["id"])["result"]["parent"]["hook"] == "then"
+    # The hooks were all started before the first of them ran: named three times for a
+    # success, it was started once.
+    assert [r["id"] for r in children(eng, twice["id"])] == [first["id"]]
     slow = eng.submit("slow")
     eng.watcher.wait(slow, "running")
     eng.cancel(slow)

@@ -1082,7 +1082,11 @@ class Engine(Control):
         An interrupted run starts none: it has not ended yet (its resumed run will), or,
         when it is not resumed, it did not end by itself."""
         rid, state = run["id"], run["state"]
-        hooks = [(key, name) for key, name in job.common.hooks() if state in HOOK_OUTCOMES[key]]
+        hooks: dict[str, str] = {}  # a job named by two hooks (then and always) starts once
+        for key, name in job.common.hooks():
+            if state in HOOK_OUTCOMES[key]:
+                hooks.setdefault(name, key)
+        hooks = [(key, name) for name, key in hooks.items()]
         if not hooks:
             return
         depth = self.store.chain_depth(rid, limit=MAX_CHAIN)
