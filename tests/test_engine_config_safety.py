@@ -90,6 +90,10 @@ def test_engine_keeps_the_last_good_jobs_when_the_file_breaks(make_engine, home)
     home.config_file.write_text('[jobs.c]\nkind = "demo"\n')
     assert list(eng.reload_config().jobs) == ["c"]
     assert "jobs.c" in last_good_path(home).read_text()
+    # Deleted: no jobs, but the last good copy stays to restore it from.
+    home.config_file.unlink()
+    assert list(eng.reload_config().jobs) == []
+    assert "jobs.c" in last_good_path(home).read_text()
 
 
 class Worker:

@@ -481,7 +481,9 @@ class Engine(Control):
 
     def _read_config(self) -> Config:
         cfg = super()._read_config()
-        if not cfg.unreadable:
+        # A file gone (deleted, or moved away to be edited) is no jobs for now, but no new
+        # good version: the last good copy stays, to restore it from.
+        if not cfg.unreadable and self.home.config_file.exists():
             self._keep_good(cfg.text)
         return cfg
 
