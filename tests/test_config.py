@@ -77,3 +77,14 @@ def test_then_must_name_a_job():
 def test_missing_file_is_an_empty_config(tmp_path):
     cfg = load_config(tmp_path / "none.toml")
     assert cfg.jobs == {} and cfg.errors == []
+
+
+def test_a_watch_with_no_pattern_is_refused_rather_than_never_starting(tmp_path):
+    for patterns in ("[]", '[""]', '[" "]'):
+        cfg = parse_config(f'[jobs.a]\nkind = "demo"\nwatch = {{ folder = "{tmp_path}", '
+                           f'patterns = {patterns} }}\n')
+        [err] = cfg.errors
+        assert (err.job, err.key) == ("a", "watch.patterns")
+        assert "leave patterns out to watch every file" in err.message
+    ok = parse_config(f'[jobs.a]\nkind = "demo"\nwatch = {{ folder = "{tmp_path}" }}\n')
+    assert not ok.errors and ok.jobs["a"].common.watch.patterns == ["*"]

@@ -100,6 +100,15 @@ class WatchSpec(_Strict):
         False, description="Allow watching /, the home folder itself, a folder holding it, and "
                            "system folders.")
 
+    @field_validator("patterns")
+    @classmethod
+    def _some_pattern(cls, v: list[str]) -> list[str]:
+        if not v or not any(p.strip() for p in v):
+            raise ValueError("with no pattern no file matches, and the watch would never start "
+                             "the job: leave patterns out to watch every file, or name some, "
+                             "e.g. [\"*.csv\"]")
+        return v
+
     @field_validator("folder")
     @classmethod
     def _usable_folder(cls, v: str) -> str:
