@@ -187,3 +187,53 @@ def test_a_burst_of_files_runs_a_job_without_input_files_once(make_engine, tmp_p
     assert len(runs_of(eng, "tidy")) == 1
     assert run["state"] == "succeeded" and run["trigger"] == "watch"
     assert run["note"] == f"files changed in {inbox}" and not run.get("inputs")
+
+
+def test_a_watched_cleanup_does_not_chase_its_own_renames(make_engine, tmp_path):
+    # The rule's result matches the rule again ("a.txt" -> "a-x.txt" -> "a-x-x.txt" ...):
+    # its own renames must not start the job again, while a file from elsewhere does.
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    eng, ev = start(make_engine, f"""
+        [jobs.tidy]
+        kind = "cleanup"
+        locations = ['{inbox}']
+        filters = [{{ name = "*.txt" }}]
+        action = {{ rename = "{{stem}}-x{{suffix}}" }}
+        skip_recent = "0s"
+        watch = {{ folder = '{inbox}', patterns = ["*.txt"], settle = "0s" }}
+    """)
+    ev.state("tidy", "watching")
+    (inbox / "a.txt").write_text("a")
+    first = ev.finished("tidy")[0]
+    assert first["state"] == "succeeded" and first["trigger"] == "watch", first
+    time.sleep(1.0)  # several settle times: a run its own rename started would be going
+    ev.settled("tidy")
+    assert sorted(p.name for p in inbox.iterdir()) == ["a-x.txt"]
+    assert len(runs_of(eng, "tidy")) == 1
+    (inbox / "b.txt").write_text("b")  # from elsewhere: a run, which renames both
+    ev.finished("tidy", 2)
+    ev.settled("tidy")
+    assert sorted(p.name for p in inbox.iterdir()) == ["a-x-x.txt", "b-x.txt"]
+
+
+def test_a_watched_cleanup_comes_back_for_files_too_new_to_touch(make_engine, tmp_path):
+    # skip_recent leaves a file that just arrived; no event of the folder would come back
+    # for it, so the run asks to be started again once it is old enough.
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    eng, ev = start(make_engine, f"""
+        [jobs.tidy]
+        kind = "cleanup"
+        locations = ['{inbox}']
+        filters = [{{ name = "*.txt" }}]
+        action = {{ rename = "done-{{name}}" }}
+        skip_recent = "1s"
+        watch = {{ folder = '{inbox}', patterns = ["a.txt"], settle = "0.1s" }}
+    """)
+    ev.state("tidy", "watching")
+    (inbox / "a.txt").write_text("a")
+    first, again = ev.finished("tidy", 2, timeout=20)
+    assert first["result"]["skipped"] == {"in use": 1} and "look_again_at" in first["result"]
+    assert again["trigger"] == "watch" and again["result"]["acted"] == 1, again
+    assert sorted(p.name for p in inbox.iterdir()) == ["done-a.txt"]

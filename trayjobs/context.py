@@ -9,6 +9,7 @@ may be any callable (``list.append`` records everything).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -64,6 +65,12 @@ class JobContext:
     def log(self, message: str, level: str = "info") -> None:
         """Add a line to the run's log (shown in the run details and ``trayjobs show``)."""
         self.sink({"t": "log", "message": str(message), "level": level, "ts": time.time()})
+
+    def produced(self, paths: list[str | Path]) -> None:
+        """Say which files this run wrote. Those in the job's own watched folder do not start
+        the job again (a rename rule would otherwise chase its own renames)."""
+        if paths:
+            self.sink({"t": "produced", "paths": [os.fsdecode(p) for p in paths]})
 
     def secret(self, name: str) -> str:
         """The value of the stored secret ``name`` (``trayjobs secret set NAME``). Wherever

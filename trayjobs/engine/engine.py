@@ -52,7 +52,7 @@ from ..kinds.registry import get_kind, resumes_after_crash
 from ..paths import Home
 from ..queue import QueueUnavailable
 from ..schedule import local_zone
-from ..store import HANDED_BY_SUBMITTER, run_warnings
+from ..store import HANDED_BY_SUBMITTER, SCHEDULED, run_warnings
 from ..textfmt import when
 from ..watch import WatchManager, jobs_accepting
 from .control import EXPLICIT_TRIGGERS, SCHEDULE_PROBLEM, Control, last_good_path
@@ -912,9 +912,11 @@ class Engine(Control):
             early = self._early_cancels.pop(run["id"], 0) is None
         if early or self._stopping:
             handle.request_cancel()
+        watch = job.common.watch
         tracker = AttemptTracker(self.store, self.bus, run,
                                  store_away=lambda: self._store_problem is not None,
-                                 on_unreachable=self._store_lost)
+                                 on_unreachable=self._store_lost,
+                                 watched=str(watch.path) if watch is not None else None)
         inputs = run.get("inputs") or {}
         run_params = inputs.get("params") or {}
         in_thread = in_process and _in_process_kind(job.kind)
@@ -1074,9 +1076,26 @@ class Engine(Control):
                 self._start_hooks(row, job)
             except Exception:  # the run's own end is recorded already and stays as it is
                 log.exception("run %s: could not start its hooks", rid)
+        if state == "succeeded" and job is not None:
+            self._look_again(row, job)
         self.bus.emit(RunChanged(row, final=final))
         if state == "retrying":
             self._wake_scheduler()
+
+    def _look_again(self, run: dict[str, Any], job: JobConfig) -> None:
+        """A run of a watched job that left items for now (``look_again_at`` in its result:
+        a cleanup's files modified too recently) gets a one-off run for the time they are
+        ready: no event of the folder would come back for them. One such run at a time."""
+        at = (run.get("result") or {}).get("look_again_at")
+        if job.common.watch is None or isinstance(at, bool) or not isinstance(at, (int, float)):
+            return
+        if self.store.list_runs(job=job.name, state=SCHEDULED, limit=1):
+            return
+        try:
+            self.submit(job.name, trigger="watch", due_at=max(float(at), time.time()),
+                        note=f"items run {run['id']} left for being modified just now")
+        except (UserError, ValueError) as exc:
+            log.warning("job %s: could not look again later: %s", job.name, exc)
 
     def _start_hooks(self, run: dict[str, Any], job: JobConfig) -> None:
         """Start the jobs that ``job``'s hooks name for how ``run`` ended: ``then`` after

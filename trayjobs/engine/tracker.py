@@ -12,6 +12,7 @@ kept) and go with the attempt's end, which the engine keeps in its spool if need
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Callable
 
@@ -30,13 +31,17 @@ class AttemptTracker:
     def __init__(self, store: RunStore, bus: EventBus, run: dict[str, Any], *,
                  clock: Callable[[], float] = time.monotonic,
                  store_away: Callable[[], bool] = lambda: False,
-                 on_unreachable: Callable[[StoreUnreachable], None] | None = None) -> None:
+                 on_unreachable: Callable[[StoreUnreachable], None] | None = None,
+                 watched: str | None = None) -> None:
         self.store, self.bus = store, bus
         self.store_away = store_away
         self.on_unreachable = on_unreachable
         self._dropped = 0  # log lines not kept while the store was away
         self.clock = clock
         self.run_id, self.job = run["id"], run["job"]
+        #: The job's watched folder: files the run says it wrote there are recorded as seen
+        #: by the watch, so they do not start the job again.
+        self.watched = None if watched is None else os.path.join(os.path.realpath(watched), "")
         self._logs: list[tuple[float, str, str]] = []
         # Counting from now (not "long ago") lets a short run's log lines reach the store
         # with its outcome, in one commit.
@@ -51,6 +56,8 @@ class AttemptTracker:
         if t == "progress":
             self._progress({"done": _number(msg.get("done")), "total": _number(msg.get("total")),
                             "unit": _str(msg.get("unit")), "message": _str(msg.get("message"))})
+        elif t == "produced":
+            self._produced(msg.get("paths"))
         elif t == "log":
             line = (_number(msg.get("ts")) or time.time(), _str(msg.get("level")) or "info",
                     _str(msg.get("message")) or "")
@@ -61,6 +68,29 @@ class AttemptTracker:
             if len(self._logs) > MAX_KEPT:  # the store is away: keep the first lines
                 del self._logs[MAX_KEPT // 2]
                 self._dropped += 1
+
+    def _produced(self, paths: Any) -> None:
+        if self.watched is None or not isinstance(paths, list):
+            return
+        versions = []
+        for p in paths:
+            if not isinstance(p, str):
+                continue
+            try:
+                p.encode("utf-8")  # a name that is not UTF-8 is no watch's input anyway
+                # as the watch sees it: its folder's links resolved
+                p = os.path.join(os.path.realpath(os.path.dirname(p)), os.path.basename(p))
+                if not p.startswith(self.watched):
+                    continue
+                st = os.stat(p, follow_symlinks=False)
+            except (OSError, UnicodeEncodeError, ValueError):
+                continue
+            versions.append((p, st.st_size, st.st_mtime_ns))
+        if versions and not self.store_away():
+            try:
+                self.store.record_versions(self.job, self.run_id, versions)
+            except StoreUnreachable as exc:
+                self._away(exc)
 
     def _progress(self, msg: dict[str, Any]) -> None:
         now = self.clock()

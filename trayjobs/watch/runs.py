@@ -2,7 +2,7 @@
 
 A kind that takes input files gets them in batches of up to ``BATCH`` per run ("37 files
 arrived in ~/Inbox"); a kind without input files gets one run for any number of changes,
-and no second one while that run has not started. Each file version handed over is
+and no second one while that run is going: the changes it made itself start nothing. Each file version handed over is
 recorded in the run store, so it never reaches a run again. A job with ``overlap =
 "skip"`` gets one run at a time: the rest waits for it to end instead of being skipped.
 """
@@ -34,7 +34,10 @@ def submit_ready(engine: Any, w: Watch, *, whole: bool) -> bool:
     if job is None or not job.enabled or w.paused:
         w.ready.clear()
         return True
-    skip = job.overlap == "skip"
+    # A kind without input files looks at the whole folder each run: while one is going,
+    # what changes waits for its end, when the files the run wrote itself (ctx.produced)
+    # are known and start nothing (a rename rule would otherwise chase its own renames).
+    skip = job.overlap == "skip" or not w.accepts_files
     if skip and store.active_runs(job.name):
         w.held = True  # handed on when the running one ends
         return True

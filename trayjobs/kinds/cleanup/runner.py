@@ -59,6 +59,8 @@ class Runner:
         self.cap = PLANNED_CAP if self.dry else DONE_CAP
         self.recent = parse_duration(params.skip_recent)
         self.produced: set[str] = set()   # what this run created: never picked up again
+        self._made: list[str] = []         # files written, not yet told (ctx.produced)
+        self.ripe_at: float | None = None  # when the first item left for being recent is not
         self.touched: set[str] = set()    # folders this run took something out of
         self.done_src: set[str] = set()   # copied/archived by an earlier attempt of this run
         self.handled: set[str] = set()    # items taken in hand: a location inside another gives them again
@@ -96,6 +98,7 @@ class Runner:
                 remove_emptied(self)
         finally:
             self.ws.close()
+            self._tell_made()
         self._progress(force=True)
         return self._result()
 
@@ -295,6 +298,8 @@ class Runner:
     def _check_in_use(self, item: Item, names: set[str]) -> None:
         if self.recent and self.env.now - item.mtime < self.recent \
                 and not (item.is_dir and item.path in self.touched):
+            ripe = item.mtime + self.recent
+            self.ripe_at = ripe if self.ripe_at is None else min(self.ripe_at, ripe)
             raise Skip("in use")
         n = item.name
         locks = ("~$" + n, "~$" + n[2:], f".~lock.{n}#")  # an office program has it open
@@ -417,6 +422,17 @@ class Runner:
             self.touched.add(item.folder)
         if item.dest and item.action in ("move", "copy", "rename"):
             self.produced.add(item.dest)
+        if count and not self.dry and item.dest and item.action in ("move", "copy", "rename",
+                                                                      "archive"):
+            self._made.append(item.dest)
+            if len(self._made) >= 500:
+                self._tell_made()
+
+    def _tell_made(self) -> None:
+        """The files this run wrote, so that the job's own watch does not start it again
+        for them (told in batches, at most ~20 times a second, and at the end)."""
+        made, self._made = self._made, []
+        self.ctx.produced(made)
 
     # -- reporting ---------------------------------------------------------------
 
@@ -462,6 +478,7 @@ class Runner:
         now = time.monotonic()
         if force or now - self._last_progress >= 0.05:  # at most ~20 updates a second
             self._last_progress = now
+            self._tell_made()
             verb = self.action.plan_verb if self.dry else self.action.done_verb
             noun = self.tally.noun + "s"
             self.ctx.progress(self.tally.scanned, None,
@@ -494,6 +511,10 @@ class Runner:
             result["plan_cut"] = self.plan_cut
         if self.ctx.plan is not None and not self.dry:
             result["from_preview"] = self.ctx.plan.get("from_run")
+        if self.ripe_at is not None and not self.dry:
+            # Items left for being modified just now: a watched job has no event to come
+            # back for them, so the engine starts it again then.
+            result["look_again_at"] = self.ripe_at + 1
         warnings = self._warnings()
         if warnings:
             result["warnings"] = warnings
