@@ -10,6 +10,7 @@ from textwrap import dedent
 from types import SimpleNamespace
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGroupBox, QLineEdit,
                                QSpinBox, QTableWidget)
 
@@ -242,9 +243,11 @@ def test_run_later_schedules_a_one_off_that_waits_then_runs(make_app, qtbot, gre
     dlg.start()
     until(qtbot, lambda: dlg.error.isVisible())
     assert dlg.error.text().startswith("When:") and find_run(ta, "greet") is None
+    # The dialog grows to hold the message; the fields above it keep their height.
+    assert dlg.height() >= dlg.sizeHint().height()
     dlg.when_text.setText("2s")
     t0 = time.time()
-    dlg.start()
+    qtbot.keyClick(dlg.when_text, Qt.Key.Key_Return)  # Enter schedules it (not Cancel)
     until(qtbot, lambda: dlg.run_id is not None)
     rid = dlg.run_id
     until(qtbot, lambda: find_run(ta, "greet", "scheduled"))

@@ -130,7 +130,6 @@ class RunWithDialog(QDialog):
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.run_btn = self.buttons.addButton("&Run", QDialogButtonBox.ButtonRole.AcceptRole)
         self.run_btn.setAccessibleName("Run")
-        self.run_btn.setDefault(True)
         self.buttons.accepted.connect(self.start)
         self.buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
@@ -140,6 +139,10 @@ class RunWithDialog(QDialog):
         lay.addWidget(self.error)
         lay.addSpacing(8)
         lay.addWidget(self.buttons)
+        # Made default only now that it is inside the dialog: set before, the dialog ignores
+        # it and makes Cancel (first in the focus chain) the default, so Enter in a field
+        # would drop the run.
+        self.run_btn.setDefault(True)
         if self.editors:
             next(iter(self.editors.values())).setFocus()
         self.resize(max(self.sizeHint().width(), 480), self.sizeHint().height())
@@ -213,6 +216,8 @@ class RunWithDialog(QDialog):
     def _refused(self, exc: Exception) -> None:
         self.error.setText(plain_error(str(exc).removeprefix(f"job {self.job!r}: ")))
         self.error.show()
+        # Grow to hold the message rather than squash the fields above it.
+        self.resize(self.width(), max(self.height(), self.sizeHint().height()))
         self.run_btn.setEnabled(True)
 
 
