@@ -104,6 +104,9 @@ def test_a_one_off_is_listed_shown_and_cancelled(home):
     assert "waiting until" in runs and ("(in 1 h 59 min)" in runs or "(in 2 h 00 min)" in runs)
     show = trayjobs(home, "show", str(rid), check=True).stdout
     assert "waiting until" in show and "due:" in show
+    # Not started: no empty start and end times, no "attempt 0 of 3".
+    assert "started:" not in show and "finished:" not in show
+    assert "attempt:  none yet (at most 3)" in show
     assert trayjobs(home, "runs", "--state", "scheduled", "--json", check=True).stdout.count(
         '"state": "scheduled"') == 1
     out = trayjobs(home, "cancel", str(rid), check=True)

@@ -434,7 +434,12 @@ def cmd_runs(home: Home, args) -> int:
             print(json.dumps(r, default=str))
         return EXIT_OK
     if not runs:
-        print("no runs yet")
+        if args.job or args.state:  # there may be others: say which there are none of
+            state = "runs with warnings" if args.state == "warning" else \
+                " ".join(filter(None, (args.state, "runs")))
+            print(f"no {state}" + (f" of {args.job}" if args.job else ""))
+        else:
+            print("no runs yet")
         return EXIT_OK
     rows = []
     for r in runs:
@@ -460,10 +465,15 @@ def cmd_show(home: Home, args) -> int:
     lines = [f"run {run['id']} · {run['job']} ({run['kind']}) · {state_text(run)}",
              f"  trigger:  {run['trigger']}" + (f" (retry of run {run['retry_of']})" if run.get("retry_of") else "")
              + (f" (after run {run['parent_run']})" if run.get("parent_run") else ""),
-             f"  attempt:  {run['attempt']} of {run['max_attempts']}",
-             f"  created:  {when(run['created_at'], seconds=True)}",
-             f"  started:  {when(run.get('started_at'), seconds=True)}",
-             f"  finished: {when(run.get('finished_at'), seconds=True)}  ({run_duration(run)})"]
+             f"  attempt:  {run['attempt']} of {run['max_attempts']}" if run["attempt"] else
+             f"  attempt:  none yet (at most {run['max_attempts']})",
+             f"  created:  {when(run['created_at'], seconds=True)}"]
+    # A run that has not started (or ended) yet has no such times to show.
+    if run.get("started_at"):
+        lines.append(f"  started:  {when(run['started_at'], seconds=True)}")
+    if run.get("finished_at"):
+        lines.append(f"  finished: {when(run['finished_at'], seconds=True)}  "
+                     f"({run_duration(run)})")
     if run.get("due_at"):
         lines.append(f"  due:      {when(run['due_at'], seconds=True)}"
                      + (f" ({relative(run['due_at'])})" if run["state"] == "scheduled" else ""))
