@@ -14,7 +14,8 @@ from PySide6.QtGui import QColor, QMouseEvent, QPalette
 from PySide6.QtWidgets import (QAbstractButton, QApplication, QComboBox, QLineEdit,
                                QAbstractSpinBox, QTableView)
 
-from trayjobs.ui.activity_page import date_range
+from trayjobs.engine.events import RunProgress
+from trayjobs.ui.activity_page import ProgressDelegate, date_range
 from trayjobs.ui.settings_page import settings_changes
 from trayjobs.ui.single import SingleInstance
 from trayjobs.ui.theme import banner_style, is_dark, state_colour
@@ -340,6 +341,15 @@ def test_activity_columns_fit_what_they_show_and_the_summary_gets_the_room(make_
     until(qtbot, lambda: model.any_running())
     page.fit_columns()
     assert not view.isColumnHidden(model.PROGRESS)
+    # Beside its bar, the progress cell holds the percentage, the time left and a message
+    # whole; the tooltip has all of a longer one.
+    rid = next(r["id"] for r in model.loaded_runs() if r["state"] == "running")
+    model.apply_progress({rid: RunProgress(rid, "count", 3, 4, None, "n6.md", rate=1, eta=1)})
+    text = model.index(model.row_of(rid), model.PROGRESS).data()
+    assert text == "75 % · 1.0 s left · n6.md"
+    room = ProgressDelegate.text_width(view.columnWidth(model.PROGRESS))
+    assert room >= view.fontMetrics().horizontalAdvance("100 % · 12 min left · n6.md")
+    assert model.index(model.row_of(rid), model.PROGRESS).data(Qt.ItemDataRole.ToolTipRole) == text
 
 
 def test_activity_shows_a_host_column_once_a_second_machine_has_run_jobs(make_app, qtbot):

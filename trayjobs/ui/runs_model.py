@@ -508,6 +508,8 @@ class RunsModel(QAbstractTableModel):
                     return tip or summary_text(run) or None
             if col == self.STARTED:
                 return when(run.get("started_at") or run.get("created_at"), seconds=True)
+            if col == self.PROGRESS and run["state"] == "running":
+                return self.progress_of(run)[1] or None  # all of it, if the cell cuts it
         if role == Qt.ItemDataRole.AccessibleTextRole and col == self.STATE:
             if outcome(run) == "warning":
                 return f"run {run['id']} succeeded with {warnings_text(run['warnings'])}"
