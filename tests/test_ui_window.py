@@ -352,6 +352,29 @@ def test_activity_columns_fit_what_they_show_and_the_summary_gets_the_room(make_
     assert model.index(model.row_of(rid), model.PROGRESS).data(Qt.ItemDataRole.ToolTipRole) == text
 
 
+def test_jobs_page_shows_each_last_result_whole_at_the_windows_first_size(make_app, qtbot):
+    from trayjobs.ui.jobs_model import JobsModel
+    from trayjobs.ui.window import default_size
+    assert default_size(1400, 900) == (1260, 680)  # a small screen: 90 % of it
+    assert default_size(1920, 1080) == (1280, 680)
+    ta = make_app()
+    ta.window.tabs.setCurrentWidget(ta.window.jobs_page)
+    ta.window.resize(*default_size(1366, 768))  # a common laptop's screen
+    ta.window.show()
+    store = ta.engine.store
+    for state in ("succeeded", "failed"):  # a success for "Last success", then a failure
+        rid = store.create_run("fails", kind="demo", trigger="manual")
+        store.claim(rid)
+        store.end_attempt(rid, state=state, error="boom" if state == "failed" else None)
+    ta.refresh_jobs()
+    view = ta.window.jobs_page.view
+    until(qtbot, lambda: "failed ·" in (ta.window.jobs_model.index(
+        ta.window.jobs_model.row_of("fails"), JobsModel.LAST).data() or ""), timeout=20_000)
+    assert view.isColumnHidden(JobsModel.WAITING)  # no job has runs waiting
+    for col in (JobsModel.LAST, JobsModel.KIND, JobsModel.LAST_OK):
+        assert view.columnWidth(col) >= view.sizeHintForColumn(col), JobsModel.HEADERS[col]
+
+
 def test_activity_shows_a_host_column_once_a_second_machine_has_run_jobs(make_app, qtbot):
     ta = make_app()
     ta.window.tabs.setCurrentWidget(ta.window.activity)
