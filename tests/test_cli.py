@@ -7,6 +7,7 @@ import signal
 from textwrap import dedent
 
 from helpers import start_worker, trayjobs, wait_run
+from trayjobs.textfmt import when
 
 CONFIG = dedent("""
     [jobs.count]
@@ -199,3 +200,23 @@ def test_show_gives_progress_while_it_means_something(home):
     shown = trayjobs(home, "show", str(rid)).stdout
     assert "succeeded" in shown
     assert "running for" not in shown and "progress:" not in shown  # it went all the way
+
+
+def test_show_of_a_retried_run_counts_from_its_first_attempt(home, make_store, capsys):
+    # A run's started_at is its last attempt's: shown alone, a run that failed three times
+    # over half a minute read "started 18:35:56 ... (5.0 s)", against the alert's "32 s".
+    home.config_file.write_text('[jobs.flaky]\nkind = "demo"\n')
+    store = make_store()
+    rid = store.create_run("flaky", kind="demo", trigger="manual", max_attempts=2)
+    store.claim(rid)
+    store.end_attempt(rid, state="retrying", error="boom", next_attempt_at=0)
+    assert store.requeue_retry(rid, early=True)
+    store.claim(rid)
+    store.end_attempt(rid, state="failed", error="boom again")
+    from trayjobs.cli import main
+    assert main(["--home", str(home.root), "show", str(rid)]) == 0  # in-process: fast
+    shown = capsys.readouterr().out
+    first, last = (a["started_at"] for a in store.attempts(rid))
+    assert f"  started:  {when(first, seconds=True)} (attempt 2 at " \
+           f"{when(last, seconds=True)})" in shown
+    assert " in all, the last attempt " in shown

@@ -19,7 +19,8 @@ from . import __version__
 from .errors import UserError
 from .paths import Home, resolve_home
 from .store import outcome
-from .textfmt import attempt_text, relative, run_duration, state_text, table, when
+from .textfmt import (attempt_text, relative, run_duration, run_started, run_took, state_text,
+                      table, when)
 
 __all__ = ["main", "build_parser"]
 
@@ -470,10 +471,10 @@ def cmd_show(home: Home, args) -> int:
              f"  created:  {when(run['created_at'], seconds=True)}"]
     # A run that has not started (or ended) yet has no such times to show.
     if run.get("started_at"):
-        lines.append(f"  started:  {when(run['started_at'], seconds=True)}")
+        lines.append(f"  started:  {run_started(run, attempts)}")
     if run.get("finished_at"):
         lines.append(f"  finished: {when(run['finished_at'], seconds=True)}  "
-                     f"({run_duration(run)})")
+                     f"({run_took(run, attempts)})")
     if run.get("due_at"):
         lines.append(f"  due:      {when(run['due_at'], seconds=True)}"
                      + (f" ({relative(run['due_at'])})" if run["state"] == "scheduled" else ""))
