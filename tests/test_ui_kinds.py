@@ -4,6 +4,7 @@ files) follows the kind's capability flags, never its name."""
 
 from __future__ import annotations
 
+import re
 import time
 import tomllib
 from textwrap import dedent
@@ -250,6 +251,8 @@ def test_run_later_schedules_a_one_off_that_waits_then_runs(make_app, qtbot, gre
     qtbot.keyClick(dlg.when_text, Qt.Key.Key_Return)  # Enter schedules it (not Cancel)
     until(qtbot, lambda: dlg.run_id is not None)
     rid = dlg.run_id
+    said = ta.window.statusBar().currentMessage()  # today's time, not "Wed 18:18:"
+    assert re.fullmatch(rf"Scheduled run {rid} of greet for (\w{{3}} )?\d\d:\d\d", said), said
     until(qtbot, lambda: find_run(ta, "greet", "scheduled"))
     assert find_run(ta, "greet", "scheduled")["id"] == rid
     until(qtbot, lambda: find_run(ta, "greet", "succeeded"), timeout=20_000)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout
                                QLineEdit, QVBoxLayout, QWidget)
 
 from ..schedule import one_off_time
+from ..textfmt import when
 from .editor.fields import FieldEditor, FieldSpec, describe_fields, make_editor, plain_error
 from .theme import muted_colour, state_colour
 
@@ -208,9 +208,10 @@ class RunWithDialog(QDialog):
             due = self.due_at()
         except ValueError:
             due = None
-        when = "Started" if due is None else \
-            f"Scheduled for {datetime.fromtimestamp(due).strftime('%a %H:%M')}:"
-        self.app.status(f"{when} run {run_id} of {self.job}" + (f" with {changed}" if changed else ""))
+        # "for 18:00" today, "for Thu 10:00" this week, the date beyond
+        at = "" if due is None else f" for {when(due)}"
+        self.app.status(f"{'Started' if due is None else 'Scheduled'} run {run_id} of {self.job}"
+                        f"{at}" + (f" with {changed}" if changed else ""))
         self.accept()
 
     def _refused(self, exc: Exception) -> None:
