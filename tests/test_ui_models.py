@@ -173,6 +173,9 @@ def test_progress_and_summary_words():
     assert progress_text(run, None) == (0.75, "75 %")
     p = RunProgress(1, "j", 1200, None, "rows", None, rate=100, eta=None)
     assert progress_text(run, p) == (None, "1,200 rows")
+    # All done but still running (the work after the last step): no "0 ms left".
+    p = RunProgress(1, "j", 8, 8, None, "n8.md", rate=2, eta=0)
+    assert progress_text(run, p) == (1.0, "100 % · n8.md")
     assert progress_text({"state": "succeeded"}, None) == (1.0, "")
     assert summary_text({"state": "failed", "error": "line 1\nline 2"}) == "line 1"
     assert summary_text({"state": "succeeded", "result": {"summary": "ok", "undo": {}}}) == "ok"

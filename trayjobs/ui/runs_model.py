@@ -97,7 +97,7 @@ def progress_text(run: dict[str, Any], p: Any | None) -> tuple[float | None, str
             bits.append(f"{min(frac, 1.0) * 100:.0f} %")
         elif p.done is not None:
             bits.append(f"{p.done:,.0f} {p.unit or ''}".strip())
-        if p.eta is not None:
+        if p.eta is not None and (frac is None or frac < 1):  # not "100 % · 0 ms left"
             bits.append(f"{format_duration(p.eta)} left")
         if p.message:
             bits.append(p.message)
