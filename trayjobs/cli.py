@@ -584,9 +584,18 @@ def cmd_cancel(home: Home, args) -> int:
 
 def cmd_undo(home: Home, args) -> int:
     from .engine.undo import undo_run
-    result = undo_run(_control(home), args.run,
-                      on_log=lambda m: print(m.get("message", ""), file=sys.stderr))
-    print(result.get("summary", "undone"))
+    held: list[str] = []  # the latest line, which is often the summary itself
+
+    def log(message: dict[str, Any]) -> None:
+        if held:
+            print(held.pop(), file=sys.stderr)
+        held.append(message.get("message", ""))
+
+    result = undo_run(_control(home), args.run, on_log=log)
+    summary = result.get("summary", "undone")
+    if held and held[0] != summary:  # said once, on standard output
+        print(held[0], file=sys.stderr)
+    print(summary)
     return EXIT_OK if not result.get("failed") else EXIT_FAILED
 
 
