@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 
 from trayjobs.engine.events import RunProgress
 from trayjobs.store import RunStore
+from trayjobs.textfmt import when
 from trayjobs.ui import runs_model as rm
 from trayjobs.ui.jobs_model import JobsModel, last_text, watch_text
 from trayjobs.ui.runs_model import PAGE, RunFilter, RunsModel, progress_text, summary_text
@@ -178,6 +179,10 @@ def test_progress_and_summary_words():
     assert progress_text(run, p) == (1.0, "100 % · n8.md")
     assert progress_text({"state": "succeeded"}, None) == (1.0, "")
     assert summary_text({"state": "failed", "error": "line 1\nline 2"}) == "line 1"
+    assert summary_text({"state": "waiting", "wait_reason": "/mnt/backup is not there"}) == \
+        "waits for its conditions: /mnt/backup is not there"
+    due = time.time() + 3600
+    assert summary_text({"state": "scheduled", "due_at": due}) == f"starts at {when(due)}"
     assert summary_text({"state": "succeeded", "result": {"summary": "ok", "undo": {}}}) == "ok"
     assert summary_text({"state": "succeeded",
                          "result": {"summary": "ok", "undo": {"at": 1}}}) == "undone · ok"

@@ -116,6 +116,12 @@ def summary_text(run: dict[str, Any]) -> str:
     result = run.get("result") if isinstance(run.get("result"), dict) else {}
     if run["state"] != "succeeded" and run.get("error"):
         return run["error"].splitlines()[0] if run["error"] else ""
+    # A run not started yet says what it waits for here too, whole: its State cell is
+    # narrow ("waiting: /mnt/backu…").
+    if run["state"] == "waiting" and run.get("wait_reason"):
+        return f"waits for its conditions: {run['wait_reason']}"
+    if run["state"] == "scheduled" and run.get("due_at"):
+        return " · ".join(filter(None, (f"starts at {when(run['due_at'])}", run.get("note"))))
     text = result.get("summary") or run.get("note") or ""
     if result.get("undo"):
         text = f"undone · {text}"
