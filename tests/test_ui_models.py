@@ -62,6 +62,28 @@ def model(qtbot, store):
     service.stop()
 
 
+def test_a_run_told_while_the_first_page_is_read_is_not_lost(qtbot, store):
+    # The app attaches the model once its engine has started: a run the CLI scheduled
+    # in that moment was told before the first page came back, and was dropped.
+    fill(store, 3)
+    service = Service()
+    try:
+        m = RunsModel(service=service)
+        reads = []
+        service.call = lambda fn, done, *a, **k: reads.append((fn, done))  # held: in flight
+        m.attach(store, service)
+        fn, done = reads.pop()
+        result = fn()  # the page as read, before the new run was written
+        new = _run(store, state="scheduled", due_at=time.time() + 3600)
+        m.upsert(new)
+        m.upsert({**store.get_run(3), "state": "cancelled"})
+        done(result)
+        assert m.rowCount() == 4 and m.run_at(0)["id"] == new["id"]
+        assert m.run_at(1)["state"] == "cancelled"  # a loaded run told meanwhile: updated
+    finally:
+        service.stop()
+
+
 def test_paged_model_counts_everything_and_loads_pages_on_demand(model, qtbot):
     assert model.rowCount() == N
     assert len(model.loaded_runs()) == PAGE  # only the first page was read

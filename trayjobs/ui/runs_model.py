@@ -176,6 +176,7 @@ class RunsModel(QAbstractTableModel):
         self._hosts_asked = False
         self._running: set[int] = set()   # loaded runs that are running
         self.is_loaded = False
+        self._early: dict[int, dict[str, Any]] = {}  # told before the first page was read
         self._ticker = QTimer(self)
         self._ticker.setInterval(1000)
         self._ticker.timeout.connect(self._tick_running)
@@ -228,6 +229,11 @@ class RunsModel(QAbstractTableModel):
         self._store_page(0, first)
         self.is_loaded = True
         self.endResetModel()
+        # Runs told while the first page was being read (the engine had started, its first
+        # runs came): the page may predate them, so they are applied now, not dropped.
+        early, self._early = self._early, {}
+        for run in sorted(early.values(), key=lambda r: r["id"]):
+            self.upsert(run)
         self._update_ticker()
         self.loaded.emit()
 
@@ -365,6 +371,9 @@ class RunsModel(QAbstractTableModel):
 
     def upsert(self, run: dict[str, Any]) -> None:
         rid = run["id"]
+        if not self.is_loaded:
+            self._early[rid] = run  # the latest word on it, applied once loaded
+            return
         if rid in self._head_pos:
             i = self._head_pos[rid]
             if not self.filter.matches(run):
