@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 from textwrap import dedent
 
@@ -220,3 +221,25 @@ def test_show_of_a_retried_run_counts_from_its_first_attempt(home, make_store, c
     assert f"  started:  {when(first, seconds=True)} (attempt 2 at " \
            f"{when(last, seconds=True)})" in shown
     assert " in all, the last attempt " in shown
+
+
+def test_the_wait_bar_shows_whole_numbers_and_no_rate_for_steps_done_before_it(monkeypatch):
+    import io
+    import sys
+
+    from trayjobs.cli import _Bar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setenv("COLUMNS", "100")
+    bar = _Bar(enabled=True)
+    bar.update(2.0, 24.0, "notes", "n10.md")  # as the store gives them: floats
+    bar.close()
+    shown = err.getvalue()
+    assert "2/24" in shown and "24.0" not in shown
+    # Two steps done before this process looked are no rate: "?", not "209715.20 notes/s".
+    assert "? notes/s" in shown and not re.search(r"\d notes/s", shown)

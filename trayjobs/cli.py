@@ -345,11 +345,17 @@ class _Bar:
         if not self.enabled:
             return
         from tqdm import tqdm
+        # The store keeps numbers as floats: "3/24 notes", not "3.0/24.0".
+        done, total = (int(v) if isinstance(v, float) and v.is_integer() else v
+                       for v in (done, total))
         if self._bar is None or unit != self._unit or (total or None) != self._bar.total:
             self.close()
             scale = unit == "bytes"
+            # Starting at where the run is: its rate counts from here, not "209715 notes/s"
+            # for the steps it had done before this process looked.
             self._bar = tqdm(total=total or None, unit=" " + (unit or "steps") if not scale else "B",
-                             unit_scale=scale, file=sys.stderr, dynamic_ncols=True, leave=False)
+                             unit_scale=scale, file=sys.stderr, dynamic_ncols=True, leave=False,
+                             initial=done or 0)
             self._unit = unit
         if done is not None:
             self._bar.n = done
