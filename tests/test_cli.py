@@ -132,15 +132,17 @@ def test_a_foreground_run_another_worker_took_first_is_followed_to_its_end(home,
 
 
 def test_check_and_jobs_show_errors_but_list_good_jobs(home):
-    home.config_file.write_text(CONFIG)
+    home.config_file.write_text(CONFIG + '[jobs.hooked]\nkind = "demo"\nthen = ["nope"]\n')
     check = trayjobs(home, "check")
     assert check.returncode == 1
     assert "job 'broken', key 'cron': cron '0 25 * * *': hour 25 is out of range 0-23" in check.stderr
-    assert "2 jobs OK, 1 error" in check.stdout
+    assert "2 jobs OK, 2 errors" in check.stdout
     jobs = trayjobs(home, "jobs")
     assert jobs.returncode == 0
-    assert "count  demo  Every hour" in jobs.stdout
-    assert "hour 25" in jobs.stderr
+    assert "count   demo  Every hour" in jobs.stdout
+    assert "hour 25" in jobs.stderr and "names 'nope', which is not a job" in jobs.stderr
+    # A job listed although it has an error says so in its row, not only below the table.
+    assert re.search(r"^hooked +demo +Manual +config error \(below\)", jobs.stdout, re.M)
 
 
 def test_unknown_job_and_run_are_clear_errors(home):

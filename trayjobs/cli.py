@@ -611,6 +611,7 @@ def cmd_jobs(home: Home, args) -> int:
     if not ctl.config.jobs:
         print(f"no jobs defined yet; add some to {home.config_file}")
     watching = ctl.store.watch_statuses() if _consumer_running(home) else None
+    faulty = {getattr(e, "job", None) for e in ctl.config.errors}
     rows = []
     for o in job_overview(ctl.config, ctl.store, paused_all=ctl.paused(), watches=watching):
         if args.tag and args.tag not in o["tags"]:
@@ -620,6 +621,8 @@ def cmd_jobs(home: Home, args) -> int:
             status = _watch_text(o["watch"], watching)
         if o["unplanned"]:
             status = "not scheduled (see the log)"
+        if o["name"] in faulty:  # listed, but not as it should be: the error follows
+            status = "config error (below)"
         lr, h = o["last"], o["health"]
         rows.append([o["name"], o["kind"], o["trigger"], status,
                      _next_text(o["next_run_at"]) if o["next_run_at"] and o["enabled"] else "",
