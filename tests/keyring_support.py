@@ -20,7 +20,7 @@ import pytest
 from dbus_support import _BUS_CONFIG
 from helpers import wait_until
 
-__all__ = ["private_bus", "secret_service"]
+__all__ = ["private_bus", "secret_service", "secret_service_without_keyring"]
 
 SECRETS_NAME = "org.freedesktop.secrets"
 
@@ -65,6 +65,17 @@ def private_bus(monkeypatch):
 @pytest.fixture
 def secret_service(private_bus):
     """GNOME Keyring's Secret Service, unlocked, on the private bus."""
+    yield from _keyring_daemon(private_bus, b"test-login-password")
+
+
+@pytest.fixture
+def secret_service_without_keyring(private_bus):
+    """GNOME Keyring's Secret Service with no keyring in it yet, as on a machine where no
+    one has logged in to a desktop: creating one needs a prompt that no one answers."""
+    yield from _keyring_daemon(private_bus, None)
+
+
+def _keyring_daemon(private_bus: Path, password: bytes | None):
     if shutil.which("gnome-keyring-daemon") is None:
         pytest.skip("needs gnome-keyring-daemon (apt: gnome-keyring)")
     pytest.importorskip("keyring")
@@ -74,11 +85,12 @@ def secret_service(private_bus):
     env = dict(os.environ, HOME=str(private_bus / "home"), XDG_DATA_HOME=str(private_bus / "data"),
                XDG_RUNTIME_DIR=str(runtime))
     # --unlock reads the login password from stdin and creates the login keyring with it.
-    proc = subprocess.Popen(["gnome-keyring-daemon", "--foreground", "--unlock",
+    unlock = ["--unlock"] if password is not None else []
+    proc = subprocess.Popen(["gnome-keyring-daemon", "--foreground", *unlock,
                              "--components=secrets"], stdin=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     try:
-        proc.stdin.write(b"test-login-password")
+        proc.stdin.write(password or b"")
         proc.stdin.close()
         wait_until(lambda: proc.poll() is not None or _has_owner(address, SECRETS_NAME), 20)
         if proc.poll() is not None:

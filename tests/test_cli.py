@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 from textwrap import dedent
 
 from helpers import start_worker, trayjobs, wait_run
+from trayjobs.textfmt import when
 
 CONFIG = dedent("""
     [jobs.count]
@@ -130,15 +132,17 @@ def test_a_foreground_run_another_worker_took_first_is_followed_to_its_end(home,
 
 
 def test_check_and_jobs_show_errors_but_list_good_jobs(home):
-    home.config_file.write_text(CONFIG)
+    home.config_file.write_text(CONFIG + '[jobs.hooked]\nkind = "demo"\nthen = ["nope"]\n')
     check = trayjobs(home, "check")
     assert check.returncode == 1
     assert "job 'broken', key 'cron': cron '0 25 * * *': hour 25 is out of range 0-23" in check.stderr
-    assert "2 jobs OK, 1 error" in check.stdout
+    assert "2 jobs OK, 2 errors" in check.stdout
     jobs = trayjobs(home, "jobs")
     assert jobs.returncode == 0
-    assert "count  demo  Every hour" in jobs.stdout
-    assert "hour 25" in jobs.stderr
+    assert "count   demo  Every hour" in jobs.stdout
+    assert "hour 25" in jobs.stderr and "names 'nope', which is not a job" in jobs.stderr
+    # A job listed although it has an error says so in its row, not only below the table.
+    assert re.search(r"^hooked +demo +Manual +config error \(below\)", jobs.stdout, re.M)
 
 
 def test_unknown_job_and_run_are_clear_errors(home):
@@ -199,3 +203,45 @@ def test_show_gives_progress_while_it_means_something(home):
     shown = trayjobs(home, "show", str(rid)).stdout
     assert "succeeded" in shown
     assert "running for" not in shown and "progress:" not in shown  # it went all the way
+
+
+def test_show_of_a_retried_run_counts_from_its_first_attempt(home, make_store, capsys):
+    # A run's started_at is its last attempt's: shown alone, a run that failed three times
+    # over half a minute read "started 18:35:56 ... (5.0 s)", against the alert's "32 s".
+    home.config_file.write_text('[jobs.flaky]\nkind = "demo"\n')
+    store = make_store()
+    rid = store.create_run("flaky", kind="demo", trigger="manual", max_attempts=2)
+    store.claim(rid)
+    store.end_attempt(rid, state="retrying", error="boom", next_attempt_at=0)
+    assert store.requeue_retry(rid, early=True)
+    store.claim(rid)
+    store.end_attempt(rid, state="failed", error="boom again")
+    from trayjobs.cli import main
+    assert main(["--home", str(home.root), "show", str(rid)]) == 0  # in-process: fast
+    shown = capsys.readouterr().out
+    first, last = (a["started_at"] for a in store.attempts(rid))
+    assert f"  started:  {when(first, seconds=True)} (attempt 2 at " \
+           f"{when(last, seconds=True)})" in shown
+    assert " in all, the last attempt " in shown
+
+
+def test_the_wait_bar_shows_whole_numbers_and_no_rate_for_steps_done_before_it(monkeypatch):
+    import io
+    import sys
+
+    from trayjobs.cli import _Bar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setenv("COLUMNS", "100")
+    bar = _Bar(enabled=True)
+    bar.update(2.0, 24.0, "notes", "n10.md")  # as the store gives them: floats
+    bar.close()
+    shown = err.getvalue()
+    assert "2/24" in shown and "24.0" not in shown
+    # Two steps done before this process looked are no rate: "?", not "209715.20 notes/s".
+    assert "? notes/s" in shown and not re.search(r"\d notes/s", shown)

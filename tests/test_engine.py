@@ -14,6 +14,13 @@ step_time = 0.01
 """
 
 
+def test_the_demo_kind_counts_one_step_in_the_singular(make_ctx):
+    from trayjobs.kinds.demo import DemoKind
+    kind = DemoKind()
+    result = kind.run(make_ctx(), kind.parse_params({"steps": 1, "step_time": 0}))
+    assert result["summary"] == "1 step done"  # as the README's tidy-up job has it
+
+
 def test_run_reports_progress_and_succeeds(make_engine):
     eng = make_engine(DEMO)
     rid = eng.submit("ok")

@@ -158,6 +158,7 @@ def test_cli_run_with_a_file_then_undo(home, write_config, tmp_path):
     undone = trayjobs(home, "undo", "1")
     assert undone.returncode == 0, undone.stderr
     assert undone.stdout.strip() == "removed 2 rows from transactions (1 file)"
+    assert "removed 2 rows" not in undone.stderr  # said once, not again as a log line
     assert rows(home, "transactions") == [] and ledger(home) == []
 
 

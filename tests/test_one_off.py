@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from helpers import run_state, start_worker, trayjobs, wait_run
+from helpers import run_state, start_worker, trayjobs, wait_run, wait_until
 from trayjobs.schedule import one_off_time
 from trayjobs.store.open import open_store
 
@@ -104,12 +104,33 @@ def test_a_one_off_is_listed_shown_and_cancelled(home):
     assert "waiting until" in runs and ("(in 1 h 59 min)" in runs or "(in 2 h 00 min)" in runs)
     show = trayjobs(home, "show", str(rid), check=True).stdout
     assert "waiting until" in show and "due:" in show
+    # Not started: no empty start and end times, no "attempt 0 of 3".
+    assert "started:" not in show and "finished:" not in show
+    assert "attempt:  none yet (at most 3)" in show
     assert trayjobs(home, "runs", "--state", "scheduled", "--json", check=True).stdout.count(
         '"state": "scheduled"') == 1
     out = trayjobs(home, "cancel", str(rid), check=True)
     assert f"run {rid}: cancelled" in out.stdout
     row = run_state(home, rid)
     assert row["state"] == "cancelled" and row["attempt"] == 0
+
+
+def test_the_engine_tells_its_window_of_a_one_off_another_process_schedules_or_cancels(
+        make_engine, home):
+    # The window shows what its engine's bus tells: a run the CLI schedules (or cancels)
+    # is there at once, not first when it starts.
+    from trayjobs.engine.control import Control
+    eng = make_engine(CONFIG)
+    cli = Control(home)  # what `trayjobs run` and `trayjobs cancel` use
+    try:
+        rid = cli.submit("once", trigger="cli", due_at=time.time() + 7200)
+        told = lambda state: [r for r in eng.watcher.seen  # noqa: E731
+                              if r["id"] == rid and r["state"] == state]
+        wait_until(lambda: told("scheduled"), 10, what="the scheduled run told")
+        assert cli.cancel(rid) == "cancelled"
+        wait_until(lambda: told("cancelled"), 10, what="the cancel told")
+    finally:
+        cli.close()
 
 
 def test_a_cancelled_one_off_is_never_started(make_engine):

@@ -179,7 +179,7 @@ def test_the_cli_shows_warnings_and_filters_by_them(write_config, home, tmp_path
 
     listed = trayjobs(home, "runs", "--state", "warning")
     assert listed.returncode == 0 and "succeeded with 1 warning" in listed.stdout, listed
-    assert trayjobs(home, "runs", "--state", "failed").stdout.strip() == "no runs yet"
+    assert trayjobs(home, "runs", "--state", "failed").stdout.strip() == "no failed runs"
     shown = trayjobs(home, "show", str(run_id)).stdout
     assert f"run {run_id} · pay (import) · succeeded with 1 warning" in shown
     assert "warnings:\n  pay.csv: 1 of 2 rows rejected" in shown

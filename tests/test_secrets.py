@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from helpers import trayjobs
-from keyring_support import private_bus, secret_service  # noqa: F401 (fixtures)
+from keyring_support import (private_bus, secret_service,  # noqa: F401 (fixtures)
+                              secret_service_without_keyring)
 from trayjobs import secrets
 from trayjobs.engine.child import _Pipe
 from trayjobs.engine.wire import decode_all
@@ -218,6 +219,25 @@ def test_a_keyring_started_after_the_process_looked_is_found(request, private_bu
     secrets.set_secret("later", VALUE)
     assert secrets.list_names() == ["later"]
     assert secrets.get_secret("later") == VALUE
+
+
+def test_a_secret_service_with_no_keyring_in_it_says_how_to_make_one(
+        secret_service_without_keyring):
+    # A desktop would ask for a password to create the "Login" keyring; with no one to ask
+    # (no desktop session yet, a server), the prompt is dismissed at once.
+    import keyring
+    with contextlib.suppress(KeyError):  # KeyError: this process has not looked yet
+        keyring.backend.get_all_keyring.reset()
+    keyring.core.init_backend()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # keyring's unclosed connection
+        with pytest.raises(secrets.SecretError) as err:
+            secrets.set_secret("first", VALUE)
+        gc.collect()
+    text = str(err.value)
+    assert text.startswith("the system keyring has no keyring to keep secrets in yet")
+    assert "gnome-keyring-daemon --replace --unlock --components=secrets" in text
+    assert ".." not in text
 
 
 def test_a_keyring_that_stops_after_first_use_is_said_plainly(secret_service):

@@ -166,3 +166,12 @@ ping = "{server.base}/ping/fails"
         assert dlg.tabs.tabText(dlg.tabs.indexOf(view)) == "Alert&s (5)"
     finally:
         server.stop()
+
+
+def test_a_channels_latest_delivery_is_a_time_that_stays_true():
+    import time
+
+    from trayjobs.textfmt import when
+    from trayjobs.ui.alerts_box import _health_text
+    sent = time.time() - 581
+    assert _health_text({"state": "sent", "sent_at": sent}) == f"sent at {when(sent)}"

@@ -95,6 +95,30 @@ def test_new_job_duplicate_and_delete():
         doc.set_job("other", {"kind": "demo"}, old_name="report")
 
 
+def test_jobs_split_around_another_table_are_added_renamed_and_deleted():
+    # An alert channel pasted after the jobs, then another job after it: the jobs are
+    # then two parts of one table, which the window edits like any other file.
+    doc = ConfigDocument(dedent("""
+        [jobs.a]
+        kind = "demo"
+
+        [alerts.me]
+        url = "json://localhost/hook"
+
+        [jobs.b]  # the second part
+        kind = "demo"
+    """))
+    doc.set_job("c", {"kind": "demo", "steps": 2})
+    assert doc.duplicate_job("a") == "a copy"
+    doc.set_job("b2", doc.job("b"), old_name="b")
+    doc.delete_job("a")
+    text = doc.text
+    assert text.index("[alerts.me]") < text.index("[jobs.b2]  # the second part") \
+        < text.index("[jobs.c]")
+    cfg = doc.validate()
+    assert cfg.errors == [] and sorted(cfg.jobs) == ["a copy", "b2", "c"]
+
+
 def test_enable_switch_writes_only_what_differs_from_the_default():
     doc = ConfigDocument(TEXT)
     doc.set_enabled("count", False)

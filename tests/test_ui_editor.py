@@ -82,6 +82,21 @@ def test_a_new_import_job_is_checked_as_it_is_filled_in(qtbot, home):
     assert not dlg.validate() and dlg.rows["types"].error.isVisibleTo(dlg)
 
 
+def test_a_command_line_is_typed_as_it_would_be_in_a_terminal(qtbot, home, tmp_path):
+    script = tmp_path / "nightly.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o755)
+    dlg = editor(qtbot, home, name="nightly", values={"kind": "command", "command": ["true"]})
+    command = dlg.rows["command"].editor.w
+    assert command.placeholderText().startswith("a shell line, e.g. ~/bin/backup.sh")
+    assert dlg.rows["success_codes"].editor.w.placeholderText() == "default: [0]"
+    command.setText(f"{script} --all")  # no quotes: a shell line, as the README writes it
+    assert dlg.validate(), dlg.rows["command"].error.text()
+    assert dlg.values()["command"] == f"{script} --all"
+    command.setText('["rsync", "-a"')  # a list begun and not closed is still a mistake
+    assert not dlg.validate() and dlg.rows["command"].error.text().startswith("Command:")
+
+
 def test_kind_change_rebuilds_the_form(qtbot, home):
     dlg = editor(qtbot, home, values={"kind": "demo", "steps": 3, "every": "2h"})
     dlg.name.setText("x")

@@ -4,12 +4,14 @@ files) follows the kind's capability flags, never its name."""
 
 from __future__ import annotations
 
+import re
 import time
 import tomllib
 from textwrap import dedent
 from types import SimpleNamespace
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGroupBox, QLineEdit,
                                QSpinBox, QTableWidget)
 
@@ -242,11 +244,15 @@ def test_run_later_schedules_a_one_off_that_waits_then_runs(make_app, qtbot, gre
     dlg.start()
     until(qtbot, lambda: dlg.error.isVisible())
     assert dlg.error.text().startswith("When:") and find_run(ta, "greet") is None
+    # The dialog grows to hold the message; the fields above it keep their height.
+    assert dlg.height() >= dlg.sizeHint().height()
     dlg.when_text.setText("2s")
     t0 = time.time()
-    dlg.start()
+    qtbot.keyClick(dlg.when_text, Qt.Key.Key_Return)  # Enter schedules it (not Cancel)
     until(qtbot, lambda: dlg.run_id is not None)
     rid = dlg.run_id
+    said = ta.window.statusBar().currentMessage()  # today's time, not "Wed 18:18:"
+    assert re.fullmatch(rf"Scheduled run {rid} of greet for (\w{{3}} )?\d\d:\d\d", said), said
     until(qtbot, lambda: find_run(ta, "greet", "scheduled"))
     assert find_run(ta, "greet", "scheduled")["id"] == rid
     until(qtbot, lambda: find_run(ta, "greet", "succeeded"), timeout=20_000)

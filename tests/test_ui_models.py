@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 
 from trayjobs.engine.events import RunProgress
 from trayjobs.store import RunStore
+from trayjobs.textfmt import when
 from trayjobs.ui import runs_model as rm
 from trayjobs.ui.jobs_model import JobsModel, last_text, watch_text
 from trayjobs.ui.runs_model import PAGE, RunFilter, RunsModel, progress_text, summary_text
@@ -59,6 +60,28 @@ def model(qtbot, store):
         m.attach(store, service)
     yield m
     service.stop()
+
+
+def test_a_run_told_while_the_first_page_is_read_is_not_lost(qtbot, store):
+    # The app attaches the model once its engine has started: a run the CLI scheduled
+    # in that moment was told before the first page came back, and was dropped.
+    fill(store, 3)
+    service = Service()
+    try:
+        m = RunsModel(service=service)
+        reads = []
+        service.call = lambda fn, done, *a, **k: reads.append((fn, done))  # held: in flight
+        m.attach(store, service)
+        fn, done = reads.pop()
+        result = fn()  # the page as read, before the new run was written
+        new = _run(store, state="scheduled", due_at=time.time() + 3600)
+        m.upsert(new)
+        m.upsert({**store.get_run(3), "state": "cancelled"})
+        done(result)
+        assert m.rowCount() == 4 and m.run_at(0)["id"] == new["id"]
+        assert m.run_at(1)["state"] == "cancelled"  # a loaded run told meanwhile: updated
+    finally:
+        service.stop()
 
 
 def test_paged_model_counts_everything_and_loads_pages_on_demand(model, qtbot):
@@ -173,8 +196,15 @@ def test_progress_and_summary_words():
     assert progress_text(run, None) == (0.75, "75 %")
     p = RunProgress(1, "j", 1200, None, "rows", None, rate=100, eta=None)
     assert progress_text(run, p) == (None, "1,200 rows")
+    # All done but still running (the work after the last step): no "0 ms left".
+    p = RunProgress(1, "j", 8, 8, None, "n8.md", rate=2, eta=0)
+    assert progress_text(run, p) == (1.0, "100 % · n8.md")
     assert progress_text({"state": "succeeded"}, None) == (1.0, "")
     assert summary_text({"state": "failed", "error": "line 1\nline 2"}) == "line 1"
+    assert summary_text({"state": "waiting", "wait_reason": "/mnt/backup is not there"}) == \
+        "waits for its conditions: /mnt/backup is not there"
+    due = time.time() + 3600
+    assert summary_text({"state": "scheduled", "due_at": due}) == f"starts at {when(due)}"
     assert summary_text({"state": "succeeded", "result": {"summary": "ok", "undo": {}}}) == "ok"
     assert summary_text({"state": "succeeded",
                          "result": {"summary": "ok", "undo": {"at": 1}}}) == "undone · ok"

@@ -14,7 +14,8 @@ from PySide6.QtGui import QColor, QMouseEvent, QPalette
 from PySide6.QtWidgets import (QAbstractButton, QApplication, QComboBox, QLineEdit,
                                QAbstractSpinBox, QTableView)
 
-from trayjobs.ui.activity_page import date_range
+from trayjobs.engine.events import RunProgress
+from trayjobs.ui.activity_page import ProgressDelegate, date_range
 from trayjobs.ui.settings_page import settings_changes
 from trayjobs.ui.single import SingleInstance
 from trayjobs.ui.theme import banner_style, is_dark, state_colour
@@ -340,6 +341,38 @@ def test_activity_columns_fit_what_they_show_and_the_summary_gets_the_room(make_
     until(qtbot, lambda: model.any_running())
     page.fit_columns()
     assert not view.isColumnHidden(model.PROGRESS)
+    # Beside its bar, the progress cell holds the percentage, the time left and a message
+    # whole; the tooltip has all of a longer one.
+    rid = next(r["id"] for r in model.loaded_runs() if r["state"] == "running")
+    model.apply_progress({rid: RunProgress(rid, "count", 3, 4, None, "n6.md", rate=1, eta=1)})
+    text = model.index(model.row_of(rid), model.PROGRESS).data()
+    assert text == "75 % · 1.0 s left · n6.md"
+    room = ProgressDelegate.text_width(view.columnWidth(model.PROGRESS))
+    assert room >= view.fontMetrics().horizontalAdvance("100 % · 12 min left · n6.md")
+    assert model.index(model.row_of(rid), model.PROGRESS).data(Qt.ItemDataRole.ToolTipRole) == text
+
+
+def test_jobs_page_shows_each_last_result_whole_at_the_windows_first_size(make_app, qtbot):
+    from trayjobs.ui.jobs_model import JobsModel
+    from trayjobs.ui.window import default_size
+    assert default_size(1400, 900) == (1260, 680)  # a small screen: 90 % of it
+    assert default_size(1920, 1080) == (1280, 680)
+    ta = make_app()
+    ta.window.tabs.setCurrentWidget(ta.window.jobs_page)
+    ta.window.resize(*default_size(1366, 768))  # a common laptop's screen
+    ta.window.show()
+    store = ta.engine.store
+    for state in ("succeeded", "failed"):  # a success for "Last success", then a failure
+        rid = store.create_run("fails", kind="demo", trigger="manual")
+        store.claim(rid)
+        store.end_attempt(rid, state=state, error="boom" if state == "failed" else None)
+    ta.refresh_jobs()
+    view = ta.window.jobs_page.view
+    until(qtbot, lambda: "failed ·" in (ta.window.jobs_model.index(
+        ta.window.jobs_model.row_of("fails"), JobsModel.LAST).data() or ""), timeout=20_000)
+    assert view.isColumnHidden(JobsModel.WAITING)  # no job has runs waiting
+    for col in (JobsModel.LAST, JobsModel.KIND, JobsModel.LAST_OK):
+        assert view.columnWidth(col) >= view.sizeHintForColumn(col), JobsModel.HEADERS[col]
 
 
 def test_activity_shows_a_host_column_once_a_second_machine_has_run_jobs(make_app, qtbot):

@@ -19,7 +19,8 @@ from . import __version__
 from .errors import UserError
 from .paths import Home, resolve_home
 from .store import outcome
-from .textfmt import attempt_text, relative, run_duration, state_text, table, when
+from .textfmt import (attempt_text, relative, run_duration, run_started, run_took, state_text,
+                      table, when)
 
 __all__ = ["main", "build_parser"]
 
@@ -344,11 +345,17 @@ class _Bar:
         if not self.enabled:
             return
         from tqdm import tqdm
+        # The store keeps numbers as floats: "3/24 notes", not "3.0/24.0".
+        done, total = (int(v) if isinstance(v, float) and v.is_integer() else v
+                       for v in (done, total))
         if self._bar is None or unit != self._unit or (total or None) != self._bar.total:
             self.close()
             scale = unit == "bytes"
+            # Starting at where the run is: its rate counts from here, not "209715 notes/s"
+            # for the steps it had done before this process looked.
             self._bar = tqdm(total=total or None, unit=" " + (unit or "steps") if not scale else "B",
-                             unit_scale=scale, file=sys.stderr, dynamic_ncols=True, leave=False)
+                             unit_scale=scale, file=sys.stderr, dynamic_ncols=True, leave=False,
+                             initial=done or 0)
             self._unit = unit
         if done is not None:
             self._bar.n = done
@@ -434,7 +441,12 @@ def cmd_runs(home: Home, args) -> int:
             print(json.dumps(r, default=str))
         return EXIT_OK
     if not runs:
-        print("no runs yet")
+        if args.job or args.state:  # there may be others: say which there are none of
+            state = "runs with warnings" if args.state == "warning" else \
+                " ".join(filter(None, (args.state, "runs")))
+            print(f"no {state}" + (f" of {args.job}" if args.job else ""))
+        else:
+            print("no runs yet")
         return EXIT_OK
     rows = []
     for r in runs:
@@ -460,10 +472,15 @@ def cmd_show(home: Home, args) -> int:
     lines = [f"run {run['id']} · {run['job']} ({run['kind']}) · {state_text(run)}",
              f"  trigger:  {run['trigger']}" + (f" (retry of run {run['retry_of']})" if run.get("retry_of") else "")
              + (f" (after run {run['parent_run']})" if run.get("parent_run") else ""),
-             f"  attempt:  {run['attempt']} of {run['max_attempts']}",
-             f"  created:  {when(run['created_at'], seconds=True)}",
-             f"  started:  {when(run.get('started_at'), seconds=True)}",
-             f"  finished: {when(run.get('finished_at'), seconds=True)}  ({run_duration(run)})"]
+             f"  attempt:  {run['attempt']} of {run['max_attempts']}" if run["attempt"] else
+             f"  attempt:  none yet (at most {run['max_attempts']})",
+             f"  created:  {when(run['created_at'], seconds=True)}"]
+    # A run that has not started (or ended) yet has no such times to show.
+    if run.get("started_at"):
+        lines.append(f"  started:  {run_started(run, attempts)}")
+    if run.get("finished_at"):
+        lines.append(f"  finished: {when(run['finished_at'], seconds=True)}  "
+                     f"({run_took(run, attempts)})")
     if run.get("due_at"):
         lines.append(f"  due:      {when(run['due_at'], seconds=True)}"
                      + (f" ({relative(run['due_at'])})" if run["state"] == "scheduled" else ""))
@@ -573,9 +590,18 @@ def cmd_cancel(home: Home, args) -> int:
 
 def cmd_undo(home: Home, args) -> int:
     from .engine.undo import undo_run
-    result = undo_run(_control(home), args.run,
-                      on_log=lambda m: print(m.get("message", ""), file=sys.stderr))
-    print(result.get("summary", "undone"))
+    held: list[str] = []  # the latest line, which is often the summary itself
+
+    def log(message: dict[str, Any]) -> None:
+        if held:
+            print(held.pop(), file=sys.stderr)
+        held.append(message.get("message", ""))
+
+    result = undo_run(_control(home), args.run, on_log=log)
+    summary = result.get("summary", "undone")
+    if held and held[0] != summary:  # said once, on standard output
+        print(held[0], file=sys.stderr)
+    print(summary)
     return EXIT_OK if not result.get("failed") else EXIT_FAILED
 
 
@@ -585,6 +611,7 @@ def cmd_jobs(home: Home, args) -> int:
     if not ctl.config.jobs:
         print(f"no jobs defined yet; add some to {home.config_file}")
     watching = ctl.store.watch_statuses() if _consumer_running(home) else None
+    faulty = {getattr(e, "job", None) for e in ctl.config.errors}
     rows = []
     for o in job_overview(ctl.config, ctl.store, paused_all=ctl.paused(), watches=watching):
         if args.tag and args.tag not in o["tags"]:
@@ -594,6 +621,8 @@ def cmd_jobs(home: Home, args) -> int:
             status = _watch_text(o["watch"], watching)
         if o["unplanned"]:
             status = "not scheduled (see the log)"
+        if o["name"] in faulty:  # listed, but not as it should be: the error follows
+            status = "config error (below)"
         lr, h = o["last"], o["health"]
         rows.append([o["name"], o["kind"], o["trigger"], status,
                      _next_text(o["next_run_at"]) if o["next_run_at"] and o["enabled"] else "",

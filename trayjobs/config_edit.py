@@ -67,6 +67,20 @@ class ConfigDocument:
             self.doc["jobs"] = jobs
         return jobs
 
+    def _part(self, name: str | None = None) -> Table:
+        """The ``[jobs]`` table that holds job ``name`` (None: where a new job goes).
+
+        The jobs may be split around other tables (``[jobs.a]``, ``[alerts.me]``,
+        ``[jobs.b]``: examples pasted at the end of the file); tomlkit then shows them
+        as one read-only view, and an edit has to go to the part that holds the job.
+        A new job goes at the end of the last part, as it would in a file of one part."""
+        jobs = self._jobs(create=True)
+        if isinstance(jobs, Table):
+            return jobs
+        parts = [item for key, item in self.doc.body
+                 if key is not None and key.key == "jobs" and isinstance(item, Table)]
+        return next((p for p in parts if name is not None and name in p), parts[-1])
+
     def job_names(self) -> list[str]:
         jobs = self._jobs()
         return list(jobs.keys()) if jobs is not None else []
@@ -107,32 +121,35 @@ class ConfigDocument:
                 raise UserError(f"there is already a job called {name!r}")
             if old_name in jobs:
                 # Same place in the file, new name.
-                index = next(i for i, (k, _v) in enumerate(jobs.value.body)
+                part = self._part(old_name)
+                index = next(i for i, (k, _v) in enumerate(part.value.body)
                              if k is not None and k.key == old_name)
-                table = jobs[old_name]
-                jobs.remove(old_name)
+                table = part[old_name]
+                part.remove(old_name)
                 _forget_headers(table)  # headers are written from the new key
                 table.name = name
-                if index < len(jobs.value.body):
-                    _insert(jobs, name, table, at=index)
+                if index < len(part.value.body):
+                    _insert(part, name, table, at=index)
                 else:
-                    jobs[name] = table
+                    part[name] = table
             self._rename_references(old_name, name)
+            jobs = self._jobs()
         if name in jobs:
             _merge(jobs[name], values)
         else:
+            part = self._part()
             table = tomlkit.table()
             for key, value in values.items():
                 table[key] = toml_value(value, key=key)
-            if jobs.value.body and not self.text.endswith("\n\n"):
+            if part.value.body and not self.text.endswith("\n\n"):
                 table.trivia.indent = "\n"
-            jobs[name] = table
+            part[name] = table
 
     def delete_job(self, name: str) -> None:
         jobs = self._jobs()
         if jobs is None or name not in jobs:
             raise UserError(f"there is no job called {name!r} in the config file")
-        jobs.remove(name)
+        self._part(name).remove(name)
         self._rename_references(name, None)
 
     def duplicate_job(self, name: str, new_name: str | None = None) -> str:

@@ -169,12 +169,13 @@ workers = 2                  # how many runs may execute at once
 notify_failures = true       # a desktop notification when a run fails for good
 
 
-# Inbox: CSV, TSV and JSON files dropped here are imported into data.db (in
-# trayjobs' data folder), one table per file name: "bank-2024.csv" fills the table
-# bank_2024. Each file then moves to Inbox/processed, or to Inbox/failed with a
-# NAME.error.txt saying why. The same file dropped twice is imported once, rows
-# that do not fit are set aside (the _rejected table), and `trayjobs undo RUN`
-# takes a run's rows out again.
+# Inbox: CSV, TSV and JSON files and spreadsheets (.xlsx, .xls, .ods) dropped here
+# are imported into data.db (in trayjobs' data folder), one table per file name
+# (a spreadsheet's first sheet): "bank-2024.csv" fills the table bank_2024. Each
+# file then moves to Inbox/processed, or to Inbox/failed with a NAME.error.txt
+# saying why. The same file dropped twice is imported once, rows that do not fit
+# are set aside (the _rejected table), and `trayjobs undo RUN` takes a run's rows
+# out again.
 [jobs.{IMPORT_JOB}]
 kind = "import"
 description = "Import files dropped into Inbox into data.db"

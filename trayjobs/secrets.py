@@ -49,6 +49,14 @@ class SecretRef(KindParams):
                                                   "(`trayjobs secret set NAME`).")
 
 
+NO_COLLECTION = (
+    "the system keyring has no keyring to keep secrets in yet, and no one could be asked "
+    "for the password of a new one (no desktop session answered): log in to the desktop and "
+    "create or unlock the \"Login\" keyring (Passwords and Keys), or, without a desktop, "
+    "restart the keyring with one: `echo -n PASSWORD | gnome-keyring-daemon --replace --unlock "
+    "--components=secrets` in the session")
+
+
 class SecretError(UserError):
     """The keyring could not give or take a secret; the message says what to do."""
 
@@ -110,6 +118,10 @@ def _keyring_errors() -> Iterator[None]:
         # while the app kept running): the same as none at all, and the same fix.
         if type(exc.__cause__).__name__ == "SecretServiceNotAvailableException":
             raise NoKeyring() from None
+        # No default keyring yet, and the prompt to create one was dismissed: a Secret
+        # Service with no desktop session to ask (a server, a session without a login).
+        if type(exc.__cause__).__name__ == "PromptDismissedException":
+            raise SecretError(NO_COLLECTION) from None
         raise SecretError(f"the system keyring could not be used: {exc}") from None
     except KeyringLocked:
         raise SecretError("the system keyring is locked and was not unlocked: unlock it (log in "

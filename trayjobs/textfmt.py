@@ -9,8 +9,8 @@ from typing import Any
 
 from .durations import format_duration
 
-__all__ = ["when", "relative", "run_duration", "attempt_text", "state_text", "warnings_text",
-           "table", "escape_undecodable", "escape_strings"]
+__all__ = ["when", "relative", "run_duration", "run_started", "run_took", "attempt_text",
+           "state_text", "warnings_text", "table", "escape_undecodable", "escape_strings"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -71,6 +71,36 @@ def run_duration(run: dict[str, Any], now: float | None = None) -> str:
     end = run.get("finished_at") or (now or time.time()) if run["state"] == "running" else (
         run.get("finished_at") or run.get("updated_at"))
     return format_duration((end or start) - start)
+
+
+def _first_start(run: dict[str, Any], attempts: list[dict[str, Any]]) -> float | None:
+    """When the run's first attempt started: a run's ``started_at`` is its last one's."""
+    starts = [a["started_at"] for a in attempts if a.get("started_at")]
+    first = min(starts) if starts else None
+    last = run.get("started_at")
+    return first if first is not None and last and first < last else None
+
+
+def run_started(run: dict[str, Any], attempts: list[dict[str, Any]]) -> str:
+    """When the run started, with the start of its latest attempt if it took several:
+    "18:35:30 (attempt 3 at 18:35:56)"."""
+    first = _first_start(run, attempts)
+    if first is None:
+        return when(run.get("started_at"), seconds=True)
+    return (f"{when(first, seconds=True)} (attempt {run.get('attempt') or len(attempts)} at "
+            f"{when(run['started_at'], seconds=True)})")
+
+
+def run_took(run: dict[str, Any], attempts: list[dict[str, Any]],
+             now: float | None = None) -> str:
+    """How long the run took, from its first attempt: "32 s in all, the last attempt 5.0 s"
+    (the last attempt's alone, :func:`run_duration`, when it took one)."""
+    last = run_duration(run, now)
+    first = _first_start(run, attempts)
+    end = run.get("finished_at") or ((now or time.time()) if run["state"] == "running" else None)
+    if first is None or end is None:
+        return last
+    return f"{format_duration(end - first)} in all, the last attempt {last}"
 
 
 def attempt_text(run: dict[str, Any]) -> str:

@@ -177,7 +177,9 @@ class Control:
         elif state == "queued":
             self._runs_submitted()
         elif state == SCHEDULED:
-            self._tell({"op": "wake"})  # its scheduler may be asleep until a later time
+            # Its scheduler may be asleep until a later time; and the run is shown in the
+            # window of the process running jobs, which hears of it only through this.
+            self._tell({"op": "wake", "run": run["id"]})
         return run["id"]
 
     def _hands_itself(self, job: JobConfig, trigger: str, inputs: dict[str, Any],
@@ -238,7 +240,7 @@ class Control:
             raise UserError(f"run {run_id} has already ended ({run['state']})")
         if self.store.cancel_run(run_id, now=self.store.now()):
             self.bus.emit(RunChanged(self.store.get_run(run_id), final=True))
-            self._runs_submitted()
+            self._tell({"op": "dispatch", "run": run_id})
             return "cancelled"
         self._cancel_running(run_id)
         return "stopping"

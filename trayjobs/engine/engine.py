@@ -52,7 +52,7 @@ from ..kinds.registry import get_kind, resumes_after_crash
 from ..paths import Home
 from ..queue import QueueUnavailable
 from ..schedule import local_zone
-from ..store import HANDED_BY_SUBMITTER, SCHEDULED, run_warnings
+from ..store import FINAL_STATES, HANDED_BY_SUBMITTER, SCHEDULED, run_warnings
 from ..textfmt import when
 from ..watch import WatchManager, jobs_accepting
 from .control import EXPLICIT_TRIGGERS, SCHEDULE_PROBLEM, Control, last_good_path
@@ -327,6 +327,8 @@ class Engine(Control):
 
     def _on_control(self, msg: dict[str, Any]) -> None:
         op = msg.get("op")
+        if op in ("wake", "dispatch") and msg.get("run") is not None:
+            self._changed_elsewhere(int(msg["run"]))
         if op == "dispatch":
             self.dispatch_pending()
         elif op == "cancel":
@@ -345,6 +347,19 @@ class Engine(Control):
             self.dispatch_pending()
         elif self.on_control is not None:
             self.on_control(msg)
+
+    def _changed_elsewhere(self, run_id: int) -> None:
+        """A run that another process created or ended without this engine (``trayjobs
+        run --at``, ``trayjobs cancel``): told on the bus as another machine's run is, so
+        that the window shows it now, not once this engine starts it. (A run this process
+        changed itself is told twice: the window shows the same row again.)"""
+        try:
+            run = self.store.get_run(run_id)
+        except Exception as exc:  # the store is busy or away: the run shows when it starts
+            log.debug("run %s changed elsewhere: %s", run_id, exc)
+            return
+        if run is not None and run.get("worker_id") != self.lease.id:
+            self.bus.emit(RunChanged(run, final=run["state"] in FINAL_STATES, remote=True))
 
     def _on_cluster_message(self, msg: dict[str, Any]) -> None:
         """A control message from another home's process (what this home's own processes

@@ -57,4 +57,5 @@ class DemoKind(JobKind):
             if ctx.attempt <= params.fail_times and step + 1 >= params.steps // 2:
                 raise JobFailed(f"failing on purpose (attempt {ctx.attempt}, "
                                 f"told to fail {params.fail_times} times)")
-        return {"summary": f"{params.steps} steps done", "steps": params.steps}
+        return {"summary": f"{params.steps} step{'s' * (params.steps != 1)} done",
+                "steps": params.steps}

@@ -63,6 +63,16 @@ class ProgressDelegate(QStyledItemDelegate):
     """
 
     BAR_SHARE = 0.38  # of the cell's width
+    BAR_MAX = 80      # px: beyond this the words need the room more than the bar
+
+    @classmethod
+    def bar_width(cls, cell_width: int) -> int:
+        return max(40, min(int((cell_width - 6) * cls.BAR_SHARE), cls.BAR_MAX))
+
+    @classmethod
+    def text_width(cls, cell_width: int) -> int:
+        """Room for the words beside the bar in a cell ``cell_width`` wide."""
+        return cell_width - cls.bar_width(cell_width) - 13
 
     def paint(self, painter, option, index) -> None:
         # The model is asked directly (no round trip through QVariant): this runs for
@@ -77,7 +87,7 @@ class ProgressDelegate(QStyledItemDelegate):
         option.text = ""
         style.drawControl(QStyle.ControlElement.CE_ItemViewItem, option, painter, option.widget)
         rect = option.rect.adjusted(3, 4, -3, -4)
-        bar_w = max(40, min(int(rect.width() * self.BAR_SHARE), 160))
+        bar_w = self.bar_width(option.rect.width())
         bar = QStyleOptionProgressBar()
         bar.rect = QRect(rect.left(), rect.top(), bar_w, rect.height())
         bar.minimum, bar.maximum = 0, 1000 if frac is not None else 0  # 0..0: busy
@@ -164,7 +174,8 @@ class ActivityPage(QWidget):
         em = self.fontMetrics().averageCharWidth()
         for col, chars in ((RunsModel.ID, 6), (RunsModel.STATE, 12), (RunsModel.JOB, 14),
                            (RunsModel.TRIGGER, 9), (RunsModel.HOST, 10),
-                           (RunsModel.PROGRESS, 24),
+                           # "42 % · 12 min left · " and some of the message, whole
+                           (RunsModel.PROGRESS, 42),
                            (RunsModel.ATTEMPT, 5), (RunsModel.STARTED, 11),
                            (RunsModel.DURATION, 9)):
             hdr.resizeSection(col, em * chars + 16)

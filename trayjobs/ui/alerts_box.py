@@ -9,7 +9,7 @@ from typing import Any
 from PySide6.QtWidgets import (QAbstractItemView, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
                                QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
-from ..textfmt import relative
+from ..textfmt import when
 from .theme import muted_colour, state_colour
 
 __all__ = ["AlertsBox"]
@@ -19,7 +19,9 @@ def _health_text(row: dict[str, Any] | None) -> str:
     if row is None:
         return "nothing sent yet"
     if row["state"] == "sent":
-        return f"sent {relative(row['sent_at'])}"
+        # A time, not "9 min ago": the list is filled when something changes, and a
+        # relative time would stand still while the page stays open.
+        return f"sent at {when(row['sent_at'])}"
     return f"failing: {row['last_error']}" if row.get("last_error") else row["state"]
 
 

@@ -21,7 +21,7 @@ from ..durations import format_duration
 from ..errors import UserError
 from ..kinds.base import JobKind
 from ..store import outcome, run_warnings
-from ..textfmt import run_duration, state_text, when
+from ..textfmt import run_started, run_took, state_text, when
 from .icons import icon
 from .runinfo import (REJECTED_SCHEME, attempt_lines, main_output, params_text, result_links,
                       run_params_line)
@@ -272,8 +272,9 @@ class RunDetails(QDialog):
         f["trigger"].setText(_esc(trig))
         f["run_params"].setText(_esc(run_params_line(run.get("inputs"))))
         f["attempt"].setText(f"{run['attempt']} of {run['max_attempts']}")
-        f["started"].setText(when(run.get("started_at") or run.get("created_at"), seconds=True))
-        f["took"].setText(run_duration(run))
+        f["started"].setText(run_started(run, attempts) if run.get("started_at")
+                             else when(run.get("created_at"), seconds=True))
+        f["took"].setText(run_took(run, attempts))
         running = run["state"] == "running"
         self.form.setRowVisible(self.progress, running)
         if running:
@@ -442,7 +443,7 @@ class RunDetails(QDialog):
             self._ticker.stop()
             return
         now = time.time()
-        self.fields["took"].setText(run_duration(run, now))
+        self.fields["took"].setText(run_took(run, self._attempts, now))
         for i, a in enumerate(self._attempts):
             if a.get("started_at") and not a.get("finished_at"):
                 item = self.timeline.topLevelItem(i)

@@ -59,9 +59,9 @@ class JobsPage(QWidget):
         em = self.fontMetrics().averageCharWidth()
         # Last result stretches: the others start narrow (tooltips hold what is cut) so that
         # it has room for "succeeded, 1 warning · 3 min ago" in a window of ordinary size.
-        for col, chars in ((JobsModel.NAME, 16), (JobsModel.KIND, 7), (JobsModel.TRIGGER, 17),
+        for col, chars in ((JobsModel.NAME, 16), (JobsModel.KIND, 9), (JobsModel.TRIGGER, 17),
                            (JobsModel.WATCH, 11), (JobsModel.NEXT, 10), (JobsModel.SUCCESS, 7),
-                           (JobsModel.DURATION, 16), (JobsModel.LAST_OK, 13),
+                           (JobsModel.DURATION, 16), (JobsModel.LAST_OK, 15),
                            (JobsModel.WAITING, 7), (JobsModel.ENABLED, 7)):
             hdr.resizeSection(col, em * chars + 16)
         self.view.setItemDelegateForColumn(JobsModel.RECENT, SparkDelegate(RECENT_ROLE, self.view))
@@ -118,7 +118,12 @@ class JobsPage(QWidget):
         self.apply_tag()
 
     def apply_tag(self) -> None:
-        """Hide the jobs without the chosen tag."""
+        """Hide the jobs without the chosen tag (and the Waiting column while no job has
+        runs waiting: its room goes to the last results)."""
+        waiting = any((j.get("health") is not None and j["health"].waiting)
+                      for j in self.model.rows)
+        if self.view.isColumnHidden(JobsModel.WAITING) == waiting:
+            self.view.setColumnHidden(JobsModel.WAITING, not waiting)
         tag = self.tag_box.currentData()
         for row, job in enumerate(self.model.rows):
             hide = tag is not None and tag not in (job.get("tags") or ())

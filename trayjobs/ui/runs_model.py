@@ -97,7 +97,7 @@ def progress_text(run: dict[str, Any], p: Any | None) -> tuple[float | None, str
             bits.append(f"{min(frac, 1.0) * 100:.0f} %")
         elif p.done is not None:
             bits.append(f"{p.done:,.0f} {p.unit or ''}".strip())
-        if p.eta is not None:
+        if p.eta is not None and (frac is None or frac < 1):  # not "100 % · 0 ms left"
             bits.append(f"{format_duration(p.eta)} left")
         if p.message:
             bits.append(p.message)
@@ -116,6 +116,12 @@ def summary_text(run: dict[str, Any]) -> str:
     result = run.get("result") if isinstance(run.get("result"), dict) else {}
     if run["state"] != "succeeded" and run.get("error"):
         return run["error"].splitlines()[0] if run["error"] else ""
+    # A run not started yet says what it waits for here too, whole: its State cell is
+    # narrow ("waiting: /mnt/backu…").
+    if run["state"] == "waiting" and run.get("wait_reason"):
+        return f"waits for its conditions: {run['wait_reason']}"
+    if run["state"] == "scheduled" and run.get("due_at"):
+        return " · ".join(filter(None, (f"starts at {when(run['due_at'])}", run.get("note"))))
     text = result.get("summary") or run.get("note") or ""
     if result.get("undo"):
         text = f"undone · {text}"
@@ -170,6 +176,7 @@ class RunsModel(QAbstractTableModel):
         self._hosts_asked = False
         self._running: set[int] = set()   # loaded runs that are running
         self.is_loaded = False
+        self._early: dict[int, dict[str, Any]] = {}  # told before the first page was read
         self._ticker = QTimer(self)
         self._ticker.setInterval(1000)
         self._ticker.timeout.connect(self._tick_running)
@@ -222,6 +229,11 @@ class RunsModel(QAbstractTableModel):
         self._store_page(0, first)
         self.is_loaded = True
         self.endResetModel()
+        # Runs told while the first page was being read (the engine had started, its first
+        # runs came): the page may predate them, so they are applied now, not dropped.
+        early, self._early = self._early, {}
+        for run in sorted(early.values(), key=lambda r: r["id"]):
+            self.upsert(run)
         self._update_ticker()
         self.loaded.emit()
 
@@ -359,6 +371,9 @@ class RunsModel(QAbstractTableModel):
 
     def upsert(self, run: dict[str, Any]) -> None:
         rid = run["id"]
+        if not self.is_loaded:
+            self._early[rid] = run  # the latest word on it, applied once loaded
+            return
         if rid in self._head_pos:
             i = self._head_pos[rid]
             if not self.filter.matches(run):
@@ -508,6 +523,8 @@ class RunsModel(QAbstractTableModel):
                     return tip or summary_text(run) or None
             if col == self.STARTED:
                 return when(run.get("started_at") or run.get("created_at"), seconds=True)
+            if col == self.PROGRESS and run["state"] == "running":
+                return self.progress_of(run)[1] or None  # all of it, if the cell cuts it
         if role == Qt.ItemDataRole.AccessibleTextRole and col == self.STATE:
             if outcome(run) == "warning":
                 return f"run {run['id']} succeeded with {warnings_text(run['warnings'])}"

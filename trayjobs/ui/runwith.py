@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout
                                QLineEdit, QVBoxLayout, QWidget)
 
 from ..schedule import one_off_time
+from ..textfmt import when
 from .editor.fields import FieldEditor, FieldSpec, describe_fields, make_editor, plain_error
 from .theme import muted_colour, state_colour
 
@@ -130,7 +130,6 @@ class RunWithDialog(QDialog):
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.run_btn = self.buttons.addButton("&Run", QDialogButtonBox.ButtonRole.AcceptRole)
         self.run_btn.setAccessibleName("Run")
-        self.run_btn.setDefault(True)
         self.buttons.accepted.connect(self.start)
         self.buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
@@ -140,6 +139,10 @@ class RunWithDialog(QDialog):
         lay.addWidget(self.error)
         lay.addSpacing(8)
         lay.addWidget(self.buttons)
+        # Made default only now that it is inside the dialog: set before, the dialog ignores
+        # it and makes Cancel (first in the focus chain) the default, so Enter in a field
+        # would drop the run.
+        self.run_btn.setDefault(True)
         if self.editors:
             next(iter(self.editors.values())).setFocus()
         self.resize(max(self.sizeHint().width(), 480), self.sizeHint().height())
@@ -205,14 +208,17 @@ class RunWithDialog(QDialog):
             due = self.due_at()
         except ValueError:
             due = None
-        when = "Started" if due is None else \
-            f"Scheduled for {datetime.fromtimestamp(due).strftime('%a %H:%M')}:"
-        self.app.status(f"{when} run {run_id} of {self.job}" + (f" with {changed}" if changed else ""))
+        # "for 18:00" today, "for Thu 10:00" this week, the date beyond
+        at = "" if due is None else f" for {when(due)}"
+        self.app.status(f"{'Started' if due is None else 'Scheduled'} run {run_id} of {self.job}"
+                        f"{at}" + (f" with {changed}" if changed else ""))
         self.accept()
 
     def _refused(self, exc: Exception) -> None:
         self.error.setText(plain_error(str(exc).removeprefix(f"job {self.job!r}: ")))
         self.error.show()
+        # Grow to hold the message rather than squash the fields above it.
+        self.resize(self.width(), max(self.height(), self.sizeHint().height()))
         self.run_btn.setEnabled(True)
 
 

@@ -87,7 +87,6 @@ class SecretValueDialog(QDialog):
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.store_btn = self.buttons.addButton("&Store", QDialogButtonBox.ButtonRole.AcceptRole)
         self.store_btn.setAccessibleName("Store the secret")
-        self.store_btn.setDefault(True)
         self.buttons.accepted.connect(self.store)
         self.buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
@@ -95,6 +94,7 @@ class SecretValueDialog(QDialog):
         lay.addLayout(form)
         lay.addWidget(self.error)
         lay.addWidget(self.buttons)
+        self.store_btn.setDefault(True)  # only once in the dialog, else Cancel is the default
         (self.value if fixed_name else self.name).setFocus()
 
     def _show_toggled(self, on: bool) -> None:

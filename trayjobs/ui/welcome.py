@@ -81,7 +81,8 @@ class WelcomeView(QWidget):
         inbox, scratch = setup.inbox, setup.scratch
         lay.addWidget(self._card(
             "Inbox: imports",
-            f"Drop CSV, TSV or JSON files into <b>{_e(_shown(inbox))}</b>. The rows of each "
+            f"Drop CSV, TSV or JSON files, or spreadsheets (.xlsx, .xls, .ods), into "
+            f"<b>{_e(_shown(inbox))}</b>. The rows of each "
             f"file go into a table of <i>data.db</i> named after the file (bank-2024.csv fills "
             f"the table bank_2024), and the file moves on to Inbox/processed. Each import shows "
             f"up under Activity with the number of rows.",

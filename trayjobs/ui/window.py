@@ -32,6 +32,17 @@ def local_files(mime) -> list[str]:
     return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and u.toLocalFile()]
 
 
+def default_size(avail_width: int | None = None, avail_height: int | None = None
+                 ) -> tuple[int, int]:
+    """The window's first size: wide enough for the Jobs page to show each job's last
+    result whole (its twelve columns need about 1,250 pixels), within 90 % of the screen's
+    width and 85 % of its height."""
+    w, h = 1280, 680
+    if avail_width:
+        w, h = min(w, int(avail_width * 0.9)), min(h, int((avail_height or h) * 0.85))
+    return w, h
+
+
 class MainWindow(QMainWindow):
     def __init__(self, app) -> None:
         super().__init__()
@@ -104,10 +115,10 @@ class MainWindow(QMainWindow):
     def _default_size(self) -> None:
         screen = QGuiApplication.primaryScreen()
         avail = screen.availableGeometry() if screen else None
-        w, h = 1100, 680
         if avail is not None and avail.width() > 0:
-            w, h = min(w, int(avail.width() * 0.9)), min(h, int(avail.height() * 0.85))
-        self.resize(w, h)
+            self.resize(*default_size(avail.width(), avail.height()))
+        else:
+            self.resize(*default_size())
 
     # -- pages built on first use ------------------------------------------------------
 

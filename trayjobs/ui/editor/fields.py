@@ -55,6 +55,7 @@ class FieldSpec:
     picker: str = ""             # folder, file or save, for kind "path"
     number: str = ""             # "int" or "float" for a number that may be unset
     model: Any = None            # the nested model, for kind "model"
+    text_ok: bool = False        # kind "toml" that may also be plain text (a command line)
 
 
 def plain_help(text: str | None) -> str:
@@ -146,9 +147,11 @@ def describe_fields(model, *, skip: set[str] = frozenset()) -> list[FieldSpec]:
             continue
         ann = _strip_annotated(f.annotation)
         optional = False
+        text_ok = False
         if get_origin(ann) in (Union, types.UnionType):
             args = [a for a in get_args(ann) if a is not type(None)]
             optional = len(args) < len(get_args(ann))
+            text_ok = str in {_strip_annotated(a) for a in args}
             ann = _strip_annotated(args[0]) if len(args) == 1 else ann
         if f.default is not PydanticUndefined:
             default = f.default
@@ -161,7 +164,7 @@ def describe_fields(model, *, skip: set[str] = frozenset()) -> list[FieldSpec]:
         spec = FieldSpec(key=key, label=key.replace("_", " ").capitalize(),
                          help=plain_help(f.description), kind="toml",
                          default=None if default is _REQUIRED else default,
-                         required=default is _REQUIRED, optional=optional)
+                         required=default is _REQUIRED, optional=optional, text_ok=text_ok)
         origin = get_origin(ann)
         if ann is bool:
             spec.kind = "bool"
@@ -269,6 +272,12 @@ class _Generic(FieldEditor):
             if s.kind == "list":
                 self.w.setPlaceholderText("comma-separated, e.g. " + {
                     "pk": "id", "exclude": "*.keep, backups/*"}.get(s.key, "a, b"))
+            elif s.kind == "toml" and s.text_ok:
+                self.w.setPlaceholderText('a shell line, e.g. ~/bin/backup.sh --all, or a list: '
+                                          '["rsync", "-a", "~/src/", "/mnt/backup/"]')
+            elif s.kind == "toml" and s.default not in (None, [], {}):
+                from ...config_edit import toml_value
+                self.w.setPlaceholderText(f"default: {toml_value(s.default).as_string()}")
             elif s.kind == "toml":
                 self.w.setPlaceholderText("a TOML value, e.g. " + (
                     '{ zip = "text" }' if isinstance(s.default, dict) else '["a", "b"]'))
@@ -315,7 +324,16 @@ class _Generic(FieldEditor):
         if s.kind == "list":
             return [p.strip() for p in text.split(",") if p.strip()]
         if s.kind == "toml":
-            return parse_toml_value(text) if text else None
+            if not text:
+                return None
+            try:
+                return parse_toml_value(text)
+            except ValueError:
+                # A field that takes text (a command line) takes it as typed, unquoted;
+                # what looks like a list, a table or a quoted text is said to be broken.
+                if s.text_ok and text[0] not in "[{\"'":
+                    return text
+                raise
         return text if text else None
 
     def value(self) -> tuple[bool, Any]:
