@@ -20,6 +20,25 @@ CORPUS = ROOT.parent / "shared" / "corpus"
 from pg_support import ON_POSTGRES  # noqa: E402  (tests/ is on the path first)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def bundle_build(request, tmp_path_factory):
+    """The app bundle's build, started with the session when a selected test needs the
+    bundle (see tests/bundle_support.py); None otherwise."""
+    needed = any("bundle" in getattr(item, "fixturenames", ()) for item in request.session.items)
+    if not needed:
+        yield None
+        return
+    try:
+        import PyInstaller  # noqa: F401
+    except ImportError:
+        yield None  # the bundle's fixture skips, saying why
+        return
+    from bundle_support import BundleBuild
+    build = BundleBuild(tmp_path_factory.mktemp("bundle"))
+    yield build
+    build.stop()
+
+
 @pytest.fixture
 def test_database(monkeypatch):
     """On PostgreSQL: a fresh database for this test, which every home's processes use

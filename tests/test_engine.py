@@ -293,12 +293,12 @@ def test_quit_interrupts_and_next_start_resumes(make_engine):
     eng = make_engine("""
         [jobs.slow]
         kind = "demo"
-        steps = 100
+        steps = 30
         step_time = 0.05
     """)
     rid = eng.submit("slow")
     eng.watcher.wait(rid, "running")
-    eng.stop()
+    eng.stop()  # at once, well inside the run's 1.5 s
     run = eng.store.get_run(rid)
     assert run["state"] == "interrupted"
     assert "resumes when trayjobs starts again" in run["error"]

@@ -1,7 +1,8 @@
 """The PyInstaller bundle: build it, then start it on a private X display with a real tray.
 
 Slow (a build takes 20-60 s), so it is marked; it still runs in the full suite
-(``bash packaging/dev.sh test``), which installs PyInstaller and the X tools.
+(``bash packaging/dev.sh test``), which installs PyInstaller and the X tools. The build
+starts with the session, beside the other tests (tests/bundle_support.py).
 Deselect it with ``-m "not slow"`` while working on something else.
 """
 
@@ -12,7 +13,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,8 +23,6 @@ from trayjobs.desktop import APP_ID
 
 pytestmark = [pytest.mark.slow, pytest.mark.xvfb, pytest.mark.timeout(600)]
 
-ROOT = Path(__file__).resolve().parents[1]
-SPEC = ROOT / "packaging" / "trayjobs.spec"
 X_TOOLS = ("Xvfb", "dbus-daemon", "dbus-send", "xfce4-panel", "xdotool")
 
 PANEL_XML = """<?xml version="1.0" encoding="UTF-8"?>
@@ -52,21 +50,11 @@ def wait_for(pred, timeout: float, what: str):
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory) -> Path:
-    """Build the one-folder bundle once for this module; the build's time is reported."""
+def bundle(bundle_build) -> Path:
+    """The one-folder bundle, built once for the session (started with it: see
+    tests/bundle_support.py); the build's time is reported."""
     pytest.importorskip("PyInstaller", reason="PyInstaller is not installed: pip install -e '.[bundle]'")
-    out = tmp_path_factory.mktemp("bundle")
-    start = time.monotonic()
-    build = subprocess.run(
-        [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
-         "--distpath", str(out / "dist"), "--workpath", str(out / "work"), str(SPEC)],
-        cwd=ROOT, capture_output=True, text=True, timeout=540)
-    assert build.returncode == 0, build.stderr[-5000:]
-    took = time.monotonic() - start
-    folder = out / "dist" / "trayjobs"
-    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
-    print(f"\nbundle built in {took:.0f} s: {folder}, {size / 1e6:.0f} MB")
-    return folder
+    return bundle_build.result(timeout=540)
 
 
 def test_bundle_leaves_out_unused_qt_and_carries_its_resources(bundle):

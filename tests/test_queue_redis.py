@@ -318,6 +318,31 @@ def test_control_messages_past_a_full_burst_are_all_handled(home, redis_server, 
     assert [m.get("run") for m in seen] == [None, 1, 2, 3, 4, 5, 6, 7]
 
 
+def test_a_stop_returns_workers_and_the_subscriber_blocked_in_redis_at_once(
+        home, redis_server):  # noqa: F811
+    # Idle workers wait in BZPOPMIN and the subscriber in a read, each up to a timeout;
+    # quitting must not wait those out. The runs queued afterwards are still the queue's.
+    from trayjobs.queue import Queue
+    q = Queue(home, redis=redis_server.url(8))
+    handled = []
+    q.start_consumer(handled.append, workers=2)
+    q.start_subscriber(lambda m: None)
+    client = redis_server.client(8)
+    wait_until(lambda: client.info("clients")["blocked_clients"] == 2
+               and client.pubsub_numsub(q.channel)[0][1] == 1, 10,
+               what="both workers and the subscriber waiting in Redis")
+    client.close()
+    started = time.monotonic()
+    q.stop_subscriber()
+    q.stop_consumer(timeout=5)
+    took = time.monotonic() - started
+    q.enqueue(5)
+    assert q.pending_count() == 1
+    q.close()
+    assert took < 0.4, took  # the read timeout is 1 s
+    assert handled == []
+
+
 def test_runs_queued_while_redis_restarts_are_all_run_once(home, write_config,
                                                            redis_server):  # noqa: F811
     # Redis without persistence forgets its queue when it restarts; the store knows

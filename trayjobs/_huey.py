@@ -7,6 +7,7 @@ the queue do not load Huey.
 from __future__ import annotations
 
 import sys
+import uuid
 from typing import TYPE_CHECKING, Any
 
 #: Client libraries Huey imports, if installed, for storages the default queue does not use
@@ -47,6 +48,10 @@ def redis_storage_ready() -> None:
         storage.RedisStorage.redis_client = storage.Redis
 
 
+def _text(key) -> str:
+    return key.decode() if isinstance(key, bytes) else key
+
+
 def _revoke_flag(key) -> bool:
     """Whether ``key`` is a task's revoke flag, which Huey clears after every task (a write
     to the queue's storage each time, a round trip on Redis): trayjobs never sets one."""
@@ -84,6 +89,9 @@ class _HostedRedisStorage(PriorityRedisStorage):
         super().__init__(*args, **kw)
         self.host = host
         self.keys = [self.host_key(host), self.queue_key] if host else [self.queue_key]
+        # This queue's own key, popped last and only by its workers: ``wake`` puts one
+        # item per worker there, so a stop does not wait out a pop's read_timeout.
+        self.wake_key = f"{self.queue_key}.wake.{uuid.uuid4().hex}"
 
     def host_key(self, host: str) -> str:
         return f"{self.queue_key}.host.{host}"
@@ -96,14 +104,24 @@ class _HostedRedisStorage(PriorityRedisStorage):
             self.queue_key = key
 
     def dequeue(self):
-        if not self.blocking or len(self.keys) == 1:
+        if not self.blocking:
             return super().dequeue() if len(self.keys) == 1 else self._pop_any()
         from redis.exceptions import TimeoutError
         try:
-            res = self.conn.bzpopmin(self.keys, timeout=self.read_timeout)
+            res = self.conn.bzpopmin([*self.keys, self.wake_key], timeout=self.read_timeout)
         except TimeoutError:
             return None
-        return res[1][8:] if res else None  # (key, prefix + data, score)
+        if not res or _text(res[0]) == self.wake_key:
+            return None  # timed out, or woken to look at the stop flag
+        return res[1][8:]  # (key, prefix + data, score)
+
+    def wake(self, n: int) -> None:
+        """Return ``n`` workers blocked in :meth:`dequeue` now (one item each on the wake
+        key; those nobody pops go with the key, which lasts a minute)."""
+        with self.conn.pipeline(transaction=False) as pipe:
+            pipe.zadd(self.wake_key, {str(i): 0 for i in range(n)})
+            pipe.expire(self.wake_key, 60)
+            pipe.execute()
 
     def _pop_any(self):
         for key in self.keys:
@@ -207,4 +225,10 @@ class TrayConsumer(Consumer):
     def stop(self, graceful=False):
         self.stop_flag.set()
         self.doorbell.ring()
+        wake = getattr(self.huey.storage, "wake", None)
+        if wake is not None:  # workers blocked in Redis: return them now
+            try:
+                wake(self.workers)
+            except Exception as exc:  # the server is away: they return at their timeout
+                self._logger.debug("could not wake the workers: %s", exc)
         super().stop(graceful=graceful)

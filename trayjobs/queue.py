@@ -53,6 +53,7 @@ import socket
 import sys
 import tempfile
 import threading
+import uuid
 from typing import Any, Callable
 
 from functools import cached_property
@@ -68,6 +69,10 @@ TASK_NAME = "trayjobs.execute"
 #: Control messages read from the cluster's channel in one go, at most (see
 #: :meth:`Queue.start_subscriber`).
 SUBSCRIBER_BURST = 1000
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class QueueUnavailable(UserError):
@@ -289,6 +294,8 @@ class Queue:
         each (re)subscription: messages sent meanwhile are gone. Messages waiting together
         are handed over once each, in order (they all say what to do, never how often)."""
         self._sub_stop.clear()
+        # This process's own channel, on which stop_subscriber wakes the loop.
+        wake = self._sub_wake = f"{self.channel}.wake.{uuid.uuid4().hex}"
 
         def loop() -> None:
             delay = 0.1
@@ -296,7 +303,7 @@ class Queue:
                 pubsub = None
                 try:
                     pubsub = self.huey.storage.conn.pubsub(ignore_subscribe_messages=True)
-                    pubsub.subscribe(self.channel)
+                    pubsub.subscribe(self.channel, wake)
                     delay = 0.1
                     if on_connect is not None:
                         on_connect()
@@ -310,7 +317,7 @@ class Queue:
                         # past a full burst would be dropped.)
                         burst: dict[Any, None] = {}
                         while m is not None:
-                            if m.get("type") == "message":
+                            if m.get("type") == "message" and _text(m.get("channel")) != wake:
                                 burst[m["data"]] = None
                             if len(burst) >= SUBSCRIBER_BURST:
                                 break
@@ -338,6 +345,10 @@ class Queue:
     def stop_subscriber(self) -> None:
         self._sub_stop.set()
         if self._subscriber is not None:
+            try:  # rather than waiting out its read's timeout
+                self.huey.storage.conn.publish(self._sub_wake, "stop")
+            except Exception:
+                pass  # the server is away: the loop is not reading it either
             self._subscriber.join(3)
             self._subscriber = None
 
