@@ -91,6 +91,29 @@ def test_a_worker_is_running_while_it_beats_and_lost_once_its_lease_is_up(tmp_pa
         store.close()
 
 
+def test_a_server_gone_between_a_heartbeat_and_the_look_after_it_is_told_as_away(
+        tmp_path, make_store, caplog):
+    # The heartbeat reached the store; the look for lost workers' runs right after did not.
+    from trayjobs.engine.lease import Lease
+    from trayjobs.errors import StoreUnreachable
+    store = make_store(tmp_path / "runs.db")
+    away = []
+
+    def look() -> None:
+        raise StoreUnreachable("the run history's server (db) cannot be reached")
+
+    lease = Lease(store, mode="worker", lease=0.3, on_beat=look)
+    lease.on_unreachable = away.append
+    lease.start()
+    try:
+        wait_until(lambda: away, 10, what="told the server is away")
+    finally:
+        lease.stop()
+        store.close()
+    assert isinstance(away[0], StoreUnreachable)
+    assert "lost workers failed" not in caplog.text  # no traceback in the log
+
+
 def test_an_attempt_is_ended_and_resumed_once_however_many_try_at_once(tmp_path, make_store):
     store = make_store(tmp_path / "runs.db")
     rid, worker = claimed_by_other(store, "slow", host="nas", pid=1, lease=1)

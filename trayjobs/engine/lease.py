@@ -192,6 +192,12 @@ class Lease:
             if self.on_beat is not None and not self._stop.is_set():
                 try:
                     self.on_beat()
+                except StoreUnreachable as exc:  # gone since the heartbeat: said as such
+                    if self.on_unreachable is not None:
+                        try:
+                            self.on_unreachable(exc)
+                        except Exception:
+                            log.exception("telling that the run history is away failed")
                 except Exception:
                     log.exception("looking for the runs of lost workers failed")
 
