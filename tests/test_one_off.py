@@ -102,6 +102,10 @@ def test_a_one_off_is_listed_shown_and_cancelled(home):
     rid = int(trayjobs(home, "run", "once", "--in", "2h", check=True).stdout)
     runs = trayjobs(home, "runs", check=True).stdout
     assert "waiting until" in runs and ("(in 1 h 59 min)" in runs or "(in 2 h 00 min)" in runs)
+    # It has not started: the STARTED column is empty, not the time it was made.
+    head, _, row = runs.splitlines()[:3]
+    start, end = head.index("STARTED"), head.index("TOOK")
+    assert row.startswith(f"{rid} ") and row[start:end].strip() == "", runs
     show = trayjobs(home, "show", str(rid), check=True).stdout
     assert "waiting until" in show and "due:" in show
     # Not started: no empty start and end times, no "attempt 0 of 3".

@@ -19,8 +19,8 @@ from . import __version__
 from .errors import UserError
 from .paths import Home, resolve_home
 from .store import outcome
-from .textfmt import (attempt_text, relative, run_duration, run_started, run_took, state_text,
-                      table, when)
+from .textfmt import (attempt_text, relative, run_duration, run_started, run_took, start_time,
+                      state_text, table, when)
 
 __all__ = ["main", "build_parser"]
 
@@ -452,7 +452,7 @@ def cmd_runs(home: Home, args) -> int:
     for r in runs:
         result = r.get("result") if isinstance(r.get("result"), dict) else {}
         rows.append([r["id"], r["job"], r["trigger"], state_text(r), attempt_text(r),
-                     when(r.get("started_at") or r.get("created_at")), run_duration(r),
+                     when(start_time(r)), run_duration(r),
                      str(r.get("error") or result.get("summary") or r.get("note") or "")[:70]])
     print(table(rows, ["RUN", "JOB", "TRIGGER", "STATE", "TRY", "STARTED", "TOOK", "SUMMARY"]))
     return EXIT_OK

@@ -64,6 +64,16 @@ def relative(ts: float | None, now: float | None = None) -> str:
     return f"in {format_duration(delta)}" if delta >= 0 else f"{format_duration(-delta)} ago"
 
 
+def start_time(run: dict[str, Any]) -> float | None:
+    """What a list shows as a run's start: when it started; for one that ended without
+    starting (skipped, cancelled while it waited), when it was made; none for one that has
+    not started yet (a one-off due in two hours did not start now)."""
+    if run.get("started_at"):
+        return run["started_at"]
+    waiting = run.get("state") in ("scheduled", "queued", "waiting", "retrying")
+    return None if waiting else run.get("created_at")
+
+
 def run_duration(run: dict[str, Any], now: float | None = None) -> str:
     start = run.get("started_at")
     if not start:

@@ -26,7 +26,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, QTimer
 
 from ..durations import format_duration
 from ..store import outcome, run_warnings, state_matches
-from ..textfmt import attempt_text, run_duration, warnings_text, when
+from ..textfmt import attempt_text, run_duration, start_time, warnings_text, when
 from .icons import icon
 from .theme import muted_colour, state_colour
 
@@ -504,7 +504,7 @@ class RunsModel(QAbstractTableModel):
             if col == self.ATTEMPT:
                 return attempt_text(run)
             if col == self.STARTED:
-                return when(run.get("started_at") or run.get("created_at"))
+                return when(start_time(run))
             if col == self.DURATION:
                 return run_duration(run)
             if col == self.SUMMARY:
@@ -522,7 +522,7 @@ class RunsModel(QAbstractTableModel):
                 if tip or col == self.SUMMARY:
                     return tip or summary_text(run) or None
             if col == self.STARTED:
-                return when(run.get("started_at") or run.get("created_at"), seconds=True)
+                return when(start_time(run), seconds=True) or None
             if col == self.PROGRESS and run["state"] == "running":
                 return self.progress_of(run)[1] or None  # all of it, if the cell cuts it
         if role == Qt.ItemDataRole.AccessibleTextRole and col == self.STATE:
