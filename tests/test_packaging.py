@@ -275,6 +275,14 @@ def test_install_desktop_makes_trayjobs_links_open_the_app(home, xdg, monkeypatc
     assert query.stdout.strip() == where.entry.name
     cache = (where.entry.parent / "mimeinfo.cache").read_text()
     assert f"x-scheme-handler/trayjobs={where.entry.name};" in cache
+    # Uninstalled: the default goes with it, and the user's other defaults stay.
+    mimeapps = Path(xdg["XDG_CONFIG_HOME"]) / "mimeapps.list"
+    mimeapps.write_text(mimeapps.read_text() + "text/plain=org.gnome.TextEditor.desktop\n")
+    out = run_cli(home, "uninstall-desktop", env=env)
+    assert out.returncode == 0, out.stderr
+    left = mimeapps.read_text()
+    assert "x-scheme-handler/trayjobs" not in left
+    assert "text/plain=org.gnome.TextEditor.desktop" in left and "[Default Applications]" in left
 
 
 def test_install_desktop_without_the_desktop_tools_says_what_it_skipped(home, xdg,

@@ -205,7 +205,35 @@ def uninstall(*, where: DesktopFiles | None = None) -> Result:
     _refresh(where)
     if result.removed:
         _update_desktop_database(where, result)
+    _unregister_links(where, result)
     return result
+
+
+def _unregister_links(where: DesktopFiles, result: Result) -> None:
+    """Take our entry out of the user's ``mimeapps.list`` as the handler of trayjobs://
+    links (what ``xdg-mime default`` put there); every other line stays as it is."""
+    path = where.config_home / "mimeapps.list"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    except (OSError, UnicodeDecodeError):
+        return
+    kept, changed = [], False
+    for line in lines:
+        key, eq, value = line.partition("=")
+        if eq and key.strip() == LINK_TYPE:
+            apps = [a for a in value.strip().split(";") if a]
+            left = [a for a in apps if a != where.entry.name]
+            if left != apps:
+                changed = True
+                if not left:
+                    continue
+                line = f"{key}={';'.join(left)}{';' if value.strip().endswith(';') else ''}\n"
+        kept.append(line)
+    if changed:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        os.replace(tmp, path)
+        result.notes.append(f"trayjobs:// links no longer open {where.entry.name} ({path})")
 
 
 def _refresh(where: DesktopFiles) -> None:
