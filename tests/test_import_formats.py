@@ -84,6 +84,19 @@ def test_legacy_code_page_is_detected(make_ctx, home, tmp_path):
     assert any("cp1252 (detected)" in m for m in ctx.sink.logs)
 
 
+@pytest.mark.parametrize("text", [
+    "Name;Betrag\nMüller;12,50 €\nGrüße;3\n",  # was read as Mac Roman: "M¸ller", "Gr¸ﬂe"
+    "Ort;Betrag\nKöln;12,50 €\nGöttingen;3\n",  # Mac Roman: "Kˆln" ("ˆ" is a modifier)
+    "Name;Betrag\nMálaga;12,50 €\nMálaga;5 × 3\n",  # Mac Roman: "M·laga"
+])
+def test_short_cp1252_export_is_not_taken_for_another_code_page(make_ctx, home, tmp_path, text):
+    run(make_ctx, write(tmp_path / "k.csv", text, encoding="cp1252"))
+    header, *lines = text.splitlines()
+    names = header.split(";")
+    assert [tuple(r.values()) for r in rows(home, "k", ", ".join(names))] == [
+        tuple(line.split(";")) for line in lines]
+
+
 def test_encoding_can_be_set(make_ctx, home, tmp_path):
     path = write(tmp_path / "l.csv", "a\nÿ\n", encoding="latin-1")
     run(make_ctx, path, encoding="latin-1")

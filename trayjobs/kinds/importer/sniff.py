@@ -13,6 +13,7 @@ import io
 import itertools
 import json
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ _MAGIC = [(b"PK\x03\x04", "a ZIP archive (a spreadsheet? name it .xlsx or .ods, 
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\udc00-\udcff]")
 _NON_ASCII = re.compile("[^\x00-\x7f\ufffd]")
 _CANDIDATES = (",", "\t", ";", "|")
+_INSIDE_WORD = re.compile("(?<=[^\\W\\d_])[^\x00-\x7f\u2018\u2019](?=[^\\W\\d_])")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,14 @@ class Encoding:
     codec: str  # name for TextIOWrapper
     label: str  # what the log says
     ascii_start: bool = False  # guessed as UTF-8 from a start with no byte above 127
+
+
+def _broken_words(text: str) -> int:
+    """Non-ASCII characters other than letters between two letters ("M¸ller", "Kˆln"; a
+    modifier such as "ˆ" is no letter here): a sign of the wrong code page, as real words
+    rarely hold one (typographic apostrophes aside)."""
+    return sum(1 for m in _INSIDE_WORD.finditer(text)
+               if not m.group().isalpha() or unicodedata.category(m.group()) == "Lm")
 
 
 def guess_legacy(data: bytes) -> str:
@@ -65,8 +75,12 @@ def guess_legacy(data: bytes) -> str:
                 if m.chaos <= chaos + 0.01 and m.coherence >= coherence - 0.01]
         name = min(fine, key=lambda e: _LEGACY.index(e) if e in _LEGACY else len(_LEGACY))
         try:
-            if name != "cp1252" and data.decode("cp1252") == data.decode(name):
-                name = "cp1252"
+            if name != "cp1252":
+                common, chosen = data.decode("cp1252"), data.decode(name)
+                # charset_normalizer may rate a reading that breaks words with symbols
+                # (cp1252 "Müller" read as Mac Roman is "M¸ller") above cp1252's.
+                if common == chosen or _broken_words(common) < _broken_words(chosen):
+                    name = "cp1252"
         except UnicodeDecodeError:
             pass
         return codecs.lookup(name).name
