@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 
-from test_import_support import fail, rejected, rows, run, schema, write
+from test_import_support import connect, fail, rejected, rows, run, schema, write
 from trayjobs.kinds.importer import schema as types
 
 
@@ -136,3 +136,47 @@ def test_an_explicit_type_wider_than_the_tables_widens_it(make_ctx, home, tmp_pa
     assert schema(home, "z")["zip"] == "TEXT"
     assert rows(home, "z") == [{"zip": "10115"}, {"zip": "01067"}]
     assert "b.csv: column zip: integer -> text (types.zip = text)" in ctx.sink.logs
+
+
+def _own_table(home, sql: str) -> None:
+    """A table the user made, with declared types, a constraint and a trigger of their own."""
+    home.default_data_db.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(home)
+    conn.executescript(sql)
+    conn.close()
+
+
+def _schema_sql(home) -> list[str]:
+    conn = connect(home)
+    try:
+        return [r[0] for r in conn.execute("SELECT sql FROM sqlite_master WHERE name NOT LIKE "
+                                           "'\\_%' ESCAPE '\\' ORDER BY name")]
+    finally:
+        conn.close()
+
+
+def test_a_users_table_keeps_its_triggers_when_a_column_widens(make_ctx, home, tmp_path):
+    _own_table(home, "CREATE TABLE stock (id INTEGER, qty REAL);"
+                     "CREATE TABLE log (id INTEGER);"
+                     "CREATE TRIGGER stock_log AFTER INSERT ON stock "
+                     "BEGIN INSERT INTO log VALUES (new.id); END;"
+                     "INSERT INTO stock VALUES (1, 2.5);")
+    run(make_ctx, write(tmp_path / "s.csv", "id,qty\n2,many\n"), table="stock")
+    assert schema(home, "stock")["qty"] == "TEXT"
+    run(make_ctx, write(tmp_path / "t.csv", "id,qty\n3,4\n"), run_id=2, table="stock")
+    assert [r["id"] for r in rows(home, "log")] == [1, 2, 3]  # the trigger still fires
+
+
+def test_a_users_numeric_column_takes_text_without_a_rebuild(make_ctx, home, tmp_path):
+    # DATE, DECIMAL, BOOLEAN: NUMERIC affinity, which holds text as it is.
+    table = ("CREATE TABLE pay (id INTEGER PRIMARY KEY, day DATE, amount DECIMAL(10,2) "
+             "CHECK (amount >= 0), paid BOOLEAN, who VARCHAR(10))")
+    _own_table(home, table + "; INSERT INTO pay VALUES (1, '2023-01-01', 5.5, 1, 'pre');")
+    result, _ = run(make_ctx, write(tmp_path / "p.csv", "id,day,amount,paid,who\n"
+                                    "2,2024-02-29,1.25,yes,a\n"), table="pay")
+    assert not result.get("warnings")
+    [sql] = [s for s in _schema_sql(home) if s.startswith("CREATE TABLE pay")]
+    assert sql == table[:-1] + ', "_import_id" INTEGER)'  # only the provenance column added
+    assert rows(home, "pay") == [
+        {"id": 1, "day": "2023-01-01", "amount": 5.5, "paid": 1, "who": "pre"},
+        {"id": 2, "day": "2024-02-29", "amount": 1.25, "paid": "yes", "who": "a"}]

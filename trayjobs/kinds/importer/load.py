@@ -363,8 +363,7 @@ class TableWriter:
             for c in wanted:
                 self.store.add_column(self.table, c.name, sql_type(c.level))
             if widen:
-                self.store.db.table(self.table).transform(
-                    types={n: sql_type(t) for n, t in widen.items()})
+                self.store.change_types(self.table, {n: sql_type(t) for n, t in widen.items()})
         if self.mode == "upsert" and self.sql is None:
             self._ensure_conflict_target()
         self.existing = self._table_columns()

@@ -64,13 +64,19 @@ def sql_type(t: str) -> str:
 
 
 def type_of_declared(declared: str) -> str:
-    """Our rung for a column SQLite declared as ``declared`` (by SQLite's affinity rules)."""
+    """Our rung for a column SQLite declared as ``declared`` (by SQLite's affinity rules).
+
+    A column of NUMERIC affinity (NUMERIC, DECIMAL, DATE, BOOLEAN...; never one the importer
+    makes) holds numbers as numbers and any other text as it is: no value needs it wider,
+    so it is "text" here and never rebuilt as TEXT."""
     d = declared.upper()
     if "INT" in d:
         return "integer"
     if any(k in d for k in ("CHAR", "CLOB", "TEXT")) or not d or "BLOB" in d:
         return "text"
-    return "real"  # REAL, FLOAT, DOUBLE, NUMERIC, DECIMAL...
+    if any(k in d for k in ("REAL", "FLOA", "DOUB")):
+        return "real"
+    return "text"  # NUMERIC affinity
 
 
 def fold(name: str) -> str:

@@ -126,6 +126,17 @@ class Store:
     def add_column(self, table: str, column: str, sql_type: str) -> None:
         self.conn.execute(f"ALTER TABLE {q(table)} ADD COLUMN {q(column)} {sql_type};")
 
+    def change_types(self, table: str, types: dict[str, str]) -> None:
+        """Give columns other types (name: SQL type) by rebuilding the table (sqlite-utils'
+        transform). Its indexes come along; its triggers would be dropped with the old
+        table, so they are made again as they were."""
+        triggers = [sql for (sql,) in self.conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
+            "COLLATE NOCASE ORDER BY rowid", (table,))]
+        self.db.table(table).transform(types=types)
+        for sql in triggers:
+            self.conn.execute(sql)
+
     # -- transactions -----------------------------------------------------------------
     def begin(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
