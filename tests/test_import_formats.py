@@ -43,6 +43,23 @@ def test_delimiter_is_sniffed(make_ctx, home, tmp_path, content, delimiter):
     assert any(m.startswith("d.txt: CSV, UTF-8,") for m in ctx.sink.logs)
 
 
+@pytest.mark.parametrize("content", [
+    "sep=;\na;b;c\n1;x,y;3\n4;z;6\n",
+    "sep=|\r\na|b|c\r\n1|x,y|3\r\n4|z|6\r\n",
+    "sep=,\na,b,c\n1,\"x,y\",3\n4,z,6\n",
+])
+def test_excels_sep_line_names_the_delimiter_and_is_no_record(make_ctx, home, tmp_path, content):
+    result, ctx = run(make_ctx, write(tmp_path / "d.csv", content))
+    assert rows(home, "d") == [{"a": 1, "b": "x,y", "c": 3}, {"a": 4, "b": "z", "c": 6}]
+    assert result["rejected"] == 0
+    assert any("sep= line" in m for m in ctx.sink.logs)
+    # Without a header the line is still not a record, and line numbers stay the file's.
+    bad = content.replace("4", "4" + content[4], 1)
+    run(make_ctx, write(tmp_path / "e.csv", bad), run_id=2, header=False)
+    assert rows(home, "e")[0] == {"column_1": "a", "column_2": "b", "column_3": "c"}
+    assert [r["line"] for r in rejected(home)] == [4]
+
+
 def test_single_quotes_are_sniffed_and_settings_override(make_ctx, home, tmp_path):
     path = write(tmp_path / "q.csv", "a,b\n'x, y',1\n'z',2\n")
     run(make_ctx, path)

@@ -229,6 +229,8 @@ class CsvReader(Reader):
         self._outside = lines_before  # lines read past the csv module (see _long_record)
         self.part_end = part_end
         self.header_line = 0
+        if fields is None and dialect.sep_line:
+            self._read(1)  # Excel's "sep=;": it named the delimiter, and is no record
         if fields is not None:
             self.fields = list(fields)
         elif header:

@@ -15,7 +15,7 @@ import json
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .problems import FileProblem
@@ -44,6 +44,8 @@ _MAGIC = [(b"PK\x03\x04", "a ZIP archive (a spreadsheet? name it .xlsx or .ods, 
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\udc00-\udcff]")
 _NON_ASCII = re.compile("[^\x00-\x7f\ufffd]")
 _CANDIDATES = (",", "\t", ";", "|")
+# Excel reads a first line "sep=;" as the delimiter to use, and writes one when asked to.
+_SEP_LINE = re.compile(r"sep=([^\r\n\"])(?:\r\n|\n|\r)", re.I)
 _INSIDE_WORD = re.compile("(?<=[^\\W\\d_])[^\x00-\x7f\u2018\u2019](?=[^\\W\\d_])")
 
 
@@ -179,6 +181,7 @@ class CsvDialect:
     delimiter: str
     quotechar: str | None  # None: no quoting at all
     fields: int  # the usual number of fields per row
+    sep_line: bool = False  # the file starts with Excel's "sep=;" line, which is no record
 
     def reader_args(self) -> dict:
         if self.quotechar:
@@ -189,7 +192,8 @@ class CsvDialect:
     def describe(self) -> str:
         names = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
         quote = f"quote {self.quotechar}" if self.quotechar else "no quoting"
-        return f"{names.get(self.delimiter, repr(self.delimiter))}-separated, {quote}"
+        sep = " (named by its sep= line)" if self.sep_line else ""
+        return f"{names.get(self.delimiter, repr(self.delimiter))}-separated{sep}, {quote}"
 
 
 def _records(text: str, complete: bool, args: dict) -> list[list[str]]:
@@ -225,6 +229,10 @@ def _quote_of(text: str, delimiter: str) -> str:
 def sniff_dialect(text: str, *, complete: bool, tsv: bool = False, delimiter: str | None = None,
                   quotechar: str | None = None) -> CsvDialect:
     """Delimiter and quoting of a CSV/TSV sample; a :class:`FileProblem` if it is not a table."""
+    sep_line = _SEP_LINE.match(text)
+    if sep_line:
+        text = text[sep_line.end():]
+        delimiter = delimiter or sep_line.group(1)
     fixed = delimiter or ("\t" if tsv else None)
     # a tab that separates fields is not blank: "\t" alone is a header of two empty names
     if not (text.replace(fixed, "x") if fixed and fixed.isspace() else text).strip():
@@ -257,4 +265,4 @@ def sniff_dialect(text: str, *, complete: bool, tsv: bool = False, delimiter: st
     if fixed is None and _reads_like_prose(_records(text, complete, dialect.reader_args())):
         raise FileProblem("this does not look like a table: the lines read like running text; "
                           "if it is one, set delimiter for the job", line=1)
-    return dialect
+    return replace(dialect, sep_line=True) if sep_line else dialect
