@@ -69,6 +69,17 @@ def test_single_quotes_are_sniffed_and_settings_override(make_ctx, home, tmp_pat
     assert rows(home, "raw") == [{"a,b": "'x, y',1"}, {"a,b": "'z',2"}]
 
 
+def test_a_quotechar_the_file_uses_as_delimiter_is_not_sniffed_as_delimiter(make_ctx, home,
+                                                                            tmp_path):
+    # Quote and delimiter the same character would merge records without a word.
+    path = write(tmp_path / "s.csv", "a;b;c\n1;;2\n3;x;4\n")
+    err, _ = fail(make_ctx, path, quotechar=";")
+    assert "quotechar ';' is the file's delimiter" in str(err)
+    err, _ = fail(make_ctx, write(tmp_path / "t.tsv", "a\tb\n1\t2\n"), quotechar="\t")
+    assert "quotechar '\\t' is the file's delimiter" in str(err)
+    assert not {"s", "t"} & tables(home)
+
+
 def test_no_header_row(make_ctx, home, tmp_path):
     run(make_ctx, write(tmp_path / "n.csv", "1,a\n2,b\n"), header=False)
     assert rows(home, "n") == [{"column_1": 1, "column_2": "a"}, {"column_1": 2, "column_2": "b"}]

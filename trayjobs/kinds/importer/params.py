@@ -123,8 +123,9 @@ class ImportParams(KindParams):
     @field_validator("quotechar")
     @classmethod
     def _one_char_quote(cls, value: str | None) -> str | None:
-        if value is not None and len(value) > 1:
-            raise ValueError("quotechar must be one character, or empty for no quoting")
+        if value is not None and (len(value) > 1 or value in ("\r", "\n")):
+            raise ValueError("quotechar must be one character other than a line break, or "
+                             "empty for no quoting")
         return value
 
     @field_validator("sheet", mode="before")
@@ -198,6 +199,10 @@ class ImportParams(KindParams):
             raise ValueError("types names a column twice")
         if self.format in ("json", "ndjson") and (self.delimiter or self.quotechar is not None):
             raise ValueError(f"delimiter and quotechar apply to CSV/TSV, not to {self.format}")
+        delimiter = self.delimiter or ("\t" if self.format == "tsv" else None)
+        if self.quotechar and self.quotechar == delimiter:
+            raise ValueError(f"quotechar {self.quotechar!r} is also the delimiter: records "
+                             f"would run together; set another quotechar, or \"\" for none")
         if self.format in ("csv", "tsv", "json", "ndjson") and (
                 self.sheet is not None or self.header_row is not None):
             raise ValueError(f"sheet and header_row apply to spreadsheets, not to {self.format}")

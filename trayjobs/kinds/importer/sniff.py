@@ -234,6 +234,9 @@ def sniff_dialect(text: str, *, complete: bool, tsv: bool = False, delimiter: st
         text = text[sep_line.end():]
         delimiter = delimiter or sep_line.group(1)
     fixed = delimiter or ("\t" if tsv else None)
+    if quotechar and quotechar == fixed:  # a .tsv file read with quotechar = "\t"
+        raise FileProblem(f"quotechar {quotechar!r} is the file's delimiter; set another "
+                          f"quotechar for the job, or \"\" for none")
     # a tab that separates fields is not blank: "\t" alone is a header of two empty names
     if not (text.replace(fixed, "x") if fixed and fixed.isspace() else text).strip():
         raise FileProblem("the file holds no data, only blank lines or spaces")
@@ -241,6 +244,8 @@ def sniff_dialect(text: str, *, complete: bool, tsv: bool = False, delimiter: st
         raise FileProblem("this is not a table: it looks like HTML or XML", line=1)
     scored = []
     for order, cand in enumerate([fixed] if fixed else _CANDIDATES):
+        if cand == quotechar:
+            continue  # the job's quote character separates no fields
         quote = quotechar if quotechar is not None else _quote_of(text, cand)
         dialect = CsvDialect(cand, quote or None, 0)
         counts = [len(r) for r in _records(text, complete, dialect.reader_args())]
@@ -252,6 +257,11 @@ def sniff_dialect(text: str, *, complete: bool, tsv: bool = False, delimiter: st
     if not scored:
         raise FileProblem("the file holds no data, only blank lines or spaces")
     (wide, consistency, _), dialect, counts = max(scored, key=lambda s: s[0])
+    if (not wide and fixed is None and quotechar in _CANDIDATES
+            and quotechar in text.lstrip().partition("\n")[0]):
+        raise FileProblem(f"quotechar {quotechar!r} is the file's delimiter, it seems: no "
+                          f"other one splits its lines; set another quotechar for the job, "
+                          f"or \"\" for none", line=1)
     if not wide and fixed is None:
         # One column whatever the delimiter: a stray ',' in a row is then more likely a
         # row with too many fields than a sign of another delimiter.
