@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -306,6 +307,11 @@ def test_xlsm_and_a_misnamed_workbook(make_ctx, home, tmp_path):
     assert "a spreadsheet? name it .xlsx or .ods, or set format" in str(err)
     run(make_ctx, other, run_id=3, format="xlsx")
     assert rows(home, "export") == SHOP_ROWS
+    # A name that is not UTF-8 (calamine opens only paths that are).
+    odd = tmp_path / os.fsdecode(b"b\xf6ok.xlsx")
+    odd.write_bytes(path.read_bytes())
+    run(make_ctx, odd, run_id=4, table="odd")
+    assert rows(home, "odd") == SHOP_ROWS
 
 
 def test_an_xls_that_is_really_csv_is_read_as_csv(make_ctx, home, tmp_path):

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from ...textfmt import escape_undecodable
 from .problems import FileProblem, printable
 from .readers import Batch, Reader
 
@@ -107,8 +108,13 @@ def _open(path: Path) -> Any:
     if not head:
         raise FileProblem("the file is empty (0 bytes)")
     from python_calamine import CalamineWorkbook  # only needed for workbooks
+    name = str(path)
     with _guarded("opening it"):
-        return CalamineWorkbook.from_path(str(path))
+        if escape_undecodable(name) != name:
+            # A name that is not UTF-8 (lone surrogates) is no path calamine can open.
+            with open(path, "rb") as f:
+                return CalamineWorkbook.from_filelike(f)
+        return CalamineWorkbook.from_path(name)
 
 
 def _slug(name: str) -> str:

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from ...textfmt import escape_undecodable
 from .problems import BadRow, FileProblem
 from .schema import IMPORT_ID
 
@@ -161,6 +162,7 @@ class Store:
     def imported_by_run(self, run_id: int, job: str, path: str,
                         table: str | None = None) -> dict[str, Any] | None:
         """The run's latest import of ``path`` (into ``table``: a workbook's sheet)."""
+        path = escape_undecodable(path)  # as start_import stored it
         if table is not None:
             return self._one('SELECT * FROM _imports WHERE run_id = ? AND job = ? AND path = ? '
                              'AND "table" = ? ORDER BY id DESC LIMIT 1',
@@ -179,6 +181,9 @@ class Store:
 
     def start_import(self, **fields: Any) -> int:
         fields.setdefault("imported_at", time.time())
+        # A file name that is not UTF-8 has lone surrogates, which SQLite refuses.
+        for key in ("file", "path"):
+            fields[key] = escape_undecodable(fields[key])
         cols = ", ".join(q(k) for k in fields)
         marks = ", ".join("?" for _ in fields)
         cur = self.conn.execute(f"INSERT INTO _imports ({cols}) VALUES ({marks})",
@@ -210,7 +215,7 @@ class Store:
 
     def reject(self, rows: list[BadRow], *, import_id: int, run_id: int, file: str,
                table: str) -> None:
-        now = time.time()
+        now, file = time.time(), escape_undecodable(file)
         self.conn.executemany(
             'INSERT INTO _rejected (import_id, run_id, file, line, reason, raw, "table", '
             'rejected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
