@@ -194,3 +194,17 @@ def test_database_setting_and_a_file_named_twice(make_ctx, home, tmp_path):
     elsewhere = tmp_path / "other" / "x.db"
     run(make_ctx, write(tmp_path / "b.csv", "n\n2\n"), run_id=2, database=str(elsewhere))
     assert elsewhere.exists() and not home.default_data_db.exists()
+
+
+def test_a_database_setting_that_names_no_file_fails_clearly_once(make_ctx, home, tmp_path):
+    path = write(tmp_path / "a.csv", "n\n1\n")
+    folder = tmp_path / "dbs"
+    folder.mkdir()
+    err, _ = fail(make_ctx, path, database=str(folder))
+    assert str(err) == f"{folder}: this is a folder, not a database file; set database to a file"
+    assert err.retry is False
+    blocker = write(tmp_path / "plain", "not a folder")
+    err, _ = fail(make_ctx, path, run_id=2, database=str(blocker / "x.db"))
+    assert str(err).startswith(f"{blocker / 'x.db'}: its folder cannot be made (")
+    assert err.retry is False
+    assert path.exists()

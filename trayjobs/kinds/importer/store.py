@@ -74,8 +74,16 @@ SQLITE_HEAP_LIMIT = 64_000_000
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FileProblem(f"its folder cannot be made ({exc.strerror or exc})") from None
+        if path.is_dir():  # SQLite only says "unable to open database file"
+            raise FileProblem("this is a folder, not a database file; set database to a file")
+        try:
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+        except sqlite3.Error as exc:
+            raise store_problem(exc) from None
         try:
             # A larger page cache keeps index pages of big tables hot; still well
             # under the memory budget. Journal mode and fsync stay as the user has them.
