@@ -107,6 +107,20 @@ def test_json_values_keep_their_json_types(make_ctx, home, tmp_path):
          "mixed": "one"}]
 
 
+def test_json_floats_in_a_text_column_keep_every_digit(make_ctx, home, tmp_path):
+    # SQLite writes a REAL as text with 15 digits: 70304.07620656314 became 70304.0762065631.
+    exact = [70304.07620656314, 0.1, 1e-7, 2.5]
+    mixed = [{"v": "n/a"}] + [{"v": x} for x in exact]
+    run(make_ctx, write(tmp_path / "m.json", json.dumps(mixed)))
+    assert [r["v"] for r in rows(home, "m")] == ["n/a", *map(repr, exact)]
+    # Text only after the first batch was written as REAL: the file is read again.
+    late = [{"v": x} for x in exact] + [{"v": "n/a"}]
+    body = "".join(json.dumps(r) + "\n" for r in late)
+    result, ctx = run(make_ctx, write(tmp_path / "l.ndjson", body), run_id=2, batch_size=2)
+    assert [r["v"] for r in rows(home, "l")] == [*map(repr, exact), "n/a"]
+    assert any("reading the file again" in m for m in ctx.sink.logs)
+
+
 def test_pk_column_must_exist(make_ctx, home, tmp_path):
     err, _ = fail(make_ctx, write(tmp_path / "k.csv", "a,b\n1,2\n"), mode="upsert", pk=["id"])
     assert str(err) == "k.csv: there is no column 'id' for the primary key (pk); the columns are: a, b"

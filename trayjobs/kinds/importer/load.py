@@ -277,7 +277,7 @@ class TableWriter:
             if self.text:
                 new = scan_text(values, c.level)
             else:
-                new, convert = scan_values(values, "text" if settled else c.level)
+                new, convert = scan_values(values, "text" if settled else wider(c.level, c.hint))
                 if convert:
                     self.convert.add(i)
             if i in self._counts:
@@ -333,9 +333,9 @@ class TableWriter:
         for i, new in changes.items():
             c = self.columns[i]
             if c.in_table:
-                # CSV numbers would come back respelled ("1.50" -> "1.5"); JSON numbers
-                # have no spelling to lose, so those columns simply widen.
-                if self.text and c.level == "real" and new == "text" and i in self.written:
+                # Numbers this file wrote would come back respelled: CSV's ("1.50" -> "1.5"),
+                # and JSON's too, as SQLite writes a REAL as text with 15 digits only.
+                if c.level == "real" and new == "text" and i in self.written:
                     learned = {x.name: wider(x.level, changes.get(j, x.level))
                                for j, x in enumerate(self.columns) if not x.explicit}
                     raise Restart(f"column {c.name} turns out to hold text "
