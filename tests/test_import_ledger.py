@@ -5,7 +5,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from test_import_support import (KIND, fail, ledger, params, rejected, rows, run, tables,
+from test_import_support import (KIND, connect, fail, ledger, params, rejected, rows, run, tables,
                                  write)
 from trayjobs.errors import Cancelled
 from trayjobs.kinds.importer import ImportParams
@@ -28,6 +28,21 @@ def test_same_content_is_skipped_even_renamed_and_changed_content_imported(make_
     result, _ = run(make_ctx, copy, run_id=4, table="t", reimport=True)
     assert result["rows"] == 2 and len(rows(home, "t")) == 7
     assert [e["rows"] for e in ledger(home)] == [2, 3, 2]
+
+
+def test_a_file_whose_table_was_dropped_or_emptied_imports_again(make_ctx, home, tmp_path):
+    path = write(tmp_path / "jan.csv", "id,v\n1,a\n2,b\n")
+    run(make_ctx, path, table="t")
+    with connect(home) as conn:
+        conn.execute("DROP TABLE t")  # to start afresh: "already imported" would be untrue
+    result, _ = run(make_ctx, path, run_id=2, table="t")
+    assert result["summary"] == "2 rows imported into t" and len(rows(home, "t")) == 2
+    with connect(home) as conn:
+        conn.execute("DELETE FROM t")
+    result, _ = run(make_ctx, path, run_id=3, table="t")
+    assert result["rows"] == 2 and len(rows(home, "t")) == 2
+    result, _ = run(make_ctx, path, run_id=4, table="t")  # rows there: skipped as before
+    assert result["summary"] == "0 rows imported; 1 file already imported"
 
 
 def test_a_run_done_again_never_doubles_rows(make_ctx, home, tmp_path):

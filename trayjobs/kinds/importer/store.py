@@ -179,9 +179,18 @@ class Store:
                          'ORDER BY id DESC LIMIT 1', (run_id, job, path))
 
     def same_content(self, sha256: str, table: str) -> dict[str, Any] | None:
-        """The import still in effect that brought exactly these bytes into ``table``."""
-        return self._one('SELECT * FROM _imports WHERE sha256 = ? AND "table" = ? AND '
-                         'superseded_by IS NULL ORDER BY id DESC LIMIT 1', (sha256, table))
+        """The import still in effect that brought exactly these bytes into ``table``: not
+        one whose rows are gone with the whole table (dropped or emptied to start afresh)."""
+        found = self._one('SELECT * FROM _imports WHERE sha256 = ? AND "table" = ? AND '
+                          'superseded_by IS NULL ORDER BY id DESC LIMIT 1', (sha256, table))
+        if found and found["rows"]:
+            try:
+                left = self.conn.execute(f"SELECT 1 FROM {q(table)} LIMIT 1").fetchone()
+            except sqlite3.OperationalError:  # no such table
+                left = None
+            if left is None:
+                return None
+        return found
 
     def run_touched(self, run_id: int, job: str, table: str) -> bool:
         return self._one('SELECT id FROM _imports WHERE run_id = ? AND job = ? AND "table" = ? '
