@@ -223,3 +223,25 @@ def test_a_database_setting_that_names_no_file_fails_clearly_once(make_ctx, home
     assert str(err).startswith(f"{blocker / 'x.db'}: its folder cannot be made (")
     assert err.retry is False
     assert path.exists()
+
+
+def test_two_runs_of_the_same_file_at_once_import_it_once(make_ctx, home, tmp_path,
+                                                          monkeypatch):
+    # Both look the file up before either writes; the second to get the database must
+    # find the first one's import there, not add the rows again.
+    from trayjobs.kinds.importer.store import Store
+    path = write(tmp_path / "a.csv", "n\n1\n2\n")
+    real_begin, begun, other = Store.begin, {}, []
+
+    def begin(store):
+        begun[id(store)] = begun.get(id(store), 0) + 1
+        if begun[id(store)] == 2 and not other:  # run 1 is about to write the file
+            other.append(None)
+            other[0] = run(make_ctx, path, run_id=2, table="t")[0]
+        real_begin(store)
+
+    monkeypatch.setattr(Store, "begin", begin)
+    result, _ = run(make_ctx, path, run_id=1, table="t")
+    assert other[0]["summary"] == "2 rows imported into t"
+    assert result["summary"] == "0 rows imported; 1 file already imported"
+    assert len(rows(home, "t")) == 2 and [e["run_id"] for e in ledger(home)] == [2]

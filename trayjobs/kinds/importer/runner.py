@@ -297,8 +297,15 @@ class ImportRun:
         ctx, params, name = self.ctx, self.params, plan.label
         try:
             store.begin()
+            # Looked up again now that no other writer can come in: another run may have
+            # imported the same bytes since this one looked (a CLI run beside a watch).
+            same = self._same(store, plan, table, stamp)
         except sqlite3.Error as exc:
+            store.rollback()
             raise store_problem(exc) from None
+        if same:
+            store.rollback()
+            return same
         helper: Helper | None = None
         try:
             first_in_run = not store.run_touched(ctx.run_id, ctx.job, table)
