@@ -367,7 +367,8 @@ class ImportRun:
             if helper is not None:
                 helper.close_after(store)
         note = self._note(reader, writer)
-        for warning in writer.widened:
+        warnings = [*getattr(reader, "warnings", ()), *writer.widened]
+        for warning in warnings:
             ctx.log(f"{name}: {warning}", "warning")
         done = f"{_plural(writer.rows, 'row')} imported into {table}"
         if writer.rejected:
@@ -375,7 +376,7 @@ class ImportRun:
         ctx.log(f"{name}: {done}{f' ({note})' if note else ''}")
         return FileResult(str(path), "imported", table, writer.rows, writer.rejected, import_id,
                           message=done, note=note,
-                          warnings=[f"{name}: {w}" for w in writer.widened],
+                          warnings=[f"{name}: {w}" for w in warnings],
                           details={"format": plan.format, "encoding": plan.encoding.codec,
                                    "columns": [c.name for c in writer.columns]})
 
