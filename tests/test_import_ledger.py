@@ -210,6 +210,16 @@ def test_database_setting_and_a_file_named_twice(make_ctx, home, tmp_path):
     run(make_ctx, write(tmp_path / "b.csv", "n\n2\n"), run_id=2, database=str(elsewhere))
     assert elsewhere.exists() and not home.default_data_db.exists()
 
+    # Named twice in other spellings (a "..", a link to its folder): still one file, moved
+    # aside once, not "gone" the second time.
+    (tmp_path / "link").symlink_to(tmp_path / "in")
+    c = write(tmp_path / "in" / "c.csv", "n\n3\n")
+    result, _ = run(make_ctx, c, tmp_path / "in" / ".." / "in" / "c.csv",
+                    tmp_path / "link" / "c.csv", run_id=3, processed_dir="done")
+    assert result["summary"] == "1 row imported into c"
+    assert [f["status"] for f in result["files"]] == ["imported"]
+    assert (tmp_path / "in" / "done" / "c.csv").exists()
+
 
 def test_a_database_setting_that_names_no_file_fails_clearly_once(make_ctx, home, tmp_path):
     path = write(tmp_path / "a.csv", "n\n1\n")

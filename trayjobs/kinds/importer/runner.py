@@ -76,6 +76,15 @@ def database_path(ctx: JobContext, params: ImportParams) -> Path:
     return ctx.home.default_data_db
 
 
+def _identity(path: Path) -> Any:
+    """What tells two names of one file apart from two files: its device and inode."""
+    try:
+        info = path.stat()
+    except OSError:
+        return path  # opening it will say what is wrong
+    return (info.st_dev, info.st_ino)
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
@@ -127,8 +136,13 @@ class ImportRun:
 
     def execute(self) -> dict[str, Any]:
         ctx = self.ctx
-        # The same file named twice is one file, imported (and counted) once.
-        paths = list(dict.fromkeys(Path(f).expanduser().absolute() for f in ctx.files))
+        # The same file named twice is one file, imported (and counted) once, however it
+        # was spelled ("..", a link to its folder): the first name is the one moved aside.
+        named: dict[Any, Path] = {}
+        for f in ctx.files:
+            path = Path(f).expanduser().absolute()
+            named.setdefault(_identity(path), path)
+        paths = list(named.values())
         if not paths:
             raise JobFailed("no files to import: run the job with --file PATH, or drop files "
                             "on it in the window", retry=False)
