@@ -255,3 +255,20 @@ def test_two_runs_of_the_same_file_at_once_import_it_once(make_ctx, home, tmp_pa
     assert other[0]["summary"] == "2 rows imported into t"
     assert result["summary"] == "0 rows imported; 1 file already imported"
     assert len(rows(home, "t")) == 2 and [e["run_id"] for e in ledger(home)] == [2]
+
+
+@pytest.mark.parametrize("head", ["sep=;\n", "\n\n"])
+def test_a_fix_file_has_the_header_a_reimport_needs(make_ctx, home, tmp_path, head):
+    # Fix and re-import writes the rejected rows under the file's header line: not under an
+    # Excel "sep=;" line alone (the first rejected row would be the header), nor none at all
+    # because the file starts with blank lines.
+    from trayjobs.kinds.importer.browse import write_fix_file
+    path = write(tmp_path / "s.csv", head + "id;amount\n1;1.5\n2;lots\n")
+    run(make_ctx, path, table="t", types={"amount": "real"})
+    [entry] = ledger(home)
+    fix = write_fix_file(home.default_data_db, entry, path)
+    assert fix.read_text(encoding="utf-8") == head.strip("\n") + (
+        "\n" if head.strip() else "") + "id;amount\n2;lots\n"
+    fix.write_text(fix.read_text(encoding="utf-8").replace("lots", "7.5"), encoding="utf-8")
+    run(make_ctx, fix, run_id=2, table="t", types={"amount": "real"})
+    assert rows(home, "t") == [{"id": 1, "amount": 1.5}, {"id": 2, "amount": 7.5}]

@@ -21,7 +21,7 @@ from pathlib import Path
 from .problems import FileProblem
 
 __all__ = ["Encoding", "CsvDialect", "detect_encoding", "guess_legacy", "check_binary",
-           "detect_format", "sniff_dialect", "HEAD_BYTES"]
+           "detect_format", "sniff_dialect", "is_sep_line", "HEAD_BYTES"]
 
 #: How much of a file the guesses look at.
 HEAD_BYTES = 256 * 1024
@@ -54,6 +54,11 @@ class Encoding:
     codec: str  # name for TextIOWrapper
     label: str  # what the log says
     ascii_start: bool = False  # guessed as UTF-8 from a start with no byte above 127
+
+
+def is_sep_line(line: str) -> bool:
+    """Whether ``line`` (with its line break) is Excel's "sep=;" line."""
+    return _SEP_LINE.fullmatch(line) is not None
 
 
 def _broken_words(text: str) -> int:
