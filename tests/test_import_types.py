@@ -59,6 +59,15 @@ def test_explicit_types_win_and_misfits_are_rejected(make_ctx, home, tmp_path):
     assert result["summary"] == "2 rows imported into x, 2 rejected (table _rejected)"
 
 
+def test_a_type_set_for_no_column_is_said(make_ctx, home, tmp_path):
+    # A misspelt name had no effect and no word: "12" went in as the number 12.
+    result, _ = run(make_ctx, write(tmp_path / "y.csv", "id,amount\n1,12\n"),
+                    types={"amout": "text", "id": "integer"})
+    assert result["warnings"] == ["y.csv: types.amout names no column of the file or of table "
+                                  "y (its columns: id, amount); the setting had no effect"]
+    assert rows(home, "y") == [{"id": 1, "amount": 12}]
+
+
 def test_later_files_add_columns_and_widen_existing_ones(make_ctx, home, tmp_path):
     first = write(tmp_path / "a.csv", "id,qty\n1,5\n2,6\n")
     second = write(tmp_path / "b.csv", "ID,qty,colour\n3,many,red\n")

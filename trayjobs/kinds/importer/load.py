@@ -130,6 +130,9 @@ class TableWriter:
         self._uncounted: dict[int, _CellCount] = {}  # ... no longer counted, still said
         #: Columns that became text because of a few cells: what to warn about (see finish).
         self.widened: list[str] = []
+        #: Other things to warn about: a type set for a column there is not (see finish).
+        self.warnings: list[str] = []
+        self._types_set = list(types)
         #: Column -> type -> [line, value] where it first held a wider type (see absorb);
         #: noted only by the writer of a later part of a file (``note_firsts``).
         self.firsts: dict[int, dict[str, list]] = {}
@@ -569,6 +572,13 @@ class TableWriter:
                 message = counts[i].message(self.columns[i].name, self.table)
                 if message:
                     self.widened.append(message)
+        names = {fold(c.name) for c in self.columns} | set(self.existing)
+        for key in self._types_set:
+            if fold(key) not in names:
+                listed = ", ".join(c.name for c in self.columns[:20])
+                self.warnings.append(f"types.{key} names no column of the file or of table "
+                                     f"{self.table} (its columns: {listed}); the setting had "
+                                     f"no effect")
         if not self.existing:
             return
         missing = [c for c in self.columns if fold(c.name) not in self.existing]

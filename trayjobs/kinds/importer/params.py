@@ -68,7 +68,8 @@ class ImportParams(KindParams):
     types: dict[str, Literal["integer", "real", "text"]] = Field(
         default_factory=empty_dict, description="Column types to use instead of detected ones, e.g. "
                                           "`{ zip = \"text\" }`; rows whose value does not fit "
-                                          "are rejected.")
+                                          "are rejected; a name that is no column of the file or "
+                                          "table is warned about.")
     json_key: str | None = Field(
         None, description="For a JSON object that holds the records in an array, the key of "
                           "that array; default: the object's only array.")

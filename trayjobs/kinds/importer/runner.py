@@ -381,7 +381,7 @@ class ImportRun:
             if helper is not None:
                 helper.close_after(store)
         note = self._note(reader, writer)
-        warnings = [*getattr(reader, "warnings", ()), *writer.widened]
+        warnings = [*getattr(reader, "warnings", ()), *writer.widened, *writer.warnings]
         for warning in warnings:
             ctx.log(f"{name}: {warning}", "warning")
         done = f"{_plural(writer.rows, 'row')} imported into {table}"
