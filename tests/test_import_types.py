@@ -79,6 +79,16 @@ def test_later_files_add_columns_and_widen_existing_ones(make_ctx, home, tmp_pat
                                    {"id": 3, "qty": "many", "colour": "red"}]
 
 
+def test_numbers_of_earlier_files_keep_every_digit_when_their_column_turns_text(
+        make_ctx, home, tmp_path):
+    # The rebuild to TEXT had SQLite write each REAL with 15 digits: 70304.0762065631.
+    run(make_ctx, write(tmp_path / "a.csv", "id,v\n1,70304.07620656314\n2,0.1\n3,\n"),
+        table="t")
+    run(make_ctx, write(tmp_path / "b.csv", "id,v\n4,n/a\n"), run_id=2, table="t")
+    assert schema(home, "t")["v"] == "TEXT"
+    assert [r["v"] for r in rows(home, "t")] == ["70304.07620656314", "0.1", None, "n/a"]
+
+
 def test_a_column_empty_at_first_gets_its_type_when_values_come(make_ctx, home, tmp_path):
     lines = ["id,late,never"] + [f"{i},," for i in range(50)] + ["50,42,", "51,43,"]
     run(make_ctx, write(tmp_path / "s.csv", "\n".join(lines) + "\n"), batch_size=8)

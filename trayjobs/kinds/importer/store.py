@@ -142,7 +142,24 @@ class Store:
         triggers = [sql for (sql,) in self.conn.execute(
             "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
             "COLLATE NOCASE ORDER BY rowid", (table,))]
+        # The copy into a TEXT column has SQLite write each REAL with 15 digits only
+        # (70304.07620656314 as 70304.0762065631): their exact text is kept aside (by
+        # rowid, which the rebuild keeps) and written back.
+        texts = [name for name, sql_type in types.items() if sql_type == "TEXT"]
+        if texts:
+            self.conn.create_function("_trayjobs_exact", 1, repr, deterministic=True)
+        for n, name in enumerate(texts):
+            self.conn.execute(f"CREATE TEMP TABLE _trayjobs_exact_{n} "
+                              f"(r INTEGER PRIMARY KEY, v TEXT)")
+            self.conn.execute(f"INSERT INTO _trayjobs_exact_{n} SELECT rowid, "
+                              f"_trayjobs_exact({q(name)}) FROM main.{q(table)} "
+                              f"WHERE typeof({q(name)}) = 'real'")
         self.db.table(table).transform(types=types)
+        for n, name in enumerate(texts):
+            self.conn.execute(f"UPDATE main.{q(table)} SET {q(name)} = (SELECT v FROM "
+                              f"_trayjobs_exact_{n} WHERE r = {q(table)}.rowid) WHERE rowid IN "
+                              f"(SELECT r FROM _trayjobs_exact_{n})")
+            self.conn.execute(f"DROP TABLE temp._trayjobs_exact_{n}")
         for sql in triggers:
             self.conn.execute(sql)
 
