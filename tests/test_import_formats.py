@@ -60,6 +60,28 @@ def test_excels_sep_line_names_the_delimiter_and_is_no_record(make_ctx, home, tm
     assert [r["line"] for r in rejected(home)] == [4]
 
 
+def test_lines_above_the_header_are_said_not_silently_made_the_header(make_ctx, home,
+                                                                      tmp_path):
+    # A bank's export with its account above the table: the first line became the header,
+    # the real one a row, and the run simply succeeded.
+    bank = ("Kontonummer:;123456789;;\nZeitraum:;01.01.2024 - 31.01.2024;;\n\n"
+            "Buchungstag;Empfaenger;Zweck;Betrag\n02.01.2024;Miete GmbH;Januar;-850,00\n")
+    result, _ = run(make_ctx, write(tmp_path / "bank.csv", bank))
+    assert result["warnings"] == [
+        "bank.csv: line 4 (Buchungstag;Empfaenger;Zweck;Betrag) looks like the header, not "
+        "line 1 (Kontonummer:;123456789;;), which fills 2 of its fields: if the lines above "
+        "it are a title or notes, remove them"]
+    # A title line: every row has more fields than it, and is rejected; now it says why.
+    result, _ = run(make_ctx, write(tmp_path / "t.csv", "Sales 2024\nid,name,amount\n1,a,5\n"),
+                    run_id=2)
+    assert "line 2 (id,name,amount) looks like the header, not line 1 (Sales 2024)" in (
+        result["warnings"][-1])
+    # An ordinary file says nothing.
+    result, _ = run(make_ctx, write(tmp_path / "o.csv", "id,name,note\n1,a,b c\nx,y,z\n"),
+                    run_id=3)
+    assert not result.get("warnings")
+
+
 def test_single_quotes_are_sniffed_and_settings_override(make_ctx, home, tmp_path):
     path = write(tmp_path / "q.csv", "a,b\n'x, y',1\n'z',2\n")
     run(make_ctx, path)
