@@ -153,6 +153,24 @@ def test_files_are_moved_aside_unchanged_with_an_error_note(make_ctx, home, tmp_
     assert rows(home, "good") == [{"a": 1}]
 
 
+def test_file_names_that_are_not_utf8_import_and_fail_like_any(make_ctx, home, tmp_path):
+    # Names from an old archive or a Windows share: os.fsdecode gives lone surrogates,
+    # which SQLite refuses (the run failed, and was retried, on the ledger's insert).
+    good = write(tmp_path / "in" / os.fsdecode(b"caf\xe9.csv"), "a\n1\n2,x\n")
+    bad = write(tmp_path / "in" / os.fsdecode(b"d\xe9j\xe0.json"), '[{"a": 1} {"a": 2}]')
+    with pytest.raises(JobFailed) as info:
+        KIND.run(make_ctx(files=[good, bad], job="jobs"),
+                 params(table="t", processed_dir="processed", failed_dir="failed"))
+    assert str(info.value).startswith("1 row imported into t, 1 rejected (table _rejected); "
+                                      "1 of 2 files failed. ")
+    assert info.value.retry is False
+    assert rows(home, "t") == [{"a": 1}]
+    assert [r["file"] for r in rejected(home)] == ["caf\\xe9.csv"]
+    note = tmp_path / "in" / "failed" / os.fsdecode(b"d\xe9j\xe0.json.error.txt")
+    assert note.read_text(encoding="utf-8").startswith("d\\xe9j\\xe0.json was not imported.")
+    assert (tmp_path / "in" / "processed" / good.name).exists()
+
+
 def test_one_failed_file_does_not_undo_the_others(make_ctx, home, tmp_path):
     a = write(tmp_path / "a.csv", "n\n1\n2\n")
     b = write(tmp_path / "b.csv", b"")

@@ -43,6 +43,45 @@ def test_delimiter_is_sniffed(make_ctx, home, tmp_path, content, delimiter):
     assert any(m.startswith("d.txt: CSV, UTF-8,") for m in ctx.sink.logs)
 
 
+@pytest.mark.parametrize("content", [
+    "sep=;\na;b;c\n1;x,y;3\n4;z;6\n",
+    "sep=|\r\na|b|c\r\n1|x,y|3\r\n4|z|6\r\n",
+    "sep=,\na,b,c\n1,\"x,y\",3\n4,z,6\n",
+])
+def test_excels_sep_line_names_the_delimiter_and_is_no_record(make_ctx, home, tmp_path, content):
+    result, ctx = run(make_ctx, write(tmp_path / "d.csv", content))
+    assert rows(home, "d") == [{"a": 1, "b": "x,y", "c": 3}, {"a": 4, "b": "z", "c": 6}]
+    assert result["rejected"] == 0
+    assert any("sep= line" in m for m in ctx.sink.logs)
+    # Without a header the line is still not a record, and line numbers stay the file's.
+    bad = content.replace("4", "4" + content[4], 1)
+    run(make_ctx, write(tmp_path / "e.csv", bad), run_id=2, header=False)
+    assert rows(home, "e")[0] == {"column_1": "a", "column_2": "b", "column_3": "c"}
+    assert [r["line"] for r in rejected(home)] == [4]
+
+
+def test_lines_above_the_header_are_said_not_silently_made_the_header(make_ctx, home,
+                                                                      tmp_path):
+    # A bank's export with its account above the table: the first line became the header,
+    # the real one a row, and the run simply succeeded.
+    bank = ("Kontonummer:;123456789;;\nZeitraum:;01.01.2024 - 31.01.2024;;\n\n"
+            "Buchungstag;Empfaenger;Zweck;Betrag\n02.01.2024;Miete GmbH;Januar;-850,00\n")
+    result, _ = run(make_ctx, write(tmp_path / "bank.csv", bank))
+    assert result["warnings"] == [
+        "bank.csv: line 4 (Buchungstag;Empfaenger;Zweck;Betrag) looks like the header, not "
+        "line 1 (Kontonummer:;123456789;;), which fills 2 of its fields: if the lines above "
+        "it are a title or notes, remove them"]
+    # A title line: every row has more fields than it, and is rejected; now it says why.
+    result, _ = run(make_ctx, write(tmp_path / "t.csv", "Sales 2024\nid,name,amount\n1,a,5\n"),
+                    run_id=2)
+    assert "line 2 (id,name,amount) looks like the header, not line 1 (Sales 2024)" in (
+        result["warnings"][-1])
+    # An ordinary file says nothing.
+    result, _ = run(make_ctx, write(tmp_path / "o.csv", "id,name,note\n1,a,b c\nx,y,z\n"),
+                    run_id=3)
+    assert not result.get("warnings")
+
+
 def test_single_quotes_are_sniffed_and_settings_override(make_ctx, home, tmp_path):
     path = write(tmp_path / "q.csv", "a,b\n'x, y',1\n'z',2\n")
     run(make_ctx, path)
@@ -50,6 +89,17 @@ def test_single_quotes_are_sniffed_and_settings_override(make_ctx, home, tmp_pat
     # Told otherwise: no quoting, semicolon as delimiter, so each line is one field.
     run(make_ctx, path, run_id=2, table="raw", delimiter=";", quotechar="")
     assert rows(home, "raw") == [{"a,b": "'x, y',1"}, {"a,b": "'z',2"}]
+
+
+def test_a_quotechar_the_file_uses_as_delimiter_is_not_sniffed_as_delimiter(make_ctx, home,
+                                                                            tmp_path):
+    # Quote and delimiter the same character would merge records without a word.
+    path = write(tmp_path / "s.csv", "a;b;c\n1;;2\n3;x;4\n")
+    err, _ = fail(make_ctx, path, quotechar=";")
+    assert "quotechar ';' is the file's delimiter" in str(err)
+    err, _ = fail(make_ctx, write(tmp_path / "t.tsv", "a\tb\n1\t2\n"), quotechar="\t")
+    assert "quotechar '\\t' is the file's delimiter" in str(err)
+    assert not {"s", "t"} & tables(home)
 
 
 def test_no_header_row(make_ctx, home, tmp_path):
@@ -82,6 +132,19 @@ def test_legacy_code_page_is_detected(make_ctx, home, tmp_path):
         {"Händler": "Bäckerei Müller", "Notiz": "Brötchen für 2 €"},
         {"Händler": "Café", "Notiz": "Crème brûlée"}]
     assert any("cp1252 (detected)" in m for m in ctx.sink.logs)
+
+
+@pytest.mark.parametrize("text", [
+    "Name;Betrag\nMüller;12,50 €\nGrüße;3\n",  # was read as Mac Roman: "M¸ller", "Gr¸ﬂe"
+    "Ort;Betrag\nKöln;12,50 €\nGöttingen;3\n",  # Mac Roman: "Kˆln" ("ˆ" is a modifier)
+    "Name;Betrag\nMálaga;12,50 €\nMálaga;5 × 3\n",  # Mac Roman: "M·laga"
+])
+def test_short_cp1252_export_is_not_taken_for_another_code_page(make_ctx, home, tmp_path, text):
+    run(make_ctx, write(tmp_path / "k.csv", text, encoding="cp1252"))
+    header, *lines = text.splitlines()
+    names = header.split(";")
+    assert [tuple(r.values()) for r in rows(home, "k", ", ".join(names))] == [
+        tuple(line.split(";")) for line in lines]
 
 
 def test_encoding_can_be_set(make_ctx, home, tmp_path):

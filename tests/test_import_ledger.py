@@ -5,7 +5,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from test_import_support import (KIND, fail, ledger, params, rejected, rows, run, tables,
+from test_import_support import (KIND, connect, fail, ledger, params, rejected, rows, run, tables,
                                  write)
 from trayjobs.errors import Cancelled
 from trayjobs.kinds.importer import ImportParams
@@ -28,6 +28,21 @@ def test_same_content_is_skipped_even_renamed_and_changed_content_imported(make_
     result, _ = run(make_ctx, copy, run_id=4, table="t", reimport=True)
     assert result["rows"] == 2 and len(rows(home, "t")) == 7
     assert [e["rows"] for e in ledger(home)] == [2, 3, 2]
+
+
+def test_a_file_whose_table_was_dropped_or_emptied_imports_again(make_ctx, home, tmp_path):
+    path = write(tmp_path / "jan.csv", "id,v\n1,a\n2,b\n")
+    run(make_ctx, path, table="t")
+    with connect(home) as conn:
+        conn.execute("DROP TABLE t")  # to start afresh: "already imported" would be untrue
+    result, _ = run(make_ctx, path, run_id=2, table="t")
+    assert result["summary"] == "2 rows imported into t" and len(rows(home, "t")) == 2
+    with connect(home) as conn:
+        conn.execute("DELETE FROM t")
+    result, _ = run(make_ctx, path, run_id=3, table="t")
+    assert result["rows"] == 2 and len(rows(home, "t")) == 2
+    result, _ = run(make_ctx, path, run_id=4, table="t")  # rows there: skipped as before
+    assert result["summary"] == "0 rows imported; 1 file already imported"
 
 
 def test_a_run_done_again_never_doubles_rows(make_ctx, home, tmp_path):
@@ -168,6 +183,9 @@ def test_preview_shows_columns_types_rows_and_rejects_and_writes_nothing(make_ct
     ({"table": "sqlite_stat1"}, "reserved by SQLite"),
     ({"pk": ["id", "ID"]}, "pk lists a column twice"),
     ({"format": "json", "delimiter": ";"}, "apply to CSV/TSV"),
+    ({"quotechar": ";", "delimiter": ";"}, "quotechar ';' is also the delimiter"),
+    ({"quotechar": "\t", "format": "tsv"}, "quotechar '\\t' is also the delimiter"),
+    ({"quotechar": "\n"}, "quotechar must be one character other than a line break"),
     ({"mode": "merge"}, "Input should be 'insert', 'upsert' or 'replace'"),
     ({"types": {"a": "date"}}, "Input should be 'integer', 'real' or 'text'"),
     ({"tabel": "x"}, "Extra inputs are not permitted"),
@@ -191,3 +209,66 @@ def test_database_setting_and_a_file_named_twice(make_ctx, home, tmp_path):
     elsewhere = tmp_path / "other" / "x.db"
     run(make_ctx, write(tmp_path / "b.csv", "n\n2\n"), run_id=2, database=str(elsewhere))
     assert elsewhere.exists() and not home.default_data_db.exists()
+
+    # Named twice in other spellings (a "..", a link to its folder): still one file, moved
+    # aside once, not "gone" the second time.
+    (tmp_path / "link").symlink_to(tmp_path / "in")
+    c = write(tmp_path / "in" / "c.csv", "n\n3\n")
+    result, _ = run(make_ctx, c, tmp_path / "in" / ".." / "in" / "c.csv",
+                    tmp_path / "link" / "c.csv", run_id=3, processed_dir="done")
+    assert result["summary"] == "1 row imported into c"
+    assert [f["status"] for f in result["files"]] == ["imported"]
+    assert (tmp_path / "in" / "done" / "c.csv").exists()
+
+
+def test_a_database_setting_that_names_no_file_fails_clearly_once(make_ctx, home, tmp_path):
+    path = write(tmp_path / "a.csv", "n\n1\n")
+    folder = tmp_path / "dbs"
+    folder.mkdir()
+    err, _ = fail(make_ctx, path, database=str(folder))
+    assert str(err) == f"{folder}: this is a folder, not a database file; set database to a file"
+    assert err.retry is False
+    blocker = write(tmp_path / "plain", "not a folder")
+    err, _ = fail(make_ctx, path, run_id=2, database=str(blocker / "x.db"))
+    assert str(err).startswith(f"{blocker / 'x.db'}: its folder cannot be made (")
+    assert err.retry is False
+    assert path.exists()
+
+
+def test_two_runs_of_the_same_file_at_once_import_it_once(make_ctx, home, tmp_path,
+                                                          monkeypatch):
+    # Both look the file up before either writes; the second to get the database must
+    # find the first one's import there, not add the rows again.
+    from trayjobs.kinds.importer.store import Store
+    path = write(tmp_path / "a.csv", "n\n1\n2\n")
+    real_begin, begun, other = Store.begin, {}, []
+
+    def begin(store):
+        begun[id(store)] = begun.get(id(store), 0) + 1
+        if begun[id(store)] == 2 and not other:  # run 1 is about to write the file
+            other.append(None)
+            other[0] = run(make_ctx, path, run_id=2, table="t")[0]
+        real_begin(store)
+
+    monkeypatch.setattr(Store, "begin", begin)
+    result, _ = run(make_ctx, path, run_id=1, table="t")
+    assert other[0]["summary"] == "2 rows imported into t"
+    assert result["summary"] == "0 rows imported; 1 file already imported"
+    assert len(rows(home, "t")) == 2 and [e["run_id"] for e in ledger(home)] == [2]
+
+
+@pytest.mark.parametrize("head", ["sep=;\n", "\n\n"])
+def test_a_fix_file_has_the_header_a_reimport_needs(make_ctx, home, tmp_path, head):
+    # Fix and re-import writes the rejected rows under the file's header line: not under an
+    # Excel "sep=;" line alone (the first rejected row would be the header), nor none at all
+    # because the file starts with blank lines.
+    from trayjobs.kinds.importer.browse import write_fix_file
+    path = write(tmp_path / "s.csv", head + "id;amount\n1;1.5\n2;lots\n")
+    run(make_ctx, path, table="t", types={"amount": "real"})
+    [entry] = ledger(home)
+    fix = write_fix_file(home.default_data_db, entry, path)
+    assert fix.read_text(encoding="utf-8") == head.strip("\n") + (
+        "\n" if head.strip() else "") + "id;amount\n2;lots\n"
+    fix.write_text(fix.read_text(encoding="utf-8").replace("lots", "7.5"), encoding="utf-8")
+    run(make_ctx, fix, run_id=2, table="t", types={"amount": "real"})
+    assert rows(home, "t") == [{"id": 1, "amount": 1.5}, {"id": 2, "amount": 7.5}]

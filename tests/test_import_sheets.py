@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -233,6 +234,26 @@ def test_title_rows_are_skipped_and_row_numbers_are_the_sheets(make_ctx, home, t
                         "that holds the column names")
 
 
+def test_a_header_narrower_than_its_rows_left_out_as_a_title_is_said(make_ctx, home, tmp_path):
+    # Three names over rows of eight cells: the heuristic takes the first data row for the
+    # header; the row it left out is named, with the setting that keeps it.
+    path = xlsx(tmp_path / "n.xlsx", {"S": [["id", "name", "note"]] +
+                                           [[i, f"n{i}", "x", 1, 2, 3, 4, 5] for i in range(4)]})
+    result, _ = run(make_ctx, path)
+    warning = ("n.xlsx [S]: row 1 ('id', 'name', 'note') was taken for a title above the "
+               "table and left out; if it holds the column names, set header_row = 1")
+    assert warning in result["warnings"]
+    preview = KIND.run(make_ctx(files=[path], dry_run=True), params())
+    assert warning.split(": ", 1)[1] in preview["files"][0]["notes"]
+    run(make_ctx, path, run_id=2, table="kept", header_row=1)
+    assert len(rows(home, "kept")) == 4
+    # A title line (even with a date beside it) is left out without a word.
+    titled = xlsx(tmp_path / "t.xlsx", {"S": [["Sales 2024", dt.date(2024, 3, 1)],
+                                              ["id", "item", "qty"], [1, "pen", 3]]})
+    result, _ = run(make_ctx, titled, run_id=3)
+    assert not result.get("warnings")
+
+
 def test_no_header_names_columns_by_position(make_ctx, home, tmp_path):
     path = xlsx(tmp_path / "nh.xlsx", {"S": [[1, "a"], [2, "b"]]})
     run(make_ctx, path, header=False)
@@ -306,6 +327,11 @@ def test_xlsm_and_a_misnamed_workbook(make_ctx, home, tmp_path):
     assert "a spreadsheet? name it .xlsx or .ods, or set format" in str(err)
     run(make_ctx, other, run_id=3, format="xlsx")
     assert rows(home, "export") == SHOP_ROWS
+    # A name that is not UTF-8 (calamine opens only paths that are).
+    odd = tmp_path / os.fsdecode(b"b\xf6ok.xlsx")
+    odd.write_bytes(path.read_bytes())
+    run(make_ctx, odd, run_id=4, table="odd")
+    assert rows(home, "odd") == SHOP_ROWS
 
 
 def test_an_xls_that_is_really_csv_is_read_as_csv(make_ctx, home, tmp_path):

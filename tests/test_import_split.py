@@ -340,6 +340,9 @@ def test_cancel_while_both_parts_are_read(splitting, make_ctx, home, tmp_path):
     ("bare.csv", "".join(f"{i},x {i},{i}\n" for i in range(20000)), {"header": False}),
     ("bom.csv", "\ufeffa,b,c\n" + "".join(f"{i},é{i},{i}\n" for i in range(20000)), {}),
     ("cp1252.csv", ("a,b,c\n" + "".join(f"{i},Grüße {i},{i}\n" for i in range(20000))), {}),
+    ("sep.csv", "sep=;\na;b;c\n" + "".join(f"{i};x,{i};{i}\n" for i in range(20000)), {}),
+    (os.fsdecode(b"gro\xdf.csv"), "a,b,c\n" + "".join(f"{i},x {i},{i}\n" for i in range(20000)),
+     {}),  # a name that is not UTF-8
 ])
 def test_dialects_and_encodings(splitting, make_ctx, home, tmp_path, monkeypatch, name, text,
                                 kw):

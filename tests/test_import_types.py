@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 
-from test_import_support import fail, rejected, rows, run, schema, write
+from test_import_support import connect, fail, rejected, rows, run, schema, write
 from trayjobs.kinds.importer import schema as types
 
 
@@ -59,6 +59,15 @@ def test_explicit_types_win_and_misfits_are_rejected(make_ctx, home, tmp_path):
     assert result["summary"] == "2 rows imported into x, 2 rejected (table _rejected)"
 
 
+def test_a_type_set_for_no_column_is_said(make_ctx, home, tmp_path):
+    # A misspelt name had no effect and no word: "12" went in as the number 12.
+    result, _ = run(make_ctx, write(tmp_path / "y.csv", "id,amount\n1,12\n"),
+                    types={"amout": "text", "id": "integer"})
+    assert result["warnings"] == ["y.csv: types.amout names no column of the file or of table "
+                                  "y (its columns: id, amount); the setting had no effect"]
+    assert rows(home, "y") == [{"id": 1, "amount": 12}]
+
+
 def test_later_files_add_columns_and_widen_existing_ones(make_ctx, home, tmp_path):
     first = write(tmp_path / "a.csv", "id,qty\n1,5\n2,6\n")
     second = write(tmp_path / "b.csv", "ID,qty,colour\n3,many,red\n")
@@ -68,6 +77,16 @@ def test_later_files_add_columns_and_widen_existing_ones(make_ctx, home, tmp_pat
     assert rows(home, "stock") == [{"id": 1, "qty": "5", "colour": None},
                                    {"id": 2, "qty": "6", "colour": None},
                                    {"id": 3, "qty": "many", "colour": "red"}]
+
+
+def test_numbers_of_earlier_files_keep_every_digit_when_their_column_turns_text(
+        make_ctx, home, tmp_path):
+    # The rebuild to TEXT had SQLite write each REAL with 15 digits: 70304.0762065631.
+    run(make_ctx, write(tmp_path / "a.csv", "id,v\n1,70304.07620656314\n2,0.1\n3,\n"),
+        table="t")
+    run(make_ctx, write(tmp_path / "b.csv", "id,v\n4,n/a\n"), run_id=2, table="t")
+    assert schema(home, "t")["v"] == "TEXT"
+    assert [r["v"] for r in rows(home, "t")] == ["70304.07620656314", "0.1", None, "n/a"]
 
 
 def test_a_column_empty_at_first_gets_its_type_when_values_come(make_ctx, home, tmp_path):
@@ -107,6 +126,20 @@ def test_json_values_keep_their_json_types(make_ctx, home, tmp_path):
          "mixed": "one"}]
 
 
+def test_json_floats_in_a_text_column_keep_every_digit(make_ctx, home, tmp_path):
+    # SQLite writes a REAL as text with 15 digits: 70304.07620656314 became 70304.0762065631.
+    exact = [70304.07620656314, 0.1, 1e-7, 2.5]
+    mixed = [{"v": "n/a"}] + [{"v": x} for x in exact]
+    run(make_ctx, write(tmp_path / "m.json", json.dumps(mixed)))
+    assert [r["v"] for r in rows(home, "m")] == ["n/a", *map(repr, exact)]
+    # Text only after the first batch was written as REAL: the file is read again.
+    late = [{"v": x} for x in exact] + [{"v": "n/a"}]
+    body = "".join(json.dumps(r) + "\n" for r in late)
+    result, ctx = run(make_ctx, write(tmp_path / "l.ndjson", body), run_id=2, batch_size=2)
+    assert [r["v"] for r in rows(home, "l")] == [*map(repr, exact), "n/a"]
+    assert any("reading the file again" in m for m in ctx.sink.logs)
+
+
 def test_pk_column_must_exist(make_ctx, home, tmp_path):
     err, _ = fail(make_ctx, write(tmp_path / "k.csv", "a,b\n1,2\n"), mode="upsert", pk=["id"])
     assert str(err) == "k.csv: there is no column 'id' for the primary key (pk); the columns are: a, b"
@@ -136,3 +169,47 @@ def test_an_explicit_type_wider_than_the_tables_widens_it(make_ctx, home, tmp_pa
     assert schema(home, "z")["zip"] == "TEXT"
     assert rows(home, "z") == [{"zip": "10115"}, {"zip": "01067"}]
     assert "b.csv: column zip: integer -> text (types.zip = text)" in ctx.sink.logs
+
+
+def _own_table(home, sql: str) -> None:
+    """A table the user made, with declared types, a constraint and a trigger of their own."""
+    home.default_data_db.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(home)
+    conn.executescript(sql)
+    conn.close()
+
+
+def _schema_sql(home) -> list[str]:
+    conn = connect(home)
+    try:
+        return [r[0] for r in conn.execute("SELECT sql FROM sqlite_master WHERE name NOT LIKE "
+                                           "'\\_%' ESCAPE '\\' ORDER BY name")]
+    finally:
+        conn.close()
+
+
+def test_a_users_table_keeps_its_triggers_when_a_column_widens(make_ctx, home, tmp_path):
+    _own_table(home, "CREATE TABLE stock (id INTEGER, qty REAL);"
+                     "CREATE TABLE log (id INTEGER);"
+                     "CREATE TRIGGER stock_log AFTER INSERT ON stock "
+                     "BEGIN INSERT INTO log VALUES (new.id); END;"
+                     "INSERT INTO stock VALUES (1, 2.5);")
+    run(make_ctx, write(tmp_path / "s.csv", "id,qty\n2,many\n"), table="stock")
+    assert schema(home, "stock")["qty"] == "TEXT"
+    run(make_ctx, write(tmp_path / "t.csv", "id,qty\n3,4\n"), run_id=2, table="stock")
+    assert [r["id"] for r in rows(home, "log")] == [1, 2, 3]  # the trigger still fires
+
+
+def test_a_users_numeric_column_takes_text_without_a_rebuild(make_ctx, home, tmp_path):
+    # DATE, DECIMAL, BOOLEAN: NUMERIC affinity, which holds text as it is.
+    table = ("CREATE TABLE pay (id INTEGER PRIMARY KEY, day DATE, amount DECIMAL(10,2) "
+             "CHECK (amount >= 0), paid BOOLEAN, who VARCHAR(10))")
+    _own_table(home, table + "; INSERT INTO pay VALUES (1, '2023-01-01', 5.5, 1, 'pre');")
+    result, _ = run(make_ctx, write(tmp_path / "p.csv", "id,day,amount,paid,who\n"
+                                    "2,2024-02-29,1.25,yes,a\n"), table="pay")
+    assert not result.get("warnings")
+    [sql] = [s for s in _schema_sql(home) if s.startswith("CREATE TABLE pay")]
+    assert sql == table[:-1] + ', "_import_id" INTEGER)'  # only the provenance column added
+    assert rows(home, "pay") == [
+        {"id": 1, "day": "2023-01-01", "amount": 5.5, "paid": 1, "who": "pre"},
+        {"id": 2, "day": "2024-02-29", "amount": 1.25, "paid": "yes", "who": "a"}]

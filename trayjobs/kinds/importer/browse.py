@@ -19,6 +19,7 @@ from contextlib import contextmanager
 
 from .params import RESERVED_TABLES
 from .schema import IMPORT_ID
+from .sniff import is_sep_line
 from .store import q
 
 __all__ = ["TableInfo", "import_databases", "tables", "columns", "rows_after", "rejected_after",
@@ -170,9 +171,18 @@ def write_fix_file(db: Path, ledger: dict[str, Any], source: Path | None) -> Pat
 
 
 def _header_line(path: Path, encoding: str | None) -> str | None:
+    """The line of column names as the import read it: past blank lines, and with Excel's
+    "sep=;" line before it when the file has one (it names the delimiter)."""
+    kept: list[str] = []
     try:
         with open(path, encoding=encoding or "utf-8-sig", errors="replace", newline="") as f:
-            first = f.readline()
+            for number, line in enumerate(f):
+                line = line.lstrip("\ufeff") if number == 0 else line
+                text = line.rstrip("\r\n")
+                if text:
+                    kept.append(text)
+                    if not (number == 0 and is_sep_line(line)):
+                        break
     except (OSError, LookupError):
         return None
-    return first.lstrip("\ufeff").rstrip("\r\n") or None
+    return "\n".join(kept) or None

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from ...places import danger, expand
+from ...textfmt import escape_undecodable
 from .params import LEAVE
 from .streams import FileStamp
 
@@ -84,5 +85,7 @@ def move_aside(path: Path, folder: str, *, error: str | None = None, run_id: int
         note = (f"{path.name} was not imported.\n\n{error}\n\n"
                 f"Job {job!r}, run {run_id}, {stamp}. The file itself is unchanged; fix it (or "
                 f"the job's settings) and import it again.\n")
-        target.with_name(target.name + ".error.txt").write_text(note, encoding="utf-8")
+        # A name that is not UTF-8 is written as its escapes ("caf\\xe9.csv"), as logged.
+        target.with_name(target.name + ".error.txt").write_text(escape_undecodable(note),
+                                                                encoding="utf-8")
     return target

@@ -130,6 +130,9 @@ class TableWriter:
         self._uncounted: dict[int, _CellCount] = {}  # ... no longer counted, still said
         #: Columns that became text because of a few cells: what to warn about (see finish).
         self.widened: list[str] = []
+        #: Other things to warn about: a type set for a column there is not (see finish).
+        self.warnings: list[str] = []
+        self._types_set = list(types)
         #: Column -> type -> [line, value] where it first held a wider type (see absorb);
         #: noted only by the writer of a later part of a file (``note_firsts``).
         self.firsts: dict[int, dict[str, list]] = {}
@@ -277,7 +280,7 @@ class TableWriter:
             if self.text:
                 new = scan_text(values, c.level)
             else:
-                new, convert = scan_values(values, "text" if settled else c.level)
+                new, convert = scan_values(values, "text" if settled else wider(c.level, c.hint))
                 if convert:
                     self.convert.add(i)
             if i in self._counts:
@@ -333,9 +336,9 @@ class TableWriter:
         for i, new in changes.items():
             c = self.columns[i]
             if c.in_table:
-                # CSV numbers would come back respelled ("1.50" -> "1.5"); JSON numbers
-                # have no spelling to lose, so those columns simply widen.
-                if self.text and c.level == "real" and new == "text" and i in self.written:
+                # Numbers this file wrote would come back respelled: CSV's ("1.50" -> "1.5"),
+                # and JSON's too, as SQLite writes a REAL as text with 15 digits only.
+                if c.level == "real" and new == "text" and i in self.written:
                     learned = {x.name: wider(x.level, changes.get(j, x.level))
                                for j, x in enumerate(self.columns) if not x.explicit}
                     raise Restart(f"column {c.name} turns out to hold text "
@@ -363,8 +366,7 @@ class TableWriter:
             for c in wanted:
                 self.store.add_column(self.table, c.name, sql_type(c.level))
             if widen:
-                self.store.db.table(self.table).transform(
-                    types={n: sql_type(t) for n, t in widen.items()})
+                self.store.change_types(self.table, {n: sql_type(t) for n, t in widen.items()})
         if self.mode == "upsert" and self.sql is None:
             self._ensure_conflict_target()
         self.existing = self._table_columns()
@@ -570,6 +572,13 @@ class TableWriter:
                 message = counts[i].message(self.columns[i].name, self.table)
                 if message:
                     self.widened.append(message)
+        names = {fold(c.name) for c in self.columns} | set(self.existing)
+        for key in self._types_set:
+            if fold(key) not in names:
+                listed = ", ".join(c.name for c in self.columns[:20])
+                self.warnings.append(f"types.{key} names no column of the file or of table "
+                                     f"{self.table} (its columns: {listed}); the setting had "
+                                     f"no effect")
         if not self.existing:
             return
         missing = [c for c in self.columns if fold(c.name) not in self.existing]

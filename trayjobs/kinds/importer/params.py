@@ -68,7 +68,8 @@ class ImportParams(KindParams):
     types: dict[str, Literal["integer", "real", "text"]] = Field(
         default_factory=empty_dict, description="Column types to use instead of detected ones, e.g. "
                                           "`{ zip = \"text\" }`; rows whose value does not fit "
-                                          "are rejected.")
+                                          "are rejected; a name that is no column of the file or "
+                                          "table is warned about.")
     json_key: str | None = Field(
         None, description="For a JSON object that holds the records in an array, the key of "
                           "that array; default: the object's only array.")
@@ -123,8 +124,9 @@ class ImportParams(KindParams):
     @field_validator("quotechar")
     @classmethod
     def _one_char_quote(cls, value: str | None) -> str | None:
-        if value is not None and len(value) > 1:
-            raise ValueError("quotechar must be one character, or empty for no quoting")
+        if value is not None and (len(value) > 1 or value in ("\r", "\n")):
+            raise ValueError("quotechar must be one character other than a line break, or "
+                             "empty for no quoting")
         return value
 
     @field_validator("sheet", mode="before")
@@ -198,6 +200,10 @@ class ImportParams(KindParams):
             raise ValueError("types names a column twice")
         if self.format in ("json", "ndjson") and (self.delimiter or self.quotechar is not None):
             raise ValueError(f"delimiter and quotechar apply to CSV/TSV, not to {self.format}")
+        delimiter = self.delimiter or ("\t" if self.format == "tsv" else None)
+        if self.quotechar and self.quotechar == delimiter:
+            raise ValueError(f"quotechar {self.quotechar!r} is also the delimiter: records "
+                             f"would run together; set another quotechar, or \"\" for none")
         if self.format in ("csv", "tsv", "json", "ndjson") and (
                 self.sheet is not None or self.header_row is not None):
             raise ValueError(f"sheet and header_row apply to spreadsheets, not to {self.format}")

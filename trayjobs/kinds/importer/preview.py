@@ -112,7 +112,8 @@ def _file(path: Path, plan: Plan, params: ImportParams, database: Path) -> dict[
             **({"sheet": plan.sheet.name} if plan.sheet else {}),
             "dialect": plan.dialect.describe() if plan.dialect else None,
             "columns": names, "types": types, "sample": sample,
-            "rows_read": len(rows), "notes": _notes(fields),
+            "rows_read": len(rows),
+            "notes": [*getattr(reader, "warnings", ()), *_notes(fields)],
             "rejects": [{"line": b.line, "reason": b.reason, "raw": b.raw}
                         for b in sorted(bad, key=lambda b: b.line or 0)[:100]]}
 

@@ -23,6 +23,7 @@ from typing import Any, Iterator, TextIO
 
 from .jsonstream import DECODER, JsonArrayStream, describe_json_error, kind_of
 from .problems import BadRow, FileProblem, printable
+from .schema import classify_text
 from .sniff import CsvDialect
 from .streams import ByteTap, DecodeWatch
 
@@ -229,6 +230,8 @@ class CsvReader(Reader):
         self._outside = lines_before  # lines read past the csv module (see _long_record)
         self.part_end = part_end
         self.header_line = 0
+        if fields is None and dialect.sep_line:
+            self._read(1)  # Excel's "sep=;": it named the delimiter, and is no record
         if fields is not None:
             self.fields = list(fields)
         elif header:
@@ -239,6 +242,7 @@ class CsvReader(Reader):
         else:
             self.fields = [f"column_{i}" for i in range(1, dialect.fields + 1)]
         self.header_only = False
+        self.warnings: list[str] = []  # what a person should know about how it was read
 
     @property
     def lines_read(self) -> int:
@@ -319,11 +323,15 @@ class CsvReader(Reader):
     def batches(self) -> Iterator[Batch]:
         width = len(self.fields)
         want = {width}
+        first = bool(self.header_line)
         while True:
             first_line = self._line_num + 1
             rows = self._read(self.batch_size)
             if not rows:
                 return
+            if first:
+                first = False
+                self._check_header(rows, first_line)
             # Once a NUL or an undecodable byte went by, look at every batch, but row by
             # row only where the batch as a whole has one.
             odd = self._odd_seen() and _ODD.search("\x1f".join(map("\x1f".join, rows)))
@@ -331,6 +339,21 @@ class CsvReader(Reader):
                 yield self._sift(rows, width, first_line, look=bool(odd))
             else:
                 yield Batch(rows, width, first_line)
+
+    def _check_header(self, rows: list[list[str]], line: int) -> None:
+        """Say so when a record soon after the header looks more like one: every field filled
+        with words, twice as many as the header fills (a bank's export with its account
+        above the table). The header would be a title line, and the real one a row."""
+        own = sum(1 for f in self.fields if f.strip())
+        for row in rows[:20]:
+            at, line = line, line + self._span(row)
+            if (len(row) >= max(2, 2 * own) and all(f.strip() for f in row)
+                    and all(classify_text(f.strip()) == "text" for f in row)):
+                self.warnings.append(
+                    f"line {at:,} ({self.raw(row)[:80]}) looks like the header, not line "
+                    f"{self.header_line:,} ({self.raw(self.fields)[:80]}), which fills {own} "
+                    f"of its fields: if the lines above it are a title or notes, remove them")
+                return
 
     def _sift(self, rows: list[list[str]], width: int, line: int, *, look: bool) -> Batch:
         good, lines, bad = [], [], []

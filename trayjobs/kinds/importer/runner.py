@@ -76,6 +76,15 @@ def database_path(ctx: JobContext, params: ImportParams) -> Path:
     return ctx.home.default_data_db
 
 
+def _identity(path: Path) -> Any:
+    """What tells two names of one file apart from two files: its device and inode."""
+    try:
+        info = path.stat()
+    except OSError:
+        return path  # opening it will say what is wrong
+    return (info.st_dev, info.st_ino)
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
@@ -127,8 +136,13 @@ class ImportRun:
 
     def execute(self) -> dict[str, Any]:
         ctx = self.ctx
-        # The same file named twice is one file, imported (and counted) once.
-        paths = list(dict.fromkeys(Path(f).expanduser().absolute() for f in ctx.files))
+        # The same file named twice is one file, imported (and counted) once, however it
+        # was spelled ("..", a link to its folder): the first name is the one moved aside.
+        named: dict[Any, Path] = {}
+        for f in ctx.files:
+            path = Path(f).expanduser().absolute()
+            named.setdefault(_identity(path), path)
+        paths = list(named.values())
         if not paths:
             raise JobFailed("no files to import: run the job with --file PATH, or drop files "
                             "on it in the window", retry=False)
@@ -297,8 +311,15 @@ class ImportRun:
         ctx, params, name = self.ctx, self.params, plan.label
         try:
             store.begin()
+            # Looked up again now that no other writer can come in: another run may have
+            # imported the same bytes since this one looked (a CLI run beside a watch).
+            same = self._same(store, plan, table, stamp)
         except sqlite3.Error as exc:
+            store.rollback()
             raise store_problem(exc) from None
+        if same:
+            store.rollback()
+            return same
         helper: Helper | None = None
         try:
             first_in_run = not store.run_touched(ctx.run_id, ctx.job, table)
@@ -360,7 +381,8 @@ class ImportRun:
             if helper is not None:
                 helper.close_after(store)
         note = self._note(reader, writer)
-        for warning in writer.widened:
+        warnings = [*getattr(reader, "warnings", ()), *writer.widened, *writer.warnings]
+        for warning in warnings:
             ctx.log(f"{name}: {warning}", "warning")
         done = f"{_plural(writer.rows, 'row')} imported into {table}"
         if writer.rejected:
@@ -368,7 +390,7 @@ class ImportRun:
         ctx.log(f"{name}: {done}{f' ({note})' if note else ''}")
         return FileResult(str(path), "imported", table, writer.rows, writer.rejected, import_id,
                           message=done, note=note,
-                          warnings=[f"{name}: {w}" for w in writer.widened],
+                          warnings=[f"{name}: {w}" for w in warnings],
                           details={"format": plan.format, "encoding": plan.encoding.codec,
                                    "columns": [c.name for c in writer.columns]})
 

@@ -64,13 +64,19 @@ def sql_type(t: str) -> str:
 
 
 def type_of_declared(declared: str) -> str:
-    """Our rung for a column SQLite declared as ``declared`` (by SQLite's affinity rules)."""
+    """Our rung for a column SQLite declared as ``declared`` (by SQLite's affinity rules).
+
+    A column of NUMERIC affinity (NUMERIC, DECIMAL, DATE, BOOLEAN...; never one the importer
+    makes) holds numbers as numbers and any other text as it is: no value needs it wider,
+    so it is "text" here and never rebuilt as TEXT."""
     d = declared.upper()
     if "INT" in d:
         return "integer"
     if any(k in d for k in ("CHAR", "CLOB", "TEXT")) or not d or "BLOB" in d:
         return "text"
-    return "real"  # REAL, FLOAT, DOUBLE, NUMERIC, DECIMAL...
+    if any(k in d for k in ("REAL", "FLOA", "DOUB")):
+        return "real"
+    return "text"  # NUMERIC affinity
 
 
 def fold(name: str) -> str:
@@ -199,7 +205,8 @@ def classify_value(value: Any) -> str:
 
 def scan_values(values: list[Any], level: str) -> tuple[str, bool]:
     """``(type, convert)``: the type needed for ``values``, and whether some need
-    :func:`sql_value` first (lists, objects, integers beyond 64 bits)."""
+    :func:`sql_value` first (lists, objects, integers beyond 64 bits, floats in a text
+    column)."""
     kinds = set(map(type, values))
     convert = bool(kinds & {dict, list})
     if int in kinds:
@@ -212,12 +219,12 @@ def scan_values(values: list[Any], level: str) -> tuple[str, bool]:
         if suspect and any(type(v) is int and v not in _INT64 for v in values):
             return "text", True
     if level == "text" or kinds <= {_NONE}:
-        return level, convert
+        return level, convert or (level == "text" and float in kinds)
     if kinds <= _AS_INTEGER and level in ("empty", "integer"):
         return "integer", convert
     if kinds <= _AS_REAL:
         return wider(level, "real"), convert
-    return "text", convert
+    return "text", convert or float in kinds
 
 
 def fits_value(value: Any, t: str) -> bool:
@@ -249,6 +256,9 @@ def sql_value(value: Any, t: str) -> Any:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
         return float(value) if t == "real" else str(value)
-    if isinstance(value, float) and t == "integer" and value.is_integer():
-        return int(value)
+    if isinstance(value, float):
+        if t == "integer" and value.is_integer():
+            return int(value)
+        if t == "text":  # SQLite would write it with 15 digits: 0.1 + 0.2 as "0.3"
+            return repr(value)
     return value

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from ...textfmt import escape_undecodable
 from .problems import FileProblem, printable
 from .readers import Batch, Reader
 
@@ -107,8 +108,13 @@ def _open(path: Path) -> Any:
     if not head:
         raise FileProblem("the file is empty (0 bytes)")
     from python_calamine import CalamineWorkbook  # only needed for workbooks
+    name = str(path)
     with _guarded("opening it"):
-        return CalamineWorkbook.from_path(str(path))
+        if escape_undecodable(name) != name:
+            # A name that is not UTF-8 (lone surrogates) is no path calamine can open.
+            with open(path, "rb") as f:
+                return CalamineWorkbook.from_filelike(f)
+        return CalamineWorkbook.from_path(name)
 
 
 def _slug(name: str) -> str:
@@ -217,6 +223,7 @@ class SheetReader(Reader):
         self.label = label
         self.fields = []
         self.rows_read = 0
+        self.warnings: list[str] = []  # what a person should know about how it was read
         with _guarded(f"reading {label}"):
             end = sheet.end
             self.total_rows = end[0] + 1 if end else 0
@@ -290,6 +297,15 @@ class SheetReader(Reader):
         filled = [own for _, _, own in ahead]
         half = max(filled) / 2
         at = next(i for i, n in enumerate(filled) if n > half)
+        # A title line holds a cell or two; a row of three or more left out above may be
+        # the header of a table whose rows are wider than it: say so, not silently drop it.
+        wide = [(number, values) for number, values, own in ahead[:at] if own >= 3]
+        if wide:
+            number, values = wide[-1]
+            shown = ", ".join(repr(v) for v in values[:6] if v is not None)
+            self.warnings.append(f"row {number} ({shown}) was taken for a title above the "
+                                 f"table and left out; if it holds the column names, set "
+                                 f"header_row = {number}")
         self.header_line = ahead[at][0]
         self.fields = _names(ahead[at][1])
         self._pending = ahead[at + 1:]

@@ -13,14 +13,15 @@ import io
 import itertools
 import json
 import re
+import unicodedata
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .problems import FileProblem
 
 __all__ = ["Encoding", "CsvDialect", "detect_encoding", "guess_legacy", "check_binary",
-           "detect_format", "sniff_dialect", "HEAD_BYTES"]
+           "detect_format", "sniff_dialect", "is_sep_line", "HEAD_BYTES"]
 
 #: How much of a file the guesses look at.
 HEAD_BYTES = 256 * 1024
@@ -43,6 +44,9 @@ _MAGIC = [(b"PK\x03\x04", "a ZIP archive (a spreadsheet? name it .xlsx or .ods, 
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\udc00-\udcff]")
 _NON_ASCII = re.compile("[^\x00-\x7f\ufffd]")
 _CANDIDATES = (",", "\t", ";", "|")
+# Excel reads a first line "sep=;" as the delimiter to use, and writes one when asked to.
+_SEP_LINE = re.compile(r"sep=([^\r\n\"])(?:\r\n|\n|\r)", re.I)
+_INSIDE_WORD = re.compile("(?<=[^\\W\\d_])[^\x00-\x7f\u2018\u2019](?=[^\\W\\d_])")
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,19 @@ class Encoding:
     codec: str  # name for TextIOWrapper
     label: str  # what the log says
     ascii_start: bool = False  # guessed as UTF-8 from a start with no byte above 127
+
+
+def is_sep_line(line: str) -> bool:
+    """Whether ``line`` (with its line break) is Excel's "sep=;" line."""
+    return _SEP_LINE.fullmatch(line) is not None
+
+
+def _broken_words(text: str) -> int:
+    """Non-ASCII characters other than letters between two letters ("M¸ller", "Kˆln"; a
+    modifier such as "ˆ" is no letter here): a sign of the wrong code page, as real words
+    rarely hold one (typographic apostrophes aside)."""
+    return sum(1 for m in _INSIDE_WORD.finditer(text)
+               if not m.group().isalpha() or unicodedata.category(m.group()) == "Lm")
 
 
 def guess_legacy(data: bytes) -> str:
@@ -65,8 +82,12 @@ def guess_legacy(data: bytes) -> str:
                 if m.chaos <= chaos + 0.01 and m.coherence >= coherence - 0.01]
         name = min(fine, key=lambda e: _LEGACY.index(e) if e in _LEGACY else len(_LEGACY))
         try:
-            if name != "cp1252" and data.decode("cp1252") == data.decode(name):
-                name = "cp1252"
+            if name != "cp1252":
+                common, chosen = data.decode("cp1252"), data.decode(name)
+                # charset_normalizer may rate a reading that breaks words with symbols
+                # (cp1252 "Müller" read as Mac Roman is "M¸ller") above cp1252's.
+                if common == chosen or _broken_words(common) < _broken_words(chosen):
+                    name = "cp1252"
         except UnicodeDecodeError:
             pass
         return codecs.lookup(name).name
@@ -165,6 +186,7 @@ class CsvDialect:
     delimiter: str
     quotechar: str | None  # None: no quoting at all
     fields: int  # the usual number of fields per row
+    sep_line: bool = False  # the file starts with Excel's "sep=;" line, which is no record
 
     def reader_args(self) -> dict:
         if self.quotechar:
@@ -175,7 +197,8 @@ class CsvDialect:
     def describe(self) -> str:
         names = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
         quote = f"quote {self.quotechar}" if self.quotechar else "no quoting"
-        return f"{names.get(self.delimiter, repr(self.delimiter))}-separated, {quote}"
+        sep = " (named by its sep= line)" if self.sep_line else ""
+        return f"{names.get(self.delimiter, repr(self.delimiter))}-separated{sep}, {quote}"
 
 
 def _records(text: str, complete: bool, args: dict) -> list[list[str]]:
@@ -211,7 +234,14 @@ def _quote_of(text: str, delimiter: str) -> str:
 def sniff_dialect(text: str, *, complete: bool, tsv: bool = False, delimiter: str | None = None,
                   quotechar: str | None = None) -> CsvDialect:
     """Delimiter and quoting of a CSV/TSV sample; a :class:`FileProblem` if it is not a table."""
+    sep_line = _SEP_LINE.match(text)
+    if sep_line:
+        text = text[sep_line.end():]
+        delimiter = delimiter or sep_line.group(1)
     fixed = delimiter or ("\t" if tsv else None)
+    if quotechar and quotechar == fixed:  # a .tsv file read with quotechar = "\t"
+        raise FileProblem(f"quotechar {quotechar!r} is the file's delimiter; set another "
+                          f"quotechar for the job, or \"\" for none")
     # a tab that separates fields is not blank: "\t" alone is a header of two empty names
     if not (text.replace(fixed, "x") if fixed and fixed.isspace() else text).strip():
         raise FileProblem("the file holds no data, only blank lines or spaces")
@@ -219,6 +249,8 @@ def sniff_dialect(text: str, *, complete: bool, tsv: bool = False, delimiter: st
         raise FileProblem("this is not a table: it looks like HTML or XML", line=1)
     scored = []
     for order, cand in enumerate([fixed] if fixed else _CANDIDATES):
+        if cand == quotechar:
+            continue  # the job's quote character separates no fields
         quote = quotechar if quotechar is not None else _quote_of(text, cand)
         dialect = CsvDialect(cand, quote or None, 0)
         counts = [len(r) for r in _records(text, complete, dialect.reader_args())]
@@ -230,6 +262,11 @@ def sniff_dialect(text: str, *, complete: bool, tsv: bool = False, delimiter: st
     if not scored:
         raise FileProblem("the file holds no data, only blank lines or spaces")
     (wide, consistency, _), dialect, counts = max(scored, key=lambda s: s[0])
+    if (not wide and fixed is None and quotechar in _CANDIDATES
+            and quotechar in text.lstrip().partition("\n")[0]):
+        raise FileProblem(f"quotechar {quotechar!r} is the file's delimiter, it seems: no "
+                          f"other one splits its lines; set another quotechar for the job, "
+                          f"or \"\" for none", line=1)
     if not wide and fixed is None:
         # One column whatever the delimiter: a stray ',' in a row is then more likely a
         # row with too many fields than a sign of another delimiter.
@@ -243,4 +280,4 @@ def sniff_dialect(text: str, *, complete: bool, tsv: bool = False, delimiter: st
     if fixed is None and _reads_like_prose(_records(text, complete, dialect.reader_args())):
         raise FileProblem("this does not look like a table: the lines read like running text; "
                           "if it is one, set delimiter for the job", line=1)
-    return dialect
+    return replace(dialect, sep_line=True) if sep_line else dialect

@@ -47,6 +47,7 @@ from types import SimpleNamespace
 from typing import Any, Callable
 
 from ...engine.lease import pid_alive, this_machine
+from ...textfmt import escape_undecodable
 from .plan import Part, Plan, open_reader
 from .problems import FileProblem, Restart
 from .readers import NotABoundary
@@ -226,7 +227,8 @@ class Helper:
                 "format": plan.format, "table": table, "table_sql": row[0] if row else None,
                 "encoding": [plan.encoding.codec, plan.encoding.label,
                              plan.encoding.ascii_start],
-                "dialect": [dialect.delimiter, dialect.quotechar, dialect.fields],
+                "dialect": [dialect.delimiter, dialect.quotechar, dialect.fields,
+                            dialect.sep_line],
                 "header": params.header, "batch_size": params.batch_size,
                 "types": params.types, "on_bad_rows": params.on_bad_rows,
                 "mode": params.mode, "import_id": import_id, "hints": hints,
@@ -319,7 +321,8 @@ class Helper:
         conn.execute(
             'INSERT INTO main._rejected (import_id, run_id, file, line, reason, raw, "table", '
             f"rejected_at) SELECT ?, ?, ?, line, reason, raw, ?, at FROM "
-            f"{_PART_TABLE}._part_rejected ORDER BY rowid", (import_id, run_id, file, table))
+            f"{_PART_TABLE}._part_rejected ORDER BY rowid",
+            (import_id, run_id, escape_undecodable(file), table))
 
     def close(self, store: Store | None) -> None:
         """Stop the helper if it still runs; detach and delete its database."""

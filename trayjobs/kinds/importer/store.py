@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from ...textfmt import escape_undecodable
 from .problems import BadRow, FileProblem
 from .schema import IMPORT_ID
 
@@ -73,8 +74,16 @@ SQLITE_HEAP_LIMIT = 64_000_000
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FileProblem(f"its folder cannot be made ({exc.strerror or exc})") from None
+        if path.is_dir():  # SQLite only says "unable to open database file"
+            raise FileProblem("this is a folder, not a database file; set database to a file")
+        try:
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+        except sqlite3.Error as exc:
+            raise store_problem(exc) from None
         try:
             # A larger page cache keeps index pages of big tables hot; still well
             # under the memory budget. Journal mode and fsync stay as the user has them.
@@ -126,6 +135,34 @@ class Store:
     def add_column(self, table: str, column: str, sql_type: str) -> None:
         self.conn.execute(f"ALTER TABLE {q(table)} ADD COLUMN {q(column)} {sql_type};")
 
+    def change_types(self, table: str, types: dict[str, str]) -> None:
+        """Give columns other types (name: SQL type) by rebuilding the table (sqlite-utils'
+        transform). Its indexes come along; its triggers would be dropped with the old
+        table, so they are made again as they were."""
+        triggers = [sql for (sql,) in self.conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
+            "COLLATE NOCASE ORDER BY rowid", (table,))]
+        # The copy into a TEXT column has SQLite write each REAL with 15 digits only
+        # (70304.07620656314 as 70304.0762065631): their exact text is kept aside (by
+        # rowid, which the rebuild keeps) and written back.
+        texts = [name for name, sql_type in types.items() if sql_type == "TEXT"]
+        if texts:
+            self.conn.create_function("_trayjobs_exact", 1, repr, deterministic=True)
+        for n, name in enumerate(texts):
+            self.conn.execute(f"CREATE TEMP TABLE _trayjobs_exact_{n} "
+                              f"(r INTEGER PRIMARY KEY, v TEXT)")
+            self.conn.execute(f"INSERT INTO _trayjobs_exact_{n} SELECT rowid, "
+                              f"_trayjobs_exact({q(name)}) FROM main.{q(table)} "
+                              f"WHERE typeof({q(name)}) = 'real'")
+        self.db.table(table).transform(types=types)
+        for n, name in enumerate(texts):
+            self.conn.execute(f"UPDATE main.{q(table)} SET {q(name)} = (SELECT v FROM "
+                              f"_trayjobs_exact_{n} WHERE r = {q(table)}.rowid) WHERE rowid IN "
+                              f"(SELECT r FROM _trayjobs_exact_{n})")
+            self.conn.execute(f"DROP TABLE temp._trayjobs_exact_{n}")
+        for sql in triggers:
+            self.conn.execute(sql)
+
     # -- transactions -----------------------------------------------------------------
     def begin(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
@@ -150,6 +187,7 @@ class Store:
     def imported_by_run(self, run_id: int, job: str, path: str,
                         table: str | None = None) -> dict[str, Any] | None:
         """The run's latest import of ``path`` (into ``table``: a workbook's sheet)."""
+        path = escape_undecodable(path)  # as start_import stored it
         if table is not None:
             return self._one('SELECT * FROM _imports WHERE run_id = ? AND job = ? AND path = ? '
                              'AND "table" = ? ORDER BY id DESC LIMIT 1',
@@ -158,9 +196,18 @@ class Store:
                          'ORDER BY id DESC LIMIT 1', (run_id, job, path))
 
     def same_content(self, sha256: str, table: str) -> dict[str, Any] | None:
-        """The import still in effect that brought exactly these bytes into ``table``."""
-        return self._one('SELECT * FROM _imports WHERE sha256 = ? AND "table" = ? AND '
-                         'superseded_by IS NULL ORDER BY id DESC LIMIT 1', (sha256, table))
+        """The import still in effect that brought exactly these bytes into ``table``: not
+        one whose rows are gone with the whole table (dropped or emptied to start afresh)."""
+        found = self._one('SELECT * FROM _imports WHERE sha256 = ? AND "table" = ? AND '
+                          'superseded_by IS NULL ORDER BY id DESC LIMIT 1', (sha256, table))
+        if found and found["rows"]:
+            try:
+                left = self.conn.execute(f"SELECT 1 FROM {q(table)} LIMIT 1").fetchone()
+            except sqlite3.OperationalError:  # no such table
+                left = None
+            if left is None:
+                return None
+        return found
 
     def run_touched(self, run_id: int, job: str, table: str) -> bool:
         return self._one('SELECT id FROM _imports WHERE run_id = ? AND job = ? AND "table" = ? '
@@ -168,6 +215,9 @@ class Store:
 
     def start_import(self, **fields: Any) -> int:
         fields.setdefault("imported_at", time.time())
+        # A file name that is not UTF-8 has lone surrogates, which SQLite refuses.
+        for key in ("file", "path"):
+            fields[key] = escape_undecodable(fields[key])
         cols = ", ".join(q(k) for k in fields)
         marks = ", ".join("?" for _ in fields)
         cur = self.conn.execute(f"INSERT INTO _imports ({cols}) VALUES ({marks})",
@@ -199,7 +249,7 @@ class Store:
 
     def reject(self, rows: list[BadRow], *, import_id: int, run_id: int, file: str,
                table: str) -> None:
-        now = time.time()
+        now, file = time.time(), escape_undecodable(file)
         self.conn.executemany(
             'INSERT INTO _rejected (import_id, run_id, file, line, reason, raw, "table", '
             'rejected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
