@@ -66,6 +66,12 @@ def test_a_new_import_job_is_checked_as_it_is_filled_in(qtbot, home):
     dlg = editor(qtbot, home)
     assert not dlg.validate()
     assert dlg.name_error.text() == "Give the job a name."
+    # Before anything is typed it is a hint (muted), not an error (red); after, an error.
+    from trayjobs.ui.theme import muted_colour, state_colour
+    assert muted_colour().name() in dlg.name_error.styleSheet()
+    qtbot.keyClicks(dlg.name, "x")
+    dlg.name.clear()
+    assert not dlg.validate() and state_colour("failed").name() in dlg.name_error.styleSheet()
     dlg.name.setText("count")
     assert not dlg.validate() and "already a job" in dlg.name_error.text()
     dlg.name.setText("Bank imports")

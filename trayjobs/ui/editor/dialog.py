@@ -118,6 +118,9 @@ class JobEditor(QDialog):
         self.valid = False
 
         self.name = QLineEdit(name or "")
+        # An empty name is a hint, not an error, until someone has typed in the field.
+        self._name_touched = bool(name)
+        self.name.textEdited.connect(lambda _t: setattr(self, "_name_touched", True))
         self.name.setAccessibleName("Job name")
         self.name.setPlaceholderText("e.g. Bank imports")
         self.kind = QComboBox()
@@ -422,7 +425,9 @@ class JobEditor(QDialog):
         elif name in self.other_jobs:
             name_error = f"There is already a job called “{name}”."
         self.name_error.setText(name_error)
-        self.name_error.setStyleSheet(f"color: {state_colour('failed').name()}")
+        hint = not name and not self._name_touched
+        colour = muted_colour() if hint else state_colour("failed")
+        self.name_error.setStyleSheet(f"color: {colour.name()}")
         try:
             values = self.values()
         except _FieldProblems as exc:
