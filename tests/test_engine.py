@@ -353,3 +353,28 @@ def test_idle_workers_sleep_without_polling(make_engine):
     seen = eng.queue.doorbell.generation
     assert eng.watcher.wait(eng.submit("ok"))["state"] == "succeeded"
     assert eng.queue.doorbell.generation > seen
+
+
+def test_a_wake_up_asked_for_while_the_scheduler_looks_is_not_lost(make_engine, monkeypatch):
+    # A retry recorded while the scheduler was in its tick (planning without it) asks it to
+    # look again; the scheduler then went to sleep for up to a minute, and the retry, due
+    # a fraction of a second later, waited that long.
+    import threading
+    import time
+
+    from trayjobs.engine.engine import Engine
+    looks: list[float] = []
+    second = threading.Event()
+
+    def tick(self, now=None):
+        looks.append(time.monotonic())
+        if len(looks) == 1:
+            self._wake_scheduler()  # as a run's end does on another thread, mid-tick
+        else:
+            second.set()
+        return None  # nothing planned: sleep until woken (or a minute)
+
+    monkeypatch.setattr(Engine, "tick", tick)
+    make_engine('[jobs.a]\nkind = "demo"\nsteps = 0\n')
+    assert second.wait(10), "the wake-up asked for during the first look was lost"
+    assert looks[1] - looks[0] < 5

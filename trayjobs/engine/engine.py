@@ -130,6 +130,7 @@ class Engine(Control):
         # dispatcher handed over (its slot frees), not of one its submitter queued itself.
         self._backlog = True
         self._cond = threading.Condition()
+        self._wakes = 0  # wake-ups asked for: one asked while the scheduler looked is not lost
         self._stopping = False
         self._started = False
         self._sched_thread: threading.Thread | None = None
@@ -1357,6 +1358,7 @@ class Engine(Control):
 
     def _wake_scheduler(self) -> None:
         with self._cond:
+            self._wakes += 1
             self._cond.notify_all()
 
     def tick(self, now: float | None = None) -> float | None:
@@ -1460,6 +1462,8 @@ class Engine(Control):
         last_wall, last_mono = time.time(), time.monotonic()
         last_prune = 0.0
         while not self._stopping:
+            with self._cond:
+                wakes = self._wakes  # a wake-up from here on makes this look again at once
             wall, mono = time.time(), time.monotonic()
             jump = (wall - last_wall) - (mono - last_mono)
             last_wall, last_mono = wall, mono
@@ -1490,7 +1494,7 @@ class Engine(Control):
             if self._catchup_after > mono:
                 wait = min(wait, self._catchup_after - mono)
             with self._cond:
-                if not self._stopping:
+                if not self._stopping and self._wakes == wakes:
                     self._cond.wait(wait)
 
 
