@@ -516,7 +516,8 @@ def test_run_details_are_live_progress_time_log_and_timeline(make_app, qtbot):
     assert "step" in dlg.progress.text() and "%" in dlg.progress.text()
     # The log streams while the run goes on (not only at its end).
     until(qtbot, lambda: "attempt 1 of " in dlg.log.toPlainText())
-    assert find_run(ta, "count", "running")
+    assert ta.engine.store.get_run(dlg.run_id)["state"] == "running"
+    until(qtbot, lambda: find_run(ta, "count", "running"))  # the list follows, batched
     took = dlg.fields["took"].text()
     until(qtbot, lambda: dlg.fields["took"].text() != took, timeout=3000)  # it counts
     assert find_run(ta, "count", "running")
