@@ -11,7 +11,7 @@ from textwrap import dedent
 from helpers import live_processes, run_state, start_worker, trayjobs, wait_run, wait_until
 from trayjobs.store.open import open_store
 
-ROWS = 1_000_000  # about 3 s of import: the kill lands mid-file
+ROWS = 2_500_000  # 1-3 s of import (on two cores, quiet or busy): the kill lands mid-file
 
 
 def _alive(pid: int) -> bool:
