@@ -189,9 +189,10 @@ def test_a_burst_of_files_runs_a_job_without_input_files_once(make_engine, tmp_p
     assert run["note"] == f"files changed in {inbox}" and not run.get("inputs")
 
 
-def test_a_watched_cleanup_does_not_chase_its_own_renames(make_engine, tmp_path):
-    # The rule's result matches the rule again ("a.txt" -> "a-x.txt" -> "a-x-x.txt" ...):
-    # its own renames must not start the job again, while a file from elsewhere does.
+def _watched_rename(make_engine, tmp_path, rename: str, *, skip_recent: str, patterns: str,
+                    settle: str):
+    """A started engine with a cleanup renaming the ``*.txt`` of the folder it watches,
+    waiting for its first file; and that folder."""
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     eng, ev = start(make_engine, f"""
@@ -199,15 +200,23 @@ def test_a_watched_cleanup_does_not_chase_its_own_renames(make_engine, tmp_path)
         kind = "cleanup"
         locations = ['{inbox}']
         filters = [{{ name = "*.txt" }}]
-        action = {{ rename = "{{stem}}-x{{suffix}}" }}
-        skip_recent = "0s"
-        watch = {{ folder = '{inbox}', patterns = ["*.txt"], settle = "0s" }}
+        action = {{ rename = "{rename}" }}
+        skip_recent = "{skip_recent}"
+        watch = {{ folder = '{inbox}', patterns = {patterns}, settle = "{settle}" }}
     """)
     ev.state("tidy", "watching")
+    return eng, ev, inbox
+
+
+def test_a_watched_cleanup_does_not_chase_its_own_renames(make_engine, tmp_path):
+    # The rule's result matches the rule again ("a.txt" -> "a-x.txt" -> "a-x-x.txt" ...):
+    # its own renames must not start the job again, while a file from elsewhere does.
+    eng, ev, inbox = _watched_rename(make_engine, tmp_path, "{stem}-x{suffix}", skip_recent="0s",
+                                     patterns='["*.txt"]', settle="0s")
     (inbox / "a.txt").write_text("a")
     first = ev.finished("tidy")[0]
     assert first["state"] == "succeeded" and first["trigger"] == "watch", first
-    time.sleep(1.0)  # several settle times: a run its own rename started would be going
+    time.sleep(1.0)  # a run its own rename started would be going by now
     ev.settled("tidy")
     assert sorted(p.name for p in inbox.iterdir()) == ["a-x.txt"]
     assert len(runs_of(eng, "tidy")) == 1
@@ -220,18 +229,8 @@ def test_a_watched_cleanup_does_not_chase_its_own_renames(make_engine, tmp_path)
 def test_a_watched_cleanup_comes_back_for_files_too_new_to_touch(make_engine, tmp_path):
     # skip_recent leaves a file that just arrived; no event of the folder would come back
     # for it, so the run asks to be started again once it is old enough.
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    eng, ev = start(make_engine, f"""
-        [jobs.tidy]
-        kind = "cleanup"
-        locations = ['{inbox}']
-        filters = [{{ name = "*.txt" }}]
-        action = {{ rename = "done-{{name}}" }}
-        skip_recent = "1s"
-        watch = {{ folder = '{inbox}', patterns = ["a.txt"], settle = "0.1s" }}
-    """)
-    ev.state("tidy", "watching")
+    eng, ev, inbox = _watched_rename(make_engine, tmp_path, "done-{name}", skip_recent="1s",
+                                     patterns='["a.txt"]', settle="0.1s")
     (inbox / "a.txt").write_text("a")
     first, again = ev.finished("tidy", 2, timeout=20)
     assert first["result"]["skipped"] == {"in use": 1} and "look_again_at" in first["result"]
