@@ -236,3 +236,34 @@ def test_a_watched_cleanup_comes_back_for_files_too_new_to_touch(make_engine, tm
     assert first["result"]["skipped"] == {"in use": 1} and "look_again_at" in first["result"]
     assert again["trigger"] == "watch" and again["result"]["acted"] == 1, again
     assert sorted(p.name for p in inbox.iterdir()) == ["done-a.txt"]
+
+
+def test_a_ready_file_gone_or_changed_before_its_hand_over_starts_nothing(make_engine, tmp_path):
+    # Held back while a run went (which renamed it, say): gone by the time it would be
+    # handed over. A changed one is an event of its own, with its new version.
+    from trayjobs.watch.runs import submit_ready
+    from trayjobs.watch.state import Watch
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    eng = make_engine(f"""
+        [jobs.tidy]
+        kind = "demo"
+        steps = 0
+        watch = {{ folder = '{inbox}' }}
+        [jobs.load]
+        kind = "import"
+        table = "t"
+        watch = {{ folder = '{inbox}' }}
+    """, start=False)
+    kept = inbox / "kept.csv"
+    kept.write_text("a\n1\n")
+    st = kept.stat()
+    changed = (str(kept), st.st_size + 1, st.st_mtime_ns)
+    for job in ("tidy", "load"):
+        w = Watch(eng.config.jobs[job])
+        w.ready = [(str(inbox / "gone.csv"), 4, 1), changed]
+        assert submit_ready(eng, w, whole=True)
+        assert runs_of(eng, job) == [] and w.ready == []
+        w.ready = [(str(kept), st.st_size, st.st_mtime_ns)]
+        assert submit_ready(eng, w, whole=True)
+        assert len(runs_of(eng, job)) == 1

@@ -82,7 +82,7 @@ class AttemptTracker:
                 p = os.path.join(os.path.realpath(os.path.dirname(p)), os.path.basename(p))
                 if not p.startswith(self.watched):
                     continue
-                st = os.stat(p, follow_symlinks=False)
+                st = os.stat(p)  # as the watch takes a version: links followed
             except (OSError, UnicodeEncodeError, ValueError):
                 continue
             versions.append((p, st.st_size, st.st_mtime_ns))

@@ -42,7 +42,9 @@ def submit_ready(engine: Any, w: Watch, *, whole: bool) -> bool:
         w.held = True  # handed on when the running one ends
         return True
     take = len(w.ready) - (0 if whole or not w.accepts_files else len(w.ready) % BATCH)
-    versions = store.unseen_versions(job.name, w.ready[:take])
+    # A file gone or changed since it was ready (while a run held it back, say, a run that
+    # renamed it) starts nothing: a change of it is an event of its own.
+    versions = store.unseen_versions(job.name, [v for v in w.ready[:take] if _as_it_was(v)])
     del w.ready[:take]
     ok = True
     try:
@@ -55,6 +57,15 @@ def submit_ready(engine: Any, w: Watch, *, whole: bool) -> bool:
         w.ready[:0] = left
         w.ready_since = time.monotonic()
     return ok
+
+
+def _as_it_was(version: Version) -> bool:
+    path, size, mtime_ns = version
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return st.st_size == size and st.st_mtime_ns == mtime_ns
 
 
 def _hand_over(engine: Any, w: Watch, job: JobConfig, versions: list[Version], *,
