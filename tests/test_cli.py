@@ -81,7 +81,7 @@ def test_waiting_on_a_run_another_process_runs_ends_soon_after_it_does(home, cap
     import threading
     import time
 
-    from trayjobs.cli import _follow
+    from trayjobs.cli_follow import follow
     from trayjobs.engine.control import Control
     home.config_file.write_text('[jobs.quick]\nkind = "demo"\nsteps = 0\n')
     ctl = Control(home)
@@ -96,7 +96,7 @@ def test_waiting_on_a_run_another_process_runs_ends_soon_after_it_does(home, cap
             ended.append(time.monotonic())
 
         threading.Thread(target=finish).start()
-        assert _follow(ctl, rid) == 0
+        assert follow(ctl, rid) == 0
         noticed = time.monotonic()
     finally:
         ctl.close()
@@ -110,7 +110,7 @@ def test_a_foreground_run_another_worker_took_first_is_followed_to_its_end(home,
     import threading
     import time
 
-    from trayjobs.cli import _end_inline
+    from trayjobs.cli_follow import end_inline
     from trayjobs.engine.control import Control
     home.config_file.write_text('[jobs.quick]\nkind = "demo"\nsteps = 0\n')
     ctl = Control(home)
@@ -123,7 +123,7 @@ def test_a_foreground_run_another_worker_took_first_is_followed_to_its_end(home,
             ctl.store.end_attempt(rid, state="succeeded", result={"summary": "done on nas"})
 
         threading.Thread(target=finish).start()
-        assert _end_inline(ctl, taken) == 0
+        assert end_inline(ctl, taken) == 0
     finally:
         ctl.close()
     err = capsys.readouterr().err
@@ -232,7 +232,7 @@ def test_the_wait_bar_shows_whole_numbers_and_no_rate_for_steps_done_before_it(m
     import io
     import sys
 
-    from trayjobs.cli import _Bar
+    from trayjobs.cli_follow import Bar
 
     class Terminal(io.StringIO):
         def isatty(self):
@@ -241,7 +241,7 @@ def test_the_wait_bar_shows_whole_numbers_and_no_rate_for_steps_done_before_it(m
     err = Terminal()
     monkeypatch.setattr(sys, "stderr", err)
     monkeypatch.setenv("COLUMNS", "100")
-    bar = _Bar(enabled=True)
+    bar = Bar(enabled=True)
     bar.update(2.0, 24.0, "notes", "n10.md")  # as the store gives them: floats
     bar.close()
     shown = err.getvalue()

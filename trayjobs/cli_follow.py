@@ -1,0 +1,179 @@
+"""Following a run from the terminal: ``trayjobs run --wait`` (a progress bar, the end
+said in one line, its exit status) and ``trayjobs show --follow`` (the log as it is
+written), whether this process runs the job or another one (the app, a worker, a worker
+of another machine) does."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from .textfmt import relative, state_text, when
+
+__all__ = ["EXIT_OK", "EXIT_FAILED", "Bar", "end_inline", "follow", "follow_log", "log_lines",
+           "progress_text", "report_end", "wait_for_time"]
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def end_inline(eng, row: dict[str, Any]) -> int:
+    """How a run this process meant to run ended: in a cluster, a worker of another
+    machine may have taken it first (its message reached Redis too); then it is followed
+    there to its end."""
+    from .store import FINAL_STATES
+    if row["state"] not in FINAL_STATES:
+        print(f"run {row['id']} was taken by another worker (trayjobs workers lists them); "
+              f"following it there", file=sys.stderr)
+        return follow(eng, row["id"])
+    return report_end(eng, row)
+
+
+def wait_for_time(eng, run_id: int, due_at: float) -> bool:
+    """Wait in the foreground until a one-off run's time, then queue it here; False if
+    another process started or ended it first. Ctrl-C while waiting cancels it."""
+    try:
+        while True:
+            left = due_at - time.time()
+            if left <= 0 and eng.store.start_scheduled(time.time(), run_id):
+                return True
+            if eng.store.get_run(run_id)["state"] != "scheduled":
+                return False
+            time.sleep(min(max(left, 0.05), 1.0))  # also notices a cancel from elsewhere
+    except KeyboardInterrupt:
+        eng.cancel(run_id)
+        print(f"run {run_id} cancelled", file=sys.stderr)
+        raise
+
+
+class Bar:
+    """A terminal progress bar fed by engine events or store polling."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()  # no bar in logs and pipes
+        self._bar = None
+        self._unit = None
+
+    def update(self, done, total, unit, message) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+        # The store keeps numbers as floats: "3/24 notes", not "3.0/24.0".
+        done, total = (int(v) if isinstance(v, float) and v.is_integer() else v
+                       for v in (done, total))
+        if self._bar is None or unit != self._unit or (total or None) != self._bar.total:
+            self.close()
+            scale = unit == "bytes"
+            # Starting at where the run is: its rate counts from here, not "209715 notes/s"
+            # for the steps it had done before this process looked.
+            self._bar = tqdm(total=total or None, unit=" " + (unit or "steps") if not scale else "B",
+                             unit_scale=scale, file=sys.stderr, dynamic_ncols=True, leave=False,
+                             initial=done or 0)
+            self._unit = unit
+        if done is not None:
+            self._bar.n = done
+        if message:
+            self._bar.set_postfix_str(message[:60], refresh=False)
+        self._bar.refresh()
+
+    def on_event(self, ev) -> None:
+        from .engine.events import RunProgress
+        if isinstance(ev, RunProgress):
+            self.update(ev.done, ev.total, ev.unit, ev.message)
+
+    def waiting(self, run: dict[str, Any]) -> None:
+        self.close()
+        print(f"attempt {run['attempt']}/{run['max_attempts']} failed: {run.get('error')}; "
+              f"next attempt {relative(run.get('next_attempt_at'))}", file=sys.stderr)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _pauses(longest: float):
+    """Pauses between two looks at the history: short at first (a run the app starts at
+    once may end within milliseconds), doubling up to ``longest``."""
+    pause = 0.005
+    while True:
+        yield pause
+        pause = min(longest, pause * 2)
+
+
+def follow(ctl, run_id: int) -> int:
+    """Wait for a run executed by another process, showing its stored progress (a one-off
+    run: waiting for its time first)."""
+    from .store import FINAL_STATES
+    bar = Bar(enabled=True)
+    seen_attempt = None
+    pauses = _pauses(0.2)
+    try:
+        while True:
+            run = ctl.store.get_run(run_id)
+            if run["state"] in FINAL_STATES:
+                break
+            if run["state"] == "retrying" and seen_attempt != run["attempt"]:
+                seen_attempt = run["attempt"]
+                bar.waiting(run)
+            elif run["state"] == "running" and run.get("progress_done") is not None:
+                bar.update(run["progress_done"], run["progress_total"], run["progress_unit"],
+                           run["progress_message"])
+            time.sleep(next(pauses))
+    except KeyboardInterrupt:
+        ctl.cancel(run_id)
+        print(f"asked run {run_id} to stop", file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
+    return report_end(ctl, run)
+
+
+def report_end(ctl, run: dict[str, Any]) -> int:
+    summary = (run.get("result") or {}).get("summary") if isinstance(run.get("result"), dict) else None
+    if run["state"] == "succeeded":
+        from .store import run_warnings
+        print(f"run {run['id']} {state_text(run)}" + (f": {summary}" if summary else ""),
+              file=sys.stderr)
+        for warning in run_warnings(run.get("result")):
+            print(f"warning: {warning}", file=sys.stderr)
+        return EXIT_OK
+    print(f"run {run['id']} {run['state']}: {run.get('error') or ''}".rstrip(": "), file=sys.stderr)
+    print(f"details: trayjobs show {run['id']}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def log_lines(line: dict[str, Any]) -> list[str]:
+    """A stored log entry as printed lines (an entry may hold several lines of output)."""
+    head = f"  {when(line['ts'], seconds=True)} {line['level']:<7} "
+    return [head + text for text in str(line["message"]).split("\n")]
+
+
+def progress_text(run: dict[str, Any]) -> str:
+    done, total = run.get("progress_done"), run.get("progress_total")
+    unit, message = run.get("progress_unit") or "", run.get("progress_message") or ""
+    amount = "" if done is None else f"{done:,.0f} of {total:,.0f} {unit}" if total else f"{done:,.0f} {unit}"
+    return " · ".join(p.strip() for p in (amount, message) if p.strip())
+
+
+def follow_log(ctl, run: dict[str, Any], last_id: int) -> int:
+    """``show --follow``: the run's new log lines as they reach the store, then how it ended.
+    Ctrl-C stops following; the run goes on."""
+    from .store import FINAL_STATES
+    rid = run["id"]
+    pauses = _pauses(0.25)
+    try:
+        while True:
+            final = run["state"] in FINAL_STATES
+            for line in ctl.store.logs(rid, after_id=last_id):
+                print("\n".join(log_lines(line)), flush=True)
+                last_id = line["id"]
+            if final:  # read once more after the end: the last lines are written with it
+                if run.get("traceback"):
+                    print("traceback:\n" + "\n".join("  " + l for l in run["traceback"].rstrip().splitlines()))
+                return report_end(ctl, run)
+            time.sleep(next(pauses))
+            run = ctl.store.get_run(rid)
+    except KeyboardInterrupt:
+        print(f"stopped following run {rid}; it goes on (trayjobs cancel {rid} stops it)", file=sys.stderr)
+        return 130
