@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from test_import_support import fail, rejected, rows, run, schema, write
+from test_import_support import fail, rejected, rows, run, schema, tables, write
 
 
 def _records(n: int) -> list[dict]:
@@ -119,3 +119,29 @@ def test_preview_of_json_shows_values_as_they_would_be_stored(make_ctx, home, tm
     assert result["rejects"] == [{"line": 1, "raw": "5",
                                   "reason": "not a record: the array holds a number here, not an object"}]
     assert not home.default_data_db.exists()
+
+
+@pytest.mark.parametrize("name", ["late.ndjson", "late.json"])
+def test_a_key_that_appears_only_after_the_first_batch_still_upserts(make_ctx, home, tmp_path,
+                                                                    name):
+    # The first batch's records have no "id": they are rejected as keyless, not the file.
+    records = [{"v": i} for i in range(4)] + [{"id": i, "v": i} for i in range(4, 8)]
+    text = ("\n".join(map(json.dumps, records)) if name.endswith("ndjson")
+            else json.dumps(records, indent=0))
+    path = write(tmp_path / name, text)
+    result, _ = run(make_ctx, path, table="t", mode="upsert", pk=["id"], batch_size=3)
+    assert result["rows"] == 4 and result["rejected"] == 4
+    assert rows(home, "t", "id, v") == [{"id": i, "v": i} for i in range(4, 8)]
+    assert {r["reason"] for r in rejected(home)} == {"the primary key id is empty"}
+    records = [{"v": 40, "id": 4}, {"v": 50, "id": 5}]
+    run(make_ctx, write(tmp_path / "again.ndjson", "\n".join(map(json.dumps, records))),
+        run_id=2, table="t", mode="upsert", pk=["id"])
+    assert [r["v"] for r in rows(home, "t", "v", order="id")] == [40, 50, 6, 7]
+
+
+def test_a_key_that_no_record_has_fails_the_file_at_its_end(make_ctx, home, tmp_path):
+    path = write(tmp_path / "nokey.ndjson", "\n".join(json.dumps({"v": i}) for i in range(5)))
+    err, _ = fail(make_ctx, path, table="t", mode="upsert", pk=["ID"], batch_size=2)
+    assert str(err) == ("nokey.ndjson: no record has the key 'ID' for the primary key (pk); "
+                        "the keys are: v")
+    assert "t" not in tables(home)

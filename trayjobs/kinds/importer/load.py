@@ -112,6 +112,7 @@ class TableWriter:
         self.import_id, self.on_bad, self._reject_to, self.log = import_id, on_bad, reject, log
         self.text = reader.values == "text"
         self.pk = [fold(p) for p in pk]
+        self._pk_given = list(pk)
         self.types = {fold(k): v for k, v in types.items()}
         self.hints = {fold(k): v for k, v in hints.items()}
         self.namer = Namer()
@@ -176,12 +177,23 @@ class TableWriter:
             self.log(note)
         self.namer.notes.clear()
         self._check_width()
-        if fields and len(self.pk_index) < len(self.pk):
-            names = {fold(c.name) for c in self.columns}
-            missing = [p for p in self.pk if p not in names]
-            listed = ", ".join(c.name for c in self.columns[:20])
-            raise FileProblem(f"there is no column {missing[0]!r} for the primary key (pk); "
-                              f"the columns are: {listed}")
+        if fields and not self.reader.fields_grow:
+            self._check_pk()
+
+    def _missing_pk(self) -> list[str]:
+        names = {fold(c.name) for c in self.columns}
+        return [p for p in self._pk_given if fold(p) not in names]
+
+    def _check_pk(self) -> None:
+        missing = self._missing_pk()
+        if not missing:
+            return
+        listed = ", ".join(c.name for c in self.columns[:20])
+        if self.reader.fields_grow:
+            raise FileProblem(f"no record has the key {missing[0]!r} for the primary key "
+                              f"(pk); the keys are: {listed}")
+        raise FileProblem(f"there is no column {missing[0]!r} for the primary key (pk); "
+                          f"the columns are: {listed}")
 
     def _check_width(self) -> None:
         """Refuse a file wider than a table can be, before SQLite does in its own words."""
@@ -238,6 +250,11 @@ class TableWriter:
     def _unfit(self, rows: list[Any]) -> dict[int, str]:
         """Rows to set aside, with why: an empty key, a value that does not fit a set type."""
         drop: dict[int, str] = {}
+        if len(self.pk_index) < len(self.pk):
+            # A JSON key not seen yet: these records have no key, as if it were null (a
+            # file where no record has it fails at the end, see _check_pk).
+            why = f"the primary key {self._missing_pk()[0]} is empty"
+            return dict.fromkeys(range(len(rows)), why)
         empty = "" if self.text else None
         for i in self.pk_index:
             values = list(map(itemgetter(i), rows))
@@ -566,6 +583,8 @@ class TableWriter:
     def finish(self) -> None:
         """Columns that never held a value still belong to the table: add them as text.
         Say which columns a few cells turned to text."""
+        if self.columns:  # no record at all: nothing lacked a key
+            self._check_pk()
         counts = {**self._counts, **self._uncounted}
         for i in sorted(counts):
             if self.columns[i].level == "text":

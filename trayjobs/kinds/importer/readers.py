@@ -70,6 +70,9 @@ class Reader(ABC):
 
     values = "text"  # "text": strings, "" is empty (CSV); "python": JSON values
     fields: list[str]  # raw column names, in order; JSON readers add to it as keys appear
+    #: Whether a column may first appear anywhere in the file (a JSON key): then a missing
+    #: key column (pk) is only missing once the whole file was read.
+    fields_grow = False
 
     def __init__(self, *, tap: ByteTap, watch: DecodeWatch, batch_size: int) -> None:
         self.tap = tap
@@ -393,6 +396,7 @@ class _JsonRecords(Reader):
     """Shared by JSON Lines and JSON arrays: records (dicts) to rows of a growing key list."""
 
     values = "python"
+    fields_grow = True
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
