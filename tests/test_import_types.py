@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
+
 from test_import_support import connect, fail, rejected, rows, run, schema, write
 from trayjobs.kinds.importer import schema as types
 
@@ -138,6 +140,29 @@ def test_json_floats_in_a_text_column_keep_every_digit(make_ctx, home, tmp_path)
     result, ctx = run(make_ctx, write(tmp_path / "l.ndjson", body), run_id=2, batch_size=2)
     assert [r["v"] for r in rows(home, "l")] == [*map(repr, exact), "n/a"]
     assert any("reading the file again" in m for m in ctx.sink.logs)
+
+
+@pytest.mark.parametrize("ext", ["ndjson", "json"])
+def test_json_numbers_too_large_for_a_float_are_kept_as_written(make_ctx, home, tmp_path, ext):
+    # 1e400 decodes to infinity; like CSV's "1e400" and integers beyond 64 bits, it is
+    # kept as text, as written, wherever it is: a number column, a later batch of a column
+    # that is text already (set so: no cells counted), a column set to a number type
+    # (rejected, naming the value).
+    cases = {"n": ("2.5", "1.0", "1e400"), "t": ('"n/a"', "0.5", "-1E+400"),
+             "r": ("1.5", "1", "1e400"), "i": ("1", "2", "1e400")}
+    got = {}
+    for run_id, (column, values) in enumerate(cases.items(), start=1):
+        records = [f'{{"{column}": {v}}}' for v in values]
+        text = "\n".join(records) if ext == "ndjson" else "[" + ",\n".join(records) + "]"
+        _, ctx = run(make_ctx, write(tmp_path / f"{column}.{ext}", text), run_id=run_id,
+                     batch_size=2, types={"r": "real", "i": "integer", "t": "text"})
+        got[column] = [r[column] for r in rows(home, column)]
+        assert any("too large for a floating-point number" in m for m in ctx.sink.logs)
+    assert got == {"n": ["2.5", "1.0", "1e400"], "t": ["n/a", "0.5", "-1E+400"],
+                   "r": [1.5, 1.0], "i": [1, 2]}
+    assert [r["reason"] for r in rejected(home)] == [
+        "r: '1e400' is not a number (types.r = real)",
+        "i: '1e400' is not an integer (types.i = integer)"]
 
 
 def test_pk_column_must_exist(make_ctx, home, tmp_path):

@@ -33,6 +33,7 @@ class Plan:
     table: str
     sheets: tuple[SheetChoice, ...] = ()  # a workbook's chosen sheets, each a table
     sheet: SheetChoice | None = None  # the one sheet this plan reads
+    exact_numbers: bool = False  # JSON: keep numbers too large for a float as text
 
     @property
     def label(self) -> str:
@@ -93,8 +94,8 @@ def make_reader(plan: Plan, text: TextIO, tap: ByteTap, watch: DecodeWatch,
                              lines_before=part.lines_before, part_end=part.ends_early, **kw)
         return CsvReader(text, plan.dialect, header=params.header, **kw)
     if plan.format == "ndjson":
-        return NdjsonReader(text, **kw)
-    return JsonReader(text, key=params.json_key, **kw)
+        return NdjsonReader(text, exact_numbers=plan.exact_numbers, **kw)
+    return JsonReader(text, key=params.json_key, exact_numbers=plan.exact_numbers, **kw)
 
 
 @dataclass(frozen=True)

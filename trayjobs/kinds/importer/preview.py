@@ -75,7 +75,8 @@ def _file(path: Path, plan: Plan, params: ImportParams, database: Path) -> dict[
         rows: list[tuple[int, Any]] = []
         bad: list[BadRow] = []
         limited = params.model_copy(update={"batch_size": min(params.batch_size, _TYPE_SAMPLE)})
-        with open_reader(plan, limited) as (reader, _):
+        # A few rows: decode numbers too large for a float as the import would store them.
+        with open_reader(replace(plan, exact_numbers=True), limited) as (reader, _):
             for batch in reader.batches():
                 bad += batch.bad
                 rows += zip(reader.line_numbers(batch), batch.rows)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["FileProblem", "BadRow", "Restart", "printable", "RAW_LIMIT"]
+__all__ = ["FileProblem", "BadRow", "Restart", "NumberTooLarge", "printable", "RAW_LIMIT"]
 
 #: Longest raw text kept for a rejected row; the line number finds the rest.
 RAW_LIMIT = 4000
@@ -72,11 +72,23 @@ class BadRow:
 
 
 class Restart(Exception):
-    """Read the file again with what was learned (``types`` / ``encoding``)."""
+    """Read the file again with what was learned (``types`` / ``encoding`` / that JSON
+    numbers must be decoded keeping those too large for a float)."""
 
     def __init__(self, why: str, *, types: dict[str, str] | None = None,
-                 encoding: str | None = None) -> None:
+                 encoding: str | None = None, exact_numbers: bool = False) -> None:
         super().__init__(why)
         self.why = why
         self.types = types or {}
         self.encoding = encoding
+        self.exact_numbers = exact_numbers
+
+
+class NumberTooLarge(Restart):
+    """A JSON number beyond a float's range (``1e400``), which the fast decoder reads as
+    infinity: read the file again keeping such numbers as written, as text (see
+    :data:`.jsonstream.EXACT_DECODER`), as an integer beyond 64 bits is kept."""
+
+    def __init__(self) -> None:
+        super().__init__("a number is too large for a floating-point number (beyond "
+                         "1.8e308): it is kept as text, as written", exact_numbers=True)

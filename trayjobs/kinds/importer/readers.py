@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator, TextIO
 
-from .jsonstream import DECODER, JsonArrayStream, describe_json_error, kind_of
+from .jsonstream import DECODER, EXACT_DECODER, JsonArrayStream, describe_json_error, kind_of
 from .problems import BadRow, FileProblem, printable
 from .schema import classify_text
 from .sniff import CsvDialect
@@ -32,6 +32,7 @@ __all__ = ["Batch", "CsvReader", "NdjsonReader", "JsonReader", "Reader", "NotABo
 _ODD = re.compile("[\x00\udc00-\udcff]")
 # The json module's own C scanner, called directly: (value, end) or StopIteration.
 _SCAN = json.scanner.make_scanner(DECODER)
+_EXACT_SCAN = json.scanner.make_scanner(EXACT_DECODER)
 _FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 _TWO_VALUES = re.compile(r"\}\s*,\s*\{")
 
@@ -433,17 +434,22 @@ class _JsonRecords(Reader):
 
 
 class NdjsonReader(_JsonRecords):
-    def __init__(self, text: TextIO, **kw: Any) -> None:
+    """JSON Lines; ``exact_numbers`` keeps numbers too large for a float as text (see
+    :data:`.jsonstream.EXACT_DECODER`)."""
+
+    def __init__(self, text: TextIO, *, exact_numbers: bool = False, **kw: Any) -> None:
         super().__init__(**kw)
         self._text = text
         self._line = 0
+        self._decoder = EXACT_DECODER if exact_numbers else DECODER
+        self._scan = _EXACT_SCAN if exact_numbers else _SCAN
 
     def _parse(self, lines: list[str]) -> list[dict] | None:
         """All lines as records, in C, or None if any line needs a closer look."""
         records = self._parse_joined(lines)
         if records is None:
             try:
-                parsed = list(map(_SCAN, lines, itertools.repeat(0)))
+                parsed = list(map(self._scan, lines, itertools.repeat(0)))
             except (ValueError, RecursionError):
                 return None
             # The scanner says "no value here" with StopIteration, which map() takes for
@@ -458,8 +464,7 @@ class NdjsonReader(_JsonRecords):
             return records
         return None
 
-    @staticmethod
-    def _parse_joined(lines: list[str]) -> list[Any] | None:
+    def _parse_joined(self, lines: list[str]) -> list[Any] | None:
         """The lines as one JSON array, decoded in a single C call.
 
         Sound only if no line holds two top-level values: then N values from N lines
@@ -471,13 +476,13 @@ class NdjsonReader(_JsonRecords):
         if _TWO_VALUES.search("".join(lines)):
             return None
         try:
-            values = DECODER.decode("[" + ",".join(lines) + "]")
+            values = self._decoder.decode("[" + ",".join(lines) + "]")
         except (ValueError, RecursionError):
             return None
         return values if len(values) == len(lines) else None
 
     def batches(self) -> Iterator[Batch]:
-        decode = DECODER.decode
+        decode = self._decoder.decode
         seen_record = False
         while True:
             lines = list(itertools.islice(self._text, self.batch_size))
@@ -526,9 +531,11 @@ class NdjsonReader(_JsonRecords):
 
 
 class JsonReader(_JsonRecords):
-    def __init__(self, text: TextIO, *, key: str | None, **kw: Any) -> None:
+    def __init__(self, text: TextIO, *, key: str | None, exact_numbers: bool = False,
+                 **kw: Any) -> None:
         super().__init__(**kw)
-        self.stream = JsonArrayStream(text, key=key)
+        self.stream = JsonArrayStream(text, key=key,
+                                      decoder=EXACT_DECODER if exact_numbers else DECODER)
 
     def batches(self) -> Iterator[Batch]:
         elements = iter(self.stream)

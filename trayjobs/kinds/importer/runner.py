@@ -302,7 +302,9 @@ class ImportRun:
                 if again.encoding:
                     plan = Plan(plan.path, plan.format,
                                 Encoding(again.encoding, f"{again.encoding} (detected)"),
-                                plan.dialect, plan.table)
+                                plan.dialect, plan.table, exact_numbers=plan.exact_numbers)
+                if again.exact_numbers:
+                    plan = replace(plan, exact_numbers=True)
         raise FileProblem("the column types kept changing while reading; set types for the job")
 
     def _pass(self, store: Store, path: Path, plan: Plan, table: str, stamp: FileStamp,

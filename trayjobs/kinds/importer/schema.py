@@ -19,6 +19,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
+from .problems import NumberTooLarge
+
 __all__ = ["TYPES", "wider", "sql_type", "type_of_declared", "table_name_for", "Namer",
            "IMPORT_ID", "classify_text", "fits_text", "scan_text", "misfits_text",
            "classify_value", "fits_value", "scan_values", "misfits_values", "sql_value", "fold"]
@@ -189,6 +191,21 @@ _NONE = type(None)
 _AS_INTEGER = {_NONE, int, bool}
 _AS_REAL = _AS_INTEGER | {float}
 _NESTED = (dict, list)
+_INFINITIES = (math.inf, -math.inf)
+
+
+def _no_infinity(values: list[Any], kinds: set[type]) -> None:
+    """Raise :class:`NumberTooLarge` where a float is infinite: a JSON number such as
+    ``1e400`` read by the fast decoder. A sum in C tells for most batches."""
+    if kinds <= _AS_REAL:
+        try:
+            total = sum(filter(None, values))
+            if total - total == 0:  # finite: no infinity (inf - inf, and nan, are not 0)
+                return
+        except OverflowError:  # an integer beyond a float's range beside floats
+            pass
+    if math.inf in values or -math.inf in values:
+        raise NumberTooLarge()
 
 
 def classify_value(value: Any) -> str:
@@ -208,6 +225,8 @@ def scan_values(values: list[Any], level: str) -> tuple[str, bool]:
     :func:`sql_value` first (lists, objects, integers beyond 64 bits, floats in a text
     column)."""
     kinds = set(map(type, values))
+    if float in kinds:
+        _no_infinity(values, kinds)
     convert = bool(kinds & {dict, list})
     if int in kinds:
         # min/max in C first (None, 0 and False filtered out); look closer only if that
@@ -245,6 +264,8 @@ def misfits_values(values: list[Any], t: str) -> list[int]:
     if t == "text":
         return []
     kinds = set(map(type, values))
+    if float in kinds:
+        _no_infinity(values, kinds)
     if kinds <= ({_NONE, bool} | ({int, float} if t == "real" else set())):
         return []
     return [i for i, v in enumerate(values) if not fits_value(v, t)]
@@ -257,6 +278,8 @@ def sql_value(value: Any, t: str) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
         return float(value) if t == "real" else str(value)
     if isinstance(value, float):
+        if value in _INFINITIES:
+            raise NumberTooLarge()
         if t == "integer" and value.is_integer():
             return int(value)
         if t == "text":  # SQLite would write it with 15 digits: 0.1 + 0.2 as "0.3"
