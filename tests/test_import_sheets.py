@@ -317,6 +317,36 @@ def test_ods(make_ctx, home, tmp_path):
                                   {"id": 2.5, "name": "Ünal", "day": None, "ok": 0}]
 
 
+def test_error_cells_are_stored_as_empty_and_named_in_a_warning(make_ctx, home, tmp_path):
+    # calamine reads #DIV/0! as an empty cell: the warning says which cells were errors.
+    book = xlsx(tmp_path / "err.xlsx", {"Intro": [["x"], [1]], "Data": [
+        ["id", "ratio", "look"], [1, 0.5, "x"], [2, "#DIV/0!", "#N/A"], [3, 1.5, "#REF!"]]})
+    result, _ = run(make_ctx, book, sheet="Data")
+    assert rows(home, "err", "ratio, look") == [{"ratio": 0.5, "look": "x"},
+                                                {"ratio": None, "look": None},
+                                                {"ratio": 1.5, "look": None}]
+    assert result["files"][0]["warnings"] == [
+        "err.xlsx [Data]: 3 cells hold an error value instead of a result (B3 (#DIV/0!), "
+        "C3 (#N/A), C4 (#REF!)), stored as empty (NULL): fix the formulas in the spreadsheet "
+        "and save it to import the values"]
+    result, _ = run(make_ctx, book, run_id=2, table="intro", sheet="Intro")  # none there
+    assert result["files"][0]["warnings"] == []
+    error = ('<table:table-cell xmlns:calcext="urn:org:documentfoundation:names:experimental:'
+             'calc:xmlns:calcext:1.0" table:formula="of:=1/0" office:value-type="string" '
+             'office:string-value="" calcext:value-type="error"{}><text:p>#DIV/0!</text:p>'
+             '</table:table-cell>')
+    path = ods(tmp_path / "calc.ods", "".join([
+        ods_row(s("id"), s("a"), s("b")),
+        '<table:table-row table:number-rows-repeated="2">' + n(1) + n(2) + n(3) + "</table:table-row>",
+        ods_row(n(4), error.format(' table:number-columns-repeated="2"'))]), name="Calc")
+    result, _ = run(make_ctx, path, run_id=3)
+    assert rows(home, "calc", "id, a, b")[-1] == {"id": 4, "a": None, "b": None}
+    assert result["files"][0]["warnings"] == [
+        "calc.ods [Calc]: 2 cells hold an error value instead of a result (B4 (#DIV/0!), "
+        "C4 (#DIV/0!)), stored as empty (NULL): fix the formulas in the spreadsheet and "
+        "save it to import the values"]
+
+
 def test_xlsm_and_a_misnamed_workbook(make_ctx, home, tmp_path):
     path = xlsx(tmp_path / "macro.xlsm", {"S": SHOP})
     run(make_ctx, path)

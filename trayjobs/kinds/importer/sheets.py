@@ -4,7 +4,8 @@ The workbook is read by python-calamine (a Rust reader for all four formats).
 Cells arrive typed, so a sheet reads like JSON records: numbers stay numbers
 (whole ones as integers), booleans are 1 and 0, dates and times become ISO 8601
 text, durations ISO 8601 durations (``PT26H3M``), and formulas give the value
-the spreadsheet program last calculated and saved.
+the spreadsheet program last calculated and saved; a saved error (``#DIV/0!``)
+reads as empty, and :mod:`.sheeterrors` finds such cells for a warning.
 
 Where the table starts: leading empty rows and columns never count. The header
 is ``header_row`` if set, otherwise the first row filling more than half as many
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from ...textfmt import escape_undecodable
 from .problems import FileProblem, printable
 from .readers import Batch, Reader
+from .sheeterrors import find_error_cells
 
 if TYPE_CHECKING:
     from .params import ImportParams
@@ -348,7 +350,12 @@ def open_sheet(plan: Plan, params: ImportParams) -> Iterator[SheetReader]:
         if sheet.name != plan.sheet.name:
             raise FileProblem(f"the workbook changed while it was read: sheet "
                               f"{plan.sheet.number} is now {sheet.name!r}")
-        yield SheetReader(sheet, header=params.header, header_row=params.header_row,
-                          batch_size=params.batch_size, label=label)
+        reader = SheetReader(sheet, header=params.header, header_row=params.header_row,
+                             batch_size=params.batch_size, label=label)
+        # calamine reads an error cell (#DIV/0!) as an empty one: say where they are.
+        errors = find_error_cells(plan.path, plan.format, plan.sheet.number)
+        if errors is not None and errors.count:
+            reader.warnings.append(errors.message())
+        yield reader
     finally:
         book.close()
