@@ -165,6 +165,37 @@ def test_json_numbers_too_large_for_a_float_are_kept_as_written(make_ctx, home, 
         "i: '1e400' is not an integer (types.i = integer)"]
 
 
+BIG = 2**53 + 1  # a REAL holds it as 2**53
+
+
+@pytest.mark.parametrize("ext", ["csv", "ndjson"])
+def test_whole_numbers_a_real_would_round_make_their_column_text(make_ctx, home, tmp_path, ext):
+    def body(values):
+        if ext == "csv":
+            return "v\n" + "".join(f"{v}\n" for v in values)
+        return "".join(f'{{"v": {v}}}\n' for v in values)
+
+    # In one batch; a big number after fractions were written (read again); and across
+    # files, both ways round (the table's rows are looked at).
+    cases = {"one": [[BIG, 1.5]], "later": [[1.5, 2], [BIG]], "after": [[BIG], [1.5]],
+             "tables": [[BIG]], "tables2": [[1.5]]}
+    for n, (name, values) in enumerate(cases.items(), start=1):
+        flat = [v for batch in values for v in batch]
+        table = name.rstrip("2")
+        result, _ = run(make_ctx, write(tmp_path / f"{name}.{ext}", body(flat)), run_id=n,
+                        table=table, batch_size=len(values[0]))
+        if name in ("one", "tables2"):
+            assert "a REAL to keep exactly" in result["files"][0]["warnings"][0]
+    got = {t: [r["v"] for r in rows(home, t)] for t in ("one", "later", "after", "tables")}
+    assert got == {"one": [str(BIG), "1.5"], "later": ["1.5", "2", str(BIG)],
+                   "after": [str(BIG), "1.5"], "tables": [str(BIG), "1.5"]}
+    assert schema(home, "after")["v"] == "TEXT"
+    result, _ = run(make_ctx, write(tmp_path / f"set.{ext}", body([BIG, 1.5])), run_id=9,
+                    table="set", types={"v": "real"})
+    assert rows(home, "set") == [{"v": float(BIG)}, {"v": 1.5}]
+    assert result["files"][0]["warnings"] == []
+
+
 def test_pk_column_must_exist(make_ctx, home, tmp_path):
     err, _ = fail(make_ctx, write(tmp_path / "k.csv", "a,b\n1,2\n"), mode="upsert", pk=["id"])
     assert str(err) == "k.csv: there is no column 'id' for the primary key (pk); the columns are: a, b"

@@ -30,6 +30,7 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any, Callable
 
+from .bigints import first_big, table_has_big
 from .problems import BadRow, FileProblem, Restart, printable
 from .readers import Batch, Reader
 from .schema import (IMPORT_ID, Namer, classify_text, classify_value, fold, misfits_text,
@@ -138,6 +139,8 @@ class TableWriter:
         #: noted only by the writer of a later part of a file (``note_firsts``).
         self.firsts: dict[int, dict[str, list]] = {}
         self.note_firsts = False
+        #: Columns made text, not real, for a whole number a REAL would round: an example.
+        self._rounding: dict[int, str] = {}
         self.existing = self._table_columns()
         self._check_is_table()
 
@@ -308,9 +311,29 @@ class TableWriter:
                                           values.count(None) < len(values)):
                 self._filled.add(i)
             new = wider(new, c.hint)
+            if new == "real" and self._rounds(i, c, values, line_numbers):
+                new = "text"
             if new != c.level:
                 changes[i] = new
         return changes
+
+    def _rounds(self, i: int, c: Column, values: list[Any],
+                line_numbers: Callable[[], list[int]]) -> bool:
+        """Whether column ``i``, about to be (or being) real, holds a whole number that a
+        REAL would round (see :mod:`.bigints`): in this batch, or in the table's rows
+        (this file's earlier batches, earlier files) when it turns from integer now."""
+        j = first_big(values, text=self.text)
+        if j is not None:
+            example = f"line {line_numbers()[j]:,}: {values[j]}"
+        elif c.level == "integer" and c.in_table:
+            big = table_has_big(self.store.conn, self.table, c.name)
+            if big is None:
+                return False
+            example = f"{big} in table {self.table}"
+        else:
+            return False
+        self._rounding.setdefault(i, example)
+        return True
 
     def _count(self, i: int, values: list[Any], scanned: str,
                line_numbers: Callable[[], list[int]]) -> None:
@@ -406,6 +429,8 @@ class TableWriter:
         for j, row in enumerate(rows):
             if wider(classify(row[i]), level) != level:
                 return f"line {line_numbers()[j]:,} has {str(row[i])[:40]!r}"
+        if i in self._rounding:
+            return f"{self._rounding[i]}, a whole number a REAL column would round"
         return "learned from an earlier pass"
 
     def _note_firsts(self, changes: dict[int, str], rows: list[Any],
@@ -591,6 +616,13 @@ class TableWriter:
                 message = counts[i].message(self.columns[i].name, self.table)
                 if message:
                     self.widened.append(message)
+        for i, example in sorted(self._rounding.items()):
+            name = self.columns[i].name
+            self.widened.append(
+                f"column {name} is text, not real: it holds whole numbers too large for a "
+                f"REAL to keep exactly ({example}) beside numbers with a fraction; set "
+                f"types.{name} = \"real\" to store them rounded, or \"text\" to keep them "
+                f"as text without this warning")
         names = {fold(c.name) for c in self.columns} | set(self.existing)
         for key in self._types_set:
             if fold(key) not in names:
