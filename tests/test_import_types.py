@@ -256,6 +256,25 @@ def test_a_users_table_keeps_its_triggers_when_a_column_widens(make_ctx, home, t
     assert [r["id"] for r in rows(home, "log")] == [1, 2, 3]  # the trigger still fires
 
 
+def test_a_without_rowid_table_is_not_rebuilt_and_the_error_says_what_to_do(make_ctx, home,
+                                                                           tmp_path):
+    _own_table(home, "CREATE TABLE codes (code TEXT PRIMARY KEY, qty REAL) WITHOUT ROWID;"
+                     "INSERT INTO codes VALUES ('a', 2.5);")
+    run(make_ctx, write(tmp_path / "new.csv", "code,qty,note\nb,1,x\n"), table="codes")
+    err, _ = fail(make_ctx, write(tmp_path / "s.csv", "code,qty\nc,many\n"), run_id=2,
+                  table="codes")
+    assert str(err) == (
+        "s.csv: column qty of table codes would have to change from real to text, which means "
+        "rebuilding the table, and a WITHOUT ROWID table cannot be rebuilt by the import; set "
+        "types.qty = \"real\" to set the rows that do not fit aside, or change the column's "
+        "type yourself (make the table again with qty TEXT and copy its rows over)")
+    run(make_ctx, write(tmp_path / "s.csv", "code,qty\nc,many\n"), run_id=3, table="codes",
+        types={"qty": "real"})
+    assert rows(home, "codes", "code, qty, note", order="code") == [
+        {"code": "a", "qty": 2.5, "note": None}, {"code": "b", "qty": 1.0, "note": "x"}]
+    assert [r["reason"] for r in rejected(home)] == ["qty: 'many' is not a number (types.qty = real)"]
+
+
 def test_a_users_numeric_column_takes_text_without_a_rebuild(make_ctx, home, tmp_path):
     # DATE, DECIMAL, BOOLEAN: NUMERIC affinity, which holds text as it is.
     table = ("CREATE TABLE pay (id INTEGER PRIMARY KEY, day DATE, amount DECIMAL(10,2) "

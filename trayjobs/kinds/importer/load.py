@@ -384,6 +384,7 @@ class TableWriter:
                     raise Restart(f"column {c.name} turns out to hold text "
                                   f"({self._example(i, c.level, rows, line_numbers, firsts)})",
                                   types=learned)
+                self._check_rebuild(c.name, c.level, new)
                 widen[c.name] = new
                 why = (f"types.{c.name} = {c.explicit}" if c.explicit
                        else self._example(i, c.level, rows, line_numbers, firsts))
@@ -415,6 +416,19 @@ class TableWriter:
         self._prepare()
         if self.mode == "upsert":
             self.store.keep_replaced(self.table, [n for n, _ in self.existing.values()])
+
+    def _check_rebuild(self, name: str, old: str, new: str) -> None:
+        """Refuse to change a WITHOUT ROWID table's column type: the rebuild (sqlite-utils'
+        transform) copies rows by rowid, which such a table has not, and would not make
+        the table WITHOUT ROWID again."""
+        if not self.store.without_rowid(self.table):
+            return
+        raise FileProblem(
+            f"column {name} of table {self.table} would have to change from {old} to {new}, "
+            f"which means rebuilding the table, and a WITHOUT ROWID table cannot be rebuilt "
+            f"by the import; set types.{name} = \"{old}\" to set the rows that do not fit "
+            f"aside, or change the column's type yourself (make the table again with "
+            f"{name} {sql_type(new)} and copy its rows over)")
 
     def _example(self, i: int, level: str, rows: list[Any],
                  line_numbers: Callable[[], list[int]],

@@ -14,6 +14,7 @@ the file wait (or fail with "locked") before any work is done.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 __all__ = ["Store", "store_problem", "q"]
+
+
+_WITHOUT_ROWID = re.compile(r"\bWITHOUT\s+ROWID\b", re.IGNORECASE)
 
 
 def q(identifier: str) -> str:
@@ -134,6 +138,14 @@ class Store:
 
     def add_column(self, table: str, column: str, sql_type: str) -> None:
         self.conn.execute(f"ALTER TABLE {q(table)} ADD COLUMN {q(column)} {sql_type};")
+
+    def without_rowid(self, table: str) -> bool:
+        """Whether the table was made ``WITHOUT ROWID``: said after its columns' closing
+        parenthesis (pragma table_list, which tells, needs SQLite 3.37)."""
+        row = self.conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND "
+                                "name = ? COLLATE NOCASE", (table,)).fetchone()
+        options = (row[0] or "").rpartition(")")[2] if row else ""
+        return bool(_WITHOUT_ROWID.search(options))
 
     def change_types(self, table: str, types: dict[str, str]) -> None:
         """Give columns other types (name: SQL type) by rebuilding the table (sqlite-utils'
