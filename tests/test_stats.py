@@ -38,9 +38,9 @@ def put(store: RunStore, job: str, state: str, *, created: float, took: float | 
     started = None if took is None else created + wait
     finished = None if took is None else started + took
     store._execute(
-        "INSERT INTO runs (job, kind, trigger, state, created_at, started_at, finished_at,"
-        " updated_at, warnings) VALUES (?, 'demo', 'schedule', ?, ?, ?, ?, ?, ?)",
-        (job, state, created, started, finished, created, warnings))
+        "INSERT INTO runs (job, kind, trigger, state, created_at, queued_at, started_at,"
+        " finished_at, updated_at, warnings) VALUES (?, 'demo', 'schedule', ?, ?, ?, ?, ?, ?, ?)",
+        (job, state, created, created, started, finished, created, warnings))
 
 
 @pytest.fixture

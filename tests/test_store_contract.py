@@ -449,3 +449,97 @@ def test_a_database_or_user_that_does_not_exist_is_named_at_once():
             PgRunStore(url, timeout=10)
         assert says in str(err.value)
         assert time.monotonic() - started < 3  # not after the 10 s timeout
+
+
+HOUR = 500_000 * 3600.0  # the start of an hour of its own, for the per-hour sums
+
+
+def _wait_avg(store, hour: float = HOUR) -> float | None:
+    return store.metrics(since=hour, until=hour + 3600, bucket=3600)[0]["wait_avg"]
+
+
+def test_the_queue_wait_counts_from_when_a_run_is_ready_not_its_planned_delay(backend):
+    """A one-off set for later (``run --at``) and a retry's pause between its attempts are
+    planned: the queue wait of each counts from when it was ready to start."""
+    store = backend.open()
+    t = [HOUR]
+    store.now = lambda: t[0]
+    later = store.insert_run("j", kind="demo", trigger="manual", state="scheduled",
+                             due_at=HOUR + 7200)["id"]
+    retried = store.create_run("j", kind="demo", trigger="manual", max_attempts=2)
+    t[0] += 5
+    assert store.claim(retried, pid=1)  # 5 s in the queue
+    assert _wait_avg(store) == 5.0
+    t[0] += 1
+    store.end_attempt(retried, state="retrying", next_attempt_at=t[0] + 600)
+    t[0] += 600
+    assert store.requeue_retry(retried, now=t[0])
+    assert _wait_avg(store) is None  # queued again: its new wait is not known yet
+    t[0] += 7
+    assert store.claim(retried, pid=1)  # its last attempt: 7 s in the queue
+    store.end_attempt(retried, state="succeeded")
+    assert _wait_avg(store) == 7.0
+    t[0] = HOUR + 7200
+    assert [r["id"] for r in store.start_scheduled(t[0])] == [later]
+    t[0] += 3
+    assert store.claim(later, pid=1)  # 3 s after its time, not 2 h after it was asked for
+    store.end_attempt(later, state="succeeded")
+    assert _wait_avg(store) == 5.0
+    # A wait for the job's conditions is a wait: the run was due.
+    held = store.create_run("j", kind="demo", trigger="schedule")
+    t[0] += 10
+    assert store.hold(held, reason="on battery", until=None)
+    assert store.release(held)
+    assert store.claim(held, pid=1)
+    assert _wait_avg(store, HOUR + 7200) == 10.0
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_an_older_historys_queue_wait_is_counted_again_from_when_runs_were_ready(
+        kind, tmp_path, monkeypatch):
+    """016_queue_wait on a history that counted the wait from creation: a one-off's planned
+    2 h no longer count; a retried run's last wait is not known, so it is left out."""
+    import trayjobs.store as sqlite_module
+    if kind == "sqlite":
+        monkeypatch.setattr(sqlite_module, "MIGRATIONS", sqlite_module.MIGRATIONS[:-1])
+
+        def open_store():
+            return RunStore(tmp_path / "runs.db")
+    else:
+        from pg_support import session_server
+        import trayjobs.store.postgres as pg_module
+        server = session_server()
+        server.admin("DROP DATABASE IF EXISTS old_wait WITH (FORCE)")
+        server.admin("CREATE DATABASE old_wait")
+        monkeypatch.setattr(pg_module, "PG_MIGRATIONS", pg_module.PG_MIGRATIONS[:-1])
+
+        def open_store():
+            return pg_module.PgRunStore(server.url("old_wait"))
+    old = open_store()
+    try:
+        assert "016_queue_wait" not in [r["name"] for r in old._query(
+            "SELECT name FROM _migrations")]
+        for due, started, attempt in ((HOUR + 7200, HOUR + 7203, 1), (None, HOUR + 2, 1),
+                                      (None, HOUR + 700, 2)):
+            old._execute("INSERT INTO runs (job, kind, trigger, state, attempt, created_at,"
+                          " due_at, started_at, finished_at) VALUES ('j', 'demo', 'manual',"
+                          " 'succeeded', ?, ?, ?, ?, ?)",
+                          (attempt, HOUR, due, started, started + 1))
+        assert _wait_avg(old) == (7203 + 2 + 700) / 3
+    finally:
+        old.close()
+    monkeypatch.undo()
+    store = open_store()
+    try:
+        assert _wait_avg(store) == (3 + 2) / 2
+        # The per-hour sums follow the new count from here on.
+        rid = store.create_run("j", kind="demo", trigger="manual")
+        store._execute("UPDATE runs SET created_at = ?, queued_at = ? WHERE id = ?",
+                       (HOUR, HOUR + 10, rid))
+        store._execute("UPDATE runs SET state = 'running', started_at = ? WHERE id = ?",
+                       (HOUR + 14, rid))
+        assert _wait_avg(store) == (3 + 2 + 4) / 3
+    finally:
+        store.close()
+        if kind == "postgres":
+            server.drop_database(server.url("old_wait"))

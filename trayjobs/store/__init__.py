@@ -380,12 +380,14 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
         rows = self._query(
             "INSERT INTO runs (job, kind, trigger, state, attempt, max_attempts, priority,"
             " inputs, retry_of, parent_run, note, created_at, updated_at, finished_at, error,"
-            " due_at, host, dispatched) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-            " ?, ?, ?) RETURNING *",
+            " due_at, host, dispatched, queued_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?, ?, ?, ?, ?, ?) RETURNING *",
             (job, kind, trigger, state, max_attempts, priority,
              json.dumps(inputs) if inputs else None, retry_of, parent_run, _text(note),
              now, now, now if final else None, _text(error), due_at, host,
-             HANDED_BY_SUBMITTER if handed and state == "queued" else 0))
+             HANDED_BY_SUBMITTER if handed and state == "queued" else 0,
+             # Ready to start now; one set for later is not until its time comes.
+             None if state == SCHEDULED else now))
         return _decode(rows[0])
 
     def get_run(self, run_id: int) -> dict[str, Any] | None:
@@ -588,11 +590,13 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
         """Queue the one-off runs due at ``now`` (only ``run_id``, if given); returns them.
         A compare-and-set: two processes never both start one."""
         where = "state = 'scheduled' AND due_at <= ?"
-        params: list[Any] = [now, now]
+        params: list[Any] = [now, now, now]
         if run_id is not None:
             where += " AND id = ?"
             params.append(run_id)
-        rows = self._query(f"UPDATE runs SET state = 'queued', updated_at = ? WHERE {where}"
+        # Its queue wait counts from here: its planned delay was no wait in the queue.
+        rows = self._query(f"UPDATE runs SET state = 'queued', queued_at = ?, updated_at = ?"
+                           f" WHERE {where}"
                            f" RETURNING *", params)
         return [_decode(r) for r in sorted(rows, key=lambda r: r["id"])]
 
@@ -602,8 +606,11 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
         of two processes that both try, one wins)."""
         now = self.now() if now is None else now
         clear = " next_attempt_at = NULL," if early else ""
-        return self._execute(f"UPDATE runs SET state = 'queued',{clear} updated_at = ? WHERE"
-                             " id = ? AND state = 'retrying'", (now, run_id)).rowcount == 1
+        # The pause between attempts is planned, not a wait in the queue: that counts
+        # from here.
+        return self._execute(f"UPDATE runs SET state = 'queued',{clear} queued_at = ?,"
+                             " updated_at = ? WHERE id = ? AND state = 'retrying'",
+                             (now, now, run_id)).rowcount == 1
 
     def cancel_run(self, run_id: int, *, now: float | None = None) -> bool:
         """Cancel a run that has not started (scheduled, waiting, queued or retrying) and

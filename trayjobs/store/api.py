@@ -85,7 +85,8 @@ class RunStoreAPI(Protocol):
                    due_at: float | None = None, host: str | None = None,
                    handed: bool = False) -> Row:
         """Create a run (``queued`` unless told; ``scheduled`` ones start at ``due_at``; a
-        final state sets ``finished_at``) and return its row, with its new id. ``host``
+        final state sets ``finished_at``; ``queued_at``, when it was last ready to start, is
+        now unless it is ``scheduled``) and return its row, with its new id. ``host``
         (column ``host``): only workers on that host may run it; None: any. ``handed``: a
         queued run its submitter puts on the shared queue itself (``dispatched`` = 2): no
         dispatcher hands it over, and it does not count against their budget until it
@@ -184,11 +185,12 @@ class RunStoreAPI(Protocol):
     def requeue_retry(self, run_id: int, *, now: float | None = None,
                       early: bool = False) -> bool:
         """Compare-and-set: a ``retrying`` run becomes ``queued`` (``early``: its
-        ``next_attempt_at`` is cleared too); whether this call moved it."""
+        ``next_attempt_at`` is cleared too), ``queued_at`` ``now``; whether this call moved it."""
 
     def start_scheduled(self, now: float, run_id: int | None = None) -> list[Row]:
         """Compare-and-set: ``scheduled`` runs due by ``now`` (only ``run_id``, if given)
-        become ``queued``, in one statement; the rows this call moved, by id."""
+        become ``queued`` (``queued_at`` ``now``), in one statement; the rows this call
+        moved, by id."""
 
     def hold(self, run_id: int, *, reason: str, until: float | None) -> Row | None:
         """Compare-and-set: a ``queued`` run never handed to the queue nor attempted
@@ -302,7 +304,8 @@ class RunStoreAPI(Protocol):
 
     def metrics(self, *, since: float, until: float, bucket: float,
                 jobs: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """Runs per ``bucket`` seconds and job in the window, from the per-hour sums."""
+        """Runs per ``bucket`` seconds and job in the window, from the per-hour sums; the
+        queue wait of a run is from ``queued_at`` to ``started_at`` (its current attempt)."""
 
     # -- job and app state --------------------------------------------------------------------
 

@@ -86,8 +86,9 @@ def _m006_run_warnings(db: "sqlite_utils.Database") -> None:
                " AND warnings > 0")
 
 
-# What one run adds to its hour in run_hours: (column, value for the row alias {r}).
-_HOUR_SHARE = [
+# What one run adds to its hour in run_hours: (column, value for the row alias {r}), as
+# 007_run_hours counted it (the queue wait from created_at); 016_queue_wait changes it.
+_HOUR_SHARE_007 = [
     ("runs", "1"),
     ("ended", "{r}.state IN ('succeeded', 'failed', 'cancelled', 'skipped', 'interrupted')"),
     ("succeeded", "{r}.state = 'succeeded'"),
@@ -99,13 +100,24 @@ _HOUR_SHARE = [
     ("wait_sum", "coalesce({r}.started_at - {r}.created_at, 0)"),
     ("wait_n", "{r}.started_at - {r}.created_at IS NOT NULL"),
 ]
-_HOUR_COLUMNS = "hour, job, " + ", ".join(c for c, _ in _HOUR_SHARE)
+_HOUR_COLUMNS = "hour, job, " + ", ".join(c for c, _ in _HOUR_SHARE_007)
+
+# Since 016_queue_wait: a run's queue wait is that of its current attempt, from when it was
+# ready to start (``queued_at``) to its start; counted once it has started (a retry queued
+# again after its pause has the start of its previous attempt until it starts anew).
+_WAIT_SHARE = [
+    ("wait_sum", "coalesce(CASE WHEN {r}.started_at >= {r}.queued_at"
+                 " THEN {r}.started_at - {r}.queued_at END, 0)"),
+    ("wait_n", "{r}.queued_at IS NOT NULL AND {r}.started_at IS NOT NULL"
+               " AND {r}.started_at >= {r}.queued_at"),
+]
+_HOUR_SHARE = [*_HOUR_SHARE_007[:-2], *_WAIT_SHARE]
 
 
-def _hour_upsert(r: str, sign: int) -> str:
+def _hour_upsert(r: str, sign: int, share: list[tuple[str, str]]) -> str:
     """The statement adding (``sign`` 1) or taking back (-1) row ``r``'s share of its hour."""
-    values = ", ".join(f"{sign} * ({v.format(r=r)})" for _, v in _HOUR_SHARE)
-    adds = ", ".join(f"{c} = {c} + excluded.{c}" for c, _ in _HOUR_SHARE)
+    values = ", ".join(f"{sign} * ({v.format(r=r)})" for _, v in share)
+    adds = ", ".join(f"{c} = {c} + excluded.{c}" for c, _ in share)
     return (f"INSERT INTO run_hours ({_HOUR_COLUMNS}) SELECT"
             f" CAST({r}.created_at / 3600 AS INTEGER), {r}.job, {values}"
             f" WHERE {r}.created_at IS NOT NULL ON CONFLICT(hour, job) DO UPDATE SET {adds};")
@@ -121,18 +133,19 @@ def _m007_run_hours(db: "sqlite_utils.Database") -> None:
                " warned INTEGER NOT NULL, failed INTEGER NOT NULL, duration_sum REAL NOT NULL,"
                " duration_n INTEGER NOT NULL, wait_sum REAL NOT NULL, wait_n INTEGER NOT NULL,"
                " PRIMARY KEY (hour, job)) WITHOUT ROWID")
-    sums = ", ".join(f"sum({v.format(r='runs')})" for _, v in _HOUR_SHARE)
+    sums = ", ".join(f"sum({v.format(r='runs')})" for _, v in _HOUR_SHARE_007)
     db.execute(f"INSERT INTO run_hours ({_HOUR_COLUMNS}) SELECT CAST(created_at / 3600 AS"
                f" INTEGER) AS h, job, {sums} FROM runs WHERE created_at IS NOT NULL"
                " GROUP BY h, job")
     # Only the columns the sums read fire the update trigger: progress updates do not.
     db.execute("CREATE TRIGGER runs_hours_insert AFTER INSERT ON runs"
-               f" BEGIN {_hour_upsert('NEW', 1)} END")
+               f" BEGIN {_hour_upsert('NEW', 1, _HOUR_SHARE_007)} END")
     db.execute("CREATE TRIGGER runs_hours_update AFTER UPDATE OF job, state, warnings,"
                " created_at, started_at, finished_at ON runs"
-               f" BEGIN {_hour_upsert('OLD', -1)} {_hour_upsert('NEW', 1)} END")
+               f" BEGIN {_hour_upsert('OLD', -1, _HOUR_SHARE_007)}"
+               f" {_hour_upsert('NEW', 1, _HOUR_SHARE_007)} END")
     db.execute("CREATE TRIGGER runs_hours_delete AFTER DELETE ON runs"
-               f" BEGIN {_hour_upsert('OLD', -1)} END")
+               f" BEGIN {_hour_upsert('OLD', -1, _HOUR_SHARE_007)} END")
     # A job's newest successes (its last success, its p50/p95), found at once however
     # long it has been failing.
     db.execute("CREATE INDEX runs_job_succeeded ON runs(job, id) WHERE state = 'succeeded'")
@@ -246,6 +259,47 @@ def _m014_worker_machine(db: "sqlite_utils.Database") -> None:
     db.execute("ALTER TABLE workers ADD COLUMN machine TEXT")
 
 
+#: Old runs' ``queued_at`` (016_queue_wait): a run with one attempt at most was ready when
+#: created, or at its planned time if it was set for later. When a run with more attempts
+#: became ready for its last one was not kept: its wait is left out rather than guessed.
+QUEUED_AT_OF_OLD_RUNS = ("UPDATE runs SET queued_at = coalesce(due_at, created_at)"
+                        " WHERE attempt <= 1")
+
+
+def wait_recount(hour: str, shares: list[str]) -> list[str]:
+    """Statements setting run_hours' wait sums again from the runs (``hour``: the SQL of a
+    run's hour from its ``created_at``; ``shares``: of wait_sum and wait_n, as numbers)."""
+    sums = ", ".join(f"sum({v}) AS {c}" for (c, _), v in zip(_WAIT_SHARE, shares))
+    return ["UPDATE run_hours SET wait_sum = 0, wait_n = 0",
+            f"UPDATE run_hours SET wait_sum = w.wait_sum, wait_n = w.wait_n FROM"
+            f" (SELECT {hour} AS h, job, {sums} FROM runs WHERE created_at IS NOT NULL"
+            f" GROUP BY h, job) AS w WHERE run_hours.hour = w.h AND run_hours.job = w.job"]
+
+
+def _m016_queue_wait(db: "sqlite_utils.Database") -> None:
+    # The queue wait (Metrics, ``trayjobs stats``) was counted from a run's creation: a
+    # run set for later (``run --at 18:00``) "waited in the queue" for its whole planned
+    # delay, a retried one for its earlier attempts and the pause between them. It counts
+    # now from ``queued_at``: when the run was last ready to start (created, its planned
+    # time came, its pause between attempts was over). A wait for the job's conditions
+    # (``when``) still counts: the run was due. (015 is PostgreSQL's alone.)
+    db.execute("ALTER TABLE runs ADD COLUMN queued_at REAL")
+    db.execute(QUEUED_AT_OF_OLD_RUNS)
+    for sql in wait_recount("CAST(created_at / 3600 AS INTEGER)",
+                            [v.format(r="runs") for _, v in _WAIT_SHARE]):
+        db.execute(sql)
+    for name in ("insert", "update", "delete"):
+        db.execute(f"DROP TRIGGER runs_hours_{name}")
+    db.execute("CREATE TRIGGER runs_hours_insert AFTER INSERT ON runs"
+               f" BEGIN {_hour_upsert('NEW', 1, _HOUR_SHARE)} END")
+    db.execute("CREATE TRIGGER runs_hours_update AFTER UPDATE OF job, state, warnings,"
+               " created_at, started_at, finished_at, queued_at ON runs"
+               f" BEGIN {_hour_upsert('OLD', -1, _HOUR_SHARE)}"
+               f" {_hour_upsert('NEW', 1, _HOUR_SHARE)} END")
+    db.execute("CREATE TRIGGER runs_hours_delete AFTER DELETE ON runs"
+               f" BEGIN {_hour_upsert('OLD', -1, _HOUR_SHARE)} END")
+
+
 MIGRATIONS: list[tuple[str, Any]] = [
     ("001_initial", _m001_initial),
     ("002_watch_files", _m002_watch_files),
@@ -261,4 +315,5 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("012_workers", _m012_workers),
     ("013_cluster", _m013_cluster),
     ("014_worker_machine", _m014_worker_machine),
+    ("016_queue_wait", _m016_queue_wait),
 ]

@@ -13,7 +13,8 @@ add the next, with the same name as SQLite's where both change.
 
 from __future__ import annotations
 
-from .migrations import _HOUR_SHARE, RUNS_V1_COLUMNS
+from .migrations import (_HOUR_SHARE, _HOUR_SHARE_007, _WAIT_SHARE, QUEUED_AT_OF_OLD_RUNS,
+                         RUNS_V1_COLUMNS, wait_recount)
 
 __all__ = ["PG_MIGRATIONS", "MIGRATION_LOCK"]
 
@@ -86,14 +87,14 @@ def _m006_run_warnings() -> list[str]:
 _SUMS = {"runs", "duration_sum", "wait_sum"}
 
 
-def _share(r: str) -> list[str]:
+def _share(r: str, share: list[tuple[str, str]]) -> list[str]:
     return [v.format(r=r) if c in _SUMS else f"CASE WHEN {v.format(r=r)} THEN 1 ELSE 0 END"
-            for c, v in _HOUR_SHARE]
+            for c, v in share]
 
 
-def _hour_upsert(r: str, sign: int) -> str:
-    cols = [c for c, _ in _HOUR_SHARE]
-    values = ", ".join(f"{sign} * ({v})" for v in _share(r))
+def _hour_upsert(r: str, sign: int, share: list[tuple[str, str]]) -> str:
+    cols = [c for c, _ in share]
+    values = ", ".join(f"{sign} * ({v})" for v in _share(r, share))
     adds = ", ".join(f"{c} = run_hours.{c} + excluded.{c}" for c in cols)
     return (f"INSERT INTO run_hours (hour, job, {', '.join(cols)}) VALUES"
             f" (floor({r}.created_at / 3600)::integer, {r}.job, {values})"
@@ -101,8 +102,8 @@ def _hour_upsert(r: str, sign: int) -> str:
 
 
 def _m007_run_hours() -> list[str]:
-    cols = [c for c, _ in _HOUR_SHARE]
-    sums = ", ".join(f"sum({v})" for v in _share("runs"))
+    cols = [c for c, _ in _HOUR_SHARE_007]
+    sums = ", ".join(f"sum({v})" for v in _share("runs", _HOUR_SHARE_007))
     return [
         f"CREATE TABLE run_hours (hour INTEGER NOT NULL, job {T} NOT NULL,"
         f" runs INTEGER NOT NULL, ended INTEGER NOT NULL, succeeded INTEGER NOT NULL,"
@@ -114,9 +115,9 @@ def _m007_run_hours() -> list[str]:
         f" WHERE created_at IS NOT NULL GROUP BY h, job",
         "CREATE FUNCTION runs_hours_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
         " IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.created_at IS NOT NULL THEN"
-        f" {_hour_upsert('OLD', -1)} END IF;"
+        f" {_hour_upsert('OLD', -1, _HOUR_SHARE_007)} END IF;"
         " IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.created_at IS NOT NULL THEN"
-        f" {_hour_upsert('NEW', 1)} END IF;"
+        f" {_hour_upsert('NEW', 1, _HOUR_SHARE_007)} END IF;"
         " RETURN NULL; END $$",
         "CREATE TRIGGER runs_hours_insert AFTER INSERT ON runs"
         " FOR EACH ROW EXECUTE FUNCTION runs_hours_change()",
@@ -192,13 +193,15 @@ def _m014_worker_machine() -> list[str]:
     return [f"ALTER TABLE workers ADD COLUMN machine {T}"]
 
 
-def _m015_run_hours_once() -> list[str]:
-    """A change of a run within its hour (started, ended: every run, twice) adds the
-    difference of its shares in one statement, not a take-back and an add in two."""
-    cols = [c for c, _ in _HOUR_SHARE]
-    delta = ", ".join(f"({n}) - ({o})" for n, o in zip(_share("NEW"), _share("OLD")))
+def _hours_function(share: list[tuple[str, str]]) -> str:
+    """The trigger function keeping run_hours: a change of a run within its hour (started,
+    ended: every run, twice) adds the difference of its shares in one statement, not a
+    take-back and an add in two."""
+    cols = [c for c, _ in share]
+    delta = ", ".join(f"({n}) - ({o})"
+                      for n, o in zip(_share("NEW", share), _share("OLD", share)))
     adds = ", ".join(f"{c} = run_hours.{c} + excluded.{c}" for c in cols)
-    return [
+    return (
         "CREATE OR REPLACE FUNCTION runs_hours_change() RETURNS trigger LANGUAGE plpgsql"
         " AS $$ BEGIN"
         " IF TG_OP = 'UPDATE' AND OLD.created_at IS NOT NULL AND NEW.created_at IS NOT NULL"
@@ -207,10 +210,28 @@ def _m015_run_hours_once() -> list[str]:
         f" (floor(NEW.created_at / 3600)::integer, NEW.job, {delta})"
         f" ON CONFLICT (hour, job) DO UPDATE SET {adds}; RETURN NULL; END IF;"
         " IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.created_at IS NOT NULL THEN"
-        f" {_hour_upsert('OLD', -1)} END IF;"
+        f" {_hour_upsert('OLD', -1, share)} END IF;"
         " IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.created_at IS NOT NULL THEN"
-        f" {_hour_upsert('NEW', 1)} END IF;"
-        " RETURN NULL; END $$",
+        f" {_hour_upsert('NEW', 1, share)} END IF;"
+        " RETURN NULL; END $$")
+
+
+def _m015_run_hours_once() -> list[str]:
+    return [_hours_function(_HOUR_SHARE_007)]
+
+
+def _m016_queue_wait() -> list[str]:
+    # See SQLite's 016_queue_wait: the queue wait counts from ``queued_at``, when the run
+    # was last ready to start, not from its creation.
+    return [
+        f"ALTER TABLE runs ADD COLUMN queued_at {F}",
+        QUEUED_AT_OF_OLD_RUNS,
+        *wait_recount("floor(created_at / 3600)::integer", _share("runs", _WAIT_SHARE)),
+        _hours_function(_HOUR_SHARE),
+        "DROP TRIGGER runs_hours_update ON runs",
+        "CREATE TRIGGER runs_hours_update AFTER UPDATE OF job, state, warnings,"
+        " created_at, started_at, finished_at, queued_at ON runs"
+        " FOR EACH ROW EXECUTE FUNCTION runs_hours_change()",
     ]
 
 
@@ -230,4 +251,5 @@ PG_MIGRATIONS: list[tuple[str, list[str]]] = [
     ("013_cluster", _m013_cluster()),
     ("014_worker_machine", _m014_worker_machine()),
     ("015_run_hours_once", _m015_run_hours_once()),
+    ("016_queue_wait", _m016_queue_wait()),
 ]

@@ -107,7 +107,8 @@ def metrics(query: Query, *, since: float, until: float, bucket: float,
     """The window cut into ``bucket``-second slices (whole hours), each (empty ones
     included, oldest first): ``start``, ``runs`` created, ``failed``, ``warned``, the mean
     duration of its successes (``duration_avg``) and the mean queue wait (``wait_avg``:
-    created to started)."""
+    from ready to start, ``queued_at``, to started; not a one-off's planned delay nor a
+    retry's pause between attempts)."""
     only, jp = _jobs_clause(jobs)
     per = max(1, round(bucket / 3600))
     first = _hour(since)
