@@ -408,3 +408,59 @@ def test_progress_ticks_do_not_remeasure_the_activity_columns(app):
     assert not page._fit.isActive()
     m.dataChanged.emit(m.createIndex(0, 0), m.createIndex(0, m.columnCount() - 1))
     assert page._fit.isActive()
+
+
+def _mouse(view, kind: QEvent.Type, at: QPointF) -> None:
+    buttons = Qt.MouseButton.NoButton if kind == QEvent.Type.MouseButtonRelease \
+        else Qt.MouseButton.LeftButton
+    QApplication.sendEvent(view.viewport(), QMouseEvent(
+        kind, at, view.viewport().mapToGlobal(at), Qt.MouseButton.LeftButton, buttons,
+        Qt.KeyboardModifier.NoModifier))
+
+
+def test_a_double_click_opens_the_run_pressed_while_new_runs_push_it_down(qtbot, tmp_path):
+    """Runs starting between the two clicks of a double-click insert rows above the one
+    clicked; what opens is the run that was under the cursor, once."""
+    from trayjobs.store import RunStore
+    from trayjobs.ui.activity_page import ActivityPage
+    from trayjobs.ui.runs_model import RunsModel
+    from trayjobs.ui.service import Service
+    store = RunStore(tmp_path / "runs.db")
+    for _ in range(30):
+        store.create_run("bank", kind="demo", trigger="manual", state="succeeded")
+    service = Service()
+    model = RunsModel(service=service)
+    try:
+        with qtbot.waitSignal(model.loaded, timeout=5000):
+            model.attach(store, service)
+        page = ActivityPage(None, model)
+        qtbot.addWidget(page)
+        page.resize(900, 500)
+        page.show()
+        opened: list[int] = []
+        page.openRun.connect(opened.append)
+        view = page.view
+        until(qtbot, lambda: view.isVisible() and view.rowAt(60) >= 0)
+        clicks = [QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonRelease,
+                  QEvent.Type.MouseButtonDblClick, QEvent.Type.MouseButtonRelease]
+        for scrolled in (0, 4):  # at the top the rows slide; scrolled down they are kept
+            view.verticalScrollBar().setValue(scrolled)
+            for arrive_before in (1, 2, None):  # the first release, the second press, never
+                at = QPointF(view.visualRect(model.index(view.rowAt(60), 1)).center())
+                aimed = model.run_at(view.rowAt(60))["id"]
+                opened.clear()
+                for i, kind in enumerate(clicks):
+                    if i == arrive_before:
+                        for _ in range(2):  # two runs start: the rows move by two
+                            model.upsert(store.insert_run("bank", kind="demo",
+                                                          trigger="manual"))
+                    _mouse(view, kind, at)
+                assert opened == [aimed], (scrolled, arrive_before)
+        # Enter opens the current run.
+        view.setCurrentIndex(model.index(3, 1))
+        opened.clear()
+        qtbot.keyClick(view, Qt.Key.Key_Return)
+        assert opened == [model.run_at(3)["id"]]
+    finally:
+        service.stop()
+        store.close()

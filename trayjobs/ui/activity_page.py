@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDateEdit, QHBoxLay
                                QStyleOptionProgressBar, QVBoxLayout, QWidget)
 
 from ..store import needs_attention
-from .tables import row_table
+from .tables import DoubleClickOpens, row_table
 from .jobs_page import set_tags, tag_box
 from .runs_model import RunFilter, RunsModel
 
@@ -188,7 +188,9 @@ class ActivityPage(QWidget):
         # A run that changed as a whole (a new state, a retry); not each progress tick or
         # ticking duration: measuring the columns costs tens of ms, so never that often.
         model.dataChanged.connect(self._row_changed)
-        self.view.activated.connect(self._open_index)  # a double-click or Enter, once
+        self.view.activated.connect(self._open_index)  # Enter (one click, on some desktops)
+        # A double-click opens the run pressed, even if new runs moved it down meanwhile.
+        self._opener = DoubleClickOpens(self.view, self._run_id_at, self.openRun.emit)
 
         lay = QVBoxLayout(self)
         lay.addLayout(bar)
@@ -317,6 +319,10 @@ class ActivityPage(QWidget):
     def selected_run(self) -> dict[str, Any] | None:
         idx = self.view.currentIndex()
         return self.model.run_at(idx.row()) if idx.isValid() else None
+
+    def _run_id_at(self, row: int) -> int | None:
+        run = self.model.run_at(row)
+        return None if run is None else run["id"]
 
     def _open_index(self, index: QModelIndex) -> None:
         run = self.model.run_at(index.row())
