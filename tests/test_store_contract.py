@@ -501,7 +501,8 @@ def test_an_older_historys_queue_wait_is_counted_again_from_when_runs_were_ready
     2 h no longer count; a retried run's last wait is not known, so it is left out."""
     import trayjobs.store as sqlite_module
     if kind == "sqlite":
-        monkeypatch.setattr(sqlite_module, "MIGRATIONS", sqlite_module.MIGRATIONS[:-1])
+        monkeypatch.setattr(sqlite_module, "MIGRATIONS",
+                            [m for m in sqlite_module.MIGRATIONS if m[0] < "016"])
 
         def open_store():
             return RunStore(tmp_path / "runs.db")
@@ -511,7 +512,8 @@ def test_an_older_historys_queue_wait_is_counted_again_from_when_runs_were_ready
         server = session_server()
         server.admin("DROP DATABASE IF EXISTS old_wait WITH (FORCE)")
         server.admin("CREATE DATABASE old_wait")
-        monkeypatch.setattr(pg_module, "PG_MIGRATIONS", pg_module.PG_MIGRATIONS[:-1])
+        monkeypatch.setattr(pg_module, "PG_MIGRATIONS",
+                            [m for m in pg_module.PG_MIGRATIONS if m[0] < "016"])
 
         def open_store():
             return pg_module.PgRunStore(server.url("old_wait"))
@@ -543,3 +545,17 @@ def test_an_older_historys_queue_wait_is_counted_again_from_when_runs_were_ready
         store.close()
         if kind == "postgres":
             server.drop_database(server.url("old_wait"))
+
+
+def test_the_runs_a_run_started_are_found_from_it(backend):
+    store = backend.open()
+    parent = store.create_run("backup", kind="demo", trigger="manual", state="failed")
+    other = store.create_run("backup", kind="demo", trigger="manual")
+    hooks = [store.create_run(job, kind="demo", trigger="chain", parent_run=parent,
+                              inputs={"parent": {"id": parent, "hook": hook}})
+             for job, hook in (("diagnose", "on_failure"), ("tidy", "always"))]
+    store.create_run("deeper", kind="demo", trigger="chain", parent_run=hooks[0])
+    assert [r["id"] for r in store.runs_started_by(parent)] == hooks
+    assert store.runs_started_by(parent)[0]["inputs"]["parent"]["hook"] == "on_failure"
+    assert [r["id"] for r in store.runs_started_by(parent, limit=1)] == hooks[:1]
+    assert store.runs_started_by(other) == []

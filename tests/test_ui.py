@@ -584,3 +584,31 @@ def test_a_cleanup_preview_is_applied_from_its_details(make_app, qtbot, tmp_path
     assert not details.apply_btn.isVisible()
     details.close()
     dlg.close()
+
+
+def test_a_failed_runs_details_link_to_the_run_its_hook_started_and_back(make_app, qtbot):
+    ta = make_app(CONFIG.replace("[jobs.fails]\n", '[jobs.fails]\non_failure = ["diagnose"]\n')
+                  + '\n[jobs.diagnose]\nkind = "demo"\nsteps = 3\nstep_time = 0.1\n')
+    ta.run_job("fails")
+    until(qtbot, lambda: find_run(ta, "fails"), timeout=10_000)
+    failed = find_run(ta, "fails")
+    # Opened before the hook has started: its run shows up, and how it ends, as it goes.
+    dlg = ta.open_run(failed["id"])
+    until(qtbot, lambda: find_run(ta, "diagnose", "succeeded"), timeout=20_000)
+    hook = find_run(ta, "diagnose")
+    started = dlg.fields["started_runs"]
+    until(qtbot, lambda: "succeeded" in started.text())
+    assert started.text() == (f"on_failure: <a href='trayjobs-run:{hook['id']}'>run {hook['id']}"
+                              f"</a> of diagnose, succeeded")
+    assert dlg.form.isRowVisible(started)
+    started.linkActivated.emit(f"trayjobs-run:{hook['id']}")  # a click on the link
+    child = ta.details
+    assert child is not dlg and child.run_id == hook["id"]
+    until(qtbot, lambda: child.run is not None)
+    assert f"(after <a href='trayjobs-run:{failed['id']}'>run {failed['id']}</a>)" in (
+        child.fields["trigger"].text())
+    assert not child.form.isRowVisible(child.fields["started_runs"])  # it started none
+    child.fields["trigger"].linkActivated.emit(f"trayjobs-run:{failed['id']}")
+    assert ta.details is dlg  # the parent's details, open already, come to the front
+    child.close()
+    dlg.close()

@@ -557,6 +557,13 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
             " SELECT max(n) AS n FROM up", (run_id, limit))
         return rows[0]["n"] or 0
 
+    def runs_started_by(self, run_id: int, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The runs whose ``parent_run`` is ``run_id`` (its hooks', and their retries),
+        oldest first."""
+        return [_decode(r) for r in self._query(
+            "SELECT * FROM runs INDEXED BY runs_parent WHERE parent_run = ? ORDER BY id LIMIT ?",
+            (run_id, limit))]
+
     def add_logs(self, run_id: int, lines: Iterable[tuple[float, str, str]]) -> None:
         """Append ``(ts, level, message)`` lines to a run's log, in one commit (the
         connection autocommits: without a transaction each line would be a commit)."""

@@ -138,6 +138,10 @@ class RunStoreAPI(Protocol):
     def chain_depth(self, run_id: int, *, limit: int) -> int:
         """How many ``parent_run`` links lead up from ``run_id``, counted up to ``limit``."""
 
+    def runs_started_by(self, run_id: int, *, limit: int = 100) -> list[Row]:
+        """The runs whose ``parent_run`` is ``run_id`` (started by its hooks, and their
+        retries), oldest first, at most ``limit``."""
+
     def unresumed_interrupted(self) -> list[Row]:
         """Interrupted runs that no ``recovered`` run resumes yet, oldest first."""
 

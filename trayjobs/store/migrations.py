@@ -300,6 +300,12 @@ def _m016_queue_wait(db: "sqlite_utils.Database") -> None:
                f" BEGIN {_hour_upsert('OLD', -1, _HOUR_SHARE)} END")
 
 
+def _m017_runs_started_by(db: "sqlite_utils.Database") -> None:
+    # A run's details list the runs its hooks started (then, on_failure, always): found
+    # by their parent_run at once, in any history; only the runs that have one are in it.
+    db.execute("CREATE INDEX runs_parent ON runs(parent_run) WHERE parent_run IS NOT NULL")
+
+
 MIGRATIONS: list[tuple[str, Any]] = [
     ("001_initial", _m001_initial),
     ("002_watch_files", _m002_watch_files),
@@ -316,4 +322,5 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("013_cluster", _m013_cluster),
     ("014_worker_machine", _m014_worker_machine),
     ("016_queue_wait", _m016_queue_wait),
+    ("017_runs_started_by", _m017_runs_started_by),
 ]

@@ -235,6 +235,10 @@ def _m016_queue_wait() -> list[str]:
     ]
 
 
+def _m017_runs_started_by() -> list[str]:
+    return ["CREATE INDEX runs_parent ON runs(parent_run) WHERE parent_run IS NOT NULL"]
+
+
 PG_MIGRATIONS: list[tuple[str, list[str]]] = [
     ("001_initial", _m001_initial()),
     ("002_watch_files", _m002_watch_files()),
@@ -252,4 +256,5 @@ PG_MIGRATIONS: list[tuple[str, list[str]]] = [
     ("014_worker_machine", _m014_worker_machine()),
     ("015_run_hours_once", _m015_run_hours_once()),
     ("016_queue_wait", _m016_queue_wait()),
+    ("017_runs_started_by", _m017_runs_started_by()),
 ]

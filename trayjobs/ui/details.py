@@ -23,8 +23,8 @@ from ..kinds.base import JobKind
 from ..store import outcome, run_warnings
 from ..textfmt import run_started, run_took, state_text, when
 from .icons import icon
-from .runinfo import (REJECTED_SCHEME, attempt_lines, main_output, params_text, result_links,
-                      run_params_line)
+from .runinfo import (REJECTED_SCHEME, attempt_lines, linked_run, main_output, params_text,
+                      result_links, run_params_line, started_runs_html, trigger_html)
 from .runs_model import progress_text
 from .theme import state_colour
 
@@ -69,15 +69,17 @@ class RunDetails(QDialog):
         for key, label in (("state", "State"), ("trigger", "Trigger"), ("run_params", "Run with"),
                            ("attempt", "Attempt"),
                            ("started", "Started"), ("took", "Took"), ("summary", "Result"),
-                           ("error", "Error"), ("links", "Output")):
+                           ("error", "Error"), ("links", "Output"),
+                           ("started_runs", "Hooks started")):
             lab = QLabel()
             lab.setWordWrap(True)
             lab.setAccessibleName(label)
             lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
             self.fields[key] = lab
             self.form.addRow(f"{label}:", lab)
-        self.fields["links"].setOpenExternalLinks(False)
-        self.fields["links"].linkActivated.connect(self.open_link)
+        for key in ("links", "trigger", "started_runs"):
+            self.fields[key].setOpenExternalLinks(False)
+            self.fields[key].linkActivated.connect(self.open_link)
         self.progress = QProgressBar()
         self.progress.setAccessibleName("Progress")
         self.progress.setRange(0, 1000)
@@ -203,7 +205,7 @@ class RunDetails(QDialog):
             full = not loaded or (run is not None and run["state"] not in ACTIVE and not whole)
             logs = store.logs(rid, after_id=0 if full else after)
             return (run, store.attempts(rid), logs, full, dict(job.raw) if job else None,
-                    store.outbox_log(run_id=rid, limit=100))
+                    store.outbox_log(run_id=rid, limit=100), store.runs_started_by(rid))
 
         def show(data) -> None:
             # The window may have been closed, or moved on to a retry, meanwhile.
@@ -244,7 +246,7 @@ class RunDetails(QDialog):
                              f"Alert&s ({len(rows)})" if rows else "Alert&s")
 
     def _show(self, data) -> None:
-        run, attempts, logs, full, job_raw, deliveries = data
+        run, attempts, logs, full, job_raw, deliveries, started = data
         self._show_deliveries(deliveries)
         if run is None:
             self.title.setText(f"Run {self.run_id} is no longer in the history")
@@ -262,14 +264,8 @@ class RunDetails(QDialog):
                      f"{when(run['next_attempt_at'], seconds=True)})"
         f["state"].setText(f"<span style='color:{state_colour(outcome(run)).name()}'>"
                            f"{_esc(state)}</span>")
-        trig = run["trigger"]
-        if run.get("retry_of"):
-            trig += f" (retry of run {run['retry_of']})"
-        if run.get("parent_run"):
-            trig += f" (after run {run['parent_run']})"
-        if run.get("note") and run["note"] not in trig:
-            trig += f" · {run['note']}"
-        f["trigger"].setText(_esc(trig))
+        f["trigger"].setText(trigger_html(run))
+        f["started_runs"].setText(started_runs_html(started))
         f["run_params"].setText(_esc(run_params_line(run.get("inputs"))))
         f["attempt"].setText(f"{run['attempt']} of {run['max_attempts']}")
         f["started"].setText(run_started(run, attempts) if run.get("started_at")
@@ -284,7 +280,7 @@ class RunDetails(QDialog):
         f["error"].setText(_esc(run.get("error") or ""))
         links = result_links(run)
         f["links"].setText(" · ".join(f"<a href='{_esc(u)}'>{_esc(l)}</a>" for l, u in links))
-        for key in ("error", "links", "summary", "run_params"):
+        for key in ("error", "links", "summary", "run_params", "started_runs"):
             self.form.setRowVisible(f[key], bool(f[key].text()))
         self.timeline.clear()
         self._attempts = attempt_lines(attempts)
@@ -333,7 +329,8 @@ class RunDetails(QDialog):
         return f"{when(ts, seconds=True)} {level:<7} {message}"
 
     def _on_run_changed(self, run: dict[str, Any], final: bool) -> None:
-        if run["id"] == self.run_id:
+        # Its own changes, and those of the runs its hooks start (they come after its end).
+        if self.run_id in (run["id"], run.get("parent_run")):
             self.refresh()
 
     def _show_log(self, logs: list[dict[str, Any]], *, full: bool, ended: bool) -> None:
@@ -507,7 +504,9 @@ class RunDetails(QDialog):
             QDesktopServices.openUrl(QUrl.fromLocalFile(target))
 
     def open_link(self, url: str) -> None:
-        if url.startswith(REJECTED_SCHEME + ":"):
+        if (rid := linked_run(url)) is not None:
+            self.app.open_run(rid)
+        elif url.startswith(REJECTED_SCHEME + ":"):
             dlg = RejectedRows(self.app, self.run or {}, self)
             dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             dlg.show()

@@ -1,5 +1,6 @@
 """What the run details show, worked out without widgets: links to a run's output,
-the thing "Open output" opens, and the job's parameters as TOML."""
+the thing "Open output" opens, the job's parameters as TOML, and the runs it is linked
+to (the run whose hook started it, the runs its hooks started)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from typing import Any
 import tomlkit
 
 __all__ = ["Link", "result_links", "main_output", "params_text", "run_params_line",
-           "attempt_lines", "REJECTED_SCHEME"]
+           "attempt_lines", "REJECTED_SCHEME", "RUN_SCHEME", "run_link", "linked_run",
+           "trigger_html", "started_runs_html"]
 
 REJECTED_SCHEME = "trayjobs-rejected"
+#: A link to another run's details ("trayjobs-run:12").
+RUN_SCHEME = "trayjobs-run"
 
 Link = tuple[str, str]  # (label, url)
 
@@ -88,10 +92,20 @@ def params_text(job_raw: dict[str, Any] | None, inputs: dict[str, Any] | None) -
     if inputs:
         doc = tomlkit.document()
         doc.add(tomlkit.comment("this run's inputs"))
-        for k, v in inputs.items():
+        for k, v in _no_nulls(inputs).items():
             doc[k] = v
         parts.append(tomlkit.dumps(doc).strip())
     return "\n\n".join(parts) + "\n"
+
+
+def _no_nulls(value: Any) -> Any:
+    """``value`` without its None parts: TOML has no null (a hook run's ``parent`` has a
+    ``summary`` of None when its parent said nothing): with one, the details did not show."""
+    if isinstance(value, dict):
+        return {k: _no_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_no_nulls(v) for v in value if v is not None]
+    return value
 
 
 def run_params_line(inputs: dict[str, Any] | None) -> str:
@@ -114,3 +128,48 @@ def attempt_lines(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
             took = a["finished_at"] - a["started_at"]
         out.append({**a, "took": took})
     return out
+
+
+def _esc(s: Any) -> str:
+    return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace(
+        "'", "&#39;")
+
+
+def run_link(run_id: int) -> str:
+    return f"<a href='{RUN_SCHEME}:{int(run_id)}'>run {int(run_id)}</a>"
+
+
+def linked_run(url: str) -> int | None:
+    """The run a :func:`run_link` names; None for any other link."""
+    scheme, _, rest = url.partition(":")
+    return int(rest) if scheme == RUN_SCHEME and rest.isdigit() else None
+
+
+def trigger_html(run: dict[str, Any]) -> str:
+    """How the run came to be, the runs it follows as links: "chain (after run 12) ·
+    on_failure of run 12 of backup (failed)"."""
+    trig = _esc(run["trigger"])
+    if run.get("retry_of"):
+        trig += f" (retry of {run_link(run['retry_of'])})"
+    if run.get("parent_run"):
+        trig += f" (after {run_link(run['parent_run'])})"
+    note = run.get("note")
+    plain = run["trigger"] + "".join(f" ({w} run {run[k]})" for w, k in (
+        ("retry of", "retry_of"), ("after", "parent_run")) if run.get(k))
+    if note and note not in plain:
+        trig += f" · {_esc(note)}"
+    return trig
+
+
+def started_runs_html(runs: list[dict[str, Any]]) -> str:
+    """The runs this one's hooks started, one a line, each a link with its hook, job and
+    state: "on_failure: run 57 of notify, succeeded"."""
+    lines = []
+    for r in runs:
+        parent = (r.get("inputs") or {}).get("parent")
+        hook = parent.get("hook") if isinstance(parent, dict) else None
+        how = "retry" if r["trigger"] == "retry" else (hook or r["trigger"])
+        state = "succeeded with warnings" if r["state"] == "succeeded" and r.get("warnings") \
+            else r["state"]
+        lines.append(f"{_esc(how)}: {run_link(r['id'])} of {_esc(r['job'])}, {_esc(state)}")
+    return "<br>".join(lines)
