@@ -60,6 +60,10 @@ def test_on_failure_runs_after_the_final_failure_only(make_engine, tmp_path):
     assert "told to fail 9 times" in parent["error"]
     assert [r["job"] for r in eng.store.list_runs(job="diag")] == ["diag"]
 
+    # trayjobs show of the failed run names the run its hook started, as the window does
+    shown = trayjobs(eng.home, "show", str(broken["id"]), check=True).stdout
+    assert f"hooks started:\n  on_failure: run {child['id']} of diag, succeeded\n" in shown
+
 
 def test_always_runs_after_success_failure_and_cancel(make_engine, tmp_path):
     after = tmp_path / "after.py"

@@ -22,7 +22,7 @@ from .store import outcome
 from .cli_follow import (EXIT_FAILED, EXIT_OK, Bar, end_inline, follow, follow_log, log_lines,
                          progress_text, wait_for_time)
 from .textfmt import (attempt_text, relative, run_duration, run_started, run_took, start_time,
-                      state_text, table, when)
+                      started_by_how, state_text, table, when)
 
 __all__ = ["main", "build_parser"]
 
@@ -398,6 +398,12 @@ def cmd_show(home: Home, args) -> int:
         for a in attempts:
             lines.append(f"  {a['attempt']}. {when(a['started_at'], seconds=True)} {a['state']}"
                          + (f": {a['error']}" if a.get("error") else ""))
+    started = ctl.store.runs_started_by(run["id"])
+    if started:
+        lines.append("hooks started:")
+        for r in started:
+            how, state = started_by_how(r)
+            lines.append(f"  {how}: run {r['id']} of {r['job']}, {state}")
     if logs or args.follow:
         lines.append("log:")
         lines += [text for l in logs for text in log_lines(l)]

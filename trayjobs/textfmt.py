@@ -10,7 +10,8 @@ from typing import Any
 from .durations import format_duration
 
 __all__ = ["when", "relative", "run_duration", "run_started", "run_took", "attempt_text",
-           "state_text", "warnings_text", "table", "escape_undecodable", "escape_strings"]
+           "state_text", "warnings_text", "table", "escape_undecodable", "escape_strings",
+           "started_by_how"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -150,3 +151,14 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
     lines = [fmt.format(*headers), fmt.format(*("-" * w for w in widths))]
     lines += [fmt.format(*(str(c) for c in r)) for r in rows]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def started_by_how(run: dict[str, Any]) -> tuple[str, str]:
+    """For a run a hook started: how ("on_failure", "then", "always", or "retry" for a
+    retry of one) and its state in words ("succeeded with warnings")."""
+    parent = (run.get("inputs") or {}).get("parent")
+    hook = parent.get("hook") if isinstance(parent, dict) else None
+    how = "retry" if run["trigger"] == "retry" else (hook or run["trigger"])
+    state = ("succeeded with warnings" if run["state"] == "succeeded" and run.get("warnings")
+             else run["state"])
+    return how, state

@@ -9,6 +9,8 @@ from typing import Any
 
 import tomlkit
 
+from ..textfmt import started_by_how
+
 __all__ = ["Link", "result_links", "main_output", "params_text", "run_params_line",
            "attempt_lines", "REJECTED_SCHEME", "RUN_SCHEME", "run_link", "linked_run",
            "trigger_html", "started_runs_html"]
@@ -166,10 +168,6 @@ def started_runs_html(runs: list[dict[str, Any]]) -> str:
     state: "on_failure: run 57 of notify, succeeded"."""
     lines = []
     for r in runs:
-        parent = (r.get("inputs") or {}).get("parent")
-        hook = parent.get("hook") if isinstance(parent, dict) else None
-        how = "retry" if r["trigger"] == "retry" else (hook or r["trigger"])
-        state = "succeeded with warnings" if r["state"] == "succeeded" and r.get("warnings") \
-            else r["state"]
+        how, state = started_by_how(r)
         lines.append(f"{_esc(how)}: {run_link(r['id'])} of {_esc(r['job'])}, {_esc(state)}")
     return "<br>".join(lines)
