@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from trayjobs.engine.events import EventBus
-from trayjobs.engine.tracker import STORE_INTERVAL, AttemptTracker
+from trayjobs.engine.tracker import LOG_BATCH, STORE_INTERVAL, AttemptTracker
 from trayjobs.store.open import open_store
 
 
@@ -41,4 +41,21 @@ def test_a_quiet_run_stores_its_log_lines_on_the_next_tick(home):
     clock[0] += STORE_INTERVAL
     t.tick()
     assert [l["message"] for l in store.logs(rid)] == ["only"]
+    store.close()
+
+
+def test_a_chatty_run_stores_its_output_as_it_comes_not_all_at_its_end(home):
+    # A command printing megabytes sends its output in 64 KiB entries: once a batch's worth
+    # is waiting it is stored at once (the job process is busy meanwhile), and what the end
+    # of the attempt writes with its outcome is only the rest.
+    clock = [1000.0]
+    store, rid, t = tracker(home, clock)
+    entry = "x" * (64 * 1024 - 1) + "\n"
+    for _ in range(LOG_BATCH // len(entry) - 1):
+        t.on_message({"t": "log", "message": entry, "level": "info", "ts": 1.0})
+    assert store.logs(rid) == []  # a few entries wait for more
+    t.on_message({"t": "log", "message": entry, "level": "info", "ts": 1.0})
+    assert len(store.logs(rid)) == LOG_BATCH // len(entry)  # no time has passed: by size
+    t.on_message({"t": "log", "message": "last", "level": "info", "ts": 1.0})
+    assert t.take_logs() == [(1.0, "info", "last")]
     store.close()

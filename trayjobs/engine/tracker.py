@@ -3,7 +3,10 @@
 Listeners in this process (the window) get every update at once through the
 bus; the store gets progress at most a few times a second per run and log
 lines in batches, so a job reporting thousands of updates a second costs the
-database almost nothing.
+database almost nothing. A batch is written once it holds 500 lines or
+:data:`LOG_BATCH` characters, or with the progress: a chatty program's output is
+stored while it runs (where the job process is busy anyway), not all of it after
+its end, when writing it would delay the run's outcome.
 
 While the store's server is away (``store_away()``), nothing is written: the log lines
 wait here (up to :data:`MAX_KEPT`, then the oldest beyond the first ones are counted, not
@@ -25,6 +28,9 @@ __all__ = ["AttemptTracker"]
 STORE_INTERVAL = 0.5  # seconds between progress writes of one run
 #: Log lines of one attempt kept in memory while the store is away, at most.
 MAX_KEPT = 20_000
+#: Characters of waiting log lines that make a batch (a few of a command's 64 KiB entries):
+#: a commit costs about as much as storing 64 KiB, so smaller batches would cost more.
+LOG_BATCH = 256 * 1024
 
 
 class AttemptTracker:
@@ -43,6 +49,7 @@ class AttemptTracker:
         #: by the watch, so they do not start the job again.
         self.watched = None if watched is None else os.path.join(os.path.realpath(watched), "")
         self._logs: list[tuple[float, str, str]] = []
+        self._log_size = 0  # characters in _logs
         # Counting from now (not "long ago") lets a short run's log lines reach the store
         # with its outcome, in one commit.
         self._last_write = self.clock()
@@ -62,8 +69,9 @@ class AttemptTracker:
             line = (_number(msg.get("ts")) or time.time(), _str(msg.get("level")) or "info",
                     _str(msg.get("message")) or "")
             self._logs.append(line)
+            self._log_size += len(line[2])
             self.bus.emit(RunLog(self.run_id, *line))
-            if len(self._logs) >= 500:
+            if len(self._logs) >= 500 or self._log_size >= LOG_BATCH:
                 self.flush()
             if len(self._logs) > MAX_KEPT:  # the store is away: keep the first lines
                 del self._logs[MAX_KEPT // 2]
@@ -135,7 +143,7 @@ class AttemptTracker:
                 self._write_progress(self.clock())
             except StoreUnreachable as exc:
                 self._away(exc)
-        lines, self._logs = self._logs, []
+        lines, self._logs, self._log_size = self._logs, [], 0
         if self._dropped:
             lines.insert(MAX_KEPT // 2, (time.time(), "warning", (
                 f"{self._dropped} log line(s) here were not kept: the run history could not "
@@ -151,11 +159,11 @@ class AttemptTracker:
             return  # kept for the attempt's end
         try:
             if self._logs and not self._dropped:
-                lines, self._logs = self._logs, []
+                lines, self._logs, size, self._log_size = self._logs, [], self._log_size, 0
                 try:
                     self.store.add_logs(self.run_id, lines)
                 except StoreUnreachable:
-                    self._logs = lines + self._logs
+                    self._logs, self._log_size = lines + self._logs, size + self._log_size
                     raise
             if self._dirty:
                 self._write_progress(self.clock())
