@@ -22,6 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from . import launcher
 from .wire import encode
 
 __all__ = ["main"]
@@ -218,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     pipe = _Pipe(int(argv[0]))
     faulthandler.enable()  # a segfault leaves its Python traceback on stderr (our log file)
+    launcher.want()  # programs run here one after the other: start each ahead of its run
     requests: list[dict[str, Any]] = []
     have = threading.Condition()
     cancel = threading.Event()

@@ -27,7 +27,7 @@ from ..base import JobKind
 from ..registry import register
 from .output import OutputLog
 from .params import Command, CommandParams, SecretRef
-from .process import exec_failure, exited, find_program, signal_group, spawn
+from .process import exec_failure, exited, find_program, ready_next, signal_group, spawn
 from .progress import Progress
 
 __all__ = ["CommandKind", "CommandParams", "output_dir"]
@@ -121,6 +121,7 @@ class _Run:
         finally:
             signal_group(proc.pid, signal.SIGKILL)  # whatever it left running in the background
             proc.wait()
+            ready_next()
             for pipe in (proc.stdout, proc.stderr):
                 pipe.close()
             ctx.sink({"t": "pgroup", "pgid": proc.pid, "open": False})

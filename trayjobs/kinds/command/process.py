@@ -29,12 +29,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["spawn", "signal_group", "exited", "find_program", "exec_failure"]
+from ...engine import launcher
+
+__all__ = ["spawn", "ready_next", "signal_group", "exited", "find_program", "exec_failure"]
 
 PR_SET_PDEATHSIG = 1
-#: Bytes a program may write ahead of its reader (Linux's default is 64 KiB): fewer, larger
-#: reads for a chatty program; a system that refuses keeps the default.
-PIPE_SIZE = 1 << 20
 
 
 def _die_with_parent() -> Callable[[], None] | None:
@@ -72,18 +71,30 @@ _SETPRIV_FAILED = "setpriv: failed to execute "
 
 
 def exec_failure(argv: list[str], code: int, last_stderr: str | None) -> str | None:
-    """Why the program could not be started, when ``setpriv`` could not exec it (it then
-    exits 126 or 127 with a line on stderr, where ``Popen`` would raise), else ``None``."""
+    """Why the program could not be started, when ``setpriv`` or a spare shell could not
+    exec it (they then exit 126 or 127 with a line on stderr, where ``Popen`` would raise),
+    else ``None``."""
     if code not in (126, 127) or not last_stderr or not _setpriv():
         return None
     line = last_stderr.strip()
     prefix = f"{_SETPRIV_FAILED}{argv[0]}: "
-    return line[len(prefix):] if line.startswith(prefix) else None
+    if line.startswith(prefix):
+        return line[len(prefix):]
+    m = launcher.FAILED_EXEC.match(line)
+    if m and line.startswith(f"{argv[0]}: ", m.end()):
+        return line[m.end() + len(argv[0]) + 2:]
+    return None
 
 
 def spawn(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+    """``argv`` started in ``cwd`` with the environment ``env``, its stdout and stderr
+    piped, leading a session of its own, dying with this process (on Linux)."""
     setpriv = _setpriv()
     if setpriv:
+        # a spare made ready after the last run (in a job process), if there is one
+        proc = launcher.take(argv, os.path.join(os.getcwd(), cwd), env)
+        if proc is not None:
+            return proc
         argv, preexec = [setpriv, "--pdeathsig", "KILL", "--", *argv], None
     else:
         preexec = _die_with_parent()
@@ -91,16 +102,16 @@ def spawn(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Pope
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True,
                             start_new_session=True, preexec_fn=preexec)
     for pipe in (proc.stdout, proc.stderr):
-        _widen(pipe.fileno())
+        launcher.widen(pipe.fileno())
     return proc
 
 
-def _widen(fd: int) -> None:
-    try:
-        import fcntl
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-    except (ImportError, AttributeError, OSError):  # not Linux, or over the user's limit
-        pass
+def ready_next() -> None:
+    """A program has ended: make the next one's start ready (a job process keeps a spare,
+    see :mod:`trayjobs.engine.launcher`), while the run's end is recorded."""
+    setpriv = _setpriv()
+    if setpriv:
+        launcher.refill(setpriv)
 
 
 def signal_group(pgid: int, sig: int) -> None:

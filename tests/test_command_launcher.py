@@ -1,0 +1,121 @@
+"""A job process's spare shell (trayjobs.engine.launcher): a program started from it gets
+what a program started directly gets, and still dies with the process that started it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+
+from helpers import wait_until
+from trayjobs.engine import launcher
+from trayjobs.kinds.command.process import _setpriv, exec_failure
+
+PY = sys.executable
+
+pytestmark = pytest.mark.skipif(
+    not (sys.platform.startswith("linux") and _setpriv() and launcher._dash()),
+    reason="spares need Linux, util-linux's setpriv and dash as /bin/sh")
+
+# A process that keeps spares, as a job process does: it starts each program of its request
+# in turn, the first the usual way and each next one from the spare the last one left, and
+# prints one JSON line per program (its output, and whether the spare started it); with
+# "hold", it prints the last one's pid at once and waits to be killed.
+STARTER = dedent("""
+    import json, os, sys, time
+    from pathlib import Path
+    from trayjobs.engine import launcher
+    from trayjobs.kinds.command.process import ready_next, spawn
+    launcher.want()
+    programs, cwd, env, hold = json.loads(sys.stdin.readline())
+    for n, argv in enumerate(programs):
+        spare = None
+        if n:
+            spare = launcher.spare_pid(wait=10)
+        p = spawn(argv, cwd=Path(cwd), env=env)
+        if hold and n == len(programs) - 1:
+            print(json.dumps({"spare": spare == p.pid, "pid": p.pid}), flush=True)
+            time.sleep(60)
+        out, err = p.communicate()
+        print(json.dumps({"spare": spare == p.pid, "out": out.hex(), "err": err.hex()}),
+              flush=True)
+        ready_next()
+""")
+
+
+def starter(tmp_path, programs, cwd, env, *, hold=False) -> subprocess.Popen:
+    script = tmp_path / "starter.py"
+    script.write_text(STARTER)
+    proc = subprocess.Popen([PY, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    proc.stdin.write((json.dumps([programs, str(cwd), env, hold]) + "\n").encode())
+    proc.stdin.close()
+    proc.stdin = None
+    return proc
+
+
+def twice(tmp_path, argv, cwd, env) -> list[dict]:
+    proc = starter(tmp_path, [argv, argv], cwd, env)
+    out, _ = proc.communicate(timeout=60)
+    runs = [json.loads(line) for line in out.splitlines()]
+    assert [r["spare"] for r in runs] == [False, True], "the spare was not used"
+    return [{"out": bytes.fromhex(r["out"]), "err": bytes.fromhex(r["err"])} for r in runs]
+
+
+def test_a_program_from_the_spare_gets_the_environment_folder_and_stdin_it_would_directly(
+        tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    odd = "quote ' \" $HOME `x` \\ and\nnew line, é, \udcff"  # a byte that is not UTF-8
+    env = {"PATH": os.environ["PATH"], "A": odd, "EMPTY": "", "PWD": "/stale", "IFS": "x",
+           "PPID": "12", "LINENO": "a"}
+    dump = ("import json, os, sys; json.dump({'env': {k: os.fsencode(v).hex() for k, v in "
+            "os.environ.items()}, 'cwd': os.getcwd(), 'argv': sys.argv[1:], "
+            "'stdin': sys.stdin.read(), 'pgid': os.getpgid(0) == os.getpid()}, sys.stdout)")
+    argv = [PY, "-c", dump, odd, "", "$A"]
+    first, second = twice(tmp_path, argv, tmp_path / "link", env)
+    assert first["err"] == second["err"] == b""
+    assert json.loads(first["out"]) == json.loads(second["out"])
+    seen = json.loads(second["out"])
+    assert seen["cwd"] == str(tmp_path / "real")  # as chdir does: links resolved
+    assert seen["argv"] == [odd, "", "$A"] and seen["stdin"] == "" and seen["pgid"]
+    assert bytes.fromhex(seen["env"]["A"]) == os.fsencode(odd)
+    assert set(seen["env"]) - {"LC_CTYPE"} == set(env)  # Python sets LC_CTYPE without a locale
+
+
+def test_a_program_the_spare_cannot_start_says_why(tmp_path):
+    script = tmp_path / "no-exec"
+    script.write_text("echo never\n")  # not executable
+    first, second = twice(tmp_path, [str(script)], tmp_path, {"PATH": os.environ["PATH"]})
+    for run in (first, second):  # setpriv's words, then the shell's
+        last = run["err"].decode().strip().splitlines()[-1]
+        assert exec_failure([str(script)], 126, last) == "Permission denied", last
+
+
+def test_names_a_shell_cannot_set_are_started_the_usual_way():
+    assert launcher.take(["true"], "/", {"OPTIND": "1"}) is None
+    assert launcher.take(["true"], "/", {"BASH_FUNC_f%%": "() { :; }"}) is None
+
+
+def test_a_program_from_the_spare_dies_with_the_process_that_started_it(tmp_path):
+    proc = starter(tmp_path, [["true"], ["sleep", "60"]], "/", dict(os.environ), hold=True)
+    try:
+        lines = [json.loads(proc.stdout.readline()) for _ in range(2)]
+        assert lines[1]["spare"]
+        pid = lines[1]["pid"]
+        wait_until(lambda: Path(f"/proc/{pid}/comm").read_text().strip() == "sleep")
+        os.kill(proc.pid, signal.SIGKILL)  # no chance to clean up
+        proc.wait(10)
+        # gone, or a zombie waiting for init to reap it
+        wait_until(lambda: not Path(f"/proc/{pid}").exists()
+                   or "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text(), timeout=10)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()

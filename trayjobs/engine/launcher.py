@@ -1,0 +1,196 @@
+"""A program's start made ready ahead of time: a spare shell waiting to become it.
+
+Started through ``setpriv`` (see :mod:`trayjobs.kinds.command.process`), a
+program costs an extra exec: ``setpriv``'s own start, then its exec of the
+program, about 0.6 ms of a short command run's 2-3. A job process that runs commands keeps one *spare* instead:
+``setpriv --pdeathsig KILL -- /bin/sh -c '. /dev/stdin'``, started after a
+command run ends, leading a session of its own, its output pipes made, reading
+its stdin. The next run writes it a script that enters the program's folder,
+sets its environment and ``exec``\\ s it: the program starts in the shell's
+place, its death signal already set, in the session the spare leads, at the cost
+of the shell reading a few lines.
+
+The script gives the program exactly what ``subprocess`` would: ``cd -P`` is a
+``chdir``; every variable the shell started with that the program is not to
+have is unset, and PWD and OLDPWD, which ``cd`` sets, are unset or set back;
+the program's variables are exported as they are (single-quoted bytes); its
+stdin is ``/dev/null``; ``exec`` looks the program up on its own PATH.
+
+A spare is used only where that holds: ``/bin/sh`` is dash (a shell with read-only
+variables, bash's ``PPID`` and ``UID``, would exit at an ``export``), and every
+name in the two environments is one a shell can set (not ``BASH_FUNC_f%%``, nor
+dash's own ``OPTIND``, which must be a number). Otherwise, and in processes
+that run one command and exit (the foreground ``trayjobs run``: only a job
+process calls :func:`want`), the program is started the usual way.
+
+A leaf module: the job process imports it at its start, and it imports nothing
+of trayjobs.
+
+The death signal follows the *thread* that started a process, not the process
+(prctl(2)): spares are started by a thread of their own that lives as long as the
+job process, so a spare taken by a run on another thread is not killed when the
+thread that started it ends.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+import threading
+
+__all__ = ["want", "take", "refill", "spare_pid", "widen", "FAILED_EXEC", "PIPE_SIZE"]
+
+#: Bytes a program may write ahead of its reader (Linux's default is 64 KiB): fewer, larger
+#: reads for a chatty program.
+PIPE_SIZE = 1 << 20
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+#: Names the shell sets itself or will not take any value for.
+_SHELL_OWN = frozenset({"PWD", "OLDPWD"})
+_REFUSED = frozenset({"OPTIND"})
+#: What dash says on stderr (then exits 126 or 127) when its ``exec`` fails:
+#: ``/bin/sh: 12: exec: PROGRAM: not found``.
+FAILED_EXEC = re.compile(r"^(?:/bin/)?sh: \d+: exec: ")
+
+
+def _quote(text: str) -> bytes:
+    return b"'" + os.fsencode(text).replace(b"'", b"'\\''") + b"'"
+
+
+def _usable(env: dict[str, str]) -> bool:
+    return all(_NAME.match(k) and k not in _REFUSED for k in env)
+
+
+def script(argv: list[str], cwd: str, env: dict[str, str], base: dict[str, str]) -> bytes:
+    """The lines that make a shell started with the environment ``base`` become ``argv``
+    in ``cwd`` with the environment ``env``."""
+    lines = [b"cd -P -- " + _quote(cwd) + b" || exit 126"]
+    gone = sorted((base.keys() | _SHELL_OWN) - env.keys())
+    if gone:
+        lines.append(b"unset " + b" ".join(k.encode() for k in gone))
+    lines += [b"export " + k.encode() + b"=" + _quote(v) for k, v in env.items()]
+    lines.append(b"exec " + b" ".join(map(_quote, argv)) + b" </dev/null")
+    return b"\n".join(lines) + b"\n"
+
+
+class _Spares:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._made = threading.Condition(self._lock)
+        self._making = False  # a spare is being started
+        self._spare: tuple[subprocess.Popen, dict[str, str]] | None = None
+        self._wanted = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.wanted = False  # want(): this process runs many commands
+        self.setpriv: str | None = None
+
+    def take(self, argv: list[str], cwd: str, env: dict[str, str]) -> subprocess.Popen | None:
+        if not _usable(env):
+            return None
+        with self._lock:
+            # one being started (a run right after the last) is ready sooner than a new one
+            self._made.wait_for(lambda: not self._making, timeout=0.02)
+            spare, self._spare = self._spare, None
+        if spare is None:
+            return None
+        proc, base = spare
+        if proc.poll() is not None or not _usable(base):
+            _discard(proc)
+            return None
+        try:
+            proc.stdin.write(script(argv, cwd, env, base))
+            proc.stdin.close()
+        except OSError:
+            _discard(proc)
+            return None
+        proc.stdin = None
+        proc.args = argv
+        return proc
+
+    def refill(self, setpriv: str) -> None:
+        if not self.wanted or not _dash() or not _usable(os.environ):
+            return
+        with self._lock:
+            self.setpriv = setpriv
+            if self._spare is not None:
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._make, name="spare-program",
+                                                daemon=True)
+                self._thread.start()
+            self._making = True  # from now: a run that comes waits for it, not a new one
+        self._wanted.set()
+
+    def pid(self, wait: float = 0.0) -> int | None:
+        """The spare's pid, if there is one (waiting up to ``wait`` for one being started)."""
+        with self._made:
+            self._made.wait_for(lambda: not self._making, timeout=wait)
+            return self._spare[0].pid if self._spare else None
+
+    def _make(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            with self._lock:
+                if self._spare is not None:
+                    self._making = False
+                    self._made.notify_all()
+                    continue
+                self._making = True
+            base, proc = dict(os.environ), None
+            try:
+                shell = ["/bin/sh", "-c", ". /dev/stdin"]
+                proc = subprocess.Popen(
+                    [self.setpriv, "--pdeathsig", "KILL", "--", *shell], cwd="/", env=base,
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    close_fds=True, start_new_session=True)
+                for pipe in (proc.stdout, proc.stderr):
+                    widen(pipe.fileno())
+            except OSError:
+                pass
+            finally:
+                with self._lock:
+                    self._spare = (proc, base) if proc is not None else None
+                    self._making = False
+                    self._made.notify_all()
+
+
+def widen(fd: int) -> None:
+    """Room in a pipe for :data:`PIPE_SIZE` bytes ahead of its reader; a system that refuses
+    keeps its default."""
+    try:
+        import fcntl
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except (ImportError, AttributeError, OSError):  # not Linux, or over the user's limit
+        pass
+
+
+@functools.cache
+def _dash() -> bool:
+    sh = shutil.which("sh", path="/bin")
+    return bool(sh) and os.path.basename(os.path.realpath(sh)) == "dash"
+
+
+def _discard(proc: subprocess.Popen) -> None:
+    try:
+        proc.kill()
+    except OSError:
+        pass
+    proc.wait()
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
+_spares = _Spares()
+take = _spares.take
+refill = _spares.refill
+spare_pid = _spares.pid
+
+
+def want() -> None:
+    """Keep a spare from the first command on: this process runs many (a job process)."""
+    _spares.wanted = True
