@@ -46,6 +46,7 @@ STARTER = dedent("""
         print(json.dumps({"spare": spare == p.pid, "out": out.hex(), "err": err.hex()}),
               flush=True)
         ready_next()
+        launcher.run_ended()  # as a job process does after each run
 """)
 
 

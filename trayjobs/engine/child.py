@@ -253,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             req = requests.pop(0)
         if not _run(req, pipe, cancel):
             return 0
+        launcher.run_ended()  # the next program's start made ready while the engine records
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ import shutil
 import subprocess
 import threading
 
-__all__ = ["want", "take", "refill", "spare_pid", "widen", "FAILED_EXEC", "PIPE_SIZE"]
+__all__ = ["want", "take", "refill", "run_ended", "spare_pid", "widen", "FAILED_EXEC", "PIPE_SIZE"]
 
 #: Bytes a program may write ahead of its reader (Linux's default is 64 KiB): fewer, larger
 #: reads for a chatty program.
@@ -81,6 +81,7 @@ class _Spares:
         self._lock = threading.Lock()
         self._made = threading.Condition(self._lock)
         self._making = False  # a spare is being started
+        self._pending = False  # a spare is wanted once the run's end is sent
         self._spare: tuple[subprocess.Popen, dict[str, str]] | None = None
         self._wanted = threading.Event()
         self._thread: threading.Thread | None = None
@@ -111,12 +112,19 @@ class _Spares:
         return proc
 
     def refill(self, setpriv: str) -> None:
+        """A program ended: a spare is wanted, started once the run's end is sent
+        (:meth:`run_ended`), not while the job process still has that to do."""
         if not self.wanted or not _dash() or not _usable(os.environ):
             return
         with self._lock:
             self.setpriv = setpriv
-            if self._spare is not None:
+            self._pending = self._spare is None
+
+    def run_ended(self) -> None:
+        with self._lock:
+            if not self._pending:
                 return
+            self._pending = False
             if self._thread is None:
                 self._thread = threading.Thread(target=self._make, name="spare-program",
                                                 daemon=True)
@@ -188,6 +196,7 @@ def _discard(proc: subprocess.Popen) -> None:
 _spares = _Spares()
 take = _spares.take
 refill = _spares.refill
+run_ended = _spares.run_ended
 spare_pid = _spares.pid
 
 

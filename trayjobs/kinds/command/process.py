@@ -107,8 +107,8 @@ def spawn(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Pope
 
 
 def ready_next() -> None:
-    """A program has ended: make the next one's start ready (a job process keeps a spare,
-    see :mod:`trayjobs.engine.launcher`), while the run's end is recorded."""
+    """A program has ended: have the next one's start made ready (a job process keeps a
+    spare, see :mod:`trayjobs.engine.launcher`) once the run's end is sent."""
     setpriv = _setpriv()
     if setpriv:
         launcher.refill(setpriv)
