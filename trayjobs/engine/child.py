@@ -215,11 +215,30 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
     return reuse
 
 
+def _keep_freed_memory() -> None:
+    """Have glibc keep what it frees for the next piece of the same size. A chatty
+    program's output is read 256 KiB at a time: by default each piece is memory fresh from
+    the kernel (mapped, zeroed and faulted in page by page, unmapped when freed), about a
+    tenth of a millisecond per megabyte read. Pieces up to 4 MiB now come from the heap,
+    and up to 16 MiB of freed heap is kept rather than given back at once."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        mallopt = ctypes.CDLL(None).mallopt  # glibc's; another C library may not have it
+    except (OSError, AttributeError):
+        return
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    mallopt(M_MMAP_THRESHOLD, 4 << 20)
+    mallopt(M_TRIM_THRESHOLD, 16 << 20)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     pipe = _Pipe(int(argv[0]))
     faulthandler.enable()  # a segfault leaves its Python traceback on stderr (our log file)
     launcher.want()  # programs run here one after the other: start each ahead of its run
+    _keep_freed_memory()
     requests: list[dict[str, Any]] = []
     have = threading.Condition()
     cancel = threading.Event()
