@@ -119,3 +119,35 @@ def test_rejected_rows_are_shown_then_fixed_and_imported_again(make_app, qtbot, 
     page.reload()
     until(qtbot, lambda: page.item_for(tmp_path / "bank.db", "bank") is not None
           and page.item_for(tmp_path / "bank.db", "bank").text(1) == "5")
+
+
+def test_a_without_rowid_table_and_a_view_show_their_rows(make_app, make_ctx, home, qtbot,
+                                                         tmp_path):
+    from test_import_support import connect, run, write
+    home.default_data_db.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(home)
+    conn.executescript("CREATE TABLE codes (code TEXT PRIMARY KEY, qty REAL) WITHOUT ROWID;")
+    conn.close()
+    run(make_ctx, write(tmp_path / "c.csv", "code,qty\nb,1\na,2\n"), table="codes")
+    run(make_ctx, write(tmp_path / "o.csv", "n\n1\n2\n3\n"), table="old", run_id=2)
+    conn = connect(home)  # the user puts a view in the imported table's place
+    conn.executescript("ALTER TABLE old RENAME TO old_2023; "
+                       "CREATE VIEW old AS SELECT n * 10 AS n FROM old_2023;")
+    conn.close()
+    ta = make_app('[jobs.bank]\nkind = "import"\n')
+    page = ta.window.data_page
+    ta.window.tabs.setCurrentWidget(page)
+    db = home.default_data_db
+    until(qtbot, lambda: page.item_for(db, "old") is not None)
+
+    page.show_table(db, "codes")
+    until(qtbot, lambda: page.model.rowCount() == 2 and not page.model.loading)
+    assert [page.model.index(r, 0).data() for r in range(2)] == ["a", "b"]
+    assert page.note.text() == "2 of 2 rows read"
+
+    view = page.item_for(db, "old")
+    assert view.text(1) == "view" and view.toolTip(0).startswith("A view now")
+    page.show_table(db, "old")
+    until(qtbot, lambda: page.model.rowCount() == 3 and not page.model.loading)
+    assert [page.model.index(r, 0).data() for r in range(3)] == ["10", "20", "30"]
+    assert page.note.text().startswith("3 rows read; read by position")

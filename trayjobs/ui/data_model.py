@@ -1,8 +1,8 @@
 """Rows of an imported table (or of ``_rejected``) as a table model that grows as it scrolls.
 
-Pages are read by key (rowid / id above the last one shown) on the service thread:
-the view asks :meth:`fetchMore` when it nears the end, one read is in flight at a
-time, and rows are appended when it comes back. The first page of a million-row
+Pages are read after the key of the last row shown (None for the first page) on the
+service thread: the view asks :meth:`fetchMore` when it nears the end, one read is in
+flight at a time, and rows are appended when it comes back. The first page of a million-row
 table costs what any page costs; nothing counts the whole table.
 """
 
@@ -31,12 +31,12 @@ class PagedRows(QAbstractTableModel):
         self.service = service
         self.headers: list[str] = []
         self.rows: list[tuple] = []
-        self._read: Callable[[int, int], list[tuple]] | None = None
+        self._read: Callable[[Any, int], list[tuple]] | None = None
         self._gen = 0
         self._busy = False
         self._done = True
 
-    def show(self, headers: list[str], read: Callable[[int, int], list[tuple]]) -> None:
+    def show(self, headers: list[str], read: Callable[[Any, int], list[tuple]]) -> None:
         """Start over with ``read(after_key, limit)`` as the source (called off the GUI)."""
         self.beginResetModel()
         self._gen += 1
@@ -65,7 +65,7 @@ class PagedRows(QAbstractTableModel):
             return
         self._busy = True
         gen, read = self._gen, self._read
-        after = self.rows[-1][0] if self.rows else -(2 ** 63)
+        after = self.rows[-1][0] if self.rows else None
         self.service.call(lambda: read(after, PAGE), lambda rows: self._arrived(gen, rows),
                           lambda exc: self._failed(gen, exc))
 

@@ -37,6 +37,9 @@ class DataPage(QWidget):
         self.table: str | None = None        # None: the rejected rows are shown
         self.fix: tuple[str, Path] | None = None   # (job, file) ready to re-import
         self._jobs_of: dict[Path, list[str]] = {}
+        self._infos: dict[tuple[Path, str], browse.TableInfo] = {}
+        self.ledger_rows: int | None = None  # the chosen table's rows, by the ledger
+        self.by_position = False              # ... read by OFFSET, for want of a key
 
         self.tree = QTreeWidget()
         self.tree.setObjectName("dataTables")
@@ -141,6 +144,7 @@ class DataPage(QWidget):
         self.tree.blockSignals(True)
         self.tree.clear()
         self._jobs_of = {db: jobs for db, jobs, _t, _r in dbs}
+        self._infos = {(db, info.name): info for db, _j, infos, _r in dbs for info in infos}
         chosen = None
         for db, jobs, infos, rejected in dbs:
             top = QTreeWidgetItem([f"{db.name} ({', '.join(jobs)})", ""])
@@ -148,10 +152,12 @@ class DataPage(QWidget):
             top.setFlags(top.flags() & ~Qt.ItemFlag.ItemIsSelectable)
             self.tree.addTopLevelItem(top)
             for info in infos:
-                item = QTreeWidgetItem([info.name, f"{info.rows:,}"])
+                item = QTreeWidgetItem([info.name, "view" if info.view else f"{info.rows:,}"])
                 item.setData(0, NODE_ROLE, (str(db), info.name))
-                item.setToolTip(0, f"{info.rows:,} rows from {info.files:,} "
-                                   f"file{'s' * (info.files != 1)}"
+                item.setToolTip(0, (f"A view now; imports brought {info.rows:,} rows into the "
+                                    f"table once of this name" if info.view else
+                                    f"{info.rows:,} rows from {info.files:,} "
+                                    f"file{'s' * (info.files != 1)}")
                                 + (f"; {info.rejected:,} rejected" if info.rejected else ""))
                 item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 top.addChild(item)
@@ -232,17 +238,20 @@ class DataPage(QWidget):
         else:
             self.title.setText(f"<b>{_esc(table)}</b> in {_esc(db.name)}")
             self.model.clear()
-            self.app.service.call(lambda: browse.columns(db, table),
-                                  lambda cols: self._show_columns(db, table, cols))
+            self.app.service.call(lambda: (browse.columns(db, table), browse.paging(db, table)),
+                                  lambda found: self._show_columns(db, table, *found))
         self._update_buttons()
 
-    def _show_columns(self, db: Path, table: str, cols: list[str]) -> None:
+    def _show_columns(self, db: Path, table: str, cols: list[str],
+                      paging: browse.Paging) -> None:
         if (self.db, self.table) != (db, table):
             return
-        item = self.item_for(db, table)
-        self.ledger_rows = int(item.text(1).replace(",", "")) if item is not None else None
-        self.model.show(cols, lambda after, limit: browse.rows_after(db, table, after, limit,
-                                                                    columns=cols))
+        info = self._infos.get((db, table))
+        # A view's rows are its own, not those the ledger counted.
+        self.ledger_rows = info.rows if info is not None and not info.view else None
+        self.by_position = paging.by_position
+        self.model.show(cols, lambda after, limit: browse.rows_after(
+            db, table, after, limit, columns=cols, paging=paging))
 
     def _filter_changed(self) -> None:
         if self.table is None and self.db is not None:
@@ -274,9 +283,13 @@ class DataPage(QWidget):
             more = "+" if self.model.canFetchMore() else ""
             self.note.setText(f"{n:,}{more} rejected row{'s' * (n != 1)}")
         else:
-            total = getattr(self, "ledger_rows", None)
-            self.note.setText(f"{n:,} of {total:,} rows read" if total is not None
-                              else f"{n:,} rows read")
+            total = self.ledger_rows
+            text = (f"{n:,} of {total:,} rows read" if total is not None
+                    else f"{n:,} rows read")
+            if self.by_position:
+                text += ("; read by position, as it has no key to read by: "
+                         "pages far down take longer")
+            self.note.setText(text)
         self._update_buttons()
 
     # -- fix and re-import ------------------------------------------------------------

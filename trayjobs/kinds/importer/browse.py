@@ -1,9 +1,12 @@
 """Reading what imports brought in, for a person to look at: tables, rows, rejected rows.
 
 Everything here opens the target database read-only and reads in pages: a table
-is walked by ``rowid`` (keyset paging, so page 5,000 costs what page 1 does) and
-row counts come from the ``_imports`` ledger, never from ``COUNT(*)`` over a
-million rows. :func:`write_fix_file` is the one writer: it puts a file's rejected
+is walked by a key (keyset paging, so page 5,000 costs what page 1 does) and row
+counts come from the ``_imports`` ledger, never from ``COUNT(*)`` over a million
+rows. The key is the ``rowid``, under whichever of its three names no column of
+the user's has taken, or the primary key of a ``WITHOUT ROWID`` table; a view
+(the user may have put one in an imported table's place) has no key and is read
+by position (OFFSET), where a page far down costs a read past every row before it. :func:`write_fix_file` is the one writer: it puts a file's rejected
 rows, under the file's header line, into a new file for the person to correct
 and import again.
 """
@@ -20,10 +23,14 @@ from contextlib import contextmanager
 from .params import RESERVED_TABLES
 from .schema import IMPORT_ID
 from .sniff import is_sep_line
-from .store import q
+from .store import made_without_rowid, q
 
-__all__ = ["TableInfo", "import_databases", "tables", "columns", "rows_after", "rejected_after",
-           "rejected_files", "rejected_count", "write_fix_file", "fix_folder"]
+__all__ = ["TableInfo", "Paging", "import_databases", "tables", "columns", "paging",
+           "rows_after", "rejected_after", "rejected_files", "rejected_count", "write_fix_file",
+           "fix_folder"]
+
+#: The names SQLite gives a rowid table's rowid, each usable unless a column has taken it.
+ROWID_NAMES = ("rowid", "_rowid_", "oid")
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,18 @@ class TableInfo:
     rows: int          # by the ledger: rows the imports still in effect brought in
     files: int
     rejected: int
+    view: bool = False  # a view now stands under the name: the ledger's count is not its own
+
+
+@dataclass(frozen=True)
+class Paging:
+    """How a table is read a page at a time: after the last row's ``key`` (SQL
+    expressions that order the rows and tell each apart), or by position without one."""
+    key: tuple[str, ...]
+
+    @property
+    def by_position(self) -> bool:
+        return not self.key
 
 
 def import_databases(config: Any, home: Any) -> list[tuple[str, Path]]:
@@ -55,8 +74,14 @@ def _reading(db: Path) -> Iterator[sqlite3.Connection]:
 
 
 def _has(conn: sqlite3.Connection, table: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                        (table,)).fetchone() is not None
+    return _kind(conn, table) == "table"
+
+
+def _kind(conn: sqlite3.Connection, name: str) -> str | None:
+    """'table', 'view' (or another kind of thing) of that name, or None."""
+    row = conn.execute("SELECT type FROM sqlite_master WHERE name = ? AND type IN "
+                       "('table', 'view')", (name,)).fetchone()
+    return row[0] if row else None
 
 
 def tables(db: Path) -> list[TableInfo]:
@@ -71,8 +96,9 @@ def tables(db: Path) -> list[TableInfo]:
             'WHERE superseded_by IS NULL GROUP BY "table" ORDER BY "table"').fetchall()
         rejected = dict(conn.execute('SELECT "table", count(*) FROM _rejected GROUP BY "table"')
                         .fetchall()) if _has(conn, "_rejected") else {}
-        return [TableInfo(t, rows, files, rejected.get(t, 0)) for t, rows, files in counts
-                if t and t not in RESERVED_TABLES and _has(conn, t)]
+        kinds = {t: _kind(conn, t) for t, _r, _f in counts}
+        return [TableInfo(t, rows, files, rejected.get(t, 0), view=kinds[t] == "view")
+                for t, rows, files in counts if t and t not in RESERVED_TABLES and kinds[t]]
 
 
 def rejected_count(db: Path) -> int:
@@ -92,13 +118,54 @@ def columns(db: Path, table: str) -> list[str]:
                 if r[1] != IMPORT_ID]
 
 
-def rows_after(db: Path, table: str, after: int, limit: int, *,
-               columns: list[str]) -> list[tuple]:
-    """Up to ``limit`` rows of ``table`` with a rowid above ``after``, each led by its rowid."""
-    cols = ", ".join(q(c) for c in columns)
+def paging(db: Path, table: str) -> Paging:
+    """How to read ``table`` a page at a time (see the module's docstring)."""
     with _reading(db) as conn:
-        return conn.execute(f"SELECT rowid, {cols} FROM {q(table)} WHERE rowid > ? "
-                            f"ORDER BY rowid LIMIT ?", (after, limit)).fetchall()
+        return _paging(conn, table)
+
+
+def _paging(conn: sqlite3.Connection, table: str) -> Paging:
+    row = conn.execute("SELECT type, sql FROM sqlite_master WHERE name = ? AND type IN "
+                       "('table', 'view')", (table,)).fetchone()
+    if row is None or row[0] != "table":
+        return Paging(())
+    # table_xinfo: generated columns take a name too.
+    info = conn.execute(f"PRAGMA table_xinfo({q(table)})").fetchall()
+    if made_without_rowid(row[1]):
+        # Its primary key: NOT NULL and unique (SQLite makes sure), the order it is stored in.
+        return Paging(tuple(q(r[1]) for r in sorted((r for r in info if r[5]),
+                                                    key=lambda r: r[5])))
+    taken = {r[1].lower() for r in info}
+    # Bare, not quoted: the name of the rowid itself, never of a column (none has it).
+    return Paging(next(((name,) for name in ROWID_NAMES if name not in taken), ()))
+
+
+def rows_after(db: Path, table: str, after: Any, limit: int, *, columns: list[str],
+               paging: Paging | None = None) -> list[tuple]:
+    """Up to ``limit`` rows of ``table`` after the one whose key is ``after`` (None: from
+    the first), each led by its key: one value, a tuple for a key of several columns, or
+    the row's position when the table is read by position."""
+    cols = ", ".join(q(c) for c in columns) or "NULL"
+    with _reading(db) as conn:
+        how = paging or _paging(conn, table)
+        if how.by_position:
+            start = after or 0
+            rows = conn.execute(f"SELECT {cols} FROM {q(table)} LIMIT ? OFFSET ?",
+                                (limit, start)).fetchall()
+            return [(start + n, *r) for n, r in enumerate(rows, 1)]
+        key = ", ".join(how.key)
+        width = len(how.key)
+        where = ""
+        args: tuple = (limit,)
+        if after is not None:
+            after = after if width > 1 else (after,)
+            where = f" WHERE ({key}) > ({', '.join('?' * width)})"
+            args = (*after, limit)
+        rows = conn.execute(f"SELECT {key}, {cols} FROM {q(table)}{where} ORDER BY {key} "
+                            f"LIMIT ?", args).fetchall()
+        if width == 1:
+            return rows
+        return [(tuple(r[:width]), *r[width:]) for r in rows]
 
 
 REJECTED_COLUMNS = ["file", "line", "reason", "raw", "table", "run_id"]
@@ -115,9 +182,10 @@ def _rejected_where(run_id: int | None, file: str | None) -> tuple[str, list[Any
     return (" AND " + " AND ".join(where)) if where else "", args
 
 
-def rejected_after(db: Path, after: int, limit: int, *, run_id: int | None = None,
+def rejected_after(db: Path, after: int | None, limit: int, *, run_id: int | None = None,
                    file: str | None = None) -> list[tuple]:
     """Rejected rows (id, then :data:`REJECTED_COLUMNS`) above id ``after``, filtered."""
+    after = -(2 ** 63) if after is None else after
     if not Path(db).exists():
         return []
     where, args = _rejected_where(run_id, file)

@@ -27,7 +27,7 @@ from .schema import IMPORT_ID
 if TYPE_CHECKING:
     import sqlite_utils
 
-__all__ = ["Store", "store_problem", "q"]
+__all__ = ["Store", "store_problem", "q", "made_without_rowid"]
 
 
 _WITHOUT_ROWID = re.compile(r"\bWITHOUT\s+ROWID\b", re.IGNORECASE)
@@ -36,6 +36,12 @@ _WITHOUT_ROWID = re.compile(r"\bWITHOUT\s+ROWID\b", re.IGNORECASE)
 def q(identifier: str) -> str:
     """A table or column name quoted for SQL (as sqlite-utils quotes it)."""
     return '"' + identifier.replace('"', '""') + '"'
+
+
+def made_without_rowid(create_sql: str | None) -> bool:
+    """Whether a ``CREATE TABLE`` statement makes the table ``WITHOUT ROWID``: said after
+    its columns' closing parenthesis (pragma table_list, which tells, needs SQLite 3.37)."""
+    return bool(_WITHOUT_ROWID.search((create_sql or "").rpartition(")")[2]))
 
 _SIDE_TABLES = [
     """CREATE TABLE IF NOT EXISTS _imports (
@@ -140,12 +146,10 @@ class Store:
         self.conn.execute(f"ALTER TABLE {q(table)} ADD COLUMN {q(column)} {sql_type};")
 
     def without_rowid(self, table: str) -> bool:
-        """Whether the table was made ``WITHOUT ROWID``: said after its columns' closing
-        parenthesis (pragma table_list, which tells, needs SQLite 3.37)."""
+        """Whether the table was made ``WITHOUT ROWID``."""
         row = self.conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND "
                                 "name = ? COLLATE NOCASE", (table,)).fetchone()
-        options = (row[0] or "").rpartition(")")[2] if row else ""
-        return bool(_WITHOUT_ROWID.search(options))
+        return made_without_rowid(row[0] if row else None)
 
     def change_types(self, table: str, types: dict[str, str]) -> None:
         """Give columns other types (name: SQL type) by rebuilding the table (sqlite-utils'
