@@ -151,3 +151,16 @@ def test_a_without_rowid_table_and_a_view_show_their_rows(make_app, make_ctx, ho
     until(qtbot, lambda: page.model.rowCount() == 3 and not page.model.loading)
     assert [page.model.index(r, 0).data() for r in range(3)] == ["10", "20", "30"]
     assert page.note.text().startswith("3 rows read; read by position")
+
+
+def test_the_window_opening_on_the_data_page_reads_it_once_the_engine_runs(make_app, make_ctx,
+                                                                          home, qtbot, tmp_path):
+    # Left on the Data page last time: the window opens on it before the engine has started.
+    from test_import_support import run, write
+    run(make_ctx, write(tmp_path / "c.csv", "code\na\n"), table="codes")
+    (home.config_dir / "window.ini").write_text("[window]\ntab=2\n")
+    ta = make_app('[jobs.bank]\nkind = "import"\n')
+    page = ta.window.data_page
+    assert ta.window.tabs.currentWidget() is page
+    until(qtbot, lambda: page.item_for(home.default_data_db, "codes") is not None)
+    until(qtbot, lambda: page.model.rowCount() == 1)

@@ -115,6 +115,9 @@ class DataPage(QWidget):
         QShortcut(QKeySequence.StandardKey.Refresh, self, activated=self.reload)
         self._pending: tuple[Path, str | None, int | None, str | None] | None = None
         self.loaded_once = False
+        # The window may open on this page (where it was left) before the engine has
+        # started: the page is read once it has.
+        app.ready.connect(self._engine_ready)
         self._update_buttons()
 
     # -- the list of databases and tables ---------------------------------------------
@@ -124,6 +127,10 @@ class DataPage(QWidget):
         self.reload()
         # Keyboard first: the arrow keys move through the tables at once.
         QTimer.singleShot(0, self.tree, self.tree.setFocus)
+
+    def _engine_ready(self) -> None:
+        if self.isVisible():
+            self.reload()
 
     def reload(self) -> None:
         eng = self.app.engine
