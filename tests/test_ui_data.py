@@ -164,3 +164,35 @@ def test_the_window_opening_on_the_data_page_reads_it_once_the_engine_runs(make_
     assert ta.window.tabs.currentWidget() is page
     until(qtbot, lambda: page.item_for(home.default_data_db, "codes") is not None)
     until(qtbot, lambda: page.model.rowCount() == 1)
+
+
+def test_a_view_read_by_position_does_not_hold_up_the_windows_other_work(make_app, make_ctx,
+                                                                         home, qtbot, tmp_path):
+    import sqlite3
+    from test_import_support import connect, run, write
+    run(make_ctx, write(tmp_path / "o.csv", "n\n1\n2\n3\n"), table="old")
+    conn = connect(home)
+    conn.executescript("ALTER TABLE old RENAME TO old_2023; "
+                       "CREATE VIEW old AS SELECT n FROM old_2023;")
+    conn.close()
+    ta = make_app('[jobs.bank]\nkind = "import"\n')
+    page = ta.window.data_page
+    ta.window.tabs.setCurrentWidget(page)
+    db = home.default_data_db
+    until(qtbot, lambda: page.item_for(db, "old") is not None)
+
+    # A page of a view may take seconds (an OFFSET far down, a view that groups): here
+    # the database is locked for the time, from the moment the view's columns are known.
+    lock = sqlite3.connect(db, isolation_level=None)
+    assert lock.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # readers wait
+    page.model.modelReset.connect(
+        lambda: page.model.headers and not lock.in_transaction and lock.execute("BEGIN EXCLUSIVE"))
+    page.show_table(db, "old")
+    until(qtbot, lambda: page.model.loading)
+    ran = []
+    ta.service.call(lambda: "read", ran.append)  # as a click on Run now would
+    until(qtbot, lambda: ran, timeout=2000)
+    assert page.model.rowCount() == 0 and page.model.loading
+    lock.execute("ROLLBACK")
+    lock.close()
+    until(qtbot, lambda: page.model.rowCount() == 3)

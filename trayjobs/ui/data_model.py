@@ -35,12 +35,17 @@ class PagedRows(QAbstractTableModel):
         self._gen = 0
         self._busy = False
         self._done = True
+        self._slow = False
 
-    def show(self, headers: list[str], read: Callable[[Any, int], list[tuple]]) -> None:
-        """Start over with ``read(after_key, limit)`` as the source (called off the GUI)."""
+    def show(self, headers: list[str], read: Callable[[Any, int], list[tuple]], *,
+             slow: bool = False) -> None:
+        """Start over with ``read(after_key, limit)`` as the source (called off the GUI).
+        ``slow``: a page may take seconds (read by position, far down a big view), so it is
+        read on a thread of its own, not ahead of the commands on the service's queue."""
         self.beginResetModel()
         self._gen += 1
         self.headers, self.rows, self._read = list(headers), [], read
+        self._slow = slow
         self._busy, self._done = False, False
         self.endResetModel()
         self.fetchMore(QModelIndex())
@@ -66,8 +71,9 @@ class PagedRows(QAbstractTableModel):
         self._busy = True
         gen, read = self._gen, self._read
         after = self.rows[-1][0] if self.rows else None
-        self.service.call(lambda: read(after, PAGE), lambda rows: self._arrived(gen, rows),
-                          lambda exc: self._failed(gen, exc))
+        call = self.service.call_slow if self._slow else self.service.call
+        call(lambda: read(after, PAGE), lambda rows: self._arrived(gen, rows),
+             lambda exc: self._failed(gen, exc))
 
     def _arrived(self, gen: int, rows: list[tuple]) -> None:
         if gen != self._gen:

@@ -258,7 +258,7 @@ class DataPage(QWidget):
         self.ledger_rows = info.rows if info is not None and not info.view else None
         self.by_position = paging.by_position
         self.model.show(cols, lambda after, limit: browse.rows_after(
-            db, table, after, limit, columns=cols, paging=paging))
+            db, table, after, limit, columns=cols, paging=paging), slow=paging.by_position)
 
     def _filter_changed(self) -> None:
         if self.table is None and self.db is not None:

@@ -6,9 +6,9 @@ counts come from the ``_imports`` ledger, never from ``COUNT(*)`` over a million
 rows. The key is the ``rowid``, under whichever of its three names no column of
 the user's has taken, or the primary key of a ``WITHOUT ROWID`` table; a view
 (the user may have put one in an imported table's place) has no key and is read
-by position (OFFSET), where a page far down costs a read past every row before it. :func:`write_fix_file` is the one writer: it puts a file's rejected
-rows, under the file's header line, into a new file for the person to correct
-and import again.
+by position (OFFSET), where a page far down costs a read past every row before it.
+:func:`write_fix_file` is the one writer: it puts a file's rejected rows, under the
+file's header line, into a new file for the person to correct and import again.
 """
 
 from __future__ import annotations
