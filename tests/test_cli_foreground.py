@@ -174,26 +174,28 @@ def test_commands_without_a_queue_import_neither_huey_nor_the_kinds_work(home, t
 
 def test_a_terminated_foreground_run_stops_its_program_and_what_it_started(home, tmp_path):
     # TERM to `trayjobs run` cancels the run like Ctrl-C: the program's whole process group
-    # is stopped before the command exits, background children included.
-    pid_file = tmp_path / "bg.pid"
+    # is stopped before the command exits, background children included, and what it
+    # daemonized out of the group.
+    pid_file, daemon_file = tmp_path / "bg.pid", tmp_path / "daemon.pid"
     _config(home, f"""
         [jobs.bg]
         kind = "command"
-        command = "sleep 60 & echo $! > {pid_file}; wait"
+        command = "setsid sleep 60 & echo $! > {daemon_file}; sleep 60 & echo $! > {pid_file}; wait"
     """)
     proc = _start(home, "run", "bg", "--wait")
     wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), timeout=60)
-    background = int(pid_file.read_text())
+    background, daemon = int(pid_file.read_text()), int(daemon_file.read_text())
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 1, err
     assert _show(home, int(out))["run"]["state"] == "cancelled"
 
-    def gone() -> bool:
+    def gone(pid: int) -> bool:
         try:
-            os.kill(background, 0)
+            os.kill(pid, 0)
         except ProcessLookupError:
             return True
-        return Path(f"/proc/{background}/stat").read_text().split(")")[-1].split()[0] == "Z"
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
 
-    wait_until(gone, timeout=10)
+    wait_until(lambda: gone(background), timeout=10)
+    wait_until(lambda: gone(daemon), timeout=10)

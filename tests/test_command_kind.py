@@ -466,6 +466,97 @@ def test_a_killed_job_process_takes_its_program_along(make_engine, tmp_path):
     wait_until(lambda: not members(pgid), timeout=10)
 
 
+# -- what a program daemonizes out of its process group -------------------------------------
+
+#: Programs that leave a process running in a session of its own, its pid in {pid}, then exit.
+WAIT_PID = "while [ ! -s '{pid}' ]; do sleep 0.01; done"
+DAEMONS = {
+    "setsid": "setsid sleep 300 & echo $! > '{pid}'; echo started",
+    "double fork": "( setsid sh -c 'echo $$ > \"{pid}\"; exec sleep 300' & ); "
+                   + WAIT_PID + "; echo started",
+    "ignores TERM": "setsid sh -c 'trap \"\" TERM; echo $$ > \"{pid}\"; exec sleep 300' & "
+                    + WAIT_PID + "; echo started",
+    # the daemon's own daemon, in a session of its own again: orphaned when the first goes
+    "daemon of a daemon": "setsid sh -c 'setsid sleep 300 & echo $! > \"{pid}\"; wait' & "
+                          + WAIT_PID + "; echo started",
+}
+
+
+def gone(pid: int) -> bool:
+    """No live process ``pid`` (a zombie is dead for our purpose)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+@pytest.mark.parametrize("how", DAEMONS)
+def test_what_a_program_daemonizes_is_stopped_and_reaped_when_it_exits(make_ctx, tmp_path, how):
+    pid_file = tmp_path / "daemon.pid"
+    ctx = make_ctx("daemon")
+    started = time.monotonic()
+    result = run_kind(ctx, command=DAEMONS[how].format(pid=pid_file), kill_grace=0.3)
+    took = time.monotonic() - started
+    assert result["summary"] == "started"
+    daemon = int(pid_file.read_text())
+    # Stopped, and reaped here (it was reparented to this process): no zombie is left.
+    assert not Path(f"/proc/{daemon}").exists()
+    if how == "ignores TERM":
+        assert took >= 0.3  # KILL only after the grace
+    assert any(line.startswith("stopping what the program left running in the background: ")
+               for line in lines_of(ctx)), lines_of(ctx)
+
+
+def test_only_the_runs_own_leftovers_are_stopped_and_no_exit_status_is_taken(make_ctx, tmp_path):
+    # Children this process had before the run are not the run's: one that lives on is left
+    # alone, and one that exits meanwhile keeps its exit status for its own wait().
+    lives = subprocess.Popen(["sleep", "60"])
+    exits = subprocess.Popen(["sh", "-c", "sleep 0.1; exit 7"])
+    try:
+        pid_file = tmp_path / "daemon.pid"
+        ctx = make_ctx("daemon")
+        run_kind(ctx, command=DAEMONS["setsid"].format(pid=pid_file) + "; sleep 0.3")
+        assert gone(int(pid_file.read_text()))
+        assert lives.poll() is None
+        assert exits.wait(5) == 7
+    finally:
+        lives.kill()
+        lives.wait()
+
+
+def test_a_daemon_that_exits_on_its_own_is_reaped(make_ctx, tmp_path):
+    pid_file = tmp_path / "daemon.pid"
+    ctx = make_ctx("daemon")
+    run_kind(ctx, command=f"setsid sh -c 'echo $$ > \"{pid_file}\"' & "
+                          f"{WAIT_PID.format(pid=pid_file)}; sleep 0.1")
+    assert not Path(f"/proc/{int(pid_file.read_text())}").exists()  # no zombie left here
+    assert not any(line.startswith("stopping") for line in lines_of(ctx))
+
+
+@pytest.mark.parametrize("how", ["end", "cancel", "timeout"])
+def test_a_job_process_stops_what_its_program_daemonized(make_engine, tmp_path, how):
+    pid_file = tmp_path / "daemon.pid"
+    script = DAEMONS["ignores TERM"].format(pid=pid_file)
+    if how != "end":
+        script += "; sleep 300"
+    extra = 'timeout = "1s"' if how == "timeout" else ""
+    eng = _engine_job(make_engine, f"""
+        command = '''{script}'''
+        kill_grace = 0.3
+        retry = {{ attempts = 1 }}
+        {extra}
+    """)
+    rid = eng.submit("cmd")
+    wait_until(lambda: [l for l in eng.store.logs(rid) if l["message"] == "started"])
+    daemon = int(pid_file.read_text())
+    if how == "cancel":
+        assert eng.cancel(rid) == "stopping"
+    run = eng.watcher.wait(rid)
+    assert run["state"] == {"end": "succeeded", "cancel": "cancelled", "timeout": "failed"}[how]
+    assert "stopped forcibly" not in (run["error"] or "")  # within the job's own grace
+    wait_until(lambda: gone(daemon), timeout=5)
+
+
 def test_dry_run_is_refused_unless_the_job_gives_a_dry_run_command(make_engine):
     eng = make_engine("""
         [jobs.plain]
@@ -516,10 +607,12 @@ def test_is_idempotent_and_can_dry_run_come_from_the_params():
 
 def test_kill_9_of_the_worker_leaves_no_orphan(home, tmp_path):
     script, pid_file = _stubborn_pgid(tmp_path)
+    daemon_file = tmp_path / "daemon.pid"
+    daemon = DAEMONS["ignores TERM"].format(pid=daemon_file).replace("echo started", "")
     home.config_file.write_text(dedent(f"""
         [jobs.cmd]
         kind = "command"
-        command = "{script}"
+        command = '''{daemon}{script}'''
     """))
     worker = start_worker(home)
     try:
@@ -533,6 +626,7 @@ def test_kill_9_of_the_worker_leaves_no_orphan(home, tmp_path):
         if worker.poll() is None:
             worker.kill()
     wait_until(lambda: not members(pgid), timeout=15)
+    wait_until(lambda: gone(int(daemon_file.read_text())), timeout=5)  # out of the group too
     # Not re-run at the next start: a command is not known to be safe to repeat.
     worker = start_worker(home)
     try:

@@ -7,7 +7,7 @@ from textwrap import dedent
 
 import pytest
 
-from helpers import trayjobs
+from helpers import trayjobs, wait_until
 from trayjobs.errors import UserError
 from trayjobs.kinds.python import as_result
 
@@ -244,3 +244,37 @@ def test_async_functions_run_generators_are_refused_and_long_summaries_cut(make_
     summary = chatty["result"]["summary"]
     assert chatty["state"] == "succeeded" and chatty["result"]["n"] == 1
     assert len(summary) < 1100 and summary.endswith("(100,000 characters in all)")
+
+
+def test_what_a_function_leaves_running_ends_with_its_run(make_engine, tmp_path):
+    # Its process is not reused after a python run: what the function started goes with it,
+    # also a program in a session of its own and one daemonized by a program it ran.
+    pids = tmp_path / "pids"
+    job = script(tmp_path / "leaves.py", f"""
+        import subprocess
+
+        def main(ctx):
+            own = subprocess.Popen(["sleep", "300"], start_new_session=True)
+            subprocess.run(["sh", "-c", "setsid sh -c 'echo $$ > {pids}.2; exec sleep 300' & "
+                                        "while [ ! -s {pids}.2 ]; do sleep 0.01; done"], check=True)
+            open('{pids}.1', "w").write(str(own.pid))
+            return "left two behind"
+    """)
+    eng = make_engine(f"""
+        [jobs.leaves]
+        kind = "python"
+        file = '{job}'
+    """)
+    run = eng.watcher.wait(eng.submit("leaves"))
+    assert run["state"] == "succeeded", run
+    for n in (1, 2):
+        pid = int((tmp_path / f"pids.{n}").read_text())
+        wait_until(lambda: gone(pid), timeout=5)
+
+
+def gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

@@ -5,8 +5,12 @@ fd is its first argument (in the format of :mod:`.wire`). Job code may block,
 spin or crash: the engine can always kill this process, and knows from the
 pipe's end that it died.
 
+It is the reaper of its orphaned descendants (:mod:`trayjobs.leftovers`): what a
+job's program daemonizes out of its process group is stopped when the run ends,
+and when this process exits because the engine went away.
+
 Kept free of Qt and of the engine: it imports only the job kinds it runs (and
-:mod:`.wire`, the format of its messages).
+:mod:`.wire`, the format of its messages, and :mod:`trayjobs.leftovers`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from ..leftovers import adopt_orphans, kill_children
 from . import launcher
 from .wire import encode
 
@@ -236,6 +241,9 @@ def _keep_freed_memory() -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     pipe = _Pipe(int(argv[0]))
+    # What job code daemonizes (out of its process group) is reparented here, not to
+    # init: a command run stops it when it ends, and it dies with this process.
+    adopt_orphans()
     faulthandler.enable()  # a segfault leaves its Python traceback on stderr (our log file)
     launcher.want()  # programs run here one after the other: start each ahead of its run
     _keep_freed_memory()
@@ -260,8 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         # The engine closes our stdin only when it is done with us or has died (killed with
         # SIGKILL, say): either way no one will read our results, so stop at once, even in
         # the middle of a job (a database transaction in progress rolls back), and take the
-        # programs the job started along.
+        # programs the job started along, and what they left running outside their groups.
         pipe.kill_groups()
+        kill_children()
         os._exit(0)
 
     threading.Thread(target=reader, name="requests", daemon=True).start()

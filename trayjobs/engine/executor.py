@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from ..leftovers import kill_tree
 from ..paths import Home
 from ..textfmt import escape_strings
 from .wire import Reader
@@ -165,6 +166,9 @@ class JobProcess(_Messages):
         self.proc.stdin.flush()
 
     def kill(self) -> None:
+        # What its jobs left running outside its group (their adopted orphans among them)
+        # first: once it is dead they would be reparented to init, out of reach.
+        kill_tree(self.proc.pid)
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

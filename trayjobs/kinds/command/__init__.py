@@ -2,7 +2,9 @@
 
 The program's stdout and stderr stream into the run's log while it runs
 (:mod:`.output`), its progress is read from that output (:mod:`.progress`),
-and cancel or timeout stop its whole process group (:mod:`.process`). It gets
+and cancel or timeout stop its whole process group (:mod:`.process`); what it
+left running, also out of that group, is stopped when the run ends
+(:mod:`trayjobs.leftovers`). It gets
 the run's details as ``TRAYJOBS_*`` environment variables, and the files it
 writes into ``$TRAYJOBS_OUTPUT_DIR`` become the run's outputs.
 """
@@ -22,6 +24,7 @@ from typing import Any
 from ...context import JobContext
 from ...durations import format_duration
 from ...errors import Cancelled, JobFailed, UserError
+from ...leftovers import Leftovers
 from ...secrets import resolve_secret
 from ..base import JobKind
 from ..registry import register
@@ -87,6 +90,7 @@ class _Run:
         self._seen_progress = False
         self._last_progress = 0.0
         self._pending: Progress | None = None
+        self._stop_at: float | None = None  # when a cancel sent TERM
 
     def _refuse(self, key: str, message: str) -> JobFailed:
         return JobFailed(f"job {self.ctx.job!r}, key {key!r}: {message}", retry=False)
@@ -108,18 +112,25 @@ class _Run:
             if problem:
                 raise self._refuse(self.key, problem)
         _make_output_dir(out_dir)
+        leftovers = Leftovers(log=lambda message: ctx.log(message, "warning"))
         try:
             proc = spawn(argv, cwd=cwd, env=env)
         except OSError as exc:
             raise self._refuse(self.key, f"cannot start {argv[0]!r}: {exc.strerror or exc}") from None
+        leftovers.started(proc.pid)
         # The engine stops this group should the job process die before the program.
         ctx.sink({"t": "pgroup", "pgid": proc.pid, "open": True, "grace": params.kill_grace})
         output = OutputLog(ctx, head=params.log_head, tail=params.log_tail,
                            on_progress=self._progress)
         try:
-            cancelled = self._watch(proc, output)
+            cancelled = self._watch(proc, output, leftovers)
         finally:
             signal_group(proc.pid, signal.SIGKILL)  # whatever it left running in the background
+            # ... and what left the group: TERM, KILL after the grace (counted from a cancel)
+            kill_at = (self._stop_at or time.monotonic()) + params.kill_grace
+            if not leftovers.stop(kill_at=kill_at, ended=lambda: exited(proc)):
+                ctx.log("some processes the program left running did not stop even when "
+                        "killed (stuck in the kernel, on a hung network mount say)", "warning")
             proc.wait()
             ready_next()
             for pipe in (proc.stdout, proc.stderr):
@@ -174,7 +185,7 @@ class _Run:
             env[name] = value
         return env
 
-    def _watch(self, proc, output: OutputLog) -> bool:
+    def _watch(self, proc, output: OutputLog, leftovers: Leftovers) -> bool:
         """Stream the program's output until it and its pipes are done; True if cancelled."""
         ctx, grace = self.ctx, self.params.kill_grace
         sel = selectors.DefaultSelector()
@@ -203,7 +214,8 @@ class _Run:
                     ctx.log(f"stopping the program (TERM, then KILL after "
                             f"{format_duration(grace)})", "warning")
                     signal_group(proc.pid, signal.SIGTERM)
-                    stop_at = now
+                    leftovers.term()
+                    stop_at = self._stop_at = now
                 if stop_at is not None:
                     if (done and not pipes) or now >= stop_at + grace:
                         return True

@@ -33,7 +33,8 @@ class CommandParams(KindParams):
         "report", description="After a crash: report the run as interrupted, or run it again.")
     kill_grace: float = Field(
         5.0, ge=0, le=60, description="Seconds between TERM and KILL when a run is cancelled "
-                                      "or times out.")
+                                      "or times out, and for what the program left running "
+                                      "outside its process group when it ends.")
     log_head: int = Field(1_000_000, ge=0, description="Bytes of output kept from the start.")
     log_tail: int = Field(1_000_000, ge=0, description="Bytes of output kept from the end.")
 

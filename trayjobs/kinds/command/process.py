@@ -6,7 +6,8 @@ started. On Linux it also dies with the job process that started it
 would otherwise run on with no one reading its output. Its own children are
 stopped through the group: by the job process when its run ends or its engine
 goes away, and by the engine when the job process itself dies (the group is
-reported to it).
+reported to it). Those that left the group (``setsid``) are found as orphans
+the job process adopted (:mod:`trayjobs.leftovers`).
 
 The death signal is set by util-linux's ``setpriv --pdeathsig KILL``, which then
 execs the program in its place, not by a ``preexec_fn``: Python forks a process
