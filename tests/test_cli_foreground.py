@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from textwrap import dedent
 
-from helpers import trayjobs, wait_until
+from helpers import trayjobs, wait_run, wait_until
 
 from trayjobs.engine.executor import Executor, RunHandle
 from trayjobs.store import RunStore
@@ -199,3 +199,24 @@ def test_a_terminated_foreground_run_stops_its_program_and_what_it_started(home,
 
     wait_until(lambda: gone(background), timeout=10)
     wait_until(lambda: gone(daemon), timeout=10)
+
+
+def test_a_stop_while_waiting_for_a_retry_ends_the_run_without_another_attempt(home, tmp_path):
+    # TERM between attempts cancels the run at once: the program, which may not be safe to
+    # run twice, is not started again once the wait is over.
+    starts = tmp_path / "starts"
+    _config(home, f"""
+        [jobs.flaky]
+        kind = "command"
+        command = "echo x >> '{starts}'; exit 1"
+        retry = {{ attempts = 3, backoff = "1m" }}
+    """)
+    proc = _start(home, "run", "flaky", "--wait")
+    rid = int(proc.stdout.readline())
+    wait_run(home, rid, "retrying", timeout=60)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 1, err
+    run = _show(home, rid)["run"]
+    assert run["state"] == "cancelled" and run["attempt"] == 1, run
+    assert starts.read_text() == "x\n"

@@ -17,7 +17,7 @@ import pytest
 from pg_support import ON_POSTGRES
 from helpers import live_processes, start_worker, trayjobs, wait_run, wait_until
 from trayjobs.durations import format_size
-from trayjobs.errors import JobFailed, UserError
+from trayjobs.errors import Cancelled, JobFailed, UserError
 from trayjobs.kinds.command import CommandKind, output_dir
 from trayjobs.kinds.command.progress import Progress, parse_progress
 from trayjobs.store.open import open_store
@@ -464,6 +464,17 @@ def test_a_killed_job_process_takes_its_program_along(make_engine, tmp_path):
     run = eng.watcher.wait(rid)
     assert run["state"] == "failed" and "crashed" in run["error"]
     wait_until(lambda: not members(pgid), timeout=10)
+
+
+def test_a_run_cancelled_before_its_program_starts_does_not_start_it(make_ctx, tmp_path):
+    # A cancel that came before the attempt began (between the claim and the start, or a
+    # Ctrl-C then): a program that may not be safe to run is not started to be stopped.
+    ran = tmp_path / "ran"
+    ctx = make_ctx("late")
+    ctx.cancel_event.set()
+    with pytest.raises(Cancelled):
+        run_kind(ctx, command=f"touch '{ran}'; sleep 5")
+    assert not ran.exists()
 
 
 # -- what a program daemonizes out of its process group -------------------------------------

@@ -1162,13 +1162,28 @@ class Engine(Control):
                         return row
                     if on_wait:
                         on_wait(row)
-                    time.sleep(max(0.0, (row["next_attempt_at"] or 0) - self.clock()))
-                    self.store.requeue_retry(run_id)
+                    if self._stopped_while_waiting(run_id, row["next_attempt_at"] or 0):
+                        self.cancel(run_id)  # ends it: no attempt starts after a Ctrl-C
+                    else:
+                        self.store.requeue_retry(run_id)
                     continue
                 self.execute_claimed(run, in_process=True)
         finally:
             if own_lease:
                 self.lease.stop()
+
+    def _stopped_while_waiting(self, run_id: int, until: float) -> bool:
+        """Wait until ``until`` (this engine's clock) for a retry; True, at once, if this
+        process is told to stop the run meanwhile (:meth:`cancel_local`, from a signal)."""
+        deadline = time.monotonic() + max(0.0, until - self.clock())
+        while True:
+            # No lock: the signal handler that records the cancel runs on this very thread.
+            if self._early_cancels.pop(run_id, 0) is None:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(left, 0.1))  # a signal's handler runs between two of these
 
     def cancel_local(self, run_id: int) -> None:
         self._cancel_running(run_id)

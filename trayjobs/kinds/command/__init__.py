@@ -111,6 +111,9 @@ class _Run:
             problem = find_program(argv[0], cwd=cwd, path=env.get("PATH"))
             if problem:
                 raise self._refuse(self.key, problem)
+        # Told to stop before it began (a cancel between claim and start): the program,
+        # which may not be safe to run at all, is not started only to be stopped.
+        ctx.check_cancelled()
         _make_output_dir(out_dir)
         leftovers = Leftovers(log=lambda message: ctx.log(message, "warning"))
         try:
