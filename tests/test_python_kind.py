@@ -278,3 +278,25 @@ def gone(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_a_function_and_its_programs_read_an_empty_stdin(make_engine, tmp_path):
+    # The job process's stdin carries the engine's requests: job code that reads its stdin
+    # (input(), a program that prompts) would wait on it, or take a cancel meant for it.
+    job = script(tmp_path / "reads.py", """
+        import subprocess, sys
+
+        def main(ctx):
+            program = subprocess.run(["cat"], capture_output=True, text=True, timeout=5)
+            return f"{sys.stdin.read()!r} {program.stdout!r}"
+    """)
+    eng = make_engine(f"""
+        [jobs.reads]
+        kind = "python"
+        file = '{job}'
+        timeout = "3s"
+        retry = {{ attempts = 1 }}
+    """)
+    run = eng.watcher.wait(eng.submit("reads"))
+    assert run["state"] == "succeeded", run
+    assert run["result"]["summary"] == "'' ''"

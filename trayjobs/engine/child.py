@@ -1,7 +1,8 @@
 """The job process: runs job code for the engine, one run at a time.
 
-It reads requests as JSON lines on stdin and answers on the message pipe whose
-fd is its first argument (in the format of :mod:`.wire`). Job code may block,
+It reads requests as JSON lines on stdin (job code sees ``/dev/null`` there) and
+answers on the message pipe whose fd is its first argument (in the format of
+:mod:`.wire`). Job code may block,
 spin or crash: the engine can always kill this process, and knows from the
 pipe's end that it died.
 
@@ -241,6 +242,13 @@ def _keep_freed_memory() -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     pipe = _Pipe(int(argv[0]))
+    # Requests come on stdin. Job code, and the programs it starts, get /dev/null there
+    # instead: one that reads its stdin (input(), a program's prompt) would otherwise
+    # wait on the engine's requests forever, or take the cancel meant for it.
+    requests_in = os.fdopen(os.dup(0), "r", encoding="utf-8")
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
     # What job code daemonizes (out of its process group) is reparented here, not to
     # init: a command run stops it when it ends, and it dies with this process.
     adopt_orphans()
@@ -253,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def reader() -> None:
         # stdin carries requests and, while a job runs, "cancel": read it on the side.
-        for line in sys.stdin:
+        for line in requests_in:
             try:
                 msg = json.loads(line)
             except ValueError:
