@@ -219,4 +219,5 @@ def test_a_stop_while_waiting_for_a_retry_ends_the_run_without_another_attempt(h
     assert proc.returncode == 1, err
     run = _show(home, rid)["run"]
     assert run["state"] == "cancelled" and run["attempt"] == 1, run
+    assert run["error"] == "cancelled while waiting for its next attempt"
     assert starts.read_text() == "x\n"

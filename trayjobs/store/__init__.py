@@ -628,7 +628,8 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
         with self.transaction() as conn:
             cur = conn.execute(
                 "UPDATE runs SET state = 'cancelled', finished_at = ?, updated_at = ?,"
-                " error = 'cancelled before it started', dispatched = 0"
+                " error = CASE state WHEN 'retrying' THEN 'cancelled while waiting for its next"
+                " attempt' ELSE 'cancelled before it started' END, dispatched = 0"
                 " WHERE id = ? AND state IN ('scheduled', 'waiting', 'queued', 'retrying')",
                 (now, now, run_id))
             if cur.rowcount == 1:
