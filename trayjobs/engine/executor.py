@@ -167,8 +167,10 @@ class JobProcess(_Messages):
 
     def kill(self) -> None:
         # What its jobs left running outside its group (their adopted orphans among them)
-        # first: once it is dead they would be reparented to init, out of reach.
-        kill_tree(self.proc.pid)
+        # first: once it is dead they would be reparented to init, out of reach. Only while
+        # it is unreaped: a reaped one's pid may be another process's by now.
+        if self.proc.poll() is None:
+            kill_tree(self.proc.pid)
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
