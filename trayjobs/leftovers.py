@@ -169,7 +169,9 @@ class Leftovers:
             done = ended()
             late = time.monotonic() >= kill_at
             left, reaped = self._round(signal.SIGKILL if late else signal.SIGTERM)
-            if done and not left:
+            # A round that reaped one may have read the children just before that one's
+            # own were reparented here: only a round that reaped none finds all there are.
+            if done and not left and not reaped:
                 return True
             if time.monotonic() >= give_up:
                 return False

@@ -282,14 +282,22 @@ def main(argv: list[str] | None = None) -> int:
         os._exit(0)
 
     threading.Thread(target=reader, name="requests", daemon=True).start()
-    pipe.send({"t": "ready", "pid": os.getpid()})
-    while True:
-        with have:
-            have.wait_for(lambda: requests)
-            req = requests.pop(0)
-        if not _run(req, pipe, cancel):
-            return 0
-        launcher.run_ended()  # the next program's start made ready while the engine records
+    try:
+        pipe.send({"t": "ready", "pid": os.getpid()})
+        while True:
+            with have:
+                have.wait_for(lambda: requests)
+                req = requests.pop(0)
+            if not _run(req, pipe, cancel):
+                return 0
+            launcher.run_ended()  # the next program's start made ready while the engine records
+    finally:
+        # However this process ends: after a run that may not be followed by another, or
+        # with its message pipe broken because the engine died (the reader above may not
+        # get to finish then: this thread's exit ends the process), nothing its jobs
+        # started outlives it.
+        pipe.kill_groups()
+        kill_children()
 
 
 if __name__ == "__main__":
