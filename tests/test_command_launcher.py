@@ -120,3 +120,33 @@ def test_a_program_from_the_spare_dies_with_the_process_that_started_it(tmp_path
         proc.kill()
         proc.wait()
         proc.stdout.close()
+
+
+def test_a_spare_started_during_a_run_is_no_leftover_of_it(tmp_path):
+    # A spare is started after a run, but one asked for by a run that came too soon may
+    # still be starting while the next run goes: what the run leaves is stopped at its
+    # end, the spare is not.
+    script = tmp_path / "run.py"
+    script.write_text(dedent("""
+        import json, os, time
+        from pathlib import Path
+        from trayjobs.engine import launcher
+        from trayjobs.kinds.command.process import ready_next, spare, spawn
+        from trayjobs.leftovers import Leftovers
+        launcher.want()
+        leftovers = Leftovers(own=spare)
+        p = spawn(["true"], cwd=Path("/"), env=dict(os.environ))
+        leftovers.started(p.pid)
+        p.wait()
+        ready_next()
+        launcher.run_ended()  # the spare starts while the run has not ended yet
+        pid = launcher.spare_pid(wait=10)
+        assert leftovers.stop(kill_at=time.monotonic() + 5, ended=lambda: True)
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        print(json.dumps({"spare": pid, "state": state, "still": launcher.spare_pid() == pid}))
+    """))
+    out = subprocess.run([PY, str(script)], capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    assert seen["spare"] and seen["still"] and seen["state"] not in ("Z", "X"), seen

@@ -30,7 +30,8 @@ from ..base import JobKind
 from ..registry import register
 from .output import OutputLog
 from .params import Command, CommandParams, SecretRef
-from .process import exec_failure, exited, find_program, ready_next, signal_group, spawn
+from .process import (exec_failure, exited, find_program, ready_next, signal_group, spare,
+                      spawn)
 from .progress import Progress
 
 __all__ = ["CommandKind", "CommandParams", "output_dir"]
@@ -115,7 +116,7 @@ class _Run:
         # which may not be safe to run at all, is not started only to be stopped.
         ctx.check_cancelled()
         _make_output_dir(out_dir)
-        leftovers = Leftovers(log=lambda message: ctx.log(message, "warning"))
+        leftovers = Leftovers(log=lambda message: ctx.log(message, "warning"), own=spare)
         try:
             proc = spawn(argv, cwd=cwd, env=env)
         except OSError as exc:

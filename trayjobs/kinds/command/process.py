@@ -32,7 +32,7 @@ from typing import Callable
 
 from ...engine import launcher
 
-__all__ = ["spawn", "ready_next", "signal_group", "exited", "find_program", "exec_failure"]
+__all__ = ["spawn", "ready_next", "spare", "signal_group", "exited", "find_program", "exec_failure"]
 
 PR_SET_PDEATHSIG = 1
 
@@ -113,6 +113,12 @@ def ready_next() -> None:
     setpriv = _setpriv()
     if setpriv:
         launcher.refill(setpriv)
+
+
+def spare() -> int | None:
+    """The pid of the spare shell this process keeps for its next program, if any (one
+    being started is waited for a moment: it is no leftover of the run that started it)."""
+    return launcher.spare_pid(wait=1.0)
 
 
 def signal_group(pgid: int, sig: int) -> None:
