@@ -4,6 +4,7 @@ failing. Real engines, worker processes, job processes and SQLite files."""
 
 from __future__ import annotations
 
+import threading
 import json
 import os
 import signal
@@ -240,3 +241,23 @@ def test_a_crashing_preview_in_the_foreground_fails_with_a_message(odd_kinds, ho
     run = run_state(home, int(out.stdout))
     assert run["state"] == "failed" and run["attempt"] == 1  # a preview is not retried
     assert time.monotonic() - t0 < 20
+
+
+def test_a_cancel_from_a_signal_handler_that_lands_while_the_runs_are_being_updated(
+        make_engine):
+    # A foreground run's Ctrl-C handler runs on the main thread, which also takes the lock
+    # of the running runs for a moment at each attempt's start and end: a signal landing
+    # there must not deadlock the run.
+    eng = make_engine("""
+        [jobs.noop]
+        kind = "demo"
+        steps = 0
+    """)
+
+    with eng._handles_lock:
+        # what the handler's cancel takes, taken again by the thread holding it (a lock that
+        # is not reentrant would wait for ever: it is only tried here)
+        assert eng._handles_lock.acquire(timeout=1), "a cancel would wait for its own thread"
+        eng._handles_lock.release()
+        eng.cancel_local(12345)
+    assert 12345 in eng._early_cancels

@@ -119,7 +119,9 @@ class Engine(Control):
         self.executor = Executor(home, grace=grace)
         self._with_scheduler = scheduler
         self._handles: dict[int, RunHandle] = {}
-        self._handles_lock = threading.Lock()
+        # Reentrant: a foreground run's Ctrl-C handler cancels through it, on the thread that
+        # may be holding it when the signal lands.
+        self._handles_lock = threading.RLock()
         self._early_cancels: dict[int, None] = {}  # runs told to stop before they ran here
         self._handed_seen: dict[int, float] = {}  # handed runs found on Redis, and when
         self._unhand_next = 0.0  # (monotonic) when the leader looks for lost messages next
