@@ -4,7 +4,6 @@ failing. Real engines, worker processes, job processes and SQLite files."""
 
 from __future__ import annotations
 
-import threading
 import json
 import os
 import signal
