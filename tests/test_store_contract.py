@@ -244,6 +244,8 @@ def test_an_attempts_end_writes_its_run_attempt_and_log_lines_together(backend):
     rid = store.create_run("end", kind="demo", trigger="manual", max_attempts=2)
     run = store.claim(rid, pid=1, worker_id=7)
     lines = [(10.0 + n, "info", f"line {n}") for n in range(30)] + [(50, "error", "int ts")]
+    # A clock's time comes back exactly; text outside ASCII and control characters as written.
+    lines.append((1733190000.1234567, "warning", "ünï ✓ 😀 \t \"quoted\" \\ \u0001"))
     assert store.end_attempt(rid, state="retrying", next_attempt_at=99.0, logs=lines,
                              error="boom", died=True, expect=(8, 1)) is None  # not its worker
     assert store.logs(rid) == [] and store.get_run(rid)["state"] == "running"
