@@ -1,20 +1,35 @@
-"""Rows of an imported table (or of ``_rejected``) as a table model that grows as it scrolls.
+"""Rows of an imported table (or of ``_rejected``) as a table model the size of the table.
 
-Pages are read after the key of the last row shown (None for the first page) on the
-service thread: the view asks :meth:`fetchMore` when it nears the end, one read is in
-flight at a time, and rows are appended when it comes back. The first page of a million-row
-table costs what any page costs; nothing counts the whole table.
+The view's scroll bar spans every row at once: the count is first an estimate (the import
+ledger's, shown "≈"), then exact, from one pass over the table on a thread of its own
+(:meth:`RowSource.measure`, which also samples the keys so that any row is found at once).
+Only the pages the view asks for are read, on worker threads, one read at a time and the
+page asked for last first: dragging the scroll bar across ten million rows asks for
+pages all the way, and only where it stops is read. At most :data:`MAX_PAGES` pages are
+kept, the ones shown least recently dropped, so memory stays the same for a thousand rows
+or ten million. A cell whose page has not come yet is empty until it does. The GUI thread
+never waits on the database: results come back through the service's queued signal.
+
+Without even an estimate (a view, until it is counted) the model grows as it scrolls, a
+page at a time, as Qt's fetchMore asks.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections import OrderedDict
+from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, QTimer, Signal
 
-__all__ = ["PagedRows", "PAGE"]
+from ..kinds.importer.positions import Measure, RowSource
+
+__all__ = ["PagedRows", "PAGE", "MAX_PAGES"]
 
 PAGE = 500
+#: Pages kept at most: a screenful needs two or three, scrolling back a few more.
+MAX_PAGES = 24
+#: Pages asked for and not read yet that are remembered, the latest asked for first.
+WANTED = 4
 #: Longest text a cell shows; the tooltip has up to RAW_LIMIT of it.
 CELL_CHARS = 300
 
@@ -22,80 +37,178 @@ CELL_CHARS = 300
 class PagedRows(QAbstractTableModel):
     """Each row read is a tuple led by its key, which is not shown."""
 
-    #: A page arrived (the number of rows now held).
+    #: Page N arrived.
     pageLoaded = Signal(int)
+    #: The row count changed, or became exact.
+    counted = Signal()
     failed = Signal(str)
 
     def __init__(self, parent: QObject | None = None, *, service) -> None:
         super().__init__(parent)
         self.service = service
         self.headers: list[str] = []
-        self.rows: list[tuple] = []
-        self._read: Callable[[Any, int], list[tuple]] | None = None
+        self.pages: OrderedDict[int, list[tuple]] = OrderedDict()
+        self._source: RowSource | None = None
+        self._measured: Measure | None = None
+        self._total: int | None = None   # rows, as estimated or (once measured) exact
+        self._exact = False
+        self._known = 0                  # without a total: rows known to be there
+        self._wanted: OrderedDict[int, None] = OrderedDict()
+        self._inflight: int | None = None
+        self._scheduled = False
         self._gen = 0
-        self._busy = False
-        self._done = True
-        self._slow = False
 
-    def show(self, headers: list[str], read: Callable[[Any, int], list[tuple]], *,
-             slow: bool = False) -> None:
-        """Start over with ``read(after_key, limit)`` as the source (called off the GUI).
-        ``slow``: a page may take seconds (read by position, far down a big view), so it is
-        read on a thread of its own, not ahead of the commands on the service's queue."""
+    def show(self, headers: list[str], source: RowSource, *,
+             estimate: int | None = None) -> None:
+        """Start over on ``source``; ``estimate``: its row count as far as is known."""
         self.beginResetModel()
-        self._gen += 1
-        self.headers, self.rows, self._read = list(headers), [], read
-        self._slow = slow
-        self._busy, self._done = False, False
+        self._start(headers, source)
+        self._total = estimate
         self.endResetModel()
-        self.fetchMore(QModelIndex())
+        self.counted.emit()
+        gen = self._gen
+        self.service.call_slow(lambda: source.measure(cancelled=lambda: gen != self._gen),
+                               lambda m: self._measured_(gen, m),
+                               lambda exc: gen == self._gen and self.failed.emit(str(exc)))
+        self._want(0)
 
     def clear(self) -> None:
         self.beginResetModel()
-        self._gen += 1
-        self.headers, self.rows, self._read, self._done = [], [], None, True
+        self._start([], None)
         self.endResetModel()
+
+    def _start(self, headers: list[str], source: RowSource | None) -> None:
+        self._gen += 1
+        self.headers, self._source = list(headers), source
+        self.pages.clear()
+        self._wanted.clear()
+        self._measured, self._total, self._exact, self._known = None, None, False, 0
+        self._inflight, self._scheduled = None, False
 
     @property
     def loading(self) -> bool:
-        return self._busy
+        return self._inflight is not None or bool(self._wanted)
 
-    # -- paging ---------------------------------------------------------------------
+    @property
+    def total(self) -> int | None:
+        return self._total
 
-    def canFetchMore(self, parent=QModelIndex()) -> bool:
-        return not parent.isValid() and not self._done and not self._busy
+    @property
+    def exact(self) -> bool:
+        return self._exact
 
-    def fetchMore(self, parent=QModelIndex()) -> None:
-        if not self.canFetchMore(parent) or self._read is None:
+    def row(self, row: int) -> tuple | None:
+        """The values of row ``row`` when its page is held, else None."""
+        page = self.pages.get(row // PAGE)
+        n = row % PAGE
+        return page[n][1:] if page is not None and n < len(page) else None
+
+    # -- reading pages --------------------------------------------------------------------
+
+    def _want(self, page: int) -> None:
+        if self._source is None:
             return
-        self._busy = True
-        gen, read = self._gen, self._read
-        after = self.rows[-1][0] if self.rows else None
-        call = self.service.call_slow if self._slow else self.service.call
-        call(lambda: read(after, PAGE), lambda rows: self._arrived(gen, rows),
-             lambda exc: self._failed(gen, exc))
+        if page in self._wanted:
+            self._wanted.move_to_end(page)
+        else:
+            self._wanted[page] = None
+            while len(self._wanted) > WANTED:
+                self._wanted.popitem(last=False)
+        if not self._scheduled and self._inflight is None:
+            # After the paint that asked: a drag asks for many pages, the last one wins.
+            self._scheduled = True
+            QTimer.singleShot(0, self._dispatch)
 
-    def _arrived(self, gen: int, rows: list[tuple]) -> None:
+    def _dispatch(self) -> None:
+        self._scheduled = False
+        if self._inflight is not None or self._source is None:
+            return
+        # Without a count, the page after the rows known is there to be tried.
+        rows = self.rowCount() if self._total is not None else self._known + 1
+        while self._wanted:
+            page, _ = self._wanted.popitem()
+            if page not in self.pages and page * PAGE < max(rows, 1):
+                break
+        else:
+            return
+        self._inflight = page
+        gen, source, measured = self._gen, self._source, self._measured
+        self.service.call_slow(lambda: source.page(page * PAGE, PAGE, measured=measured),
+                               lambda rows: self._arrived(gen, page, rows),
+                               lambda exc: self._failed(gen, exc))
+
+    def _arrived(self, gen: int, page: int, rows: list[tuple]) -> None:
         if gen != self._gen:
             return  # another table was chosen meanwhile
-        self._busy = False
-        self._done = len(rows) < PAGE
-        if rows:
-            n = len(self.rows)
-            self.beginInsertRows(QModelIndex(), n, n + len(rows) - 1)
-            self.rows.extend(rows)
-            self.endInsertRows()
-        self.pageLoaded.emit(len(self.rows))
+        self._inflight = None
+        self.pages[page] = rows
+        self.pages.move_to_end(page)
+        while len(self.pages) > MAX_PAGES:
+            self.pages.popitem(last=False)
+        start = page * PAGE
+        if len(rows) < PAGE and not self._exact and (rows or page == 0):
+            self._set_total(start + len(rows), exact=True)  # read to the end: it is here
+        elif self._total is None:
+            self._grow(start + len(rows))
+        last = min(start + len(rows), self.rowCount()) - 1
+        if last >= start and self.headers:
+            self.dataChanged.emit(self.index(start, 0),
+                                  self.index(last, len(self.headers) - 1))
+        self.pageLoaded.emit(page)
+        if self._wanted:
+            self._dispatch()
+
+    def _measured_(self, gen: int, measured: Measure) -> None:
+        if gen != self._gen:
+            return
+        self._measured = measured
+        self._set_total(measured.count, exact=True)
 
     def _failed(self, gen: int, exc: Exception) -> None:
         if gen == self._gen:
-            self._busy, self._done = False, True
+            self._inflight = None
+            self._wanted.clear()
             self.failed.emit(str(exc))
 
-    # -- Qt -------------------------------------------------------------------------
+    def _set_total(self, total: int, *, exact: bool) -> None:
+        old = self.rowCount()
+        if total > old:
+            self.beginInsertRows(QModelIndex(), old, total - 1)
+            self._total, self._exact = total, exact
+            self.endInsertRows()
+        elif total < old:
+            self.beginRemoveRows(QModelIndex(), total, old - 1)
+            self._total, self._exact = total, exact
+            for page in [p for p in self.pages if p * PAGE >= total]:
+                del self.pages[page]
+            self.endRemoveRows()
+        else:
+            self._total, self._exact = total, exact
+        self.counted.emit()
+
+    def _grow(self, known: int) -> None:
+        if known > self._known:
+            self.beginInsertRows(QModelIndex(), self._known, known - 1)
+            self._known = known
+            self.endInsertRows()
+            self.counted.emit()
+
+    # -- Qt: growing where nothing tells the size yet -------------------------------------
+
+    def canFetchMore(self, parent=QModelIndex()) -> bool:
+        return (not parent.isValid() and self._source is not None and self._total is None
+                and self._known % PAGE == 0 and not self.loading)
+
+    def fetchMore(self, parent=QModelIndex()) -> None:
+        if self.canFetchMore(parent):
+            self._want(self._known // PAGE)
+
+    # -- Qt -------------------------------------------------------------------------------
 
     def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
+        if parent.isValid():
+            return 0
+        return self._total if self._total is not None else self._known
 
     def columnCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.headers)
@@ -108,12 +221,25 @@ class PagedRows(QAbstractTableModel):
         return f"{section + 1:,}"
 
     def value(self, row: int, column: int) -> Any:
-        return self.rows[row][column + 1]
+        values = self.row(row)
+        return values[column] if values is not None else None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
-        v = self.value(index.row(), index.column())
+        number = index.row() // PAGE
+        page = self.pages.get(number)
+        if page is None:
+            if role == Qt.ItemDataRole.DisplayRole:
+                self._want(number)  # shown empty until it comes
+                return ""
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            self.pages.move_to_end(number)  # shown: kept the longest
+        n = index.row() % PAGE
+        if n >= len(page):
+            return None
+        v = page[n][index.column() + 1]
         if role == Qt.ItemDataRole.DisplayRole:
             if v is None:
                 return ""

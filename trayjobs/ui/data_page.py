@@ -1,8 +1,8 @@
 """The Data page: what the import jobs brought in, and the rows they set aside.
 
 On the left, each import job's database with its tables (row counts from the
-import ledger) and its rejected rows; on the right, the chosen one, paged as it
-scrolls. For rejected rows, "Fix and re-import…" writes a file's rejected rows
+import ledger) and its rejected rows; on the right, the chosen one, the scroll bar over
+all its rows, read a page at a time where it is scrolled to (data_model). For rejected rows, "Fix and re-import…" writes a file's rejected rows
 under its header line to a new file and opens it for editing; "Re-import" then
 runs the job on that file.
 """
@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QPushButton, QSplitter, QTableView, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
-from ..kinds.importer import browse
-from .data_model import PAGE, PagedRows
+from ..kinds.importer import browse, positions
+from .data_model import PagedRows
 
 __all__ = ["DataPage"]
 
@@ -70,7 +70,10 @@ class DataPage(QWidget):
         fl.addWidget(self.file_filter, 1)
 
         self.model = PagedRows(self, service=app.service)
-        self.model.pageLoaded.connect(self._counted)
+        self.model.pageLoaded.connect(self._page_loaded)
+        self.model.counted.connect(self._counted)
+        self._sized = False  # columns fitted to the first page shown
+        self.model.modelReset.connect(lambda: setattr(self, "_sized", False))
         self.model.failed.connect(lambda msg: self.note.setText(msg))
         self.view = QTableView()
         self.view.setObjectName("dataRows")
@@ -80,6 +83,11 @@ class DataPage(QWidget):
         self.view.setAlternatingRowColors(True)
         self.view.setWordWrap(False)
         self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        # One height for every row: the header keeps no size per row of ten million.
+        self.view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        # Columns fit the rows on screen: Qt's default also measures the 1,000 around them,
+        # which asks for pages nobody looks at.
+        self.view.verticalHeader().setResizeContentsPrecision(0)
         self.view.horizontalHeader().setStretchLastSection(False)  # numbers stay by their name
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)
 
@@ -93,8 +101,14 @@ class DataPage(QWidget):
         self.reimport_btn = QPushButton("&Re-import")
         self.reimport_btn.setAccessibleName("Re-import")
         self.reimport_btn.clicked.connect(self.reimport)
+        self.goto = QLineEdit(placeholderText="go to row")
+        self.goto.setAccessibleName("Go to row")
+        self.goto.setToolTip("Type a row number and press Enter (Ctrl+End: the last row)")
+        self.goto.setMaximumWidth(110)
+        self.goto.returnPressed.connect(lambda: self.go_to_row(self.goto.text()))
         actions = QHBoxLayout()
         actions.addWidget(self.note, 1)
+        actions.addWidget(self.goto)
         actions.addWidget(self.fix_btn)
         actions.addWidget(self.reimport_btn)
 
@@ -245,20 +259,18 @@ class DataPage(QWidget):
         else:
             self.title.setText(f"<b>{_esc(table)}</b> in {_esc(db.name)}")
             self.model.clear()
-            self.app.service.call(lambda: (browse.columns(db, table), browse.paging(db, table)),
-                                  lambda found: self._show_columns(db, table, *found))
+            self.app.service.call(lambda: positions.table_rows(db, table),
+                                  lambda source: self._show_columns(db, table, source))
         self._update_buttons()
 
-    def _show_columns(self, db: Path, table: str, cols: list[str],
-                      paging: browse.Paging) -> None:
+    def _show_columns(self, db: Path, table: str, source: positions.RowSource) -> None:
         if (self.db, self.table) != (db, table):
             return
         info = self._infos.get((db, table))
         # A view's rows are its own, not those the ledger counted.
         self.ledger_rows = info.rows if info is not None and not info.view else None
-        self.by_position = paging.by_position
-        self.model.show(cols, lambda after, limit: browse.rows_after(
-            db, table, after, limit, columns=cols, paging=paging), slow=paging.by_position)
+        self.by_position = source.by_position
+        self.model.show(list(source.columns), source, estimate=self.ledger_rows)
 
     def _filter_changed(self) -> None:
         if self.table is None and self.db is not None:
@@ -277,40 +289,56 @@ class DataPage(QWidget):
         self.title.setText(f"<b>{_esc(what)}</b> in {_esc(db.name)}: each with the line of "
                            f"its file, why it was set aside and the row as read")
         self.model.show(["File", "Line", "Reason", "Row as read", "Table", "Run"],
-                        lambda after, limit: browse.rejected_after(db, after, limit,
-                                                                   run_id=run_id, file=file))
+                        positions.rejected_rows(db, run_id=run_id, file=file))
 
-    def _counted(self, n: int) -> None:
-        if n <= PAGE:  # the first page: columns fit to what is there, none hogs the view
+    def _page_loaded(self, page: int) -> None:
+        if page == 0 and not self._sized and self.view.isVisible():
+            # The first page: columns fit to what is there, none hogs the view.
+            self._sized = True
             self.view.resizeColumnsToContents()
             header = self.view.horizontalHeader()
             for col in range(self.model.columnCount()):
                 header.resizeSection(col, min(header.sectionSize(col), MAX_COLUMN))
-        if self.table is None:
-            more = "+" if self.model.canFetchMore() else ""
-            self.note.setText(f"{n:,}{more} rejected row{'s' * (n != 1)}")
-        else:
-            total = self.ledger_rows
-            text = (f"{n:,} of {total:,} rows read" if total is not None
-                    else f"{n:,} rows read")
-            if self.by_position:
-                text += ("; read by position, as it has no key to read by: "
-                         "pages far down take longer")
-            self.note.setText(text)
         self._update_buttons()
+
+    def _counted(self) -> None:
+        n, exact = self.model.rowCount(), self.model.exact
+        if self.model.total is None:  # a view, not counted yet: the rows read so far
+            text = f"{n:,}+ rows, counting…"
+        else:
+            what = "rejected row" if self.table is None else "row"
+            text = (f"{n:,} {what}{'s' * (n != 1)}" if exact
+                    else f"≈{n:,} {what}s, counting…")
+        if self.table is not None and self.by_position:
+            text += "; read by position, as it has no key to read by: pages far down take longer"
+        self.note.setText(text)
+        self._update_buttons()
+
+    def go_to_row(self, number: int | str) -> None:
+        """Show row ``number`` (from 1; past the end: the last row) at the top, chosen."""
+        text = str(number).replace(",", "").replace("_", "").strip()
+        if not text.isdigit() or not self.model.rowCount():
+            return
+        row = min(max(int(text), 1), self.model.rowCount()) - 1
+        index = self.model.index(row, 0)
+        self.view.setCurrentIndex(index)
+        self.view.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtTop)
+        self.view.setFocus()
 
     # -- fix and re-import ------------------------------------------------------------
 
     def chosen_rejected(self) -> tuple[int, str] | None:
         """(run, file) of the selected rejected row, or of the only one shown."""
-        if self.table is not None or not self.model.rows:
+        if self.table is not None or not self.model.rowCount():
             return None
         sel = self.view.selectionModel().selectedRows()
-        row = sel[0].row() if sel else (0 if len({r[1] for r in self.model.rows}) == 1 else None)
-        if row is None:
-            return None
-        r = self.model.rows[row]
-        return r[6], r[1]
+        if sel:
+            r = self.model.row(sel[0].row())
+        else:  # all of them in the first page, and of one file: that file
+            first = self.model.pages.get(0) or []
+            r = (first[0][1:] if first and len(first) == self.model.rowCount()
+                 and len({r[1] for r in first}) == 1 else None)
+        return (r[5], r[0]) if r is not None else None
 
     def _update_buttons(self, *_: Any) -> None:
         self.fix_btn.setEnabled(self.chosen_rejected() is not None)

@@ -1,12 +1,12 @@
 """Reading what imports brought in, for a person to look at: tables, rows, rejected rows.
 
-Everything here opens the target database read-only and reads in pages: a table
-is walked by a key (keyset paging, so page 5,000 costs what page 1 does) and row
-counts come from the ``_imports`` ledger, never from ``COUNT(*)`` over a million
-rows. The key is the ``rowid``, under whichever of its three names no column of
-the user's has taken, or the primary key of a ``WITHOUT ROWID`` table; a view
-(the user may have put one in an imported table's place) has no key and is read
-by position (OFFSET), where a page far down costs a read past every row before it.
+Everything here opens the target database read-only. The list of tables takes its row
+counts from the ``_imports`` ledger, never from ``COUNT(*)`` over a million rows. A
+table's rows are read by its key (:mod:`.positions` reads them a page at a time, at any
+position): the ``rowid``, under whichever of its three names no column of the user's has
+taken, or the primary key of a ``WITHOUT ROWID`` table; a view (the user may have put one
+in an imported table's place) has no key and is read by position (OFFSET), where a page
+far down costs a read past every row before it.
 :func:`write_fix_file` is the one writer: it puts a file's rejected rows, under the
 file's header line, into a new file for the person to correct and import again.
 """
@@ -26,8 +26,7 @@ from .sniff import is_sep_line
 from .store import made_without_rowid, q
 
 __all__ = ["TableInfo", "Paging", "import_databases", "tables", "columns", "paging",
-           "rows_after", "rejected_after", "rejected_files", "rejected_count", "write_fix_file",
-           "fix_folder"]
+           "rejected_files", "rejected_count", "write_fix_file", "fix_folder", "REJECTED_COLUMNS"]
 
 #: The names SQLite gives a rowid table's rowid, each usable unless a column has taken it.
 ROWID_NAMES = ("rowid", "_rowid_", "oid")
@@ -140,61 +139,7 @@ def _paging(conn: sqlite3.Connection, table: str) -> Paging:
     return Paging(next(((name,) for name in ROWID_NAMES if name not in taken), ()))
 
 
-def rows_after(db: Path, table: str, after: Any, limit: int, *, columns: list[str],
-               paging: Paging | None = None) -> list[tuple]:
-    """Up to ``limit`` rows of ``table`` after the one whose key is ``after`` (None: from
-    the first), each led by its key: one value, a tuple for a key of several columns, or
-    the row's position when the table is read by position."""
-    cols = ", ".join(q(c) for c in columns) or "NULL"
-    with _reading(db) as conn:
-        how = paging or _paging(conn, table)
-        if how.by_position:
-            start = after or 0
-            rows = conn.execute(f"SELECT {cols} FROM {q(table)} LIMIT ? OFFSET ?",
-                                (limit, start)).fetchall()
-            return [(start + n, *r) for n, r in enumerate(rows, 1)]
-        key = ", ".join(how.key)
-        width = len(how.key)
-        where = ""
-        args: tuple = (limit,)
-        if after is not None:
-            after = after if width > 1 else (after,)
-            where = f" WHERE ({key}) > ({', '.join('?' * width)})"
-            args = (*after, limit)
-        rows = conn.execute(f"SELECT {key}, {cols} FROM {q(table)}{where} ORDER BY {key} "
-                            f"LIMIT ?", args).fetchall()
-        if width == 1:
-            return rows
-        return [(tuple(r[:width]), *r[width:]) for r in rows]
-
-
 REJECTED_COLUMNS = ["file", "line", "reason", "raw", "table", "run_id"]
-
-
-def _rejected_where(run_id: int | None, file: str | None) -> tuple[str, list[Any]]:
-    where, args = [], []
-    if run_id is not None:
-        where.append("run_id = ?")
-        args.append(run_id)
-    if file:
-        where.append("file = ?")
-        args.append(file)
-    return (" AND " + " AND ".join(where)) if where else "", args
-
-
-def rejected_after(db: Path, after: int | None, limit: int, *, run_id: int | None = None,
-                   file: str | None = None) -> list[tuple]:
-    """Rejected rows (id, then :data:`REJECTED_COLUMNS`) above id ``after``, filtered."""
-    after = -(2 ** 63) if after is None else after
-    if not Path(db).exists():
-        return []
-    where, args = _rejected_where(run_id, file)
-    with _reading(db) as conn:
-        if not _has(conn, "_rejected"):
-            return []
-        cols = ", ".join(q(c) for c in REJECTED_COLUMNS)
-        return conn.execute(f"SELECT id, {cols} FROM _rejected WHERE id > ?{where} ORDER BY id "
-                            f"LIMIT ?", (after, *args, limit)).fetchall()
 
 
 def rejected_files(db: Path, *, run_id: int | None = None) -> list[dict[str, Any]]:
