@@ -2,9 +2,9 @@
 
 On the left, each import job's database with its tables (row counts from the
 import ledger) and its rejected rows; on the right, the chosen one, the scroll bar over
-all its rows, read a page at a time where it is scrolled to (data_model). For rejected rows, "Fix and re-import…" writes a file's rejected rows
-under its header line to a new file and opens it for editing; "Re-import" then
-runs the job on that file.
+all its rows, read a page at a time where it is scrolled to (see data_model). For
+rejected rows, "Fix and re-import…" writes a file's rejected rows under its header line
+to a new file and opens it for editing; "Re-import" then runs the job on that file.
 """
 
 from __future__ import annotations
@@ -19,13 +19,15 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QVBoxLayout, QWidget)
 
 from ..kinds.importer import browse, positions
-from .data_model import PagedRows
+from .data_model import PAGE, PagedRows
 
 __all__ = ["DataPage"]
 
 NODE_ROLE = Qt.ItemDataRole.UserRole + 1
 #: Widest a column starts (pixels); a long reason or raw line is in the tooltip.
 MAX_COLUMN = 320
+#: Room around a cell's text (pixels).
+CELL_PADDING = 14
 
 
 class DataPage(QWidget):
@@ -72,8 +74,11 @@ class DataPage(QWidget):
         self.model = PagedRows(self, service=app.service)
         self.model.pageLoaded.connect(self._page_loaded)
         self.model.counted.connect(self._counted)
-        self._sized = False  # columns fitted to the first page shown
-        self.model.modelReset.connect(lambda: setattr(self, "_sized", False))
+        # Columns widen to fit the rows shown (none past MAX_COLUMN) until the person
+        # sizes one: the first page of a big table has its narrowest numbers.
+        self._fit_columns = True
+        self._fitting = False
+        self.model.modelReset.connect(lambda: setattr(self, "_fit_columns", True))
         self.model.failed.connect(lambda msg: self.note.setText(msg))
         self.view = QTableView()
         self.view.setObjectName("dataRows")
@@ -85,10 +90,12 @@ class DataPage(QWidget):
         self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         # One height for every row: the header keeps no size per row of ten million.
         self.view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        # Columns fit the rows on screen: Qt's default also measures the 1,000 around them,
-        # which asks for pages nobody looks at.
+        # A double click on a column's edge fits it to the rows on screen: Qt's default also
+        # measures the 1,000 around them, which asks for pages nobody looks at.
         self.view.verticalHeader().setResizeContentsPrecision(0)
         self.view.horizontalHeader().setStretchLastSection(False)  # numbers stay by their name
+        self.view.horizontalHeader().sectionResized.connect(
+            lambda *_: self._fitting or setattr(self, "_fit_columns", False))
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)
 
         self.note = QLabel()
@@ -292,14 +299,28 @@ class DataPage(QWidget):
                         positions.rejected_rows(db, run_id=run_id, file=file))
 
     def _page_loaded(self, page: int) -> None:
-        if page == 0 and not self._sized and self.view.isVisible():
-            # The first page: columns fit to what is there, none hogs the view.
-            self._sized = True
-            self.view.resizeColumnsToContents()
-            header = self.view.horizontalHeader()
-            for col in range(self.model.columnCount()):
-                header.resizeSection(col, min(header.sectionSize(col), MAX_COLUMN))
+        if self._fit_columns:
+            self._fit(page)
         self._update_buttons()
+
+    def _fit(self, page: int) -> None:
+        """Widen the columns to what the page that came shows on screen (the first page:
+        fit them to it). Measured here, not with Qt's sizeHintForColumn, which would ask
+        for rows of other pages while the view is still moving."""
+        start, end = page * PAGE, min((page + 1) * PAGE, self.model.rowCount())
+        bottom = self.view.rowAt(self.view.viewport().height() - 1)
+        top, bottom = max(self.view.rowAt(0), start), min(bottom if bottom >= 0 else end, end - 1)
+        if top > bottom:
+            return
+        header, metrics = self.view.horizontalHeader(), self.view.fontMetrics()
+        self._fitting = True
+        for col in range(self.model.columnCount()):
+            wide = max(metrics.horizontalAdvance(self.model.index(r, col).data() or "")
+                       for r in range(top, bottom + 1)) + CELL_PADDING
+            wide = min(max(wide, header.sectionSizeHint(col)), MAX_COLUMN)
+            if page == 0 or wide > header.sectionSize(col):
+                header.resizeSection(col, wide)
+        self._fitting = False
 
     def _counted(self) -> None:
         n, exact = self.model.rowCount(), self.model.exact
