@@ -152,3 +152,6 @@ def test_the_data_page_counts_a_table_and_goes_to_a_row(make_app, home, qtbot, t
     assert page.model.index(123_456, 1).data() == "row 123456"
     assert page.view.currentIndex().row() == 123_456
     assert len(page.model.pages) <= 3
+    # The columns, fitted to "row 0" at first, widened to the rows shown now.
+    header, metrics = page.view.horizontalHeader(), page.view.fontMetrics()
+    until(qtbot, lambda: header.sectionSize(1) > metrics.horizontalAdvance("row 123456"))
