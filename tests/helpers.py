@@ -61,6 +61,17 @@ def live_processes(*, group: int | None = None, parent: int | None = None) -> li
     return out
 
 
+def dies_with_its_starter(starter: subprocess.Popen, pid: int, comm: str) -> None:
+    """Wait for ``pid`` to run ``comm``, kill ``starter`` (the process that started it)
+    with SIGKILL, no chance to clean up, and wait for ``pid`` to be gone, or a zombie
+    waiting for init to reap it."""
+    wait_until(lambda: Path(f"/proc/{pid}/comm").read_text().strip() == comm)
+    os.kill(starter.pid, 9)
+    starter.wait(10)
+    wait_until(lambda: not Path(f"/proc/{pid}").exists()
+               or "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text(), timeout=10)
+
+
 def write_dist(site: Path, name: str, version: str, entry: str, module: str, code: str) -> None:
     """An installed distribution with a ``trayjobs.kinds`` entry point, in folder ``site``."""
     (site / f"{module}.py").write_text(dedent(code), encoding="utf-8")

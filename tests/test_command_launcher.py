@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from textwrap import dedent
 
 import pytest
 
-from helpers import wait_until
+from helpers import dies_with_its_starter
 from trayjobs.engine import launcher
 from trayjobs.kinds.command.process import _setpriv, exec_failure
 
@@ -110,12 +109,7 @@ def test_a_program_from_the_spare_dies_with_the_process_that_started_it(tmp_path
         lines = [json.loads(proc.stdout.readline()) for _ in range(2)]
         assert lines[1]["spare"]
         pid = lines[1]["pid"]
-        wait_until(lambda: Path(f"/proc/{pid}/comm").read_text().strip() == "sleep")
-        os.kill(proc.pid, signal.SIGKILL)  # no chance to clean up
-        proc.wait(10)
-        # gone, or a zombie waiting for init to reap it
-        wait_until(lambda: not Path(f"/proc/{pid}").exists()
-                   or "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text(), timeout=10)
+        dies_with_its_starter(proc, pid, "sleep")
     finally:
         proc.kill()
         proc.wait()

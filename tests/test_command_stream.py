@@ -5,7 +5,6 @@ log entry; and how the program is started and its output folder kept."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 
 from pg_support import ON_POSTGRES
 
-from helpers import wait_until
+from helpers import dies_with_its_starter
 from trayjobs.durations import format_size
 from trayjobs.errors import JobFailed
 from trayjobs.kinds.command import CommandKind, output_dir
@@ -322,13 +321,7 @@ def test_the_program_dies_with_the_process_that_started_it(tmp_path):
                             env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
     try:
         pid = int(proc.stdout.readline())
-        assert Path(f"/proc/{pid}").exists()
-        wait_until(lambda: Path(f"/proc/{pid}/comm").read_text().strip() == "sleep")
-        os.kill(proc.pid, signal.SIGKILL)  # no chance to clean up
-        proc.wait(10)
-        # gone, or a zombie waiting for init to reap it
-        wait_until(lambda: not Path(f"/proc/{pid}").exists()
-                   or "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text(), timeout=10)
+        dies_with_its_starter(proc, pid, "sleep")
     finally:
         proc.kill()
         proc.wait()
