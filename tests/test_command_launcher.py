@@ -144,3 +144,30 @@ def test_a_spare_started_during_a_run_is_no_leftover_of_it(tmp_path):
     assert out.returncode == 0, out.stderr
     seen = json.loads(out.stdout)
     assert seen["spare"] and seen["still"] and seen["state"] not in ("Z", "X"), seen
+
+
+def test_a_program_starts_in_its_folder_after_the_process_s_own_folder_is_removed(tmp_path):
+    # A worker started in a folder since removed: its job processes are still in it, and
+    # cannot name it (getcwd fails), but a program with a folder of its own starts there.
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    code = dedent("""
+        import os, sys
+        from pathlib import Path
+        from trayjobs.engine import launcher
+        from trayjobs.kinds.command.process import ready_next, spawn
+        launcher.want()
+        os.rmdir(os.getcwd())
+        for cwd in (sys.argv[1], sys.argv[1], "."):  # pwd cannot name "." either
+            p = spawn(["pwd" if cwd != "." else "true"], cwd=Path(cwd), env=dict(os.environ))
+            print(p.communicate()[0].decode().strip(), p.returncode, flush=True)
+            ready_next()
+            launcher.run_ended()
+            launcher.spare_pid(wait=10)
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([PY, "-c", code, str(tmp_path)], cwd=gone, capture_output=True,
+                         text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[:2] == [f"{tmp_path} 0"] * 2
+    assert out.stdout.splitlines()[2] == " 0"  # "." is the removed folder itself

@@ -93,7 +93,8 @@ def spawn(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Pope
     setpriv = _setpriv()
     if setpriv:
         # a spare made ready after the last run (in a job process), if there is one
-        proc = launcher.take(argv, os.path.join(os.getcwd(), cwd), env)
+        where = _absolute(cwd)
+        proc = launcher.take(argv, where, env) if where else None
         if proc is not None:
             return proc
         argv, preexec = [setpriv, "--pdeathsig", "KILL", "--", *argv], None
@@ -105,6 +106,18 @@ def spawn(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Pope
     for pipe in (proc.stdout, proc.stderr):
         launcher.widen(pipe.fileno())
     return proc
+
+
+def _absolute(cwd: Path) -> str | None:
+    """``cwd`` as the spare, which runs in ``/``, must be told it; ``None`` where this
+    process's own folder, which a relative one is in, is gone (removed after the app or
+    worker started there): ``chdir`` still finds it, ``getcwd`` cannot name it."""
+    if cwd.is_absolute():
+        return str(cwd)
+    try:
+        return os.path.join(os.getcwd(), cwd)
+    except OSError:
+        return None
 
 
 def ready_next() -> None:
