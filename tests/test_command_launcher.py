@@ -171,3 +171,29 @@ def test_a_program_starts_in_its_folder_after_the_process_s_own_folder_is_remove
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[:2] == [f"{tmp_path} 0"] * 2
     assert out.stdout.splitlines()[2] == " 0"  # "." is the removed folder itself
+
+
+def test_a_folder_the_program_cannot_enter_fails_its_start_as_without_a_spare(tmp_path):
+    # Popen raises, which a run reports as "cannot start" without retries; a spare's cd
+    # would only exit 126 with the shell's words.
+    code = dedent("""
+        import os, sys
+        from pathlib import Path
+        from trayjobs.engine import launcher
+        from trayjobs.kinds.command.process import ready_next, spawn
+        launcher.want()
+        spawn(["true"], cwd=Path("/"), env=dict(os.environ)).wait()
+        ready_next()
+        launcher.run_ended()
+        assert launcher.spare_pid(wait=10)
+        try:
+            p = spawn(["true"], cwd=Path(sys.argv[1]), env=dict(os.environ))
+        except OSError as exc:
+            print(type(exc).__name__)
+        else:
+            print(p.wait(), p.stderr.read().decode())
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([PY, "-c", code, str(tmp_path / "gone")], capture_output=True,
+                         text=True, timeout=60, env=env)
+    assert out.stdout.strip() == "FileNotFoundError", out.stdout + out.stderr

@@ -93,7 +93,7 @@ def spawn(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Pope
     setpriv = _setpriv()
     if setpriv:
         # a spare made ready after the last run (in a job process), if there is one
-        where = _absolute(cwd)
+        where = _spare_cwd(cwd)
         proc = launcher.take(argv, where, env) if where else None
         if proc is not None:
             return proc
@@ -108,16 +108,17 @@ def spawn(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Pope
     return proc
 
 
-def _absolute(cwd: Path) -> str | None:
-    """``cwd`` as the spare, which runs in ``/``, must be told it; ``None`` where this
-    process's own folder, which a relative one is in, is gone (removed after the app or
-    worker started there): ``chdir`` still finds it, ``getcwd`` cannot name it."""
-    if cwd.is_absolute():
-        return str(cwd)
+def _spare_cwd(cwd: Path) -> str | None:
+    """``cwd`` as the spare, which runs in ``/``, must be told it; ``None`` where the
+    program is to be started the usual way: a folder it cannot enter (``Popen`` then says
+    why, where the spare's ``cd`` only fails), or a relative one in this process's own
+    folder when that is gone (removed after the app or worker started there), which
+    ``chdir`` still finds but ``getcwd`` cannot name."""
     try:
-        return os.path.join(os.getcwd(), cwd)
+        where = os.path.join(os.getcwd(), cwd) if not cwd.is_absolute() else str(cwd)
     except OSError:
         return None
+    return where if os.access(where, os.X_OK) else None
 
 
 def ready_next() -> None:
