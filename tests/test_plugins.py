@@ -147,3 +147,50 @@ def test_a_flag_that_is_off_refuses_the_run_before_anything_happens(home):
     assert not home.reports_dir.exists() or not any(home.reports_dir.rglob("*.html"))
     out = trayjobs(home, "run", "weekly", "--file", str(home.config_file))
     assert out.returncode == 2 and "does not take input files" in out.stderr
+
+
+ORPHANS = '''
+import os, subprocess, time
+
+from trayjobs.kinds import JobKind, KindParams
+
+
+class OrphanKind(JobKind):
+    name = "orphan"
+    summary = "Leaves a program in the background, as 'sh -c \\'tool &\\'' does."
+    Params = KindParams
+
+    def run(self, ctx, params):
+        me = str(os.getpid())
+        def zombies():
+            out = []
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    stat = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if stat[:2] == ["Z", me]:
+                    out.append(int(pid))
+            return out
+        before = zombies()
+        orphan = int(subprocess.run("true & echo $!", shell=True, capture_output=True).stdout)
+        while orphan not in zombies():  # adopted by this process, and exited
+            time.sleep(0.01)
+        return {"summary": "left one", "zombies": before, "process": os.getpid()}
+'''
+
+
+def test_what_a_plugin_run_left_is_reaped_before_the_next_run(tmp_path, make_engine):
+    # The job process adopts orphans: those of a plug-in kind's tools, which nothing else
+    # reaps, must not pile up as zombies while the process is reused.
+    site = tmp_path / "site"
+    site.mkdir()
+    write_dist(site, "trayjobs-orphan", "0.1", "orphan = orphan_kind:OrphanKind",
+               "orphan_kind", ORPHANS)
+    with plugin_site(site, "orphan_kind"):
+        eng = make_engine('[jobs.o]\nkind = "orphan"\n')
+        runs = [eng.watcher.wait(eng.submit("o")) for _ in range(3)]
+    assert [r["state"] for r in runs] == ["succeeded"] * 3, runs
+    processes = [r["result"]["process"] for r in runs]
+    assert len(set(processes)) < 3  # a process reused (or the test shows nothing)
+    assert [r["result"]["zombies"] for r in runs] == [[], [], []]

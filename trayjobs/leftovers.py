@@ -10,6 +10,8 @@ when the run ends, and :func:`kill_tree` reaches them when the engine kills that
 
 Reaping is done pid by pid, only for processes known to be leftovers: a ``waitpid(-1)``
 would also take the exit status of a child that a ``subprocess.Popen`` still waits for.
+Between a job process's runs, when no job code runs, :func:`reap_exited` reaps whatever
+has exited.
 
 What is not covered: a process that was never a descendant of ours (a program that asks
 ``systemd-run --user`` or a D-Bus service to start something), and leftovers of a process
@@ -25,7 +27,7 @@ import sys
 import time
 from typing import Callable
 
-__all__ = ["adopt_orphans", "children", "Leftovers", "kill_children", "kill_tree"]
+__all__ = ["adopt_orphans", "children", "Leftovers", "reap_exited", "kill_children", "kill_tree"]
 
 PR_SET_CHILD_SUBREAPER = 36
 #: How long, after KILL, processes are waited for at most: one in uninterruptible sleep (a
@@ -181,6 +183,18 @@ class Leftovers:
                 return False
             if not reaped:
                 time.sleep(POLL)
+
+
+def reap_exited() -> None:
+    """Reap the children of this process that have exited: for a job process between runs,
+    where no job code waits for one. Orphans that job code other than a command's
+    program left (a plug-in's ``sh -c 'tool &'``) are adopted here, and would otherwise
+    stay zombies, one more each run, for as long as the process is reused. (A ``Popen`` that
+    job code keeps from one run to the next and waits for later then reads exit code 0.)"""
+    for pid in children():
+        info = _stat(pid)
+        if info is None or info[1] in ("Z", "X"):
+            _reap(pid)
 
 
 def kill_children() -> None:

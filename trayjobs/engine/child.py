@@ -27,7 +27,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ..leftovers import adopt_orphans, kill_children
+from ..leftovers import adopt_orphans, kill_children, reap_exited
 from . import launcher
 from .wire import encode
 
@@ -291,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             if not _run(req, pipe, cancel):
                 return 0
             launcher.run_ended()  # the next program's start made ready while the engine records
+            reap_exited()  # what the run left that has exited since (a command's are reaped)
     finally:
         # However this process ends: after a run that may not be followed by another, or
         # with its message pipe broken because the engine died (the reader above may not
