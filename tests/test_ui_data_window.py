@@ -146,6 +146,12 @@ def test_the_data_page_counts_a_table_and_goes_to_a_row(make_app, home, qtbot, t
     until(qtbot, lambda: page.table == "t" and page.model.exact)
     assert page.model.rowCount() == 150_000
     until(qtbot, lambda: page.note.text() == "150,000 rows")
+    for typed in ("²", "-5", "abc", "", "1.5"):  # not a row number: nothing happens
+        page.goto.setText(typed)
+        page.goto.returnPressed.emit()
+        assert page.view.rowAt(0) == 0 and not page.view.currentIndex().isValid(), typed
+    page.run_filter.setText("²")
+    assert page.rejected_filter() == (None, None)
     page.goto.setText("123,457")
     page.goto.returnPressed.emit()
     until(qtbot, lambda: page.view.rowAt(0) == 123_456 and page.model.row(123_456))

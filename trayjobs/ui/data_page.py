@@ -285,7 +285,7 @@ class DataPage(QWidget):
 
     def rejected_filter(self) -> tuple[int | None, str | None]:
         text = self.run_filter.text().strip().lstrip("#")
-        run_id = int(text) if text.isdigit() else None
+        run_id = int(text) if text.isdecimal() else None
         return run_id, self.file_filter.text().strip() or None
 
     def _show_rejected_rows(self) -> None:
@@ -338,7 +338,7 @@ class DataPage(QWidget):
     def go_to_row(self, number: int | str) -> None:
         """Show row ``number`` (from 1; past the end: the last row) at the top, chosen."""
         text = str(number).replace(",", "").replace("_", "").strip()
-        if not text.isdigit() or not self.model.rowCount():
+        if not text.isdecimal() or not self.model.rowCount():  # int() reads these ("²" is a digit)
             return
         row = min(max(int(text), 1), self.model.rowCount()) - 1
         index = self.model.index(row, 0)
