@@ -14,7 +14,7 @@ import pytest
 
 from helpers import dies_with_its_starter
 from trayjobs.engine import launcher
-from trayjobs.kinds.command.process import _setpriv, exec_failure
+from trayjobs.kinds.command.process import BAD_INTERPRETER, _setpriv, exec_failure
 
 PY = sys.executable
 
@@ -95,7 +95,19 @@ def test_a_program_the_spare_cannot_start_says_why(tmp_path):
     first, second = twice(tmp_path, [str(script)], tmp_path, {"PATH": os.environ["PATH"]})
     for run in (first, second):  # setpriv's words, then the shell's
         last = run["err"].decode().strip().splitlines()[-1]
-        assert exec_failure([str(script)], 126, last) == "Permission denied", last
+        assert exec_failure([str(script)], 126, last, cwd=tmp_path, path=None) \
+            == "Permission denied", last
+
+
+def test_a_script_whose_interpreter_is_missing_says_so_from_the_spare_too(tmp_path):
+    script = tmp_path / "bad-line"
+    script.write_text("#!/no/such/interpreter\necho never\n")
+    script.chmod(0o755)
+    first, second = twice(tmp_path, [str(script)], tmp_path, {"PATH": os.environ["PATH"]})
+    for run in (first, second):  # setpriv: "No such file or directory"; the shell: "not found"
+        last = run["err"].decode().strip().splitlines()[-1]
+        assert exec_failure([str(script)], 127, last, cwd=tmp_path, path=None) \
+            == BAD_INTERPRETER, last
 
 
 def test_names_a_shell_cannot_set_are_started_the_usual_way():

@@ -30,8 +30,8 @@ from ..base import JobKind
 from ..registry import register
 from .output import OutputLog
 from .params import Command, CommandParams, SecretRef
-from .process import (exec_failure, exited, find_program, ready_next, signal_group, spare,
-                      spawn)
+from .process import (exec_failure, exited, find_program, missing, ready_next, signal_group,
+                      spare, spawn)
 from .progress import Progress
 
 __all__ = ["CommandKind", "CommandParams", "output_dir"]
@@ -120,7 +120,9 @@ class _Run:
         try:
             proc = spawn(argv, cwd=cwd, env=env)
         except OSError as exc:
-            raise self._refuse(self.key, f"cannot start {argv[0]!r}: {exc.strerror or exc}") from None
+            why = missing(argv[0], exc.strerror, cwd=cwd, path=env.get("PATH")) \
+                if exc.strerror else str(exc)
+            raise self._refuse(self.key, f"cannot start {argv[0]!r}: {why}") from None
         leftovers.started(proc.pid)
         # The engine stops this group should the job process die before the program.
         ctx.sink({"t": "pgroup", "pgid": proc.pid, "open": True, "grace": params.kill_grace})
@@ -148,7 +150,8 @@ class _Run:
         if not outputs:
             _remove_empty(out_dir)
         code = proc.returncode
-        why = exec_failure(argv, code, output.stderr_tail[-1] if output.stderr_tail else None)
+        why = exec_failure(argv, code, output.stderr_tail[-1] if output.stderr_tail else None,
+                           cwd=cwd, path=env.get("PATH"))
         if why:
             raise self._refuse(self.key, f"cannot start {argv[0]!r}: {why}")
         if code not in params.success_codes:

@@ -32,7 +32,8 @@ from typing import Callable
 
 from ...engine import launcher
 
-__all__ = ["spawn", "ready_next", "spare", "signal_group", "exited", "find_program", "exec_failure"]
+__all__ = ["spawn", "ready_next", "spare", "signal_group", "exited", "find_program", "exec_failure",
+           "missing"]
 
 PR_SET_PDEATHSIG = 1
 
@@ -71,7 +72,13 @@ def _setpriv() -> str | None:
 _SETPRIV_FAILED = "setpriv: failed to execute "
 
 
-def exec_failure(argv: list[str], code: int, last_stderr: str | None) -> str | None:
+#: Why a program that is there cannot be started, said as "not found" (the spare shell) or
+#: "No such file or directory" (``setpriv``, ``Popen``).
+BAD_INTERPRETER = "the interpreter its first line (#!) names is not there"
+
+
+def exec_failure(argv: list[str], code: int, last_stderr: str | None, *,
+                 cwd: Path, path: str | None) -> str | None:
     """Why the program could not be started, when ``setpriv`` or a spare shell could not
     exec it (they then exit 126 or 127 with a line on stderr, where ``Popen`` would raise),
     else ``None``."""
@@ -80,11 +87,19 @@ def exec_failure(argv: list[str], code: int, last_stderr: str | None) -> str | N
     line = last_stderr.strip()
     prefix = f"{_SETPRIV_FAILED}{argv[0]}: "
     if line.startswith(prefix):
-        return line[len(prefix):]
+        return missing(argv[0], line[len(prefix):], cwd=cwd, path=path)
     m = launcher.FAILED_EXEC.match(line)
     if m and line.startswith(f"{argv[0]}: ", m.end()):
-        return line[m.end() + len(argv[0]) + 2:]
+        return missing(argv[0], line[m.end() + len(argv[0]) + 2:], cwd=cwd, path=path)
     return None
+
+
+def missing(program: str, why: str, *, cwd: Path, path: str | None) -> str:
+    """``why`` the program could not be started, in the same words whoever started it."""
+    if why in ("not found", "No such file or directory"):
+        return BAD_INTERPRETER if find_program(program, cwd=cwd, path=path) is None else \
+            "No such file or directory"
+    return why
 
 
 def spawn(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
