@@ -92,6 +92,8 @@ def test_nesting_too_deep_for_the_parser_is_a_config_error(open_, close):
     ("0 0 ? * *", "day of month '?' is not a number"),  # was "never occurs in the months given"
     ("0 0 * * mon#6", "'mon#6' asks for week 6 of the month; write #1 to #5"),  # "Bad day-of-week"
     ("-1 * * * *", "minute '-1' is not a number"),  # was "minute ''"
+    ("² * * * *", "minute '²' is not a number"),  # was "invalid literal for int()"
+    ("*/³ * * * *", "step '/³' in the minute field must be 1-59"),
     ("0,,5 * * * *", "the minute field has an empty item"),
 ])
 def test_cron_mistakes_are_explained_in_words(cron, words):

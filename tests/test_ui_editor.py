@@ -31,6 +31,8 @@ def test_trigger_words_round_trip():
     assert parse_days_cron("0 9 * * 1-5") == (["mon", "tue", "wed", "thu", "fri"], 9, 0)
     assert parse_days_cron("15 6 * * *")[0] == ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
     assert parse_days_cron("0 9 1 * *") is None and parse_days_cron("*/5 * * * *") is None
+    # digits a str.isdigit takes but int() does not: not a days schedule, not an error
+    assert parse_days_cron("² 9 * * mon") is None and parse_days_cron("0 9 * * ²") is None
     assert every_parts(5400) == (90, "minutes") and every_parts(7200) == (2, "hours")
     runs = next_runs(Cron("0 9 * * mon-fri"), 5, datetime(2024, 1, 5, 10, 0).astimezone())
     assert [r.strftime("%a %H:%M") for r in runs] == ["Mon 09:00", "Tue 09:00", "Wed 09:00",

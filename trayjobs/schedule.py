@@ -14,7 +14,7 @@ from datetime import datetime, time, timedelta, timezone, tzinfo
 
 
 __all__ = ["Schedule", "Interval", "Cron", "CronError", "describe_cron", "local_now", "local_zone",
-           "one_off_time"]
+           "one_off_time", "ascii_digits"]
 
 _FIELDS = [
     ("minute", 0, 59, {}),
@@ -46,10 +46,16 @@ def local_now(tz: tzinfo | None = None) -> datetime:
     return datetime.now(tz or local_zone())
 
 
+def ascii_digits(text: str) -> bool:
+    """Whether ``text`` is a number in ASCII digits (``str.isdigit`` takes "²" too, which
+    ``int`` then refuses)."""
+    return text.isascii() and text.isdigit()
+
+
 def _check_value(expr: str, name: str, lo: int, hi: int, names: dict[str, int], v: str) -> int:
     if v.lower() in names:
         return names[v.lower()]
-    if not v.isdigit():
+    if not ascii_digits(v):
         raise CronError(f"cron '{expr}': {name} '{v}' is not a number"
                         + (f" or a name like '{next(iter(names))}'" if names else ""))
     n = int(v)
@@ -81,7 +87,7 @@ def _check_cron(expr: str) -> None:
         for item in part.split(","):
             body, _, step = item.partition("/")
             if step:
-                if not step.isdigit() or not 1 <= int(step) <= hi:
+                if not ascii_digits(step) or not 1 <= int(step) <= hi:
                     raise CronError(f"cron '{expr}': step '/{step}' in the {name} field "
                                     f"must be 1-{hi}")
             if body == "*" or (name == "day of month" and body == "L"):
@@ -166,16 +172,16 @@ def describe_cron(expr: str) -> str:
     parts = expr.split()
     if len(parts) == 5:
         minute, hour, dom, month, dow = (p.lower() for p in parts)
-        if minute.isdigit() and hour.isdigit() and dom == "*" and month == "*":
+        if ascii_digits(minute) and ascii_digits(hour) and dom == "*" and month == "*":
             at = f"at {int(hour):02d}:{int(minute):02d}"
             days = _describe_dow(dow)
             if days:
                 return f"{days} {at}"
-        if minute.isdigit() and hour == "*" and dom == month == dow == "*":
+        if ascii_digits(minute) and hour == "*" and dom == month == dow == "*":
             return f"Every hour at :{int(minute):02d}"
         if minute.startswith("*/") and hour == dom == month == dow == "*":
             return f"Every {minute[2:]} minutes"
-        if (minute.isdigit() and hour.isdigit() and dom.isdigit() and month == "*"
+        if (ascii_digits(minute) and ascii_digits(hour) and ascii_digits(dom) and month == "*"
                 and dow == "*"):
             return f"Monthly on day {int(dom)} at {int(hour):02d}:{int(minute):02d}"
     try:
@@ -196,7 +202,7 @@ def _describe_dow(dow: str) -> str | None:
     days = []
     for item in dow.split(","):
         v = names.get(item, None)
-        if v is None and item.isdigit():
+        if v is None and ascii_digits(item):
             v = int(item) % 7
         if v is None:
             return None

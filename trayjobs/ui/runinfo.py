@@ -144,7 +144,7 @@ def run_link(run_id: int) -> str:
 def linked_run(url: str) -> int | None:
     """The run a :func:`run_link` names; None for any other link."""
     scheme, _, rest = url.partition(":")
-    return int(rest) if scheme == RUN_SCHEME and rest.isdigit() else None
+    return int(rest) if scheme == RUN_SCHEME and rest.isascii() and rest.isdigit() else None
 
 
 def trigger_html(run: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
                                QWidget)
 
 from ...durations import parse_duration
-from ...schedule import Cron, CronError, Interval, local_now
+from ...schedule import Cron, CronError, Interval, ascii_digits, local_now
 
 __all__ = ["TriggerEditor", "days_cron", "parse_days_cron", "every_parts", "next_runs",
            "UNITS", "DAY_NAMES"]
@@ -50,7 +50,7 @@ def days_cron(days: list[str], hour: int, minute: int) -> str:
 def parse_days_cron(expr: str) -> tuple[list[str], int, int] | None:
     """The days and time of a cron line the days editor can show, else None."""
     parts = expr.split()
-    if len(parts) != 5 or not parts[0].isdigit() or not parts[1].isdigit() \
+    if len(parts) != 5 or not ascii_digits(parts[0]) or not ascii_digits(parts[1]) \
             or parts[2] != "*" or parts[3] != "*":
         return None
     minute, hour, dow = int(parts[0]), int(parts[1]), parts[4].lower()
@@ -63,9 +63,9 @@ def parse_days_cron(expr: str) -> tuple[list[str], int, int] | None:
         if not m:
             return None
         try:
-            a = _CRON_DAY.get(m.group(1)[:3], None) if not m.group(1).isdigit() else int(m.group(1))
+            a = int(m.group(1)) if ascii_digits(m.group(1)) else _CRON_DAY.get(m.group(1)[:3])
             b = a if m.group(2) is None else (
-                _CRON_DAY.get(m.group(2)[:3]) if not m.group(2).isdigit() else int(m.group(2)))
+                int(m.group(2)) if ascii_digits(m.group(2)) else _CRON_DAY.get(m.group(2)[:3]))
         except ValueError:
             return None
         if a is None or b is None or b < a or b > 7:
