@@ -336,7 +336,7 @@ def test_a_program_that_cannot_be_started_says_why(make_ctx, tmp_path):
     with pytest.raises(JobFailed) as err:
         CommandKind().run(ctx, CommandKind.parse_params({"command": [str(script)]}))
     assert str(err.value) == (f"job 'bad', key 'command': cannot start {str(script)!r}: "
-                              f"No such file or directory")
+                              f"the interpreter its first line (#!) names is not there")
     assert err.value.retry is False
 
 
