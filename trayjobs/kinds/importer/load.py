@@ -25,12 +25,12 @@ cell, and a column is no longer counted once it clearly holds text.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
 from typing import Any, Callable
 
 from .bigints import first_big, table_has_big
+from .columns import EXAMPLES, FEW_CELLS, CellCount, Column, no_key, no_rebuild, rounding_warning
 from .problems import BadRow, FileProblem, Restart, printable
 from .readers import Batch, Reader
 from .schema import (IMPORT_ID, Namer, classify_text, classify_value, fold, misfits_text,
@@ -44,49 +44,6 @@ _ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError
                OverflowError, UnicodeEncodeError)
 _ROWS_PER_INSERT = 50
 _TYPE_WORDS = {"integer": "an integer", "real": "a number"}
-#: At most this many text cells among numbers make a column's turn to text a warning;
-#: more, and the column simply holds text.
-FEW_CELLS = 10
-_EXAMPLES = 3
-
-
-@dataclass
-class Column:
-    name: str  # as spelled in the table
-    explicit: str | None  # type set by the job
-    level: str  # current type: the table's, or what this file showed so far
-    in_table: bool
-    hint: str = "empty"  # type learned by an earlier pass over the file
-
-
-@dataclass
-class _CellCount:
-    """Numbers and text cells seen in a column that was not text when this file began."""
-
-    was: str  # the column's type in the table before this file, or "empty" if new
-    level: str = "empty"  # the widest number type among its cells
-    numbers: int = 0
-    texts: int = 0
-    examples: list[str] = field(default_factory=list)
-
-    def message(self, name: str, table: str) -> str | None:
-        """A warning if the column ended as text because of a few cells among numbers, or
-        if an existing number column of the table changed to text; else None."""
-        new = self.was == "empty"
-        if not self.texts or (new and (self.texts > FEW_CELLS or self.numbers <= self.texts)):
-            return None
-        number = self.level if new else wider(self.level, self.was)
-        if self.texts > FEW_CELLS:
-            cells = f"more than {FEW_CELLS} cells ({'; '.join(self.examples)})"
-        else:
-            cells = (f"{self.texts} cell{'s' * (self.texts != 1)} "
-                     f"({'; '.join(self.examples)}) among {self.numbers:,} numbers")
-        what = (f"column {name} is text, not {number}," if new else
-                f"column {name} of table {table} changed from {self.was} to text")
-        return (f"{what} because of {cells}; set types.{name} = \"{number}\" to set such rows "
-                f"aside, or \"text\" to keep them as text without this warning")
-
-
 def _flat(rows: list[Any]) -> list[Any]:
     """A batch's values in one list, row after row (in C).
 
@@ -128,8 +85,8 @@ class TableWriter:
         self.written: set[int] = set()  # columns this file stored a value in
         self._filled: set[int] = set()  # ... and those the current batch fills
         self._sql_width = -1
-        self._counts: dict[int, _CellCount] = {}  # columns whose turn to text is watched
-        self._uncounted: dict[int, _CellCount] = {}  # ... no longer counted, still said
+        self._counts: dict[int, CellCount] = {}  # columns whose turn to text is watched
+        self._uncounted: dict[int, CellCount] = {}  # ... no longer counted, still said
         #: Columns that became text because of a few cells: what to warn about (see finish).
         self.widened: list[str] = []
         #: Other things to warn about: a type set for a column there is not (see finish).
@@ -171,7 +128,7 @@ class TableWriter:
             else:
                 column = Column(name, explicit, explicit or "empty", False)
             if not explicit and column.level != "text":
-                self._counts[pos] = _CellCount(column.level if column.in_table else "empty")
+                self._counts[pos] = CellCount(column.level if column.in_table else "empty")
             column.hint = self.hints.get(key, "empty")
             if key in self.pk:
                 self.pk_index.append(pos)
@@ -189,14 +146,9 @@ class TableWriter:
 
     def _check_pk(self) -> None:
         missing = self._missing_pk()
-        if not missing:
-            return
-        listed = ", ".join(c.name for c in self.columns[:20])
-        if self.reader.fields_grow:
-            raise FileProblem(f"no record has the key {missing[0]!r} for the primary key "
-                              f"(pk); the keys are: {listed}")
-        raise FileProblem(f"there is no column {missing[0]!r} for the primary key (pk); "
-                          f"the columns are: {listed}")
+        if missing:
+            raise FileProblem(no_key(missing[0], [c.name for c in self.columns[:20]],
+                                     records=self.reader.fields_grow))
 
     def _check_width(self) -> None:
         """Refuse a file wider than a table can be, before SQLite does in its own words."""
@@ -350,7 +302,7 @@ class TableWriter:
             kind = classify(value)
             if kind == "text":
                 count.texts += 1
-                if len(count.examples) < _EXAMPLES:
+                if len(count.examples) < EXAMPLES:
                     count.examples.append(f"line {line_numbers()[j]:,}: {str(value)[:40]!r}")
                 if count.texts > FEW_CELLS:
                     # Plainly text: stop counting. A number column of the table still
@@ -421,14 +373,8 @@ class TableWriter:
         """Refuse to change a WITHOUT ROWID table's column type: the rebuild (sqlite-utils'
         transform) copies rows by rowid, which such a table has not, and would not make
         the table WITHOUT ROWID again."""
-        if not self.store.without_rowid(self.table):
-            return
-        raise FileProblem(
-            f"column {name} of table {self.table} would have to change from {old} to {new}, "
-            f"which means rebuilding the table, and a WITHOUT ROWID table cannot be rebuilt "
-            f"by the import; set types.{name} = \"{old}\" to set the rows that do not fit "
-            f"aside, or change the column's type yourself (make the table again with "
-            f"{name} {sql_type(new)} and copy its rows over)")
+        if self.store.without_rowid(self.table):
+            raise FileProblem(no_rebuild(name, self.table, old, new))
 
     def _example(self, i: int, level: str, rows: list[Any],
                  line_numbers: Callable[[], list[int]],
@@ -493,7 +439,7 @@ class TableWriter:
             mine.numbers += theirs["numbers"]
             mine.texts += theirs["texts"]
             mine.level = wider(mine.level, theirs["level"])
-            mine.examples = (mine.examples + theirs["examples"])[:_EXAMPLES]
+            mine.examples = (mine.examples + theirs["examples"])[:EXAMPLES]
             if mine.texts > FEW_CELLS:
                 del self._counts[int(key)]
                 if mine.was != "empty":
@@ -631,12 +577,7 @@ class TableWriter:
                 if message:
                     self.widened.append(message)
         for i, example in sorted(self._rounding.items()):
-            name = self.columns[i].name
-            self.widened.append(
-                f"column {name} is text, not real: it holds whole numbers too large for a "
-                f"REAL to keep exactly ({example}) beside numbers with a fraction; set "
-                f"types.{name} = \"real\" to store them rounded, or \"text\" to keep them "
-                f"as text without this warning")
+            self.widened.append(rounding_warning(self.columns[i].name, example))
         names = {fold(c.name) for c in self.columns} | set(self.existing)
         for key in self._types_set:
             if fold(key) not in names:
