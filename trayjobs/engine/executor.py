@@ -36,23 +36,17 @@ from typing import Any, Callable
 from ..leftovers import kill_tree
 from ..paths import Home
 from ..textfmt import escape_strings
+from .launcher import PIPE_SIZE, widen
 from .wire import Reader
 
 __all__ = ["Executor", "Outcome", "RunHandle"]
 
 log = logging.getLogger(__name__)
 
-#: Bytes read from a message pipe at a time, at most, and the pipe's size: a job that logs
-#: a lot writes ahead without waiting for the engine, which reads it in a few large reads.
-READ = PIPE_SIZE = 1 << 20
-
-
-def _widen(fd: int) -> None:
-    try:
-        import fcntl
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-    except (ImportError, AttributeError, OSError):  # not Linux, or over the user's limit
-        pass
+#: Bytes read from a message pipe at a time, at most, and the pipe's size (``widen``): a job
+#: that logs a lot writes ahead without waiting for the engine, which reads it in a few
+#: large reads.
+READ = PIPE_SIZE
 
 
 @dataclass
@@ -110,7 +104,7 @@ class _Messages:
         self._reader = Reader(on_bad=lambda line: log.warning(
             "unreadable message from job process: %r", line[:200]))
         self.groups = set()
-        _widen(fd)
+        widen(fd)
 
     def read(self, timeout: float) -> list[dict[str, Any]] | None:
         """Messages available within ``timeout``; ``None`` once the pipe has ended."""
