@@ -123,6 +123,24 @@ def test_rejected_rows_are_shown_then_fixed_and_imported_again(make_app, qtbot, 
           and page.item_for(tmp_path / "bank.db", "bank").text(1) == "5")
 
 
+def app_with_a_view(make_app, make_ctx, home, qtbot, tmp_path, columns: str, *,
+                    run_id: int = 1):
+    """An app on its Data page, where the table "old" an import made (n: 1, 2, 3) has been
+    put aside by the user and a view ``SELECT columns FROM old_2023`` put in its place."""
+    from test_import_support import connect, run, write
+    run(make_ctx, write(tmp_path / "o.csv", "n\n1\n2\n3\n"), table="old", run_id=run_id)
+    conn = connect(home)
+    conn.executescript("ALTER TABLE old RENAME TO old_2023; "
+                       f"CREATE VIEW old AS SELECT {columns} FROM old_2023;")
+    conn.close()
+    ta = make_app('[jobs.bank]\nkind = "import"\n')
+    page = ta.window.data_page
+    ta.window.tabs.setCurrentWidget(page)
+    db = home.default_data_db
+    until(qtbot, lambda: page.item_for(db, "old") is not None)
+    return ta, page, db
+
+
 def test_a_without_rowid_table_and_a_view_show_their_rows(make_app, make_ctx, home, qtbot,
                                                          tmp_path):
     from test_import_support import connect, run, write
@@ -131,16 +149,8 @@ def test_a_without_rowid_table_and_a_view_show_their_rows(make_app, make_ctx, ho
     conn.executescript("CREATE TABLE codes (code TEXT PRIMARY KEY, qty REAL) WITHOUT ROWID;")
     conn.close()
     run(make_ctx, write(tmp_path / "c.csv", "code,qty\nb,1\na,2\n"), table="codes")
-    run(make_ctx, write(tmp_path / "o.csv", "n\n1\n2\n3\n"), table="old", run_id=2)
-    conn = connect(home)  # the user puts a view in the imported table's place
-    conn.executescript("ALTER TABLE old RENAME TO old_2023; "
-                       "CREATE VIEW old AS SELECT n * 10 AS n FROM old_2023;")
-    conn.close()
-    ta = make_app('[jobs.bank]\nkind = "import"\n')
-    page = ta.window.data_page
-    ta.window.tabs.setCurrentWidget(page)
-    db = home.default_data_db
-    until(qtbot, lambda: page.item_for(db, "old") is not None)
+    ta, page, db = app_with_a_view(make_app, make_ctx, home, qtbot, tmp_path,
+                                   "n * 10 AS n", run_id=2)
 
     page.show_table(db, "codes")
     until(qtbot, lambda: page.model.rowCount() == 2 and not page.model.loading)
@@ -171,17 +181,7 @@ def test_the_window_opening_on_the_data_page_reads_it_once_the_engine_runs(make_
 def test_a_view_read_by_position_does_not_hold_up_the_windows_other_work(make_app, make_ctx,
                                                                          home, qtbot, tmp_path):
     import sqlite3
-    from test_import_support import connect, run, write
-    run(make_ctx, write(tmp_path / "o.csv", "n\n1\n2\n3\n"), table="old")
-    conn = connect(home)
-    conn.executescript("ALTER TABLE old RENAME TO old_2023; "
-                       "CREATE VIEW old AS SELECT n FROM old_2023;")
-    conn.close()
-    ta = make_app('[jobs.bank]\nkind = "import"\n')
-    page = ta.window.data_page
-    ta.window.tabs.setCurrentWidget(page)
-    db = home.default_data_db
-    until(qtbot, lambda: page.item_for(db, "old") is not None)
+    ta, page, db = app_with_a_view(make_app, make_ctx, home, qtbot, tmp_path, "n")
 
     # A page of a view may take seconds (an OFFSET far down, a view that groups): here
     # the database is locked for the time, from the moment the view's columns are known.
