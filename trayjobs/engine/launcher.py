@@ -11,14 +11,15 @@ place, its death signal already set, in the session the spare leads, at the cost
 of the shell reading a few lines.
 
 The script gives the program exactly what ``subprocess`` would: ``cd -P`` is a
-``chdir``; every variable the shell started with that the program is not to
-have is unset, and PWD and OLDPWD, which ``cd`` sets, are unset or set back;
-the program's variables are exported as they are (single-quoted bytes); its
-stdin is ``/dev/null``; ``exec`` looks the program up on its own PATH.
+``chdir``; the shell starts with an empty environment (``setpriv`` then skips
+loading the locale, a third of its start), PWD and OLDPWD, which ``cd`` sets,
+are unset or set back, and the program's variables are exported as they are
+(single-quoted bytes); its stdin is ``/dev/null``; ``exec`` looks the program up
+on its own PATH.
 
 A spare is used only where that holds: ``/bin/sh`` is dash (a shell with read-only
 variables, bash's ``PPID`` and ``UID``, would exit at an ``export``), and every
-name in the two environments is one a shell can set (not ``BASH_FUNC_f%%``, nor
+name in the program's environment is one a shell can set (not ``BASH_FUNC_f%%``, nor
 dash's own ``OPTIND``, which must be a number). Otherwise, and in processes
 that run one command and exit (the foreground ``trayjobs run``: only a job
 process calls :func:`want`), the program is started the usual way.
@@ -64,11 +65,11 @@ def _usable(env: dict[str, str]) -> bool:
     return all(_NAME.match(k) and k not in _REFUSED for k in env)
 
 
-def script(argv: list[str], cwd: str, env: dict[str, str], base: dict[str, str]) -> bytes:
-    """The lines that make a shell started with the environment ``base`` become ``argv``
-    in ``cwd`` with the environment ``env``."""
+def script(argv: list[str], cwd: str, env: dict[str, str]) -> bytes:
+    """The lines that make a shell started with an empty environment become ``argv`` in
+    ``cwd`` with the environment ``env``."""
     lines = [b"cd -P -- " + _quote(cwd) + b" || exit 126"]
-    gone = sorted((base.keys() | _SHELL_OWN) - env.keys())
+    gone = sorted(_SHELL_OWN - env.keys())
     if gone:
         lines.append(b"unset " + b" ".join(k.encode() for k in gone))
     lines += [b"export " + k.encode() + b"=" + _quote(v) for k, v in env.items()]
@@ -82,7 +83,7 @@ class _Spares:
         self._made = threading.Condition(self._lock)
         self._making = False  # a spare is being started
         self._pending = False  # a spare is wanted once the run's end is sent
-        self._spare: tuple[subprocess.Popen, dict[str, str]] | None = None
+        self._spare: subprocess.Popen | None = None
         self._wanted = threading.Event()
         self._thread: threading.Thread | None = None
         self.wanted = False  # want(): this process runs many commands
@@ -97,12 +98,12 @@ class _Spares:
             spare, self._spare = self._spare, None
         if spare is None:
             return None
-        proc, base = spare
-        if proc.poll() is not None or not _usable(base):
+        proc = spare
+        if proc.poll() is not None:
             _discard(proc)
             return None
         try:
-            proc.stdin.write(script(argv, cwd, env, base))
+            proc.stdin.write(script(argv, cwd, env))
             proc.stdin.close()
         except OSError:
             _discard(proc)
@@ -114,7 +115,7 @@ class _Spares:
     def refill(self, setpriv: str) -> None:
         """A program ended: a spare is wanted, started once the run's end is sent
         (:meth:`run_ended`), not while the job process still has that to do."""
-        if not self.wanted or not _dash() or not _usable(os.environ):
+        if not self.wanted or not _dash():
             return
         with self._lock:
             self.setpriv = setpriv
@@ -136,7 +137,7 @@ class _Spares:
         """The spare's pid, if there is one (waiting up to ``wait`` for one being started)."""
         with self._made:
             self._made.wait_for(lambda: not self._making, timeout=wait)
-            return self._spare[0].pid if self._spare else None
+            return self._spare.pid if self._spare else None
 
     def _make(self) -> None:
         while True:
@@ -148,11 +149,11 @@ class _Spares:
                     self._made.notify_all()
                     continue
                 self._making = True
-            base, proc = dict(os.environ), None
+            proc = None
             try:
                 shell = ["/bin/sh", "-c", ". /dev/stdin"]
                 proc = subprocess.Popen(
-                    [self.setpriv, "--pdeathsig", "KILL", "--", *shell], cwd="/", env=base,
+                    [self.setpriv, "--pdeathsig", "KILL", "--", *shell], cwd="/", env={},
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                     close_fds=True, start_new_session=True)
                 for pipe in (proc.stdout, proc.stderr):
@@ -161,7 +162,7 @@ class _Spares:
                 pass
             finally:
                 with self._lock:
-                    self._spare = (proc, base) if proc is not None else None
+                    self._spare = proc
                     self._making = False
                     self._made.notify_all()
 
