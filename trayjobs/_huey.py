@@ -159,15 +159,23 @@ class TrayRedisHuey(PriorityRedisHuey):
 
 class _Worker(Worker):
     def __init__(self, *args: Any, doorbell: Doorbell, idle_timeout: float | None,
-                 on_error: Any = None, on_read: Any = None, **kw: Any):
+                 run_handed: Any, on_error: Any = None, on_read: Any = None, **kw: Any):
         super().__init__(*args, **kw)
         self.doorbell = doorbell
+        self.run_handed = run_handed
         self.idle_timeout = idle_timeout
         self.on_error, self.on_read = on_error, on_read
         self._failures = 0
 
     def loop(self, now=None):
         seen = self.doorbell.generation  # read before looking, so no ring is missed
+        handed = self.doorbell.take()  # a run handed over in memory (Queue.enqueue)
+        if handed is not None:
+            try:
+                self.run_handed(handed)
+            except Exception:
+                self._logger.exception("Unhandled error running the run %s handed over.", handed)
+            return
         try:
             task = self.huey.dequeue()
         except Exception as exc:
@@ -207,9 +215,10 @@ class TrayConsumer(Consumer):
     scheduler_class = _IdleScheduler
 
     def __init__(self, huey, *, doorbell: Doorbell, idle_timeout: float | None,
-                 on_error: Any = None, on_read: Any = None, **kw: Any):
+                 run_handed: Any, on_error: Any = None, on_read: Any = None, **kw: Any):
         self.doorbell = doorbell
         self.idle_timeout = idle_timeout
+        self.run_handed = run_handed  # what runs a run id handed over on the doorbell
         self.on_error, self.on_read = on_error, on_read
         super().__init__(huey, periodic=False, check_worker_health=False, **kw)
 
@@ -217,7 +226,8 @@ class TrayConsumer(Consumer):
         return _Worker(huey=self.huey, stop_flag=self.stop_flag, default_delay=self.default_delay,
                        max_delay=self.max_delay, backoff=self.backoff, max_tasks=None,
                        doorbell=self.doorbell, idle_timeout=self.idle_timeout,
-                       on_error=self.on_error, on_read=self.on_read)
+                       run_handed=self.run_handed, on_error=self.on_error,
+                       on_read=self.on_read)
 
     def _set_signal_handlers(self):
         pass  # the embedding app owns SIGINT/SIGTERM (see module doc)
