@@ -199,7 +199,10 @@ def cat_to_file(src: Path, out: Path) -> float:
 
 
 def cli_run(home, job: str) -> None:
-    env = dict(os.environ, TRAYJOBS_HOME=str(home.root), PYTHONPATH=str(ROOT))
+    # As a user's shell runs it: Python keeps the compiled modules it writes (with
+    # PYTHONDONTWRITEBYTECODE, set where tests run, every run would compile them again).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(TRAYJOBS_HOME=str(home.root), PYTHONPATH=str(ROOT))
     subprocess.run([sys.executable, "-m", "trayjobs", "run", job, "--wait"], env=env,
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
