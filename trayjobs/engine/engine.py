@@ -896,7 +896,10 @@ class Engine(Control):
             self.dispatch_pending()
             return
         self.execute_claimed(run)
-        if self._backlog or run.get("dispatched") != HANDED_BY_SUBMITTER:
+        # The run's slot is free: runs left waiting for one go now. With none left at the
+        # last dispatch, a new run is dispatched by whoever submits it (in a cluster, by
+        # the engines its submitter tells), so an engine alone has nothing to look for.
+        if self._backlog or (self.clustered and run.get("dispatched") != HANDED_BY_SUBMITTER):
             self.dispatch_pending()
 
     def execute_claimed(self, run: dict[str, Any], *, in_process: bool = False) -> Outcome:

@@ -231,6 +231,11 @@ class _SQLite:
             conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # only a file not yet written takes it
             self._retrying(lambda: conn.execute("PRAGMA journal_mode=WAL"))
             conn.execute("PRAGMA synchronous=NORMAL")
+            # A statement that fires triggers (a run's state changing: the hourly figures)
+            # keeps what it changes for its own undo in a temporary file by default, written
+            # and read back each time: 0.1 ms of a run's claim and of its end. In memory, it
+            # costs nothing (nor do the small sorts the history's reads need).
+            conn.execute("PRAGMA temp_store=MEMORY")
             page = conn.execute("PRAGMA page_size").fetchone()[0]
             conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_BYTES // page}")
             self._checkpointer = _Checkpointer(self.path)
