@@ -40,10 +40,19 @@ class _Pipe:
         self._lock = threading.Lock()
         #: Process groups that job code started and has not reaped yet (``pgroup`` messages).
         self.groups: set[int] = set()
+        #: Messages that may wait to go with the next one (see :meth:`send`).
+        self._later = b""
 
     def send(self, msg: dict[str, Any]) -> None:
+        """Send ``msg``. That a process group is gone (a program reaped) goes with the
+        next message, which always comes (the run's end, at the latest): each message is a
+        write that wakes the engine, and this one need not be heard at once."""
         if msg.get("t") == "pgroup":
             (self.groups.add if msg.get("open") else self.groups.discard)(int(msg["pgid"]))
+            if not msg.get("open"):
+                with self._lock:
+                    self._later += self.encode(msg)
+                return
         self.send_encoded(self.encode(msg))
 
     @staticmethod
@@ -59,8 +68,10 @@ class _Pipe:
         return encode(msg)
 
     def send_encoded(self, data: bytes) -> None:
-        view = memoryview(data)
         with self._lock:
+            if self._later:
+                data, self._later = self._later + data, b""
+            view = memoryview(data)
             # A signal may cut a write to a pipe short (a run on a thread of a process
             # that handles Ctrl-C): a message is whole or it is not one.
             while view:

@@ -146,9 +146,7 @@ class _Run:
             self._flush_progress()
         if cancelled:
             raise Cancelled()
-        outputs = sorted(str(p) for p in out_dir.rglob("*") if p.is_file())
-        if not outputs:
-            _remove_empty(out_dir)
+        outputs = _outputs(out_dir)
         code = proc.returncode
         why = exec_failure(argv, code, output.stderr_tail[-1] if output.stderr_tail else None,
                            cwd=cwd, path=env.get("PATH"))
@@ -322,11 +320,23 @@ def _make_output_dir(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
 
 
-def _remove_empty(folder: Path) -> None:
+def _outputs(folder: Path) -> list[str]:
+    """The files a run wrote in its output folder, which goes back as the next run's spare
+    if it is empty (as it is after most runs: one look, not a walk of the folder)."""
     try:
         with os.scandir(folder) as entries:
-            if next(entries, None) is not None:  # empty folders the program made, say
-                return
+            empty = next(entries, None) is None
+    except OSError:
+        return []
+    if empty:
+        _keep_as_spare(folder)
+        return []
+    # (A folder holding only empty folders the program made is left as it is.)
+    return sorted(str(p) for p in folder.rglob("*") if p.is_file())
+
+
+def _keep_as_spare(folder: Path) -> None:
+    try:
         os.rename(folder, folder.parent / SPARE)  # replaces a spare another run put back
     except OSError:
         pass
