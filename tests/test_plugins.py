@@ -173,7 +173,9 @@ class OrphanKind(JobKind):
                     out.append(int(pid))
             return out
         before = zombies()
-        orphan = int(subprocess.run("true & echo $!", shell=True, capture_output=True).stdout)
+        # (it outlives the shell, which would otherwise reap it itself if it ended first)
+        orphan = int(subprocess.run("sleep 0.05 & echo $!", shell=True,
+                                    capture_output=True).stdout)
         while orphan not in zombies():  # adopted by this process, and exited
             time.sleep(0.01)
         return {"summary": "left one", "zombies": before, "process": os.getpid()}
