@@ -12,7 +12,7 @@ from textwrap import dedent
 
 import pytest
 
-from helpers import dies_with_its_starter
+from helpers import dies_with_its_starter, live_processes, wait_until
 from trayjobs.engine import launcher
 from trayjobs.kinds.command.process import BAD_INTERPRETER, _setpriv, exec_failure
 
@@ -122,6 +122,68 @@ def test_a_program_from_the_spare_dies_with_the_process_that_started_it(tmp_path
         assert lines[1]["spare"]
         pid = lines[1]["pid"]
         dies_with_its_starter(proc, pid, "sleep")
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+def test_the_whole_group_of_a_program_from_the_spare_dies_with_the_process_that_started_it(
+        tmp_path):
+    # The lifeline kills the group the program leads, what it started in the background
+    # included (a death signal would reach the program alone).
+    proc = starter(tmp_path, [["true"], ["sh", "-c", "sleep 60 & sleep 61"]], "/",
+                   dict(os.environ), hold=True)
+    try:
+        lines = [json.loads(proc.stdout.readline()) for _ in range(2)]
+        assert lines[1]["spare"]
+        group = lines[1]["pid"]
+        wait_until(lambda: len(live_processes(group=group)) == 3, what="sh and its two sleeps")
+        os.kill(proc.pid, 9)
+        proc.wait(10)
+        wait_until(lambda: not live_processes(group=group), timeout=10,
+                   what="the program's group gone with its starter")
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+def test_without_its_lifeline_a_spare_starts_through_setpriv_and_still_dies_with_its_starter(
+        tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(dedent("""
+        import json, os, sys, time
+        from pathlib import Path
+        from trayjobs.engine import launcher
+        from trayjobs.kinds.command.process import ready_next, spawn
+        launcher.want()
+
+        def run(argv):
+            p = spawn(argv, cwd=Path("/"), env=dict(os.environ))
+            if argv[0] == "sleep":
+                print(json.dumps({"pid": p.pid, "argv": p.args}), flush=True)
+                time.sleep(60)
+            p.wait()
+            ready_next()
+            launcher.run_ended()
+            return p
+
+        run(["true"])
+        spare = launcher.spare_pid(wait=10)
+        lifeline = launcher._spares.lifeline.proc
+        lifeline.kill()  # gone: the spare it covers cannot be used
+        lifeline.wait()
+        assert run(["true"]).pid != spare
+        assert launcher.spare_pid(wait=10)  # made through setpriv
+        run(["sleep", "60"])
+    """))
+    proc = subprocess.Popen([PY, str(script)], stdout=subprocess.PIPE,
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    try:
+        line = json.loads(proc.stdout.readline())
+        assert line["argv"] == ["sleep", "60"]  # the spare became it
+        dies_with_its_starter(proc, line["pid"], "sleep")
     finally:
         proc.kill()
         proc.wait()

@@ -120,11 +120,12 @@ class Leftovers:
 
     def __init__(self, *, log: Callable[[str], None] | None = None,
                  known: set[int] | None = None,
-                 own: Callable[[], int | None] = lambda: None) -> None:
+                 own: Callable[[], set[int]] = set) -> None:
         adopt_orphans()
         self.known = children() if known is None else known
-        #: A child this process started meanwhile for its own ends, no leftover (a job
-        #: process's spare shell for its next program, see trayjobs.engine.launcher).
+        #: Children this process started meanwhile for its own ends, no leftovers (a job
+        #: process's spare shell for its next program and its lifeline, see
+        #: trayjobs.engine.launcher).
         self._own = own
         self._log = log
         self._sent: dict[int, int] = {}  # pid -> the last signal sent to it
@@ -140,7 +141,7 @@ class Leftovers:
         Returns (any left, any reaped)."""
         left = reaped = False
         named = []
-        for pid in sorted(children() - self.known - {self._own()}):
+        for pid in sorted(children() - self.known - self._own()):
             info = _stat(pid)
             if info is None or info[1] in ("Z", "X"):  # exited: only to be reaped
                 if _reap(pid):

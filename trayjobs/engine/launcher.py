@@ -3,16 +3,25 @@
 Started through ``setpriv`` (see :mod:`trayjobs.kinds.command.process`), a
 program costs an extra exec: ``setpriv``'s own start, then its exec of the
 program, about 0.6 ms of a short command run's 2-3. A job process that runs commands keeps one *spare* instead:
-``setpriv --pdeathsig KILL -- /bin/sh -c '. /dev/stdin'``, started after a
-command run ends, leading a session of its own, its output pipes made, reading
-its stdin. The next run writes it a script that enters the program's folder,
-sets its environment and ``exec``\\ s it: the program starts in the shell's
-place, its death signal already set, in the session the spare leads, at the cost
-of the shell reading a few lines.
+``/bin/sh -c '. /dev/stdin'``, started after a command run ends, leading a
+session of its own, its output pipes made, reading its stdin. The next run
+writes it a script that enters the program's folder, sets its environment and
+``exec``\\ s it: the program starts in the shell's place, in the session the
+spare leads, at the cost of the shell reading a few lines.
+
+A program from a spare dies with the job process as one started through
+``setpriv`` does, its whole group with it, through the *lifeline*: a shell
+started once, in a session of its own, reading on a pipe from the job process
+which groups programs from spares lead (``+PGID`` as one starts, ``-PGID``
+once it is reaped). When the job process dies, however (``kill -9`` included),
+the pipe ends and the lifeline kills the groups still listed. Two short lines
+a run cost it a few microseconds, where ``setpriv``'s start in each spare cost
+0.6 ms of CPU. Should the lifeline be gone, spares start through ``setpriv``
+again (``--pdeathsig KILL``), as they did before it.
 
 The script gives the program exactly what ``subprocess`` would: ``cd -P`` is a
-``chdir``; the shell starts with an empty environment (``setpriv`` then skips
-loading the locale, a third of its start), PWD and OLDPWD, which ``cd`` sets,
+``chdir``; the shell starts with an empty environment (so ``setpriv``, where it
+is used, skips loading the locale, a third of its start), PWD and OLDPWD, which ``cd`` sets,
 are unset or set back, and the program's variables are exported as they are
 (single-quoted bytes); its stdin is ``/dev/null``; ``exec`` looks the program up
 on its own PATH.
@@ -42,7 +51,8 @@ import shutil
 import subprocess
 import threading
 
-__all__ = ["want", "take", "refill", "run_ended", "spare_pid", "widen", "FAILED_EXEC", "PIPE_SIZE"]
+__all__ = ["want", "take", "refill", "run_ended", "spare_pid", "own_pids", "widen",
+           "FAILED_EXEC", "PIPE_SIZE"]
 
 #: Bytes a program may write ahead of its reader (Linux's default is 64 KiB): fewer, larger
 #: reads for a chatty program.
@@ -77,6 +87,54 @@ def script(argv: list[str], cwd: str, env: dict[str, str]) -> bytes:
     return b"\n".join(lines) + b"\n"
 
 
+#: The lifeline's script (dash's builtins only: it forks nothing while it waits).
+_LIFELINE = r'''
+set -f
+g=" "
+while IFS= read -r l; do
+  case $l in
+    +*) g="$g${l#+} " ;;
+    -*) n=" "; for p in $g; do [ "$p" = "${l#-}" ] || n="$n$p "; done; g=$n ;;
+  esac
+done
+for p in $g; do kill -9 "-$p" 2>/dev/null; done
+'''
+
+
+class _Lifeline:
+    """The shell that kills the groups of programs from spares when this process dies."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.proc: subprocess.Popen | None = None
+        self.broken = False  # it could not be started, or is gone: spares use setpriv
+
+    def ready(self) -> bool:
+        """Started (once, on first use); False if it cannot be, or is gone."""
+        if self.proc is None and not self.broken:
+            try:
+                self.proc = subprocess.Popen(
+                    ["/bin/sh", "-c", _LIFELINE], cwd="/", env={}, stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
+                    start_new_session=True)
+            except OSError:
+                self.broken = True
+        return not self.broken
+
+    def tell(self, line: str) -> bool:
+        """Say ``line`` (``+PGID`` or ``-PGID``); False if the lifeline is gone."""
+        with self._lock:
+            if self.proc is None or self.broken:
+                return False
+            try:
+                self.proc.stdin.write(line.encode() + b"\n")
+                self.proc.stdin.flush()
+                return True
+            except (OSError, ValueError):
+                self.broken = True
+                return False
+
+
 class _Spares:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -84,6 +142,9 @@ class _Spares:
         self._making = False  # a spare is being started
         self._pending = False  # a spare is wanted once the run's end is sent
         self._spare: subprocess.Popen | None = None
+        self._covered = False  # the spare's group is the lifeline's to kill, not setpriv's
+        self._given: int | None = None  # the group of the program from the last spare taken
+        self.lifeline = _Lifeline()
         self._wanted = threading.Event()
         self._thread: threading.Thread | None = None
         self.wanted = False  # want(): this process runs many commands
@@ -96,12 +157,15 @@ class _Spares:
             # one being started (a run right after the last) is ready sooner than a new one
             self._made.wait_for(lambda: not self._making, timeout=0.02)
             spare, self._spare = self._spare, None
+            covered = self._covered
         if spare is None:
             return None
         proc = spare
-        if proc.poll() is not None:
+        if proc.poll() is not None or (covered and not self.lifeline.tell(f"+{proc.pid}")):
             _discard(proc)
             return None
+        if covered:
+            self._given = proc.pid
         try:
             proc.stdin.write(script(argv, cwd, env))
             proc.stdin.close()
@@ -115,6 +179,9 @@ class _Spares:
     def refill(self, setpriv: str) -> None:
         """A program ended: a spare is wanted, started once the run's end is sent
         (:meth:`run_ended`), not while the job process still has that to do."""
+        given, self._given = self._given, None
+        if given is not None:
+            self.lifeline.tell(f"-{given}")  # reaped: its group is gone
         if not self.wanted or not _dash():
             return
         with self._lock:
@@ -139,6 +206,12 @@ class _Spares:
             self._made.wait_for(lambda: not self._making, timeout=wait)
             return self._spare.pid if self._spare else None
 
+    def own(self, wait: float = 0.0) -> set[int]:
+        """The processes this module keeps (the spare, waited for as :meth:`pid`, and the
+        lifeline): children of this process that no program left."""
+        spare, lifeline = self.pid(wait), self.lifeline.proc
+        return {p for p in (spare, lifeline.pid if lifeline else None) if p is not None}
+
     def _make(self) -> None:
         while True:
             self._wanted.wait()
@@ -150,10 +223,12 @@ class _Spares:
                     continue
                 self._making = True
             proc = None
+            covered = self.lifeline.ready()
             try:
                 shell = ["/bin/sh", "-c", ". /dev/stdin"]
                 proc = subprocess.Popen(
-                    [self.setpriv, "--pdeathsig", "KILL", "--", *shell], cwd="/", env={},
+                    shell if covered else [self.setpriv, "--pdeathsig", "KILL", "--", *shell],
+                    cwd="/", env={},
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                     close_fds=True, start_new_session=True)
                 for pipe in (proc.stdout, proc.stderr):
@@ -162,7 +237,7 @@ class _Spares:
                 pass
             finally:
                 with self._lock:
-                    self._spare = proc
+                    self._spare, self._covered = proc, covered
                     self._making = False
                     self._made.notify_all()
 
@@ -199,6 +274,7 @@ take = _spares.take
 refill = _spares.refill
 run_ended = _spares.run_ended
 spare_pid = _spares.pid
+own_pids = _spares.own
 
 
 def want() -> None:

@@ -144,10 +144,10 @@ def ready_next() -> None:
         launcher.refill(setpriv)
 
 
-def spare() -> int | None:
-    """The pid of the spare shell this process keeps for its next program, if any (one
-    being started is waited for a moment: it is no leftover of the run that started it)."""
-    return launcher.spare_pid(wait=1.0)
+def spare() -> set[int]:
+    """The processes this one keeps for its next programs (a spare shell, one being started
+    waited for a moment, and the lifeline): no leftovers of the run that started them."""
+    return launcher.own_pids(wait=1.0)
 
 
 def signal_group(pgid: int, sig: int) -> None:
