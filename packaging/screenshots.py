@@ -40,8 +40,10 @@ from textwrap import dedent
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
+from alert_servers import HTTPRecorder, SMTPServer  # noqa: E402
 from xsession import MISSING, DesktopSession, wait_for  # noqa: E402
 
 from trayjobs.paths import Home  # noqa: E402
@@ -58,7 +60,10 @@ STATEMENT = "date,description,amount\n" + "".join(f"2024-05-{d:02},{what},{amoun
     (25, "Insurance", -35.80), (28, "Groceries", -49.05)))
 
 
-def make_home(base: Path) -> tuple[Home, Path]:
+def make_home(base: Path, mail: SMTPServer, web: HTTPRecorder) -> tuple[Home, Path]:
+    """The home; its alert channels and heartbeat ping go to ``mail`` and ``web``, real
+    servers on this machine, so the window shows deliveries as a working set-up has them
+    (not the errors of made-up hosts)."""
     home = Home.under(base / "home").ensure()
     inbox, downloads = base / "Inbox", base / "Downloads"
     inbox.mkdir()
@@ -105,7 +110,7 @@ def make_home(base: Path) -> tuple[Home, Path]:
         when = {{ ac_power = true, battery_above = 30, network = "unmetered" }}
         max_wait = "2d"
         inhibit_sleep = true
-        ping = "https://hc-ping.example.com/photo-backup"
+        ping = "{web.base}/photo-backup"
 
         [jobs."Tag new photos"]  # my own script
         kind = "python"
@@ -121,11 +126,11 @@ def make_home(base: Path) -> tuple[Home, Path]:
         retry = {{ attempts = 2, backoff = "1s", jitter = false }}
 
         [alerts.phone]  # failures and stale jobs to my phone
-        url = "ntfys://ntfy.example.com/chores"
+        url = "ntfy://127.0.0.1:{web.port}/chores"
         on = ["failure", "recovered", "stale"]
 
         [alerts.mail]
-        url = "mailtos://me:app-password@example.com?smtp=smtp.example.com"
+        url = "{mail.url()}"
         on = ["failure", "missed"]
         quiet_hours = "22:00-07:00"
     """), encoding="utf-8")
@@ -192,7 +197,8 @@ def _menu_window(desktop: DesktopSession) -> tuple[int, int, int, int] | None:
 
 
 def shoot(out: Path, workdir: Path) -> list[Path]:
-    home, inbox = make_home(workdir)
+    mail, web = SMTPServer().start(), HTTPRecorder().start()
+    home, inbox = make_home(workdir, mail, web)
     past_month(home)
     desktop = DesktopSession(workdir / "desktop", size=f"{SIZE[0]}x{SIZE[1]}").start()
     saved = []
@@ -262,6 +268,8 @@ def shoot(out: Path, workdir: Path) -> list[Path]:
         saved += [out / "editor-generic.png", out / "run-with.png", out / "editor-conditions.png"]
     finally:
         desktop.stop()
+        mail.stop()
+        web.stop()
     return saved
 
 

@@ -468,9 +468,6 @@ class RunsModel(QAbstractTableModel):
             return f"waiting until {when(run['due_at'])}"
         if state == "waiting" and run.get("wait_reason"):
             return f"waiting: {run['wait_reason']}"  # for its conditions
-        if state == "running":
-            frac = self.progress_of(run)[0]
-            return f"running {frac * 100:.0f} %" if frac is not None else "running"
         if outcome(run) == "warning":
             return warnings_text(run["warnings"])
         return _STATE_WORDS.get(state, state)
