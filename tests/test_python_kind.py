@@ -300,3 +300,32 @@ def test_a_function_and_its_programs_read_an_empty_stdin(make_engine, tmp_path):
     run = eng.watcher.wait(eng.submit("reads"))
     assert run["state"] == "succeeded", run
     assert run["result"]["summary"] == "'' ''"
+
+
+def test_a_result_too_big_for_the_history_is_kept_in_a_file_of_the_run(make_engine, tmp_path):
+    # A function returning a whole table: each list of runs would read megabytes.
+    table = script(tmp_path / "table.py", """
+        def main(ctx):
+            rows = [{"n": i, "name": f"row {i}", "token": ctx.params["token"]}
+                    for i in range(20000)]
+            return {"summary": "20,000 rows", "rows": rows}
+    """)
+    eng = make_engine(f"""
+        [jobs.table]
+        kind = "python"
+        file = '{table}'
+        params = {{ token = "t0k3n" }}
+    """)
+    run = eng.watcher.wait(eng.submit("table"))
+    assert run["state"] == "succeeded", run
+    result = run["result"]
+    kept = result["result_file"]
+    assert result["summary"] == "20,000 rows" and result["outputs"] == [kept]
+    assert run["warnings"] == 1 and kept in result["warnings"][0]
+    assert "too big for the run history" in result["warnings"][0]
+    import json
+    from pathlib import Path
+    whole = json.loads(Path(kept).read_text(encoding="utf-8"))
+    assert whole["summary"] == "20,000 rows" and len(whole["rows"]) == 20000
+    assert whole["rows"][123] == {"n": 123, "name": "row 123", "token": "t0k3n"}
+    assert len(json.dumps(eng.store.get_run(run["id"])["result"])) < 2000

@@ -113,6 +113,39 @@ def tidy_result(result: Any) -> dict[str, Any]:
     return result if text is summary else {**result, "summary": text}
 
 
+#: Bytes of a run's result (as sent, JSON) kept in the run history at most. Each list of runs
+#: reads the results it shows: one of megabytes (a function returning a whole table) would
+#: weigh on every look at the history. A bigger one is kept in a file of the run's outputs.
+RESULT_LIMIT = 256 * 1024
+
+
+def _set_aside(end: dict[str, Any], encoded: bytes, ctx, pipe: "_Pipe") -> bytes:
+    """``end`` (a run's end message, ``encoded`` as sent) as it goes to the engine: as it is,
+    or, when its result is over :data:`RESULT_LIMIT`, with the result written to
+    ``outputs/RUN/result.json`` under the data folder and only its summary, the file among
+    the run's outputs and a warning saying where it is kept."""
+    result = end.get("result")
+    if len(encoded) <= RESULT_LIMIT or not isinstance(result, dict):
+        return encoded
+    from ..durations import format_size
+    folder = ctx.home.data_dir / "outputs" / str(ctx.run_id)
+    path = folder / "result.json"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # As the engine stores it: what was sent, secrets masked, as JSON.
+        path.write_text(json.dumps(json.loads(encoded)["result"], indent=1), encoding="utf-8")
+    except (OSError, ValueError) as exc:
+        kept, where = None, f"it could not be written to {path} ({exc})"
+    else:
+        kept, where = str(path), f"it is kept in {path}"
+    outputs = [o for o in result.get("outputs") or [] if isinstance(o, str)][:100]
+    small = {"summary": result.get("summary"), "outputs": outputs + ([kept] if kept else []),
+             "result_file": kept,
+             "warnings": [f"the result was too big for the run history "
+                          f"({format_size(len(encoded))}): {where}"]}
+    return pipe.encode({**end, "result": {k: v for k, v in small.items() if v is not None}})
+
+
 def _describe(exc: BaseException) -> str:
     try:
         text = str(exc)
@@ -197,12 +230,14 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
         sys.stdout.flush()
         sys.stderr.flush()
         end = {"t": "done", "result": tidy_result(result)}
+        if not reuse:
+            end["reuse"] = False
         try:
-            done = pipe.encode(end if reuse else {**end, "reuse": False})
+            done = pipe.encode(end)
         except ValueError as exc:
             raise JobFailed(f"the job's result could not be stored: it is not JSON data ({exc}). "
                             f"This is a bug in the job kind.", retry=False) from None
-        pipe.send_encoded(done)
+        pipe.send_encoded(_set_aside(end, done, ctx, pipe))
     except Cancelled:
         send_end({"t": "error", "kind": "cancelled", "message": "cancelled"})
     except JobFailed as exc:
