@@ -378,3 +378,37 @@ def test_a_wake_up_asked_for_while_the_scheduler_looks_is_not_lost(make_engine, 
     make_engine('[jobs.a]\nkind = "demo"\nsteps = 0\n')
     assert second.wait(10), "the wake-up asked for during the first look was lost"
     assert looks[1] - looks[0] < 5
+
+
+def test_a_run_that_ends_while_a_dispatch_looks_frees_its_slot_for_the_next(make_engine):
+    """The end of a run and a dispatch that saw its slot taken cross: the run that waits
+    for the slot still starts (no one else would hand it over)."""
+    import threading
+
+    eng = make_engine("""
+        [jobs.q]
+        kind = "demo"
+        steps = 4
+        step_time = 0.05
+        overlap = "queue"
+    """, workers=1, start=False)
+    ended = threading.Event()
+    execute = eng._execute
+
+    def _execute(run_id):
+        execute(run_id)
+        ended.set()
+
+    eng._execute = _execute  # what the consumer's workers call
+    eng.start()
+    first = eng.submit("q")
+    eng.watcher.wait(first, "running")
+    eng.dispatch_pending()  # nothing waits now
+    looking = eng.store.waiting_jobs
+    # The dispatch for the second run has seen the first one's slot taken; it goes on
+    # once the first run has ended and its worker has looked for waiting runs.
+    eng.store.waiting_jobs = lambda: (ended.wait(10), looking())[1]
+    second = eng.submit("q")
+    eng.store.waiting_jobs = looking
+    assert eng.watcher.wait(first)["state"] == "succeeded"
+    assert eng.watcher.wait(second, timeout=5)["state"] == "succeeded"

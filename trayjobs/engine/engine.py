@@ -898,8 +898,10 @@ class Engine(Control):
         self.execute_claimed(run)
         # The run's slot is free: runs left waiting for one go now. With none left at the
         # last dispatch, a new run is dispatched by whoever submits it (in a cluster, by
-        # the engines its submitter tells), so an engine alone has nothing to look for.
-        if self._backlog or (self.clustered and run.get("dispatched") != HANDED_BY_SUBMITTER):
+        # the engines its submitter tells), so an engine alone has nothing to look for. A
+        # dispatch going on now may have seen this run's slot still taken: it looks again.
+        if (self._backlog or self._dispatch_lock.locked()
+                or (self.clustered and run.get("dispatched") != HANDED_BY_SUBMITTER)):
             self.dispatch_pending()
 
     def execute_claimed(self, run: dict[str, Any], *, in_process: bool = False) -> Outcome:
