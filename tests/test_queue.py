@@ -111,3 +111,16 @@ def test_a_run_handed_to_workers_that_stop_first_waits_in_the_file_for_the_next_
     finally:
         again.stop_consumer(timeout=10)
         again.close()
+
+
+def test_a_run_handed_over_keeps_its_priority_when_the_stop_writes_it_to_the_file(home):
+    q = Queue(home)
+    q.start_consumer(lambda run_id: None, workers=1)
+    wait_until(lambda: q.doorbell.asleep == 1, what="the worker asleep")
+    q._consumer.stop_flag.set()  # told to stop: it takes nothing more once it wakes
+    try:
+        q.enqueue(7, priority=5)
+        q.stop_consumer(timeout=10)
+        assert [(t.args[0], t.priority) for t in q.huey.pending()] == [(7, 5)]
+    finally:
+        q.close()

@@ -94,7 +94,7 @@ class Doorbell:
         self._cond = threading.Condition()
         self.generation = 0
         self._asleep = 0  # workers in wait()
-        self._handed: list[int] = []  # run ids handed to them, not yet taken
+        self._handed: list[tuple[int, int]] = []  # (run id, priority) handed, not yet taken
 
     def ring(self) -> None:
         with self._cond:
@@ -109,13 +109,13 @@ class Doorbell:
             finally:
                 self._asleep -= 1
 
-    def hand(self, run_id: int) -> bool:
+    def hand(self, run_id: int, priority: int = 0) -> bool:
         """Give ``run_id`` to a sleeping worker, waking it; False if none sleeps but
         for the runs handed already."""
         with self._cond:
             if self._asleep <= len(self._handed):
                 return False
-            self._handed.append(run_id)
+            self._handed.append((run_id, priority))
             self.generation += 1
             self._cond.notify_all()
             return True
@@ -123,7 +123,13 @@ class Doorbell:
     def take(self) -> int | None:
         """A run id handed over, oldest first; None if there is none."""
         with self._cond:
-            return self._handed.pop(0) if self._handed else None
+            return self._handed.pop(0)[0] if self._handed else None
+
+    def take_all(self) -> list[tuple[int, int]]:
+        """Every run handed over and not taken, with its priority, oldest first."""
+        with self._cond:
+            taken, self._handed = self._handed, []
+            return taken
 
     @property
     def asleep(self) -> int:
@@ -134,7 +140,7 @@ class Doorbell:
     def handed(self) -> list[int]:
         """The run ids handed over and not taken yet."""
         with self._cond:
-            return list(self._handed)
+            return [run_id for run_id, _ in self._handed]
 
 
 def _channel_address(home: Home) -> str | None:
@@ -261,7 +267,8 @@ class Queue:
         :class:`QueueUnavailable` if its server is down (the message may or may not have
         arrived: the engine sends it again, harmlessly). On SQLite, a worker of this
         process asleep on the doorbell is handed the run at once instead."""
-        if not self.shared and self._consumer is not None and self.doorbell.hand(run_id):
+        if not self.shared and self._consumer is not None \
+                and self.doorbell.hand(run_id, priority):
             return
         huey = self.huey  # makes self._task
         try:
@@ -313,8 +320,8 @@ class Queue:
             self._consumer.stop(graceful=True)
             self._consumer = None
             # Runs handed to workers that stopped first wait in the file for the next start.
-            while (run_id := self.doorbell.take()) is not None:
-                self.enqueue(run_id)
+            for run_id, priority in self.doorbell.take_all():
+                self.enqueue(run_id, priority=priority)
         self._stop_listener()
 
     @property
