@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -147,6 +148,60 @@ def test_the_whole_group_of_a_program_from_the_spare_dies_with_the_process_that_
         proc.kill()
         proc.wait()
         proc.stdout.close()
+
+
+def test_the_whole_group_of_a_job_process_s_first_program_dies_with_it_too(tmp_path):
+    # The first program starts through setpriv, whose death signal reaches the program
+    # alone: what it started in its group is the lifeline's to kill.
+    proc = starter(tmp_path, [["sh", "-c", "sleep 60 & sleep 61"]], "/", dict(os.environ),
+                   hold=True)
+    try:
+        line = json.loads(proc.stdout.readline())
+        assert not line["spare"]
+        group = line["pid"]
+        wait_until(lambda: len(live_processes(group=group)) == 3, what="sh and its two sleeps")
+        os.kill(proc.pid, 9)
+        proc.wait(10)
+        wait_until(lambda: not live_processes(group=group), timeout=10,
+                   what="the program's group gone with its starter")
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+@pytest.mark.skipif(not shutil.which("ldconfig", path="/usr/sbin:/sbin")
+                    or shutil.which("ldconfig", path=os.defpath),
+                    reason="needs a program in /usr/sbin that is not in /bin:/usr/bin")
+def test_without_path_a_spare_looks_programs_up_where_a_direct_start_does(tmp_path):
+    # The shell's own default path has the sbin folders; Popen's (os.defpath) has not.
+    code = dedent("""
+        import os
+        from pathlib import Path
+        from trayjobs.engine import launcher
+        from trayjobs.kinds.command.process import ready_next, spawn
+        launcher.want()
+        for n in range(2):
+            spare = launcher.spare_pid(wait=10) if n else None
+            try:
+                p = spawn(["ldconfig", "--version"], cwd=Path("/"), env={})
+            except FileNotFoundError:  # Popen's words, where setpriv is not used
+                print("not found", flush=True)
+                spawn(["true"], cwd=Path("/"), env={}).wait()  # a spare for the next
+            else:
+                p.wait()
+                print(p.pid == spare, p.returncode, p.stderr.read().decode().strip(),
+                      flush=True)
+            ready_next()
+            launcher.run_ended()
+    """)
+    out = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.splitlines()
+    # not found either way (Popen raises; setpriv, or the spare's shell, exit 127 saying so)
+    assert first == "not found" or first.startswith("False 127 "), first
+    assert second.startswith("True 127 ") and "ldconfig: not found" in second, second
 
 
 def test_without_its_lifeline_a_spare_starts_through_setpriv_and_still_dies_with_its_starter(

@@ -12,8 +12,9 @@ spare leads, at the cost of the shell reading a few lines.
 A program from a spare dies with the job process as one started through
 ``setpriv`` does, its whole group with it, through the *lifeline*: a shell
 started once, in a session of its own, reading on a pipe from the job process
-which groups programs from spares lead (``+PGID`` as one starts, ``-PGID``
-once it is reaped). When the job process dies, however (``kill -9`` included),
+which groups its programs lead (``+PGID`` as one starts, ``-PGID`` once it is
+reaped; a program started the usual way in a job process is listed too, for
+what it starts in its group, which its death signal does not reach). When the job process dies, however (``kill -9`` included),
 the pipe ends and the lifeline kills the groups still listed. Two short lines
 a run cost it a few microseconds, where ``setpriv``'s start in each spare cost
 0.6 ms of CPU. Should the lifeline be gone, spares start through ``setpriv``
@@ -51,7 +52,7 @@ import shutil
 import subprocess
 import threading
 
-__all__ = ["want", "take", "refill", "run_ended", "spare_pid", "own_pids", "widen",
+__all__ = ["want", "take", "started", "refill", "run_ended", "spare_pid", "own_pids", "widen",
            "FAILED_EXEC", "PIPE_SIZE"]
 
 #: Bytes a program may write ahead of its reader (Linux's default is 64 KiB): fewer, larger
@@ -79,6 +80,10 @@ def script(argv: list[str], cwd: str, env: dict[str, str]) -> bytes:
     """The lines that make a shell started with an empty environment become ``argv`` in
     ``cwd`` with the environment ``env``."""
     lines = [b"cd -P -- " + _quote(cwd) + b" || exit 126"]
+    if "PATH" not in env:
+        # Looked up where Popen (and setpriv) look without one, not on the shell's own
+        # default path; set, not exported: the program gets no PATH, as it would directly.
+        lines.append(b"PATH=" + _quote(os.defpath))
     gone = sorted(_SHELL_OWN - env.keys())
     if gone:
         lines.append(b"unset " + b" ".join(k.encode() for k in gone))
@@ -111,6 +116,10 @@ class _Lifeline:
 
     def ready(self) -> bool:
         """Started (once, on first use); False if it cannot be, or is gone."""
+        with self._lock:
+            return self._start()
+
+    def _start(self) -> bool:
         if self.proc is None and not self.broken:
             try:
                 self.proc = subprocess.Popen(
@@ -171,17 +180,30 @@ class _Spares:
             proc.stdin.close()
         except OSError:
             _discard(proc)
+            self.released()  # no program of that group to wait for
             return None
         proc.stdin = None
         proc.args = argv
         return proc
 
+    def started(self, pid: int) -> None:
+        """A program started the usual way (a job process's first, or one a spare could not
+        start): in a process that keeps spares, its group is the lifeline's to kill too
+        (``setpriv``'s death signal reaches the program alone, not what it started)."""
+        if self.wanted and _dash() and self.lifeline.ready() and self.lifeline.tell(f"+{pid}"):
+            self._given = pid
+
+    def released(self) -> None:
+        """The program from the last :meth:`take` or :meth:`started` is reaped: its group is
+        gone, and off the lifeline's list."""
+        given, self._given = self._given, None
+        if given is not None:
+            self.lifeline.tell(f"-{given}")
+
     def refill(self, setpriv: str) -> None:
         """A program ended: a spare is wanted, started once the run's end is sent
         (:meth:`run_ended`), not while the job process still has that to do."""
-        given, self._given = self._given, None
-        if given is not None:
-            self.lifeline.tell(f"-{given}")  # reaped: its group is gone
+        self.released()
         if not self.wanted or not _dash():
             return
         with self._lock:
@@ -272,6 +294,7 @@ def _discard(proc: subprocess.Popen) -> None:
 _spares = _Spares()
 take = _spares.take
 refill = _spares.refill
+started = _spares.started
 run_ended = _spares.run_ended
 spare_pid = _spares.pid
 own_pids = _spares.own

@@ -120,6 +120,7 @@ def spawn(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Pope
                             start_new_session=True, preexec_fn=preexec)
     for pipe in (proc.stdout, proc.stderr):
         launcher.widen(pipe.fileno())
+    launcher.started(proc.pid)
     return proc
 
 
