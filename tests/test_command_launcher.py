@@ -129,36 +129,18 @@ def test_a_program_from_the_spare_dies_with_the_process_that_started_it(tmp_path
         proc.stdout.close()
 
 
-def test_the_whole_group_of_a_program_from_the_spare_dies_with_the_process_that_started_it(
-        tmp_path):
+@pytest.mark.parametrize("from_spare", [True, False], ids=["from the spare", "the first"])
+def test_the_whole_group_of_a_program_dies_with_the_process_that_started_it(tmp_path,
+                                                                            from_spare):
     # The lifeline kills the group the program leads, what it started in the background
-    # included (a death signal would reach the program alone).
-    proc = starter(tmp_path, [["true"], ["sh", "-c", "sleep 60 & sleep 61"]], "/",
-                   dict(os.environ), hold=True)
+    # included: a death signal (setpriv's, for a job process's first program) would reach
+    # the program alone.
+    programs = [["true"]] * from_spare + [["sh", "-c", "sleep 60 & sleep 61"]]
+    proc = starter(tmp_path, programs, "/", dict(os.environ), hold=True)
     try:
-        lines = [json.loads(proc.stdout.readline()) for _ in range(2)]
-        assert lines[1]["spare"]
-        group = lines[1]["pid"]
-        wait_until(lambda: len(live_processes(group=group)) == 3, what="sh and its two sleeps")
-        os.kill(proc.pid, 9)
-        proc.wait(10)
-        wait_until(lambda: not live_processes(group=group), timeout=10,
-                   what="the program's group gone with its starter")
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
-
-
-def test_the_whole_group_of_a_job_process_s_first_program_dies_with_it_too(tmp_path):
-    # The first program starts through setpriv, whose death signal reaches the program
-    # alone: what it started in its group is the lifeline's to kill.
-    proc = starter(tmp_path, [["sh", "-c", "sleep 60 & sleep 61"]], "/", dict(os.environ),
-                   hold=True)
-    try:
-        line = json.loads(proc.stdout.readline())
-        assert not line["spare"]
-        group = line["pid"]
+        lines = [json.loads(proc.stdout.readline()) for _ in programs]
+        assert lines[-1]["spare"] == from_spare
+        group = lines[-1]["pid"]
         wait_until(lambda: len(live_processes(group=group)) == 3, what="sh and its two sleeps")
         os.kill(proc.pid, 9)
         proc.wait(10)
