@@ -1,7 +1,7 @@
 """The engine: the process that runs jobs (the app, or ``trayjobs worker``).
 
-It owns the Huey consumer, the pool of job processes, the scheduler thread and
-crash recovery. It is a worker in the run store, with a lease kept by a heartbeat
+It owns the Huey consumer, the pool of job processes, the scheduler thread
+(:mod:`.scheduling`) and crash recovery (:mod:`.recovery`). It is a worker in the run store, with a lease kept by a heartbeat
 (see :mod:`.lease`): the runs it claims are its own while the lease lasts. Runs
 flow: ``submit`` writes a queued run to the store; the dispatcher hands run ids to
 the queue within each job's concurrency and in priority order; a consumer worker
@@ -25,7 +25,7 @@ anyway and says so (a :class:`Notice` with ``details["problem"] = "store"``, cle
 with ``"clear"``); it claims no run and plans nothing until the server answers, which the
 heartbeat tries with the pool reconnecting under it. Runs already executing go on to
 their end; their progress and log lines wait in memory, and their end is kept in the local
-spool (:mod:`.spool`) and written when the server answers, exactly once. For a lease after
+spool (:mod:`.spool`) and written when the server answers, exactly once (:mod:`.outage`). For a lease after
 the server came back, an engine takes no other worker for lost because its lease ran out:
 they could not beat either.
 """
@@ -39,7 +39,7 @@ import os
 import random
 import threading
 import time
-from datetime import datetime, timezone, tzinfo
+from datetime import tzinfo
 from typing import Any, Callable
 
 from ..alerts.service import Alerts
@@ -48,20 +48,21 @@ from ..config import HOOK_OUTCOMES, Config, JobConfig
 from ..durations import format_duration
 from ..errors import StoreUnreachable, UserError
 from ..instance import InstanceLock
-from ..kinds.registry import get_kind, resumes_after_crash
+from ..kinds.registry import get_kind
 from ..paths import Home
 from ..queue import QueueUnavailable
 from ..schedule import local_zone
 from ..store import FINAL_STATES, HANDED_BY_SUBMITTER, SCHEDULED, run_warnings
-from ..textfmt import when
 from ..watch import WatchManager, jobs_accepting
 from .control import EXPLICIT_TRIGGERS, SCHEDULE_PROBLEM, Control, last_good_path
 from .events import JobsChanged, Notice, RunChanged
 from .executor import Executor, Outcome, RunHandle
 from .leader import Leadership
 from .follower import Follower
-from .lease import Lease, pid_alive as _alive, this_host, worker_state
-from .scheduler import LATE_TOLERANCE, plan
+from .outage import StoreOutage
+from .recovery import MAX_DEATHS, Recovery, claim_of, died_text
+from .scheduling import Scheduling
+from .lease import Lease, this_host
 from .spool import Spool
 from .tracker import AttemptTracker
 
@@ -69,12 +70,6 @@ __all__ = ["Engine", "backoff_delay"]
 
 log = logging.getLogger(__name__)
 
-WAKE_JUMP = 30.0      # wall clock ahead of the monotonic clock by this much: we slept
-MAX_SLEEP = 60.0      # the scheduler looks at the clocks at least this often
-PRUNE_EVERY = 6 * 3600
-#: Attempts in a row, resumed runs included, that a run's job process may die in before
-#: the run fails for good: code that takes its process down does so again.
-MAX_DEATHS = 2
 #: Generations of runs started by hooks one after another (``parent_run`` links), at most.
 #: ``check`` and loading refuse loops of hooks, but a config edited between the two (or a
 #: chain written out that long) must still end: a deeper one is stopped, with the reason.
@@ -103,7 +98,7 @@ def backoff_delay(attempt: int, *, base: float, cap: float, jitter: bool,
     return min(cap, delay)
 
 
-class Engine(Control):
+class Engine(StoreOutage, Recovery, Scheduling, Control):
     def __init__(self, home: Home, *, config: Config | None = None, workers: int | None = None,
                  scheduler: bool = True, grace: float = 3.0, tz: tzinfo | None = None,
                  clock: Callable[[], float] = time.time, mode: str = "app") -> None:
@@ -653,115 +648,6 @@ class Engine(Control):
             log.info("%d queued run(s) sent to the queue again", lost)
         self.dispatch_pending()
 
-    # -- the history's server away --------------------------------------------------------
-
-    @property
-    def store_problem(self) -> str | None:
-        """Why the run history cannot be reached now (None: it answers)."""
-        return self._store_problem
-
-    def _store_lost(self, exc: StoreUnreachable) -> None:
-        """The store's server did not answer: say so once; until it answers again (the
-        heartbeat tries), nothing is claimed, dispatched or planned."""
-        first = self._store_problem is None
-        self._store_problem = str(exc)
-        if first:
-            msg = (f"{exc} Runs going on here finish; their ends are kept on this machine and "
-                   f"written when it answers. No run starts until then; trayjobs keeps trying.")
-            log.warning("%s", msg)
-            where = getattr(exc, "where", "") or "its server"
-            self.bus.emit(Notice("error", msg, {
-                "problem": "store", "logged": True,
-                "short": f"the run history ({where}) cannot be reached"}))
-
-    def _just_back(self) -> bool:
-        """Whether the store answered again less than a lease ago (other workers may not
-        have beaten since: their leases are not a sign they are gone)."""
-        return time.monotonic() - self._store_back_at < self.lease.lease
-
-    def _store_reached(self) -> None:
-        """The store answered (a heartbeat, or the start): if it had been away, write the
-        ends kept meanwhile, hand the runs taken from the queue meanwhile to it again,
-        dispatch and plan."""
-        if self._store_problem is None:
-            return
-        with self._replay_lock:
-            if self._store_problem is None:
-                return
-            self._store_problem = None  # ends from now on go to the store themselves
-            try:
-                kept = self.replay_spool()
-            except StoreUnreachable as exc:
-                self._store_lost(exc)
-                return
-            self._store_back_at = time.monotonic()
-        msg = "the run history's server answers again"
-        if kept:
-            msg += f"; {kept} run end(s) kept meanwhile were written"
-        log.info("%s", msg)
-        self.bus.emit(Notice("info", msg, {"problem": "store", "clear": True, "logged": True}))
-        if self._started and not self._stopping:
-            self._send_lost()  # messages dropped while it was away; dispatches
-            self._wake_scheduler()
-
-    def _spool_end(self, run: dict[str, Any], outcome: Outcome, *, logs, stopping: bool,
-                   user_cancel: bool = False) -> None:
-        """Keep how ``run``'s attempt ended on this machine, to be written when the store
-        answers (:meth:`replay_spool`)."""
-        entry = {"run": run, "outcome": dataclasses.asdict(outcome),
-                 "logs": [list(line) for line in logs], "user_cancel": user_cancel,
-                 "stopping": stopping, "spooled_at": time.time(), "pid": os.getpid()}
-        try:
-            self.spool.put(run["id"], run["attempt"], entry)
-        except OSError as exc:  # a full disk as well: the lease recovers the run
-            log.error("run %s: its end could not be kept on this machine either (%s); the "
-                      "run is recovered as interrupted once its worker's lease runs out",
-                      run["id"], exc)
-            return
-        msg = (f"run {run['id']} ({run['job']}) {outcome.state}; the run history cannot be "
-               f"reached, so its end is kept on this machine until it answers")
-        log.warning("%s", msg)
-        self.bus.emit(Notice("info", msg, {"logged": True}))
-        if self._store_problem is None:  # it came back while this end was being kept
-            try:
-                self.replay_spool()
-            except StoreUnreachable as exc:
-                self._store_lost(exc)
-
-    def replay_spool(self) -> int:
-        """Write the ends kept in the spool, each once, by the compare-and-set that any
-        end is written with (see :mod:`.spool`); how many were kept. Raises
-        :class:`StoreUnreachable` (the rest kept) when the store is away again."""
-        done = 0
-        with self._replay_lock:
-            for path, entry in self.spool.entries():
-                run = entry["run"]
-                try:
-                    fields = {f.name for f in dataclasses.fields(Outcome)}
-                    outcome = Outcome(**{k: v for k, v in entry["outcome"].items()
-                                         if k in fields})
-                    self._record_outcome(run, outcome, user_cancel=bool(entry.get("user_cancel")),
-                                         logs=[tuple(line) for line in entry.get("logs") or ()],
-                                         stopping=bool(entry.get("stopping")), replayed=True)
-                except StoreUnreachable:
-                    raise
-                except Exception:  # a bug, not the server: set aside, not tried forever
-                    log.exception("run %s: its kept end could not be written; set aside "
-                                  "as %s", run.get("id"), path.with_suffix(".bad").name)
-                    os.replace(path, path.with_suffix(".bad"))
-                    continue
-                self.spool.remove(path)
-                done += 1
-        return done
-
-    def _ended_already(self, run: dict[str, Any], state: str) -> bool:
-        """Whether ``run``'s attempt ended ``state`` already: a kept end written once, by an
-        engine that died before it could forget it (not an end another worker wrote)."""
-        for a in self.store.attempts(run["id"]):
-            if a["attempt"] == run["attempt"]:
-                return a["finished_at"] is not None and a["state"] == state
-        return False
-
     # -- run conditions -----------------------------------------------------------------
 
     def _follow_conditions(self) -> bool:
@@ -1035,7 +921,7 @@ class Engine(Control):
             return
         try:
             row = self.store.end_attempt(run["id"], state="failed", error=outcome.message,
-                                         logs=lines, expect=_claim(run))
+                                         logs=lines, expect=claim_of(run))
         except StoreUnreachable as exc:
             self._store_lost(exc)
             self._spool_end(run, outcome, logs=lines, stopping=False)
@@ -1067,7 +953,7 @@ class Engine(Control):
             deaths = self.store.deaths_in_a_row(rid) + 1 if outcome.died else 0
             if deaths >= MAX_DEATHS:
                 state = "failed"
-                outcome.message = f"{outcome.message} {_died_text(deaths)}"
+                outcome.message = f"{outcome.message} {died_text(deaths)}"
             else:
                 delay = backoff_delay(run["attempt"], base=job.retry.backoff,
                                       cap=job.retry.max_backoff, jitter=job.retry.jitter)
@@ -1081,7 +967,7 @@ class Engine(Control):
         row = self.store.end_attempt(rid, state=state, error=outcome.message,
                                      traceback=outcome.traceback, result=outcome.result,
                                      next_attempt_at=next_at, died=outcome.died, logs=logs,
-                                     expect=_claim(run))
+                                     expect=claim_of(run))
         if row is None:
             if replayed and self._ended_already(run, state):
                 log.info("run %s: its kept end was written already", rid)
@@ -1195,331 +1081,6 @@ class Engine(Control):
     def cancel_local(self, run_id: int) -> None:
         self._cancel_running(run_id)
 
-    # -- crash recovery ----------------------------------------------------------------
-
-    def recover(self) -> list[int]:
-        """At start, after a crash or kill: runs whose worker is gone become interrupted
-        and, for kinds that are safe to run again, resume as new runs; queued runs whose
-        queue message was lost are dispatched again. Returns the ids of the resumed runs."""
-        with self._recover_lock:
-            cut_off = self._cut_off_ends()
-            ended = self._end_lost(at_start=True)
-            resumed = [self._resume(run) for run in self.store.unresumed_interrupted()]
-            resumed = [rid for rid in resumed if rid is not None]
-        self._send_lost()
-        self._tell_cut_off(cut_off)
-        self._tell_recovered(ended, resumed)
-        return resumed
-
-    def _recover_lost(self) -> list[int]:
-        """While running (after each heartbeat): the runs of other workers whose lease
-        is up, or that ran in a process of this machine that is gone, are recovered as at
-        a start. Whoever notices first does it; the others' compare-and-sets find them
-        taken. Returns the ids of the resumed runs."""
-        if not self._started or self._stopping:
-            return []
-        with self._recover_lock:
-            cut_off = self._cut_off_ends()
-            ended = self._end_lost(at_start=False)
-            resumed = [self._resume(row) for row in ended if row["state"] == "interrupted"]
-            resumed = [rid for rid in resumed if rid is not None]
-        self._tell_cut_off(cut_off)
-        self._tell_recovered(ended, resumed)
-        if resumed:
-            self.dispatch_pending()
-        return resumed
-
-    def _cut_off_ends(self) -> list[dict[str, Any]]:
-        """The runs that workers now found gone ended shortly before (within a lease of
-        their last heartbeat): a crash just after a run's end was stored may have cut off
-        its telling. Each gone worker is marked lost by a compare-and-set, so whoever
-        marks it tells them, once."""
-        rows: list[dict[str, Any]] = []
-        for worker in self.store.workers(since=self.clock()):
-            if (worker["id"] == self.lease.id or worker["state"] != "running"
-                    or worker_state(worker) != "lost" or not self._gone(worker)):
-                continue
-            if self.store.mark_worker_lost(worker["id"]):
-                rows += self.store.ended_before_loss(worker["id"], window=worker["lease"])
-        return rows
-
-    def _tell_cut_off(self, rows: list[dict[str, Any]]) -> None:
-        # To the alerts alone (not the bus: hooks and watches saw these ends already):
-        # the outbox's key per run and event keeps what was told from being told again.
-        for row in rows:
-            self.alerts.on_event(RunChanged(row, final=True))
-
-    def _lost(self, run: dict[str, Any], *, at_start: bool) -> bool:
-        """Whether ``run``, running, has no live worker: its worker's lease is up or it
-        stopped; or its worker is a process of this machine that is gone (found at once,
-        without waiting for the lease). A live worker on another machine keeps its runs,
-        whatever pids run here."""
-        me = os.getpid()
-        worker = run["worker"]
-        if run.get("worker_id") is None:
-            # Claimed before workers were recorded (or by a bare claim): the old rule, at
-            # start only, when holding the home's lock tells a live pid is a CLI run.
-            pid = run.get("pid")
-            return at_start and not (pid and pid != me and _alive(pid) and self.lock.held)
-        if run["worker_id"] == self.lease.id:
-            return False
-        return self._gone(worker)
-
-    def _gone(self, worker: dict[str, Any] | None) -> bool:
-        """Whether ``worker`` is gone. Just after the store came back, a worker whose
-        lease ran out is not taken for gone (it could not beat while the store was away)
-        unless it is a process of this machine that is not running."""
-        state = worker_state(worker)
-        if state == "lost" and worker is not None and worker.get("expired") and \
-                self._just_back():
-            return worker["host"] == this_host() and not _alive(worker["pid"])
-        return state != "running"
-
-    def _end_lost(self, *, at_start: bool) -> list[dict[str, Any]]:
-        """End the attempts of the running runs whose worker is gone, each by a
-        compare-and-set (a run someone else ended first is left to them); their rows."""
-        ended: list[dict[str, Any]] = []  # told as ended once resumed runs exist
-        lost_workers = set()
-        for run in self.store.running_runs():
-            if not self._lost(run, at_start=at_start):
-                continue
-            worker = run["worker"]
-            # The process that ran the job died with it. Again and again, perhaps because
-            # of this very run (a job that takes the app down): then it is not resumed.
-            if worker is not None and worker["host"] != this_host():
-                error = (f"its worker on {worker['host']} (pid {worker['pid']}) stopped "
-                         f"answering while this run was going (no heartbeat for "
-                         f"{format_duration(worker['lease'])})")
-            else:
-                error = "trayjobs stopped while this run was going (closed, killed or crashed)"
-            deaths = self.store.deaths_in_a_row(run["id"]) + 1
-            expect = _claim(run)
-            if deaths >= MAX_DEATHS:
-                row = self.store.end_attempt(run["id"], state="failed", died=True,
-                                             error=f"{error}. {_died_text(deaths)}",
-                                             expect=expect)
-                job = self.config.jobs.get(run["job"])
-                if row is not None and job is not None:
-                    self._start_hooks(row, job)
-            else:
-                row = self.store.end_attempt(run["id"], state="interrupted", died=True,
-                                             error=error, expect=expect)
-            if row is None:
-                continue  # another worker recovered it first
-            if worker is not None:
-                lost_workers.add(worker["id"])
-            ended.append(row)
-        for worker_id in lost_workers:
-            if self.store.mark_worker_lost(worker_id):
-                log.warning("worker %d is gone; its runs were recovered", worker_id)
-        return ended
-
-    def _resume(self, run: dict[str, Any]) -> int | None:
-        """The run that resumes interrupted ``run``, if its kind is safe to run again and
-        nobody resumed it first; its id."""
-        job = self.config.jobs.get(run["job"])
-        if not resumes_after_crash(job):
-            return None
-        row = self.store.resume_run(run["id"], job=job.name, kind=job.kind,
-                                    max_attempts=job.retry.attempts, priority=job.priority,
-                                    inputs=run.get("inputs") or None,
-                                    parent_run=run.get("parent_run"), host=run.get("host"),
-                                    note=f"resumes run {run['id']}, which was interrupted")
-        return None if row is None else row["id"]
-
-    def _tell_recovered(self, ended: list[dict[str, Any]], resumed: list[int]) -> None:
-        # Told as any run's end is: a failed one (or an interrupted one that is not run
-        # again) makes its alert, exactly once, as only one worker ends each run.
-        for row in ended:
-            self.bus.emit(RunChanged(row, final=True))
-        if resumed:
-            self.bus.emit(Notice("info", f"resumed {len(resumed)} interrupted run(s)"))
-
-    def _tell_other_versions(self, workers: list[dict[str, Any]] | None = None) -> None:
-        """Name the live workers that run another version of trayjobs: they share the
-        history, and one may not read what the other writes the same way. Told when the
-        set of them changes (at start, then at the heartbeats that look at the others):
-        a ``Notice`` with ``details["problem"] = "versions"``, cleared once none is left."""
-        from .. import __version__
-        if workers is None:
-            workers = self.store.workers(since=time.time())
-        others = sorted((w["host"], w["pid"], w["version"]) for w in workers
-                        if w["id"] != self.lease.id and w["version"] != __version__
-                        and w["mode"] != "cli" and worker_state(w) == "running")
-        key = frozenset(others)
-        if key == self._told_versions:
-            return
-        self._told_versions = key
-        if not others:
-            log.info("every worker runs this version of trayjobs again")
-            self.bus.emit(Notice("info", "every worker runs this version of trayjobs again",
-                                 {"problem": "versions", "clear": True, "logged": True}))
-            return
-        names = ", ".join(f"{host} (pid {pid}) runs {version}"
-                          for host, pid, version in others)
-        msg = (f"other workers run another version of trayjobs than this one "
-               f"({__version__}): {names}. Install the same version on every machine.")
-        log.warning("%s", msg)
-        self.bus.emit(Notice("error", msg, {"problem": "versions", "logged": True,
-                                            "short": "workers run other versions of trayjobs"}))
-
-    def _taken_back(self, run: dict[str, Any]) -> None:
-        """``run`` ended here, but another worker had recovered it (our lease expired
-        meanwhile: the machine slept, or the store did not answer): its end is theirs."""
-        msg = (f"run {run['id']} ({run['job']}) was recovered by another worker while this "
-               f"one was not heard from; this attempt's end is not recorded")
-        log.warning("%s", msg)
-        self.bus.emit(Notice("error", msg))
-
-    def _taken_for_lost(self, old_id: int) -> None:
-        self.bus.emit(Notice("error", f"this trayjobs was not heard from for longer than its "
-                                      f"lease ({format_duration(self.lease.lease)}); another "
-                                      f"worker recovered its runs"))
-
-    # -- scheduling ------------------------------------------------------------------
-
-    def _wake_scheduler(self) -> None:
-        with self._cond:
-            self._wakes += 1
-            self._cond.notify_all()
-
-    def tick(self, now: float | None = None) -> float | None:
-        """Create the runs that are due at ``now``; returns the next time something is due.
-        Schedules and one-off runs are the lead's (in a cluster, one engine's): the others
-        only requeue due retries and look at the waiting runs."""
-        now = self.clock() if now is None else now
-        now_dt = datetime.fromtimestamp(now, timezone.utc)
-        leads = self.leadership.held
-        token = self.leadership.fence
-        states = self.store.job_states() if leads else {}
-        all_paused = self.paused()
-        next_due: list[float] = []
-        changed = False
-        for job in list(self.config.jobs.values()) if leads else ():
-            if job.schedule is None or not job.enabled:
-                continue
-            st = states.get(job.name)
-            paused = all_paused or bool(st and st.get("paused"))
-            try:
-                p = plan(job, st, now_dt, tz=self.tz)
-            except Exception as exc:  # one job's schedule must not stop the others'
-                self._schedule_problem(job.name, exc)
-                continue
-            self._schedule_problem(job.name, None)
-            if paused and p.runs:
-                # Paused: keep the overdue time, so resuming counts what was missed.
-                continue
-            if p.next_run_at is not None:
-                seen = ((st or {}).get("next_run_at"), (st or {}).get("schedule_spec"))
-                if (p.runs or seen != (p.next_run_at, job.schedule_spec)) and \
-                        not self.store.advance_schedule(
-                            job.name, seen=seen, next_run_at=p.next_run_at,
-                            schedule_spec=job.schedule_spec, token=token,
-                            last_due_at=p.runs[-1].due_at if p.runs else None):
-                    # Another scheduler planned this slot (two leads for a moment, or a
-                    # lead that is no longer ours): its runs are that one's to create.
-                    continue
-            held = self.store.held(job.name) if p.runs else []
-            for planned in p.runs:
-                if planned.trigger == "skipped":
-                    self.record_skipped(job, trigger="schedule", note=planned.note)
-                elif held and held[0]["trigger"] in ("schedule", "catch-up"):
-                    # One waiting run stands for every slot that comes due meanwhile.
-                    self.store.add_log(held[0]["id"], f"also due at {when(planned.due_at)}"
-                                                      f"; this waiting run stands for it")
-                else:
-                    self.submit(job.name, trigger=planned.trigger, note=planned.note,
-                                scheduled_for=planned.due_at)
-            if p.next_run_at is not None:
-                changed = changed or bool(p.runs) or p.next_run_at != (st or {}).get("next_run_at")
-                if not paused:
-                    next_due.append(p.next_run_at)
-        for run in self.store.due_retries(now):
-            if self.store.requeue_retry(run["id"], now=now):
-                self.bus.emit(RunChanged(self.store.get_run(run["id"])))
-        if leads:
-            self._start_one_offs(now)
-        self.dispatch_pending()
-        for at in (self.store.next_due_retry(), self.store.next_scheduled() if leads else None,
-                   self.recheck_waiting(now)):
-            if at is not None:
-                next_due.append(at)
-        if changed:
-            self.bus.emit(JobsChanged("schedule"))
-        return min(next_due) if next_due else None
-
-    def _schedule_problem(self, job: str, exc: Exception | None) -> None:
-        """Note (``exc``) or clear (``None``) why ``job``'s schedule cannot be worked out:
-        logged and told once, kept in the store for ``trayjobs jobs`` until it plans again."""
-        text = None if exc is None else f"{type(exc).__name__}: {exc}"
-        if self._plan_problems.get(job) == text:
-            return
-        key = SCHEDULE_PROBLEM + job
-        if text is None:
-            self._plan_problems.pop(job, None)
-            self.store.set_value(key, None)
-            return
-        self._plan_problems[job] = text
-        log.error("job %s: its schedule cannot be worked out (%s); the other jobs go on",
-                  job, text)
-        log.debug("job %s: the schedule's failure", job, exc_info=exc)
-        self.store.set_value(key, text)
-        self.bus.emit(Notice("error", f"job {job}: not scheduled ({text}); the other jobs "
-                                      f"go on"))
-
-    def _start_one_offs(self, now: float) -> None:
-        """Queue the one-off runs (``trayjobs run JOB --at``) due at ``now``. One that came
-        due while trayjobs was not running starts now, with a note saying so."""
-        for run in self.store.start_scheduled(now):
-            if now - run["due_at"] > LATE_TOLERANCE:
-                due = datetime.fromtimestamp(run["due_at"], self.tz).strftime("%Y-%m-%d %H:%M")
-                note = (f"was due at {due}, while trayjobs was not running "
-                        f"(or the computer slept); started at {when(now)}")
-                self.store.update_run(run["id"], note=note)
-                self.store.add_log(run["id"], note, "warning")
-                run = self.store.get_run(run["id"])
-            self.bus.emit(RunChanged(run))
-
-    def _scheduler_loop(self) -> None:
-        last_wall, last_mono = time.time(), time.monotonic()
-        last_prune = 0.0
-        while not self._stopping:
-            with self._cond:
-                wakes = self._wakes  # a wake-up from here on makes this look again at once
-            wall, mono = time.time(), time.monotonic()
-            jump = (wall - last_wall) - (mono - last_mono)
-            last_wall, last_mono = wall, mono
-            if jump > WAKE_JUMP:
-                delay = self.config.settings.catchup_delay
-                self._catchup_after = mono + delay
-                self.bus.emit(Notice("info", f"the computer was asleep for about "
-                                             f"{jump / 60:.0f} min; catching up in {delay:.0f} s"))
-            next_due = None
-            try:
-                if self._store_problem is not None:
-                    pass  # nothing to plan with: the heartbeat wakes this when it answers
-                elif mono >= self._catchup_after:
-                    next_due = self.tick()
-                if mono - last_prune > PRUNE_EVERY and self.leadership.held:
-                    last_prune = mono
-                    s = self.config.settings
-                    self.store.prune(keep_days=s.keep_days, keep_runs=s.keep_runs,
-                                     keep_failed_days=s.keep_failed_days)
-            except StoreUnreachable as exc:
-                self._store_lost(exc)
-            except Exception as exc:  # a locked store or a bad job must not end scheduling
-                log.exception("scheduler tick failed")
-                self.bus.emit(Notice("error", f"scheduling failed: {exc}"))
-            wait = MAX_SLEEP
-            if next_due is not None:
-                wait = min(wait, max(0.0, next_due - self.clock()) + 0.01)
-            if self._catchup_after > mono:
-                wait = min(wait, self._catchup_after - mono)
-            with self._cond:
-                if not self._stopping and self._wakes == wakes:
-                    self._cond.wait(wait)
-
-
 def _parent_info(run: dict[str, Any]) -> dict[str, Any]:
     """What a run started by a hook learns of the run that started it (``ctx.parent``)."""
     result = run.get("result") if isinstance(run.get("result"), dict) else {}
@@ -1540,12 +1101,3 @@ def _in_process_kind(name: str) -> bool:
         return get_kind(name).in_process
     except KeyError:  # the job process says why it cannot run
         return False
-
-
-def _claim(run: dict[str, Any]) -> tuple[int | None, int]:
-    """What a run's attempt is while it is ours: (its worker, its attempt)."""
-    return run.get("worker_id"), run["attempt"]
-
-
-def _died_text(deaths: int) -> str:
-    return f"The job process died {deaths} times in a row running this; not retried again."

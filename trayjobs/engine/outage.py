@@ -1,0 +1,133 @@
+"""The engine while the history's server (PostgreSQL) is away: what it says, the ends of
+runs it keeps in the local spool meanwhile, and their writing once the server answers.
+
+A part of :class:`~trayjobs.engine.engine.Engine` (a mixin): it uses the engine's store,
+bus, spool and locks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from typing import Any
+
+from ..errors import StoreUnreachable
+from .events import Notice
+from .executor import Outcome
+
+__all__ = ["StoreOutage"]
+
+log = logging.getLogger("trayjobs.engine.engine")  # the engine's records, as before the split
+
+
+class StoreOutage:
+    # -- the history's server away --------------------------------------------------------
+
+    @property
+    def store_problem(self) -> str | None:
+        """Why the run history cannot be reached now (None: it answers)."""
+        return self._store_problem
+
+    def _store_lost(self, exc: StoreUnreachable) -> None:
+        """The store's server did not answer: say so once; until it answers again (the
+        heartbeat tries), nothing is claimed, dispatched or planned."""
+        first = self._store_problem is None
+        self._store_problem = str(exc)
+        if first:
+            msg = (f"{exc} Runs going on here finish; their ends are kept on this machine and "
+                   f"written when it answers. No run starts until then; trayjobs keeps trying.")
+            log.warning("%s", msg)
+            where = getattr(exc, "where", "") or "its server"
+            self.bus.emit(Notice("error", msg, {
+                "problem": "store", "logged": True,
+                "short": f"the run history ({where}) cannot be reached"}))
+
+    def _just_back(self) -> bool:
+        """Whether the store answered again less than a lease ago (other workers may not
+        have beaten since: their leases are not a sign they are gone)."""
+        return time.monotonic() - self._store_back_at < self.lease.lease
+
+    def _store_reached(self) -> None:
+        """The store answered (a heartbeat, or the start): if it had been away, write the
+        ends kept meanwhile, hand the runs taken from the queue meanwhile to it again,
+        dispatch and plan."""
+        if self._store_problem is None:
+            return
+        with self._replay_lock:
+            if self._store_problem is None:
+                return
+            self._store_problem = None  # ends from now on go to the store themselves
+            try:
+                kept = self.replay_spool()
+            except StoreUnreachable as exc:
+                self._store_lost(exc)
+                return
+            self._store_back_at = time.monotonic()
+        msg = "the run history's server answers again"
+        if kept:
+            msg += f"; {kept} run end(s) kept meanwhile were written"
+        log.info("%s", msg)
+        self.bus.emit(Notice("info", msg, {"problem": "store", "clear": True, "logged": True}))
+        if self._started and not self._stopping:
+            self._send_lost()  # messages dropped while it was away; dispatches
+            self._wake_scheduler()
+
+    def _spool_end(self, run: dict[str, Any], outcome: Outcome, *, logs, stopping: bool,
+                   user_cancel: bool = False) -> None:
+        """Keep how ``run``'s attempt ended on this machine, to be written when the store
+        answers (:meth:`replay_spool`)."""
+        entry = {"run": run, "outcome": dataclasses.asdict(outcome),
+                 "logs": [list(line) for line in logs], "user_cancel": user_cancel,
+                 "stopping": stopping, "spooled_at": time.time(), "pid": os.getpid()}
+        try:
+            self.spool.put(run["id"], run["attempt"], entry)
+        except OSError as exc:  # a full disk as well: the lease recovers the run
+            log.error("run %s: its end could not be kept on this machine either (%s); the "
+                      "run is recovered as interrupted once its worker's lease runs out",
+                      run["id"], exc)
+            return
+        msg = (f"run {run['id']} ({run['job']}) {outcome.state}; the run history cannot be "
+               f"reached, so its end is kept on this machine until it answers")
+        log.warning("%s", msg)
+        self.bus.emit(Notice("info", msg, {"logged": True}))
+        if self._store_problem is None:  # it came back while this end was being kept
+            try:
+                self.replay_spool()
+            except StoreUnreachable as exc:
+                self._store_lost(exc)
+
+    def replay_spool(self) -> int:
+        """Write the ends kept in the spool, each once, by the compare-and-set that any
+        end is written with (see :mod:`.spool`); how many were kept. Raises
+        :class:`StoreUnreachable` (the rest kept) when the store is away again."""
+        done = 0
+        with self._replay_lock:
+            for path, entry in self.spool.entries():
+                run = entry["run"]
+                try:
+                    fields = {f.name for f in dataclasses.fields(Outcome)}
+                    outcome = Outcome(**{k: v for k, v in entry["outcome"].items()
+                                         if k in fields})
+                    self._record_outcome(run, outcome, user_cancel=bool(entry.get("user_cancel")),
+                                         logs=[tuple(line) for line in entry.get("logs") or ()],
+                                         stopping=bool(entry.get("stopping")), replayed=True)
+                except StoreUnreachable:
+                    raise
+                except Exception:  # a bug, not the server: set aside, not tried forever
+                    log.exception("run %s: its kept end could not be written; set aside "
+                                  "as %s", run.get("id"), path.with_suffix(".bad").name)
+                    os.replace(path, path.with_suffix(".bad"))
+                    continue
+                self.spool.remove(path)
+                done += 1
+        return done
+
+    def _ended_already(self, run: dict[str, Any], state: str) -> bool:
+        """Whether ``run``'s attempt ended ``state`` already: a kept end written once, by an
+        engine that died before it could forget it (not an end another worker wrote)."""
+        for a in self.store.attempts(run["id"]):
+            if a["attempt"] == run["attempt"]:
+                return a["finished_at"] is not None and a["state"] == state
+        return False
