@@ -308,3 +308,26 @@ def test_a_folder_the_program_cannot_enter_fails_its_start_as_without_a_spare(tm
     out = subprocess.run([PY, "-c", code, str(tmp_path / "gone")], capture_output=True,
                          text=True, timeout=60, env=env)
     assert out.stdout.strip() == "FileNotFoundError", out.stdout + out.stderr
+
+
+def test_a_lifeline_that_stops_reading_counts_as_gone_and_never_blocks_a_run():
+    import fcntl
+    import signal
+    import threading
+
+    line = launcher._Lifeline()
+    assert line.ready()
+    os.kill(line.proc.pid, signal.SIGSTOP)  # it reads no more
+    try:
+        fcntl.fcntl(line.proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, 4096)  # full sooner
+        told: list[bool] = []
+        t = threading.Thread(target=lambda: told.extend(line.tell(f"+{n}") for n in range(2000)),
+                             daemon=True)
+        t.start()
+        t.join(10)
+        assert not t.is_alive(), "a line to a lifeline that reads no more blocked"
+        assert told[0] and not told[-1] and line.broken
+    finally:
+        os.kill(line.proc.pid, signal.SIGKILL)
+        line.proc.wait()
+        line.proc.stdin.close()

@@ -128,6 +128,10 @@ class _Lifeline:
                     start_new_session=True)
             except OSError:
                 self.broken = True
+            else:
+                # A lifeline that stopped reading (stopped with SIGSTOP, say) must not stop a
+                # run at its next line: a full pipe counts as gone.
+                os.set_blocking(self.proc.stdin.fileno(), False)
         return not self.broken
 
     def tell(self, line: str) -> bool:
@@ -135,13 +139,15 @@ class _Lifeline:
         with self._lock:
             if self.proc is None or self.broken:
                 return False
+            data = line.encode() + b"\n"
             try:
-                self.proc.stdin.write(line.encode() + b"\n")
-                self.proc.stdin.flush()
-                return True
-            except (OSError, ValueError):
-                self.broken = True
-                return False
+                # Whole or not at all: a pipe takes a write this short in one piece.
+                if os.write(self.proc.stdin.fileno(), data) == len(data):
+                    return True
+            except (OSError, ValueError):  # gone, or its pipe full
+                pass
+            self.broken = True
+            return False
 
 
 class _Spares:
