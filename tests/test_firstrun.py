@@ -172,7 +172,8 @@ def test_welcome_view_explains_and_opens_the_folders(qtbot, home):
                       home.data_dir]
     view.buttons[f"run:{DATA_REPORT}"].click()
     view.buttons[f"run:{CLEANUP_JOB}"].click()
-    assert ran == [DATA_REPORT, CLEANUP_JOB]
+    view.buttons[f"run:{COMMAND_JOB}"].click()
+    assert ran == [DATA_REPORT, CLEANUP_JOB, COMMAND_JOB]
 
     view.buttons["sample"].click()
     sample = setup.inbox / "orders.csv"

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QPushButton, QScroll
                                QVBoxLayout, QWidget)
 
 from ..samples import write_sample
-from ..firstrun import (ACTIVITY_REPORT, CLEANUP_JOB, DATA_REPORT, ExampleSetup, dismiss_welcome,
-                        example_setup)
+from ..firstrun import (ACTIVITY_REPORT, CLEANUP_JOB, COMMAND_JOB, DATA_REPORT, ExampleSetup,
+                        dismiss_welcome, example_setup)
 from ..paths import Home
 
 __all__ = ["WelcomeView", "welcome_for"]
@@ -108,6 +108,14 @@ class WelcomeView(QWidget):
              (f"run:{ACTIVITY_REPORT}", "Make “Job activity” now",
               lambda: self.runJobRequested.emit(ACTIVITY_REPORT)),
              ("open:reports", "Open reports", lambda: self._open(setup.reports))]))
+        lay.addWidget(self._card(
+            "Your own command",
+            f"<i>{COMMAND_JOB}</i> runs a program of yours, here <code>du -sh</code> on Scratch, "
+            f"when you ask: its output goes to the run's log, its exit code decides success, "
+            f"and retries, a timeout, a schedule or a watched folder work as for any job. Put "
+            f"your backup or sync script in its place in the jobs file.",
+            [(f"run:{COMMAND_JOB}", "Run it now",
+              lambda: self.runJobRequested.emit(COMMAND_JOB))]))
         lay.addWidget(self._card(
             "Your jobs",
             f"They are in <b>{_e(_shown(setup.config_file))}</b>, a text file with a comment "
