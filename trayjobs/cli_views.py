@@ -1,0 +1,296 @@
+"""What ``trayjobs runs``, ``show``, ``jobs``, ``workers`` and ``stats`` print: the history
+and the jobs as the window shows them, as text or JSON. They only read (the home's files,
+or the cluster's history), whether or not the app is running."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+from .errors import UserError
+from .paths import Home
+from .store import outcome
+from .cli_follow import EXIT_OK, follow_log, log_lines, progress_text
+from .textfmt import (attempt_text, relative, run_duration, run_started, run_took, start_time,
+                      started_by_how, state_text, table, when)
+
+__all__ = ["cmd_runs", "cmd_show", "cmd_jobs", "cmd_workers", "cmd_stats", "spark_text",
+           "control_for", "consumer_running", "cluster_worker_running", "say_kept"]
+
+
+# -- the home, as every command finds it -------------------------------------------------
+
+def control_for(home: Home):
+    from .engine.control import Control
+    return Control(home)
+
+
+def consumer_running(home: Home) -> bool:
+    """Whether a process runs this home's jobs: its own app or worker, or, in a cluster,
+    a live worker of another home that shares its history."""
+    from .instance import InstanceLock
+    return InstanceLock(home).is_locked() or cluster_worker_running(home)
+
+
+def cluster_worker_running(home: Home) -> bool:
+    from .config import read_jobs_file
+    try:
+        if b"cluster" not in read_jobs_file(home.config_file):
+            return False  # the usual case, without parsing the file twice
+    except (OSError, UnicodeDecodeError):
+        return False
+    import time
+    from .cluster import clustered
+    from .config import load_config
+    from .store.open import open_store, store_exists
+    cfg = load_config(home.config_file)
+    if not clustered(cfg.cluster) or not store_exists(home, cfg.cluster):
+        return False
+    store = open_store(home, cfg.cluster, readonly=True)
+    try:
+        return any(w["state"] == "running" and w["mode"] != "cli"
+                   for w in store.workers(since=time.time()))
+    finally:
+        store.close()
+
+
+# -- what the commands print ----------------------------------------------------------
+
+def cmd_runs(home: Home, args) -> int:
+    from .store import OUTCOMES
+    if args.state and args.state not in OUTCOMES:
+        raise UserError(f"unknown state {args.state!r}; states: {', '.join(OUTCOMES)}")
+    ctl = control_for(home)
+    runs = ctl.store.list_runs(job=args.job, state=args.state, limit=args.limit)
+    if args.json:
+        for r in runs:
+            print(json.dumps(r, default=str))
+        return EXIT_OK
+    if not runs:
+        if args.job or args.state:  # there may be others: say which there are none of
+            state = "runs with warnings" if args.state == "warning" else \
+                " ".join(filter(None, (args.state, "runs")))
+            print(f"no {state}" + (f" of {args.job}" if args.job else ""))
+        else:
+            print("no runs yet")
+        return EXIT_OK
+    rows = []
+    for r in runs:
+        result = r.get("result") if isinstance(r.get("result"), dict) else {}
+        rows.append([r["id"], r["job"], r["trigger"], state_text(r), attempt_text(r),
+                     when(start_time(r)), run_duration(r),
+                     str(r.get("error") or result.get("summary") or r.get("note") or "")[:70]])
+    print(table(rows, ["RUN", "JOB", "TRIGGER", "STATE", "TRY", "STARTED", "TOOK", "SUMMARY"]))
+    return EXIT_OK
+
+
+def cmd_show(home: Home, args) -> int:
+    ctl = control_for(home)
+    run = ctl.store.get_run(args.run)
+    if run is None:
+        raise UserError(f"there is no run {args.run}")
+    attempts = ctl.store.attempts(args.run)
+    logs = ctl.store.logs(args.run)
+    if args.json:
+        print(json.dumps({"run": run, "attempts": attempts, "log": logs}, default=str, indent=2))
+        return EXIT_OK
+    result = run.get("result") if isinstance(run.get("result"), dict) else None
+    lines = [f"run {run['id']} · {run['job']} ({run['kind']}) · {state_text(run)}",
+             f"  trigger:  {run['trigger']}" + (f" (retry of run {run['retry_of']})" if run.get("retry_of") else "")
+             + (f" (after run {run['parent_run']})" if run.get("parent_run") else ""),
+             f"  attempt:  {run['attempt']} of {run['max_attempts']}" if run["attempt"] else
+             f"  attempt:  none yet (at most {run['max_attempts']})",
+             f"  created:  {when(run['created_at'], seconds=True)}"]
+    # A run that has not started (or ended) yet has no such times to show.
+    if run.get("started_at"):
+        lines.append(f"  started:  {run_started(run, attempts)}")
+    if run.get("finished_at"):
+        lines.append(f"  finished: {when(run['finished_at'], seconds=True)}  "
+                     f"({run_took(run, attempts)})")
+    if run.get("due_at"):
+        lines.append(f"  due:      {when(run['due_at'], seconds=True)}"
+                     + (f" ({relative(run['due_at'])})" if run["state"] == "scheduled" else ""))
+    if run.get("note"):
+        lines.append(f"  note:     {run['note']}")
+    if run.get("host"):
+        lines.append(f"  host:     {run['host']} (only its workers run this)")
+    if run.get("wait_reason") and run["state"] == "queued" and run.get("host") \
+            and not run.get("attempt"):
+        lines.append(f"  waiting:  {run['wait_reason']}")
+    elif run.get("wait_reason") and run["state"] != "waiting":
+        lines.append(f"  waited:   {run['wait_reason']}"
+                     + ("" if run.get("host") else " (its conditions)"))
+    inputs = dict(run.get("inputs") or {})
+    run_params = inputs.pop("params", None)
+    if run_params:
+        lines.append("  params:   " + ", ".join(f"{k} = {_toml_value(v)}"
+                                                for k, v in run_params.items()))
+    if inputs:
+        lines.append(f"  inputs:   {json.dumps(inputs)}")
+    # Where a run is, or where one that did not succeed stopped; a run that succeeded went
+    # all the way (its last message, "running for 3 s", would be stale).
+    if run["state"] != "succeeded" and (run.get("progress_total") or run.get("progress_message")):
+        lines.append(f"  progress: {progress_text(run)}")
+    if result:
+        lines.append(f"  result:   {result.get('summary', '')}")
+        extra = {k: v for k, v in result.items() if k != "summary"}
+        if extra:
+            lines.append("            " + json.dumps(extra, default=str)[:2000])
+    if run.get("error"):
+        lines.append(f"  error:    {run['error']}")
+    from .store import run_warnings
+    warnings = run_warnings(result)
+    if warnings:
+        lines.append("warnings:")
+        lines += [f"  {w}" for w in warnings]
+    if len(attempts) > 1:
+        lines.append("attempts:")
+        for a in attempts:
+            lines.append(f"  {a['attempt']}. {when(a['started_at'], seconds=True)} {a['state']}"
+                         + (f": {a['error']}" if a.get("error") else ""))
+    started = ctl.store.runs_started_by(run["id"])
+    if started:
+        lines.append("hooks started:")
+        for r in started:
+            how, state = started_by_how(r)
+            lines.append(f"  {how}: run {r['id']} of {r['job']}, {state}")
+    if logs or args.follow:
+        lines.append("log:")
+        lines += [text for l in logs for text in log_lines(l)]
+    from .alerts.cli import delivery_lines
+    lines += delivery_lines(ctl.store, run["id"])
+    if run.get("traceback") and not args.follow:
+        lines.append("traceback:")
+        lines += ["  " + l for l in run["traceback"].rstrip().splitlines()]
+    print("\n".join(lines), flush=True)
+    if args.follow:
+        return follow_log(ctl, run, logs[-1]["id"] if logs else 0)
+    return EXIT_OK
+
+
+def cmd_jobs(home: Home, args) -> int:
+    from .overview import durations_text, job_overview, rate_text
+    ctl = control_for(home)
+    if not ctl.config.jobs:
+        print(f"no jobs defined yet; add some to {home.config_file}")
+    watching = ctl.store.watch_statuses() if consumer_running(home) else None
+    faulty = {getattr(e, "job", None) for e in ctl.config.errors}
+    rows = []
+    for o in job_overview(ctl.config, ctl.store, paused_all=ctl.paused(), watches=watching):
+        if args.tag and args.tag not in o["tags"]:
+            continue
+        status = "disabled" if not o["enabled"] else "paused" if o["paused"] else ""
+        if not status and o["watches"]:
+            status = _watch_text(o["watch"], watching)
+        if o["unplanned"]:
+            status = "not scheduled (see the log)"
+        if o["name"] in faulty:  # listed, but not as it should be: the error follows
+            status = "config error (below)"
+        lr, h = o["last"], o["health"]
+        rows.append([o["name"], o["kind"], o["trigger"], status,
+                     _next_text(o["next_run_at"]) if o["next_run_at"] and o["enabled"] else "",
+                     f"{outcome(lr)} {relative(lr.get('finished_at') or lr.get('created_at'))}"
+                     if lr else "", rate_text(h), durations_text(h)])
+    if rows:
+        print(table(rows, ["JOB", "KIND", "TRIGGER", "STATUS", "NEXT RUN", "LAST RUN",
+                           "SUCCESS (7 d)", "P50 / P95"]))
+    for err in ctl.config.errors:
+        print(f"error: {err}", file=sys.stderr)
+    say_kept(ctl.config)
+    return EXIT_OK
+
+
+def cmd_workers(home: Home, args) -> int:
+    """Each worker and its lease: running, stopped, or lost (no heartbeat within its lease,
+    or a process of this machine that is gone; its runs are recovered)."""
+    from .engine.lease import worker_state
+    ctl = control_for(home)
+    found = ctl.store.workers(since=None if args.all else time.time() - 86400)
+    for w in found:
+        w["state"] = worker_state(w)
+    if args.json:
+        for w in found:
+            print(json.dumps(w))
+        return EXIT_OK
+    if not found:
+        print("no workers yet: the app or `trayjobs worker` registers as it starts")
+        return EXIT_OK
+    rows = [[w["id"], w["host"], w["pid"], w["mode"] or "", w["state"],
+             w["runs"] if w["state"] == "running" else "", relative(w["heartbeat_at"]),
+             w["version"] or "", when(w["started_at"])] for w in found]
+    print(table(rows, ["WORKER", "HOST", "PID", "AS", "STATE", "RUNS", "LAST HEARTBEAT",
+                       "VERSION", "STARTED"]))
+    return EXIT_OK
+
+
+def cmd_stats(home: Home, args) -> int:
+    """Health per job over a window, and the totals: the figures the Jobs page shows."""
+    from .durations import parse_duration
+    from .overview import durations_text, job_health, jobs_tagged, rate_text
+    ctl = control_for(home)
+    try:
+        window = parse_duration(args.since)
+    except ValueError as exc:
+        raise UserError(f"--since: {exc}") from None
+    names = jobs_tagged(ctl.config, args.tag)
+    if args.job:
+        names = [args.job]
+    now = time.time()
+    healths = job_health(ctl.store, names, since=now - window, now=now)
+    if args.json:
+        print(json.dumps({"since": now - window, "until": now, "window_seconds": window,
+                          "jobs": {n: h.as_dict() for n, h in healths.items()}}, indent=2))
+        return EXIT_OK
+    rows = [[n, f"{h.runs:,}", f"{h.succeeded:,}", f"{h.warned:,}", f"{h.failed:,}",
+             rate_text(h).split(" ·")[0], durations_text(h),
+             relative(h.last_success_at, now) or "never", f"{h.waiting:,}",
+             spark_text(h.recent)] for n, h in healths.items()]
+    print(f"runs that ended in the last {args.since}:")
+    if rows:
+        print(table(rows, ["JOB", "RUNS", "OK", "WARNED", "FAILED", "SUCCESS", "P50 / P95",
+                           "LAST SUCCESS", "WAITING", f"LAST {SPARK_WIDTH}"]))
+    return EXIT_OK
+
+
+SPARK_WIDTH = 30
+_SPARK = {"succeeded": "+", "warning": "!", "failed": "x", "cancelled": "-", "skipped": "-",
+          "interrupted": "?"}
+
+
+def spark_text(outcomes) -> str:
+    """How the last runs ended, oldest first, one character each: + ok, ! warned, x failed."""
+    return "".join(_SPARK.get(o, "?") for o in outcomes)
+
+
+def say_kept(cfg) -> None:
+    """When the jobs file cannot be used at all, which version's jobs are in use."""
+    if cfg.kept_from is not None:
+        print(cfg.kept_note(), file=sys.stderr)
+
+
+def _next_text(ts: float) -> str:
+    try:
+        return when(ts)
+    except (OverflowError, ValueError, OSError):  # a stored time beyond the calendar
+        return "unknown"
+
+
+def _watch_text(w: dict[str, Any] | None, watching: dict[str, dict[str, Any]] | None) -> str:
+    """A watch in words: "watching ~/Inbox", "unavailable (the folder does not exist)"."""
+    if watching is None:
+        return "not watching (no app or worker running)"
+    if w is None or w["state"] in ("starting", "configured"):
+        return "starting"
+    if w["state"] == "unavailable":
+        return f"unavailable ({w['reason']})"
+    if w["state"] == "watching":
+        return f"watching {w['folder']}"
+    return w["state"]
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value) if isinstance(value, str) else str(value)
