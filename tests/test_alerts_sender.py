@@ -290,3 +290,30 @@ def test_messages_behind_a_dead_channel_cost_a_round_nothing(home):
     finally:
         alerts.stop()
         store.close()
+
+
+@pytest.mark.parametrize("said, cause", [
+    ("Failed to resolve 'hooks.example' ([Errno -2] Name or service not known)",
+     "host not found (check the server's name in the channel's URL, and the network)"),
+    ("[Errno -3] Temporary failure in name resolution",
+     "the server's name could not be looked up (is this machine online?)"),
+    ("timed out", "timed out (check the server's name and port in the URL, and the network)"),
+    ("535 Username and Password not accepted",
+     "authentication failed (check the user and password or token in the URL or its secret)"),
+])
+def test_a_delivery_error_names_its_cause_and_what_to_check_first(said, cause):
+    from trayjobs.alerts.channels.apprise_url import _reason
+    assert _reason(f"WARNING A Connection error occurred. · {said}") == (
+        f"{cause}: A Connection error occurred. · {said}")
+
+
+def test_a_host_that_cannot_be_found_is_said_so_by_a_real_send():
+    # .invalid never resolves (RFC 2606): whatever the resolver here answers, the cause
+    # comes first, then the library's own words.
+    from trayjobs.alerts.channels import DeliveryError, Message
+    from trayjobs.alerts.channels.apprise_url import AppriseChannel
+    with pytest.raises(DeliveryError) as err:
+        AppriseChannel("json://no-such-host.invalid/hook").send(Message(title="t", body="b"),
+                                                               timeout=10)
+    assert str(err.value).startswith(("host not found (check",
+                                      "the server's name could not be looked up")), err.value

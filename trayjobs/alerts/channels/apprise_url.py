@@ -18,15 +18,20 @@ __all__ = ["AppriseChannel"]
 
 _lock = threading.Lock()
 
-#: Causes found in a library's words, said plainly first.
+#: Causes found in a library's words, said plainly first, with what to look at.
 _CAUSES = [
+    (re.compile(r"Temporary failure in name resolution", re.I),
+     "the server's name could not be looked up (is this machine online?)"),
     (re.compile(r"Name or service not known|nodename nor servname|getaddrinfo failed|"
-                r"Failed to resolve|No address associated", re.I), "host not found"),
+                r"Failed to resolve|No address associated", re.I),
+     "host not found (check the server's name in the channel's URL, and the network)"),
     (re.compile(r"Connection refused", re.I), "connection refused (is the server up?)"),
-    (re.compile(r"timed out|Timeout", re.I), "timed out"),
-    (re.compile(r"SSL|TLS|certificate", re.I), "TLS failed"),
+    (re.compile(r"timed out|Timeout", re.I),
+     "timed out (check the server's name and port in the URL, and the network)"),
+    (re.compile(r"SSL|TLS|certificate", re.I),
+     "TLS failed (check the URL's scheme and port: the server may not speak TLS there)"),
     (re.compile(r"auth|535|Username and Password not accepted|401|403", re.I),
-     "authentication failed"),
+     "authentication failed (check the user and password or token in the URL or its secret)"),
 ]
 
 
