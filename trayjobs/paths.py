@@ -48,6 +48,11 @@ class Home:
         """Where imports go unless a job names another database."""
         return self.data_dir / "data.db"
 
+    def run_outputs(self, run_id: int) -> Path:
+        """The folder of a run's own files (``$TRAYJOBS_OUTPUT_DIR`` of a command, a result
+        too big for the history), listed among its outputs."""
+        return self.data_dir / "outputs" / str(run_id)
+
     def ensure(self) -> "Home":
         for d in (self.config_dir, self.data_dir, self.log_dir, self.reports_dir):
             d.mkdir(parents=True, exist_ok=True)

@@ -128,7 +128,7 @@ def _set_aside(end: dict[str, Any], encoded: bytes, ctx, pipe: "_Pipe") -> bytes
     if len(encoded) <= RESULT_LIMIT or not isinstance(result, dict):
         return encoded
     from ..durations import format_size
-    folder = ctx.home.data_dir / "outputs" / str(ctx.run_id)
+    folder = ctx.home.run_outputs(ctx.run_id)
     path = folder / "result.json"
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -43,7 +43,7 @@ READ = 1 << 18        # bytes read from a pipe at a time, at most: a chunk stays
 
 
 def output_dir(ctx: JobContext) -> Path:
-    return ctx.home.data_dir / "outputs" / str(ctx.run_id)
+    return ctx.home.run_outputs(ctx.run_id)
 
 
 @register
