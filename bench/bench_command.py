@@ -26,7 +26,10 @@
      ``(time(N) - time(true job))`` against ``cat``'s ``(time(N) - time(cat of
      an empty file))``.
 
-   ``trayjobs run JOB --wait`` of the 100,000 lines is shown too.
+   ``trayjobs run JOB --wait`` of the 100,000 lines is shown too. So is memory: the
+   job process's peak resident size over the big runs against one that ran only
+   ``true`` (the log keeps a head and a tail, so output is not held whole), ``cat``'s,
+   and how much the engine's process grew over them.
 
 Each figure is the median of ``--runs`` samples, with the spread (min-max); the
 reference and the job are measured in turns, in the same run. The machine may be
@@ -54,7 +57,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CLK_TCK, ROOT, line, machine  # noqa: E402
+from _common import CLK_TCK, ROOT, line, machine, status_kb  # noqa: E402
 
 CONFIG = """
 [jobs.true]
@@ -150,10 +153,14 @@ class Cpu:
         return ms(self.total / max(1, self.samples))
 
 
-def in_engine(home, job: str, runs: int, *, between=None, cpu: Cpu | None = None) -> list[float]:
+def in_engine(home, job: str, runs: int, *, between=None, cpu: Cpu | None = None,
+              memory: dict[str, int] | None = None) -> list[float]:
     """Times of ``runs`` runs of ``job`` in an engine; ``between()`` is called before each
     (a reference measured in turns with the job). ``cpu``: add the runs' CPU time to it
-    (this process's and its job processes', programs included)."""
+    (this process's and its job processes', programs included). ``memory``: set its
+    ``job`` to the job processes' peak resident size (kB; VmHWM, which the first run,
+    made to warm up, counts too) and ``engine`` to how much this process's resident size
+    grew over the runs."""
     from trayjobs.engine.engine import Engine
     eng = Engine(home, workers=1, scheduler=False, grace=1.0, mode="worker")
     done = Finished(eng.bus)
@@ -166,6 +173,7 @@ def in_engine(home, job: str, runs: int, *, between=None, cpu: Cpu | None = None
 
     try:
         done.wait(eng.submit(job))  # warm: the job process is up and has run once
+        rss0 = status_kb(os.getpid()) or 0
         out = []
         for _ in range(runs):
             if between is not None:
@@ -176,6 +184,9 @@ def in_engine(home, job: str, runs: int, *, between=None, cpu: Cpu | None = None
                 c1 = cpu_now()
                 cpu.total += sum(c1[k] - c0[k] for k in c1 if k in c0)
                 cpu.samples += 1
+        if memory is not None:
+            memory["job"] = max((status_kb(p.pid, "VmHWM") or 0) for p in eng.executor._idle)
+            memory["engine"] = (status_kb(os.getpid()) or 0) - rss0
         return out
     finally:
         eng.stop()
@@ -196,6 +207,17 @@ def cat_to_file(src: Path, out: Path) -> float:
     would be counted to cat otherwise)."""
     out.unlink(missing_ok=True)
     return timed(lambda: subprocess.run(f"cat '{src}' > '{out}'", shell=True, check=True))
+
+
+def peak_kb(argv: list[str]) -> int:
+    """The peak resident size (kB) of ``argv``, whose output is read, halfway through.
+    (Its ``ru_maxrss`` would count the copy of this process it started as.)"""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE)
+    proc.stdout.read(1 << 20)  # it is well under way, stopped on its full pipe
+    peak = status_kb(proc.pid, "VmHWM") or 0
+    proc.stdout.read()
+    proc.wait()
+    return peak
 
 
 def cli_run(home, job: str) -> None:
@@ -235,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         direct_cpu, job_cpu = Cpu(), Cpu()
         direct = [with_cpu(lambda: timed(lambda: subprocess.run(["true"], check=True)),
                            direct_cpu) for _ in range(args.runs)]
-        job = in_engine(home, "true", args.runs, cpu=job_cpu)
+        true_memory: dict[str, int] = {}
+        job = in_engine(home, "true", args.runs, cpu=job_cpu, memory=true_memory)
         noop = in_engine(home, "noop", args.runs)
         overhead = statistics.median(job) - statistics.median(direct)
         print(line("true as a command job, in the engine", figure(job),
@@ -276,7 +299,9 @@ def main(argv: list[str] | None = None) -> int:
                 cat_big.append(cat_to_file(big, out))
                 cat_empty.append(cat_to_file(empty, out))
 
-            many_big = in_engine(home, "big", max(3, args.runs // 2), between=refs)
+            big_memory: dict[str, int] = {}
+            many_big = in_engine(home, "big", max(3, args.runs // 2), between=refs,
+                                 memory=big_memory)
             ratio = statistics.median(cat_big) / statistics.median(many_big)
             print(line(f"{args.big_lines:,} lines ({size:.0f} MB), in the engine",
                        figure(many_big), "cat to a file", figure(cat_big), ratio,
@@ -289,6 +314,11 @@ def main(argv: list[str] | None = None) -> int:
                        f"{cat_rate / 1e6:.1f} M lines/s (its fixed cost: cat of an empty "
                        f"file, {figure(cat_empty)})",
                        job_rate / cat_rate, ">= 0.5", job_rate / cat_rate >= 0.5))
+            cat_peak = peak_kb(["cat", str(big)])
+            print(f"  memory: the job process at most {big_memory['job'] / 1024:.1f} MB "
+                  f"resident ({true_memory['job'] / 1024:.1f} MB where it ran only true; "
+                  f"cat: {cat_peak / 1024:.1f} MB); the engine's process grew by "
+                  f"{big_memory['engine'] / 1024:.1f} MB over the runs")
         cli_many = [timed(lambda: cli_run(home, "lines")) for _ in range(3)]
         print(line(f"trayjobs run lines --wait (whole process)", figure(cli_many),
                    "cat to a file", figure(cat), statistics.median(cat) / statistics.median(cli_many)))
