@@ -28,7 +28,8 @@ from .kinds.base import KindParams
 
 __all__ = ["SERVICE", "MASK", "SecretRef", "SecretError", "NoKeyring", "UnknownSecret",
            "set_secret", "get_secret", "delete_secret", "list_names", "secret_exists",
-           "check_name", "resolve_secret", "secret_refs", "mask", "forget_revealed"]
+           "check_name", "resolve_secret", "secret_refs", "mask", "forget_revealed",
+           "StreamMask"]
 
 SERVICE = "trayjobs"
 #: Where the list of names is kept; a secret's name cannot start with ":".
@@ -259,6 +260,57 @@ def mask(value: Any) -> Any:
     if not secrets:
         return value
     return _mask(value, secrets)
+
+
+class StreamMask:
+    """Masks the secrets read so far in a stream of bytes that comes in pieces (a
+    program's output, as read from its pipe), before it is cut into lines, log entries,
+    a head and a tail, or a summary: a value printed in two writes, or cut where a long
+    line is logged in pieces, would otherwise reach :func:`mask` as two halves it does
+    not recognise. What may be the start of a value is held back until the next piece
+    (or :meth:`flush`) says whether it is one."""
+
+    def __init__(self) -> None:
+        self._held = b""
+        self._of: tuple[str, ...] = ()
+        self._values: tuple[bytes, ...] = ()
+
+    def feed(self, data: bytes) -> bytes:
+        secrets = _revealed
+        if not secrets:  # the common case: a run that read no secret
+            if self._held:
+                data, self._held = self._held + data, b""
+            return data
+        if secrets is not self._of:
+            self._of = secrets
+            self._values = tuple(s.encode("utf-8", "surrogatepass") for s in secrets)
+        if self._held:
+            data, self._held = self._held + data, b""
+        for value in self._values:  # longest first, as :func:`mask`
+            if value in data:
+                data = data.replace(value, _MASK_BYTES)
+        begun = max(_begun_at_end(data, value) for value in self._values)
+        if begun:
+            data, self._held = data[:-begun], data[-begun:]
+        return data
+
+    def flush(self) -> bytes:
+        """The stream has ended: what was held back is not a value after all."""
+        held, self._held = self._held, b""
+        return held
+
+
+_MASK_BYTES = MASK.encode()
+
+
+def _begun_at_end(data: bytes, value: bytes) -> int:
+    """How many bytes at the end of ``data`` are the start of ``value`` (not all of it)."""
+    at = data.find(value[:1], max(len(data) - len(value) + 1, 0))
+    while at >= 0:
+        if value.startswith(data[at:]):
+            return len(data) - at
+        at = data.find(value[:1], at + 1)
+    return 0
 
 
 def _mask(value: Any, secrets: tuple[str, ...]) -> Any:

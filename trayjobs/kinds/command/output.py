@@ -3,7 +3,8 @@
 Bytes arrive in chunks from two pipes. Each stream is cut into lines; a line
 rewritten in place with carriage returns (a progress bar) counts once, as its
 final state, though each state is read for progress. Text that is not UTF-8
-is shown with backslash escapes, never lost or fatal. The first ``head`` bytes
+is shown with backslash escapes, never lost or fatal. Secrets the run read are
+masked as the bytes come, before any of this cuts them (:class:`~trayjobs.secrets.StreamMask`). The first ``head`` bytes
 of lines go to the log as they come; after that only the last ``tail`` bytes
 are kept, and logged at the end after a line saying how much was left out.
 Blank lines are logged as they were written, among the lines around them (a
@@ -34,6 +35,7 @@ from typing import Callable
 
 from ...context import JobContext
 from ...durations import format_size
+from ...secrets import StreamMask
 from .progress import Progress, parse_progress
 
 __all__ = ["OutputLog"]
@@ -72,6 +74,8 @@ class OutputLog:
         #: :data:`MAX_LINE` bytes of it), read with its end for the run's error and summary.
         self._begun = {"stdout": b"", "stderr": b""}
         self._buf = {"stdout": b"", "stderr": b""}
+        #: Secrets masked as the bytes come, before any cut could split one (see StreamMask).
+        self._masks = {"stdout": StreamMask(), "stderr": StreamMask()}
         self._quiet = False  # reading the kept tail at the end: its progress is old news
         #: Bytes of output, and those left out between the head and the tail.
         self.output_bytes = self.left_out_bytes = 0
@@ -83,7 +87,9 @@ class OutputLog:
 
     def feed(self, stream: str, data: bytes) -> None:
         self.output_bytes += len(data)
-        self._feed(stream, data)
+        data = self._masks[stream].feed(data)
+        if data:
+            self._feed(stream, data)
 
     def _feed(self, stream: str, data: bytes) -> None:
         if not self._head_left:
@@ -124,6 +130,10 @@ class OutputLog:
 
     def close(self) -> None:
         """The program is done: log what is left in the buffers, then the kept tail."""
+        for stream, mask in self._masks.items():
+            held = mask.flush()
+            if held:
+                self._feed(stream, held)
         for stream, buf in self._buf.items():
             if buf:
                 self._line(stream, buf, ended=False)
