@@ -59,7 +59,10 @@ def test_progress_formats_are_read(line, expected):
 
 
 @pytest.mark.parametrize("line", ["done", "150%", "50% of the time it works", '{"total": 3}',
-                                  "PROGRESS three/ten", "{not json, \"progress\""])
+                                  "PROGRESS three/ten", "{not json, \"progress\"",
+                                  '{"progress": NaN, "total": 10}', '{"progress": 1e999}',
+                                  '{"progress": 3, "total": Infinity}',
+                                  '{"progress": 1%s}' % ("0" * 400), "PROGRESS 1%s/2" % ("0" * 400)])
 def test_other_lines_are_no_progress(line):
     assert parse_progress(line) is None
 
@@ -79,6 +82,15 @@ def test_a_program_reports_progress_in_each_form(make_ctx, printed, expected):
     # Lines written for trayjobs become progress only; the rest is logged.
     protocol = printed.startswith(("PROGRESS", "{"))
     assert len(lines_of(ctx)) == (2 if protocol else 3) - printed.endswith("\\r")
+
+
+def test_a_progress_line_with_a_number_too_big_for_a_float_is_logged_not_fatal(make_ctx):
+    ctx = make_ctx("huge")
+    huge = "1" + "0" * 400
+    result = run_kind(ctx, command=f"""printf '{{"progress": {huge}}}\\nPROGRESS 2/4\\ndone\\n'""")
+    assert result["exit_code"] == 0 and result["summary"] == "done"
+    assert progress_of(ctx) == [(2, 4, None)]
+    assert lines_of(ctx) == [f'{{"progress": {huge}}}', "done"]
 
 
 def test_a_silent_program_shows_elapsed_time(make_ctx, tmp_path):

@@ -11,6 +11,7 @@ Four forms are understood, tried in this order:
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 
@@ -43,14 +44,16 @@ def parse_progress(line: str) -> Progress | None:
             data = json.loads(text)
             done = float(data["progress"])
             total = float(data["total"]) if data.get("total") is not None else None
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OverflowError):  # OverflowError: 1e400 as an int
+            return None
+        if not _finite(done, total):
             return None
         message = data.get("message")
         return Progress(done, total, str(message) if message is not None else None,
                         protocol=True)
     if text.startswith("PROGRESS"):
         m = _PROGRESS.match(text)
-        if m:
+        if m and _finite(float(m[1]), float(m[2])):
             return Progress(float(m[1]), float(m[2]), m[3] or None, protocol=True)
     if "%" not in text:
         return None
@@ -63,3 +66,9 @@ def parse_progress(line: str) -> Progress | None:
         message = text[:m.start()].strip(" :-[](|") or None
         return Progress(float(m[1]), 100.0, message, "%")
     return None
+
+
+def _finite(*numbers: float | None) -> bool:
+    """NaN and infinity (``NaN``, ``1e999`` in JSON, 400 digits) say no progress, and would
+    make a bar of nothing (a window's progress bar cannot be set to NaN)."""
+    return all(n is None or math.isfinite(n) for n in numbers)
