@@ -283,13 +283,16 @@ class StreamMask:
             return data
         if secrets is not self._of:
             self._of = secrets
-            self._values = tuple(s.encode("utf-8", "surrogatepass") for s in secrets)
+            # Each value is there stripped too: one with spaces or a line break around it
+            # is masked as that, and a line's end is never held back as a value's start.
+            self._values = tuple(s.encode("utf-8", "surrogatepass") for s in secrets
+                                 if s == s.strip())
         if self._held:
             data, self._held = self._held + data, b""
         for value in self._values:  # longest first, as :func:`mask`
             if value in data:
                 data = data.replace(value, _MASK_BYTES)
-        begun = max(_begun_at_end(data, value) for value in self._values)
+        begun = max((_begun_at_end(data, value) for value in self._values), default=0)
         if begun:
             data, self._held = data[:-begun], data[-begun:]
         return data
