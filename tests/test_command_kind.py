@@ -109,6 +109,19 @@ def test_a_redrawn_line_is_logged_once_in_its_final_state(make_ctx):
 
 
 
+@pytest.mark.parametrize("size", [300_000, 3_000_000])
+def test_a_long_line_in_the_kept_tail_loses_neither_its_end_nor_the_lines_after(make_ctx, size):
+    # a line too long for one log entry, past the head, is logged in pieces at the end:
+    # each counted with a newline it does not have, which once ran the log out of room
+    ctx = make_ctx("tail")
+    program = f"import sys; sys.stdout.write('a' * {size} + '\\nlast words\\n')"
+    result = run_kind(ctx, command=[PY, "-c", program], log_head=1000)
+    lines = lines_of(ctx)
+    assert lines[-1] == "last words" and result["summary"] == "last words"
+    kept = sum(len(line) for line in lines if set(line) == {"a"})
+    assert kept + result["left_out_bytes"] == size
+
+
 def test_a_line_ending_with_cr_lf_across_two_reads_is_logged(make_ctx):
     script = ("import os, time; os.write(1, b'copied 3 files\\r'); time.sleep(0.3); "
               "os.write(1, b'\\n')")

@@ -30,6 +30,7 @@ uncounted.
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from typing import Callable
 
@@ -142,8 +143,9 @@ class OutputLog:
         if self.left_out_bytes:
             self.ctx.log(f"[{format_size(self.left_out_bytes)} of output left out here]",
                          "warning")
-        # What is kept is read as the head was, all of it logged.
-        self._head_left, self._quiet = sum(len(data) for _, data in kept) + 1, True
+        # What is kept is read as the head was, all of it logged: room without end, as a
+        # line longer than a log entry takes a newline more than its bytes for each piece.
+        self._head_left, self._quiet = sys.maxsize, True
         for stream, data in kept:
             self._feed(stream, data)
         for stream, buf in self._buf.items():
