@@ -248,6 +248,22 @@ def test_a_line_longer_than_head_and_tail_keeps_pieces_at_both_ends(make_ctx, pi
     assert out.left_out_bytes == len(line) - len(head) - len(tail)
 
 
+@pytest.mark.parametrize("piece", [1 << 16, 1 << 18])
+@pytest.mark.parametrize("head, tail", [(1000, 1 << 20), (ENTRY * 3 + 1, ENTRY * 3 + 2), (0, 100_001)])
+def test_a_long_line_of_text_is_cut_between_characters(make_ctx, piece, head, tail):
+    # each piece, in the head, the tail or where a line too long for an entry is cut, is
+    # text: no escapes of half a character at either side of a cut
+    ctx = make_ctx("utf8")
+    line = ("日本語のテキスト" * 100_000).encode()  # 2.4 MB, 3 bytes a character
+    out = _output(ctx, line + b"\nend\n", piece=piece, head=head, tail=tail)
+    logged = _logged(ctx)
+    assert all("\\x" not in m for m in logged), [m[:5] + m[-5:] for m in logged if "\\x" in m]
+    gap = next((i for i, m in enumerate(logged) if "left out" in m), 0)
+    kept = "".join(m for m in logged[:-1] if "left out" not in m)
+    assert line.decode().startswith("".join(logged[:gap])) and logged[-1] == "end"
+    assert len(kept.encode()) + out.left_out_bytes == len(line)
+
+
 def test_a_line_longer_than_a_log_entry_is_logged_whole(make_ctx):
     # longer than an entry and than what one read of a pipe holds, with no newline to cut at
     ctx = make_ctx("long")

@@ -125,8 +125,12 @@ class OutputLog:
                 self._progress_of(raw)
             buf = _final_state(b"\r".join(states)) + b"\r" + drawing
         if len(buf) > MAX_LINE:
-            self._line(stream, buf, ended=False)
-            buf = b""
+            cut = _char_cut(buf, len(buf))  # a character's start waits for its end
+            self._line(stream, buf[:cut], ended=False)
+            buf = buf[cut:]
+            if not self._head_left:  # that piece ended the head: the rest is kept after it
+                self._keep(stream, buf)
+                buf = b""
         self._buf[stream] = buf
 
     def close(self) -> None:
@@ -209,6 +213,7 @@ class OutputLog:
                     excess = 0
                     continue
                 else:
+                    excess = _char_cut(data, excess)
                     self._drop(stream, data[:excess])
                     data, self._begun[stream] = data[excess:], b""
                 excess = 0
@@ -218,7 +223,7 @@ class OutputLog:
                 if nl < 0 and len(data) <= room:
                     self._drop(stream, data)
                     continue
-                cut = nl + 1 if nl >= 0 else room
+                cut = nl + 1 if nl >= 0 else _char_cut(data, room)
                 self._drop(stream, data[:cut])
                 data, self._begun[stream] = data[cut:], b""
             if data:
@@ -270,7 +275,7 @@ class OutputLog:
         if not start and buf.find(b"\n", 0, MAX_LINE + 1) < 0:
             # a line longer than a log entry: as much as fits is a piece of it, a line of
             # its own as the pieces the head cuts such a line into are
-            start, self._head_left = self._head_left, 0
+            start, self._head_left = _char_cut(buf, self._head_left), 0
             piece = buf[:start] + b"\n"
             self.lines += 1
             self._note(stream, [piece[:-1]])
@@ -348,6 +353,18 @@ def _is_word(line: bytes) -> bool:
         return True  # the common case, without decoding
     p = parse_progress(_text(_final_state(line)))
     return p is None or not p.protocol
+
+
+def _char_cut(data: bytes, cut: int) -> int:
+    """``cut``, a place a line longer than a log entry is cut at, moved back to the start of
+    the UTF-8 character it would split (so both pieces show text, not escapes of halves)."""
+    for at in range(cut - 1, max(cut - 4, 0), -1):
+        b = data[at]
+        if b & 0xC0 != 0x80:  # not a continuation byte: where the character starts
+            size = (2 if b & 0xE0 == 0xC0 else 3 if b & 0xF0 == 0xE0
+                    else 4 if b & 0xF8 == 0xF0 else 1)
+            return at if at + size > cut else cut
+    return cut
 
 
 def _final_state(line: bytes) -> bytes:
