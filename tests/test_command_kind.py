@@ -62,7 +62,8 @@ def test_progress_formats_are_read(line, expected):
                                   "PROGRESS three/ten", "{not json, \"progress\"",
                                   '{"progress": NaN, "total": 10}', '{"progress": 1e999}',
                                   '{"progress": 3, "total": Infinity}',
-                                  '{"progress": 1%s}' % ("0" * 400), "PROGRESS 1%s/2" % ("0" * 400)])
+                                  '{"progress": 1%s}' % ("0" * 400),
+                                  "PROGRESS 1%s/2" % ("0" * 400)])
 def test_other_lines_are_no_progress(line):
     assert parse_progress(line) is None
 

@@ -60,7 +60,8 @@ def test_a_value_across_the_cut_of_a_long_line_is_masked(make_engine, tmp_path, 
     assert not _leaks(logs)
 
 
-def test_a_value_where_the_tail_begins_in_a_long_line_is_masked(make_engine, tmp_path, secret_service):
+def test_a_value_where_the_tail_begins_in_a_long_line_is_masked(
+        make_engine, tmp_path, secret_service):
     run, logs = _run(make_engine, tmp_path, """
         out.write(b"x" * 70000 + T.encode() + b"y" * (100000 - 10) + b"\\n")
     """, "log_head = 0\nlog_tail = 100000\n")

@@ -249,7 +249,8 @@ def test_a_line_longer_than_head_and_tail_keeps_pieces_at_both_ends(make_ctx, pi
 
 
 @pytest.mark.parametrize("piece", [1 << 16, 1 << 18])
-@pytest.mark.parametrize("head, tail", [(1000, 1 << 20), (ENTRY * 3 + 1, ENTRY * 3 + 2), (0, 100_001)])
+@pytest.mark.parametrize("head, tail", [(1000, 1 << 20), (ENTRY * 3 + 1, ENTRY * 3 + 2),
+                                        (0, 100_001)])
 def test_a_long_line_of_text_is_cut_between_characters(make_ctx, piece, head, tail):
     # each piece, in the head, the tail or where a line too long for an entry is cut, is
     # text: no escapes of half a character at either side of a cut

@@ -4,8 +4,8 @@ Bytes arrive in chunks from two pipes. Each stream is cut into lines; a line
 rewritten in place with carriage returns (a progress bar) counts once, as its
 final state, though each state is read for progress. Text that is not UTF-8
 is shown with backslash escapes, never lost or fatal. Secrets the run read are
-masked as the bytes come, before any of this cuts them (:class:`~trayjobs.secrets.StreamMask`). The first ``head`` bytes
-of lines go to the log as they come; after that only the last ``tail`` bytes
+masked as the bytes come, before any of this cuts them (``secrets.StreamMask``).
+The first ``head`` bytes of lines go to the log as they come; after that only the last ``tail`` bytes
 are kept, and logged at the end after a line saying how much was left out.
 Blank lines are logged as they were written, among the lines around them (a
 log entry of nothing but blank lines is not).
