@@ -59,3 +59,22 @@ def test_a_chatty_run_stores_its_output_as_it_comes_not_all_at_its_end(home):
     t.on_message({"t": "log", "message": "last", "level": "info", "ts": 1.0})
     assert t.take_logs() == [(1.0, "info", "last")]
     store.close()
+
+
+def test_progress_that_is_not_a_finite_number_is_no_progress(home):
+    # Job code (a python function, a plug-in) may report NaN or infinity: stored or shown,
+    # they break every bar and rate computed from them (round() and int() raise on NaN).
+    clock = [1000.0]
+    store, rid, t = tracker(home, clock)
+    seen = []
+    t.bus.subscribe(seen.append)
+    t.on_message({"t": "progress", "done": float("nan"), "total": float("inf")})
+    t.on_message({"t": "log", "message": "at no time", "level": "info", "ts": float("nan")})
+    clock[0] += STORE_INTERVAL
+    t.tick()
+    run = store.get_run(rid)
+    assert run["progress_done"] is None and run["progress_total"] is None
+    assert [(e.done, e.total) for e in seen if hasattr(e, "eta")] == [(None, None)]
+    line = store.logs(rid)[0]
+    assert line["message"] == "at no time" and line["ts"] > 1e9  # the time it arrived
+    store.close()

@@ -15,6 +15,7 @@ kept) and go with the attempt's end, which the engine keeps in its spool if need
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from typing import Any, Callable
@@ -175,12 +176,15 @@ class AttemptTracker:
 # failing the run's bookkeeping.
 
 def _number(value: Any) -> float | None:
+    """``value`` as a finite float, else None: job code may send NaN or infinity (JSON
+    carries both), which no bar, rate or time stamp can use."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     try:
-        return float(value)
+        number = float(value)
     except OverflowError:
         return None
+    return number if math.isfinite(number) else None
 
 
 def _str(value: Any) -> str | None:
