@@ -109,3 +109,35 @@ def test_a_value_fed_a_byte_at_a_time_is_masked_and_a_mere_start_of_one_is_kept(
     out.close()
     assert "\n".join(ctx.sink.logs) == f"a *** b\n{VALUE[:-1]}\n{VALUE[:5]}"
     assert out.output_bytes == len(data)  # the program's bytes, not the masked ones
+
+
+def _python_run(make_engine, tmp_path, body: str):
+    """A python job whose ``main(ctx)`` (``T`` the secret's value) is ``body``."""
+    secrets.set_secret("tok", VALUE)
+    script = tmp_path / "job.py"
+    script.write_text("def main(ctx):\n    T = ctx.secret('tok')\n" + body.lstrip("\n"))
+    eng = make_engine(dedent(f"""
+        [jobs.fn]
+        kind = "python"
+        file = '{script}'
+        retry = {{ attempts = 1 }}
+    """))
+    run = eng.watcher.wait(eng.submit("fn"), timeout=60)
+    return run, "\n".join(r["message"] for r in eng.store.logs(run["id"]))
+
+
+def test_a_value_a_function_prints_across_a_flush_is_masked(make_engine, tmp_path,
+                                                            secret_service):
+    run, logs = _python_run(make_engine, tmp_path, """
+    print("token", T[:10], end="", flush=True)
+    print(T[10:], "done")
+    """)
+    assert run["state"] == "succeeded" and "***" in logs and not _leaks(logs), logs
+
+
+def test_a_long_summary_is_masked_before_it_is_cut(make_engine, tmp_path, secret_service):
+    # The summary is cut to 1,000 characters: a value across the cut left its start.
+    run, logs = _python_run(make_engine, tmp_path, """
+    return "x" * 990 + T + " and more"
+    """)
+    assert run["state"] == "succeeded" and not _leaks(run["result"]["summary"]), run["result"]

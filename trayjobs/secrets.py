@@ -29,7 +29,7 @@ from .kinds.base import KindParams
 __all__ = ["SERVICE", "MASK", "SecretRef", "SecretError", "NoKeyring", "UnknownSecret",
            "set_secret", "get_secret", "delete_secret", "list_names", "secret_exists",
            "check_name", "resolve_secret", "secret_refs", "mask", "forget_revealed",
-           "StreamMask"]
+           "StreamMask", "begun_at_end"]
 
 SERVICE = "trayjobs"
 #: Where the list of names is kept; a secret's name cannot start with ":".
@@ -306,8 +306,15 @@ class StreamMask:
 _MASK_BYTES = MASK.encode()
 
 
-def _begun_at_end(data: bytes, value: bytes) -> int:
-    """How many bytes at the end of ``data`` are the start of ``value`` (not all of it)."""
+def begun_at_end(text: str) -> int:
+    """How many characters at the end of ``text`` may be the start of a secret read so far
+    (0 when none is): what a stream of text must hold back until it goes on."""
+    return max((_begun_at_end(text, s) for s in _revealed), default=0)
+
+
+def _begun_at_end(data, value) -> int:
+    """How many items at the end of ``data`` (bytes or text) are the start of ``value`` (not
+    all of it)."""
     at = data.find(value[:1], max(len(data) - len(value) + 1, 0))
     while at >= 0:
         if value.startswith(data[at:]):

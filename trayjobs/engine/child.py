@@ -109,6 +109,11 @@ def tidy_result(result: Any) -> dict[str, Any]:
         return result
     text = summary if isinstance(summary, str) else str(summary)
     if len(text) > SUMMARY_LIMIT:
+        # masked before the cut, which could leave the start of a secret that the masking
+        # of the whole message would no longer recognise
+        from ..secrets import mask
+        text = mask(text)
+    if len(text) > SUMMARY_LIMIT:
         text = f"{text[:SUMMARY_LIMIT - 1]}… ({len(text):,} characters in all)"
     return result if text is summary else {**result, "summary": text}
 
@@ -172,9 +177,26 @@ class _LogStream(io.TextIOBase):
         return len(s)
 
     def flush(self) -> None:
+        """A line not ended yet is logged as far as it goes (``print(..., end="",
+        flush=True)`` shows at once), but for what may be the start of a secret, which
+        waits for the rest: logged apart, its two halves would each pass the masking."""
+        from ..secrets import begun_at_end
+        keep = begun_at_end(self._buf)
+        if self._buf[:len(self._buf) - keep].strip():
+            self.ctx.log(self._buf[:len(self._buf) - keep], self.level)
+        self._buf = self._buf[len(self._buf) - keep:]
+
+    def finish(self) -> None:
+        """The run is over: log whatever is left."""
         if self._buf.strip():
             self.ctx.log(self._buf, self.level)
         self._buf = ""
+
+
+def _finish_streams() -> None:
+    """What job code printed is all in the run's log (or written out, on a thread)."""
+    for stream in (sys.stdout, sys.stderr):
+        (stream.finish if isinstance(stream, _LogStream) else stream.flush)()
 
 
 _homes: dict[tuple, Any] = {}
@@ -227,8 +249,7 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
             result = kind.undo(ctx, params, req["run"])
         else:
             result = kind.run(ctx, params)
-        sys.stdout.flush()
-        sys.stderr.flush()
+        _finish_streams()
         end = {"t": "done", "result": tidy_result(result)}
         if not reuse:
             end["reuse"] = False
@@ -260,8 +281,7 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
                   "traceback": traceback.format_exc()})
     finally:
         if capture_output:
-            sys.stdout.flush()
-            sys.stderr.flush()
+            _finish_streams()
             sys.stdout, sys.stderr = out, err
         forget_revealed()
     return reuse
