@@ -351,6 +351,25 @@ def test_a_pinned_run_whose_host_has_no_worker_waits_and_says_so(redis_server,  
     assert done["state"] == "succeeded" and c.worker_hosts()[done["worker_id"]] == "m2"
 
 
+def test_run_wait_says_why_a_pinned_run_waits_then_follows_it(redis_server,  # noqa: F811
+                                                               make_cluster, tmp_path):
+    c = make_cluster(redis_server.url(), start=("m1",))
+    err = tmp_path / "run-wait.err"
+    with open(err, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "trayjobs", "run", "pinned", "--wait"],
+                                env=c.env("desk"), stdout=subprocess.PIPE, stderr=out)
+    try:
+        wait_until(lambda: "waits for a worker on m2: none is running there" in
+                   err.read_text(), 20, what="run --wait saying why it waits")
+        c.start("m2")
+        assert proc.wait(30) == 0, err.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
+    assert "succeeded" in err.read_text()
+
+
 def test_file_runs_go_to_the_host_they_were_started_on(redis_server, make_cluster,  # noqa: F811
                                                        tmp_path):
     extra = '\n[jobs.count]\nkind = "command"\ncommand = "cat {files}"\n'

@@ -107,12 +107,21 @@ def follow(ctl, run_id: int) -> int:
     from .store import FINAL_STATES
     bar = Bar(enabled=True)
     seen_attempt = None
+    said = None
     pauses = _pauses(0.2)
     try:
         while True:
             run = ctl.store.get_run(run_id)
             if run["state"] in FINAL_STATES:
                 break
+            reason = _stranded(run)
+            if reason and reason != said:
+                # A run pinned to a host with no worker waits until one starts there:
+                # say so, rather than wait without a word.
+                said = reason
+                bar.close()
+                print(f"run {run_id} {reason}; it starts when one does (Ctrl-C cancels "
+                      f"it)", file=sys.stderr)
             if run["state"] == "retrying" and seen_attempt != run["attempt"]:
                 seen_attempt = run["attempt"]
                 bar.waiting(run)
@@ -127,6 +136,13 @@ def follow(ctl, run_id: int) -> int:
     finally:
         bar.close()
     return report_end(ctl, run)
+
+
+def _stranded(run: dict[str, Any]) -> str | None:
+    """Why a queued run pinned to a host waits, as the engines noted it (None: it does not)."""
+    if run["state"] == "queued" and run.get("host") and not run.get("attempt"):
+        return run.get("wait_reason") or None
+    return None
 
 
 def report_end(ctl, run: dict[str, Any]) -> int:
