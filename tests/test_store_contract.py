@@ -453,6 +453,17 @@ def test_a_database_or_user_that_does_not_exist_is_named_at_once():
         assert time.monotonic() - started < 3  # not after the 10 s timeout
 
 
+def test_tls_asked_of_a_server_without_it_is_named_at_once():
+    from pg_support import session_server
+    from trayjobs.store.postgres import PgRunStore
+    url = session_server().url() + "?sslmode=require"  # the test server has no TLS
+    started = time.monotonic()
+    with pytest.raises(StoreBusy, match="does not use TLS") as err:
+        PgRunStore(url, timeout=10)
+    assert "sslmode=require" in str(err.value) and "start it" not in str(err.value)
+    assert time.monotonic() - started < 3  # not after the 10 s timeout
+
+
 HOUR = 500_000 * 3600.0  # the start of an hour of its own, for the per-hour sums
 
 

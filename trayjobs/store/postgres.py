@@ -367,6 +367,13 @@ class PgRunStore(RunsSQL):
                             application_name="trayjobs").close()
         except psycopg.OperationalError as exc:
             text = str(exc)
+            if "server does not support SSL" in text:
+                # It answers, without TLS: trying again would not change that.
+                raise StoreBusy(f"The run history's PostgreSQL server at {self.address} "
+                                f"does not use TLS, but [cluster] database asks for it "
+                                f"({self.where}): turn on ssl in the server's "
+                                f"postgresql.conf (with a certificate), or leave out "
+                                f"sslmode=require.") from None
             if any(w in text for w in ("does not exist", "password authentication failed",
                                        "no password supplied", "no pg_hba.conf entry",
                                        "authentication failed")):
