@@ -95,6 +95,40 @@ def test_unreachable_servers_are_named_and_nothing_is_written(tmp_path, redis_se
     assert bad.returncode != 0 and "is not a Redis URL" in bad.stderr
 
 
+def test_a_redis_that_wants_a_password_or_another_is_told_what_to_do(tmp_path,
+                                                                     redis_server):  # noqa: F811
+    import pytest
+    from trayjobs.cluster_cli import _ping_redis
+    from trayjobs.errors import UserError
+    redis_server.client().config_set("requirepass", "s3cret")
+    home = machine(tmp_path, "laptop")
+    out = trayjobs(home, "cluster", "init", "--redis", redis_server.url(),
+                   "--database", f"sqlite:///{tmp_path / 'runs.db'}")
+    assert out.returncode != 0
+    assert "the server asks for a password: write it in the URL as redis://:PASSWORD@" \
+        in out.stderr
+    assert home.config_file.read_text() == JOBS
+    wrong = redis_server.url().replace("redis://", "redis://:nope@")
+    with pytest.raises(UserError, match="the password .* in the URL is not the server's"):
+        _ping_redis(wrong)
+    assert "not the server's" in _ping_redis(wrong, quiet=True)  # cluster status
+
+
+def test_tls_asked_of_a_redis_without_it_is_named(redis_server):  # noqa: F811
+    import redis
+    from trayjobs.cluster import redis_advice
+    url = redis_server.url().replace("redis://", "rediss://")
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        assert "does not answer in TLS: write redis://" in redis_advice(url, exc)
+    else:
+        raise AssertionError("a server without TLS answered in TLS")
+    finally:
+        client.close()
+
+
 def test_passwords_are_never_printed():
     assert hide_password("redis://:s3cret@nas:6379/0") == "redis://:***@nas:6379/0"
     assert hide_password("postgresql://tj:s3cret@nas/tj?sslmode=require") == \

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .secrets import SecretRef
 
 __all__ = ["ClusterSpec", "parse_cluster", "redis_url", "database_url", "DEFAULT_LEASE",
-           "clustered", "redact", "has_password"]
+           "clustered", "redact", "has_password", "redis_advice"]
 
 #: Seconds after a worker's last heartbeat that its running runs stay its own.
 DEFAULT_LEASE = 30.0
@@ -103,6 +103,26 @@ def redact(url: str) -> str:
     if at >= 0 and ":" in rest[:at]:
         rest = rest[:at].split(":", 1)[0] + ":***" + rest[at:]
     return scheme + sep + rest
+
+
+def redis_advice(url: str, exc: BaseException) -> str | None:
+    """What to do about the Redis server at ``url`` answering ``exc``, when its words do not
+    say it (a password it wants, TLS it does not speak); None when they do."""
+    text = f"{exc} {exc.__context__ or ''}"
+    if any(w in text for w in ("NOAUTH", "Authentication required",
+                               "HELLO must be called with the client already authenticated")):
+        return ("the server asks for a password: write it in the URL as "
+                "redis://:PASSWORD@HOST:PORT/DB")
+    if any(w in text for w in ("WRONGPASS", "invalid username-password pair")):
+        return "the password (or user name) in the URL is not the server's"
+    if urlsplit(url).scheme == "rediss" and any(
+            w in text.lower() for w in ("timeout", "timed out", "ssl", "handshake")):
+        return ("the server does not answer in TLS: write redis:// for a server without it, "
+                "or turn TLS on in the server (tls-port, with a certificate)")
+    if "DB index is out of range" in text:
+        return ("the server has fewer databases than the number after the port: use a "
+                "smaller one (0 to 15 by default)")
+    return None
 
 
 def has_password(url: str) -> bool:

@@ -285,11 +285,14 @@ def _ping_redis(url: str, *, quiet: bool = False) -> str:
         version = client.info("server").get("redis_version", "?")
         client.close()
     except Exception as exc:
+        from .cluster import redis_advice
+        advice = redis_advice(url, exc)
         if quiet:
-            return f"unreachable: {exc}"
+            return f"unreachable: {exc}" + (f"; {advice}" if advice else "")
         raise UserError(f"the Redis server at {hide_password(url)} cannot be reached: {exc}; "
-                        f"check the host, port and password, and that it listens on a "
-                        f"network address (bind, protected-mode)") from None
+                        + (advice or "check the host, port and password, and that it "
+                                     "listens on a network address (bind, protected-mode)")
+                        ) from None
     return f"Redis {version}, answered in {took:.1f} ms"
 
 

@@ -242,9 +242,11 @@ class Queue:
     def _unavailable(self, exc: Exception) -> QueueUnavailable:
         from urllib.parse import urlsplit
 
-        from .cluster import redact
+        from .cluster import redact, redis_advice
         where = urlsplit(self.redis_url or "").hostname or redact(self.redis_url or "")
+        advice = redis_advice(self.redis_url or "", exc)
         return QueueUnavailable(f"the queue's Redis server ({where}) cannot be reached: {exc}; "
+                                + (f"{advice}; " if advice else "") +
                                 f"runs wait in the history and are sent once it is back")
 
     def _check_lost(self) -> None:
