@@ -159,9 +159,16 @@ def test_a_run_going_on_when_the_server_stops_finishes_and_its_end_is_written_on
     try:
         time.sleep(1.0)  # beats fail meanwhile: the worker goes on
         assert proc.poll() is None
+        back = time.time()
         server.start()
         wait_until(lambda: not _spooled(pg_home), 30, what="the kept end written")
         _check_once(server, rid)
+        store = _store(server)
+        try:  # it ended when it ended, not when the server came back: its duration holds
+            assert store.get_run(rid)["finished_at"] < back - 0.5
+            assert store.attempts(rid)[0]["finished_at"] < back - 0.5
+        finally:
+            store.close()
         # The next run is claimed and run as usual: the queue goes on.
         again = Control(pg_home).submit("noop")
         store = _store(server)

@@ -894,9 +894,10 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
     def _record(self, run: dict[str, Any], outcome: Outcome, *, user_cancel: bool = False,
                 logs: list[tuple[float, str, str]] = ()) -> None:
         stopping = self._stopping
+        ended = self.store.now()  # not when the store answers again, should it be away
         if self._store_problem is not None:
             self._spool_end(run, outcome, user_cancel=user_cancel, logs=logs,
-                            stopping=stopping)
+                            stopping=stopping, ended_at=ended)
             return
         try:
             self._record_outcome(run, outcome, user_cancel=user_cancel, logs=logs,
@@ -904,7 +905,7 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
         except StoreUnreachable as exc:
             self._store_lost(exc)
             self._spool_end(run, outcome, user_cancel=user_cancel, logs=logs,
-                            stopping=stopping)
+                            stopping=stopping, ended_at=ended)
         except Exception as exc:
             log.exception("run %s: could not record its end", run["id"])
             self._record_failure(run, Outcome("failed", retry=False, message=(
@@ -936,7 +937,7 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
 
     def _record_outcome(self, run: dict[str, Any], outcome: Outcome, *, user_cancel: bool,
                         logs: list[tuple[float, str, str]], stopping: bool,
-                        replayed: bool = False) -> None:
+                        replayed: bool = False, ended_at: float | None = None) -> None:
         rid, job = run["id"], self.config.jobs.get(run["job"])
         outcome = dataclasses.replace(outcome)  # kept as it came, should the store be away
         next_at = None
@@ -967,7 +968,7 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
         row = self.store.end_attempt(rid, state=state, error=outcome.message,
                                      traceback=outcome.traceback, result=outcome.result,
                                      next_attempt_at=next_at, died=outcome.died, logs=logs,
-                                     expect=claim_of(run))
+                                     expect=claim_of(run), finished_at=ended_at)
         if row is None:
             if replayed and self._ended_already(run, state):
                 log.info("run %s: its kept end was written already", rid)

@@ -75,12 +75,13 @@ class StoreOutage:
             self._wake_scheduler()
 
     def _spool_end(self, run: dict[str, Any], outcome: Outcome, *, logs, stopping: bool,
-                   user_cancel: bool = False) -> None:
-        """Keep how ``run``'s attempt ended on this machine, to be written when the store
-        answers (:meth:`replay_spool`)."""
+                   user_cancel: bool = False, ended_at: float | None = None) -> None:
+        """Keep how ``run``'s attempt ended (at ``ended_at``, in the store's time) on this
+        machine, to be written when the store answers (:meth:`replay_spool`)."""
         entry = {"run": run, "outcome": dataclasses.asdict(outcome),
                  "logs": [list(line) for line in logs], "user_cancel": user_cancel,
-                 "stopping": stopping, "spooled_at": time.time(), "pid": os.getpid()}
+                 "stopping": stopping, "spooled_at": time.time(), "pid": os.getpid(),
+                 "ended_at": self.store.now() if ended_at is None else ended_at}
         try:
             self.spool.put(run["id"], run["attempt"], entry)
         except OSError as exc:  # a full disk as well: the lease recovers the run
@@ -112,7 +113,8 @@ class StoreOutage:
                                          if k in fields})
                     self._record_outcome(run, outcome, user_cancel=bool(entry.get("user_cancel")),
                                          logs=[tuple(line) for line in entry.get("logs") or ()],
-                                         stopping=bool(entry.get("stopping")), replayed=True)
+                                         stopping=bool(entry.get("stopping")), replayed=True,
+                                         ended_at=entry.get("ended_at"))
                 except StoreUnreachable:
                     raise
                 except Exception:  # a bug, not the server: set aside, not tried forever

@@ -489,8 +489,9 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
                     traceback: str | None = None, result: dict[str, Any] | None = None,
                     next_attempt_at: float | None = None, died: bool = False,
                     logs: Iterable[tuple[float, str, str]] = (),
-                    expect: tuple[int | None, int] | None = None) -> dict[str, Any] | None:
-        """Record how the current attempt ended, with its last log lines, in one commit;
+                    expect: tuple[int | None, int] | None = None,
+                    finished_at: float | None = None) -> dict[str, Any] | None:
+        """Record how the current attempt ended (at ``finished_at``, else now), with its last log lines, in one commit;
         move the run to ``state`` and return its row. ``died``: the job's process died in
         it. ``ValueError`` (nothing written) if ``result`` is not JSON data. ``expect``
         (worker id, attempt): a compare-and-set, only if the run is still ``running``
@@ -498,6 +499,7 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
         now, error, traceback, result_json, warnings = self._end_values(state, error,
                                                                         traceback, result)
         final = state in FINAL_STATES
+        ended = now if finished_at is None else finished_at
         cas, cas_params = "", ()
         if expect is not None:
             cas, cas_params = (" AND state = 'running' AND worker_id IS ? AND attempt = ?",
@@ -508,13 +510,13 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
                 " result = coalesce(?, result), next_attempt_at = ?, updated_at = ?,"
                 f" finished_at = ?, dispatched = 0, warnings = ? WHERE id = ?{cas} RETURNING *",
                 (state, error, traceback, result_json,
-                 next_attempt_at, now, now if final else None, len(warnings),
+                 next_attempt_at, now, ended if final else None, len(warnings),
                  run_id, *cas_params)).fetchone()
             if row is None and expect is not None:
                 return None
             conn.execute("UPDATE attempts SET finished_at = ?, state = ?, error = ?, died = ?"
                          " WHERE run_id = ? AND attempt = ?",
-                         (now, state, error, int(died), run_id, row["attempt"]))
+                         (ended, state, error, int(died), run_id, row["attempt"]))
             conn.executemany("INSERT INTO run_log (run_id, ts, level, message) VALUES (?, ?, ?, ?)",
                              _log_rows(run_id, logs))
         return _decode(dict(row))

@@ -227,8 +227,10 @@ class RunStoreAPI(Protocol):
                     traceback: str | None = None, result: dict[str, Any] | None = None,
                     next_attempt_at: float | None = None, died: bool = False,
                     logs: Iterable[LogLine] = (),
-                    expect: tuple[int | None, int] | None = None) -> Row | None:
-        """In one transaction: the current attempt ends (with ``died``), the run moves to
+                    expect: tuple[int | None, int] | None = None,
+                    finished_at: float | None = None) -> Row | None:
+        """In one transaction: the current attempt ends (with ``died``; at ``finished_at``
+        when given, an end kept while the store was away, else now), the run moves to
         ``state`` (``finished_at`` set if final, ``warnings`` counted from the result of a
         success, no longer dispatched) and the log lines are appended; the new row.
         ``ValueError`` and nothing written if ``result`` is not JSON data. With ``expect``

@@ -530,7 +530,8 @@ class PgRunStore(RunsSQL):
                     traceback: str | None = None, result: dict[str, Any] | None = None,
                     next_attempt_at: float | None = None, died: bool = False,
                     logs: Iterable[tuple[float, str, str]] = (),
-                    expect: tuple[int | None, int] | None = None) -> dict[str, Any] | None:
+                    expect: tuple[int | None, int] | None = None,
+                    finished_at: float | None = None) -> dict[str, Any] | None:
         # One statement, one round trip: the run, its attempt row and its last log lines
         # commit together (as the SQLite store's transaction).
         now, error, traceback, result_json, warnings = self._end_values(state, error,
@@ -540,13 +541,14 @@ class PgRunStore(RunsSQL):
             cas = (" AND state = 'running' AND worker_id IS NOT DISTINCT FROM %(worker)s"
                    " AND attempt = %(attempt)s")
         lines = _log_rows(run_id, logs)
+        ended = now if finished_at is None else finished_at
         rows = self._native(
             "WITH r AS (UPDATE runs SET state = %(state)s, error = %(error)s,"
             " traceback = %(tb)s, result = coalesce(%(result)s, result),"
             " next_attempt_at = %(next)s, updated_at = %(now)s, finished_at = %(finished)s,"
             " dispatched = 0, warnings = %(warnings)s WHERE id = %(id)s" + cas +
             " RETURNING *),"
-            " a AS (UPDATE attempts SET finished_at = %(now)s, state = %(state)s,"
+            " a AS (UPDATE attempts SET finished_at = %(ended)s, state = %(state)s,"
             " error = %(error)s, died = %(died)s FROM r"
             " WHERE attempts.run_id = r.id AND attempts.attempt = r.attempt)" +
             (" , l AS (INSERT INTO run_log (run_id, ts, level, message)"
@@ -555,8 +557,8 @@ class PgRunStore(RunsSQL):
              " ORDER BY x.n)" if lines else "") +
             " SELECT * FROM r",
             {"state": state, "error": error, "tb": traceback, "result": result_json,
-             "next": next_attempt_at, "now": now,
-             "finished": now if state in FINAL_STATES else None, "warnings": len(warnings),
+             "next": next_attempt_at, "now": now, "ended": ended,
+             "finished": ended if state in FINAL_STATES else None, "warnings": len(warnings),
              "id": run_id, "died": int(died),
              "worker": expect[0] if expect else None, "attempt": expect[1] if expect else None,
              "lines": _json_lines(lines) if lines else None})
