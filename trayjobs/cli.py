@@ -8,6 +8,7 @@ here, in the foreground.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import signal
@@ -157,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     if command == "app":
         from .ui.app import run_app  # Qt is imported only here
         return run_app(home, minimized=getattr(args, "minimized", False))
+    if sys.stdout.isatty():
+        sys.stdout = _TerminalOut(sys.stdout)
     try:
         return COMMANDS[command](home, args)
     except UserError as exc:
@@ -169,6 +172,36 @@ def main(argv: list[str] | None = None) -> int:
         # no traceback. Python would flush stdout at exit into the closed pipe again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
+
+
+class _TerminalOut(io.TextIOBase):
+    """Standard output when it is a terminal: what commands print there holds text from
+    jobs (log lines, summaries, errors), which may hold escape sequences a terminal acts
+    on; they are shown as text (:func:`~trayjobs.textfmt.for_terminal`)."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        from .textfmt import for_terminal
+        self._stream.write(for_terminal(s))
+        return len(s)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return self._stream.encoding
 
 
 def _open_link(link: str, home_dir: str | None) -> int:

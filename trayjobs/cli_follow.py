@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from .textfmt import relative, state_text, when
+from .textfmt import for_terminal, relative, state_text, when
 
 __all__ = ["EXIT_OK", "EXIT_FAILED", "Bar", "end_inline", "follow", "follow_log", "log_lines",
            "progress_text", "report_end", "wait_for_time"]
@@ -73,7 +73,7 @@ class Bar:
         if done is not None:
             self._bar.n = done
         if message:
-            self._bar.set_postfix_str(message[:60], refresh=False)
+            self._bar.set_postfix_str(for_terminal(message[:60]), refresh=False)
         self._bar.refresh()
 
     def on_event(self, ev) -> None:
@@ -83,8 +83,8 @@ class Bar:
 
     def waiting(self, run: dict[str, Any]) -> None:
         self.close()
-        print(f"attempt {run['attempt']}/{run['max_attempts']} failed: {run.get('error')}; "
-              f"next attempt {relative(run.get('next_attempt_at'))}", file=sys.stderr)
+        say(f"attempt {run['attempt']}/{run['max_attempts']} failed: {run.get('error')}; "
+            f"next attempt {relative(run.get('next_attempt_at'))}")
 
     def close(self) -> None:
         if self._bar is not None:
@@ -145,16 +145,22 @@ def _stranded(run: dict[str, Any]) -> str | None:
     return None
 
 
+def say(text: str) -> None:
+    """``text``, which holds words of a job (its summary, error, progress message), on
+    standard error; as :func:`~trayjobs.textfmt.for_terminal` shows it there if that is a
+    terminal (standard output is made so as a command starts)."""
+    print(for_terminal(text) if sys.stderr.isatty() else text, file=sys.stderr)
+
+
 def report_end(ctl, run: dict[str, Any]) -> int:
     summary = (run.get("result") or {}).get("summary") if isinstance(run.get("result"), dict) else None
     if run["state"] == "succeeded":
         from .store import run_warnings
-        print(f"run {run['id']} {state_text(run)}" + (f": {summary}" if summary else ""),
-              file=sys.stderr)
+        say(f"run {run['id']} {state_text(run)}" + (f": {summary}" if summary else ""))
         for warning in run_warnings(run.get("result")):
-            print(f"warning: {warning}", file=sys.stderr)
+            say(f"warning: {warning}")
         return EXIT_OK
-    print(f"run {run['id']} {run['state']}: {run.get('error') or ''}".rstrip(": "), file=sys.stderr)
+    say(f"run {run['id']} {run['state']}: {run.get('error') or ''}".rstrip(": "))
     print(f"details: trayjobs show {run['id']}", file=sys.stderr)
     return EXIT_FAILED
 

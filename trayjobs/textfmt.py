@@ -11,7 +11,7 @@ from .durations import format_duration
 
 __all__ = ["when", "relative", "run_duration", "run_started", "run_took", "attempt_text",
            "state_text", "warnings_text", "table", "escape_undecodable", "escape_strings",
-           "started_by_how"]
+           "started_by_how", "for_terminal"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -31,6 +31,26 @@ def escape_undecodable(text: str) -> str:
     if text.isascii():
         return text
     return _SURROGATE.sub(_escape, text)
+
+
+#: Control characters a terminal acts on (all but tab and line feed, C1 controls too), and
+#: the escape sequences they start; a colour (SGR: ESC [ ... m) is let through.
+_CONTROL = re.compile("\x1b\\[[0-9;:]*m|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _control(m: re.Match) -> str:
+    text = m.group()
+    if len(text) > 1:  # a colour
+        return text
+    return f"\\x{ord(text):02x}"
+
+
+def for_terminal(text: str) -> str:
+    """``text`` (from a job: its output, error, summary) as a terminal may show it: control
+    characters and the escape sequences they start written as ``\\xNN``, so a program's
+    output cannot move the cursor, rewrite what is above, set the window title or the
+    clipboard (OSC), or ring; colours stay."""
+    return _CONTROL.sub(_control, text)
 
 
 def escape_strings(value: Any) -> Any:
