@@ -90,6 +90,8 @@ def test_unreachable_servers_are_named_and_nothing_is_written(tmp_path, redis_se
                    "--database", f"sqlite:///{tmp_path / 'runs.db'}")
     assert out.returncode != 0
     assert f"Redis server at redis://127.0.0.1:{port}/0 cannot be reached" in out.stderr
+    # the line that waited for the answer is ended, not left open for the error
+    assert out.stdout == f"queue:   redis://127.0.0.1:{port}/0: failed\n"
     assert home.config_file.read_text() == JOBS
     bad = trayjobs(home, "cluster", "init", "--redis", "http://x", "--database", "y")
     assert bad.returncode != 0 and "is not a Redis URL" in bad.stderr
@@ -268,6 +270,9 @@ def test_status_names_a_queue_that_cannot_be_reached_as_a_problem(tmp_path, redi
     assert any("Redis server cannot be reached" in p for p in data["problems"]), data
     shown = trayjobs(home, "cluster", "status")
     assert shown.returncode == 1 and "problem: the queue's Redis server" in shown.stderr
+    # why is told once, among the problems; the queue's line says only that it is down
+    assert "(unreachable)" in shown.stdout and "Connection refused" not in shown.stdout
+    assert shown.stderr.count("Connection refused") == 1, shown.stderr
 
 
 def test_join_changes_nothing_in_a_database_it_refuses(tmp_path, redis_server):  # noqa: F811

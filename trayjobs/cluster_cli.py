@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import contextmanager
 from typing import Any
 
 __all__ = ["add_parser", "cmd_cluster"]
@@ -85,19 +86,22 @@ def _init_or_join(home, args, *, init: bool) -> int:
         from .secrets import _backend
         _backend()
     print(f"queue:   {hide_password(args.redis)}: ", end="", flush=True)
-    print(_ping_redis(args.redis))
+    with _answer():
+        print(_ping_redis(args.redis))
     print(f"history: {hide_password(args.database)}: ", end="", flush=True)
-    # Looked at before anything is written there: a database that no `init` prepared is
-    # left as it was, and one that a newer trayjobs changed is not used by this one.
-    newer = _look(home, spec, init=init)
-    if newer:
-        raise UserError(f"this database was changed by a newer trayjobs than this one "
-                        f"({__version__}; migrations {', '.join(newer)}): update trayjobs on "
-                        f"this machine, then try again")
-    store = _open(home, spec)
+    with _answer():
+        # Looked at before anything is written there: a database that no `init` prepared
+        # is left as it was, and one that a newer trayjobs changed is not used by this one.
+        newer = _look(home, spec, init=init)
+        if newer:
+            raise UserError(f"this database was changed by a newer trayjobs than this one "
+                            f"({__version__}; migrations {', '.join(newer)}): update "
+                            f"trayjobs on this machine, then try again")
+        store = _open(home, spec)
     try:
         mark = store.get_value(CLUSTER_KEY)
         if not init and mark is None:
+            print("not prepared", flush=True)
             raise UserError("this database was never prepared for trayjobs: run `trayjobs "
                             "cluster init` with the same URLs on the first machine")
         if init and mark is None:
@@ -124,6 +128,17 @@ def _init_or_join(home, args, *, init: bool) -> int:
         print(f"note: the runs this machine recorded before stay in {home.runs_db}; "
               f"`trayjobs cluster leave` goes back to them")
     return 0
+
+
+@contextmanager
+def _answer():
+    """A line ``what: `` is open on standard output for the answer: an error ends it
+    ("failed") before it is told on standard error, not on the end of that line."""
+    try:
+        yield
+    except BaseException:
+        print("failed", flush=True)
+        raise
 
 
 def _look(home, spec, *, init: bool) -> list[str]:
@@ -243,8 +258,10 @@ def _status(home, args) -> int:
 
 def _print_status(out: dict[str, Any]) -> None:
     from .textfmt import relative, table
-    print(f"queue:    {out['queue']['url']} ({out['queue']['state']})")
-    print(f"history:  {out['history']['url']} ({out['history']['state']})")
+    for name, part in (("queue:   ", out["queue"]), ("history: ", out["history"])):
+        # why a server is unreachable is told once, among the problems below
+        state = "unreachable" if part["state"].startswith("unreachable") else part["state"]
+        print(f"{name} {part['url']} ({state})")
     if "queued" in out:
         print(f"runs:     {out['queued']} queued, {out['running']} running")
     lead = out.get("lead")
