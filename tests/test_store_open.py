@@ -83,6 +83,24 @@ def test_a_postgresql_server_that_is_not_there_is_named(tmp_path, monkeypatch):
     assert "cannot be reached" in out.stderr and "hush" not in out.stderr, out.stderr
 
 
+def test_a_command_says_it_waits_for_the_history_server(tmp_path, monkeypatch):
+    # Not silent for the whole timeout (10 s by default) while the server is down: after
+    # a second, the command says what it waits for and for how long at most.
+    from pg_support import _free_port, skip_reason
+    if skip_reason():
+        pytest.skip(skip_reason())
+    monkeypatch.delenv("TRAYJOBS_TEST_DATABASE", raising=False)
+    home = Home.under(tmp_path / "h")
+    port = _free_port()
+    shared_config(home, f"postgresql://trayjobs:hush@127.0.0.1:{port}/runs")
+    out = trayjobs(home, "runs", timeout=90, env={"TRAYJOBS_STORE_TIMEOUT": "3"})
+    assert out.returncode != 0
+    first, *rest = out.stderr.splitlines()
+    assert first == (f"trayjobs: waiting for the run history's PostgreSQL server at "
+                     f"127.0.0.1:{port} (for up to 3 s)..."), out.stderr
+    assert "cannot be reached" in out.stderr and out.stderr.count("waiting for") == 1
+
+
 @pytest.mark.parametrize("url, says", [
     ("mysql://host/db", "is not a database URL"),
     ("sqlite:///relative/runs.db", "names no file"),

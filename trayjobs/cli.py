@@ -13,6 +13,8 @@ import json
 import os
 import signal
 import sys
+import threading
+import time
 from typing import Any
 
 from . import __version__
@@ -160,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_app(home, minimized=getattr(args, "minimized", False))
     if sys.stdout.isatty():
         sys.stdout = _TerminalOut(sys.stdout)
+    if command != "worker":  # (a worker logs its waits in its own words)
+        threading.Thread(target=_say_waits, name="waits", daemon=True).start()
     try:
         return COMMANDS[command](home, args)
     except UserError as exc:
@@ -172,6 +176,26 @@ def main(argv: list[str] | None = None) -> int:
         # no traceback. Python would flush stdout at exit into the closed pipe again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
+
+
+#: Seconds a command waits for the history's server before it says so.
+WAIT_NOTICE = 1.0
+
+
+def _say_waits() -> None:
+    """Say on standard error when the command waits for the run history's server (down,
+    or slow to answer), rather than be silent until it gives up: once per server."""
+    said: set[str] = set()
+    while True:
+        time.sleep(WAIT_NOTICE / 4)
+        postgres = sys.modules.get("trayjobs.store.postgres")  # imported only for a server
+        if postgres is None:
+            continue
+        for address, timeout in postgres.waiting(WAIT_NOTICE):
+            if address not in said:
+                said.add(address)
+                print(f"trayjobs: waiting for the run history's PostgreSQL server at "
+                      f"{address} (for up to {timeout:.0f} s)...", file=sys.stderr, flush=True)
 
 
 class _TerminalOut(io.TextIOBase):

@@ -48,7 +48,7 @@ from .pg_migrations import MIGRATION_LOCK, PG_MIGRATIONS
 #: The advisory lock control messages are appended under.
 CONTROL_LOCK = MIGRATION_LOCK - 1
 
-__all__ = ["PgRunStore", "pg_sql", "safe_url", "server_address"]
+__all__ = ["PgRunStore", "pg_sql", "safe_url", "server_address", "waiting"]
 
 # -- SQLite's SQL in PostgreSQL's words --------------------------------------------------
 
@@ -219,6 +219,15 @@ def _why_not(url: str, exc: BaseException) -> str:
     return lines[0].rsplit("failed: ", 1)[-1]
 
 
+def waiting(longer_than: float) -> list[tuple[str, float]]:
+    """The servers that calls of this process have waited for longer than ``longer_than``
+    seconds, and for how long they may wait in all: ``[(address, timeout)]``. (A command
+    says so, rather than be silent for the whole timeout.)"""
+    now = time.monotonic()
+    return [(s.address, s.timeout) for s in list(_OPEN)
+            if s.waiting_since is not None and now - s.waiting_since > longer_than]
+
+
 def _timeout(timeout: float | None) -> float:
     if timeout is not None:
         return timeout
@@ -275,6 +284,8 @@ class PgRunStore(RunsSQL):
         self.address = server_address(url)
         self.readonly = readonly
         self.timeout = timeout = _timeout(timeout)
+        #: When a call began to wait for a connection (None: none waits); see waiting().
+        self.waiting_since: float | None = None
         self._local = threading.local()
         #: Seconds to add to this machine's clock to get the server's (see sync_clock).
         self.clock_offset = 0.0
@@ -291,9 +302,9 @@ class PgRunStore(RunsSQL):
         import logging
         # The pool logs each failed try; the error a call raises says it once, in words.
         logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+        _OPEN.add(self)
         self._refused()
         self._pool.open(wait=False)
-        _OPEN.add(self)
         #: Whether :meth:`migrate` ran (a store made with ``migrate=False`` waits for it).
         self.migrated = readonly
         try:
@@ -362,6 +373,7 @@ class PgRunStore(RunsSQL):
         """Fail at once, not after the timeout, when the server answers but refuses us for
         good: no such database or user, a wrong password."""
         import psycopg
+        self.waiting_since = time.monotonic()
         try:
             psycopg.connect(self.url, connect_timeout=max(1, round(self.timeout / 2)),
                             application_name="trayjobs").close()
@@ -383,6 +395,8 @@ class PgRunStore(RunsSQL):
                                 f"machine: {reason}. Check the user, password and database "
                                 f"name in [cluster] database.") from None
             # Not reachable (yet): the pool keeps trying, and calls wait for it.
+        finally:
+            self.waiting_since = None
 
     def _run(self, fn):
         tx = getattr(self._local, "tx", None)
@@ -403,19 +417,23 @@ class PgRunStore(RunsSQL):
         from psycopg_pool import PoolTimeout
         deadline = time.monotonic() + self.timeout
         delay = 0.05
-        while True:
-            used: list = []
-            try:
-                return attempt(max(0.1, deadline - time.monotonic()), used)
-            except PoolTimeout as exc:
-                raise self._busy(self._why() or exc) from exc
-            except psycopg.OperationalError as exc:
-                if not _broken(used[0] if used else None):
-                    raise
-                if time.monotonic() + delay >= deadline:
-                    raise self._busy(exc) from exc
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+        self.waiting_since = time.monotonic()  # see waiting()
+        try:
+            while True:
+                used: list = []
+                try:
+                    return attempt(max(0.1, deadline - time.monotonic()), used)
+                except PoolTimeout as exc:
+                    raise self._busy(self._why() or exc) from exc
+                except psycopg.OperationalError as exc:
+                    if not _broken(used[0] if used else None):
+                        raise
+                    if time.monotonic() + delay >= deadline:
+                        raise self._busy(exc) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        finally:
+            self.waiting_since = None
 
     @contextmanager
     def transaction(self) -> Iterator[_Tx]:
@@ -474,8 +492,10 @@ class PgRunStore(RunsSQL):
         from psycopg_pool import PoolTimeout
         applied = []
         conn = None
+        self.waiting_since = time.monotonic()
         try:
             with self._pool.connection(timeout=self.timeout) as conn:
+                self.waiting_since = None
                 conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
                 try:
                     conn.execute("CREATE TABLE IF NOT EXISTS _migrations"
@@ -500,6 +520,8 @@ class PgRunStore(RunsSQL):
             if _broken(conn):
                 raise self._busy(exc) from exc
             raise
+        finally:
+            self.waiting_since = None
         return applied
 
     # -- where PostgreSQL wants other SQL for the same meaning ---------------------------
