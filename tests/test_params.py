@@ -107,3 +107,13 @@ def test_a_report_takes_its_period_as_a_run_parameter(make_engine):
     assert plain["result"]["period"]["name"] == "last_7_days"
     with pytest.raises(UserError, match="unknown period 'next_year'"):
         eng.submit("activity", params={"period": "next_year"})
+
+
+def test_nan_and_inf_are_no_numbers_for_a_run(home, sync):
+    home.config_file.write_text(dedent(sync).replace("limit = 3", "limit = 3, ratio = 2.5"))
+    for text in ("nan", "inf", "-inf", "1e400"):
+        bad = trayjobs(home, "run", "sync", "--param", f"ratio={text}")
+        assert bad.returncode == 2, bad.stdout
+        assert "job 'sync': parameter 'ratio' must be a finite number" in bad.stderr
+    ok = trayjobs(home, "run", "sync", "--param", "ratio=3", "--wait")
+    assert ok.returncode == 0, ok.stderr

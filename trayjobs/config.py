@@ -409,8 +409,12 @@ def _param_value(job: str, key: str, value: Any, default: Any) -> RunParam:
     ok = (isinstance(value, bool) if isinstance(default, bool) else
           isinstance(value, int) and not isinstance(value, bool) if isinstance(default, int) else
           isinstance(value, (int, float)) and not isinstance(value, bool))
+    # nan and inf are no numbers here, as in the config file: a job would compute with them
+    # silently, and the run's stored params would not be valid JSON.
+    ok = ok and not (isinstance(value, float) and not math.isfinite(value))
     if not ok:
-        what = {bool: "true or false", int: "a whole number", float: "a number"}[type(default)]
+        what = {bool: "true or false", int: "a whole number",
+                float: "a finite number"}[type(default)]
         raise UserError(f"job {job!r}: parameter {key!r} must be {what} (got {value!r})")
     return float(value) if isinstance(default, float) else value
 
