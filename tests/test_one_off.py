@@ -74,6 +74,16 @@ def test_cli_refuses_a_bad_time_and_both_options(home):
     assert out.returncode == 2 and "not allowed with argument" in out.stderr
 
 
+def test_cli_names_in_and_says_what_to_write_for_a_bad_duration(home):
+    home.config_file.write_text(CONFIG)
+    out = trayjobs(home, "run", "once", "--in", "")
+    assert out.returncode == 2
+    assert "--in: give a duration, e.g. 2h, 90s or 1h30m" in out.stderr
+    out = trayjobs(home, "run", "once", "--in", "10y")
+    assert out.returncode == 2
+    assert "--in: '10y' is not a duration; write e.g. '90s'" in out.stderr
+
+
 def test_in_1s_runs_on_time_in_the_worker(home):
     home.config_file.write_text(CONFIG)
     worker = start_worker(home)

@@ -230,7 +230,12 @@ def one_off_time(*, at: str | None = None, within: str | None = None,
     if (at is None) == (within is None):
         raise ValueError("give either a time (--at) or a duration (--in)")
     if within is not None:
-        seconds = parse_duration(within, limit=float("inf"))  # bounded below, in its words
+        if not within.strip():
+            raise ValueError("--in: give a duration, e.g. 2h, 90s or 1h30m")
+        try:
+            seconds = parse_duration(within, limit=float("inf"))  # bounded below, in its words
+        except ValueError as exc:  # the bare message would not say which option it is about
+            raise ValueError(f"--in: {exc}") from None
         if seconds > MAX_AHEAD.total_seconds():
             raise ValueError(f"--in {within}: at most {MAX_AHEAD.days} days ahead")
         return now + timedelta(seconds=seconds)
