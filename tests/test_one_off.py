@@ -127,6 +127,9 @@ def test_a_one_off_is_listed_shown_and_cancelled(home):
     assert f"run {rid}: cancelled" in out.stdout
     row = run_state(home, rid)
     assert row["state"] == "cancelled" and row["attempt"] == 0
+    # Cancelled before it started: it ended, but took no time at all, not "()".
+    show = trayjobs(home, "show", str(rid), check=True).stdout
+    assert "finished:" in show and "()" not in show, show
 
 
 def test_the_engine_tells_its_window_of_a_one_off_another_process_schedules_or_cancels(

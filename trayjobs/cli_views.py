@@ -107,8 +107,9 @@ def cmd_show(home: Home, args) -> int:
     if run.get("started_at"):
         lines.append(f"  started:  {run_started(run, attempts)}")
     if run.get("finished_at"):
-        lines.append(f"  finished: {when(run['finished_at'], seconds=True)}  "
-                     f"({run_took(run, attempts)})")
+        took = run_took(run, attempts)  # none for a run cancelled before it started
+        lines.append(f"  finished: {when(run['finished_at'], seconds=True)}"
+                     + (f"  ({took})" if took else ""))
     if run.get("due_at"):
         lines.append(f"  due:      {when(run['due_at'], seconds=True)}"
                      + (f" ({relative(run['due_at'])})" if run["state"] == "scheduled" else ""))
