@@ -226,6 +226,20 @@ def test_check_refuses_a_loop_and_names_it(home):
     assert "2 jobs OK, 6 errors" in out.stdout
 
 
+def test_check_says_where_a_chain_of_hooks_is_longer_than_the_engine_follows(home):
+    # 25 jobs, each starting the next: no loop, but the engine stops after MAX_CHAIN.
+    jobs = [f'[jobs.c{i}]\nkind = "demo"\n' + (f'then = "c{i + 1}"\n' if i < 24 else "")
+            for i in range(25)]
+    jobs.append('[jobs.short]\nkind = "demo"\nalways = "c10"\n')  # 16 jobs: fine
+    home.config_file.write_text("\n".join(jobs))
+    out = trayjobs(home, "check")
+    assert out.returncode == 1
+    assert "25 jobs OK, 1 error" in out.stdout  # c0 is kept, with its error
+    assert ("job 'c0', key 'then': its hooks start a chain of 25 jobs one after another "
+            f"(c0 -> c1 -> ... -> c24); runs stop after the {MAX_CHAIN}th started this way"
+            in out.stderr), out.stderr
+
+
 def test_the_engine_runs_the_jobs_outside_a_loop(make_engine):
     eng = make_engine(LOOPS)
     assert "self" not in eng.config.jobs

@@ -612,7 +612,55 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
             f"a loop of jobs that would start each other for ever: "
             f"{' -> '.join(cycle)}; remove one of these hooks", file=fname, job=name, key=key,
             line=locate.key(["jobs", name], key)))
+    # A chain longer than the engine follows is cut at run MAX_CHAIN + 1: said here, before
+    # a run, on each job that starts such a chain and that no hook starts itself.
+    for name, (key, chain) in sorted(long_hook_chains(cfg.jobs).items()):
+        cfg.errors.append(ConfigError(
+            f"its hooks start a chain of {len(chain)} jobs one after another "
+            f"({chain[0]} -> {chain[1]} -> ... -> {chain[-1]}); runs stop after the "
+            f"{MAX_CHAIN}th started this way: start the rest from a job of its own",
+            file=fname, job=name, key=key, line=locate.key(["jobs", name], key)))
     return cfg
+
+
+#: Runs started by hooks one after another (``parent_run`` links), at most: the engine
+#: stops a chain there, whatever the config said when it was checked.
+MAX_CHAIN = 20
+
+
+def long_hook_chains(jobs: dict[str, "JobConfig"]) -> dict[str, tuple[str, list[str]]]:
+    """The jobs no hook names whose hooks start more than :data:`MAX_CHAIN` runs one after
+    another: for each, the key of its first hook on the longest chain and that chain.
+    ``jobs`` has no loops (see :func:`hook_cycles`)."""
+    edges = {name: [(k, o) for k, o in job.common.hooks() if o in jobs]
+             for name, job in jobs.items()}
+    longest: dict[str, tuple[int, str | None, str | None]] = {}  # job: (jobs, key, next)
+    for root in edges:  # depth first without recursion: a config may chain many jobs
+        work = [root]
+        while work:
+            node = work[-1]
+            if node in longest:
+                work.pop()
+                continue
+            todo = [o for _, o in edges[node] if o not in longest]
+            if todo:
+                work.extend(todo)
+                continue
+            work.pop()
+            best = max(((longest[o][0] + 1, k, o) for k, o in edges[node]),
+                       key=lambda t: t[0], default=(1, None, None))
+            longest[node] = best
+    named = {o for outs in edges.values() for _, o in outs}
+    out: dict[str, tuple[str, list[str]]] = {}
+    for name in edges:
+        if name in named or longest[name][0] <= MAX_CHAIN + 1:
+            continue
+        chain, node = [name], name
+        while longest[node][2] is not None:
+            node = longest[node][2]
+            chain.append(node)
+        out[name] = (longest[name][1], chain)
+    return out
 
 
 def hook_cycles(jobs: dict[str, "JobConfig"]) -> dict[str, tuple[str, list[str]]]:

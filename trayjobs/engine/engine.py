@@ -44,7 +44,7 @@ from typing import Any, Callable
 
 from ..alerts.service import Alerts
 from ..conditions import Decision, evaluate
-from ..config import HOOK_OUTCOMES, Config, JobConfig
+from ..config import HOOK_OUTCOMES, MAX_CHAIN, Config, JobConfig
 from ..durations import format_duration
 from ..errors import StoreUnreachable, UserError
 from ..instance import InstanceLock
@@ -70,10 +70,6 @@ __all__ = ["Engine", "backoff_delay"]
 
 log = logging.getLogger(__name__)
 
-#: Generations of runs started by hooks one after another (``parent_run`` links), at most.
-#: ``check`` and loading refuse loops of hooks, but a config edited between the two (or a
-#: chain written out that long) must still end: a deeper one is stopped, with the reason.
-MAX_CHAIN = 20
 #: A parent's outputs passed to the runs its hooks start, at most.
 MAX_PARENT_OUTPUTS = 1000
 #: Cancels of runs not running here remembered, at most (see Engine._cancel_running).
@@ -1023,9 +1019,11 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
         depth = self.store.chain_depth(rid, limit=MAX_CHAIN)
         if depth >= MAX_CHAIN:
             names = ", ".join(sorted({name for _, name in hooks}))
-            msg = (f"not starting {names}: run {rid} is already the {depth + 1}th in a chain of "
-                   f"runs started by hooks (at most {MAX_CHAIN} follow one another); the "
-                   f"hooks of {job.name!r} probably make a loop")
+            # ``check`` and loading refuse loops of hooks and say where a chain is too long,
+            # but a config edited between the two must still end: it is stopped here.
+            msg = (f"not starting {names}: run {rid} is already the {depth}th run started by "
+                   f"hooks one after another, and at most {MAX_CHAIN} are; the hooks of "
+                   f"{job.name!r} make a loop or too long a chain (trayjobs check says which)")
             log.warning("%s", msg)
             self.store.add_log(rid, msg, "error")
             self.bus.emit(Notice("error", msg))
