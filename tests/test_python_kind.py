@@ -199,6 +199,46 @@ def test_check_names_the_job_and_key_of_a_missing_file_module_or_function(home, 
     assert "3 jobs OK, 5 errors" in out.stdout
 
 
+def test_check_catches_a_folder_a_function_that_needs_more_than_ctx_and_a_generator(
+        home, tmp_path):
+    two = script(tmp_path / "two.py", "def main(ctx, extra):\n    pass\n")
+    kw = script(tmp_path / "kw.py", "def main(ctx, *, limit):\n    pass\n")
+    gen = script(tmp_path / "gen.py", "def main(ctx):\n    yield 1\n")
+    # Fine: defaults, no context at all, a generator defined inside, a decorated function.
+    ok = script(tmp_path / "ok.py", """
+        import functools
+        def main(ctx, extra=1, *, limit=2):
+            def rows():
+                yield 1
+            return sum(rows())
+        def bare():
+            pass
+        @functools.lru_cache
+        def wrapped(a, b):
+            pass
+    """)
+    jobs = {"folder": f"file = '{tmp_path}'", "two": f"file = '{two}'", "kw": f"file = '{kw}'",
+            "gen": f"file = '{gen}'", "ok": f"file = '{ok}'",
+            "bare": f"file = '{ok}'\nfunction = 'bare'",
+            "wrapped": f"file = '{ok}'\nfunction = 'wrapped'"}
+    home.config_file.write_text("".join(f'[jobs.{name}]\nkind = "python"\n{keys}\n'
+                                        for name, keys in jobs.items()))
+    out = trayjobs(home, "check")
+    assert out.returncode == 1
+    err = out.stderr
+    assert f"job 'folder', key 'file': '{tmp_path}' is a folder, not a Python file" in err
+    assert ("job 'two', key 'function': " in err
+            and "main(ctx, extra) needs 2 arguments, but a job's function is given the run's "
+                "context alone; write def main(ctx)" in err)
+    assert "job 'kw', key 'function': " in err and "main(ctx, limit) needs 2 arguments" in err
+    assert "job 'gen', key 'function': " in err and "main is a generator" in err
+    assert "3 jobs OK, 4 errors" in out.stdout, err
+    run = trayjobs(home, "run", "folder", "--wait")
+    assert run.returncode == 1
+    assert "job 'folder': file = " in run.stdout + run.stderr
+    assert "is a folder, not a Python file" in run.stdout + run.stderr
+
+
 @pytest.mark.parametrize("value, result", [
     (None, {"summary": "f finished"}),
     ("done", {"summary": "done"}),

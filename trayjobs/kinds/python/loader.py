@@ -40,7 +40,7 @@ def load_function(params: PythonParams, job: str) -> Callable[..., Any]:
 
 def _load_file(path: Path, job: str):
     if not path.is_file():
-        raise UserError(f"job {job!r}: file = {str(path)!r} does not exist; "
+        raise UserError(f"job {job!r}: file = {str(path)!r} {_not_a_file(path)}; "
                         "fix the path in the job's 'file'")
     sys.path.insert(0, str(path.parent))  # as `python file.py` does: its neighbours import
     name = f"trayjobs_job_{path.stem}"
@@ -56,7 +56,7 @@ def find_problems(params: PythonParams) -> list[tuple[str, str]]:
     if params.script is not None:
         path = params.script
         if not path.is_file():
-            return [("file", f"{params.file!r} does not exist")]
+            return [("file", f"{params.file!r} {_not_a_file(path)}")]
         return _check_source(path, params.attribute, key="function")
     module = params.module
     spec = _find_spec(module, params.folders)
@@ -112,8 +112,42 @@ def _check_source(path: Path, attribute: str, *, key: str, module: str | None = 
             elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
                 names.add(n.id)
     if name in names or "__getattr__" in names:
-        return []
+        return _misshapen(tree, attribute, what, key)
     return _missing(names, name, what, key)
+
+
+def _not_a_file(path: Path) -> str:
+    return "is a folder, not a Python file" if path.is_dir() else "does not exist"
+
+
+def _misshapen(tree: ast.Module, attribute: str, what: str, key: str
+               ) -> list[tuple[str, str]]:
+    """A top-level function that cannot work as a job's, seen in its source: one that
+    needs more than the run's context, or a generator (calling it would run nothing)."""
+    defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and n.name == attribute]
+    if not defs or defs[-1].decorator_list:  # a decorator may change what is called
+        return []
+    fn = defs[-1]
+    args = fn.args
+    positional = args.posonlyargs + args.args
+    needed = [a.arg for a in positional[:len(positional) - len(args.defaults)]]
+    needed += [a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is None]
+    if len(needed) > 1:
+        return [(key, f"{what}: {fn.name}({', '.join(needed)}) needs {len(needed)} arguments, "
+                      f"but a job's function is given the run's context alone; write "
+                      f"def {fn.name}(ctx) and read the rest from ctx.params")]
+    todo = list(fn.body)
+    while todo:  # its own statements, not those of functions or classes defined in it
+        node = todo.pop()
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            return [(key, f"{what}: {fn.name} is a generator (it uses yield), so calling it "
+                          f"runs none of its code; return the result instead, and report "
+                          f"progress with ctx.progress()")]
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                                 ast.Lambda)):
+            todo.extend(ast.iter_child_nodes(node))
+    return []
 
 
 def _missing(names: set[str], name: str, what: str, key: str) -> list[tuple[str, str]]:
