@@ -248,3 +248,16 @@ def test_the_wait_bar_shows_whole_numbers_and_no_rate_for_steps_done_before_it(m
     assert "2/24" in shown and "24.0" not in shown
     # Two steps done before this process looked are no rate: "?", not "209715.20 notes/s".
     assert "? notes/s" in shown and not re.search(r"\d notes/s", shown)
+
+
+def test_show_prints_the_whole_log_of_a_run_that_printed_many_lines(home, tmp_path):
+    # The store gives a run's log out 10,000 lines at a time: show reads every page.
+    (tmp_path / "many.py").write_text(
+        "def main(ctx):\n    for i in range(10_050):\n        print('line', i)\n")
+    home.config_file.write_text(
+        f'[jobs.many]\nkind = "python"\nfile = \'{tmp_path / "many.py"}\'\n')
+    rid = trayjobs(home, "run", "many", "--wait", check=True).stdout.splitlines()[0]
+    shown = trayjobs(home, "show", rid, check=True).stdout
+    assert "info    line 0\n" in shown and shown.rstrip().endswith("info    line 10049")
+    as_json = json.loads(trayjobs(home, "show", rid, "--json", check=True).stdout)
+    assert [l["message"] for l in as_json["log"]][-1] == "line 10049"

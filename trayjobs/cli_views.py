@@ -92,7 +92,7 @@ def cmd_show(home: Home, args) -> int:
     if run is None:
         raise UserError(f"there is no run {args.run}")
     attempts = ctl.store.attempts(args.run)
-    logs = ctl.store.logs(args.run)
+    logs = _all_logs(ctl.store, args.run)
     if args.json:
         print(json.dumps({"run": run, "attempts": attempts, "log": logs}, default=str, indent=2))
         return EXIT_OK
@@ -169,6 +169,18 @@ def cmd_show(home: Home, args) -> int:
     if args.follow:
         return follow_log(ctl, run, logs[-1]["id"] if logs else 0)
     return EXIT_OK
+
+
+def _all_logs(store, run_id: int) -> list[dict]:
+    """Every line of a run's log: the store hands them out in pages (10,000 lines), and a
+    job may print far more; ``show`` printed the first page alone, with no word of the rest."""
+    logs = store.logs(run_id)
+    while logs:
+        more = store.logs(run_id, after_id=logs[-1]["id"])
+        if not more:
+            break
+        logs += more
+    return logs
 
 
 def cmd_jobs(home: Home, args) -> int:
