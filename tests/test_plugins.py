@@ -196,3 +196,26 @@ def test_what_a_plugin_run_left_is_reaped_before_the_next_run(tmp_path, make_eng
     processes = [r["result"]["process"] for r in runs]
     assert len(set(processes)) < 3  # a process reused (or the test shows nothing)
     assert [r["result"]["zombies"] for r in runs] == [[], [], []]
+
+
+def test_a_plugin_whose_params_is_no_model_is_broken_with_what_to_do(home, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    write_dist(site, "trayjobs-odd", "0.1", "odd = odd_kind:OddKind", "odd_kind", '''
+        from trayjobs.kinds import JobKind
+
+        class OddKind(JobKind):
+            name = "odd"
+            summary = "Its options are a dict, not a model."
+            Params = dict
+
+            def run(self, ctx, params):
+                return {"summary": "ran"}
+    ''')
+    home.config_file.write_text('[jobs.o]\nkind = "odd"\n')
+    with plugin_site(site, "odd_kind"):
+        out = trayjobs(home, "check")
+    assert out.returncode == 1
+    assert ("job 'o', key 'kind': plug-in kind 'odd' (trayjobs-odd) cannot be loaded: "
+            "TypeError: odd_kind:OddKind.Params is <class 'dict'>, not a model of the kind's "
+            "options; make it a class deriving from trayjobs.kinds.KindParams") in out.stderr

@@ -141,6 +141,11 @@ def _load_plugin(name: str, ep: metadata.EntryPoint) -> None:
             if getattr(cls, "name", None) != name:
                 raise TypeError(f"{ep.value} is named {getattr(cls, 'name', None)!r}, "
                                 f"but its entry point says {name!r}")
+            from pydantic import BaseModel
+            if not (isinstance(cls.Params, type) and issubclass(cls.Params, BaseModel)):
+                raise TypeError(f"{ep.value}.Params is {cls.Params!r}, not a model of the "
+                                f"kind's options; make it a class deriving from "
+                                f"trayjobs.kinds.KindParams")
             register(cls)
             _origins[name] = where
             return
