@@ -194,6 +194,11 @@ def test_run_of_a_job_that_works_on_files_asks_for_them(home, write_config):
     out = trayjobs(home, "run", "inbox", "--wait")
     assert out.returncode != 0 and "works on files: give them with --file PATH" in out.stderr
     assert "Traceback" not in out.stderr
+    # An empty --file is no file: it would be the current folder, imported whole.
+    out = trayjobs(home, "run", "inbox", "--file", "", "--wait")
+    assert out.returncode == 2, out.stdout
+    assert ("job 'inbox': an input file was given as empty text (--file \"\"); give the "
+            "file's path") in out.stderr
 
 
 def test_show_gives_progress_while_it_means_something(home):

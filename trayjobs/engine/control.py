@@ -139,6 +139,9 @@ class Control:
         if files:
             if not kind.accepts_files:
                 raise UserError(f"job {job_name!r} ({job.kind}) does not take input files")
+            if any(str(f) == "" for f in files):  # Path("") would be the current folder
+                raise UserError(f"job {job_name!r}: an input file was given as empty text "
+                                f"(--file \"\"); give the file's path")
             inputs["files"] = [str(Path(f).expanduser().absolute()) for f in files]
         if dry_run:
             if not kind.can_dry_run(job.params):
