@@ -239,6 +239,16 @@ def test_check_catches_a_folder_a_function_that_needs_more_than_ctx_and_a_genera
     assert "is a folder, not a Python file" in run.stdout + run.stderr
 
 
+def test_a_name_that_is_no_function_fails_the_run_saying_what_it_is(home, tmp_path):
+    five = script(tmp_path / "five.py", "main = 5\n")
+    home.config_file.write_text(f'[jobs.five]\nkind = "python"\nfile = \'{five}\'\n'
+                                f'retry = {{ attempts = 1 }}\n')
+    run = trayjobs(home, "run", "five", "--wait")
+    assert run.returncode == 1
+    assert (f"job 'five': {five}:main is an int (5), not a function; name a function with "
+            f"'function'") in run.stderr
+
+
 @pytest.mark.parametrize("value, result", [
     (None, {"summary": "f finished"}),
     ("done", {"summary": "done"}),

@@ -34,7 +34,10 @@ def load_function(params: PythonParams, job: str) -> Callable[..., Any]:
             raise UserError(f"job {job!r}: {params.target()} does not exist: "
                             f"{module.__name__} has no {params.attribute!r}") from None
     if not callable(obj):
-        raise UserError(f"job {job!r}: {params.target()} is a {type(obj).__name__}, not a function")
+        what = type(obj).__name__
+        raise UserError(f"job {job!r}: {params.target()} is {'an' if what[0] in 'aeiou' else 'a'} "
+                        f"{what} ({obj!r:.40}), not a function; name a function with "
+                        f"'{'function' if params.script is not None else 'call'}'")
     return obj
 
 
