@@ -276,3 +276,22 @@ def test_a_chain_that_runs_away_anyway_is_stopped(make_engine):
     assert eng.store.count_runs(job="again") == MAX_CHAIN + 1
     [stop] = [l for l in eng.store.logs(last["id"]) if l["level"] == "error"]
     assert "not starting again" in stop["message"] and "loop" in stop["message"]
+
+
+def test_a_foreground_run_says_the_runs_its_hooks_started_wait_for_a_worker(home):
+    home.config_file.write_text(dedent("""
+        [jobs.first]
+        kind = "demo"
+        steps = 1
+        step_time = 0
+        then = "second"
+        [jobs.second]
+        kind = "demo"
+        steps = 1
+        step_time = 0
+    """))
+    out = trayjobs(home, "run", "first", "--wait")
+    assert out.returncode == 0, out.stderr
+    rid = int(out.stdout.split()[0])
+    assert (f"run {rid + 1} of second (then) waits in the queue: it starts when the app or "
+            "`trayjobs worker` runs") in out.stderr

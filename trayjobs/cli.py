@@ -324,7 +324,19 @@ def cmd_run(home: Home, args) -> int:
         bar.close()
         eng.executor.close()
         eng.alerts.flush()  # what is left is kept and sent by the next app or worker
-    return end_inline(eng, row)
+    code = end_inline(eng, row)
+    _say_hooks_wait(eng, run_id)
+    return code
+
+
+def _say_hooks_wait(eng, run_id: int) -> None:
+    """The runs a foreground run's hooks started wait in the queue for an app or worker,
+    which this process is not: say so, or they look lost."""
+    from .textfmt import started_by_how
+    for r in eng.store.runs_started_by(run_id):
+        if r["state"] == "queued":
+            print(f"run {r['id']} of {r['job']} ({started_by_how(r)[0]}) waits in the queue: "
+                  f"it starts when the app or `trayjobs worker` runs", file=sys.stderr)
 
 
 def cmd_retry(home: Home, args) -> int:
