@@ -379,3 +379,12 @@ def test_a_result_too_big_for_the_history_is_kept_in_a_file_of_the_run(make_engi
     assert whole["summary"] == "20,000 rows" and len(whole["rows"]) == 20000
     assert whole["rows"][123] == {"n": 123, "name": "row 123", "token": "t0k3n"}
     assert len(json.dumps(eng.store.get_run(run["id"])["result"])) < 2000
+
+
+def test_an_empty_folder_in_path_is_refused_by_check(home):
+    # "" would be the current folder of whatever process runs the job.
+    home.config_file.write_text('[jobs.p]\nkind = "python"\ncall = "os:getcwd"\n'
+                                'path = ["~/scripts", ""]\n')
+    out = trayjobs(home, "check")
+    assert out.returncode == 1
+    assert "job 'p', key 'path': empty; give a path" in out.stderr

@@ -870,8 +870,10 @@ def _hostile(raw: Any) -> list[tuple[str, str]]:
 
 
 def _blank_paths(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    # A list of paths (a python job's ``path = ["", ...]``) has none empty either.
     return [(key, "empty; give a path, e.g. \"~/Inbox\"") for key in PATH_KEYS
-            if isinstance(raw.get(key), str) and not raw[key].strip()]
+            if any(isinstance(v, str) and not v.strip()
+                   for v in (raw[key] if isinstance(raw.get(key), list) else [raw.get(key)]))]
 
 
 def _shown(value: Any, width: int = 40) -> str:
