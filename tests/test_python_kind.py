@@ -388,3 +388,20 @@ def test_an_empty_folder_in_path_is_refused_by_check(home):
     out = trayjobs(home, "check")
     assert out.returncode == 1
     assert "job 'p', key 'path': empty; give a path" in out.stderr
+
+
+def test_one_write_of_a_great_many_lines_ends(home, tmp_path):
+    # 5 million lines in one write (blank ones, which are not logged, so only the
+    # splitting counts): cut a line at a time, this never ended before the timeout.
+    job = script(tmp_path / "lines.py", """
+        import sys
+        def main(ctx):
+            sys.stdout.write("\\n" * 5_000_000 + "the end\\n")
+            return "written"
+    """)
+    home.config_file.write_text(f'[jobs.lines]\nkind = "python"\nfile = \'{job}\'\n'
+                                f'timeout = "5s"\nretry = {{ attempts = 1 }}\n')
+    out = trayjobs(home, "run", "lines", "--wait")
+    assert out.returncode == 0, out.stderr
+    rid = out.stdout.split()[0]
+    assert trayjobs(home, "show", rid, check=True).stdout.rstrip().endswith("info    the end")

@@ -170,10 +170,13 @@ class _LogStream(io.TextIOBase):
 
     def write(self, s: str) -> int:
         self._buf += s
-        while "\n" in self._buf:
-            line, self._buf = self._buf.split("\n", 1)
-            if line.strip():
-                self.ctx.log(line, self.level)
+        if "\n" in self._buf:
+            # One split for the whole write: taking a line at a time copied the rest of the
+            # buffer for each, so one write of a million lines never ended.
+            *lines, self._buf = self._buf.split("\n")
+            for line in lines:
+                if line.strip():
+                    self.ctx.log(line, self.level)
         return len(s)
 
     def flush(self) -> None:
