@@ -405,3 +405,22 @@ def test_one_write_of_a_great_many_lines_ends(home, tmp_path):
     assert out.returncode == 0, out.stderr
     rid = out.stdout.split()[0]
     assert trayjobs(home, "show", rid, check=True).stdout.rstrip().endswith("info    the end")
+
+
+def test_a_line_printed_in_a_great_many_pieces_ends(home, tmp_path):
+    # Two million dots, each written on its own, then the line's end.
+    job = script(tmp_path / "dots.py", """
+        import sys
+        def main(ctx):
+            for _ in range(2_000_000):
+                sys.stdout.write(".")
+            print("end")
+            return "dotted"
+    """)
+    home.config_file.write_text(f'[jobs.dots]\nkind = "python"\nfile = \'{job}\'\n'
+                                f'timeout = "8s"\nretry = {{ attempts = 1 }}\n')
+    out = trayjobs(home, "run", "dots", "--wait")
+    assert out.returncode == 0, out.stderr
+    rid = out.stdout.split()[0]
+    shown = trayjobs(home, "show", rid, check=True).stdout
+    assert shown.rstrip().endswith("info    " + "." * 2_000_000 + "end")

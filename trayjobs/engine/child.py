@@ -163,20 +163,35 @@ class _LogStream(io.TextIOBase):
     """print() in job code becomes log lines of the run."""
 
     def __init__(self, ctx, level: str) -> None:
-        self.ctx, self.level, self._buf = ctx, level, ""
+        # The line not ended yet, in pieces: adding each piece to one text copied all of it
+        # every time, so a million dots printed one at a time never ended.
+        self.ctx, self.level, self._parts = ctx, level, []
+
+    @property
+    def _buf(self) -> str:
+        text = "".join(self._parts)
+        self._parts = [text] if text else []
+        return text
+
+    @_buf.setter
+    def _buf(self, text: str) -> None:
+        self._parts = [text] if text else []
 
     def writable(self) -> bool:
         return True
 
     def write(self, s: str) -> int:
-        self._buf += s
-        if "\n" in self._buf:
-            # One split for the whole write: taking a line at a time copied the rest of the
-            # buffer for each, so one write of a million lines never ended.
-            *lines, self._buf = self._buf.split("\n")
-            for line in lines:
-                if line.strip():
-                    self.ctx.log(line, self.level)
+        if "\n" not in s:
+            self._parts.append(s)
+            if len(self._parts) >= 4096:
+                self._parts = ["".join(self._parts)]
+            return len(s)
+        # One split for the whole write: taking a line at a time copied the rest of the
+        # buffer for each, so one write of a million lines never ended.
+        *lines, self._buf = (self._buf + s).split("\n")
+        for line in lines:
+            if line.strip():
+                self.ctx.log(line, self.level)
         return len(s)
 
     def flush(self) -> None:
