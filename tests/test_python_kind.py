@@ -381,6 +381,20 @@ def test_a_result_too_big_for_the_history_is_kept_in_a_file_of_the_run(make_engi
     assert len(json.dumps(eng.store.get_run(run["id"])["result"])) < 2000
 
 
+def test_check_says_what_a_pipe_or_a_file_with_a_nul_byte_is(home, tmp_path):
+    import os
+    os.mkfifo(tmp_path / "pipe.py")  # reading it to check it would wait for ever
+    (tmp_path / "nul.py").write_bytes(b"def main(ctx):\n    return '\x00'\n")
+    home.config_file.write_text(
+        f'[jobs.pipe]\nkind = "python"\nfile = \'{tmp_path / "pipe.py"}\'\n'
+        f'[jobs.nul]\nkind = "python"\nfile = \'{tmp_path / "nul.py"}\'\n')
+    out = trayjobs(home, "check")
+    assert out.returncode == 1
+    assert f"job 'pipe', key 'file': '{tmp_path / 'pipe.py'}' is not a regular file" in out.stderr
+    assert (f"job 'nul', key 'function': {tmp_path / 'nul.py'} has a syntax error: source code "
+            "string cannot contain null bytes") in out.stderr
+
+
 def test_an_empty_folder_in_path_is_refused_by_check(home):
     # "" would be the current folder of whatever process runs the job.
     home.config_file.write_text('[jobs.p]\nkind = "python"\ncall = "os:getcwd"\n'

@@ -96,7 +96,8 @@ def _check_source(path: Path, attribute: str, *, key: str, module: str | None = 
     try:
         tree = ast.parse(path.read_bytes(), filename=str(path))
     except SyntaxError as exc:
-        return [(key, f"{what} has a syntax error at line {exc.lineno}: {exc.msg}")]
+        at = f" at line {exc.lineno}" if exc.lineno else ""  # none for a NUL byte
+        return [(key, f"{what} has a syntax error{at}: {exc.msg}")]
     except OSError as exc:
         return [(key, f"cannot read {path}: {exc.strerror}")]
     name = attribute.split(".")[0]
@@ -120,7 +121,10 @@ def _check_source(path: Path, attribute: str, *, key: str, module: str | None = 
 
 
 def _not_a_file(path: Path) -> str:
-    return "is a folder, not a Python file" if path.is_dir() else "does not exist"
+    if path.is_dir():
+        return "is a folder, not a Python file"
+    # A named pipe, socket or device: reading it for the check could wait for ever.
+    return "is not a regular file" if path.exists() else "does not exist"
 
 
 def _misshapen(tree: ast.Module, attribute: str, what: str, key: str
