@@ -478,6 +478,36 @@ def test_a_log_longer_than_the_view_says_so_and_saves_whole(make_app, qtbot, mon
     dlg.close()
 
 
+def test_the_details_log_shows_its_newest_lines_and_follows_them(make_app, qtbot):
+    # Opened on a run that has logged more than the view holds, the log showed its first
+    # lines and stayed there while new ones came in below, out of sight; at the run's end
+    # the whole log came again, at the top.
+    ta = make_app(CONFIG + '\n[jobs.chatty]\nkind = "command"\n'
+                  'command = "seq 200; sleep 1; seq 201 400; sleep 1"\n')
+    ta.run_job("chatty")
+    until(qtbot, lambda: find_run(ta, "chatty", "running"), timeout=10_000)
+    rid = find_run(ta, "chatty")["id"]
+    until(qtbot, lambda: any(l["message"].endswith("200") for l in ta.engine.store.logs(rid)))
+    dlg = ta.open_run(rid)
+    dlg.show()
+    bar = dlg.log.verticalScrollBar()
+    until(qtbot, lambda: dlg.log.toPlainText().endswith("200"))
+    assert bar.maximum() > 0 and bar.value() == bar.maximum()
+    until(qtbot, lambda: dlg.log.toPlainText().endswith("400"))
+    assert bar.value() == bar.maximum()  # followed the live lines
+    bar.setValue(bar.maximum() // 2)  # reading: the lines coming do not pull the view away
+    until(qtbot, lambda: find_run(ta, "chatty", "succeeded"), timeout=10_000)
+    until(qtbot, lambda: dlg._log_whole)
+    assert 0 < bar.value() < bar.maximum()
+    dlg.close()
+    dlg = ta.open_run(find_run(ta, "chatty")["id"])
+    dlg.show()
+    until(qtbot, lambda: dlg._log_whole)
+    bar = dlg.log.verticalScrollBar()
+    assert bar.maximum() > 0 and bar.value() == bar.maximum()
+    dlg.close()
+
+
 def test_details_of_a_run_without_progress_do_not_animate(make_app, qtbot):
     # A job that reports no progress: the bar says so, without Qt's busy animation (which
     # repainted it ~50 times a second for as long as the run went on).

@@ -336,11 +336,17 @@ class RunDetails(QDialog):
     def _show_log(self, logs: list[dict[str, Any]], *, full: bool, ended: bool) -> None:
         if logs:
             self._log_id = logs[-1]["id"]
+        first = not self._log_loaded
         self._log_loaded = True
         if full:
             self._live.clear()
             text = "\n".join(self._line(l["ts"], l["level"], l["message"]) for l in logs)
+            bar = self.log.verticalScrollBar()
+            # The newest lines, as a log is read: at first, and when the whole log comes
+            # again at the run's end while one followed it; else the place one scrolled to.
+            follow, kept = first or bar.value() >= bar.maximum(), bar.value()
             self.log.setPlainText(text)
+            bar.setValue(bar.maximum() if follow else kept)
             self._log_lines = text.count("\n") + 1 if logs else 0
             self._note_cut()
             self._last_log_ts = logs[-1]["ts"] if logs else 0.0
@@ -373,7 +379,11 @@ class RunDetails(QDialog):
         if self._live:
             live, self._live = self._live, []
             self._log_lines += sum(entry.count("\n") + 1 for entry in live)
+            bar = self.log.verticalScrollBar()
+            follow = bar.value() >= bar.maximum()  # at the newest line: stay there
             self.log.appendPlainText("\n".join(live[-LOG_LINES:]))  # all the view can keep
+            if follow:
+                bar.setValue(bar.maximum())
             self._note_cut()
 
     def _note_cut(self) -> None:
