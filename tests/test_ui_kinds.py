@@ -296,3 +296,20 @@ def test_capability_flags_decide_what_the_window_offers(make_app, qtbot, home, g
     assert summarise(runs, failed=False)[0] == "2 keepings succeeded"
     assert summarise([find_run(ta, "greet")] * 2, failed=True)[0] == "2 runs failed"
 
+
+
+@pytest.mark.parametrize("index, text, said", [
+    (1, "25:99", "When: not a time of day; write e.g. 18:00 or 07:30"),
+    (1, "2020-01-01 10:00", "When: that time has passed"),
+    (2, "99999d", "When: at most 3660 days ahead"),
+])
+def test_a_time_the_run_with_dialog_refuses_is_said_without_the_command_lines_option(
+        qtbot, index, text, said):
+    # A time has colons of its own: "--at 25:99: not a time of day" was shown as it was.
+    from trayjobs.ui.runwith import RunWithDialog
+    dlg = RunWithDialog(SimpleNamespace(engine=None), "greet", [])
+    qtbot.addWidget(dlg)
+    dlg.when.setCurrentIndex(index)
+    dlg.when_text.setText(text)
+    dlg.start()
+    assert dlg.error.text() == said and dlg.run_id is None

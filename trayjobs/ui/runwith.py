@@ -10,7 +10,6 @@ one-off run at a time or after a while (``trayjobs run JOB --at/--in``).
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import Any
 
@@ -178,7 +177,10 @@ class RunWithDialog(QDialog):
         try:
             due = one_off_time(at=text) if index == 1 else one_off_time(within=text)
         except ValueError as exc:
-            raise ValueError("When: " + re.sub(r"^--(at|in) [^:]*: ", "", str(exc))) from None
+            # The command line's words name its option and the value ("--at 25:99: ...");
+            # the value has colons of its own, so the prefix is cut whole.
+            flag = "--at" if index == 1 else "--in"
+            raise ValueError("When: " + str(exc).removeprefix(f"{flag} {text}: ")) from None
         return due.timestamp()
 
     def submit_arguments(self) -> dict[str, Any]:
