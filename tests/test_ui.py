@@ -508,6 +508,22 @@ def test_the_details_log_shows_its_newest_lines_and_follows_them(make_app, qtbot
     dlg.close()
 
 
+def test_a_one_off_runs_details_say_its_time_and_cancel_it(make_app, qtbot):
+    # The list said "waiting until 23:59"; the details said "scheduled" with no time, and
+    # the time it was asked for as "Started".
+    ta = make_app(CONFIG)
+    rid = ta.engine.submit("count", trigger="manual", due_at=time.time() + 3600)
+    dlg = ta.open_run(rid)
+    until(qtbot, lambda: dlg.run is not None)
+    assert re.search(r">waiting until \d\d:\d\d \(in (1 h 00|59) min\)<", dlg.fields["state"].text())
+    assert dlg.fields["started"].text().startswith("not yet (asked for at ")
+    assert dlg.cancel_btn.isEnabled() and not dlg.retry_btn.isEnabled()
+    dlg.cancel()
+    until(qtbot, lambda: dlg.run["state"] == "cancelled")
+    assert not dlg.cancel_btn.isEnabled()
+    dlg.close()
+
+
 def test_details_of_a_run_without_progress_do_not_animate(make_app, qtbot):
     # A job that reports no progress: the bar says so, without Qt's busy animation (which
     # repainted it ~50 times a second for as long as the run went on).

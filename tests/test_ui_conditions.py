@@ -105,6 +105,12 @@ def test_a_waiting_run_shows_its_reason_in_the_window_and_tray(system_bus, make_
 
     until(qtbot, lambda: shown() == "waiting: on battery (18 %)")
     until(qtbot, lambda: "1 waiting: backup, on battery (18 %)" in ta.tray.icon.toolTip())
+    # Its details say the same, and it can be cancelled there (not retried: it has not run).
+    dlg = ta.open_run(rid)
+    until(qtbot, lambda: dlg.run is not None)
+    assert "waiting: on battery (18 %)" in dlg.fields["state"].text()
+    assert dlg.cancel_btn.isEnabled() and not dlg.retry_btn.isEnabled()
+    dlg.close()
     upower.plug_in()
     until(qtbot, lambda: shown() == "succeeded")
     until(qtbot, lambda: "waiting" not in ta.tray.icon.toolTip())

@@ -30,7 +30,7 @@ from .theme import state_colour
 
 __all__ = ["RunDetails", "RejectedRows"]
 
-ACTIVE = ("scheduled", "queued", "running", "retrying")
+ACTIVE = ("scheduled", "waiting", "queued", "running", "retrying")
 #: Lines a details log keeps (the oldest go first); the whole log is in the store.
 LOG_LINES = 50_000
 
@@ -258,7 +258,9 @@ class RunDetails(QDialog):
         self.title.setText(f"<b>{_esc(run['job'])}</b> ({run['kind']}) · run {run['id']}")
         self.state_icon.setPixmap(icon(f"state-{outcome(run)}").pixmap(22, 22))
         f = self.fields
-        state = state_text(run) if outcome(run) == "warning" else run["state"]
+        # A one-off says its time, a run held back what it waits for, as in the list.
+        state = (state_text(run) if outcome(run) == "warning"
+                 or run["state"] in ("scheduled", "waiting") else run["state"])
         if state == "retrying" and run.get("next_attempt_at"):
             state += f" (attempt {run['attempt'] + 1} of {run['max_attempts']} " \
                      f"{when(run['next_attempt_at'], seconds=True)})"
@@ -268,7 +270,9 @@ class RunDetails(QDialog):
         f["started_runs"].setText(started_runs_html(started))
         f["run_params"].setText(_esc(run_params_line(run.get("inputs"))))
         f["attempt"].setText(f"{run['attempt']} of {run['max_attempts']}")
-        f["started"].setText(run_started(run, attempts) if run.get("started_at")
+        f["started"].setText(run_started(run, attempts) if run.get("started_at") else
+                             f"not yet (asked for at {when(run.get('created_at'), seconds=True)})"
+                             if run["state"] in ACTIVE
                              else when(run.get("created_at"), seconds=True))
         f["took"].setText(run_took(run, attempts))
         running = run["state"] == "running"
