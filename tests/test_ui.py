@@ -521,6 +521,7 @@ def test_a_one_off_runs_details_say_its_time_and_cancel_it(make_app, qtbot):
     dlg.cancel()
     until(qtbot, lambda: dlg.run["state"] == "cancelled")
     assert not dlg.cancel_btn.isEnabled()
+    assert dlg.fields["started"].text().startswith("never (asked for at ")
     dlg.close()
 
 

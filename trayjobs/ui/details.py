@@ -270,10 +270,9 @@ class RunDetails(QDialog):
         f["started_runs"].setText(started_runs_html(started))
         f["run_params"].setText(_esc(run_params_line(run.get("inputs"))))
         f["attempt"].setText(f"{run['attempt']} of {run['max_attempts']}")
+        asked = f"(asked for at {when(run.get('created_at'), seconds=True)})"
         f["started"].setText(run_started(run, attempts) if run.get("started_at") else
-                             f"not yet (asked for at {when(run.get('created_at'), seconds=True)})"
-                             if run["state"] in ACTIVE
-                             else when(run.get("created_at"), seconds=True))
+                             f"not yet {asked}" if run["state"] in ACTIVE else f"never {asked}")
         f["took"].setText(run_took(run, attempts))
         running = run["state"] == "running"
         self.form.setRowVisible(self.progress, running)
