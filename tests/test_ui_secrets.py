@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import tomllib
 from textwrap import dedent
+from types import SimpleNamespace
 
 import pytest
 from PySide6.QtCore import Qt
@@ -225,3 +226,20 @@ def test_without_a_keyring_the_editor_and_settings_say_so_and_what_to_do(
     assert box.error.text().startswith("No system keyring found")
     assert box.rows() == [("gone", "mail", "not checked")]
     assert not box.delete_btn.isEnabled()
+
+
+def test_a_refusal_in_the_secret_dialog_makes_room_without_squashing_the_fields(qtbot):
+    # The message came in below the fields and the dialog kept its height: the three text
+    # fields were squashed to slivers, the intro's first line cut off.
+    dlg = SecretValueDialog(SimpleNamespace(), "nas-token")
+    qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    field_height = dlg.value.height()
+    dlg.value.setText("abc")
+    dlg.again.setText("abd")
+    dlg.store()
+    QApplication.processEvents()
+    assert dlg.error.isVisible() and "differ" in dlg.error.text()
+    assert dlg.value.height() == field_height and dlg.again.height() == field_height
+    assert dlg.height() >= dlg.sizeHint().height()

@@ -129,7 +129,7 @@ class SecretValueDialog(QDialog):
         self.store_btn.setEnabled(False)
         self.error.setText("Storing…")
         self.error.setStyleSheet("")
-        self.error.show()
+        self._show_error()
         keyring_call(self.app, lambda: set_secret(name, value), lambda _r: self._stored(name),
                      self._failed)
 
@@ -145,8 +145,14 @@ class SecretValueDialog(QDialog):
         text = str(exc)
         self.error.setText(text[0].upper() + text[1:] if text else "The secret was not stored.")
         self.error.setStyleSheet(f"color: {state_colour('failed').name()}")
-        self.error.show()
+        self._show_error()
         self.store_btn.setEnabled(True)
+
+    def _show_error(self) -> None:
+        self.error.show()
+        # Grow to hold the message (a keyring's can be several lines) rather than squash
+        # the fields above it: a wrapped label does not raise the window's minimum height.
+        self.resize(self.width(), max(self.height(), self.sizeHint().height()))
 
     def _wipe(self) -> None:
         self.value.clear()
