@@ -202,6 +202,9 @@ def test_progress_and_summary_words():
     p = RunProgress(1, "j", 8, 8, None, "n8.md", rate=2, eta=0)
     assert progress_text(run, p) == (1.0, "100 % · n8.md")
     assert progress_text({"state": "succeeded"}, None) == (1.0, "")
+    # A command that prints no progress: its time so far, once ("12 s · running for 12 s").
+    p = RunProgress(1, "j", 12, None, "s", "running for 12 s", rate=1, eta=None)
+    assert progress_text(run, p) == (None, "running for 12 s")
     assert summary_text({"state": "failed", "error": "line 1\nline 2"}) == "line 1"
     assert summary_text({"state": "waiting", "wait_reason": "/mnt/backup is not there"}) == \
         "waits for its conditions: /mnt/backup is not there"

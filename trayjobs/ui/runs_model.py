@@ -95,7 +95,9 @@ def progress_text(run: dict[str, Any], p: Any | None) -> tuple[float | None, str
         bits = []
         if frac is not None:
             bits.append(f"{min(frac, 1.0) * 100:.0f} %")
-        elif p.done is not None:
+        elif p.done is not None and not (p.unit == "s" and p.message):
+            # Seconds with no total are the time so far, which a program that reports
+            # nothing has said in words already ("running for 12 s"), not "12 s · " again.
             bits.append(f"{p.done:,.0f} {p.unit or ''}".strip())
         if p.eta is not None and (frac is None or frac < 1):  # not "100 % · 0 ms left"
             bits.append(f"{format_duration(p.eta)} left")
