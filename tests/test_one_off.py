@@ -150,6 +150,21 @@ def test_the_engine_tells_its_window_of_a_one_off_another_process_schedules_or_c
         cli.close()
 
 
+def test_the_engine_tells_its_window_of_a_run_another_process_queues(make_engine, home):
+    # A run `trayjobs run` queued while others went on was missing from the window until
+    # it started: the engine was told to dispatch, not which run had come.
+    from trayjobs.engine.control import Control
+    eng = make_engine(CONFIG)
+    cli = Control(home)
+    try:
+        rid = cli.submit("once", trigger="cli")
+        wait_until(lambda: [r for r in eng.watcher.seen
+                            if r["id"] == rid and r["state"] == "queued"], 10,
+                   what="the queued run told")
+    finally:
+        cli.close()
+
+
 def test_a_cancelled_one_off_is_never_started(make_engine):
     eng = make_engine(CONFIG)
     rid = eng.submit("once", trigger="cli", due_at=time.time() + 0.5)

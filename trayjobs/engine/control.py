@@ -102,8 +102,10 @@ class Control:
         except Exception as exc:  # the others also look at the store at each heartbeat
             log.warning("could not tell the other workers (%s): %s", message.get("op"), exc)
 
-    def _runs_submitted(self) -> None:
-        self._tell({"op": "dispatch"})
+    def _runs_submitted(self, run_id: int | None = None) -> None:
+        # With the run: the window of the process running jobs shows it queued at once,
+        # not only once it starts (it hears of another process's runs only through this).
+        self._tell({"op": "dispatch"} if run_id is None else {"op": "dispatch", "run": run_id})
 
     # -- submitting ------------------------------------------------------------------
 
@@ -178,7 +180,7 @@ class Control:
         if handed:
             self._hand_over(run)
         elif state == "queued":
-            self._runs_submitted()
+            self._runs_submitted(run["id"])
         elif state == SCHEDULED:
             # Its scheduler may be asleep until a later time; and the run is shown in the
             # window of the process running jobs, which hears of it only through this.

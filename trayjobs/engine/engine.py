@@ -302,8 +302,8 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
         self._broadcast(message)  # a run to cancel may be another engine's, and so on
         return True
 
-    def _runs_submitted(self) -> None:
-        self.dispatch_pending()
+    def _runs_submitted(self, run_id: int | None = None) -> None:
+        self.dispatch_pending()  # its own runs: told on its bus already
         if self.clustered:
             self._broadcast({"op": "dispatch"})  # a run pinned elsewhere is theirs to send
 
