@@ -454,13 +454,25 @@ def test_a_log_longer_than_the_view_says_so_and_saves_whole(make_app, qtbot, mon
                                                              tmp_path):
     from trayjobs.ui import details
     monkeypatch.setattr(details, "LOG_LINES", 100)
+    # The view is handed only what it keeps: given all of a big log to lay out, and only
+    # then cutting it, it held the window still for seconds.
+    handed = []
+    set_text = details.QPlainTextEdit.setPlainText
+    monkeypatch.setattr(details.QPlainTextEdit, "setPlainText",
+                        lambda view, text: (handed.append(text.count("\n") + 1),
+                                            set_text(view, text)))
     ta = make_app(CONFIG + '\n[jobs.chatty]\nkind = "command"\ncommand = "seq 300"\n')
     ta.run_job("chatty")
     until(qtbot, lambda: find_run(ta, "chatty", "succeeded"), timeout=10_000)
     dlg = ta.open_run(find_run(ta, "chatty")["id"])
+    # Before the run is read, nothing offers to cancel, undo or apply what is not known.
+    assert not dlg.cancel_btn.isEnabled() and not dlg.retry_btn.isEnabled()
+    assert dlg.undo_btn.isHidden() and dlg.apply_btn.isHidden()
     until(qtbot, lambda: dlg.log_note.isVisibleTo(dlg))
+    assert dlg.retry_btn.isEnabled()
     shown = dlg.log.toPlainText().splitlines()
     assert len(shown) == 100 and shown[-1].split()[-1] == "300"
+    assert handed and max(handed) <= 100
     assert "last 100 of 30" in dlg.log_note.text()  # the log's own lines besides the 300
     assert f"trayjobs show {dlg.run_id}" in dlg.log_note.text()
     out = tmp_path / "saved.log"

@@ -162,6 +162,14 @@ class RunDetails(QDialog):
         lay.addWidget(self.tabs, 1)
         lay.addLayout(buttons)
         QShortcut(QKeySequence.StandardKey.Refresh, self, activated=self.refresh)
+        # Until the run is read (a big log takes a moment): no action to press on a run
+        # not known yet, no empty rows of what it may not have.
+        for b in (self.retry_btn, self.cancel_btn, self.open_btn):
+            b.setEnabled(False)
+        for b in (self.undo_btn, self.apply_btn):
+            b.setVisible(False)
+        for key in ("error", "links", "summary", "run_params", "started_runs"):
+            self.form.setRowVisible(self.fields[key], False)
         self._reset_log()
         # While the run goes on, "Took" and the running attempt's time count each second.
         self._ticker = QTimer(self, interval=1000)
@@ -348,7 +356,7 @@ class RunDetails(QDialog):
             # The newest lines, as a log is read: at first, and when the whole log comes
             # again at the run's end while one followed it; else the place one scrolled to.
             follow, kept = first or bar.value() >= bar.maximum(), bar.value()
-            self.log.setPlainText(text)
+            self.log.setPlainText(_last_lines(text, LOG_LINES))
             bar.setValue(bar.maximum() if follow else kept)
             self._log_lines = text.count("\n") + 1 if logs else 0
             self._note_cut()
@@ -384,7 +392,7 @@ class RunDetails(QDialog):
             self._log_lines += sum(entry.count("\n") + 1 for entry in live)
             bar = self.log.verticalScrollBar()
             follow = bar.value() >= bar.maximum()  # at the newest line: stay there
-            self.log.appendPlainText("\n".join(live[-LOG_LINES:]))  # all the view can keep
+            self.log.appendPlainText(_last_lines("\n".join(live[-LOG_LINES:]), LOG_LINES))
             if follow:
                 bar.setValue(bar.maximum())
             self._note_cut()
@@ -574,6 +582,17 @@ class RejectedRows(QDialog):
             for j, v in enumerate(row):
                 self.table.setItem(i, j, QTableWidgetItem("" if v is None else str(v)))
         self.table.resizeColumnsToContents()
+
+
+def _last_lines(text: str, n: int) -> str:
+    """The last ``n`` lines of ``text``: all the view keeps. Cut here, not by the view:
+    laid out first, a megabyte of short lines held the window still for seconds."""
+    end = len(text)
+    for _ in range(n):
+        end = text.rfind("\n", 0, end)
+        if end < 0:
+            return text
+    return text[end + 1:]
 
 
 def _esc(s: str) -> str:
