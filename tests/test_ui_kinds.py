@@ -313,3 +313,17 @@ def test_a_time_the_run_with_dialog_refuses_is_said_without_the_command_lines_op
     dlg.when_text.setText(text)
     dlg.start()
     assert dlg.error.text() == said and dlg.run_id is None
+
+
+def test_a_float_with_more_decimals_than_the_box_shows_is_kept_as_it_is(qtbot):
+    # The number box showed three decimals: a job's 0.1234 came back as 0.123, and
+    # "Run with…" sent it as a change nobody had made.
+    from trayjobs.ui.editor.fields import FieldSpec
+    from trayjobs.ui.runwith import RunWithDialog
+    spec = FieldSpec(key="ratio", label="Ratio", help="", kind="float", default=0.1234)
+    dlg = RunWithDialog(SimpleNamespace(engine=None), "greet", [spec])
+    qtbot.addWidget(dlg)
+    assert dlg.editors["ratio"].value()[1] == 0.1234
+    assert dlg.overrides() == {}
+    dlg.editors["ratio"].w.setValue(0.5)
+    assert dlg.overrides() == {"ratio": 0.5}

@@ -358,6 +358,12 @@ class _Generic(FieldEditor):
             if s.kind == "bool":
                 self.w.setChecked(bool(v))
             elif s.kind in ("int", "float"):
+                if s.kind == "float" and isinstance(v, (int, float)):
+                    # As many decimals as the value has: 0.1234 shown as 0.123 was read
+                    # back as 0.123, a change nobody made (written, or run with).
+                    shown = repr(float(v))
+                    places = len(shown.partition(".")[2]) if "e" not in shown else 10
+                    self.w.setDecimals(max(self.w.decimals(), min(places, 10)))
                 self.w.setValue(v if v is not None else 0)
             elif s.kind == "choice":
                 i = self.w.findData(v)
