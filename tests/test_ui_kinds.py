@@ -206,6 +206,15 @@ def test_run_with_overrides_a_parameter_for_one_run_and_the_details_show_it(make
     dlg = ta.run_with
     ed = dlg.editors
     assert list(ed) == ["greeting", "loud", "rounds", "who"]
+    # Asked again, the open one comes forward with what was typed: not a second on top.
+    ed["who"].w.setText("Ada")
+    flushed = []
+    ta.run_job_with("greet")
+    ta.service.call(lambda: None, lambda _r: flushed.append(1))
+    until(qtbot, lambda: flushed)
+    assert ta.run_with is dlg and ed["who"].w.text() == "Ada"
+    assert [d.isVisible() for d in ta.window.findChildren(type(dlg))] == [True]
+    ed["who"].w.setText("")
     assert ed["who"].w.placeholderText() == "default: world"
     assert isinstance(ed["loud"].w, QCheckBox) and isinstance(ed["rounds"].w, QSpinBox)
     assert ed["rounds"].w.value() == 2

@@ -99,6 +99,10 @@ class Commands:
 
         def open_dialog(specs) -> None:
             self.show_window()
+            dlg = self._raise_open(RunWithDialog, lambda d: d.job == name)
+            if dlg is not None:  # one per job, with what was typed in it (as the editor)
+                self.run_with = dlg
+                return
             dlg = RunWithDialog(self, name, specs, self.window)
             dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             dlg.show()
