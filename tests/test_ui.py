@@ -537,6 +537,26 @@ def test_a_one_off_runs_details_say_its_time_and_cancel_it(make_app, qtbot):
     dlg.close()
 
 
+def test_the_details_show_the_end_of_a_log_written_line_by_line(make_app, qtbot,
+                                                                 monkeypatch):
+    # Only the first page of log entries was read (10,000 of them): a program writing
+    # a line at a time showed its beginning and never its end.
+    from trayjobs.ui import details
+    monkeypatch.setattr(details, "LOG_PAGE", 20)
+    ta = make_app(CONFIG + '\n[jobs.slow]\nkind = "command"\n'
+                  'command = "for i in $(seq 60); do echo $i; sleep 0.01; done"\n')
+    ta.run_job("slow")
+    until(qtbot, lambda: find_run(ta, "slow", "succeeded"), timeout=10_000)
+    rid = find_run(ta, "slow")["id"]
+    assert len(ta.engine.store.logs(rid)) > 40  # entries enough for three pages
+    dlg = ta.open_run(rid)
+    until(qtbot, lambda: dlg._log_whole)
+    numbers = [int(line.split()[-1]) for line in dlg.log.toPlainText().splitlines()
+               if line.split() and line.split()[-1].isdigit()]
+    assert numbers == list(range(1, 61))
+    dlg.close()
+
+
 def test_details_of_a_run_without_progress_do_not_animate(make_app, qtbot):
     # A job that reports no progress: the bar says so, without Qt's busy animation (which
     # repainted it ~50 times a second for as long as the run went on).

@@ -33,6 +33,8 @@ __all__ = ["RunDetails", "RejectedRows"]
 ACTIVE = ("scheduled", "waiting", "queued", "running", "retrying")
 #: Lines a details log keeps (the oldest go first); the whole log is in the store.
 LOG_LINES = 50_000
+#: Log entries read at a time; all of them are read, the last ones being what the view shows.
+LOG_PAGE = 10_000
 
 
 def _mono() -> Any:
@@ -211,7 +213,10 @@ class RunDetails(QDialog):
             # Only the lines not shown yet; once the run has ended, its whole log once more
             # (lines written before this window opened, and not yet stored then, included).
             full = not loaded or (run is not None and run["state"] not in ACTIVE and not whole)
-            logs = store.logs(rid, after_id=0 if full else after)
+            logs = page = store.logs(rid, after_id=0 if full else after, limit=LOG_PAGE)
+            while len(page) >= LOG_PAGE:  # a program that wrote line by line: many entries
+                page = store.logs(rid, after_id=page[-1]["id"], limit=LOG_PAGE)
+                logs = logs + page
             return (run, store.attempts(rid), logs, full, dict(job.raw) if job else None,
                     store.outbox_log(run_id=rid, limit=100), store.runs_started_by(rid))
 
