@@ -438,3 +438,49 @@ def test_a_line_printed_in_a_great_many_pieces_ends(home, tmp_path):
     rid = out.stdout.split()[0]
     shown = trayjobs(home, "show", rid, check=True).stdout
     assert shown.rstrip().endswith("info    " + "." * 2_000_000 + "end")
+
+
+def test_sys_exit_0_is_a_success_and_another_code_a_failure(make_engine, tmp_path):
+    # A script turned into a function often ends with sys.exit(): 0 (or none) is how it
+    # says it went well, as it would to a shell.
+    script(tmp_path / "done.py", """
+        import sys
+        def main(ctx):
+            ctx.log("all done")
+            sys.exit(0)
+    """)
+    script(tmp_path / "bad.py", """
+        import sys
+        def main(ctx):
+            sys.exit(3)
+    """)
+    eng = make_engine(f"""
+        [jobs.done]
+        kind = "python"
+        file = '{tmp_path / "done.py"}'
+        [jobs.bad]
+        kind = "python"
+        file = '{tmp_path / "bad.py"}'
+        retry = {{ attempts = 1 }}
+    """)
+    run = eng.watcher.wait(eng.submit("done"))
+    assert run["state"] == "succeeded", run
+    assert "all done" in [l["message"] for l in eng.store.logs(run["id"])]
+    bad = eng.watcher.wait(eng.submit("bad"))
+    assert bad["state"] == "failed" and "sys.exit(3)" in bad["error"], bad
+
+
+def test_a_syntax_error_met_at_run_time_is_not_retried(make_engine, tmp_path):
+    # The file was fine for `check`, then saved half-edited: retrying the same file with
+    # backoff cannot help; the run fails at once, saying where the error is.
+    path = script(tmp_path / "edit.py", "def main(ctx):\n    return 1\n")
+    eng = make_engine(f"""
+        [jobs.edit]
+        kind = "python"
+        file = '{path}'
+        retry = {{ attempts = 3, backoff = "1s" }}
+    """)
+    path.write_text("def main(ctx):\n    return (1\n", encoding="utf-8")
+    run = eng.watcher.wait(eng.submit("edit"))
+    assert run["state"] == "failed" and run["attempt"] == 1, run
+    assert "syntax error at line 2" in run["error"] and str(path) in run["error"], run["error"]

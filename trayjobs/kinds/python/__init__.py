@@ -55,7 +55,14 @@ class PythonKind(JobKind):
                             f"calling it runs none of its code; return the result instead, "
                             f"and report progress with ctx.progress()", retry=False)
         ctx.check_cancelled()
-        value = function(ctx) if _takes_argument(function) else function()
+        try:
+            value = function(ctx) if _takes_argument(function) else function()
+        except SystemExit as exc:
+            # A script made a function often ends with sys.exit(): as to a shell, 0 (or
+            # none) says it went well, anything else that it did not.
+            if exc.code in (None, 0):
+                return as_result(None, target)
+            raise JobFailed(f"{target} called sys.exit({exc.code!r})") from None
         if inspect.iscoroutine(value):  # an async def: run it to its end in this process
             import asyncio
             value = asyncio.run(value)

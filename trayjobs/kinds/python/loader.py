@@ -22,10 +22,17 @@ def load_function(params: PythonParams, job: str) -> Callable[..., Any]:
     that is not reused afterwards."""
     for folder in reversed(params.folders):
         sys.path.insert(0, folder)
-    if params.script is not None:
-        module = _load_file(params.script, job)
-    else:
-        module = importlib.import_module(params.module)
+    try:
+        if params.script is not None:
+            module = _load_file(params.script, job)
+        else:
+            module = importlib.import_module(params.module)
+    except SyntaxError as exc:
+        # Saved half-edited since `check` read it, say: trying the same file again later
+        # cannot help (a UserError is not retried).
+        at = f" at line {exc.lineno}" if exc.lineno else ""
+        raise UserError(f"job {job!r}: {exc.filename or params.target()} has a syntax "
+                        f"error{at}: {exc.msg}; fix it, then run the job again") from None
     obj: Any = module
     for part in params.attribute.split("."):
         try:
