@@ -8,13 +8,11 @@ here, in the foreground.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import signal
 import sys
 import threading
-import time
 from typing import Any
 
 from . import __version__
@@ -160,10 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     if command == "app":
         from .ui.app import run_app  # Qt is imported only here
         return run_app(home, minimized=getattr(args, "minimized", False))
+    from .cli_terminal import TerminalOut, say_waits
     if sys.stdout.isatty():
-        sys.stdout = _TerminalOut(sys.stdout)
+        sys.stdout = TerminalOut(sys.stdout)
     if command != "worker":  # (a worker logs its waits in its own words)
-        threading.Thread(target=_say_waits, name="waits", daemon=True).start()
+        threading.Thread(target=say_waits, name="waits", daemon=True).start()
     try:
         return COMMANDS[command](home, args)
     except UserError as exc:
@@ -176,56 +175,6 @@ def main(argv: list[str] | None = None) -> int:
         # no traceback. Python would flush stdout at exit into the closed pipe again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
-
-
-#: Seconds a command waits for the history's server before it says so.
-WAIT_NOTICE = 1.0
-
-
-def _say_waits() -> None:
-    """Say on standard error when the command waits for the run history's server (down,
-    or slow to answer), rather than be silent until it gives up: once per server."""
-    said: set[str] = set()
-    while True:
-        time.sleep(WAIT_NOTICE / 4)
-        postgres = sys.modules.get("trayjobs.store.postgres")  # imported only for a server
-        if postgres is None:
-            continue
-        for address, timeout in postgres.waiting(WAIT_NOTICE):
-            if address not in said:
-                said.add(address)
-                print(f"trayjobs: waiting for the run history's PostgreSQL server at "
-                      f"{address} (for up to {timeout:.0f} s)...", file=sys.stderr, flush=True)
-
-
-class _TerminalOut(io.TextIOBase):
-    """Standard output when it is a terminal: what commands print there holds text from
-    jobs (log lines, summaries, errors), which may hold escape sequences a terminal acts
-    on; they are shown as text (:func:`~trayjobs.textfmt.for_terminal`)."""
-
-    def __init__(self, stream) -> None:
-        self._stream = stream
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, s: str) -> int:
-        from .textfmt import for_terminal
-        self._stream.write(for_terminal(s))
-        return len(s)
-
-    def flush(self) -> None:
-        self._stream.flush()
-
-    def isatty(self) -> bool:
-        return True
-
-    def fileno(self) -> int:
-        return self._stream.fileno()
-
-    @property
-    def encoding(self) -> str:
-        return self._stream.encoding
 
 
 def _open_link(link: str, home_dir: str | None) -> int:
