@@ -18,7 +18,7 @@ from trayjobs.engine.events import RunProgress
 from trayjobs.ui.activity_page import ProgressDelegate, date_range
 from trayjobs.ui.settings_page import settings_changes
 from trayjobs.ui.single import SingleInstance
-from trayjobs.ui.theme import banner_style, is_dark, state_colour
+from trayjobs.ui.theme import banner_style, is_dark, muted_colour, state_colour
 from trayjobs.store.open import open_store
 
 from ui_support import app, make_app, until  # noqa: F401
@@ -98,6 +98,34 @@ def test_dark_theme_keeps_text_readable(app, qtbot):
     finally:
         app.set_theme("system")
     assert not is_dark()
+
+
+def _contrast(a: QColor, b: QColor) -> float:
+    """WCAG 2 contrast ratio of two colours."""
+    def lum(c: QColor) -> float:
+        def ch(v: float) -> float:
+            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+        return 0.2126 * ch(c.redF()) + 0.7152 * ch(c.greenF()) + 0.0722 * ch(c.blueF())
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_state_words_and_help_text_are_readable_in_either_theme(app, qtbot):
+    # WCAG AA for text: 4.5:1. "cancelled" and "skipped" in the Activity list and the
+    # editor's help lines are drawn muted, which must still be read without effort.
+    try:
+        for theme in ("light", "dark"):
+            app.set_theme(theme)
+            pal = QApplication.palette()
+            for role in (QPalette.ColorRole.Base, QPalette.ColorRole.Window):
+                bg = pal.color(role)
+                for state in ("succeeded", "warning", "failed", "retrying", "interrupted",
+                              "running", "cancelled", "skipped", "queued"):
+                    ratio = _contrast(state_colour(state), bg)
+                    assert ratio >= 4.5, (theme, role.name, state, round(ratio, 2))
+                assert _contrast(muted_colour(), bg) >= 4.5, (theme, role.name, "muted")
+    finally:
+        app.set_theme("system")
 
 
 def test_every_control_has_an_accessible_name_or_text(app, qtbot):
