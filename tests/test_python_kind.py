@@ -432,7 +432,8 @@ def test_a_line_printed_in_a_great_many_pieces_ends(home, tmp_path):
             return "dotted"
     """)
     home.config_file.write_text(f'[jobs.dots]\nkind = "python"\nfile = \'{job}\'\n'
-                                f'timeout = "8s"\nretry = {{ attempts = 1 }}\n')
+                                f'timeout = "8s"\nretry = {{ attempts = 1 }}\n'
+                                f'log_head = 3_000_000\n')  # the line is kept whole
     out = trayjobs(home, "run", "dots", "--wait")
     assert out.returncode == 0, out.stderr
     rid = out.stdout.split()[0]
@@ -484,3 +485,110 @@ def test_a_syntax_error_met_at_run_time_is_not_retried(make_engine, tmp_path):
     run = eng.watcher.wait(eng.submit("edit"))
     assert run["state"] == "failed" and run["attempt"] == 1, run
     assert "syntax error at line 2" in run["error"] and str(path) in run["error"], run["error"]
+
+
+CHATTY = """
+    import sys, tracemalloc
+
+    def main(ctx):
+        tracemalloc.start()
+        line = "x" * 186
+        for i in range(ctx.params["lines"]):
+            print(f"line {i:07d} {line}")
+        print("an error at the end", file=sys.stderr)
+        peak = tracemalloc.get_traced_memory()[1]
+        return {"summary": "printed", "peak": peak}
+"""
+
+
+def test_a_python_job_that_prints_a_lot_keeps_a_head_and_a_tail_of_it(make_engine, tmp_path):
+    # 6 MB of print(): the run's log keeps the first and last megabyte, as a command's
+    # does, and says how much it left out; the job process holds no more than the tail.
+    job = script(tmp_path / "chatty.py", CHATTY)
+    eng = make_engine(f"""
+        [jobs.chatty]
+        kind = "python"
+        file = '{job}'
+        params = {{ lines = 30_000 }}
+    """)
+    run = eng.watcher.wait(eng.submit("chatty"))
+    assert run["state"] == "succeeded", run
+    logs = eng.store.logs(run["id"], limit=1_000_000)
+    printed = [l["message"] for l in logs if l["message"].startswith("line ")]
+    assert all(len(m) == 199 for m in printed)  # whole lines: none cut at the gap
+    assert 1_999_000 < 200 * (len(printed) + 1) <= 2_000_000, len(printed)
+    assert printed[0] == "line 0000000 " + "x" * 186
+    assert printed[-1] == "line 0029999 " + "x" * 186
+    left_out = [(i, l) for i, l in enumerate(logs) if "of output left out here" in l["message"]]
+    assert len(left_out) == 1 and left_out[0][1]["level"] == "warning"
+    at, note = left_out[0]
+    assert note["message"] == "[4.0 MB of output left out here]", note
+    assert logs[at - 1]["message"].startswith("line 0004999 ")
+    assert logs[at + 1]["message"].startswith("line 002")
+    assert logs[-1]["message"] == "an error at the end" and logs[-1]["level"] == "warning"
+    assert run["result"]["peak"] < 4_000_000, run["result"]["peak"]
+
+
+def test_log_head_and_log_tail_bound_what_a_python_job_prints(make_engine, tmp_path):
+    job = script(tmp_path / "chatty.py", CHATTY)
+    eng = make_engine(f"""
+        [jobs.chatty]
+        kind = "python"
+        file = '{job}'
+        params = {{ lines = 5_000 }}
+        log_head = 1_000
+        log_tail = 500
+    """)
+    run = eng.watcher.wait(eng.submit("chatty"))
+    assert run["state"] == "succeeded", run
+    messages = [l["message"] for l in eng.store.logs(run["id"])]
+    assert messages[:5] == [f"line {i:07d} " + "x" * 186 for i in range(5)]
+    assert messages[5] == "[998.6 KB of output left out here]"
+    assert messages[6:] == [f"line {i:07d} " + "x" * 186 for i in (4998, 4999)] + [
+        "an error at the end"]
+    assert run["result"]["peak"] < 200_000, run["result"]["peak"]
+
+
+def test_a_printed_line_too_long_to_keep_is_not_held_whole(home):
+    # A million dots written one at a time with no line end: only the end of the line that
+    # the tail can keep is held, and logged, after a note of how much was left out.
+    from trayjobs.context import JobContext
+    from trayjobs.engine.child import _LogStream, _Printed
+    sent: list[dict] = []
+    ctx = JobContext(run_id=1, job="dots", home=home, sink=sent.append)
+    out = _Printed(ctx, head=1000, tail=1000)
+    stream = _LogStream(out, "info")
+    stream.write("a short line\n")
+    held = 0
+    for _ in range(1_000_000):
+        stream.write(".")
+        held = max(held, stream._size)
+    stream.write("end\n")
+    stream.finish()
+    out.close()
+    assert held <= 2 * 1000 + 4096
+    assert [m["message"] for m in sent[:2]] == ["a short line", "[999.0 KB of output left out here]"]
+    assert sent[2]["message"] == "." * 996 + "end" and len(sent) == 3
+
+
+def test_the_kept_end_of_what_a_failing_function_printed_is_in_its_log(make_engine, tmp_path):
+    job = script(tmp_path / "fails.py", """
+        def main(ctx):
+            for i in range(100):
+                print(f"line {i}")
+            raise RuntimeError("it broke")
+    """)
+    eng = make_engine(f"""
+        [jobs.fails]
+        kind = "python"
+        file = '{job}'
+        retry = {{ attempts = 1 }}
+        log_head = 20
+        log_tail = 20
+    """)
+    run = eng.watcher.wait(eng.submit("fails"))
+    assert run["state"] == "failed" and "it broke" in run["error"], run
+    messages = [l["message"] for l in eng.store.logs(run["id"])]
+    assert messages[:2] == ["line 0", "line 1"], messages
+    assert messages[2].endswith("of output left out here]")
+    assert messages[3:5] == ["line 98", "line 99"], messages

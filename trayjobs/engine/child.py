@@ -24,6 +24,7 @@ import signal
 import sys
 import threading
 import traceback
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -159,13 +160,107 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-class _LogStream(io.TextIOBase):
-    """print() in job code becomes log lines of the run."""
+#: Bytes of what job code prints kept from the start and from the end of a run's output,
+#: unless its job says otherwise (``log_head``, ``log_tail``), as for a command's output.
+LOG_HEAD = LOG_TAIL = 1_000_000
 
-    def __init__(self, ctx, level: str) -> None:
+
+class _Printed:
+    """What job code prints, on stdout and stderr alike, as log lines of the run, within
+    bounds: the first ``head`` bytes of lines go to the log as they come; after that only
+    the last ``tail`` bytes are kept (here, a line at a time, the oldest dropped) and
+    logged when the run ends, after a line saying how much was left out between them.
+    The command kind keeps a program's output so (:mod:`trayjobs.kinds.command.output`):
+    a function that prints 50 MB fills neither the run history nor this process."""
+
+    def __init__(self, ctx, *, head: int = LOG_HEAD, tail: int = LOG_TAIL) -> None:
+        self.ctx = ctx
+        self.head_left, self.tail_max = head, tail
+        self._tail: deque[tuple[str, str, int]] = deque()  # (text, level, bytes)
+        self._tail_size = 0
+        self.left_out = 0  # bytes of lines left out, not logged
+
+    def limit(self, *, head: int | None, tail: int | None) -> None:
+        """The job's own bounds, known once its params are read (before its code runs)."""
+        if head is not None:
+            self.head_left = head
+        if tail is not None:
+            self.tail_max = tail
+
+    def room(self) -> int:
+        """The longest line that can still be kept whole."""
+        return max(self.head_left, self.tail_max)
+
+    def line(self, text: str, level: str) -> None:
+        size = _size(text) + 1  # with its newline, as a file of the output would hold it
+        if size <= self.head_left:
+            self.head_left -= size
+            self.ctx.log(text, level)
+            return
+        self.head_left = 0  # the head ends with the first line that does not fit in it
+        if size > self.tail_max:
+            text = self.cut(text)
+            size = _size(text) + 1
+        self._tail.append((text, level, size))
+        self._tail_size += size
+        while self._tail_size > self.tail_max:
+            _, _, old = self._tail.popleft()
+            self._tail_size -= old
+            self.left_out += old
+
+    def cut(self, text: str) -> str:
+        """The end of a line too long to keep whole: what fits in ``tail``, the rest
+        counted as left out. Secrets are masked first: a cut through one would leave its
+        end, which the masking of the message no longer recognises."""
+        from ..secrets import mask
+        text = mask(text)
+        room = max(self.tail_max - 1, 0)  # and its newline
+        if text.isascii():
+            kept = text[len(text) - room:] if room else ""
+        else:  # counted in bytes; a character cut in two is left out whole
+            data = text.encode("utf-8", "surrogatepass")
+            end = data[len(data) - room:] if room else b""
+            start = next((i for i, b in enumerate(end[:4]) if b & 0xC0 != 0x80), len(end))
+            kept = end[start:].decode("utf-8", "surrogatepass")
+        self.left_out += _size(text) - _size(kept)
+        return kept
+
+    def clear(self) -> None:
+        self._tail.clear()
+        self._tail_size = 0
+
+    def close(self) -> None:
+        """The run is over: say what was left out, then log the kept tail."""
+        if self.left_out:
+            from ..durations import format_size
+            self.ctx.log(f"[{format_size(self.left_out)} of output left out here]", "warning")
+            self.left_out = 0
+        while self._tail:
+            text, level, _ = self._tail.popleft()
+            self.ctx.log(text, level)
+        self._tail_size = 0
+
+
+def _bound(params: Any, key: str) -> int | None:
+    """A job's ``log_head`` or ``log_tail`` (a python job's, say), if its kind has one."""
+    value = getattr(params, key, None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _size(text: str) -> int:
+    """``text``'s length in bytes, as written to a file (counted without a copy when ASCII)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+class _LogStream(io.TextIOBase):
+    """print() in job code becomes log lines of the run (see :class:`_Printed`)."""
+
+    def __init__(self, out: _Printed, level: str) -> None:
         # The line not ended yet, in pieces: adding each piece to one text copied all of it
         # every time, so a million dots printed one at a time never ended.
-        self.ctx, self.level, self._parts = ctx, level, []
+        self.out, self.level, self._parts = out, level, []
+        self._size = 0  # characters in _parts
+        self._cap = 0  # more than this in _parts: see whether so much may be held
 
     @property
     def _buf(self) -> str:
@@ -176,6 +271,7 @@ class _LogStream(io.TextIOBase):
     @_buf.setter
     def _buf(self, text: str) -> None:
         self._parts = [text] if text else []
+        self._size = len(text)
 
     def writable(self) -> bool:
         return True
@@ -183,16 +279,29 @@ class _LogStream(io.TextIOBase):
     def write(self, s: str) -> int:
         if "\n" not in s:
             self._parts.append(s)
+            self._size += len(s)
             if len(self._parts) >= 4096:
                 self._parts = ["".join(self._parts)]
+            if self._size > self._cap:
+                self._hold_less()
             return len(s)
         # One split for the whole write: taking a line at a time copied the rest of the
         # buffer for each, so one write of a million lines never ended.
         *lines, self._buf = (self._buf + s).split("\n")
         for line in lines:
             if line.strip():
-                self.ctx.log(line, self.level)
+                self.out.line(line, self.level)
         return len(s)
+
+    def _hold_less(self) -> None:
+        """A line longer than can be kept whole is not held whole either: the head is over,
+        and of the line only what the tail can keep stays. (Cut once it holds twice that: a
+        cut at each piece written would copy the tail each time.)"""
+        self._cap = 2 * self.out.room() + 4096
+        if self._size > self._cap:
+            self.out.head_left = 0
+            self._buf = self.out.cut(self._buf)
+            self._cap = 2 * self.out.room() + 4096
 
     def flush(self) -> None:
         """A line not ended yet is logged as far as it goes (``print(..., end="",
@@ -201,20 +310,22 @@ class _LogStream(io.TextIOBase):
         from ..secrets import begun_at_end
         keep = begun_at_end(self._buf)
         if self._buf[:len(self._buf) - keep].strip():
-            self.ctx.log(self._buf[:len(self._buf) - keep], self.level)
+            self.out.line(self._buf[:len(self._buf) - keep], self.level)
         self._buf = self._buf[len(self._buf) - keep:]
 
     def finish(self) -> None:
         """The run is over: log whatever is left."""
         if self._buf.strip():
-            self.ctx.log(self._buf, self.level)
+            self.out.line(self._buf, self.level)
         self._buf = ""
 
 
-def _finish_streams() -> None:
+def _finish_streams(printed: _Printed | None = None) -> None:
     """What job code printed is all in the run's log (or written out, on a thread)."""
     for stream in (sys.stdout, sys.stderr):
         (stream.finish if isinstance(stream, _LogStream) else stream.flush)()
+    if printed is not None:
+        printed.close()
 
 
 _homes: dict[tuple, Any] = {}
@@ -249,11 +360,14 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
                      scheduled_for=req.get("scheduled_for"), plan=req.get("plan"),
                      cancel_event=cancel)
     out, err = sys.stdout, sys.stderr
+    printed = _Printed(ctx)
     if capture_output:
-        sys.stdout, sys.stderr = _LogStream(ctx, "info"), _LogStream(ctx, "warning")
+        sys.stdout, sys.stderr = _LogStream(printed, "info"), _LogStream(printed, "warning")
     reuse = True
 
     def send_end(msg: dict[str, Any]) -> None:
+        if capture_output:  # the kept end of what it printed goes before the run's end
+            _finish_streams(printed)
         pipe.send(msg if reuse else {**msg, "reuse": False})
 
     try:
@@ -263,11 +377,12 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
         params = req.get("params_model")  # a thread's: validated already (see the engine)
         if params is None and req["params"] is not None:  # None: an undo from the journal alone
             params = kind.parse_params(req["params"])
+        printed.limit(head=_bound(params, "log_head"), tail=_bound(params, "log_tail"))
         if req.get("op") == "undo":
             result = kind.undo(ctx, params, req["run"])
         else:
             result = kind.run(ctx, params)
-        _finish_streams()
+        _finish_streams(printed if capture_output else None)
         end = {"t": "done", "result": tidy_result(result)}
         if not reuse:
             end["reuse"] = False
@@ -290,6 +405,7 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
         send_end({"t": "error", "kind": "failed", "message": str(exc), "retry": False})
     except MemoryError as exc:
         reuse = False  # the heap may be in a poor state: start afresh
+        printed.clear()  # what it printed last may be what took the memory: kept no longer
         pipe.send({"t": "error", "kind": "memory",
                    "message": f"the job ran out of memory ({exc or 'MemoryError'})"})
     except BaseException as exc:  # job code is foreign: report anything, then go on
@@ -299,7 +415,7 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
                   "traceback": traceback.format_exc()})
     finally:
         if capture_output:
-            _finish_streams()
+            _finish_streams(printed)
             sys.stdout, sys.stderr = out, err
         forget_revealed()
     return reuse

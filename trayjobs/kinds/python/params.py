@@ -32,6 +32,8 @@ class PythonParams(KindParams):
     dry_run: bool = Field(
         False, description="The function honours `ctx.dry_run` (changes nothing when it is "
                            "true), so `--dry-run` runs are allowed.")
+    log_head: int = Field(1_000_000, ge=0, description="Bytes of printed output kept from the start.")
+    log_tail: int = Field(1_000_000, ge=0, description="Bytes of printed output kept from the end.")
 
     @field_validator("path", mode="before")
     @classmethod
