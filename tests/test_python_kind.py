@@ -592,3 +592,46 @@ def test_the_kept_end_of_what_a_failing_function_printed_is_in_its_log(make_engi
     assert messages[:2] == ["line 0", "line 1"], messages
     assert messages[2].endswith("of output left out here]")
     assert messages[3:5] == ["line 98", "line 99"], messages
+
+
+def _strict_json(text: str):
+    import json
+
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_nan_and_infinity_in_a_result_are_stored_as_null_with_a_warning(home, tmp_path):
+    # NaN is no JSON: stored as it was, the history's result could not be read by a strict
+    # reader (a report's, `show --json` piped on, PostgreSQL's jsonb).
+    job = script(tmp_path / "ratio.py", """
+        def main(ctx):
+            return {"summary": "ok", "ratio": float("nan"),
+                    "by_month": {"2026-01": 1.5, "2026-02": float("inf")},
+                    "deltas": [1, float("-inf")]}
+    """)
+    home.config_file.write_text(f'[jobs.ratio]\nkind = "python"\nfile = \'{job}\'\n')
+    out = trayjobs(home, "run", "ratio", "--wait")
+    assert out.returncode == 0, out.stderr
+    shown = _strict_json(trayjobs(home, "show", out.stdout.split()[0], "--json", check=True).stdout)
+    result = shown["run"]["result"]
+    assert result == {"summary": "ok", "ratio": None, "by_month": {"2026-01": 1.5, "2026-02": None},
+                      "deltas": [1, None]}
+    warnings = [l["message"] for l in shown["log"] if l["level"] == "warning"]
+    assert warnings == ["the result's ratio (NaN), by_month.2026-02 (inf) and deltas[1] (-inf) "
+                        "are no JSON numbers: stored as null"], warnings
+    for line in trayjobs(home, "runs", "--json", check=True).stdout.splitlines():
+        _strict_json(line)
+
+
+def test_show_and_runs_json_write_a_nan_kept_in_the_history_as_null(home, make_store):
+    # Results stored before they were made finite still hold NaN: what the command line
+    # prints as JSON is JSON all the same.
+    store = make_store(home.runs_db)
+    rid = store.create_run("old", kind="python", trigger="manual", state="succeeded")
+    store.update_run(rid, result={"summary": "ok", "ratio": float("nan")})
+    shown = _strict_json(trayjobs(home, "show", str(rid), "--json", check=True).stdout)
+    assert shown["run"]["result"] == {"summary": "ok", "ratio": None}
+    listed = trayjobs(home, "runs", "--json", check=True).stdout.splitlines()
+    assert _strict_json(listed[0])["result"]["ratio"] is None

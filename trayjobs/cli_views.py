@@ -58,6 +58,13 @@ def cluster_worker_running(home: Home) -> bool:
 
 # -- what the commands print ----------------------------------------------------------
 
+def _json(data: Any, *, indent: int | None = None) -> str:
+    """``data`` as strict JSON: a NaN or infinity kept in the history before results were
+    made finite (see the job process) is written ``null``, not ``NaN``, which JSON has not."""
+    from .textfmt import finite_numbers
+    return json.dumps(finite_numbers(data)[0], default=str, indent=indent)
+
+
 def cmd_runs(home: Home, args) -> int:
     from .store import OUTCOMES
     if args.state and args.state not in OUTCOMES:
@@ -66,7 +73,7 @@ def cmd_runs(home: Home, args) -> int:
     runs = ctl.store.list_runs(job=args.job, state=args.state, limit=args.limit)
     if args.json:
         for r in runs:
-            print(json.dumps(r, default=str))
+            print(_json(r))
         return EXIT_OK
     if not runs:
         if args.job or args.state:  # there may be others: say which there are none of
@@ -94,7 +101,7 @@ def cmd_show(home: Home, args) -> int:
     attempts = ctl.store.attempts(args.run)
     logs = _all_logs(ctl.store, args.run)
     if args.json:
-        print(json.dumps({"run": run, "attempts": attempts, "log": logs}, default=str, indent=2))
+        print(_json({"run": run, "attempts": attempts, "log": logs}, indent=2))
         return EXIT_OK
     result = run.get("result") if isinstance(run.get("result"), dict) else None
     lines = [f"run {run['id']} · {run['job']} ({run['kind']}) · {state_text(run)}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from datetime import datetime
@@ -11,7 +12,7 @@ from .durations import format_duration
 
 __all__ = ["when", "relative", "run_duration", "run_started", "run_took", "attempt_text",
            "state_text", "warnings_text", "table", "escape_undecodable", "escape_strings",
-           "started_by_how", "for_terminal"]
+           "started_by_how", "for_terminal", "finite_numbers"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -63,6 +64,27 @@ def escape_strings(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [escape_strings(v) for v in value]
     return value
+
+
+def finite_numbers(value: Any, *, _at: str = "", _found: list[str] | None = None
+                   ) -> tuple[Any, list[str]]:
+    """``value`` (JSON-like data) with each NaN or infinite number made ``None``, which JSON
+    can hold (``NaN`` and ``Infinity`` are not JSON, though Python writes them), and where
+    each was, e.g. ``["ratio (NaN)", "by_month.2026-02 (inf)", "deltas[1] (-inf)"]``.
+    Containers are copied only where something changed."""
+    found = [] if _found is None else _found
+    if isinstance(value, float) and not math.isfinite(value):
+        found.append(f"{_at or 'value'} ({'NaN' if value != value else value})")
+        return None, found
+    if isinstance(value, dict):
+        items = {k: finite_numbers(v, _at=f"{_at}.{k}" if _at else str(k), _found=found)[0]
+                 for k, v in value.items()}
+        return (items if any(items[k] is not value[k] for k in items) else value), found
+    if isinstance(value, (list, tuple)):
+        items = [finite_numbers(v, _at=f"{_at}[{i}]", _found=found)[0]
+                 for i, v in enumerate(value)]
+        return (items if any(a is not b for a, b in zip(items, value)) else value), found
+    return value, found
 
 
 def when(ts: float | None, *, seconds: bool = False) -> str:

@@ -152,6 +152,25 @@ def _set_aside(end: dict[str, Any], encoded: bytes, ctx, pipe: "_Pipe") -> bytes
     return pipe.encode({**end, "result": {k: v for k, v in small.items() if v is not None}})
 
 
+def _finite(result: Any, ctx) -> Any:
+    """``result`` with NaN and infinite numbers as ``null``: a history holding ``NaN``
+    could not be read by strict JSON readers (a report's, ``show --json`` piped on,
+    PostgreSQL). The run's log says which values were changed."""
+    from ..textfmt import finite_numbers
+    try:
+        result, found = finite_numbers(result)
+    except RecursionError:  # it holds itself: encoding it says so
+        return result
+    if found:
+        shown = ", ".join(found[:5]) if len(found) <= 5 else (
+            ", ".join(found[:4]) + f" and {len(found) - 4} more")
+        if 1 < len(found) <= 5:
+            shown = " and ".join(shown.rsplit(", ", 1))
+        ctx.log(f"the result's {shown} {'is no JSON number' if len(found) == 1 else 'are no JSON numbers'}"
+                f": stored as null", "warning")
+    return result
+
+
 def _describe(exc: BaseException) -> str:
     try:
         text = str(exc)
@@ -388,6 +407,9 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
             end["reuse"] = False
         try:
             done = pipe.encode(end)
+            if b"NaN" in done or b"Infinity" in done:  # perhaps as numbers, which JSON has not
+                end["result"] = _finite(end["result"], ctx)
+                done = pipe.encode(end)
         except ValueError as exc:
             raise JobFailed(f"the job's result could not be stored: it is not JSON data ({exc}). "
                             f"This is a bug in the job kind.", retry=False) from None
@@ -398,7 +420,7 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
         end = {"t": "error", "kind": "failed", "message": str(exc), "retry": exc.retry}
         try:
             # What the job found before it failed is kept with the run, if it is JSON data.
-            send_end({**end, "result": exc.result} if exc.result else end)
+            send_end({**end, "result": _finite(exc.result, ctx)} if exc.result else end)
         except ValueError:
             send_end(end)
     except UserError as exc:
