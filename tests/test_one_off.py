@@ -84,6 +84,28 @@ def test_cli_names_in_and_says_what_to_write_for_a_bad_duration(home):
     assert "--in: '10y' is not a duration; write e.g. '90s'" in out.stderr
 
 
+@pytest.mark.parametrize("within", ["0s", "0", "0m0s", "0ms", "-5", "-5m", " -1h"])
+def test_no_time_or_a_negative_one_from_now_is_refused(within):
+    # "--in 0s" is a run now put a different way: refused, so that a mistyped duration
+    # ("-5m" for "5m") does not run the job at once.
+    from trayjobs.schedule import NotLater
+    with pytest.raises(NotLater, match="(now|before now), not later"):
+        one_off_time(within=within, now=NOW)
+
+
+def test_cli_refuses_in_0s_and_says_how_to_run_now(home):
+    home.config_file.write_text(CONFIG)
+    for args in (["--in", "0s"], ["--in=-5m"], ["--in", "-5"]):
+        out = trayjobs(home, "run", "once", *args)
+        assert out.returncode == 2, (args, out.stderr)
+        assert ("now, not later; to run the job now: trayjobs run once"
+                in out.stderr), (args, out.stderr)
+    out = trayjobs(home, "run", "my job", "--at", "2020-01-01 10:00")
+    assert ("that time has passed; to run the job now: trayjobs run 'my job'"
+            in out.stderr), out.stderr
+    assert trayjobs(home, "runs", check=True).stdout.strip() == "no runs yet"
+
+
 def test_in_1s_runs_on_time_in_the_worker(home):
     home.config_file.write_text(CONFIG)
     worker = start_worker(home)

@@ -211,9 +211,13 @@ def _due_at(args) -> float | None:
     """The time ``--at`` or ``--in`` asks for, as a timestamp (None: run now)."""
     if args.at is None and args.within is None:
         return None
-    from .schedule import one_off_time
+    from .schedule import NotLater, one_off_time
     try:
         return one_off_time(at=args.at, within=args.within).timestamp()
+    except NotLater as exc:
+        import shlex
+        raise UserError(f"{exc}; to run the job now: trayjobs run {shlex.quote(args.job)}"
+                        ) from None
     except ValueError as exc:
         raise UserError(str(exc)) from None
 

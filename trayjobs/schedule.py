@@ -14,7 +14,7 @@ from datetime import datetime, time, timedelta, timezone, tzinfo
 
 
 __all__ = ["Schedule", "Interval", "Cron", "CronError", "describe_cron", "local_now", "local_zone",
-           "one_off_time", "ascii_digits"]
+           "one_off_time", "NotLater", "ascii_digits"]
 
 _FIELDS = [
     ("minute", 0, 59, {}),
@@ -218,6 +218,11 @@ def utc(ts: float) -> datetime:
 MAX_AHEAD = timedelta(days=3660)
 
 
+class NotLater(ValueError):
+    """A one-off's time that is not later than now: ``--in 0s``, ``--in -5m``, a time
+    passed. Running now is asked for otherwise, which the caller says how."""
+
+
 def one_off_time(*, at: str | None = None, within: str | None = None,
                  now: datetime | None = None) -> datetime:
     """When a one-off run asked for ``at`` a time or ``within`` a duration should start,
@@ -232,10 +237,14 @@ def one_off_time(*, at: str | None = None, within: str | None = None,
     if within is not None:
         if not within.strip():
             raise ValueError("--in: give a duration, e.g. 2h, 90s or 1h30m")
+        if within.strip().startswith("-"):  # "-5m", mistyped for "5m", say: not a run now
+            raise NotLater(f"--in {within}: that is before now, not later")
         try:
             seconds = parse_duration(within, limit=float("inf"))  # bounded below, in its words
         except ValueError as exc:  # the bare message would not say which option it is about
             raise ValueError(f"--in: {exc}") from None
+        if seconds <= 0:
+            raise NotLater(f"--in {within}: that is now, not later")
         if seconds > MAX_AHEAD.total_seconds():
             raise ValueError(f"--in {within}: at most {MAX_AHEAD.days} days ahead")
         return now + timedelta(seconds=seconds)
@@ -261,7 +270,7 @@ def one_off_time(*, at: str | None = None, within: str | None = None,
     if due.tzinfo is None:
         due = due.replace(tzinfo=now.tzinfo)
     if due <= now:
-        raise ValueError(f"--at {at}: that time has passed")
+        raise NotLater(f"--at {at}: that time has passed")
     if due - now > MAX_AHEAD:
         raise ValueError(f"--at {at}: at most {MAX_AHEAD.days} days ahead")
     return due
