@@ -245,3 +245,52 @@ def test_wait_with_in_and_no_worker_runs_it_here_at_its_time(home):
     row = run_state(home, rid)
     assert row["state"] == "succeeded" and row["started_at"] >= row["due_at"] >= t0 + 1
     assert "so the run happens here at" in out.stderr
+
+
+def _start_run(home, *args: str):
+    import subprocess
+    import sys
+    env = dict(os.environ, TRAYJOBS_HOME=str(home.root))
+    return subprocess.Popen([sys.executable, "-m", "trayjobs", "run", *args], env=env,
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.mark.parametrize("sig, worker_too", [(signal.SIGTERM, True), (signal.SIGHUP, False)])
+def test_term_or_hup_while_waiting_for_a_one_offs_time_leaves_it_scheduled_and_says_so(
+        home, sig, worker_too):
+    # Ctrl-C, typed, cancels the run; TERM and HUP (a closed terminal, a logout, `timeout`)
+    # leave it to run at its time, and the command says who runs it and how to cancel it.
+    home.config_file.write_text(CONFIG)
+    proc = _start_run(home, "once", "--in", "2h", "--wait")
+    rid = int(proc.stdout.readline())
+    assert "Ctrl-C cancels it" in proc.stderr.readline()  # waiting for its time now
+    worker = start_worker(home) if worker_too else None
+    try:
+        if worker is not None:
+            from trayjobs.cli_views import consumer_running
+            wait_until(lambda: consumer_running(home), timeout=30, what="the worker")
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if worker is not None:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(20)
+    assert proc.returncode == 128 + sig, (proc.returncode, err)
+    row = run_state(home, rid)
+    assert row["state"] == "scheduled", row
+    assert f"run {rid} stays scheduled for" in err, err
+    who = ("the trayjobs app or worker running for this home starts it then" if worker_too
+           else "no trayjobs app or worker is running for this home: it starts when one does")
+    assert who in err, err
+    assert f"trayjobs cancel {rid} drops it" in err, err
+
+
+def test_ctrl_c_while_waiting_for_a_one_offs_time_cancels_it(home):
+    home.config_file.write_text(CONFIG)
+    proc = _start_run(home, "once", "--in", "2h", "--wait")
+    rid = int(proc.stdout.readline())
+    assert "Ctrl-C cancels it" in proc.stderr.readline()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130 and f"run {rid} cancelled" in err, err
+    assert run_state(home, rid)["state"] == "cancelled"

@@ -18,7 +18,8 @@ from typing import Any
 from . import __version__
 from .errors import UserError
 from .paths import Home, resolve_home
-from .cli_follow import EXIT_FAILED, EXIT_OK, Bar, end_inline, follow, wait_for_time
+from .cli_follow import (EXIT_FAILED, EXIT_OK, Bar, end_inline, follow, left_scheduled,
+                         wait_for_time)
 from .cli_views import (cmd_jobs, cmd_runs, cmd_show, cmd_stats, cmd_workers, consumer_running,
                         control_for, say_kept)
 from .textfmt import relative, table, when
@@ -253,15 +254,21 @@ def cmd_run(home: Home, args) -> int:
         eng.executor.close()
         raise
     print(run_id)
-    print("No trayjobs app or worker is running for this home, so the run happens here"
-          + (f" at {when(due_at, seconds=True)} ({relative(due_at)}); Ctrl-C cancels it."
-             if due_at is not None else "."), file=sys.stderr)
     bar = Bar(enabled=True)
     eng.bus.subscribe(bar.on_event)
     try:
-        if due_at is not None and not wait_for_time(eng, run_id, due_at):
-            # Started or ended by another process meanwhile (a worker, a cancel): follow it.
-            return follow(eng, run_id)
+        if due_at is None:
+            print("No trayjobs app or worker is running for this home, so the run happens "
+                  "here.", file=sys.stderr)
+        else:
+            with left_scheduled(eng, run_id):
+                print(f"No trayjobs app or worker is running for this home, so the run "
+                      f"happens here at {when(due_at, seconds=True)} ({relative(due_at)}); "
+                      f"Ctrl-C cancels it.", file=sys.stderr)
+                in_time = wait_for_time(eng, run_id, due_at)
+            if not in_time:
+                # Started or ended by another process meanwhile (a worker, a cancel): follow it.
+                return follow(eng, run_id)
         # Ctrl-C, and a TERM or HUP (a closed terminal, `timeout`, a service manager), stop
         # the run the way a cancel does: the job runs in this process (or in one it
         # follows), so this process must not die before the job has stopped.

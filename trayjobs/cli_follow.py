@@ -5,14 +5,16 @@ of another machine) does."""
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
+from contextlib import contextmanager
 from typing import Any
 
 from .textfmt import for_terminal, relative, state_text, when
 
-__all__ = ["EXIT_OK", "EXIT_FAILED", "Bar", "end_inline", "follow", "follow_log", "log_lines",
-           "progress_text", "report_end", "wait_for_time"]
+__all__ = ["EXIT_OK", "EXIT_FAILED", "Bar", "end_inline", "follow", "follow_log", "left_scheduled",
+           "log_lines", "progress_text", "report_end", "wait_for_time"]
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -44,6 +46,54 @@ def wait_for_time(eng, run_id: int, due_at: float) -> bool:
         eng.cancel(run_id)
         print(f"run {run_id} cancelled", file=sys.stderr)
         raise
+
+
+class _Left(Exception):
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+
+
+@contextmanager
+def left_scheduled(eng, run_id: int):
+    """While waiting in the foreground for a one-off run's time: TERM and HUP (a closed
+    terminal, a logout, ``timeout``, a service manager) end the wait, not the run. Nothing
+    has started, so it stays scheduled, for the app or a worker to start at its time; the
+    command says so, and how to cancel it, and exits with 128 + the signal's number.
+    (Ctrl-C, which a person types, cancels it: see :func:`wait_for_time`.)"""
+    def leave(signum, _frame):
+        raise _Left(signum)
+
+    stops = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None))
+             if s is not None]
+    previous = {s: signal.signal(s, leave) for s in stops}
+    try:
+        yield
+    except _Left as left:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        _say_left(eng, run_id)
+        raise SystemExit(128 + left.signum) from None
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _say_left(eng, run_id: int) -> None:
+    from .cli_views import consumer_running
+    run = eng.store.get_run(run_id)
+    if run is None:
+        return
+    running = consumer_running(eng.home)
+    if run["state"] == "scheduled":
+        due = run["due_at"]
+        who = ("the trayjobs app or worker running for this home starts it then" if running
+               else "no trayjobs app or worker is running for this home: it starts when one "
+                    "does (at its time, or as soon as one starts after it)")
+        print(f"run {run_id} stays scheduled for {when(due, seconds=True)} ({relative(due)}): "
+              f"{who}; trayjobs cancel {run_id} drops it", file=sys.stderr)
+    elif run["state"] == "queued":  # its time had come as the signal did
+        print(f"run {run_id} waits in the queue: it starts when the app or `trayjobs worker` "
+              f"runs; trayjobs cancel {run_id} drops it", file=sys.stderr)
 
 
 class Bar:
