@@ -295,3 +295,31 @@ def test_a_foreground_run_says_the_runs_its_hooks_started_wait_for_a_worker(home
     rid = int(out.stdout.split()[0])
     assert (f"run {rid + 1} of second (then) waits in the queue: it starts when the app or "
             "`trayjobs worker` runs") in out.stderr
+
+
+def test_a_run_cancelled_before_it_started_starts_no_hooks(make_engine):
+    # A one-off cancelled before its time, a run cancelled while still queued: nothing ran,
+    # so there is nothing for `always` (nor the others) to follow.
+    import time
+    eng = make_engine("""
+        [jobs.later]
+        kind = "demo"
+        steps = 1
+        step_time = 0
+        always = "after"
+        on_failure = "after"
+        [jobs.after]
+        kind = "demo"
+        steps = 0
+    """, start=False)
+    one_off = eng.submit("later", trigger="cli", due_at=time.time() + 3600)
+    queued = eng.submit("later", trigger="cli")
+    assert eng.cancel(one_off) == eng.cancel(queued) == "cancelled"
+    eng.start()
+    eng.tick(time.time() + 7200)  # well past the one-off's time
+    ran = eng.watcher.wait(eng.submit("later"))  # one that ran: its hook is started
+    assert children(eng, ran["id"]) != []
+    for rid in (one_off, queued):
+        row = eng.store.get_run(rid)
+        assert (row["state"], row["attempt"]) == ("cancelled", 0)
+        assert children(eng, rid) == []
