@@ -33,19 +33,15 @@ def end_inline(eng, row: dict[str, Any]) -> int:
 
 def wait_for_time(eng, run_id: int, due_at: float) -> bool:
     """Wait in the foreground until a one-off run's time, then queue it here; False if
-    another process started or ended it first. Ctrl-C while waiting cancels it."""
-    try:
-        while True:
-            left = due_at - time.time()
-            if left <= 0 and eng.store.start_scheduled(time.time(), run_id):
-                return True
-            if eng.store.get_run(run_id)["state"] != "scheduled":
-                return False
-            time.sleep(min(max(left, 0.05), 1.0))  # also notices a cancel from elsewhere
-    except KeyboardInterrupt:
-        eng.cancel(run_id)
-        print(f"run {run_id} cancelled", file=sys.stderr)
-        raise
+    another process started or ended it first. (Within :func:`left_scheduled`, which
+    says what Ctrl-C, TERM and HUP do meanwhile.)"""
+    while True:
+        left = due_at - time.time()
+        if left <= 0 and eng.store.start_scheduled(time.time(), run_id):
+            return True
+        if eng.store.get_run(run_id)["state"] != "scheduled":
+            return False
+        time.sleep(min(max(left, 0.05), 1.0))  # also notices a cancel from elsewhere
 
 
 class _Left(Exception):
@@ -55,11 +51,11 @@ class _Left(Exception):
 
 @contextmanager
 def left_scheduled(eng, run_id: int):
-    """While waiting in the foreground for a one-off run's time: TERM and HUP (a closed
-    terminal, a logout, ``timeout``, a service manager) end the wait, not the run. Nothing
-    has started, so it stays scheduled, for the app or a worker to start at its time; the
-    command says so, and how to cancel it, and exits with 128 + the signal's number.
-    (Ctrl-C, which a person types, cancels it: see :func:`wait_for_time`.)"""
+    """While waiting in the foreground for a one-off run's time: Ctrl-C, which a person
+    types, cancels the run. TERM and HUP (a closed terminal, a logout, ``timeout``, a
+    service manager) end the wait, not the run: nothing has started, so it stays scheduled,
+    for the app or a worker to start at its time; the command says so, and how to cancel
+    it, and exits with 128 + the signal's number."""
     def leave(signum, _frame):
         raise _Left(signum)
 
@@ -68,6 +64,10 @@ def left_scheduled(eng, run_id: int):
     previous = {s: signal.signal(s, leave) for s in stops}
     try:
         yield
+    except KeyboardInterrupt:
+        eng.cancel(run_id)
+        print(f"run {run_id} cancelled", file=sys.stderr)
+        raise
     except _Left as left:
         for s, handler in previous.items():
             signal.signal(s, handler)
