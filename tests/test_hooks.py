@@ -8,8 +8,7 @@ import dataclasses
 from textwrap import dedent
 
 from helpers import trayjobs, wait_until
-from trayjobs.config import parse_config
-from trayjobs.engine.engine import MAX_CHAIN
+from trayjobs.config import MAX_CHAIN, parse_config
 
 ECHO_PARENT = """
     def main(ctx):
@@ -323,3 +322,38 @@ def test_a_run_cancelled_before_it_started_starts_no_hooks(make_engine):
         row = eng.store.get_run(rid)
         assert (row["state"], row["attempt"]) == ("cancelled", 0)
         assert children(eng, rid) == []
+
+
+def test_a_run_cancelled_between_two_attempts_starts_its_always_hooks(make_engine, home):
+    # Its first attempt ran (and failed): it started, and a cancel is how it ended, from the
+    # window (the engine), or from `trayjobs cancel` (another process, no engine).
+    from trayjobs.engine.control import Control
+    eng = make_engine("""
+        [jobs.flaky]
+        kind = "demo"
+        steps = 1
+        step_time = 0
+        fail_times = 9
+        retry = { attempts = 3, backoff = "1h" }
+        always = "after"
+        on_failure = "diag"
+        [jobs.after]
+        kind = "demo"
+        steps = 0
+        [jobs.diag]
+        kind = "demo"
+        steps = 0
+    """)
+    cli = Control(home)
+    try:
+        for cancel in (eng.cancel, cli.cancel):
+            rid = eng.submit("flaky")
+            eng.watcher.wait(rid, "retrying")
+            assert cancel(rid) == "cancelled"
+            [child] = wait_until(lambda: children(eng, rid))
+            assert child["job"] == "after" and child["trigger"] == "chain"
+            assert "always of run" in child["note"]
+            done = eng.watcher.wait(child["id"])
+            assert done["state"] == "succeeded", done
+    finally:
+        cli.close()

@@ -30,6 +30,7 @@ from ..queue import Queue
 from ..store import ACTIVE_STATES, FINAL_STATES, SCHEDULED
 from ..store.open import open_store
 from .events import EventBus, JobsChanged, RunChanged
+from .hooks import Hooks
 from .lease import this_host, use_host
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def config_cache_path(home: Home) -> Path:
     return home.data_dir / "cache" / "config.pickle"
 
 
-class Control:
+class Control(Hooks):
     def __init__(self, home: Home, *, config: Config | None = None,
                  connect: bool = True) -> None:
         """``connect=False``: the store's server is not spoken to yet (the engine waits for
@@ -244,7 +245,10 @@ class Control:
         if run["state"] in FINAL_STATES:
             raise UserError(f"run {run_id} has already ended ({run['state']})")
         if self.store.cancel_run(run_id, now=self.store.now()):
-            self.bus.emit(RunChanged(self.store.get_run(run_id), final=True))
+            row = self.store.get_run(run_id)
+            if row["attempt"]:  # between two attempts: it ran, and its end is this cancel
+                self._hooks_of_cancelled(row)
+            self.bus.emit(RunChanged(row, final=True))
             self._tell({"op": "dispatch", "run": run_id})
             return "cancelled"
         self._cancel_running(run_id)
@@ -252,6 +256,19 @@ class Control:
 
     def _cancel_running(self, run_id: int) -> None:
         self._tell({"op": "cancel", "run": run_id})
+
+    def _hooks_of_cancelled(self, run: dict[str, Any]) -> None:
+        """A run that had started, cancelled while it waited for its next attempt, starts
+        its ``always`` hooks, as one cancelled while it ran does. (One cancelled before it
+        started starts none: nothing ran for them to follow up.)"""
+        try:
+            job = self.config.job(run["job"])
+        except UserError:  # the job is gone from the file (or broken): no hooks to read
+            return
+        try:
+            self._start_hooks(run, job)
+        except Exception:  # the cancel is recorded already and stays as it is
+            log.exception("run %s: could not start its hooks", run["id"])
 
     def apply_preview(self, run_id: int) -> int:
         """Start a run that does exactly what preview run ``run_id`` listed: each item is

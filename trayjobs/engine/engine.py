@@ -44,7 +44,7 @@ from typing import Any, Callable
 
 from ..alerts.service import Alerts
 from ..conditions import Decision, evaluate
-from ..config import HOOK_OUTCOMES, MAX_CHAIN, Config, JobConfig
+from ..config import Config, JobConfig
 from ..durations import format_duration
 from ..errors import StoreUnreachable, UserError
 from ..instance import InstanceLock
@@ -52,7 +52,7 @@ from ..kinds.registry import get_kind
 from ..paths import Home
 from ..queue import QueueUnavailable
 from ..schedule import local_zone
-from ..store import FINAL_STATES, HANDED_BY_SUBMITTER, SCHEDULED, run_warnings
+from ..store import FINAL_STATES, HANDED_BY_SUBMITTER, SCHEDULED
 from ..watch import WatchManager, jobs_accepting
 from .control import EXPLICIT_TRIGGERS, SCHEDULE_PROBLEM, Control, last_good_path
 from .events import JobsChanged, Notice, RunChanged
@@ -70,8 +70,6 @@ __all__ = ["Engine", "backoff_delay"]
 
 log = logging.getLogger(__name__)
 
-#: A parent's outputs passed to the runs its hooks start, at most.
-MAX_PARENT_OUTPUTS = 1000
 #: Cancels of runs not running here remembered, at most (see Engine._cancel_running).
 EARLY_CANCELS = 1000
 #: Handed runs the leader looks for on Redis at a time, at most (see Engine._unhand_lost).
@@ -1003,39 +1001,6 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
         except (UserError, ValueError) as exc:
             log.warning("job %s: could not look again later: %s", job.name, exc)
 
-    def _start_hooks(self, run: dict[str, Any], job: JobConfig) -> None:
-        """Start the jobs that ``job``'s hooks name for how ``run`` ended: ``then`` after
-        success, ``on_failure`` after a final failure, ``always`` after either or a cancel.
-        An interrupted run starts none: it has not ended yet (its resumed run will), or,
-        when it is not resumed, it did not end by itself."""
-        rid, state = run["id"], run["state"]
-        hooks: dict[str, str] = {}  # a job named by two hooks (then and always) starts once
-        for key, name in job.common.hooks():
-            if state in HOOK_OUTCOMES[key]:
-                hooks.setdefault(name, key)
-        hooks = [(key, name) for name, key in hooks.items()]
-        if not hooks:
-            return
-        depth = self.store.chain_depth(rid, limit=MAX_CHAIN)
-        if depth >= MAX_CHAIN:
-            names = ", ".join(sorted({name for _, name in hooks}))
-            # ``check`` and loading refuse loops of hooks and say where a chain is too long,
-            # but a config edited between the two must still end: it is stopped here.
-            msg = (f"not starting {names}: run {rid} is already the {depth}th run started by "
-                   f"hooks one after another, and at most {MAX_CHAIN} are; the hooks of "
-                   f"{job.name!r} make a loop or too long a chain (trayjobs check says which)")
-            log.warning("%s", msg)
-            self.store.add_log(rid, msg, "error")
-            self.bus.emit(Notice("error", msg))
-            return
-        parent = _parent_info(run)
-        for key, name in hooks:
-            try:
-                self.submit(name, trigger="chain", parent_run=rid, parent=dict(parent, hook=key),
-                            note=f"{key} of run {rid} of {job.name} ({state})")
-            except (UserError, ValueError) as exc:
-                self.store.add_log(rid, f"could not start {name!r} ({key}): {exc}", "error")
-
     # -- inline execution (the CLI when no app or worker is running) ---------------------
 
     def run_inline(self, run_id: int, *, on_wait: Callable[[dict[str, Any]], None] | None = None
@@ -1079,17 +1044,6 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
 
     def cancel_local(self, run_id: int) -> None:
         self._cancel_running(run_id)
-
-def _parent_info(run: dict[str, Any]) -> dict[str, Any]:
-    """What a run started by a hook learns of the run that started it (``ctx.parent``)."""
-    result = run.get("result") if isinstance(run.get("result"), dict) else {}
-    outputs = result.get("outputs")
-    outputs = [str(o) for o in outputs[:MAX_PARENT_OUTPUTS]] if isinstance(outputs, list) else []
-    summary = result.get("summary")
-    return {"id": run["id"], "job": run["job"], "state": run["state"], "outputs": outputs,
-            "summary": summary if isinstance(summary, str) else None,
-            "error": run.get("error"), "warnings": run_warnings(result)}
-
 
 def _joined(note: str | None, more: str) -> str:
     return f"{note}; {more}" if note else more
