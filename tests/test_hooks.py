@@ -357,3 +357,36 @@ def test_a_run_cancelled_between_two_attempts_starts_its_always_hooks(make_engin
             assert done["state"] == "succeeded", done
     finally:
         cli.close()
+
+
+def test_a_hook_does_not_start_a_disabled_job_and_says_so(make_engine, home):
+    # enabled = false: the job never runs by itself, and a hook is not a person asking.
+    eng = make_engine("""
+        [jobs.first]
+        kind = "demo"
+        steps = 1
+        step_time = 0
+        then = ["off", "on"]
+        always = "off"
+        [jobs.off]
+        kind = "demo"
+        steps = 0
+        enabled = false
+        [jobs.on]
+        kind = "demo"
+        steps = 0
+    """)
+    first = eng.watcher.wait(eng.submit("first"))
+    assert first["state"] == "succeeded", first
+    [on] = wait_until(lambda: [r for r in children(eng, first["id"]) if r["job"] == "on"])
+    eng.watcher.wait(on["id"])
+    assert [r["job"] for r in children(eng, first["id"])] == ["on"]
+    said = [(l["level"], l["message"]) for l in eng.store.logs(first["id"])
+            if "disabled" in l["message"]]
+    assert said == [("warning", "then: 'off' was not started: it is disabled "
+                                "(enabled = false in its job)")], said
+    out = trayjobs(home, "check")
+    assert out.returncode == 0, out.stderr
+    assert ("note: job 'first', key 'then': 'off' is disabled (enabled = false), so this "
+            "hook does not start it") in out.stderr, out.stderr
+    assert ("note: job 'first', key 'always': 'off' is disabled") in out.stderr, out.stderr

@@ -751,6 +751,11 @@ def check_jobs(cfg: Config, *, notes: list[str] | None = None) -> list[ConfigErr
         for key, msg in get_kind(job.kind).problems(job.params):
             errors.append(ConfigError(msg, file=fname, job=name, key=key or None,
                                       line=locate.key(["jobs", name], key)))
+    if notes is not None:
+        notes.extend(f"job {name!r}, key {key!r}: {other!r} is disabled (enabled = false), so "
+                     f"this hook does not start it"
+                     for name, job in cfg.jobs.items() for key, other in job.common.hooks()
+                     if other in cfg.jobs and not cfg.jobs[other].enabled)
     refs = [(name, key, secret) for name, job in cfg.jobs.items()
             for key, secret in secret_refs(job.params)]
     try:

@@ -53,6 +53,13 @@ class Hooks:
             return
         parent = parent_info(run)
         for key, name in hooks:
+            target = self.config.jobs.get(name)
+            if target is not None and not target.enabled:
+                # enabled = false: the job never runs by itself, and a hook is not a person
+                # asking for it (`trayjobs check` notes such hooks).
+                self.store.add_log(rid, f"{key}: {name!r} was not started: it is disabled "
+                                        f"(enabled = false in its job)", "warning")
+                continue
             try:
                 self.submit(name, trigger="chain", parent_run=rid, parent=dict(parent, hook=key),
                             note=f"{key} of run {rid} of {job.name} ({state})")
