@@ -264,8 +264,8 @@ class Settings(_Strict):
                                                     "with warnings (rejected rows, skipped files...).")
     quiet_hours: str | None = Field(None, description="No notifications in this span, e.g. '22:00-07:00'.")
     keep_days: int = Field(90, ge=1, le=36_500, description=(
-        "Runs older than this are removed from the history (the files they left in the data "
-        "folder's outputs/ stay)."))
+        "Runs older than this are removed from the history, with the output folders they "
+        "left in the data folder's outputs/."))
     keep_runs: int = Field(100_000, ge=100, le=1_000_000_000,
                            description="At most this many runs are kept in the history.")
     keep_failed_days: int = Field(365, ge=1, le=36_500, description="Failed runs are kept this long.")

@@ -257,6 +257,16 @@ class Control(Hooks):
     def _cancel_running(self, run_id: int) -> None:
         self._tell({"op": "cancel", "run": run_id})
 
+    def prune_history(self, *, keep_days: float, keep_runs: int, keep_failed_days: float,
+                      now: float | None = None) -> int:
+        """Delete the runs the history keeps no longer (see :meth:`RunStore.prune`), and the
+        output folders they left in this home; how many runs."""
+        from ..run_outputs import remove_run_outputs
+        ids = self.store.prune(keep_days=keep_days, keep_runs=keep_runs,
+                               keep_failed_days=keep_failed_days, now=now)
+        remove_run_outputs(self.home, ids)
+        return len(ids)
+
     def _hooks_of_cancelled(self, run: dict[str, Any]) -> None:
         """A run that had started, cancelled while it waited for its next attempt, starts
         its ``always`` hooks, as one cancelled while it ran does. (One cancelled before it

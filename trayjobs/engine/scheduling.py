@@ -154,8 +154,8 @@ class Scheduling:
                 if mono - last_prune > PRUNE_EVERY and self.leadership.held:
                     last_prune = mono
                     s = self.config.settings
-                    self.store.prune(keep_days=s.keep_days, keep_runs=s.keep_runs,
-                                     keep_failed_days=s.keep_failed_days)
+                    self.prune_history(keep_days=s.keep_days, keep_runs=s.keep_runs,
+                                       keep_failed_days=s.keep_failed_days)
             except StoreUnreachable as exc:
                 self._store_lost(exc)
             except Exception as exc:  # a locked store or a bad job must not end scheduling

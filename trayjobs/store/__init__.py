@@ -923,8 +923,9 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
     # -- retention ----------------------------------------------------------------
 
     def prune(self, *, keep_days: float, keep_runs: int, keep_failed_days: float,
-              now: float | None = None) -> int:
-        """Delete old finished runs (and their logs); failed ones are kept longer."""
+              now: float | None = None) -> list[int]:
+        """Delete old finished runs (and their logs); failed ones are kept longer. The ids
+        of the runs deleted."""
         now = now or self.now()
         with self.transaction() as conn:
             cutoff = conn.execute(
@@ -938,7 +939,7 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
                 " OR id <= ?)",
                 (now - keep_days * 86400, now - keep_failed_days * 86400,
                  cutoff[0] if cutoff else -1))
-            n = conn.execute("SELECT count(*) FROM _prune").fetchone()[0]
+            ids = [r[0] for r in conn.execute("SELECT id FROM _prune ORDER BY id")]
             for table, col in (("run_log", "run_id"), ("attempts", "run_id"), ("runs", "id")):
                 conn.execute(f"DELETE FROM {table} WHERE {col} IN (SELECT id FROM _prune)")
             # Alerts that are done with go with the runs of their age; waiting ones stay.
@@ -948,7 +949,7 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
             conn.execute("DELETE FROM workers WHERE state != 'running' AND heartbeat_at < ?"
                          " AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.worker_id = workers.id)",
                          (now - keep_days * 86400,))
-        return n
+        return ids
 
     # -- reports ------------------------------------------------------------------
 

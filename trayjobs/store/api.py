@@ -488,7 +488,7 @@ class RunStoreAPI(Protocol):
     # -- retention ----------------------------------------------------------------------------------
 
     def prune(self, *, keep_days: float, keep_runs: int, keep_failed_days: float,
-              now: float | None = None) -> int:
+              now: float | None = None) -> list[int]:
         """In one transaction, delete ended runs older than their keep time or beyond the
         newest ``keep_runs`` (with their attempts and logs) and done alerts of that age;
-        how many runs."""
+        the ids of the runs deleted (whose output folders may go too)."""

@@ -630,7 +630,7 @@ class PgRunStore(RunsSQL):
             " ORDER BY channel, id DESC")}
 
     def prune(self, *, keep_days: float, keep_runs: int, keep_failed_days: float,
-              now: float | None = None) -> int:
+              now: float | None = None) -> list[int]:
         now = now or self.now()
         final = ", ".join(f"'{s}'" for s in FINAL_STATES)
         with self.transaction() as tx:
@@ -650,5 +650,5 @@ class PgRunStore(RunsSQL):
             c.execute("DELETE FROM workers WHERE state != 'running' AND heartbeat_at < %s"
                       " AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.worker_id = workers.id)",
                       (now - keep_days * 86400,))
-        return len(ids)
+        return sorted(ids)
 

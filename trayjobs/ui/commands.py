@@ -334,9 +334,9 @@ class Commands:
             self.status(f"Removed {n:,} old run{'s' * (n != 1)} from the history")
             self.refresh()
 
-        self.service.call_slow(lambda: eng.store.prune(keep_days=values["keep_days"],
-                                                  keep_runs=values["keep_runs"],
-                                                  keep_failed_days=values["keep_failed_days"]),
+        self.service.call_slow(lambda: eng.prune_history(keep_days=values["keep_days"],
+                                                     keep_runs=values["keep_runs"],
+                                                     keep_failed_days=values["keep_failed_days"]),
                           done)
 
     # -- files dropped on the window ------------------------------------------------------

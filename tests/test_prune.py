@@ -1,0 +1,81 @@
+"""Pruning the history: old runs go, and with them the output folders they left under the
+home's data folder (``outputs/RUN``), never anything a link in them points to. Real runs
+of real programs, real folders and links."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+WRITES = """
+    [jobs.writes]
+    kind = "command"
+    command = "mkdir -p \\"$TRAYJOBS_OUTPUT_DIR/sub\\" && echo made > \\"$TRAYJOBS_OUTPUT_DIR/sub/out.txt\\""
+"""
+
+KEEP = {"keep_days": 30, "keep_runs": 100_000, "keep_failed_days": 30}
+
+
+def _age(eng, run_id: int, days: float = 60) -> None:
+    old = time.time() - days * 86400
+    eng.store.update_run(run_id, created_at=old, finished_at=old)
+
+
+def test_pruned_runs_take_their_output_folders_with_them(make_engine, home):
+    eng = make_engine(WRITES)
+    old, new = (eng.watcher.wait(eng.submit("writes")) for _ in range(2))
+    assert old["state"] == new["state"] == "succeeded", old
+    assert old["result"]["outputs"] == [str(home.run_outputs(old["id"]) / "sub" / "out.txt")]
+    _age(eng, old["id"])
+    assert eng.prune_history(**KEEP) == 1
+    assert eng.store.get_run(old["id"]) is None
+    assert not home.run_outputs(old["id"]).exists()
+    assert (home.run_outputs(new["id"]) / "sub" / "out.txt").read_text() == "made\n"
+
+
+def test_pruning_never_follows_a_link_out_of_the_home(make_engine, home, tmp_path):
+    # A program may leave links in its output folder, to the user's own files: the folder
+    # goes, the links with it, what they point to stays. A run's "folder" that is itself a
+    # link is not one trayjobs made: it is left as it is.
+    mine = tmp_path / "my-files"
+    (mine / "deep").mkdir(parents=True)
+    (mine / "deep" / "precious.txt").write_text("keep me")
+    (mine / "note.txt").write_text("me too")
+    eng = make_engine(WRITES)
+    hostile, linked = (eng.watcher.wait(eng.submit("writes"))["id"] for _ in range(2))
+    folder = home.run_outputs(hostile)
+    os.symlink(mine, folder / "to-my-files")
+    os.symlink(mine / "note.txt", folder / "sub" / "to-a-note")
+    os.symlink(mine, folder / "sub" / "dir-link", target_is_directory=True)
+    other = home.run_outputs(linked)
+    for p in sorted(other.rglob("*"), reverse=True):
+        p.rmdir() if p.is_dir() else p.unlink()
+    other.rmdir()
+    os.symlink(mine, other)  # outputs/RUN itself a link to the user's folder
+    for rid in (hostile, linked):
+        _age(eng, rid)
+    assert eng.prune_history(**KEEP) == 2
+    assert not os.path.lexists(folder)
+    assert os.path.islink(other)
+    assert (mine / "deep" / "precious.txt").read_text() == "keep me"
+    assert (mine / "note.txt").read_text() == "me too"
+    assert sorted(p.name for p in mine.iterdir()) == ["deep", "note.txt"]
+
+
+def test_an_outputs_folder_that_is_a_link_is_not_followed(make_engine, home, tmp_path):
+    mine = tmp_path / "elsewhere"
+    (mine / "1").mkdir(parents=True)
+    (mine / "1" / "data.txt").write_text("keep me")
+    eng = make_engine(WRITES, start=False)
+    rid = eng.submit("writes")
+    assert rid == 1
+    eng.store.update_run(rid, state="succeeded")
+    _age(eng, rid)
+    outputs = home.data_dir / "outputs"
+    if outputs.exists():
+        outputs.rmdir()
+    os.symlink(mine, outputs)
+    assert eng.prune_history(**KEEP) == 1
+    assert (mine / "1" / "data.txt").read_text() == "keep me"
