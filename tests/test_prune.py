@@ -79,3 +79,28 @@ def test_an_outputs_folder_that_is_a_link_is_not_followed(make_engine, home, tmp
     os.symlink(mine, outputs)
     assert eng.prune_history(**KEEP) == 1
     assert (mine / "1" / "data.txt").read_text() == "keep me"
+
+
+def test_a_reused_run_number_keeps_the_new_runs_folder(make_engine, home, monkeypatch):
+    # SQLite gives a new run the number after the highest left: once the newest runs are
+    # pruned, the next run may take one of theirs, and a run made meanwhile (by another
+    # process, between the prune and the removal) owns that folder now.
+    eng = make_engine(WRITES)
+    rid = eng.watcher.wait(eng.submit("writes"))["id"]
+    _age(eng, rid)
+    prune = eng.store.prune
+
+    def prune_then_a_new_run(**kw):
+        ids = prune(**kw)
+        new = eng.store.create_run("writes", kind="command", trigger="manual")
+        if new in ids:  # (on PostgreSQL numbers are never given twice)
+            (home.run_outputs(new) / "fresh.txt").write_text("the new run's")
+        return ids
+
+    monkeypatch.setattr(eng.store, "prune", prune_then_a_new_run)
+    assert eng.prune_history(**KEEP) == 1
+    reused = eng.store.get_run(rid)
+    if reused is not None:
+        assert (home.run_outputs(rid) / "fresh.txt").read_text() == "the new run's"
+    else:
+        assert not home.run_outputs(rid).exists()

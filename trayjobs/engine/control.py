@@ -264,7 +264,11 @@ class Control(Hooks):
         from ..run_outputs import remove_run_outputs
         ids = self.store.prune(keep_days=keep_days, keep_runs=keep_runs,
                                keep_failed_days=keep_failed_days, now=now)
-        remove_run_outputs(self.home, ids)
+        # SQLite numbers a new run after the highest left: a pruned number above it may be
+        # a new run's already (made meanwhile by another process), its folder with it.
+        top = self.store.max_run_id()
+        remove_run_outputs(self.home, [i for i in ids
+                                       if i < top or self.store.get_run(i) is None])
         return len(ids)
 
     def _hooks_of_cancelled(self, run: dict[str, Any]) -> None:
