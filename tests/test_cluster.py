@@ -581,3 +581,89 @@ def test_the_app_hears_of_the_runs_other_machines_run(make_cluster, monkeypatch)
     finally:
         eng.stop()
         eng.close()
+
+
+# -- a worker that cannot reach its queue ------------------------------------------------------
+
+def _nothing_listens() -> str:
+    """A Redis URL on a loopback port where nothing listens (a typo'd port)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"redis://127.0.0.1:{s.getsockname()[1]}/0"
+
+
+def test_a_worker_whose_redis_url_is_wrong_says_so_and_holds_no_runs(redis_server,  # noqa: F811
+                                                                     make_cluster, tmp_path):
+    import json
+    from redis_support import RedisServer
+    short = '\n[jobs.short]\nkind = "demo"\nsteps = 2\nstep_time = 0.1\noverlap = "parallel"\n'
+    c = make_cluster(redis_server.url(), start=(), extra=short)
+    wrong = _nothing_listens()
+    c.homes["m2"].config_file.write_text(c.text.replace(redis_server.url(), wrong))
+    c.start("m2")
+    # Said at once, naming the URL and what to check.
+    wait_until(lambda: "cannot reach its queue" in c.log("m2"), 10, what="m2 saying why")
+    said = c.log("m2")
+    assert wrong in said and "[cluster] redis" in said and str(c.homes["m2"].config_file) in said
+    # Alone, it leads (the schedules' runs wait in the history), but hands no run over:
+    # a run marked handed over would wait a lease for the leader to send it again.
+    wait_until(lambda: (c.store.lead() or {}).get("held"), 10, what="a lead")
+    m2_ids = {i for i, h in c.worker_hosts().items() if h == "m2"}
+    ctl = c.control()
+    try:
+        ids = [ctl.submit("short", trigger="schedule") for _ in range(20)]
+    finally:
+        ctl.close()
+    beat = max(w["heartbeat_at"] for w in c.store.workers() if w["id"] in m2_ids)
+    wait_until(lambda: max(w["heartbeat_at"] for w in c.store.workers()
+                           if w["id"] in m2_ids) > beat + LEASE / 3, 10, what="m2 beating")
+    assert {(r["state"], r["dispatched"]) for r in c.runs("short")} == {("queued", 0)}
+    # A worker that can reach the queue takes the lead and runs them all, at once.
+    c.start("m1")
+    wait_until(lambda: (lead := c.store.lead() or {}).get("held") and lead["host"] == "m1",
+               10, what="m1 leading")
+    runs = _all_ended(c, ids, 30)
+    assert {r["state"] for r in runs} == {"succeeded"}
+    assert not [r for r in runs if r["dispatched_by"] in m2_ids or r["worker_id"] in m2_ids]
+    # Shown as such: not a healthy running worker.
+    desk = {"TRAYJOBS_HOST": "desk"}
+    status = json.loads(trayjobs(c.homes["desk"], "cluster", "status", "--json",
+                                 env=desk).stdout)
+    m2 = next(w for w in status["workers"] if w["host"] == "m2")
+    assert m2["state"] == "no queue" and wrong in m2["problem"], m2
+    assert any("m2" in p and "cannot reach its queue" in p for p in status["problems"])
+    shown = trayjobs(c.homes["desk"], "cluster", "status", env=desk)
+    assert "no queue" in shown.stdout and "cannot reach its queue" in shown.stderr
+    # A run pinned to m2 waits, and says why; so does `run --wait`.
+    err = tmp_path / "run-wait.err"
+    with open(err, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "trayjobs", "run", "pinned", "--wait"],
+                                env=c.env("desk"), stdout=subprocess.PIPE, stderr=out)
+    try:
+        wait_until(lambda: "the worker there cannot reach its queue" in err.read_text(), 20,
+                   what="run --wait saying why it waits")
+    finally:
+        proc.kill()
+        proc.wait(10)
+        proc.stdout.close()
+    pinned = [r for r in c.runs("pinned")]
+    assert len(pinned) == 1 and pinned[0]["state"] == "queued"
+    assert "cannot reach its queue" in pinned[0]["wait_reason"]
+    # A Redis server comes up where m2 looks: m2 says so and takes runs again.
+    folder = tmp_path / "redis2"
+    folder.mkdir()
+    late = RedisServer(folder)
+    late.port = int(wrong.rsplit(":", 1)[1].split("/")[0])
+    late.start()
+    try:
+        wait_until(lambda: not any(w["problem"] for w in c.store.workers()
+                                   if w["host"] == "m2" and w["state"] == "running"), 20,
+                   what="m2 able again")
+        assert "answers again" in c.log("m2")
+        status = json.loads(trayjobs(c.homes["desk"], "cluster", "status", "--json",
+                                     env=desk).stdout)
+        assert [w["state"] for w in status["workers"] if w["host"] == "m2"] == ["running"]
+    finally:
+        c.stop("m2")
+        late.kill()

@@ -34,3 +34,19 @@ def test_settings_list_this_app_and_the_other_workers_with_their_state(make_app,
     loads = box.loads
     until(qtbot, lambda: box.loads > loads and dict((r[0], r[3]) for r in box.rows())["nas"]
           == "stopped", timeout=15_000)
+
+
+def test_a_worker_that_cannot_reach_its_queue_is_shown_as_such(make_app, qtbot):
+    app = make_app()
+    store = app.engine.store
+    store.register_worker(host="nas", pid=5121, version="0.1.0", mode="worker", lease=30,
+                          problem="cannot reach its queue at redis://nas:6380/0 (refused)")
+    box = app.window.settings_page.workers_box
+    app.show_window()
+    app.window.tabs.setCurrentWidget(app.window.settings_page)
+    until(qtbot, lambda: box.loads > 0 and len(box.rows()) == 2)
+    rows = {r[0]: r for r in box.rows()}
+    assert rows["nas"][3] == "no queue"
+    item = next(box.view.topLevelItem(i) for i in range(box.view.topLevelItemCount())
+                if box.view.topLevelItem(i).text(0) == "nas")
+    assert "redis://nas:6380/0" in item.toolTip(box.STATE)

@@ -202,7 +202,7 @@ def _status(home, args) -> int:
     from . import __version__
     from .cluster import database_url, redis_url
     from .config import load_config
-    from .engine.lease import worker_state
+    from .engine.lease import NO_QUEUE, shown_state
     cfg = load_config(home.config_file)
     spec = cfg.cluster
     out: dict[str, Any] = {"version": __version__, "queue": None, "history": None,
@@ -240,7 +240,11 @@ def _status(home, args) -> int:
         finally:
             store.close()
         for w in workers:
-            w["state"] = worker_state(w)
+            w["state"] = shown_state(w)
+            if w["state"] == NO_QUEUE:
+                out["problems"].append(f"the worker on {w['host']} (pid {w['pid']}) "
+                                       f"{w['problem']}; it takes no runs until it can: "
+                                       f"check [cluster] redis on that machine")
         out["workers"] = workers
         live = [w for w in workers if w["state"] == "running"]
         versions = sorted({w["version"] for w in live if w.get("version")})
@@ -257,6 +261,7 @@ def _status(home, args) -> int:
 
 
 def _print_status(out: dict[str, Any]) -> None:
+    from .engine.lease import NO_QUEUE
     from .textfmt import relative, table
     for name, part in (("queue:   ", out["queue"]), ("history: ", out["history"])):
         # why a server is unreachable is told once, among the problems below
@@ -273,7 +278,8 @@ def _print_status(out: dict[str, Any]) -> None:
     if out["workers"]:
         print()
         print(table([[w["host"], w["pid"], w["mode"] or "", w["state"],
-                      w["runs"] if w["state"] == "running" else "", relative(w["heartbeat_at"]),
+                      w["runs"] if w["state"] in ("running", NO_QUEUE) else "",
+                      relative(w["heartbeat_at"]),
                       w["version"] or ""] for w in out["workers"]],
                     ["HOST", "PID", "AS", "STATE", "RUNS", "LAST HEARTBEAT", "VERSION"]))
     for p in out["problems"]:

@@ -81,7 +81,14 @@ def _text(value: Any) -> Any:
 
 
 class QueueUnavailable(UserError):
-    """The queue's server cannot be reached; the message says which and why."""
+    """The queue's server cannot be reached; the message says which and why. ``url``: the
+    server's (password hidden), ``reason``: what the client said, ``advice``: what to do
+    when the server's words do not say it (see :func:`trayjobs.cluster.redis_advice`)."""
+
+    def __init__(self, message: str, *, url: str = "", reason: str = "",
+                 advice: str | None = None) -> None:
+        super().__init__(message)
+        self.url, self.reason, self.advice = url, reason, advice
 
 
 class Doorbell:
@@ -168,8 +175,11 @@ class Queue:
         home.data_dir.mkdir(parents=True, exist_ok=True)
         self._redis = redis
         #: Called (on a worker thread, or the dispatcher's) when messages may have been lost:
-        #: the Redis server restarted, or an enqueue failed. Set by the engine.
+        #: the Redis server restarted, or an enqueue failed; and so when it answers again
+        #: after a failure. Set by the engine.
         self.on_lost: Callable[[], None] | None = None
+        #: Called (on a worker thread) each time a worker cannot read the queue's server.
+        self.on_down: Callable[[QueueUnavailable], None] | None = None
         self._server_id: str | None = None
         self._lost = False
         self._lost_lock = threading.Lock()
@@ -240,14 +250,35 @@ class Queue:
         return bool(self.redis_url)
 
     def _unavailable(self, exc: Exception) -> QueueUnavailable:
-        from urllib.parse import urlsplit
-
         from .cluster import redact, redis_advice
-        where = urlsplit(self.redis_url or "").hostname or redact(self.redis_url or "")
+        url = redact(self.redis_url or "")
         advice = redis_advice(self.redis_url or "", exc)
-        return QueueUnavailable(f"the queue's Redis server ({where}) cannot be reached: {exc}; "
+        return QueueUnavailable(f"the queue's Redis server at {url} cannot be reached: {exc}; "
                                 + (f"{advice}; " if advice else "") +
-                                f"runs wait in the history and are sent once it is back")
+                                f"runs wait in the history and are sent once it is back",
+                                url=url, reason=str(exc), advice=advice)
+
+    def ping(self) -> None:
+        """Ask the queue's server whether it answers (nothing to ask of a file);
+        :class:`QueueUnavailable` if it does not."""
+        if not self.shared:
+            return
+        try:
+            self.huey.storage.conn.ping()
+        except Exception as exc:
+            self._lost = True  # what was handed meanwhile is sent again once it answers
+            raise self._unavailable(exc) from exc
+
+    def _read_failed(self, exc: Exception) -> None:
+        """A worker could not read the queue (on its thread): its server is away."""
+        if not self.shared:
+            return
+        self._lost = True
+        if self.on_down is not None:
+            try:
+                self.on_down(self._unavailable(exc))
+            except Exception:  # the worker goes on reading, whatever the telling did
+                log.exception("telling that the queue cannot be read failed")
 
     def _check_lost(self) -> None:
         """After the queue answered: if messages may have been lost, have them sent again."""
@@ -313,7 +344,7 @@ class Queue:
         from ._huey import TrayConsumer
         self._consumer = TrayConsumer(self.huey, workers=workers, doorbell=self.doorbell,
                                       idle_timeout=idle, run_handed=handler,
-                                      on_read=self._check_lost)
+                                      on_read=self._check_lost, on_error=self._read_failed)
         self._consumer.start()
 
     def stop_consumer(self, *, timeout: float | None = None) -> None:

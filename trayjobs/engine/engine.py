@@ -28,6 +28,12 @@ their end; their progress and log lines wait in memory, and their end is kept in
 spool (:mod:`.spool`) and written when the server answers, exactly once (:mod:`.outage`). For a lease after
 the server came back, an engine takes no other worker for lost because its lease ran out:
 they could not beat either.
+
+The queue's server (Redis) may be away too, or never reachable from this machine (a wrong
+``[cluster] redis``). The engine then says so once, with what to check; it hands no run to
+the queue, and its worker row says why (``problem``), so that the other engines neither
+count on it for pinned runs nor leave it the lead. It takes runs again once the queue
+answers.
 """
 
 from __future__ import annotations
@@ -138,7 +144,9 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
         self._recheck_lock = threading.Lock()
         self._told_unknown: set[tuple[str, str]] = set()
         self._queue_problem: str | None = None  # why the queue's server is unreachable, as told
+        self._queue_lock = threading.Lock()
         self.queue.on_lost = self._send_lost
+        self.queue.on_down = self._queue_down
         # This process as a worker: registered as it starts (a foreground run: as it runs),
         # its heartbeat on a thread of its own. After each beat it looks for running runs
         # whose worker is gone; a foreground ``trayjobs run`` leaves that to the others.
@@ -152,6 +160,8 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
         self._lead_lock = threading.Lock()
         self._live_hosts: set[str] = set()  # hosts with a live worker, as of the last beat
         self._live_engines = 1
+        self._able_others = 0  # live engines besides this one that can read the queue
+        self._troubled_hosts: dict[str, str] = {}  # hosts with no able worker: why not
         self._control_seen = 0  # the last control message read from the store
         # The history's server away: why (as told), since when it answers again, and the
         # ends of runs kept meanwhile.
@@ -182,12 +192,19 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
             # Ends kept while the server was away are written before anything else looks
             # at the runs: recovery would take their runs for lost.
             self.replay_spool()
+            if self.queue.shared:
+                # Looked at before this worker registers: one that cannot reach its queue
+                # says so now, and is registered as such (the others count it out).
+                try:
+                    self.queue.ping()
+                except QueueUnavailable as exc:
+                    self._queue_down(exc)
             self.lease.start()
             self._tell_other_versions()
             if self.clustered:
                 self._refresh_peers()
                 self._control_seen = self.store.last_control_id()
-                self.leadership.renew(self.lease.id)
+                self._renew_lead()
             self.recover()
             if self.leadership.held:
                 # Problems told by an earlier start; this one's scheduler finds its own.
@@ -331,7 +348,7 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
             self._wake_scheduler()
         elif op == "lead":
             if self._started and not self._stopping:
-                self.leadership.renew(self.lease.id)
+                self._renew_lead()
         elif op == "paused":
             self.bus.emit(JobsChanged("paused"))
             self.watches.on_paused_changed()
@@ -377,12 +394,28 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
         self._wake_scheduler()
 
     def _refresh_peers(self) -> None:
-        """Which hosts have a live worker (app or worker, lease not up), and how many."""
+        """Which hosts have a live worker (app or worker, lease not up, able to read the
+        queue), and how many; and why the others on a host without one cannot."""
         workers = self.store.workers(since=time.time())
-        live = [w for w in workers if w["state"] == "running" and w["mode"] != "cli"]
-        self._live_hosts = {w["host"] for w in live} | {this_host()}
+        running = [w for w in workers if w["state"] == "running" and w["mode"] != "cli"]
+        live = [w for w in running if not w.get("problem")]
+        mine = {this_host()} if self._queue_problem is None else set()
+        self._live_hosts = {w["host"] for w in live} | mine
         self._live_engines = max(1, len(live))
+        self._able_others = sum(w["id"] != self.lease.id for w in live)
+        self._troubled_hosts = {w["host"]: w["problem"] for w in running
+                                if w.get("problem") and w["host"] not in self._live_hosts}
         self._tell_other_versions(workers)
+
+    def _renew_lead(self) -> None:
+        """Take or keep the lead; but while this engine cannot reach the queue and another
+        can, leave it to that one: the leader sends again the messages lost on Redis, and
+        tells the dispatchers of the runs its schedules make."""
+        if self._queue_problem is not None and self._able_others:
+            if self.leadership.token is not None:
+                self.leadership.release(self.lease.id)
+            return
+        self.leadership.renew(self.lease.id)
 
     def _on_beat(self) -> None:
         """After each heartbeat (on its thread): in a cluster, keep the lead and the view
@@ -392,7 +425,7 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
             return
         if self.clustered:
             self._refresh_peers()
-            self.leadership.renew(self.lease.id)
+            self._renew_lead()
             if not self.queue.shared:
                 self._read_controls()
                 self._send_lost()  # what a gone home's queue file held goes to another's
@@ -464,7 +497,10 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
     def _note_stranded(self) -> None:
         """Pinned runs whose host has no live worker wait: their ``wait_reason`` says so."""
         for run in self.store.stranded(self._live_hosts):
-            reason = f"waits for a worker on {run['host']}: none is running there"
+            problem = self._troubled_hosts.get(run["host"])
+            reason = (f"waits for a worker on {run['host']}: the worker there {problem}"
+                      if problem else
+                      f"waits for a worker on {run['host']}: none is running there")
             if run.get("wait_reason") == reason:
                 continue
             self.store.update_run(run["id"], wait_reason=reason)
@@ -535,7 +571,10 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
 
         Calls from several threads coalesce: one that finds another dispatching leaves it
         a note to look once more, instead of queueing up behind it."""
-        if not self._started or self._stopping or self._store_problem is not None:
+        if (not self._started or self._stopping or self._store_problem is not None
+                or self._queue_problem is not None):
+            # Nothing is marked handed over that cannot reach the queue: another engine
+            # hands it over, or it waits; _send_lost dispatches once the queue answers.
             return
         self._dispatch_again = True
         while self._dispatch_again:
@@ -613,11 +652,24 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
         return [this_host()]
 
     def _queue_down(self, exc: QueueUnavailable) -> None:
-        if self._queue_problem is None:
+        """The queue's server does not answer: say so once, with what to check; until it
+        answers (:meth:`_send_lost`), this engine hands no run to the queue, and its worker
+        row says why, so that the other engines neither count on it nor wait for it."""
+        with self._queue_lock:
+            if self._queue_problem is not None:
+                return
             self._queue_problem = str(exc)
-            log.warning("%s", exc)
-            self.bus.emit(Notice("error", str(exc), {"problem": "queue", "logged": True,
-                                                   "short": "the queue's server cannot be reached"}))
+        check = exc.advice or (
+            f"check that Redis runs there and takes connections from this machine (its "
+            f"bind address, protected-mode, a firewall), and that [cluster] redis in "
+            f"{self.home.config_file} names it")
+        msg = (f"this worker cannot reach its queue: the Redis server at {exc.url} does not "
+               f"answer ({exc.reason}); {check}. Until it answers, this worker takes no runs "
+               f"(other workers run them, or they wait); it keeps trying.")
+        log.error("%s", msg)
+        self.lease.set_problem(f"cannot reach its queue at {exc.url} ({exc.reason})")
+        self.bus.emit(Notice("error", msg, {"problem": "queue", "logged": True,
+                                            "short": "the queue's server cannot be reached"}))
 
     def _send_lost(self) -> None:
         """Queued runs handed to the queue whose message is not there (lost with a restarted
@@ -635,9 +687,12 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
             self._store_lost(exc)
             return
         if self._queue_problem is not None:
-            self._queue_problem = None
+            with self._queue_lock:
+                self._queue_problem = None
+            self.lease.set_problem(None)
+            log.info("the queue's Redis server answers again: this worker takes runs again")
             self.bus.emit(Notice("info", "the queue's server answers again",
-                                 {"problem": "queue", "clear": True}))
+                                 {"problem": "queue", "clear": True, "logged": True}))
         if lost:
             log.info("%d queued run(s) sent to the queue again", lost)
         self.dispatch_pending()

@@ -19,7 +19,8 @@ from .. import __version__
 from ..errors import StoreBusy, StoreUnreachable
 from ..store.api import RunStoreAPI
 
-__all__ = ["Lease", "this_host", "this_machine", "use_host", "worker_state", "pid_alive"]
+__all__ = ["Lease", "this_host", "this_machine", "use_host", "worker_state", "shown_state",
+           "NO_QUEUE", "pid_alive"]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,18 @@ def worker_state(worker: dict | None) -> str:
     return "running"
 
 
+#: How a running worker that cannot reach its queue is shown (``workers``, ``cluster status``,
+#: the Workers list): it beats, but takes no runs.
+NO_QUEUE = "no queue"
+
+
+def shown_state(worker: dict | None) -> str:
+    """:func:`worker_state` as a person is shown it: a running worker that says it cannot
+    run jobs (its ``problem``: its queue does not answer) reads :data:`NO_QUEUE`."""
+    state = worker_state(worker)
+    return NO_QUEUE if state == "running" and (worker or {}).get("problem") else state
+
+
 class Lease:
     def __init__(self, store: RunStoreAPI, *, mode: str, lease: float,
                  on_beat: Callable[[], None] | None = None) -> None:
@@ -112,6 +125,9 @@ class Lease:
         self.on_unreachable: Callable[[StoreUnreachable], None] | None = None
         self.on_reached: Callable[[], None] | None = None
         self.id: int | None = None
+        #: Why this worker cannot run jobs although it beats (see :meth:`set_problem`).
+        self.problem: str | None = None
+        self._problem_told = True  # whether the row says self.problem
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -148,9 +164,30 @@ class Lease:
 
     def _register(self) -> int:
         self._sync_clock()
+        self._problem_told = True  # written with the row
         return self.store.register_worker(host=this_host(), pid=os.getpid(),
                                           version=__version__, mode=self.mode,
-                                          lease=self.lease, machine=this_machine())
+                                          lease=self.lease, machine=this_machine(),
+                                          problem=self.problem)
+
+    def set_problem(self, problem: str | None) -> None:
+        """Say in this worker's row why it cannot run jobs now (None: it can again), for
+        the other engines (they count it out) and ``cluster status``. Written by a beat
+        that reaches the store, should it not answer now."""
+        self.problem, self._problem_told = problem, False
+        self._tell_problem()
+
+    def _tell_problem(self) -> None:
+        worker, problem = self.id, self.problem
+        if self._problem_told or worker is None:
+            return
+        try:
+            self.store.set_worker_problem(worker, problem)
+        except Exception as exc:  # the next beat tries again
+            log.debug("could not record this worker's problem: %s", exc)
+            return
+        if self.problem == problem:
+            self._problem_told = True
 
     def stop(self, *, record: bool = True) -> None:
         """Stop beating and say this worker stopped (call once its runs have ended).
@@ -204,6 +241,7 @@ class Lease:
     def beat(self) -> None:
         self._sync_clock()
         if self.id is None or self.store.beat(self.id):
+            self._tell_problem()
             return
         # Another worker found our lease expired (this machine slept, or the store did not
         # answer for that long) and took our runs back: carry on under a new id. The runs

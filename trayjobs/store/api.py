@@ -390,15 +390,21 @@ class RunStoreAPI(Protocol):
     # -- workers and their leases ------------------------------------------------------------
     # A worker row: ``id``, ``host``, ``pid``, ``version``, ``mode`` (app, worker, cli),
     # ``started_at``, ``heartbeat_at``, ``lease`` (seconds after its last heartbeat that its
-    # runs stay its own), ``state``, ``stopped_at``; as read, also ``expired`` (its lease is
+    # runs stay its own), ``state``, ``stopped_at``, ``problem`` (why it cannot run jobs
+    # although it beats, as it says; None while it can); as read, also ``expired`` (its lease is
     # up: ``state`` reads ``lost``) and ``runs`` (its runs running now).
 
     def register_worker(self, *, host: str, pid: int, version: str, mode: str,
                         lease: float, now: float | None = None,
-                        machine: str | None = None) -> int:
+                        machine: str | None = None, problem: str | None = None) -> int:
         """A new worker, ``running`` and just heard from; its id. ``machine``: what tells
         this machine (and pid namespace) apart from others of the same host name, so that
-        only a worker of this very machine is judged by whether its pid lives here."""
+        only a worker of this very machine is judged by whether its pid lives here.
+        ``problem``: see :meth:`set_worker_problem`."""
+
+    def set_worker_problem(self, worker_id: int, problem: str | None) -> None:
+        """Why the worker cannot run jobs although it beats (its queue does not answer), or
+        None once it can again: the others count it out of the live workers meanwhile."""
 
     def beat(self, worker_id: int, *, now: float | None = None) -> bool:
         """The worker is alive: its ``heartbeat_at`` is now. False if it is no longer

@@ -306,6 +306,12 @@ def _m017_runs_started_by(db: "sqlite_utils.Database") -> None:
     db.execute("CREATE INDEX runs_parent ON runs(parent_run) WHERE parent_run IS NOT NULL")
 
 
+def _m018_worker_problem(db: "sqlite_utils.Database") -> None:
+    # Why a running worker cannot run jobs, as it says itself (its queue's Redis server does
+    # not answer); NULL while it can. The others leave it out of the live workers.
+    db.execute("ALTER TABLE workers ADD COLUMN problem TEXT")
+
+
 MIGRATIONS: list[tuple[str, Any]] = [
     ("001_initial", _m001_initial),
     ("002_watch_files", _m002_watch_files),
@@ -323,4 +329,5 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("014_worker_machine", _m014_worker_machine),
     ("016_queue_wait", _m016_queue_wait),
     ("017_runs_started_by", _m017_runs_started_by),
+    ("018_worker_problem", _m018_worker_problem),
 ]

@@ -239,6 +239,10 @@ def _m017_runs_started_by() -> list[str]:
     return ["CREATE INDEX runs_parent ON runs(parent_run) WHERE parent_run IS NOT NULL"]
 
 
+def _m018_worker_problem() -> list[str]:
+    return [f"ALTER TABLE workers ADD COLUMN problem {T}"]
+
+
 PG_MIGRATIONS: list[tuple[str, list[str]]] = [
     ("001_initial", _m001_initial()),
     ("002_watch_files", _m002_watch_files()),
@@ -257,4 +261,5 @@ PG_MIGRATIONS: list[tuple[str, list[str]]] = [
     ("015_run_hours_once", _m015_run_hours_once()),
     ("016_queue_wait", _m016_queue_wait()),
     ("017_runs_started_by", _m017_runs_started_by()),
+    ("018_worker_problem", _m018_worker_problem()),
 ]

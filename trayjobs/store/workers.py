@@ -38,14 +38,17 @@ def _shown(row: dict[str, Any]) -> dict[str, Any]:
 class WorkersMixin:
     def register_worker(self, *, host: str, pid: int, version: str, mode: str,
                         lease: float, now: float | None = None,
-                        machine: str | None = None) -> int:
+                        machine: str | None = None, problem: str | None = None) -> int:
         now = self.now() if now is None else now
         with self.transaction() as conn:
             return conn.execute(
                 "INSERT INTO workers (host, pid, version, mode, started_at, heartbeat_at,"
-                " lease, state, machine) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)"
+                " lease, state, machine, problem) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)"
                 " RETURNING id",
-                (host, pid, version, mode, now, now, lease, machine)).fetchone()[0]
+                (host, pid, version, mode, now, now, lease, machine, problem)).fetchone()[0]
+
+    def set_worker_problem(self, worker_id: int, problem: str | None) -> None:
+        self._execute("UPDATE workers SET problem = ? WHERE id = ?", (problem, worker_id))
 
     def beat(self, worker_id: int, *, now: float | None = None) -> bool:
         now = self.now() if now is None else now

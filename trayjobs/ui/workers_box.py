@@ -12,6 +12,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (QAbstractItemView, QGroupBox, QHeaderView, QLabel, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
+from ..engine.lease import NO_QUEUE
 from ..textfmt import relative
 from .theme import muted_colour, state_colour
 
@@ -24,10 +25,10 @@ COLUMNS = ["Host", "Pid", "As", "State", "Runs", "Last heartbeat", "Version"]
 def read_workers(store) -> list[dict[str, Any]]:
     """The workers running or heard from in the last day, with their state as shown
     (off the GUI thread: a process of this machine is looked up by pid)."""
-    from ..engine.lease import worker_state
+    from ..engine.lease import shown_state
     found = store.workers(since=time.time() - 86400)
     for w in found:
-        w["state"] = worker_state(w)
+        w["state"] = shown_state(w)
     return found
 
 
@@ -86,11 +87,15 @@ class WorkersBox(QGroupBox):
         self._reading = False
         self.view.clear()
         for w in workers:
-            running = w["state"] == "running"
+            running = w["state"] in ("running", NO_QUEUE)
             item = QTreeWidgetItem([w["host"], str(w["pid"]), w["mode"] or "", w["state"],
                                     str(w["runs"]) if running else "",
                                     relative(w["heartbeat_at"]), w["version"] or ""])
-            if w["state"] == "lost":
+            if w["state"] == NO_QUEUE:
+                item.setForeground(self.STATE, state_colour("failed"))
+                item.setToolTip(self.STATE, f"It {w.get('problem')}; it takes no runs until "
+                                            f"it can: check [cluster] redis on that machine.")
+            elif w["state"] == "lost":
                 item.setForeground(self.STATE, state_colour("failed"))
                 item.setToolTip(self.STATE, "Not heard from within its lease, or its process "
                                             "is gone: its runs are recovered.")
