@@ -115,3 +115,34 @@ def wait_run(home: Home, run_id: int, states=("succeeded", "failed", "cancelled"
     states = (states,) if isinstance(states, str) else states
     return wait_until(lambda: (r := run_state(home, run_id)) and r["state"] in states and r,
                       timeout)
+
+
+class WebServer:
+    """A plain socket server on loopback that answers whatever comes as a web server does:
+    something else listening where a ``[cluster]`` URL points."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    conn.recv(1024)
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+                                 b"Connection: close\r\n\r\n")
+                except OSError:  # the client left first
+                    pass
+
+    def close(self) -> None:
+        self.sock.close()

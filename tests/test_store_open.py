@@ -7,7 +7,8 @@ from textwrap import dedent
 
 import pytest
 
-from helpers import trayjobs
+from helpers import WebServer, trayjobs
+from redis_support import redis_server  # noqa: F401  (a fixture)
 from trayjobs.cluster import ClusterSpec
 from trayjobs.config import load_config
 from trayjobs.paths import Home
@@ -110,3 +111,36 @@ def test_a_bad_database_url_is_named(tmp_path, url, says):
     home.config_file.write_text(f'[cluster]\ndatabase = "{url}"\n')
     cfg = load_config(home.config_file)
     assert any(says in str(e) and "cluster.database" in str(e) for e in cfg.errors), cfg.errors
+
+
+@pytest.mark.parametrize("other", ["web", "redis"])
+def test_a_database_url_where_another_server_listens_fails_at_once(tmp_path, monkeypatch,
+                                                                   request, other):
+    """Not after the whole timeout: the command says the server there does not speak
+    PostgreSQL, naming it without the password; a worker does not start on it either."""
+    import time
+    from pg_support import skip_reason
+    if skip_reason():
+        pytest.skip(skip_reason())
+    monkeypatch.delenv("TRAYJOBS_TEST_DATABASE", raising=False)
+    web = None
+    if other == "web":
+        web = WebServer()
+        port = web.port
+    else:
+        port = request.getfixturevalue("redis_server").port
+    try:
+        home = Home.under(tmp_path / "h")
+        shared_config(home, f"postgresql://trayjobs:hush@127.0.0.1:{port}/runs")
+        for args in (("runs",), ("worker",)):
+            started = time.monotonic()
+            out = trayjobs(home, *args, timeout=90)
+            took = time.monotonic() - started
+            assert out.returncode != 0, out.stderr
+            assert f"127.0.0.1:{port} does not speak PostgreSQL" in out.stderr, out.stderr
+            assert "hush" not in out.stderr and "[cluster] database" in out.stderr
+            assert ("a Redis server" if other == "redis" else "a web server") in out.stderr
+            assert took < 6, (args, took)
+    finally:
+        if web is not None:
+            web.close()

@@ -18,6 +18,7 @@ engine, through Redis when it is set and through the history otherwise.
 from __future__ import annotations
 
 import re
+import socket
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -26,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .secrets import SecretRef
 
 __all__ = ["ClusterSpec", "parse_cluster", "redis_url", "database_url", "DEFAULT_LEASE",
-           "clustered", "redact", "has_password", "redis_advice"]
+           "clustered", "redact", "has_password", "redis_advice", "who_answers", "POSTGRES"]
 
 #: Seconds after a worker's last heartbeat that its running runs stay its own.
 DEFAULT_LEASE = 30.0
@@ -123,6 +124,56 @@ def redis_advice(url: str, exc: BaseException) -> str | None:
         return ("the server has fewer databases than the number after the port: use a "
                 "smaller one (0 to 15 by default)")
     return None
+
+
+#: PostgreSQL's first message, SSLRequest (length 8, code 80877103): libpq sends it first,
+#: and a PostgreSQL server (or pooler) answers it at once with one byte, S or N, and logs
+#: nothing for a client that leaves then.
+_SSL_REQUEST = (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big")
+#: Past this much of one line without its end a Redis server answers "too big inline
+#: request" (it reads the SSLRequest's zero bytes as a line that never ends).
+_REDIS_LINE_MAX = 64 * 1024
+
+
+#: What :func:`who_answers` calls a PostgreSQL server.
+POSTGRES = "a PostgreSQL server"
+
+
+def who_answers(host: str, port: int, *, timeout: float) -> str | None:
+    """Who answers at ``host:port``, for a message: :data:`POSTGRES`, "a Redis server", "a
+    web server"...; None when it cannot be told: the server closes without a word or says
+    nothing (a PostgreSQL server too busy to answer must not be taken for something else).
+    :class:`OSError` when nothing takes connections there now.
+
+    It is sent PostgreSQL's first message; a server silent for a second is then sent a
+    line longer than a Redis server takes, which one answers with an error at once."""
+    sock = socket.create_connection((host, port), timeout=timeout)
+    try:
+        with sock:
+            sock.sendall(_SSL_REQUEST)
+            sock.settimeout(min(1.0, timeout))
+            try:
+                reply = sock.recv(64)
+            except socket.timeout:
+                sock.settimeout(timeout)
+                sock.sendall(b"\r\n" * (_REDIS_LINE_MAX // 2 + 1))
+                reply = sock.recv(64)
+    except OSError:
+        return None
+    if not reply:
+        return None
+    if reply in (b"S", b"N") or reply[:1] == b"E":  # E: an error, in PostgreSQL's words
+        return POSTGRES
+    if reply.startswith(b"HTTP/"):
+        return "a web server"
+    if reply[:1] in (b"-", b"+"):
+        return "a Redis server"
+    if reply.startswith(b"SSH-"):
+        return "an SSH server"
+    if reply[:2] in (b"\x15\x03", b"\x16\x03"):
+        return "a server that speaks only TLS"
+    text = "".join(c if c.isprintable() else "." for c in reply[:24].decode("latin-1"))
+    return f"a server that answered {text!r}"
 
 
 def has_password(url: str) -> bool:

@@ -201,6 +201,24 @@ def server_address(url: str) -> str:
     return f"{host}:{port}"
 
 
+def _tcp_address(url: str) -> tuple[str, int] | None:
+    """The one TCP address libpq connects to for ``url``; None for a Unix socket, several
+    hosts or a service file (nothing is asked of those before libpq is)."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+        info = conninfo_to_dict(url)
+    except Exception:
+        return None
+    if "service" in info or "PGSERVICE" in os.environ:
+        return None
+    host = str(info.get("hostaddr") or os.environ.get("PGHOSTADDR") or info.get("host")
+               or os.environ.get("PGHOST") or "")
+    port = str(info.get("port") or os.environ.get("PGPORT") or "5432")
+    if not host or host[0] in "/@" or "," in host or not port.isdigit():
+        return None
+    return host, int(port)
+
+
 def _why_not(url: str, exc: BaseException) -> str:
     """Why the server does not answer, in one line. A pool's time-out says nothing of why:
     one connection is tried here to hear the server's (or the network's) own reason."""
@@ -371,11 +389,25 @@ class PgRunStore(RunsSQL):
 
     def _refused(self) -> None:
         """Fail at once, not after the timeout, when the server answers but refuses us for
-        good: no such database or user, a wrong password."""
+        good (no such database or user, a wrong password), or is not PostgreSQL at all."""
         import psycopg
+        from ..cluster import POSTGRES, who_answers
         self.waiting_since = time.monotonic()
+        connect_timeout = max(1, round(self.timeout / 2))
         try:
-            psycopg.connect(self.url, connect_timeout=max(1, round(self.timeout / 2)),
+            # A server that is not PostgreSQL (the Redis port, a web server) leaves libpq
+            # waiting for its whole timeout, or is taken for one that is down: asked first.
+            address = _tcp_address(self.url)
+            try:
+                other = address and who_answers(*address, timeout=connect_timeout)
+            except OSError:  # nothing takes connections there now: the pool keeps trying
+                return
+            if other and other != POSTGRES:
+                raise StoreBusy(f"The run history's server at {self.address} does not speak "
+                                f"PostgreSQL ({other} listens there): check the host and "
+                                f"port in [cluster] database ({self.where}); PostgreSQL "
+                                f"listens on 5432 unless set otherwise.")
+            psycopg.connect(self.url, connect_timeout=connect_timeout,
                             application_name="trayjobs").close()
         except psycopg.OperationalError as exc:
             text = str(exc)
