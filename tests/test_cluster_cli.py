@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from helpers import start_worker, trayjobs, wait_until
 from redis_support import redis_server  # noqa: F401  (a fixture)
 from trayjobs.cluster_cli import hide_password
@@ -328,3 +330,37 @@ def test_a_host_name_with_spaces_is_refused_where_it_is_written(tmp_path):
     errors = [str(e) for e in load_config(path).errors]
     assert any("job 'a', key 'host': 'nas ' is not a host name" in e for e in errors), errors
     assert any("key 'cluster.host': 'my nas' is not a host name" in e for e in errors), errors
+
+
+@pytest.mark.parametrize("other", ["postgres", "web"])
+def test_a_redis_url_where_another_server_listens_says_what_listens(tmp_path, other):
+    """A Redis URL with PostgreSQL's port (or a web server's): said as such, by `cluster
+    init` and by a worker's queue, rather than "Connection closed by server"."""
+    from helpers import WebServer
+    from trayjobs.cluster_cli import _ping_redis
+    from trayjobs.errors import UserError
+    from trayjobs.queue import Queue, QueueUnavailable
+    pytest.importorskip("redis")
+    web = None
+    if other == "web":
+        web = WebServer()
+        port, what = web.port, "a web server"
+    else:
+        from pg_support import session_server
+        port, what = session_server().port, "a PostgreSQL server"
+    url = f"redis://:hush@127.0.0.1:{port}/0"
+    try:
+        with pytest.raises(UserError) as said:
+            _ping_redis(url)
+        says = f"the server at 127.0.0.1:{port} does not speak Redis ({what} listens there)"
+        assert says in str(said.value) and "hush" not in str(said.value)
+        queue = Queue(Home.under(tmp_path / "h"), redis=url)
+        try:
+            with pytest.raises(QueueUnavailable) as down:
+                queue.ping()
+        finally:
+            queue.close()
+        assert says in str(down.value) and says in down.value.advice
+    finally:
+        if web is not None:
+            web.close()

@@ -17,6 +17,7 @@ engine, through Redis when it is set and through the history otherwise.
 
 from __future__ import annotations
 
+import functools
 import re
 import socket
 from typing import Any
@@ -123,7 +124,26 @@ def redis_advice(url: str, exc: BaseException) -> str | None:
     if "DB index is out of range" in text:
         return ("the server has fewer databases than the number after the port: use a "
                 "smaller one (0 to 15 by default)")
+    if "Connection closed by server" in text or "Protocol Error" in text:
+        # Something answered, but not in Redis's words: PostgreSQL's port, say.
+        parts = urlsplit(url)
+        try:
+            host, port = parts.hostname, parts.port or 6379
+            other = _who_answers_once(host, port) if parts.scheme == "redis" and host else None
+        except (OSError, ValueError):
+            other = None
+        if other and other != "a Redis server":
+            return (f"the server at {host}:{port} does not speak Redis ({other} listens "
+                    f"there): check the host and port in the URL (Redis listens on 6379 "
+                    f"unless set otherwise)")
     return None
+
+
+@functools.lru_cache(maxsize=16)
+def _who_answers_once(host: str, port: int) -> str | None:
+    # Once a process: a worker's reads that fail are told each time (not OSError: nothing
+    # answering now says nothing of later).
+    return who_answers(host, port, timeout=2.0)
 
 
 #: PostgreSQL's first message, SSLRequest (length 8, code 80877103): libpq sends it first,
