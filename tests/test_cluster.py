@@ -619,6 +619,10 @@ def test_a_worker_whose_redis_url_is_wrong_says_so_and_holds_no_runs(redis_serve
     wait_until(lambda: max(w["heartbeat_at"] for w in c.store.workers()
                            if w["id"] in m2_ids) > beat + LEASE / 3, 10, what="m2 beating")
     assert {(r["state"], r["dispatched"]) for r in c.runs("short")} == {("queued", 0)}
+    # A command does not count on it either: with no other worker, `run` runs it here.
+    desk = {"TRAYJOBS_HOST": "desk"}
+    ran = trayjobs(c.homes["desk"], "run", "noop", env=desk)
+    assert ran.returncode == 0 and "the run happens here" in ran.stderr, ran.stderr
     # A worker that can reach the queue takes the lead and runs them all, at once.
     c.start("m1")
     wait_until(lambda: (lead := c.store.lead() or {}).get("held") and lead["host"] == "m1",
@@ -627,7 +631,6 @@ def test_a_worker_whose_redis_url_is_wrong_says_so_and_holds_no_runs(redis_serve
     assert {r["state"] for r in runs} == {"succeeded"}
     assert not [r for r in runs if r["dispatched_by"] in m2_ids or r["worker_id"] in m2_ids]
     # Shown as such: not a healthy running worker.
-    desk = {"TRAYJOBS_HOST": "desk"}
     status = json.loads(trayjobs(c.homes["desk"], "cluster", "status", "--json",
                                  env=desk).stdout)
     m2 = next(w for w in status["workers"] if w["host"] == "m2")

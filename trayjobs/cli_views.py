@@ -29,7 +29,7 @@ def control_for(home: Home):
 
 def consumer_running(home: Home) -> bool:
     """Whether a process runs this home's jobs: its own app or worker, or, in a cluster,
-    a live worker of another home that shares its history."""
+    a live worker of another home that shares its history and can reach the queue."""
     from .instance import InstanceLock
     return InstanceLock(home).is_locked() or cluster_worker_running(home)
 
@@ -50,7 +50,8 @@ def cluster_worker_running(home: Home) -> bool:
         return False
     store = open_store(home, cfg.cluster, readonly=True)
     try:
-        return any(w["state"] == "running" and w["mode"] != "cli"
+        # One that cannot reach its queue (its ``problem``) would leave the run waiting.
+        return any(w["state"] == "running" and w["mode"] != "cli" and not w.get("problem")
                    for w in store.workers(since=time.time()))
     finally:
         store.close()
