@@ -90,12 +90,19 @@ case "$cmd" in
       "$VENV/bin/python" -m pytest "$@"
       rc=$?
     else
-      "$VENV/bin/python" -m pytest --ignore=tests/test_cluster.py
+      # Test processes side by side (pytest-xdist), one more than the cores: a test mostly
+      # waits on the processes, servers and timers it starts, so one process keeps about
+      # half a core busy. On two cores three took 30 % less time than two; four, no less.
+      # Tests are handed out one at a time; those of an xdist_group go to one process.
+      "$VENV/bin/python" -m pytest -n "$(( $(nproc) + 1 ))" --dist loadgroup \
+        --ignore=tests/test_cluster.py
       rc=$?
       if [ $rc -eq 0 ]; then
         say "the cluster and run history tests, on PostgreSQL (TRAYJOBS_TEST_STORE=postgres)"
+        # Two processes: the cluster tests, one at a time (an xdist_group), and the others.
         # shellcheck disable=SC2086
-        TRAYJOBS_TEST_STORE=postgres "$VENV/bin/python" -m pytest -q $PG_TESTS
+        TRAYJOBS_TEST_STORE=postgres "$VENV/bin/python" -m pytest -q -n 2 --dist loadgroup \
+          $PG_TESTS
         rc=$?
       fi
     fi

@@ -23,7 +23,13 @@ from pg_support import ON_POSTGRES  # noqa: E402  (tests/ is on the path first)
 @pytest.fixture(scope="session", autouse=True)
 def bundle_build(request, tmp_path_factory):
     """The app bundle's build, started with the session when a selected test needs the
-    bundle (see tests/bundle_support.py); None otherwise."""
+    bundle (see tests/bundle_support.py); None otherwise. In a pytest-xdist worker: the
+    build the controller started for every worker (below)."""
+    shared = getattr(request.config, "workerinput", {}).get("trayjobs_bundle")
+    if shared:
+        from bundle_support import BundleBuild
+        yield BundleBuild.follow(Path(shared))
+        return
     needed = any("bundle" in getattr(item, "fixturenames", ()) for item in request.session.items)
     if not needed:
         yield None
@@ -34,9 +40,44 @@ def bundle_build(request, tmp_path_factory):
         yield None  # the bundle's fixture skips, saying why
         return
     from bundle_support import BundleBuild
-    build = BundleBuild(tmp_path_factory.mktemp("bundle"))
+    build = BundleBuild.start(tmp_path_factory.mktemp("bundle"))
     yield build
     build.stop()
+
+
+# -- pytest-xdist's controller: one bundle build for all its workers ---------------------
+
+_CONTROLLER_BUNDLE: dict = {}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """Where the bundle is built, told to each worker before it starts."""
+    if "folder" not in _CONTROLLER_BUNDLE:
+        import tempfile
+        _CONTROLLER_BUNDLE["folder"] = Path(tempfile.mkdtemp(prefix="trayjobs-bundle-"))
+    node.workerinput["trayjobs_bundle"] = str(_CONTROLLER_BUNDLE["folder"])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """Start the build once a worker has collected a bundle test: before any test runs."""
+    from bundle_support import TEST_FILES, BundleBuild
+    if "build" in _CONTROLLER_BUNDLE or not any(i.startswith(TEST_FILES) for i in ids):
+        return
+    try:
+        import PyInstaller  # noqa: F401
+    except ImportError:
+        return  # the bundle's fixture skips, saying why
+    _CONTROLLER_BUNDLE["build"] = BundleBuild.start(_CONTROLLER_BUNDLE["folder"])
+
+
+def pytest_unconfigure(config):
+    if "build" in _CONTROLLER_BUNDLE:
+        _CONTROLLER_BUNDLE.pop("build").stop()
+    if "folder" in _CONTROLLER_BUNDLE:
+        import shutil
+        shutil.rmtree(_CONTROLLER_BUNDLE.pop("folder"), ignore_errors=True)
 
 
 @pytest.fixture

@@ -25,6 +25,11 @@ from trayjobs.store import FINAL_STATES, RunStore
 
 LEASE = 2.0
 
+# Three workers each, on a 2 s lease: in a parallel run (`dev.sh test`: pytest-xdist) one
+# process takes them all, one test at a time. Two such tests at once starve each other's
+# workers, and a worker that could not beat for its lease has its run taken as lost.
+pytestmark = pytest.mark.xdist_group("cluster")
+
 JOBS = """
 [settings]
 workers = 2

@@ -22,7 +22,8 @@ from trayjobs.store.open import open_store
 
 from xsession import wait_for
 
-pytestmark = [pytest.mark.xvfb, pytest.mark.slow]
+# One process of a parallel run (`dev.sh test`: pytest-xdist) takes them all: one desktop.
+pytestmark = [pytest.mark.xvfb, pytest.mark.slow, pytest.mark.xdist_group("desktop")]
 
 
 def runs(home: Home) -> list[dict]:
