@@ -67,3 +67,28 @@ def test_show_and_run_on_a_terminal_do_not_pass_a_programs_escapes(home, tmp_pat
     # not a terminal: the text as stored (a file or a pipe gets it to keep)
     piped = trayjobs(home, "show", "1").stdout
     assert "\x1b]0;pwned\x07" in piped
+
+
+# A module being imported is in sys.modules before its body has run: the thread that says
+# the command waits for the history's server must not use it half made.
+_HALF_IMPORTED = dedent("""
+    import sys, threading, time
+    from trayjobs import cli_terminal
+
+    cli_terminal.WAIT_NOTICE = 0.02  # looks every 5 ms
+    class Slow:  # the PostgreSQL store's module stops half way for half a second
+        def find_spec(self, name, path=None, target=None):
+            if name == "trayjobs.store.pg_migrations":
+                time.sleep(0.5)
+    sys.meta_path.insert(0, Slow())
+    threading.Thread(target=cli_terminal.say_waits, name="waits", daemon=True).start()
+    import trayjobs.store.postgres
+    time.sleep(0.1)
+    print("imported")
+""")
+
+
+def test_the_wait_notice_never_reads_the_postgresql_module_half_imported():
+    out = subprocess.run([sys.executable, "-c", _HALF_IMPORTED], capture_output=True,
+                         text=True, timeout=60)
+    assert out.stdout == "imported\n" and out.stderr == "", out.stderr

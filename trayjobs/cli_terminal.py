@@ -3,6 +3,7 @@ commands themselves (:mod:`trayjobs.cli`)."""
 
 from __future__ import annotations
 
+import importlib
 import io
 import sys
 import time
@@ -20,9 +21,11 @@ def say_waits() -> None:
     said: set[str] = set()
     while True:
         time.sleep(WAIT_NOTICE / 4)
-        postgres = sys.modules.get("trayjobs.store.postgres")  # imported only for a server
-        if postgres is None:
+        if "trayjobs.store.postgres" not in sys.modules:  # imported only for a server
             continue
+        # The command's thread may be importing it still (a module half run has no
+        # `waiting` yet): an import waits for the other thread's to end.
+        postgres = importlib.import_module("trayjobs.store.postgres")
         for address, timeout in postgres.waiting(WAIT_NOTICE):
             if address not in said:
                 said.add(address)
