@@ -219,6 +219,16 @@ def test_window_geometry_is_remembered(make_app, qtbot):
     assert again.window.tabs.currentWidget() is again.window.settings_page
 
 
+def test_a_long_config_file_path_does_not_widen_the_window(make_app):
+    ta = make_app()
+    least = ta.window.minimumSizeHint().width()
+    path = "/home/someone/" + "deeper/" * 60 + "trayjobs.toml"
+    ta.window.show_config_errors([], path)
+    QApplication.processEvents()  # the layouts take in the new text
+    assert ta.window.minimumSizeHint().width() == least
+    assert ta.window.jobs_page.config_label.toolTip() == path  # the whole path, cut or not
+
+
 def test_activity_filters_from_the_bar(make_app, qtbot):
     ta = make_app()
     for _ in range(2):

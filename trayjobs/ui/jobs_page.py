@@ -7,7 +7,8 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel,
-                               QMenu, QMessageBox, QPushButton, QVBoxLayout, QWidget)
+                               QMenu, QMessageBox, QPushButton, QSizePolicy, QVBoxLayout,
+                               QWidget)
 
 from .tables import row_table
 from .charts import SparkDelegate
@@ -94,6 +95,9 @@ class JobsPage(QWidget):
         self.config_label = QLabel()
         self.config_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.config_label.setAccessibleName("Config file")
+        # A long path is cut at the window's edge (whole in the tooltip): its width must not
+        # become the window's least width.
+        self.config_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         bar = QHBoxLayout()
         for b in (self.new_btn, self.run_btn, self.edit_btn, self.dup_btn, self.delete_btn):
             bar.addWidget(b)

@@ -202,6 +202,7 @@ class MainWindow(QMainWindow):
         else:
             self.banner.hide()
         self.jobs_page.config_label.setText(f"Config file: {path}" if path else "")
+        self.jobs_page.config_label.setToolTip(path or "")
 
     def show_problems(self, problems: dict[str, str]) -> None:
         """The lasting problems (name: message), one a line; hidden when there is none."""
