@@ -9,12 +9,15 @@ from helpers import wait_until
 from trayjobs.store import RunStore
 
 
-def _checkpoint_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "store-checkpoint"]
+def _checkpoint_threads(other=()) -> list[threading.Thread]:
+    """The checkpoint threads alive, but for ``other``: those of stores an earlier test in
+    this process left open, which end once idle (the test's own are the point)."""
+    return [t for t in threading.enumerate() if t.name == "store-checkpoint" and t not in other]
 
 
 def test_a_big_commit_is_not_held_up_by_a_checkpoint_and_one_follows(tmp_path):
     path = tmp_path / "runs.db"
+    other = _checkpoint_threads()
     store = RunStore(path)
     rid = store.create_run("j", kind="command", trigger="manual")
     before = path.stat().st_size
@@ -29,20 +32,21 @@ def test_a_big_commit_is_not_held_up_by_a_checkpoint_and_one_follows(tmp_path):
     assert time.monotonic() - t0 >= 0.4  # not before its delay: commits in a row share one
     assert len(store.logs(rid)) == 320
     store.close()
-    assert not _checkpoint_threads()
+    assert not _checkpoint_threads(other)
 
 
 def test_the_checkpoint_thread_ends_when_idle_and_comes_back(tmp_path, monkeypatch):
     import trayjobs.store as st
     monkeypatch.setattr(st, "CHECKPOINT_IDLE", 0.2)
+    other = _checkpoint_threads()
     store = RunStore(tmp_path / "runs.db")
     store.create_run("j", kind="command", trigger="manual")
-    wait_until(lambda: _checkpoint_threads(), timeout=5)
-    wait_until(lambda: not _checkpoint_threads(), timeout=5)
+    wait_until(lambda: _checkpoint_threads(other), timeout=5)
+    wait_until(lambda: not _checkpoint_threads(other), timeout=5)
     store.create_run("j", kind="command", trigger="manual")
-    assert _checkpoint_threads()
+    assert _checkpoint_threads(other)
     store.close()
-    assert not _checkpoint_threads()
+    assert not _checkpoint_threads(other)
 
 
 def test_a_removed_database_is_not_made_again_by_the_checkpoint(tmp_path):
