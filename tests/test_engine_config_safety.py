@@ -1,6 +1,6 @@
 """A config can neither hang nor stop the engine: one job's bad schedule leaves the others
 running, an edited file is reloaded by ``trayjobs worker`` too, and a file that cannot be
-read keeps the last good jobs. Ends with a real worker fed 60 malformed files in turn."""
+read keeps the last good jobs. Ends with real workers fed 60 malformed files in turn."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from trayjobs.cli import main as cli_main
 from trayjobs.config import load_config
 from trayjobs.engine.control import SCHEDULE_PROBLEM, last_good_path
 from trayjobs.instance import InstanceLock
+from trayjobs.paths import Home
 
 GOOD = """\
 [settings]
@@ -191,33 +192,48 @@ def _cases(good: str, rng: random.Random) -> list[bytes]:
     return [c if isinstance(c, bytes) else c.encode() for c in out]
 
 
-def test_malformed_files_never_give_a_traceback_nor_stop_the_worker(home, capsys):
+def test_malformed_files_never_give_a_traceback_nor_stop_the_worker(home, tmp_path, monkeypatch,
+                                                                   capsys):
     cases = _cases(GOOD, random.Random(13))
     assert len(cases) >= 50
     started = time.monotonic()
-    home.config_file.write_text(GOOD)
-    w = Worker(home)
+    # Two workers on two homes, each fed every other case: a case waits for its worker to
+    # reload, once the file has been quiet for the watch's settle time; two wait together.
+    homes = [home, Home.under(tmp_path / "home2").ensure()]
+    for h in homes:
+        h.config_file.write_text(GOOD)
+    workers = [Worker(h) for h in homes]
+    reloads = [0, 0]
     try:
-        for i, case in enumerate(cases, 1):
-            # Each case differs from the one before, so each is a change to reload.
-            home.config_file.write_bytes(case + f"\n# case {i}\n".encode())
-            w.wait_for("config reloaded", n=i)
-            # `trayjobs check` in this process (an exception would fail the test), and as a
-            # whole process for every seventh case (a process start costs about a second).
-            assert cli_main(["check"]) in (0, 1), case[:300]
-            out = capsys.readouterr()
-            assert "Traceback" not in out.out + out.err
-            if i % 7 == 0:
-                check = trayjobs(home, "check")
-                assert "Traceback" not in check.stdout + check.stderr, (case[:300], check.stderr)
-                assert check.returncode in (0, 1), check.stderr
+        for first in range(0, len(cases), 2):
+            fed = list(zip(range(first + 1, first + 3), cases[first:first + 2], homes, workers))
+            for i, case, h, _w in fed:
+                # Each case differs from the one before, so each is a change to reload.
+                h.config_file.write_bytes(case + f"\n# case {i}\n".encode())
+            for k, (_i, _c, _h, w) in enumerate(fed):
+                reloads[k] += 1
+                w.wait_for("config reloaded", n=reloads[k])
+            for i, case, h, _w in fed:
+                # `trayjobs check` in this process (an exception would fail the test), and as
+                # a whole process for every seventh case (a process start costs about a second).
+                monkeypatch.setenv("TRAYJOBS_HOME", str(h.root))
+                assert cli_main(["check"]) in (0, 1), case[:300]
+                out = capsys.readouterr()
+                assert "Traceback" not in out.out + out.err
+                if i % 7 == 0:
+                    check = trayjobs(h, "check")
+                    assert "Traceback" not in check.stdout + check.stderr, (case[:300], check.stderr)
+                    assert check.returncode in (0, 1), check.stderr
         # Back to a good file: used as it is, its jobs run.
-        home.config_file.write_text(GOOD + "# good again\n")
-        w.wait_for("config reloaded", n=len(cases) + 1)
-        assert list(load_config(home.config_file).jobs) == ["tick", "nightly", "cleanup"]
-        assert trayjobs(home, "run", "tick", "--wait").returncode == 0
+        for h, w, n in zip(homes, workers, reloads):
+            h.config_file.write_text(GOOD + "# good again\n")
+            w.wait_for("config reloaded", n=n + 1)
+        for h in homes:
+            assert list(load_config(h.config_file).jobs) == ["tick", "nightly", "cleanup"]
+            assert trayjobs(h, "run", "tick", "--wait").returncode == 0
     finally:
-        log = w.stop()
-    assert "Traceback" not in log, log[-3000:]
-    assert "using the last good version" in log
+        logs = [w.stop() for w in workers]
+    for log in logs:
+        assert "Traceback" not in log, log[-3000:]
+        assert "using the last good version" in log
     assert time.monotonic() - started < 60
