@@ -7,6 +7,8 @@ import re
 import signal
 from textwrap import dedent
 
+import pytest
+
 from helpers import start_worker, trayjobs, wait_run
 from trayjobs.textfmt import when
 
@@ -266,3 +268,47 @@ def test_show_prints_the_whole_log_of_a_run_that_printed_many_lines(home, tmp_pa
     assert "info    line 0\n" in shown and shown.rstrip().endswith("info    line 10049")
     as_json = json.loads(trayjobs(home, "show", rid, "--json", check=True).stdout)
     assert [l["message"] for l in as_json["log"]][-1] == "line 10049"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_term_while_waiting_for_a_workers_run_leaves_it_going_and_says_so(home, sig):
+    # Ctrl-C, typed, asks the run to stop; TERM and HUP (a closed terminal, `timeout`, a
+    # logout) end the wait, not the run the worker goes on with, and the command says so.
+    import os
+    import subprocess
+    import sys
+    home.config_file.write_text(CONFIG + dedent("""
+        [jobs.spin]
+        kind = "demo"
+        steps = 100000
+        step_time = 0.05
+    """))
+    worker = start_worker(home)
+    try:
+        env = dict(os.environ, TRAYJOBS_HOME=str(home.root))
+        proc = subprocess.Popen([sys.executable, "-m", "trayjobs", "run", "spin", "--wait"],
+                                env=env, text=True, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        rid = int(proc.stdout.readline())
+        wait_run(home, rid, "running")
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 128 + sig, (proc.returncode, err)
+        assert f"stopped waiting for run {rid}; it goes on" in err, err
+        assert f"trayjobs cancel {rid}" in err, err
+        assert "Traceback" not in err, err
+        assert wait_run(home, rid, "running")["state"] == "running"  # still going
+        follower = subprocess.Popen([sys.executable, "-m", "trayjobs", "show", str(rid),
+                                     "--follow"], env=env, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        follower.stdout.readline()  # following now
+        follower.send_signal(sig)
+        out, err = follower.communicate(timeout=20)
+        assert follower.returncode == 128 + sig, (follower.returncode, err)
+        assert f"stopped following run {rid}; it goes on" in err, err
+        assert wait_run(home, rid, "running")["state"] == "running"
+        trayjobs(home, "cancel", str(rid))
+        assert wait_run(home, rid)["state"] == "cancelled"
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(20)

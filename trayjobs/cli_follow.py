@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from typing import Any
@@ -50,32 +51,43 @@ class _Left(Exception):
 
 
 @contextmanager
-def left_scheduled(eng, run_id: int):
-    """While waiting in the foreground for a one-off run's time: Ctrl-C, which a person
-    types, cancels the run. TERM and HUP (a closed terminal, a logout, ``timeout``, a
-    service manager) end the wait, not the run: nothing has started, so it stays scheduled,
-    for the app or a worker to start at its time; the command says so, and how to cancel
-    it, and exits with 128 + the signal's number."""
+def _leaving_on_signals():
+    """Inside: TERM and HUP (a closed terminal, a logout, ``timeout``, a service manager)
+    raise :class:`_Left`, so that a command waiting for a run says what becomes of it
+    rather than die without a word. The handlers are put back on the way out, before the
+    caller says anything: a second signal then ends the command as usual."""
+    stops = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None))
+             if s is not None]
+    if threading.current_thread() is not threading.main_thread():
+        stops = []  # only the main thread may set handlers (a test calling in)
+
     def leave(signum, _frame):
         raise _Left(signum)
 
-    stops = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None))
-             if s is not None]
     previous = {s: signal.signal(s, leave) for s in stops}
     try:
         yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@contextmanager
+def left_scheduled(eng, run_id: int):
+    """While waiting in the foreground for a one-off run's time: Ctrl-C, which a person
+    types, cancels the run. TERM and HUP end the wait, not the run: nothing has started,
+    so it stays scheduled, for the app or a worker to start at its time; the command says
+    so, and how to cancel it, and exits with 128 + the signal's number."""
+    try:
+        with _leaving_on_signals():
+            yield
     except KeyboardInterrupt:
         eng.cancel(run_id)
         print(f"run {run_id} cancelled", file=sys.stderr)
         raise
     except _Left as left:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
         _say_left(eng, run_id)
         raise SystemExit(128 + left.signum) from None
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
 
 
 def _say_left(eng, run_id: int) -> None:
@@ -153,39 +165,52 @@ def _pauses(longest: float):
 
 def follow(ctl, run_id: int) -> int:
     """Wait for a run executed by another process, showing its stored progress (a one-off
-    run: waiting for its time first)."""
-    from .store import FINAL_STATES
+    run: waiting for its time first). Ctrl-C asks the run to stop; TERM and HUP end the
+    wait only."""
     bar = Bar(enabled=True)
-    seen_attempt = None
-    said = None
-    pauses = _pauses(0.2)
     try:
-        while True:
-            run = ctl.store.get_run(run_id)
-            if run["state"] in FINAL_STATES:
-                break
-            reason = _stranded(run)
-            if reason and reason != said:
-                # A run pinned to a host with no worker waits until one starts there:
-                # say so, rather than wait without a word.
-                said = reason
-                bar.close()
-                print(f"run {run_id} {reason}; it starts when one does (Ctrl-C cancels "
-                      f"it)", file=sys.stderr)
-            if run["state"] == "retrying" and seen_attempt != run["attempt"]:
-                seen_attempt = run["attempt"]
-                bar.waiting(run)
-            elif run["state"] == "running" and run.get("progress_done") is not None:
-                bar.update(run["progress_done"], run["progress_total"], run["progress_unit"],
-                           run["progress_message"])
-            time.sleep(next(pauses))
+        with _leaving_on_signals():
+            run = _follow_to_end(ctl, run_id, bar)
     except KeyboardInterrupt:
         ctl.cancel(run_id)
         print(f"asked run {run_id} to stop", file=sys.stderr)
         return 130
+    except _Left as left:
+        # The run is another process's: it goes on without this command.
+        bar.close()
+        print(f"stopped waiting for run {run_id}; it goes on (trayjobs show --follow "
+              f"{run_id} follows it, trayjobs cancel {run_id} stops it)", file=sys.stderr)
+        return 128 + left.signum
     finally:
         bar.close()
     return report_end(ctl, run)
+
+
+def _follow_to_end(ctl, run_id: int, bar: Bar) -> dict[str, Any]:
+    """The run once it has ended, saying meanwhile why it waits and how it goes."""
+    from .store import FINAL_STATES
+    seen_attempt = None
+    said = None
+    pauses = _pauses(0.2)
+    while True:
+        run = ctl.store.get_run(run_id)
+        if run["state"] in FINAL_STATES:
+            return run
+        reason = _stranded(run)
+        if reason and reason != said:
+            # A run pinned to a host with no worker waits until one starts there:
+            # say so, rather than wait without a word.
+            said = reason
+            bar.close()
+            print(f"run {run_id} {reason}; it starts when one does (Ctrl-C cancels "
+                  f"it)", file=sys.stderr)
+        if run["state"] == "retrying" and seen_attempt != run["attempt"]:
+            seen_attempt = run["attempt"]
+            bar.waiting(run)
+        elif run["state"] == "running" and run.get("progress_done") is not None:
+            bar.update(run["progress_done"], run["progress_total"], run["progress_unit"],
+                       run["progress_message"])
+        time.sleep(next(pauses))
 
 
 def _stranded(run: dict[str, Any]) -> str | None:
@@ -235,17 +260,20 @@ def follow_log(ctl, run: dict[str, Any], last_id: int) -> int:
     rid = run["id"]
     pauses = _pauses(0.25)
     try:
-        while True:
-            final = run["state"] in FINAL_STATES
-            for line in ctl.store.logs(rid, after_id=last_id):
-                print("\n".join(log_lines(line)), flush=True)
-                last_id = line["id"]
-            if final:  # read once more after the end: the last lines are written with it
-                if run.get("traceback"):
-                    print("traceback:\n" + "\n".join("  " + l for l in run["traceback"].rstrip().splitlines()))
-                return report_end(ctl, run)
-            time.sleep(next(pauses))
-            run = ctl.store.get_run(rid)
-    except KeyboardInterrupt:
-        print(f"stopped following run {rid}; it goes on (trayjobs cancel {rid} stops it)", file=sys.stderr)
-        return 130
+        with _leaving_on_signals():
+            while True:
+                final = run["state"] in FINAL_STATES
+                for line in ctl.store.logs(rid, after_id=last_id):
+                    print("\n".join(log_lines(line)), flush=True)
+                    last_id = line["id"]
+                if final:  # read once more after the end: its last lines come with it
+                    if run.get("traceback"):
+                        print("traceback:\n" + "\n".join(
+                            "  " + l for l in run["traceback"].rstrip().splitlines()))
+                    return report_end(ctl, run)
+                time.sleep(next(pauses))
+                run = ctl.store.get_run(rid)
+    except (KeyboardInterrupt, _Left) as stop:
+        print(f"stopped following run {rid}; it goes on (trayjobs cancel {rid} stops it)",
+              file=sys.stderr)
+        return 128 + stop.signum if isinstance(stop, _Left) else 130
