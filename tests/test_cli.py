@@ -270,6 +270,18 @@ def test_show_prints_the_whole_log_of_a_run_that_printed_many_lines(home, tmp_pa
     assert [l["message"] for l in as_json["log"]][-1] == "line 10049"
 
 
+def _wait_catches(proc, sig) -> None:
+    """Until ``proc`` has a handler for ``sig`` (its SigCgt mask in /proc says so): signalled
+    before, it would die of it whatever the code under test does."""
+    from helpers import wait_until
+
+    def catches() -> bool:
+        with open(f"/proc/{proc.pid}/status") as f:
+            mask = next(int(ln.split()[1], 16) for ln in f if ln.startswith("SigCgt:"))
+        return bool(mask & (1 << (int(sig) - 1)))
+    wait_until(catches, timeout=30, what=f"a handler for {sig.name}")
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_term_while_waiting_for_a_workers_run_leaves_it_going_and_says_so(home, sig):
     # Ctrl-C, typed, asks the run to stop; TERM and HUP (a closed terminal, `timeout`, a
@@ -291,6 +303,7 @@ def test_term_while_waiting_for_a_workers_run_leaves_it_going_and_says_so(home, 
                                 stderr=subprocess.PIPE)
         rid = int(proc.stdout.readline())
         wait_run(home, rid, "running")
+        _wait_catches(proc, sig)
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=20)
         assert proc.returncode == 128 + sig, (proc.returncode, err)
@@ -301,7 +314,8 @@ def test_term_while_waiting_for_a_workers_run_leaves_it_going_and_says_so(home, 
         follower = subprocess.Popen([sys.executable, "-m", "trayjobs", "show", str(rid),
                                      "--follow"], env=env, text=True,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        follower.stdout.readline()  # following now
+        follower.stdout.readline()
+        _wait_catches(follower, sig)  # following now
         follower.send_signal(sig)
         out, err = follower.communicate(timeout=20)
         assert follower.returncode == 128 + sig, (follower.returncode, err)
