@@ -95,7 +95,7 @@ def test_no_time_or_a_negative_one_from_now_is_refused(within):
 
 def test_cli_refuses_in_0s_and_says_how_to_run_now(home):
     home.config_file.write_text(CONFIG)
-    for args in (["--in", "0s"], ["--in=-5m"], ["--in", "-5"]):
+    for args in (["--in", "0s"], ["--in=-5m"], ["--in", "-5"], ["--in", "-5m"]):
         out = trayjobs(home, "run", "once", *args)
         assert out.returncode == 2, (args, out.stderr)
         assert ("now, not later; to run the job now: trayjobs run once"

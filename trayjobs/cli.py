@@ -134,6 +134,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _joined_negative_durations(argv: list[str]) -> list[str]:
+    """``--in -5m`` as ``--in=-5m``: argparse takes a value starting with "-" for an option
+    (unless it is a plain number) and answered "expected one argument"; joined, the value
+    reaches the check that says why a time before now is no one-off."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        before = argv[i - 1] if i else None
+        if (before == "--in" and arg[:1] == "-" and arg[1:2].isdigit()
+                and out and out[-1] == "--in"):
+            out[-1] = f"--in={arg}"
+            continue
+        out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--trayjobs-child"]:  # a bundled app's job process
@@ -143,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     if links:  # a link from an alert message: `trayjobs [--home DIR] trayjobs://run/ID`
         rest = [a for a in argv if a not in links]
         return _open_link(links[0], build_parser().parse_known_args(rest)[0].home)
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_joined_negative_durations(argv))
     for stream in (sys.stdout, sys.stderr):
         # Text from jobs is stored escaped; anything else that a terminal's encoding cannot
         # take (a file name that is not UTF-8 given on the command line) is shown escaped
