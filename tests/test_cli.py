@@ -156,15 +156,19 @@ def test_unknown_job_and_run_are_clear_errors(home):
     assert r.returncode == 2 and "there is no run 999" in r.stderr
 
 
+#: A long job that checks for cancel, for a worker to be busy with.
+SPIN = dedent("""
+    [jobs.spin]
+    kind = "demo"
+    steps = 100000
+    step_time = 0.05
+""")
+
+
 def test_commands_reach_a_running_worker(home):
     # A long job that checks for cancel: stopping code that never checks (the grace
     # period waited out, then a kill) is test_engine's, not what reaches the worker.
-    home.config_file.write_text(CONFIG + dedent("""
-        [jobs.spin]
-        kind = "demo"
-        steps = 100000
-        step_time = 0.05
-    """))
+    home.config_file.write_text(CONFIG + SPIN)
     worker = start_worker(home)
     try:
         waited = trayjobs(home, "run", "count", "--wait")
@@ -289,12 +293,7 @@ def test_term_while_waiting_for_a_workers_run_leaves_it_going_and_says_so(home, 
     import os
     import subprocess
     import sys
-    home.config_file.write_text(CONFIG + dedent("""
-        [jobs.spin]
-        kind = "demo"
-        steps = 100000
-        step_time = 0.05
-    """))
+    home.config_file.write_text(CONFIG + SPIN)
     worker = start_worker(home)
     try:
         env = dict(os.environ, TRAYJOBS_HOME=str(home.root))
