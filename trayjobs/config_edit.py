@@ -377,12 +377,19 @@ def _set_key(table: Table | InlineTable, key: str, value: Any) -> None:
 
 
 def _insert(table: Table, key: str, item: Item, *, at: int | None = None,
-            after: str | None = None) -> None:
-    """Put ``key`` at a place in the table (tomlkit's public API only appends)."""
+            after: Any = None) -> None:
+    """Put ``key`` at a place in the table: at body index ``at``, or after the key ``after``.
+
+    tomlkit's public API only appends. ``Container._insert_at`` is the one private call used;
+    it has kept its signature from 0.12 to 0.15 (``_insert_after`` went in 0.15.3).
+    """
+    body = table.value.body
     if after is not None:
-        table.value._insert_after(after, key, item)
-    else:
-        table.value._insert_at(at, key, item)
+        at = 1 + max(i for i, (k, _) in enumerate(body) if k is not None and k == after)
+    if at >= len(body):
+        table.append(key, item)
+        return
+    table.value._insert_at(at, key, item)
     dict.__setitem__(table, key, table.value[key])  # the table's own view of its keys
 
 
