@@ -295,3 +295,44 @@ def test_install_desktop_without_the_desktop_tools_says_what_it_skipped(home, xd
     assert any(n.startswith("xdg-mime was not found (package xdg-utils)") for n in done.notes)
     assert any(n.startswith("update-desktop-database was not found") for n in done.notes)
     assert not (Path(xdg["XDG_CONFIG_HOME"]) / "mimeapps.list").exists()
+
+
+def test_the_tested_versions_cover_every_dependency_and_satisfy_pyproject():
+    """dev.sh installs packaging/constraints.txt: each direct dependency (and the test
+    extra's) must be pinned there, to a version pyproject.toml allows; otherwise a fresh
+    machine gets an untested release (tomlkit 0.15.3 broke config edits so)."""
+    import tomllib
+
+    from packaging.markers import default_environment
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for raw in (ROOT / "packaging" / "constraints.txt").read_text().splitlines():
+        raw = raw.split("#", 1)[0].strip()
+        if raw:
+            name, _, version = raw.partition("==")
+            assert version, f"not an exact pin: {raw!r}"
+            pins[canonicalize_name(name)] = version
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = list(project["dependencies"])
+    extras = project["optional-dependencies"]
+    todo, seen = ["test"], set()
+    while todo:
+        extra = todo.pop()
+        seen.add(extra)
+        for spec in extras[extra]:
+            req = Requirement(spec)
+            if canonicalize_name(req.name) == "trayjobs":
+                todo += [e for e in req.extras if e not in seen]
+            else:
+                wanted.append(spec)
+    env = default_environment()
+    for spec in wanted:
+        req = Requirement(spec)
+        if req.marker is not None and not req.marker.evaluate(env):
+            continue
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{req.name} is not in packaging/constraints.txt"
+        assert req.specifier.contains(pins[name], prereleases=True), \
+            f"{req.name}=={pins[name]} in packaging/constraints.txt is not allowed by {spec!r}"
