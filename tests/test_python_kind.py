@@ -549,6 +549,37 @@ def test_log_head_and_log_tail_bound_what_a_python_job_prints(make_engine, tmp_p
     assert run["result"]["peak"] < 200_000, run["result"]["peak"]
 
 
+def test_what_a_function_logs_through_ctx_log_shares_the_bounds_of_what_it_prints(
+        make_engine, tmp_path):
+    # ctx.log in a loop would otherwise put every line in the run history.
+    job = script(tmp_path / "logger.py", """
+        def main(ctx):
+            for i in range(20_000):
+                if i % 2:
+                    print(f"printed {i:05d}")
+                else:
+                    ctx.log(f"logged {i:05d}", "warning" if i == 19_998 else "info")
+            return {"summary": "done", "ratio": float("nan")}
+    """)
+    eng = make_engine(f"""
+        [jobs.logger]
+        kind = "python"
+        file = '{job}'
+        log_head = 60
+        log_tail = 45
+    """)
+    run = eng.watcher.wait(eng.submit("logger"))
+    assert run["state"] == "succeeded", run
+    logs = eng.store.logs(run["id"])
+    messages = [l["message"] for l in logs]
+    assert messages[:4] == ["logged 00000", "printed 00001", "logged 00002", "printed 00003"]
+    assert messages[4].endswith("of output left out here]"), messages
+    assert messages[5:8] == ["printed 19997", "logged 19998", "printed 19999"], messages
+    assert logs[6]["level"] == "warning"
+    # The job process's own note on the result comes after, whole.
+    assert "ratio" in messages[8] and len(messages) == 9, messages
+
+
 def test_a_printed_line_too_long_to_keep_is_not_held_whole(home):
     # A million dots written one at a time with no line end: only the end of the line that
     # the tail can keep is held, and logged, after a note of how much was left out.

@@ -194,6 +194,8 @@ class _Printed:
 
     def __init__(self, ctx, *, head: int = LOG_HEAD, tail: int = LOG_TAIL) -> None:
         self.ctx = ctx
+        self._log = ctx.log  # the run's log itself, whatever later takes ctx.log's place
+        self._closed = False
         self.head_left, self.tail_max = head, tail
         self._tail: deque[tuple[str, str, int]] = deque()  # (text, level, bytes)
         self._tail_size = 0
@@ -210,11 +212,20 @@ class _Printed:
         """The longest line that can still be kept whole."""
         return max(self.head_left, self.tail_max)
 
+    def logged(self, message: str, level: str = "info") -> None:
+        """``ctx.log`` for job code: its lines share the bounds of what it prints, in order
+        with them (a function logging in a loop would otherwise fill the run history). Once
+        the run's output is closed, lines (the job process's own notes) go straight in."""
+        if self._closed:
+            self._log(message, level)
+        else:
+            self.line(str(message), level)
+
     def line(self, text: str, level: str) -> None:
         size = _size(text) + 1  # with its newline, as a file of the output would hold it
         if size <= self.head_left:
             self.head_left -= size
-            self.ctx.log(text, level)
+            self._log(text, level)
             return
         self.head_left = 0  # the head ends with the first line that does not fit in it
         if size > self.tail_max:
@@ -252,12 +263,13 @@ class _Printed:
         """The run is over: say what was left out, then log the kept tail."""
         if self.left_out:
             from ..durations import format_size
-            self.ctx.log(f"[{format_size(self.left_out)} of output left out here]", "warning")
+            self._log(f"[{format_size(self.left_out)} of output left out here]", "warning")
             self.left_out = 0
         while self._tail:
             text, level, _ = self._tail.popleft()
-            self.ctx.log(text, level)
+            self._log(text, level)
         self._tail_size = 0
+        self._closed = True
 
 
 def _bound(params: Any, key: str) -> int | None:
@@ -392,6 +404,8 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
     try:
         kind_cls = get_kind(req["kind"])
         reuse = not kind_cls.fresh_process
+        if capture_output and not kind_cls.bounds_own_log:
+            ctx.log = printed.logged
         kind = kind_cls()
         params = req.get("params_model")  # a thread's: validated already (see the engine)
         if params is None and req["params"] is not None:  # None: an undo from the journal alone

@@ -89,6 +89,10 @@ class JobKind(ABC):
     #: (``pgroup``) and leaves nothing half-done should its process die. Plug-ins keep the
     #: job process.
     in_process: ClassVar[bool] = False
+    #: ``run`` keeps its own log within bounds (the command kind keeps a program's output to
+    #: ``log_head`` and ``log_tail``). Without, what it logs through ``ctx.log`` in a job
+    #: process shares the bounds of what it prints: the first and last megabyte by default.
+    bounds_own_log: ClassVar[bool] = False
     #: Keys of ``Params`` that ``trayjobs run JOB --param KEY=VALUE`` may set for one run
     #: (the report's ``period``), besides the job's own ``params``.
     run_params: ClassVar[frozenset[str]] = frozenset()

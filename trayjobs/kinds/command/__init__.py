@@ -55,6 +55,7 @@ class CommandKind(JobKind):
     supports_dry_run = False
     accepts_files = True
     in_process = True  # the program runs in its own process group, stopped on cancel
+    bounds_own_log = True  # its output log keeps log_head and log_tail itself (output.py)
 
     @classmethod
     def is_idempotent(cls, params: CommandParams) -> bool:
