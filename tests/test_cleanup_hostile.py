@@ -158,6 +158,18 @@ def test_templates_that_could_leave_their_folder_fail_the_check(template, root):
     assert "action" in str(err.value) and "move" in str(err.value)
 
 
+def test_a_name_with_a_nul_is_never_cut_short_by_the_system(root):
+    # C ends a name at its NUL: renaming to "a\0b" would rename to "a", not what was asked
+    put(root, "x.txt", "x")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(OSError, match="NUL"):
+            fsops.rename_noreplace("x.txt", "a\x00b", src_dir_fd=fd, dst_dir_fd=fd)
+    finally:
+        os.close(fd)
+    assert files(root) == {"x.txt"}
+
+
 # -- a folder whose destination is inside itself -------------------------------------------
 
 @pytest.mark.parametrize("action", [{"move": "a/inner"}, {"copy": "a/inner"}, {"archive": "a/all.zip"}])

@@ -81,6 +81,9 @@ def test_the_readme_example_loads():
     ("filters = []\naction = { move = '~/A/{yeer}' }", "action.move.move", "unknown placeholder {yeer}"),
     ("filters = []\naction = { move = '~/A/{name.__class__}' }", "action.move.move", "unknown placeholder"),
     ("filters = []\naction = { rename = 'sub/{name}' }", "action.rename.rename", "cannot contain '/'"),
+    # a NUL would end the name in the system call: another name than reported, or a crash
+    ('filters = []\naction = { rename = "{stem}\\u0000" }', "action.rename.rename", "cannot hold a NUL"),
+    ('filters = []\naction = { move = "/tmp/x/{ext}\\u0000y" }', "action.move.move", "cannot hold a NUL"),
     ("filters = []\naction = { archive = 'a.zip', originals = 'shred' }", "action.archive.originals",
      "not one of the choices"),
     ("filters = []\nconflict = 'merge'", "conflict", "not one of the choices"),

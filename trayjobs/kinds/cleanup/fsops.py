@@ -58,6 +58,8 @@ def rename_noreplace(src: str, dst: str, *, src_dir_fd: int | None = None,
                      dst_dir_fd: int | None = None) -> None:
     """Rename ``src`` to ``dst`` (each relative to its folder descriptor, if given);
     ``FileExistsError`` if ``dst`` exists (never overwrites). Neither name is followed if a link."""
+    if "\x00" in src or "\x00" in dst:  # C would cut the name there: another file than meant
+        raise OSError(errno.EINVAL, "a name cannot hold a NUL character", src, None, dst)
     if _renameat2 is not None:
         sfd = _AT_FDCWD if src_dir_fd is None else src_dir_fd
         dfd = _AT_FDCWD if dst_dir_fd is None else dst_dir_fd

@@ -35,6 +35,10 @@ def check_template(template: str, *, what: str, allowed: frozenset[str] | None =
     allowed = allowed if allowed is not None else frozenset(PLACEHOLDERS)
     if not template.strip():
         raise ValueError(f"{what}: the template is empty")
+    if "\x00" in template:
+        # no file name can hold one; the system call would end the name there, so a rename
+        # would give another name than the one reported, and a folder could not be made
+        raise ValueError(f"{what} {template!r}: a name cannot hold a NUL character (\\u0000)")
     try:
         parts = list(string.Formatter().parse(template))
     except ValueError as exc:
