@@ -12,10 +12,12 @@ import json
 import os
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -427,6 +429,24 @@ def test_folders_holding_pipes_and_sockets(make_ctx, root, tmp_path, action):
     os.utime(root / "old", (past, past))
     result, _ = run(make_ctx, locations=[str(root)], targets="folders", action=action)  # never blocks on the pipe
     assert result["errors"] == 0 and result["acted"] == 1, result
+
+
+def test_an_archived_folder_keeps_its_links_as_links(make_ctx, root, outside, tmp_path):
+    # the folder goes to the trash whole: a link in it left out of the zip would be lost to it
+    put(root, "old/data.txt", "d")
+    os.symlink(outside, root / "old" / "to-outside")
+    os.symlink("..", root / "old" / "up")
+    past = time.time() - 10 * DAY
+    os.utime(root / "old", (past, past))
+    before = snapshot(outside)
+    result, _ = run(make_ctx, locations=[str(root)], targets="folders",
+                    action={"archive": str(tmp_path / "all.zip")})
+    assert result["errors"] == 0 and result["acted"] == 1, result
+    with zipfile.ZipFile(tmp_path / "all.zip") as zf:
+        links = {i.filename: zf.read(i) for i in zf.infolist() if stat.S_ISLNK(i.external_attr >> 16)}
+        assert "old/data.txt" in zf.namelist()
+    assert links == {"old/to-outside": os.fsencode(outside), "old/up": b".."}  # not followed
+    assert snapshot(outside) == before
 
 
 # -- D12: dangerous destinations and what an overwrite replaces -------------------------------

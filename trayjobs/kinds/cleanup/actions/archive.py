@@ -104,6 +104,14 @@ def _add_file(zf: zipfile.ZipFile, dir_fd: int, name: str, arcname: str, expect:
             shutil.copyfileobj(fh, out, 1 << 20)
 
 
+def _add_link(zf: zipfile.ZipFile, dir_fd: int, name: str, arcname: str, st: os.stat_result) -> None:
+    """A link kept as a link, as ``zip --symlinks`` stores one (its target as the content, its
+    mode saying it is a link): ``unzip`` makes it a link again. Never followed."""
+    info = _info(arcname, st)
+    info.create_system = 3  # Unix, whose mode bits say "link"
+    zf.writestr(info, os.fsencode(os.readlink(name, dir_fd=dir_fd)))
+
+
 def _add_folder(zf: zipfile.ZipFile, dir_fd: int, name: str, arcname: str, dev: int, depth: int = 0) -> None:
     if depth > fsops.MAX_NESTING:
         raise fsops.TooDeep(name)
@@ -120,8 +128,11 @@ def _add_folder(zf: zipfile.ZipFile, dir_fd: int, name: str, arcname: str, dev: 
             if stat.S_ISDIR(cst.st_mode):
                 if cst.st_dev == dev:  # a mount point inside is never crossed
                     _add_folder(zf, fd, child, f"{arcname}/{display(child)}", dev, depth + 1)
-            elif stat.S_ISREG(cst.st_mode):  # links, pipes and devices are not archived
+            elif stat.S_ISREG(cst.st_mode):
                 _add_file(zf, fd, child, f"{arcname}/{display(child)}", None)
+            elif stat.S_ISLNK(cst.st_mode):  # the folder is trashed whole: its links go in too
+                _add_link(zf, fd, child, f"{arcname}/{display(child)}", cst)
+            # pipes and sockets hold no data; they go to the trash with their folder
     finally:
         os.close(fd)
 
