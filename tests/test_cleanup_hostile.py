@@ -449,6 +449,19 @@ def test_an_archived_folder_keeps_its_links_as_links(make_ctx, root, outside, tm
     assert snapshot(outside) == before
 
 
+def test_an_error_after_hundreds_of_skips_is_still_listed_and_named(make_ctx, root, outside):
+    for n in range(250):
+        put(root, f"a{n:03}.txt", age_days=0)  # just written: skipped as in use
+    put(root, "zz.txt", "z")
+    os.symlink(outside, root / "sorted")
+    result, _ = run(make_ctx, locations=[str(root)], action={"move": "sorted"}, may_fail=True)
+    assert result["errors"] == 1 and result["skipped"]["in use"] >= 250, result
+    errors = [p for p in result["problems"] if p["kind"] == "error"]
+    assert [p["path"] for p in errors] == [str(root / "zz.txt")]
+    for text in (result["failed"], result["warnings"][0]):  # the failure names the error
+        assert f"{root / 'zz.txt'}: could not move: the destination" in text and "more" not in text
+
+
 # -- D12: dangerous destinations and what an overwrite replaces -------------------------------
 
 @pytest.mark.parametrize("dest", ["/etc", "/usr/local/{year}", "/", "~"])

@@ -18,7 +18,7 @@ __all__ = ["Tally", "PLANNED_CAP", "plural"]
 
 PLANNED_CAP = 10_000   # preview listing kept in the result (the job editor shows it)
 DONE_CAP = 1_000       # listing of a real run
-PROBLEM_CAP = 200      # errors and skips listed by path
+PROBLEM_CAP = 200      # errors listed by path, and as many skips
 
 
 def plural(n: int, noun: str) -> str:
@@ -42,6 +42,7 @@ class Tally:
     listing: list[dict[str, Any]] = field(default_factory=list)
     listed_more: int = 0
     problems: list[dict[str, str]] = field(default_factory=list)
+    _listed: Counter = field(default_factory=Counter, repr=False)  # problems listed, by kind
 
     def add(self, path: str, action: str, dest: str | None, size: int, mtime: float, *, cap: int,
             count: bool = True, replaces: str | None = None) -> dict[str, Any] | None:
@@ -62,7 +63,10 @@ class Tally:
             self.errors += 1
         else:
             self.skipped[reason] += 1
-        if len(self.problems) < PROBLEM_CAP:
+        # each kind has its own room: a thousand files skipped for being in use must not
+        # crowd out the one error the person has to act on
+        if self._listed[kind] < PROBLEM_CAP:
+            self._listed[kind] += 1
             self.problems.append({"path": path, "kind": kind, "reason": reason})
 
     def line(self, entry: dict[str, Any]) -> str:
