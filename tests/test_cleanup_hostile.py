@@ -172,6 +172,22 @@ def test_a_name_with_a_nul_is_never_cut_short_by_the_system(root):
     assert files(root) == {"x.txt"}
 
 
+@pytest.mark.parametrize("action, size", [({"rename": "{stem}-old{suffix}"}, 258),
+                                          ({"move": "../sorted/{stem}-older"}, 256),  # a folder's name
+                                          ({"archive": "../zips/{stem}-old.zip"}, 258)])
+def test_a_new_name_too_long_is_a_skip_the_preview_already_shows(make_ctx, root, action, size):
+    long = "L" * 250 + ".txt"  # 254 bytes: the template makes it more than the 255 a name may have
+    put(root, long, "x")
+    put(root, "short.txt", "s")
+    preview, _ = run(make_ctx, dry=True, locations=[str(root)], action=action)
+    result, _ = run(make_ctx, run_id=2, locations=[str(root)], action=action)
+    for r in (preview, result):
+        assert r["acted"] == 1 and r["errors"] == 0, r
+        assert r["problems"] == [{"path": str(root / long), "kind": "skip",
+                                  "reason": f"the new name would be {size} bytes long; a name may have 255"}], r
+    assert (root / long).read_text() == "x"
+
+
 # -- a folder whose destination is inside itself -------------------------------------------
 
 @pytest.mark.parametrize("action", [{"move": "a/inner"}, {"copy": "a/inner"}, {"archive": "a/all.zip"}])

@@ -21,7 +21,7 @@ from ..dirs import Changed, MountInTheWay, display
 from .. import fsops
 from ..templates import PLACEHOLDERS, check_template
 from .base import Action, Item, Skip, Workspace
-from .conflict import not_inside_itself
+from .conflict import fits, not_inside_itself
 from .move import destination_folder
 from .registry import register_action
 
@@ -62,6 +62,7 @@ class ArchiveAction(Action):
         if not target.lower().endswith(".zip"):
             target += ".zip"
         not_inside_itself(item, target)
+        fits(target)
         item.dest = target
         rel = os.path.relpath(item.path, item.root)
         item.note = rel.replace(os.sep, "/")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-from ..fsops import fit_name
+from ..fsops import NAME_MAX, fit_name
 from .base import Item, Skip, Workspace, item_from_stat
 
-__all__ = ["not_inside_itself", "resolve", "unique"]
+__all__ = ["fits", "not_inside_itself", "resolve", "unique"]
 
 
 def _taken(path: str, ws: Workspace) -> bool:
@@ -32,10 +32,20 @@ def not_inside_itself(item: Item, target: str) -> None:
         raise Skip("the destination is inside the folder itself")
 
 
+def fits(target: str) -> None:
+    """A template can make a name longer than a folder allows ("{date} {name}" of a long name):
+    found while planning, so the preview says so instead of promising what the run cannot do."""
+    for part in target.split(os.sep):
+        size = len(os.fsencode(part))
+        if size > NAME_MAX:
+            raise Skip(f"the new name would be {size} bytes long; a name may have {NAME_MAX}")
+
+
 def resolve(item: Item, target: str, ws: Workspace) -> None:
     """Settle ``item.dest`` (and what it replaces) according to the job's conflict policy."""
     if target == item.path:
         raise Skip("already in place")
+    fits(target)
     not_inside_itself(item, target)
     if not _taken(target, ws):
         item.dest = target
