@@ -478,6 +478,30 @@ def test_an_error_after_hundreds_of_skips_is_still_listed_and_named(make_ctx, ro
         assert f"{root / 'zz.txt'}: could not move: the destination" in text and "more" not in text
 
 
+@pytest.mark.parametrize("bad", ["bad", "zbad"])  # written before the good folder, or last
+def test_a_folder_that_fails_half_way_leaves_nothing_of_it_in_the_zip(make_ctx, root, tmp_path, monkeypatch, bad):
+    from trayjobs.kinds.cleanup.actions import archive
+    tree(root, {f"{bad}/a.txt": "a", f"{bad}/b.txt": "b", "good/c.txt": "c"})
+    past = time.time() - 10 * DAY
+    for d in (bad, "good"):
+        os.utime(root / d, (past, past))
+    add_file = archive._add_file
+
+    def unreadable_b(zf, dir_fd, name, arcname, expect):  # a.txt goes in, then b.txt cannot be read
+        if name == "b.txt":
+            raise PermissionError(13, "Permission denied", name)
+        add_file(zf, dir_fd, name, arcname, expect)
+
+    monkeypatch.setattr(archive, "_add_file", unreadable_b)
+    result, _ = run(make_ctx, locations=[str(root)], targets="folders",
+                    action={"archive": str(tmp_path / "all.zip")})
+    assert result["acted"] == 1 and result["errors"] == 1, result
+    with zipfile.ZipFile(tmp_path / "all.zip") as zf:
+        assert zf.testzip() is None
+        assert sorted(zf.namelist()) == ["good/", "good/c.txt"]  # nothing of the folder left whole
+    assert files(root) == {f"{bad}/a.txt", f"{bad}/b.txt"}
+
+
 # -- D12: dangerous destinations and what an overwrite replaces -------------------------------
 
 @pytest.mark.parametrize("dest", ["/etc", "/usr/local/{year}", "/", "~"])

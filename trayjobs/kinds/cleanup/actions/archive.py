@@ -138,6 +138,17 @@ def _add_folder(zf: zipfile.ZipFile, dir_fd: int, name: str, arcname: str, dev: 
         os.close(fd)
 
 
+def _take_back(zf: zipfile.ZipFile, fh: BinaryIO, entries: int, offset: int) -> None:
+    """Drop what an item that failed half-way wrote (the first files of a folder, part of a
+    file): the zip then holds only items that went in whole, and those the run reports."""
+    for info in zf.filelist[entries:]:
+        zf.NameToInfo.pop(info.filename, None)
+    del zf.filelist[entries:]
+    fh.seek(offset)
+    fh.truncate()
+    zf.start_dir = offset  # where the next entry, or the closing directory, is written
+
+
 def write_zip(fh: BinaryIO, items: list[Item], ws: Workspace, *,
               between: Callable[[], None]) -> list[tuple[Item, OSError]]:
     """Write ``items`` into a new zip in ``fh``; returns the items that could not be read.
@@ -151,6 +162,7 @@ def write_zip(fh: BinaryIO, items: list[Item], ws: Workspace, *,
             between()
             arcname = _unique_arcname(display(item.note or item.name), used)  # zip names must be text
             item.note = arcname
+            mark = len(zf.filelist), fh.tell()
             try:
                 fd = ws.at(item)
                 if item.is_dir:
@@ -158,6 +170,7 @@ def write_zip(fh: BinaryIO, items: list[Item], ws: Workspace, *,
                 else:
                     _add_file(zf, fd, item.name, arcname, (item.ino, item.dev))
             except OSError as exc:
+                _take_back(zf, fh, *mark)
                 failed.append((item, exc))
     fh.flush()
     os.fsync(fh.fileno())
