@@ -111,6 +111,12 @@ def test_missing_locations_are_reported(make_ctx, root, tmp_path):
     assert result["acted"] == 1 and result["errors"] == 1
     with pytest.raises(JobFailed, match="none of the locations exists"):
         run(make_ctx, locations=[str(tmp_path / "nope")])
+    # a file where the folder should be is told apart from a folder that is not there
+    put(tmp_path, "a-file", "x")
+    with pytest.raises(JobFailed) as failed:
+        run(make_ctx, locations=[str(tmp_path / "a-file"), str(tmp_path / "nope")])
+    assert str(failed.value) == (f"none of the locations exists as a folder: {tmp_path / 'a-file'} (is a file, "
+                                 f"not a folder), {tmp_path / 'nope'} (not found)")
 
 
 @pytest.mark.parametrize("action", ["trash", "delete", {"move": "../moved/{year}"}, {"copy": "../copied"},

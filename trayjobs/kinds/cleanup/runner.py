@@ -105,6 +105,7 @@ class Runner:
     def _scopes(self) -> list[Scope]:
         skip = frozenset(os.path.realpath(p) for p in (home_trash(), self.ctx.home.data_dir))
         scopes: list[Scope] = []
+        unusable: list[str] = []
         for loc in self.p.locations:
             root = os.path.realpath(expand(loc.path))
             why = danger(root)
@@ -115,14 +116,15 @@ class Runner:
                 raise JobFailed(f"location {loc.path!r} is inside the trash or trayjobs' own data; "
                                 f"refusing to tidy it", retry=False)
             if not os.path.isdir(root):
-                self.problem(loc.path, "error", "location not found (or not a folder)")
+                why = "is a file, not a folder" if os.path.lexists(root) else "not found"
+                self.problem(loc.path, "error", f"location {why}")
+                unusable.append(f"{loc.path} ({why})")
                 continue
             if root not in (s.root for s in scopes):
                 scopes.append(Scope(root, loc.depth, exclude=[*self.p.exclude, *loc.exclude],
                                     system=self.p.include_system_files, skip_dirs=skip))
         if not scopes:
-            raise JobFailed("none of the locations exists: " + ", ".join(loc.path for loc in self.p.locations),
-                            retry=False)
+            raise JobFailed("none of the locations exists as a folder: " + ", ".join(unusable), retry=False)
         self.roots = tuple(s.root for s in scopes)
         mounts = mount_points()
         for scope in scopes:
