@@ -108,6 +108,32 @@ def test_empty_folder_targets_folders_and_cascades(make_ctx, root):
     assert sorted(os.listdir(root)) == ["full"]
 
 
+def test_folder_sizes_of_a_deep_tree_take_one_walk(make_ctx, root, monkeypatch):
+    # each folder's size asked at every level: a walk per folder read the tree once for each
+    # folder above each file, minutes for a deep tree of 100,000 files
+    levels = 60
+    top = root / "/".join(["d"] * levels)
+    put(top.parent, "d/leaf.txt")
+    scandir, calls = os.scandir, []
+    monkeypatch.setattr(os, "scandir", lambda p: calls.append(p) or scandir(p))
+    result, _ = run(make_ctx, dry=True, locations=[{"path": str(root), "recursive": True}],
+                    targets="folders", filters=[{"size": ">1 GB"}])
+    assert result["scanned"] == levels and result["acted"] == 0, result
+    assert len(calls) < 3 * levels, len(calls)  # a listing and a size walk per folder, not 1,800
+
+
+def test_a_folder_size_is_worked_out_again_once_the_run_changed_inside_it(make_ctx, root):
+    put(root, "outer/file.txt", "x" * 700)
+    put(root, "outer/inner/small.txt", "y" * 500)  # outer: 1,200 bytes; 700 once inner is gone
+    old = time.time() - 10 * DAY
+    for d in ("outer/inner", "outer"):
+        os.utime(root / d, (old, old))
+    result, _ = run(make_ctx, locations=[{"path": str(root), "recursive": True}], targets="folders",
+                    filters=[{"size": "<1 KB"}])
+    assert [os.path.basename(d["path"]) for d in result["done"]] == ["inner", "outer"], result
+    assert os.listdir(root) == []
+
+
 def test_match_all_any_none(make_ctx, mixed):
     f = [{"age": "older than 30d"}, {"extension": "log"}]
     assert preview(make_ctx, mixed, f, match="all") == {"old.log"}

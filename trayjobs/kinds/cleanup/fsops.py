@@ -22,7 +22,7 @@ PARTIAL_PREFIX = ".trayjobs-partial-"  # never picked up by a scan
 
 __all__ = ["MAX_NESTING", "NAME_MAX", "PARTIAL_PREFIX", "TooDeep", "copy_at", "fit_name", "make_dirs",
            "move_at", "reason", "remove", "remove_at", "removal_problems", "rename_noreplace", "same_tree",
-           "temp_beside", "temp_name", "tree_size"]
+           "temp_beside", "temp_name", "tree_sizes"]
 
 #: Folders nested deeper than this below an item are not gone into (well within Python's recursion limit).
 MAX_NESTING = 400
@@ -389,13 +389,19 @@ def same_tree(a_fd: int, a: str, b_fd: int, b: str, *, _depth: int = 0) -> bool:
         os.close(fa)
 
 
-def tree_size(path: str) -> int:
-    """Bytes in the files below ``path`` (links counted as links, unreadable parts skipped)."""
-    total = 0
+def tree_sizes(path: str) -> dict[str, int]:
+    """Bytes in the files below ``path`` and below each folder in it, from one walk (links
+    counted as links, unreadable parts skipped): a size filter on folders asks at every level,
+    and a walk per level would read a deep tree once for each folder above each file."""
+    own: dict[str, int] = {}
+    order = []
     stack = [path]
     while stack:
+        folder = stack.pop()
+        order.append(folder)
+        total = 0
         try:
-            with os.scandir(stack.pop()) as it:
+            with os.scandir(folder) as it:
                 for e in it:
                     try:
                         if e.is_dir(follow_symlinks=False):
@@ -406,7 +412,10 @@ def tree_size(path: str) -> int:
                         pass
         except OSError:
             pass
-    return total
+        own[folder] = total
+    for folder in reversed(order[1:]):  # each folder comes after its parent: add it up the tree
+        own[os.path.dirname(folder)] += own[folder]
+    return own
 
 
 def reason(exc: OSError) -> str:

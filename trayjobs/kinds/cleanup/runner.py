@@ -31,7 +31,7 @@ from .freedesktop import home_trash
 from .actions.delete import PartlyDeleted
 from .actions.move import trust_destination
 from .dirs import Changed, LinkInTheWay, MountInTheWay, display, mount_points
-from .fsops import MAX_NESTING, reason, tree_size
+from .fsops import MAX_NESTING, reason
 from .journal import Journal, Row
 from .params import CleanupParams
 from .report import DONE_CAP, PLANNED_CAP, Tally, plural
@@ -227,8 +227,10 @@ class Runner:
             before = len(self.env.gone)
             self._visit_folders(scope, e.path, depth + 1)
             # emptied by what was just done inside it? ("empty" cascades upwards)
-            if len(self.env.gone) != before and self._test(e):
-                self._handle(scope, folder, [e], entries)
+            if len(self.env.gone) != before:
+                self.env.changed(e.path)
+                if self._test(e):
+                    self._handle(scope, folder, [e], entries)
 
     def _handle(self, scope: Scope, folder: str, matched: list[os.DirEntry], entries: list[os.DirEntry]) -> None:
         if not matched:
@@ -283,9 +285,7 @@ class Runner:
         link = e.is_symlink()
         item = item_from_stat(e.path, root, st, is_dir=self.env.folders and not link, is_link=link)
         if item.is_dir:
-            if e.path not in self.env.sizes:
-                self.env.sizes[e.path] = tree_size(e.path)
-            item.size = self.env.sizes[e.path]
+            item.size = self.env.folder_size(e.path)
         return item
 
     def _holds_mount(self, folder: str, scope: Scope) -> bool:

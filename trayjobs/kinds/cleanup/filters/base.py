@@ -16,6 +16,7 @@ from typing import Callable, ClassVar
 
 from pydantic import Field
 
+from ..fsops import tree_sizes
 from ..spec import Spec
 
 __all__ = ["Filter", "FilterEnv", "Predicate"]
@@ -31,7 +32,17 @@ class FilterEnv:
     folders: bool = False                       # the run's targets are folders
     root: str = ""                              # the location being scanned
     gone: set[str] = field(default_factory=set)  # paths this run removed
-    sizes: dict[str, int] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)  # of folders, worked out once
+
+    def folder_size(self, path: str) -> int:
+        """Bytes below the folder ``path``; its sub-folders' sizes are kept from the same walk."""
+        if path not in self.sizes:
+            self.sizes.update(tree_sizes(path))
+        return self.sizes[path]
+
+    def changed(self, path: str) -> None:
+        """Something below the folder ``path`` was acted on: its size is worked out afresh."""
+        self.sizes.pop(path, None)
 
 
 class Filter(Spec):

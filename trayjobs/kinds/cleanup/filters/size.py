@@ -8,7 +8,6 @@ import re
 from pydantic import Field, field_validator
 
 from ....durations import parse_size
-from ..fsops import tree_size
 from .base import Filter, FilterEnv, Predicate
 from .registry import register_filter
 
@@ -55,9 +54,7 @@ class SizeFilter(Filter):
         checks = [(_OPS[op], n) for op, n in parse_conditions(self.size)]
         if env.folders:
             def size_of(e):
-                if e.path not in env.sizes:
-                    env.sizes[e.path] = tree_size(e.path)
-                return env.sizes[e.path]
+                return env.folder_size(e.path)
         else:
             def size_of(e):
                 return e.stat(follow_symlinks=False).st_size
