@@ -134,6 +134,22 @@ def test_a_folder_size_is_worked_out_again_once_the_run_changed_inside_it(make_c
     assert os.listdir(root) == []
 
 
+@pytest.mark.parametrize("action", ["trash", "delete"])
+def test_a_drives_trash_is_never_tidied_even_with_system_files(make_ctx, root, action):
+    # a location at the top of a drive holds its trash: trashing what is in it again would
+    # lose the records that let it be restored
+    tree(root, {".Trash-1000/files/old.txt": "o", ".Trash-1000/info/old.txt.trashinfo": "i",
+                ".Trash/1000/files/x.txt": "x", ".DS_Store": "d", "real.txt": "r"})
+    result, _ = run(make_ctx, locations=[{"path": str(root), "recursive": True}], filters=[],
+                    include_system_files=True, action=action)
+    assert sorted(os.path.basename(d["path"]) for d in result["done"]) == [".DS_Store", "real.txt"]
+    assert files(root) == {".Trash-1000/files/old.txt", ".Trash-1000/info/old.txt.trashinfo",
+                           ".Trash/1000/files/x.txt"}
+    folders, _ = run(make_ctx, run_id=2, dry=True, locations=[str(root)], filters=[], targets="folders",
+                     include_system_files=True, action=action)
+    assert folders["acted"] == 0, folders
+
+
 def test_match_all_any_none(make_ctx, mixed):
     f = [{"age": "older than 30d"}, {"extension": "log"}]
     assert preview(make_ctx, mixed, f, match="all") == {"old.log"}

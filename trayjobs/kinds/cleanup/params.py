@@ -73,7 +73,8 @@ class CleanupParams(KindParams):
                                                           "(never the locations themselves).")
     exclude: list[str] = Field(default_factory=empty_list, description="Glob patterns to leave alone in every location.")
     include_system_files: bool = Field(False, description="Also consider system files such as .DS_Store, "
-                                       "Thumbs.db, desktop.ini, ~$ lock files and .git folders.")
+                                       "Thumbs.db, desktop.ini, ~$ lock files and .git folders (a drive's trash, "
+                                       ".Trash-1000, never).")
     skip_recent: str = Field("1m", description="Leave items modified less than this long ago: they may be in "
                              "use or still being written ('0s' turns this off).")
     preview: bool = Field(False, description="Only list what would happen; nothing is touched until this is "

@@ -23,6 +23,11 @@ SYSTEM_NAMES = frozenset({
     ".TemporaryItems", ".DocumentRevisions-V100", "$RECYCLE.BIN", "System Volume Information", "lost+found",
 })
 SYSTEM_PREFIXES = ("~$", ".~lock.", "._", ".Trash-")
+#: Left out even with ``include_system_files``: the trash bins of drives (``$topdir/.Trash``,
+#: ``.Trash-$uid``). Tidying one trashes what is already in the trash, and its records with
+#: it, so nothing there can be restored any more. (The home trash is left out by its path.)
+TRASH_NAMES = frozenset({".Trash"})
+TRASH_PREFIXES = (".Trash-",)
 
 _NO_LIMIT = 1 << 30
 
@@ -40,8 +45,9 @@ class Scope:
 
     def __post_init__(self) -> None:
         self.max_depth = _NO_LIMIT if self.depth is None else self.depth
-        self.skip_names = frozenset() if self.system else SYSTEM_NAMES
-        self.skip_prefixes = (PARTIAL_PREFIX,) if self.system else SYSTEM_PREFIXES + (PARTIAL_PREFIX,)
+        self.skip_names = TRASH_NAMES if self.system else SYSTEM_NAMES
+        self.skip_prefixes = (PARTIAL_PREFIX, *TRASH_PREFIXES) if self.system \
+            else SYSTEM_PREFIXES + (PARTIAL_PREFIX,)
         by_name = [p.rstrip("/") for p in self.exclude if "/" not in p.rstrip("/")]
         by_path = [p.strip("/") for p in self.exclude if "/" in p.rstrip("/")]
         self._name_match = glob_matcher(by_name, case_sensitive=False) if by_name else None
