@@ -84,6 +84,13 @@ def test_the_readme_example_loads():
     # a NUL would end the name in the system call: another name than reported, or a crash
     ('filters = []\naction = { rename = "{stem}\\u0000" }', "action.rename.rename", "cannot hold a NUL"),
     ('filters = []\naction = { move = "/tmp/x/{ext}\\u0000y" }', "action.move.move", "cannot hold a NUL"),
+    # left as written, they would make a folder called "$ARCHIVE" inside the location
+    ("filters = []\naction = { move = '$TRAYJOBS_NOT_SET_X/{year}' }", "action.move.move",
+     "the variable TRAYJOBS_NOT_SET_X is not set where trayjobs runs"),
+    ("filters = []\naction = { copy = 'Old/$TRAYJOBS_NOT_SET_X' }", "action.copy.copy",
+     "the variable TRAYJOBS_NOT_SET_X is not set"),
+    ("filters = []\naction = { archive = '~nosuchuser9/old.zip' }", "action.archive.archive",
+     "there is no user 'nosuchuser9'"),
     ("filters = []\naction = { archive = 'a.zip', originals = 'shred' }", "action.archive.originals",
      "not one of the choices"),
     ("filters = []\nconflict = 'merge'", "conflict", "not one of the choices"),

@@ -8,10 +8,11 @@ reach into Python objects.
 from __future__ import annotations
 
 import os
+import re
 import string
 import time
 
-__all__ = ["PLACEHOLDERS", "check_template", "fixed_folder", "split_destination", "template_values", "render"]
+__all__ = ["PLACEHOLDERS", "check_destination", "check_template", "fixed_folder", "split_destination", "template_values", "render"]
 
 #: Every placeholder with what it stands for (also used by the docs).
 PLACEHOLDERS = {
@@ -53,6 +54,25 @@ def check_template(template: str, *, what: str, allowed: frozenset[str] | None =
     if any(field is not None for _, field, *_ in parts) and ".." in after.replace("\\", "/").split("/"):
         raise ValueError(f"{what} {template!r}: '..' may only come before the first placeholder, in the "
                          f"fixed part of the destination")
+    return template
+
+
+_VARIABLE = re.compile(r"\$(\w+|\{[^}]*\})")
+
+
+def check_destination(template: str, *, what: str) -> str:
+    """:func:`check_template` for a folder or archive path, whose ``~`` and ``$VARIABLES``
+    must all be known where trayjobs runs: one left as written would make the path relative,
+    taken inside the location (a folder called "$ARCHIVE" in ~/Downloads)."""
+    check_template(template, what=what)
+    expanded = expand_literal(template)
+    if expanded.startswith("~"):
+        raise ValueError(f"{what} {template!r}: there is no user {expanded[1:].split('/')[0]!r}; write ~/… "
+                         f"for a folder in your own home")
+    unset = _VARIABLE.search(expanded)
+    if unset:
+        raise ValueError(f"{what} {template!r}: the variable {unset.group(1).strip('{}')} is not set where "
+                         f"trayjobs runs; set it, or write the folder in full")
     return template
 
 

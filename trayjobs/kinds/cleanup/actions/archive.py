@@ -19,7 +19,7 @@ from pydantic import Field, field_validator
 
 from ..dirs import Changed, MountInTheWay, display
 from .. import fsops
-from ..templates import PLACEHOLDERS, check_template
+from ..templates import check_destination
 from .base import Action, Item, Skip, Workspace
 from .conflict import fits, not_inside_itself
 from .move import destination_folder
@@ -49,7 +49,7 @@ class ArchiveAction(Action):
     @field_validator("archive")
     @classmethod
     def _valid(cls, v: str) -> str:
-        return check_template(v, what="archive", allowed=frozenset(PLACEHOLDERS))
+        return check_destination(v, what="archive")
 
     @property
     def removes_source(self) -> bool:  # type: ignore[override]

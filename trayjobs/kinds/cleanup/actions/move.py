@@ -8,8 +8,8 @@ from pydantic import Field, field_validator
 
 from .. import fsops
 from ..dirs import LinkInTheWay
-from ..templates import (PLACEHOLDERS, check_template, expand_literal, fixed_folder, render, split_destination,
-                         template_values)  # noqa: F401
+from ..templates import (PLACEHOLDERS, check_destination, check_template, expand_literal, fixed_folder,  # noqa: F401
+                         render, split_destination, template_values)
 from .base import Action, Item, Skip, Workspace
 from .conflict import resolve
 from .registry import register_action
@@ -63,7 +63,7 @@ def make_parent(path: str, ws: Workspace) -> None:
 
 
 def folder_template(v: str, what: str) -> str:
-    return check_template(v, what=what, allowed=frozenset(PLACEHOLDERS))
+    return check_destination(v, what=what)
 
 
 @register_action
