@@ -196,6 +196,17 @@ def test_text_no_database_can_hold_is_written_escaped_never_refused(backend):
     assert store.list_runs(text="BROKE")  # text search ignores case, as SQLite's LIKE
 
 
+def test_a_watched_file_whose_name_is_not_utf8_is_recorded_seen_and_kept(backend):
+    # a cleanup's watch takes any name; the store keeps it as text, its stray byte escaped
+    store = backend.open()
+    bad = ("/in/bad\udcff.txt", 3, 10)
+    assert store.unseen_versions("tidy", [bad]) == [bad]
+    store.record_versions("tidy", None, [bad])
+    assert store.unseen_versions("tidy", [bad, ("/in/bad\udcff.txt", 4, 11)]) == [("/in/bad\udcff.txt", 4, 11)]
+    assert store.forget_versions("tidy", "/in", {"/in/bad\udcff.txt"}) == 0  # still there: kept
+    assert store.forget_versions("tidy", "/in", set()) == 1
+
+
 def test_a_run_its_submitter_queued_itself_is_no_dispatchers_until_its_message_is_lost(
         backend):
     store = backend.open()

@@ -226,6 +226,20 @@ def test_a_watched_cleanup_does_not_chase_its_own_renames(make_engine, tmp_path)
     assert sorted(p.name for p in inbox.iterdir()) == ["a-x-x.txt", "b-x.txt"]
 
 
+def test_a_watched_cleanup_runs_for_a_name_that_is_not_utf8_once(make_engine, tmp_path):
+    # a cleanup acts on any name (an import, handed its files as text, leaves such a one);
+    # its own rename of it starts nothing either
+    eng, ev, inbox = _watched_rename(make_engine, tmp_path, "{stem}-x{suffix}", skip_recent="0s",
+                                     patterns='["*.txt"]', settle="0s")
+    (inbox / os.fsdecode(b"bad\xff.txt")).write_text("b")
+    first = ev.finished("tidy")[0]
+    assert first["state"] == "succeeded" and first["result"]["acted"] == 1, first
+    time.sleep(1.0)  # a run its own rename started would be going by now
+    ev.settled("tidy")
+    assert os.listdir(os.fsencode(inbox)) == [b"bad\xff-x.txt"]
+    assert len(runs_of(eng, "tidy")) == 1
+
+
 def test_a_watched_cleanup_comes_back_for_files_too_new_to_touch(make_engine, tmp_path):
     # skip_recent leaves a file that just arrived; no event of the folder would come back
     # for it, so the run asks to be started again once it is old enough.

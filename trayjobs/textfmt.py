@@ -11,7 +11,7 @@ from typing import Any
 from .durations import format_duration
 
 __all__ = ["when", "relative", "run_duration", "run_started", "run_took", "attempt_text",
-           "state_text", "warnings_text", "table", "escape_undecodable", "escape_strings",
+           "state_text", "warnings_text", "table", "escape_undecodable", "escape_strings", "unescape_bytes",
            "started_by_how", "for_terminal", "finite_numbers"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -52,6 +52,18 @@ def for_terminal(text: str) -> str:
     output cannot move the cursor, rewrite what is above, set the window title or the
     clipboard (OSC), or ring; colours stay."""
     return _CONTROL.sub(_control, text)
+
+
+_ESCAPED_BYTE = re.compile(r"\\x([89a-f][0-9a-f])")
+
+
+def unescape_bytes(text: str) -> str:
+    """The file name :func:`escape_undecodable` wrote as ``bad\\xff.txt``, as Python names it
+    (its stray bytes lone surrogates again). A name that really holds a backslash and ``x``
+    reads the same: try the text as it is first."""
+    if "\\x" not in text:
+        return text
+    return _ESCAPED_BYTE.sub(lambda m: chr(0xDC00 + int(m.group(1), 16)), text)
 
 
 def escape_strings(value: Any) -> Any:

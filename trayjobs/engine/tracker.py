@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from ..errors import StoreUnreachable
 from ..store import RunStore
+from ..textfmt import unescape_bytes
 from .events import EventBus, RunLog, RunProgress
 
 __all__ = ["AttemptTracker"]
@@ -85,16 +86,18 @@ class AttemptTracker:
         for p in paths:
             if not isinstance(p, str):
                 continue
-            try:
-                p.encode("utf-8")  # a name that is not UTF-8 is no watch's input anyway
-                # as the watch sees it: its folder's links resolved
-                p = os.path.join(os.path.realpath(os.path.dirname(p)), os.path.basename(p))
-                if not p.startswith(self.watched):
+            # as the watch sees it: its folder's links resolved, and a name that is not UTF-8
+            # as it is on disk (it came here escaped, as every text from a job does)
+            for name in dict.fromkeys((p, unescape_bytes(p))):
+                try:
+                    name = os.path.join(os.path.realpath(os.path.dirname(name)), os.path.basename(name))
+                    if not name.startswith(self.watched):
+                        break
+                    st = os.stat(name)  # as the watch takes a version: links followed
+                except (OSError, ValueError):
                     continue
-                st = os.stat(p)  # as the watch takes a version: links followed
-            except (OSError, UnicodeEncodeError, ValueError):
-                continue
-            versions.append((p, st.st_size, st.st_mtime_ns))
+                versions.append((name, st.st_size, st.st_mtime_ns))
+                break
         if versions and not self.store_away():
             try:
                 self.store.record_versions(self.job, self.run_id, versions)

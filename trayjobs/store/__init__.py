@@ -862,11 +862,12 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
 
     def unseen_versions(self, job: str, versions: Iterable[tuple[str, int, int]]
                         ) -> list[tuple[str, int, int]]:
-        """The ``(path, size, mtime_ns)`` versions not yet turned into a run of ``job``."""
+        """The ``(path, size, mtime_ns)`` versions not yet turned into a run of ``job``. A path
+        that is not UTF-8 is kept with its stray bytes escaped (``bad\\xff.txt``), as text."""
         out = []
         for v in versions:
             rows = self._query("SELECT size, mtime_ns FROM watch_files WHERE job = ? AND path = ?",
-                               (job, v[0]))
+                               (job, escape_undecodable(v[0])))
             if not rows or (rows[0]["size"], rows[0]["mtime_ns"]) != (v[1], v[2]):
                 out.append(v)
         return out
@@ -880,13 +881,14 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(job, path) DO UPDATE SET"
                 " size = excluded.size, mtime_ns = excluded.mtime_ns,"
                 " run_id = excluded.run_id, seen_at = excluded.seen_at",
-                [(job, p, size, mtime, run_id, now) for p, size, mtime in versions])
+                [(job, escape_undecodable(p), size, mtime, run_id, now) for p, size, mtime in versions])
 
     def forget_versions(self, job: str, folder: str, keep: set[str]) -> int:
         """Drop the recorded versions of files under ``folder`` that are no longer there."""
         prefix = os.path.join(folder, "")
         rows = self._query("SELECT path FROM watch_files WHERE job = ? AND substr(path, 1, ?) = ?",
                            (job, len(prefix), prefix))
+        keep = {escape_undecodable(p) for p in keep}
         gone = [(job, r["path"]) for r in rows if r["path"] not in keep]
         if gone:
             with self.transaction() as conn:

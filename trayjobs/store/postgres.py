@@ -41,6 +41,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import StoreBusy, StoreUnreachable
+from ..textfmt import escape_undecodable
 from . import FINAL_STATES, RunsSQL, _decode, _log_rows
 from .cluster import CONTROL_KEEP
 from .pg_migrations import MIGRATION_LOCK, PG_MIGRATIONS
@@ -646,11 +647,11 @@ class PgRunStore(RunsSQL):
         versions = list(versions)
         known: dict[str, tuple[int, int]] = {}
         for i in range(0, len(versions), 1000):
-            paths = [_arg(v[0]) for v in versions[i:i + 1000]]
+            paths = [_arg(escape_undecodable(v[0])) for v in versions[i:i + 1000]]
             for r in self._native("SELECT path, size, mtime_ns FROM watch_files"
                                   " WHERE job = %s AND path = ANY(%s)", (job, paths)):
                 known[r["path"]] = (r["size"], r["mtime_ns"])
-        return [v for v in versions if known.get(_arg(v[0])) != (v[1], v[2])]
+        return [v for v in versions if known.get(_arg(escape_undecodable(v[0]))) != (v[1], v[2])]
 
     def outbox_heads(self) -> list[dict[str, Any]]:
         return sorted(super().outbox_heads(), key=lambda r: r["channel"].encode())

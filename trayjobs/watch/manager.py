@@ -198,7 +198,7 @@ class WatchManager:
                 folder.allow_dangerous = all(self._watches[j].spec.allow_dangerous_location
                                              for j in folder.jobs)
                 if folder.state == "watching":
-                    w.matcher = Matcher(folder.real, w.spec, w.excluded)
+                    w.matcher = Matcher(folder.real, w.spec, w.excluded, text_only=w.accepts_files)
         self._apply_paused()
 
     def _remove(self, w: Watch) -> None:
@@ -254,7 +254,7 @@ class WatchManager:
         for job in folder.jobs:
             w = self._watches[job]
             if ok:
-                w.matcher = Matcher(folder.real, w.spec, w.excluded)
+                w.matcher = Matcher(folder.real, w.spec, w.excluded, text_only=w.accepts_files)
                 w.needs_scan = True
             else:
                 w.matcher = None

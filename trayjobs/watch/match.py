@@ -59,8 +59,12 @@ def own_folders(job: JobConfig) -> list[str]:
 class Matcher:
     """Decides whether a path below ``root`` is input for one job's watch."""
 
-    def __init__(self, root: str | Path, spec: WatchSpec, excluded: Iterable[str] = ()) -> None:
+    def __init__(self, root: str | Path, spec: WatchSpec, excluded: Iterable[str] = (), *,
+                 text_only: bool = True) -> None:
         self.root = os.path.join(str(root), "")  # with a trailing separator
+        #: Only names that are valid UTF-8: a run is handed its files as text. A kind without
+        #: input files (a cleanup) looks at the folder itself, where any name will do.
+        self.text_only = text_only
         self.recursive = spec.recursive
         self.patterns = [p.lower() for p in spec.patterns]
         self.ignore = [p.lower() for p in spec.ignore]
@@ -105,8 +109,8 @@ class Matcher:
         # A pattern with a slash is matched against the path below the folder.
         if not any(fnmatchcase(low, p) or ("/" in p and fnmatchcase(rel, p)) for p in self.patterns):
             return False
-        if not _is_text(path):
-            # The run store keeps file versions, and runs their files, as text.
+        if self.text_only and not _is_text(path):
+            # Runs get their files as text.
             if path not in self._refused:
                 self._refused.add(path)
                 log.warning("watched folder: %s is not taken: its name is not valid UTF-8; rename it",
