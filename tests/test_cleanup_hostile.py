@@ -121,6 +121,18 @@ def test_a_move_into_a_link_to_outside_writes_nothing_there(make_ctx, root, outs
     assert snapshot(outside) == before and outcome["undone"] == 0
 
 
+@pytest.mark.parametrize("action", [{"move": "sorted/{ext}"}, {"copy": "sorted"}, {"archive": "sorted/all.zip"}])
+def test_a_preview_says_what_the_run_meets_in_a_destination_that_is_a_link(make_ctx, root, outside, action):
+    tree(root, {"a.txt": "a", "b.txt": "b"})
+    os.symlink(outside, root / "sorted")
+    preview, _ = run(make_ctx, dry=True, locations=[str(root)], filters=[{"extension": "txt"}], action=action)
+    result, _ = run(make_ctx, run_id=2, locations=[str(root)], filters=[{"extension": "txt"}], action=action,
+                    may_fail=True)
+    assert preview["acted"] == result["acted"] == 0 and preview["errors"] == result["errors"] == 2, preview
+    assert preview["problems"] == result["problems"]
+    assert "the destination " + str(root / "sorted") + " is a link, not a folder" in preview["problems"][0]["reason"]
+
+
 def test_a_link_to_outside_deeper_in_the_destination_is_not_followed(make_ctx, root, outside):
     tree(root, {"a.txt": "a"})
     dest = root.parent / "archive"

@@ -264,6 +264,9 @@ class Runner:
             except Skip as why:
                 self.problem(e.path, "skip", str(why))
                 continue
+            except LinkInTheWay as exc:  # a preview's destination: the error the run would give
+                self.action_error(e.path, f"could not {self.action.name}: the destination {exc.strerror}")
+                continue
             except OSError as exc:
                 self._read_error(e.path, exc)
                 continue

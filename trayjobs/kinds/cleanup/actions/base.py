@@ -9,11 +9,12 @@ progress.
 from __future__ import annotations
 
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ..dirs import Changed, Folders
+from ..dirs import Changed, Folders, LinkInTheWay
 from ..fsops import make_dirs
 from ..freedesktop import Trashed, Trasher
 from ..spec import Spec
@@ -65,6 +66,7 @@ class Workspace:
     resolved: dict[str, str] = field(default_factory=dict)  # a destination's fixed folder -> real path
     _open: dict[str, int] = field(default_factory=dict)
     _later: set[str] = field(default_factory=set)  # trusted, made when first needed
+    _way: dict[str, tuple[str, str] | None] = field(default_factory=dict)  # check_way's findings
 
     def trust(self, folder: str) -> None:
         """Trust a destination's fixed folder; made (like ``mkdir -p``) when something first goes there."""
@@ -87,6 +89,34 @@ class Workspace:
             fd = which.open(folder, create=create, made=self.made_dirs)
             self._open[folder] = fd
         return fd
+
+    def check_way(self, folder: str) -> None:
+        """For a preview, which opens and makes nothing: :class:`LinkInTheWay` if a link or a
+        file stands on the way to ``folder`` below its trusted folder, as :meth:`fd` would
+        raise it in the run. Found with ``lstat`` alone, once per folder."""
+        if folder not in self._way:
+            self._way[folder] = self._in_the_way(folder)
+        found = self._way[folder]
+        if found is not None:
+            raise LinkInTheWay(*found)
+
+    def _in_the_way(self, folder: str) -> tuple[str, str] | None:
+        place, dest = self.places.base_of(folder), self.dests.base_of(folder)
+        base = dest if dest is not None and (place is None or len(dest) > len(place)) else place
+        if base is None:
+            return None  # made when first needed, or refused by the run itself
+        here = base
+        for part in os.path.relpath(folder, base).split(os.sep):
+            if part in ("", "."):
+                continue
+            here = os.path.join(here, part)
+            try:
+                st = os.lstat(here)
+            except OSError:
+                return None  # not there yet: the run makes it
+            if not stat.S_ISDIR(st.st_mode):
+                return here, "a link, not a folder" if stat.S_ISLNK(st.st_mode) else "not a folder"
+        return None
 
     def at(self, item: "Item") -> int:
         """The folder of ``item``, after checking that ``item`` is still what was scanned there."""

@@ -33,7 +33,10 @@ def destination_folder(template: str, item: Item, ws: Workspace, *, file: bool =
     parts = [p for p in rest.replace("\\", "/").split("/") if p and p != "."]
     if ".." in parts:
         raise Skip("the destination would leave its folder")
-    return os.path.join(base, *parts)
+    target = os.path.join(base, *parts)
+    if ws.dry_run:  # what the run would meet on the way there, the preview says too
+        ws.check_way(os.path.dirname(target) if file else target)
+    return target
 
 
 def _within(path: str, root: str) -> bool:
