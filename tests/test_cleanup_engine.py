@@ -95,3 +95,35 @@ def test_a_run_is_undone_after_its_job_was_removed_or_changed(make_engine, write
         eng.reload_config()
         assert undo_run(eng, run["id"])["summary"] == f"undid 1 action of run {run['id']}"
     assert files(root) == {"first.txt", "second.txt"}
+
+
+def test_a_job_with_no_rules_and_preview_off_fails_its_runs_touching_nothing(
+        make_engine, root, trash_dir):
+    # trayjobs check and the editor refuse it; a hand-written file reaches the engine all
+    # the same, and its next scheduled run would have emptied the folder.
+    put(root, "a.zip", "a", age_days=40)
+    put(root, "sub/b.log", "b", age_days=40)
+    before = snapshot(root)
+    eng = make_engine(f"""
+        [jobs.everything]
+        kind = "cleanup"
+        locations = [{{ path = "{root}", recursive = true }}]
+        filters = []
+        retry = {{ attempts = 3, backoff = "1s" }}
+
+        [jobs.every-item]
+        kind = "cleanup"
+        locations = [{{ path = "{root}", recursive = true }}]
+        filters = [{{ name = "*" }}]
+    """)
+    preview = eng.watcher.wait(eng.submit("everything", dry_run=True))
+    assert preview["state"] == "succeeded" and len(preview["result"]["planned"]) == 2, preview
+    run = eng.watcher.wait(eng.submit("everything"))
+    assert run["state"] == "failed" and run["attempt"] == 1, run
+    assert run["error"].startswith("job 'everything', key 'filters': with no rules it would act "
+                                   "on everything in its folders"), run["error"]
+    assert snapshot(root) == before and not trashed(trash_dir)
+
+    done = eng.watcher.wait(eng.submit("every-item"))
+    assert done["state"] == "succeeded", done
+    assert files(root) == set() and trashed(trash_dir) == {"a.zip", "b.log"}

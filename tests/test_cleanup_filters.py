@@ -140,7 +140,7 @@ def test_a_drives_trash_is_never_tidied_even_with_system_files(make_ctx, root, a
     # lose the records that let it be restored
     tree(root, {".Trash-1000/files/old.txt": "o", ".Trash-1000/info/old.txt.trashinfo": "i",
                 ".Trash/1000/files/x.txt": "x", ".DS_Store": "d", "real.txt": "r"})
-    result, _ = run(make_ctx, locations=[{"path": str(root), "recursive": True}], filters=[],
+    result, _ = run(make_ctx, locations=[{"path": str(root), "recursive": True}], filters=[{"name": "*"}],
                     include_system_files=True, action=action)
     assert sorted(os.path.basename(d["path"]) for d in result["done"]) == [".DS_Store", "real.txt"]
     assert files(root) == {".Trash-1000/files/old.txt", ".Trash-1000/info/old.txt.trashinfo",

@@ -122,7 +122,7 @@ def cleanup():
 
 
 def params(**raw):
-    raw.setdefault("filters", [])
+    raw.setdefault("filters", [{"name": "*"}])  # every item (no rules: a preview only)
     return cleanup().parse_params(raw)
 
 

@@ -204,7 +204,7 @@ def test_sigkill_mid_run_then_rerun_then_undo(make_ctx, root, trash_dir, home):
             real(src, dst, **fds)
         freedesktop.rename_noreplace = slow
         kind = get_kind("cleanup")()
-        p = kind.parse_params({{"locations": [{{"path": {str(root)!r}, "recursive": True}}], "filters": []}})
+        p = kind.parse_params({{"locations": [{{"path": {str(root)!r}, "recursive": True}}], "filters": [{{"name": "*"}}]}})
         kind.run(JobContext(run_id=9, job="tidy", home=Home.under({str(home.root)!r}), sink=lambda m: None), p)
     """)
     proc = subprocess.Popen([sys.executable, "-c", child], env=os.environ.copy())

@@ -301,7 +301,8 @@ def test_nothing_is_saved_that_cannot_run(qtbot, home, tmp_path):
     dlg = editor(qtbot, home, name="tidy", values={"kind": "cleanup", "locations": [str(tmp_path)],
                                                    "filters": []})
     assert not dlg.validate() and not dlg.save_btn.isEnabled()
-    assert "add a rule, or switch preview on" in dlg.rows["filters"].error.text()
+    assert "add a rule (one for every item: { name = \"*\" }), or switch preview on" in \
+        dlg.rows["filters"].error.text()
     dlg.rows["preview"].editor.w.setChecked(True)
     assert dlg.validate() and dlg.save_btn.isEnabled()
     dlg.rows["preview"].editor.w.setChecked(False)

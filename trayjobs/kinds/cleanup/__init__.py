@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ...context import JobContext
-from ...errors import UserError
+from ...errors import JobFailed, UserError
 from ...paths import Home
 from ..base import JobKind
 from ..registry import register
@@ -46,6 +46,11 @@ class CleanupKind(JobKind):
         from .runner import Runner
         if ctx.dry_run or (params.preview and ctx.plan is None):  # applying a preview acts
             return Runner(ctx, params, journal=None).run()
+        if ctx.plan is None:  # (a preview's plan was seen and chosen item by item)
+            # What check and the editor refuse is refused here too: a hand-written
+            # ``filters = []`` would otherwise empty the folders on the next schedule.
+            for key, message in self.problems(params):
+                raise JobFailed(f"job {ctx.job!r}, key {key!r}: {message}", retry=False)
         journal = Journal(journal_path(ctx.home))
         try:
             journal.prune()
@@ -75,7 +80,8 @@ class CleanupKind(JobKind):
             # Every item in the folders would be trashed, moved or deleted: almost surely a
             # form left half-filled; a person who means it can say so with a rule.
             return [("filters", "with no rules it would act on everything in its folders; "
-                                "add a rule, or switch preview on")]
+                                "add a rule (one for every item: { name = \"*\" }), or "
+                                "switch preview on")]
         return []
 
     @classmethod

@@ -62,7 +62,8 @@ class CleanupParams(KindParams):
         "all", description="Act on items that pass all the filters, any of them, or none of them.")
     filters: list[FilterSpec] = Field(description="The rules an item must pass, e.g. "
                                       "[{ age = \"older than 30d\" }, { extension = [\"zip\", \"dmg\"] }]; "
-                                      "[] for everything.")
+                                      "[] passes everything, for a preview only (to act on every item, "
+                                      "{ name = \"*\" }).")
     action: ActionSpec = Field(default_factory=TrashAction, description="What to do with matching items: "
                                "\"trash\" (default), \"delete\", { move = ... }, { copy = ... }, "
                                "{ rename = ... } or { archive = ... }.")
