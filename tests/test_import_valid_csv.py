@@ -11,6 +11,7 @@ import textwrap
 import pytest
 
 from test_import_support import KIND, connect, fail, params, rows, run, tables, write
+from trayjobs.kinds.importer.schema import Namer
 
 
 def _texts(home, table: str) -> list[tuple]:
@@ -189,3 +190,20 @@ def test_a_failed_run_keeps_each_files_outcome(make_ctx, home, tmp_path):
     assert result["summary"] == ("2 rows imported into t, 1 rejected (table _rejected); "
                                  "1 file already imported; 1 of 3 files failed")
     assert result["rows"] == 2 and len(result["imports"]) == 1
+
+
+@pytest.mark.timeout(20)
+def test_a_header_of_one_name_repeated_a_hundred_thousand_times_fails_at_once(make_ctx, home,
+                                                                              tmp_path):
+    # Named one by one, each repeat searching its suffix from _2 up, this took hours.
+    wide = write(tmp_path / "wide.csv", "a," * 100_000 + "z\n" + "1," * 100_000 + "2\n")
+    err, ctx = fail(make_ctx, wide, table="t")
+    assert str(err).startswith("wide.csv: the file has 100,001 columns: more than the 2,000 ")
+    assert not [m for m in ctx.sink if "repeats an earlier name" in str(m)]
+    assert "t" not in tables(home)
+
+
+@pytest.mark.timeout(20)
+def test_many_repeats_of_one_header_name_are_named_in_linear_time():
+    names = Namer().names(["a"] * 30_000 + ["a_2", "A"])
+    assert names[:3] == ["a", "a_2", "a_3"] and names[-3:] == ["a_30000", "a_2_2", "A_30001"]

@@ -115,6 +115,7 @@ class TableWriter:
             raise FileProblem(f"{self.table!r} in the database is a {row[0]}, not a table")
 
     def _bind(self, fields: list[str]) -> None:
+        self._check_width(len(fields))
         for pos in range(len(self.columns), len(fields)):
             name = self.namer.name(fields[pos], pos + 1)
             key = fold(name)
@@ -150,15 +151,19 @@ class TableWriter:
             raise FileProblem(no_key(missing[0], [c.name for c in self.columns[:20]],
                                      records=self.reader.fields_grow))
 
-    def _check_width(self) -> None:
-        """Refuse a file wider than a table can be, before SQLite does in its own words."""
+    def _check_width(self, fields: int | None = None) -> None:
+        """Refuse a file wider than a table can be, before SQLite does in its own words.
+        Given the file's field count, before naming them: a header of millions of fields
+        then fails at once, without naming (and logging) each of them first."""
         limit = self.store.conn.getlimit(sqlite3.SQLITE_LIMIT_COLUMN)
         new = sum(not c.in_table for c in self.columns)
-        total = len(self.existing) + new + (fold(IMPORT_ID) not in self.existing)
+        # Each field is a column of the table, at least: the count alone may say it.
+        total = fields if fields is not None else (
+            len(self.existing) + new + (fold(IMPORT_ID) not in self.existing))
         if total <= limit:
             return
-        have = f"{len(self.columns):,} columns"
-        if self.existing:
+        have = f"{fields or len(self.columns):,} columns"
+        if self.existing and fields is None:
             have += f" ({new:,} of them new to table {self.table}, which has {len(self.existing):,})"
         raise FileProblem(f"the file has {have}: more than the {limit:,} a SQLite table can "
                           f"hold, {IMPORT_ID} included; split the file into parts of at most "

@@ -105,6 +105,9 @@ class Namer:
 
     def __init__(self) -> None:
         self._taken: set[str] = set()
+        #: The next suffix to try per base: a header repeating one name thousands of times
+        #: ("a,a,a,...") then takes linear time, not a search from ``_2`` for every column.
+        self._next: dict[str, int] = {}
         self.notes: list[str] = []
 
     def name(self, raw: str, position: int) -> str:
@@ -114,10 +117,11 @@ class Namer:
         name = base
         if fold(name) in _RESERVED:
             name = base = f"{base}_2"
-        n = 2
+        n = self._next.get(fold(base), 2)
         while fold(name) in self._taken:
             name = f"{base}_{n}"
             n += 1
+        self._next[fold(base)] = n
         self._taken.add(fold(name))
         if not cleaned:
             self.notes.append(f"column {position} has no name: called it {name}")
