@@ -202,6 +202,10 @@ def test_a_header_of_one_name_repeated_a_hundred_thousand_times_fails_at_once(ma
     assert not [m for m in ctx.sink if "repeats an earlier name" in str(m)]
     assert "t" not in tables(home)
 
+    preview = KIND.run(make_ctx(files=[wide], dry_run=True), params(table="t"))
+    assert preview["files"] == [{"file": str(wide), "error": str(err)}]
+    assert preview["summary"] == f"preview: no file can be imported; {err}"
+
 
 @pytest.mark.timeout(20)
 def test_many_repeats_of_one_header_name_are_named_in_linear_time():

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .schema import sql_type, wider
+from .schema import IMPORT_ID, sql_type, wider
 
 __all__ = ["Column", "CellCount", "FEW_CELLS", "EXAMPLES", "no_key", "no_rebuild",
-           "rounding_warning"]
+           "rounding_warning", "too_wide"]
 
 #: At most this many text cells among numbers make a column's turn to text a warning;
 #: more, and the column simply holds text.
@@ -65,6 +65,13 @@ def no_key(name: str, columns: list[str], *, records: bool) -> str:
     if records:
         return f"no record has the key {name!r} for the primary key (pk); the keys are: {listed}"
     return f"there is no column {name!r} for the primary key (pk); the columns are: {listed}"
+
+
+def too_wide(have: str, limit: int) -> str:
+    """A file with ``have`` (its columns, in words) is wider than a table ``limit`` wide."""
+    return (f"the file has {have}: more than the {limit:,} a SQLite table can hold, "
+            f"{IMPORT_ID} included; split the file into parts of at most {limit - 1:,} "
+            f"columns, each into its own table, or leave out the columns you do not need")
 
 
 def no_rebuild(name: str, table: str, old: str, new: str) -> str:

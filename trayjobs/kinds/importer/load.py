@@ -30,7 +30,8 @@ from operator import itemgetter
 from typing import Any, Callable
 
 from .bigints import first_big, table_has_big
-from .columns import EXAMPLES, FEW_CELLS, CellCount, Column, no_key, no_rebuild, rounding_warning
+from .columns import (EXAMPLES, FEW_CELLS, CellCount, Column, no_key, no_rebuild,
+                      rounding_warning, too_wide)
 from .problems import BadRow, FileProblem, Restart, printable
 from .readers import Batch, Reader
 from .schema import (IMPORT_ID, Namer, classify_text, classify_value, fold, misfits_text,
@@ -156,19 +157,19 @@ class TableWriter:
         Given the file's field count, before naming them: a header of millions of fields
         then fails at once, without naming (and logging) each of them first."""
         limit = self.store.conn.getlimit(sqlite3.SQLITE_LIMIT_COLUMN)
+        if fields is not None:
+            # Each field is a column of its own beside _import_id (one named so is renamed).
+            if fields + 1 > limit:
+                raise FileProblem(too_wide(f"{fields:,} columns", limit))
+            return
         new = sum(not c.in_table for c in self.columns)
-        # Each field is a column of the table, at least: the count alone may say it.
-        total = fields if fields is not None else (
-            len(self.existing) + new + (fold(IMPORT_ID) not in self.existing))
+        total = len(self.existing) + new + (fold(IMPORT_ID) not in self.existing)
         if total <= limit:
             return
-        have = f"{fields or len(self.columns):,} columns"
-        if self.existing and fields is None:
+        have = f"{len(self.columns):,} columns"
+        if self.existing:
             have += f" ({new:,} of them new to table {self.table}, which has {len(self.existing):,})"
-        raise FileProblem(f"the file has {have}: more than the {limit:,} a SQLite table can "
-                          f"hold, {IMPORT_ID} included; split the file into parts of at most "
-                          f"{limit - 1:,} columns, each into its own table, or leave out the "
-                          f"columns you do not need")
+        raise FileProblem(too_wide(have, limit))
 
     def start(self) -> None:
         """Name the columns known up front (a CSV header): logs renames, checks the pk."""

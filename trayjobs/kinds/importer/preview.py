@@ -15,6 +15,7 @@ from typing import Any
 
 from ...context import JobContext
 from ...errors import JobFailed
+from .columns import too_wide
 from .params import ImportParams
 from .plan import Plan, open_reader, plan_file
 from .problems import BadRow, FileProblem
@@ -40,6 +41,15 @@ def _existing_types(database: Path, table: str) -> dict[str, str] | None:
     except sqlite3.Error:
         return None
     return {fold(n): type_of_declared(t or "") for n, t in rows} or None
+
+
+def _column_limit() -> int:
+    """The most columns a table may have (SQLite's build decides: 2,000 by default)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        return conn.getlimit(sqlite3.SQLITE_LIMIT_COLUMN)
+    finally:
+        conn.close()
 
 
 def _shown(value: Any, t: str, text: bool) -> Any:
@@ -85,6 +95,10 @@ def _file(path: Path, plan: Plan, params: ImportParams, database: Path) -> dict[
             fields = list(reader.fields)
     except FileProblem as exc:
         return {"file": str(path), "error": exc.for_file(plan.label)}
+    limit = _column_limit()
+    if len(fields) + 1 > limit:  # the import fails such a file before writing: so does this
+        return {"file": str(path), "error": FileProblem(
+            too_wide(f"{len(fields):,} columns", limit)).for_file(plan.label)}
     is_text = reader.values == "text"
     names = Namer().names(fields)
     explicit = {fold(k): v for k, v in params.types.items()}
