@@ -275,6 +275,43 @@ def test_a_without_rowid_table_is_not_rebuilt_and_the_error_says_what_to_do(make
     assert [r["reason"] for r in rejected(home)] == ["qty: 'many' is not a number (types.qty = real)"]
 
 
+
+def test_a_table_with_generated_columns_keeps_them_and_the_errors_say_what_to_do(
+        make_ctx, home, tmp_path):
+    table = ("CREATE TABLE pay (a INTEGER, twice INTEGER GENERATED ALWAYS AS (a * 2), "
+             "c INTEGER, kept INTEGER AS (c + 1) STORED)")
+    _own_table(home, table + "; INSERT INTO pay (a, c) VALUES (1, 2);")
+    run(make_ctx, write(tmp_path / "ok.csv", "a,c\n5,6\n"), table="pay")
+    # The rebuild that would make c text would drop the generated columns: refused.
+    err, _ = fail(make_ctx, write(tmp_path / "s.csv", "a,c\n7,many\n"), run_id=2, table="pay")
+    assert str(err) == (
+        "s.csv: column c of table pay would have to change from integer to text, which means "
+        "rebuilding the table, and a table with generated columns (twice, kept) cannot be "
+        "rebuilt by the import; set types.c = \"integer\" to set the rows that do not fit "
+        "aside, or change the column's type yourself (make the table again with c TEXT and "
+        "copy its rows over)")
+    err, _ = fail(make_ctx, write(tmp_path / "g.csv", "a,TWICE\n8,9\n"), run_id=3, table="pay")
+    assert str(err) == (
+        "g.csv: column 'TWICE' (column 2 of the file) is a generated column of table pay, "
+        "computed by the database from others: no file can fill it; leave it out of the "
+        "file, or import into another table (set table)")
+    [sql] = [s for s in _schema_sql(home) if s.startswith("CREATE TABLE pay")]
+    assert sql == table[:-1] + ', "_import_id" INTEGER)'  # only the provenance column added
+    assert rows(home, "pay", "a, twice, c, kept") == [
+        {"a": 1, "twice": 2, "c": 2, "kept": 3}, {"a": 5, "twice": 10, "c": 6, "kept": 7}]
+
+
+def test_a_virtual_table_fails_the_file_untouched(make_ctx, home, tmp_path):
+    _own_table(home, "CREATE VIRTUAL TABLE notes USING fts5(title, body);"
+                     "INSERT INTO notes VALUES ('x', 'y');")
+    err, _ = fail(make_ctx, write(tmp_path / "n.csv", "title,body\na,b\n"), table="notes",
+                  mode="replace")
+    assert str(err) == (
+        "n.csv: 'notes' in the database is a virtual table (USING fts5), which cannot take "
+        "the _import_id column every imported table has; import into another table (set "
+        "table) and copy the rows over with SQL")
+    assert rows(home, "notes", "title, body") == [{"title": "x", "body": "y"}]
+
 def test_a_users_numeric_column_takes_text_without_a_rebuild(make_ctx, home, tmp_path):
     # DATE, DECIMAL, BOOLEAN: NUMERIC affinity, which holds text as it is.
     table = ("CREATE TABLE pay (id INTEGER PRIMARY KEY, day DATE, amount DECIMAL(10,2) "

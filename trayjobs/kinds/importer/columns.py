@@ -74,12 +74,13 @@ def too_wide(have: str, limit: int) -> str:
             f"columns, each into its own table, or leave out the columns you do not need")
 
 
-def no_rebuild(name: str, table: str, old: str, new: str) -> str:
-    """Why a WITHOUT ROWID table's column cannot change type: the rebuild (sqlite-utils'
-    transform) copies rows by rowid, which such a table has not, and would not make the
-    table WITHOUT ROWID again."""
+def no_rebuild(name: str, table: str, old: str, new: str,
+               what: str = "a WITHOUT ROWID table") -> str:
+    """Why a column of ``what`` cannot change type: the rebuild (sqlite-utils' transform)
+    copies rows by rowid, which a WITHOUT ROWID table has not, and would not make the
+    table WITHOUT ROWID again; it would drop a table's generated columns."""
     return (f"column {name} of table {table} would have to change from {old} to {new}, "
-            f"which means rebuilding the table, and a WITHOUT ROWID table cannot be rebuilt "
+            f"which means rebuilding the table, and {what} cannot be rebuilt "
             f"by the import; set types.{name} = \"{old}\" to set the rows that do not fit "
             f"aside, or change the column's type yourself (make the table again with "
             f"{name} {sql_type(new)} and copy its rows over)")

@@ -101,6 +101,8 @@ class TableWriter:
         self._rounding: dict[int, str] = {}
         self.existing = self._table_columns()
         self._check_is_table()
+        #: Generated columns: a file's column may not fill one, nor a rebuild drop them.
+        self.generated = self.store.generated_columns(table)
 
     # -- the table as it is -------------------------------------------------------------
     def _table_columns(self) -> dict[str, tuple[str, str]]:
@@ -114,6 +116,12 @@ class TableWriter:
             "AND type != 'trigger'", (self.table,)).fetchone()
         if row:
             raise FileProblem(f"{self.table!r} in the database is a {row[0]}, not a table")
+        module = self.store.virtual_module(self.table)
+        if module:
+            raise FileProblem(f"{self.table!r} in the database is a virtual table (USING "
+                              f"{module}), which cannot take the {IMPORT_ID} column every "
+                              f"imported table has; import into another table (set table) "
+                              f"and copy the rows over with SQL")
 
     def _bind(self, fields: list[str]) -> None:
         self._check_width(len(fields))
@@ -121,6 +129,12 @@ class TableWriter:
             name = self.namer.name(fields[pos], pos + 1)
             key = fold(name)
             explicit = self.types.get(key)
+            if key in map(fold, self.generated):
+                raise FileProblem(
+                    f"column {fields[pos]!r} (column {pos + 1} of the file) is a generated "
+                    f"column of table {self.table}, computed by the database from others: "
+                    f"no file can fill it; leave it out of the file, or import into another "
+                    f"table (set table)")
             if key in self.existing:
                 name, level = self.existing[key]
                 column = Column(name, explicit, level, True)
@@ -376,11 +390,14 @@ class TableWriter:
             self.store.keep_replaced(self.table, [n for n, _ in self.existing.values()])
 
     def _check_rebuild(self, name: str, old: str, new: str) -> None:
-        """Refuse to change a WITHOUT ROWID table's column type: the rebuild (sqlite-utils'
-        transform) copies rows by rowid, which such a table has not, and would not make
-        the table WITHOUT ROWID again."""
+        """Refuse to change a column's type where the rebuild (sqlite-utils' transform)
+        would break the table: it copies rows by rowid, which a WITHOUT ROWID table has not,
+        and would not make the table WITHOUT ROWID again; it drops generated columns."""
         if self.store.without_rowid(self.table):
             raise FileProblem(no_rebuild(name, self.table, old, new))
+        if self.generated:
+            raise FileProblem(no_rebuild(name, self.table, old, new, what=(
+                f"a table with generated columns ({', '.join(self.generated)})")))
 
     def _example(self, i: int, level: str, rows: list[Any],
                  line_numbers: Callable[[], list[int]],

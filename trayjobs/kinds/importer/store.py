@@ -38,6 +38,9 @@ def q(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+_VIRTUAL = re.compile(r"\s*CREATE\s+VIRTUAL\s+TABLE\s.*?\sUSING\s+(\w+)", re.I | re.S)
+
+
 def made_without_rowid(create_sql: str | None) -> bool:
     """Whether a ``CREATE TABLE`` statement makes the table ``WITHOUT ROWID``: said after
     its columns' closing parenthesis (pragma table_list, which tells, needs SQLite 3.37)."""
@@ -150,6 +153,20 @@ class Store:
         row = self.conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND "
                                 "name = ? COLLATE NOCASE", (table,)).fetchone()
         return made_without_rowid(row[0] if row else None)
+
+    def virtual_module(self, table: str) -> str | None:
+        """The module (``fts5``, ``rtree``...) of a table made with ``CREATE VIRTUAL TABLE``,
+        None for an ordinary table: such a table cannot take an added column."""
+        row = self.conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND "
+                                "name = ? COLLATE NOCASE", (table,)).fetchone()
+        found = _VIRTUAL.match(row[0] or "") if row else None
+        return found[1] if found else None
+
+    def generated_columns(self, table: str) -> list[str]:
+        """The table's generated columns, which no INSERT may name and a rebuild would
+        drop; pragma table_info leaves them out, table_xinfo marks them hidden 2 or 3."""
+        return [n for n, hidden in self.conn.execute(
+            "SELECT name, hidden FROM pragma_table_xinfo(?)", (table,)) if hidden in (2, 3)]
 
     def change_types(self, table: str, types: dict[str, str]) -> None:
         """Give columns other types (name: SQL type) by rebuilding the table (sqlite-utils'
