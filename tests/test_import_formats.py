@@ -138,6 +138,8 @@ def test_legacy_code_page_is_detected(make_ctx, home, tmp_path):
     "Name;Betrag\nMüller;12,50 €\nGrüße;3\n",  # was read as Mac Roman: "M¸ller", "Gr¸ﬂe"
     "Ort;Betrag\nKöln;12,50 €\nGöttingen;3\n",  # Mac Roman: "Kˆln" ("ˆ" is a modifier)
     "Name;Betrag\nMálaga;12,50 €\nMálaga;5 × 3\n",  # Mac Roman: "M·laga"
+    "a;b\nq;“quoted” €5\n",  # Mac Roman: "ìquotedî Ä5"
+    "a\n“x”\n",  # Mac Roman: "ìxî"
 ])
 def test_short_cp1252_export_is_not_taken_for_another_code_page(make_ctx, home, tmp_path, text):
     run(make_ctx, write(tmp_path / "k.csv", text, encoding="cp1252"))

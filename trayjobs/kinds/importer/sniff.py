@@ -47,6 +47,10 @@ _CANDIDATES = (",", "\t", ";", "|")
 # Excel reads a first line "sep=;" as the delimiter to use, and writes one when asked to.
 _SEP_LINE = re.compile(r"sep=([^\r\n\"])(?:\r\n|\n|\r)", re.I)
 _INSIDE_WORD = re.compile("(?<=[^\\W\\d_])[^\x00-\x7f\u2018\u2019](?=[^\\W\\d_])")
+# cp1252's typography: plain text in curly quotes, a euro sign beside a number. The same
+# bytes read as Mac Roman are letters ("“quoted” €5" is "ìquotedî Ä5").
+_TYPOGRAPHY = re.compile("[\u201c\u201e][\x20-\x7e]{1,80}?[\u201d\u201c]|\u2018[\x20-\x7e]{1,80}?\u2019"
+                         "|\u20ac ?[0-9]|[0-9] ?\u20ac")
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,12 @@ def _broken_words(text: str) -> int:
                if not m.group().isalpha() or unicodedata.category(m.group()) == "Lm")
 
 
+def _typography(text: str) -> int:
+    """Curly quotes around plain text and euro signs beside numbers: how cp1252 text
+    reads, where another code page's reading of the same bytes has letters."""
+    return len(_TYPOGRAPHY.findall(text))
+
+
 def guess_legacy(data: bytes) -> str:
     """The likeliest single-byte code page for ``data``; among equally good readings the
     most common one (cp1252 before cp1250...), since short samples rarely tell them apart."""
@@ -85,8 +95,10 @@ def guess_legacy(data: bytes) -> str:
             if name != "cp1252":
                 common, chosen = data.decode("cp1252"), data.decode(name)
                 # charset_normalizer may rate a reading that breaks words with symbols
-                # (cp1252 "Müller" read as Mac Roman is "M¸ller") above cp1252's.
-                if common == chosen or _broken_words(common) < _broken_words(chosen):
+                # (cp1252 "Müller" read as Mac Roman is "M¸ller") above cp1252's, or one
+                # that turns quotes and euro signs into letters.
+                if (common == chosen or _broken_words(common) < _broken_words(chosen)
+                        or _typography(common) > _typography(chosen)):
                     name = "cp1252"
         except UnicodeDecodeError:
             pass
