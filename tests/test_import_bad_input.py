@@ -33,6 +33,16 @@ def test_bad_rows_are_quarantined_with_line_reason_and_raw_text(make_ctx, home, 
          "raw": "4,nul \\x00 inside", "table": "m"}]
 
 
+
+def test_rows_ending_in_a_delimiter_import_when_the_extra_fields_are_empty(make_ctx, home,
+                                                                          tmp_path):
+    # Some exports end every record, not the header, with a delimiter.
+    result, _ = run(make_ctx, write(tmp_path / "t.csv", "id;note\r\n1;a;\r\n2;;;\r\n3;c;x\r\n"))
+    assert result["summary"] == "2 rows imported into t, 1 rejected (table _rejected)"
+    assert rows(home, "t") == [{"id": 1, "note": "a"}, {"id": 2, "note": None}]
+    assert [(r["line"], r["reason"]) for r in rejected(home)] == [
+        (4, "too many fields: 3 instead of 2")]
+
 def test_on_bad_rows_fail_stops_the_file_and_keeps_the_table(make_ctx, home, tmp_path):
     run(make_ctx, write(tmp_path / "good.csv", "id,note\n9,before\n"), table="m")
     err, _ = fail(make_ctx, write(tmp_path / "m.csv", MESSY), run_id=2, table="m",

@@ -366,6 +366,8 @@ class CsvReader(Reader):
             if not row:
                 continue  # a blank line
             reason = None
+            if len(row) > width and not any(row[width:]):
+                row = row[:width]  # a delimiter ending the line (some exports' habit): no data
             if len(row) != width:
                 more = "many" if len(row) > width else "few"
                 reason = f"too {more} fields: {len(row)} instead of {width}"
