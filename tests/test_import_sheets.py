@@ -107,6 +107,20 @@ def test_first_sheet_by_default_with_the_file_name_as_table(make_ctx, home, tmp_
     assert "shop_2024_other" not in tables(home)
 
 
+
+def test_by_default_hidden_sheets_and_chart_sheets_are_passed_over(make_ctx, home, tmp_path):
+    # The sheet the spreadsheet program opens on, not a hidden lookup list before it.
+    path = xlsx(tmp_path / "book.xlsx", {"Lookup": [["code"], [7]], "Items": SHOP})
+    wb = openpyxl.load_workbook(path)
+    wb["Lookup"].sheet_state = "hidden"
+    wb.create_chartsheet("Chart", 0)
+    wb.save(path)
+    result, ctx = run(make_ctx, path)
+    assert rows(home, "book") == SHOP_ROWS
+    assert "book.xlsx [Items]: XLSX, sheet 3 'Items' -> table book" in ctx.sink.logs
+    run(make_ctx, path, run_id=2, table="by_number", sheet=2)  # a number counts every sheet
+    assert rows(home, "by_number") == [{"code": 7}]
+
 def test_star_takes_every_non_empty_sheet_into_its_own_table(make_ctx, home, tmp_path):
     path = xlsx(tmp_path / "book.xlsx", {"Items": SHOP, "Q1 - 2024": [["a"], [1], [2]],
                                          "Empty": [], "q1 2024": [["b"], ["x"]]})

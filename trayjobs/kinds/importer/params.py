@@ -52,7 +52,7 @@ class ImportParams(KindParams):
         None, description="Spreadsheets: the sheet to import, by name (`\"Sales\"`) or number "
                           "(`2` is the second); `\"*\"` imports every non-empty sheet, each "
                           "into its own table named `TABLE_SHEET` (`book_sales`); default: "
-                          "the first sheet.")
+                          "the first visible worksheet (hidden and chart sheets are passed over).")
     header_row: int | None = Field(
         None, ge=1, description="Spreadsheets: the row number (as the sheet shows it) that "
                                 "holds the column names; rows above it are skipped; default: "

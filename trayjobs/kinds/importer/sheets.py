@@ -149,7 +149,8 @@ def choose_sheets(path: Path, params: ImportParams, base_table: str) -> list[She
                 raise FileProblem(f"every sheet of the workbook is empty ({_listed(names)})")
             return chosen
         if wanted is None:
-            return [SheetChoice(names[0], 1, base_table)]
+            number = _first_shown(book)
+            return [SheetChoice(names[number - 1], number, base_table)]
         if isinstance(wanted, int):
             if wanted > len(names):
                 raise FileProblem(f"there is no sheet {wanted}: the workbook has "
@@ -164,6 +165,18 @@ def choose_sheets(path: Path, params: ImportParams, base_table: str) -> list[She
         raise FileProblem(f"there is no sheet {wanted!r}: the sheets are {_listed(names)}")
     finally:
         book.close()
+
+
+def _first_shown(book: Any) -> int:
+    """The number of the first sheet the spreadsheet program opens on: a visible worksheet,
+    not a hidden one (a lookup list, say) nor a chart sheet; the first if there is none."""
+    from python_calamine import SheetTypeEnum, SheetVisibleEnum
+
+    with _guarded("reading its list of sheets"):
+        metadata = list(book.sheets_metadata)
+    return next((number for number, m in enumerate(metadata, start=1)
+                 if m.visible == SheetVisibleEnum.Visible and m.typ == SheetTypeEnum.WorkSheet),
+                1)
 
 
 def _listed(names: list[str]) -> str:
