@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from contextlib import contextmanager
+
 import pydantic
 import pytest
 
@@ -234,6 +238,37 @@ def test_a_database_setting_that_names_no_file_fails_clearly_once(make_ctx, home
     assert err.retry is False
     assert path.exists()
 
+
+
+@contextmanager
+def _read_only(folder):
+    """``folder``, read-only for this process: by its mode, or for root (whom modes do not
+    stop) as a read-only tmpfs mounted on it."""
+    folder.mkdir()
+    folder.chmod(0o555)
+    mounted = False
+    try:
+        if os.access(folder, os.W_OK):
+            mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "none",
+                                      str(folder)], capture_output=True).returncode == 0
+            if not mounted:
+                pytest.skip("cannot make a folder read-only here")
+        yield folder
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(folder)], check=False)
+        folder.chmod(0o755)
+
+
+def test_a_database_in_a_folder_that_cannot_be_written_fails_saying_so(make_ctx, home, tmp_path):
+    path = write(tmp_path / "a.csv", "n\n1\n")
+    with _read_only(tmp_path / "ro") as folder:
+        err, _ = fail(make_ctx, path, database=str(folder / "x.db"))
+    assert str(err) == (f"{folder / 'x.db'}: the database cannot be made: its folder cannot be "
+                        f"written (read-only, or not yours); set database to a file in a "
+                        f"folder you can write to")
+    assert err.retry is False
+    assert not (folder / "x.db").exists() and path.exists()
 
 def test_two_runs_of_the_same_file_at_once_import_it_once(make_ctx, home, tmp_path,
                                                           monkeypatch):

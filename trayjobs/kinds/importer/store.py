@@ -14,6 +14,7 @@ the file wait (or fail with "locked") before any work is done.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import time
@@ -93,10 +94,11 @@ class Store:
             raise FileProblem(f"its folder cannot be made ({exc.strerror or exc})") from None
         if path.is_dir():  # SQLite only says "unable to open database file"
             raise FileProblem("this is a folder, not a database file; set database to a file")
+        existed = path.exists()
         try:
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=30)
         except sqlite3.Error as exc:
-            raise store_problem(exc) from None
+            raise self._problem(exc, existed) from None
         try:
             # A larger page cache keeps index pages of big tables hot; still well
             # under the memory budget. Journal mode and fsync stay as the user has them.
@@ -115,7 +117,15 @@ class Store:
             self.commit()
         except sqlite3.Error as exc:
             self.close()
-            raise store_problem(exc) from None
+            raise self._problem(exc, existed) from None
+
+    def _problem(self, exc: sqlite3.Error, existed: bool) -> FileProblem:
+        # SQLite says only "unable to open database file" where it cannot make one.
+        if not existed and not os.access(self.path.parent, os.W_OK):
+            return FileProblem("the database cannot be made: its folder cannot be written "
+                               "(read-only, or not yours); set database to a file in a "
+                               "folder you can write to")
+        return store_problem(exc)
 
     @property
     def db(self) -> "sqlite_utils.Database":
