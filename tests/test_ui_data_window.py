@@ -8,6 +8,7 @@ import random
 import sqlite3
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QTableView
 
 from trayjobs.kinds.importer import positions
@@ -78,6 +79,17 @@ def test_dragging_the_scroll_bar_to_the_end_shows_the_last_rows(rows_view, big, 
     # Only the pages shown were read: the first, and those at the end.
     assert len(model.pages) <= 3 and 0 in model.pages
 
+
+
+def test_a_cell_of_megabytes_shows_and_tips_only_its_start(rows_view, tmp_path, qtbot):
+    # Fields of tens of MB import; laid out whole, a tooltip would freeze the window.
+    db = made(tmp_path / "long.db", "CREATE TABLE t (n INTEGER, note TEXT);"
+              "INSERT INTO t VALUES (1, printf('%.*c', 5000000, 'x'));")
+    view, model = rows_view
+    model.show(["n", "note"], positions.table_rows(db, "t"), estimate=1)
+    until(qtbot, lambda: model.row(0) is not None)
+    assert model.index(0, 1).data() == "x" * 300 + "…"
+    assert model.index(0, 1).data(Qt.ItemDataRole.ToolTipRole) == "x" * 4000 + "…"
 
 def test_jumping_across_the_table_keeps_a_few_pages(rows_view, big, qtbot):
     view, model = rows_view

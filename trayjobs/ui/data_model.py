@@ -22,6 +22,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, QTimer, Signal
 
 from ..kinds.importer.positions import Measure, RowSource
+from ..kinds.importer.problems import RAW_LIMIT
 
 __all__ = ["PagedRows", "PAGE", "MAX_PAGES"]
 
@@ -248,7 +249,8 @@ class PagedRows(QAbstractTableModel):
             text = str(v)
             return text if len(text) <= CELL_CHARS else text[:CELL_CHARS] + "…"
         if role == Qt.ItemDataRole.ToolTipRole and isinstance(v, str) and len(v) > 40:
-            return v
+            # A field may be tens of MB: laid out whole, a tooltip would freeze the window.
+            return v if len(v) <= RAW_LIMIT else v[:RAW_LIMIT] + "…"
         if role == Qt.ItemDataRole.TextAlignmentRole and isinstance(v, (int, float)):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
