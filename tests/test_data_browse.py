@@ -130,6 +130,18 @@ def test_a_page_anywhere_in_a_table_with_sparse_rowids_is_the_right_rows(tmp_pat
     assert source.page(len(want), 300, measured=measured) == []
 
 
+
+def test_a_page_holds_the_start_of_a_long_text_and_every_other_value_as_it_is(tmp_path):
+    # Imported fields may be tens of MB: a page of them must not hold them whole.
+    db = made(tmp_path / "d.db", "CREATE TABLE t (n INTEGER, note TEXT, b BLOB, r REAL);"
+              "INSERT INTO t VALUES (12345678901234567, printf('%.*c', 3000000, 'x'), "
+              "x'00ff', 1.5), (2, 'short', NULL, NULL);")
+    for source in (positions.table_rows(db, "t"), positions.RowSource(
+            db, "t", ["n", "note", "b", "r"], browse.Paging(()))):  # by key, by position
+        assert [r[1:] for r in source.page(0, 10)] == [
+            (12345678901234567, "x" * 4001, b"\x00\xff", 1.5),
+            (2, "short", None, None)]
+
 def test_a_without_rowid_table_and_a_view_are_read_by_position_anywhere(tmp_path):
     db = made(tmp_path / "d.db", "CREATE TABLE w (a TEXT, b INTEGER, v INTEGER, "
               "PRIMARY KEY (a, b)) WITHOUT ROWID;" + COUNT_TO.format(n=5_000)

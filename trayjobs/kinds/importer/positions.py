@@ -28,10 +28,14 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .browse import REJECTED_COLUMNS, Paging, _reading, columns, paging
+from .problems import RAW_LIMIT
 from .store import q
 
 __all__ = ["RowSource", "Measure", "SAMPLE", "table_rows", "rejected_rows"]
 
+#: The most of a text a page holds (the view shows less, its tooltip RAW_LIMIT): imported
+#: fields may be tens of MB, and pages of them would hold a page's worth of those.
+CELL_CHARS = RAW_LIMIT + 1
 #: Keys between two sampled anchors (at least): the most a read by position steps over.
 SAMPLE = 10_000
 #: At most this many sampled anchors per table (a bigger table samples more sparsely).
@@ -68,7 +72,7 @@ class RowSource:
     # -- SQL pieces ---------------------------------------------------------------------
 
     def _cols(self) -> str:
-        return ", ".join(q(c) for c in self.columns) or "NULL"
+        return ", ".join(_clipped(q(c)) for c in self.columns) or "NULL"
 
     def _key(self) -> str:
         return ", ".join(self.paging.key)
@@ -188,6 +192,12 @@ class RowSource:
             self._seen_at.clear()
         self._seen[position] = key
         bisect.insort(self._seen_at, position)
+
+
+def _clipped(column: str) -> str:
+    """The column's value, a text cut to CELL_CHARS (a number or blob as it is)."""
+    return (f"CASE WHEN typeof({column}) = 'text' AND length({column}) > {CELL_CHARS} "
+            f"THEN substr({column}, 1, {CELL_CHARS}) ELSE {column} END")
 
 
 def table_rows(db: Path, table: str) -> RowSource:
