@@ -292,6 +292,21 @@ def test_empty_rows_and_trailing_empty_columns_are_ignored(make_ctx, home, tmp_p
 
 # -- other formats ---------------------------------------------------------------------------
 
+
+def test_a_stray_value_far_right_of_the_table_is_named_where_it_is(make_ctx, home, tmp_path):
+    path = xlsx(tmp_path / "w.xlsx", {"Items": [["a", "b"], [1, 2], [3, 4]]})
+    wb = openpyxl.load_workbook(path)
+    wb["Items"].cell(row=3, column=2500, value="oops")
+    wb.save(path)
+    err, _ = fail(make_ctx, path, table="t")
+    assert str(err).startswith(
+        "w.xlsx [Items]: the file has 2,500 columns (row 3 has a value in column CRD, right "
+        "of the 2 columns of the header in row 1: if it is a stray cell, delete it): more "
+        "than the 2,000 a SQLite table can hold")
+    err, _ = fail(make_ctx, path, run_id=2, table="t", header=False)
+    assert str(err).startswith("w.xlsx [Items]: the file has 2,500 columns: more than")
+    assert "t" not in tables(home)
+
 def test_xls(make_ctx, home, tmp_path):
     book = xlwt.Workbook()
     sheet = book.add_sheet("Old")

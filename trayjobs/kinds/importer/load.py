@@ -174,7 +174,8 @@ class TableWriter:
         if fields is not None:
             # Each field is a column of its own beside _import_id (one named so is renamed).
             if fields + 1 > limit:
-                raise FileProblem(too_wide(f"{fields:,} columns", limit))
+                note = f" ({self.reader.wider_note})" if self.reader.wider_note else ""
+                raise FileProblem(too_wide(f"{fields:,} columns{note}", limit))
             return
         new = sum(not c.in_table for c in self.columns)
         total = len(self.existing) + new + (fold(IMPORT_ID) not in self.existing)

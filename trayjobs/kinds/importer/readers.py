@@ -74,6 +74,9 @@ class Reader(ABC):
     #: Whether a column may first appear anywhere in the file (a JSON key): then a missing
     #: key column (pk) is only missing once the whole file was read.
     fields_grow = False
+    #: Where the rows first went wider than the header, in words, for a file too wide for
+    #: a table: a sheet with a stray value far to the right of its table, say.
+    wider_note = ""
 
     def __init__(self, *, tap: ByteTap, watch: DecodeWatch, batch_size: int) -> None:
         self.tap = tap

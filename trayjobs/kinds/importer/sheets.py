@@ -248,6 +248,7 @@ class SheetReader(Reader):
             self._rows = iter(sheet.iter_rows())
         self._column0 = sheet.start[1] if sheet.start else 0
         self._pending: list[tuple[int, list[Any], int]] = []
+        self.header_line = 0  # none, with header = false
         self._find_header(header, header_row)
 
     # Merged ranges: (row, col) of each cell to fill -> (row, col) of its top-left cell.
@@ -334,6 +335,12 @@ class SheetReader(Reader):
                 return
             width = max(len(self.fields), max(len(v) for _, v, _ in chunk))
             if width > len(self.fields):
+                if not self.wider_note and self.header_line:
+                    number = next(n for n, v, _ in chunk if len(v) == width)
+                    self.wider_note = (
+                        f"row {number} has a value in column {_letters(self._column0 + width)}"
+                        f", right of the {len(self.fields):,} columns of the header in row "
+                        f"{self.header_line}: if it is a stray cell, delete it")
                 self.fields.extend(f"column_{i}" for i in range(len(self.fields) + 1, width + 1))
             padded = [v + [None] * (width - len(v)) if len(v) < width else v for _, v, _ in chunk]
             lines = [n for n, _, _ in chunk]
@@ -345,6 +352,15 @@ class SheetReader(Reader):
 
     def raw(self, row: Any) -> str:
         return printable(json.dumps(dict(zip(self.fields, row)), ensure_ascii=False, default=str))
+
+
+def _letters(column: int) -> str:
+    """A column's letters as the spreadsheet shows them: 1 is A, 27 is AA."""
+    out = ""
+    while column:
+        column, rest = divmod(column - 1, 26)
+        out = chr(65 + rest) + out
+    return out
 
 
 def _names(values: list[Any]) -> list[str]:
