@@ -149,6 +149,31 @@ def test_short_cp1252_export_is_not_taken_for_another_code_page(make_ctx, home, 
         tuple(line.split(";")) for line in lines]
 
 
+
+@pytest.mark.parametrize("encoding, text", [
+    ("cp932", "品名,産地,価格\nりんご,青森,120\nみかん,愛媛,80\n"),  # Japanese Excel's CSV
+    ("euc_jp", "品名,産地,価格\nりんご,青森,120\nみかん,愛媛,80\n"),
+    ("gb18030", "名称,城市,金额\n张伟,北京,100\n李娜,上海,200\n"),
+    ("big5", "名稱,城市,金額\n張偉,臺北,100\n李娜,高雄,200\n"),
+    ("cp949", "이름,도시,금액\n김철수,서울,100\n이영희,부산,200\n"),
+])
+def test_east_asian_code_pages_are_detected(make_ctx, home, tmp_path, encoding, text):
+    # Read as cp1252 they were stored as mojibake ("\x8eR\x93c..."), without a word.
+    run(make_ctx, write(tmp_path / "e.csv", text, encoding=encoding))
+    header, *lines = text.splitlines()
+    got = rows(home, "e", ", ".join(f'CAST("{n}" AS TEXT)' for n in header.split(",")))
+    assert [tuple(r.values()) for r in got] == [tuple(line.split(",")) for line in lines]
+
+
+@pytest.mark.parametrize("encoding, text", [
+    ("cp1251", "Имя;Город;Сумма\nИван Петров;Москва;1000\nОльга Смирнова;Тверь;2000\n"),
+    ("cp1252", "Händler;Betrag;Notiz\nBäckerei Müller;3,50;Brötchen für 2 €\n"
+               "Café;2,00;Crème brûlée\n"),
+])
+def test_single_byte_text_is_not_taken_for_east_asian(make_ctx, home, tmp_path, encoding, text):
+    _, ctx = run(make_ctx, write(tmp_path / "s.csv", text, encoding=encoding))
+    assert any(f"{encoding} (detected)" in m for m in ctx.sink.logs)
+
 def test_encoding_can_be_set(make_ctx, home, tmp_path):
     path = write(tmp_path / "l.csv", "a\nÿ\n", encoding="latin-1")
     run(make_ctx, path, encoding="latin-1")

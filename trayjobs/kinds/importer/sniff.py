@@ -47,6 +47,12 @@ _CANDIDATES = (",", "\t", ";", "|")
 # Excel reads a first line "sep=;" as the delimiter to use, and writes one when asked to.
 _SEP_LINE = re.compile(r"sep=([^\r\n\"])(?:\r\n|\n|\r)", re.I)
 _INSIDE_WORD = re.compile("(?<=[^\\W\\d_])[^\x00-\x7f\u2018\u2019](?=[^\\W\\d_])")
+# East Asian code pages, the most used first: Japanese (Shift JIS as Windows has it),
+# Chinese (GBK's superset), Traditional Chinese, Korean, Japanese on Unix.
+_EAST_ASIAN = ("cp932", "gb18030", "big5", "cp949", "euc_jp")
+_WIDE_CLASS = ("[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+               "\uff01-\uff60\uffe0-\uffe6]")
+_WIDE_RUN = re.compile(_WIDE_CLASS + "+")
 # cp1252's typography: plain text in curly quotes, a euro sign beside a number. The same
 # bytes read as Mac Roman are letters ("“quoted” €5" is "ìquotedî Ä5").
 _TYPOGRAPHY = re.compile("[\u201c\u201e][\x20-\x7e]{1,80}?[\u201d\u201c]|\u2018[\x20-\x7e]{1,80}?\u2019"
@@ -79,11 +85,61 @@ def _typography(text: str) -> int:
     return len(_TYPOGRAPHY.findall(text))
 
 
+def _same_codec(a: str, b: str) -> bool:
+    return codecs.lookup(a).name == codecs.lookup(b).name
+
+
+def _by_latin(text: str, start: int, end: int) -> bool:
+    return (start > 0 and text[start - 1].isascii() and text[start - 1].isalpha()) or (
+        end < len(text) and text[end].isascii() and text[end].isalpha())
+
+
+def _east_asian(data: bytes) -> str | None:
+    """The East Asian code page ``data`` reads as words of, or None. Western text read so
+    has such characters one or two at a time within Latin words ("Crème" as cp932 is "Cr",
+    a kanji, "e"); real text has runs of them, mostly apart from Latin letters, and no
+    other characters beyond ASCII."""
+    from charset_normalizer import from_bytes
+
+    fits = []
+    for codec in _EAST_ASIAN:
+        try:  # not final: the sample may end inside a character
+            text = codecs.getincrementaldecoder(codec)().decode(data, final=False)
+        except UnicodeDecodeError:
+            continue
+        runs = [(m.end() - m.start(), _by_latin(text, m.start(), m.end()))
+                for m in _WIDE_RUN.finditer(text)]
+        wide = sum(n for n, _ in runs)
+        others = len(_NON_ASCII.findall(text)) - wide
+        if (wide >= 4 and not others and sum(n for n, _ in runs if n > 1) >= 0.8 * wide
+                and sum(n for n, by in runs if by) <= 0.5 * wide):
+            fits.append(codec)
+    if not fits:
+        return None
+    # The same bytes may be kanji in one page and hanzi in another: the best-rated reading
+    # wins. Cyrillic or Greek text of short words can read as such runs too, but then its
+    # own code page reads nearly as well, where East Asian text is noise in any of those.
+    east, single = [], []
+    for m in from_bytes(data, cp_isolation=[*fits, *_LEGACY]):
+        codec = next((c for c in fits if _same_codec(c, m.encoding)), None)
+        if codec:
+            east.append((m.chaos, -m.coherence, fits.index(codec), codec))
+        else:
+            single.append(m.chaos)
+    if not east or (single and min(single) < min(east)[0] + 0.1):
+        return None
+    return min(east)[3]
+
+
 def guess_legacy(data: bytes) -> str:
     """The likeliest single-byte code page for ``data``; among equally good readings the
-    most common one (cp1252 before cp1250...), since short samples rarely tell them apart."""
+    most common one (cp1252 before cp1250...), since short samples rarely tell them apart.
+    Text in an East Asian code page (Japanese Excel's Shift JIS, say) is that page."""
     from charset_normalizer import from_bytes  # only needed for legacy files
 
+    east = _east_asian(data[:HEAD_BYTES])
+    if east:
+        return east
     matches = list(from_bytes(data[:HEAD_BYTES], cp_isolation=_LEGACY)) if data else []
     if matches:
         chaos = min(m.chaos for m in matches)
