@@ -174,6 +174,16 @@ def test_single_byte_text_is_not_taken_for_east_asian(make_ctx, home, tmp_path, 
     _, ctx = run(make_ctx, write(tmp_path / "s.csv", text, encoding=encoding))
     assert any(f"{encoding} (detected)" in m for m in ctx.sink.logs)
 
+
+@pytest.mark.parametrize("text", ["Код;Товар\n1;Молоко\n2;Хлеб\n3;Сыр\n",
+                                  "ид;имя\n1;Анна\n2;Юлия\n3;Олег\n"])
+def test_a_short_cyrillic_file_is_not_read_as_accented_latin(make_ctx, home, tmp_path, text):
+    # Too short for the detector to rate any reading, it was cp1252: "Êîä;Òîâàð".
+    run(make_ctx, write(tmp_path / "c.csv", text, encoding="cp1251"))
+    header, *lines = text.splitlines()
+    got = rows(home, "c", ", ".join(f'CAST("{n}" AS TEXT)' for n in header.split(";")))
+    assert [tuple(r.values()) for r in got] == [tuple(line.split(";")) for line in lines]
+
 def test_encoding_can_be_set(make_ctx, home, tmp_path):
     path = write(tmp_path / "l.csv", "a\nÿ\n", encoding="latin-1")
     run(make_ctx, path, encoding="latin-1")

@@ -49,6 +49,7 @@ _SEP_LINE = re.compile(r"sep=([^\r\n\"])(?:\r\n|\n|\r)", re.I)
 _INSIDE_WORD = re.compile("(?<=[^\\W\\d_])[^\x00-\x7f\u2018\u2019](?=[^\\W\\d_])")
 # East Asian code pages, the most used first: Japanese (Shift JIS as Windows has it),
 # Chinese (GBK's superset), Traditional Chinese, Korean, Japanese on Unix.
+_WORD = re.compile(r"[^\W\d_]+")
 _EAST_ASIAN = ("cp932", "gb18030", "big5", "cp949", "euc_jp")
 _WIDE_CLASS = ("[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
                "\uff01-\uff60\uffe0-\uffe6]")
@@ -77,6 +78,14 @@ def _broken_words(text: str) -> int:
     rarely hold one (typographic apostrophes aside)."""
     return sum(1 for m in _INSIDE_WORD.finditer(text)
                if not m.group().isalpha() or unicodedata.category(m.group()) == "Lm")
+
+
+def _unlatin(text: str) -> bool:
+    """Whether the words with letters beyond ASCII are mostly words of three or more such
+    letters and no other: no Western language writes so, a Latin reading of Cyrillic does."""
+    words = [w for w in _WORD.findall(text) if not w.isascii()]
+    foreign = sum(1 for w in words if len(w) >= 3 and not any(c.isascii() for c in w))
+    return foreign > len(words) - foreign
 
 
 def _typography(text: str) -> int:
@@ -159,11 +168,16 @@ def guess_legacy(data: bytes) -> str:
         except UnicodeDecodeError:
             pass
         return codecs.lookup(name).name
-    try:
-        data.decode("cp1252")
-        return "cp1252"
-    except UnicodeDecodeError:
-        return "latin-1"
+    # No reading rated (a short sample): cp1252, unless its words are made of accented
+    # letters only ("Êîä;Òîâàð"), as Cyrillic reads in it: then cp1251 ("Код;Товар").
+    for name in ("cp1252", "cp1251"):
+        try:
+            text = data.decode(name)
+        except UnicodeDecodeError:
+            continue
+        if name != "cp1252" or not _unlatin(text):
+            return name
+    return "latin-1"
 
 
 def _utf16_without_bom(head: bytes) -> str | None:
