@@ -94,6 +94,12 @@ def test_lines_that_only_parse_together_are_not_taken_as_records(make_ctx, home,
     assert [r["line"] for r in rejected(home)] == [2, 3, 4]
 
 
+
+def test_a_json_array_named_jsonl_is_read_as_the_array_it_is(make_ctx, home, tmp_path):
+    # Line by line, "[" and the records' trailing commas set all but the last aside.
+    run(make_ctx, write(tmp_path / "a.jsonl", '[\n  {"id": 1},\n  {"id": 2}\n]\n'))
+    assert rows(home, "a") == [{"id": 1}, {"id": 2}] and rejected(home) == []
+
 def test_ndjson_that_is_not_json_lines_fails_the_file(make_ctx, tmp_path):
     err, _ = fail(make_ctx, write(tmp_path / "notes.jsonl", "hello\nworld\n"))
     assert str(err) == ("notes.jsonl: line 1: not JSON Lines (one JSON object per line): "

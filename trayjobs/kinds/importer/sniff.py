@@ -254,6 +254,10 @@ def detect_format(path: Path, text: str, explicit: str = "auto") -> str:
     start = text.lstrip()[:1]
     if by_name == "json" and start == "{" and _looks_ndjson(text):
         return "ndjson"
+    if by_name == "ndjson" and start == "[":
+        # A JSON array under a JSON Lines name: read line by line, its first line "[" and
+        # its records' commas would set every record but the last aside.
+        return "json"
     if by_name:
         return by_name
     if start == "[":
