@@ -179,6 +179,13 @@ def test_preview_shows_columns_types_rows_and_rejects_and_writes_nothing(make_ct
     assert path.exists() and not home.default_data_db.exists() and tables(home) == set()
 
 
+def test_preview_shows_the_start_of_a_field_of_megabytes(make_ctx, home, tmp_path):
+    # Whole, the field went into the result twice: a preview of 100 MB in the history.
+    path = write(tmp_path / "long.csv", "id,note\n1," + "x" * 5_000_000 + "\n2,short\n")
+    result = KIND.run(make_ctx(files=[path], dry_run=True), params())
+    assert result["sample"] == [{"id": 1, "note": "x" * 4000 + "…"}, {"id": 2, "note": "short"}]
+
+
 @pytest.mark.parametrize("raw, fragment", [
     ({"mode": "upsert"}, "mode 'upsert' needs pk"),
     ({"encoding": "klingon"}, "unknown encoding 'klingon'"),

@@ -18,7 +18,7 @@ from ...errors import JobFailed
 from .columns import too_wide
 from .params import ImportParams
 from .plan import Plan, open_reader, plan_file
-from .problems import BadRow, FileProblem
+from .problems import RAW_LIMIT, BadRow, FileProblem
 from .runner import database_path
 from .schema import (Namer, classify_text, classify_value, fits_text, fits_value, fold,
                      sql_value, type_of_declared, wider)
@@ -50,6 +50,14 @@ def _column_limit() -> int:
         return conn.getlimit(sqlite3.SQLITE_LIMIT_COLUMN)
     finally:
         conn.close()
+
+
+def _clipped(value: Any) -> Any:
+    """A long text's start: a field of tens of MB would make the preview (kept in the run
+    history, shown in the editor) as big, and twice, with the first file's sample."""
+    if isinstance(value, str) and len(value) > RAW_LIMIT:
+        return value[:RAW_LIMIT] + "…"
+    return value
 
 
 def _shown(value: Any, t: str, text: bool) -> Any:
@@ -120,7 +128,7 @@ def _file(path: Path, plan: Plan, params: ImportParams, database: Path) -> dict[
                                     f"{types[misfit]} (types.{misfit})", reader.raw(row)))
         else:
             good.append(row)
-    sample = [{n: _shown(row[i] if i < len(row) else None, types[n], is_text)
+    sample = [{n: _clipped(_shown(row[i] if i < len(row) else None, types[n], is_text))
                for i, n in enumerate(names)} for row in good[:params.preview_rows]]
     return {"file": str(path), "table": plan.table, "table_exists": bool(existing),
             "format": plan.format, "encoding": plan.encoding.codec,
