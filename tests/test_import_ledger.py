@@ -184,6 +184,12 @@ def test_preview_shows_the_start_of_a_field_of_megabytes(make_ctx, home, tmp_pat
     path = write(tmp_path / "long.csv", "id,note\n1," + "x" * 5_000_000 + "\n2,short\n")
     result = KIND.run(make_ctx(files=[path], dry_run=True), params())
     assert result["sample"] == [{"id": 1, "note": "x" * 4000 + "…"}, {"id": 2, "note": "short"}]
+    # ... and of one that would be rejected, in the reason too.
+    result = KIND.run(make_ctx(files=[path], dry_run=True), params(types={"note": "integer"}))
+    reject = result["rejects"][0]  # "short" is no integer either
+    assert reject["reason"] == ("note: 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx… "
+                                "(4,999,942 more characters) is not integer (types.note)")
+    assert len(reject["raw"]) < 4100
 
 
 @pytest.mark.parametrize("raw, fragment", [

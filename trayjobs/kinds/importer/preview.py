@@ -18,7 +18,7 @@ from ...errors import JobFailed
 from .columns import too_wide
 from .params import ImportParams
 from .plan import Plan, open_reader, plan_file
-from .problems import RAW_LIMIT, BadRow, FileProblem
+from .problems import RAW_LIMIT, BadRow, FileProblem, printable
 from .runner import database_path
 from .schema import (Namer, classify_text, classify_value, fits_text, fits_value, fold,
                      sql_value, type_of_declared, wider)
@@ -124,8 +124,9 @@ def _file(path: Path, plan: Plan, params: ImportParams, database: Path) -> dict[
         misfit = next((n for i, n in enumerate(names) if n in types and fold(n) in explicit
                        and i < len(row) and not fits(row[i], types[n])), None)
         if misfit:
-            bad.append(BadRow(line, f"{misfit}: {row[names.index(misfit)]!r} is not "
-                                    f"{types[misfit]} (types.{misfit})", reader.raw(row)))
+            shown = printable(repr(row[names.index(misfit)]), limit=60)
+            bad.append(BadRow(line, f"{misfit}: {shown} is not {types[misfit]} "
+                                    f"(types.{misfit})", reader.raw(row)))
         else:
             good.append(row)
     sample = [{n: _clipped(_shown(row[i] if i < len(row) else None, types[n], is_text))
