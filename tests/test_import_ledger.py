@@ -6,6 +6,7 @@ import os
 import subprocess
 from contextlib import contextmanager
 
+import openpyxl
 import pydantic
 import pytest
 
@@ -320,3 +321,32 @@ def test_a_fix_file_has_the_header_a_reimport_needs(make_ctx, home, tmp_path, he
     fix.write_text(fix.read_text(encoding="utf-8").replace("lots", "7.5"), encoding="utf-8")
     run(make_ctx, fix, run_id=2, table="t", types={"amount": "real"})
     assert rows(home, "t") == [{"id": 1, "amount": 1.5}, {"id": 2, "amount": 7.5}]
+
+
+@pytest.mark.parametrize("name, content, fixed", [
+    # one rejected JSON record: a lone object, which no JSON file of records is
+    ("r.json", '[{"id": 1, "q": 5}, {"id": 2, "q": "lots"}]', "r.jsonl"),
+    ("r.ndjson", '{"id": 1, "q": 5}\n{"id": 2, "q": "lots"}\n', "r.jsonl"),
+    ("r.csv.gz", "id,q\n1,5\n2,lots\n", "r.csv"),  # written as plain text
+    ("r.xlsx", None, "r.jsonl"),  # a sheet's rows are written as JSON objects
+])
+def test_a_fix_file_of_any_format_imports_back_into_the_table(make_ctx, home, tmp_path, name,
+                                                               content, fixed):
+    from trayjobs.kinds.importer.browse import write_fix_file
+    path = tmp_path / name
+    if content is None:
+        book = openpyxl.Workbook()
+        for row in (["id", "q"], [1, 5], [2, "lots"]):
+            book.active.append(row)
+        book.save(path)
+    else:
+        write(path, content)
+    run(make_ctx, path, types={"q": "integer"})
+    [entry] = ledger(home)
+    fix = write_fix_file(home.default_data_db, entry, path)
+    assert fix.name == fixed
+    fix.write_text(fix.read_text(encoding="utf-8").replace('"lots"', "7").replace("lots", "7"),
+                   encoding="utf-8")
+    result, _ = run(make_ctx, fix, run_id=2, types={"q": "integer"})
+    assert result["summary"] == "1 row imported into r"
+    assert rows(home, "r") == [{"id": 1, "q": 5}, {"id": 2, "q": 7}]

@@ -13,7 +13,9 @@ file's header line, into a new file for the person to correct and import again.
 
 from __future__ import annotations
 
+import gzip
 import sqlite3
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -163,12 +165,13 @@ def fix_folder(source: Path, run_id: int) -> Path:
 
 def write_fix_file(db: Path, ledger: dict[str, Any], source: Path | None) -> Path:
     """Write the rejected rows of one imported file, under that file's header line, to a
-    file of the same name in ``rejected-run-N/`` beside ``source`` (where the file is now:
-    ``processed/``, or its own folder), so that importing it lands in the same table.
+    file of the same name (much: see :func:`_fix_name`) in ``rejected-run-N/`` beside
+    ``source`` (where the file is now: ``processed/``, or its own folder), so that
+    importing it lands in the same table.
     Returns the path; an existing fix file is kept (the person may have edited it)."""
     original = Path(ledger["path"])
     source = source or original
-    target = fix_folder(source, ledger["run_id"]) / original.name
+    target = fix_folder(source, ledger["run_id"]) / _fix_name(original, ledger.get("format"))
     if target.exists():
         return target
     with _reading(db) as conn:
@@ -183,12 +186,23 @@ def write_fix_file(db: Path, ledger: dict[str, Any], source: Path | None) -> Pat
     return target
 
 
+def _fix_name(original: Path, fmt: str | None) -> str:
+    """The fix file's name: the file's own, without ``.gz`` as it is written as plain text;
+    for rows that are no CSV lines (JSON records, a sheet's rows as objects) ``.jsonl``,
+    one record a line, as they are written. The stem, and so the table named after the
+    file, stays the same."""
+    name = original.name[:-3] if original.name.lower().endswith(".gz") else original.name
+    return name if fmt in ("csv", "tsv") else f"{Path(name).stem}.jsonl"
+
+
 def _header_line(path: Path, encoding: str | None) -> str | None:
     """The line of column names as the import read it: past blank lines, and with Excel's
     "sep=;" line before it when the file has one (it names the delimiter)."""
     kept: list[str] = []
     try:
-        with open(path, encoding=encoding or "utf-8-sig", errors="replace", newline="") as f:
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rt", encoding=encoding or "utf-8-sig", errors="replace",
+                    newline="") as f:
             for number, line in enumerate(f):
                 line = line.lstrip("\ufeff") if number == 0 else line
                 text = line.rstrip("\r\n")
@@ -196,6 +210,6 @@ def _header_line(path: Path, encoding: str | None) -> str | None:
                     kept.append(text)
                     if not (number == 0 and is_sep_line(line)):
                         break
-    except (OSError, LookupError):
+    except (OSError, LookupError, EOFError, zlib.error):
         return None
     return "\n".join(kept) or None
