@@ -28,15 +28,15 @@ def test_run_and_undo_through_the_engine(make_engine, home, tmp_path):
         kind = "import"
         table = "transactions"
         mode = "upsert"
-        pk = ["id"]
+        pk = "id"  # one column, as for sqlite-utils: the same as ["id"]
     """)
     first = eng.watcher.wait(eng.submit("bank", files=[old]))
     assert first["state"] == "succeeded", first
     assert first["result"]["summary"] == "2 rows imported into transactions"
     second = eng.watcher.wait(eng.submit("bank", files=[new, broken]))
     assert second["state"] == "failed", second
-    assert second["error"] == ("2 rows imported into transactions; 1 of 2 files failed. "
-                               "bank-mar.csv: the file is empty (0 bytes)")
+    assert second["error"] == ("2 rows imported into transactions (1 new, 1 updated); 1 of 2 "
+                               "files failed. bank-mar.csv: the file is empty (0 bytes)")
     assert second["attempt"] == 1 and second["traceback"] is None  # not retried, no traceback
     # The failed run still says what became of each file.
     assert [(f["file"], f["status"], f["rows"]) for f in second["result"]["files"]] == [

@@ -69,7 +69,7 @@ def test_upsert_updates_by_key_and_undo_puts_old_rows_back(make_ctx, home, tmp_p
         mode="upsert", pk=["id"])
     second, _ = run(make_ctx, write(tmp_path / "v2.csv", "id,price,note\n2,25,up\n3,30,new\n"),
                     run_id=2, table="p", mode="upsert", pk=["id"])
-    assert second["summary"] == "2 rows imported into p"
+    assert second["summary"] == "2 rows imported into p (1 new, 1 updated)"
     assert rows(home, "p", order="id") == [{"id": 1, "price": 10, "note": None},
                                           {"id": 2, "price": 25, "note": "up"},
                                           {"id": 3, "price": 30, "note": "new"}]
@@ -79,6 +79,26 @@ def test_upsert_updates_by_key_and_undo_puts_old_rows_back(make_ctx, home, tmp_p
                                           {"id": 2, "price": 20, "note": None}]
     KIND.undo(make_ctx(run_id=99), params(), {"id": 1, "job": "job", "result": {}})
     assert rows(home, "p") == [] and ledger(home) == []
+
+
+def test_an_upsert_says_how_many_rows_are_new_updated_or_repeated_in_the_file(
+        make_ctx, home, tmp_path):
+    # "5 rows imported" for a table that gained 3 would not be the truth about the data.
+    run(make_ctx, write(tmp_path / "v1.csv", "id,v\n3,old\n"), table="p", mode="upsert",
+        pk=["id"])
+    # Batches of 2: the one with the empty key is rolled back and written row by row.
+    result, ctx = run(make_ctx, write(tmp_path / "v2.csv", "id,v\n1,a\n2,b\n1,c\n,x\n3,d\n"),
+                      run_id=2, table="p", mode="upsert", pk=["id"], batch_size=2)
+    assert result["summary"] == ("4 rows imported into p (2 new, 1 updated; 1 row repeated a "
+                                 "key given before, the last one kept), 1 rejected (table "
+                                 "_rejected)")
+    [entry] = result["files"]
+    assert {k: entry["details"][k] for k in ("new", "updated", "repeated")} == {
+        "new": 2, "updated": 1, "repeated": 1}
+    assert rows(home, "p", order="id") == [{"id": 1, "v": "c"}, {"id": 2, "v": "b"},
+                                          {"id": 3, "v": "d"}]
+    assert any(line.startswith("v2.csv: 4 rows imported into p (2 new, 1 updated; 1 row "
+                               "repeated a key given earlier in the file") for line in ctx.sink.logs)
 
 
 def test_upsert_on_an_existing_table_adds_a_unique_index(make_ctx, home, tmp_path):

@@ -317,3 +317,12 @@ def test_the_editor_fits_a_small_screen_whatever_the_kind(qtbot, home):
     for kind in kind_names():
         dlg = editor(qtbot, home, values={"kind": kind})
         assert dlg.minimumSizeHint().height() <= 650, (kind, dlg.minimumSizeHint())
+
+
+def test_one_text_where_a_list_may_be_is_one_item_of_the_list(qtbot, home):
+    # pk = "id" is the import's ["id"]: the form must not read it as ["i", "d"] and save that.
+    dlg = editor(qtbot, home, name="bank", values={"kind": "import", "table": "t",
+                                                   "mode": "upsert", "pk": "id"})
+    assert dlg.rows["pk"].editor.w.text() == "id"
+    assert dlg.validate()
+    assert dlg.values()["pk"] == ["id"]

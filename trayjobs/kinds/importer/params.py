@@ -63,8 +63,9 @@ class ImportParams(KindParams):
         "insert", description="`insert` appends rows; `upsert` inserts or updates rows by `pk`; "
                               "`replace` empties the table and fills it with this run's files.")
     pk: list[str] = Field(
-        default_factory=empty_list, description="Primary key column(s): required for `upsert`, and "
-                                          "used when the table is created.")
+        default_factory=empty_list, description="Primary key column(s), e.g. \"id\" or [\"year\", \"id\"]: "
+                                          "required for `upsert`, and used when the table is "
+                                          "created.")
     types: dict[str, Literal["integer", "real", "text"]] = Field(
         default_factory=empty_dict, description="Column types to use instead of detected ones, e.g. "
                                           "`{ zip = \"text\" }`; rows whose value does not fit "
@@ -153,6 +154,12 @@ class ImportParams(KindParams):
         if value in RESERVED_TABLES:
             raise ValueError(f"{value!r} is one of the importer's own tables")
         return value
+
+    @field_validator("pk", mode="before")
+    @classmethod
+    def _one_pk(cls, value: Any) -> Any:
+        """``pk = "id"``, as a person writes one column (and sqlite-utils takes it)."""
+        return [value] if isinstance(value, str) else value
 
     @field_validator("pk")
     @classmethod

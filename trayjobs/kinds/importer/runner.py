@@ -367,6 +367,7 @@ class ImportRun:
                                       table=table, import_id=import_id, file=path.name)
                 writer.finish()
             check_unchanged(path, stamp)
+            upserted = store.upserted() if params.mode == "upsert" else None
             store.finish_import(import_id, rows=writer.rows, rejected=writer.rejected)
             if helper is not None:
                 helper.close(store)
@@ -387,6 +388,18 @@ class ImportRun:
         for warning in warnings:
             ctx.log(f"{name}: {warning}", "warning")
         done = f"{_plural(writer.rows, 'row')} imported into {table}"
+        details = {}
+        if upserted is not None:
+            # An upsert's rows are not all new rows of the table: say what became of them.
+            replaced, repeated = upserted
+            details = {"new": writer.rows - replaced - repeated, "updated": replaced,
+                       "repeated": repeated}
+            if replaced or repeated:  # (all new: the plain count says it)
+                done += f" ({details['new']:,} new, {replaced:,} updated"
+                if repeated:
+                    done += (f"; {_plural(repeated, 'row')} repeated a key given earlier in "
+                             f"the file, the last one kept")
+                done += ")"
         if writer.rejected:
             done += f", {writer.rejected:,} rejected (table _rejected)"
         ctx.log(f"{name}: {done}{f' ({note})' if note else ''}")
@@ -394,7 +407,7 @@ class ImportRun:
                           message=done, note=note,
                           warnings=[f"{name}: {w}" for w in warnings],
                           details={"format": plan.format, "encoding": plan.encoding.codec,
-                                   "columns": [c.name for c in writer.columns]})
+                                   "columns": [c.name for c in writer.columns], **details})
 
     def _cut(self, reader: Any, helper: Helper, size: int, name: str) -> float | None:
         """Stop reading where the helper's part starts, once it said where: the share of
@@ -533,6 +546,13 @@ def summarize(results: list[FileResult]) -> str:
         text += f" into {tables[0]}"
     elif tables:
         text += f" into {len(tables)} tables"
+    upserts = [r.details for r in done if "updated" in (r.details or {})]
+    new, updated, repeated = (sum(d[k] for d in upserts) for k in ("new", "updated", "repeated"))
+    if updated or repeated:  # an upsert's rows are not all new rows of the table
+        text += f" ({new:,} new, {updated:,} updated"
+        if repeated:
+            text += f"; {_plural(repeated, 'row')} repeated a key given before, the last one kept"
+        text += ")"
     if rejected:
         text += f", {rejected:,} rejected (table _rejected)"
     notes = {r.note for r in done if r.note}

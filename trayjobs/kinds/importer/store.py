@@ -217,6 +217,7 @@ class Store:
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
         self.conn.execute("DROP TRIGGER IF EXISTS temp._trayjobs_keep")
+        self.conn.execute("DROP TRIGGER IF EXISTS temp._trayjobs_repeat")
 
     def close(self) -> None:
         self.conn.close()
@@ -299,14 +300,31 @@ class Store:
             [(import_id, run_id, file, r.line, r.reason, r.raw, table, now) for r in rows])
 
     def keep_replaced(self, table: str, columns: list[str]) -> None:
-        """Save each row an upsert is about to overwrite (by a temporary trigger)."""
+        """Save each row an upsert is about to overwrite (by a temporary trigger), and count
+        those and the rows that overwrite one of the same file (see :meth:`upserted`)."""
         pairs = ", ".join(f"{_lit(c)}, quote(OLD.{q(c)})" for c in columns)
         self.conn.execute("DROP TRIGGER IF EXISTS temp._trayjobs_keep")
+        self.conn.execute("DROP TRIGGER IF EXISTS temp._trayjobs_repeat")
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS _trayjobs_upserted "
+                          "(replaced INTEGER, repeated INTEGER)")
+        self.conn.execute("DELETE FROM temp._trayjobs_upserted")
+        self.conn.execute("INSERT INTO temp._trayjobs_upserted VALUES (0, 0)")
         self.conn.execute(
             f"CREATE TEMP TRIGGER _trayjobs_keep BEFORE UPDATE ON main.{q(table)} "
             f"WHEN OLD.{IMPORT_ID} IS NOT NEW.{IMPORT_ID} BEGIN "
             f'INSERT INTO _import_replaced (import_id, "table", old_import_id, row) '
-            f"VALUES (NEW.{IMPORT_ID}, {_lit(table)}, OLD.{IMPORT_ID}, json_object({pairs})); END")
+            f"VALUES (NEW.{IMPORT_ID}, {_lit(table)}, OLD.{IMPORT_ID}, json_object({pairs})); "
+            f"UPDATE _trayjobs_upserted SET replaced = replaced + 1; END")
+        self.conn.execute(
+            f"CREATE TEMP TRIGGER _trayjobs_repeat BEFORE UPDATE ON main.{q(table)} "
+            f"WHEN OLD.{IMPORT_ID} IS NEW.{IMPORT_ID} BEGIN "
+            f"UPDATE _trayjobs_upserted SET repeated = repeated + 1; END")
+
+    def upserted(self) -> tuple[int, int]:
+        """Of the rows an upsert wrote so far: those that updated a row already in the table
+        before, and those that updated a row written earlier from the same file."""
+        row = self.conn.execute("SELECT replaced, repeated FROM temp._trayjobs_upserted").fetchone()
+        return (row[0], row[1]) if row else (0, 0)
 
 
 def _lit(text: str) -> str:

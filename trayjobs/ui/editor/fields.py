@@ -225,6 +225,14 @@ class FieldEditor(QWidget):
         self.error_text = message or ""
 
 
+def _items(value: Any) -> list[Any]:
+    """A list field's items: one text written where a list may be (``pk = "id"``, which the
+    kind takes as ``["id"]``) is one item, not its letters."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
 class _Generic(FieldEditor):
     def __init__(self, spec: FieldSpec, parent=None) -> None:
         super().__init__(spec.key, parent)
@@ -373,9 +381,9 @@ class _Generic(FieldEditor):
                 self.w.setCurrentIndex(max(0, i))
             elif s.kind == "multi":
                 for c, b in self.boxes:
-                    b.setChecked(c in (v or []))
+                    b.setChecked(c in _items(v))
             elif s.kind == "list":
-                self.w.setText(", ".join(str(x) for x in (v or [])) if present else "")
+                self.w.setText(", ".join(str(x) for x in _items(v)) if present else "")
             elif s.kind == "toml":
                 from ...config_edit import toml_value
                 self.w.setText(toml_value(v).as_string() if present and v not in (None, [], {})
