@@ -182,3 +182,19 @@ def test_the_imported_data_report_reads_the_ledger_and_quarantine(make_ctx, home
     assert [r["File"] for r in part("imports")] == ["bank.csv"]
     assert [(r["Line"], r["Reason"]) for r in part("rejected-rows")] == [
         ("3", "too few fields: 1 instead of 2")]
+
+
+def test_a_loop_of_links_fails_the_file_at_once_not_after_every_retry(make_engine, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.csv").symlink_to("b.csv")
+    (inbox / "b.csv").symlink_to("a.csv")
+    eng = make_engine("""
+        [jobs.bank]
+        kind = "import"
+        table = "t"
+        retry = { attempts = 3, backoff = "1s" }
+    """)
+    run = eng.watcher.wait(eng.submit("bank", files=[inbox / "a.csv"]))
+    assert run["state"] == "failed" and run["attempt"] == 1, run
+    assert run["error"] == "a.csv: the file could not be read (Too many levels of symbolic links)"

@@ -13,6 +13,7 @@ already imported, a column a few cells turned to text, a file left in place.
 
 from __future__ import annotations
 
+import errno
 import gc
 import sqlite3
 import stat
@@ -83,6 +84,11 @@ def _identity(path: Path) -> Any:
     except OSError:
         return path  # opening it will say what is wrong
     return (info.st_dev, info.st_ino)
+
+
+#: Errors reading a file that trying again soon will not clear.
+_LASTING = frozenset({errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG,
+                      errno.EACCES, errno.EPERM})
 
 
 def _plural(n: int, word: str) -> str:
@@ -270,8 +276,10 @@ class ImportRun:
         except FileNotFoundError:
             raise FileProblem("the file does not exist (any more)") from None
         except OSError as exc:
+            # A disk or network share may answer later; a loop of links or a name that is
+            # no file will not, nor a permission until someone changes it.
             raise FileProblem(f"the file could not be read ({exc.strerror or exc})",
-                              retry=True) from None
+                              retry=exc.errno not in _LASTING) from None
 
     def _resumed(self, path: Path, earlier: dict[str, Any]) -> FileResult:
         by = ("this run (an earlier attempt)" if earlier["run_id"] == self.ctx.run_id
