@@ -635,3 +635,57 @@ def test_show_and_runs_json_write_a_nan_kept_in_the_history_as_null(home, make_s
     assert shown["run"]["result"] == {"summary": "ok", "ratio": None}
     listed = trayjobs(home, "runs", "--json", check=True).stdout.splitlines()
     assert _strict_json(listed[0])["result"]["ratio"] is None
+
+
+def test_what_the_programs_a_function_starts_write_is_in_its_log(make_engine, tmp_path):
+    # subprocess.run() and os.system() write to the job process's own stdout and stderr,
+    # not through print(): that output went to /dev/null, or to the job process's log file.
+    job = script(tmp_path / "shells.py", """
+        import os, subprocess, sys
+
+        def main(ctx):
+            subprocess.run(["sh", "-c", "echo program out; echo program err >&2"], check=True)
+            os.system("printf 'bad \\\\377 byte\\\\n'")
+            os.write(1, b"written to fd 1\\n")
+            subprocess.run(["echo", "given sys.stdout"], stdout=sys.stdout, check=True)
+            print("printed", flush=True)
+            return "ok"
+    """)
+    eng = make_engine(f"""
+        [jobs.shells]
+        kind = "python"
+        file = '{job}'
+    """)
+    run = eng.watcher.wait(eng.submit("shells"))
+    assert run["state"] == "succeeded", run
+    logs = [(l["level"], l["message"]) for l in eng.store.logs(run["id"])]
+    assert logs[:5] == [("info", "program out"), ("warning", "program err"),
+                        ("info", "bad \\xff byte"), ("info", "written to fd 1"),
+                        ("info", "given sys.stdout")], logs
+    assert ("info", "printed") in logs
+
+
+def test_code_written_for_a_terminal_finds_what_sys_stdout_has(make_engine, tmp_path):
+    # sys.stdout.buffer for bytes, reconfigure() for an encoding: common in scripts, and an
+    # AttributeError failed the run.
+    job = script(tmp_path / "term.py", """
+        import io, sys
+
+        def main(ctx):
+            sys.stdout.reconfigure(encoding="utf-8", line_buffering=True)
+            sys.stdout.buffer.write(b"raw \\xff bytes\\n")
+            sys.stdout.buffer.flush()
+            wrapped = io.TextIOWrapper(sys.stderr.buffer, encoding="utf-8", write_through=True)
+            wrapped.write("through a wrapper\\n")
+            return f"{sys.stdout.encoding} {sys.stdout.isatty()}"
+    """)
+    eng = make_engine(f"""
+        [jobs.term]
+        kind = "python"
+        file = '{job}'
+    """)
+    run = eng.watcher.wait(eng.submit("term"))
+    assert run["state"] == "succeeded", run
+    assert run["result"]["summary"] == "utf-8 False"
+    logs = [(l["level"], l["message"]) for l in eng.store.logs(run["id"])]
+    assert ("info", "raw \\xff bytes") in logs and ("warning", "through a wrapper") in logs
