@@ -601,7 +601,8 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
                                               file=fname, job=name, key=key,
                                               line=locate.key(["jobs", name], key)))
     from .alerts.config import parse_alerts
-    parse_alerts(cfg, data.get("alerts", {}), fname=fname, locate=locate)
+    parse_alerts(cfg, data.get("alerts", {}), fname=fname, locate=locate,
+                 raw_jobs=data.get("jobs"))
     if "cluster" in data:
         parse_cluster(cfg, data["cluster"], fname=fname, locate=locate)
     # A job that starts itself again, directly or through others, would run for ever: the
