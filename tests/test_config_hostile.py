@@ -9,6 +9,7 @@ import pytest
 
 from trayjobs.config import MAX_FILE_BYTES, MAX_NESTING, load_config, parse_config
 from trayjobs.durations import MAX_DURATION, parse_duration
+from trayjobs.errors import ConfigError
 from trayjobs.schedule import one_off_time
 
 from helpers import trayjobs
@@ -123,6 +124,34 @@ def test_names_that_differ_only_in_unicode_form_are_not_two_jobs():
     assert list(cfg.jobs) == ["caf\u00e9", "Backup", "backup", "\U0001F468\u200d\U0001F469 family"]
     [msg] = [str(e) for e in cfg.errors]
     assert "looks the same as job 'café', only written with other Unicode characters" in msg
+
+
+def test_a_job_name_typed_in_another_unicode_form_finds_the_job(home):
+    # macOS and some terminals type "é" as "e" and an accent: `trayjobs run café` said
+    # "there is no job called 'café' (jobs: café)".
+    home.config_file.write_text('[jobs."caf\u00e9"]\nkind = "command"\ncommand = "true"\n'
+                                '[jobs."r\u00e9sum\u00e9"]\nkind = "nope"\n',
+                                encoding="utf-8")
+    out = trayjobs(home, "run", "cafe\u0301", "--wait")
+    assert out.returncode == 0, out.stderr
+    assert trayjobs(home, "runs", "--job", "caf\u00e9").stdout.count("succeeded") == 1
+    assert trayjobs(home, "pause", "cafe\u0301").returncode == 0
+    assert "paused" in trayjobs(home, "jobs").stdout
+    out = trayjobs(home, "run", "re\u0301sume\u0301")  # left out: says why
+    assert "left out until its mistake is fixed: unknown kind 'nope'" in out.stderr
+
+
+def test_a_job_that_is_not_there_is_told_with_the_one_meant_not_all_the_others():
+    many = "".join(f'[jobs.job{i}]\nkind = "demo"\n' for i in range(1, 200))
+    cfg = parse_config(many + '[jobs.Backup]\nkind = "demo"\n')
+    for typed, said in [("backup", "did you mean 'Backup'?"), ("JOB5", "did you mean 'job5'?"),
+                        ("jb17", "did you mean 'job17'"), ("nightly", "(200 jobs; `trayjobs jobs` lists them)")]:
+        with pytest.raises(ConfigError) as err:
+            cfg.job(typed)
+        assert said in str(err.value), str(err.value)
+        assert len(str(err.value)) < 200
+    with pytest.raises(ConfigError, match=r"there is no job called 'x' \(no jobs are defined\)"):
+        parse_config("").job("x")
 
 
 # -- the file itself ---------------------------------------------------------------------------

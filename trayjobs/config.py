@@ -8,6 +8,7 @@ and the window show them.
 
 from __future__ import annotations
 
+import difflib
 import errno
 import math
 import os
@@ -446,16 +447,42 @@ class Config:
                 f"{when(self.kept_from)} until it is fixed ({jobs})")
 
     def job(self, name: str) -> JobConfig:
-        try:
-            return self.jobs[name]
-        except KeyError:
-            for mistake in self.errors:  # in the file, but left out: say why, not that it is not there
-                if mistake.job == name:
-                    raise ConfigError(f"this job is left out until its mistake is fixed: {mistake.message}",
-                                      file=mistake.file, job=name, key=mistake.key,
-                                      line=mistake.line) from None
-            known = ", ".join(sorted(self.jobs)) or "none defined"
-            raise ConfigError(f"there is no job called {name!r} (jobs: {known})") from None
+        """The job called ``name``. Typed with other Unicode characters that look the same
+        (``é`` as ``e`` and an accent, as macOS and some terminals write it) it is the same
+        name, as in the file (see :func:`parse_config`)."""
+        job = self.jobs.get(name)
+        if job is not None:
+            return job
+        nfc = unicodedata.normalize("NFC", name)
+        for other, job in self.jobs.items():
+            if unicodedata.normalize("NFC", other) == nfc:
+                return job
+        for mistake in self.errors:  # in the file, but left out: say why, not that it is not there
+            if mistake.job is not None and unicodedata.normalize("NFC", mistake.job) == nfc:
+                raise ConfigError(f"this job is left out until its mistake is fixed: {mistake.message}",
+                                  file=mistake.file, job=mistake.job, key=mistake.key,
+                                  line=mistake.line) from None
+        raise ConfigError(f"there is no job called {name!r}{_other_jobs(nfc, self.jobs)}")
+
+
+#: Jobs listed by name when the one asked for is not there; more would fill the screen.
+_LISTED_JOBS = 12
+
+
+def _other_jobs(name: str, jobs: dict[str, "JobConfig"]) -> str:
+    """What to say of the jobs there are, after "there is no job called NAME": the one
+    meant, if a name differs only in case or by a slip of the keyboard, else a few."""
+    if not jobs:
+        return " (no jobs are defined)"
+    folded = {n.casefold(): n for n in jobs}
+    close = [folded[name.casefold()]] if name.casefold() in folded else [
+        folded[n] for n in difflib.get_close_matches(name.casefold(), list(folded), n=3)]
+    if close:
+        return f"; did you mean {' or '.join(repr(n) for n in close)}?"
+    names = sorted(jobs)
+    if len(names) <= _LISTED_JOBS:
+        return f" (jobs: {', '.join(names)})"
+    return f" ({len(names):,} jobs; `trayjobs jobs` lists them)"
 
 
 def load_config(path: str | Path, *, last_good: str | Path | None = None,

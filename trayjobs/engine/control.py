@@ -344,7 +344,7 @@ class Control(Hooks):
         if job is None:
             self.store.set_value("paused", "1" if paused else None)
         else:
-            self.config.job(job)
+            job = self.config.job(job).name  # as the file writes it
             self.store.set_job_state(job, paused=1 if paused else 0)
         self.bus.emit(JobsChanged("paused" if paused else "resumed"))
         self._tell({"op": "paused"})
