@@ -325,3 +325,14 @@ def test_term_while_waiting_for_a_workers_run_leaves_it_going_and_says_so(home, 
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(20)
+
+
+def test_tables_line_up_names_in_wide_or_combining_characters(home):
+    # len() counted 日本 as two columns and "e" + accent as two: the rest of the row shifted.
+    from trayjobs.textfmt import text_width
+    home.config_file.write_text('[jobs."日本"]\nkind = "demo"\n[jobs."cafe\u0301s"]\nkind = "demo"\n'
+                                '[jobs.plain]\nkind = "demo"\n', encoding="utf-8")
+    lines = trayjobs(home, "jobs").stdout.splitlines()
+    starts = {text_width(line[:line.index("demo")]) for line in lines if "demo" in line}
+    assert len(starts) == 1 and len([l for l in lines if "demo" in l]) == 3, lines
+    assert text_width("日本") == 4 and text_width("cafe\u0301") == 4
