@@ -271,6 +271,18 @@ def test_a_kind_that_is_not_a_name_is_told_plainly(kind, expected):
 
 
 @pytest.mark.parametrize("text, expected", [
+    ('[jobs.x]\nkind = "comand"\n', "unknown kind 'comand'; did you mean 'command'? known kinds:"),
+    ('[jobs.x]\nkind = "Python"\n', "unknown kind 'Python'; did you mean 'python'? known kinds:"),
+    ('[setings]\nworkers = 2\n', "key 'setings': unknown top-level table; did you mean [settings]?"),
+    ('[job.x]\nkind = "demo"\n', "key 'job': unknown top-level table; did you mean [jobs]?"),
+    ('[Alerts.me]\nurl = "ntfy://t"\n', "unknown top-level table; did you mean [alerts]?"),
+])
+def test_a_misspelt_kind_or_table_is_answered_with_the_one_meant(text, expected):
+    [msg] = errors_of(text)
+    assert expected in msg, msg
+
+
+@pytest.mark.parametrize("text, expected", [
     (job("ping = 5"), "key 'ping': write text in quotes, or a table such as { secret = \"…\" } (got 5)"),
     (job('inhibit_sleep = "maybe"'),
      "key 'inhibit_sleep': write true or false, or one of 'block' or 'delay' (got 'maybe')"),

@@ -584,11 +584,13 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
     cfg = Config(path=path, text=text)
     locate = _Locator(body)
 
-    unknown = set(data) - {"settings", "jobs", "alerts", "cluster"}
-    for key in sorted(unknown):
+    tables = ["settings", "jobs", "alerts", "cluster"]
+    for key in sorted(set(data) - set(tables)):
+        close = difflib.get_close_matches(key.casefold(), tables, n=1, cutoff=0.75)
+        hint = f"; did you mean [{close[0]}]?" if close else ""
         cfg.errors.append(ConfigError(
-            "unknown top-level table; use [settings], [jobs.NAME], [alerts.NAME] or [cluster]",
-            file=fname, key=key, line=locate.top(key)))
+            f"unknown top-level table{hint}; use [settings], [jobs.NAME], [alerts.NAME] or "
+            f"[cluster]", file=fname, key=key, line=locate.top(key)))
 
     settings_raw = data.get("settings", {})
     hostile = _hostile(settings_raw) if isinstance(settings_raw, dict) else []
