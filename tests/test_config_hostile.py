@@ -304,12 +304,18 @@ def test_a_value_of_several_types_is_told_at_its_own_key_in_words(text, expected
 
 @pytest.mark.parametrize("body, expected", [
     ("retry = 3", "key 'retry': write a table such as { attempts = 3 } (got 3)"),
-    ("watch = true", "key 'watch': write a table such as { folder = \"…\" } (got True)"),
+    ("watch = true", "key 'watch': write a table such as { folder = \"…\" } (got true)"),
     ("steps = \"lots\"", "key 'steps': write a whole number (got 'lots')"),
     ("enabled = 2", "key 'enabled': write true or false (got 2)"),
     ("description = 5", "key 'description': write text in quotes (got 5)"),
     ("step_time = 5000", "key 'step_time': at most 3600 (got 5000)"),
     ("priority = -1000", "key 'priority': at least -100 (got -1000)"),
+    # Values as the file writes them, not as Python prints them (True, datetime.date(...)).
+    ("notify = false", "key 'notify': false is not one of the choices: 'failure', 'always' or 'never'"),
+    ("every = true", "key 'every': true is not a duration; write e.g. '90s', '15m', '1h30m' or '2d'"),
+    ("params = { day = 1979-05-27 }", "parameter 'day': give its default as text, a number, true "
+                                      "or false (got 1979-05-27)"),
+    ("params = { a = [true, 1] }", "(got [true, 1])"),
 ])
 def test_type_errors_say_what_to_write_without_class_names(body, expected):
     [msg] = errors_of(job(body))

@@ -17,6 +17,7 @@ import stat
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import date, time
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -239,7 +240,7 @@ class JobCommon(_Strict):
         for key, value in (v.items() if isinstance(v, dict) else ()):
             if not isinstance(value, (str, bool, int, float)):
                 raise ValueError(f"parameter {key!r}: give its default as text, a number, "
-                                 f"true or false (got {value!r})")
+                                 f"true or false (got {_shown(value)})")
         return v
 
     @field_validator("ping")
@@ -912,9 +913,23 @@ def _blank_paths(raw: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _shown(value: Any, width: int = 40) -> str:
-    """``repr(value)``, cut short: a value in a message may be megabytes long."""
-    text = repr(value)
+    """``value`` as the file writes it (``true``, ``1979-05-27``, not Python's ``True`` or
+    ``datetime.date(1979, 5, 27)``), cut short: a value in a message may be megabytes long."""
+    text = _as_toml(value)
     return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _as_toml(value: Any, depth: int = 0) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (date, time)):  # a datetime is a date
+        return value.isoformat()
+    if depth < 3 and isinstance(value, list):
+        return "[" + ", ".join(_as_toml(v, depth + 1) for v in value[:20]) + "]"
+    if depth < 3 and isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_as_toml(v, depth + 1)}"
+                                for k, v in list(value.items())[:20]) + " }"
+    return repr(value)
 
 
 _TYPE_WORDS = {
