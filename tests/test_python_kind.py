@@ -689,3 +689,20 @@ def test_code_written_for_a_terminal_finds_what_sys_stdout_has(make_engine, tmp_
     assert run["result"]["summary"] == "utf-8 False"
     logs = [(l["level"], l["message"]) for l in eng.store.logs(run["id"])]
     assert ("info", "raw \\xff bytes") in logs and ("warning", "through a wrapper") in logs
+
+
+def test_a_result_json_cannot_hold_says_what_a_result_may_hold(make_engine, tmp_path):
+    # It said "This is a bug in the job kind": the function returning it is the user's.
+    job = script(tmp_path / "pairs.py", """
+        def main(ctx):
+            return {"summary": "paired", (1, 2): "a tuple as a key"}
+    """)
+    eng = make_engine(f"""
+        [jobs.pairs]
+        kind = "python"
+        file = '{job}'
+    """)
+    run = eng.watcher.wait(eng.submit("pairs"))
+    assert run["state"] == "failed" and run["attempt"] == 1, run
+    assert "not JSON data" in run["error"] and "in lists and dicts with text keys" in run["error"]
+    assert "bug in the job kind" not in run["error"]

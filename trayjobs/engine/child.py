@@ -475,8 +475,10 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
                 end["result"] = _finite(end["result"], ctx)
                 done = pipe.encode(end)
         except ValueError as exc:
-            raise JobFailed(f"the job's result could not be stored: it is not JSON data ({exc}). "
-                            f"This is a bug in the job kind.", retry=False) from None
+            # Said to whoever wrote the code: a python job's own function, often.
+            raise JobFailed(f"the job's result could not be stored: it is not JSON data ({exc}); "
+                            f"a result holds text, numbers, true or false and None, in lists "
+                            f"and dicts with text keys", retry=False) from None
         pipe.send_encoded(_set_aside(end, done, ctx, pipe))
     except Cancelled:
         send_end({"t": "error", "kind": "cancelled", "message": "cancelled"})
