@@ -706,3 +706,19 @@ def test_a_result_json_cannot_hold_says_what_a_result_may_hold(make_engine, tmp_
     assert run["state"] == "failed" and run["attempt"] == 1, run
     assert "not JSON data" in run["error"] and "in lists and dicts with text keys" in run["error"]
     assert "bug in the job kind" not in run["error"]
+
+
+def test_check_tells_a_name_set_to_a_plain_value_from_a_function(home, tmp_path):
+    # `main = 5` passed `trayjobs check` and failed every run.
+    five = script(tmp_path / "five.py", "main = 5\nlater = 'x'\ndef later(ctx):\n    return 1\n"
+                                        "maybe = 1\nif True:\n    maybe = print\n")
+    home.config_file.write_text(
+        f'[jobs.five]\nkind = "python"\nfile = \'{five}\'\n'
+        f'[jobs.later]\nkind = "python"\nfile = \'{five}\'\nfunction = "later"\n'
+        f'[jobs.maybe]\nkind = "python"\nfile = \'{five}\'\nfunction = "maybe"\n',
+        encoding="utf-8")
+    out = trayjobs(home, "check")
+    assert out.returncode == 1
+    assert (f"job 'five', key 'function': {five}: main is 5, not a function; name a function "
+            f"with 'function'") in out.stderr
+    assert "2 jobs OK, 1 error" in out.stdout, out.stdout + out.stderr

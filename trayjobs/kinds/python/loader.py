@@ -123,8 +123,48 @@ def _check_source(path: Path, attribute: str, *, key: str, module: str | None = 
             elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
                 names.add(n.id)
     if name in names or "__getattr__" in names:
-        return _misshapen(tree, attribute, what, key)
+        return _not_callable(tree, attribute, what, key) or _misshapen(tree, attribute, what, key)
     return _missing(names, name, what, key)
+
+
+#: Values written as such that no call can be made of: ``main = 5``, ``main = "sync"``.
+_LITERALS = (ast.Constant, ast.List, ast.Tuple, ast.Dict, ast.Set, ast.JoinedStr,
+             ast.ListComp, ast.DictComp, ast.SetComp)
+
+
+def _not_callable(tree: ast.Module, attribute: str, what: str, key: str
+                  ) -> list[tuple[str, str]]:
+    """The name given only ever set to a literal at the top level, never defined,
+    imported or set otherwise: calling it fails every run, so ``check`` says so."""
+    values = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and \
+                node.name == attribute:
+            return []
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any((a.asname or a.name).split(".")[0] == attribute for a in node.names):
+                return []
+        targets = (node.targets if isinstance(node, ast.Assign)
+                   else [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign,
+                                                           ast.For, ast.With)) else [])
+        for target in targets:
+            for n in ast.walk(target):
+                if isinstance(n, ast.Name) and n.id == attribute:
+                    if not (isinstance(node, (ast.Assign, ast.AnnAssign)) and target is n
+                            and isinstance(node.value, _LITERALS)):
+                        return []  # set in a way only running it would tell
+                    values.append(node.value)
+        if isinstance(node, (ast.NamedExpr, ast.Global)) or (
+                isinstance(node, ast.Name) and node.id == attribute
+                and isinstance(node.ctx, ast.Del)):
+            return []
+    if not values:
+        return []
+    shown = ast.unparse(values[-1])
+    shown = shown if len(shown) <= 40 else shown[:39] + "…"
+    name = "function" if key == "function" else "call"
+    return [(key, f"{what}: {attribute} is {shown}, not a function; name a function with "
+                  f"'{name}'")]
 
 
 def _not_a_file(path: Path) -> str:
