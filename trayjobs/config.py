@@ -238,6 +238,9 @@ class JobCommon(_Strict):
     @classmethod
     def _params(cls, v: Any) -> Any:
         for key, value in (v.items() if isinstance(v, dict) else ()):
+            if not key.strip() or "=" in key:  # `--param KEY=VALUE` could not set it
+                raise ValueError(f"parameter {key!r}: give it a name{' without =' * bool(key.strip())}"
+                                 f", such as month, so that --param month=2026-10 can set it")
             if not isinstance(value, (str, bool, int, float)):
                 raise ValueError(f"parameter {key!r}: give its default as text, a number, "
                                  f"true or false (got {_shown(value)})")
@@ -384,7 +387,8 @@ class JobConfig:
             try:
                 get_kind(self.kind).parse_params(self.params_json(out))
             except ValidationError as exc:
-                msg = "; ".join(m for _, m in _messages(exc, get_kind(self.kind).Params))
+                msg = "; ".join(f"parameter {loc!r}: {m}" if loc else m
+                                for loc, m in _messages(exc, get_kind(self.kind).Params))
                 raise UserError(f"job {self.name!r}: {msg}") from None
         return out
 
@@ -406,6 +410,7 @@ def _param_value(job: str, key: str, value: Any, default: Any) -> RunParam:
         return value
     if isinstance(default, str):
         return value if isinstance(value, str) else str(value)  # --param month=2026 is "2026"
+    typed = value
     if isinstance(value, str):
         value = parse_param_value(value)
     ok = (isinstance(value, bool) if isinstance(default, bool) else
@@ -417,7 +422,8 @@ def _param_value(job: str, key: str, value: Any, default: Any) -> RunParam:
     if not ok:
         what = {bool: "true or false", int: "a whole number",
                 float: "a finite number"}[type(default)]
-        raise UserError(f"job {job!r}: parameter {key!r} must be {what} (got {value!r})")
+        raise UserError(f"job {job!r}: parameter {key!r} must be {what} (got "
+                        f"{typed if isinstance(typed, str) else _shown(typed)!r})")
     return float(value) if isinstance(default, float) else value
 
 
@@ -851,9 +857,26 @@ def _parse_job(name: str, raw: Any) -> JobConfig:
         errors.append(("cron", "give either 'every' or 'cron', not both"))
     if common is not None and common.watch is not None and params is not None:
         errors.extend(_output_folders(common.watch, params))
+    if common is not None and params is not None:
+        errors.extend(_kind_params_in_params(kind_cls, params, common.params))
     if errors:
         raise _JobErrors(errors)
     return JobConfig(name=name, common=common, params=params, raw=raw)
+
+
+def _kind_params_in_params(kind_cls, params: KindParams, defaults: dict[str, Any]
+                           ) -> list[tuple[str, str]]:
+    """``params`` that set one of the kind's own keys (a report's ``period``) set it for
+    every run: checked here as the kind checks that key, not first when each run starts."""
+    own = {k: v for k, v in defaults.items() if k in kind_cls.run_params}
+    if not own:
+        return []
+    try:
+        kind_cls.parse_params({**params.model_dump(mode="json", by_alias=True), **own})
+    except ValidationError as exc:
+        return [(f"params.{loc}" if loc else "params", msg)
+                for loc, msg in _messages(exc, kind_cls.Params, kind=kind_cls.name)]
+    return []
 
 
 _BIDI_CONTROLS = frozenset({"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"})
