@@ -337,3 +337,27 @@ def test_an_unreadable_file_falls_back_to_its_last_good_copy(tmp_path):
     path.write_text(job('every = "1h"') + '[jobs.y]\nkind = "demo"\nsteps = "x"\n')
     cfg = load_config(path, last_good=good)
     assert cfg.kept_from is None and list(cfg.jobs) == ["x"] and len(cfg.errors) == 1
+
+
+@pytest.mark.parametrize("body, key", [
+    ('kind = "command"\ncommand = "true"\ncwd = "~nosuchuser/x"', "cwd"),
+    ('kind = "python"\nfile = "~nosuchuser/job.py"', "file"),
+    ('kind = "python"\ncall = "m:f"\npath = ["/tmp", "~nosuchuser/lib"]', "path"),
+    ('kind = "import"\ndatabase = "~nosuchuser/data.db"', "database"),
+])
+def test_a_path_in_the_home_of_a_user_there_is_not_is_a_config_error(home, body, key):
+    # Path.expanduser() raised "RuntimeError: Could not determine home directory": a
+    # traceback from `trayjobs check`, and a run failing, and retried, with it.
+    home.config_file.write_text(f"[jobs.x]\n{body}\n", encoding="utf-8")
+    out = trayjobs(home, "check")
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert (f"job 'x', key '{key}': '~nosuchuser/") in out.stderr
+    assert "there is no user 'nosuchuser'; write ~/… for a path in your own home" in out.stderr
+
+
+def test_a_file_given_in_the_home_of_a_user_there_is_not_is_refused(home):
+    home.config_file.write_text('[jobs.x]\nkind = "command"\ncommand = ["echo", "{files}"]\n',
+                                encoding="utf-8")
+    out = trayjobs(home, "run", "x", "--file", "~nosuchuser/a.txt")
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "job 'x': --file '~nosuchuser/a.txt': there is no user 'nosuchuser'" in out.stderr

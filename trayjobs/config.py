@@ -929,10 +929,23 @@ def _hostile(raw: Any) -> list[tuple[str, str]]:
 
 
 def _blank_paths(raw: dict[str, Any]) -> list[tuple[str, str]]:
-    # A list of paths (a python job's ``path = ["", ...]``) has none empty either.
-    return [(key, "empty; give a path, e.g. \"~/Inbox\"") for key in PATH_KEYS
-            if any(isinstance(v, str) and not v.strip()
-                   for v in (raw[key] if isinstance(raw.get(key), list) else [raw.get(key)]))]
+    """Paths no kind can use: empty ones, and ``~name/…`` of a user there is not (which
+    ``Path.expanduser`` raises a RuntimeError for, wherever the kind expands it)."""
+    errors = []
+    for key in PATH_KEYS:
+        # A list of paths (a python job's ``path = ["", ...]``) is looked at one by one.
+        values = raw[key] if isinstance(raw.get(key), list) else [raw.get(key)]
+        texts = [v for v in values if isinstance(v, str)]
+        if any(not v.strip() for v in texts):
+            errors.append((key, "empty; give a path, e.g. \"~/Inbox\""))
+            continue
+        for v in texts:
+            if v.startswith("~") and os.path.expanduser(v).startswith("~"):
+                errors.append((key, f"{v!r} cannot be used: there is no user "
+                                    f"{v[1:].split('/')[0]!r}; write ~/… for a path in your "
+                                    f"own home"))
+                break
+    return errors
 
 
 def _shown(value: Any, width: int = 40) -> str:
