@@ -24,55 +24,88 @@ __all__ = ["FdCapture"]
 _DRAIN_READS = 64
 
 
+class _Pipe:
+    def __init__(self, fd: int, write: Callable[[str], object]) -> None:
+        self.fd, self.write = fd, write
+        self.r, w = os.pipe()
+        os.set_blocking(self.r, False)
+        self.saved = os.dup(fd)
+        os.dup2(w, fd)  # inheritable: the programs the job starts write to it
+        os.close(w)
+        self.decoder = codecs.getincrementaldecoder("utf-8")("backslashreplace")
+        self.open = True
+
+    def take(self) -> None:
+        """Hand on one read of what is in the pipe, if anything."""
+        try:
+            data = os.read(self.r, 65536)
+        except BlockingIOError:
+            return
+        if data:
+            self.write(self.decoder.decode(data))
+        else:  # every writer is gone
+            self.open = False
+            self.write(self.decoder.decode(b"", final=True))
+
+
 class FdCapture:
     """Redirect each fd of ``targets`` to a pipe whose text (UTF-8, other bytes as
-    ``\\xNN`` escapes, as a command's output) is given to its target as it comes."""
+    ``\\xNN`` escapes, as a command's output) is given to its target as it comes. Targets
+    are called holding ``lock``, which job code's own prints hold too."""
 
-    def __init__(self, targets: dict[int, Callable[[str], object]]) -> None:
-        self._saved: dict[int, int] = {}
-        self._threads: list[threading.Thread] = []
+    def __init__(self, targets: dict[int, Callable[[str], object]], lock) -> None:
+        self._lock = lock
+        self._polling = False
+        self._pipes = [_Pipe(fd, write) for fd, write in targets.items()]
+        self._by_fd = {p.r: p for p in self._pipes}
+        # Asked at each line printed: a poll object costs a third of what select() does.
+        self._ready = select.poll()
+        for p in self._pipes:
+            self._ready.register(p.r, select.POLLIN)
         self._wake_r, self._wake_w = os.pipe()
-        for fd, write in targets.items():
-            r, w = os.pipe()
-            self._saved[fd] = os.dup(fd)
-            os.dup2(w, fd)  # inheritable: the programs the job starts write to it
-            os.close(w)
-            thread = threading.Thread(target=self._read, args=(r, write), daemon=True,
-                                      name=f"output-fd{fd}")
+        self._threads = [threading.Thread(target=self._read, args=(p,), daemon=True,
+                                          name=f"output-fd{p.fd}") for p in self._pipes]
+        for thread in self._threads:
             thread.start()
-            self._threads.append(thread)
 
-    def _read(self, r: int, write: Callable[[str], object]) -> None:
-        decoder = codecs.getincrementaldecoder("utf-8")("backslashreplace")
-        try:
-            while True:
-                ready, _, _ = select.select([r, self._wake_r], [], [])
-                if self._wake_r in ready:
-                    break
-                data = os.read(r, 65536)
-                if not data:
-                    break
-                write(decoder.decode(data))
-            # The run is over (or every writer is gone): what is in the pipe now is the
-            # run's; a program left running behind it keeps the pipe open, so read what is
-            # there without waiting for the end.
-            os.set_blocking(r, False)
+    def poll(self) -> None:
+        """Hand on what is waiting in the pipes now. Job code printing a line calls this
+        first, so that what a program it ran wrote before comes before the line, not after
+        it, when the reading thread had not got to it yet."""
+        with self._lock:
+            if self._polling:  # handing on is writing: not again from within
+                return
+            self._polling = True
+            try:
+                for fd, _ in self._ready.poll(0):
+                    pipe = self._by_fd[fd]
+                    pipe.take()
+                    if not pipe.open:
+                        self._ready.unregister(fd)
+            finally:
+                self._polling = False
+
+    def _read(self, pipe: _Pipe) -> None:
+        while pipe.open:
+            ready, _, _ = select.select([pipe.r, self._wake_r], [], [])
+            if self._wake_r in ready:
+                break
+            with self._lock:
+                pipe.take()
+        # The run is over (or every writer is gone): what is in the pipe now is the run's;
+        # a program left running behind it keeps the pipe open, so read what is there
+        # without waiting for the end.
+        with self._lock:
             for _ in range(_DRAIN_READS):
-                try:
-                    data = os.read(r, 65536)
-                except BlockingIOError:
+                if not pipe.open or not select.select([pipe.r], [], [], 0)[0]:
                     break
-                if not data:
-                    break
-                write(decoder.decode(data))
-            write(decoder.decode(b"", final=True))
-        finally:
-            os.close(r)
+                pipe.take()
+        os.close(pipe.r)
 
     def stop(self) -> None:
         """Give the fds back and wait for what was written to them to be given on. Once
         only; later calls do nothing."""
-        if not self._saved:
+        if self._wake_w < 0:
             return
         for stream in (sys.__stdout__, sys.__stderr__):  # Python's own, buffered, on 1 and 2
             try:
@@ -80,12 +113,12 @@ class FdCapture:
                     stream.flush()
             except (OSError, ValueError):
                 pass
-        for fd, saved in self._saved.items():
-            os.dup2(saved, fd)
-            os.close(saved)
-        self._saved.clear()
+        for pipe in self._pipes:
+            os.dup2(pipe.saved, pipe.fd)
+            os.close(pipe.saved)
         os.write(self._wake_w, b"x")
         for thread in self._threads:
             thread.join()
         os.close(self._wake_r)
         os.close(self._wake_w)
+        self._wake_w = -1
