@@ -476,16 +476,19 @@ class Config:
 _LISTED_JOBS = 12
 
 
-def _other_jobs(name: str, jobs: dict[str, "JobConfig"]) -> str:
+def _other_jobs(name: str, jobs: dict[str, Any], *, listed: bool = True) -> str:
     """What to say of the jobs there are, after "there is no job called NAME": the one
-    meant, if a name differs only in case or by a slip of the keyboard, else a few."""
+    meant, if a name differs only in case or by a slip of the keyboard, else (``listed``)
+    a few."""
     if not jobs:
-        return " (no jobs are defined)"
+        return " (no jobs are defined)" if listed else ""
     folded = {n.casefold(): n for n in jobs}
     close = [folded[name.casefold()]] if name.casefold() in folded else [
         folded[n] for n in difflib.get_close_matches(name.casefold(), list(folded), n=3)]
     if close:
         return f"; did you mean {' or '.join(repr(n) for n in close)}?"
+    if not listed:
+        return ""
     names = sorted(jobs)
     if len(names) <= _LISTED_JOBS:
         return f" (jobs: {', '.join(names)})"
@@ -633,7 +636,8 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
     for name, job in cfg.jobs.items():
         for key, other in job.common.hooks():
             if other not in jobs:
-                cfg.errors.append(ConfigError(f"{key!r} names {other!r}, which is not a job",
+                cfg.errors.append(ConfigError(f"{key!r} names {other!r}, which is not a job"
+                                              f"{_other_jobs(other, jobs, listed=False)}",
                                               file=fname, job=name, key=key,
                                               line=locate.key(["jobs", name], key)))
     from .alerts.config import parse_alerts
