@@ -723,3 +723,36 @@ def test_check_tells_a_name_set_to_a_plain_value_from_a_function(home, tmp_path)
     assert (f"job 'five', key 'function': {five}: main is 5, not a function; name a function "
             f"with 'function'") in out.stderr
     assert "2 jobs OK, 1 error" in out.stdout, out.stdout + out.stderr
+
+
+def test_a_script_that_exits_or_misses_a_module_as_it_loads_says_so_and_is_not_retried(
+        make_engine, tmp_path):
+    # Both failed as "SystemExit: 0" or "ModuleNotFoundError: ...", and were retried: the
+    # next attempt loads the same file in the same environment.
+    exits = script(tmp_path / "exits.py", """
+        import sys
+        print("working at the top level")
+        sys.exit(0)
+    """)
+    missing = script(tmp_path / "missing.py", """
+        import no_such_module_here
+
+        def main(ctx):
+            return "never"
+    """)
+    eng = make_engine(f"""
+        [jobs.exits]
+        kind = "python"
+        file = '{exits}'
+        [jobs.missing]
+        kind = "python"
+        file = '{missing}'
+    """)
+    run = eng.watcher.wait(eng.submit("exits"))
+    assert run["state"] == "failed" and run["attempt"] == 1, run
+    assert (f"{exits} called sys.exit(0) as it was loaded: code at its top level runs when the "
+            f"job loads it; put the work in a function, def main(ctx)") in run["error"]
+    run = eng.watcher.wait(eng.submit("missing"))
+    assert run["state"] == "failed" and run["attempt"] == 1, run
+    assert (f"{missing} imports 'no_such_module_here', which is not installed in trayjobs' "
+            f"environment") in run["error"]

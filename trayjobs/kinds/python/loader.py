@@ -33,6 +33,21 @@ def load_function(params: PythonParams, job: str) -> Callable[..., Any]:
         at = f" at line {exc.lineno}" if exc.lineno else ""
         raise UserError(f"job {job!r}: {exc.filename or params.target()} has a syntax "
                         f"error{at}: {exc.msg}; fix it, then run the job again") from None
+    except SystemExit as exc:
+        # A script whose work runs at its top level, ending in sys.exit(): as it was loaded,
+        # before the function was called. Every attempt would do the same.
+        raise UserError(f"job {job!r}: {_loaded(params)} called sys.exit({exc.code!r}) as it "
+                        f"was loaded: code at its top level runs when the job loads it; put "
+                        f"the work in a function, def {params.attribute.split('.')[0]}(ctx), "
+                        f"or run the script as a command job") from None
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] in (params.module or "").split(".")[:1]:
+            raise  # the job's own module, gone since `check`: said as it is
+        # Not installed where the job runs: another attempt finds it no more than this one.
+        raise UserError(f"job {job!r}: {_loaded(params)} imports {exc.name!r}, which is not "
+                        f"installed in trayjobs' environment ({sys.executable}); install it "
+                        f"there (`{sys.executable} -m pip install ...`), or add the folder "
+                        f"that holds it to the job's 'path'") from None
     obj: Any = module
     for part in params.attribute.split("."):
         try:
@@ -46,6 +61,10 @@ def load_function(params: PythonParams, job: str) -> Callable[..., Any]:
                         f"{what} ({obj!r:.40}), not a function; name a function with "
                         f"'{'function' if params.script is not None else 'call'}'")
     return obj
+
+
+def _loaded(params: PythonParams) -> str:
+    return str(params.script) if params.script is not None else params.module
 
 
 def _load_file(path: Path, job: str):
