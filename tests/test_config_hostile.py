@@ -117,6 +117,18 @@ def test_a_job_name_with_control_characters_is_refused_and_shown_escaped(name, s
     assert msg.isprintable()
 
 
+@pytest.mark.parametrize("name, said", [
+    (" ", "job ' ': a job name cannot be only spaces; give it a name you can see and type"),
+    ("\u3000", "a job name cannot be only spaces"),
+    ("", "a job name must be 1-100 characters (this one has 0)"),
+    ("x" * 101, "a job name must be 1-100 characters (this one has 101)"),
+])
+def test_a_blank_or_long_name_is_told_what_is_wrong_with_it(name, said):
+    # [jobs." "] was told it "must be 1-100 characters": it has one.
+    [msg] = errors_of(f'[jobs."{name}"]\nkind = "demo"\n')
+    assert said in msg, msg
+
+
 def test_names_that_differ_only_in_unicode_form_are_not_two_jobs():
     cfg = parse_config('[jobs."caf\u00e9"]\nkind = "demo"\n[jobs."cafe\u0301"]\nkind = "demo"\n'
                        '[jobs.Backup]\nkind = "demo"\n[jobs.backup]\nkind = "demo"\n'

@@ -820,8 +820,12 @@ class _JobErrors(Exception):
 def _parse_job(name: str, raw: Any) -> JobConfig:
     if not isinstance(raw, dict):
         raise _JobErrors([("", "a job must be a table: [jobs.NAME] with keys under it")])
-    if not name.strip() or len(name) > 100:
-        raise _JobErrors([("", "a job name must be 1-100 characters")])
+    if name and not name.strip():  # " " has a character, but none anyone can see
+        raise _JobErrors([("", "a job name cannot be only spaces; give it a name you can "
+                               "see and type, e.g. [jobs.backup]")])
+    if not name or len(name) > 100:
+        raise _JobErrors([("", f"a job name must be 1-100 characters (this one has "
+                               f"{len(name)})")])
     unseen = next((c for c in name if _unseen(c)), None)
     if unseen is not None:
         # A terminal obeys them: `trayjobs runs` would print colours or move the cursor,
