@@ -756,3 +756,28 @@ def test_a_script_that_exits_or_misses_a_module_as_it_loads_says_so_and_is_not_r
     assert run["state"] == "failed" and run["attempt"] == 1, run
     assert (f"{missing} imports 'no_such_module_here', which is not installed in trayjobs' "
             f"environment") in run["error"]
+
+
+def test_a_programs_long_output_reaches_the_log_whole_and_in_order(make_engine, tmp_path):
+    # Handing on one piece read from the pipe is writing a line, which looks for more to
+    # read first: a later piece was handed on inside an earlier one, cutting lines apart.
+    job = script(tmp_path / "counts.py", """
+        import subprocess
+
+        def main(ctx):
+            subprocess.run(["seq", "1", "60000"], check=True)
+            subprocess.run(["sh", "-c", "seq 1 3000 >&2"], check=True)
+            return "counted"
+    """)
+    eng = make_engine(f"""
+        [jobs.counts]
+        kind = "python"
+        file = '{job}'
+    """)
+    run = eng.watcher.wait(eng.submit("counts"))
+    assert run["state"] == "succeeded", run
+    logs = eng.store.logs(run["id"], limit=100_000)
+    assert [l["message"] for l in logs if l["level"] == "info"] == [
+        str(n) for n in range(1, 60001)]
+    assert [l["message"] for l in logs if l["level"] == "warning"] == [
+        str(n) for n in range(1, 3001)]

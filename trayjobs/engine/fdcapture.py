@@ -48,64 +48,79 @@ class _Pipe:
             self.write(self.decoder.decode(b"", final=True))
 
 
+def _waiting(fds: list[int], timeout_ms: int | None) -> list[int]:
+    """Those of ``fds`` with something to read (poll, not select: a job process with many
+    files open may give a pipe a number above select's 1024)."""
+    p = select.poll()
+    for fd in fds:
+        p.register(fd, select.POLLIN)
+    return [fd for fd, _ in p.poll(timeout_ms)]
+
+
 class FdCapture:
     """Redirect each fd of ``targets`` to a pipe whose text (UTF-8, other bytes as
     ``\\xNN`` escapes, as a command's output) is given to its target as it comes. Targets
-    are called holding ``lock``, which job code's own prints hold too."""
+    are called holding ``lock``, which job code's own prints hold too: one piece of text
+    is handed on at a time, in the order read."""
 
     def __init__(self, targets: dict[int, Callable[[str], object]], lock) -> None:
         self._lock = lock
-        self._polling = False
+        self._handing = False  # a piece is being handed on: no other is read meanwhile
+        self._stopped = False
         self._pipes = [_Pipe(fd, write) for fd, write in targets.items()]
-        self._by_fd = {p.r: p for p in self._pipes}
-        # Asked at each line printed: a poll object costs a third of what select() does.
+        self._wake_r, self._wake_w = os.pipe()
+        # Asked at each line printed: kept, as registering anew costs more than asking.
         self._ready = select.poll()
         for p in self._pipes:
             self._ready.register(p.r, select.POLLIN)
-        self._wake_r, self._wake_w = os.pipe()
         self._threads = [threading.Thread(target=self._read, args=(p,), daemon=True,
                                           name=f"output-fd{p.fd}") for p in self._pipes]
         for thread in self._threads:
             thread.start()
+
+    def _hand_on(self, pipes: list[_Pipe]) -> None:
+        """Read each of ``pipes`` once and hand the text on; call holding the lock. Handing
+        on is writing to a stream, which polls (below): not read again from within, or a
+        later piece would be handed on before the one being handed on."""
+        if self._handing:
+            return
+        self._handing = True
+        try:
+            for pipe in pipes:
+                if pipe.open:
+                    pipe.take()
+        finally:
+            self._handing = False
 
     def poll(self) -> None:
         """Hand on what is waiting in the pipes now. Job code printing a line calls this
         first, so that what a program it ran wrote before comes before the line, not after
         it, when the reading thread had not got to it yet."""
         with self._lock:
-            if self._polling:  # handing on is writing: not again from within
+            if self._handing or self._stopped:
                 return
-            self._polling = True
-            try:
-                for fd, _ in self._ready.poll(0):
-                    pipe = self._by_fd[fd]
-                    pipe.take()
-                    if not pipe.open:
-                        self._ready.unregister(fd)
-            finally:
-                self._polling = False
+            ready = {fd for fd, _ in self._ready.poll(0)}
+            self._hand_on([p for p in self._pipes if p.r in ready])
 
     def _read(self, pipe: _Pipe) -> None:
         while pipe.open:
-            ready, _, _ = select.select([pipe.r, self._wake_r], [], [])
-            if self._wake_r in ready:
+            if self._wake_r in _waiting([pipe.r, self._wake_r], None):
                 break
             with self._lock:
-                pipe.take()
+                self._hand_on([pipe])
         # The run is over (or every writer is gone): what is in the pipe now is the run's;
         # a program left running behind it keeps the pipe open, so read what is there
         # without waiting for the end.
         with self._lock:
             for _ in range(_DRAIN_READS):
-                if not pipe.open or not select.select([pipe.r], [], [], 0)[0]:
+                if not pipe.open or not _waiting([pipe.r], 0):
                     break
-                pipe.take()
-        os.close(pipe.r)
+                self._hand_on([pipe])
 
     def stop(self) -> None:
         """Give the fds back and wait for what was written to them to be given on. Once
         only; later calls do nothing."""
-        if self._wake_w < 0:
+        if self._stopped:
             return
         for stream in (sys.__stdout__, sys.__stderr__):  # Python's own, buffered, on 1 and 2
             try:
@@ -119,6 +134,11 @@ class FdCapture:
         os.write(self._wake_w, b"x")
         for thread in self._threads:
             thread.join()
+        with self._lock:
+            self._stopped = True
+        # Closed only now, when no thread reads them and poll() no longer does: a number
+        # closed while in use could be another file's by the next read.
+        for pipe in self._pipes:
+            os.close(pipe.r)
         os.close(self._wake_r)
         os.close(self._wake_w)
-        self._wake_w = -1
