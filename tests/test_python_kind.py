@@ -781,3 +781,43 @@ def test_a_programs_long_output_reaches_the_log_whole_and_in_order(make_engine, 
         str(n) for n in range(1, 60001)]
     assert [l["message"] for l in logs if l["level"] == "warning"] == [
         str(n) for n in range(1, 3001)]
+
+
+def test_a_child_forked_while_a_programs_output_is_read_can_print(make_engine, tmp_path):
+    # The lock that orders printed lines and a program's output may be held by a reading
+    # thread as the function forks (multiprocessing): the child's first print() waited on
+    # it for ever.
+    job = script(tmp_path / "forks.py", """
+        import os, subprocess, sys, time
+
+        def main(ctx):
+            chatter = subprocess.Popen(["sh", "-c", "yes 'some output' | head -c 20000000"])
+            hung = 0
+            for _ in range(40):
+                pid = os.fork()
+                if pid == 0:
+                    print("from the child")
+                    sys.stdout.flush()
+                    os._exit(0)
+                for _ in range(200):  # 2 s
+                    if os.waitpid(pid, os.WNOHANG)[0]:
+                        break
+                    time.sleep(0.01)
+                else:
+                    os.kill(pid, 9)
+                    os.waitpid(pid, 0)
+                    hung += 1
+            chatter.wait()
+            return f"{hung} hung"
+    """)
+    eng = make_engine(f"""
+        [jobs.forks]
+        kind = "python"
+        file = '{job}'
+        log_head = 1000
+        log_tail = 1000
+        timeout = "60s"
+    """)
+    run = eng.watcher.wait(eng.submit("forks"), timeout=90)
+    assert run["state"] == "succeeded", run
+    assert run["result"]["summary"] == "0 hung"

@@ -57,6 +57,18 @@ def _waiting(fds: list[int], timeout_ms: int | None) -> list[int]:
     return [fd for fd, _ in p.poll(timeout_ms)]
 
 
+#: The capture of the run going on, if any (see :meth:`FdCapture._forked`).
+_active: "FdCapture | None" = None
+
+
+def _after_fork_in_child() -> None:
+    if _active is not None:
+        _active._forked()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class FdCapture:
     """Redirect each fd of ``targets`` to a pipe whose text (UTF-8, other bytes as
     ``\\xNN`` escapes, as a command's output) is given to its target as it comes. Targets
@@ -77,6 +89,16 @@ class FdCapture:
                                           name=f"output-fd{p.fd}") for p in self._pipes]
         for thread in self._threads:
             thread.start()
+        global _active
+        _active = self
+
+    def _forked(self) -> None:
+        """In a child that job code forked (multiprocessing, say): the reading threads are
+        the parent's alone, and the lock may have been held by one of them as it forked,
+        which would hang the child's first print() for ever."""
+        self._stopped = True
+        self._handing = False
+        self._lock._at_fork_reinit()  # as the logging module does for its own locks
 
     def _hand_on(self, pipes: list[_Pipe]) -> None:
         """Read each of ``pipes`` once and hand the text on; call holding the lock. Handing
@@ -136,6 +158,9 @@ class FdCapture:
             thread.join()
         with self._lock:
             self._stopped = True
+        global _active
+        if _active is self:
+            _active = None
         # Closed only now, when no thread reads them and poll() no longer does: a number
         # closed while in use could be another file's by the next read.
         for pipe in self._pipes:
