@@ -228,6 +228,8 @@ def test_a_jobs_file_that_is_no_plain_file_is_refused_without_blocking(tmp_path,
 @pytest.mark.parametrize("span, why", [
     ("25:00-07:00", "25:00 is not a time of day"), ("22:00-07:60", "07:60 is not a time"),
     ("22-07", "write a span of two times"),
+    # Read as never quiet, when all day may be what was meant.
+    ("22:00-22:00", "it starts and ends at the same time, so it is no span"),
 ])
 def test_quiet_hours_must_be_real_times(span, why):
     [msg] = errors_of(f'[settings]\nquiet_hours = "{span}"\n')

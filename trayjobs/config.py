@@ -286,16 +286,8 @@ class Settings(_Strict):
     @field_validator("quiet_hours")
     @classmethod
     def _span(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        m = re.fullmatch(r"(\d\d):(\d\d)-(\d\d):(\d\d)", v.strip())
-        if not m:
-            raise ValueError(f"{v!r}: write a span of two times, e.g. '22:00-07:00'")
-        for hour, minute in (m.group(1, 2), m.group(3, 4)):
-            if int(hour) > 23 or int(minute) > 59:
-                raise ValueError(f"{v!r}: {hour}:{minute} is not a time of day "
-                                 f"(00:00 to 23:59)")
-        return v
+        from .alerts.quiet import check_span  # the same words as a channel's quiet hours
+        return None if v is None else check_span(v)
 
 
 _COMMON_FIELDS = frozenset(JobCommon.model_fields)
