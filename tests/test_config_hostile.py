@@ -96,6 +96,12 @@ def test_nesting_too_deep_for_the_parser_is_a_config_error(open_, close):
     ("² * * * *", "minute '²' is not a number"),  # was "invalid literal for int()"
     ("*/³ * * * *", "step '/³' in the minute field must be 1-59"),
     ("0,,5 * * * *", "the minute field has an empty item"),
+    # was "expected 5 fields ..., found 6"
+    ("0 9 * * * Europe/Paris", "'Europe/Paris' is a time zone, which cron here does not take"),
+    ("CRON_TZ=UTC 0 9 * * *", "'CRON_TZ=UTC' is a time zone, which cron here does not take: "
+                              "it runs in the computer's local time"),
+    ("0 9 * * * UTC", "'UTC' is a time zone"),
+    ("0 9 * * * *", "expected 5 fields (minute hour day-of-month month day-of-week), found 6"),
 ])
 def test_cron_mistakes_are_explained_in_words(cron, words):
     [msg] = errors_of(job(f'cron = "{cron}"'))

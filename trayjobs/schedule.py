@@ -80,6 +80,12 @@ def _check_cron(expr: str) -> None:
             f", e.g. '{fields}' for {expr.strip()}" if fields else
             " (minute hour day-of-month month day-of-week), e.g. '0 9 * * mon-fri'"))
     parts = expr.split()
+    zone = next((p for p in parts if re.match(r"(CRON_)?TZ=|[A-Za-z_]+/[A-Za-z_]|UTC$|GMT$",
+                                              p)), None)
+    if zone is not None and len(parts) != 5:  # "0 9 * * * Europe/Paris", "CRON_TZ=UTC ..."
+        raise CronError(f"cron '{expr}': '{zone}' is a time zone, which cron here does not "
+                        f"take: it runs in the computer's local time; write the 5 fields "
+                        f"alone, e.g. '0 9 * * *'")
     if len(parts) != 5:
         raise CronError(f"cron '{expr}': expected 5 fields (minute hour day-of-month month "
                         f"day-of-week), found {len(parts)}")
