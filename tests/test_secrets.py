@@ -191,6 +191,7 @@ def test_without_a_keyring_a_run_fails_naming_job_and_key_and_check_says_so_once
         kind = "command"
         command = ["true"]
         env = { A = { secret = "one" }, B = { secret = "two" } }
+        ping = { secret = "ping-url" }
     """)  # loading needs no keyring: secrets are read when a run starts
     assert eng.config.errors == []
     run = eng.watcher.wait(eng.submit("cmd"))
@@ -199,6 +200,8 @@ def test_without_a_keyring_a_run_fails_naming_job_and_key_and_check_says_so_once
     out = trayjobs(home, "check")
     assert out.returncode == 0, out.stderr  # nothing known to be wrong
     assert out.stderr.count("note: secrets were not checked: no system keyring found") == 1
+    # The heartbeat's secret was passed over in silence.
+    assert "job 'cmd', key 'ping': its secret was not checked: no system keyring found" in out.stderr
 
 
 def test_a_keyring_named_but_not_installed_is_said_plainly(home, private_bus):
