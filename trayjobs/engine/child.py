@@ -217,6 +217,10 @@ class _Printed:
         return max(self.head_left, self.tail_max)
 
     def line(self, text: str, level: str) -> None:
+        with self.lock:  # whichever thread it comes from (see __init__)
+            self._line(text, level)
+
+    def _line(self, text: str, level: str) -> None:
         size = _size(text) + 1  # with its newline, as a file of the output would hold it
         if size <= self.head_left:
             self.head_left -= size
@@ -256,6 +260,10 @@ class _Printed:
 
     def close(self) -> None:
         """The run is over: say what was left out, then log the kept tail."""
+        with self.lock:
+            self._close()
+
+    def _close(self) -> None:
         if self.left_out:
             from ..durations import format_size
             self.ctx.log(f"[{format_size(self.left_out)} of output left out here]", "warning")
