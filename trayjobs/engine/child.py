@@ -204,6 +204,7 @@ class _Printed:
         # Job code prints on its thread while what its programs write arrives on others
         # (see :mod:`.fdcapture`): the streams take turns.
         self.lock = threading.RLock()
+        self.fds: FdCapture | None = None  # what programs write to fd 1 and 2, if read
 
     def limit(self, *, head: int | None, tail: int | None) -> None:
         """The job's own bounds, known once its params are read (before its code runs)."""
@@ -218,6 +219,8 @@ class _Printed:
 
     def line(self, text: str, level: str) -> None:
         with self.lock:  # whichever thread it comes from (see __init__)
+            if self.fds is not None:
+                self.fds.poll()  # what a program it ran wrote before goes first
             self._line(text, level)
 
     def _line(self, text: str, level: str) -> None:
@@ -303,7 +306,6 @@ class _LogStream(io.TextIOBase):
         self._cap = 0  # more than this in _parts: see whether so much may be held
         self._fd = fd
         self.buffer = _LogBuffer(self)
-        self.fds: FdCapture | None = None  # what programs write to fd 1 and 2, if read
 
     def fileno(self) -> int:
         if self._fd is None:
@@ -334,8 +336,6 @@ class _LogStream(io.TextIOBase):
         if not isinstance(s, str):  # as a real text stream says it
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
         with self.out.lock:
-            if "\n" in s and self.fds is not None:
-                self.fds.poll()  # what a program it ran wrote goes first
             return self._write(s)
 
     def _write(self, s: str) -> int:
@@ -371,8 +371,6 @@ class _LogStream(io.TextIOBase):
         waits for the rest: logged apart, its two halves would each pass the masking."""
         from ..secrets import begun_at_end
         with self.out.lock:
-            if self.fds is not None:
-                self.fds.poll()
             keep = begun_at_end(self._buf)
             if self._buf[:len(self._buf) - keep].strip():
                 self.out.line(self._buf[:len(self._buf) - keep], self.level)
@@ -459,7 +457,7 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
         # What the programs it starts write, and what is written to fd 1 and 2 directly,
         # is the run's output too: it went to /dev/null and the job process's log before.
         fds = FdCapture({1: sys.stdout.write, 2: sys.stderr.write}, printed.lock)
-        sys.stdout.fds = sys.stderr.fds = fds
+        printed.fds = fds
     reuse = True
 
     def send_end(msg: dict[str, Any]) -> None:
