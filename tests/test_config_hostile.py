@@ -153,6 +153,8 @@ def test_a_job_name_typed_in_another_unicode_form_finds_the_job(home):
     out = trayjobs(home, "run", "cafe\u0301", "--wait")
     assert out.returncode == 0, out.stderr
     assert trayjobs(home, "runs", "--job", "caf\u00e9").stdout.count("succeeded") == 1
+    assert trayjobs(home, "runs", "--job", "cafe\u0301").stdout.count("succeeded") == 1
+    assert '"runs": 1' in trayjobs(home, "stats", "--job", "cafe\u0301", "--json").stdout
     assert trayjobs(home, "pause", "cafe\u0301").returncode == 0
     assert "paused" in trayjobs(home, "jobs").stdout
     out = trayjobs(home, "run", "re\u0301sume\u0301")  # left out: says why
