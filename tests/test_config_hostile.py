@@ -383,3 +383,13 @@ def test_a_file_given_in_the_home_of_a_user_there_is_not_is_refused(home):
     out = trayjobs(home, "run", "x", "--file", "~nosuchuser/a.txt")
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
     assert "job 'x': --file '~nosuchuser/a.txt': there is no user 'nosuchuser'" in out.stderr
+
+
+def test_a_retry_cap_below_the_backoff_written_with_it_is_refused():
+    # backoff = "2h" with max_backoff = "1m" waited 1 min each time, in silence.
+    [msg] = errors_of(job('retry = { backoff = "2h", max_backoff = "1m" }'))
+    assert ("key 'retry.max_backoff': 1 min is shorter than backoff (2 h 00 min), so every "
+            "wait would be 1 min") in msg, msg
+    for alone in ('retry = { backoff = "2h" }', 'retry = { max_backoff = "10s" }',
+                  'retry = { backoff = "1m", max_backoff = "1m" }'):
+        assert errors_of(job(alone)) == [], alone  # one alone meets the other's default

@@ -89,6 +89,25 @@ class RetryPolicy(_Strict):
     max_backoff: Duration = Field(3600.0, ge=0, description="Longest wait between attempts.")
     jitter: bool = Field(True, description="Randomise each wait by up to ±25 % so retries do not bunch up.")
 
+    @model_validator(mode="after")
+    def _cap_not_below_backoff(self) -> "RetryPolicy":
+        # Both written, the cap below the first wait: every wait would be the cap, and the
+        # backoff written would never be waited. (One of them alone meets the other's
+        # default, which says nothing of what was meant.)
+        if {"backoff", "max_backoff"} <= self.model_fields_set and \
+                self.max_backoff < self.backoff:
+            from pydantic_core import InitErrorDetails
+            from .durations import format_duration
+            error = ValueError(
+                f"{format_duration(self.max_backoff)} is shorter than backoff "
+                f"({format_duration(self.backoff)}), so every wait would be "
+                f"{format_duration(self.max_backoff)}; give a max_backoff of at least the "
+                f"backoff")
+            raise ValidationError.from_exception_data(type(self).__name__, [InitErrorDetails(
+                type="value_error", loc=("max_backoff",), input=self.max_backoff,
+                ctx={"error": error})])
+        return self
+
 
 class WatchSpec(_Strict):
     folder: str = Field(description="The folder to watch, written in full: `~` is your home, "
