@@ -159,3 +159,29 @@ kind = "demo"
     assert out.returncode == 1
     assert "job 'a', key 'alerts': names 'nosuch', which is not an alert channel" in out.stderr
     assert "1 job OK, 1 error" in out.stdout
+
+
+def test_a_channel_covering_a_job_or_tag_that_is_not_there_says_so():
+    # A typo in `jobs` or `urgent` left a job without alerts, unnoticed until it failed.
+    text = """
+[alerts.me]
+url = "ntfy://t"
+jobs = ["backup", "nightly", "bakup", "*"]
+urgent = ["nosuch"]
+
+[jobs.backup]
+kind = "demo"
+tags = ["nightly"]
+
+[jobs.broken]
+kind = "nope"
+tags = ["weekly"]
+"""
+    got = {(e.key, e.message) for e in parse_config(text).errors
+           if (e.key or "").startswith("alerts")}
+    assert got == {("alerts.me.jobs", "'bakup' is neither a job nor a tag of one; did you "
+                                      "mean 'backup'?"),
+                   ("alerts.me.urgent", "'nosuch' is neither a job nor a tag of one")}
+    # A job left out for its own error is told of that error, not here.
+    fine = text.replace('"bakup", ', '"broken", "weekly", ').replace('urgent = ["nosuch"]', "")
+    assert [e for e in parse_config(fine).errors if (e.key or "").startswith("alerts")] == []

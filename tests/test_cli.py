@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
+import subprocess
+import sys
 from textwrap import dedent
 
 import pytest
@@ -325,3 +328,31 @@ def test_term_while_waiting_for_a_workers_run_leaves_it_going_and_says_so(home, 
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(20)
+
+
+def test_tables_line_up_names_in_wide_or_combining_characters(home):
+    # len() counted 日本 as two columns and "e" + accent as two: the rest of the row shifted.
+    from trayjobs.textfmt import text_width
+    home.config_file.write_text('[jobs."日本"]\nkind = "demo"\n[jobs."cafe\u0301s"]\nkind = "demo"\n'
+                                '[jobs.plain]\nkind = "demo"\n', encoding="utf-8")
+    lines = trayjobs(home, "jobs").stdout.splitlines()
+    starts = {text_width(line[:line.index("demo")]) for line in lines if "demo" in line}
+    assert len(starts) == 1 and len([l for l in lines if "demo" in l]) == 3, lines
+    assert text_width("日本") == 4 and text_width("cafe\u0301") == 4
+
+
+@pytest.mark.parametrize("where", ["a-file", "a-file/below", "missing-parent"])
+def test_a_home_that_cannot_be_a_folder_is_told_without_a_traceback(tmp_path, where):
+    # `jobs`, `run` and `worker` ended in FileExistsError or NotADirectoryError tracebacks.
+    (tmp_path / "a-file").write_text("not a folder")
+    root = tmp_path / where
+    if where == "missing-parent":  # a parent that cannot be made: under a file
+        root = tmp_path / "a-file" / "x" / "y"
+    env = dict(os.environ, TRAYJOBS_HOME=str(root))
+    for args in (["jobs"], ["run", "x"], ["worker"]):
+        out = subprocess.run([sys.executable, "-m", "trayjobs", *args], capture_output=True,
+                             text=True, timeout=60, env=env)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+        assert (f"trayjobs: cannot use {root} for trayjobs' files: {tmp_path / 'a-file'} is a "
+                f"file, not a folder; give trayjobs a folder it can write to with --home DIR "
+                f"or TRAYJOBS_HOME") in out.stderr, out.stderr

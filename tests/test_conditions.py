@@ -386,3 +386,11 @@ def test_a_worker_holds_a_cli_run_when_ready_and_starts_it_on_ac(system_bus, hom
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(20)
+
+
+def test_a_battery_level_never_reached_is_refused():
+    # battery_above = 100 was accepted, and the job's runs waited for ever: no battery is
+    # charged above 100 %.
+    [err] = parse_config('[jobs.a]\nkind = "demo"\nwhen = { battery_above = 100 }\n').errors
+    assert err.key == "when.battery_above" and "at most 99 (got 100)" in err.message
+    assert parse_config('[jobs.a]\nkind = "demo"\nwhen = { battery_above = 99 }\n').errors == []

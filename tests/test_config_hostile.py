@@ -9,6 +9,7 @@ import pytest
 
 from trayjobs.config import MAX_FILE_BYTES, MAX_NESTING, load_config, parse_config
 from trayjobs.durations import MAX_DURATION, parse_duration
+from trayjobs.errors import ConfigError
 from trayjobs.schedule import one_off_time
 
 from helpers import trayjobs
@@ -95,6 +96,12 @@ def test_nesting_too_deep_for_the_parser_is_a_config_error(open_, close):
     ("² * * * *", "minute '²' is not a number"),  # was "invalid literal for int()"
     ("*/³ * * * *", "step '/³' in the minute field must be 1-59"),
     ("0,,5 * * * *", "the minute field has an empty item"),
+    # was "expected 5 fields ..., found 6"
+    ("0 9 * * * Europe/Paris", "'Europe/Paris' is a time zone, which cron here does not take"),
+    ("CRON_TZ=UTC 0 9 * * *", "'CRON_TZ=UTC' is a time zone, which cron here does not take: "
+                              "it runs in the computer's local time"),
+    ("0 9 * * * UTC", "'UTC' is a time zone"),
+    ("0 9 * * * *", "expected 5 fields (minute hour day-of-month month day-of-week), found 6"),
 ])
 def test_cron_mistakes_are_explained_in_words(cron, words):
     [msg] = errors_of(job(f'cron = "{cron}"'))
@@ -116,6 +123,18 @@ def test_a_job_name_with_control_characters_is_refused_and_shown_escaped(name, s
     assert msg.isprintable()
 
 
+@pytest.mark.parametrize("name, said", [
+    (" ", "job ' ': a job name cannot be only spaces; give it a name you can see and type"),
+    ("\u3000", "a job name cannot be only spaces"),
+    ("", "a job name must be 1-100 characters (this one has 0)"),
+    ("x" * 101, "a job name must be 1-100 characters (this one has 101)"),
+])
+def test_a_blank_or_long_name_is_told_what_is_wrong_with_it(name, said):
+    # [jobs." "] was told it "must be 1-100 characters": it has one.
+    [msg] = errors_of(f'[jobs."{name}"]\nkind = "demo"\n')
+    assert said in msg, msg
+
+
 def test_names_that_differ_only_in_unicode_form_are_not_two_jobs():
     cfg = parse_config('[jobs."caf\u00e9"]\nkind = "demo"\n[jobs."cafe\u0301"]\nkind = "demo"\n'
                        '[jobs.Backup]\nkind = "demo"\n[jobs.backup]\nkind = "demo"\n'
@@ -123,6 +142,36 @@ def test_names_that_differ_only_in_unicode_form_are_not_two_jobs():
     assert list(cfg.jobs) == ["caf\u00e9", "Backup", "backup", "\U0001F468\u200d\U0001F469 family"]
     [msg] = [str(e) for e in cfg.errors]
     assert "looks the same as job 'café', only written with other Unicode characters" in msg
+
+
+def test_a_job_name_typed_in_another_unicode_form_finds_the_job(home):
+    # macOS and some terminals type "é" as "e" and an accent: `trayjobs run café` said
+    # "there is no job called 'café' (jobs: café)".
+    home.config_file.write_text('[jobs."caf\u00e9"]\nkind = "command"\ncommand = "true"\n'
+                                '[jobs."r\u00e9sum\u00e9"]\nkind = "nope"\n',
+                                encoding="utf-8")
+    out = trayjobs(home, "run", "cafe\u0301", "--wait")
+    assert out.returncode == 0, out.stderr
+    assert trayjobs(home, "runs", "--job", "caf\u00e9").stdout.count("succeeded") == 1
+    assert trayjobs(home, "runs", "--job", "cafe\u0301").stdout.count("succeeded") == 1
+    assert '"runs": 1' in trayjobs(home, "stats", "--job", "cafe\u0301", "--json").stdout
+    assert trayjobs(home, "pause", "cafe\u0301").returncode == 0
+    assert "paused" in trayjobs(home, "jobs").stdout
+    out = trayjobs(home, "run", "re\u0301sume\u0301")  # left out: says why
+    assert "left out until its mistake is fixed: unknown kind 'nope'" in out.stderr
+
+
+def test_a_job_that_is_not_there_is_told_with_the_one_meant_not_all_the_others():
+    many = "".join(f'[jobs.job{i}]\nkind = "demo"\n' for i in range(1, 200))
+    cfg = parse_config(many + '[jobs.Backup]\nkind = "demo"\n')
+    for typed, said in [("backup", "did you mean 'Backup'?"), ("JOB5", "did you mean 'job5'?"),
+                        ("jb17", "did you mean 'job17'"), ("nightly", "(200 jobs; `trayjobs jobs` lists them)")]:
+        with pytest.raises(ConfigError) as err:
+            cfg.job(typed)
+        assert said in str(err.value), str(err.value)
+        assert len(str(err.value)) < 200
+    with pytest.raises(ConfigError, match=r"there is no job called 'x' \(no jobs are defined\)"):
+        parse_config("").job("x")
 
 
 # -- the file itself ---------------------------------------------------------------------------
@@ -187,6 +236,8 @@ def test_a_jobs_file_that_is_no_plain_file_is_refused_without_blocking(tmp_path,
 @pytest.mark.parametrize("span, why", [
     ("25:00-07:00", "25:00 is not a time of day"), ("22:00-07:60", "07:60 is not a time"),
     ("22-07", "write a span of two times"),
+    # Read as never quiet, when all day may be what was meant.
+    ("22:00-22:00", "it starts and ends at the same time, so it is no span"),
 ])
 def test_quiet_hours_must_be_real_times(span, why):
     [msg] = errors_of(f'[settings]\nquiet_hours = "{span}"\n')
@@ -242,6 +293,18 @@ def test_a_kind_that_is_not_a_name_is_told_plainly(kind, expected):
 
 
 @pytest.mark.parametrize("text, expected", [
+    ('[jobs.x]\nkind = "comand"\n', "unknown kind 'comand'; did you mean 'command'? known kinds:"),
+    ('[jobs.x]\nkind = "Python"\n', "unknown kind 'Python'; did you mean 'python'? known kinds:"),
+    ('[setings]\nworkers = 2\n', "key 'setings': unknown top-level table; did you mean [settings]?"),
+    ('[job.x]\nkind = "demo"\n', "key 'job': unknown top-level table; did you mean [jobs]?"),
+    ('[Alerts.me]\nurl = "ntfy://t"\n', "unknown top-level table; did you mean [alerts]?"),
+])
+def test_a_misspelt_kind_or_table_is_answered_with_the_one_meant(text, expected):
+    [msg] = errors_of(text)
+    assert expected in msg, msg
+
+
+@pytest.mark.parametrize("text, expected", [
     (job("ping = 5"), "key 'ping': write text in quotes, or a table such as { secret = \"…\" } (got 5)"),
     (job('inhibit_sleep = "maybe"'),
      "key 'inhibit_sleep': write true or false, or one of 'block' or 'delay' (got 'maybe')"),
@@ -263,12 +326,18 @@ def test_a_value_of_several_types_is_told_at_its_own_key_in_words(text, expected
 
 @pytest.mark.parametrize("body, expected", [
     ("retry = 3", "key 'retry': write a table such as { attempts = 3 } (got 3)"),
-    ("watch = true", "key 'watch': write a table such as { folder = \"…\" } (got True)"),
+    ("watch = true", "key 'watch': write a table such as { folder = \"…\" } (got true)"),
     ("steps = \"lots\"", "key 'steps': write a whole number (got 'lots')"),
     ("enabled = 2", "key 'enabled': write true or false (got 2)"),
     ("description = 5", "key 'description': write text in quotes (got 5)"),
     ("step_time = 5000", "key 'step_time': at most 3600 (got 5000)"),
     ("priority = -1000", "key 'priority': at least -100 (got -1000)"),
+    # Values as the file writes them, not as Python prints them (True, datetime.date(...)).
+    ("notify = false", "key 'notify': false is not one of the choices: 'failure', 'always' or 'never'"),
+    ("every = true", "key 'every': true is not a duration; write e.g. '90s', '15m', '1h30m' or '2d'"),
+    ("params = { day = 1979-05-27 }", "parameter 'day': give its default as text, a number, true "
+                                      "or false (got 1979-05-27)"),
+    ("params = { a = [true, 1] }", "(got [true, 1])"),
 ])
 def test_type_errors_say_what_to_write_without_class_names(body, expected):
     [msg] = errors_of(job(body))
@@ -290,3 +359,37 @@ def test_an_unreadable_file_falls_back_to_its_last_good_copy(tmp_path):
     path.write_text(job('every = "1h"') + '[jobs.y]\nkind = "demo"\nsteps = "x"\n')
     cfg = load_config(path, last_good=good)
     assert cfg.kept_from is None and list(cfg.jobs) == ["x"] and len(cfg.errors) == 1
+
+
+@pytest.mark.parametrize("body, key", [
+    ('kind = "command"\ncommand = "true"\ncwd = "~nosuchuser/x"', "cwd"),
+    ('kind = "python"\nfile = "~nosuchuser/job.py"', "file"),
+    ('kind = "python"\ncall = "m:f"\npath = ["/tmp", "~nosuchuser/lib"]', "path"),
+    ('kind = "import"\ndatabase = "~nosuchuser/data.db"', "database"),
+])
+def test_a_path_in_the_home_of_a_user_there_is_not_is_a_config_error(home, body, key):
+    # Path.expanduser() raised "RuntimeError: Could not determine home directory": a
+    # traceback from `trayjobs check`, and a run failing, and retried, with it.
+    home.config_file.write_text(f"[jobs.x]\n{body}\n", encoding="utf-8")
+    out = trayjobs(home, "check")
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert (f"job 'x', key '{key}': '~nosuchuser/") in out.stderr
+    assert "there is no user 'nosuchuser'; write ~/… for a path in your own home" in out.stderr
+
+
+def test_a_file_given_in_the_home_of_a_user_there_is_not_is_refused(home):
+    home.config_file.write_text('[jobs.x]\nkind = "command"\ncommand = ["echo", "{files}"]\n',
+                                encoding="utf-8")
+    out = trayjobs(home, "run", "x", "--file", "~nosuchuser/a.txt")
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "job 'x': --file '~nosuchuser/a.txt': there is no user 'nosuchuser'" in out.stderr
+
+
+def test_a_retry_cap_below_the_backoff_written_with_it_is_refused():
+    # backoff = "2h" with max_backoff = "1m" waited 1 min each time, in silence.
+    [msg] = errors_of(job('retry = { backoff = "2h", max_backoff = "1m" }'))
+    assert ("key 'retry.max_backoff': 1 min is shorter than backoff (2 h 00 min), so every "
+            "wait would be 1 min") in msg, msg
+    for alone in ('retry = { backoff = "2h" }', 'retry = { max_backoff = "10s" }',
+                  'retry = { backoff = "1m", max_backoff = "1m" }'):
+        assert errors_of(job(alone)) == [], alone  # one alone meets the other's default

@@ -168,6 +168,8 @@ def test_a_job_that_kills_its_process_fails_clearly(make_engine, crash, words):
     run = eng.watcher.wait(eng.submit("crash"))
     assert run["state"] == "failed"
     assert words in run["error"]
+    if crash == "segfault":  # the Python stack where it happened, from the process's log file
+        assert "in string_at" in (run["traceback"] or ""), run["traceback"]
     assert eng.watcher.wait(eng.submit("ok"))["state"] == "succeeded"
 
 

@@ -390,3 +390,11 @@ def test_a_hook_does_not_start_a_disabled_job_and_says_so(make_engine, home):
     assert ("note: job 'first', key 'then': 'off' is disabled (enabled = false), so this "
             "hook does not start it") in out.stderr, out.stderr
     assert ("note: job 'first', key 'always': 'off' is disabled") in out.stderr, out.stderr
+
+
+def test_a_hook_naming_a_job_almost_is_answered_with_the_one_meant():
+    cfg = parse_config('[jobs.backup]\nkind = "demo"\n[jobs.a]\nkind = "demo"\n'
+                       'then = ["Backup"]\non_failure = ["bakup"]\n')
+    assert sorted(e.message for e in cfg.errors) == [
+        "'on_failure' names 'bakup', which is not a job; did you mean 'backup'?",
+        "'then' names 'Backup', which is not a job; did you mean 'backup'?"]

@@ -57,6 +57,8 @@ def test_in_takes_a_duration():
     ("25:00", None, "not a time of day"),
     ("2026-12-24", None, "give a time too"),
     ("teatime", None, "write e.g. 18:00"),
+    ("2026-02-30 10:00", None, r"--at 2026-02-30 10:00: February 2026 has no day 30 \(it has 28\)"),
+    ("2026-13-01 10:00", None, "there is no month 13"),
     ("2099-01-01 00:00", None, "at most 3660 days ahead"),
     (None, "soon", "not a duration"),
     (None, "3000000d", "at most 3660 days ahead"),

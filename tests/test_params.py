@@ -117,3 +117,42 @@ def test_nan_and_inf_are_no_numbers_for_a_run(home, sync):
         assert "job 'sync': parameter 'ratio' must be a finite number" in bad.stderr
     ok = trayjobs(home, "run", "sync", "--param", "ratio=3", "--wait")
     assert ok.returncode == 0, ok.stderr
+
+
+def test_params_setting_a_kinds_own_key_are_checked_with_the_file():
+    # params = { period = 5 } passed `trayjobs check` and failed every run with "write text
+    # in quotes (got 5)", naming neither the job's key nor the parameter.
+    cfg = parse_config(dedent("""
+        [jobs.typed]
+        kind = "report"
+        builtin = "job-activity"
+        params = { period = 5 }
+
+        [jobs.unknown]
+        kind = "report"
+        builtin = "job-activity"
+        params = { period = "last_fortnight" }
+
+        [jobs.fine]
+        kind = "report"
+        builtin = "job-activity"
+        params = { period = "last_month" }
+    """))
+    got = {(e.job, e.key): e.message for e in cfg.errors}
+    assert set(got) == {("typed", "params.period"), ("unknown", "params.period")}, got
+    assert got[("typed", "params.period")] == "write text in quotes (got 5)"
+    assert "unknown period 'last_fortnight'" in got[("unknown", "params.period")]
+    with pytest.raises(UserError, match="job 'fine': parameter 'period': unknown period 'x'"):
+        cfg.jobs["fine"].run_params({"period": "x"})
+
+
+@pytest.mark.parametrize("key", ["", " ", "x=y"])
+def test_a_parameter_that_param_could_not_set_is_refused(key):
+    [err] = parse_config(f'[jobs.a]\nkind = "demo"\nparams = {{ "{key}" = 1 }}\n').errors
+    assert err.key == "params" and "so that --param month=2026-10 can set it" in err.message
+
+
+def test_a_wrong_value_is_shown_as_typed(home, sync):
+    home.config_file.write_text(dedent(sync))
+    bad = trayjobs(home, "run", "sync", "--param", "limit=1e400")
+    assert "parameter 'limit' must be a whole number (got '1e400')" in bad.stderr, bad.stderr

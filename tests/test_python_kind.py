@@ -666,3 +666,189 @@ def test_show_and_runs_json_write_a_nan_kept_in_the_history_as_null(home, make_s
     assert shown["run"]["result"] == {"summary": "ok", "ratio": None}
     listed = trayjobs(home, "runs", "--json", check=True).stdout.splitlines()
     assert _strict_json(listed[0])["result"]["ratio"] is None
+
+
+def test_what_the_programs_a_function_starts_write_is_in_its_log(make_engine, tmp_path):
+    # subprocess.run() and os.system() write to the job process's own stdout and stderr,
+    # not through print(): that output went to /dev/null, or to the job process's log file.
+    job = script(tmp_path / "shells.py", """
+        import os, subprocess, sys
+
+        def main(ctx):
+            subprocess.run(["sh", "-c", "echo program out; echo program err >&2"], check=True)
+            os.system("printf 'bad \\\\377 byte\\\\n'")
+            os.write(1, b"written to fd 1\\n")
+            subprocess.run(["echo", "given sys.stdout"], stdout=sys.stdout, check=True)
+            print("printed", flush=True)
+            return "ok"
+    """)
+    eng = make_engine(f"""
+        [jobs.shells]
+        kind = "python"
+        file = '{job}'
+    """)
+    run = eng.watcher.wait(eng.submit("shells"))
+    assert run["state"] == "succeeded", run
+    logs = [(l["level"], l["message"]) for l in eng.store.logs(run["id"])]
+    # In the order written, but for stdout and stderr, two pipes (as a command's are).
+    assert ("warning", "program err") in logs
+    assert [e for e in logs if e[0] == "info"] == [
+        ("info", "program out"), ("info", "bad \\xff byte"), ("info", "written to fd 1"),
+        ("info", "given sys.stdout"), ("info", "printed")], logs
+
+
+def test_code_written_for_a_terminal_finds_what_sys_stdout_has(make_engine, tmp_path):
+    # sys.stdout.buffer for bytes, reconfigure() for an encoding: common in scripts, and an
+    # AttributeError failed the run.
+    job = script(tmp_path / "term.py", """
+        import io, sys
+
+        def main(ctx):
+            sys.stdout.reconfigure(encoding="utf-8", line_buffering=True)
+            sys.stdout.buffer.write(b"raw \\xff bytes\\n")
+            sys.stdout.buffer.flush()
+            wrapped = io.TextIOWrapper(sys.stderr.buffer, encoding="utf-8", write_through=True)
+            wrapped.write("through a wrapper\\n")
+            return f"{sys.stdout.encoding} {sys.stdout.isatty()}"
+    """)
+    eng = make_engine(f"""
+        [jobs.term]
+        kind = "python"
+        file = '{job}'
+    """)
+    run = eng.watcher.wait(eng.submit("term"))
+    assert run["state"] == "succeeded", run
+    assert run["result"]["summary"] == "utf-8 False"
+    logs = [(l["level"], l["message"]) for l in eng.store.logs(run["id"])]
+    assert ("info", "raw \\xff bytes") in logs and ("warning", "through a wrapper") in logs
+
+
+def test_a_result_json_cannot_hold_says_what_a_result_may_hold(make_engine, tmp_path):
+    # It said "This is a bug in the job kind": the function returning it is the user's.
+    job = script(tmp_path / "pairs.py", """
+        def main(ctx):
+            return {"summary": "paired", (1, 2): "a tuple as a key"}
+    """)
+    eng = make_engine(f"""
+        [jobs.pairs]
+        kind = "python"
+        file = '{job}'
+    """)
+    run = eng.watcher.wait(eng.submit("pairs"))
+    assert run["state"] == "failed" and run["attempt"] == 1, run
+    assert "not JSON data" in run["error"] and "in lists and dicts with text keys" in run["error"]
+    assert "bug in the job kind" not in run["error"]
+
+
+def test_check_tells_a_name_set_to_a_plain_value_from_a_function(home, tmp_path):
+    # `main = 5` passed `trayjobs check` and failed every run.
+    five = script(tmp_path / "five.py", "main = 5\nlater = 'x'\ndef later(ctx):\n    return 1\n"
+                                        "maybe = 1\nif True:\n    maybe = print\n")
+    home.config_file.write_text(
+        f'[jobs.five]\nkind = "python"\nfile = \'{five}\'\n'
+        f'[jobs.later]\nkind = "python"\nfile = \'{five}\'\nfunction = "later"\n'
+        f'[jobs.maybe]\nkind = "python"\nfile = \'{five}\'\nfunction = "maybe"\n',
+        encoding="utf-8")
+    out = trayjobs(home, "check")
+    assert out.returncode == 1
+    assert (f"job 'five', key 'function': {five}: main is 5, not a function; name a function "
+            f"with 'function'") in out.stderr
+    assert "2 jobs OK, 1 error" in out.stdout, out.stdout + out.stderr
+
+
+def test_a_script_that_exits_or_misses_a_module_as_it_loads_says_so_and_is_not_retried(
+        make_engine, tmp_path):
+    # Both failed as "SystemExit: 0" or "ModuleNotFoundError: ...", and were retried: the
+    # next attempt loads the same file in the same environment.
+    exits = script(tmp_path / "exits.py", """
+        import sys
+        print("working at the top level")
+        sys.exit(0)
+    """)
+    missing = script(tmp_path / "missing.py", """
+        import no_such_module_here
+
+        def main(ctx):
+            return "never"
+    """)
+    eng = make_engine(f"""
+        [jobs.exits]
+        kind = "python"
+        file = '{exits}'
+        [jobs.missing]
+        kind = "python"
+        file = '{missing}'
+    """)
+    run = eng.watcher.wait(eng.submit("exits"))
+    assert run["state"] == "failed" and run["attempt"] == 1, run
+    assert (f"{exits} called sys.exit(0) as it was loaded: code at its top level runs when the "
+            f"job loads it; put the work in a function, def main(ctx)") in run["error"]
+    run = eng.watcher.wait(eng.submit("missing"))
+    assert run["state"] == "failed" and run["attempt"] == 1, run
+    assert (f"{missing} imports 'no_such_module_here', which is not installed in trayjobs' "
+            f"environment") in run["error"]
+
+
+def test_a_programs_long_output_reaches_the_log_whole_and_in_order(make_engine, tmp_path):
+    # Handing on one piece read from the pipe is writing a line, which looks for more to
+    # read first: a later piece was handed on inside an earlier one, cutting lines apart.
+    job = script(tmp_path / "counts.py", """
+        import subprocess
+
+        def main(ctx):
+            subprocess.run(["seq", "1", "60000"], check=True)
+            subprocess.run(["sh", "-c", "seq 1 3000 >&2"], check=True)
+            return "counted"
+    """)
+    eng = make_engine(f"""
+        [jobs.counts]
+        kind = "python"
+        file = '{job}'
+    """)
+    run = eng.watcher.wait(eng.submit("counts"))
+    assert run["state"] == "succeeded", run
+    logs = eng.store.logs(run["id"], limit=100_000)
+    assert [l["message"] for l in logs if l["level"] == "info"] == [
+        str(n) for n in range(1, 60001)]
+    assert [l["message"] for l in logs if l["level"] == "warning"] == [
+        str(n) for n in range(1, 3001)]
+
+
+def test_a_child_forked_while_a_programs_output_is_read_can_print(make_engine, tmp_path):
+    # The lock that orders printed lines and a program's output may be held by a reading
+    # thread as the function forks (multiprocessing): the child's first print() waited on
+    # it for ever.
+    job = script(tmp_path / "forks.py", """
+        import os, subprocess, sys, time
+
+        def main(ctx):
+            chatter = subprocess.Popen(["sh", "-c", "yes 'some output' | head -c 20000000"])
+            hung = 0
+            for _ in range(40):
+                pid = os.fork()
+                if pid == 0:
+                    print("from the child")
+                    sys.stdout.flush()
+                    os._exit(0)
+                for _ in range(200):  # 2 s
+                    if os.waitpid(pid, os.WNOHANG)[0]:
+                        break
+                    time.sleep(0.01)
+                else:
+                    os.kill(pid, 9)
+                    os.waitpid(pid, 0)
+                    hung += 1
+            chatter.wait()
+            return f"{hung} hung"
+    """)
+    eng = make_engine(f"""
+        [jobs.forks]
+        kind = "python"
+        file = '{job}'
+        log_head = 1000
+        log_tail = 1000
+        timeout = "60s"
+    """)
+    run = eng.watcher.wait(eng.submit("forks"), timeout=90)
+    assert run["state"] == "succeeded", run
+    assert run["result"]["summary"] == "0 hung"

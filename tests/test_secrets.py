@@ -284,3 +284,13 @@ def test_secret_references_are_found_wherever_the_params_hold_them():
     assert secrets.secret_refs(params) == [("env.B", "one"), ("env.C", "two")]
     with pytest.raises(Exception, match="secret"):
         CommandKind.parse_params({"command": "true", "env": {"TOKEN": {"secrett": "nas"}}})
+
+
+def test_without_a_keyring_check_says_a_pings_secret_was_not_checked(home, private_bus):
+    # The heartbeat's secret was passed over in silence, as if known good.
+    home.config_file.write_text('[jobs.cmd]\nkind = "command"\ncommand = ["true"]\n'
+                                'ping = { secret = "ping-url" }\n', encoding="utf-8")
+    out = trayjobs(home, "check")
+    assert out.returncode == 0, out.stderr  # nothing known to be wrong
+    assert ("note: job 'cmd', key 'ping': its secret was not checked: no system keyring found"
+            in out.stderr), out.stderr

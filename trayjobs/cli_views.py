@@ -66,12 +66,24 @@ def _json(data: Any, *, indent: int | None = None) -> str:
     return json.dumps(finite_numbers(data)[0], default=str, indent=indent)
 
 
+def _as_written(ctl, job: str | None) -> str | None:
+    """``job`` as the jobs file writes it, when it names one there in another Unicode form
+    ("café" typed as e + accent); else as given: the history keeps removed jobs' runs."""
+    if not job:
+        return job
+    try:
+        return ctl.config.job(job).name
+    except UserError:
+        return job
+
+
 def cmd_runs(home: Home, args) -> int:
     from .store import OUTCOMES
     if args.state and args.state not in OUTCOMES:
         raise UserError(f"unknown state {args.state!r}; states: {', '.join(OUTCOMES)}")
     ctl = control_for(home)
-    runs = ctl.store.list_runs(job=args.job, state=args.state, limit=args.limit)
+    runs = ctl.store.list_runs(job=_as_written(ctl, args.job), state=args.state,
+                               limit=args.limit)
     if args.json:
         for r in runs:
             print(_json(r))
@@ -262,7 +274,7 @@ def cmd_stats(home: Home, args) -> int:
         raise UserError(f"--since: {exc}") from None
     names = jobs_tagged(ctl.config, args.tag)
     if args.job:
-        names = [args.job]
+        names = [_as_written(ctl, args.job)]
     now = time.time()
     healths = job_health(ctl.store, names, since=now - window, now=now)
     if args.json:

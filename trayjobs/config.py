@@ -8,6 +8,7 @@ and the window show them.
 
 from __future__ import annotations
 
+import difflib
 import errno
 import math
 import os
@@ -16,6 +17,7 @@ import stat
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import date, time
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -86,6 +88,25 @@ class RetryPolicy(_Strict):
     backoff: Duration = Field(30.0, ge=0, description="Wait before the 2nd attempt; doubles after each failure.")
     max_backoff: Duration = Field(3600.0, ge=0, description="Longest wait between attempts.")
     jitter: bool = Field(True, description="Randomise each wait by up to ±25 % so retries do not bunch up.")
+
+    @model_validator(mode="after")
+    def _cap_not_below_backoff(self) -> "RetryPolicy":
+        # Both written, the cap below the first wait: every wait would be the cap, and the
+        # backoff written would never be waited. (One of them alone meets the other's
+        # default, which says nothing of what was meant.)
+        if {"backoff", "max_backoff"} <= self.model_fields_set and \
+                self.max_backoff < self.backoff:
+            from pydantic_core import InitErrorDetails
+            from .durations import format_duration
+            error = ValueError(
+                f"{format_duration(self.max_backoff)} is shorter than backoff "
+                f"({format_duration(self.backoff)}), so every wait would be "
+                f"{format_duration(self.max_backoff)}; give a max_backoff of at least the "
+                f"backoff")
+            raise ValidationError.from_exception_data(type(self).__name__, [InitErrorDetails(
+                type="value_error", loc=("max_backoff",), input=self.max_backoff,
+                ctx={"error": error})])
+        return self
 
 
 class WatchSpec(_Strict):
@@ -236,9 +257,12 @@ class JobCommon(_Strict):
     @classmethod
     def _params(cls, v: Any) -> Any:
         for key, value in (v.items() if isinstance(v, dict) else ()):
+            if not key.strip() or "=" in key:  # `--param KEY=VALUE` could not set it
+                raise ValueError(f"parameter {key!r}: give it a name{' without =' * bool(key.strip())}"
+                                 f", such as month, so that --param month=2026-10 can set it")
             if not isinstance(value, (str, bool, int, float)):
                 raise ValueError(f"parameter {key!r}: give its default as text, a number, "
-                                 f"true or false (got {value!r})")
+                                 f"true or false (got {_shown(value)})")
         return v
 
     @field_validator("ping")
@@ -281,16 +305,8 @@ class Settings(_Strict):
     @field_validator("quiet_hours")
     @classmethod
     def _span(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        m = re.fullmatch(r"(\d\d):(\d\d)-(\d\d):(\d\d)", v.strip())
-        if not m:
-            raise ValueError(f"{v!r}: write a span of two times, e.g. '22:00-07:00'")
-        for hour, minute in (m.group(1, 2), m.group(3, 4)):
-            if int(hour) > 23 or int(minute) > 59:
-                raise ValueError(f"{v!r}: {hour}:{minute} is not a time of day "
-                                 f"(00:00 to 23:59)")
-        return v
+        from .alerts.quiet import check_span  # the same words as a channel's quiet hours
+        return None if v is None else check_span(v)
 
 
 _COMMON_FIELDS = frozenset(JobCommon.model_fields)
@@ -382,7 +398,8 @@ class JobConfig:
             try:
                 get_kind(self.kind).parse_params(self.params_json(out))
             except ValidationError as exc:
-                msg = "; ".join(m for _, m in _messages(exc, get_kind(self.kind).Params))
+                msg = "; ".join(f"parameter {loc!r}: {m}" if loc else m
+                                for loc, m in _messages(exc, get_kind(self.kind).Params))
                 raise UserError(f"job {self.name!r}: {msg}") from None
         return out
 
@@ -404,6 +421,7 @@ def _param_value(job: str, key: str, value: Any, default: Any) -> RunParam:
         return value
     if isinstance(default, str):
         return value if isinstance(value, str) else str(value)  # --param month=2026 is "2026"
+    typed = value
     if isinstance(value, str):
         value = parse_param_value(value)
     ok = (isinstance(value, bool) if isinstance(default, bool) else
@@ -415,7 +433,8 @@ def _param_value(job: str, key: str, value: Any, default: Any) -> RunParam:
     if not ok:
         what = {bool: "true or false", int: "a whole number",
                 float: "a finite number"}[type(default)]
-        raise UserError(f"job {job!r}: parameter {key!r} must be {what} (got {value!r})")
+        raise UserError(f"job {job!r}: parameter {key!r} must be {what} (got "
+                        f"{typed if isinstance(typed, str) else _shown(typed)!r})")
     return float(value) if isinstance(default, float) else value
 
 
@@ -446,16 +465,45 @@ class Config:
                 f"{when(self.kept_from)} until it is fixed ({jobs})")
 
     def job(self, name: str) -> JobConfig:
-        try:
-            return self.jobs[name]
-        except KeyError:
-            for mistake in self.errors:  # in the file, but left out: say why, not that it is not there
-                if mistake.job == name:
-                    raise ConfigError(f"this job is left out until its mistake is fixed: {mistake.message}",
-                                      file=mistake.file, job=name, key=mistake.key,
-                                      line=mistake.line) from None
-            known = ", ".join(sorted(self.jobs)) or "none defined"
-            raise ConfigError(f"there is no job called {name!r} (jobs: {known})") from None
+        """The job called ``name``. Typed with other Unicode characters that look the same
+        (``é`` as ``e`` and an accent, as macOS and some terminals write it) it is the same
+        name, as in the file (see :func:`parse_config`)."""
+        job = self.jobs.get(name)
+        if job is not None:
+            return job
+        nfc = unicodedata.normalize("NFC", name)
+        for other, job in self.jobs.items():
+            if unicodedata.normalize("NFC", other) == nfc:
+                return job
+        for mistake in self.errors:  # in the file, but left out: say why, not that it is not there
+            if mistake.job is not None and unicodedata.normalize("NFC", mistake.job) == nfc:
+                raise ConfigError(f"this job is left out until its mistake is fixed: {mistake.message}",
+                                  file=mistake.file, job=mistake.job, key=mistake.key,
+                                  line=mistake.line) from None
+        raise ConfigError(f"there is no job called {name!r}{_other_jobs(nfc, self.jobs)}")
+
+
+#: Jobs listed by name when the one asked for is not there; more would fill the screen.
+_LISTED_JOBS = 12
+
+
+def _other_jobs(name: str, jobs: dict[str, Any], *, listed: bool = True) -> str:
+    """What to say of the jobs there are, after "there is no job called NAME": the one
+    meant, if a name differs only in case or by a slip of the keyboard, else (``listed``)
+    a few."""
+    if not jobs:
+        return " (no jobs are defined)" if listed else ""
+    folded = {n.casefold(): n for n in jobs}
+    close = [folded[name.casefold()]] if name.casefold() in folded else [
+        folded[n] for n in difflib.get_close_matches(name.casefold(), list(folded), n=3)]
+    if close:
+        return f"; did you mean {' or '.join(repr(n) for n in close)}?"
+    if not listed:
+        return ""
+    names = sorted(jobs)
+    if len(names) <= _LISTED_JOBS:
+        return f" (jobs: {', '.join(names)})"
+    return f" ({len(names):,} jobs; `trayjobs jobs` lists them)"
 
 
 def load_config(path: str | Path, *, last_good: str | Path | None = None,
@@ -557,11 +605,13 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
     cfg = Config(path=path, text=text)
     locate = _Locator(body)
 
-    unknown = set(data) - {"settings", "jobs", "alerts", "cluster"}
-    for key in sorted(unknown):
+    tables = ["settings", "jobs", "alerts", "cluster"]
+    for key in sorted(set(data) - set(tables)):
+        close = difflib.get_close_matches(key.casefold(), tables, n=1, cutoff=0.75)
+        hint = f"; did you mean [{close[0]}]?" if close else ""
         cfg.errors.append(ConfigError(
-            "unknown top-level table; use [settings], [jobs.NAME], [alerts.NAME] or [cluster]",
-            file=fname, key=key, line=locate.top(key)))
+            f"unknown top-level table{hint}; use [settings], [jobs.NAME], [alerts.NAME] or "
+            f"[cluster]", file=fname, key=key, line=locate.top(key)))
 
     settings_raw = data.get("settings", {})
     hostile = _hostile(settings_raw) if isinstance(settings_raw, dict) else []
@@ -597,11 +647,13 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
     for name, job in cfg.jobs.items():
         for key, other in job.common.hooks():
             if other not in jobs:
-                cfg.errors.append(ConfigError(f"{key!r} names {other!r}, which is not a job",
+                cfg.errors.append(ConfigError(f"{key!r} names {other!r}, which is not a job"
+                                              f"{_other_jobs(other, jobs, listed=False)}",
                                               file=fname, job=name, key=key,
                                               line=locate.key(["jobs", name], key)))
     from .alerts.config import parse_alerts
-    parse_alerts(cfg, data.get("alerts", {}), fname=fname, locate=locate)
+    parse_alerts(cfg, data.get("alerts", {}), fname=fname, locate=locate,
+                 raw_jobs=data.get("jobs"))
     if "cluster" in data:
         parse_cluster(cfg, data["cluster"], fname=fname, locate=locate)
     # A job that starts itself again, directly or through others, would run for ever: the
@@ -779,8 +831,12 @@ class _JobErrors(Exception):
 def _parse_job(name: str, raw: Any) -> JobConfig:
     if not isinstance(raw, dict):
         raise _JobErrors([("", "a job must be a table: [jobs.NAME] with keys under it")])
-    if not name.strip() or len(name) > 100:
-        raise _JobErrors([("", "a job name must be 1-100 characters")])
+    if name and not name.strip():  # " " has a character, but none anyone can see
+        raise _JobErrors([("", "a job name cannot be only spaces; give it a name you can "
+                               "see and type, e.g. [jobs.backup]")])
+    if not name or len(name) > 100:
+        raise _JobErrors([("", f"a job name must be 1-100 characters (this one has "
+                               f"{len(name)})")])
     unseen = next((c for c in name if _unseen(c)), None)
     if unseen is not None:
         # A terminal obeys them: `trayjobs runs` would print colours or move the cursor,
@@ -820,9 +876,26 @@ def _parse_job(name: str, raw: Any) -> JobConfig:
         errors.append(("cron", "give either 'every' or 'cron', not both"))
     if common is not None and common.watch is not None and params is not None:
         errors.extend(_output_folders(common.watch, params))
+    if common is not None and params is not None:
+        errors.extend(_kind_params_in_params(kind_cls, params, common.params))
     if errors:
         raise _JobErrors(errors)
     return JobConfig(name=name, common=common, params=params, raw=raw)
+
+
+def _kind_params_in_params(kind_cls, params: KindParams, defaults: dict[str, Any]
+                           ) -> list[tuple[str, str]]:
+    """``params`` that set one of the kind's own keys (a report's ``period``) set it for
+    every run: checked here as the kind checks that key, not first when each run starts."""
+    own = {k: v for k, v in defaults.items() if k in kind_cls.run_params}
+    if not own:
+        return []
+    try:
+        kind_cls.parse_params({**params.model_dump(mode="json", by_alias=True), **own})
+    except ValidationError as exc:
+        return [(f"params.{loc}" if loc else "params", msg)
+                for loc, msg in _messages(exc, kind_cls.Params, kind=kind_cls.name)]
+    return []
 
 
 _BIDI_CONTROLS = frozenset({"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"})
@@ -875,16 +948,43 @@ def _hostile(raw: Any) -> list[tuple[str, str]]:
 
 
 def _blank_paths(raw: dict[str, Any]) -> list[tuple[str, str]]:
-    # A list of paths (a python job's ``path = ["", ...]``) has none empty either.
-    return [(key, "empty; give a path, e.g. \"~/Inbox\"") for key in PATH_KEYS
-            if any(isinstance(v, str) and not v.strip()
-                   for v in (raw[key] if isinstance(raw.get(key), list) else [raw.get(key)]))]
+    """Paths no kind can use: empty ones, and ``~name/…`` of a user there is not (which
+    ``Path.expanduser`` raises a RuntimeError for, wherever the kind expands it)."""
+    errors = []
+    for key in PATH_KEYS:
+        # A list of paths (a python job's ``path = ["", ...]``) is looked at one by one.
+        values = raw[key] if isinstance(raw.get(key), list) else [raw.get(key)]
+        texts = [v for v in values if isinstance(v, str)]
+        if any(not v.strip() for v in texts):
+            errors.append((key, "empty; give a path, e.g. \"~/Inbox\""))
+            continue
+        for v in texts:
+            if v.startswith("~") and os.path.expanduser(v).startswith("~"):
+                errors.append((key, f"{v!r} cannot be used: there is no user "
+                                    f"{v[1:].split('/')[0]!r}; write ~/… for a path in your "
+                                    f"own home"))
+                break
+    return errors
 
 
 def _shown(value: Any, width: int = 40) -> str:
-    """``repr(value)``, cut short: a value in a message may be megabytes long."""
-    text = repr(value)
+    """``value`` as the file writes it (``true``, ``1979-05-27``, not Python's ``True`` or
+    ``datetime.date(1979, 5, 27)``), cut short: a value in a message may be megabytes long."""
+    text = _as_toml(value)
     return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _as_toml(value: Any, depth: int = 0) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (date, time)):  # a datetime is a date
+        return value.isoformat()
+    if depth < 3 and isinstance(value, list):
+        return "[" + ", ".join(_as_toml(v, depth + 1) for v in value[:20]) + "]"
+    if depth < 3 and isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_as_toml(v, depth + 1)}"
+                                for k, v in list(value.items())[:20]) + " }"
+    return repr(value)
 
 
 _TYPE_WORDS = {

@@ -18,8 +18,9 @@ _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.I)
 def parse_duration(text: str | int | float, *, limit: float = MAX_DURATION) -> float:
     """Seconds in ``text``: ``"90s"``, ``"15m"``, ``"1h30m"``, ``"2d"``, or a plain number of
     seconds; ``ValueError`` for anything else, NaN, infinity, or more than ``limit``."""
-    if isinstance(text, bool):
-        raise ValueError(f"{text!r} is not a duration")
+    if isinstance(text, bool):  # as the file writes it
+        raise ValueError(f"{'true' if text else 'false'} is not a duration; write e.g. "
+                         f"'90s', '15m', '1h30m' or '2d'")
     if isinstance(text, (int, float)):
         if isinstance(text, float) and not math.isfinite(text):
             raise ValueError(f"not a number (got {text!r})")

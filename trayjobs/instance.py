@@ -66,7 +66,7 @@ class InstanceLock:
             return True
         try:
             fd = os.open(self.path, os.O_RDWR)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # no folder, or a file in its place
             return False
         try:
             if _try_lock(fd):

@@ -54,8 +54,21 @@ class Home:
         return self.data_dir / "outputs" / str(run_id)
 
     def ensure(self) -> "Home":
+        """Create the folders; a :class:`~trayjobs.errors.UserError` saying which and why
+        when one cannot be (a file in the way, a read-only or missing place)."""
         for d in (self.config_dir, self.data_dir, self.log_dir, self.reports_dir):
-            d.mkdir(parents=True, exist_ok=True)
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                from .errors import UserError
+                # The file in the way may be the folder's, or one of its parents'.
+                in_way = next((p for p in (d, *d.parents) if p.exists() and not p.is_dir()),
+                              None)
+                where, why = ((in_way, "is a file, not a folder") if in_way is not None else
+                              (exc.filename or d, f"cannot be created ({exc.strerror or exc})"))
+                raise UserError(f"cannot use {d} for trayjobs' files: {where} {why}; give "
+                                f"trayjobs a folder it can write to with --home DIR or "
+                                f"TRAYJOBS_HOME") from None
         return self
 
     def to_dict(self) -> dict[str, str]:

@@ -80,6 +80,12 @@ def _check_cron(expr: str) -> None:
             f", e.g. '{fields}' for {expr.strip()}" if fields else
             " (minute hour day-of-month month day-of-week), e.g. '0 9 * * mon-fri'"))
     parts = expr.split()
+    zone = next((p for p in parts if re.match(r"(CRON_)?TZ=|[A-Za-z_]+/[A-Za-z_]|UTC$|GMT$",
+                                              p)), None)
+    if zone is not None and len(parts) != 5:  # "0 9 * * * Europe/Paris", "CRON_TZ=UTC ..."
+        raise CronError(f"cron '{expr}': '{zone}' is a time zone, which cron here does not "
+                        f"take: it runs in the computer's local time; write the 5 fields "
+                        f"alone, e.g. '0 9 * * *'")
     if len(parts) != 5:
         raise CronError(f"cron '{expr}': expected 5 fields (minute hour day-of-month month "
                         f"day-of-week), found {len(parts)}")
@@ -223,6 +229,22 @@ class NotLater(ValueError):
     passed. Running now is asked for otherwise, which the caller says how."""
 
 
+def _no_such_date(text: str) -> str | None:
+    """Why a date written in the right shape is no date ("2026-02-30": February has 28
+    days that year), where "not a time" would send one looking for a typo."""
+    m = re.match(r"(\d{4})-(\d{2})-(\d{2})(?:[ T]|$)", text)
+    if not m:
+        return None
+    year, month, day = (int(g) for g in m.groups())
+    if not 1 <= month <= 12:
+        return f"there is no month {month}"
+    import calendar
+    days = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= days:
+        return f"{calendar.month_name[month]} {year} has no day {day} (it has {days})"
+    return None
+
+
 def one_off_time(*, at: str | None = None, within: str | None = None,
                  now: datetime | None = None) -> datetime:
     """When a one-off run asked for ``at`` a time or ``within`` a duration should start,
@@ -265,8 +287,8 @@ def one_off_time(*, at: str | None = None, within: str | None = None,
     try:
         due = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"--at {at}: not a time; write e.g. 18:00, '2026-12-24 18:00' or "
-                         f"2026-12-24T18:00:00+01:00") from None
+        raise ValueError(f"--at {at}: {_no_such_date(text) or 'not a time'}; write e.g. 18:00, "
+                         f"'2026-12-24 18:00' or 2026-12-24T18:00:00+01:00") from None
     if due.tzinfo is None:
         due = due.replace(tzinfo=now.tzinfo)
     if due <= now:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import time
+import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -199,12 +200,25 @@ def warnings_text(n: int) -> str:
     return f"{n:,} warning{'s' * (n != 1)}"
 
 
+def text_width(text: str) -> int:
+    """The columns ``text`` takes in a terminal: a CJK character takes two, an accent
+    written apart (``e`` and U+0301) or a zero-width joiner none. (What ``len`` counts
+    put a job named 日本 two columns off the rest of its row.)"""
+    if text.isascii():
+        return len(text)
+    return sum(0 if unicodedata.combining(c) or unicodedata.category(c) in ("Mn", "Me", "Cf")
+               else 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
 def table(rows: list[list[str]], headers: list[str]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines = [fmt.format(*headers), fmt.format(*("-" * w for w in widths))]
-    lines += [fmt.format(*(str(c) for c in r)) for r in rows]
-    return "\n".join(line.rstrip() for line in lines)
+    cells = [[str(c) for c in r] for r in [headers, *rows]]
+    widths = [max(text_width(x) for x in col) for col in zip(*cells)]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(c + " " * (w - text_width(c)) for c, w in zip(row, widths)).rstrip()
+
+    return "\n".join([line(cells[0]), line(["-" * w for w in widths])]
+                     + [line(r) for r in cells[1:]])
 
 
 def started_by_how(run: dict[str, Any]) -> tuple[str, str]:

@@ -142,8 +142,8 @@ def check_alerts(cfg, *, store=None) -> tuple[list, list[str]]:
                 resolve_url(ping)
             except UnknownSecret as exc:
                 errors.append(ConfigError(str(exc), file=fname, job=name, key="ping"))
-            except SecretError:
-                pass
+            except SecretError as exc:  # said, as of a channel's: the job is not known good
+                problems.append(f"job {name!r}, key 'ping': its secret was not checked: {exc}")
     if store is not None:
         for channel, row in sorted(store.channel_health().items()):
             if row["state"] != "sent" and row["last_error"]:

@@ -23,7 +23,9 @@ __all__ = ["parse_alerts", "schedule_gap"]
 RESERVED = ("desktop",)
 
 
-def parse_alerts(cfg: "Config", raw: Any, *, fname: str, locate) -> None:
+def parse_alerts(cfg: "Config", raw: Any, *, fname: str, locate, raw_jobs: Any = None) -> None:
+    """``raw_jobs``: the ``[jobs]`` table as written, for the names and tags of the jobs
+    left out for their own errors."""
     from ..config import _hostile, _messages
     if not isinstance(raw, dict):
         cfg.errors.append(ConfigError("write each alert channel as a table: [alerts.NAME] with "
@@ -54,6 +56,7 @@ def parse_alerts(cfg: "Config", raw: Any, *, fname: str, locate) -> None:
                 error(msg, loc)
     for job in cfg.jobs.values():
         _check_job(cfg, job, raw if isinstance(raw, dict) else {}, fname, locate)
+    _check_covered(cfg, raw_jobs, fname, locate)
 
 
 def _check_job(cfg: "Config", job, raw: dict, fname: str, locate) -> None:
@@ -78,6 +81,30 @@ def _check_job(cfg: "Config", job, raw: dict, fname: str, locate) -> None:
             error(f"{format_duration(c.stale_after)} is shorter than the time between two of "
                   f"the job's own runs ({format_duration(gap)}): it would be stale between "
                   f"every two runs; give at least {format_duration(gap)}", "stale_after")
+
+
+def _check_covered(cfg: "Config", raw_jobs: Any, fname: str, locate) -> None:
+    """A channel's ``jobs`` or ``urgent`` naming neither a job nor a tag: a typo there
+    silently leaves a job without its alerts, found out when a failure goes untold."""
+    known: set[str] = set(cfg.jobs)
+    for name, job in cfg.jobs.items():
+        known.update(job.common.tags)
+    for name, table in (raw_jobs.items() if isinstance(raw_jobs, dict) else ()):
+        known.add(name)  # one left out for an error of its own is told of that error
+        tags = table.get("tags") if isinstance(table, dict) else None
+        if isinstance(tags, list):
+            known.update(t for t in tags if isinstance(t, str))
+    import difflib
+    for channel, spec in cfg.alerts.items():
+        for key in ("jobs", "urgent"):
+            for entry in getattr(spec, key):
+                if entry == "*" or entry in known:
+                    continue
+                close = difflib.get_close_matches(entry, sorted(known), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                cfg.errors.append(ConfigError(
+                    f"{entry!r} is neither a job nor a tag of one{hint}", file=fname,
+                    key=f"alerts.{channel}.{key}", line=locate.key(["alerts", channel], key)))
 
 
 def schedule_gap(job) -> float | None:

@@ -17,6 +17,9 @@ def check_span(value: str) -> str:
         if int(hour) > 23 or int(minute) > 59:
             raise ValueError(f"{value!r}: {hour}:{minute} is not a time of day "
                              f"(00:00 to 23:59)")
+    if m.group(1, 2) == m.group(3, 4):  # all day, or never? Quiet never, as it was read
+        raise ValueError(f"{value!r}: it starts and ends at the same time, so it is no span; "
+                         f"write e.g. '22:00-07:00' (or leave quiet hours out)")
     return value
 
 

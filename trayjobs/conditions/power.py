@@ -38,8 +38,9 @@ class AcPower(Condition):
 
 class BatteryAbove(Condition):
     key = "battery_above"
-    annotation = Annotated[int, Field(ge=0, le=100)]
-    description = ("Only while the battery is charged above this many percent (0-100); "
+    # Above 100 % a battery never is: such a job's runs would wait for ever.
+    annotation = Annotated[int, Field(ge=0, le=99)]
+    description = ("Only while the battery is charged above this many percent (0-99); "
                    "a computer without a battery always is.")
     source = "power"
 

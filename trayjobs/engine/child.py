@@ -11,11 +11,13 @@ job's program daemonizes out of its process group is stopped when the run ends,
 and when this process exits because the engine went away.
 
 Kept free of Qt and of the engine: it imports only the job kinds it runs (and
-:mod:`.wire`, the format of its messages, and :mod:`trayjobs.leftovers`).
+:mod:`.wire`, the format of its messages, :mod:`.fdcapture`, which reads what job code
+writes to fds 1 and 2 into the run's log, and :mod:`trayjobs.leftovers`).
 """
 
 from __future__ import annotations
 
+import codecs
 import faulthandler
 import io
 import json
@@ -30,6 +32,7 @@ from typing import Any
 
 from ..leftovers import adopt_orphans, kill_children, reap_exited
 from . import launcher
+from .fdcapture import FdCapture
 from .wire import encode
 
 __all__ = ["main"]
@@ -200,6 +203,10 @@ class _Printed:
         self._tail: deque[tuple[str, str, int]] = deque()  # (text, level, bytes)
         self._tail_size = 0
         self.left_out = 0  # bytes of lines left out, not logged
+        # Job code prints on its thread while what its programs write arrives on others
+        # (see :mod:`.fdcapture`): the streams take turns.
+        self.lock = threading.RLock()
+        self.fds: FdCapture | None = None  # what programs write to fd 1 and 2, if read
 
     def limit(self, *, head: int | None, tail: int | None) -> None:
         """The job's own bounds, known once its params are read (before its code runs)."""
@@ -222,6 +229,12 @@ class _Printed:
             self.line(str(message), level)
 
     def line(self, text: str, level: str) -> None:
+        with self.lock:  # whichever thread it comes from (see __init__)
+            if self.fds is not None:
+                self.fds.poll()  # what a program it ran wrote before goes first
+            self._line(text, level)
+
+    def _line(self, text: str, level: str) -> None:
         size = _size(text) + 1  # with its newline, as a file of the output would hold it
         if size <= self.head_left:
             self.head_left -= size
@@ -261,6 +274,10 @@ class _Printed:
 
     def close(self) -> None:
         """The run is over: say what was left out, then log the kept tail."""
+        with self.lock:
+            self._close()
+
+    def _close(self) -> None:
         if self.left_out:
             from ..durations import format_size
             self._log(f"[{format_size(self.left_out)} of output left out here]", "warning")
@@ -284,14 +301,34 @@ def _size(text: str) -> int:
 
 
 class _LogStream(io.TextIOBase):
-    """print() in job code becomes log lines of the run (see :class:`_Printed`)."""
+    """print() in job code becomes log lines of the run (see :class:`_Printed`). It stands
+    in for ``sys.stdout`` or ``sys.stderr`` in code written for a terminal, so it has
+    their ``buffer``, ``encoding``, ``reconfigure()`` and ``fileno()`` (the fd that
+    :mod:`.fdcapture` reads into the same log, for ``subprocess.run(stdout=sys.stdout)``)."""
 
-    def __init__(self, out: _Printed, level: str) -> None:
+    encoding = "utf-8"
+    errors = "backslashreplace"
+    line_buffering = True
+
+    def __init__(self, out: _Printed, level: str, *, fd: int | None = None) -> None:
         # The line not ended yet, in pieces: adding each piece to one text copied all of it
         # every time, so a million dots printed one at a time never ended.
         self.out, self.level, self._parts = out, level, []
         self._size = 0  # characters in _parts
         self._cap = 0  # more than this in _parts: see whether so much may be held
+        self._fd = fd
+        self.buffer = _LogBuffer(self)
+
+    def fileno(self) -> int:
+        if self._fd is None:
+            raise io.UnsupportedOperation("fileno")
+        return self._fd
+
+    def reconfigure(self, **_options: Any) -> None:
+        """Scripts set an encoding or line buffering for a terminal; a log needs neither."""
+
+    def isatty(self) -> bool:
+        return False
 
     @property
     def _buf(self) -> str:
@@ -308,6 +345,12 @@ class _LogStream(io.TextIOBase):
         return True
 
     def write(self, s: str) -> int:
+        if not isinstance(s, str):  # as a real text stream says it
+            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        with self.out.lock:
+            return self._write(s)
+
+    def _write(self, s: str) -> int:
         if "\n" not in s:
             self._parts.append(s)
             self._size += len(s)
@@ -339,20 +382,47 @@ class _LogStream(io.TextIOBase):
         flush=True)`` shows at once), but for what may be the start of a secret, which
         waits for the rest: logged apart, its two halves would each pass the masking."""
         from ..secrets import begun_at_end
-        keep = begun_at_end(self._buf)
-        if self._buf[:len(self._buf) - keep].strip():
-            self.out.line(self._buf[:len(self._buf) - keep], self.level)
-        self._buf = self._buf[len(self._buf) - keep:]
+        with self.out.lock:
+            keep = begun_at_end(self._buf)
+            if self._buf[:len(self._buf) - keep].strip():
+                self.out.line(self._buf[:len(self._buf) - keep], self.level)
+            self._buf = self._buf[len(self._buf) - keep:]
 
     def finish(self) -> None:
         """The run is over: log whatever is left."""
-        if self._buf.strip():
-            self.out.line(self._buf, self.level)
-        self._buf = ""
+        with self.out.lock:
+            if self._buf.strip():
+                self.out.line(self._buf, self.level)
+            self._buf = ""
 
 
-def _finish_streams(printed: _Printed | None = None) -> None:
+class _LogBuffer(io.RawIOBase):
+    """``sys.stdout.buffer`` of a :class:`_LogStream`: bytes written there are its text,
+    UTF-8 with other bytes shown as ``\\xNN``, as a command's output is."""
+
+    def __init__(self, stream: _LogStream) -> None:
+        self._stream = stream
+        self._decoder = codecs.getincrementaldecoder("utf-8")("backslashreplace")
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        data = bytes(b)
+        self._stream.write(self._decoder.decode(data))
+        return len(data)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+
+def _finish_streams(printed: _Printed | None = None, fds: FdCapture | None = None) -> None:
     """What job code printed is all in the run's log (or written out, on a thread)."""
+    if fds is not None:
+        fds.stop()
     for stream in (sys.stdout, sys.stderr):
         (stream.finish if isinstance(stream, _LogStream) else stream.flush)()
     if printed is not None:
@@ -392,13 +462,19 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
                      cancel_event=cancel)
     out, err = sys.stdout, sys.stderr
     printed = _Printed(ctx)
+    fds = None
     if capture_output:
-        sys.stdout, sys.stderr = _LogStream(printed, "info"), _LogStream(printed, "warning")
+        sys.stdout = _LogStream(printed, "info", fd=1)
+        sys.stderr = _LogStream(printed, "warning", fd=2)
+        # What the programs it starts write, and what is written to fd 1 and 2 directly,
+        # is the run's output too: it went to /dev/null and the job process's log before.
+        fds = FdCapture({1: sys.stdout.write, 2: sys.stderr.write}, printed.lock)
+        printed.fds = fds
     reuse = True
 
     def send_end(msg: dict[str, Any]) -> None:
         if capture_output:  # the kept end of what it printed goes before the run's end
-            _finish_streams(printed)
+            _finish_streams(printed, fds)
         pipe.send(msg if reuse else {**msg, "reuse": False})
 
     try:
@@ -415,7 +491,7 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
             result = kind.undo(ctx, params, req["run"])
         else:
             result = kind.run(ctx, params)
-        _finish_streams(printed if capture_output else None)
+        _finish_streams(printed if capture_output else None, fds)
         end = {"t": "done", "result": tidy_result(result)}
         if not reuse:
             end["reuse"] = False
@@ -425,8 +501,10 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
                 end["result"] = _finite(end["result"], ctx)
                 done = pipe.encode(end)
         except ValueError as exc:
-            raise JobFailed(f"the job's result could not be stored: it is not JSON data ({exc}). "
-                            f"This is a bug in the job kind.", retry=False) from None
+            # Said to whoever wrote the code: a python job's own function, often.
+            raise JobFailed(f"the job's result could not be stored: it is not JSON data ({exc}); "
+                            f"a result holds text, numbers, true or false and None, in lists "
+                            f"and dicts with text keys", retry=False) from None
         pipe.send_encoded(_set_aside(end, done, ctx, pipe))
     except Cancelled:
         send_end({"t": "error", "kind": "cancelled", "message": "cancelled"})
@@ -451,7 +529,7 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
                   "traceback": traceback.format_exc()})
     finally:
         if capture_output:
-            _finish_streams(printed)
+            _finish_streams(printed, fds)
             sys.stdout, sys.stderr = out, err
         forget_revealed()
     return reuse
@@ -488,7 +566,9 @@ def main(argv: list[str] | None = None) -> int:
     # What job code daemonizes (out of its process group) is reparented here, not to
     # init: a command run stops it when it ends, and it dies with this process.
     adopt_orphans()
-    faulthandler.enable()  # a segfault leaves its Python traceback on stderr (our log file)
+    # A segfault leaves its Python traceback in our log file, which is stderr but during
+    # a run, when fd 2 is the run's output (see .fdcapture): a pipe that dies with us.
+    faulthandler.enable(os.fdopen(os.dup(2), "w"))
     launcher.want()  # programs run here one after the other: start each ahead of its run
     _keep_freed_memory()
     requests: list[dict[str, Any]] = []

@@ -145,6 +145,11 @@ class Control(Hooks):
             if any(str(f) == "" for f in files):  # Path("") would be the current folder
                 raise UserError(f"job {job_name!r}: an input file was given as empty text "
                                 f"(--file \"\"); give the file's path")
+            for f in files:  # Path.expanduser raises a RuntimeError for these
+                if str(f).startswith("~") and os.path.expanduser(str(f)).startswith("~"):
+                    raise UserError(f"job {job_name!r}: --file {str(f)!r}: there is no user "
+                                    f"{str(f)[1:].split('/')[0]!r}; write ~/… for a file in "
+                                    f"your own home")
             inputs["files"] = [str(Path(f).expanduser().absolute()) for f in files]
         if dry_run:
             if not kind.can_dry_run(job.params):
@@ -344,7 +349,7 @@ class Control(Hooks):
         if job is None:
             self.store.set_value("paused", "1" if paused else None)
         else:
-            self.config.job(job)
+            job = self.config.job(job).name  # as the file writes it
             self.store.set_job_state(job, paused=1 if paused else 0)
         self.bus.emit(JobsChanged("paused" if paused else "resumed"))
         self._tell({"op": "paused"})

@@ -168,8 +168,12 @@ def get_kind(name: str) -> type[JobKind]:
     except KeyError:
         if name in _broken:
             raise KeyError(_broken[name].message()) from None
-        known = ", ".join(kind_names())
-        raise KeyError(f"unknown kind {name!r}; known kinds: {known}") from None
+        names = kind_names()
+        import difflib
+        folded = {n.casefold(): n for n in names}
+        close = difflib.get_close_matches(str(name).casefold(), list(folded), n=1, cutoff=0.75)
+        hint = f"did you mean {folded[close[0]]!r}? " if close else ""
+        raise KeyError(f"unknown kind {name!r}; {hint}known kinds: {', '.join(names)}") from None
 
 
 def resumes_after_crash(job) -> bool:

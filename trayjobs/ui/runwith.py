@@ -61,7 +61,9 @@ def submit_checked(eng, job_name: str, labels: dict[str, str], **kwargs: Any) ->
         try:
             job.run_params({key: value})
         except UserError as exc:
-            text = str(exc).removeprefix(f"job {job_name!r}: ")
+            # The field names the parameter already.
+            text = str(exc).removeprefix(f"job {job_name!r}: ").removeprefix(
+                f"parameter {key!r}: ")
             raise UserError(f"{labels.get(key, key)}: {plain_error(text)}") from None
     return eng.submit(job_name, **kwargs)
 

@@ -33,6 +33,21 @@ def load_function(params: PythonParams, job: str) -> Callable[..., Any]:
         at = f" at line {exc.lineno}" if exc.lineno else ""
         raise UserError(f"job {job!r}: {exc.filename or params.target()} has a syntax "
                         f"error{at}: {exc.msg}; fix it, then run the job again") from None
+    except SystemExit as exc:
+        # A script whose work runs at its top level, ending in sys.exit(): as it was loaded,
+        # before the function was called. Every attempt would do the same.
+        raise UserError(f"job {job!r}: {_loaded(params)} called sys.exit({exc.code!r}) as it "
+                        f"was loaded: code at its top level runs when the job loads it; put "
+                        f"the work in a function, def {params.attribute.split('.')[0]}(ctx), "
+                        f"or run the script as a command job") from None
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] in (params.module or "").split(".")[:1]:
+            raise  # the job's own module, gone since `check`: said as it is
+        # Not installed where the job runs: another attempt finds it no more than this one.
+        raise UserError(f"job {job!r}: {_loaded(params)} imports {exc.name!r}, which is not "
+                        f"installed in trayjobs' environment ({sys.executable}); install it "
+                        f"there (`{sys.executable} -m pip install ...`), or add the folder "
+                        f"that holds it to the job's 'path'") from None
     obj: Any = module
     for part in params.attribute.split("."):
         try:
@@ -46,6 +61,10 @@ def load_function(params: PythonParams, job: str) -> Callable[..., Any]:
                         f"{what} ({obj!r:.40}), not a function; name a function with "
                         f"'{'function' if params.script is not None else 'call'}'")
     return obj
+
+
+def _loaded(params: PythonParams) -> str:
+    return str(params.script) if params.script is not None else params.module
 
 
 def _load_file(path: Path, job: str):
@@ -123,8 +142,48 @@ def _check_source(path: Path, attribute: str, *, key: str, module: str | None = 
             elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
                 names.add(n.id)
     if name in names or "__getattr__" in names:
-        return _misshapen(tree, attribute, what, key)
+        return _not_callable(tree, attribute, what, key) or _misshapen(tree, attribute, what, key)
     return _missing(names, name, what, key)
+
+
+#: Values written as such that no call can be made of: ``main = 5``, ``main = "sync"``.
+_LITERALS = (ast.Constant, ast.List, ast.Tuple, ast.Dict, ast.Set, ast.JoinedStr,
+             ast.ListComp, ast.DictComp, ast.SetComp)
+
+
+def _not_callable(tree: ast.Module, attribute: str, what: str, key: str
+                  ) -> list[tuple[str, str]]:
+    """The name given only ever set to a literal at the top level, never defined,
+    imported or set otherwise: calling it fails every run, so ``check`` says so."""
+    values = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and \
+                node.name == attribute:
+            return []
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any((a.asname or a.name).split(".")[0] == attribute for a in node.names):
+                return []
+        targets = (node.targets if isinstance(node, ast.Assign)
+                   else [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign,
+                                                           ast.For, ast.With)) else [])
+        for target in targets:
+            for n in ast.walk(target):
+                if isinstance(n, ast.Name) and n.id == attribute:
+                    if not (isinstance(node, (ast.Assign, ast.AnnAssign)) and target is n
+                            and isinstance(node.value, _LITERALS)):
+                        return []  # set in a way only running it would tell
+                    values.append(node.value)
+        if isinstance(node, (ast.NamedExpr, ast.Global)) or (
+                isinstance(node, ast.Name) and node.id == attribute
+                and isinstance(node.ctx, ast.Del)):
+            return []
+    if not values:
+        return []
+    shown = ast.unparse(values[-1])
+    shown = shown if len(shown) <= 40 else shown[:39] + "…"
+    name = "function" if key == "function" else "call"
+    return [(key, f"{what}: {attribute} is {shown}, not a function; name a function with "
+                  f"'{name}'")]
 
 
 def _not_a_file(path: Path) -> str:
