@@ -466,10 +466,6 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
     if capture_output:
         sys.stdout = _LogStream(printed, "info", fd=1)
         sys.stderr = _LogStream(printed, "warning", fd=2)
-        # What the programs it starts write, and what is written to fd 1 and 2 directly,
-        # is the run's output too: it went to /dev/null and the job process's log before.
-        fds = FdCapture({1: sys.stdout.write, 2: sys.stderr.write}, printed.lock)
-        printed.fds = fds
     reuse = True
 
     def send_end(msg: dict[str, Any]) -> None:
@@ -482,6 +478,11 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
         reuse = not kind_cls.fresh_process
         if capture_output and not kind_cls.bounds_own_log:
             ctx.log = printed.logged
+        if capture_output and kind_cls.captures_fds:
+            # What the programs it starts write, and what is written to fd 1 and 2 directly,
+            # is the run's output too: it went to /dev/null and the job process's log before.
+            fds = printed.fds = FdCapture({1: sys.stdout.write, 2: sys.stderr.write},
+                                          printed.lock)
         kind = kind_cls()
         params = req.get("params_model")  # a thread's: validated already (see the engine)
         if params is None and req["params"] is not None:  # None: an undo from the journal alone

@@ -93,6 +93,12 @@ class JobKind(ABC):
     #: ``log_head`` and ``log_tail``). Without, what it logs through ``ctx.log`` in a job
     #: process shares the bounds of what it prints: the first and last megabyte by default.
     bounds_own_log: ClassVar[bool] = False
+    #: In a job process, what the run and the programs it starts write to the process's own
+    #: stdout and stderr (fd 1 and 2: ``subprocess.run``, ``os.system``, C libraries) is read
+    #: into the run's log: for a kind that runs the user's code. Off, fd 1 and 2 stay as they
+    #: are (``/dev/null`` and the job process's log file) and a run costs two pipes and a
+    #: thread less.
+    captures_fds: ClassVar[bool] = False
     #: Keys of ``Params`` that ``trayjobs run JOB --param KEY=VALUE`` may set for one run
     #: (the report's ``period``), besides the job's own ``params``.
     run_params: ClassVar[frozenset[str]] = frozenset()

@@ -34,6 +34,8 @@ class PythonKind(JobKind):
     # The user's modules stay imported and ``path`` stays on sys.path: a process that ran
     # one is not given another run, so an edited script is read afresh next time.
     fresh_process = True
+    # What the function's programs (subprocess.run, os.system) write is the run's output too.
+    captures_fds = True
 
     @classmethod
     def can_dry_run(cls, params: PythonParams) -> bool:
