@@ -69,6 +69,14 @@ def test_nan_anywhere_in_a_job_or_in_settings_is_refused():
     assert "key 'settings.workers': not a number" in msg
 
 
+def test_a_file_with_old_mac_line_ends_says_so():
+    [msg] = errors_of('[jobs.a]\rkind = "demo"\r')
+    assert msg.endswith("lines here end with a carriage return alone (old Mac style): save "
+                        "the file with LF (Unix) or CRLF (Windows) line ends"), msg
+    [msg] = errors_of('[jobs.a]\r\nkind = "demo\r\n')  # CRLF: only the TOML's own error
+    assert "carriage return" not in msg, msg
+
+
 # -- nesting -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("depth", [MAX_NESTING + 5, 150])
@@ -393,3 +401,12 @@ def test_a_retry_cap_below_the_backoff_written_with_it_is_refused():
     for alone in ('retry = { backoff = "2h" }', 'retry = { max_backoff = "10s" }',
                   'retry = { backoff = "1m", max_backoff = "1m" }'):
         assert errors_of(job(alone)) == [], alone  # one alone meets the other's default
+
+
+def test_a_backoff_written_alone_above_the_default_cap_raises_the_cap_with_it():
+    # backoff = "2h" alone was cut to the default cap's 1 h, without a word.
+    from trayjobs.config import RetryPolicy
+    assert RetryPolicy(backoff="2h").max_backoff == 7200
+    assert RetryPolicy(backoff="2m").max_backoff == 3600  # the default cap, above it
+    assert RetryPolicy(backoff="2h", max_backoff="3h").max_backoff == 3 * 3600
+    assert RetryPolicy(max_backoff="10s").max_backoff == 10

@@ -86,7 +86,8 @@ class _Strict(BaseModel):
 class RetryPolicy(_Strict):
     attempts: int = Field(3, ge=1, le=100, description="Attempts in all, the first included.")
     backoff: Duration = Field(30.0, ge=0, description="Wait before the 2nd attempt; doubles after each failure.")
-    max_backoff: Duration = Field(3600.0, ge=0, description="Longest wait between attempts.")
+    max_backoff: Duration = Field(3600.0, ge=0, description="Longest wait between attempts "
+                                  "(without it: 1h, or the backoff where that is longer).")
     jitter: bool = Field(True, description="Randomise each wait by up to ±25 % so retries do not bunch up.")
 
     @model_validator(mode="after")
@@ -106,6 +107,9 @@ class RetryPolicy(_Strict):
             raise ValidationError.from_exception_data(type(self).__name__, [InitErrorDetails(
                 type="value_error", loc=("max_backoff",), input=self.max_backoff,
                 ctx={"error": error})])
+        if "max_backoff" not in self.model_fields_set and self.backoff > self.max_backoff:
+            # backoff = "2h" alone means waits of 2 h and more, not the default cap's 1 h.
+            object.__setattr__(self, "max_backoff", self.backoff)
         return self
 
 
@@ -596,8 +600,12 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
         data = tomllib.loads(body)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
+        hint = ""
+        if re.search(r"\r(?!\n)", body):  # TOML ends lines with LF or CRLF only
+            hint = ("; lines here end with a carriage return alone (old Mac style): save the "
+                    "file with LF (Unix) or CRLF (Windows) line ends")
         return Config(path=path, text=text, unreadable=True, errors=[ConfigError(
-            f"not valid TOML: {exc}", file=fname, line=int(m.group(1)) if m else None)])
+            f"not valid TOML: {exc}{hint}", file=fname, line=int(m.group(1)) if m else None)])
     except RecursionError:  # the parser recurses into each nested array and inline table
         return Config(path=path, text=text, unreadable=True, errors=[ConfigError(
             f"values nested too deeply to read; tables and lists nest at most "
