@@ -249,6 +249,32 @@ def test_a_name_that_is_no_function_fails_the_run_saying_what_it_is(home, tmp_pa
             f"'function'") in run.stderr
 
 
+def test_a_class_named_as_the_function_is_refused_by_check_and_by_the_run(home, tmp_path):
+    # Calling it made an object: the run "succeeded" having run nothing of the job.
+    job = script(tmp_path / "cls.py", """
+        class Nightly:
+            def __init__(self, ctx=None):
+                self.ctx = ctx
+            @staticmethod
+            def run(ctx):
+                return "ran"
+    """)
+    home.config_file.write_text(
+        f'[jobs.cls]\nkind = "python"\nfile = \'{job}\'\nfunction = "Nightly"\n'
+        f'retry = {{ attempts = 1 }}\n'
+        f'[jobs.method]\nkind = "python"\nfile = \'{job}\'\nfunction = "Nightly.run"\n')
+    out = trayjobs(home, "check")
+    assert out.returncode == 1 and "1 job OK, 1 error" in out.stdout, out.stdout + out.stderr
+    assert ("job 'cls', key 'function': " in out.stderr and "Nightly is a class, not a "
+            "function; name a function with 'function'" in out.stderr), out.stderr
+    run = trayjobs(home, "run", "cls", "--wait")
+    assert run.returncode == 1
+    assert (f"job 'cls': {job}:Nightly is a class, not a function; name a function with "
+            f"'function' (a class's static or class method: 'Class.method')") in run.stderr
+    method = trayjobs(home, "run", "method", "--wait")
+    assert method.returncode == 0 and "succeeded: ran" in method.stderr, method.stderr
+
+
 @pytest.mark.parametrize("value, result", [
     (None, {"summary": "f finished"}),
     ("done", {"summary": "done"}),

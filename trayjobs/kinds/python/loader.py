@@ -55,6 +55,10 @@ def load_function(params: PythonParams, job: str) -> Callable[..., Any]:
         except AttributeError:
             raise UserError(f"job {job!r}: {params.target()} does not exist: "
                             f"{module.__name__} has no {params.attribute!r}") from None
+    if isinstance(obj, type):  # calling it makes an object: no job was run, nor failed
+        raise UserError(f"job {job!r}: {params.target()} is a class, not a function; name a "
+                        f"function with '{'function' if params.script is not None else 'call'}'"
+                        f" (a class's static or class method: 'Class.method')")
     if not callable(obj):
         what = type(obj).__name__
         raise UserError(f"job {job!r}: {params.target()} is {'an' if what[0] in 'aeiou' else 'a'} "
@@ -197,10 +201,14 @@ def _misshapen(tree: ast.Module, attribute: str, what: str, key: str
                ) -> list[tuple[str, str]]:
     """A top-level function that cannot work as a job's, seen in its source: one that
     needs more than the run's context, or a generator (calling it would run nothing)."""
-    defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-            and n.name == attribute]
+    defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                   ast.ClassDef)) and n.name == attribute]
     if not defs or defs[-1].decorator_list:  # a decorator may change what is called
         return []
+    if isinstance(defs[-1], ast.ClassDef):
+        name = "function" if key == "function" else "call"
+        return [(key, f"{what}: {attribute} is a class, not a function; name a function with "
+                      f"'{name}' (a class's static or class method: '{attribute}.method')")]
     fn = defs[-1]
     args = fn.args
     positional = args.posonlyargs + args.args
