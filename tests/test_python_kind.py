@@ -606,6 +606,33 @@ def test_what_a_function_logs_through_ctx_log_shares_the_bounds_of_what_it_print
     assert "ratio" in messages[8] and len(messages) == 9, messages
 
 
+def test_a_progress_bar_redrawn_with_carriage_returns_is_logged_once_as_its_last_state(
+        make_engine, tmp_path):
+    # tqdm and the like: each redraw flushed was a line of the log, a thousand of them.
+    job = script(tmp_path / "bar.py", """
+        import sys
+        def main(ctx):
+            for i in range(1, 1001):
+                print(f"\\rcopying {i / 10:.0f}%", end="", flush=True, file=sys.stderr)
+            print(file=sys.stderr)
+            print("windows line\\r")
+            sys.stdout.write("a\\rb\\r")
+            sys.stdout.write("\\nlast line")
+            sys.stdout.flush()
+            return "done"
+    """)
+    eng = make_engine(f"""
+        [jobs.bar]
+        kind = "python"
+        file = '{job}'
+    """)
+    run = eng.watcher.wait(eng.submit("bar"))
+    assert run["state"] == "succeeded", run
+    logs = [(l["message"], l["level"]) for l in eng.store.logs(run["id"])]
+    assert logs == [("copying 100%", "warning"), ("windows line", "info"), ("b", "info"),
+                    ("last line", "info")], logs
+
+
 def test_a_printed_line_too_long_to_keep_is_not_held_whole(home):
     # A million dots written one at a time with no line end: only the end of the line that
     # the tail can keep is held, and logged, after a note of how much was left out.

@@ -356,6 +356,8 @@ class _LogStream(io.TextIOBase):
             self._size += len(s)
             if len(self._parts) >= 4096:
                 self._parts = ["".join(self._parts)]
+            if "\r" in s:
+                self._redrawn()
             if self._size > self._cap:
                 self._hold_less()
             return len(s)
@@ -363,9 +365,20 @@ class _LogStream(io.TextIOBase):
         # buffer for each, so one write of a million lines never ended.
         *lines, self._buf = (self._buf + s).split("\n")
         for line in lines:
+            if "\r" in line:
+                line = _final_state(line)
             if line.strip():
                 self.out.line(line, self.level)
         return len(s)
+
+    def _redrawn(self) -> None:
+        """A line rewritten in place with carriage returns (a progress bar: tqdm, a
+        program's percentage) is held, and logged once, as its latest state; a command's
+        output counts so too. (A carriage return at the very end may be a CRLF's first half.)"""
+        text = self._buf
+        cut = text.rfind("\r", 0, len(text) - 1)
+        if cut >= 0:
+            self._buf = text[cut:]  # with its return: still a line being redrawn
 
     def _hold_less(self) -> None:
         """A line longer than can be kept whole is not held whole either: the head is over,
@@ -383,6 +396,8 @@ class _LogStream(io.TextIOBase):
         waits for the rest: logged apart, its two halves would each pass the masking."""
         from ..secrets import begun_at_end
         with self.out.lock:
+            if "\r" in self._buf:  # being redrawn: its last state is logged with its newline
+                return
             keep = begun_at_end(self._buf)
             if self._buf[:len(self._buf) - keep].strip():
                 self.out.line(self._buf[:len(self._buf) - keep], self.level)
@@ -391,9 +406,16 @@ class _LogStream(io.TextIOBase):
     def finish(self) -> None:
         """The run is over: log whatever is left."""
         with self.out.lock:
-            if self._buf.strip():
-                self.out.line(self._buf, self.level)
+            text = _final_state(self._buf) if "\r" in self._buf else self._buf
+            if text.strip():
+                self.out.line(text, self.level)
             self._buf = ""
+
+
+def _final_state(line: str) -> str:
+    """What a terminal would show of a line written over with carriage returns."""
+    line = line.rstrip("\r")  # a CRLF line end, or a return before the newline
+    return line[line.rfind("\r") + 1:]
 
 
 class _LogBuffer(io.RawIOBase):
