@@ -110,10 +110,26 @@ def test_nesting_too_deep_for_the_parser_is_a_config_error(open_, close):
                               "it runs in the computer's local time"),
     ("0 9 * * * UTC", "'UTC' is a time zone"),
     ("0 9 * * * *", "expected 5 fields (minute hour day-of-month month day-of-week), found 6"),
+    # were "'L' is not a number" and "'1W' is not a number"
+    ("0 9 L-3 * *", "day of month 'L-3' (days before the month's last) is not supported here; "
+                    "'L' is the month's last day and 'LW' its last weekday"),
+    ("0 9 15W * *", "day of month '15W' (the weekday nearest a day) is not supported here"),
 ])
 def test_cron_mistakes_are_explained_in_words(cron, words):
     [msg] = errors_of(job(f'cron = "{cron}"'))
     assert f"key 'cron': cron '{cron}'" in msg and words in msg, msg
+
+
+def test_the_last_weekday_of_the_month_is_a_cron_day():
+    # cronsim reads 'LW'; the check before it refused it as "not a number".
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from trayjobs.schedule import Cron
+    assert errors_of(job('cron = "0 9 LW * *"')) == []
+    after = datetime(2026, 1, 1, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert Cron("0 9 LW * *").next_after(after, tz=after.tzinfo) == datetime(
+        2026, 1, 30, 9, 0, tzinfo=after.tzinfo)  # the 31st is a Saturday
 
 
 # -- job names ---------------------------------------------------------------------------------

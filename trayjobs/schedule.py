@@ -96,8 +96,14 @@ def _check_cron(expr: str) -> None:
                 if not ascii_digits(step) or not 1 <= int(step) <= hi:
                     raise CronError(f"cron '{expr}': step '/{step}' in the {name} field "
                                     f"must be 1-{hi}")
-            if body == "*" or (name == "day of month" and body == "L"):
+            if body == "*" or (name == "day of month" and body.upper() in ("L", "LW")):
                 continue
+            if name == "day of month" and re.fullmatch(r"(?i)L-\d+|\d+W", body):
+                raise CronError(f"cron '{expr}': day of month '{body}' ("
+                                + ("days before the month's last" if body[0] in "lL"
+                                   else "the weekday nearest a day")
+                                + ") is not supported here; 'L' is the month's last day and "
+                                  "'LW' its last weekday")
             nth = re.fullmatch(r"(\w+)#(\d+)", body) if name == "day of week" else None
             if nth and not 1 <= int(nth.group(2)) <= 5:
                 raise CronError(f"cron '{expr}': '{body}' asks for week {nth.group(2)} of the "
