@@ -394,3 +394,20 @@ def test_a_battery_level_never_reached_is_refused():
     [err] = parse_config('[jobs.a]\nkind = "demo"\nwhen = { battery_above = 100 }\n').errors
     assert err.key == "when.battery_above" and "at most 99 (got 100)" in err.message
     assert parse_config('[jobs.a]\nkind = "demo"\nwhen = { battery_above = 99 }\n').errors == []
+
+
+def test_check_notes_a_max_wait_that_has_no_condition_to_cut_short(home):
+    home.config_file.write_text(
+        '[jobs.bare]\nkind = "demo"\nmax_wait = "2d"\n'
+        '[jobs.waits]\nkind = "demo"\nmax_wait = "2d"\nwhen = { ac_power = true }\n'
+        '[jobs.off]\nkind = "demo"\nmax_wait = "2d"\nwhen = { ac_power = false }\n')
+    out = trayjobs(home, "check")
+    assert out.returncode == 0, out.stderr
+    notes = [l for l in out.stderr.splitlines() if "max_wait" in l]
+    assert [n.split("'")[1] for n in notes] == ["bare", "off"], notes
+    assert notes[0] == ("note: job 'bare', key 'max_wait': its runs wait for no condition (no "
+                        "'when', and no pause_on_battery or only_unmetered in [settings]), so "
+                        "max_wait has nothing to cut short")
+    home.config_file.write_text('[settings]\npause_on_battery = true\n'
+                                '[jobs.bare]\nkind = "demo"\nmax_wait = "2d"\n')
+    assert "max_wait" not in trayjobs(home, "check").stderr  # the settings' default applies

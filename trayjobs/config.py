@@ -816,6 +816,11 @@ def check_jobs(cfg: Config, *, notes: list[str] | None = None) -> list[ConfigErr
                      f"this hook does not start it"
                      for name, job in cfg.jobs.items() for key, other in job.common.hooks()
                      if other in cfg.jobs and not cfg.jobs[other].enabled)
+        notes.extend(f"job {name!r}, key 'max_wait': its runs wait for no condition (no "
+                     f"'when', and no pause_on_battery or only_unmetered in [settings]), so "
+                     f"max_wait has nothing to cut short"
+                     for name, job in cfg.jobs.items()
+                     if job.common.max_wait is not None and not job.conditions(cfg.settings))
     refs = [(name, key, secret) for name, job in cfg.jobs.items()
             for key, secret in secret_refs(job.params)]
     try:
