@@ -317,3 +317,37 @@ def test_a_host_that_cannot_be_found_is_said_so_by_a_real_send():
                                                                timeout=10)
     assert str(err.value).startswith(("host not found (check",
                                       "the server's name could not be looked up")), err.value
+
+
+def test_a_delivery_error_never_shows_the_tokens_of_the_channels_url():
+    # Webhooks keep their token in the path or the query (discord://ID/TOKEN); the
+    # library's error quotes the path it called, and the error is shown everywhere.
+    from trayjobs.alerts.channels import DeliveryError, Message
+    from trayjobs.alerts.channels.apprise_url import AppriseChannel
+    url = f"json://alice:PASSWORD1@127.0.0.1:{free_port()}/hook/PATHTOKEN2?token=QUERYTOKEN3"
+    with pytest.raises(DeliveryError) as err:
+        AppriseChannel(url).send(Message(title="t", body="b"), timeout=5)
+    said = str(err.value)
+    assert said.startswith("connection refused"), said
+    for secret in ("PASSWORD1", "PATHTOKEN2", "QUERYTOKEN3"):
+        assert secret not in said
+    assert "127.0.0.1" in said  # the server stays named: it is what to check
+
+
+def test_a_heartbeat_error_never_shows_the_checks_uuid():
+    from trayjobs.alerts.channels import DeliveryError
+    from trayjobs.alerts.channels.ping import ping
+    with pytest.raises(DeliveryError) as err:
+        ping(f"http://127.0.0.1:{free_port()}/0a1b2c3d-uuid", "fail", timeout=5)
+    assert "0a1b2c3d-uuid" not in str(err.value)
+    assert str(err.value).startswith(f"cannot reach http://127.0.0.1:"), err.value
+    assert str(err.value).split(":", 3)[2].endswith("/…/fail"), err.value
+
+
+def test_a_server_name_and_an_address_in_the_url_stay_in_its_errors():
+    from trayjobs.alerts.channels.redact import redact
+    url = "mailtos://me:app-password@example.com?smtp=smtp.example.com&to=me@example.com"
+    assert redact("no smtp.example.com for me@example.com with app-password", url) == (
+        "no smtp.example.com for me@example.com with …")
+    assert redact("https://api.telegram.org/bot123456:ABCDEFGH/sendMessage",
+                  "tgram://123456:ABCDEFGH/chat") == "https://api.telegram.org/bot…/sendMessage"

@@ -13,6 +13,7 @@ import threading
 from contextlib import contextmanager
 
 from . import Channel, DeliveryError, Message, register
+from .redact import redact
 
 __all__ = ["AppriseChannel"]
 
@@ -66,7 +67,7 @@ class AppriseChannel(Channel):
                                                           fmt="%(message)s") as out:
                 plugin = apprise.Apprise.instantiate(self.url)
             if plugin is None:
-                said = " ".join(out.getvalue().split())
+                said = redact(" ".join(out.getvalue().split()), self.url)
                 raise DeliveryError("not a notification URL Apprise can use"
                                     + (f" ({said})" if said else "")
                                     + "; see the Apprise wiki for the URL of your service",
@@ -111,7 +112,7 @@ class AppriseChannel(Channel):
                             body_format=apprise.NotifyFormat.HTML if html
                             else apprise.NotifyFormat.TEXT)
         if not ok:
-            raise DeliveryError(_reason(out.getvalue()))
+            raise DeliveryError(_reason(redact(out.getvalue(), self.url)))
 
 
 @contextmanager

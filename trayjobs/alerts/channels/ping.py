@@ -4,6 +4,7 @@ it succeeds, ``URL/fail`` when it fails for good (a GET; the body is ignored).""
 from __future__ import annotations
 
 from . import DeliveryError
+from .redact import redact
 
 __all__ = ["ping", "ping_url"]
 
@@ -22,13 +23,14 @@ def ping(base: str, what: str, *, timeout: float = 10.0) -> None:
     import urllib.request
 
     url = ping_url(base, what)
+    shown = redact(url, base)  # the check's UUID is its secret: anyone may ping with it
     req = urllib.request.Request(url, headers={"User-Agent": "trayjobs"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             resp.read(1024)
     except urllib.error.HTTPError as exc:
-        raise DeliveryError(f"the monitor answered {exc.code} {exc.reason} for {url}",
+        raise DeliveryError(f"the monitor answered {exc.code} {exc.reason} for {shown}",
                             retry=exc.code >= 500 or exc.code == 429) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise DeliveryError(f"cannot reach {url}: {reason}") from None
+        raise DeliveryError(f"cannot reach {shown}: {redact(str(reason), base)}") from None
