@@ -351,3 +351,25 @@ def test_a_server_name_and_an_address_in_the_url_stay_in_its_errors():
         "no smtp.example.com for me@example.com with …")
     assert redact("https://api.telegram.org/bot123456:ABCDEFGH/sendMessage",
                   "tgram://123456:ABCDEFGH/chat") == "https://api.telegram.org/bot…/sendMessage"
+
+
+def test_a_job_failing_over_and_over_is_summed_up_not_one_message_each(setup, http):
+    # Failures a few seconds apart, each past the gathering window of the one before:
+    # after a burst's worth in a minute, the channel's next ones wait for the minute's
+    # end and go as one summary, so a job failing every 5 s sends a few messages a
+    # minute, not one per run.
+    alerts, store, clock, bus = setup(hook(http) + JOBS)
+    start = clock.t
+    for _ in range(40):  # 200 s
+        finish(store, bus, "a", "failed")
+        alerts.sender.run_once(clock.t + 1.5)
+        clock.t += 5
+    clock.t += 120
+    alerts.sender.run_once(clock.t)
+    bodies = http.bodies("/hook")
+    assert len(bodies) <= 3 * (200 // 60 + 2), [b["title"] for b in bodies]
+    told = sum(int(b["title"].split(" failed ")[1].split()[0]) if " times " in b["title"]
+               else 1 for b in bodies)
+    assert told == 40  # every failure is in a message, none lost
+    assert all(r["state"] in ("sent", "merged") for r in store.outbox_log(limit=100))
+    assert "a failed" in bodies[-1]["title"], bodies[-1]

@@ -36,6 +36,8 @@ def _state(row: dict[str, Any]) -> str:
         return f"try {row['attempts'] + 1} {relative(row['due_at'])}"
     if row["data"].get("held"):
         return f"held for quiet hours until {when(row['due_at'])}"
+    if row["data"].get("gathered"):
+        return f"summed up with others at {when(row['due_at'], seconds=True)}"
     return "waiting"
 
 
@@ -57,6 +59,9 @@ def delivery_state(row: dict[str, Any]) -> tuple[str, str]:
                             + (f"; last error: {error}" if error else ""))
     if row["data"].get("held"):
         return "waiting", f"held for quiet hours until {when(row['due_at'])}"
+    if row["data"].get("gathered"):
+        return "waiting", (f"many alerts in the last minute: summed up with the others at "
+                           f"{when(row['due_at'], seconds=True)}")
     return "waiting", ""
 
 

@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 #: This many messages of a channel due together become one summary.
 BURST = 3
 PING = "ping"
+#: A channel told of a job :data:`BURST` times within this many seconds: the next
+#: messages about it wait for this long after the last one went, and go as one summary
+#: (a job failing every few seconds makes a few messages a minute, not one per run).
+FLOOD_WINDOW = 60.0
 #: Messages a summary never swallows.
 UNMERGED = ("report", "summary")
 
@@ -246,9 +250,12 @@ class Sender:
                                              data=_json({**r["data"], "held": True}))
             self._changed(held)
             batch = urgent
+        if not flush:
+            batch = self._hold_flood(channel, batch, now)
         merge = [r for r in batch if r["event"] not in UNMERGED]
         quiet = any(r["data"].get("held") for r in merge)
-        if len(merge) >= BURST or (quiet and len(merge) >= 2):
+        gathered = any(r["data"].get("gathered") for r in merge)
+        if len(merge) >= BURST or ((quiet or gathered) and len(merge) >= 2):
             batch = [r for r in batch if r["event"] in UNMERGED] + [self._summarise(channel, merge, quiet, now)]
         for row in batch:
             if self._stopping:
@@ -260,6 +267,32 @@ class Sender:
                 self._failed(row, exc, channel, self.tries, now)
                 return  # the rest of the channel waits behind it, in order
             self._sent([row], now, channel)
+
+    def _hold_flood(self, channel: str, batch: list[dict[str, Any]],
+                    now: float) -> list[dict[str, Any]]:
+        """The batch less the messages held back because the channel already told of
+        their job a burst's worth of times in the last :data:`FLOOD_WINDOW`: those wait
+        for that long after its last one, to go together as one summary. Urgent ones,
+        reports and other jobs' messages go as they come."""
+        held, sent_of = [], {}
+        for r in batch:
+            if (r["event"] in UNMERGED or not r.get("job") or r["data"].get("urgent")
+                    or r["data"].get("gathered")):
+                continue
+            if r["job"] not in sent_of:
+                sent_of[r["job"]] = self.store.outbox_sent_since(channel, r["job"],
+                                                                 now - FLOOD_WINDOW)
+            sent = sent_of[r["job"]]
+            if len(sent) >= BURST:
+                until = max(sent[0] + FLOOD_WINDOW, r["due_at"])
+                self.store.outbox_update([r["id"]], due_at=until,
+                                         data=_json({**r["data"], "gathered": True}))
+                held.append(r)
+        if not held:
+            return batch
+        self._changed(held)
+        ids = {r["id"] for r in held}
+        return [r for r in batch if r["id"] not in ids]
 
     def _summarise(self, channel: str, rows: list[dict[str, Any]], quiet: bool,
                    now: float) -> dict[str, Any]:

@@ -381,6 +381,10 @@ class RunStoreAPI(Protocol):
                    limit: int = 50) -> list[Row]:
         """Messages, newest first (of one run, or one channel)."""
 
+    def outbox_sent_since(self, channel: str, job: str, since: float) -> list[float]:
+        """When the channel's messages about ``job`` sent since ``since`` went, newest
+        first."""
+
     def outbox_get(self, row_id: int) -> Row | None:
         """One message."""
 

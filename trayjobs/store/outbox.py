@@ -107,6 +107,13 @@ class OutboxMixin:
             sql += " WHERE " + " AND ".join(where)
         return [_row(r) for r in self._query(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))]
 
+    def outbox_sent_since(self, channel: str, job: str, since: float) -> list[float]:
+        """When the channel's messages about ``job`` sent since ``since`` went, newest
+        first."""
+        return [r["sent_at"] for r in self._query(
+            "SELECT sent_at FROM alert_outbox WHERE channel = ? AND job = ? AND state = 'sent'"
+            " AND sent_at >= ? ORDER BY sent_at DESC", (channel, job, since))]
+
     def outbox_get(self, row_id: int) -> dict[str, Any] | None:
         rows = self._query("SELECT * FROM alert_outbox WHERE id = ?", (row_id,))
         return _row(rows[0]) if rows else None
