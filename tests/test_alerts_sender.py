@@ -373,3 +373,28 @@ def test_a_job_failing_over_and_over_is_summed_up_not_one_message_each(setup, ht
     assert told == 40  # every failure is in a message, none lost
     assert all(r["state"] in ("sent", "merged") for r in store.outbox_log(limit=100))
     assert "a failed" in bodies[-1]["title"], bodies[-1]
+
+
+def _report_row(store, html, clock, attach=()):
+    store.outbox_add([{"channel": "hook", "event": "report", "job": "a", "run_id": None,
+                       "dedupe": f"hook:report:{html}", "title": "weekly", "body": "done",
+                       "due_at": clock.t, "data": {"attach": list(attach), "html": str(html)}}])
+
+
+def test_a_report_whose_html_is_not_utf8_or_too_big_still_goes(setup, http, tmp_path):
+    # An HTML body in Latin-1 (a report script's own template) never went: every try
+    # failed on decoding it; one of gigabytes was read whole into memory.
+    alerts, store, clock, bus = setup(hook(http, 'max_attachment = "1KB"') + JOBS)
+    latin = tmp_path / "latin.html"
+    latin.write_bytes("<p>caf\xe9</p>".encode("latin-1"))
+    _report_row(store, latin, clock)
+    alerts.sender.run_once(clock.t)
+    big = tmp_path / "big.html"
+    big.write_text("<p>" + "x" * 5000 + "</p>", encoding="utf-8")
+    _report_row(store, big, clock)
+    alerts.sender.run_once(clock.t)
+    assert [r["state"] for r in store.outbox_log()] == ["sent", "sent"], store.outbox_log()
+    sent = alerts.sender._message(store.outbox_log()[0], alerts.config().alerts["hook"],
+                                  None)
+    assert sent.html is None
+    assert "big.html (5.0 KB)" in sent.body and "too big" in sent.body

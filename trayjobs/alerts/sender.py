@@ -317,11 +317,9 @@ class Sender:
             if note:
                 body += f"\n\n{note}"
         if data.get("html"):
-            try:
-                with open(data["html"], encoding="utf-8") as f:
-                    html = f.read()
-            except OSError:
-                html = None
+            html, note = _html_body(data["html"], spec.max_bytes)
+            if note:
+                body += f"\n\n{note}"
         return Message(title=row["title"] or "", body=body, html=html, attach=attach,
                        failure=row["event"] in ("failure", "stale"))
 
@@ -367,6 +365,25 @@ class Sender:
 def _json(value: Any) -> str:
     import json
     return json.dumps(value)
+
+
+def _html_body(path: str, limit: int) -> tuple[str | None, str | None]:
+    """The report's HTML as the message's body, read only when it is within ``limit``
+    (the channel's ``max_attachment``): a mail's body is no place for gigabytes. A page
+    in another encoding than UTF-8 goes with its odd bytes replaced, rather than never.
+    Else None, and a note saying why the text goes instead."""
+    import os
+    name = os.path.basename(path)
+    try:
+        size = os.path.getsize(path)
+        if size > limit:
+            return None, (f"The report's page {name} ({_size(size)}) is too big for this "
+                          f"channel's body (at most {_size(limit)}): it is on the computer "
+                          f"that ran the job.")
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(limit + 1), None
+    except OSError:
+        return None, f"The report's page {name} is no longer there."
 
 
 def _fit(paths: list[str], limit: int) -> tuple[list[str], str | None]:
