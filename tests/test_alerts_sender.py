@@ -398,3 +398,26 @@ def test_a_report_whose_html_is_not_utf8_or_too_big_still_goes(setup, http, tmp_
                                   None)
     assert sent.html is None
     assert "big.html (5.0 KB)" in sent.body and "too big" in sent.body
+
+
+def test_a_recipient_the_mail_server_refuses_is_said_so_and_not_retried():
+    from aiosmtpd.controller import Controller
+    from trayjobs.alerts.channels import DeliveryError, Message
+    from trayjobs.alerts.channels.apprise_url import AppriseChannel
+
+    class Refuse:
+        async def handle_RCPT(self, server, session, envelope, address, opts):
+            return "550 5.1.1 no such user here"
+
+    port = free_port()
+    server = Controller(Refuse(), hostname="127.0.0.1", port=port)
+    server.start()
+    try:
+        with pytest.raises(DeliveryError) as err:
+            AppriseChannel(f"mailto://localhost:{port}?to=nobody@example.com"
+                           f"&from=trayjobs@example.com").send(Message("t", "b"), timeout=5)
+    finally:
+        server.stop()
+    assert str(err.value).startswith("the mail server refused the recipient"), err.value
+    assert "nobody@example.com" in str(err.value)
+    assert err.value.retry is False

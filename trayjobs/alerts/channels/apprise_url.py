@@ -31,6 +31,9 @@ _CAUSES = [
      "timed out (check the server's name and port in the URL, and the network)"),
     (re.compile(r"SSL|TLS|certificate", re.I),
      "TLS failed (check the URL's scheme and port: the server may not speak TLS there)"),
+    (_REFUSED := re.compile(r"': \(55[0-3], b'", re.I),
+     "the mail server refused the recipient (check the address in the URL's ?to=; it is "
+     "not tried again)"),
     (re.compile(r"auth|535|Username and Password not accepted|401|403", re.I),
      "authentication failed (check the user and password or token in the URL or its secret)"),
 ]
@@ -112,7 +115,9 @@ class AppriseChannel(Channel):
                             body_format=apprise.NotifyFormat.HTML if html
                             else apprise.NotifyFormat.TEXT)
         if not ok:
-            raise DeliveryError(_reason(redact(out.getvalue(), self.url)))
+            said = redact(out.getvalue(), self.url)
+            # A recipient refused for good (550-553) is refused again at every try.
+            raise DeliveryError(_reason(said), retry=not _REFUSED.search(said))
 
 
 @contextmanager
