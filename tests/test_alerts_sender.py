@@ -421,3 +421,37 @@ def test_a_recipient_the_mail_server_refuses_is_said_so_and_not_retried():
     assert str(err.value).startswith("the mail server refused the recipient"), err.value
     assert "nobody@example.com" in str(err.value)
     assert err.value.retry is False
+
+
+def test_a_channel_whose_server_never_answers_holds_up_no_other_channel(http):
+    # A server that takes the connection and never answers: its send waits out the
+    # library's timeout. Another channel's send meanwhile goes at once.
+    import socket
+    import threading
+    from trayjobs.alerts.channels import DeliveryError, Message
+    from trayjobs.alerts.channels.apprise_url import AppriseChannel
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(5)
+    errors = []
+
+    def dead():
+        try:
+            AppriseChannel(f"json://127.0.0.1:{hole.getsockname()[1]}/hook").send(
+                Message("t", "b"), timeout=5)
+        except DeliveryError as exc:
+            errors.append(str(exc))
+
+    stuck = threading.Thread(target=dead)
+    try:
+        stuck.start()
+        conn, _ = hole.accept()  # and never a word back
+        began = time.monotonic()
+        AppriseChannel(f"json://127.0.0.1:{http.port}/hook").send(Message("t", "b"))
+        took = time.monotonic() - began
+        assert http.bodies("/hook") and took < 2, took
+        stuck.join(20)
+        assert errors and errors[0].startswith("timed out"), errors  # its own error
+        conn.close()
+    finally:
+        hole.close()

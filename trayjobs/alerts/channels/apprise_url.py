@@ -1,12 +1,15 @@
 """Any Apprise URL (mail, ntfy, webhooks, Slack, Matrix, Telegram, Gotify, ...).
 
 Apprise reports a failure in its log rather than by exception: the log of each send is
-captured (under a lock: the capture is process-wide) and its warnings and socket errors
-become the :class:`DeliveryError`'s text, with the usual causes named in plain words.
+captured (the records of the sending thread only, so that channels on threads of their
+own send at once, a dead server's timeout holding up no other) and its warnings and
+socket errors become the :class:`DeliveryError`'s text, with the usual causes named in
+plain words.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import threading
@@ -66,8 +69,7 @@ class AppriseChannel(Channel):
     def _load(self):
         if self._plugin is None:
             apprise = _library()
-            with _lock, _quiet_log(), apprise.LogCapture(level=logging.WARNING,
-                                                          fmt="%(message)s") as out:
+            with _capture(logging.WARNING, "%(message)s") as out:
                 plugin = apprise.Apprise.instantiate(self.url)
             if plugin is None:
                 said = redact(" ".join(out.getvalue().split()), self.url)
@@ -108,8 +110,7 @@ class AppriseChannel(Channel):
             for path in message.attach:
                 attach.add(path)
         kind = apprise.NotifyType.FAILURE if message.failure else apprise.NotifyType.INFO
-        with _lock, _quiet_log(), apprise.LogCapture(level=logging.DEBUG,
-                                                      fmt="%(levelname)s %(message)s") as out:
+        with _own_log(plugin) as out:
             ok = box.notify(body=message.html if html else message.body, title=message.title,
                             notify_type=kind, attach=attach,
                             body_format=apprise.NotifyFormat.HTML if html
@@ -120,17 +121,88 @@ class AppriseChannel(Channel):
             raise DeliveryError(_reason(said), retry=not _REFUSED.search(said))
 
 
+class _Kept(logging.Handler):
+    """Keeps the records it is handed, in order."""
+
+    def __init__(self, records: list) -> None:
+        super().__init__()
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @contextmanager
-def _quiet_log():
-    """Apprise's log, captured at debug level for the error's details, stays out of the
-    app's and the worker's own log: what matters of it is in the outbox."""
-    logger = logging.getLogger("apprise")
-    before = logger.propagate
-    logger.propagate = False
+def _own_log(plugin):
+    """The log of this plugin's send, in a buffer, without holding up any other send.
+
+    Apprise sends on the threads of its pool, so the records cannot be picked by the
+    sending thread, and capturing its shared logger for the whole send (as its
+    ``LogCapture`` does, under a lock) held every other channel until this one's server
+    answered or timed out. So the plugin gets a logger of its own for the send, whose
+    records say which threads served it; of the shared logger's records (its helpers'),
+    those of these threads are kept, once the send is over."""
+    shared = logging.getLogger("apprise")
+    own = logging.getLogger(f"trayjobs.apprise.{id(plugin)}")
+    own.setLevel(logging.DEBUG)
+    own.propagate = False
+    records: list[logging.LogRecord] = []
+    mine, theirs = _Kept(records), _Kept(records)
+    own.addHandler(mine)
+    plugin.logger = own
+    out = io.StringIO()
+    _hold_shared(shared, theirs, +1)
     try:
-        yield
+        yield out
     finally:
-        logger.propagate = before
+        _hold_shared(shared, theirs, -1)
+        own.removeHandler(mine)
+        del plugin.logger  # back to Apprise's own
+        logging.Logger.manager.loggerDict.pop(own.name, None)  # one per send: not kept
+        threads = {threading.get_ident()} | {r.thread for r in records if r.name == own.name}
+        fmt = logging.Formatter("%(levelname)s %(message)s")
+        out.write("".join(fmt.format(r) + "\n" for r in records if r.thread in threads))
+
+
+def _hold_shared(logger: logging.Logger, handler: logging.Handler, step: int) -> None:
+    """Add (``+1``) or remove (``-1``) a capture of Apprise's shared logger: at debug level
+    and kept out of the app's own log while any capture is on."""
+    global _captures
+    with _lock:
+        if step > 0:
+            if _captures == 0:
+                _hold_shared.saved = (logger.level, logger.propagate)
+                logger.setLevel(logging.DEBUG)
+                logger.propagate = False
+            _captures += 1
+            logger.addHandler(handler)
+        else:
+            logger.removeHandler(handler)
+            _captures -= 1
+            if _captures == 0:
+                logger.setLevel(_hold_shared.saved[0])
+                logger.propagate = _hold_shared.saved[1]
+
+
+_captures = 0  # captures of the shared logger under way, on any thread (under _lock)
+
+
+@contextmanager
+def _capture(level: int, fmt: str):
+    """This thread's records of Apprise's shared log while the block runs (reading a
+    URL, which sends nothing), in a buffer."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter(fmt))
+    me = threading.get_ident()
+    handler.addFilter(lambda record: record.thread == me)
+    shared = logging.getLogger("apprise")
+    _hold_shared(shared, handler, +1)
+    try:
+        yield out
+    finally:
+        _hold_shared(shared, handler, -1)
 
 
 def _reason(log: str) -> str:
