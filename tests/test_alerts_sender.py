@@ -455,3 +455,20 @@ def test_a_channel_whose_server_never_answers_holds_up_no_other_channel(http):
         conn.close()
     finally:
         hole.close()
+
+
+def test_a_report_to_a_channel_that_carries_no_files_says_they_were_left_out(
+        setup, tmp_path, monkeypatch):
+    # desktop:// shows no attachment: the report's PDF was dropped without a word.
+    from trayjobs.alerts.channels import desktop
+    shown = []
+    monkeypatch.setattr(desktop, "show", lambda title, body, failure: shown.append(body))
+    alerts, store, clock, bus = setup('[alerts.hook]\nurl = "desktop://"\n' + JOBS)
+    pdf = tmp_path / "weekly.pdf"
+    pdf.write_bytes(b"%PDF-1.4 ...")
+    store.outbox_add([{"channel": "hook", "event": "report", "job": "a", "run_id": None,
+                       "dedupe": "hook:report:1", "title": "weekly", "body": "done",
+                       "due_at": clock.t, "data": {"attach": [str(pdf)], "html": None}}])
+    alerts.sender.run_once(clock.t)
+    assert len(shown) == 1
+    assert "weekly.pdf" in shown[0] and "this channel carries no files" in shown[0], shown

@@ -312,6 +312,12 @@ class Sender:
     def _message(self, row: dict[str, Any], spec, channel) -> Message:
         data = row["data"]
         body, html, attach = row["body"] or "", None, list(data.get("attach") or [])
+        if attach and not getattr(channel, "carries_files", channel.attachments):
+            import os
+            body += (f"\n\nNot attached, this channel carries no files: "
+                     f"{', '.join(os.path.basename(p) for p in attach)}. They are on the "
+                     f"computer that ran the job.")
+            attach = []
         if attach:
             attach, note = _fit(attach, spec.max_bytes)
             if note:
