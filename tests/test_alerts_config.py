@@ -185,3 +185,13 @@ tags = ["weekly"]
     # A job left out for its own error is told of that error, not here.
     fine = text.replace('"bakup", ', '"broken", "weekly", ').replace('urgent = ["nosuch"]', "")
     assert [e for e in parse_config(fine).errors if (e.key or "").startswith("alerts")] == []
+
+
+def test_a_malformed_url_or_ping_with_a_password_is_named_without_it():
+    # A scheme left out: the whole text was echoed, password and all, in check's output
+    # and the window's status bar.
+    (err,) = errors('[alerts.me]\nurl = "me:HUNTER2pw@smtp.example.com"\n')
+    assert "is not a notification URL" in err[2] and "HUNTER2pw" not in err[2], err
+    assert "smtp.example.com" in err[2]
+    found = errors('[jobs.a]\nkind = "demo"\nping = "ftp://u:HUNTER3pw@hc.example.com/x"\n')
+    assert found and all("HUNTER3pw" not in m for _, _, m in found), found

@@ -29,10 +29,16 @@ Event = Literal["failure", "recovered", "warning", "success", "always", "missed"
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://(\S|$)")
 
 
+def _masked(value: str) -> str:
+    """``value`` as an error may echo it: a password before an ``@`` blanked out (the
+    error goes to ``trayjobs check``, the log and the window's status bar)."""
+    return re.sub(r"(?<=:)[^:/@]+(?=@)", "…", value.strip())
+
+
 def check_url(value: str) -> str:
     """An alert URL's shape: ``scheme://...``; the scheme's own rules are checked later."""
     if not _SCHEME.match(value.strip()):
-        raise ValueError(f"{value!r} is not a notification URL; write e.g. "
+        raise ValueError(f"{_masked(value)!r} is not a notification URL; write e.g. "
                          f"\"mailtos://user:password@example.com\", \"ntfy://my-topic\" or "
                          f"\"json://example.com/hook\", or {{ secret = \"NAME\" }}")
     return value.strip()
@@ -40,7 +46,7 @@ def check_url(value: str) -> str:
 
 def check_ping(value: str) -> str:
     if not re.match(r"^https?://\S+$", value.strip()):
-        raise ValueError(f"{value!r}: a heartbeat is pinged over HTTP; write e.g. "
+        raise ValueError(f"{_masked(value)!r}: a heartbeat is pinged over HTTP; write e.g. "
                          f"\"https://hc-ping.com/YOUR-UUID\"")
     return value.strip().rstrip("/")
 
