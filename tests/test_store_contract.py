@@ -583,3 +583,17 @@ def test_the_runs_a_run_started_are_found_from_it(backend):
     assert store.runs_started_by(parent)[0]["inputs"]["parent"]["hook"] == "on_failure"
     assert [r["id"] for r in store.runs_started_by(parent, limit=1)] == hooks[:1]
     assert store.runs_started_by(other) == []
+
+
+def test_the_messages_sent_about_a_job_are_counted_alike(backend):
+    # The flood control of alerts asks this of whichever store holds the outbox.
+    store = backend.open()
+    store.outbox_add([{"channel": "mail", "event": "failure", "job": j, "dedupe": f"d{i}"}
+                      for i, j in enumerate(["a", "a", "b", "a"])])
+    rows = sorted(store.outbox_log(limit=10), key=lambda r: r["id"])
+    for at, r in zip([100.0, 150.0, 160.0], rows[:3]):
+        store.outbox_update([r["id"]], state="sent", sent_at=at)
+    assert store.outbox_sent_since("mail", "a", 120.0) == [150.0]
+    assert store.outbox_sent_since("mail", "a", 0.0) == [150.0, 100.0]
+    assert store.outbox_sent_since("mail", "b", 0.0) == [160.0]
+    assert store.outbox_sent_since("ntfy", "a", 0.0) == []
