@@ -472,3 +472,22 @@ def test_a_report_to_a_channel_that_carries_no_files_says_they_were_left_out(
     alerts.sender.run_once(clock.t)
     assert len(shown) == 1
     assert "weekly.pdf" in shown[0] and "this channel carries no files" in shown[0], shown
+
+
+def test_an_unforeseen_error_quoting_the_url_keeps_its_secrets(setup, monkeypatch):
+    from trayjobs.alerts import channels
+
+    class Broken(channels.Channel):
+        schemes = ("broken",)
+
+        def send(self, message, *, timeout=30.0):
+            raise RuntimeError(f"cannot post to {self.url}")
+
+    monkeypatch.setattr(channels, "CHANNELS", [Broken])
+    alerts, store, clock, bus = setup(
+        '[alerts.hook]\nurl = "broken://u:PASSWORD9@example.com/TOKEN9xyz"\n' + JOBS)
+    finish(store, bus, "a", "failed")
+    alerts.sender.run_once(clock.t + 2)
+    (row,) = store.outbox_log()
+    assert row["last_error"].startswith("RuntimeError: cannot post to"), row
+    assert "PASSWORD9" not in row["last_error"] and "TOKEN9xyz" not in row["last_error"]

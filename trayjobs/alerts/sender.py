@@ -20,6 +20,7 @@ from typing import Any, Callable
 from ..errors import StoreUnreachable
 from .channels import DeliveryError, Message, channel_for
 from .channels.ping import ping
+from .channels.redact import redact
 from .compose import summary_message
 from .quiet import quiet_end
 
@@ -260,11 +261,13 @@ class Sender:
         for row in batch:
             if self._stopping:
                 return
+            url = None
             try:
-                channel_obj = channel_for(resolve_url(spec.url))
+                url = resolve_url(spec.url)
+                channel_obj = channel_for(url)
                 channel_obj.send(self._message(row, spec, channel_obj), timeout=self.timeout)
             except Exception as exc:
-                self._failed(row, exc, channel, self.tries, now)
+                self._failed(row, exc, channel, self.tries, now, url=url)
                 return  # the rest of the channel waits behind it, in order
             self._sent([row], now, channel)
 
@@ -339,9 +342,12 @@ class Sender:
         self._problem(channel, None)
 
     def _failed(self, row: dict[str, Any], exc: Exception, channel: str, tries: int,
-                now: float) -> bool:
-        """Record a failed try; True while it will be tried again."""
+                now: float, url: str | None = None) -> bool:
+        """Record a failed try; True while it will be tried again. An unforeseen error
+        may quote the channel's URL: its secrets are blanked out as a channel's are."""
         text = str(exc) if isinstance(exc, DeliveryError) else f"{type(exc).__name__}: {exc}"
+        if url:
+            text = redact(text, url)
         attempt = row["attempts"] + 1
         again = attempt < tries and getattr(exc, "retry", True)
         due = now + min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) if again else None

@@ -144,6 +144,7 @@ def send_test(cfg, name: str, *, timeout: float = 30.0) -> str:
     if spec is None:
         known = ", ".join(sorted(cfg.alerts)) or "none; add one as [alerts.NAME]"
         raise UserError(f"there is no alert channel {name!r} (channels: {known})")
+    url = None
     try:
         url = resolve_url(spec.url)
         channel = channel_for(url)
@@ -153,5 +154,7 @@ def send_test(cfg, name: str, *, timeout: float = 30.0) -> str:
     except UserError as exc:
         raise UserError(f"alert channel {name!r}: {exc}") from None
     except Exception as exc:
-        raise UserError(f"alert channel {name!r}: the test message was not sent: {exc}") from None
+        from .channels.redact import redact
+        said = redact(str(exc), url) if url else str(exc)
+        raise UserError(f"alert channel {name!r}: the test message was not sent: {said}") from None
     return f"sent a test message to {name!r}"
