@@ -491,3 +491,18 @@ def test_an_unforeseen_error_quoting_the_url_keeps_its_secrets(setup, monkeypatc
     (row,) = store.outbox_log()
     assert row["last_error"].startswith("RuntimeError: cannot post to"), row
     assert "PASSWORD9" not in row["last_error"] and "TOKEN9xyz" not in row["last_error"]
+
+
+def test_an_urgent_failure_after_held_ones_still_goes_at_once(setup, http):
+    # Messages held for quiet hours (or summed up after a burst) head the channel's
+    # queue until they are due: an urgent failure queued behind them waited with them.
+    night = datetime(2026, 3, 2, 23, 0)
+    alerts, store, clock, bus = setup(hook(http, 'quiet_hours = "22:00-07:00"\n'
+                                                'urgent = ["e"]') + JOBS, at=night)
+    finish(store, bus, "a", "failed")
+    alerts.sender.run_once(clock.t + 2)
+    assert http.bodies("/hook") == []  # held until 07:00
+    clock.t += 600
+    finish(store, bus, "e", "failed", error="the disk is on fire")
+    alerts.sender.run_once(clock.t + 2)
+    assert [b["title"] for b in http.bodies("/hook")] == ["e failed"]

@@ -175,10 +175,11 @@ class Sender:
         for head in heads:
             if head["channel"] == PING or (head["channel"], None) in busy:
                 continue
-            if flush or head["due_at"] <= now:
+            due = head["due_at"] if flush or head["due_at"] <= now else self._due_at(head)
+            if flush or due <= now:
                 lanes.append(((head["channel"], None), None))
             else:
-                later.append(head["due_at"])
+                later.append(due)
         if any(h["channel"] == PING for h in heads):
             # Pings are few (each run's two, given up after a few tries): read them all.
             by_job: dict[str | None, list[dict[str, Any]]] = {}
@@ -192,6 +193,18 @@ class Sender:
                 else:
                     later.append(rows[0]["due_at"])
         return lanes, min(later, default=None)
+
+    def _due_at(self, head: dict[str, Any]) -> float:
+        """When the channel whose head is not due yet is due. A head waiting for its next
+        try keeps those behind it waiting, in order; one held for quiet hours or to be
+        summed up lets those behind it go when they are due: an urgent failure goes at
+        once, not at the quiet hours' end."""
+        row = self.store.outbox_get(head["id"])
+        if row is None or row["attempts"] or not (row["data"].get("held")
+                                                  or row["data"].get("gathered")):
+            return head["due_at"]
+        return min((r["due_at"] for r in self.store.outbox_pending(head["channel"])),
+                   default=head["due_at"])
 
     def _deliver(self, cfg, lane: tuple[str, str | None], rows: list[dict[str, Any]] | None,
                  now: float, flush: bool) -> None:
@@ -236,8 +249,7 @@ class Sender:
                                                 f"the config")
             self._changed(rows)
             return
-        head = rows[0]
-        if head["due_at"] > now and not flush:
+        if min(r["due_at"] for r in rows) > now and not flush:
             return
         batch = [r for r in rows if flush or r["due_at"] <= now + self.gather]
         held_until = None if flush else quiet_end(spec.quiet_hours, datetime.fromtimestamp(now))
