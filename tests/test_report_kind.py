@@ -348,6 +348,22 @@ def test_custom_template_is_sandboxed_and_escaped(home, spending):
         run_report(home, template="missing.html.j2", sections=SECTIONS[:1])
 
 
+def test_a_template_that_fails_as_it_renders_fails_once_naming_it_and_its_line(home, spending):
+    # Errors of the template's own code (1/0) or of its file (not UTF-8) are the
+    # person's to fix: one attempt, the template and line named, no traceback.
+    (home.config_dir / "divide.html.j2").write_text(
+        '{% extends "default.html.j2" %}\n{% block footer %}{{ 1 / 0 }}{% endblock %}',
+        encoding="utf-8")
+    with pytest.raises(JobFailed, match=r"divide\.html\.j2, line 2: ZeroDivisionError") as exc:
+        run_report(home, template="divide.html.j2", sections=SECTIONS[:1])
+    assert exc.value.retry is False
+    (home.config_dir / "latin1.html.j2").write_bytes("caf\xe9 {{ report.title }}".encode("latin-1"))
+    with pytest.raises(JobFailed, match=r"latin1\.html\.j2: not UTF-8 text.*save it as UTF-8") as exc:
+        run_report(home, template="latin1.html.j2", sections=SECTIONS[:1])
+    assert exc.value.retry is False
+    assert not list((home.reports_dir / "spending").glob("spending-*"))  # nothing half-written
+
+
 def test_a_cancelled_report_stops_and_leaves_no_files(home, spending):
     with pytest.raises(Cancelled):
         run_report(home, cancel=True, sections=SECTIONS)

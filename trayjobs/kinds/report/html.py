@@ -8,6 +8,7 @@ methods that reach the file system or the app.
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +69,21 @@ def render_html(report: dict[str, Any], views: list[SectionView], *,
                         retry=False) from None
     except TemplateError as exc:
         raise JobFailed(f"template {where}: {exc}", retry=False) from None
+    except UnicodeDecodeError as exc:
+        raise JobFailed(f"template {where}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                        f"save it as UTF-8", retry=False) from None
+    except Exception as exc:  # noqa: BLE001 - the template's own code failed (1/0, int("x"))
+        # The same template fails the same way on every attempt: no retry, and the person
+        # is told where in their template it went wrong instead of seeing a traceback.
+        line = _template_line(exc)
+        raise JobFailed(f"template {where}{f', line {line}' if line else ''}: "
+                        f"{type(exc).__name__}: {exc}", retry=False) from None
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line an error was raised on (Jinja puts template frames in tracebacks)."""
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.endswith(".j2") or frame.filename == "<template>":
+            line = frame.lineno
+    return line
