@@ -87,3 +87,20 @@ def test_keep_leaves_files_that_only_look_like_reports(home, numbers, tmp_path):
     assert outside.read_text() == "not a report"
     assert (folder / "spending-2020-01-01T0001.pdf").is_dir()
     assert all(Path(p).is_file() for p in result["outputs"])
+
+
+def test_a_file_or_folder_in_the_way_fails_once_saying_what_to_move(home, numbers):
+    # Another attempt finds the same file in the way: one attempt, naming it, no traceback.
+    from trayjobs.errors import JobFailed
+    home.reports_dir.mkdir(parents=True, exist_ok=True)
+    (home.reports_dir / "sums").write_text("mine", encoding="utf-8")
+    with pytest.raises(JobFailed, match=r"reports/sums is not a folder; move it away") as exc:
+        run(home, "sums", 1)
+    assert exc.value.retry is False
+    assert (home.reports_dir / "sums").read_text(encoding="utf-8") == "mine"
+
+    (home.reports_dir / "sums").unlink()
+    (home.reports_dir / "sums" / "sums-latest.html").mkdir(parents=True)
+    with pytest.raises(JobFailed, match=r"sums-latest\.html is a folder in the way") as exc:
+        run(home, "sums", 2)
+    assert exc.value.retry is False

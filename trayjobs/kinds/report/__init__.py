@@ -36,7 +36,7 @@ class ReportKind(JobKind):
     run_params = frozenset({"period"})  # "make last quarter's report now"
 
     def run(self, ctx: JobContext, params: ReportParams) -> dict[str, Any]:
-        from .files import ReportFiles, slugify
+        from .files import ReportFiles, folder_error, slugify
         from .periods import resolve_period
         from .query import Databases, cut_note
         from .view import make_view
@@ -85,6 +85,11 @@ class ReportKind(JobKind):
                     warnings.append(warning)
             ctx.check_cancelled()
             written = files.commit(keep=params.keep)
+        except OSError as exc:
+            files.discard()
+            if exc.filename and files.dir in (Path(exc.filename), *Path(exc.filename).parents):
+                raise folder_error(files.dir, exc) from None  # e.g. the disk is full
+            raise
         except BaseException:
             files.discard()
             raise

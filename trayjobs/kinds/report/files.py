@@ -14,6 +14,7 @@ alone.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -22,7 +23,9 @@ import unicodedata
 from datetime import datetime
 from pathlib import Path
 
-__all__ = ["slugify", "job_key", "ReportFiles"]
+from ...errors import JobFailed
+
+__all__ = ["slugify", "job_key", "ReportFiles", "folder_error"]
 
 _STAMP = r"\d{4}-\d{2}-\d{2}T\d{4}(?:_\d+)?"
 # What follows ``<key>-<stamp>`` or ``<key>-latest`` in a file this module names:
@@ -55,13 +58,38 @@ def job_key(job: str) -> str:
     return f"{slug}_{hashlib.sha256(job.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
 
 
+def folder_error(folder: Path, exc: OSError) -> JobFailed:
+    """What a report says when it cannot write its files in ``folder``, and what to do.
+
+    A folder in the way, or one the person may not write to, stays so: no retry.
+    A full disk may clear, so that is tried again.
+    """
+    # os.replace names its target second: that is the path in the way.
+    where = Path(exc.filename2 or exc.filename) if exc.filename else folder
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        blocker = next((p for p in (folder, *folder.parents)
+                        if (p.exists() or p.is_symlink()) and not p.is_dir()), where)
+        return JobFailed(f"cannot write the report to {folder}: {blocker} is not a folder; "
+                         f"move it away (or rename the job)", retry=False)
+    if isinstance(exc, IsADirectoryError):
+        return JobFailed(f"cannot write the report to {folder}: {where} is a folder in the way "
+                         f"of a report file; move it away", retry=False)
+    if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+        return JobFailed(f"cannot write the report to {folder}: {exc.strerror} ({where}); "
+                         f"make that folder writable", retry=False)
+    return JobFailed(f"cannot write the report to {folder}: {exc.strerror or exc} ({where})")
+
+
 class ReportFiles:
     """The files of one report run, scratch first, committed together."""
 
     def __init__(self, reports_dir: Path, job: str, *, now: datetime, run_id: int) -> None:
         self.slug = job_key(job)
         self.dir = reports_dir / self.slug
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise folder_error(self.dir, exc) from None
         base = now.strftime("%Y-%m-%dT%H%M")
         # Another report in the same minute: number it after the highest one there.
         taken = [_order(m.group("stamp"))[1] for m in map(self._match, self.dir.iterdir())
@@ -69,7 +97,10 @@ class ReportFiles:
         self.stamp = f"{base}_{max(taken) + 1}" if taken else base
         self.scratch = self.dir / f".partial-{run_id}-{os.getpid()}"
         shutil.rmtree(self.scratch, ignore_errors=True)
-        self.scratch.mkdir()
+        try:
+            self.scratch.mkdir()
+        except OSError as exc:
+            raise folder_error(self.dir, exc) from None
         self._names: list[str] = []
         self._csv_slugs: set[str] = set()
 
