@@ -27,6 +27,9 @@ SATURDAY = date(2026, 11, 21)
     ("month_to_date", "2026-11-01", "2026-11-21"),
     ("this_month", "2026-11-01", "2026-11-21"),
     ("last_month", "2026-10-01", "2026-10-31"),
+    ("quarter_to_date", "2026-10-01", "2026-11-21"),
+    ("this_quarter", "2026-10-01", "2026-11-21"),
+    ("last_quarter", "2026-07-01", "2026-09-30"),
     ("year_to_date", "2026-01-01", "2026-11-21"),
     ("last_year", "2025-01-01", "2025-12-31"),
     ("2026-02-01..2026-02-28", "2026-02-01", "2026-02-28"),
@@ -42,6 +45,11 @@ def test_periods(name, first, last):
 def test_last_month_in_january_and_all_time():
     p = resolve_period("last_month", today=date(2027, 1, 3))
     assert (p.first, p.last) == (date(2026, 12, 1), date(2026, 12, 31))
+    # `trayjobs run --help` offers period=last_quarter: in January it is last year's Q4.
+    p = resolve_period("last_quarter", today=date(2027, 1, 3))
+    assert (p.first, p.last, p.label) == (date(2026, 10, 1), date(2026, 12, 31),
+                                          "Q4 2026 · 1 Oct – 31 Dec 2026")
+    ReportParams.model_validate({"builtin": "job-activity", "period": "last_quarter"})
     everything = resolve_period("all_time", today=SATURDAY).params()
     assert everything["start"] < "1900" and everything["end"] > "9000"
     assert everything["start_ts"] < 0 < 4e9 < everything["end_ts"]

@@ -210,7 +210,7 @@ def _kind_section(kind) -> list[str]:
     if kind.name == "report":
         from .kinds.report.periods import PERIOD_NAMES
         out += ["Periods: " + ", ".join(f"`{p}`" for p in PERIOD_NAMES) + "; also `this_month`, "
-                "`this_year` and `all`.", ""]
+                "`this_quarter`, `this_year` and `all`.", ""]
     return out
 
 

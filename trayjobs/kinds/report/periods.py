@@ -22,9 +22,11 @@ __all__ = ["Period", "resolve_period", "check_period", "PERIOD_NAMES"]
 
 PERIOD_NAMES = (
     "today", "yesterday", "last_N_days", "this_week", "last_week", "month_to_date",
-    "last_month", "year_to_date", "last_year", "all_time", "YYYY-MM-DD..YYYY-MM-DD",
+    "last_month", "quarter_to_date", "last_quarter", "year_to_date", "last_year", "all_time",
+    "YYYY-MM-DD..YYYY-MM-DD",
 )
-_ALIASES = {"this_month": "month_to_date", "this_year": "year_to_date", "all": "all_time"}
+_ALIASES = {"this_month": "month_to_date", "this_quarter": "quarter_to_date",
+            "this_year": "year_to_date", "all": "all_time"}
 _LAST_DAYS = re.compile(r"last_(\d{1,4})_days")
 _RANGE = re.compile(r"(\d{4}-\d{2}-\d{2})\s*\.\.\s*(\d{4}-\d{2}-\d{2})")
 _FAR_PAST = date(1, 1, 1)
@@ -76,6 +78,11 @@ def _month_start(d: date) -> date:
     return d.replace(day=1)
 
 
+def _quarter_start(d: date) -> date:
+    """The first day of ``d``'s calendar quarter (January, April, July or October)."""
+    return date(d.year, (d.month - 1) // 3 * 3 + 1, 1)
+
+
 def resolve_period(name: str, *, today: date | None = None) -> Period:
     """The period called ``name`` as of ``today`` (default: the local date).
 
@@ -105,6 +112,13 @@ def resolve_period(name: str, *, today: date | None = None) -> Period:
     elif key == "last_month":
         last = _month_start(today) - timedelta(days=1)
         first = _month_start(last)
+    elif key == "quarter_to_date":
+        first, last = _quarter_start(today), today
+        title = f"Q{(today.month - 1) // 3 + 1} to date"
+    elif key == "last_quarter":
+        last = _quarter_start(today) - timedelta(days=1)
+        first = _quarter_start(last)
+        title = f"Q{(last.month - 1) // 3 + 1} {last.year}"
     elif key == "year_to_date":
         first, last = today.replace(month=1, day=1), today
         title = "Year to date"
