@@ -254,6 +254,19 @@ def test_a_chart_needs_two_columns_and_numbers(home, spending):
                                     "query": "SELECT day, shop FROM transactions"}])
 
 
+def test_a_chart_whose_values_are_all_null_says_so_instead_of_failing(home, spending):
+    # A week where every amount is NULL (sum() of nothing) is an answer, not a broken query.
+    result, _ = run_report(home, sections=[
+        {"title": "Refunds", "show": "bar",
+         "query": "SELECT day, sum(NULL) AS refunds FROM transactions GROUP BY day"},
+        SECTIONS[0]])
+    html = Path(result["outputs"][0]).read_text(encoding="utf-8")
+    assert "No numbers to chart for this period: &#39;refunds&#39; hold only empty values." in html
+    pdf = Path(result["outputs"][1]).read_bytes()
+    assert pdf.startswith(b"%PDF") and len(pdf) > 2000
+    assert [s["rows"] for s in result["sections"]][0] == 12
+
+
 def test_config_errors_name_the_section(home):
     text = """
 [jobs.r1]

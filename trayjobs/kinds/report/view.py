@@ -135,6 +135,12 @@ def _chart_data(view: SectionView, res: SectionResult) -> None:
             skipped.append(col)
             continue
         view.chart_series.append(Series(col, values))
+    if not view.chart_series and all(r[i] is None for r in rows
+                                     for i in range(1, len(res.columns))):
+        # Only NULLs (a week with no amounts): this period's answer, not a broken query.
+        cols = ", ".join(repr(c) for c in skipped)
+        view.empty = f"No numbers to chart for this period: {cols} hold only empty values."
+        return
     if not view.chart_series:
         cols = ", ".join(repr(c) for c in skipped)
         raise JobFailed(f"section {view.title!r}: a {view.show} chart needs numbers in the "
