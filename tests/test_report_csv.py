@@ -115,3 +115,30 @@ def test_a_query_that_never_ends_stops_at_csv_max_rows_and_says_so(home, cells):
                if m.get("t") == "log")
     html = next(p for n, p in by_name.items() if n.endswith(".html")).read_text()
     assert "Only the first 2,500 rows are read" in html
+
+
+def test_huge_cells_are_cut_in_the_page_and_whole_in_the_csv(home):
+    # 20 rows of 300 kB text and blobs: the page must not grow to 12 MB (nor the
+    # process hold every row), while the CSV keeps every character.
+    conn = sqlite3.connect(home.default_data_db)
+    conn.execute("CREATE TABLE big (t TEXT, b BLOB)")
+    conn.executemany("INSERT INTO big VALUES (?, ?)",
+                     [("é" * 300_000 + str(i), bytes(300_000)) for i in range(20)])
+    conn.commit()
+    conn.close()
+    ctx = JobContext(run_id=1, job="big", home=home, sink=[].append)
+    params = ReportKind.parse_params({"sections": [{"title": "Big", "query": "SELECT t, b FROM big"}]})
+    result = ReportKind().run(ctx, params)
+    html = Path(result["outputs"][0])
+    assert html.suffix == ".html" and html.stat().st_size < 1_000_000
+    text = html.read_text(encoding="utf-8")
+    assert "é" * 2000 + "…" in text and "&lt;300,000 bytes&gt;" in text
+    assert Path(result["outputs"][1]).read_bytes().startswith(b"%PDF")
+    limit = csv.field_size_limit(1_000_000)  # the csv module's own default is 128 kB
+    try:
+        with open(result["sections"][0]["csv"], newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    finally:
+        csv.field_size_limit(limit)
+    assert len(rows) == 21 and rows[20][0] == "é" * 300_000 + "19"
+    assert rows[1][1] == "00" * 300_000

@@ -14,10 +14,11 @@ from ...errors import Cancelled, JobFailed
 from .params import SectionParams
 from .readonly import NoDatabase, QueryRefused, ReadOnlyDatabase
 
-__all__ = ["SectionResult", "Databases", "run_section", "csv_cell", "CHART_POINTS",
-           "FORMULA_START"]
+__all__ = ["SectionResult", "Databases", "run_section", "csv_cell", "shown_cell",
+           "CHART_POINTS", "SHOWN_CHARS", "FORMULA_START"]
 
 CHART_POINTS = 1000  # rows a chart plots at most; the CSV still has them all
+SHOWN_CHARS = 2000  # characters of a cell the HTML and PDF show; the CSV has them all
 
 
 @dataclass
@@ -81,6 +82,16 @@ def csv_cell(v: Any, *, formula_guard: bool = True) -> Any:
     return v
 
 
+def shown_cell(v: Any) -> Any:
+    """``v`` as kept for the HTML and PDF: text past :data:`SHOWN_CHARS` cut with "…", a
+    blob past it as a placeholder naming its size (the CSV gets every cell whole)."""
+    if isinstance(v, str) and len(v) > SHOWN_CHARS:
+        return v[:SHOWN_CHARS] + "…"
+    if isinstance(v, bytes) and len(v) > SHOWN_CHARS:
+        return f"<{len(v):,} bytes>"
+    return v
+
+
 def cut_note(result: SectionResult) -> str:
     """What a section whose query gave more rows than ``csv_max_rows`` says of it."""
     return (f"the query gives more than {result.row_count:,} rows; the report stops there "
@@ -116,17 +127,18 @@ def run_section(db: ReadOnlyDatabase | NoDatabase, section: SectionParams,
             writer.writerow([csv_cell(c, formula_guard=formula_guard) for c in result.columns])
         limit = section.csv_max_rows
         try:
-            while batch := cur.fetchmany(min(2000, limit - result.row_count + 1)):
-                if result.row_count + len(batch) > limit:  # one row past it: there is more
-                    batch, result.cut = batch[: limit - result.row_count], True
-                if len(result.rows) < keep:
-                    result.rows.extend(batch[: keep - len(result.rows)])
-                result.row_count += len(batch)
-                if writer is not None:
-                    writer.writerows([[csv_cell(v, formula_guard=formula_guard) for v in r]
-                                      for r in batch])
-                if result.cut:
+            # Row by row, not in batches: a row may hold megabytes, and only the rows
+            # shown are kept (their long cells cut), so memory stays small whatever the
+            # query gives.
+            for row in cur:
+                if result.row_count == limit:  # one row past it: there is more
+                    result.cut = True
                     break
+                if len(result.rows) < keep:
+                    result.rows.append(tuple(shown_cell(v) for v in row))
+                result.row_count += 1
+                if writer is not None:
+                    writer.writerow([csv_cell(v, formula_guard=formula_guard) for v in row])
         finally:
             if out is not None:
                 out.close()
