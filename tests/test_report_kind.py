@@ -300,6 +300,15 @@ then = ["r2"]
     assert any("job 'r2'" in e and "a report needs sections" in e for e in errors)
 
 
+def test_a_database_that_is_a_folder_is_not_no_data_yet(home):
+    # "no data yet: ... does not exist" was said of a folder: the data will never come.
+    (home.data_dir / "sales.db").mkdir(parents=True)
+    with pytest.raises(JobFailed, match=r"sales\.db: it is a folder; set database to a "
+                                        r"SQLite file") as exc:
+        run_report(home, database="sales.db", sections=[{"title": "S", "query": "SELECT 1"}])
+    assert exc.value.retry is False
+
+
 def test_builtins_on_a_fresh_home_say_there_is_no_data_yet(home):
     for builtin, title in (("job-activity", "Job activity"), ("imported-data", "Imported data")):
         result, _ = run_report(home, job=builtin, builtin=builtin)

@@ -49,6 +49,10 @@ class Databases:
         if self._runs is not None and key == self._runs.home_file:
             key = self._runs.path()
         if key not in self._open:
+            if key.exists() and not key.is_file():  # not "no data yet": it will not come
+                what = "a folder" if key.is_dir() else "not a regular file"
+                raise JobFailed(f"cannot open the database {key}: it is {what}; set database "
+                                f"to a SQLite file", retry=False)
             try:
                 self._open[key] = ReadOnlyDatabase(key, cancelled=self._cancelled)
             except NoDatabase as exc:
