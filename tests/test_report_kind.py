@@ -267,6 +267,17 @@ def test_a_chart_whose_values_are_all_null_says_so_instead_of_failing(home, spen
     assert [s["rows"] for s in result["sections"]][0] == 12
 
 
+def test_infinite_values_show_as_infinity_in_charts_figures_and_formats(home, spending):
+    # 1e999 is infinity to SQLite: a duration of it raised OverflowError (three attempts).
+    result, _ = run_report(home, sections=[
+        {"title": "Huge", "show": "bar", "query": "SELECT 'a', 1e999 UNION ALL SELECT 'b', 5"},
+        {"title": "Took", "show": "figure", "query": "SELECT 1e999 AS took",
+         "format": {"took": "duration"}}])
+    html = Path(result["outputs"][0]).read_text(encoding="utf-8")
+    assert '<div class="value">∞</div>' in html
+    assert Path(result["outputs"][1]).read_bytes().startswith(b"%PDF")
+
+
 def test_config_errors_name_the_section(home):
     text = """
 [jobs.r1]

@@ -115,6 +115,9 @@ def test_ticks_and_compact_numbers():
     (b"\x00\x01", None, "<2 bytes>"), (90, "duration", "1 min 30 s"),
     (1_500_000, "size", "1.5 MB"), (0.256, "percent", "25.6 %"), (42, "text", "42"),
     ("1234.5", "number", "1,234.50"),
+    # SQLite reads 1e999 as infinity; integers past 2**53 keep every digit.
+    (float("inf"), "duration", "∞"), (float("-inf"), "size", "-∞"), (float("inf"), None, "∞"),
+    (2**63 - 1, None, "9,223,372,036,854,775,807"),
 ])
 def test_cell_display(value, fmt, shown):
     assert display(value, fmt) == shown

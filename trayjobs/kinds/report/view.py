@@ -21,7 +21,8 @@ def _number(v: Any) -> float | None:
     if isinstance(v, bool):
         return float(v)
     if isinstance(v, (int, float)):
-        return None if isinstance(v, float) and math.isnan(v) else float(v)
+        # 1e999 is infinity in SQLite: no duration, size or chart bar can show it.
+        return float(v) if math.isfinite(v) else None
     if isinstance(v, str):
         try:
             f = float(v.strip().replace(",", ""))
@@ -39,6 +40,8 @@ def display(v: Any, fmt: str | None = None) -> str:
         return f"<{len(v):,} bytes>"
     if fmt == "text" or (fmt is None and not isinstance(v, (int, float))):
         return str(v)
+    if isinstance(v, float) and math.isinf(v):
+        return "∞" if v > 0 else "-∞"
     n = _number(v)
     if n is None:
         return str(v)
@@ -49,7 +52,9 @@ def display(v: Any, fmt: str | None = None) -> str:
     if fmt == "percent":
         return f"{n * 100:.1f} %"
     if isinstance(v, int) or (n.is_integer() and abs(n) < 1e15):
-        i = int(n)  # no separator below 10,000 so that years read as years
+        # The int itself where there is one: a float loses digits past 2**53.
+        i = v if isinstance(v, int) and not isinstance(v, bool) else int(n)
+        # no separator below 10,000 so that years read as years
         return f"{i:,}" if abs(i) >= 10_000 else str(i)
     if abs(n) >= 1000:
         return f"{n:,.2f}"
