@@ -62,6 +62,12 @@ def test_bad_periods_are_refused_at_load_time(bad):
         ReportParams.model_validate({"builtin": "job-activity", "period": bad})
 
 
+def test_too_many_days_says_how_many_are_allowed():
+    # Not "unknown period": the name is right, the number is not.
+    with pytest.raises(ValueError, match="must be between 1 and 3660"):
+        resolve_period("last_99999_days")
+
+
 def bars(svg: str) -> list[ET.Element]:
     root = ET.fromstring(svg)
     return [r for r in root.iter(f"{SVG}rect") if r.get("fill") in PALETTE and

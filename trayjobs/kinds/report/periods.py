@@ -27,7 +27,7 @@ PERIOD_NAMES = (
 )
 _ALIASES = {"this_month": "month_to_date", "this_quarter": "quarter_to_date",
             "this_year": "year_to_date", "all": "all_time"}
-_LAST_DAYS = re.compile(r"last_(\d{1,4})_days")
+_LAST_DAYS = re.compile(r"last_(\d+)_days")
 _RANGE = re.compile(r"(\d{4}-\d{2}-\d{2})\s*\.\.\s*(\d{4}-\d{2}-\d{2})")
 _FAR_PAST = date(1, 1, 1)
 _FAR_FUTURE = date(9999, 12, 31)
