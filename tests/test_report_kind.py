@@ -278,6 +278,22 @@ def test_infinite_values_show_as_infinity_in_charts_figures_and_formats(home, sp
     assert Path(result["outputs"][1]).read_bytes().startswith(b"%PDF")
 
 
+def test_text_that_is_not_utf8_is_shown_with_a_placeholder_and_a_warning(home, tmp_path):
+    # A file another program wrote in Latin-1: the report failed on its first such cell.
+    db = tmp_path / "latin.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE shops (name TEXT)")
+    conn.execute("INSERT INTO shops VALUES (CAST(x'436166e9' AS TEXT)), ('Zürich')")
+    conn.commit()
+    conn.close()
+    result, _ = run_report(home, database=str(db),
+                           sections=[{"title": "Shops", "query": "SELECT name FROM shops"}])
+    assert result["warnings"] == ["section 'Shops': 1 text value not in UTF-8; bytes that "
+                                  "could not be read are shown as �"]
+    csv_text = Path(result["sections"][0]["csv"]).read_text(encoding="utf-8-sig")
+    assert csv_text.splitlines() == ["name", "Caf�", "Zürich"]
+
+
 def test_config_errors_name_the_section(home):
     text = """
 [jobs.r1]

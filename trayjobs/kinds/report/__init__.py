@@ -57,6 +57,9 @@ class ReportKind(JobKind):
             warnings += [f"section {r.section.title!r}: {r.missing}"
                          for r in results if r.missing]
             warnings += [f"section {r.section.title!r}: {cut_note(r)}" for r in results if r.cut]
+            warnings += [f"section {r.section.title!r}: {r.bad_text:,} text "
+                         f"value{'s' * (r.bad_text != 1)} not in UTF-8; bytes that could not "
+                         f"be read are shown as �" for r in results if r.bad_text]
             ctx.progress(len(sections), len(sections) + 1, "writing files", "sections")
             report = {
                 "title": title, "period": period.label, "start": period.first.isoformat(),

@@ -30,6 +30,7 @@ class SectionResult:
     csv_path: Path | None = None
     missing: str | None = None  # "no data yet" reason: the database does not exist
     cut: bool = False  # the query gave more than csv_max_rows: reading stopped there
+    bad_text: int = 0  # cells whose text was not UTF-8 (shown with U+FFFD)
 
     @property
     def empty(self) -> bool:
@@ -118,6 +119,7 @@ def run_section(db: ReadOnlyDatabase | NoDatabase, section: SectionParams,
     keep = 1 if section.show == "figure" else section.max_rows
     if section.show in ("bar", "line"):
         keep = max(keep, CHART_POINTS)
+    bad_before = db.bad_text
     try:
         cur = db.execute(section.query, params)
         result.columns = [d[0] for d in cur.description or ()]
@@ -147,6 +149,7 @@ def run_section(db: ReadOnlyDatabase | NoDatabase, section: SectionParams,
             if out is not None:
                 out.close()
         result.csv_path = csv_path
+        result.bad_text = db.bad_text - bad_before
     except QueryRefused as exc:
         raise JobFailed(f"{name}: {exc}", retry=False) from None
     except sqlite3.ProgrammingError as exc:

@@ -170,10 +170,21 @@ class ReadOnlyDatabase:
         self.conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout, isolation_level=None,
                                     check_same_thread=False)
         self.conn.execute("PRAGMA query_only = 1")
+        self.bad_text = 0  # text cells that were not UTF-8, read with U+FFFD in their place
+        self.conn.text_factory = self._text
         self._connect_virtual_tables()
         self.conn.set_authorizer(self._authorize)
         if cancelled is not None:
             self.conn.set_progress_handler(lambda: 1 if cancelled() else 0, 20_000)
+
+    def _text(self, raw: bytes) -> str:
+        # A file written by another program may hold Latin-1 or broken text: one such
+        # cell should not fail the whole report, nor go unnoticed (see bad_text).
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self.bad_text += 1
+            return raw.decode("utf-8", "replace")
 
     def _connect_virtual_tables(self) -> None:
         """Connect each virtual table (full-text search, R*Tree, ...) before the authorizer.
