@@ -104,3 +104,4 @@ def test_a_file_or_folder_in_the_way_fails_once_saying_what_to_move(home, number
     with pytest.raises(JobFailed, match=r"sums-latest\.html is a folder in the way") as exc:
         run(home, "sums", 2)
     assert exc.value.retry is False
+    assert not list((home.reports_dir / "sums").glob(".*"))  # no hidden copy left behind

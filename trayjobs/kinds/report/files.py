@@ -138,8 +138,12 @@ class ReportFiles:
         for path in final:
             latest = self.dir / self.latest_name(path.name)
             tmp = latest.with_name(f".{latest.name}.tmp")
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, latest)
+            try:
+                shutil.copyfile(path, tmp)
+                os.replace(tmp, latest)
+            except OSError:
+                tmp.unlink(missing_ok=True)  # a hidden copy nobody would clean up
+                raise
             fresh.add(latest.name)
         latest = re.compile(rf"{re.escape(self.slug)}-latest{_PART}")
         for old in self._own_files():
