@@ -66,6 +66,8 @@ def test_too_many_days_says_how_many_are_allowed():
     # Not "unknown period": the name is right, the number is not.
     with pytest.raises(ValueError, match="must be between 1 and 3660"):
         resolve_period("last_99999_days")
+    with pytest.raises(ValueError, match=r"write the earlier day first: 2026-01-01\.\.2026-12-31"):
+        resolve_period("2026-12-31..2026-01-01")
 
 
 def bars(svg: str) -> list[ET.Element]:

@@ -132,7 +132,8 @@ def resolve_period(name: str, *, today: date | None = None) -> Period:
         except ValueError as exc:
             raise ValueError(f"period {name!r}: {exc}") from None
         if last < first:
-            raise ValueError(f"period {name!r}: the last day is before the first")
+            raise ValueError(f"period {name!r}: the last day is before the first; write the "
+                             f"earlier day first: {last}..{first}")
         return Period(key, first, last, _span(first, last))
     else:
         raise ValueError(f"unknown period {name!r}; use one of: {', '.join(PERIOD_NAMES)}")
