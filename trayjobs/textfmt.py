@@ -7,7 +7,7 @@ import re
 import time
 import unicodedata
 from datetime import datetime
-from typing import Any
+from typing import Any, AnyStr
 
 from .durations import format_duration
 
@@ -230,3 +230,12 @@ def started_by_how(run: dict[str, Any]) -> tuple[str, str]:
     state = ("succeeded with warnings" if run["state"] == "succeeded" and run.get("warnings")
              else run["state"])
     return how, state
+
+
+def final_state(line: AnyStr) -> AnyStr:
+    """A line redrawn with carriage returns (a progress bar) as it was left: its last state
+    that is not blank (a CRLF line end, or a bar wiped before its newline, is not one)."""
+    cr = b"\r" if isinstance(line, bytes) else "\r"
+    if cr not in line:
+        return line
+    return next((s for s in reversed(line.split(cr)) if s.strip()), line[:0])

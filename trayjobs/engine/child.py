@@ -366,19 +366,24 @@ class _LogStream(io.TextIOBase):
         *lines, self._buf = (self._buf + s).split("\n")
         for line in lines:
             if "\r" in line:
-                line = _final_state(line)
+                from ..textfmt import final_state
+                line = final_state(line)
             if line.strip():
                 self.out.line(line, self.level)
         return len(s)
 
     def _redrawn(self) -> None:
         """A line rewritten in place with carriage returns (a progress bar: tqdm, a
-        program's percentage) is held, and logged once, as its latest state; a command's
-        output counts so too. (A carriage return at the very end may be a CRLF's first half.)"""
+        program's percentage) is held, and logged once, as its latest state, by the rule a
+        command's output follows (:func:`~trayjobs.textfmt.final_state`): only the last
+        state drawn before the one being drawn is kept. (A carriage return at the very end
+        may be a CRLF's first half.)"""
+        from ..textfmt import final_state
         text = self._buf
-        cut = text.rfind("\r", 0, len(text) - 1)
-        if cut >= 0:
-            self._buf = text[cut:]  # with its return: still a line being redrawn
+        body, end = (text[:-1], "\r") if text.endswith("\r") else (text, "")
+        if "\r" in body:
+            *states, drawing = body.split("\r")
+            self._buf = final_state("\r".join(states)) + "\r" + drawing + end
 
     def _hold_less(self) -> None:
         """A line longer than can be kept whole is not held whole either: the head is over,
@@ -406,16 +411,11 @@ class _LogStream(io.TextIOBase):
     def finish(self) -> None:
         """The run is over: log whatever is left."""
         with self.out.lock:
-            text = _final_state(self._buf) if "\r" in self._buf else self._buf
+            from ..textfmt import final_state
+            text = final_state(self._buf)
             if text.strip():
                 self.out.line(text, self.level)
             self._buf = ""
-
-
-def _final_state(line: str) -> str:
-    """What a terminal would show of a line written over with carriage returns."""
-    line = line.rstrip("\r")  # a CRLF line end, or a return before the newline
-    return line[line.rfind("\r") + 1:]
 
 
 class _LogBuffer(io.RawIOBase):

@@ -37,6 +37,7 @@ from typing import Callable
 from ...context import JobContext
 from ...durations import format_size
 from ...secrets import StreamMask
+from ...textfmt import final_state as _final_state
 from .progress import Progress, parse_progress
 
 __all__ = ["OutputLog"]
@@ -365,13 +366,6 @@ def _char_cut(data: bytes, cut: int) -> int:
                     else 4 if b & 0xF8 == 0xF0 else 1)
             return at if at + size > cut else cut
     return cut
-
-
-def _final_state(line: bytes) -> bytes:
-    """A line redrawn with carriage returns as it was left: its last state that is not blank."""
-    if b"\r" not in line:
-        return line
-    return next((s for s in reversed(line.split(b"\r")) if s.strip()), b"")
 
 
 def _last_lines(buf: bytes, end: int, n: int, first: int = 0) -> list[bytes]:
