@@ -371,6 +371,43 @@ def test_an_empty_output_folder_is_handed_on_to_the_next_run(make_ctx):
     assert not output_dir(second).exists() and spare.is_dir()
 
 
+def test_files_of_an_earlier_run_of_that_number_are_moved_aside_not_listed(make_ctx):
+    # run 5 of another history (before `cluster join` or `leave`) wrote a report here
+    ctx = make_ctx("a", run_id=5)
+    old = output_dir(ctx) / "report.csv"
+    old.parent.mkdir(parents=True)
+    old.write_text("last year's")
+    params = CommandKind.parse_params({"command": 'echo new > "$TRAYJOBS_OUTPUT_DIR/new.txt"'})
+    result = CommandKind().run(ctx, params)
+    assert result["outputs"] == [str(output_dir(ctx) / "new.txt")]
+    [aside] = output_dir(ctx).parent.glob("5.earlier-*")
+    assert (aside / "report.csv").read_text() == "last year's"  # kept, not deleted
+    assert any(f"moved to {aside}" in line for line in _logged(ctx))
+
+
+def test_a_link_in_place_of_the_output_folder_is_not_written_through(make_ctx, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    ctx = make_ctx("a", run_id=6)
+    output_dir(ctx).parent.mkdir(parents=True)
+    output_dir(ctx).symlink_to(elsewhere)
+    params = CommandKind.parse_params({"command": 'echo x > "$TRAYJOBS_OUTPUT_DIR/x.txt"'})
+    assert CommandKind().run(ctx, params)["outputs"] == [str(output_dir(ctx) / "x.txt")]
+    assert list(elsewhere.iterdir()) == []
+    [aside] = output_dir(ctx).parent.glob("6.earlier-*")
+    assert aside.is_symlink()
+
+
+def test_a_retry_keeps_what_its_first_attempt_wrote(make_ctx):
+    ctx = make_ctx("a", run_id=8, attempt=2)
+    (output_dir(ctx)).mkdir(parents=True)
+    (output_dir(ctx) / "part1.txt").write_text("from attempt 1")
+    params = CommandKind.parse_params({"command": 'echo 2 > "$TRAYJOBS_OUTPUT_DIR/part2.txt"'})
+    outputs = CommandKind().run(ctx, params)["outputs"]
+    assert outputs == [str(output_dir(ctx) / n) for n in ("part1.txt", "part2.txt")]
+    assert not list(output_dir(ctx).parent.glob("8.earlier-*"))
+
+
 def test_a_folder_with_empty_folders_in_it_is_not_handed_on(make_ctx):
     ctx = make_ctx("a", run_id=3)
     params = CommandKind.parse_params({"command": 'mkdir "$TRAYJOBS_OUTPUT_DIR/sub"'})

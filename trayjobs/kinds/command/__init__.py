@@ -19,7 +19,7 @@ import signal
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ...context import JobContext
 from ...durations import format_duration
@@ -116,7 +116,8 @@ class _Run:
         # Told to stop before it began (a cancel between claim and start): the program,
         # which may not be safe to run at all, is not started only to be stopped.
         ctx.check_cancelled()
-        _make_output_dir(out_dir)
+        _make_output_dir(out_dir, fresh=ctx.attempt == 1,
+                         warn=lambda message: ctx.log(message, "warning"))
         leftovers = Leftovers(log=lambda message: ctx.log(message, "warning"), own=spare)
         try:
             proc = spawn(argv, cwd=cwd, env=env)
@@ -312,13 +313,46 @@ def _pidfd(pid: int) -> int | None:
 SPARE = ".empty"
 
 
-def _make_output_dir(folder: Path) -> None:
+def _make_output_dir(folder: Path, *, fresh: bool = True,
+                     warn: Callable[[str], None] = lambda message: None) -> None:
+    """``folder`` made ready for a run: the spare renamed to it, or made. On a run's first
+    attempt it must hold nothing: what is there already (a run of the same number in
+    another history, before ``trayjobs cluster join`` or ``leave``; a link put in its place)
+    would be listed as this run's outputs and handed to the next job. It is moved aside,
+    never deleted, and the run's log says where to."""
     try:
         os.rename(folder.parent / SPARE, folder)  # fails if there is none, or folder has files
         return
     except OSError:
         pass
+    if fresh and _taken(folder):
+        stamp = f"{folder.name}.earlier-{time.strftime('%Y%m%d-%H%M%S')}"
+        aside, n = folder.with_name(stamp), 1
+        while os.path.lexists(aside):
+            n += 1
+            aside = folder.with_name(f"{stamp}-{n}")
+        try:
+            os.rename(folder, aside)
+        except OSError as exc:
+            raise JobFailed(f"the run's output folder {folder} holds files of an earlier run "
+                            f"and cannot be moved aside ({exc.strerror or exc}); move or "
+                            f"remove it, then run the job again", retry=False) from None
+        warn(f"the output folder {folder} already held files of an earlier run (of another "
+             f"run history, or put there by hand): they were moved to {aside}, so that this "
+             f"run's outputs are its own")
     folder.mkdir(parents=True, exist_ok=True)
+
+
+def _taken(folder: Path) -> bool:
+    """Is there something at ``folder`` other than an empty folder (a link is never
+    followed: whatever it points to is not this run's)?"""
+    try:
+        if os.path.islink(folder) or not folder.is_dir():
+            return os.path.lexists(folder)
+        with os.scandir(folder) as entries:
+            return next(entries, None) is not None
+    except OSError:
+        return False
 
 
 def _outputs(folder: Path) -> list[str]:
