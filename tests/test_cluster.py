@@ -337,6 +337,34 @@ def test_a_pinned_job_runs_only_on_its_host(request, with_redis):
     assert {r["host"] for r in runs if r["job"] == "noop"} == {None}  # any worker's
 
 
+WRITES = """
+[jobs.writes]
+kind = "command"
+command = 'echo made > "$TRAYJOBS_OUTPUT_DIR/made.txt"'
+host = "m2"
+"""
+
+
+@pytest.mark.parametrize("with_redis", [True, False], ids=["redis", "store"])
+def test_pruning_on_one_machine_removes_the_output_folders_on_the_others(request, with_redis):
+    url = request.getfixturevalue("redis_server").url() if with_redis else None
+    make_cluster = request.getfixturevalue("make_cluster")
+    c = make_cluster(url, extra=WRITES, start=("m1", "m2"))
+    ctl = c.control("desk")
+    try:
+        old, kept = (ctl.submit("writes", trigger="cli") for _ in range(2))
+        runs = _all_ended(c, [old, kept], 30)
+        assert [r["state"] for r in runs] == ["succeeded"] * 2
+        folders = {r: c.homes["m2"].run_outputs(r) for r in (old, kept)}
+        assert all((f / "made.txt").is_file() for f in folders.values())
+        # Settings › Clean up now, on a machine where neither ran
+        assert ctl.prune_history(keep_days=365, keep_runs=1, keep_failed_days=365) == 1
+    finally:
+        ctl.close()
+    wait_until(lambda: not folders[old].exists(), 20, what="m2 removing the pruned run's folder")
+    assert (folders[kept] / "made.txt").is_file()
+
+
 def test_a_pinned_run_whose_host_has_no_worker_waits_and_says_so(redis_server,  # noqa: F811
                                                                  make_cluster):
     c = make_cluster(redis_server.url(), start=("m1", "m3"))

@@ -41,6 +41,10 @@ __all__ = ["Control", "last_good_path", "config_cache_path", "SCHEDULE_PROBLEM"]
 EXPLICIT_TRIGGERS = ("manual", "cli", "retry", "drop")
 
 
+#: Run numbers in one "pruned" message to the cluster's other machines: well under the
+#: 8,000 bytes a PostgreSQL notification carries.
+PRUNED_PER_MESSAGE = 400
+
 #: The store's key (then the job's name) for why a job's schedule cannot be worked out.
 SCHEDULE_PROBLEM = "schedule_problem:"
 
@@ -274,7 +278,20 @@ class Control(Hooks):
         top = self.store.max_run_id()
         remove_run_outputs(self.home, [i for i in ids
                                        if i < top or self.store.get_run(i) is None])
+        # The runs that ran on the cluster's other machines left their folders there.
+        for start in range(0, len(ids), PRUNED_PER_MESSAGE):
+            self._broadcast({"op": "pruned", "runs": ids[start:start + PRUNED_PER_MESSAGE]})
         return len(ids)
+
+    def remove_pruned_outputs(self, run_ids: list[int]) -> int:
+        """Another machine pruned ``run_ids`` from the shared history: remove the output
+        folders they left in this home (not those of a run that has the number now)."""
+        from ..run_outputs import remove_run_outputs
+        ids = sorted({int(i) for i in run_ids})
+        if not ids:
+            return 0
+        taken = {r["id"] for r in self.store.runs_since(self.store.max_run_id(), ids=ids)}
+        return remove_run_outputs(self.home, [i for i in ids if i not in taken])
 
     def _hooks_of_cancelled(self, run: dict[str, Any]) -> None:
         """A run that had started, cancelled while it waited for its next attempt, starts

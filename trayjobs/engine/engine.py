@@ -349,6 +349,9 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
         elif op == "lead":
             if self._started and not self._stopping:
                 self._renew_lead()
+        elif op == "pruned":  # off this thread: removing folders may take a while
+            threading.Thread(target=self._remove_pruned, args=(msg.get("runs") or [],),
+                             name="trayjobs-pruned", daemon=True).start()
         elif op == "paused":
             self.bus.emit(JobsChanged("paused"))
             self.watches.on_paused_changed()
@@ -356,6 +359,12 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
             self.dispatch_pending()
         elif self.on_control is not None:
             self.on_control(msg)
+
+    def _remove_pruned(self, run_ids: list[int]) -> None:
+        try:
+            self.remove_pruned_outputs(run_ids)
+        except Exception:  # the next prune's message tries again for its own runs only
+            log.exception("could not remove the output folders of pruned runs")
 
     def _changed_elsewhere(self, run_id: int) -> None:
         """A run that another process created or ended without this engine (``trayjobs
