@@ -32,7 +32,8 @@ EXIT_USAGE = 2
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="trayjobs",
-        description="Run your local background jobs: file cleanup, reports and data imports. "
+        description="Run your local background jobs: file cleanup, reports, data imports, "
+                    "and your own commands and Python functions. "
                     "Without a command, starts the tray app.")
     p.add_argument("--home", metavar="DIR",
                    help="keep config, databases, logs and reports under DIR "
