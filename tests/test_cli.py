@@ -356,3 +356,9 @@ def test_a_home_that_cannot_be_a_folder_is_told_without_a_traceback(tmp_path, wh
         assert (f"trayjobs: cannot use {root} for trayjobs' files: {tmp_path / 'a-file'} is a "
                 f"file, not a folder; give trayjobs a folder it can write to with --home DIR "
                 f"or TRAYJOBS_HOME") in out.stderr, out.stderr
+
+
+def test_jobs_in_a_new_home_says_where_to_add_them_and_how_to_get_examples(home):
+    out = trayjobs(home, "jobs", check=True).stdout
+    assert f"no jobs defined yet; add some to {home.config_file}" in out
+    assert "start the app or `trayjobs worker` once" in out

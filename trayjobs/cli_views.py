@@ -207,7 +207,9 @@ def cmd_jobs(home: Home, args) -> int:
     from .overview import durations_text, job_overview, rate_text
     ctl = control_for(home)
     if not ctl.config.jobs:
-        print(f"no jobs defined yet; add some to {home.config_file}")
+        print(f"no jobs defined yet; add some to {home.config_file} (README: \"Define "
+              f"jobs\"), or start the app or `trayjobs worker` once: where there is no jobs "
+              f"file they write example jobs to start from")
     watching = ctl.store.watch_statuses() if consumer_running(home) else None
     faulty = {getattr(e, "job", None) for e in ctl.config.errors}
     rows = []
