@@ -12,8 +12,8 @@ from test_cleanup_support import put, root, trash_dir  # noqa: F401
 SLOW_NAME = "a" * 60 + "!"
 
 
-def _job(name: str, location: Path, extra: str) -> str:
-    return f'[jobs.{name}]\nkind = "cleanup"\nlocations = ["{location}"]\naction = "delete"\n{extra}\n'
+def _job(name: str, location: Path | str, extra: str, action: str = '"delete"') -> str:
+    return f'[jobs.{name}]\nkind = "cleanup"\nlocations = ["{location}"]\naction = {action}\n{extra}\n'
 
 
 def test_a_pattern_that_backtracks_forever_stops_the_run_and_picks_nothing(home, root):
@@ -33,3 +33,47 @@ def test_a_pattern_that_backtracks_forever_stops_the_run_and_picks_nothing(home,
     out = trayjobs(home, "run", "nested", "--wait", timeout=30)
     assert out.returncode == 0, out.stdout + out.stderr
     assert (root / SLOW_NAME).exists() and not (root / "aaaa").exists()
+
+
+def test_a_location_in_a_drives_trash_or_the_home_trash_is_refused(home, tmp_path, trash_dir):
+    drive_trash = tmp_path / "drive" / ".Trash-1000" / "files"
+    fake_home = tmp_path / "me"
+    default_trash = fake_home / ".local" / "share" / "Trash" / "files"
+    for folder in (drive_trash, default_trash):
+        put(folder, "kept.txt", age_days=400)
+    home.config_file.write_text(
+        _job("drive", drive_trash, 'filters = [{ name = "*" }]\nallow_dangerous_location = true')
+        # XDG_DATA_HOME points at the test's trash: ~/.local/share/Trash is still a trash
+        + _job("default", "~/.local/share/Trash/files", 'filters = [{ name = "*" }]')
+        + _job("into", tmp_path / "drive", 'filters = [{ name = "*" }]',
+               action=f'{{ move = "{drive_trash}" }}'), encoding="utf-8")
+    env = {"HOME": str(fake_home)}
+    check = trayjobs(home, "check", env=env)
+    assert check.returncode == 1
+    assert f"is in the trash ({drive_trash.parent})" in check.stderr, check.stderr
+    assert f"is in the trash ({default_trash.parent})" in check.stderr
+    assert "empty the trash from your file manager instead" in check.stderr
+    assert "job 'into', key 'action.move'" in check.stderr
+    for job in ("drive", "default"):
+        out = trayjobs(home, "run", job, "--wait", env=env)
+        assert out.returncode != 0 and "is in the trash" in out.stdout + out.stderr
+    assert (drive_trash / "kept.txt").exists() and (default_trash / "kept.txt").exists()
+
+
+def test_a_location_swapped_for_a_link_into_a_trash_after_loading_is_refused_by_the_run(
+        make_ctx, tmp_path):
+    from test_cleanup_support import cleanup, context
+    from trayjobs.errors import JobFailed
+    import pytest
+
+    location = tmp_path / "scratch"
+    put(location, "a.txt", age_days=400)
+    p = cleanup().parse_params({"locations": [str(location)], "filters": [{"name": "*"}]})
+    bin_files = tmp_path / "usb" / ".Trash" / "1000" / "files"
+    put(bin_files, "kept.txt", age_days=400)
+    (location / "a.txt").unlink()
+    location.rmdir()
+    os.symlink(bin_files, location)
+    with pytest.raises(JobFailed, match=r"is in the trash \(.*/usb/\.Trash\)"):
+        cleanup().run(context(make_ctx), p)
+    assert (bin_files / "kept.txt").exists()

@@ -259,6 +259,7 @@ def test_a_file_name_is_never_expanded_as_a_variable_or_home(make_ctx, root, tmp
 
 def test_the_trash_and_the_apps_data_are_refused_as_locations(make_ctx, trash_dir, home):
     (trash_dir / "files").mkdir(parents=True)
-    for where in (trash_dir / "files", home.data_dir):
-        with pytest.raises(JobFailed, match="inside the trash or trayjobs' own data"):
-            run(make_ctx, locations=[str(where)])
+    with pytest.raises(ValidationError, match=r"is in the trash \(.*/Trash\)"):  # when the job is read
+        run(make_ctx, locations=[str(trash_dir / "files")])
+    with pytest.raises(JobFailed, match="inside trayjobs' own data"):
+        run(make_ctx, locations=[str(home.data_dir)])

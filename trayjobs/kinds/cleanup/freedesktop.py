@@ -19,7 +19,7 @@ from urllib.parse import quote, unquote_to_bytes
 
 from .fsops import NAME_MAX, fit_name, make_dirs, rename_noreplace
 
-__all__ = ["TrashBin", "Trashed", "Trasher", "home_trash", "restore", "release"]
+__all__ = ["TrashBin", "Trashed", "Trasher", "home_trash", "restore", "release", "trash_holding"]
 
 
 @dataclass
@@ -81,6 +81,33 @@ class TrashBin:
 def home_trash() -> str:
     data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
     return os.path.join(data, "Trash")
+
+
+#: Trash folders by name: a drive's (``.Trash``, ``.Trash-$uid``), macOS's (``~/.Trash``,
+#: ``.Trashes``) and Windows' (``$RECYCLE.BIN``).
+_TRASH_NAMES = frozenset({".Trash", ".Trashes", "$RECYCLE.BIN"})
+
+
+def trash_holding(path: str) -> str | None:
+    """The trash folder that the real path ``path`` is (or lies in), or None.
+
+    Tidying a trash (or moving files into one) throws away what it keeps to put
+    files back, and the trash's own records with it. The home trash is known by
+    its path, also the default one when ``XDG_DATA_HOME`` points elsewhere (other
+    programs may not read it); a drive's by its folder's name.
+    """
+    homes = {os.path.realpath(home_trash()), os.path.realpath(os.path.expanduser("~/.local/share/Trash"))}
+    folder = path
+    while True:
+        if folder in homes:
+            return folder
+        name = os.path.basename(folder)
+        if name in _TRASH_NAMES or name.startswith(".Trash-"):
+            return folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
 
 
 def _mount_point(path: str) -> str:

@@ -13,7 +13,7 @@ from .actions import ActionSpec
 from .actions.trash import TrashAction
 from .filters import FilterSpec
 from ...places import problem
-from .safety import danger, expand
+from .safety import danger, expand, in_trash
 from .templates import fixed_folder
 
 
@@ -93,7 +93,8 @@ class CleanupParams(KindParams):
     def _safe_locations(self) -> "CleanupParams":
         problems = []
         for n, loc in enumerate(self.locations):
-            unusable = problem(loc.path)  # relative or unresolvable: no opt-in makes it a folder
+            # relative or unresolvable: no opt-in makes it a folder; a trash: none makes it safe
+            unusable = problem(loc.path) or in_trash(loc.path)
             if unusable:
                 error = ValueError(f"{loc.path!r} {unusable}")
                 problems.append(InitErrorDetails(type="value_error", loc=("locations", n), input=loc.path,
@@ -114,10 +115,11 @@ class CleanupParams(KindParams):
             for loc in self.locations:
                 root = expand(loc.path)
                 fixed = fixed_folder(template, root, file=self.action.destination_is_file)
-                why = None if _within(fixed, root) else danger(fixed)
+                trash = in_trash(fixed)
+                why = trash or (None if _within(fixed, root) else danger(fixed))
                 if why:
-                    error = ValueError(f"destination {template!r} puts items in {fixed}, which {why}; set "
-                                       f"allow_dangerous_location = true if you really mean it")
+                    error = ValueError(f"destination {template!r} puts items in {fixed}, which {why}" + (
+                        "" if trash else "; set allow_dangerous_location = true if you really mean it"))
                     problems.append(InitErrorDetails(type="value_error", loc=("action", self.action.name),
                                                      input=template, ctx={"error": error}))
                     break

@@ -35,7 +35,7 @@ from .fsops import MAX_NESTING, reason
 from .journal import Journal, Row
 from .params import CleanupParams
 from .report import DONE_CAP, PLANNED_CAP, Tally, plural
-from .safety import danger, expand, inside
+from .safety import danger, expand, in_trash, inside
 from .scan import Scope, list_dir, walk_files
 from .templates import fixed_folder
 
@@ -112,8 +112,11 @@ class Runner:
             if why and not self.p.allow_dangerous_location:
                 raise JobFailed(f"location {loc.path!r} {why} (it resolves to {root}); refusing to tidy it",
                                 retry=False)
+            why = in_trash(root)
+            if why:
+                raise JobFailed(f"location {loc.path!r} {why}", retry=False)
             if inside(root, tuple(skip)):
-                raise JobFailed(f"location {loc.path!r} is inside the trash or trayjobs' own data; "
+                raise JobFailed(f"location {loc.path!r} is inside trayjobs' own data; "
                                 f"refusing to tidy it", retry=False)
             if not os.path.isdir(root):
                 why = "is a file, not a folder" if os.path.lexists(root) else "not found"
@@ -143,6 +146,9 @@ class Runner:
         for root in self.roots:
             fixed = fixed_folder(template, root, file=as_file)
             real = os.path.realpath(fixed)
+            trash = in_trash(real)
+            if trash:
+                raise JobFailed(f"destination {template!r}: {display(real)} {trash}", retry=False)
             why = None if inside(real, (root,)) else danger(real)
             if why and not self.p.allow_dangerous_location:
                 raise JobFailed(f"destination {template!r}: {display(real)} {why}; refusing to put files there "
