@@ -77,3 +77,31 @@ def test_a_location_swapped_for_a_link_into_a_trash_after_loading_is_refused_by_
     with pytest.raises(JobFailed, match=r"is in the trash \(.*/usb/\.Trash\)"):
         cleanup().run(context(make_ctx), p)
     assert (bin_files / "kept.txt").exists()
+
+
+def test_overwrite_with_a_link_at_the_destination_never_follows_it(make_ctx, root, tmp_path, trash_dir):
+    from test_cleanup_support import run, snapshot, trashed
+    outside = tmp_path / "outside"
+    put(outside, "precious.txt", "do not touch", age_days=400)
+    put(outside, "project/keep.txt", "nor this", age_days=400)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    os.symlink(outside / "precious.txt", dest / "a.txt")
+    os.symlink(outside / "project", dest / "project")
+    put(root, "a.txt", "new")
+    put(root, "project/inner.txt", "mine")
+    before = snapshot(outside)
+    # a folder meets a link: left alone, and said so
+    result, _ = run(make_ctx, locations=[str(root)], targets="folders", filters=[{"name": "project"}],
+                    action={"move": str(dest)}, conflict="overwrite", skip_recent="0s")
+    assert result["acted"] == 0 and result["skipped"] == {
+        "a symbolic link is at the destination; a folder does not replace one "
+        "(the link is left as it is, and not followed)": 1}, result
+    assert os.path.islink(dest / "project") and (root / "project" / "inner.txt").exists()
+    # a file replaces the link itself: the link goes to the trash, what it points to stays
+    result, _ = run(make_ctx, run_id=2, locations=[str(root)], filters=[{"name": "a.txt"}],
+                    action={"move": str(dest)}, conflict="overwrite", skip_recent="0s")
+    assert result["acted"] == 1 and result["errors"] == 0, result
+    assert not os.path.islink(dest / "a.txt") and (dest / "a.txt").read_text() == "new"
+    assert trashed(trash_dir) == {"a.txt"} and os.path.islink(trash_dir / "files" / "a.txt")
+    assert snapshot(outside) == before

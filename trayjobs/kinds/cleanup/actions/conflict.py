@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 
 from ..fsops import NAME_MAX, fit_name
 from .base import Item, Skip, Workspace, item_from_stat
@@ -55,13 +56,19 @@ def resolve(item: Item, target: str, ws: Workspace) -> None:
         # overwrite never replaces what this same run has just put there
         item.dest = unique(target, ws, is_dir=item.is_dir)
     else:
-        st = os.lstat(target)
-        in_the_way_is_dir = os.path.isdir(target) and not os.path.islink(target)
+        st = os.lstat(target)  # what is there itself: a link is never followed
+        is_link = stat.S_ISLNK(st.st_mode)
+        in_the_way_is_dir = stat.S_ISDIR(st.st_mode)
+        if is_link and item.is_dir:
+            # A file replaces a link as it replaces a file (the link itself goes to the trash);
+            # a whole folder does not take the place of what may be a shortcut elsewhere.
+            raise Skip("a symbolic link is at the destination; a folder does not replace one "
+                       "(the link is left as it is, and not followed)")
         if in_the_way_is_dir != item.is_dir:
             raise Skip("a folder is in the way" if in_the_way_is_dir else "a file is in the way")
         item.dest = target
         item.replaces = item_from_stat(target, os.path.dirname(target), st, is_dir=in_the_way_is_dir,
-                                       is_link=os.path.islink(target))
+                                       is_link=is_link)
         item.replaces.action = "trash"
         item.replaces.note = f"replaced by {item.path}"
     ws.claimed.add(item.dest)
