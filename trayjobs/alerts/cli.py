@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .plain import plain
+
 __all__ = ["add_parser", "cmd_alerts", "delivery_lines", "delivery_state", "check_alerts"]
 
 
@@ -98,12 +100,14 @@ def cmd_alerts(home, args) -> int:
     if not rows:
         print("no alerts yet" + (" for this run" if args.run else ""))
         return 0
-    print(table([[str(r["id"]), when(r["created_at"], seconds=True), r["channel"], r["event"],
-                  str(r["run_id"] or ""), _what(r)[:50], _state(r)] for r in rows],
+    # Titles quote jobs (a report's summary) and errors quote servers: made plain here.
+    print(table([[plain(c, one_line=True) for c in (
+                    str(r["id"]), when(r["created_at"], seconds=True), r["channel"], r["event"],
+                    str(r["run_id"] or ""), _what(r)[:50], _state(r))] for r in rows],
                 ["ID", "QUEUED", "CHANNEL", "EVENT", "RUN", "MESSAGE", "STATE"]))
     errors = [r for r in rows if r["last_error"] and r["state"] != "sent"]
     for r in errors:
-        print(f"alert {r['id']} ({r['channel']}): {r['last_error']}")
+        print(plain(f"alert {r['id']} ({r['channel']}): {r['last_error']}"))
     return 0
 
 
@@ -115,7 +119,7 @@ def delivery_lines(store, run_id: int) -> list[str]:
         line = f"  {r['channel']}: {r['event']} · {_state(r)}"
         if r["last_error"] and r["state"] != "sent":
             line += f" · {r['last_error']}"
-        out.append(line)
+        out.append(plain(line, one_line=True))
     return ["alerts:", *out] if out else []
 
 

@@ -31,6 +31,14 @@ class Message:
     attach: list[str] = field(default_factory=list)  # files
     failure: bool = False            # shown as an error where the channel can
 
+    def __post_init__(self) -> None:
+        # Every channel is handed a Message: the one place its text is made plain.
+        from ..plain import plain
+        self.title = plain(self.title, one_line=True)
+        self.body = plain(self.body)
+        if self.html is not None:
+            self.html = plain(self.html)
+
 
 class Channel(ABC):
     #: URL schemes this class delivers to (lower case, no "://"); empty: any (the fallback).
