@@ -134,3 +134,34 @@ def test_cell_display(value, fmt, shown):
 def test_slugs():
     assert slugify("Weekly spending (Café)") == "weekly-spending-cafe"
     assert slugify("日本") == "report"
+
+
+def test_a_range_ending_on_the_last_date_there_is_includes_that_day(home, tmp_path):
+    """9999-12-31 has no day after it: :end_ts used to be its own midnight, leaving it out."""
+    from helpers import trayjobs
+    import csv
+    import sqlite3
+    db = tmp_path / "far.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE t (at REAL)")
+    conn.executemany("INSERT INTO t VALUES (?)", [
+        (datetime(9999, 12, 30, 12).timestamp(),), (datetime(9999, 12, 31, 0, 0, 1).timestamp(),),
+        (datetime(9999, 12, 31, 23, 59).timestamp(),)])
+    conn.commit()
+    conn.close()
+    home.config_file.write_text(f"""
+[jobs.far]
+kind = "report"
+database = '{db}'
+period = "9999-12-31..9999-12-31"
+formats = ["csv"]
+[[jobs.far.sections]]
+title = "n"
+query = "SELECT count(*) AS n FROM t WHERE at >= :start_ts AND at < :end_ts"
+""", encoding="utf-8")
+    out = trayjobs(home, "run", "far", "--wait")
+    assert out.returncode == 0, out.stdout + out.stderr
+    (written,) = (home.reports_dir / "far").glob("far-2*.csv")
+    rows = list(csv.reader(written.read_text(encoding="utf-8-sig").splitlines()))
+    assert rows == [["n"], ["2"]]
+    assert resolve_period("all_time").params()["end_ts"] > datetime(9999, 12, 31, 23, 59).timestamp()

@@ -50,8 +50,9 @@ class Period:
             "start": self.first.isoformat(),
             "end": self.last.isoformat(),
             "start_ts": _midnight(self.first),
+            # The day after 9999-12-31 is no date: its midnight is a day past the last's.
             "end_ts": _midnight(self.last + timedelta(days=1)) if self.last < _FAR_FUTURE
-            else _midnight(_FAR_FUTURE),
+            else _midnight(_FAR_FUTURE) + 86400,
             "days": self.days,
         }
 
