@@ -453,3 +453,22 @@ def test_pdf_without_a_truetype_font_falls_back_to_core_fonts(home, spending, mo
     assert len(logged) == 1 and all(f"U+{ord(c):04X}" in logged[0] for c in "日本☕")
     assert "U+201C" not in logged[0]
     assert b"/FontFile2" not in Path(result["outputs"][0]).read_bytes()
+
+
+def test_a_pdf_table_stops_at_its_cap_and_says_so_while_the_html_shows_max_rows(
+        home, spending, monkeypatch):
+    # The real cap is 1,000 rows (max_rows = 100000 took two minutes); 20 keeps this quick.
+    from trayjobs.kinds.report import pdf as pdf_module
+    monkeypatch.setattr(pdf_module, "PDF_MAX_ROWS", 20, raising=False)
+    query = ("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 30) "
+             "SELECT 'row ' || i AS name, i AS n FROM c")
+    result, messages = run_report(home, formats=["html", "pdf"], sections=[
+        {"title": "Many", "query": query, "max_rows": 1000}])
+    html, pdf = (Path(p) for p in result["outputs"])
+    text = " ".join(pdf_text(pdf).split())
+    assert "row 20 " in text and "row 21 " not in text
+    assert "first 20 of 30 rows · a PDF table stops at 20 rows: the HTML shows 30" in text
+    assert "row 30<" in html.read_text(encoding="utf-8")
+    assert any("PDF: section 'Many' prints its first 20 rows" in m.get("message", "")
+               for m in messages)
+    assert "warnings" not in result  # the job asked for it: said, not a warning every run

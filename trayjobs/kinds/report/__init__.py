@@ -76,8 +76,13 @@ class ReportKind(JobKind):
                 text = render_html(report, views, template=template)
                 files.path(html_name).write_text(text, encoding="utf-8")
             if "pdf" in params.formats:
-                from .pdf import render_pdf
+                from .pdf import PDF_MAX_ROWS, render_pdf
                 pdf_name = files.name("pdf")
+                for v in views:
+                    if v.show == "table" and not v.empty and v.shown_rows > PDF_MAX_ROWS:
+                        ctx.log(f"PDF: section {v.title!r} prints its first {PDF_MAX_ROWS:,} rows "
+                                f"(a PDF table stops there); the HTML shows {v.shown_rows:,}, "
+                                f"the CSV every row")
                 missing = render_pdf(report, views, files.path(pdf_name))
                 if missing:
                     shown = " ".join(f"{c} (U+{ord(c):04X})" for c in sorted(missing)[:12])

@@ -41,8 +41,9 @@ class SectionParams(KindParams):
     stack: bool = Field(False, description="Bar charts: stack the series instead of placing "
                                            "them side by side.")
     max_rows: int = Field(200, ge=1, le=100_000,
-                          description="Rows shown in the HTML and PDF table; the CSV holds "
-                                      "every row, up to csv_max_rows.")
+                          description="Rows shown in the HTML and PDF table (the PDF prints "
+                                      "1,000 at most); the CSV holds every row, up to "
+                                      "csv_max_rows.")
     csv_max_rows: int = Field(
         1_000_000, ge=1, le=1_000_000_000,
         description="Rows read from the query at most, for the CSV file and the counts: a query "

@@ -23,7 +23,7 @@ from fpdf.enums import XPos, YPos
 from .fonts import FontFinder, find_fonts
 from .view import SectionView
 
-__all__ = ["render_pdf", "find_fonts"]
+__all__ = ["PDF_MAX_ROWS", "render_pdf", "find_fonts"]
 
 FAMILY = "ReportSans"
 FALLBACK = "ReportFallback"
@@ -185,9 +185,12 @@ def _section(pdf: _ReportPDF, v: SectionView) -> None:
         _table(pdf, v)
         pdf.set_font(f, "", 8)
         pdf.set_text_color(*_MUTED)
-        shown = f"first {v.shown_rows} of " if v.truncated else ""
+        printed = min(v.shown_rows, PDF_MAX_ROWS)
+        shown = f"first {printed:,} of " if v.total_rows > printed else ""
         rows = "row" if v.total_rows == 1 else "rows"
-        pdf.multi_cell(0, 5, pdf.clean(f"{shown}{v.total_rows:,} {rows}"
+        cap = (f" · a PDF table stops at {PDF_MAX_ROWS:,} rows: the HTML shows "
+               f"{v.shown_rows:,}" if v.shown_rows > PDF_MAX_ROWS else "")
+        pdf.multi_cell(0, 5, pdf.clean(f"{shown}{v.total_rows:,} {rows}{cap}"
                                        + (f" · {v.csv_name}" if v.csv_name else "")),
                        new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
@@ -219,6 +222,11 @@ def _figures(pdf: _ReportPDF, v: SectionView) -> None:
 
 MIN_COL_MM = 16   # narrower than this and a table cell cannot hold a word
 MAX_CELL = 160    # characters of one cell printed in the PDF (the CSV has all)
+#: Rows of one table the PDF prints. fpdf2 lays out every cell (wrapping its text) twice,
+#: about 0.5 ms a cell: max_rows = 100000 took two minutes, several hundred MB and
+#: thousands of pages nobody reads, with no cancel check on the way. The HTML shows
+#: max_rows, the CSV every row.
+PDF_MAX_ROWS = 1000
 
 
 def _table(pdf: _ReportPDF, v: SectionView) -> None:
@@ -242,7 +250,7 @@ def _table(pdf: _ReportPDF, v: SectionView) -> None:
                    headings_style=FontFace(emphasis="BOLD", fill_color=(246, 247, 249)),
                    line_height=size * 0.5, padding=(1, 1.5)) as table:
         table.row([pdf.clean(v.columns[i]) for i in cols])
-        for r in v.rows:
+        for r in v.rows[:PDF_MAX_ROWS]:
             table.row([pdf.clean(_shorten(r[i])) for i in cols])
     hidden = len(v.columns) - n
     if hidden:
