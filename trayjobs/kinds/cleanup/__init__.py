@@ -4,8 +4,9 @@ A job names its locations, filters (combined with all / any / none) and one
 action (trash by default). Every run can be previewed (``--dry-run`` or
 ``preview = true``) and, from its journal, undone. The pieces live in small
 modules: ``filters/`` and ``actions/`` (one per filter or action, behind
-registries), ``scan`` (the walk), ``runner`` (one run), ``journal``,
-``freedesktop`` (the trash), ``undo`` and ``safety``.
+registries), ``scan`` (the walk), ``runner`` (one run; its ``locations``,
+``acting`` and ``outcome``), ``journal``, ``freedesktop`` (the trash), ``undo``
+and ``safety``.
 """
 
 from __future__ import annotations

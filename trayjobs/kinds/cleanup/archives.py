@@ -12,6 +12,7 @@ import os
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from .acting import execute
 from .actions import Item, Skip
 from .actions.archive import write_zip
 from .actions.base import item_from_stat
@@ -124,5 +125,5 @@ def _write(run: Runner, dest: str, replaces: Item | None, items: list[Item]) -> 
     if run.action.removes_source:
         for item in ok:
             item.action, item.dest, item.replaces = "trash", None, None
-        run.execute(ok, count=False)
+        execute(run, ok, count=False)
 

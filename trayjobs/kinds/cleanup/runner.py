@@ -19,32 +19,26 @@ from typing import Any
 
 from ...context import JobContext
 from ...durations import parse_duration
-from ...errors import JobFailed
 from ...textfmt import escape_undecodable
+from .acting import execute
 from .actions import Item, Skip, Workspace
 from .actions.base import item_from_stat
-from .actions.trash import reserve, send_to_trash, unreserve
 from .archives import flush_archives
 from .emptied import remove_emptied
 from .filters import FilterEnv, combine
-from .freedesktop import home_trash
-from .actions.delete import PartlyDeleted
-from .actions.move import trust_destination
-from .dirs import Changed, LinkInTheWay, MountInTheWay, display, mount_points
+from .dirs import Changed, LinkInTheWay, MountInTheWay, display
 from .fsops import MAX_NESTING, reason
 from .journal import Journal, Row
+from .locations import resolve_scopes
+from .outcome import result_of
 from .params import CleanupParams
-from .report import DONE_CAP, PLANNED_CAP, Tally, plural
-from .safety import danger, expand, in_trash, inside
+from .report import DONE_CAP, PLANNED_CAP, Tally
+from .safety import inside
 from .scan import Scope, list_dir, walk_files
-from .templates import fixed_folder
 
 __all__ = ["Runner"]
 
 _LOGGED_SKIPS = 500  # skips beyond this are counted, not logged one by one (errors always are)
-#: Skips that leave things as the job wants them: not worth a warning.
-_HARMLESS_SKIPS = frozenset({"vanished", "already in place"})
-_LISTED_ERRORS = 3  # errors quoted in a warning or failure; the log has them all
 
 
 class Runner:
@@ -80,7 +74,7 @@ class Runner:
 
     def run(self) -> dict[str, Any]:
         try:
-            scopes = self._scopes()
+            scopes = resolve_scopes(self)
             self._log_start()
             if self.journal is not None:
                 self._resume()
@@ -100,64 +94,7 @@ class Runner:
             self.ws.close()
             self._tell_made()
         self._progress(force=True)
-        return self._result()
-
-    def _scopes(self) -> list[Scope]:
-        skip = frozenset(os.path.realpath(p) for p in (home_trash(), self.ctx.home.data_dir))
-        scopes: list[Scope] = []
-        unusable: list[str] = []
-        for loc in self.p.locations:
-            root = os.path.realpath(expand(loc.path))
-            why = danger(root)
-            if why and not self.p.allow_dangerous_location:
-                raise JobFailed(f"location {loc.path!r} {why} (it resolves to {root}); refusing to tidy it",
-                                retry=False)
-            why = in_trash(root)
-            if why:
-                raise JobFailed(f"location {loc.path!r} {why}", retry=False)
-            if inside(root, tuple(skip)):
-                raise JobFailed(f"location {loc.path!r} is inside trayjobs' own data; "
-                                f"refusing to tidy it", retry=False)
-            if not os.path.isdir(root):
-                why = "is a file, not a folder" if os.path.lexists(root) else "not found"
-                self.problem(loc.path, "error", f"location {why}")
-                unusable.append(f"{loc.path} ({why})")
-                continue
-            if root not in (s.root for s in scopes):
-                scopes.append(Scope(root, loc.depth, exclude=[*self.p.exclude, *loc.exclude],
-                                    system=self.p.include_system_files, skip_dirs=skip))
-        if not scopes:
-            raise JobFailed("none of the locations exists as a folder: " + ", ".join(unusable), retry=False)
-        self.roots = tuple(s.root for s in scopes)
-        mounts = mount_points()
-        for scope in scopes:
-            scope.mounts = mounts
-            self.ws.places.add(scope.root)
-        self._trust_destination()
-        return scopes
-
-    def _trust_destination(self) -> None:
-        """A destination outside the locations is resolved once, checked like a location, then
-        reached only through its descriptor."""
-        template = self.action.destination()
-        if template is None:
-            return
-        as_file = self.action.destination_is_file
-        for root in self.roots:
-            fixed = fixed_folder(template, root, file=as_file)
-            real = os.path.realpath(fixed)
-            trash = in_trash(real)
-            if trash:
-                raise JobFailed(f"destination {template!r}: {display(real)} {trash}", retry=False)
-            why = None if inside(real, (root,)) else danger(real)
-            if why and not self.p.allow_dangerous_location:
-                raise JobFailed(f"destination {template!r}: {display(real)} {why}; refusing to put files there "
-                                f"(set allow_dangerous_location = true if you really mean it)", retry=False)
-            try:
-                trust_destination(template, root, self.ws, file=as_file)
-            except OSError as exc:
-                raise JobFailed(f"destination {template!r}: cannot use {display(fixed)}: {reason(exc)}",
-                                retry=False) from None
+        return result_of(self)
 
     def _log_start(self) -> None:
         filters = f" {self.p.match} of: " + "; ".join(str(f) for f in self.p.filters) if self.p.filters else ""
@@ -264,7 +201,7 @@ class Runner:
                 if item.path in self.done_src:  # copied or archived by an earlier attempt
                     if self.action.name == "archive" and self.action.removes_source:
                         item.action = "trash"  # only the trashing of the original is left
-                        self.execute([item], count=False)
+                        execute(self, [item], count=False)
                     continue
                 self.action.plan(item, self.ws)
             except Skip as why:
@@ -287,7 +224,7 @@ class Runner:
             for item in items:
                 self.succeeded(item)
         else:
-            self.execute(items)
+            execute(self, items)
 
     def _item(self, e: os.DirEntry, root: str) -> Item:
         st = e.stat(follow_symlinks=False)
@@ -326,83 +263,6 @@ class Runner:
     def number(self, step: Item) -> None:
         step.seq = self.seq
         self.seq += 1
-
-    def execute(self, items: list[Item], *, count: bool = True) -> None:
-        """Journal then do ``items`` (each after what it replaces, if anything)."""
-        assert self.journal is not None
-        batch: list[tuple[Item, list[Item]]] = []
-        for item in items:
-            steps = [s for s in (item.replaces, item) if s is not None]
-            try:
-                for s in steps:
-                    if s.action == "trash":
-                        reserve(s, self.ws)
-            except OSError as exc:
-                for s in steps:
-                    unreserve(s)
-                self.action_error(item.path, f"could not {item.action}: {reason(exc)}")
-                continue
-            for s in steps:
-                self.number(s)
-            batch.append((item, steps))
-        if not batch:
-            return
-        self.journal.write(self.row(s, "pending") for _, steps in batch for s in steps)
-        rows: list[Row] = []
-        try:
-            for n, (item, steps) in enumerate(batch):
-                if self.ctx.cancelled:
-                    rest = [s for _, later in batch[n:] for s in later]
-                    for s in rest:
-                        unreserve(s)
-                    self.journal.write(rows)
-                    self.journal.forget(self.row(s, "") for s in rest)
-                    self.ctx.check_cancelled()
-                if self._do_steps(item, steps, rows):
-                    self.succeeded(item, count=count)
-                self.journal_made_dirs(rows)
-                self._progress()
-        finally:
-            self.ws.release()
-        self.journal.write(rows)
-
-    def _do_steps(self, item: Item, steps: list[Item], rows: list[Row]) -> bool:
-        for s in steps:
-            try:
-                if s.action == "trash":
-                    send_to_trash(s, self.ws)
-                else:
-                    self.action.apply(s, self.ws)
-            except Skip as why:  # the destination cannot be reached safely
-                unreserve(s)
-                rows.append(self.row(s, "failed", str(why)))
-                self.action_error(item.path, f"could not {item.action}: {why}")
-                return False
-            except OSError as exc:
-                unreserve(s)
-                if s is item.replaces and isinstance(exc, FileNotFoundError):
-                    rows.append(self.row(s, "failed", "already gone"))
-                    continue  # what was in the way went away by itself
-                if isinstance(exc, PartlyDeleted):
-                    self._partly_deleted(exc)
-                rows.append(self.row(s, "failed", reason(exc)))
-                if s is not item:
-                    rows.append(self.row(item, "failed", "what is in the way could not be trashed"))
-                self.failed(item, exc)
-                return False
-            rows.append(self.row(s, "done"))
-        return True
-
-    def _partly_deleted(self, exc: PartlyDeleted) -> None:
-        """Say exactly what a delete that stopped half-way removed and what it left."""
-        folder = exc.item.path
-        for rel in exc.removed[:_LOGGED_SKIPS]:
-            self.ctx.log(f"deleted {display(os.path.join(exc.item.folder, rel))}", "warning")
-        for rel, why in exc.failed[:_LOGGED_SKIPS]:
-            self.ctx.log(f"not deleted: {display(os.path.join(exc.item.folder, rel))}: {reason(why)}", "warning")
-        hidden = max(0, len(exc.removed) - _LOGGED_SKIPS) + max(0, len(exc.failed) - _LOGGED_SKIPS)
-        if hidden:
-            self.ctx.log(f"... and {hidden:,} more lines about {display(folder)}", "warning")
 
     def journal_made_dirs(self, rows: list[Row]) -> None:
         for d in self.ws.made_dirs:
@@ -494,61 +354,3 @@ class Runner:
             noun = self.tally.noun + "s"
             self.ctx.progress(self.tally.scanned, None,
                               f"scanned {self.tally.scanned:,} {noun}, {verb} {self.tally.acted:,}", noun)
-
-    def _result(self) -> dict[str, Any]:
-        t = self.tally
-        summary = t.summary(done_verb=self.action.done_verb, plan_verb=self.action.plan_verb, dry=self.dry)
-        if t.listed_more:
-            self.ctx.log(f"... and {t.listed_more:,} more")
-        self.ctx.log(summary)
-        result = {
-            "summary": summary,
-            "dry_run": self.dry,
-            "action": self.action.name,
-            "targets": self.p.targets,
-            "scanned": t.scanned,
-            "acted": t.acted,
-            "bytes": t.bytes,
-            "skipped": dict(t.skipped),
-            "errors": t.errors,
-            "archives": t.archives,
-            "folders_removed": t.folders_removed,
-            "problems": t.problems,
-            "planned" if self.dry else "done": t.listing,
-            "listed_more": t.listed_more,
-        }
-        if self.dry:
-            result["plan"] = self.plan  # what "Apply this preview" does, item by item
-            result["plan_cut"] = self.plan_cut
-        if self.ctx.plan is not None and not self.dry:
-            result["from_preview"] = self.ctx.plan.get("from_run")
-        if self.ripe_at is not None and not self.dry:
-            # Items left for being modified just now: a watched job has no event to come
-            # back for them, so the engine starts it again then.
-            result["look_again_at"] = self.ripe_at + 1
-        warnings = self._warnings()
-        if warnings:
-            result["warnings"] = warnings
-        if not self.dry and t.acted == 0 and self.action_errors:
-            raise JobFailed(f"{summary}. {self._errors_text()}", retry=False, result=result)
-        return result
-
-    def _errors_text(self) -> str:
-        errors = [p for p in self.tally.problems if p["kind"] == "error"]
-        text = "; ".join(f"{p['path']}: {p['reason']}" for p in errors[:_LISTED_ERRORS])
-        more = self.tally.errors - min(len(errors), _LISTED_ERRORS)
-        return text + (f"; and {more:,} more (see the log)" if more > 0 else "")
-
-    def _warnings(self) -> list[str]:
-        """Errors and skips beside what was done, each kind of them in one line."""
-        t, out = self.tally, []
-        if t.errors:
-            out.append(f"{plural(t.errors, 'error')}: {self._errors_text()}")
-        skipped = {why: n for why, n in t.skipped.items() if why not in _HARMLESS_SKIPS}
-        if skipped:
-            n = sum(skipped.values())
-            why = ", ".join(f"{k:,} {w}" if len(skipped) > 1 else w
-                            for w, k in sorted(skipped.items(), key=lambda kv: -kv[1]))
-            out.append(f"{'would skip' if self.dry else 'skipped'} {plural(n, t.noun)} ({why}); "
-                       f"they are left as they are")
-        return out
