@@ -147,7 +147,7 @@ def test_commands_without_a_queue_import_neither_huey_nor_the_kinds_work(home, t
         status = main(sys.argv[1:])
         heavy = sorted(m for m in ("huey", "sqlite_utils", "watchdog", "PySide6", "jinja2",
                                    "fpdf", "python_calamine", "charset_normalizer",
-                                   "keyring", "trayjobs.kinds.importer.runner",
+                                   "keyring", "regex", "trayjobs.kinds.importer.runner",
                                    "trayjobs.kinds.cleanup.runner",
                                    "trayjobs.kinds.report.query") if m in sys.modules)
         print("HEAVY", heavy, file=sys.stderr)
