@@ -105,3 +105,20 @@ def test_overwrite_with_a_link_at_the_destination_never_follows_it(make_ctx, roo
     assert not os.path.islink(dest / "a.txt") and (dest / "a.txt").read_text() == "new"
     assert trashed(trash_dir) == {"a.txt"} and os.path.islink(trash_dir / "files" / "a.txt")
     assert snapshot(outside) == before
+
+
+def test_a_location_holding_the_default_home_trash_never_enters_it(make_ctx, tmp_path, monkeypatch,
+                                                                    trash_dir):
+    # XDG_DATA_HOME points elsewhere (the test's trash); ~/.local/share/Trash is a trash still
+    from test_cleanup_support import run
+    fake_home = tmp_path / "me"
+    share = fake_home / ".local" / "share"
+    put(share, "Trash/files/kept.txt", age_days=400)
+    put(share, "Trash/info/kept.txt.trashinfo", age_days=400)
+    put(share, "old.log", age_days=400)
+    monkeypatch.setenv("HOME", str(fake_home))
+    result, _ = run(make_ctx, locations=[{"path": "~/.local/share", "recursive": True}],
+                    filters=[{"name": "*"}])
+    assert result["acted"] == 1 and not (share / "old.log").exists()
+    assert (share / "Trash" / "files" / "kept.txt").exists()
+    assert (share / "Trash" / "info" / "kept.txt.trashinfo").exists()

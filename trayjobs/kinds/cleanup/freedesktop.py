@@ -19,7 +19,7 @@ from urllib.parse import quote, unquote_to_bytes
 
 from .fsops import NAME_MAX, fit_name, make_dirs, rename_noreplace
 
-__all__ = ["TrashBin", "Trashed", "Trasher", "home_trash", "restore", "release", "trash_holding"]
+__all__ = ["TrashBin", "Trashed", "Trasher", "home_trash", "home_trashes", "restore", "release", "trash_holding"]
 
 
 @dataclass
@@ -83,6 +83,13 @@ def home_trash() -> str:
     return os.path.join(data, "Trash")
 
 
+def home_trashes() -> tuple[str, ...]:
+    """The real paths of the home trash, and of the default one when ``XDG_DATA_HOME``
+    points elsewhere (programs that do not read it still use that one)."""
+    return tuple(dict.fromkeys(os.path.realpath(p) for p in (
+        home_trash(), os.path.expanduser("~/.local/share/Trash"))))
+
+
 #: Trash folders by name: a drive's (``.Trash``, ``.Trash-$uid``), macOS's (``~/.Trash``,
 #: ``.Trashes``) and Windows' (``$RECYCLE.BIN``).
 _TRASH_NAMES = frozenset({".Trash", ".Trashes", "$RECYCLE.BIN"})
@@ -96,7 +103,7 @@ def trash_holding(path: str) -> str | None:
     its path, also the default one when ``XDG_DATA_HOME`` points elsewhere (other
     programs may not read it); a drive's by its folder's name.
     """
-    homes = {os.path.realpath(home_trash()), os.path.realpath(os.path.expanduser("~/.local/share/Trash"))}
+    homes = set(home_trashes())
     folder = path
     while True:
         if folder in homes:

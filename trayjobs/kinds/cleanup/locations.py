@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ...errors import JobFailed
 from .actions.move import trust_destination
 from .dirs import display, mount_points
-from .freedesktop import home_trash
+from .freedesktop import home_trashes
 from .fsops import reason
 from .safety import danger, expand, in_trash, inside
 from .scan import Scope
@@ -26,7 +26,7 @@ __all__ = ["resolve_scopes"]
 
 
 def resolve_scopes(run: Runner) -> list[Scope]:
-    skip = frozenset(os.path.realpath(p) for p in (home_trash(), run.ctx.home.data_dir))
+    skip = frozenset((*home_trashes(), os.path.realpath(run.ctx.home.data_dir)))
     scopes: list[Scope] = []
     unusable: list[str] = []
     for loc in run.p.locations:
