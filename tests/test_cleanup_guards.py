@@ -1,13 +1,16 @@
-"""Cleanup jobs that a pattern, a location or a destination could turn against the user,
-run as whole ``trayjobs run JOB --wait`` processes on real trees."""
+"""Cleanup jobs that a pattern, a location or a destination could turn against the user:
+real trees, and whole ``trayjobs run JOB --wait`` processes where the job file matters."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import pytest
+
 from helpers import trayjobs
-from test_cleanup_support import put, root, trash_dir  # noqa: F401
+from test_cleanup_support import cleanup, context, put, root, run, snapshot, trash_dir, trashed  # noqa: F401
+from trayjobs.errors import JobFailed
 
 SLOW_NAME = "a" * 60 + "!"
 
@@ -62,9 +65,6 @@ def test_a_location_in_a_drives_trash_or_the_home_trash_is_refused(home, tmp_pat
 
 def test_a_location_swapped_for_a_link_into_a_trash_after_loading_is_refused_by_the_run(
         make_ctx, tmp_path):
-    from test_cleanup_support import cleanup, context
-    from trayjobs.errors import JobFailed
-    import pytest
 
     location = tmp_path / "scratch"
     put(location, "a.txt", age_days=400)
@@ -80,7 +80,6 @@ def test_a_location_swapped_for_a_link_into_a_trash_after_loading_is_refused_by_
 
 
 def test_overwrite_with_a_link_at_the_destination_never_follows_it(make_ctx, root, tmp_path, trash_dir):
-    from test_cleanup_support import run, snapshot, trashed
     outside = tmp_path / "outside"
     put(outside, "precious.txt", "do not touch", age_days=400)
     put(outside, "project/keep.txt", "nor this", age_days=400)
@@ -110,7 +109,6 @@ def test_overwrite_with_a_link_at_the_destination_never_follows_it(make_ctx, roo
 def test_a_location_holding_the_default_home_trash_never_enters_it(make_ctx, tmp_path, monkeypatch,
                                                                     trash_dir):
     # XDG_DATA_HOME points elsewhere (the test's trash); ~/.local/share/Trash is a trash still
-    from test_cleanup_support import run
     fake_home = tmp_path / "me"
     share = fake_home / ".local" / "share"
     put(share, "Trash/files/kept.txt", age_days=400)

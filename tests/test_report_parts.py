@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import sqlite3
 import xml.etree.ElementTree as ET
 from datetime import date, datetime
 
 import pytest
+
+from helpers import trayjobs
 
 from trayjobs.kinds.report.charts import PALETTE, Series, chart_svg, compact_number, nice_ticks
 from trayjobs.kinds.report.files import slugify
@@ -138,9 +142,6 @@ def test_slugs():
 
 def test_a_range_ending_on_the_last_date_there_is_includes_that_day(home, tmp_path):
     """9999-12-31 has no day after it: :end_ts used to be its own midnight, leaving it out."""
-    from helpers import trayjobs
-    import csv
-    import sqlite3
     db = tmp_path / "far.db"
     conn = sqlite3.connect(db)
     conn.execute("CREATE TABLE t (at REAL)")
