@@ -98,8 +98,10 @@ def test_overwrite_with_a_link_at_the_destination_never_follows_it(make_ctx, roo
         "(the link is left as it is, and not followed)": 1}, result
     assert os.path.islink(dest / "project") and (root / "project" / "inner.txt").exists()
     # a file replaces the link itself: the link goes to the trash, what it points to stays
-    result, _ = run(make_ctx, run_id=2, locations=[str(root)], filters=[{"name": "a.txt"}],
-                    action={"move": str(dest)}, conflict="overwrite", skip_recent="0s")
+    result, ctx = run(make_ctx, run_id=2, locations=[str(root)], filters=[{"name": "a.txt"}],
+                      action={"move": str(dest)}, conflict="overwrite", skip_recent="0s")
+    assert any("(replacing the symbolic link there, which goes to the trash; what it points "
+               "to is not touched)" in line for line in ctx.sink.logs), ctx.sink.logs
     assert result["acted"] == 1 and result["errors"] == 0, result
     assert not os.path.islink(dest / "a.txt") and (dest / "a.txt").read_text() == "new"
     assert trashed(trash_dir) == {"a.txt"} and os.path.islink(trash_dir / "files" / "a.txt")

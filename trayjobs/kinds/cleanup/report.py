@@ -45,7 +45,8 @@ class Tally:
     _listed: Counter = field(default_factory=Counter, repr=False)  # problems listed, by kind
 
     def add(self, path: str, action: str, dest: str | None, size: int, mtime: float, *, cap: int,
-            count: bool = True, replaces: str | None = None) -> dict[str, Any] | None:
+            count: bool = True, replaces: str | None = None,
+            replaces_link: bool = False) -> dict[str, Any] | None:
         if count:
             self.acted += 1
             self.bytes += size
@@ -55,6 +56,8 @@ class Tally:
         entry = {"path": path, "action": action, "dest": dest, "size": size, "mtime": mtime}
         if replaces:
             entry["replaces"] = replaces
+            if replaces_link:
+                entry["replaces_link"] = True
         self.listing.append(entry)
         return entry
 
@@ -72,7 +75,10 @@ class Tally:
     def line(self, entry: dict[str, Any]) -> str:
         """One preview line: ``trash  /path/file  (1.2 MB, 2024-01-01 10:00) -> dest``."""
         dest = f" -> {entry['dest']}" if entry.get("dest") else ""
-        if entry.get("replaces"):
+        if entry.get("replaces_link"):
+            dest += (" (replacing the symbolic link there, which goes to the trash; what it "
+                     "points to is not touched)")
+        elif entry.get("replaces"):
             dest += " (replacing what is there, which goes to the trash)"
         return f"{entry['action']}  {entry['path']}  ({format_size(entry['size'])}, {_when(entry['mtime'])}){dest}"
 

@@ -285,7 +285,8 @@ class Runner:
             verb = self.action.plan_verb if self.dry else self.action.done_verb
             entry = self.tally.add(display(item.path), verb, item.dest and display(item.dest), item.size,
                                    item.mtime, cap=self.cap,
-                                   replaces=item.replaces and display(item.replaces.path))
+                                   replaces=item.replaces and display(item.replaces.path),
+                                   replaces_link=bool(item.replaces and item.replaces.is_link))
             if entry is not None:
                 self.ctx.log(self.tally.line(entry))
         if item.action == "trash" or (count and self.action.removes_source):
