@@ -57,7 +57,8 @@ def test_an_interval_under_a_second_is_refused(value):
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", '"nan"', '"inf"'])
 def test_nan_and_infinity_are_not_numbers(value):
     [msg] = errors_of(job(f"step_time = {value}"))
-    assert "key 'step_time'" in msg and "not a number" in msg, msg
+    # Quoted, it is text, which a number key never takes: "write a number (got 'nan')".
+    assert "key 'step_time'" in msg and ("not a number" in msg or "write a number" in msg), msg
     [msg] = errors_of(job(f"every = {value}"))
     assert "not a number" in msg or "is negative" in msg, msg
 
@@ -426,3 +427,56 @@ def test_a_backoff_written_alone_above_the_default_cap_raises_the_cap_with_it():
     assert RetryPolicy(backoff="2m").max_backoff == 3600  # the default cap, above it
     assert RetryPolicy(backoff="2h", max_backoff="3h").max_backoff == 3 * 3600
     assert RetryPolicy(max_backoff="10s").max_backoff == 10
+
+
+# -- TOML types, not text that looks like them -------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    (job('enabled = "no"'), "key 'enabled': write true or false without quotes, e.g. "
+                            "enabled = false (got 'no')"),
+    (job('at_login = "true"'), "key 'at_login': write true or false without quotes, e.g. "
+                               "at_login = true (got 'true')"),
+    (job('enabled = 1'), "key 'enabled': write true or false (got 1)"),
+    (job('priority = "5"'), "key 'priority': write a whole number without quotes, e.g. "
+                            "priority = 5 (got '5')"),
+    (job('priority = 5.0'), "key 'priority': write a whole number (got 5.0)"),
+    (job('retry = { attempts = "4" }'), "key 'retry.attempts': write a whole number without "
+                                        "quotes, e.g. attempts = 4 (got '4')"),
+    (job('retry = { jitter = "off" }'), "key 'retry.jitter': write true or false without "
+                                        "quotes, e.g. jitter = false (got 'off')"),
+    (job('watch = { folder = "/tmp/x", recursive = "yes" }'),
+     "key 'watch.recursive': write true or false without quotes, e.g. recursive = true"),
+    (job('when = { ac_power = "yes" }'), "key 'when.ac_power': write true or false without "
+                                         "quotes, e.g. ac_power = true (got 'yes')"),
+    (job('when = { battery_above = "50" }'), "key 'when.battery_above': write a whole number"),
+    (job('when = { cpu_below = "50" }'), "key 'when.cpu_below': write a number without quotes, "
+                                         "e.g. cpu_below = 50 (got '50')"),
+    (job('steps = "3"'), "key 'steps': write a whole number without quotes, e.g. steps = 3"),
+    (job('hang = "false"'), "key 'hang': write true or false without quotes, e.g. hang = false"),
+    (job('step_time = "0.5"'), "key 'step_time': write a number without quotes, e.g. "
+                               "step_time = 0.5"),
+    ('[settings]\nworkers = "2"\n', "key 'settings.workers': write a whole number without "
+                                    "quotes, e.g. workers = 2 (got '2')"),
+    ('[settings]\nnotify_success = "yes"\n', "key 'settings.notify_success': write true or "
+                                             "false without quotes, e.g. notify_success = true"),
+    ('[jobs.c]\nkind = "cleanup"\nlocations = [{ path = "/tmp/x", recursive = "1" }]\n'
+     'filters = [{ name = "*.tmp" }]\naction = "trash"\n', "write true or false without quotes, e.g. recursive = true"),
+    ('[jobs.p]\nkind = "python"\ncall = "m:f"\ndry_run = "yes"\n',
+     "key 'dry_run': write true or false without quotes, e.g. dry_run = true"),
+    ('[jobs.r]\nkind = "report"\nbuiltin = "job-activity"\nkeep = "3"\n',
+     "key 'keep': write a whole number without quotes, e.g. keep = 3"),
+])
+def test_text_where_a_toml_bool_or_number_belongs_is_refused_with_what_to_write(text, expected):
+    # pydantic's lax mode took "no" as false and "2" as 2, while --param flag=yes was
+    # refused: the file must say what it means, as TOML does.
+    msgs = errors_of(text)
+    assert any(expected in m for m in msgs), msgs
+
+
+@pytest.mark.parametrize("body", [
+    'every = "2h"', 'timeout = "30m"', 'retry = { backoff = "10s", max_backoff = "1h" }',
+    'when = { idle = "5m", network = "unmetered" }', 'step_time = 0', 'step_time = 2',
+    'params = { month = "2026-10", flag = true, n = 3, ratio = 0.5 }',
+])
+def test_what_the_docs_promise_as_text_is_still_taken(body):
+    assert errors_of(job(body)) == []

@@ -38,7 +38,9 @@ _DB_SCHEMES = ("postgresql", "postgres", "sqlite")
 
 
 class ClusterSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    # strict: a number must be TOML's own, not text (see trayjobs.config); lease converts
+    # its duration text itself.
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     redis: str | SecretRef | None = Field(None, description=(
         "The Redis database that holds the queue of runs, e.g. "

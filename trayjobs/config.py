@@ -80,7 +80,10 @@ DEFAULT_IGNORE = ["*.part", "*.crdownload", "*.tmp", "*.temp", "*.partial", "*.d
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
+    # strict: a bool, int or float must be one in the file ("no" is not false, "2" not 2);
+    # keys that take text for a value (durations) convert it in their own validators first.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True,
+                              defer_build=True)
 
 
 class RetryPolicy(_Strict):
@@ -1009,6 +1012,31 @@ _TYPE_WORDS = {
     "list_type": "write a list in brackets, e.g. [\"a\", \"b\"]",
     "finite_number": "not a number",
 }
+#: Text that reads as true or false: what lax validation took for them.
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "y": True, "t": True, "1": True,
+               "false": False, "no": False, "off": False, "n": False, "f": False, "0": False}
+
+
+def _unquoted(kind_of: str, where, value: Any) -> str:
+    """For text where a bool or number belongs (``enabled = "no"``, ``workers = "2"``):
+    the line to write instead, e.g. ``, e.g. enabled = false``; else nothing."""
+    if not isinstance(value, str) or not where or isinstance(where[-1], int):
+        return ""
+    text = value.strip()
+    if kind_of.startswith("bool"):
+        meant = _BOOL_WORDS.get(text.lower())
+        shown = None if meant is None else "true" if meant else "false"
+    else:
+        try:
+            number = int(text) if kind_of.startswith("int") else float(text)
+        except ValueError:
+            return ""
+        shown = _as_toml(number) if math.isfinite(number) else None
+        if isinstance(number, float) and number.is_integer() and shown is not None:
+            shown = str(int(number))  # cpu_below = 50: a float key takes a whole number too
+    return "" if shown is None else f" without quotes, e.g. {where[-1]} = {shown}"
+
+
 _LENGTH_WORDS = {
     "string_too_short": lambda n: "empty; write some text" if n == 1 else f"at least {n} characters",
     "string_too_long": lambda n: f"at most {n} characters",
@@ -1141,7 +1169,7 @@ def _message(err: dict, where, model: type[BaseModel], kind: str | None) -> tupl
     elif kind_of in ("model_type", "model_attributes_type", "dict_type"):
         msg = f"write a table such as {_example(_model_at(model, where))}"
     elif kind_of in _TYPE_WORDS:
-        msg = _TYPE_WORDS[kind_of]
+        msg = _TYPE_WORDS[kind_of] + _unquoted(kind_of, where, err.get("input"))
     elif kind_of in _LENGTH_WORDS:
         ctx = err.get("ctx", {})
         msg = _LENGTH_WORDS[kind_of](ctx.get("min_length", ctx.get("max_length")))

@@ -52,7 +52,9 @@ def check_ping(value: str) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
+    # strict: a number or true/false must be TOML's own, not text (see trayjobs.config)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True,
+                              defer_build=True)
 
 
 class ChannelSpec(_Strict):

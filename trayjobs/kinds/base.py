@@ -58,7 +58,10 @@ def empty_dict() -> dict:
 class KindParams(BaseModel):
     """Base for a kind's params: strict, unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
+    # strict: true/false and numbers are TOML's own, never text that looks like one ("no",
+    # "2"); a key that takes text for a value ("2h", "10 MB") converts it in a validator.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True,
+                              defer_build=True)
 
 
 class JobKind(ABC):
