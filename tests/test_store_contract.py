@@ -597,3 +597,20 @@ def test_the_messages_sent_about_a_job_are_counted_alike(backend):
     assert store.outbox_sent_since("mail", "a", 0.0) == [150.0, 100.0]
     assert store.outbox_sent_since("mail", "b", 0.0) == [160.0]
     assert store.outbox_sent_since("ntfy", "a", 0.0) == []
+
+
+def test_a_run_number_is_never_given_again_once_the_newest_runs_are_pruned(backend):
+    # SQLite without AUTOINCREMENT gave the next run the highest id left + 1: with the
+    # newest runs pruned, a new run got a deleted one's number, and the links, logs,
+    # output folders and alerts naming that number then named another run.
+    store = backend.open()
+    ids = [store.create_run("old", kind="demo", trigger="manual") for _ in range(3)]
+    long_ago = time.time() - 400 * 86400
+    for rid in ids:
+        store.update_run(rid, state="succeeded", created_at=long_ago, finished_at=long_ago)
+    assert store.prune(keep_days=30, keep_runs=100_000, keep_failed_days=30) == ids
+    assert store.max_run_id() in (None, 0)
+    new = store.create_run("new", kind="demo", trigger="manual")
+    assert new > ids[-1]
+    # ...and so in another connection, as another process would see it.
+    assert backend.open().create_run("new", kind="demo", trigger="manual") > new

@@ -142,3 +142,70 @@ def test_a_look_at_a_run_still_going_does_not_hide_how_it_ends(tmp_path):
         assert store.attention_counts()["failed"] == 0
     finally:
         store.close()
+
+
+def write_018_db(path: Path) -> None:
+    """A runs.db as 018_worker_problem left it, with runs 1-5 of which the newest two were
+    deleted while a log line and an alert of run 6 outlived it."""
+    conn = sqlite3.connect(path)
+    db = sqlite_utils.Database(conn)
+    conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+    for name, step in MIGRATIONS[:ALL.index("018_worker_problem") + 1]:
+        step(db)
+        conn.execute("INSERT INTO _migrations VALUES (?, 1700000000.0)", (name,))
+    for rid in range(1, 7):
+        conn.execute("INSERT INTO runs (job, kind, trigger, state, created_at, started_at,"
+                      " finished_at, warnings) VALUES ('bank', 'import', 'manual', ?, ?, ?, ?, ?)",
+                      ("succeeded" if rid % 2 else "failed", 1700000000.0 + rid,
+                       1700000001.0 + rid, 1700000003.0 + rid, rid % 3))
+    conn.execute("INSERT INTO run_log (run_id, ts, level, message) VALUES (6, 1.0, 'info', 'x')")
+    conn.execute("INSERT INTO alert_outbox (channel, event, run_id, created_at, due_at)"
+                 " VALUES ('me', 'failed', 6, 1.0, 1.0)")
+    conn.execute("DELETE FROM runs WHERE id >= 4")
+    conn.commit()
+    conn.close()
+
+
+def schema(path: Path, *, exclude: str = "runs") -> set[tuple]:
+    conn = sqlite3.connect(path)
+    try:
+        return set(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"
+                                " WHERE name != ?", (exclude,)))
+    finally:
+        conn.close()
+
+
+def test_run_numbers_are_never_reused_in_a_history_from_before(tmp_path):
+    # 019_run_ids_not_reused rebuilds runs with AUTOINCREMENT: every row, index, trigger
+    # and the view over it kept, and the next number above every run anything still names.
+    path = tmp_path / "runs.db"
+    write_018_db(path)
+    before = schema(path, exclude="sqlite_sequence")
+    old_rows = sqlite3.connect(path).execute("SELECT * FROM runs ORDER BY id").fetchall()
+    store = RunStore(path)
+    try:
+        assert recorded(path) == ALL
+        assert [tuple(r) for r in store.conn.execute("SELECT * FROM runs ORDER BY id")
+                ] == old_rows
+        assert store._query("SELECT id, outcome FROM runs_v1 ORDER BY id") == [
+            {"id": 1, "outcome": "warning"}, {"id": 2, "outcome": "failed"},
+            {"id": 3, "outcome": "succeeded"}]
+        table_sql = store.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'runs'"
+                                       ).fetchone()[0]
+        assert "AUTOINCREMENT" in table_sql and "runs_rebuilt" not in table_sql
+        # Its indexes, triggers and views, and every other table, are as they were.
+        after = schema(path, exclude="sqlite_sequence")
+        assert {r for r in after if r[1] != "runs"} == {r for r in before if r[1] != "runs"}
+        assert len([r for r in after if r[2] == "runs"]) > 10  # they were there to keep
+        # Run 6 is gone but its log line and alert name it: the next run is 7.
+        assert store.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'runs'"
+                                  ).fetchone()[0] == 6
+        new = store.create_run("bank", kind="import", trigger="manual")
+        assert new == 7
+        # The triggers work on the new table: run_hours counts the new run.
+        assert store.conn.execute("SELECT sum(runs) FROM run_hours").fetchone()[0] == 4
+        store.conn.execute("DELETE FROM runs WHERE id = 7")
+        assert store.create_run("bank", kind="import", trigger="manual") == 8
+    finally:
+        store.close()
+    assert path.with_name("runs.db.before-019_run_ids_not_reused").exists()

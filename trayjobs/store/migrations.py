@@ -312,6 +312,52 @@ def _m018_worker_problem(db: "sqlite_utils.Database") -> None:
     db.execute("ALTER TABLE workers ADD COLUMN problem TEXT")
 
 
+#: The tables and columns that name a run by its id besides ``runs`` itself: a number one
+#: of them still names is never given to a new run (019_run_ids_not_reused).
+RUN_ID_REFERENCES = (("runs", "retry_of"), ("runs", "parent_run"), ("run_log", "run_id"),
+                     ("attempts", "run_id"), ("alert_outbox", "run_id"),
+                     ("watch_files", "run_id"))
+
+
+def _m019_run_ids_not_reused(db: "sqlite_utils.Database") -> None:
+    # Without AUTOINCREMENT SQLite gives a new row the highest id + 1: once the newest runs
+    # were pruned, the next run got the number of one deleted, and links, logs, output
+    # folders and alerts naming that number then named another run. SQLite cannot ALTER a
+    # key to AUTOINCREMENT: the table is built again under its own name with every row,
+    # and its indexes, triggers and the views over it made again as they were.
+    import re
+    conn = db.conn
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
+                       ).fetchone()[0]
+    new, n = re.subn(r'^(\s*CREATE\s+TABLE\s+)(\[runs\]|"runs"|runs)',
+                     r"\1runs_rebuilt", sql, flags=re.I)
+    new, m = re.subn(r'((?:\[id\]|"id"|\bid\b)\s+INTEGER\s+PRIMARY\s+KEY)(?!\s+AUTOINCREMENT)',
+                     r"\1 AUTOINCREMENT", new, count=1, flags=re.I)
+    if n != 1 or m != 1:
+        raise RuntimeError(f"runs is not the table this step knows: {sql}")
+    # Everything that names runs and goes with it: its indexes and triggers (dropped with
+    # the table) and the views over it (which a rename checks against the tables).
+    kept = conn.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND"
+                        " ((type IN ('index', 'trigger') AND tbl_name = 'runs') OR type ="
+                        " 'view') ORDER BY rowid").fetchall()
+    for kind, name, _ in kept:
+        if kind == "view":
+            conn.execute(f'DROP VIEW "{name}"')
+    conn.execute(new)
+    conn.execute("INSERT INTO runs_rebuilt SELECT * FROM runs")
+    conn.execute("DROP TABLE runs")
+    conn.execute("ALTER TABLE runs_rebuilt RENAME TO runs")
+    for _, _, create in kept:
+        conn.execute(create)
+    # The next number is above every run there is and every one still named elsewhere
+    # (a run whose log or alert outlived it), not only above the rows kept.
+    highest = max([conn.execute("SELECT max(id) FROM runs").fetchone()[0] or 0] + [
+        conn.execute(f"SELECT max({col}) FROM {table}").fetchone()[0] or 0
+        for table, col in RUN_ID_REFERENCES])
+    conn.execute("DELETE FROM sqlite_sequence WHERE name = 'runs'")
+    conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('runs', ?)", (highest,))
+
+
 MIGRATIONS: list[tuple[str, Any]] = [
     ("001_initial", _m001_initial),
     ("002_watch_files", _m002_watch_files),
@@ -330,4 +376,5 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("016_queue_wait", _m016_queue_wait),
     ("017_runs_started_by", _m017_runs_started_by),
     ("018_worker_problem", _m018_worker_problem),
+    ("019_run_ids_not_reused", _m019_run_ids_not_reused),
 ]
