@@ -362,3 +362,30 @@ def test_jobs_in_a_new_home_says_where_to_add_them_and_how_to_get_examples(home)
     out = trayjobs(home, "jobs", check=True).stdout
     assert f"no jobs defined yet; add some to {home.config_file}" in out
     assert "start the app or `trayjobs worker` once" in out
+
+
+@pytest.mark.parametrize("how", ["deleted", "deleted and made again"])
+def test_a_worker_whose_data_folder_is_deleted_says_so_and_stops(home, how):
+    # It ran on unseen: `trayjobs run` and the app look for its lock in the data folder,
+    # and its runs went to files no one could open again. Replaced: deleted, and made
+    # again at once (any trayjobs command makes it) before the worker looked.
+    import shutil
+    home.config_file.write_text(CONFIG + SPIN)
+    worker = start_worker(home)
+    try:
+        spin = int(trayjobs(home, "run", "spin").stdout)
+        wait_run(home, spin, "running")
+        shutil.rmtree(home.data_dir)
+        if how != "deleted":
+            home.data_dir.mkdir()
+            (home.data_dir / "trayjobs.lock").write_text("")
+        assert worker.wait(30) == 1
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(10)
+    log = (home.log_dir / "worker-test.log").read_text()
+    # (Deleted alone, the worker's own next write there may have made it again first.)
+    assert f"the data folder {home.data_dir} was {how}" in log, log
+    assert "while this worker ran: other trayjobs commands and the app can no longer" in log
+    assert "start `trayjobs worker` again" in log and "Traceback" not in log, log

@@ -53,6 +53,20 @@ class InstanceLock:
     def held(self) -> bool:
         return self._fd is not None
 
+    def lost(self) -> bool:
+        """Whether the lock held is no longer the file at its path: deleted (alone, or with
+        the data folder) or replaced. Other processes then see no lock, so neither this
+        process nor that it runs jobs. The held file stays open, so its inode cannot be
+        given to a new file meanwhile: a new file at the path is always told apart."""
+        if self._fd is None:
+            return False
+        try:
+            now = os.stat(self.path)
+        except OSError:
+            return True
+        held = os.fstat(self._fd)
+        return (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino)
+
     def owner(self) -> tuple[int | None, str | None]:
         try:
             pid, mode = self.path.read_text().split()

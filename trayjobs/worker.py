@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from .config import Config
 from .engine.confwatch import ConfigFileWatch
@@ -16,7 +17,11 @@ from .errors import UserError
 from .instance import AlreadyRunning
 from .paths import Home
 
-__all__ = ["run_worker"]
+__all__ = ["run_worker", "HOME_CHECK_INTERVAL"]
+
+#: Seconds between looks at whether the worker's lock file (in the data folder) is still
+#: there: a stat, next to nothing, and a deleted data folder is told within a second.
+HOME_CHECK_INTERVAL = 1.0
 
 
 def run_worker(home: Home, *, workers: int | None = None) -> int:
@@ -71,12 +76,48 @@ def run_worker(home: Home, *, workers: int | None = None) -> int:
     watch.start()
     log.info("worker started for %s with %d worker(s); %d job(s)", home.data_dir,
              engine.workers, len(engine.config.jobs))
-    while not stop.wait(3600):
-        pass
+    code = 0
+    data_id = _identity(home.data_dir)
+    while not stop.wait(HOME_CHECK_INTERVAL):
+        # With the data folder deleted the worker would go on unseen: `trayjobs run` and
+        # the app look for its lock there (a second worker could start), and its runs
+        # would be written to files no one can open again. It says so and stops, rather than run on or
+        # quietly start a history afresh under runs another process may now start.
+        if engine.lock.lost():
+            log.error("%s", _gone(home, engine.lock.path, data_id))
+            code = 1
+            break
     log.info("stopping: running jobs get %.0f s to finish", engine.executor.grace)
     watch.stop()
-    engine.stop()
-    return 0
+    try:
+        engine.stop()
+    except Exception as exc:  # its files gone, the last writes may fail: stop all the same
+        if not code:
+            raise
+        log.error("stopping: %s", exc)
+    return code
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _gone(home: Home, lock: Path, data_id: tuple[int, int] | None) -> str:
+    """Why the worker stops when its lock file is no longer there, and what to do."""
+    now = _identity(home.data_dir)
+    # Made again: by any trayjobs command since, or by this worker's own next write there.
+    what = (f"the data folder {home.data_dir} was deleted" if now is None else
+            f"the data folder {home.data_dir} was deleted and made again" if now != data_id
+            else f"its lock file {lock} was deleted" if not lock.exists() else
+            f"its lock file {lock} was replaced")
+    return (f"{what} while this worker ran: other trayjobs commands and the app can no "
+            f"longer see it, and what it kept there (the queue, and the run history unless "
+            f"it is on a server) went with it. Stopping; start `trayjobs worker` again to go "
+            f"on (with a new, empty history if it was kept there)")
 
 
 def _log_config(log: logging.Logger, cfg: Config, done: str) -> None:
