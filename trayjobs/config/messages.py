@@ -1,0 +1,281 @@
+"""Validation errors in plain words: the key, what is wrong, and what to write instead."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from datetime import date, time
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, Discriminator, Tag, ValidationError
+
+from ..kinds.base import COMMON_KEYS
+
+__all__ = []
+
+
+def _shown(value: Any, width: int = 40) -> str:
+    """``value`` as the file writes it (``true``, ``1979-05-27``, not Python's ``True`` or
+    ``datetime.date(1979, 5, 27)``), cut short: a value in a message may be megabytes long."""
+    text = _as_toml(value)
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _as_toml(value: Any, depth: int = 0) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (date, time)):  # a datetime is a date
+        return value.isoformat()
+    if depth < 3 and isinstance(value, list):
+        return "[" + ", ".join(_as_toml(v, depth + 1) for v in value[:20]) + "]"
+    if depth < 3 and isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_as_toml(v, depth + 1)}"
+                                for k, v in list(value.items())[:20]) + " }"
+    return repr(value)
+
+
+_TYPE_WORDS = {
+    "string_type": "write text in quotes",
+    "int_type": "write a whole number", "int_parsing": "write a whole number",
+    "int_from_float": "write a whole number",
+    "float_type": "write a number", "float_parsing": "write a number",
+    "bool_type": "write true or false", "bool_parsing": "write true or false",
+    "list_type": "write a list in brackets, e.g. [\"a\", \"b\"]",
+    "finite_number": "not a number",
+}
+
+
+#: Text that reads as true or false: what lax validation took for them.
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "y": True, "t": True, "1": True,
+               "false": False, "no": False, "off": False, "n": False, "f": False, "0": False}
+
+
+def _unquoted(kind_of: str, where, value: Any) -> str:
+    """For text where a bool or number belongs (``enabled = "no"``, ``workers = "2"``):
+    the line to write instead, e.g. ``, e.g. enabled = false``; else nothing."""
+    if not isinstance(value, str) or not where or isinstance(where[-1], int):
+        return ""
+    text = value.strip()
+    if kind_of.startswith("bool"):
+        meant = _BOOL_WORDS.get(text.lower())
+        shown = None if meant is None else "true" if meant else "false"
+    else:
+        try:
+            number = int(text) if kind_of.startswith("int") else float(text)
+        except ValueError:
+            return ""
+        shown = _as_toml(number) if math.isfinite(number) else None
+        if isinstance(number, float) and number.is_integer() and shown is not None:
+            shown = str(int(number))  # cpu_below = 50: a float key takes a whole number too
+    return "" if shown is None else f" without quotes, e.g. {where[-1]} = {shown}"
+
+
+_LENGTH_WORDS = {
+    "string_too_short": lambda n: "empty; write some text" if n == 1 else f"at least {n} characters",
+    "string_too_long": lambda n: f"at most {n} characters",
+    "too_short": lambda n: "add at least one" if n == 1 else f"add at least {n}",
+    "too_long": lambda n: f"at most {n} entries",
+}
+
+
+_BOUND_WORDS = {"less_than_equal": ("le", "at most"), "greater_than_equal": ("ge", "at least"),
+                "less_than": ("lt", "less than"), "greater_than": ("gt", "more than")}
+
+
+def _messages(exc: ValidationError, model: type[BaseModel], *, kind: str | None = None):
+    """Pydantic errors as (dotted key, plain message) pairs: no class names, and what to
+    write instead.
+
+    A value that may be of several types (``ping``: text or ``{ secret = "..." }``) gets an
+    error from each type that refused it, at its key with the type's name added
+    (``ping.SecretRef``). These become one message at the real key that names every type
+    that would do; when the value got into one type's table, only that table's errors."""
+    out: list[tuple[str, str | None]] = []  # (key, message); None: a union's refusals go here
+    refused: dict[str, list[dict]] = {}      # a union's key: the errors of its types
+    entered: set[str] = set()                # unions whose value got into a type's table
+    for err in exc.errors():
+        loc = err["loc"]
+        tags = _walk(model, loc)[0]
+        if not tags:
+            out.append(_message(err, loc, model, kind))
+            continue
+        real = tuple(p for i, p in enumerate(loc) if i not in tags)
+        at = ".".join(str(p) for i, p in enumerate(loc[:max(tags)]) if i not in tags)
+        if max(tags) < len(loc) - 1:
+            entered.add(at)
+            out.append(_message(err, real, model, kind))
+        else:
+            if at not in refused:
+                out.append((at, None))
+            refused.setdefault(at, []).append(err)
+    for key, msg in out:
+        if msg is not None:
+            yield key, msg
+        elif key not in entered:
+            yield key, _either(refused[key], model)
+
+
+def _either(errs: list[dict], model: type[BaseModel]) -> str:
+    """One message for a value that each type of a union refused: the types that would do."""
+    ways = []
+    for err in errs:
+        if err["type"] == "literal_error":
+            ways.append(f"one of {err['ctx']['expected']}")
+        elif err["type"] in ("model_type", "model_attributes_type", "dict_type"):
+            member = _walk(model, err["loc"])[1]
+            table = member if isinstance(member, type) and issubclass(member, BaseModel) else None
+            ways.append(f"a table such as {_example(table)}")
+        elif err["type"] in _TYPE_WORDS:
+            ways.append(_TYPE_WORDS[err["type"]].removeprefix("write "))
+        else:
+            return _message(err, err["loc"][:-1], model, None)[1]
+    got = errs[0].get("input")
+    shown = "" if isinstance(got, (dict, list)) else f" (got {_shown(got)})"
+    return "write " + ", or ".join(dict.fromkeys(ways)) + shown
+
+
+def _walk(model: type[BaseModel], loc) -> tuple[set[int], Any]:
+    """The places in ``loc`` (an error's location) that name a type of a union instead of
+    a key (``ping.str``), and the type found at its end (None where it cannot be told). A
+    union told apart by a key (a cleanup action's ``move``) is left alone: its tag is that
+    key."""
+    tags: set[int] = set()
+    tp: Any = model
+    for i, part in enumerate(loc):
+        keyed = False
+        while get_origin(tp) is Annotated:
+            keyed = keyed or any(isinstance(m, Discriminator) for m in tp.__metadata__)
+            tp = get_args(tp)[0]
+        members = [a for a in get_args(tp) if a is not type(None)] \
+            if get_origin(tp) in (Union, UnionType) else [tp]
+        if len(members) > 1:  # ``part`` names a member; what follows is inside it
+            if not keyed:
+                tags.add(i)
+            tp = next((m for m in members if _tag(m) == part), None)
+        else:
+            tp = _step(members[0], part)
+        if tp is None:
+            break
+    return tags, tp
+
+
+def _tag(tp: Any) -> str | None:
+    """The name pydantic gives a union's member in an error's location."""
+    if get_origin(tp) is Annotated:
+        return next((m.tag for m in tp.__metadata__ if isinstance(m, Tag)), None)
+    return getattr(tp, "__name__", None)
+
+
+def _step(tp: Any, part: Any) -> Any:
+    """The type of ``part`` (a key, a list index) in a value of type ``tp``; None when
+    that cannot be told."""
+    while get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        fld = next((f for n, f in tp.model_fields.items() if part in (n, f.alias)), None)
+        if fld is None:
+            return None
+        # pydantic keeps a field's Annotated[...] extras apart: a Discriminator among them
+        # says how its union is told apart.
+        return Annotated[(fld.annotation, *fld.metadata)] if fld.metadata else fld.annotation
+    args = get_args(tp)
+    if get_origin(tp) in (list, tuple, set, frozenset) and args:
+        return args[0]
+    if get_origin(tp) is dict and len(args) == 2:
+        return args[1]
+    return None
+
+
+def _message(err: dict, where, model: type[BaseModel], kind: str | None) -> tuple[str, str]:
+    """One pydantic error as (dotted key, plain message), the key being ``where``."""
+    loc = ".".join(str(p) for p in where)
+    kind_of = err["type"]
+    msg = err["msg"]
+    if kind_of == "extra_forbidden":
+        parent = [str(p) for p in where[:-1] if not isinstance(p, int)]
+        return loc, _unknown_key(str(where[-1]), _model_at(model, where[:-1]),
+                                 parent=".".join(parent), kind=kind)
+    if kind_of == "missing":
+        msg = "missing (required)"
+    elif kind_of == "value_error":
+        msg = str(err.get("ctx", {}).get("error", msg))
+    elif kind_of == "literal_error":
+        msg = f"{_shown(err['input'])} is not one of the choices: {err['ctx']['expected']}"
+    elif kind_of in ("model_type", "model_attributes_type", "dict_type"):
+        msg = f"write a table such as {_example(_model_at(model, where))}"
+    elif kind_of in _TYPE_WORDS:
+        msg = _TYPE_WORDS[kind_of] + _unquoted(kind_of, where, err.get("input"))
+    elif kind_of in _LENGTH_WORDS:
+        ctx = err.get("ctx", {})
+        msg = _LENGTH_WORDS[kind_of](ctx.get("min_length", ctx.get("max_length")))
+    elif kind_of in _BOUND_WORDS:
+        name, words = _BOUND_WORDS[kind_of]
+        bound = err.get("ctx", {}).get(name)
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)  # "at most 3600", not "3600.0"
+        msg = f"{words} {bound}"
+    if kind_of not in ("missing", "value_error", "literal_error", "string_too_short") \
+            and "input" in err and not isinstance(err["input"], (dict, list)):
+        msg = f"{msg} (got {_shown(err['input'])})"
+    return loc, msg
+
+
+def _unknown_key(key: str, where: type[BaseModel] | None, *, parent: str,
+                 kind: str | None) -> str:
+    import difflib
+    top = not parent
+    own = _keys(where) if where is not None else []
+    candidates = own + (sorted(COMMON_KEYS) if top and kind else [])
+    # Only a close spelling is a useful guess; anything looser names unrelated keys.
+    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.75)
+    if close:
+        return f"unknown key; did you mean '{close[0]}'?"
+    if where is None:
+        return "unknown key (not an option here)"
+    if top and kind:
+        return (f"unknown key; a {kind} job's own keys are {', '.join(own) or 'none'}, "
+                f"besides those of every job ({', '.join(sorted(COMMON_KEYS))})")
+    return f"unknown key; {parent or 'this table'} takes {', '.join(own)}"
+
+
+def _keys(model: type[BaseModel]) -> list[str]:
+    return sorted(f.alias or name for name, f in model.model_fields.items())
+
+
+def _model_at(model: type[BaseModel] | None, path) -> type[BaseModel] | None:
+    """The model a value at ``path`` (an error's location) is validated by, when there is
+    exactly one: list indexes are passed over; ``None`` where it cannot be told."""
+    for part in path:
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue
+        fld = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
+        if fld is None:
+            return None
+        found = _models_in(fld.annotation)
+        model = found[0] if len(found) == 1 else None
+    return model
+
+
+def _models_in(tp: Any) -> list[type[BaseModel]]:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [tp]
+    if getattr(tp, "__origin__", None) is dict:
+        return []  # its keys are names of the user's own, not fields
+    return [m for arg in get_args(tp) for m in _models_in(arg)]
+
+
+def _example(model: type[BaseModel] | None) -> str:
+    """A one-key table for ``model``, its default (or a placeholder) as the value."""
+    if model is None:
+        return "{ key = value }"
+    name, fld = next(iter(model.model_fields.items()))
+    default = fld.default
+    if isinstance(default, (bool, int, float, str)):
+        value = ("true" if default else "false") if isinstance(default, bool) else (
+            f'"{default}"' if isinstance(default, str) else str(default))
+    else:
+        value = '"…"' if fld.annotation is str else "…"
+    return f"{{ {fld.alias or name} = {value} }}"

@@ -1,0 +1,343 @@
+"""Reading the jobs file's text into a :class:`~.result.Config`: each job validated on
+its own, each mistake kept with its file, line, job and key."""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+import tomllib
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..cluster import parse_cluster
+from ..errors import ConfigError
+from ..kinds.base import COMMON_KEYS, KindParams
+from ..kinds.registry import get_kind, kind_names
+from ..places import danger, expand
+from .base import MAX_NESTING, OUTPUT_FOLDER_KEYS, PATH_KEYS, _LEAVE
+from .hooks import MAX_CHAIN, hook_cycles, long_hook_chains
+from .job import JobCommon, JobConfig
+from .messages import _messages, _shown
+from .result import Config, _other_jobs
+from .settings import Settings
+from .tables import WatchSpec
+
+__all__ = ["parse_config", "check_jobs"]
+
+
+def parse_config(text: str, *, path: Path | None = None) -> Config:
+    fname = str(path) if path else "<config>"
+    # A byte order mark is how some editors say "UTF-8"; it is not part of the TOML.
+    body = text[1:] if text.startswith("\ufeff") else text
+    try:
+        data = tomllib.loads(body)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        hint = ""
+        if re.search(r"\r(?!\n)", body):  # TOML ends lines with LF or CRLF only
+            hint = ("; lines here end with a carriage return alone (old Mac style): save the "
+                    "file with LF (Unix) or CRLF (Windows) line ends")
+        return Config(path=path, text=text, unreadable=True, errors=[ConfigError(
+            f"not valid TOML: {exc}{hint}", file=fname, line=int(m.group(1)) if m else None)])
+    except RecursionError:  # the parser recurses into each nested array and inline table
+        return Config(path=path, text=text, unreadable=True, errors=[ConfigError(
+            f"values nested too deeply to read; tables and lists nest at most "
+            f"{MAX_NESTING} levels", file=fname)])
+    cfg = Config(path=path, text=text)
+    locate = _Locator(body)
+
+    tables = ["settings", "jobs", "alerts", "cluster"]
+    for key in sorted(set(data) - set(tables)):
+        close = difflib.get_close_matches(key.casefold(), tables, n=1, cutoff=0.75)
+        hint = f"; did you mean [{close[0]}]?" if close else ""
+        cfg.errors.append(ConfigError(
+            f"unknown top-level table{hint}; use [settings], [jobs.NAME], [alerts.NAME] or "
+            f"[cluster]", file=fname, key=key, line=locate.top(key)))
+
+    settings_raw = data.get("settings", {})
+    hostile = _hostile(settings_raw) if isinstance(settings_raw, dict) else []
+    for loc, msg in hostile:
+        cfg.errors.append(ConfigError(msg, file=fname, key=f"settings.{loc}",
+                                      line=locate.key(["settings"], loc)))
+    try:
+        if not hostile:
+            cfg.settings = Settings.model_validate(settings_raw)
+    except ValidationError as exc:
+        for loc, msg in _messages(exc, Settings):
+            cfg.errors.append(ConfigError(msg, file=fname, key=f"settings.{loc}" if loc else "settings",
+                                          line=locate.key(["settings"], loc)))
+
+    jobs = data.get("jobs", {})
+    if not isinstance(jobs, dict):
+        cfg.errors.append(ConfigError("write each job as a table: [jobs.NAME]", file=fname,
+                                      key="jobs", line=locate.top("jobs")))
+        jobs = {}
+    written: dict[str, str] = {}  # each name as NFC: the first job that has it
+    for name, raw in jobs.items():
+        same = written.setdefault(unicodedata.normalize("NFC", name), name)
+        try:
+            if same != name:  # "café" typed two ways: no one can tell which is meant
+                raise _JobErrors([("", f"the name looks the same as job {same!r}, only "
+                                       f"written with other Unicode characters; rename one")])
+            cfg.jobs[name] = _parse_job(name, raw)
+        except _JobErrors as errs:
+            for loc, msg in errs.items:
+                cfg.errors.append(ConfigError(msg, file=fname, job=_shown_name(name),
+                                              key=loc or None,
+                                              line=locate.key(["jobs", name], loc)))
+    for name, job in cfg.jobs.items():
+        for key, other in job.common.hooks():
+            if other not in jobs:
+                cfg.errors.append(ConfigError(f"{key!r} names {other!r}, which is not a job"
+                                              f"{_other_jobs(other, jobs, listed=False)}",
+                                              file=fname, job=name, key=key,
+                                              line=locate.key(["jobs", name], key)))
+    from ..alerts.config import parse_alerts
+    parse_alerts(cfg, data.get("alerts", {}), fname=fname, locate=locate,
+                 raw_jobs=data.get("jobs"))
+    if "cluster" in data:
+        parse_cluster(cfg, data["cluster"], fname=fname, locate=locate)
+    # A job that starts itself again, directly or through others, would run for ever: the
+    # jobs on such a loop are refused (they do not run), the others keep working.
+    for name, (key, cycle) in sorted(hook_cycles(cfg.jobs).items()):
+        del cfg.jobs[name]
+        cfg.errors.append(ConfigError(
+            f"a loop of jobs that would start each other for ever: "
+            f"{' -> '.join(cycle)}; remove one of these hooks", file=fname, job=name, key=key,
+            line=locate.key(["jobs", name], key)))
+    # A chain longer than the engine follows is cut at run MAX_CHAIN + 1: said here, before
+    # a run, on each job that starts such a chain and that no hook starts itself.
+    for name, (key, chain) in sorted(long_hook_chains(cfg.jobs).items()):
+        cfg.errors.append(ConfigError(
+            f"its hooks start a chain of {len(chain)} jobs one after another "
+            f"({chain[0]} -> {chain[1]} -> ... -> {chain[-1]}); runs stop after the "
+            f"{MAX_CHAIN}th started this way: start the rest from a job of its own",
+            file=fname, job=name, key=key, line=locate.key(["jobs", name], key)))
+    return cfg
+
+
+def check_jobs(cfg: Config, *, notes: list[str] | None = None) -> list[ConfigError]:
+    """What would stop valid jobs from running, found without running them (a python job's
+    missing file, an unknown secret): the kinds' own checks, for ``trayjobs check``.
+    What could not be checked is said once in ``notes`` (secrets, when no keyring answers)."""
+    from ..secrets import SecretError, secret_exists, secret_refs
+    fname = str(cfg.path) if cfg.path else "<config>"
+    locate = _Locator(cfg.text)
+    errors = []
+    for name, job in cfg.jobs.items():
+        for key, msg in get_kind(job.kind).problems(job.params):
+            errors.append(ConfigError(msg, file=fname, job=name, key=key or None,
+                                      line=locate.key(["jobs", name], key)))
+    if notes is not None:
+        notes.extend(f"job {name!r}, key {key!r}: {other!r} is disabled (enabled = false), so "
+                     f"this hook does not start it"
+                     for name, job in cfg.jobs.items() for key, other in job.common.hooks()
+                     if other in cfg.jobs and not cfg.jobs[other].enabled)
+        notes.extend(f"job {name!r}, key 'max_wait': its runs wait for no condition (no "
+                     f"'when', and no pause_on_battery or only_unmetered in [settings]), so "
+                     f"max_wait has nothing to cut short"
+                     for name, job in cfg.jobs.items()
+                     if job.common.max_wait is not None and not job.conditions(cfg.settings))
+    refs = [(name, key, secret) for name, job in cfg.jobs.items()
+            for key, secret in secret_refs(job.params)]
+    try:
+        for name, key, secret in refs:
+            if not secret_exists(secret):
+                errors.append(ConfigError(
+                    f"there is no secret {secret!r} in the system keyring; store it with "
+                    f"`trayjobs secret set {secret}`", file=fname, job=name, key=key,
+                    line=locate.key(["jobs", name], key)))
+    except SecretError as exc:
+        if notes is not None:
+            notes.append(f"secrets were not checked: {exc}")
+    return errors
+
+
+class _JobErrors(Exception):
+    def __init__(self, items: list[tuple[str, str]]):
+        self.items = items
+
+
+def _parse_job(name: str, raw: Any) -> JobConfig:
+    if not isinstance(raw, dict):
+        raise _JobErrors([("", "a job must be a table: [jobs.NAME] with keys under it")])
+    if name and not name.strip():  # " " has a character, but none anyone can see
+        raise _JobErrors([("", "a job name cannot be only spaces; give it a name you can "
+                               "see and type, e.g. [jobs.backup]")])
+    if not name or len(name) > 100:
+        raise _JobErrors([("", f"a job name must be 1-100 characters (this one has "
+                               f"{len(name)})")])
+    unseen = next((c for c in name if _unseen(c)), None)
+    if unseen is not None:
+        # A terminal obeys them: `trayjobs runs` would print colours or move the cursor,
+        # and a right-to-left override shows the name backwards.
+        raise _JobErrors([("", f"a job name cannot hold control characters (it holds "
+                               f"{ascii(unseen)}); rename the job")])
+    hostile = _hostile(raw)
+    if hostile:  # not handed on: validating them recurses, or fails in confusing words
+        raise _JobErrors(hostile)
+    common_raw = {k: v for k, v in raw.items() if k in COMMON_KEYS}
+    kind_raw = {k: v for k, v in raw.items() if k not in COMMON_KEYS}
+    errors: list[tuple[str, str]] = []
+    common = kind_cls = params = None
+    if "kind" not in raw:
+        errors.append(("kind", "missing; say what the job does, e.g. kind = \"import\" "
+                               f"(kinds: {', '.join(kind_names())})"))
+    elif not isinstance(raw["kind"], str):
+        errors.append(("kind", f"write the kind's name in quotes, e.g. kind = \"demo\" (got "
+                               f"{_shown(raw['kind'])}; kinds: {', '.join(kind_names())})"))
+    else:
+        try:
+            kind_cls = get_kind(raw["kind"])
+        except (KeyError, ImportError) as exc:  # a KeyError's str() is its message's repr
+            errors.append(("kind", str(exc.args[0] if exc.args else exc)))
+    try:
+        common = JobCommon.model_validate(common_raw)
+    except ValidationError as exc:
+        errors.extend((loc, msg) for loc, msg in _messages(exc, JobCommon) if loc != "kind")
+    blank = _blank_paths(kind_raw)
+    errors.extend(blank)
+    if kind_cls is not None and not blank:
+        try:
+            params = kind_cls.parse_params(kind_raw)
+        except ValidationError as exc:
+            errors.extend(_messages(exc, kind_cls.Params, kind=kind_cls.name))
+    if common is not None and common.cron and common.every:
+        errors.append(("cron", "give either 'every' or 'cron', not both"))
+    if common is not None and common.watch is not None and params is not None:
+        errors.extend(_output_folders(common.watch, params))
+    if common is not None and params is not None:
+        errors.extend(_kind_params_in_params(kind_cls, params, common.params))
+    if errors:
+        raise _JobErrors(errors)
+    return JobConfig(name=name, common=common, params=params, raw=raw)
+
+
+def _kind_params_in_params(kind_cls, params: KindParams, defaults: dict[str, Any]
+                           ) -> list[tuple[str, str]]:
+    """``params`` that set one of the kind's own keys (a report's ``period``) set it for
+    every run: checked here as the kind checks that key, not first when each run starts."""
+    own = {k: v for k, v in defaults.items() if k in kind_cls.run_params}
+    if not own:
+        return []
+    try:
+        kind_cls.parse_params({**params.model_dump(mode="json", by_alias=True), **own})
+    except ValidationError as exc:
+        return [(f"params.{loc}" if loc else "params", msg)
+                for loc, msg in _messages(exc, kind_cls.Params, kind=kind_cls.name)]
+    return []
+
+
+_BIDI_CONTROLS = frozenset({"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"})
+
+
+def _unseen(c: str) -> bool:
+    """Whether ``c`` is a control character: C0/C1 controls and the bidi overrides."""
+    return unicodedata.category(c) == "Cc" or unicodedata.bidirectional(c) in _BIDI_CONTROLS
+
+
+def _shown_name(name: str) -> str:
+    """A job name as a message may print it: control characters escaped."""
+    return "".join(ascii(c)[1:-1] if _unseen(c) else c for c in name)
+
+
+def _output_folders(watch: WatchSpec, params: KindParams) -> list[tuple[str, str]]:
+    """Relative folders the watched files are moved into, checked where the files arrive
+    (absolute ones the kind's params check themselves)."""
+    if getattr(params, "allow_dangerous_location", False):
+        return []
+    errors = []
+    for key in OUTPUT_FOLDER_KEYS:
+        value = getattr(params, key, None)
+        if (not isinstance(value, str) or value == _LEAVE
+                or os.path.isabs(os.path.expandvars(os.path.expanduser(value)))):
+            continue
+        why = danger(expand(value, str(watch.path)))
+        if why:
+            errors.append((key, f"{value!r} in {watch.folder} {why}; set "
+                                f"allow_dangerous_location = true if you really mean it"))
+    return errors
+
+
+def _hostile(raw: Any) -> list[tuple[str, str]]:
+    """Values no option takes, found without recursing: NaN or infinity (TOML allows
+    ``nan`` and ``inf``) and tables or lists nested more than :data:`MAX_NESTING` deep."""
+    found: list[tuple[str, str]] = []
+    stack: list[tuple[list[str], Any]] = [([], raw)]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            found.append((".".join(loc), f"not a number (got {value})"))
+        elif isinstance(value, (dict, list)):
+            if len(loc) > MAX_NESTING:
+                found.append((loc[0], f"nested more than {MAX_NESTING} levels deep"))
+                continue
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            stack.extend(([*loc, str(k)], v) for k, v in items)
+    return sorted(set(found))
+
+
+def _blank_paths(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """Paths no kind can use: empty ones, and ``~name/…`` of a user there is not (which
+    ``Path.expanduser`` raises a RuntimeError for, wherever the kind expands it)."""
+    errors = []
+    for key in PATH_KEYS:
+        # A list of paths (a python job's ``path = ["", ...]``) is looked at one by one.
+        values = raw[key] if isinstance(raw.get(key), list) else [raw.get(key)]
+        texts = [v for v in values if isinstance(v, str)]
+        if any(not v.strip() for v in texts):
+            errors.append((key, "empty; give a path, e.g. \"~/Inbox\""))
+            continue
+        for v in texts:
+            if v.startswith("~") and os.path.expanduser(v).startswith("~"):
+                errors.append((key, f"{v!r} cannot be used: there is no user "
+                                    f"{v[1:].split('/')[0]!r}; write ~/… for a path in your "
+                                    f"own home"))
+                break
+    return errors
+
+
+class _Locator:
+    """Finds the line of a table or key in the TOML text (1-based), best effort."""
+
+    _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    @staticmethod
+    def _split(header: str) -> list[str]:
+        return [p.strip().strip('"\'') for p in re.findall(r'"[^"]*"|\'[^\']*\'|[^.]+', header)]
+
+    def top(self, key: str) -> int | None:
+        for i, line in enumerate(self.lines, 1):
+            m = self._HEADER.match(line)
+            if m and self._split(m.group(1))[:1] == [key]:
+                return i
+            if re.match(rf"^\s*{re.escape(key)}\s*=", line):
+                return i
+        return None
+
+    def key(self, table: list[str], dotted: str) -> int | None:
+        parts = [p for p in dotted.split(".") if p and not p.isdigit()] if dotted else []
+        first = parts[0] if parts else None
+        in_table = False
+        header_line = None
+        for i, line in enumerate(self.lines, 1):
+            m = self._HEADER.match(line)
+            if m:
+                path = self._split(m.group(1))
+                in_table = path[:len(table)] == table
+                if in_table and header_line is None:
+                    header_line = i
+                if in_table and first and path[len(table):len(table) + 1] == [first]:
+                    return i
+                continue
+            if in_table and first and re.match(rf"^\s*[\"']?{re.escape(first)}[\"']?\s*=", line):
+                return i
+        return header_line
