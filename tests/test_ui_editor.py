@@ -326,3 +326,35 @@ def test_one_text_where_a_list_may_be_is_one_item_of_the_list(qtbot, home):
     assert dlg.rows["pk"].editor.w.text() == "id"
     assert dlg.validate()
     assert dlg.values()["pk"] == ["id"]
+
+
+def test_the_editor_writes_true_false_and_numbers_as_toml_types(qtbot, home):
+    # The config's keys take TOML's own true/false and numbers, not text that looks like
+    # one: every value the form writes must be of its key's type, or the job it saved
+    # would be refused.
+    from trayjobs.config import parse_config
+    from trayjobs.config_edit import toml_value
+    dlg = editor(qtbot, home, values={"kind": "demo", "steps": 3})
+    dlg.rows["steps"].editor.w.setValue(7)
+    dlg.rows["step_time"].editor.w.setValue(0.25)
+    dlg.rows["hang"].editor.w.setChecked(True)
+    dlg.rows["priority"].editor.w.setValue(5)
+    dlg.rows["retry.attempts"].editor.w.setValue(4)
+    dlg.rows["retry.jitter"].editor.w.setChecked(False)
+    c = dlg.conditions
+    c.battery_on.setChecked(True)
+    c.battery.setValue(40)
+    c.cpu_on.setChecked(True)
+    c.cpu.setValue(50)
+    values = dlg.values()
+    assert (values["steps"], values["step_time"], values["hang"], values["priority"]) == (
+        7, 0.25, True, 5)
+    assert type(values["steps"]) is int and type(values["hang"]) is bool
+    assert type(values["step_time"]) is float and type(values["priority"]) is int
+    assert values["retry"] == {"attempts": 4, "jitter": False}
+    assert type(values["retry"]["jitter"]) is bool
+    assert values["when"] == {"battery_above": 40, "cpu_below": 50}
+    text = "[jobs.x]\n" + "".join(f"{k} = {toml_value(v).as_string()}\n"
+                                  for k, v in values.items())
+    cfg = parse_config(text)
+    assert cfg.errors == [] and cfg.jobs["x"].params.hang is True, text
