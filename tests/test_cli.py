@@ -387,5 +387,5 @@ def test_a_worker_whose_data_folder_is_deleted_says_so_and_stops(home, how):
     log = (home.log_dir / "worker-test.log").read_text()
     # (Deleted alone, the worker's own next write there may have made it again first.)
     assert f"the data folder {home.data_dir} was {how}" in log, log
-    assert "while this worker ran: other trayjobs commands and the app can no longer" in log
+    assert "while this worker ran: other trayjobs processes can no longer see it" in log
     assert "start `trayjobs worker` again" in log and "Traceback" not in log, log

@@ -505,3 +505,14 @@ def test_a_double_click_opens_the_run_pressed_while_new_runs_push_it_down(qtbot,
     finally:
         service.stop()
         store.close()
+
+
+def test_a_data_folder_deleted_while_the_app_runs_is_said_in_the_window(make_app, home, qtbot):
+    import shutil
+    ta = make_app('[cluster]\nlease = "1s"\n[jobs.a]\nkind = "demo"\nsteps = 0\n')
+    shutil.rmtree(home.data_dir)
+    until(qtbot, lambda: "home" in ta.problems, timeout=10_000)
+    text = ta.window.problems.text()
+    assert f"the data folder {home.data_dir} was deleted while trayjobs ran" in text, text
+    assert "Quit trayjobs and start it again" in text
+    assert ta.window.problems.isVisible() or not ta.window.isVisible()

@@ -13,7 +13,12 @@ from pathlib import Path
 
 from .paths import Home
 
-__all__ = ["InstanceLock", "AlreadyRunning"]
+__all__ = ["InstanceLock", "AlreadyRunning", "LOST_HOME"]
+
+#: What follows from a lost lock (see :meth:`InstanceLock.lost_why`), for whoever held it.
+LOST_HOME = ("other trayjobs processes can no longer see it (they look for its lock there), "
+             "and what it kept there (the queue, and the run history unless it is on a "
+             "server) went with it.")
 
 
 class AlreadyRunning(Exception):
@@ -27,6 +32,7 @@ class InstanceLock:
     def __init__(self, home: Home) -> None:
         self.path: Path = home.data_dir / "trayjobs.lock"
         self._fd: int | None = None
+        self._data_id: tuple[int, int] | None = None  # the data folder's, as the lock was taken
 
     def acquire(self, mode: str, *, wait: float = 2.0) -> None:
         """Take the lock, waiting up to ``wait`` seconds for a process that is letting go
@@ -43,6 +49,7 @@ class InstanceLock:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()} {mode}\n".encode())
         self._fd = fd
+        self._data_id = _identity(self.path.parent)
 
     def release(self) -> None:
         if self._fd is not None:
@@ -66,6 +73,18 @@ class InstanceLock:
             return True
         held = os.fstat(self._fd)
         return (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino)
+
+    def lost_why(self) -> str | None:
+        """What became of the lock held, when it is :meth:`lost`: the data folder deleted
+        (and perhaps made again, by any trayjobs command since), or the lock file alone."""
+        if not self.lost():
+            return None
+        data = self.path.parent
+        now = _identity(data)
+        return (f"the data folder {data} was deleted" if now is None else
+                f"the data folder {data} was deleted and made again" if now != self._data_id
+                else f"its lock file {self.path} was deleted" if not self.path.exists() else
+                f"its lock file {self.path} was replaced")
 
     def owner(self) -> tuple[int | None, str | None]:
         try:
@@ -108,3 +127,11 @@ else:
             return True
         except OSError:
             return False
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino

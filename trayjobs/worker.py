@@ -6,7 +6,6 @@ import logging
 import signal
 import sys
 import threading
-from pathlib import Path
 
 from .config import Config
 from .engine.confwatch import ConfigFileWatch
@@ -14,7 +13,7 @@ from .engine.engine import Engine
 from .engine.events import JobsChanged, Notice, RunChanged
 from .firstrun import ensure_first_run
 from .errors import UserError
-from .instance import AlreadyRunning
+from .instance import LOST_HOME, AlreadyRunning
 from .paths import Home
 
 __all__ = ["run_worker", "HOME_CHECK_INTERVAL"]
@@ -77,14 +76,15 @@ def run_worker(home: Home, *, workers: int | None = None) -> int:
     log.info("worker started for %s with %d worker(s); %d job(s)", home.data_dir,
              engine.workers, len(engine.config.jobs))
     code = 0
-    data_id = _identity(home.data_dir)
     while not stop.wait(HOME_CHECK_INTERVAL):
         # With the data folder deleted the worker would go on unseen: `trayjobs run` and
         # the app look for its lock there (a second worker could start), and its runs
         # would be written to files no one can open again. It says so and stops, rather than run on or
         # quietly start a history afresh under runs another process may now start.
-        if engine.lock.lost():
-            log.error("%s", _gone(home, engine.lock.path, data_id))
+        why = engine.lock.lost_why()
+        if why:
+            log.error("%s while this worker ran: %s Stopping; start `trayjobs worker` again to "
+                      "go on (with a new, empty history if it was kept there)", why, LOST_HOME)
             code = 1
             break
     log.info("stopping: running jobs get %.0f s to finish", engine.executor.grace)
@@ -96,28 +96,6 @@ def run_worker(home: Home, *, workers: int | None = None) -> int:
             raise
         log.error("stopping: %s", exc)
     return code
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
-def _gone(home: Home, lock: Path, data_id: tuple[int, int] | None) -> str:
-    """Why the worker stops when its lock file is no longer there, and what to do."""
-    now = _identity(home.data_dir)
-    # Made again: by any trayjobs command since, or by this worker's own next write there.
-    what = (f"the data folder {home.data_dir} was deleted" if now is None else
-            f"the data folder {home.data_dir} was deleted and made again" if now != data_id
-            else f"its lock file {lock} was deleted" if not lock.exists() else
-            f"its lock file {lock} was replaced")
-    return (f"{what} while this worker ran: other trayjobs commands and the app can no "
-            f"longer see it, and what it kept there (the queue, and the run history unless "
-            f"it is on a server) went with it. Stopping; start `trayjobs worker` again to go "
-            f"on (with a new, empty history if it was kept there)")
 
 
 def _log_config(log: logging.Logger, cfg: Config, done: str) -> None:

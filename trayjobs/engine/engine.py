@@ -53,7 +53,7 @@ from ..conditions import Decision, evaluate
 from ..config import Config, JobConfig
 from ..durations import format_duration
 from ..errors import StoreUnreachable, UserError
-from ..instance import InstanceLock
+from ..instance import LOST_HOME, InstanceLock
 from ..kinds.registry import get_kind
 from ..paths import Home
 from ..queue import QueueUnavailable
@@ -144,6 +144,7 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
         self._recheck_lock = threading.Lock()
         self._told_unknown: set[tuple[str, str]] = set()
         self._queue_problem: str | None = None  # why the queue's server is unreachable, as told
+        self._home_lost = False  # the data folder's deletion, told
         self._queue_lock = threading.Lock()
         self.queue.on_lost = self._send_lost
         self.queue.on_down = self._queue_down
@@ -430,6 +431,8 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
         """After each heartbeat (on its thread): in a cluster, keep the lead and the view
         of the others, read the store's control messages, stop runs cancelled elsewhere,
         say which pinned runs wait for a host, dispatch; then recover lost workers' runs."""
+        if self._started and not self._stopping and self.mode == "app":
+            self._check_home()  # (`trayjobs worker` looks each second, and stops)
         if not self._started or self._stopping or self._store_problem is not None:
             return
         if self.clustered:
@@ -445,6 +448,21 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
                     self._unhand_lost()
             self.dispatch_pending()
         self._recover_lost()
+
+    def _check_home(self) -> None:
+        """The data folder deleted while the app runs: said once, in the window and the
+        tray, with what to do. The app goes on (what runs now ends), as the window is where
+        the person who deleted it will look."""
+        if self._home_lost:
+            return
+        why = self.lock.lost_why()
+        if why:
+            self._home_lost = True
+            msg = (f"{why} while trayjobs ran: {LOST_HOME} Quit trayjobs and start it again "
+                   f"(with a new, empty history if it was kept there).")
+            log.error("%s", msg)
+            self.bus.emit(Notice("error", msg, {"problem": "home", "logged": True,
+                                                "short": "its data folder was deleted"}))
 
     def _unhand_lost(self) -> None:
         """(The leader, every half lease.) Runs handed to Redis a lease ago whose message
