@@ -18,8 +18,8 @@ from typing import Any, Iterator, TextIO
 
 from .problems import FileProblem
 
-__all__ = ["Element", "JsonArrayStream", "DECODER", "EXACT_DECODER", "describe_json_error",
-           "kind_of"]
+__all__ = ["Element", "JsonArrayStream", "DECODER", "EXACT_DECODER", "DuplicateKeys",
+           "make_decoder", "describe_json_error", "kind_of"]
 
 _CHUNK = 1 << 20
 _MAX_ELEMENT = 64 << 20
@@ -44,6 +44,52 @@ def _float_or_literal(literal: str) -> float | str:
 #: it a fifth slower on a file of such numbers, so it reads only a file that turned out
 #: to hold one (see :class:`.problems.NumberTooLarge`).
 EXACT_DECODER = json.JSONDecoder(parse_constant=_no_constants, parse_float=_float_or_literal)
+_EXAMPLES = 5
+
+
+class DuplicateKeys:
+    """Objects that give a key twice (``{"a": 1, "a": 2}``): a dict keeps the last value
+    and drops the first without a word, so the readers decode with :meth:`hook` and say so.
+    ``pending`` holds the keys found since the reader last took them (see :meth:`take`)."""
+
+    def __init__(self) -> None:
+        self.pending: list[str] = []
+        self.records = 0
+        self.examples: list[str] = []
+
+    def hook(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        record = dict(pairs)
+        if len(record) < len(pairs):
+            seen: set[str] = set()
+            self.pending.extend(k for k, _ in pairs if k in seen or seen.add(k))
+        return record
+
+    def take(self, line: int) -> None:
+        """The keys found so far belong to the record at ``line``."""
+        keys = list(dict.fromkeys(self.pending))
+        self.pending.clear()
+        self.records += 1
+        if len(self.examples) < _EXAMPLES:
+            self.examples.append(f"line {line:,} ({', '.join(map(repr, keys[:5]))})")
+
+    def message(self) -> str | None:
+        if not self.records:
+            return None
+        more = self.records - len(self.examples)
+        which = ", ".join(self.examples) + (f" and {more:,} more" if more else "")
+        records = "1 record gives" if self.records == 1 else f"{self.records:,} records give"
+        return (f"{records} a key twice in one object: {which}; only the last value of such "
+                f"a key is imported, the earlier one is lost")
+
+
+def make_decoder(*, exact_numbers: bool = False,
+                 duplicates: DuplicateKeys | None = None) -> json.JSONDecoder:
+    """DECODER or EXACT_DECODER, telling ``duplicates`` of keys given twice."""
+    if duplicates is None:
+        return EXACT_DECODER if exact_numbers else DECODER
+    return json.JSONDecoder(parse_constant=_no_constants,
+                            parse_float=_float_or_literal if exact_numbers else None,
+                            object_pairs_hook=duplicates.hook)
 
 
 def kind_of(value: Any) -> str:
@@ -82,9 +128,11 @@ class JsonArrayStream:
     """Iterate over :class:`Element`; raises :class:`FileProblem` for broken or odd JSON."""
 
     def __init__(self, text: TextIO, *, key: str | None = None,
-                 decoder: json.JSONDecoder = DECODER) -> None:
+                 decoder: json.JSONDecoder = DECODER,
+                 duplicates: DuplicateKeys | None = None) -> None:
         self._text = text
         self._decoder = decoder
+        self._duplicates = duplicates  # told by the decoder; each record's taken here
         self._key = key
         self._buf = ""
         self._pos = 0
@@ -195,6 +243,8 @@ class JsonArrayStream:
             self.empty = True
             return
         first = True
+        if self._duplicates is not None:
+            self._duplicates.pending.clear()  # of an object around the array: no record's
         while True:
             element_line = self._line
             value, raw = self._value(keep_raw=self.want_raw)
@@ -203,6 +253,8 @@ class JsonArrayStream:
                 raise FileProblem(f"not a list of records: the array (line {line}) holds "
                                   f"{kind_of(value)}, not objects", line=element_line)
             first = False
+            if self._duplicates is not None and self._duplicates.pending:
+                self._duplicates.take(self._value_line)
             yield Element(self._value_line, value, raw)
             if self._expect(",]", "',' or ']'") == "]":
                 return

@@ -2,8 +2,9 @@
 
 A reader yields :class:`Batch` objects whose rows all have the same width and
 no reading problem: rows with the wrong number of fields, NUL bytes or bytes
-that did not decode, and JSON lines that are not records, are split off as
-:class:`BadRow` with their line number and raw text. Rows are checked one by
+that did not decode, a quoted CSV field with text after its closing quote, and JSON
+lines that are not records, are split off as :class:`BadRow` with their line number and
+raw text. Rows are checked one by
 one only in a batch where something is off; a clean batch costs a few C calls.
 """
 
@@ -21,8 +22,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator, TextIO
 
-from .jsonstream import DECODER, EXACT_DECODER, JsonArrayStream, describe_json_error, kind_of
-from .problems import BadRow, FileProblem, printable
+from .jsonstream import (DuplicateKeys, JsonArrayStream, describe_json_error, kind_of,
+                         make_decoder)
+from .problems import RAW_LIMIT, BadRow, FileProblem, printable
 from .schema import classify_text
 from .sniff import CsvDialect
 from .streams import ByteTap, DecodeWatch
@@ -30,9 +32,6 @@ from .streams import ByteTap, DecodeWatch
 __all__ = ["Batch", "CsvReader", "NdjsonReader", "JsonReader", "Reader", "NotABoundary"]
 
 _ODD = re.compile("[\x00\udc00-\udcff]")
-# The json module's own C scanner, called directly: (value, end) or StopIteration.
-_SCAN = json.scanner.make_scanner(DECODER)
-_EXACT_SCAN = json.scanner.make_scanner(EXACT_DECODER)
 _FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 _TWO_VALUES = re.compile(r"\}\s*,\s*\{")
 
@@ -43,6 +42,20 @@ _TWO_VALUES = re.compile(r"\}\s*,\s*\{")
 # importer's memory bound. (A process-wide setting; it only ever raises the limit.)
 CSV_FIELD_LIMIT = 1 << 20
 csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+
+
+#: What a strict csv reader says where a record needs the forgiving reading of
+#: :func:`_parse_record`: a field too long for it, text after a closing quote ("',' expected
+#: after '\"'"), the file ending inside a quote.
+_REREAD = ("field larger than field limit", "expected after", "unexpected end of data")
+
+
+class _Stray(list):
+    """A record with text after the closing quote of a quoted field (``"abc"def"``), as
+    a forgiving reader reads it (``abcdef"``), with its lines as the file has them: it is
+    set aside, since what the field holds is anyone's guess."""
+
+    __slots__ = ("text", "field")
 
 
 class NotABoundary(Exception):
@@ -153,18 +166,22 @@ class _Lines:
 
 
 def _parse_record(lines: Iterator[str], delimiter: str,
-                  quote: str | None) -> tuple[list[str], int, int | None]:
+                  quote: str | None) -> tuple[list[str], int, int | None, str | None]:
     """One record from its lines, read the way the csv module reads it (``strict=False``,
     doubled quotes) but holding its text as compactly as ``str`` does.
 
-    Returns ``(fields, lines used, open_at)``: ``open_at`` is the index of the line where
-    a quote opened that the end of the file left open, None when the record ended.
+    Returns ``(fields, lines used, open_at, stray)``: ``open_at`` is the index of the line
+    where a quote opened that the end of the file left open, None when the record ended;
+    ``stray`` the text of the first field that goes on after its closing quote with more
+    than blanks (``"abc"def"``), as written, or None.
     """
     fields: list[str] = []
     chunks: list[str] = []  # a long field's start, when it spans many lines
     pieces: list[str] = []
     quoted = False
     used = opened = 0
+    stray: str | None = None
+    field_at = 0  # where the field being read starts in its line
     for line in lines:
         used += 1
         i, n = 0, len(line)
@@ -187,29 +204,34 @@ def _parse_record(lines: Iterator[str], delimiter: str,
                 quoted = False
                 if i >= end:
                     fields.append(_joined(chunks, pieces))
-                    return fields, used, None
+                    return fields, used, None, stray
                 if line[i] == delimiter:
                     fields.append(_joined(chunks, pieces))
                     pieces = []
                     i += 1
                     continue
                 # Not strict: text after the closing quote joins the field.
+                if stray is None:
+                    k = line.find(delimiter, i, end)
+                    tail = line[i:end if k < 0 else k]
+                    if tail.strip():
+                        stray = line[field_at if opened == used - 1 else 0:i] + tail
             elif not pieces and not chunks and i < n and line[i] == quote:
-                quoted, opened = True, used - 1
+                quoted, opened, field_at = True, used - 1, i
                 i += 1
                 continue
             j = line.find(delimiter, i, end)
             if j < 0:
                 pieces.append(line[i:end])
                 fields.append(_joined(chunks, pieces))
-                return fields, used, None
+                return fields, used, None, stray
             pieces.append(line[i:j])
             fields.append(_joined(chunks, pieces))
             pieces = []
             i = j + 1
     if pieces or chunks or quoted:
         fields.append(_joined(chunks, pieces))
-    return fields, used, opened if quoted else None
+    return fields, used, opened if quoted else None, stray
 
 
 def _joined(chunks: list[str], pieces: list[str]) -> str:
@@ -233,9 +255,16 @@ class CsvReader(Reader):
         super().__init__(**kw)
         self.dialect = dialect
         self._lines = _Lines(text, lines_before + 1)
-        self._csv = csv.reader(self._lines.feed, **dialect.reader_args())
+        # Strict: a closing quote followed by text is an error here (the forgiving reading
+        # would silently join the two), and the record is read again (see _reread).
+        args = dialect.reader_args()
+        if dialect.quotechar:
+            args["strict"] = True
+        self._csv = csv.reader(self._lines.feed, **args)
         self._outside = lines_before  # lines read past the csv module (see _long_record)
         self.part_end = part_end
+        self.strays = 0  # records set aside for text after a closing quote, so far
+        self.warnings: list[str] = []  # what a person should know about how it was read
         self.header_line = 0
         if fields is None and dialect.sep_line:
             self._read(1)  # Excel's "sep=;": it named the delimiter, and is no record
@@ -245,11 +274,15 @@ class CsvReader(Reader):
             first = self._next_nonblank()
             if first is None:
                 raise FileProblem("the file holds no data, only blank lines or spaces")
-            self.fields = first
+            self.fields = list(first)
+            if isinstance(first, _Stray):
+                self.warnings.append(
+                    f"the header line ({printable(first.text.rstrip(chr(13) + chr(10)), limit=80)})"
+                    f" has text after a closing quote ({printable(first.field, limit=40)}): "
+                    f"its column names are read as {', '.join(map(repr, first[:10]))}")
         else:
             self.fields = [f"column_{i}" for i in range(1, dialect.fields + 1)]
         self.header_only = False
-        self.warnings: list[str] = []  # what a person should know about how it was read
 
     @property
     def lines_read(self) -> int:
@@ -277,28 +310,44 @@ class CsvReader(Reader):
                 break
             except csv.Error as exc:
                 line = start + sum(map(self._span, rows))  # where the broken record starts
-                if "field larger than field limit" not in str(exc):
+                if not any(why in str(exc) for why in _REREAD):
                     raise FileProblem(f"not readable as CSV: {exc}", line=line) from None
-                rows.append(self._long_record(line))
+                rows.append(self._reread(line))
         if rows and self._lines.ended:
             self._check_last(rows[-1], start + sum(map(self._span, rows[:-1])))
         return rows
 
-    def _long_record(self, line: int) -> list[str]:
-        """The record from ``line`` on, which has a field longer than the csv module takes."""
+    def _reread(self, line: int) -> list[str]:
+        """The record from ``line`` on, which the csv module gave up on: a field longer
+        than it takes, text after a closing quote (then a :class:`_Stray`, its lines as
+        written kept for the quarantine), or a quote the end of the file leaves open."""
         seen = self._line_num  # the csv module read up to here, then gave up
         more = map(self._count_outside, self._lines.feed)
-        lines = itertools.chain(self._lines.since(line, seen), more)
+        taken: list[str] = []  # the record's text, as much as the quarantine keeps
+        size = [0]
+
+        def keep(text: str) -> str:
+            if size[0] <= RAW_LIMIT:
+                taken.append(text[:RAW_LIMIT + 1])
+                size[0] += len(text)
+            return text
+
+        lines = map(keep, itertools.chain(self._lines.since(line, seen), more))
         self._lines.streaming = True
         try:
-            fields, _, open_at = _parse_record(lines, self.dialect.delimiter,
-                                               self.dialect.quotechar)
+            fields, _, open_at, stray = _parse_record(lines, self.dialect.delimiter,
+                                                      self.dialect.quotechar)
         finally:
             self._lines.streaming = False
         self._lines.drop(line, self._line_num)
         if open_at is not None:
             self._unclosed(line + open_at)
-        return fields
+        if stray is None:
+            return fields
+        self.strays += 1
+        record = _Stray(fields)
+        record.text, record.field = "".join(taken), stray
+        return record
 
     def _count_outside(self, line: str) -> str:
         self._outside += 1
@@ -310,7 +359,7 @@ class CsvReader(Reader):
         if not row or not self.dialect.quotechar:
             return
         lines = self._lines.since(line, self._line_num)
-        _, _, open_at = _parse_record(lines, self.dialect.delimiter, self.dialect.quotechar)
+        _, _, open_at, _ = _parse_record(lines, self.dialect.delimiter, self.dialect.quotechar)
         if open_at is not None:
             self._unclosed(line + open_at)
 
@@ -333,6 +382,7 @@ class CsvReader(Reader):
         first = bool(self.header_line)
         while True:
             first_line = self._line_num + 1
+            strays = self.strays
             rows = self._read(self.batch_size)
             if not rows:
                 return
@@ -342,7 +392,7 @@ class CsvReader(Reader):
             # Once a NUL or an undecodable byte went by, look at every batch, but row by
             # row only where the batch as a whole has one.
             odd = self._odd_seen() and _ODD.search("\x1f".join(map("\x1f".join, rows)))
-            if odd or set(map(len, rows)) != want:
+            if odd or strays != self.strays or set(map(len, rows)) != want:
                 yield self._sift(rows, width, first_line, look=bool(odd))
             else:
                 yield Batch(rows, width, first_line)
@@ -368,6 +418,10 @@ class CsvReader(Reader):
             at, line = line, line + self._span(row)
             if not row:
                 continue  # a blank line
+            if isinstance(row, _Stray):
+                bad.append(BadRow(at, _stray_reason(row.field),
+                                  printable(row.text.rstrip("\r\n"))))
+                continue
             reason = None
             if len(row) > width and not any(row[width:]):
                 row = row[:width]  # a delimiter ending the line (some exports' habit): no data
@@ -398,6 +452,12 @@ class CsvReader(Reader):
         return printable(out.getvalue()[:-1])
 
 
+def _stray_reason(field: str) -> str:
+    shown = printable(field.strip(), limit=40)
+    return (f"text after the closing quote of a quoted field ({shown}): a quote inside a "
+            f"quoted field must be doubled (\"\"), so what the field holds is not certain")
+
+
 class _JsonRecords(Reader):
     """Shared by JSON Lines and JSON arrays: records (dicts) to rows of a growing key list."""
 
@@ -409,6 +469,13 @@ class _JsonRecords(Reader):
         self.fields = []
         self._index: dict[str, int] = {}
         self._getter = None
+        self.duplicates = DuplicateKeys()
+
+    @property
+    def warnings(self) -> list[str]:
+        """What a person should know about how it was read: keys given twice."""
+        message = self.duplicates.message()
+        return [message] if message else []
 
     def _rows(self, records: list[dict]) -> list[Any]:
         width = len(self.fields)
@@ -446,8 +513,9 @@ class NdjsonReader(_JsonRecords):
         super().__init__(**kw)
         self._text = text
         self._line = 0
-        self._decoder = EXACT_DECODER if exact_numbers else DECODER
-        self._scan = _EXACT_SCAN if exact_numbers else _SCAN
+        self._decoder = make_decoder(exact_numbers=exact_numbers, duplicates=self.duplicates)
+        # The json module's own C scanner, called directly: (value, end) or StopIteration.
+        self._scan = json.scanner.make_scanner(self._decoder)
 
     def _parse(self, lines: list[str]) -> list[dict] | None:
         """All lines as records, in C, or None if any line needs a closer look."""
@@ -497,13 +565,16 @@ class NdjsonReader(_JsonRecords):
             self._line += len(lines)
             odd = self._odd_seen() and _ODD.search("".join(lines))
             records = None if odd else self._parse(lines)
-            if records is not None:
+            if records is not None and not self.duplicates.pending:
                 seen_record = True
                 yield Batch(self._rows(records), len(self.fields), first)
                 continue
+            self.duplicates.pending.clear()  # found again line by line, to name the lines
             good, numbers, bad = [], [], []
             for n, text in enumerate(lines, start=first):
                 record, reason = self._one(text, decode)
+                if self.duplicates.pending:
+                    self.duplicates.take(n)
                 if record is not None:
                     good.append(record)
                     numbers.append(n)
@@ -539,8 +610,9 @@ class JsonReader(_JsonRecords):
     def __init__(self, text: TextIO, *, key: str | None, exact_numbers: bool = False,
                  **kw: Any) -> None:
         super().__init__(**kw)
-        self.stream = JsonArrayStream(text, key=key,
-                                      decoder=EXACT_DECODER if exact_numbers else DECODER)
+        self.stream = JsonArrayStream(
+            text, key=key, duplicates=self.duplicates,
+            decoder=make_decoder(exact_numbers=exact_numbers, duplicates=self.duplicates))
 
     def batches(self) -> Iterator[Batch]:
         elements = iter(self.stream)

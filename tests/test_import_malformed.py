@@ -1,0 +1,79 @@
+"""Malformed input the forgiving readers would take silently: the user is told, with the
+line or record, and nothing of the file is lost or changed on the way in."""
+
+from __future__ import annotations
+
+import pytest
+
+from test_import_support import fail, rejected, rows, run, write
+
+
+STRAY = ('id,name,note\n'
+         '1,"abc"def",x\n'
+         '2,"ok, fine",y\n'
+         '3,"spaced" ,z\n'
+         '4,"two\nlines"tail,w\n'
+         '5,plain"quote,v\n')
+
+
+def test_text_after_a_closing_quote_rejects_the_row_as_written(make_ctx, home, tmp_path):
+    # The csv module (and so csvkit, sqlite-utils, pandas) reads "abc"def" as abcdef"
+    # without a word: a row with a doubtful field is set aside like one with too many fields.
+    result, _ = run(make_ctx, write(tmp_path / "q.csv", STRAY))
+    assert result["summary"] == "3 rows imported into q, 2 rejected (table _rejected)"
+    assert rows(home, "q") == [{"id": 2, "name": "ok, fine", "note": "y"},
+                               {"id": 3, "name": "spaced ", "note": "z"},
+                               {"id": 5, "name": 'plain"quote', "note": "v"}]
+    reason = ("text after the closing quote of a quoted field ({}): a quote inside a quoted "
+              "field must be doubled (\"\"), so what the field holds is not certain")
+    assert rejected(home) == [
+        {"file": "q.csv", "line": 2, "reason": reason.format('"abc"def"'),
+         "raw": '1,"abc"def",x', "table": "q"},
+        {"file": "q.csv", "line": 5, "reason": reason.format('lines"tail'),
+         "raw": '4,"two\nlines"tail,w', "table": "q"}]
+
+
+def test_text_after_a_closing_quote_fails_the_file_when_bad_rows_do(make_ctx, home, tmp_path):
+    err, _ = fail(make_ctx, write(tmp_path / "q.csv", STRAY), on_bad_rows="fail")
+    assert str(err).startswith('q.csv: line 2: text after the closing quote of a quoted '
+                               'field ("abc"def")')
+
+
+def test_a_stray_quote_through_the_cli(home, write_config, tmp_path):
+    from helpers import trayjobs
+
+    write_config("""
+        [jobs.q]
+        kind = "import"
+        table = "t"
+        processed_dir = "leave"
+    """)
+    path = write(tmp_path / "q.csv", 'id;name\r\n1;"a"b"\r\n2;"c"\r\n')
+    done = trayjobs(home, "run", "q", "--file", str(path), "--wait")
+    assert done.returncode == 0, done.stderr
+    assert "1 row imported into t, 1 rejected" in done.stderr
+    assert rows(home, "t") == [{"id": 2, "name": "c"}]
+    assert [(r["line"], r["raw"]) for r in rejected(home)] == [(2, '1;"a"b"')]
+
+
+@pytest.mark.parametrize("name, content, lines", [
+    ("d.ndjson", '{"id": 1, "q": 5}\n{"id": 2, "q": 6, "q": 7}\n{"id": 3, "q": 8}\n'
+                 '{"id": 4, "q": 9, "id": 5}\n', [2, 4]),
+    ("d.json", '[{"id": 1, "q": 5},\n {"id": 2, "q": 6,\n  "q": 7},\n {"id": 3, "q": 8},\n'
+               ' {"id": 4, "q": 9, "id": 5}]', [2, 5]),
+])
+def test_a_key_given_twice_in_a_record_is_named_in_a_warning(make_ctx, home, tmp_path, name,
+                                                            content, lines):
+    result, _ = run(make_ctx, write(tmp_path / name, content))
+    # The last value is kept, as every JSON reader keeps it; the lost one is said.
+    assert rows(home, "d") == [{"id": 1, "q": 5}, {"id": 2, "q": 7}, {"id": 3, "q": 8},
+                               {"id": 5, "q": 9}]
+    assert result["warnings"] == [
+        f"{name}: 2 records give a key twice in one object: line {lines[0]} ('q'), line "
+        f"{lines[1]} ('id'); only the last value of such a key is imported, the earlier one "
+        f"is lost"]
+
+
+def test_a_clean_json_file_has_no_duplicate_key_warning(make_ctx, home, tmp_path):
+    result, _ = run(make_ctx, write(tmp_path / "c.ndjson", '{"a": {"b": 1}, "b": 2}\n'))
+    assert "warnings" not in result
