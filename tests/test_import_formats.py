@@ -150,6 +150,33 @@ def test_short_cp1252_export_is_not_taken_for_another_code_page(make_ctx, home, 
 
 
 
+@pytest.mark.parametrize("text", [
+    "Nazwa;Miasto\nŁódź;Kraków\nŚwiętokrzyskie;Gdańsk\n",  # was "£ódŸ", "Œwiêtokrzyskie"
+    "Imię;Nazwisko\nZofia;Żółć\nJerzy;Wąsik\n",  # was "¯ó³æ", "W¹sik"
+    "Název;Cena\nČesnek;25\nŘepa;12\n",  # was "Èesnek", "Øepa": letters, but of 3 languages
+    "Město;Počet\nÚstí nad Labem;3\nČeské Budějovice;4\n",  # was "Mìsto", "Budìjovice"
+    "Ime;Grad\nĐurđa Šimić;Zagreb\nČedomir;Niš\n",
+    "Név;Város\nŐri Ödön;Győr\nÜllői;Pécs\n",
+])
+def test_short_central_european_text_is_cp1250_not_cp1252(make_ctx, home, tmp_path, text):
+    _, ctx = run(make_ctx, write(tmp_path / "p.csv", text, encoding="cp1250"))
+    header, *lines = text.splitlines()
+    got = rows(home, "p", ", ".join(f'CAST("{n}" AS TEXT)' for n in header.split(";")))
+    assert [tuple(r.values()) for r in got] == [tuple(line.split(";")) for line in lines]
+    assert any("cp1250 (detected)" in m for m in ctx.sink.logs)
+
+
+@pytest.mark.parametrize("text", [
+    "name;city\nJosé García;Señor Núñez\n", "nom;ville\nFrançois;Besançon\nŒuvre;Noël\n",
+    "a;b\nélève à la crème;Città più però\n", "a\nSøren Kjærgård\nSão João\nÅsa Örjan\n",
+])
+def test_western_text_stays_cp1252_beside_cp1250(make_ctx, home, tmp_path, text):
+    _, ctx = run(make_ctx, write(tmp_path / "w.csv", text, encoding="cp1252"))
+    header, *lines = text.splitlines()
+    got = rows(home, "w", ", ".join(f'"{n}"' for n in header.split(";")))
+    assert [tuple(r.values()) for r in got] == [tuple(line.split(";")) for line in lines]
+
+
 @pytest.mark.parametrize("encoding, text", [
     ("cp932", "品名,産地,価格\nりんご,青森,120\nみかん,愛媛,80\n"),  # Japanese Excel's CSV
     ("euc_jp", "品名,産地,価格\nりんご,青森,120\nみかん,愛媛,80\n"),

@@ -60,6 +60,23 @@ _TYPOGRAPHY = re.compile("[\u201c\u201e][\x20-\x7e]{1,80}?[\u201d\u201c]|\u2018[
                          "|\u20ac ?[0-9]|[0-9] ?\u20ac")
 
 
+# Words, for telling cp1250 from cp1252: runs of letters and other characters beyond ASCII
+# (a cp1252 reading of Polish has symbols inside words: "W¹sik", "£ódŸ").
+_TOKEN = re.compile("[^\\s\x00-\x40\x5b-\x60\x7b-\x7f\xa0\xab\xbb\u2010-\u206f]+")
+# Italian writes its accents on a word's last letter only (città, più, perché).
+_ITALIAN = "àèéìíîòóùú"
+# The letters beyond ASCII of the languages each code page is written in, one a string:
+# German, French, Spanish, Portuguese, Italian, Dutch, Danish and Norwegian, Swedish,
+# Finnish, Icelandic, Catalan; German, Polish, Czech, Slovak, Hungarian, Slovenian,
+# Croatian, Romanian.
+_ALPHABETS = {
+    "cp1252": ("äöüß", "àâæçéèêëîïôœùûüÿ", "áéíóúñü", "áâãàçéêíóôõú", _ITALIAN,
+               "áéíóúàèëïöü", "æøåéó", "åäöé", "åäöšž", "áðéíóúýþæö", "àçèéíïòóúü"),
+    "cp1250": ("äöüß", "ąćęłńóśźż", "áčďéěíňóřšťúůýž", "áäčďéíĺľňóôŕšťúýž", "áéíóöőúüű",
+               "čšž", "čćđšž", "ăâîşţ"),
+}
+
+
 @dataclass(frozen=True)
 class Encoding:
     codec: str  # name for TextIOWrapper
@@ -92,6 +109,46 @@ def _typography(text: str) -> int:
     """Curly quotes around plain text and euro signs beside numbers: how cp1252 text
     reads, where another code page's reading of the same bytes has letters."""
     return len(_TYPOGRAPHY.findall(text))
+
+
+def _misfits(text: str, codec: str) -> tuple[int, int]:
+    """How badly ``text`` reads as the languages ``codec`` is written in: (words no one of
+    them writes, languages it takes to write all its letters beyond ASCII). A short
+    sample gives a detector too little to rate; words still tell: cp1250 Czech read as
+    cp1252 has "Mìsto" and "Øepa", letters of three languages, one of them misplaced."""
+    alphabets = [(set(a), a is _ITALIAN) for a in _ALPHABETS[codec]]
+    misfits, letters = 0, set()
+    for m in _TOKEN.finditer(text):
+        word = m.group()
+        if word.isascii() or not any(c.isalpha() for c in word):
+            continue
+        own = {c.lower() for c in word if not c.isascii()}
+        if not any(own <= a and (not last or word[:-1].isascii()) for a, last in alphabets):
+            misfits += 1
+        letters |= own
+    languages = 0
+    while letters:  # greedy: the language with most of the letters left, and so on
+        best = max((a for a, _ in alphabets), key=lambda a: len(letters & a))
+        if not letters & best:
+            languages += len(letters)  # letters no language has count one each
+            break
+        letters -= best
+        languages += 1
+    return misfits, languages
+
+
+def _central_european(data: bytes) -> bool:
+    """Whether ``data`` reads better as cp1250 (Polish, Czech, Slovak, Hungarian...) than as
+    cp1252 (see :func:`_misfits`): clearly better, as cp1252 is the more common (and text
+    of another code page, Cyrillic say, reads badly as both)."""
+    try:
+        west, central = data.decode("cp1252"), data.decode("cp1250")
+    except UnicodeDecodeError:
+        return False
+    if west == central:
+        return False
+    ours, theirs = _misfits(central, "cp1250"), _misfits(west, "cp1252")
+    return ours < theirs and ours[0] <= theirs[0] // 2
 
 
 def _same_codec(a: str, b: str) -> bool:
@@ -167,6 +224,8 @@ def guess_legacy(data: bytes) -> str:
                     name = "cp1252"
         except UnicodeDecodeError:
             pass
+        if name == "cp1252" and _central_european(data[:HEAD_BYTES]):
+            name = "cp1250"
         return codecs.lookup(name).name
     # No reading rated (a short sample): cp1252, unless its words are made of accented
     # letters only ("Êîä;Òîâàð"), as Cyrillic reads in it: then cp1251 ("Код;Товар").
@@ -176,7 +235,7 @@ def guess_legacy(data: bytes) -> str:
         except UnicodeDecodeError:
             continue
         if name != "cp1252" or not _unlatin(text):
-            return name
+            return "cp1250" if name == "cp1252" and _central_european(data) else name
     return "latin-1"
 
 
