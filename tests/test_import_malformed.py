@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_import_support import fail, rejected, rows, run, write
+from test_import_support import fail, rejected, rows, run, tables, write
 
 
 STRAY = ('id,name,note\n'
@@ -77,3 +77,35 @@ def test_a_key_given_twice_in_a_record_is_named_in_a_warning(make_ctx, home, tmp
 def test_a_clean_json_file_has_no_duplicate_key_warning(make_ctx, home, tmp_path):
     result, _ = run(make_ctx, write(tmp_path / "c.ndjson", '{"a": {"b": 1}, "b": 2}\n'))
     assert "warnings" not in result
+
+
+@pytest.mark.parametrize("table, prefix", [(None, "book"), ("t", "t")])
+def test_the_rejected_rows_of_each_sheet_go_back_into_that_sheets_table(make_ctx, home, tmp_path,
+                                                                        table, prefix):
+    # With sheet = "*" each sheet has a table of its own: its fix file must go back there,
+    # not into the table the file's (or the job's) name gives, and not share one fix file.
+    import openpyxl
+
+    from test_import_support import ledger
+    from trayjobs.kinds.importer.browse import write_fix_file
+
+    path = tmp_path / "book.xlsx"
+    book = openpyxl.Workbook()
+    book.active.title = "Sales"
+    for row in (["id", "q"], [1, 5], [2, "lots"]):
+        book.active.append(row)
+    costs = book.create_sheet("Costs")
+    for row in (["id", "q"], [7, "many"], [8, 9]):
+        costs.append(row)
+    book.save(path)
+    settings = {"sheet": "*", "types": {"q": "integer"}, "table": table}
+    run(make_ctx, path, **settings)
+    fixes = [write_fix_file(home.default_data_db, entry, path) for entry in ledger(home)]
+    assert [f.name for f in fixes] == [f"{prefix}_sales.jsonl", f"{prefix}_costs.jsonl"]
+    for fix, value in zip(fixes, ("3", "4")):
+        fix.write_text(fix.read_text(encoding="utf-8").replace('"lots"', value)
+                       .replace('"many"', value), encoding="utf-8")
+        run(make_ctx, fix, run_id=2, **settings)
+    assert rows(home, f"{prefix}_sales") == [{"id": 1, "q": 5}, {"id": 2, "q": 3}]
+    assert rows(home, f"{prefix}_costs") == [{"id": 8, "q": 9}, {"id": 7, "q": 4}]
+    assert prefix not in tables(home)

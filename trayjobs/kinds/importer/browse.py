@@ -14,6 +14,7 @@ file's header line, into a new file for the person to correct and import again.
 from __future__ import annotations
 
 import gzip
+import re
 import sqlite3
 import zlib
 from dataclasses import dataclass
@@ -28,7 +29,8 @@ from .sniff import is_sep_line
 from .store import made_without_rowid, q
 
 __all__ = ["TableInfo", "Paging", "import_databases", "tables", "columns", "paging",
-           "rejected_files", "rejected_count", "write_fix_file", "fix_folder", "REJECTED_COLUMNS"]
+           "rejected_files", "rejected_count", "write_fix_file", "fix_folder", "fix_name",
+           "fixed_run", "REJECTED_COLUMNS"]
 
 #: The names SQLite gives a rowid table's rowid, each usable unless a column has taken it.
 ROWID_NAMES = ("rowid", "_rowid_", "oid")
@@ -163,15 +165,27 @@ def fix_folder(source: Path, run_id: int) -> Path:
     return source.parent / f"rejected-run-{run_id}"
 
 
+_FIX_FOLDER = re.compile(r"rejected-run-(\d+)")
+_SHEET_FORMATS = ("xlsx", "xls", "ods")
+_NOT_IN_NAMES = re.compile(r'[\\/:*?<>|"\x00-\x1f]')  # in a file name, anywhere
+
+
+def fixed_run(path: Path) -> int | None:
+    """The run whose rejected rows ``path`` may hold: its folder is ``rejected-run-N``."""
+    m = _FIX_FOLDER.fullmatch(path.parent.name)
+    return int(m.group(1)) if m else None
+
+
 def write_fix_file(db: Path, ledger: dict[str, Any], source: Path | None) -> Path:
     """Write the rejected rows of one imported file, under that file's header line, to a
-    file of the same name (much: see :func:`_fix_name`) in ``rejected-run-N/`` beside
+    file of the same name (much: see :func:`fix_name`) in ``rejected-run-N/`` beside
     ``source`` (where the file is now: ``processed/``, or its own folder), so that
     importing it lands in the same table.
     Returns the path; an existing fix file is kept (the person may have edited it)."""
     original = Path(ledger["path"])
     source = source or original
-    target = fix_folder(source, ledger["run_id"]) / _fix_name(original, ledger.get("format"))
+    target = fix_folder(source, ledger["run_id"]) / fix_name(original, ledger.get("format"),
+                                                              ledger.get("table"))
     if target.exists():
         return target
     with _reading(db) as conn:
@@ -186,11 +200,16 @@ def write_fix_file(db: Path, ledger: dict[str, Any], source: Path | None) -> Pat
     return target
 
 
-def _fix_name(original: Path, fmt: str | None) -> str:
+def fix_name(original: Path, fmt: str | None, table: str | None = None) -> str:
     """The fix file's name: the file's own, without ``.gz`` as it is written as plain text;
     for rows that are no CSV lines (JSON records, a sheet's rows as objects) ``.jsonl``,
     one record a line, as they are written. The stem, and so the table named after the
-    file, stays the same."""
+    file, stays the same; a sheet's is its table's (``book_sales.jsonl``), as each sheet of
+    the workbook may have rows of its own to fix, and ``sheet = "*"`` gives it a table of
+    its own. (The import of a fix file goes into the table its rows came from all the
+    same: see :func:`fixed_run`.)"""
+    if fmt in _SHEET_FORMATS and table:
+        return _NOT_IN_NAMES.sub("_", table) + ".jsonl"
     name = original.name[:-3] if original.name.lower().endswith(".gz") else original.name
     return name if fmt in ("csv", "tsv") else f"{Path(name).stem}.jsonl"
 

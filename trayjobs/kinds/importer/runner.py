@@ -26,6 +26,7 @@ from typing import Any, Iterator
 
 from ...context import JobContext
 from ...errors import JobFailed
+from .browse import fix_name, fixed_run
 from .files import NotMoved, move_aside
 from .load import TableWriter
 from .params import ImportParams
@@ -191,6 +192,7 @@ class ImportRun:
             plan = plan_file(path, params)
             if plan.sheets:
                 return self._workbook(store, path, plan, stamp, progress)
+            plan = self._fix_of(store, plan)
             table = self._table_spelling(store, plan.table)
             same = self._same(store, plan, table, stamp)
             if same:
@@ -208,6 +210,22 @@ class ImportRun:
         ctx.log(problem.for_file(path.name), "error")
         return FileResult(str(path), "failed", message=problem.for_file(path.name),
                           retry=problem.retry)
+
+    def _fix_of(self, store: Store, plan: Plan) -> Plan:
+        """A fix file (rejected rows, corrected: see :func:`.browse.write_fix_file`) goes
+        into the table its rows came from: a sheet's rows into the sheet's table, which
+        its name alone does not give when the job sets ``table``."""
+        run_id = fixed_run(plan.path)
+        if run_id is None:
+            return plan
+        for entry in store.rejecting_imports(run_id, self.ctx.job):
+            if fix_name(Path(entry["path"]), entry["format"], entry["table"]) == plan.path.name:
+                if entry["table"] and entry["table"] != plan.table:
+                    self.ctx.log(f"{plan.label}: the rows run {run_id} set aside from "
+                                 f"{entry['file']} go back into table {entry['table']}")
+                    return replace(plan, table=entry["table"])
+                break
+        return plan
 
     def _same(self, store: Store, plan: Plan, table: str, stamp: FileStamp) -> FileResult | None:
         """Skipped: the same bytes were imported into ``table`` before."""

@@ -239,6 +239,13 @@ class Store:
         return self._one('SELECT * FROM _imports WHERE run_id = ? AND job = ? AND path = ? '
                          'ORDER BY id DESC LIMIT 1', (run_id, job, path))
 
+    def rejecting_imports(self, run_id: int, job: str) -> list[dict[str, Any]]:
+        """The run's imports that set rows aside: what a fix file of the run may come from."""
+        cur = self.conn.execute('SELECT * FROM _imports WHERE run_id = ? AND job = ? AND '
+                                'rejected > 0 ORDER BY id', (run_id, job))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
     def same_content(self, sha256: str, table: str) -> dict[str, Any] | None:
         """The import still in effect that brought exactly these bytes into ``table``: not
         one whose rows are gone with the whole table (dropped or emptied to start afresh)."""
