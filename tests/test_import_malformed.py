@@ -109,3 +109,36 @@ def test_the_rejected_rows_of_each_sheet_go_back_into_that_sheets_table(make_ctx
     assert rows(home, f"{prefix}_sales") == [{"id": 1, "q": 5}, {"id": 2, "q": 3}]
     assert rows(home, f"{prefix}_costs") == [{"id": 8, "q": 9}, {"id": 7, "q": 4}]
     assert prefix not in tables(home)
+
+
+def test_xls_error_cells_are_named_in_a_warning_as_in_xlsx(make_ctx, home, tmp_path):
+    # calamine reads an .xls error cell as empty, as it reads an .xlsx one: say so too.
+    import re
+
+    import xlwt
+
+    book = xlwt.Workbook()
+    book.add_sheet("Intro").write(0, 0, "x")
+    sheet = book.add_sheet("Data")
+    for c, name in enumerate(["id", "ratio"]):
+        sheet.write(0, c, name)
+    sheet.write(1, 0, 1), sheet.row(1).set_cell_error(1, "#DIV/0!")  # typed in as such
+    sheet.write(2, 0, 2), sheet.write(2, 1, xlwt.Formula("1/0"))
+    sheet.write(3, 0, 3), sheet.row(3).set_cell_error(1, 0x2A)  # #N/A
+    sheet.write(4, 0, 4), sheet.write(4, 1, 0.5)
+    path = tmp_path / "e.xls"
+    book.save(str(path))
+    # xlwt saves no result for the formula: give it the #DIV/0! that Excel would save.
+    data = bytearray(path.read_bytes())
+    record = re.compile(rb"\x06\x00..\x02\x00\x01\x00", re.S)  # the FORMULA record of B3
+    at = record.search(data).end() + 2  # past its format index: the saved result
+    data[at:at + 8] = b"\x02\x00\x07\x00\x00\x00\xff\xff"
+    path.write_bytes(bytes(data))
+    result, _ = run(make_ctx, path, sheet="Data")
+    assert rows(home, "e", "ratio") == [{"ratio": None}] * 3 + [{"ratio": 0.5}]
+    assert result["files"][0]["warnings"] == [
+        "e.xls [Data]: 3 cells hold an error value instead of a result (B2 (#DIV/0!), "
+        "B3 (#DIV/0!), B4 (#N/A)), stored as empty (NULL): fix the formulas in the "
+        "spreadsheet and save it to import the values"]
+    result, _ = run(make_ctx, path, run_id=2, sheet="Intro", table="intro")  # none there
+    assert result["files"][0]["warnings"] == []

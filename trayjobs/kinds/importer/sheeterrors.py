@@ -6,7 +6,7 @@ module finds the error cells in the workbook itself, for a warning naming them: 
 ``.xlsx``/``.xlsm`` sheet marks them ``t="e"``, LibreOffice's ``.ods`` marks them
 ``calcext:value-type="error"``. The sheet's XML is first scanned as bytes for that
 mark, a chunk at a time, and parsed only when it is there: a sheet without errors costs
-one pass over its compressed XML. (``.xls`` is a binary format this does not read.)
+one pass over its compressed XML. ``.xls``, a binary format, is read by :mod:`.xlserrors`.
 """
 
 from __future__ import annotations
@@ -61,7 +61,10 @@ def column_letters(index: int) -> str:
 
 def find_error_cells(path: Path, fmt: str, sheet_number: int) -> ErrorCells | None:
     """The error cells of the ``sheet_number``-th sheet (1-based), or None when the
-    workbook says nothing (``.xls``, or a part it lacks: calamine read it all the same)."""
+    workbook says nothing (a part it lacks: calamine read it all the same)."""
+    if fmt == "xls":
+        from .xlserrors import xls_error_cells
+        return xls_error_cells(path, sheet_number)
     try:
         with zipfile.ZipFile(path) as book:
             if fmt == "ods":
