@@ -142,3 +142,15 @@ def test_xls_error_cells_are_named_in_a_warning_as_in_xlsx(make_ctx, home, tmp_p
         "spreadsheet and save it to import the values"]
     result, _ = run(make_ctx, path, run_id=2, sheet="Intro", table="intro")  # none there
     assert result["files"][0]["warnings"] == []
+
+
+def test_a_raw_control_character_in_a_json_string_is_named(make_ctx, home, tmp_path):
+    # The json module says "Invalid control character at", the place given apart.
+    err, _ = fail(make_ctx, write(tmp_path / "n.json", '[{"a": 1},\n {"a": "x\x00y"}]'))
+    assert str(err) == ("n.json: line 2, column 10: not valid JSON: a raw NUL byte inside a "
+                        "string, which JSON only allows written as an escape (\\t, \\n, "
+                        "\\u0000)")
+    run(make_ctx, write(tmp_path / "t.ndjson", '{"a": "x\ty"}\n{"a": 2}\n'))
+    assert [r["reason"] for r in rejected(home)] == [
+        "not valid JSON: a raw tab inside a string, which JSON only allows written as an "
+        "escape (\\t, \\n, \\u0000) (column 9)"]

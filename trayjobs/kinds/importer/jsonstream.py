@@ -106,10 +106,20 @@ def kind_of(value: Any) -> str:
     return "a number"
 
 
+_CONTROL_NAMES = {"\t": "tab", "\n": "line break", "\r": "carriage return",
+                  "\x00": "NUL byte"}
+
+
 def describe_json_error(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "not readable JSON: nested too deeply"
     if isinstance(exc, json.JSONDecodeError):
+        if exc.msg.startswith("Invalid control character"):
+            # The json module's message ends in "at", the place given apart.
+            char = exc.doc[exc.pos] if exc.pos < len(exc.doc) else ""
+            name = _CONTROL_NAMES.get(char, f"U+{ord(char):04X}" if char else "a control character")
+            return (f"not valid JSON: a raw {name} inside a string, which JSON only allows "
+                    f"written as an escape (\\t, \\n, \\u0000)")
         msg = exc.msg.replace("Expecting", "expected", 1)
         return f"not valid JSON: {msg[0].lower()}{msg[1:]}"
     if "integer string conversion" in str(exc):
