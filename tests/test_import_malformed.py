@@ -154,3 +154,36 @@ def test_a_raw_control_character_in_a_json_string_is_named(make_ctx, home, tmp_p
     assert [r["reason"] for r in rejected(home)] == [
         "not valid JSON: a raw tab inside a string, which JSON only allows written as an "
         "escape (\\t, \\n, \\u0000) (column 9)"]
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("text", ["ид,имя\n1,Анна\n2,Юлия\n",
+                                  "品名,産地\nりんご,青森\nみかん,愛媛\n"])
+def test_utf16_without_a_bom_is_read_whatever_its_script(make_ctx, home, tmp_path, codec, text):
+    # Latin text in UTF-16 has a zero byte in every other place; Cyrillic or Japanese text
+    # has few, and was refused as "binary data".
+    _, ctx = run(make_ctx, write(tmp_path / "u.csv", text, encoding=codec))
+    header, *lines = text.splitlines()
+    got = rows(home, "u", ", ".join(f'CAST("{n}" AS TEXT)' for n in header.split(",")))
+    assert [tuple(r.values()) for r in got] == [tuple(line.split(",")) for line in lines]
+    assert any(f"{codec.upper()} (no BOM)" in m for m in ctx.sink.logs)
+
+
+def test_a_sheet_whose_header_row_is_blank_says_its_first_row_became_the_header(make_ctx, home,
+                                                                              tmp_path):
+    # Cells of spaces read as empty, so the blank header row is passed over like an empty
+    # row, and the first row of data made the column names without a word.
+    import openpyxl
+
+    path = tmp_path / "s.xlsx"
+    book = openpyxl.Workbook()
+    for row in ([" ", "  "], [1, 2.5], [3, 4]):
+        book.active.append(row)
+    book.save(path)
+    result, _ = run(make_ctx, path)
+    assert result["files"][0]["warnings"] == [
+        "s.xlsx [Sheet]: row 2 (1, 2.5) was taken for the header, but holds numbers only: if "
+        "it is a row of data (the header row above it blank, or none), set header = false, "
+        "or header_row to the row with the column names"]
+    run(make_ctx, path, run_id=2, header=False, table="t")
+    assert rows(home, "t") == [{"column_1": 1, "column_2": 2.5}, {"column_1": 3, "column_2": 4}]

@@ -325,6 +325,15 @@ class SheetReader(Reader):
         self.header_line = ahead[at][0]
         self.fields = _names(ahead[at][1])
         self._pending = ahead[at + 1:]
+        # A header row of blank cells reads as an empty row, passed over like any: the
+        # first row of data is then taken for the header, its values for column names.
+        values = [v for v in ahead[at][1] if v is not None]
+        if all(type(v) in (int, float) for v in values):
+            shown = ", ".join(repr(v) for v in values[:6])
+            self.warnings.append(f"row {self.header_line} ({shown}) was taken for the header, "
+                                 f"but holds numbers only: if it is a row of data (the "
+                                 f"header row above it blank, or none), set header = false, "
+                                 f"or header_row to the row with the column names")
 
     def batches(self) -> Iterator[Batch]:
         rows = itertools.chain(self._pending, self._source)

@@ -250,6 +250,21 @@ def _utf16_without_bom(head: bytes) -> str | None:
         return "utf-16-le"
     if even > 0.4 * half and odd < 0.05 * half:
         return "utf-16-be"
+    if not even and not odd:
+        return None
+    # Cyrillic, Greek or East Asian text has few zero bytes: none in its letters, one in
+    # each delimiter, digit and line break. Read so, it is line breaks and characters
+    # that print, a tenth of them ASCII or more; any other reading of the bytes (UTF-8
+    # with a NUL, say) has control characters or next to no ASCII.
+    for codec in ("utf-16-le", "utf-16-be"):
+        try:
+            text = codecs.getincrementaldecoder(codec)().decode(sample, final=False)
+        except UnicodeDecodeError:
+            continue
+        ascii_ = sum(1 for c in text if c < "\x80")
+        if ("\n" in text or "\r" in text) and not _CONTROL.search(text) \
+                and ascii_ >= 0.1 * len(text) and "\x00" not in text:
+            return codec
     return None
 
 
