@@ -133,6 +133,18 @@ def test_stray_quotes_make_the_middle_no_boundary_then_the_file_is_read_whole(
     assert "reading it as a whole" in logs
 
 
+def test_text_after_a_closing_quote_in_either_part(splitting, make_ctx, home, tmp_path,
+                                                    monkeypatch):
+    # Such a row is set aside, its lines as written, by whichever process reads it.
+    body = (_rows(6000) + '6000,"na"me",1\n' + _rows(6000, 6001) + '12001,"two\nli"nes,2\n'
+            + _rows(4000, 12002))
+    path = write(tmp_path / "stray.csv", "a,b,c\n" + body)
+    (whole, _, _), (parts, logs, _) = both(make_ctx, home, path, monkeypatch)
+    assert parts == whole and CUT in logs
+    assert [(line, raw) for _, _, line, _, raw, _ in whole["_rejected"]] == [
+        (6002, '6000,"na"me",1'), (12003, '12001,"two\nli"nes,2')]
+
+
 def test_types_rejects_and_columns_learned_in_the_second_part(splitting, make_ctx, home,
                                                              tmp_path, monkeypatch):
     first = "".join(f"{i},{i},,{i}.5,\n" for i in range(10000))
