@@ -7,7 +7,8 @@ file's entry in the ``_imports`` ledger, which is what makes "already
 imported" and undo work. The modules, in the order a file meets them:
 
 - :mod:`.sniff`, :mod:`.plan`: format, encoding, CSV dialect, target table
-- :mod:`.streams`, :mod:`.readers`, :mod:`.jsonstream`: bytes to batches of rows
+- :mod:`.streams`, :mod:`.readers` (:mod:`.csvreader`, :mod:`.jsonreaders`),
+  :mod:`.jsonstream`: bytes to batches of rows
 - :mod:`.sheets`: workbooks (.xlsx, .xlsm, .xls, .ods), a sheet to batches of rows
 - :mod:`.schema`: column names and types
 - :mod:`.load`, :mod:`.store`: the table, the ledger and the quarantine

@@ -11,7 +11,9 @@ from typing import Any, Callable, Iterator, TextIO
 
 from .params import ImportParams
 from .problems import FileProblem
-from .readers import CsvReader, JsonReader, NdjsonReader, Reader
+from .csvreader import CsvReader
+from .jsonreaders import JsonReader, NdjsonReader
+from .readers import Reader
 from .schema import table_name_for
 from .sheets import SheetChoice, choose_sheets, open_sheet, workbook_format
 from .sniff import (HEAD_BYTES, CsvDialect, Encoding, check_binary, detect_encoding,
