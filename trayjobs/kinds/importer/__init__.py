@@ -12,7 +12,8 @@ imported" and undo work. The modules, in the order a file meets them:
 - :mod:`.sheets`: workbooks (.xlsx, .xlsm, .xls, .ods), a sheet to batches of rows
 - :mod:`.schema`: column names and types
 - :mod:`.load`, :mod:`.store`: the table, the ledger and the quarantine
-- :mod:`.runner`, :mod:`.files`: the run over all files; moving them aside
+- :mod:`.runner`, :mod:`.results`, :mod:`.files`: the run over all files, what became of
+  each; moving them aside
 - :mod:`.undo`, :mod:`.preview`, :mod:`.retry`: undo a run; the dry run; a retry's files
 
 Loading the config needs only :mod:`.params`: the modules that do the work (and

@@ -20,7 +20,7 @@ import stat
 import subprocess
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -33,6 +33,7 @@ from .params import ImportParams
 from .plan import Plan, open_reader, plan_file
 from .problems import FileProblem, Restart
 from .readers import NotABoundary
+from .results import FileResult, imports_of, plural, summarize, warnings_of, whole_workbook
 from .sheets import SHEET_FORMATS
 from .sniff import Encoding, guess_legacy
 from .split import PARTS_DIR, Helper, Unsplit, clean_parts, may_split, spawn, stop_helper
@@ -92,31 +93,6 @@ _LASTING = frozenset({errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLO
                       errno.EACCES, errno.EPERM})
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
-@dataclass
-class FileResult:
-    file: str
-    status: str  # imported | resumed | skipped | failed
-    table: str | None = None
-    rows: int = 0
-    rejected: int = 0
-    import_id: int | None = None
-    message: str = ""
-    note: str = ""
-    moved_to: str | None = None
-    retry: bool = False
-    details: dict[str, Any] = field(default_factory=dict)
-    #: What went in, but not as the file said (see :func:`warnings_of`).
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return Path(self.file).name
-
-
 class _Progress:
     """Bytes done of all files, at most ~20 times a second."""
 
@@ -128,7 +104,7 @@ class _Progress:
         now = time.monotonic()
         if force or now - self._last >= PROGRESS_INTERVAL:
             self._last = now
-            count = f"{rows:,} of {_plural(of, 'row')}" if of else _plural(rows, 'row')
+            count = f"{rows:,} of {plural(of, 'row')}" if of else plural(rows, 'row')
             self.ctx.progress(self.base + done, self.total, f"{count} · {name}", "bytes")
 
 
@@ -235,7 +211,7 @@ class ImportRun:
         self._kept.setdefault(table, set()).add(same["id"])
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(same["imported_at"]))
         msg = (f"already imported: same content as {same['file']} (run {same['run_id']}, "
-               f"{when}, {_plural(same['rows'] or 0, 'row')} in {table}); skipped")
+               f"{when}, {plural(same['rows'] or 0, 'row')} in {table}); skipped")
         self.ctx.log(f"{plan.label}: {msg}")
         return FileResult(str(plan.path), "skipped", table, import_id=same["id"], message=msg)
 
@@ -264,7 +240,7 @@ class ImportRun:
             results.append(FileResult(str(path), "failed", choice.table,
                                       message=problem.for_file(one.label), retry=problem.retry,
                                       details={"sheet": choice.name}))
-        return _whole_workbook(path, plan, results)
+        return whole_workbook(path, plan, results)
 
     def _sheet(self, store: Store, plan: Plan, stamp: FileStamp, progress: _Progress,
                share: float) -> FileResult:
@@ -302,7 +278,7 @@ class ImportRun:
     def _resumed(self, path: Path, earlier: dict[str, Any]) -> FileResult:
         by = ("this run (an earlier attempt)" if earlier["run_id"] == self.ctx.run_id
               else f"run {earlier['run_id']}, which this run resumes")
-        msg = f"already imported by {by}: {_plural(earlier['rows'], 'row')}"
+        msg = f"already imported by {by}: {plural(earlier['rows'], 'row')}"
         self.ctx.log(f"{path.name}: {msg}")
         return FileResult(str(path), "resumed", earlier["table"], rows=earlier["rows"] or 0,
                           rejected=earlier["rejected"] or 0, import_id=earlier["id"], message=msg)
@@ -357,7 +333,7 @@ class ImportRun:
                 format=plan.format, encoding=plan.encoding.codec, rows=0, rejected=0)
             if params.mode == "replace" and first_in_run:
                 removed = store.empty_table(table, import_id, keep=self._kept.get(table, set()))
-                ctx.log(f"{name}: replacing the {_plural(removed, 'row')} of {table}")
+                ctx.log(f"{name}: replacing the {plural(removed, 'row')} of {table}")
             redetect = guess_legacy if plan.encoding.ascii_start else None
             spare, self._spare = self._spare, None
             if not whole:
@@ -413,7 +389,7 @@ class ImportRun:
         warnings = [*getattr(reader, "warnings", ()), *writer.widened, *writer.warnings]
         for warning in warnings:
             ctx.log(f"{name}: {warning}", "warning")
-        done = f"{_plural(writer.rows, 'row')} imported into {table}"
+        done = f"{plural(writer.rows, 'row')} imported into {table}"
         details = {}
         if upserted is not None:
             # An upsert's rows are not all new rows of the table: say what became of them.
@@ -423,7 +399,7 @@ class ImportRun:
             if replaced or repeated:  # (all new: the plain count says it)
                 done += f" ({details['new']:,} new, {replaced:,} updated"
                 if repeated:
-                    done += (f"; {_plural(repeated, 'row')} repeated a key given earlier in "
+                    done += (f"; {plural(repeated, 'row')} repeated a key given earlier in "
                              f"the file, the last one kept")
                 done += ")"
         if writer.rejected:
@@ -503,7 +479,7 @@ class ImportRun:
         result = {"summary": summary, "database": str(self.database),
                   "rows": sum(r.rows for r in self.results if r.status != "skipped"),
                   "rejected": sum(r.rejected for r in self.results if r.status != "skipped"),
-                  "imports": [i for r in self.results for i in _imports_of(r)],
+                  "imports": [i for r in self.results for i in imports_of(r)],
                   "files": [asdict(r) for r in self.results]}
         warnings = [w for r in self.results for w in warnings_of(r)]
         if warnings:
@@ -515,81 +491,3 @@ class ImportRun:
             # Kept with the failed run: where its files went, for Retry and Undo.
             raise JobFailed(message, retry=all(r.retry for r in failed), result=result)
         return result
-
-
-def warnings_of(result: FileResult) -> list[str]:
-    """What a person should know about a file that went in (a failed one is an error)."""
-    if result.status == "failed":
-        return []
-    out = []
-    if result.status == "skipped":
-        out.append(f"{result.name}: {result.message}")
-    elif result.rejected:
-        of = result.rows + result.rejected
-        out.append(f"{result.name}: {result.rejected:,} of {_plural(of, 'row')} rejected "
-                   f"(set aside in table _rejected, with the reason for each)")
-    elif not result.rows and result.status == "imported":
-        why = {"header only": "it holds a header line and no records"}.get(
-            result.note, result.note or "no records")
-        out.append(f"{result.name}: no rows imported: {why}; is it the file you meant?")
-    return out + result.warnings
-
-
-def _imports_of(result: FileResult) -> list[int]:
-    """The ledger ids a file's result stands for (a workbook's: one per sheet)."""
-    parts = result.details.get("sheets") or [asdict(result)]
-    return [p["import_id"] for p in parts if p["status"] in ("imported", "resumed")]
-
-
-def _whole_workbook(path: Path, plan: Plan, results: list[FileResult]) -> FileResult:
-    """One result for the file from its sheets' results."""
-    if len(results) == 1:
-        result = results[0]
-        result.details.setdefault("format", plan.format)
-        result.details["sheets"] = [asdict(result)]
-        return result
-    statuses = {r.status for r in results}
-    status = next(s for s in ("failed", "imported", "resumed", "skipped") if s in statuses)
-    done = [r for r in results if r.status in ("imported", "resumed")]
-    failed = [r for r in results if r.status == "failed"]
-    return FileResult(
-        str(path), status, ", ".join(dict.fromkeys(r.table for r in results if r.table)),
-        rows=sum(r.rows for r in done), rejected=sum(r.rejected for r in done),
-        import_id=next((r.import_id for r in done), None),
-        message="; ".join(r.message for r in (failed or results)),
-        retry=bool(failed) and all(r.retry for r in failed),
-        details={"format": plan.format, "sheets": [asdict(r) for r in results]},
-        warnings=[w for r in results for w in r.warnings])
-
-
-def summarize(results: list[FileResult]) -> str:
-    done = [r for r in results if r.status in ("imported", "resumed")]
-    rows = sum(r.rows for r in done)
-    rejected = sum(r.rejected for r in done)
-    tables = sorted({r.table for r in done if r.table})
-    text = f"{_plural(rows, 'row')} imported"
-    if len(tables) == 1:
-        text += f" into {tables[0]}"
-    elif tables:
-        text += f" into {len(tables)} tables"
-    upserts = [r.details for r in done if "updated" in (r.details or {})]
-    new, updated, repeated = (sum(d[k] for d in upserts) for k in ("new", "updated", "repeated"))
-    if updated or repeated:  # an upsert's rows are not all new rows of the table
-        text += f" ({new:,} new, {updated:,} updated"
-        if repeated:
-            text += f"; {_plural(repeated, 'row')} repeated a key given before, the last one kept"
-        text += ")"
-    if rejected:
-        text += f", {rejected:,} rejected (table _rejected)"
-    notes = {r.note for r in done if r.note}
-    if len(results) == 1 and notes:
-        text += f" ({notes.pop()})"
-    skipped = sum(r.status == "skipped" for r in results)
-    failed = sum(r.status == "failed" for r in results)
-    if skipped:
-        text += f"; {_plural(skipped, 'file')} already imported"
-    if failed:
-        text += f"; {failed} of {_plural(len(results), 'file')} failed"
-    elif len(results) > 1:
-        text = f"{len(results)} files: {text}"
-    return text
