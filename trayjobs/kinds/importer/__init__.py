@@ -11,7 +11,7 @@ imported" and undo work. The modules, in the order a file meets them:
   :mod:`.jsonstream`: bytes to batches of rows
 - :mod:`.sheets`: workbooks (.xlsx, .xlsm, .xls, .ods), a sheet to batches of rows
 - :mod:`.schema`: column names and types
-- :mod:`.load`, :mod:`.store`: the table, the ledger and the quarantine
+- :mod:`.load` (:mod:`.inserts`), :mod:`.store`: the table, the ledger and the quarantine
 - :mod:`.runner`, :mod:`.results`, :mod:`.files`: the run over all files, what became of
   each; moving them aside
 - :mod:`.undo`, :mod:`.preview`, :mod:`.retry`: undo a run; the dry run; a retry's files
