@@ -187,3 +187,19 @@ def test_a_sheet_whose_header_row_is_blank_says_its_first_row_became_the_header(
         "or header_row to the row with the column names"]
     run(make_ctx, path, run_id=2, header=False, table="t")
     assert rows(home, "t") == [{"column_1": 1, "column_2": 2.5}, {"column_1": 3, "column_2": 4}]
+
+
+def test_text_after_a_closing_quote_in_a_long_field_or_the_header(make_ctx, home, tmp_path):
+    # A field longer than the csv module takes is read apart: the same rule holds there,
+    # and the reason names the field by its start and end, not its megabytes.
+    long = "x" * 1_100_000  # past CSV_FIELD_LIMIT
+    path = write(tmp_path / "l.csv", f'id,"na"me",n\n1,"{long}"tail,2\n3,ok,4\n')
+    result, _ = run(make_ctx, path)
+    assert rows(home, "l") == [{"id": 3, 'name"': "ok", "n": 4}]
+    [bad] = rejected(home)
+    assert bad["line"] == 2 and bad["reason"].startswith(
+        'text after the closing quote of a quoted field ("' + "x" * 24 + "…" + "x" * 14
+        + '"tail): ')
+    assert result["files"][0]["warnings"][-1] == (
+        'l.csv: the header line (id,"na"me",n) has text after a closing quote ("na"me"): its '
+        "column names are read as 'id', 'name\"', 'n'")

@@ -137,7 +137,12 @@ def _parse_record(lines: Iterator[str], delimiter: str,
                     k = line.find(delimiter, i, end)
                     tail = line[i:end if k < 0 else k]
                     if tail.strip():
-                        stray = line[field_at if opened == used - 1 else 0:i] + tail
+                        # To name the field: its start, its end, what follows (a field may
+                        # be megabytes long).
+                        head = line[field_at if opened == used - 1 else 0:i]
+                        if len(head) > 40:
+                            head = head[:25] + "…" + head[-15:]
+                        stray = head + (tail if len(tail) <= 25 else tail[:25] + "…")
             elif not pieces and not chunks and i < n and line[i] == quote:
                 quoted, opened, field_at = True, used - 1, i
                 i += 1
@@ -375,6 +380,6 @@ class CsvReader(Reader):
 
 
 def _stray_reason(field: str) -> str:
-    shown = printable(field.strip(), limit=40)
+    shown = printable(field.strip(), limit=80)
     return (f"text after the closing quote of a quoted field ({shown}): a quote inside a "
             f"quoted field must be doubled (\"\"), so what the field holds is not certain")
