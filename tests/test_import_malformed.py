@@ -74,6 +74,20 @@ def test_a_key_given_twice_in_a_record_is_named_in_a_warning(make_ctx, home, tmp
         f"is lost"]
 
 
+@pytest.mark.parametrize("line", ['{"id": 2, "q" : 6, "q": 7}', '{"id": 2, "q": 6, "q"\t:7}'])
+def test_a_key_given_twice_with_blanks_before_its_colon_is_named_too(make_ctx, home, tmp_path,
+                                                                     line):
+    result, _ = run(make_ctx, write(tmp_path / "d.ndjson", '{"id": 1, "q": 5}\n' + line + "\n"))
+    assert rows(home, "d") == [{"id": 1, "q": 5}, {"id": 2, "q": 7}]
+    assert "1 record gives a key twice in one object: line 2 ('q')" in result["warnings"][0]
+
+
+def test_a_string_holding_a_quote_and_a_colon_is_no_key(make_ctx, home, tmp_path):
+    result, _ = run(make_ctx, write(tmp_path / "s.ndjson", '{"id": 1, "note": "say \\":\\" "}\n'))
+    assert rows(home, "s") == [{"id": 1, "note": 'say ":" '}]
+    assert "warnings" not in result
+
+
 def test_a_clean_json_file_has_no_duplicate_key_warning(make_ctx, home, tmp_path):
     result, _ = run(make_ctx, write(tmp_path / "c.ndjson", '{"a": {"b": 1}, "b": 2}\n'))
     assert "warnings" not in result

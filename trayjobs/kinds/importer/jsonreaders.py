@@ -67,6 +67,21 @@ class _JsonRecords(Reader):
         return printable(json.dumps(record, ensure_ascii=False, default=str))
 
 
+#: A key's end with blanks before its colon (``"a" : 1``); ``":`` is counted apart, in C.
+_SPACED_KEY_END = re.compile(r'"[ \t\r\n]+:')
+
+
+def _keys_unique(lines: list[str], records: list[dict]) -> bool:
+    """Whether no record of ``lines`` gives a key twice, known without decoding each object
+    in Python. Each key written ends in a quote and a colon, and a key given twice is one
+    key fewer in its record: if the records hold as many keys as the text has such ends,
+    none was given twice. Where that does not tell (objects inside records, a string
+    holding ``\\":``, which only adds ends), the caller decodes again with the hook."""
+    text = "".join(lines)
+    written = text.count('":') + len(_SPACED_KEY_END.findall(text))
+    return written == sum(map(len, records))
+
+
 class NdjsonReader(_JsonRecords):
     """JSON Lines; ``exact_numbers`` keeps numbers too large for a float as text (see
     :data:`.jsonstream.EXACT_DECODER`)."""
@@ -76,15 +91,24 @@ class NdjsonReader(_JsonRecords):
         self._text = text
         self._line = 0
         self._decoder = make_decoder(exact_numbers=exact_numbers, duplicates=self.duplicates)
-        # The json module's own C scanner, called directly: (value, end) or StopIteration.
-        self._scan = json.scanner.make_scanner(self._decoder)
+        # Without the hook that finds keys given twice: a Python call for each object,
+        # which doubles the time of a whole import. Used where _keys_unique can vouch.
+        self._fast = make_decoder(exact_numbers=exact_numbers)
 
     def _parse(self, lines: list[str]) -> list[dict] | None:
         """All lines as records, in C, or None if any line needs a closer look."""
-        records = self._parse_joined(lines)
+        records = self._parse_with(lines, self._fast)
+        if records is not None and not _keys_unique(lines, records):
+            records = self._parse_with(lines, self._decoder)  # names the keys given twice
+        return records
+
+    def _parse_with(self, lines: list[str], decoder: json.JSONDecoder) -> list[dict] | None:
+        records = self._parse_joined(lines, decoder)
         if records is None:
+            # The json module's own C scanner, called directly: (value, end) or StopIteration.
+            scan = json.scanner.make_scanner(decoder)
             try:
-                parsed = list(map(self._scan, lines, itertools.repeat(0)))
+                parsed = list(map(scan, lines, itertools.repeat(0)))
             except (ValueError, RecursionError):
                 return None
             # The scanner says "no value here" with StopIteration, which map() takes for
@@ -99,7 +123,7 @@ class NdjsonReader(_JsonRecords):
             return records
         return None
 
-    def _parse_joined(self, lines: list[str]) -> list[Any] | None:
+    def _parse_joined(self, lines: list[str], decoder: json.JSONDecoder) -> list[Any] | None:
         """The lines as one JSON array, decoded in a single C call.
 
         Sound only if no line holds two top-level values: then N values from N lines
@@ -111,7 +135,7 @@ class NdjsonReader(_JsonRecords):
         if _TWO_VALUES.search("".join(lines)):
             return None
         try:
-            values = self._decoder.decode("[" + ",".join(lines) + "]")
+            values = decoder.decode("[" + ",".join(lines) + "]")
         except (ValueError, RecursionError):
             return None
         return values if len(values) == len(lines) else None
