@@ -172,7 +172,7 @@ def bench_ndjson(path: Path, work: Path, *, repeat: int, peer: bool) -> dict[str
     ours = [trayjobs(path, work) for _ in range(repeat)]
     result = {"rss_mb": max(p.rss_mb for p in ours)}
     print(f"  trayjobs run --wait          wall {spread([p.seconds for p in ours])} s, "
-          f"peak RSS {result['rss_mb']:.0f} MB")
+          f"cpu {spread([p.cpu for p in ours])} s, peak RSS {result['rss_mb']:.0f} MB")
     if peer:
         su = sqlite_utils(path, work, ["--nl"])
         assert su.rows == ours[0].rows, (su.rows, ours[0].rows)
