@@ -21,7 +21,7 @@ from trayjobs.ui.single import SingleInstance
 from trayjobs.ui.theme import banner_style, is_dark, muted_colour, state_colour
 from trayjobs.store.open import open_store
 
-from ui_support import app, make_app, until  # noqa: F401
+from ui_support import app, find_run, make_app, until  # noqa: F401
 
 
 def test_settings_page_writes_the_settings_table(app, qtbot, home, tmp_path):
@@ -516,3 +516,29 @@ def test_a_data_folder_deleted_while_the_app_runs_is_said_in_the_window(make_app
     assert f"the data folder {home.data_dir} was deleted while trayjobs ran" in text, text
     assert "Quit trayjobs and start it again" in text
     assert ta.window.problems.isVisible() or not ta.window.isVisible()
+
+
+def test_a_programs_escape_codes_and_direction_overrides_are_shown_as_plain_text(make_app,
+                                                                                qtbot):
+    # A program's colours, a progress bar redrawn with carriage returns and a right-to-left
+    # override (which shows "invoice\u202egnp.exe" as "invoiceexe.png") reach the window
+    # as text: colours out, the redrawn line as it was left, the override visible.
+    from trayjobs.ui.details import RunDetails
+    from trayjobs.ui.runs_model import summary_text
+    script = ("printf '\\033[32mgreen\\033[0m\\n10%%\\r100%%\\ninvoice\\342\\200\\256gnp.exe\\n'; "
+              "printf '\\033[31mdisk\\033[0m full\\n' >&2; exit 3")
+    ta = make_app(f"[jobs.colours]\nkind = \"command\"\nretry = {{ attempts = 1 }}\n"
+                  f"command = '''{script}'''\n")
+    ta.show_window()
+    ta.run_job("colours")
+    until(qtbot, lambda: find_run(ta, "colours", "failed"))
+    run = find_run(ta, "colours", "failed")
+    assert summary_text(run) == "exit code 3: disk full"
+    details = ta.open_run(run["id"])
+    until(qtbot, lambda: "invoice" in details.log.toPlainText())
+    log = details.log.toPlainText()
+    assert "\x1b" not in log and "\u202e" not in log and "\r" not in log
+    assert "green" in log and "100%" in log and "10%" not in log
+    assert "invoice\\u202egnp.exe" in log
+    assert "\x1b" not in details.fields["error"].text()
+    details.close()

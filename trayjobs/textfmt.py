@@ -13,7 +13,7 @@ from .durations import format_duration
 
 __all__ = ["when", "relative", "run_duration", "run_started", "run_took", "attempt_text",
            "state_text", "warnings_text", "table", "escape_undecodable", "escape_strings", "unescape_bytes",
-           "started_by_how", "for_terminal", "finite_numbers"]
+           "started_by_how", "for_terminal", "finite_numbers", "plain"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -239,3 +239,38 @@ def final_state(line: AnyStr) -> AnyStr:
     if cr not in line:
         return line
     return next((s for s in reversed(line.split(cr)) if s.strip()), line[:0])
+
+
+# -- text from jobs, shown as plain text ---------------------------------------------------
+# A run's error, summary, warnings and log come from programs, and may hold colour codes and
+# other escape sequences (a terminal obeys them: moves the cursor, sets the window title or
+# the clipboard), a progress bar's carriage returns, NUL bytes, or a right-to-left override
+# that shows ``invoice\u202egnp.exe`` as ``invoiceexe.png``. What an alert channel is handed,
+# ``trayjobs alerts log`` and the window show passes :func:`plain`; the store keeps what
+# was written, unchanged.
+
+#: Escape sequences: CSI (colours, cursor moves), OSC (window title, clipboard, links; up
+#: to BEL or ST, or to the end of a cut-off text) and the two-character ones.
+_PLAIN_SEQUENCE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -~]?)|\x9b[0-?]*[ -/]*[@-~]?")
+#: Control characters (all but tab and line feed, C1 too) and the bidirectional embeddings,
+#: overrides and isolates, which reorder what follows them.
+_PLAIN_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _shown(m: re.Match) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def plain(text: str, *, one_line: bool = False) -> str:
+    """``text`` with escape sequences taken out, a line redrawn with carriage returns as it
+    was left, and any other control character written as ``\\xNN`` / ``\\uNNNN`` (visible,
+    obeyed by nothing). ``one_line``: line breaks and tabs become spaces (a title, a cell)."""
+    if text.isascii() and text.isprintable():
+        return text
+    text = _PLAIN_SEQUENCE.sub("", text).replace("\u2028", "\n").replace("\u2029", "\n")
+    if "\r" in text:
+        text = "\n".join(final_state(line) for line in text.replace("\r\n", "\n").split("\n"))
+    if one_line:
+        text = " ".join(text.replace("\t", " ").split("\n"))
+    return _PLAIN_CONTROL.sub(_shown, text)

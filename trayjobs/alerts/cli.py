@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .plain import plain
+from ..textfmt import plain
 
 __all__ = ["add_parser", "cmd_alerts", "delivery_lines", "delivery_state", "check_alerts"]
 

@@ -21,7 +21,7 @@ from ..durations import format_duration
 from ..errors import UserError
 from ..kinds.base import JobKind
 from ..store import outcome, run_warnings
-from ..textfmt import run_started, run_took, state_text, when
+from ..textfmt import plain, run_started, run_took, state_text, when
 from .icons import icon
 from .runinfo import (REJECTED_SCHEME, attempt_lines, linked_run, main_output, params_text,
                       result_links, run_params_line, started_runs_html, trigger_html)
@@ -291,9 +291,10 @@ class RunDetails(QDialog):
         self.form.setRowVisible(self.progress, running)
         if running:
             self._show_progress(self.app.window.runs_model.progress.get(run["id"]))
-        f["summary"].setText("<br>".join([_esc(result.get("summary") or "")] + [
-            f"⚠ {_esc(w)}" for w in (run_warnings(result) if outcome(run) == "warning" else [])]))
-        f["error"].setText(_esc(run.get("error") or ""))
+        f["summary"].setText("<br>".join([_esc(plain(result.get("summary") or ""))] + [
+            f"⚠ {_esc(plain(w))}"
+            for w in (run_warnings(result) if outcome(run) == "warning" else [])]))
+        f["error"].setText(_esc(plain(run.get("error") or "")))
         links = result_links(run)
         f["links"].setText(" · ".join(f"<a href='{_esc(u)}'>{_esc(l)}</a>" for l, u in links))
         for key in ("error", "links", "summary", "run_params", "started_runs"):
@@ -342,7 +343,7 @@ class RunDetails(QDialog):
 
     @staticmethod
     def _line(ts: float, level: str, message: str) -> str:
-        return f"{when(ts, seconds=True)} {level:<7} {message}"
+        return f"{when(ts, seconds=True)} {level:<7} {plain(message)}"
 
     def _on_run_changed(self, run: dict[str, Any], final: bool) -> None:
         # Its own changes, and those of the runs its hooks start (they come after its end).

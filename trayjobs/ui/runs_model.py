@@ -26,7 +26,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, QTimer
 
 from ..durations import format_duration
 from ..store import outcome, run_warnings, state_matches
-from ..textfmt import attempt_text, run_duration, start_time, warnings_text, when
+from ..textfmt import attempt_text, plain, run_duration, start_time, warnings_text, when
 from .icons import icon
 from .theme import muted_colour, state_colour
 
@@ -102,22 +102,28 @@ def progress_text(run: dict[str, Any], p: Any | None) -> tuple[float | None, str
         if p.eta is not None and (frac is None or frac < 1):  # not "100 % · 0 ms left"
             bits.append(f"{format_duration(p.eta)} left")
         if p.message:
-            bits.append(p.message)
+            bits.append(plain(p.message, one_line=True))
         return frac, " · ".join(bits)
     if run["state"] == "running":
         done, total = run.get("progress_done"), run.get("progress_total")
         if total:
             return (done or 0) / total, f"{(done or 0) / total * 100:.0f} %"
-        return None, run.get("progress_message") or "running"
+        return None, plain(run.get("progress_message") or "running", one_line=True)
     if run["state"] == "succeeded":
         return 1.0, ""
     return None, ""
 
 
 def summary_text(run: dict[str, Any]) -> str:
+    """The run's line in the Summary column: what a program wrote (its error, summary,
+    progress message) is :func:`~trayjobs.textfmt.plain` text, its escape sequences out."""
+    return plain(_summary(run), one_line=True)
+
+
+def _summary(run: dict[str, Any]) -> str:
     result = run.get("result") if isinstance(run.get("result"), dict) else {}
     if run["state"] != "succeeded" and run.get("error"):
-        return run["error"].splitlines()[0] if run["error"] else ""
+        return plain(run["error"]).splitlines()[0] if run["error"] else ""
     # A run not started yet says what it waits for here too, whole: its State cell is
     # narrow ("waiting: /mnt/backu…").
     if run["state"] == "waiting" and run.get("wait_reason"):
@@ -519,7 +525,7 @@ class RunsModel(QAbstractTableModel):
             if col in (self.SUMMARY, self.STATE):
                 tip = run.get("error") or warnings_tip(run)
                 if tip or col == self.SUMMARY:
-                    return tip or summary_text(run) or None
+                    return plain(tip) if tip else summary_text(run) or None
             if col == self.STARTED:
                 return when(start_time(run), seconds=True) or None
             if col == self.PROGRESS and run["state"] == "running":

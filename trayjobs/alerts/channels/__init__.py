@@ -33,7 +33,7 @@ class Message:
 
     def __post_init__(self) -> None:
         # Every channel is handed a Message: the one place its text is made plain.
-        from ..plain import plain
+        from ...textfmt import plain
         self.title = plain(self.title, one_line=True)
         self.body = plain(self.body)
         if self.html is not None:
