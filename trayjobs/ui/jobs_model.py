@@ -92,8 +92,9 @@ class JobsModel(QAbstractTableModel):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.rows: list[dict[str, Any]] = []
-        # "39 s ago" keeps counting: the Last result column (only it) is repainted every
-        # second while a time in it is under a minute and a half old, else every 10 s.
+        # "39 s ago" keeps counting: the Last result and Last success columns (only they)
+        # are repainted every second while a time in them is under a minute and a half
+        # old, else every 10 s.
         self._ticker = QTimer(self)
         self._ticker.timeout.connect(self._tick)
 
@@ -118,9 +119,9 @@ class JobsModel(QAbstractTableModel):
             self._ticker.stop()
             return
         if repaint:
-            self.dataChanged.emit(self.index(0, self.LAST),
-                                  self.index(len(self.rows) - 1, self.LAST),
-                                  [Qt.ItemDataRole.DisplayRole])
+            for col in (self.LAST, self.LAST_OK):
+                self.dataChanged.emit(self.index(0, col), self.index(len(self.rows) - 1, col),
+                                      [Qt.ItemDataRole.DisplayRole])
         young = time.time() - max(times) < 90
         self._ticker.start(1000 if young else 10_000)
 
