@@ -336,3 +336,18 @@ def test_a_float_with_more_decimals_than_the_box_shows_is_kept_as_it_is(qtbot):
     assert dlg.overrides() == {}
     dlg.editors["ratio"].w.setValue(0.5)
     assert dlg.overrides() == {"ratio": 0.5}
+
+
+def test_generated_labels_spell_out_abbreviations():
+    from trayjobs.kinds import get_kind
+    from trayjobs.ui.editor.fields import describe_fields
+
+    def labels(kind):
+        return {s.key: s.label for s in describe_fields(get_kind(kind).Params)}
+
+    assert labels("import")["pk"] == "Primary key"
+    assert labels("import")["quotechar"] == "Quote character"
+    assert labels("import")["processed_dir"] == "Processed folder"
+    assert labels("command")["cwd"] == "Working folder"
+    assert labels("report")["csv_bom"] == "CSV byte-order mark"
+    assert labels("python")["log_head"] == "Log head"  # plain words stay as they were

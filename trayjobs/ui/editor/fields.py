@@ -37,6 +37,13 @@ PATH_KEYS = {"database": "save", "template": "file", "processed_dir": "folder",
 DURATION_KEYS = {"every", "timeout", "backoff", "max_backoff", "settle", "catchup_delay",
                  "skip_recent"}
 
+#: Labels that the key, with its underscores made spaces, would say badly: abbreviations
+#: and run-together words a newcomer would have to decode ("Pk", "Cwd", "Quotechar").
+LABELS = {"pk": "Primary key", "cwd": "Working folder", "quotechar": "Quote character",
+          "json_key": "JSON key", "processed_dir": "Processed folder",
+          "failed_dir": "Failed folder", "builtin": "Built-in report",
+          "csv_formula_guard": "CSV formula guard", "csv_bom": "CSV byte-order mark"}
+
 _REQUIRED = object()
 
 
@@ -161,7 +168,7 @@ def describe_fields(model, *, skip: set[str] = frozenset()) -> list[FieldSpec]:
             default = _REQUIRED
         if hasattr(default, "model_dump"):
             default = default.model_dump(mode="json", by_alias=True)
-        spec = FieldSpec(key=key, label=key.replace("_", " ").capitalize(),
+        spec = FieldSpec(key=key, label=LABELS.get(key) or key.replace("_", " ").capitalize(),
                          help=plain_help(f.description), kind="toml",
                          default=None if default is _REQUIRED else default,
                          required=default is _REQUIRED, optional=optional, text_ok=text_ok)
