@@ -114,3 +114,43 @@ def test_a_waiting_run_shows_its_reason_in_the_window_and_tray(system_bus, make_
     upower.plug_in()
     until(qtbot, lambda: shown() == "succeeded")
     until(qtbot, lambda: "waiting" not in ta.tray.icon.toolTip())
+
+
+def test_scrolling_the_when_tab_past_a_list_scrolls_and_changes_nothing(qtbot, home):
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    from trayjobs.ui.wheel import guard_wheel
+
+    guard = guard_wheel(QApplication.instance())
+    try:
+        dlg = JobEditor(SimpleNamespace(home=home), name=None,
+                        values={"kind": "demo", "steps": 1}, config_text=CONFIG)
+        qtbot.addWidget(dlg)
+        dlg.resize(700, 420)
+        dlg.tabs.setCurrentIndex(1)  # When
+        dlg.show()
+        qtbot.waitExposed(dlg)
+        power = dlg.conditions.ac_power
+        bar = dlg.tabs.currentWidget().verticalScrollBar()
+        assert bar.maximum() > 0 and power.currentData() is None
+        for _ in range(3):  # three notches down with the pointer over "Power"
+            ev = QWheelEvent(QPointF(5, 5), QPointF(power.mapToGlobal(QPoint(5, 5))),
+                             QPoint(), QPoint(0, -120), Qt.MouseButton.NoButton,
+                             Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+            QApplication.sendEvent(power, ev)
+        assert power.currentData() is None  # still "as Settings say": nothing is written
+        assert "when" not in dlg.values()
+        assert bar.value() > 0  # the form scrolled instead
+        # Clicked into, the list takes the wheel as any list does.
+        power.setFocus()
+        until(qtbot, power.hasFocus)
+        ev = QWheelEvent(QPointF(5, 5), QPointF(power.mapToGlobal(QPoint(5, 5))), QPoint(),
+                         QPoint(0, -120), Qt.MouseButton.NoButton,
+                         Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(power, ev)
+        assert power.currentIndex() == 1
+    finally:
+        QApplication.instance().removeEventFilter(guard)
+        guard.deleteLater()

@@ -38,6 +38,7 @@ from .service import Service
 from .single import SingleInstance
 from .theme import apply_theme
 from .tray import Tray, tray_status
+from .wheel import guard_wheel
 from .window import MainWindow
 
 __all__ = ["TrayApp", "run_app"]
@@ -502,6 +503,7 @@ def run_app(home: Home, *, minimized: bool = False, open_run: int | None = None)
         return 1
     app.setWindowIcon(icon("trayjobs"))
     app.setQuitOnLastWindowClosed(False)
+    guard_wheel(app)  # scrolling a form must not change the lists it passes
     _setup_logging(home)
     ensure_first_run(home)  # no jobs file yet: the example set-up (Inbox, Scratch, reports)
     tray_app = TrayApp(home, minimized=minimized)
