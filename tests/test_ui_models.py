@@ -18,7 +18,7 @@ from trayjobs.ui.runs_model import PAGE, RunFilter, RunsModel, progress_text, su
 from trayjobs.ui.service import Service
 from trayjobs.ui.tray import tray_status
 
-from ui_support import until
+from ui_support import make_app, until  # noqa: F401
 
 N = 5_000
 
@@ -269,3 +269,40 @@ def test_tray_words():
     assert tray_status(running=[], next_job=nxt, paused=True, failed=0) == ("paused", "paused")
     assert tray_status(running=[], next_job=None, paused=False, failed=0) == (
         "idle", "trayjobs · idle")
+
+
+def test_jobs_model_shows_a_run_that_started_before_the_list_reloads(qtbot):
+    m = JobsModel()
+    now = time.time()
+    m.set_rows([{"name": "a", "kind": "demo", "trigger": "Manual", "enabled": True,
+                 "watch": None, "last": None},
+                {"name": "b", "kind": "demo", "trigger": "Manual", "enabled": True,
+                 "watch": None, "last": {"id": 9, "state": "failed", "finished_at": now - 60}}])
+    m.show_run({"id": 3, "job": "a", "state": "queued", "created_at": now})
+    assert m.index(0, JobsModel.LAST).data() == "never run"  # not begun: not shown
+    with qtbot.waitSignal(m.dataChanged):
+        m.show_run({"id": 4, "job": "a", "state": "running", "started_at": now - 2})
+    assert m.index(0, JobsModel.LAST).data().startswith("running · ")
+    m.show_run({"id": 8, "job": "b", "state": "retrying", "started_at": now - 70})
+    assert m.index(1, JobsModel.LAST).data() == "failed · 1 min ago"  # an older run stays out
+    m.show_run({"id": 10, "job": "b", "state": "retrying", "started_at": now - 5})
+    assert m.index(1, JobsModel.LAST).data().startswith("retrying · ")
+    m.show_run({"id": 11, "job": "gone", "state": "running", "started_at": now})  # no row: no-op
+
+
+def test_the_jobs_page_says_running_while_a_run_runs(make_app, qtbot):
+    ta = make_app(CONFIG_SLOW)
+    ta.run_job("slow")
+    row = ta.window.jobs_model.row_of("slow")
+    until(qtbot, lambda: str(ta.window.jobs_model.index(row, JobsModel.LAST).data())
+          .startswith("running"), timeout=5000)
+    until(qtbot, lambda: str(ta.window.jobs_model.index(row, JobsModel.LAST).data())
+          .startswith("succeeded"), timeout=10_000)
+
+
+CONFIG_SLOW = """
+[jobs.slow]
+kind = "demo"
+steps = 20
+step_time = 0.1
+"""

@@ -349,6 +349,8 @@ class TrayApp(QObject, Commands):
 
     def _on_run_changed(self, run: dict[str, Any], final: bool) -> None:
         self.window.runs_model.upsert(run)
+        if not final:
+            self.window.jobs_model.show_run(run)  # final ones reload the whole list below
         if run["state"] == "running":
             self._running[run["id"]] = run
         else:

@@ -125,6 +125,23 @@ class JobsModel(QAbstractTableModel):
         young = time.time() - max(times) < 90
         self._ticker.start(1000 if young else 10_000)
 
+    def show_run(self, run: dict[str, Any]) -> None:
+        """A run of a listed job started, waits or retries: its Last result says so now,
+        not "never run" (or the run before) until the run ends and the list is reloaded."""
+        if run.get("state") in ("queued", "scheduled"):
+            return  # not begun: the store's last_runs leaves these out too
+        row = self.row_of(run.get("job") or "")
+        if row is None:
+            return
+        last = self.rows[row].get("last")
+        if last and last.get("id") is not None and run.get("id") is not None \
+                and last["id"] > run["id"]:
+            return  # a newer run already shown
+        self.rows[row]["last"] = run
+        self.dataChanged.emit(self.index(row, self.LAST), self.index(row, self.LAST))
+        if not self._ticker.isActive():
+            self._tick(repaint=False)
+
     def row_of(self, name: str) -> int | None:
         return next((i for i, r in enumerate(self.rows) if r["name"] == name), None)
 
