@@ -349,5 +349,6 @@ def test_generated_labels_spell_out_abbreviations():
     assert labels("import")["quotechar"] == "Quote character"
     assert labels("import")["processed_dir"] == "Processed folder"
     assert labels("command")["cwd"] == "Working folder"
+    assert labels("command")["env"] == "Environment variables"
     assert labels("report")["csv_bom"] == "CSV byte-order mark"
     assert labels("python")["log_head"] == "Log head"  # plain words stay as they were

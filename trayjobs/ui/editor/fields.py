@@ -42,7 +42,8 @@ DURATION_KEYS = {"every", "timeout", "backoff", "max_backoff", "settle", "catchu
 LABELS = {"pk": "Primary key", "cwd": "Working folder", "quotechar": "Quote character",
           "json_key": "JSON key", "processed_dir": "Processed folder",
           "failed_dir": "Failed folder", "builtin": "Built-in report",
-          "csv_formula_guard": "CSV formula guard", "csv_bom": "CSV byte-order mark"}
+          "csv_formula_guard": "CSV formula guard", "csv_bom": "CSV byte-order mark",
+          "env": "Environment variables"}
 
 _REQUIRED = object()
 
