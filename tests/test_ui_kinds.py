@@ -352,3 +352,14 @@ def test_generated_labels_spell_out_abbreviations():
     assert labels("command")["env"] == "Environment variables"
     assert labels("report")["csv_bom"] == "CSV byte-order mark"
     assert labels("python")["log_head"] == "Log head"  # plain words stay as they were
+
+
+def test_a_python_jobs_file_and_a_commands_folder_have_browse_buttons():
+    from trayjobs.kinds import get_kind
+    from trayjobs.ui.editor.fields import describe_fields
+
+    def spec(kind, key):
+        return next(s for s in describe_fields(get_kind(kind).Params) if s.key == key)
+
+    assert (spec("python", "file").kind, spec("python", "file").picker) == ("path", "file")
+    assert (spec("command", "cwd").kind, spec("command", "cwd").picker) == ("path", "folder")

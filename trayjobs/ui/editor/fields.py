@@ -13,6 +13,7 @@ applies"), ``set_value``, ``set_error`` and a ``changed`` signal.
 
 from __future__ import annotations
 
+import os
 import re
 import types
 from dataclasses import dataclass, field
@@ -31,7 +32,8 @@ __all__ = ["FieldSpec", "describe_fields", "make_editor", "FieldEditor", "PATH_K
 
 #: Keys that name a folder or a file, and the picker they get.
 PATH_KEYS = {"database": "save", "template": "file", "processed_dir": "folder",
-             "failed_dir": "folder", "folder": "folder", "path": "folder"}
+             "failed_dir": "folder", "folder": "folder", "path": "folder", "file": "file",
+             "cwd": "folder"}
 
 #: Durations ("15m", "1h30m"): typed as text, whatever the model stores.
 DURATION_KEYS = {"every", "timeout", "backoff", "max_backoff", "settle", "catchup_delay",
@@ -314,7 +316,7 @@ class _Generic(FieldEditor):
         self.setFocusProxy(self.w)
 
     def _browse(self) -> None:
-        start = self.w.text().strip() or ""
+        start = os.path.expanduser(self.w.text().strip())  # the dialog knows no "~"
         picker = self.spec.picker
         if picker == "folder":
             path = QFileDialog.getExistingDirectory(self, self.spec.label, start)
