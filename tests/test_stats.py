@@ -159,6 +159,22 @@ def test_one_overview_feeds_the_cli_and_the_window(history, monkeypatch):
     assert "job_overview" in cli.cmd_jobs.__code__.co_names
 
 
+def test_a_one_off_run_is_the_jobs_next_run(history):
+    """"Run with…" at a time (or ``trayjobs run --at``): the Jobs page's Next run says
+    when, for a job without a schedule and for one whose schedule comes later."""
+    import time
+    cfg = parse_config(CONFIG)
+    soon, later = time.time() + 600, time.time() + 5400
+    history.insert_run("bank", kind="demo", trigger="manual", state="scheduled", due_at=later)
+    history.insert_run("bank", kind="demo", trigger="manual", state="scheduled", due_at=soon)
+    history.insert_run("tidy", kind="demo", trigger="manual", state="scheduled", due_at=later)
+    rows = {r["name"]: r for r in job_overview(cfg, history, paused_all=False)}
+    assert rows["bank"]["next_run_at"] == soon and rows["bank"]["next_is_one_off"]
+    # tidy runs every hour: its schedule comes before the one-off in 90 minutes.
+    assert rows["tidy"]["next_run_at"] < later and not rows["tidy"]["next_is_one_off"]
+    assert rows["idle"]["next_run_at"] is None and not rows["idle"]["next_is_one_off"]
+
+
 def test_tags_are_a_common_key_and_must_be_words():
     cfg = parse_config('[jobs.a]\nkind = "demo"\ntags = ["home", "money"]\n')
     assert not cfg.errors and cfg.jobs["a"].common.tags == ["home", "money"]

@@ -264,6 +264,11 @@ def test_run_later_schedules_a_one_off_that_waits_then_runs(make_app, qtbot, gre
     assert re.fullmatch(rf"Scheduled run {rid} of greet for (\w{{3}} )?\d\d:\d\d", said), said
     until(qtbot, lambda: find_run(ta, "greet", "scheduled"))
     assert find_run(ta, "greet", "scheduled")["id"] == rid
+    # The Jobs page's Next run says when, and its tooltip that it is a one-off.
+    jobs = ta.window.jobs_model
+    nxt = jobs.index(jobs.row_of("greet"), jobs.NEXT)
+    until(qtbot, lambda: nxt.data())
+    assert str(nxt.data(Qt.ItemDataRole.ToolTipRole)).startswith("a one-off run at ")
     until(qtbot, lambda: find_run(ta, "greet", "succeeded"), timeout=20_000)
     assert time.time() - t0 >= 1.5  # it waited for its time
 

@@ -115,6 +115,12 @@ def job_overview(config, store, *, paused_all: bool, watches: dict[str, dict] | 
     from .kinds.registry import get_kind
     from .schedule import local_now
     states, last = store.job_states(), store.last_runs()
+    # One-off runs ("Run with…" at 18:00, ``trayjobs run --at``) are a job's next run too.
+    one_offs: dict[str, float] = {}
+    for run in store.list_runs(state="scheduled", limit=1000):
+        due = run.get("due_at")
+        if due is not None and due < one_offs.get(run["job"], float("inf")):
+            one_offs[run["job"]] = due
     healths = job_health(store, config.jobs, since=since, now=now) if health else {}
     rows = []
     for job in config.jobs.values():
@@ -124,6 +130,9 @@ def job_overview(config, store, *, paused_all: bool, watches: dict[str, dict] | 
             nxt = st.get("next_run_at") if st.get("schedule_spec") == job.schedule_spec else None
             if nxt is None:  # before the app first planned it: what the schedule gives
                 nxt = job.schedule.next_after(local_now()).timestamp()
+        one_off = one_offs.get(job.name)
+        if one_off is not None and (nxt is None or one_off < nxt):
+            nxt = one_off
         try:
             kind = get_kind(job.kind)
         except KeyError:
@@ -138,6 +147,7 @@ def job_overview(config, store, *, paused_all: bool, watches: dict[str, dict] | 
             "tags": list(job.common.tags), "description": job.common.description,
             "enabled": job.enabled, "paused": paused_all or bool(st.get("paused")),
             "job_paused": bool(st.get("paused")), "next_run_at": nxt,
+            "next_is_one_off": one_off is not None and nxt == one_off,
             "unplanned": bool(job.schedule and job.enabled
                               and store.get_value(SCHEDULE_PROBLEM + job.name)),
             "watches": job.common.watch is not None, "watch": watch,

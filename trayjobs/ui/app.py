@@ -351,6 +351,8 @@ class TrayApp(QObject, Commands):
         self.window.runs_model.upsert(run)
         if not final:
             self.window.jobs_model.show_run(run)  # final ones reload the whole list below
+        if run["state"] == "scheduled" and not self._reload_jobs.isActive():
+            self._reload_jobs.start()  # a one-off: the job's Next run is its time now
         if run["state"] == "running":
             self._running[run["id"]] = run
         else:

@@ -252,7 +252,8 @@ class JobsModel(QAbstractTableModel):
             if col in (self.TRIGGER, self.WATCH):  # often too long for the column
                 return (job["trigger"] if col == self.TRIGGER else watch_text(job)) or None
             if col == self.NEXT and job.get("next_run_at"):
-                return when(job["next_run_at"], seconds=True)
+                at = when(job["next_run_at"], seconds=True)
+                return f"a one-off run at {at}" if job.get("next_is_one_off") else at
         if role == Qt.ItemDataRole.AccessibleTextRole and col == self.ENABLED:
             return f"{job['name']} {'enabled' if job['enabled'] else 'disabled'}"
         return None
