@@ -65,12 +65,17 @@ notify = "never"
           timeout=15_000)
 
 
-def test_no_channels_no_box(make_app, qtbot):
+def test_no_channels_says_how_to_add_one(make_app, qtbot):
     app = make_app("""
 [jobs.ok]
 kind = "demo"
 """)
-    assert not app.window.settings_page.alerts.isVisibleTo(app.window)
+    box = app.window.settings_page.alerts
+    # Not hidden: a newcomer learns that alerts exist and what one takes.
+    assert not box.isHidden()
+    assert box.intro.text().startswith("No alert channels yet")
+    assert "[alerts.phone]" in box.intro.text()
+    assert box.view.isHidden() and box.test_btn.isHidden()
 
 
 def qtbot_button():

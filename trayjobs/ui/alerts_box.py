@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
                                QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
@@ -27,6 +28,13 @@ def _health_text(row: dict[str, Any] | None) -> str:
 
 class AlertsBox(QGroupBox):
     NAME, URL, STATE = range(3)
+    INTRO = ("Where alerts go besides this window: the [alerts.NAME] tables of the jobs file "
+             "(mail, ntfy, webhooks, chat…). Send test sends a real message.")
+    #: Said instead of an empty list: that alerts exist, and the one step to get them.
+    EMPTY = ("No alert channels yet: failures only show here and as desktop notifications. "
+             "To get them by mail, on your phone (ntfy) or at a webhook, add to the jobs file "
+             "a table such as\n    [alerts.phone]\n    url = \"ntfy://my-topic\"\n"
+             "(see Alerts in the README); it appears here with Send test.")
 
     def __init__(self, app, parent: QWidget | None = None) -> None:
         super().__init__("Alert channels", parent)
@@ -34,9 +42,10 @@ class AlertsBox(QGroupBox):
         self.setObjectName("alerts")
         self.config = None
         self.results: list[str] = []  # what each test said (the tests read it too)
-        intro = QLabel("Where alerts go besides this window: the [alerts.NAME] tables of the "
-                       "jobs file (mail, ntfy, webhooks, chat…). Send test sends a real message.")
+        intro = QLabel(self.INTRO)
         intro.setWordWrap(True)
+        intro.setObjectName("alertsIntro")
+        self.intro = intro
         pal = intro.palette()
         pal.setColor(intro.foregroundRole(), muted_colour())
         intro.setPalette(pal)
@@ -65,7 +74,7 @@ class AlertsBox(QGroupBox):
         lay.addWidget(intro)
         lay.addWidget(self.view)
         lay.addLayout(buttons)
-        self.setVisible(False)
+        self._show_empty(True)
 
     def show_channels(self, config, health: dict[str, dict[str, Any]]) -> None:
         """The config's channels, and per channel its latest delivery (from the store)."""
@@ -82,8 +91,16 @@ class AlertsBox(QGroupBox):
             self.view.addTopLevelItem(item)
             if name == chosen:
                 item.setSelected(True)
-        self.setVisible(bool(config.alerts))
+        self._show_empty(not config.alerts)
         self._selected()
+
+    def _show_empty(self, empty: bool) -> None:
+        self.intro.setText(self.EMPTY if empty else self.INTRO)
+        self.intro.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.view.setVisible(not empty)
+        self.test_btn.setVisible(not empty)
+        if empty:
+            self.result.hide()
 
     def selected(self) -> str | None:
         items = self.view.selectedItems()
