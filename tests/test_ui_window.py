@@ -356,6 +356,12 @@ def test_first_run_welcome_page_comes_first_once(make_app, qtbot, home):
     assert w.welcome is not None and w.tabs.currentWidget() is w.welcome
     assert w.tabs.indexOf(w.jobs_page) == 0  # the usual pages keep their places
     assert len(ta.window.jobs_model.rows) >= 3  # the example jobs
+    # A "Run it now" there opens the run's details: the first try shows what happens.
+    w.welcome.runJobRequested.emit("scratch-size")
+    until(qtbot, lambda: getattr(ta, "details", None) is not None and ta.details.isVisible())
+    until(qtbot, lambda: ta.details.run_id is not None
+          and (ta.engine.store.get_run(ta.details.run_id) or {}).get("job") == "scratch-size")
+    ta.details.close()
     with qtbot.waitSignal(w.welcome.dismissed):
         w.welcome.dismiss()
     until(qtbot, lambda: w.tabs.count() == 5)  # Jobs, Activity, Data, Metrics, Settings

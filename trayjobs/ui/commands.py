@@ -50,7 +50,9 @@ class Commands:
         return self.engine
 
     def run_job(self, name: str, *, files: list[str] | None = None, dry_run: bool = False,
-                trigger: str = "manual") -> None:
+                trigger: str = "manual", show: bool = False) -> None:
+        """``show``: open the run's details once it is submitted (the welcome page's
+        buttons: a first try should show what happens, not only a status-bar line)."""
         eng = self._engine()
         if eng is None:
             return
@@ -58,8 +60,14 @@ class Commands:
             self.ask_files(name, dry_run=dry_run, trigger=trigger)
             return
         what = "a preview of " if dry_run else ""
+
+        def started(rid: int) -> None:
+            self.status(f"Started {what}run {rid} of {name}")
+            if show:
+                self.open_run(rid)
+
         self.service.call(lambda: eng.submit(name, trigger=trigger, files=files, dry_run=dry_run),
-                          lambda rid: self.status(f"Started {what}run {rid} of {name}"))
+                          started)
 
     def _needs_files(self, name: str) -> bool:
         from ..kinds.registry import get_kind

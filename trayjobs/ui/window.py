@@ -90,7 +90,7 @@ class MainWindow(QMainWindow):
         self._lazy_page("settings_page", "&Settings", self._build_settings_page)
         self.tabs.currentChanged.connect(self._build_shown)
         self.tabs.setAccessibleName("Pages")
-        self.welcome = welcome_for(app.home, run_job=app.run_job)
+        self.welcome = welcome_for(app.home, run_job=lambda name: app.run_job(name, show=True))
         if self.welcome is not None:  # the first-run example set-up, until dismissed
             self.tabs.addTab(self.welcome, "&Welcome")
 
