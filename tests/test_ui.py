@@ -91,6 +91,7 @@ def test_final_failure_notifies_once_and_click_opens_details_then_retry(make_app
     assert dlg.timeline.topLevelItemCount() == 2
     assert dlg.timeline.topLevelItem(0).text(4).startswith("failing on purpose (attempt 1")
     assert dlg.retry_btn.isEnabled() and not dlg.cancel_btn.isEnabled()
+    assert dlg.retry_btn.text() == "&Retry"  # it failed
     assert "kind = \"demo\"" in dlg.params.toPlainText()
     dlg.retry_btn.click()
     until(qtbot, lambda: len([r for r in ta.window.runs_model.loaded_runs()
@@ -470,6 +471,7 @@ def test_a_log_longer_than_the_view_says_so_and_saves_whole(make_app, qtbot, mon
     assert dlg.undo_btn.isHidden() and dlg.apply_btn.isHidden()
     until(qtbot, lambda: dlg.log_note.isVisibleTo(dlg))
     assert dlg.retry_btn.isEnabled()
+    assert dlg.retry_btn.text() == "Run a&gain"  # it succeeded: nothing to retry
     shown = dlg.log.toPlainText().splitlines()
     assert len(shown) == 100 and shown[-1].split()[-1] == "300"
     assert handed and max(handed) <= 100

@@ -50,8 +50,8 @@ TRIGGER_TEXT = {
     "login": "`at_login`: trayjobs started (at login, when autostart is on).",
     "chain": "Another job's `then`, `on_failure` or `always` named this one, and that job's "
              "run ended that way.",
-    "retry": "The Retry button or `trayjobs retry RUN`: a failed run again, with a fresh "
-             "retry budget.",
+    "retry": "The Retry button (Run again on a run that succeeded) or `trayjobs retry RUN`: "
+             "a run again, with a fresh retry budget.",
     "recovered": "trayjobs was killed while the run was going; it resumes at the next start.",
 }
 

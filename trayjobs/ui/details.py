@@ -321,7 +321,11 @@ class RunDetails(QDialog):
         elif not running:
             self._ticker.stop()
         self.retry_btn.setEnabled(not active or run["state"] == "retrying")
-        self.retry_btn.setText("&Retry now" if run["state"] == "retrying" else "&Retry")
+        # "Retry" a run that succeeded reads as if something went wrong: it runs it again.
+        again = run["state"] in ("succeeded", "skipped")
+        self.retry_btn.setText("&Retry now" if run["state"] == "retrying"
+                               else "Run a&gain" if again else "&Retry")
+        self.retry_btn.setAccessibleName("Run again" if again else "Retry")
         self.cancel_btn.setEnabled(active)
         from ..kinds.registry import get_kind
         try:
