@@ -144,3 +144,15 @@ def test_metrics_page_paints_empty(make_app, qtbot):
     assert page.runs_chart.peak() == 0
     assert "nothing in this period" in page.runs_chart.accessibleDescription()
     assert len(colours_in(page.wait_chart)) > 1  # its title, axis and message are drawn
+
+
+def test_a_charts_left_end_names_the_day_when_it_is_not_today():
+    from datetime import datetime
+
+    from trayjobs.ui.metrics_page import PERIODS, period_window, start_label
+    now = datetime(2026, 12, 3, 15, 17).timestamp()
+    _label, length, bucket, _unit = PERIODS[0]  # the last 24 hours: from yesterday 16:00
+    since, _until = period_window(length, bucket, now)
+    assert start_label(since, bucket, now) == "Wed 16:00"  # not "16:00", after 15:17
+    assert start_label(datetime(2026, 12, 3, 9, 0).timestamp(), 3600, now) == "09:00"
+    assert start_label(datetime(2026, 11, 4).timestamp(), 86400, now) == "Nov 04"

@@ -18,11 +18,21 @@ from ..overview import all_tags, jobs_tagged
 from .charts import BarChart
 from .theme import state_colour
 
-__all__ = ["MetricsPage", "PERIODS", "period_window"]
+__all__ = ["MetricsPage", "PERIODS", "period_window", "start_label"]
 
 #: (label, length, bucket) in seconds.
 PERIODS = [("Last 24 hours", 86400, 3600, "hour"), ("Last 7 days", 7 * 86400, 6 * 3600, "6 h"),
            ("Last 30 days", 30 * 86400, 86400, "day")]
+
+
+def start_label(since: float, bucket: float, now: float) -> str:
+    """The left end of a chart: "Wed 16:00" when that is not today (a bare "16:00" at 15:17
+    reads as later than "now"), "14:00" when it is, "Nov 04" for daily bars."""
+    start = datetime.fromtimestamp(since)
+    if bucket >= 86400:
+        return start.strftime("%b %d")
+    same_day = start.date() == datetime.fromtimestamp(now).date()
+    return start.strftime("%H:%M" if same_day else "%a %H:%M")
 
 
 def period_window(length: float, bucket: float, now: float) -> tuple[float, float]:
@@ -96,10 +106,7 @@ class MetricsPage(QWidget):
         since, until = period_window(length, bucket, now or time.time())
         buckets = store.metrics(since=since, until=until, bucket=bucket,
                                 jobs=jobs_tagged(config, tag) if tag else None)
-        fmt = "%H:%M" if bucket < 86400 else "%b %d"
-        labels = (datetime.fromtimestamp(since).strftime(f"%a {fmt}" if length > 86400 else fmt),
-                  "now")
-        self.show_buckets(buckets, labels, unit)
+        self.show_buckets(buckets, (start_label(since, bucket, now or time.time()), "now"), unit)
 
     def show_buckets(self, buckets: list[dict[str, Any]], labels: tuple[str, str],
                      unit: str) -> None:
