@@ -357,6 +357,8 @@ def test_generated_labels_spell_out_abbreviations():
     assert labels("command")["env"] == "Environment variables"
     assert labels("report")["csv_bom"] == "CSV byte-order mark"
     assert labels("python")["log_head"] == "Log head"  # plain words stay as they were
+    from trayjobs.config import JobCommon
+    assert {s.key: s.label for s in describe_fields(JobCommon)}["params"] == "Run parameters"
 
 
 def test_a_python_jobs_file_and_a_commands_folder_have_browse_buttons():

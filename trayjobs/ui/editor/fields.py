@@ -45,7 +45,7 @@ LABELS = {"pk": "Primary key", "cwd": "Working folder", "quotechar": "Quote char
           "json_key": "JSON key", "processed_dir": "Processed folder",
           "failed_dir": "Failed folder", "builtin": "Built-in report",
           "csv_formula_guard": "CSV formula guard", "csv_bom": "CSV byte-order mark",
-          "env": "Environment variables"}
+          "env": "Environment variables", "params": "Run parameters"}
 
 _REQUIRED = object()
 
