@@ -120,7 +120,10 @@ def test_days_trigger_and_watch_folder(qtbot, home, tmp_path):
     dlg = editor(qtbot, home)
     dlg.name.setText("inbox")
     t = dlg.trigger
+    # Runs by hand miss nothing: "Runs missed while…" shows only with a schedule.
+    assert t.mode.checkedId() == t.MANUAL and t.missed_row.isHidden()
     t.mode.button(t.DAYS).setChecked(True)
+    assert not t.missed_row.isHidden()
     for d, box in t.day_boxes.items():
         box.setChecked(d in ("sat", "sun"))
     t.at.setTime(QTime(8, 15))

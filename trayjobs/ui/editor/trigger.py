@@ -159,11 +159,14 @@ class TriggerEditor(QWidget):
         sl.addWidget(self.stack)
         sl.addWidget(self.schedule_error)
         sl.addWidget(self.next_label)
-        ml = QHBoxLayout()
+        # Only a schedule misses runs: under "Only when I run it" the row is hidden.
+        self.missed_row = QWidget()
+        ml = QHBoxLayout(self.missed_row)
+        ml.setContentsMargins(0, 0, 0, 0)
         ml.addWidget(QLabel("Runs missed while the computer was off or asleep:"))
         ml.addWidget(self.missed)
         ml.addStretch(1)
-        sl.addLayout(ml)
+        sl.addWidget(self.missed_row)
 
         self.watch_on = QGroupBox("When files arrive in a folder")
         self.watch_on.setCheckable(True)
@@ -335,6 +338,7 @@ class TriggerEditor(QWidget):
         label.setVisible(bool(message))
 
     def _update_next(self) -> None:
+        self.missed_row.setVisible(self.mode.checkedId() != self.MANUAL)
         vals = self.schedule_values()
         self.upcoming: list[datetime] = []
         self.schedule_error.clear()
