@@ -160,6 +160,12 @@ def test_pause_from_the_tray_persists(app, qtbot, home):
     assert app.tray.state == "paused"
     with closing(open_store(home)) as store:
         assert store.get_value("paused") == "1"
+    # Every page says so, with the way back.
+    banner = app.window.paused_banner
+    assert not banner.isHidden() and "All jobs are paused" in banner.text()
+    banner.linkActivated.emit("resume")
+    until(qtbot, lambda: not app.paused, timeout=5000)
+    assert banner.isHidden()
 
 
 def test_one_job_paused_from_its_menu(app, qtbot, home):

@@ -68,6 +68,17 @@ class MainWindow(QMainWindow):
         self.problems.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.problems.setStyleSheet(banner_style())
         self.problems.hide()
+        # Paused from the tray, the CLI or the Jobs page: said on every page, with the way
+        # back, so that a quiet app is never mistaken for one with nothing due.
+        self.paused_banner = QLabel(
+            "<b>All jobs are paused:</b> schedules and watched folders start nothing until "
+            "you resume (Run now still runs a job). <a href='resume'>Resume all</a>")
+        self.paused_banner.setObjectName("pausedBanner")
+        self.paused_banner.setAccessibleName("All jobs are paused")
+        self.paused_banner.setWordWrap(True)
+        self.paused_banner.setStyleSheet(banner_style())
+        self.paused_banner.linkActivated.connect(lambda _l: app.toggle_pause())
+        self.paused_banner.hide()
 
         self.jobs_model = JobsModel(self)
         self.runs_model = RunsModel(self, service=app.service)
@@ -97,6 +108,7 @@ class MainWindow(QMainWindow):
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.addWidget(self.problems)
+        lay.addWidget(self.paused_banner)
         lay.addWidget(self.banner)
         lay.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
@@ -214,6 +226,7 @@ class MainWindow(QMainWindow):
 
     def set_paused(self, paused: bool) -> None:
         self.jobs_page.set_paused(paused)
+        self.paused_banner.setVisible(paused)
 
     def show_runs_of(self, job: str | None = None, states: tuple[str, ...] = (),
                      since: float | None = None) -> None:
@@ -233,6 +246,7 @@ class MainWindow(QMainWindow):
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             self.banner.setStyleSheet(banner_style(self.palette()))  # dark mode and back
             self.problems.setStyleSheet(banner_style(self.palette()))
+            self.paused_banner.setStyleSheet(banner_style(self.palette()))
         super().changeEvent(event)
 
     # -- drops ----------------------------------------------------------------------
