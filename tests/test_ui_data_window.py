@@ -173,3 +173,20 @@ def test_the_data_page_counts_a_table_and_goes_to_a_row(make_app, home, qtbot, t
     # The columns, fitted to "row 0" at first, widened to the rows shown now.
     header, metrics = page.view.horizontalHeader(), page.view.fontMetrics()
     until(qtbot, lambda: header.sectionSize(1) > metrics.horizontalAdvance("row 123456"))
+
+
+def test_an_empty_data_page_says_how_tables_get_there(make_app, qtbot, tmp_path):
+    from trayjobs.ui.data_page import NOTHING_IMPORTED
+    ta = make_app(f'[jobs.bank]\nkind = "import"\ndatabase = "{tmp_path / "bank.db"}"\n')
+    page: DataPage = ta.window.data_page
+    ta.window.tabs.setCurrentWidget(page)
+    until(qtbot, lambda: page.title.text() == NOTHING_IMPORTED)
+    assert "Drop a CSV" in NOTHING_IMPORTED
+
+
+def test_a_data_page_without_import_jobs_says_what_it_is_for(make_app, qtbot):
+    from trayjobs.ui.data_page import NO_IMPORT_JOB
+    ta = make_app('[jobs.other]\nkind = "demo"\n')
+    page: DataPage = ta.window.data_page
+    ta.window.tabs.setCurrentWidget(page)
+    until(qtbot, lambda: page.title.text() == NO_IMPORT_JOB)

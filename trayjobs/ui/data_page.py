@@ -30,6 +30,14 @@ MAX_COLUMN = 320
 CELL_PADDING = 14
 
 
+#: What the page says before there is a table to show.
+NOTHING_IMPORTED = ("Nothing imported yet. Drop a CSV, TSV, JSON or spreadsheet file on this "
+                    "window, or into the folder an import job watches: its rows show here, and "
+                    "any it could not take under Rejected rows.")
+NO_IMPORT_JOB = ("This page shows the tables that import jobs fill, and there is no import job "
+                 "yet: create one with New job… on the Jobs page (kind import).")
+
+
 class DataPage(QWidget):
     def __init__(self, app, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -216,6 +224,8 @@ class DataPage(QWidget):
             self._open(db, table, run_id=run_id, file=file)
         elif self.db is None and first is not None:  # something to look at, not a blank pane
             self._open(*_node(first))
+        elif self.db is None:  # nothing to choose on the left: say how something gets there
+            self.title.setText(NOTHING_IMPORTED if dbs else NO_IMPORT_JOB)
 
     def item_for(self, db: Path, table: str | None) -> QTreeWidgetItem | None:
         for i in range(self.tree.topLevelItemCount()):
