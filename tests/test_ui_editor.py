@@ -361,3 +361,11 @@ def test_the_editor_writes_true_false_and_numbers_as_toml_types(qtbot, home):
                                   for k, v in values.items())
     cfg = parse_config(text)
     assert cfg.errors == [] and cfg.jobs["x"].params.hang is True, text
+
+
+def test_a_python_job_without_call_or_file_says_so_in_the_forms_words(qtbot, home):
+    dlg = editor(qtbot, home, values={"kind": "python"})
+    dlg.name.setText("mine")
+    assert not dlg.validate()
+    assert dlg.errors.text() == ("Fill in either Call (package.module:function) or File "
+                                 "(a .py file), not both")

@@ -75,6 +75,9 @@ def plain_help(text: str | None) -> str:
 
 #: Pydantic's phrasing -> ours: what the value should be, in words.
 _PLAIN_ERRORS = [
+    # The python kind names its keys as the jobs file writes them; the form has fields.
+    (r'give either call = "[^"]*" or file = "[^"]*", not both or neither',
+     "Fill in either Call (package.module:function) or File (a .py file), not both"),
     (r"Input should be a valid integer[^(]*", "should be a whole number "),
     (r"Input should be a valid number[^(]*", "should be a number "),
     (r"Input should be a valid boolean[^(]*", "should be true or false "),
