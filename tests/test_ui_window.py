@@ -548,3 +548,34 @@ def test_a_programs_escape_codes_and_direction_overrides_are_shown_as_plain_text
     assert "invoice\\u202egnp.exe" in log
     assert "\x1b" not in details.fields["error"].text()
     details.close()
+
+
+def test_a_wide_window_shows_a_jobs_trigger_whole_and_a_narrow_one_keeps_last_result(
+        make_app, qtbot, tmp_path):
+    from trayjobs.ui.jobs_model import JobsModel
+    (tmp_path / "in").mkdir()
+    ta = make_app(f'[jobs.watcher]\nkind = "demo"\nwatch = {{ folder = "{tmp_path / "in"}" }}\n'
+                  '[jobs.fails]\nkind = "demo"\nfail_times = 9\nretry = { attempts = 1 }\n')
+    page, model = ta.window.jobs_page, ta.window.jobs_model
+    view = page.view
+    ta.window.tabs.setCurrentWidget(page)
+    ta.window.resize(1400, 900)
+    ta.window.show()
+    qtbot.waitExposed(ta.window)
+    row = model.row_of("watcher")
+    trigger = str(model.index(row, JobsModel.TRIGGER).data())
+    assert trigger.startswith("When files arrive")
+    em = page.fontMetrics().averageCharWidth()
+    # Room to spare: the trigger is shown whole, not "When files arriv…" (a path as long as
+    # the test's folder, up to 44 characters' room).
+    needed = min(view.fontMetrics().horizontalAdvance(trigger), em * page.WIDE_CHARS)
+    until(qtbot, lambda: view.columnWidth(JobsModel.TRIGGER) >= needed)
+    assert view.columnWidth(JobsModel.LAST) >= em * page.LAST_CHARS
+    # A small window gives Last result its room first; the trigger goes back to its tooltip.
+    ta.window.resize(800, 600)
+    until(qtbot, lambda: view.columnWidth(JobsModel.TRIGGER) == em * 17 + 16)
+    # A width set by hand is kept.
+    view.horizontalHeader().resizeSection(JobsModel.TRIGGER, 300)
+    ta.window.resize(1400, 900)
+    qtbot.wait(50)
+    assert view.columnWidth(JobsModel.TRIGGER) == 300

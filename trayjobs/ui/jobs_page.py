@@ -67,6 +67,12 @@ class JobsPage(QWidget):
             hdr.resizeSection(col, em * chars + 16)
         self.view.setItemDelegateForColumn(JobsModel.RECENT, SparkDelegate(RECENT_ROLE, self.view))
         hdr.resizeSection(JobsModel.RECENT, 30 * 4 + 12)
+        self._base = {JobsModel.TRIGGER: em * 17 + 16, JobsModel.WATCH: em * 11 + 16}
+        self._fitting = False
+        self._sized_by_hand: set[int] = set()
+        hdr.sectionResized.connect(self._section_resized)
+        model.modelReset.connect(self.fit_text_columns)
+        model.dataChanged.connect(lambda tl, *_: tl.column() == 0 and self.fit_text_columns())
         self.tag_box = tag_box()
         self.tag_box.hide()  # until a job has tags
         self.tag_box.currentIndexChanged.connect(lambda _i: self.apply_tag())
@@ -116,6 +122,44 @@ class JobsPage(QWidget):
         model.modelReset.connect(self._update_buttons)
         model.modelReset.connect(self._select_first)
         self._update_buttons()
+
+    # -- column widths ------------------------------------------------------------------
+
+    #: Trigger and Watch start narrow (tooltips hold what is cut); where the window has
+    #: room beyond what Last result needs, they widen to show their text, up to this.
+    WIDE_CHARS = 44
+    LAST_CHARS = 36  # what Last result keeps: "succeeded, 1 warning · 3 min ago"
+
+    def _section_resized(self, col: int, _old: int, _new: int) -> None:
+        if not self._fitting and col in self._base:
+            self._sized_by_hand.add(col)  # the person's width stays theirs
+
+    def fit_text_columns(self) -> None:
+        hdr, model = self.view.horizontalHeader(), self.model
+        em = self.fontMetrics().averageCharWidth()
+        fm = self.view.fontMetrics()
+        shown = [c for c in range(model.columnCount()) if not self.view.isColumnHidden(c)]
+        spare = (self.view.viewport().width() - em * self.LAST_CHARS
+                 - sum(hdr.sectionSize(c) for c in shown if c != JobsModel.LAST))
+        self._fitting = True
+        try:
+            for col, base in self._base.items():
+                if col not in shown or col in self._sized_by_hand:
+                    continue
+                texts = [str(model.index(r, col).data() or "") for r in range(model.rowCount())]
+                want = min(max((fm.horizontalAdvance(t) for t in texts), default=0) + 16,
+                           em * self.WIDE_CHARS + 16)
+                now = hdr.sectionSize(col)
+                new = max(base, min(want, now + spare))
+                if new != now:
+                    hdr.resizeSection(col, new)
+                    spare -= new - now
+        finally:
+            self._fitting = False
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.fit_text_columns()
 
     def set_tags(self, tags: list[str]) -> None:
         set_tags(self.tag_box, tags)
