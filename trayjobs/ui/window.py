@@ -76,7 +76,7 @@ class MainWindow(QMainWindow):
         self.paused_banner.setObjectName("pausedBanner")
         self.paused_banner.setAccessibleName("All jobs are paused")
         self.paused_banner.setWordWrap(True)
-        self.paused_banner.setStyleSheet(banner_style())
+        self.paused_banner.setStyleSheet(banner_style(level="info"))  # a choice, not an error
         self.paused_banner.linkActivated.connect(lambda _l: app.toggle_pause())
         self.paused_banner.hide()
 
@@ -246,7 +246,7 @@ class MainWindow(QMainWindow):
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             self.banner.setStyleSheet(banner_style(self.palette()))  # dark mode and back
             self.problems.setStyleSheet(banner_style(self.palette()))
-            self.paused_banner.setStyleSheet(banner_style(self.palette()))
+            self.paused_banner.setStyleSheet(banner_style(self.palette(), level="info"))
         super().changeEvent(event)
 
     # -- drops ----------------------------------------------------------------------
