@@ -128,7 +128,11 @@ class JobsPage(QWidget):
     #: Trigger and Watch start narrow (tooltips hold what is cut); where the window has
     #: room beyond what Last result needs, they widen to show their text, up to this.
     WIDE_CHARS = 44
-    LAST_CHARS = 36  # what Last result keeps: "succeeded, 1 warning · 3 min ago"
+    #: What Last result keeps room for, beside its state icon.
+    LAST_ROOM = "succeeded, 1 warning · 59 min ago"
+
+    def last_room(self) -> int:
+        return self.view.fontMetrics().horizontalAdvance(self.LAST_ROOM) + 40  # icon, margins
 
     def _section_resized(self, col: int, _old: int, _new: int) -> None:
         if not self._fitting and col in self._base:
@@ -139,7 +143,7 @@ class JobsPage(QWidget):
         em = self.fontMetrics().averageCharWidth()
         fm = self.view.fontMetrics()
         shown = [c for c in range(model.columnCount()) if not self.view.isColumnHidden(c)]
-        spare = (self.view.viewport().width() - em * self.LAST_CHARS
+        spare = (self.view.viewport().width() - self.last_room()
                  - sum(hdr.sectionSize(c) for c in shown if c != JobsModel.LAST))
         self._fitting = True
         try:
@@ -154,6 +158,16 @@ class JobsPage(QWidget):
                 if new != now:
                     hdr.resizeSection(col, new)
                     spare -= new - now
+            # Last result stretches into what is left, but never below its own room: in a
+            # narrow window Qt would squeeze it to a sliver ("t res"); it keeps its width
+            # and the table scrolls sideways instead.
+            least = self.last_room()
+            others = sum(hdr.sectionSize(c) for c in shown if c != JobsModel.LAST)
+            if self.view.viewport().width() - others < least:
+                hdr.setSectionResizeMode(JobsModel.LAST, QHeaderView.ResizeMode.Interactive)
+                hdr.resizeSection(JobsModel.LAST, least)
+            else:
+                hdr.setSectionResizeMode(JobsModel.LAST, QHeaderView.ResizeMode.Stretch)
         finally:
             self._fitting = False
 
