@@ -54,6 +54,8 @@ def parse_days_cron(expr: str) -> tuple[list[str], int, int] | None:
             or parts[2] != "*" or parts[3] != "*":
         return None
     minute, hour, dow = int(parts[0]), int(parts[1]), parts[4].lower()
+    if hour > 23 or minute > 59:
+        return None  # not a time of day: the cron field shows it, with its error
     if dow in ("*", "?"):
         return list(DAY_NAMES), hour, minute
     by_num = {v: k for k, v in _CRON_DAY.items()} | {7: "sun"}
