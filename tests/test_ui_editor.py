@@ -382,3 +382,11 @@ def test_a_cron_line_with_an_impossible_time_is_shown_as_written_not_changed(qtb
     t = dlg.trigger
     assert t.mode.checkedId() == t.CRON and t.cron.text() == "0 25 * * *"
     assert not dlg.validate() and not dlg.save_btn.isEnabled()
+
+
+def test_a_report_with_neither_builtin_nor_sections_says_so_in_the_forms_words(qtbot, home):
+    dlg = editor(qtbot, home, values={"kind": "report"})
+    dlg.name.setText("mine")
+    assert not dlg.validate()
+    assert dlg.errors.text() == ("Choose a Built-in report (job-activity or imported-data), or "
+                                 "add Sections, each with a title and a query")
