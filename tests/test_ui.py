@@ -421,6 +421,8 @@ def test_run_now_of_a_job_that_needs_files_asks_for_them(make_app, qtbot, tmp_pa
     until(qtbot, lambda: getattr(ta, "file_dialog", None) is not None)
     dlg = ta.file_dialog
     assert dlg.isVisible() and dlg.directory().absolutePath() == str(inbox)
+    # It offers the files the job's folder takes first, not every file there is.
+    assert dlg.nameFilters() == ["Files bank takes (*.csv)", "All files (*)"]
     dlg.reject()
     assert "not started" in ta.window.statusBar().currentMessage()
     csv = tmp_path / "jan.csv"

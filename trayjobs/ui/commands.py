@@ -90,6 +90,10 @@ class Commands:
         dlg = QFileDialog(self.window, f"Files to {what} {name} on", str(start))
         dlg.setObjectName("runFiles")
         dlg.setFileMode(QFileDialog.FileMode.ExistingFiles)
+        patterns = [p for p in (job.common.watch.patterns if job is not None and
+                                job.common.watch is not None else []) if p not in ("*", "*.*")]
+        if patterns:  # the files its watched folder takes first; any file still one click away
+            dlg.setNameFilters([f"Files {name} takes ({' '.join(patterns)})", "All files (*)"])
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.filesSelected.connect(lambda chosen: self.run_job(
             name, files=list(chosen), dry_run=dry_run, trigger=trigger))
