@@ -254,6 +254,12 @@ def test_jobs_model_relative_times_tick_repainting_only_those_columns(qtbot):
     # Last success counts on beside Last result, never frozen at "291 ms ago".
     assert set(seen) == {(JobsModel.LAST, JobsModel.LAST), (JobsModel.LAST_OK, JobsModel.LAST_OK)}
     assert m._ticker.interval() == 1000
+    # "4 min 33 s ago" shows its seconds: it ticks each second too; "12 min ago" every 10 s.
+    for age, interval in ((273, 1000), (720, 10_000)):
+        m.set_rows([{"name": "a", "kind": "demo", "trigger": "Manual", "enabled": True,
+                     "watch": None, "last": {"state": "succeeded",
+                                             "finished_at": time.time() - age}}])
+        assert m._ticker.interval() == interval, age
     m.set_rows([])
     assert not m._ticker.isActive()  # nothing to count: no work
 

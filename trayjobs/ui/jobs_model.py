@@ -17,6 +17,8 @@ from .theme import muted_colour, state_colour
 __all__ = ["JobsModel", "JOB_ROLE", "RECENT_ROLE", "watch_text", "last_text", "recent_tip"]
 
 JOB_ROLE = RUN_ROLE
+#: Below this age a relative time shows its seconds ("4 min 33 s ago"): it ticks each second.
+SECONDS_SHOWN = 600
 #: The outcomes of a job's last runs, oldest first (what the sparkline draws).
 RECENT_ROLE = Qt.ItemDataRole.UserRole + 7
 
@@ -93,8 +95,8 @@ class JobsModel(QAbstractTableModel):
         super().__init__(parent)
         self.rows: list[dict[str, Any]] = []
         # "39 s ago" keeps counting: the Last result and Last success columns (only they)
-        # are repainted every second while a time in them is under a minute and a half
-        # old, else every 10 s.
+        # are repainted every second while a time in them shows its seconds ("4 min 33 s
+        # ago": under 10 minutes old), else every 10 s.
         self._ticker = QTimer(self)
         self._ticker.timeout.connect(self._tick)
 
@@ -114,6 +116,7 @@ class JobsModel(QAbstractTableModel):
 
     def _tick(self, *, repaint: bool = True) -> None:
         times = [_last_at(r["last"]) for r in self.rows if r.get("last")]
+        times += [r["health"].last_success_at for r in self.rows if r.get("health") is not None]
         times = [t for t in times if t]
         if not times:
             self._ticker.stop()
@@ -122,7 +125,7 @@ class JobsModel(QAbstractTableModel):
             for col in (self.LAST, self.LAST_OK):
                 self.dataChanged.emit(self.index(0, col), self.index(len(self.rows) - 1, col),
                                       [Qt.ItemDataRole.DisplayRole])
-        young = time.time() - max(times) < 90
+        young = time.time() - max(times) < SECONDS_SHOWN
         self._ticker.start(1000 if young else 10_000)
 
     def show_run(self, run: dict[str, Any]) -> None:
