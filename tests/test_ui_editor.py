@@ -110,7 +110,7 @@ def test_kind_change_rebuilds_the_form(qtbot, home):
     dlg.name.setText("x")
     dlg.kind.setCurrentText("report")
     assert "steps" not in dlg.rows and "builtin" in dlg.rows
-    assert not dlg.validate() and "needs sections" in dlg.errors.text()
+    assert not dlg.validate() and "Built-in report" in dlg.errors.text()
     dlg.rows["builtin"].editor.w.setCurrentText("job-activity")
     assert dlg.validate()
     assert dlg.values()["every"] == "2h"  # the trigger stays
