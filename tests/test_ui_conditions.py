@@ -131,8 +131,13 @@ def test_scrolling_the_when_tab_past_a_list_scrolls_and_changes_nothing(qtbot, h
         dlg.resize(700, 420)
         dlg.tabs.setCurrentIndex(1)  # When
         dlg.show()
-        qtbot.waitExposed(dlg)
+        dlg.activateWindow()
+        qtbot.waitActive(dlg)  # as on a desktop: Qt gives a wheel-focus field the focus first
         power = dlg.conditions.ac_power
+        # A turn of the wheel does not focus the fields (Qt would, before any filter, and
+        # the turn would then change the field it passes).
+        assert power.focusPolicy() == Qt.FocusPolicy.StrongFocus
+        assert dlg.conditions.battery.focusPolicy() == Qt.FocusPolicy.StrongFocus
         bar = dlg.tabs.currentWidget().verticalScrollBar()
         assert bar.maximum() > 0 and power.currentData() is None
         for _ in range(3):  # three notches down with the pointer over "Power"

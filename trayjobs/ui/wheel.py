@@ -27,16 +27,22 @@ def _scroll_area(w: QWidget) -> QScrollArea | None:
 
 class WheelGuard(QObject):
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
-        if event.type() != QEvent.Type.Wheel or not isinstance(obj, (QComboBox,
-                                                                     QAbstractSpinBox)):
+        kind = event.type()
+        if kind not in (QEvent.Type.Wheel, QEvent.Type.Polish) or not isinstance(
+                obj, (QComboBox, QAbstractSpinBox)):
+            return False
+        if kind == QEvent.Type.Polish:
+            # These take the focus from a wheel turn by default (Qt gives it before any
+            # filter sees the turn, so the field would count as clicked into): click or Tab
+            # only.
+            if obj.focusPolicy() == Qt.FocusPolicy.WheelFocus:
+                obj.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
             return False
         if obj.hasFocus():
             return False
         area = _scroll_area(obj)
         if area is None:
             return False
-        # Wheel-focus would let the turn both focus and change the field: click focus only.
-        obj.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         bar = (area.horizontalScrollBar() if event.angleDelta().y() == 0
                else area.verticalScrollBar())
         QCoreApplication.sendEvent(bar, event)
