@@ -282,8 +282,13 @@ def test_run_context_menu(make_app, qtbot):
     menu = ta.window.activity.context_menu_for(run)
     acts = {a.objectName(): a for a in menu.actions()}
     assert acts["retry"].isEnabled() and not acts["cancel"].isEnabled()
+    assert acts["retry"].text() == "Retry"
     acts["retry"].trigger()
     until(qtbot, lambda: ta.window.runs_model.total == 2)
+    # On a run that succeeded, the same action runs it again, and says so.
+    ok = dict(run, state="succeeded", error=None)
+    menu = ta.window.activity.context_menu_for(ok)
+    assert {a.objectName(): a for a in menu.actions()}["retry"].text() == "Run again"
 
 
 def _double_click(qtbot, view, row: int) -> None:

@@ -361,8 +361,9 @@ class ActivityPage(QWidget):
         rid, state = run["id"], run["state"]
         m.addAction("Open details", lambda: self.openRun.emit(rid)).setObjectName("details")
         active = state in ACTIVE
-        act = m.addAction("Retry now" if state == "retrying" else "Retry",
-                          lambda: self.app.retry_run(rid))
+        act = m.addAction("Retry now" if state == "retrying" else
+                          "Run again" if state in ("succeeded", "skipped") else "Retry",
+                          lambda: self.app.retry_run(rid))  # as the details' button says
         act.setObjectName("retry")
         act.setEnabled(not active or state == "retrying")
         act = m.addAction("Cancel", lambda: self.app.cancel_run(rid))
