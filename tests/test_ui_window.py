@@ -427,6 +427,42 @@ def test_jobs_page_shows_each_last_result_whole_at_the_windows_first_size(make_a
         assert view.columnWidth(col) >= view.sizeHintForColumn(col), JobsModel.HEADERS[col]
 
 
+def test_a_wide_window_shows_a_jobs_trigger_whole_and_a_narrow_one_keeps_last_result(
+        make_app, qtbot, tmp_path):
+    from trayjobs.ui.jobs_model import JobsModel
+    (tmp_path / "in").mkdir()
+    ta = make_app(f'[jobs.watcher]\nkind = "demo"\nwatch = {{ folder = "{tmp_path / "in"}" }}\n'
+                  '[jobs.fails]\nkind = "demo"\nfail_times = 9\nretry = { attempts = 1 }\n')
+    page, model = ta.window.jobs_page, ta.window.jobs_model
+    view = page.view
+    ta.window.tabs.setCurrentWidget(page)
+    ta.window.resize(1400, 900)
+    ta.window.show()
+    qtbot.waitExposed(ta.window)
+    row = model.row_of("watcher")
+    trigger = str(model.index(row, JobsModel.TRIGGER).data())
+    assert trigger.startswith("When files arrive")
+    em = page.fontMetrics().averageCharWidth()
+    # Room to spare: the trigger is shown whole, not "When files arriv…" (a path as long as
+    # the test's folder, up to 44 characters' room).
+    needed = min(view.fontMetrics().horizontalAdvance(trigger), em * page.WIDE_CHARS)
+    until(qtbot, lambda: view.columnWidth(JobsModel.TRIGGER) >= needed)
+    assert view.columnWidth(JobsModel.LAST) >= page.last_room()
+    # A small window gives Last result its room first; the trigger goes back to its tooltip,
+    # and Last result is not squeezed to a sliver: the table scrolls sideways instead.
+    ta.window.resize(800, 600)
+    until(qtbot, lambda: view.columnWidth(JobsModel.TRIGGER) == em * 17 + 16)
+    assert view.columnWidth(JobsModel.LAST) >= page.last_room()
+    assert view.horizontalScrollBar().maximum() > 0
+    ta.window.resize(1000, 700)
+    until(qtbot, lambda: view.columnWidth(JobsModel.LAST) >= page.last_room())
+    # A width set by hand is kept.
+    view.horizontalHeader().resizeSection(JobsModel.TRIGGER, 300)
+    ta.window.resize(1400, 900)
+    qtbot.wait(50)
+    assert view.columnWidth(JobsModel.TRIGGER) == 300
+
+
 def test_activity_shows_a_host_column_once_a_second_machine_has_run_jobs(make_app, qtbot):
     ta = make_app()
     ta.window.tabs.setCurrentWidget(ta.window.activity)
@@ -589,3 +625,5 @@ def test_a_wide_window_shows_a_jobs_trigger_whole_and_a_narrow_one_keeps_last_re
     ta.window.resize(1400, 900)
     qtbot.wait(50)
     assert view.columnWidth(JobsModel.TRIGGER) == 300
+
+
