@@ -391,33 +391,3 @@ def test_the_editor_writes_true_false_and_numbers_as_toml_types(qtbot, home):
     cfg = parse_config(text)
     assert cfg.errors == [] and cfg.jobs["x"].params.hang is True, text
 
-
-def test_a_python_job_without_call_or_file_says_so_in_the_forms_words(qtbot, home):
-    dlg = editor(qtbot, home, values={"kind": "python"})
-    dlg.name.setText("mine")
-    assert not dlg.validate()
-    assert dlg.errors.text() == ("Fill in either Call (package.module:function) or File "
-                                 "(a .py file), not both")
-
-
-def test_a_cron_line_with_an_impossible_time_is_shown_as_written_not_changed(qtbot, home):
-    # "0 25 * * *" is no time of day: the Days editor cannot show it, and must not turn it
-    # into 09:00 (Save would then write a schedule nobody chose).
-    from trayjobs.ui.editor.trigger import parse_days_cron
-    assert parse_days_cron("0 25 * * *") is None and parse_days_cron("61 9 * * *") is None
-    dlg = editor(qtbot, home, values={"kind": "command", "command": "true",
-                                      "cron": "0 25 * * *"})
-    dlg.name.setText("x")
-    t = dlg.trigger
-    assert t.mode.checkedId() == t.CRON and t.cron.text() == "0 25 * * *"
-    assert not dlg.validate() and not dlg.save_btn.isEnabled()
-
-
-def test_a_report_with_neither_builtin_nor_sections_says_so_in_the_forms_words(qtbot, home):
-    dlg = editor(qtbot, home, values={"kind": "report"})
-    dlg.name.setText("mine")
-    assert not dlg.validate()
-    assert dlg.errors.text() == ("Choose a Built-in report (job-activity or imported-data), or "
-                                 "add Sections, each with a title and a query")
-
-
