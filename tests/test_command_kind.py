@@ -626,7 +626,13 @@ def test_an_interrupted_command_is_rerun_only_when_the_job_says_so(make_engine, 
     rid = eng.submit("cmd")
     wait_until(lambda: [l for l in eng.store.logs(rid) if l["message"] == "started"])
     eng.stop()
-    assert eng.store.get_run(rid)["state"] == "interrupted"
+    run = eng.store.get_run(rid)
+    assert run["state"] == "interrupted"
+    # What its error says is what happens at the next start.
+    said = ("it resumes when trayjobs starts again" if rerun else
+            f"it is not run again by itself, as its job does not say that running it twice "
+            f"is safe: retry it (`trayjobs retry {rid}`")
+    assert said in run["error"], run["error"]
     eng2 = make_engine(start=False)
     assert bool(eng2.recover()) is rerun
 

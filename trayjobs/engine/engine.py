@@ -54,7 +54,7 @@ from ..config import Config, JobConfig
 from ..durations import format_duration
 from ..errors import StoreUnreachable, UserError
 from ..instance import LOST_HOME, InstanceLock
-from ..kinds.registry import get_kind
+from ..kinds.registry import get_kind, resumes_after_crash
 from ..paths import Home
 from ..queue import QueueUnavailable
 from ..schedule import local_zone
@@ -1021,8 +1021,11 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
             state = "succeeded"
         elif stopping and not user_cancel and outcome.state in ("cancelled", "crashed"):
             state = "interrupted"
-            outcome.message = ("trayjobs was closed while this run was going; "
-                               "it resumes when trayjobs starts again")
+            outcome.message = "trayjobs was closed while this run was going; " + (
+                "it resumes when trayjobs starts again" if resumes_after_crash(job) else
+                f"it is not run again by itself, as its job does not say that running it "
+                f"twice is safe: retry it (`trayjobs retry {rid}`, or Retry in its details) "
+                f"if it should be")
         elif outcome.state == "cancelled":
             state = "cancelled"
         elif outcome.retry and job is not None and run["attempt"] < run["max_attempts"]:
