@@ -158,6 +158,16 @@ class _Done:
         self.rowcount = rowcount
 
 
+def _cursor(conn):
+    """The cursor of ``conn`` that :meth:`_Tx.rows` reuses (one thread uses a connection
+    at a time: the pool's, or a transaction's)."""
+    try:
+        return conn._trayjobs_cursor
+    except AttributeError:
+        cur = conn._trayjobs_cursor = conn.cursor()
+        return cur
+
+
 class _Tx:
     """A connection in a transaction, spoken to as :class:`~trayjobs.store.RunsSQL` speaks
     to SQLite's: ``execute``, ``executemany``, ``total_changes``."""
@@ -171,6 +181,18 @@ class _Tx:
         if cur.rowcount > 0:
             self.total_changes += cur.rowcount
         return cur
+
+    def rows(self, sql: str, params: Any, *, count: bool = True
+             ) -> tuple[list[dict[str, Any]], int]:
+        """Run ``sql`` (psycopg's placeholders, ``params`` adapted) and read its rows at once:
+        ``(rows, rowcount)``; ``count``: its changes count in ``total_changes``. On the
+        connection's own cursor, made once: a cursor per statement (and the adapters it
+        copies) cost a tenth of a short statement's CPU time here."""
+        cur = _cursor(self.conn)
+        cur.execute(sql, params)
+        if count and cur.rowcount > 0:
+            self.total_changes += cur.rowcount
+        return ([dict(r) for r in cur.fetchall()] if _has_rows(cur) else []), cur.rowcount
 
     def executemany(self, sql: str, seq: Iterable[Any]) -> None:
         rows = [_args(p) for p in seq]
@@ -502,20 +524,14 @@ class PgRunStore(RunsSQL):
         return self._retrying(attempt)
 
     def _execute(self, sql: str, params: Iterable[Any] | dict = ()) -> _Done:
-        return self._run(lambda tx: _Done(tx.execute(sql, params).rowcount))
+        return self._run(lambda tx: _Done(tx.rows(pg_sql(sql), _args(params))[1]))
 
     def _query(self, sql: str, params: Iterable[Any] | dict = ()) -> list[dict[str, Any]]:
-        def go(tx):
-            cur = tx.execute(sql, params)
-            return [dict(r) for r in cur.fetchall()] if _has_rows(cur) else []
-        return self._run(go)
+        return self._run(lambda tx: tx.rows(pg_sql(sql), _args(params))[0])
 
     def _native(self, sql: str, params: Iterable[Any] | dict = ()) -> list[dict[str, Any]]:
         """Rows of PostgreSQL's own SQL (psycopg placeholders), not rewritten."""
-        def go(tx):
-            cur = tx.conn.execute(sql, _args(params))
-            return [dict(r) for r in cur.fetchall()] if _has_rows(cur) else []
-        return self._run(go)
+        return self._run(lambda tx: tx.rows(sql, _args(params), count=False)[0])
 
     def migrate(self) -> list[str]:
         """Apply the migrations not yet recorded, under an advisory lock so that of several
