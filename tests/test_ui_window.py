@@ -590,3 +590,14 @@ def test_a_programs_escape_codes_and_direction_overrides_are_shown_as_plain_text
     assert "\x1b" not in details.fields["error"].text()
     details.close()
 
+
+def test_a_summary_with_a_tab_is_one_line_of_text_in_the_details(make_app, qtbot):
+    # `du -sh` writes "4.0K<tab>/folder": a tab in a label is a gap half the window wide.
+    ta = make_app("[jobs.size]\nkind = \"command\"\ncommand = \"printf '4.0K\\\\t/x\\\\n'\"\n")
+    ta.run_job("size")
+    until(qtbot, lambda: find_run(ta, "size", "succeeded"))
+    details = ta.open_run(find_run(ta, "size", "succeeded")["id"])
+    until(qtbot, lambda: "4.0K" in details.fields["summary"].text())
+    assert details.fields["summary"].text() == "4.0K /x"
+    details.close()
+

@@ -291,7 +291,8 @@ class RunDetails(QDialog):
         self.form.setRowVisible(self.progress, running)
         if running:
             self._show_progress(self.app.window.runs_model.progress.get(run["id"]))
-        f["summary"].setText("<br>".join([_esc(plain(result.get("summary") or ""))] + [
+        summary = plain(result.get("summary") or "", one_line=True)
+        f["summary"].setText("<br>".join([_esc(summary)] + [
             f"⚠ {_esc(plain(w))}"
             for w in (run_warnings(result) if outcome(run) == "warning" else [])]))
         f["error"].setText(_esc(plain(run.get("error") or "")))
