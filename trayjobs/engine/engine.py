@@ -926,7 +926,8 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
         sleep_lock = self._keep_awake(job, run["id"])
         try:
             outcome = self.executor.run(request, handle=handle, on_message=tracker.on_message,
-                                        on_tick=tracker.tick, timeout=job.timeout,
+                                        on_tick=tracker.tick, on_idle=tracker.idle,
+                                        timeout=job.timeout,
                                         in_thread=in_thread)
         except Exception as exc:
             log.exception("could not run %s", run["id"])

@@ -282,6 +282,11 @@ class ThreadJob(_Messages):
         return "The job's thread ended without saying how the run went (a bug in trayjobs)."
 
 
+def _readable(fd: int) -> bool:
+    """Whether ``fd`` has something to read right now."""
+    return bool(select.select([fd], [], [], 0)[0])
+
+
 class Executor:
     """A pool of warm job processes; ``run`` executes one request in one of them."""
 
@@ -357,10 +362,13 @@ class Executor:
 
     def run(self, request: dict[str, Any], *, handle: RunHandle,
             on_message: Callable[[dict[str, Any]], None], on_tick: Callable[[], None],
+            on_idle: Callable[[], None] | None = None,
             timeout: float | None = None, tick: float = 0.5,
             in_thread: bool = False) -> Outcome:
         """Execute ``request`` in a job process (``in_thread``: on a thread of this one, see
-        :class:`ThreadJob`) and follow it to its end."""
+        :class:`ThreadJob`) and follow it to its end. ``on_message`` is called with each
+        message, ``on_tick`` after each wake-up (at least every ``tick`` seconds), and
+        ``on_idle`` once the messages read are handled and no more are waiting."""
         if in_thread:
             proc: JobProcess | ThreadJob = ThreadJob(request, handle.cancel)
         else:
@@ -372,7 +380,8 @@ class Executor:
                 proc = self._new_process()
                 proc.send(request)
         try:
-            outcome, reuse = self._follow(proc, handle, on_message, on_tick, timeout, tick)
+            outcome, reuse = self._follow(proc, handle, on_message, on_tick, on_idle,
+                                          timeout, tick)
         except Exception as exc:
             # Our own bookkeeping failed, not the job: stop the job (it must not go on
             # unwatched) and say so, rather than leave the attempt without an end.
@@ -398,7 +407,8 @@ class Executor:
 
     def _follow(self, proc: JobProcess, handle: RunHandle,
                 on_message: Callable[[dict[str, Any]], None], on_tick: Callable[[], None],
-                timeout: float | None, tick: float) -> tuple[Outcome, bool]:
+                on_idle: Callable[[], None] | None, timeout: float | None,
+                tick: float) -> tuple[Outcome, bool]:
         start = time.monotonic()
         deadline = start + timeout if timeout else None
         grace = self.grace
@@ -465,6 +475,8 @@ class Executor:
                             proc.groups.discard(pgid)
                     else:
                         on_message(msg)
+                if outcome is None and on_idle is not None and not _readable(proc.fd):
+                    on_idle()
             on_tick()
         return outcome, reuse
 

@@ -4,9 +4,10 @@ Listeners in this process (the window) get every update at once through the
 bus; the store gets progress at most a few times a second per run and log
 lines in batches, so a job reporting thousands of updates a second costs the
 database almost nothing. A batch is written once it holds 500 lines or
-:data:`LOG_BATCH` characters, or with the progress: a chatty program's output is
-stored while it runs (where the job process is busy anyway), not all of it after
-its end, when writing it would delay the run's outcome.
+:data:`LOG_BATCH` characters, or with the progress, or as soon as the job pauses
+with :data:`IDLE_BATCH` characters waiting: a chatty program's output is stored
+while it runs (where the job process is busy anyway), not after its end, when
+writing it would delay the run's outcome.
 
 While the store's server is away (``store_away()``), nothing is written: the log lines
 wait here (up to :data:`MAX_KEPT`, then the oldest beyond the first ones are counted, not
@@ -33,6 +34,10 @@ MAX_KEPT = 20_000
 #: Characters of waiting log lines that make a batch (a few of a command's 64 KiB entries):
 #: a commit costs about as much as storing 64 KiB, so smaller batches would cost more.
 LOG_BATCH = 256 * 1024
+#: Characters of waiting log lines stored as soon as the job pauses (see
+#: :meth:`AttemptTracker.idle`): half an entry of a command's output. Fewer wait for the
+#: next tick: a pause after each of a few lines would otherwise cost a commit each.
+IDLE_BATCH = 32 * 1024
 
 
 class AttemptTracker:
@@ -137,6 +142,14 @@ class AttemptTracker:
 
     def tick(self) -> None:
         if (self._dirty or self._logs) and self.clock() - self._last_write >= STORE_INTERVAL:
+            self.flush()
+
+    def idle(self) -> None:
+        """The job has nothing more to say for now: :data:`IDLE_BATCH` characters or more
+        of log lines waiting are stored now, while the engine would only wait, rather than
+        with the attempt's end, where the run's outcome would wait for them (a program's
+        last half megabyte of output, say, written after it exits)."""
+        if self._log_size >= IDLE_BATCH:
             self.flush()
 
     def take_logs(self) -> list[tuple[float, str, str]]:
