@@ -465,16 +465,16 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
         pin, pin_params = ("", ()) if host is None else (" AND (host IS NULL OR host = ?)",
                                                          (host,))
         with self.transaction() as conn:
-            cur = conn.execute(
+            row = conn.execute(
                 "UPDATE runs SET state = 'running', attempt = attempt + 1, started_at = ?,"
                 " updated_at = ?, pid = ?, worker_id = ?, next_attempt_at = NULL,"
                 " progress_done = NULL, progress_total = NULL, progress_message = NULL,"
                 " progress_unit = NULL, error = NULL, traceback = NULL"
-                f" WHERE id = ? AND state = 'queued' AND cancel_requested = 0{pin}",
-                (now, now, pid, worker_id, run_id, *pin_params))
-            if cur.rowcount != 1:
+                f" WHERE id = ? AND state = 'queued' AND cancel_requested = 0{pin} RETURNING *",
+                (now, now, pid, worker_id, run_id, *pin_params)).fetchone()
+            if row is None:
                 return None
-            row = dict(conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
+            row = dict(row)
             conn.execute("INSERT OR REPLACE INTO attempts (run_id, attempt, started_at, state)"
                          " VALUES (?, ?, ?, 'running')", (run_id, row["attempt"], now))
         return _decode(row)
