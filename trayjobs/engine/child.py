@@ -464,24 +464,58 @@ def _home(cls, d: dict[str, str]):
     return home
 
 
+class _Gate:
+    """The cancel event of a run sent ahead of its claim (``hold`` in the request): the
+    engine sends the run before it commits the claim, so that this process makes it ready
+    meanwhile; the first look at whether it is cancelled waits until the engine says
+    ``go`` (the claim held) or ``abort`` (it did not: the run reads as cancelled, and
+    nothing of it was done)."""
+
+    def __init__(self, cancel: threading.Event, told: threading.Event,
+                 aborted: threading.Event) -> None:
+        self._cancel, self._told, self._aborted = cancel, told, aborted
+        self._open = False
+
+    def is_set(self) -> bool:
+        if not self._open:
+            self._told.wait()
+            self._open = True
+        return self._aborted.is_set() or self._cancel.is_set()
+
+    def set(self) -> None:
+        self._cancel.set()
+
+    def clear(self) -> None:
+        self._cancel.clear()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self.is_set():
+            return True
+        return self._cancel.wait(timeout)
+
+
 def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
-         capture_output: bool = True) -> bool:
+         capture_output: bool = True, told: threading.Event | None = None,
+         aborted: threading.Event | None = None) -> bool:
     """Run one request; returns False when this process should not be reused.
     ``capture_output``: what job code prints becomes log lines of the run (in a job
-    process; a run on a thread of a bigger process leaves the process's streams alone)."""
+    process; a run on a thread of a bigger process leaves the process's streams alone).
+    ``told`` and ``aborted``: set when the engine says whether a run sent ahead of its
+    claim goes (see :class:`_Gate`)."""
     from ..context import JobContext
     from ..errors import Cancelled, JobFailed, UserError
     from ..kinds.registry import get_kind
     from ..paths import Home
     from ..secrets import forget_revealed
 
+    gate = _Gate(cancel, told, aborted) if req.get("hold") and told is not None else None
     ctx = JobContext(run_id=req["run_id"], job=req["job"], home=_home(Home, req["home"]),
                      sink=pipe.send, attempt=req["attempt"], max_attempts=req["max_attempts"],
                      trigger=req["trigger"], files=[Path(f) for f in req.get("files") or []],
                      dry_run=bool(req.get("dry_run")), params=dict(req.get("run_params") or {}),
                      resumes=req.get("resumes"), parent=req.get("parent"),
                      scheduled_for=req.get("scheduled_for"), plan=req.get("plan"),
-                     cancel_event=cancel)
+                     cancel_event=gate or cancel)
     out, err = sys.stdout, sys.stderr
     printed = _Printed(ctx)
     fds = None
@@ -510,6 +544,8 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
         if params is None and req["params"] is not None:  # None: an undo from the journal alone
             params = kind.parse_params(req["params"])
         printed.limit(head=_bound(params, "log_head"), tail=_bound(params, "log_tail"))
+        if gate is not None and not kind_cls.starts_at_check:
+            ctx.check_cancelled()  # the claim held (else: Cancelled, nothing done)
         if req.get("op") == "undo":
             result = kind.undo(ctx, params, req["run"])
         else:
@@ -597,6 +633,7 @@ def main(argv: list[str] | None = None) -> int:
     requests: list[dict[str, Any]] = []
     have = threading.Condition()
     cancel = threading.Event()
+    told, aborted = threading.Event(), threading.Event()
 
     def reader() -> None:
         # stdin carries requests and, while a job runs, "cancel": read it on the side.
@@ -605,11 +642,19 @@ def main(argv: list[str] | None = None) -> int:
                 msg = json.loads(line)
             except ValueError:
                 continue
-            if msg.get("op") == "cancel":
+            op = msg.get("op")
+            if op == "cancel":
                 cancel.set()
+            elif op in ("go", "abort"):  # for a run sent ahead of its claim (see _Gate)
+                if op == "abort":
+                    aborted.set()
+                told.set()
             else:
                 with have:
-                    cancel.clear()  # in stream order: a cancel after this request applies to it
+                    # in stream order: a cancel (go, abort) after this request applies to it
+                    cancel.clear()
+                    told.clear()
+                    aborted.clear()
                     requests.append(msg)
                     have.notify()
         # The engine closes our stdin only when it is done with us or has died (killed with
@@ -627,7 +672,7 @@ def main(argv: list[str] | None = None) -> int:
             with have:
                 have.wait_for(lambda: requests)
                 req = requests.pop(0)
-            if not _run(req, pipe, cancel):
+            if not _run(req, pipe, cancel, told=told, aborted=aborted):
                 return 0
             launcher.run_ended()  # the next program's start made ready while the engine records
             reap_exited()  # what the run left that has exited since (a command's are reaped)

@@ -62,7 +62,7 @@ from ..store import FINAL_STATES, HANDED_BY_SUBMITTER, SCHEDULED
 from ..watch import WatchManager, jobs_accepting
 from .control import EXPLICIT_TRIGGERS, SCHEDULE_PROBLEM, Control, last_good_path
 from .events import JobsChanged, Notice, RunChanged
-from .executor import Executor, Outcome, RunHandle
+from .executor import Executor, Outcome, Prepared, RunHandle
 from .leader import Leadership
 from .follower import Follower
 from .outage import StoreOutage
@@ -848,16 +848,21 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
             # Not claimed while the history is away: the run stays handed over, and is
             # sent to the queue again once the server answers (_store_reached).
             return
+        prepared = self._prepare(run_id)
         try:
-            run = self.store.claim(run_id, pid=os.getpid(), worker_id=self.lease.id,
-                                   host=this_host() if self.clustered else None)
-        except StoreUnreachable as exc:
-            self._store_lost(exc)
-            return
-        if run is None:  # cancelled meanwhile, or a second message for the same run
-            self.dispatch_pending()
-            return
-        self.execute_claimed(run)
+            try:
+                run = self.store.claim(run_id, pid=os.getpid(), worker_id=self.lease.id,
+                                       host=this_host() if self.clustered else None)
+            except StoreUnreachable as exc:
+                self._store_lost(exc)
+                return
+            if run is None:  # cancelled meanwhile, or a second message for the same run
+                self.dispatch_pending()
+                return
+            self.execute_claimed(run, prepared=prepared)
+        finally:
+            if prepared is not None and not prepared.used:
+                self.executor.abort(prepared)
         # The run's slot is free: runs left waiting for one go now. With none left at the
         # last dispatch, a new run is dispatched by whoever submits it (in a cluster, by
         # the engines its submitter tells), so an engine alone has nothing to look for. A
@@ -866,13 +871,15 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
                 or (self.clustered and run.get("dispatched") != HANDED_BY_SUBMITTER)):
             self.dispatch_pending()
 
-    def execute_claimed(self, run: dict[str, Any], *, in_process: bool = False) -> Outcome:
+    def execute_claimed(self, run: dict[str, Any], *, in_process: bool = False,
+                        prepared: Prepared | None = None) -> Outcome:
         """Run one claimed attempt to its end and record the outcome. Whatever goes wrong
         here, the attempt ends: a run is never left ``running`` by a live engine.
         ``in_process``: a kind that allows it runs on a thread here, not in a job process
-        (the foreground ``trayjobs run``; see ``JobKind.in_process``)."""
+        (the foreground ``trayjobs run``; see ``JobKind.in_process``). ``prepared``: the
+        run as sent to a job process ahead of its claim (:meth:`_prepare`)."""
         try:
-            return self._execute_claimed(run, in_process=in_process)
+            return self._execute_claimed(run, in_process=in_process, prepared=prepared)
         except Exception as exc:
             log.exception("run %s: the engine failed", run["id"])
             outcome = Outcome("failed", retry=False, message=(
@@ -880,7 +887,8 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
             self._record_failure(run, outcome)
             return outcome
 
-    def _execute_claimed(self, run: dict[str, Any], *, in_process: bool) -> Outcome:
+    def _execute_claimed(self, run: dict[str, Any], *, in_process: bool,
+                         prepared: Prepared | None = None) -> Outcome:
         self.bus.emit(RunChanged(run))
         job = self.config.jobs.get(run["job"])
         if job is None:
@@ -902,9 +910,34 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
                                  store_away=lambda: self._store_problem is not None,
                                  on_unreachable=self._store_lost,
                                  watched=str(watch.path) if watch is not None else None)
+        in_thread = in_process and _in_process_kind(job.kind)
+        request = self._request(run, job, in_thread=in_thread)
+        sleep_lock = self._keep_awake(job, run["id"])
+        try:
+            outcome = self.executor.run(request, handle=handle, on_message=tracker.on_message,
+                                        on_tick=tracker.tick, on_idle=tracker.idle,
+                                        timeout=job.timeout,
+                                        in_thread=in_thread, prepared=prepared)
+        except Exception as exc:
+            log.exception("could not run %s", run["id"])
+            outcome = Outcome("crashed", message=f"Could not start the job's process: {exc}")
+        finally:
+            if sleep_lock is not None:
+                sleep_lock.release()  # the moment the run ends, however it ended
+            with self._handles_lock:
+                self._handles.pop(run["id"], None)
+            handle.close()
+        # Only a stop while closing needs to know whether a person asked for it.
+        user_cancel = (self._stopping and outcome.state in ("cancelled", "crashed")
+                       and self._cancel_asked(run["id"]))
+        self._record(run, outcome, user_cancel=user_cancel, logs=tracker.take_logs())
+        return outcome
+
+    def _request(self, run: dict[str, Any], job: JobConfig, *, in_thread: bool
+                 ) -> dict[str, Any]:
+        """What a job process (``in_thread``: a thread of this one) is sent to run ``run``."""
         inputs = run.get("inputs") or {}
         run_params = inputs.get("params") or {}
-        in_thread = in_process and _in_process_kind(job.kind)
         # A job process is sent the params as JSON and validates them again; a thread of
         # this process is handed the job's validated params as they are (unless the run
         # sets some of them): the round trip would cost a foreground run a tenth of its
@@ -923,26 +956,29 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
                    "home": self.home.to_dict()}
         if handed:
             request["params_model"] = job.params
-        sleep_lock = self._keep_awake(job, run["id"])
+        return request
+
+    def _prepare(self, run_id: int) -> Prepared | None:
+        """Send a run about to be claimed to an idle job process, which makes it ready while
+        the claim commits (a command's environment built, its program found: a few tenths
+        of a millisecond that its start no longer waits for) and starts it only once told
+        that the claim held. The request is the one the claim will make: the run as it is
+        now, one attempt further; should the claimed run differ (a reload of the jobs file
+        between), it is dropped and the run sent afresh. Not in a cluster, whose store may
+        be a server: a read more before each claim would cost more than it saves."""
+        if self.clustered:
+            return None
         try:
-            outcome = self.executor.run(request, handle=handle, on_message=tracker.on_message,
-                                        on_tick=tracker.tick, on_idle=tracker.idle,
-                                        timeout=job.timeout,
-                                        in_thread=in_thread)
-        except Exception as exc:
-            log.exception("could not run %s", run["id"])
-            outcome = Outcome("crashed", message=f"Could not start the job's process: {exc}")
-        finally:
-            if sleep_lock is not None:
-                sleep_lock.release()  # the moment the run ends, however it ended
-            with self._handles_lock:
-                self._handles.pop(run["id"], None)
-            handle.close()
-        # Only a stop while closing needs to know whether a person asked for it.
-        user_cancel = (self._stopping and outcome.state in ("cancelled", "crashed")
-                       and self._cancel_asked(run["id"]))
-        self._record(run, outcome, user_cancel=user_cancel, logs=tracker.take_logs())
-        return outcome
+            row = self.store.get_run(run_id)
+        except Exception:  # the claim finds out and says so
+            return None
+        if row is None or row["state"] != "queued" or row.get("cancel_requested"):
+            return None
+        job = self.config.jobs.get(row["job"])
+        if job is None:
+            return None
+        return self.executor.prepare(self._request(dict(row, attempt=row["attempt"] + 1), job,
+                                                   in_thread=False))
 
     def _cancel_asked(self, run_id: int) -> bool:
         """Whether someone asked ``run_id`` to stop (False while the history is away:

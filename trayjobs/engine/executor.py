@@ -39,7 +39,7 @@ from ..textfmt import escape_strings
 from .launcher import PIPE_SIZE, widen
 from .wire import Reader
 
-__all__ = ["Executor", "Outcome", "RunHandle"]
+__all__ = ["Executor", "Outcome", "Prepared", "RunHandle"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,16 @@ class Outcome:
     retry: bool = True
     #: The job's process died: it crashed, or was killed because it did not stop when asked.
     died: bool = False
+
+
+@dataclass
+class Prepared:
+    """A run sent to a job process ahead of its claim (:meth:`Executor.prepare`)."""
+
+    proc: "JobProcess"
+    request: dict[str, Any]
+    #: Handed to :meth:`Executor.run` or dropped (:meth:`Executor.abort`).
+    used: bool = False
 
 
 class RunHandle:
@@ -327,13 +337,53 @@ class Executor:
         t.start()
 
     def _acquire(self) -> JobProcess:
+        return self._take_idle() or self._new_process()
+
+    def _take_idle(self) -> JobProcess | None:
         with self._lock:
             while self._idle:
                 p = self._idle.pop()
                 if p.alive():
                     return p
                 p.close()
-        return self._new_process()
+        return None
+
+    def prepare(self, request: dict[str, Any]) -> Prepared | None:
+        """Send ``request`` to an idle job process ahead of the run's claim: it makes the run
+        ready (reads the kind's params; a command builds the program's environment and finds
+        the program: see ``JobKind.starts_at_check``) and waits, while the claim commits.
+        :meth:`run`, given it, tells it to go on; :meth:`abort` to drop it. None when no job
+        process is idle: none is started for a run that may not be claimed."""
+        proc = self._take_idle()
+        if proc is None:
+            return None
+        try:
+            proc.send({**request, "hold": True})
+        except OSError:
+            self._release(proc, reuse=False)
+            return None
+        return Prepared(proc, request)
+
+    def abort(self, prepared: Prepared) -> None:
+        """Drop a run sent ahead of its claim (the claim failed, or the run is not the one
+        sent): its job process ends it, nothing of it done, and is reused."""
+        prepared.used = True
+        proc = prepared.proc
+        try:
+            proc.send({"op": "abort"})
+        except OSError:
+            self._release(proc, reuse=False)
+            return
+        handle = RunHandle()
+        try:
+            _, reuse = self._follow(proc, handle, lambda msg: None, lambda: None, None,
+                                    self.grace, 0.5)
+        except Exception:
+            log.exception("dropping a run sent ahead of its claim failed")
+            reuse = False
+        finally:
+            handle.close()
+        self._release(proc, reuse=reuse)
 
     def _release(self, p: JobProcess, *, reuse: bool) -> None:
         if reuse and p.alive():
@@ -364,21 +414,35 @@ class Executor:
             on_message: Callable[[dict[str, Any]], None], on_tick: Callable[[], None],
             on_idle: Callable[[], None] | None = None,
             timeout: float | None = None, tick: float = 0.5,
-            in_thread: bool = False) -> Outcome:
+            in_thread: bool = False, prepared: Prepared | None = None) -> Outcome:
         """Execute ``request`` in a job process (``in_thread``: on a thread of this one, see
         :class:`ThreadJob`) and follow it to its end. ``on_message`` is called with each
         message, ``on_tick`` after each wake-up (at least every ``tick`` seconds), and
-        ``on_idle`` once the messages read are handled and no more are waiting."""
+        ``on_idle`` once the messages read are handled and no more are waiting. ``prepared``:
+        the run as sent ahead of its claim (:meth:`prepare`), which goes on if ``request``
+        is still what was sent, else is dropped."""
         if in_thread:
             proc: JobProcess | ThreadJob = ThreadJob(request, handle.cancel)
         else:
-            proc = self._acquire()
-            try:
-                proc.send(request)
-            except OSError:
-                self._release(proc, reuse=False)
-                proc = self._new_process()
-                proc.send(request)
+            proc = None
+            if prepared is not None and prepared.request == request:
+                prepared.used = True
+                proc = prepared.proc
+                try:
+                    proc.send({"op": "go"})
+                except OSError:  # it died meanwhile: the run goes to a new one
+                    self._release(proc, reuse=False)
+                    proc = None
+            elif prepared is not None:
+                self.abort(prepared)
+            if proc is None:
+                proc = self._acquire()
+                try:
+                    proc.send(request)
+                except OSError:
+                    self._release(proc, reuse=False)
+                    proc = self._new_process()
+                    proc.send(request)
         try:
             outcome, reuse = self._follow(proc, handle, on_message, on_tick, on_idle,
                                           timeout, tick)

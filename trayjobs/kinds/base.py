@@ -102,6 +102,11 @@ class JobKind(ABC):
     #: are (``/dev/null`` and the job process's log file) and a run costs two pipes and a
     #: thread less.
     captures_fds: ClassVar[bool] = False
+    #: ``run`` has no effect on the world before its first ``ctx.check_cancelled()`` (the
+    #: command kind reads its params, builds the program's environment and finds it first):
+    #: a job process may go that far with a run whose claim the engine has yet to commit,
+    #: and waits there until the engine says whether it holds. Off, it waits before ``run``.
+    starts_at_check: ClassVar[bool] = False
     #: Keys of ``Params`` that ``trayjobs run JOB --param KEY=VALUE`` may set for one run
     #: (the report's ``period``), besides the job's own ``params``.
     run_params: ClassVar[frozenset[str]] = frozenset()

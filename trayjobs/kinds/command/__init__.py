@@ -56,6 +56,7 @@ class CommandKind(JobKind):
     accepts_files = True
     in_process = True  # the program runs in its own process group, stopped on cancel
     bounds_own_log = True  # its output log keeps log_head and log_tail itself (output.py)
+    starts_at_check = True  # nothing happens before execute()'s check_cancelled()
 
     @classmethod
     def is_idempotent(cls, params: CommandParams) -> bool:
@@ -114,7 +115,9 @@ class _Run:
             if problem:
                 raise self._refuse(self.key, problem)
         # Told to stop before it began (a cancel between claim and start): the program,
-        # which may not be safe to run at all, is not started only to be stopped.
+        # which may not be safe to run at all, is not started only to be stopped. (In a job
+        # process this is also where a run sent ahead of its claim waits for it: see
+        # JobKind.starts_at_check.)
         ctx.check_cancelled()
         _make_output_dir(out_dir, fresh=ctx.attempt == 1,
                          warn=lambda message: ctx.log(message, "warning"))

@@ -1,0 +1,110 @@
+"""A run sent to a job process ahead of its claim: made ready while the claim commits,
+started only once the engine says the claim held, dropped (nothing of it done) when not."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from trayjobs.engine.executor import Executor, RunHandle
+
+PY = sys.executable
+
+
+@pytest.fixture
+def executor(home):
+    home.ensure()
+    ex = Executor(home, grace=1.0)
+    ex._idle.append(ex._new_process())  # a warm one, as the engine keeps
+    yield ex
+    ex.close()
+
+
+def _request(home, marker, *, run_id=1, kind="command"):
+    params = ({"command": [PY, "-c", f"open({str(marker)!r}, 'w').write('ran')"]}
+              if kind == "command" else {"steps": 0, "step_time": 0})
+    return {"op": "run", "run_id": run_id, "job": "j", "kind": kind, "params": params,
+            "run_params": {}, "attempt": 1, "max_attempts": 1, "trigger": "manual",
+            "files": [], "dry_run": False, "home": home.to_dict()}
+
+
+def _run(executor, request, prepared=None):
+    handle, messages = RunHandle(), []
+    try:
+        outcome = executor.run(request, handle=handle, on_message=messages.append,
+                               on_tick=lambda: None, prepared=prepared)
+    finally:
+        handle.close()
+    return outcome, messages
+
+
+@pytest.mark.parametrize("kind", ["command", "demo"])
+def test_a_run_whose_claim_failed_is_dropped_and_its_process_reused(executor, home, tmp_path,
+                                                                  kind):
+    marker = tmp_path / "ran"
+    pid = executor._idle[-1].pid
+    prepared = executor.prepare(_request(home, marker, kind=kind))
+    assert prepared is not None and prepared.proc.pid == pid and not executor._idle
+    executor.abort(prepared)
+    assert prepared.used and not marker.exists()  # the program never started
+    assert [p.pid for p in executor._idle] == [pid]  # and the job process takes the next run
+    outcome, _ = _run(executor, _request(home, marker, run_id=2))
+    assert outcome.state == "succeeded" and marker.read_text() == "ran"
+    assert [p.pid for p in executor._idle] == [pid]
+
+
+def test_a_run_sent_ahead_goes_once_told_and_as_sent(executor, home, tmp_path):
+    marker = tmp_path / "ran"
+    request = _request(home, marker)
+    prepared = executor.prepare(request)
+    outcome, messages = _run(executor, dict(request), prepared)
+    assert outcome.state == "succeeded" and marker.read_text() == "ran"
+    assert prepared.used and len(executor._idle) == 1
+
+
+def test_a_run_claimed_otherwise_than_sent_ahead_is_sent_afresh(executor, home, tmp_path):
+    # The claim made it another attempt (or the jobs file changed between): what was sent
+    # ahead is dropped, and the run goes as claimed.
+    first, second = tmp_path / "first", tmp_path / "second"
+    prepared = executor.prepare(_request(home, first))
+    outcome, _ = _run(executor, _request(home, second), prepared)
+    assert outcome.state == "succeeded" and second.exists() and not first.exists()
+    assert prepared.used and len(executor._idle) == 1
+
+
+def test_nothing_is_sent_ahead_without_an_idle_job_process(home, tmp_path):
+    home.ensure()
+    ex = Executor(home, grace=1.0)
+    try:
+        assert ex.prepare(_request(home, tmp_path / "ran")) is None
+        assert not ex._idle  # none started for a run that may not be claimed
+    finally:
+        ex.close()
+
+
+def test_the_engine_drops_a_run_sent_ahead_when_its_claim_fails(make_engine, tmp_path,
+                                                                monkeypatch):
+    marker = tmp_path / "ran"
+    eng = make_engine(f"""
+[jobs.touch]
+kind = "command"
+command = ["{PY}", "-c", "open({str(marker)!r}, 'w').write('ran')"]
+retry = {{ attempts = 1 }}
+""")
+    rid = eng.submit("touch")
+    assert eng.watcher.wait(rid)["state"] == "succeeded"  # a job process is warm now
+    marker.unlink()
+    sent, claim, idle = [], eng.store.claim, len(eng.executor._idle)
+
+    def cancelled_meanwhile(run_id, **kw):
+        sent.append(len(eng.executor._idle))  # one job process has the run already
+        eng.store.cancel_run(run_id)
+        return claim(run_id, **kw)
+
+    monkeypatch.setattr(eng.store, "claim", cancelled_meanwhile)
+    rid = eng.store.create_run("touch", kind="command", trigger="manual")
+    eng._execute(rid)
+    assert sent == [idle - 1] and not marker.exists()
+    assert eng.store.get_run(rid)["state"] == "cancelled"
+    assert len(eng.executor._idle) == idle  # back, for the next run
