@@ -103,8 +103,62 @@ retry = {{ attempts = 1 }}
         return claim(run_id, **kw)
 
     monkeypatch.setattr(eng.store, "claim", cancelled_meanwhile)
-    rid = eng.store.create_run("touch", kind="command", trigger="manual")
+    # handed to the queue as far as the store knows: no dispatcher of the engine sends it
+    rid = eng.store.insert_run("touch", kind="command", trigger="manual", handed=True)["id"]
     eng._execute(rid)
     assert sent == [idle - 1] and not marker.exists()
     assert eng.store.get_run(rid)["state"] == "cancelled"
     assert len(eng.executor._idle) == idle  # back, for the next run
+
+
+def _sleeping_worker(eng, monkeypatch):
+    """As if a worker slept on the doorbell now (the real one wakes now and then)."""
+    from trayjobs.queue import Doorbell
+    monkeypatch.setattr(Doorbell, "asleep", property(lambda self: 1))
+
+
+def test_the_dispatcher_sends_the_run_ahead_for_its_worker_to_claim(make_engine, tmp_path,
+                                                                    monkeypatch):
+    # A worker asleep takes a run dispatched to it at once: the dispatcher sends the run to
+    # an idle job process first, and the worker finds it there when it claims the run.
+    marker = tmp_path / "ran"
+    eng = make_engine(f"""
+[jobs.touch]
+kind = "command"
+command = ["{PY}", "-c", "open({str(marker)!r}, 'a').write('ran')"]
+retry = {{ attempts = 1 }}
+""")
+    assert eng.watcher.wait(eng.submit("touch"))["state"] == "succeeded"
+    _sleeping_worker(eng, monkeypatch)
+    sent, prepare = [], eng.executor.prepare
+    monkeypatch.setattr(eng.executor, "prepare", lambda request: sent.append(request) or
+                        prepare(request))
+    # handed to the queue as far as the store knows: no dispatcher of the engine sends it
+    rid = eng.store.insert_run("touch", kind="command", trigger="manual", handed=True)["id"]
+    eng._send_ahead(eng.store.get_run(rid))
+    prepared = eng._ahead[rid]
+    assert [r["run_id"] for r in sent] == [rid] and marker.read_text() == "ran"  # held
+    eng._execute(rid)  # as the worker does
+    assert prepared.used and not eng._ahead and len(sent) == 1
+    assert eng.store.get_run(rid)["state"] == "succeeded" and marker.read_text() == "ranran"
+
+
+def test_a_run_sent_ahead_that_no_worker_took_is_dropped_at_stop(make_engine, tmp_path,
+                                                                monkeypatch):
+    marker = tmp_path / "ran"
+    eng = make_engine(f"""
+[jobs.touch]
+kind = "command"
+command = ["{PY}", "-c", "open({str(marker)!r}, 'w').write('ran')"]
+retry = {{ attempts = 1 }}
+""")
+    assert eng.watcher.wait(eng.submit("touch"))["state"] == "succeeded"
+    marker.unlink()
+    _sleeping_worker(eng, monkeypatch)
+    # handed to the queue as far as the store knows: no dispatcher of the engine sends it
+    rid = eng.store.insert_run("touch", kind="command", trigger="manual", handed=True)["id"]
+    eng._send_ahead(eng.store.get_run(rid))  # dispatched, but the message never came
+    prepared = eng._ahead[rid]
+    eng.stop(timeout=5)
+    assert prepared.used and not eng._ahead and not marker.exists()
+    assert eng.store.get_run(rid)["state"] == "queued"  # it runs at the next start

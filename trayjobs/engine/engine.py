@@ -121,6 +121,10 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
         self._handed_seen: dict[int, float] = {}  # handed runs found on Redis, and when
         self._unhand_next = 0.0  # (monotonic) when the leader looks for lost messages next
         self._dispatch_lock = threading.Lock()
+        #: Runs sent to a job process as they were dispatched, before their claim (see
+        #: _send_ahead), by run id, until their worker takes them.
+        self._ahead: dict[int, Prepared] = {}
+        self._ahead_lock = threading.Lock()
         self._dispatch_again = False
         # Whether runs may still wait for this dispatcher (it left some behind, or could
         # not tell): then the end of any run dispatches; else only the end of one that a
@@ -292,6 +296,10 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
             h.request_cancel()
         wait = timeout if timeout is not None else self.executor.grace + 5
         self.queue.stop_consumer(timeout=wait)
+        with self._ahead_lock:  # runs sent ahead that no worker took: dropped
+            ahead, self._ahead = list(self._ahead.values()), {}
+        for prepared in ahead:
+            self.executor.abort(prepared)
         if self._sched_thread is not None:
             self._sched_thread.join(2)
         self._stop_conditions()
@@ -649,6 +657,7 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
                 self._dispatch_again = True  # the next runs in line may take its place
                 continue
             if self.store.mark_dispatched(run["id"], by=self.lease.id):
+                self._send_ahead(run)
                 try:
                     self.queue.enqueue(run["id"], priority=run["priority"] or 0,
                                        host=run.get("host") if self.clustered else None)
@@ -848,7 +857,10 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
             # Not claimed while the history is away: the run stays handed over, and is
             # sent to the queue again once the server answers (_store_reached).
             return
-        prepared = self._prepare(run_id)
+        with self._ahead_lock:
+            prepared = self._ahead.pop(run_id, None)
+        if prepared is None:
+            prepared = self._prepare(run_id)
         try:
             try:
                 run = self.store.claim(run_id, pid=os.getpid(), worker_id=self.lease.id,
@@ -958,18 +970,34 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
             request["params_model"] = job.params
         return request
 
-    def _prepare(self, run_id: int) -> Prepared | None:
+    def _send_ahead(self, run: dict[str, Any]) -> None:
+        """A run just dispatched that a sleeping worker takes at once (it is handed over in
+        memory) is sent to a job process now, by the dispatcher: the job process makes it
+        ready while the worker wakes and claims it (see :meth:`_prepare`)."""
+        doorbell = self.queue.doorbell
+        if (self.clustered or self._stopping or doorbell.asleep <= len(doorbell.handed())
+                or run["id"] in self._ahead):  # dispatched again: the first is still there
+            return
+        prepared = self._prepare(run["id"], row=run)
+        if prepared is not None:
+            with self._ahead_lock:
+                prepared, self._ahead[run["id"]] = self._ahead.get(run["id"]), prepared
+            if prepared is not None:
+                self.executor.abort(prepared)
+
+    def _prepare(self, run_id: int, *, row: dict[str, Any] | None = None) -> Prepared | None:
         """Send a run about to be claimed to an idle job process, which makes it ready while
         the claim commits (a command's environment built, its program found: a few tenths
         of a millisecond that its start no longer waits for) and starts it only once told
         that the claim held. The request is the one the claim will make: the run as it is
-        now, one attempt further; should the claimed run differ (a reload of the jobs file
-        between), it is dropped and the run sent afresh. Not in a cluster, whose store may
-        be a server: a read more before each claim would cost more than it saves."""
+        now (``row``, as the dispatcher read it; else read here), one attempt further;
+        should the claimed run differ (a reload of the jobs file between), it is dropped
+        and the run sent afresh. Not in a cluster, whose store may be a server: a read
+        more before each claim would cost more than it saves."""
         if self.clustered:
             return None
         try:
-            row = self.store.get_run(run_id)
+            row = row or self.store.get_run(run_id)
         except Exception:  # the claim finds out and says so
             return None
         if row is None or row["state"] != "queued" or row.get("cancel_requested"):
