@@ -743,3 +743,28 @@ def test_show_follow_prints_the_output_while_the_program_runs(make_engine, home,
         follow.kill()
     assert "last" in out and follow.returncode == 1
     assert f"run {rid} failed: exit code 3" in err
+
+
+def test_a_program_found_once_is_looked_for_where_it_was_then_gone_is_said(tmp_path,
+                                                                           monkeypatch):
+    # Before each start a job process asks whether the program is there: a walk of PATH
+    # the first time, then a look at the file found; one removed since is said missing in
+    # the same words as a program never found.
+    import shutil
+    from trayjobs.kinds.command import process
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    program = folder / "tool"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    path = f"{tmp_path / 'empty'}:{folder}"
+    walks = []
+    which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda *a, **kw: walks.append(a) or which(*a, **kw))
+    assert process.startable("tool", cwd=tmp_path, path=path) is None
+    assert process.startable("tool", cwd=tmp_path, path=path) is None
+    assert len(walks) == 1
+    program.unlink()
+    said = process.startable("tool", cwd=tmp_path, path=path)
+    assert said == process.find_program("tool", cwd=tmp_path, path=path) is not None
+    assert "was not found on PATH" in said

@@ -31,7 +31,7 @@ from ..registry import register
 from .output import OutputLog
 from .params import Command, CommandParams, SecretRef
 from .process import (exec_failure, exited, find_program, missing, ready_next, signal_group,
-                      spare, spawn)
+                      spare, spawn, startable)
 from .progress import Progress
 
 __all__ = ["CommandKind", "CommandParams", "output_dir"]
@@ -111,7 +111,7 @@ class _Run:
         env = self._environment(out_dir)
         argv = _argv(command, ctx.files)
         if isinstance(command, list):
-            problem = find_program(argv[0], cwd=cwd, path=env.get("PATH"))
+            problem = startable(argv[0], cwd=cwd, path=env.get("PATH"))
             if problem:
                 raise self._refuse(self.key, problem)
         # Told to stop before it began (a cancel between claim and start): the program,

@@ -32,7 +32,8 @@ from typing import Callable
 
 from ...engine import launcher
 
-__all__ = ["spawn", "ready_next", "spare", "signal_group", "exited", "find_program", "exec_failure",
+__all__ = ["spawn", "ready_next", "spare", "signal_group", "exited", "find_program", "startable",
+           "exec_failure",
            "missing"]
 
 PR_SET_PDEATHSIG = 1
@@ -191,4 +192,32 @@ def find_program(program: str, *, cwd: Path, path: str | None) -> str | None:
     if shutil.which(program, path=path) is None:
         return (f"the program {program!r} was not found on PATH; install it "
                 f"or give its full path")
+    return None
+
+
+#: Where each program named without a folder was found last, by (name, PATH): a job
+#: process runs the same programs again and again.
+_found: dict[tuple[str, str | None], str] = {}
+_FOUND_MAX = 256
+
+
+def startable(program: str, *, cwd: Path, path: str | None) -> str | None:
+    """:func:`find_program`, as asked before each start: a program found on PATH before is
+    looked for where it was found first (a look at one file, where a walk of PATH is a
+    few system calls per folder before it). Still there and executable, it can be
+    started (the first of that name on PATH, which the start runs, may be another)."""
+    if "/" in program:
+        return find_program(program, cwd=cwd, path=path)
+    key = (program, path)
+    known = _found.get(key)
+    if known is not None and os.access(known, os.X_OK) and not os.path.isdir(known):
+        return None
+    found = shutil.which(program, path=path)
+    if found is None:
+        _found.pop(key, None)
+        return find_program(program, cwd=cwd, path=path)
+    if os.path.isabs(found):  # one found in a relative folder of PATH depends on the cwd
+        if len(_found) >= _FOUND_MAX:
+            _found.clear()
+        _found[key] = found
     return None
