@@ -162,3 +162,19 @@ retry = {{ attempts = 1 }}
     eng.stop(timeout=5)
     assert prepared.used and not eng._ahead and not marker.exists()
     assert eng.store.get_run(rid)["state"] == "queued"  # it runs at the next start
+
+
+def test_a_run_sent_ahead_that_fails_before_it_asks_leaves_no_word_for_the_next(executor, home,
+                                                                               tmp_path):
+    # Its params are bad: it ends before it waits for the engine's word, which still comes
+    # (the claim held). The next run sent ahead must wait for its own, not take that one.
+    bad = dict(_request(home, tmp_path / "never"), params={"command": []})
+    prepared = executor.prepare(bad)
+    outcome, _ = _run(executor, bad, prepared)
+    assert outcome.state == "failed"
+    marker = tmp_path / "ran"
+    prepared = executor.prepare(_request(home, marker, run_id=2))
+    executor.abort(prepared)
+    assert not marker.exists()
+    outcome, _ = _run(executor, _request(home, marker, run_id=3))
+    assert outcome.state == "succeeded" and marker.exists()

@@ -467,20 +467,26 @@ def _home(cls, d: dict[str, str]):
 class _Gate:
     """The cancel event of a run sent ahead of its claim (``hold`` in the request): the
     engine sends the run before it commits the claim, so that this process makes it ready
-    meanwhile; the first look at whether it is cancelled waits until the engine says
-    ``go`` (the claim held) or ``abort`` (it did not: the run reads as cancelled, and
-    nothing of it was done)."""
+    meanwhile; the first look at whether it is cancelled waits until the engine says, with
+    one byte on the go pipe, ``g`` (the claim held) or ``a`` (it did not: the run reads as
+    cancelled, and nothing of it was done). The byte is read on this thread itself: a word
+    on stdin would wait for the reader thread to get its turn first."""
 
-    def __init__(self, cancel: threading.Event, told: threading.Event,
-                 aborted: threading.Event) -> None:
-        self._cancel, self._told, self._aborted = cancel, told, aborted
-        self._open = False
+    def __init__(self, cancel: threading.Event, go_fd: int) -> None:
+        self._cancel, self._fd = cancel, go_fd
+        self.opened = False
+        self._aborted = False
+
+    def open(self) -> None:
+        """Wait for the engine's word (once); for a run that ended before it asked, so that
+        the word is not taken for the next run's."""
+        if not self.opened:
+            self.opened = True
+            self._aborted = os.read(self._fd, 1) != b"g"  # b"": the engine is gone
 
     def is_set(self) -> bool:
-        if not self._open:
-            self._told.wait()
-            self._open = True
-        return self._aborted.is_set() or self._cancel.is_set()
+        self.open()
+        return self._aborted or self._cancel.is_set()
 
     def set(self) -> None:
         self._cancel.set()
@@ -495,20 +501,19 @@ class _Gate:
 
 
 def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
-         capture_output: bool = True, told: threading.Event | None = None,
-         aborted: threading.Event | None = None) -> bool:
+         capture_output: bool = True, go_fd: int | None = None) -> bool:
     """Run one request; returns False when this process should not be reused.
     ``capture_output``: what job code prints becomes log lines of the run (in a job
     process; a run on a thread of a bigger process leaves the process's streams alone).
-    ``told`` and ``aborted``: set when the engine says whether a run sent ahead of its
-    claim goes (see :class:`_Gate`)."""
+    ``go_fd``: where the engine says whether a run sent ahead of its claim goes (see
+    :class:`_Gate`)."""
     from ..context import JobContext
     from ..errors import Cancelled, JobFailed, UserError
     from ..kinds.registry import get_kind
     from ..paths import Home
     from ..secrets import forget_revealed
 
-    gate = _Gate(cancel, told, aborted) if req.get("hold") and told is not None else None
+    gate = _Gate(cancel, go_fd) if req.get("hold") and go_fd is not None else None
     ctx = JobContext(run_id=req["run_id"], job=req["job"], home=_home(Home, req["home"]),
                      sink=pipe.send, attempt=req["attempt"], max_attempts=req["max_attempts"],
                      trigger=req["trigger"], files=[Path(f) for f in req.get("files") or []],
@@ -591,6 +596,8 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
             _finish_streams(printed, fds)
             sys.stdout, sys.stderr = out, err
         forget_revealed()
+        if gate is not None:
+            gate.open()  # ended before it asked (its params were bad, say): the word is its
     return reuse
 
 
@@ -633,7 +640,8 @@ def main(argv: list[str] | None = None) -> int:
     requests: list[dict[str, Any]] = []
     have = threading.Condition()
     cancel = threading.Event()
-    told, aborted = threading.Event(), threading.Event()
+    # The engine's word on a run sent ahead of its claim (see _Gate), when it gives one.
+    go_fd = int(argv[1]) if len(argv) > 1 else None
 
     def reader() -> None:
         # stdin carries requests and, while a job runs, "cancel": read it on the side.
@@ -645,16 +653,9 @@ def main(argv: list[str] | None = None) -> int:
             op = msg.get("op")
             if op == "cancel":
                 cancel.set()
-            elif op in ("go", "abort"):  # for a run sent ahead of its claim (see _Gate)
-                if op == "abort":
-                    aborted.set()
-                told.set()
             else:
                 with have:
-                    # in stream order: a cancel (go, abort) after this request applies to it
-                    cancel.clear()
-                    told.clear()
-                    aborted.clear()
+                    cancel.clear()  # in stream order: a cancel after this request applies to it
                     requests.append(msg)
                     have.notify()
         # The engine closes our stdin only when it is done with us or has died (killed with
@@ -672,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
             with have:
                 have.wait_for(lambda: requests)
                 req = requests.pop(0)
-            if not _run(req, pipe, cancel, told=told, aborted=aborted):
+            if not _run(req, pipe, cancel, go_fd=go_fd):
                 return 0
             launcher.run_ended()  # the next program's start made ready while the engine records
             reap_exited()  # what the run left that has exited since (a command's are reaped)

@@ -901,8 +901,15 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
 
     def _execute_claimed(self, run: dict[str, Any], *, in_process: bool,
                          prepared: Prepared | None = None) -> Outcome:
-        self.bus.emit(RunChanged(run))
         job = self.config.jobs.get(run["job"])
+        if job is not None:
+            in_thread = in_process and _in_process_kind(job.kind)
+            request = self._request(run, job, in_thread=in_thread)
+            if prepared is not None and not job.sleep_mode:
+                # The job process has the run ready: it goes on now, while the rest is
+                # done here. (Keeping the computer awake comes first: see below.)
+                self.executor.go(prepared, request)
+        self.bus.emit(RunChanged(run))
         if job is None:
             outcome = Outcome("failed", retry=False, message=(
                 f"The job {run['job']!r} is no longer in the config file; "
@@ -922,8 +929,6 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
                                  store_away=lambda: self._store_problem is not None,
                                  on_unreachable=self._store_lost,
                                  watched=str(watch.path) if watch is not None else None)
-        in_thread = in_process and _in_process_kind(job.kind)
-        request = self._request(run, job, in_thread=in_thread)
         sleep_lock = self._keep_awake(job, run["id"])
         try:
             outcome = self.executor.run(request, handle=handle, on_message=tracker.on_message,

@@ -70,6 +70,8 @@ class Prepared:
     request: dict[str, Any]
     #: Handed to :meth:`Executor.run` or dropped (:meth:`Executor.abort`).
     used: bool = False
+    #: Told to go on already (:meth:`Executor.go`).
+    went: bool = False
 
 
 class RunHandle:
@@ -161,15 +163,24 @@ class JobProcess(_Messages):
 
     def __init__(self, stderr_path: Path) -> None:
         r, w = os.pipe()
+        # The go pipe: one byte per run sent ahead of its claim, which the job process reads
+        # on the thread that runs it (see Executor.prepare).
+        go_r, self._go = os.pipe()
         self.stderr_path = stderr_path
-        with open(stderr_path, "wb") as err:
-            env = dict(os.environ, PYTHONUNBUFFERED="1")
-            env.pop("QT_QPA_PLATFORM", None)
-            self.proc = subprocess.Popen(
-                child_command() + [str(w)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                stderr=err, pass_fds=(w,), close_fds=True, env=env,
-                start_new_session=True)  # a Ctrl-C in the terminal reaches the app, not the jobs
+        try:
+            with open(stderr_path, "wb") as err:
+                env = dict(os.environ, PYTHONUNBUFFERED="1")
+                env.pop("QT_QPA_PLATFORM", None)
+                self.proc = subprocess.Popen(
+                    child_command() + [str(w), str(go_r)], stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL, stderr=err, pass_fds=(w, go_r), close_fds=True,
+                    env=env, start_new_session=True)  # a Ctrl-C in the terminal reaches the app
+        except BaseException:
+            for fd in (r, w, go_r, self._go):
+                os.close(fd)
+            raise
         os.close(w)
+        os.close(go_r)
         self._open(r)
         self.pid = self.proc.pid
         ready = self.read(timeout=60)
@@ -183,6 +194,10 @@ class JobProcess(_Messages):
     def send(self, msg: dict[str, Any]) -> None:
         self.proc.stdin.write((json.dumps(msg) + "\n").encode())
         self.proc.stdin.flush()
+
+    def tell(self, go: bool) -> None:
+        """Whether the run sent ahead of its claim goes (``OSError`` if the process is gone)."""
+        os.write(self._go, b"g" if go else b"a")
 
     def kill(self) -> None:
         # What its jobs left running outside its group (their adopted orphans among them)
@@ -207,10 +222,11 @@ class JobProcess(_Messages):
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        try:
-            os.close(self.fd)
-        except OSError:
-            pass
+        for fd in (self.fd, self._go):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def stderr_tail(self, lines: int = 15) -> str:
         try:
@@ -364,13 +380,32 @@ class Executor:
             return None
         return Prepared(proc, request)
 
+    def go(self, prepared: Prepared, request: dict[str, Any]) -> None:
+        """Tell the job process that a run sent ahead goes on, if ``request`` is still what
+        was sent (else it is dropped), ahead of :meth:`run`, which then follows it."""
+        if prepared.used or prepared.went:
+            return
+        if prepared.request != request:
+            self.abort(prepared)
+            return
+        try:
+            prepared.proc.tell(True)
+        except OSError:  # it died meanwhile: run() sends the run to a new one
+            prepared.used = True
+            self._release(prepared.proc, reuse=False)
+            return
+        prepared.went = True
+
     def abort(self, prepared: Prepared) -> None:
         """Drop a run sent ahead of its claim (the claim failed, or the run is not the one
         sent): its job process ends it, nothing of it done, and is reused."""
         prepared.used = True
         proc = prepared.proc
         try:
-            proc.send({"op": "abort"})
+            if prepared.went:  # it goes already: stopped as a cancel stops it
+                proc.send({"op": "cancel"})
+            else:
+                proc.tell(False)
         except OSError:
             self._release(proc, reuse=False)
             return
@@ -425,11 +460,16 @@ class Executor:
             proc: JobProcess | ThreadJob = ThreadJob(request, handle.cancel)
         else:
             proc = None
-            if prepared is not None and prepared.request == request:
+            if prepared is not None and prepared.went and not prepared.used:
+                prepared.used = True
+                proc = prepared.proc
+            elif prepared is not None and prepared.used:
+                pass  # dropped, or its process died: sent afresh below
+            elif prepared is not None and prepared.request == request:
                 prepared.used = True
                 proc = prepared.proc
                 try:
-                    proc.send({"op": "go"})
+                    proc.tell(True)
                 except OSError:  # it died meanwhile: the run goes to a new one
                     self._release(proc, reuse=False)
                     proc = None
