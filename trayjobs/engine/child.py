@@ -2,7 +2,8 @@
 
 It reads requests as JSON lines on stdin (job code sees ``/dev/null`` there) and
 answers on the message pipe whose fd is its first argument (in the format of
-:mod:`.wire`). Job code may block,
+:mod:`.wire`); its second, if any, is the go pipe, which says whether a run sent
+ahead of its claim goes (see :class:`_Gate`). Job code may block,
 spin or crash: the engine can always kill this process, and knows from the
 pipe's end that it died.
 
