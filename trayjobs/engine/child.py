@@ -27,6 +27,7 @@ import signal
 import sys
 import threading
 import traceback
+import weakref
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -39,10 +40,26 @@ from .wire import encode
 __all__ = ["main"]
 
 
+#: The message pipes of this process (one, but tests make more), for :func:`_pipes_forked`.
+_PIPES: "weakref.WeakSet[_Pipe]" = weakref.WeakSet()
+
+
+def _pipes_forked() -> None:
+    """In a child that job code forked (multiprocessing, say): a thread of the parent (one
+    reading a program's output into the log) may have held a pipe's lock as it forked,
+    which would hang the child's first print() for ever. That thread is not in the child."""
+    for pipe in list(_PIPES):
+        pipe._lock._at_fork_reinit()
+
+
+os.register_at_fork(after_in_child=_pipes_forked)
+
+
 class _Pipe:
     def __init__(self, fd: int) -> None:
         self._f = os.fdopen(fd, "wb", buffering=0)
         self._lock = threading.Lock()
+        _PIPES.add(self)
         #: Process groups that job code started and has not reaped yet (``pgroup`` messages).
         self.groups: set[int] = set()
         #: Messages that may wait to go with the next one (see :meth:`send`).
