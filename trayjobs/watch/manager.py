@@ -291,6 +291,12 @@ class WatchManager:
         folder = self._folders.get(key)
         if folder is None or folder.state != "watching":
             return
+        if kind == "overflow":  # the kernel dropped events: whatever came is found by a scan
+            log.warning("watched folder %s: more changed at once than the system could report; "
+                        "looking at the whole folder again", folder.key)
+            for job in folder.jobs:
+                self._watches[job].needs_scan = True
+            return
         if is_dir:
             if kind in ("deleted", "moved") and src == folder.real:
                 self._check_folder(key)

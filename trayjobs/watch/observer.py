@@ -8,28 +8,64 @@ only needs where files arrive: for such folders the kernel is not asked for move
 events at all; a rename inside the folder then comes as its destination being created.
 Recursive watches keep them (their own ``processed/`` moves pair at once, and moved
 sub-folders need them). Elsewhere the platform's native observer is used as it is.
+
+When more happens at once than the kernel queues (``fs.inotify.max_queued_events``), it
+drops events: which files arrived is lost. The inotify observers here then send one
+:class:`OverflowEvent` for their folder, and the watch looks at the folder anew.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
+from watchdog.events import FileSystemEvent
 from watchdog.observers import Observer
 
-__all__ = ["make_observer"]
+__all__ = ["make_observer", "OverflowEvent"]
 
 log = logging.getLogger(__name__)
 
 
+class OverflowEvent(FileSystemEvent):
+    """Events below ``src_path`` were lost: look at the folder again."""
+    event_type = "overflow"
+    is_directory = True
+
+
 def _inotify_classes() -> tuple[type, type] | None:
     try:
-        from watchdog.observers.inotify import InotifyEmitter, InotifyObserver
+        from watchdog.observers.inotify import (InotifyEmitter, InotifyObserver,
+                                                InotifyWatchGroup)
         from watchdog.observers.inotify_c import InotifyConstants
     except Exception:  # not Linux, or a watchdog without these
         return None
 
-    class ArrivalsEmitter(InotifyEmitter):
+    class Group(InotifyWatchGroup):
+        emitter: Any = None
+
+        def on_queue_overflow(self) -> None:
+            super().on_queue_overflow()
+            emitter = self.emitter
+            if emitter is not None:
+                emitter.queue_event(OverflowEvent(emitter.watch.path))
+
+    class OverflowEmitter(InotifyEmitter):
+        def on_thread_start(self) -> None:
+            group = Group(self._inotify_fd, os.fsencode(self.watch.path),
+                          is_recursive=self.watch.is_recursive,
+                          event_mask=self.get_event_mask_from_filter(),
+                          follow_symlink=self.watch.follow_symlink)
+            group.emitter = self
+            self._inotify = group
+
+    class FolderObserver(InotifyObserver):
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(**kw)
+            self._emitter_class = OverflowEmitter
+
+    class ArrivalsEmitter(OverflowEmitter):
         def get_event_mask_from_filter(self):
             return super().get_event_mask_from_filter() & ~InotifyConstants.IN_MOVED_FROM
 
@@ -37,12 +73,12 @@ def _inotify_classes() -> tuple[type, type] | None:
             if not self.stopped_event.is_set():  # stopping: nothing more to read
                 super().queue_events(timeout, full_events=full_events)
 
-    class ArrivalsObserver(InotifyObserver):
+    class ArrivalsObserver(FolderObserver):
         def __init__(self, **kw: Any) -> None:
             super().__init__(**kw)
             self._emitter_class = ArrivalsEmitter
 
-    return ArrivalsObserver, InotifyObserver
+    return ArrivalsObserver, FolderObserver
 
 
 _CLASSES = _inotify_classes()
