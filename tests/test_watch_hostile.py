@@ -61,3 +61,43 @@ def test_files_whose_events_the_kernel_dropped_are_found_by_a_rescan(make_engine
     go.set()
     run = ev.finished("bank")[0]
     assert run["state"] == "succeeded" and files_of(run) == ["lost.csv"]
+
+
+def refuse_watches_below(monkeypatch, name: str):
+    """The system's limit of watches reached for the folder ``name`` (as if
+    fs.inotify.max_user_watches were used up by then)."""
+    import errno
+    from watchdog.observers.inotify_c import InotifyFD
+    real = InotifyFD.add_callback
+
+    def add_callback(self, path, *args, **kw):
+        if os.path.basename(path) == os.fsencode(name):
+            raise OSError(errno.ENOSPC, "inotify watch limit reached")
+        return real(self, path, *args, **kw)
+    monkeypatch.setattr(InotifyFD, "add_callback", add_callback)
+
+
+LIMIT = ("the system's limit of watched folders is reached "
+         "(raise fs.inotify.max_user_watches)")
+
+
+@pytest.mark.parametrize("when", ["at start", "made while watched"])
+def test_a_sub_folder_past_the_watch_limit_makes_the_folder_unavailable(make_engine, tmp_path,
+                                                                        monkeypatch, when):
+    # Watching the folder without it would take nothing that arrives there, and say nothing.
+    monkeypatch.setattr("trayjobs.watch.manager.RETRY_EVERY", 0.3)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    if when == "at start":
+        (inbox / "deep").mkdir()
+    with pytest.MonkeyPatch.context() as limit:
+        refuse_watches_below(limit, "deep")
+        eng, ev = start(make_engine, import_job("bank", inbox, watch_extra=", recursive = true"))
+        if when != "at start":
+            ev.state("bank", "watching")
+            (inbox / "deep").mkdir()
+        assert ev.state("bank", "unavailable")["reason"] == LIMIT
+        csv(inbox / "deep" / "x.csv")
+    ev.state("bank", "watching")  # the limit raised: tried again
+    run = ev.finished("bank")[0]
+    assert run["state"] == "succeeded" and files_of(run) == ["x.csv"]

@@ -22,7 +22,7 @@ from watchdog.events import (DirAttribEvent, DirCreatedEvent, DirDeletedEvent, D
                              FileModifiedEvent, FileMovedEvent, FileSystemEvent,
                              FileSystemEventHandler)
 from ..places import danger, realpath
-from .observer import OverflowEvent, make_observer
+from .observer import LimitEvent, OverflowEvent, make_observer
 
 __all__ = ["Folder", "folder_problem"]
 
@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 #: What a watch listens to. Leaving out opened / closed-without-writing keeps the kernel from
 #: reporting every read of the folder's files (an import reads each one).
 EVENTS = [FileCreatedEvent, FileModifiedEvent, FileClosedEvent, FileMovedEvent,
-          FileDeletedEvent, DirDeletedEvent, DirMovedEvent, OverflowEvent]
+          FileDeletedEvent, DirDeletedEvent, DirMovedEvent, OverflowEvent,
+          LimitEvent]
 #: What the parent of an unavailable folder listens to: the folder appearing or changing mode.
 PARENT_EVENTS = [DirCreatedEvent, DirMovedEvent, DirAttribEvent]
 

@@ -297,6 +297,9 @@ class WatchManager:
             for job in folder.jobs:
                 self._watches[job].needs_scan = True
             return
+        if kind == "limit":  # a new sub-folder could not be watched: say why, and keep trying
+            self._open(folder)
+            return
         if is_dir:
             if kind in ("deleted", "moved") and src == folder.real:
                 self._check_folder(key)

@@ -12,10 +12,17 @@ sub-folders need them). Elsewhere the platform's native observer is used as it i
 When more happens at once than the kernel queues (``fs.inotify.max_queued_events``), it
 drops events: which files arrived is lost. The inotify observers here then send one
 :class:`OverflowEvent` for their folder, and the watch looks at the folder anew.
+
+watchdog passes over a sub-folder it could not watch. When that is for the system's limit
+of watches (or inotify instances), every file that arrives there would be missed without
+a word: starting such a watch fails with the limit's error instead, and a sub-folder made
+later that hits the limit sends a :class:`LimitEvent`, so that the folder is opened again
+and shown unavailable with the reason.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from typing import Any
@@ -23,7 +30,10 @@ from typing import Any
 from watchdog.events import FileSystemEvent
 from watchdog.observers import Observer
 
-__all__ = ["make_observer", "OverflowEvent"]
+__all__ = ["make_observer", "OverflowEvent", "LimitEvent"]
+
+#: Errors that leave a sub-folder unwatched until the system's limits are raised.
+_LIMITS = (errno.ENOSPC, errno.EMFILE)
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +41,12 @@ log = logging.getLogger(__name__)
 class OverflowEvent(FileSystemEvent):
     """Events below ``src_path`` were lost: look at the folder again."""
     event_type = "overflow"
+    is_directory = True
+
+
+class LimitEvent(FileSystemEvent):
+    """A sub-folder of ``src_path`` could not be watched for the system's limits."""
+    event_type = "limit"
     is_directory = True
 
 
@@ -44,6 +60,23 @@ def _inotify_classes() -> tuple[type, type] | None:
 
     class Group(InotifyWatchGroup):
         emitter: Any = None
+        limit: OSError | None = None  # met while adding the first watches
+
+        def _add_callback(self, path: bytes) -> None:
+            try:
+                wd = self._inotify_fd.add_callback(path, self.event_mask, self._callback,
+                                                   self._id)
+            except OSError as exc:
+                if path == self.path:
+                    raise
+                if exc.errno in _LIMITS:
+                    if self.emitter is None:
+                        self.limit = self.limit or exc
+                    else:
+                        self.emitter.queue_event(LimitEvent(self.emitter.watch.path))
+                return  # otherwise gone or unreadable meanwhile, as watchdog has it
+            self._active_callbacks_by_path[path] = wd
+            self._active_callbacks_by_watch[wd] = path
 
         def on_queue_overflow(self) -> None:
             super().on_queue_overflow()
@@ -57,6 +90,9 @@ def _inotify_classes() -> tuple[type, type] | None:
                           is_recursive=self.watch.is_recursive,
                           event_mask=self.get_event_mask_from_filter(),
                           follow_symlink=self.watch.follow_symlink)
+            if group.limit is not None:
+                group.deactivate()
+                raise group.limit
             group.emitter = self
             self._inotify = group
 
