@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 
 import pytest
 
@@ -101,3 +102,29 @@ def test_a_sub_folder_past_the_watch_limit_makes_the_folder_unavailable(make_eng
     ev.state("bank", "watching")  # the limit raised: tried again
     run = ev.finished("bank")[0]
     assert run["state"] == "succeeded" and files_of(run) == ["x.csv"]
+
+
+@pytest.mark.parametrize("partial", [".part", ".crdownload"])
+def test_a_browsers_empty_placeholder_waits_for_its_download(make_engine, home, tmp_path,
+                                                             partial):
+    # Firefox and Chrome keep the final name with an empty file while the download goes
+    # to NAME.part / NAME.crdownload, then rename it over the placeholder.
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    eng, ev = start(make_engine, import_job("bank", inbox, settle="0.2s"))
+    ev.state("bank", "watching")
+    (inbox / "statement.csv").touch()
+    part = inbox / f"statement.csv{partial}"
+    with open(part, "w", encoding="utf-8") as f:
+        f.write("id,name\n1,a\n")
+        f.flush()
+        # Quiet and closed for longer than the settle time, the placeholder still waits.
+        ev.wait(lambda: eng.watch_status()["bank"]["pending"] == 1, what="placeholder seen")
+        time.sleep(1.0)  # the stall: nothing to wait for but time
+        f.write("2,b\n")
+    assert runs_of(eng, "bank") == []
+    os.rename(part, inbox / "statement.csv")
+    run = ev.finished("bank")[0]
+    ev.settled("bank")
+    assert [files_of(r) for r in runs_of(eng, "bank")] == [["statement.csv"]]
+    assert run["state"] == "succeeded" and run["result"]["files"][0]["rows"] == 2, run

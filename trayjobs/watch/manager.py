@@ -40,6 +40,10 @@ LINGER = 0.05         # a ready file waits this long for others about to be read
 MAX_LINGER = 0.5      # ... but never longer than this in all
 RETRY_EVERY = 30.0    # unavailable folders are tried again (and watched ones checked) this often
 MAX_OPEN_WAIT = 300.0  # a quiet file still open for writing counts as complete after this long
+#: A browser keeps a download's final name with an empty file while it writes NAME.part
+#: (Firefox) or NAME.crdownload (Chrome), then renames that over it: NAME is not complete
+#: while one of these is beside it.
+DOWNLOADING = (".part", ".crdownload", ".partial", ".download")
 _EPS = 0.001
 
 
@@ -376,6 +380,9 @@ class WatchManager:
         if c.writing and now - c.first < MAX_OPEN_WAIT:
             # Still open for writing (a download that stalled): its close comes as an event.
             self._schedule(w, path, c, min(now + max(settle, 1.0), c.first + MAX_OPEN_WAIT))
+            return
+        if any(os.path.lexists(path + suffix) for suffix in DOWNLOADING):
+            self._schedule(w, path, c, now + max(settle, 1.0))  # its rename comes as an event
             return
         del w.cands[path]
         if not w.ready:
