@@ -128,3 +128,20 @@ def test_a_browsers_empty_placeholder_waits_for_its_download(make_engine, home, 
     ev.settled("bank")
     assert [files_of(r) for r in runs_of(eng, "bank")] == [["statement.csv"]]
     assert run["state"] == "succeeded" and run["result"]["files"][0]["rows"] == 2, run
+
+
+def test_a_file_opened_for_writing_waits_for_its_first_write_and_close(make_engine, home, tmp_path):
+    # wget and curl make the file when the server answers; the data may come much later.
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    eng, ev = start(make_engine, import_job("bank", inbox, settle="0.2s"))
+    ev.state("bank", "watching")
+    with open(inbox / "export.csv", "w", encoding="utf-8") as f:
+        ev.wait(lambda: eng.watch_status()["bank"]["pending"] == 1, what="the file is seen")
+        time.sleep(1.0)  # the stall before the first byte: nothing to wait for but time
+        assert runs_of(eng, "bank") == []
+        f.write("id,name\n1,a\n2,b\n")
+    run = ev.finished("bank")[0]
+    ev.settled("bank")
+    assert [files_of(r) for r in runs_of(eng, "bank")] == [["export.csv"]]
+    assert run["state"] == "succeeded" and run["result"]["files"][0]["rows"] == 2, run

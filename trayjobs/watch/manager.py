@@ -334,7 +334,11 @@ class WatchManager:
                 c = w.cands[path] = Candidate(last=t, first=t)
             c.last = max(c.last, t)
             c.snap = (st.st_size, st.st_mtime_ns)
-            if kind == "modified" and folder.reports_close:
+            # Written, or made empty: a downloader makes the file when the server answers,
+            # and the data may be a stall away. (An empty file renamed in gives no close:
+            # it waits MAX_OPEN_WAIT, which only empty ones do.)
+            if folder.reports_close and (kind == "modified"
+                                         or (kind == "created" and st.st_size == 0)):
                 c.writing = True
             elif kind == "closed":
                 c.writing = False
