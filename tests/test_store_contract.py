@@ -207,6 +207,14 @@ def test_a_watched_file_whose_name_is_not_utf8_is_recorded_seen_and_kept(backend
     assert store.forget_versions("tidy", "/in", set()) == 1
 
 
+def test_the_versions_of_files_a_run_moved_away_are_forgotten_by_path(backend):
+    store = backend.open()
+    store.record_versions("load", None, [("/in/a.csv", 1, 1), ("/in/b\udcff.csv", 2, 2)])
+    assert store.forget_paths("load", ["/in/b\udcff.csv", "/in/never.csv"]) == 2
+    assert store.unseen_versions("load", [("/in/a.csv", 1, 1), ("/in/b\udcff.csv", 2, 2)]) == [
+        ("/in/b\udcff.csv", 2, 2)]
+
+
 def test_a_run_its_submitter_queued_itself_is_no_dispatchers_until_its_message_is_lost(
         backend):
     store = backend.open()

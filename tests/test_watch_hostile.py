@@ -145,3 +145,22 @@ def test_a_file_opened_for_writing_waits_for_its_first_write_and_close(make_engi
     ev.settled("bank")
     assert [files_of(r) for r in runs_of(eng, "bank")] == [["export.csv"]]
     assert run["state"] == "succeeded" and run["result"]["files"][0]["rows"] == 2, run
+
+
+def test_the_same_file_dropped_again_after_its_import_runs_again(make_engine, home, tmp_path):
+    # Moved back from processed/ (or failed/, once fixed), or another file that happens to
+    # have the same name, size and time: a new arrival, not a version already handled.
+    inbox, outside = tmp_path / "inbox", tmp_path / "outside"
+    inbox.mkdir()
+    eng, ev = start(make_engine, import_job("bank", inbox))
+    ev.state("bank", "watching")
+    os.rename(csv(outside / "a.csv"), inbox / "a.csv")
+    ev.finished("bank")
+    ev.settled("bank")
+    st = (inbox / "processed" / "a.csv").stat()
+    version = (str(inbox / "a.csv"), st.st_size, st.st_mtime_ns)
+    ev.wait(lambda: eng.store.unseen_versions("bank", [version]), what="the version forgotten")
+    os.rename(inbox / "processed" / "a.csv", inbox / "a.csv")
+    again = ev.finished("bank", 2)[1]
+    assert files_of(again) == ["a.csv"] and again["state"] == "succeeded"
+    assert "already imported" in again["result"]["files"][0]["message"], again["result"]

@@ -895,6 +895,14 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
                 conn.executemany("DELETE FROM watch_files WHERE job = ? AND path = ?", gone)
         return len(gone)
 
+    def forget_paths(self, job: str, paths: Iterable[str]) -> int:
+        """Drop the recorded versions of ``paths`` (files a run moved away or removed)."""
+        gone = [(job, escape_undecodable(p)) for p in paths]
+        if gone:
+            with self.transaction() as conn:
+                conn.executemany("DELETE FROM watch_files WHERE job = ? AND path = ?", gone)
+        return len(gone)
+
     def waiting_run(self, job: str, *, trigger: str) -> int | None:
         """A run of ``job`` with ``trigger`` that is queued and has not started yet."""
         rows = self._query("SELECT id FROM runs WHERE job = ? AND trigger = ? AND"

@@ -342,6 +342,9 @@ class RunStoreAPI(Protocol):
     def forget_versions(self, job: str, folder: str, keep: set[str]) -> int:
         """Drop recorded versions under ``folder`` whose path is not in ``keep``; how many."""
 
+    def forget_paths(self, job: str, paths: Iterable[str]) -> int:
+        """Drop the recorded versions of ``paths``, whatever they were; how many asked."""
+
     def set_watch_status(self, job: str, *, state: str, folder: str, reason: str | None,
                          pending: int, pid: int) -> None:
         """What the watch of ``job`` is doing, for other processes to show."""

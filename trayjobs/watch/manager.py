@@ -129,7 +129,7 @@ class WatchManager:
     def _on_bus(self, ev: Any) -> None:
         if (isinstance(ev, RunChanged) and ev.final and not ev.remote
                 and ev.run.get("job") in self._status):
-            self._post(("ended", ev.run["job"]))
+            self._post(("ended", ev.run["job"], (ev.run.get("inputs") or {}).get("files") or []))
 
     # -- the watch thread ----------------------------------------------------------------
 
@@ -174,6 +174,15 @@ class WatchManager:
             w = self._watches.get(msg[1])
             if w is not None:
                 w.held = False
+                self._forget_gone(w, msg[2])
+
+    def _forget_gone(self, w: Watch, files: list[str]) -> None:
+        """The run's files it moved away (to processed/, failed/) are forgotten, as a scan
+        would: the same file brought back, or another with its name, size and time, is a
+        new arrival, not a version already handled."""
+        gone = [p for p in files if isinstance(p, str) and not os.path.lexists(p)]
+        if gone:
+            self.engine.store.forget_paths(w.job, gone)
 
     def _timer(self, delay: float, what: str, key: str) -> None:
         heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), what, key))
