@@ -164,3 +164,42 @@ def test_the_same_file_dropped_again_after_its_import_runs_again(make_engine, ho
     again = ev.finished("bank", 2)[1]
     assert files_of(again) == ["a.csv"] and again["state"] == "succeeded"
     assert "already imported" in again["result"]["files"][0]["message"], again["result"]
+
+
+def test_a_sub_folder_without_permission_is_said_and_taken_once_it_opens_up(
+        make_engine, tmp_path, monkeypatch, caplog):
+    # As root every folder can be read: the refusal is made here, where the scan and the
+    # observer's walk list a folder and the system is asked to watch it.
+    import errno
+    from watchdog.observers.inotify_c import InotifyFD
+    monkeypatch.setattr("trayjobs.watch.manager.RETRY_EVERY", 0.3)
+    inbox = tmp_path / "inbox"
+    locked = inbox / "locked"
+    csv(locked / "inside.csv")
+    denied = threading.Event()
+    denied.set()
+    real_scandir, real_add = os.scandir, InotifyFD.add_callback
+
+    def scandir(path="."):
+        if denied.is_set() and os.fsdecode(path) == str(locked):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_scandir(path)
+
+    def add_callback(self, path, *args, **kw):
+        if denied.is_set() and os.fsdecode(path) == str(locked):
+            raise OSError(errno.EACCES, "Permission denied")
+        return real_add(self, path, *args, **kw)
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(InotifyFD, "add_callback", add_callback)
+
+    eng, ev = start(make_engine, import_job("bank", inbox, watch_extra=", recursive = true"))
+    ev.state("bank", "watching")
+    ev.wait(lambda: any("cannot be read" in r.getMessage() for r in caplog.records),
+            what="the unreadable sub-folder logged")
+    message = next(r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage())
+    assert str(locked) in message and "permission denied" in message
+    denied.clear()  # chmod: no event for it
+    run = ev.finished("bank")[0]
+    assert run["state"] == "succeeded" and files_of(run) == ["inside.csv"]
+    csv(locked / "later.csv")  # and watched from then on
+    assert files_of(ev.finished("bank", 2)[1]) == ["later.csv"]

@@ -25,6 +25,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..engine.events import RunChanged, WatchChanged
+from ..textfmt import escape_undecodable
 from .match import Matcher
 from .runs import BATCH, RETRY_SUBMIT, submit_ready
 from .state import Candidate, Watch
@@ -45,6 +46,14 @@ MAX_OPEN_WAIT = 300.0  # a quiet file still open for writing counts as complete 
 #: while one of these is beside it.
 DOWNLOADING = (".part", ".crdownload", ".partial", ".download")
 _EPS = 0.001
+
+
+def _readable(path: str) -> bool:
+    try:
+        with os.scandir(path):
+            return True
+    except OSError:
+        return False
 
 
 class WatchManager:
@@ -280,16 +289,33 @@ class WatchManager:
         if folder.state == "unavailable" or not folder.healthy():
             self._open(folder)
 
+    def _look_again_below(self, key: str) -> None:
+        """A sub-folder that could not be read and now can: watch the folder anew, so that
+        its files are taken and it is watched too (it gives no event when it opens up)."""
+        folder = self._folders.get(key)
+        if folder is None or folder.state != "watching":
+            return
+        for job in folder.jobs:
+            m = self._watches[job].matcher
+            if m is not None and any(_readable(p) for p in m.unreadable):
+                self._open(folder)
+                return
+
     def _scan(self, w: Watch, folder: Folder) -> None:
         """Every matching file not handed to a run yet becomes a candidate (settle still
         applies); versions of files no longer there are forgotten."""
         found = []
+        before = w.matcher.unreadable
         try:
             for path, st in w.matcher.scan():
                 found.append((path, st.st_size, st.st_mtime_ns))
         except OSError:
             self._check_folder(folder.key)
             return
+        for path, why in sorted(w.matcher.unreadable.items()):
+            if path not in before:
+                log.warning("watch of %s: the sub-folder %s cannot be read (%s); files in it are "
+                            "taken once it can be", w.job, escape_undecodable(path), why.lower())
         store = self.engine.store
         store.forget_versions(w.job, folder.real, {p for p, _, _ in found})
         now = time.monotonic()
@@ -369,6 +395,7 @@ class WatchManager:
             if what == "folders":
                 for k in list(self._folders):
                     self._check_folder(k)
+                    self._look_again_below(k)
                 self._timer(RETRY_EVERY, "folders", "")
             elif what == "flush" and key in self._watches:
                 self._watches[key].flush_due = False  # _flush_ready looks at it next

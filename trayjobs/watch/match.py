@@ -71,6 +71,9 @@ class Matcher:
         self._abs: list[str] = []              # excluded folders as absolute paths
         self._rel: list[tuple[str, ...]] = []  # ... as folder names beside any input file
         self._refused: set[str] = set()        # names not valid UTF-8, already logged
+        #: Sub-folders the last full scan could not read: {path: why}. Nothing below them is
+        #: taken (the system gives no events there either) until they can be read.
+        self.unreadable: dict[str, str] = {}
         for folder in excluded:
             p = Path(folder).expanduser()
             if p.is_absolute() or ".." in p.parts:
@@ -129,14 +132,16 @@ class Matcher:
         nothing under ignored or excluded folders). Unreadable sub-folders are skipped."""
         top = self.root.rstrip(os.sep) or os.sep
         stack = [top]
+        unreadable: dict[str, str] = {}
         while stack:
             folder = stack.pop()
             try:
                 with os.scandir(folder) as it:
                     entries = list(it)
-            except OSError:
+            except OSError as exc:
                 if folder == top:
                     raise  # the watched folder itself: the caller marks it unavailable
+                unreadable[folder] = exc.strerror or str(exc)
                 continue
             for entry in entries:
                 try:
@@ -151,6 +156,7 @@ class Matcher:
                     continue  # gone meanwhile, or a dangling link
                 if stat.S_ISREG(st.st_mode):
                     yield entry.path, st
+        self.unreadable = unreadable
 
 
 def jobs_accepting(config: Config, paths: Iterable[str | Path]) -> list[str]:
