@@ -82,19 +82,19 @@ LIMIT = ("the system's limit of watched folders is reached "
          "(raise fs.inotify.max_user_watches)")
 
 
-@pytest.mark.parametrize("when", ["at start", "made while watched"])
+@pytest.mark.parametrize("when", ["the folder itself", "at start", "made while watched"])
 def test_a_sub_folder_past_the_watch_limit_makes_the_folder_unavailable(make_engine, tmp_path,
                                                                         monkeypatch, when):
     # Watching the folder without it would take nothing that arrives there, and say nothing.
     monkeypatch.setattr("trayjobs.watch.manager.RETRY_EVERY", 0.3)
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    if when == "at start":
+    if when != "made while watched":
         (inbox / "deep").mkdir()
     with pytest.MonkeyPatch.context() as limit:
-        refuse_watches_below(limit, "deep")
+        refuse_watches_below(limit, "inbox" if when == "the folder itself" else "deep")
         eng, ev = start(make_engine, import_job("bank", inbox, watch_extra=", recursive = true"))
-        if when != "at start":
+        if when == "made while watched":
             ev.state("bank", "watching")
             (inbox / "deep").mkdir()
         assert ev.state("bank", "unavailable")["reason"] == LIMIT
