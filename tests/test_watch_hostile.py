@@ -203,3 +203,22 @@ def test_a_sub_folder_without_permission_is_said_and_taken_once_it_opens_up(
     assert run["state"] == "succeeded" and files_of(run) == ["inside.csv"]
     csv(locked / "later.csv")  # and watched from then on
     assert files_of(ev.finished("bank", 2)[1]) == ["later.csv"]
+
+
+def test_the_watched_folder_renamed_away_is_noticed_at_once(make_engine, tmp_path):
+    # Not at the next periodic check (half a minute): files dropped at its path meanwhile
+    # would wait, and the window would say "watching" a folder that is not there.
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    eng, ev = start(make_engine, import_job("bank", inbox))
+    ev.state("bank", "watching")
+    os.rename(inbox, tmp_path / "old-inbox")
+    assert ev.state("bank", "unavailable")["reason"] == "the folder does not exist"
+    inbox.mkdir()
+    ev.state("bank", "watching")
+    csv(inbox / "new.csv")
+    csv(tmp_path / "old-inbox" / "old.csv")  # no longer watched
+    run = ev.finished("bank")[0]
+    ev.settled("bank")
+    assert [files_of(r) for r in runs_of(eng, "bank")] == [["new.csv"]]
+    assert run["state"] == "succeeded"

@@ -18,6 +18,10 @@ of watches (or inotify instances), every file that arrives there would be missed
 a word: starting such a watch fails with the limit's error instead, and a sub-folder made
 later that hits the limit sends a :class:`LimitEvent`, so that the folder is opened again
 and shown unavailable with the reason.
+
+The folder itself renamed away is reported as a :class:`DirMovedEvent` of it (watchdog
+reports only its deletion), so that the watch notices at once that its path names
+another folder, or none.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import logging
 import os
 from typing import Any
 
-from watchdog.events import FileSystemEvent
+from watchdog.events import DirMovedEvent, FileSystemEvent
 from watchdog.observers import Observer
 
 __all__ = ["make_observer", "OverflowEvent", "LimitEvent"]
@@ -62,6 +66,14 @@ def _inotify_classes() -> tuple[type, type] | None:
         emitter: Any = None
         limit: OSError | None = None  # met while adding the first watches
 
+        def on_event(self, event) -> None:
+            if not event.is_move_self:
+                super().on_event(event)
+            elif (self.emitter is not None
+                  and self._active_callbacks_by_watch.get(event.wd) == self.path):
+                # The folder itself renamed away: watchdog says nothing of it.
+                self.emitter.queue_event(DirMovedEvent(self.emitter.watch.path, ""))
+
         def _add_callback(self, path: bytes) -> None:
             try:
                 wd = self._inotify_fd.add_callback(path, self.event_mask, self._callback,
@@ -85,6 +97,9 @@ def _inotify_classes() -> tuple[type, type] | None:
                 emitter.queue_event(OverflowEvent(emitter.watch.path))
 
     class OverflowEmitter(InotifyEmitter):
+        def get_event_mask_from_filter(self):
+            return super().get_event_mask_from_filter() | InotifyConstants.IN_MOVE_SELF
+
         def on_thread_start(self) -> None:
             group = Group(self._inotify_fd, os.fsencode(self.watch.path),
                           is_recursive=self.watch.is_recursive,
