@@ -222,3 +222,30 @@ def test_the_watched_folder_renamed_away_is_noticed_at_once(make_engine, tmp_pat
     ev.settled("bank")
     assert [files_of(r) for r in runs_of(eng, "bank")] == [["new.csv"]]
     assert run["state"] == "succeeded"
+
+
+def test_in_a_worker_process_a_placeholder_a_folder_renamed_away_and_a_file_brought_back(
+        home, write_config, tmp_path):
+    import signal
+    from helpers import run_state, start_worker, trayjobs, wait_run, wait_until
+    from textwrap import dedent
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_config(dedent(import_job("bank", inbox, settle="0.2s")))
+    worker = start_worker(home)
+    try:
+        wait_until(lambda: f"watching {inbox}" in trayjobs(home, "jobs").stdout, what="watching")
+        (inbox / "a.csv").touch()  # a browser's placeholder ...
+        csv(inbox / "a.csv.part")  # ... renamed over once the download is complete
+        os.rename(inbox / "a.csv.part", inbox / "a.csv")
+        assert wait_run(home, 1)["state"] == "succeeded"
+        os.rename(inbox / "processed" / "a.csv", inbox / "a.csv")  # brought back
+        again = wait_run(home, 2)
+        assert files_of(again) == ["a.csv"] and "already imported" in str(again["result"])
+        os.rename(inbox, tmp_path / "gone")
+        wait_until(lambda: "unavailable (the folder does not exist)"
+                   in trayjobs(home, "jobs").stdout, timeout=10, what="unavailable")
+        assert run_state(home, 3) is None
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(20)
