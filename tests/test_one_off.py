@@ -296,3 +296,34 @@ def test_ctrl_c_while_waiting_for_a_one_offs_time_cancels_it(home):
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130 and f"run {rid} cancelled" in err, err
     assert run_state(home, rid)["state"] == "cancelled"
+
+
+def test_in_counts_real_time_across_a_clock_change():
+    # 01:30 the night clocks go forward: two hours later it is 04:30, not 03:30.
+    spring = datetime(2026, 3, 29, 1, 30, tzinfo=BERLIN)
+    got = one_off_time(within="2h", now=spring)
+    assert got.timestamp() - spring.timestamp() == 7200
+    # The second pass of 02:30 the night clocks go back: ten minutes on is ahead, not past.
+    autumn = datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=BERLIN)
+    assert one_off_time(within="10m", now=autumn).timestamp() - autumn.timestamp() == 600
+
+
+@pytest.mark.parametrize("at", ["02:45", "2026-10-25 02:45"])
+def test_at_in_the_repeated_hour_takes_the_pass_still_ahead(at):
+    autumn = datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=BERLIN)  # the second 02:30
+    got = one_off_time(at=at, now=autumn)
+    assert got.timestamp() - autumn.timestamp() == 15 * 60
+
+
+@pytest.mark.parametrize("zone, now, at, due", [
+    ("Europe/Berlin", datetime(2026, 3, 28, 23, 0), "02:30", datetime(2026, 3, 29, 3, 0)),
+    ("Europe/Berlin", datetime(2026, 3, 28, 12, 0), "2026-03-29 02:30",
+     datetime(2026, 3, 29, 3, 0)),
+    ("America/New_York", datetime(2026, 3, 8, 0, 0), "02:10", datetime(2026, 3, 8, 3, 0)),
+    # Lord Howe Island goes forward by half an hour, 02:00 to 02:30.
+    ("Australia/Lord_Howe", datetime(2026, 10, 3, 23, 0), "02:10", datetime(2026, 10, 4, 2, 30)),
+])
+def test_at_a_time_the_clocks_skip_runs_when_the_gap_ends_as_cron_does(zone, now, at, due):
+    tz = ZoneInfo(zone)
+    got = one_off_time(at=at, now=now.replace(tzinfo=tz))
+    assert got.timestamp() == due.replace(tzinfo=tz).timestamp()

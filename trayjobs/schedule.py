@@ -251,6 +251,30 @@ def _no_such_date(text: str) -> str | None:
     return None
 
 
+def _instants(day, at: time, tz: tzinfo) -> list[datetime]:
+    """The real moments a wall-clock time on ``day`` names in ``tz``, earliest first: two in
+    the hour that is repeated when clocks go back; in the hour skipped when they go forward,
+    none exists, and the end of the gap stands for it (02:30 runs at 03:00, as cron runs a
+    job set for then)."""
+    first = datetime.combine(day, at, tzinfo=tz)
+    second = first.replace(fold=1)
+    a, b = first.astimezone(timezone.utc), second.astimezone(timezone.utc)
+    if a == b:
+        return [first]
+    if a < b:  # the repeated hour: fold 0 is its first pass, fold 1 its second
+        return [a.astimezone(tz), b.astimezone(tz)]
+    # A skipped time: b (read with the later offset) is before the change, a after it.
+    while b < a and b.astimezone(tz).utcoffset() != a.astimezone(tz).utcoffset():
+        b += timedelta(minutes=1)
+    return [b.astimezone(tz)]
+
+
+def _later(now: datetime, seconds: float) -> datetime:
+    """``now`` plus that much real time: wall-clock arithmetic would make ``--in 2h`` one
+    hour when clocks go forward meanwhile, and a time past when they go back."""
+    return (now.astimezone(timezone.utc) + timedelta(seconds=seconds)).astimezone(now.tzinfo)
+
+
 def one_off_time(*, at: str | None = None, within: str | None = None,
                  now: datetime | None = None) -> datetime:
     """When a one-off run asked for ``at`` a time or ``within`` a duration should start,
@@ -275,7 +299,7 @@ def one_off_time(*, at: str | None = None, within: str | None = None,
             raise NotLater(f"--in {within}: that is now, not later")
         if seconds > MAX_AHEAD.total_seconds():
             raise ValueError(f"--in {within}: at most {MAX_AHEAD.days} days ahead")
-        return now + timedelta(seconds=seconds)
+        return _later(now, seconds)
     text = at.strip()
     m = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", text)
     if m:
@@ -283,11 +307,12 @@ def one_off_time(*, at: str | None = None, within: str | None = None,
         if hour > 23 or minute > 59 or second > 59:
             raise ValueError(f"--at {at}: not a time of day; write e.g. 18:00 or 07:30")
         # A zone (not a fixed offset) as tzinfo: the offset of that day applies (DST).
-        due = datetime.combine(now.date(), time(hour, minute, second), tzinfo=now.tzinfo)
-        if due <= now:
-            due = datetime.combine(now.date() + timedelta(days=1), time(hour, minute, second),
-                                   tzinfo=now.tzinfo)
-        return due
+        # Compared as timestamps: datetimes in one zone compare by wall clock, which in the
+        # repeated hour takes its first pass, already gone, for a time still ahead.
+        wall = time(hour, minute, second)
+        return next(t for day in (now.date(), now.date() + timedelta(days=1))
+                    for t in _instants(day, wall, now.tzinfo)
+                    if t.timestamp() > now.timestamp())
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         raise ValueError(f"--at {at}: give a time too, e.g. '{text} 18:00'")
     try:
@@ -296,9 +321,11 @@ def one_off_time(*, at: str | None = None, within: str | None = None,
         raise ValueError(f"--at {at}: {_no_such_date(text) or 'not a time'}; write e.g. 18:00, "
                          f"'2026-12-24 18:00' or 2026-12-24T18:00:00+01:00") from None
     if due.tzinfo is None:
-        due = due.replace(tzinfo=now.tzinfo)
-    if due <= now:
+        # Of the two passes of a repeated hour, the one still ahead.
+        found = _instants(due.date(), due.time(), now.tzinfo)
+        due = next((t for t in found if t.timestamp() > now.timestamp()), found[-1])
+    if due.timestamp() <= now.timestamp():
         raise NotLater(f"--at {at}: that time has passed")
-    if due - now > MAX_AHEAD:
+    if due.timestamp() - now.timestamp() > MAX_AHEAD.total_seconds():
         raise ValueError(f"--at {at}: at most {MAX_AHEAD.days} days ahead")
     return due
