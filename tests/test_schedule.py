@@ -56,6 +56,35 @@ def test_cron_across_fall_back_runs_once_a_day():
     assert b.timestamp() - a.timestamp() == 25 * 3600  # the day with an extra hour
 
 
+@pytest.mark.parametrize("zone, second_pass, expr, expected", [
+    ("Europe/Berlin", datetime(2026, 10, 25, 2, 10, fold=1), "30 2 * * *", "10-26 02:30"),
+    ("America/New_York", datetime(2026, 11, 1, 1, 5, fold=1), "45 1 * * *", "11-02 01:45"),
+    ("Australia/Lord_Howe", datetime(2026, 4, 5, 1, 35, fold=1), "45 1 * * *", "04-06 01:45"),
+])
+def test_cron_from_the_repeated_hours_second_pass_is_next_day_not_past(zone, second_pass,
+                                                                         expr, expected):
+    tz = ZoneInfo(zone)
+    now = second_pass.replace(tzinfo=tz)
+    nxt = Cron(expr).next_after(now, tz=tz)
+    assert nxt.timestamp() > now.timestamp() and nxt.astimezone(tz).strftime("%m-%d %H:%M") == expected
+
+
+def test_a_job_first_seen_in_the_repeated_hour_gets_no_catch_up_run(make_engine):
+    # Set up (or its schedule changed) at 02:10 in the second pass of the hour the clocks
+    # repeat: its first run is tomorrow's 02:30, not the first pass's 02:30, an hour ago.
+    now = datetime(2026, 10, 25, 2, 10, fold=1, tzinfo=BERLIN).timestamp()
+    eng = make_engine("""
+        [jobs.nightly]
+        kind = "demo"
+        cron = "30 2 * * *"
+        steps = 1
+        step_time = 0
+    """, tz=BERLIN, scheduler=False)
+    assert eng.tick(now) == datetime(2026, 10, 26, 2, 30, tzinfo=BERLIN).timestamp()
+    eng.tick(now + 120)
+    assert eng.store.list_runs(job="nightly") == []
+
+
 def test_interval_counts_real_time_across_dst():
     i = Interval(3600)
     start = datetime(2026, 10, 25, 1, 30, tzinfo=BERLIN)

@@ -170,7 +170,14 @@ class Cron:
         # the way Debian's cron does (a 02:30 job in a skipped hour runs at 03:00).
         from cronsim import CronSim
         local = after.astimezone(tz or local_zone())
-        return next(CronSim(self.expr, local.replace(microsecond=0)))
+        times = CronSim(self.expr, local.replace(microsecond=0))
+        due = next(times)
+        # From the second pass of an hour the clocks repeat, cronsim (which reads the wall
+        # clock, not which pass) gives the first pass's time, already gone: a fixed-time
+        # job set in that hour ran then, and runs next on the following day.
+        while due.timestamp() <= after.timestamp():  # not by wall clock, as one zone would
+            due = next(times)
+        return due
 
     def describe(self) -> str:
         return describe_cron(self.expr)
