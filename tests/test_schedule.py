@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from trayjobs.config import parse_config
-from trayjobs.engine.scheduler import plan
+from trayjobs.engine.scheduler import Plan, plan
 from trayjobs.schedule import Cron, Interval
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -187,3 +187,24 @@ def test_paused_job_catches_up_on_resume(make_engine):
     eng.tick(t0 + 5 * 3600 + 700)
     [run] = eng.store.list_runs(job="hourly")
     assert run["trigger"] == "catch-up" and run["note"].startswith("missed 5 runs")
+
+
+@pytest.mark.parametrize("name", ["once", "all"])
+def test_a_clock_set_back_by_days_does_not_hold_the_schedule_back(name):
+    # Planned while the clock was a week ahead; now it is right again.
+    job = JOBS[name]
+    now = datetime(2026, 11, 23, 8, 0, tzinfo=BERLIN)
+    fresh = job.schedule.next_after(now, tz=BERLIN).timestamp()
+    state = _state(job, now + timedelta(days=7, hours=1))
+    assert plan(job, state, now, tz=BERLIN) == Plan([], fresh)
+    state["last_due_at"] = (now + timedelta(days=7)).timestamp()  # and a slot ran then
+    assert plan(job, state, now, tz=BERLIN) == Plan([], fresh)
+
+
+def test_a_clock_set_back_a_little_waits_rather_than_run_a_slot_twice():
+    # 09:00 ran, then the clock went back ten minutes: 09:00 is not run again, as cron.
+    job = JOBS["once"]
+    tomorrow = datetime(2026, 11, 24, 9, 0, tzinfo=BERLIN)
+    state = dict(_state(job, tomorrow), last_due_at=(tomorrow - timedelta(days=1)).timestamp())
+    p = plan(job, state, datetime(2026, 11, 23, 8, 50, tzinfo=BERLIN), tz=BERLIN)
+    assert p == Plan([], tomorrow.timestamp())

@@ -20,6 +20,8 @@ LATE_TOLERANCE = 90.0
 #: Never create more than this many catch-up runs for one job at once.
 MAX_CATCHUP = 100
 _MAX_WALK = 100_000
+#: A next due time this much later than the schedule's next one from now: the clock went back.
+CLOCK_BACK = 3 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,15 @@ def plan(job: JobConfig, state: dict[str, Any] | None, now: datetime, *,
         # New job or changed schedule: start counting from now, nothing is missed.
         return Plan([], _ts(sched.next_after(now, tz=tz)))
     if stored > _ts(now):
+        # The clock was set back (or was ahead when this was planned: a bad hardware clock,
+        # a wrong date typed in): waiting for the stored time could take days or years.
+        # As cron, a step back of a few hours past a slot that ran only waits, so that
+        # slot does not run twice.
+        last = (state or {}).get("last_due_at")
+        fresh = _ts(sched.next_after(now, tz=tz))
+        back = (last - _ts(now)) if last is not None else (stored - fresh)
+        if back > CLOCK_BACK and fresh < stored:
+            return Plan([], fresh)
         return Plan([], stored)
 
     first = datetime.fromtimestamp(stored, timezone.utc)
