@@ -208,3 +208,28 @@ def test_a_clock_set_back_a_little_waits_rather_than_run_a_slot_twice():
     state = dict(_state(job, tomorrow), last_due_at=(tomorrow - timedelta(days=1)).timestamp())
     p = plan(job, state, datetime(2026, 11, 23, 8, 50, tzinfo=BERLIN), tz=BERLIN)
     assert p == Plan([], tomorrow.timestamp())
+
+
+def _walk(expr, zone, start, n):
+    tz = ZoneInfo(zone)
+    t, out = start.replace(tzinfo=tz), []
+    for _ in range(n):
+        t = Cron(expr).next_after(t, tz=tz)
+        out.append(t.astimezone(tz).strftime("%m-%d %H:%M%z"))
+    return out
+
+
+def test_a_half_hour_clock_change_passes_over_no_slot_and_runs_none_twice():
+    # Lord Howe Island: on 2026-04-05 the clocks go back from 02:00 (+11) to 01:30 (+10:30).
+    night = datetime(2026, 4, 5, 0, 51)
+    assert _walk("*/15 2 * * *", "Australia/Lord_Howe", night, 3) == [
+        "04-05 02:00+1030", "04-05 02:15+1030", "04-05 02:30+1030"]
+    # A fixed time in the repeated half hour runs in its first pass only, as cron.
+    assert _walk("45 1 * * *", "Australia/Lord_Howe", night, 2) == [
+        "04-05 01:45+1100", "04-06 01:45+1030"]
+    # A wildcard minute runs in both passes, as for a whole hour repeated.
+    assert _walk("*/15 1 * * *", "Australia/Lord_Howe", datetime(2026, 4, 5, 1, 20), 4) == [
+        "04-05 01:30+1100", "04-05 01:45+1100", "04-05 01:30+1030", "04-05 01:45+1030"]
+    # Forward on 2026-10-04, 02:00 to 02:30: the skipped slots run as the clocks change.
+    assert _walk("10 2 * * *", "Australia/Lord_Howe", datetime(2026, 10, 3, 12), 2) == [
+        "10-04 02:30+1100", "10-05 02:10+1100"]

@@ -168,9 +168,14 @@ class Cron:
                    tz: tzinfo | None = None) -> datetime:
         # cronsim walks wall-clock time in a real zone and handles DST gaps and overlaps
         # the way Debian's cron does (a 02:30 job in a skipped hour runs at 03:00).
+        zone = tz or local_zone()
+        if _odd_change_near(after, zone):
+            return self._next_by_wall_clock(after, zone)
+        return self._next(after, zone)
+
+    def _next(self, after: datetime, zone: tzinfo) -> datetime:
         from cronsim import CronSim
-        local = after.astimezone(tz or local_zone())
-        times = CronSim(self.expr, local.replace(microsecond=0))
+        times = CronSim(self.expr, after.astimezone(zone).replace(microsecond=0))
         due = next(times)
         # From the second pass of an hour the clocks repeat, cronsim (which reads the wall
         # clock, not which pass) gives the first pass's time, already gone: a fixed-time
@@ -179,11 +184,64 @@ class Cron:
             due = next(times)
         return due
 
+    def _next_by_wall_clock(self, after: datetime, zone: tzinfo) -> datetime:
+        """As cron near a change of the clocks by half an hour (Lord Howe Island), where
+        cronsim, stepping whole hours of real time, passes over the slots of a whole hour
+        ('*/15 2 * * *' ran at 02:30, not 02:00) and runs a '45 1 * * *' job in both passes
+        of the repeated half hour. Walk the wall clock and place each slot: one in the
+        skipped time runs as the clocks change; one in the repeated time in its first pass,
+        or in both for a job whose minute or hour is a wildcard (as Debian's cron)."""
+        from cronsim import CronSim
+        both = self.expr.split()[0].startswith("*") or self.expr.split()[1].startswith("*")
+        after_utc = after.astimezone(timezone.utc)
+        offsets = [after_utc.astimezone(zone).utcoffset(),
+                   (after_utc + timedelta(days=1)).astimezone(zone).utcoffset()]
+        start = (after_utc + min(offsets)).replace(tzinfo=None, microsecond=0)
+        best = None
+        for wall in CronSim(self.expr, start):
+            if best is not None and wall - max(offsets) > best.replace(tzinfo=None):
+                break
+            first = wall.replace(tzinfo=zone).astimezone(timezone.utc)
+            second = wall.replace(tzinfo=zone, fold=1).astimezone(timezone.utc)
+            if first > second:  # skipped: runs as the clocks change
+                found = [_offset_change(second, first, zone)]
+            elif first < second and both:
+                found = [first, second]
+            else:
+                found = [first]
+            for t in found:
+                if t > after_utc and (best is None or t < best):
+                    best = t
+        return best.astimezone(zone)
+
     def describe(self) -> str:
         return describe_cron(self.expr)
 
 
 Schedule = Interval | Cron
+
+
+def _odd_change_near(moment: datetime, zone: tzinfo) -> bool:
+    """Whether ``zone`` changes its clocks by other than whole hours within a day of
+    ``moment``."""
+    a, b = ((moment + timedelta(days=d)).astimezone(zone).utcoffset() for d in (-1, 2))
+    return a != b and (b - a).seconds % 3600 != 0
+
+
+def _offset_change(start: datetime, end: datetime, zone: tzinfo) -> datetime | None:
+    """The moment (to the second) between ``start`` and ``end`` when ``zone``'s offset from
+    UTC changes, if it differs at the two ends."""
+    a, b = start.astimezone(zone), end.astimezone(zone)
+    if a.utcoffset() == b.utcoffset():
+        return None
+    lo, hi = int(start.timestamp()), int(end.timestamp())
+    while hi - lo > 1:  # the offset at lo is start's, at hi end's
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, zone).utcoffset() == a.utcoffset():
+            lo = mid
+        else:
+            hi = mid
+    return datetime.fromtimestamp(hi, zone)
 
 
 def describe_cron(expr: str) -> str:
