@@ -233,3 +233,11 @@ def test_a_half_hour_clock_change_passes_over_no_slot_and_runs_none_twice():
     # Forward on 2026-10-04, 02:00 to 02:30: the skipped slots run as the clocks change.
     assert _walk("10 2 * * *", "Australia/Lord_Howe", datetime(2026, 10, 3, 12), 2) == [
         "10-04 02:30+1100", "10-05 02:10+1100"]
+
+
+def test_a_long_sleep_counts_every_missed_second_not_where_the_count_stopped():
+    job = parse_config('[jobs.s]\nkind = "demo"\nevery = "1s"\n').jobs["s"]
+    now = datetime(2026, 11, 23, 8, 0, tzinfo=BERLIN)
+    p = plan(job, _state(job, now - timedelta(days=3, seconds=-1)), now, tz=BERLIN)
+    assert p.missed == 3 * 86400
+    assert p.runs[0].note.startswith(f"missed {3 * 86400} runs since 2026-11-20 08:00")

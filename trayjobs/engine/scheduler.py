@@ -12,6 +12,7 @@ from datetime import datetime, timezone, tzinfo
 from typing import Any
 
 from ..config import JobConfig
+from ..schedule import Interval
 
 __all__ = ["Planned", "Plan", "plan", "LATE_TOLERANCE", "MAX_CATCHUP"]
 
@@ -83,6 +84,12 @@ def plan(job: JobConfig, state: dict[str, Any] | None, now: datetime, *,
     if late <= LATE_TOLERANCE:
         runs.append(Planned("schedule", due_at=_ts(due[-1])))
     words = f"missed {missed} run{'s' if missed != 1 else ''}"
+    if cursor <= now:  # the walk stopped at its bound: the count is only where it stopped
+        if isinstance(sched, Interval):  # which arithmetic counts
+            missed = int((_ts(now) - stored) // sched.seconds) + 1
+            words = f"missed {missed} runs"
+        else:
+            words = f"missed more than {missed} runs"
     since = datetime.fromtimestamp(stored).astimezone(tz).strftime("%Y-%m-%d %H:%M")
     if job.common.missed == "skip":
         runs.insert(0, Planned("skipped", note=f"{words} since {since}; skipped by policy",
