@@ -31,6 +31,8 @@ NOW = datetime(2026, 3, 28, 15, 30, tzinfo=BERLIN)  # the day before clocks go f
     ("18:00", datetime(2026, 3, 28, 18, 0, tzinfo=BERLIN)),
     ("7:05", datetime(2026, 3, 29, 7, 5, tzinfo=BERLIN)),        # past today: tomorrow
     ("15:30", datetime(2026, 3, 29, 15, 30, tzinfo=BERLIN)),     # now itself is past too
+    ("tomorrow 18:00", datetime(2026, 3, 29, 18, 0, tzinfo=BERLIN)),  # not today's 18:00
+    ("Tomorrow 9:00", datetime(2026, 3, 29, 9, 0, tzinfo=BERLIN)),
     ("2026-12-24 18:00", datetime(2026, 12, 24, 18, 0, tzinfo=BERLIN)),
     ("2026-12-24T18:00:30", datetime(2026, 12, 24, 18, 0, 30, tzinfo=BERLIN)),
     ("2026-04-01T10:00:00+00:00", datetime(2026, 4, 1, 10, 0, tzinfo=timezone.utc)),

@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     when_group = s.add_mutually_exclusive_group()
     when_group.add_argument("--at", metavar="TIME",
                             help="run once at this time instead of now: 18:00 (today, or "
-                                 "tomorrow once past), '2026-12-24 18:00' or ISO 8601; the run "
+                                 "tomorrow once past), 'tomorrow 9:00', '2026-12-24 18:00' or "
+                                 "ISO 8601; the run "
                                  "waits as 'scheduled', kept across restarts, and `trayjobs "
                                  "cancel RUN` drops it")
     when_group.add_argument("--in", dest="within", metavar="DURATION",

@@ -343,7 +343,7 @@ def _later(now: datetime, seconds: float) -> datetime:
 def one_off_time(*, at: str | None = None, within: str | None = None,
                  now: datetime | None = None) -> datetime:
     """When a one-off run asked for ``at`` a time or ``within`` a duration should start,
-    as an aware datetime. ``at``: ``"18:00"`` (today, or tomorrow once it has passed),
+    as an aware datetime. ``at``: ``"18:00"`` (today, or tomorrow once it has passed), ``"tomorrow 9:00"``,
     ``"2026-12-24 18:00"`` or ISO 8601 (``"2026-12-24T18:00:00+01:00"``), local time unless
     it gives an offset; ``within``: a duration, ``"2h"``, ``"90s"``. ``ValueError`` with
     what to write for anything else, a time already past or one too far ahead."""
@@ -366,16 +366,20 @@ def one_off_time(*, at: str | None = None, within: str | None = None,
             raise ValueError(f"--in {within}: at most {MAX_AHEAD.days} days ahead")
         return _later(now, seconds)
     text = at.strip()
-    m = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", text)
+    m = re.fullmatch(r"(?i)(tomorrow\s+)?(\d{1,2}):(\d{2})(?::(\d{2}))?", text)
     if m:
-        hour, minute, second = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+        tomorrow, *hms = m.groups()
+        hour, minute, second = int(hms[0]), int(hms[1]), int(hms[2] or 0)
         if hour > 23 or minute > 59 or second > 59:
             raise ValueError(f"--at {at}: not a time of day; write e.g. 18:00 or 07:30")
         # A zone (not a fixed offset) as tzinfo: the offset of that day applies (DST).
         # Compared as timestamps: datetimes in one zone compare by wall clock, which in the
         # repeated hour takes its first pass, already gone, for a time still ahead.
         wall = time(hour, minute, second)
-        return next(t for day in (now.date(), now.date() + timedelta(days=1))
+        days = [now.date() + timedelta(days=1)]
+        if not tomorrow:  # today, or tomorrow once it has passed
+            days.insert(0, now.date())
+        return next(t for day in days
                     for t in _instants(day, wall, now.tzinfo)
                     if t.timestamp() > now.timestamp())
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
