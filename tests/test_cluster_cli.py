@@ -364,3 +364,21 @@ def test_a_redis_url_where_another_server_listens_says_what_listens(tmp_path, ot
     finally:
         if web is not None:
             web.close()
+
+
+def test_a_password_with_a_slash_after_its_at_or_a_stray_percent_is_refused():
+    """"p@ss:w/rd" cut after its "/" looked like a user part with one "@" and went on to the
+    driver, whose error (with a traceback) quoted the rest of the password; a "%" that
+    starts no escape did the same. Both are refused first, saying what to write."""
+    from trayjobs.cluster import check_database_url, check_redis_url
+    for url, check in (("postgresql://tj:Qz@ss:w/Qy%x@127.0.0.1:5432/tj", check_database_url),
+                       ("postgresql://tj:Qz%40ss%3Aw%2FQy%x@127.0.0.1:5432/tj",
+                        check_database_url),
+                       ("redis://:Qz@ss/Qy@127.0.0.1:6379/0", check_redis_url),
+                       ("redis://:Qz100%@127.0.0.1:6379/0", check_redis_url)):
+        with pytest.raises(ValueError) as refused:
+            check(url)
+        text = str(refused.value)
+        assert "Qz" not in text and "Qy" not in text and "***" in text, text
+        assert "%25" in text or "%40" in text
+    check_database_url("postgresql://tj:p%40ss%3Aw%2Frd%25x@127.0.0.1:5432/tj")

@@ -209,11 +209,19 @@ def _check_user_part(url: str) -> None:
     # A password with a reserved character written as it is: a URL parser takes part of it
     # for the host, port or path, and every client reads something else.
     rest = url.partition("://")[2]
-    netloc = urlsplit(url).netloc
-    if ("@" in rest and "@" not in netloc) or netloc.count("@") > 1:
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    # "@" in the path: a "/" in the password ended the host part before its "@".
+    if ("@" in rest and "@" not in netloc) or netloc.count("@") > 1 or "@" in parts.path:
         raise ValueError(f"{redact(url)!r}: the user name or password holds a character that "
                          f"URLs reserve (/ ? # @ :); write it percent-encoded (/ as %2F, ? as "
                          f"%3F, # as %23, @ as %40, : as %3A), or use a password without them")
+    user = netloc.rpartition("@")[0]
+    if re.search(r"%(?![0-9A-Fa-f]{2})", user):
+        # A "%" not followed by two hex digits: every client refuses the URL (and psycopg's
+        # error quotes the text after it: the password).
+        raise ValueError(f"{redact(url)!r}: the user name or password holds a \"%\" that "
+                         f"does not start a percent-encoded character; write it as %25")
 
 
 def check_redis_url(url: str) -> str:
