@@ -382,3 +382,16 @@ def test_a_password_with_a_slash_after_its_at_or_a_stray_percent_is_refused():
         assert "Qz" not in text and "Qy" not in text and "***" in text, text
         assert "%25" in text or "%40" in text
     check_database_url("postgresql://tj:p%40ss%3Aw%2Frd%25x@127.0.0.1:5432/tj")
+
+
+def test_a_redis_database_that_is_not_a_number_is_refused():
+    """The Redis client takes "/x" (or a letter O for a zero) as database 0, without a word:
+    this machine would share another queue than the machines that wrote the number."""
+    from trayjobs.cluster import check_redis_url
+    for url in ("redis://:Qz@127.0.0.1:6379/x", "redis://127.0.0.1:6379/O",
+                "rediss://nas/1/2"):
+        with pytest.raises(ValueError, match="not a database number") as refused:
+            check_redis_url(url)
+        assert "Qz" not in str(refused.value)
+    for url in ("redis://nas", "redis://nas/", "redis://nas:6379/3", "unix:///run/r.sock?db=2"):
+        check_redis_url(url)

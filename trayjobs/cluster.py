@@ -232,6 +232,12 @@ def check_redis_url(url: str) -> str:
     _check_user_part(url)
     if parts.scheme != "unix" and not parts.hostname:
         raise ValueError(f"{redact(url)!r} names no host; write redis://HOST:PORT/DB")
+    if parts.scheme != "unix" and not re.fullmatch(r"/?(\d+/?)?", parts.path):
+        # The Redis client reads a database that is not a number as 0, without a word:
+        # this machine would use another queue than the ones that wrote it right.
+        raise ValueError(f"{redact(url)!r}: {parts.path.lstrip('/')!r} after the port is not "
+                         f"a database number; write redis://HOST:PORT/DB with DB a number "
+                         f"(0 to 15 by default)")
     return url
 
 
