@@ -192,6 +192,21 @@ def test_a_live_worker_of_another_version_is_named_at_start(make_engine):
     assert "nas (pid 4242) runs 0.0.9" in msg and "old" not in msg
 
 
+def test_a_history_that_a_newer_trayjobs_changed_is_named_at_start(home, make_engine):
+    """Upgraded on one machine, that machine since stopped: an older worker elsewhere used
+    the history without a word (the versions check sees live workers only)."""
+    from trayjobs.engine.events import Notice
+    eng = make_engine(SLOW.format(lease="30s"), start=False)
+    eng.store._execute("INSERT INTO _migrations VALUES ('999_from_the_future', 0)")
+    told = []
+    eng.bus.subscribe(lambda ev: told.append(ev.message) if isinstance(ev, Notice) else None)
+    eng.start()
+    (msg,) = [m for m in told if "newer trayjobs" in m]
+    assert "999_from_the_future" in msg and "update trayjobs on this machine" in msg
+    out = trayjobs(home, "cluster", "status")
+    assert out.returncode == 1 and "999_from_the_future" in out.stderr
+
+
 # -- an engine and other workers -----------------------------------------------------------
 
 def test_a_live_worker_on_another_machine_keeps_its_run_when_this_one_starts(make_engine):

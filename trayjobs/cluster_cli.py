@@ -237,6 +237,7 @@ def _status(home, args) -> int:
             out["lead"] = store.lead()
             out["queued"] = store.count_runs(state="queued")
             out["running"] = store.count_runs(state="running")
+            newer = store.unknown_migrations()
         finally:
             store.close()
         for w in workers:
@@ -246,6 +247,10 @@ def _status(home, args) -> int:
                                        f"{w['problem']}; it takes no runs until it can: "
                                        f"check [cluster] redis on that machine")
         out["workers"] = workers
+        if newer:
+            out["problems"].append(f"the run history was changed by a newer trayjobs than "
+                                   f"this one ({__version__}; migrations "
+                                   f"{', '.join(newer)}): update trayjobs on this machine")
         live = [w for w in workers if w["state"] == "running"]
         versions = sorted({w["version"] for w in live if w.get("version")})
         if len(versions) > 1:

@@ -206,6 +206,7 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
                     self._queue_down(exc)
             self.lease.start()
             self._tell_other_versions()
+            self._tell_newer_history()
             if self.clustered:
                 self._refresh_peers()
                 self._control_seen = self.store.last_control_id()

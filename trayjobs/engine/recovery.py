@@ -196,6 +196,20 @@ class Recovery:
         self.bus.emit(Notice("error", msg, {"problem": "versions", "logged": True,
                                             "short": "workers run other versions of trayjobs"}))
 
+    def _tell_newer_history(self) -> None:
+        """Name the migrations a newer trayjobs applied to the history (it was upgraded on
+        another machine): this one may not write what the newer one reads. Told once, at
+        start, even with no worker of the newer version running now."""
+        from .. import __version__
+        newer = self.store.unknown_migrations()
+        if not newer:
+            return
+        msg = (f"the run history was changed by a newer trayjobs than this one ({__version__}; "
+               f"migrations {', '.join(newer)}): update trayjobs on this machine")
+        log.warning("%s", msg)
+        self.bus.emit(Notice("error", msg, {"problem": "history-version", "logged": True,
+                                            "short": "a newer trayjobs changed the history"}))
+
     def _taken_back(self, run: dict[str, Any]) -> None:
         """``run`` ended here, but another worker had recovered it (our lease expired
         meanwhile: the machine slept, or the store did not answer): its end is theirs."""
