@@ -395,3 +395,38 @@ def test_a_redis_database_that_is_not_a_number_is_refused():
         assert "Qz" not in str(refused.value)
     for url in ("redis://nas", "redis://nas/", "redis://nas:6379/3", "unix:///run/r.sock?db=2"):
         check_redis_url(url)
+
+
+def test_leave_names_the_runs_going_here_that_a_restart_would_interrupt(tmp_path):
+    """`leave` said "restart the app or worker": done at once, the runs it was running on
+    the shared history ended interrupted there, with no word before."""
+    from trayjobs.config import load_config as load
+    from trayjobs.store.open import open_store
+    home = machine(tmp_path, "laptop")
+    shared = tmp_path / "shared" / "runs.db"
+    shared.parent.mkdir()
+    home.config_file.write_text(f'[cluster]\ndatabase = "sqlite:///{shared}"\n\n'
+                                '[jobs.slow]\nkind = "command"\ncommand = "sleep 30"\n')
+    spec = load(home.config_file).cluster
+    worker = start_worker(home)
+    try:
+        rid = int(trayjobs(home, "run", "slow", check=True).stdout)
+
+        def state():
+            store = open_store(home, spec)
+            try:
+                return store.get_run(rid)["state"]
+            finally:
+                store.close()
+        wait_until(lambda: state() == "running", 30, what="the run running")
+        out = trayjobs(home, "cluster", "leave")
+        assert out.returncode == 0, out.stderr
+        assert f"run {rid})" in out.stdout and "end interrupted" in out.stdout
+        assert "[cluster]" not in home.config_file.read_text()
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    # nothing runs here now: nothing to say
+    home.config_file.write_text(f'[cluster]\ndatabase = "sqlite:///{shared}"\n')
+    out = trayjobs(home, "cluster", "leave")
+    assert out.returncode == 0 and "note:" not in out.stdout

@@ -190,10 +190,41 @@ def _leave(home) -> int:
     if cfg.cluster.redis is None and cfg.cluster.database is None:
         print("this machine does not use shared servers")
         return 0
+    going = _runs_going_here(home, cfg)
     _write_cluster(home, None)
     print(f"{home.config_file}: [cluster] removed; restart the app or `trayjobs worker` to "
           f"go back to this machine's own history ({home.runs_db})")
+    if going:
+        # A restart now stops them: they would end interrupted in the shared history,
+        # which this machine no longer looks at.
+        print(f"note: {len(going)} run(s) of the shared history are going here now (run "
+              f"{', '.join(map(str, going))}); restart once they end (`trayjobs cluster "
+              f"status` with the shared servers, or the other machines, show them), or they "
+              f"end interrupted")
     return 0
+
+
+def _runs_going_here(home, cfg) -> list[int]:
+    """The ids of the shared history's runs that this home's app or worker (it runs now)
+    is running; none when it does not run or the history cannot be read."""
+    from .engine.lease import this_machine
+    from .instance import InstanceLock
+    lock = InstanceLock(home)
+    pid = lock.owner()[0] if lock.is_locked() else None
+    if pid is None:
+        return []
+    try:
+        store = _open(home, cfg.cluster)
+    except Exception:  # leaving must work with the servers away
+        return []
+    try:
+        runs = store.running_runs()
+    except Exception:
+        return []
+    finally:
+        store.close()
+    return [r["id"] for r in runs if r["worker"] and r["worker"]["pid"] == pid
+            and r["worker"].get("machine") in (None, this_machine())]
 
 
 # -- status ---------------------------------------------------------------------------
