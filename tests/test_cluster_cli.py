@@ -430,3 +430,28 @@ def test_leave_names_the_runs_going_here_that_a_restart_would_interrupt(tmp_path
     home.config_file.write_text(f'[cluster]\ndatabase = "sqlite:///{shared}"\n')
     out = trayjobs(home, "cluster", "leave")
     assert out.returncode == 0 and "note:" not in out.stdout
+
+
+def test_a_secret_that_holds_no_good_url_is_named_once_without_a_traceback(
+        tmp_path, monkeypatch, capsys):
+    """A secret for [cluster] holding a URL the check refuses raised ValueError: every
+    command (`runs`, `worker`) ended with a traceback, and `cluster status` told it twice."""
+    import argparse
+
+    from trayjobs.cluster import ClusterSpec, database_url
+    from trayjobs.cluster_cli import cmd_cluster
+    from trayjobs.errors import UserError
+    held = {"db": "postgresql://tj:Qz@ss:w/Qy@127.0.0.1/tj", "q": "postgresql://nas/tj"}
+    monkeypatch.setattr("trayjobs.secrets.get_secret", lambda name: held[name])
+    spec = ClusterSpec(redis={"secret": "q"}, database={"secret": "db"})
+    with pytest.raises(UserError, match="trayjobs secret set db") as refused:
+        database_url(spec)
+    assert "Qz" not in str(refused.value) and "'db'" in str(refused.value)
+    home = machine(tmp_path, "laptop")
+    home.config_file.write_text('[cluster]\nredis = {secret = "q"}\n'
+                                'database = {secret = "db"}\n')
+    rc = cmd_cluster(home, argparse.Namespace(action="status", json=True))
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 1 and len(out["problems"]) == 2, out["problems"]
+    assert "secret set q" in out["problems"][0] and "secret set db" in out["problems"][1]
+    assert out["queue"]["url"] == "the secret 'q'" and "Qz" not in json.dumps(out)

@@ -288,8 +288,7 @@ def redis_url(spec: ClusterSpec) -> str | None:
     if spec.redis is None:
         return None
     if isinstance(spec.redis, SecretRef):
-        from .secrets import get_secret
-        return check_redis_url(get_secret(spec.redis.secret))
+        return _checked_secret(spec.redis.secret, "redis", check_redis_url)
     return spec.redis
 
 
@@ -298,9 +297,20 @@ def database_url(spec: ClusterSpec) -> str | None:
     if spec.database is None:
         return None
     if isinstance(spec.database, SecretRef):
-        from .secrets import get_secret
-        return check_database_url(get_secret(spec.database.secret))
+        return _checked_secret(spec.database.secret, "database", check_database_url)
     return spec.database
+
+
+def _checked_secret(name: str, key: str, check) -> str:
+    """The URL the secret ``name`` holds for ``[cluster] key``; a URL that ``check`` refuses
+    is :class:`~trayjobs.secrets.SecretError` naming the secret and how to store it again
+    (a ValueError there ended every command, the worker too, with a traceback)."""
+    from .secrets import SecretError, get_secret
+    try:
+        return check(get_secret(name))
+    except ValueError as exc:
+        raise SecretError(f"the secret {name!r} ([cluster] {key}): {exc}; store the URL "
+                          f"again: trayjobs secret set {name}") from None
 
 
 def clustered(spec: ClusterSpec) -> bool:

@@ -238,24 +238,32 @@ def _status(home, args) -> int:
     spec = cfg.cluster
     out: dict[str, Any] = {"version": __version__, "queue": None, "history": None,
                            "workers": [], "problems": []}
+    unread: dict[str, str] = {}  # a secret that is gone or holds no URL: where, why
+    rurl = durl = None
     try:
         rurl = redis_url(spec)
+    except Exception as exc:
+        unread["queue"] = str(exc)
+    try:
         durl = database_url(spec)
-    except Exception as exc:  # a secret that is gone: say which
-        out["problems"].append(str(exc))
-        rurl = durl = None
+    except Exception as exc:
+        unread["history"] = str(exc)
+    for part, why in unread.items():  # said once, each server looked at without it
+        out[part] = {"url": f"the secret {getattr(spec, _SPEC_KEY[part]).secret!r}",
+                     "state": f"unreachable: {why}"}
+        out["problems"].append(why)
     if rurl:
         out["queue"] = {"url": hide_password(rurl), "state": _ping_redis(rurl, quiet=True)}
         if out["queue"]["state"].startswith("unreachable"):
             out["problems"].append(f"the queue's Redis server cannot be reached "
                                    f"({out['queue']['state'][len('unreachable: '):]}): runs "
                                    f"wait until it answers")
-    else:
+    elif "queue" not in unread:
         out["queue"] = {"url": str(home.queue_db), "state": "this machine's own file"}
-    if durl is None:
+    if durl is None and "history" not in unread:
         out["history"] = {"url": str(home.runs_db), "state": "this machine's own file"}
     try:
-        store = _open(home, spec)
+        store = _open(home, spec) if "history" not in unread else None
     except Exception as exc:
         out["history"] = {"url": hide_password(durl or ""), "state": f"unreachable: {exc}"}
         out["problems"].append(f"the run history cannot be reached: {exc}")
@@ -294,6 +302,10 @@ def _status(home, args) -> int:
         return 1 if out["problems"] else 0
     _print_status(out)
     return 1 if out["problems"] else 0
+
+
+#: The ``[cluster]`` key of each part of the status.
+_SPEC_KEY = {"queue": "redis", "history": "database"}
 
 
 def _print_status(out: dict[str, Any]) -> None:
