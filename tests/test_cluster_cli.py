@@ -455,3 +455,20 @@ def test_a_secret_that_holds_no_good_url_is_named_once_without_a_traceback(
     assert rc == 1 and len(out["problems"]) == 2, out["problems"]
     assert "secret set q" in out["problems"][0] and "secret set db" in out["problems"][1]
     assert out["queue"]["url"] == "the secret 'q'" and "Qz" not in json.dumps(out)
+
+
+def test_the_compose_set_up_does_not_start_with_a_password_from_its_example():
+    """example.env held "change-me-redis": copied as it is, both servers listened on the
+    network with a password everyone can read. Every password compose requires (`:?`) is
+    empty there, so an unedited copy stops compose with what to do."""
+    import re
+    from pathlib import Path
+    folder = Path(__file__).resolve().parents[1] / "packaging" / "cluster"
+    example = dict(ln.split("=", 1) for ln in (folder / "example.env").read_text().splitlines()
+                   if "=" in ln and not ln.startswith("#"))
+    required = dict(re.findall(r"\$\{(\w*PASSWORD\w*):\?([^}]*)\}",
+                               (folder / "compose.yaml").read_text()))
+    assert set(required) == {"REDIS_PASSWORD", "PG_PASSWORD"}
+    for name, told in required.items():
+        assert example[name].strip() == "", name
+        assert "random password" in told and name in told
