@@ -144,3 +144,36 @@ def test_a_database_url_where_another_server_listens_fails_at_once(tmp_path, mon
     finally:
         if web is not None:
             web.close()
+
+
+def test_a_user_that_may_not_create_the_tables_is_told_how_to_give_it_the_right(monkeypatch):
+    """PostgreSQL 15 and later: a database made by `postgres`, a user made by createuser,
+    and the public schema takes that user's tables no more: `cluster init` (and a worker)
+    ended with psycopg's traceback."""
+    import os
+
+    from pg_support import session_server
+    from trayjobs.errors import StoreBusy
+    from trayjobs.store.postgres import PgRunStore
+    server = session_server()
+    name = f"noright{os.getpid()}"
+    server.admin(f"CREATE ROLE {name} LOGIN")
+    server.admin(f"CREATE DATABASE {name}")
+    url = server.url(name).replace("postgres@", f"{name}@")
+    try:
+        with psycopg_conn(server.url(name)) as conn:  # as PostgreSQL 15 makes it
+            conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        with pytest.raises(StoreBusy) as refused:
+            PgRunStore(url).close()
+        said = str(refused.value)
+        assert "permission denied" in said and f'OWNER TO "{name}"' in said
+        server.admin(f'ALTER DATABASE "{name}" OWNER TO "{name}"')
+        PgRunStore(url).close()  # and then it works
+    finally:
+        server.drop_database(server.url(name))
+        server.admin(f"DROP ROLE IF EXISTS {name}")
+
+
+def psycopg_conn(url: str):
+    import psycopg
+    return psycopg.connect(url, autocommit=True)

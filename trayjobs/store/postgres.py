@@ -565,6 +565,10 @@ class PgRunStore(RunsSQL):
                         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
         except PoolTimeout as exc:
             raise self._busy(exc) from exc
+        except psycopg.errors.InsufficientPrivilege as exc:
+            # PostgreSQL 15 and later: a database's public schema takes tables from its
+            # owner only, and a user made with createuser owns nothing.
+            raise self._no_right(exc) from None
         except psycopg.OperationalError as exc:
             if _broken(conn):
                 raise self._busy(exc) from exc
@@ -572,6 +576,20 @@ class PgRunStore(RunsSQL):
         finally:
             self.waiting_since = None
         return applied
+
+    def _no_right(self, exc: BaseException) -> StoreBusy:
+        try:
+            from psycopg.conninfo import conninfo_to_dict
+            info = conninfo_to_dict(self.url)
+        except Exception:
+            info = {}
+        user = info.get("user") or "USER"
+        db = info.get("dbname") or user
+        said = str(exc).strip().splitlines()[0]
+        return StoreBusy(f"The run history database {self.where} does not let the user {user} "
+                         f"create trayjobs' tables ({said}): make that user the database's "
+                         f"owner (as the postgres user: ALTER DATABASE \"{db}\" OWNER TO "
+                         f"\"{user}\"), or create the database with createdb -O {user} {db}.")
 
     # -- where PostgreSQL wants other SQL for the same meaning ---------------------------
 
