@@ -169,9 +169,14 @@ def test_a_user_that_may_not_create_the_tables_is_told_how_to_give_it_the_right(
         assert "permission denied" in said and f'OWNER TO "{name}"' in said
         server.admin(f'ALTER DATABASE "{name}" OWNER TO "{name}"')
         PgRunStore(url).close()  # and then it works
+        # another machine's user, not the one whose tables they are
+        server.admin(f"CREATE ROLE {name}x LOGIN")
+        with pytest.raises(StoreBusy, match="the user .* that `trayjobs cluster init` used"):
+            PgRunStore(url.replace(f"{name}@", f"{name}x@")).close()
     finally:
         server.drop_database(server.url(name))
         server.admin(f"DROP ROLE IF EXISTS {name}")
+        server.admin(f"DROP ROLE IF EXISTS {name}x")
 
 
 def psycopg_conn(url: str):

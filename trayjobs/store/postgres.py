@@ -480,6 +480,8 @@ class PgRunStore(RunsSQL):
                     return attempt(max(0.1, deadline - time.monotonic()), used)
                 except PoolTimeout as exc:
                     raise self._busy(self._why() or exc) from exc
+                except psycopg.errors.InsufficientPrivilege as exc:
+                    raise self._no_right(exc) from None
                 except psycopg.OperationalError as exc:
                     if not _broken(used[0] if used else None):
                         raise
@@ -547,8 +549,12 @@ class PgRunStore(RunsSQL):
                 self.waiting_since = None
                 conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
                 try:
-                    conn.execute("CREATE TABLE IF NOT EXISTS _migrations"
-                                 " (name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION)")
+                    # Looked at first: CREATE ... IF NOT EXISTS asks for the right to create
+                    # even when the table is there, and a user other than the tables' owner
+                    # would be told to get a right it does not need.
+                    if conn.execute("SELECT to_regclass('_migrations')").fetchone()[0] is None:
+                        conn.execute("CREATE TABLE _migrations"
+                                     " (name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION)")
                     done = {r[0] for r in conn.execute("SELECT name FROM _migrations")}
                     for name, statements in PG_MIGRATIONS:
                         if name in done:
@@ -586,6 +592,12 @@ class PgRunStore(RunsSQL):
         user = info.get("user") or "USER"
         db = info.get("dbname") or user
         said = str(exc).strip().splitlines()[0]
+        if "schema" not in said:
+            # The tables are there, another user's: the one the first machine used.
+            return StoreBusy(f"The run history database {self.where} does not let the user "
+                             f"{user} use trayjobs' tables ({said}): use the user (and "
+                             f"password) that `trayjobs cluster init` used in the database's "
+                             f"URL.")
         return StoreBusy(f"The run history database {self.where} does not let the user {user} "
                          f"create trayjobs' tables ({said}): make that user the database's "
                          f"owner (as the postgres user: ALTER DATABASE \"{db}\" OWNER TO "
