@@ -182,3 +182,26 @@ def test_a_user_that_may_not_create_the_tables_is_told_how_to_give_it_the_right(
 def psycopg_conn(url: str):
     import psycopg
     return psycopg.connect(url, autocommit=True)
+
+
+def test_a_database_url_with_a_setting_postgresql_does_not_take_fails_at_once(monkeypatch):
+    """An unknown parameter ended with psycopg's traceback; a bad value (sslmode=requir)
+    waited the whole timeout and said to start the server; a port past 65535 the same."""
+    import time
+
+    from pg_support import session_server
+    from trayjobs.cluster import check_database_url, check_redis_url
+    from trayjobs.errors import StoreBusy
+    from trayjobs.store.postgres import PgRunStore
+    url = session_server().url()
+    for bad, says in ((f"{url}?foo=bar", "is not a URL PostgreSQL takes"),
+                      (f"{url}?sslmode=requir", 'invalid sslmode value: "requir"')):
+        started = time.monotonic()
+        with pytest.raises(StoreBusy, match=says):
+            PgRunStore(bad, timeout=10).close()
+        assert time.monotonic() - started < 5
+    for check, bad in ((check_database_url, "postgresql://tj:Qz@nas:99999/tj"),
+                       (check_redis_url, "redis://:Qz@nas:70000/0")):
+        with pytest.raises(ValueError, match="1 to 65535") as refused:
+            check(bad)
+        assert "Qz" not in str(refused.value)

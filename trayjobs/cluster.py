@@ -205,6 +205,13 @@ def has_password(url: str) -> bool:
         k.lower() == "password" for k, _ in parse_qsl(parts.query, keep_blank_values=True))
 
 
+def _check_port(url: str) -> None:
+    try:
+        urlsplit(url).port
+    except ValueError:
+        raise ValueError(f"{redact(url)!r}: the port is not a number from 1 to 65535") from None
+
+
 def _check_user_part(url: str) -> None:
     # A password with a reserved character written as it is: a URL parser takes part of it
     # for the host, port or path, and every client reads something else.
@@ -230,6 +237,7 @@ def check_redis_url(url: str) -> str:
         raise ValueError(f"{redact(url)!r} is not a Redis URL; write redis://HOST:PORT/DB "
                          f"(rediss:// for TLS, unix:///PATH for a socket)")
     _check_user_part(url)
+    _check_port(url)
     if parts.scheme != "unix" and not parts.hostname:
         raise ValueError(f"{redact(url)!r} names no host; write redis://HOST:PORT/DB")
     if parts.scheme != "unix" and not re.fullmatch(r"/?(\d+/?)?", parts.path):
@@ -258,6 +266,7 @@ def check_database_url(url: str) -> str:
         raise ValueError(f"{url!r} names no file; write sqlite:////ABSOLUTE/PATH/runs.db")
     if parts.scheme != "sqlite":
         _check_user_part(url)
+        _check_port(url)
     return url
 
 

@@ -418,6 +418,14 @@ class PgRunStore(RunsSQL):
         self.waiting_since = time.monotonic()
         connect_timeout = max(1, round(self.timeout / 2))
         try:
+            from psycopg.conninfo import conninfo_to_dict
+            conninfo_to_dict(self.url)
+        except psycopg.ProgrammingError as exc:  # a parameter libpq does not know
+            raise StoreBusy(f"[cluster] database ({self.where}) is not a URL PostgreSQL "
+                            f"takes: {exc}. Write postgresql://USER:PASSWORD@HOST:PORT/DB, "
+                            f"with only libpq's parameters after the ? (sslmode=require, "
+                            f"connect_timeout=10...).") from None
+        try:
             # A server that is not PostgreSQL (the Redis port, a web server) leaves libpq
             # waiting for its whole timeout, or is taken for one that is down: asked first.
             address = _tcp_address(self.url)
@@ -441,6 +449,12 @@ class PgRunStore(RunsSQL):
                                 f"({self.where}): turn on ssl in the server's "
                                 f"postgresql.conf (with a certificate), or leave out "
                                 f"sslmode=require.") from None
+            if text.startswith("invalid ") or "connection is bad: invalid " in text:
+                # A value libpq refuses (sslmode=requir, a port past 65535): waiting for
+                # the server would not change it.
+                raise StoreBusy(f"[cluster] database ({self.where}) has a setting PostgreSQL "
+                                f"does not take: {text.strip().splitlines()[0]}. Fix it in "
+                                f"the URL.") from None
             if any(w in text for w in ("does not exist", "password authentication failed",
                                        "no password supplied", "no pg_hba.conf entry",
                                        "authentication failed")):
