@@ -172,9 +172,12 @@ def test_a_bad_url_is_refused_without_printing_its_password(tmp_path):
 
 def test_a_password_given_as_a_parameter_goes_to_the_keyring_too(tmp_path, monkeypatch):
     from trayjobs import cluster_cli
+    from trayjobs.secrets import UnknownSecret
     kept = {}
     monkeypatch.setattr("trayjobs.secrets.set_secret", lambda name, value: kept.update(
         {name: value}))
+    monkeypatch.setattr("trayjobs.secrets.get_secret", lambda name: kept[name] if name in
+                        kept else (_ for _ in ()).throw(UnknownSecret(name)))
     url = "postgresql://tj@nas/tj?password=s3cret"
     assert cluster_cli._keep(url, "database") == {"secret": "cluster-database"}
     assert kept == {"cluster-database": url}
@@ -472,3 +475,41 @@ def test_the_compose_set_up_does_not_start_with_a_password_from_its_example():
     for name, told in required.items():
         assert example[name].strip() == "", name
         assert "random password" in told and name in told
+
+
+def test_the_keyring_of_one_user_keeps_each_homes_cluster_secret(tmp_path, monkeypatch):
+    """The keyring is the user's, not the home's: a second home's `init` on another cluster
+    overwrote "cluster-database", and the first home's next start used the other cluster's
+    history. A jobs file that cannot be written back overwrote it too, then failed."""
+    import argparse
+
+    from trayjobs import cluster_cli
+    from trayjobs.errors import UserError
+    from trayjobs.secrets import UnknownSecret
+    kept: dict[str, str] = {}
+    monkeypatch.setattr("trayjobs.secrets.set_secret", lambda name, value: kept.update(
+        {name: value}))
+
+    def get(name):
+        if name not in kept:
+            raise UnknownSecret(name)
+        return kept[name]
+    monkeypatch.setattr("trayjobs.secrets.get_secret", get)
+    one, two = "postgresql://tj:Qz1@nas/tj", "postgresql://tj:Qz2@office/tj"
+    assert cluster_cli._keep(one, "database") == {"secret": "cluster-database"}
+    assert cluster_cli._keep(two, "database") == {"secret": "cluster-database-2"}
+    assert cluster_cli._keep(one, "database") == {"secret": "cluster-database"}  # the same
+    assert kept == {"cluster-database": one, "cluster-database-2": two}
+    # a home updates the secret its [cluster] names (a new password), whatever it holds
+    three = "postgresql://tj:Qz3@office/tj"
+    assert cluster_cli._keep(three, "database", mine="cluster-database-2") == \
+        {"secret": "cluster-database-2"}
+    assert kept["cluster-database-2"] == three and kept["cluster-database"] == one
+
+    broken = machine(tmp_path, "broken")
+    broken.config_file.write_text("[jobs.x\n")
+    with pytest.raises(UserError, match="not valid TOML"):
+        cluster_cli.cmd_cluster(broken, argparse.Namespace(
+            action="init", redis="redis://:Qz@127.0.0.1:1/0", host=None,
+            database="postgresql://tj:Qz4@127.0.0.1:1/tj"))
+    assert "Qz4" not in "".join(kept.values())

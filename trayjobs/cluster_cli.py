@@ -10,6 +10,7 @@ keyring as a secret; the jobs file names the secret, never the password.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -80,6 +81,9 @@ def _init_or_join(home, args, *, init: bool) -> int:
         spec = ClusterSpec(redis=args.redis, database=args.database, host=args.host)
     except ValueError as exc:
         raise UserError(f"--host: {exc}") from None
+    # Read first: a jobs file that cannot be written back stops us before the servers or
+    # the keyring (shared by every home of this user) are touched.
+    mine = _secrets_named(home)
     if has_password(args.redis) or has_password(args.database):
         # The keyring takes the passwords: found missing now, before the servers are
         # touched, not after the database was prepared.
@@ -111,8 +115,9 @@ def _init_or_join(home, args, *, init: bool) -> int:
         print(f"ready (runs so far: {store.count_runs()})")
     finally:
         store.close()
-    values: dict[str, Any] = {"redis": _keep(args.redis, "redis"),
-                              "database": _keep(args.database, "database")}
+    values: dict[str, Any] = {"redis": _keep(args.redis, "redis", mine=mine.get("redis")),
+                              "database": _keep(args.database, "database",
+                                                mine=mine.get("database"))}
     if args.host:
         values["host"] = args.host
     _write_cluster(home, values, keep_others=True)
@@ -159,16 +164,41 @@ def _look(home, spec, *, init: bool) -> list[str]:
     return unknown or []
 
 
-def _keep(url: str, which: str) -> Any:
-    """The value to write for ``url``: itself, or a secret holding it when it has a password."""
+def _keep(url: str, which: str, *, mine: str | None = None) -> Any:
+    """The value to write for ``url``: itself, or a secret holding it when it has a password.
+    The keyring is the user's, shared by every home: the secret this home's [cluster]
+    names already (``mine``) is updated, and otherwise one that holds another URL (another
+    home's cluster) is left as it is and a new name taken."""
     from .cluster import has_password
     if not has_password(url):
         return url
     from . import secrets
-    secrets.set_secret(SECRETS[which], url)
+    name = mine or SECRETS[which]
+    if mine is None:
+        for n in itertools.count(2):
+            try:
+                if secrets.get_secret(name) == url:
+                    break
+            except secrets.UnknownSecret:
+                break
+            name = f"{SECRETS[which]}-{n}"
+    secrets.set_secret(name, url)
     print(f"the {which} URL has a password: stored in the system keyring as the secret "
-          f"{SECRETS[which]!r}")
-    return {"secret": SECRETS[which]}
+          f"{name!r}")
+    return {"secret": name}
+
+
+def _secrets_named(home) -> dict[str, str]:
+    """The secrets this home's [cluster] names now, by key ("redis", "database"); and
+    :class:`UserError` for a jobs file that cannot be written back (before the keyring
+    is touched)."""
+    from .config_edit import ConfigDocument, _plain
+    doc = ConfigDocument.load(home.config_file)
+    cluster = _plain(doc.doc["cluster"]) if "cluster" in doc.doc else None
+    if not isinstance(cluster, dict):
+        return {}
+    return {k: v["secret"] for k, v in cluster.items()
+            if k in SECRETS and isinstance(v, dict) and isinstance(v.get("secret"), str)}
 
 
 def _write_cluster(home, values: dict[str, Any] | None, *, keep_others: bool = False) -> None:
