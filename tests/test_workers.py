@@ -355,3 +355,24 @@ def test_kill_9_of_a_worker_on_another_machine_its_run_recovered_once_after_its_
             other.kill()
             other.wait(10)
         other.stdout.close()
+
+
+def test_a_cluster_edit_while_running_says_it_waits_for_a_restart(home, make_engine,
+                                                                   write_config, tmp_path):
+    """`cluster join` (or leave) while the app runs: the jobs file named the shared servers,
+    the log said only "config reloaded", and this process went on with its own history."""
+    from trayjobs.engine.events import Notice
+    eng = make_engine(SLOW.format(lease="30s"))
+    told = []
+    eng.bus.subscribe(lambda ev: told.append(ev.message) if isinstance(ev, Notice) else None)
+    joined = SLOW.format(lease="30s").replace(
+        "[cluster]", f'[cluster]\n    database = "sqlite:///{tmp_path / "shared.db"}"')
+    write_config(joined)
+    eng.reload_config()
+    write_config(joined + "\n# an edit elsewhere\n")
+    eng.reload_config()
+    assert len([m for m in told if "[cluster] changed" in m]) == 1
+    assert "restart" in told[-1]
+    write_config(SLOW.format(lease="30s"))  # as it started: nothing waits any more
+    eng.reload_config()
+    assert len([m for m in told if "[cluster] changed" in m]) == 1

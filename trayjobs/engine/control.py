@@ -29,7 +29,7 @@ from ..paths import Home
 from ..queue import Queue
 from ..store import ACTIVE_STATES, FINAL_STATES, SCHEDULED
 from ..store.open import open_store
-from .events import EventBus, JobsChanged, RunChanged
+from .events import EventBus, JobsChanged, Notice, RunChanged
 from .hooks import Hooks
 from .lease import this_host, use_host
 
@@ -72,11 +72,26 @@ class Control(Hooks):
         self.store = open_store(home, self.config.cluster, connect=connect)
         #: Whether other homes' engines share this one's runs (read at start, as the store).
         self.clustered = clustered(self.config.cluster)
+        #: [cluster] as this process uses it: read at start only (see _tell_cluster_edit).
+        self._cluster_used = self._cluster_told = self.config.cluster
         self.origin = hashlib.sha1(str(home.data_dir.resolve()).encode()).hexdigest()[:16]
         # [cluster] redis is read (a secret perhaps) when the queue is first used: by the
         # process that runs jobs, and by one that tells the cluster something.
         self.queue = Queue(home, redis=lambda: redis_url(self.config.cluster),
                            host=this_host())
+
+    def _tell_cluster_edit(self, cfg: Config) -> None:
+        """Say once per edit that a changed [cluster] (`cluster join`, `leave`, an edit by
+        hand) waits for a restart: this process keeps its history and queue until then,
+        and the jobs file alone said otherwise."""
+        if cfg.cluster == self._cluster_told:
+            return
+        self._cluster_told = cfg.cluster
+        if cfg.cluster == self._cluster_used:
+            return
+        self.bus.emit(Notice("info", "[cluster] changed in the jobs file: this process goes "
+                                     "on with the history and queue it started with; restart "
+                                     "the app or `trayjobs worker` to use the new ones"))
 
     def _read_config(self) -> Config:
         return load_config(self.home.config_file, last_good=last_good_path(self.home),

@@ -545,6 +545,7 @@ class Engine(StoreOutage, Recovery, Scheduling, Control):
 
     def reload_config(self) -> Config:
         cfg = self._use_config(self._read_config())
+        self._tell_cluster_edit(cfg)
         self.dispatch_pending()
         return cfg
 
