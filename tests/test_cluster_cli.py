@@ -513,3 +513,23 @@ def test_the_keyring_of_one_user_keeps_each_homes_cluster_secret(tmp_path, monke
             action="init", redis="redis://:Qz@127.0.0.1:1/0", host=None,
             database="postgresql://tj:Qz4@127.0.0.1:1/tj"))
     assert "Qz4" not in "".join(kept.values())
+
+
+def test_status_with_the_history_server_down_answers_within_seconds(tmp_path, monkeypatch):
+    """`cluster status` waited the whole store timeout (10 s) for a server that takes no
+    connections, where a person asks how things are now."""
+    import socket
+    import time
+    pytest.importorskip("psycopg")
+    monkeypatch.delenv("TRAYJOBS_STORE_TIMEOUT", raising=False)
+    with socket.socket() as s:  # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    home = machine(tmp_path, "laptop")
+    home.config_file.write_text(
+        f'[cluster]\ndatabase = "postgresql://tj:Qz@127.0.0.1:{port}/tj"\n')
+    started = time.monotonic()
+    out = trayjobs(home, "cluster", "status", env={"TRAYJOBS_STORE_TIMEOUT": ""})
+    assert time.monotonic() - started < 8
+    assert out.returncode == 1 and "the run history cannot be reached" in out.stderr
+    assert "Qz" not in out.stdout + out.stderr

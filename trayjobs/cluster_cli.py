@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -21,6 +22,9 @@ __all__ = ["add_parser", "cmd_cluster"]
 
 #: The store's value that says an ``init`` prepared this database (and when, by whom).
 CLUSTER_KEY = "cluster"
+#: Seconds ``status`` waits for the history's server unless TRAYJOBS_STORE_TIMEOUT says:
+#: it tells how things are now (a worker waits longer, and keeps trying).
+STATUS_WAIT = 3.0
 #: The secrets ``init``/``join`` keep URLs with passwords in.
 SECRETS = {"redis": "cluster-redis", "database": "cluster-database"}
 
@@ -63,7 +67,6 @@ def cmd_cluster(home, args) -> int:
 # -- init and join ------------------------------------------------------------------------
 
 def _init_or_join(home, args, *, init: bool) -> int:
-    import os
     from . import __version__
     from .cluster import ClusterSpec, check_database_url, check_redis_url, has_password
     from .errors import UserError
@@ -293,7 +296,8 @@ def _status(home, args) -> int:
     if durl is None and "history" not in unread:
         out["history"] = {"url": str(home.runs_db), "state": "this machine's own file"}
     try:
-        store = _open(home, spec) if "history" not in unread else None
+        wait = None if os.environ.get("TRAYJOBS_STORE_TIMEOUT") else STATUS_WAIT
+        store = _open(home, spec, timeout=wait) if "history" not in unread else None
     except Exception as exc:
         out["history"] = {"url": hide_password(durl or ""), "state": f"unreachable: {exc}"}
         out["problems"].append(f"the run history cannot be reached: {exc}")
@@ -366,9 +370,9 @@ def _print_status(out: dict[str, Any]) -> None:
 
 # -- servers --------------------------------------------------------------------------
 
-def _open(home, spec):
+def _open(home, spec, *, timeout: float | None = None):
     from .store.open import open_store
-    return open_store(home, spec)
+    return open_store(home, spec, timeout=timeout)
 
 
 def _ping_redis(url: str, *, quiet: bool = False) -> str:

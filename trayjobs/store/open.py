@@ -20,10 +20,12 @@ __all__ = ["open_store", "store_exists", "is_shared"]
 
 
 def open_store(home: "Home", cluster: "ClusterSpec | None" = None, *,
-               readonly: bool = False, connect: bool = True) -> "RunStoreAPI":
+               readonly: bool = False, connect: bool = True,
+               timeout: float | None = None) -> "RunStoreAPI":
     """The run store for ``home`` under ``cluster`` (None: the home's own file).
     ``connect=False``: a server is not spoken to yet (the engine starts while it is down,
-    and calls ``migrate()`` once it answers); a file is opened as always."""
+    and calls ``migrate()`` once it answers); a file is opened as always. ``timeout``:
+    seconds a server's store waits for it (default: see :class:`PgRunStore`)."""
     url = _url(cluster)
     if url is None:
         from . import RunStore
@@ -38,7 +40,7 @@ def open_store(home: "Home", cluster: "ClusterSpec | None" = None, *,
         from ..errors import UserError
         raise UserError(f"[cluster] database is a PostgreSQL server, but the PostgreSQL client "
                         f"is not installed ({exc.name}): pip install 'trayjobs[cluster]'") from None
-    return PgRunStore(url, readonly=readonly, migrate=connect)
+    return PgRunStore(url, readonly=readonly, migrate=connect, timeout=timeout)
 
 
 def store_exists(home: "Home", cluster: "ClusterSpec | None" = None) -> bool:
