@@ -247,7 +247,7 @@ def _runs_going_here(home, cfg) -> list[int]:
     if pid is None:
         return []
     try:
-        store = _open(home, cfg.cluster)
+        store = _open(home, cfg.cluster, timeout=STATUS_WAIT)
     except Exception:  # leaving must work with the servers away
         return []
     try:
