@@ -205,3 +205,16 @@ def test_a_database_url_with_a_setting_postgresql_does_not_take_fails_at_once(mo
         with pytest.raises(ValueError, match="1 to 65535") as refused:
             check(bad)
         assert "Qz" not in str(refused.value)
+
+
+def test_a_database_or_user_that_is_not_there_is_told_how_to_create_it():
+    """"database "x" does not exist. Check the user, password and database name": the
+    command that makes it was left for the user to find."""
+    from pg_support import session_server
+    from trayjobs.errors import StoreBusy
+    from trayjobs.store.postgres import PgRunStore
+    server = session_server()
+    with pytest.raises(StoreBusy, match=r"createdb -O USER nosuchdb"):
+        PgRunStore(server.url("nosuchdb")).close()
+    with pytest.raises(StoreBusy, match=r"createuser -P nosuchuser"):
+        PgRunStore(server.url().replace("postgres@", "nosuchuser@")).close()

@@ -460,9 +460,17 @@ class PgRunStore(RunsSQL):
                                        "authentication failed")):
                 reason = next((ln.strip() for ln in text.splitlines() if "FATAL" in ln),
                               text.strip().splitlines()[0])
+                missing = re.search(r'database "([^"]+)" does not exist', text)
+                user = re.search(r'role "([^"]+)" does not exist', text)
+                todo = (f"create it on the server (as the postgres user: createdb -O USER "
+                        f"{missing.group(1)}), or check the database name in [cluster] "
+                        f"database" if missing else
+                        f"create that user on the server (as the postgres user: createuser "
+                        f"-P {user.group(1)}), or check the user name in [cluster] database"
+                        if user else
+                        "check the user, password and database name in [cluster] database")
                 raise StoreBusy(f"The run history database {self.where} refused this "
-                                f"machine: {reason}. Check the user, password and database "
-                                f"name in [cluster] database.") from None
+                                f"machine: {reason}. {todo[0].upper()}{todo[1:]}.") from None
             # Not reachable (yet): the pool keeps trying, and calls wait for it.
         finally:
             self.waiting_since = None
