@@ -214,7 +214,7 @@ def test_a_database_or_user_that_is_not_there_is_told_how_to_create_it():
     from trayjobs.errors import StoreBusy
     from trayjobs.store.postgres import PgRunStore
     server = session_server()
-    with pytest.raises(StoreBusy, match=r"createdb -O USER nosuchdb"):
+    with pytest.raises(StoreBusy, match=r"createdb -O postgres nosuchdb"):
         PgRunStore(server.url("nosuchdb")).close()
     with pytest.raises(StoreBusy, match=r"createuser -P nosuchuser"):
         PgRunStore(server.url().replace("postgres@", "nosuchuser@")).close()

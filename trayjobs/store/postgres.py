@@ -210,6 +210,15 @@ def safe_url(url: str) -> str:
     return redact(url)
 
 
+def _conninfo(url: str) -> dict[str, Any]:
+    """libpq's settings in ``url`` (none when it cannot be read)."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+        return conninfo_to_dict(url)
+    except Exception:
+        return {}
+
+
 def server_address(url: str) -> str:
     """``host:port`` of the server ``url`` names (libpq's defaults filled in)."""
     try:
@@ -462,7 +471,8 @@ class PgRunStore(RunsSQL):
                               text.strip().splitlines()[0])
                 missing = re.search(r'database "([^"]+)" does not exist', text)
                 user = re.search(r'role "([^"]+)" does not exist', text)
-                todo = (f"create it on the server (as the postgres user: createdb -O USER "
+                owner = _conninfo(self.url).get("user") or "USER"
+                todo = (f"create it on the server (as the postgres user: createdb -O {owner} "
                         f"{missing.group(1)}), or check the database name in [cluster] "
                         f"database" if missing else
                         f"create that user on the server (as the postgres user: createuser "
@@ -606,11 +616,7 @@ class PgRunStore(RunsSQL):
         return applied
 
     def _no_right(self, exc: BaseException) -> StoreBusy:
-        try:
-            from psycopg.conninfo import conninfo_to_dict
-            info = conninfo_to_dict(self.url)
-        except Exception:
-            info = {}
+        info = _conninfo(self.url)
         user = info.get("user") or "USER"
         db = info.get("dbname") or user
         said = str(exc).strip().splitlines()[0]
