@@ -123,7 +123,43 @@ def test_a_watched_folder_swapped_for_a_link_to_home_is_not_watched(fake_home, t
         assert not folder.open()
         assert folder.state == "unavailable"
         assert "is your home folder itself" in folder.reason
-        folder.allow_dangerous = True
+        folder.allow_dangerous = True  # a dangerous place allowed is still not a swap allowed
+        assert not folder.open()
+        assert folder.reason.startswith(f"it was a folder and is now a link to {fake_home}")
+    finally:
+        folder.close("idle")
+
+
+def test_a_watched_folder_swapped_for_a_link_elsewhere_is_not_followed(tmp_path):
+    inbox, elsewhere = tmp_path / "inbox", tmp_path / "documents"
+    inbox.mkdir()
+    elsewhere.mkdir()
+    folder = Folder(str(inbox), post=lambda msg: None)
+    try:
+        assert folder.open()
+        folder.close()
+        inbox.rmdir()
+        os.symlink(elsewhere, inbox)
+        assert not folder.open() and folder.state == "unavailable"
+        assert folder.reason == (
+            f"it was a folder and is now a link to {elsewhere}, which is not followed: a run "
+            f"would take and move the files there; put the folder back, or name {elsewhere} "
+            f"in the job if that is the folder to watch")
+        os.unlink(inbox)
+        inbox.mkdir()  # put back: watched again
+        assert folder.open()
+    finally:
+        folder.close("idle")
+
+
+def test_a_watched_folder_that_is_a_link_from_the_start_is_followed(tmp_path):
+    target, inbox = tmp_path / "nas-inbox", tmp_path / "inbox"
+    target.mkdir()
+    os.symlink(target, inbox)
+    folder = Folder(str(inbox), post=lambda msg: None)
+    try:
+        assert folder.open() and folder.real == str(target)
+        folder.close()
         assert folder.open()
     finally:
         folder.close("idle")

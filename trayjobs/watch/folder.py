@@ -120,6 +120,8 @@ class Folder:
         self.reports_close = False   # its observer reports files closed after writing
         self._observer = None
         self._ident: tuple[int, int] | None = None
+        #: Whether the path was a symbolic link when it was first watched (None: not yet).
+        self._was_link: bool | None = None
         self._parent = None
         self._parent_path: str | None = None
 
@@ -132,7 +134,8 @@ class Folder:
         else:
             self.real = real.path
             why = None if self.allow_dangerous else danger(self.real)
-            reason = f"it {why}; refusing to watch it" if why else folder_problem(self.real)
+            reason = (f"it {why}; refusing to watch it" if why else self._swapped()
+                      or folder_problem(self.real))
         if reason is None:
             try:
                 st = os.stat(self.real)
@@ -140,6 +143,8 @@ class Folder:
                     self.real, _Forward(self.post, self.key, "fs"), recursive=self.recursive,
                     events=EVENTS)
                 self._ident = (st.st_dev, st.st_ino)
+                if self._was_link is None:
+                    self._was_link = os.path.islink(self.key)
             except OSError as exc:
                 reason = describe(exc)
             except RecursionError:  # the observer walks the sub-folders recursively
@@ -152,6 +157,17 @@ class Folder:
         self._stop_parent()
         self.state, self.reason = "watching", None
         return True
+
+    def _swapped(self) -> str | None:
+        """Why not to watch a folder that was a folder when first watched and is now a
+        link: the files a run takes (and moves, or deletes) would be those of whatever the
+        link points to, which is not the folder the job names. One that was a link from the
+        start is the person's own set-up, and is followed."""
+        if self._was_link is False and os.path.islink(self.key):
+            return (f"it was a folder and is now a link to {self.real}, which is not followed: "
+                    f"a run would take and move the files there; put the folder back, or "
+                    f"name {self.real} in the job if that is the folder to watch")
+        return None
 
     def healthy(self) -> bool:
         """Is the observer still watching the folder this path names?"""
