@@ -905,3 +905,41 @@ def test_a_child_forked_while_a_programs_output_is_read_can_print(make_engine, t
     run = eng.watcher.wait(eng.submit("forks"), timeout=90)
     assert run["state"] == "succeeded", run
     assert run["result"]["summary"] == "0 hung"
+
+
+def test_a_copy_the_function_forks_that_returns_too_does_not_report_the_run(make_engine, tmp_path):
+    # os.fork() returns in both processes: the copy returning (or raising) went on as the job
+    # process and sent the run's end first, so the run took the copy's result.
+    job = script(tmp_path / "forks.py", """
+        import os
+
+        def main(ctx):
+            pid = os.fork()
+            if pid == 0:
+                return "from the copy"
+            os.waitpid(pid, 0)
+            return "from the parent"
+
+        def raises(ctx):
+            pid = os.fork()
+            if pid == 0:
+                raise ValueError("in the copy")
+            os.waitpid(pid, 0)
+            return "from the parent"
+    """)
+    eng = make_engine(f"""
+        [jobs.forks]
+        kind = "python"
+        file = '{job}'
+        retry = {{ attempts = 1 }}
+        [jobs.raises]
+        kind = "python"
+        file = '{job}'
+        function = "raises"
+        retry = {{ attempts = 1 }}
+    """)
+    run = eng.watcher.wait(eng.submit("forks"), timeout=30)
+    assert (run["state"], run["result"]["summary"]) == ("succeeded", "from the parent"), run
+    run = eng.watcher.wait(eng.submit("raises"), timeout=30)
+    assert (run["state"], run["result"]["summary"]) == ("succeeded", "from the parent"), run
+    assert any("ValueError: in the copy" in l["message"] for l in eng.store.logs(run["id"]))

@@ -11,6 +11,8 @@ calling it would run none of its code.
 from __future__ import annotations
 
 import inspect
+import os
+import traceback
 from typing import Any
 
 from ...context import JobContext
@@ -57,18 +59,40 @@ class PythonKind(JobKind):
                             f"calling it runs none of its code; return the result instead, "
                             f"and report progress with ctx.progress()", retry=False)
         ctx.check_cancelled()
+        pid = os.getpid()
         try:
             value = function(ctx) if _takes_argument(function) else function()
         except SystemExit as exc:
+            if os.getpid() != pid:
+                _end_forked_copy(0 if exc.code in (None, 0) else 1, raised=False)
             # A script made a function often ends with sys.exit(): as to a shell, 0 (or
             # none) says it went well, anything else that it did not.
             if exc.code in (None, 0):
                 return as_result(None, target)
             raise JobFailed(f"{target} called sys.exit({exc.code!r})") from None
+        except BaseException:
+            if os.getpid() != pid:
+                _end_forked_copy(1)
+            raise
+        if os.getpid() != pid:
+            _end_forked_copy(0)
         if inspect.iscoroutine(value):  # an async def: run it to its end in this process
             import asyncio
             value = asyncio.run(value)
         return as_result(value, target)
+
+
+def _end_forked_copy(code: int, *, raised: bool = True) -> None:
+    """End a copy of the job process that the function forked (``os.fork()`` returning in
+    both) and that returned or raised in place of the parent: it must not report the run's
+    end, which the parent does, nor go on as a job process. What it raised is written to
+    its stderr, the run's log while the run lasts."""
+    if code and raised:
+        try:
+            os.write(2, traceback.format_exc().encode("utf-8", "backslashreplace"))
+        except OSError:
+            pass
+    os._exit(code)
 
 
 def _takes_argument(function) -> bool:
