@@ -943,3 +943,39 @@ def test_a_copy_the_function_forks_that_returns_too_does_not_report_the_run(make
     run = eng.watcher.wait(eng.submit("raises"), timeout=30)
     assert (run["state"], run["result"]["summary"]) == ("succeeded", "from the parent"), run
     assert any("ValueError: in the copy" in l["message"] for l in eng.store.logs(run["id"]))
+
+
+def test_a_returned_generator_or_a_function_needing_more_than_ctx_fails_at_once(make_engine,
+                                                                               tmp_path):
+    # A returned (x for x in ...) did none of its work, yet the run succeeded with
+    # "<generator object ...>" for a summary; a function needing more than the context
+    # (a plain method's self, say) failed with a bare TypeError at each of its attempts.
+    job = script(tmp_path / "odd.py", """
+        def lazy(ctx):
+            return (print("worked") for _ in range(3))
+
+        def needs(ctx, folder):
+            return "ran"
+
+        class Nightly:
+            def run(self, ctx):
+                return "ran"
+    """)
+    eng = make_engine("".join(f"""
+        [jobs.{name}]
+        kind = "python"
+        file = '{job}'
+        function = "{function}"
+    """ for name, function in (("lazy", "lazy"), ("needs", "needs"),
+                               ("method", "Nightly.run"))))
+    lazy = eng.watcher.wait(eng.submit("lazy"))
+    assert (lazy["state"], lazy["attempt"]) == ("failed", 1), lazy
+    assert f"{job}:lazy returned a generator, so the work in it never ran" in lazy["error"]
+    needs = eng.watcher.wait(eng.submit("needs"))
+    assert (needs["state"], needs["attempt"]) == ("failed", 1), needs
+    assert f"{job}:needs(ctx, folder) cannot be called with the run's context alone" in \
+        needs["error"] and "read them from ctx.params" in needs["error"], needs["error"]
+    method = eng.watcher.wait(eng.submit("method"))
+    assert (method["state"], method["attempt"]) == ("failed", 1), method
+    assert "looks like a plain method (it takes 'self'): make it a @staticmethod" in \
+        method["error"], method["error"]

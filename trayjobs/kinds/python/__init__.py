@@ -58,10 +58,12 @@ class PythonKind(JobKind):
             raise JobFailed(f"job {ctx.job!r}: {target} is a generator (it uses yield), so "
                             f"calling it runs none of its code; return the result instead, "
                             f"and report progress with ctx.progress()", retry=False)
+        args = (ctx,) if _takes_argument(function) else ()
+        _check_arguments(function, args, target, ctx.job)
         ctx.check_cancelled()
         pid = os.getpid()
         try:
-            value = function(ctx) if _takes_argument(function) else function()
+            value = function(*args)
         except SystemExit as exc:
             if os.getpid() != pid:
                 _end_forked_copy(0 if exc.code in (None, 0) else 1, raised=False)
@@ -79,6 +81,14 @@ class PythonKind(JobKind):
         if inspect.iscoroutine(value):  # an async def: run it to its end in this process
             import asyncio
             value = asyncio.run(value)
+        if inspect.isgenerator(value) or inspect.isasyncgen(value):
+            # (x for x in ...) returned: the work in it would run only as it is read, and
+            # "<generator object ...>" would be the summary of a run that did nothing.
+            if inspect.isgenerator(value):
+                value.close()
+            raise JobFailed(f"job {ctx.job!r}: {target} returned a generator, so the work "
+                            f"in it never ran; return a list (list(...)) or the result "
+                            f"itself", retry=False)
         return as_result(value, target)
 
 
@@ -93,6 +103,24 @@ def _end_forked_copy(code: int, *, raised: bool = True) -> None:
         except OSError:
             pass
     os._exit(code)
+
+
+def _check_arguments(function, args: tuple, target: str, job: str) -> None:
+    """Refuse a function that needs more than the run's context before calling it: its
+    TypeError would fail every attempt, and with a method's ``self`` say nothing of why."""
+    try:
+        sig = inspect.signature(function)
+    except (TypeError, ValueError):
+        return
+    try:
+        sig.bind(*args)
+    except TypeError as exc:
+        first = next(iter(sig.parameters), None)
+        hint = (f"; {target} looks like a plain method (it takes {first!r}): make it a "
+                f"@staticmethod or @classmethod" if first in ("self", "cls") and args else
+                "; give the other parameters defaults, or read them from ctx.params")
+        raise JobFailed(f"job {job!r}: {target}{sig} cannot be called with the run's context "
+                        f"alone ({exc}){hint}", retry=False) from None
 
 
 def _takes_argument(function) -> bool:
