@@ -979,3 +979,23 @@ def test_a_returned_generator_or_a_function_needing_more_than_ctx_fails_at_once(
     assert (method["state"], method["attempt"]) == ("failed", 1), method
     assert "looks like a plain method (it takes 'self'): make it a @staticmethod" in \
         method["error"], method["error"]
+
+
+def test_a_module_in_path_named_as_one_imported_already_says_so(make_engine, tmp_path):
+    # call = "json:main" with a json.py in path found Python's json, imported already:
+    # "json has no 'main'", while check, reading the folder, had found the function.
+    script(tmp_path / "mine" / "json.py", """
+        def main(ctx):
+            return "mine"
+    """)
+    eng = make_engine(f"""
+        [jobs.shadowed]
+        kind = "python"
+        call = "json:main"
+        path = '{tmp_path / "mine"}'
+    """)
+    run = eng.watcher.wait(eng.submit("shadowed"))
+    assert (run["state"], run["attempt"]) == ("failed", 1), run
+    assert (f"{tmp_path / 'mine' / 'json.py'} cannot be imported as 'json': trayjobs' Python "
+            f"has a module of that name imported already") in run["error"], run["error"]
+    assert "rename yours" in run["error"]

@@ -26,6 +26,7 @@ def load_function(params: PythonParams, job: str) -> Callable[..., Any]:
         if params.script is not None:
             module = _load_file(params.script, job)
         else:
+            _not_shadowed(params, job)
             module = importlib.import_module(params.module)
     except SyntaxError as exc:
         # Saved half-edited since `check` read it, say: trying the same file again later
@@ -65,6 +66,23 @@ def load_function(params: PythonParams, job: str) -> Callable[..., Any]:
                         f"{what} ({obj!r:.40}), not a function; name a function with "
                         f"'{'function' if params.script is not None else 'call'}'")
     return obj
+
+
+def _not_shadowed(params: PythonParams, job: str) -> None:
+    """A module of the job's ``path`` named as one this process has imported already (one
+    of Python's, ``json``, or ``trayjobs``) is never read: the import finds the one
+    imported, which has not the function, or worse, has one of that name."""
+    top = params.module.split(".")[0]
+    have = sys.modules.get(top)
+    if have is None or not params.folders:
+        return
+    mine = importlib.machinery.PathFinder.find_spec(top, params.folders)
+    if mine is None or mine.origin == getattr(have, "__file__", None):
+        return
+    where = getattr(have, "__file__", None) or "built in"
+    raise UserError(f"job {job!r}: {mine.origin or top} cannot be imported as {top!r}: "
+                    f"trayjobs' Python has a module of that name imported already ({where}); "
+                    f"rename yours, or name it by file (file = ...)")
 
 
 def _loaded(params: PythonParams) -> str:
