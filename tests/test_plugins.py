@@ -219,3 +219,30 @@ def test_a_plugin_whose_params_is_no_model_is_broken_with_what_to_do(home, tmp_p
     assert ("job 'o', key 'kind': plug-in kind 'odd' (trayjobs-odd) cannot be loaded: "
             "TypeError: odd_kind:OddKind.Params is <class 'dict'>, not a model of the kind's "
             "options; make it a class deriving from trayjobs.kinds.KindParams") in out.stderr
+
+
+def test_a_plugin_that_exits_as_it_loads_or_defines_no_run_is_broken_not_fatal(home, tmp_path):
+    # sys.exit() at a plug-in's top level ended `trayjobs kinds` and `check` with its text
+    # alone; a kind without run() loaded fine, and each of its runs failed, retried.
+    site = tmp_path / "site"
+    site.mkdir()
+    write_dist(site, "trayjobs-exits", "0.1", "exits = exits_kind:ExitsKind", "exits_kind",
+               "import sys\nsys.exit('no config found')\n")
+    write_dist(site, "trayjobs-idle", "0.1", "idle = idle_kind:IdleKind", "idle_kind", '''
+        from trayjobs.kinds import JobKind
+
+        class IdleKind(JobKind):
+            name = "idle"
+    ''')
+    home.config_file.write_text('[jobs.e]\nkind = "exits"\n[jobs.i]\nkind = "idle"\n'
+                                '[jobs.c]\nkind = "command"\ncommand = ["true"]\n')
+    with plugin_site(site, "exits_kind", "idle_kind"):
+        kinds = trayjobs(home, "kinds", "--json")
+        check = trayjobs(home, "check")
+    rows = {r["name"]: r for r in map(json.loads, kinds.stdout.splitlines())}
+    assert "command" in rows and "exits" in rows, kinds.stdout + kinds.stderr
+    assert check.returncode == 1 and "1 job OK, 2 errors" in check.stdout, check.stdout
+    assert ("job 'e', key 'kind': plug-in kind 'exits' (trayjobs-exits) cannot be loaded: "
+            "called sys.exit('no config found') as it was imported") in check.stderr
+    assert ("job 'i', key 'kind': plug-in kind 'idle' (trayjobs-idle) cannot be loaded: "
+            "TypeError: idle_kind:IdleKind does not define run(ctx, params)") in check.stderr

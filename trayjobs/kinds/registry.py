@@ -138,6 +138,9 @@ def _load_plugin(name: str, ep: metadata.EntryPoint) -> None:
             cls = ep.load()
             if not (isinstance(cls, type) and issubclass(cls, JobKind)):
                 raise TypeError(f"{ep.value} is not a JobKind class")
+            if getattr(cls, "__abstractmethods__", None):  # each run would fail making one
+                raise TypeError(f"{ep.value} does not define "
+                                f"{', '.join(sorted(cls.__abstractmethods__))}(ctx, params)")
             if getattr(cls, "name", None) != name:
                 raise TypeError(f"{ep.value} is named {getattr(cls, 'name', None)!r}, "
                                 f"but its entry point says {name!r}")
@@ -149,9 +152,14 @@ def _load_plugin(name: str, ep: metadata.EntryPoint) -> None:
             register(cls)
             _origins[name] = where
             return
-        except Exception as exc:  # foreign code: whatever goes wrong, only this kind is lost
+        # Foreign code: whatever goes wrong, only this kind is lost; also a sys.exit() at its
+        # top level, which would end `trayjobs kinds`, `check` and the app (a Ctrl-C still
+        # stops them).
+        except (Exception, SystemExit) as exc:
             _KINDS.pop(name, None)
-            _broken[name] = BrokenKind(name, where, f"{type(exc).__name__}: {exc}")
+            what = (f"called sys.exit({exc.code!r}) as it was imported"
+                    if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}")
+            _broken[name] = BrokenKind(name, where, what)
     log.warning("%s", _broken[name].message())
 
 
