@@ -246,3 +246,35 @@ def test_a_plugin_that_exits_as_it_loads_or_defines_no_run_is_broken_not_fatal(h
             "called sys.exit('no config found') as it was imported") in check.stderr
     assert ("job 'i', key 'kind': plug-in kind 'idle' (trayjobs-idle) cannot be loaded: "
             "TypeError: idle_kind:IdleKind does not define run(ctx, params)") in check.stderr
+
+
+def test_a_plugins_decimal_set_tuple_and_datetime_options_reach_its_runs(tmp_path, make_engine):
+    # Params go to the job process as JSON, which the strict model refused for these types:
+    # `check` said the job was fine and every run failed with a ValidationError.
+    site = tmp_path / "site"
+    site.mkdir()
+    write_dist(site, "trayjobs-typed", "0.1", "typed = typed_kind:TypedKind", "typed_kind", '''
+        import datetime, decimal
+
+        from trayjobs.kinds import JobKind, KindParams
+
+        class TypedParams(KindParams):
+            amount: decimal.Decimal = decimal.Decimal("1")
+            labels: set[str] = set()
+            pair: tuple[int, str] = (1, "x")
+            since: datetime.datetime | None = None
+
+        class TypedKind(JobKind):
+            name = "typed"
+            Params = TypedParams
+
+            def run(self, ctx, params):
+                return {"summary": f"{params.amount!r} {sorted(params.labels)} {params.pair} "
+                                   f"{params.since.year}"}
+    ''')
+    with plugin_site(site, "typed_kind"):
+        eng = make_engine('[jobs.t]\nkind = "typed"\namount = "2.50"\nlabels = ["b", "a"]\n'
+                          'since = 2026-01-02T03:04:05\nretry = { attempts = 1 }\n')
+        run = eng.watcher.wait(eng.submit("t"))
+    assert run["state"] == "succeeded", run
+    assert run["result"]["summary"] == "Decimal('2.50') ['a', 'b'] (1, 'x') 2026"
