@@ -329,6 +329,42 @@ def test_a_time_the_run_with_dialog_refuses_is_said_without_the_command_lines_op
     assert dlg.error.text() == said and dlg.run_id is None
 
 
+def test_a_form_opens_for_defaults_toml_cannot_write(qtbot, home, tmp_path):
+    # A Decimal, a set or a date-time as a field's default: writing it as TOML for the
+    # placeholder raised, and the editor for a job of the kind never opened.
+    site = tmp_path / "site"
+    site.mkdir()
+    write_dist(site, "trayjobs-typed", "0.1", "typed = typed_kind:TypedKind", "typed_kind", """
+        import datetime, decimal
+
+        from trayjobs.kinds import JobKind, KindParams
+
+        class TypedParams(KindParams):
+            amount: decimal.Decimal = decimal.Decimal("1.5")
+            labels: set[str] = {"a"}
+            pair: tuple[int, str] = (1, "x")
+            since: datetime.datetime = datetime.datetime(2026, 1, 2, 3, 4)
+
+        class TypedKind(JobKind):
+            name = "typed"
+            Params = TypedParams
+
+            def run(self, ctx, params):
+                return {"summary": "ran"}
+    """)
+    with plugin_site(site, "typed_kind"):
+        dlg = editor(qtbot, home, {"kind": "typed"}, name="t", text='[jobs.t]\nkind = "typed"\n')
+        w = {key: row.editor for key, row in dlg.rows.items()}
+        assert [w[k].w.placeholderText() for k in ("amount", "labels", "pair", "since")] == [
+            'default: "1.5"', 'default: ["a"]', 'default: [1, "x"]',
+            'default: "2026-01-02T03:04:00"']
+        assert dlg.validate()
+        assert dlg.values() == {"kind": "typed"}
+        w["amount"].w.setText('"2.25"')
+        assert dlg.validate()
+        assert dlg.values() == {"kind": "typed", "amount": "2.25"}
+
+
 def test_a_float_with_more_decimals_than_the_box_shows_is_kept_as_it_is(qtbot):
     # The number box showed three decimals: a job's 0.1234 came back as 0.123, and
     # "Run with…" sent it as a change nobody had made.

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
+from pydantic_core import PydanticUndefined, to_jsonable_python
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout,
                                QLineEdit, QPushButton, QSpinBox, QWidget)
@@ -211,6 +211,10 @@ def describe_fields(model, *, skip: set[str] = frozenset()) -> list[FieldSpec]:
         if key in DURATION_KEYS:
             spec.kind, spec.number = "text", "float"
             spec.optional = True
+        if spec.kind == "toml" and spec.default is not None:
+            # A default TOML cannot write as it is (a Decimal, a set, a date-time): shown and
+            # compared as JSON has it, as the job's runs read it; the form failed to open.
+            spec.default = to_jsonable_python(spec.default, fallback=str)
         if spec.kind in ("int", "float") and optional:
             spec.number, spec.kind = spec.kind, "text"  # a spin box cannot say "unset"
         specs.append(spec)
