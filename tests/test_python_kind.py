@@ -497,6 +497,28 @@ def test_sys_exit_0_is_a_success_and_another_code_a_failure(make_engine, tmp_pat
     assert bad["state"] == "failed" and "sys.exit(3)" in bad["error"], bad
 
 
+def test_sys_exit_in_an_async_function_says_the_same_as_in_a_plain_one(make_engine, tmp_path):
+    # Raised out of asyncio.run(), sys.exit(0) failed the run as "SystemExit: 0".
+    job = script(tmp_path / "aexit.py", """
+        import sys
+        async def done(ctx):
+            sys.exit(0)
+        async def bad(ctx):
+            sys.exit(3)
+    """)
+    eng = make_engine("".join(f"""
+        [jobs.{name}]
+        kind = "python"
+        file = '{job}'
+        function = "{name}"
+        retry = {{ attempts = 1 }}
+    """ for name in ("done", "bad")))
+    done = eng.watcher.wait(eng.submit("done"))
+    assert (done["state"], done["result"]["summary"]) == ("succeeded", f"{job}:done finished")
+    bad = eng.watcher.wait(eng.submit("bad"))
+    assert (bad["state"], bad["error"]) == ("failed", f"{job}:bad called sys.exit(3)"), bad
+
+
 def test_a_syntax_error_met_at_run_time_is_not_retried(make_engine, tmp_path):
     # The file was fine for `check`, then saved half-edited: retrying the same file with
     # backoff cannot help; the run fails at once, saying where the error is.

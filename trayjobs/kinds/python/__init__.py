@@ -64,6 +64,9 @@ class PythonKind(JobKind):
         pid = os.getpid()
         try:
             value = function(*args)
+            if inspect.iscoroutine(value):  # an async def: run it to its end in this process
+                import asyncio
+                value = asyncio.run(value)
         except SystemExit as exc:
             if os.getpid() != pid:
                 _end_forked_copy(0 if exc.code in (None, 0) else 1, raised=False)
@@ -78,9 +81,6 @@ class PythonKind(JobKind):
             raise
         if os.getpid() != pid:
             _end_forked_copy(0)
-        if inspect.iscoroutine(value):  # an async def: run it to its end in this process
-            import asyncio
-            value = asyncio.run(value)
         if inspect.isgenerator(value) or inspect.isasyncgen(value):
             # (x for x in ...) returned: the work in it would run only as it is read, and
             # "<generator object ...>" would be the summary of a run that did nothing.
