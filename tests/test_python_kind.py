@@ -1021,3 +1021,16 @@ def test_a_module_in_path_named_as_one_imported_already_says_so(make_engine, tmp
     assert (f"{tmp_path / 'mine' / 'json.py'} cannot be imported as 'json': trayjobs' Python "
             f"has a module of that name imported already") in run["error"], run["error"]
     assert "rename yours" in run["error"]
+
+
+def test_a_file_that_is_not_utf8_says_so_and_how_to_name_its_encoding(home, tmp_path):
+    # "(unicode error) 'utf-8' codec can't decode byte 0xe9 in position 3" was the message.
+    job = tmp_path / "latin.py"
+    job.write_bytes(b'def main(ctx):\n    return "caf\xe9"\n')
+    home.config_file.write_text(f'[jobs.latin]\nkind = "python"\nfile = \'{job}\'\n')
+    said = (f"{job} is not UTF-8 text at line 2 (Python reads its files as UTF-8); save it as "
+            f"UTF-8, or name its encoding on its first line: # -*- coding: latin-1 -*-")
+    out = trayjobs(home, "check")
+    assert out.returncode == 1 and f"job 'latin', key 'function': {said}" in out.stderr, out.stderr
+    run = trayjobs(home, "run", "latin", "--wait")
+    assert run.returncode == 1 and f"failed: job 'latin': {said}\n" in run.stderr, run.stderr

@@ -31,9 +31,9 @@ def load_function(params: PythonParams, job: str) -> Callable[..., Any]:
     except SyntaxError as exc:
         # Saved half-edited since `check` read it, say: trying the same file again later
         # cannot help (a UserError is not retried).
-        at = f" at line {exc.lineno}" if exc.lineno else ""
-        raise UserError(f"job {job!r}: {exc.filename or params.target()} has a syntax "
-                        f"error{at}: {exc.msg}; fix it, then run the job again") from None
+        said = _syntax_error(exc)
+        then = "; fix it, then run the job again" if said.startswith("has a syntax") else ""
+        raise UserError(f"job {job!r}: {exc.filename or _loaded(params)} {said}{then}") from None
     except SystemExit as exc:
         # A script whose work runs at its top level, ending in sys.exit(): as it was loaded,
         # before the function was called. Every attempt would do the same.
@@ -144,8 +144,7 @@ def _check_source(path: Path, attribute: str, *, key: str, module: str | None = 
     try:
         tree = ast.parse(path.read_bytes(), filename=str(path))
     except SyntaxError as exc:
-        at = f" at line {exc.lineno}" if exc.lineno else ""  # none for a NUL byte
-        return [(key, f"{what} has a syntax error{at}: {exc.msg}")]
+        return [(key, f"{what} {_syntax_error(exc)}")]
     except OSError as exc:
         return [(key, f"cannot read {path}: {exc.strerror}")]
     name = attribute.split(".")[0]
@@ -206,6 +205,17 @@ def _not_callable(tree: ast.Module, attribute: str, what: str, key: str
     name = "function" if key == "function" else "call"
     return [(key, f"{what}: {attribute} is {shown}, not a function; name a function with "
                   f"'{name}'")]
+
+
+def _syntax_error(exc: SyntaxError) -> str:
+    """What is wrong with a file Python cannot read, after its name."""
+    at = f" at line {exc.lineno}" if exc.lineno else ""  # none for a NUL byte
+    if "codec can't decode" in (exc.msg or ""):
+        # Python reads source as UTF-8: "(unicode error) 'utf-8' codec can't decode byte
+        # 0xe9 in position 3" says nothing of what to do.
+        return (f"is not UTF-8 text{at} (Python reads its files as UTF-8); save it as UTF-8, "
+                f"or name its encoding on its first line: # -*- coding: latin-1 -*-")
+    return f"has a syntax error{at}: {exc.msg}"
 
 
 def _not_a_file(path: Path) -> str:
