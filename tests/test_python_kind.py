@@ -1034,3 +1034,28 @@ def test_a_file_that_is_not_utf8_says_so_and_how_to_name_its_encoding(home, tmp_
     assert out.returncode == 1 and f"job 'latin', key 'function': {said}" in out.stderr, out.stderr
     run = trayjobs(home, "run", "latin", "--wait")
     assert run.returncode == 1 and f"failed: job 'latin': {said}\n" in run.stderr, run.stderr
+
+
+def test_a_spawn_pool_finds_the_function_of_the_jobs_file(make_engine, tmp_path):
+    # The file was loaded as a module no other process could import: the workers of a
+    # spawn pool (the default on macOS and Windows) failed to read each task, and the run
+    # waited until its timeout.
+    job = script(tmp_path / "squares.py", """
+        import multiprocessing
+
+        def square(x):
+            return x * x
+
+        def main(ctx):
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                return f"{sum(pool.map(square, range(10)))} in all"
+    """)
+    eng = make_engine(f"""
+        [jobs.squares]
+        kind = "python"
+        file = '{job}'
+        timeout = "20s"
+        retry = {{ attempts = 1 }}
+    """)
+    run = eng.watcher.wait(eng.submit("squares"), timeout=40)
+    assert (run["state"], run["result"]["summary"]) == ("succeeded", "285 in all"), run

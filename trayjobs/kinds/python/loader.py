@@ -94,12 +94,26 @@ def _load_file(path: Path, job: str):
         raise UserError(f"job {job!r}: file = {str(path)!r} {_not_a_file(path)}; "
                         "fix the path in the job's 'file'")
     sys.path.insert(0, str(path.parent))  # as `python file.py` does: its neighbours import
-    name = f"trayjobs_job_{path.stem}"
+    name = _module_name(path)
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and pickle look their module up here
     spec.loader.exec_module(module)
     return module
+
+
+def _module_name(path: Path) -> str:
+    """The name the file is loaded under: its own, as the processes of a spawn or forkserver
+    pool (multiprocessing, ProcessPoolExecutor) import it to find the function they run;
+    under another name they could not, and the pool waited for ever. A name taken already
+    (``json.py``, ``trayjobs.py``), or one of Python's, gets a prefix instead."""
+    stem = path.stem
+    if (stem.isidentifier() and stem not in sys.modules and stem != "trayjobs"
+            and stem not in sys.stdlib_module_names and stem not in sys.builtin_module_names):
+        found = importlib.machinery.PathFinder.find_spec(stem, sys.path)
+        if found is not None and found.origin and Path(found.origin) == path:
+            return stem
+    return f"trayjobs_job_{stem}"
 
 
 def find_problems(params: PythonParams) -> list[tuple[str, str]]:
