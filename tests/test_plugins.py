@@ -278,3 +278,30 @@ def test_a_plugins_decimal_set_tuple_and_datetime_options_reach_its_runs(tmp_pat
         run = eng.watcher.wait(eng.submit("t"))
     assert run["state"] == "succeeded", run
     assert run["result"]["summary"] == "Decimal('2.50') ['a', 'b'] (1, 'x') 2026"
+
+
+def test_what_a_plugin_prints_as_it_loads_keeps_out_of_json_output(home, tmp_path):
+    # A print() at a plug-in's top level came first on stdout: `kinds --json` (and any
+    # --json output of a command that loads kinds) was no longer JSON.
+    site = tmp_path / "site"
+    site.mkdir()
+    write_dist(site, "trayjobs-chatty", "0.1", "chatty = chatty_kind:ChattyKind", "chatty_kind",
+               '''
+        print("loading the chatty plug-in")
+
+        from trayjobs.kinds import JobKind
+
+        class ChattyKind(JobKind):
+            name = "chatty"
+
+            def run(self, ctx, params):
+                return {"summary": "ran"}
+    ''')
+    home.config_file.write_text('[jobs.c]\nkind = "chatty"\n')
+    with plugin_site(site, "chatty_kind"):
+        kinds = trayjobs(home, "kinds", "--json")
+        runs = trayjobs(home, "runs", "--json")
+    rows = {r["name"]: r for r in map(json.loads, kinds.stdout.splitlines())}
+    assert rows["chatty"]["distribution"] == "trayjobs-chatty"
+    assert "loading the chatty plug-in" in kinds.stderr
+    assert runs.returncode == 0 and "loading" not in runs.stdout, runs.stdout

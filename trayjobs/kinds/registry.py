@@ -19,8 +19,10 @@ job process all look kinds up here, so they agree on what is installed.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -135,7 +137,10 @@ def _load_plugin(name: str, ep: metadata.EntryPoint) -> None:
         _broken[name] = BrokenKind(name, where, "a built-in kind has this name")
     else:
         try:
-            cls = ep.load()
+            # What it prints as it loads goes to stderr: on stdout it would break the
+            # output of `kinds --json`, `runs --json` and `show --json`.
+            with contextlib.redirect_stdout(sys.stderr):
+                cls = ep.load()
             if not (isinstance(cls, type) and issubclass(cls, JobKind)):
                 raise TypeError(f"{ep.value} is not a JobKind class")
             if getattr(cls, "__abstractmethods__", None):  # each run would fail making one
