@@ -305,3 +305,33 @@ def test_what_a_plugin_prints_as_it_loads_keeps_out_of_json_output(home, tmp_pat
     assert rows["chatty"]["distribution"] == "trayjobs-chatty"
     assert "loading the chatty plug-in" in kinds.stderr
     assert runs.returncode == 0 and "loading" not in runs.stdout, runs.stdout
+
+
+def test_what_a_plugin_run_sets_in_its_environment_does_not_reach_later_runs(tmp_path,
+                                                                            make_engine):
+    # The job process is reused: a plug-in's os.environ["X"] = ... reached the programs of
+    # every later run in it (a command's too), and its os.chdir() moved later relative paths.
+    site = tmp_path / "site"
+    site.mkdir()
+    write_dist(site, "trayjobs-leaky", "0.1", "leaky = leaky_kind:LeakyKind", "leaky_kind", '''
+        import os
+
+        from trayjobs.kinds import JobKind
+
+        class LeakyKind(JobKind):
+            name = "leaky"
+
+            def run(self, ctx, params):
+                seen = {"env": os.environ.get("LEAKY_SET"), "cwd": os.getcwd(),
+                        "process": os.getpid()}
+                os.environ["LEAKY_SET"] = "leaked"
+                os.chdir("/")
+                return {"summary": "ran", **seen}
+    ''')
+    with plugin_site(site, "leaky_kind"):
+        eng = make_engine('[jobs.l]\nkind = "leaky"\n')
+        runs = [eng.watcher.wait(eng.submit("l")) for _ in range(3)]
+    assert [r["state"] for r in runs] == ["succeeded"] * 3, runs
+    assert len({r["result"]["process"] for r in runs}) < 3  # a process reused
+    assert [r["result"]["env"] for r in runs] == [None] * 3
+    assert len({r["result"]["cwd"] for r in runs}) == 1 and runs[0]["result"]["cwd"] != "/"

@@ -540,6 +540,7 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
                      scheduled_for=req.get("scheduled_for"), plan=req.get("plan"),
                      cancel_event=gate or cancel)
     out, err = sys.stdout, sys.stderr
+    env, cwd = dict(os.environ), _cwd()
     printed = _Printed(ctx)
     fds = None
     if capture_output:
@@ -616,7 +617,24 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
         forget_revealed()
         if gate is not None:
             gate.open()  # ended before it asked (its params were bad, say): the word is its
+        # The process runs other jobs next: what job code set in os.environ reached every
+        # later run's programs, and os.chdir() moved later relative paths.
+        if os.environ != env:
+            os.environ.clear()
+            os.environ.update(env)
+        if cwd is not None and _cwd() != cwd:
+            try:
+                os.chdir(cwd)
+            except OSError:
+                pass
     return reuse
+
+
+def _cwd() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:  # removed under it
+        return None
 
 
 def _keep_freed_memory() -> None:
