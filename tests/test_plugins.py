@@ -335,3 +335,25 @@ def test_what_a_plugin_run_sets_in_its_environment_does_not_reach_later_runs(tmp
     assert len({r["result"]["process"] for r in runs}) < 3  # a process reused
     assert [r["result"]["env"] for r in runs] == [None] * 3
     assert len({r["result"]["cwd"] for r in runs}) == 1 and runs[0]["result"]["cwd"] != "/"
+
+
+def test_a_kind_installed_by_two_plugins_names_both(home, tmp_path):
+    # Only the one used was named: which distribution to uninstall was left to guess.
+    site = tmp_path / "site"
+    site.mkdir()
+    for dist, module in (("trayjobs-twin-a", "twin_a"), ("trayjobs-twin-b", "twin_b")):
+        write_dist(site, dist, "0.1", f"twin = {module}:TwinKind", module, '''
+            from trayjobs.kinds import JobKind
+
+            class TwinKind(JobKind):
+                name = "twin"
+
+                def run(self, ctx, params):
+                    return {"summary": "ran"}
+        ''')
+    with plugin_site(site, "twin_a", "twin_b"):
+        out = trayjobs(home, "kinds")
+    assert out.returncode == 0, out.stderr
+    said = next(line for line in out.stderr.splitlines() if "installed twice" in line)
+    assert "trayjobs-twin-a" in said and "trayjobs-twin-b" in said, said
+    assert said.endswith("; uninstall one of them"), said

@@ -105,8 +105,10 @@ def _entry_points() -> dict[str, metadata.EntryPoint]:
         found: dict[str, metadata.EntryPoint] = {}
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
             if ep.name in found:  # a second distribution with the same kind: the first wins
-                log.warning("plug-in kind %r is installed twice; using %s", ep.name,
-                            _ep_origin(found[ep.name]))
+                # Both named: which one to uninstall is the user's to choose.
+                log.warning("plug-in kind %r is installed twice; using %s, not %s (%s); "
+                            "uninstall one of them", ep.name, _ep_origin(found[ep.name]),
+                            _ep_origin(ep), ep.value)
                 continue
             found[ep.name] = ep
         _plugins = found
