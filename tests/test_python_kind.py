@@ -1059,3 +1059,19 @@ def test_a_spawn_pool_finds_the_function_of_the_jobs_file(make_engine, tmp_path)
     """)
     run = eng.watcher.wait(eng.submit("squares"), timeout=40)
     assert (run["state"], run["result"]["summary"]) == ("succeeded", "285 in all"), run
+
+
+def test_a_script_without_py_at_the_end_of_its_name_runs(make_engine, tmp_path):
+    # Python found no loader for ~/bin/sync-notes: check said OK and the run failed with
+    # "AttributeError: 'NoneType' object has no attribute 'loader'", retried.
+    job = script(tmp_path / "bin" / "sync-notes", """
+        def main(ctx):
+            return "synced"
+    """)
+    eng = make_engine(f"""
+        [jobs.sync]
+        kind = "python"
+        file = '{job}'
+    """)
+    run = eng.watcher.wait(eng.submit("sync"))
+    assert (run["state"], run["result"]["summary"]) == ("succeeded", "synced"), run

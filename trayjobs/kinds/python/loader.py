@@ -95,7 +95,10 @@ def _load_file(path: Path, job: str):
                         "fix the path in the job's 'file'")
     sys.path.insert(0, str(path.parent))  # as `python file.py` does: its neighbours import
     name = _module_name(path)
-    spec = importlib.util.spec_from_file_location(name, path)
+    # Read as Python source whatever its name ends in, as `python script` does: without a
+    # loader given, a script with no .py (~/bin/sync-notes) had no spec and failed the run.
+    loader = importlib.machinery.SourceFileLoader(name, str(path))
+    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and pickle look their module up here
     spec.loader.exec_module(module)
