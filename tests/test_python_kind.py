@@ -1075,3 +1075,25 @@ def test_a_script_without_py_at_the_end_of_its_name_runs(make_engine, tmp_path):
     """)
     run = eng.watcher.wait(eng.submit("sync"))
     assert (run["state"], run["result"]["summary"]) == ("succeeded", "synced"), run
+
+
+def test_a_script_that_parses_its_arguments_sees_none(make_engine, tmp_path):
+    # sys.argv was the job process's own: argparse found the number of its message pipe,
+    # and the run failed with "unrecognized arguments: 9" and sys.exit(2).
+    job = script(tmp_path / "limited.py", """
+        import argparse, sys
+
+        def main(ctx):
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--limit", type=int, default=5)
+            return f"limit {parser.parse_args().limit}, argv {sys.argv}"
+    """)
+    eng = make_engine(f"""
+        [jobs.limited]
+        kind = "python"
+        file = '{job}'
+        retry = {{ attempts = 1 }}
+    """)
+    run = eng.watcher.wait(eng.submit("limited"))
+    assert run["state"] == "succeeded", run
+    assert run["result"]["summary"] == f"limit 5, argv {[str(job)]}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 import traceback
 from typing import Any
 
@@ -52,6 +53,10 @@ class PythonKind(JobKind):
         return find_problems(params)
 
     def run(self, ctx: JobContext, params: PythonParams) -> dict[str, Any]:
+        # As `python file.py` with no arguments: a script's argparse read the job process's
+        # own (its message pipe's number) and ended in "unrecognized arguments". The
+        # process runs nothing after this run (fresh_process), so it is not put back.
+        sys.argv = [str(params.script) if params.script is not None else params.module]
         function = load_function(params, ctx.job)
         target = params.target()
         if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
