@@ -357,3 +357,31 @@ def test_a_kind_installed_by_two_plugins_names_both(home, tmp_path):
     said = next(line for line in out.stderr.splitlines() if "installed twice" in line)
     assert "trayjobs-twin-a" in said and "trayjobs-twin-b" in said, said
     assert said.endswith("; uninstall one of them"), said
+
+
+def test_a_plugin_field_whose_alias_is_a_common_key_is_refused_at_load(home, tmp_path):
+    # Checked by field name alone: `timeout` written for a field aliased so went to the job's
+    # own timeout, and the kind's field kept its default, without a word.
+    site = tmp_path / "site"
+    site.mkdir()
+    write_dist(site, "trayjobs-alias", "0.1", "aliased = alias_kind:AliasKind", "alias_kind", '''
+        from pydantic import Field
+
+        from trayjobs.kinds import JobKind, KindParams
+
+        class AliasParams(KindParams):
+            wait_for: int = Field(5, alias="timeout")
+
+        class AliasKind(JobKind):
+            name = "aliased"
+            Params = AliasParams
+
+            def run(self, ctx, params):
+                return {"summary": f"waited {params.wait_for}"}
+    ''')
+    home.config_file.write_text('[jobs.a]\nkind = "aliased"\ntimeout = "30s"\n')
+    with plugin_site(site, "alias_kind"):
+        out = trayjobs(home, "check")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert ("job 'a', key 'kind': plug-in kind 'aliased' (trayjobs-alias) cannot be loaded: "
+            "TypeError: kind 'aliased' reuses common job keys: ['timeout']") in out.stderr

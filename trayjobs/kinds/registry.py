@@ -88,7 +88,11 @@ _broken: dict[str, BrokenKind] = {}
 
 def register(cls: type[JobKind]) -> type[JobKind]:
     """Class decorator: make a kind available under ``cls.name``."""
-    clash = COMMON_KEYS & set(cls.Params.model_fields)
+    # By the keys a job file writes: a field's alias too (one named `timeout` by its alias
+    # never got the job's value, which is the common key's).
+    keys = {k for name, f in cls.Params.model_fields.items()
+            for k in (name, f.alias, f.validation_alias) if isinstance(k, str)}
+    clash = COMMON_KEYS & keys
     if clash:
         raise TypeError(f"kind {cls.name!r} reuses common job keys: {sorted(clash)}")
     _KINDS[cls.name] = cls
