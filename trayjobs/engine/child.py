@@ -614,9 +614,6 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
         if capture_output:
             _finish_streams(printed, fds)
             sys.stdout, sys.stderr = out, err
-        forget_revealed()
-        if gate is not None:
-            gate.open()  # ended before it asked (its params were bad, say): the word is its
         # The process runs other jobs next: what job code set in os.environ reached every
         # later run's programs, and os.chdir() moved later relative paths.
         if os.environ != env:
@@ -627,6 +624,9 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
                 os.chdir(cwd)
             except OSError:
                 pass
+        forget_revealed()
+        if gate is not None:
+            gate.open()  # ended before it asked (its params were bad, say): the word is its
     return reuse
 
 
