@@ -138,6 +138,32 @@ def test_the_reference_documents_installed_kinds_but_the_readme_only_builtin_one
     assert "hello" not in docs.render_reference()
 
 
+def test_the_reference_writes_a_decimal_or_set_default_as_a_job_file_would(tmp_path):
+    # They were shown as `1.5` and `set()`: neither is what the key takes.
+    site = tmp_path / "site"
+    site.mkdir()
+    write_dist(site, "trayjobs-typed", "0.1", "typed = typed_kind:TypedKind", "typed_kind", """
+        import decimal
+
+        from trayjobs.kinds import JobKind, KindParams
+
+        class TypedParams(KindParams):
+            amount: decimal.Decimal = decimal.Decimal("1.5")
+            labels: set[str] = {"b", "a"}
+
+        class TypedKind(JobKind):
+            name = "typed"
+            Params = TypedParams
+
+            def run(self, ctx, params):
+                return {"summary": "ran"}
+    """)
+    with plugin_site(site, "typed_kind"):
+        installed = docs.render_kinds()
+    assert "| `amount` | Decimal | `\"1.5\"` |" in installed
+    assert "| `labels` | set | `[\"a\", \"b\"]` |" in installed
+
+
 def test_a_flag_that_is_off_refuses_the_run_before_anything_happens(home):
     # The report kind has no preview: a "dry run" would write the report for real.
     home.config_file.write_text('[jobs.weekly]\nkind = "report"\nbuiltin = "job-activity"\n')

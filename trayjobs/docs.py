@@ -15,6 +15,7 @@ option and its documentation land in the same commit.
 from __future__ import annotations
 
 import argparse
+import decimal
 import inspect
 import sys
 import types
@@ -133,6 +134,12 @@ def _toml(value: Any) -> str:
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }" if value else "{}"
+    # A plug-in's Decimal or set, which a job file writes as text and as a list (shown as
+    # `1` and `set()`, neither of which it takes).
+    if isinstance(value, (set, frozenset)):
+        return _toml(sorted(value, key=repr))
+    if isinstance(value, decimal.Decimal):
+        return _toml(str(value))
     return str(value)
 
 
