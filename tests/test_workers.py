@@ -376,3 +376,22 @@ def test_a_cluster_edit_while_running_says_it_waits_for_a_restart(home, make_eng
     write_config(SLOW.format(lease="30s"))  # as it started: nothing waits any more
     eng.reload_config()
     assert len([m for m in told if "[cluster] changed" in m]) == 1
+
+
+def test_a_clone_of_this_machine_with_another_boot_keeps_its_runs_while_it_beats():
+    # Machines made from one image share /etc/machine-id and, unlike containers, the pid
+    # namespace's inode; with the same host name each took the other's live workers for
+    # dead processes of its own, and ran their runs again. This boot's id tells them apart.
+    from trayjobs.engine import lease
+    here = lease.this_machine()
+    with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+        boot = f.read().strip()
+    assert boot in here
+    dead = 2 ** 22 + 12345  # above pid_max's default: no process here has it
+    row = {"state": "running", "expired": False, "host": this_host(), "pid": dead}
+    assert lease.worker_state(dict(row, machine=here)) == "lost"  # ours, and gone
+    clone = here.replace(boot, "0" * len(boot))
+    assert lease.worker_state(dict(row, machine=clone)) == "running"  # its lease says
+    assert lease.worker_state(dict(row, machine=clone, expired=True)) == "lost"
+    # What outlives a reboot (an import's temporary files) is named without the boot.
+    assert boot not in lease.this_machine(boot=False)

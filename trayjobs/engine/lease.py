@@ -44,30 +44,43 @@ def this_host() -> str:
 
 
 _machine: str | None = None
+_boot = ""
 
 
-def this_machine() -> str:
-    """What tells this machine and pid namespace apart from every other: the machine id
-    (else this boot's id), the pid namespace's inode and the name it goes by (two homes of
-    one computer that go by two host names play two machines, and are judged as such)."""
-    global _machine
+def this_machine(*, boot: bool = True) -> str:
+    """What tells this machine and pid namespace apart from every other: the machine id,
+    this boot's id, the pid namespace's inode and the name it goes by (two homes of one
+    computer that go by two host names play two machines, and are judged as such).
+
+    The boot's id tells apart machines made from one image, which share a machine id
+    (and, unlike containers, a pid namespace inode) and may share a host name: each took
+    the other's live workers for dead processes of its own and ran their runs again.
+    ``boot=False``: the same without it, for what outlives a reboot (a pid of before a
+    reboot says nothing now either way)."""
+    global _machine, _boot
     if _machine is None:
-        ident = ""
-        for path in ("/etc/machine-id", "/var/lib/dbus/machine-id",
-                     "/proc/sys/kernel/random/boot_id"):
-            try:
-                with open(path, encoding="ascii") as f:
-                    ident = f.read().strip()
-            except (OSError, ValueError):
-                continue
-            if ident:
-                break
+        ident = _read_id("/etc/machine-id", "/var/lib/dbus/machine-id")
+        _boot = _read_id("/proc/sys/kernel/random/boot_id")
         try:
             ns = str(os.stat("/proc/self/ns/pid").st_ino)
         except OSError:
             ns = ""
-        _machine = f"{ident or socket.gethostname()}:{ns}"
+        _machine = f"{ident or _boot or socket.gethostname()}:{ns}"
+    if boot and _boot:
+        return f"{_machine}:{_boot}:{this_host()}"
     return f"{_machine}:{this_host()}"
+
+
+def _read_id(*paths: str) -> str:
+    for path in paths:
+        try:
+            with open(path, encoding="ascii") as f:
+                ident = f.read().strip()
+        except (OSError, ValueError):
+            continue
+        if ident:
+            return ident
+    return ""
 
 
 def pid_alive(pid: int) -> bool:

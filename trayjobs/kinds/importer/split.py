@@ -380,7 +380,7 @@ def _unlink(db: Path) -> None:
 
 def machine_tag() -> str:
     """This machine (and pid namespace) in a file name: a pid means nothing elsewhere."""
-    return hashlib.sha1(this_machine().encode()).hexdigest()[:10]
+    return hashlib.sha1(this_machine(boot=False).encode()).hexdigest()[:10]
 
 
 def clean_parts(parts_dir: Path) -> None:
