@@ -72,8 +72,10 @@ def _stop(proc) -> None:
 
 
 def _spooled(home: Home) -> list:
+    """The ends kept in the spool (not one being written: a ``.tmp`` renamed once whole)."""
     folder = home.data_dir / "spool"
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    return sorted(p.name for p in folder.iterdir()
+                  if not p.name.endswith(".tmp")) if folder.exists() else []
 
 
 def test_a_command_says_in_one_sentence_that_the_server_is_away(pg_home, server):
@@ -185,10 +187,12 @@ def test_a_run_going_on_when_the_server_stops_finishes_and_its_end_is_written_on
 
 def test_the_spool_survives_a_kill_and_is_written_at_the_next_start(pg_home, server):
     proc, rid = _run_through_an_outage(pg_home, server)
-    kept = _spooled(pg_home)
-    assert kept == [f"run-{rid}-1.json"]
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(10)
+    try:
+        kept = _spooled(pg_home)
+        assert kept == [f"run-{rid}-1.json"]
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
     assert _spooled(pg_home) == kept
     server.start()
     proc = start_worker(pg_home)
