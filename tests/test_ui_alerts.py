@@ -180,3 +180,10 @@ def test_a_channels_latest_delivery_is_a_time_that_stays_true():
     from trayjobs.ui.alerts_box import _health_text
     sent = time.time() - 581
     assert _health_text({"state": "sent", "sent_at": sent}) == f"sent at {when(sent)}"
+
+
+def test_a_channels_error_is_shown_as_plain_text():
+    # A server's answer is quoted in the error: its escape codes and overrides stay text.
+    from trayjobs.ui.alerts_box import _health_text
+    row = {"state": "failing", "last_error": "HTTP 500: \x1b[31mboom\x1b[0m\r\nsee \u202eexe.txt"}
+    assert _health_text(row) == "failing: HTTP 500: boom see \\u202eexe.txt"

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
                                QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
-from ..textfmt import when
+from ..textfmt import plain, when
 from .theme import muted_colour, state_colour
 
 __all__ = ["AlertsBox"]
@@ -23,7 +23,8 @@ def _health_text(row: dict[str, Any] | None) -> str:
         # A time, not "9 min ago": the list is filled when something changes, and a
         # relative time would stand still while the page stays open.
         return f"sent at {when(row['sent_at'])}"
-    return f"failing: {row['last_error']}" if row.get("last_error") else row["state"]
+    return (f"failing: {plain(row['last_error'], one_line=True)}" if row.get("last_error")
+            else row["state"])
 
 
 class AlertsBox(QGroupBox):
@@ -87,7 +88,7 @@ class AlertsBox(QGroupBox):
             row = health.get(name)
             if row is not None and row["state"] != "sent":
                 item.setForeground(self.STATE, state_colour("failed"))
-                item.setToolTip(self.STATE, row.get("last_error") or "")
+                item.setToolTip(self.STATE, plain(row.get("last_error") or ""))
             self.view.addTopLevelItem(item)
             if name == chosen:
                 item.setSelected(True)

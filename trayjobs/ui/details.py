@@ -250,6 +250,7 @@ class RunDetails(QDialog):
                    "failed": "failed"}
         for r in reversed(rows):  # oldest first
             state, detail = delivery_state(r)
+            detail = plain(detail or "", one_line=True)  # a server's answer, quoted
             event = f"ping {r['event']}" if r["channel"] == "ping" else r["event"]
             item = QTreeWidgetItem([r["channel"], event, state, detail])
             item.setIcon(2, icon(f"state-{colours[state]}"))
