@@ -86,6 +86,28 @@ def test_an_exception_is_the_error_with_the_functions_traceback(make_engine, tmp
     assert f'File "{bad}", line 4, in main' in run["traceback"]
 
 
+def test_an_exception_of_megabytes_is_kept_by_its_start_and_end(make_engine, tmp_path):
+    # A whole response or table in an exception's message went into the history, each list
+    # of runs, `trayjobs show` and the alerts, whole.
+    from trayjobs.engine.child import ERROR_LIMIT, TRACEBACK_LIMIT
+    bad = script(tmp_path / "huge.py", """
+        def main(ctx):
+            raise ValueError("START" + "x" * 10_000_000 + "END")
+    """)
+    eng = make_engine(f"""
+        [jobs.huge]
+        kind = "python"
+        file = '{bad}'
+        retry = {{ attempts = 1 }}
+    """)
+    run = eng.watcher.wait(eng.submit("huge"))
+    assert run["state"] == "failed"
+    assert run["error"].startswith("ValueError: STARTxxx") and run["error"].endswith("xxxEND")
+    assert "characters left out" in run["error"] and len(run["error"]) < ERROR_LIMIT + 100
+    assert run["traceback"].rstrip().endswith("xxxEND")
+    assert len(run["traceback"]) < TRACEBACK_LIMIT + 100
+
+
 def test_an_edited_script_is_read_afresh_on_the_next_run(make_engine, tmp_path):
     # Job processes are reused between runs; one that ran user code is not.
     job = script(tmp_path / "lib" / "edited.py", "def main(ctx):\n    return 'first version'\n")

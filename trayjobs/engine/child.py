@@ -200,6 +200,24 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+#: Characters of a failed run's error and of its traceback kept at most: an exception can
+#: carry megabytes (a whole response, a table), which the history, `trayjobs show`, each
+#: list of runs and each alert would then carry too. The start and the end are kept.
+ERROR_LIMIT, TRACEBACK_LIMIT = 64 * 1024, 256 * 1024
+
+
+def _bounded_error(msg: dict[str, Any]) -> dict[str, Any]:
+    """``msg`` (a run's end) with its ``message`` and ``traceback`` within their limits."""
+    for key, limit in (("message", ERROR_LIMIT), ("traceback", TRACEBACK_LIMIT)):
+        text = msg.get(key)
+        if isinstance(text, str) and len(text) > limit:
+            head, tail = limit * 3 // 4, limit // 4
+            left = len(text) - head - tail
+            msg = {**msg, key: f"{text[:head]}\n[… {left:,} characters left out …]\n"
+                                f"{text[-tail:]}"}
+    return msg
+
+
 #: Bytes of what job code prints kept from the start and from the end of a run's output,
 #: unless its job says otherwise (``log_head``, ``log_tail``), as for a command's output.
 LOG_HEAD = LOG_TAIL = 1_000_000
@@ -551,6 +569,7 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
     def send_end(msg: dict[str, Any]) -> None:
         if capture_output:  # the kept end of what it printed goes before the run's end
             _finish_streams(printed, fds)
+        msg = _bounded_error(msg)
         pipe.send(msg if reuse else {**msg, "reuse": False})
 
     try:
