@@ -389,3 +389,23 @@ def test_a_worker_whose_data_folder_is_deleted_says_so_and_stops(home, how):
     assert f"the data folder {home.data_dir} was {how}" in log, log
     assert "while this worker ran: other trayjobs processes can no longer see it" in log
     assert "start `trayjobs worker` again" in log and "Traceback" not in log, log
+
+
+def test_show_says_where_a_run_that_failed_stopped_and_not_that_it_still_runs(home):
+    home.config_file.write_text(dedent("""
+        [jobs.part]
+        kind = "command"
+        command = "echo PROGRESS 3/10 copying; exit 2"
+        retry = { attempts = 1 }
+
+        [jobs.quiet]
+        kind = "command"
+        command = "sleep 1.5; exit 2"
+        retry = { attempts = 1 }
+    """))
+    part = trayjobs(home, "run", "part", "--wait").stdout.strip()
+    shown = trayjobs(home, "show", part).stdout
+    assert "  stopped:  3 of 10 · copying" in shown and "progress:" not in shown, shown
+    quiet = trayjobs(home, "run", "quiet", "--wait").stdout.strip()
+    shown = trayjobs(home, "show", quiet).stdout
+    assert "failed" in shown and "running for" not in shown, shown

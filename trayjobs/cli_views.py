@@ -11,7 +11,7 @@ from typing import Any
 
 from .errors import UserError
 from .paths import Home
-from .store import outcome
+from .store import FINAL_STATES, outcome
 from .cli_follow import EXIT_OK, follow_log, log_lines, progress_text
 from .textfmt import (attempt_text, relative, run_duration, run_started, run_took, start_time,
                       started_by_how, state_text, table, when)
@@ -153,7 +153,12 @@ def cmd_show(home: Home, args) -> int:
     # Where a run is, or where one that did not succeed stopped; a run that succeeded went
     # all the way (its last message, "running for 3 s", would be stale).
     if run["state"] != "succeeded" and (run.get("progress_total") or run.get("progress_message")):
-        lines.append(f"  progress: {progress_text(run)}")
+        if run["state"] not in FINAL_STATES:
+            lines.append(f"  progress: {progress_text(run)}")
+        elif run.get("progress_total") or run.get("progress_unit") != "s":
+            # (A program that reported nothing has only its time so far, "running for 12 s":
+            # read after its end, as if it still ran.)
+            lines.append(f"  stopped:  {progress_text(run)}")
     if result:
         lines.append(f"  result:   {result.get('summary', '')}")
         extra = {k: v for k, v in result.items() if k != "summary"}
