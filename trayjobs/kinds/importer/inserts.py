@@ -64,9 +64,7 @@ class Inserting:
     per: int
     _sql_width: int
     log: Callable[[str], None]
-
-    def _reject(self, rows: list[BadRow]) -> None:
-        raise NotImplementedError
+    _reject: Callable[[list[BadRow]], None]  # sets rows aside (TableWriter._reject)
 
     def _ensure_conflict_target(self) -> None:
         """Upsert needs a primary key or unique index on exactly the pk columns."""
