@@ -594,6 +594,50 @@ def test_a_job_process_stops_what_its_program_daemonized(make_engine, tmp_path, 
     wait_until(lambda: gone(daemon), timeout=5)
 
 
+def test_a_command_run_right_after_another_still_stops_what_it_left(make_engine, tmp_path):
+    # The second run's start takes the children its process had at the first one's end as
+    # its own, without a look at /proc: what the second leaves running is still found.
+    pid_file = tmp_path / "daemon.pid"
+    eng = make_engine(f"""
+        [jobs.plain]
+        kind = "command"
+        command = ["true"]
+        [jobs.daemon]
+        kind = "command"
+        command = {json.dumps(DAEMONS["setsid"].format(pid=pid_file))}
+        kill_grace = 0.3
+    """, workers=1)
+    for job in ("plain", "plain", "daemon"):
+        assert eng.watcher.wait(eng.submit(job))["state"] == "succeeded", job
+    daemon = int(pid_file.read_text())
+    wait_until(lambda: gone(daemon), timeout=5)
+
+
+def test_children_a_run_between_two_command_runs_started_are_not_leftovers():
+    # In a job process: a command run ends, a run of another kind starts a process it keeps
+    # (a plug-in's server, reused run after run), a command run follows. That process was
+    # there before the program started: it is not the program's to stop.
+    from trayjobs import leftovers
+
+    def command_run(argv):
+        leftovers.run_begins()
+        left = leftovers.Leftovers()
+        proc = subprocess.Popen(argv)
+        left.started(proc.pid)
+        proc.wait()
+        assert left.stop(kill_at=time.monotonic() + 1, ended=lambda: True)
+
+    command_run(["true"])
+    leftovers.run_begins()
+    kept = subprocess.Popen(["sleep", "60"])
+    try:
+        command_run(["true"])
+        assert kept.poll() is None
+    finally:
+        kept.kill()
+        kept.wait()
+
+
 def test_dry_run_is_refused_unless_the_job_gives_a_dry_run_command(make_engine):
     eng = make_engine("""
         [jobs.plain]

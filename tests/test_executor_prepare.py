@@ -4,9 +4,11 @@ started only once the engine says the claim held, dropped (nothing of it done) w
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
+from helpers import wait_until
 from trayjobs.engine.executor import Executor, RunHandle
 
 PY = sys.executable
@@ -178,3 +180,68 @@ def test_a_run_sent_ahead_that_fails_before_it_asks_leaves_no_word_for_the_next(
     assert not marker.exists()
     outcome, _ = _run(executor, _request(home, marker, run_id=3))
     assert outcome.state == "succeeded" and marker.exists()
+
+
+def test_a_spare_made_ready_for_a_run_whose_claim_failed_is_dropped(executor, home, tmp_path):
+    # After a first program, the job process keeps a spare shell; a run sent ahead has it
+    # enter the program's folder and take its environment. Its claim fails: the spare goes
+    # without becoming the program, and the next run gets a new one.
+    first = tmp_path / "first"
+    assert _run(executor, _request(home, first))[0].state == "succeeded"
+    marker = tmp_path / "ran"
+    prepared = executor.prepare(_request(home, marker, run_id=2))
+    spare = _wait_for_spare(prepared.proc.pid)
+    executor.abort(prepared)
+    assert not marker.exists()
+    wait_until(lambda: not Path(f"/proc/{spare}").exists())  # stopped and reaped
+    outcome, _ = _run(executor, _request(home, marker, run_id=3))
+    assert outcome.state == "succeeded" and marker.read_text() == "ran"
+
+
+def _wait_for_spare(job_process: int) -> int:
+    """The pid of the spare shell ``job_process`` keeps (``sh -c '. /dev/stdin'``)."""
+    from trayjobs.leftovers import children
+
+    def spare():
+        for pid in children(job_process):
+            try:
+                if b". /dev/stdin" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return pid
+            except OSError:
+                pass
+        return None
+
+    wait_until(lambda: spare() is not None)
+    return spare()
+
+
+def test_a_run_submitted_to_an_idle_engine_is_sent_ahead_at_once(make_engine, tmp_path,
+                                                                monkeypatch):
+    # Sent to a job process as it is submitted, before the dispatcher's look at the job's
+    # pause and limits; one the dispatcher then does not hand over (its job is paused) is
+    # dropped, nothing of it done, and its job process is free again.
+    marker = tmp_path / "ran"
+    eng = make_engine(f"""
+[jobs.touch]
+kind = "command"
+command = ["{PY}", "-c", "open({str(marker)!r}, 'a').write('ran')"]
+retry = {{ attempts = 1 }}
+""")
+    assert eng.watcher.wait(eng.submit("touch"))["state"] == "succeeded"
+    _sleeping_worker(eng, monkeypatch)
+    sent, prepare = [], eng.executor.prepare
+    monkeypatch.setattr(eng.executor, "prepare", lambda request: sent.append(request) or
+                        prepare(request))
+    assert eng.watcher.wait(eng.submit("touch"))["state"] == "succeeded"
+    assert len(sent) == 1 and marker.read_text() == "ranran"  # sent once, at its submit
+    eng.set_paused(True, "touch")
+    wait_until(lambda: eng.executor._idle)
+    idle = len(eng.executor._idle)
+    sent.clear()
+    rid = eng.submit("touch", trigger="schedule")  # its job is paused: it waits
+    assert [r["run_id"] for r in sent] == [rid]
+    assert eng.store.get_run(rid)["state"] == "queued" and rid not in eng._ahead
+    assert len(eng.executor._idle) == idle  # the job process it went to is free again
+    eng.set_paused(False, "touch")
+    assert eng.watcher.wait(rid)["state"] == "succeeded"
+    assert marker.read_text() == "ranranran"  # it ran once, when resumed

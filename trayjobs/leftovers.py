@@ -27,7 +27,7 @@ import sys
 import time
 from typing import Callable
 
-__all__ = ["adopt_orphans", "children", "Leftovers", "reap_exited", "kill_children", "kill_tree"]
+__all__ = ["adopt_orphans", "children", "Leftovers", "run_begins", "reap_exited", "kill_children", "kill_tree"]
 
 PR_SET_CHILD_SUBREAPER = 36
 #: How long, after KILL, processes are waited for at most: one in uninterruptible sleep (a
@@ -108,6 +108,26 @@ def _signal(pid: int, sig: int, *, group: bool) -> None:
         pass
 
 
+class _Calm:
+    """The children this process had when a run's leftovers were all gone (see
+    :meth:`Leftovers.stop`), and the run that left it so: the next run's start needs no
+    look at ``/proc`` (one read per thread of this process) if nothing ran between, as
+    nothing but job code starts processes here."""
+
+    def __init__(self) -> None:
+        self.runs = 0  # runs begun in this process (counted by a job process alone)
+        self.after: int | None = None
+        self.children: frozenset[int] = frozenset()
+
+
+_calm = _Calm()
+
+
+def run_begins() -> None:
+    """A job process begins a run: the children seen at the last one's end hold for it."""
+    _calm.runs += 1
+
+
 class Leftovers:
     """What a program leaves in this process's care: children of this process that were
     not children when the program started (orphans reparented here), other than the
@@ -122,7 +142,10 @@ class Leftovers:
                  known: set[int] | None = None,
                  own: Callable[[], set[int]] = set) -> None:
         adopt_orphans()
-        self.known = children() if known is None else known
+        if known is None:
+            known = (set(_calm.children) if _calm.after is not None
+                     and _calm.after == _calm.runs - 1 else children())
+        self.known = known
         #: Children this process started meanwhile for its own ends, no leftovers (a job
         #: process's spare shell for its next program and its lifeline, see
         #: trayjobs.engine.launcher).
@@ -130,6 +153,7 @@ class Leftovers:
         self._log = log
         self._sent: dict[int, int] = {}  # pid -> the last signal sent to it
         self.program: int | None = None
+        self._seen: set[int] = set()  # the children the last round found
 
     def started(self, program: int) -> None:
         """The program's pid, which is no leftover (its group is stopped by its starter)."""
@@ -141,7 +165,8 @@ class Leftovers:
         Returns (any left, any reaped)."""
         left = reaped = False
         named = []
-        for pid in sorted(children() - self.known - self._own()):
+        self._seen = children()
+        for pid in sorted(self._seen - self.known - self._own()):
             info = _stat(pid)
             if info is None or info[1] in ("Z", "X"):  # exited: only to be reaped
                 if _reap(pid):
@@ -179,6 +204,10 @@ class Leftovers:
             # A round that reaped one may have read the children just before that one's
             # own were reparented here: only a round that reaped none finds all there are.
             if done and not left and not reaped:
+                # What is here now is what the next run's start would find (its program,
+                # exited, is about to be reaped: its pid is no longer this run's to know).
+                _calm.after = _calm.runs
+                _calm.children = frozenset(self._seen - {self.program})
                 return True
             if time.monotonic() >= give_up:
                 return False

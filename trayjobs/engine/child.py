@@ -32,7 +32,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from ..leftovers import adopt_orphans, kill_children, reap_exited
+from ..leftovers import adopt_orphans, kill_children, reap_exited, run_begins
 from . import launcher
 from .fdcapture import FdCapture
 from .wire import encode
@@ -728,6 +728,7 @@ def main(argv: list[str] | None = None) -> int:
             with have:
                 have.wait_for(lambda: requests)
                 req = requests.pop(0)
+            run_begins()
             if not _run(req, pipe, cancel, go_fd=go_fd):
                 return 0
             launcher.run_ended()  # the next program's start made ready while the engine records

@@ -122,7 +122,8 @@ class Control(Hooks):
         except Exception as exc:  # the others also look at the store at each heartbeat
             log.warning("could not tell the other workers (%s): %s", message.get("op"), exc)
 
-    def _runs_submitted(self, run_id: int | None = None) -> None:
+    def _runs_submitted(self, run_id: int | None = None, *,
+                        row: dict[str, Any] | None = None) -> None:
         # With the run: the window of the process running jobs shows it queued at once,
         # not only once it starts (it hears of another process's runs only through this).
         self._tell({"op": "dispatch"} if run_id is None else {"op": "dispatch", "run": run_id})
@@ -205,7 +206,7 @@ class Control(Hooks):
         if handed:
             self._hand_over(run)
         elif state == "queued":
-            self._runs_submitted(run["id"])
+            self._runs_submitted(run["id"], row=run)
         elif state == SCHEDULED:
             # Its scheduler may be asleep until a later time; and the run is shown in the
             # window of the process running jobs, which hears of it only through this.

@@ -326,8 +326,12 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Control):
         self._broadcast(message)  # a run to cancel may be another engine's, and so on
         return True
 
-    def _runs_submitted(self, run_id: int | None = None) -> None:
+    def _runs_submitted(self, run_id: int | None = None, *,
+                        row: dict[str, Any] | None = None) -> None:
+        early = row is not None and self._send_early(row)
         self.dispatch_pending()  # its own runs: told on its bus already
+        if early:
+            self._unless_dispatched(row["id"])
         if self.clustered:
             self._broadcast({"op": "dispatch"})  # a run pinned elsewhere is theirs to send
 
@@ -873,6 +877,40 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Control):
                 prepared, self._ahead[run["id"]] = self._ahead.get(run["id"]), prepared
             if prepared is not None:
                 self.executor.abort(prepared)
+
+    def _send_early(self, run: dict[str, Any]) -> bool:
+        """A run just submitted to an engine with nothing waiting and a worker asleep is
+        sent to a job process before the dispatcher looks at the job's limits and
+        priorities (a few reads of the store): it is most likely handed over next, and the
+        job process makes it ready meanwhile. Whether it was sent; one the dispatcher
+        then does not hand over is dropped (:meth:`_unless_dispatched`)."""
+        if (self.clustered or self._backlog or self._store_problem is not None
+                or self._queue_problem is not None or run["state"] != "queued"):
+            return False
+        job = self.config.jobs.get(run["job"])
+        if job is None or self.conditions_of(job, run):  # it may wait for them
+            return False
+        with self._ahead_lock:
+            if run["id"] in self._ahead:
+                return False
+        self._send_ahead(run)
+        with self._ahead_lock:
+            return run["id"] in self._ahead
+
+    def _unless_dispatched(self, run_id: int) -> None:
+        """Drop a run sent early (:meth:`_send_early`) that the dispatcher did not hand to
+        the queue (the job is paused or at its limit, another run comes first): the job
+        process it went to is free for another. (Handed over later, it is sent afresh.)"""
+        try:
+            row = self.store.get_run(run_id)
+        except Exception:  # the claim finds out and says so; the run is dropped here
+            row = None
+        if row is not None and (row.get("dispatched") or row["state"] != "queued"):
+            return  # handed over (or claimed already): its worker takes it as sent
+        with self._ahead_lock:
+            prepared = self._ahead.pop(run_id, None)
+        if prepared is not None:
+            self.executor.abort(prepared)
 
     def _prepare(self, run_id: int, *, row: dict[str, Any] | None = None) -> Prepared | None:
         """Send a run about to be claimed to an idle job process, which makes it ready while

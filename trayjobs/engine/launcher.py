@@ -52,7 +52,7 @@ import shutil
 import subprocess
 import threading
 
-__all__ = ["want", "take", "started", "refill", "run_ended", "spare_pid", "own_pids", "widen",
+__all__ = ["want", "take", "ready", "Ready", "started", "refill", "run_ended", "spare_pid", "own_pids", "widen",
            "FAILED_EXEC", "PIPE_SIZE"]
 
 #: Bytes a program may write ahead of its reader (Linux's default is 64 KiB): fewer, larger
@@ -79,6 +79,11 @@ def _usable(env: dict[str, str]) -> bool:
 def script(argv: list[str], cwd: str, env: dict[str, str]) -> bytes:
     """The lines that make a shell started with an empty environment become ``argv`` in
     ``cwd`` with the environment ``env``."""
+    return preamble(cwd, env) + become(argv)
+
+
+def preamble(cwd: str, env: dict[str, str]) -> bytes:
+    """The lines of :func:`script` before its last: the shell in ``cwd`` with ``env``."""
     lines = [b"cd -P -- " + _quote(cwd) + b" || exit 126"]
     if "PATH" not in env:
         # Looked up where Popen (and setpriv) look without one, not on the shell's own
@@ -88,8 +93,12 @@ def script(argv: list[str], cwd: str, env: dict[str, str]) -> bytes:
     if gone:
         lines.append(b"unset " + b" ".join(k.encode() for k in gone))
     lines += [b"export " + k.encode() + b"=" + _quote(v) for k, v in env.items()]
-    lines.append(b"exec " + b" ".join(map(_quote, argv)) + b" </dev/null")
     return b"\n".join(lines) + b"\n"
+
+
+def become(argv: list[str]) -> bytes:
+    """The last line of :func:`script`: the shell becomes the program."""
+    return b"exec " + b" ".join(map(_quote, argv)) + b" </dev/null\n"
 
 
 #: The lifeline's script (dash's builtins only: it forks nothing while it waits).
@@ -166,6 +175,12 @@ class _Spares:
         self.setpriv: str | None = None
 
     def take(self, argv: list[str], cwd: str, env: dict[str, str]) -> subprocess.Popen | None:
+        ready = self.ready(argv, cwd, env)
+        return ready.go() if ready is not None else None
+
+    def ready(self, argv: list[str], cwd: str, env: dict[str, str]) -> "Ready | None":
+        """The spare, told all but to become ``argv`` (see :class:`Ready`); None if there
+        is none, or the program must be started the usual way."""
         if not _usable(env):
             return None
         with self._lock:
@@ -182,15 +197,17 @@ class _Spares:
         if covered:
             self._given = proc.pid
         try:
-            proc.stdin.write(script(argv, cwd, env))
-            proc.stdin.close()
+            proc.stdin.write(preamble(cwd, env))
+            proc.stdin.flush()  # the shell goes to the folder and sets the environment now
         except OSError:
-            _discard(proc)
-            self.released()  # no program of that group to wait for
+            self.drop(proc)
             return None
-        proc.stdin = None
-        proc.args = argv
-        return proc
+        return Ready(self, proc, argv)
+
+    def drop(self, proc: subprocess.Popen) -> None:
+        """A spare that will not become a program: stopped, and off the lifeline's list."""
+        _discard(proc)
+        self.released()  # no program of that group to wait for
 
     def started(self, pid: int) -> None:
         """A program started the usual way (a job process's first, or one a spare could not
@@ -270,6 +287,32 @@ class _Spares:
                     self._made.notify_all()
 
 
+class Ready:
+    """A spare that has entered the program's folder and set its environment, and waits
+    for its last line: :meth:`go` gives it, and the program starts at once (a run sent ahead
+    of its claim is made ready this far while the claim commits), or :meth:`drop` stops it
+    (the claim did not hold). One or the other, once."""
+
+    def __init__(self, spares: _Spares, proc: subprocess.Popen, argv: list[str]) -> None:
+        self._spares, self._proc, self._argv = spares, proc, argv
+
+    def go(self) -> subprocess.Popen | None:
+        """The program, started; None if the spare is gone (it is started the usual way)."""
+        proc = self._proc
+        try:
+            proc.stdin.write(become(self._argv))
+            proc.stdin.close()
+        except OSError:
+            self._spares.drop(proc)
+            return None
+        proc.stdin = None
+        proc.args = self._argv
+        return proc
+
+    def drop(self) -> None:
+        self._spares.drop(self._proc)
+
+
 def widen(fd: int) -> None:
     """Room in a pipe for :data:`PIPE_SIZE` bytes ahead of its reader; a system that refuses
     keeps its default."""
@@ -299,6 +342,7 @@ def _discard(proc: subprocess.Popen) -> None:
 
 _spares = _Spares()
 take = _spares.take
+ready = _spares.ready
 refill = _spares.refill
 started = _spares.started
 run_ended = _spares.run_ended

@@ -30,8 +30,8 @@ from ..base import JobKind
 from ..registry import register
 from .output import OutputLog
 from .params import Command, CommandParams, SecretRef
-from .process import (exec_failure, exited, find_program, missing, ready_next, signal_group,
-                      spare, spawn, startable)
+from .process import (Start, exec_failure, exited, find_program, missing, ready_next,
+                      signal_group, spare, startable)
 from .progress import Progress
 
 __all__ = ["CommandKind", "CommandParams", "output_dir"]
@@ -114,16 +114,21 @@ class _Run:
             problem = startable(argv[0], cwd=cwd, path=env.get("PATH"))
             if problem:
                 raise self._refuse(self.key, problem)
-        # Told to stop before it began (a cancel between claim and start): the program,
-        # which may not be safe to run at all, is not started only to be stopped. (In a job
-        # process this is also where a run sent ahead of its claim waits for it: see
-        # JobKind.starts_at_check.)
-        ctx.check_cancelled()
-        _make_output_dir(out_dir, fresh=ctx.attempt == 1,
-                         warn=lambda message: ctx.log(message, "warning"))
         leftovers = Leftovers(log=lambda message: ctx.log(message, "warning"), own=spare)
+        start = Start(argv, cwd=cwd, env=env)  # all but the program's start itself
         try:
-            proc = spawn(argv, cwd=cwd, env=env)
+            # Told to stop before it began (a cancel between claim and start): the program,
+            # which may not be safe to run at all, is not started only to be stopped. (In a
+            # job process this is also where a run sent ahead of its claim waits for it:
+            # see JobKind.starts_at_check.)
+            ctx.check_cancelled()
+            _make_output_dir(out_dir, fresh=ctx.attempt == 1,
+                             warn=lambda message: ctx.log(message, "warning"))
+        except BaseException:
+            start.drop()
+            raise
+        try:
+            proc = start.go()
         except OSError as exc:
             why = missing(argv[0], exc.strerror, cwd=cwd, path=env.get("PATH")) \
                 if exc.strerror else str(exc)

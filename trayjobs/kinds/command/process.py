@@ -32,7 +32,7 @@ from typing import Callable
 
 from ...engine import launcher
 
-__all__ = ["spawn", "ready_next", "spare", "signal_group", "exited", "find_program", "startable",
+__all__ = ["Start", "spawn", "ready_next", "spare", "signal_group", "exited", "find_program", "startable",
            "exec_failure",
            "missing"]
 
@@ -103,16 +103,43 @@ def missing(program: str, why: str, *, cwd: Path, path: str | None) -> str:
     return why
 
 
+class Start:
+    """A program's start, made ready as far as it can be before it happens: with a spare
+    shell (in a job process, see :mod:`trayjobs.engine.launcher`), the shell has entered
+    the program's folder and set its environment, and :meth:`go` only has it ``exec`` the
+    program. (A run sent ahead of its claim does this much while the claim commits.)
+    Either :meth:`go` or :meth:`drop`, once."""
+
+    def __init__(self, argv: list[str], *, cwd: Path, env: dict[str, str]) -> None:
+        self.argv, self.cwd, self.env = argv, cwd, env
+        self._ready: launcher.Ready | None = None
+        if _setpriv():
+            where = _spare_cwd(cwd)
+            self._ready = launcher.ready(argv, where, env) if where else None
+
+    def go(self) -> subprocess.Popen:
+        """``argv`` started in ``cwd`` with the environment ``env``, its stdout and stderr
+        piped, leading a session of its own, dying with this process (on Linux)."""
+        ready, self._ready = self._ready, None
+        proc = ready.go() if ready is not None else None
+        return proc if proc is not None else _popen(self.argv, cwd=self.cwd, env=self.env)
+
+    def drop(self) -> None:
+        """The program will not be started: the spare told about it goes, a new one is made."""
+        ready, self._ready = self._ready, None
+        if ready is not None:
+            ready.drop()
+            ready_next()
+
+
 def spawn(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
-    """``argv`` started in ``cwd`` with the environment ``env``, its stdout and stderr
-    piped, leading a session of its own, dying with this process (on Linux)."""
+    """``argv`` started in ``cwd`` with the environment ``env`` (see :meth:`Start.go`)."""
+    return Start(argv, cwd=cwd, env=env).go()
+
+
+def _popen(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
     setpriv = _setpriv()
     if setpriv:
-        # a spare made ready after the last run (in a job process), if there is one
-        where = _spare_cwd(cwd)
-        proc = launcher.take(argv, where, env) if where else None
-        if proc is not None:
-            return proc
         argv, preexec = [setpriv, "--pdeathsig", "KILL", "--", *argv], None
     else:
         preexec = _die_with_parent()
