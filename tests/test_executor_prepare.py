@@ -119,11 +119,9 @@ def _sleeping_worker(eng, monkeypatch):
     monkeypatch.setattr(Doorbell, "asleep", property(lambda self: 1))
 
 
-def test_the_dispatcher_sends_the_run_ahead_for_its_worker_to_claim(make_engine, tmp_path,
-                                                                    monkeypatch):
-    # A worker asleep takes a run dispatched to it at once: the dispatcher sends the run to
-    # an idle job process first, and the worker finds it there when it claims the run.
-    marker = tmp_path / "ran"
+def _warm_engine_sending_ahead(make_engine, marker, monkeypatch):
+    """An engine with a job ``touch`` (which appends "ran" to ``marker``) run once, its
+    worker taken as asleep, and the list of the requests sent to job processes from now."""
     eng = make_engine(f"""
 [jobs.touch]
 kind = "command"
@@ -135,6 +133,15 @@ retry = {{ attempts = 1 }}
     sent, prepare = [], eng.executor.prepare
     monkeypatch.setattr(eng.executor, "prepare", lambda request: sent.append(request) or
                         prepare(request))
+    return eng, sent
+
+
+def test_the_dispatcher_sends_the_run_ahead_for_its_worker_to_claim(make_engine, tmp_path,
+                                                                    monkeypatch):
+    # A worker asleep takes a run dispatched to it at once: the dispatcher sends the run to
+    # an idle job process first, and the worker finds it there when it claims the run.
+    marker = tmp_path / "ran"
+    eng, sent = _warm_engine_sending_ahead(make_engine, marker, monkeypatch)
     # handed to the queue as far as the store knows: no dispatcher of the engine sends it
     rid = eng.store.insert_run("touch", kind="command", trigger="manual", handed=True)["id"]
     eng._send_ahead(eng.store.get_run(rid))
@@ -221,17 +228,7 @@ def test_a_run_submitted_to_an_idle_engine_is_sent_ahead_at_once(make_engine, tm
     # pause and limits; one the dispatcher then does not hand over (its job is paused) is
     # dropped, nothing of it done, and its job process is free again.
     marker = tmp_path / "ran"
-    eng = make_engine(f"""
-[jobs.touch]
-kind = "command"
-command = ["{PY}", "-c", "open({str(marker)!r}, 'a').write('ran')"]
-retry = {{ attempts = 1 }}
-""")
-    assert eng.watcher.wait(eng.submit("touch"))["state"] == "succeeded"
-    _sleeping_worker(eng, monkeypatch)
-    sent, prepare = [], eng.executor.prepare
-    monkeypatch.setattr(eng.executor, "prepare", lambda request: sent.append(request) or
-                        prepare(request))
+    eng, sent = _warm_engine_sending_ahead(make_engine, marker, monkeypatch)
     assert eng.watcher.wait(eng.submit("touch"))["state"] == "succeeded"
     assert len(sent) == 1 and marker.read_text() == "ranran"  # sent once, at its submit
     eng.set_paused(True, "touch")
