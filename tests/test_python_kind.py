@@ -251,8 +251,10 @@ def test_check_catches_a_folder_a_function_that_needs_more_than_ctx_and_a_genera
     assert f"job 'folder', key 'file': '{tmp_path}' is a folder, not a Python file" in err
     assert ("job 'two', key 'function': " in err
             and "main(ctx, extra) needs 2 arguments, but a job's function is given the run's "
-                "context alone; write def main(ctx)" in err)
-    assert "job 'kw', key 'function': " in err and "main(ctx, limit) needs 2 arguments" in err
+                "context alone, as its one positional argument: declare it def main(ctx), or "
+                "def main() if it needs nothing; read 'extra' from ctx.params" in err)
+    assert "job 'kw', key 'function': " in err and "main(ctx, limit) needs 2 arguments " \
+        "(limit only by name)" in err and "give it a default" in err
     assert "job 'gen', key 'function': " in err and "main is a generator" in err
     assert "3 jobs OK, 4 errors" in out.stdout, err
     run = trayjobs(home, "run", "folder", "--wait")
@@ -1017,8 +1019,10 @@ def test_a_returned_generator_or_a_function_needing_more_than_ctx_fails_at_once(
     assert f"{job}:lazy returned a generator, so the work in it never ran" in lazy["error"]
     needs = eng.watcher.wait(eng.submit("needs"))
     assert (needs["state"], needs["attempt"]) == ("failed", 1), needs
-    assert f"{job}:needs(ctx, folder) cannot be called with the run's context alone" in \
-        needs["error"] and "read them from ctx.params" in needs["error"], needs["error"]
+    assert f"{job}:needs(ctx, folder) cannot be called: a job's function is given the run's " \
+        f"context alone, as its one positional argument: declare it def needs(ctx), or " \
+        f"def needs() if it needs nothing; read 'folder' from ctx.params" in needs["error"], \
+        needs["error"]
     method = eng.watcher.wait(eng.submit("method"))
     assert (method["state"], method["attempt"]) == ("failed", 1), method
     assert "looks like a plain method (it takes 'self'): make it a @staticmethod" in \
@@ -1119,3 +1123,104 @@ def test_a_script_that_parses_its_arguments_sees_none(make_engine, tmp_path):
     run = eng.watcher.wait(eng.submit("limited"))
     assert run["state"] == "succeeded", run
     assert run["result"]["summary"] == f"limit 5, argv {[str(job)]}"
+
+
+def test_a_whole_number_too_long_for_python_to_write_is_stored_as_text(make_engine, tmp_path):
+    # Over 4,300 digits str() raises ValueError: the run failed, and was retried, each time.
+    job = script(tmp_path / "big.py", """
+        def main(ctx):
+            return 7 ** 6000
+
+        def nested(ctx):
+            return {"summary": "big", "n": [-(10 ** 5000)], 10 ** 4400: "key"}
+
+        def huge(ctx):
+            return {"summary": "huge", "n": 10 ** 300_000}
+    """)
+    eng = make_engine("".join(f"""
+        [jobs.{name}]
+        kind = "python"
+        file = '{job}'
+        function = "{name}"
+        retry = {{ attempts = 3, backoff = "0s" }}
+    """ for name in ("main", "nested", "huge")))
+    import sys
+    digits = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        expected, minus = str(7 ** 6000), str(-(10 ** 5000))
+    finally:
+        sys.set_int_max_str_digits(digits)
+    run = eng.watcher.wait(eng.submit("main"))
+    assert (run["state"], run["attempt"]) == ("succeeded", 1), run
+    assert run["result"]["value"] == expected
+    assert run["result"]["summary"].startswith(expected[:900])
+    assert run["result"]["warnings"] == [
+        f"the result's value is a whole number of {len(expected):,} digits, more than JSON "
+        f"readers take: stored as text"]
+    run = eng.watcher.wait(eng.submit("nested"))
+    assert (run["state"], run["attempt"]) == ("succeeded", 1), run
+    assert run["result"]["n"] == [minus] and run["result"]["1" + "0" * 4400] == "key"
+    run = eng.watcher.wait(eng.submit("huge"))
+    assert (run["state"], run["attempt"]) == ("succeeded", 1), run
+    assert run["result"]["n"] == "<a whole number of about 300,001 digits>"
+
+
+@pytest.mark.parametrize("value, result", [
+    ({1, 2}, {"summary": "[1, 2]", "value": [1, 2]}),
+    ({"summary": "s", "tags": frozenset({"b", "a"})}, {"summary": "s", "tags": ["a", "b"]}),
+    ((1, (2, 3)), {"summary": "[1, [2, 3]]", "value": [1, [2, 3]]}),
+])
+def test_sets_and_tuples_are_stored_as_lists(value, result):
+    assert as_result(value, "f") == result
+
+
+def test_a_result_that_cannot_be_said_is_named_or_refused_not_retried(make_engine, tmp_path):
+    job = script(tmp_path / "odd.py", """
+        class Mute:
+            def __str__(self):
+                raise RuntimeError("no text")
+            __repr__ = __str__
+
+        def mute(ctx):
+            return {"summary": "ran", "thing": Mute()}
+
+        def cycle(ctx):
+            rows = []
+            rows.append({"rows": rows})
+            return {"summary": "ran", "rows": rows}
+    """)
+    eng = make_engine("".join(f"""
+        [jobs.{name}]
+        kind = "python"
+        file = '{job}'
+        function = "{name}"
+        retry = {{ attempts = 3, backoff = "0s" }}
+    """ for name in ("mute", "cycle")))
+    run = eng.watcher.wait(eng.submit("mute"))
+    assert (run["state"], run["attempt"]) == ("succeeded", 1), run
+    assert run["result"] == {"summary": "ran", "thing": "<Mute object>"}
+    run = eng.watcher.wait(eng.submit("cycle"))
+    assert (run["state"], run["attempt"]) == ("failed", 1), run
+    assert run["error"] == ("the job's result could not be stored: it holds itself (at "
+                            "rows[0].rows); return data that holds no reference to itself")
+
+
+def test_a_context_asked_for_by_name_only_says_how_to_declare_it(make_engine, home, tmp_path):
+    # def main(*, ctx): told "give the other parameters defaults", which it has none of.
+    job = script(tmp_path / "kwonly.py", "def main(*, ctx):\n    return 'ran'\n")
+    eng = make_engine(f"""
+        [jobs.kwonly]
+        kind = "python"
+        file = '{job}'
+        retry = {{ attempts = 3, backoff = "0s" }}
+    """)
+    run = eng.watcher.wait(eng.submit("kwonly"))
+    said = ("a job's function is given the run's context alone, as its one positional "
+            "argument (not by name, which `*` asks for): declare it def main(ctx), or "
+            "def main() if it needs nothing")
+    assert (run["state"], run["attempt"]) == ("failed", 1), run
+    assert run["error"] == f"job 'kwonly': {job}:main(*, ctx) cannot be called: {said}"
+    out = trayjobs(home, "check")
+    assert out.returncode == 1
+    assert f"{job}: main(ctx) needs 1 argument (ctx only by name), but {said}" in out.stderr

@@ -20,8 +20,9 @@ from ...context import JobContext
 from ...errors import JobFailed
 from ..base import JobKind
 from ..registry import register
-from .loader import find_problems, load_function
+from .loader import declare_as, find_problems, load_function
 from .params import PythonParams
+from .result import as_result
 
 __all__ = ["PythonKind", "PythonParams", "as_result"]
 
@@ -119,13 +120,22 @@ def _check_arguments(function, args: tuple, target: str, job: str) -> None:
         return
     try:
         sig.bind(*args)
-    except TypeError as exc:
+    except TypeError:
         first = next(iter(sig.parameters), None)
-        hint = (f"; {target} looks like a plain method (it takes {first!r}): make it a "
-                f"@staticmethod or @classmethod" if first in ("self", "cls") and args else
-                "; give the other parameters defaults, or read them from ctx.params")
-        raise JobFailed(f"job {job!r}: {target}{sig} cannot be called with the run's context "
-                        f"alone ({exc}){hint}", retry=False) from None
+        if first in ("self", "cls") and args:
+            hint = (f": {target} looks like a plain method (it takes {first!r}): make it a "
+                    f"@staticmethod or @classmethod")
+        else:
+            kinds = inspect.Parameter
+            needed = [p.name for p in sig.parameters.values() if p.default is p.empty
+                      and p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)]
+            keywords = [p.name for p in sig.parameters.values() if p.default is p.empty
+                        and p.kind is kinds.KEYWORD_ONLY]
+            name = getattr(function, "__name__", None)
+            name = name if isinstance(name, str) and name.isidentifier() else "main"
+            hint = declare_as(name, needed[1:], keywords)
+        raise JobFailed(f"job {job!r}: {target}{sig} cannot be called: a job's function is "
+                        f"given the run's context alone{hint}", retry=False) from None
 
 
 def _takes_argument(function) -> bool:
@@ -136,17 +146,3 @@ def _takes_argument(function) -> bool:
     return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
                for p in sig.parameters.values())
 
-
-def as_result(value: Any, target: str) -> dict[str, Any]:
-    """A function's return value as a run's result."""
-    if value is None:
-        return {"summary": f"{target} finished"}
-    if isinstance(value, dict):
-        if value.get("summary") is None:
-            return {**value, "summary": f"{target} finished"} if "summary" in value else {
-                "summary": f"{target} finished", **value}
-        return value if isinstance(value["summary"], str) else {**value,
-                                                                 "summary": str(value["summary"])}
-    if isinstance(value, str):
-        return {"summary": value}
-    return {"summary": str(value), "value": value}

@@ -14,7 +14,7 @@ from typing import Any, Callable
 from ...errors import UserError
 from .params import PythonParams
 
-__all__ = ["load_function", "find_problems"]
+__all__ = ["load_function", "find_problems", "declare_as"]
 
 
 def load_function(params: PythonParams, job: str) -> Callable[..., Any]:
@@ -258,11 +258,11 @@ def _misshapen(tree: ast.Module, attribute: str, what: str, key: str
     args = fn.args
     positional = args.posonlyargs + args.args
     needed = [a.arg for a in positional[:len(positional) - len(args.defaults)]]
-    needed += [a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is None]
-    if len(needed) > 1:
-        return [(key, f"{what}: {fn.name}({', '.join(needed)}) needs {len(needed)} arguments, "
-                      f"but a job's function is given the run's context alone; write "
-                      f"def {fn.name}(ctx) and read the rest from ctx.params")]
+    keywords = [a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is None]
+    if len(needed) > 1 or keywords:
+        return [(key, f"{what}: {fn.name}({', '.join(needed + keywords)}) needs "
+                      f"{_arguments(needed, keywords)}, but a job's function is given the "
+                      f"run's context alone{declare_as(fn.name, needed[1:], keywords)}")]
     todo = list(fn.body)
     while todo:  # its own statements, not those of functions or classes defined in it
         node = todo.pop()
@@ -274,6 +274,33 @@ def _misshapen(tree: ast.Module, attribute: str, what: str, key: str
                                  ast.Lambda)):
             todo.extend(ast.iter_child_nodes(node))
     return []
+
+
+def _arguments(positional: list[str], keywords: list[str]) -> str:
+    n = len(positional) + len(keywords)
+    said = f"{n} argument{'s' * (n != 1)}"
+    if keywords:
+        named = ", ".join(keywords)
+        said += f" ({named} {'only by name' if len(keywords) == 1 else 'only by names'})"
+    return said
+
+
+def declare_as(name: str, extra: list[str], keywords: list[str]) -> str:
+    """How a function that wants more than the run's context (``extra`` positional
+    parameters after it, ``keywords`` given only by name) is to be declared, after a
+    sentence saying it is given the context alone."""
+    rest = [a for a in extra + keywords if a != "ctx"]
+    if keywords == ["ctx"] and not extra:
+        how = (f", as its one positional argument (not by name, which `*` asks for): "
+               f"declare it def {name}(ctx)")
+    else:
+        how = f", as its one positional argument: declare it def {name}(ctx)"
+    how += f", or def {name}() if it needs nothing"
+    if rest:
+        them = "it" if len(rest) == 1 else "them"
+        how += (f"; read {', '.join(repr(a) for a in rest)} from ctx.params (set in the job's "
+                f"params), or give {them} a default")
+    return how
 
 
 def _missing(names: set[str], name: str, what: str, key: str) -> list[tuple[str, str]]:
