@@ -406,3 +406,63 @@ def test_a_python_jobs_file_and_a_commands_folder_have_browse_buttons():
 
     assert (spec("python", "file").kind, spec("python", "file").picker) == ("path", "file")
     assert (spec("command", "cwd").kind, spec("command", "cwd").picker) == ("path", "folder")
+
+
+ODD = '''
+from typing import List, Optional
+
+from pydantic import BaseModel, Field
+
+from trayjobs.kinds import JobKind, KindParams
+
+
+class Node(BaseModel):
+    name: str = Field("n", description="Its name.")
+    child: Optional["Node"] = Field(None, description="A node within.")
+
+
+class OddParams(KindParams):
+    max_bytes: int = Field(10_000_000_000, ge=0, description="Beyond what a spin box holds.")
+    limit: int = Field(5, ge=0, description="A small number, set big by the job.")
+    ratio: float = Field(1e20, description="A float beyond the box of decimals.")
+    strict: Optional[bool] = Field(None, description="Unset, true or false.")
+    tree: Node = Field(default_factory=Node, description="Holds itself.")
+    items: List = Field(default_factory=list, description="A list of anything.")
+    later: int = Field(default_factory=lambda data: data["limit"] * 2, description="From limit.")
+    wrong: int = Field("abc", description="A default of another type.")
+
+
+class OddKind(JobKind):
+    name = "odd"
+    Params = OddParams
+
+    def run(self, ctx, params):
+        return {"summary": "ran"}
+'''
+
+
+def test_a_plugin_form_opens_whatever_its_fields_and_changes_nothing_it_was_not_told(
+        qtbot, home, tmp_path):
+    # Each of these fields kept the form from opening (a spin box's overflow, a model that
+    # holds itself without end, a bare List, a factory of the other values, a default of
+    # another type), or wrote what nobody set: false for an unset tick box, a bound for a
+    # number beyond a box's range.
+    site = tmp_path / "site"
+    site.mkdir()
+    write_dist(site, "trayjobs-odd", "0.1", "odd = odd_kind:OddKind", "odd_kind", ODD)
+    with plugin_site(site, "odd_kind"):
+        values = {"kind": "odd", "limit": 5_000_000_000}
+        dlg = editor(qtbot, home, values, name="odd",
+                     text='[jobs.odd]\nkind = "odd"\nlimit = 5_000_000_000\n')
+        w = {key: row.editor for key, row in dlg.rows.items()}
+        assert isinstance(w["max_bytes"].w, QLineEdit)
+        assert w["max_bytes"].w.placeholderText() == "default: 10000000000"
+        assert isinstance(w["limit"].w, QLineEdit) and w["limit"].w.text() == "5000000000"
+        assert isinstance(w["ratio"].w, QLineEdit)
+        assert isinstance(w["strict"].w, QComboBox)
+        assert w["tree"].editors["child"].w.placeholderText().startswith("a TOML value")
+        assert "typed as TOML" in w["wrong"].w.toolTip()
+        assert dlg.values() == values
+        w["strict"].w.setCurrentIndex(w["strict"].w.findData(False))
+        w["max_bytes"].w.setText("20000000000")
+        assert dlg.values() == {**values, "strict": False, "max_bytes": 20_000_000_000}

@@ -9,8 +9,11 @@ kept and reloads the engine.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from typing import Any
 
+from pydantic_core import to_jsonable_python
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QGroupBox,
@@ -29,6 +32,8 @@ from .preview import PreviewRunner, PreviewView, sample_files
 from .conditions import ConditionsEditor
 from .trigger import TriggerEditor
 from .widgets import ActionEditor, FilterListEditor, FolderListEditor, SectionsEditor, ThenEditor
+
+log = logging.getLogger(__name__)
 
 __all__ = ["JobEditor", "BASIC_KEYS"]
 
@@ -257,13 +262,7 @@ class JobEditor(QDialog):
         wanted = BASIC_KEYS.get(kind, [s.key for s in specs])
         self.param_keys = [s.key for s in specs]
         for spec in sorted(specs, key=lambda s: wanted.index(s.key) if s.key in wanted else 99):
-            editor = CUSTOM.get((kind, spec.key), None)
-            editor = editor(spec.key) if editor else make_editor(spec)
-            editor.setObjectName(f"param:{spec.key}")
-            if hasattr(editor, "bind_secrets"):
-                editor.bind_secrets(self.secret_names())
-            present = spec.key in values
-            editor.set_value(present, values.get(spec.key, spec.default))
+            editor = self._param_editor(kind, spec, values)
             if spec.required:
                 editor.present = True
             self._add_row(basic if spec.key in wanted else more, editor, spec.label,
@@ -296,6 +295,29 @@ class JobEditor(QDialog):
         self.files_btn.setVisible(cls.accepts_files)
         self._show_files()
         self._show_preview_button()
+
+    def _param_editor(self, kind: str, spec, values: dict[str, Any]):
+        """The editor of one of the kind's params, holding the job's value. Where a plug-in's
+        field defeats its own input (a default of another type than the field's), it is
+        typed as TOML instead, its help saying why, rather than the form not opening."""
+        def make(spec):
+            custom = CUSTOM.get((kind, spec.key), None)
+            editor = custom(spec.key) if custom else make_editor(spec)
+            editor.setObjectName(f"param:{spec.key}")
+            if hasattr(editor, "bind_secrets"):
+                editor.bind_secrets(self.secret_names())
+            editor.set_value(spec.key in values, values.get(spec.key, spec.default))
+            return editor
+
+        try:
+            return make(spec)
+        except Exception as exc:
+            log.warning("the %s form's field %r: %s", kind, spec.key, exc)
+            why = f"(typed as TOML: this field's own input could not be made: {exc})"
+            return make(dataclasses.replace(
+                spec, kind="toml", number="", choices=[], model=None, text_ok=False,
+                default=to_jsonable_python(spec.default, fallback=str),
+                help=f"{spec.help}\n{why}".strip()))
 
     def secret_names(self) -> SecretNames:
         """The stored secrets' names, asked of the keyring once, when a field needs them."""

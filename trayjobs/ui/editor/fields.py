@@ -47,7 +47,7 @@ LABELS = {"pk": "Primary key", "cwd": "Working folder", "quotechar": "Quote char
           "csv_formula_guard": "CSV formula guard", "csv_bom": "CSV byte-order mark",
           "env": "Environment variables", "params": "Run parameters"}
 
-_REQUIRED = object()
+_REQUIRED, _UNKNOWN = object(), object()
 
 
 @dataclass
@@ -65,6 +65,7 @@ class FieldSpec:
     picker: str = ""             # folder, file or save, for kind "path"
     number: str = ""             # "int" or "float" for a number that may be unset
     model: Any = None            # the nested model, for kind "model"
+    within: tuple = ()           # the models this field's model is nested in
     text_ok: bool = False        # kind "toml" that may also be plain text (a command line)
 
 
@@ -156,7 +157,26 @@ def _texts_or_secrets(args: tuple) -> bool:
         _strip_annotated(a) for a in get_args(values)} == {str, SecretRef}
 
 
-def describe_fields(model, *, skip: set[str] = frozenset()) -> list[FieldSpec]:
+#: What a spin box holds (a C int), and the range of a box of decimals (a wider one is as
+#: wide as its largest number written out): a number beyond is typed as text instead.
+_SPIN_MAX, _FLOAT_MAX = 2**31 - 1, 1e9
+
+
+def _default(f) -> Any:
+    """A field's default; ``_REQUIRED`` when it has none, ``_UNKNOWN`` when it is made from
+    the other fields' values (a factory taking them), which a form cannot know beforehand."""
+    if f.default is not PydanticUndefined:
+        return f.default
+    if f.default_factory is None:
+        return _REQUIRED
+    try:
+        return f.get_default(call_default_factory=True, validated_data={})
+    except Exception:  # a plug-in's factory: it needs the other values, or fails
+        return _UNKNOWN
+
+
+def describe_fields(model, *, skip: set[str] = frozenset(), within: tuple = ()
+                    ) -> list[FieldSpec]:
     specs = []
     for name, f in model.model_fields.items():
         key = f.alias or name
@@ -170,33 +190,36 @@ def describe_fields(model, *, skip: set[str] = frozenset()) -> list[FieldSpec]:
             optional = len(args) < len(get_args(ann))
             text_ok = str in {_strip_annotated(a) for a in args}
             ann = _strip_annotated(args[0]) if len(args) == 1 else ann
-        if f.default is not PydanticUndefined:
-            default = f.default
-        elif f.default_factory is not None:
-            default = f.default_factory()
-        else:
-            default = _REQUIRED
+        default = _default(f)
         if hasattr(default, "model_dump"):
             default = default.model_dump(mode="json", by_alias=True)
         spec = FieldSpec(key=key, label=LABELS.get(key) or key.replace("_", " ").capitalize(),
                          help=plain_help(f.description), kind="toml",
-                         default=None if default is _REQUIRED else default,
+                         default=None if default is _REQUIRED or default is _UNKNOWN else default,
                          required=default is _REQUIRED, optional=optional, text_ok=text_ok)
         origin = get_origin(ann)
-        if ann is bool:
+        if ann is bool and optional:  # a tick box cannot say "unset": it wrote false
+            spec.kind, spec.choices = "choice", [True, False]
+        elif ann is bool:
             spec.kind = "bool"
         elif ann is int:
             spec.kind = "int"
             spec.minimum, spec.maximum = _bounds(f.metadata)
+            if any(isinstance(n, (int, float)) and abs(n) > _SPIN_MAX
+                   for n in (spec.minimum, spec.maximum, spec.default)):
+                spec.kind, spec.number = "text", "int"
         elif ann is float:
             spec.kind = "float"
             spec.minimum, spec.maximum = _bounds(f.metadata)
+            if any(isinstance(n, (int, float)) and abs(n) > _FLOAT_MAX
+                   for n in (spec.minimum, spec.maximum, spec.default)):
+                spec.kind, spec.number = "text", "float"
         elif origin is Literal:
             spec.kind, spec.choices = "choice", list(get_args(ann))
         elif ann is str:
             spec.kind = "path" if key in PATH_KEYS else "text"
             spec.picker = PATH_KEYS.get(key, "")
-        elif origin is list:
+        elif origin is list and get_args(ann):  # (a bare typing.List says nothing of its items)
             item = _strip_annotated(get_args(ann)[0])
             if item is str:
                 spec.kind = "list"
@@ -206,8 +229,9 @@ def describe_fields(model, *, skip: set[str] = frozenset()) -> list[FieldSpec]:
             spec.kind = "dict"
         elif origin is dict and _texts_or_secrets(get_args(ann)):
             spec.kind = "env"
-        elif isinstance(ann, type) and issubclass(ann, BaseModel):
-            spec.kind, spec.model = "model", ann
+        elif isinstance(ann, type) and issubclass(ann, BaseModel) and ann not in (
+                *within, model):  # one that holds itself is typed as TOML: groups without end
+            spec.kind, spec.model, spec.within = "model", ann, (*within, model)
         if key in DURATION_KEYS:
             spec.kind, spec.number = "text", "float"
             spec.optional = True
@@ -215,7 +239,7 @@ def describe_fields(model, *, skip: set[str] = frozenset()) -> list[FieldSpec]:
             # A default TOML cannot write as it is (a Decimal, a set, a date-time): shown and
             # compared as JSON has it, as the job's runs read it; the form failed to open.
             spec.default = to_jsonable_python(spec.default, fallback=str)
-        if spec.kind in ("int", "float") and optional:
+        if spec.kind in ("int", "float") and (optional or default is _UNKNOWN):
             spec.number, spec.kind = spec.kind, "text"  # a spin box cannot say "unset"
         specs.append(spec)
     return specs
@@ -266,15 +290,15 @@ class _Generic(FieldEditor):
             self.w.toggled.connect(self.changed)
         elif s.kind == "int":
             self.w = QSpinBox()
-            self.w.setRange(int(s.minimum if s.minimum is not None else -1_000_000_000),
-                            int(s.maximum if s.maximum is not None else 1_000_000_000))
+            self.w.setRange(int(s.minimum if s.minimum is not None else -_SPIN_MAX),
+                            int(s.maximum if s.maximum is not None else _SPIN_MAX))
             self.w.setGroupSeparatorShown(True)
             self.w.valueChanged.connect(self.changed)
         elif s.kind == "float":
             self.w = QDoubleSpinBox()
             self.w.setDecimals(3)
-            self.w.setRange(s.minimum if s.minimum is not None else -1e9,
-                            s.maximum if s.maximum is not None else 1e9)
+            self.w.setRange(s.minimum if s.minimum is not None else -_FLOAT_MAX,
+                            s.maximum if s.maximum is not None else _FLOAT_MAX)
             self.w.valueChanged.connect(self.changed)
         elif s.kind == "choice":
             self.w = QComboBox()
@@ -386,6 +410,9 @@ class _Generic(FieldEditor):
         try:
             if s.kind == "bool":
                 self.w.setChecked(bool(v))
+            elif s.kind in ("int", "float") and isinstance(v, (int, float)) and not (
+                    self.w.minimum() <= v <= self.w.maximum()):
+                self._as_text(v)  # the job's value, beyond what the box holds: kept as it is
             elif s.kind in ("int", "float"):
                 if s.kind == "float" and isinstance(v, (int, float)):
                     # As many decimals as the value has: 0.1234 shown as 0.123 was read
@@ -414,6 +441,19 @@ class _Generic(FieldEditor):
         finally:
             for w in blocker:
                 w.blockSignals(False)
+
+
+    def _as_text(self, value: int | float) -> None:
+        """Become a text box holding ``value`` (a spin box would change it to its bound)."""
+        self.spec.kind, self.spec.number = "text", self.spec.kind
+        box = QLineEdit(str(value))
+        box.textChanged.connect(self.changed)
+        box.setAccessibleName(self.w.accessibleName())
+        box.setToolTip(self.w.toolTip())
+        self.layout().replaceWidget(self.w, box)
+        self.w.deleteLater()
+        self.w = box
+        self.setFocusProxy(box)
 
 
 def _number(text: str) -> Any:

@@ -137,7 +137,7 @@ class ModelEditor(FieldEditor):
         box.setToolTip(spec.help)
         form = QFormLayout(box)
         self.editors: dict[str, FieldEditor] = {}
-        for sub in describe_fields(spec.model):
+        for sub in describe_fields(spec.model, within=spec.within):
             editor = make_editor(sub)
             editor.setObjectName(f"param:{spec.key}.{sub.key}")
             editor.changed.connect(self.changed)
