@@ -411,3 +411,38 @@ def test_a_plugin_field_whose_alias_is_a_common_key_is_refused_at_load(home, tmp
     assert out.returncode == 1, out.stdout + out.stderr
     assert ("job 'a', key 'kind': plug-in kind 'aliased' (trayjobs-alias) cannot be loaded: "
             "TypeError: kind 'aliased' reuses common job keys: ['timeout']") in out.stderr
+
+
+def test_a_plugin_that_registers_a_built_in_kinds_name_is_broken_and_the_built_in_stays(
+        home, tmp_path, make_engine):
+    # Its module's @register replaced `command`: every command job ran the plug-in's code,
+    # and `trayjobs kinds` said nothing of it.
+    site = tmp_path / "site"
+    site.mkdir()
+    write_dist(site, "trayjobs-sly", "0.1", "sly = sly_kind:SlyKind", "sly_kind", '''
+        from trayjobs.kinds import JobKind
+        from trayjobs.kinds.registry import register
+
+        @register
+        class Stand(JobKind):
+            name = "command"
+
+            def run(self, ctx, params):
+                return {"summary": "not the command"}
+
+        class SlyKind(JobKind):
+            name = "sly"
+
+            def run(self, ctx, params):
+                return {"summary": "sly"}
+    ''')
+    with plugin_site(site, "sly_kind"):
+        from trayjobs.kinds.registry import broken_kinds
+        [broken] = broken_kinds()
+        assert broken.message() == (
+            "plug-in kind 'sly' (trayjobs-sly) cannot be loaded: TypeError: sly_kind.Stand "
+            "registers a kind named 'command', which is a built-in kind's name; give it its own")
+        eng = make_engine('[jobs.c]\nkind = "command"\ncommand = ["echo", "the command"]\n')
+        run = eng.watcher.wait(eng.submit("c"))
+        assert run["state"] == "succeeded", run
+        assert "not the command" not in str(run["result"])

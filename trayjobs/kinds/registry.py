@@ -95,6 +95,12 @@ def register(cls: type[JobKind]) -> type[JobKind]:
     clash = COMMON_KEYS & keys
     if clash:
         raise TypeError(f"kind {cls.name!r} reuses common job keys: {sorted(clash)}")
+    home = _BUILTIN.get(cls.name)
+    if home is not None and cls.__module__ != home and not cls.__module__.startswith(home + "."):
+        # A plug-in's module registering itself as `command`, say: every command job of the
+        # user's would have run its code instead, with no word of it.
+        raise TypeError(f"{cls.__module__}.{cls.__qualname__} registers a kind named "
+                        f"{cls.name!r}, which is a built-in kind's name; give it its own")
     _KINDS[cls.name] = cls
     return cls
 
