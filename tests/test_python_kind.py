@@ -1224,3 +1224,20 @@ def test_a_context_asked_for_by_name_only_says_how_to_declare_it(make_engine, ho
     out = trayjobs(home, "check")
     assert out.returncode == 1
     assert f"{job}: main(ctx) needs 1 argument (ctx only by name), but {said}" in out.stderr
+
+
+@pytest.mark.parametrize("call, said", [
+    ("tasks:", "'tasks:' names no function after the colon: write 'tasks:function'"),
+    (":nightly", "':nightly' names no module before the colon: write "
+                 "'package.module:nightly'"),
+    ("tasks.nightly.run", "'tasks.nightly.run' has no colon: write 'tasks.nightly:run', the "
+                          "module, a colon, then the function"),
+    ("tasks : run", "'tasks : run' has spaces around the colon: write 'tasks:run'"),
+    ("tasks:run:now", "'tasks:run:now' has more than one colon"),
+    ("my-tasks:run", "'my-tasks:run' is not 'package.module:function': each part is a "
+                     "Python name"),
+])
+def test_a_call_that_is_not_module_colon_function_says_what_is_wrong(call, said):
+    from trayjobs.config import parse_config
+    [err] = parse_config(f'[jobs.j]\nkind = "python"\ncall = "{call}"\n').errors
+    assert f"job 'j', key 'call': {said}" in str(err)

@@ -44,7 +44,7 @@ class PythonParams(KindParams):
     @classmethod
     def _call(cls, v: str | None) -> str | None:
         if v is not None and not re.fullmatch(rf"{_DOTTED}:{_DOTTED}", v.strip()):
-            raise ValueError(f"{v!r} is not 'package.module:function'")
+            raise ValueError(_bad_call(v.strip(), v))
         return v.strip() if v else v
 
     @field_validator("function")
@@ -83,3 +83,25 @@ class PythonParams(KindParams):
     def target(self) -> str:
         """The function in words: "mypackage.tasks:nightly", "~/scripts/sync.py:main"."""
         return self.call or f"{self.file}:{self.attribute}"
+
+
+def _bad_call(text: str, given: str) -> str:
+    """What is wrong with ``call``, and how it is written."""
+    module, colon, function = text.partition(":")
+    module, function = module.strip(), function.strip()
+    if not colon:
+        head, dot, tail = text.rpartition(".")
+        if dot and re.fullmatch(_DOTTED, text):  # pkg.mod.fn: the last dot meant as the colon
+            return f"{given!r} has no colon: write {head + ':' + tail!r}, the module, a colon, " \
+                   f"then the function"
+        return f"{given!r} has no colon: write 'package.module:function'"
+    if not module:
+        return f"{given!r} names no module before the colon: write 'package.module{text}'"
+    if not function:
+        return f"{given!r} names no function after the colon: write '{module}:function'"
+    if ":" in function:
+        return f"{given!r} has more than one colon: write 'package.module:function'"
+    if re.fullmatch(_DOTTED, module) and re.fullmatch(_DOTTED, function):
+        return f"{given!r} has spaces around the colon: write '{module}:{function}'"
+    return (f"{given!r} is not 'package.module:function': each part is a Python name "
+            f"(letters, digits and _, not starting with a digit), parts joined by dots")
