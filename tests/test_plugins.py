@@ -446,3 +446,22 @@ def test_a_plugin_that_registers_a_built_in_kinds_name_is_broken_and_the_built_i
         run = eng.watcher.wait(eng.submit("c"))
         assert run["state"] == "succeeded", run
         assert "not the command" not in str(run["result"])
+
+
+def test_a_plugin_that_raises_a_base_exception_as_it_loads_is_broken_not_fatal(home, tmp_path):
+    # Only Exception and SystemExit were caught: a BaseException of the plug-in's own ended
+    # `trayjobs kinds`, `check` and the app with a traceback.
+    site = tmp_path / "site"
+    site.mkdir()
+    write_dist(site, "trayjobs-abrupt", "0.1", "abrupt = abrupt_kind:AbruptKind",
+               "abrupt_kind", "class Abort(BaseException):\n    pass\n\nraise Abort('no')\n")
+    home.config_file.write_text('[jobs.a]\nkind = "abrupt"\n'
+                                '[jobs.c]\nkind = "command"\ncommand = ["true"]\n')
+    with plugin_site(site, "abrupt_kind"):
+        kinds = trayjobs(home, "kinds", "--json")
+        check = trayjobs(home, "check")
+    rows = {r["name"]: r for r in map(json.loads, kinds.stdout.splitlines())}
+    assert rows["abrupt"]["error"] == "Abort: no", kinds.stdout + kinds.stderr
+    assert check.returncode == 1 and "1 job OK, 1 error" in check.stdout, check.stdout
+    assert ("job 'a', key 'kind': plug-in kind 'abrupt' (trayjobs-abrupt) cannot be loaded: "
+            "Abort: no") in check.stderr

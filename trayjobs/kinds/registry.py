@@ -170,9 +170,11 @@ def _load_plugin(name: str, ep: metadata.EntryPoint) -> None:
             _origins[name] = where
             return
         # Foreign code: whatever goes wrong, only this kind is lost; also a sys.exit() at its
-        # top level, which would end `trayjobs kinds`, `check` and the app (a Ctrl-C still
-        # stops them).
-        except (Exception, SystemExit) as exc:
+        # top level, or a BaseException of its own, which would end `trayjobs kinds`, `check`
+        # and the app (a Ctrl-C still stops them).
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             _KINDS.pop(name, None)
             what = (f"called sys.exit({exc.code!r}) as it was imported"
                     if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}")
