@@ -465,3 +465,45 @@ def test_a_plugin_that_raises_a_base_exception_as_it_loads_is_broken_not_fatal(h
     assert check.returncode == 1 and "1 job OK, 1 error" in check.stdout, check.stdout
     assert ("job 'a', key 'kind': plug-in kind 'abrupt' (trayjobs-abrupt) cannot be loaded: "
             "Abort: no") in check.stderr
+
+
+def test_a_plugin_whose_validator_or_own_check_raises_is_an_error_of_its_job_alone(
+        home, tmp_path):
+    # A validator raising KeyError (pydantic passes on all but ValueError and AssertionError),
+    # or problems() raising, ended `trayjobs check`, and the loading of every job, with a
+    # traceback.
+    site = tmp_path / "site"
+    site.mkdir()
+    write_dist(site, "trayjobs-touchy", "0.1", "touchy = touchy_kind:TouchyKind",
+               "touchy_kind", '''
+        from pydantic import field_validator
+        from trayjobs.kinds import JobKind, KindParams
+
+        class TouchyParams(KindParams):
+            n: int = 1
+
+            @field_validator("n")
+            @classmethod
+            def _n(cls, v):
+                return {1: "one"}[v]
+
+        class TouchyKind(JobKind):
+            name = "touchy"
+            Params = TouchyParams
+
+            def run(self, ctx, params):
+                return {"summary": "ran"}
+
+            @classmethod
+            def problems(cls, params):
+                raise RuntimeError("its check broke")
+    ''')
+    home.config_file.write_text('[jobs.bad]\nkind = "touchy"\nn = 2\n[jobs.odd]\nkind = "touchy"\n'
+                                '[jobs.c]\nkind = "command"\ncommand = ["true"]\n')
+    with plugin_site(site, "touchy_kind"):
+        check = trayjobs(home, "check")
+    assert check.returncode == 1 and "1 job OK, 2 errors" in check.stdout, check.stderr
+    assert ("job 'bad': the touchy kind could not read this job's options: KeyError: 2"
+            in check.stderr)
+    assert ("job 'odd': the touchy kind's own check of this job failed: RuntimeError: its "
+            "check broke" in check.stderr)

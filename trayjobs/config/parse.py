@@ -130,7 +130,7 @@ def check_jobs(cfg: Config, *, notes: list[str] | None = None) -> list[ConfigErr
     locate = _Locator(cfg.text)
     errors = []
     for name, job in cfg.jobs.items():
-        for key, msg in get_kind(job.kind).problems(job.params):
+        for key, msg in get_kind(job.kind).checked_problems(job.params):
             errors.append(ConfigError(msg, file=fname, job=name, key=key or None,
                                       line=locate.key(["jobs", name], key)))
     if notes is not None:
@@ -207,6 +207,9 @@ def _parse_job(name: str, raw: Any) -> JobConfig:
             params = kind_cls.parse_params(kind_raw)
         except ValidationError as exc:
             errors.extend(_messages(exc, kind_cls.Params, kind=kind_cls.name))
+        except Exception as exc:  # a plug-in's validator raising other than ValueError
+            errors.append(("", f"the {kind_cls.name} kind could not read this job's options: "
+                               f"{type(exc).__name__}: {exc}"))
     if common is not None and common.cron and common.every:
         errors.append(("cron", "give either 'every' or 'cron', not both"))
     if common is not None and common.watch is not None and params is not None:

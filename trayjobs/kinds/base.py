@@ -196,6 +196,16 @@ class JobKind(ABC):
         raise UserError(f"a preview of a {cls.name} job cannot be applied; run the job instead")
 
     @classmethod
+    def checked_problems(cls, params: KindParams) -> list[tuple[str, str]]:
+        """:meth:`problems`, or, where a plug-in's own check raises, that as the one problem:
+        ``trayjobs check`` and the job editor went down with it."""
+        try:
+            return list(cls.problems(params))
+        except Exception as exc:
+            return [("", f"the {cls.name} kind's own check of this job failed: "
+                         f"{type(exc).__name__}: {exc}")]
+
+    @classmethod
     def problems(cls, params: KindParams) -> list[tuple[str, str]]:
         """What would stop a job with these params from running, found without running it
         (a missing file, say), as ``(key, message)`` pairs; ``trayjobs check`` lists them."""

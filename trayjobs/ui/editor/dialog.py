@@ -495,7 +495,7 @@ class JobEditor(QDialog):
         if ok and job is not None:
             # Valid, but would it run? The kind's own check (a missing folder, a cleanup
             # that would act on everything): nothing is saved that cannot run.
-            for key, message in get_kind(job.kind).problems(job.params):
+            for key, message in get_kind(job.kind).checked_problems(job.params):
                 ok = False
                 top = (key or "").split(".")[0]
                 if top in self.rows:
