@@ -1209,11 +1209,17 @@ def test_a_result_that_cannot_be_said_is_named_or_refused_not_retried(make_engin
 def test_a_context_asked_for_by_name_only_says_how_to_declare_it(make_engine, home, tmp_path):
     # def main(*, ctx): told "give the other parameters defaults", which it has none of.
     job = script(tmp_path / "kwonly.py", "def main(*, ctx):\n    return 'ran'\n")
+    lam = script(tmp_path / "lam.py", "nightly = lambda ctx, day: None\n")
     eng = make_engine(f"""
         [jobs.kwonly]
         kind = "python"
         file = '{job}'
         retry = {{ attempts = 3, backoff = "0s" }}
+
+        [jobs.lam]
+        kind = "python"
+        file = '{lam}'
+        function = "nightly"
     """)
     run = eng.watcher.wait(eng.submit("kwonly"))
     said = ("a job's function is given the run's context alone, as its one positional "
@@ -1224,6 +1230,10 @@ def test_a_context_asked_for_by_name_only_says_how_to_declare_it(make_engine, ho
     out = trayjobs(home, "check")
     assert out.returncode == 1
     assert f"{job}: main(ctx) needs 1 argument (ctx only by name), but {said}" in out.stderr
+    # Named as the job names it: a lambda's own name is "<lambda>".
+    run = eng.watcher.wait(eng.submit("lam"))
+    assert "declare it def nightly(ctx), or def nightly() if it needs nothing; read 'day' " \
+        "from ctx.params" in run["error"], run["error"]
 
 
 @pytest.mark.parametrize("call, said", [

@@ -131,8 +131,9 @@ def _check_arguments(function, args: tuple, target: str, job: str) -> None:
                       and p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)]
             keywords = [p.name for p in sig.parameters.values() if p.default is p.empty
                         and p.kind is kinds.KEYWORD_ONLY]
-            name = getattr(function, "__name__", None)
-            name = name if isinstance(name, str) and name.isidentifier() else "main"
+            # As the job names it: a lambda's own name is "<lambda>", a decorated one's may
+            # be its wrapper's.
+            name = target.rsplit(":", 1)[-1].split(".")[-1]
             hint = declare_as(name, needed[1:], keywords)
         raise JobFailed(f"job {job!r}: {target}{sig} cannot be called: a job's function is "
                         f"given the run's context alone{hint}", retry=False) from None
