@@ -507,3 +507,37 @@ def test_a_plugin_whose_validator_or_own_check_raises_is_an_error_of_its_job_alo
             in check.stderr)
     assert ("job 'odd': the touchy kind's own check of this job failed: RuntimeError: its "
             "check broke" in check.stderr)
+
+
+def test_the_reference_describes_a_plugins_bare_list_and_computed_default(home, tmp_path):
+    # A bare typing.List or Dict, and a default made from the other keys, ended
+    # `trayjobs kinds --reference` with a traceback, the other kinds' reference with it.
+    site = tmp_path / "site"
+    site.mkdir()
+    write_dist(site, "trayjobs-loose", "0.1", "loose = loose_kind:LooseKind", "loose_kind", '''
+        from typing import Dict, List
+
+        from pydantic import Field
+        from trayjobs.kinds import JobKind, KindParams
+
+        class LooseParams(KindParams):
+            items: List = Field(default_factory=list, description="Anything.")
+            names: Dict = Field(default_factory=dict, description="Anything by name.")
+            limit: int = Field(5, description="How many.")
+            twice: int = Field(default_factory=lambda data: data["limit"] * 2,
+                               description="From limit.")
+
+        class LooseKind(JobKind):
+            name = "loose"
+            Params = LooseParams
+
+            def run(self, ctx, params):
+                return {"summary": "ran"}
+    ''')
+    with plugin_site(site, "loose_kind"):
+        out = trayjobs(home, "kinds", "--reference")
+    assert out.returncode == 0, out.stderr
+    assert "| `items` | list | `[]` | Anything. |" in out.stdout
+    assert "| `names` | table | `{}` | Anything by name. |" in out.stdout
+    assert "| `twice` | integer | made from the other keys | From limit. |" in out.stdout
+    assert "### Kind `python`" in out.stdout

@@ -108,10 +108,10 @@ def type_text(tp: Any) -> str:
         return " or ".join(dict.fromkeys(type_text(m) for m in members))
     if origin is Literal:
         return ", ".join(f"`{_toml(v)}`" for v in get_args(tp))
-    if origin is list:
-        return f"list of {type_text(get_args(tp)[0])}"
+    if origin is list:  # (a bare typing.List names no items)
+        return f"list of {type_text(get_args(tp)[0])}" if get_args(tp) else "list"
     if origin is dict:
-        return f"table of {type_text(get_args(tp)[1])}"
+        return f"table of {type_text(get_args(tp)[1])}" if get_args(tp) else "table"
     if _is_model(tp):
         return "table (below)"
     return {str: "text", int: "integer", float: "number", bool: "true or false"}.get(
@@ -153,7 +153,10 @@ def is_duration(field: FieldInfo) -> bool:
 def default_text(field: FieldInfo) -> str:
     if field.is_required():
         return "required"
-    value = field.default_factory() if field.default_factory is not None else field.default
+    try:
+        value = field.get_default(call_default_factory=True, validated_data={})
+    except Exception:  # a plug-in's factory made from the other keys' values
+        return "made from the other keys"
     if value is None:
         return "not set"
     if isinstance(value, BaseModel):
@@ -202,9 +205,9 @@ def _kind_section(kind) -> list[str]:
     nested: list[tuple[str, str, type[BaseModel]]] = []
     for key, field in model_keys(kind.Params):
         tp, where = _unwrap(field.annotation), f"Each entry of `{key}`:"
-        if get_origin(tp) is list:
+        if get_origin(tp) is list and get_args(tp):
             tp = _unwrap(get_args(tp)[0])
-        elif get_origin(tp) is dict:  # e.g. env = { NAME = "text" or { secret = "..." } }
+        elif get_origin(tp) is dict and get_args(tp):  # env = { NAME = "text" or { ... } }
             where = f"A table as a value in `{key}`:"
             tp = next((m for m in map(_unwrap, get_args(get_args(tp)[1]) or [get_args(tp)[1]])
                        if _is_model(m)), None)
