@@ -3,7 +3,9 @@
 A file is a *candidate* when it is created, moved in (the destination path), written or
 closed after writing; it is *ready* once it has been quiet for the watch's ``settle`` time
 with its size and mtime unchanged (and, where the system reports closes, no longer open
-for writing). Ready files of a job are handed to runs in batches of up to ``BATCH``, in the
+for writing). A file found by a scan (there before watching began) or whose events the
+kernel dropped has no close to wait for: it waits while a process has it open for
+writing (:mod:`.writers`), so a download stalled across a restart is not taken half-written. Ready files of a job are handed to runs in batches of up to ``BATCH``, in the
 order they became ready; the run store remembers each file version (path, size, mtime)
 handed to a run, so a repeated event, a rescan or a restart never runs it twice.
 
@@ -19,16 +21,16 @@ import heapq
 import itertools
 import logging
 import os
-import stat
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from ..engine.events import RunChanged, WatchChanged
 from ..textfmt import escape_undecodable
-from .match import Matcher
+from .match import Matcher, placed
 from .runs import BATCH, RETRY_SUBMIT, submit_ready
 from .state import Candidate, Watch
+from .writers import open_for_writing
 
 if TYPE_CHECKING:  # watchdog is imported when a folder is first watched
     from .folder import Folder
@@ -71,6 +73,9 @@ class WatchManager:
         self._timers: list[tuple[float, int, str, str]] = []  # (due, seq, what, folder key)
         self._seq = itertools.count()
         self._published: dict[str, tuple[Any, ...]] = {}
+        #: Of the files asked about in this pass: (asked, those open for writing, or None
+        #: where the system cannot tell); None until asked.
+        self._writers: tuple[set[tuple[int, int]], set[tuple[int, int]] | None] | None = None
         # Replaced whole by the watch thread; read by anyone.
         self._status: dict[str, dict[str, Any]] = {}
 
@@ -308,7 +313,7 @@ class WatchManager:
         before = w.matcher.unreadable
         try:
             for path, st in w.matcher.scan():
-                found.append((path, st.st_size, st.st_mtime_ns))
+                found.append((path, st.st_size, st.st_mtime_ns, (st.st_dev, st.st_ino)))
         except OSError:
             self._check_folder(folder.key)
             return
@@ -317,11 +322,13 @@ class WatchManager:
                 log.warning("watch of %s: the sub-folder %s cannot be read (%s); files in it are "
                             "taken once it can be", w.job, escape_undecodable(path), why.lower())
         store = self.engine.store
-        store.forget_versions(w.job, folder.real, {p for p, _, _ in found})
+        store.forget_versions(w.job, folder.real, {v[0] for v in found})
         now = time.monotonic()
-        for path, size, mtime in store.unseen_versions(w.job, found):
+        idents = {path: ident for path, _, _, ident in found}
+        for path, size, mtime in store.unseen_versions(w.job, [v[:3] for v in found]):
             if path not in w.cands:
-                c = w.cands[path] = Candidate(last=now, first=now, snap=(size, mtime))
+                c = w.cands[path] = Candidate(last=now, first=now, snap=(size, mtime),
+                                              ident=idents[path], unknown=True)
                 self._schedule(w, path, c, now + w.spec.settle)
 
     # -- file events and settle checks ------------------------------------------------------
@@ -334,7 +341,10 @@ class WatchManager:
             log.warning("watched folder %s: more changed at once than the system could report; "
                         "looking at the whole folder again", folder.key)
             for job in folder.jobs:
-                self._watches[job].needs_scan = True
+                w = self._watches[job]
+                w.needs_scan = True
+                for c in w.cands.values():  # their closes may be among what was dropped
+                    c.writing, c.unknown = False, True
             return
         if kind == "limit":  # a new sub-folder could not be watched: say why, and keep trying
             self._open(folder)
@@ -357,10 +367,10 @@ class WatchManager:
                 continue
             if st is None:
                 try:
-                    st = os.stat(path)
+                    st = os.lstat(path)
                 except OSError:
                     st = None
-                if st is None or not stat.S_ISREG(st.st_mode):
+                if st is None or not w.matcher.takes(path, st):
                     for other in watches:
                         other.cands.pop(path, None)
                     return
@@ -368,7 +378,7 @@ class WatchManager:
             if c is None:
                 c = w.cands[path] = Candidate(last=t, first=t)
             c.last = max(c.last, t)
-            c.snap = (st.st_size, st.st_mtime_ns)
+            c.snap, c.ident = (st.st_size, st.st_mtime_ns), (st.st_dev, st.st_ino)
             # Written, or made empty: a downloader makes the file when the server answers,
             # and the data may be a stall away. (An empty file renamed in gives no close:
             # it waits MAX_OPEN_WAIT, which only empty ones do.)
@@ -383,6 +393,7 @@ class WatchManager:
 
     def _run_due(self) -> None:
         now = time.monotonic()
+        self._writers = None  # asked afresh in each pass
         while self._checks and self._checks[0][0] <= now:
             due, _, job, path = heapq.heappop(self._checks)
             w = self._watches.get(job)
@@ -406,13 +417,14 @@ class WatchManager:
             self._schedule(w, path, c, c.last + settle)
             return
         try:
-            st = os.stat(path)
+            st = os.lstat(path)
         except OSError:
             st = None
-        if st is None or not stat.S_ISREG(st.st_mode):
+        if st is None or not w.matcher.takes(path, st) or not placed(path):
             del w.cands[path]
             return
         snap = (st.st_size, st.st_mtime_ns)
+        c.ident = (st.st_dev, st.st_ino)
         if snap != c.snap:  # changed without an event we saw: quiet from now on
             c.snap, c.last = snap, now
             self._schedule(w, path, c, now + settle)
@@ -424,10 +436,24 @@ class WatchManager:
         if any(os.path.lexists(path + suffix) for suffix in DOWNLOADING):
             self._schedule(w, path, c, now + max(settle, 1.0))  # its rename comes as an event
             return
+        if c.unknown and now - c.first < MAX_OPEN_WAIT and self._open_for_writing(c.ident):
+            # No close to wait for (see the module): ask again in a while.
+            self._schedule(w, path, c, min(now + max(settle, 1.0), c.first + MAX_OPEN_WAIT))
+            return
         del w.cands[path]
         if not w.ready:
             w.ready_since = now
         w.ready.append((path, *snap))
+
+    def _open_for_writing(self, ident: tuple[int, int]) -> bool:
+        """Does a process have the file ``ident`` open for writing? Asked once per pass for
+        every file whose closes are unknown."""
+        if self._writers is None or ident not in self._writers[0]:
+            asked = {c.ident for w in self._watches.values() for c in w.cands.values()
+                     if c.unknown and c.ident is not None} | {ident}
+            self._writers = (asked, open_for_writing(asked))
+        found = self._writers[1]
+        return found is not None and ident in found
 
     # -- handing ready files to runs --------------------------------------------------------
 

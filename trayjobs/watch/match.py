@@ -5,6 +5,12 @@ exports are written both ways). The ignore list applies to the file's name and t
 folder between the watched folder and the file, so ``.*`` also skips a hidden ``.cache/``.
 An import job moves finished files to ``processed/`` and ``failed/`` beside them: those
 folders are never taken back in, whatever their configured names.
+
+A symbolic link is never handed to a run that takes files: the run would read, move or
+change the file it points to, which may be outside the folder (a link to ``~/.ssh/id_rsa``
+dropped in an inbox), and a link to a file in the folder would hand that file over twice.
+The log says so once per link. A kind that looks at the folder itself (a cleanup) acts on
+links as links, so a link still starts its run.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from pathlib import Path
 from ..config import OUTPUT_FOLDER_KEYS, Config, JobConfig, WatchSpec
 from ..textfmt import escape_undecodable
 
-__all__ = ["Matcher", "own_folders", "watch_root", "jobs_accepting", "name_matches"]
+__all__ = ["Matcher", "own_folders", "watch_root", "jobs_accepting", "name_matches", "placed"]
 
 _LEAVE = "leave"  # the import kind's "keep files where they are"
 
@@ -33,6 +39,17 @@ def _is_text(path: str) -> bool:
         path.encode("utf-8")
         return True
     except UnicodeEncodeError:
+        return False
+
+
+def placed(path: str) -> bool:
+    """Are the folders above ``path`` what they were when it was found, with no link among
+    them? (Paths come resolved from the watched folder's real path: a sub-folder swapped
+    for a link since would lead the run elsewhere.)"""
+    parent = os.path.dirname(path)
+    try:
+        return os.path.realpath(parent, strict=True) == parent
+    except (OSError, ValueError):
         return False
 
 
@@ -71,6 +88,7 @@ class Matcher:
         self._abs: list[str] = []              # excluded folders as absolute paths
         self._rel: list[tuple[str, ...]] = []  # ... as folder names beside any input file
         self._refused: set[str] = set()        # names not valid UTF-8, already logged
+        self._links: set[str] = set()          # links not taken, already logged
         #: Sub-folders the last full scan could not read: {path: why}. Nothing below them is
         #: taken (the system gives no events there either) until they can be read.
         self.unreadable: dict[str, str] = {}
@@ -121,6 +139,31 @@ class Matcher:
             return False
         return True
 
+    def takes(self, path: str, st: os.stat_result) -> bool:
+        """Is the item at ``path``, as ``os.lstat`` saw it (``st``), one to take? Regular
+        files; links only for a kind that looks at the folder itself (see the module)."""
+        if stat.S_ISREG(st.st_mode):
+            return True
+        if not stat.S_ISLNK(st.st_mode):
+            return False
+        if not self.text_only:
+            return True
+        if path not in self._links:
+            self._links.add(path)
+            try:
+                target = os.path.realpath(path)
+            except (OSError, ValueError):
+                target = os.readlink(path) if os.path.islink(path) else "?"
+            if target.startswith(self.root):
+                log.info("watched folder: %s is not taken: it is a link to %s in the watched "
+                         "folder, which is taken itself", escape_undecodable(path),
+                         escape_undecodable(target))
+            else:
+                log.warning("watched folder: %s is not taken: it is a link to %s, outside the "
+                            "watched folder; links out of the folder are not followed",
+                            escape_undecodable(path), escape_undecodable(target))
+        return False
+
     def _skip_dir(self, path: str, name: str) -> bool:
         if self._ignored(name):
             return True
@@ -128,7 +171,7 @@ class Matcher:
         return self._excluded(dirs, os.path.join(path, ""))
 
     def scan(self) -> Iterator[tuple[str, os.stat_result]]:
-        """The files below the folder this watch takes, with their stat (no symlinked folders,
+        """The files below the folder this watch takes, with their lstat (no symlinked folders,
         nothing under ignored or excluded folders). Unreadable sub-folders are skipped."""
         top = self.root.rstrip(os.sep) or os.sep
         stack = [top]
@@ -151,10 +194,10 @@ class Matcher:
                         continue
                     if not self.wants(entry.path):
                         continue
-                    st = entry.stat()
+                    st = entry.stat(follow_symlinks=False)
                 except OSError:
-                    continue  # gone meanwhile, or a dangling link
-                if stat.S_ISREG(st.st_mode):
+                    continue  # gone meanwhile
+                if self.takes(entry.path, st):
                     yield entry.path, st
         self.unreadable = unreadable
 

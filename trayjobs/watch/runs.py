@@ -16,6 +16,7 @@ from typing import Any
 
 from ..config import JobConfig
 from ..errors import UserError
+from .match import placed
 from .state import Version, Watch
 
 __all__ = ["submit_ready", "BATCH", "RETRY_SUBMIT"]
@@ -62,10 +63,10 @@ def submit_ready(engine: Any, w: Watch, *, whole: bool) -> bool:
 def _as_it_was(version: Version) -> bool:
     path, size, mtime_ns = version
     try:
-        st = os.stat(path)
+        st = os.lstat(path)  # a file replaced by a link since is not as it was
     except (OSError, ValueError):
         return False
-    return st.st_size == size and st.st_mtime_ns == mtime_ns
+    return st.st_size == size and st.st_mtime_ns == mtime_ns and placed(path)
 
 
 def _hand_over(engine: Any, w: Watch, job: JobConfig, versions: list[Version], *,

@@ -1,0 +1,118 @@
+"""Watched folders holding what a careless or hostile user puts there: links out of the
+folder, files still being written when the app starts, events the kernel drops while a
+file is open, folders swapped or looping. Nothing outside the folder is ever handed to a
+run, and no file is handed over half-written."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import pytest
+
+from test_watch_hostile import overflow_the_queue, stall_inotify_reader
+from test_watch_support import csv, files_of, import_job, runs_of, start
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify")]
+
+
+def snapshot(folder) -> dict[str, bytes | str]:
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            p = os.path.join(dirpath, name)
+            rel = os.path.relpath(p, folder)
+            if os.path.islink(p):
+                out[rel] = "-> " + os.readlink(p)
+            elif os.path.isfile(p):
+                with open(p, "rb") as f:
+                    out[rel] = f.read()
+    return out
+
+
+def logged(caplog, text: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if text in r.getMessage()]
+
+
+@pytest.mark.parametrize("when", ["at start", "while watched"])
+def test_a_link_to_a_file_outside_the_folder_is_never_handed_to_a_run(make_engine, tmp_path,
+                                                                      caplog, when):
+    inbox, outside = tmp_path / "inbox", tmp_path / "outside"
+    inbox.mkdir()
+    csv(outside / "precious.csv", rows=5)
+    before = snapshot(outside)
+
+    def put_links():
+        os.symlink(outside / "precious.csv", inbox / "evil.csv")
+        os.symlink("../outside/precious.csv", inbox / "relative.csv")
+        csv(inbox / "real.csv")
+        os.symlink("real.csv", inbox / "alias.csv")  # inside: the file itself is taken, once
+    if when == "at start":
+        put_links()
+    eng, ev = start(make_engine, import_job("bank", inbox))
+    ev.state("bank", "watching")
+    if when == "while watched":
+        put_links()
+    csv(inbox / "take.csv")
+    ev.wait(lambda: sum(len(files_of(r)) for r in ev.finished("bank")) >= 2,
+            what="both files taken")
+    ev.wait(lambda: len(logged(caplog, "outside the watched folder")) >= 2,
+            what="the links out logged")
+    ev.settled("bank")
+    taken = sorted(f for r in runs_of(eng, "bank") for f in files_of(r))
+    assert taken == ["real.csv", "take.csv"]
+    assert snapshot(outside) == before
+    assert os.readlink(inbox / "evil.csv") == str(outside / "precious.csv")
+    assert os.path.islink(inbox / "relative.csv") and os.path.islink(inbox / "alias.csv")
+    notes = logged(caplog, "outside the watched folder")
+    assert any("evil.csv" in n and str(outside / "precious.csv") in n for n in notes), notes
+    assert all(eng.store.unseen_versions("bank", [(str(inbox / n), 1, 1)])
+               for n in ("evil.csv", "relative.csv"))
+
+
+def test_a_file_still_written_when_watching_starts_waits_until_it_is_closed(make_engine,
+                                                                          tmp_path):
+    # A download going on while the app starts: quiet for longer than the settle time
+    # (a stalled server), but still open for writing.
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    with open(inbox / "export.csv", "w", encoding="utf-8") as f:
+        f.write("id,name\n1,a\n")
+        f.flush()
+        eng, ev = start(make_engine, import_job("bank", inbox, settle="0.2s"))
+        ev.state("bank", "watching")
+        ev.wait(lambda: eng.watch_status()["bank"]["pending"] == 1, what="the file is seen")
+        time.sleep(1.0)  # the stall: several settle times with nothing to wait for
+        assert runs_of(eng, "bank") == []
+        f.write("2,b\n3,c\n")
+    run = ev.finished("bank")[0]
+    ev.settled("bank")
+    assert [files_of(r) for r in runs_of(eng, "bank")] == [["export.csv"]]
+    assert run["state"] == "succeeded" and run["result"]["files"][0]["rows"] == 3, run
+
+
+def test_a_close_the_kernel_dropped_does_not_keep_the_file_waiting(make_engine, tmp_path,
+                                                                   monkeypatch):
+    # Its close event is lost with the others when the queue overflows: the file, complete
+    # and closed, must not wait out the 5 minutes allowed to a stalled download.
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    eng, ev = start(make_engine, import_job("bank", inbox, settle="0.2s"))
+    ev.state("bank", "watching")
+    f = open(inbox / "slow.csv", "w", encoding="utf-8")
+    try:
+        f.write("id,name\n1,a\n")
+        f.flush()
+        ev.wait(lambda: eng.watch_status()["bank"]["pending"] == 1, what="the file is seen")
+        held, go = stall_inotify_reader(monkeypatch)
+        (inbox / "wake.tmp").touch()
+        assert held.wait(10)
+        overflow_the_queue(inbox)
+        f.write("2,b\n")
+    finally:
+        f.close()  # its close is past the overflow: dropped
+    go.set()
+    run = ev.finished("bank", timeout=10)[0]
+    assert run["state"] == "succeeded" and run["result"]["files"][0]["rows"] == 2, run
