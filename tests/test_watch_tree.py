@@ -6,6 +6,7 @@ run, and no file is handed over half-written."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 
@@ -116,3 +117,68 @@ def test_a_close_the_kernel_dropped_does_not_keep_the_file_waiting(make_engine, 
     go.set()
     run = ev.finished("bank", timeout=10)[0]
     assert run["state"] == "succeeded" and run["result"]["files"][0]["rows"] == 2, run
+
+
+def test_a_name_with_a_line_break_is_one_line_in_the_log_and_the_runs_note(make_engine, tmp_path,
+                                                                         caplog):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    os.symlink("/etc/passwd", inbox / "bad\nERROR forged line.csv")
+    eng, ev = start(make_engine, import_job("bank", inbox))
+    ev.state("bank", "watching")
+    csv(inbox / "two\nlines.csv")
+    run = ev.finished("bank")[0]
+    ev.settled("bank")
+    assert run["state"] == "succeeded" and run["note"].startswith("two\\nlines.csv arrived in")
+    assert os.listdir(inbox / "processed") == ["two\nlines.csv"]  # the name itself, exact
+    notes = ev.wait(lambda: logged(caplog, "is not taken"), what="the link logged")
+    assert "\n" not in notes[0] and "bad\\nERROR forged line.csv" in notes[0], notes
+
+
+def test_a_watched_folder_deleted_and_made_again_is_watched_again(make_engine, tmp_path):
+    inbox = tmp_path / "inbox"
+    csv(inbox / "sub" / "x.txt")
+    eng, ev = start(make_engine, import_job("bank", inbox, watch_extra=", recursive = true"))
+    ev.state("bank", "watching")
+    shutil.rmtree(inbox)
+    assert ev.state("bank", "unavailable")["reason"] == "the folder does not exist"
+    inbox.mkdir()
+    ev.state("bank", "watching")
+    csv(inbox / "new.csv")
+    run = ev.finished("bank")[0]
+    assert files_of(run) == ["new.csv"]
+
+
+def test_a_folder_of_thousands_of_files_moved_in_hands_each_over_once(make_engine, tmp_path):
+    # The system reports the folder moved in, not its files: each is found below it.
+    inbox, staging = tmp_path / "inbox", tmp_path / "staging"
+    inbox.mkdir()
+    for i in range(3000):
+        (staging / f"d{i % 7}").mkdir(parents=True, exist_ok=True)
+        (staging / f"d{i % 7}" / f"f{i}.csv").write_text(f"id,name\n{i},x\n")
+    eng, ev = start(make_engine, import_job("bank", inbox, watch_extra=", recursive = true"))
+    ev.state("bank", "watching")
+    os.rename(staging, inbox / "staging")
+    # Handed to runs (the imports themselves take longer than this test needs to wait).
+    ev.wait(lambda: sum(len(files_of(r)) for r in runs_of(eng, "bank")) >= 3000,
+            what="all handed over")
+    names = [f for r in runs_of(eng, "bank") for f in files_of(r)]
+    for r in runs_of(eng, "bank"):
+        eng.cancel(r["id"])
+    assert len(names) == len(set(names)) == 3000
+
+
+def test_loops_of_folder_links_are_not_entered(make_engine, tmp_path):
+    inbox = tmp_path / "inbox"
+    (inbox / "a").mkdir(parents=True)
+    os.symlink("..", inbox / "a" / "up")
+    os.symlink("loop2", inbox / "loop1")
+    os.symlink("loop1", inbox / "loop2.csv")
+    os.symlink(".", inbox / "self")
+    eng, ev = start(make_engine, import_job("bank", inbox, watch_extra=", recursive = true"))
+    ev.state("bank", "watching")
+    csv(inbox / "a" / "x.csv")
+    run = ev.finished("bank")[0]
+    ev.settled("bank")
+    assert files_of(run) == ["x.csv"] and run["state"] == "succeeded"
+    assert eng.watch_status()["bank"]["state"] == "watching"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
 import unicodedata
@@ -12,7 +13,8 @@ from typing import Any, AnyStr
 from .durations import format_duration
 
 __all__ = ["when", "relative", "run_duration", "run_started", "run_took", "attempt_text",
-           "state_text", "warnings_text", "table", "escape_undecodable", "escape_strings", "unescape_bytes",
+           "state_text", "warnings_text", "table", "escape_undecodable", "path_text",
+           "escape_strings", "unescape_bytes",
            "started_by_how", "for_terminal", "finite_numbers", "plain"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -33,6 +35,29 @@ def escape_undecodable(text: str) -> str:
     if text.isascii():
         return text
     return _SURROGATE.sub(_escape, text)
+
+
+_PATH_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_PATH_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _path_control(m: re.Match) -> str:
+    c = m.group()
+    return _PATH_NAMED.get(c) or f"\\x{ord(c):02x}"
+
+
+def path_text(path: str) -> str:
+    """``path`` (a file's name, as ``os.fsdecode`` gives it) as text that can always be shown,
+    stored and logged on one line: undecodable bytes as ``\\xff``, line breaks, tabs and other
+    control characters as ``\\n``, ``\\t``, ``\\x1b``. A name such as ``"a\\nWARNING ..."``
+    can then not pass for a line of the log of its own."""
+    if path.isascii() and path.isprintable():
+        return path
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        path = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return _PATH_CONTROL.sub(_path_control, path)
 
 
 #: Control characters a terminal acts on (all but tab and line feed, C1 controls too), and

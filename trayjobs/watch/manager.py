@@ -26,7 +26,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..engine.events import RunChanged, WatchChanged
-from ..textfmt import escape_undecodable
+from ..textfmt import path_text
 from .match import Matcher, placed
 from .runs import BATCH, RETRY_SUBMIT, submit_ready
 from .state import Candidate, Watch
@@ -320,7 +320,7 @@ class WatchManager:
         for path, why in sorted(w.matcher.unreadable.items()):
             if path not in before:
                 log.warning("watch of %s: the sub-folder %s cannot be read (%s); files in it are "
-                            "taken once it can be", w.job, escape_undecodable(path), why.lower())
+                            "taken once it can be", w.job, path_text(path), why.lower())
         store = self.engine.store
         store.forget_versions(w.job, folder.real, {v[0] for v in found})
         now = time.monotonic()

@@ -23,7 +23,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from ..config import OUTPUT_FOLDER_KEYS, Config, JobConfig, WatchSpec
-from ..textfmt import escape_undecodable
+from ..textfmt import path_text
 
 __all__ = ["Matcher", "own_folders", "watch_root", "jobs_accepting", "name_matches", "placed"]
 
@@ -135,7 +135,7 @@ class Matcher:
             if path not in self._refused:
                 self._refused.add(path)
                 log.warning("watched folder: %s is not taken: its name is not valid UTF-8; rename it",
-                            escape_undecodable(path))
+                            path_text(path))
             return False
         return True
 
@@ -156,12 +156,12 @@ class Matcher:
                 target = os.readlink(path) if os.path.islink(path) else "?"
             if target.startswith(self.root):
                 log.info("watched folder: %s is not taken: it is a link to %s in the watched "
-                         "folder, which is taken itself", escape_undecodable(path),
-                         escape_undecodable(target))
+                         "folder, which is taken itself", path_text(path),
+                         path_text(target))
             else:
                 log.warning("watched folder: %s is not taken: it is a link to %s, outside the "
                             "watched folder; links out of the folder are not followed",
-                            escape_undecodable(path), escape_undecodable(target))
+                            path_text(path), path_text(target))
         return False
 
     def _skip_dir(self, path: str, name: str) -> bool:

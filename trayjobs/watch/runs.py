@@ -16,6 +16,7 @@ from typing import Any
 
 from ..config import JobConfig
 from ..errors import UserError
+from ..textfmt import path_text
 from .match import placed
 from .state import Version, Watch
 
@@ -78,7 +79,8 @@ def _hand_over(engine: Any, w: Watch, job: JobConfig, versions: list[Version], *
         if w.accepts_files:
             chunk = versions[:BATCH]
             files = [p for p, _, _ in chunk]
-            note = (f"{os.path.basename(files[0])} arrived in {folder}" if len(files) == 1
+            note = (f"{path_text(os.path.basename(files[0]))} arrived in {folder}"
+                    if len(files) == 1
                     else f"{len(files)} files arrived in {folder}")
             run_id = None
         else:  # a kind without input files: one waiting run covers every change

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 from typing import Iterable
+
+from ...textfmt import path_text as display  # ``display`` is how the cleanup modules name it
 
 __all__ = ["Changed", "Folders", "LinkInTheWay", "MountInTheWay", "mount_points", "display"]
 
@@ -43,26 +44,6 @@ class MountInTheWay(OSError):
     def __init__(self, path: str) -> None:
         super().__init__(errno.EXDEV, f"{display(path)} is a mount point; not crossed", path)
 
-
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _control(m: re.Match) -> str:
-    c = m.group()
-    return _NAMED.get(c) or f"\\x{ord(c):02x}"
-
-
-def display(path: str) -> str:
-    """``path`` as text that can always be shown and stored on one line: undecodable bytes
-    as ``\\xff``, line breaks, tabs and other control characters as ``\\n``, ``\\t``, ``\\x1b``."""
-    if path.isascii() and path.isprintable():
-        return path
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        path = os.fsencode(path).decode("utf-8", "backslashreplace")
-    return _CONTROL.sub(_control, path)
 
 
 def _parts(rel: str) -> list[str]:
