@@ -182,3 +182,51 @@ def test_loops_of_folder_links_are_not_entered(make_engine, tmp_path):
     ev.settled("bank")
     assert files_of(run) == ["x.csv"] and run["state"] == "succeeded"
     assert eng.watch_status()["bank"]["state"] == "watching"
+
+
+def test_a_sub_folder_swapped_for_a_link_while_its_file_settles_hands_nothing_over(
+        make_engine, tmp_path):
+    # inbox/sub/a.csv is seen; then sub is renamed away and a link to another folder, which
+    # holds an a.csv of its own, takes its name: the path now leads outside.
+    inbox, outside = tmp_path / "inbox", tmp_path / "outside"
+    (inbox / "sub").mkdir(parents=True)
+    csv(outside / "a.csv", rows=7)
+    before = snapshot(outside)
+    eng, ev = start(make_engine, import_job("bank", inbox, settle="0.5s",
+                                            watch_extra=", recursive = true"))
+    ev.state("bank", "watching")
+    csv(inbox / "sub" / "a.csv")
+    ev.wait(lambda: eng.watch_status()["bank"]["pending"] == 1, what="the file is seen")
+    os.rename(inbox / "sub", tmp_path / "away")
+    os.symlink(outside, inbox / "sub")
+    ev.wait(lambda: eng.watch_status()["bank"]["pending"] == 0, what="the file let go")
+    csv(inbox / "later.csv")  # the watch goes on
+    run = ev.finished("bank")[0]
+    ev.settled("bank")
+    assert [files_of(r) for r in runs_of(eng, "bank")] == [["later.csv"]]
+    assert snapshot(outside) == before
+
+
+def test_which_files_a_process_has_open_for_writing(tmp_path):
+    import subprocess
+    from trayjobs.watch.writers import open_for_writing
+    names = ["written.csv", "read.csv", "closed.csv", "appended.csv"]
+    for n in names:
+        (tmp_path / n).write_text("id\n")
+    idents = {n: (st.st_dev, st.st_ino) for n in names for st in [os.stat(tmp_path / n)]}
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys\n"
+         "w = open(sys.argv[1], 'w'); r = open(sys.argv[2]); a = open(sys.argv[3], 'a')\n"
+         "print('open', flush=True); sys.stdin.read()",
+         str(tmp_path / "written.csv"), str(tmp_path / "read.csv"),
+         str(tmp_path / "appended.csv")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "open\n"
+        found = open_for_writing(set(idents.values()))
+        assert found == {idents["written.csv"], idents["appended.csv"]}
+    finally:
+        child.stdin.close()
+        child.wait(10)
+        child.stdout.close()
+    assert open_for_writing(set(idents.values())) == set()
