@@ -230,3 +230,23 @@ def test_which_files_a_process_has_open_for_writing(tmp_path):
         child.wait(10)
         child.stdout.close()
     assert open_for_writing(set(idents.values())) == set()
+
+
+def test_a_folder_of_links_is_named_in_a_few_lines_not_one_per_link(tmp_path, caplog):
+    from trayjobs.config import WatchSpec
+    from trayjobs.watch.match import LINK_NOTES, Matcher
+    outside = csv(tmp_path / "outside" / "x.csv")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for i in range(LINK_NOTES + 30):
+        os.symlink(outside, inbox / f"link{i}.csv")
+    csv(inbox / "real.csv")
+    m = Matcher(inbox, WatchSpec(folder=str(inbox), patterns=["*.csv"]))
+    assert [os.path.basename(p) for p, _ in m.scan()] == ["real.csv"]
+    assert [os.path.basename(p) for p, _ in m.scan()] == ["real.csv"]  # and said once
+    named = logged(caplog, "is not taken: it is a link to")
+    assert len(named) == LINK_NOTES
+    assert len(logged(caplog, "more links are not taken")) == 1
+    # A cleanup acts on links as links: they start its run.
+    cleanup = Matcher(inbox, WatchSpec(folder=str(inbox), patterns=["*.csv"]), text_only=False)
+    assert len(list(cleanup.scan())) == LINK_NOTES + 31

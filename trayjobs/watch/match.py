@@ -28,6 +28,7 @@ from ..textfmt import path_text
 __all__ = ["Matcher", "own_folders", "watch_root", "jobs_accepting", "name_matches", "placed"]
 
 _LEAVE = "leave"  # the import kind's "keep files where they are"
+LINK_NOTES = 20   # links not taken named in the log, per watch, before one line says "more"
 
 log = logging.getLogger(__name__)
 
@@ -150,19 +151,27 @@ class Matcher:
             return True
         if path not in self._links:
             self._links.add(path)
-            try:
-                target = os.path.realpath(path)
-            except (OSError, ValueError):
-                target = os.readlink(path) if os.path.islink(path) else "?"
-            if target.startswith(self.root):
-                log.info("watched folder: %s is not taken: it is a link to %s in the watched "
-                         "folder, which is taken itself", path_text(path),
-                         path_text(target))
-            else:
-                log.warning("watched folder: %s is not taken: it is a link to %s, outside the "
-                            "watched folder; links out of the folder are not followed",
-                            path_text(path), path_text(target))
+            self._note_link(path)
         return False
+
+    def _note_link(self, path: str) -> None:
+        n = len(self._links)
+        if n > LINK_NOTES:  # a folder of links moved in: a few lines say it, not thousands
+            if n == LINK_NOTES + 1:
+                log.warning("watched folder %s: more links are not taken; they are no longer "
+                            "named one by one", path_text(self.root.rstrip(os.sep)))
+            return
+        try:
+            target = os.path.realpath(path)
+        except (OSError, ValueError):
+            target = "a path that cannot be resolved"
+        if target.startswith(self.root):
+            log.info("watched folder: %s is not taken: it is a link to %s in the watched "
+                     "folder, which is taken itself", path_text(path), path_text(target))
+        else:
+            log.warning("watched folder: %s is not taken: it is a link to %s, outside the "
+                        "watched folder; links out of the folder are not followed",
+                        path_text(path), path_text(target))
 
     def _skip_dir(self, path: str, name: str) -> bool:
         if self._ignored(name):
