@@ -250,3 +250,29 @@ def test_a_folder_of_links_is_named_in_a_few_lines_not_one_per_link(tmp_path, ca
     # A cleanup acts on links as links: they start its run.
     cleanup = Matcher(inbox, WatchSpec(folder=str(inbox), patterns=["*.csv"]), text_only=False)
     assert len(list(cleanup.scan())) == LINK_NOTES + 31
+
+
+def test_a_link_starts_a_cleanup_watching_the_folder_but_not_an_import_beside_it(
+        make_engine, tmp_path):
+    # Both watch the same folder; a cleanup acts on the link itself (it trashes the link,
+    # never what it points to), an import would read what it points to.
+    inbox, outside = tmp_path / "inbox", tmp_path / "outside"
+    inbox.mkdir()
+    csv(outside / "precious.csv")
+    before = snapshot(outside)
+    eng, ev = start(make_engine, import_job("bank", inbox) + f"""
+        [jobs.tidy]
+        kind = "cleanup"
+        locations = ['{inbox}']
+        filters = [{{ name = "*.csv" }}]
+        action = "delete"
+        skip_recent = "0s"
+        watch = {{ folder = '{inbox}', patterns = ["*.csv"], settle = "0.3s" }}
+    """)
+    ev.state("bank", "watching"), ev.state("tidy", "watching")
+    os.symlink(outside / "precious.csv", inbox / "link.csv")
+    run = ev.finished("tidy")[0]
+    assert run["state"] == "succeeded" and run["result"]["acted"] == 1, run
+    ev.settled("tidy"), ev.settled("bank")
+    assert runs_of(eng, "bank") == [] and os.listdir(inbox) == []
+    assert snapshot(outside) == before

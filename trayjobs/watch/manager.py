@@ -4,9 +4,10 @@ A file is a *candidate* when it is created, moved in (the destination path), wri
 closed after writing; it is *ready* once it has been quiet for the watch's ``settle`` time
 with its size and mtime unchanged (and, where the system reports closes, no longer open
 for writing). A file found by a scan (there before watching began) or whose events the
-kernel dropped has no close to wait for: it waits while a process has it open for
-writing (:mod:`.writers`), so a download stalled across a restart is not taken half-written. Ready files of a job are handed to runs in batches of up to ``BATCH``, in the
-order they became ready; the run store remembers each file version (path, size, mtime)
+kernel dropped has no close to wait for: it waits while a process has it open for writing
+(:mod:`.writers`), so a download stalled across a restart is not taken half-written.
+Ready files of a job are handed to runs in batches of up to ``BATCH``, in the order they
+became ready; the run store remembers each file version (path, size, mtime)
 handed to a run, so a repeated event, a rescan or a restart never runs it twice.
 
 All of this state belongs to one thread, the *watch thread*: watchdog's threads, the bus
@@ -370,10 +371,13 @@ class WatchManager:
                     st = os.lstat(path)
                 except OSError:
                     st = None
-                if st is None or not w.matcher.takes(path, st):
+                if st is None:  # gone meanwhile
                     for other in watches:
                         other.cands.pop(path, None)
                     return
+            if not w.matcher.takes(path, st):  # a pipe, a folder; a link, for some kinds
+                w.cands.pop(path, None)
+                continue
             c = w.cands.get(path)
             if c is None:
                 c = w.cands[path] = Candidate(last=t, first=t)
