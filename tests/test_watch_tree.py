@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from test_watch_hostile import overflow_the_queue, stall_inotify_reader
+from test_watch_hostile import overflow_the_queue, refuse_watches_below, stall_inotify_reader
 from test_watch_support import csv, files_of, import_job, runs_of, start
 
 pytestmark = [pytest.mark.slow,
@@ -276,3 +276,44 @@ def test_a_link_starts_a_cleanup_watching_the_folder_but_not_an_import_beside_it
     ev.settled("tidy"), ev.settled("bank")
     assert runs_of(eng, "bank") == [] and os.listdir(inbox) == []
     assert snapshot(outside) == before
+
+
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+@pytest.fixture
+def mounted(tmp_path):
+    """A tmpfs mounted at inbox/usb, with a CSV of its own (root only)."""
+    import subprocess
+    point = tmp_path / "inbox" / "usb"
+    point.mkdir(parents=True)
+    if not IS_ROOT or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "none",
+                                      str(point)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        csv(point / "on-the-drive.csv")
+        (point / "deeper").mkdir()
+        yield point
+    finally:
+        subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+def test_a_recursive_watch_does_not_cross_a_mount_point(make_engine, tmp_path, mounted, caplog,
+                                                        monkeypatch):
+    # As a cleanup does not: a drive, a share or a bind mount of / in the folder is another
+    # file system, not the folder the job names.
+    inbox = tmp_path / "inbox"
+    before = snapshot(mounted)
+    refuse_watches_below(monkeypatch, "usb")  # the system is not even asked to watch it
+    eng, ev = start(make_engine, import_job("bank", inbox, watch_extra=", recursive = true"))
+    ev.state("bank", "watching")
+    csv(mounted / "deeper" / "later.csv")
+    csv(inbox / "sub" / "mine.csv")
+    run = ev.finished("bank")[0]
+    ev.settled("bank")
+    assert [files_of(r) for r in runs_of(eng, "bank")] == [["mine.csv"]]
+    assert run["state"] == "succeeded"
+    assert snapshot(mounted) == {**before, "deeper/later.csv": (mounted / "deeper" /
+                                                                "later.csv").read_bytes()}
+    notes = logged(caplog, "is a mount point")
+    assert len(notes) == 1 and str(mounted) in notes[0], notes

@@ -21,13 +21,13 @@ import os
 import re
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple
 
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails
 
-__all__ = ["Real", "danger", "expand", "problem", "realpath", "refusal", "recording",
-           "still_true"]
+__all__ = ["Real", "danger", "expand", "mount_points", "problem", "realpath", "refusal",
+           "recording", "still_true"]
 
 # These folders and everything below them belong to the system.
 SYSTEM_TREES = (
@@ -234,3 +234,33 @@ def refusal(model: str, key: str, value: str, why: str, where: str = "") -> Vali
                        f"really mean it")
     return ValidationError.from_exception_data(model, [InitErrorDetails(
         type="value_error", loc=(key,), input=value, ctx={"error": error})])
+
+
+def _unescape(field: str) -> str:
+    # mountinfo writes space, tab, newline and backslash as octal escapes
+    out, i = bytearray(), 0
+    raw = os.fsencode(field)
+    while i < len(raw):
+        if raw[i] == 0x5C and i + 3 < len(raw) + 1 and raw[i + 1:i + 4].isdigit():
+            out.append(int(raw[i + 1:i + 4], 8))
+            i += 4
+        else:
+            out.append(raw[i])
+            i += 1
+    return os.fsdecode(bytes(out))
+
+
+def mount_points(lines: Iterable[str] | None = None) -> frozenset[str]:
+    """Every mount point of this process (from ``/proc/self/mountinfo``); empty where there is none."""
+    if lines is None:
+        try:
+            with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as fh:
+                lines = fh.read().splitlines()
+        except OSError:
+            return frozenset()
+    found = set()
+    for line in lines:
+        fields = line.split(" ")
+        if len(fields) > 4:
+            found.add(_unescape(fields[4]))
+    return frozenset(found)

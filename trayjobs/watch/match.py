@@ -11,6 +11,10 @@ change the file it points to, which may be outside the folder (a link to ``~/.ss
 dropped in an inbox), and a link to a file in the folder would hand that file over twice.
 The log says so once per link. A kind that looks at the folder itself (a cleanup) acts on
 links as links, so a link still starts its run.
+
+A mount point below the folder (a drive, a network share, a bind mount of ``/``) is not
+crossed, as a cleanup does not cross it: what is there is another file system, not the
+folder the job names. The log says so once.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from ..config import OUTPUT_FOLDER_KEYS, Config, JobConfig, WatchSpec
+from ..places import mount_points
 from ..textfmt import path_text
 
 __all__ = ["Matcher", "own_folders", "watch_root", "jobs_accepting", "name_matches", "placed"]
@@ -90,6 +95,9 @@ class Matcher:
         self._rel: list[tuple[str, ...]] = []  # ... as folder names beside any input file
         self._refused: set[str] = set()        # names not valid UTF-8, already logged
         self._links: set[str] = set()          # links not taken, already logged
+        self._mounts: tuple[str, ...] = ()     # mount points below the folder, "/" ended
+        self._noted_mounts: set[str] = set()
+        self._find_mounts()
         #: Sub-folders the last full scan could not read: {path: why}. Nothing below them is
         #: taken (the system gives no events there either) until they can be read.
         self.unreadable: dict[str, str] = {}
@@ -99,6 +107,18 @@ class Matcher:
                 self._abs.append(os.path.join(os.path.normpath(Path(root) / p), ""))
             else:
                 self._rel.append(tuple(part.lower() for part in p.parts if part != "."))
+
+    def _find_mounts(self) -> None:
+        if not self.recursive:
+            return  # only the folder's own files are taken
+        self._mounts = tuple(os.path.join(m, "") for m in mount_points()
+                             if m.startswith(self.root))
+        for m in self._mounts:
+            if m not in self._noted_mounts:
+                self._noted_mounts.add(m)
+                log.warning("watched folder: the sub-folder %s is a mount point (another drive "
+                            "or share); it is not watched and nothing in it is taken",
+                            path_text(m.rstrip(os.sep)))
 
     def _ignored(self, name: str) -> bool:
         low = name.lower()
@@ -121,6 +141,8 @@ class Matcher:
         parts = tuple(path[len(self.root):].split(os.sep))
         dirs, name = parts[:-1], parts[-1]
         if not name or (dirs and not self.recursive):
+            return False
+        if self._mounts and any(path.startswith(m) for m in self._mounts):
             return False
         if self._ignored(name) or any(self._ignored(d) for d in dirs):
             return False
@@ -184,6 +206,8 @@ class Matcher:
         nothing under ignored or excluded folders). Unreadable sub-folders are skipped."""
         top = self.root.rstrip(os.sep) or os.sep
         stack = [top]
+        self._find_mounts()  # one mounted since is found now (mounting gives no event)
+        mounts = {m.rstrip(os.sep) for m in self._mounts}
         unreadable: dict[str, str] = {}
         while stack:
             folder = stack.pop()
@@ -198,7 +222,8 @@ class Matcher:
             for entry in entries:
                 try:
                     if entry.is_dir(follow_symlinks=False):
-                        if self.recursive and not self._skip_dir(entry.path, entry.name):
+                        if (self.recursive and entry.path not in mounts
+                                and not self._skip_dir(entry.path, entry.name)):
                             stack.append(entry.path)
                         continue
                     if not self.wants(entry.path):

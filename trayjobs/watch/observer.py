@@ -19,6 +19,9 @@ a word: starting such a watch fails with the limit's error instead, and a sub-fo
 later that hits the limit sends a :class:`LimitEvent`, so that the folder is opened again
 and shown unavailable with the reason.
 
+A recursive watch does not go below a mount point in the folder (see :mod:`.match`): the
+system is not asked to watch a drive mounted there, nor a bind mount of ``/`` whole.
+
 The folder itself renamed away is reported as a :class:`DirMovedEvent` of it (watchdog
 reports only its deletion), so that the watch notices at once that its path names
 another folder, or none.
@@ -33,6 +36,8 @@ from typing import Any
 
 from watchdog.events import DirMovedEvent, FileSystemEvent
 from watchdog.observers import Observer
+
+from ..places import mount_points
 
 __all__ = ["make_observer", "OverflowEvent", "LimitEvent"]
 
@@ -73,6 +78,21 @@ def _inotify_classes() -> tuple[type, type] | None:
                   and self._active_callbacks_by_watch.get(event.wd) == self.path):
                 # The folder itself renamed away: watchdog says nothing of it.
                 self.emitter.queue_event(DirMovedEvent(self.emitter.watch.path, ""))
+
+        def _add_all_callbacks(self, path: bytes) -> None:
+            if not self.is_recursive or not os.path.isdir(path):
+                return super()._add_all_callbacks(path)
+            # As watchdog does, without going below a mount point.
+            mounts = {os.fsencode(m) for m in mount_points()}
+            self._add_callback(path)
+            for top, dirnames, _ in os.walk(path, followlinks=False):
+                keep = []
+                for name in dirnames:
+                    full = os.path.join(top, name)
+                    if full not in mounts and not os.path.islink(full):
+                        self._add_callback(full)
+                        keep.append(name)
+                dirnames[:] = keep
 
         def _add_callback(self, path: bytes) -> None:
             try:

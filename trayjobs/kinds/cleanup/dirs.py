@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Iterable
 
+from ...places import mount_points
 from ...textfmt import path_text as display  # ``display`` is how the cleanup modules name it
 
 __all__ = ["Changed", "Folders", "LinkInTheWay", "MountInTheWay", "mount_points", "display"]
@@ -168,33 +168,3 @@ class _At:
 
     def __exit__(self, *exc: object) -> None:
         os.close(self.fd)
-
-
-def _unescape(field: str) -> str:
-    # mountinfo writes space, tab, newline and backslash as octal escapes
-    out, i = bytearray(), 0
-    raw = os.fsencode(field)
-    while i < len(raw):
-        if raw[i] == 0x5C and i + 3 < len(raw) + 1 and raw[i + 1:i + 4].isdigit():
-            out.append(int(raw[i + 1:i + 4], 8))
-            i += 4
-        else:
-            out.append(raw[i])
-            i += 1
-    return os.fsdecode(bytes(out))
-
-
-def mount_points(lines: Iterable[str] | None = None) -> frozenset[str]:
-    """Every mount point of this process (from ``/proc/self/mountinfo``); empty where there is none."""
-    if lines is None:
-        try:
-            with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as fh:
-                lines = fh.read().splitlines()
-        except OSError:
-            return frozenset()
-    found = set()
-    for line in lines:
-        fields = line.split(" ")
-        if len(fields) > 4:
-            found.add(_unescape(fields[4]))
-    return frozenset(found)
