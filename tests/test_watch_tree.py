@@ -210,26 +210,28 @@ def test_a_sub_folder_swapped_for_a_link_while_its_file_settles_hands_nothing_ov
 def test_which_files_a_process_has_open_for_writing(tmp_path):
     import subprocess
     from trayjobs.watch.writers import open_for_writing
-    names = ["written.csv", "read.csv", "closed.csv", "appended.csv"]
+    names = ["written.csv", "read.csv", "closed.csv", "appended.csv", "renamed.csv"]
     for n in names:
         (tmp_path / n).write_text("id\n")
-    idents = {n: (st.st_dev, st.st_ino) for n in names for st in [os.stat(tmp_path / n)]}
+    paths = {n: str(tmp_path / n) for n in names}
     child = subprocess.Popen(
         [sys.executable, "-c", "import sys\n"
          "w = open(sys.argv[1], 'w'); r = open(sys.argv[2]); a = open(sys.argv[3], 'a')\n"
+         "m = open(sys.argv[4], 'r+')\n"
          "print('open', flush=True); sys.stdin.read()",
-         str(tmp_path / "written.csv"), str(tmp_path / "read.csv"),
-         str(tmp_path / "appended.csv")],
+         paths["written.csv"], paths["read.csv"], paths["appended.csv"], paths["renamed.csv"]],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline() == "open\n"
-        found = open_for_writing(set(idents.values()))
-        assert found == {idents["written.csv"], idents["appended.csv"]}
+        os.rename(paths["renamed.csv"], tmp_path / "new name.csv")  # open under its new name
+        asked = set(paths.values()) | {str(tmp_path / "new name.csv")}
+        assert open_for_writing(asked) == {paths["written.csv"], paths["appended.csv"],
+                                           str(tmp_path / "new name.csv")}
     finally:
         child.stdin.close()
         child.wait(10)
         child.stdout.close()
-    assert open_for_writing(set(idents.values())) == set()
+    assert open_for_writing(asked) == set()
 
 
 def test_a_folder_of_links_is_named_in_a_few_lines_not_one_per_link(tmp_path, caplog):

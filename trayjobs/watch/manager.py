@@ -76,7 +76,7 @@ class WatchManager:
         self._published: dict[str, tuple[Any, ...]] = {}
         #: Of the files asked about in this pass: (asked, those open for writing, or None
         #: where the system cannot tell); None until asked.
-        self._writers: tuple[set[tuple[int, int]], set[tuple[int, int]] | None] | None = None
+        self._writers: tuple[set[str], set[str] | None] | None = None
         # Replaced whole by the watch thread; read by anyone.
         self._status: dict[str, dict[str, Any]] = {}
 
@@ -314,7 +314,7 @@ class WatchManager:
         before = w.matcher.unreadable
         try:
             for path, st in w.matcher.scan():
-                found.append((path, st.st_size, st.st_mtime_ns, (st.st_dev, st.st_ino)))
+                found.append((path, st.st_size, st.st_mtime_ns))
         except OSError:
             self._check_folder(folder.key)
             return
@@ -323,13 +323,12 @@ class WatchManager:
                 log.warning("watch of %s: the sub-folder %s cannot be read (%s); files in it are "
                             "taken once it can be", w.job, path_text(path), why.lower())
         store = self.engine.store
-        store.forget_versions(w.job, folder.real, {v[0] for v in found})
+        store.forget_versions(w.job, folder.real, {p for p, _, _ in found})
         now = time.monotonic()
-        idents = {path: ident for path, _, _, ident in found}
-        for path, size, mtime in store.unseen_versions(w.job, [v[:3] for v in found]):
+        for path, size, mtime in store.unseen_versions(w.job, found):
             if path not in w.cands:
                 c = w.cands[path] = Candidate(last=now, first=now, snap=(size, mtime),
-                                              ident=idents[path], unknown=True)
+                                              unknown=True)
                 self._schedule(w, path, c, now + w.spec.settle)
 
     # -- file events and settle checks ------------------------------------------------------
@@ -382,7 +381,7 @@ class WatchManager:
             if c is None:
                 c = w.cands[path] = Candidate(last=t, first=t)
             c.last = max(c.last, t)
-            c.snap, c.ident = (st.st_size, st.st_mtime_ns), (st.st_dev, st.st_ino)
+            c.snap = (st.st_size, st.st_mtime_ns)
             # Written, or made empty: a downloader makes the file when the server answers,
             # and the data may be a stall away. (An empty file renamed in gives no close:
             # it waits MAX_OPEN_WAIT, which only empty ones do.)
@@ -428,7 +427,6 @@ class WatchManager:
             del w.cands[path]
             return
         snap = (st.st_size, st.st_mtime_ns)
-        c.ident = (st.st_dev, st.st_ino)
         if snap != c.snap:  # changed without an event we saw: quiet from now on
             c.snap, c.last = snap, now
             self._schedule(w, path, c, now + settle)
@@ -440,7 +438,7 @@ class WatchManager:
         if any(os.path.lexists(path + suffix) for suffix in DOWNLOADING):
             self._schedule(w, path, c, now + max(settle, 1.0))  # its rename comes as an event
             return
-        if c.unknown and now - c.first < MAX_OPEN_WAIT and self._open_for_writing(c.ident):
+        if c.unknown and now - c.first < MAX_OPEN_WAIT and self._open_for_writing(path):
             # No close to wait for (see the module): ask again in a while.
             self._schedule(w, path, c, min(now + max(settle, 1.0), c.first + MAX_OPEN_WAIT))
             return
@@ -449,15 +447,15 @@ class WatchManager:
             w.ready_since = now
         w.ready.append((path, *snap))
 
-    def _open_for_writing(self, ident: tuple[int, int]) -> bool:
-        """Does a process have the file ``ident`` open for writing? Asked once per pass for
-        every file whose closes are unknown."""
-        if self._writers is None or ident not in self._writers[0]:
-            asked = {c.ident for w in self._watches.values() for c in w.cands.values()
-                     if c.unknown and c.ident is not None} | {ident}
+    def _open_for_writing(self, path: str) -> bool:
+        """Does a process have the file at ``path`` open for writing? Asked once per pass
+        for every file whose closes are unknown."""
+        if self._writers is None or path not in self._writers[0]:
+            asked = {p for w in self._watches.values() for p, c in w.cands.items()
+                     if c.unknown} | {path}
             self._writers = (asked, open_for_writing(asked))
         found = self._writers[1]
-        return found is not None and ident in found
+        return found is not None and path in found
 
     # -- handing ready files to runs --------------------------------------------------------
 

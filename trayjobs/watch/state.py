@@ -20,7 +20,6 @@ class Candidate:
     last: float                          # monotonic time of its latest event (or scan)
     first: float
     snap: tuple[int, int] | None = None  # (size, mtime_ns) at that time
-    ident: tuple[int, int] | None = None  # (device, inode) at that time
     writing: bool = False                # written since it was last closed
     #: Whether it is open for writing is not known from events: it was found by a scan
     #: (already there when watching began), or the kernel dropped events since.

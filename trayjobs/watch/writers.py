@@ -6,6 +6,11 @@ for longer than the settle time would look complete. ``/proc/PID/fd`` names the 
 each process has open and ``/proc/PID/fdinfo/FD`` how (its flags). Only processes this
 one may look at are seen (those of the same user; every one as root): elsewhere a file
 is complete once its size and time stay the same for the settle time, as before.
+
+Descriptors are matched by the path the kernel gives for them (``readlink``), which is
+the file's current name, never by ``stat``: that would reach the file system of every
+file any process has open, and a network share or a FUSE mount that stopped answering
+would hold the watch thread for as long.
 """
 
 from __future__ import annotations
@@ -29,10 +34,10 @@ def _flags(pid: str, fd: str) -> int | None:
     return None
 
 
-def open_for_writing(idents: set[tuple[int, int]]) -> set[tuple[int, int]] | None:
-    """Those of ``idents`` (device, inode) some process has open for writing; None where
-    the system cannot tell."""
-    if not idents:
+def open_for_writing(paths: set[str]) -> set[str] | None:
+    """Those of ``paths`` (absolute, resolved) some process has open for writing; None
+    where the system cannot tell."""
+    if not paths:
         return set()
     try:
         pids = [p for p in os.listdir(_PROC) if p.isdigit()]
@@ -40,7 +45,7 @@ def open_for_writing(idents: set[tuple[int, int]]) -> set[tuple[int, int]] | Non
         return None
     if not pids:
         return None
-    found: set[tuple[int, int]] = set()
+    found: set[str] = set()
     for pid in pids:
         fd_dir = f"{_PROC}/{pid}/fd"
         try:
@@ -49,12 +54,11 @@ def open_for_writing(idents: set[tuple[int, int]]) -> set[tuple[int, int]] | Non
             continue
         for fd in fds:
             try:
-                st = os.stat(f"{fd_dir}/{fd}")  # what the descriptor is open on
+                path = os.readlink(f"{fd_dir}/{fd}")  # what the descriptor is open on
             except OSError:
                 continue
-            key = (st.st_dev, st.st_ino)
-            if key in idents and key not in found:
+            if path in paths and path not in found:
                 flags = _flags(pid, fd)
                 if flags is not None and flags & os.O_ACCMODE in _WRITE:
-                    found.add(key)
+                    found.add(path)
     return found
