@@ -83,12 +83,14 @@ def _inotify_classes() -> tuple[type, type] | None:
             if not self.is_recursive or not os.path.isdir(path):
                 return super()._add_all_callbacks(path)
             # As watchdog does, without going below a mount point.
-            mounts = {os.fsencode(m) for m in mount_points()}
+            mounts = None  # read once there is a sub-folder (a new folder is mostly empty)
             self._add_callback(path)
             for top, dirnames, _ in os.walk(path, followlinks=False):
                 keep = []
                 for name in dirnames:
                     full = os.path.join(top, name)
+                    if mounts is None:
+                        mounts = {os.fsencode(m) for m in mount_points()}
                     if full not in mounts and not os.path.islink(full):
                         self._add_callback(full)
                         keep.append(name)
