@@ -236,22 +236,22 @@ def test_which_files_a_process_has_open_for_writing(tmp_path):
 
 def test_a_folder_of_links_is_named_in_a_few_lines_not_one_per_link(tmp_path, caplog):
     from trayjobs.config import WatchSpec
-    from trayjobs.watch.match import LINK_NOTES, Matcher
+    from trayjobs.watch.match import NOTES, Matcher
     outside = csv(tmp_path / "outside" / "x.csv")
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    for i in range(LINK_NOTES + 30):
+    for i in range(NOTES + 30):
         os.symlink(outside, inbox / f"link{i}.csv")
     csv(inbox / "real.csv")
     m = Matcher(inbox, WatchSpec(folder=str(inbox), patterns=["*.csv"]))
     assert [os.path.basename(p) for p, _ in m.scan()] == ["real.csv"]
     assert [os.path.basename(p) for p, _ in m.scan()] == ["real.csv"]  # and said once
     named = logged(caplog, "is not taken: it is a link to")
-    assert len(named) == LINK_NOTES
+    assert len(named) == NOTES
     assert len(logged(caplog, "more links are not taken")) == 1
     # A cleanup acts on links as links: they start its run.
     cleanup = Matcher(inbox, WatchSpec(folder=str(inbox), patterns=["*.csv"]), text_only=False)
-    assert len(list(cleanup.scan())) == LINK_NOTES + 31
+    assert len(list(cleanup.scan())) == NOTES + 31
 
 
 def test_a_link_starts_a_cleanup_watching_the_folder_but_not_an_import_beside_it(
@@ -319,3 +319,19 @@ def test_a_recursive_watch_does_not_cross_a_mount_point(make_engine, tmp_path, m
                                                                 "later.csv").read_bytes()}
     notes = logged(caplog, "is a mount point")
     assert len(notes) == 1 and str(mounted) in notes[0], notes
+
+
+def test_a_folder_whose_name_is_not_utf8_is_named_in_a_few_lines_not_one_per_file(tmp_path,
+                                                                                 caplog):
+    from trayjobs.config import WatchSpec
+    from trayjobs.watch.match import NOTES, Matcher
+    inbox = tmp_path / "inbox"
+    bad = inbox / os.fsdecode(b"old\xff")
+    for i in range(NOTES + 30):
+        csv(bad / f"f{i}.csv")
+    csv(inbox / "real.csv")
+    m = Matcher(inbox, WatchSpec(folder=str(inbox), patterns=["*.csv"], recursive=True))
+    assert [os.path.basename(p) for p, _ in m.scan()] == ["real.csv"]
+    assert len(logged(caplog, "its name is not valid UTF-8")) == NOTES
+    more = logged(caplog, "more names that are not valid UTF-8")
+    assert len(more) == 1 and str(inbox) in more[0]

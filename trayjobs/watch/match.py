@@ -33,7 +33,10 @@ from ..textfmt import path_text
 __all__ = ["Matcher", "own_folders", "watch_root", "jobs_accepting", "name_matches", "placed"]
 
 _LEAVE = "leave"  # the import kind's "keep files where they are"
-LINK_NOTES = 20   # links not taken named in the log, per watch, before one line says "more"
+#: Links (or names not valid UTF-8) not taken that the log names one by one, per watch,
+#: before one line says there are more: a folder of them moved in gives a few lines, not
+#: thousands.
+NOTES = 20
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +160,13 @@ class Matcher:
             # Runs get their files as text.
             if path not in self._refused:
                 self._refused.add(path)
-                log.warning("watched folder: %s is not taken: its name is not valid UTF-8; rename it",
-                            path_text(path))
+                if len(self._refused) <= NOTES:
+                    log.warning("watched folder: %s is not taken: its name is not valid UTF-8; "
+                                "rename it", path_text(path))
+                elif len(self._refused) == NOTES + 1:
+                    log.warning("watched folder %s: more names that are not valid UTF-8 are not "
+                                "taken; they are no longer named one by one",
+                                path_text(self.root.rstrip(os.sep)))
             return False
         return True
 
@@ -178,8 +186,8 @@ class Matcher:
 
     def _note_link(self, path: str) -> None:
         n = len(self._links)
-        if n > LINK_NOTES:  # a folder of links moved in: a few lines say it, not thousands
-            if n == LINK_NOTES + 1:
+        if n > NOTES:
+            if n == NOTES + 1:
                 log.warning("watched folder %s: more links are not taken; they are no longer "
                             "named one by one", path_text(self.root.rstrip(os.sep)))
             return
