@@ -243,3 +243,34 @@ def test_a_refusal_in_the_secret_dialog_makes_room_without_squashing_the_fields(
     assert dlg.error.isVisible() and "differ" in dlg.error.text()
     assert dlg.value.height() == field_height and dlg.again.height() == field_height
     assert dlg.height() >= dlg.sizeHint().height()
+
+
+@pytest.mark.parametrize("answer", ["names", "error"])
+def test_an_editor_closed_before_the_keyring_answers_takes_the_answer_quietly(
+        make_app, qtbot, monkeypatch, answer):
+    import threading
+
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from trayjobs.ui.editor.env import SecretNames
+    app = make_app(JOBS)
+    asked, release, answered = threading.Event(), threading.Event(), []
+
+    def slow_keyring() -> list[str]:  # a locked keyring: its prompt waits for the person
+        asked.set()
+        release.wait(10)
+        if answer == "error":
+            raise secrets.NoKeyring()
+        return ["gone"]
+
+    for name in ("_loaded", "_failed"):
+        real = getattr(SecretNames, name)
+        monkeypatch.setattr(SecretNames, name,
+                            lambda self, arg, real=real: (real(self, arg), answered.append(arg)))
+    monkeypatch.setattr(secrets, "list_names", slow_keyring)
+    dlg = open_editor(app, qtbot, "mail")
+    until(qtbot, asked.is_set)
+    dlg.close()  # deleted on close, and its list of names with it
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    release.set()
+    until(qtbot, lambda: answered)  # no "Signal source has been deleted" in the event loop

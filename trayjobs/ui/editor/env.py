@@ -15,6 +15,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QHeaderView, QLabel, QPushButton, QTableWidgetItem,
                                QVBoxLayout, QWidget)
+from shiboken6 import isValid
 
 from ..secret_dialog import SecretValueDialog, keyring_call
 from ..theme import muted_colour
@@ -52,11 +53,16 @@ class SecretNames(QObject):
 
     def _loaded(self, names: list[str]) -> None:
         self.names, self.loaded, self.error = list(names), True, ""
-        self.changed.emit()
+        self._emit()
 
     def _failed(self, exc: Exception) -> None:
         self.loaded, self.error = False, str(exc)
-        self.changed.emit()
+        self._emit()
+
+    def _emit(self) -> None:
+        # The keyring may answer after the editor was closed (and this object with it).
+        if isValid(self):
+            self.changed.emit()
 
     def add(self, name: str) -> None:
         if name not in self.names:
