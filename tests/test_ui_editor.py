@@ -159,6 +159,39 @@ def test_save_writes_the_file_keeping_comments_and_reloads(app, qtbot, home):
           == "Weekdays at 07:30")
 
 
+def test_a_new_job_starts_as_a_command_of_your_own_with_its_few_settings_first(app, qtbot):
+    app.edit_job(None)
+    until(qtbot, lambda: getattr(app, "editor", None) is not None)
+    dlg = app.editor
+    assert dlg.kind.currentData() == "command"
+    assert dlg.kind_summary.text().startswith("Runs a program")
+    shown = [k for k, r in dlg.rows.items() if k in dlg.param_keys and not r.in_more]
+    assert shown == ["command", "cwd", "env"]  # the rest waits under "More options"
+    assert not dlg.more_toggle.isChecked()
+    assert "terminal" in dlg.rows["command"].help.text()
+    dlg.name.setText("backup")
+    dlg.rows["command"].editor.w.setText("true")
+    assert dlg.validate() and dlg.values()["command"] == "true"
+
+
+def test_a_command_line_that_looks_like_a_toml_value_is_still_a_command_line(qtbot, home):
+    dlg = editor(qtbot, home, name="n", values={"kind": "command", "command": "date +%s"})
+    command = dlg.rows["command"].editor.w
+    assert command.text() == "date +%s"  # shown as typed, without TOML's quotes
+    for line in ("true", "42", "2024-01-01", "inf"):
+        command.setText(line)
+        assert dlg.validate() and dlg.values()["command"] == line
+    command.setText('"two words"')  # a quoted text is still TOML's
+    assert dlg.values()["command"] == "two words"
+    dlg = editor(qtbot, home, name="n", values={"kind": "command", "command": "42"})
+    assert dlg.rows["command"].editor.w.text() == "42" and dlg.values()["command"] == "42"
+    # where a number means something (a sheet's index), 2 stays a number, "2" a name
+    dlg = editor(qtbot, home, name="n", values={"kind": "import", "sheet": "2"})
+    assert dlg.rows["sheet"].editor.w.text() == '"2"'
+    dlg.rows["sheet"].editor.w.setText("2")
+    assert dlg.values()["sheet"] == 2
+
+
 def test_a_new_job_from_the_editor_runs(app, qtbot, home):
     app.edit_job(None)
     until(qtbot, lambda: getattr(app, "editor", None) is not None)

@@ -300,13 +300,13 @@ class Commands:
         self.service.call(load, lambda r: self._open_editor(name, *r))
 
     def _open_editor(self, name: str | None, text: str, values: dict[str, Any] | None):
-        from .editor import JobEditor
+        from .editor import NEW_JOB_KIND, JobEditor
         self.show_window()
         dlg = self._raise_open(JobEditor, lambda e: e.old_name == name)
         if dlg is not None:  # one editor per job (and one for a new job)
             self.editor = dlg
             return dlg
-        dlg = JobEditor(self, name=name, values=values or {"kind": "import"}, config_text=text,
+        dlg = JobEditor(self, name=name, values=values or {"kind": NEW_JOB_KIND}, config_text=text,
                         parent=self.window)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.show()

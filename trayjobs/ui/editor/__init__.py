@@ -1,5 +1,5 @@
 """The job editor: forms per kind, the trigger editor and the preview."""
 
-from .dialog import JobEditor
+from .dialog import NEW_JOB_KIND, JobEditor
 
-__all__ = ["JobEditor"]
+__all__ = ["JobEditor", "NEW_JOB_KIND"]

@@ -35,10 +35,15 @@ from .widgets import ActionEditor, FilterListEditor, FolderListEditor, SectionsE
 
 log = logging.getLogger(__name__)
 
-__all__ = ["JobEditor", "BASIC_KEYS"]
+__all__ = ["JobEditor", "BASIC_KEYS", "NEW_JOB_KIND"]
+
+#: What "New job" starts as: most often someone wants to run a script or program of their
+#: own (an import has its own watched folder from the first start already).
+NEW_JOB_KIND = "command"
 
 #: The settings shown first for each kind; the others are under "More options".
 BASIC_KEYS = {
+    "command": ["command", "cwd", "env"],
     "cleanup": ["locations", "filters", "match", "action", "conflict", "targets", "preview"],
     "import": ["database", "table", "format", "mode", "pk", "on_bad_rows", "processed_dir",
                "failed_dir"],
@@ -54,6 +59,12 @@ CUSTOM_HELP = {
                             "emptiness; 'not' turns a rule around. Match (below) combines them.",
     ("cleanup", "action"): "What happens to matching items. The trash (the default) and Undo "
                            "can bring them back; a permanent delete cannot be undone.",
+    ("command", "command"): "What to run, as you would type it in a terminal, e.g. "
+                            "~/bin/backup.sh --all (run by /bin/sh), or a list of the program "
+                            "and its arguments. {files} stands for the files the run was given "
+                            "(by a watched folder, or dropped on the job).",
+    ("command", "env"): "Extra environment variables for the program. Tick Secret to keep a "
+                        "value (a password, a token) in the system keyring, not in the jobs file.",
     ("report", "sections"): "Each section is a title and one SELECT query (with :start and :end "
                             "for the period), shown as a table, a bar or line chart, or a figure.",
 }
@@ -127,12 +138,12 @@ class JobEditor(QDialog):
         self._name_touched = bool(name)
         self.name.textEdited.connect(lambda _t: setattr(self, "_name_touched", True))
         self.name.setAccessibleName("Job name")
-        self.name.setPlaceholderText("e.g. Bank imports")
+        self.name.setPlaceholderText("e.g. Nightly backup")
         self.kind = QComboBox()
         self.kind.setAccessibleName("Kind")
         for k in kind_names():
             self.kind.addItem(k, k)
-        self.kind.setCurrentIndex(max(0, self.kind.findData(values.get("kind", "import"))))
+        self.kind.setCurrentIndex(max(0, self.kind.findData(values.get("kind", NEW_JOB_KIND))))
         self.kind_summary = QLabel()
         self.kind_summary.setWordWrap(True)
         self.description = QLineEdit(values.get("description", ""))

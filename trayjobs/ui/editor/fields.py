@@ -67,6 +67,7 @@ class FieldSpec:
     model: Any = None            # the nested model, for kind "model"
     within: tuple = ()           # the models this field's model is nested in
     text_ok: bool = False        # kind "toml" that may also be plain text (a command line)
+    scalars: tuple = ()          # with text_ok: the numbers a field also takes (a sheet's index)
 
 
 def plain_help(text: str | None) -> str:
@@ -185,10 +186,12 @@ def describe_fields(model, *, skip: set[str] = frozenset(), within: tuple = ()
         ann = _strip_annotated(f.annotation)
         optional = False
         text_ok = False
+        scalars: tuple = ()
         if get_origin(ann) in (Union, types.UnionType):
             args = [a for a in get_args(ann) if a is not type(None)]
             optional = len(args) < len(get_args(ann))
             text_ok = str in {_strip_annotated(a) for a in args}
+            scalars = tuple(a for a in map(_strip_annotated, args) if a in (int, float, bool))
             ann = _strip_annotated(args[0]) if len(args) == 1 else ann
         default = _default(f)
         if hasattr(default, "model_dump"):
@@ -196,7 +199,8 @@ def describe_fields(model, *, skip: set[str] = frozenset(), within: tuple = ()
         spec = FieldSpec(key=key, label=LABELS.get(key) or key.replace("_", " ").capitalize(),
                          help=plain_help(f.description), kind="toml",
                          default=None if default is _REQUIRED or default is _UNKNOWN else default,
-                         required=default is _REQUIRED, optional=optional, text_ok=text_ok)
+                         required=default is _REQUIRED, optional=optional, text_ok=text_ok,
+                         scalars=scalars)
         origin = get_origin(ann)
         if ann is bool and optional:  # a tick box cannot say "unset": it wrote false
             spec.kind, spec.choices = "choice", [True, False]
@@ -377,16 +381,7 @@ class _Generic(FieldEditor):
         if s.kind == "list":
             return [p.strip() for p in text.split(",") if p.strip()]
         if s.kind == "toml":
-            if not text:
-                return None
-            try:
-                return parse_toml_value(text)
-            except ValueError:
-                # A field that takes text (a command line) takes it as typed, unquoted;
-                # what looks like a list, a table or a quoted text is said to be broken.
-                if s.text_ok and text[0] not in "[{\"'":
-                    return text
-                raise
+            return _read_toml(s, text) if text else None
         return text if text else None
 
     def value(self) -> tuple[bool, Any]:
@@ -432,6 +427,8 @@ class _Generic(FieldEditor):
                     b.setChecked(c in _items(v))
             elif s.kind == "list":
                 self.w.setText(", ".join(str(x) for x in _items(v)) if present else "")
+            elif s.kind == "toml" and s.text_ok and present and _reads_back(s, v):
+                self.w.setText(v)  # a command line, shown as it is typed: no quotes
             elif s.kind == "toml":
                 from ...config_edit import toml_value
                 self.w.setText(toml_value(v).as_string() if present and v not in (None, [], {})
@@ -454,6 +451,32 @@ class _Generic(FieldEditor):
         self.w.deleteLater()
         self.w = box
         self.setFocusProxy(box)
+
+
+def _read_toml(s: FieldSpec, text: str) -> Any:
+    try:
+        value = parse_toml_value(text)
+    except ValueError:
+        # A field that takes text (a command line) takes it as typed, unquoted;
+        # what looks like a list, a table or a quoted text is said to be broken.
+        if s.text_ok and text[0] not in "[{\"'":
+            return text
+        raise
+    # `true`, `42` or `2024-01-01` typed as a command line are a program's name,
+    # not TOML's boolean, number or date.
+    if s.text_ok and not isinstance(value, (str, list, dict, *s.scalars)):
+        return text
+    return value
+
+
+def _reads_back(s: FieldSpec, v: Any) -> bool:
+    """``v`` is a text that, shown as it is (no quotes), reads back as itself."""
+    if not isinstance(v, str) or not v or v != v.strip() or not v.isprintable():
+        return False
+    try:
+        return _read_toml(s, v) == v
+    except ValueError:
+        return False
 
 
 def _number(text: str) -> Any:
