@@ -195,9 +195,10 @@ def test_trayjobs_stats_prints_the_figures_and_json(home):
 
     out = trayjobs(home, "stats")
     assert out.returncode == 0, out.stderr
-    lines = {l.split()[0]: l for l in out.stdout.splitlines()[3:]}
+    lines = {l.split()[0]: l for l in out.stdout.splitlines()[3:] if l.strip()}
     assert "80 %" in lines["bank"] and "2.0 s / 4.0 s" in lines["bank"]
     assert lines["bank"].rstrip().endswith("++++x")
+    assert "TOOK: TYPICAL / SLOWEST 5 %" in out.stdout and "one success in 20" in out.stdout
     assert "never" in lines["idle"]
 
     js = json.loads(trayjobs(home, "stats", "--json", "--tag", "home", "--since", "30d").stdout)
@@ -217,4 +218,16 @@ def test_trayjobs_stats_prints_the_figures_and_json(home):
     jobs = trayjobs(home, "jobs", "--tag", "money")
     assert jobs.returncode == 0, jobs.stderr
     assert "bank" in jobs.stdout and "tidy" not in jobs.stdout
-    assert "80 %" in jobs.stdout and "P50 / P95" in jobs.stdout
+    assert "80 %" in jobs.stdout and "TOOK: TYPICAL / SLOWEST 5 %" in jobs.stdout
+    assert "P50" not in jobs.stdout + out.stdout
+
+
+def test_the_two_durations_are_told_in_words():
+    from trayjobs.overview import durations_tip
+    assert durations_tip(Health()) == ""
+    few = Health(runs=3, succeeded=3, p50=2.0, p95=4.0)
+    assert durations_tip(few).endswith("; its slowest success took 4.0 s")
+    many = Health(runs=40, succeeded=40, p50=2.0, p95=9.0)
+    assert durations_tip(many) == ("Typically 2.0 s (half of its successes over the last 7 days "
+                                   "took less, half more); the slowest 5 % (1 in 20) took 9.0 s "
+                                   "or longer")

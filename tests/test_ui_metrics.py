@@ -58,6 +58,16 @@ def test_jobs_page_shows_health_and_filters_by_tag(make_app, home, qtbot):
     app = make_app(CONFIG)
     assert cell(app, "bank", JobsModel.SUCCESS) == "91 %"
     assert cell(app, "bank", JobsModel.DURATION) == "5.0 s / 10 s"
+    # said in words, not "p50 / p95"; the exact meaning is in the tooltips
+    m = app.window.jobs_model
+    head = m.headerData(JobsModel.DURATION, Qt.Orientation.Horizontal)
+    assert head == "Typical / slowest 5 %"
+    assert "(the median)" in m.headerData(JobsModel.DURATION, Qt.Orientation.Horizontal,
+                                          Qt.ItemDataRole.ToolTipRole)
+    assert cell(app, "bank", JobsModel.DURATION, Qt.ItemDataRole.ToolTipRole) == (
+        "Typically 5.0 s (half of its successes over the last 7 days took less, half more); "
+        "its slowest success took 10 s")
+    assert cell(app, "other", JobsModel.DURATION, Qt.ItemDataRole.ToolTipRole) is None
     assert cell(app, "bank", JobsModel.LAST_OK).endswith("ago")
     assert cell(app, "other", JobsModel.LAST_OK) == "never"
     assert cell(app, "tidy", JobsModel.SUCCESS) == "100 %"

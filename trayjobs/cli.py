@@ -98,8 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--all", action="store_true",
                    help="also those that stopped more than a day ago")
     s.add_argument("--json", action="store_true", help="one JSON object per line")
-    s = sub.add_parser("stats", help="each job's health: success rate, p50/p95 duration, "
-                                     "last success, runs waiting, how its last runs ended")
+    s = sub.add_parser("stats", help="each job's health: success rate, how long it typically "
+                                     "takes and its slowest 5 %, last success, runs waiting, "
+                                     "how its last runs ended")
     s.add_argument("--job", help="only this job")
     s.add_argument("--tag", help="only the jobs with this tag")
     s.add_argument("--since", default="7d", help="the window counted, e.g. 24h, 7d, 30d "

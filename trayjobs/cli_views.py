@@ -209,7 +209,7 @@ def _all_logs(store, run_id: int) -> list[dict]:
 
 
 def cmd_jobs(home: Home, args) -> int:
-    from .overview import durations_text, job_overview, rate_text
+    from .overview import DURATIONS_HEADING, durations_text, job_overview, rate_text
     ctl = control_for(home)
     if not ctl.config.jobs:
         print(f"no jobs defined yet; add some to {home.config_file} (README: \"Define "
@@ -235,7 +235,7 @@ def cmd_jobs(home: Home, args) -> int:
                      if lr else "", rate_text(h), durations_text(h)])
     if rows:
         print(table(rows, ["JOB", "KIND", "TRIGGER", "STATUS", "NEXT RUN", "LAST RUN",
-                           "SUCCESS (7 d)", "P50 / P95"]))
+                           "SUCCESS (7 d)", f"TOOK: {DURATIONS_HEADING.upper()}"]))
     for err in ctl.config.errors:
         print(f"error: {err}", file=sys.stderr)
     say_kept(ctl.config)
@@ -273,7 +273,8 @@ def cmd_workers(home: Home, args) -> int:
 def cmd_stats(home: Home, args) -> int:
     """Health per job over a window, and the totals: the figures the Jobs page shows."""
     from .durations import parse_duration
-    from .overview import durations_text, job_health, jobs_tagged, rate_text
+    from .overview import (DURATIONS_HEADING, DURATIONS_MEANING, durations_text, job_health,
+                           jobs_tagged, rate_text)
     ctl = control_for(home)
     try:
         window = parse_duration(args.since)
@@ -294,8 +295,10 @@ def cmd_stats(home: Home, args) -> int:
              spark_text(h.recent)] for n, h in healths.items()]
     print(f"runs that ended in the last {args.since}:")
     if rows:
-        print(table(rows, ["JOB", "RUNS", "OK", "WARNED", "FAILED", "SUCCESS", "P50 / P95",
-                           "LAST SUCCESS", "WAITING", f"LAST {SPARK_WIDTH}"]))
+        print(table(rows, ["JOB", "RUNS", "OK", "WARNED", "FAILED", "SUCCESS",
+                           f"TOOK: {DURATIONS_HEADING.upper()}", "LAST SUCCESS", "WAITING",
+                           f"LAST {SPARK_WIDTH}"]))
+        print(f"\nTOOK: {DURATIONS_MEANING}")
     return EXIT_OK
 
 

@@ -15,7 +15,8 @@ from typing import Any
 from .durations import format_duration, parse_duration
 
 __all__ = ["Health", "job_overview", "job_health", "HEALTH_WINDOW", "SPARK_RUNS",
-           "jobs_tagged", "all_tags", "rate_text", "counts_text", "durations_text"]
+           "jobs_tagged", "all_tags", "rate_text", "counts_text", "durations_text",
+           "durations_tip", "DURATIONS_HEADING", "DURATIONS_MEANING"]
 
 #: The window health is counted over unless told otherwise.
 HEALTH_WINDOW = parse_duration("7d")
@@ -66,11 +67,31 @@ def counts_text(h: Health) -> str:
     return text + (f", {other:,} cancelled, skipped or interrupted" if other else "")
 
 
+#: What the two durations are called where they are shown: the median and the 95th
+#: percentile, in words a reader needs no statistics for.
+DURATIONS_HEADING = "typical / slowest 5 %"
+DURATIONS_MEANING = ("How long its successes took. Typical: half of them took less, half more "
+                     "(the median). Slowest 5 %: one success in 20 took this long or longer "
+                     "(the 95th percentile, nearest rank).")
+
+
 def durations_text(h: Health) -> str:
-    """"1.5 s / 4.0 s" (p50 / p95), or ""."""
+    """"1.5 s / 4.0 s" (typical / slowest 5 %: p50 / p95), or ""."""
     if h.p50 is None:
         return ""
     return f"{format_duration(h.p50)} / {format_duration(h.p95)}"
+
+
+def durations_tip(h: Health, window: str = "over the last 7 days") -> str:
+    """The two durations in a sentence: "Typically 1.5 s; the slowest 5 % (1 in 20) took
+    4.0 s or longer" ("its slowest success took …" under 20 successes, where that is what
+    the 95th percentile is)."""
+    if h.p50 is None:
+        return ""
+    slow = (f"the slowest 5 % (1 in 20) took {format_duration(h.p95)} or longer"
+            if h.succeeded >= 20 else f"its slowest success took {format_duration(h.p95)}")
+    return (f"Typically {format_duration(h.p50)} (half of its successes {window} took less, "
+            f"half more); {slow}")
 
 
 def job_health(store, jobs: Iterable[str], *, since: float | None = None,

@@ -7,7 +7,8 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer, Signal
 
-from ..overview import counts_text, durations_text, rate_text
+from ..overview import DURATIONS_HEADING, DURATIONS_MEANING, counts_text, durations_text, \
+    durations_tip, rate_text
 from ..store import outcome
 from ..textfmt import relative, warnings_text, when
 from .icons import icon
@@ -78,11 +79,11 @@ class JobsModel(QAbstractTableModel):
     NAME, KIND, TRIGGER, WATCH, NEXT, LAST, SUCCESS, DURATION, LAST_OK, RECENT, WAITING, \
         ENABLED = range(12)
     HEADERS = ["Job", "Kind", "Trigger", "Watch", "Next run", "Last result", "Success",
-               "p50 / p95", "Last success", "Last 30 runs", "Waiting", "Enabled"]
+               DURATIONS_HEADING.capitalize(), "Last success", "Last 30 runs", "Waiting", "Enabled"]
     #: What the health columns say, for the tooltip of their headers.
     HEALTH_TIPS = {
         SUCCESS: "Succeeded out of succeeded + failed over the last 7 days",
-        DURATION: "Median and 95th percentile duration of its successes over the last 7 days",
+        DURATION: f"{DURATIONS_MEANING} Over the last 7 days.",
         LAST_OK: "When it last succeeded",
         RECENT: "How its last 30 runs ended, oldest on the left",
         WAITING: "Runs queued and not yet started",
@@ -250,6 +251,8 @@ class JobsModel(QAbstractTableModel):
                                   if t) or None
             if col == self.RECENT and job.get("health") is not None:
                 return recent_tip(job["health"].recent)
+            if col == self.DURATION and job.get("health") is not None:
+                return durations_tip(job["health"]) or None
             if col == self.SUCCESS and job.get("health") is not None and job["health"].runs:
                 return f"{counts_text(job['health'])} over the last 7 days"
             if col in (self.TRIGGER, self.WATCH):  # often too long for the column
