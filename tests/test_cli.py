@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from textwrap import dedent
 
 import pytest
@@ -240,6 +241,30 @@ def test_show_of_a_retried_run_counts_from_its_first_attempt(home, make_store, c
     assert f"  started:  {when(first, seconds=True)} (attempt 2 at " \
            f"{when(last, seconds=True)})" in shown
     assert " in all, the last attempt " in shown
+
+
+def test_runs_lists_a_retried_run_from_its_first_attempt(home, make_store, capsys, monkeypatch):
+    home.config_file.write_text('[jobs.flaky]\nkind = "demo"\n')
+    store = make_store()
+    t0 = time.time() - 600
+
+    def at(t: float) -> None:
+        monkeypatch.setattr(store, "now", lambda: t)
+
+    at(t0)
+    rid = store.create_run("flaky", kind="demo", trigger="manual", max_attempts=2)
+    store.claim(rid)
+    at(t0 + 1)
+    store.end_attempt(rid, state="retrying", error="boom", next_attempt_at=0)
+    assert store.requeue_retry(rid, early=True)
+    at(t0 + 30)
+    store.claim(rid)
+    at(t0 + 35)
+    store.end_attempt(rid, state="failed", error="boom again")
+    from trayjobs.cli import main
+    assert main(["--home", str(home.root), "runs"]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith(str(rid)))
+    assert f" {when(t0)} " in line and " 35 s " in line and "5.0 s" not in line
 
 
 def test_the_wait_bar_shows_whole_numbers_and_no_rate_for_steps_done_before_it(monkeypatch):

@@ -312,3 +312,53 @@ kind = "demo"
 steps = 20
 step_time = 0.1
 """
+
+
+def _retried(store, monkeypatch, t0: float) -> int:
+    """A run that failed at t0 + 1 s and succeeded in its second attempt, t0 + 30..35 s."""
+    def at(t: float) -> None:
+        monkeypatch.setattr(store, "now", lambda: t)
+
+    at(t0)
+    rid = store.create_run("bank", kind="demo", trigger="manual", max_attempts=2)
+    store.claim(rid)
+    at(t0 + 1)
+    store.end_attempt(rid, state="retrying", error="boom", next_attempt_at=0)
+    assert store.requeue_retry(rid, early=True)
+    at(t0 + 30)
+    store.claim(rid)
+    at(t0 + 35)
+    store.end_attempt(rid, state="succeeded", result={"summary": "ok"})
+    monkeypatch.setattr(store, "now", time.time)
+    return rid
+
+
+def test_a_retried_run_s_start_and_time_count_from_its_first_attempt(qtbot, store, monkeypatch):
+    t0 = time.time() - 600
+    rid = _retried(store, monkeypatch, t0)
+    service = Service()
+    m = RunsModel(service=service)
+    with qtbot.waitSignal(m.loaded, timeout=5000):
+        m.attach(store, service)
+    row = m.row_of(rid)
+    tip = Qt.ItemDataRole.ToolTipRole
+    assert m.index(row, RunsModel.DURATION).data() == "35 s"  # not the last attempt's 5.0 s
+    assert m.index(row, RunsModel.DURATION).data(tip) == "35 s in all, the last attempt 5.0 s"
+    assert m.index(row, RunsModel.STARTED).data() == when(t0)
+    assert m.index(row, RunsModel.STARTED).data(tip).startswith(
+        f"{when(t0, seconds=True)} (attempt 2 at ")
+    # Told afresh (a row as the engine sends it, the last attempt's start only): kept.
+    m.upsert({**store.get_run(rid), "note": "seen"})
+    assert m.index(row, RunsModel.DURATION).data() == "35 s"
+
+    # A run seen live from its first attempt counts from it too, with no query.
+    m.service.call = lambda *a, **k: pytest.fail("no query for a live run")
+    new = _run(store)
+    m.upsert(new)
+    m.upsert({**new, "state": "running", "attempt": 1, "started_at": t0})
+    m.upsert({**new, "state": "retrying", "attempt": 1, "started_at": t0})
+    m.upsert({**new, "state": "failed", "attempt": 2, "started_at": t0 + 20,
+              "finished_at": t0 + 21})
+    assert m.index(0, RunsModel.DURATION).data() == "21 s"
+    assert m.index(0, RunsModel.STARTED).data() == when(t0)
+    service.stop()

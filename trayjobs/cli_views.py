@@ -13,8 +13,8 @@ from .errors import UserError
 from .paths import Home
 from .store import FINAL_STATES, outcome
 from .cli_follow import EXIT_OK, follow_log, log_lines, progress_text
-from .textfmt import (attempt_text, relative, run_duration, run_started, run_took, start_time,
-                      started_by_how, state_text, table, when)
+from .textfmt import (attempt_text, relative, run_started, run_took, run_total, started_by_how,
+                      state_text, table, when)
 
 __all__ = ["cmd_runs", "cmd_show", "cmd_jobs", "cmd_workers", "cmd_stats", "spark_text",
            "control_for", "consumer_running", "cluster_worker_running", "say_kept"]
@@ -97,10 +97,13 @@ def cmd_runs(home: Home, args) -> int:
             print("no runs yet")
         return EXIT_OK
     rows = []
+    # A retried run's start and time count from its first attempt, as in the window.
+    firsts = ctl.store.first_starts([r["id"] for r in runs if (r.get("attempt") or 0) > 1])
     for r in runs:
         result = r.get("result") if isinstance(r.get("result"), dict) else {}
+        started, took = run_total({**r, "first_started_at": firsts.get(r["id"])})
         rows.append([r["id"], r["job"], r["trigger"], state_text(r), attempt_text(r),
-                     when(start_time(r)), run_duration(r),
+                     started, took,
                      str(r.get("error") or result.get("summary") or r.get("note") or "")[:70]])
     print(table(rows, ["RUN", "JOB", "TRIGGER", "STATE", "TRY", "STARTED", "TOOK", "SUMMARY"]))
     return EXIT_OK

@@ -12,9 +12,9 @@ from typing import Any, AnyStr
 
 from .durations import format_duration
 
-__all__ = ["when", "relative", "run_duration", "run_started", "run_took", "attempt_text",
-           "state_text", "warnings_text", "table", "escape_undecodable", "path_text",
-           "escape_strings", "unescape_bytes",
+__all__ = ["when", "relative", "run_duration", "run_started", "run_took", "run_total",
+           "attempt_text", "state_text", "warnings_text", "table", "escape_undecodable",
+           "path_text", "escape_strings", "unescape_bytes",
            "started_by_how", "for_terminal", "finite_numbers", "plain"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -165,11 +165,25 @@ def run_duration(run: dict[str, Any], now: float | None = None) -> str:
 
 
 def _first_start(run: dict[str, Any], attempts: list[dict[str, Any]]) -> float | None:
-    """When the run's first attempt started: a run's ``started_at`` is its last one's."""
+    """When the run's first attempt started, if it took several (a run's ``started_at`` is
+    its last one's): from its attempts, or from a list's ``first_started_at``."""
     starts = [a["started_at"] for a in attempts if a.get("started_at")]
+    if run.get("first_started_at"):
+        starts.append(run["first_started_at"])
     first = min(starts) if starts else None
     last = run.get("started_at")
     return first if first is not None and last and first < last else None
+
+
+def run_total(run: dict[str, Any], now: float | None = None) -> tuple[str, str]:
+    """A list's Started and Took: from the first attempt of a run that took several (given
+    as ``first_started_at``), as :func:`run_started` and :func:`run_took` say in full."""
+    first = _first_start(run, [])
+    if first is None:
+        return when(start_time(run)), run_duration(run, now)
+    end = run.get("finished_at") or ((now or time.time()) if run["state"] == "running" else None)
+    took = format_duration(end - first) if end is not None else run_duration(run, now)
+    return when(first), took
 
 
 def run_started(run: dict[str, Any], attempts: list[dict[str, Any]]) -> str:

@@ -538,6 +538,15 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
     def attempts(self, run_id: int) -> list[dict[str, Any]]:
         return self._query("SELECT * FROM attempts WHERE run_id = ? ORDER BY attempt", (run_id,))
 
+    def first_starts(self, run_ids: Iterable[int]) -> dict[int, float]:
+        """When each run's first attempt started (a run's ``started_at`` is its last one's)."""
+        ids = [int(i) for i in run_ids]
+        if not ids:
+            return {}
+        rows = self._query("SELECT run_id, min(started_at) AS first FROM attempts WHERE run_id IN"
+                           f" ({', '.join('?' * len(ids))}) GROUP BY run_id", ids)
+        return {r["run_id"]: r["first"] for r in rows if r["first"] is not None}
+
     def deaths_in_a_row(self, run_id: int) -> int:
         """How many of the last ended attempts of ``run_id`` its job's process died in, one
         after the other, counting on into the run it resumes (trigger ``recovered``) while

@@ -131,6 +131,9 @@ class RunStoreAPI(Protocol):
         """The run's attempts, first first: ``attempt``, ``started_at``, ``finished_at``,
         ``state``, ``error``, ``died``."""
 
+    def first_starts(self, run_ids: Iterable[int]) -> dict[int, float]:
+        """Run id -> when its first attempt started, for the runs with attempts."""
+
     def deaths_in_a_row(self, run_id: int) -> int:
         """How many of the run's last ended attempts its process died in, in a row,
         counting back into the runs it resumes (trigger ``recovered``)."""

@@ -26,7 +26,8 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, QTimer
 
 from ..durations import format_duration
 from ..store import outcome, run_warnings, state_matches
-from ..textfmt import attempt_text, plain, run_duration, start_time, warnings_text, when
+from ..textfmt import (attempt_text, plain, run_started, run_took, run_total,
+                       start_time, warnings_text, when)
 from .icons import icon
 from .theme import muted_colour, state_colour
 
@@ -152,6 +153,27 @@ def _hosts(store: Any) -> dict[int, str]:
     return {w["id"]: w["host"] for w in store.workers()}
 
 
+def _with_first_starts(store: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with ``first_started_at`` on those that took several attempts: Started and
+    Took count the whole run, not its last attempt (read on the service thread)."""
+    firsts = store.first_starts([r["id"] for r in rows if (r.get("attempt") or 0) > 1])
+    for r in rows:
+        if r["id"] in firsts:
+            r["first_started_at"] = firsts[r["id"]]
+    return rows
+
+
+def _carry_first_start(old: dict[str, Any] | None, run: dict[str, Any]) -> dict[str, Any]:
+    """A run told afresh (its ``started_at`` now its latest attempt's) keeps the first start
+    its row knew: the one read with the page, or its own start when the row saw attempt 1."""
+    if old is None or run.get("first_started_at"):
+        return run
+    starts = [t for t in (old.get("first_started_at"), old.get("started_at")) if t]
+    if not starts or not run.get("started_at") or min(starts) >= run["started_at"]:
+        return run
+    return {**run, "first_started_at": min(starts)}
+
+
 class RunsModel(QAbstractTableModel):
     ID, STATE, JOB, TRIGGER, HOST, PROGRESS, ATTEMPT, STARTED, DURATION, SUMMARY = range(10)
     HEADERS = ["#", "State", "Job", "Trigger", "Host", "Progress", "Try", "Started", "Took",
@@ -213,7 +235,8 @@ class RunsModel(QAbstractTableModel):
             anchor = store.max_run_id()
             kw = f.kwargs()
             total = store.count_runs(**kw, before_id=anchor + 1)
-            first = store.list_runs(**kw, before_id=anchor + 1, limit=PAGE)
+            first = _with_first_starts(store, store.list_runs(**kw, before_id=anchor + 1,
+                                                              limit=PAGE))
             return anchor, total, first, _hosts(store)
 
         self.service.call(load, lambda r: self._loaded(gen, *r))
@@ -319,8 +342,8 @@ class RunsModel(QAbstractTableModel):
             self._inflight.add(page)
             gen, store, kw, anchor = self._gen, self.store, self.filter.kwargs(), self._anchor
             self.service.call(
-                lambda: store.list_runs(**kw, before_id=anchor + 1, limit=PAGE,
-                                        offset=page * PAGE),
+                lambda: _with_first_starts(store, store.list_runs(
+                    **kw, before_id=anchor + 1, limit=PAGE, offset=page * PAGE)),
                 lambda rows, g=gen, p=page: self._page_loaded(g, p, rows),
                 lambda exc, g=gen, p=page: self._page_failed(g, p))
 
@@ -391,11 +414,11 @@ class RunsModel(QAbstractTableModel):
                 self._reindex_head()
                 self.endRemoveRows()
             else:
-                self._head[i] = run
+                self._head[i] = run = _carry_first_start(self._head[i], run)
                 self._row_changed(i)
         elif rid in self._where:
             page, i = self._where[rid]
-            self._pages[page][i] = run
+            self._pages[page][i] = run = _carry_first_start(self._pages[page][i], run)
             self._row_changed(self.row_of(rid))
         elif rid > self._anchor and self.is_loaded and self.filter.matches(run):
             pos = 0
@@ -509,9 +532,9 @@ class RunsModel(QAbstractTableModel):
             if col == self.ATTEMPT:
                 return attempt_text(run)
             if col == self.STARTED:
-                return when(start_time(run))
+                return run_total(run)[0]
             if col == self.DURATION:
-                return run_duration(run)
+                return run_total(run)[1]
             if col == self.SUMMARY:
                 return summary_text(run)
         if role == Qt.ItemDataRole.DecorationRole and col == self.STATE:
@@ -527,7 +550,10 @@ class RunsModel(QAbstractTableModel):
                 if tip or col == self.SUMMARY:
                     return plain(tip) if tip else summary_text(run) or None
             if col == self.STARTED:
-                return when(start_time(run), seconds=True) or None
+                return (run_started(run, []) if run.get("first_started_at")
+                        else when(start_time(run), seconds=True)) or None
+            if col == self.DURATION and run.get("first_started_at"):
+                return run_took(run, []) or None  # "11 s in all, the last attempt 3.0 s"
             if col == self.PROGRESS and run["state"] == "running":
                 return self.progress_of(run)[1] or None  # all of it, if the cell cuts it
         if role == Qt.ItemDataRole.AccessibleTextRole and col == self.STATE:
