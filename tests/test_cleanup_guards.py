@@ -38,6 +38,37 @@ def test_a_pattern_that_backtracks_forever_stops_the_run_and_picks_nothing(home,
     assert (root / SLOW_NAME).exists() and not (root / "aaaa").exists()
 
 
+def test_check_warns_of_a_pattern_that_can_backtrack_naming_the_job_and_the_key(home, root):
+    home.config_file.write_text(
+        _job("nested", root, "filters = [{ age = 'older than 1d' }, { regex = '^(a+)+$' }]")
+        + _job("alike", root, "filters = [{ regex = '^(a|aa)+$', on = 'path' }]")
+        + _job("fine", root, r"filters = [{ regex = '^IMG_\d+(-\d+)?\.jpe?g$' }]")
+        + _job("atomic", root, "filters = [{ regex = '^(?>a+)+$' }]"), encoding="utf-8")
+    check = trayjobs(home, "check")
+    assert check.returncode == 0, check.stderr  # a warning: the jobs can run
+    warnings = [l for l in check.stderr.splitlines() if l.startswith("warning: ")]
+    assert len(warnings) == 2, check.stderr
+    assert "job 'nested', key 'filters.1.regex': regex '^(a+)+$' has a repeat inside a " \
+           "repeat, '(a+)+': on some names it can take very long" in warnings[0]
+    assert "job 'alike', key 'filters.0.regex': regex '^(a|aa)+$' has a repeated choice " \
+           "whose alternatives start alike, '(a|aa)+'" in warnings[1]
+    assert "4 jobs OK, 0 errors, 2 warnings" in check.stdout
+
+
+@pytest.mark.parametrize("pattern, found", [
+    ("(a+)+$", "(a+)+"), ("^(?:\\w+\\s?)*$", "(?:\\w+\\s?)*"), ("((a+)?)+", "((a+)?)+"),
+    ("(x+x+)+y", "(x+x+)+"), ("(a{2,})*", "(a{2,})*"), ("(?i)(a+?)+", "(a+?)+"),
+    ("^(a|aa)+$", "(a|aa)+"), ("(?P<n>ab|a)*", "(?P<n>ab|a)*"),
+    # no repeat that can give characters back, or none without bound
+    ("^IMG_\\d+", None), ("(?>a+)+", None), ("(a+)++", None), ("(a++)+", None),
+    ("\\(a+\\)+", None), ("[(a+)]+", None), ("(a{2,5})*", None), ("(a+){3}", None),
+    ("(?#(a+)+)x", None), ("(a|b)+", None), ("(?:jpe?g|png)+", None), ("\\p{L}+", None),
+])
+def test_a_repeat_inside_a_repeat_is_found(pattern, found):
+    from trayjobs.kinds.cleanup.filters.backtrack import nested_repeat
+    assert (nested_repeat(pattern) or (None,))[0] == found
+
+
 def test_a_location_in_a_drives_trash_or_the_home_trash_is_refused(home, tmp_path, trash_dir):
     drive_trash = tmp_path / "drive" / ".Trash-1000" / "files"
     fake_home = tmp_path / "me"

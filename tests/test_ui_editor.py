@@ -424,3 +424,16 @@ def test_the_editor_writes_true_false_and_numbers_as_toml_types(qtbot, home):
     cfg = parse_config(text)
     assert cfg.errors == [] and cfg.jobs["x"].params.hang is True, text
 
+
+
+def test_a_pattern_that_can_backtrack_is_a_warning_under_its_rule_not_a_refusal(qtbot, home,
+                                                                               tmp_path):
+    values = {"kind": "cleanup", "locations": [str(tmp_path)], "preview": True,
+              "filters": [{"age": "older than 1d"}, {"regex": "^(a+)+$"}]}
+    dlg = editor(qtbot, home, name="tidy", values=values)
+    assert dlg.validate() and dlg.save_btn.isEnabled()
+    said = dlg.rows["filters"].error.text()
+    assert said.startswith("Warning: Filters, rule 2: regex '^(a+)+$' has a repeat inside a "
+                           "repeat"), said
+    dlg.rows["filters"].editor.set_value(True, [{"regex": "^a+$"}])
+    assert dlg.validate() and dlg.rows["filters"].error.text() == ""

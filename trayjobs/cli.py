@@ -361,7 +361,8 @@ def cmd_check(home: Home, args) -> int:
         print(f"{home.config_file}: no config file yet (no jobs)")
         return EXIT_OK
     notes: list[str] = []
-    problems = check_jobs(cfg, notes=notes)
+    warnings: list = []
+    problems = check_jobs(cfg, notes=notes, warnings=warnings)
     bad = {e.job for e in problems}
     cfg.errors += problems
     from .alerts.cli import check_alerts
@@ -372,6 +373,8 @@ def cmd_check(home: Home, args) -> int:
     notes += channel_problems
     for err in cfg.errors:
         print(err, file=sys.stderr)
+    for warning in warnings:  # the job runs: said, but not counted as an error
+        print(f"warning: {warning}", file=sys.stderr)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     if cfg.kept_from is not None:
@@ -382,7 +385,8 @@ def cmd_check(home: Home, args) -> int:
     bad |= {getattr(e, "job", None) for e in cfg.errors}
     good = len([j for j in cfg.jobs if j not in bad])
     print(f"{home.config_file}: {good} job{'s' if good != 1 else ''} OK, "
-          f"{len(cfg.errors)} error{'s' if len(cfg.errors) != 1 else ''}")
+          f"{len(cfg.errors)} error{'s' if len(cfg.errors) != 1 else ''}"
+          + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""))
     return EXIT_FAILED if cfg.errors else EXIT_OK
 
 

@@ -121,18 +121,24 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
     return cfg
 
 
-def check_jobs(cfg: Config, *, notes: list[str] | None = None) -> list[ConfigError]:
+def check_jobs(cfg: Config, *, notes: list[str] | None = None,
+               warnings: list[ConfigError] | None = None) -> list[ConfigError]:
     """What would stop valid jobs from running, found without running them (a python job's
     missing file, an unknown secret): the kinds' own checks, for ``trayjobs check``.
-    What could not be checked is said once in ``notes`` (secrets, when no keyring answers)."""
+    What could not be checked is said once in ``notes`` (secrets, when no keyring answers);
+    what may go wrong though the job runs (the kinds' cautions) goes to ``warnings``."""
     from ..secrets import SecretError, secret_exists, secret_refs
     fname = str(cfg.path) if cfg.path else "<config>"
     locate = _Locator(cfg.text)
     errors = []
     for name, job in cfg.jobs.items():
-        for key, msg in get_kind(job.kind).checked_problems(job.params):
+        kind = get_kind(job.kind)
+        for key, msg in kind.checked_problems(job.params):
             errors.append(ConfigError(msg, file=fname, job=name, key=key or None,
                                       line=locate.key(["jobs", name], key)))
+        for key, msg in kind.cautions(job.params) if warnings is not None else ():
+            warnings.append(ConfigError(msg, file=fname, job=name, key=key or None,
+                                        line=locate.key(["jobs", name], key)))
     if notes is not None:
         notes.extend(f"job {name!r}, key {key!r}: {other!r} is disabled (enabled = false), so "
                      f"this hook does not start it"

@@ -210,3 +210,10 @@ class JobKind(ABC):
         """What would stop a job with these params from running, found without running it
         (a missing file, say), as ``(key, message)`` pairs; ``trayjobs check`` lists them."""
         return []
+
+    @classmethod
+    def cautions(cls, params: KindParams) -> list[tuple[str, str]]:
+        """What may go wrong though the job can run (a pattern that can take very long), as
+        ``(key, message)`` pairs: ``trayjobs check`` warns of them and the job editor shows
+        them, and neither refuses the job for them."""
+        return []

@@ -86,6 +86,11 @@ class CleanupKind(JobKind):
         return []
 
     @classmethod
+    def cautions(cls, params: CleanupParams) -> list[tuple[str, str]]:
+        return [(f"filters.{i}.{f.name}", why) for i, f in enumerate(params.filters)
+                if (why := f.caution())]
+
+    @classmethod
     def changed_something(cls, result: dict[str, Any]) -> bool:
         return bool(result.get("acted") or result.get("folders_removed"))
 

@@ -110,6 +110,15 @@ class _Row(QWidget):
         self.error.setText(message or "")
         self.error.setStyleSheet(f"color: {state_colour('failed').name()}")
 
+    def set_caution(self, message: str, *, where: str = "") -> None:
+        """A warning under the field: the job can be saved and run, with this risk."""
+        if self.error.text():
+            return  # an error says more, and the field is fixed first
+        name = ", ".join(w for w in (self.label, where) if w)
+        self.error.setText(f"Warning: {name}: {plain_error(message)}" if name
+                           else f"Warning: {plain_error(message)}")
+        self.error.setStyleSheet(f"color: {state_colour('warning').name()}")
+
 
 class JobEditor(QDialog):
     saved = Signal(str)
@@ -513,6 +522,12 @@ class JobEditor(QDialog):
                     self.rows[top].set_error(message, add=True)
                 else:
                     general.append(plain_error(message))
+        if ok and job is not None:
+            for key, message in get_kind(job.kind).cautions(job.params):
+                top = (key or "").split(".")[0]
+                if top in self.rows:
+                    self.rows[top].set_caution(
+                        message, where=where_in(top, key[len(top) + 1:], message))
         self._finish(ok, general)
         return ok
 

@@ -61,6 +61,11 @@ class Filter(Spec):
     def describe(self) -> str:
         """The filter in words, for previews and logs."""
 
+    def caution(self) -> str | None:
+        """What may go wrong with this filter, though it is valid (a pattern that can take
+        very long on some names): ``trayjobs check`` and the job editor warn of it."""
+        return None
+
     def predicate(self, env: FilterEnv) -> Predicate:
         test = self.compile(env)
         if self.negate:

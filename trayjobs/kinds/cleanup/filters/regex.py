@@ -81,5 +81,15 @@ class RegexFilter(Filter):
             return found(rel if os.sep == "/" else rel.replace(os.sep, "/"))
         return on_path
 
+    def caution(self) -> str | None:
+        from .backtrack import nested_repeat
+        found = nested_repeat(self.regex)
+        if found is None:
+            return None
+        part, what = found
+        return (f"regex {self.regex!r} has {what}, {part!r}: on some names it can take very "
+                f"long, and a match that takes over {MATCH_TIMEOUT:g} s stops the run; write it "
+                f"with one repeat if you can (e.g. ^a+$ for ^(a+)+$ or ^(a|aa)+$)")
+
     def describe(self) -> str:
         return f"{self.on} ~ /{self.regex}/"
