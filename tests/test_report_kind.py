@@ -472,3 +472,32 @@ def test_a_pdf_table_stops_at_its_cap_and_says_so_while_the_html_shows_max_rows(
     assert any("PDF: section 'Many' prints its first 20 rows" in m.get("message", "")
                for m in messages)
     assert "warnings" not in result  # the job asked for it: said, not a warning every run
+
+
+def test_a_cancel_while_the_pdf_is_drawn_stops_it_within_a_few_cells(home, spending, monkeypatch):
+    import fpdf
+    pages_after_cancel = []
+    real_add_page = fpdf.FPDF.add_page
+
+    def add_page(self, *a, **kw):
+        if ctx.cancel_event.is_set():
+            pages_after_cancel.append(1)
+        return real_add_page(self, *a, **kw)
+
+    monkeypatch.setattr(fpdf.FPDF, "add_page", add_page)
+
+    def sink(message: dict) -> None:  # cancel as the big table's turn in the PDF comes
+        if "writing the PDF: Every payment" in str(message.get("message")):
+            ctx.cancel_event.set()
+
+    ctx = JobContext(run_id=1, job="spending", home=home, sink=sink)
+    # 1,000 rows: some 25 pages, seconds of layout when the table's block ends
+    params = ReportKind.parse_params({"formats": ["pdf"], "sections": [
+        {"title": "Every payment", "max_rows": 1000,
+         "query": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)"
+                  " SELECT i, t.* FROM n, (SELECT * FROM transactions LIMIT 1) AS t"}]})
+    with pytest.raises(Cancelled):
+        ReportKind().run(ctx, params)
+    assert ctx.cancel_event.is_set()
+    assert len(pages_after_cancel) <= 1  # not the table's 25 pages
+    assert list((home.reports_dir / "spending").iterdir()) == []

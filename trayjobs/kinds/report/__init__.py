@@ -83,7 +83,11 @@ class ReportKind(JobKind):
                         ctx.log(f"PDF: section {v.title!r} prints its first {PDF_MAX_ROWS:,} rows "
                                 f"(a PDF table stops there); the HTML shows {v.shown_rows:,}, "
                                 f"the CSV every row")
-                missing = render_pdf(report, views, files.path(pdf_name))
+                step = len(sections)
+                missing = render_pdf(
+                    report, views, files.path(pdf_name), check_cancelled=ctx.check_cancelled,
+                    on_section=lambda v: ctx.progress(step, step + 1, f"writing the PDF: "
+                                                      f"{v.title}", "sections"))
                 if missing:
                     shown = " ".join(f"{c} (U+{ord(c):04X})" for c in sorted(missing)[:12])
                     more = f" and {len(missing) - 12} more" if len(missing) > 12 else ""

@@ -15,7 +15,7 @@ import io
 import unicodedata
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from fpdf import FPDF, FontFace
 from fpdf.enums import XPos, YPos
@@ -39,12 +39,19 @@ def _latin1(text: str) -> str:
     return text.encode("latin-1", "replace").decode("latin-1")
 
 
+#: Cells laid out between two cancel checks: a few milliseconds' work.
+CHECK_EVERY = 50
+
+
 class _ReportPDF(FPDF):
     footer_text = ""
     family_name = "helvetica"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, check_cancelled: Callable[[], None] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.check_cancelled = check_cancelled
+        self._cells = 0
         self.missing: set[str] = set()  # characters printed as the placeholder
         self.placeholder = "?"
         self._covered: set[int] = set()
@@ -59,6 +66,24 @@ class _ReportPDF(FPDF):
         key = FAMILY.lower()
         self._covered = set(self.fonts[key].cmap) & set(self.fonts[key + "B"].cmap)
         self.placeholder = "\ufffd" if 0xFFFD in self._covered else "?"
+
+    def multi_cell(self, *args: Any, **kwargs: Any) -> Any:
+        # A table is laid out cell by cell (twice) when its ``with`` block ends: a
+        # thousand rows take seconds, and a cancel must not wait for them.
+        self._cells += 1
+        if self._cells % CHECK_EVERY == 0:
+            self.check()
+        return super().multi_cell(*args, **kwargs)
+
+    def check(self) -> None:
+        if self.check_cancelled is not None:
+            self.check_cancelled()
+
+    def close_fonts(self) -> None:
+        for font in self.fonts.values():
+            close = getattr(font, "close", None)  # TrueType fonts hold their file open
+            if close is not None:
+                close()
 
     def footer(self) -> None:
         self.set_y(-12)
@@ -124,9 +149,24 @@ class _ReportPDF(FPDF):
         return "".join(out)
 
 
-def render_pdf(report: dict[str, Any], views: list[SectionView], dest: Path) -> set[str]:
-    """Write the PDF to ``dest``; the characters that no font had (printed as a placeholder)."""
-    pdf = _ReportPDF(format="A4")
+def render_pdf(report: dict[str, Any], views: list[SectionView], dest: Path, *,
+               check_cancelled: Callable[[], None] | None = None,
+               on_section: Callable[[SectionView], None] | None = None) -> set[str]:
+    """Write the PDF to ``dest``; the characters that no font had (printed as a placeholder).
+    ``check_cancelled`` is called every few cells (it raises to stop), ``on_section`` as
+    each section begins."""
+    pdf = _ReportPDF(format="A4", check_cancelled=check_cancelled)
+    try:
+        _draw(pdf, report, views, on_section)
+        pdf.output(str(dest))  # (closes the font files)
+    except BaseException:
+        pdf.close_fonts()  # a cancel, say: their files are not left open
+        raise
+    return pdf.missing
+
+
+def _draw(pdf: _ReportPDF, report: dict[str, Any], views: list[SectionView],
+          on_section: Callable[[SectionView], None] | None) -> None:
     fonts = find_fonts()
     if fonts:
         pdf.use_truetype(*fonts)
@@ -148,9 +188,11 @@ def render_pdf(report: dict[str, Any], views: list[SectionView], dest: Path) -> 
     if report.get("note"):
         pdf.multi_cell(0, 5, pdf.clean(report["note"]), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     for v in views:
+        pdf.check()
+        if on_section is not None:
+            on_section(v)
         _section(pdf, v)
-    pdf.output(str(dest))
-    return pdf.missing
+    pdf.check()
 
 
 def _section(pdf: _ReportPDF, v: SectionView) -> None:
@@ -224,8 +266,7 @@ MIN_COL_MM = 16   # narrower than this and a table cell cannot hold a word
 MAX_CELL = 160    # characters of one cell printed in the PDF (the CSV has all)
 #: Rows of one table the PDF prints. fpdf2 lays out every cell (wrapping its text) twice,
 #: about 0.5 ms a cell: max_rows = 100000 took two minutes, several hundred MB and
-#: thousands of pages nobody reads, with no cancel check on the way. The HTML shows
-#: max_rows, the CSV every row.
+#: thousands of pages nobody reads. The HTML shows max_rows, the CSV every row.
 PDF_MAX_ROWS = 1000
 
 
