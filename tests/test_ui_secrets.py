@@ -227,6 +227,15 @@ def test_without_a_keyring_the_editor_and_settings_say_so_and_what_to_do(
     assert box.rows() == [("gone", "mail", "not checked")]
     assert not box.delete_btn.isEnabled()
 
+    # A job without secrets needs no keyring: no paragraph on installing one, until a
+    # variable is ticked Secret.
+    dlg.close()
+    plain = open_editor(app, qtbot, "backup").rows["env"].editor
+    until(qtbot, lambda: plain.secrets.error)
+    assert not plain.note.isVisibleTo(plain) and plain.note.text().startswith("Stored secrets")
+    plain.table.item(0, plain.SECRET).setCheckState(Qt.CheckState.Checked)
+    assert plain.note.isVisibleTo(plain)
+
 
 def test_a_refusal_in_the_secret_dialog_makes_room_without_squashing_the_fields(qtbot):
     # The message came in below the fields and the dialog kept its height: the three text

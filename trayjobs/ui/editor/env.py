@@ -116,8 +116,13 @@ class EnvEditor(KeyValueEditor):
                 self._fill(combo, combo.currentData())
         error = self.secrets.error if self.secrets else ""
         self.note.setText(f"Stored secrets cannot be listed: {error}" if error else "")
-        self.note.setVisible(bool(error))
         self._show_buttons()
+
+    def _show_note(self) -> None:
+        # Only where a secret is wanted: a job with plain variables, or none, needs no
+        # keyring, and a paragraph on installing one would only alarm.
+        wanted = any(self.is_secret(r) for r in range(self.table.rowCount()))
+        self.note.setVisible(bool(self.note.text()) and wanted)
 
     def _fill(self, combo: QComboBox, chosen: str | None) -> None:
         """The stored names (and the row's own, if it is not stored) and "New secret…"."""
@@ -214,6 +219,7 @@ class EnvEditor(KeyValueEditor):
         self.changed.emit()
 
     def _show_buttons(self) -> None:
+        self._show_note()
         row = self.table.currentRow()
         self.set_btn.setEnabled(bool(row >= 0 and self.is_secret(row) and self.secrets is not None
                                      and self.secrets.usable))
