@@ -203,6 +203,8 @@ def test_a_new_job_from_the_editor_runs(app, qtbot, home):
     with qtbot.waitSignal(dlg.saved, timeout=10_000):
         dlg.save()
     until(qtbot, lambda: app.window.jobs_model.row_of("quick") is not None)
+    # the new job is the current one: Run now runs it, not the job that was selected
+    until(qtbot, lambda: (app.window.jobs_page.selected() or {}).get("name") == "quick")
     assert '[jobs.quick]\nkind = "demo"\nsteps = 2\nstep_time = 0.0\n' in home.config_file.read_text()
     app.tray.action("run:quick").trigger()
     until(qtbot, lambda: find_run(app, "quick", "succeeded"), timeout=15_000)

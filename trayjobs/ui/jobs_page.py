@@ -78,6 +78,8 @@ class JobsPage(QWidget):
         self.tag_box.currentIndexChanged.connect(lambda _i: self.apply_tag())
         model.modelReset.connect(self.apply_tag)
         model.dataChanged.connect(lambda *_: self.apply_tag())
+        self._to_select: str | None = None
+        model.modelReset.connect(lambda: self._to_select and self.select(self._to_select))
 
         def button(text: str, name: str, tip: str, slot) -> QPushButton:
             b = QPushButton(text)
@@ -202,7 +204,10 @@ class JobsPage(QWidget):
         return self.model.data(idx, JOB_ROLE) if idx.isValid() else None
 
     def select(self, name: str) -> None:
+        """Make ``name`` the current job; a job just saved or copied is selected once the
+        reloaded list has it (Run now then runs it, not the row that was current)."""
         row = self.model.row_of(name)
+        self._to_select = None if row is not None else name
         if row is not None:
             self.view.setCurrentIndex(self.model.index(row, 0))
 
