@@ -238,7 +238,10 @@ def test_jobs_model_switch_and_words(qtbot):
     assert m.flags(m.index(0, JobsModel.ENABLED)) & Qt.ItemFlag.ItemIsUserCheckable
     assert watch_text({"watch": {"state": "unavailable", "reason": "the folder does not exist",
                                  "folder": "~/X"}}) == "unavailable: the folder does not exist"
-    assert last_text({"last": {"state": "queued", "created_at": now - 5}}, now) == "queued · 5.0 s ago"
+    assert last_text({"last": {"state": "queued", "created_at": now - 5}}, now) == "queued · 5 s ago"
+    # a moment ago, in words
+    assert last_text({"last": {"state": "running", "started_at": now - 0.034}}, now) == \
+        "running · just now"
 
 
 def test_jobs_model_relative_times_tick_repainting_only_those_columns(qtbot):

@@ -142,7 +142,13 @@ def relative(ts: float | None, now: float | None = None) -> str:
     if not ts:
         return ""
     delta = ts - (now or time.time())
-    return f"in {format_duration(delta)}" if delta >= 0 else f"{format_duration(-delta)} ago"
+    gap = abs(delta)
+    # A moment in words, not "34 ms ago"; whole seconds, not "5.0 s ago" (a duration's
+    # tenths mean something, a time's do not).
+    if gap < 1:
+        return "now" if delta >= 0 else "just now"
+    text = f"{int(gap)} s" if gap < 60 else format_duration(gap)
+    return f"in {text}" if delta >= 0 else f"{text} ago"
 
 
 def start_time(run: dict[str, Any]) -> float | None:
