@@ -14,6 +14,7 @@ from PySide6.QtGui import QColor, QMouseEvent, QPalette
 from PySide6.QtWidgets import (QAbstractButton, QApplication, QComboBox, QLineEdit,
                                QAbstractSpinBox, QTableView)
 
+from helpers import trayjobs
 from trayjobs.engine.events import RunProgress
 from trayjobs.ui.activity_page import ProgressDelegate, date_range
 from trayjobs.ui.settings_page import settings_changes
@@ -599,5 +600,10 @@ def test_a_summary_with_a_tab_is_one_line_of_text_in_the_details(make_app, qtbot
     details = ta.open_run(find_run(ta, "size", "succeeded")["id"])
     until(qtbot, lambda: "4.0K" in details.fields["summary"].text())
     assert details.fields["summary"].text() == "4.0K /x"
+    assert details.fields["attempt"].text() == "1 of up to 3"  # not two still to come
+    assert not details.open_btn.isVisibleTo(details)  # a command made nothing to open
     details.close()
+    runs = trayjobs(ta.home, "runs")
+    head, _rule, line = runs.stdout.splitlines()
+    assert line.endswith("  4.0K /x") and len(line) == head.index("SUMMARY") + 7, runs.stdout
 

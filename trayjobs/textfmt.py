@@ -256,7 +256,9 @@ def text_width(text: str) -> int:
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
-    cells = [[str(c) for c in r] for r in [headers, *rows]]
+    # One line per row: a tab or a line break in a cell (`du -sh` writes "4.0K<tab>/x")
+    # would push the columns after it out of line.
+    cells = [[plain(str(c), one_line=True) for c in r] for r in [headers, *rows]]
     widths = [max(text_width(x) for x in col) for col in zip(*cells)]
 
     def line(row: list[str]) -> str:

@@ -283,7 +283,9 @@ class RunDetails(QDialog):
         f["trigger"].setText(trigger_html(run))
         f["started_runs"].setText(started_runs_html(started))
         f["run_params"].setText(_esc(run_params_line(run.get("inputs"))))
-        f["attempt"].setText(f"{run['attempt']} of {run['max_attempts']}")
+        # "1 of 3" read as two attempts still to come, of a run that succeeded at once
+        f["attempt"].setText(f"{run['attempt']} of up to {run['max_attempts']}"
+                             if (run["max_attempts"] or 1) > 1 else str(run["attempt"]))
         asked = f"(asked for at {when(run.get('created_at'), seconds=True)})"
         f["started"].setText(run_started(run, attempts) if run.get("started_at") else
                              f"not yet {asked}" if run["state"] in ACTIVE else f"never {asked}")
@@ -345,7 +347,10 @@ class RunDetails(QDialog):
         else:
             self.undo_btn.setToolTip("")
         self._show_apply(kind, run, result)
+        # Only where the run made something to open (a report, a folder it filled): for a
+        # command, say, it would be a button that never works.
         self.open_btn.setEnabled(main_output(run) is not None)
+        self.open_btn.setVisible(self.open_btn.isEnabled())
 
     @staticmethod
     def _line(ts: float, level: str, message: str) -> str:
