@@ -136,6 +136,9 @@ def test_metrics_page_paints_with_data(make_app, home, qtbot):
     assert sum(b["failed"] for b in page.buckets) == 1
     assert page.runs_chart.peak() in (1, 2)  # two runs share an hour, or not: the clock says
     assert page.duration_chart.peak() == 10
+    assert page.duration_chart.title == "Time a success took (average)"  # not "mean"
+    assert page.wait_chart.title == "Wait before starting (average)"  # not "queue wait"
+    assert "once they were due" in page.wait_chart.toolTip()
     assert state_colour("failed").rgb() in colours_in(page.runs_chart)
 
     page.tag_box.setCurrentIndex(page.tag_box.findData("money"))

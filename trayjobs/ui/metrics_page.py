@@ -63,8 +63,15 @@ class MetricsPage(QWidget):
 
         self.runs_chart = BarChart("Runs per hour")
         self.failed_chart = BarChart("Failures and warnings", colour=state_colour("warning"))
-        self.duration_chart = BarChart("Duration of successes (mean)", fmt=format_duration)
-        self.wait_chart = BarChart("Queue wait (mean)", fmt=format_duration)
+        # Plain words, the exact meaning in the tooltip ("mean", "queue wait" are jargon).
+        self.duration_chart = BarChart("Time a success took (average)", fmt=format_duration)
+        self.duration_chart.setToolTip("How long the runs that succeeded took, on average "
+                                       "(from the start of their last attempt)")
+        self.wait_chart = BarChart("Wait before starting (average)", fmt=format_duration)
+        self.wait_chart.setToolTip("How long runs waited to start once they were due, on "
+                                   "average: behind other runs, or for their job's conditions "
+                                   "(a run set for later counts from its time, a retry from "
+                                   "the end of its pause)")
         grid = QGridLayout()
         for i, chart in enumerate((self.runs_chart, self.failed_chart, self.duration_chart,
                                    self.wait_chart)):
