@@ -13,8 +13,8 @@ from .errors import UserError
 from .paths import Home
 from .store import FINAL_STATES, outcome
 from .cli_follow import EXIT_OK, follow_log, log_lines, progress_text
-from .textfmt import (attempt_text, relative, run_started, run_took, run_total, started_by_how,
-                      state_text, table, when)
+from .textfmt import (attempt_of, attempt_text, relative, run_started, run_took, run_total,
+                      started_by_how, state_text, table, when)
 
 __all__ = ["cmd_runs", "cmd_show", "cmd_jobs", "cmd_workers", "cmd_stats", "spark_text",
            "control_for", "consumer_running", "cluster_worker_running", "say_kept"]
@@ -123,7 +123,7 @@ def cmd_show(home: Home, args) -> int:
     lines = [f"run {run['id']} · {run['job']} ({run['kind']}) · {state_text(run)}",
              f"  trigger:  {run['trigger']}" + (f" (retry of run {run['retry_of']})" if run.get("retry_of") else "")
              + (f" (after run {run['parent_run']})" if run.get("parent_run") else ""),
-             f"  attempt:  {run['attempt']} of {run['max_attempts']}" if run["attempt"] else
+             f"  attempt:  {attempt_of(run)}" if run["attempt"] else
              f"  attempt:  none yet (at most {run['max_attempts']})",
              f"  created:  {when(run['created_at'], seconds=True)}"]
     # A run that has not started (or ended) yet has no such times to show.

@@ -13,8 +13,8 @@ from typing import Any, AnyStr
 from .durations import format_duration
 
 __all__ = ["when", "relative", "run_duration", "run_started", "run_took", "run_total",
-           "attempt_text", "state_text", "warnings_text", "table", "escape_undecodable",
-           "path_text", "escape_strings", "unescape_bytes",
+           "attempt_of", "attempt_text", "state_text", "warnings_text", "table",
+           "escape_undecodable", "path_text", "escape_strings", "unescape_bytes",
            "started_by_how", "for_terminal", "finite_numbers", "plain"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -212,6 +212,13 @@ def run_took(run: dict[str, Any], attempts: list[dict[str, Any]],
     if first is None or end is None:
         return last
     return f"{format_duration(end - first)} in all, the last attempt {last}"
+
+
+def attempt_of(run: dict[str, Any]) -> str:
+    """"1 of up to 3" ("1 of 3" read as two attempts still to come, of a run that succeeded
+    at once), or "1" for a job without retries."""
+    most = run.get("max_attempts") or 1
+    return f"{run['attempt']} of up to {most}" if most > 1 else str(run["attempt"])
 
 
 def attempt_text(run: dict[str, Any]) -> str:

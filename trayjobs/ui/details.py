@@ -21,7 +21,7 @@ from ..durations import format_duration
 from ..errors import UserError
 from ..kinds.base import JobKind
 from ..store import outcome, run_warnings
-from ..textfmt import plain, run_started, run_took, state_text, when
+from ..textfmt import attempt_of, plain, run_started, run_took, state_text, when
 from .icons import icon
 from .runinfo import (REJECTED_SCHEME, attempt_lines, linked_run, main_output, params_text,
                       result_links, run_params_line, started_runs_html, trigger_html)
@@ -283,9 +283,7 @@ class RunDetails(QDialog):
         f["trigger"].setText(trigger_html(run))
         f["started_runs"].setText(started_runs_html(started))
         f["run_params"].setText(_esc(run_params_line(run.get("inputs"))))
-        # "1 of 3" read as two attempts still to come, of a run that succeeded at once
-        f["attempt"].setText(f"{run['attempt']} of up to {run['max_attempts']}"
-                             if (run["max_attempts"] or 1) > 1 else str(run["attempt"]))
+        f["attempt"].setText(attempt_of(run))
         asked = f"(asked for at {when(run.get('created_at'), seconds=True)})"
         f["started"].setText(run_started(run, attempts) if run.get("started_at") else
                              f"not yet {asked}" if run["state"] in ACTIVE else f"never {asked}")
