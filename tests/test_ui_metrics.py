@@ -61,7 +61,7 @@ def test_jobs_page_shows_health_and_filters_by_tag(make_app, home, qtbot):
     # said in words, not "p50 / p95"; the exact meaning is in the tooltips
     m = app.window.jobs_model
     head = m.headerData(JobsModel.DURATION, Qt.Orientation.Horizontal)
-    assert head == "Typical / slowest 5 %"
+    assert head == "Typical /\nslowest 5 %"
     assert "(the median)" in m.headerData(JobsModel.DURATION, Qt.Orientation.Horizontal,
                                           Qt.ItemDataRole.ToolTipRole)
     assert cell(app, "bank", JobsModel.DURATION, Qt.ItemDataRole.ToolTipRole) == (

@@ -79,7 +79,10 @@ class JobsModel(QAbstractTableModel):
     NAME, KIND, TRIGGER, WATCH, NEXT, LAST, SUCCESS, DURATION, LAST_OK, RECENT, WAITING, \
         ENABLED = range(12)
     HEADERS = ["Job", "Kind", "Trigger", "Watch", "Next run", "Last result", "Success",
-               DURATIONS_HEADING.capitalize(), "Last success", "Last 30 runs", "Waiting", "Enabled"]
+               # on two lines: the column stays as narrow as its figures, and the
+               # table fits a window of ordinary size without scrolling sideways
+               DURATIONS_HEADING.capitalize().replace(" / ", " /\n"), "Last success",
+               "Last 30 runs", "Waiting", "Enabled"]
     #: What the health columns say, for the tooltip of their headers.
     HEALTH_TIPS = {
         SUCCESS: "Succeeded out of succeeded + failed over the last 7 days",

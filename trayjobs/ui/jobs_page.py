@@ -62,7 +62,7 @@ class JobsPage(QWidget):
         # it has room for "succeeded, 1 warning · 3 min ago" in a window of ordinary size.
         for col, chars in ((JobsModel.NAME, 16), (JobsModel.KIND, 9), (JobsModel.TRIGGER, 17),
                            (JobsModel.WATCH, 11), (JobsModel.NEXT, 10), (JobsModel.SUCCESS, 7),
-                           (JobsModel.DURATION, 21), (JobsModel.LAST_OK, 15),
+                           (JobsModel.DURATION, 16), (JobsModel.LAST_OK, 15),
                            (JobsModel.WAITING, 7), (JobsModel.ENABLED, 7)):
             hdr.resizeSection(col, em * chars + 16)
         self.view.setItemDelegateForColumn(JobsModel.RECENT, SparkDelegate(RECENT_ROLE, self.view))
