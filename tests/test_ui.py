@@ -609,12 +609,14 @@ def test_run_details_are_live_progress_time_log_and_timeline(make_app, qtbot):
     until(qtbot, lambda: find_run(ta, "count", "running"))  # the list follows, batched
     took = dlg.fields["took"].text()
     until(qtbot, lambda: dlg.fields["took"].text() != took, timeout=3000)  # it counts
+    assert dlg.form.labelForField(dlg.fields["took"]).text() == "Running for:"  # not "Took"
     assert find_run(ta, "count", "running")
     assert dlg.timeline.topLevelItem(0).text(2)  # the attempt going on counts too
     value = dlg.progress.value()
     until(qtbot, lambda: dlg.progress.value() > value, timeout=3000)
     until(qtbot, lambda: find_run(ta, "count", "succeeded"), timeout=20_000)
     until(qtbot, lambda: not dlg.progress.isVisibleTo(dlg))
+    assert dlg.form.labelForField(dlg.fields["took"]).text() == "Took:"
     assert dlg.log.toPlainText().count("attempt 1 of ") == 1
     assert dlg.timeline.topLevelItem(0).text(3) == "succeeded"
     dlg.close()

@@ -289,6 +289,9 @@ class RunDetails(QDialog):
                              f"not yet {asked}" if run["state"] in ACTIVE else f"never {asked}")
         f["took"].setText(run_took(run, attempts))
         running = run["state"] == "running"
+        # "Took" of a run still going read as if it had ended
+        took_label = self.form.labelForField(f["took"])
+        took_label.setText("Running for:" if running else "Took:")
         self.form.setRowVisible(self.progress, running)
         if running:
             self._show_progress(self.app.window.runs_model.progress.get(run["id"]))
