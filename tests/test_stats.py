@@ -199,6 +199,8 @@ def test_trayjobs_stats_prints_the_figures_and_json(home):
     assert "80 %" in lines["bank"] and "2.0 s / 4.0 s" in lines["bank"]
     assert lines["bank"].rstrip().endswith("++++x")
     assert "TOOK: TYPICAL / SLOWEST 5 %" in out.stdout and "one success in 20" in out.stdout
+    idle = trayjobs(home, "stats", "--job", "idle")  # no figures: nothing to explain
+    assert "idle" in idle.stdout and "one success in 20" not in idle.stdout
     assert "never" in lines["idle"]
 
     js = json.loads(trayjobs(home, "stats", "--json", "--tag", "home", "--since", "30d").stdout)

@@ -301,7 +301,8 @@ def cmd_stats(home: Home, args) -> int:
         print(table(rows, ["JOB", "RUNS", "OK", "WARNED", "FAILED", "SUCCESS",
                            f"TOOK: {DURATIONS_HEADING.upper()}", "LAST SUCCESS", "WAITING",
                            f"LAST {SPARK_WIDTH}"]))
-        print(f"\nTOOK: {DURATIONS_MEANING}")
+        if any(h.p50 is not None for h in healths.values()):  # only where there are figures
+            print(f"\nTOOK: {DURATIONS_MEANING}")
     return EXIT_OK
 
 
