@@ -622,3 +622,20 @@ def test_a_run_number_is_never_given_again_once_the_newest_runs_are_pruned(backe
     assert new > ids[-1]
     # ...and so in another connection, as another process would see it.
     assert backend.open().create_run("new", kind="demo", trigger="manual") > new
+
+
+def test_first_starts_are_each_runs_first_attempt_on_both_stores(backend):
+    store = backend.open()
+    once = store.create_run("a", kind="demo", trigger="manual")
+    twice = store.create_run("a", kind="demo", trigger="manual", max_attempts=2)
+    never = store.create_run("a", kind="demo", trigger="manual")
+    store.claim(once)
+    store.claim(twice)
+    first = store.attempts(twice)[0]["started_at"]
+    store.end_attempt(twice, state="retrying", error="boom", next_attempt_at=0)
+    assert store.requeue_retry(twice, early=True)
+    store.claim(twice)
+    starts = store.first_starts([once, twice, never])
+    assert starts[twice] == first < store.get_run(twice)["started_at"]
+    assert once in starts and never not in starts
+    assert store.first_starts([]) == {}
