@@ -151,6 +151,14 @@ def test_check_and_jobs_show_errors_but_list_good_jobs(home):
     assert re.search(r"^hooked +demo +Manual +config error \(below\)", jobs.stdout, re.M)
 
 
+def test_jobs_with_only_broken_jobs_does_not_say_there_are_none(home):
+    home.config_file.write_text('[jobs.backup]\nkind = "command"\ncomand = "echo hi"\n')
+    jobs = trayjobs(home, "jobs")
+    assert "no jobs defined yet" not in jobs.stdout
+    assert "has errors (below)" in jobs.stdout
+    assert "key 'comand': unknown key; did you mean 'command'?" in jobs.stderr
+
+
 def test_unknown_job_and_run_are_clear_errors(home):
     home.config_file.write_text(CONFIG)
     r = trayjobs(home, "run", "nope")

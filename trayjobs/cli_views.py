@@ -214,7 +214,11 @@ def _all_logs(store, run_id: int) -> list[dict]:
 def cmd_jobs(home: Home, args) -> int:
     from .overview import DURATIONS_HEADING, durations_text, job_overview, rate_text
     ctl = control_for(home)
-    if not ctl.config.jobs:
+    if not ctl.config.jobs and ctl.config.errors:
+        # A file whose every job has a mistake is not a file without jobs.
+        print(f"no job can be listed: {home.config_file} has errors (below); fix them, or "
+              f"see them with `trayjobs check`")
+    elif not ctl.config.jobs:
         print(f"no jobs defined yet; add some to {home.config_file} (README: \"Define "
               f"jobs\"), or start the app or `trayjobs worker` once: where there is no jobs "
               f"file they write example jobs to start from")
