@@ -541,3 +541,29 @@ def test_the_reference_describes_a_plugins_bare_list_and_computed_default(home, 
     assert "| `names` | table | `{}` | Anything by name. |" in out.stdout
     assert "| `twice` | integer | made from the other keys | From limit. |" in out.stdout
     assert "### Kind `python`" in out.stdout
+
+
+
+def test_a_plugins_cautions_that_raise_are_no_warning_and_no_error(home, tmp_path):
+    # cautions() only warns: one of a plug-in's own that raises leaves `trayjobs check` and
+    # the job as they would be without it.
+    site = tmp_path / "site"
+    site.mkdir()
+    write_dist(site, "trayjobs-wary", "0.1", "wary = wary_kind:WaryKind", "wary_kind", '''
+        from trayjobs.kinds import JobKind, KindParams
+
+        class WaryKind(JobKind):
+            name = "wary"
+            Params = KindParams
+
+            def run(self, ctx, params):
+                return {"summary": "ran"}
+
+            @classmethod
+            def cautions(cls, params):
+                raise RuntimeError("its look broke")
+    ''')
+    home.config_file.write_text('[jobs.w]\nkind = "wary"\n')
+    with plugin_site(site, "wary_kind"):
+        check = trayjobs(home, "check")
+    assert check.returncode == 0 and "1 job OK" in check.stdout, (check.stdout, check.stderr)

@@ -136,7 +136,7 @@ def check_jobs(cfg: Config, *, notes: list[str] | None = None,
         for key, msg in kind.checked_problems(job.params):
             errors.append(ConfigError(msg, file=fname, job=name, key=key or None,
                                       line=locate.key(["jobs", name], key)))
-        for key, msg in kind.cautions(job.params) if warnings is not None else ():
+        for key, msg in kind.checked_cautions(job.params) if warnings is not None else ():
             warnings.append(ConfigError(msg, file=fname, job=name, key=key or None,
                                         line=locate.key(["jobs", name], key)))
     if notes is not None:

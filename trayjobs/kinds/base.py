@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -31,6 +32,8 @@ from ..context import JobContext
 from ..errors import UserError
 
 __all__ = ["JobKind", "KindParams", "COMMON_KEYS", "UNDO_STATES", "empty_list", "empty_dict"]
+
+log = logging.getLogger(__name__)
 
 #: The states of runs that can be undone: they ended.
 UNDO_STATES = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
@@ -204,6 +207,16 @@ class JobKind(ABC):
         except Exception as exc:
             return [("", f"the {cls.name} kind's own check of this job failed: "
                          f"{type(exc).__name__}: {exc}")]
+
+    @classmethod
+    def checked_cautions(cls, params: KindParams) -> list[tuple[str, str]]:
+        """:meth:`cautions`, or, where a plug-in's own look raises, nothing: a warning that
+        cannot be made is no reason to refuse the job, nor to take ``check`` down."""
+        try:
+            return list(cls.cautions(params))
+        except Exception:
+            log.exception("the %s kind's cautions() failed", cls.name)
+            return []
 
     @classmethod
     def problems(cls, params: KindParams) -> list[tuple[str, str]]:

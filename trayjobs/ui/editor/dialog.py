@@ -523,7 +523,7 @@ class JobEditor(QDialog):
                 else:
                     general.append(plain_error(message))
         if ok and job is not None:
-            for key, message in get_kind(job.kind).cautions(job.params):
+            for key, message in get_kind(job.kind).checked_cautions(job.params):
                 top = (key or "").split(".")[0]
                 if top in self.rows:
                     self.rows[top].set_caution(
