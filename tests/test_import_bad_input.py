@@ -34,6 +34,27 @@ def test_bad_rows_are_quarantined_with_line_reason_and_raw_text(make_ctx, home, 
 
 
 
+def test_a_nul_in_a_header_name_is_a_warning_naming_the_column(make_ctx, home, tmp_path):
+    # A row with a NUL is set aside; a header cannot be, so the run says what it did.
+    result, ctx = run(make_ctx, write(tmp_path / "h.csv", "id,na\x00me,\x00\n1,a,b\n"),
+                      table="t")
+    assert rows(home, "t") == [{"id": 1, "na me": "a", "column_3": "b"}]
+    assert result["warnings"] == [
+        "h.csv: column 2's name 'na\\x00me' holds a NUL byte: called it na me",
+        "h.csv: column 3's name '\\x00' holds a NUL byte: called it column_3"]
+    logs = ctx.sink.logs
+    assert sum("holds a NUL byte: called it na me" in m for m in logs) == 1  # said once
+
+
+def test_a_header_byte_that_does_not_decode_is_a_warning(make_ctx, home, tmp_path):
+    result, _ = run(make_ctx, write(tmp_path / "h.csv", b"id,caf\xe9\n1,a\n"),
+                    table="t", encoding="utf-8")
+    assert rows(home, "t") == [{"id": 1, "caf": "a"}]
+    assert result["warnings"] == [
+        "h.csv: column 2's name 'caf\\xe9' holds bytes that are not text in the file's "
+        "encoding: called it caf"]
+
+
 def test_rows_ending_in_a_delimiter_import_when_the_extra_fields_are_empty(make_ctx, home,
                                                                           tmp_path):
     # Some exports end every record, not the header, with a delimiter.

@@ -52,6 +52,45 @@ def test_odd_elements_after_records_are_rejected_alone(make_ctx, home, tmp_path)
         (6, "not a record: the array holds a string here, not an object", '"s"')]
 
 
+def test_elements_before_the_first_record_are_rejected_alone(make_ctx, home, tmp_path):
+    text = '[\n7,\n"s",\n{"a": 1},\n[2],\n{"a": 2}\n]'
+    result, _ = run(make_ctx, write(tmp_path / "lead.json", text), table="t")
+    assert result["summary"] == "2 rows imported into t, 3 rejected (table _rejected)"
+    assert rows(home, "t") == [{"a": 1}, {"a": 2}]
+    assert [(r["line"], r["reason"], r["raw"]) for r in rejected(home)] == [
+        (2, "not a record: the array holds a number here, not an object", "7"),
+        (3, "not a record: the array holds a string here, not an object", '"s"'),
+        (5, "not a record: the array holds an array here, not an object", "[2]")]
+
+
+def test_an_array_without_any_record_still_fails(make_ctx, home, tmp_path, monkeypatch):
+    err, _ = fail(make_ctx, write(tmp_path / "n.json", '[\n1,\n2\n]'), table="t")
+    assert str(err) == ("n.json: line 2: not a list of records: the array (line 1) holds a "
+                        "number, not objects")
+    # A long run of non-records is not held in memory waiting for one: the file fails.
+    monkeypatch.setattr("trayjobs.kinds.importer.jsonstream._LEAD", 3)
+    err, _ = fail(make_ctx, write(tmp_path / "m.json", '[1, 2, 3, 4, 5, {"a": 1}]'),
+                  run_id=2, table="t")
+    assert str(err) == ("m.json: line 1: not a list of records: the array (line 1) holds a "
+                        "number, not objects (nor do the next 3)")
+    err, _ = fail(make_ctx, write(tmp_path / "b.json", '[1, 2, 3, 4, 5, {"a": 1'),
+                  run_id=3, table="t")
+    assert "b.json: line 1, column 24: not valid JSON" in str(err)  # broken: said as such
+    assert "t" not in tables(home)
+
+
+@pytest.mark.parametrize("name", ["k.json", "k.ndjson"])
+def test_a_key_that_is_not_valid_unicode_names_a_column_with_a_warning(make_ctx, home,
+                                                                      tmp_path, name):
+    text = '{"a": 1}\n{"\\ud800x": 2, "a": 3}\n'
+    if name.endswith(".json"):
+        text = "[" + text.replace("}\n{", "},\n{") + "]"
+    result, _ = run(make_ctx, write(tmp_path / name, text), table="t")
+    assert rows(home, "t") == [{"a": 1, "x": None}, {"a": 3, "x": 2}]
+    assert result["warnings"] == [f"{name}: column 2's name '\\ud800x' holds text that is "
+                                  f"not valid Unicode (a lone surrogate): called it x"]
+
+
 def test_a_record_larger_than_the_limit_fails_the_file(make_ctx, tmp_path, monkeypatch):
     monkeypatch.setattr("trayjobs.kinds.importer.jsonstream._MAX_ELEMENT", 1000)
     monkeypatch.setattr("trayjobs.kinds.importer.jsonstream._CHUNK", 100)

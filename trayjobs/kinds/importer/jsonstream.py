@@ -24,6 +24,8 @@ __all__ = ["Element", "JsonArrayStream", "DECODER", "EXACT_DECODER", "DuplicateK
 _CHUNK = 1 << 20
 _MAX_ELEMENT = 64 << 20
 _WS = re.compile(r"[ \t\n\r]*")
+#: Elements an array may hold before its first object and still be a list of records.
+_LEAD = 1000
 
 
 def _no_constants(name: str) -> Any:
@@ -252,22 +254,36 @@ class JsonArrayStream:
             self._advance(self._pos + 1)
             self.empty = True
             return
-        first = True
         if self._duplicates is not None:
             self._duplicates.pending.clear()  # of an object around the array: no record's
-        while True:
-            element_line = self._line
+        # Elements before the first object wait for it: with one, they are bad records set
+        # aside like any other (a stray 7 at the top of a list of records); without, the
+        # array is not a list of records and the file fails.
+        lead: list[Element] | None = []
+        end = False
+        while not end:
             value, raw = self._value(keep_raw=self.want_raw)
-            if first and not isinstance(value, dict):
-                self._skip_rest(top=top)
-                raise FileProblem(f"not a list of records: the array (line {line}) holds "
-                                  f"{kind_of(value)}, not objects", line=element_line)
-            first = False
             if self._duplicates is not None and self._duplicates.pending:
                 self._duplicates.take(self._value_line)
-            yield Element(self._value_line, value, raw)
-            if self._expect(",]", "',' or ']'") == "]":
-                return
+            element = Element(self._value_line, value, raw)
+            end = self._expect(",]", "',' or ']'") == "]"
+            # (An empty object after them is no record either: [null, 1, {}] holds none.)
+            if lead is not None and not (isinstance(value, dict) and (value or not lead)):
+                lead.append(element)
+                if end or len(lead) > _LEAD:
+                    if not end:  # (its ',' read)
+                        self._value()
+                        self._skip_rest(top=top)
+                    first = lead[0]
+                    many = f" (nor do the next {len(lead) - 1:,})" if len(lead) > _LEAD else ""
+                    raise FileProblem(f"not a list of records: the array (line {line}) holds "
+                                      f"{kind_of(first.value)}, not objects{many}",
+                                      line=first.line)
+                continue
+            if lead:
+                yield from lead
+            lead = None
+            yield element
 
     def _skip_rest(self, *, top: bool) -> None:
         """Check the rest of the array (and a top-level document), so broken JSON is called

@@ -132,8 +132,11 @@ class TableWriter(Inserting):
                 self.pk_index.append(pos)
             self.columns.append(column)
         for note in self.namer.notes:
-            self.log(note)
+            if note not in self.namer.damaged:  # said as a warning at the end
+                self.log(note)
+        self.warnings.extend(self.namer.damaged)
         self.namer.notes.clear()
+        self.namer.damaged.clear()
         self._check_width()
         if fields and not self.reader.fields_grow:
             self._check_pk()

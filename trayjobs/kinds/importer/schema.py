@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-from .problems import NumberTooLarge
+from .problems import NumberTooLarge, printable
 
 __all__ = ["TYPES", "wider", "sql_type", "type_of_declared", "table_name_for", "Namer",
            "IMPORT_ID", "classify_text", "fits_text", "scan_text", "misfits_text",
@@ -52,7 +52,10 @@ _LOOSE_INT = re.compile(r"[ \t\n\r\f\v]*[+-]?[0-9]+[ \t\n\r\f\v]*")
 _LOOSE_REAL = re.compile(r"[ \t\n\r\f\v]*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
                          r"[ \t\n\r\f\v]*")
 _INT64 = range(-2**63, 2**63)
-_NAME_JUNK = re.compile("[\x00-\x1f\x7f\ufeff\udc00-\udcff]+")
+_NAME_JUNK = re.compile("[\x00-\x1f\x7f\ufeff\ud800-\udfff]+")
+#: What a row would be set aside for (see :func:`.readers.odd_reason`), and a JSON key
+#: with a lone surrogate (``"\\ud800"``), which SQLite cannot take as a name.
+_NAME_ODD = re.compile("[\x00\ud800-\udfff]")
 _TABLE_JUNK = re.compile(r"[^\w]+")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -109,6 +112,9 @@ class Namer:
         #: ("a,a,a,...") then takes linear time, not a search from ``_2`` for every column.
         self._next: dict[str, int] = {}
         self.notes: list[str] = []
+        #: The notes of names that lost a NUL or bytes that did not decode: the header is
+        #: damaged as a row set aside would be, so the run warns (the rest are log lines).
+        self.damaged: list[str] = []
 
     def name(self, raw: str, position: int) -> str:
         """A new column's name: a header that repeats an earlier one gets its own."""
@@ -130,6 +136,17 @@ class Namer:
                               f"reserved one: called it {name}")
         elif cleaned != raw:
             self.notes.append(f"column {position} {raw!r}: called it {name}")
+        odd = _NAME_ODD.search(str(raw))
+        if odd:
+            char = odd.group()
+            what = ("a NUL byte" if char == "\x00" else
+                    "bytes that are not text in the file's encoding"
+                    if "\udc80" <= char <= "\udcff" else
+                    "text that is not valid Unicode (a lone surrogate)")
+            shown = printable(str(raw), limit=60)
+            self.damaged.append(f"column {position}'s name '{shown}' holds {what}: called "
+                                f"it {name}")
+            self.notes[-1] = self.damaged[-1]
         return name
 
     def names(self, raws: Iterable[str]) -> list[str]:
