@@ -167,6 +167,33 @@ def test_short_central_european_text_is_cp1250_not_cp1252(make_ctx, home, tmp_pa
 
 
 @pytest.mark.parametrize("text", [
+    "Nazwa;Miasto\nŁódź;Kraków\nŚwiętokrzyskie;Gdańsk\n",  # as cp1250: "ŁódĽ", "¦więtokrzyskie"
+    "Imię;Nazwisko\nZofia;Żółć\nJerzy;Wąsik\n",  # as cp1250: "Wˇsik"
+    "Město;Popis\nPlzeň;Příliš žluťoučký kůň\n",  # as cp1250: "Přílią ľlu»oučký"
+    "Mesto;Popis\nŽilina;Ľubovňa, šťastný\n",
+    "Ime;Grad\nĐurđa Šimić;Zagreb\nČedomir;Niš\n",
+])
+def test_iso8859_2_text_is_not_read_as_cp1250(make_ctx, home, tmp_path, text):
+    # ISO 8859-2 (Latin-2, Unix's Central European page) has ą ś ź š ž ť where cp1250 has
+    # other letters and signs; cp1250 has its own there in 0x80-0x9F, where ISO 8859-2 has
+    # control characters. These were stored in cp1250's reading without a word.
+    _, ctx = run(make_ctx, write(tmp_path / "p.csv", text, encoding="iso8859_2"))
+    header, *lines = text.splitlines()
+    got = rows(home, "p", ", ".join(f'CAST("{n}" AS TEXT)' for n in header.split(";")))
+    assert [tuple(r.values()) for r in got] == [tuple(line.split(";")) for line in lines]
+    assert any("iso8859-2 (detected)" in m for m in ctx.sink.logs)
+
+
+@pytest.mark.parametrize("encoding", ["cp866", "iso8859_5"])
+def test_dos_and_iso_cyrillic_are_detected(make_ctx, home, tmp_path, encoding):
+    text = "Имя;Город;Сумма\nИван Петров;Москва;1000\nОльга Смирнова;Тверь;2000\n"
+    _, ctx = run(make_ctx, write(tmp_path / "c.csv", text, encoding=encoding))
+    got = rows(home, "c", '"Имя", "Город"')
+    assert [tuple(r.values()) for r in got] == [("Иван Петров", "Москва"),
+                                                ("Ольга Смирнова", "Тверь")]
+
+
+@pytest.mark.parametrize("text", [
     "name;city\nJosé García;Señor Núñez\n", "nom;ville\nFrançois;Besançon\nŒuvre;Noël\n",
     "a;b\nélève à la crème;Città più però\n", "a\nSøren Kjærgård\nSão João\nÅsa Örjan\n",
 ])
@@ -210,6 +237,37 @@ def test_a_short_cyrillic_file_is_not_read_as_accented_latin(make_ctx, home, tmp
     header, *lines = text.splitlines()
     got = rows(home, "c", ", ".join(f'CAST("{n}" AS TEXT)' for n in header.split(";")))
     assert [tuple(r.values()) for r in got] == [tuple(line.split(";")) for line in lines]
+
+def test_a_guessed_code_page_is_a_warning_naming_words_as_read(make_ctx, home, tmp_path):
+    # Turkish in cp1254 reads without an error as Baltic cp1257 ("Żstanbul"): a code page
+    # told from the text alone can be wrong, and only the words show it.
+    text = "id;şehir\n1;İstanbul\n2;Boğaziçi köprüsü\n"
+    path = write(tmp_path / "tr.csv", text, encoding="cp1254")
+    result, _ = run(make_ctx, path, table="t")
+    [warning] = result["warnings"]
+    codec = warning.split("read as ")[1].split(",")[0]
+    words = ", ".join(repr(w) for w in "şehir İstanbul Boğaziçi".encode("cp1254")
+                      .decode(codec).split())
+    other = "cp1250" if codec == "cp1252" else "cp1252"
+    assert warning == (f"tr.csv: not UTF-8: the text was read as {codec}, a guess ({words}); "
+                       f"if letters look wrong, set the job's encoding to the file's code page "
+                       f'(encoding = "{other}", say), or encoding = "{codec}" if they are right')
+    # Set, the encoding is no guess: the words are right and nothing is said.
+    result, _ = run(make_ctx, path, run_id=2, table="u", encoding="cp1254")
+    assert "warnings" not in result
+    assert rows(home, "u", "şehir") == [{"şehir": "İstanbul"}, {"şehir": "Boğaziçi köprüsü"}]
+
+
+def test_a_code_page_found_past_an_ascii_start_is_a_warning_too(make_ctx, home, tmp_path):
+    lines = [f"{i},plain text {i}" for i in range(30_000)] + ["30000,café crème"]
+    path = write(tmp_path / "late.csv", "id,note\n" + "\n".join(lines) + "\n",
+                 encoding="cp1252")
+    result, _ = run(make_ctx, path)
+    assert result["warnings"] == [
+        "late.csv: not UTF-8: the text was read as cp1252, a guess ('café', 'crème'); if "
+        "letters look wrong, set the job's encoding to the file's code page (encoding = "
+        "\"cp1250\", say), or encoding = \"cp1252\" if they are right"]
+
 
 def test_encoding_can_be_set(make_ctx, home, tmp_path):
     path = write(tmp_path / "l.csv", "a\nÿ\n", encoding="latin-1")

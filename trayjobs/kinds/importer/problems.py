@@ -76,11 +76,13 @@ class Restart(Exception):
     numbers must be decoded keeping those too large for a float)."""
 
     def __init__(self, why: str, *, types: dict[str, str] | None = None,
-                 encoding: str | None = None, exact_numbers: bool = False) -> None:
+                 encoding: str | None = None, examples: tuple[str, ...] = (),
+                 exact_numbers: bool = False) -> None:
         super().__init__(why)
         self.why = why
         self.types = types or {}
         self.encoding = encoding
+        self.examples = examples  # words as ``encoding`` reads them (see sniff.Encoding)
         self.exact_numbers = exact_numbers
 
 

@@ -303,7 +303,8 @@ class ImportRun:
                 hints.update(again.types)
                 if again.encoding:
                     plan = Plan(plan.path, plan.format,
-                                Encoding(again.encoding, f"{again.encoding} (detected)"),
+                                Encoding(again.encoding, f"{again.encoding} (detected)",
+                                         guessed=True, examples=again.examples),
                                 plan.dialect, plan.table, exact_numbers=plan.exact_numbers)
                 if again.exact_numbers:
                     plan = replace(plan, exact_numbers=True)
@@ -386,7 +387,9 @@ class ImportRun:
             if helper is not None:
                 helper.close_after(store)
         note = self._note(reader, writer)
-        warnings = [*getattr(reader, "warnings", ()), *writer.widened, *writer.warnings]
+        guess = plan.encoding.guess_warning()
+        warnings = [*([guess] if guess else []), *getattr(reader, "warnings", ()),
+                    *writer.widened, *writer.warnings]
         for warning in warnings:
             ctx.log(f"{name}: {warning}", "warning")
         done = f"{plural(writer.rows, 'row')} imported into {table}"

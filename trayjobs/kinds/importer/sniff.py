@@ -20,7 +20,8 @@ from pathlib import Path
 
 from .problems import FileProblem
 
-__all__ = ["Encoding", "CsvDialect", "detect_encoding", "guess_legacy", "check_binary",
+__all__ = ["Encoding", "CsvDialect", "detect_encoding", "guess_legacy", "words_beyond_ascii",
+           "check_binary",
            "detect_format", "sniff_dialect", "is_sep_line", "HEAD_BYTES"]
 
 #: How much of a file the guesses look at.
@@ -33,7 +34,9 @@ _BOMS = [(codecs.BOM_UTF32_LE, "utf-32", "UTF-32 (BOM)"), (codecs.BOM_UTF32_BE, 
          (codecs.BOM_UTF16_BE, "utf-16", "UTF-16 BE (BOM)")]
 # Single-byte code pages a desktop export plausibly uses; cp1252 first.
 _LEGACY = ["cp1252", "latin_1", "iso8859_15", "cp1250", "cp1251", "cp1253", "cp1254", "cp1257",
-           "koi8_r", "mac_roman", "cp850"]
+           "koi8_r", "mac_roman", "cp850", "iso8859_2", "cp866", "iso8859_5"]
+#: Bytes 0x80-0x9F: control characters in ISO 8859 text, letters in the Windows pages.
+_C1 = re.compile(b"[\x80-\x9f]")
 _MAGIC = [(b"PK\x03\x04", "a ZIP archive (a spreadsheet? name it .xlsx or .ods, or set "
                           "format = \"xlsx\" or \"ods\")"),
           (b"\xd0\xcf\x11\xe0", "an Office document (a spreadsheet? name it .xls, or set "
@@ -82,6 +85,21 @@ class Encoding:
     codec: str  # name for TextIOWrapper
     label: str  # what the log says
     ascii_start: bool = False  # guessed as UTF-8 from a start with no byte above 127
+    #: A legacy code page told from the text alone: a guess, which the run says it made.
+    guessed: bool = False
+    examples: tuple[str, ...] = ()  # words beyond ASCII as the guess reads them
+
+    def guess_warning(self) -> str | None:
+        """What the run says of a guessed code page: one byte is a letter in every one of
+        them, so a wrong guess reads without an error ("ŁódĽ" for "Łódź"), and only a
+        person who knows the words can tell."""
+        if not self.guessed:
+            return None
+        shown = f" ({', '.join(self.examples)})" if self.examples else ""
+        other = "cp1250" if self.codec == "cp1252" else "cp1252"
+        return (f"not UTF-8: the text was read as {self.codec}, a guess{shown}; if letters "
+                f"look wrong, set the job's encoding to the file's code page (encoding = "
+                f"\"{other}\", say), or encoding = \"{self.codec}\" if they are right")
 
 
 def is_sep_line(line: str) -> bool:
@@ -137,18 +155,34 @@ def _misfits(text: str, codec: str) -> tuple[int, int]:
     return misfits, languages
 
 
-def _central_european(data: bytes) -> bool:
-    """Whether ``data`` reads better as cp1250 (Polish, Czech, Slovak, Hungarian...) than as
-    cp1252 (see :func:`_misfits`): clearly better, as cp1252 is the more common (and text
-    of another code page, Cyrillic say, reads badly as both)."""
+def _latin2(data: bytes) -> bool:
+    """Whether ``data`` reads better as ISO 8859-2 than as cp1250, the Windows page that
+    moved some of its letters (ą ś ź š ž ť: "Łódź" in ISO 8859-2 reads "ŁódĽ" in cp1250). The
+    same letters fill 0x80-0x9F in cp1250, where ISO 8859-2 has control characters: text
+    with such a byte is not ISO 8859-2."""
+    if _C1.search(data):
+        return False
     try:
-        west, central = data.decode("cp1252"), data.decode("cp1250")
+        windows = data.decode("cp1250")
     except UnicodeDecodeError:
-        return False
+        return True
+    iso = data.decode("iso8859_2")
+    return iso != windows and _misfits(iso, "cp1250") < _misfits(windows, "cp1250")
+
+
+def _central_european(data: bytes, western: str = "cp1252") -> str | None:
+    """cp1250 or ISO 8859-2 if ``data`` reads better so (Polish, Czech, Slovak, Hungarian...)
+    than as ``western`` (see :func:`_misfits`): clearly better, as Western text is the more
+    common (and text of another code page, Cyrillic say, reads badly as both)."""
+    codec = "iso8859_2" if _latin2(data) else "cp1250"
+    try:
+        west, central = data.decode(western), data.decode(codec)
+    except UnicodeDecodeError:
+        return None
     if west == central:
-        return False
+        return None
     ours, theirs = _misfits(central, "cp1250"), _misfits(west, "cp1252")
-    return ours < theirs and ours[0] <= theirs[0] // 2
+    return codec if ours < theirs and ours[0] <= theirs[0] // 2 else None
 
 
 def _same_codec(a: str, b: str) -> bool:
@@ -224,8 +258,10 @@ def guess_legacy(data: bytes) -> str:
                     name = "cp1252"
         except UnicodeDecodeError:
             pass
-        if name == "cp1252" and _central_european(data[:HEAD_BYTES]):
-            name = "cp1250"
+        if name in ("cp1252", "latin_1", "iso8859_15"):
+            name = _central_european(data[:HEAD_BYTES], name) or name
+        elif name in ("cp1250", "iso8859_2"):  # rated alike: the words tell
+            name = "iso8859_2" if _latin2(data[:HEAD_BYTES]) else "cp1250"
         return codecs.lookup(name).name
     # No reading rated (a short sample): cp1252, unless its words are made of accented
     # letters only ("Êîä;Òîâàð"), as Cyrillic reads in it: then cp1251 ("Код;Товар").
@@ -235,7 +271,7 @@ def guess_legacy(data: bytes) -> str:
         except UnicodeDecodeError:
             continue
         if name != "cp1252" or not _unlatin(text):
-            return "cp1250" if name == "cp1252" and _central_european(data) else name
+            return (_central_european(data) or name) if name == "cp1252" else name
     return "latin-1"
 
 
@@ -293,7 +329,20 @@ def detect_encoding(head: bytes, *, complete: bool, explicit: str = "auto") -> E
     if good > 2 * max(bad, 1):
         return Encoding("utf-8", "UTF-8 (with undecodable bytes)")
     legacy = guess_legacy(head)
-    return Encoding(legacy, f"{legacy} (detected)")
+    return Encoding(legacy, f"{legacy} (detected)", guessed=True,
+                    examples=words_beyond_ascii(head.decode(legacy, "replace")))
+
+
+def words_beyond_ascii(text: str, *, limit: int = 3) -> tuple[str, ...]:
+    """The first few distinct words of ``text`` with characters beyond ASCII, quoted."""
+    found: dict[str, None] = {}
+    for m in _TOKEN.finditer(text):
+        word = m.group()
+        if not word.isascii() and len(word) <= 40:
+            found.setdefault(repr(word))
+            if len(found) >= limit:
+                break
+    return tuple(found)
 
 
 def check_binary(head: bytes, text: str) -> None:

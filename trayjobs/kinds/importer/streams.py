@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .problems import FileProblem, Restart
+from .sniff import words_beyond_ascii
 
 __all__ = ["ERRORS", "ByteTap", "DecodeWatch", "FileStamp", "hash_file", "open_text",
            "read_head", "stamp", "check_unchanged"]
@@ -49,10 +50,12 @@ class DecodeWatch:
         self.errors += 1
         if self.redetect is not None and self.errors == 1:
             window = exc.object[max(0, exc.start - 4096):exc.end + 4096]
-            better = self.redetect(bytes(window))
+            window = bytes(window)
+            better = self.redetect(window)
             if better != self.encoding:
                 raise Restart(f"the file is not {self.encoding} after all; reading it as {better}",
-                              encoding=better)
+                              encoding=better,
+                              examples=words_beyond_ascii(window.decode(better, "replace")))
 
 
 def _on_decode_error(exc: UnicodeError) -> tuple[str, int]:
