@@ -370,3 +370,26 @@ def test_a_fix_file_of_any_format_imports_back_into_the_table(make_ctx, home, tm
     result, _ = run(make_ctx, fix, run_id=2, types={"q": "integer"})
     assert result["summary"] == "1 row imported into r"
     assert rows(home, "r") == [{"id": 1, "q": 5}, {"id": 2, "q": 7}]
+
+
+def test_a_run_looks_up_each_of_its_files_by_index_not_by_scanning_its_imports(tmp_path):
+    # Each file of a run is looked up among the run's imports (done by an earlier attempt?):
+    # by (run_id, job) alone that was a scan of all the run's files so far, for each file,
+    # and 50,000 files took hours.
+    from trayjobs.kinds.importer.store import Store
+    store = Store(tmp_path / "data.db")
+    try:
+        store.conn.execute("CREATE INDEX _imports_by_run ON _imports (run_id, job)")
+        store.close()
+        store = Store(tmp_path / "data.db")  # a database of an older version: replaced
+        sent: list[str] = []
+        store.conn.set_trace_callback(sent.append)
+        store.imported_by_run(1, "job", "/in/a.csv")
+        store.conn.set_trace_callback(None)
+        plan = " ".join(r[3] for r in store.conn.execute("EXPLAIN QUERY PLAN " + sent[-1]))
+        assert "INDEX _imports_by_run_path (run_id=? AND job=? AND path=?)" in plan, plan
+        names = {r[0] for r in store.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = '_imports'")}
+        assert "_imports_by_run" not in names
+    finally:
+        store.close()

@@ -54,7 +54,10 @@ _SIDE_TABLES = [
         sha256 TEXT, "table" TEXT, mode TEXT, format TEXT, encoding TEXT,
         rows INTEGER, rejected INTEGER, imported_at REAL, superseded_by INTEGER)""",
     "CREATE INDEX IF NOT EXISTS _imports_by_sha256 ON _imports (sha256)",
-    "CREATE INDEX IF NOT EXISTS _imports_by_run ON _imports (run_id, job)",
+    # With the path: a run looks up each of its files (was it done by an earlier attempt?),
+    # which was a scan of the run's imports so far, each file, for 50,000 files hours.
+    "CREATE INDEX IF NOT EXISTS _imports_by_run_path ON _imports (run_id, job, path)",
+    "DROP INDEX IF EXISTS _imports_by_run",  # (run_id, job): the index above begins so
     """CREATE TABLE IF NOT EXISTS _rejected (
         id INTEGER PRIMARY KEY, import_id INTEGER, run_id INTEGER, file TEXT,
         line INTEGER, reason TEXT, raw TEXT, "table" TEXT, rejected_at REAL)""",
