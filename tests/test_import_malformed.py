@@ -217,3 +217,13 @@ def test_text_after_a_closing_quote_in_a_long_field_or_the_header(make_ctx, home
     assert result["files"][0]["warnings"][-1] == (
         'l.csv: the header line (id,"na"me",n) has text after a closing quote ("na"me"): its '
         "column names are read as 'id', 'name\"', 'n'")
+
+
+def test_a_json_string_never_closed_is_named_where_it_starts(make_ctx, home, tmp_path):
+    # The json module says "Unterminated string starting at", the place given apart.
+    err, _ = fail(make_ctx, write(tmp_path / "u.json", '[{"a": 1},\n {"a": "open}]'))
+    assert str(err) == ("u.json: line 2, column 8: not valid JSON: a string that is never "
+                        "closed starts here")
+    run(make_ctx, write(tmp_path / "u.ndjson", '{"a": "open}\n{"a": 2}\n'), table="t")
+    assert [r["reason"] for r in rejected(home)] == [
+        "not valid JSON: a string that is never closed starts here (column 7)"]

@@ -122,6 +122,8 @@ def describe_json_error(exc: BaseException) -> str:
             name = _CONTROL_NAMES.get(char, f"U+{ord(char):04X}" if char else "a control character")
             return (f"not valid JSON: a raw {name} inside a string, which JSON only allows "
                     f"written as an escape (\\t, \\n, \\u0000)")
+        if exc.msg.startswith("Unterminated string"):  # "... starting at", the place apart
+            return "not valid JSON: a string that is never closed starts here"
         msg = exc.msg.replace("Expecting", "expected", 1)
         return f"not valid JSON: {msg[0].lower()}{msg[1:]}"
     if "integer string conversion" in str(exc):
