@@ -241,3 +241,27 @@ def test_a_file_locked_mid_read_fails_with_the_offset_and_stays(make_ctx, home, 
     assert str(err).startswith("big.csv: byte ")
     assert str(err).endswith(": the file could not be read (Permission denied)")
     assert err.retry is True and path.exists() and "big" not in tables(home)
+
+
+def test_a_file_saved_over_mid_read_with_the_same_size_and_time_fails(make_ctx, home, tmp_path):
+    # Saved by a rename, as editors and sync tools save, with its size and time kept: the
+    # run read the old file, and would have moved the new one aside as imported.
+    path = _big_csv(tmp_path)
+    other = write(tmp_path / "other.csv", path.read_text().replace("id,v\n1,", "id,v\n7,"))
+    ctx = make_ctx(files=[path])
+    sink = ctx.sink
+
+    def swap(msg):
+        sink(msg)
+        if msg["t"] == "progress" and msg["done"] and other.exists():
+            st = path.stat()
+            os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+            os.replace(other, path)
+    ctx.sink = swap
+    err, _ = fail(make_ctx, path, ctx=ctx, batch_size=1000, failed_dir="failed",
+                  processed_dir="processed")
+    assert str(err) == ("big.csv: the file changed while it was being read (another file was "
+                        "saved in its place); import it again once it is complete")
+    assert err.retry is True
+    assert path.exists() and not (tmp_path / "processed").exists()
+    assert "big" not in tables(home)

@@ -48,7 +48,7 @@ def _check_source(path: Path, seen: FileStamp | None) -> bool:
         return True  # the link itself moves; what it points to stays
     if not stat.S_ISREG(st.st_mode):
         raise NotMoved("it is not a regular file")
-    if seen is not None and (st.st_size, st.st_mtime_ns) != (seen.size, seen.mtime_ns):
+    if seen is not None and not seen.same_file(st):
         raise NotMoved("it changed after this run read it")
     return True
 

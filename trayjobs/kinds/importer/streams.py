@@ -182,11 +182,18 @@ class FileStamp:
     size: int
     mtime_ns: int
     sha256: str = field(default="")
+    #: Which file it is: another one saved over it (a rename, as editors and sync tools
+    #: save) may keep its size and time (``cp -p``, an export of the same length).
+    ident: tuple[int, int] = (0, 0)
+
+    def same_file(self, st: os.stat_result) -> bool:
+        return ((st.st_size, st.st_mtime_ns) == (self.size, self.mtime_ns)
+                and self.ident in ((0, 0), (st.st_dev, st.st_ino)))
 
 
 def stamp(path: Path) -> FileStamp:
     st = os.stat(path)
-    return FileStamp(st.st_size, st.st_mtime_ns)
+    return FileStamp(st.st_size, st.st_mtime_ns, ident=(st.st_dev, st.st_ino))
 
 
 def hash_file(path: Path, *, check: Callable[[], None] = lambda: None) -> FileStamp:
@@ -197,20 +204,21 @@ def hash_file(path: Path, *, check: Callable[[], None] = lambda: None) -> FileSt
         while chunk := f.read(1 << 20):
             digest.update(chunk)
             check()
-    return FileStamp(st.st_size, st.st_mtime_ns, digest.hexdigest())
+    return FileStamp(st.st_size, st.st_mtime_ns, digest.hexdigest(), (st.st_dev, st.st_ino))
 
 
 def check_unchanged(path: Path, before: FileStamp) -> None:
     """Fail if ``path`` vanished or changed while it was read (a copy still in progress...)."""
     try:
-        now = stamp(path)
+        st = os.stat(path)
     except FileNotFoundError:
         raise FileProblem("the file disappeared while it was being read") from None
     except OSError as exc:
         raise FileProblem(f"the file could no longer be checked ({exc.strerror or exc})",
                           retry=True) from None
-    if (now.size, now.mtime_ns) != (before.size, before.mtime_ns):
-        detail = (f"size {before.size:,} -> {now.size:,} bytes" if now.size != before.size
-                  else "modified")
+    if not before.same_file(st):
+        detail = (f"size {before.size:,} -> {st.st_size:,} bytes" if st.st_size != before.size
+                  else "modified" if st.st_mtime_ns != before.mtime_ns
+                  else "another file was saved in its place")
         raise FileProblem(f"the file changed while it was being read ({detail}); "
                           f"import it again once it is complete", retry=True)
