@@ -91,6 +91,26 @@ def test_a_key_that_is_not_valid_unicode_names_a_column_with_a_warning(make_ctx,
                                   f"not valid Unicode (a lone surrogate): called it x"]
 
 
+@pytest.mark.parametrize("chunk", [7, 1 << 20])
+def test_a_record_nested_too_deeply_to_decode_is_rejected_alone(make_ctx, home, tmp_path,
+                                                                monkeypatch, chunk):
+    # Valid JSON, but deeper than the decoder recurses: set aside, like such a JSON line.
+    monkeypatch.setattr("trayjobs.kinds.importer.jsonstream._CHUNK", chunk)
+    deep = '[{"k": "s\\"]", "n": -1.5e3, "t": true}, ' * 3000 + "null" + "]" * 3000
+    text = f'[{{"a": 1}},\n{{"a": {deep}}},\n{{"a": 3}}]'
+    result, _ = run(make_ctx, write(tmp_path / "deep.json", text), table="t")
+    assert result["summary"] == "2 rows imported into t, 1 rejected (table _rejected)"
+    assert rows(home, "t") == [{"a": 1}, {"a": 3}]
+    [bad] = rejected(home)
+    assert (bad["line"], bad["reason"]) == (2, "not readable JSON: nested too deeply")
+    assert bad["raw"].startswith('{"a": [{"k": "s\\"]", "n": -1.5e3')
+    # Broken inside, it is broken JSON: the file fails, at the place.
+    broken = text.replace("null", "nul", 1)
+    err, _ = fail(make_ctx, write(tmp_path / "b.json", broken), run_id=2, table="u")
+    assert str(err) == (f"b.json: line 2, column {broken.split(chr(10))[1].index('nul') + 1:,}: "
+                        f"not valid JSON: expected value")
+
+
 def test_a_record_larger_than_the_limit_fails_the_file(make_ctx, tmp_path, monkeypatch):
     monkeypatch.setattr("trayjobs.kinds.importer.jsonstream._MAX_ELEMENT", 1000)
     monkeypatch.setattr("trayjobs.kinds.importer.jsonstream._CHUNK", 100)

@@ -9,8 +9,8 @@ import operator
 import re
 from typing import Any, Iterator, TextIO
 
-from .jsonstream import (DuplicateKeys, JsonArrayStream, describe_json_error, kind_of,
-                         make_decoder)
+from .jsonstream import (TOO_DEEP, DuplicateKeys, JsonArrayStream, describe_json_error,
+                         kind_of, make_decoder)
 from .problems import BadRow, FileProblem, printable
 from .readers import ODD, Batch, Reader, odd_reason
 
@@ -211,7 +211,9 @@ class JsonReader(_JsonRecords):
             good, numbers, bad = [], [], []
             for e in chunk:
                 reason = None
-                if not isinstance(e.value, dict):
+                if e.value is TOO_DEEP:
+                    reason = "not readable JSON: nested too deeply"
+                elif not isinstance(e.value, dict):
                     reason = f"not a record: the array holds {kind_of(e.value)} here, not an object"
                 elif not e.value:
                     reason = "an empty record: the object has no fields"

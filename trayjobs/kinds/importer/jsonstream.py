@@ -16,9 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator, TextIO
 
-from .problems import FileProblem
+from .problems import RAW_LIMIT, FileProblem
 
-__all__ = ["Element", "JsonArrayStream", "DECODER", "EXACT_DECODER", "DuplicateKeys",
+__all__ = ["Element", "JsonArrayStream", "TOO_DEEP", "DECODER", "EXACT_DECODER", "DuplicateKeys",
            "make_decoder", "describe_json_error", "kind_of"]
 
 _CHUNK = 1 << 20
@@ -131,6 +131,86 @@ def describe_json_error(exc: BaseException) -> str:
     return f"not valid JSON: {exc}"
 
 
+#: An element nested deeper than the decoder goes (it recurses), but valid JSON.
+TOO_DEEP = object()
+_SCALAR = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null")
+_CLOSE = {"[": "]", "{": "}"}
+
+
+def _skip_valid(text: str, pos: int, eof: bool) -> int | None:
+    """Where the JSON value at ``pos`` ends, checked without recursion (for one nested too
+    deeply to decode); None if ``text`` ends first and more may follow. Broken JSON
+    raises :class:`json.JSONDecodeError` at its place, as the decoder would."""
+    stack: list[str] = []
+    need = "value"  # or "key", or "next": a ',' or the close of the innermost container
+    while True:
+        pos = _WS.match(text, pos).end()
+        if pos >= len(text):
+            if eof:
+                raise json.JSONDecodeError("Expecting value", text, pos)
+            return None
+        c = text[pos]
+        if need == "next":
+            if not stack:
+                return pos
+            if c == _CLOSE[stack[-1]]:
+                stack.pop()
+                pos += 1
+            elif c == ",":
+                need = "key" if stack[-1] == "{" else "value"
+                pos += 1
+            else:
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
+            if not stack and need == "next":
+                return pos
+            continue
+        if need == "key":
+            if c != '"':
+                raise json.JSONDecodeError("Expecting property name enclosed in double quotes",
+                                           text, pos)
+            try:
+                pos = json.decoder.scanstring(text, pos + 1)[1]
+            except json.JSONDecodeError as exc:
+                if exc.msg.startswith("Unterminated") and not eof:
+                    return None
+                raise
+            pos = _WS.match(text, pos).end()
+            if pos >= len(text) and not eof:
+                return None
+            if pos >= len(text) or text[pos] != ":":
+                raise json.JSONDecodeError("Expecting ':' delimiter", text, pos)
+            pos += 1
+            need = "value"
+            continue
+        if c in _CLOSE:  # a value: an array or object opens
+            stack.append(c)
+            pos = _WS.match(text, pos + 1).end()
+            if pos < len(text) and text[pos] == _CLOSE[c]:
+                stack.pop()
+                pos += 1
+                need = "next"
+            else:
+                need = "key" if c == "{" else "value"
+            continue
+        if c == '"':
+            try:
+                pos = json.decoder.scanstring(text, pos + 1)[1]
+            except json.JSONDecodeError as exc:
+                if exc.msg.startswith("Unterminated") and not eof:
+                    return None
+                raise
+        else:
+            m = _SCALAR.match(text, pos)
+            if m is None:
+                raise json.JSONDecodeError("Expecting value", text, pos)
+            if m.end() == len(text) and not eof:
+                return None  # a number may go on in the next chunk
+            pos = m.end()
+        need = "next"
+        if not stack:
+            return pos
+
+
 @dataclass(slots=True)
 class Element:
     line: int
@@ -193,8 +273,11 @@ class JsonArrayStream:
         line = self._line + self._buf.count("\n", self._pos, pos)
         return FileProblem(reason, line=line, column=self._column(pos))
 
-    def _value(self, *, keep_raw: bool = False) -> tuple[Any, str | None]:
-        """Decode the value at the current position, reading more text as needed."""
+    def _value(self, *, keep_raw: bool = False,
+               deep: bool = False) -> tuple[Any, str | None]:
+        """Decode the value at the current position, reading more text as needed.
+        ``deep``: a value nested too deeply to decode is :data:`TOO_DEEP` (a record the
+        reader sets aside) if it is valid JSON, rather than the end of the file."""
         self._peek()
         while True:
             start = self._pos
@@ -212,7 +295,17 @@ class JsonArrayStream:
                 if self._eof or not at_end:
                     raise self._fail(describe_json_error(exc), at=exc.pos) from None
             except RecursionError:
-                raise self._fail("not readable JSON: nested too deeply") from None
+                if not deep:
+                    raise self._fail("not readable JSON: nested too deeply") from None
+                try:
+                    end = _skip_valid(self._buf, start, self._eof)
+                except json.JSONDecodeError as exc:
+                    raise self._fail(describe_json_error(exc), at=exc.pos) from None
+                if end is not None:
+                    raw = self._buf[start:end]
+                    self._value_line = self._line
+                    self._advance(end)
+                    return TOO_DEEP, raw[:RAW_LIMIT]
             except ValueError as exc:  # NaN/Infinity, a 5,000-digit number...
                 raise self._fail(describe_json_error(exc)) from None
             if len(self._buf) - self._pos > _MAX_ELEMENT:
@@ -264,7 +357,7 @@ class JsonArrayStream:
         lead: list[Element] | None = []
         end = False
         while not end:
-            value, raw = self._value(keep_raw=self.want_raw)
+            value, raw = self._value(keep_raw=self.want_raw, deep=True)
             if self._duplicates is not None and self._duplicates.pending:
                 self._duplicates.take(self._value_line)
             element = Element(self._value_line, value, raw)
