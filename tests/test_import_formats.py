@@ -7,7 +7,7 @@ import gzip
 
 import pytest
 
-from test_import_support import fail, rejected, rows, run, schema, tables, write
+from test_import_support import KIND, fail, params, rejected, rows, run, schema, tables, write
 
 RECORDS = [{"id": 1, "name": "Zoë", "price": 2.5}, {"id": 2, "name": "Ünal €", "price": None}]
 
@@ -252,6 +252,8 @@ def test_a_guessed_code_page_is_a_warning_naming_words_as_read(make_ctx, home, t
     assert warning == (f"tr.csv: not UTF-8: the text was read as {codec}, a guess ({words}); "
                        f"if letters look wrong, set the job's encoding to the file's code page "
                        f'(encoding = "{other}", say), or encoding = "{codec}" if they are right')
+    preview = KIND.run(make_ctx(files=[path], dry_run=True), params())
+    assert preview["files"][0]["notes"] == [warning.removeprefix("tr.csv: ")]
     # Set, the encoding is no guess: the words are right and nothing is said.
     result, _ = run(make_ctx, path, run_id=2, table="u", encoding="cp1254")
     assert "warnings" not in result

@@ -137,7 +137,8 @@ def _file(path: Path, plan: Plan, params: ImportParams, database: Path) -> dict[
             "dialect": plan.dialect.describe() if plan.dialect else None,
             "columns": names, "types": types, "sample": sample,
             "rows_read": len(rows),
-            "notes": [*getattr(reader, "warnings", ()), *_notes(fields)],
+            "notes": [*filter(None, [plan.encoding.guess_warning()]),
+                      *getattr(reader, "warnings", ()), *_notes(fields)],
             "rejects": [{"line": b.line, "reason": b.reason, "raw": b.raw}
                         for b in sorted(bad, key=lambda b: b.line or 0)[:100]]}
 
