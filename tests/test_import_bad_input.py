@@ -3,6 +3,7 @@ of the source is lost or changed."""
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 
@@ -265,3 +266,14 @@ def test_a_file_saved_over_mid_read_with_the_same_size_and_time_fails(make_ctx, 
     assert err.retry is True
     assert path.exists() and not (tmp_path / "processed").exists()
     assert "big" not in tables(home)
+
+
+def test_a_row_with_bytes_that_do_not_decode_says_so_before_its_field_count(make_ctx, home,
+                                                                          tmp_path):
+    # A UTF-16 file cut after an odd byte: its last "row" is that byte.
+    text = "id,name\n1,Zoë\n2,Łódź\n"
+    path = write(tmp_path / "u.csv", codecs.BOM_UTF16_LE + text.encode("utf-16-le") + b"x")
+    result, _ = run(make_ctx, path, table="t")
+    assert rows(home, "t") == [{"id": 1, "name": "Zoë"}, {"id": 2, "name": "Łódź"}]
+    assert [(r["line"], r["reason"], r["raw"]) for r in rejected(home)] == [
+        (4, "holds bytes that are not utf-16", "\\x78")]

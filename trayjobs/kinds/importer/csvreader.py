@@ -349,14 +349,14 @@ class CsvReader(Reader):
                 bad.append(BadRow(at, _stray_reason(row.field),
                                   printable(row.text.rstrip("\r\n"))))
                 continue
-            reason = None
             if len(row) > width and not any(row[width:]):
                 row = row[:width]  # a delimiter ending the line (some exports' habit): no data
-            if len(row) != width:
+            # Bytes that did not decode come first: they are often why the fields miscount
+            # (a UTF-16 file cut after an odd byte).
+            reason = odd_reason("\x1f".join(row), self.watch.encoding) if look else None
+            if reason is None and len(row) != width:
                 more = "many" if len(row) > width else "few"
                 reason = f"too {more} fields: {len(row)} instead of {width}"
-            elif look:
-                reason = odd_reason("\x1f".join(row), self.watch.encoding)
             if reason:
                 bad.append(BadRow(at, reason, self.raw(row)))
             else:
