@@ -91,7 +91,7 @@ def test_a_key_that_is_not_valid_unicode_names_a_column_with_a_warning(make_ctx,
                                   f"not valid Unicode (a lone surrogate): called it x"]
 
 
-@pytest.mark.parametrize("chunk", [7, 1 << 20])
+@pytest.mark.parametrize("chunk", [7, 13, 4099, 1 << 20])
 def test_a_record_nested_too_deeply_to_decode_is_rejected_alone(make_ctx, home, tmp_path,
                                                                 monkeypatch, chunk):
     # Valid JSON, but deeper than the decoder recurses: set aside, like such a JSON line.

@@ -18,8 +18,8 @@ from typing import Any, Iterator, TextIO
 
 from .problems import RAW_LIMIT, FileProblem
 
-__all__ = ["Element", "JsonArrayStream", "TOO_DEEP", "DECODER", "EXACT_DECODER", "DuplicateKeys",
-           "make_decoder", "describe_json_error", "kind_of"]
+__all__ = ["Element", "JsonArrayStream", "TOO_DEEP", "DECODER", "EXACT_DECODER",
+           "DuplicateKeys", "make_decoder", "describe_json_error", "kind_of"]
 
 _CHUNK = 1 << 20
 _MAX_ELEMENT = 64 << 20
@@ -202,6 +202,8 @@ def _skip_valid(text: str, pos: int, eof: bool) -> int | None:
         else:
             m = _SCALAR.match(text, pos)
             if m is None:
+                if not eof and len(text) - pos < 8:
+                    return None  # "-" or "tru" at the end: the next chunk may finish it
                 raise json.JSONDecodeError("Expecting value", text, pos)
             if m.end() == len(text) and not eof:
                 return None  # a number may go on in the next chunk
@@ -302,10 +304,10 @@ class JsonArrayStream:
                 except json.JSONDecodeError as exc:
                     raise self._fail(describe_json_error(exc), at=exc.pos) from None
                 if end is not None:
-                    raw = self._buf[start:end]
+                    raw = self._buf[start:min(end, start + RAW_LIMIT)]
                     self._value_line = self._line
                     self._advance(end)
-                    return TOO_DEEP, raw[:RAW_LIMIT]
+                    return TOO_DEEP, raw
             except ValueError as exc:  # NaN/Infinity, a 5,000-digit number...
                 raise self._fail(describe_json_error(exc)) from None
             if len(self._buf) - self._pos > _MAX_ELEMENT:
