@@ -184,6 +184,21 @@ def test_iso8859_2_text_is_not_read_as_cp1250(make_ctx, home, tmp_path, text):
     assert any("iso8859-2 (detected)" in m for m in ctx.sink.logs)
 
 
+@pytest.mark.parametrize("encoding, text", [
+    ("cp1254", "id;şehir;açıklama\n1;İstanbul;Boğaziçi köprüsü, güzel şehir\n"
+               "2;Ankara;Başkent, ılık hava\n"),  # as cp1257: "Żstanbul", "aēżklama"
+    ("cp1257", "id;miestas;aprašymas\n1;Šiauliai;Gražus miestas šiaurėje\n"
+               "2;Kaunas;Ąžuolų giria, žąsys\n"),
+])
+def test_turkish_and_baltic_code_pages_are_told_apart(make_ctx, home, tmp_path, encoding,
+                                                     text):
+    _, ctx = run(make_ctx, write(tmp_path / "c.csv", text, encoding=encoding))
+    header, *lines = text.splitlines()
+    got = rows(home, "c", ", ".join(f'CAST("{n}" AS TEXT)' for n in header.split(";")))
+    assert [tuple(r.values()) for r in got] == [tuple(line.split(";")) for line in lines]
+    assert any(f"{encoding} (detected)" in m for m in ctx.sink.logs)
+
+
 @pytest.mark.parametrize("encoding", ["cp866", "iso8859_5"])
 def test_dos_and_iso_cyrillic_are_detected(make_ctx, home, tmp_path, encoding):
     text = "Имя;Город;Сумма\nИван Петров;Москва;1000\nОльга Смирнова;Тверь;2000\n"

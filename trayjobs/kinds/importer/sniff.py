@@ -77,6 +77,11 @@ _ALPHABETS = {
                "áéíóúàèëïöü", "æøåéó", "åäöé", "åäöšž", "áðéíóúýþæö", "àçèéíïòóúü"),
     "cp1250": ("äöüß", "ąćęłńóśźż", "áčďéěíňóřšťúůýž", "áäčďéíĺľňóôŕšťúýž", "áéíóöőúüű",
                "čšž", "čćđšž", "ăâîşţ"),
+    # Turkish (its "İ" lowers to "i" and a combining dot), and the Western languages;
+    # Lithuanian, Latvian, Estonian.
+    "cp1254": ("çğıöşüâîû\u0307", "äöüß", "àâæçéèêëîïôœùûüÿ", "áéíóúñü", "áâãàçéêíóôõú",
+               _ITALIAN),
+    "cp1257": ("ąčęėįšųūž", "āčēģīķļņšūž", "äõöüšž", "äöüß", "æøåéó", "åäöé"),
 }
 
 
@@ -140,7 +145,7 @@ def _misfits(text: str, codec: str) -> tuple[int, int]:
         word = m.group()
         if word.isascii() or not any(c.isalpha() for c in word):
             continue
-        own = {c.lower() for c in word if not c.isascii()}
+        own = {low for c in word if not c.isascii() for low in c.lower() if not low.isascii()}
         if not any(own <= a and (not last or word[:-1].isascii()) for a, last in alphabets):
             misfits += 1
         letters |= own
@@ -168,6 +173,15 @@ def _latin2(data: bytes) -> bool:
         return True
     iso = data.decode("iso8859_2")
     return iso != windows and _misfits(iso, "cp1250") < _misfits(windows, "cp1250")
+
+
+def _better_words(data: bytes, chosen: str, other: str) -> str:
+    """``other`` if ``data`` reads as clearly better words in it than in ``chosen``."""
+    try:
+        ours, theirs = _misfits(data.decode(other), other), _misfits(data.decode(chosen), chosen)
+    except UnicodeDecodeError:
+        return chosen
+    return other if ours < theirs and ours[0] < theirs[0] else chosen
 
 
 def _central_european(data: bytes, western: str = "cp1252") -> str | None:
@@ -262,6 +276,9 @@ def guess_legacy(data: bytes) -> str:
             name = _central_european(data[:HEAD_BYTES], name) or name
         elif name in ("cp1250", "iso8859_2"):  # rated alike: the words tell
             name = "iso8859_2" if _latin2(data[:HEAD_BYTES]) else "cp1250"
+        elif name in ("cp1254", "cp1257"):  # Turkish reads as Baltic ("Żstanbul"), and back
+            name = _better_words(data[:HEAD_BYTES], name,
+                                 "cp1257" if name == "cp1254" else "cp1254")
         return codecs.lookup(name).name
     # No reading rated (a short sample): cp1252, unless its words are made of accented
     # letters only ("Êîä;Òîâàð"), as Cyrillic reads in it: then cp1251 ("Код;Товар").
