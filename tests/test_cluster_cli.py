@@ -533,3 +533,33 @@ def test_status_with_the_history_server_down_answers_within_seconds(tmp_path, mo
     assert time.monotonic() - started < 8
     assert out.returncode == 1 and "the run history cannot be reached" in out.stderr
     assert "Qz" not in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("value, said", [
+    ("", "an empty host name"),
+    ("  ", "is not a host name"),
+    ("my nas", "is not a host name"),
+    ("n" * 201, "it has 201 characters, at most 200"),
+    ("nas\x1b[2J", "is not a host name"),
+    ("nas\u202e", "is not a host name"),
+    ("nas*", "is not a host name"),
+    ("a/b", "is not a host name"),
+])
+def test_a_bad_trayjobs_host_stops_every_command_saying_what_to_set(
+        home, monkeypatch, capsys, value, said):
+    """TRAYJOBS_HOST names this machine in queue keys, the workers' rows and every list of
+    them: one no machine can go by is refused as a process starts, before anything is
+    written under it."""
+    from trayjobs.cli import main
+    monkeypatch.setenv("TRAYJOBS_HOST", value)
+    assert main(["--home", str(home.root), "jobs"]) == 2
+    err = capsys.readouterr().err
+    assert "TRAYJOBS_HOST" in err and said in err and "unset it" in err, err
+    assert "\x1b" not in err and "\u202e" not in err  # shown escaped, never acted on
+    assert len(err) < 400, err
+
+
+def test_a_good_trayjobs_host_is_taken(home, monkeypatch, capsys):
+    from trayjobs.cli import main
+    monkeypatch.setenv("TRAYJOBS_HOST", "nas-2.lan_b")
+    assert main(["--home", str(home.root), "jobs"]) == 0

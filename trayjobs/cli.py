@@ -205,6 +205,12 @@ def main(argv: list[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
     home = resolve_home(args.home)
     command = args.command or "app"
+    from .cluster import env_host
+    try:
+        env_host()  # every command and the app go by this name: a bad one stops them all
+    except UserError as exc:
+        print(f"trayjobs: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     import logging
     # The history's connection pool logs each failed try; a command says it once, in the
     # sentence below (StoreUnreachable), the app and the worker in their own words.

@@ -28,10 +28,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .secrets import SecretRef
 
 __all__ = ["ClusterSpec", "parse_cluster", "redis_url", "database_url", "DEFAULT_LEASE",
-           "clustered", "redact", "has_password", "redis_advice", "who_answers", "POSTGRES"]
+           "clustered", "redact", "has_password", "redis_advice", "who_answers", "POSTGRES",
+           "check_host", "env_host", "HOST_MAX"]
 
 #: Seconds after a worker's last heartbeat that its running runs stay its own.
 DEFAULT_LEASE = 30.0
+
+#: The longest name a machine may go by: it is part of a queue's key and of every line
+#: that lists workers.
+HOST_MAX = 200
 
 _SCHEMES = ("redis", "rediss", "unix")
 _DB_SCHEMES = ("postgresql", "postgres", "sqlite")
@@ -64,10 +69,12 @@ class ClusterSpec(BaseModel):
         "once after a clean stop). Longer rides out a store that is slow to answer; "
         "shorter recovers sooner. Read when the process running jobs starts."))
 
-    host: str | None = Field(None, min_length=1, max_length=200, description=(
+    host: str | None = Field(None, min_length=1, max_length=HOST_MAX, description=(
         "The name this machine's workers go by in the cluster, which a job's `host` names, "
         "e.g. `\"nas\"`. Not set: the machine's host name (the environment variable "
-        "`TRAYJOBS_HOST` overrides both). Read when a process starts."))
+        "`TRAYJOBS_HOST` overrides both). At most 200 characters, without spaces, control "
+        "characters or `* ? [ ] / \\`: a process refuses to start under such a name, saying "
+        "which. Read when a process starts."))
 
     @field_validator("host")
     @classmethod
@@ -250,10 +257,35 @@ def check_redis_url(url: str) -> str:
 
 
 def check_host(name: str) -> str:
-    """``name`` if it can be a machine's name in the cluster (``ValueError`` if not)."""
-    if name != name.strip() or any(c.isspace() or c in "*?[]/\\" for c in name):
-        raise ValueError(f"{name!r} is not a host name; write one like \"nas\" (no spaces)")
+    """``name`` if it can be a machine's name in the cluster (``ValueError`` if not): no
+    spaces, no characters a terminal or a list cannot show (control characters, direction
+    overrides), none that Redis key patterns read (``* ? [ ]``), no ``/`` or ``\\``."""
+    shown = name if len(name) <= 60 else name[:60] + "..."
+    if not name:
+        raise ValueError("an empty host name; write one like \"nas\"")
+    if len(name) > HOST_MAX:
+        raise ValueError(f"{shown!r} is not a host name: it has {len(name)} characters, at "
+                         f"most {HOST_MAX}; write one like \"nas\"")
+    if any(c.isspace() or not c.isprintable() or c in "*?[]/\\" for c in name):
+        raise ValueError(f"{shown!r} is not a host name; write one like \"nas\" (letters, "
+                         f"digits, - . _; no spaces, control characters or * ? [ ] / \\)")
     return name
+
+
+def env_host() -> str | None:
+    """``TRAYJOBS_HOST``, checked (None when it is not set): :class:`UserError` saying what
+    to set for a value no machine can go by. Checked once as a process starts: read later,
+    a bad name would end a heartbeat or a queue's thread instead."""
+    import os
+    from .errors import UserError
+    name = os.environ.get("TRAYJOBS_HOST")
+    if name is None:
+        return None
+    try:
+        return check_host(name)
+    except ValueError as exc:
+        raise UserError(f"the environment variable TRAYJOBS_HOST: {exc}, or unset it to use "
+                        f"[cluster] host or this machine's host name") from None
 
 
 def check_database_url(url: str) -> str:
