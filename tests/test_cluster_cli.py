@@ -400,9 +400,11 @@ def test_a_redis_database_that_is_not_a_number_is_refused():
         check_redis_url(url)
 
 
-def test_leave_names_the_runs_going_here_that_a_restart_would_interrupt(tmp_path):
+def test_leave_refuses_while_runs_go_here_that_its_restart_would_interrupt(tmp_path):
     """`leave` said "restart the app or worker": done at once, the runs it was running on
-    the shared history ended interrupted there, with no word before."""
+    the shared history ended interrupted there. It removed [cluster] first and named them
+    after, in a note read once the restart had done it: now it refuses, saying what to do,
+    and `--now` leaves anyway, naming them."""
     from trayjobs.config import load_config as load
     from trayjobs.store.open import open_store
     home = machine(tmp_path, "laptop")
@@ -422,9 +424,14 @@ def test_leave_names_the_runs_going_here_that_a_restart_would_interrupt(tmp_path
             finally:
                 store.close()
         wait_until(lambda: state() == "running", 30, what="the run running")
-        out = trayjobs(home, "cluster", "leave")
+        refused = trayjobs(home, "cluster", "leave")
+        assert refused.returncode == 1, refused.stderr
+        assert f"({rid}) are running here" in refused.stderr, refused.stderr
+        assert "cluster leave --now" in refused.stderr and "interrupted" in refused.stderr
+        assert "[cluster]" in home.config_file.read_text()  # nothing changed
+        out = trayjobs(home, "cluster", "leave", "--now")
         assert out.returncode == 0, out.stderr
-        assert f"run {rid})" in out.stdout and "end interrupted" in out.stdout
+        assert f"({rid}) are running here" in out.stdout and "interrupted" in out.stdout
         assert "[cluster]" not in home.config_file.read_text()
     finally:
         worker.terminate()

@@ -52,15 +52,20 @@ def add_parser(sub) -> None:
     st = act.add_parser("status", help="the servers, the workers, their versions and "
                                        "what waits in the queue")
     st.add_argument("--json", action="store_true", help="print it as one JSON object")
-    act.add_parser("leave", help="stop using the shared servers: this machine goes back to "
-                                 "its own history and queue (the shared ones are kept)")
+    lv = act.add_parser("leave", help="stop using the shared servers: this machine goes back "
+                                      "to its own history and queue (the shared ones are "
+                                      "kept); refused while runs of the shared history are "
+                                      "running here, which the restart would interrupt")
+    lv.add_argument("--now", action="store_true",
+                    help="leave although runs are running here: they go on until the app or "
+                         "worker restarts, which ends them interrupted")
 
 
 def cmd_cluster(home, args) -> int:
     if args.action in ("init", "join"):
         return _init_or_join(home, args, init=args.action == "init")
     if args.action == "leave":
-        return _leave(home)
+        return _leave(home, now=getattr(args, "now", False))
     return _status(home, args)
 
 
@@ -217,23 +222,29 @@ def _write_cluster(home, values: dict[str, Any] | None, *, keep_others: bool = F
     doc.save()
 
 
-def _leave(home) -> int:
+def _leave(home, *, now: bool = False) -> int:
     from .config import load_config
     cfg = load_config(home.config_file)
     if cfg.cluster.redis is None and cfg.cluster.database is None:
         print("this machine does not use shared servers")
         return 0
     going = _runs_going_here(home, cfg)
+    runs = f"{len(going)} run(s) of the shared history ({', '.join(map(str, going))})"
+    if going and not now:
+        # Leaving takes effect at the restart, which stops them: they would end interrupted
+        # in the shared history, which this machine no longer looks at. Said before, not
+        # after: a note under "[cluster] removed" was read once the restart had done it.
+        print(f"trayjobs: {runs} are running here now; leaving takes effect when the app or "
+              f"worker restarts, which would end them interrupted. Wait for them to end "
+              f"(`trayjobs runs --state running`) and leave again, or cancel them, or "
+              f"leave anyway: trayjobs cluster leave --now", file=sys.stderr)
+        return 1
     _write_cluster(home, None)
     print(f"{home.config_file}: [cluster] removed; restart the app or `trayjobs worker` to "
           f"go back to this machine's own history ({home.runs_db})")
     if going:
-        # A restart now stops them: they would end interrupted in the shared history,
-        # which this machine no longer looks at.
-        print(f"note: {len(going)} run(s) of the shared history are going here now (run "
-              f"{', '.join(map(str, going))}); restart once they end (`trayjobs cluster "
-              f"status` with the shared servers, or the other machines, show them), or they "
-              f"end interrupted")
+        print(f"note: {runs} are running here now: they go on until the restart, which "
+              f"ends them interrupted (the other machines' `trayjobs runs` show them)")
     return 0
 
 
