@@ -267,7 +267,7 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         if getattr(self.store, "migrated", True):
             return  # a file, or a server spoken to already
         delay = 0.25
-        cap = min(STORE_RETRY_MAX, max(1.0, self.config.cluster.lease / 2))
+        cap = min(STORE_RETRY_MAX, max(1.0, self.lease.lease / 2))
         while True:
             try:
                 self.store.migrate()
@@ -484,7 +484,9 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         took the message and died before it claimed the run. A message sent twice is
         harmless (one claim wins). A run found on Redis is looked for again only a lease
         later (``_handed_seen``): a queue that holds thousands is not read at each beat."""
-        lease, now = self.config.cluster.lease, time.monotonic()
+        # The lease this process holds (its row's), not a reloaded file's: [cluster] waits
+        # for a restart, and the other engines time it by the rows.
+        lease, now = self.lease.lease, time.monotonic()
         if now < self._unhand_next:
             return
         self._unhand_next = now + lease / 2
