@@ -239,5 +239,54 @@ def test_a_long_sleep_counts_every_missed_second_not_where_the_count_stopped():
     job = parse_config('[jobs.s]\nkind = "demo"\nevery = "1s"\n').jobs["s"]
     now = datetime(2026, 11, 23, 8, 0, tzinfo=BERLIN)
     p = plan(job, _state(job, now - timedelta(days=3, seconds=-1)), now, tz=BERLIN)
-    assert p.missed == 3 * 86400
-    assert p.runs[0].note.startswith(f"missed {3 * 86400} runs since 2026-11-20 08:00")
+    # the slot at now is on time: the one before it, every second of three days, missed
+    assert [r.trigger for r in p.runs] == ["skipped", "schedule"]
+    assert p.missed == 3 * 86400 - 1
+    assert p.runs[0].note.startswith(f"missed {3 * 86400 - 1} runs since 2026-11-20 08:00")
+
+
+@pytest.mark.parametrize("expr, missed", [("* * * * *", "once"), ("*/5 * * * *", "all"),
+                                          ("0 9 * * *", "skip")])
+def test_a_cron_a_year_behind_is_planned_at_once_with_every_slot_counted(expr, missed):
+    """Each missed slot was walked one by one: a minute's cron whose app was closed for a
+    year took seconds at each scheduler tick (each one, while the job was paused), and
+    stopped counting at 100000."""
+    import time
+    job = parse_config(f'[jobs.c]\nkind = "demo"\ncron = "{expr}"\n'
+                       f'missed = "{missed}"\n').jobs["c"]
+    now = datetime(2026, 11, 23, 8, 0, 30, tzinfo=BERLIN)
+    since = job.schedule.next_after(now - timedelta(days=365), tz=BERLIN)
+    started = time.perf_counter()
+    p = plan(job, _state(job, since), now, tz=BERLIN)
+    assert time.perf_counter() - started < 0.5
+    per_day = {"* * * * *": 1440, "*/5 * * * *": 288, "0 9 * * *": 1}[expr]
+    on_time = expr != "0 9 * * *"  # 08:00 is a slot of the first two, 30 s ago
+    assert p.missed == 365 * per_day - on_time
+    assert p.runs[0].note.startswith(f"missed {p.missed} runs since")
+    assert (p.runs[-1].trigger == "schedule") is on_time
+    if missed == "all":  # the first hundred, from the first missed on, five minutes apart
+        each = [r.due_at for r in p.runs if r.trigger == "catch-up"]
+        assert len(each) == 100 and each[0] == since.timestamp()
+        assert {b - a for a, b in zip(each, each[1:])} == {300.0}
+    assert p.next_run_at == job.schedule.next_after(now, tz=BERLIN).timestamp()
+
+
+@pytest.mark.parametrize("zone, day", [
+    ("Europe/Berlin", datetime(2026, 3, 29)), ("Europe/Berlin", datetime(2026, 10, 25)),
+    ("Australia/Lord_Howe", datetime(2026, 4, 5)), ("Australia/Lord_Howe", datetime(2026, 10, 4)),
+    ("America/Santiago", datetime(2026, 4, 5)), ("America/Havana", datetime(2026, 3, 8)),
+])
+@pytest.mark.parametrize("expr", ["*/15 * * * *", "30 2 * * *", "45 1 * * *", "*/10 0-2 * * *",
+                                  "0 0 * * *"])
+def test_the_slots_counted_across_a_clock_change_are_those_walked_one_by_one(zone, day, expr):
+    from datetime import timezone
+    tz, cron = ZoneInfo(zone), Cron(expr)
+    for start_hour, hours in ((-30, 60), (1, 2), (-3, 5)):
+        first = cron.next_after((day + timedelta(hours=start_hour)).replace(tzinfo=tz), tz=tz)
+        now = first + timedelta(hours=hours)
+        walked, t = [first], first
+        while (t := cron.next_after(t, tz=tz)).timestamp() <= now.timestamp():
+            walked.append(t)
+        last = cron.last_by(now, first.astimezone(timezone.utc), tz=tz)
+        assert last.timestamp() == walked[-1].timestamp()
+        assert cron.count(first.astimezone(timezone.utc), last, tz=tz) == len(walked)

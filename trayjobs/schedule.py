@@ -137,6 +137,15 @@ class Interval:
         steps = int((after - anchor).total_seconds() // self.seconds) + 1
         return (anchor + timedelta(seconds=steps * self.seconds)).astimezone(after.tzinfo)
 
+    def last_by(self, now: datetime, first: datetime, tz: tzinfo | None = None) -> datetime:
+        """The last slot of the grid that starts at ``first`` (a slot) not after ``now``."""
+        steps = int((now - first).total_seconds() // self.seconds)
+        return (first + timedelta(seconds=max(steps, 0) * self.seconds)).astimezone(first.tzinfo)
+
+    def count(self, first: datetime, last: datetime, tz: tzinfo | None = None) -> int:
+        """How many slots from the slot ``first`` to the slot ``last``, both counted."""
+        return int(round((last - first).total_seconds() / self.seconds)) + 1
+
     def describe(self) -> str:
         from .durations import format_duration
         s = self.seconds
@@ -214,11 +223,83 @@ class Cron:
                     best = t
         return best.astimezone(zone)
 
+    def last_by(self, now: datetime, first: datetime, tz: tzinfo | None = None) -> datetime:
+        """The last slot not after ``now``, from the slot ``first`` on (``first`` if none
+        later is). Found by halving the time between them, not by walking every slot: a
+        minute's cron a year behind has half a million of them (seconds per look)."""
+        # In UTC throughout: datetimes of one zone subtract and compare by wall clock.
+        end = now.timestamp()
+        lo, hi = first.astimezone(timezone.utc), now.astimezone(timezone.utc)
+        # a slot comes after lo by now; none after hi
+        if self.next_after(lo, tz=tz).timestamp() > end:
+            return first
+        while (hi - lo).total_seconds() > 1:  # slots are whole minutes apart, or one instant
+            mid = lo + (hi - lo) / 2
+            if self.next_after(mid, tz=tz).timestamp() <= end:
+                lo = mid
+            else:
+                hi = mid
+        return self.next_after(lo, tz=tz)
+
+    def count(self, first: datetime, last: datetime, tz: tzinfo | None = None) -> int:
+        """How many slots from ``first`` to ``last``, both counted, as :meth:`next_after`
+        walks them. A day whose clocks do not change is counted from the fields (its matching
+        minutes and hours); one whose clocks change (and the days beside a change by half an
+        hour), walked."""
+        from cronsim import CronSim
+        zone = tz or local_zone()
+        if last.timestamp() < first.timestamp():
+            return 0
+        fields = CronSim(self.expr, datetime(2000, 1, 1))
+        times = sorted((h, m) for h in fields.hours for m in fields.minutes)
+        start, end = first.astimezone(zone), last.astimezone(zone)
+        minute, hour, *day_fields = self.expr.split()
+        days = CronSim("0 0 " + " ".join(day_fields),
+                       datetime.combine(start.date(), time()) - timedelta(minutes=1))
+        matching = next(days).date()
+        total, day = 0, start.date()
+        while day <= end.date():
+            begin, after = _day_start(day, zone), _day_start(day + timedelta(days=1), zone)
+            if _steady(begin, after, zone):
+                while matching < day:
+                    matching = next(days).date()
+                if matching == day:
+                    lo = (start.hour, start.minute) if day == start.date() else (0, 0)
+                    hi = (end.hour, end.minute) if day == end.date() else (23, 59)
+                    total += (len(times) if (lo, hi) == ((0, 0), (23, 59))
+                              else sum(1 for t in times if lo <= t <= hi))
+            else:
+                total += self._walk(max(begin.timestamp(), first.timestamp()),
+                                    min(after.timestamp(), last.timestamp() + 1), zone)
+            day += timedelta(days=1)
+        return total
+
+    def _walk(self, begin: float, before: float, zone: tzinfo) -> int:
+        """How many slots from ``begin`` on and before ``before`` (timestamps), one by one."""
+        n, t = 0, self.next_after(utc(begin - 1), tz=zone)
+        while t.timestamp() < before:
+            n, t = n + 1, self.next_after(t, tz=zone)
+        return n
+
     def describe(self) -> str:
         return describe_cron(self.expr)
 
 
 Schedule = Interval | Cron
+
+
+def _day_start(day, zone: tzinfo) -> datetime:
+    """The first moment of the local date ``day`` in ``zone`` (where midnight is skipped,
+    the end of the gap)."""
+    return _instants(day, time(), zone)[0]
+
+
+def _steady(begin: datetime, after: datetime, zone: tzinfo) -> bool:
+    """Whether the day from ``begin`` to ``after`` keeps one offset from UTC, 24 hours
+    long, and is not beside a change by half an hour: its slots are its wall-clock ones."""
+    return (after.timestamp() - begin.timestamp() == 86400
+            and begin.utcoffset() == utc(after.timestamp() - 1).astimezone(zone).utcoffset()
+            and not _odd_change_near(begin, zone))
 
 
 def _odd_change_near(moment: datetime, zone: tzinfo) -> bool:

@@ -20,7 +20,6 @@ __all__ = ["Planned", "Plan", "plan", "LATE_TOLERANCE", "MAX_CATCHUP"]
 LATE_TOLERANCE = 90.0
 #: Never create more than this many catch-up runs for one job at once.
 MAX_CATCHUP = 100
-_MAX_WALK = 100_000
 #: A next due time this much later than the schedule's next one from now: the clock went back.
 CLOCK_BACK = 3 * 3600.0
 
@@ -66,45 +65,38 @@ def plan(job: JobConfig, state: dict[str, Any] | None, now: datetime, *,
         return Plan([], stored)
 
     first = datetime.fromtimestamp(stored, timezone.utc)
-    due = [first]
-    cursor = first
-    while len(due) < _MAX_WALK:
-        cursor = sched.next_after(cursor, anchor=first, tz=tz)
-        if cursor > now:
-            break
-        due.append(cursor)
-    nxt = _ts(cursor) if cursor > now else _ts(sched.next_after(now, anchor=first, tz=tz))
-    late = _ts(now) - _ts(due[-1])
-    if len(due) == 1 and late <= LATE_TOLERANCE:
-        return Plan([Planned("schedule", due_at=_ts(due[0]))], nxt)
+    # The last slot due and how many came due, computed: not by walking each of them (a
+    # minute's cron a year behind: half a million slots, seconds per tick while paused).
+    last = sched.last_by(now, first, tz=tz)
+    count = sched.count(first, last, tz=tz)
+    nxt = _ts(sched.next_after(last, anchor=first, tz=tz))
+    late = _ts(now) - _ts(last)
+    if count == 1 and late <= LATE_TOLERANCE:
+        return Plan([Planned("schedule", due_at=_ts(first))], nxt)
 
     # Everything before the last due time was missed; the last one too when it is this late.
-    missed = len(due) if late > LATE_TOLERANCE else len(due) - 1
+    missed = count if late > LATE_TOLERANCE else count - 1
     runs: list[Planned] = []
     if late <= LATE_TOLERANCE:
-        runs.append(Planned("schedule", due_at=_ts(due[-1])))
+        runs.append(Planned("schedule", due_at=_ts(last)))
     words = f"missed {missed} run{'s' if missed != 1 else ''}"
-    if cursor <= now:  # the walk stopped at its bound: the count is only where it stopped
-        if isinstance(sched, Interval):  # which arithmetic counts
-            missed = int((_ts(now) - stored) // sched.seconds) + 1
-            words = f"missed {missed} runs"
-        else:
-            words = f"missed more than {missed} runs"
     since = datetime.fromtimestamp(stored).astimezone(tz).strftime("%Y-%m-%d %H:%M")
     if job.common.missed == "skip":
         runs.insert(0, Planned("skipped", note=f"{words} since {since}; skipped by policy",
-                               due_at=_ts(due[0])))
+                               due_at=_ts(first)))
     elif job.common.missed == "once":
         if not runs:  # an on-time run covers the catch-up already
             runs.append(Planned("catch-up", note=f"{words} since {since}; running once",
-                                due_at=_ts(due[0])))
+                                due_at=_ts(first)))
         else:
             runs.insert(0, Planned("skipped", note=f"{words} since {since}; the on-time run "
-                                                   f"covers them", due_at=_ts(due[0])))
+                                                   f"covers them", due_at=_ts(first)))
     else:
-        count = min(missed, MAX_CATCHUP)
-        extra = f" (the first {count})" if count < missed else ""
-        for i in range(count):
+        n = min(missed, MAX_CATCHUP)
+        extra = f" (the first {n})" if n < missed else ""
+        due = first
+        for i in range(n):
             runs.insert(i, Planned("catch-up", note=f"{words} since {since}; running each{extra}",
-                                   due_at=_ts(due[i])))
+                                   due_at=_ts(due)))
+            due = sched.next_after(due, anchor=first, tz=tz)
     return Plan(runs, nxt, missed=missed)
