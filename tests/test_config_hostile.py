@@ -304,6 +304,24 @@ def test_unknown_keys_suggest_only_close_spellings_and_list_the_kinds_keys():
     assert "key 'retry.tries'" in msg and "retry takes attempts, backoff, jitter, max_backoff" in msg
 
 
+@pytest.mark.parametrize("text, key, words", [
+    (job('schedule = "every 5m"'), "schedule", 'write every = "15m" for an interval, or cron'),
+    (job('interval = "5m"'), "interval", 'write every = "15m"'),
+    (job('cron = "0 9 * * *"\ntimezone = "Europe/Paris"'), "timezone",
+     "schedules follow this computer's time zone"),
+    (job('TZ = "Mars/Olympus"'), "TZ", "schedules follow this computer's time zone"),
+    (job("retries = 5"), "retries", "write retry = { attempts = 3 }"),
+    (job("disabled = true"), "disabled", "write enabled = false"),
+    ('[settings]\ntimezone = "UTC"\n', "settings.timezone",
+     "schedules follow this computer's time zone"),
+])
+def test_keys_other_schedulers_use_say_what_to_write_here(text, key, words):
+    """Keys from crontabs, systemd timers or CI files had no spelling close to one here:
+    the message listed thirty keys and left the reader to find the one meant."""
+    [msg] = errors_of(text)
+    assert f"key '{key}': unknown key; {words}" in msg, msg
+
+
 @pytest.mark.parametrize("kind, expected", [
     ('["demo"]', "key 'kind': write the kind's name in quotes, e.g. kind = \"demo\" (got ['demo']; "
                  "kinds: cleanup, command, demo"),

@@ -221,6 +221,23 @@ def _message(err: dict, where, model: type[BaseModel], kind: str | None) -> tupl
     return loc, msg
 
 
+#: Keys other schedulers' files use for what a job (or [settings]) says otherwise here:
+#: what to write instead, where no spelling is close to that.
+_WRITTEN_ELSEWHERE = {
+    "schedule": "write every = \"15m\" for an interval, or cron = \"0 9 * * *\" for times "
+                "of day",
+    "interval": "write every = \"15m\"",
+    "timezone": "schedules follow this computer's time zone (its clock), which no job or "
+                "setting changes; write the times in it",
+    "retries": "write retry = { attempts = 3 } (attempts in all, the first included)",
+    "disabled": "write enabled = false",
+}
+_WRITTEN_ELSEWHERE.update({k: _WRITTEN_ELSEWHERE["timezone"]
+                           for k in ("tz", "time_zone", "cron_tz", "zone")})
+_WRITTEN_ELSEWHERE.update({k: _WRITTEN_ELSEWHERE["retries"]
+                           for k in ("max_retries", "retry_count", "attempts")})
+
+
 def _unknown_key(key: str, where: type[BaseModel] | None, *, parent: str,
                  kind: str | None) -> str:
     import difflib
@@ -231,6 +248,10 @@ def _unknown_key(key: str, where: type[BaseModel] | None, *, parent: str,
     close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.75)
     if close:
         return f"unknown key; did you mean '{close[0]}'?"
+    instead = _WRITTEN_ELSEWHERE.get(key.lower())
+    settings = top and where is not None and where.__name__ == "Settings"
+    if instead and ((top and kind) or (settings and instead == _WRITTEN_ELSEWHERE["tz"])):
+        return f"unknown key; {instead}"
     if where is None:
         return "unknown key (not an option here)"
     if top and kind:
