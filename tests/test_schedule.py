@@ -290,3 +290,46 @@ def test_the_slots_counted_across_a_clock_change_are_those_walked_one_by_one(zon
         last = cron.last_by(now, first.astimezone(timezone.utc), tz=tz)
         assert last.timestamp() == walked[-1].timestamp()
         assert cron.count(first.astimezone(timezone.utc), last, tz=tz) == len(walked)
+
+
+def _zone_in(tz: str) -> tuple[str, str]:
+    """In a process whose TZ is ``tz``: a 09:00 cron's next run after 2026-07-01 00:00 UTC,
+    and what ``trayjobs check`` would say of the zone."""
+    import os
+    import subprocess
+    import sys
+    code = ("from datetime import datetime, timezone\n"
+            "from trayjobs.schedule import Cron, local_zone, zone_problem\n"
+            "t = Cron('0 9 * * *').next_after(datetime(2026, 7, 1, tzinfo=timezone.utc))\n"
+            "print(t.astimezone(timezone.utc).isoformat()); print(zone_problem())\n")
+    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, TZ=tz),
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    due, problem = out.splitlines()
+    return due, problem
+
+
+@pytest.mark.parametrize("tz, due", [
+    ("CET-1CEST,M3.5.0,M10.5.0/3", "2026-07-01T07:00:00+00:00"),  # 09:00 in summer time
+    ("JST-9", "2026-07-02T00:00:00+00:00"),  # 09:00 on the 1st was that very moment
+    ("Europe/Paris", "2026-07-01T07:00:00+00:00"),
+])
+def test_a_tz_given_as_posix_rules_is_the_zone_schedules_follow(tz, due):
+    """TZ as POSIX rules sets the machine's clocks (the C library reads it), but was read
+    as no zone at all: every schedule ran in UTC, an hour or more from the time written."""
+    assert _zone_in(tz) == (due, "None")
+
+
+def test_a_tz_that_names_no_zone_is_said_with_what_to_set():
+    due, problem = _zone_in("Mars/Olympus")
+    assert due == "2026-07-01T09:00:00+00:00"  # UTC, as the C library takes it too
+    assert problem.startswith("TZ=Mars/Olympus is not a time zone this computer knows: "
+                              "schedules follow UTC") and "Europe/Paris" in problem
+
+
+def test_check_warns_of_a_tz_that_names_no_zone(home):
+    from helpers import trayjobs
+    home.config_file.write_text('[jobs.a]\nkind = "demo"\ncron = "0 9 * * *"\n')
+    out = trayjobs(home, "check", env={"TZ": "Mars/Olympus"})
+    assert out.returncode == 0, out.stderr
+    assert "warning: TZ=Mars/Olympus is not a time zone this computer knows" in out.stderr
+    assert "warning" not in trayjobs(home, "check", env={"TZ": "Europe/Paris"}).stderr

@@ -418,6 +418,10 @@ def cmd_check(home: Home, args) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
+    from .schedule import zone_problem
+    zone = zone_problem()
+    if zone is not None and any(j.schedule is not None for j in cfg.jobs.values()):
+        print(f"warning: {zone}", file=sys.stderr)
     if cfg.kept_from is not None:
         say_kept(cfg)
         print(f"{home.config_file}: {len(cfg.errors)} error{'s' if len(cfg.errors) != 1 else ''}")

@@ -8,13 +8,15 @@ on aware datetimes; callers pass ``now`` in, so tests need no wall clock.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone, tzinfo
 
 
 __all__ = ["Schedule", "Interval", "Cron", "CronError", "describe_cron", "local_now", "local_zone",
-           "one_off_time", "NotLater", "ascii_digits"]
+           "one_off_time", "NotLater", "ascii_digits", "zone_problem"]
 
 _FIELDS = [
     ("minute", 0, 59, {}),
@@ -34,12 +36,67 @@ class CronError(ValueError):
 
 
 def local_zone() -> tzinfo:
-    """The machine's real time zone (with its DST rules, not just today's offset)."""
+    """The machine's real time zone (with its DST rules, not just today's offset): also one
+    that ``TZ`` gives as POSIX rules (``CET-1CEST,M3.5.0,M10.5.0/3``), which the C library
+    and so this machine's clocks follow. One that cannot be read is UTC, which
+    :func:`zone_problem` says, as the log does once."""
+    zone, problem = _read_zone()
+    if problem is not None and problem not in _zone_said:
+        _zone_said.add(problem)
+        import logging
+        logging.getLogger(__name__).warning("%s", problem)
+    return zone
+
+
+#: The problems with this machine's time zone logged already (each once a process).
+_zone_said: set[str] = set()
+
+
+def zone_problem() -> str | None:
+    """Why schedules follow UTC rather than this machine's time zone, and what to do; None
+    when its zone could be read."""
+    return _read_zone()[1]
+
+
+def _read_zone() -> tuple[tzinfo, str | None]:
     try:
         import tzlocal
-        return tzlocal.get_localzone()
-    except Exception:  # an unreadable /etc/localtime must not stop the app
-        return timezone.utc
+        return tzlocal.get_localzone(), None
+    except Exception as exc:  # an unreadable /etc/localtime must not stop the app
+        tz = os.environ.get("TZ")
+        zone = _posix_zone(tz)
+        if zone is not None:
+            return zone, None
+    if tz is not None:
+        shown = tz if tz.isprintable() and len(tz) <= 60 else ascii(tz[:60])
+        return timezone.utc, (
+            f"TZ={shown} is not a time zone this computer knows: schedules follow UTC until "
+            f"it is; set TZ to a name such as Europe/Paris (`timedatectl list-timezones` "
+            f"lists them), or unset it to use the computer's own")
+    return timezone.utc, (
+        f"this computer's time zone cannot be read ({exc}): schedules follow UTC until it "
+        f"can; set it (`timedatectl set-timezone Europe/Paris`), or set TZ to a name such "
+        f"as Europe/Paris")
+
+
+@functools.lru_cache(maxsize=4)  # one zone object for one rule: datetimes in it compare
+def _posix_zone(rule: str | None) -> tzinfo | None:
+    """The zone POSIX rules name (``TZ=CET-1CEST,M3.5.0,M10.5.0/3``, ``JST-9``), read as a
+    tz database file holding those rules alone; None when ``rule`` is none."""
+    if not rule or not re.fullmatch(r"(?:[A-Za-z]{3,}|<[^>]+>)[-+]?\d.*", rule):
+        return None
+    import io
+    import struct
+    from zoneinfo import ZoneInfo
+
+    def block() -> bytes:  # no transitions, one local time type (UTC): the rules rule
+        return (b"TZif2" + bytes(15) + struct.pack(">6l", 0, 0, 0, 0, 1, 4)
+                + struct.pack(">lBB", 0, 0, 0) + b"UTC\0")
+    data = block() + block() + b"\n" + rule.encode("ascii", "replace") + b"\n"
+    try:
+        return ZoneInfo.from_file(io.BytesIO(data), key=rule)
+    except (ValueError, OSError):
+        return None
 
 
 def local_now(tz: tzinfo | None = None) -> datetime:
