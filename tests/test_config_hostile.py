@@ -498,3 +498,19 @@ def test_text_where_a_toml_bool_or_number_belongs_is_refused_with_what_to_write(
 ])
 def test_what_the_docs_promise_as_text_is_still_taken(body):
     assert errors_of(job(body)) == []
+
+
+@pytest.mark.parametrize("value, said", [
+    ('"0s"', "an interval of 0 would start runs one after another without a pause; write one "
+             "of at least '1s', e.g. every = \"15m\""),
+    ("0", "an interval of 0 would start runs"),
+    ('"-5m"', "'-5m' is negative; write e.g. '5m'"),
+    ('"-1h30m"', "'-1h30m' is negative; write e.g. '1h30m'"),
+])
+def test_an_interval_of_zero_or_less_says_what_to_write(value, said):
+    """every = "0s" read "more than 0 (got '0s')", and "-5m" "is not a duration", as if the
+    unit were the mistake."""
+    [msg] = errors_of(job(f"every = {value}"))
+    assert f"key 'every': {said}" in msg, msg
+    [msg] = errors_of(job(f"timeout = {value}")) or [""]
+    assert "-" not in value or "is negative" in msg, msg

@@ -30,6 +30,9 @@ def parse_duration(text: str | int | float, *, limit: float = MAX_DURATION) -> f
     s = str(text).strip().lower().replace(" ", "")
     if not s:
         raise ValueError("empty duration")
+    if s.startswith("-") and re.fullmatch(f"(?:{_DURATION_RE.pattern})+", s[1:], re.I):
+        # "-5m": said as -5 is, not as a typo
+        raise ValueError(f"{_shown(text)} is negative; write e.g. '{s[1:]}'")
     pos = 0
     total = 0.0
     for m in _DURATION_RE.finditer(s):

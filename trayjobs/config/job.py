@@ -32,7 +32,7 @@ class JobCommon(_Strict):
         default_factory=empty_list, description="Words of your own to group jobs by, e.g. "
         "`[\"home\", \"money\"]`: the Jobs, Activity and Metrics pages filter by them.")
     enabled: bool = Field(True, description="Off: the job keeps its settings but never runs by itself.")
-    every: Duration | None = Field(None, gt=0, description=(
+    every: Duration | None = Field(None, description=(
         "Run at this interval, e.g. '15m', '2h', '1d' (at least '1s')."))
     cron: str | None = Field(None, description="Run on a 5-field cron schedule in local time, e.g. '0 9 * * mon-fri'.")
     at_login: bool = Field(False, description="Run once each time trayjobs starts (at login when autostart is on).")
@@ -107,6 +107,9 @@ class JobCommon(_Strict):
     def _every(cls, v: float | None) -> float | None:
         # Below a second the scheduler would start runs as fast as it can, a core spent on
         # nothing but filling the history.
+        if v is not None and v <= 0:  # "0s", 0: in words that say what to write
+            raise ValueError("an interval of 0 would start runs one after another without "
+                             "a pause; write one of at least '1s', e.g. every = \"15m\"")
         if v is not None and v < MIN_EVERY:
             raise ValueError(f"every {v:g} s is more often than once a second; the shortest "
                              f"interval is '1s'")
