@@ -514,3 +514,16 @@ def test_an_interval_of_zero_or_less_says_what_to_write(value, said):
     assert f"key 'every': {said}" in msg, msg
     [msg] = errors_of(job(f"timeout = {value}")) or [""]
     assert "-" not in value or "is negative" in msg, msg
+
+
+@pytest.mark.parametrize("header, name, quoted", [
+    ("[jobs.nightly.backup]", "nightly", '[jobs."nightly.backup"]'),
+    ('[jobs."my job".v2]', "my job", '[jobs."my job.v2"]'),
+])
+def test_a_job_name_with_an_unquoted_dot_says_to_quote_it(header, name, quoted):
+    """TOML reads [jobs.nightly.backup] as a job 'nightly' holding a table: the message was
+    "key 'kind': missing", on a table that has one."""
+    [msg] = errors_of(f'{header}\nkind = "demo"\n')
+    assert f":1, job '{name}': {header} is read as a job" in msg, msg
+    assert f"written in quotes: {quoted}" in msg, msg
+    assert errors_of(f'{quoted}\nkind = "demo"\n') == []

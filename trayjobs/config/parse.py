@@ -4,6 +4,7 @@ its own, each mistake kept with its file, line, job and key."""
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import os
 import re
@@ -169,6 +170,11 @@ class _JobErrors(Exception):
         self.items = items
 
 
+def _bare(key: str) -> str:
+    """``key`` as a TOML table header writes it: bare when it can be, else quoted."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
+
+
 def _parse_job(name: str, raw: Any) -> JobConfig:
     if not isinstance(raw, dict):
         raise _JobErrors([("", "a job must be a table: [jobs.NAME] with keys under it")])
@@ -191,6 +197,12 @@ def _parse_job(name: str, raw: Any) -> JobConfig:
     kind_raw = {k: v for k, v in raw.items() if k not in COMMON_KEYS}
     errors: list[tuple[str, str]] = []
     common = kind_cls = params = None
+    inner = next((k for k, v in raw.items() if isinstance(v, dict) and "kind" in v), None)
+    if "kind" not in raw and inner is not None:
+        # [jobs.nightly.backup]: TOML reads a job 'nightly' holding a table 'backup'.
+        raise _JobErrors([("", f"[jobs.{_bare(name)}.{_bare(inner)}] is read as a job "
+                               f"{name!r} holding a table {inner!r}; a job name with a dot is "
+                               f"written in quotes: [jobs.\"{name}.{inner}\"]")])
     if "kind" not in raw:
         errors.append(("kind", "missing; say what the job does, e.g. kind = \"import\" "
                                f"(kinds: {', '.join(kind_names())})"))
