@@ -527,3 +527,28 @@ def test_a_job_name_with_an_unquoted_dot_says_to_quote_it(header, name, quoted):
     assert f":1, job '{name}': {header} is read as a job" in msg, msg
     assert f"written in quotes: {quoted}" in msg, msg
     assert errors_of(f'{quoted}\nkind = "demo"\n') == []
+
+
+def test_a_jobs_file_saved_as_utf16_says_so(tmp_path):
+    """It read "not UTF-8 text: byte 0xff at line 1, column 1", which names no way out."""
+    path = tmp_path / "trayjobs.toml"
+    path.write_bytes('[jobs.a]\nkind = "demo"\n'.encode("utf-16"))
+    cfg = load_config(path)
+    assert cfg.unreadable
+    [msg] = [str(e) for e in cfg.errors]
+    assert msg == f'{path}:1: it is saved as UTF-16 text ("Unicode" in some editors); save it as UTF-8'
+
+
+def test_a_jobs_file_this_user_may_not_read_says_who_and_what_to_do(tmp_path, monkeypatch):
+    from trayjobs.config import loading
+    path = tmp_path / "trayjobs.toml"
+    path.write_text('[jobs.a]\nkind = "demo"\n')
+    if os.geteuid() != 0:
+        path.chmod(0)
+    else:  # root reads any file: the refusal a user would get, as the system gives it
+        def refuse(p):
+            raise PermissionError(13, "Permission denied", str(p))
+        monkeypatch.setattr(loading, "read_jobs_file", refuse)
+    [msg] = [str(e) for e in load_config(path).errors]
+    assert "cannot read the file: permission denied to " in msg and "(it belongs to " in msg
+    assert f"chmod u+r {path}" in msg, msg

@@ -84,9 +84,17 @@ def _load(path: Path) -> Config:
                 f"a broken link: it points to {os.readlink(path)}, which does not exist",
                 file=fname)])
         return Config(path=path)
+    except PermissionError:
+        return Config(path=path, unreadable=True, errors=[ConfigError(
+            f"cannot read the file: permission denied to {_user()}{_owner(path)}; let "
+            f"{_user()} read it and open its folder (e.g. chmod u+r {path})", file=fname)])
     except OSError as exc:
         return Config(path=path, unreadable=True, errors=[ConfigError(
             f"cannot read the file: {exc.strerror or exc}", file=fname)])
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # a BOM of UTF-16 (Notepad's "Unicode")
+        return Config(path=path, unreadable=True, errors=[ConfigError(
+            "it is saved as UTF-16 text (\"Unicode\" in some editors); save it as UTF-8",
+            file=fname, line=1)])
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -96,3 +104,20 @@ def _load(path: Path) -> Config:
             f"not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}, column {column} "
             f"cannot be read; save the file as UTF-8", file=fname, line=line)])
     return parse_config(text, path=path)
+
+
+def _user() -> str:
+    import getpass
+    try:
+        return getpass.getuser()
+    except Exception:  # no name for this uid (a container)
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "this user"
+
+
+def _owner(path: Path) -> str:
+    """" (it belongs to USER)" for a message, when the owner can be told."""
+    try:
+        import pwd
+        return f" (it belongs to {pwd.getpwuid(path.stat().st_uid).pw_name})"
+    except (ImportError, KeyError, OSError):
+        return ""
