@@ -570,3 +570,41 @@ def test_a_good_trayjobs_host_is_taken(home, monkeypatch, capsys):
     from trayjobs.cli import main
     monkeypatch.setenv("TRAYJOBS_HOST", "nas-2.lan_b")
     assert main(["--home", str(home.root), "jobs"]) == 0
+
+
+@pytest.mark.parametrize("mistake, said", [
+    ('databse = "sqlite:///{db}"', "key 'cluster.databse': unknown key; did you mean 'database'?"),
+    ('database = "mysql://nas/tj"', "key 'cluster.database': 'mysql://nas/tj' is not a database URL"),
+    ('database = "sqlite:///{db}"\nredis = 6379', "key 'cluster.redis': "),
+])
+def test_a_cluster_whose_servers_cannot_be_told_stops_what_would_use_them(
+        tmp_path, mistake, said):
+    """A mistake in [cluster] dropped the whole table: the worker started on this machine's
+    own history and queue without a word, firing the schedules the cluster's lead fired too,
+    and `runs` showed another history."""
+    home = machine(tmp_path, "laptop")
+    shared = tmp_path / "shared.db"
+    home.config_file.write_text(f"[cluster]\n{mistake.format(db=shared)}\n\n" + JOBS)
+    for command in (["worker"], ["runs"], ["run", "fast"]):
+        out = trayjobs(home, *command, timeout=60)
+        assert out.returncode == 2, (command, out.stdout, out.stderr)
+        line = 2 + mistake.count("\n")
+        assert out.stderr.startswith(f"trayjobs: [cluster] has a mistake (line {line}, ") \
+            and said in out.stderr and "remove [cluster]" in out.stderr, out.stderr
+    assert not home.runs_db.exists()  # nothing went to this machine's own history
+    checked = trayjobs(home, "check")
+    assert checked.returncode == 1 and said in checked.stderr, checked.stderr
+    assert "Traceback" not in checked.stderr
+    left = trayjobs(home, "cluster", "leave")
+    assert left.returncode == 0 and "[cluster]" not in home.config_file.read_text()
+
+
+def test_a_mistake_in_the_lease_or_host_keeps_the_servers(tmp_path):
+    from trayjobs.cluster import DEFAULT_LEASE, clustered, database_url
+    path = tmp_path / "trayjobs.toml"
+    path.write_text('[cluster]\ndatabase = "sqlite:////srv/runs.db"\nlease = "soon"\n'
+                    'host = "my nas"\n')
+    cfg = load_config(path)
+    assert len(cfg.errors) == 2
+    assert database_url(cfg.cluster) == "sqlite:////srv/runs.db" and clustered(cfg.cluster)
+    assert cfg.cluster.lease == DEFAULT_LEASE and cfg.cluster.host is None

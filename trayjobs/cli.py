@@ -408,8 +408,11 @@ def cmd_check(home: Home, args) -> int:
     cfg.errors += problems
     from .alerts.cli import check_alerts
     from .store.open import open_store, store_exists
-    channel_errors, channel_problems = check_alerts(
-        cfg, store=open_store(home, cfg.cluster) if store_exists(home, cfg.cluster) else None)
+    try:
+        store = open_store(home, cfg.cluster) if store_exists(home, cfg.cluster) else None
+    except UserError:  # [cluster] with a mistake, listed below: no history to look at
+        store = None
+    channel_errors, channel_problems = check_alerts(cfg, store=store)
     cfg.errors += channel_errors
     notes += channel_problems
     for err in cfg.errors:

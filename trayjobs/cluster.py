@@ -23,7 +23,7 @@ import socket
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from .secrets import SecretRef
 
@@ -75,6 +75,10 @@ class ClusterSpec(BaseModel):
         "`TRAYJOBS_HOST` overrides both). At most 200 characters, without spaces, control "
         "characters or `* ? [ ] / \\`: a process refuses to start under such a name, saying "
         "which. Read when a process starts."))
+
+    #: Why the servers [cluster] names cannot be told (a mistake in redis, database or an
+    #: unknown key), said by every process that would use them (see parse_cluster).
+    _broken: str | None = PrivateAttr(None)
 
     @field_validator("host")
     @classmethod
@@ -318,14 +322,34 @@ def parse_cluster(cfg, raw: Any, *, fname: str, locate) -> None:
     try:
         cfg.cluster = ClusterSpec.model_validate(raw)
     except ValidationError as exc:
+        found = []
         for loc, msg in _messages(exc, ClusterSpec):
-            cfg.errors.append(ConfigError(msg, file=fname, key=f"cluster.{loc}" if loc else
-                                          "cluster", line=locate.key(["cluster"], loc)))
+            found.append(ConfigError(msg, file=fname, key=f"cluster.{loc}" if loc else
+                                     "cluster", line=locate.key(["cluster"], loc)))
+        cfg.errors += found
+        # The keys that are right are kept: a mistake in lease or host takes that key's
+        # default. One in which servers to use (redis, database, an unknown key: a typo of
+        # one of them) leaves none to go by, and the shared ones are not left for this
+        # machine's own without a word: every process that would use them says so instead.
+        bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+        try:
+            cfg.cluster = ClusterSpec.model_validate({k: v for k, v in raw.items()
+                                                      if k not in bad})
+        except ValidationError:
+            cfg.cluster = ClusterSpec()
+        if bad - {"lease", "host"}:
+            first = found[0]
+            where = f"line {first.line}, " if first.line else ""
+            cfg.cluster._broken = (
+                f"[cluster] has a mistake ({where}key '{first.key}': {first.message}), so "
+                f"this machine cannot tell which shared servers to use: fix it (`trayjobs "
+                f"check` shows where), or remove [cluster] to use this machine's own history")
 
 
 def redis_url(spec: ClusterSpec) -> str | None:
     """The Redis URL to use, a secret read from the keyring; None without one.
     :class:`~trayjobs.secrets.SecretError` says what to do when the secret is missing."""
+    _refuse_broken(spec)
     if spec.redis is None:
         return None
     if isinstance(spec.redis, SecretRef):
@@ -335,11 +359,18 @@ def redis_url(spec: ClusterSpec) -> str | None:
 
 def database_url(spec: ClusterSpec) -> str | None:
     """The run store's URL, a secret read from the keyring; None for the home's own file."""
+    _refuse_broken(spec)
     if spec.database is None:
         return None
     if isinstance(spec.database, SecretRef):
         return _checked_secret(spec.database.secret, "database", check_database_url)
     return spec.database
+
+
+def _refuse_broken(spec: ClusterSpec) -> None:
+    if spec._broken is not None:
+        from .errors import UserError
+        raise UserError(spec._broken)
 
 
 def _checked_secret(name: str, key: str, check) -> str:
@@ -356,4 +387,4 @@ def _checked_secret(name: str, key: str, check) -> str:
 
 def clustered(spec: ClusterSpec) -> bool:
     """Whether engines of other homes may share this one's runs (a database or a Redis)."""
-    return spec.database is not None or spec.redis is not None
+    return spec.database is not None or spec.redis is not None or spec._broken is not None

@@ -223,9 +223,10 @@ def _write_cluster(home, values: dict[str, Any] | None, *, keep_others: bool = F
 
 
 def _leave(home, *, now: bool = False) -> int:
+    from .cluster import clustered
     from .config import load_config
     cfg = load_config(home.config_file)
-    if cfg.cluster.redis is None and cfg.cluster.database is None:
+    if not clustered(cfg.cluster):  # (one with a mistake is left as well)
         print("this machine does not use shared servers")
         return 0
     going = _runs_going_here(home, cfg)
