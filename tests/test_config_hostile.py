@@ -552,3 +552,18 @@ def test_a_jobs_file_this_user_may_not_read_says_who_and_what_to_do(tmp_path, mo
     [msg] = [str(e) for e in load_config(path).errors]
     assert "cannot read the file: permission denied to " in msg and "(it belongs to " in msg
     assert f"chmod u+r {path}" in msg, msg
+
+
+@pytest.mark.parametrize("text, line, said", [
+    ('[jobs.a]\nkind = "demo"\n[jobs.a]\nkind = "demo"\n', 3,
+     "[jobs.a] is written twice: a table is written once, so merge the two, or give one of "
+     "them another name"),
+    ('[jobs."my job"]\nkind = "demo"\n\n[jobs."my job"]\n', 4, '[jobs."my job"] is written twice'),
+    ('[jobs.a]\nkind = "demo"\nkind = "demo"\n', 3,
+     "a key is given twice in one table (or a key has a table's name): keep one of them"),
+])
+def test_a_table_or_key_written_twice_says_what_to_do(text, line, said):
+    """tomllib's words ("Cannot declare ('jobs', 'a') twice", "Cannot overwrite a value")
+    named no way out."""
+    [msg] = errors_of(text)
+    assert msg.startswith(f"<config>:{line}: not valid TOML: ") and said in msg, msg

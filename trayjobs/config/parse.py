@@ -39,7 +39,7 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
         data = tomllib.loads(body)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
-        hint = ""
+        hint = _toml_hint(str(exc))
         if re.search(r"\r(?!\n)", body):  # TOML ends lines with LF or CRLF only
             hint = ("; lines here end with a carriage return alone (old Mac style): save the "
                     "file with LF (Unix) or CRLF (Windows) line ends")
@@ -168,6 +168,23 @@ def check_jobs(cfg: Config, *, notes: list[str] | None = None,
 class _JobErrors(Exception):
     def __init__(self, items: list[tuple[str, str]]):
         self.items = items
+
+
+def _toml_hint(error: str) -> str:
+    """What to do about a TOML error whose words name no way out (a table or key twice)."""
+    m = re.match(r"Cannot declare (\(.*?\)) twice", error)
+    if m:
+        import ast
+        try:
+            header = ".".join(_bare(str(k)) for k in ast.literal_eval(m.group(1)))
+        except (ValueError, SyntaxError, TypeError):
+            header = "this table"
+        return (f"; [{header}] is written twice: a table is written once, so merge the two, "
+                f"or give one of them another name")
+    if error.startswith("Cannot overwrite a value"):
+        return ("; a key is given twice in one table (or a key has a table's name): keep "
+                "one of them")
+    return ""
 
 
 def _bare(key: str) -> str:
