@@ -462,3 +462,25 @@ def test_show_says_where_a_run_that_failed_stopped_and_not_that_it_still_runs(ho
     quiet = trayjobs(home, "run", "quiet", "--wait").stdout.strip()
     shown = trayjobs(home, "show", quiet).stdout
     assert "failed" in shown and "running for" not in shown, shown
+
+
+@pytest.mark.parametrize("args, said", [
+    (["show", "99999999999999999999"], "argument run: 99999999999999999999 is not a run number"),
+    (["cancel", "0"], "argument run: 0 is not a run number: write a whole number of 1 or more"),
+    (["runs", "--limit", "99999999999999999999"], "argument --limit: 99999999999999999999 is "
+                                                  "not a number of runs"),
+    (["worker", "--workers", "-5"], "argument --workers: -5 is not a number of workers: write "
+                                    "a whole number from 1 to 16"),
+    (["alerts", "log", "--run", "1e30"], "argument --run: '1e30' is not a run number"),
+    (["alerts", "log", "--limit", "99999999999999999999"], "is not a number of alerts"),
+])
+def test_numbers_out_of_range_are_usage_messages_not_tracebacks(home, capsys, args, said):
+    """A run number past SQLite's integers ended `show`, `cancel`, `runs --limit` and
+    `alerts log` with an OverflowError; `worker --workers -5` started a worker that ran
+    nothing."""
+    from trayjobs.cli import main
+    with pytest.raises(SystemExit) as stopped:
+        main(["--home", str(home.root), *args])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err, err

@@ -18,6 +18,7 @@ from typing import Any
 from . import __version__
 from .errors import UserError
 from .paths import Home, resolve_home
+from .cli_args import MAX_ID, RUN_ID, whole
 from .cli_follow import (EXIT_FAILED, EXIT_OK, Bar, end_inline, follow, left_scheduled,
                          wait_for_time)
 from .cli_views import (cmd_jobs, cmd_runs, cmd_show, cmd_stats, cmd_workers, consumer_running,
@@ -45,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--minimized", action="store_true", help="start in the tray without the window")
     s = sub.add_parser("worker", help="run jobs headless: scheduler, watched folders and "
                                       "consumer, no window")
-    s.add_argument("--workers", type=int, help="runs executing at once (default: settings.workers)")
+    s.add_argument("--workers", type=whole(1, 16, "a number of workers"),
+                   help="runs executing at once (default: settings.workers)")
     s = sub.add_parser("run", help="run a job now, or once at a later time, and print the run id")
     s.add_argument("job")
     s.add_argument("--wait", action="store_true",
@@ -79,17 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    "retrying, succeeded, failed, cancelled, skipped or "
                                    "interrupted; or warning: the runs "
                                    "that succeeded with warnings (succeeded lists them too)")
-    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--limit", type=whole(1, MAX_ID, "a number of runs"), default=20)
     s.add_argument("--json", action="store_true", help="one JSON object per line")
     s = sub.add_parser("show", help="a run's details, log and traceback")
-    s.add_argument("run", type=int)
+    s.add_argument("run", type=RUN_ID)
     s.add_argument("--json", action="store_true")
     s.add_argument("--follow", "-f", action="store_true",
                    help="then print its log lines as they are written, until it ends")
     for name, text in (("retry", "run a failed run again (a fresh retry budget)"),
                        ("cancel", "cancel a waiting run, or stop a running one"),
                        ("undo", "reverse what a cleanup or import run did")):
-        sub.add_parser(name, help=text).add_argument("run", type=int)
+        sub.add_parser(name, help=text).add_argument("run", type=RUN_ID)
     s = sub.add_parser("jobs", help="list jobs with their triggers, next runs and health")
     s.add_argument("--tag", help="only the jobs with this tag")
     s = sub.add_parser("workers", help="the processes that run jobs (the app, `trayjobs "
@@ -241,7 +243,7 @@ def _open_link(link: str, home_dir: str | None) -> int:
     """``trayjobs://run/ID``: the app shows that run (started for it if need be)."""
     import re
     m = re.fullmatch(r"trayjobs://run/(\d+)/?", link.strip())
-    if not m:
+    if not m or not 1 <= int(m.group(1)) <= MAX_ID:
         print(f"trayjobs: {link!r} is not a link trayjobs opens (trayjobs://run/ID)",
               file=sys.stderr)
         return EXIT_USAGE
