@@ -608,3 +608,28 @@ def test_a_mistake_in_the_lease_or_host_keeps_the_servers(tmp_path):
     assert len(cfg.errors) == 2
     assert database_url(cfg.cluster) == "sqlite:////srv/runs.db" and clustered(cfg.cluster)
     assert cfg.cluster.lease == DEFAULT_LEASE and cfg.cluster.host is None
+
+
+def test_status_names_a_host_name_two_machines_go_by(tmp_path, capsys):
+    """Two clones of one image both called "localhost" (or TRAYJOBS_HOST=nas set on both)
+    share a job's host: its runs went to either machine, and status said nothing."""
+    import argparse
+
+    from trayjobs.cluster_cli import cmd_cluster
+    from trayjobs.store.open import open_store
+    home = machine(tmp_path, "laptop")
+    home.config_file.write_text(f'[cluster]\ndatabase = "sqlite:///{tmp_path / "runs.db"}"\n')
+    store = open_store(home, load_config(home.config_file).cluster)
+    try:
+        for ident in ("aaaa:4026531836:b1", "bbbb:4026531836:b2", "aaaa:4026531836:b1"):
+            store.register_worker(host="nas", pid=1, version="1", mode="worker", lease=600,
+                                  machine=f"{ident}:nas")
+        store.register_worker(host="desk", pid=1, version="1", mode="worker", lease=600,
+                              machine="cccc:4026531836:b3:desk")
+    finally:
+        store.close()
+    cmd_cluster(home, argparse.Namespace(action="status", json=True))
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert [p for p in problems if "host name" in p] == [
+        "2 machines go by the host name 'nas': runs of jobs with host = 'nas' go to either; "
+        "give each its own name ([cluster] host, or TRAYJOBS_HOST)"], problems

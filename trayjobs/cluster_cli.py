@@ -337,6 +337,7 @@ def _status(home, args) -> int:
                                    f"this one ({__version__}; migrations "
                                    f"{', '.join(newer)}): update trayjobs on this machine")
         live = [w for w in workers if w["state"] == "running"]
+        out["problems"] += _shared_host_names(live)
         versions = sorted({w["version"] for w in live if w.get("version")})
         if len(versions) > 1:
             out["problems"].append(
@@ -348,6 +349,19 @@ def _status(home, args) -> int:
         return 1 if out["problems"] else 0
     _print_status(out)
     return 1 if out["problems"] else 0
+
+
+def _shared_host_names(live: list[dict[str, Any]]) -> list[str]:
+    """A host name that live workers of two machines go by (two clones' "localhost", one
+    TRAYJOBS_HOST set on both): the runs of a job pinned to it go to either machine."""
+    machines: dict[str, set[str]] = {}
+    for w in live:
+        machine, host = w.get("machine"), w["host"]
+        if machine:  # "ID:NS[:BOOT]:HOST": the machine is what comes before its name
+            machines.setdefault(host, set()).add(machine.removesuffix(f":{host}"))
+    return [f"{len(found)} machines go by the host name {host!r}: runs of jobs with host = "
+            f"{host!r} go to either; give each its own name ([cluster] host, or "
+            f"TRAYJOBS_HOST)" for host, found in sorted(machines.items()) if len(found) > 1]
 
 
 #: The ``[cluster]`` key of each part of the status.
