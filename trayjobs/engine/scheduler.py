@@ -68,7 +68,10 @@ def plan(job: JobConfig, state: dict[str, Any] | None, now: datetime, *,
     # The last slot due and how many came due, computed: not by walking each of them (a
     # minute's cron a year behind: half a million slots, seconds per tick while paused).
     last = sched.last_by(now, first, tz=tz)
-    count = sched.count(first, last, tz=tz)
+    # The stored time counts as one whether or not it is a slot now (a laptop taken to
+    # another time zone keeps the time planned in the old one), as each after it does.
+    count = 1 if _ts(last) <= _ts(first) else 1 + sched.count(
+        sched.next_after(first, anchor=first, tz=tz), last, tz=tz)
     nxt = _ts(sched.next_after(last, anchor=first, tz=tz))
     late = _ts(now) - _ts(last)
     if count == 1 and late <= LATE_TOLERANCE:
