@@ -484,3 +484,15 @@ def test_numbers_out_of_range_are_usage_messages_not_tracebacks(home, capsys, ar
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert said in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("args", [["jobs"], ["run", "x"], ["trayjobs://run/1"]])
+def test_an_empty_home_option_is_refused_not_the_current_folder(tmp_path, monkeypatch, capsys,
+                                                                args):
+    """`--home "$DIR"` with DIR unset made the current folder a home: data, logs and reports
+    folders appeared wherever the command was typed."""
+    from trayjobs.cli import main
+    monkeypatch.chdir(tmp_path)
+    assert main(["--home", "", *args]) == 2
+    assert "--home is empty; give a folder" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

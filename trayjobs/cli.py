@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "Without a command, starts the tray app.")
     p.add_argument("--home", metavar="DIR",
                    help="keep config, databases, logs and reports under DIR "
-                        "(default: $TRAYJOBS_HOME, else the platform's usual folders)")
+                        "(default: $TRAYJOBS_HOME, else the platform's usual folders; "
+                        "an empty DIR is refused, not taken for the current folder)")
     p.add_argument("--version", action="version", version=f"trayjobs {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -205,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         # too, never a traceback.
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    if _empty_home(args.home):
+        return EXIT_USAGE
     home = resolve_home(args.home)
     command = args.command or "app"
     from .cluster import env_host
@@ -239,9 +242,21 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + signal.SIGPIPE
 
 
+def _empty_home(value: str | None) -> bool:
+    """Whether ``--home`` was given empty (``--home "$DIR"`` with DIR unset), said so: the
+    current folder would get a home's files."""
+    if value is None or value.strip():
+        return False
+    print("trayjobs: --home is empty; give a folder, e.g. --home ~/trayjobs (or leave it "
+          "out for the usual folders)", file=sys.stderr)
+    return True
+
+
 def _open_link(link: str, home_dir: str | None) -> int:
     """``trayjobs://run/ID``: the app shows that run (started for it if need be)."""
     import re
+    if _empty_home(home_dir):
+        return EXIT_USAGE
     m = re.fullmatch(r"trayjobs://run/(\d+)/?", link.strip())
     if not m or not 1 <= int(m.group(1)) <= MAX_ID:
         print(f"trayjobs: {link!r} is not a link trayjobs opens (trayjobs://run/ID)",

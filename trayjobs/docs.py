@@ -284,7 +284,7 @@ def _cli_section() -> list[str]:
     out = ["### Command line", "",
            "Options before the command: `--home DIR` keeps config, databases, logs and "
            "reports under DIR (default: `$TRAYJOBS_HOME`, else the platform's usual "
-           "folders); `--version` prints the version. Without a command, `trayjobs` "
+           "folders; an empty DIR is refused); `--version` prints the version. Without a command, `trayjobs` "
            "starts the tray app.", ""]
     for name, p in sub.choices.items():
         # A command with actions of its own (`trayjobs secret set NAME`): one synopsis each.
