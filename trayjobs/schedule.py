@@ -300,39 +300,69 @@ class Cron:
 
     def count(self, first: datetime, last: datetime, tz: tzinfo | None = None) -> int:
         """How many slots from ``first`` to ``last``, both counted, as :meth:`next_after`
-        walks them. A day whose clocks do not change is counted from the fields (its matching
-        minutes and hours); one whose clocks change (and the days beside a change by half an
-        hour), walked."""
+        walks them: a day at a time from the fields (its matching minutes and hours), and
+        slot by slot only within two hours of a change of the clocks."""
+        from bisect import bisect_left, bisect_right
+
         from cronsim import CronSim
         zone = tz or local_zone()
-        if last.timestamp() < first.timestamp():
+        lo_ts, hi_ts = first.timestamp(), last.timestamp() + 1  # slots in [lo_ts, hi_ts)
+        if hi_ts <= lo_ts:
             return 0
         fields = CronSim(self.expr, datetime(2000, 1, 1))
-        times = sorted((h, m) for h in fields.hours for m in fields.minutes)
-        start, end = first.astimezone(zone), last.astimezone(zone)
-        minute, hour, *day_fields = self.expr.split()
-        days = CronSim("0 0 " + " ".join(day_fields),
-                       datetime.combine(start.date(), time()) - timedelta(minutes=1))
-        matching = next(days).date()
-        total, day = 0, start.date()
-        while day <= end.date():
-            begin, after = _day_start(day, zone), _day_start(day + timedelta(days=1), zone)
-            if _steady(begin, after, zone):
-                while matching < day:
-                    matching = next(days).date()
-                if matching == day:
-                    lo = (start.hour, start.minute) if day == start.date() else (0, 0)
-                    hi = (end.hour, end.minute) if day == end.date() else (23, 59)
-                    total += (len(times) if (lo, hi) == ((0, 0), (23, 59))
-                              else sum(1 for t in times if lo <= t <= hi))
+        minutes = sorted(h * 60 + m for h in fields.hours for m in fields.minutes)
+
+        def by_fields(a: float, b: float) -> int:  # [a, b): one offset, one local date
+            if b <= a:
+                return 0
+            w = datetime.fromtimestamp(a, zone)
+            low = w.hour * 60 + w.minute + (1 if w.second or w.microsecond else 0)
+            w = datetime.fromtimestamp(b - 1, zone)
+            return max(0, bisect_right(minutes, w.hour * 60 + w.minute)
+                       - bisect_left(minutes, low))
+
+        # The local days up to last's; near each change of the clocks (two hours
+        # either side) the slots are walked, as next_after places them: one in skipped
+        # time runs as the clocks change, which may be the next day's first moment.
+        # (From the day before first's: a change that ends it may be first's own moment.)
+        day = first.astimezone(zone).date() - timedelta(days=1)
+        spans, changes = [], set()
+        begin = _day_start(day, zone).timestamp()
+        while begin < hi_ts:
+            after = _day_start(day + timedelta(days=1), zone).timestamp()
+            spans.append((day, begin, after))
+            if not _steady(begin, after, zone):
+                change = _offset_change(utc(begin - 1), utc(after), zone)
+                if change is not None:
+                    changes.add(change.timestamp())
+            day, begin = day + timedelta(days=1), after
+        near: list[tuple[float, float]] = []
+        for c in sorted(changes):  # two changes within hours of each other: one stretch
+            if near and c - 7200 <= near[-1][1]:
+                near[-1] = (near[-1][0], c + 7200)
             else:
-                total += self._walk(max(begin.timestamp(), first.timestamp()),
-                                    min(after.timestamp(), last.timestamp() + 1), zone)
-            day += timedelta(days=1)
+                near.append((c - 7200, c + 7200))
+        total = sum(self._walk(max(a, lo_ts), min(b, hi_ts), zone) for a, b in near)
+        days = CronSim("0 0 " + " ".join(self.expr.split()[2:]),
+                       datetime.combine(spans[0][0], time()) - timedelta(minutes=1))
+        matching = next(days).date()
+        for day, begin, after in spans:
+            while matching < day:
+                matching = next(days).date()
+            if matching != day:
+                continue
+            cursor, end = max(begin, lo_ts), min(after, hi_ts)
+            for a, b in near:  # the parts of the day away from every change
+                if a < end and b > cursor:
+                    total += by_fields(cursor, min(a, end))
+                    cursor = max(cursor, b)
+            total += by_fields(cursor, end)
         return total
 
     def _walk(self, begin: float, before: float, zone: tzinfo) -> int:
         """How many slots from ``begin`` on and before ``before`` (timestamps), one by one."""
+        if before <= begin:
+            return 0
         n, t = 0, self.next_after(utc(begin - 1), tz=zone)
         while t.timestamp() < before:
             n, t = n + 1, self.next_after(t, tz=zone)
@@ -351,12 +381,12 @@ def _day_start(day, zone: tzinfo) -> datetime:
     return _instants(day, time(), zone)[0]
 
 
-def _steady(begin: datetime, after: datetime, zone: tzinfo) -> bool:
-    """Whether the day from ``begin`` to ``after`` keeps one offset from UTC, 24 hours
-    long, and is not beside a change by half an hour: its slots are its wall-clock ones."""
-    return (after.timestamp() - begin.timestamp() == 86400
-            and begin.utcoffset() == utc(after.timestamp() - 1).astimezone(zone).utcoffset()
-            and not _odd_change_near(begin, zone))
+def _steady(begin: float, after: float, zone: tzinfo) -> bool:
+    """Whether the day from ``begin`` to ``after`` (timestamps) keeps one offset from UTC:
+    24 hours long, the same offset at both ends."""
+    return (after - begin == 86400
+            and utc(begin).astimezone(zone).utcoffset()
+            == utc(after - 1).astimezone(zone).utcoffset())
 
 
 def _odd_change_near(moment: datetime, zone: tzinfo) -> bool:
