@@ -349,3 +349,21 @@ def test_a_stored_time_planned_in_another_zone_still_counts_as_one_slot():
     assert [datetime.fromtimestamp(r.due_at, ny).strftime("%d %H:%M") for r in p.runs] == [
         "23 03:00", "23 09:00", "24 09:00", "25 09:00"]
     assert p.missed == 4
+
+
+def test_a_time_zone_that_cannot_be_read_is_said_with_what_to_do(monkeypatch):
+    from datetime import timezone
+
+    import tzlocal
+
+    from trayjobs import schedule
+    monkeypatch.delenv("TZ", raising=False)
+
+    def unreadable():
+        raise OSError("/etc/localtime: not a time zone file")
+    monkeypatch.setattr(tzlocal, "get_localzone", unreadable)
+    assert schedule.local_zone() is timezone.utc
+    assert schedule.zone_problem() == (
+        "this computer's time zone cannot be read (/etc/localtime: not a time zone file): "
+        "schedules follow UTC until it can; set it (`timedatectl set-timezone "
+        "Europe/Paris`), or set TZ to a name such as Europe/Paris")

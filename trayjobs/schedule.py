@@ -63,6 +63,7 @@ def _read_zone() -> tuple[tzinfo, str | None]:
         import tzlocal
         return tzlocal.get_localzone(), None
     except Exception as exc:  # an unreadable /etc/localtime must not stop the app
+        why = str(exc)  # (exc is gone once the except clause ends)
         tz = os.environ.get("TZ")
         zone = _posix_zone(tz)
         if zone is not None:
@@ -74,7 +75,7 @@ def _read_zone() -> tuple[tzinfo, str | None]:
             f"it is; set TZ to a name such as Europe/Paris (`timedatectl list-timezones` "
             f"lists them), or unset it to use the computer's own")
     return timezone.utc, (
-        f"this computer's time zone cannot be read ({exc}): schedules follow UTC until it "
+        f"this computer's time zone cannot be read ({why}): schedules follow UTC until it "
         f"can; set it (`timedatectl set-timezone Europe/Paris`), or set TZ to a name such "
         f"as Europe/Paris")
 
