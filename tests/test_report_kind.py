@@ -501,3 +501,12 @@ def test_a_cancel_while_the_pdf_is_drawn_stops_it_within_a_few_cells(home, spend
     assert ctx.cancel_event.is_set()
     assert len(pages_after_cancel) <= 1  # not the table's 25 pages
     assert list((home.reports_dir / "spending").iterdir()) == []
+
+
+def test_a_report_without_sections_names_its_own_table_header():
+    # It said [[jobs.NAME.sections]]: the person had to work out what NAME stands for.
+    cfg = parse_config('[jobs."weekly sales"]\nkind = "report"\n[jobs.plain]\nkind = "report"\n')
+    errors = [str(e) for e in cfg.errors]
+    assert any('[[jobs."weekly sales".sections]]' in e for e in errors), errors
+    assert any("[[jobs.plain.sections]]" in e for e in errors), errors
+    assert not any("jobs.NAME" in e for e in errors), errors

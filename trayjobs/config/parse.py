@@ -187,6 +187,13 @@ def _toml_hint(error: str) -> str:
     return ""
 
 
+def _named(message: str, job: str) -> str:
+    """A kind's message with the job's own table header where it writes ``jobs.NAME``
+    (a report's "[[jobs.NAME.sections]]"): the person copies what the message shows."""
+    return message.replace("[jobs.NAME.", f"[jobs.{_bare(job)}.").replace(
+        "[jobs.NAME]", f"[jobs.{_bare(job)}]")
+
+
 def _bare(key: str) -> str:
     """``key`` as a TOML table header writes it: bare when it can be, else quoted."""
     return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
@@ -241,7 +248,8 @@ def _parse_job(name: str, raw: Any) -> JobConfig:
         try:
             params = kind_cls.parse_params(kind_raw)
         except ValidationError as exc:
-            errors.extend(_messages(exc, kind_cls.Params, kind=kind_cls.name))
+            errors.extend((loc, _named(msg, name))
+                          for loc, msg in _messages(exc, kind_cls.Params, kind=kind_cls.name))
         except Exception as exc:  # a plug-in's validator raising other than ValueError
             errors.append(("", f"the {kind_cls.name} kind could not read this job's options: "
                                f"{type(exc).__name__}: {exc}"))
