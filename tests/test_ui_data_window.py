@@ -89,7 +89,8 @@ def test_a_cell_of_megabytes_shows_and_tips_only_its_start(rows_view, tmp_path, 
     model.show(["n", "note"], positions.table_rows(db, "t"), estimate=1)
     until(qtbot, lambda: model.row(0) is not None)
     assert model.index(0, 1).data() == "x" * 300 + "…"
-    assert model.index(0, 1).data(Qt.ItemDataRole.ToolTipRole) == "x" * 4000 + "…"
+    assert model.index(0, 1).data(Qt.ItemDataRole.ToolTipRole) == (
+        "x" * 4000 + "…\n(only its first 4,000 characters are shown)")
 
 def test_jumping_across_the_table_keeps_a_few_pages(rows_view, big, qtbot):
     view, model = rows_view

@@ -20,11 +20,12 @@ from collections import OrderedDict
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QPalette
 
 from ..kinds.importer.positions import Measure, RowSource
 from ..kinds.importer.problems import RAW_LIMIT
 
-__all__ = ["PagedRows", "PAGE", "MAX_PAGES"]
+__all__ = ["PagedRows", "PAGE", "MAX_PAGES", "cell_text", "cell_tip", "NULL_TEXT"]
 
 PAGE = 500
 #: Pages kept at most: a screenful needs two or three, scrolling back a few more.
@@ -33,6 +34,43 @@ MAX_PAGES = 24
 WANTED = 4
 #: Longest text a cell shows; the tooltip has up to RAW_LIMIT of it.
 CELL_CHARS = 300
+#: What a cell without a value (SQL NULL) shows, dimmed: an empty text shows nothing.
+NULL_TEXT = "NULL"
+#: Characters a one-line cell cannot show, as the visible marks it shows for them: a line
+#: break would show only the cell's first line, a tab or control character nothing at all.
+MARKS = {**{c: chr(0x2400 + c) for c in range(0x20)}, 0x7F: "\u2421",
+         ord("\n"): "\u21b5", ord("\t"): "\u2192"}
+
+
+def cell_text(v: Any) -> str:
+    """A value as its cell shows it: NULL apart from an empty text, a blob by its size,
+    control characters as marks, a long text cut with "…" (its tooltip says so)."""
+    if v is None:
+        return NULL_TEXT
+    if isinstance(v, bytes):
+        return f"<{len(v):,} bytes>"
+    text = str(v)  # a float's str() is the shortest text that reads back as the same float
+    cut = len(text) > CELL_CHARS
+    text = (text[:CELL_CHARS] if cut else text).translate(MARKS)
+    return text + "…" if cut else text
+
+
+def cell_tip(v: Any) -> str | None:
+    """The tooltip: what the cell cannot say itself (its whole text, up to RAW_LIMIT)."""
+    if v is None:
+        return "NULL: no value (not an empty text)"
+    if isinstance(v, bytes):
+        return f"Binary data (BLOB) of {len(v):,} bytes: not shown as text"
+    if not isinstance(v, str):
+        return None
+    if v == "":
+        return "An empty text (not NULL)"
+    if len(v) > RAW_LIMIT:
+        # A field may be tens of MB: laid out whole, a tooltip would freeze the window.
+        return v[:RAW_LIMIT] + f"…\n(only its first {RAW_LIMIT:,} characters are shown)"
+    if len(v) > 40 or v != v.translate(MARKS):
+        return v
+    return None
 
 
 class PagedRows(QAbstractTableModel):
@@ -218,7 +256,7 @@ class PagedRows(QAbstractTableModel):
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         if orientation == Qt.Orientation.Horizontal:
-            return self.headers[section] if section < len(self.headers) else None
+            return cell_text(self.headers[section]) if section < len(self.headers) else None
         return f"{section + 1:,}"
 
     def value(self, row: int, column: int) -> Any:
@@ -242,15 +280,11 @@ class PagedRows(QAbstractTableModel):
             return None
         v = page[n][index.column() + 1]
         if role == Qt.ItemDataRole.DisplayRole:
-            if v is None:
-                return ""
-            if isinstance(v, bytes):
-                return f"<{len(v):,} bytes>"
-            text = str(v)
-            return text if len(text) <= CELL_CHARS else text[:CELL_CHARS] + "…"
-        if role == Qt.ItemDataRole.ToolTipRole and isinstance(v, str) and len(v) > 40:
-            # A field may be tens of MB: laid out whole, a tooltip would freeze the window.
-            return v if len(v) <= RAW_LIMIT else v[:RAW_LIMIT] + "…"
+            return cell_text(v)
+        if role == Qt.ItemDataRole.ForegroundRole and v is None:
+            return QPalette().brush(QPalette.ColorRole.PlaceholderText)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return cell_tip(v)
         if role == Qt.ItemDataRole.TextAlignmentRole and isinstance(v, (int, float)):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None

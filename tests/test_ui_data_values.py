@@ -1,0 +1,83 @@
+"""The Data page shows each value as stored: NULL apart from an empty text, numbers with
+every digit, control characters as marks, a cut text saying so; real SQLite files and the
+service's worker threads."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QTableView
+
+from trayjobs.kinds.importer import positions
+from trayjobs.ui.data_model import PagedRows
+from trayjobs.ui.service import Service
+
+from ui_support import until
+
+TIP = Qt.ItemDataRole.ToolTipRole
+
+
+@pytest.fixture
+def rows_view(qtbot):
+    service = Service()
+    model = PagedRows(service=service)
+    view = QTableView()
+    view.setModel(model)
+    view.resize(600, 400)
+    qtbot.addWidget(view)
+    view.show()
+    yield view, model
+    model.clear()
+    service.stop()
+
+
+def shown(model, db, table):
+    source = positions.table_rows(db, table)
+    model.show(list(source.columns), source)
+    return source
+
+
+def test_hostile_values_show_as_stored(rows_view, tmp_path, qtbot):
+    db = tmp_path / "odd.db"
+    conn = sqlite3.connect(db)
+    conn.execute('CREATE TABLE "we""ird" ("select", "a""b" TEXT, "line\nbreak" TEXT)')
+    values = [None, "", "a\nb\tc", "\x1b[31mred", "שלום world", 2**63 - 1, -2**63,
+              2**53 + 1, 1e308, 0.1, -0.0, "007", b"\x00\x01\x02", "x" * 5000]
+    conn.executemany('INSERT INTO "we""ird" VALUES (?, ?, ?)', [(v, None, "") for v in values])
+    conn.commit()
+    conn.close()
+    view, model = rows_view
+    shown(model, db, 'we"ird')
+    until(qtbot, lambda: model.exact and model.row(0) is not None)
+    assert [model.headerData(c, Qt.Orientation.Horizontal) for c in range(3)] == [
+        "select", 'a"b', "line\u21b5break"]
+    texts = [model.index(r, 0).data() for r in range(len(values))]
+    assert texts == [
+        "NULL", "", "a\u21b5b\u2192c", "\u241b[31mred", "שלום world",
+        "9223372036854775807", "-9223372036854775808", "9007199254740993", "1e+308", "0.1",
+        model.index(10, 0).data(), "007", "<3 bytes>", "x" * 300 + "…"]
+    assert texts[10] in ("0.0", "-0.0")  # SQLite may keep the sign or not; never rounded
+    # NULL and the empty text say which they are; the tooltip has the text as it is.
+    assert "NULL" in model.index(0, 0).data(TIP) and "empty text" in model.index(1, 0).data(TIP)
+    assert model.index(2, 0).data(TIP) == "a\nb\tc"
+    assert "BLOB" in model.index(12, 0).data(TIP)
+    assert "only its first 4,000 characters" in model.index(13, 0).data(TIP)
+    assert model.index(0, 1).data(Qt.ItemDataRole.ForegroundRole) is not None  # dimmed NULL
+    assert model.index(0, 2).data(Qt.ItemDataRole.ForegroundRole) is None
+
+
+def test_a_table_without_rows_and_one_of_one_column(rows_view, tmp_path, qtbot):
+    db = tmp_path / "small.db"
+    conn = sqlite3.connect(db)
+    conn.executescript("CREATE TABLE none_ (a, b); CREATE TABLE one (only_one);"
+                       "INSERT INTO one VALUES ('x');")
+    conn.close()
+    view, model = rows_view
+    shown(model, db, "none_")
+    until(qtbot, lambda: model.exact)
+    assert model.rowCount() == 0 and model.columnCount() == 2
+    shown(model, db, "one")
+    until(qtbot, lambda: model.exact and model.row(0) is not None)
+    assert model.rowCount() == 1 and model.index(0, 0).data() == "x"
