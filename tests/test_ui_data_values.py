@@ -81,3 +81,24 @@ def test_a_table_without_rows_and_one_of_one_column(rows_view, tmp_path, qtbot):
     shown(model, db, "one")
     until(qtbot, lambda: model.exact and model.row(0) is not None)
     assert model.rowCount() == 1 and model.index(0, 0).data() == "x"
+
+
+def test_a_table_of_2000_columns_shows_its_rows(rows_view, tmp_path, qtbot):
+    # The rowid and 2,000 columns were more than SQLite gives in one SELECT: the page failed.
+    db = tmp_path / "wide.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE w (%s)" % ", ".join(f"c{i}" for i in range(2000)))
+    conn.executemany("INSERT INTO w (c0, c1999) VALUES (?, ?)",
+                     [(n, f"last {n}") for n in range(1200)])
+    conn.commit()
+    conn.close()
+    view, model = rows_view
+    failed = []
+    model.failed.connect(failed.append)
+    shown(model, db, "w")
+    until(qtbot, lambda: failed or (model.exact and model.row(0) is not None))
+    assert not failed and model.columnCount() == 2000
+    assert model.index(0, 1999).data() == "last 0" and model.index(0, 5).data() == "NULL"
+    view.scrollToBottom()
+    until(qtbot, lambda: failed or model.index(1199, 1999).data() == "last 1199")
+    assert model.index(1199, 0).data() == "1199"

@@ -179,9 +179,17 @@ class RowSource:
             where = self._filter(self._compare("<=") if key is not None else "")
             args = (*self.args, *(self._key_args(key) if key is not None else ()),
                     limit, pos - end)
-        rows = conn.execute(f"SELECT {self._key()}, {self._cols()} FROM {table}{where} "
-                            f"ORDER BY {self._order(not up)} LIMIT ? OFFSET ?", args
-                            ).fetchall()
+        tail = f" FROM {table}{where} ORDER BY {self._order(not up)} LIMIT ? OFFSET ?"
+        if len(self.paging.key) + len(self.columns) <= conn.getlimit(sqlite3.SQLITE_LIMIT_COLUMN):
+            rows = conn.execute(f"SELECT {self._key()}, {self._cols()}{tail}", args).fetchall()
+        else:
+            # 2,000 columns and the key are more than one SELECT may give: the same rows
+            # twice, their keys then their values, in one read transaction.
+            conn.execute("BEGIN")
+            keys = conn.execute(f"SELECT {self._key()}{tail}", args).fetchall()
+            values = conn.execute(f"SELECT {self._cols()}{tail}", args).fetchall()
+            conn.execute("COMMIT")
+            rows = [k + v for k, v in zip(keys, values)]
         return self._lead(rows if up else rows[::-1])
 
     def _learn(self, position: int, key: Any) -> None:
