@@ -14,7 +14,7 @@ from trayjobs.kinds.importer import positions
 from trayjobs.ui.data_model import PagedRows
 from trayjobs.ui.service import Service
 
-from ui_support import until
+from ui_support import make_app, until  # noqa: F401
 
 TIP = Qt.ItemDataRole.ToolTipRole
 
@@ -102,3 +102,58 @@ def test_a_table_of_2000_columns_shows_its_rows(rows_view, tmp_path, qtbot):
     view.scrollToBottom()
     until(qtbot, lambda: failed or model.index(1199, 1999).data() == "last 1199")
     assert model.index(1199, 0).data() == "1199"
+
+
+def test_a_database_locked_by_another_writer_holds_up_nothing_else(make_app, qtbot, tmp_path):
+    # The page's reads ran on the service thread: while another program held the import
+    # database's lock, the runs list and every command waited up to 10 s behind them.
+    from trayjobs.kinds.importer.store import _SIDE_TABLES
+    db = tmp_path / "bank.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(";".join(_SIDE_TABLES) + ";CREATE TABLE t (n); INSERT INTO t VALUES (7);"
+                       "INSERT INTO _imports (run_id, job, file, \"table\", rows, rejected) "
+                       "VALUES (1, 'bank', 't.csv', 't', 1, 0);")
+    conn.close()
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")  # another program, in the middle of a big write
+    ta = make_app(f'[jobs.bank]\nkind = "import"\ndatabase = "{db}"\n')
+    page = ta.window.data_page
+    ta.window.tabs.setCurrentWidget(page)
+    answered = []
+    ta.service.call(lambda: "ok", answered.append)
+    until(qtbot, lambda: answered, timeout=3000)  # not after the lock's 10 s
+    writer.execute("COMMIT")
+    writer.close()
+    until(qtbot, lambda: page.table == "t" and page.model.row(0) is not None)
+    assert page.model.index(0, 0).data() == "7"
+    page.model.failed.emit("database is locked")  # as a read that waited 10 s in vain
+    assert "another program is writing to it" in page.note.text() and "F5" in page.note.text()
+
+
+def test_f5_reads_a_table_again_after_it_could_not_be_read(make_app, qtbot, tmp_path):
+    from trayjobs.kinds.importer.store import _SIDE_TABLES
+    db = tmp_path / "bank.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(";".join(_SIDE_TABLES) + ";CREATE TABLE t (n); INSERT INTO t VALUES (7);"
+                       "INSERT INTO _imports (run_id, job, file, \"table\", rows, rejected) "
+                       "VALUES (1, 'bank', 't.csv', 't', 1, 0);")
+    conn.close()
+    ta = make_app(f'[jobs.bank]\nkind = "import"\ndatabase = "{db}"\n')
+    page = ta.window.data_page
+    ta.window.tabs.setCurrentWidget(page)
+    until(qtbot, lambda: page.model.row(0) is not None)
+    # The file is replaced by another program's: its table t has other rows now.
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.executescript(";".join(_SIDE_TABLES) + ";CREATE TABLE t (n); INSERT INTO t VALUES (8);"
+                       "INSERT INTO _imports (run_id, job, file, \"table\", rows, rejected) "
+                       "VALUES (1, 'bank', 't.csv', 't', 1, 0);")
+    conn.close()
+    other.replace(db)
+    page.refresh()
+    until(qtbot, lambda: page.model.index(0, 0).data() == "8")
+    db.unlink()  # deleted while shown: it says so, and shows no rows it cannot read
+    page.refresh()
+    until(qtbot, lambda: page.tree.topLevelItemCount() == 1
+          and page.tree.topLevelItem(0).child(0).text(0) == "nothing imported yet")
+    assert page.model.rowCount() == 0 and "no longer in bank.db" in page.title.text()

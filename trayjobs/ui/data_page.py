@@ -87,7 +87,7 @@ class DataPage(QWidget):
         self._fit_columns = True
         self._fitting = False
         self.model.modelReset.connect(lambda: setattr(self, "_fit_columns", True))
-        self.model.failed.connect(lambda msg: self.note.setText(msg))
+        self.model.failed.connect(lambda msg: self.note.setText(_unreadable(msg)))
         self.view = QTableView()
         self.view.setObjectName("dataRows")
         self.view.setAccessibleName("Rows")
@@ -141,8 +141,9 @@ class DataPage(QWidget):
         split.setSizes([260, 740])
         lay = QVBoxLayout(self)
         lay.addWidget(split)
-        QShortcut(QKeySequence.StandardKey.Refresh, self, activated=self.reload)
+        QShortcut(QKeySequence.StandardKey.Refresh, self, activated=self.refresh)
         self._pending: tuple[Path, str | None, int | None, str | None] | None = None
+        self._reopen = False
         self.loaded_once = False
         # The window may open on this page (where it was left) before the engine has
         # started: the page is read once it has.
@@ -161,6 +162,12 @@ class DataPage(QWidget):
         if self.isVisible():
             self.reload()
 
+    def refresh(self) -> None:
+        """F5: the list read again, and the rows shown (a table changed, or could not be
+        read a moment ago)."""
+        self._reopen = True
+        self.reload()
+
     def reload(self) -> None:
         eng = self.app.engine
         if eng is None:
@@ -174,7 +181,11 @@ class DataPage(QWidget):
             return [(db, jobs, browse.tables(db), browse.rejected_count(db))
                     for db, jobs in by_db.items()]
 
-        self.app.service.call(load, self._show_tree)
+        # On a thread of its own, as every read of an import database here: another
+        # program writing to it holds its lock for as long as it likes (up to the read's
+        # 10 s timeout), and the runs list and commands on the service thread must not wait.
+        self.app.service.call_slow(load, self._show_tree,
+                                   lambda exc: self.note.setText(_unreadable(exc)))
 
     def _show_tree(self, dbs: list[tuple[Path, list[str], list[browse.TableInfo], int]]) -> None:
         self.tree.blockSignals(True)
@@ -218,10 +229,22 @@ class DataPage(QWidget):
             chosen.setSelected(True)
         self.tree.blockSignals(False)
         self.loaded_once = True
+        reopen, self._reopen = self._reopen, False
         if self._pending is not None:
             db, table, run_id, file = self._pending
             self._pending = None
             self._open(db, table, run_id=run_id, file=file)
+        elif self.db is not None and self.table is not None and chosen is None:
+            # Deleted, or its database was (or replaced by one without it): its rows are
+            # not shown as if they were still there.
+            gone = self.table
+            self.model.clear()
+            self.title.setText(f"<b>{_esc(gone)}</b> is no longer in {_esc(self.db.name)}: "
+                               f"it, or the database, was deleted or replaced.")
+            self.note.setText("")
+        elif reopen and self.db is not None:
+            run_id, file = self.rejected_filter()
+            self._open(self.db, self.table, run_id=run_id, file=file)
         elif self.db is None and first is not None:  # something to look at, not a blank pane
             self._open(*_node(first))
         elif self.db is None:  # nothing to choose on the left: say how something gets there
@@ -276,8 +299,9 @@ class DataPage(QWidget):
         else:
             self.title.setText(f"<b>{_esc(table)}</b> in {_esc(db.name)}")
             self.model.clear()
-            self.app.service.call(lambda: positions.table_rows(db, table),
-                                  lambda source: self._show_columns(db, table, source))
+            self.app.service.call_slow(lambda: positions.table_rows(db, table),
+                                       lambda source: self._show_columns(db, table, source),
+                                       lambda exc: self._unreadable(db, table, exc))
         self._update_buttons()
 
     def _show_columns(self, db: Path, table: str, source: positions.RowSource) -> None:
@@ -288,6 +312,10 @@ class DataPage(QWidget):
         self.ledger_rows = info.rows if info is not None and not info.view else None
         self.by_position = source.by_position
         self.model.show(list(source.columns), source, estimate=self.ledger_rows)
+
+    def _unreadable(self, db: Path, table: str, exc: Exception) -> None:
+        if (self.db, self.table) == (db, table):
+            self.note.setText(_unreadable(exc))
 
     def _filter_changed(self) -> None:
         if self.table is None and self.db is not None:
@@ -423,3 +451,12 @@ def _node(item: QTreeWidgetItem) -> tuple[Path, str | None]:
 
 def _esc(s: str) -> str:
     return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _unreadable(exc: Exception | str) -> str:
+    """Why the rows cannot be shown, and what to do about it (F5 reads them again)."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return (f"Could not read the database: another program is writing to it ({text}). "
+                f"Press F5 to try again.")
+    return f"Could not read the database: {text}. Press F5 to try again."
