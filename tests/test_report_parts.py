@@ -130,6 +130,12 @@ def test_ticks_and_compact_numbers():
     # SQLite reads 1e999 as infinity; integers past 2**53 keep every digit.
     (float("inf"), "duration", "∞"), (float("-inf"), "size", "-∞"), (float("inf"), None, "∞"),
     (2**63 - 1, None, "9,223,372,036,854,775,807"),
+    # Shown as stored: no digits a float never held, none lost from a number kept as text,
+    # and nothing short of one shown as "1".
+    (1e308, None, "1e+308"), (-1.5e20, "number", "-1.5e+20"),
+    ("12345678901234567890", "number", "12,345,678,901,234,567,890"),
+    ("-98,765,432,109,876,543,210", "number", "-98,765,432,109,876,543,210"),
+    (0.99999, None, "0.99999"), (-0.9999, None, "-0.9999"), (0.0, None, "0"),
 ])
 def test_cell_display(value, fmt, shown):
     assert display(value, fmt) == shown

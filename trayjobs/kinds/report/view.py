@@ -4,6 +4,7 @@ chart series. HTML and PDF both render from these views."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -15,6 +16,7 @@ from .query import CHART_POINTS, SectionResult
 __all__ = ["SectionView", "make_view", "display", "EMPTY_NOTE"]
 
 EMPTY_NOTE = "No data for this period."
+_WHOLE = re.compile(r"[-+]?\d{1,3}(,\d{3})+|[-+]?\d+")
 
 
 def _number(v: Any) -> float | None:
@@ -42,6 +44,10 @@ def display(v: Any, fmt: str | None = None) -> str:
         return str(v)
     if isinstance(v, float) and math.isinf(v):
         return "∞" if v > 0 else "-∞"
+    if isinstance(v, str) and _WHOLE.fullmatch(v.strip()):
+        # A whole number stored as text (past 2**63 an import keeps it so): read as a float
+        # it would show other digits than its own.
+        v = int(v.strip().replace(",", ""))
     n = _number(v)
     if n is None:
         return str(v)
@@ -51,6 +57,10 @@ def display(v: Any, fmt: str | None = None) -> str:
         return format_size(n)
     if fmt == "percent":
         return f"{n * 100:.1f} %"
+    if isinstance(v, float) and abs(n) >= 1e15:
+        # Past 15 digits a float's own digits end: 1e308 as ",.2f" prints 309 digits, most
+        # of them never stored; its shortest text reads back as the same number.
+        return repr(n)
     if isinstance(v, int) or (n.is_integer() and abs(n) < 1e15):
         # The int itself where there is one: a float loses digits past 2**53.
         i = v if isinstance(v, int) and not isinstance(v, bool) else int(n)
@@ -58,7 +68,11 @@ def display(v: Any, fmt: str | None = None) -> str:
         return f"{i:,}" if abs(i) >= 10_000 else str(i)
     if abs(n) >= 1000:
         return f"{n:,.2f}"
-    return f"{n:.2f}" if abs(n) >= 1 else f"{n:.3g}"
+    if abs(n) >= 1:
+        return f"{n:.2f}"
+    short = f"{n:.3g}"
+    # 0.99999 to three digits is "1", which reads as exactly one: its own digits instead.
+    return short if "." in short or "e" in short or n == 0 else repr(n)
 
 
 @dataclass
