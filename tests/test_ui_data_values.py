@@ -157,3 +157,29 @@ def test_f5_reads_a_table_again_after_it_could_not_be_read(make_app, qtbot, tmp_
     until(qtbot, lambda: page.tree.topLevelItemCount() == 1
           and page.tree.topLevelItem(0).child(0).text(0) == "nothing imported yet")
     assert page.model.rowCount() == 0 and "no longer in bank.db" in page.title.text()
+
+
+def test_a_table_of_2000_columns_fits_only_the_columns_on_screen(make_app, qtbot, tmp_path):
+    # Every page measured every cell of every column on screen rows: 2,000 columns froze
+    # the window for about a second per page.
+    from trayjobs.kinds.importer.store import _SIDE_TABLES
+    db = tmp_path / "bank.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(";".join(_SIDE_TABLES) + ";CREATE TABLE w (%s);" % ", ".join(
+        f"c{i}" for i in range(1999)) + "INSERT INTO _imports (run_id, job, file, \"table\", "
+        "rows, rejected) VALUES (1, 'bank', 'w.csv', 'w', 50, 0);")
+    conn.executemany("INSERT INTO w (c0, c1998) VALUES (?, ?)",
+                     [(n, "a rather long text at the far end") for n in range(50)])
+    conn.commit()
+    conn.close()
+    ta = make_app(f'[jobs.bank]\nkind = "import"\ndatabase = "{db}"\n')
+    page = ta.window.data_page
+    ta.window.tabs.setCurrentWidget(page)
+    until(qtbot, lambda: page.table == "w" and page.model.row(0) is not None
+          and page._fitted)
+    header = page.view.horizontalHeader()
+    assert len(page._fitted) < 100 and 1998 not in page._fitted
+    page.view.scrollTo(page.model.index(0, 1998))  # scrolled to: fitted to its text
+    until(qtbot, lambda: 1998 in page._fitted)
+    assert header.sectionSize(1998) > page.view.fontMetrics().horizontalAdvance(
+        "a rather long text")

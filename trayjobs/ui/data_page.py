@@ -86,7 +86,8 @@ class DataPage(QWidget):
         # sizes one: the first page of a big table has its narrowest numbers.
         self._fit_columns = True
         self._fitting = False
-        self.model.modelReset.connect(lambda: setattr(self, "_fit_columns", True))
+        self._fitted: set[int] = set()  # columns fitted since the table was opened
+        self.model.modelReset.connect(self._refit)
         self.model.failed.connect(lambda msg: self.note.setText(_unreadable(msg)))
         self.view = QTableView()
         self.view.setObjectName("dataRows")
@@ -105,6 +106,9 @@ class DataPage(QWidget):
         self.view.horizontalHeader().sectionResized.connect(
             lambda *_: self._fitting or setattr(self, "_fit_columns", False))
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)
+        # Only the columns on screen are fitted: those scrolled to are fitted as they come.
+        self.view.horizontalScrollBar().valueChanged.connect(
+            lambda *_: self._fit_columns and self._fit_shown(shrink=False))
 
         self.note = QLabel()
         self.note.setObjectName("dataNote")
@@ -341,23 +345,39 @@ class DataPage(QWidget):
             self._fit(page)
         self._update_buttons()
 
+    def _refit(self) -> None:
+        self._fit_columns = True
+        self._fitted.clear()
+
     def _fit(self, page: int) -> None:
         """Widen the columns to what the page that came shows on screen (the first page:
-        fit them to it). Measured here, not with Qt's sizeHintForColumn, which would ask
-        for rows of other pages while the view is still moving."""
+        fit them to it)."""
         start, end = page * PAGE, min((page + 1) * PAGE, self.model.rowCount())
+        self._fit_shown(start, end, shrink=page == 0)
+
+    def _fit_shown(self, start: int = 0, end: int | None = None, *, shrink: bool) -> None:
+        """Fit the columns on screen to the rows on screen (of those from ``start`` to
+        ``end``). Measured here, not with Qt's sizeHintForColumn, which would ask for rows
+        of other pages while the view is still moving; and only the columns on screen, as
+        measuring 2,000 columns' cells froze the window for a second on every page."""
+        end = self.model.rowCount() if end is None else end
         bottom = self.view.rowAt(self.view.viewport().height() - 1)
         top, bottom = max(self.view.rowAt(0), start), min(bottom if bottom >= 0 else end, end - 1)
         if top > bottom:
             return
         header, metrics = self.view.horizontalHeader(), self.view.fontMetrics()
+        right = self.view.viewport().width()
         self._fitting = True
-        for col in range(self.model.columnCount()):
-            wide = max(metrics.horizontalAdvance(self.model.index(r, col).data() or "")
-                       for r in range(top, bottom + 1)) + CELL_PADDING
-            wide = min(max(wide, header.sectionSizeHint(col)), MAX_COLUMN)
-            if page == 0 or wide > header.sectionSize(col):
-                header.resizeSection(col, wide)
+        col = max(self.view.columnAt(0), 0)
+        while col < self.model.columnCount() and header.sectionViewportPosition(col) < right:
+            if not header.isSectionHidden(col):
+                wide = max(metrics.horizontalAdvance(self.model.index(r, col).data() or "")
+                           for r in range(top, bottom + 1)) + CELL_PADDING
+                wide = min(max(wide, header.sectionSizeHint(col)), MAX_COLUMN)
+                if shrink or col not in self._fitted or wide > header.sectionSize(col):
+                    header.resizeSection(col, wide)
+                self._fitted.add(col)
+            col += 1
         self._fitting = False
 
     def _counted(self) -> None:
