@@ -510,3 +510,26 @@ def test_a_report_without_sections_names_its_own_table_header():
     assert any('[[jobs."weekly sales".sections]]' in e for e in errors), errors
     assert any("[[jobs.plain.sections]]" in e for e in errors), errors
     assert not any("jobs.NAME" in e for e in errors), errors
+
+
+def test_a_database_another_program_is_writing_to_fails_to_be_retried(home, monkeypatch):
+    # Locked while the report opened it: "database is locked" failed for good (no retry),
+    # though the lock passes with the other program's write.
+    from trayjobs.kinds.report import readonly
+    monkeypatch.setattr(readonly, "BUSY_TIMEOUT", 0.2)
+    db = home.data_dir / "sales.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("CREATE TABLE t (n)")
+    conn.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(JobFailed, match="another program is writing to it") as exc:
+            run_report(home, database="sales.db", formats=["html"],
+                       sections=[{"title": "S", "query": "SELECT n FROM t"}])
+        assert exc.value.retry
+    finally:
+        conn.execute("COMMIT")
+        conn.close()
+    result, _ = run_report(home, database="sales.db", formats=["html"],
+                           sections=[{"title": "S", "query": "SELECT n FROM t"}])
+    assert result["sections"][0]["rows"] == 0

@@ -59,7 +59,12 @@ class Databases:
             except NoDatabase as exc:
                 self._open[key] = exc
             except sqlite3.Error as exc:
-                raise JobFailed(f"cannot open the database {key}: {exc}", retry=False) from None
+                # Another program writing to it holds the lock: that passes, so try again
+                # (as a query that meets the lock does); anything else stays so.
+                busy = getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
+                why = " (another program is writing to it)" if busy else ""
+                raise JobFailed(f"cannot open the database {key}: {exc}{why}",
+                                retry=busy) from None
         return self._open[key]
 
     def close(self) -> None:

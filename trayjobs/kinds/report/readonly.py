@@ -27,6 +27,9 @@ __all__ = ["check_select", "ReadOnlyDatabase", "QueryRefused", "NoDatabase",
 _VERBS = {"SELECT", "VALUES", "INSERT", "UPDATE", "DELETE", "REPLACE"}
 
 
+#: Seconds a read waits for another program's write lock on the database to go.
+BUSY_TIMEOUT = 10.0
+
 class QueryRefused(Exception):
     """The statement would do something other than read."""
 
@@ -161,18 +164,23 @@ class ReadOnlyDatabase:
     """
 
     def __init__(self, path: str | Path, *, cancelled: Callable[[], bool] | None = None,
-                 busy_timeout: float = 10.0) -> None:
+                 busy_timeout: float | None = None) -> None:
         self.path = Path(path).expanduser()
         if not self.path.is_file():
             raise NoDatabase(self.path)
         uri = self.path.resolve().as_uri() + "?mode=ro"
         self.refused: str | None = None
-        self.conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout, isolation_level=None,
+        self.conn = sqlite3.connect(uri, uri=True, isolation_level=None,
+                                    timeout=BUSY_TIMEOUT if busy_timeout is None else busy_timeout,
                                     check_same_thread=False)
         self.conn.execute("PRAGMA query_only = 1")
         self.bad_text = 0  # text cells that were not UTF-8, read with U+FFFD in their place
         self.conn.text_factory = self._text
-        self._connect_virtual_tables()
+        try:
+            self._connect_virtual_tables()  # the first read of the file: it may be locked
+        except sqlite3.Error:
+            self.conn.close()
+            raise
         self.conn.set_authorizer(self._authorize)
         if cancelled is not None:
             self.conn.set_progress_handler(lambda: 1 if cancelled() else 0, 20_000)
