@@ -183,3 +183,23 @@ def test_a_table_of_2000_columns_fits_only_the_columns_on_screen(make_app, qtbot
     until(qtbot, lambda: 1998 in page._fitted)
     assert header.sectionSize(1998) > page.view.fontMetrics().horizontalAdvance(
         "a rather long text")
+
+
+def test_big_blobs_are_read_as_their_size(rows_view, tmp_path, qtbot):
+    # A page read every blob whole: 500 rows of 4 MB each held 2 GB for one screenful.
+    db = tmp_path / "blobs.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE b (k BLOB PRIMARY KEY, v) WITHOUT ROWID")
+    conn.executemany("INSERT INTO b VALUES (?, ?)",
+                     [(bytes([n]) * 100, v) for n, v in enumerate(
+                         [b"x" * 4_000_000, b"\x00" * 64, b"\x01" * 65, b"", "0" * 20])])
+    conn.commit()
+    conn.close()
+    view, model = rows_view
+    shown(model, db, "b")
+    until(qtbot, lambda: model.exact and model.row(0) is not None)
+    assert [model.index(r, 1).data() for r in range(5)] == [
+        "<4,000,000 bytes>", "<64 bytes>", "<65 bytes>", "<0 bytes>", "0" * 20]
+    assert model.index(0, 0).data() == "<100 bytes>"  # the key, read whole
+    assert sum(len(v.head) if hasattr(v, "head") else len(v)
+               for v in (model.row(r)[1] for r in range(5))) < 1000

@@ -22,7 +22,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QPalette
 
-from ..kinds.importer.positions import Measure, RowSource
+from ..kinds.importer.positions import Blob, Measure, RowSource
 from ..kinds.importer.problems import RAW_LIMIT
 
 __all__ = ["PagedRows", "PAGE", "MAX_PAGES", "cell_text", "cell_tip", "NULL_TEXT"]
@@ -47,7 +47,7 @@ def cell_text(v: Any) -> str:
     control characters as marks, a long text cut with "…" (its tooltip says so)."""
     if v is None:
         return NULL_TEXT
-    if isinstance(v, bytes):
+    if isinstance(v, (bytes, Blob)):
         return f"<{len(v):,} bytes>"
     text = str(v)  # a float's str() is the shortest text that reads back as the same float
     cut = len(text) > CELL_CHARS
@@ -59,7 +59,7 @@ def cell_tip(v: Any) -> str | None:
     """The tooltip: what the cell cannot say itself (its whole text, up to RAW_LIMIT)."""
     if v is None:
         return "NULL: no value (not an empty text)"
-    if isinstance(v, bytes):
+    if isinstance(v, (bytes, Blob)):
         return f"Binary data (BLOB) of {len(v):,} bytes: not shown as text"
     if not isinstance(v, str):
         return None

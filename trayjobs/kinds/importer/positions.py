@@ -31,11 +31,14 @@ from .browse import REJECTED_COLUMNS, Paging, _reading, columns, paging
 from .problems import RAW_LIMIT
 from .store import q
 
-__all__ = ["RowSource", "Measure", "SAMPLE", "table_rows", "rejected_rows"]
+__all__ = ["RowSource", "Measure", "Blob", "SAMPLE", "table_rows", "rejected_rows"]
 
 #: The most of a text a page holds (the view shows less, its tooltip RAW_LIMIT): imported
 #: fields may be tens of MB, and pages of them would hold a page's worth of those.
 CELL_CHARS = RAW_LIMIT + 1
+#: The most of a blob a page holds: a page of 500 blobs of megabytes would take gigabytes,
+#: and a blob is shown by its size.
+BLOB_BYTES = 64
 #: Keys between two sampled anchors (at least): the most a read by position steps over.
 SAMPLE = 10_000
 #: At most this many sampled anchors per table (a bigger table samples more sparsely).
@@ -140,13 +143,13 @@ class RowSource:
                 rows = conn.execute(f"SELECT {self._cols()} FROM {q(self.table)}"
                                     f"{self._filter()} LIMIT ? OFFSET ?",
                                     (*self.args, limit, start)).fetchall()
-                return [(start + n, *r) for n, r in enumerate(rows)]
+                return [(start + n, *r) for n, r in enumerate(_blobs(rows))]
             total = measured.count if measured is not None else None
             if total is not None:
                 limit = max(0, min(limit, total - start))
                 if not limit:
                     return []
-            rows = self._read(conn, start, limit, measured)
+            rows = _blobs(self._read(conn, start, limit, measured), lead=1)
         if rows:
             self._learn(start, rows[0][0])
             self._learn(start + len(rows) - 1, rows[-1][0])
@@ -202,10 +205,36 @@ class RowSource:
         bisect.insort(self._seen_at, position)
 
 
+@dataclass(frozen=True)
+class Blob:
+    """A blob too big to read whole for a page: its size and first bytes."""
+    size: int
+    head: bytes
+
+    def __len__(self) -> int:
+        return self.size
+
+
 def _clipped(column: str) -> str:
-    """The column's value, a text cut to CELL_CHARS (a number or blob as it is)."""
+    """The column's value, a text cut to CELL_CHARS, a blob past BLOB_BYTES to its first
+    BLOB_BYTES and then its size as 20 digits (see :func:`_blobs`), a number as it is."""
     return (f"CASE WHEN typeof({column}) = 'text' AND length({column}) > {CELL_CHARS} "
-            f"THEN substr({column}, 1, {CELL_CHARS}) ELSE {column} END")
+            f"THEN substr({column}, 1, {CELL_CHARS}) "
+            f"WHEN typeof({column}) = 'blob' AND length({column}) > {BLOB_BYTES} "
+            f"THEN CAST(substr({column}, 1, {BLOB_BYTES}) || printf('%020d', length({column})) "
+            f"AS BLOB) ELSE {column} END")
+
+
+def _blobs(rows: list[tuple], *, lead: int = 0) -> list[tuple]:
+    """Rows with each cut blob as a :class:`Blob`: no blob of the user's comes back longer
+    than BLOB_BYTES, so one that does is a cut one, ending in its size. The first ``lead``
+    values (the key, read whole) are left as they are."""
+    def cell(v: Any) -> Any:
+        if isinstance(v, bytes) and len(v) > BLOB_BYTES:
+            return Blob(int(v[BLOB_BYTES:]), v[:BLOB_BYTES])
+        return v
+    return [(*r[:lead], *(cell(v) for v in r[lead:]))
+            if any(isinstance(v, bytes) for v in r[lead:]) else r for r in rows]
 
 
 def table_rows(db: Path, table: str) -> RowSource:
