@@ -203,3 +203,19 @@ def test_big_blobs_are_read_as_their_size(rows_view, tmp_path, qtbot):
     assert model.index(0, 0).data() == "<100 bytes>"  # the key, read whole
     assert sum(len(v.head) if hasattr(v, "head") else len(v)
                for v in (model.row(r)[1] for r in range(5))) < 1000
+
+
+def test_a_table_name_with_a_line_break_shows_it_as_a_mark(make_app, qtbot, tmp_path):
+    from trayjobs.kinds.importer.store import _SIDE_TABLES
+    db = tmp_path / "bank.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(";".join(_SIDE_TABLES) + ';CREATE TABLE "a\nb<i>" (n);'
+                       "INSERT INTO _imports (run_id, job, file, \"table\", rows, rejected) "
+                       "VALUES (1, 'bank', 'x.csv', 'a\nb<i>', 0, 0);")
+    conn.close()
+    ta = make_app(f'[jobs.bank]\nkind = "import"\ndatabase = "{db}"\n')
+    page = ta.window.data_page
+    ta.window.tabs.setCurrentWidget(page)
+    until(qtbot, lambda: page.table == "a\nb<i>" and page.model.exact)
+    assert page.item_for(db, "a\nb<i>").text(0) == "a\u21b5b<i>"
+    assert page.title.text().startswith("<b>a\u21b5b&lt;i&gt;</b>")

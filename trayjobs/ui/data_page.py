@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QVBoxLayout, QWidget)
 
 from ..kinds.importer import browse, positions
-from .data_model import PAGE, PagedRows
+from .data_model import PAGE, PagedRows, cell_text
 
 __all__ = ["DataPage"]
 
@@ -203,7 +203,9 @@ class DataPage(QWidget):
             top.setFlags(top.flags() & ~Qt.ItemFlag.ItemIsSelectable)
             self.tree.addTopLevelItem(top)
             for info in infos:
-                item = QTreeWidgetItem([info.name, "view" if info.view else f"{info.rows:,}"])
+                # A name may hold a line break or control character (a file's name did).
+                item = QTreeWidgetItem([cell_text(info.name),
+                                        "view" if info.view else f"{info.rows:,}"])
                 item.setData(0, NODE_ROLE, (str(db), info.name))
                 item.setToolTip(0, (f"A view now; imports brought {info.rows:,} rows into the "
                                     f"table once of this name" if info.view else
@@ -301,7 +303,7 @@ class DataPage(QWidget):
             self.file_filter.setText(file or "")
             self._show_rejected_rows()
         else:
-            self.title.setText(f"<b>{_esc(table)}</b> in {_esc(db.name)}")
+            self.title.setText(f"<b>{_esc(cell_text(table))}</b> in {_esc(cell_text(db.name))}")
             self.model.clear()
             self.app.service.call_slow(lambda: positions.table_rows(db, table),
                                        lambda source: self._show_columns(db, table, source),
