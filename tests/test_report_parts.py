@@ -135,6 +135,7 @@ def test_ticks_and_compact_numbers():
     (1e308, None, "1e+308"), (-1.5e20, "number", "-1.5e+20"),
     ("12345678901234567890", "number", "12,345,678,901,234,567,890"),
     ("-98,765,432,109,876,543,210", "number", "-98,765,432,109,876,543,210"),
+    ("a\x1bb\x00c\td\r", None, "a\u241bb\u2400c\u2192d\u240d"), ("two\nlines", None, "two\nlines"),
     (0.99999, None, "0.99999"), (-0.9999, None, "-0.9999"), (0.0, None, "0"),
 ])
 def test_cell_display(value, fmt, shown):

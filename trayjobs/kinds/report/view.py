@@ -34,6 +34,16 @@ def _number(v: Any) -> float | None:
     return None
 
 
+#: Control characters as the marks a reader sees for them (a line break stays one): in
+#: HTML and PDF they show as nothing, or a box, and an escape or NUL hides what it is.
+_MARKS = {**{c: chr(0x2400 + c) for c in range(0x20) if c != 0x0A}, 0x7F: "\u2421",
+          0x09: "\u2192"}
+
+
+def _visible(text: str) -> str:
+    return text.translate(_MARKS)
+
+
 def display(v: Any, fmt: str | None = None) -> str:
     """A cell value as a reader should see it."""
     if v is None:
@@ -41,7 +51,7 @@ def display(v: Any, fmt: str | None = None) -> str:
     if isinstance(v, bytes):
         return f"<{len(v):,} bytes>"
     if fmt == "text" or (fmt is None and not isinstance(v, (int, float))):
-        return str(v)
+        return _visible(str(v))
     if isinstance(v, float) and math.isinf(v):
         return "∞" if v > 0 else "-∞"
     if isinstance(v, str) and _WHOLE.fullmatch(v.strip()):
@@ -50,7 +60,7 @@ def display(v: Any, fmt: str | None = None) -> str:
         v = int(v.strip().replace(",", ""))
     n = _number(v)
     if n is None:
-        return str(v)
+        return _visible(str(v))
     if fmt == "duration":
         return format_duration(n)
     if fmt == "size":
