@@ -43,7 +43,7 @@ def test_hostile_values_show_as_stored(rows_view, tmp_path, qtbot):
     db = tmp_path / "odd.db"
     conn = sqlite3.connect(db)
     conn.execute('CREATE TABLE "we""ird" ("select", "a""b" TEXT, "line\nbreak" TEXT)')
-    values = [None, "", "a\nb\tc", "\x1b[31mred", "שלום world", 2**63 - 1, -2**63,
+    values = [None, "", "a\nb\tc", "\x1b[31mred\u202egnp.exe\x85", "שלום world", 2**63 - 1, -2**63,
               2**53 + 1, 1e308, 0.1, -0.0, "007", b"\x00\x01\x02", "x" * 5000]
     conn.executemany('INSERT INTO "we""ird" VALUES (?, ?, ?)', [(v, None, "") for v in values])
     conn.commit()
@@ -55,7 +55,8 @@ def test_hostile_values_show_as_stored(rows_view, tmp_path, qtbot):
         "select", 'a"b', "line\u21b5break"]
     texts = [model.index(r, 0).data() for r in range(len(values))]
     assert texts == [
-        "NULL", "", "a\u21b5b\u2192c", "\u241b[31mred", "שלום world",
+        "NULL", "", "a\u21b5b\u2192c", "\u241b[31mred\u27e8U+202E\u27e9gnp.exe\u27e8U+0085\u27e9",
+        "שלום world",
         "9223372036854775807", "-9223372036854775808", "9007199254740993", "1e+308", "0.1",
         model.index(10, 0).data(), "007", "<3 bytes>", "x" * 300 + "…"]
     assert texts[10] in ("0.0", "-0.0")  # SQLite may keep the sign or not; never rounded
