@@ -64,6 +64,8 @@ def test_hostile_values_show_as_stored(rows_view, tmp_path, qtbot):
     assert "NULL" in model.index(0, 0).data(TIP) and "empty text" in model.index(1, 0).data(TIP)
     assert model.index(2, 0).data(TIP) == "a\nb\tc"
     assert "BLOB" in model.index(12, 0).data(TIP)
+    assert model.index(11, 0).data(TIP) == "Stored as text, not as a number: 007"
+    assert model.index(5, 0).data(TIP) is None  # a number
     assert "only its first 4,000 characters" in model.index(13, 0).data(TIP)
     assert model.index(0, 1).data(Qt.ItemDataRole.ForegroundRole) is not None  # dimmed NULL
     assert model.index(0, 2).data(Qt.ItemDataRole.ForegroundRole) is None

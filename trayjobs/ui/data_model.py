@@ -60,6 +60,16 @@ def cell_text(v: Any) -> str:
     return text + "…" if cut else text
 
 
+def _looks_numeric(text: str) -> bool:
+    if len(text) > 100:
+        return False
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def cell_tip(v: Any) -> str | None:
     """The tooltip: what the cell cannot say itself (its whole text, up to RAW_LIMIT)."""
     if v is None:
@@ -70,6 +80,9 @@ def cell_tip(v: Any) -> str | None:
         return None
     if v == "":
         return "An empty text (not NULL)"
+    if _looks_numeric(v):
+        # Left-aligned is the only other sign: sums and sorting treat it as text.
+        return f"Stored as text, not as a number: {v}"
     if len(v) > RAW_LIMIT:
         # A field may be tens of MB: laid out whole, a tooltip would freeze the window.
         return v[:RAW_LIMIT] + f"…\n(only its first {RAW_LIMIT:,} characters are shown)"
