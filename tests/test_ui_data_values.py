@@ -222,3 +222,35 @@ def test_a_table_name_with_a_line_break_shows_it_as_a_mark(make_app, qtbot, tmp_
     until(qtbot, lambda: page.table == "a\nb<i>" and page.model.exact)
     assert page.item_for(db, "a\nb<i>").text(0) == "a\u21b5b<i>"
     assert page.title.text().startswith("<b>a\u21b5b&lt;i&gt;</b>")
+
+
+def test_fix_and_reimport_on_a_locked_database_holds_up_nothing_else(make_app, qtbot,
+                                                                     tmp_path):
+    from trayjobs.kinds.importer.store import _SIDE_TABLES
+    db = tmp_path / "bank.db"
+    source = tmp_path / "bank.csv"
+    source.write_text("date,amount\n2024-01-02,lots\n")
+    conn = sqlite3.connect(db)
+    conn.executescript(";".join(_SIDE_TABLES) + ";CREATE TABLE bank (date, amount);")
+    conn.execute("INSERT INTO _imports (id, run_id, job, file, path, \"table\", format, rows, "
+                 "rejected) VALUES (1, 1, 'bank', 'bank.csv', ?, 'bank', 'csv', 0, 1)",
+                 (str(source),))
+    conn.execute("INSERT INTO _rejected (import_id, run_id, file, line, reason, raw, \"table\") "
+                 "VALUES (1, 1, 'bank.csv', 2, 'not a number', '2024-01-02,lots', 'bank')")
+    conn.commit()
+    conn.close()
+    ta = make_app(f'[jobs.bank]\nkind = "import"\ndatabase = "{db}"\n')
+    page = ta.window.data_page
+    ta.window.tabs.setCurrentWidget(page)
+    page.show_rejected(db)
+    until(qtbot, lambda: page.chosen_rejected() == (1, "bank.csv"))
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")
+    page.fix_rows(open_file=False)
+    answered = []
+    ta.service.call(lambda: "ok", answered.append)
+    until(qtbot, lambda: answered, timeout=3000)  # not after the lock's 10 s
+    writer.execute("COMMIT")
+    writer.close()
+    until(qtbot, lambda: page.fix is not None)
+    assert page.fix[1].read_text() == "date,amount\n2024-01-02,lots\n"

@@ -451,7 +451,9 @@ class DataPage(QWidget):
             if open_file:
                 QDesktopServices.openUrl(QUrl.fromLocalFile(str(found[1])))
 
-        self.app.service.call(write, written)
+        # On a thread of its own: the database may be locked by another program's write.
+        self.app.service.call_slow(write, written,
+                                   lambda exc: self.note.setText(_unreadable(exc)))
 
     def reimport(self) -> None:
         eng = self.app.engine
