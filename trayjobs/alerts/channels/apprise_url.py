@@ -32,11 +32,23 @@ _CAUSES = [
     (re.compile(r"Connection refused", re.I), "connection refused (is the server up?)"),
     (re.compile(r"timed out|Timeout", re.I),
      "timed out (check the server's name and port in the URL, and the network)"),
+    (re.compile(r"CERTIFICATE_VERIFY_FAILED|certificate verify failed", re.I),
+     "the server's TLS certificate is not trusted (self-signed, expired, or for another "
+     "name): give the server a certificate this computer trusts, or, on a network you "
+     "trust, add verify=no to the URL's query"),
     (re.compile(r"SSL|TLS|certificate", re.I),
      "TLS failed (check the URL's scheme and port: the server may not speak TLS there)"),
     (_REFUSED := re.compile(r"': \(55[0-3], b'", re.I),
      "the mail server refused the recipient (check the address in the URL's ?to=; it is "
      "not tried again)"),
+    (_NOT_ASCII := re.compile(r"'(ascii|latin-1)' codec can't encode", re.I),
+     "the user or password holds letters beyond ASCII, which the service's login (a mail "
+     "server's, HTTP's) cannot take: give this account a password of ASCII characters "
+     "(or an app password or token)"),
+    (re.compile(r"AUTH extension not supported", re.I),
+     "the mail server offers no login on this connection (many offer it only over TLS): "
+     "use mailtos:// (add ?mode=starttls on port 587), or leave the user and password "
+     "out of the URL"),
     (re.compile(r"auth|535|Username and Password not accepted|401|403", re.I),
      "authentication failed (check the user and password or token in the URL or its secret)"),
 ]
@@ -68,6 +80,9 @@ class AppriseChannel(Channel):
 
     def _load(self):
         if self._plugin is None:
+            if _garbled(self.url):  # refused before Apprise sends a password astray
+                raise DeliveryError(f"not a notification URL as written: {GARBLED}",
+                                    retry=False)
             apprise = _library()
             with _capture(logging.WARNING, "%(message)s") as out:
                 plugin = apprise.Apprise.instantiate(self.url)
@@ -75,8 +90,14 @@ class AppriseChannel(Channel):
                 said = redact(" ".join(out.getvalue().split()), self.url)
                 raise DeliveryError("not a notification URL Apprise can use"
                                     + (f" ({said})" if said else "")
-                                    + "; see the Apprise wiki for the URL of your service",
+                                    + "; " + (_unknown_scheme(self.url) or "see the "
+                                              "Apprise wiki for the URL of your service"),
                                     retry=False)
+            login = "".join(getattr(plugin, key, None) or "" for key in ("user", "password"))
+            if self.url.lower().startswith(("mailto:", "mailtos:")) and not login.isascii():
+                # Python's mail login (AUTH PLAIN, LOGIN) takes ASCII only; tried, it
+                # fails half-way and leaves the connection open.
+                raise DeliveryError(_cause(_NOT_ASCII), retry=False)
             self._plugin = plugin
         return self._plugin
 
@@ -117,8 +138,49 @@ class AppriseChannel(Channel):
                             else apprise.NotifyFormat.TEXT)
         if not ok:
             said = redact(out.getvalue(), self.url)
-            # A recipient refused for good (550-553) is refused again at every try.
-            raise DeliveryError(_reason(said), retry=not _REFUSED.search(said))
+            # A recipient refused for good (550-553), or a password the login cannot
+            # carry, is refused again at every try.
+            raise DeliveryError(_reason(said), retry=not (_REFUSED.search(said)
+                                                          or _NOT_ASCII.search(said)))
+
+
+#: Said of a URL whose user or password holds a character that cuts it in the wrong place.
+GARBLED = ("the user or password holds characters a URL cannot carry as they are "
+           "(@ : / # ?), so the URL is read wrongly (it would log in elsewhere, or as "
+           "someone else): write each of them percent-encoded, e.g. @ as %40, : as %3A, "
+           "/ as %2F, # as %23, ? as %3F, % as %25 (python3 -c \"import urllib.parse, "
+           "getpass; print(urllib.parse.quote(getpass.getpass(), safe=''))\" prints a "
+           "password so)")
+
+
+def _garbled(url: str) -> bool:
+    """The URL's user or password holds a raw "@", "/", "#", "?" or a second ":", which
+    Apprise (as any URL reader) cuts at: a mail password "p@ss" sends the login to the
+    server "ss". A URL's authority (up to its first "/", "?" or "#") has at most one "@"
+    and one ":" before it; one cut short has a port that is no number, and its "@" later."""
+    rest = url.partition("://")[2]
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    userinfo, at, host = authority.rpartition("@")
+    if at:
+        return "@" in userinfo or userinfo.count(":") > 1
+    if host.startswith("["):  # an IPv6 address: its colons are its own
+        return False
+    _, colon, port = host.rpartition(":")
+    return bool(colon) and not port.isdigit() and "@" in rest[len(authority):]
+
+
+def _unknown_scheme(url: str) -> str | None:
+    """A scheme Apprise does not know, said with the one meant where a typo is likely."""
+    scheme = url.partition("://")[0]
+    from apprise.manager_plugins import NotificationManager
+    known = set(NotificationManager().schemas())
+    if scheme.lower() in known:
+        return None
+    import difflib
+    close = difflib.get_close_matches(scheme.lower(), sorted(known), n=1)
+    return (f"{scheme!r} is no kind of channel Apprise knows"
+            + (f"; did you mean {close[0]!r}?" if close else
+               "; write e.g. mailtos://, ntfy://, json:// or slack://"))
 
 
 class _Kept(logging.Handler):
@@ -150,6 +212,15 @@ def _own_log(plugin):
     mine, theirs = _Kept(records), _Kept(records)
     own.addHandler(mine)
     plugin.logger = own
+    # The threads that ran this plugin's send: a plugin that fails before it logs a word
+    # of its own (a mail login that raises) is told of only on the shared logger.
+    served: set[int] = set()
+    notify = plugin.notify
+
+    def serving(*args, **kwargs):
+        served.add(threading.get_ident())
+        return notify(*args, **kwargs)
+    plugin.notify = serving
     out = io.StringIO()
     _hold_shared(shared, theirs, +1)
     try:
@@ -158,8 +229,10 @@ def _own_log(plugin):
         _hold_shared(shared, theirs, -1)
         own.removeHandler(mine)
         del plugin.logger  # back to Apprise's own
+        del plugin.notify
         logging.Logger.manager.loggerDict.pop(own.name, None)  # one per send: not kept
-        threads = {threading.get_ident()} | {r.thread for r in records if r.name == own.name}
+        threads = ({threading.get_ident()} | served
+                   | {r.thread for r in records if r.name == own.name})
         fmt = logging.Formatter("%(levelname)s %(message)s")
         out.write("".join(fmt.format(r) + "\n" for r in records if r.thread in threads))
 
@@ -203,6 +276,10 @@ def _capture(level: int, fmt: str):
         yield out
     finally:
         _hold_shared(shared, handler, -1)
+
+
+def _cause(pattern) -> str:
+    return next(cause for p, cause in _CAUSES if p is pattern)
 
 
 def _reason(log: str) -> str:
