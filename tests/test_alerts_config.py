@@ -195,3 +195,17 @@ def test_a_malformed_url_or_ping_with_a_password_is_named_without_it():
     assert "smtp.example.com" in err[2]
     found = errors('[jobs.a]\nkind = "demo"\nping = "ftp://u:HUNTER3pw@hc.example.com/x"\n')
     assert found and all("HUNTER3pw" not in m for _, _, m in found), found
+
+
+@pytest.mark.parametrize("url", ["me:HUN@TER:2pw@smtp.example.com",
+                                 "mailto:/me:HUN:TER@2pw@smtp.example.com?to=a@example.com"])
+def test_a_malformed_url_whose_password_holds_url_characters_is_named_without_any_of_it(url):
+    # The password was blanked only after its last ":" or "/", up to its first "@":
+    # "me:…@TER:2pw@..." showed the rest of it.
+    (err,) = errors(f'[alerts.me]\nurl = "{url}"\n')
+    assert "is not a notification URL" in err[2], err
+    for piece in ("HUN", "TER", "2pw"):
+        assert piece not in err[2], err
+    assert "smtp.example.com" in err[2]
+    found = errors('[jobs.a]\nkind = "demo"\nping = "ftp://u:HUN@TER:2pw@hc.example.com/x"\n')
+    assert found and all(p not in m for _, _, m in found for p in ("HUN", "TER", "2pw"))

@@ -31,8 +31,18 @@ _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://(\S|$)")
 
 def _masked(value: str) -> str:
     """``value`` as an error may echo it: a password before an ``@`` blanked out (the
-    error goes to ``trayjobs check``, the log and the window's status bar)."""
-    return re.sub(r"(?<=:)[^:/@]+(?=@)", "…", value.strip())
+    error goes to ``trayjobs check``, the log and the window's status bar). The password
+    ends at the last ``@`` ahead of the query: one holding an ``@`` or a ``:`` of its own
+    (not yet percent-encoded) is blanked whole, not from its last ``@`` on."""
+    value = value.strip()
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        scheme, rest = "", value
+    at = rest.partition("?")[0].rfind("@")
+    user, colon, _ = rest[:max(at, 0)].partition(":")
+    if at < 0 or not colon:
+        return value
+    return f"{scheme}{sep}{user}:…{rest[at:]}"
 
 
 def check_url(value: str) -> str:
