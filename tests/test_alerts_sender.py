@@ -506,3 +506,24 @@ def test_an_urgent_failure_after_held_ones_still_goes_at_once(setup, http):
     finish(store, bus, "e", "failed", error="the disk is on fire")
     alerts.sender.run_once(clock.t + 2)
     assert [b["title"] for b in http.bodies("/hook")] == ["e failed"]
+
+
+def test_alerts_summed_up_in_a_summary_that_fails_are_not_told_as_sent(setup):
+    # The channel's server is down: the summary of the burst waits, then fails for good;
+    # the failures it holds said "sent" all along, in the run's details and `show`.
+    from trayjobs.alerts.cli import delivery_lines, delivery_state
+    dead = f"\n[alerts.hook]\nurl = \"json://127.0.0.1:{free_port()}/hook\"\n"
+    alerts, store, clock, bus = setup(dead + JOBS)
+    alerts.sender.tries = 2
+    runs = [finish(store, bus, job, "failed") for job in "abc"]
+    alerts.sender.run_once(clock.t + 2)
+    (row,) = store.outbox_log(run_id=runs[0]["id"])
+    assert row["state"] == "merged"
+    state, detail = delivery_state(row)
+    assert state == "retrying" and "connection refused" in detail, detail
+    alerts.sender.run_once(clock.t + 1000)
+    (row,) = store.outbox_log(run_id=runs[0]["id"])
+    state, detail = delivery_state(row)
+    assert state == "failed" and "which failed: connection refused" in detail, detail
+    (line,) = delivery_lines(store, runs[0]["id"])[1:]
+    assert "failed in summary" in line and "sent" not in line, line

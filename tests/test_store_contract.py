@@ -639,3 +639,18 @@ def test_first_starts_are_each_runs_first_attempt_on_both_stores(backend):
     assert starts[twice] == first < store.get_run(twice)["started_at"]
     assert once in starts and never not in starts
     assert store.first_starts([]) == {}
+
+
+def test_a_message_summed_up_reads_how_its_summary_went(backend):
+    store = backend.open()
+    store.outbox_add([{"channel": "mail", "event": "failure", "dedupe": f"f{i}", "run_id": None}
+                      for i in range(2)]
+                     + [{"channel": "mail", "event": "summary", "dedupe": "s"}])
+    rows = {r["dedupe"]: r for r in store.outbox_log(channel="mail")}
+    store.outbox_update([rows["f0"]["id"], rows["f1"]["id"]], state="merged",
+                        merged_into=rows["s"]["id"])
+    store.outbox_tried(rows["s"]["id"], error="connection refused", due_at=None)
+    rows = {r["dedupe"]: r for r in store.outbox_log(channel="mail")}
+    assert (rows["f0"]["summary_state"], rows["f0"]["summary_error"]) == ("failed",
+                                                                         "connection refused")
+    assert rows["s"]["summary_state"] is None and rows["s"]["state"] == "failed"

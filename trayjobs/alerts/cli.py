@@ -33,7 +33,9 @@ def _state(row: dict[str, Any]) -> str:
     if row["state"] == "sent":
         return f"sent {when(row['sent_at'], seconds=True)}"
     if row["state"] == "merged":
-        return f"sent in summary {row['merged_into']}"
+        went = {"failed": "failed", "pending": "waiting"}.get(row.get("summary_state"), "sent")
+        error = row.get("summary_error") if went != "sent" else None
+        return f"{went} in summary {row['merged_into']}" + (f": {error}" if error else "")
     if row["state"] == "failed":
         return f"failed after {row['attempts']} tr{'ies' if row['attempts'] != 1 else 'y'}"
     if row["attempts"]:
@@ -53,7 +55,14 @@ def delivery_state(row: dict[str, Any]) -> tuple[str, str]:
     if row["state"] == "sent":
         return "sent", when(row["sent_at"], seconds=True)
     if row["state"] == "merged":
-        return "sent", f"in the summary {row['merged_into']} of a burst"
+        summary, error = row.get("summary_state"), row.get("summary_error") or ""
+        where = f"in the summary {row['merged_into']} of a burst"
+        if summary == "failed":
+            return "failed", f"{where}, which failed: {error}" if error else f"{where}, which failed"
+        if summary == "pending":
+            return ("retrying", f"{where}, which waits for its next try; last error: {error}"
+                    ) if error else ("waiting", where)
+        return "sent", where
     error = row.get("last_error") or ""
     if row["state"] == "failed":
         tries = f"after {row['attempts']} tr{'ies' if row['attempts'] != 1 else 'y'}"

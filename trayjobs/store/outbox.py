@@ -97,15 +97,20 @@ class OutboxMixin:
         """Messages, newest first (of one run, or one channel)."""
         where, params = [], []
         if run_id is not None:
-            where.append("run_id = ?")
+            where.append("o.run_id = ?")
             params.append(run_id)
         if channel is not None:
-            where.append("channel = ?")
+            where.append("o.channel = ?")
             params.append(channel)
-        sql = "SELECT * FROM alert_outbox"
+        # A message summed up went only if its summary did: each row says how that went
+        # (``summary_state``, ``summary_error``), else a run's alert read "sent" while the
+        # summary waited or failed.
+        sql = ("SELECT o.*, s.state AS summary_state, s.last_error AS summary_error"
+               " FROM alert_outbox o LEFT JOIN alert_outbox s ON s.id = o.merged_into")
         if where:
             sql += " WHERE " + " AND ".join(where)
-        return [_row(r) for r in self._query(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))]
+        return [_row(r) for r in self._query(sql + " ORDER BY o.id DESC LIMIT ?",
+                                             (*params, limit))]
 
     def outbox_sent_since(self, channel: str, job: str, since: float) -> list[float]:
         """When the channel's messages about ``job`` sent since ``since`` went, newest
