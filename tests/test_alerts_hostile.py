@@ -175,3 +175,25 @@ def test_a_mail_plugin_that_raises_before_it_logs_a_word_still_says_why(mail_pla
     with pytest.raises(DeliveryError) as exc:
         channel.send(Message(title="t", body="b"), timeout=5)
     assert "codec can't encode" in str(exc.value) and "geheim" not in str(exc.value)
+
+
+def test_a_report_whose_file_name_is_not_utf8_is_mailed_with_it(tmp_path):
+    # Apprise quotes an attachment's path as UTF-8: it raised before sending, at every
+    # try, and the report never went; the name quoted in the text failed likewise.
+    import os
+    from alert_servers import SMTPServer
+    name = os.fsdecode(b"r\xe9port-\xff.pdf")
+    path = tmp_path / name
+    path.write_bytes(b"%PDF-1.4 the report")
+    smtp = SMTPServer().start()
+    try:
+        channel_for(smtp.url()).send(Message(title=f"{name} ready", body=f"see {name}",
+                                             attach=[str(path)]), timeout=5)
+    finally:
+        smtp.stop()
+    (mail,) = smtp.messages
+    (part,) = list(mail.iter_attachments())
+    assert part.get_content() == b"%PDF-1.4 the report"
+    assert part.get_filename() == "r\ufffdport-\ufffd.pdf"
+    assert mail["subject"] == "r\ufffdport-\ufffd.pdf ready"
+    assert list(tmp_path.iterdir()) == [path]  # the original stays, nothing else is left

@@ -34,10 +34,17 @@ class Message:
     def __post_init__(self) -> None:
         # Every channel is handed a Message: the one place its text is made plain.
         from ...textfmt import plain
-        self.title = plain(self.title, one_line=True)
-        self.body = plain(self.body)
+        self.title = plain(_unescaped(self.title), one_line=True)
+        self.body = plain(_unescaped(self.body))
         if self.html is not None:
-            self.html = plain(self.html)
+            self.html = plain(_unescaped(self.html))
+
+
+def _unescaped(text: str) -> str:
+    """``text`` with the bytes of a file name that is not UTF-8 (kept by Python as lone
+    surrogates) shown as U+FFFD: no channel can encode a surrogate, and a mail quoting
+    such a name failed at every try."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 class Channel(ABC):

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
+import tempfile
 import threading
 from contextlib import contextmanager
 
@@ -125,17 +127,18 @@ class AppriseChannel(Channel):
         box = apprise.Apprise()
         box.add(plugin)
         html = message.html is not None and self.shows_html
-        attach = None
-        if message.attach and self.carries_files:
-            attach = apprise.AppriseAttachment()
-            for path in message.attach:
-                attach.add(path)
         kind = apprise.NotifyType.FAILURE if message.failure else apprise.NotifyType.INFO
-        with _own_log(plugin) as out:
-            ok = box.notify(body=message.html if html else message.body, title=message.title,
-                            notify_type=kind, attach=attach,
-                            body_format=apprise.NotifyFormat.HTML if html
-                            else apprise.NotifyFormat.TEXT)
+        with tempfile.TemporaryDirectory(prefix="trayjobs-attach-") as tmp:
+            attach = None
+            if message.attach and self.carries_files:
+                attach = apprise.AppriseAttachment()
+                for n, path in enumerate(message.attach):
+                    attach.add(_utf8_path(path, os.path.join(tmp, str(n))))
+            with _own_log(plugin) as out:
+                ok = box.notify(body=message.html if html else message.body,
+                                title=message.title, notify_type=kind, attach=attach,
+                                body_format=apprise.NotifyFormat.HTML if html
+                                else apprise.NotifyFormat.TEXT)
         if not ok:
             said = redact(out.getvalue(), self.url)
             # A recipient refused for good (550-553), or a password the login cannot
@@ -181,6 +184,22 @@ def _unknown_scheme(url: str) -> str | None:
     return (f"{scheme!r} is no kind of channel Apprise knows"
             + (f"; did you mean {close[0]!r}?" if close else
                "; write e.g. mailtos://, ntfy://, json:// or slack://"))
+
+
+def _utf8_path(path: str, folder: str) -> str:
+    """``path``, or a copy of the file in ``folder`` under its name made UTF-8 when its
+    own is not: Apprise quotes an attachment's path as UTF-8, and failed on such a name
+    before sending anything."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        import shutil
+        name = os.path.basename(path).encode("utf-8", "surrogateescape")
+        os.makedirs(folder, exist_ok=True)
+        copy = os.path.join(folder, name.decode("utf-8", "replace"))
+        shutil.copyfile(path, copy)  # within the channel's max_attachment: small enough
+        return copy
 
 
 class _Kept(logging.Handler):
