@@ -10,6 +10,7 @@ import pytest
 
 from alert_servers import HTTPRecorder, free_port
 from helpers import wait_until
+from keyring_support import private_bus, secret_service  # noqa: F401 (fixtures)
 from trayjobs.alerts.service import Alerts
 from trayjobs.config import parse_config
 from trayjobs.engine.events import EventBus, Notice, RunChanged
@@ -527,3 +528,14 @@ def test_alerts_summed_up_in_a_summary_that_fails_are_not_told_as_sent(setup):
     assert state == "failed" and "which failed: connection refused" in detail, detail
     (line,) = delivery_lines(store, runs[0]["id"])[1:]
     assert "failed in summary" in line and "sent" not in line, line
+
+
+def test_a_channel_whose_secret_is_not_stored_says_how_to_store_it(setup, secret_service):
+    alerts, store, clock, bus = setup('[alerts.hook]\nurl = { secret = "hook-url" }\n' + JOBS)
+    run = finish(store, bus, "a", "failed")
+    alerts.sender.run_once(clock.t + 2)
+    (row,) = store.outbox_log(run_id=run["id"])
+    # Said as to the person at the keyboard, not as a Python exception's class name.
+    assert row["last_error"] == ("there is no secret 'hook-url' in the system keyring; store "
+                                 "it with `trayjobs secret set hook-url`"), row
+    assert row["state"] == "pending"  # it goes once the secret is stored

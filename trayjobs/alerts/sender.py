@@ -17,7 +17,7 @@ import time
 from datetime import datetime
 from typing import Any, Callable
 
-from ..errors import StoreUnreachable
+from ..errors import StoreUnreachable, UserError
 from .channels import DeliveryError, Message, channel_for
 from .channels.ping import ping
 from .channels.redact import redact
@@ -357,7 +357,10 @@ class Sender:
                 now: float, url: str | None = None) -> bool:
         """Record a failed try; True while it will be tried again. An unforeseen error
         may quote the channel's URL: its secrets are blanked out as a channel's are."""
-        text = str(exc) if isinstance(exc, DeliveryError) else f"{type(exc).__name__}: {exc}"
+        # A channel's words, or ours (a secret not stored) are said as they are; only an
+        # unforeseen error is named by its class.
+        said = isinstance(exc, (DeliveryError, UserError))
+        text = str(exc) if said else f"{type(exc).__name__}: {exc}"
         if url:
             text = redact(text, url)
         attempt = row["attempts"] + 1
