@@ -539,3 +539,17 @@ def test_a_channel_whose_secret_is_not_stored_says_how_to_store_it(setup, secret
     assert row["last_error"] == ("there is no secret 'hook-url' in the system keyring; store "
                                  "it with `trayjobs secret set hook-url`"), row
     assert row["state"] == "pending"  # it goes once the secret is stored
+
+
+@pytest.mark.parametrize("password, kept", [("pw12", "pw12x stays"), ("a%40b", "mail")])
+def test_a_short_password_quoted_in_an_error_is_blanked_but_not_inside_other_words(
+        password, kept):
+    from trayjobs.alerts.channels.redact import redact
+    from urllib.parse import unquote
+    url = f"mailto://bob:{password}@smtp.example.com"
+    said = redact(f"login as bob with {unquote(password)} refused by mail; {kept}: "
+                  f"mailto://bob:{password}@smtp.example.com", url)
+    import re
+    for p in (password, unquote(password)):
+        assert not re.search(rf"(?<!\w){re.escape(p)}(?!\w)", said), said
+    assert kept in said and "bob" in said and "smtp.example.com" in said

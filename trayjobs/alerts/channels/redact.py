@@ -47,8 +47,20 @@ def secrets_of(url: str) -> list[str]:
     return sorted(parts, key=len, reverse=True)
 
 
+def _short_password(url: str) -> list[str]:
+    """The URL's password when it is shorter than :data:`MIN_LEN` (as written and
+    decoded): a secret however short, so blanked too, but only where it stands as a
+    word of its own, not inside the error's other words."""
+    rest = url.partition("://")[2].partition("?")[0]
+    userinfo, at, _ = rest.rpartition("@")
+    password = userinfo.partition(":")[2] if at else ""
+    return [p for p in {password, unquote(password)} if 0 < len(p) < MIN_LEN]
+
+
 def redact(text: str, url: str) -> str:
     """``text`` with every possibly secret part of ``url`` blanked out."""
     for part in secrets_of(url):
         text = re.sub(re.escape(part), HIDDEN, text, flags=re.I)
+    for part in _short_password(url):
+        text = re.sub(rf"(?<![\w]){re.escape(part)}(?![\w])", HIDDEN, text)
     return text
