@@ -553,3 +553,32 @@ def test_a_short_password_quoted_in_an_error_is_blanked_but_not_inside_other_wor
     for p in (password, unquote(password)):
         assert not re.search(rf"(?<!\w){re.escape(p)}(?!\w)", said), said
     assert kept in said and "bob" in said and "smtp.example.com" in said
+
+
+def test_failures_queued_while_a_burst_is_summed_up_neither_break_it_nor_send_it_twice(
+        setup, http, monkeypatch):
+    # The engine queues the failures of other runs while the sender sums up a burst: the
+    # summary was looked for among the channel's five newest messages, and with more
+    # queued meanwhile it was not found, the burst was left half done, and sent twice.
+    alerts, store, clock, bus = setup(hook(http) + JOBS)
+    for job in "abc":
+        finish(store, bus, job, "failed")
+    add = store.outbox_add
+
+    def add_then_more(rows):
+        added = add(rows)
+        if rows and rows[0]["event"] == "summary":
+            for _ in range(8):  # as the engine would, from its own thread
+                finish(store, bus, "d", "failed")
+        return added
+    monkeypatch.setattr(store, "outbox_add", add_then_more)
+    alerts.sender.run_once(clock.t + 2)
+    monkeypatch.setattr(store, "outbox_add", add)
+    for step in range(1, 6):
+        alerts.sender.run_once(clock.t + 2 + 100 * step)
+    titles = [b["title"] for b in http.bodies("/hook")]
+    assert titles[0] == "3 jobs failed in the last minute", titles
+    assert len(titles) == len(set(titles)) == 2, titles
+    assert "d failed 8 times" in titles[1], titles
+    states = {r["state"] for r in store.outbox_log(limit=100)}
+    assert states == {"sent", "merged"}, states

@@ -312,13 +312,12 @@ class Sender:
     def _summarise(self, channel: str, rows: list[dict[str, Any]], quiet: bool,
                    now: float) -> dict[str, Any]:
         title, body = summary_message(rows, quiet=quiet)
-        first = rows[0]
+        key = f"{channel}:summary:{rows[0]['id']}"
         self.store.outbox_add([{"channel": channel, "event": "summary", "title": title,
-                                "body": body, "dedupe": f"{channel}:summary:{first['id']}",
-                                "created_at": now, "due_at": now,
+                                "body": body, "dedupe": key, "created_at": now, "due_at": now,
                                 "data": {"of": [r["id"] for r in rows]}}])
-        summary = next(r for r in self.store.outbox_log(channel=channel, limit=5)
-                       if r["dedupe"] == f"{channel}:summary:{first['id']}")
+        # Found by its key: the engine may queue other messages of the channel meanwhile.
+        (summary,) = self.store.outbox_log(channel=channel, dedupe=key, limit=1)
         self.store.outbox_update([r["id"] for r in rows], state="merged",
                                  merged_into=summary["id"])
         self._changed(rows)

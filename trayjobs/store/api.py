@@ -384,8 +384,9 @@ class RunStoreAPI(Protocol):
         """Pending messages that failed before are due at ``now``; how many."""
 
     def outbox_log(self, *, run_id: int | None = None, channel: str | None = None,
-                   limit: int = 50) -> list[Row]:
-        """Messages, newest first (of one run, or one channel)."""
+                   dedupe: str | None = None, limit: int = 50) -> list[Row]:
+        """Messages, newest first (of one run, one channel, or the one of this
+        ``dedupe``)."""
 
     def outbox_sent_since(self, channel: str, job: str, since: float) -> list[float]:
         """When the channel's messages about ``job`` sent since ``since`` went, newest

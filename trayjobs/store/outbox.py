@@ -93,8 +93,9 @@ class OutboxMixin:
                              " attempts > 0 AND due_at > ?", (now, now)).rowcount
 
     def outbox_log(self, *, run_id: int | None = None, channel: str | None = None,
-                   limit: int = 50) -> list[dict[str, Any]]:
-        """Messages, newest first (of one run, or one channel)."""
+                   dedupe: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Messages, newest first (of one run, one channel, or the one of this
+        ``dedupe``)."""
         where, params = [], []
         if run_id is not None:
             where.append("o.run_id = ?")
@@ -102,6 +103,9 @@ class OutboxMixin:
         if channel is not None:
             where.append("o.channel = ?")
             params.append(channel)
+        if dedupe is not None:
+            where.append("o.dedupe = ?")
+            params.append(dedupe)
         # A message summed up went only if its summary did: each row says how that went
         # (``summary_state``, ``summary_error``), else a run's alert read "sent" while the
         # summary waited or failed.
