@@ -197,3 +197,46 @@ def test_a_report_whose_file_name_is_not_utf8_is_mailed_with_it(tmp_path):
     assert part.get_filename() == "r\ufffdport-\ufffd.pdf"
     assert mail["subject"] == "r\ufffdport-\ufffd.pdf ready"
     assert list(tmp_path.iterdir()) == [path]  # the original stays, nothing else is left
+
+
+@pytest.fixture
+def webhook():
+    """An HTTP server answering each POST with ``status`` (a redirect: back to itself)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def _any(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.server.hits += 1
+            self.send_response(self.server.status)
+            if self.server.status in (301, 302, 307, 308):
+                self.send_header("Location", self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = _any
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads, server.hits, server.status = True, 0, 200
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("status, said", [
+    (307, "the server sends the message round in redirects (a loop)"),
+    (404, "the server has no such address (404)"),
+    (413, "the server refused the message as too large (413)")])
+def test_a_webhook_answering_with_an_error_says_what_to_check(webhook, status, said):
+    webhook.status = status
+    with pytest.raises(DeliveryError) as exc:
+        _send(f"json://127.0.0.1:{webhook.server_port}/hook?token=TOKEN9secret")
+    assert str(exc.value).startswith(said), str(exc.value)
+    assert "TOKEN9secret" not in str(exc.value)
+    assert webhook.hits <= 31  # a loop is given up, not followed for ever

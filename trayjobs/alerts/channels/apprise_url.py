@@ -34,6 +34,14 @@ _CAUSES = [
     (re.compile(r"Connection refused", re.I), "connection refused (is the server up?)"),
     (re.compile(r"timed out|Timeout", re.I),
      "timed out (check the server's name and port in the URL, and the network)"),
+    (re.compile(r"Exceeded \d+ redirects", re.I),
+     "the server sends the message round in redirects (a loop): check the URL's scheme "
+     "(http or https), its host and its path, down to a trailing /"),
+    (re.compile(r"error=404\b"),
+     "the server has no such address (404): check the path in the channel's URL"),
+    (re.compile(r"error=413\b"),
+     "the server refused the message as too large (413): lower the channel's "
+     "max_attachment, or raise the server's limit"),
     (re.compile(r"CERTIFICATE_VERIFY_FAILED|certificate verify failed", re.I),
      "the server's TLS certificate is not trusted (self-signed, expired, or for another "
      "name): give the server a certificate this computer trusts, or, on a network you "
