@@ -85,7 +85,7 @@ def test_a_password_with_url_characters_percent_encoded_logs_in_as_written(mail_
     assert len(mail_plain.messages) == 1
 
 
-@pytest.mark.parametrize("raw", ["p@ss", "p/ss", "p#ss", "p?ss", "p:ss:x"])
+@pytest.mark.parametrize("raw", ["p@ss", "p/ss", "p#ss", "p?ss", "p:ss:x", "Hun@ter2#x"])
 def test_a_password_with_url_characters_as_they_are_is_refused_not_sent_astray(mail_plain, raw):
     # Read as Apprise reads it, "p@ss" sends the login to a server "ss", and "p:ss:x"
     # logs in with the password "p": refused, saying how to write it, never tried.
@@ -100,7 +100,8 @@ def test_a_password_with_url_characters_as_they_are_is_refused_not_sent_astray(m
 @pytest.mark.parametrize("url", [
     "mailto://user:pass@gmail.com/to@example.com", "mailtos://u:p@smtp.example.com:587?to=a@b.c",
     "ntfy://user:pw@ntfy.example.com/topic", "json://127.0.0.1:8080/hook?token=abc@def",
-    "tgram://123456:ABC-DEF/12345", "json://[::1]:8080/a@b", "mailto://bob:p%20ss@localhost:25"])
+    "tgram://123456:ABC-DEF/12345", "json://[::1]:8080/a@b", "mailto://bob:p%20ss@localhost:25",
+    "matrix://bob:pw@matrix.example.com/#room/@alice:example.com"])
 def test_urls_with_an_at_sign_where_one_belongs_are_read_as_they_are(url):
     why = channel_for(url).problem()
     assert not why or "percent-encoded" not in why

@@ -170,6 +170,9 @@ def _garbled(url: str) -> bool:
     server "ss". A URL's authority (up to its first "/", "?" or "#") has at most one "@"
     and one ":" before it; one cut short has a port that is no number, and its "@" later."""
     rest = url.partition("://")[2]
+    ahead = re.split(r"[/?]", rest, maxsplit=1)[0]
+    if "@" in ahead.partition("#")[2]:  # "p@ss#x@host": a "#" cut it before the host
+        return True
     authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
     userinfo, at, host = authority.rpartition("@")
     if at:
