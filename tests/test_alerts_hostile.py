@@ -241,3 +241,18 @@ def test_a_webhook_answering_with_an_error_says_what_to_check(webhook, status, s
     assert str(exc.value).startswith(said), str(exc.value)
     assert "TOKEN9secret" not in str(exc.value)
     assert webhook.hits <= 31  # a loop is given up, not followed for ever
+
+
+def test_a_heartbeat_slug_beyond_ascii_or_with_a_space_is_pinged_percent_encoded():
+    # urllib refused it ("'ascii' codec can't encode", "URL can't contain control
+    # characters") at every try, and the monitor reported the job down.
+    from alert_servers import HTTPRecorder
+    from trayjobs.alerts.channels.ping import ping
+    http = HTTPRecorder().start()
+    try:
+        ping(f"{http.base}/ping/KEY9abcdef/büro backup", "start", timeout=5)
+        ping(f"{http.base}/ping/KEY9abcdef/büro backup?rid=1", "success", timeout=5)
+    finally:
+        http.stop()
+    assert http.paths() == ["/ping/KEY9abcdef/b%C3%BCro%20backup/start",
+                            "/ping/KEY9abcdef/b%C3%BCro%20backup?rid=1"]

@@ -20,11 +20,15 @@ def ping(base: str, what: str, *, timeout: float = 10.0) -> None:
     # Imported here: urllib.request brings http.client and ssl, which every engine (a
     # foreground `trayjobs run` among them) would load whether a job pings or not.
     import urllib.error
+    import urllib.parse
     import urllib.request
 
     url = ping_url(base, what)
     shown = redact(url, base)  # the check's UUID is its secret: anyone may ping with it
-    req = urllib.request.Request(url, headers={"User-Agent": "trayjobs"})
+    # A slug beyond ASCII or with a space ("/ping/KEY/büro backup") goes percent-encoded,
+    # as a browser sends it: urllib refused it with an encoding error at every try.
+    sent = urllib.parse.quote(url, safe=":/?#[]@!$&'()*+,;=%~")
+    req = urllib.request.Request(sent, headers={"User-Agent": "trayjobs"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             resp.read(1024)
