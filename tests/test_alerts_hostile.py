@@ -20,7 +20,7 @@ WILD = "p@ss:w/rd#%?x y"
 class _Mail:
     """aiosmtpd on loopback, with a login; keeps the logins and messages it gets."""
 
-    def __init__(self, **options) -> None:
+    def __init__(self, accept: bool = True, **options) -> None:
         from aiosmtpd.controller import Controller
         from aiosmtpd.smtp import AuthResult
         self.logins: list[tuple[str, str]] = []
@@ -34,7 +34,7 @@ class _Mail:
 
         def login(server, session, envelope, mechanism, data):
             outer.logins.append((data.login.decode(), data.password.decode()))
-            return AuthResult(success=True)
+            return AuthResult(success=accept)
 
         self.port = free_port()
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port,
@@ -256,3 +256,49 @@ def test_a_heartbeat_slug_beyond_ascii_or_with_a_space_is_pinged_percent_encoded
         http.stop()
     assert http.paths() == ["/ping/KEY9abcdef/b%C3%BCro%20backup/start",
                             "/ping/KEY9abcdef/b%C3%BCro%20backup?rid=1"]
+
+
+def _refusing_server() -> tuple[int, list[bytes], "object"]:
+    """A mail server on loopback that refuses every login with 535, as one does a wrong
+    password (aiosmtpd's own refusal leaves Python's login waiting for more)."""
+    import socket
+    import threading
+    listener = socket.create_server(("127.0.0.1", 0))
+    said: list[bytes] = []
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn, conn.makefile("rb") as lines:
+            conn.sendall(b"220 mail.example.com ready\r\n")
+            for line in lines:
+                said.append(line)
+                verb = line.strip().upper()
+                if verb.startswith(b"EHLO"):
+                    conn.sendall(b"250-mail.example.com\r\n250 AUTH PLAIN LOGIN\r\n")
+                elif verb.startswith(b"AUTH"):
+                    conn.sendall(b"535 5.7.8 Authentication credentials invalid\r\n")
+                elif verb.startswith(b"QUIT"):
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"250 OK\r\n")
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1], said, listener
+
+
+def test_a_login_the_mail_server_refuses_is_said_so_and_not_tried_again():
+    # Tried a dozen times over the hours, a wrong password locks many mail accounts.
+    port, said_to_server, listener = _refusing_server()
+    try:
+        with pytest.raises(DeliveryError) as exc:
+            _send(f"mailto://bob:wrong-pw-1@localhost:{port}?to=me@example.com"
+                  f"&from=trayjobs@example.com")
+    finally:
+        listener.close()
+    said = str(exc.value)
+    assert said.startswith("authentication failed") and "535" in said, said
+    assert exc.value.retry is False and "wrong-pw-1" not in said
+    assert not any(line.upper().startswith(b"DATA") for line in said_to_server)

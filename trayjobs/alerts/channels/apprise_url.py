@@ -150,9 +150,11 @@ class AppriseChannel(Channel):
         if not ok:
             said = redact(out.getvalue(), self.url)
             # A recipient refused for good (550-553), or a password the login cannot
-            # carry, is refused again at every try.
+            # carry, is refused again at every try; a login refused for good (535) is not
+            # tried again either: a dozen wrong logins lock many mail accounts.
             raise DeliveryError(_reason(said), retry=not (_REFUSED.search(said)
-                                                          or _NOT_ASCII.search(said)))
+                                                          or _NOT_ASCII.search(said)
+                                                          or _LOGIN_REFUSED.search(said)))
 
 
 #: Said of a URL whose user or password holds a character that cuts it in the wrong place.
@@ -306,6 +308,10 @@ def _capture(level: int, fmt: str):
         yield out
     finally:
         _hold_shared(shared, handler, -1)
+
+
+#: The mail server's "535 5.7.8": the user or password is wrong (a 454 is for a while).
+_LOGIN_REFUSED = re.compile(r"\(535, b'")
 
 
 def _cause(pattern) -> str:
