@@ -58,7 +58,7 @@ def delivery_state(row: dict[str, Any]) -> tuple[str, str]:
         summary, error = row.get("summary_state"), row.get("summary_error") or ""
         where = f"in the summary {row['merged_into']} of a burst"
         if summary == "failed":
-            return "failed", f"{where}, which failed: {error}" if error else f"{where}, which failed"
+            return "failed", f"{where}, which failed" + (f": {error}" if error else "")
         if summary == "pending":
             return ("retrying", f"{where}, which waits for its next try; last error: {error}"
                     ) if error else ("waiting", where)
