@@ -76,8 +76,10 @@ class Control(Hooks):
         self._cluster_used = self._cluster_told = self.config.cluster
         self.origin = hashlib.sha1(str(home.data_dir.resolve()).encode()).hexdigest()[:16]
         # [cluster] redis is read (a secret perhaps) when the queue is first used: by the
-        # process that runs jobs, and by one that tells the cluster something.
-        self.queue = Queue(home, redis=lambda: redis_url(self.config.cluster),
+        # process that runs jobs, and by one that tells the cluster something. From the
+        # [cluster] the store was opened with, not a reloaded file's: the queue and the
+        # history are one cluster's until a restart.
+        self.queue = Queue(home, redis=lambda: redis_url(self._cluster_used),
                            host=this_host())
 
     def _tell_cluster_edit(self, cfg: Config) -> None:
@@ -389,6 +391,7 @@ class Control(Hooks):
 
     def reload_config(self) -> Config:
         self.config = self._read_config()
+        self._tell_cluster_edit(self.config)
         self.bus.emit(JobsChanged("config"))
         self._tell({"op": "reload"})
         return self.config
