@@ -3,6 +3,10 @@ uses stay those it started with, and one that left the cluster takes no new shar
 
 from __future__ import annotations
 
+import time
+
+from helpers import start_worker, trayjobs, wait_until
+
 from trayjobs.engine.control import Control
 
 
@@ -21,3 +25,71 @@ def test_queue_after_a_reload_is_the_one_of_the_history(home, write_config):
         assert control.queue.redis_url is None
     finally:
         control.close()
+
+
+def test_a_worker_that_left_takes_no_new_shared_run(tmp_path):
+    """After `cluster leave` the worker (running until its restart) still took the shared
+    history's new runs. Now it finishes the run it runs, takes no new one (another
+    machine's worker does), and says that a restart completes the leave."""
+    from trayjobs.config import load_config
+    from trayjobs.paths import Home
+    from trayjobs.store.open import open_store
+
+    shared = tmp_path / "shared" / "runs.db"
+    shared.parent.mkdir()
+    gate = tmp_path / "gate"
+    jobs = (f'[cluster]\ndatabase = "sqlite:///{shared}"\nlease = 1\n\n'
+            f'[jobs.slow]\nkind = "command"\n'
+            f'command = "while [ ! -e {gate} ]; do sleep 0.05; done"\n\n'
+            '[jobs.quick]\nkind = "command"\ncommand = "true"\n')
+    laptop, nas = (Home.under(tmp_path / n).ensure() for n in ("laptop", "nas"))
+    for home in (laptop, nas):
+        home.config_file.write_text(jobs)
+    spec = load_config(nas.config_file).cluster
+
+    def run(rid):
+        store = open_store(nas, spec)
+        try:
+            return store.get_run(rid)
+        finally:
+            store.close()
+
+    log = laptop.log_dir / "worker-test.log"
+    left = start_worker(laptop)
+    other = None
+    try:
+        slow = int(trayjobs(laptop, "run", "slow", check=True).stdout)
+        wait_until(lambda: run(slow)["state"] == "running", 30, what="the slow run running")
+        out = trayjobs(laptop, "cluster", "leave", "--now")
+        assert out.returncode == 0, out.stderr
+        wait_until(lambda: "complete the leave" in log.read_text(), 30,
+                   what="the worker saying that a restart completes the leave")
+        # Submitted on the shared history with no worker on the other machine yet: the
+        # one that left hears of it, and has beaten twice since, dispatching each time.
+        submitter = Control(nas)
+        try:
+            quick, asked = submitter.submit("quick", trigger="cli"), time.time()
+        finally:
+            submitter.close()
+
+        def beat_at():
+            store = open_store(nas, spec)
+            try:
+                return next(w["heartbeat_at"] for w in store.workers(since=0)
+                            if w["pid"] == left.pid)
+            finally:
+                store.close()
+        wait_until(lambda: beat_at() > asked + 1, 30, what="two beats of the worker that left")
+        assert run(quick)["state"] == "queued" and run(quick)["pid"] is None
+        other = start_worker(nas)
+        wait_until(lambda: run(quick)["state"] == "succeeded", 30, what="the quick run")
+        assert run(quick)["pid"] == other.pid
+        gate.touch()
+        wait_until(lambda: run(slow)["state"] == "succeeded", 30, what="the slow run ending")
+        assert left.poll() is None
+    finally:
+        gate.touch()
+        for proc in (left, other):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(30)

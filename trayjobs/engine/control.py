@@ -91,6 +91,12 @@ class Control(Hooks):
         self._cluster_told = cfg.cluster
         if cfg.cluster == self._cluster_used:
             return
+        if self.clustered and not clustered(cfg.cluster):
+            self.bus.emit(Notice("info", "[cluster] removed from the jobs file (`cluster "
+                                         "leave`): this process takes no new run from the "
+                                         "shared history and finishes those it runs; restart "
+                                         "the app or `trayjobs worker` to complete the leave"))
+            return
         self.bus.emit(Notice("info", "[cluster] changed in the jobs file: this process goes "
                                      "on with the history and queue it started with; restart "
                                      "the app or `trayjobs worker` to use the new ones"))

@@ -38,7 +38,7 @@ class Dispatching:
         Calls from several threads coalesce: one that finds another dispatching leaves it
         a note to look once more, instead of queueing up behind it."""
         if (not self._started or self._stopping or self._store_problem is not None
-                or self._queue_problem is not None):
+                or self._queue_problem is not None or self._left is not None):
             # Nothing is marked handed over that cannot reach the queue: another engine
             # hands it over, or it waits; _send_lost dispatches once the queue answers.
             return
@@ -156,7 +156,7 @@ class Dispatching:
         if self._queue_problem is not None:
             with self._queue_lock:
                 self._queue_problem = None
-            self.lease.set_problem(None)
+            self.lease.set_problem(self._left)
             log.info("the queue's Redis server answers again: this worker takes runs again")
             self.bus.emit(Notice("info", "the queue's server answers again",
                                  {"problem": "queue", "clear": True, "logged": True}))

@@ -49,6 +49,7 @@ from datetime import tzinfo
 from typing import Any, Callable
 
 from ..alerts.service import Alerts
+from ..cluster import clustered
 from ..config import Config, JobConfig
 from ..errors import StoreUnreachable, UserError
 from ..instance import LOST_HOME, InstanceLock
@@ -178,6 +179,9 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         self.lease.on_unreachable = self._store_lost
         self.lease.on_reached = self._store_reached
         self._told_versions: frozenset = frozenset()
+        #: Why this engine takes no new shared run: [cluster] was removed from the jobs file
+        #: (`cluster leave`), and the leave is complete only at a restart.
+        self._left: str | None = None
 
     @property
     def tz(self) -> tzinfo:
@@ -422,7 +426,7 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         workers = self.store.workers(since=time.time())
         running = [w for w in workers if w["state"] == "running" and w["mode"] != "cli"]
         live = [w for w in running if not w.get("problem")]
-        mine = {this_host()} if self._queue_problem is None else set()
+        mine = {this_host()} if self._queue_problem is None and not self._left else set()
         self._live_hosts = {w["host"] for w in live} | mine
         self._live_engines = max(1, len(live))
         self._able_others = sum(w["id"] != self.lease.id for w in live)
@@ -434,7 +438,7 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         """Take or keep the lead; but while this engine cannot reach the queue and another
         can, leave it to that one: the leader sends again the messages lost on Redis, and
         tells the dispatchers of the runs its schedules make."""
-        if self._queue_problem is not None and self._able_others:
+        if self._left or (self._queue_problem is not None and self._able_others):
             if self.leadership.token is not None:
                 self.leadership.release(self.lease.id)
             return
@@ -552,8 +556,24 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
     def reload_config(self) -> Config:
         cfg = self._use_config(self._read_config())
         self._tell_cluster_edit(cfg)
+        self._note_leave(cfg)
         self.dispatch_pending()
         return cfg
+
+    def _note_leave(self, cfg: Config) -> None:
+        """[cluster] removed from the file (`cluster leave`) while this engine runs on the
+        shared history: it takes no new shared run from now on (the runs it runs end as
+        usual), hands the lead to another engine, and its worker row says why, so that
+        the others neither count on it nor send it runs. Undone should the same
+        [cluster] come back before the restart."""
+        left = self.clustered and not clustered(cfg.cluster)
+        if left == (self._left is not None):
+            return
+        self._left = "has left the cluster (a restart completes it)" if left else None
+        self.lease.set_problem(self._left or self._queue_problem)
+        if left and self.leadership.token is not None:
+            self.leadership.release(self.lease.id)
+            self._broadcast({"op": "lead"})  # the others take the lead now, not in a lease
 
     def _use_config(self, cfg: Config) -> Config:
         self.config = cfg
@@ -604,6 +624,15 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         if self._store_problem is not None:
             # Not claimed while the history is away: the run stays handed over, and is
             # sent to the queue again once the server answers (_store_reached).
+            return
+        if self._left is not None:
+            # Taken from the queue after `cluster leave`: back to the other engines'
+            # dispatchers, who hand it to one of theirs.
+            try:
+                if self.store.unhand([run_id]):
+                    self._broadcast({"op": "dispatch", "run": run_id})
+            except StoreUnreachable as exc:  # the leader sends it again (_unhand_lost)
+                self._store_lost(exc)
             return
         with self._ahead_lock:
             prepared = self._ahead.pop(run_id, None)
