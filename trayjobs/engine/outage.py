@@ -65,7 +65,7 @@ class StoreOutage:
                 self._store_lost(exc)
                 return
             self._store_back_at = time.monotonic()
-        msg = "the run history's server answers again"
+        msg = "the run history answers again"
         if kept:
             msg += f"; {kept} run end(s) kept meanwhile were written"
         log.info("%s", msg)

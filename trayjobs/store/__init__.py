@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported only when a migration runs: the app stays lighter
     import sqlite_utils
 
-from ..errors import StoreBusy
+from ..errors import StoreUnreachable
 from ..textfmt import escape_strings, escape_undecodable
 from . import stats
 from .migrations import MIGRATIONS
@@ -210,7 +210,15 @@ class _SQLite:
 
     path: Path
 
-    def __init__(self, path: str | Path, *, readonly: bool = False, busy_timeout: float = 5.0):
+    def __init__(self, path: str | Path, *, readonly: bool = False,
+                 busy_timeout: float | None = None):
+        """``busy_timeout``: seconds SQLite waits for another program's lock, thrice
+        retried (default: ``TRAYJOBS_STORE_TIMEOUT`` as for a server, else 5)."""
+        if busy_timeout is None:
+            try:
+                busy_timeout = max(0.5, float(os.environ.get("TRAYJOBS_STORE_TIMEOUT", "")))
+            except ValueError:
+                busy_timeout = 5.0
         self.path = Path(path)
         self.readonly = readonly
         self.migrated = True  # a file: migrated as it opens (below), or read-only
@@ -266,10 +274,14 @@ class _SQLite:
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
                 if time.monotonic() >= deadline:
-                    raise StoreBusy(
+                    # Unreachable, as a server that does not answer: the engine keeps
+                    # what ends meanwhile and goes on once the lock goes (a command fails
+                    # with this sentence).
+                    raise StoreUnreachable(
                         f"The run history database {self.path} stayed locked by another "
                         f"program for {self.busy_timeout * 3:.0f} s. Close any program that has it "
-                        f"open (a database browser, a backup tool) and try again.") from exc
+                        f"open (a database browser, a backup tool, an sqlite3 shell in a "
+                        f"transaction) and try again.", where=str(self.path)) from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
             else:

@@ -1,0 +1,65 @@
+"""A run history (SQLite) that another program keeps locked: a real `sqlite3` shell holds
+it in an exclusive transaction while a real worker runs."""
+
+from __future__ import annotations
+
+import subprocess
+
+from helpers import run_state, start_worker, trayjobs, wait_until
+
+
+def _lock(db) -> subprocess.Popen:
+    """An `sqlite3` shell holding ``db`` in an exclusive transaction until its input ends."""
+    shell = subprocess.Popen(["sqlite3", str(db)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    shell.stdin.write("BEGIN EXCLUSIVE;\nSELECT 'locked';\n")
+    shell.stdin.flush()
+    assert shell.stdout.readline().strip() == "locked"
+    return shell
+
+
+def test_a_worker_keeps_a_run_that_ends_while_the_history_is_locked(home, monkeypatch,
+                                                                      tmp_path):
+    """The worker logged tracebacks ("heartbeat failed"), and the end of a run that ended
+    while the file was locked was not kept. Now it
+    says what holds it and what to do, keeps the end on this machine and writes it once
+    the lock goes; a command says the same and asks to try again."""
+    monkeypatch.setenv("TRAYJOBS_STORE_TIMEOUT", "0.5")
+    gate = tmp_path / "gate"
+    home.config_file.write_text(f'[jobs.gated]\nkind = "command"\n'
+                                f'command = "while [ ! -e {gate} ]; do sleep 0.05; done"\n')
+    log = home.log_dir / "worker-test.log"
+    worker = start_worker(home)
+    shell = None
+    try:
+        rid = int(trayjobs(home, "run", "gated", check=True).stdout)
+        wait_until(lambda: run_state(home, rid)["state"] == "running", 30, what="running")
+        shell = _lock(home.runs_db)
+        gate.touch()  # it ends while the history is locked
+        wait_until(lambda: "kept on this machine" in log.read_text(), 30,
+                   what="the worker keeping the run's end")
+        text = log.read_text()
+        assert "locked by another program" in text and "Close any program" in text
+        refused = trayjobs(home, "run", "gated")
+        assert refused.returncode != 0 and "locked by another program" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        shell.stdin.write("COMMIT;\n")
+        shell.stdin.close()
+        shell.wait(10)
+        wait_until(lambda: run_state(home, rid)["state"] == "succeeded", 30,
+                   what="the kept end written once the lock went")
+        wait_until(lambda: "answers again" in log.read_text(), 30, what="the worker says so")
+        assert worker.poll() is None
+        again = int(trayjobs(home, "run", "gated", check=True).stdout)
+        wait_until(lambda: run_state(home, again)["state"] == "succeeded", 30, what="a new run")
+        assert "Traceback" not in log.read_text()
+    finally:
+        if shell is not None:
+            if shell.poll() is None:
+                shell.kill()
+                shell.wait()
+            shell.stdout.close()
+            if not shell.stdin.closed:
+                shell.stdin.close()
+        worker.terminate()
+        worker.wait(30)
