@@ -3,7 +3,9 @@ it in an exclusive transaction while a real worker runs."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 
 from helpers import run_state, start_worker, trayjobs, wait_until
 
@@ -32,14 +34,22 @@ def test_a_worker_keeps_a_run_that_ends_while_the_history_is_locked(home, monkey
     worker = start_worker(home)
     shell = None
     try:
-        rid = int(trayjobs(home, "run", "gated", check=True).stdout)
-        wait_until(lambda: run_state(home, rid)["state"] == "running", 30, what="running")
+        said = tmp_path / "wait.err"
+        with open(said, "w") as err:
+            waits = subprocess.Popen([sys.executable, "-m", "trayjobs", "run", "gated",
+                                      "--wait"], stdout=subprocess.PIPE, stderr=err,
+                                     env=dict(os.environ, TRAYJOBS_HOME=str(home.root)))
+        rid = 1
+        wait_until(lambda: (run_state(home, rid) or {}).get("state") == "running", 30,
+                   what="running")
         shell = _lock(home.runs_db)
         gate.touch()  # it ends while the history is locked
         wait_until(lambda: "kept on this machine" in log.read_text(), 30,
                    what="the worker keeping the run's end")
         text = log.read_text()
         assert "locked by another program" in text and "Close any program" in text
+        wait_until(lambda: "its end is kept" in said.read_text(), 30,
+                   what="`run --wait` saying why it still waits")
         refused = trayjobs(home, "run", "gated")
         assert refused.returncode != 0 and "locked by another program" in refused.stderr
         assert "Traceback" not in refused.stderr
@@ -49,6 +59,8 @@ def test_a_worker_keeps_a_run_that_ends_while_the_history_is_locked(home, monkey
         wait_until(lambda: run_state(home, rid)["state"] == "succeeded", 30,
                    what="the kept end written once the lock went")
         wait_until(lambda: "answers again" in log.read_text(), 30, what="the worker says so")
+        assert waits.wait(30) == 0 and f"run {rid} succeeded" in said.read_text()
+        waits.stdout.close()
         assert worker.poll() is None
         again = int(trayjobs(home, "run", "gated", check=True).stdout)
         wait_until(lambda: run_state(home, again)["state"] == "succeeded", 30, what="a new run")

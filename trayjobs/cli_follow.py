@@ -189,6 +189,8 @@ def follow(ctl, run_id: int) -> int:
 def _follow_to_end(ctl, run_id: int, bar: Bar) -> dict[str, Any]:
     """The run once it has ended, saying meanwhile why it waits and how it goes."""
     from .store import FINAL_STATES
+    from .engine.spool import Spool
+    spool = Spool(ctl.home.data_dir / "spool")
     seen_attempt = None
     said = None
     pauses = _pauses(0.2)
@@ -207,6 +209,16 @@ def _follow_to_end(ctl, run_id: int, bar: Bar) -> dict[str, Any]:
         if run["state"] == "retrying" and seen_attempt != run["attempt"]:
             seen_attempt = run["attempt"]
             bar.waiting(run)
+        elif run["state"] == "running" and said != "kept" and spool.holds(run_id,
+                                                                           run["attempt"]):
+            # Ended here, but the history could not be written: say why this still waits.
+            said = "kept"
+            bar.close()
+            print(f"run {run_id} has ended, but the run history cannot be written now "
+                  f"(another program holds {ctl.home.runs_db.name} locked, or its server "
+                  f"does not answer; the app's or worker's log says which): its end is kept "
+                  f"on this machine and written once it can be; waiting for that",
+                  file=sys.stderr)
         elif run["state"] == "running" and run.get("progress_done") is not None:
             bar.update(run["progress_done"], run["progress_total"], run["progress_unit"],
                        run["progress_message"])

@@ -87,6 +87,10 @@ class Spool:
             out.append((path, entry))
         return out
 
+    def holds(self, run_id: int, attempt: int) -> bool:
+        """Whether the end of this attempt is kept here, not yet written."""
+        return self._path(run_id, attempt).exists()
+
     def remove(self, path: Path) -> None:
         try:
             path.unlink()
