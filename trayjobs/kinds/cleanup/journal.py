@@ -141,6 +141,8 @@ class Journal:
                 happened.append(row)
                 continue
             never.append(row)
+            if row.dest:
+                _remove_partials(row.dest)
             if row.action == "trash" and row.info:
                 try:
                     os.unlink(row.info)  # the slot was reserved but never filled
@@ -170,6 +172,46 @@ def _store(text: str | None) -> str | bytes | None:
 
 def _load(value: str | bytes | None) -> str | None:
     return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+def _remove_partials(dest: str) -> None:
+    """Remove what a killed attempt left half-written for ``dest``: the temporary file or
+    folder beside it (see :func:`~.fsops.temp_name`) of a process that is gone."""
+    from .fsops import PARTIAL_PREFIX, remove_at
+    folder, name = os.path.split(dest)
+    try:
+        names = os.listdir(folder or ".")
+    except OSError:
+        return
+    for other in names:
+        pid, _, rest = other[len(PARTIAL_PREFIX):].partition("-")
+        if not other.startswith(PARTIAL_PREFIX) or rest != name or not pid.isdigit():
+            continue
+        if _running(int(pid)):
+            continue  # its process still writes it: not a leftover
+        try:
+            fd = os.open(folder or ".", os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                remove_at(fd, other, missing_ok=True)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie does not: it is dead, not yet reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _happened(row: Row) -> bool:

@@ -102,8 +102,23 @@ class Runner:
                      f"{self.p.targets}{filters}; then {self.action.describe()}")
 
     def _resume(self) -> None:
-        """A second attempt of the same run: settle the first one's journal and carry on from it."""
+        """A second attempt of the same run: settle the first one's journal and carry on from it.
+        A run resuming one a crash interrupted (``ctx.resumes``) settles that run's journal
+        too, and copies (or archives) nothing it had copied already."""
         assert self.journal is not None
+        earlier_run = self.ctx.resumes
+        if earlier_run is not None and earlier_run != self.ctx.run_id:
+            self.journal.reconcile(earlier_run)
+            did = 0
+            for row in self.journal.rows(earlier_run, status="done"):
+                if row.dest and row.action in ("move", "copy", "rename", "archive", "mkdir"):
+                    self.produced.add(row.dest)
+                if row.action in ("copy", "zip"):
+                    self.done_src.add(row.src)
+                    did += 1
+            if did:
+                self.ctx.log(f"resuming run {earlier_run}: it had already copied or archived "
+                             f"{did:,}; those are left as they are")
         run_id = self.ctx.run_id
         self.seq = self.journal.next_seq(run_id)
         if self.seq == 1:
