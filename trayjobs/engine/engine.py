@@ -628,6 +628,10 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         if self._left is not None:
             # Taken from the queue after `cluster leave`: back to the other engines'
             # dispatchers, who hand it to one of theirs.
+            with self._ahead_lock:
+                prepared = self._ahead.pop(run_id, None)
+            if prepared is not None:
+                self.executor.abort(prepared)
             try:
                 if self.store.unhand([run_id]):
                     self._broadcast({"op": "dispatch", "run": run_id})
