@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from helpers import start_worker, trayjobs, wait_until
+from redis_support import redis_server  # noqa: F401  (a fixture)
 
 from trayjobs.engine.control import Control
 
@@ -27,7 +30,8 @@ def test_queue_after_a_reload_is_the_one_of_the_history(home, write_config):
         control.close()
 
 
-def test_a_worker_that_left_takes_no_new_shared_run(tmp_path):
+@pytest.mark.parametrize("queue", ["file", "redis"])
+def test_a_worker_that_left_takes_no_new_shared_run(tmp_path, queue, request):
     """After `cluster leave` the worker (running until its restart) still took the shared
     history's new runs. Now it finishes the run it runs, takes no new one (another
     machine's worker does), and says that a restart completes the leave."""
@@ -38,7 +42,9 @@ def test_a_worker_that_left_takes_no_new_shared_run(tmp_path):
     shared = tmp_path / "shared" / "runs.db"
     shared.parent.mkdir()
     gate = tmp_path / "gate"
-    jobs = (f'[cluster]\ndatabase = "sqlite:///{shared}"\nlease = 1\n\n'
+    redis = (f'redis = "{request.getfixturevalue("redis_server").url()}"\n'
+             if queue == "redis" else "")
+    jobs = (f'[cluster]\ndatabase = "sqlite:///{shared}"\nlease = 1\n{redis}\n'
             f'[jobs.slow]\nkind = "command"\n'
             f'command = "while [ ! -e {gate} ]; do sleep 0.05; done"\n\n'
             '[jobs.quick]\nkind = "command"\ncommand = "true"\n')
