@@ -488,7 +488,7 @@ def test_a_killed_job_process_takes_its_program_along(make_engine, tmp_path):
     job_process = int(Path(f"/proc/{pgid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     os.kill(job_process, signal.SIGKILL)
     run = eng.watcher.wait(rid)
-    assert run["state"] == "failed" and "crashed" in run["error"]
+    assert run["state"] == "interrupted" and "crashed" in run["error"]  # not run again
     wait_until(lambda: not members(pgid), timeout=10)
 
 
@@ -812,3 +812,25 @@ def test_a_program_found_once_is_looked_for_where_it_was_then_gone_is_said(tmp_p
     said = process.startable("tool", cwd=tmp_path, path=path)
     assert said == process.find_program("tool", cwd=tmp_path, path=path) is not None
     assert "was not found on PATH" in said
+
+
+@pytest.mark.parametrize("resume", ["report", "rerun"])
+def test_a_command_whose_job_process_dies_is_run_again_only_when_the_job_says_so(
+        make_engine, tmp_path, resume):
+    # The job process killed under a running program (the out-of-memory killer, say): as
+    # after the app's own crash, a command is not run a second time unless running it
+    # twice is safe, whatever its retries.
+    count = tmp_path / "count"
+    eng = _engine_job(make_engine, f"""
+        command = "echo x >> '{count}'; if [ $(wc -l < '{count}') -eq 1 ]; then kill -9 $PPID; sleep 30; fi"
+        resume = "{resume}"
+        retry = {{ attempts = 3, backoff = "0s" }}
+    """)
+    run = eng.watcher.wait(eng.submit("cmd"), timeout=60)
+    if resume == "rerun":
+        assert run["state"] == "succeeded" and run["attempt"] == 2, run
+        assert count.read_text() == "x\nx\n"
+    else:
+        assert run["state"] == "interrupted" and run["attempt"] == 1, run
+        assert "killed by SIGKILL" in run["error"] and "not run again by itself" in run["error"]
+        assert count.read_text() == "x\n"

@@ -841,6 +841,16 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
                 f"if it should be")
         elif outcome.state == "cancelled":
             state = "cancelled"
+        elif (outcome.state == "crashed" and outcome.died and job is not None
+                and not resumes_after_crash(job)):
+            # Its process died under it (killed, out of memory): what it did so far is
+            # unknown, as after the app's own crash, and the same rule holds. (One stopped
+            # forcibly at its timeout was stopped on purpose: its retries go on.)
+            state = "interrupted"
+            outcome.message = (
+                f"{(outcome.message or 'The job process died').rstrip('.')}. It is not run "
+                f"again by itself, as its job does not say that running it twice is safe: "
+                f"retry it (`trayjobs retry {rid}`, or Retry in its details) if it should be")
         elif outcome.retry and job is not None and run["attempt"] < run["max_attempts"]:
             state = "retrying"
             deaths = self.store.deaths_in_a_row(rid) + 1 if outcome.died else 0
