@@ -101,6 +101,14 @@ class Runner:
         self.ctx.log(f"{'preview of a ' if self.dry else ''}cleanup of {', '.join(map(display, self.roots))}, "
                      f"{self.p.targets}{filters}; then {self.action.describe()}")
 
+    def _carry(self, row) -> None:
+        """What an earlier attempt did, as this one goes on: what it wrote is this run's
+        output (no new arrival), and what it copied is not copied again."""
+        if row.dest and row.action in ("move", "copy", "rename", "archive", "mkdir"):
+            self.produced.add(row.dest)
+        if row.action in ("copy", "zip"):
+            self.done_src.add(row.src)
+
     def _resume(self) -> None:
         """A second attempt of the same run: settle the first one's journal and carry on from it.
         A run resuming one a crash interrupted (``ctx.resumes``) settles that run's journal
@@ -111,11 +119,8 @@ class Runner:
             self.journal.reconcile(earlier_run)
             did = 0
             for row in self.journal.rows(earlier_run, status="done"):
-                if row.dest and row.action in ("move", "copy", "rename", "archive", "mkdir"):
-                    self.produced.add(row.dest)
-                if row.action in ("copy", "zip"):
-                    self.done_src.add(row.src)
-                    did += 1
+                self._carry(row)
+                did += row.action in ("copy", "zip")
             if did:
                 self.ctx.log(f"resuming run {earlier_run}: it had already copied or archived "
                              f"{did:,}; those are left as they are")
@@ -126,10 +131,7 @@ class Runner:
         self.journal.reconcile(run_id)
         earlier = 0
         for row in self.journal.rows(run_id, status="done"):
-            if row.dest and row.action in ("move", "copy", "rename", "archive", "mkdir"):
-                self.produced.add(row.dest)
-            if row.action in ("copy", "zip"):
-                self.done_src.add(row.src)
+            self._carry(row)
             if row.action == (self.action.name if self.action.name != "archive" else "zip") \
                     and not (row.note or "").startswith("replaced"):
                 earlier += 1
