@@ -80,7 +80,8 @@ _PLAIN_ERRORS = [
     # The python kind names its keys as the jobs file writes them; the form has fields.
     (r'give either call = "[^"]*" or file = "[^"]*", not both or neither',
      "Fill in either Call (package.module:function) or File (a .py file), not both"),
-    (r'a report needs sections \(\[\[jobs\.NAME\.sections\]\] with a title and a query\) '
+    # (the job's own name in the table header, as the jobs file writes it)
+    (r'a report needs sections \(\[\[jobs\..*?\.sections\]\] with a title and a query\) '
      r'or a built-in report: builtin = "job-activity" or "imported-data"',
      "Choose a Built-in report (job-activity or imported-data), or add Sections, each with "
      "a title and a query"),
