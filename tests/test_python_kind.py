@@ -1251,3 +1251,26 @@ def test_a_call_that_is_not_module_colon_function_says_what_is_wrong(call, said)
     from trayjobs.config import parse_config
     [err] = parse_config(f'[jobs.j]\nkind = "python"\ncall = "{call}"\n').errors
     assert f"job 'j', key 'call': {said}" in str(err)
+
+
+def test_a_function_that_ends_its_process_is_interrupted_not_run_again(make_engine, tmp_path):
+    # os._exit() takes the job process with it, as a crash would: what the function did is
+    # unknown, so a job that does not say running it twice is safe is not run again.
+    count = tmp_path / "count"
+    fn = script(tmp_path / "quit.py", f"""
+        import os
+
+        def main(ctx):
+            with open({str(count)!r}, "a") as f:
+                f.write("x")
+            os._exit(3)
+    """)
+    eng = make_engine(f"""
+        [jobs.quit]
+        kind = "python"
+        file = '{fn}'
+        retry = {{ attempts = 3, backoff = "0s" }}
+    """)
+    run = eng.watcher.wait(eng.submit("quit"))
+    assert run["state"] == "interrupted" and run["attempt"] == 1, run
+    assert "not run again by itself" in run["error"] and count.read_text() == "x"
