@@ -39,6 +39,19 @@ def shown(model, db, table):
     return source
 
 
+def imported_db(path, create: str, table: str, rows: int = 0):
+    """An import database at ``path`` with its side tables, ``create`` run in it, and
+    ``table`` recorded as imported (``rows`` rows); returns ``path``."""
+    from trayjobs.kinds.importer.store import _SIDE_TABLES
+    conn = sqlite3.connect(path)
+    conn.executescript(";".join(_SIDE_TABLES) + ";" + create)
+    conn.execute("INSERT INTO _imports (run_id, job, file, \"table\", rows, rejected) "
+                 "VALUES (1, 'bank', ?, ?, ?, 0)", (f"{table}.csv", table, rows))
+    conn.commit()
+    conn.close()
+    return path
+
+
 def test_hostile_values_show_as_stored(rows_view, tmp_path, qtbot):
     db = tmp_path / "odd.db"
     conn = sqlite3.connect(db)
@@ -110,13 +123,8 @@ def test_a_table_of_2000_columns_shows_its_rows(rows_view, tmp_path, qtbot):
 def test_a_database_locked_by_another_writer_holds_up_nothing_else(make_app, qtbot, tmp_path):
     # The page's reads ran on the service thread: while another program held the import
     # database's lock, the runs list and every command waited up to 10 s behind them.
-    from trayjobs.kinds.importer.store import _SIDE_TABLES
-    db = tmp_path / "bank.db"
-    conn = sqlite3.connect(db)
-    conn.executescript(";".join(_SIDE_TABLES) + ";CREATE TABLE t (n); INSERT INTO t VALUES (7);"
-                       "INSERT INTO _imports (run_id, job, file, \"table\", rows, rejected) "
-                       "VALUES (1, 'bank', 't.csv', 't', 1, 0);")
-    conn.close()
+    db = imported_db(tmp_path / "bank.db", "CREATE TABLE t (n); INSERT INTO t VALUES (7);", "t",
+                     rows=1)
     writer = sqlite3.connect(db, isolation_level=None)
     writer.execute("BEGIN EXCLUSIVE")  # another program, in the middle of a big write
     ta = make_app(f'[jobs.bank]\nkind = "import"\ndatabase = "{db}"\n')
@@ -134,24 +142,15 @@ def test_a_database_locked_by_another_writer_holds_up_nothing_else(make_app, qtb
 
 
 def test_f5_reads_a_table_again_after_it_could_not_be_read(make_app, qtbot, tmp_path):
-    from trayjobs.kinds.importer.store import _SIDE_TABLES
-    db = tmp_path / "bank.db"
-    conn = sqlite3.connect(db)
-    conn.executescript(";".join(_SIDE_TABLES) + ";CREATE TABLE t (n); INSERT INTO t VALUES (7);"
-                       "INSERT INTO _imports (run_id, job, file, \"table\", rows, rejected) "
-                       "VALUES (1, 'bank', 't.csv', 't', 1, 0);")
-    conn.close()
+    db = imported_db(tmp_path / "bank.db", "CREATE TABLE t (n); INSERT INTO t VALUES (7);", "t",
+                     rows=1)
     ta = make_app(f'[jobs.bank]\nkind = "import"\ndatabase = "{db}"\n')
     page = ta.window.data_page
     ta.window.tabs.setCurrentWidget(page)
     until(qtbot, lambda: page.model.row(0) is not None)
     # The file is replaced by another program's: its table t has other rows now.
-    other = tmp_path / "other.db"
-    conn = sqlite3.connect(other)
-    conn.executescript(";".join(_SIDE_TABLES) + ";CREATE TABLE t (n); INSERT INTO t VALUES (8);"
-                       "INSERT INTO _imports (run_id, job, file, \"table\", rows, rejected) "
-                       "VALUES (1, 'bank', 't.csv', 't', 1, 0);")
-    conn.close()
+    other = imported_db(tmp_path / "other.db", "CREATE TABLE t (n); INSERT INTO t VALUES (8);",
+                        "t", rows=1)
     other.replace(db)
     page.refresh()
     until(qtbot, lambda: page.model.index(0, 0).data() == "8")
@@ -209,13 +208,7 @@ def test_big_blobs_are_read_as_their_size(rows_view, tmp_path, qtbot):
 
 
 def test_a_table_name_with_a_line_break_shows_it_as_a_mark(make_app, qtbot, tmp_path):
-    from trayjobs.kinds.importer.store import _SIDE_TABLES
-    db = tmp_path / "bank.db"
-    conn = sqlite3.connect(db)
-    conn.executescript(";".join(_SIDE_TABLES) + ';CREATE TABLE "a\nb<i>" (n);'
-                       "INSERT INTO _imports (run_id, job, file, \"table\", rows, rejected) "
-                       "VALUES (1, 'bank', 'x.csv', 'a\nb<i>', 0, 0);")
-    conn.close()
+    db = imported_db(tmp_path / "bank.db", 'CREATE TABLE "a\nb<i>" (n);', "a\nb<i>")
     ta = make_app(f'[jobs.bank]\nkind = "import"\ndatabase = "{db}"\n')
     page = ta.window.data_page
     ta.window.tabs.setCurrentWidget(page)
