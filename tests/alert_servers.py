@@ -1,6 +1,7 @@
 """Real servers on loopback for the alert tests: an SMTP server (aiosmtpd) that keeps
 every message it receives, and an HTTP server that keeps every request (webhooks and
-heartbeat pings), can answer slowly, and can be stopped and started again on its port."""
+heartbeat pings), can answer slowly or not at all, and can be stopped and started again on
+its port."""
 
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ class SMTPServer:
 
 class HTTPRecorder:
     """Keeps (method, path, body as JSON or text) of every request; answers 200 after
-    ``delay`` seconds, or ``status``."""
+    ``delay`` seconds, or ``status``; with ``silent``, takes the request and never answers
+    (until stopped)."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
@@ -62,11 +64,14 @@ class HTTPRecorder:
         self.arrivals: list[tuple[float, str]] = []
         self.delay = 0.0
         self.status = 200
+        self.silent = False
+        self._stopped = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._lock = threading.Lock()
 
     def start(self) -> "HTTPRecorder":
         outer = self
+        self._stopped.clear()
 
         class Handler(BaseHTTPRequestHandler):
             def _any(self):
@@ -78,6 +83,9 @@ class HTTPRecorder:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = raw.decode("utf-8", "replace")
+                if outer.silent:  # a server that took the request and hangs
+                    outer._stopped.wait()
+                    return
                 if outer.delay:
                     time.sleep(outer.delay)  # a slow server, on purpose
                 with outer._lock:
@@ -102,6 +110,7 @@ class HTTPRecorder:
         return self
 
     def stop(self) -> None:
+        self._stopped.set()  # a silent server's requests end, unanswered
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -148,10 +148,12 @@ class Sender:
 
     # -- one round ---------------------------------------------------------------------
 
-    def run_once(self, now: float | None = None, *, flush: bool = False) -> float | None:
+    def run_once(self, now: float | None = None, *, flush: bool = False,
+                 timeout: float | None = None) -> float | None:
         """Deliver what is due at ``now`` on this thread, lane after lane (``flush``:
         everything pending, gathering window and quiet hours aside: a foreground command
-        about to exit). Returns when something is due next."""
+        about to exit; ``timeout``: each send's, instead of the sender's). Returns when
+        something is due next."""
         now = self.clock() if now is None else now
         nxt_extra = self.extra(now) if self.extra is not None else None
         cfg = self.config()
@@ -159,7 +161,7 @@ class Sender:
         for lane, rows in lanes:
             if self._stopping:
                 break
-            self._deliver(cfg, lane, rows, now, flush)
+            self._deliver(cfg, lane, rows, now, flush, timeout)
         _, nxt = self._due(now)
         due = [t for t in (nxt, nxt_extra) if t is not None]
         return min(due) if due else None
@@ -207,18 +209,20 @@ class Sender:
                    default=head["due_at"])
 
     def _deliver(self, cfg, lane: tuple[str, str | None], rows: list[dict[str, Any]] | None,
-                 now: float, flush: bool) -> None:
+                 now: float, flush: bool, timeout: float | None = None) -> None:
         channel = lane[0]
+        timeout = self.timeout if timeout is None else timeout
         if channel == PING:
-            self._pings(cfg, rows or [], now, flush)
+            self._pings(cfg, rows or [], now, flush, timeout)
         else:
             # What may go with the head: the messages due within the gathering window.
             due_by = None if flush or channel not in cfg.alerts else now + self.gather
             rows = self.store.outbox_pending(channel, due_by=due_by)
             if rows:
-                self._messages(cfg, channel, rows, now, flush)
+                self._messages(cfg, channel, rows, now, flush, timeout)
 
-    def _pings(self, cfg, rows: list[dict[str, Any]], now: float, flush: bool) -> None:
+    def _pings(self, cfg, rows: list[dict[str, Any]], now: float, flush: bool,
+               timeout: float) -> None:
         blocked: set[str] = set()  # a job whose earlier ping waits: its later ones wait too
         for row in rows:
             job = row["job"]
@@ -233,7 +237,7 @@ class Sender:
                 self._changed([row])
                 continue
             try:
-                ping(resolve_url(url), row["event"], timeout=min(self.timeout, 10.0))
+                ping(resolve_url(url), row["event"], timeout=min(timeout, 10.0))
             except Exception as exc:
                 if self._failed(row, exc, PING, self.ping_tries, now):
                     blocked.add(job)
@@ -241,7 +245,7 @@ class Sender:
             self._sent([row], now, PING)
 
     def _messages(self, cfg, channel: str, rows: list[dict[str, Any]], now: float,
-                  flush: bool) -> None:
+                  flush: bool, timeout: float) -> None:
         spec = cfg.alerts.get(channel)
         if spec is None:
             self.store.outbox_update([r["id"] for r in rows], state="failed",
@@ -277,7 +281,7 @@ class Sender:
             try:
                 url = resolve_url(spec.url)
                 channel_obj = channel_for(url)
-                channel_obj.send(self._message(row, spec, channel_obj), timeout=self.timeout)
+                channel_obj.send(self._message(row, spec, channel_obj), timeout=timeout)
             except Exception as exc:
                 self._failed(row, exc, channel, self.tries, now, url=url)
                 return  # the rest of the channel waits behind it, in order

@@ -22,6 +22,8 @@ __all__ = ["Alerts", "send_test"]
 
 log = logging.getLogger(__name__)
 
+#: Seconds a foreground command's last sends wait for a server, each.
+FLUSH_TIMEOUT = 10.0
 #: How often the stale timer looks at least (it also wakes when a job comes due).
 STALE_EVERY = 300.0
 
@@ -52,7 +54,10 @@ class Alerts:
     def flush(self) -> None:
         """Deliver what is pending now, on this thread (a foreground command's end)."""
         try:
-            self.sender.run_once(flush=True)
+            # A server that never answers keeps the command from ending for this long
+            # per channel, not the 30 s a thread of the app or a worker may wait: what
+            # does not go is kept for the next app or worker to send.
+            self.sender.run_once(flush=True, timeout=FLUSH_TIMEOUT)
         except Exception:
             log.exception("alerts: delivering failed")
 

@@ -136,6 +136,7 @@ class AppriseChannel(Channel):
         box.add(plugin)
         html = message.html is not None and self.shows_html
         kind = apprise.NotifyType.FAILURE if message.failure else apprise.NotifyType.INFO
+        _limit_wait(plugin, self.url, timeout)
         with tempfile.TemporaryDirectory(prefix="trayjobs-attach-") as tmp:
             attach = None
             if message.attach and self.carries_files:
@@ -155,6 +156,22 @@ class AppriseChannel(Channel):
             raise DeliveryError(_reason(said), retry=not (_REFUSED.search(said)
                                                           or _NOT_ASCII.search(said)
                                                           or _LOGIN_REFUSED.search(said)))
+
+
+def _limit_wait(plugin, url: str, timeout: float) -> None:
+    """Make the plugin wait at most ``timeout`` seconds for its server to connect and at
+    each read (Apprise's own waits are 4 seconds, a mail server's 15, whatever the send's
+    timeout): a server that takes the connection and never answers ends the send at the
+    timeout, and one slow to answer is waited for as long as the send allows rather than
+    given up on (and sent again) while it still takes the message. A ``cto`` or ``rto``
+    written in the URL's query is the person's own choice and stays."""
+    from urllib.parse import parse_qs
+    given = {k.lower() for k in parse_qs(url.partition("?")[2].partition("#")[0],
+                                         keep_blank_values=True)}
+    if "cto" not in given:
+        plugin.socket_connect_timeout = float(timeout)
+    if "rto" not in given:
+        plugin.socket_read_timeout = float(timeout)
 
 
 #: Said of a URL whose user or password holds a character that cuts it in the wrong place.
