@@ -48,3 +48,43 @@ def test_a_server_slower_than_apprises_own_wait_is_waited_for(http):
     http.delay = 4.5
     _send(f"json://127.0.0.1:{http.port}/hook", timeout=10)
     assert http.paths() == ["/hook"]
+
+
+@pytest.mark.parametrize("scheme", ["json", "form", "xml", "ntfy"])
+@pytest.mark.parametrize("status, said", [
+    (400, "the server refused the message as malformed (400)"),
+    (401, "the server refused the login (401/403)"),
+    (403, "the server refused the login (401/403)"),
+    (404, "the server has no such address (404)"),
+    (405, "the server takes no message at this address that way (405)"),
+    (410, "the address is gone for good (410)"),
+    (413, "the server refused the message as too large (413)"),
+    (422, "the server could not use the message (422)"),
+    (418, "the server refused the message: check the channel's URL")])
+def test_an_answer_no_retry_changes_is_not_tried_again(http, scheme, status, said):
+    http.status = status
+    with pytest.raises(DeliveryError) as exc:
+        _send(f"{scheme}://127.0.0.1:{http.port}/hook")
+    text = str(exc.value)
+    assert text.startswith(said) and "not tried again" in text, text
+    assert f"error={status}" in text
+    assert exc.value.retry is False
+
+
+@pytest.mark.parametrize("status", [408, 425, 429, 500, 502, 503])
+def test_an_answer_that_may_change_is_tried_again(http, status):
+    http.status = status
+    with pytest.raises(DeliveryError) as exc:
+        _send(f"json://127.0.0.1:{http.port}/hook")
+    assert exc.value.retry is True and "tried again later" in str(exc.value), str(exc.value)
+
+
+@pytest.mark.parametrize("status, again", [(404, False), (410, False), (401, False),
+                                           (429, True), (408, True), (503, True)])
+def test_a_monitor_refusing_a_ping_for_good_is_not_pinged_again(http, status, again):
+    from trayjobs.alerts.channels.ping import ping
+    http.status = status
+    with pytest.raises(DeliveryError) as exc:
+        ping(f"{http.base}/ping/KEY9abcdef", "start", timeout=5)
+    assert exc.value.retry is again
+    assert ("check the job's ping URL" in str(exc.value)) is not again, str(exc.value)

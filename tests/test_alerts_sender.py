@@ -207,6 +207,41 @@ url = "json://127.0.0.1:1/hook"
     assert "connection refused" in msg["last_error"]
 
 
+def test_a_webhook_refusing_for_good_is_tried_once_and_holds_up_nothing(setup, http):
+    # A 404 (a webhook deleted, a typo in its path) was tried a dozen times over hours,
+    # and every message of the channel behind it waited for those tries.
+    alerts, store, clock, bus = setup(hook(http) + JOBS)
+    http.status = 404
+    first = finish(store, bus, "a", "failed")
+    t = clock.t + 2
+    alerts.sender.run_once(t)
+    (msg,) = store.outbox_log(run_id=first["id"])
+    assert msg["state"] == "failed" and msg["attempts"] == 1
+    assert msg["last_error"].startswith("the server has no such address (404)")
+    for step in range(1, 5):
+        alerts.sender.run_once(t + step * 1000)
+    assert len(http.paths()) == 1  # not asked again
+    http.status = 200  # the path fixed: the next message goes at once
+    finish(store, bus, "b", "failed")
+    alerts.sender.run_once(t + 5000)
+    # The 404's request, then the next message: "a failed" is not sent again.
+    assert [b["title"] for b in http.bodies("/hook")] == ["a failed", "b failed"]
+
+
+def test_a_webhook_failing_on_its_side_is_tried_again(setup, http):
+    alerts, store, clock, bus = setup(hook(http) + JOBS)
+    http.status = 503
+    finish(store, bus, "a", "failed")
+    t = clock.t + 2
+    alerts.sender.run_once(t)
+    (msg,) = store.outbox_log()
+    assert msg["state"] == "pending" and msg["attempts"] == 1
+    http.status = 200
+    alerts.sender.run_once(t + 10)
+    assert store.outbox_get(msg["id"])["state"] == "sent"
+    assert [b["title"] for b in http.bodies("/hook")] == ["a failed", "a failed"]
+
+
 def test_a_job_can_name_its_channels_or_silence_them(setup, http):
     alerts, store, clock, bus = setup(hook(http, 'jobs = ["nightly"]') + """
 [alerts.other]

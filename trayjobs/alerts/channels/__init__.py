@@ -11,7 +11,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-__all__ = ["Channel", "Message", "DeliveryError", "register", "channel_for", "CHANNELS"]
+__all__ = ["Channel", "Message", "DeliveryError", "register", "channel_for", "CHANNELS",
+           "answer_may_change"]
 
 
 class DeliveryError(Exception):
@@ -21,6 +22,20 @@ class DeliveryError(Exception):
     def __init__(self, message: str, *, retry: bool = True) -> None:
         super().__init__(message)
         self.retry = retry
+
+
+#: The HTTP errors of a client (4xx) that a later try may not meet: the request took too
+#: long (408), came too early (425), or too many came (429).
+_FOR_A_WHILE = (408, 425, 429)
+
+
+def answer_may_change(status: int) -> bool:
+    """Whether an HTTP server's error ``status`` may be gone at a later try: a server's
+    own (5xx) or one of :data:`_FOR_A_WHILE`. Any other refusal of the request (400 bad,
+    401 or 403 not allowed, 404 no such address, 410 gone, 413 too large, 422 unusable, a
+    redirect not followed) comes back at every try: tried a dozen times over the hours, it
+    tells nothing new, and wrong logins lock accounts."""
+    return status >= 500 or status in _FOR_A_WHILE
 
 
 @dataclass

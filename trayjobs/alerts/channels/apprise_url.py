@@ -17,7 +17,7 @@ import tempfile
 import threading
 from contextlib import contextmanager
 
-from . import Channel, DeliveryError, Message, register
+from . import Channel, DeliveryError, Message, answer_may_change, register
 from .redact import redact
 
 __all__ = ["AppriseChannel"]
@@ -37,11 +37,36 @@ _CAUSES = [
     (re.compile(r"Exceeded \d+ redirects", re.I),
      "the server sends the message round in redirects (a loop): check the URL's scheme "
      "(http or https), its host and its path, down to a trailing /"),
+    # The answers of an HTTP service (a webhook, ntfy, Gotify, chat...): Apprise's plugins
+    # log the status as "error=404". Those of 4xx but 408, 425 and 429 are not tried again.
+    (re.compile(r"error=400\b"),
+     "the server refused the message as malformed (400): check the channel's URL (its "
+     "path, and the query's options) against what the service expects; not tried again"),
+    (re.compile(r"error=40[13]\b"),
+     "the server refused the login (401/403): check the user and password, token or key "
+     "in the URL or its secret, and that it may post there; not tried again"),
     (re.compile(r"error=404\b"),
-     "the server has no such address (404): check the path in the channel's URL"),
+     "the server has no such address (404): check the path in the channel's URL; not "
+     "tried again"),
+    (re.compile(r"error=405\b"),
+     "the server takes no message at this address that way (405): check the path in the "
+     "channel's URL (and its ?method=, if any); not tried again"),
+    (re.compile(r"error=410\b"),
+     "the address is gone for good (410): the webhook was deleted or expired; make a new "
+     "one and put it in the channel's URL; not tried again"),
     (re.compile(r"error=413\b"),
      "the server refused the message as too large (413): lower the channel's "
-     "max_attachment, or raise the server's limit"),
+     "max_attachment, or raise the server's limit; not tried again"),
+    (re.compile(r"error=422\b"),
+     "the server could not use the message (422): check the channel's URL and its "
+     "options against what the service expects; not tried again"),
+    (re.compile(r"error=(408|425|429)\b"),
+     "the server is busy or asks to wait (408, 425, 429): tried again later"),
+    (re.compile(r"error=4\d\d\b"),
+     "the server refused the message: check the channel's URL (see the status at the end); "
+     "not tried again"),
+    (re.compile(r"error=5\d\d\b"),
+     "the server failed on its side (5xx): tried again later"),
     (re.compile(r"CERTIFICATE_VERIFY_FAILED|certificate verify failed", re.I),
      "the server's TLS certificate is not trusted (self-signed, expired, or for another "
      "name): give the server a certificate this computer trusts, or, on a network you "
@@ -153,9 +178,12 @@ class AppriseChannel(Channel):
             # A recipient refused for good (550-553), or a password the login cannot
             # carry, is refused again at every try; a login refused for good (535) is not
             # tried again either: a dozen wrong logins lock many mail accounts.
-            raise DeliveryError(_reason(said), retry=not (_REFUSED.search(said)
-                                                          or _NOT_ASCII.search(said)
-                                                          or _LOGIN_REFUSED.search(said)))
+            # So is an HTTP service's refusal that no retry changes (a 404, a 401).
+            reason = _reason(said)
+            raise DeliveryError(reason, retry=not (_REFUSED.search(said)
+                                                   or _NOT_ASCII.search(said)
+                                                   or _LOGIN_REFUSED.search(said)
+                                                   or _refused_for_good(reason)))
 
 
 def _limit_wait(plugin, url: str, timeout: float) -> None:
@@ -329,6 +357,18 @@ def _capture(level: int, fmt: str):
 
 #: The mail server's "535 5.7.8": the user or password is wrong (a 454 is for a while).
 _LOGIN_REFUSED = re.compile(r"\(535, b'")
+
+
+#: An HTTP service's status, as Apprise's plugins log it.
+_STATUS = re.compile(r"\berror=(\d{3})\b")
+
+
+def _refused_for_good(said: str) -> bool:
+    """An HTTP service answered with an error that a later try meets again (every one of
+    its answers, where the URL has several targets: one that failed for a while is tried
+    again)."""
+    codes = _STATUS.findall(said)
+    return bool(codes) and not any(answer_may_change(int(code)) for code in codes)
 
 
 def _cause(pattern) -> str:

@@ -3,7 +3,7 @@ it succeeds, ``URL/fail`` when it fails for good (a GET; the body is ignored).""
 
 from __future__ import annotations
 
-from . import DeliveryError
+from . import DeliveryError, answer_may_change
 from .redact import redact
 
 __all__ = ["ping", "ping_url"]
@@ -33,8 +33,11 @@ def ping(base: str, what: str, *, timeout: float = 10.0) -> None:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             resp.read(1024)
     except urllib.error.HTTPError as exc:
-        raise DeliveryError(f"the monitor answered {exc.code} {exc.reason} for {shown}",
-                            retry=exc.code >= 500 or exc.code == 429) from None
+        exc.close()  # the answer's connection, left open else
+        again = answer_may_change(exc.code)
+        raise DeliveryError(f"the monitor answered {exc.code} {exc.reason} for {shown}"
+                            + ("" if again else ": check the job's ping URL; not tried "
+                                                "again"), retry=again) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DeliveryError(f"cannot reach {shown}: {redact(str(reason), base)}") from None
