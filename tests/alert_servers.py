@@ -62,6 +62,8 @@ class HTTPRecorder:
         self.requests: list[tuple[str, str, object]] = []
         #: (time.time(), path) of each request as it arrives, before any ``delay``.
         self.arrivals: list[tuple[float, str]] = []
+        #: The headers of each request, in the order they came.
+        self.headers: list[dict[str, str]] = []
         self.delay = 0.0
         self.status = 200
         self.silent = False
@@ -77,6 +79,7 @@ class HTTPRecorder:
             def _any(self):
                 with outer._lock:
                     outer.arrivals.append((time.time(), self.path))
+                    outer.headers.append(dict(self.headers))
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 try:

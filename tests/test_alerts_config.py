@@ -209,3 +209,31 @@ def test_a_malformed_url_whose_password_holds_url_characters_is_named_without_an
     assert "smtp.example.com" in err[2]
     found = errors('[jobs.a]\nkind = "demo"\nping = "ftp://u:HUN@TER:2pw@hc.example.com/x"\n')
     assert found and all(p not in m for _, _, m in found for p in ("HUN", "TER", "2pw"))
+
+
+def test_a_heartbeat_login_is_sent_and_its_password_shown_nowhere(home):
+    # The ping went nowhere (urllib read "bob:PASSWORD@127.0.0.1" as the server's name),
+    # and an error quoting the URL reached the log, `alerts log`, `show` and `check`.
+    password = "s3cret-Pw9"
+    http = HTTPRecorder().start()
+    home.config_file.write_text(f"""
+[jobs.nightly]
+kind = "demo"
+steps = 1
+step_time = 0
+ping = "http://bob:{password}@127.0.0.1:{http.port}/ping/KEY9abcdef"
+""", encoding="utf-8")
+    try:
+        assert trayjobs(home, "run", "nightly").returncode == 0
+    finally:
+        http.stop()
+    assert http.paths() == ["/ping/KEY9abcdef/start", "/ping/KEY9abcdef"]
+    assert all(h["Authorization"].startswith("Basic ") for h in http.headers)
+    run = trayjobs(home, "run", "nightly")  # the monitor is down now
+    rid = int(run.stdout.split()[0])
+    said = [trayjobs(home, "alerts", "log"), trayjobs(home, "show", str(rid)),
+            trayjobs(home, "check")]
+    out = "".join(r.stdout + r.stderr for r in said)
+    assert "cannot reach http://bob:…@127.0.0.1" in out and "connection refused" in out.lower()
+    logs = "".join(p.read_text(errors="replace") for p in home.root.rglob("*.log"))
+    assert password not in out + logs + run.stdout + run.stderr

@@ -88,3 +88,50 @@ def test_a_monitor_refusing_a_ping_for_good_is_not_pinged_again(http, status, ag
         ping(f"{http.base}/ping/KEY9abcdef", "start", timeout=5)
     assert exc.value.retry is again
     assert ("check the job's ping URL" in str(exc.value)) is not again, str(exc.value)
+
+
+PASSWORD = "s3cret-Pw9"  # long enough to be blanked anywhere, as a word or not
+
+
+def test_a_heartbeat_with_a_login_sends_it_as_basic_auth_not_in_the_address(http):
+    # urllib took "bob:PASSWORD@127.0.0.1" for the server's name: the ping never went,
+    # and the error was a "name not known".
+    import base64
+    from trayjobs.alerts.channels.ping import ping
+    ping(f"http://bob:{PASSWORD.replace('-', '%2D')}@127.0.0.1:{http.port}/ping/KEY9abcdef",
+         "start", timeout=5)
+    assert http.paths() == ["/ping/KEY9abcdef/start"]
+    login = base64.b64encode(f"bob:{PASSWORD}".encode()).decode()
+    assert http.headers[0]["Authorization"] == f"Basic {login}"
+
+
+@pytest.mark.parametrize("password", [PASSWORD, "pw"])
+@pytest.mark.parametrize("trouble", ["refused", "404", "port"])
+def test_a_heartbeat_error_never_shows_its_password(http, password, trouble):
+    from trayjobs.alerts.channels.ping import ping
+    port = {"refused": "1", "404": str(http.port), "port": "99x"}[trouble]
+    http.status = 404
+    with pytest.raises(DeliveryError) as exc:
+        ping(f"http://bob:{password}@127.0.0.1:{port}/ping/KEY9abcdef", "fail", timeout=5)
+    said = str(exc.value)
+    assert password not in said.replace("bob", ""), said
+    assert "bob:…@" in said, said
+
+
+@pytest.mark.parametrize("raw", ["pa/ss", "pa?ss", "p@ss:x"])
+def test_a_heartbeat_password_with_url_characters_is_a_config_error(raw):
+    from trayjobs.config import parse_config
+    cfg = parse_config(f"""
+[jobs.backup]
+kind = "demo"
+ping = "https://bob:{raw}@hc.example.com/ping/KEY9abcdef"
+""")
+    (error,) = cfg.errors
+    assert "percent-encoded" in str(error) and raw not in str(error), str(error)
+
+
+def test_the_run_details_show_a_heartbeat_without_its_password():
+    from trayjobs.ui.runinfo import params_text
+    text = params_text({"kind": "demo", "ping": f"https://bob:{PASSWORD}@hc.example.com/p/K"},
+                       None)
+    assert PASSWORD not in text and 'ping = "https://bob:…@hc.example.com/p/K"' in text

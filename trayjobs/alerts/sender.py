@@ -236,10 +236,12 @@ class Sender:
                                          last_error=f"the job {job!r} has no ping any more")
                 self._changed([row])
                 continue
+            base = None
             try:
-                ping(resolve_url(url), row["event"], timeout=min(timeout, 10.0))
+                base = resolve_url(url)
+                ping(base, row["event"], timeout=min(timeout, 10.0))
             except Exception as exc:
-                if self._failed(row, exc, PING, self.ping_tries, now):
+                if self._failed(row, exc, PING, self.ping_tries, now, url=base):
                     blocked.add(job)
                 continue
             self._sent([row], now, PING)

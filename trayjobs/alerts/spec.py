@@ -58,6 +58,10 @@ def check_ping(value: str) -> str:
     if not re.match(r"^https?://\S+$", value.strip()):
         raise ValueError(f"{_masked(value)!r}: a heartbeat is pinged over HTTP; write e.g. "
                          f"\"https://hc-ping.com/YOUR-UUID\"")
+    from .channels.apprise_url import GARBLED, _garbled  # no library: the URL's shape
+    if _garbled(value.strip()):
+        # Not echoed: where its password ends cannot be told.
+        raise ValueError(f"the heartbeat URL is not usable as written: {GARBLED}")
     return value.strip().rstrip("/")
 
 

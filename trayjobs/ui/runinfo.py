@@ -88,7 +88,7 @@ def params_text(job_raw: dict[str, Any] | None, inputs: dict[str, Any] | None) -
     """The job's settings as they read in the config file, then the run's own inputs."""
     parts = []
     if job_raw:
-        parts.append(tomlkit.dumps(job_raw).strip())
+        parts.append(tomlkit.dumps(_shown(job_raw)).strip())
     else:
         parts.append("# the job is no longer in the config file")
     if inputs:
@@ -98,6 +98,16 @@ def params_text(job_raw: dict[str, Any] | None, inputs: dict[str, Any] | None) -
             doc[k] = v
         parts.append(tomlkit.dumps(doc).strip())
     return "\n\n".join(parts) + "\n"
+
+
+def _shown(job_raw: dict[str, Any]) -> dict[str, Any]:
+    """The job's settings as the window shows them: a heartbeat URL's password blanked
+    out (the details are read over a shoulder, copied into a bug report)."""
+    from ..alerts.channels.redact import without_password
+    ping = job_raw.get("ping")
+    if isinstance(ping, str):
+        return {**job_raw, "ping": without_password(ping)}
+    return job_raw
 
 
 def _no_nulls(value: Any) -> Any:

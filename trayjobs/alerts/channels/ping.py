@@ -1,5 +1,9 @@
 """Heartbeat pings, the healthchecks.io way: ``URL/start`` as a run starts, ``URL`` when
-it succeeds, ``URL/fail`` when it fails for good (a GET; the body is ignored)."""
+it succeeds, ``URL/fail`` when it fails for good (a GET; the body is ignored).
+
+A URL's ``user:password@`` (a monitor behind a proxy's login) goes as HTTP's Basic login,
+not in the address: urllib took it for part of the server's name, and the ping never
+went. Every error says the URL with its password and tokens blanked out."""
 
 from __future__ import annotations
 
@@ -19,17 +23,27 @@ def ping_url(base: str, what: str) -> str:
 def ping(base: str, what: str, *, timeout: float = 10.0) -> None:
     # Imported here: urllib.request brings http.client and ssl, which every engine (a
     # foreground `trayjobs run` among them) would load whether a job pings or not.
+    import http.client
     import urllib.error
     import urllib.parse
     import urllib.request
 
+    from .apprise_url import GARBLED, _garbled
+
+    if _garbled(base):  # refused before a password is sent to the wrong server
+        raise DeliveryError(f"the job's ping URL is not usable as written: {GARBLED}",
+                            retry=False)
     url = ping_url(base, what)
     shown = redact(url, base)  # the check's UUID is its secret: anyone may ping with it
+    address, login = _login(url)
     # A slug beyond ASCII or with a space ("/ping/KEY/büro backup") goes percent-encoded,
     # as a browser sends it: urllib refused it with an encoding error at every try.
-    sent = urllib.parse.quote(url, safe=":/?#[]@!$&'()*+,;=%~")
-    req = urllib.request.Request(sent, headers={"User-Agent": "trayjobs"})
+    sent = urllib.parse.quote(address, safe=":/?#[]@!$&'()*+,;=%~")
+    headers = {"User-Agent": "trayjobs"}
+    if login is not None:
+        headers["Authorization"] = login
     try:
+        req = urllib.request.Request(sent, headers=headers)
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             resp.read(1024)
     except urllib.error.HTTPError as exc:
@@ -41,3 +55,27 @@ def ping(base: str, what: str, *, timeout: float = 10.0) -> None:
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DeliveryError(f"cannot reach {shown}: {redact(str(reason), base)}") from None
+    except (ValueError, http.client.InvalidURL) as exc:  # a port that is no number
+        raise DeliveryError(f"the job's ping URL {shown} is not usable: "
+                            f"{redact(str(exc), base)}; check it in the config",
+                            retry=False) from None
+    except http.client.HTTPException as exc:  # an answer that is no HTTP (cut short)
+        raise DeliveryError(f"the monitor's answer at {shown} was not understood: "
+                            f"{redact(repr(exc), base)}") from None
+
+
+def _login(url: str) -> tuple[str, str | None]:
+    """``url`` without its ``user:password@``, and the Basic login header they make (the
+    percent-encoded characters of each decoded, as a browser does), or None."""
+    import base64
+    from urllib.parse import unquote
+    scheme, sep, rest = url.partition("://")
+    cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0),
+              default=len(rest))
+    userinfo, at, host = rest[:cut].rpartition("@")
+    if not at:
+        return url, None
+    user, _, password = userinfo.partition(":")
+    pair = f"{unquote(user)}:{unquote(password)}".encode("utf-8")
+    return (f"{scheme}{sep}{host}{rest[cut:]}",
+            "Basic " + base64.b64encode(pair).decode("ascii"))
