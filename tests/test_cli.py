@@ -496,3 +496,16 @@ def test_an_empty_home_option_is_refused_not_the_current_folder(tmp_path, monkey
     assert main(["--home", "", *args]) == 2
     assert "--home is empty; give a folder" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_help_of_every_command_prints(capsys):
+    # A "%" in a help text (argparse formats them) ended `trayjobs --help` in a traceback.
+    import argparse
+    from trayjobs.cli import build_parser
+    parser = build_parser()
+    commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name in [None, *commands[0].choices]:
+        with pytest.raises(SystemExit) as done:
+            parser.parse_args(["--help"] if name is None else [name, "--help"])
+        assert done.value.code == 0, name
+    assert "slowest 5 %," in capsys.readouterr().out

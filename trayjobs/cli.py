@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also those that stopped more than a day ago")
     s.add_argument("--json", action="store_true", help="one JSON object per line")
     s = sub.add_parser("stats", help="each job's health: success rate, how long it typically "
-                                     "takes and its slowest 5 %, last success, runs waiting, "
+                                     "takes and its slowest 5 %%, last success, runs waiting, "
                                      "how its last runs ended")
     s.add_argument("--job", help="only this job")
     s.add_argument("--tag", help="only the jobs with this tag")

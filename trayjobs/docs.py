@@ -256,6 +256,12 @@ def _sentence(text: str) -> str:
     return (text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")) if text else ""
 
 
+def _help(text: str | None) -> str:
+    """A ``help=`` text as ``--help`` prints it: argparse formats it, so a percent sign
+    is written doubled there."""
+    return (text or "").replace("%%", "%")
+
+
 def _usage(name: str, parser: argparse.ArgumentParser) -> str:
     """The synopsis, built here so that it does not wrap with the terminal's width."""
     parts = [f"trayjobs {name}"]
@@ -280,7 +286,7 @@ def _cli_section() -> list[str]:
 
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    helps = {a.dest: a.help for a in sub._choices_actions}
+    helps = {a.dest: _help(a.help) for a in sub._choices_actions}
     out = ["### Command line", "",
            "Options before the command: `--home DIR` keeps config, databases, logs and "
            "reports under DIR (default: `$TRAYJOBS_HOME`, else the platform's usual "
@@ -295,7 +301,7 @@ def _cli_section() -> list[str]:
                 "```text", *usages, "```", ""]
         rows = []
         if nested:
-            verbs = {a.dest: a.help for a in nested._choices_actions}
+            verbs = {a.dest: _help(a.help) for a in nested._choices_actions}
             rows += [f"| `{_usage(verb, vp).removeprefix('trayjobs ')}` | "
                      f"{_cell(_sentence(verbs.get(verb) or ''))} |"
                      for verb, vp in nested.choices.items()]
@@ -305,7 +311,7 @@ def _cli_section() -> list[str]:
             label = ", ".join(action.option_strings) or action.dest.upper()
             if isinstance(action, argparse.BooleanOptionalAction):
                 label = " / ".join(action.option_strings)
-            text = action.help or ARGUMENT_TEXT.get(
+            text = _help(action.help) or ARGUMENT_TEXT.get(
                 (name, action.option_strings[0] if action.option_strings else action.dest), "")
             rows.append(f"| `{label}` | {_cell(_sentence(text))} |")
         if rows:
