@@ -135,3 +135,11 @@ def test_the_run_details_show_a_heartbeat_without_its_password():
     text = params_text({"kind": "demo", "ping": f"https://bob:{PASSWORD}@hc.example.com/p/K"},
                        None)
     assert PASSWORD not in text and 'ping = "https://bob:…@hc.example.com/p/K"' in text
+
+
+@pytest.mark.parametrize("url", ["ntfy://", "ntfys://127.0.0.1:9/"])
+def test_a_url_naming_no_one_to_send_to_says_so_and_is_not_tried_again(url):
+    with pytest.raises(DeliveryError) as exc:
+        _send(url)
+    assert str(exc.value).startswith("the channel's URL names no one to send to"), str(exc.value)
+    assert exc.value.retry is False

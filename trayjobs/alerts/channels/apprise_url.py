@@ -31,6 +31,10 @@ _CAUSES = [
     (re.compile(r"Name or service not known|nodename nor servname|getaddrinfo failed|"
                 r"Failed to resolve|No address associated", re.I),
      "host not found (check the server's name in the channel's URL, and the network)"),
+    (_NO_TARGETS := re.compile(r"There (?:are|is) no (?:valid )?[\w .-]{0,40}?(?:targets?|"
+                               r"recipients|topics|channels|IDs|call signs)\b", re.I),
+     "the channel's URL names no one to send to (no topic, recipient, channel or chat): "
+     "add it to the URL, as the Apprise wiki shows for the service; not tried again"),
     (re.compile(r"Connection refused", re.I), "connection refused (is the server up?)"),
     (re.compile(r"timed out|Timeout", re.I),
      "timed out (check the server's name and port in the URL, and the network)"),
@@ -181,6 +185,7 @@ class AppriseChannel(Channel):
             # So is an HTTP service's refusal that no retry changes (a 404, a 401).
             reason = _reason(said)
             raise DeliveryError(reason, retry=not (_REFUSED.search(said)
+                                                   or _NO_TARGETS.search(said)
                                                    or _NOT_ASCII.search(said)
                                                    or _LOGIN_REFUSED.search(said)
                                                    or _refused_for_good(reason)))
