@@ -192,6 +192,38 @@ url = "json://127.0.0.1:{port}/hook"
         server.stop()
 
 
+def test_a_channel_whose_url_is_fixed_sends_what_waits_at_once(home, http):
+    # The backoff was about the old URL: with the new one, waiting up to an hour for the
+    # next try looked like the fix had not worked.
+    store = open_store(home)
+    broken = parse_config(f"""
+[alerts.hook]
+url = "json://127.0.0.1:{free_port()}/hook"
+""" + JOBS)
+    config = [broken]
+    bus = EventBus()
+    clock = Clock(datetime(2026, 3, 2, 12, 0).timestamp())
+    alerts = Alerts(store, lambda: config[0], bus=bus, clock=clock, gather=1.0,
+                    backoff=600.0)
+    try:
+        finish(store, bus, "a", "failed")
+        t = clock.t + 2
+        for later in (0, 600, 1800):  # tried, then again 10 and 20 minutes later
+            alerts.sender.run_once(t + later)
+        (msg,) = store.outbox_log()
+        assert msg["attempts"] == 3 and msg["due_at"] == pytest.approx(t + 4200)
+        alerts.sender.run_once(t + 1900)
+        assert http.requests == []
+        config[0] = parse_config(hook(http) + JOBS)  # the URL fixed
+        alerts.sender.run_once(t + 1901)
+        assert [b["title"] for b in http.bodies("/hook")] == ["a failed"]
+        assert store.outbox_get(msg["id"])["state"] == "sent"
+        alerts.sender.run_once(t + 9999)
+        assert len(http.requests) == 1
+    finally:
+        store.close()
+
+
 def test_a_channel_that_never_works_gives_up_with_its_last_error(setup):
     alerts, store, clock, bus = setup("""
 [alerts.bad]

@@ -75,6 +75,8 @@ class Sender:
         self._done = False  # a lane finished since the look-out last looked
         self._problems: dict[str, str | None] = {}
         self._problems_lock = threading.Lock()
+        #: Each channel's settings (and the jobs' pings) as last seen: see _follow_config.
+        self._seen: dict[str, Any] | None = None
 
     # -- the threads -------------------------------------------------------------------
     #
@@ -109,6 +111,7 @@ class Sender:
         while not self._stopping:
             try:
                 now = self.clock()
+                self._follow_config(self.config(), now)
                 nxt_extra = self.extra(now) if self.extra is not None else None
                 with self._cond:
                     busy = set(self._busy)
@@ -155,8 +158,9 @@ class Sender:
         about to exit; ``timeout``: each send's, instead of the sender's). Returns when
         something is due next."""
         now = self.clock() if now is None else now
-        nxt_extra = self.extra(now) if self.extra is not None else None
         cfg = self.config()
+        self._follow_config(cfg, now)
+        nxt_extra = self.extra(now) if self.extra is not None else None
         lanes, _ = self._due(now, flush=flush)
         for lane, rows in lanes:
             if self._stopping:
@@ -165,6 +169,21 @@ class Sender:
         _, nxt = self._due(now)
         due = [t for t in (nxt, nxt_extra) if t is not None]
         return min(due) if due else None
+
+    def _follow_config(self, cfg, now: float) -> None:
+        """A channel whose settings changed (its URL fixed, its secret named anew), or a
+        job's ping: its messages waiting for their next try go now, not after a backoff
+        of up to an hour that was about the old URL."""
+        seen = {**{name: spec for name, spec in cfg.alerts.items()},
+                PING: {name: job.common.ping for name, job in cfg.jobs.items()
+                       if job.common.ping is not None}}
+        before, self._seen = self._seen, seen
+        if before is None:
+            return  # the first look: start() tried them all again already
+        changed = [name for name, spec in seen.items() if before.get(name, spec) != spec]
+        if changed and self.store.outbox_retry_now(now, channels=changed):
+            log.info("alerts: settings of %s changed: their waiting messages go now",
+                     ", ".join(sorted(changed)))
 
     def _due(self, now: float, *, flush: bool = False, busy: set = frozenset()
              ) -> tuple[list[tuple[tuple[str, str | None], list | None]], float | None]:

@@ -558,6 +558,7 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         self._tell_cluster_edit(cfg)
         self._note_leave(cfg)
         self.dispatch_pending()
+        self.alerts.sender.wake()  # a channel fixed: what waits for it goes now
         return cfg
 
     def _note_leave(self, cfg: Config) -> None:

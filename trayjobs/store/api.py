@@ -380,8 +380,9 @@ class RunStoreAPI(Protocol):
     def outbox_tried(self, row_id: int, *, error: str, due_at: float | None) -> None:
         """One more failed try: pending again at ``due_at``, or failed for good (None)."""
 
-    def outbox_retry_now(self, now: float) -> int:
-        """Pending messages that failed before are due at ``now``; how many."""
+    def outbox_retry_now(self, now: float, *, channels: Iterable[str] | None = None) -> int:
+        """Pending messages that failed before are due at ``now`` (all, or those of
+        ``channels``); how many."""
 
     def outbox_log(self, *, run_id: int | None = None, channel: str | None = None,
                    dedupe: str | None = None, limit: int = 50) -> list[Row]:

@@ -87,10 +87,18 @@ class OutboxMixin:
                       (error[:2000], due_at, "pending" if due_at is not None else "failed",
                        row_id))
 
-    def outbox_retry_now(self, now: float) -> int:
-        """Pending messages that failed before are tried again at ``now`` (a restart)."""
+    def outbox_retry_now(self, now: float, *, channels: Iterable[str] | None = None) -> int:
+        """Pending messages that failed before are tried again at ``now`` (a restart; a
+        channel whose settings changed): all, or those of ``channels``."""
+        where, params = "", [now, now]
+        if channels is not None:
+            channels = list(channels)
+            if not channels:
+                return 0
+            where = f" AND channel IN ({', '.join('?' * len(channels))})"
+            params += channels
         return self._execute("UPDATE alert_outbox SET due_at = ? WHERE state = 'pending' AND"
-                             " attempts > 0 AND due_at > ?", (now, now)).rowcount
+                             " attempts > 0 AND due_at > ?" + where, params).rowcount
 
     def outbox_log(self, *, run_id: int | None = None, channel: str | None = None,
                    dedupe: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
