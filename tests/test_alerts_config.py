@@ -237,3 +237,18 @@ ping = "http://bob:{password}@127.0.0.1:{http.port}/ping/KEY9abcdef"
     assert "cannot reach http://bob:…@127.0.0.1" in out and "connection refused" in out.lower()
     logs = "".join(p.read_text(errors="replace") for p in home.root.rglob("*.log"))
     assert password not in out + logs + run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("written", ["7:00-9:30", "07:00 - 09:30", " 7:00-09:30 "])
+def test_quiet_hours_written_as_people_write_them_hold_messages(written):
+    # "7:00-9:30" was refused, and a span the check let through but the clock could not
+    # read would have held nothing.
+    from datetime import datetime
+    from trayjobs.alerts.quiet import in_quiet_hours, quiet_end
+    cfg = parse_config(f'[alerts.me]\nurl = "ntfy://t"\nquiet_hours = "{written}"\n')
+    assert cfg.errors == []
+    span = cfg.alerts["me"].quiet_hours
+    assert span == "07:00-09:30"
+    assert in_quiet_hours(span, datetime(2026, 3, 2, 8, 0))
+    assert not in_quiet_hours(span, datetime(2026, 3, 2, 9, 30))
+    assert quiet_end(span, datetime(2026, 3, 2, 7, 5)) == datetime(2026, 3, 2, 9, 30)

@@ -9,18 +9,21 @@ __all__ = ["check_span", "in_quiet_hours", "quiet_end"]
 
 
 def check_span(value: str) -> str:
-    """``value`` if it is a span of two times of day; ``ValueError`` saying what to write."""
-    m = re.fullmatch(r"(\d\d):(\d\d)-(\d\d):(\d\d)", value.strip())
+    """``value`` as ``"HH:MM-HH:MM"`` if it is a span of two times of day (``"7:00 - 9:30"``
+    is read too); ``ValueError`` saying what to write."""
+    m = re.fullmatch(r"(\d{1,2}):(\d\d)\s*-\s*(\d{1,2}):(\d\d)", value.strip())
     if not m:
         raise ValueError(f"{value!r}: write a span of two times, e.g. '22:00-07:00'")
     for hour, minute in (m.group(1, 2), m.group(3, 4)):
         if int(hour) > 23 or int(minute) > 59:
             raise ValueError(f"{value!r}: {hour}:{minute} is not a time of day "
                              f"(00:00 to 23:59)")
-    if m.group(1, 2) == m.group(3, 4):  # all day, or never? Quiet never, as it was read
+    start, end = (f"{int(h):02d}:{mm}" for h, mm in (m.group(1, 2), m.group(3, 4)))
+    if start == end:  # all day, or never? Quiet never, as it was read
         raise ValueError(f"{value!r}: it starts and ends at the same time, so it is no span; "
                          f"write e.g. '22:00-07:00' (or leave quiet hours out)")
-    return value
+    # The one spelling the rest reads: "7:00" was refused, though it is how many write it.
+    return f"{start}-{end}"
 
 
 def _minutes(spec: str) -> tuple[int, int] | None:
