@@ -252,3 +252,36 @@ def test_quiet_hours_written_as_people_write_them_hold_messages(written):
     assert in_quiet_hours(span, datetime(2026, 3, 2, 8, 0))
     assert not in_quiet_hours(span, datetime(2026, 3, 2, 9, 30))
     assert quiet_end(span, datetime(2026, 3, 2, 7, 5)) == datetime(2026, 3, 2, 9, 30)
+
+
+def test_a_test_that_goes_sends_what_waits_for_the_channel_now(home):
+    # Its secret stored at last, or its server back: the messages that had failed kept
+    # waiting for a backoff of up to an hour after the test message went.
+    port = free_port()
+    home.config_file.write_text(f"""
+[alerts.hook]
+url = "json://127.0.0.1:{port}/hook"
+
+[jobs.bad]
+kind = "demo"
+steps = 1
+step_time = 0
+fail_times = 5
+retry = {{ attempts = 1 }}
+""", encoding="utf-8")
+    assert trayjobs(home, "run", "bad").returncode == 1  # its alert fails, and waits
+    server = HTTPRecorder(port).start()
+    try:
+        ok = trayjobs(home, "alerts", "test", "hook")
+    finally:
+        server.stop()
+    assert ok.returncode == 0, ok.stderr
+    assert "1 message waiting for another try goes now" in ok.stdout, ok.stdout
+    import time
+    from trayjobs.store.open import open_store
+    store = open_store(home)
+    try:
+        (msg,) = store.outbox_log()
+    finally:
+        store.close()
+    assert msg["state"] == "pending" and msg["due_at"] <= time.time()  # for the app to send

@@ -92,10 +92,11 @@ def cmd_alerts(home, args) -> int:
         from ..errors import UserError
         cfg = load_config(home.config_file, last_good=last_good_path(home))
         try:
-            print(send_test(cfg, args.name))
+            said = send_test(cfg, args.name)
         except UserError as exc:
             print(f"trayjobs: {exc}", file=__import__("sys").stderr)
             return 1
+        print(said + _waiting_go_now(home, cfg, args.name))
         return 0
     from ..store.open import open_store
     from ..textfmt import table, when
@@ -120,6 +121,26 @@ def cmd_alerts(home, args) -> int:
     for r in errors:
         print(plain(f"alert {r['id']} ({r['channel']}): {r['last_error']}"))
     return 0
+
+
+def _waiting_go_now(home, cfg, name: str) -> str:
+    """The channel works now (its secret stored at last, its server back): the messages
+    that wait for their next try are due at once, for the app or a worker to send, not
+    after the backoff of up to an hour their failures earned. Said in a few words."""
+    import time
+    from ..store.open import open_store
+    try:
+        store = open_store(home, cfg.cluster)
+    except Exception:  # the test went; the history is another matter, said elsewhere
+        return ""
+    try:
+        n = store.outbox_retry_now(time.time(), channels=[name])
+    finally:
+        store.close()
+    if not n:
+        return ""
+    return (f"; {n} message{'s' * (n != 1)} waiting for another try "
+            f"{'go' if n != 1 else 'goes'} now (with the app or a worker running)")
 
 
 def delivery_lines(store, run_id: int) -> list[str]:
