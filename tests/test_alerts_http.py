@@ -143,3 +143,25 @@ def test_a_url_naming_no_one_to_send_to_says_so_and_is_not_tried_again(url):
         _send(url)
     assert str(exc.value).startswith("the channel's URL names no one to send to"), str(exc.value)
     assert exc.value.retry is False
+
+
+@pytest.mark.parametrize("url", ["json://127.0.0.1:99999/hook", "ntfy://host:0/topic",
+                                 "json://bob:pw@host:70000/hook"])
+def test_a_port_that_is_none_is_refused_before_sending(url):
+    # Apprise took it, and each of a dozen tries failed with "Failed to parse".
+    channel = channel_for(url)
+    assert "a port is a number from 1 to 65535" in (channel.problem() or "")
+    with pytest.raises(DeliveryError) as exc:
+        _send(url)
+    assert exc.value.retry is False
+
+
+def test_a_heartbeat_port_that_is_none_is_a_config_error():
+    from trayjobs.config import parse_config
+    cfg = parse_config('[jobs.b]\nkind = "demo"\nping = "https://hc.example.com:80x/KEY"\n')
+    (error,) = cfg.errors
+    assert error.key == "ping" and "a port is a number from 1 to 65535" in str(error)
+
+
+def test_a_token_with_a_colon_in_the_hosts_place_is_no_port():
+    assert channel_for("tgram://123456789:abcdefg_hijklmnop/12345").problem() is None

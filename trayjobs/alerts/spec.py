@@ -58,10 +58,14 @@ def check_ping(value: str) -> str:
     if not re.match(r"^https?://\S+$", value.strip()):
         raise ValueError(f"{_masked(value)!r}: a heartbeat is pinged over HTTP; write e.g. "
                          f"\"https://hc-ping.com/YOUR-UUID\"")
-    from .channels.apprise_url import GARBLED, _garbled  # no library: the URL's shape
+    from .channels.apprise_url import GARBLED, _bad_port, _garbled  # the URL's shape only
     if _garbled(value.strip()):
         # Not echoed: where its password ends cannot be told.
         raise ValueError(f"the heartbeat URL is not usable as written: {GARBLED}")
+    port = _bad_port(value.strip(), http=True)
+    if port is not None:
+        raise ValueError(f"{_masked(value)!r}: the port {port!r} is none: a port is a "
+                         f"number from 1 to 65535")
     return value.strip().rstrip("/")
 
 

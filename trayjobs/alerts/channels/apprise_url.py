@@ -122,6 +122,10 @@ class AppriseChannel(Channel):
             if _garbled(self.url):  # refused before Apprise sends a password astray
                 raise DeliveryError(f"not a notification URL as written: {GARBLED}",
                                     retry=False)
+            port = _bad_port(self.url)
+            if port is not None:
+                raise DeliveryError(f"the channel's URL names the port {port!r}, which is "
+                                    f"none: a port is a number from 1 to 65535", retry=False)
             apprise = _library()
             with _capture(logging.WARNING, "%(message)s") as out:
                 plugin = apprise.Apprise.instantiate(self.url)
@@ -233,6 +237,23 @@ def _garbled(url: str) -> bool:
         return False
     _, colon, port = host.rpartition(":")
     return bool(colon) and not port.isdigit() and "@" in rest[len(authority):]
+
+
+def _bad_port(url: str, *, http: bool = False) -> str | None:
+    """The port of ``url``'s server when it is none (a number out of 1-65535; with
+    ``http``, also no number): Apprise takes it, and each send failed with "Failed to
+    parse". Text after a colon is no port in every service's URL: a Telegram bot's token
+    is "123456:ABC" in the host's place."""
+    rest = url.partition("://")[2]
+    host = re.split(r"[/?#]", rest, maxsplit=1)[0].rpartition("@")[2]
+    if host.startswith("["):
+        host = host.partition("]")[2]
+    _, colon, port = host.rpartition(":")
+    if not colon or not port:
+        return None
+    if not port.isdigit():
+        return port if http else None
+    return None if 0 < int(port) < 65536 else port
 
 
 def _unknown_scheme(url: str) -> str | None:
