@@ -3,6 +3,7 @@ summaries and retries with backoff, against a real run store and a real HTTP ser
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime, timedelta
 
@@ -222,6 +223,39 @@ url = "json://127.0.0.1:{free_port()}/hook"
         assert len(http.requests) == 1
     finally:
         store.close()
+
+
+def test_a_channel_down_for_an_hour_loses_nothing_and_sends_nothing_twice(setup, home):
+    port = free_port()
+    server = HTTPRecorder(port)
+    alerts, store, clock, bus = setup(f"""
+[alerts.hook]
+url = "json://127.0.0.1:{port}/hook"
+on = ["always"]
+""" + JOBS)
+    alerts.sender.backoff = 30.0  # as the app's: 30 s, doubling
+    start, runs = clock.t, []
+    for minute in range(61):  # a run every 12 minutes while the server is down
+        clock.t = start + minute * 60
+        if minute % 12 == 0:
+            runs.append(finish(store, bus, "abcde"[minute // 12 % 5],
+                               "failed" if minute % 24 else "succeeded")["id"])
+        if minute == 60:
+            server.start()
+        for s in range(0, 60, 5):
+            alerts.sender.run_once(clock.t + s)
+    try:
+        for later in range(1, 40):
+            alerts.sender.run_once(clock.t + 60 + later * 30)
+    finally:
+        server.stop()
+    rows = {r["id"]: r for r in store.outbox_log(limit=100)}
+    for r in rows.values():
+        went = rows[r["merged_into"]] if r["state"] == "merged" else r
+        assert went["state"] == "sent", r
+    told = "\n".join(f"{b['title']}\n{b['message']}" for b in server.bodies("/hook"))
+    assert sorted(int(n) for n in re.findall(r"\(run (\d+)\)", told)) == sorted(runs)
+    assert len(server.requests) == sum(r["state"] == "sent" for r in rows.values())
 
 
 def test_a_channel_that_never_works_gives_up_with_its_last_error(setup):
