@@ -285,3 +285,31 @@ retry = {{ attempts = 1 }}
     finally:
         store.close()
     assert msg["state"] == "pending" and msg["due_at"] <= time.time()  # for the app to send
+
+
+def test_a_secret_holding_no_url_is_named_and_its_value_shown_nowhere(home, secret_service):
+    # The password stored instead of the whole URL: check, the test and every try quoted
+    # it whole, as "a scheme Apprise does not know" or an address urllib cannot reach.
+    from trayjobs import secrets
+    value = "hunter2-Secret"
+    secrets.set_secret("mail-url", value)
+    secrets.set_secret("ping-url", value)
+    home.config_file.write_text("""
+[alerts.mail]
+url = { secret = "mail-url" }
+
+[jobs.a]
+kind = "demo"
+steps = 1
+step_time = 0
+ping = { secret = "ping-url" }
+""", encoding="utf-8")
+    check = trayjobs(home, "check")
+    assert check.returncode == 1
+    assert ("key 'alerts.mail.url': the secret 'mail-url' holds no notification URL"
+            in check.stderr), check.stderr
+    assert "key 'ping': the secret 'ping-url' holds no http:// or https:// URL" in check.stderr
+    test = trayjobs(home, "alerts", "test", "mail")
+    assert test.returncode == 1 and "trayjobs secret set mail-url" in test.stderr
+    said = check.stdout + check.stderr + test.stdout + test.stderr
+    assert value not in said and value.lower() not in said.lower()

@@ -160,14 +160,14 @@ def check_alerts(cfg, *, store=None) -> tuple[list, list[str]]:
     channels whose latest delivery failed (problems, told apart)."""
     from ..errors import ConfigError
     from ..secrets import SecretError, UnknownSecret
-    from .channels import channel_for
+    from .channels import DeliveryError, channel_for
     from .sender import resolve_url
     fname = str(cfg.path) if cfg.path else "<config>"
     errors, problems = [], []
     for name, spec in cfg.alerts.items():
         try:
             url = resolve_url(spec.url)
-        except UnknownSecret as exc:
+        except (UnknownSecret, DeliveryError) as exc:  # none stored, or no URL in it
             errors.append(ConfigError(str(exc), file=fname, key=f"alerts.{name}.url"))
             continue
         except SecretError as exc:
@@ -180,8 +180,8 @@ def check_alerts(cfg, *, store=None) -> tuple[list, list[str]]:
         ping = job.common.ping
         if ping is not None and not isinstance(ping, str):
             try:
-                resolve_url(ping)
-            except UnknownSecret as exc:
+                resolve_url(ping, ping=True)
+            except (UnknownSecret, DeliveryError) as exc:
                 errors.append(ConfigError(str(exc), file=fname, job=name, key="ping"))
             except SecretError as exc:  # said, as of a channel's: the job is not known good
                 problems.append(f"job {name!r}, key 'ping': its secret was not checked: {exc}")

@@ -39,12 +39,26 @@ FLOOD_WINDOW = 60.0
 UNMERGED = ("report", "summary")
 
 
-def resolve_url(value: Any) -> str:
-    """A channel's or ping's URL: the text, or the value of the named secret."""
+def resolve_url(value: Any, *, ping: bool = False) -> str:
+    """A channel's or ping's URL: the text, or the value of the named secret.
+
+    A secret's value is checked for the shape the config checks a URL written in it
+    for: one that is no URL (the password stored instead of the whole URL) would be
+    quoted whole by the error, as the scheme Apprise does not know or the address urllib
+    cannot reach, and none of it is blanked out (a URL's secrets are its parts)."""
     if isinstance(value, str):
         return value
     from ..secrets import get_secret
-    return get_secret(value.secret)
+    from .spec import looks_like_url
+    url = get_secret(value.secret).strip()
+    if not looks_like_url(url, http=ping):
+        what = ("http:// or https:// URL" if ping
+                else "notification URL (such as mailtos://, ntfy://, json://)")
+        raise DeliveryError(f"the secret {value.secret!r} holds no {what}: it should hold "
+                            f"the whole URL, password and all (its value is not shown "
+                            f"here); store it again with: trayjobs secret set "
+                            f"{value.secret}")  # tried again: stored anew, it goes
+    return url
 
 
 class Sender:
@@ -257,7 +271,7 @@ class Sender:
                 continue
             base = None
             try:
-                base = resolve_url(url)
+                base = resolve_url(url, ping=True)
                 ping(base, row["event"], timeout=min(timeout, 10.0))
             except Exception as exc:
                 if self._failed(row, exc, PING, self.ping_tries, now, url=base):

@@ -17,7 +17,7 @@ from ..secrets import SecretRef
 from .quiet import check_span
 
 __all__ = ["ChannelSpec", "DeliverSpec", "EVENTS", "DEFAULT_ON", "FINISHED_EVENTS",
-           "check_url", "check_ping", "channel_wants", "job_matches"]
+           "check_url", "check_ping", "looks_like_url", "channel_wants", "job_matches"]
 
 #: What a channel may be told of. ``always`` is every finished run (failure, warning,
 #: success); ``report`` is a job's ``deliver`` and needs no ``on``.
@@ -45,9 +45,16 @@ def _masked(value: str) -> str:
     return f"{scheme}{sep}{user}:…{rest[at:]}"
 
 
+def looks_like_url(value: str, *, http: bool = False) -> bool:
+    """``value`` has the shape of an alert URL (``scheme://...``), or with ``http`` of a
+    heartbeat's (``http://`` or ``https://``)."""
+    value = value.strip()
+    return bool(re.match(r"^https?://\S+$", value) if http else _SCHEME.match(value))
+
+
 def check_url(value: str) -> str:
     """An alert URL's shape: ``scheme://...``; the scheme's own rules are checked later."""
-    if not _SCHEME.match(value.strip()):
+    if not looks_like_url(value):
         raise ValueError(f"{_masked(value)!r} is not a notification URL; write e.g. "
                          f"\"mailtos://user:password@example.com\", \"ntfy://my-topic\" or "
                          f"\"json://example.com/hook\", or {{ secret = \"NAME\" }}")
@@ -55,7 +62,7 @@ def check_url(value: str) -> str:
 
 
 def check_ping(value: str) -> str:
-    if not re.match(r"^https?://\S+$", value.strip()):
+    if not looks_like_url(value, http=True):
         raise ValueError(f"{_masked(value)!r}: a heartbeat is pinged over HTTP; write e.g. "
                          f"\"https://hc-ping.com/YOUR-UUID\"")
     from .channels.apprise_url import GARBLED, _bad_port, _garbled  # the URL's shape only
