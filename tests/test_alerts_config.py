@@ -313,3 +313,14 @@ ping = { secret = "ping-url" }
     assert test.returncode == 1 and "trayjobs secret set mail-url" in test.stderr
     said = check.stdout + check.stderr + test.stdout + test.stderr
     assert value not in said and value.lower() not in said.lower()
+
+
+def test_a_channel_named_ping_is_refused_before_its_messages_are_taken_for_pings():
+    # Its messages went to the outbox as channel "ping", were read as heartbeat pings of
+    # their job, and dropped: "the job 'a' has no ping any more".
+    found = errors('[alerts.ping]\nurl = "ntfy://t"\n[jobs.a]\nkind = "demo"\n'
+                   'alerts = ["ping"]\n')
+    assert (None, "alerts.ping", "'ping' is the name of the jobs' heartbeat pings (trayjobs "
+            "alerts log --channel ping); give this channel another name") in found
+    assert ("a", "alerts", "names the channel 'ping', which has errors of its own "
+            "(see above)") in found

@@ -19,8 +19,11 @@ if TYPE_CHECKING:
 
 __all__ = ["parse_alerts", "schedule_gap"]
 
-#: A name the app's own desktop notifications go by; no table may take it.
-RESERVED = ("desktop",)
+#: Names no table may take: the app's own desktop notifications go by the first, and the
+#: jobs' heartbeat pings by the second (in the outbox, ``trayjobs alerts log --channel
+#: ping``): a channel named so had its messages taken for pings and dropped.
+RESERVED = {"desktop": "the app's own desktop notifications",
+            "ping": "the jobs' heartbeat pings (trayjobs alerts log --channel ping)"}
 
 
 def parse_alerts(cfg: "Config", raw: Any, *, fname: str, locate, raw_jobs: Any = None) -> None:
@@ -38,8 +41,8 @@ def parse_alerts(cfg: "Config", raw: Any, *, fname: str, locate, raw_jobs: Any =
                                           + (f".{key}" if key else ""),
                                           line=locate.key(["alerts", name], key)))
         if name in RESERVED:
-            error(f"{name!r} is the app's own desktop notifications; give this channel "
-                  f"another name")
+            error(f"{name!r} is the name of {RESERVED[name]}; give this channel another "
+                  f"name")
             continue
         if not isinstance(table, dict):
             error("write a table: [alerts.NAME] with url = \"...\"")
@@ -67,7 +70,7 @@ def _check_job(cfg: "Config", job, raw: dict, fname: str, locate) -> None:
     named = [("alerts", n) for n in (c.alerts or [])]
     named += [("deliver.to", n) for n in (c.deliver.to if c.deliver else [])]
     for key, name in named:
-        if name in cfg.alerts or name in RESERVED and key == "alerts":
+        if name in cfg.alerts or name == "desktop" and key == "alerts":
             continue
         if name in raw:
             error(f"names the channel {name!r}, which has errors of its own (see above)", key)
