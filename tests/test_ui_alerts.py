@@ -187,3 +187,37 @@ def test_a_channels_error_is_shown_as_plain_text():
     from trayjobs.ui.alerts_box import _health_text
     row = {"state": "failing", "last_error": "HTTP 500: \x1b[31mboom\x1b[0m\r\nsee \u202eexe.txt"}
     assert _health_text(row) == "failing: HTTP 500: boom see \\u202eexe.txt"
+
+
+def test_a_test_that_goes_sends_the_waiting_alerts_at_once(make_app, qtbot):
+    # The server back: the failure told while it was down waited for its backoff (up to
+    # an hour) after Send test showed the channel works.
+    port = free_port()
+    app = make_app(f"""
+[alerts.hook]
+url = "json://127.0.0.1:{port}/hook"
+
+[jobs.bad]
+kind = "demo"
+steps = 1
+step_time = 0
+fail_times = 5
+retry = {{ attempts = 1 }}
+""")
+    store = app.engine.store
+    app.engine.submit("bad")
+    until(qtbot, lambda: any(r["attempts"] for r in store.outbox_log()), timeout=20000)
+    server = HTTPRecorder(port).start()
+    try:
+        box = app.window.settings_page.alerts
+        app.window.tabs.setCurrentWidget(app.window.settings_page)
+        until(qtbot, lambda: box.view.topLevelItemCount() == 1)
+        box.view.topLevelItem(0).setSelected(True)
+        qtbot.mouseClick(box.test_btn, qtbot_button())
+        until(qtbot, lambda: box.results)
+        assert box.results == ["Sent a test message to 'hook'; 1 message waiting for another "
+                               "try goes now."], box.results
+        until(qtbot, lambda: "bad failed" in [b["title"] for b in server.bodies("/hook")],
+              timeout=20000)
+    finally:
+        server.stop()

@@ -124,23 +124,19 @@ def cmd_alerts(home, args) -> int:
 
 
 def _waiting_go_now(home, cfg, name: str) -> str:
-    """The channel works now (its secret stored at last, its server back): the messages
-    that wait for their next try are due at once, for the app or a worker to send, not
-    after the backoff of up to an hour their failures earned. Said in a few words."""
-    import time
+    """The channel's waiting messages made due now (see :func:`.service.waiting_go_now`),
+    for the app or a worker to send."""
     from ..store.open import open_store
+    from .service import waiting_go_now
     try:
         store = open_store(home, cfg.cluster)
     except Exception:  # the test went; the history is another matter, said elsewhere
         return ""
     try:
-        n = store.outbox_retry_now(time.time(), channels=[name])
+        said = waiting_go_now(store, name)
     finally:
         store.close()
-    if not n:
-        return ""
-    return (f"; {n} message{'s' * (n != 1)} waiting for another try "
-            f"{'go' if n != 1 else 'goes'} now (with the app or a worker running)")
+    return said + " (with the app or a worker running)" if said else ""
 
 
 def delivery_lines(store, run_id: int) -> list[str]:

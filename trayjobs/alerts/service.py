@@ -18,7 +18,7 @@ from .compose import messages_for_run, missed_message
 from .sender import PING, Sender
 from .stale import stale_rows
 
-__all__ = ["Alerts", "send_test"]
+__all__ = ["Alerts", "send_test", "waiting_go_now"]
 
 log = logging.getLogger(__name__)
 
@@ -163,3 +163,14 @@ def send_test(cfg, name: str, *, timeout: float = 30.0) -> str:
         said = redact(str(exc), url) if url else str(exc)
         raise UserError(f"alert channel {name!r}: the test message was not sent: {said}") from None
     return f"sent a test message to {name!r}"
+
+
+def waiting_go_now(store, name: str, *, now: float | None = None) -> str:
+    """After a test message went: the channel works now (its secret stored at last, its
+    server back), so its messages waiting for another try are due at once rather than
+    after the backoff of up to an hour their failures earned. Returns what to add to the
+    test's "sent" ("" when none waited)."""
+    n = store.outbox_retry_now(time.time() if now is None else now, channels=[name])
+    if not n:
+        return ""
+    return f"; {n} message{'s' * (n != 1)} waiting for another try {'go' if n != 1 else 'goes'} now"

@@ -114,10 +114,18 @@ class AlertsBox(QGroupBox):
         name, cfg = self.selected(), self.config
         if name is None or cfg is None:
             return
-        from ..alerts.service import send_test
+        from ..alerts.service import send_test, waiting_go_now
         self.test_btn.setEnabled(False)
         self._say(f"Sending a test message to {name}…", ok=True)
-        self.app.service.call_slow(lambda: send_test(cfg, name),
+        eng = self.app.engine
+
+        def test() -> str:
+            said = send_test(cfg, name)
+            if eng is not None:  # it works now: what waited for it goes at once
+                said += waiting_go_now(eng.store, name)
+                eng.alerts.sender.wake()
+            return said
+        self.app.service.call_slow(test,
                                    lambda text: self._done(f"{text[0].upper()}{text[1:]}.", True),
                                    lambda exc: self._done(str(exc), False))
 
