@@ -165,3 +165,15 @@ def test_a_heartbeat_port_that_is_none_is_a_config_error():
 
 def test_a_token_with_a_colon_in_the_hosts_place_is_no_port():
     assert channel_for("tgram://123456789:abcdefg_hijklmnop/12345").problem() is None
+
+
+def test_a_summary_that_goes_late_says_since_when_not_in_the_last_minute():
+    # Three failures within a minute, told an hour later (the channel was down), read
+    # "3 jobs failed in the last minute".
+    from datetime import datetime
+    from trayjobs.alerts.compose import summary_message
+    at = datetime.now().replace(hour=3, minute=10, second=0, microsecond=0).timestamp()
+    rows = [{"event": "failure", "job": j, "title": f"{j} failed", "run_id": n,
+             "created_at": at + n} for n, j in enumerate("abc", 1)]
+    assert summary_message(rows, now=at + 30)[0] == "3 jobs failed in the last minute"
+    assert summary_message(rows, now=at + 3600)[0] == "3 jobs failed since 03:10"

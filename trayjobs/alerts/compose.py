@@ -180,13 +180,27 @@ def stale_message(cfg, job, *, since: float | None, stale_after: float, key: str
             for name, spec in channels_for(cfg, job).items() if channel_wants(spec, "stale")]
 
 
-def summary_message(rows: list[dict[str, Any]], *, quiet: bool = False) -> tuple[str, str]:
-    """One message for a burst of them: "5 jobs failed in the last minute"."""
+#: Seconds after its newest message that a summary no longer says "in the last ...": it
+#: went late (the channel was down), and tells since when.
+LATE = 300.0
+
+
+def summary_message(rows: list[dict[str, Any]], *, quiet: bool = False,
+                    now: float | None = None) -> tuple[str, str]:
+    """One message for a burst of them: "5 jobs failed in the last minute"; one that goes
+    late (``now``, well after them: the channel was down) says "since 03:10" instead, or
+    the failures of an hour ago read as just now."""
     failed = [r for r in rows if r["event"] == "failure"]
     jobs = sorted({r["job"] for r in rows if r.get("job")})
-    span = max(r["created_at"] for r in rows) - min(r["created_at"] for r in rows)
-    when = "during quiet hours" if quiet else (
-        "in the last minute" if span < 60 else f"in the last {format_duration(span)}")
+    first, last = min(r["created_at"] for r in rows), max(r["created_at"] for r in rows)
+    span = last - first
+    if quiet:
+        when = "during quiet hours"
+    elif now is not None and now - last > LATE:
+        from ..textfmt import when as clock_time
+        when = f"since {clock_time(first)}"
+    else:
+        when = "in the last minute" if span < 60 else f"in the last {format_duration(span)}"
     if failed and len(failed) == len(rows):
         nj = len({r["job"] for r in failed})
         title = f"{nj} job{'s' * (nj != 1)} failed {when}" if nj > 1 else \

@@ -350,7 +350,7 @@ class Sender:
 
     def _summarise(self, channel: str, rows: list[dict[str, Any]], quiet: bool,
                    now: float) -> dict[str, Any]:
-        title, body = summary_message(rows, quiet=quiet)
+        title, body = summary_message(rows, quiet=quiet, now=now)
         key = f"{channel}:summary:{rows[0]['id']}"
         self.store.outbox_add([{"channel": channel, "event": "summary", "title": title,
                                 "body": body, "dedupe": key, "created_at": now, "due_at": now,
