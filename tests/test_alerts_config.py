@@ -324,3 +324,13 @@ def test_a_channel_named_ping_is_refused_before_its_messages_are_taken_for_pings
             "alerts log --channel ping); give this channel another name") in found
     assert ("a", "alerts", "names the channel 'ping', which has errors of its own "
             "(see above)") in found
+
+
+def test_alerts_log_of_a_channel_that_is_none_says_so(home):
+    home.config_file.write_text('[alerts.hook]\nurl = "json://127.0.0.1:1/hook"\n',
+                                encoding="utf-8")
+    typo = trayjobs(home, "alerts", "log", "--channel", "hoook")
+    assert typo.returncode == 1
+    assert "there is no alert channel 'hoook' (channels: hook, ping)" in typo.stderr
+    known = trayjobs(home, "alerts", "log", "--channel", "hook")
+    assert known.returncode == 0 and known.stdout.strip() == "no alerts yet"

@@ -100,7 +100,8 @@ def cmd_alerts(home, args) -> int:
         return 0
     from ..store.open import open_store
     from ..textfmt import table, when
-    store = open_store(home, load_config(home.config_file, last_good=last_good_path(home)).cluster)
+    cfg = load_config(home.config_file, last_good=last_good_path(home))
+    store = open_store(home, cfg.cluster)
     try:
         rows = store.outbox_log(run_id=args.run, channel=args.channel, limit=args.limit)
     finally:
@@ -111,6 +112,12 @@ def cmd_alerts(home, args) -> int:
         return 0
     if not rows:
         print("no alerts yet" + (" for this run" if args.run else ""))
+        if args.channel and args.channel not in cfg.alerts and args.channel != "ping":
+            # A typo reads as "nothing went wrong": say the name is none of the channels.
+            known = ", ".join(sorted([*cfg.alerts, "ping"]))
+            print(f"trayjobs: there is no alert channel {args.channel!r} (channels: {known})",
+                  file=__import__("sys").stderr)
+            return 1
         return 0
     # Titles quote jobs (a report's summary) and errors quote servers: made plain here.
     print(table([[plain(c, one_line=True) for c in (
