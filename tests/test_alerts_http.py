@@ -177,3 +177,20 @@ def test_a_summary_that_goes_late_says_since_when_not_in_the_last_minute():
              "created_at": at + n} for n, j in enumerate("abc", 1)]
     assert summary_message(rows, now=at + 30)[0] == "3 jobs failed in the last minute"
     assert summary_message(rows, now=at + 3600)[0] == "3 jobs failed since 03:10"
+
+
+def test_a_mail_server_that_never_greets_ends_the_send_at_its_timeout():
+    # A mail server's wait was Apprise's 15 seconds, whatever the send's timeout.
+    import socket
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    try:
+        start = time.monotonic()
+        with pytest.raises(DeliveryError) as exc:
+            _send(f"mailto://localhost:{port}?to=me@example.com&from=t@example.com",
+                  timeout=1)
+        took = time.monotonic() - start
+    finally:
+        listener.close()
+    assert took < 5, took
+    assert "timed out" in str(exc.value) and exc.value.retry is True, str(exc.value)
