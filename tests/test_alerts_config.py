@@ -334,3 +334,32 @@ def test_alerts_log_of_a_channel_that_is_none_says_so(home):
     assert "there is no alert channel 'hoook' (channels: hook, ping)" in typo.stderr
     known = trayjobs(home, "alerts", "log", "--channel", "hook")
     assert known.returncode == 0 and known.stdout.strip() == "no alerts yet"
+
+
+def test_a_foreground_run_waits_for_a_silent_server_only_briefly(home):
+    # Its last sends wait FLUSH_TIMEOUT (10 s), not the 30 s a thread of the app may: what
+    # does not go is kept for the app or a worker.
+    import time
+    server = HTTPRecorder().start()
+    server.silent = True
+    home.config_file.write_text(f"""
+[alerts.hook]
+url = "json://127.0.0.1:{server.port}/hook"
+
+[jobs.bad]
+kind = "demo"
+steps = 1
+step_time = 0
+fail_times = 5
+retry = {{ attempts = 1 }}
+""", encoding="utf-8")
+    try:
+        start = time.monotonic()
+        run = trayjobs(home, "run", "bad")
+        took = time.monotonic() - start
+    finally:
+        server.stop()
+    assert run.returncode == 1
+    assert 9 < took < 25, took
+    log = trayjobs(home, "alerts", "log")
+    assert "timed out" in log.stdout and "try 2" in log.stdout, log.stdout
