@@ -99,3 +99,58 @@ def test_a_worker_that_left_takes_no_new_shared_run(tmp_path, queue, request):
             if proc is not None:
                 proc.terminate()
                 proc.wait(30)
+
+
+def test_a_worker_that_left_pops_no_run_from_redis(tmp_path, redis_server):  # noqa: F811
+    """After `cluster leave` the worker still popped the runs on Redis, only to hand each
+    back to the others' dispatchers: a detour for every run it got, and while it was the
+    only worker, a run went back and forth. Now it pops none: the message stays on Redis
+    for the workers of the cluster."""
+    from trayjobs.config import load_config
+    from trayjobs.paths import Home
+    from trayjobs.store.open import open_store
+
+    shared = tmp_path / "shared" / "runs.db"
+    shared.parent.mkdir()
+    jobs = (f'[cluster]\ndatabase = "sqlite:///{shared}"\nlease = 1\n'
+            f'redis = "{redis_server.url()}"\n\n'
+            '[jobs.quick]\nkind = "command"\ncommand = "true"\noverlap = "parallel"\n')
+    laptop, nas = (Home.under(tmp_path / n).ensure() for n in ("laptop", "nas"))
+    for home in (laptop, nas):
+        home.config_file.write_text(jobs)
+    spec = load_config(nas.config_file).cluster
+
+    def store_read(fn):
+        store = open_store(nas, spec)
+        try:
+            return fn(store)
+        finally:
+            store.close()
+
+    left = start_worker(laptop)
+    other = None
+    try:
+        out = trayjobs(laptop, "cluster", "leave")
+        assert out.returncode == 0, out.stderr
+        wait_until(lambda: store_read(lambda s: any(
+            w["pid"] == left.pid and w["problem"] for w in s.workers(since=0))),
+            30, what="the worker that left saying so")
+        submitter = Control(nas)  # a parallel run asked for by hand: straight onto Redis
+        try:
+            quick = submitter.submit("quick", trigger="cli")
+        finally:
+            submitter.close()
+        queued = redis_server.client()
+        assert queued.zcard("huey.redis.trayjobs") == 1
+        time.sleep(2.5)  # two of the worker's pops (1 s each), which must not take it
+        assert queued.zcard("huey.redis.trayjobs") == 1
+        assert store_read(lambda s: s.get_run(quick))["state"] == "queued"
+        other = start_worker(nas)
+        wait_until(lambda: store_read(lambda s: s.get_run(quick))["state"] == "succeeded",
+                   30, what="the run, on the worker of the cluster")
+        assert store_read(lambda s: s.get_run(quick))["pid"] == other.pid
+    finally:
+        for proc in (left, other):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(30)

@@ -88,10 +88,17 @@ class _HostedRedisStorage(PriorityRedisStorage):
     def __init__(self, *args: Any, host: str | None = None, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.host = host
-        self.keys = [self.host_key(host), self.queue_key] if host else [self.queue_key]
+        self.keys = self._runs_keys = ([self.host_key(host), self.queue_key] if host
+                                       else [self.queue_key])
         # This queue's own key, popped last and only by its workers: ``wake`` puts one
         # item per worker there, so a stop does not wait out a pop's read_timeout.
         self.wake_key = f"{self.queue_key}.wake.{uuid.uuid4().hex}"
+
+    def take_runs(self, take: bool) -> None:
+        """Pop runs (the default) or pop none: a process that left the cluster must not
+        take a run's message only to hand it back. The pop goes on for the wake key alone,
+        so a stop still returns the workers at once."""
+        self.keys = list(self._runs_keys) if take else []
 
     def host_key(self, host: str) -> str:
         return f"{self.queue_key}.host.{host}"

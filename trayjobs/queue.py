@@ -357,6 +357,21 @@ class Queue:
                 self.enqueue(run_id, priority=priority)
         self._stop_listener()
 
+    def take_runs(self, take: bool) -> None:
+        """On Redis: whether this process's workers pop runs from the shared queue and
+        its host's (they do unless told otherwise). Those blocked in a pop now return,
+        to pop what they are told next. Nothing to do for a file, which only this home's
+        dispatcher fills."""
+        if not self.shared:
+            return
+        storage = self.huey.storage
+        storage.take_runs(take)
+        if self._consumer is not None:
+            try:
+                storage.wake(self._consumer.workers)
+            except Exception as exc:  # the server is away: they return at their timeout
+                log.debug("could not wake the workers: %s", exc)
+
     @property
     def consuming(self) -> bool:
         return self._consumer is not None

@@ -572,6 +572,8 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
             return
         self._left = "has left the cluster (a restart completes it)" if left else None
         self.lease.set_problem(self._left or self._queue_problem)
+        # Its workers pop no more runs from Redis: one popped would only go back.
+        self.queue.take_runs(not left)
         if left and self.leadership.token is not None:
             self.leadership.release(self.lease.id)
             self._broadcast({"op": "lead"})  # the others take the lead now, not in a lease
@@ -627,8 +629,9 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
             # sent to the queue again once the server answers (_store_reached).
             return
         if self._left is not None:
-            # Taken from the queue after `cluster leave`: back to the other engines'
-            # dispatchers, who hand it to one of theirs.
+            # Taken from the queue as `cluster leave` took effect (a pop going on then;
+            # the workers pop no more after it): back to the other engines' dispatchers,
+            # who hand it to one of theirs.
             with self._ahead_lock:
                 prepared = self._ahead.pop(run_id, None)
             if prepared is not None:
