@@ -633,3 +633,37 @@ def test_status_names_a_host_name_two_machines_go_by(tmp_path, capsys):
     assert [p for p in problems if "host name" in p] == [
         "2 machines go by the host name 'nas': runs of jobs with host = 'nas' go to either; "
         "give each its own name ([cluster] host, or TRAYJOBS_HOST)"], problems
+
+
+def test_a_worker_that_left_is_shown_leaving_not_without_a_queue(tmp_path, capsys):
+    """A worker whose machine ran `cluster leave` (it beats until its restart) read "no
+    queue", and status named it a problem: "check [cluster] redis on that machine", which
+    has nothing to do with it. It reads "leaving", and is no problem."""
+    import argparse
+
+    from trayjobs.cli_views import cmd_workers
+    from trayjobs.cluster_cli import cmd_cluster
+    from trayjobs.engine.lease import LEFT
+    from trayjobs.store.open import open_store
+    home = machine(tmp_path, "laptop")
+    home.config_file.write_text(f'[cluster]\ndatabase = "sqlite:///{tmp_path / "runs.db"}"\n')
+    store = open_store(home, load_config(home.config_file).cluster)
+    try:
+        gone = store.register_worker(host="pi", pid=1, version="1", mode="worker", lease=600,
+                                     machine="cccc:4026531836:b3:pi")
+        store.set_worker_problem(gone, LEFT)
+        down = store.register_worker(host="nas", pid=1, version="1", mode="worker",
+                                     lease=600, machine="dddd:4026531836:b4:nas")
+        store.set_worker_problem(down, "cannot reach its queue at redis://nas:6379/0 (refused)")
+    finally:
+        store.close()
+    assert cmd_cluster(home, argparse.Namespace(action="status", json=True)) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert {w["host"]: w["state"] for w in data["workers"]} == {"pi": "leaving",
+                                                                 "nas": "no queue"}
+    assert len(data["problems"]) == 1 and "nas" in data["problems"][0], data["problems"]
+    cmd_workers(home, argparse.Namespace(all=False, json=False))
+    shown = capsys.readouterr()
+    assert "leaving" in shown.out
+    assert ("worker 1 on pi has left the cluster (a restart completes it): it finishes the "
+            "runs it runs and takes no new one") in shown.err

@@ -252,7 +252,7 @@ def cmd_jobs(home: Home, args) -> int:
 def cmd_workers(home: Home, args) -> int:
     """Each worker and its lease: running, stopped, or lost (no heartbeat within its lease,
     or a process of this machine that is gone; its runs are recovered)."""
-    from .engine.lease import NO_QUEUE, shown_state
+    from .engine.lease import LEAVING, NO_QUEUE, shown_state
     ctl = control_for(home)
     found = ctl.store.workers(since=None if args.all else time.time() - 86400)
     for w in found:
@@ -265,7 +265,7 @@ def cmd_workers(home: Home, args) -> int:
         print("no workers yet: the app or `trayjobs worker` registers as it starts")
         return EXIT_OK
     rows = [[w["id"], w["host"], w["pid"], w["mode"] or "", w["state"],
-             w["runs"] if w["state"] in ("running", NO_QUEUE) else "",
+             w["runs"] if w["state"] in ("running", NO_QUEUE, LEAVING) else "",
              relative(w["heartbeat_at"]), w["version"] or "", when(w["started_at"])]
             for w in found]
     print(table(rows, ["WORKER", "HOST", "PID", "AS", "STATE", "RUNS", "LAST HEARTBEAT",
@@ -274,6 +274,9 @@ def cmd_workers(home: Home, args) -> int:
         if w["state"] == NO_QUEUE:
             print(f"worker {w['id']} on {w['host']} {w['problem']}; it takes no runs "
                   f"until it can", file=sys.stderr)
+        elif w["state"] == LEAVING:
+            print(f"worker {w['id']} on {w['host']} {w['problem']}: it finishes the runs it "
+                  f"runs and takes no new one", file=sys.stderr)
     return EXIT_OK
 
 

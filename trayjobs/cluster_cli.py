@@ -369,7 +369,7 @@ _SPEC_KEY = {"queue": "redis", "history": "database"}
 
 
 def _print_status(out: dict[str, Any]) -> None:
-    from .engine.lease import NO_QUEUE
+    from .engine.lease import LEAVING, NO_QUEUE
     from .textfmt import relative, table
     for name, part in (("queue:   ", out["queue"]), ("history: ", out["history"])):
         # why a server is unreachable is told once, among the problems below
@@ -386,7 +386,7 @@ def _print_status(out: dict[str, Any]) -> None:
     if out["workers"]:
         print()
         print(table([[w["host"], w["pid"], w["mode"] or "", w["state"],
-                      w["runs"] if w["state"] in ("running", NO_QUEUE) else "",
+                      w["runs"] if w["state"] in ("running", NO_QUEUE, LEAVING) else "",
                       relative(w["heartbeat_at"]),
                       w["version"] or ""] for w in out["workers"]],
                     ["HOST", "PID", "AS", "STATE", "RUNS", "LAST HEARTBEAT", "VERSION"]))

@@ -134,7 +134,9 @@ class Dispatching:
                f"answer ({exc.reason}); {check}. Until it answers, this worker takes no runs "
                f"(other workers run them, or they wait); it keeps trying.")
         log.error("%s", msg)
-        self.lease.set_problem(f"cannot reach its queue at {exc.url} ({exc.reason})")
+        # (A worker that left says so still: it takes no run either way.)
+        self.lease.set_problem(self._left or f"cannot reach its queue at {exc.url} "
+                                             f"({exc.reason})")
         self.bus.emit(Notice("error", msg, {"problem": "queue", "logged": True,
                                             "short": "the queue's server cannot be reached"}))
 

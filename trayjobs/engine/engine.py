@@ -69,7 +69,7 @@ from .outage import StoreOutage
 from .recovery import MAX_DEATHS, Recovery, claim_of, died_text
 from .scheduling import Scheduling
 from .waiting import Waiting
-from .lease import Lease, this_host
+from .lease import LEFT, Lease, this_host
 from .spool import Spool
 from .tracker import AttemptTracker
 
@@ -570,7 +570,7 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         left = self.clustered and not clustered(cfg.cluster)
         if left == (self._left is not None):
             return
-        self._left = "has left the cluster (a restart completes it)" if left else None
+        self._left = LEFT if left else None
         self.lease.set_problem(self._left or self._queue_problem)
         # Its workers pop no more runs from Redis: one popped would only go back.
         self.queue.take_runs(not left)

@@ -20,7 +20,7 @@ from ..errors import StoreBusy, StoreUnreachable
 from ..store.api import RunStoreAPI
 
 __all__ = ["Lease", "this_host", "this_machine", "use_host", "worker_state", "shown_state",
-           "NO_QUEUE", "pid_alive"]
+           "NO_QUEUE", "LEAVING", "LEFT", "pid_alive"]
 
 log = logging.getLogger(__name__)
 
@@ -115,13 +115,22 @@ def worker_state(worker: dict | None) -> str:
 #: How a running worker that cannot reach its queue is shown (``workers``, ``cluster status``,
 #: the Workers list): it beats, but takes no runs.
 NO_QUEUE = "no queue"
+#: How a running worker whose home left the cluster (`cluster leave`) is shown: it finishes
+#: the runs it runs and takes no new one until its restart completes the leave.
+LEAVING = "leaving"
+#: The ``problem`` such a worker gives in its row.
+LEFT = "has left the cluster (a restart completes it)"
 
 
 def shown_state(worker: dict | None) -> str:
     """:func:`worker_state` as a person is shown it: a running worker that says it cannot
-    run jobs (its ``problem``: its queue does not answer) reads :data:`NO_QUEUE`."""
+    run jobs (its ``problem``) reads :data:`LEAVING` when its home left the cluster, and
+    :data:`NO_QUEUE` otherwise (its queue does not answer)."""
     state = worker_state(worker)
-    return NO_QUEUE if state == "running" and (worker or {}).get("problem") else state
+    problem = (worker or {}).get("problem")
+    if state != "running" or not problem:
+        return state
+    return LEAVING if problem == LEFT else NO_QUEUE
 
 
 class Lease:

@@ -12,7 +12,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (QAbstractItemView, QGroupBox, QHeaderView, QLabel, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
-from ..engine.lease import NO_QUEUE
+from ..engine.lease import LEAVING, NO_QUEUE
 from ..textfmt import relative
 from .theme import muted_colour, state_colour
 
@@ -87,7 +87,7 @@ class WorkersBox(QGroupBox):
         self._reading = False
         self.view.clear()
         for w in workers:
-            running = w["state"] in ("running", NO_QUEUE)
+            running = w["state"] in ("running", NO_QUEUE, LEAVING)
             item = QTreeWidgetItem([w["host"], str(w["pid"]), w["mode"] or "", w["state"],
                                     str(w["runs"]) if running else "",
                                     relative(w["heartbeat_at"]), w["version"] or ""])
@@ -95,6 +95,10 @@ class WorkersBox(QGroupBox):
                 item.setForeground(self.STATE, state_colour("failed"))
                 item.setToolTip(self.STATE, f"It {w.get('problem')}; it takes no runs until "
                                             f"it can: check [cluster] redis on that machine.")
+            elif w["state"] == LEAVING:
+                item.setToolTip(self.STATE, "Its machine left the cluster: it finishes the "
+                                            "runs it runs and takes no new one; restarting it "
+                                            "there completes the leave.")
             elif w["state"] == "lost":
                 item.setForeground(self.STATE, state_colour("failed"))
                 item.setToolTip(self.STATE, "Not heard from within its lease, or its process "
