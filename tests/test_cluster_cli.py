@@ -667,3 +667,33 @@ def test_a_worker_that_left_is_shown_leaving_not_without_a_queue(tmp_path, capsy
     assert "leaving" in shown.out
     assert ("worker 1 on pi has left the cluster (a restart completes it): it finishes the "
             "runs it runs and takes no new one") in shown.err
+
+
+def test_a_run_pinned_to_another_host_waits_for_it_rather_than_run_here(
+        tmp_path, redis_server):  # noqa: F811
+    """With no worker running anywhere, `trayjobs run` of a job with host = "nas" typed on
+    the laptop ran it on the laptop, where its files are not. It waits for a worker on
+    the nas, and says so (`run`, `run --wait`, `show`); on the nas itself it runs here."""
+    db = f"sqlite:///{tmp_path / 'shared' / 'runs.db'}"
+    laptop = machine(tmp_path, "laptop")
+    laptop.config_file.write_text(JOBS + '\n[jobs.photos]\nkind = "command"\n'
+                                         'command = "echo sorted"\nhost = "nas"\n')
+    assert trayjobs(laptop, "cluster", "init", "--redis", redis_server.url(),
+                    "--database", db).returncode == 0
+    here = {"TRAYJOBS_HOST": "laptop"}
+    out = trayjobs(laptop, "run", "photos", env=here)
+    assert out.returncode == 0, out.stderr
+    rid = out.stdout.strip()
+    assert (f"run {rid} waits for a worker on nas: none is running there; it starts when "
+            f"one does") in out.stderr
+    shown = trayjobs(laptop, "show", rid, env=here)
+    assert "· queued" in shown.stdout, shown.stdout
+    assert "waiting:  waits for a worker on nas: none is running there" in shown.stdout
+    try:
+        trayjobs(laptop, "run", "photos", "--wait", env=here, timeout=4)
+    except Exception as exc:  # still waiting for the nas: the wait goes on
+        assert "waits for a worker on nas: none is running there" in str(exc.stderr)
+    else:
+        raise AssertionError("`run --wait` ended while no worker ran on the nas")
+    on_nas = trayjobs(laptop, "run", "photos", env={"TRAYJOBS_HOST": "nas"})
+    assert on_nas.returncode == 0 and "succeeded: sorted" in on_nas.stderr, on_nas.stderr

@@ -333,6 +333,14 @@ def cmd_run(home: Home, args) -> int:
     bar = Bar(enabled=True)
     eng.bus.subscribe(bar.on_event)
     try:
+        elsewhere = eng.waits_elsewhere(run_id)
+        if elsewhere:
+            # Its files or programs are on that host: the run waits for a worker there.
+            if args.wait:
+                return follow(eng, run_id)  # (which says why it waits)
+            print(f"run {run_id} {elsewhere}; it starts when one does (trayjobs cancel "
+                  f"{run_id} drops it)", file=sys.stderr)
+            return EXIT_OK
         if due_at is None:
             print("No trayjobs app or worker is running for this home, so the run happens "
                   "here.", file=sys.stderr)

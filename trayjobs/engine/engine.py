@@ -553,6 +553,25 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
             self.store.add_log(run["id"], reason, "warning")
             self.bus.emit(RunChanged(self.store.get_run(run["id"])))
 
+    def waits_elsewhere(self, run_id: int) -> str | None:
+        """Why a run of a foreground ``trayjobs run`` is not this process's to run: it is
+        pinned to another host, whose workers alone run it, and none of them can now (no
+        engine of the cluster can either, or this run would have been handed to them).
+        Noted on the run as the leader notes it, for ``show`` and ``run --wait``; None
+        for a run this machine may run."""
+        run = self.store.get_run(run_id)
+        host = run.get("host") if run else None
+        if not host or host == this_host():
+            return None
+        running = [w for w in self.store.workers(since=time.time())
+                   if w["host"] == host and w["state"] == "running" and w["mode"] != "cli"]
+        problem = next((w["problem"] for w in running if w.get("problem")), None)
+        reason = (f"waits for a worker on {host}: the worker there {problem}" if problem
+                  else f"waits for a worker on {host}: none is running there")
+        self.store.update_run(run_id, wait_reason=reason)
+        self.store.add_log(run_id, reason, "warning")
+        return reason
+
     def reload_config(self) -> Config:
         cfg = self._use_config(self._read_config())
         self._tell_cluster_edit(cfg)
