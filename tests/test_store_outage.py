@@ -290,3 +290,20 @@ def test_a_cancel_asked_as_a_failed_attempt_ends_wins_over_the_retry(make_engine
                         stopping=False)
     row = eng.store.get_run(rid)
     assert row["state"] == "cancelled" and row["finished_at"] is not None
+
+
+def test_the_clock_measured_as_the_server_comes_back_is_not_off_by_the_wait(server):
+    """The clock was compared with the server's around the whole call, a wait for a
+    connection included: measured as the server came back after 2 s, this machine's
+    clock was taken for a second behind the server's, and leases were judged so until
+    the next beat."""
+    import threading
+    store = _store(server)
+    try:
+        assert abs(store.sync_clock()) < 0.2
+        server.stop()
+        threading.Timer(2.0, server.start).start()
+        offset = store.sync_clock()  # waits for the server, then measures
+        assert abs(offset) < 0.2, offset
+    finally:
+        store.close()

@@ -373,10 +373,15 @@ class PgRunStore(RunsSQL):
         return time.time() + self.clock_offset
 
     def sync_clock(self) -> float:
-        t0 = time.time()
-        rows = self._native("SELECT extract(epoch FROM clock_timestamp())::float8 AS t")
-        t1 = time.time()
-        self.clock_offset = float(rows[0]["t"]) - (t0 + t1) / 2
+        def measure(tx) -> float:
+            # Timed on a connection in hand: a wait for one (the server restarting, the
+            # pool busy) would move the midpoint by half of it, and every lease with it.
+            t0 = time.time()
+            rows = tx.rows("SELECT extract(epoch FROM clock_timestamp())::float8 AS t", (),
+                           count=False)[0]
+            t1 = time.time()
+            return float(rows[0]["t"]) - (t0 + t1) / 2
+        self.clock_offset = self._run(measure)
         return self.clock_offset
 
     def __del__(self) -> None:
