@@ -697,3 +697,20 @@ def test_a_run_pinned_to_another_host_waits_for_it_rather_than_run_here(
         raise AssertionError("`run --wait` ended while no worker ran on the nas")
     on_nas = trayjobs(laptop, "run", "photos", env={"TRAYJOBS_HOST": "nas"})
     assert on_nas.returncode == 0 and "succeeded: sorted" in on_nas.stderr, on_nas.stderr
+
+
+def test_a_foreground_run_with_redis_down_runs_here_without_saying_it_waits(
+        tmp_path, redis_server):  # noqa: F811
+    """With the queue's Redis down and no worker, `trayjobs run` of a parallel job said
+    "run 1 waits for the dispatchers: the queue's Redis server ... cannot be reached",
+    then ran it here: it runs here, and says only that."""
+    db = f"sqlite:///{tmp_path / 'shared' / 'runs.db'}"
+    laptop = machine(tmp_path, "laptop")
+    laptop.config_file.write_text(JOBS + 'overlap = "parallel"\n')
+    assert trayjobs(laptop, "cluster", "init", "--redis", redis_server.url(),
+                    "--database", db).returncode == 0
+    redis_server.kill()
+    out = trayjobs(laptop, "run", "hello")
+    assert out.returncode == 0, out.stderr
+    assert "so the run happens here" in out.stderr and "succeeded: hello" in out.stderr
+    assert "waits for the dispatchers" not in out.stderr, out.stderr

@@ -331,6 +331,11 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         self._broadcast(message)  # a run to cancel may be another engine's, and so on
         return True
 
+    def _hands_itself(self, *args: Any, **kwargs: Any) -> bool:
+        # A foreground `trayjobs run` runs its run here: put on the shared queue, it would
+        # wait for a server that may be down (and say so) or be taken by a worker first.
+        return self.mode != "cli" and super()._hands_itself(*args, **kwargs)
+
     def _runs_submitted(self, run_id: int | None = None, *,
                         row: dict[str, Any] | None = None) -> None:
         early = row is not None and self._send_early(row)
