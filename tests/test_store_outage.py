@@ -307,3 +307,31 @@ def test_the_clock_measured_as_the_server_comes_back_is_not_off_by_the_wait(serv
         assert abs(offset) < 0.2, offset
     finally:
         store.close()
+
+
+def test_run_wait_that_loses_the_server_says_the_run_goes_on(pg_home, server):
+    """`trayjobs run --wait` stopped with "the server cannot be reached" while the run went
+    on on the worker, and nothing said so: it says the run goes on, and how to follow it."""
+    import subprocess
+    import sys
+    store = _store(server)
+    proc = start_worker(pg_home)
+    try:
+        wait_until(lambda: any(w["state"] == "running" for w in store.workers()), 30)
+        waiting = subprocess.Popen([sys.executable, "-m", "trayjobs", "run", "talk", "--wait"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        rid = int(waiting.stdout.readline())
+        wait_until(lambda: store.get_run(rid)["state"] == "running", 30, what="the run going")
+        store.close()
+        server.stop()
+        out, err = waiting.communicate(timeout=30)
+        assert waiting.returncode != 0
+        assert "cannot be reached" in err
+        assert (f"Run {rid} goes on without this command: trayjobs show --follow {rid} "
+                f"follows it once the server answers.") in err, err
+        server.start()
+        store = _store(server)
+        wait_until(lambda: store.get_run(rid)["state"] == "succeeded", 30, what="its end")
+    finally:
+        store.close()
+        _stop(proc)

@@ -12,6 +12,7 @@ import time
 from contextlib import contextmanager
 from typing import Any
 
+from .errors import StoreUnreachable
 from .textfmt import for_terminal, relative, state_text, when
 
 __all__ = ["EXIT_OK", "EXIT_FAILED", "Bar", "end_inline", "follow", "follow_log", "left_scheduled",
@@ -181,6 +182,11 @@ def follow(ctl, run_id: int) -> int:
         print(f"stopped waiting for run {run_id}; it goes on (trayjobs show --follow "
               f"{run_id} follows it, trayjobs cancel {run_id} stops it)", file=sys.stderr)
         return 128 + left.signum
+    except StoreUnreachable as exc:
+        # So does a run whose history stopped answering: its worker keeps its end.
+        raise StoreUnreachable(f"{exc} Run {run_id} goes on without this command: "
+                               f"trayjobs show --follow {run_id} follows it once the "
+                               f"server answers.", where=exc.where) from None
     finally:
         bar.close()
     return report_end(ctl, run)
