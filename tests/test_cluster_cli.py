@@ -714,3 +714,25 @@ def test_a_foreground_run_with_redis_down_runs_here_without_saying_it_waits(
     assert out.returncode == 0, out.stderr
     assert "so the run happens here" in out.stderr and "succeeded: hello" in out.stderr
     assert "waits for the dispatchers" not in out.stderr, out.stderr
+
+
+def test_a_database_url_without_a_database_is_refused_by_init_and_join(
+        tmp_path, redis_server):  # noqa: F811
+    """`init` with postgresql://USER@HOST (the /DB forgotten) made the tables in the
+    user's own database (`postgres`'s), and `join` with the right URL then said no `init`
+    prepared it. Both refuse such a URL, saying where the database goes."""
+    from pg_support import session_server
+    server = session_server()
+    home = machine(tmp_path, "laptop")
+    no_db = server.url().rsplit("/", 1)[0]  # postgresql://postgres@127.0.0.1:PORT
+    for action in ("init", "join"):
+        out = trayjobs(home, "cluster", action, "--redis", redis_server.url(),
+                       "--database", no_db)
+        assert out.returncode != 0
+        assert (f"{no_db!r} names no database: write it after the host, "
+                f"postgresql://USER@HOST/DB") in out.stderr, out.stderr
+        assert out.stdout == ""  # refused before any server is asked
+    assert home.config_file.read_text() == JOBS
+    ok = trayjobs(home, "cluster", "init", "--redis", redis_server.url(),
+                  "--database", no_db + "?dbname=nowhere")
+    assert "names no database" not in ok.stderr

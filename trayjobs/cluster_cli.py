@@ -85,6 +85,12 @@ def _init_or_join(home, args, *, init: bool) -> int:
         check_database_url(args.database)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if _names_no_database(args.database):
+        # PostgreSQL would take the one named like the user (`postgres` for that user):
+        # `init` made the tables there, and `join` said that no `init` prepared it.
+        raise UserError(f"{hide_password(args.database)!r} names no database: write it "
+                        f"after the host, postgresql://USER@HOST/DB (the one `createdb` "
+                        f"made)")
     try:
         spec = ClusterSpec(redis=args.redis, database=args.database, host=args.host)
     except ValueError as exc:
@@ -141,6 +147,14 @@ def _init_or_join(home, args, *, init: bool) -> int:
         print(f"note: the runs this machine recorded before stay in {home.runs_db}; "
               f"`trayjobs cluster leave` goes back to them")
     return 0
+
+
+def _names_no_database(url: str) -> bool:
+    """Whether a PostgreSQL URL leaves the database to PostgreSQL's default."""
+    from urllib.parse import parse_qsl, urlsplit
+    parts = urlsplit(url)
+    return (parts.scheme != "sqlite" and not parts.path.strip("/")
+            and "dbname" not in dict(parse_qsl(parts.query)))
 
 
 @contextmanager
