@@ -595,9 +595,10 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         if left == (self._left is not None):
             return
         self._left = LEFT if left else None
-        self.lease.set_problem(self._left or self._queue_problem)
-        # Its workers pop no more runs from Redis: one popped would only go back.
+        # Its workers pop no more runs from Redis (one popped would only go back), from
+        # before its row says that it left.
         self.queue.take_runs(not left)
+        self.lease.set_problem(self._left or self._queue_problem)
         if left and self.leadership.token is not None:
             self.leadership.release(self.lease.id)
             self._broadcast({"op": "lead"})  # the others take the lead now, not in a lease
