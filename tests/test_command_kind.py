@@ -372,6 +372,8 @@ def test_bad_input_fails_at_once_naming_job_key_and_remedy(make_ctx, tmp_path):
         ({"command": [str(tmp_path / "gone.sh")]}, "'command'", "does not exist"),
         ({"command": [str(script)]}, "'command'", "make it executable (chmod +x)"),
         ({"command": "true", "cwd": str(tmp_path / "nowhere")}, "'cwd'", "create it or change cwd"),
+        # a file where the folder should be: it is there, so "does not exist" would mislead
+        ({"command": "true", "cwd": str(script)}, "'cwd'", f"{script} is a file, not a folder"),
     ]
     for params, key, remedy in cases:
         with pytest.raises(JobFailed) as exc:
@@ -397,12 +399,17 @@ def test_check_reports_what_it_can_see_before_a_run(home, tmp_path):
         kind = "command"
         command = "true"
         cwd = "{tmp_path / 'nowhere'}"
+        [jobs.afile]
+        kind = "command"
+        command = "true"
+        cwd = "{home.config_file}"
     """))
     out = trayjobs(home, "check")
     assert out.returncode == 1, out.stderr  # each would fail its run: errors of those jobs alone
-    assert "1 job OK, 2 errors" in out.stdout
+    assert "1 job OK, 3 errors" in out.stdout
     assert "job 'missing', key 'command': the program 'no-such-program-xyz' was not found" in out.stderr
     assert "job 'nowhere', key 'cwd'" in out.stderr
+    assert f"job 'afile', key 'cwd': {home.config_file} is a file, not a folder" in out.stderr
 
 
 @pytest.mark.parametrize("body, key, message", [

@@ -46,6 +46,14 @@ def output_dir(ctx: JobContext) -> Path:
     return ctx.home.run_outputs(ctx.run_id)
 
 
+def _no_folder(cwd: Path) -> str:
+    """Why ``cwd``, which is no folder, cannot be the program's: a file there is not
+    "missing", and the remedy differs."""
+    if cwd.exists():
+        return f"{cwd} is a file, not a folder; set cwd to the folder the program should run in"
+    return f"the folder {cwd} does not exist; create it or change cwd"
+
+
 @register
 class CommandKind(JobKind):
     name = "command"
@@ -70,7 +78,7 @@ class CommandKind(JobKind):
     def problems(cls, params: CommandParams) -> list[tuple[str, str]]:
         cwd = Path(params.cwd).expanduser()
         if not cwd.is_dir():
-            return [("cwd", f"the folder {cwd} does not exist; create it or change cwd")]
+            return [("cwd", _no_folder(cwd))]
         out = []
         for key in ("command", "dry_run_command"):
             command = getattr(params, key)
@@ -106,7 +114,7 @@ class _Run:
                                "dry_run_command that only shows what the command would do")
         cwd = Path(params.cwd).expanduser()
         if not cwd.is_dir():
-            raise self._refuse("cwd", f"the folder {cwd} does not exist; create it or change cwd")
+            raise self._refuse("cwd", _no_folder(cwd))
         out_dir = output_dir(ctx)
         env = self._environment(out_dir)
         argv = _argv(command, ctx.files)
