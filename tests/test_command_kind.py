@@ -666,6 +666,8 @@ def test_dry_run_refusal_on_the_command_line(home):
     home.config_file.write_text('[jobs.plain]\nkind = "command"\ncommand = "true"\n')
     out = trayjobs(home, "run", "plain", "--dry-run")
     assert out.returncode == 2 and "has no dry run" in out.stderr
+    # ... and says how to give it one
+    assert "add a dry_run_command" in out.stderr
 
 
 @pytest.mark.parametrize("resume, rerun", [("report", False), ("rerun", True)])

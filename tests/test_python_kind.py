@@ -138,7 +138,7 @@ def test_dry_run_only_when_the_job_says_the_function_honours_it(make_engine, tmp
         file = '{job}'
         dry_run = true
     """)
-    with pytest.raises(UserError, match="'plain' .*has no dry run"):
+    with pytest.raises(UserError, match="'plain' .*has no dry run.*set dry_run = true"):
         eng.submit("plain", dry_run=True)
     assert eng.store.list_runs(job="plain") == []
     run = eng.watcher.wait(eng.submit("careful", dry_run=True))

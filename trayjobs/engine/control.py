@@ -181,8 +181,9 @@ class Control(Hooks):
             inputs["files"] = [str(Path(f).expanduser().absolute()) for f in files]
         if dry_run:
             if not kind.can_dry_run(job.params):
+                how = f"; {kind.dry_run_how}" if kind.dry_run_how else ""
                 raise UserError(f"job {job_name!r} ({job.kind}) has no dry run: it would do "
-                                f"its work for real, so --dry-run is refused")
+                                f"its work for real, so --dry-run is refused{how}")
             inputs["dry_run"] = True
             # A preview is wanted now, by someone waiting for it: one attempt, no backoff.
             max_attempts = 1

@@ -128,6 +128,9 @@ class JobKind(ABC):
     #: What Undo puts back, in a sentence, for the window's confirmation (with
     #: ``supports_undo``).
     undo_note: ClassVar[str] = ""
+    #: How a job of this kind gets a dry run it does not have, for the refusal of
+    #: ``--dry-run`` (the command's ``dry_run_command``); empty: it cannot.
+    dry_run_how: ClassVar[str] = ""
 
     @abstractmethod
     def run(self, ctx: JobContext, params: KindParams) -> dict[str, Any]:

@@ -61,6 +61,7 @@ class CommandKind(JobKind):
     Params = CommandParams
     idempotent = False  # a program's effects are unknown: re-run only when the job says so
     supports_dry_run = False
+    dry_run_how = "add a dry_run_command that only shows what the command would do"
     accepts_files = True
     in_process = True  # the program runs in its own process group, stopped on cancel
     bounds_own_log = True  # its output log keeps log_head and log_tail itself (output.py)

@@ -35,6 +35,8 @@ class PythonKind(JobKind):
     Params = PythonParams
     idempotent = False
     accepts_files = True
+    dry_run_how = ("once the function changes nothing when ctx.dry_run is true, set "
+                   "dry_run = true in the job")
     # The user's modules stay imported and ``path`` stays on sys.path: a process that ran
     # one is not given another run, so an edited script is read afresh next time.
     fresh_process = True
