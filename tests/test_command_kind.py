@@ -412,6 +412,27 @@ def test_check_reports_what_it_can_see_before_a_run(home, tmp_path):
     assert f"job 'afile', key 'cwd': {home.config_file} is a file, not a folder" in out.stderr
 
 
+def test_check_looks_for_the_program_on_the_path_the_job_gives_it(home, tmp_path):
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "mytool").write_text("#!/bin/sh\necho mytool ran\n")
+    (tools / "mytool").chmod(0o755)
+    home.config_file.write_text(dedent(f"""
+        [jobs.own-path]
+        kind = "command"
+        command = ["mytool"]
+        env = {{ PATH = "{tools}" }}
+        [jobs.elsewhere]
+        kind = "command"
+        command = ["mytool"]
+    """))
+    out = trayjobs(home, "check")
+    # The run finds it on the job's own PATH: check must not call that an error.
+    assert "job 'own-path'" not in out.stderr, out.stderr
+    assert "job 'elsewhere', key 'command': the program 'mytool' was not found" in out.stderr
+    assert trayjobs(home, "run", "own-path", "--wait").returncode == 0
+
+
 @pytest.mark.parametrize("body, key, message", [
     ('command = ["echo", "a\\u0000b"]', "command", "cannot hold a NUL character"),
     ('command = ["true"]\nenv = { "A=B" = "x" }', "env", "'A=B' cannot be an environment variable's name"),

@@ -81,11 +81,14 @@ class CommandKind(JobKind):
         if not cwd.is_dir():
             return [("cwd", _no_folder(cwd))]
         out = []
+        # The program is looked for on the PATH the run gives it: the job's own, if it sets one.
+        path = params.env.get("PATH")
+        if not isinstance(path, str):  # none, or a secret, read only when the run starts
+            path = os.environ.get("PATH")
         for key in ("command", "dry_run_command"):
             command = getattr(params, key)
             if isinstance(command, list):
-                problem = find_program(os.path.expanduser(command[0]), cwd=cwd,
-                                       path=os.environ.get("PATH"))
+                problem = find_program(os.path.expanduser(command[0]), cwd=cwd, path=path)
                 if problem:
                     out.append((key, problem))
         return out
