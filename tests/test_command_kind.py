@@ -371,6 +371,7 @@ def test_bad_input_fails_at_once_naming_job_key_and_remedy(make_ctx, tmp_path):
         ({"command": ["no-such-program-xyz"]}, "'command'", "not found on PATH; install it"),
         ({"command": [str(tmp_path / "gone.sh")]}, "'command'", "does not exist"),
         ({"command": [str(script)]}, "'command'", "make it executable (chmod +x)"),
+        ({"command": [str(tmp_path)]}, "'command'", f"{str(tmp_path)!r} is a folder, not a program"),
         ({"command": "true", "cwd": str(tmp_path / "nowhere")}, "'cwd'", "create it or change cwd"),
         # a file where the folder should be: it is there, so "does not exist" would mislead
         ({"command": "true", "cwd": str(script)}, "'cwd'", f"{script} is a file, not a folder"),

@@ -212,7 +212,9 @@ def find_program(program: str, *, cwd: Path, path: str | None) -> str | None:
         file = Path(program) if Path(program).is_absolute() else cwd / program
         if not file.exists():
             return f"the program {program!r} does not exist; check the path"
-        if file.is_dir() or not os.access(file, os.X_OK):
+        if file.is_dir():
+            return f"{program!r} is a folder, not a program; name the program in it"
+        if not os.access(file, os.X_OK):
             return (f"{program!r} is not an executable program; "
                     f"make it executable (chmod +x) or run it through its interpreter")
         return None
