@@ -58,6 +58,8 @@ def test_in_takes_a_duration():
     ("2026-03-01 12:00", None, "that time has passed"),
     ("25:00", None, "not a time of day"),
     ("2026-12-24", None, "give a time too"),
+    ("tomorrow", None, "--at tomorrow: give a time too, e.g. 'tomorrow 9:00'"),
+    ("18:00 tomorrow", None, "--at 18:00 tomorrow: write the day first: 'tomorrow 18:00'"),
     ("teatime", None, "write e.g. 18:00"),
     ("2026-02-30 10:00", None, r"--at 2026-02-30 10:00: February 2026 has no day 30 \(it has 28\)"),
     ("2026-13-01 10:00", None, "there is no month 13"),
