@@ -441,7 +441,7 @@ def test_check_says_what_a_pipe_or_a_file_with_a_nul_byte_is(home, tmp_path):
     out = trayjobs(home, "check")
     assert out.returncode == 1
     assert f"job 'pipe', key 'file': '{tmp_path / 'pipe.py'}' is not a regular file" in out.stderr
-    assert (f"job 'nul', key 'function': {tmp_path / 'nul.py'} has a syntax error: source code "
+    assert (f"job 'nul', key 'file': {tmp_path / 'nul.py'} has a syntax error: source code "
             "string cannot contain null bytes") in out.stderr
 
 
@@ -1057,7 +1057,7 @@ def test_a_file_that_is_not_utf8_says_so_and_how_to_name_its_encoding(home, tmp_
     said = (f"{job} is not UTF-8 text at line 2 (Python reads its files as UTF-8); save it as "
             f"UTF-8, or name its encoding on its first line: # -*- coding: latin-1 -*-")
     out = trayjobs(home, "check")
-    assert out.returncode == 1 and f"job 'latin', key 'function': {said}" in out.stderr, out.stderr
+    assert out.returncode == 1 and f"job 'latin', key 'file': {said}" in out.stderr, out.stderr
     run = trayjobs(home, "run", "latin", "--wait")
     assert run.returncode == 1 and f"failed: job 'latin': {said}\n" in run.stderr, run.stderr
 

@@ -125,7 +125,7 @@ def find_problems(params: PythonParams) -> list[tuple[str, str]]:
         path = params.script
         if not path.is_file():
             return [("file", f"{params.file!r} {_not_a_file(path)}")]
-        return _check_source(path, params.attribute, key="function")
+        return _check_source(path, params.attribute, key="function", source_key="file")
     module = params.module
     spec = _find_spec(module, params.folders)
     if spec is None:
@@ -155,15 +155,17 @@ def _find_spec(module: str, folders: list[str]):
     return spec
 
 
-def _check_source(path: Path, attribute: str, *, key: str, module: str | None = None
-                  ) -> list[tuple[str, str]]:
+def _check_source(path: Path, attribute: str, *, key: str, module: str | None = None,
+                  source_key: str | None = None) -> list[tuple[str, str]]:
+    """``key``: the key naming the function; ``source_key``: the one naming the file, where
+    a syntax error or a file that cannot be read is told (``key`` when not given)."""
     what = module or str(path)
     try:
         tree = ast.parse(path.read_bytes(), filename=str(path))
     except SyntaxError as exc:
-        return [(key, f"{what} {_syntax_error(exc)}")]
+        return [(source_key or key, f"{what} {_syntax_error(exc)}")]
     except OSError as exc:
-        return [(key, f"cannot read {path}: {exc.strerror}")]
+        return [(source_key or key, f"cannot read {path}: {exc.strerror}")]
     name = attribute.split(".")[0]
     names: set[str] = set()
     for node in tree.body:
