@@ -434,6 +434,20 @@ def test_check_looks_for_the_program_on_the_path_the_job_gives_it(home, tmp_path
     assert trayjobs(home, "run", "own-path", "--wait").returncode == 0
 
 
+def test_a_relative_cwd_is_refused_whatever_folder_trayjobs_starts_in(home, tmp_path):
+    # "work" was taken in the folder trayjobs happened to be started from: check passed
+    # there, and the same job failed when the app or worker started elsewhere.
+    (tmp_path / "work").mkdir()
+    home.config_file.write_text('[jobs.rel]\nkind = "command"\ncommand = "pwd"\ncwd = "work"\n'
+                                '[jobs.own]\nkind = "command"\ncommand = "pwd"\ncwd = "~"\n')
+    out = subprocess.run([sys.executable, "-m", "trayjobs", "check"], cwd=tmp_path, text=True,
+                         capture_output=True, env=dict(os.environ, TRAYJOBS_HOME=str(home.root)))
+    assert out.returncode == 1, out.stderr
+    assert ("job 'rel', key 'cwd': 'work' is a relative path; write it in full, starting "
+            "with / or ~") in out.stderr
+    assert "job 'own'" not in out.stderr
+
+
 @pytest.mark.parametrize("body, key, message", [
     ('command = ["echo", "a\\u0000b"]', "command", "cannot hold a NUL character"),
     ('command = ["true"]\nenv = { "A=B" = "x" }', "env", "'A=B' cannot be an environment variable's name"),

@@ -1274,3 +1274,23 @@ def test_a_function_that_ends_its_process_is_interrupted_not_run_again(make_engi
     run = eng.watcher.wait(eng.submit("quit"))
     assert run["state"] == "interrupted" and run["attempt"] == 1, run
     assert "not run again by itself" in run["error"] and count.read_text() == "x"
+
+
+def test_a_relative_file_or_path_is_refused_whatever_folder_trayjobs_starts_in(home, tmp_path):
+    # Taken in the folder trayjobs happened to be started from, they passed check there and
+    # failed the same job when the app or worker started elsewhere.
+    import os
+    import subprocess
+    import sys
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "job.py").write_text("def main(ctx):\n    return 'ran'\n")
+    home.config_file.write_text(
+        '[jobs.by-file]\nkind = "python"\nfile = "scripts/job.py"\n'
+        '[jobs.by-call]\nkind = "python"\ncall = "job:main"\npath = ["scripts"]\n')
+    out = subprocess.run([sys.executable, "-m", "trayjobs", "check"], cwd=tmp_path, text=True,
+                         capture_output=True, env=dict(os.environ, TRAYJOBS_HOME=str(home.root)))
+    assert out.returncode == 1, out.stderr
+    assert ("job 'by-file', key 'file': 'scripts/job.py' is a relative path; write it in full, "
+            "starting with / or ~") in out.stderr
+    assert ("job 'by-call', key 'path': 'scripts' is a relative path; write it in full, "
+            "starting with / or ~") in out.stderr

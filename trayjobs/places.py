@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from pydantic_core import InitErrorDetails
 
 __all__ = ["Real", "danger", "expand", "mount_points", "problem", "realpath", "refusal",
-           "recording", "still_true"]
+           "recording", "relative", "still_true"]
 
 # These folders and everything below them belong to the system.
 SYSTEM_TREES = (
@@ -159,6 +159,15 @@ def problem(path: str) -> str | None:
     real = realpath(expand(path))
     if real.error:
         return f"cannot be resolved: {real.error}"
+    return None
+
+
+def relative(path: str) -> str | None:
+    """Why ``path`` (a job's file or folder, ``~`` expanded, nothing else) cannot be used
+    as written: a relative one would be taken in whatever folder trayjobs was started
+    from. ``~name`` of no user is left to whoever reads it, which says so."""
+    if path and not path.startswith("~") and not os.path.isabs(path):
+        return "is a relative path; write it in full, starting with / or ~"
     return None
 
 

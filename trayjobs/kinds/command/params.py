@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from ...places import relative
 from ...secrets import SecretRef
 from ..base import KindParams, empty_dict
 
@@ -19,7 +20,7 @@ class CommandParams(KindParams):
     command: Command = Field(
         description="The program and its arguments as a list (`~` expanded in each, "
                     "`\"{files}\"` becomes the input files), or one string run by `/bin/sh -c`.")
-    cwd: str = Field("~", description="The folder the program runs in; `~` is your home.")
+    cwd: str = Field("~", description="The folder the program runs in, in full; `~` is your home.")
     env: dict[str, str | SecretRef] = Field(
         default_factory=empty_dict,
         description="Extra environment variables; a value may be `{ secret = \"name\" }`.")
@@ -46,6 +47,14 @@ class CommandParams(KindParams):
             raise ValueError("give the program to run, e.g. [\"rsync\", \"-a\", \"~/src/\", \"/dst/\"]")
         if v is not None and any("\0" in part for part in ([v] if isinstance(v, str) else v)):
             raise ValueError("a program's arguments cannot hold a NUL character (\\u0000)")
+        return v
+
+    @field_validator("cwd")
+    @classmethod
+    def _in_full(cls, v: str) -> str:
+        why = relative(v)
+        if why:
+            raise ValueError(f"{v!r} {why}")
         return v
 
     @field_validator("env")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
+from ...places import relative
 from ..base import KindParams, empty_list
 
 __all__ = ["PythonParams"]
@@ -39,6 +40,23 @@ class PythonParams(KindParams):
     @classmethod
     def _one_path(cls, v):
         return [v] if isinstance(v, str) else v
+
+    @field_validator("file")
+    @classmethod
+    def _file_in_full(cls, v: str | None) -> str | None:
+        why = relative(v) if v is not None else None
+        if why:
+            raise ValueError(f"{v!r} {why}")
+        return v
+
+    @field_validator("path")
+    @classmethod
+    def _path_in_full(cls, v: list[str]) -> list[str]:
+        for folder in v:
+            why = relative(folder)
+            if why:
+                raise ValueError(f"{folder!r} {why}")
+        return v
 
     @field_validator("call")
     @classmethod
