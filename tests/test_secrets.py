@@ -170,6 +170,21 @@ def test_check_reports_unknown_secrets_as_errors_of_their_jobs(home, secret_serv
     assert "not checked" not in out.stderr
 
 
+def test_a_name_no_secret_can_have_is_an_error_of_its_job_alone(home, private_bus):
+    # ':names' (the keyring's own list of names) and a name over 200 characters once ended
+    # trayjobs check as a whole, with no word of which job named them, nor of the others.
+    home.config_file.write_text(
+        '[jobs.list]\nkind = "command"\ncommand = ["true"]\nenv = { A = { secret = ":names" } }\n'
+        f'[jobs.long]\nkind = "command"\ncommand = ["true"]\nenv = {{ A = {{ secret = "{"x" * 201}" }} }}\n'
+        '[jobs.fine]\nkind = "command"\ncommand = ["true"]\n')
+    out = trayjobs(home, "check")
+    assert out.returncode == 1, out.stderr
+    assert "1 job OK, 2 errors" in out.stdout, out.stdout
+    assert ("job 'list', key 'env.A.secret': ':names' cannot name a secret: use up to 200 "
+            "printable characters that do not start with ':'") in out.stderr
+    assert "job 'long', key 'env.A.secret': 'xxx" in out.stderr
+
+
 # -- without a keyring -----------------------------------------------------------------------
 
 NO_KEYRING = "no system keyring found: install and unlock GNOME Keyring or KWallet"

@@ -21,7 +21,7 @@ import threading
 from contextlib import contextmanager, suppress
 from typing import Any, Iterator
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .errors import UserError
 from .kinds.base import KindParams
@@ -48,6 +48,16 @@ class SecretRef(KindParams):
 
     secret: str = Field(min_length=1, description="The name of a stored secret "
                                                   "(`trayjobs secret set NAME`).")
+
+    @field_validator("secret")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        # A name no secret can have is this job's error: found when a run or `check` looked
+        # it up, it failed `check` as a whole.
+        try:
+            return check_name(v)
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
 
 
 NO_COLLECTION = (
