@@ -514,3 +514,37 @@ def test_every_commands_help_prints(home):
     assert all(helps(build_parser()))
     out = trayjobs(home, "--help")
     assert out.returncode == 0 and "slowest 5 %," in out.stdout, out.stderr
+
+
+def test_following_a_run_no_app_or_worker_will_start_says_so(home):
+    # It waited without a word for a run that nothing was going to start.
+    import subprocess
+    import sys
+    home.config_file.write_text(CONFIG)
+    rid = int(trayjobs(home, "run", "count", "--in", "1h").stdout.split()[0])
+    env = dict(os.environ, TRAYJOBS_HOME=str(home.root))
+    follower = subprocess.Popen([sys.executable, "-m", "trayjobs", "show", str(rid),
+                                 "--follow"], env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        said = follower.stderr.readline()
+    finally:
+        follower.send_signal(signal.SIGINT)
+        follower.communicate(timeout=20)
+    assert said == (f"no trayjobs app or worker is running for this home: run {rid} goes on "
+                    f"when one starts (trayjobs worker, or the app), or in the `trayjobs run "
+                    f"--wait` that started it, if that still waits; Ctrl-C stops following\n")
+    worker = start_worker(home)
+    try:  # with one running, nothing is said
+        follower = subprocess.Popen([sys.executable, "-m", "trayjobs", "show", str(rid),
+                                     "--follow"], env=env, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        follower.stdout.readline()
+        _wait_catches(follower, signal.SIGTERM)  # following now
+        follower.send_signal(signal.SIGTERM)
+        out, err = follower.communicate(timeout=20)
+        assert "no trayjobs app or worker" not in err, err
+    finally:
+        trayjobs(home, "cancel", str(rid))
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(20)

@@ -275,8 +275,16 @@ def follow_log(ctl, run: dict[str, Any], last_id: int) -> int:
     """``show --follow``: the run's new log lines as they reach the store, then how it ended.
     Ctrl-C stops following; the run goes on."""
     from .store import FINAL_STATES
+    from .cli_views import consumer_running
     rid = run["id"]
     pauses = _pauses(0.25)
+    if run["state"] in ("scheduled", "queued", "retrying") and not consumer_running(ctl.home):
+        # Nothing but a foreground `trayjobs run --wait` (which runs one run, not others')
+        # moves the run on until one starts: say so, rather than wait without a word.
+        print(f"no trayjobs app or worker is running for this home: run {rid} goes on when "
+              f"one starts (trayjobs worker, or the app), or in the `trayjobs run --wait` "
+              f"that started it, if that still waits; Ctrl-C stops following",
+              file=sys.stderr, flush=True)
     try:
         with _leaving_on_signals():
             while True:
