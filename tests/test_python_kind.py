@@ -1294,3 +1294,26 @@ def test_a_relative_file_or_path_is_refused_whatever_folder_trayjobs_starts_in(h
             "starting with / or ~") in out.stderr
     assert ("job 'by-call', key 'path': 'scripts' is a relative path; write it in full, "
             "starting with / or ~") in out.stderr
+
+
+def test_a_shell_script_or_a_program_as_file_is_told_to_be_a_command_job(home, tmp_path):
+    # "has a syntax error at line 2: invalid syntax. Perhaps you forgot a comma?" was said of
+    # a shell script, and "source code string cannot contain null bytes" of a program.
+    script = tmp_path / "backup.sh"
+    script.write_text("#!/bin/sh\nrsync -a ~/src/ /dst/\n")
+    program = tmp_path / "tool"
+    program.write_bytes(b"\x7fELF\x02\x01\x01\x00\x00\x00")
+    home.config_file.write_text(
+        f'[jobs.sh]\nkind = "python"\nfile = \'{script}\'\n'
+        f'[jobs.prog]\nkind = "python"\nfile = \'{program}\'\n')
+    out = trayjobs(home, "check")
+    assert out.returncode == 1
+    assert (f"job 'sh', key 'file': {script} is not Python: its first line runs it with "
+            f"/bin/sh; run it as a command job: kind = \"command\", command = [\"{script}\"]"
+            ) in out.stderr, out.stderr
+    assert (f"job 'prog', key 'file': {program} is not Python but a program; run it as a "
+            f"command job: kind = \"command\", command = [\"{program}\"]") in out.stderr
+    run = trayjobs(home, "run", "sh", "--wait")
+    assert run.returncode == 1
+    assert f"failed: job 'sh': {script} is not Python: its first line runs it with /bin/sh" \
+        in run.stderr, run.stderr

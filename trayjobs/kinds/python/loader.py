@@ -31,7 +31,7 @@ def load_function(params: PythonParams, job: str) -> Callable[..., Any]:
     except SyntaxError as exc:
         # Saved half-edited since `check` read it, say: trying the same file again later
         # cannot help (a UserError is not retried).
-        said = _syntax_error(exc)
+        said = _syntax_error(exc, Path(exc.filename) if exc.filename else params.script)
         then = "; fix it, then run the job again" if said.startswith("has a syntax") else ""
         raise UserError(f"job {job!r}: {exc.filename or _loaded(params)} {said}{then}") from None
     except SystemExit as exc:
@@ -163,7 +163,7 @@ def _check_source(path: Path, attribute: str, *, key: str, module: str | None = 
     try:
         tree = ast.parse(path.read_bytes(), filename=str(path))
     except SyntaxError as exc:
-        return [(source_key or key, f"{what} {_syntax_error(exc)}")]
+        return [(source_key or key, f"{what} {_syntax_error(exc, path)}")]
     except OSError as exc:
         return [(source_key or key, f"cannot read {path}: {exc.strerror}")]
     name = attribute.split(".")[0]
@@ -226,8 +226,11 @@ def _not_callable(tree: ast.Module, attribute: str, what: str, key: str
                   f"'{name}'")]
 
 
-def _syntax_error(exc: SyntaxError) -> str:
+def _syntax_error(exc: SyntaxError, path: Path | None = None) -> str:
     """What is wrong with a file Python cannot read, after its name."""
+    other = _not_python(path) if path is not None else None
+    if other:
+        return other
     at = f" at line {exc.lineno}" if exc.lineno else ""  # none for a NUL byte
     if "codec can't decode" in (exc.msg or ""):
         # Python reads source as UTF-8: "(unicode error) 'utf-8' codec can't decode byte
@@ -235,6 +238,29 @@ def _syntax_error(exc: SyntaxError) -> str:
         return (f"is not UTF-8 text{at} (Python reads its files as UTF-8); save it as UTF-8, "
                 f"or name its encoding on its first line: # -*- coding: latin-1 -*-")
     return f"has a syntax error{at}: {exc.msg}"
+
+
+#: How a program's file starts: ELF (Linux), Mach-O (macOS, also universal).
+_PROGRAMS = (b"\x7fELF", b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"\xca\xfe\xba\xbe")
+
+
+def _not_python(path: Path) -> str | None:
+    """Why ``path``, which Python cannot read, is no Python file at all (a shell script, a
+    program), or None: its syntax error would be the wrong thing to fix."""
+    try:
+        with open(path, "rb") as f:
+            start = f.read(4096)
+    except OSError:
+        return None
+    instead = f'run it as a command job: kind = "command", command = ["{path}"]'
+    first = start.split(b"\n", 1)[0]
+    # python3, pypy3, `uv run --script`: a Python file's own, whatever its syntax error
+    if first.startswith(b"#!") and not any(word in first for word in (b"py", b"uv")):
+        runner = first[2:].decode("utf-8", "backslashreplace").strip()
+        return f"is not Python: its first line runs it with {runner}; {instead}"
+    if start.startswith(_PROGRAMS):
+        return f"is not Python but a program; {instead}"
+    return None
 
 
 def _not_a_file(path: Path) -> str:
