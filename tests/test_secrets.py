@@ -185,6 +185,20 @@ def test_a_name_no_secret_can_have_is_an_error_of_its_job_alone(home, private_bu
     assert "job 'long', key 'env.A.secret': 'xxx" in out.stderr
 
 
+def test_a_secret_where_none_is_taken_says_where_one_goes(home):
+    # "write text in quotes" was all that was said of a secret in a command's arguments.
+    home.config_file.write_text(
+        '[jobs.arg]\nkind = "command"\ncommand = ["curl", { secret = "tok" }]\n'
+        '[jobs.param]\nkind = "python"\ncall = "os:getcwd"\nparams = { token = { secret = "tok" } }\n')
+    out = trayjobs(home, "check")
+    assert out.returncode == 1
+    where = ('a secret is given as an environment variable of a command job, env = { NAME = '
+             '{ secret = "tok" } }, or read by a python function with ctx.secret("tok")')
+    assert f"job 'arg', key 'command.1': write text in quotes; {where}" in out.stderr, out.stderr
+    assert f"job 'param', key 'params': parameter 'token': give its default as text, a number, " \
+           f"true or false (got {{ secret = 'tok' }}); {where}" in out.stderr, out.stderr
+
+
 # -- without a keyring -----------------------------------------------------------------------
 
 NO_KEYRING = "no system keyring found: install and unlock GNOME Keyring or KWallet"

@@ -17,7 +17,7 @@ from ..kinds.registry import builtin_names, get_kind
 from ..schedule import Cron, CronError, Interval
 from ..secrets import SecretRef
 from .base import Duration, HOOK_KEYS, MIN_EVERY, RunParam, _Strict
-from .messages import _messages, _shown
+from .messages import _messages, _secret_here, _shown
 from .settings import Settings
 from .tables import RetryPolicy, WatchSpec, When
 
@@ -130,7 +130,7 @@ class JobCommon(_Strict):
                                  f", such as month, so that --param month=2026-10 can set it")
             if not isinstance(value, (str, bool, int, float)):
                 raise ValueError(f"parameter {key!r}: give its default as text, a number, "
-                                 f"true or false (got {_shown(value)})")
+                                 f"true or false (got {_shown(value)}){_secret_here(value)}")
         return v
 
     @field_validator("ping")

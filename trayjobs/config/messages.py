@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import math
 from datetime import date, time
 from types import UnionType
@@ -33,6 +34,17 @@ def _as_toml(value: Any, depth: int = 0) -> str:
         return "{ " + ", ".join(f"{k} = {_as_toml(v, depth + 1)}"
                                 for k, v in list(value.items())[:20]) + " }"
     return repr(value)
+
+
+def _secret_here(value: Any) -> str:
+    """For ``{ secret = "name" }`` where no secret is taken: where one is; else nothing."""
+    if not (isinstance(value, dict) and list(value) == ["secret"]
+            and isinstance(value["secret"], str)):
+        return ""
+    name = json.dumps(value["secret"], ensure_ascii=False)
+    return (f"; a secret is given as an environment variable of a command job, env = "
+            f"{{ NAME = {{ secret = {name} }} }}, or read by a python function with "
+            f"ctx.secret({name})")
 
 
 _TYPE_WORDS = {
@@ -205,7 +217,8 @@ def _message(err: dict, where, model: type[BaseModel], kind: str | None) -> tupl
     elif kind_of in ("model_type", "model_attributes_type", "dict_type"):
         msg = f"write a table such as {_example(_model_at(model, where))}"
     elif kind_of in _TYPE_WORDS:
-        msg = _TYPE_WORDS[kind_of] + _unquoted(kind_of, where, err.get("input"))
+        msg = (_TYPE_WORDS[kind_of] + _unquoted(kind_of, where, err.get("input"))
+               + _secret_here(err.get("input")))
     elif kind_of in _LENGTH_WORDS:
         ctx = err.get("ctx", {})
         msg = _LENGTH_WORDS[kind_of](ctx.get("min_length", ctx.get("max_length")))
