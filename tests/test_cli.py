@@ -548,3 +548,14 @@ def test_following_a_run_no_app_or_worker_will_start_says_so(home):
         trayjobs(home, "cancel", str(rid))
         worker.send_signal(signal.SIGTERM)
         worker.wait(20)
+
+
+def test_running_a_job_of_a_file_that_cannot_be_read_says_why(home):
+    # "there is no job called 'a' (no jobs are defined)" was said of a file that defines it
+    # but has a TOML mistake: the person looked for a job that is plainly there.
+    home.config_file.write_text('[jobs.a]\nkind = "demo"\nsteps = 1\ndescription = "a \\q"\n')
+    out = trayjobs(home, "run", "a", "--wait")
+    assert out.returncode != 0
+    assert "no jobs are defined" not in out.stderr, out.stderr
+    assert (f"{home.config_file}:4: there is no job called 'a' while the file cannot be "
+            f"read: not valid TOML") in out.stderr, out.stderr

@@ -59,6 +59,10 @@ class Config:
                 raise ConfigError(f"this job is left out until its mistake is fixed: {mistake.message}",
                                   file=mistake.file, job=mistake.job, key=mistake.key,
                                   line=mistake.line) from None
+        if self.unreadable and self.errors:  # the file may well define it: say what is wrong
+            first = self.errors[0]
+            raise ConfigError(f"there is no job called {name!r} while the file cannot be read: "
+                              f"{first.message}", file=first.file, line=first.line)
         raise ConfigError(f"there is no job called {name!r}{_other_jobs(nfc, self.jobs)}")
 
 
