@@ -446,6 +446,11 @@ def test_a_relative_cwd_is_refused_whatever_folder_trayjobs_starts_in(home, tmp_
     assert ("job 'rel', key 'cwd': 'work' is a relative path; write it in full, starting "
             "with / or ~") in out.stderr
     assert "job 'own'" not in out.stderr
+    # $HOME is no relative path: what it is, is a variable that is not expanded here
+    home.config_file.write_text('[jobs.var]\nkind = "command"\ncommand = "pwd"\ncwd = "$HOME/work"\n')
+    out = trayjobs(home, "check")
+    assert ("job 'var', key 'cwd': '$HOME/work' starts with a variable, which is not expanded "
+            "here; write the path in full, starting with / or ~") in out.stderr, out.stderr
 
 
 @pytest.mark.parametrize("body, key, message", [

@@ -166,6 +166,9 @@ def relative(path: str) -> str | None:
     """Why ``path`` (a job's file or folder, ``~`` expanded, nothing else) cannot be used
     as written: a relative one would be taken in whatever folder trayjobs was started
     from. ``~name`` of no user is left to whoever reads it, which says so."""
+    if path.startswith("$"):  # $HOME/work: no shell reads it
+        return ("starts with a variable, which is not expanded here; write the path in full, "
+                "starting with / or ~")
     if path and not path.startswith("~") and not os.path.isabs(path):
         return "is a relative path; write it in full, starting with / or ~"
     return None
