@@ -444,6 +444,33 @@ def test_a_folder_holding_a_mount_point_is_left_whole(make_ctx, root, action):
     assert "mount point" in result["problems"][0]["reason"]
 
 
+@pytest.mark.parametrize("targets", ["files", "folders"])
+def test_a_move_off_the_drive_of_what_changes_during_the_copy_keeps_the_source(make_ctx, root, tmp_path,
+                                                                              monkeypatch, targets):
+    # a program writing to the file while it is copied to another drive: the copy lacks what came
+    # last, so the source must stay (it was removed, and what was written during the copy was lost)
+    put(root, "box/log.txt", "first part\n")
+    past = time.time() - 10 * DAY
+    os.utime(root / "box", (past, past))
+    copy_file = fsops._copy_file_at
+
+    def written_to_meanwhile(src_fd, name, *args):
+        copy_file(src_fd, name, *args)
+        fd = os.open(name, os.O_WRONLY | os.O_APPEND, dir_fd=src_fd)
+        os.write(fd, b"written during the copy\n")
+        os.close(fd)
+
+    monkeypatch.setattr(fsops, "_copy_file_at", written_to_meanwhile)
+    with mount_tmpfs(tmp_path / "drive") as drive:
+        location = root / "box" if targets == "files" else root
+        result, _ = run(make_ctx, locations=[str(location)], targets=targets, may_fail=True,
+                        action={"move": str(drive / "out")})
+        assert not (drive / "out").exists() or os.listdir(drive / "out") == []
+    assert (root / "box" / "log.txt").read_text() == "first part\nwritten during the copy\n"
+    assert result["acted"] == 0 and result["errors"] == 1, result
+    assert "changed while it was being copied off its drive" in result["problems"][0]["reason"]
+
+
 # -- pipes and sockets --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("action", ["delete", {"move": "../moved"}, {"archive": "../all.zip"}, {"copy": "../c"}])

@@ -213,8 +213,19 @@ def move_at(src_fd: int, name: str, dst_fd: int, dst: str, *, dev: int | None = 
         problems = removal_problems(src_fd, name, dev=dev)
         if problems:
             raise OSError(errno.EPERM, f"cannot be moved off its drive: {problems[0]}", name)
+        before = os.lstat(name, dir_fd=src_fd)
         copy_at(src_fd, name, dst_fd, dst, dev=dev)
+        if _changed(before, os.lstat(name, dir_fd=src_fd)) or (
+                stat.S_ISDIR(before.st_mode) and not same_tree(src_fd, name, dst_fd, dst)):
+            remove_at(dst_fd, dst)  # the copy is not what is there now: the source stays, whole
+            raise OSError(errno.EAGAIN, "it changed while it was being copied off its drive; "
+                                        "left where it is", name)
         remove_at(src_fd, name)
+
+
+def _changed(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_ino, a.st_dev, a.st_size, a.st_mtime_ns, a.st_ctime_ns) != \
+        (b.st_ino, b.st_dev, b.st_size, b.st_mtime_ns, b.st_ctime_ns)
 
 
 def remove_at(dir_fd: int, name: str, *, missing_ok: bool = False, dev: int | None = None,
