@@ -471,6 +471,29 @@ def test_a_move_off_the_drive_of_what_changes_during_the_copy_keeps_the_source(m
     assert "changed while it was being copied off its drive" in result["problems"][0]["reason"]
 
 
+def test_a_move_off_the_drive_that_could_not_remove_the_original_says_why(make_ctx, root, tmp_path):
+    # the move is refused before anything is copied; the run says what keeps it, not a bare
+    # "permission denied" that sends the person looking at the destination's rights
+    put(root, "old/inner/locked.txt", "l")
+    put(root, "old/a.txt", "a")
+    past = time.time() - 10 * DAY
+    for p in ("old/inner", "old"):
+        os.utime(root / p, (past, past))
+    before = snapshot(root)
+    chattr("+i", root / "old" / "inner" / "locked.txt")
+    try:
+        with mount_tmpfs(tmp_path / "drive") as drive:
+            result, _ = run(make_ctx, locations=[str(root)], targets="folders", may_fail=True,
+                            action={"move": str(drive / "out")})
+            assert not (drive / "out" / "old").exists()
+        assert snapshot(root) == before
+    finally:
+        chattr("-i", root / "old" / "inner" / "locked.txt")
+    assert result["acted"] == 0 and result["errors"] == 1, result
+    why = result["problems"][0]["reason"]
+    assert "cannot be moved off its drive" in why and "locked.txt" in why and "immutable" in why, why
+
+
 # -- pipes and sockets --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("action", ["delete", {"move": "../moved"}, {"archive": "../all.zip"}, {"copy": "../c"}])

@@ -431,8 +431,9 @@ def tree_sizes(path: str) -> dict[str, int]:
 
 def reason(exc: OSError) -> str:
     """A short human reason for a failed file operation."""
-    if isinstance(exc, PermissionError):
-        return "permission denied"
+    if isinstance(exc, PermissionError):  # the system's words made plain; a message of our own kept
+        own = exc.strerror and exc.strerror != os.strerror(exc.errno)
+        return exc.strerror if own else "permission denied"
     if getattr(exc, "winerror", None) == 32 or exc.errno in (errno.EBUSY, errno.ETXTBSY):
         return "in use"
     return exc.strerror or str(exc)
