@@ -509,6 +509,44 @@ def test_folders_holding_pipes_and_sockets(make_ctx, root, tmp_path, action):
     assert result["errors"] == 0 and result["acted"] == 1, result
 
 
+@pytest.mark.parametrize("action", [{"copy": "../c"}, {"copy": "../c", "targets": "folders"}])
+def test_a_file_swapped_for_a_pipe_as_it_is_copied_does_not_stop_the_run(make_ctx, root, tmp_path,
+                                                                          monkeypatch, action):
+    # opening a pipe to read waits for a writer: the run would wait for ever
+    action = dict(action)
+    targets = action.pop("targets", "files")
+    put(root, "old/data.txt", "d")
+    past = time.time() - 10 * DAY
+    os.utime(root / "old", (past, past))
+    victim = root / "old" / "data.txt"
+    ino = victim.stat().st_ino
+    kind = fsops._kind
+
+    def swapped_after_a_look(st):
+        found = kind(st)
+        if st.st_ino == ino and victim.is_file():
+            victim.unlink()
+            os.mkfifo(victim)
+        return found
+
+    monkeypatch.setattr(fsops, "_kind", swapped_after_a_look)
+    location = root / "old" if targets == "files" else root
+    done: list = []
+    worker = threading.Thread(target=lambda: done.append(run(make_ctx, locations=[str(location)], targets=targets,
+                                                             action=action, may_fail=True)[0]), daemon=True)
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():  # let it go before failing
+        fd = os.open(victim, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+        worker.join(10)
+        pytest.fail("the run waited on the pipe")
+    result = done[0]
+    assert result["acted"] == 0 and result["errors"] == 1, result
+    assert "changed while it was being copied" in result["problems"][0]["reason"], result
+    assert list(tmp_path.rglob("data.txt")) == [victim] and not victim.is_file()  # no copy of it anywhere
+
+
 def test_an_archived_folder_keeps_its_links_as_links(make_ctx, root, outside, tmp_path):
     # the folder goes to the trash whole: a link in it left out of the zip would be lost to it
     put(root, "old/data.txt", "d")

@@ -143,8 +143,12 @@ def _kind(st: os.stat_result) -> str:
 
 
 def _copy_file_at(src_fd: int, name: str, dst_fd: int, dst: str, st: os.stat_result) -> None:
-    fin = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src_fd)
+    # no wait for a writer if a pipe took the file's place since ``st`` (the run would hang)
+    fin = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=src_fd)
     try:
+        now = os.fstat(fin)
+        if not (os.path.samestat(st, now) and stat.S_ISREG(now.st_mode)):  # its inode may be reused
+            raise OSError(errno.ESTALE, "it changed while it was being copied; left where it is", name)
         fout = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                        stat.S_IMODE(st.st_mode) | 0o200, dir_fd=dst_fd)
         try:
