@@ -76,6 +76,37 @@ def test_applying_a_preview_does_exactly_what_it_listed(make_engine, root, trash
 
 
 
+def test_a_preview_is_not_applied_once_its_job_does_something_else(make_engine, write_config, root,
+                                                                     trash_dir):
+    # the preview said "would trash"; the job now deletes: applying it would do what nobody saw
+    put(root, "a.zip", "a", age_days=40)
+    job = """
+        [jobs.tidy]
+        kind = "cleanup"
+        locations = ["{root}"]
+        filters = [{{ age = "older than 30d" }}]
+        action = {action}
+        preview = true
+    """
+    eng = make_engine(job.format(root=root, action='"trash"'))
+    preview = eng.watcher.wait(eng.submit("tidy"))
+    assert preview["result"]["dry_run"] and len(preview["result"]["plan"]) == 1, preview
+    before = snapshot(root)
+    write_config(job.format(root=root, action='"delete"'))
+    eng.reload_config()
+    applied = eng.watcher.wait(eng.apply_preview(preview["id"]))
+    assert applied["state"] == "failed", applied
+    assert "changed since the preview" in applied["error"] and "preview again" in applied["error"], applied
+    assert "action 'trash' then, 'delete permanently' now" in applied["error"], applied["error"]
+    assert snapshot(root) == before
+    # as it was when previewed, it applies
+    write_config(job.format(root=root, action='"trash"'))
+    eng.reload_config()
+    applied = eng.watcher.wait(eng.apply_preview(preview["id"]))
+    assert applied["state"] == "succeeded", applied
+    assert trashed(trash_dir) == {"a.zip"}
+
+
 def test_a_run_is_undone_after_its_job_was_removed_or_changed(make_engine, write_config, root, trash_dir):
     # removing the job that trashed too much is the first thing a person does: undo must still work
     put(root, "first.txt", "1", age_days=40)

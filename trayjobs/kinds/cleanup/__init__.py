@@ -47,6 +47,13 @@ class CleanupKind(JobKind):
         from .runner import Runner
         if ctx.dry_run or (params.preview and ctx.plan is None):  # applying a preview acts
             return Runner(ctx, params, journal=None).run()
+        does, now = ctx.plan and ctx.plan.get("does"), params.what_is_done()
+        if does and does != now:
+            # its items were chosen by a person who saw what would be done to them: not this
+            changes = ", ".join(f"{key} {does.get(key)!r} then, {now[key]!r} now" for key in now
+                                if key != "settings" and does.get(key) != now[key]) or "the action's settings"
+            raise JobFailed(f"job {ctx.job!r} changed since the preview of run {ctx.plan.get('from_run')} "
+                            f"({changes}); nothing was done: preview again", retry=False)
         if ctx.plan is None:  # (a preview's plan was seen and chosen item by item)
             # What check and the editor refuse is refused here too: a hand-written
             # ``filters = []`` would otherwise empty the folders on the next schedule.
@@ -73,7 +80,7 @@ class CleanupKind(JobKind):
                             f"the rules, or run the job")
         if not result["plan"]:
             raise UserError(f"run {run['id']} found nothing to do: there is nothing to apply")
-        return {"from_run": run["id"], "items": result["plan"]}
+        return {"from_run": run["id"], "items": result["plan"], "does": result.get("plan_does")}
 
     @classmethod
     def problems(cls, params: CleanupParams) -> list[tuple[str, str]]:

@@ -44,6 +44,7 @@ def result_of(run: Runner) -> dict[str, Any]:
     if run.dry:
         result["plan"] = run.plan  # what "Apply this preview" does, item by item
         result["plan_cut"] = run.plan_cut
+        result["plan_does"] = run.p.what_is_done()  # applied only while the job still does this
     if run.ctx.plan is not None and not run.dry:
         result["from_preview"] = run.ctx.plan.get("from_run")
     if run.ripe_at is not None and not run.dry:

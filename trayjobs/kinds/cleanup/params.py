@@ -83,6 +83,13 @@ class CleanupParams(KindParams):
     allow_dangerous_location: bool = Field(False, description="Allow /, the home folder itself and system "
                                            "folders as locations.")
 
+    def what_is_done(self) -> dict[str, Any]:
+        """What is done to an item once chosen: a preview is applied only while this is what it
+        was (its items are fixed; what is done to them must be what the preview showed)."""
+        return {"action": self.action.describe(), "settings": self.action.model_dump(mode="json"),
+                "conflict": self.conflict, "targets": self.targets,
+                "remove_empty_folders": self.remove_empty_folders}
+
     @field_validator("skip_recent")
     @classmethod
     def _duration(cls, v: str) -> str:
