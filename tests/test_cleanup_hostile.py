@@ -494,6 +494,32 @@ def test_a_move_off_the_drive_that_could_not_remove_the_original_says_why(make_c
     assert "cannot be moved off its drive" in why and "locked.txt" in why and "immutable" in why, why
 
 
+@pytest.mark.parametrize("targets", ["files", "folders"])
+def test_a_copy_that_cannot_read_a_file_names_it(root, tmp_path, targets):
+    # a real unreadable file, as a person without root meets it: the run drops root's right to
+    # read past permissions (setpriv, no capabilities)
+    if not IS_ROOT or subprocess.run(["setpriv", "--bounding-set=-all", "true"]).returncode != 0:
+        pytest.skip("needs root and setpriv to run without the right to read everything")
+    put(root, "locked/inner/secret.txt", "s")
+    put(root, "locked/fine.txt", "f")
+    os.chmod(root / "locked" / "inner" / "secret.txt", 0)
+    past = time.time() - 10 * DAY
+    for p in ("locked/inner", "locked"):
+        os.utime(root / p, (past, past))
+    home = tmp_path / "home"
+    home.mkdir()
+    location = root / "locked" / "inner" if targets == "files" else root
+    (home / "trayjobs.toml").write_text(
+        f'[jobs.j]\nkind = "cleanup"\nlocations = ["{location}"]\ntargets = "{targets}"\n'
+        f'filters = [{{ name = "*" }}]\naction = {{ copy = "{tmp_path / "copies"}" }}\n')
+    env = dict(os.environ, TRAYJOBS_HOME=str(home), XDG_DATA_HOME=str(tmp_path / "xdg"))
+    done = subprocess.run(["setpriv", "--bounding-set=-all", "--inh-caps=-all", sys.executable, "-m", "trayjobs",
+                           "run", "j", "--wait"], env=env, capture_output=True, text=True, timeout=120)
+    expected = "secret.txt" if targets == "files" else "locked/inner/secret.txt"
+    assert f"could not copy: {expected} cannot be read (permission denied)" in done.stdout + done.stderr, done
+    assert not (tmp_path / "copies").exists() or not any((tmp_path / "copies").iterdir())
+
+
 # -- pipes and sockets --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("action", ["delete", {"move": "../moved"}, {"archive": "../all.zip"}, {"copy": "../c"}])

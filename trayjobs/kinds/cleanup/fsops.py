@@ -16,7 +16,7 @@ import shutil
 import stat
 import sys
 
-from .dirs import MountInTheWay
+from .dirs import MountInTheWay, display
 
 PARTIAL_PREFIX = ".trayjobs-partial-"  # never picked up by a scan
 
@@ -34,6 +34,14 @@ class TooDeep(OSError):
     def __init__(self, name: str) -> None:
         super().__init__(errno.ELOOP, f"it holds folders nested more than {MAX_NESTING} levels deep; "
                                       f"left as it is", name)
+
+class Unreadable(PermissionError):
+    """A file to copy may not be read: named by its path inside what is copied."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(errno.EACCES, f"{display(path)} cannot be read (permission denied)")
+        self.path = path
+
 
 _RENAME_NOREPLACE = 1
 _AT_FDCWD = -100
@@ -144,7 +152,10 @@ def _kind(st: os.stat_result) -> str:
 
 def _copy_file_at(src_fd: int, name: str, dst_fd: int, dst: str, st: os.stat_result) -> None:
     # no wait for a writer if a pipe took the file's place since ``st`` (the run would hang)
-    fin = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=src_fd)
+    try:
+        fin = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=src_fd)
+    except PermissionError:
+        raise Unreadable(name) from None
     try:
         now = os.fstat(fin)
         if not (os.path.samestat(st, now) and stat.S_ISREG(now.st_mode)):  # its inode may be reused
@@ -180,7 +191,10 @@ def _copy_at(src_fd: int, name: str, dst_fd: int, dst: str, dev: int | None, dep
             out = os.open(dst, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst_fd)
             try:
                 for child in sorted(os.listdir(sub)):
-                    _copy_at(sub, child, out, child, dev, depth + 1)
+                    try:
+                        _copy_at(sub, child, out, child, dev, depth + 1)
+                    except Unreadable as exc:
+                        raise Unreadable(os.path.join(name, exc.path)) from None
                 os.chmod(out, stat.S_IMODE(st.st_mode))
                 os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
             finally:
