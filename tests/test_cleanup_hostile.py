@@ -520,6 +520,23 @@ def test_a_copy_that_cannot_read_a_file_names_it(root, tmp_path, targets):
     assert not (tmp_path / "copies").exists() or not any((tmp_path / "copies").iterdir())
 
 
+@pytest.mark.parametrize("action", ["move", "copy"])
+def test_a_link_moved_or_copied_to_another_drive_is_undone(make_ctx, root, outside, tmp_path, action):
+    # the link made on the other drive keeps the time of the one it stands for: undo takes it
+    # for what the run made, instead of "changed after the run"
+    os.symlink(outside / "precious.txt", root / "lnk")
+    past = time.time() - 10 * DAY
+    os.utime(root / "lnk", (past, past), follow_symlinks=False)
+    before = snapshot(root)
+    with mount_tmpfs(tmp_path / "drive") as drive:
+        result, _ = run(make_ctx, locations=[str(root)], action={action: str(drive / "out")})
+        assert result["acted"] == 1 and os.readlink(drive / "out" / "lnk") == str(outside / "precious.txt")
+        outcome, _ = undo(make_ctx, result, locations=[str(root)])
+        assert outcome["undone"] == 1 and outcome["not_undone"] == 0, outcome
+        assert not (drive / "out" / "lnk").is_symlink()
+    assert snapshot(root) == before
+
+
 # -- pipes and sockets --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("action", ["delete", {"move": "../moved"}, {"archive": "../all.zip"}, {"copy": "../c"}])

@@ -180,6 +180,8 @@ def _copy_at(src_fd: int, name: str, dst_fd: int, dst: str, dev: int | None, dep
     kind = _kind(st)
     if kind == "link":
         os.symlink(os.readlink(name, dir_fd=src_fd), dst, dir_fd=dst_fd)
+        # with its time, as files and folders are: undo knows a copy by it
+        os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst_fd, follow_symlinks=False)
     elif kind == "file":
         _copy_file_at(src_fd, name, dst_fd, dst, st)
     elif kind == "dir":
