@@ -254,3 +254,21 @@ def test_a_blocked_folder_only_costs_the_example(tmp_path, monkeypatch):
     assert ensure_first_run(home) is None
     assert not home.config_file.exists()
     assert (user / "trayjobs").read_text() == "a file where the folder would go"
+
+
+def test_the_sample_files_message_is_scrolled_into_sight(qtbot, home):
+    # In a window of the usual size the message sits below the fold: without scrolling to
+    # it, "Add a sample file" seemed to do nothing.
+    from trayjobs.ui.welcome import welcome_for
+
+    ensure_first_run(home)
+    view = welcome_for(home)
+    qtbot.addWidget(view)
+    view.resize(1200, 560)
+    view.show()
+    qtbot.waitExposed(view)
+    assert view.status.visibleRegion().isEmpty() or not view.status.text()
+    view.buttons["sample"].click()
+    assert "Added orders.csv" in view.status.text()
+    qtbot.waitUntil(lambda: not view.status.visibleRegion().isEmpty(), timeout=1000)
+    assert view.status.visibleRegion().boundingRect().height() == view.status.height()

@@ -138,7 +138,7 @@ class WelcomeView(QWidget):
         lay.addLayout(bottom)
         lay.addStretch(1)
 
-        scroll = QScrollArea()
+        self.scroll = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(page)
@@ -186,15 +186,22 @@ class WelcomeView(QWidget):
             self.setup.inbox.mkdir(parents=True, exist_ok=True)
             path = write_sample(self.setup.inbox, "orders.csv", rows=12)
         except OSError as exc:
-            self.status.setText(f"Could not add a sample file: {exc}")
+            self._say(f"Could not add a sample file: {exc}")
             return None
         if path is None:
-            self.status.setText("orders.csv is still waiting in Inbox: it is imported as soon "
-                                "as trayjobs is running.")
+            self._say("orders.csv is still waiting in Inbox: it is imported as soon as "
+                      "trayjobs is running.")
         else:
-            self.status.setText(f"Added {path.name} to Inbox: its rows show up under Activity in "
-                                f"a moment, and in the “Imported data” report.")
+            self._say(f"Added {path.name} to Inbox: its rows show up under Activity in a "
+                      f"moment, and in the “Imported data” report.")
         return path
+
+    def _say(self, text: str) -> None:
+        self.status.setText(text)
+        # The line sits below the cards, out of sight in a window of the usual height:
+        # scrolled to, or the button would seem to do nothing.
+        self.scroll.widget().layout().activate()  # its height, now that it holds text
+        self.scroll.ensureWidgetVisible(self.status)
 
     def dismiss(self) -> None:
         dismiss_welcome(self.setup.home)
