@@ -125,9 +125,8 @@ class AlertsBox(QGroupBox):
                 said += waiting_go_now(eng.store, name)
                 eng.alerts.sender.wake()
             return said
-        self.app.service.call_slow(test,
-                                   lambda text: self._done(f"{text[0].upper()}{text[1:]}.", True),
-                                   lambda exc: self._done(str(exc), False))
+        self.app.service.call_slow(test, lambda text: self._done(f"{_sentence(text)}.", True),
+                                   lambda exc: self._done(_sentence(str(exc)), False))
 
     def _done(self, text: str, ok: bool) -> None:
         self.results.append(text)
@@ -138,3 +137,8 @@ class AlertsBox(QGroupBox):
         self.result.setText(text)
         self.result.setStyleSheet("" if ok else f"color: {state_colour('failed').name()}")
         self.result.show()
+
+
+def _sentence(text: str) -> str:
+    """``text`` (a message made for a log line, "alert channel 'x': ...") as a sentence."""
+    return text[:1].upper() + text[1:]
