@@ -233,6 +233,29 @@ def test_a_long_config_file_path_does_not_widen_the_window(make_app, qtbot, home
     assert ta.window.jobs_page.config_label.toolTip() == path  # the whole path, cut or not
 
 
+def test_a_long_status_message_is_cut_visibly_and_whole_in_its_tooltip(make_app, qtbot):
+    # An import's failure names the file, the line and the fix: longer than the window is
+    # wide, it was clipped mid-word at the edge, with nothing to show there was more.
+    ta = make_app()
+    ta.window.resize(900, 600)
+    ta.window.show()
+    qtbot.waitExposed(ta.window)
+    bar = ta.window.statusBar()
+    text = ("import-inbox failed: 0 rows imported; 2 of 2 files failed. bad-file.csv: line 4: "
+            "a quote opened on this line is never closed: the file ends inside it (at line 4), "
+            "so every line after it would be one value; close the quote")
+    ta.status(text)
+    shown = bar.currentMessage()
+    assert shown.endswith("…") and text.startswith(shown[:-1])
+    assert bar.fontMetrics().horizontalAdvance(shown) < bar.width()
+    assert bar.toolTip() == text
+    bar.clearMessage()  # as when its time is up: the tooltip goes with it
+    assert bar.toolTip() == ""
+    ta.status(text)
+    ta.status("Saved greet")  # a short one is shown as it is, and needs no tooltip
+    assert bar.currentMessage() == "Saved greet" and bar.toolTip() == ""
+
+
 def test_activity_filters_from_the_bar(make_app, qtbot):
     ta = make_app()
     for _ in range(2):

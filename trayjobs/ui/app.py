@@ -19,7 +19,7 @@ import threading
 from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, QSocketNotifier, Qt, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QCheckBox, QMessageBox
+from PySide6.QtWidgets import QApplication, QCheckBox, QMessageBox, QStyle
 
 from ..engine.engine import Engine, Halted
 from ..engine.events import Notice
@@ -84,6 +84,8 @@ class TrayApp(QObject, Commands):
         self._settled = False            # start-up objects frozen for the collector
         apply_theme(str(self.qsettings.value("window/theme", "system")))
         self.window = MainWindow(self)
+        bar = self.window.statusBar()  # status(): a cut message's whole text, while shown
+        bar.messageChanged.connect(lambda shown: shown or bar.setToolTip(""))
         self.tray = Tray(self)
         self.notifier = Notifier(self.tray.icon, self.status, self)
         self.notifier.clicked.connect(self.open_target)
@@ -265,7 +267,17 @@ class TrayApp(QObject, Commands):
         return ("quit" if box.clickedButton() is quit_btn else "background"), remember.isChecked()
 
     def status(self, text: str) -> None:
-        self.window.statusBar().showMessage(text, 15_000)
+        bar = self.window.statusBar()
+        shown = text
+        if bar.isVisible():
+            # Clipped at the window's edge, a long message (an import's failure names the
+            # file, the line and the fix) just stopped mid-word: cut with "…", whole in the
+            # tooltip.
+            room = bar.contentsRect().width() - 2 * bar.style().pixelMetric(
+                QStyle.PixelMetric.PM_LayoutHorizontalSpacing, None, bar) - 8
+            shown = bar.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, room)
+        bar.setToolTip(text if shown != text else "")
+        bar.showMessage(shown, 15_000)
 
     def set_theme(self, key: str) -> None:
         self.qsettings.setValue("window/theme", key)
