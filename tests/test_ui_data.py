@@ -202,3 +202,17 @@ def test_a_view_read_by_position_does_not_hold_up_the_windows_other_work(make_ap
     lock.execute("ROLLBACK")
     lock.close()
     until(qtbot, lambda: page.model.rowCount() == 3)
+
+
+def test_the_rejected_rows_run_filter_takes_only_a_run_number(make_app, qtbot, tmp_path):
+    # Anything else was taken and then ignored: "abc" showed every run's rows under the
+    # title of all of them, as if the filter were not there.
+    from PySide6.QtTest import QTest
+    ta = make_app(import_job(tmp_path))
+    page = ta.window.data_page
+    ta.window.tabs.setCurrentWidget(page)
+    QTest.keyClicks(page.run_filter, "run abc")
+    assert page.run_filter.text() == ""
+    QTest.keyClicks(page.run_filter, "#12x")
+    assert page.run_filter.text() == "#12"
+    assert page.rejected_filter() == (12, None)

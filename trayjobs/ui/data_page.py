@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, QUrl
-from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
+from PySide6.QtCore import QRegularExpression, Qt, QTimer, QUrl
+from PySide6.QtGui import QDesktopServices, QKeySequence, QRegularExpressionValidator, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QPushButton, QSplitter, QTableView, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
@@ -66,6 +66,9 @@ class DataPage(QWidget):
         self.run_filter = QLineEdit(placeholderText="run #")
         self.run_filter.setAccessibleName("Rejected rows of run")
         self.run_filter.setMaximumWidth(90)
+        # A run's number, as "12" or "#12": anything else, taken, was quietly ignored.
+        self.run_filter.setValidator(QRegularExpressionValidator(
+            QRegularExpression(r"#?[0-9]{0,12}"), self.run_filter))
         self.file_filter = QLineEdit(placeholderText="file name")
         self.file_filter.setAccessibleName("Rejected rows of file")
         for edit in (self.run_filter, self.file_filter):
