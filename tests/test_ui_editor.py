@@ -39,6 +39,22 @@ def test_trigger_words_round_trip():
                                                       "Thu 09:00", "Fri 09:00"]
 
 
+def test_a_schedules_error_stays_while_the_job_has_no_name_yet(qtbot, home):
+    # A new job's schedule is often set before its name: the check of the whole form,
+    # stopped by the missing name, wiped the schedule's own error, and "61 * * * *" looked
+    # accepted.
+    dlg = editor(qtbot, home, values={"kind": "demo"})
+    dlg.trigger.mode.button(dlg.trigger.CRON).setChecked(True)
+    dlg.trigger.cron.setText("61 * * * *")
+    assert not dlg.validate()
+    assert "minute 61 is out of range 0-59" in dlg.trigger.schedule_error.text()
+    assert not dlg.trigger.schedule_error.isHidden()
+    dlg.trigger.cron.setText("0 9 * * mon")
+    assert not dlg.validate()  # the name is still missing, but the schedule is fine now
+    assert dlg.trigger.schedule_error.isHidden()
+    assert "next runs" in dlg.trigger.next_label.text()
+
+
 def test_an_existing_job_is_shown_and_errors_appear_under_their_field(qtbot, home):
     values = {"kind": "demo", "steps": 10, "step_time": 0.05, "every": "1h"}
     dlg = editor(qtbot, home, name="count", values=values)

@@ -456,7 +456,8 @@ class JobEditor(QDialog):
         self._check_timer.stop()
         for row in self.rows.values():
             row.set_error(None)
-        self.trigger.set_error("schedule", None)
+        # The schedule's own error stays: the checks below stop at a missing name.
+        self.trigger.update_next()
         self.trigger.set_error("watch", None)
         self.conditions.set_error(None)
         general: list[str] = []

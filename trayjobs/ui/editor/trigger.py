@@ -232,7 +232,7 @@ class TriggerEditor(QWidget):
             self._changed()
 
     def _changed(self, *_a) -> None:
-        self._update_next()
+        self.update_next()
         self.changed.emit()
 
     # -- values -----------------------------------------------------------------------
@@ -287,7 +287,7 @@ class TriggerEditor(QWidget):
         finally:
             for w in widgets:
                 w.blockSignals(False)
-        self._update_next()
+        self.update_next()
 
     def schedule_values(self) -> dict[str, Any]:
         mode = self.mode.checkedId()
@@ -339,7 +339,9 @@ class TriggerEditor(QWidget):
         label.setText(message or "")
         label.setVisible(bool(message))
 
-    def _update_next(self) -> None:
+    def update_next(self) -> None:
+        """The schedule's next runs, or what is wrong with it (its own check, which needs
+        neither the job's name nor the rest of the form)."""
         self.missed_row.setVisible(self.mode.checkedId() != self.MANUAL)
         vals = self.schedule_values()
         self.upcoming: list[datetime] = []
