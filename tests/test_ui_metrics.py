@@ -159,6 +159,19 @@ def test_metrics_page_paints_empty(make_app, qtbot):
     assert len(colours_in(page.wait_chart)) > 1  # its title, axis and message are drawn
 
 
+def test_metrics_tag_filter_shows_only_when_there_are_tags(make_app, qtbot):
+    # Without tags it offered one choice, "All jobs", and did nothing; the Jobs and
+    # Activity pages hide theirs then.
+    untagged = CONFIG.replace('tags = ["money", "home"]', "").replace('tags = ["home"]', "")
+    app = make_app(untagged)
+    page = app.window.metrics
+    app.window.show()
+    app.window.tabs.setCurrentWidget(page)
+    until(qtbot, lambda: page.loads > 0)
+    assert page.tag_box.isHidden()
+    assert page.summary.isVisible()
+
+
 def test_a_charts_left_end_names_the_day_when_it_is_not_today():
     from datetime import datetime
 

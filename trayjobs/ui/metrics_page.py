@@ -54,6 +54,7 @@ class MetricsPage(QWidget):
         self.tag_box = QComboBox()
         self.tag_box.setAccessibleName("Filter by tag")
         self.tag_box.addItem("All jobs", None)
+        self.tag_box.hide()  # until there are tags: set_tags
         self.summary = QLabel()
         self.summary.setAccessibleName("Totals")
         bar = QHBoxLayout()
@@ -101,6 +102,7 @@ class MetricsPage(QWidget):
             self.tag_box.addItem(f"Tag: {t}", t)
         self.tag_box.setCurrentIndex(max(0, self.tag_box.findData(current)))
         self.tag_box.blockSignals(False)
+        self.tag_box.setVisible(bool(tags))  # alone, "All jobs" is no choice
 
     def reload(self, now: float | None = None) -> None:
         store, config = self._store_and_config()
