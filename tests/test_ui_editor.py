@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt, QTime
 from trayjobs.ui.editor import JobEditor
 from trayjobs.ui.editor.trigger import days_cron, every_parts, next_runs, parse_days_cron
 from trayjobs.ui.jobs_model import JobsModel
+from trayjobs.ui.theme import state_colour
 from trayjobs.schedule import Cron
 
 from ui_support import CONFIG, answer_next_box, app, find_run, make_app, until  # noqa: F401
@@ -49,6 +50,11 @@ def test_a_schedules_error_stays_while_the_job_has_no_name_yet(qtbot, home):
     assert not dlg.validate()
     assert "minute 61 is out of range 0-59" in dlg.trigger.schedule_error.text()
     assert not dlg.trigger.schedule_error.isHidden()
+    # in the colour of the form's other errors, not the black of its help text
+    image = dlg.trigger.schedule_error.grab().toImage()
+    red = state_colour("failed").rgb()
+    assert any(image.pixel(x, y) == red for x in range(image.width())
+               for y in range(image.height()))
     dlg.trigger.cron.setText("0 9 * * mon")
     assert not dlg.validate()  # the name is still missing, but the schedule is fine now
     assert dlg.trigger.schedule_error.isHidden()

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
 
 from ...durations import parse_duration
 from ...schedule import Cron, CronError, Interval, ascii_digits, local_now
+from ..theme import state_colour
 
 __all__ = ["TriggerEditor", "days_cron", "parse_days_cron", "every_parts", "next_runs",
            "UNITS", "DAY_NAMES"]
@@ -151,6 +152,7 @@ class TriggerEditor(QWidget):
         self.schedule_error = QLabel()
         self.schedule_error.setObjectName("scheduleError")
         self.schedule_error.setWordWrap(True)
+        self.schedule_error.setStyleSheet(f"color: {state_colour('failed').name()}")
         self.missed = QComboBox()
         self.missed.setAccessibleName("Missed runs")
         for key, label in (("once", "run once"), ("skip", "skip them"), ("all", "run each")):
@@ -190,6 +192,7 @@ class TriggerEditor(QWidget):
         self.watch_settle.setPlaceholderText("default: 1s (unchanged for that long = complete)")
         self.watch_error = QLabel()
         self.watch_error.setObjectName("watchError")
+        self.watch_error.setStyleSheet(f"color: {state_colour('failed').name()}")
         wf = QHBoxLayout()
         wf.addWidget(self.watch_folder, 1)
         wf.addWidget(browse)
