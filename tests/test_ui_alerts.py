@@ -222,3 +222,39 @@ retry = {{ attempts = 1 }}
               timeout=20000)
     finally:
         server.stop()
+
+
+def test_send_test_stays_off_while_a_test_is_on_its_way(make_app, qtbot):
+    # Choosing another channel (or the list being redrawn) while a slow server had the
+    # first test turned Send test back on: a second test went while the first still waited.
+    server = HTTPRecorder().start()
+    server.delay = 2.0
+    try:
+        app = make_app(f"""
+[alerts.one]
+url = "json://127.0.0.1:{server.port}/one"
+
+[alerts.two]
+url = "json://127.0.0.1:{server.port}/two"
+
+[jobs.ok]
+kind = "demo"
+steps = 1
+step_time = 0
+""")
+        box = app.window.settings_page.alerts
+        app.window.tabs.setCurrentWidget(app.window.settings_page)
+        until(qtbot, lambda: box.view.topLevelItemCount() == 2)
+        box.view.topLevelItem(0).setSelected(True)
+        qtbot.mouseClick(box.test_btn, qtbot_button())
+        assert not box.test_btn.isEnabled()
+        box.view.clearSelection()
+        box.view.topLevelItem(1).setSelected(True)
+        assert not box.test_btn.isEnabled()
+        box.show_channels(box.config, {})
+        assert not box.test_btn.isEnabled()
+        until(qtbot, lambda: box.results, timeout=10_000)
+        assert box.results == ["Sent a test message to 'one'."]
+        assert box.test_btn.isEnabled()  # done: "two" may be tested now
+    finally:
+        server.stop()

@@ -43,6 +43,7 @@ class AlertsBox(QGroupBox):
         self.setObjectName("alerts")
         self.config = None
         self.results: list[str] = []  # what each test said (the tests read it too)
+        self.sending = False  # a test on its way: one at a time
         intro = QLabel(self.INTRO)
         intro.setWordWrap(True)
         intro.setObjectName("alertsIntro")
@@ -108,13 +109,14 @@ class AlertsBox(QGroupBox):
         return items[0].text(self.NAME) if items else None
 
     def _selected(self) -> None:
-        self.test_btn.setEnabled(self.selected() is not None)
+        self.test_btn.setEnabled(self.selected() is not None and not self.sending)
 
     def send_test(self) -> None:
         name, cfg = self.selected(), self.config
         if name is None or cfg is None:
             return
         from ..alerts.service import send_test, waiting_go_now
+        self.sending = True
         self.test_btn.setEnabled(False)
         self._say(f"Sending a test message to {name}…", ok=True)
         eng = self.app.engine
@@ -129,6 +131,7 @@ class AlertsBox(QGroupBox):
                                    lambda exc: self._done(_sentence(str(exc)), False))
 
     def _done(self, text: str, ok: bool) -> None:
+        self.sending = False
         self.results.append(text)
         self._say(text, ok=ok)
         self._selected()
