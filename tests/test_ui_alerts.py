@@ -258,3 +258,22 @@ step_time = 0
         assert box.test_btn.isEnabled()  # done: "two" may be tested now
     finally:
         server.stop()
+
+
+def test_a_runs_alerts_tab_says_when_there_are_none(make_app, qtbot):
+    # An empty list under its headers looked like one that had not loaded.
+    app = make_app("""
+[jobs.ok]
+kind = "demo"
+steps = 1
+step_time = 0
+""")
+    rid = app.engine.submit("ok")
+    dlg = app.open_run(rid)
+    until(qtbot, lambda: dlg.run is not None and dlg.run["state"] == "succeeded",
+          timeout=15_000)
+    view = dlg.deliveries
+    until(qtbot, lambda: view.topLevelItemCount() == 1)
+    assert view.topLevelItem(0).text(0).startswith("No alert or ping for this run")
+    assert dlg.tabs.tabText(dlg.tabs.indexOf(view)) == "Alert&s"  # no count: nothing sent
+    dlg.close()

@@ -256,6 +256,12 @@ class RunDetails(QDialog):
             item.setIcon(2, icon(f"state-{colours[state]}"))
             item.setToolTip(3, detail)
             self.deliveries.addTopLevelItem(item)
+        if not rows:  # headers over nothing read as a list that did not load
+            none = QTreeWidgetItem(["No alert or ping for this run: the channels are in "
+                                    "Settings, under Alert channels."])
+            none.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.deliveries.addTopLevelItem(none)
+            none.setFirstColumnSpanned(True)
         self.tabs.setTabText(self.tabs.indexOf(self.deliveries),
                              f"Alert&s ({len(rows)})" if rows else "Alert&s")
 
