@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QTableView
+from PySide6.QtWidgets import QStyleOptionViewItem, QTableView
 
 from trayjobs.kinds.importer import positions
 from trayjobs.ui.data_model import PagedRows
@@ -247,3 +247,28 @@ def test_fix_and_reimport_on_a_locked_database_holds_up_nothing_else(make_app, q
     writer.close()
     until(qtbot, lambda: page.fix is not None)
     assert page.fix[1].read_text() == "date,amount\n2024-01-02,lots\n"
+
+
+def test_a_line_separator_in_a_value_shows_as_its_code_point(rows_view, make_ctx, home,
+                                                            tmp_path, qtbot):
+    # U+2028, which JSON from JavaScript and text pasted from word processors hold, breaks
+    # a cell's line as a line break does: the cell showed only "first" of "first\u2028second".
+    from test_import_support import connect, run, write
+    notes = write(tmp_path / "notes.jsonl",
+                  '{"note": "first\\u2028second"}\n{"note": "one\\u2029two"}\n')
+    run(make_ctx, notes, table="notes")
+    conn = connect(home)
+    assert [r[0] for r in conn.execute("SELECT note FROM notes")] == [
+        "first\u2028second", "one\u2029two"]
+    conn.close()
+    view, model = rows_view
+    shown(model, home.default_data_db, "notes")
+    until(qtbot, lambda: model.exact and model.row(1) is not None)
+    assert [model.index(r, 0).data() for r in range(2)] == [
+        "first\u27e8U+2028\u27e9second", "one\u27e8U+2029\u27e9two"]
+    assert model.index(0, 0).data(TIP) == "first\u2028second"
+    # Laid out as the view lays it out: one line high, as a cell of "ab" is.
+    option = QStyleOptionViewItem()
+    view.initViewItemOption(option)
+    assert view.itemDelegate().sizeHint(option, model.index(0, 0)).height() < 2 * \
+        view.fontMetrics().height()

@@ -40,11 +40,13 @@ NULL_TEXT = "NULL"
 #: break would show only the cell's first line, a tab or control character nothing at all.
 #: C1 controls and the bidi embeddings, overrides and isolates have no mark of their own: a
 #: right-to-left override would show the rest of the cell backwards ("gnp.exe" for
-#: "exe.png"). They show as their code point.
+#: "exe.png"). They show as their code point, as do the line and paragraph separators
+#: (U+2028 breaks the cell's line as a line break does).
 MARKS = {**{c: chr(0x2400 + c) for c in range(0x20)}, 0x7F: "\u2421",
          ord("\n"): "\u21b5", ord("\t"): "\u2192",
          **{c: f"\u27e8U+{c:04X}\u27e9"
-            for c in [*range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]}}
+            for c in [*range(0x80, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F),
+                   *range(0x2066, 0x206A)]}}
 
 
 def cell_text(v: Any) -> str:
