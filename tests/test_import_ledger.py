@@ -372,6 +372,31 @@ def test_a_fix_file_of_any_format_imports_back_into_the_table(make_ctx, home, tm
     assert rows(home, "r") == [{"id": 1, "q": 5}, {"id": 2, "q": 7}]
 
 
+@pytest.mark.parametrize("encoding", ["cp1250", "utf-16"])
+def test_a_fix_file_reads_back_in_the_encoding_the_job_sets(make_ctx, home, tmp_path,
+                                                            encoding):
+    # The fix file was written in UTF-8 whatever the file's encoding: a job that sets
+    # encoding = "cp1250" (as the guess's warning says to) read the corrected rows back as
+    # "KrakĂłw", and set aside one whose bytes cp1250 has no letter for.
+    from trayjobs.kinds.importer.browse import write_fix_file
+    path = write(tmp_path / "pl.csv", "city;amount\nMěsto;2\nŁódź;1,5\nKraków;x\n",
+                 encoding=encoding)
+    run(make_ctx, path, table="t", encoding=encoding, types={"amount": "integer"})
+    [entry] = ledger(home)
+    fix = write_fix_file(home.default_data_db, entry, path)
+    plain = "utf-16-le" if encoding == "utf-16" else encoding  # no BOM before each piece
+    data = fix.read_bytes()  # corrected as an editor does, keeping the file's encoding
+    for wrong, right in (("1,5", "15"), (";x", ";7")):
+        data = data.replace(wrong.encode(plain), right.encode(plain))
+    fix.write_bytes(data)
+    result, _ = run(make_ctx, fix, run_id=2, table="t", encoding=encoding,
+                    types={"amount": "integer"})
+    assert result["summary"] == "2 rows imported into t"
+    assert rows(home, "t", "city, amount") == [
+        {"city": "Město", "amount": 2}, {"city": "Łódź", "amount": 15},
+        {"city": "Kraków", "amount": 7}]
+
+
 def test_a_run_looks_up_each_of_its_files_by_index_not_by_scanning_its_imports(tmp_path):
     # Each file of a run is looked up among the run's imports (done by an earlier attempt?):
     # by (run_id, job) alone that was a scan of all the run's files so far, for each file,

@@ -193,11 +193,23 @@ def write_fix_file(db: Path, ledger: dict[str, Any], source: Path | None) -> Pat
             "SELECT raw FROM _rejected WHERE import_id = ? ORDER BY line, id", (ledger["id"],))]
     header = _header_line(source, ledger.get("encoding")) \
         if ledger.get("format") in ("csv", "tsv") else None
+    text = "".join(line + "\n" for line in ([header] if header is not None else []) + raws)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "w", encoding="utf-8", newline="") as out:
-        for line in ([header] if header is not None else []) + raws:
-            out.write(line + "\n")
+    target.write_bytes(_encoded(text, ledger.get("encoding")))
     return target
+
+
+def _encoded(text: str, encoding: str | None) -> bytes:
+    """The fix file's bytes: in the encoding the file was read in, so that a job that sets
+    ``encoding = "cp1250"`` reads its rows back as written (in UTF-8 it read "Kraków" as
+    "KrakĂłw"); in UTF-8 when that encoding cannot hold them (a byte it could not read,
+    kept as U+FFFD) or there is none (a sheet)."""
+    if encoding:
+        try:
+            return text.encode(encoding)
+        except (UnicodeEncodeError, LookupError):
+            pass
+    return text.encode("utf-8")
 
 
 def fix_name(original: Path, fmt: str | None, table: str | None = None) -> str:
