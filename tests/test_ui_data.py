@@ -216,3 +216,37 @@ def test_the_rejected_rows_run_filter_takes_only_a_run_number(make_app, qtbot, t
     QTest.keyClicks(page.run_filter, "#12x")
     assert page.run_filter.text() == "#12"
     assert page.rejected_filter() == (12, None)
+
+
+def test_a_fix_file_of_a_job_without_a_header_line_holds_only_the_rejected_rows(
+        make_app, qtbot, tmp_path, monkeypatch):
+    # With header = false the file's first line is a row: the fix file put it above the
+    # rejected rows as their "header", and Re-import imported it a second time.
+    monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(lambda url: True))
+    ta = make_app(import_job(tmp_path, header="false", types='{ column_2 = "integer" }',
+                             processed_dir='"leave"'))
+    csv = tmp_path / "nh.csv"
+    csv.write_text("1,5\n2,x\n3,7\n")
+    ta.run_job("bank", files=[str(csv)])
+    until(qtbot, lambda: finished(ta, "bank"), timeout=30_000)
+    first = finished(ta, "bank")
+    page = ta.window.data_page
+    ta.window.tabs.setCurrentWidget(page)
+    page.show_rejected(tmp_path / "bank.db", run_id=first["id"])
+    until(qtbot, lambda: page.model.rowCount() == 1 and not page.model.loading)
+    page.view.selectionModel().select(page.model.index(0, 0), QItemSelectionModel.SelectionFlag
+                                      .ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+    page.fix_btn.click()
+    fix = tmp_path / f"rejected-run-{first['id']}" / "nh.csv"
+    until(qtbot, lambda: page.reimport_btn.isEnabled())
+    assert fix.read_text() == "2,x\n"
+    fix.write_text("2,9\n")
+    page.reimport_btn.click()
+    until(qtbot, lambda: finished(ta, "bank", after=first["id"]), timeout=30_000)
+    again = finished(ta, "bank", after=first["id"])
+    assert again["result"]["rows"] == 1, again
+    import sqlite3
+    conn = sqlite3.connect(tmp_path / "bank.db")
+    assert conn.execute("SELECT column_1, column_2 FROM nh ORDER BY column_1").fetchall() == [
+        (1, 5), (2, 9), (3, 7)]
+    conn.close()

@@ -445,7 +445,9 @@ class DataPage(QWidget):
             moved = next((f.get("moved_to") for f in result.get("files", [])
                           if f.get("file") == ledger["path"] and f.get("moved_to")), None)
             source = Path(moved) if moved and Path(moved).exists() else Path(ledger["path"])
-            return ledger["job"], browse.write_fix_file(db, ledger, source)
+            job = eng.config.jobs.get(ledger["job"])
+            header = job.params.header if job is not None and job.kind == "import" else True
+            return ledger["job"], browse.write_fix_file(db, ledger, source, header=header)
 
         def written(found: tuple[str, Path]) -> None:
             self.fix = found

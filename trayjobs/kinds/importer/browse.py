@@ -176,11 +176,13 @@ def fixed_run(path: Path) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def write_fix_file(db: Path, ledger: dict[str, Any], source: Path | None) -> Path:
+def write_fix_file(db: Path, ledger: dict[str, Any], source: Path | None, *,
+                   header: bool = True) -> Path:
     """Write the rejected rows of one imported file, under that file's header line, to a
     file of the same name (much: see :func:`fix_name`) in ``rejected-run-N/`` beside
     ``source`` (where the file is now: ``processed/``, or its own folder), so that
-    importing it lands in the same table.
+    importing it lands in the same table. ``header`` is the job's: without a header line
+    the file's first line is a row, which the fix file would give again.
     Returns the path; an existing fix file is kept (the person may have edited it)."""
     original = Path(ledger["path"])
     source = source or original
@@ -192,7 +194,7 @@ def write_fix_file(db: Path, ledger: dict[str, Any], source: Path | None) -> Pat
         raws = [r[0] for r in conn.execute(
             "SELECT raw FROM _rejected WHERE import_id = ? ORDER BY line, id", (ledger["id"],))]
     header = _header_line(source, ledger.get("encoding")) \
-        if ledger.get("format") in ("csv", "tsv") else None
+        if header and ledger.get("format") in ("csv", "tsv") else None
     text = "".join(line + "\n" for line in ([header] if header is not None else []) + raws)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(_encoded(text, ledger.get("encoding")))
