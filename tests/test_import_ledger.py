@@ -343,6 +343,22 @@ def test_a_fix_file_has_the_header_a_reimport_needs(make_ctx, home, tmp_path, he
     assert rows(home, "t") == [{"id": 1, "amount": 1.5}, {"id": 2, "amount": 7.5}]
 
 
+def test_a_fix_file_keeps_a_column_name_with_a_line_break(make_ctx, home, tmp_path):
+    # A spreadsheet saved as CSV has names such as "Amount" over "(EUR)" in one cell: the
+    # fix file's header was the name's first line alone, a quote never closed.
+    from trayjobs.kinds.importer.browse import write_fix_file
+    path = write(tmp_path / "s.csv", 'id,"Amount\r\n(EUR)"\r\n1,5\r\n2,lots\r\n')
+    run(make_ctx, path, table="t", types={"Amount (EUR)": "integer"})
+    [entry] = ledger(home)
+    fix = write_fix_file(home.default_data_db, entry, path)
+    assert fix.read_bytes() == b'id,"Amount\r\n(EUR)"\n2,lots\n'
+    fix.write_bytes(fix.read_bytes().replace(b"lots", b"7"))
+    result, _ = run(make_ctx, fix, run_id=2, table="t", types={"Amount (EUR)": "integer"})
+    assert result["summary"] == "1 row imported into t"
+    assert rows(home, "t", '"id", "Amount (EUR)" AS a') == [{"id": 1, "a": 5},
+                                                              {"id": 2, "a": 7}]
+
+
 @pytest.mark.parametrize("name, content, fixed", [
     # one rejected JSON record: a lone object, which no JSON file of records is
     ("r.json", '[{"id": 1, "q": 5}, {"id": 2, "q": "lots"}]', "r.jsonl"),

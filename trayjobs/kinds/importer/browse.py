@@ -229,8 +229,9 @@ def fix_name(original: Path, fmt: str | None, table: str | None = None) -> str:
 
 
 def _header_line(path: Path, encoding: str | None) -> str | None:
-    """The line of column names as the import read it: past blank lines, and with Excel's
-    "sep=;" line before it when the file has one (it names the delimiter)."""
+    """The line of column names as the import read it: past blank lines, with Excel's
+    "sep=;" line before it when the file has one (it names the delimiter), and whole when a
+    quoted column name holds a line break."""
     kept: list[str] = []
     try:
         opener = gzip.open if path.name.lower().endswith(".gz") else open
@@ -238,11 +239,16 @@ def _header_line(path: Path, encoding: str | None) -> str | None:
                     newline="") as f:
             for number, line in enumerate(f):
                 line = line.lstrip("\ufeff") if number == 0 else line
-                text = line.rstrip("\r\n")
-                if text:
-                    kept.append(text)
-                    if not (number == 0 and is_sep_line(line)):
-                        break
+                if kept and kept[-1].count('"') % 2:  # inside a quoted name
+                    kept[-1] += line
+                elif not line.rstrip("\r\n"):
+                    continue  # a blank line before the header
+                else:
+                    kept.append(line)
+                    if number == 0 and is_sep_line(line):
+                        continue
+                if kept[-1].count('"') % 2 == 0:
+                    break
     except (OSError, LookupError, EOFError, zlib.error):
         return None
-    return "\n".join(kept) or None
+    return "".join(kept).rstrip("\r\n") or None
