@@ -82,6 +82,23 @@ def test_lines_above_the_header_are_said_not_silently_made_the_header(make_ctx, 
     assert not result.get("warnings")
 
 
+def test_a_header_line_of_numbers_only_is_said_to_be_maybe_a_row(make_ctx, home, tmp_path):
+    # A sensor log or export without a header line: its first row became the column names
+    # ("1.5", "20") and the run succeeded without a word, one row short.
+    path = write(tmp_path / "log.csv", "1.5,20,-3\n2.5,21,-4\n")
+    result, _ = run(make_ctx, path)
+    assert result["warnings"] == [
+        "log.csv: line 1 (1.5,20,-3) was taken for the header, but holds numbers only: if "
+        "it is a row of data (a file without a header line), set header = false"]
+    run(make_ctx, path, run_id=2, table="log2", header=False, reimport=True)
+    assert rows(home, "log2") == [{"column_1": 1.5, "column_2": 20, "column_3": -3},
+                                  {"column_1": 2.5, "column_2": 21, "column_3": -4}]
+    # Years as column names beside a name are a header.
+    result, _ = run(make_ctx, write(tmp_path / "p.csv", "region,2023,2024\nnorth,1,2\n"),
+                    run_id=3)
+    assert not result.get("warnings")
+
+
 def test_single_quotes_are_sniffed_and_settings_override(make_ctx, home, tmp_path):
     path = write(tmp_path / "q.csv", "a,b\n'x, y',1\n'z',2\n")
     run(make_ctx, path)

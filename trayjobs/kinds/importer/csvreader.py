@@ -327,8 +327,17 @@ class CsvReader(Reader):
     def _check_header(self, rows: list[list[str]], line: int) -> None:
         """Say so when a record soon after the header looks more like one: every field filled
         with words, twice as many as the header fills (a bank's export with its account
-        above the table). The header would be a title line, and the real one a row."""
-        own = sum(1 for f in self.fields if f.strip())
+        above the table). The header would be a title line, and the real one a row.
+        And when the header holds numbers only, as a spreadsheet's does (see
+        :mod:`.sheets`): the first row of a file without a header line, whose values
+        became the column names."""
+        filled = [f.strip() for f in self.fields if f.strip()]
+        if filled and all(classify_text(f) in ("integer", "real") for f in filled):
+            self.warnings.append(
+                f"line {self.header_line:,} ({self.raw(self.fields)[:80]}) was taken for the "
+                f"header, but holds numbers only: if it is a row of data (a file without a "
+                f"header line), set header = false")
+        own = len(filled)
         for row in rows[:20]:
             at, line = line, line + self._span(row)
             if (len(row) >= max(2, 2 * own) and all(f.strip() for f in row)
