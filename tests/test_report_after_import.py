@@ -34,3 +34,24 @@ def test_imported_data_report_reads_the_real_ledger(home, tmp_path):
     assert text.lstrip().startswith("Imported data")
     assert "bank export.csv" in text
     assert "Rejected rows" in text
+
+
+def test_a_table_named_with_a_leading_underscore_is_in_the_report(home, tmp_path):
+    # The report passed over every table whose name starts with "_", as it does the
+    # importer's own: an import job's `table = "_staging"` was counted nowhere.
+    import csv
+    src = tmp_path / "bank.csv"
+    src.write_text("id,amount\n1,12.5\n2,3\n", encoding="utf-8")
+    ctx = JobContext(run_id=1, job="bank", home=home, sink=[].append, files=[src])
+    ImportKind().run(ctx, ImportKind.parse_params({"table": "_staging",
+                                                  "processed_dir": "leave"}))
+    ctx = JobContext(run_id=2, job="imported", home=home, sink=[].append)
+    result = ReportKind().run(ctx, ReportKind.parse_params({"builtin": "imported-data",
+                                                            "formats": ["csv"]}))
+
+    def part(name):
+        path = next(p for p in result["outputs"] if p.endswith(f"-{name}.csv"))
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            return list(csv.DictReader(f))
+    assert [(r["Table"], r["Rows"]) for r in part("tables")] == [("_staging", "2")]
+    assert part("overview")[0]["Tables"] == "1" and part("overview")[0]["Rows"] == "2"

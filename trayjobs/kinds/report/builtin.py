@@ -138,6 +138,10 @@ def _side_table(db: ReadOnlyDatabase, name: str, title: str, note: str, max_rows
     return section, tcol, time
 
 
+#: The importer's own tables beside the imported ones.
+_SIDE_TABLES = ("_imports", "_rejected", "_import_replaced")
+
+
 def imported_data(db: ReadOnlyDatabase | NoDatabase,
                   database: str) -> tuple[list[SectionParams], str | None]:
     """The sections of "Imported data" for the database ``db``."""
@@ -157,6 +161,13 @@ def imported_data(db: ReadOnlyDatabase | NoDatabase,
         sec, imports_t, imports_time = _side_table(
             db, ledger, "Imports", "Files imported during the period.", 50, database)
         extra.append(sec)
+        if imports_t:
+            # A table whose name starts with "_" is left out as private, unless an import
+            # job filled it (`table = "_staging"`): it was counted nowhere.
+            named = {r[0] for r in db.execute(
+                f"SELECT DISTINCT {quote_ident(imports_t)} FROM {q_ledger}")}
+            tables = [t for t in everything
+                      if t in tables or (t in named and t not in _SIDE_TABLES)]
     if rejected:
         sec, rej_t, _ = _side_table(
             db, rejected, "Rejected rows",
