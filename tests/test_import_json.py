@@ -42,6 +42,18 @@ def test_json_key_picks_the_array_and_problems_are_named(make_ctx, home, tmp_pat
     assert str(err) == "two.json: the JSON object has no key 'c' (its keys: 'a', 'b')"
 
 
+def test_an_object_without_records_says_how_to_hold_them(make_ctx, tmp_path):
+    # One record on its own, or records nested deeper: the error said what the file was
+    # not, not what it holds or what a file of records looks like.
+    for name, content, keys in [("one.json", '{"id": 1, "tags": {"a": [1, 2]}}', "'id', 'tags'"),
+                                ("api.json", '{"response": {"data": [{"id": 1}]}}', "'response'")]:
+        err, _ = fail(make_ctx, write(tmp_path / name, content))
+        assert str(err) == (
+            f"{name}: line 1: not a list of records: a JSON object without an array of objects "
+            f"among its values (its keys: {keys}); put the records, one record too, in an "
+            f"array ([{{...}}, {{...}}]): the whole file, or the value of one of its keys")
+
+
 def test_odd_elements_after_records_are_rejected_alone(make_ctx, home, tmp_path):
     text = '[\n{"a": 1},\n7,\n{},\n{"a": 2},\n"s"\n]'
     result, _ = run(make_ctx, write(tmp_path / "odd.json", text))

@@ -438,5 +438,8 @@ class JsonArrayStream:
         if self._key is not None:
             listed = ", ".join(repr(k) for k in keys[:10]) or "none"
             raise FileProblem(f"the JSON object has no key {self._key!r} (its keys: {listed})")
-        raise FileProblem("not a list of records: a JSON object without an array of objects "
-                          "in it", line=1)
+        listed = ", ".join(repr(k) for k in keys[:10]) + (", ..." if len(keys) > 10 else "")
+        raise FileProblem(f"not a list of records: a JSON object without an array of objects "
+                          f"among its values (its keys: {listed or 'none'}); put the records, "
+                          f"one record too, in an array ([{{...}}, {{...}}]): the whole file, "
+                          f"or the value of one of its keys", line=1)
