@@ -250,3 +250,26 @@ def test_a_fix_file_of_a_job_without_a_header_line_holds_only_the_rejected_rows(
     assert conn.execute("SELECT column_1, column_2 FROM nh ORDER BY column_1").fetchall() == [
         (1, 5), (2, 9), (3, 7)]
     conn.close()
+
+
+def test_a_database_that_cannot_be_read_leaves_the_others_listed(make_app, qtbot, tmp_path):
+    # One import job's database was not an SQLite file: the whole list failed to load, the
+    # other job's tables went missing, and the note named no database.
+    broken = tmp_path / "notes.db"
+    broken.write_text("my notes, not a database\n")
+    ta = make_app(import_job(tmp_path, processed_dir='"leave"')
+                  + f'[jobs.other]\nkind = "import"\ndatabase = "{broken}"\n')
+    csv = tmp_path / "fruit.csv"
+    csv.write_text("name,qty\napple,3\n")
+    ta.run_job("bank", files=[str(csv)])
+    until(qtbot, lambda: finished(ta, "bank"), timeout=30_000)
+    page = ta.window.data_page
+    ta.window.tabs.setCurrentWidget(page)
+    until(qtbot, lambda: page.item_for(tmp_path / "bank.db", "fruit") is not None)
+    tops = {page.tree.topLevelItem(i).toolTip(0): page.tree.topLevelItem(i)
+            for i in range(page.tree.topLevelItemCount())}
+    assert set(tops) == {str(tmp_path / "bank.db"), str(broken)}
+    problem = tops[str(broken)].child(0)
+    assert problem.text(0) == "cannot be read: file is not a database"
+    assert str(broken) in problem.toolTip(0)
+    assert broken.read_text() == "my notes, not a database\n"

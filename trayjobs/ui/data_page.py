@@ -9,6 +9,7 @@ to a new file and opens it for editing; "Re-import" then runs the job on that fi
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -185,8 +186,13 @@ class DataPage(QWidget):
             by_db: dict[Path, list[str]] = {}
             for job, db in browse.import_databases(config, home):
                 by_db.setdefault(db, []).append(job)
-            return [(db, jobs, browse.tables(db), browse.rejected_count(db))
-                    for db, jobs in by_db.items()]
+            listed = []
+            for db, jobs in by_db.items():
+                try:
+                    listed.append((db, jobs, browse.tables(db), browse.rejected_count(db)))
+                except (sqlite3.Error, OSError) as exc:  # the other databases still show
+                    listed.append((db, jobs, exc, 0))
+            return listed
 
         # On a thread of its own, as every read of an import database here: another
         # program writing to it holds its lock for as long as it likes (up to the read's
@@ -198,13 +204,21 @@ class DataPage(QWidget):
         self.tree.blockSignals(True)
         self.tree.clear()
         self._jobs_of = {db: jobs for db, jobs, _t, _r in dbs}
-        self._infos = {(db, info.name): info for db, _j, infos, _r in dbs for info in infos}
+        self._infos = {(db, info.name): info for db, _j, infos, _r in dbs
+                       if not isinstance(infos, Exception) for info in infos}
         chosen = None
         for db, jobs, infos, rejected in dbs:
             top = QTreeWidgetItem([f"{db.name} ({', '.join(jobs)})", ""])
             top.setToolTip(0, str(db))
             top.setFlags(top.flags() & ~Qt.ItemFlag.ItemIsSelectable)
             self.tree.addTopLevelItem(top)
+            if isinstance(infos, Exception):
+                problem = QTreeWidgetItem([cell_text(f"cannot be read: {infos}"), ""])
+                problem.setToolTip(0, f"{db}\n{_unreadable(infos)}")
+                problem.setFlags(Qt.ItemFlag.NoItemFlags)
+                top.addChild(problem)
+                top.setExpanded(True)
+                continue
             for info in infos:
                 # A name may hold a line break or control character (a file's name did).
                 item = QTreeWidgetItem([cell_text(info.name),
