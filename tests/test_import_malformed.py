@@ -25,7 +25,8 @@ def test_text_after_a_closing_quote_rejects_the_row_as_written(make_ctx, home, t
                                {"id": 3, "name": "spaced ", "note": "z"},
                                {"id": 5, "name": 'plain"quote', "note": "v"}]
     reason = ("text after the closing quote of a quoted field ({}): a quote inside a quoted "
-              "field must be doubled (\"\"), so what the field holds is not certain")
+              "field must be doubled (\"\"), so what the field holds is not certain; if the file "
+              "quotes no field (its quotes are all text), set quotechar = \"\"")
     assert rejected(home) == [
         {"file": "q.csv", "line": 2, "reason": reason.format('"abc"def"'),
          "raw": '1,"abc"def",x', "table": "q"},
@@ -227,3 +228,18 @@ def test_a_json_string_never_closed_is_named_where_it_starts(make_ctx, home, tmp
     run(make_ctx, write(tmp_path / "u.ndjson", '{"a": "open}\n{"a": 2}\n'), table="t")
     assert [r["reason"] for r in rejected(home)] == [
         "not valid JSON: a string that is never closed starts here (column 7)"]
+
+
+def test_a_tsv_whose_quotes_are_text_is_told_to_turn_quoting_off(make_ctx, home, tmp_path):
+    # A tab-separated export quotes nothing: a value starting with a quote ("open) failed
+    # the file with advice (close it, double it) that would change the data; no quoting is
+    # the fix, and the error now names it.
+    path = write(tmp_path / "q.tsv", 'name\tnote\nTV\t55" screen\nBook\t"Dune" by Herbert\n'
+                                     'Tag\t"open\nLast\tok\n')
+    err, _ = fail(make_ctx, path)
+    assert str(err).endswith('if the file quotes no field (its quotes are all text), set '
+                             'quotechar = ""')
+    run(make_ctx, path, run_id=2, quotechar="")
+    assert rows(home, "q") == [{"name": "TV", "note": '55" screen'},
+                               {"name": "Book", "note": '"Dune" by Herbert'},
+                               {"name": "Tag", "note": '"open'}, {"name": "Last", "note": "ok"}]

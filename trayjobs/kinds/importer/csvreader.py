@@ -296,7 +296,9 @@ class CsvReader(Reader):
         last = self._line_num
         raise FileProblem(f"a quote opened on this line is never closed: the file ends inside "
                           f"it (at line {last:,}), so every line after it would be one value; "
-                          f"close the quote, or double a quote meant as text (\"\")", line=line)
+                          f"close the quote, or double a quote meant as text (\"\"); if the "
+                          f"file quotes no field (its quotes are all text), set quotechar = \"\"",
+                          line=line)
 
     @staticmethod
     def _span(row: list[str]) -> int:
@@ -391,4 +393,5 @@ class CsvReader(Reader):
 def _stray_reason(field: str) -> str:
     shown = printable(field.strip(), limit=80)
     return (f"text after the closing quote of a quoted field ({shown}): a quote inside a "
-            f"quoted field must be doubled (\"\"), so what the field holds is not certain")
+            f"quoted field must be doubled (\"\"), so what the field holds is not certain; if "
+            f"the file quotes no field (its quotes are all text), set quotechar = \"\"")
