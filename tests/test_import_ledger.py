@@ -304,6 +304,18 @@ def test_a_database_in_a_folder_that_cannot_be_written_fails_saying_so(make_ctx,
     assert err.retry is False
     assert not (folder / "x.db").exists() and path.exists()
 
+def test_a_database_that_is_no_sqlite_file_says_what_to_do_and_is_left_alone(make_ctx,
+                                                                             tmp_path):
+    notes = tmp_path / "notes.db"
+    notes.write_text("my notes, not a database\n")
+    path = write(tmp_path / "a.csv", "n\n1\n")
+    err, _ = fail(make_ctx, path, database=str(notes))
+    assert str(err) == (f"{notes}: the database file is damaged or not an SQLite database "
+                        f"(file is not a database); it is left as it is: set database to "
+                        f"another file, or restore this one from a backup")
+    assert notes.read_text() == "my notes, not a database\n" and path.exists()
+
+
 def test_two_runs_of_the_same_file_at_once_import_it_once(make_ctx, home, tmp_path,
                                                           monkeypatch):
     # Both look the file up before either writes; the second to get the database must

@@ -78,7 +78,9 @@ def store_problem(exc: sqlite3.Error) -> FileProblem:
     if "full" in text:
         return FileProblem("the disk is full: no room to write the database", retry=True)
     if "not a database" in text or "malformed" in text:
-        return FileProblem(f"the database file is damaged or not an SQLite database ({text})")
+        return FileProblem(f"the database file is damaged or not an SQLite database ({text}); "
+                           f"it is left as it is: set database to another file, or restore "
+                           f"this one from a backup")
     if "readonly" in text or "read-only" in text:
         return FileProblem("the database cannot be written (read-only)")
     return FileProblem(f"the database refused the import: {text}")
