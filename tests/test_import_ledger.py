@@ -35,6 +35,31 @@ def test_same_content_is_skipped_even_renamed_and_changed_content_imported(make_
     assert [e["rows"] for e in ledger(home)] == [2, 3, 2]
 
 
+def test_an_export_that_grew_since_its_import_is_said_to_repeat_its_rows(make_ctx, home,
+                                                                        tmp_path):
+    # The same export saved again with a row more: new content, so imported whole, and the
+    # rows of the first import were in the table twice without a word.
+    path = write(tmp_path / "bank.csv", "id,v\n1,a\n2,b\n")
+    run(make_ctx, path, table="t")
+    write(path, "id,v\n1,a\n2,b\n3,c\n")
+    result, _ = run(make_ctx, path, run_id=2, table="t")
+    assert result["warnings"] == [
+        "bank.csv: it starts with the whole file as run 1 imported it, so those 2 rows are in "
+        "t twice now; for a file that grows, use mode = \"upsert\" with a pk, or \"replace\" "
+        "(undo this run with trayjobs undo 2)"]
+    assert [r["id"] for r in rows(home, "t")] == [1, 2, 1, 2, 3]
+    # Another file of the name, not starting so, is simply imported; as is a grown one
+    # upserted by its key.
+    write(path, "id,v\n9,z\n2,b\n3,c\n4,d\n")
+    result, _ = run(make_ctx, path, run_id=3, table="t")
+    assert not result.get("warnings")
+    write(path, "id,v\n9,z\n2,b\n3,c\n4,d\n5,e\n")
+    result, _ = run(make_ctx, path, run_id=4, table="u", mode="upsert", pk=["id"])
+    result, _ = run(make_ctx, write(path, "id,v\n9,z\n2,b\n3,c\n4,d\n5,e\n6,f\n"),
+                    run_id=5, table="u", mode="upsert", pk=["id"])
+    assert not result.get("warnings") and len(rows(home, "u")) == 6
+
+
 def test_a_file_whose_table_was_dropped_or_emptied_imports_again(make_ctx, home, tmp_path):
     path = write(tmp_path / "jan.csv", "id,v\n1,a\n2,b\n")
     run(make_ctx, path, table="t")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import gc
+import hashlib
 import sqlite3
 import stat
 import subprocess
@@ -174,7 +175,11 @@ class ImportRun:
             if same:
                 return same
             ctx.log(f"{path.name}: {plan.describe()} -> table {table}")
-            return self._load(store, path, plan, table, stamp, progress)
+            grown = self._grown(store, plan, table, stamp)
+            result = self._load(store, path, plan, table, stamp, progress)
+            if grown and result.status == "imported":
+                result.warnings.append(f"{path.name}: {grown}")
+            return result
         except sqlite3.Error as exc:  # reading the ledger: locked for too long, damaged...
             problem = store_problem(exc)
         except FileProblem as exc:
@@ -241,6 +246,27 @@ class ImportRun:
                                       message=problem.for_file(one.label), retry=problem.retry,
                                       details={"sheet": choice.name}))
         return whole_workbook(path, plan, results)
+
+    def _grown(self, store: Store, plan: Plan, table: str, stamp: FileStamp) -> str | None:
+        """An export that grew since it was imported (its old bytes, then more) would put
+        its old rows in the table a second time: said, as appending is what insert does."""
+        if self.params.mode != "insert" or plan.format not in ("csv", "tsv", "ndjson") or (
+                plan.path.name.lower().endswith(".gz")):
+            return None
+        before = store.grown_from(plan.path.name, table, stamp.size)
+        if before is None:
+            return None
+        digest, left = hashlib.sha256(), before["size"]
+        with open(plan.path, "rb") as f:
+            while left > 0 and (chunk := f.read(min(left, 1 << 20))):
+                digest.update(chunk)
+                left -= len(chunk)
+        if digest.hexdigest() != before["sha256"]:
+            return None
+        return (f"it starts with the whole file as run {before['run_id']} imported it, so "
+                f"those {plural(before['rows'], 'row')} are in {table} twice now; for a file "
+                f"that grows, use mode = \"upsert\" with a pk, or \"replace\" (undo this run "
+                f"with trayjobs undo {self.ctx.run_id})")
 
     def _sheet(self, store: Store, plan: Plan, stamp: FileStamp, progress: _Progress,
                share: float) -> FileResult:

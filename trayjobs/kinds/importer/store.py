@@ -265,6 +265,13 @@ class Store:
                 return None
         return found
 
+    def grown_from(self, file: str, table: str, size: int) -> dict[str, Any] | None:
+        """The latest import still in effect of a smaller file of this name into ``table``:
+        the same file before it grew, if it starts with those bytes."""
+        return self._one('SELECT * FROM _imports WHERE file = ? AND "table" = ? AND size < ? '
+                         'AND rows > 0 AND superseded_by IS NULL ORDER BY id DESC LIMIT 1',
+                         (escape_undecodable(file), table, size))
+
     def run_touched(self, run_id: int, job: str, table: str) -> bool:
         return self._one('SELECT id FROM _imports WHERE run_id = ? AND job = ? AND "table" = ? '
                          'LIMIT 1', (run_id, job, table)) is not None
