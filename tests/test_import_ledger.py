@@ -26,6 +26,8 @@ def test_same_content_is_skipped_even_renamed_and_changed_content_imported(make_
     [entry] = result["files"]
     assert entry["status"] == "skipped"
     assert entry["message"].startswith("already imported: same content as jan.csv (run 1, ")
+    assert entry["message"].endswith("2 rows in t); skipped (to import it again all the same, "
+                                     "set reimport = true for the job)")
     assert len(rows(home, "t")) == 2
     write(tmp_path / "jan.csv", "id,v\n1,a\n2,b\n3,c\n")  # changed: imported per the mode
     result, _ = run(make_ctx, first, run_id=3, table="t")

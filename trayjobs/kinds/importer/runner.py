@@ -216,7 +216,8 @@ class ImportRun:
         self._kept.setdefault(table, set()).add(same["id"])
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(same["imported_at"]))
         msg = (f"already imported: same content as {same['file']} (run {same['run_id']}, "
-               f"{when}, {plural(same['rows'] or 0, 'row')} in {table}); skipped")
+               f"{when}, {plural(same['rows'] or 0, 'row')} in {table}); skipped (to import "
+               f"it again all the same, set reimport = true for the job)")
         self.ctx.log(f"{plan.label}: {msg}")
         return FileResult(str(plan.path), "skipped", table, import_id=same["id"], message=msg)
 
