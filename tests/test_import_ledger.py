@@ -181,6 +181,24 @@ def test_undo_removes_every_row_of_the_run_and_only_those(make_ctx, home, tmp_pa
     assert again["summary"] == "nothing to undo: run 2 left no imports in data.db"
 
 
+def test_undo_of_a_replace_names_the_files_whose_rows_it_cannot_put_back(make_ctx, home,
+                                                                         tmp_path):
+    # The undo left the table empty and said only that the replaced rows were gone, not
+    # that importing their file again brings them back (which is not skipped).
+    first = write(tmp_path / "jan.csv", "n\n1\n2\n")
+    run(make_ctx, first, run_id=1, table="t", mode="replace")
+    result, _ = run(make_ctx, write(tmp_path / "feb.csv", "n\n3\n"), run_id=2, table="t",
+                    mode="replace")
+    done = KIND.undo(make_ctx(run_id=50), params(),
+                     {"id": 2, "job": "job", "result": result, "inputs": {}})
+    assert done["summary"] == ("removed 1 row from t (1 file); the rows it replaced in t were "
+                               "not kept and cannot be put back: import jan.csv (run 1) again "
+                               "to bring them back")
+    assert rows(home, "t") == []
+    again, _ = run(make_ctx, first, run_id=3, table="t", mode="replace")
+    assert again["summary"] == "2 rows imported into t" and len(rows(home, "t")) == 2
+
+
 def test_cancel_between_batches_leaves_the_table_untouched(make_ctx, home, tmp_path,
                                                          monkeypatch):
     monkeypatch.setattr("trayjobs.kinds.importer.runner.PROGRESS_INTERVAL", 0)

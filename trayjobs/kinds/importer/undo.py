@@ -48,7 +48,13 @@ def undo_imports(store: Store, run_id: int, job: str, extra_ids: set[int]) -> di
     removed: Counter[str] = Counter()
     restored = 0
     replaced_tables: set[str] = set()
+    replaced_files: dict[str, None] = {}  # the imports whose rows a replace emptied
     for import_id, table, file, mode in found:
+        if mode == "replace":
+            for old_file, old_run in store.conn.execute(
+                    "SELECT file, run_id FROM _imports WHERE superseded_by = ? ORDER BY id",
+                    (import_id,)):
+                replaced_files[f"{old_file} (run {old_run})"] = None
         columns = _columns(store, table)
         if fold(IMPORT_ID) in columns:
             cur = store.conn.execute(f"DELETE FROM {q(table)} WHERE {q(IMPORT_ID)} = ?",
@@ -73,6 +79,12 @@ def undo_imports(store: Store, run_id: int, job: str, extra_ids: set[int]) -> di
         if replaced_tables:
             summary += (f"; the rows it replaced in {', '.join(sorted(replaced_tables))} were "
                         f"not kept and cannot be put back")
+            if replaced_files:
+                # Their ledger entries stay superseded: importing the files is not skipped.
+                names = list(replaced_files)
+                more = f" and {len(names) - 5:,} more" if len(names) > 5 else ""
+                summary += (f": import {', '.join(names[:5])}{more} again to bring them "
+                            f"back")
     return {"summary": summary, "removed": total, "restored": restored,
             "imports": [r[0] for r in found], "tables": dict(removed)}
 
