@@ -99,6 +99,19 @@ def test_a_header_line_of_numbers_only_is_said_to_be_maybe_a_row(make_ctx, home,
     assert not result.get("warnings")
 
 
+@pytest.mark.parametrize("batch_size", [1, 2, 2000])
+def test_dos_end_of_file_mark_is_no_record(make_ctx, home, tmp_path, batch_size):
+    # Old DOS programs end their exports with Ctrl+Z: it was a row, set aside (the run
+    # ended with a warning) or, in a file of one column, imported, the column made text.
+    result, _ = run(make_ctx, write(tmp_path / "two.csv", "a,b\r\n1,2\r\n3,4\r\n\x1a"),
+                    batch_size=batch_size)
+    assert result["summary"] == "2 rows imported into two" and not result.get("warnings")
+    run(make_ctx, write(tmp_path / "one.csv", "a\r\n1\r\n2\r\n\x1a"), run_id=2,
+        batch_size=batch_size)
+    assert rows(home, "one") == [{"a": 1}, {"a": 2}]
+    assert schema(home, "one")["a"] == "INTEGER"
+
+
 def test_single_quotes_are_sniffed_and_settings_override(make_ctx, home, tmp_path):
     path = write(tmp_path / "q.csv", "a,b\n'x, y',1\n'z',2\n")
     run(make_ctx, path)

@@ -58,6 +58,10 @@ class _Lines:
 
     def _blocks(self) -> Iterator[list[str]]:
         while lines := self._text.readlines(self.HINT):
+            if lines[-1] == "\x1a":  # a line without a line end is the file's last
+                lines.pop()  # Ctrl+Z, DOS's end-of-file mark, after an old program's export
+                if not lines:
+                    continue
             if self.streaming:
                 self.kept.clear()  # read to the end by now
             self.kept.append((self.next_line, lines))
