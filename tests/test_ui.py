@@ -703,3 +703,29 @@ def test_a_failed_runs_details_link_to_the_run_its_hook_started_and_back(make_ap
     assert ta.details is dlg  # the parent's details, open already, come to the front
     child.close()
     dlg.close()
+
+
+def test_quit_ends_the_app_even_while_a_window_refuses_to_close(qtbot, home):
+    # Once the engine has stopped the app must go: a window that refuses to close (a
+    # dialog waiting for an answer) vetoed Qt's quit(), leaving a window up whose engine
+    # had stopped, which ran no job. SIGTERM (a logout) and the tray's Quit both end here.
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    from trayjobs.ui.app import TrayApp
+
+    class Stubborn(QWidget):
+        def closeEvent(self, event) -> None:
+            event.ignore()
+
+    home.config_file.write_text(CONFIG)
+    ta = TrayApp(home, grace=1.0)
+    with qtbot.waitSignal(ta.ready, timeout=30_000):
+        ta.start()
+    stubborn = Stubborn()
+    qtbot.addWidget(stubborn)
+    stubborn.show()
+    app = QApplication.instance()
+    QTimer.singleShot(0, ta.quit)
+    QTimer.singleShot(20_000, lambda: app.exit(3))  # what the veto leaves: still running
+    assert app.exec() == 0

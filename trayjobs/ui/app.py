@@ -207,9 +207,15 @@ class TrayApp(QObject, Commands):
 
     def _finish_quit(self) -> None:
         self.tray.icon.hide()
-        self.window.hide()
+        app = QApplication.instance()
+        # Every window goes, not only the main one: Qt's quit() asks the visible windows to
+        # close, and one that refuses (a dialog waiting for an answer) kept the app up
+        # with its engine stopped, running no job. (Not exit(): outside exec(), as in
+        # tests, it would end every event loop started after it.)
+        for widget in app.topLevelWidgets():
+            widget.hide()
         self.stopped.emit()
-        QApplication.instance().quit()
+        app.quit()
 
     def _on_control(self, msg: dict[str, Any]) -> None:
         if msg.get("op") == "show":
