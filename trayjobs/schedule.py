@@ -134,6 +134,9 @@ def _check_cron(expr: str) -> None:
         if expr.strip().lower().startswith("@every"):
             raise CronError(f"cron '{expr}': for an interval write every = "
                             f"\"{expr.strip()[6:].strip() or '15m'}\" instead of cron")
+        if expr.strip().lower() == "@reboot":  # cron's "at start", which at_login is here
+            raise CronError(f"cron '{expr}': for a run each time trayjobs starts write "
+                            f"at_login = true instead of cron")
         raise CronError(f"cron '{expr}': write the 5 fields" + (
             f", e.g. '{fields}' for {expr.strip()}" if fields else
             " (minute hour day-of-month month day-of-week), e.g. '0 9 * * mon-fri'"))
