@@ -258,6 +258,28 @@ def test_max_wait_starts_the_run_anyway_and_says_why(system_bus, make_engine):
     assert eng.watcher.states_of(rid) == ["queued", "waiting", "queued", "running", "succeeded"]
 
 
+def test_max_wait_of_a_one_off_run_counts_from_its_time_not_from_when_it_was_asked(
+        system_bus, make_engine):
+    # `trayjobs run report --at ... --when-ready`, typed an hour before its time.
+    system_bus.upower(on_battery=True, percentage=40)
+    clock = [time.time()]
+    eng = make_engine(job("report", when="{ ac_power = true }", extra='max_wait = "30m"\n'),
+                      scheduler=False, clock=lambda: clock[0])
+    due = clock[0] + 3600
+    rid = eng.submit("report", trigger="cli", conditions=True, due_at=due)
+    clock[0] = due + 1
+    eng.tick(clock[0])
+    run = eng.watcher.wait(rid, "waiting")
+    assert run["wait_until"] == due + 1800
+    eng.tick(clock[0])
+    assert eng.store.get_run(rid)["state"] == "waiting"  # not started at once as waited out
+    clock[0] = due + 1801
+    eng.tick(clock[0])
+    run = eng.watcher.wait(rid)
+    assert run["state"] == "succeeded"
+    assert "waited 30 min for its conditions (on battery (40 %))" in run["note"]
+
+
 def test_runs_started_by_hand_do_not_wait_unless_asked(system_bus, make_engine, home):
     system_bus.upower(on_battery=True, percentage=50)
     eng = make_engine(job("backup", when="{ ac_power = true }"))

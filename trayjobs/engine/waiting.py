@@ -68,7 +68,7 @@ class Waiting:
         if not decision.wait:
             self._tell_unknown(job, run["id"], decision)
             return False
-        until = run["created_at"] + job.max_wait if job.max_wait else None
+        until = _due(run) + job.max_wait if job.max_wait else None
         row = self.store.hold(run["id"], reason=decision.reason, until=until)
         if row is None:
             return False
@@ -113,7 +113,7 @@ class Waiting:
                 row = self.store.release(run["id"])
                 if row is None:
                     continue
-                waited = format_duration(max(0.0, now - run["created_at"]))
+                waited = format_duration(max(0.0, now - _due(run)))
                 if decision is not None and decision.wait:  # max_wait is up
                     msg = (f"waited {waited} for its conditions ({decision.reason}); "
                            f"starting anyway: max_wait is {format_duration(job.max_wait)}")
@@ -133,6 +133,12 @@ class Waiting:
         if released:
             self.dispatch_pending()
         return min(again) if again else None
+
+
+def _due(run: dict[str, Any]) -> float:
+    """When ``run`` came due, which its wait counts from: a one-off's time (``--at``), not
+    when it was asked for, hours before perhaps."""
+    return run.get("due_at") or run["created_at"]
 
 
 def _joined(note: str | None, more: str) -> str:
