@@ -189,6 +189,31 @@ def test_paused_job_catches_up_on_resume(make_engine):
     assert run["trigger"] == "catch-up" and run["note"].startswith("missed 5 runs")
 
 
+def test_a_job_enabled_again_catches_up_nothing_of_the_days_it_was_off(make_engine,
+                                                                        write_config):
+    t0 = datetime(2026, 11, 23, 8, 0, tzinfo=BERLIN).timestamp()
+    jobs = """
+        [jobs.hourly]
+        kind = "demo"
+        every = "1h"
+        missed = "all"
+        steps = 1
+        step_time = 0
+        enabled = %s
+    """
+    eng = make_engine(jobs % "true", tz=BERLIN, scheduler=False)
+    eng.tick(t0)
+    write_config(jobs % "false")
+    eng.reload_config()
+    eng.tick(t0 + 5 * 86400)  # five days off: its slots were not missed, it was off
+    write_config(jobs % "true")
+    eng.reload_config()
+    eng.tick(t0 + 5 * 86400 + 60)
+    assert eng.store.list_runs(job="hourly") == []  # were 100 catch-up runs
+    st = eng.store.job_states()["hourly"]
+    assert st["next_run_at"] == t0 + 5 * 86400 + 3600
+
+
 @pytest.mark.parametrize("name", ["once", "all"])
 def test_a_clock_set_back_by_days_does_not_hold_the_schedule_back(name):
     # Planned while the clock was a week ahead; now it is right again.

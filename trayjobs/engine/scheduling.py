@@ -47,9 +47,12 @@ class Scheduling:
         next_due: list[float] = []
         changed = False
         for job in list(self.config.jobs.values()) if leads else ():
-            if job.schedule is None or not job.enabled:
+            if job.schedule is None:
                 continue
             st = states.get(job.name)
+            if not job.enabled:
+                self._pass_over(job, st, now_dt, token)
+                continue
             paused = all_paused or bool(st and st.get("paused"))
             try:
                 p = plan(job, st, now_dt, tz=self.tz)
@@ -98,6 +101,20 @@ class Scheduling:
         if changed:
             self.bus.emit(JobsChanged("schedule"))
         return min(next_due) if next_due else None
+
+    def _pass_over(self, job, st: dict | None, now_dt: datetime, token: int | None) -> None:
+        """Keep a disabled job's next slot ahead of now: its slots go by unrun, and enabling
+        it again catches up none of them (they were not missed while the computer slept:
+        the job was off). A paused job keeps its overdue time instead, as resuming says."""
+        seen = ((st or {}).get("next_run_at"), (st or {}).get("schedule_spec"))
+        if seen[0] is None or seen[1] != job.schedule_spec or seen[0] > now_dt.timestamp():
+            return
+        try:
+            nxt = job.schedule.next_after(now_dt, tz=self.tz).timestamp()
+        except Exception:  # said when it is enabled and planned again
+            return
+        self.store.advance_schedule(job.name, seen=seen, next_run_at=nxt,
+                                    schedule_spec=job.schedule_spec, token=token)
 
     def _schedule_problem(self, job: str, exc: Exception | None) -> None:
         """Note (``exc``) or clear (``None``) why ``job``'s schedule cannot be worked out:
