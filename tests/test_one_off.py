@@ -99,6 +99,14 @@ def test_no_time_or_a_negative_one_from_now_is_refused(within):
         one_off_time(within=within, now=NOW)
 
 
+@pytest.mark.parametrize("at", ["now", "NOW", " now "])
+def test_at_now_is_refused_as_a_run_now(at):
+    # Was "not a time; write e.g. 18:00": the run now it asks for is `trayjobs run JOB`.
+    from trayjobs.schedule import NotLater
+    with pytest.raises(NotLater, match="that is now, not later"):
+        one_off_time(at=at, now=NOW)
+
+
 def test_cli_refuses_in_0s_and_says_how_to_run_now(home):
     home.config_file.write_text(CONFIG)
     for args in (["--in", "0s"], ["--in=-5m"], ["--in", "-5"], ["--in", "-5m"]):

@@ -556,6 +556,8 @@ def one_off_time(*, at: str | None = None, within: str | None = None,
                     if t.timestamp() > now.timestamp())
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         raise ValueError(f"--at {at}: give a time too, e.g. '{text} 18:00'")
+    if text.casefold() == "now":
+        raise NotLater(f"--at {at}: that is now, not later")
     if text.casefold() == "tomorrow":
         raise ValueError(f"--at {at}: give a time too, e.g. 'tomorrow 9:00'")
     m = re.fullmatch(r"(?i)(\d{1,2}:\d{2}(?::\d{2})?)\s+tomorrow", text)
