@@ -68,6 +68,12 @@ def test_unknown_follows_when_unknown():
     assert run.unknown == ("power state unknown: no UPower service on the system bus",)
     wait = evaluate({"ac_power": True}, facts, 0.0, when_unknown="wait")
     assert wait.wait and wait.reason == "power state unknown: no UPower service on the system bus"
+    # Several conditions unknown for one reason: the reason once, not once each.
+    facts = Facts(unknown={"power": "no system bus", "idle": "no system bus"})
+    wait = evaluate({"ac_power": True, "battery_above": 30, "idle": 300}, facts, 0.0,
+                    when_unknown="wait")
+    assert wait.reason == "power state, battery level and idle time unknown: no system bus"
+    assert len(wait.unknown) == 3
 
 
 @pytest.mark.parametrize("connections, metered", [

@@ -19,7 +19,7 @@ from .base import MET, Condition, Facts, Verdict
 from .registry import CONDITIONS, condition_keys, get_condition
 
 __all__ = ["Condition", "Facts", "Verdict", "MET", "CONDITIONS", "Decision", "condition_keys",
-           "get_condition", "effective", "evaluate", "describe", "sources"]
+           "get_condition", "effective", "evaluate", "describe", "sources", "said"]
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,27 @@ def evaluate(conditions: dict[str, Any], facts: Facts, now: float, *,
             rechecks.append(now + cond.recheck)
     wait = bool(unmet) or (bool(unknown) and when_unknown == "wait")
     reasons = unmet + (unknown if when_unknown == "wait" else [])
-    return Decision(wait=wait, reason="; ".join(reasons) if wait else "; ".join(unknown),
+    return Decision(wait=wait, reason=said(reasons) if wait else said(unknown),
                     unknown=tuple(unknown), recheck_at=min(rechecks) if rechecks else None)
+
+
+def said(reasons: list[str] | tuple[str, ...]) -> str:
+    """Reasons in one line; those unknown for one cause name it once: "power state,
+    battery level and idle time unknown: no system bus" (each said it again)."""
+    parts: list[list[str]] = []  # [cause, what, what...]; [reason] for one without a cause
+    by_cause: dict[str, list[str]] = {}
+    for reason in reasons:
+        what, sep, why = reason.partition(" unknown: ")
+        if not sep:
+            parts.append([reason])
+        elif why in by_cause:
+            by_cause[why].append(what)
+        else:
+            by_cause[why] = [why, what]
+            parts.append(by_cause[why])
+    return "; ".join(p[0] if len(p) == 1 else
+                     f"{', '.join(p[1:-1])} and {p[-1]} unknown: {p[0]}" if len(p) > 2 else
+                     f"{p[1]} unknown: {p[0]}" for p in parts)
 
 
 def describe(conditions: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..conditions import Decision, evaluate
+from ..conditions import Decision, evaluate, said
 from ..config import JobConfig
 from ..durations import format_duration
 from .control import EXPLICIT_TRIGGERS
@@ -82,7 +82,7 @@ class Waiting:
         "run"``): its log says so, and the window once per job and reason."""
         if not decision.unknown:
             return
-        why = "; ".join(decision.unknown)
+        why = said(decision.unknown)
         msg = f"{why}; running anyway (when_unknown = \"run\")"
         self.store.add_log(run_id, msg, "warning")
         if (job.name, why) not in self._told_unknown:
