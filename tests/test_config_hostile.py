@@ -112,6 +112,9 @@ def test_nesting_too_deep_for_the_parser_is_a_config_error(open_, close):
                               "it runs in the computer's local time"),
     ("0 9 * * * UTC", "'UTC' is a time zone"),
     ("0 9 * * * *", "expected 5 fields (minute hour day-of-month month day-of-week), found 6"),
+    # Quartz's and Spring's seconds first, or a year last: which one cannot be told.
+    ("*/30 * * * * *", "found 6: no field of seconds (for runs seconds apart write every = "
+                       "\"30s\") and none of years here"),
     # were "'L' is not a number" and "'1W' is not a number"
     ("0 9 L-3 * *", "day of month 'L-3' (days before the month's last) is not supported here; "
                     "'L' is the month's last day and 'LW' its last weekday"),

@@ -149,7 +149,9 @@ def _check_cron(expr: str) -> None:
                         f"alone, e.g. '0 9 * * *'")
     if len(parts) != 5:
         raise CronError(f"cron '{expr}': expected 5 fields (minute hour day-of-month month "
-                        f"day-of-week), found {len(parts)}")
+                        f"day-of-week), found {len(parts)}" + (
+                            ": no field of seconds (for runs seconds apart write every = "
+                            "\"30s\") and none of years here" if len(parts) in (6, 7) else ""))
     for part, (name, lo, hi, names) in zip(parts, _FIELDS):
         for item in part.split(","):
             body, _, step = item.partition("/")
