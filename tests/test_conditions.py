@@ -170,6 +170,23 @@ def test_the_watch_follows_property_changes(system_bus):
         watch.stop()
 
 
+def test_idle_with_no_time_since_counts_from_when_it_was_first_seen_idle(system_bus):
+    # logind gives IdleSinceHint 0 where no session tells it when (nobody logged in: a
+    # worker's server): idle = "5m" counted from "now" at each look, and never held.
+    system_bus.logind(idle=True, idle_since=0.0)
+    watch = SystemWatch(Changes())
+    before = time.time()
+    watch.start()
+    try:
+        assert watch.ready.wait(5)
+        since = watch.facts().get("idle")["since"]
+        assert before <= since <= time.time()
+        assert evaluate({"idle": 300}, watch.facts(), since + 299).wait
+        assert not evaluate({"idle": 300}, watch.facts(), since + 301).wait
+    finally:
+        watch.stop()
+
+
 def test_no_bus_at_all_is_unknown_with_the_reason(monkeypatch, tmp_path):
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path}/none")
     watch = SystemWatch(lambda: None)

@@ -28,6 +28,7 @@ import os
 import queue
 import select
 import threading
+import time
 from typing import Any, Callable
 
 from .base import Facts
@@ -233,7 +234,7 @@ class SystemWatch:
                 update["idle"] = bool(changed["IdleHint"][1])
             if "IdleSinceHint" in changed:
                 update["since"] = changed["IdleSinceHint"][1] / 1e6
-            self._set(source, update)
+            self._set(source, self._idle(update["idle"], update["since"], current))
             return {source}
         # NetworkManager's facts span several objects: read them again, whole.
         self._load(source)
@@ -295,7 +296,19 @@ class SystemWatch:
 
     def _read_idle(self) -> dict[str, Any]:
         m = self._get_all(LOGIN1, LOGIN1_PATH, "org.freedesktop.login1.Manager")
-        return {"idle": bool(m.get("IdleHint")), "since": (m.get("IdleSinceHint") or 0) / 1e6}
+        with self._lock:
+            current = self._facts.known.get("idle")
+        return self._idle(bool(m.get("IdleHint")), (m.get("IdleSinceHint") or 0) / 1e6, current)
+
+    @staticmethod
+    def _idle(idle: bool, since: float, current: dict[str, Any] | None) -> dict[str, Any]:
+        """The idle facts; idle since 0 (logind does not know when: nobody is logged in to
+        tell it, as on a worker's server) counts from when it was first seen idle here,
+        not from each look, which an idle time would never reach."""
+        if idle and not since:
+            since = (current or {}).get("since") if (current or {}).get("idle") else None
+            since = since or time.time()
+        return {"idle": idle, "since": since}
 
     # -- the mount table --------------------------------------------------------------
 
