@@ -111,6 +111,8 @@ def test_nesting_too_deep_for_the_parser_is_a_config_error(open_, close):
     ("CRON_TZ=UTC 0 9 * * *", "'CRON_TZ=UTC' is a time zone, which cron here does not take: "
                               "it runs in the computer's local time"),
     ("0 9 * * * UTC", "'UTC' is a time zone"),
+    ("0 9 * * sat-sun", "range 'sat-sun' in the day of week field runs backwards; Sunday "
+                        "is 7 too, so write 'sat-7' for it at the end"),
     ("0 9 * * * *", "expected 5 fields (minute hour day-of-month month day-of-week), found 6"),
     # Quartz's and Spring's seconds first, or a year last: which one cannot be told.
     ("*/30 * * * * *", "found 6: no field of seconds (for runs seconds apart write every = "

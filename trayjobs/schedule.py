@@ -184,7 +184,9 @@ def _check_cron(expr: str) -> None:
                 last = _check_value(expr, name, lo, hi, names, b)
                 if last < first:
                     raise CronError(f"cron '{expr}': range '{body}' in the {name} field "
-                                    f"runs backwards")
+                                    f"runs backwards" + (
+                                        f"; Sunday is 7 too, so write '{a}-7' for it at the "
+                                        f"end" if name == "day of week" and last == 0 else ""))
 
 
 @dataclass(frozen=True)
