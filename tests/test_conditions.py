@@ -23,7 +23,7 @@ from trayjobs.conditions import Facts, effective, evaluate
 from trayjobs.conditions.system import SystemWatch
 from trayjobs.config import parse_config
 from trayjobs.store import FINAL_STATES
-from trayjobs.textfmt import state_text
+from trayjobs.textfmt import state_text, when
 
 # -- the rules, without a bus -------------------------------------------------------------
 
@@ -279,6 +279,17 @@ def test_max_wait_starts_the_run_anyway_and_says_why(system_bus, make_engine):
     assert run["started_at"] - run["created_at"] >= 1.0
     assert "for its conditions (on battery (40 %)); starting anyway: max_wait is" in run["note"]
     assert eng.watcher.states_of(rid) == ["queued", "waiting", "queued", "running", "succeeded"]
+
+
+def test_show_says_when_max_wait_starts_a_waiting_run_anyway(system_bus, make_engine, home):
+    system_bus.upower(on_battery=True, percentage=40)
+    eng = make_engine(job("report", when="{ ac_power = true }", extra='max_wait = "2h"\n'))
+    rid = eng.submit("report", trigger="schedule")
+    run = eng.watcher.wait(rid, "waiting")
+    out = trayjobs(home, "show", str(rid)).stdout
+    assert (f"  max wait: starts anyway at {when(run['wait_until'], seconds=True)} (in "
+            in out), out
+    assert "min), whatever its conditions say" in out, out
 
 
 def test_max_wait_of_a_one_off_run_counts_from_its_time_not_from_when_it_was_asked(

@@ -136,6 +136,9 @@ def cmd_show(home: Home, args) -> int:
     if run.get("due_at"):
         lines.append(f"  due:      {when(run['due_at'], seconds=True)}"
                      + (f" ({relative(run['due_at'])})" if run["state"] == "scheduled" else ""))
+    if run.get("wait_until") and run["state"] == "waiting":
+        lines.append(f"  max wait: starts anyway at {when(run['wait_until'], seconds=True)}"
+                     f" ({relative(run['wait_until'])}), whatever its conditions say")
     if run.get("note"):
         lines.append(f"  note:     {run['note']}")
     if run.get("host"):
