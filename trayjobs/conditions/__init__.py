@@ -96,9 +96,14 @@ def said(reasons: list[str] | tuple[str, ...]) -> str:
         else:
             by_cause[why] = [why, what]
             parts.append(by_cause[why])
-    return "; ".join(p[0] if len(p) == 1 else
-                     f"{', '.join(p[1:-1])} and {p[-1]} unknown: {p[0]}" if len(p) > 2 else
-                     f"{p[1]} unknown: {p[0]}" for p in parts)
+    said_parts = []
+    for cause, *whats in parts:
+        if not whats:
+            said_parts.append(cause)
+            continue
+        listed = whats[0] if len(whats) == 1 else f"{', '.join(whats[:-1])} and {whats[-1]}"
+        said_parts.append(f"{listed} unknown: {cause}")
+    return "; ".join(said_parts)
 
 
 def describe(conditions: dict[str, Any]) -> str:
