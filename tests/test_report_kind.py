@@ -278,6 +278,27 @@ def test_infinite_values_show_as_infinity_in_charts_figures_and_formats(home, sp
     assert Path(result["outputs"][1]).read_bytes().startswith(b"%PDF")
 
 
+def test_charts_of_extreme_and_tiny_numbers_are_drawn_with_their_own_values(home, spending):
+    # The span of ±1e308 overflowed and that of 5e-324 had no step: the run failed with
+    # "template default.html.j2: ValueError: math domain error"; bars of 0.000123 and
+    # -0.004 were labelled "0" and "-0".
+    result, _ = run_report(home, sections=[
+        {"title": "Extremes", "show": "line",
+         "query": "SELECT 'a', 1.7976931348623157e308 UNION ALL SELECT 'b', -1.7976931348623157e308"},
+        {"title": "Denormal", "show": "bar", "query": "SELECT 'a', 5e-324 UNION ALL SELECT 'b', 0"},
+        {"title": "Small", "show": "bar",
+         "query": "SELECT 'a', 0.000123 UNION ALL SELECT 'b', -0.004"}])
+    html = Path(result["outputs"][0]).read_text(encoding="utf-8")
+    svgs = {part.split("</h2>")[0].split(">")[-1]: part.split("<svg", 1)[1]
+            for part in html.split("<section")[1:]}
+    assert "1.8e+308" in svgs["Extremes"] and "-1.8e+308" in svgs["Extremes"]
+    assert "nan" not in svgs["Extremes"] and "inf" not in svgs["Extremes"]
+    assert "4.94e-324" in svgs["Denormal"]
+    assert ">0.000123<" in svgs["Small"] and ">-0.004<" in svgs["Small"]
+    assert ">-0<" not in svgs["Small"]
+    assert Path(result["outputs"][1]).read_bytes().startswith(b"%PDF")
+
+
 def test_text_that_is_not_utf8_is_shown_with_a_placeholder_and_a_warning(home, tmp_path):
     # A file another program wrote in Latin-1: the report failed on its first such cell.
     db = tmp_path / "latin.db"

@@ -8,6 +8,7 @@ lets the PDF side put text in fallback fonts or replace what no font has.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from html import escape
 from typing import Callable, Literal, Sequence
@@ -18,6 +19,7 @@ PALETTE = ("#4e79a7", "#e15759", "#f28e2b", "#59a14f", "#76b7b2", "#edc948", "#b
            "#9c755f", "#ff9da7", "#bab0ac")
 _FONT_SIZE = 11
 _CHAR_W = 6.4  # average advance of an 11 px sans-serif character
+_MAX = sys.float_info.max
 
 
 @dataclass(frozen=True)
@@ -30,20 +32,28 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     """Round tick values covering ``lo..hi`` (steps of 1, 2 or 5 times a power of ten)."""
     if hi <= lo:
         hi = lo + 1
-    raw = (hi - lo) / count
-    mag = 10 ** math.floor(math.log10(raw))
+    # Divided before subtracting, as the span of -1e308..1e308 is past what a float holds;
+    # a span of values near 5e-324 has no step a float can hold: 1e-300 is the least.
+    raw = max(hi / count - lo / count, 1e-300)
+    mag = 10.0 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
     start, stop = math.floor(lo / step), math.ceil(hi / step)
-    return [round(i * step, 10) for i in range(start, stop + 1)]
+    # 12 significant digits take off a float's noise (0.30000000000000004) at any scale,
+    # and a tick past the largest float stops there.
+    return [max(-_MAX, min(_MAX, float(f"{i * step:.12g}"))) for i in range(start, stop + 1)]
 
 
 def compact_number(v: float) -> str:
     """``1500 -> '1.5k'``, ``2_000_000 -> '2M'``, ``0.25 -> '0.25'``."""
+    if abs(v) >= 1e15:
+        return f"{v:.3g}"  # "1.8e+308", not 296 digits before a "T"
     for size, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(v) >= size:
             return f"{v / size:.1f}".rstrip("0").rstrip(".") + suffix
     if v == int(v):
         return str(int(v))
+    if abs(v) < 1:
+        return f"{v:.3g}"  # 0.000123 as itself, not as "0" (nor -0.004 as "-0")
     return f"{v:.2f}".rstrip("0").rstrip(".")
 
 
@@ -75,7 +85,7 @@ def chart_svg(kind: Literal["bar", "line"], labels: Sequence[str], series: Seque
     band = (x1 - x0) / max(n, 1)
 
     def y(v: float) -> float:
-        return y1 - (v - lo) / (hi - lo) * (y1 - y0)
+        return y1 - (v / 2 - lo / 2) / (hi / 2 - lo / 2) * (y1 - y0)  # halves: see nice_ticks
 
     def t(s: str) -> str:
         return markup(s) if markup else escape(s)
