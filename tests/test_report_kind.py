@@ -299,6 +299,21 @@ def test_charts_of_extreme_and_tiny_numbers_are_drawn_with_their_own_values(home
     assert Path(result["outputs"][1]).read_bytes().startswith(b"%PDF")
 
 
+def test_a_month_as_the_period_reads_that_month(home, tmp_path):
+    db = tmp_path / "sales.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE sales (day TEXT, amount REAL)")
+    conn.executemany("INSERT INTO sales VALUES (?, ?)", [
+        ("2024-01-31", 1), ("2024-02-01", 10), ("2024-02-29", 20), ("2024-03-01", 100)])
+    conn.commit()
+    conn.close()
+    result, _ = run_report(home, database=str(db), period="2024-02", formats=["html", "csv"],
+                           sections=[{"title": "Feb", "query": "SELECT sum(amount) AS total "
+                                      "FROM sales WHERE day BETWEEN :start AND :end"}])
+    assert read_csv(result["sections"][0]["csv"]) == [["total"], ["30.0"]]
+    assert "February 2024" in Path(result["outputs"][0]).read_text(encoding="utf-8")
+
+
 def test_text_that_is_not_utf8_is_shown_with_a_placeholder_and_a_warning(home, tmp_path):
     # A file another program wrote in Latin-1: the report failed on its first such cell.
     db = tmp_path / "latin.db"

@@ -37,6 +37,8 @@ SATURDAY = date(2026, 11, 21)
     ("year_to_date", "2026-01-01", "2026-11-21"),
     ("last_year", "2025-01-01", "2025-12-31"),
     ("2026-02-01..2026-02-28", "2026-02-01", "2026-02-28"),
+    ("2024-02", "2024-02-01", "2024-02-29"),  # a month, as README's `period = "2026-10"`
+    ("2026-12", "2026-12-01", "2026-12-31"),
 ])
 def test_periods(name, first, last):
     p = resolve_period(name, today=SATURDAY)
@@ -60,7 +62,7 @@ def test_last_month_in_january_and_all_time():
 
 
 @pytest.mark.parametrize("bad", ["last_fortnight", "last_0_days", "2026-02-10..2026-02-01",
-                                 "2026-02-30..2026-03-01", ""])
+                                 "2026-02-30..2026-03-01", "", "2026-13"])
 def test_bad_periods_are_refused_at_load_time(bad):
     with pytest.raises(ValueError, match="period"):
         ReportParams.model_validate({"builtin": "job-activity", "period": bad})

@@ -14,6 +14,7 @@ epoch timestamps are easy to filter:
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -23,11 +24,12 @@ __all__ = ["Period", "resolve_period", "check_period", "PERIOD_NAMES"]
 PERIOD_NAMES = (
     "today", "yesterday", "last_N_days", "this_week", "last_week", "month_to_date",
     "last_month", "quarter_to_date", "last_quarter", "year_to_date", "last_year", "all_time",
-    "YYYY-MM-DD..YYYY-MM-DD",
+    "YYYY-MM", "YYYY-MM-DD..YYYY-MM-DD",
 )
 _ALIASES = {"this_month": "month_to_date", "this_quarter": "quarter_to_date",
             "this_year": "year_to_date", "all": "all_time"}
 _LAST_DAYS = re.compile(r"last_(\d+)_days")
+_MONTH = re.compile(r"(\d{4})-(\d{2})")
 _RANGE = re.compile(r"(\d{4}-\d{2}-\d{2})\s*\.\.\s*(\d{4}-\d{2}-\d{2})")
 _FAR_PAST = date(1, 1, 1)
 _FAR_FUTURE = date(9999, 12, 31)
@@ -127,6 +129,13 @@ def resolve_period(name: str, *, today: date | None = None) -> Period:
         first, last = date(today.year - 1, 1, 1), date(today.year - 1, 12, 31)
     elif key == "all_time":
         return Period("all_time", _FAR_PAST, _FAR_FUTURE, "All time")
+    elif m := _MONTH.fullmatch(key):
+        try:
+            first = date(int(m.group(1)), int(m.group(2)), 1)
+        except ValueError as exc:
+            raise ValueError(f"period {name!r}: {exc}") from None
+        last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+        return Period(key, first, last, f"{first:%B %Y}")
     elif m := _RANGE.fullmatch(key):
         try:
             first, last = date.fromisoformat(m.group(1)), date.fromisoformat(m.group(2))
