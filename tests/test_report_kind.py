@@ -230,7 +230,10 @@ def test_custom_report_writes_html_csv_and_pdf(home, spending):
     ("SELECT * FROM nope", "no such table: nope"),
     ("SELECT missing_column FROM transactions", "no such column: missing_column"),
     ("SELECT day FORM transactions", 'near "transactions": syntax error'),
-    ("SELECT :nope", "binding parameter :nope"),
+    # What to write instead: the names a query has.
+    ("SELECT :nope", "binding parameter :nope; a report's query can use :start, :end, "
+                     ":start_ts, :end_ts, :days"),
+    ("SELECT ?", "a report's query can use :start, :end, :start_ts, :end_ts, :days"),
 ])
 def test_bad_query_fails_naming_the_section_and_sqlites_message(home, spending, query, message):
     run_report(home, title="T", sections=SECTIONS[:1])

@@ -158,7 +158,10 @@ def run_section(db: ReadOnlyDatabase | NoDatabase, section: SectionParams,
     except QueryRefused as exc:
         raise JobFailed(f"{name}: {exc}", retry=False) from None
     except sqlite3.ProgrammingError as exc:
-        raise JobFailed(f"{name}: {exc}", retry=False) from None
+        msg = str(exc).rstrip(".")
+        if "binding" in msg.lower():  # ":foo" or "?": say which names there are
+            msg += "; a report's query can use " + ", ".join(f":{k}" for k in params)
+        raise JobFailed(f"{name}: {msg}", retry=False) from None
     except sqlite3.OperationalError as exc:
         msg = str(exc)
         if msg == "interrupted":
