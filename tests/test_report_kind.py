@@ -317,6 +317,16 @@ def test_a_month_as_the_period_reads_that_month(home, tmp_path):
     assert "February 2024" in Path(result["outputs"][0]).read_text(encoding="utf-8")
 
 
+def test_a_negative_duration_keeps_its_sign(home, spending):
+    # It showed as "0 ms": a week that took 90 s less than the last looked unchanged.
+    result, _ = run_report(home, sections=[
+        {"title": "Change", "query": "SELECT 'this week' AS week, -90 AS change, 90 AS took",
+         "format": {"change": "duration", "took": "duration"}}])
+    html = Path(result["outputs"][0]).read_text(encoding="utf-8")
+    assert '<td class="num">-1 min 30 s</td><td class="num">1 min 30 s</td>' in html
+    assert "-1 min 30 s" in pdf_text(Path(result["outputs"][1]))
+
+
 def test_text_that_is_not_utf8_is_shown_with_a_placeholder_and_a_warning(home, tmp_path):
     # A file another program wrote in Latin-1: the report failed on its first such cell.
     db = tmp_path / "latin.db"

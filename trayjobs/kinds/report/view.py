@@ -62,7 +62,9 @@ def display(v: Any, fmt: str | None = None) -> str:
     if n is None:
         return _visible(str(v))
     if fmt == "duration":
-        return format_duration(n)
+        # format_duration shows a run's time, never below 0; a column of differences
+        # (or of clocks set back) has negative ones, which are not "0 ms".
+        return format_duration(n) if n >= 0 else "-" + format_duration(-n)
     if fmt == "size":
         return format_size(n)
     if fmt == "percent":
