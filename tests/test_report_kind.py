@@ -327,6 +327,19 @@ def test_a_negative_duration_keeps_its_sign(home, spending):
     assert "-1 min 30 s" in pdf_text(Path(result["outputs"][1]))
 
 
+def test_a_chart_heading_is_never_left_alone_at_the_foot_of_a_pdf_page(home, spending):
+    # A table above pushed the chart to the next page and left its heading behind.
+    for rows in range(20, 34, 3):
+        result, _ = run_report(home, formats=["pdf"], sections=[
+            {"title": "Rows", "max_rows": rows, "query": "SELECT day, amount FROM transactions"},
+            {"title": "Chart here", "show": "bar",
+             "query": "SELECT 'only bar', 123456 AS total"}])
+        pages = pdf_text(Path(result["outputs"][0])).split("\f")
+        with_heading = [i for i, page in enumerate(pages) if "Chart here" in page]
+        with_bar = [i for i, page in enumerate(pages) if "only bar" in page]
+        assert with_heading == with_bar, rows
+
+
 def test_text_that_is_not_utf8_is_shown_with_a_placeholder_and_a_warning(home, tmp_path):
     # A file another program wrote in Latin-1: the report failed on its first such cell.
     db = tmp_path / "latin.db"

@@ -197,7 +197,9 @@ def _draw(pdf: _ReportPDF, report: dict[str, Any], views: list[SectionView],
 
 def _section(pdf: _ReportPDF, v: SectionView) -> None:
     f, width = pdf.family_name, pdf.epw
-    if pdf.get_y() > pdf.page_break_trigger - 40:
+    chart = v.show in ("bar", "line") and not v.empty
+    # A heading goes where what it heads begins: a chart does not break across pages.
+    if pdf.get_y() > pdf.page_break_trigger - (20 + width * 300 / 720 if chart else 40):
         pdf.add_page()
     pdf.ln(6)
     pdf.set_text_color(*_INK)
