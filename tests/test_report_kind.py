@@ -287,7 +287,8 @@ def test_charts_of_extreme_and_tiny_numbers_are_drawn_with_their_own_values(home
     # -0.004 were labelled "0" and "-0".
     result, _ = run_report(home, sections=[
         {"title": "Extremes", "show": "line",
-         "query": "SELECT 'a', 1.7976931348623157e308 UNION ALL SELECT 'b', -1.7976931348623157e308"},
+         "query": "SELECT 'a', 1.7976931348623157e308 "
+                  "UNION ALL SELECT 'b', -1.7976931348623157e308"},
         {"title": "Denormal", "show": "bar", "query": "SELECT 'a', 5e-324 UNION ALL SELECT 'b', 0"},
         {"title": "Small", "show": "bar",
          "query": "SELECT 'a', 0.000123 UNION ALL SELECT 'b', -0.004"}])
@@ -338,6 +339,17 @@ def test_a_chart_heading_is_never_left_alone_at_the_foot_of_a_pdf_page(home, spe
         with_heading = [i for i, page in enumerate(pages) if "Chart here" in page]
         with_bar = [i for i, page in enumerate(pages) if "only bar" in page]
         assert with_heading == with_bar, rows
+
+
+def test_the_value_of_a_bar_down_to_the_axis_is_not_printed_over_its_label(home, spending):
+    result, _ = run_report(home, formats=["html"], sections=[
+        {"title": "Down", "show": "bar",
+         "query": "SELECT 'neg', -123456 UNION ALL SELECT 'pos', 10"}])
+    html = Path(result["outputs"][0]).read_text(encoding="utf-8")
+    svg = ET.fromstring(html[html.index("<svg"):html.index("</svg>") + 6])
+    baseline = {el.text: float(el.get("y")) for el in svg.iter("{http://www.w3.org/2000/svg}text")}
+    # An 11 px text sits above its baseline: the value's must end above the label's top.
+    assert baseline["-123.5k"] < baseline["neg"] - 11
 
 
 def test_text_that_is_not_utf8_is_shown_with_a_placeholder_and_a_warning(home, tmp_path):

@@ -114,7 +114,7 @@ def chart_svg(kind: Literal["bar", "line"], labels: Sequence[str], series: Seque
                        f'fill="#5f6368">{t(_short(label))}</text>')
 
     if kind == "bar":
-        out += _bars(labels, series, stacked, x0, band, y, t)
+        out += _bars(labels, series, stacked, x0, band, y, t, y1)
     else:
         out += _lines(series, x0, band, y)
 
@@ -129,7 +129,7 @@ def chart_svg(kind: Literal["bar", "line"], labels: Sequence[str], series: Seque
     return "\n".join(out)
 
 
-def _bars(labels, series, stacked, x0, band, y, t) -> list[str]:
+def _bars(labels, series, stacked, x0, band, y, t, floor) -> list[str]:
     out = []
     group = band * 0.8
     width = group if stacked else group / len(series)
@@ -157,9 +157,11 @@ def _bars(labels, series, stacked, x0, band, y, t) -> list[str]:
             out.append(f'<rect x="{bx:.2f}" y="{top:.2f}" width="{max(width - 1, 0.6):.2f}" '
                        f'height="{h:.2f}" fill="{colour}"/>')
             if show_values:
-                ty = top - 4 if v >= 0 else bot + 12
+                ty, ink = (top - 4, "#202124") if v >= 0 else (bot + 12, "#202124")
+                if ty > floor:  # below the axis it would print over the x labels: in the bar
+                    ty, ink = bot - 4, "#ffffff"
                 out.append(f'<text x="{bx + width / 2:.1f}" y="{ty:.1f}" text-anchor="middle" '
-                           f'fill="#202124">{t(compact_number(v))}</text>')
+                           f'fill="{ink}">{t(compact_number(v))}</text>')
     return out
 
 
