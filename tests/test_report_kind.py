@@ -352,6 +352,18 @@ def test_the_value_of_a_bar_down_to_the_axis_is_not_printed_over_its_label(home,
     assert baseline["-123.5k"] < baseline["neg"] - 11
 
 
+def test_a_pdf_table_does_not_break_a_heading_word(home, spending):
+    # The job-activity table's "Succeeded" printed as "Succeede" over "d".
+    row = {"Job": "'syntax'", "Kind": "'report'", "Runs": 7, "Succeeded": 3, "Failed": 4,
+           "Stopped": 0, "Retried": 0, "Retries": 0, "Average": "'565 ms'",
+           "Longest": "'1.4 s'", "Last": "'2026-12-04 17:58:12'"}
+    names = list(row)
+    query = "SELECT " + ", ".join(f"{value} AS {name}" for name, value in row.items())
+    result, _ = run_report(home, formats=["pdf"], sections=[{"title": "Wide", "query": query}])
+    words = pdf_text(Path(result["outputs"][0])).split()
+    assert all(name in words for name in names), words
+
+
 def test_text_that_is_not_utf8_is_shown_with_a_placeholder_and_a_warning(home, tmp_path):
     # A file another program wrote in Latin-1: the report failed on its first such cell.
     db = tmp_path / "latin.db"

@@ -285,9 +285,14 @@ def _table(pdf: _ReportPDF, v: SectionView) -> None:
     for i in cols:
         longest = max([len(v.columns[i])] + [len(r[i]) for r in v.rows[:100]])
         weights.append(min(longest, 40) + 3)  # + room for the cell padding
-    for _ in range(3):  # give every column at least MIN_COL_MM of the page
-        floor = sum(weights) * MIN_COL_MM / pdf.epw
-        weights = [max(w, floor) for w in weights]
+    # A heading's words in bold are wider than its letters count: "Succeeded" broke as "d".
+    pdf.set_font(f, "B", size)
+    least = [min(max([MIN_COL_MM] + [pdf.get_string_width(word) + 4
+                                      for word in pdf.clean(v.columns[i]).split()]), 60)
+             for i in cols]
+    pdf.set_font(f, "", size)
+    for _ in range(3):  # give every column at least MIN_COL_MM of the page, or its word
+        weights = [max(w, sum(weights) * mm / pdf.epw) for w, mm in zip(weights, least)]
     aligns = tuple("RIGHT" if v.numeric[i] else "LEFT" for i in cols) or "LEFT"
     with pdf.table(col_widths=weights, text_align=aligns, borders_layout="HORIZONTAL_LINES",
                    headings_style=FontFace(emphasis="BOLD", fill_color=(246, 247, 249)),
