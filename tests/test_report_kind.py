@@ -364,6 +364,16 @@ def test_a_pdf_table_does_not_break_a_heading_word(home, spending):
     assert all(name in words for name in names), words
 
 
+def test_a_figure_of_no_value_shows_a_dash_not_an_empty_card(home, spending):
+    result, _ = run_report(home, sections=[
+        {"title": "Total", "show": "figure",
+         "query": "SELECT sum(amount) AS spent, count(*) AS n, '' AS blank "
+                  "FROM transactions WHERE 0"}])
+    html = Path(result["outputs"][0]).read_text(encoding="utf-8")
+    assert re.findall(r'<div class="value">(.*?)</div>', html) == ["—", "0", ""]
+    assert "—" in pdf_text(Path(result["outputs"][1]))
+
+
 def test_text_that_is_not_utf8_is_shown_with_a_placeholder_and_a_warning(home, tmp_path):
     # A file another program wrote in Latin-1: the report failed on its first such cell.
     db = tmp_path / "latin.db"

@@ -149,7 +149,9 @@ def make_view(index: int, anchor: str, res: SectionResult, *, csv_name: str | No
                  for r in view.raw_rows]
     if s.show == "figure":
         first = res.rows[0]
-        view.figures = [(c, display(v, fmts.get(c))) for c, v in zip(res.columns, first)]
+        # NULL (the sum of no rows) as a dash: an empty card reads as a broken report.
+        view.figures = [(c, "—" if v is None else display(v, fmts.get(c)))
+                        for c, v in zip(res.columns, first)]
     elif s.show in ("bar", "line"):
         _chart_data(view, res)
     return view
