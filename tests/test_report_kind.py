@@ -432,6 +432,15 @@ def test_a_database_that_is_a_folder_is_not_no_data_yet(home):
     assert exc.value.retry is False
 
 
+def test_a_database_that_is_another_kind_of_file_says_what_to_set(home):
+    home.data_dir.mkdir(parents=True, exist_ok=True)
+    (home.data_dir / "sales.csv").write_text("day,amount\n2026-11-03,12.5\n" * 100)
+    with pytest.raises(JobFailed, match=r"sales\.csv: file is not a database; set database "
+                                        r"to a SQLite file") as exc:
+        run_report(home, database="sales.csv", sections=[{"title": "S", "query": "SELECT 1"}])
+    assert exc.value.retry is False
+
+
 def test_builtins_on_a_fresh_home_say_there_is_no_data_yet(home):
     for builtin, title in (("job-activity", "Job activity"), ("imported-data", "Imported data")):
         result, _ = run_report(home, job=builtin, builtin=builtin)

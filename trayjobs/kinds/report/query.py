@@ -63,6 +63,8 @@ class Databases:
                 # (as a query that meets the lock does); anything else stays so.
                 busy = getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
                 why = " (another program is writing to it)" if busy else ""
+                if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
+                    why = "; set database to a SQLite file"  # a CSV, say: import it first
                 raise JobFailed(f"cannot open the database {key}: {exc}{why}",
                                 retry=busy) from None
         return self._open[key]
