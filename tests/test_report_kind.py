@@ -291,7 +291,9 @@ def test_charts_of_extreme_and_tiny_numbers_are_drawn_with_their_own_values(home
                   "UNION ALL SELECT 'b', -1.7976931348623157e308"},
         {"title": "Denormal", "show": "bar", "query": "SELECT 'a', 5e-324 UNION ALL SELECT 'b', 0"},
         {"title": "Small", "show": "bar",
-         "query": "SELECT 'a', 0.000123 UNION ALL SELECT 'b', -0.004"}])
+         "query": "SELECT 'a', 0.000123 UNION ALL SELECT 'b', -0.004"},
+        {"title": "Stacked", "show": "bar", "stack": True,  # adds up to infinity
+         "query": "SELECT 'a', 1e308, 1e308 UNION ALL SELECT 'b', -1e308, -1e308"}])
     html = Path(result["outputs"][0]).read_text(encoding="utf-8")
     svgs = {part.split("</h2>")[0].split(">")[-1]: part.split("<svg", 1)[1]
             for part in html.split("<section")[1:]}
@@ -300,6 +302,7 @@ def test_charts_of_extreme_and_tiny_numbers_are_drawn_with_their_own_values(home
     assert "4.94e-324" in svgs["Denormal"]
     assert ">0.000123<" in svgs["Small"] and ">-0.004<" in svgs["Small"]
     assert ">-0<" not in svgs["Small"]
+    assert "nan" not in svgs["Stacked"] and "inf" not in svgs["Stacked"]
     assert Path(result["outputs"][1]).read_bytes().startswith(b"%PDF")
 
 

@@ -30,6 +30,7 @@ class Series:
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     """Round tick values covering ``lo..hi`` (steps of 1, 2 or 5 times a power of ten)."""
+    lo, hi = max(lo, -_MAX), min(hi, _MAX)  # stacked bars of 1e308 add up to infinity
     if hi <= lo:
         hi = lo + 1
     # Divided before subtracting, as the span of -1e308..1e308 is past what a float holds;
@@ -85,6 +86,7 @@ def chart_svg(kind: Literal["bar", "line"], labels: Sequence[str], series: Seque
     band = (x1 - x0) / max(n, 1)
 
     def y(v: float) -> float:
+        v = max(lo, min(hi, v))  # a stack past the largest float ends at the scale's end
         return y1 - (v / 2 - lo / 2) / (hi / 2 - lo / 2) * (y1 - y0)  # halves: see nice_ticks
 
     def t(s: str) -> str:
