@@ -705,27 +705,50 @@ def test_a_failed_runs_details_link_to_the_run_its_hook_started_and_back(make_ap
     dlg.close()
 
 
-def test_quit_ends_the_app_even_while_a_window_refuses_to_close(qtbot, home):
-    # Once the engine has stopped the app must go: a window that refuses to close (a
-    # dialog waiting for an answer) vetoed Qt's quit(), leaving a window up whose engine
-    # had stopped, which ran no job. SIGTERM (a logout) and the tray's Quit both end here.
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication, QWidget
 
-    from trayjobs.ui.app import TrayApp
+STUBBORN_APP = """
+import sys
+from PySide6.QtWidgets import QApplication, QWidget
+from trayjobs.paths import Home
+from trayjobs.ui.app import run_app
 
-    class Stubborn(QWidget):
-        def closeEvent(self, event) -> None:
-            event.ignore()
+class Stubborn(QWidget):  # a window that refuses to close, as a dialog waiting for an answer
+    def closeEvent(self, event):
+        event.ignore()
 
+app = QApplication(sys.argv)
+stubborn = Stubborn()
+stubborn.show()
+sys.exit(run_app(Home.under(sys.argv[1])))
+"""
+
+
+def test_sigterm_ends_the_app_even_while_a_window_refuses_to_close(home, tmp_path):
+    # Once the engine has stopped the app must go: a window that refuses to close vetoed
+    # Qt's quit(), leaving a window up whose engine had stopped and ran no job. SIGTERM (a
+    # logout) and the tray's Quit both end there. The real app, in a process of its own.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from trayjobs.instance import InstanceLock
     home.config_file.write_text(CONFIG)
-    ta = TrayApp(home, grace=1.0)
-    with qtbot.waitSignal(ta.ready, timeout=30_000):
-        ta.start()
-    stubborn = Stubborn()
-    qtbot.addWidget(stubborn)
-    stubborn.show()
-    app = QApplication.instance()
-    QTimer.singleShot(0, ta.quit)
-    QTimer.singleShot(20_000, lambda: app.exit(3))  # what the veto leaves: still running
-    assert app.exec() == 0
+    script = tmp_path / "stubborn_app.py"
+    script.write_text(STUBBORN_APP)
+    err = tmp_path / "stderr.txt"
+    with open(err, "wb") as out:
+        proc = subprocess.Popen([sys.executable, str(script), str(home.root)],
+                                stdout=subprocess.DEVNULL, stderr=out)
+    try:
+        deadline = time.monotonic() + 60
+        while not InstanceLock(home).is_locked():  # its engine runs
+            assert proc.poll() is None, err.read_text()[-2000:]
+            assert time.monotonic() < deadline, "the app did not start"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, err.read_text()[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
