@@ -100,7 +100,7 @@ def test_nesting_too_deep_for_the_parser_is_a_config_error(open_, close):
     ("@reboot", "for a run each time trayjobs starts write at_login = true instead of cron"),
     ("@boot", "write the 5 fields (minute hour day-of-month month day-of-week)"),
     ("@every 5m", "for an interval write every = \"5m\" instead of cron"),
-    ("0 0 ? * *", "day of month '?' is not a number"),  # was "never occurs in the months given"
+    ("0 ? * * *", "hour '?' is not a number"),  # "?" means any day in a day field only
     ("0 0 * * mon#6", "'mon#6' asks for week 6 of the month; write #1 to #5"),  # "Bad day-of-week"
     ("-1 * * * *", "minute '-1' is not a number"),  # was "minute ''"
     ("² * * * *", "minute '²' is not a number"),  # was "invalid literal for int()"

@@ -28,6 +28,22 @@ def test_cron_in_plain_words(expr, words):
     assert Cron(expr).describe() == words
 
 
+
+def test_a_question_mark_in_a_day_field_means_any_day():
+    # Quartz, Spring and AWS write "?" for the day field the other one decides; it was
+    # refused ("'?' is not a number"), so such a line could not be pasted as it is.
+    weekdays = Cron("0 9 ? * mon-fri")
+    assert weekdays.describe() == "Weekdays at 09:00"
+    t = datetime(2026, 12, 4, 12, 0, tzinfo=BERLIN)  # a Friday
+    assert weekdays.next_after(t, tz=BERLIN) == datetime(2026, 12, 7, 9, 0, tzinfo=BERLIN)
+    assert Cron("0 9 1 * ?").next_after(t, tz=BERLIN) == datetime(2027, 1, 1, 9, 0,
+                                                                    tzinfo=BERLIN)
+    cfg = parse_config('[jobs.j]\nkind = "demo"\ncron = "30 6 ? * *"\n')
+    assert cfg.jobs["j"].schedule.next_after(t, tz=BERLIN) == datetime(2026, 12, 5, 6, 30,
+                                                                        tzinfo=BERLIN)
+    with pytest.raises(ValueError, match="not a number"):
+        Cron("? 9 * * *")  # not a day field: no meaning there
+
 def test_intervals_in_plain_words():
     assert Interval(900).describe() == "Every 15 minutes"
     assert Interval(3600).describe() == "Every hour"

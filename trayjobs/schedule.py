@@ -221,12 +221,22 @@ class Interval:
         return f"Every {format_duration(s)}"
 
 
+def _any_day(expr: str) -> str:
+    """``expr`` with a "?" in a day field (Quartz's, Spring's and AWS's "no particular
+    value": ``0 9 ? * mon-fri``) as the "*" it means here, which cronsim reads."""
+    parts = expr.split()
+    if len(parts) != 5 or "?" not in (parts[2], parts[4]):
+        return expr
+    return " ".join("*" if p == "?" and i in (2, 4) else p for i, p in enumerate(parts))
+
+
 @dataclass(frozen=True)
 class Cron:
     expr: str
 
     def __post_init__(self) -> None:
         from cronsim import CronSim, CronSimError  # only where a job has a cron schedule
+        object.__setattr__(self, "expr", _any_day(self.expr))
         _check_cron(self.expr)
         try:
             next(CronSim(self.expr, datetime(2000, 1, 1)))
