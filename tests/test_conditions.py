@@ -428,6 +428,12 @@ def test_a_worker_holds_a_cli_run_when_ready_and_starts_it_on_ac(system_bus, hom
     write_config(job("backup", when="{ ac_power = true }"))
     out = trayjobs(home, "run", "backup", "--when-ready")
     assert out.returncode != 0 and "--when-ready needs trayjobs running" in out.stderr
+    # A run for later waits for the worker to start, which follows its conditions then (it
+    # was refused as the one for now is).
+    later = int(trayjobs(home, "run", "backup", "--in", "2h", "--when-ready",
+                         check=True).stdout)
+    assert wait_run(home, later, "scheduled")["inputs"]["conditions"] is True
+    trayjobs(home, "cancel", str(later), check=True)
     worker = start_worker(home)
     try:
         rid = int(trayjobs(home, "run", "backup", "--when-ready", check=True).stdout)

@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--when-ready", action="store_true",
                    help="wait for the job's conditions (`when`) as a scheduled run does, "
                         "instead of starting now whatever they say; needs the app or "
-                        "`trayjobs worker` running, which follows them")
+                        "`trayjobs worker` running, which follows them (a run for later "
+                        "waits for one)")
     s.add_argument("--dry-run", action="store_true",
                    help="preview what the job would do, touching nothing; refused for a job "
                         "whose kind has no preview (`trayjobs kinds` lists them)")
@@ -303,9 +304,12 @@ def cmd_run(home: Home, args) -> int:
     params = _param_args(args.param)
     due_at = _due_at(args)
     running = consumer_running(home)
-    if args.when_ready and not running:
+    if args.when_ready and not running and (due_at is None or args.wait):
+        # (A run for later, not waited for here, waits for the app or worker to start:
+        # that one follows its conditions.)
         raise UserError("--when-ready needs trayjobs running (the app or `trayjobs worker`): "
-                        "it follows the conditions and starts the run when they hold")
+                        "it follows the conditions and starts the run when they hold; a run "
+                        "for later (--at or --in, without --wait) waits for one to start")
     if running or (due_at is not None and not args.wait):
         ctl = control_for(home)
         run_id = ctl.submit(args.job, trigger="cli", files=args.file, dry_run=args.dry_run,
