@@ -65,11 +65,11 @@ def check_ping(value: str) -> str:
     if not looks_like_url(value, http=True):
         raise ValueError(f"{_masked(value)!r}: a heartbeat is pinged over HTTP; write e.g. "
                          f"\"https://hc-ping.com/YOUR-UUID\"")
-    from .channels.apprise_url import GARBLED, _bad_port, _garbled  # the URL's shape only
-    if _garbled(value.strip()):
+    from .channels.urlshape import GARBLED, bad_port, garbled
+    if garbled(value.strip()):
         # Not echoed: where its password ends cannot be told.
         raise ValueError(f"the heartbeat URL is not usable as written: {GARBLED}")
-    port = _bad_port(value.strip(), http=True)
+    port = bad_port(value.strip(), http=True)
     if port is not None:
         raise ValueError(f"{_masked(value)!r}: the port {port!r} is none: a port is a "
                          f"number from 1 to 65535")

@@ -103,7 +103,7 @@ def params_text(job_raw: dict[str, Any] | None, inputs: dict[str, Any] | None) -
 def _shown(job_raw: dict[str, Any]) -> dict[str, Any]:
     """The job's settings as the window shows them: a heartbeat URL's password blanked
     out (the details are read over a shoulder, copied into a bug report)."""
-    from ..alerts.channels.redact import without_password
+    from ..alerts.channels.urlshape import without_password
     ping = job_raw.get("ping")
     if isinstance(ping, str):
         return {**job_raw, "ping": without_password(ping)}

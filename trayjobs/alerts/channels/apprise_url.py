@@ -19,6 +19,7 @@ from contextlib import contextmanager
 
 from . import Channel, DeliveryError, Message, answer_may_change, register
 from .redact import redact
+from .urlshape import GARBLED, bad_port, garbled
 
 __all__ = ["AppriseChannel"]
 
@@ -119,10 +120,10 @@ class AppriseChannel(Channel):
 
     def _load(self):
         if self._plugin is None:
-            if _garbled(self.url):  # refused before Apprise sends a password astray
+            if garbled(self.url):  # refused before Apprise sends a password astray
                 raise DeliveryError(f"not a notification URL as written: {GARBLED}",
                                     retry=False)
-            port = _bad_port(self.url)
+            port = bad_port(self.url)
             if port is not None:
                 raise DeliveryError(f"the channel's URL names the port {port!r}, which is "
                                     f"none: a port is a number from 1 to 65535", retry=False)
@@ -209,51 +210,6 @@ def _limit_wait(plugin, url: str, timeout: float) -> None:
         plugin.socket_connect_timeout = float(timeout)
     if "rto" not in given:
         plugin.socket_read_timeout = float(timeout)
-
-
-#: Said of a URL whose user or password holds a character that cuts it in the wrong place.
-GARBLED = ("the user or password holds characters a URL cannot carry as they are "
-           "(@ : / # ?), so the URL is read wrongly (it would log in elsewhere, or as "
-           "someone else): write each of them percent-encoded, e.g. @ as %40, : as %3A, "
-           "/ as %2F, # as %23, ? as %3F, % as %25 (python3 -c \"import urllib.parse, "
-           "getpass; print(urllib.parse.quote(getpass.getpass(), safe=''))\" prints a "
-           "password so)")
-
-
-def _garbled(url: str) -> bool:
-    """The URL's user or password holds a raw "@", "/", "#", "?" or a second ":", which
-    Apprise (as any URL reader) cuts at: a mail password "p@ss" sends the login to the
-    server "ss". A URL's authority (up to its first "/", "?" or "#") has at most one "@"
-    and one ":" before it; one cut short has a port that is no number, and its "@" later."""
-    rest = url.partition("://")[2]
-    ahead = re.split(r"[/?]", rest, maxsplit=1)[0]
-    if "@" in ahead.partition("#")[2]:  # "p@ss#x@host": a "#" cut it before the host
-        return True
-    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
-    userinfo, at, host = authority.rpartition("@")
-    if at:
-        return "@" in userinfo or userinfo.count(":") > 1
-    if host.startswith("["):  # an IPv6 address: its colons are its own
-        return False
-    _, colon, port = host.rpartition(":")
-    return bool(colon) and not port.isdigit() and "@" in rest[len(authority):]
-
-
-def _bad_port(url: str, *, http: bool = False) -> str | None:
-    """The port of ``url``'s server when it is none (a number out of 1-65535; with
-    ``http``, also no number): Apprise takes it, and each send failed with "Failed to
-    parse". Text after a colon is no port in every service's URL: a Telegram bot's token
-    is "123456:ABC" in the host's place."""
-    rest = url.partition("://")[2]
-    host = re.split(r"[/?#]", rest, maxsplit=1)[0].rpartition("@")[2]
-    if host.startswith("["):
-        host = host.partition("]")[2]
-    _, colon, port = host.rpartition(":")
-    if not colon or not port:
-        return None
-    if not port.isdigit():
-        return port if http else None
-    return None if 0 < int(port) < 65536 else port
 
 
 def _unknown_scheme(url: str) -> str | None:

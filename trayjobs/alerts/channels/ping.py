@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import DeliveryError, answer_may_change
 from .redact import redact
+from .urlshape import GARBLED, garbled, split_login
 
 __all__ = ["ping", "ping_url"]
 
@@ -28,14 +29,12 @@ def ping(base: str, what: str, *, timeout: float = 10.0) -> None:
     import urllib.parse
     import urllib.request
 
-    from .apprise_url import GARBLED, _garbled
-
-    if _garbled(base):  # refused before a password is sent to the wrong server
+    if garbled(base):  # refused before a password is sent to the wrong server
         raise DeliveryError(f"the job's ping URL is not usable as written: {GARBLED}",
                             retry=False)
     url = ping_url(base, what)
     shown = redact(url, base)  # the check's UUID is its secret: anyone may ping with it
-    address, login = _login(url)
+    address, login = split_login(url)
     # A slug beyond ASCII or with a space ("/ping/KEY/büro backup") goes percent-encoded,
     # as a browser sends it: urllib refused it with an encoding error at every try.
     sent = urllib.parse.quote(address, safe=":/?#[]@!$&'()*+,;=%~")
@@ -63,19 +62,3 @@ def ping(base: str, what: str, *, timeout: float = 10.0) -> None:
         raise DeliveryError(f"the monitor's answer at {shown} was not understood: "
                             f"{redact(repr(exc), base)}") from None
 
-
-def _login(url: str) -> tuple[str, str | None]:
-    """``url`` without its ``user:password@``, and the Basic login header they make (the
-    percent-encoded characters of each decoded, as a browser does), or None."""
-    import base64
-    from urllib.parse import unquote
-    scheme, sep, rest = url.partition("://")
-    cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0),
-              default=len(rest))
-    userinfo, at, host = rest[:cut].rpartition("@")
-    if not at:
-        return url, None
-    user, _, password = userinfo.partition(":")
-    pair = f"{unquote(user)}:{unquote(password)}".encode("utf-8")
-    return (f"{scheme}{sep}{host}{rest[cut:]}",
-            "Basic " + base64.b64encode(pair).decode("ascii"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
-__all__ = ["secrets_of", "redact", "without_password"]
+__all__ = ["secrets_of", "redact"]
 
 #: Parts shorter than this stay (a "/hook" path, a "?format=json"): blanking them would
 #: blank common words of the error too, and they guard nothing.
@@ -65,21 +65,3 @@ def redact(text: str, url: str) -> str:
         text = re.sub(rf"(?<![\w]){re.escape(part)}(?![\w])", HIDDEN, text)
     return text
 
-
-def without_password(url: str) -> str:
-    """``url`` with the password of its ``user:password@`` written as ``…``, to show a
-    URL as the config has it (a job's settings in the window) without its password. The
-    password ends at the last ``@`` of the URL's authority: one holding an ``@`` of its
-    own, not percent-encoded, is blanked whole."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0),
-              default=len(rest))
-    at = rest.rfind("@", 0, cut)
-    if at < 0:  # a "/" in the password cut the authority short: the last "@" ahead
-        at = rest.partition("?")[0].rfind("@")
-    user, colon, _ = rest[:max(at, 0)].partition(":")
-    if at < 0 or not colon:
-        return url
-    return f"{scheme}{sep}{user}:{HIDDEN}{rest[at:]}"
