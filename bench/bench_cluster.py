@@ -15,6 +15,12 @@ PostgreSQL (the run history), both started here on loopback in a temporary folde
    median and spread of the pairs' own ratios; and the CPU time per run of every process
    involved (workers and their job processes, redis-server, PostgreSQL, this client),
    which the machine's other load does not inflate as it does wall time.
+   A third line, ``RedisHuey + history``, is the floor of any design that keeps one row
+   per run in PostgreSQL, as the issue asks ("one list of runs", none lost): the same
+   raw RedisHuey workers, but the client inserts a run row before each enqueue (its id is
+   the payload) and the task marks it started, then ended (three autocommitted
+   statements per run, prepared, no trayjobs code). What trayjobs adds beyond that floor
+   is its own cost; what the floor loses to raw RedisHuey is the cost of the history.
 2. ``latency``: submit to start with one worker idle for 0.3-0.6 s before each sample:
    the run's ``started_at`` (set by the worker as it claims the run) minus the time
    just before ``submit()``. The reference: the same for a raw RedisHuey task (its
@@ -72,6 +78,33 @@ RAW_WORKER = textwrap.dedent("""
         huey.storage.conn.incr("rawbench:done")
         if key is not None:
             huey.storage.conn.set(f"rawbench:start:{key}", repr(time.time()))
+
+    consumer = huey.create_consumer(workers=1, worker_type="thread")
+    consumer.run()
+""")
+
+# Raw RedisHuey keeping the least history a run list needs: a row per run, inserted by
+# the client, marked started and ended by the task (the floor of any such design).
+HISTORY_SQL = """
+CREATE TABLE IF NOT EXISTS floor_runs (
+    id bigserial PRIMARY KEY, job text NOT NULL, state text NOT NULL,
+    queued_at double precision NOT NULL, started_at double precision,
+    ended_at double precision, worker text)
+"""
+HISTORY_WORKER = textwrap.dedent("""
+    import os, sys, time
+    import psycopg
+    from huey import RedisHuey
+    huey = RedisHuey("floorbench", url=sys.argv[1], blocking=True, results=False)
+    db = psycopg.connect(sys.argv[2], autocommit=True)
+    me = f"{os.uname().nodename}:{os.getpid()}"
+
+    @huey.task()
+    def noop(run_id):
+        db.execute("UPDATE floor_runs SET state = 'running', started_at = %s, worker = %s"
+                   " WHERE id = %s AND state = 'queued'", (time.time(), me, run_id))
+        db.execute("UPDATE floor_runs SET state = 'succeeded', ended_at = %s"
+                   " WHERE id = %s AND worker = %s", (time.time(), run_id, me))
 
     consumer = huey.create_consumer(workers=1, worker_type="thread")
     consumer.run()
@@ -235,12 +268,63 @@ def raw_throughput(servers: Servers, n: int, workers: int) -> tuple[float, float
     return n / elapsed, cpu
 
 
+def history_throughput(servers: Servers, n: int, workers: int) -> tuple[float, float]:
+    """RedisHuey with a history row per run in PostgreSQL: tasks per second, CPU ms per task."""
+    import psycopg
+    from huey import RedisHuey
+    url = servers.redis.url(5)
+    servers.redis.client(5).flushdb()
+    database = servers.database()
+    db = psycopg.connect(database, autocommit=True)
+    db.execute(HISTORY_SQL)
+    procs = [subprocess.Popen([sys.executable, "-c", HISTORY_WORKER, url, database],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for _ in range(workers)]
+    huey = RedisHuey("floorbench", url=url, blocking=True, results=False)
+
+    @huey.task()
+    def noop(run_id):
+        pass  # runs in the workers (same name), never here
+
+    def submit() -> None:
+        row = db.execute("INSERT INTO floor_runs (job, state, queued_at) VALUES"
+                         " ('noop', 'queued', %s) RETURNING id", (time.time(),)).fetchone()
+        noop(row[0])
+
+    def done() -> int:
+        return db.execute("SELECT count(*) FROM floor_runs WHERE state = 'succeeded'"
+                          ).fetchone()[0]
+
+    try:
+        for _ in range(workers * 2):
+            submit()
+        if not wait_until(lambda: done() >= workers * 2, 60, 0.02):
+            sys.exit("RedisHuey + history workers did not start")
+        cpu0 = servers.cpu(procs)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            submit()
+        submitted = time.perf_counter() - t0
+        wait_until(lambda: done() >= workers * 2 + n, 600, 0.02)
+        elapsed = time.perf_counter() - t0
+        cpu = (servers.cpu(procs) - cpu0) * 1000 / n
+    finally:
+        for p in procs:
+            stop_process(p)
+        db.close()
+    print(f"  RedisHuey + history, {workers} worker{'s' if workers > 1 else ''}: {n} tasks in "
+          f"{elapsed:.2f} s (submitting took {submitted:.2f} s), CPU {cpu:.2f} ms/task",
+          flush=True)
+    return n / elapsed, cpu
+
+
 def throughput(args, work: Path, servers: Servers) -> None:
     counts = [int(x) for x in args.workers.split(",")]
     print(f"== throughput: {args.runs} no-op runs, best of {args.rounds} rounds", flush=True)
     best: dict[tuple[str, int], float] = {}
     pairs: dict[int, list[float]] = {w: [] for w in counts}
     cpus: dict[tuple[str, int], list[float]] = {}
+    floors: dict[int, list[float]] = {}
     for r in range(args.rounds):
         for w in counts:
             # Each pair under the same load; which side goes first alternates.
@@ -250,6 +334,11 @@ def throughput(args, work: Path, servers: Servers) -> None:
             else:
                 raw, raw_cpu = raw_throughput(servers, args.runs, w)
                 ours, ours_cpu = cluster_throughput(work, servers, args.runs, w, f"r{r}w{w}")
+            if servers.pg is not None:
+                floor, floor_cpu = history_throughput(servers, args.runs, w)
+                best[("floor", w)] = max(best.get(("floor", w), 0), floor)
+                floors.setdefault(w, []).append(floor / raw)
+                cpus.setdefault(("floor", w), []).append(floor_cpu)
             best[("ours", w)] = max(best.get(("ours", w), 0), ours)
             best[("raw", w)] = max(best.get(("raw", w), 0), raw)
             pairs[w].append(ours / raw)
@@ -264,11 +353,21 @@ def throughput(args, work: Path, servers: Servers) -> None:
         print(f"    paired rounds: ratio median {statistics.median(pairs[w]):.3f} "
               f"(min {min(pairs[w]):.3f}, max {max(pairs[w]):.3f}); CPU per run, all "
               f"processes: {oc:.2f} ms (raw: {rc:.2f} ms, ratio {rc / oc:.3f})")
+        if w in floors:
+            f = best[("floor", w)]
+            fc = statistics.median(cpus[("floor", w)])
+            print(f"    the floor, RedisHuey + a history row per run in PostgreSQL: {f:.0f} "
+                  f"tasks/s = {f / r:.2f}x raw (paired median "
+                  f"{statistics.median(floors[w]):.3f}), CPU {fc:.2f} ms/task; trayjobs is "
+                  f"{o / f:.2f}x the floor")
     if 1 in counts and 2 in counts:
         s = best[("ours", 2)] / best[("ours", 1)]
         raw_s = best[("raw", 2)] / best[("raw", 1)]
         print(line("  scaling 1 -> 2 workers", f"{s:.2f}x", "raw RedisHuey", f"{raw_s:.2f}x",
                    None, ">= 1.6x", s >= 1.6))
+        if 1 in floors and 2 in floors:
+            print(f"    the floor (RedisHuey + history): "
+                  f"{best[('floor', 2)] / best[('floor', 1)]:.2f}x")
 
 
 def latency(args, work: Path, servers: Servers) -> None:
