@@ -683,3 +683,24 @@ def test_failures_queued_while_a_burst_is_summed_up_neither_break_it_nor_send_it
     assert "d failed 8 times" in titles[1], titles
     states = {r["state"] for r in store.outbox_log(limit=100)}
     assert states == {"sent", "merged"}, states
+
+
+def test_two_senders_at_once_send_each_alert_once(setup, http):
+    # The app's sender and a foreground `trayjobs run` flushing at its end (or an old and
+    # a new leader of a cluster) read the same outbox: a message goes once, whichever
+    # takes it, and both go on to what is left.
+    http.delay = 0.4  # each send takes a while: the other sender looks meanwhile
+    first, store, clock, bus = setup(hook(http) + JOBS)
+    second, _, _, _ = setup(hook(http) + JOBS)
+    second.sender.clock = clock
+    for job in ("a", "b"):
+        finish(store, bus, job, "failed")
+    import threading
+    both = [threading.Thread(target=s.sender.run_once, args=(clock.t + 2,), kwargs={"flush": True})
+            for s in (first, second)]
+    for t in both:
+        t.start()
+    for t in both:
+        t.join(20)
+    assert sorted(b["title"] for b in http.bodies("/hook")) == ["a failed", "b failed"]
+    assert {r["state"] for r in store.outbox_log()} == {"sent"}

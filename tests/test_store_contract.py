@@ -147,6 +147,29 @@ def test_every_compare_and_set_has_one_winner_among_threads_with_their_own_conne
         [{"channel": "mail", "event": "failed", "dedupe": "run-2"}]))) == 1
 
 
+def test_one_sender_holds_an_alert_lane_until_it_lets_go_or_its_time_passes(backend):
+    store = backend.open()
+    others = [backend.open() for _ in range(6)]
+    names = iter(f"sender{i}" for i in range(6))
+    lock = threading.Lock()
+
+    def take():
+        with lock:
+            me, mine = next(names), others.pop()
+        return me if mine.outbox_lane_hold("mail", me, store.now() + 60) else None
+    winners = [w for w in _race(6, take) if w]
+    assert len(winners) == 1
+    (owner,) = winners
+    assert store.outbox_lane_hold("mail", owner, store.now() + 60)  # held longer by its owner
+    assert not store.outbox_lane_hold("mail", "late", store.now() + 60)
+    assert store.outbox_lane_hold("ping:backup", "late", store.now() + 60)  # another lane
+    store.outbox_lane_free("mail", "late")  # not its to free
+    assert not store.outbox_lane_hold("mail", "late", store.now() + 60)
+    store.outbox_lane_free("mail", owner)
+    assert store.outbox_lane_hold("mail", "late", store.now() - 1)  # free: taken
+    assert store.outbox_lane_hold("mail", "third", store.now() + 60)  # its time passed
+
+
 def test_ids_only_grow_whoever_writes(backend):
     stores = [backend.open() for _ in range(4)]
     seen: list[list[int]] = [[] for _ in stores]

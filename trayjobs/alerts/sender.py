@@ -37,6 +37,9 @@ PING = "ping"
 FLOOD_WINDOW = 60.0
 #: Messages a summary never swallows.
 UNMERGED = ("report", "summary")
+#: How long past a send's own timeout a sender holds the lane it sends from: one that
+#: died lets go of it after that (see RunStore.outbox_lane_hold).
+LANE_SPARE = 60.0
 
 
 def resolve_url(value: Any, *, ping: bool = False) -> str:
@@ -89,6 +92,11 @@ class Sender:
         self._done = False  # a lane finished since the look-out last looked
         self._problems: dict[str, str | None] = {}
         self._problems_lock = threading.Lock()
+        import os
+        import socket
+        import uuid
+        #: Who this sender is to the other processes delivering from the same outbox.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         #: Each channel's settings (and the jobs' pings) as last seen: see _follow_config.
         self._seen: dict[str, Any] | None = None
 
@@ -245,17 +253,34 @@ class Sender:
                  now: float, flush: bool, timeout: float | None = None) -> None:
         channel = lane[0]
         timeout = self.timeout if timeout is None else timeout
-        if channel == PING:
-            self._pings(cfg, rows or [], now, flush, timeout)
-        else:
-            # What may go with the head: the messages due within the gathering window.
-            due_by = None if flush or channel not in cfg.alerts else now + self.gather
-            rows = self.store.outbox_pending(channel, due_by=due_by)
-            if rows:
-                self._messages(cfg, channel, rows, now, flush, timeout)
+        # Another process may deliver from this outbox at the same time (the app and a
+        # foreground command flushing at its end; an old and a new leader): the lane is
+        # taken first, and held a send's timeout ahead before each send, so each message
+        # goes once; its rows are read once it is held.
+        key = channel if lane[1] is None else f"{channel}:{lane[1]}"
+
+        def hold() -> bool:
+            return self.store.outbox_lane_hold(key, self.owner,
+                                               self.store.now() + timeout + LANE_SPARE)
+
+        if not hold():
+            log.info("alerts: another trayjobs is delivering %s", key)
+            return
+        try:
+            if channel == PING:
+                rows = [r for r in self.store.outbox_pending(PING) if r["job"] == lane[1]]
+                self._pings(cfg, rows, now, flush, timeout, hold)
+            else:
+                # What may go with the head: the messages due within the gathering window.
+                due_by = None if flush or channel not in cfg.alerts else now + self.gather
+                rows = self.store.outbox_pending(channel, due_by=due_by)
+                if rows:
+                    self._messages(cfg, channel, rows, now, flush, timeout, hold)
+        finally:
+            self.store.outbox_lane_free(key, self.owner)
 
     def _pings(self, cfg, rows: list[dict[str, Any]], now: float, flush: bool,
-               timeout: float) -> None:
+               timeout: float, hold: Callable[[], bool]) -> None:
         blocked: set[str] = set()  # a job whose earlier ping waits: its later ones wait too
         for row in rows:
             job = row["job"]
@@ -269,6 +294,8 @@ class Sender:
                                          last_error=f"the job {job!r} has no ping any more")
                 self._changed([row])
                 continue
+            if not hold():
+                return  # held too long: another sender has the lane now
             base = None
             try:
                 base = resolve_url(url, ping=True)
@@ -280,7 +307,7 @@ class Sender:
             self._sent([row], now, PING)
 
     def _messages(self, cfg, channel: str, rows: list[dict[str, Any]], now: float,
-                  flush: bool, timeout: float) -> None:
+                  flush: bool, timeout: float, hold: Callable[[], bool]) -> None:
         spec = cfg.alerts.get(channel)
         if spec is None:
             self.store.outbox_update([r["id"] for r in rows], state="failed",
@@ -310,7 +337,7 @@ class Sender:
         if len(merge) >= BURST or ((quiet or gathered) and len(merge) >= 2):
             batch = [r for r in batch if r["event"] in UNMERGED] + [self._summarise(channel, merge, quiet, now)]
         for row in batch:
-            if self._stopping:
+            if self._stopping or not hold():
                 return
             url = None
             try:

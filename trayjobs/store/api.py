@@ -364,6 +364,14 @@ class RunStoreAPI(Protocol):
         """Queue messages in one transaction; one whose ``dedupe`` is queued already is
         skipped (so two machines noticing the same end queue one message); how many added."""
 
+    def outbox_lane_hold(self, lane: str, owner: str, until: float) -> bool:
+        """Take ``lane`` (a channel's messages, a job's pings) for ``owner`` until
+        ``until``, or hold it longer if ``owner`` has it; False while another holds it
+        (so two processes delivering at once send each message once)."""
+
+    def outbox_lane_free(self, lane: str, owner: str) -> None:
+        """Let ``lane`` go, if ``owner`` still holds it."""
+
     def outbox_pending(self, channel: str | None = None, *,
                        due_by: float | None = None) -> list[Row]:
         """Pending messages, oldest first: every one, or those of ``channel`` (that may go

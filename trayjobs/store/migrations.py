@@ -312,6 +312,15 @@ def _m018_worker_problem(db: "sqlite_utils.Database") -> None:
     db.execute("ALTER TABLE workers ADD COLUMN problem TEXT")
 
 
+def _m020_alert_lanes(db: "sqlite_utils.Database") -> None:
+    # Who is delivering a lane of the outbox (a channel's messages, a job's pings) until
+    # when: the app's sender, a foreground command flushing at its end, an old and a new
+    # leader of a cluster each take a lane before they send from it, so a message goes
+    # once; a sender that died lets go when ``until`` passes.
+    db.execute("CREATE TABLE alert_lanes (lane TEXT PRIMARY KEY, owner TEXT NOT NULL,"
+               " until REAL NOT NULL)")
+
+
 #: The tables and columns that name a run by its id besides ``runs`` itself: a number one
 #: of them still names is never given to a new run (019_run_ids_not_reused).
 RUN_ID_REFERENCES = (("runs", "retry_of"), ("runs", "parent_run"), ("run_log", "run_id"),
@@ -377,4 +386,5 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("017_runs_started_by", _m017_runs_started_by),
     ("018_worker_problem", _m018_worker_problem),
     ("019_run_ids_not_reused", _m019_run_ids_not_reused),
+    ("020_alert_lanes", _m020_alert_lanes),
 ]

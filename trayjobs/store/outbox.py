@@ -3,6 +3,9 @@ became of them (table ``alert_outbox``, migration ``009_alert_outbox``).
 
 A row is ``pending`` until it is ``sent``, ``failed`` for good (its last error kept), or
 ``merged`` into a summary of a burst. ``due_at`` is when it may next be tried.
+A sender takes a lane (a channel's messages, a job's pings) in ``alert_lanes``
+(migration ``020_alert_lanes``) before it delivers from it: of two processes sending
+at once, one sends each message.
 :class:`~trayjobs.store.RunStore` inherits these methods.
 """
 
@@ -42,6 +45,19 @@ class OutboxMixin:
                 "INSERT OR IGNORE INTO alert_outbox (channel, event, job, run_id, dedupe, title,"
                 " body, data, created_at, due_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
             return conn.total_changes - before
+
+    def outbox_lane_hold(self, lane: str, owner: str, until: float) -> bool:
+        """Take ``lane`` for ``owner`` until ``until`` (or hold it longer, if ``owner``
+        has it): False while another owner holds it and its time has not passed."""
+        return self._execute(
+            "INSERT INTO alert_lanes (lane, owner, until) VALUES (?, ?, ?) ON CONFLICT (lane)"
+            " DO UPDATE SET owner = excluded.owner, until = excluded.until"
+            " WHERE alert_lanes.owner = excluded.owner OR alert_lanes.until < ?",
+            (lane, owner, until, self.now())).rowcount > 0
+
+    def outbox_lane_free(self, lane: str, owner: str) -> None:
+        """Let ``lane`` go, if ``owner`` still holds it."""
+        self._execute("DELETE FROM alert_lanes WHERE lane = ? AND owner = ?", (lane, owner))
 
     def outbox_pending(self, channel: str | None = None, *,
                        due_by: float | None = None) -> list[dict[str, Any]]:

@@ -243,6 +243,11 @@ def _m018_worker_problem() -> list[str]:
     return [f"ALTER TABLE workers ADD COLUMN problem {T}"]
 
 
+def _m020_alert_lanes() -> list[str]:
+    return [f"CREATE TABLE alert_lanes (lane {T} PRIMARY KEY, owner {T} NOT NULL,"
+            f" until {F} NOT NULL)"]
+
+
 PG_MIGRATIONS: list[tuple[str, list[str]]] = [
     ("001_initial", _m001_initial()),
     ("002_watch_files", _m002_watch_files()),
@@ -262,4 +267,5 @@ PG_MIGRATIONS: list[tuple[str, list[str]]] = [
     ("016_queue_wait", _m016_queue_wait()),
     ("017_runs_started_by", _m017_runs_started_by()),
     ("018_worker_problem", _m018_worker_problem()),
+    ("020_alert_lanes", _m020_alert_lanes()),
 ]
