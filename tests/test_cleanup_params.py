@@ -81,6 +81,8 @@ def test_the_readme_example_loads():
     ("filters = []\naction = { move = '~/A/{yeer}' }", "action.move.move", "unknown placeholder {yeer}"),
     ("filters = []\naction = { move = '~/A/{name.__class__}' }", "action.move.move", "unknown placeholder"),
     ("filters = []\naction = { rename = 'sub/{name}' }", "action.rename.rename", "cannot contain '/'"),
+    ("filters = []\naction = { rename = '..' }", "action.rename.rename", "is no file's name"),
+    ("filters = []\naction = { rename = ' ' }", "action.rename.rename", "is no file's name"),
     # a NUL would end the name in the system call: another name than reported, or a crash
     ('filters = []\naction = { rename = "{stem}\\u0000" }', "action.rename.rename", "cannot hold a NUL"),
     ('filters = []\naction = { move = "/tmp/x/{ext}\\u0000y" }', "action.move.move", "cannot hold a NUL"),

@@ -31,6 +31,9 @@ class RenameAction(Action):
     def _valid(cls, v: str) -> str:
         if "/" in v or "\\" in v:
             raise ValueError(f"rename {v!r}: a new name cannot contain '/' (use move to change folders)")
+        if v.strip() in ("", ".", ".."):
+            raise ValueError(f"rename {v!r} is no file's name (every file would be skipped): "
+                             f"give the new name, e.g. '{{stem}}-old{{suffix}}'")
         return check_template(v, what="rename", allowed=_NAME_PLACEHOLDERS)
 
     def plan(self, item: Item, ws: Workspace) -> None:
