@@ -151,6 +151,24 @@ def test_check_and_jobs_show_errors_but_list_good_jobs(home):
     assert re.search(r"^hooked +demo +Manual +config error \(below\)", jobs.stdout, re.M)
 
 
+def test_jobs_lists_what_a_due_run_waits_for(home):
+    home.config_file.write_text(dedent("""
+        [settings]
+        pause_on_battery = true
+        [jobs.backup]
+        kind = "demo"
+        cron = "0 2 * * *"
+        when = { idle = "5m" }
+        [jobs.plain]
+        kind = "demo"
+    """))
+    jobs = trayjobs(home, "jobs")
+    assert re.search(r"^backup +demo +Daily at 02:00 · when on AC power, idle for 5 min +",
+                     jobs.stdout, re.M), jobs.stdout
+    # A run a person starts does not wait: a job only run by hand has nothing to wait for.
+    assert re.search(r"^plain +demo +Manual *$", jobs.stdout, re.M)
+
+
 def test_jobs_with_only_broken_jobs_does_not_say_there_are_none(home):
     home.config_file.write_text('[jobs.backup]\nkind = "command"\ncomand = "echo hi"\n')
     jobs = trayjobs(home, "jobs")

@@ -239,7 +239,14 @@ def cmd_jobs(home: Home, args) -> int:
         if o["name"] in faulty:  # listed, but not as it should be: the error follows
             status = "config error (below)"
         lr, h = o["last"], o["health"]
-        rows.append([o["name"], o["kind"], o["trigger"], status,
+        trigger = o["trigger"]
+        job = ctl.config.jobs.get(o["name"])
+        automatic = job is not None and (job.schedule or job.common.watch or job.common.at_login)
+        conditions = job.conditions(ctl.config.settings) if automatic else {}
+        if conditions:  # a run that comes due waits for them (one a person starts does not)
+            from .conditions import describe
+            trigger += f" · when {describe(conditions)}"
+        rows.append([o["name"], o["kind"], trigger, status,
                      _next_text(o["next_run_at"]) if o["next_run_at"] and o["enabled"] else "",
                      f"{outcome(lr)} {relative(lr.get('finished_at') or lr.get('created_at'))}"
                      if lr else "", rate_text(h), durations_text(h)])
