@@ -102,7 +102,9 @@ def _walk(value: Any, at: str, seen: set[int], notes: list[str]) -> Any:
 def _key(key: Any, at: str, notes: list[str]) -> Any:
     if isinstance(key, int) and not isinstance(key, bool) and key.bit_length() >= 14_000:
         return _big_int(key, at, notes)
-    return key  # JSON's own rules for keys apply (text, numbers, true/false, None)
+    if key is None or isinstance(key, (str, int, float, bool)):
+        return key  # JSON's own rules for keys apply (text, numbers, true/false, None)
+    return _text(key)  # a date, a path, a tuple: its text, as for a value
 
 
 def _big_int(value: int, at: str, notes: list[str]) -> str:
