@@ -128,7 +128,8 @@ class Control(Hooks):
             else:
                 self.store.send_control(message)
         except Exception as exc:  # the others also look at the store at each heartbeat
-            log.warning("could not tell the other workers (%s): %s", message.get("op"), exc)
+            log.warning("the other workers hear of this (%s) at their next heartbeat, not at "
+                        "once: %s", message.get("op"), exc)
 
     def _runs_submitted(self, run_id: int | None = None, *,
                         row: dict[str, Any] | None = None) -> None:
