@@ -24,7 +24,9 @@ PostgreSQL (the run history), both started here on loopback in a temporary folde
 2. ``latency``: submit to start with one worker idle for 0.3-0.6 s before each sample:
    the run's ``started_at`` (set by the worker as it claims the run) minus the time
    just before ``submit()``. The reference: the same for a raw RedisHuey task (its
-   start noted by the task). Target p50 <= 25 ms.
+   start noted by the task). Target p50 <= 25 ms. Then the same as a person sees it,
+   whole processes: ``trayjobs run noop --wait`` from the client's home, start to exit,
+   next to a ``python`` process that enqueues the raw task and waits for it to be done.
 
     .venv/bin/python bench/bench_cluster.py                 # both, full settings (~5 min)
     .venv/bin/python bench/bench_cluster.py throughput --runs 500 --workers 1,2
@@ -370,6 +372,42 @@ def throughput(args, work: Path, servers: Servers) -> None:
                   f"{best[('floor', 2)] / best[('floor', 1)]:.2f}x")
 
 
+RAW_RUN_WAIT = textwrap.dedent("""
+    import sys, time
+    import redis
+    from huey import RedisHuey
+    huey = RedisHuey("rawbench", url=sys.argv[1], blocking=True, results=False)
+
+    @huey.task()
+    def noop(key=None):
+        pass
+
+    conn = redis.Redis.from_url(sys.argv[1])
+    before = int(conn.get("rawbench:done") or 0)
+    noop()
+    while int(conn.get("rawbench:done") or 0) <= before:
+        time.sleep(0.001)
+""")
+
+
+def whole_processes(ctl, raw_url: str, samples: int) -> tuple[list[float], list[float]]:
+    """Milliseconds, start to exit, of ``trayjobs run noop --wait`` and of the raw
+    enqueue-and-wait process, alternating."""
+    env = dict(os.environ, TRAYJOBS_HOME=str(ctl.home.root))
+    ours, raw = [], []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "trayjobs", "run", "noop", "--wait"],
+                              env=env, capture_output=True, text=True)
+        ours.append((time.perf_counter() - t0) * 1000)
+        if done.returncode != 0:
+            sys.exit(f"trayjobs run noop --wait failed: {done.stderr.strip()}")
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", RAW_RUN_WAIT, raw_url], check=True)
+        raw.append((time.perf_counter() - t0) * 1000)
+    return ours, raw
+
+
 def latency(args, work: Path, servers: Servers) -> None:
     print(f"== latency: {args.samples} samples, one worker idle 0.3-0.6 s before each",
           flush=True)
@@ -390,6 +428,7 @@ def latency(args, work: Path, servers: Servers) -> None:
             noop(key=i)
             wait_until(lambda: conn.get(f"rawbench:start:{i}"), 30, 0.002)
             raw.append((float(conn.get(f"rawbench:start:{i}")) - t0) * 1000)
+        whole, whole_raw = whole_processes(ctl, servers.redis.url(4), max(5, args.samples // 3))
     finally:
         stop_all(ctl, procs)
         for p in raw_procs:
@@ -400,6 +439,11 @@ def latency(args, work: Path, servers: Servers) -> None:
                "<= 25 ms", p50 <= 25))
     print(f"  p90 {percentile(ours, 90):.1f} ms, max {max(ours):.1f} ms "
           f"(raw: p90 {percentile(raw, 90):.1f} ms, max {max(raw):.1f} ms)")
+    w50, wr50 = statistics.median(whole), statistics.median(whole_raw)
+    print(line("  whole process, `trayjobs run noop --wait`", f"{w50:.0f} ms "
+               f"({min(whole):.0f}-{max(whole):.0f})", "python enqueue + wait (raw)",
+               f"{wr50:.0f} ms ({min(whole_raw):.0f}-{max(whole_raw):.0f})", wr50 / w50,
+               None, None))
 
 
 def main() -> None:
