@@ -137,7 +137,8 @@ def redis_advice(url: str, exc: BaseException) -> str | None:
     if "DB index is out of range" in text:
         return ("the server has fewer databases than the number after the port: use a "
                 "smaller one (0 to 15 by default)")
-    if "Connection closed by server" in text or "Protocol Error" in text:
+    if any(w in text for w in ("Connection closed by server", "Protocol Error",
+                               "Protocol error")):  # redis-py's parser's words, hiredis's
         # Something answered, but not in Redis's words: PostgreSQL's port, say.
         parts = urlsplit(url)
         try:
