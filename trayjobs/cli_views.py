@@ -27,34 +27,41 @@ def control_for(home: Home):
     return Control(home)
 
 
-def consumer_running(home: Home) -> bool:
+def consumer_running(home: Home, ctl=None) -> bool:
     """Whether a process runs this home's jobs: its own app or worker, or, in a cluster,
-    a live worker of another home that shares its history and can reach the queue."""
+    a live worker of another home that shares its history and can reach the queue
+    (asked of ``ctl``'s config and history when given: not opened a second time)."""
     from .instance import InstanceLock
-    return InstanceLock(home).is_locked() or cluster_worker_running(home)
+    return InstanceLock(home).is_locked() or cluster_worker_running(home, ctl)
 
 
-def cluster_worker_running(home: Home) -> bool:
+def mentions_cluster(home: Home) -> bool:
+    """Whether the jobs file may set up a cluster (read as bytes, not parsed)."""
     from .config import read_jobs_file
     try:
-        if b"cluster" not in read_jobs_file(home.config_file):
-            return False  # the usual case, without parsing the file twice
+        return b"cluster" in read_jobs_file(home.config_file)
     except (OSError, UnicodeDecodeError):
         return False
+
+
+def cluster_worker_running(home: Home, ctl=None) -> bool:
+    if not mentions_cluster(home):
+        return False  # the usual case, without parsing the file twice
     import time
     from .cluster import clustered
     from .config import load_config
     from .store.open import open_store, store_exists
-    cfg = load_config(home.config_file)
+    cfg = ctl.config if ctl is not None else load_config(home.config_file)
     if not clustered(cfg.cluster) or not store_exists(home, cfg.cluster):
         return False
-    store = open_store(home, cfg.cluster, readonly=True)
+    store = ctl.store if ctl is not None else open_store(home, cfg.cluster, readonly=True)
     try:
         # One that cannot reach its queue (its ``problem``) would leave the run waiting.
         return any(w["state"] == "running" and w["mode"] != "cli" and not w.get("problem")
                    for w in store.workers(since=time.time()))
     finally:
-        store.close()
+        if ctl is None:
+            store.close()
 
 
 # -- what the commands print ----------------------------------------------------------
