@@ -96,7 +96,7 @@ def _say_left(eng, run_id: int) -> None:
     run = eng.store.get_run(run_id)
     if run is None:
         return
-    running = consumer_running(eng.home)
+    running = consumer_running(eng.home, eng)
     if run["state"] == "scheduled":
         due = run["due_at"]
         who = ("the trayjobs app or worker running for this home starts it then" if running
@@ -278,7 +278,7 @@ def follow_log(ctl, run: dict[str, Any], last_id: int) -> int:
     from .cli_views import consumer_running
     rid = run["id"]
     pauses = _pauses(0.25)
-    if run["state"] in ("scheduled", "queued", "retrying") and not consumer_running(ctl.home):
+    if run["state"] in ("scheduled", "queued", "retrying") and not consumer_running(ctl.home, ctl):
         # Nothing but a foreground `trayjobs run --wait` (which runs one run, not others')
         # moves the run on until one starts: say so, rather than wait without a word.
         print(f"no trayjobs app or worker is running for this home: run {rid} goes on when "
