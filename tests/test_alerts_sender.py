@@ -704,3 +704,25 @@ def test_two_senders_at_once_send_each_alert_once(setup, http):
         t.join(20)
     assert sorted(b["title"] for b in http.bodies("/hook")) == ["a failed", "b failed"]
     assert {r["state"] for r in store.outbox_log()} == {"sent"}
+
+
+def test_a_lane_another_process_holds_is_looked_at_again_soon_not_in_a_loop(setup, http):
+    # The app's sender finds a channel taken by a foreground command sending from it: it
+    # waits a moment and looks again, rather than trying it over and over meanwhile.
+    alerts, store, clock, bus = setup(hook(http) + JOBS)
+    clock.t = time.time()
+    finish(store, bus, "a", "failed")
+    assert store.outbox_lane_hold("hook", "a foreground run", store.now() + 60)
+    tries = []
+    hold = store.outbox_lane_hold
+    store.outbox_lane_hold = lambda *a: tries.append(a) or hold(*a)
+    clock.t += 10  # past its gathering window
+    alerts.start()
+    try:
+        time.sleep(1.0)
+        assert 1 <= len(tries) <= 4, len(tries)
+        assert http.bodies("/hook") == []
+        store.outbox_lane_free("hook", "a foreground run")  # it went without sending it
+        assert wait_until(lambda: http.bodies("/hook"), 5)
+    finally:
+        alerts.stop()

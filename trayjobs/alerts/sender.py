@@ -40,6 +40,8 @@ UNMERGED = ("report", "summary")
 #: How long past a send's own timeout a sender holds the lane it sends from: one that
 #: died lets go of it after that (see RunStore.outbox_lane_hold).
 LANE_SPARE = 60.0
+#: How long a lane another process holds is left before it is looked at again.
+ELSEWHERE_WAIT = 1.0
 
 
 def resolve_url(value: Any, *, ping: bool = False) -> str:
@@ -90,6 +92,8 @@ class Sender:
         self._thread: threading.Thread | None = None
         self._busy: dict[tuple[str, str | None], threading.Thread] = {}  # lanes sending now
         self._done = False  # a lane finished since the look-out last looked
+        #: Lanes another process was delivering, and (monotonic) when to look again.
+        self._elsewhere: dict[tuple[str, str | None], float] = {}
         self._problems: dict[str, str | None] = {}
         self._problems_lock = threading.Lock()
         import os
@@ -214,6 +218,13 @@ class Sender:
         read: the others wait behind it."""
         lanes: list[tuple[tuple[str, str | None], list | None]] = []
         later: list[float] = []
+        with self._cond:
+            mono = time.monotonic()
+            self._elsewhere = {k: t for k, t in self._elsewhere.items() if t > mono}
+            elsewhere = dict(self._elsewhere)
+        if elsewhere:  # another process delivers them: looked at again in a moment
+            busy = set(busy) | set(elsewhere)
+            later.append(now + min(elsewhere.values()) - mono)
         heads = self.store.outbox_heads()
         for head in heads:
             if head["channel"] == PING or (head["channel"], None) in busy:
@@ -265,6 +276,8 @@ class Sender:
 
         if not hold():
             log.info("alerts: another trayjobs is delivering %s", key)
+            with self._cond:
+                self._elsewhere[lane] = time.monotonic() + ELSEWHERE_WAIT
             return
         try:
             if channel == PING:
