@@ -362,6 +362,28 @@ def test_no_outputs_leave_no_folder(make_ctx):
     assert not output_dir(ctx).exists()
 
 
+def test_outputs_too_deep_to_list_do_not_fail_a_program_that_succeeded(make_ctx):
+    """A program that left folders nested past the longest path the system takes (4096
+    bytes) in its output folder exited 0: listing its outputs must not fail the run (it
+    was failed with "File name too long" and the program run again on each retry)."""
+    ctx = make_ctx("deep", run_id=9)
+    script = dedent("""
+        import os
+        os.chdir(os.environ["TRAYJOBS_OUTPUT_DIR"])
+        open("top.txt", "w").write("x")
+        for _ in range(30):
+            os.mkdir("d" * 200)
+            os.chdir("d" * 200)
+        open("deep.txt", "w").write("x")
+        print("wrote them")
+    """)
+    result = run_kind(ctx, command=[PY, "-c", script])
+    assert result["exit_code"] == 0
+    assert result["outputs"] == [str(output_dir(ctx) / "top.txt")]
+    warned = [m["message"] for m in ctx.sink.of("log") if m.get("level") == "warning"]
+    assert any("could not all be listed" in w and "File name too long" in w for w in warned)
+
+
 # -- bad input ---------------------------------------------------------------------------
 
 def test_bad_input_fails_at_once_naming_job_key_and_remedy(make_ctx, tmp_path):

@@ -26,6 +26,7 @@ from ...durations import format_duration
 from ...errors import Cancelled, JobFailed, UserError
 from ...leftovers import Leftovers
 from ...secrets import resolve_secret
+from ...textfmt import path_text
 from ..base import JobKind
 from ..registry import register
 from .output import OutputLog
@@ -168,7 +169,7 @@ class _Run:
             self._flush_progress()
         if cancelled:
             raise Cancelled()
-        outputs = _outputs(out_dir)
+        outputs = _outputs(out_dir, warn=lambda message: ctx.log(message, "warning"))
         code = proc.returncode
         why = exec_failure(argv, code, output.stderr_tail[-1] if output.stderr_tail else None,
                            cwd=cwd, path=env.get("PATH"))
@@ -375,9 +376,13 @@ def _taken(folder: Path) -> bool:
         return False
 
 
-def _outputs(folder: Path) -> list[str]:
+def _outputs(folder: Path, warn: Callable[[str], None] = lambda message: None) -> list[str]:
     """The files a run wrote in its output folder, which goes back as the next run's spare
-    if it is empty (as it is after most runs: one look, not a walk of the folder)."""
+    if it is empty (as it is after most runs: one look, not a walk of the folder).
+
+    The program has ended well by now: what it left that cannot be listed (folders nested
+    past the longest path the system takes, one it made unreadable) is named in a warning,
+    never a failure of the run, which would run the program again on a retry."""
     try:
         with os.scandir(folder) as entries:
             empty = next(entries, None) is None
@@ -387,7 +392,30 @@ def _outputs(folder: Path) -> list[str]:
         _keep_as_spare(folder)
         return []
     # (A folder holding only empty folders the program made is left as it is.)
-    return sorted(str(p) for p in folder.rglob("*") if p.is_file())
+    found: list[str] = []
+    problems: list[OSError] = []
+    folders = [str(folder)]  # a list, not recursion: folders may nest thousands deep
+    while folders:
+        top = folders.pop()
+        try:
+            with os.scandir(top) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):  # a link is not entered
+                            folders.append(entry.path)
+                        elif entry.is_file():
+                            found.append(entry.path)
+                    except OSError as exc:
+                        problems.append(exc)
+        except OSError as exc:
+            problems.append(exc)
+    if problems:
+        first = problems[0]
+        where = path_text(os.fsdecode(first.filename)) if first.filename else str(folder)
+        warn(f"the files the program left in {folder} could not all be listed as its "
+             f"outputs ({len(problems)} place{'s' if len(problems) != 1 else ''}; first "
+             f"{_short(where)}: {first.strerror or first})")
+    return sorted(found)
 
 
 def _keep_as_spare(folder: Path) -> None:
