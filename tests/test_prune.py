@@ -104,3 +104,26 @@ def test_a_reused_run_number_keeps_the_new_runs_folder(make_engine, home, monkey
         assert (home.run_outputs(rid) / "fresh.txt").read_text() == "the new run's"
     else:
         assert not home.run_outputs(rid).exists()
+
+
+DEEP = """
+    [jobs.deep]
+    kind = "command"
+    command = ["%s", "-c", "import os; os.chdir(os.environ['TRAYJOBS_OUTPUT_DIR']); [(os.mkdir('d'), os.chdir('d')) for _ in range(%d)]; open('end.txt', 'w').write('x')"]
+"""
+
+
+def test_output_folders_nested_past_pythons_recursion_go_with_their_run(make_engine, home):
+    # A program may leave folders nested thousands deep (a runaway loop): pruning went
+    # through them by recursion, failed with "maximum recursion depth exceeded" after the
+    # runs had left the history, and kept that folder and every one after it for ever.
+    import sys
+    eng = make_engine(DEEP % (sys.executable, 3000) + WRITES)
+    deep = eng.watcher.wait(eng.submit("deep"))
+    later = eng.watcher.wait(eng.submit("writes"))
+    assert deep["state"] == later["state"] == "succeeded", deep
+    for run in (deep, later):
+        _age(eng, run["id"])
+    assert eng.prune_history(**KEEP) == 2
+    assert not os.path.lexists(home.run_outputs(deep["id"]))
+    assert not os.path.lexists(home.run_outputs(later["id"]))

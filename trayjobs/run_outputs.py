@@ -11,6 +11,7 @@ works through descriptors here, safe also against a link swapped in meanwhile).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -49,13 +50,57 @@ def remove_run_outputs(home: Home, run_ids: Iterable[int]) -> int:
                 continue  # a link or a file someone put there: not a folder trayjobs made
             try:
                 if shutil.rmtree.avoids_symlink_attacks:
-                    shutil.rmtree(name, dir_fd=fd)
+                    try:
+                        shutil.rmtree(name, dir_fd=fd)
+                    except RecursionError:  # folders nested past Python's recursion
+                        _remove_deep(fd, name)
                 else:  # no descriptor-relative calls: by path, links still not followed
                     shutil.rmtree(root / name)
-            except OSError as exc:
+            except (OSError, RecursionError) as exc:
                 log.warning("could not remove the output folder of run %s: %s", rid, exc)
                 continue
             removed += 1
     finally:
         os.close(fd)
     return removed
+
+
+def _remove_deep(parent_fd: int, name: str) -> None:
+    """Remove the folder ``name`` in ``parent_fd`` with all it holds, however deep its
+    folders nest (a program may leave thousands of levels, which ``shutil.rmtree`` goes
+    through by recursion): one level at a time, down and back up, holding one descriptor.
+    Links are removed, never followed; going back up, each folder must be the one that
+    was entered, or the removal stops rather than act elsewhere."""
+    fd = os.open(name, _DIR, dir_fd=parent_fd)
+    st = os.fstat(fd)
+    entered = [((st.st_dev, st.st_ino), name)]
+    try:
+        while True:
+            sub = None
+            with os.scandir(fd) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        sub = entry.name
+                        break
+                    os.unlink(entry.name, dir_fd=fd)
+            if sub is not None:
+                down = os.open(sub, _DIR, dir_fd=fd)
+                os.close(fd)
+                fd = down
+                st = os.fstat(fd)
+                entered.append(((st.st_dev, st.st_ino), sub))
+                continue
+            _, emptied = entered.pop()
+            if not entered:
+                break
+            up = os.open("..", _DIR, dir_fd=fd)
+            os.close(fd)
+            fd = up
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != entered[-1][0]:
+                raise OSError(errno.ESTALE, "a folder in it was moved meanwhile; "
+                                            "left as it is")
+            os.rmdir(emptied, dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=parent_fd)
