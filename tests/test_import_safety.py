@@ -94,3 +94,24 @@ def test_ordinary_moves_still_happen(make_ctx, fake_home):
     assert (fake_home / "Inbox" / "processed" / "good.csv").exists()
     assert (fake_home / "Inbox" / "failed" / "bad.csv").exists()
     assert (fake_home / "Inbox" / "failed" / "bad.csv.error.txt").exists()
+
+
+def test_links_waiting_in_the_failed_folder_are_not_written_through(make_ctx, tmp_path):
+    # failed/ already holds links named like the note and the file a failed import puts
+    # there, pointing out of it at names that do not exist yet: the note and the file go
+    # under free names beside them, nothing is made where the links point.
+    bad = write(tmp_path / "in" / "bad.csv", b"")
+    failed = tmp_path / "in" / "failed"
+    failed.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(outside / "planted-note.txt", failed / "bad.csv.error.txt")
+    os.symlink(outside / "planted.csv", failed / "bad (2).csv")
+    before = snapshot(outside)
+    error, _ = fail(make_ctx, bad, failed_dir="failed")
+    assert "empty" in str(error)
+    assert snapshot(outside) == before
+    assert not bad.exists()
+    moved = [p for p in failed.iterdir() if not p.is_symlink()]
+    assert sorted(p.name for p in moved) == ["bad (3).csv", "bad (3).csv.error.txt"]
+    assert "was not imported" in (failed / "bad (3).csv.error.txt").read_text()

@@ -57,7 +57,9 @@ def _free_name(folder: Path, name: str) -> Path:
     target = folder / name
     stem, dot, ext = name.partition(".")
     n = 2
-    while target.exists() or (folder / f"{target.name}.error.txt").exists():
+    # lexists: a link there (one that points nowhere yet too) is a name taken, never a way
+    # to write somewhere else
+    while os.path.lexists(target) or os.path.lexists(folder / f"{target.name}.error.txt"):
         target = folder / f"{stem} ({n}){dot}{ext}"
         n += 1
     return target
@@ -86,6 +88,18 @@ def move_aside(path: Path, folder: str, *, error: str | None = None, run_id: int
                 f"Job {job!r}, run {run_id}, {stamp}. The file itself is unchanged; fix it (or "
                 f"the job's settings) and import it again.\n")
         # A name that is not UTF-8 is written as its escapes ("caf\\xe9.csv"), as logged.
-        target.with_name(target.name + ".error.txt").write_text(escape_undecodable(note),
-                                                                encoding="utf-8")
+        _write_new(target.with_name(target.name + ".error.txt"), escape_undecodable(note))
     return target
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, a name that must be free: a link or a file that took it
+    since it was chosen is never written through nor over (the note is then not written)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) \
+        | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except FileExistsError:
+        return
+    with open(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
