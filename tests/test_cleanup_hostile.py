@@ -685,3 +685,27 @@ def test_an_unresolvable_location_is_refused_even_with_the_dangerous_opt_in(tmp_
     os.symlink(tmp_path / "loop", tmp_path / "loop")
     with pytest.raises(ValidationError, match="cannot be resolved"):
         params(locations=[str(tmp_path / "loop")], allow_dangerous_location=True)
+
+
+def test_a_drive_trash_whose_files_folder_is_a_link_is_not_used(make_ctx, tmp_path):
+    # The drive's .Trash-UID exists and is ours, but its files/ and info/ are links to a
+    # folder elsewhere on the drive: trashing would rename items (and write their info)
+    # into that folder. The trash is not used; nothing lands where the links point.
+    with mount_tmpfs(tmp_path / "drive") as drive:
+        loc = drive / "loc"
+        put(loc, "old.txt", "old", age_days=100)
+        elsewhere = drive / "elsewhere"
+        (elsewhere / "files").mkdir(parents=True)
+        (elsewhere / "info").mkdir()
+        bin_ = drive / f".Trash-{os.getuid()}"
+        bin_.mkdir(mode=0o700)
+        os.symlink(elsewhere / "files", bin_ / "files")
+        os.symlink(elsewhere / "info", bin_ / "info")
+        before = snapshot(elsewhere)
+        result, _ = run(make_ctx, locations=[str(loc)], may_fail=True)
+        assert snapshot(elsewhere) == before
+        assert (loc / "old.txt").read_text() == "old"
+        assert result["errors"] == 1, result
+        reason = result["problems"][0]["reason"]
+        assert f"no usable trash on the drive at {drive} (" in reason, reason
+        assert "files is a link, not a folder; not followed" in reason, reason

@@ -143,6 +143,10 @@ def _ensure_bin(root: str, *, check_owner: bool) -> str:
         raise OSError(f"{root} is not a trash folder we can use")
     for sub in ("files", "info"):
         os.makedirs(os.path.join(root, sub), mode=0o700, exist_ok=True)
+        if check_owner and os.path.islink(os.path.join(root, sub)):
+            # a drive's trash: items would be renamed (and their info written) wherever
+            # the link points on that drive
+            raise OSError(f"{os.path.join(root, sub)} is a link, not a folder; not followed")
     return root
 
 
@@ -159,7 +163,13 @@ class Trasher:
             try:
                 found = self._find_bin(path, dev)
             except OSError as exc:
-                found = OSError(f"no usable trash on the drive of {path} ({exc})")
+                # kept for every item of that drive: named by the drive, not by this item
+                try:
+                    drive = _mount_point(os.path.dirname(path))
+                except OSError:
+                    drive = os.path.dirname(path)
+                found = OSError(f"no usable trash on the drive at {drive} ({exc}); fix or "
+                                f"remove that trash folder, or choose another action")
             self._bins[dev] = found
         if isinstance(found, OSError):
             raise found
