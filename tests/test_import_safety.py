@@ -115,3 +115,46 @@ def test_links_waiting_in_the_failed_folder_are_not_written_through(make_ctx, tm
     moved = [p for p in failed.iterdir() if not p.is_symlink()]
     assert sorted(p.name for p in moved) == ["bad (3).csv", "bad (3).csv.error.txt"]
     assert "was not imported" in (failed / "bad (3).csv.error.txt").read_text()
+
+
+def test_a_move_to_a_full_drive_leaves_no_half_file_in_processed(make_ctx, tmp_path):
+    # processed/ on another drive with too little room: the copy stops half-way. The file
+    # stays where it was, whole, and processed/ holds no truncated copy that would pass
+    # for it.
+    from test_cleanup_hostile import mount_tmpfs
+    source = write(tmp_path / "in" / "data.csv",
+                   "id,name\n" + "".join(f"{i},name{i}\n" for i in range(120_000)))
+    assert source.stat().st_size > 1_500_000
+    with mount_tmpfs(tmp_path / "drive") as drive:
+        result, ctx = run(make_ctx, source, processed_dir=str(drive / "processed"))
+        assert result["rows"] == 120_000
+        assert sorted(p.name for p in (drive / "processed").iterdir()) == []
+        assert any("could not be moved" in m and "No space left" in m for m in ctx.sink.logs)
+    assert source.read_text().count("\n") == 120_001
+
+
+def test_a_retry_that_cannot_put_a_file_back_whole_leaves_no_half_of_it(tmp_path):
+    # The failed file went to failed/ on another drive; its own folder has filled up since.
+    # Putting it back stopped half-way and left a truncated copy where the file was, which
+    # the retry would then import as if it were the file.
+    from test_cleanup_hostile import mount_tmpfs
+    from trayjobs.errors import UserError
+    from trayjobs.kinds.importer.retry import files_for_retry
+    body = "id,name\n" + "".join(f"{i},name{i}\n" for i in range(120_000))
+    with mount_tmpfs(tmp_path / "drive") as drive:
+        gone = drive / "in" / "data.csv"
+        moved = write(tmp_path / "failed" / "data.csv", body)
+        (drive / "in").mkdir()
+        with open(drive / "filler", "wb") as fh:  # the drive fills up
+            try:
+                fh.write(b"\0" * (2 << 20))
+            except OSError:
+                pass
+        run_ = {"id": 5, "inputs": {"files": [str(gone)]},
+                "result": {"files": [{"file": str(gone), "status": "failed",
+                                      "moved_to": str(moved)}]}}
+        with pytest.raises(UserError, match="could not be put back"):
+            files_for_retry(params(failed_dir=str(tmp_path / "failed")), run_)
+        assert not os.path.lexists(gone)
+        assert sorted(p.name for p in (drive / "in").iterdir()) == []
+    assert moved.read_text() == body

@@ -13,12 +13,12 @@ saved under the same name), and never into a dangerous folder (see
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import time
 from pathlib import Path
 
 from ...places import danger, expand
+from ..cleanup.fsops import move_at
 from ...textfmt import escape_undecodable
 from .params import LEAVE
 from .streams import FileStamp
@@ -65,6 +65,30 @@ def _free_name(folder: Path, name: str) -> Path:
     return target
 
 
+def _move(path: Path, where: Path) -> Path:
+    """Move ``path`` into the folder ``where`` under a free name; the new path. Another
+    drive's copy goes under a hidden name first and takes its own only once complete: a
+    full disk leaves no half file that would pass for the source, which stays whole. A
+    name taken meanwhile is never replaced: the next free one is tried."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+    src_fd = os.open(path.parent, flags)
+    try:
+        dst_fd = os.open(where, flags)
+        try:
+            for _ in range(100):
+                target = _free_name(where, path.name)
+                try:
+                    move_at(src_fd, path.name, dst_fd, target.name)
+                    return target
+                except FileExistsError:
+                    continue  # taken between the look and the move
+            raise NotMoved(f"no free name for it in {where}")
+        finally:
+            os.close(dst_fd)
+    finally:
+        os.close(src_fd)
+
+
 def move_aside(path: Path, folder: str, *, error: str | None = None, run_id: int = 0,
                job: str = "", seen: FileStamp | None = None,
                allow_dangerous: bool = False) -> Path | None:
@@ -80,8 +104,7 @@ def move_aside(path: Path, folder: str, *, error: str | None = None, run_id: int
     if why:
         raise NotMoved(f"{where} {why} (allow_dangerous_location is off)")
     where.mkdir(parents=True, exist_ok=True)
-    target = _free_name(where, path.name)
-    shutil.move(str(path), str(target))
+    target = _move(path, where)
     if error is not None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         note = (f"{path.name} was not imported.\n\n{error}\n\n"

@@ -10,11 +10,12 @@ it.
 
 from __future__ import annotations
 
-import shutil
+import os
 from pathlib import Path
 from typing import Any
 
 from ...errors import UserError
+from ..cleanup.fsops import move_at
 from .files import destination
 from .params import ImportParams
 
@@ -73,7 +74,20 @@ def _moved(path: Path, params: ImportParams, moved_to: str | None, run_id: int) 
 def _put_back(moved: Path, path: Path, run_id: int) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(moved), str(path))
+        # never over a file that arrived under its name since, nor half a copy on a full disk
+        flags = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+        src_fd = os.open(moved.parent, flags)
+        try:
+            dst_fd = os.open(path.parent, flags)
+            try:
+                move_at(src_fd, moved.name, dst_fd, path.name)
+            finally:
+                os.close(dst_fd)
+        finally:
+            os.close(src_fd)
+    except FileExistsError:
+        raise UserError(f"cannot retry run {run_id}: a file arrived at {path} since; move "
+                        f"it away, or put {moved} back by hand") from None
     except OSError as exc:
         raise UserError(f"cannot retry run {run_id}: {moved} could not be put back at {path}: "
                         f"{exc.strerror or exc}") from None
