@@ -105,3 +105,19 @@ def test_a_file_or_folder_in_the_way_fails_once_saying_what_to_move(home, number
         run(home, "sums", 2)
     assert exc.value.retry is False
     assert not list((home.reports_dir / "sums").glob(".*"))  # no hidden copy left behind
+
+
+def test_a_link_in_place_of_the_latest_copys_scratch_name_is_not_written_through(home, numbers,
+                                                                                 tmp_path):
+    # The latest copy is written to a hidden name first: a link waiting there (to the
+    # person's own file) had the report written into that file, and then became the
+    # "latest" report itself.
+    mine = tmp_path / "mine.html"
+    mine.write_text("my own page")
+    folder = home.reports_dir / "weekly"
+    folder.mkdir(parents=True)
+    os.symlink(mine, folder / ".weekly-latest.html.tmp")
+    run(home, "weekly", run_id=1, formats=["html"])
+    assert mine.read_text() == "my own page"
+    latest = folder / "weekly-latest.html"
+    assert not latest.is_symlink() and "<html" in latest.read_text()

@@ -139,7 +139,7 @@ class ReportFiles:
             latest = self.dir / self.latest_name(path.name)
             tmp = latest.with_name(f".{latest.name}.tmp")
             try:
-                shutil.copyfile(path, tmp)
+                _copy_new(path, tmp)
                 os.replace(tmp, latest)
             except OSError:
                 tmp.unlink(missing_ok=True)  # a hidden copy nobody would clean up
@@ -184,3 +184,13 @@ class ReportFiles:
                 p.unlink(missing_ok=True)
                 removed.append(p)
         return removed
+
+
+def _copy_new(src: Path, tmp: Path) -> None:
+    """Copy ``src`` to the scratch name ``tmp``, made afresh: whatever is there (a copy an
+    earlier run left, a link to someone's file) is removed, never written through."""
+    tmp.unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) \
+        | getattr(os, "O_CLOEXEC", 0)
+    with open(src, "rb") as r, open(os.open(tmp, flags, 0o644), "wb") as w:
+        shutil.copyfileobj(r, w, 1 << 20)
