@@ -158,3 +158,21 @@ def test_a_retry_that_cannot_put_a_file_back_whole_leaves_no_half_of_it(tmp_path
         assert not os.path.lexists(gone)
         assert sorted(p.name for p in (drive / "in").iterdir()) == []
     assert moved.read_text() == body
+
+
+def test_a_watched_file_swapped_for_a_link_before_its_run_is_not_read(make_ctx, home, tmp_path):
+    # The watch took export.csv, a file; by the time its run starts (it waited for a
+    # worker), a link to a file outside the folder is in its place. The run reads nothing
+    # through it: the outside file's rows never reach the table.
+    outside = write(tmp_path / "outside" / "secret.csv", "id,secret\n1,pin-1234\n")
+    link = tmp_path / "in" / "export.csv"
+    link.parent.mkdir()
+    os.symlink(outside, link)
+    before = snapshot(tmp_path / "outside")
+    ctx = make_ctx("job", files=[link], trigger="watch")
+    error, ctx = fail(make_ctx, link, ctx=ctx, failed_dir="failed")
+    assert "is a link now" in str(error), error
+    assert snapshot(tmp_path / "outside") == before
+    from test_import_support import tables
+    assert "export" not in tables(home)
+    assert os.path.islink(tmp_path / "in" / "failed" / "export.csv")  # the link, set aside

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import gc
 import hashlib
+import os
 import sqlite3
 import stat
 import subprocess
@@ -27,6 +28,7 @@ from typing import Any, Iterator
 
 from ...context import JobContext
 from ...errors import JobFailed
+from ...textfmt import path_text
 from .browse import fix_name, fixed_run
 from .files import NotMoved, move_aside
 from .load import TableWriter
@@ -289,6 +291,12 @@ class ImportRun:
 
     def _hash(self, path: Path) -> FileStamp:
         try:
+            if self.ctx.trigger == "watch" and path.is_symlink():
+                # The watch hands over no link (it would read what the link points to):
+                # one here took the file's place after the watch took it.
+                raise FileProblem(f"this is a link now (to {path_text(os.readlink(path))}), "
+                                  f"not the file that arrived; a watched folder's links are "
+                                  f"not followed", retry=False)
             if path.is_dir():
                 raise FileProblem("this is a folder, not a file")
             if not stat.S_ISREG(path.stat().st_mode):  # reading a FIFO would wait forever
