@@ -709,3 +709,22 @@ def test_a_drive_trash_whose_files_folder_is_a_link_is_not_used(make_ctx, tmp_pa
         reason = result["problems"][0]["reason"]
         assert f"no usable trash on the drive at {drive} (" in reason, reason
         assert "files is a link, not a folder; not followed" in reason, reason
+
+
+@pytest.mark.parametrize("dest", ["notes.txt/{year}", "notes.txt", "notes.txt/sub"])
+def test_a_file_where_the_destination_folder_should_be_is_an_error_saying_so(make_ctx, root,
+                                                                            tmp_path, dest):
+    # The destination's fixed folder is a file: every item was "skipped: already exists",
+    # which sent the person looking for a file of that name, and the preview promised the
+    # move. Both say what is in the way, as for a link on the way.
+    put(root, "a.txt", "a", age_days=100)
+    (tmp_path / "notes.txt").write_text("my notes")
+    before = snapshot(tmp_path / "notes.txt")
+    for dry in (True, False):
+        result, _ = run(make_ctx, dry=dry, may_fail=True, locations=[str(root)],
+                        filters=[{"name": "*"}], action={"move": str(tmp_path / dest)})
+        assert result["errors"] == 1 and not result["skipped"], result
+        reason = result["problems"][0]["reason"]
+        assert f"{tmp_path / 'notes.txt'} is a file, not a folder" in reason, reason
+    assert snapshot(tmp_path / "notes.txt") == before
+    assert (root / "a.txt").read_text() == "a"

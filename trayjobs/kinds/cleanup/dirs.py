@@ -27,8 +27,9 @@ _NOFOLLOW = _DIR | os.O_NOFOLLOW
 class LinkInTheWay(OSError):
     """A folder on the way is a link (or not a folder) now: acting through it could reach elsewhere."""
 
-    def __init__(self, path: str, what: str = "a link, not a folder") -> None:
-        super().__init__(errno.ELOOP, f"{display(path)} is {what}; not followed", path)
+    def __init__(self, path: str, what: str = "a link, not a folder",
+                 then: str = "not followed") -> None:
+        super().__init__(errno.ELOOP, f"{display(path)} is {what}; {then}", path)
 
 
 class Changed(OSError):

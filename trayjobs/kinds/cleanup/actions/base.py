@@ -66,7 +66,7 @@ class Workspace:
     resolved: dict[str, str] = field(default_factory=dict)  # a destination's fixed folder -> real path
     _open: dict[str, int] = field(default_factory=dict)
     _later: set[str] = field(default_factory=set)  # trusted, made when first needed
-    _way: dict[str, tuple[str, str] | None] = field(default_factory=dict)  # check_way's findings
+    _way: dict[str, tuple[str, ...] | None] = field(default_factory=dict)  # check_way's findings
 
     def trust(self, folder: str) -> None:
         """Trust a destination's fixed folder; made (like ``mkdir -p``) when something first goes there."""
@@ -80,7 +80,10 @@ class Workspace:
         fd = self._open.get(folder)
         if fd is None:
             for later in [f for f in self._later if create and (folder == f or folder.startswith(f + os.sep))]:
-                self.made_dirs.extend(make_dirs(later))  # the folder the user named, made by path
+                try:
+                    self.made_dirs.extend(make_dirs(later))  # the folder the user named, made by path
+                except (FileExistsError, NotADirectoryError):
+                    raise LinkInTheWay(*(_file_on_the_way(later) or (later, "not a folder", "move it away or change the destination"))) from None
                 self.dests.add(later, same_device=False)
                 self._later.discard(later)
             place, dest = self.places.base_of(folder), self.dests.base_of(folder)
@@ -100,11 +103,13 @@ class Workspace:
         if found is not None:
             raise LinkInTheWay(*found)
 
-    def _in_the_way(self, folder: str) -> tuple[str, str] | None:
+    def _in_the_way(self, folder: str) -> tuple[str, ...] | None:
         place, dest = self.places.base_of(folder), self.dests.base_of(folder)
         base = dest if dest is not None and (place is None or len(dest) > len(place)) else place
-        if base is None:
-            return None  # made when first needed, or refused by the run itself
+        if base is None:  # made when first needed, or refused by the run itself
+            later = next((f for f in self._later if folder == f or folder.startswith(f + os.sep)),
+                         None)
+            return None if later is None else _file_on_the_way(later)
         here = base
         for part in os.path.relpath(folder, base).split(os.sep):
             if part in ("", "."):
@@ -163,6 +168,21 @@ class Action(Spec):
     def destination(self) -> str | None:
         """The destination template of actions that put items somewhere else."""
         return None
+
+
+def _file_on_the_way(folder: str) -> tuple[str, str, str] | None:
+    """The file (or other non-folder) that keeps the destination ``folder`` from being made
+    (``mkdir -p`` would stop at it), and what it is; None if nothing does."""
+    here = folder
+    while not os.path.lexists(here):
+        up = os.path.dirname(here)
+        if up == here:
+            return None
+        here = up
+    if os.path.isdir(here):  # a link to a folder in the fixed part is the user's own choice
+        return None
+    return (here, "a file, not a folder" if os.path.isfile(here) else "not a folder",
+            "move it away or change the destination")
 
 
 def item_from_stat(path: str, root: str, st: os.stat_result, *, is_dir: bool, is_link: bool) -> Item:
