@@ -728,3 +728,22 @@ def test_a_file_where_the_destination_folder_should_be_is_an_error_saying_so(mak
         assert f"{tmp_path / 'notes.txt'} is a file, not a folder" in reason, reason
     assert snapshot(tmp_path / "notes.txt") == before
     assert (root / "a.txt").read_text() == "a"
+
+
+def test_a_folder_past_the_longest_path_is_an_error_that_says_so(make_ctx, root):
+    # Folders nested until their path is longer than the system takes (4096 bytes): the
+    # run said "could not read: File name too long" of a folder whose name is short.
+    put(root, "top.txt", age_days=100)
+    here = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(25):
+            os.mkdir("d" * 200, dir_fd=here)
+            below = os.open("d" * 200, os.O_RDONLY | os.O_DIRECTORY, dir_fd=here)
+            os.close(here)
+            here = below
+    finally:
+        os.close(here)
+    result, _ = run(make_ctx, locations=[{"path": str(root), "recursive": True}],
+                    filters=[{"name": "*.txt"}])
+    assert result["acted"] == 1 and result["errors"] == 1, result
+    assert "its path is longer than the system allows" in result["problems"][0]["reason"]

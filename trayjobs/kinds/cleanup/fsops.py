@@ -456,4 +456,7 @@ def reason(exc: OSError) -> str:
         return exc.strerror if own else "permission denied"
     if getattr(exc, "winerror", None) == 32 or exc.errno in (errno.EBUSY, errno.ETXTBSY):
         return "in use"
+    if exc.errno == errno.ENAMETOOLONG and exc.strerror == os.strerror(exc.errno):
+        return ("its path is longer than the system allows (4096 bytes); move it higher up "
+                "to tidy it")
     return exc.strerror or str(exc)
