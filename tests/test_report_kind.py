@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import csv
 import json
 import re
@@ -503,6 +505,13 @@ def test_custom_template_is_sandboxed_and_escaped(home, spending):
         run_report(home, template="broken.html.j2", sections=SECTIONS[:1])
     with pytest.raises(JobFailed, match="not found"):
         run_report(home, template="missing.html.j2", sections=SECTIONS[:1])
+    # there, but no file: "not found" sent the person looking for a file they can see
+    (home.config_dir / "folder.html.j2").mkdir()
+    os.mkfifo(home.config_dir / "pipe.html.j2")
+    with pytest.raises(JobFailed, match=r"folder\.html\.j2 is a folder, not a template file"):
+        run_report(home, template="folder.html.j2", sections=SECTIONS[:1])
+    with pytest.raises(JobFailed, match=r"pipe\.html\.j2 is a named pipe, not a template file"):
+        run_report(home, template="pipe.html.j2", sections=SECTIONS[:1])
 
 
 def test_a_template_that_fails_as_it_renders_fails_once_naming_it_and_its_line(home, spending):

@@ -9,6 +9,7 @@ PDF, written under ``reports/<job>/`` with ``<job>-latest.*`` copies.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -178,5 +179,10 @@ class ReportKind(JobKind):
         if not path.is_absolute():
             path = ctx.home.config_dir / path
         if not path.is_file():
-            raise JobFailed(f"template {path} not found", retry=False)
+            what = ("a folder" if path.is_dir() else "a named pipe" if path.is_fifo()
+                    else "not a regular file" if os.path.lexists(path) else None)
+            if what is None:
+                raise JobFailed(f"template {path} not found", retry=False)
+            raise JobFailed(f"template {path} is {what}, not a template file; set template "
+                            f"to a .html.j2 file", retry=False)
         return path
