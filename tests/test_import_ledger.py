@@ -311,6 +311,12 @@ def test_a_database_setting_that_names_no_file_fails_clearly_once(make_ctx, home
     err, _ = fail(make_ctx, path, database=str(folder))
     assert str(err) == f"{folder}: this is a folder, not a database file; set database to a file"
     assert err.retry is False
+    pipe = tmp_path / "feed.db"
+    os.mkfifo(pipe)  # SQLite said only "disk I/O error"
+    err, _ = fail(make_ctx, path, run_id=3, database=str(pipe))
+    assert str(err) == (f"{pipe}: this is a named pipe, not a database file; set database to "
+                        f"a file")
+    assert err.retry is False
     blocker = write(tmp_path / "plain", "not a folder")
     err, _ = fail(make_ctx, path, run_id=2, database=str(blocker / "x.db"))
     assert str(err).startswith(f"{blocker / 'x.db'}: its folder cannot be made (")

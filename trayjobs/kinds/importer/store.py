@@ -99,6 +99,9 @@ class Store:
             raise FileProblem(f"its folder cannot be made ({exc.strerror or exc})") from None
         if path.is_dir():  # SQLite only says "unable to open database file"
             raise FileProblem("this is a folder, not a database file; set database to a file")
+        if path.exists() and not path.is_file():  # SQLite only says "disk I/O error"
+            what = "a named pipe" if path.is_fifo() else "not a regular file"
+            raise FileProblem(f"this is {what}, not a database file; set database to a file")
         existed = path.exists()
         try:
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=30)
