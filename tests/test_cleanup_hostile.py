@@ -747,3 +747,20 @@ def test_a_folder_past_the_longest_path_is_an_error_that_says_so(make_ctx, root)
                     filters=[{"name": "*.txt"}])
     assert result["acted"] == 1 and result["errors"] == 1, result
     assert "its path is longer than the system allows" in result["problems"][0]["reason"]
+
+
+def test_an_immutable_file_is_an_error_that_says_so(make_ctx, root, trash_dir):
+    # root may do anything the permission bits say; trashing an immutable file failed with
+    # "permission denied", which sent the person looking at the bits.
+    put(root, "locked.txt", "l", age_days=100)
+    put(root, "free.txt", "f", age_days=100)
+    if not IS_ROOT or subprocess.run(["chattr", "+i", str(root / "locked.txt")],
+                                     capture_output=True).returncode != 0:
+        pytest.skip("cannot mark a file immutable here")
+    try:
+        result, _ = run(make_ctx, locations=[str(root)], filters=[{"name": "*"}])
+    finally:
+        subprocess.run(["chattr", "-i", str(root / "locked.txt")], check=True)
+    assert result["acted"] == 1 and result["errors"] == 1, result
+    assert "not permitted: it or its folder may be marked immutable or append-only" in \
+        result["problems"][0]["reason"], result

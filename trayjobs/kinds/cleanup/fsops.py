@@ -453,7 +453,12 @@ def reason(exc: OSError) -> str:
     """A short human reason for a failed file operation."""
     if isinstance(exc, PermissionError):  # the system's words made plain; a message of our own kept
         own = exc.strerror and exc.strerror != os.strerror(exc.errno)
-        return exc.strerror if own else "permission denied"
+        if own:
+            return exc.strerror
+        if exc.errno == errno.EPERM:  # not the permission bits (EACCES), which root passes
+            return ("not permitted: it or its folder may be marked immutable or append-only "
+                    "(lsattr shows it), or belong to someone else in a shared folder")
+        return "permission denied"
     if getattr(exc, "winerror", None) == 32 or exc.errno in (errno.EBUSY, errno.ETXTBSY):
         return "in use"
     if exc.errno == errno.ENAMETOOLONG and exc.strerror == os.strerror(exc.errno):
