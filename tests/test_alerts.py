@@ -229,3 +229,26 @@ def test_a_slow_channel_never_holds_up_a_heartbeat_ping(make_engine, http):
         assert arrived - started_at < 0.2
     finally:
         pings.stop()
+
+
+def test_a_command_output_whose_name_is_not_utf8_is_attached(make_engine, smtp):
+    # The run's outputs are kept as text, such a name with its byte escaped (r"\xff"): the
+    # mail said the file was "no longer there" while it was.
+    eng = quick(make_engine(f"""
+        [alerts.me]
+        url = "{smtp.url()}"
+
+        [jobs.export]
+        kind = "command"
+        command = "printf 'a,b' > \\"$TRAYJOBS_OUTPUT_DIR\\"/$(printf 'caf\\\\351.csv')"
+        deliver = {{ to = "me", attach = ["csv"], body = "summary" }}
+    """, start=False))
+    run = eng.watcher.wait(eng.submit("export"), timeout=60)
+    assert run["state"] == "succeeded", run
+    assert run["result"]["outputs"][0].endswith("caf\\xe9.csv"), run["result"]
+    wait_until(lambda: smtp.messages, timeout=30)
+    mail = smtp.messages[0]
+    text = mail.get_body(("plain",)).get_content()
+    assert "no longer there" not in text, text
+    files = list(mail.iter_attachments())
+    assert len(files) == 1 and files[0].get_content() in ("a,b", b"a,b"), files

@@ -480,6 +480,7 @@ def _html_body(path: str, limit: int) -> tuple[str | None, str | None]:
     import os
     name = os.path.basename(path)
     try:
+        path = _on_disk(path)
         size = os.path.getsize(path)
         if size > limit:
             return None, (f"The report's page {name} ({_size(size)}) is too big for this "
@@ -491,6 +492,16 @@ def _html_body(path: str, limit: int) -> tuple[str | None, str | None]:
         return None, f"The report's page {name} is no longer there."
 
 
+def _on_disk(path: str) -> str:
+    """A run's output as its file is named: the history keeps a name that is not UTF-8
+    with its bytes escaped (``caf\\xe9.pdf``), which is another name on disk."""
+    import os
+    from ..textfmt import unescape_bytes
+    if os.path.lexists(path):
+        return path
+    return unescape_bytes(path)
+
+
 def _fit(paths: list[str], limit: int) -> tuple[list[str], str | None]:
     """The files that fit within ``limit`` bytes together, in order, and a note naming
     those left out (and those that are gone)."""
@@ -498,6 +509,7 @@ def _fit(paths: list[str], limit: int) -> tuple[list[str], str | None]:
     kept, left, gone, total = [], [], [], 0
     for p in paths:
         try:
+            p = _on_disk(p)
             size = os.path.getsize(p)
         except OSError:
             gone.append(os.path.basename(p))
