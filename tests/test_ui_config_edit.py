@@ -164,6 +164,25 @@ def test_save_is_atomic_and_keeps_the_mode(tmp_path):
     assert ConfigDocument.load(tmp_path / "missing.toml").job_names() == []
 
 
+def test_saving_a_jobs_file_that_is_a_link_writes_the_file_it_points_to(tmp_path):
+    # The jobs file kept in a dotfiles folder, linked into the config folder: a save put a
+    # plain file in the link's place, and the dotfiles copy silently stopped being the one
+    # in use.
+    real = tmp_path / "dotfiles" / "trayjobs.toml"
+    real.parent.mkdir()
+    real.write_text(TEXT)
+    link = tmp_path / "config" / "trayjobs.toml"
+    link.parent.mkdir()
+    os.symlink(os.path.relpath(real, link.parent), link)
+    doc = ConfigDocument.load(link)
+    doc.set_enabled("count", False)
+    assert doc.save() == link
+    assert os.path.islink(link)
+    assert real.read_text() == doc.text
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["config", "dotfiles", "trayjobs.toml",
+                                                           "trayjobs.toml"]
+
+
 def test_a_file_that_is_not_toml_is_refused():
     with pytest.raises(UserError, match="not valid TOML"):
         ConfigDocument("[jobs.a\n")

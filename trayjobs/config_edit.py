@@ -256,8 +256,11 @@ class ConfigDocument:
         return cfg
 
     def save(self, path: str | os.PathLike[str] | None = None) -> Path:
-        """Write the document atomically (a temporary file renamed over the old one)."""
-        target = Path(path or self.path)
+        """Write the document atomically (a temporary file renamed over the old one). A
+        jobs file that is a link (kept with one's dotfiles) stays one: the file it points
+        to is what is written."""
+        named = Path(path or self.path)
+        target = Path(os.path.realpath(named)) if named.is_symlink() else named
         target.parent.mkdir(parents=True, exist_ok=True)
         text = self.text
         mode = None
@@ -281,7 +284,7 @@ class ConfigDocument:
                 pass
             raise
         self.original = text
-        return target
+        return named
 
 
 def _forget_headers(table: Table) -> None:
