@@ -176,3 +176,14 @@ def test_a_watched_file_swapped_for_a_link_before_its_run_is_not_read(make_ctx, 
     from test_import_support import tables
     assert "export" not in tables(home)
     assert os.path.islink(tmp_path / "in" / "failed" / "export.csv")  # the link, set aside
+
+
+def test_a_file_where_the_processed_folder_should_be_is_named_with_what_to_do(make_ctx, tmp_path):
+    # "could not be moved to ...: File exists" left the person wondering which file
+    source = write(tmp_path / "in" / "export.csv", "id,name\n1,a\n")
+    blocker = write(tmp_path / "done", "my notes")
+    for folder in (blocker, blocker / "sub"):
+        result, ctx = run(make_ctx, source, processed_dir=str(folder))
+        assert source.exists() and blocker.read_text() == "my notes"
+        assert any(f"{blocker} is a file, not a folder; move it away or set processed_dir "
+                   f"to a folder" in m for m in ctx.sink.logs), ctx.sink.logs

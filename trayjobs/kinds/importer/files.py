@@ -65,6 +65,15 @@ def _free_name(folder: Path, name: str) -> Path:
     return target
 
 
+def _not_a_folder(where: Path) -> str:
+    """What stands in the way of making the folder ``where``."""
+    for here in (where, *where.parents):
+        if os.path.lexists(here) and not here.is_dir():
+            return f"{here} is a file, not a folder" if here.is_file() else \
+                f"{here} is not a folder"
+    return f"{where} cannot be made"
+
+
 def _move(path: Path, where: Path) -> Path:
     """Move ``path`` into the folder ``where`` under a free name; the new path. Another
     drive's copy goes under a hidden name first and takes its own only once complete: a
@@ -103,7 +112,11 @@ def move_aside(path: Path, folder: str, *, error: str | None = None, run_id: int
     why = None if allow_dangerous else danger(str(where))
     if why:
         raise NotMoved(f"{where} {why} (allow_dangerous_location is off)")
-    where.mkdir(parents=True, exist_ok=True)
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        key = "failed_dir" if error is not None else "processed_dir"
+        raise NotMoved(f"{_not_a_folder(where)}; move it away or set {key} to a folder") from None
     target = _move(path, where)
     if error is not None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
