@@ -350,6 +350,22 @@ def test_files_in_a_shell_command_are_quoted(make_ctx, tmp_path):
     assert lines_of(ctx) == [str(f), str(f)]
 
 
+def test_a_file_name_with_a_line_break_is_not_split_in_trayjobs_files(make_ctx, tmp_path):
+    # One per line, "a.txt<newline>keep.txt" read as two files: the second a relative name,
+    # which a script removing its inputs would remove from its own folder (the home).
+    odd = tmp_path / "a.txt\nkeep.txt"
+    odd.write_text("x")
+    plain = tmp_path / "b.txt"
+    plain.write_text("y")
+    ctx = make_ctx("lines", files=[odd, plain])
+    result = run_kind(ctx, command='printf "%s" "$TRAYJOBS_FILES" > "$TRAYJOBS_OUTPUT_DIR/f"; '
+                                   'for f in {files}; do test -e "$f" || exit 3; done')
+    listed = Path(result["outputs"][0]).read_text().split("\n")
+    assert listed == [str(plain)]
+    warned = [m["message"] for m in ctx.sink.of("log") if m.get("level") == "warning"]
+    assert any("a.txt\\nkeep.txt" in w and "left out of TRAYJOBS_FILES" in w for w in warned), warned
+
+
 def test_cwd_defaults_to_home_and_expands(make_ctx):
     ctx = make_ctx("pwd")
     run_kind(ctx, command="pwd")

@@ -191,6 +191,19 @@ class _Run:
                 "output_bytes": output.output_bytes, "left_out_bytes": output.left_out_bytes,
                 "dry_run": ctx.dry_run}
 
+    def _files_by_line(self) -> str:
+        """The input files one per line, but for a name holding a line break: read as two
+        lines, it would name another file (its second line a relative name). Such a name
+        is left out, saying so; ``{files}`` in the command passes it whole."""
+        names = [str(f) for f in self.ctx.files]
+        odd = [n for n in names if "\n" in n or "\r" in n]
+        if odd:
+            shown = ", ".join(path_text(n) for n in odd[:3]) + (" …" if len(odd) > 3 else "")
+            self.ctx.log(f"left out of TRAYJOBS_FILES, whose names are one per line: {shown} "
+                         f"(a line break in the name); write {{files}} in the command to have "
+                         f"every file passed whole", "warning")
+        return "\n".join(n for n in names if n not in odd)
+
     def _environment(self, out_dir: Path) -> dict[str, str]:
         ctx = self.ctx
         env = dict(os.environ)
@@ -198,7 +211,7 @@ class _Run:
             "TRAYJOBS_RUN_ID": str(ctx.run_id), "TRAYJOBS_JOB": ctx.job,
             "TRAYJOBS_TRIGGER": ctx.trigger, "TRAYJOBS_ATTEMPT": str(ctx.attempt),
             "TRAYJOBS_SCHEDULED_FOR": _iso(ctx.scheduled_for),
-            "TRAYJOBS_FILES": "\n".join(map(str, ctx.files)),
+            "TRAYJOBS_FILES": self._files_by_line(),
             "TRAYJOBS_PARAMS": json.dumps(ctx.params), "TRAYJOBS_OUTPUT_DIR": str(out_dir),
             "TRAYJOBS_DRY_RUN": "1" if ctx.dry_run else "",
             "TRAYJOBS_PARENT_RUN": str(ctx.parent["id"]) if ctx.parent else "",
