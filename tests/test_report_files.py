@@ -121,3 +121,35 @@ def test_a_link_in_place_of_the_latest_copys_scratch_name_is_not_written_through
     assert mine.read_text() == "my own page"
     latest = folder / "weekly-latest.html"
     assert not latest.is_symlink() and "<html" in latest.read_text()
+
+
+def test_a_disk_that_fills_up_as_the_report_is_put_in_place_leaves_no_half_report(home, numbers):
+    # The report's files were moved in, then the disk filled up copying them to their
+    # "-latest" names: the run failed with a bare "[Errno 28]", leaving its own files and
+    # half of the latest copies behind for a retry to add to.
+    import shutil
+    import subprocess
+    folder = home.reports_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "none",
+                                            str(folder)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        outputs = run(home, "weekly", run_id=1, formats=["html", "csv"])["outputs"]
+        pages = sum(-(-Path(p).stat().st_size // 4096) for p in outputs)
+        shutil.rmtree(folder / "weekly")
+        free = shutil.disk_usage(folder).free
+        with open(folder / "filler", "wb") as fh:  # room for the report once, not twice
+            fh.write(b"\0" * (free - (pages + 1) * 4096))
+        from trayjobs.errors import JobFailed
+        with pytest.raises(JobFailed) as failed:
+            run(home, "weekly", run_id=2, formats=["html", "csv"])
+        assert f"cannot write the report to {folder / 'weekly'}" in str(failed.value)
+        assert "No space left on device" in str(failed.value)
+        assert failed.value.retry is not False
+        assert sorted(p.name for p in (folder / "weekly").iterdir()) == []
+        (folder / "filler").unlink()
+        again = run(home, "weekly", run_id=3, formats=["html", "csv"])["outputs"]
+        assert len(list((folder / "weekly").iterdir())) == 2 * len(again)
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

@@ -126,24 +126,34 @@ class ReportFiles:
 
     def commit(self, *, keep: int) -> list[Path]:
         """Move the files in place, refresh the latest copies, prune; the final paths."""
-        final = []
-        for name in self._names:
-            src = self.scratch / name
-            if src.exists():
-                dest = self.dir / name
-                os.replace(src, dest)
-                final.append(dest)
+        final: list[Path] = []
+        copies: list[tuple[Path, Path]] = []  # each latest copy, made whole before any is used
+        try:
+            for name in self._names:
+                src = self.scratch / name
+                if src.exists():
+                    dest = self.dir / name
+                    os.replace(src, dest)
+                    final.append(dest)
+            for path in final:
+                latest = self.dir / self.latest_name(path.name)
+                tmp = latest.with_name(f".{latest.name}.tmp")
+                copies.append((tmp, latest))
+                _copy_new(path, tmp)
+        except OSError as exc:
+            # a full disk, say: no half report stays behind, nor a mix of old and new
+            # latest copies (the earlier ones are as they were)
+            for tmp, _ in copies:
+                tmp.unlink(missing_ok=True)
+            for path in final:
+                path.unlink(missing_ok=True)
+            if not exc.filename:  # a write says not where
+                exc.filename = str(self.dir)
+            raise
         shutil.rmtree(self.scratch, ignore_errors=True)
         fresh = set()
-        for path in final:
-            latest = self.dir / self.latest_name(path.name)
-            tmp = latest.with_name(f".{latest.name}.tmp")
-            try:
-                _copy_new(path, tmp)
-                os.replace(tmp, latest)
-            except OSError:
-                tmp.unlink(missing_ok=True)  # a hidden copy nobody would clean up
-                raise
+        for tmp, latest in copies:
+            os.replace(tmp, latest)
             fresh.add(latest.name)
         latest = re.compile(rf"{re.escape(self.slug)}-latest{_PART}")
         for old in self._own_files():
