@@ -137,6 +137,8 @@ class ReportFiles:
                     final.append(dest)
             for path in final:
                 latest = self.dir / self.latest_name(path.name)
+                if latest.is_dir() and not latest.is_symlink():  # found before any is replaced
+                    raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(latest))
                 tmp = latest.with_name(f".{latest.name}.tmp")
                 copies.append((tmp, latest))
                 _copy_new(path, tmp)
@@ -152,8 +154,13 @@ class ReportFiles:
             raise
         shutil.rmtree(self.scratch, ignore_errors=True)
         fresh = set()
-        for tmp, latest in copies:
-            os.replace(tmp, latest)
+        for n, (tmp, latest) in enumerate(copies):
+            try:
+                os.replace(tmp, latest)
+            except OSError:
+                for left, _ in copies[n:]:
+                    left.unlink(missing_ok=True)  # hidden copies nobody would clean up
+                raise
             fresh.add(latest.name)
         latest = re.compile(rf"{re.escape(self.slug)}-latest{_PART}")
         for old in self._own_files():
