@@ -366,6 +366,21 @@ def test_a_file_name_with_a_line_break_is_not_split_in_trayjobs_files(make_ctx, 
     assert any("a.txt\\nkeep.txt" in w and "left out of TRAYJOBS_FILES" in w for w in warned), warned
 
 
+def test_a_file_in_place_of_the_outputs_folder_fails_saying_what_to_move(make_ctx):
+    # Every command job failed with "NotADirectoryError: [Errno 20] Not a directory:
+    # '.../outputs/5'", tried again each time, naming neither the file nor what to do.
+    ctx = make_ctx("blocked", run_id=5)
+    blocker = output_dir(ctx).parent
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a folder")
+    with pytest.raises(JobFailed) as failed:
+        run_kind(ctx, command="echo ran > \"$HOME/ran-anyway\"")
+    assert str(failed.value) == (f"the run's output folder {output_dir(ctx)} cannot be made: "
+                                 f"{blocker} is a file, not a folder; move it away")
+    assert failed.value.retry is False
+    assert blocker.read_text() == "not a folder"
+
+
 def test_cwd_defaults_to_home_and_expands(make_ctx):
     ctx = make_ctx("pwd")
     run_kind(ctx, command="pwd")

@@ -374,7 +374,14 @@ def _make_output_dir(folder: Path, *, fresh: bool = True,
         warn(f"the output folder {folder} already held files of an earlier run (of another "
              f"run history, or put there by hand): they were moved to {aside}, so that this "
              f"run's outputs are its own")
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (folder, *folder.parents)
+                        if os.path.lexists(p) and not p.is_dir()), folder)
+        what = "a file, not a folder" if blocker.is_file() else "not a folder"
+        raise JobFailed(f"the run's output folder {folder} cannot be made: {blocker} is "
+                        f"{what}; move it away", retry=False) from None
 
 
 def _taken(folder: Path) -> bool:
