@@ -764,3 +764,15 @@ def test_an_immutable_file_is_an_error_that_says_so(make_ctx, root, trash_dir):
     assert result["acted"] == 1 and result["errors"] == 1, result
     assert "not permitted: it or its folder may be marked immutable or append-only" in \
         result["problems"][0]["reason"], result
+
+
+def test_a_file_in_place_of_the_trashs_files_folder_is_named(make_ctx, root, trash_dir):
+    # "[Errno 17] File exists: '.../Trash/files'" said neither what was wrong nor what to do
+    put(root, "a.txt", "a", age_days=100)
+    trash_dir.mkdir(parents=True)
+    (trash_dir / "files").write_text("not a folder")
+    result, _ = run(make_ctx, locations=[str(root)], may_fail=True)
+    reason = result["problems"][0]["reason"]
+    assert f"({trash_dir / 'files'} is a file, not a folder); fix or remove that trash folder" \
+        in reason, reason
+    assert (root / "a.txt").read_text() == "a"

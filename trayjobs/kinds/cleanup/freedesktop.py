@@ -142,7 +142,10 @@ def _ensure_bin(root: str, *, check_owner: bool) -> str:
     if not stat.S_ISDIR(st.st_mode) or (check_owner and st.st_uid != os.getuid()):
         raise OSError(f"{root} is not a trash folder we can use")
     for sub in ("files", "info"):
-        os.makedirs(os.path.join(root, sub), mode=0o700, exist_ok=True)
+        try:
+            os.makedirs(os.path.join(root, sub), mode=0o700, exist_ok=True)
+        except FileExistsError:  # "File exists" of what had to be a folder
+            raise OSError(f"{os.path.join(root, sub)} is a file, not a folder") from None
         if check_owner and os.path.islink(os.path.join(root, sub)):
             # a drive's trash: items would be renamed (and their info written) wherever
             # the link points on that drive
