@@ -153,3 +153,20 @@ def test_a_disk_that_fills_up_as_the_report_is_put_in_place_leaves_no_half_repor
         assert len(list((folder / "weekly").iterdir())) == 2 * len(again)
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_an_old_report_that_cannot_be_deleted_is_a_warning_not_a_failed_report(home, numbers):
+    # keep = 1 could not delete an older report (marked immutable): the new report was
+    # written whole, yet the run failed, as if no report had been made.
+    import subprocess
+    first = run(home, "weekly", run_id=1, formats=["html"])["outputs"][0]
+    if os.geteuid() != 0 or subprocess.run(["chattr", "+i", first],
+                                           capture_output=True).returncode:
+        pytest.skip("cannot mark a file immutable here")
+    try:
+        result = run(home, "weekly", run_id=2, formats=["html"])
+    finally:
+        subprocess.run(["chattr", "-i", first], check=True)
+    assert Path(result["outputs"][0]).is_file() and Path(first).is_file()
+    assert any(Path(first).name in w and "could not be deleted" in w
+               for w in result.get("warnings", [])), result

@@ -98,6 +98,9 @@ class ReportKind(JobKind):
                     warnings.append(warning)
             ctx.check_cancelled()
             written = files.commit(keep=params.keep)
+            for note in files.not_pruned:
+                ctx.log(note, level="warning")
+                warnings.append(note)
         except OSError as exc:
             files.discard()
             if exc.filename and files.dir in (Path(exc.filename), *Path(exc.filename).parents):

@@ -103,6 +103,7 @@ class ReportFiles:
             raise folder_error(self.dir, exc) from None
         self._names: list[str] = []
         self._csv_slugs: set[str] = set()
+        self.not_pruned: list[str] = []  # older reports ``keep`` could not delete, and why
 
     def name(self, ext: str, section: str | None = None) -> str:
         """A file name for this run; ``section`` names a section's CSV."""
@@ -193,14 +194,26 @@ class ReportFiles:
 
         def newest(stamp: str) -> tuple[float, tuple[str, int]]:
             # By time written, so a clock set back (or a DST change) cannot reorder them.
-            return max(p.stat().st_mtime for p in groups[stamp]), _order(stamp)
+            return max(_mtime(p) for p in groups[stamp]), _order(stamp)
 
         removed = []
         for stamp in sorted(groups, key=newest, reverse=True)[keep:]:
             for p in groups[stamp]:
-                p.unlink(missing_ok=True)
+                try:
+                    p.unlink(missing_ok=True)
+                except OSError as exc:  # the new report is whole: this run did its work
+                    self.not_pruned.append(f"{p.name} could not be deleted (keep = {keep}): "
+                                           f"{exc.strerror or exc}")
+                    continue
                 removed.append(p)
         return removed
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # gone since it was listed (another run of the job pruned it)
+        return 0.0
 
 
 def _copy_new(src: Path, tmp: Path) -> None:
