@@ -187,3 +187,23 @@ def test_a_file_where_the_processed_folder_should_be_is_named_with_what_to_do(ma
         assert source.exists() and blocker.read_text() == "my notes"
         assert any(f"{blocker} is a file, not a folder; move it away or set processed_dir "
                    f"to a folder" in m for m in ctx.sink.logs), ctx.sink.logs
+
+
+def test_a_failed_file_with_the_longest_name_is_moved_with_its_note_and_can_be_retried(make_ctx,
+                                                                                       tmp_path):
+    # NAME.error.txt of a 255-byte name is too long a name: the file went to failed/, yet
+    # the log said it "could not be moved" and a retry could not find it.
+    from trayjobs.kinds.importer.retry import files_for_retry
+    name = "B" * 251 + ".csv"
+    bad = write(tmp_path / "in" / name, b"")
+    error, ctx = fail(make_ctx, bad, failed_dir="failed")
+    assert not any("could not be moved" in m for m in ctx.sink.logs), ctx.sink.logs
+    moved = tmp_path / "in" / "failed" / name
+    assert moved.exists()
+    notes = [p for p in moved.parent.iterdir() if p.name.endswith(".error.txt")]
+    assert len(notes) == 1 and "was not imported" in notes[0].read_text()
+    assert len(os.fsencode(notes[0].name)) <= 255
+    files = files_for_retry(params(failed_dir="failed"), {
+        "id": 1, "inputs": {"files": [str(bad)]}, "result": error.result})
+    assert files == [str(bad)] and bad.exists()
+    assert not notes[0].exists()  # the retry took the note away with the file

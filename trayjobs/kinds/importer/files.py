@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 
 from ...places import danger, expand
-from ..cleanup.fsops import move_at
+from ..cleanup.fsops import fit_name, move_at
 from ...textfmt import escape_undecodable
 from .params import LEAVE
 from .streams import FileStamp
 
-__all__ = ["move_aside", "destination", "NotMoved"]
+__all__ = ["move_aside", "destination", "note_path", "NotMoved"]
 
 
 class NotMoved(Exception):
@@ -53,13 +53,19 @@ def _check_source(path: Path, seen: FileStamp | None) -> bool:
     return True
 
 
+def note_path(target: Path) -> Path:
+    """Where the note saying why ``target`` failed goes: ``NAME.error.txt``, its name cut to
+    the longest a folder allows (255 bytes) for a file whose own name is that long."""
+    return target.with_name(fit_name(target.name, ".error.txt"))
+
+
 def _free_name(folder: Path, name: str) -> Path:
     target = folder / name
     stem, dot, ext = name.partition(".")
     n = 2
     # lexists: a link there (one that points nowhere yet too) is a name taken, never a way
     # to write somewhere else
-    while os.path.lexists(target) or os.path.lexists(folder / f"{target.name}.error.txt"):
+    while os.path.lexists(target) or os.path.lexists(note_path(target)):
         target = folder / f"{stem} ({n}){dot}{ext}"
         n += 1
     return target
@@ -124,7 +130,10 @@ def move_aside(path: Path, folder: str, *, error: str | None = None, run_id: int
                 f"Job {job!r}, run {run_id}, {stamp}. The file itself is unchanged; fix it (or "
                 f"the job's settings) and import it again.\n")
         # A name that is not UTF-8 is written as its escapes ("caf\\xe9.csv"), as logged.
-        _write_new(target.with_name(target.name + ".error.txt"), escape_undecodable(note))
+        try:
+            _write_new(note_path(target), escape_undecodable(note))
+        except OSError:
+            pass  # the file is moved all the same: the run's log says why it failed
     return target
 
 

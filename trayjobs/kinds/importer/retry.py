@@ -16,7 +16,7 @@ from typing import Any
 
 from ...errors import UserError
 from ..cleanup.fsops import move_at
-from .files import destination
+from .files import destination, note_path
 from .params import ImportParams
 
 __all__ = ["files_for_retry"]
@@ -62,7 +62,7 @@ def _moved(path: Path, params: ImportParams, moved_to: str | None, run_id: int) 
         return None
     stem, dot, ext = path.name.partition(".")
     for candidate in [folder / path.name] + sorted(folder.glob(f"{stem} (*){dot}{ext}")):
-        note = candidate.with_name(candidate.name + ".error.txt")
+        note = note_path(candidate)
         try:
             if candidate.is_file() and f", run {run_id}, " in note.read_text(encoding="utf-8"):
                 return candidate
@@ -91,4 +91,4 @@ def _put_back(moved: Path, path: Path, run_id: int) -> None:
     except OSError as exc:
         raise UserError(f"cannot retry run {run_id}: {moved} could not be put back at {path}: "
                         f"{exc.strerror or exc}") from None
-    moved.with_name(moved.name + ".error.txt").unlink(missing_ok=True)
+    note_path(moved).unlink(missing_ok=True)
