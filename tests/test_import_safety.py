@@ -207,3 +207,17 @@ def test_a_failed_file_with_the_longest_name_is_moved_with_its_note_and_can_be_r
         "id": 1, "inputs": {"files": [str(bad)]}, "result": error.result})
     assert files == [str(bad)] and bad.exists()
     assert not notes[0].exists()  # the retry took the note away with the file
+
+
+def test_a_file_with_the_longest_name_taken_in_processed_gets_a_numbered_name_that_fits(make_ctx,
+                                                                                        tmp_path):
+    # "NAME (2).csv" of a 255-byte name is no name a folder takes: the move failed
+    name = "C" * 251 + ".csv"
+    source = write(tmp_path / "in" / name, "id,name\n1,a\n")
+    write(tmp_path / "in" / "processed" / name, "an earlier export")
+    result, ctx = run(make_ctx, source, processed_dir="processed")
+    assert not source.exists(), ctx.sink.logs
+    moved = Path(result["files"][0]["moved_to"])
+    assert moved.parent == tmp_path / "in" / "processed" and moved.name.endswith(" (2).csv")
+    assert len(os.fsencode(moved.name)) <= 255
+    assert (tmp_path / "in" / "processed" / name).read_text() == "an earlier export"

@@ -66,7 +66,7 @@ def _free_name(folder: Path, name: str) -> Path:
     # lexists: a link there (one that points nowhere yet too) is a name taken, never a way
     # to write somewhere else
     while os.path.lexists(target) or os.path.lexists(note_path(target)):
-        target = folder / f"{stem} ({n}){dot}{ext}"
+        target = folder / fit_name(stem, f" ({n}){dot}{ext}")  # a long name cut to fit
         n += 1
     return target
 
