@@ -776,3 +776,22 @@ def test_a_file_in_place_of_the_trashs_files_folder_is_named(make_ctx, root, tra
     assert f"({trash_dir / 'files'} is a file, not a folder); fix or remove that trash folder" \
         in reason, reason
     assert (root / "a.txt").read_text() == "a"
+
+
+@pytest.mark.parametrize("action", [{"copy": "backup/{relative}"}, {"copy": "backup"},
+                                    {"move": "sorted/{relative}"}])
+def test_a_destination_inside_a_recursive_location_is_not_tidied_again(make_ctx, root, action):
+    # Each run copied the copies the last one made (1, 2, 4, 8 ... files, nested ever
+    # deeper): a scheduled job would fill the disk. Now each run copies a.txt once more
+    # (the rule says so), and nothing of what it made.
+    put(root, "a.txt", "a", age_days=100)
+    for run_id in (1, 2, 3):
+        result, ctx = run(make_ctx, run_id=run_id, locations=[{"path": str(root), "recursive": True}],
+                          filters=[{"name": "*.txt"}], skip_recent="0s", action=action)
+    found = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    name = next(iter(action.values())).split("/")[0]
+    if "copy" in action:
+        assert found == ["a.txt", f"{name}/a (1).txt", f"{name}/a (2).txt", f"{name}/a.txt"], found
+    else:
+        assert found == [f"{name}/a.txt"], found
+    assert any(f"{root / name}" in m and "not tidied again" in m for m in ctx.sink.logs), ctx.sink.logs

@@ -56,11 +56,11 @@ def resolve_scopes(run: Runner) -> list[Scope]:
     for scope in scopes:
         scope.mounts = mounts
         run.ws.places.add(scope.root)
-    _trust_destination(run)
+    _trust_destination(run, scopes)
     return scopes
 
 
-def _trust_destination(run: Runner) -> None:
+def _trust_destination(run: Runner, scopes: list[Scope]) -> None:
     """A destination outside the locations is resolved once, checked like a location, then
     reached only through its descriptor."""
     template = run.action.destination()
@@ -82,3 +82,12 @@ def _trust_destination(run: Runner) -> None:
         except OSError as exc:
             raise JobFailed(f"destination {template!r}: cannot use {display(fixed)}: {reason(exc)}",
                             retry=False) from None
+        if real != root and inside(real, (root,)):
+            # What the job put there would be tidied again by its next run: a copy copied
+            # anew each time (1, 2, 4, 8 ... files), a move nested ever deeper.
+            for scope in scopes:
+                if scope.root == root:
+                    scope.dest_dirs = scope.dest_dirs | {real}
+            run.ctx.log(f"the destination {display(real)} is inside the location {display(root)}: "
+                        f"what is in it is left out of the scan, so what the job puts there is "
+                        f"not tidied again")

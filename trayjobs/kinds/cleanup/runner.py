@@ -182,7 +182,7 @@ class Runner:
             return
         chosen = {e.path for e in matched}
         for e in subdirs:
-            if e.path in chosen:
+            if e.path in chosen or e.path in scope.dest_dirs:
                 continue
             before = len(self.env.gone)
             self._visit_folders(scope, e.path, depth + 1)

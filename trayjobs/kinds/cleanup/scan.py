@@ -41,6 +41,7 @@ class Scope:
     exclude: list[str] = field(default_factory=list)
     system: bool = False                      # include system files
     skip_dirs: frozenset[str] = frozenset()   # the trash, our own data
+    dest_dirs: frozenset[str] = frozenset()   # the job's destination inside it: not entered
     mounts: frozenset[str] = frozenset()      # mount points: never entered
 
     def __post_init__(self) -> None:
@@ -112,7 +113,8 @@ def walk_files(scope: Scope, pred: Callable[[os.DirEntry], bool], *, produced: s
                 continue
             try:
                 if e.is_dir(follow_symlinks=False):
-                    if depth < scope.max_depth and e.path not in scope.skip_dirs:
+                    if depth < scope.max_depth and e.path not in scope.skip_dirs \
+                            and e.path not in scope.dest_dirs:
                         if e.path in scope.mounts:
                             on_error(e.path, MountInTheWay(e.path))
                         else:
