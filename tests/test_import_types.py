@@ -165,6 +165,26 @@ def test_json_numbers_too_large_for_a_float_are_kept_as_written(make_ctx, home, 
         "i: '1e400' is not an integer (types.i = integer)"]
 
 
+@pytest.mark.parametrize("ext", ["csv", "ndjson", "json"])
+def test_numbers_too_small_for_a_float_are_kept_as_written(make_ctx, home, tmp_path, ext):
+    # 1e-400 reads as 0.0 (below the smallest float, 5e-324): stored so, a measurement
+    # became zero and -1E-999 lost its sign. Kept as text, as 1e400 is; a zero written
+    # with an exponent (0e-500) or many digits is a zero and stays a number, in a later
+    # batch too.
+    values = {"tiny": ["2.5", "1e-400", "-1E-999"], "zero": ["0.5", "0e-500", "0." + "0" * 400]}
+    got = {}
+    for run_id, (column, cells) in enumerate(values.items(), start=1):
+        if ext == "csv":
+            text = f"{column}\n" + "".join(f"{v}\n" for v in cells)
+        else:
+            records = [f'{{"{column}": {v}}}' for v in cells]
+            text = "\n".join(records) if ext == "ndjson" else "[" + ",\n".join(records) + "]"
+        run(make_ctx, write(tmp_path / f"{column}.{ext}", text), run_id=run_id, batch_size=2)
+        got[column] = [r[column] for r in rows(home, column)]
+    assert got == {"tiny": ["2.5", "1e-400", "-1E-999"], "zero": [0.5, 0.0, 0.0]}
+    assert schema(home, "tiny")["tiny"] == "TEXT" and schema(home, "zero")["zero"] == "REAL"
+
+
 BIG = 2**53 + 1  # a REAL holds it as 2**53
 
 

@@ -11,7 +11,7 @@ from typing import Any, Iterator, TextIO
 
 from .jsonstream import (TOO_DEEP, DuplicateKeys, JsonArrayStream, describe_json_error,
                          kind_of, make_decoder)
-from .problems import BadRow, FileProblem, printable
+from .problems import BadRow, FileProblem, NumberTooSmall, may_hold_tiny, printable
 from .readers import ODD, Batch, Reader, odd_reason
 
 __all__ = ["NdjsonReader", "JsonReader"]
@@ -90,6 +90,7 @@ class NdjsonReader(_JsonRecords):
         super().__init__(**kw)
         self._text = text
         self._line = 0
+        self._watch_tiny = not exact_numbers
         self._decoder = make_decoder(exact_numbers=exact_numbers, duplicates=self.duplicates)
         # Without the hook that finds keys given twice: a Python call for each object,
         # which doubles the time of a whole import. Used where _keys_unique can vouch.
@@ -149,7 +150,10 @@ class NdjsonReader(_JsonRecords):
                 return
             first = self._line + 1
             self._line += len(lines)
-            odd = self._odd_seen() and ODD.search("".join(lines))
+            joined = "".join(lines)
+            if self._watch_tiny and may_hold_tiny(joined):
+                raise NumberTooSmall()
+            odd = self._odd_seen() and ODD.search(joined)
             records = None if odd else self._parse(lines)
             if records is not None and not self.duplicates.pending:
                 seen_record = True
@@ -198,7 +202,8 @@ class JsonReader(_JsonRecords):
         super().__init__(**kw)
         self.stream = JsonArrayStream(
             text, key=key, duplicates=self.duplicates,
-            decoder=make_decoder(exact_numbers=exact_numbers, duplicates=self.duplicates))
+            decoder=make_decoder(exact_numbers=exact_numbers, duplicates=self.duplicates),
+            watch_tiny=not exact_numbers)
 
     def batches(self) -> Iterator[Batch]:
         elements = iter(self.stream)

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator, TextIO
 
-from .problems import RAW_LIMIT, FileProblem
+from .problems import RAW_LIMIT, FileProblem, NumberTooSmall, lost_to_zero, may_hold_tiny
 
 __all__ = ["Element", "JsonArrayStream", "TOO_DEEP", "DECODER", "EXACT_DECODER",
            "DuplicateKeys", "make_decoder", "describe_json_error", "kind_of"]
@@ -38,13 +38,13 @@ _INFINITIES = (math.inf, -math.inf)
 
 def _float_or_literal(literal: str) -> float | str:
     value = float(literal)
-    return literal if value in _INFINITIES else value
+    return literal if value in _INFINITIES or lost_to_zero(literal, value) else value
 
 
 #: Keeps a number too large for a float (``1e400``) as the text it is written as, where
-#: DECODER makes it infinity. A Python call per number with a fraction or exponent makes
+#: DECODER makes it infinity, and one too small (``1e-400``), which it makes 0.0. A Python call per number with a fraction or exponent makes
 #: it a fifth slower on a file of such numbers, so it reads only a file that turned out
-#: to hold one (see :class:`.problems.NumberTooLarge`).
+#: to hold one (see :class:`.problems.NumberTooLarge` and :class:`.problems.NumberTooSmall`).
 EXACT_DECODER = json.JSONDecoder(parse_constant=_no_constants, parse_float=_float_or_literal)
 _EXAMPLES = 5
 
@@ -225,9 +225,10 @@ class JsonArrayStream:
 
     def __init__(self, text: TextIO, *, key: str | None = None,
                  decoder: json.JSONDecoder = DECODER,
-                 duplicates: DuplicateKeys | None = None) -> None:
+                 duplicates: DuplicateKeys | None = None, watch_tiny: bool = False) -> None:
         self._text = text
         self._decoder = decoder
+        self._watch_tiny = watch_tiny  # raise NumberTooSmall where may_hold_tiny
         self._duplicates = duplicates  # told by the decoder; each record's taken here
         self._key = key
         self._buf = ""
@@ -251,6 +252,8 @@ class JsonArrayStream:
         self._col = self._column(self._pos)
         self._buf = self._buf[self._pos:] + data
         self._pos = 0
+        if self._watch_tiny and may_hold_tiny(self._buf):
+            raise NumberTooSmall()
         return True
 
     def _column(self, pos: int) -> int:

@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-from .problems import NumberTooLarge, printable
+from .problems import NumberTooLarge, lost_to_zero, printable
 
 __all__ = ["TYPES", "wider", "sql_type", "type_of_declared", "table_name_for", "Namer",
            "IMPORT_ID", "classify_text", "fits_text", "scan_text", "misfits_text",
@@ -160,8 +160,11 @@ def classify_text(value: str) -> str:
         return "empty"
     if _CANONICAL_INT.fullmatch(value):
         return "integer" if int(value) in _INT64 else "text"
-    if _REAL_ONE.fullmatch(value) and math.isfinite(float(value)):
-        return "real"
+    if _REAL_ONE.fullmatch(value):
+        number = float(value)
+        # Beyond a float's range either way (1e400, 1e-400): kept as written.
+        if math.isfinite(number) and not lost_to_zero(value, number):
+            return "real"
     return "text"
 
 
