@@ -156,6 +156,27 @@ def test_sheet_by_number_and_by_name(make_ctx, home, tmp_path):
     assert str(err) == "book.xlsx: there is no sheet 3: the workbook has 2 ('One', 'Two')"
 
 
+def test_an_empty_first_sheet_names_the_sheets_that_hold_data(make_ctx, home, tmp_path):
+    # A blank "Sheet1" left before the data: the file failed with "sheet 'Sheet1' is
+    # empty" alone, which said neither where the data was nor how to take it.
+    path = xlsx(tmp_path / "book.xlsx", {"Sheet1": [], "Sales": [["a"], [1]],
+                                         "Notes": [], "Stock": [["b"], [2]]})
+    err, _ = fail(make_ctx, path)
+    assert str(err) == ("book.xlsx [Sheet1]: sheet 'Sheet1', the first the workbook shows, "
+                        "is empty; the sheets with data are 'Sales', 'Stock': set sheet = "
+                        "\"Sales\" for the job (or the name of another), or sheet = \"*\" to "
+                        "import each into a table of its own")
+    run(make_ctx, path, run_id=2, sheet="Sales")
+    assert rows(home, "book") == [{"a": 1}]
+    # A sheet asked for by name that is empty says just that; so does a workbook of
+    # empty sheets.
+    err, _ = fail(make_ctx, path, run_id=3, sheet="Notes", table="notes")
+    assert str(err) == "book.xlsx [Notes]: sheet 'Notes' is empty"
+    blank = xlsx(tmp_path / "blank.xlsx", {"Sheet1": [], "Sheet2": []})
+    err, _ = fail(make_ctx, blank, run_id=4)
+    assert str(err) == "blank.xlsx [Sheet1]: every sheet of the workbook is empty ('Sheet1', 'Sheet2')"
+
+
 @pytest.mark.parametrize("kw, message", [
     ({"sheet": 0}, "sheets are numbered from 1"),
     ({"sheet": ""}, "sheet must not be empty"),

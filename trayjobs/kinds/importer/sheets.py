@@ -226,6 +226,10 @@ def cell_value(value: Any) -> Any:
 
 # -- the reader ----------------------------------------------------------------------------
 
+class _EmptySheet(FileProblem):
+    """The sheet holds no cell; :func:`open_sheet` names those that do, if none was set."""
+
+
 class SheetReader(Reader):
     """One sheet, row by row, as the loader's batches (values = "python")."""
 
@@ -308,7 +312,7 @@ class SheetReader(Reader):
                               f"the row that holds the column names")
         ahead = list(itertools.islice(rows, _LOOK_AHEAD))
         if not ahead:
-            raise FileProblem(f"{self.label} is empty")
+            raise _EmptySheet(f"{self.label} is empty")
         # Counted before merged ranges are filled: a title merged across the table is one cell.
         filled = [own for _, _, own in ahead]
         half = max(filled) / 2
@@ -377,6 +381,24 @@ def _names(values: list[Any]) -> list[str]:
     return [f"column_{i}" if v is None else str(v) for i, v in enumerate(values, start=1)]
 
 
+def _empty_by_default(book: Any, chosen: SheetChoice) -> str:
+    """Why the sheet taken by default cannot be imported, and which to take instead (a
+    blank "Sheet1" before the data is common). Other sheets are read only now, as it
+    failed: a workbook's first sheet may be large."""
+    names = list(book.sheet_names)
+    full = []
+    for number, name in enumerate(names, start=1):
+        if number != chosen.number:
+            with _guarded(f"reading sheet {name!r}"):
+                if book.get_sheet_by_index(number - 1).start is not None:
+                    full.append(name)
+    if not full:
+        return f"every sheet of the workbook is empty ({_listed(names)})"
+    return (f"sheet {chosen.name!r}, the first the workbook shows, is empty; the sheets with "
+            f"data are {_listed(full)}: set sheet = \"{full[0]}\" for the job (or the name "
+            f"of another), or sheet = \"*\" to import each into a table of its own")
+
+
 @contextmanager
 def open_sheet(plan: Plan, params: ImportParams) -> Iterator[SheetReader]:
     assert plan.sheet is not None
@@ -388,8 +410,13 @@ def open_sheet(plan: Plan, params: ImportParams) -> Iterator[SheetReader]:
         if sheet.name != plan.sheet.name:
             raise FileProblem(f"the workbook changed while it was read: sheet "
                               f"{plan.sheet.number} is now {sheet.name!r}")
-        reader = SheetReader(sheet, header=params.header, header_row=params.header_row,
-                             batch_size=params.batch_size, label=label)
+        try:
+            reader = SheetReader(sheet, header=params.header, header_row=params.header_row,
+                                 batch_size=params.batch_size, label=label)
+        except _EmptySheet:
+            if params.sheet is not None:
+                raise
+            raise FileProblem(_empty_by_default(book, plan.sheet)) from None
         # calamine reads an error cell (#DIV/0!) as an empty one: say where they are.
         errors = find_error_cells(plan.path, plan.format, plan.sheet.number)
         if errors is not None and errors.count:
