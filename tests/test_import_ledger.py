@@ -165,6 +165,30 @@ def test_replace_mode_swaps_the_table_for_the_runs_files(make_ctx, home, tmp_pat
     assert sorted(r["n"] for r in rows(home, "t")) == [1, 2, 4]  # a's rows belong to the run
 
 
+def test_a_replace_by_a_file_without_rows_says_the_table_was_emptied(make_ctx, home, tmp_path):
+    # An export that came out as its header line alone emptied the table, and the warning
+    # asked only "is it the file you meant?", as if nothing had changed.
+    run(make_ctx, write(tmp_path / "stock.csv", "n\n1\n2\n"), run_id=1, table="t", mode="replace")
+    result, _ = run(make_ctx, write(tmp_path / "stock2.csv", "n\n"), run_id=2, table="t",
+                    mode="replace")
+    assert rows(home, "t") == []
+    assert result["warnings"] == [
+        "stock2.csv: no rows imported: it holds a header line and no records; is it the file "
+        "you meant?",
+        "stock2.csv: table t is empty now: mode = \"replace\" took out its 2 rows and this "
+        "file put none in; trayjobs undo 2 names the files to import again for them"]
+    # So is one whose every row was set aside (not when the table was empty already).
+    result, _ = run(make_ctx, write(tmp_path / "stock3.csv", "n\nx\n"), run_id=3, table="t",
+                    mode="replace", types={"n": "integer"})
+    assert not any("is empty now" in w for w in result["warnings"])
+    run(make_ctx, write(tmp_path / "stock4.csv", "n\n5\n"), run_id=4, table="t", mode="replace")
+    result, _ = run(make_ctx, write(tmp_path / "stock5.csv", "n\nx\n"), run_id=5, table="t",
+                    mode="replace", types={"n": "integer"})
+    assert result["warnings"][-1] == (
+        "stock5.csv: table t is empty now: mode = \"replace\" took out its 1 row and this "
+        "file put none in; trayjobs undo 5 names the files to import again for them")
+
+
 def test_undo_removes_every_row_of_the_run_and_only_those(make_ctx, home, tmp_path):
     run(make_ctx, write(tmp_path / "keep.csv", "n\n0\n"), run_id=1, table="t")
     result, _ = run(make_ctx, write(tmp_path / "x.csv", "n\n1\n2\nbad,row\n"),

@@ -363,6 +363,7 @@ class ImportRun:
         helper: Helper | None = None
         try:
             first_in_run = not store.run_touched(ctx.run_id, ctx.job, table)
+            removed = 0
             import_id = store.start_import(
                 run_id=ctx.run_id, job=ctx.job, file=path.name, path=str(path), size=stamp.size,
                 mtime=stamp.mtime_ns / 1e9, sha256=stamp.sha256, table=table, mode=params.mode,
@@ -425,6 +426,11 @@ class ImportRun:
         guess = plan.encoding.guess_warning()
         warnings = [*([guess] if guess else []), *getattr(reader, "warnings", ()),
                     *writer.widened, *writer.warnings]
+        if removed and not writer.rows:
+            # An export that came out empty (its header alone) leaves no table: say so.
+            warnings.append(f"table {table} is empty now: mode = \"replace\" took out its "
+                            f"{plural(removed, 'row')} and this file put none in; trayjobs "
+                            f"undo {ctx.run_id} names the files to import again for them")
         for warning in warnings:
             ctx.log(f"{name}: {warning}", "warning")
         done = f"{plural(writer.rows, 'row')} imported into {table}"
