@@ -171,6 +171,22 @@ def test_a_json_array_named_jsonl_is_read_as_the_array_it_is(make_ctx, home, tmp
     run(make_ctx, write(tmp_path / "a.jsonl", '[\n  {"id": 1},\n  {"id": 2}\n]\n'))
     assert rows(home, "a") == [{"id": 1}, {"id": 2}] and rejected(home) == []
 
+@pytest.mark.parametrize("name", ["items.json", "items.ndjson", "items"])
+def test_objects_printed_one_after_another_are_records(make_ctx, home, tmp_path, name):
+    # What jq '.[]' prints (without -c): whole objects over several lines each. Such a
+    # file failed, as JSON with "more text after the end of the document", as JSON Lines
+    # with "expected property name" on its first line.
+    records = [{"id": 1, "tags": ["a"]}, {"id": 2, "name": "Zoë"}, {"id": 3}]
+    text = "".join(json.dumps(r, indent=2, ensure_ascii=False) + "\n" for r in records)
+    result, _ = run(make_ctx, write(tmp_path / name, text + "7\n"), batch_size=2)
+    assert rows(home, "items") == [{"id": 1, "tags": '["a"]', "name": None},
+                                   {"id": 2, "tags": None, "name": "Zoë"},
+                                   {"id": 3, "tags": None, "name": None}]
+    assert [(r["line"], r["reason"], r["raw"]) for r in rejected(home)] == [
+        (14, "not a record: the file holds a number here, not an object", "7")]
+    assert result["files"][0]["details"]["format"] == "json"
+
+
 def test_ndjson_that_is_not_json_lines_fails_the_file(make_ctx, tmp_path):
     err, _ = fail(make_ctx, write(tmp_path / "notes.jsonl", "hello\nworld\n"))
     assert str(err) == ("notes.jsonl: line 1: not JSON Lines (one JSON object per line): "

@@ -219,7 +219,9 @@ class JsonReader(_JsonRecords):
                 if e.value is TOO_DEEP:
                     reason = "not readable JSON: nested too deeply"
                 elif not isinstance(e.value, dict):
-                    reason = f"not a record: the array holds {kind_of(e.value)} here, not an object"
+                    where = "file" if self.stream.sequence else "array"
+                    reason = (f"not a record: the {where} holds {kind_of(e.value)} here, not "
+                              f"an object")
                 elif not e.value:
                     reason = "an empty record: the object has no fields"
                 elif odd:

@@ -238,6 +238,7 @@ class JsonArrayStream:
         self.want_raw = False  # set by the reader once raw text is needed (odd bytes seen)
         self.found_key: str | None = None
         self.empty = False  # the records array exists but is empty
+        self.sequence = False  # objects one after another, in no array (see _sequence)
         self._value_line = 1
         self._col = 1  # column of self._buf[0]
 
@@ -334,7 +335,10 @@ class JsonArrayStream:
             self._advance(self._pos + 1)
             yield from self._records(line=1, top=True)
         elif first == "{":
-            yield from self._object()
+            if self._key is None and self._objects_follow():
+                yield from self._sequence()
+            else:
+                yield from self._object()
         elif first == "":
             raise FileProblem("the file holds no data, only blank lines or spaces")
         else:
@@ -384,6 +388,26 @@ class JsonArrayStream:
                 yield from lead
             lead = None
             yield element
+
+    def _objects_follow(self) -> bool:
+        """Whether the document is objects one after another (as ``jq '.[]'`` prints
+        records without -c), not one object: the first, decoded whole from the text read
+        so far, has a '{' after it. (One object followed by more is no JSON document.)"""
+        try:
+            _, end = DECODER.raw_decode(self._buf, self._pos)
+        except (ValueError, RecursionError):
+            return False
+        after = _WS.match(self._buf, end).end()
+        return self._buf[after:after + 1] == "{"
+
+    def _sequence(self) -> Iterator[Element]:
+        """The top-level values one after another, each an element (a record, if an object)."""
+        self.sequence = True
+        while self._peek() != "":
+            value, raw = self._value(keep_raw=self.want_raw, deep=True)
+            if self._duplicates is not None and self._duplicates.pending:
+                self._duplicates.take(self._value_line)
+            yield Element(self._value_line, value, raw)
 
     def _skip_rest(self, *, top: bool) -> None:
         """Check the rest of the array (and a top-level document), so broken JSON is called

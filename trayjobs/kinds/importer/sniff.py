@@ -384,6 +384,17 @@ def _looks_ndjson(text: str) -> bool:
     return isinstance(value, dict) and rest.lstrip().startswith("{")
 
 
+def _objects_in_turn(text: str) -> bool:
+    """Objects one after another, each over several lines (``jq '.[]'`` without -c): no
+    JSON Lines, but records the JSON reader takes one at a time."""
+    start = text.lstrip()
+    try:
+        value, end = json.JSONDecoder().raw_decode(start)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, dict) and "\n" in start[:end] and start[end:].lstrip()[:1] == "{"
+
+
 def detect_format(path: Path, text: str, explicit: str = "auto") -> str:
     if explicit != "auto":
         return explicit
@@ -394,9 +405,10 @@ def detect_format(path: Path, text: str, explicit: str = "auto") -> str:
     start = text.lstrip()[:1]
     if by_name == "json" and start == "{" and _looks_ndjson(text):
         return "ndjson"
-    if by_name == "ndjson" and start == "[":
+    if by_name == "ndjson" and (start == "[" or start == "{" and _objects_in_turn(text)):
         # A JSON array under a JSON Lines name: read line by line, its first line "[" and
-        # its records' commas would set every record but the last aside.
+        # its records' commas would set every record but the last aside; and objects over
+        # several lines each would fail the file at its first line, "{".
         return "json"
     if by_name:
         return by_name
