@@ -267,6 +267,10 @@ def test_preview_shows_columns_types_rows_and_rejects_and_writes_nothing(make_ct
                                   "raw": "3,oops"}]
     assert result["summary"].startswith("preview of pv.csv: 3 columns, 2 rows read, 1 would be")
     assert path.exists() and not home.default_data_db.exists() and tables(home) == set()
+    one = write(tmp_path / "one.csv", "id\n1\n")
+    result = KIND.run(make_ctx(files=[one], dry_run=True), params())
+    assert result["summary"] == ("preview of one.csv: 1 column, 1 row read, 0 would be rejected "
+                                 "-> table one")
 
 
 def test_preview_shows_the_start_of_a_field_of_megabytes(make_ctx, home, tmp_path):

@@ -19,6 +19,7 @@ from .columns import too_wide
 from .params import ImportParams
 from .plan import Plan, open_reader, plan_file
 from .problems import RAW_LIMIT, BadRow, FileProblem, printable
+from .results import plural
 from .runner import database_path
 from .schema import (Namer, classify_text, classify_value, fits_text, fits_value, fold,
                      sql_value, type_of_declared, wider)
@@ -159,9 +160,9 @@ def preview(ctx: JobContext, params: ImportParams) -> dict[str, Any]:
     errors = [f["error"] for f in files if "error" in f]
     if first:
         shown = Path(first["file"]).name + (f" [{first['sheet']}]" if "sheet" in first else "")
-        summary = (f"preview of {shown}: {len(first['columns'])} columns, "
-                   f"{first['rows_read']:,} rows read, {len(first['rejects'])} would be rejected "
-                   f"-> table {first['table']}")
+        summary = (f"preview of {shown}: {plural(len(first['columns']), 'column')}, "
+                   f"{plural(first['rows_read'], 'row')} read, {len(first['rejects'])} would be "
+                   f"rejected -> table {first['table']}")
     else:
         summary = "preview: no file can be imported"
     if errors:
