@@ -264,6 +264,23 @@ def test_east_asian_code_pages_are_detected(make_ctx, home, tmp_path, encoding, 
     assert [tuple(r.values()) for r in got] == [tuple(line.split(",")) for line in lines]
 
 
+@pytest.mark.parametrize("encoding, words", [
+    ("cp932", ["日本語のテキスト", "東京"]), ("gb18030", ["北京市朝阳区", "上海"]),
+    ("cp1251", ["Иван Петров", "Москва"]), ("cp1252", ["café crème", "Müller"])])
+def test_a_code_page_past_a_long_ascii_start_is_told_as_at_the_start(make_ctx, home,
+                                                                      tmp_path, encoding,
+                                                                      words):
+    # The first non-ASCII byte comes after 256 KB of ASCII: the 4 KB of ASCII read with
+    # it made Japanese text look as tidy in cp1252 as in cp932, so it was stored as
+    # mojibake ("“ú–{Œê‚ÌƒeƒLƒXƒg").
+    lines = [f"{i},plain" for i in range(30_000)] + [f"{30_000 + n},{w}" for n, w in
+                                                     enumerate(words)]
+    path = write(tmp_path / "late.csv", "id,note\n" + "\n".join(lines) + "\n",
+                 encoding=encoding)
+    run(make_ctx, path)
+    assert rows(home, "late", "note", order="id")[-2:] == [{"note": w} for w in words]
+
+
 @pytest.mark.parametrize("encoding, text", [
     ("cp1251", "Имя;Город;Сумма\nИван Петров;Москва;1000\nОльга Смирнова;Тверь;2000\n"),
     ("cp1252", "Händler;Betrag;Notiz\nBäckerei Müller;3,50;Brötchen für 2 €\n"

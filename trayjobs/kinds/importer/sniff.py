@@ -208,6 +208,14 @@ def _by_latin(text: str, start: int, end: int) -> bool:
         end < len(text) and text[end].isascii() and text[end].isalpha())
 
 
+def _lines_beyond_ascii(data: bytes) -> bytes:
+    """The lines of ``data`` with a byte beyond ASCII. Lines of ASCII alone (numbers, codes)
+    read alike in every code page and, mixed in, make any reading's oddities look fewer:
+    past 4 KB of them, Japanese read as cp1252 looked as tidy as read as cp932."""
+    lines = [line for line in data.split(b"\n") if not line.isascii()]
+    return b"\n".join(lines) if lines else data
+
+
 def _east_asian(data: bytes) -> str | None:
     """The East Asian code page ``data`` reads as words of, or None. Western text read so
     has such characters one or two at a time within Latin words ("Crème" as cp932 is "Cr",
@@ -234,7 +242,7 @@ def _east_asian(data: bytes) -> str | None:
     # wins. Cyrillic or Greek text of short words can read as such runs too, but then its
     # own code page reads nearly as well, where East Asian text is noise in any of those.
     east, single = [], []
-    for m in from_bytes(data, cp_isolation=[*fits, *_LEGACY]):
+    for m in from_bytes(_lines_beyond_ascii(data), cp_isolation=[*fits, *_LEGACY]):
         codec = next((c for c in fits if _same_codec(c, m.encoding)), None)
         if codec:
             east.append((m.chaos, -m.coherence, fits.index(codec), codec))
