@@ -266,7 +266,8 @@ def test_east_asian_code_pages_are_detected(make_ctx, home, tmp_path, encoding, 
 
 @pytest.mark.parametrize("encoding, words", [
     ("cp932", ["日本語のテキスト", "東京"]), ("gb18030", ["北京市朝阳区", "上海"]),
-    ("cp1251", ["Иван Петров", "Москва"]), ("cp1252", ["café crème", "Müller"])])
+    ("cp1251", ["Иван Петров", "Москва"]), ("cp1252", ["café crème", "Müller"]),
+    ("cp1253", ["Αθήνα", "Θεσσαλονίκη"]), ("cp1250", ["Łódź", "Zażółć gęślą jaźń"])])
 def test_a_code_page_past_a_long_ascii_start_is_told_as_at_the_start(make_ctx, home,
                                                                       tmp_path, encoding,
                                                                       words):

@@ -262,7 +262,8 @@ def guess_legacy(data: bytes) -> str:
     east = _east_asian(data[:HEAD_BYTES])
     if east:
         return east
-    matches = list(from_bytes(data[:HEAD_BYTES], cp_isolation=_LEGACY)) if data else []
+    sample = _lines_beyond_ascii(data[:HEAD_BYTES])
+    matches = list(from_bytes(sample, cp_isolation=_LEGACY)) if data else []
     if matches:
         chaos = min(m.chaos for m in matches)
         coherence = max(m.coherence for m in matches if m.chaos <= chaos + 0.01)
