@@ -174,7 +174,8 @@ def test_an_empty_first_sheet_names_the_sheets_that_hold_data(make_ctx, home, tm
     assert str(err) == "book.xlsx [Notes]: sheet 'Notes' is empty"
     blank = xlsx(tmp_path / "blank.xlsx", {"Sheet1": [], "Sheet2": []})
     err, _ = fail(make_ctx, blank, run_id=4)
-    assert str(err) == "blank.xlsx [Sheet1]: every sheet of the workbook is empty ('Sheet1', 'Sheet2')"
+    assert str(err) == ("blank.xlsx [Sheet1]: every sheet of the workbook is empty ('Sheet1', "
+                        "'Sheet2')")
 
 
 @pytest.mark.parametrize("kw, message", [

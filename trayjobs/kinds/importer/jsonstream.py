@@ -42,9 +42,10 @@ def _float_or_literal(literal: str) -> float | str:
 
 
 #: Keeps a number too large for a float (``1e400``) as the text it is written as, where
-#: DECODER makes it infinity, and one too small (``1e-400``), which it makes 0.0. A Python call per number with a fraction or exponent makes
-#: it a fifth slower on a file of such numbers, so it reads only a file that turned out
-#: to hold one (see :class:`.problems.NumberTooLarge` and :class:`.problems.NumberTooSmall`).
+#: DECODER makes it infinity, and one too small (``1e-400``), which it makes 0.0. A Python
+#: call per number with a fraction or exponent makes it a fifth slower on a file of such
+#: numbers, so it reads only a file that turned out to hold one (see
+#: :class:`.problems.NumberTooLarge` and :class:`.problems.NumberTooSmall`).
 EXACT_DECODER = json.JSONDecoder(parse_constant=_no_constants, parse_float=_float_or_literal)
 _EXAMPLES = 5
 
