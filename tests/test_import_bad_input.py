@@ -90,6 +90,11 @@ def test_header_only_file_imports_nothing_and_says_so(make_ctx, home, tmp_path):
     ("r.csv", bytes((i * 7919) % 256 for i in range(4000)), "r.csv: byte "),
     ("x.csv", b"<!DOCTYPE html>\n<html><body>a,b</body></html>\n",
      "x.csv: line 1: this is not a table: it looks like HTML or XML"),
+    # A bank's "Excel export": a web page named .xls. The message named no way out.
+    ("bank.xls", b"<html><body><table><tr><td>a</td></tr></table></body></html>\n",
+     "bank.xls: line 1: this is not a table: it looks like HTML or XML, saved under a "
+     "spreadsheet's name as some exports are; open it in a spreadsheet program and save it "
+     "as .xlsx or .csv"),
     ("prose.txt", ("It was a bright cold day in April, and the clocks were striking thirteen. "
                    "Winston Smith, his chin nuzzled into his breast in an effort to escape the "
                    "vile wind, slipped quickly through the glass doors of Victory Mansions.\n"

@@ -15,8 +15,8 @@ from .csvreader import CsvReader
 from .jsonreaders import JsonReader, NdjsonReader
 from .readers import Reader
 from .schema import table_name_for
-from .sheets import SheetChoice, choose_sheets, open_sheet, workbook_format
-from .sniff import (HEAD_BYTES, CsvDialect, Encoding, check_binary, detect_encoding,
+from .sheets import SHEET_EXTENSIONS, SheetChoice, choose_sheets, open_sheet, workbook_format
+from .sniff import (HEAD_BYTES, MARKUP, CsvDialect, Encoding, check_binary, detect_encoding,
                     detect_format, sniff_dialect)
 from .streams import ERRORS, ByteTap, DecodeWatch, open_text, read_head
 
@@ -82,8 +82,16 @@ def plan_file(path: Path, params: ImportParams) -> Plan:
     fmt = detect_format(path, text, params.format)
     dialect = None
     if fmt in ("csv", "tsv"):
-        dialect = sniff_dialect(text, complete=complete, tsv=fmt == "tsv",
-                                delimiter=params.delimiter, quotechar=params.quotechar)
+        try:
+            dialect = sniff_dialect(text, complete=complete, tsv=fmt == "tsv",
+                                    delimiter=params.delimiter, quotechar=params.quotechar)
+        except FileProblem as exc:
+            if exc.reason != MARKUP or path.suffix.lower() not in SHEET_EXTENSIONS:
+                raise
+            # A web page (or Excel 2003 XML) named .xls, as banks and web apps export.
+            raise FileProblem(f"{MARKUP}, saved under a spreadsheet's name as some exports "
+                              f"are; open it in a spreadsheet program and save it as .xlsx "
+                              f"or .csv", line=exc.line) from None
     return Plan(path, fmt, encoding, dialect, params.table or table_name_for(path))
 
 

@@ -38,12 +38,14 @@ if TYPE_CHECKING:
     from .params import ImportParams
     from .plan import Plan
 
-__all__ = ["SHEET_FORMATS", "SheetChoice", "SheetReader", "workbook_format", "choose_sheets",
-           "open_sheet", "cell_value"]
+__all__ = ["SHEET_FORMATS", "SHEET_EXTENSIONS", "SheetChoice", "SheetReader", "workbook_format",
+           "choose_sheets", "open_sheet", "cell_value"]
 
 #: Formats (as the ledger and ``format`` name them) read as workbooks.
 SHEET_FORMATS = frozenset({"xlsx", "xls", "ods"})
 _BY_EXTENSION = {".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xls", ".ods": "ods"}
+#: The names of spreadsheet files, text or not.
+SHEET_EXTENSIONS = frozenset(_BY_EXTENSION)
 _ZIP = b"PK\x03\x04"
 _CFB = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE compound file: .xls, or encrypted OOXML
 _ENCRYPTED = "EncryptedPackage".encode("utf-16-le")

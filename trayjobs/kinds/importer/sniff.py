@@ -22,7 +22,7 @@ from .problems import FileProblem
 
 __all__ = ["Encoding", "CsvDialect", "detect_encoding", "guess_legacy", "words_beyond_ascii",
            "check_binary",
-           "detect_format", "sniff_dialect", "is_sep_line", "HEAD_BYTES"]
+           "detect_format", "sniff_dialect", "is_sep_line", "HEAD_BYTES", "MARKUP"]
 
 #: How much of a file the guesses look at.
 HEAD_BYTES = 256 * 1024
@@ -448,6 +448,10 @@ class CsvDialect:
         return f"{names.get(self.delimiter, repr(self.delimiter))}-separated{sep}, {quote}"
 
 
+#: Why a text file that starts with "<" is no table (see :func:`.plan.plan_file`).
+MARKUP = "this is not a table: it looks like HTML or XML"
+
+
 def _records(text: str, complete: bool, args: dict) -> list[list[str]]:
     rows: list[list[str]] = []
     try:
@@ -493,7 +497,7 @@ def sniff_dialect(text: str, *, complete: bool, tsv: bool = False, delimiter: st
     if not (text.replace(fixed, "x") if fixed and fixed.isspace() else text).strip():
         raise FileProblem("the file holds no data, only blank lines or spaces")
     if text.lstrip()[:1] == "<" and delimiter is None:
-        raise FileProblem("this is not a table: it looks like HTML or XML", line=1)
+        raise FileProblem(MARKUP, line=1)
     scored = []
     for order, cand in enumerate([fixed] if fixed else _CANDIDATES):
         if cand == quotechar:
