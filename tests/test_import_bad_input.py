@@ -65,6 +65,19 @@ def test_rows_ending_in_a_delimiter_import_when_the_extra_fields_are_empty(make_
     assert [(r["line"], r["reason"]) for r in rejected(home)] == [
         (4, "too many fields: 3 instead of 2")]
 
+
+def test_a_header_ending_in_a_delimiter_leaves_its_rows_whole(make_ctx, home, tmp_path):
+    # The other way round: the header ends with a delimiter, the records do not. Every
+    # row was rejected ("too few fields: 2 instead of 3") for a column without a name.
+    text = "id;note;\r\n1;a\r\n2;b;x\r\n3\r\n"
+    result, _ = run(make_ctx, write(tmp_path / "h.csv", text))
+    assert result["summary"] == "2 rows imported into h, 1 rejected (table _rejected)"
+    assert rows(home, "h") == [{"id": 1, "note": "a", "column_3": None},
+                               {"id": 2, "note": "b", "column_3": "x"}]
+    assert [(r["line"], r["reason"]) for r in rejected(home)] == [
+        (4, "too few fields: 1 instead of 3")]
+
+
 def test_on_bad_rows_fail_stops_the_file_and_keeps_the_table(make_ctx, home, tmp_path):
     run(make_ctx, write(tmp_path / "good.csv", "id,note\n9,before\n"), table="m")
     err, _ = fail(make_ctx, write(tmp_path / "m.csv", MESSY), run_id=2, table="m",

@@ -356,6 +356,9 @@ class CsvReader(Reader):
 
     def _sift(self, rows: list[list[str]], width: int, line: int, *, look: bool) -> Batch:
         good, lines, bad = [], [], []
+        named = width  # the header's fields up to its last name: after it, a delimiter
+        while named and not self.fields[named - 1].strip():
+            named -= 1
         for row in rows:
             at, line = line, line + self._span(row)
             if not row:
@@ -366,6 +369,8 @@ class CsvReader(Reader):
                 continue
             if len(row) > width and not any(row[width:]):
                 row = row[:width]  # a delimiter ending the line (some exports' habit): no data
+            elif 0 < named <= len(row) < width:
+                row = row + [""] * (width - len(row))  # one ending the header line alone
             # Bytes that did not decode come first: they are often why the fields miscount
             # (a UTF-16 file cut after an odd byte).
             reason = odd_reason("\x1f".join(row), self.watch.encoding) if look else None
