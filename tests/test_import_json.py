@@ -157,6 +157,18 @@ def test_ndjson_bad_lines_are_rejected_with_their_line(make_ctx, home, tmp_path)
     assert result["summary"] == "4 rows imported into ev, 5 rejected (table _rejected)"
 
 
+def test_a_line_that_goes_on_after_its_record_says_with_what(make_ctx, home, tmp_path):
+    # A JSON array's lines without its brackets: each record but the last ends in a comma,
+    # which was rejected as "extra data", the json module's words.
+    run(make_ctx, write(tmp_path / "c.ndjson", '{"a": 1},\n{"a": 2} {"a": 3}\n{"a": 4}\n'))
+    assert rows(home, "c") == [{"a": 4}]
+    assert [(r["line"], r["reason"]) for r in rejected(home)] == [
+        (1, "not valid JSON: a comma after the record; JSON Lines hold one record on each "
+            "line, with nothing between them (column 9)"),
+        (2, "not valid JSON: more text after the record ('{\"a\": 3}'); JSON Lines hold one "
+            "record on each line, with nothing between them (column 10)")]
+
+
 def test_lines_that_only_parse_together_are_not_taken_as_records(make_ctx, home, tmp_path):
     # Read as one array these five lines give five objects, but lines 2-4 are not records.
     text = '{"ok": 1}\n{"a": [{}\n{}]}\n{"x": 1}, {"y": 2}\n{"ok": 2}\n'

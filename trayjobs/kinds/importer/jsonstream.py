@@ -125,6 +125,12 @@ def describe_json_error(exc: BaseException) -> str:
                     f"written as an escape (\\t, \\n, \\u0000)")
         if exc.msg.startswith("Unterminated string"):  # "... starting at", the place apart
             return "not valid JSON: a string that is never closed starts here"
+        if exc.msg.startswith("Extra data"):  # a JSON Lines record with more on its line
+            rest = exc.doc[exc.pos:].strip()
+            what = ("a comma after the record" if rest == "," else
+                    f"more text after the record ({rest[:40]!r})")
+            return (f"not valid JSON: {what}; JSON Lines hold one record on each line, with "
+                    f"nothing between them")
         msg = exc.msg.replace("Expecting", "expected", 1)
         return f"not valid JSON: {msg[0].lower()}{msg[1:]}"
     if "integer string conversion" in str(exc):
