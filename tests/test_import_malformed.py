@@ -34,6 +34,22 @@ def test_text_after_a_closing_quote_rejects_the_row_as_written(make_ctx, home, t
          "raw": '4,"two\nlines"tail,w', "table": "q"}]
 
 
+def test_a_quote_escaped_with_a_backslash_is_named_so(make_ctx, home, tmp_path):
+    # MySQL's and PHP's exports write \" for a quote in a field: every such row was set
+    # aside saying quotes must be doubled, as if the file were broken by hand.
+    text = 'id,note\n1,"say \\"hi\\" now"\n2,"plain"\n'
+    run(make_ctx, write(tmp_path / "b.csv", text))
+    assert rows(home, "b") == [{"id": 2, "note": "plain"}]
+    [bad] = rejected(home)
+    assert bad["reason"] == (
+        'text after the closing quote of a quoted field ("say \\"hi\\" now"): a quote inside '
+        'a quoted field must be doubled (""); this one is escaped with a backslash (\\"), as '
+        'some exports (MySQL, PHP) write: export the file again with quotes doubled (MySQL: '
+        'FIELDS ESCAPED BY \'\'), or correct the rows set aside (Data page: Fix and '
+        're-import)')
+    assert bad["raw"] == '1,"say \\"hi\\" now"'
+
+
 def test_text_after_a_closing_quote_fails_the_file_when_bad_rows_do(make_ctx, home, tmp_path):
     err, _ = fail(make_ctx, write(tmp_path / "q.csv", STRAY), on_bad_rows="fail")
     assert str(err).startswith('q.csv: line 2: text after the closing quote of a quoted '

@@ -401,6 +401,12 @@ class CsvReader(Reader):
 
 def _stray_reason(field: str) -> str:
     shown = printable(field.strip(), limit=80)
+    if '\\"' in field:
+        return (f"text after the closing quote of a quoted field ({shown}): a quote inside a "
+                f"quoted field must be doubled (\"\"); this one is escaped with a backslash "
+                f"(\\\"), as some exports (MySQL, PHP) write: export the file again with "
+                f"quotes doubled (MySQL: FIELDS ESCAPED BY ''), or correct the rows set aside "
+                f"(Data page: Fix and re-import)")
     return (f"text after the closing quote of a quoted field ({shown}): a quote inside a "
             f"quoted field must be doubled (\"\"), so what the field holds is not certain; if "
             f"the file quotes no field (its quotes are all text), set quotechar = \"\"")
