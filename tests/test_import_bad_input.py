@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from test_import_support import KIND, fail, params, rejected, rows, run, tables, write
+from test_import_support import KIND, fail, params, rejected, rows, run, schema, tables, write
 from trayjobs.errors import JobFailed
 
 MESSY = ('id,note\n'
@@ -76,6 +76,20 @@ def test_a_header_ending_in_a_delimiter_leaves_its_rows_whole(make_ctx, home, tm
                                {"id": 2, "note": "b", "column_3": "x"}]
     assert [(r["line"], r["reason"]) for r in rejected(home)] == [
         (4, "too few fields: 1 instead of 3")]
+
+
+def test_the_header_line_repeated_by_joined_files_is_set_aside(make_ctx, home, tmp_path):
+    # Exports joined one after another (cat jan.csv feb.csv), each with its header line and
+    # byte order mark: the second header went in as a row, and made every column text.
+    part = "id,amount,zip\r\n1,2.5,01234\r\n"
+    data = b"".join(b"\xef\xbb\xbf" + part.replace("1,", f"{n},").encode() for n in (1, 2, 3))
+    result, _ = run(make_ctx, write(tmp_path / "all.csv", data))
+    assert schema(home, "all")["id"] == "INTEGER" and schema(home, "all")["amount"] == "REAL"
+    assert rows(home, "all") == [{"id": n, "amount": 2.5, "zip": "01234"} for n in (1, 2, 3)]
+    assert [(r["line"], r["reason"], r["raw"]) for r in rejected(home)] == [
+        (line, "the header line again (files joined one after another?)", "\ufeffid,amount,zip")
+        for line in (3, 5)]
+    assert result["summary"] == "3 rows imported into all, 2 rejected (table _rejected)"
 
 
 def test_on_bad_rows_fail_stops_the_file_and_keeps_the_table(make_ctx, home, tmp_path):

@@ -213,6 +213,11 @@ class CsvReader(Reader):
                     f"its column names are read as {', '.join(map(repr, first[:10]))}")
         else:
             self.fields = [f"column_{i}" for i in range(1, dialect.fields + 1)]
+        # The header line as a record further down: files joined one after another (cat
+        # jan.csv feb.csv), with the byte order mark each began with, or without. (Not of
+        # one column: a list of words may hold its own heading.)
+        self._repeats = ([self.fields, ["\ufeff" + self.fields[0], *self.fields[1:]]]
+                         if (header or fields is not None) and len(self.fields) > 1 else [])
         self.header_only = False
 
     @property
@@ -325,7 +330,8 @@ class CsvReader(Reader):
             # Once a NUL or an undecodable byte went by, look at every batch, but row by
             # row only where the batch as a whole has one.
             odd = self._odd_seen() and ODD.search("\x1f".join(map("\x1f".join, rows)))
-            if odd or strays != self.strays or set(map(len, rows)) != want:
+            if (odd or strays != self.strays or set(map(len, rows)) != want
+                    or any(r in rows for r in self._repeats)):
                 yield self._sift(rows, width, first_line, look=bool(odd))
             else:
                 yield Batch(rows, width, first_line)
@@ -366,6 +372,10 @@ class CsvReader(Reader):
             if isinstance(row, _Stray):
                 bad.append(BadRow(at, _stray_reason(row.field),
                                   printable(row.text.rstrip("\r\n"))))
+                continue
+            if row in self._repeats:
+                bad.append(BadRow(at, "the header line again (files joined one after "
+                                      "another?)", self.raw(row)))
                 continue
             if len(row) > width and not any(row[width:]):
                 row = row[:width]  # a delimiter ending the line (some exports' habit): no data
