@@ -169,6 +169,14 @@ def test_a_line_that_goes_on_after_its_record_says_with_what(make_ctx, home, tmp
             "record on each line, with nothing between them (column 10)")]
 
 
+def test_json_lines_files_joined_with_their_byte_order_marks(make_ctx, home, tmp_path):
+    # cat a.jsonl b.jsonl: the second file's byte order mark begins a line, which was
+    # rejected as "expected value (column 1)".
+    data = b"".join(b'\xef\xbb\xbf{"n": %d}\r\n{"n": %d}\r\n' % (i, i + 1) for i in (1, 3))
+    result, _ = run(make_ctx, write(tmp_path / "j.jsonl", data))
+    assert rows(home, "j") == [{"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}] and rejected(home) == []
+
+
 def test_lines_that_only_parse_together_are_not_taken_as_records(make_ctx, home, tmp_path):
     # Read as one array these five lines give five objects, but lines 2-4 are not records.
     text = '{"ok": 1}\n{"a": [{}\n{}]}\n{"x": 1}, {"y": 2}\n{"ok": 2}\n'

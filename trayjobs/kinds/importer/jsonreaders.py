@@ -184,7 +184,8 @@ class NdjsonReader(_JsonRecords):
         if odd:
             return None, odd
         try:
-            value = decode(text.rstrip("\r\n"))
+            # (A byte order mark begins the line where files were joined: cat a.jsonl b.jsonl.)
+            value = decode(text.rstrip("\r\n").removeprefix("\ufeff"))
         except json.JSONDecodeError as exc:
             return None, f"{describe_json_error(exc)} (column {exc.colno})"
         except (ValueError, RecursionError) as exc:
