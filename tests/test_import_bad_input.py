@@ -92,6 +92,18 @@ def test_the_header_line_repeated_by_joined_files_is_set_aside(make_ctx, home, t
     assert result["summary"] == "3 rows imported into all, 2 rejected (table _rejected)"
 
 
+@pytest.mark.parametrize("name", ["z.csv", "z.ndjson"])
+def test_text_ending_in_nul_bytes_is_told_from_binary_data(make_ctx, home, tmp_path, name):
+    # A file cut short by a crash or an interrupted copy ends in zeros: it failed as
+    # "binary data, not text", which it is not, and said nothing of what to do.
+    body = "a,b\n1,2\n" if name.endswith(".csv") else '{"a": 1}\n'
+    err, _ = fail(make_ctx, write(tmp_path / name, body.encode() + b"\0" * 4096))
+    assert str(err) == (
+        f"{name}: byte {len(body)}: the text ends here and NUL bytes follow (4,096 in the "
+        f"first 64 KB), as in a file cut short by a crash or an interrupted copy: copy or "
+        f"export the file again, or cut the NUL bytes off its end")
+
+
 def test_on_bad_rows_fail_stops_the_file_and_keeps_the_table(make_ctx, home, tmp_path):
     run(make_ctx, write(tmp_path / "good.csv", "id,note\n9,before\n"), table="m")
     err, _ = fail(make_ctx, write(tmp_path / "m.csv", MESSY), run_id=2, table="m",

@@ -380,6 +380,15 @@ def check_binary(head: bytes, text: str) -> None:
     if len(controls) >= 4 and len(controls) > 0.05 * min(len(text), 65536):
         first = _CONTROL.search(text)
         offset = len(text[:first.start()].encode("utf-8", "surrogateescape")) if first else 0
+        sample = text[:65536]
+        text_part = sample.rstrip("\0")
+        if len(text_part) < len(sample) and not _CONTROL.search(text_part):
+            # Text, then zeros to the end of the sample: no binary file, but one cut short.
+            raise FileProblem(f"the text ends here and NUL bytes follow "
+                              f"({len(sample) - len(text_part):,} in the first 64 KB), as in a "
+                              f"file cut short by a crash or an interrupted copy: copy or "
+                              f"export the file again, or cut the NUL bytes off its end",
+                              offset=offset)
         raise FileProblem(f"this is binary data, not text ({len(controls):,} control "
                           f"characters in the first {min(len(text), 65536):,})", offset=offset)
 
