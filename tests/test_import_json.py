@@ -43,15 +43,37 @@ def test_json_key_picks_the_array_and_problems_are_named(make_ctx, home, tmp_pat
 
 
 def test_an_object_without_records_says_how_to_hold_them(make_ctx, tmp_path):
-    # One record on its own, or records nested deeper: the error said what the file was
-    # not, not what it holds or what a file of records looks like.
-    for name, content, keys in [("one.json", '{"id": 1, "tags": {"a": [1, 2]}}', "'id', 'tags'"),
-                                ("api.json", '{"response": {"data": [{"id": 1}]}}', "'response'")]:
-        err, _ = fail(make_ctx, write(tmp_path / name, content))
-        assert str(err) == (
-            f"{name}: line 1: not a list of records: a JSON object without an array of objects "
-            f"among its values (its keys: {keys}); put the records, one record too, in an "
-            f"array ([{{...}}, {{...}}]): the whole file, or the value of one of its keys")
+    # One record on its own: the error said what the file was not, not what it holds or
+    # what a file of records looks like.
+    err, _ = fail(make_ctx, write(tmp_path / "one.json", '{"id": 1, "tags": {"a": [1, 2]}}'))
+    assert str(err) == (
+        "one.json: line 1: not a list of records: a JSON object without an array of objects "
+        "among its values (its keys: 'id', 'tags'); put the records, one record too, in an "
+        "array ([{...}, {...}]): the whole file, or the value of one of its keys")
+
+
+def test_records_nested_deeper_are_reached_by_a_json_key_path(make_ctx, home, tmp_path):
+    # An API's answer holds its records further down ({"response": {"data": [...]}}): the
+    # error said to move them up, and json_key could name only a key of the top object.
+    api = write(tmp_path / "api.json", '{"status": "ok", "response": {"meta": {"n": 2}, '
+                                       '"data": [{"id": 1}, {"id": 2}]}, "x": [1]}')
+    err, _ = fail(make_ctx, api)
+    assert str(err) == (
+        "api.json: line 1: not a list of records: a JSON object without an array of objects "
+        "among its values (its keys: 'status', 'response', 'x'); its records may be the "
+        "array under response.data: set json_key = \"response.data\" for the job")
+    result, _ = run(make_ctx, api, run_id=2, json_key="response.data")
+    assert rows(home, "api") == [{"id": 1}, {"id": 2}]
+    err, _ = fail(make_ctx, api, run_id=3, table="u", json_key="response.items")
+    assert str(err) == ("api.json: the JSON object has no key 'response.items' (under "
+                        "'response', its keys: 'meta', 'data')")
+    err, _ = fail(make_ctx, api, run_id=4, table="u", json_key="response.meta")
+    assert str(err).endswith("the value under 'response.meta' is an object, not an array of "
+                             "records")
+    # A key that holds a dot itself is still named whole.
+    dotted = write(tmp_path / "dotted.json", '{"a.b": [{"x": 1}], "a": {"b": [{"x": 2}]}}')
+    run(make_ctx, dotted, run_id=5, json_key="a.b")
+    assert rows(home, "dotted") == [{"x": 1}]
 
 
 def test_odd_elements_after_records_are_rejected_alone(make_ctx, home, tmp_path):

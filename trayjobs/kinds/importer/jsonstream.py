@@ -95,6 +95,21 @@ def make_decoder(*, exact_numbers: bool = False,
                             object_pairs_hook=duplicates.hook)
 
 
+def _records_in(value: dict, trail: str, depth: int = 3) -> str | None:
+    """The key path (``response.data``) of the first array of objects within ``value``,
+    looked for ``depth`` levels down; None if there is none."""
+    for key, inner in value.items():
+        if isinstance(inner, list) and inner and isinstance(inner[0], dict):
+            return f"{trail}.{key}"
+    if depth > 1:
+        for key, inner in value.items():
+            if isinstance(inner, dict):
+                found = _records_in(inner, f"{trail}.{key}", depth - 1)
+                if found:
+                    return found
+    return None
+
+
 def kind_of(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
@@ -428,6 +443,10 @@ class JsonArrayStream:
         self._expect("{", "'{'")
         keys: list[str] = []
         empties: list[str] = []
+        deeper: str | None = None  # where records nested in an object are, to say so
+        # json_key = "response.data": the array under "data" of the object under "response"
+        # (a key that holds a dot itself is still taken whole).
+        path = self._key.split(".") if self._key and "." in self._key else None
         if self._peek() == "}":
             self._advance(self._pos + 1)
         else:
@@ -438,7 +457,10 @@ class JsonArrayStream:
                 keys.append(key)
                 self._expect(":", "':'")
                 wanted = self._key is None or key == self._key
-                if wanted and self._peek() == "[":
+                if (path and key == path[0] and self.found_key is None
+                        and self._peek() == "{"):
+                    yield from self._down(path[1:], key)
+                elif wanted and self._peek() == "[":
                     line = self._line
                     self._advance(self._pos + 1)
                     after = self._peek()
@@ -462,6 +484,8 @@ class JsonArrayStream:
                     if self._key is not None and key == self._key:
                         raise self._fail(f"the value under {key!r} is {kind_of(value)}, not an "
                                          f"array of records")
+                    if self._key is None and deeper is None and isinstance(value, dict):
+                        deeper = _records_in(value, key)
                 if self._expect(",}", "',' or '}'") == "}":
                     break
         self._end()
@@ -473,7 +497,49 @@ class JsonArrayStream:
             listed = ", ".join(repr(k) for k in keys[:10]) or "none"
             raise FileProblem(f"the JSON object has no key {self._key!r} (its keys: {listed})")
         listed = ", ".join(repr(k) for k in keys[:10]) + (", ..." if len(keys) > 10 else "")
+        what = (f"its records may be the array under {deeper}: set json_key = \"{deeper}\" "
+                f"for the job" if deeper else
+                "put the records, one record too, in an array ([{...}, {...}]): the whole "
+                "file, or the value of one of its keys")
         raise FileProblem(f"not a list of records: a JSON object without an array of objects "
-                          f"among its values (its keys: {listed or 'none'}); put the records, "
-                          f"one record too, in an array ([{{...}}, {{...}}]): the whole file, "
-                          f"or the value of one of its keys", line=1)
+                          f"among its values (its keys: {listed or 'none'}); {what}", line=1)
+
+    def _down(self, path: list[str], trail: str) -> Iterator[Element]:
+        """The object at the current position on the way down json_key's ``path`` (what is
+        left of it; ``trail``: the keys taken to get here): the records of the array its
+        last key names."""
+        self._expect("{", "'{'")
+        keys: list[str] = []
+        if self._peek() == "}":
+            self._advance(self._pos + 1)
+        else:
+            while True:
+                if self._peek() != '"':
+                    raise self._fail("not valid JSON: expected a key in double quotes")
+                key, _ = self._value()
+                keys.append(key)
+                self._expect(":", "':'")
+                here, last = key == path[0] and self.found_key is None, len(path) == 1
+                if here and last and self._peek() == "[":
+                    line = self._line
+                    self.found_key = f"{trail}.{key}"
+                    self._advance(self._pos + 1)
+                    if self._peek() == "]":
+                        self._advance(self._pos + 1)
+                        self.empty = True
+                    else:
+                        yield from self._records(line=line)
+                elif here and not last and self._peek() == "{":
+                    yield from self._down(path[1:], f"{trail}.{key}")
+                else:
+                    value, _ = self._value()
+                    if here:
+                        raise self._fail(f"the value under {trail + '.' + key!r} is "
+                                         f"{kind_of(value)}, not an "
+                                         f"{'array of records' if last else 'object'}")
+                if self._expect(",}", "',' or '}'") == "}":
+                    break
+        if self.found_key is None:
+            listed = ", ".join(repr(k) for k in keys[:10]) or "none"
+            raise FileProblem(f"the JSON object has no key {self._key!r} (under {trail!r}, "
+                              f"its keys: {listed})")

@@ -73,7 +73,8 @@ class ImportParams(KindParams):
                                           "table is warned about.")
     json_key: str | None = Field(
         None, description="For a JSON object that holds the records in an array, the key of "
-                          "that array; default: the object's only array.")
+                          "that array, or its path through the objects around it "
+                          "(`response.data`); default: the object's only array.")
     on_bad_rows: Literal["quarantine", "fail"] = Field(
         "quarantine", description="`quarantine` sets bad rows aside in the `_rejected` table and "
                                   "imports the rest; `fail` fails the file at the first bad row.")
