@@ -78,6 +78,9 @@ def plan_file(path: Path, params: ImportParams) -> Plan:
         return Plan(path, book, NO_ENCODING, None, table, sheets)
     encoding = detect_encoding(head, complete=complete, explicit=params.encoding)
     text = head.decode(encoding.codec, ERRORS)
+    what = _NOT_READ.get(path.suffix.lower())
+    if what:  # a workbook, but of a format calamine is not asked to read
+        raise FileProblem(f"this is {what}", offset=0)
     check_binary(head, text)
     fmt = detect_format(path, text, params.format)
     dialect = None
@@ -93,6 +96,14 @@ def plan_file(path: Path, params: ImportParams) -> Plan:
                               f"are; open it in a spreadsheet program and save it as .xlsx "
                               f"or .csv", line=exc.line) from None
     return Plan(path, fmt, encoding, dialect, params.table or table_name_for(path))
+
+
+#: Workbooks of formats the importer does not read, and what to save them as instead
+#: (renamed .xlsx, such a file fails again, as a damaged workbook).
+_NOT_READ = {
+    ".xlsb": "an Excel binary workbook (.xlsb), which is not read: save it from Excel as .xlsx",
+    ".numbers": "an Apple Numbers document, which is not read: export it from Numbers as "
+                ".xlsx or .csv"}
 
 
 def make_reader(plan: Plan, text: TextIO, tap: ByteTap, watch: DecodeWatch,
