@@ -172,6 +172,10 @@ def test_an_empty_first_sheet_names_the_sheets_that_hold_data(make_ctx, home, tm
     # empty sheets.
     err, _ = fail(make_ctx, path, run_id=3, sheet="Notes", table="notes")
     assert str(err) == "book.xlsx [Notes]: sheet 'Notes' is empty"
+    one = xlsx(tmp_path / "one.xlsx", {"Sheet1": [], "Data": [["a"], [1]]})
+    err, _ = fail(make_ctx, one, run_id=5)
+    assert str(err) == ("one.xlsx [Sheet1]: sheet 'Sheet1', the first the workbook shows, is "
+                        "empty; the sheet with data is 'Data': set sheet = \"Data\" for the job")
     blank = xlsx(tmp_path / "blank.xlsx", {"Sheet1": [], "Sheet2": []})
     err, _ = fail(make_ctx, blank, run_id=4)
     assert str(err) == ("blank.xlsx [Sheet1]: every sheet of the workbook is empty ('Sheet1', "

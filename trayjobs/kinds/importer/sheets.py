@@ -396,9 +396,13 @@ def _empty_by_default(book: Any, chosen: SheetChoice) -> str:
                     full.append(name)
     if not full:
         return f"every sheet of the workbook is empty ({_listed(names)})"
-    return (f"sheet {chosen.name!r}, the first the workbook shows, is empty; the sheets with "
-            f"data are {_listed(full)}: set sheet = \"{full[0]}\" for the job (or the name "
-            f"of another), or sheet = \"*\" to import each into a table of its own")
+    empty = f"sheet {chosen.name!r}, the first the workbook shows, is empty"
+    if len(full) == 1:
+        return (f"{empty}; the sheet with data is {full[0]!r}: set sheet = \"{full[0]}\" for "
+                f"the job")
+    return (f"{empty}; the sheets with data are {_listed(full)}: set sheet = \"{full[0]}\" for "
+            f"the job (or the name of another), or sheet = \"*\" to import each into a table "
+            f"of its own")
 
 
 @contextmanager
