@@ -109,13 +109,16 @@ def test_text_ending_in_nul_bytes_is_told_from_binary_data(make_ctx, home, tmp_p
                   ".xlsx"),
     ("book.numbers", "an Apple Numbers document, which is not read: export it from Numbers as "
                      ".xlsx or .csv")])
-def test_workbooks_of_formats_not_read_say_what_to_save_them_as(make_ctx, tmp_path, name,
-                                                                  what):
+def test_workbooks_of_formats_not_read_say_what_to_save_them_as(make_ctx, home, tmp_path,
+                                                                  name, what):
     # They failed as "a ZIP archive (a spreadsheet? name it .xlsx...)": renamed, they fail
     # again, as damaged workbooks.
     zipped = b"PK\x03\x04" + bytes(range(256)) * 8
     err, _ = fail(make_ctx, write(tmp_path / name, zipped))
     assert str(err) == f"{name}: byte 0: this is {what}"
+    # Text under such a name is read as the text it is.
+    run(make_ctx, write(tmp_path / f"t{name}", "a,b\n1,2\n"), run_id=2, table="t")
+    assert rows(home, "t") == [{"a": 1, "b": 2}]
 
 
 def test_on_bad_rows_fail_stops_the_file_and_keeps_the_table(make_ctx, home, tmp_path):

@@ -79,8 +79,8 @@ def plan_file(path: Path, params: ImportParams) -> Plan:
     encoding = detect_encoding(head, complete=complete, explicit=params.encoding)
     text = head.decode(encoding.codec, ERRORS)
     what = _NOT_READ.get(path.suffix.lower())
-    if what:  # a workbook, but of a format calamine is not asked to read
-        raise FileProblem(f"this is {what}", offset=0)
+    if what and head.startswith(b"PK\x03\x04") and params.format == "auto":
+        raise FileProblem(f"this is {what}", offset=0)  # a workbook calamine is not asked to read
     check_binary(head, text)
     fmt = detect_format(path, text, params.format)
     dialect = None
