@@ -187,6 +187,12 @@ def test_a_replace_by_a_file_without_rows_says_the_table_was_emptied(make_ctx, h
     assert result["warnings"][-1] == (
         "stock5.csv: table t is empty now: mode = \"replace\" took out its 1 row and this "
         "file put none in; trayjobs undo 5 names the files to import again for them")
+    # Not when a later file of the run fills it again.
+    run(make_ctx, write(tmp_path / "stock6.csv", "n\n6\n"), run_id=6, table="t", mode="replace")
+    result, _ = run(make_ctx, write(tmp_path / "head.csv", "n\n"),
+                    write(tmp_path / "stock7.csv", "n\n7\n"), run_id=7, table="t", mode="replace")
+    assert rows(home, "t") == [{"n": 7}]
+    assert not any("is empty now" in w for w in result["warnings"])
 
 
 def test_undo_removes_every_row_of_the_run_and_only_those(make_ctx, home, tmp_path):

@@ -426,11 +426,14 @@ class ImportRun:
         guess = plan.encoding.guess_warning()
         warnings = [*([guess] if guess else []), *getattr(reader, "warnings", ()),
                     *writer.widened, *writer.warnings]
+        emptied = None
         if removed and not writer.rows:
-            # An export that came out empty (its header alone) leaves no table: say so.
-            warnings.append(f"table {table} is empty now: mode = \"replace\" took out its "
-                            f"{plural(removed, 'row')} and this file put none in; trayjobs "
-                            f"undo {ctx.run_id} names the files to import again for them")
+            # An export that came out empty (its header alone) leaves no table: say so
+            # (unless a later file of the run fills it: see _finish).
+            emptied = (f"table {table} is empty now: mode = \"replace\" took out its "
+                       f"{plural(removed, 'row')} and this file put none in; trayjobs undo "
+                       f"{ctx.run_id} names the files to import again for them")
+            warnings.append(emptied)
         for warning in warnings:
             ctx.log(f"{name}: {warning}", "warning")
         done = f"{plural(writer.rows, 'row')} imported into {table}"
@@ -453,7 +456,8 @@ class ImportRun:
                           message=done, note=note,
                           warnings=[f"{name}: {w}" for w in warnings],
                           details={"format": plan.format, "encoding": plan.encoding.codec,
-                                   "columns": [c.name for c in writer.columns], **details})
+                                   "columns": [c.name for c in writer.columns], **details,
+                                   **({"emptied": f"{name}: {emptied}"} if emptied else {})})
 
     def _cut(self, reader: Any, helper: Helper, size: int, name: str) -> float | None:
         """Stop reading where the helper's part starts, once it said where: the share of
@@ -519,6 +523,13 @@ class ImportRun:
 
     # -- the whole run ------------------------------------------------------------------
     def _finish(self) -> dict[str, Any]:
+        for n, early in enumerate(self.results):
+            emptied = early.details.pop("emptied", None)
+            for sheet in early.details.get("sheets", ()):  # (a workbook's own, as they were)
+                sheet["details"].pop("emptied", None)
+            if emptied and any(r.table == early.table and r.rows and r.status == "imported"
+                               for r in self.results[n + 1:]):
+                early.warnings.remove(emptied)  # a later file filled the table again
         summary = summarize(self.results)
         result = {"summary": summary, "database": str(self.database),
                   "rows": sum(r.rows for r in self.results if r.status != "skipped"),
