@@ -213,11 +213,11 @@ class CsvReader(Reader):
                     f"its column names are read as {', '.join(map(repr, first[:10]))}")
         else:
             self.fields = [f"column_{i}" for i in range(1, dialect.fields + 1)]
-        # The header line as a record further down: files joined one after another (cat
-        # jan.csv feb.csv), with the byte order mark each began with, or without. (Not of
-        # one column: a list of words may hold its own heading.)
-        self._repeats = ([self.fields, ["\ufeff" + self.fields[0], *self.fields[1:]]]
-                         if (header or fields is not None) and len(self.fields) > 1 else [])
+        # The header line as a record further down behind a byte order mark: files joined
+        # one after another (cat jan.csv feb.csv), each with the mark it began with. (Not
+        # without the mark: a record may hold what the header does, and then it is data.)
+        self._repeats = ([["\ufeff" + self.fields[0], *self.fields[1:]]]
+                         if (header or fields is not None) and self.fields else [])
         self.header_only = False
 
     @property
