@@ -573,3 +573,31 @@ def test_a_table_or_key_written_twice_says_what_to_do(text, line, said):
     named no way out."""
     [msg] = errors_of(text)
     assert msg.startswith(f"<config>:{line}: not valid TOML: ") and said in msg, msg
+
+
+def lines_of(text: str) -> list[int | None]:
+    return [e.line for e in parse_config(text).errors]
+
+
+@pytest.mark.parametrize("text, line", [
+    # A job written as an inline table under [jobs], or with dotted keys, is as much TOML
+    # as [jobs.NAME]; its mistakes had no line at all.
+    ('[jobs]\nok = { kind = "demo" }\nn = { kind = "demo", at_login = 99 }\n', 3),
+    ('jobs.ok.kind = "demo"\njobs.n.kind = "demo"\njobs.n.at_login = 99\n', 3),
+    ('[jobs.n]\nkind = "demo"\nretry.attempts = "x"\n', 3),
+    # A name written with escapes: its header was not recognised.
+    ('[jobs."\\u00e9"]\nkind = "demo"\nat_login = 99\n', 3),
+    ('[jobs.n]\nkind = "demo"\nparams = { "\\u00e9" = [1] }\n', 3),
+    # A line inside a multi-line text that reads like the key was given instead.
+    ('[jobs.n]\nkind = "demo"\ndescription = """\nat_login = 1\n"""\nat_login = 99\n', 6),
+    ('[jobs.n]\nkind = "demo"\ntags = [\n  "a",\n]\nat_login = 99\n', 6),
+    # The second of two sections, not the first.
+    ('[[jobs.r.sections]]\ntitle = "a"\nquery = "SELECT 1"\n\n[[jobs.r.sections]]\ntitle = "b"\n'
+     'query = 5\n\n[jobs.r]\nkind = "report"\n', 7),
+    # A key given in a [jobs.n.retry] table of its own.
+    ('[jobs.n]\nkind = "demo"\n[jobs.n.retry]\njitter = true\nattempts = "x"\n', 5),
+    ('\ufeff[jobs.n]\nkind = "demo"\nat_login = 99\n', 3),
+])
+def test_a_mistake_is_located_whichever_way_the_job_is_written(text, line):
+    assert lines_of(text) == [line], errors_of(text)
+

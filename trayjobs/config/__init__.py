@@ -8,8 +8,8 @@ and the window show them.
 The parts: :mod:`.base` (limits, shared keys, the strict base of every table),
 :mod:`.tables` (``retry``, ``watch``, ``when``), :mod:`.job` (one job and its run
 parameters), :mod:`.settings`, :mod:`.hooks` (loops and long chains), :mod:`.messages`
-(errors in plain words), :mod:`.parse` (the text into a :class:`Config`) and
-:mod:`.loading` (the file from disk). Import from here: the parts may move.
+(errors in plain words), :mod:`.locate` (the line of a key, for them), :mod:`.parse` (the
+text into a :class:`Config`) and :mod:`.loading` (the file from disk). Import from here: the parts may move.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from ..places import danger, expand
 from .base import MAX_NESTING, OUTPUT_FOLDER_KEYS, PATH_KEYS, _LEAVE
 from .hooks import MAX_CHAIN, hook_cycles, long_hook_chains
 from .job import JobCommon, JobConfig
+from .locate import Locator
 from .messages import _messages, _shown
 from .result import Config, _other_jobs
 from .settings import Settings
@@ -50,7 +51,7 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
             f"values nested too deeply to read; tables and lists nest at most "
             f"{MAX_NESTING} levels", file=fname)])
     cfg = Config(path=path, text=text)
-    locate = _Locator(body)
+    locate = Locator(body)
 
     tables = ["settings", "jobs", "alerts", "cluster"]
     for key in sorted(set(data) - set(tables)):
@@ -130,7 +131,7 @@ def check_jobs(cfg: Config, *, notes: list[str] | None = None,
     what may go wrong though the job runs (the kinds' cautions) goes to ``warnings``."""
     from ..secrets import SecretError, secret_exists, secret_refs
     fname = str(cfg.path) if cfg.path else "<config>"
-    locate = _Locator(cfg.text)
+    locate = Locator(cfg.text)
     errors = []
     for name, job in cfg.jobs.items():
         kind = get_kind(job.kind)
@@ -347,43 +348,3 @@ def _blank_paths(raw: dict[str, Any]) -> list[tuple[str, str]]:
                 break
     return errors
 
-
-class _Locator:
-    """Finds the line of a table or key in the TOML text (1-based), best effort."""
-
-    _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-
-    def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
-
-    @staticmethod
-    def _split(header: str) -> list[str]:
-        return [p.strip().strip('"\'') for p in re.findall(r'"[^"]*"|\'[^\']*\'|[^.]+', header)]
-
-    def top(self, key: str) -> int | None:
-        for i, line in enumerate(self.lines, 1):
-            m = self._HEADER.match(line)
-            if m and self._split(m.group(1))[:1] == [key]:
-                return i
-            if re.match(rf"^\s*{re.escape(key)}\s*=", line):
-                return i
-        return None
-
-    def key(self, table: list[str], dotted: str) -> int | None:
-        parts = [p for p in dotted.split(".") if p and not p.isdigit()] if dotted else []
-        first = parts[0] if parts else None
-        in_table = False
-        header_line = None
-        for i, line in enumerate(self.lines, 1):
-            m = self._HEADER.match(line)
-            if m:
-                path = self._split(m.group(1))
-                in_table = path[:len(table)] == table
-                if in_table and header_line is None:
-                    header_line = i
-                if in_table and first and path[len(table):len(table) + 1] == [first]:
-                    return i
-                continue
-            if in_table and first and re.match(rf"^\s*[\"']?{re.escape(first)}[\"']?\s*=", line):
-                return i
-        return header_line
