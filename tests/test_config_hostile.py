@@ -601,3 +601,10 @@ def lines_of(text: str) -> list[int | None]:
 def test_a_mistake_is_located_whichever_way_the_job_is_written(text, line):
     assert lines_of(text) == [line], errors_of(text)
 
+
+def test_a_key_with_control_characters_is_shown_escaped():
+    # Printed raw, an escape sequence in a key recoloured (or rewrote) the terminal.
+    [msg] = errors_of(job('params = { "\\u001b[2J" = [1] }'))
+    assert "\x1b" not in msg and "\\x1b[2J" in msg, msg
+    [msg] = errors_of(job('deliver = { to = ["me"], "x\\u202ey" = 1 }'))
+    assert "\u202e" not in msg and "x\\u202ey" in msg, msg

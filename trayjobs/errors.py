@@ -6,6 +6,7 @@ what went wrong and what to do. Anything else escaping the core is a bug.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "Cancelled",
     "StoreBusy",
     "StoreUnreachable",
+    "unseen",
 ]
 
 
@@ -39,11 +41,25 @@ class ConfigError(UserError):
         if self.file:
             where.append(f"{self.file}:{self.line}" if self.line else self.file)
         if self.job:
-            where.append(f"job '{self.job}'")
-        if self.key:
-            where.append(f"key '{self.key}'")
+            where.append(f"job '{_escaped(self.job)}'")
+        if self.key:  # a key of the file's own, such as a parameter's name
+            where.append(f"key '{_escaped(self.key)}'")
         prefix = ", ".join(where)
         return f"{prefix}: {self.message}" if prefix else self.message
+
+
+_BIDI_CONTROLS = frozenset({"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"})
+
+
+def unseen(c: str) -> bool:
+    """Whether ``c`` is a control character: C0/C1 controls and the bidi overrides."""
+    return unicodedata.category(c) == "Cc" or unicodedata.bidirectional(c) in _BIDI_CONTROLS
+
+
+def _escaped(text: str) -> str:
+    """``text`` with control characters escaped: printed as they are, they would move the
+    cursor, recolour the terminal or turn the line around."""
+    return "".join(ascii(c)[1:-1] if unseen(c) else c for c in text)
 
 
 class JobFailed(UserError):

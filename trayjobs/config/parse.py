@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..cluster import parse_cluster
-from ..errors import ConfigError
+from ..errors import ConfigError, unseen
 from ..kinds.base import COMMON_KEYS, KindParams
 from ..kinds.registry import get_kind, kind_names
 from ..places import danger, expand
@@ -209,12 +209,12 @@ def _parse_job(name: str, raw: Any) -> JobConfig:
     if not name or len(name) > 100:
         raise _JobErrors([("", f"a job name must be 1-100 characters (this one has "
                                f"{len(name)})")])
-    unseen = next((c for c in name if _unseen(c)), None)
-    if unseen is not None:
+    control = next((c for c in name if unseen(c)), None)
+    if control is not None:
         # A terminal obeys them: `trayjobs runs` would print colours or move the cursor,
         # and a right-to-left override shows the name backwards.
         raise _JobErrors([("", f"a job name cannot hold control characters (it holds "
-                               f"{ascii(unseen)}); rename the job")])
+                               f"{ascii(control)}); rename the job")])
     hostile = _hostile(raw)
     if hostile:  # not handed on: validating them recurses, or fails in confusing words
         raise _JobErrors(hostile)
@@ -280,17 +280,9 @@ def _kind_params_in_params(kind_cls, params: KindParams, defaults: dict[str, Any
     return []
 
 
-_BIDI_CONTROLS = frozenset({"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"})
-
-
-def _unseen(c: str) -> bool:
-    """Whether ``c`` is a control character: C0/C1 controls and the bidi overrides."""
-    return unicodedata.category(c) == "Cc" or unicodedata.bidirectional(c) in _BIDI_CONTROLS
-
-
 def _shown_name(name: str) -> str:
     """A job name as a message may print it: control characters escaped."""
-    return "".join(ascii(c)[1:-1] if _unseen(c) else c for c in name)
+    return "".join(ascii(c)[1:-1] if unseen(c) else c for c in name)
 
 
 def _output_folders(watch: WatchSpec, params: KindParams) -> list[tuple[str, str]]:
