@@ -608,3 +608,16 @@ def test_a_key_with_control_characters_is_shown_escaped():
     assert "\x1b" not in msg and "\\x1b[2J" in msg, msg
     [msg] = errors_of(job('deliver = { to = ["me"], "x\\u202ey" = 1 }'))
     assert "\u202e" not in msg and "x\\u202ey" in msg, msg
+
+
+@pytest.mark.parametrize("body, shown", [
+    ("every = { x = 1 }", "{ x = 1 } is not a duration"),
+    ("timeout = 1979-05-27", "1979-05-27 is not a duration"),
+    ("max_wait = [true, 07:32:00]", "[true, 07:32:00] is not a duration"),
+    ('retry = { backoff = ["1m"] }', "['1m'] is not a duration"),
+])
+def test_a_duration_of_another_type_is_shown_as_the_file_writes_it(body, shown):
+    # It was shown as Python writes it: {'x': 1}, datetime.date(1979, 5, 27), [True, ...].
+    [msg] = errors_of(job(body))
+    assert shown in msg and "datetime" not in msg and "True" not in msg, msg
+

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import re
 
+from .toml_text import shown as _shown
+
 __all__ = ["parse_duration", "format_duration", "parse_size", "format_size", "MAX_DURATION"]
 
 #: The longest duration anything takes (an interval, a timeout, a wait, ``--in``): about ten
@@ -58,12 +60,6 @@ def _bounded(seconds: float | int, text: object, limit: float) -> float:
     if seconds > limit:
         raise ValueError(f"{_shown(text)} is too long: at most {_limit_text(limit)}")
     return float(seconds)
-
-
-def _shown(value: object, width: int = 40) -> str:
-    """``repr(value)``, cut short: a value in a message may be megabytes long."""
-    text = repr(value)
-    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _limit_text(limit: float) -> str:

@@ -5,35 +5,16 @@ from __future__ import annotations
 import difflib
 import json
 import math
-from datetime import date, time
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, Discriminator, Tag, ValidationError
 
 from ..kinds.base import COMMON_KEYS
+from ..toml_text import as_toml as _as_toml
+from ..toml_text import shown as _shown
 
 __all__ = []
-
-
-def _shown(value: Any, width: int = 40) -> str:
-    """``value`` as the file writes it (``true``, ``1979-05-27``, not Python's ``True`` or
-    ``datetime.date(1979, 5, 27)``), cut short: a value in a message may be megabytes long."""
-    text = _as_toml(value)
-    return text if len(text) <= width else text[:width - 1] + "…"
-
-
-def _as_toml(value: Any, depth: int = 0) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (date, time)):  # a datetime is a date
-        return value.isoformat()
-    if depth < 3 and isinstance(value, list):
-        return "[" + ", ".join(_as_toml(v, depth + 1) for v in value[:20]) + "]"
-    if depth < 3 and isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_as_toml(v, depth + 1)}"
-                                for k, v in list(value.items())[:20]) + " }"
-    return repr(value)
 
 
 def _secret_here(value: Any) -> str:
