@@ -621,3 +621,14 @@ def test_a_duration_of_another_type_is_shown_as_the_file_writes_it(body, shown):
     [msg] = errors_of(job(body))
     assert shown in msg and "datetime" not in msg and "True" not in msg, msg
 
+
+@pytest.mark.parametrize("body, key", [
+    ('tags = "-1"', "tags"), ('alerts = "0"', "alerts"),
+    ('watch = { folder = "/tmp/x", ignore = "1_000" }', "watch.ignore"),
+])
+def test_text_that_looks_like_a_number_where_a_list_belongs_asks_for_a_list(body, key):
+    # "write a list in brackets, e.g. ["a", "b"] without quotes, e.g. tags = -1": a number
+    # is no list either.
+    [msg] = errors_of(job(body))
+    assert f"key '{key}'" in msg and "write a list in brackets" in msg, msg
+    assert "without quotes" not in msg, msg

@@ -49,6 +49,8 @@ def _unquoted(kind_of: str, where, value: Any) -> str:
     the line to write instead, e.g. ``, e.g. enabled = false``; else nothing."""
     if not isinstance(value, str) or not where or isinstance(where[-1], int):
         return ""
+    if not kind_of.startswith(("bool", "int", "float")):  # a list: "-1" is no list either
+        return ""
     text = value.strip()
     if kind_of.startswith("bool"):
         meant = _BOOL_WORDS.get(text.lower())
