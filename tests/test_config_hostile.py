@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from trayjobs.config import MAX_FILE_BYTES, MAX_NESTING, load_config, parse_config
+from trayjobs.config import MAX_FILE_BYTES, MAX_NESTING, check_jobs, load_config, parse_config
 from trayjobs.durations import MAX_DURATION, parse_duration
 from trayjobs.errors import ConfigError
 from trayjobs.schedule import one_off_time
@@ -632,3 +632,21 @@ def test_text_that_looks_like_a_number_where_a_list_belongs_asks_for_a_list(body
     [msg] = errors_of(job(body))
     assert f"key '{key}'" in msg and "write a list in brackets" in msg, msg
     assert "without quotes" not in msg, msg
+
+
+LONG = "a" * 5000
+
+
+@pytest.mark.parametrize("text, advice", [
+    (f'[cluster]\ndatabase = "{LONG}"\n', "for a file on this machine)"),
+    (f'[alerts.me]\nurl = "{LONG}"\n', 'or { secret = "NAME" }'),
+    (job(f'ping = "{LONG}"'), 'write e.g. "https://hc-ping.com/YOUR-UUID"'),
+    (job(f'cron = "{LONG}"'), "found 1"),
+    (job(f'then = ["{LONG}"]'), "which is not a job"),
+    (job(f"{LONG} = 1"), "when_unknown)"),
+    (f'[jobs.x]\nkind = "{LONG}"\n', "python, report"),
+])
+def test_a_huge_value_or_key_is_shown_cut_short_with_the_advice_after_it(text, advice):
+    # Shown in full, 5000 characters of it buried what to write instead.
+    [msg] = [str(e) for e in parse_config(text).errors + check_jobs(parse_config(text))]
+    assert len(msg) < 600 and "aaaa…" in msg and msg.endswith(advice), msg

@@ -6,6 +6,7 @@ what went wrong and what to do. Anything else escaping the core is a bug.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
@@ -41,11 +42,11 @@ class ConfigError(UserError):
         if self.file:
             where.append(f"{self.file}:{self.line}" if self.line else self.file)
         if self.job:
-            where.append(f"job '{_escaped(self.job)}'")
+            where.append(f"job '{_cut(_escaped(self.job))}'")
         if self.key:  # a key of the file's own, such as a parameter's name
-            where.append(f"key '{_escaped(self.key)}'")
+            where.append(f"key '{_cut(_escaped(self.key))}'")
         prefix = ", ".join(where)
-        return f"{prefix}: {self.message}" if prefix else self.message
+        return f"{prefix}: {_cut(self.message)}" if prefix else _cut(self.message)
 
 
 _BIDI_CONTROLS = frozenset({"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"})
@@ -60,6 +61,16 @@ def _escaped(text: str) -> str:
     """``text`` with control characters escaped: printed as they are, they would move the
     cursor, recolour the terminal or turn the line around."""
     return "".join(ascii(c)[1:-1] if unseen(c) else c for c in text)
+
+
+#: Longer runs of characters without a space (a value pasted by mistake, megabytes of it)
+#: are shown cut in the middle, so that what to write instead, after them, is seen.
+_LONGEST_RUN = 200
+_LONG_RUN = re.compile(rf"\S{{{_LONGEST_RUN + 1},}}")
+
+
+def _cut(text: str) -> str:
+    return _LONG_RUN.sub(lambda m: f"{m.group()[:120]}…{m.group()[-30:]}", text)
 
 
 class JobFailed(UserError):
