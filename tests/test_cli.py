@@ -483,7 +483,9 @@ def test_show_says_where_a_run_that_failed_stopped_and_not_that_it_still_runs(ho
 
 
 @pytest.mark.parametrize("args, said", [
-    (["show", "99999999999999999999"], "argument run: 99999999999999999999 is not a run number"),
+    # "write a whole number of 1 or more": it is one; what is wrong is its size.
+    (["show", "99999999999999999999"], "argument run: 99999999999999999999 is not a run number: "
+                                       "write a whole number from 1 to 9223372036854775807"),
     (["cancel", "0"], "argument run: 0 is not a run number: write a whole number of 1 or more"),
     (["runs", "--limit", "99999999999999999999"], "argument --limit: 99999999999999999999 is "
                                                   "not a number of runs"),

@@ -21,7 +21,8 @@ def whole(low: int, high: int, what: str):
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
         if not low <= n <= high:
-            span = f"of {low} or more" if high == MAX_ID else f"from {low} to {high}"
+            # "1 or more" for a number too large would be no help: it is one.
+            span = f"of {low} or more" if high == MAX_ID and n < low else f"from {low} to {high}"
             raise argparse.ArgumentTypeError(f"{text} is not {what}: write a whole number "
                                              f"{span}")
         return n
