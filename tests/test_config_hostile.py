@@ -650,3 +650,16 @@ def test_a_huge_value_or_key_is_shown_cut_short_with_the_advice_after_it(text, a
     # Shown in full, 5000 characters of it buried what to write instead.
     [msg] = [str(e) for e in parse_config(text).errors + check_jobs(parse_config(text))]
     assert len(msg) < 600 and "aaaa…" in msg and msg.endswith(advice), msg
+
+
+@pytest.mark.parametrize("text, said", [
+    (job('watch = { folder = "/tmp/x", settle = "2h" }'), "key 'watch.settle': at most '1h' (got '2h')"),
+    (job('watch = { folder = "/tmp/x", settle = 7200 }'), "key 'watch.settle': at most '1h' (got '2h')"),
+    ('[cluster]\nlease = "2h"\n', "key 'cluster.lease': at most '1h' (got '2h')"),
+    ('[cluster]\nlease = "500ms"\n', "key 'cluster.lease': at least '1s' (got '0.5s')"),
+    (job('timeout = "0s"'), "key 'timeout': more than '0s' (got '0s')"),
+])
+def test_a_duration_out_of_range_is_told_in_durations(text, said):
+    # "at most 3600 (got 7200.0)" for settle = "2h": seconds, which the file never wrote.
+    [msg] = errors_of(text)
+    assert msg.endswith(said), msg

@@ -20,11 +20,12 @@ from __future__ import annotations
 import functools
 import re
 import socket
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator
 
+from .durations import parse_duration
 from .secrets import SecretRef
 
 __all__ = ["ClusterSpec", "parse_cluster", "redis_url", "database_url", "DEFAULT_LEASE",
@@ -61,7 +62,7 @@ class ClusterSpec(BaseModel):
         "`\"sqlite:////PATH/runs.db\"` shares one SQLite file between trayjobs homes on one "
         "machine. Not set: the history is `runs.db` in the data folder. "
         "Read when a process starts."))
-    lease: float = Field(DEFAULT_LEASE, ge=1, le=3600, description=(
+    lease: Annotated[float, BeforeValidator(parse_duration)] = Field(DEFAULT_LEASE, ge=1, le=3600, description=(
         "How long a worker's running runs stay its own after its last heartbeat (it beats "
         "every sixth of this), e.g. `\"30s\"`: once that is up, whichever worker notices "
         "first recovers them. The engine that fires the cluster's schedules and sends its "
@@ -84,12 +85,6 @@ class ClusterSpec(BaseModel):
     @classmethod
     def _host(cls, v: Any) -> Any:
         return check_host(v) if isinstance(v, str) else v
-
-    @field_validator("lease", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> Any:
-        from .durations import parse_duration
-        return parse_duration(v)
 
     @field_validator("redis")
     @classmethod

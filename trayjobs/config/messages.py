@@ -10,9 +10,11 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, Discriminator, Tag, ValidationError
 
+from ..durations import parse_duration
 from ..kinds.base import COMMON_KEYS
 from ..toml_text import as_toml as _as_toml
 from ..toml_text import shown as _shown
+from .base import _duration
 
 __all__ = []
 
@@ -208,6 +210,11 @@ def _message(err: dict, where, model: type[BaseModel], kind: str | None) -> tupl
     elif kind_of in _BOUND_WORDS:
         name, words = _BOUND_WORDS[kind_of]
         bound = err.get("ctx", {}).get(name)
+        if _is_duration(_model_at(model, where[:-1]), where[-1] if where else None):
+            # "at most '1h' (got '2h')": the file writes durations, not seconds
+            got = err.get("input")
+            got = _written_duration(got) if isinstance(got, (int, float)) else _shown(got)
+            return loc, f"{words} {_written_duration(bound)} (got {got})"
         if isinstance(bound, float) and bound.is_integer():
             bound = int(bound)  # "at most 3600", not "3600.0"
         msg = f"{words} {bound}"
@@ -258,6 +265,26 @@ def _unknown_key(key: str, where: type[BaseModel] | None, *, parent: str,
 
 def _keys(model: type[BaseModel]) -> list[str]:
     return sorted(f.alias or name for name, f in model.model_fields.items())
+
+
+def _is_duration(model: type[BaseModel] | None, key: Any) -> bool:
+    """Whether ``key`` of ``model`` is written as a duration ("15m")."""
+    fld = None if model is None else model.model_fields.get(key)
+    if fld is None:
+        return False
+    marks = list(fld.metadata)
+    for tp in (fld.annotation, *get_args(fld.annotation)):  # Duration, or Duration | None
+        if get_origin(tp) is Annotated:
+            marks += tp.__metadata__
+    return any(getattr(m, "func", None) in (_duration, parse_duration) for m in marks)
+
+
+def _written_duration(seconds: float) -> str:
+    """Seconds as the file writes them: ``'1h'``, ``'90s'``, ``'0.5s'``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"'{int(seconds // size)}{unit}'"
+    return f"'{int(seconds) if float(seconds).is_integer() else seconds}s'"
 
 
 def _model_at(model: type[BaseModel] | None, path) -> type[BaseModel] | None:
