@@ -610,6 +610,15 @@ def test_a_key_with_control_characters_is_shown_escaped():
     assert "\u202e" not in msg and "x\\u202ey" in msg, msg
 
 
+@pytest.mark.parametrize("value, shown", [("\\u202e", "\\u202e"), ("\\u001b[2J", "\\x1b[2J"),
+                                          ("0 9\\n* *", "0 9\\n* *")])
+def test_a_value_with_control_characters_is_shown_escaped(value, shown):
+    # A cron's text was shown as written: the override turned the rest of the line around.
+    [msg] = errors_of(job(f'cron = "{value}"'))
+    assert not any(c in msg for c in "\x1b\u202e\n"), msg
+    assert f"cron '{shown}'" in msg, msg
+
+
 @pytest.mark.parametrize("body, shown", [
     ("every = { x = 1 }", "{ x = 1 } is not a duration"),
     ("timeout = 1979-05-27", "1979-05-27 is not a duration"),

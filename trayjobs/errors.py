@@ -46,7 +46,9 @@ class ConfigError(UserError):
         if self.key:  # a key of the file's own, such as a parameter's name
             where.append(f"key '{_cut(_escaped(self.key))}'")
         prefix = ", ".join(where)
-        return f"{prefix}: {_cut(self.message)}" if prefix else _cut(self.message)
+        # A value quoted in the message is the file's: escaped as the key is.
+        message = _cut(_escaped(self.message))
+        return f"{prefix}: {message}" if prefix else message
 
 
 _BIDI_CONTROLS = frozenset({"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"})
