@@ -672,3 +672,18 @@ def test_a_duration_out_of_range_is_told_in_durations(text, said):
     # "at most 3600 (got 7200.0)" for settle = "2h": seconds, which the file never wrote.
     [msg] = errors_of(text)
     assert msg.endswith(said), msg
+
+
+@pytest.mark.parametrize("written", ["Kind", "KIND", '"kind "', "kinds", "type"])
+def test_a_kind_written_under_another_key_says_what_to_write(written):
+    # "key 'kind': missing; say what the job does, e.g. kind = "import"", at the job's
+    # header, to someone who had written the kind on the line below.
+    [err] = parse_config(f'[jobs.x]\n{written} = "demo"\n').errors
+    assert err.line == 2 and err.key == written.strip('"'), str(err)
+    assert err.message.startswith('write kind = "demo"'), str(err)
+
+
+@pytest.mark.parametrize("written", ["EVERY", "Every", " every", "Timeout", "CRON"])
+def test_a_key_in_other_case_is_answered_with_the_key_meant(written):
+    [msg] = errors_of(job(f'"{written}" = "1h"'))
+    assert f"did you mean '{written.strip().lower()}'?" in msg, msg

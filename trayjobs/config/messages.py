@@ -248,7 +248,8 @@ def _unknown_key(key: str, where: type[BaseModel] | None, *, parent: str,
     own = _keys(where) if where is not None else []
     candidates = own + (sorted(COMMON_KEYS) if top and kind else [])
     # Only a close spelling is a useful guess; anything looser names unrelated keys.
-    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.75)
+    # Keys are lower case: "EVERY" is as close to every as "Every" is.
+    close = difflib.get_close_matches(key.strip().casefold(), candidates, n=1, cutoff=0.75)
     if close:
         return f"unknown key; did you mean '{close[0]}'?"
     instead = _WRITTEN_ELSEWHERE.get(key.lower())

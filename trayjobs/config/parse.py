@@ -228,7 +228,15 @@ def _parse_job(name: str, raw: Any) -> JobConfig:
         raise _JobErrors([("", f"[jobs.{_bare(name)}.{_bare(inner)}] is read as a job "
                                f"{name!r} holding a table {inner!r}; a job name with a dot is "
                                f"written in quotes: [jobs.\"{name}.{inner}\"]")])
-    if "kind" not in raw:
+    written = next((k for k in raw if k != "kind" and (
+        k.strip().casefold() == "type" or difflib.get_close_matches(
+            k.strip().casefold(), ["kind"], n=1, cutoff=0.75))), None)
+    if "kind" not in raw and written is not None:
+        # "Kind", "kinds", "type": the kind is there, under a key that is not read as it.
+        meant = raw[written] if isinstance(raw[written], str) else "demo"
+        errors.append((written, f"write kind = {json.dumps(meant, ensure_ascii=False)} (the "
+                                f"key is kind, in lower case; kinds: {', '.join(kind_names())})"))
+    elif "kind" not in raw:
         errors.append(("kind", "missing; say what the job does, e.g. kind = \"import\" "
                                f"(kinds: {', '.join(kind_names())})"))
     elif not isinstance(raw["kind"], str):
