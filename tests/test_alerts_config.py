@@ -72,12 +72,21 @@ url = { secret = "no-such-secret" }
 
 [jobs.a]
 kind = "demo"
+
+[jobs.b]
+kind = "demo"
+ping = { secret = "no-such-ping" }
 """, encoding="utf-8")
     out = trayjobs(home, "check")
     assert out.returncode == 1, out.stderr
-    assert "key 'alerts.odd.url': not a notification URL Apprise can use" in out.stderr
-    assert "key 'alerts.mail.url': there is no secret 'no-such-secret'" in out.stderr
-    assert "1 job OK, 2 errors" in out.stdout
+    # With the line, as every other mistake (they had none).
+    assert ("trayjobs.toml:3, key 'alerts.odd.url': not a notification URL Apprise can use"
+            in out.stderr), out.stderr
+    assert "trayjobs.toml:6, key 'alerts.mail.url': there is no secret 'no-such-secret'" \
+        in out.stderr
+    assert "trayjobs.toml:13, job 'b', key 'ping': there is no secret 'no-such-ping'" \
+        in out.stderr
+    assert "1 job OK, 3 errors" in out.stdout
 
 
 def test_alerts_test_sends_a_real_message_or_says_why_not(home):

@@ -161,31 +161,36 @@ def delivery_lines(store, run_id: int) -> list[str]:
 def check_alerts(cfg, *, store=None) -> tuple[list, list[str]]:
     """For ``trayjobs check``: each channel's URL as Apprise reads it (config errors), and
     channels whose latest delivery failed (problems, told apart)."""
+    from ..config.locate import Locator
     from ..errors import ConfigError
     from ..secrets import SecretError, UnknownSecret
     from .channels import DeliveryError, channel_for
     from .sender import resolve_url
     fname = str(cfg.path) if cfg.path else "<config>"
+    locate = Locator(cfg.text)
     errors, problems = [], []
     for name, spec in cfg.alerts.items():
         try:
             url = resolve_url(spec.url)
         except (UnknownSecret, DeliveryError) as exc:  # none stored, or no URL in it
-            errors.append(ConfigError(str(exc), file=fname, key=f"alerts.{name}.url"))
+            errors.append(ConfigError(str(exc), file=fname, key=f"alerts.{name}.url",
+                                      line=locate.key(["alerts", name], "url")))
             continue
         except SecretError as exc:
             problems.append(f"alert channel {name!r}: its secret was not checked: {exc}")
             continue
         why = channel_for(url).problem()
         if why:
-            errors.append(ConfigError(why, file=fname, key=f"alerts.{name}.url"))
+            errors.append(ConfigError(why, file=fname, key=f"alerts.{name}.url",
+                                      line=locate.key(["alerts", name], "url")))
     for name, job in cfg.jobs.items():
         ping = job.common.ping
         if ping is not None and not isinstance(ping, str):
             try:
                 resolve_url(ping, ping=True)
             except (UnknownSecret, DeliveryError) as exc:
-                errors.append(ConfigError(str(exc), file=fname, job=name, key="ping"))
+                errors.append(ConfigError(str(exc), file=fname, job=name, key="ping",
+                                          line=locate.key(["jobs", name], "ping")))
             except SecretError as exc:  # said, as of a channel's: the job is not known good
                 problems.append(f"job {name!r}, key 'ping': its secret was not checked: {exc}")
     if store is not None:
