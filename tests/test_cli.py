@@ -506,6 +506,22 @@ def test_numbers_out_of_range_are_usage_messages_not_tracebacks(home, capsys, ar
     assert said in err and "Traceback" not in err, err
 
 
+@pytest.mark.parametrize("args, option", [
+    (["runs", "--job", ""], "--job"), (["runs", "--state", " "], "--state"),
+    (["jobs", "--tag", ""], "--tag"), (["stats", "--job", ""], "--job"),
+    (["stats", "--tag", ""], "--tag"), (["alerts", "log", "--channel", ""], "--channel"),
+])
+def test_an_empty_filter_is_refused_not_read_as_no_filter(home, capsys, args, option):
+    """`trayjobs runs --job "$JOB"` with JOB unset listed the runs of every job, as if no
+    --job had been given; a script took them for that job's."""
+    from trayjobs.cli import main
+    with pytest.raises(SystemExit) as stopped:
+        main(["--home", str(home.root), *args])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: empty; " in err, err
+
+
 @pytest.mark.parametrize("args", [["jobs"], ["run", "x"], ["trayjobs://run/1"]])
 def test_an_empty_home_option_is_refused_not_the_current_folder(tmp_path, monkeypatch, capsys,
                                                                 args):

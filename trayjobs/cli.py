@@ -18,7 +18,7 @@ from typing import Any
 from . import __version__
 from .errors import UserError
 from .paths import Home, resolve_home
-from .cli_args import MAX_ID, RUN_ID, whole
+from .cli_args import MAX_ID, RUN_ID, given, whole
 from .cli_follow import (EXIT_FAILED, EXIT_OK, Bar, end_inline, follow, left_scheduled,
                          wait_for_time)
 from .cli_views import (cmd_jobs, cmd_runs, cmd_show, cmd_stats, cmd_workers, consumer_running,
@@ -78,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="set one of the job's params for this run (e.g. month=2026-10; a "
                         "report's period=last_quarter); repeat for several")
     s = sub.add_parser("runs", help="list recent runs")
-    s.add_argument("--job")
-    s.add_argument("--state", help="scheduled, waiting (for its conditions), queued, running, "
+    s.add_argument("--job", type=given("a job's name"))
+    s.add_argument("--state", type=given("a state"), help="scheduled, waiting (for its conditions), queued, running, "
                                    "retrying, succeeded, failed, cancelled, skipped or "
                                    "interrupted; or warning: the runs "
                                    "that succeeded with warnings (succeeded lists them too)")
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                        ("undo", "reverse what a cleanup or import run did")):
         sub.add_parser(name, help=text).add_argument("run", type=RUN_ID)
     s = sub.add_parser("jobs", help="list jobs with their triggers, next runs and health")
-    s.add_argument("--tag", help="only the jobs with this tag")
+    s.add_argument("--tag", type=given("a tag"), help="only the jobs with this tag")
     s = sub.add_parser("workers", help="the processes that run jobs (the app, `trayjobs "
                                        "worker`, a foreground run) with their host, state, "
                                        "runs now and last heartbeat")
@@ -105,8 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stats", help="each job's health: success rate, how long it typically "
                                      "takes and its slowest 5 %%, last success, runs waiting, "
                                      "how its last runs ended")
-    s.add_argument("--job", help="only this job")
-    s.add_argument("--tag", help="only the jobs with this tag")
+    s.add_argument("--job", type=given("a job's name"), help="only this job")
+    s.add_argument("--tag", type=given("a tag"), help="only the jobs with this tag")
     s.add_argument("--since", default="7d", help="the window counted, e.g. 24h, 7d, 30d "
                                                  "(default: 7d)")
     s.add_argument("--json", action="store_true", help="print the figures as JSON")

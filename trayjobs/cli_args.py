@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["MAX_ID", "RUN_ID", "whole"]
+__all__ = ["MAX_ID", "RUN_ID", "whole", "given"]
 
 #: The largest number SQLite stores as an integer: a run number past it is no run, and
 #: reached the store as an OverflowError (a traceback).
@@ -26,6 +26,17 @@ def whole(low: int, high: int, what: str):
             raise argparse.ArgumentTypeError(f"{text} is not {what}: write a whole number "
                                              f"{span}")
         return n
+    parse.__name__ = what
+    return parse
+
+
+def given(what: str):
+    """An argparse ``type``: text that is not blank. An option given empty (``--job "$JOB"``
+    with JOB unset) is a mistake; read as no option, it matched everything."""
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"empty; give {what} (or leave the option out)")
+        return text
     parse.__name__ = what
     return parse
 

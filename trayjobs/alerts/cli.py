@@ -12,14 +12,14 @@ __all__ = ["add_parser", "cmd_alerts", "delivery_lines", "delivery_state", "chec
 
 
 def add_parser(sub) -> None:
-    from ..cli_args import MAX_ID, RUN_ID, whole
+    from ..cli_args import MAX_ID, RUN_ID, given, whole
     s = sub.add_parser("alerts", help="the alerts sent to your channels and what became of "
                                       "them; send a test message")
     act = s.add_subparsers(dest="action", metavar="ACTION", required=True, help="log or test")
     log = act.add_parser("log", help="the latest alerts and pings: sent, waiting for another "
                                      "try (with the error), failed or summed up")
     log.add_argument("--run", type=RUN_ID, help="only those of this run")
-    log.add_argument("--channel", help="only those of this channel (ping: heartbeat pings)")
+    log.add_argument("--channel", type=given("a channel's name"), help="only those of this channel (ping: heartbeat pings)")
     log.add_argument("--limit", type=whole(1, MAX_ID, "a number of alerts"), default=30,
                      help="how many to list (default: 30)")
     log.add_argument("--json", action="store_true", help="one JSON object per line")
