@@ -687,3 +687,24 @@ def test_a_kind_written_under_another_key_says_what_to_write(written):
 def test_a_key_in_other_case_is_answered_with_the_key_meant(written):
     [msg] = errors_of(job(f'"{written}" = "1h"'))
     assert f"did you mean '{written.strip().lower()}'?" in msg, msg
+
+
+@pytest.mark.parametrize("body, said", [
+    ('every = 1h', 'text is written in quotes: every = "1h"'),
+    ('kind2 = demo', 'text is written in quotes: kind2 = "demo"'),
+    ('enabled = True', "true and false are written in lower case: enabled = true"),
+    ('enabled = no', "write true or false, without quotes: enabled = false"),
+    ('params = { a = None }', "TOML has no empty value: leave the key out"),
+    ('description = "a\nb"', 'text in quotes ends on its line: close the quote, or write '
+                             'text of several lines in triple quotes'),
+    ('retry = { attempts = 2 }\nretry.backoff = "1m"', "retry is written whole in one place "
+                                                      "already"),
+    ('when = { ac_power = true, }', "a table in braces { } is written on one line, its "
+                                   "entries separated by commas, with none after the last"),
+    ('tags = ["a" "b"]', "separate a list's items with commas"),
+])
+def test_a_toml_syntax_error_says_what_to_write(body, said):
+    # tomllib's own words ("Invalid value", "Cannot mutate immutable namespace") named
+    # no way out, and a file that is not TOML leaves every job at its last good version.
+    [msg] = errors_of(job(body))
+    assert "not valid TOML" in msg and said in msg, msg

@@ -3,6 +3,7 @@ its own, each mistake kept with its file, line, job and key."""
 
 from __future__ import annotations
 
+import ast
 import difflib
 import json
 import math
@@ -40,7 +41,9 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
         data = tomllib.loads(body)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
-        hint = _toml_hint(str(exc))
+        line = body.splitlines()[int(m.group(1)) - 1] if m and int(m.group(1)) <= len(
+            body.splitlines()) else ""
+        hint = _toml_hint(str(exc), line)
         if re.search(r"\r(?!\n)", body):  # TOML ends lines with LF or CRLF only
             hint = ("; lines here end with a carriage return alone (old Mac style): save the "
                     "file with LF (Unix) or CRLF (Windows) line ends")
@@ -171,11 +174,11 @@ class _JobErrors(Exception):
         self.items = items
 
 
-def _toml_hint(error: str) -> str:
-    """What to do about a TOML error whose words name no way out (a table or key twice)."""
+def _toml_hint(error: str, line: str = "") -> str:
+    """What to do about a TOML error whose words name no way out (a table or key twice, a
+    word without quotes), ``line`` being the line it is on."""
     m = re.match(r"Cannot declare (\(.*?\)) twice", error)
     if m:
-        import ast
         try:
             header = ".".join(_bare(str(k)) for k in ast.literal_eval(m.group(1)))
         except (ValueError, SyntaxError, TypeError):
@@ -185,7 +188,49 @@ def _toml_hint(error: str) -> str:
     if error.startswith("Cannot overwrite a value"):
         return ("; a key is given twice in one table (or a key has a table's name): keep "
                 "one of them")
+    m = re.match(r"Cannot (?:mutate immutable|redefine) namespace (\(.*?\))", error)
+    if m:  # retry = { ... } and then retry.backoff = ...
+        try:
+            key = str(ast.literal_eval(m.group(1))[-1])
+        except (ValueError, SyntaxError, TypeError, IndexError):
+            key = "this table"
+        return (f"; {key} is written whole in one place already ({{ ... }} or a [table] of "
+                f"its own): put this key there, with the others")
+    if error.startswith("Illegal character '\\n'"):
+        return ("; text in quotes ends on its line: close the quote, or write text of "
+                "several lines in triple quotes (\"\"\"...\"\"\")")
+    if error.startswith("Unclosed array"):
+        return "; separate a list's items with commas, and close it with ]"
+    if error.startswith("Invalid initial character for a key part") and "{" in line:
+        return ("; a table in braces { } is written on one line, its entries separated by "
+                "commas, with none after the last")
+    if error.startswith(("Invalid value", "Expected newline or end of document")):
+        return _value_hint(line)
     return ""
+
+
+def _value_hint(line: str) -> str:
+    """What to write for a value TOML cannot read on ``line``: a word without quotes,
+    Python's True or None, yes or no."""
+    key, _, value = line.partition("=")
+    key, value = key.strip(), value.split("#")[0].strip()
+    if not value:
+        return ""
+    # The first bare word after =, [, { or a comma: then = [a, b] has a and b.
+    word = re.search(r"[=\[{,]\s*([A-Za-z][\w.:/~-]*|\d[\w.:/~-]*[A-Za-z][\w.:/~-]*)\s*"
+                     r"(?:[,}\]]|$)", line.split("#")[0])
+    bare = word.group(1) if word else None
+    if bare in ("True", "False", "TRUE", "FALSE"):
+        return (f"; true and false are written in lower case: {key} = {bare.lower()}"
+                if value == bare else "; true and false are written in lower case")
+    if value.lower() in ("yes", "no", "on", "off"):  # quoted, they would be text
+        return f"; write true or false, without quotes: {key} = " + (
+            "true" if value.lower() in ("yes", "on") else "false")
+    if bare and bare.lower() in ("none", "null", "nil"):
+        return "; TOML has no empty value: leave the key out"
+    if key and not re.search(r"[\"'\[{]", value):  # every = 1h, cron = 0 9 * * *
+        return f"; text is written in quotes: {key} = {json.dumps(value, ensure_ascii=False)}"
+    return f"; text is written in quotes: \"{bare}\"" if bare else ""
 
 
 def _named(message: str, job: str) -> str:
