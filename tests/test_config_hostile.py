@@ -175,6 +175,16 @@ def test_names_that_differ_only_in_unicode_form_are_not_two_jobs():
     assert "looks the same as job 'café', only written with other Unicode characters" in msg
 
 
+@pytest.mark.parametrize("key", ["then", "on_failure", "always"])
+def test_a_hook_naming_a_job_in_another_unicode_form_starts_that_job(key):
+    # "'then' names 'café', which is not a job" beside the job 'café', typed with "e" and
+    # an accent (as macOS writes it), when the README says the two are one name.
+    cfg = parse_config(f'[jobs.a]\nkind = "demo"\n{key} = ["cafe\u0301"]\n'
+                       f'[jobs."caf\u00e9"]\nkind = "demo"\n')
+    assert cfg.errors == []
+    assert cfg.jobs["a"].common.hooks() == [(key, "caf\u00e9")]
+
+
 def test_a_job_name_typed_in_another_unicode_form_finds_the_job(home):
     # macOS and some terminals type "é" as "e" and an accent: `trayjobs run café` said
     # "there is no job called 'café' (jobs: café)".

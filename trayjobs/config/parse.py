@@ -21,7 +21,7 @@ from ..errors import ConfigError, unseen
 from ..kinds.base import COMMON_KEYS, KindParams
 from ..kinds.registry import get_kind, kind_names
 from ..places import danger, expand
-from .base import MAX_NESTING, OUTPUT_FOLDER_KEYS, PATH_KEYS, _LEAVE
+from .base import HOOK_KEYS, MAX_NESTING, OUTPUT_FOLDER_KEYS, PATH_KEYS, _LEAVE
 from .hooks import MAX_CHAIN, hook_cycles, long_hook_chains
 from .job import JobCommon, JobConfig
 from .locate import Locator
@@ -83,13 +83,15 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
                                       key="jobs", line=locate.top("jobs")))
         jobs = {}
     written: dict[str, str] = {}  # each name as NFC: the first job that has it
+    for name in jobs:
+        written.setdefault(unicodedata.normalize("NFC", name), name)
     for name, raw in jobs.items():
-        same = written.setdefault(unicodedata.normalize("NFC", name), name)
+        same = written[unicodedata.normalize("NFC", name)]
         try:
             if same != name:  # "café" typed two ways: no one can tell which is meant
                 raise _JobErrors([("", f"the name looks the same as job {same!r}, only "
                                        f"written with other Unicode characters; rename one")])
-            cfg.jobs[name] = _parse_job(name, raw)
+            cfg.jobs[name] = _parse_job(name, _hooks_as_named(raw, written))
         except _JobErrors as errs:
             for loc, msg in errs.items:
                 cfg.errors.append(ConfigError(msg, file=fname, job=_shown_name(name),
@@ -172,6 +174,22 @@ def check_jobs(cfg: Config, *, notes: list[str] | None = None,
 class _JobErrors(Exception):
     def __init__(self, items: list[tuple[str, str]]):
         self.items = items
+
+
+def _hooks_as_named(raw: Any, names: dict[str, str]) -> Any:
+    """``raw`` with each job its hooks name spelt as that job's own name: "café" typed
+    as "e" and an accent is the job "café" (``names``: each name as NFC, and the job's)."""
+    if not isinstance(raw, dict):
+        return raw
+    out = dict(raw)
+    for key in HOOK_KEYS:
+        value = raw.get(key)
+        if isinstance(value, str):  # then = "b" is then = ["b"]
+            out[key] = names.get(unicodedata.normalize("NFC", value), value)
+        elif isinstance(value, list):
+            out[key] = [names.get(unicodedata.normalize("NFC", v), v) if isinstance(v, str)
+                        else v for v in value]
+    return out
 
 
 def _toml_hint(error: str, line: str = "") -> str:
