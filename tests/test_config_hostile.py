@@ -718,3 +718,11 @@ def test_a_toml_syntax_error_says_what_to_write(body, said):
     # no way out, and a file that is not TOML leaves every job at its last good version.
     [msg] = errors_of(job(body))
     assert "not valid TOML" in msg and said in msg, msg
+
+
+def test_a_misspelt_key_in_an_environment_secret_is_answered_with_the_key_meant():
+    # "key 'env.X.secrets': unknown key (not an option here)", beside "secret: missing".
+    msgs = errors_of('[jobs.c]\nkind = "command"\ncommand = "true"\n'
+                     'env = { X = { secrets = "a" } }\n')
+    assert any("key 'env.X.secrets': unknown key; did you mean 'secret'?" in m
+               for m in msgs), msgs

@@ -290,18 +290,37 @@ def _written_duration(seconds: float) -> str:
 
 def _model_at(model: type[BaseModel] | None, path) -> type[BaseModel] | None:
     """The model a value at ``path`` (an error's location) is validated by, when there is
-    exactly one: list indexes are passed over; ``None`` where it cannot be told."""
+    exactly one: list indexes are passed over, and so are the user's own keys of a table
+    of them (``env.NAME``); ``None`` where it cannot be told."""
+    tp: Any = model
     for part in path:
-        if model is None:
-            return None
         if isinstance(part, int):
             continue
-        fld = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
+        values = _table_values(tp)
+        if values is not None:  # ``part`` is a key of the user's own
+            tp = values
+            continue
+        found = _models_in(tp)
+        if len(found) != 1:
+            return None
+        fld = next((f for n, f in found[0].model_fields.items() if part in (n, f.alias)), None)
         if fld is None:
             return None
-        found = _models_in(fld.annotation)
-        model = found[0] if len(found) == 1 else None
-    return model
+        tp = fld.annotation
+    found = _models_in(tp)
+    return found[0] if len(found) == 1 else None
+
+
+def _table_values(tp: Any) -> Any:
+    """The type of the values of ``tp`` when it is a table of keys of the user's own
+    (``dict[str, X]``, or one that may be left out); else None."""
+    while get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    members = [a for a in get_args(tp) if a is not type(None)] \
+        if get_origin(tp) in (Union, UnionType) else [tp]
+    if len(members) == 1 and get_origin(members[0]) is dict:
+        return get_args(members[0])[1]
+    return None
 
 
 def _models_in(tp: Any) -> list[type[BaseModel]]:
