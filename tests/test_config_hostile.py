@@ -185,6 +185,18 @@ def test_a_hook_naming_a_job_in_another_unicode_form_starts_that_job(key):
     assert cfg.jobs["a"].common.hooks() == [(key, "caf\u00e9")]
 
 
+def test_an_alert_channel_naming_a_job_in_another_unicode_form_covers_it():
+    # "'café' is neither a job nor a tag of one; did you mean 'café'?", and no alert sent.
+    from trayjobs.alerts.spec import job_matches
+    cfg = parse_config('[jobs."caf\u00e9"]\nkind = "demo"\ntags = ["r\u00e9sum\u00e9"]\n'
+                       '[alerts.m]\nurl = "json://localhost/x"\njobs = ["cafe\u0301"]\n'
+                       'urgent = ["re\u0301sume\u0301"]\n')
+    assert cfg.errors == []
+    spec = cfg.alerts["m"]
+    assert job_matches(spec.jobs, "caf\u00e9", [])
+    assert job_matches(spec.urgent, "x", ["r\u00e9sum\u00e9"])
+
+
 def test_a_job_name_typed_in_another_unicode_form_finds_the_job(home):
     # macOS and some terminals type "é" as "e" and an accent: `trayjobs run café` said
     # "there is no job called 'café' (jobs: café)".

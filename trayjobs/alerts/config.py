@@ -6,6 +6,7 @@ naming its key; a job naming a channel that is not there keeps running, with an 
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -98,10 +99,11 @@ def _check_covered(cfg: "Config", raw_jobs: Any, fname: str, locate) -> None:
         if isinstance(tags, list):
             known.update(t for t in tags if isinstance(t, str))
     import difflib
+    nfc_known = {unicodedata.normalize("NFC", k) for k in known}
     for channel, spec in cfg.alerts.items():
         for key in ("jobs", "urgent"):
             for entry in getattr(spec, key):
-                if entry == "*" or entry in known:
+                if entry == "*" or unicodedata.normalize("NFC", entry) in nfc_known:
                     continue
                 close = difflib.get_close_matches(entry, sorted(known), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""

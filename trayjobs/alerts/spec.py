@@ -8,6 +8,7 @@ is checked for its shape here, and in full by :func:`trayjobs.alerts.check.check
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -164,7 +165,13 @@ def parse_size(text: str) -> int:
 
 
 def job_matches(patterns: list[str], job: str, tags: list[str]) -> bool:
-    return any(p == "*" or p == job or p in tags for p in patterns)
+    # "café" typed as "e" and an accent is the same name (see trayjobs.config).
+    job, tags = _nfc(job), [_nfc(t) for t in tags]
+    return any(p == "*" or _nfc(p) == job or _nfc(p) in tags for p in patterns)
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
 
 
 def channel_wants(spec: ChannelSpec, event: str) -> bool:
