@@ -18,6 +18,9 @@ import tomllib
 __all__ = ["Locator"]
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
+_BASIC = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"')
+_LITERAL = re.compile(r"'[^'\n]*'")
+_SIGNIFICANT = re.compile(r"[\"'\[\]{}#\n]")
 
 
 class Locator:
@@ -25,12 +28,19 @@ class Locator:
 
     def __init__(self, text: str) -> None:
         self._text = text[1:] if text.startswith("\ufeff") else text
-        #: (path, line) of each header and key, in the order written.
-        self._written: list[tuple[tuple[str, ...], int]] = []
-        try:
-            self._scan()
-        except (IndexError, ValueError, tomllib.TOMLDecodeError):
-            pass  # text tomllib did not take: the lines found so far are all there is
+        #: (path, line) of each header and key, in the order written; found when a line
+        #: is first asked for (most files have no mistake).
+        self._found: list[tuple[tuple[str, ...], int]] | None = None
+
+    @property
+    def _written(self) -> list[tuple[tuple[str, ...], int]]:
+        if self._found is None:
+            self._found = []
+            try:
+                self._scan()
+            except (IndexError, ValueError, tomllib.TOMLDecodeError):
+                pass  # text tomllib did not take: the lines found so far are all there is
+        return self._found
 
     def top(self, key: str) -> int | None:
         """The line of the top-level table or key ``key``."""
@@ -74,11 +84,11 @@ class Locator:
                     # The keys of the Nth table are found as ``NAME.N.key``.
                     path = path + (str(arrays[path]),)
                 table = path
-                self._written.append((table, line))
+                self._found.append((table, line))
                 i = _line_end(text, i)
             else:
                 path, i = _key(text, i)
-                self._written.append((table + path, line))
+                self._found.append((table + path, line))
                 i, line = _value_end(text, text.index("=", i) + 1, line)
 
 
@@ -124,10 +134,10 @@ def _string_end(text: str, i: int) -> int:
             while j < len(text) and text[j] == quote:  # up to two quotes end the text
                 j += 1
             return j
-    j = i + 1
-    while text[j] != quote:
-        j += 2 if quote == '"' and text[j] == "\\" else 1
-    return j + 1
+    m = (_BASIC if quote == '"' else _LITERAL).match(text, i)
+    if m is None:
+        raise ValueError(i)
+    return m.end()
 
 
 def _escaped(text: str, j: int) -> bool:
@@ -142,7 +152,11 @@ def _value_end(text: str, i: int, line: int) -> tuple[int, int]:
     """Where the value starting at ``i`` ends (its line's end, or that of the last line of
     a multi-line array or text), and the line number there."""
     depth = 0
-    while i < len(text):
+    while True:
+        m = _SIGNIFICANT.search(text, i)  # stepping over the rest at once: files may be large
+        if m is None:
+            return len(text), line
+        i = m.start()
         c = text[i]
         if c in "\"'":
             end = _string_end(text, i)
@@ -161,4 +175,3 @@ def _value_end(text: str, i: int, line: int) -> tuple[int, int]:
                 return i, line
             line += 1
         i += 1
-    return i, line
