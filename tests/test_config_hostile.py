@@ -738,3 +738,26 @@ def test_a_misspelt_key_in_an_environment_secret_is_answered_with_the_key_meant(
                      'env = { X = { secrets = "a" } }\n')
     assert any("key 'env.X.secrets': unknown key; did you mean 'secret'?" in m
                for m in msgs), msgs
+
+
+@pytest.mark.parametrize("path, said", [
+    ("{tmp}", "names a folder; write the history's file in it, e.g. sqlite:///{tmp}/runs.db"),
+    ("/dev/null", "names no plain file (a device or a pipe)"),
+    ("{tmp}/x\\u0000.db", "a file name cannot hold a NUL character"),
+])
+def test_a_shared_history_file_that_cannot_be_one_is_a_config_error(tmp_path, path, said):
+    # Each command that opened the history ended in a traceback (unable to open database
+    # file, disk I/O error, embedded null byte), and check said the file was fine.
+    path, said = path.format(tmp=tmp_path), said.format(tmp=tmp_path)
+    [msg] = errors_of(f'[cluster]\ndatabase = "sqlite:///{path}"\n')
+    assert "key 'cluster.database'" in msg and said in msg, msg
+
+
+def test_commands_refuse_a_shared_history_in_a_folder_without_a_traceback(home, tmp_path):
+    home.config_file.write_text(f'[cluster]\ndatabase = "sqlite:///{tmp_path}"\n'
+                                f'[jobs.a]\nkind = "demo"\n')
+    for args in (["jobs"], ["runs"], ["run", "a"], ["check"]):
+        out = trayjobs(home, *args)
+        assert out.returncode in (1, 2) and "Traceback" not in out.stderr, out.stderr
+        assert "key 'cluster.database'" in out.stderr and "names a folder" in out.stderr, \
+            out.stderr

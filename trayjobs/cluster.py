@@ -18,6 +18,7 @@ engine, through Redis when it is set and through the history otherwise.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import socket
 from typing import Annotated, Any
@@ -294,12 +295,28 @@ def check_database_url(url: str) -> str:
         raise ValueError(f"{redact(url)!r} is not a database URL; write "
                          f"postgresql://USER@HOST/DB (or sqlite:////PATH/runs.db for a file on "
                          f"this machine)")
-    if parts.scheme == "sqlite" and not sqlite_path(url).startswith("/"):
-        raise ValueError(f"{url!r} names no file; write sqlite:////ABSOLUTE/PATH/runs.db")
+    if parts.scheme == "sqlite":
+        _check_sqlite_file(url)
     if parts.scheme != "sqlite":
         _check_user_part(url)
         _check_port(url)
     return url
+
+
+def _check_sqlite_file(url: str) -> None:
+    """A ``sqlite:`` URL's file must be one the history can be kept in: each command that
+    opens the history would fail on it, not only the first to write."""
+    path = sqlite_path(url)
+    if "\0" in path:
+        raise ValueError(f"{url!r}: a file name cannot hold a NUL character (\\u0000)")
+    if not path.startswith("/"):
+        raise ValueError(f"{url!r} names no file; write sqlite:////ABSOLUTE/PATH/runs.db")
+    if path.endswith("/") or os.path.isdir(path):
+        raise ValueError(f"{url!r} names a folder; write the history's file in it, e.g. "
+                         f"sqlite:///{path.rstrip('/')}/runs.db")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise ValueError(f"{url!r} names no plain file (a device or a pipe); write the path "
+                         f"of a file, e.g. sqlite:////srv/trayjobs/runs.db")
 
 
 def sqlite_path(url: str) -> str:

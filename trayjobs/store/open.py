@@ -32,8 +32,15 @@ def open_store(home: "Home", cluster: "ClusterSpec | None" = None, *,
         return RunStore(home.runs_db, readonly=readonly)
     from ..cluster import sqlite_path
     if url.startswith("sqlite:"):
+        import sqlite3
         from . import RunStore
-        return RunStore(sqlite_path(url), readonly=readonly)
+        try:
+            return RunStore(sqlite_path(url), readonly=readonly)
+        except (sqlite3.Error, OSError, ValueError) as exc:  # gone wrong since it was checked
+            from ..errors import UserError
+            raise UserError(f"the run history file {sqlite_path(url)} cannot be opened ({exc}): "
+                            f"check [cluster] database and that its folder may be written"
+                            ) from None
     try:
         from .postgres import PgRunStore
     except ImportError as exc:
