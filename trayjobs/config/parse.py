@@ -393,7 +393,8 @@ def _hostile(raw: Any) -> list[tuple[str, str]]:
 
 
 def _blank_paths(raw: dict[str, Any]) -> list[tuple[str, str]]:
-    """Paths no kind can use: empty ones, and ``~name/…`` of a user there is not (which
+    """Paths no kind can use: empty ones, ones with a NUL (no file name holds one: each
+    use fails with "embedded null byte"), and ``~name/…`` of a user there is not (which
     ``Path.expanduser`` raises a RuntimeError for, wherever the kind expands it)."""
     errors = []
     for key in PATH_KEYS:
@@ -402,6 +403,9 @@ def _blank_paths(raw: dict[str, Any]) -> list[tuple[str, str]]:
         texts = [v for v in values if isinstance(v, str)]
         if any(not v.strip() for v in texts):
             errors.append((key, "empty; give a path, e.g. \"~/Inbox\""))
+            continue
+        if any("\0" in v for v in texts):
+            errors.append((key, "a path cannot hold a NUL character (\\u0000); remove it"))
             continue
         for v in texts:
             if v.startswith("~") and os.path.expanduser(v).startswith("~"):
