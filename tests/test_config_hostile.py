@@ -769,10 +769,11 @@ def test_commands_refuse_a_shared_history_in_a_folder_without_a_traceback(home, 
     ('kind = "report"\nbuiltin = "job-activity"\ntemplate = "t\\u0000.j2"', "template"),
     ('kind = "python"\ncall = "os:getcwd"\npath = ["/tmp/\\u0000"]', "path"),
     ('kind = "command"\ncommand = "true"\ncwd = "/tmp/\\u0000"', "cwd"),
+    ('kind = "import"\ntable = "t\\u0000"', "table"),
 ])
 def test_a_path_with_a_nul_character_is_refused_at_its_key(body, key):
     # An import into "x\0.db" passed check; each run then failed with "ValueError: embedded
     # null byte" and a traceback, and was retried; a python job's check failed at line 1.
     [err] = parse_config(f"[jobs.j]\n{body}\n").errors
     assert err.key == key and err.line == len(body.splitlines()) + 1, str(err)
-    assert err.message == "a path cannot hold a NUL character (\\u0000); remove it", str(err)
+    assert err.message.endswith("cannot hold a NUL character (\\u0000); remove it"), str(err)

@@ -150,6 +150,8 @@ class ImportParams(KindParams):
         value = value.strip()
         if not value:
             raise ValueError("table must not be empty; leave it out to name tables after files")
+        if "\0" in value:  # SQLite refuses it in a name: each import of the job would fail
+            raise ValueError("a table name cannot hold a NUL character (\\u0000); remove it")
         if value.lower().startswith("sqlite_"):
             raise ValueError("table names starting with 'sqlite_' are reserved by SQLite")
         if value in RESERVED_TABLES:
