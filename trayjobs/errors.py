@@ -17,6 +17,7 @@ __all__ = [
     "Cancelled",
     "StoreBusy",
     "StoreUnreachable",
+    "StoreDamaged",
     "unseen",
 ]
 
@@ -107,3 +108,8 @@ class StoreUnreachable(StoreBusy):
     def __init__(self, message: str, *, where: str = "") -> None:
         super().__init__(message)
         self.where = where
+
+
+class StoreDamaged(UserError):
+    """The run history's SQLite file is damaged (or is no database): nothing can be read
+    from it or added to it until it is moved out of the way."""

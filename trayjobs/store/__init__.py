@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported only when a migration runs: the app stays lighter
     import sqlite_utils
 
-from ..errors import StoreUnreachable
+from ..errors import StoreDamaged, StoreUnreachable
 from ..textfmt import escape_strings, escape_undecodable
 from . import stats
 from .migrations import MIGRATIONS
@@ -203,6 +203,12 @@ class _Checkpointer:
             thread.join(5)
 
 
+def _damaged(exc: BaseException) -> bool:
+    """Whether SQLite found its file damaged, or no database at all."""
+    return isinstance(exc, sqlite3.DatabaseError) and getattr(
+        exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
 class _SQLite:
     """The SQLite plumbing of :class:`RunStore`: one connection shared by the process's
     threads behind a lock, retried while another program holds the file locked, and the
@@ -236,18 +242,38 @@ class _SQLite:
         self._checkpointer: _Checkpointer | None = None
         self._changes = 0
         if not readonly:
-            conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # only a file not yet written takes it
-            self._retrying(lambda: conn.execute("PRAGMA journal_mode=WAL"))
-            conn.execute("PRAGMA synchronous=NORMAL")
-            # A statement that fires triggers (a run's state changing: the hourly figures)
-            # keeps what it changes for its own undo in a temporary file by default, written
-            # and read back each time: 0.1 ms of a run's claim and of its end. In memory, it
-            # costs nothing (nor do the small sorts the history's reads need).
-            conn.execute("PRAGMA temp_store=MEMORY")
-            page = conn.execute("PRAGMA page_size").fetchone()[0]
-            conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_BYTES // page}")
-            self._checkpointer = _Checkpointer(self.path)
-            self.migrate()
+            try:
+                self._prepare(conn)
+            except BaseException as exc:
+                self.close()
+                if _damaged(exc):
+                    raise self._damaged(exc) from None
+                raise
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        """Our connection's settings, and the migrations not yet applied."""
+        conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # only a file not yet written takes it
+        self._retrying(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+        conn.execute("PRAGMA synchronous=NORMAL")
+        # A statement that fires triggers (a run's state changing: the hourly figures)
+        # keeps what it changes for its own undo in a temporary file by default, written
+        # and read back each time: 0.1 ms of a run's claim and of its end. In memory, it
+        # costs nothing (nor do the small sorts the history's reads need).
+        conn.execute("PRAGMA temp_store=MEMORY")
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_BYTES // page}")
+        self._checkpointer = _Checkpointer(self.path)
+        self.migrate()
+
+    def _damaged(self, exc: sqlite3.DatabaseError) -> StoreDamaged:
+        """What to do about a damaged file: it is left as it is, to recover from."""
+        name = self.path.name
+        return StoreDamaged(
+            f"The run history database {self.path} is damaged (SQLite says: {exc}), so "
+            f"trayjobs can neither read it nor add runs to it; it was left as it is. To go "
+            f"on with a new, empty history, move it out of the way, with {name}-wal and "
+            f"{name}-shm beside it if they are there (into a folder of their own, say), "
+            f"and start trayjobs again.")
 
     @property
     def db(self) -> "sqlite_utils.Database":
@@ -270,7 +296,11 @@ class _SQLite:
         while True:
             try:
                 result = fn()
-            except sqlite3.OperationalError as exc:
+            except sqlite3.DatabaseError as exc:
+                if _damaged(exc):
+                    raise self._damaged(exc) from None
+                if not isinstance(exc, sqlite3.OperationalError):
+                    raise
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
                 if time.monotonic() >= deadline:
