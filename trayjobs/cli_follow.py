@@ -199,11 +199,13 @@ def _follow_to_end(ctl, run_id: int, bar: Bar) -> dict[str, Any]:
     spool = Spool(ctl.home.data_dir / "spool")
     seen_attempt = None
     said = None
+    silence = _Silence(ctl, bar)
     pauses = _pauses(0.2)
     while True:
         run = ctl.store.get_run(run_id)
         if run["state"] in FINAL_STATES:
             return run
+        silence.look(run)
         reason = _stranded(run)
         if reason and reason != said:
             # A run pinned to a host with no worker waits until one starts there:
@@ -229,6 +231,75 @@ def _follow_to_end(ctl, run_id: int, bar: Bar) -> dict[str, Any]:
             bar.update(run["progress_done"], run["progress_total"], run["progress_unit"],
                        run["progress_message"])
         time.sleep(next(pauses))
+
+
+class _Silence:
+    """Says once when the process meant to move a run on does not answer, and again when
+    it does: a worker of this machine whose lease is up while its process is still there
+    (stopped by Ctrl-Z, ``kill -STOP`` or a debugger, or hung). A command waited without a
+    word for as long as it stayed so. Looked at once a second at most."""
+
+    def __init__(self, ctl, bar: Bar | None = None) -> None:
+        self.ctl = ctl
+        self.bar = bar
+        self.told: dict[str, Any] | None = None
+        self.next_look = 0.0
+
+    def look(self, run: dict[str, Any]) -> None:
+        if time.monotonic() < self.next_look:
+            return
+        self.next_look = time.monotonic() + 1.0
+        silent = _silent_worker(self.ctl.store, run)
+        if (silent is None) == (self.told is None):
+            return
+        if self.bar is not None:
+            self.bar.close()
+        if silent is not None:
+            self.told = silent
+            print(f"run {run['id']} waits for {_process_name(silent)}, which does not answer: "
+                  f"{_why_silent(silent)}", file=sys.stderr, flush=True)
+        else:
+            print(f"{_process_name(self.told)} answers again", file=sys.stderr, flush=True)
+            self.told = None
+
+
+def _silent_worker(store, run: dict[str, Any]) -> dict[str, Any] | None:
+    """The worker of this machine that ``run`` waits for, if its lease is up while its
+    process is still there; None when one answers (or when none is there: that is said
+    elsewhere)."""
+    from .engine.lease import on_this_machine, pid_alive, worker_state
+    if run["state"] == "running":
+        found = [store.get_worker(run["worker_id"])] if run.get("worker_id") else []
+    elif run["state"] in ("queued", "retrying"):
+        found = store.workers(since=time.time() - 86400)
+        if any(worker_state(w) == "running" for w in found):
+            return None  # another one takes it
+    else:
+        return None
+    return next((w for w in found if w and w.get("expired") and on_this_machine(w)
+                 and pid_alive(w["pid"])), None)
+
+
+def _process_name(worker: dict[str, Any]) -> str:
+    what = {"app": "the trayjobs app", "worker": "`trayjobs worker`"}.get(
+        worker.get("mode") or "", "trayjobs")
+    return f"{what} (pid {worker['pid']})"
+
+
+def _why_silent(worker: dict[str, Any]) -> str:
+    pid = worker["pid"]
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stopped = f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except (OSError, IndexError):
+        stopped = False
+    if stopped:
+        return (f"it is stopped (by Ctrl-Z, kill -STOP or a debugger); `kill -CONT {pid}` "
+                f"lets it go on, and this goes on with it")
+    return (f"its last heartbeat was {relative(worker['heartbeat_at'])} (it may be hung, or "
+            f"unable to write the run history: its log says which); `kill -CONT {pid}` "
+            f"lets it go on if it was stopped, and if it stays so, stop it (kill {pid}) "
+            f"and start it again: its runs are recovered then")
 
 
 def _stranded(run: dict[str, Any]) -> str | None:
@@ -285,10 +356,13 @@ def follow_log(ctl, run: dict[str, Any], last_id: int) -> int:
               f"one starts (trayjobs worker, or the app), or in the `trayjobs run --wait` "
               f"that started it, if that still waits; Ctrl-C stops following",
               file=sys.stderr, flush=True)
+    silence = _Silence(ctl)
     try:
         with _leaving_on_signals():
             while True:
                 final = run["state"] in FINAL_STATES
+                if not final:
+                    silence.look(run)
                 for line in ctl.store.logs(rid, after_id=last_id):
                     print("\n".join(log_lines(line)), flush=True)
                     last_id = line["id"]

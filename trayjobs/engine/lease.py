@@ -105,11 +105,16 @@ def worker_state(worker: dict | None) -> str:
         return "lost"
     # Its pid says something only on the machine it ran on: a worker of another machine
     # with the same host name keeps its runs while it beats.
-    here = (worker.get("machine") == this_machine() if worker.get("machine")
-            else worker["host"] == this_host())
-    if here and not pid_alive(worker["pid"]):
+    if on_this_machine(worker) and not pid_alive(worker["pid"]):
         return "lost"
     return "running"
+
+
+def on_this_machine(worker: dict) -> bool:
+    """Whether ``worker`` ran on this machine (in this pid namespace): its pid says
+    something here."""
+    return (worker.get("machine") == this_machine() if worker.get("machine")
+            else worker["host"] == this_host())
 
 
 #: How a running worker that cannot reach its queue is shown (``workers``, ``cluster status``,

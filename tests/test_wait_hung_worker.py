@@ -1,0 +1,75 @@
+"""`trayjobs run --wait` and `show --follow` while the worker that would move the run on
+is there but does not answer: stopped (SIGSTOP, as Ctrl-Z or a debugger does), or hung."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from helpers import start_worker, trayjobs, wait_until
+
+JOBS = '[cluster]\nlease = "2s"\n[jobs.hello]\nkind = "command"\ncommand = "echo hi"\n'
+
+
+def test_run_wait_says_the_worker_does_not_answer_and_goes_on_once_it_does(home, tmp_path):
+    """It waited without a word for as long as the worker stayed stopped. Now, once the
+    worker's lease is up, it says which process does not answer and how to resume it;
+    resumed, the run goes on to its end and the command says so."""
+    home.config_file.write_text(JOBS)
+    worker = start_worker(home)
+    waits = None
+    try:
+        os.kill(worker.pid, signal.SIGSTOP)
+        err = tmp_path / "wait.err"
+        with open(err, "w") as f:
+            waits = subprocess.Popen([sys.executable, "-m", "trayjobs", "run", "hello",
+                                      "--wait"], stdout=subprocess.PIPE, stderr=f, text=True,
+                                     env=dict(os.environ, TRAYJOBS_HOME=str(home.root)))
+        wait_until(lambda: "does not answer" in err.read_text(), 30,
+                   what="`run --wait` saying the worker does not answer")
+        said = err.read_text()
+        assert f"`trayjobs worker` (pid {worker.pid})" in said, said
+        assert f"kill -CONT {worker.pid}" in said, said
+        assert waits.poll() is None  # it still waits for the run
+        os.kill(worker.pid, signal.SIGCONT)
+        out, _ = waits.communicate(timeout=30)
+        said = err.read_text()
+        assert waits.returncode == 0, said
+        assert "run 1 succeeded" in said, said
+        assert said.count("does not answer") == 1, said
+    finally:
+        os.kill(worker.pid, signal.SIGCONT)
+        if waits is not None and waits.poll() is None:
+            waits.kill()
+        worker.terminate()
+        worker.wait(30)
+
+
+def test_show_follow_says_the_worker_does_not_answer(home, tmp_path):
+    home.config_file.write_text(JOBS)
+    worker = start_worker(home)
+    follows = None
+    try:
+        os.kill(worker.pid, signal.SIGSTOP)
+        run = trayjobs(home, "run", "hello")
+        assert run.returncode == 0, run.stderr
+        rid = run.stdout.split()[-1]
+        err = tmp_path / "follow.err"
+        with open(err, "w") as f:
+            follows = subprocess.Popen([sys.executable, "-m", "trayjobs", "show", rid,
+                                        "--follow"], stdout=subprocess.PIPE, stderr=f,
+                                       env=dict(os.environ, TRAYJOBS_HOME=str(home.root)))
+        wait_until(lambda: "does not answer" in err.read_text(), 30,
+                   what="`show --follow` saying the worker does not answer")
+        assert f"kill -CONT {worker.pid}" in err.read_text()
+        os.kill(worker.pid, signal.SIGCONT)
+        follows.communicate(timeout=30)
+        assert follows.returncode == 0, err.read_text()
+    finally:
+        os.kill(worker.pid, signal.SIGCONT)
+        if follows is not None and follows.poll() is None:
+            follows.kill()
+        worker.terminate()
+        worker.wait(30)
