@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from helpers import trayjobs
+from helpers import start_worker, trayjobs
 
 
 def _history(home) -> None:
@@ -55,3 +55,41 @@ def test_a_damaged_history_is_named_with_what_to_do(home, damage, test_database)
     runs = trayjobs(home, "runs")
     assert runs.returncode == 0 and "hello" in runs.stdout
 
+
+
+def _schema_garbled(db) -> None:
+    """SQLite's header kept, the list of tables after it garbage."""
+    with open(db, "r+b") as f:
+        f.seek(100)
+        f.write(b"garbage" * 500)
+
+
+@pytest.mark.parametrize("damage", [_schema_garbled, _not_a_database])
+def test_a_damaged_queue_file_is_set_aside_and_the_worker_goes_on(home, damage, tmp_path):
+    """The worker ended in a traceback at its start. The queue holds only which runs were
+    handed over (the history has them all, and sends again what it does not find there):
+    its file is moved aside, said so, and a new one started."""
+    home.config_file.write_text('[jobs.hello]\nkind = "command"\ncommand = "echo hi"\n')
+    worker = start_worker(home)
+    try:
+        assert trayjobs(home, "run", "hello", "--wait").returncode == 0
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    for side in ("-wal", "-shm"):
+        (home.data_dir / (home.queue_db.name + side)).unlink(missing_ok=True)
+    damage(home.queue_db)
+    before = home.queue_db.read_bytes()
+    worker = start_worker(home)
+    try:
+        done = trayjobs(home, "run", "hello", "--wait")
+        assert done.returncode == 0, done.stderr
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    log = (home.log_dir / "worker-test.log").read_text()
+    assert "Traceback" not in log, log
+    assert f"the queue's file {home.queue_db} was damaged" in log, log
+    aside = [p for p in home.data_dir.iterdir() if p.name.startswith("queue.db.damaged-")
+             and not p.name.endswith(("-wal", "-shm"))]
+    assert [p.read_bytes() for p in aside] == [before], aside

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import sqlite3
 from typing import Any
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "StoreUnreachable",
     "StoreDamaged",
     "unseen",
+    "sqlite_damaged",
 ]
 
 
@@ -113,3 +115,9 @@ class StoreUnreachable(StoreBusy):
 class StoreDamaged(UserError):
     """The run history's SQLite file is damaged (or is no database): nothing can be read
     from it or added to it until it is moved out of the way."""
+
+
+def sqlite_damaged(exc: BaseException) -> bool:
+    """Whether SQLite found its file damaged, or no database at all."""
+    return isinstance(exc, sqlite3.DatabaseError) and getattr(
+        exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)

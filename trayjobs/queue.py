@@ -55,15 +55,17 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from typing import Any, Callable
 
 from functools import cached_property
 
-from .errors import UserError
+from .errors import UserError, sqlite_damaged
 from .paths import Home
 
 __all__ = ["Queue", "Doorbell", "QueueUnavailable"]
@@ -201,9 +203,7 @@ class Queue:
         if self.redis_url:
             huey = self._redis_huey(self.redis_url)
         else:
-            from ._huey import TrayHuey
-            huey = TrayHuey("trayjobs", filename=str(self.home.queue_db), results=False,
-                            utc=True)
+            huey = self._sqlite_huey()
 
         @huey.task(name=TASK_NAME)
         def execute(run_id: int) -> None:
@@ -213,6 +213,29 @@ class Queue:
 
         self._task = execute
         return huey
+
+    def _sqlite_huey(self):
+        """The queue's file; a damaged one (or one that is no database) is moved aside and
+        a new one started. It holds only which runs were handed over, and the run history,
+        which has them all, sends again those it does not find there."""
+        from ._huey import TrayHuey
+        path = self.home.queue_db
+        try:
+            return TrayHuey("trayjobs", filename=str(path), results=False, utc=True)
+        except sqlite3.DatabaseError as exc:
+            if not sqlite_damaged(exc):
+                raise
+            why = exc
+        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        for side in ("", "-wal", "-shm"):
+            try:
+                os.replace(path.with_name(path.name + side), aside.with_name(aside.name + side))
+            except FileNotFoundError:
+                pass
+        log.warning("the queue's file %s was damaged (%s): it was moved to %s and a new one "
+                    "started; the runs it held are sent again from the run history", path,
+                    why, aside.name)
+        return TrayHuey("trayjobs", filename=str(path), results=False, utc=True)
 
     def _redis_huey(self, url: str):
         try:

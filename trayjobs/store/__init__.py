@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported only when a migration runs: the app stays lighter
     import sqlite_utils
 
-from ..errors import StoreDamaged, StoreUnreachable
+from ..errors import StoreDamaged, StoreUnreachable, sqlite_damaged
 from ..textfmt import escape_strings, escape_undecodable
 from . import stats
 from .migrations import MIGRATIONS
@@ -203,12 +203,6 @@ class _Checkpointer:
             thread.join(5)
 
 
-def _damaged(exc: BaseException) -> bool:
-    """Whether SQLite found its file damaged, or no database at all."""
-    return isinstance(exc, sqlite3.DatabaseError) and getattr(
-        exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
-
-
 class _SQLite:
     """The SQLite plumbing of :class:`RunStore`: one connection shared by the process's
     threads behind a lock, retried while another program holds the file locked, and the
@@ -246,7 +240,7 @@ class _SQLite:
                 self._prepare(conn)
             except BaseException as exc:
                 self.close()
-                if _damaged(exc):
+                if sqlite_damaged(exc):
                     raise self._damaged(exc) from None
                 raise
 
@@ -297,7 +291,7 @@ class _SQLite:
             try:
                 result = fn()
             except sqlite3.DatabaseError as exc:
-                if _damaged(exc):
+                if sqlite_damaged(exc):
                     raise self._damaged(exc) from None
                 if not isinstance(exc, sqlite3.OperationalError):
                     raise
