@@ -16,7 +16,7 @@ import threading
 from typing import Any
 
 from . import __version__
-from .errors import UserError
+from .errors import StoreBusy, StoreFull, UserError
 from .paths import Home, resolve_home
 from .cli_args import MAX_ID, RUN_ID, given, whole
 from .cli_follow import (EXIT_FAILED, EXIT_OK, Bar, end_inline, follow, left_scheduled,
@@ -376,6 +376,12 @@ def cmd_run(home: Home, args) -> int:
         previous = {s: signal.signal(s, lambda *_: eng.cancel_local(run_id)) for s in stops}
         try:
             row = eng.run_inline(run_id, on_wait=bar.waiting)
+        except (StoreBusy, StoreFull) as exc:
+            # The run (or its next attempt) could not be taken: it waits for whoever runs
+            # next, which the person should know of.
+            raise UserError(f"{exc} Run {run_id} did not start here: it waits, and the app "
+                            f"or `trayjobs worker` starts it once one runs (trayjobs cancel "
+                            f"{run_id} drops it).") from None
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)

@@ -20,6 +20,7 @@ __all__ = [
     "StoreUnreachable",
     "StoreDamaged",
     "unseen",
+    "StoreFull",
     "sqlite_damaged",
 ]
 
@@ -115,6 +116,10 @@ class StoreUnreachable(StoreBusy):
 class StoreDamaged(UserError):
     """The run history's SQLite file is damaged (or is no database): nothing can be read
     from it or added to it until it is moved out of the way."""
+
+
+class StoreFull(UserError):
+    """The disk that holds the run history's SQLite file has no room left for a change."""
 
 
 def sqlite_damaged(exc: BaseException) -> bool:

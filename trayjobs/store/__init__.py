@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported only when a migration runs: the app stays lighter
     import sqlite_utils
 
-from ..errors import StoreDamaged, StoreUnreachable, sqlite_damaged
+from ..errors import StoreDamaged, StoreFull, StoreUnreachable, UserError, sqlite_damaged
 from ..textfmt import escape_strings, escape_undecodable
 from . import stats
 from .migrations import MIGRATIONS
@@ -240,8 +240,9 @@ class _SQLite:
                 self._prepare(conn)
             except BaseException as exc:
                 self.close()
-                if sqlite_damaged(exc):
-                    raise self._damaged(exc) from None
+                said = self._said(exc)
+                if said is not None:
+                    raise said from None
                 raise
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
@@ -258,6 +259,28 @@ class _SQLite:
         conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_BYTES // page}")
         self._checkpointer = _Checkpointer(self.path)
         self.migrate()
+
+    def _said(self, exc: BaseException) -> UserError | None:
+        """What SQLite's ``exc`` means to a person, when it is about the file (damaged, or
+        its disk full); None for the rest."""
+        if sqlite_damaged(exc):
+            return self._damaged(exc)
+        code = getattr(exc, "sqlite_errorcode", None) or 0
+        if code == sqlite3.SQLITE_FULL or (code & 0xFF == sqlite3.SQLITE_IOERR
+                                           and self._disk_full()):
+            return StoreFull(
+                f"There is no room left on the disk that holds the run history {self.path} "
+                f"(SQLite says: {exc}), so trayjobs cannot write to it now; what it held "
+                f"is as it was. Free some space on that disk, then try again.")
+        return None
+
+    def _disk_full(self) -> bool:
+        """Whether the history's disk has (next to) no room left: SQLite says only "disk
+        I/O error" when it cannot make the files it keeps beside the database there."""
+        try:
+            return shutil.disk_usage(self.path.parent).free < 256 * 1024
+        except OSError:
+            return False
 
     def _damaged(self, exc: sqlite3.DatabaseError) -> StoreDamaged:
         """What to do about a damaged file: it is left as it is, to recover from."""
@@ -291,8 +314,9 @@ class _SQLite:
             try:
                 result = fn()
             except sqlite3.DatabaseError as exc:
-                if sqlite_damaged(exc):
-                    raise self._damaged(exc) from None
+                said = self._said(exc)
+                if said is not None:
+                    raise said from None
                 if not isinstance(exc, sqlite3.OperationalError):
                     raise
                 if "locked" not in str(exc) and "busy" not in str(exc):
@@ -326,11 +350,23 @@ class _SQLite:
             self._retrying(lambda: self.conn.execute("BEGIN IMMEDIATE"))
             try:
                 yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
+            except BaseException as exc:
+                self._roll_back()
+                said = self._said(exc)
+                if said is not None:
+                    raise said from None
                 raise
             else:
-                self._retrying(lambda: self.conn.execute("COMMIT"))
+                try:
+                    self._retrying(lambda: self.conn.execute("COMMIT"))
+                except BaseException:
+                    self._roll_back()  # (a full disk may leave it open)
+                    raise
+
+    def _roll_back(self) -> None:
+        """End the transaction that failed, unless SQLite already did."""
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
 
     def _execute(self, sql: str, params: Iterable[Any] | dict = ()) -> sqlite3.Cursor:
         with self._lock:
