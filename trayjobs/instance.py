@@ -101,6 +101,11 @@ class InstanceLock:
             fd = os.open(self.path, os.O_RDWR)
         except (FileNotFoundError, NotADirectoryError):  # no folder, or a file in its place
             return False
+        except OSError:  # a read-only folder: a lock is seen all the same
+            try:
+                fd = os.open(self.path, os.O_RDONLY)
+            except OSError:
+                return False
         try:
             if _try_lock(fd):
                 return False

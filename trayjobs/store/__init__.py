@@ -266,6 +266,13 @@ class _SQLite:
         if sqlite_damaged(exc):
             return self._damaged(exc)
         code = getattr(exc, "sqlite_errorcode", None) or 0
+        if code & 0xFF in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY) \
+                and self.path.parent.is_dir() and not os.access(self.path.parent, os.W_OK):
+            return UserError(
+                f"The run history's folder {self.path.parent} cannot be written (a "
+                f"read-only disk, or its permissions; SQLite says: {exc}), and trayjobs keeps "
+                f"its history there. Make it writable, or give trayjobs a folder it can "
+                f"write to with --home DIR or TRAYJOBS_HOME.")
         if code == sqlite3.SQLITE_FULL or (code & 0xFF == sqlite3.SQLITE_IOERR
                                            and self._disk_full()):
             return StoreFull(
