@@ -462,6 +462,31 @@ def test_a_worker_whose_data_folder_is_deleted_says_so_and_stops(home, how):
     assert "start `trayjobs worker` again" in log and "Traceback" not in log, log
 
 
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_a_worker_whose_run_history_is_deleted_says_so_and_stops(home, how, test_database):
+    # It ran on with the file it had open, no one else's: a command made a new history in
+    # its place, and a run put there waited, queued, for as long as the worker ran.
+    if test_database:
+        pytest.skip("the history is on a server")
+    home.config_file.write_text(CONFIG + SPIN)
+    worker = start_worker(home)
+    try:
+        spin = int(trayjobs(home, "run", "spin").stdout)
+        wait_run(home, spin, "running")
+        for side in ("", "-wal", "-shm"):
+            (home.data_dir / (home.runs_db.name + side)).unlink(missing_ok=True)
+        if how == "replaced":  # a backup put back, say
+            home.runs_db.write_bytes(b"")
+        assert worker.wait(30) == 1
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(10)
+    log = (home.log_dir / "worker-test.log").read_text()
+    assert f"the run history {home.runs_db} was {how} while this worker ran" in log, log
+    assert "start `trayjobs worker` again" in log and "Traceback" not in log, log
+
+
 def test_show_says_where_a_run_that_failed_stopped_and_not_that_it_still_runs(home):
     home.config_file.write_text(dedent("""
         [jobs.part]

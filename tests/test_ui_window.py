@@ -9,6 +9,8 @@ from contextlib import closing
 
 import time
 
+import pytest
+
 from PySide6.QtCore import QEvent, QPointF, QTime, Qt
 from PySide6.QtGui import QColor, QMouseEvent, QPalette
 from PySide6.QtWidgets import (QAbstractButton, QApplication, QComboBox, QLineEdit,
@@ -587,6 +589,19 @@ def test_a_data_folder_deleted_while_the_app_runs_is_said_in_the_window(make_app
     assert f"the data folder {home.data_dir} was deleted while trayjobs ran" in text, text
     assert "Quit trayjobs and start it again" in text
     assert ta.window.problems.isVisible() or not ta.window.isVisible()
+
+
+def test_a_run_history_deleted_while_the_app_runs_is_said_in_the_window(make_app, home, qtbot,
+                                                                        test_database):
+    if test_database:
+        pytest.skip("the history is on a server")
+    ta = make_app('[cluster]\nlease = "1s"\n[jobs.a]\nkind = "demo"\nsteps = 0\n')
+    for side in ("", "-wal", "-shm"):
+        (home.data_dir / (home.runs_db.name + side)).unlink(missing_ok=True)
+    until(qtbot, lambda: "home" in ta.problems, timeout=10_000)
+    text = ta.window.problems.text()
+    assert f"the run history {home.runs_db} was deleted while trayjobs ran" in text, text
+    assert "Quit trayjobs and start it again" in text
 
 
 def test_a_programs_escape_codes_and_direction_overrides_are_shown_as_plain_text(make_app,

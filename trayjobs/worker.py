@@ -87,6 +87,12 @@ def run_worker(home: Home, *, workers: int | None = None) -> int:
                       "go on (with a new, empty history if it was kept there)", why, LOST_HOME)
             code = 1
             break
+        gone = engine.history_lost_why()
+        if gone:
+            log.error("%s Stopping; start `trayjobs worker` again to go on with the history "
+                      "that is there now", gone)
+            code = 1
+            break
     log.info("stopping: running jobs get %.0f s to finish", engine.executor.grace)
     watch.stop()
     try:

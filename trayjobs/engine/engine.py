@@ -485,6 +485,27 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
             log.error("%s", msg)
             self.bus.emit(Notice("error", msg, {"problem": "home", "logged": True,
                                                 "short": "its data folder was deleted"}))
+            return
+        gone = self.history_lost_why()
+        if gone:
+            self._home_lost = True
+            msg = f"{gone} Quit trayjobs and start it again to go on with the history there now."
+            log.error("%s", msg)
+            self.bus.emit(Notice("error", msg, {"problem": "home", "logged": True,
+                                                "short": "its run history was deleted"}))
+
+    def history_lost_why(self) -> str | None:
+        """The run history's file deleted or replaced while this engine ran, said with what
+        follows (None while it is there): the runs would go on being written to the file it
+        has open, while every other trayjobs process uses the one at its path."""
+        how = self.store.lost_why()
+        if how is None:
+            return None
+        where = getattr(self.store, "path", "")
+        return (f"the run history {where} was {how} while "
+                f"{'this worker' if self.mode == 'worker' else 'trayjobs'} ran: what runs "
+                f"here would be written to a file no one opens again, while commands and "
+                f"the window use the one there now (a run put there would wait unseen).")
 
     def _unhand_lost(self) -> None:
         """(The leader, every half lease.) Runs handed to Redis a lease ago whose message

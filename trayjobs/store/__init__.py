@@ -234,6 +234,7 @@ class _SQLite:
         conn.row_factory = sqlite3.Row
         self.conn = conn
         self._checkpointer: _Checkpointer | None = None
+        self._identity: tuple[int, int] | None = None
         self._changes = 0
         if not readonly:
             try:
@@ -259,6 +260,21 @@ class _SQLite:
         conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_BYTES // page}")
         self._checkpointer = _Checkpointer(self.path)
         self.migrate()
+        st = os.stat(self.path)
+        self._identity = (st.st_dev, st.st_ino)
+
+    def lost_why(self) -> str | None:
+        """What became of the file this store opened, if it is no longer at its path:
+        "deleted" or "replaced" (None while it is there; always, read-only)."""
+        if self._identity is None:
+            return None
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return "deleted"
+        except OSError:
+            return None
+        return "replaced" if (st.st_dev, st.st_ino) != self._identity else None
 
     def _said(self, exc: BaseException) -> UserError | None:
         """What SQLite's ``exc`` means to a person, when it is about the file (damaged, or

@@ -58,6 +58,10 @@ class RunStoreAPI(Protocol):
     def close(self) -> None:
         """Release the store's connections; the object is not used again."""
 
+    def lost_why(self) -> str | None:
+        """"deleted" or "replaced" once the file this store opened is no longer at its
+        path (a new history there is another's); None while it is, and on a server."""
+
     def migrate(self) -> list[str]:
         """Apply the migrations not yet recorded (on a server: once, of several machines
         starting at once); their names. :class:`~trayjobs.errors.StoreUnreachable` when the

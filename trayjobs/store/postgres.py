@@ -407,6 +407,9 @@ class PgRunStore(RunsSQL):
         if not self._pool.closed:
             self._pool.close(timeout=5)
 
+    def lost_why(self) -> str | None:
+        return None  # a server's database is not a file that can be deleted under us
+
     def _busy(self, exc: BaseException) -> StoreUnreachable:
         return StoreUnreachable(
             f"The run history's PostgreSQL server at {self.address} cannot be reached "
