@@ -97,6 +97,7 @@ class ReportFiles:
         self.stamp = f"{base}_{max(taken) + 1}" if taken else base
         self.scratch = self.dir / f".partial-{run_id}-{os.getpid()}"
         shutil.rmtree(self.scratch, ignore_errors=True)
+        self._remove_abandoned()
         try:
             self.scratch.mkdir()
         except OSError as exc:
@@ -104,6 +105,18 @@ class ReportFiles:
         self._names: list[str] = []
         self._csv_slugs: set[str] = set()
         self.not_pruned: list[str] = []  # older reports ``keep`` could not delete, and why
+
+    def _remove_abandoned(self) -> None:
+        """The scratch folders of runs whose process is gone (killed, or a power cut, as
+        it wrote): no one else would ever remove them, or the files half written there."""
+        try:
+            entries = list(os.scandir(self.dir))
+        except OSError:
+            return
+        for entry in entries:
+            m = re.fullmatch(r"\.partial-\d+-(\d+)", entry.name)
+            if m and entry.is_dir(follow_symlinks=False) and not _pid_alive(int(m.group(1))):
+                shutil.rmtree(entry.path, ignore_errors=True)
 
     def name(self, ext: str, section: str | None = None) -> str:
         """A file name for this run; ``section`` names a section's CSV."""
@@ -224,3 +237,10 @@ def _copy_new(src: Path, tmp: Path) -> None:
         | getattr(os, "O_CLOEXEC", 0)
     with open(src, "rb") as r, open(os.open(tmp, flags, 0o644), "wb") as w:
         shutil.copyfileobj(r, w, 1 << 20)
+def _pid_alive(pid: int) -> bool:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        pass
+    return True
