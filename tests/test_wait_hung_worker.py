@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 
-from helpers import start_worker, trayjobs, wait_until
+from helpers import run_state, start_worker, trayjobs, wait_until
 
 JOBS = '[cluster]\nlease = "2s"\n[jobs.hello]\nkind = "command"\ncommand = "echo hi"\n'
 
@@ -71,5 +71,46 @@ def test_show_follow_says_the_worker_does_not_answer(home, tmp_path):
         os.kill(worker.pid, signal.SIGCONT)
         if follows is not None and follows.poll() is None:
             follows.kill()
+        worker.terminate()
+        worker.wait(30)
+
+
+def test_a_run_whose_worker_was_killed_is_said_to_wait_for_the_next_start(home, tmp_path):
+    """With the worker killed (kill -9) and none started since, its run read "running" in
+    `show`, `cancel` said "asked to stop" (no one was there to), and `show --follow` waited
+    without a word, then said the run went on. Now each says its worker is gone and what
+    ends the run: the next start of the app or a worker, which marks it interrupted."""
+    home.config_file.write_text('[jobs.spin]\nkind = "command"\ncommand = "sleep 600"\n')
+    worker = start_worker(home)
+    try:
+        assert trayjobs(home, "run", "spin").stdout.strip() == "1"
+        wait_until(lambda: run_state(home, 1)["state"] == "running", 30)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(10)
+    gone = f"`trayjobs worker` (pid {worker.pid}) that ran it is gone (killed or crashed)"
+    shown = trayjobs(home, "show", "1")
+    assert gone in shown.stdout, shown.stdout
+    err = tmp_path / "follow.err"
+    with open(err, "w") as f:
+        follows = subprocess.Popen([sys.executable, "-m", "trayjobs", "show", "1", "--follow"],
+                                   stdout=subprocess.DEVNULL, stderr=f,
+                                   env=dict(os.environ, TRAYJOBS_HOME=str(home.root)))
+    try:
+        wait_until(lambda: gone in err.read_text(), 20, what="`show --follow` saying so")
+    finally:
+        follows.terminate()
+        follows.wait(10)
+    assert "it goes on" not in err.read_text()
+    cancel = trayjobs(home, "cancel", "1")
+    assert cancel.returncode == 0 and "asked to stop" not in cancel.stdout, cancel.stdout
+    assert gone in cancel.stdout + cancel.stderr
+    worker = start_worker(home)
+    try:
+        wait_until(lambda: run_state(home, 1)["state"] == "interrupted", 30)
+    finally:
         worker.terminate()
         worker.wait(30)

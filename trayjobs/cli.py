@@ -415,7 +415,13 @@ def cmd_retry(home: Home, args) -> int:
 
 
 def cmd_cancel(home: Home, args) -> int:
-    what = control_for(home).cancel(args.run)
+    from .cli_follow import gone_text, gone_worker
+    ctl = control_for(home)
+    what = ctl.cancel(args.run)
+    gone = gone_worker(ctl, ctl.store.get_run(args.run)) if what != "cancelled" else None
+    if gone is not None:  # no one is there to ask
+        print(f"run {args.run}: {gone_text(gone)}")
+        return EXIT_OK
     print(f"run {args.run}: {'cancelled' if what == 'cancelled' else 'asked to stop'}")
     return EXIT_OK
 

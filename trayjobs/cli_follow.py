@@ -15,8 +15,9 @@ from typing import Any
 from .errors import StoreUnreachable
 from .textfmt import for_terminal, relative, state_text, when
 
-__all__ = ["EXIT_OK", "EXIT_FAILED", "Bar", "end_inline", "follow", "follow_log", "left_scheduled",
-           "log_lines", "progress_text", "report_end", "wait_for_time"]
+__all__ = ["EXIT_OK", "EXIT_FAILED", "Bar", "end_inline", "follow", "follow_log", "gone_text",
+           "gone_worker", "left_scheduled", "log_lines", "progress_text", "report_end",
+           "wait_for_time"]
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -169,18 +170,21 @@ def follow(ctl, run_id: int) -> int:
     run: waiting for its time first). Ctrl-C asks the run to stop; TERM and HUP end the
     wait only."""
     bar = Bar(enabled=True)
+    silence = _Silence(ctl, bar)
     try:
         with _leaving_on_signals():
-            run = _follow_to_end(ctl, run_id, bar)
+            run = _follow_to_end(ctl, run_id, bar, silence)
     except KeyboardInterrupt:
         ctl.cancel(run_id)
         print(f"asked run {run_id} to stop", file=sys.stderr)
         return 130
     except _Left as left:
-        # The run is another process's: it goes on without this command.
+        # The run is another process's: it goes on without this command (unless that
+        # process is gone, as said).
         bar.close()
-        print(f"stopped waiting for run {run_id}; it goes on (trayjobs show --follow "
-              f"{run_id} follows it, trayjobs cancel {run_id} stops it)", file=sys.stderr)
+        print(f"stopped waiting for run {run_id}" + ("" if silence.gone_told else
+              f"; it goes on (trayjobs show --follow {run_id} follows it, trayjobs cancel "
+              f"{run_id} stops it)"), file=sys.stderr)
         return 128 + left.signum
     except StoreUnreachable as exc:
         # So does a run whose history stopped answering: its worker keeps its end.
@@ -192,14 +196,13 @@ def follow(ctl, run_id: int) -> int:
     return report_end(ctl, run)
 
 
-def _follow_to_end(ctl, run_id: int, bar: Bar) -> dict[str, Any]:
+def _follow_to_end(ctl, run_id: int, bar: Bar, silence: "_Silence") -> dict[str, Any]:
     """The run once it has ended, saying meanwhile why it waits and how it goes."""
     from .store import FINAL_STATES
     from .engine.spool import Spool
     spool = Spool(ctl.home.data_dir / "spool")
     seen_attempt = None
     said = None
-    silence = _Silence(ctl, bar)
     pauses = _pauses(0.2)
     while True:
         run = ctl.store.get_run(run_id)
@@ -243,12 +246,21 @@ class _Silence:
         self.ctl = ctl
         self.bar = bar
         self.told: dict[str, Any] | None = None
+        self.gone_told = False
         self.next_look = 0.0
 
     def look(self, run: dict[str, Any]) -> None:
         if time.monotonic() < self.next_look:
             return
         self.next_look = time.monotonic() + 1.0
+        if not self.gone_told:
+            gone = gone_worker(self.ctl, run)
+            if gone is not None:
+                self.gone_told = True
+                if self.bar is not None:
+                    self.bar.close()
+                print(f"run {run['id']}: {gone_text(gone)}", file=sys.stderr, flush=True)
+                return
         silent = _silent_worker(self.ctl.store, run)
         if (silent is None) == (self.told is None):
             return
@@ -280,9 +292,28 @@ def _silent_worker(store, run: dict[str, Any]) -> dict[str, Any] | None:
                  and pid_alive(w["pid"])), None)
 
 
+def gone_worker(ctl, run: dict[str, Any]) -> dict[str, Any] | None:
+    """The worker of this machine that was running ``run`` when it died (killed, or
+    crashed), while no app or worker runs to find that out and end the run; else None."""
+    if run["state"] != "running" or not run.get("worker_id"):
+        return None
+    from .cli_views import consumer_running
+    from .engine.lease import on_this_machine, pid_alive
+    worker = ctl.store.get_worker(run["worker_id"])
+    if worker is None or not on_this_machine(worker) or pid_alive(worker["pid"]):
+        return None
+    return None if consumer_running(ctl.home) else worker
+
+
+def gone_text(worker: dict[str, Any]) -> str:
+    return (f"{_process_name(worker)} that ran it is gone (killed or crashed), and the "
+            f"run with it: it is marked interrupted when the app or `trayjobs worker` next "
+            f"starts (and run again then if its job says that is safe)")
+
+
 def _process_name(worker: dict[str, Any]) -> str:
     what = {"app": "the trayjobs app", "worker": "`trayjobs worker`"}.get(
-        worker.get("mode") or "", "trayjobs")
+        worker.get("mode") or "", "trayjobs process")
     return f"{what} (pid {worker['pid']})"
 
 
@@ -374,6 +405,6 @@ def follow_log(ctl, run: dict[str, Any], last_id: int) -> int:
                 time.sleep(next(pauses))
                 run = ctl.store.get_run(rid)
     except (KeyboardInterrupt, _Left) as stop:
-        print(f"stopped following run {rid}; it goes on (trayjobs cancel {rid} stops it)",
-              file=sys.stderr)
+        print(f"stopped following run {rid}" + ("" if silence.gone_told else
+              f"; it goes on (trayjobs cancel {rid} stops it)"), file=sys.stderr)
         return 128 + stop.signum if isinstance(stop, _Left) else 130

@@ -12,7 +12,7 @@ from typing import Any
 from .errors import UserError
 from .paths import Home
 from .store import FINAL_STATES, outcome
-from .cli_follow import EXIT_OK, follow_log, log_lines, progress_text
+from .cli_follow import EXIT_OK, follow_log, gone_text, gone_worker, log_lines, progress_text
 from .textfmt import (attempt_of, attempt_text, relative, run_started, run_took, run_total,
                       started_by_how, state_text, table, when)
 
@@ -172,6 +172,9 @@ def cmd_show(home: Home, args) -> int:
             # (A program that reported nothing has only its time so far, "running for 12 s":
             # read after its end, as if it still ran.)
             lines.append(f"  stopped:  {progress_text(run)}")
+    gone = gone_worker(ctl, run)
+    if gone is not None:
+        lines.append(f"  gone:     {gone_text(gone)}")
     if result:
         lines.append(f"  result:   {result.get('summary', '')}")
         extra = {k: v for k, v in result.items() if k != "summary"}
