@@ -604,6 +604,32 @@ def test_a_run_history_deleted_while_the_app_runs_is_said_in_the_window(make_app
     assert "Quit trayjobs and start it again" in text
 
 
+def test_an_engine_that_cannot_start_is_not_said_to_be_a_config_mistake(qtbot, home,
+                                                                         monkeypatch, tmp_path,
+                                                                         test_database):
+    """A damaged run history (any reason the engine could not start) was shown under "Some
+    of the config could not be used ... everything else runs as usual": nothing ran, and
+    the jobs file was fine. Now it is a problem of its own, saying that jobs do not run."""
+    if test_database:
+        pytest.skip("the history is on a server")
+    from trayjobs.ui.app import TrayApp
+    from ui_support import quiet_desktop
+    quiet_desktop(monkeypatch, tmp_path)
+    home.config_file.write_text('[jobs.a]\nkind = "demo"\nsteps = 0\n')
+    home.runs_db.write_bytes(b"no database at all " * 500)
+    ta = TrayApp(home, grace=1.0)
+    try:
+        with qtbot.waitSignal(ta.startFailed, timeout=20_000):
+            ta.start()
+        assert not ta.window.banner.isVisible() or "config" not in ta.window.banner.text()
+        text = ta.window.problems.text()
+        assert "Jobs are not running" in text and "is damaged" in text, text
+        assert "engine" in ta.problems
+    finally:
+        with qtbot.waitSignal(ta.stopped, timeout=20_000):
+            ta.quit()
+
+
 def test_a_programs_escape_codes_and_direction_overrides_are_shown_as_plain_text(make_app,
                                                                                 qtbot):
     # A program's colours, a progress bar redrawn with carriage returns and a right-to-left

@@ -146,7 +146,11 @@ class TrayApp(QObject, Commands):
             if isinstance(result, AlreadyRunning):
                 msg += ". Stop it first (or use it: trayjobs runs, trayjobs run JOB)."
             self.window.statusBar().showMessage(f"Jobs are not running: {msg}")
-            self.window.show_config_errors([f"trayjobs could not start its engine: {msg}"], "")
+            # A problem of its own: the config banner said "everything else runs as usual".
+            self.problems["engine"] = (f"Jobs are not running: trayjobs could not start its "
+                                       f"engine: {msg}", "jobs are not running")
+            self.window.show_problems({k: m for k, (m, _) in self.problems.items()})
+            self._update_tray()
             self.startFailed.emit(msg)
             return
         self.engine = result
