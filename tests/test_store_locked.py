@@ -75,3 +75,27 @@ def test_a_worker_keeps_a_run_that_ends_while_the_history_is_locked(home, monkey
                 shell.stdin.close()
         worker.terminate()
         worker.wait(30)
+
+
+def test_a_command_says_how_long_it_waited_for_the_lock(home, monkeypatch):
+    """It said "stayed locked ... for 15 s" after 10 s (three times the wait SQLite is
+    given, where the command gives up after two). Now the time it says is the time it
+    waited."""
+    import re
+    import time
+    monkeypatch.setenv("TRAYJOBS_STORE_TIMEOUT", "2")
+    home.config_file.write_text('[jobs.hello]\nkind = "command"\ncommand = "true"\n')
+    assert trayjobs(home, "run", "hello", "--wait").returncode == 0
+    shell = _lock(home.runs_db)
+    try:
+        began = time.monotonic()
+        refused = trayjobs(home, "run", "hello")
+        took = time.monotonic() - began
+    finally:
+        shell.kill()
+        shell.wait()
+        shell.stdout.close()
+        shell.stdin.close()
+    said = re.search(r"stayed locked by another program for (\d+) s", refused.stderr)
+    assert said, refused.stderr
+    assert int(said.group(1)) <= took + 0.5 and took - int(said.group(1)) < 2, (took, said[0])

@@ -331,7 +331,8 @@ class _SQLite:
 
     def _retrying(self, fn):
         """Run ``fn``; if another program holds the database locked, wait and retry, then explain."""
-        deadline = time.monotonic() + self.busy_timeout * 2
+        began = time.monotonic()
+        deadline = began + self.busy_timeout * 2
         delay = 0.05
         while True:
             try:
@@ -350,7 +351,7 @@ class _SQLite:
                     # with this sentence).
                     raise StoreUnreachable(
                         f"The run history database {self.path} stayed locked by another "
-                        f"program for {self.busy_timeout * 3:.0f} s. Close any program that has it "
+                        f"program for {time.monotonic() - began:.0f} s. Close any program that has it "
                         f"open (a database browser, a backup tool, an sqlite3 shell in a "
                         f"transaction) and try again.", where=str(self.path)) from exc
                 time.sleep(delay)
