@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -93,3 +94,35 @@ def test_a_run_that_cannot_go_on_for_a_full_disk_is_said_to_wait(home, full_data
     assert "Run 1 did not start here: it waits" in said and "trayjobs cancel 1" in said
     (home.data_dir / "filler").unlink()
     assert trayjobs(home, "cancel", "1").returncode == 0
+
+
+def test_a_worker_rides_out_a_full_disk_and_goes_on_once_there_is_room(home, full_data):
+    """The worker logged a traceback ("heartbeat failed") every beat while the disk was
+    full, and the window said nothing. Now it says that there is no room, as for a
+    history that cannot be reached (the window's banner), and goes on once there is."""
+    from helpers import start_worker
+    home.config_file.write_text('[cluster]\nlease = "3s"\n'
+                                '[jobs.q]\nkind = "command"\ncommand = "seq 1 2000"\n')
+    worker = start_worker(home)
+    log = home.log_dir / "worker-test.log"
+    try:
+        assert trayjobs(home, "run", "q", "--wait").returncode == 0
+        full_data()
+        for _ in range(100):  # until the history's files can grow no more
+            if trayjobs(home, "run", "q").returncode:
+                break
+        wait_until(lambda: "no room left on the disk" in log.read_text(), 30,
+                   what="the worker saying the disk is full")
+        time.sleep(3)  # several beats
+        text = log.read_text()
+        assert "Traceback" not in text and "heartbeat failed" not in text, text
+        # (Said again only after a beat that found room: a write that fits in the
+        # history's journal as it is still does.)
+        assert text.count("no room left on the disk") <= text.count("answers again") + 1
+        (home.data_dir / "filler").unlink()
+        wait_until(lambda: "the run history answers again" in log.read_text(), 30,
+                   what="the worker going on")
+        assert trayjobs(home, "run", "q", "--wait").returncode == 0
+    finally:
+        worker.terminate()
+        worker.wait(30)

@@ -118,8 +118,10 @@ class StoreDamaged(UserError):
     from it or added to it until it is moved out of the way."""
 
 
-class StoreFull(UserError):
-    """The disk that holds the run history's SQLite file has no room left for a change."""
+class StoreFull(StoreUnreachable):
+    """The disk that holds the run history's SQLite file has no room left for a change.
+    The engine rides it out as it does a history it cannot reach (its runs' ends kept,
+    no run started, tried again each heartbeat); a command fails with the message."""
 
 
 def sqlite_damaged(exc: BaseException) -> bool:

@@ -294,7 +294,8 @@ class _SQLite:
             return StoreFull(
                 f"There is no room left on the disk that holds the run history {self.path} "
                 f"(SQLite says: {exc}), so trayjobs cannot write to it now; what it held "
-                f"is as it was. Free some space on that disk, then try again.")
+                f"is as it was. Free some space on that disk, then try again.",
+                where=str(self.path))
         return None
 
     def _disk_full(self) -> bool:
