@@ -99,3 +99,50 @@ def test_a_command_says_how_long_it_waited_for_the_lock(home, monkeypatch):
     said = re.search(r"stayed locked by another program for (\d+) s", refused.stderr)
     assert said, refused.stderr
     assert int(said.group(1)) <= took + 0.5 and took - int(said.group(1)) < 2, (took, said[0])
+
+
+def test_an_end_the_disk_has_no_room_to_keep_either_is_written_once_the_lock_goes(
+        home, monkeypatch, tmp_path):
+    """A run that ended while the history was locked and its end could not be kept on
+    disk either (a full disk; here a file in the way of the spool folder) stayed
+    `running` for good: the worker's lease, which it renews, never ran out for anyone to
+    recover it, and its job's next runs waited behind it. Now the worker holds the end
+    and writes it once the lock goes."""
+    monkeypatch.setenv("TRAYJOBS_STORE_TIMEOUT", "0.5")
+    gate = tmp_path / "gate"
+    home.config_file.write_text(f'[jobs.gated]\nkind = "command"\n'
+                                f'command = "while [ ! -e {gate} ]; do sleep 0.05; done"\n')
+    (home.data_dir / "spool").write_text("in the way")
+    log = home.log_dir / "worker-test.log"
+    worker = start_worker(home)
+    shell = None
+    try:
+        rid = int(trayjobs(home, "run", "gated", check=True).stdout)
+        wait_until(lambda: (run_state(home, rid) or {}).get("state") == "running", 30)
+        shell = _lock(home.runs_db)
+        gate.touch()
+        wait_until(lambda: "could not be kept on this machine" in
+                   log.read_text(), 30, what="the worker holding the end")
+        shell.stdin.write("COMMIT;\n")
+        shell.stdin.close()
+        shell.wait(10)
+        wait_until(lambda: run_state(home, rid)["state"] == "succeeded", 30,
+                   what="the held end written once the lock went")
+        gate.unlink()
+        again = int(trayjobs(home, "run", "gated", check=True).stdout)
+        wait_until(lambda: run_state(home, again)["state"] == "running", 30,
+                   what="the job's next run starting")
+        gate.touch()
+        wait_until(lambda: run_state(home, again)["state"] == "succeeded", 30)
+        assert "Traceback" not in log.read_text()
+    finally:
+        if shell is not None:
+            if shell.poll() is None:
+                shell.kill()
+                shell.wait()
+            shell.stdout.close()
+            if not shell.stdin.closed:
+                shell.stdin.close()
+        gate.touch()
+        worker.terminate()
+        worker.wait(30)

@@ -172,6 +172,9 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         # The history's server away: why (as told), since when it answers again, and the
         # ends of runs kept meanwhile.
         self.spool = Spool(home.data_dir / "spool")
+        #: Ends of runs that neither the history nor the spool had room for (see
+        #: :meth:`_spool_end`), written with the spool's once the history answers.
+        self._held_ends: list[dict[str, Any]] = []
         self._store_problem: str | None = None
         self._store_back_at = float("-inf")  # monotonic
         self._replay_lock = threading.RLock()

@@ -84,15 +84,21 @@ class StoreOutage:
                  "ended_at": self.store.now() if ended_at is None else ended_at}
         try:
             self.spool.put(run["id"], run["attempt"], entry)
-        except OSError as exc:  # a full disk as well: the lease recovers the run
-            log.error("run %s: its end could not be kept on this machine either (%s); the "
-                      "run is recovered as interrupted once its worker's lease runs out",
-                      run["id"], exc)
-            return
-        msg = (f"run {run['id']} ({run['job']}) {outcome.state}; the run history cannot be "
-               f"reached, so its end is kept on this machine until it answers")
-        log.warning("%s", msg)
-        self.bus.emit(Notice("info", msg, {"logged": True}))
+        except OSError as exc:  # a full disk as well (the history's own, often)
+            # Held here until the history can be written: the lease of a worker that
+            # lives on never runs out, so no one would end the run, and its job would wait
+            # for it for good. (If this process stops first, the run is recovered.)
+            with self._replay_lock:
+                self._held_ends.append(entry)
+            log.error("run %s: its end could not be kept on this machine's disk either "
+                      "(%s); it is held by this process and written once the run history "
+                      "can be (if this process stops first, the run is recovered as "
+                      "interrupted)", run["id"], exc)
+        else:
+            msg = (f"run {run['id']} ({run['job']}) {outcome.state}; the run history cannot "
+                   f"be reached, so its end is kept on this machine until it answers")
+            log.warning("%s", msg)
+            self.bus.emit(Notice("info", msg, {"logged": True}))
         if self._store_problem is None:  # it came back while this end was being kept
             try:
                 self.replay_spool()
@@ -105,16 +111,22 @@ class StoreOutage:
         :class:`StoreUnreachable` (the rest kept) when the store is away again."""
         done = 0
         with self._replay_lock:
+            while self._held_ends:  # those the disk had no room for, first
+                entry = self._held_ends[0]
+                try:
+                    self._replay_entry(entry)
+                except StoreUnreachable:
+                    raise
+                except Exception:  # a bug, not the server: not tried forever
+                    log.exception("run %s: its held end could not be written",
+                                  entry["run"].get("id"))
+                else:
+                    done += 1
+                self._held_ends.pop(0)
             for path, entry in self.spool.entries():
                 run = entry["run"]
                 try:
-                    fields = {f.name for f in dataclasses.fields(Outcome)}
-                    outcome = Outcome(**{k: v for k, v in entry["outcome"].items()
-                                         if k in fields})
-                    self._record_outcome(run, outcome, user_cancel=bool(entry.get("user_cancel")),
-                                         logs=[tuple(line) for line in entry.get("logs") or ()],
-                                         stopping=bool(entry.get("stopping")), replayed=True,
-                                         ended_at=entry.get("ended_at"))
+                    self._replay_entry(entry)
                 except StoreUnreachable:
                     raise
                 except Exception:  # a bug, not the server: set aside, not tried forever
@@ -125,6 +137,14 @@ class StoreOutage:
                 self.spool.remove(path)
                 done += 1
         return done
+
+    def _replay_entry(self, entry: dict[str, Any]) -> None:
+        fields = {f.name for f in dataclasses.fields(Outcome)}
+        outcome = Outcome(**{k: v for k, v in entry["outcome"].items() if k in fields})
+        self._record_outcome(entry["run"], outcome, user_cancel=bool(entry.get("user_cancel")),
+                             logs=[tuple(line) for line in entry.get("logs") or ()],
+                             stopping=bool(entry.get("stopping")), replayed=True,
+                             ended_at=entry.get("ended_at"))
 
     def _ended_already(self, run: dict[str, Any], state: str) -> bool:
         """Whether ``run``'s attempt ended ``state`` already: a kept end written once, by an

@@ -66,7 +66,7 @@ class Spool:
         full disk) is set aside as ``.bad``, with a warning, not replayed."""
         try:
             paths = [p for p in self.folder.iterdir() if p.suffix == ".json"]
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # none kept (none could be)
             return []
         out = []
         for path in sorted(paths, key=_key):
@@ -101,7 +101,7 @@ class Spool:
     def __len__(self) -> int:
         try:
             return sum(1 for p in self.folder.iterdir() if p.suffix == ".json")
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return 0
 
 
