@@ -93,3 +93,17 @@ def test_a_damaged_queue_file_is_set_aside_and_the_worker_goes_on(home, damage, 
     aside = [p for p in home.data_dir.iterdir() if p.name.startswith("queue.db.damaged-")
              and not p.name.endswith(("-wal", "-shm"))]
     assert [p.read_bytes() for p in aside] == [before], aside
+
+
+def test_a_folder_in_the_historys_place_is_named_with_what_to_do(home, test_database):
+    """A folder named runs.db (a mistaken copy, a restore gone wrong): every command ended
+    in a traceback ("unable to open database file")."""
+    if test_database:
+        pytest.skip("the history is on a server")
+    home.config_file.write_text('[jobs.hello]\nkind = "command"\ncommand = "echo hi"\n')
+    home.runs_db.mkdir()
+    for args in (("runs",), ("run", "hello"), ("worker",)):
+        done = trayjobs(home, *args)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, (args, done.stderr)
+        assert f"The run history {home.runs_db} is a folder, not a file" in done.stderr
+        assert "Move it out of the way" in done.stderr, done.stderr

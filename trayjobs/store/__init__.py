@@ -229,8 +229,14 @@ class _SQLite:
                                    check_same_thread=False, timeout=busy_timeout)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=busy_timeout,
-                                   isolation_level=None)
+            try:
+                conn = sqlite3.connect(self.path, check_same_thread=False,
+                                       timeout=busy_timeout, isolation_level=None)
+            except sqlite3.Error as exc:
+                said = self._said(exc)
+                if said is not None:
+                    raise said from None
+                raise
         conn.row_factory = sqlite3.Row
         self.conn = conn
         self._checkpointer: _Checkpointer | None = None
@@ -282,6 +288,12 @@ class _SQLite:
         if sqlite_damaged(exc):
             return self._damaged(exc)
         code = getattr(exc, "sqlite_errorcode", None) or 0
+        if code & 0xFF == sqlite3.SQLITE_CANTOPEN and self.path.is_dir():
+            return UserError(
+                f"The run history {self.path} is a folder, not a file, so trayjobs cannot "
+                f"open it. Move it out of the way (trayjobs then starts a new, empty "
+                f"history there), or give trayjobs another folder with --home DIR or "
+                f"TRAYJOBS_HOME.")
         if code & 0xFF in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY) \
                 and self.path.parent.is_dir() and not os.access(self.path.parent, os.W_OK):
             return UserError(
