@@ -57,6 +57,12 @@ def test_a_damaged_history_is_named_with_what_to_do(home, damage, test_database)
 
 
 
+def _a_folder(db) -> None:
+    db.unlink()
+    db.mkdir()
+    (db / "something").write_text("kept")
+
+
 def _schema_garbled(db) -> None:
     """SQLite's header kept, the list of tables after it garbage."""
     with open(db, "r+b") as f:
@@ -64,7 +70,7 @@ def _schema_garbled(db) -> None:
         f.write(b"garbage" * 500)
 
 
-@pytest.mark.parametrize("damage", [_schema_garbled, _not_a_database])
+@pytest.mark.parametrize("damage", [_schema_garbled, _not_a_database, _a_folder])
 def test_a_damaged_queue_file_is_set_aside_and_the_worker_goes_on(home, damage, tmp_path):
     """The worker ended in a traceback at its start. The queue holds only which runs were
     handed over (the history has them all, and sends again what it does not find there):
@@ -79,7 +85,7 @@ def test_a_damaged_queue_file_is_set_aside_and_the_worker_goes_on(home, damage, 
     for side in ("-wal", "-shm"):
         (home.data_dir / (home.queue_db.name + side)).unlink(missing_ok=True)
     damage(home.queue_db)
-    before = home.queue_db.read_bytes()
+    before = home.queue_db.read_bytes() if home.queue_db.is_file() else None
     worker = start_worker(home)
     try:
         done = trayjobs(home, "run", "hello", "--wait")
@@ -89,10 +95,11 @@ def test_a_damaged_queue_file_is_set_aside_and_the_worker_goes_on(home, damage, 
         worker.wait(30)
     log = (home.log_dir / "worker-test.log").read_text()
     assert "Traceback" not in log, log
-    assert f"the queue's file {home.queue_db} was damaged" in log, log
+    assert f"the queue's file {home.queue_db} could not be used" in log, log
     aside = [p for p in home.data_dir.iterdir() if p.name.startswith("queue.db.damaged-")
              and not p.name.endswith(("-wal", "-shm"))]
-    assert [p.read_bytes() for p in aside] == [before], aside
+    assert [p.read_bytes() if p.is_file() else (p / "something").read_text()
+            for p in aside] == [before or "kept"], aside
 
 
 def test_a_folder_in_the_historys_place_is_named_with_what_to_do(home, test_database):

@@ -215,7 +215,7 @@ class Queue:
         return huey
 
     def _sqlite_huey(self):
-        """The queue's file; a damaged one (or one that is no database) is moved aside and
+        """The queue's file; a damaged one (one that is no database, a folder) is moved aside and
         a new one started. It holds only which runs were handed over, and the run history,
         which has them all, sends again those it does not find there."""
         from ._huey import TrayHuey
@@ -223,16 +223,16 @@ class Queue:
         try:
             return TrayHuey("trayjobs", filename=str(path), results=False, utc=True)
         except sqlite3.DatabaseError as exc:
-            if not sqlite_damaged(exc):
+            if not sqlite_damaged(exc) and not path.is_dir():
                 raise
-            why = exc
+            why = "a folder, not a file" if path.is_dir() else exc
         aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
         for side in ("", "-wal", "-shm"):
             try:
                 os.replace(path.with_name(path.name + side), aside.with_name(aside.name + side))
             except FileNotFoundError:
                 pass
-        log.warning("the queue's file %s was damaged (%s): it was moved to %s and a new one "
+        log.warning("the queue's file %s could not be used (%s): it was moved to %s and a new one "
                     "started; the runs it held are sent again from the run history", path,
                     why, aside.name)
         return TrayHuey("trayjobs", filename=str(path), results=False, utc=True)
