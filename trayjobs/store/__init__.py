@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported only when a migration runs: the app stays lighter
     import sqlite_utils
 
-from ..errors import StoreDamaged, StoreFull, StoreUnreachable, UserError, sqlite_damaged
+from ..errors import (StoreDamaged, StoreFull, StoreUnreachable, UserError,
+                      sqlite_damaged)
 from ..textfmt import escape_strings, escape_undecodable
 from . import stats
 from .migrations import MIGRATIONS
@@ -364,9 +365,9 @@ class _SQLite:
                     # with this sentence).
                     raise StoreUnreachable(
                         f"The run history database {self.path} stayed locked by another "
-                        f"program for {time.monotonic() - began:.0f} s. Close any program that has it "
-                        f"open (a database browser, a backup tool, an sqlite3 shell in a "
-                        f"transaction) and try again.", where=str(self.path)) from exc
+                        f"program for {time.monotonic() - began:.0f} s. Close any program "
+                        f"that has it open (a database browser, a backup tool, an sqlite3 "
+                        f"shell in a transaction) and try again.", where=str(self.path)) from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
             else:
