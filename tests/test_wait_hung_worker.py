@@ -114,3 +114,35 @@ def test_a_run_whose_worker_was_killed_is_said_to_wait_for_the_next_start(home, 
     finally:
         worker.terminate()
         worker.wait(30)
+
+
+def test_run_wait_says_when_the_worker_that_would_start_its_run_is_gone(home, tmp_path):
+    """The worker killed while the run waited behind another of its job: `run --wait`
+    waited without a word, then said the run went on. Now it says no one is there to
+    start it, and what will."""
+    home.config_file.write_text('[jobs.spin]\nkind = "command"\ncommand = "sleep 600"\n')
+    worker = start_worker(home)
+    waits = None
+    try:
+        assert trayjobs(home, "run", "spin").stdout.strip() == "1"
+        wait_until(lambda: run_state(home, 1)["state"] == "running", 30)
+        err = tmp_path / "wait.err"
+        with open(err, "w") as f:
+            waits = subprocess.Popen([sys.executable, "-m", "trayjobs", "run", "spin",
+                                      "--wait"], stdout=subprocess.DEVNULL, stderr=f,
+                                     env=dict(os.environ, TRAYJOBS_HOME=str(home.root)))
+        wait_until(lambda: (run_state(home, 2) or {}).get("state") == "queued", 30)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+        wait_until(lambda: "no trayjobs app or worker is running for this home now"
+                   in err.read_text(), 20, what="`run --wait` saying so")
+        assert "run 2 starts when one does" in err.read_text()
+        waits.terminate()
+        waits.wait(10)
+        assert "it goes on" not in err.read_text(), err.read_text()
+    finally:
+        if waits is not None and waits.poll() is None:
+            waits.kill()
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(10)

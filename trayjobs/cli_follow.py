@@ -182,7 +182,8 @@ def follow(ctl, run_id: int) -> int:
         # The run is another process's: it goes on without this command (unless that
         # process is gone, as said).
         bar.close()
-        print(f"stopped waiting for run {run_id}" + ("" if silence.gone_told else
+        print(f"stopped waiting for run {run_id}" + (
+              f" (trayjobs cancel {run_id} drops it)" if silence.gone_told else
               f"; it goes on (trayjobs show --follow {run_id} follows it, trayjobs cancel "
               f"{run_id} stops it)"), file=sys.stderr)
         return 128 + left.signum
@@ -261,6 +262,17 @@ class _Silence:
                     self.bar.close()
                 print(f"run {run['id']}: {gone_text(gone)}", file=sys.stderr, flush=True)
                 return
+            if run["state"] in ("scheduled", "waiting", "queued", "retrying"):
+                from .cli_views import consumer_running
+                if not consumer_running(self.ctl.home):
+                    # (The one that was there when it was made stopped, or was killed.)
+                    self.gone_told = True
+                    if self.bar is not None:
+                        self.bar.close()
+                    print(f"no trayjobs app or worker is running for this home now: run "
+                          f"{run['id']} starts when one does (trayjobs worker, or the app)",
+                          file=sys.stderr, flush=True)
+                    return
         silent = _silent_worker(self.ctl.store, run)
         if (silent is None) == (self.told is None):
             return
