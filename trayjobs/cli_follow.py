@@ -238,10 +238,12 @@ def _follow_to_end(ctl, run_id: int, bar: Bar, silence: "_Silence") -> dict[str,
 
 
 class _Silence:
-    """Says once when the process meant to move a run on does not answer, and again when
-    it does: a worker of this machine whose lease is up while its process is still there
-    (stopped by Ctrl-Z, ``kill -STOP`` or a debugger, or hung). A command waited without a
-    word for as long as it stayed so. Looked at once a second at most."""
+    """Says when the process meant to move a run on will not: gone (killed, or crashed,
+    while it ran the run; or no app or worker left to start a waiting run), once; or there
+    but not answering (a worker of this machine whose lease is up while its process lives:
+    stopped by Ctrl-Z, ``kill -STOP`` or a debugger, or hung), and again when it answers.
+    A command waited without a word for as long as it stayed so. Looked at once a second
+    at most."""
 
     def __init__(self, ctl, bar: Bar | None = None) -> None:
         self.ctl = ctl
