@@ -62,7 +62,9 @@ class StoreOutage:
             try:
                 kept = self.replay_spool()
             except StoreUnreachable as exc:
-                self._store_lost(exc)
+                # Away again (a beat fits in a full disk where an end does not): still the
+                # problem already said, not a new one to say at each beat.
+                self._store_problem = str(exc)
                 return
             self._store_back_at = time.monotonic()
         msg = "the run history answers again"

@@ -26,6 +26,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..errors import StoreBusy
 from ..engine.events import RunChanged, WatchChanged
 from ..textfmt import path_text
 from .match import Matcher, placed
@@ -118,6 +119,8 @@ class WatchManager:
         self._published.clear()
         try:
             self.engine.store.clear_watch_status()
+        except StoreBusy as exc:  # locked, away or full: said already, as the engine's
+            log.warning("could not clear the watch status: %s", exc)
         except Exception:
             log.exception("could not clear the watch status")
 
