@@ -13,12 +13,21 @@ from helpers import run_state, start_worker, trayjobs, wait_until
 JOBS = '[cluster]\nlease = "2s"\n[jobs.hello]\nkind = "command"\ncommand = "echo hi"\n'
 
 
+def started_worker(home):
+    """A worker that has started all the way (registered, beating): stopped before that,
+    it has no heartbeat to miss."""
+    worker = start_worker(home)
+    log = home.log_dir / "worker-test.log"
+    wait_until(lambda: "worker started for" in log.read_text(), 30, what="the worker started")
+    return worker
+
+
 def test_run_wait_says_the_worker_does_not_answer_and_goes_on_once_it_does(home, tmp_path):
     """It waited without a word for as long as the worker stayed stopped. Now, once the
     worker's lease is up, it says which process does not answer and how to resume it;
     resumed, the run goes on to its end and the command says so."""
     home.config_file.write_text(JOBS)
-    worker = start_worker(home)
+    worker = started_worker(home)
     waits = None
     try:
         os.kill(worker.pid, signal.SIGSTOP)
@@ -49,7 +58,7 @@ def test_run_wait_says_the_worker_does_not_answer_and_goes_on_once_it_does(home,
 
 def test_show_follow_says_the_worker_does_not_answer(home, tmp_path):
     home.config_file.write_text(JOBS)
-    worker = start_worker(home)
+    worker = started_worker(home)
     follows = None
     try:
         os.kill(worker.pid, signal.SIGSTOP)
