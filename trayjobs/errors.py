@@ -7,8 +7,8 @@ what went wrong and what to do. Anything else escaping the core is a bug.
 from __future__ import annotations
 
 import re
-import unicodedata
 import sqlite3
+import unicodedata
 from typing import Any
 
 __all__ = [
@@ -19,9 +19,9 @@ __all__ = [
     "StoreBusy",
     "StoreUnreachable",
     "StoreDamaged",
-    "unseen",
     "StoreFull",
     "sqlite_damaged",
+    "unseen",
 ]
 
 

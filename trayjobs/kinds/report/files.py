@@ -237,7 +237,10 @@ def _copy_new(src: Path, tmp: Path) -> None:
         | getattr(os, "O_CLOEXEC", 0)
     with open(src, "rb") as r, open(os.open(tmp, flags, 0o644), "wb") as w:
         shutil.copyfileobj(r, w, 1 << 20)
+
+
 def _pid_alive(pid: int) -> bool:
+    try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
