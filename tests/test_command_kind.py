@@ -366,6 +366,63 @@ def test_a_file_name_with_a_line_break_is_not_split_in_trayjobs_files(make_ctx, 
     assert any("a.txt\\nkeep.txt" in w and "left out of TRAYJOBS_FILES" in w for w in warned), warned
 
 
+# -- many input files, long arguments and variables ---------------------------------------
+
+def _many(tmp_path, n: int = 3000) -> list[Path]:
+    # 3000 names of 70-odd characters: over 200 KB, more than one argument or environment
+    # variable may hold on Linux (128 KB), far less than all of them together may
+    return [tmp_path / f"photo_from_the_long_holiday_trip_number_{i:05d}.jpg" for i in range(n)]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's limit of one string")
+def test_many_input_files_reach_a_program_that_takes_them_as_arguments(make_ctx, tmp_path):
+    # A drop of 3000 photos failed "cannot start: Argument list too long", whatever the
+    # command: TRAYJOBS_FILES held them all in one variable, more than Linux lets one hold.
+    files = _many(tmp_path)
+    ctx = make_ctx("many", files=files)
+    result = run_kind(ctx, command=[PY, "-c", "import sys; print(len(sys.argv) - 1)",
+                                    "{files}"])
+    assert result["summary"] == "3000"
+    warned = [m["message"] for m in ctx.sink.of("log") if m.get("level") == "warning"]
+    assert any("TRAYJOBS_FILES" in w and "{files}" in w for w in warned), warned
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's limit of one string")
+def test_many_input_files_reach_a_shell_command(make_ctx, tmp_path):
+    # the command line with the names quoted in it is one argument of sh -c: too long
+    files = _many(tmp_path)
+    files[7] = tmp_path / "it's \"odd\" $HOME.jpg"
+    ctx = make_ctx("many-sh", files=files)
+    result = run_kind(ctx, command='n=0; for f in {files}; do n=$((n+1)); done; echo "$n"; '
+                                   'printf "%s\\n" {files} | sed -n 8p')
+    said = [m["message"] for m in ctx.sink.of("log") if m.get("level") == "info"]
+    assert "\n".join(said).split("\n") == ["3000", str(files[7])]
+    assert result["exit_code"] == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's limit of one string")
+def test_too_many_files_for_trayjobs_files_fail_saying_so(make_ctx, tmp_path):
+    # a program that reads its files from TRAYJOBS_FILES alone cannot be given them all:
+    # said, not run with none (which it would take for nothing to do)
+    ctx = make_ctx("many-env", files=_many(tmp_path))
+    with pytest.raises(JobFailed) as info:
+        run_kind(ctx, command=[PY, "-c", "print('ran')"])
+    message = str(info.value)
+    assert "3,000 input files" in message and "TRAYJOBS_FILES" in message
+    assert "{files}" in message and info.value.retry is False
+    assert lines_of(ctx) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's limit of one string")
+def test_a_variable_too_long_for_the_system_is_named(make_ctx):
+    ctx = make_ctx("big-env")
+    with pytest.raises(JobFailed) as info:
+        run_kind(ctx, command=[PY, "-c", "print('ran')"], env={"BIG": "d" * 140_000})
+    message = str(info.value)
+    assert "'BIG'" in message and "Argument list too long" in message, message
+    assert info.value.retry is False
+
+
 def test_a_file_in_place_of_the_outputs_folder_fails_saying_what_to_move(make_ctx):
     # Every command job failed with "NotADirectoryError: [Errno 20] Not a directory:
     # '.../outputs/5'", tried again each time, naming neither the file nor what to do.

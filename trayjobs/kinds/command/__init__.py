@@ -11,18 +11,20 @@ writes into ``$TRAYJOBS_OUTPUT_DIR`` become the run's outputs.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import selectors
 import shlex
 import signal
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
 from ...context import JobContext
-from ...durations import format_duration
+from ...durations import format_duration, format_size
 from ...errors import Cancelled, JobFailed, UserError
 from ...leftovers import Leftovers
 from ...secrets import resolve_secret
@@ -121,7 +123,7 @@ class _Run:
         if not cwd.is_dir():
             raise self._refuse("cwd", _no_folder(cwd))
         out_dir = output_dir(ctx)
-        env = self._environment(out_dir)
+        env = self._environment(out_dir, takes_files="{files}" in _words(command))
         argv = _argv(command, ctx.files)
         if isinstance(command, list):
             problem = startable(argv[0], cwd=cwd, path=env.get("PATH"))
@@ -145,7 +147,8 @@ class _Run:
         except OSError as exc:
             why = missing(argv[0], exc.strerror, cwd=cwd, path=env.get("PATH")) \
                 if exc.strerror else str(exc)
-            raise self._refuse(self.key, f"cannot start {argv[0]!r}: {why}") from None
+            raise self._refuse(self.key, f"cannot start {argv[0]!r}: "
+                                         f"{_too_long(why, argv, env)}") from None
         leftovers.started(proc.pid)
         # The engine stops this group should the job process die before the program.
         ctx.sink({"t": "pgroup", "pgid": proc.pid, "open": True, "grace": params.kill_grace})
@@ -174,7 +177,8 @@ class _Run:
         why = exec_failure(argv, code, output.stderr_tail[-1] if output.stderr_tail else None,
                            cwd=cwd, path=env.get("PATH"))
         if why:
-            raise self._refuse(self.key, f"cannot start {argv[0]!r}: {why}")
+            raise self._refuse(self.key,
+                               f"cannot start {argv[0]!r}: {_too_long(why, argv, env)}")
         if code not in params.success_codes:
             raise JobFailed(self._failure(code, output, shell=isinstance(command, str)),
                             retry=not (isinstance(command, str) and code in (126, 127)))
@@ -191,10 +195,16 @@ class _Run:
                 "output_bytes": output.output_bytes, "left_out_bytes": output.left_out_bytes,
                 "dry_run": ctx.dry_run}
 
-    def _files_by_line(self) -> str:
+    def _files_by_line(self, *, takes_files: bool) -> str:
         """The input files one per line, but for a name holding a line break: read as two
         lines, it would name another file (its second line a relative name). Such a name
-        is left out, saying so; ``{files}`` in the command passes it whole."""
+        is left out, saying so; ``{files}`` in the command passes it whole.
+
+        Names more than one variable may hold (Linux's limit of one string a program is
+        given, 128 KB: some 2,000 files) would keep the program from starting at all. A
+        command that takes ``{files}`` gets them as arguments (each a string of its own)
+        and an empty TRAYJOBS_FILES, saying so; one that does not is not run with none,
+        which it would take for nothing to do."""
         names = [str(f) for f in self.ctx.files]
         odd = [n for n in names if "\n" in n or "\r" in n]
         if odd:
@@ -202,16 +212,30 @@ class _Run:
             self.ctx.log(f"left out of TRAYJOBS_FILES, whose names are one per line: {shown} "
                          f"(a line break in the name); write {{files}} in the command to have "
                          f"every file passed whole", "warning")
-        return "\n".join(n for n in names if n not in odd)
+        text = "\n".join(n for n in names if n not in odd)
+        limit = _ONE_STRING
+        size = len(os.fsencode(text)) + len("TRAYJOBS_FILES=") + 1
+        if limit is None or size <= limit:
+            return text
+        how_many = f"{len(names):,} input files: their names ({format_size(size)})"
+        too_many = (f"more than one environment variable can hold ({format_size(limit)}), so "
+                    f"TRAYJOBS_FILES cannot list them")
+        if not takes_files:
+            raise self._refuse(self.key, f"{how_many} are {too_many}; write {{files}} in the "
+                                         f"command to have them as its arguments, or give a "
+                                         f"run fewer files")
+        self.ctx.log(f"TRAYJOBS_FILES is empty: {how_many} are {too_many}; the program has "
+                     f"them as its arguments ({{files}})", "warning")
+        return ""
 
-    def _environment(self, out_dir: Path) -> dict[str, str]:
+    def _environment(self, out_dir: Path, *, takes_files: bool = False) -> dict[str, str]:
         ctx = self.ctx
         env = dict(os.environ)
         env.update({
             "TRAYJOBS_RUN_ID": str(ctx.run_id), "TRAYJOBS_JOB": ctx.job,
             "TRAYJOBS_TRIGGER": ctx.trigger, "TRAYJOBS_ATTEMPT": str(ctx.attempt),
             "TRAYJOBS_SCHEDULED_FOR": _iso(ctx.scheduled_for),
-            "TRAYJOBS_FILES": self._files_by_line(),
+            "TRAYJOBS_FILES": self._files_by_line(takes_files=takes_files),
             "TRAYJOBS_PARAMS": json.dumps(ctx.params), "TRAYJOBS_OUTPUT_DIR": str(out_dir),
             "TRAYJOBS_DRY_RUN": "1" if ctx.dry_run else "",
             "TRAYJOBS_PARENT_RUN": str(ctx.parent["id"]) if ctx.parent else "",
@@ -320,9 +344,58 @@ def _iso(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
 
 
+def _one_string() -> int | None:
+    """The longest argument or environment variable (``NAME=value``, its ending NUL
+    counted) a program may be given: 32 pages on Linux (``MAX_ARG_STRLEN``); elsewhere
+    only their total is bounded (``None``)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return 32 * os.sysconf("SC_PAGESIZE")
+    except (ValueError, OSError):
+        return 32 * 4096
+
+
+_ONE_STRING = _one_string()
+
+
+def _words(command: Command) -> list[str]:
+    """The list's elements, or the words ``{files}`` may be one of in a command line."""
+    return command if isinstance(command, list) else ["{files}"] if "{files}" in command else []
+
+
+def _too_long(why: str, argv: list[str], env: dict[str, str]) -> str:
+    """``why`` a program could not be started, with what was too long when the system said
+    its arguments were (``E2BIG``: the environment counts, and so does each one alone)."""
+    if why != os.strerror(errno.E2BIG):
+        return why
+    limit = _ONE_STRING
+    if limit is not None:
+        for name, value in env.items():
+            size = len(os.fsencode(name)) + len(os.fsencode(value)) + 2
+            if size > limit:
+                return (f"{why}: the environment variable {name!r} is {format_size(size)}, "
+                        f"more than the system lets one hold ({format_size(limit)}); pass "
+                        f"so much in a file")
+        for i, arg in enumerate(argv):
+            size = len(os.fsencode(arg)) + 1
+            if size > limit:
+                return (f"{why}: argument {i} is {format_size(size)}, more than the system "
+                        f"takes in one ({format_size(limit)}); pass so much in a file")
+    total = sum(len(os.fsencode(a)) + 1 for a in argv) + sum(
+        len(os.fsencode(k)) + len(os.fsencode(v)) + 2 for k, v in env.items())
+    return (f"{why}: its arguments and environment are {format_size(total)} in all, more "
+            f"than the system takes; give a run fewer files, or pass so much in a file")
+
+
 def _argv(command: Command, files: list[Path]) -> list[str]:
     if isinstance(command, str):
-        return ["/bin/sh", "-c", command.replace("{files}", shlex.join(map(str, files)))]
+        line = command.replace("{files}", shlex.join(map(str, files)))
+        if _ONE_STRING is None or len(os.fsencode(line)) < _ONE_STRING:
+            return ["/bin/sh", "-c", line]
+        # One argument too long to be given: the files follow it, each an argument of its
+        # own, and stand in it as the shell's "$@" (the same words as quoted in the line).
+        return ["/bin/sh", "-c", command.replace("{files}", '"$@"'), "sh", *map(str, files)]
     argv: list[str] = []
     for arg in command:
         if arg == "{files}":
