@@ -86,6 +86,26 @@ def test_a_line_longer_than_the_head_is_kept_whole_in_the_tail(make_ctx):
     assert out.left_out_bytes == 0 and out.lines == 7
 
 
+
+@pytest.mark.parametrize("head, tail", [(1 << 20, 1 << 20), (1000, 1 << 20)])
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_a_long_line_whose_newline_comes_in_the_next_read_adds_no_blank_line(
+        make_ctx, head, tail, stream):
+    # print(big) writes the text, then its newline apart: a line longer than a log entry
+    # was logged as it came, and the newline read next began the next entry, a blank line
+    # in the log ("\nsecond"), and the line was counted twice
+    ctx = make_ctx("nl")
+    out = OutputLog(ctx, head=head, tail=tail, on_progress=lambda p: None)
+    for data in (b"a" * (MAX_LINE + 5), b"b" * (MAX_LINE + 5), b"\nsecond\n", b"third\n"):
+        out.feed(stream, data)
+    out.close()
+    logged = [m for m in _logged(ctx) if "left out" not in m]
+    assert "" not in logged
+    assert "".join(logged[:-2]) == "a" * (MAX_LINE + 5) + "b" * (MAX_LINE + 5)
+    assert logged[-2:] == ["second", "third"]
+    if not out.left_out_bytes:
+        assert out.lines == 3
+
 @pytest.mark.parametrize("seed", range(6))
 def test_two_streams_past_the_head_keep_whole_lines_in_order(make_ctx, seed):
     # stdout and stderr interleaved in pieces of any size: what is logged is whole lines of

@@ -76,6 +76,9 @@ class OutputLog:
         #: :data:`MAX_LINE` bytes of it), read with its end for the run's error and summary.
         self._begun = {"stdout": b"", "stderr": b""}
         self._buf = {"stdout": b"", "stderr": b""}
+        #: Per stream: a line longer than a log entry was logged in part, its end not come
+        #: yet: the newline that ends it is not the start of a blank line, nor another line.
+        self._cut = {"stdout": False, "stderr": False}
         #: Secrets masked as the bytes come, before any cut could split one (see StreamMask).
         self._masks = {"stdout": StreamMask(), "stderr": StreamMask()}
         self._quiet = False  # reading the kept tail at the end: its progress is old news
@@ -100,6 +103,13 @@ class OutputLog:
             return
         buf = self._buf[stream] + data if self._buf[stream] else data
         end = buf.rfind(b"\n") + 1
+        if end and self._cut[stream]:
+            # the end of a line logged in part: a piece of it, not a line of its own
+            self._cut[stream] = False
+            if buf.startswith(b"\n"):  # print(big) writes its newline apart
+                buf, end = buf[1:], end - 1
+            else:
+                self.lines -= 1
         read = not end and b"\r" in self._buf[stream]  # the state kept below, read already
         if end:
             if _plain(buf, end):
@@ -151,6 +161,8 @@ class OutputLog:
         # What is kept is read as the head was, all of it logged: room without end, as a
         # line longer than a log entry takes a newline more than its bytes for each piece.
         self._head_left, self._quiet = sys.maxsize, True
+        if self.left_out_bytes:  # the tail starts with a line (else it goes on from the head)
+            self._cut = {stream: False for stream in self._cut}
         for stream, data in kept:
             self._feed(stream, data)
         for stream, buf in self._buf.items():
@@ -267,6 +279,8 @@ class OutputLog:
         line by line, and copying only what is logged. Not ``ended``: the newline was added
         to a line the program has not ended (yet), and is not kept with it."""
         stop = end if ended else end - 1
+        if not ended:
+            self._piece(stream)
         level = "warning" if stream == "stderr" else "info"
         if progress and buf.find(b"%", 0, end) >= 0:
             self._percent(buf, end)
@@ -279,6 +293,8 @@ class OutputLog:
             start, self._head_left = _char_cut(buf, self._head_left), 0
             piece = buf[:start] + b"\n"
             self.lines += 1
+            if ended:  # (else counted as one above)
+                self._piece(stream)
             self._note(stream, [piece[:-1]])
             self._log(piece, level)
             self._keep(stream, buf[start:stop])
@@ -292,6 +308,13 @@ class OutputLog:
         self._log(buf[:start], level)
         if start < end:
             self._keep(stream, buf[start:stop])
+
+    def _piece(self, stream: str) -> None:
+        """A piece of a line whose end is still to come is logged (and counted): the line
+        is counted once, however many pieces it comes in."""
+        if self._cut[stream]:
+            self.lines -= 1
+        self._cut[stream] = True
 
     def _note(self, stream: str, last: list[bytes]) -> None:
         """The last lines of ``stream`` read so far: the run's summary, and its error."""
