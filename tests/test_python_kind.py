@@ -3,6 +3,8 @@ context; its return value is the result, its exception the error."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from textwrap import dedent
 
 import pytest
@@ -1279,6 +1281,47 @@ def test_a_function_that_ends_its_process_is_interrupted_not_run_again(make_engi
     assert run["state"] == "interrupted" and run["attempt"] == 1, run
     assert "not run again by itself" in run["error"] and count.read_text() == "x"
 
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"  # a zombie: ended
+    except OSError:
+        return True
+
+
+def test_a_crash_after_os_system_started_a_program_in_the_background_ends_the_run(
+        make_engine, tmp_path):
+    # os.system() passes the job process's files on: its message pipe, whose end tells the
+    # engine that the process died, stayed open in "sleep 300 &", and the run stayed
+    # "running" for as long as the sleep did
+    marker = tmp_path / "bg.pid"
+    fn = script(tmp_path / "bg.py", f"""
+        import os
+
+        def main(ctx):
+            os.system("sleep 300 >/dev/null 2>&1 & echo $! > {marker}")
+            os._exit(3)
+    """)
+    eng = make_engine(f"""
+        [jobs.bg]
+        kind = "python"
+        file = '{fn}'
+        retry = {{ attempts = 1 }}
+    """)
+    try:
+        run = eng.watcher.wait(eng.submit("bg"), timeout=20)
+        assert run["state"] == "interrupted", run
+        assert "exited unexpectedly with code 3" in run["error"]
+        # and the program, in the job process's group, went with it
+        pid = int(marker.read_text())
+        wait_until(lambda: _gone(pid), timeout=10, what="the background program stopped")
+    finally:
+        if marker.exists():
+            try:
+                os.kill(int(marker.read_text()), 9)
+            except ProcessLookupError:
+                pass
 
 def test_a_relative_file_or_path_is_refused_whatever_folder_trayjobs_starts_in(home, tmp_path):
     # Taken in the folder trayjobs happened to be started from, they passed check there and

@@ -676,6 +676,12 @@ def _keep_freed_memory() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # The pipes to the engine came inheritable (pass_fds): kept so, they went on to every
+    # program job code starts without closing files (os.system(), close_fds=False), and a
+    # program left running kept the message pipe open after this process died, so that
+    # the engine, which learns of a death from the pipe's end, waited for it.
+    for fd in argv[:2]:
+        os.set_inheritable(int(fd), False)
     pipe = _Pipe(int(argv[0]))
     # Requests come on stdin. Job code, and the programs it starts, get /dev/null there
     # instead: one that reads its stdin (input(), a program's prompt) would otherwise
