@@ -314,6 +314,25 @@ def test_a_program_killed_by_a_signal_says_so(make_ctx):
         run_kind(make_ctx("segv"), command="kill -SEGV $$")
 
 
+def test_a_program_killed_by_sigkill_says_who_may_have_done_it(make_ctx):
+    # the out-of-memory killer's work looked like any signal's
+    with pytest.raises(JobFailed) as info:
+        run_kind(make_ctx("oom"), command=[PY, "-c", "import os; os.kill(os.getpid(), 9)"])
+    assert str(info.value) == ("killed by SIGKILL (from outside: often the out-of-memory "
+                               "killer, when the system ran short of memory)")
+
+
+@pytest.mark.parametrize("command", [
+    "sleep 5 & kill -KILL $!; wait $!",          # a shell line: its last program was killed
+    [PY, "-c", "import sys; sys.exit(137)"],     # a script ending with such a shell's code
+])
+def test_an_exit_code_over_128_names_the_signal_a_shell_means_by_it(make_ctx, command):
+    with pytest.raises(JobFailed) as info:
+        run_kind(make_ctx("shell-killed"), command=command)
+    assert str(info.value).startswith(
+        "exit code 137 (128 + 9: as a shell reports a program killed by SIGKILL")
+
+
 # -- the program's environment -------------------------------------------------------------
 
 def test_the_program_gets_the_run_details_files_and_an_output_dir(make_ctx, tmp_path):

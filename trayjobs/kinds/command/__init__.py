@@ -315,22 +315,33 @@ class _Run:
 
     def _failure(self, code: int, output: OutputLog, *, shell: bool) -> str:
         if code < 0:
-            try:
-                what = f"killed by {signal.Signals(-code).name}"
-            except ValueError:
-                what = f"killed by signal {-code}"
+            what = f"killed by {_signal_name(-code)}"
+            if -code == signal.SIGKILL:  # not a cancel's or a timeout's: those end otherwise
+                what += (" (from outside: often the out-of-memory killer, when the system "
+                         "ran short of memory)")
         else:
             what = f"exit code {code}"
             if shell and code == 127:
                 what += " (the shell did not find a program the command names)"
             elif shell and code == 126:
                 what += " (the shell found a program it could not run)"
+            elif 128 < code <= 128 + 64:
+                # a shell line's (or a shell script's) last program was killed by a signal
+                what += (f" (128 + {code - 128}: as a shell reports a program killed by "
+                         f"{_signal_name(code - 128)})")
         lines = list(output.stderr_tail)
         if not lines:
             return what
         # the first line is what a list shows: the program's last complaint
         first = f"{what}: {_short(lines[-1].strip())}"
         return first if len(lines) == 1 else first + "\n" + "\n".join(lines)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _short(text: str, limit: int = 200) -> str:
