@@ -517,6 +517,16 @@ def test_bad_input_fails_at_once_naming_job_key_and_remedy(make_ctx, tmp_path):
         CommandKind.parse_params({"command": []})
 
 
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's limit of one string")
+def test_check_names_a_variable_or_argument_too_long_to_give_a_program():
+    params = CommandKind.parse_params({"command": ["echo", "a" * 200_000, "short"],
+                                       "env": {"BIG": "d" * 140_000, "SMALL": "x"}})
+    said = dict(CommandKind.problems(params))
+    assert set(said) == {"command", "env.BIG"}
+    assert "argument 1 is 200.0 KB, more than the system takes in one" in said["command"]
+    assert "is 140.0 KB, more than the system lets one variable hold" in said["env.BIG"]
+
 def test_check_reports_what_it_can_see_before_a_run(home, tmp_path):
     home.config_file.write_text(dedent(f"""
         [jobs.ok]

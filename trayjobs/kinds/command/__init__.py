@@ -94,6 +94,18 @@ class CommandKind(JobKind):
                 problem = find_program(os.path.expanduser(command[0]), cwd=cwd, path=path)
                 if problem:
                     out.append((key, problem))
+            if command is not None:
+                long = _longest(command if isinstance(command, list) else ["sh", "-c", command])
+                if long:
+                    out.append((key, long))
+        for name, value in params.env.items():
+            size = len(os.fsencode(name)) + len(os.fsencode(value)) + 2 \
+                if isinstance(value, str) else 0
+            if _ONE_STRING is not None and size > _ONE_STRING:
+                out.append((f"env.{name}", f"the value is {format_size(size)}, more than the "
+                                           f"system lets one variable hold "
+                                           f"({format_size(_ONE_STRING)}); pass so much in "
+                                           f"a file"))
         return out
 
     def run(self, ctx: JobContext, params: CommandParams) -> dict[str, Any]:
@@ -375,6 +387,20 @@ def _words(command: Command) -> list[str]:
     return command if isinstance(command, list) else ["{files}"] if "{files}" in command else []
 
 
+def _longest(argv: list[str]) -> str | None:
+    """Why one of ``argv`` cannot be given to a program (longer than the system takes in
+    one), or ``None``."""
+    limit = _ONE_STRING
+    if limit is None:
+        return None
+    for i, arg in enumerate(argv):
+        size = len(os.fsencode(arg)) + 1
+        if size > limit:
+            return (f"argument {i} is {format_size(size)}, more than the system takes in one "
+                    f"({format_size(limit)}); pass so much in a file")
+    return None
+
+
 def _too_long(why: str, argv: list[str], env: dict[str, str]) -> str:
     """``why`` a program could not be started, with what was too long when the system said
     its arguments were (``E2BIG``: the environment counts, and so does each one alone)."""
@@ -388,11 +414,9 @@ def _too_long(why: str, argv: list[str], env: dict[str, str]) -> str:
                 return (f"{why}: the environment variable {name!r} is {format_size(size)}, "
                         f"more than the system lets one hold ({format_size(limit)}); pass "
                         f"so much in a file")
-        for i, arg in enumerate(argv):
-            size = len(os.fsencode(arg)) + 1
-            if size > limit:
-                return (f"{why}: argument {i} is {format_size(size)}, more than the system "
-                        f"takes in one ({format_size(limit)}); pass so much in a file")
+        long = _longest(argv)
+        if long:
+            return f"{why}: {long}"
     total = sum(len(os.fsencode(a)) + 1 for a in argv) + sum(
         len(os.fsencode(k)) + len(os.fsencode(v)) + 2 for k, v in env.items())
     return (f"{why}: its arguments and environment are {format_size(total)} in all, more "
