@@ -273,3 +273,46 @@ def test_a_database_that_cannot_be_read_leaves_the_others_listed(make_app, qtbot
     assert problem.text(0) == "cannot be read: file is not a database"
     assert str(broken) in problem.toolTip(0)
     assert broken.read_text() == "my notes, not a database\n"
+
+
+def test_an_import_ending_while_its_table_is_shown_updates_the_counts_and_rows(
+        make_app, qtbot, tmp_path):
+    ta = make_app(import_job(tmp_path, table='"tx"', processed_dir='"leave"'))
+    first = tmp_path / "first.csv"
+    first.write_text("n,name\n" + "".join(f"{i},row {i}\n" for i in range(1200)))
+    ta.run_job("bank", files=[str(first)])
+    until(qtbot, lambda: finished(ta, "bank"), timeout=30_000)
+    before = finished(ta, "bank")["id"]
+    page = ta.window.data_page
+    ta.window.tabs.setCurrentWidget(page)
+    until(qtbot, lambda: page.note.text() == "1,200 rows")
+    page.view.verticalScrollBar().setValue(600)
+    until(qtbot, lambda: page.model.row(600) is not None)
+    shown_at = page.view.verticalScrollBar().value()
+
+    # Another file into the shown table, one row of it bad: the list, the count and the
+    # rows say so without F5, and the rows stay where they were scrolled to.
+    second = tmp_path / "second.csv"
+    second.write_text("n,name\n" + "".join(f"{i},new {i}\n" for i in range(1200, 1250))
+                      + "1,2,3\n")
+    ta.run_job("bank", files=[str(second)])
+    until(qtbot, lambda: finished(ta, "bank", after=before), timeout=30_000)
+    db = tmp_path / "bank.db"
+    until(qtbot, lambda: page.note.text() == "1,250 rows")
+    assert page.model.rowCount() == 1250
+    assert page.item_for(db, "tx").text(1) == "1,250"
+    assert page.item_for(db, None).text(1) == "1"
+    assert page.view.verticalScrollBar().value() == shown_at
+    page.view.scrollToBottom()
+    until(qtbot, lambda: page.model.row(1249) is not None)
+    assert page.model.row(1249)[:2] == (1249, "new 1249")
+
+    # One ending while another page is shown is read once this page is shown again.
+    ta.window.tabs.setCurrentIndex(0)
+    third = tmp_path / "third.csv"
+    third.write_text("n,name\n1250,last\n")
+    ta.run_job("bank", files=[str(third)])
+    until(qtbot, lambda: finished(ta, "bank", after=before + 1), timeout=30_000)
+    ta.window.tabs.setCurrentWidget(page)
+    until(qtbot, lambda: page.note.text() == "1,251 rows")
+    assert page.item_for(db, "tx").text(1) == "1,251"

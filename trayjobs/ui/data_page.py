@@ -152,23 +152,43 @@ class DataPage(QWidget):
         QShortcut(QKeySequence.StandardKey.Refresh, self, activated=self.refresh)
         self._pending: tuple[Path, str | None, int | None, str | None] | None = None
         self._reopen = False
+        self._stale = False              # an import ended since the rows shown were read
+        self._keep_scroll: int | None = None
         self.loaded_once = False
         # The window may open on this page (where it was left) before the engine has
         # started: the page is read once it has.
         app.ready.connect(self._engine_ready)
+        app.bridge.runChanged.connect(self._run_changed)
         self._update_buttons()
 
     # -- the list of databases and tables ---------------------------------------------
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        self.reload()
+        if self._stale:
+            self._read_again()
+        else:
+            self.reload()
         # Keyboard first: the arrow keys move through the tables at once.
         QTimer.singleShot(0, self.tree, self.tree.setFocus)
 
     def _engine_ready(self) -> None:
         if self.isVisible():
             self.reload()
+
+    def _run_changed(self, run: dict, final: bool) -> None:
+        # An import that ended changed a table's rows and counts (a failed one may have
+        # set rows aside): what is shown is read again, now or once the page is shown.
+        if final and run.get("kind") == "import" and self.loaded_once:
+            self._stale = True
+            if self.isVisible():
+                self._read_again()
+
+    def _read_again(self) -> None:
+        """The list and the rows shown read again, the rows where they were scrolled to."""
+        self._stale = False
+        self._keep_scroll = self.view.verticalScrollBar().value()
+        self.refresh()
 
     def refresh(self) -> None:
         """F5: the list read again, and the rows shown (a table changed, or could not be
@@ -335,6 +355,12 @@ class DataPage(QWidget):
         self.ledger_rows = info.rows if info is not None and not info.view else None
         self.by_position = source.by_position
         self.model.show(list(source.columns), source, estimate=self.ledger_rows)
+        self._scroll_back()
+
+    def _scroll_back(self) -> None:
+        keep, self._keep_scroll = self._keep_scroll, None
+        if keep:
+            self.view.verticalScrollBar().setValue(keep)
 
     def _unreadable(self, db: Path, table: str, exc: Exception) -> None:
         if (self.db, self.table) == (db, table):
@@ -358,6 +384,7 @@ class DataPage(QWidget):
                            f"its file, why it was set aside and the row as read")
         self.model.show(["File", "Line", "Reason", "Row as read", "Table", "Run"],
                         positions.rejected_rows(db, run_id=run_id, file=file))
+        self._scroll_back()
 
     def _page_loaded(self, page: int) -> None:
         if self._fit_columns:
