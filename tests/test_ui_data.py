@@ -316,3 +316,24 @@ def test_an_import_ending_while_its_table_is_shown_updates_the_counts_and_rows(
     ta.window.tabs.setCurrentWidget(page)
     until(qtbot, lambda: page.note.text() == "1,251 rows")
     assert page.item_for(db, "tx").text(1) == "1,251"
+
+
+def test_a_table_upserts_updated_lists_the_rows_it_has_not_the_rows_imported(
+        make_app, qtbot, tmp_path):
+    ta = make_app(import_job(tmp_path, table='"accounts"', mode='"upsert"', pk='["id"]',
+                             processed_dir='"leave"'))
+    before = 0
+    for n, balance in enumerate((10, 11)):
+        csv = tmp_path / f"accounts-{n}.csv"
+        csv.write_text("id,balance\n" + "".join(f"{i},{balance}\n" for i in range(3)))
+        ta.run_job("bank", files=[str(csv)])
+        until(qtbot, lambda: finished(ta, "bank", after=before), timeout=30_000)
+        before = finished(ta, "bank", after=before)["id"]
+    page = ta.window.data_page
+    ta.window.tabs.setCurrentWidget(page)
+    until(qtbot, lambda: page.note.text() == "3 rows")
+    # The second file updated the first's 3 rows: the ledger counts 6 imported, the table
+    # has 3, and the list says what the table has.
+    item = page.item_for(tmp_path / "bank.db", "accounts")
+    assert item.text(1) == "3"
+    assert "6 rows imported from 2 files" in item.toolTip(0)

@@ -246,7 +246,7 @@ class DataPage(QWidget):
                 item.setData(0, NODE_ROLE, (str(db), info.name))
                 item.setToolTip(0, (f"A view now; imports brought {info.rows:,} rows into the "
                                     f"table once of this name" if info.view else
-                                    f"{info.rows:,} rows from {info.files:,} "
+                                    f"{info.rows:,} rows imported from {info.files:,} "
                                     f"file{'s' * (info.files != 1)}")
                                 + (f"; {info.rejected:,} rejected" if info.rejected else ""))
                 item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -270,6 +270,8 @@ class DataPage(QWidget):
                       and top.child(0).data(0, NODE_ROLE)), None)
         if chosen is not None:
             chosen.setSelected(True)
+            if not self._reopen:  # else its rows are read again and counted below
+                self._count_in_list()
         self.tree.blockSignals(False)
         self.loaded_once = True
         reopen, self._reopen = self._reopen, False
@@ -437,7 +439,18 @@ class DataPage(QWidget):
         if self.table is not None and self.by_position:
             text += "; read by position, as it has no key to read by: pages far down take longer"
         self.note.setText(text)
+        self._count_in_list()
         self._update_buttons()
+
+    def _count_in_list(self) -> None:
+        """The shown table's rows as counted, in the list in place of the ledger's sum of
+        rows imported: an upsert's updated rows, a run undone or rows deleted by hand
+        leave the table with fewer."""
+        if self.table is None or self.model.total is None or not self.model.exact:
+            return
+        item = self.item_for(self.db, self.table)
+        if item is not None and item.data(0, NODE_ROLE) and item.text(1) != "view":
+            item.setText(1, f"{self.model.rowCount():,}")
 
     def go_to_row(self, number: int | str) -> None:
         """Show row ``number`` (from 1; past the end: the last row) at the top, chosen."""
