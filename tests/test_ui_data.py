@@ -289,6 +289,7 @@ def test_an_import_ending_while_its_table_is_shown_updates_the_counts_and_rows(
     page.view.verticalScrollBar().setValue(600)
     until(qtbot, lambda: page.model.row(600) is not None)
     shown_at = page.view.verticalScrollBar().value()
+    page.view.setCurrentIndex(page.model.index(610, 1))
 
     # Another file into the shown table, one row of it bad: the list, the count and the
     # rows say so without F5, and the rows stay where they were scrolled to.
@@ -303,6 +304,7 @@ def test_an_import_ending_while_its_table_is_shown_updates_the_counts_and_rows(
     assert page.item_for(db, "tx").text(1) == "1,250"
     assert page.item_for(db, None).text(1) == "1"
     assert page.view.verticalScrollBar().value() == shown_at
+    assert (page.view.currentIndex().row(), page.view.currentIndex().column()) == (610, 1)
     page.view.scrollToBottom()
     until(qtbot, lambda: page.model.row(1249) is not None)
     assert page.model.row(1249)[:2] == (1249, "new 1249")
@@ -316,6 +318,11 @@ def test_an_import_ending_while_its_table_is_shown_updates_the_counts_and_rows(
     ta.window.tabs.setCurrentWidget(page)
     until(qtbot, lambda: page.note.text() == "1,251 rows")
     assert page.item_for(db, "tx").text(1) == "1,251"
+
+    # Undone in the window: its row is gone from the list, the count and the rows.
+    ta.undo_run(finished(ta, "bank", after=before + 1)["id"])
+    until(qtbot, lambda: page.note.text() == "1,250 rows")
+    assert page.item_for(db, "tx").text(1) == "1,250"
 
 
 def test_a_table_upserts_updated_lists_the_rows_it_has_not_the_rows_imported(

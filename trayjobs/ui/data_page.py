@@ -152,8 +152,7 @@ class DataPage(QWidget):
         QShortcut(QKeySequence.StandardKey.Refresh, self, activated=self.refresh)
         self._pending: tuple[Path, str | None, int | None, str | None] | None = None
         self._reopen = False
-        self._stale = False              # an import ended since the rows shown were read
-        self._keep_scroll: int | None = None
+        self._keep: tuple[int, int, int] | None = None  # scrolled to, chosen row, column
         self.loaded_once = False
         # The window may open on this page (where it was left) before the engine has
         # started: the page is read once it has.
@@ -165,7 +164,8 @@ class DataPage(QWidget):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        if self._stale:
+        if self.loaded_once:
+            # Imports, undos and other programs may have changed the tables meanwhile.
             self._read_again()
         else:
             self.reload()
@@ -177,17 +177,18 @@ class DataPage(QWidget):
             self.reload()
 
     def _run_changed(self, run: dict, final: bool) -> None:
-        # An import that ended changed a table's rows and counts (a failed one may have
-        # set rows aside): what is shown is read again, now or once the page is shown.
-        if final and run.get("kind") == "import" and self.loaded_once:
-            self._stale = True
-            if self.isVisible():
-                self._read_again()
+        # An import that ended (a failed one may have set rows aside) or was undone changed
+        # a table's rows and counts: what is shown is read again (once shown, if hidden).
+        result = run.get("result") if isinstance(run.get("result"), dict) else {}
+        if (run.get("kind") == "import" and (final or result.get("undo"))
+                and self.loaded_once and self.isVisible()):
+            self._read_again()
 
     def _read_again(self) -> None:
-        """The list and the rows shown read again, the rows where they were scrolled to."""
-        self._stale = False
-        self._keep_scroll = self.view.verticalScrollBar().value()
+        """The list and the rows shown read again, scrolled to where they were, the row
+        chosen chosen again."""
+        current = self.view.currentIndex()
+        self._keep = (self.view.verticalScrollBar().value(), current.row(), current.column())
         self.refresh()
 
     def refresh(self) -> None:
@@ -360,9 +361,13 @@ class DataPage(QWidget):
         self._scroll_back()
 
     def _scroll_back(self) -> None:
-        keep, self._keep_scroll = self._keep_scroll, None
-        if keep:
-            self.view.verticalScrollBar().setValue(keep)
+        keep, self._keep = self._keep, None
+        if keep is None:
+            return
+        scrolled, row, column = keep
+        if 0 <= row < self.model.rowCount():
+            self.view.setCurrentIndex(self.model.index(row, column))
+        self.view.verticalScrollBar().setValue(scrolled)
 
     def _unreadable(self, db: Path, table: str, exc: Exception) -> None:
         if (self.db, self.table) == (db, table):
