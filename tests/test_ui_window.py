@@ -671,3 +671,23 @@ def test_a_summary_with_a_tab_is_one_line_of_text_in_the_details(make_app, qtbot
     head, _rule, line = runs.stdout.splitlines()
     assert line.endswith("  4.0K /x") and len(line) == head.index("SUMMARY") + 7, runs.stdout
 
+
+
+def test_the_activity_job_filter_keeps_jobs_removed_from_the_jobs_file(make_app, qtbot, home):
+    jobs = '[jobs.keep]\nkind = "demo"\nsteps = 1\n\n[jobs.gone]\nkind = "demo"\nsteps = 1\n'
+    ta = make_app(jobs)
+    for name in ("gone", "gone", "keep"):
+        ta.run_job(name)
+    until(qtbot, lambda: sum(r["state"] == "succeeded"
+                             for r in ta.window.runs_model.loaded_runs()) == 3, timeout=30_000)
+    home.config_file.write_text(jobs.split("\n\n")[0] + "\n", encoding="utf-8")
+    page = ta.window.activity
+    until(qtbot, lambda: page.job_box.findData("keep") >= 0 and
+          page.job_box.itemText(page.job_box.findData("gone")) != "gone")
+    # Its runs stay in the history (`trayjobs runs --job gone` lists them): the filter
+    # finds them too, the job said to be removed.
+    i = page.job_box.findData("gone")
+    assert page.job_box.itemText(i) == "gone (removed)"
+    page.job_box.setCurrentIndex(i)
+    until(qtbot, lambda: ta.window.runs_model.total == 2)
+    assert {r["job"] for r in ta.window.runs_model.loaded_runs()} == {"gone"}

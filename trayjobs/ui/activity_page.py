@@ -213,8 +213,10 @@ class ActivityPage(QWidget):
 
     # -- filters ----------------------------------------------------------------------
 
-    def set_jobs(self, names: list[str], tags: dict[str, list[str]] | None = None) -> None:
-        """The jobs to filter by, and ``tags``: each tag's jobs."""
+    def set_jobs(self, names: list[str], tags: dict[str, list[str]] | None = None,
+                 removed: list[str] = ()) -> None:
+        """The jobs to filter by, and ``tags``: each tag's jobs; ``removed``: jobs no longer
+        in the jobs file whose runs are in the history, listed after the others."""
         self.tag_jobs = tags or {}
         set_tags(self.tag_box, sorted(self.tag_jobs))
         current = self.job_box.currentData()
@@ -223,7 +225,9 @@ class ActivityPage(QWidget):
         self.job_box.addItem("All jobs", None)
         for n in names:
             self.job_box.addItem(n, n)
-        if current is not None and current not in names:
+        for n in removed:
+            self.job_box.addItem(f"{n} (removed)", n)
+        if current is not None and current not in names and current not in removed:
             self.job_box.addItem(current, current)  # runs of a removed job stay findable
         i = self.job_box.findData(current)
         self.job_box.setCurrentIndex(max(0, i))

@@ -345,7 +345,7 @@ class TrayApp(QObject, Commands):
             JobsModel.WATCH, not any(r.get("watch") for r in data["rows"]))
         tags = {t: [r["name"] for r in data["rows"] if t in r["tags"]]
                 for t in sorted({t for r in data["rows"] for t in r["tags"]})}
-        self.window.activity.set_jobs([r["name"] for r in data["rows"]], tags)
+        self.window.activity.set_jobs([r["name"] for r in data["rows"]], tags, data["removed"])
         self.window.jobs_page.set_tags(list(tags))
         self.window.show_config_errors(data["errors"], data["path"])
         self.window.show_settings(data["settings"].model_dump(), data["autostart"])
@@ -451,8 +451,10 @@ def load_jobs(eng: Engine) -> dict[str, Any]:
             if result.get("latest") and (latest_report is None or run["id"] > latest_report[0]):
                 latest_report = (run["id"], result.get("open") or result["latest"])
     kept = [cfg.kept_note()] if cfg.kept_from is not None else []
+    # Jobs since removed from the file whose runs the history keeps, to filter by.
+    removed = sorted(set(store.last_runs()) - set(cfg.jobs), key=str.casefold)
     return {"rows": rows, "paused": paused_all, "errors": [str(e) for e in cfg.errors] + kept,
-            "path": str(cfg.path or ""), "settings": cfg.settings,
+            "path": str(cfg.path or ""), "settings": cfg.settings, "removed": removed,
             "failures": store.list_runs(state="failed", limit=5),
             "attention": store.attention_counts(),
             "running": store.list_runs(state="running", limit=100),
