@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from textwrap import dedent
 
 from helpers import start_worker, trayjobs, wait_run, wait_until, run_state
@@ -34,6 +35,7 @@ def test_kill_9_mid_run_then_restart_recovers(home):
         wait_until(lambda: (run_state(home, slow)["progress_done"] or 0) >= 3)
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(10)
+        killed_at = time.time()
     finally:
         if worker.poll() is None:
             worker.kill()
@@ -50,6 +52,9 @@ def test_kill_9_mid_run_then_restart_recovers(home):
     try:
         old = wait_run(home, slow, "interrupted")
         assert "trayjobs stopped while this run was going" in old["error"]
+        # It ended when its worker was last heard of, not when the next one found it
+        # gone: "took" is not the time nothing ran (a night, after a crash at 23:00).
+        assert old["started_at"] < old["finished_at"] <= killed_at
         store = open_store(home)
         resumed = wait_until(lambda: [r for r in store.list_runs(job="slow")
                                       if r["trigger"] == "recovered"])

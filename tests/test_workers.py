@@ -250,7 +250,8 @@ def test_a_worker_whose_heartbeat_stops_has_its_run_recovered_once_after_its_lea
     silent_at = time.time()
     assert eng.store.beat(worker, now=silent_at)
     old = eng.watcher.wait(rid, "interrupted", timeout=10)
-    assert old["finished_at"] >= silent_at + 1  # not before its lease was up
+    assert old["updated_at"] >= silent_at + 1  # not recovered before its lease was up
+    assert old["finished_at"] == silent_at  # it ended when it was last heard of
     assert "its worker on nas (pid 4242) stopped answering" in old["error"]
     resumed = wait_until(lambda: [r for r in eng.store.list_runs(job="slow")
                                   if r["trigger"] == "recovered"])
@@ -339,8 +340,10 @@ def test_kill_9_of_a_worker_on_another_machine_its_run_recovered_once_after_its_
         other.wait(10)
         killed_at = time.time()
         old = eng.watcher.wait(rid, "interrupted", timeout=20)
-        assert old["finished_at"] >= store.get_worker(nas)["heartbeat_at"] + 2
-        assert old["finished_at"] - killed_at < 2 + 1.5  # found within a beat of it
+        # Recovered once the lease was up, within a beat of it; ended when last heard of.
+        assert old["updated_at"] >= store.get_worker(nas)["heartbeat_at"] + 2
+        assert old["updated_at"] - killed_at < 2 + 1.5
+        assert old["finished_at"] <= killed_at
         resumed = wait_until(lambda: [r for r in store.list_runs(job="slow")
                                       if r["trigger"] == "recovered"])
         assert len(resumed) == 1 and resumed[0]["retry_of"] == rid

@@ -127,16 +127,17 @@ class Recovery:
                 error = "trayjobs stopped while this run was going (closed, killed or crashed)"
             deaths = self.store.deaths_in_a_row(run["id"]) + 1
             expect = claim_of(run)
+            ended_at = _last_heard(run, self.clock())
             if deaths >= MAX_DEATHS:
                 row = self.store.end_attempt(run["id"], state="failed", died=True,
                                              error=f"{error}. {died_text(deaths)}",
-                                             expect=expect)
+                                             expect=expect, finished_at=ended_at)
                 job = self.config.jobs.get(run["job"])
                 if row is not None and job is not None:
                     self._start_hooks(row, job)
             else:
                 row = self.store.end_attempt(run["id"], state="interrupted", died=True,
-                                             error=error, expect=expect)
+                                             error=error, expect=expect, finished_at=ended_at)
             if row is None:
                 continue  # another worker recovered it first
             if worker is not None:
@@ -231,3 +232,12 @@ def claim_of(run: dict[str, Any]) -> tuple[int | None, int]:
 
 def died_text(deaths: int) -> str:
     return f"The job process died {deaths} times in a row running this; not retried again."
+
+
+def _last_heard(run: dict[str, Any], now: float) -> float:
+    """When ``run`` last gave a sign of life (its progress, its worker's heartbeat): it
+    ended then, not when it was found gone (``now``), which may be a night later."""
+    worker = run.get("worker") or {}
+    signs = [t for t in (run.get("started_at"), run.get("updated_at"),
+                         worker.get("heartbeat_at")) if t]
+    return min(max(signs), now) if signs else now
