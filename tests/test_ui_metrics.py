@@ -142,9 +142,9 @@ def test_metrics_page_paints_with_data(make_app, home, qtbot):
     assert state_colour("failed").rgb() in colours_in(page.runs_chart)
 
     page.tag_box.setCurrentIndex(page.tag_box.findData("money"))
-    assert page.summary.text() == "11 runs · 1 failed · 0 with warnings"
+    until(qtbot, lambda: page.summary.text() == "11 runs · 1 failed · 0 with warnings")
     page.period_box.setCurrentIndex(2)
-    assert len(page.buckets) == 30
+    until(qtbot, lambda: len(page.buckets) == 30)
 
 
 def test_metrics_page_paints_empty(make_app, qtbot):
@@ -182,3 +182,28 @@ def test_a_charts_left_end_names_the_day_when_it_is_not_today():
     assert start_label(since, bucket, now) == "Wed 16:00"  # not "16:00", after 15:17
     assert start_label(datetime(2026, 12, 3, 9, 0).timestamp(), 3600, now) == "09:00"
     assert start_label(datetime(2026, 11, 4).timestamp(), 86400, now) == "Nov 04"
+
+
+def test_the_metrics_page_reads_off_the_gui_thread_and_follows_runs_that_end(
+        make_app, qtbot):
+    app = make_app(CONFIG)
+    store = app.engine.store
+    read_on: list[bool] = []
+    metrics = store.metrics
+
+    def recorded(**kw):  # where the page reads: the window must not wait on the store
+        import threading
+        read_on.append(threading.current_thread() is threading.main_thread())
+        return metrics(**kw)
+
+    store.metrics = recorded
+    page = app.window.metrics
+    app.window.show()
+    app.window.tabs.setCurrentWidget(page)
+    until(qtbot, lambda: page.loads > 0)
+    assert page.summary.text() == "No runs in this period"
+    # A run that ends while the page is shown is in its figures, without leaving the page.
+    app.run_job("bank")
+    until(qtbot, lambda: page.summary.text() == "1 run · 0 failed · 0 with warnings",
+          timeout=20_000)
+    assert read_on and not any(read_on)

@@ -11,6 +11,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from ..durations import format_duration
@@ -82,8 +83,14 @@ class MetricsPage(QWidget):
         lay.addLayout(grid, 1)
         self.buckets: list[dict[str, Any]] = []
         self.loads = 0
+        self._asked = 0  # reads asked for: only the latest one's answer is shown
         self.period_box.currentIndexChanged.connect(lambda _i: self.reload())
         self.tag_box.currentIndexChanged.connect(lambda _i: self.reload())
+        # A run that ends changes the figures: read again while shown (runs ending in a
+        # burst, once), and on showing the page again.
+        self._ended = QTimer(self, singleShot=True, interval=500)
+        self._ended.timeout.connect(lambda: self.isVisible() and self.reload())
+        app.bridge.runChanged.connect(lambda _run, final: final and self._ended.start())
 
     def _store_and_config(self):
         eng = getattr(self.app, "engine", None)
@@ -113,9 +120,18 @@ class MetricsPage(QWidget):
         tag = self.tag_box.currentData()
         _label, length, bucket, unit = PERIODS[self.period_box.currentIndex()]
         since, until = period_window(length, bucket, now or time.time())
-        buckets = store.metrics(since=since, until=until, bucket=bucket,
-                                jobs=jobs_tagged(config, tag) if tag else None)
-        self.show_buckets(buckets, (start_label(since, bucket, now or time.time()), "now"), unit)
+        labels = (start_label(since, bucket, now or time.time()), "now")
+        jobs = jobs_tagged(config, tag) if tag else None
+        self._asked += 1
+        asked = self._asked
+
+        def shown(buckets: list[dict[str, Any]]) -> None:
+            if asked == self._asked:  # else another period or tag was chosen meanwhile
+                self.show_buckets(buckets, labels, unit)
+
+        # On the service thread, as the runs list is read: the store may be busy or far.
+        self.app.service.call(lambda: store.metrics(since=since, until=until, bucket=bucket,
+                                                    jobs=jobs), shown)
 
     def show_buckets(self, buckets: list[dict[str, Any]], labels: tuple[str, str],
                      unit: str) -> None:
@@ -132,6 +148,6 @@ class MetricsPage(QWidget):
         runs = sum(b["runs"] for b in buckets)
         failed = sum(b["failed"] or 0 for b in buckets)
         warned = sum(b["warned"] or 0 for b in buckets)
-        self.summary.setText(f"{runs:,} runs · {failed:,} failed · {warned:,} with warnings"
-                             if runs else "No runs in this period")
+        self.summary.setText(f"{runs:,} run{'s' * (runs != 1)} · {failed:,} failed · "
+                             f"{warned:,} with warnings" if runs else "No runs in this period")
         self.loads += 1
