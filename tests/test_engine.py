@@ -224,6 +224,30 @@ def test_overlap_queue_runs_one_at_a_time_and_skip_drops_scheduled_runs(make_eng
     assert eng.watcher.wait(manual)["state"] == "succeeded"
 
 
+def test_a_slow_scheduled_job_queues_one_run_behind_it_not_one_per_slot(make_engine):
+    """Every minute, a run that takes longer: one queued run stands for the slots that
+    come due meanwhile (its log lists them), as a waiting run does; they do not pile up
+    to run back to back for ever. A person's runs still queue each."""
+    eng = make_engine("""
+        [jobs.q]
+        kind = "demo"
+        steps = 200
+        step_time = 0.05
+        every = "1m"
+        overlap = "queue"
+    """)
+    t0 = time.time()
+    eng.tick(now=t0)  # plans the first slot
+    for i in range(1, 6):
+        eng.tick(now=t0 + 60 * i + 1)
+    runs = eng.store.list_runs(job="q", limit=100)
+    assert [r["state"] for r in runs] == ["queued", "running"]
+    log = " ".join(line["message"] for line in eng.store.logs(runs[0]["id"]))
+    assert log.count("also due at") == 3 and "this queued run stands for it" in log
+    manual = eng.submit("q")
+    assert eng.store.get_run(manual)["state"] == "queued"
+
+
 def test_manual_retry_gets_a_fresh_budget(make_engine):
     eng = make_engine("""
         [jobs.bad]

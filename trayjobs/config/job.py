@@ -46,7 +46,9 @@ class JobCommon(_Strict):
         "no worker. Not set: any worker; runs on files (watched folders, `--file`, drops) "
         "go to the host they were started on. Without a cluster every run runs here."))
     overlap: Literal["skip", "queue", "parallel"] = Field(
-        "queue", description="When a run is due while the previous one still runs: skip it, queue it, or run both.")
+        "queue", description="When a run is due while the previous one still runs: skip it, "
+                             "queue it (one queued run stands for every slot due meanwhile), "
+                             "or run both.")
     missed: Literal["skip", "once", "all"] = Field(
         "once", description="Scheduled runs missed while the app was closed or the machine slept: skip them, run once, or run each.")
     then: list[str] = Field(default_factory=empty_list, description="Jobs to run after this one succeeds "

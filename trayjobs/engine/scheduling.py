@@ -74,6 +74,7 @@ class Scheduling:
                     # lead that is no longer ours): its runs are that one's to create.
                     continue
             held = self.store.held(job.name) if p.runs else []
+            queued = self._queued_slot(job) if p.runs and not held else None
             for planned in p.runs:
                 if planned.trigger == "skipped":
                     self.record_skipped(job, trigger="schedule", note=planned.note)
@@ -81,6 +82,11 @@ class Scheduling:
                     # One waiting run stands for every slot that comes due meanwhile.
                     self.store.add_log(held[0]["id"], f"also due at {when(planned.due_at)}"
                                                       f"; this waiting run stands for it")
+                elif queued is not None and planned.trigger == "schedule":
+                    # So does a queued one behind a slow run: else a run slower than its
+                    # interval piles up runs that go back to back for ever.
+                    self.store.add_log(queued["id"], f"also due at {when(planned.due_at)}"
+                                                     f"; this queued run stands for it")
                 else:
                     self.submit(job.name, trigger=planned.trigger, note=planned.note,
                                 scheduled_for=planned.due_at)
@@ -101,6 +107,17 @@ class Scheduling:
         if changed:
             self.bus.emit(JobsChanged("schedule"))
         return min(next_due) if next_due else None
+
+    def _queued_slot(self, job) -> dict | None:
+        """The run of ``job``'s schedule queued behind its running one and not started
+        yet (``overlap = "queue"``), which a slot coming due now adds nothing to; else
+        None."""
+        if job.overlap != "queue":
+            return None
+        for run in self.store.list_runs(job=job.name, state="queued", limit=1):
+            if run["trigger"] in ("schedule", "catch-up") and not run.get("attempt"):
+                return run
+        return None
 
     def _pass_over(self, job, st: dict | None, now_dt: datetime, token: int | None) -> None:
         """Keep a disabled job's next slot ahead of now: its slots go by unrun, and enabling
