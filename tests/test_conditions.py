@@ -473,3 +473,22 @@ def test_check_notes_a_max_wait_that_has_no_condition_to_cut_short(home):
     home.config_file.write_text('[settings]\npause_on_battery = true\n'
                                 '[jobs.bare]\nkind = "demo"\nmax_wait = "2d"\n')
     assert "max_wait" not in trayjobs(home, "check").stderr  # the settings' default applies
+
+
+def test_a_waiting_run_of_a_job_gone_from_the_file_keeps_waiting(system_bus, make_engine,
+                                                                 write_config):
+    """The jobs file saved by moving it away and writing it anew, or the job's lines cut
+    out to be pasted back: a run waiting for the charger does not start (and fail, its job
+    unknown) the moment its job is not in the file."""
+    system_bus.upower(on_battery=True, percentage=50)
+    eng = make_engine(job("backup", when="{ ac_power = true }"))
+    rid = eng.submit("backup", trigger="schedule")
+    eng.watcher.wait(rid, "waiting")
+    write_config(job("other"))
+    eng.reload_config()
+    time.sleep(0.5)
+    run = eng.store.get_run(rid)
+    assert (run["state"], run["wait_reason"]) == ("waiting", "its job is not in the jobs file")
+    write_config(job("backup", when="{ ac_power = false }"))
+    eng.reload_config()  # back, with conditions that hold now: it runs
+    assert eng.watcher.wait(rid)["state"] == "succeeded"

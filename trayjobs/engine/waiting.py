@@ -15,6 +15,8 @@ from .events import Notice, RunChanged
 
 __all__ = ["Waiting"]
 
+GONE = "its job is not in the jobs file"
+
 
 class Waiting:
     """The :class:`~.engine.Engine`'s run conditions (a part of it, kept apart)."""
@@ -102,6 +104,13 @@ class Waiting:
             released = False
             for run in self.store.held():
                 job = self.config.jobs.get(run["job"])
+                if job is None:
+                    # Its lines cut to be pasted back, the file saved by moving it away:
+                    # started now, the run could only fail. It waits for its job (or a
+                    # cancel), which it follows should its conditions come back changed.
+                    if run.get("wait_reason") != GONE:
+                        reasons[run["id"]] = GONE
+                    continue
                 conditions = self.conditions_of(job, run) if job is not None else {}
                 decision = self._decide(job, conditions, now) if conditions else None
                 until = run.get("wait_until")
