@@ -492,3 +492,24 @@ def test_a_waiting_run_of_a_job_gone_from_the_file_keeps_waiting(system_bus, mak
     write_config(job("backup", when="{ ac_power = false }"))
     eng.reload_config()  # back, with conditions that hold now: it runs
     assert eng.watcher.wait(rid)["state"] == "succeeded"
+
+
+def test_a_max_wait_set_while_a_run_waits_applies_to_that_run(system_bus, make_engine,
+                                                             write_config, home):
+    """max_wait added (or changed) in the jobs file while a run waits for the charger:
+    that run goes by the new one, as `trayjobs show` then says; it kept the one it came
+    due with, none here, and waited on."""
+    system_bus.upower(on_battery=True, percentage=50)
+    eng = make_engine(job("backup", when="{ ac_power = true }"))
+    rid = eng.submit("backup", trigger="schedule")
+    run = eng.watcher.wait(rid, "waiting")
+    assert run["wait_until"] is None
+    write_config(job("backup", when="{ ac_power = true }", extra='max_wait = "2h"\n'))
+    eng.reload_config()
+    assert eng.store.get_run(rid)["wait_until"] == pytest.approx(run["created_at"] + 7200)
+    assert "max wait: starts anyway" in trayjobs(home, "show", str(rid)).stdout
+    time.sleep(1.1)
+    write_config(job("backup", when="{ ac_power = true }", extra='max_wait = "1s"\n'))
+    eng.reload_config()
+    run = eng.watcher.wait(rid)
+    assert run["state"] == "succeeded" and "starting anyway: max_wait is 1" in run["note"]

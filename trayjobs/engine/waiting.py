@@ -101,6 +101,7 @@ class Waiting:
             now = self.clock() if now is None else now
             again: list[float] = []
             reasons: dict[int, str] = {}
+            moved: list[int] = []
             released = False
             for run in self.store.held():
                 job = self.config.jobs.get(run["job"])
@@ -113,7 +114,10 @@ class Waiting:
                     continue
                 conditions = self.conditions_of(job, run) if job is not None else {}
                 decision = self._decide(job, conditions, now) if conditions else None
-                until = run.get("wait_until")
+                until = _due(run) + job.max_wait if job.max_wait else None
+                if until != run.get("wait_until"):  # max_wait changed while it waited
+                    self.store.update_run(run["id"], wait_until=until)
+                    moved.append(run["id"])
                 if decision is not None and decision.wait and not (until and now >= until):
                     if decision.reason != run.get("wait_reason"):
                         reasons[run["id"]] = decision.reason
@@ -139,6 +143,8 @@ class Waiting:
             # The battery's level is in the reasons: one commit for them all.
             for row in self.store.set_wait_reasons(reasons) if reasons else ():
                 self.bus.emit(RunChanged(row))
+            for run_id in (i for i in moved if i not in reasons):
+                self.bus.emit(RunChanged(self.store.get_run(run_id)))
         if released:
             self.dispatch_pending()
         return min(again) if again else None
