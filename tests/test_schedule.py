@@ -408,3 +408,31 @@ def test_a_time_zone_that_cannot_be_read_is_said_with_what_to_do(monkeypatch):
         "this computer's time zone cannot be read (/etc/localtime: not a time zone file): "
         "schedules follow UTC until it can; set it (`timedatectl set-timezone "
         "Europe/Paris`), or set TZ to a name such as Europe/Paris")
+
+
+def test_a_running_scheduler_follows_the_computer_taken_to_another_time_zone(
+        make_engine, monkeypatch):
+    """The laptop flown from Berlin to New York, its zone set there while trayjobs runs:
+    the slot planned in Berlin runs as planned, the next at 09:00 in New York, not at
+    09:00 in Berlin (03:00 there) until trayjobs is started again."""
+    import tzlocal
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    tzlocal.reload_localzone()
+    eng = make_engine("""
+        [jobs.morning]
+        kind = "demo"
+        cron = "0 9 * * *"
+        steps = 1
+        step_time = 0
+    """, scheduler=False)
+    now = datetime(2026, 6, 1, 8, 0, tzinfo=BERLIN).timestamp()
+    slot = datetime(2026, 6, 1, 9, 0, tzinfo=BERLIN).timestamp()
+    assert eng.tick(now) == slot
+    monkeypatch.setenv("TZ", "America/New_York")
+    try:
+        # 03:00 there: the next slot is 09:00 that day, not 09:00 in Berlin tomorrow
+        assert eng.tick(slot + 1) == datetime(2026, 6, 1, 9, 0,
+                                              tzinfo=ZoneInfo("America/New_York")).timestamp()
+    finally:
+        monkeypatch.undo()
+        tzlocal.reload_localzone()

@@ -35,12 +35,13 @@ class CronError(ValueError):
     pass
 
 
-def local_zone() -> tzinfo:
+def local_zone(*, fresh: bool = False) -> tzinfo:
     """The machine's real time zone (with its DST rules, not just today's offset): also one
     that ``TZ`` gives as POSIX rules (``CET-1CEST,M3.5.0,M10.5.0/3``), which the C library
     and so this machine's clocks follow. One that cannot be read is UTC, which
-    :func:`zone_problem` says, as the log does once."""
-    zone, problem = _read_zone()
+    :func:`zone_problem` says, as the log does once. ``fresh``: read again, not as first
+    read in this process (the zone set anew while it runs)."""
+    zone, problem = _read_zone(fresh)
     if problem is not None and problem not in _zone_said:
         _zone_said.add(problem)
         import logging
@@ -58,10 +59,10 @@ def zone_problem() -> str | None:
     return _read_zone()[1]
 
 
-def _read_zone() -> tuple[tzinfo, str | None]:
+def _read_zone(fresh: bool = False) -> tuple[tzinfo, str | None]:
     try:
         import tzlocal
-        return tzlocal.get_localzone(), None
+        return (tzlocal.reload_localzone() if fresh else tzlocal.get_localzone()), None
     except Exception as exc:  # an unreadable /etc/localtime must not stop the app
         why = str(exc)  # (exc is gone once the except clause ends)
         tz = os.environ.get("TZ")

@@ -108,6 +108,7 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         super().__init__(home, config=config, connect=mode == "cli")
         self.workers = workers or self.config.settings.workers
         self._tz = tz
+        self._tz_given = tz is not None  # else the machine's, read again at each tick
         self.clock = clock
         self.mode = mode
         self._follower: Follower | None = None
@@ -189,10 +190,17 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
     @property
     def tz(self) -> tzinfo:
         """The zone schedules are planned in: the machine's, looked up when first needed (a
-        foreground ``trayjobs run`` plans nothing)."""
+        foreground ``trayjobs run`` plans nothing), and again at each tick: see
+        :meth:`_read_tz`."""
         if self._tz is None:
             self._tz = local_zone()
         return self._tz
+
+    def _read_tz(self) -> None:
+        """Look at the machine's zone again: a laptop taken to another one has it set there
+        while trayjobs runs, and its schedules follow from their next slot on."""
+        if not self._tz_given:
+            self._tz = local_zone(fresh=True)
 
     # -- life cycle ------------------------------------------------------------------
 

@@ -41,6 +41,8 @@ class Scheduling:
         now = self.clock() if now is None else now
         now_dt = datetime.fromtimestamp(now, timezone.utc)
         leads = self.leadership.held
+        if leads:
+            self._read_tz()
         token = self.leadership.fence
         states = self.store.job_states() if leads else {}
         all_paused = self.paused()
