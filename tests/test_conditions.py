@@ -107,6 +107,27 @@ def test_offline_and_idle_and_path(tmp_path):
     assert not evaluate({"path_exists": str(tmp_path / "backup")}, Facts(), 0.0).wait
 
 
+def test_a_mount_point_in_fstab_holds_only_while_its_drive_is_mounted(tmp_path,
+                                                                      monkeypatch):
+    """path_exists = "/mnt/backup", the folder fstab mounts the backup drive on: that
+    folder is there, empty, with the drive unplugged, and an rsync into it would fill
+    the computer's own disk. It holds once something is mounted there (/proc here),
+    through a link to it as well; a folder fstab does not name holds as it is."""
+    from trayjobs.conditions import paths
+    backup, link = tmp_path / "backup", tmp_path / "drive"
+    backup.mkdir()
+    link.symlink_to(backup)
+    fstab = tmp_path / "fstab"
+    fstab.write_text(f"# <fs> <dir> <type>\nUUID=1234 {backup} ext4 noauto,user 0 2\n"
+                     f"proc /proc proc defaults 0 0\n")
+    monkeypatch.setattr(paths, "FSTAB", str(fstab))
+    for path in (backup, link):
+        d = evaluate({"path_exists": str(path)}, Facts(), 0.0)
+        assert d.wait and d.reason == f"{path} is not mounted (its drive is not plugged in?)"
+    assert not evaluate({"path_exists": "/proc"}, Facts(), 0.0).wait
+    assert not evaluate({"path_exists": str(tmp_path)}, Facts(), 0.0).wait
+
+
 def test_bad_conditions_name_the_key():
     cfg = parse_config("""
         [jobs.a]

@@ -8,6 +8,7 @@ seconds while a run waits on it.
 from __future__ import annotations
 
 import os
+import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
@@ -16,6 +17,9 @@ from ..places import expand, problem
 from .base import MET, Condition, Facts, Verdict
 
 __all__ = ["PathExists"]
+
+#: Where the folders that drives are mounted on are listed.
+FSTAB = "/etc/fstab"
 
 
 def _usable(v: str) -> str:
@@ -35,9 +39,31 @@ class PathExists(Condition):
     recheck = 30.0
 
     def check(self, value: Any, facts: Facts, now: float) -> Verdict:
-        if os.path.exists(expand(value)):
-            return MET
-        return Verdict(False, f"{value} is not there")
+        path = expand(value)
+        if not os.path.exists(path):
+            return Verdict(False, f"{value} is not there")
+        real = os.path.realpath(path)
+        if not os.path.ismount(real) and real in _fstab_mount_points():
+            # The folder fstab mounts a drive on is there, empty, without the drive.
+            return Verdict(False, f"{value} is not mounted (its drive is not plugged in?)")
+        return MET
 
     def describe(self, value: Any) -> str:
         return f"{value} is there"
+
+
+def _fstab_mount_points() -> set[str]:
+    """The folders :data:`FSTAB` mounts something on (none when it cannot be read)."""
+    try:
+        with open(FSTAB, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return set()
+    points = set()
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 2 and not fields[0].startswith("#") and fields[1].startswith("/"):
+            # fstab writes a space in a name as \040, a tab as \011
+            points.add(os.path.normpath(re.sub(r"\\([0-7]{3})",
+                                               lambda m: chr(int(m[1], 8)), fields[1])))
+    return points
