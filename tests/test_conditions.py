@@ -121,9 +121,15 @@ def test_a_mount_point_in_fstab_holds_only_while_its_drive_is_mounted(tmp_path,
     fstab.write_text(f"# <fs> <dir> <type>\nUUID=1234 {backup} ext4 noauto,user 0 2\n"
                      f"proc /proc proc defaults 0 0\n")
     monkeypatch.setattr(paths, "FSTAB", str(fstab))
+    mounts = tmp_path / "mounts"
+    mounts.write_text("proc /proc proc rw 0 0\n")
+    monkeypatch.setattr(paths, "MOUNTS", str(mounts))
     for path in (backup, link):
         d = evaluate({"path_exists": str(path)}, Facts(), 0.0)
         assert d.wait and d.reason == f"{path} is not mounted (its drive is not plugged in?)"
+    # A bind mount on the same file system: the mount table alone says it is mounted.
+    mounts.write_text(f"/dev/sda2 {backup} ext4 rw 0 0\n")
+    assert not evaluate({"path_exists": str(link)}, Facts(), 0.0).wait
     assert not evaluate({"path_exists": "/proc"}, Facts(), 0.0).wait
     assert not evaluate({"path_exists": str(tmp_path)}, Facts(), 0.0).wait
 

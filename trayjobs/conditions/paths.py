@@ -18,8 +18,9 @@ from .base import MET, Condition, Facts, Verdict
 
 __all__ = ["PathExists"]
 
-#: Where the folders that drives are mounted on are listed.
+#: Where the folders that drives are mounted on are listed, and what is mounted now.
 FSTAB = "/etc/fstab"
+MOUNTS = "/proc/self/mounts"
 
 
 def _usable(v: str) -> str:
@@ -43,8 +44,10 @@ class PathExists(Condition):
         if not os.path.exists(path):
             return Verdict(False, f"{value} is not there")
         real = os.path.realpath(path)
-        if not os.path.ismount(real) and real in _fstab_mount_points():
-            # The folder fstab mounts a drive on is there, empty, without the drive.
+        # The folder fstab mounts a drive on is there, empty, without the drive. (A bind
+        # mount within one file system is told by the mount table alone.)
+        if real in _mount_points(FSTAB) and not (os.path.ismount(real)
+                                                 or real in _mount_points(MOUNTS)):
             return Verdict(False, f"{value} is not mounted (its drive is not plugged in?)")
         return MET
 
@@ -52,10 +55,11 @@ class PathExists(Condition):
         return f"{value} is there"
 
 
-def _fstab_mount_points() -> set[str]:
-    """The folders :data:`FSTAB` mounts something on (none when it cannot be read)."""
+def _mount_points(table: str) -> set[str]:
+    """The folders ``table`` (fstab's format) mounts something on (none when it cannot be
+    read)."""
     try:
-        with open(FSTAB, encoding="utf-8", errors="replace") as f:
+        with open(table, encoding="utf-8", errors="replace") as f:
             lines = f.read().splitlines()
     except OSError:
         return set()
