@@ -250,6 +250,28 @@ def test_a_slow_scheduled_job_queues_one_run_behind_it_not_one_per_slot(make_eng
     assert eng.store.get_run(manual)["state"] == "queued"
 
 
+def test_overlap_skip_says_when_the_run_before_had_not_started_yet(make_engine):
+    """missed = "all" with overlap = "skip": the catch-up runs after the first are skipped
+    while it waits to start, and say that, not that a run was still going."""
+    eng = make_engine("""
+        [jobs.s]
+        kind = "demo"
+        steps = 1
+        step_time = 0
+        every = "1h"
+        missed = "all"
+        overlap = "skip"
+    """, scheduler=False, workers=1, start=False)
+    t0 = time.time()
+    eng.tick(now=t0)  # plans the first slot (not started: nothing runs)
+    eng.store.set_job_state("s", next_run_at=t0 - 3 * 3600)
+    eng.tick(now=t0)
+    runs = eng.store.list_runs(job="s")
+    assert [r["state"] for r in runs] == ["skipped", "skipped", "skipped", "queued"]
+    assert runs[0]["error"] == ("a run of this job was still waiting to start "
+                                "(overlap = \"skip\")")
+
+
 def test_manual_retry_gets_a_fresh_budget(make_engine):
     eng = make_engine("""
         [jobs.bad]

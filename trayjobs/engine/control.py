@@ -200,11 +200,17 @@ class Control(Hooks):
         if conditions:
             inputs["conditions"] = True  # wait for the job's conditions like a due run
         state, error = "queued", None
+        active = (self.store.active_runs(job.name) if due_at is None and job.overlap == "skip"
+                  and trigger not in EXPLICIT_TRIGGERS else [])
         if due_at is not None:
             state = SCHEDULED
-        elif (job.overlap == "skip" and trigger not in EXPLICIT_TRIGGERS
-                and self.store.active_runs(job.name)):
-            state, error = "skipped", "the previous run was still going (overlap = \"skip\")"
+        elif active:
+            # Said as it is: a run not started yet (catch-ups of missed = "all", busy
+            # workers) is not one still going.
+            going = any(r["state"] in ("running", "retrying") for r in active)
+            state, error = "skipped", (
+                "the previous run was still going" if going
+                else "a run of this job was still waiting to start") + ' (overlap = "skip")'
         pinned = self._host_for(job, files=bool(files), host=host)
         handed = state == "queued" and self._hands_itself(job, trigger, inputs, pinned)
         run = self.store.insert_run(
