@@ -461,3 +461,33 @@ def test_a_pattern_that_can_backtrack_is_a_warning_under_its_rule_not_a_refusal(
                            "repeat"), said
     dlg.rows["filters"].editor.set_value(True, [{"regex": "^a+$"}])
     assert dlg.validate() and dlg.rows["filters"].error.text() == ""
+
+
+def test_a_save_does_not_overwrite_what_changed_in_the_file_since_the_editor_opened(
+        app, qtbot, home):
+    # The editor wrote its whole form over the job: a hand edit made to the same job while
+    # the editor was open was lost, and a new job saved under a name just added by hand
+    # replaced that job, both without a word.
+    app.edit_job("count")
+    until(qtbot, lambda: getattr(app, "editor", None) is not None)
+    dlg = app.editor
+    dlg.description.setText("from the editor")
+    path = home.config_file
+    path.write_text(path.read_text().replace("steps = 10", "steps = 7"))
+    dlg.save()
+    until(qtbot, lambda: dlg.errors.text().startswith("Not saved"))
+    assert "count was changed in the jobs file since this editor opened" in dlg.errors.text()
+    assert "steps = 7" in path.read_text() and "from the editor" not in path.read_text()
+    assert dlg.isVisible() and dlg.description.text() == "from the editor"  # nothing lost
+    dlg.done(0)
+
+    app.edit_job(None)
+    until(qtbot, lambda: getattr(app, "editor", None) is not None and app.editor is not dlg)
+    new = app.editor
+    new.name.setText("fresh")
+    new.rows["command"].editor.w.setText("true")
+    path.write_text(path.read_text() + '\n[jobs.fresh]\nkind = "demo"  # mine\n')
+    new.save()
+    until(qtbot, lambda: new.errors.text().startswith("Not saved"))
+    assert "a job called “fresh” was added to the jobs file" in new.errors.text()
+    assert 'kind = "demo"  # mine' in path.read_text()

@@ -109,13 +109,19 @@ class ConfigDocument:
 
     # -- editing --------------------------------------------------------------------
 
-    def set_job(self, name: str, values: dict[str, Any], *, old_name: str | None = None) -> None:
+    def set_job(self, name: str, values: dict[str, Any], *, old_name: str | None = None,
+                opened_with: Any = ...) -> None:
         """Make job ``name`` hold exactly ``values``; ``old_name`` renames an existing job
-        (and the ``then`` lists that name it)."""
+        (and the ``then`` lists that name it).
+
+        ``opened_with`` is the job as the form being saved showed it (``None``: a new job):
+        if the file has changed it since, the edit is refused rather than written over it."""
         name = name.strip()
         if not name:
             raise UserError("a job needs a name")
         jobs = self._jobs(create=True)
+        if opened_with is not ...:
+            self._unchanged_since(name, old_name, opened_with)
         if old_name is not None and old_name != name:
             if name in jobs:
                 raise UserError(f"there is already a job called {name!r}")
@@ -144,6 +150,17 @@ class ConfigDocument:
             if part.value.body and not self.text.endswith("\n\n"):
                 table.trivia.indent = "\n"
             part[name] = table
+
+    def _unchanged_since(self, name: str, old_name: str | None, opened_with: Any) -> None:
+        jobs = self._jobs(create=True)
+        if opened_with is None or old_name != name:
+            if name in jobs:
+                raise UserError(f"a job called “{name}” was added to the jobs file since this "
+                                f"editor opened: choose another name")
+        if opened_with is not None and old_name in jobs and self.job(old_name) != opened_with:
+            raise UserError(f"{old_name} was changed in the jobs file since this editor opened "
+                            f"(by hand, or in another window), and saving would undo that: "
+                            f"copy what you typed, close the editor and open the job again")
 
     def delete_job(self, name: str) -> None:
         jobs = self._jobs()

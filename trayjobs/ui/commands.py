@@ -267,7 +267,7 @@ class Commands:
                           on_error=lambda _e: self.refresh_jobs())
 
     def save_job(self, name: str, values: dict[str, Any], *, old_name: str | None = None,
-                 on_saved: Callable[[Any], None] | None = None,
+                 opened_with: Any = ..., on_saved: Callable[[Any], None] | None = None,
                  on_error: Callable[[Exception], None] | None = None) -> None:
         def done(r: Any) -> None:
             self.status(f"Saved {name}")
@@ -275,7 +275,8 @@ class Commands:
             if on_saved:
                 on_saved(r)
 
-        self._edit_config(lambda d: d.set_job(name, values, old_name=old_name), job=name,
+        self._edit_config(lambda d: d.set_job(name, values, old_name=old_name,
+                                                   opened_with=opened_with), job=name,
                           on_done=done, on_error=on_error)
 
     def duplicate_job(self, name: str) -> None:

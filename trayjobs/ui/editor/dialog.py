@@ -594,6 +594,7 @@ class JobEditor(QDialog):
         self.save_btn.setEnabled(False)
         name = self.job_name()
         self.app.save_job(name, self.values(), old_name=self.old_name,
+                          opened_with=self.original if self.old_name is not None else None,
                           on_saved=lambda _r: self._saved(name), on_error=self._save_failed)
 
     def _saved(self, name: str) -> None:
