@@ -691,3 +691,19 @@ def test_the_activity_job_filter_keeps_jobs_removed_from_the_jobs_file(make_app,
     page.job_box.setCurrentIndex(i)
     until(qtbot, lambda: ta.window.runs_model.total == 2)
     assert {r["job"] for r in ta.window.runs_model.loaded_runs()} == {"gone"}
+
+
+def test_settings_the_file_allows_are_shown_as_they_are_and_not_rewritten(make_app, qtbot, home):
+    # keep_runs may be up to 1,000,000,000, but its box stopped at 10,000,000: a file with
+    # 50,000,000 showed 10,000,000, the page counted as changed from the start (so it no
+    # longer followed the file), and saving any other setting wrote 10000000 over the file's.
+    from ui_support import CONFIG
+    app = make_app("[settings]\nkeep_runs = 50_000_000  # years of runs\n" + CONFIG)
+    page = app.window.settings_page
+    until(qtbot, lambda: page._loaded.get("keep_runs") == 50_000_000)
+    assert page.keep_runs.value() == 50_000_000
+    assert not page.dirty and not page.save_btn.isEnabled()
+    page.notify_success.setChecked(True)
+    page.save_btn.click()
+    until(qtbot, lambda: "notify_success = true" in home.config_file.read_text())
+    assert "keep_runs = 50_000_000  # years of runs" in home.config_file.read_text()

@@ -32,6 +32,16 @@ def parse_quiet_hours(text: str | None) -> tuple[QTime, QTime] | None:
     return (ta, tb) if ta.isValid() and tb.isValid() else None
 
 
+def _bounds(key: str) -> tuple[int, int]:
+    """The smallest and largest value the config takes for a whole-number setting: its box
+    holds all of them (one that stopped short showed, and then saved, a different number)."""
+    low, high = 0, 2**31 - 1
+    for rule in Settings.model_fields[key].metadata:
+        low = int(getattr(rule, "ge", low))
+        high = min(int(getattr(rule, "le", high)), 2**31 - 1)
+    return low, high
+
+
 def settings_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """The keys to write: changed values; a value back at its default is removed (None)."""
     out = {}
@@ -88,7 +98,7 @@ class SettingsPage(QWidget):
         self.autostart = named(QCheckBox("Start trayjobs when I &log in (in the tray)"),
                                "Start at login", "Adds trayjobs to your desktop's autostart list.")
         self.workers = named(QSpinBox(), "Workers", desc["workers"])
-        self.workers.setRange(1, 16)
+        self.workers.setRange(*_bounds("workers"))
         self.workers_note = QLabel("Takes effect the next time trayjobs starts.")
         self.workers_note.hide()
         self.pause_on_battery = named(QCheckBox("Pause all jobs while on &battery"),
@@ -105,15 +115,15 @@ class SettingsPage(QWidget):
         gl.addRow(self.only_unmetered)
 
         self.keep_days = named(QSpinBox(), "Keep runs for days", desc["keep_days"])
-        self.keep_days.setRange(1, 36500)
+        self.keep_days.setRange(*_bounds("keep_days"))
         self.keep_days.setSuffix(" days")
         self.keep_runs = named(QSpinBox(), "Keep at most runs", desc["keep_runs"])
-        self.keep_runs.setRange(100, 10_000_000)
+        self.keep_runs.setRange(*_bounds("keep_runs"))
         self.keep_runs.setSingleStep(1000)
         self.keep_runs.setGroupSeparatorShown(True)
         self.keep_runs.setSuffix(" runs")
         self.keep_failed = named(QSpinBox(), "Keep failed runs for days", desc["keep_failed_days"])
-        self.keep_failed.setRange(1, 36500)
+        self.keep_failed.setRange(*_bounds("keep_failed_days"))
         self.keep_failed.setSuffix(" days")
         self.prune_btn = named(QPushButton("&Clean up now"), "Clean up history now",
                                "Remove the runs these rules no longer keep, right away.")
