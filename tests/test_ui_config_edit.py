@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 import os
 from textwrap import dedent
 
@@ -80,7 +81,8 @@ def test_new_job_duplicate_and_delete():
                            "sections": [{"title": "Runs", "query": "SELECT 1\nFROM runs"}],
                            "formats": ["html"]})
     assert '\n\n[jobs.report]\nkind = "report"' in doc.text
-    assert '[[jobs.report.sections]]\ntitle = "Runs"\nquery = """SELECT 1\nFROM runs\n"""' in doc.text
+    assert '[[jobs.report.sections]]\ntitle = "Runs"\nquery = """\nSELECT 1\nFROM runs"""' in doc.text
+    assert doc.job("report")["sections"][0]["query"] == "SELECT 1\nFROM runs"
     copy = doc.duplicate_job("count")
     assert copy == "count copy" and doc.job(copy)["enabled"] is False
     assert doc.duplicate_job("count") == "count copy 2"
@@ -193,3 +195,26 @@ def test_toml_values_on_their_own():
     assert parse_toml_value("[1, 2]") == [1, 2]
     with pytest.raises(ValueError):
         parse_toml_value("{ zip = }")
+
+
+def test_text_of_several_lines_reads_back_as_it_was_written():
+    # A value of several lines gained a line break at its end ("SELECT 1\nFROM t" read back
+    # as "SELECT 1\nFROM t\n"), and a Windows line break lost its carriage return.
+    values = ["SELECT 1\nFROM t", "ends\n", "\nstarts", "crlf\r\nline", 'ends with "\n"',
+              "back\\slash\n\\", 'q"""\n"""', "tab\t\n\x01 ü 😀"]
+    doc = ConfigDocument("")
+    for i, v in enumerate(values):
+        doc.set_job(f"j{i}", {"kind": "command", "command": v, "env": {"A": v}})
+    jobs = tomllib.loads(doc.text)["jobs"]
+    for i, v in enumerate(values):
+        assert jobs[f"j{i}"]["command"] == v and jobs[f"j{i}"]["env"]["A"] == v
+    assert 'command = """\nSELECT 1\nFROM t"""\n' in doc.text  # still easy to read
+
+
+def test_a_reports_sections_read_back_unchanged_in_the_editor(qtbot):
+    from trayjobs.ui.editor.widgets import SectionsEditor
+    box = SectionsEditor("sections")
+    qtbot.addWidget(box)
+    sections = [{"title": "Runs", "query": "SELECT job, count(*)\nFROM runs GROUP BY job"}]
+    box.set_value(True, sections)
+    assert box.value() == (True, sections)

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
-from tomlkit.items import AoT, InlineTable, Item, Table
+from tomlkit.items import AoT, InlineTable, Item, String, StringType, Table, Trivia
 
 from .config import HOOK_KEYS, Config, parse_config, read_jobs_file
 from .errors import ConfigError, UserError
 
-__all__ = ["ConfigDocument", "EditRefused", "toml_value", "parse_toml_value"]
+__all__ = ["ConfigDocument", "EditRefused", "toml_value", "text_item", "parse_toml_value"]
 
 
 class EditRefused(UserError):
@@ -343,7 +343,7 @@ def toml_value(value: Any, *, key: str = "") -> Item:
             for v in value:
                 t = tomlkit.table()
                 for k, x in v.items():
-                    t[k] = _text_item(x) if isinstance(x, str) else toml_value(x, key=k)
+                    t[k] = text_item(x) if isinstance(x, str) else toml_value(x, key=k)
                 aot.append(t)
             return aot
         arr = tomlkit.array()
@@ -358,14 +358,21 @@ def toml_value(value: Any, *, key: str = "") -> Item:
             arr.append(toml_value(v))
         return arr
     if isinstance(value, str):
-        return _text_item(value)
+        return text_item(value)
     return tomlkit.item(value)
 
 
-def _text_item(value: str) -> Item:
-    if "\n" in value:
-        return tomlkit.string(value if value.endswith("\n") else value + "\n", multiline=True)
-    return tomlkit.item(value)
+def text_item(value: str) -> Item:
+    """Text as TOML that reads back as exactly this text: several lines go in a multi-line
+    string starting on a line of its own (that first line break is not part of the value,
+    so none is added at the end either), with any carriage return written as ``\\r`` (a
+    raw one in a multi-line string is read as a plain line break)."""
+    if "\n" not in value:
+        return tomlkit.item(value)
+    raw = String.from_raw(value, StringType.MLB).as_string()[3:-3]
+    if not raw.startswith("\n"):
+        raw = "\n" + raw
+    return String(StringType.MLB, value, raw.replace("\r", "\\r"), Trivia())
 
 
 def _set_key(table: Table | InlineTable, key: str, value: Any) -> None:

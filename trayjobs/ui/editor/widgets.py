@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGridLayout, Q
                                QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit,
                                QPushButton, QToolButton, QVBoxLayout, QWidget)
 
+from ...config_edit import text_item
 from .fields import FieldEditor, plain_help
 
 __all__ = ["FolderListEditor", "FilterListEditor", "ActionEditor", "SectionsEditor", "ThenEditor",
@@ -372,8 +373,7 @@ class SectionsEditor(FieldEditor):
             for sec in value:
                 t = tomlkit.table()
                 for k, v in sec.items():
-                    t[k] = tomlkit.string(v if v.endswith("\n") else v + "\n", multiline=True) \
-                        if isinstance(v, str) and "\n" in v else v
+                    t[k] = text_item(v) if isinstance(v, str) else v
                 aot.append(t)
             doc["sections"] = aot
             self.text.setPlainText(tomlkit.dumps(doc).strip() + "\n")
