@@ -491,3 +491,23 @@ def test_a_save_does_not_overwrite_what_changed_in_the_file_since_the_editor_ope
     until(qtbot, lambda: new.errors.text().startswith("Not saved"))
     assert "a job called “fresh” was added to the jobs file" in new.errors.text()
     assert 'kind = "demo"  # mine' in path.read_text()
+
+
+def test_a_read_only_jobs_file_is_not_written_and_the_editor_says_why(app, qtbot, home):
+    # The file was replaced all the same (a new file renamed over it, given its mode), so a
+    # jobs file made read-only to keep it as it is was changed from the window anyway.
+    path = home.config_file
+    before = path.read_text()
+    path.chmod(0o444)
+    app.edit_job("count")
+    until(qtbot, lambda: getattr(app, "editor", None) is not None)
+    dlg = app.editor
+    dlg.description.setText("changed")
+    dlg.save()
+    until(qtbot, lambda: dlg.errors.text().startswith("Not saved"))
+    assert f"{path} is read-only" in dlg.errors.text() and "chmod u+w" in dlg.errors.text()
+    assert path.read_text() == before and dlg.isVisible() and dlg.save_btn.isEnabled()
+    path.chmod(0o644)
+    with qtbot.waitSignal(dlg.saved, timeout=10_000):
+        dlg.save()
+    assert 'description = "changed"' in path.read_text()

@@ -13,6 +13,7 @@ No Qt here: the window calls this through its service thread.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 import tomllib
 from pathlib import Path
@@ -285,7 +286,16 @@ class ConfigDocument:
             mode = target.stat().st_mode & 0o777
         except FileNotFoundError:
             pass
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        if mode is not None and not mode & stat.S_IWUSR:
+            # Renaming a new file over it would work (the folder is writable), but a file
+            # made read-only is one its owner wants kept as it is.
+            raise UserError(f"{target} is read-only, so nothing was written; make it "
+                            f"writable (chmod u+w {target}) to save from the window")
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        except OSError as exc:
+            raise UserError(f"{target} could not be written ({exc.strerror} in "
+                            f"{target.parent}), so nothing was saved") from None
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
                 f.write(text)
