@@ -218,3 +218,43 @@ def test_a_reports_sections_read_back_unchanged_in_the_editor(qtbot):
     sections = [{"title": "Runs", "query": "SELECT job, count(*)\nFROM runs GROUP BY job"}]
     box.set_value(True, sections)
     assert box.value() == (True, sections)
+
+
+def test_deleting_a_job_takes_its_own_comments_and_leaves_the_next_jobs():
+    # The comment above a job's header is read as the end of the job before it: deleting
+    # "b" left "# b: the nightly thing" above "c", and took "# c comes last" away with b.
+    text = dedent('''\
+        # my jobs
+
+        [jobs.a]
+        kind = "demo"
+        # steps = 3
+
+        # b: the nightly thing
+        # runs at night
+        [jobs.b]
+        kind = "demo"  # demo
+
+        [jobs.b.watch]
+        folder = "/tmp"
+
+        # c comes last
+        [jobs.c]
+        kind = "demo"
+        ''')
+    doc = ConfigDocument(text)
+    doc.delete_job("b")
+    assert doc.text == dedent('''\
+        # my jobs
+
+        [jobs.a]
+        kind = "demo"
+        # steps = 3
+
+        # c comes last
+        [jobs.c]
+        kind = "demo"
+        ''')
+    doc = ConfigDocument(text)
+    doc.delete_job("c")
+    assert doc.text == text.split("\n# c comes last")[0]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
-from tomlkit.items import AoT, InlineTable, Item, String, StringType, Table, Trivia
+from tomlkit.items import AoT, Comment, InlineTable, Item, String, StringType, Table, Trivia, Whitespace
 
 from .config import HOOK_KEYS, Config, parse_config, read_jobs_file
 from .errors import ConfigError, UserError
@@ -167,7 +167,21 @@ class ConfigDocument:
         jobs = self._jobs()
         if jobs is None or name not in jobs:
             raise UserError(f"there is no job called {name!r} in the config file")
-        self._part(name).remove(name)
+        part = self._part(name)
+        body = part.value.body
+        i = next(i for i, (k, _v) in enumerate(body) if k is not None and k.key == name)
+        # The comments just above a job's header are read as the end of the table before
+        # it, and those above the next job's as the end of this one: the job's go with it,
+        # the next job's stay.
+        tail = _cut_tail(_last_table(part[name]), (Comment, Whitespace))
+        before = next((v for _k, v in reversed(body[:i]) if isinstance(v, (Table, AoT))), None)
+        part.remove(name)
+        if before is not None:
+            last = _last_table(before)
+            _cut_tail(last, Comment)     # the job's own comments, just above it
+            _cut_tail(last, Whitespace)  # the blank line that set them apart
+            for item in tail:
+                last.value.append(None, item)
         self._rename_references(name, None)
 
     def duplicate_job(self, name: str, new_name: str | None = None) -> str:
@@ -312,6 +326,28 @@ class ConfigDocument:
             raise
         self.original = text
         return named
+
+
+def _last_table(item: Table | AoT) -> Table:
+    """The table whose body ends where ``item`` ends in the file (its last sub-table's)."""
+    table = item.body[-1] if isinstance(item, AoT) else item
+    keyed = [v for k, v in table.value.body if k is not None]
+    if keyed and isinstance(keyed[-1], (Table, AoT)):
+        return _last_table(keyed[-1])
+    return table
+
+
+def _cut_tail(table: Table, kinds: type | tuple[type, ...]) -> list[Item]:
+    """Take the lines of these kinds (comments, blank lines) at the end of a table's body,
+    after its last key; they are returned in order."""
+    body = table.value.body
+    cut = len(body)
+    while cut and body[cut - 1][0] is None and isinstance(
+            body[cut - 1][1], kinds):
+        cut -= 1
+    tail = [v for _k, v in body[cut:]]
+    del body[cut:]
+    return tail
 
 
 def _forget_headers(table: Table) -> None:
