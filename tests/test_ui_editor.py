@@ -511,3 +511,15 @@ def test_a_read_only_jobs_file_is_not_written_and_the_editor_says_why(app, qtbot
     with qtbot.waitSignal(dlg.saved, timeout=10_000):
         dlg.save()
     assert 'description = "changed"' in path.read_text()
+
+
+def test_a_watched_folder_written_in_short_is_shown_not_dropped(qtbot, home, tmp_path):
+    # `watch = "~/Downloads"` (the file's check asks for a table) opened as a job watching
+    # nothing, and a save took the folder out of the job for good; a pattern written as a
+    # string went the same way.
+    dlg = editor(qtbot, home, name="j", values={"kind": "import", "watch": str(tmp_path)})
+    assert dlg.trigger.watch_on.isChecked() and dlg.trigger.watch_folder.text() == str(tmp_path)
+    assert dlg.trigger.values()["watch"] == {"folder": str(tmp_path)}
+    dlg = editor(qtbot, home, name="j", values={
+        "kind": "import", "watch": {"folder": str(tmp_path), "patterns": "*.csv"}})
+    assert dlg.trigger.values()["watch"] == {"folder": str(tmp_path), "patterns": ["*.csv"]}

@@ -275,11 +275,15 @@ class TriggerEditor(QWidget):
             self.mode.button(mode).setChecked(True)
             self.stack.setCurrentIndex(mode)
             self.missed.setCurrentIndex(max(0, self.missed.findData(job.get("missed", "once"))))
-            watch = job.get("watch") if isinstance(job.get("watch"), dict) else None
+            watch = job.get("watch")
+            if isinstance(watch, str):  # the folder alone: shown (and saved) as a table
+                watch = {"folder": watch}
+            watch = watch if isinstance(watch, dict) else None
             self.watch_on.setChecked(watch is not None)
             watch = watch or {}
             self.watch_folder.setText(str(watch.get("folder", "")))
             pats = watch.get("patterns")
+            pats = [pats] if isinstance(pats, str) else pats
             self.watch_patterns.setText(", ".join(pats) if isinstance(pats, list) and
                                         pats != ["*"] else "")
             self.watch_recursive.setChecked(bool(watch.get("recursive")))
