@@ -523,3 +523,14 @@ def test_a_watched_folder_written_in_short_is_shown_not_dropped(qtbot, home, tmp
     dlg = editor(qtbot, home, name="j", values={
         "kind": "import", "watch": {"folder": str(tmp_path), "patterns": "*.csv"}})
     assert dlg.trigger.values()["watch"] == {"folder": str(tmp_path), "patterns": ["*.csv"]}
+
+
+def test_an_every_the_file_cannot_read_is_kept_and_explained_not_made_hourly(qtbot, home):
+    # `every = "1 fortnight"` opened as "Every 1 hour", accepted: a save made the job hourly.
+    dlg = editor(qtbot, home, name="j", values={"kind": "demo", "every": "1 fortnight"})
+    assert dlg.trigger.values()["every"] == "1 fortnight"
+    assert not dlg.validate() and not dlg.save_btn.isEnabled()
+    assert "fortnight" in dlg.trigger.schedule_error.text()
+    dlg.trigger.every_n.setValue(14)
+    dlg.trigger.every_unit.setCurrentIndex(dlg.trigger.every_unit.findData("days"))
+    assert dlg.trigger.values()["every"] == "14d" and dlg.validate()
