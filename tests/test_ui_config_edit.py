@@ -258,3 +258,13 @@ def test_deleting_a_job_takes_its_own_comments_and_leaves_the_next_jobs():
     doc = ConfigDocument(text)
     doc.delete_job("c")
     assert doc.text == text.split("\n# c comes last")[0]
+
+
+def test_a_job_renamed_or_deleted_in_the_file_meanwhile_is_not_saved_again():
+    # Saved from an editor opened before, it came back as a second job beside the renamed one
+    # (both then ran).
+    doc = ConfigDocument(TEXT.replace("[jobs.count]", "[jobs.counter]"))
+    was = ConfigDocument(TEXT).job("count")
+    with pytest.raises(UserError, match="count is no longer in the jobs file"):
+        doc.set_job("count", was, old_name="count", opened_with=was)
+    assert "count" not in doc.job_names()

@@ -158,7 +158,11 @@ class ConfigDocument:
             if name in jobs:
                 raise UserError(f"a job called “{name}” was added to the jobs file since this "
                                 f"editor opened: choose another name")
-        if opened_with is not None and old_name in jobs and self.job(old_name) != opened_with:
+        if opened_with is not None and old_name not in jobs:
+            raise UserError(f"{old_name} is no longer in the jobs file (it was renamed or "
+                            f"deleted since this editor opened), so it was not saved again: "
+                            f"copy what you typed, close the editor and look at the job list")
+        if opened_with is not None and self.job(old_name) != opened_with:
             raise UserError(f"{old_name} was changed in the jobs file since this editor opened "
                             f"(by hand, or in another window), and saving would undo that: "
                             f"copy what you typed, close the editor and open the job again")
