@@ -534,3 +534,12 @@ def test_an_every_the_file_cannot_read_is_kept_and_explained_not_made_hourly(qtb
     dlg.trigger.every_n.setValue(14)
     dlg.trigger.every_unit.setCurrentIndex(dlg.trigger.every_unit.findData("days"))
     assert dlg.trigger.values()["every"] == "14d" and dlg.validate()
+
+
+def test_a_lone_folder_or_rule_written_without_brackets_is_shown_as_one_item(qtbot, home):
+    # `locations = "~/Downloads"` opened as eleven folders of one letter each ("/", "t", …),
+    # and `filters = { age = "older than 30d" }` as no rule at all.
+    dlg = editor(qtbot, home, name="j", values={
+        "kind": "cleanup", "locations": "/tmp/in", "filters": {"age": "older than 30d"}})
+    assert dlg.rows["locations"].editor.value() == (True, ["/tmp/in"])
+    assert dlg.rows["filters"].editor.value() == (True, [{"age": "older than 30d"}])

@@ -84,12 +84,18 @@ class FolderListEditor(FieldEditor):
         self.present = present
         self.list.blockSignals(True)
         self.list.clear()
-        for loc in value or []:
+        for loc in _one_or_many(value):
             if isinstance(loc, str):
                 self.add_folder(loc)
             elif isinstance(loc, dict) and "path" in loc:
                 self.add_folder(loc["path"], {k: v for k, v in loc.items() if k != "path"})
         self.list.blockSignals(False)
+
+
+def _one_or_many(value: Any) -> list[Any]:
+    """A list's items; one item written without the brackets (a folder's path, a rule's
+    table) is that one item, not its letters or its keys."""
+    return [value] if isinstance(value, (str, dict)) else list(value or [])
 
 
 #: filter key -> (label, placeholder, kind of value)
@@ -221,7 +227,7 @@ class FilterListEditor(FieldEditor):
             r.setParent(None)
             r.deleteLater()
         self.rows.clear()
-        for spec in value or []:
+        for spec in _one_or_many(value):
             if isinstance(spec, dict):
                 self.add_row(spec)
         self.empty_note.setVisible(not self.rows)
