@@ -414,7 +414,7 @@ def test_one_text_where_a_list_may_be_is_one_item_of_the_list(qtbot, home):
                                                    "mode": "upsert", "pk": "id"})
     assert dlg.rows["pk"].editor.w.text() == "id"
     assert dlg.validate()
-    assert dlg.values()["pk"] == ["id"]
+    assert dlg.values()["pk"] == "id"  # as the file has it (the kind reads it as ["id"])
 
 
 def test_the_editor_writes_true_false_and_numbers_as_toml_types(qtbot, home):
@@ -543,3 +543,17 @@ def test_a_lone_folder_or_rule_written_without_brackets_is_shown_as_one_item(qtb
         "kind": "cleanup", "locations": "/tmp/in", "filters": {"age": "older than 30d"}})
     assert dlg.rows["locations"].editor.value() == (True, ["/tmp/in"])
     assert dlg.rows["filters"].editor.value() == (True, [{"age": "older than 30d"}])
+
+
+def test_a_one_item_list_written_as_text_is_written_back_as_it_was(qtbot, home):
+    # `pk = "id"` and `then = "tidy"` (a list of one, written short) came back as
+    # ["id"] and ["tidy"] after a save that changed something else.
+    text = ('[jobs.j]\nkind = "import"\ndatabase = "/tmp/x.db"\ntable = "t"\npk = "id"\n'
+            'then = "tidy"\n\n[jobs.tidy]\nkind = "demo"\n')
+    values = {"kind": "import", "database": "/tmp/x.db", "table": "t", "pk": "id",
+              "then": "tidy"}
+    dlg = editor(qtbot, home, name="j", values=values, text=text)
+    out = dlg.values()
+    assert out["pk"] == "id" and out["then"] == "tidy"
+    dlg.rows["pk"].editor.w.setText("id, day")
+    assert dlg.values()["pk"] == ["id", "day"]

@@ -424,6 +424,8 @@ class JobEditor(QDialog):
                 continue
             if not present:
                 continue
+            if _one_as_written(row.editor, value, self.original.get(key)):
+                value = self.original[key]  # `pk = "id"` stays so, not ["id"]
             if key.startswith("retry."):
                 retry[key[6:]] = value
             else:
@@ -650,6 +652,14 @@ class JobEditor(QDialog):
     def done(self, result: int) -> None:
         self.preview_runner.stop()
         super().done(result)
+
+
+def _one_as_written(editor: FieldEditor, value: Any, written: Any) -> bool:
+    """True when a list field holds the one item the file wrote without brackets (a list of
+    names, where text is read as a list of one; a command's text and list differ)."""
+    listed = isinstance(editor, ThenEditor) or getattr(
+        getattr(editor, "spec", None), "kind", None) == "list"
+    return listed and isinstance(written, str) and value == [written]
 
 
 def _reserve_lines(label: QLabel, lines: int) -> None:
