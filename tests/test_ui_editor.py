@@ -557,3 +557,12 @@ def test_a_one_item_list_written_as_text_is_written_back_as_it_was(qtbot, home):
     assert out["pk"] == "id" and out["then"] == "tidy"
     dlg.rows["pk"].editor.w.setText("id, day")
     assert dlg.values()["pk"] == ["id", "day"]
+
+
+def test_an_environment_value_written_as_a_toml_true_or_number_is_shown_as_written(qtbot, home):
+    # `DEBUG = true` (the file asks for text in quotes) became the text "True", Python's
+    # spelling: a program testing for "true" or "1" was then given something else.
+    dlg = editor(qtbot, home, name="j", values={
+        "kind": "command", "command": "true", "env": {"DEBUG": True, "N": 3, "R": 0.5}})
+    assert dlg.rows["env"].editor.value() == (True, {"DEBUG": "true", "N": "3", "R": "0.5"})
+    assert dlg.validate()

@@ -20,7 +20,7 @@ from shiboken6 import isValid
 from ..secret_dialog import SecretValueDialog, keyring_call
 from ..theme import muted_colour
 from .fields import FieldSpec
-from .structured import KeyValueEditor
+from .structured import KeyValueEditor, as_text
 
 __all__ = ["EnvEditor", "SecretNames"]
 
@@ -240,4 +240,4 @@ class EnvEditor(KeyValueEditor):
         if isinstance(value, dict) and "secret" in value:
             self.add_row(name, secret=str(value["secret"]))
         else:
-            self.add_row(name, str(value))
+            self.add_row(name, as_text(value))

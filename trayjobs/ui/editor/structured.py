@@ -13,7 +13,14 @@ from PySide6.QtWidgets import (QAbstractItemView, QFormLayout, QGroupBox, QHBoxL
 
 from .fields import FieldEditor, FieldSpec
 
-__all__ = ["KeyValueEditor", "ModelEditor"]
+__all__ = ["KeyValueEditor", "ModelEditor", "as_text"]
+
+
+def as_text(value: Any) -> str:
+    """A table entry's value as its row shows it: text as it is, anything else spelt as in
+    the file (``true``, not Python's ``True``)."""
+    from ...config_edit import toml_value
+    return value if isinstance(value, str) else toml_value(value).as_string()
 
 
 class KeyValueEditor(FieldEditor):
@@ -122,7 +129,7 @@ class KeyValueEditor(FieldEditor):
 
     def set_row(self, name: str, value: Any) -> None:
         """One entry of the config's table as a row."""
-        self.add_row(name, str(value))
+        self.add_row(name, as_text(value))
 
 
 class ModelEditor(FieldEditor):
