@@ -566,3 +566,11 @@ def test_an_environment_value_written_as_a_toml_true_or_number_is_shown_as_writt
         "kind": "command", "command": "true", "env": {"DEBUG": True, "N": 3, "R": 0.5}})
     assert dlg.rows["env"].editor.value() == (True, {"DEBUG": "true", "N": "3", "R": "0.5"})
     assert dlg.validate()
+
+
+def test_an_every_the_boxes_can_only_come_near_is_kept_while_they_are_untouched(qtbot, home):
+    dlg = editor(qtbot, home, name="j", values={"kind": "demo", "every": 5400.5})
+    assert dlg.trigger.values()["every"] == 5400.5  # not "90m"
+    dlg.trigger.every_n.setValue(2)
+    dlg.trigger.every_unit.setCurrentIndex(dlg.trigger.every_unit.findData("hours"))
+    assert dlg.trigger.values()["every"] == "2h"

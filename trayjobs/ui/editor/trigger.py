@@ -212,7 +212,7 @@ class TriggerEditor(QWidget):
         lay.addStretch(1)
         self._watch_extra: dict[str, Any] = {}
         self._orig: dict[str, Any] = {}
-        self._unread_every: tuple[int, str] | None = None
+        self._every_shown: tuple[int, str] | None = None
 
         self.mode.idToggled.connect(self._mode_toggled)
         for sig in (self.every_n.valueChanged, self.every_unit.currentIndexChanged,
@@ -243,7 +243,7 @@ class TriggerEditor(QWidget):
 
     def set_values(self, job: dict[str, Any]) -> None:
         self._orig = {k: job[k] for k in self.KEYS if k in job}
-        self._unread_every: tuple[int, str] | None = None
+        self._every_shown: tuple[int, str] | None = None
         widgets = [self.every_n, self.every_unit, self.at, self.cron, self.missed, self.watch_on,
                    self.watch_folder, self.watch_patterns, self.watch_recursive,
                    self.watch_settle, self.at_login, self.mode, *self.day_boxes.values()]
@@ -268,7 +268,8 @@ class TriggerEditor(QWidget):
                 try:
                     n, unit = every_parts(parse_duration(job["every"]))
                 except ValueError:
-                    n, unit = self._unread_every = 1, "hours"
+                    n, unit = 1, "hours"
+                self._every_shown = (n, unit)
                 self.every_n.setValue(n)
                 self.every_unit.setCurrentIndex(self.every_unit.findData(unit))
             else:
@@ -309,10 +310,12 @@ class TriggerEditor(QWidget):
                 if orig is not None and parse_duration(orig) == parse_duration(text):
                     text = orig
             except ValueError:
-                # One the boxes cannot show ("1 fortnight") stays, and its error with it,
-                # until a period is chosen: the hour shown meanwhile is no choice.
-                if (n, unit) == self._unread_every:
-                    text = orig
+                pass
+            if (n, unit) == self._every_shown:
+                # Untouched, the boxes leave the file's value alone, one they can only come
+                # near (3600.5 seconds) or cannot show at all ("1 fortnight", which keeps its
+                # error until a period is chosen: the hour shown meanwhile is no choice).
+                text = orig
             return {"every": text}
         if mode == self.DAYS:
             days = [d for d, b in self.day_boxes.items() if b.isChecked()]
