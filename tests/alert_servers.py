@@ -130,3 +130,56 @@ class HTTPRecorder:
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+def self_signed(folder) -> "ssl.SSLContext":
+    """A server's TLS context with a certificate for localhost that no one trusts (made
+    with ``openssl`` in ``folder``)."""
+    import os
+    import ssl
+    import subprocess
+    key, cert = os.path.join(folder, "key.pem"), os.path.join(folder, "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    key, "-out", cert, "-days", "2", "-subj", "/CN=localhost"],
+                   check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+class TLSSMTPServer:
+    """aiosmtpd over TLS with a login (``user``/``password``): ``implicit`` speaks TLS from
+    the first byte (port 465's way), else it asks for STARTTLS before it takes mail or a
+    login (port 587's way). ``messages`` as :class:`SMTPServer`'s."""
+
+    def __init__(self, context, *, implicit: bool = False, user: str = "bob",
+                 password: str = "s3cret") -> None:
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+        self.port = free_port()
+        self.messages: list[email.message.EmailMessage] = []
+        outer = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                outer.messages.append(email.message_from_bytes(
+                    envelope.original_content or envelope.content, policy=email.policy.default))
+                return "250 OK"
+
+        def login(server, session, envelope, mechanism, data):
+            return AuthResult(success=isinstance(data, LoginPassword)
+                              and data.login == user.encode()
+                              and data.password == password.encode())
+
+        tls = {"ssl_context": context} if implicit else {"tls_context": context,
+                                                         "require_starttls": True}
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port,
+                                     authenticator=login, auth_require_tls=not implicit,
+                                     **tls)
+
+    def start(self) -> "TLSSMTPServer":
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()

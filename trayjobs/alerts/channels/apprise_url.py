@@ -76,6 +76,15 @@ _CAUSES = [
      "the server's TLS certificate is not trusted (self-signed, expired, or for another "
      "name): give the server a certificate this computer trusts, or, on a network you "
      "trust, add verify=no to the URL's query"),
+    # Before "TLS failed": the server's "530 Must issue a STARTTLS command first" says
+    # the opposite, that the URL spoke plain text to a server wanting TLS.
+    (_WANTS_TLS := re.compile(r"\(530, b'[^']*STARTTLS|Must issue a STARTTLS", re.I),
+     "the mail server takes mail only over TLS (it asks for STARTTLS first): use "
+     "mailtos:// with ?mode=starttls (usually port 587); not tried again"),
+    (_NO_TLS_THERE := re.compile(r"WRONG_VERSION_NUMBER|wrong version number", re.I),
+     "TLS failed (check the URL's scheme and port: the server does not speak TLS from the "
+     "first byte there: a mail server on port 587 wants ?mode=starttls, one on 465 "
+     "?mode=ssl); not tried again"),
     (re.compile(r"SSL|TLS|certificate", re.I),
      "TLS failed (check the URL's scheme and port: the server may not speak TLS there)"),
     (_REFUSED := re.compile(r"': \(55[0-3], b'", re.I),
@@ -85,10 +94,10 @@ _CAUSES = [
      "the user or password holds letters beyond ASCII, which the service's login (a mail "
      "server's, HTTP's) cannot take: give this account a password of ASCII characters "
      "(or an app password or token)"),
-    (re.compile(r"AUTH extension not supported", re.I),
+    (_NO_LOGIN := re.compile(r"AUTH extension not supported", re.I),
      "the mail server offers no login on this connection (many offer it only over TLS): "
      "use mailtos:// (add ?mode=starttls on port 587), or leave the user and password "
-     "out of the URL"),
+     "out of the URL; not tried again"),
     (re.compile(r"auth|535|Username and Password not accepted|401|403", re.I),
      "authentication failed (check the user and password or token in the URL or its secret)"),
 ]
@@ -187,12 +196,17 @@ class AppriseChannel(Channel):
             # A recipient refused for good (550-553), or a password the login cannot
             # carry, is refused again at every try; a login refused for good (535) is not
             # tried again either: a dozen wrong logins lock many mail accounts.
-            # So is an HTTP service's refusal that no retry changes (a 404, a 401).
+            # So is an HTTP service's refusal that no retry changes (a 404, a 401), and a
+            # URL speaking plain text to a mail server that wants TLS, or the other way
+            # round: only the URL, fixed, changes that (and is tried at once).
             reason = _reason(said)
             raise DeliveryError(reason, retry=not (_REFUSED.search(said)
                                                    or _NO_TARGETS.search(said)
                                                    or _NOT_ASCII.search(said)
                                                    or _LOGIN_REFUSED.search(said)
+                                                   or _WANTS_TLS.search(said)
+                                                   or _NO_TLS_THERE.search(said)
+                                                   or _NO_LOGIN.search(said)
                                                    or _refused_for_good(reason)))
 
 
