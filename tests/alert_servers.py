@@ -67,6 +67,8 @@ class HTTPRecorder:
         self.delay = 0.0
         self.status = 200
         self.silent = False
+        #: path -> (status, Location): answered with that redirect instead.
+        self.redirects: dict[str, tuple[int, str]] = {}
         self._stopped = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._lock = threading.Lock()
@@ -93,6 +95,13 @@ class HTTPRecorder:
                     time.sleep(outer.delay)  # a slow server, on purpose
                 with outer._lock:
                     outer.requests.append((self.command, self.path, body))
+                if self.path in outer.redirects:
+                    status, location = outer.redirects[self.path]
+                    self.send_response(status)
+                    self.send_header("Location", location)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 self.send_response(outer.status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()

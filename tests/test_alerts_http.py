@@ -194,3 +194,25 @@ def test_a_mail_server_that_never_greets_ends_the_send_at_its_timeout():
         listener.close()
     assert took < 5, took
     assert "timed out" in str(exc.value) and exc.value.retry is True, str(exc.value)
+
+
+@pytest.mark.parametrize("status", [301, 302, 303])
+def test_a_redirect_that_would_drop_the_message_says_where_and_is_not_tried_again(http, status):
+    # HTTP clients follow these redirects of a POST with a GET without its body: the
+    # server at the new address answered 200 to a request holding no message.
+    http.redirects["/old"] = (status, f"{http.base}/new")
+    with pytest.raises(DeliveryError) as exc:
+        _send(f"json://127.0.0.1:{http.port}/old")
+    text = str(exc.value)
+    assert text.startswith("the server redirects the message to another address"), text
+    assert f"({status}) to {http.base}/new" in text and "not tried again" in text
+    assert exc.value.retry is False
+    assert [(m, p) for m, p, _ in http.requests] == [("POST", "/old")]
+
+
+@pytest.mark.parametrize("status", [307, 308])
+def test_a_redirect_that_keeps_the_message_delivers_it_there(http, status):
+    http.redirects["/old"] = (status, "/new")
+    _send(f"json://127.0.0.1:{http.port}/old")
+    assert [(m, p, (b or {}).get("message")) for m, p, b in http.requests] == [
+        ("POST", "/old", "b"), ("POST", "/new", "b")]

@@ -39,6 +39,10 @@ _CAUSES = [
     (re.compile(r"Connection refused", re.I), "connection refused (is the server up?)"),
     (re.compile(r"timed out|Timeout", re.I),
      "timed out (check the server's name and port in the URL, and the network)"),
+    (_MOVED := re.compile(r"the message's redirect \(30[123]\)"),
+     "the server redirects the message to another address (see where at the end) in a "
+     "way that would send it on without the message: put that address in the channel's "
+     "URL (mind http against https: json:// against jsons://); not tried again"),
     (re.compile(r"Exceeded \d+ redirects", re.I),
      "the server sends the message round in redirects (a loop): check the URL's scheme "
      "(http or https), its host and its path, down to a trailing /"),
@@ -116,7 +120,35 @@ def _library():
         except ImportError:  # gone from Python 3.13: Apprise brings its own
             pass
         import apprise
+    _refuse_redirects_that_drop_the_message()
     return apprise
+
+
+_REDIRECTED = "the message's redirect"
+
+
+def _refuse_redirects_that_drop_the_message() -> None:
+    """Make a redirect of a webhook's POST that HTTP clients follow with a GET (301, 302,
+    303) an error naming where it points: followed, the message was dropped on the way,
+    and the server there answered 200 to a request holding none of it, which was taken
+    for a message delivered. Only Apprise's requests are touched (by their User-Agent);
+    307 and 308 keep the message and are followed."""
+    import requests
+    if getattr(requests.Session.rebuild_method, "trayjobs", False):
+        return
+    original = requests.Session.rebuild_method
+
+    def rebuild_method(self, prepared, response):
+        method = prepared.method
+        original(self, prepared, response)
+        agent = str(prepared.headers.get("User-Agent") or "")
+        if prepared.method != method and agent.startswith("Apprise"):
+            from urllib.parse import urljoin
+            where = urljoin(response.url, response.headers.get("Location") or "")
+            raise requests.exceptions.RequestException(
+                f"{_REDIRECTED} ({response.status_code}) to {where}")
+    rebuild_method.trayjobs = True
+    requests.Session.rebuild_method = rebuild_method
 
 
 @register
@@ -207,6 +239,7 @@ class AppriseChannel(Channel):
                                                    or _WANTS_TLS.search(said)
                                                    or _NO_TLS_THERE.search(said)
                                                    or _NO_LOGIN.search(said)
+                                                   or _MOVED.search(said)
                                                    or _refused_for_good(reason)))
 
 
