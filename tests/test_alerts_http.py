@@ -216,3 +216,21 @@ def test_a_redirect_that_keeps_the_message_delivers_it_there(http, status):
     _send(f"json://127.0.0.1:{http.port}/old")
     assert [(m, p, (b or {}).get("message")) for m, p, b in http.requests] == [
         ("POST", "/old", "b"), ("POST", "/new", "b")]
+
+
+def test_a_heartbeat_login_goes_along_a_redirect_on_its_server_only(http):
+    # urllib kept every header of the request along a redirect: a monitor (or a proxy
+    # in front of it) pointing elsewhere was handed the login.
+    from trayjobs.alerts.channels.ping import ping
+    other = HTTPRecorder().start()
+    try:
+        http.redirects["/ping/KEY9abcdef/start"] = (302, "/moved/KEY9abcdef/start")
+        http.redirects["/moved/KEY9abcdef/start"] = (302, f"{other.base}/elsewhere")
+        ping(f"http://bob:{PASSWORD}@127.0.0.1:{http.port}/ping/KEY9abcdef", "start",
+             timeout=5)
+    finally:
+        other.stop()
+    assert http.paths() == ["/ping/KEY9abcdef/start", "/moved/KEY9abcdef/start"]
+    assert all(h.get("Authorization", "").startswith("Basic ") for h in http.headers)
+    assert other.paths() == ["/elsewhere"]
+    assert "Authorization" not in other.headers[0]

@@ -43,7 +43,8 @@ def ping(base: str, what: str, *, timeout: float = 10.0) -> None:
         headers["Authorization"] = login
     try:
         req = urllib.request.Request(sent, headers=headers)
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        opener = urllib.request.build_opener(_login_stays_home(urllib.request))
+        with opener.open(req, timeout=timeout) as resp:
             resp.read(1024)
     except urllib.error.HTTPError as exc:
         exc.close()  # the answer's connection, left open else
@@ -62,3 +63,28 @@ def ping(base: str, what: str, *, timeout: float = 10.0) -> None:
         raise DeliveryError(f"the monitor's answer at {shown} was not understood: "
                             f"{redact(repr(exc), base)}") from None
 
+
+
+def _login_stays_home(request):
+    """urllib's redirect handler, less the login on a redirect to another server (it kept
+    every header: a monitor or proxy pointing elsewhere was handed the password). The same
+    server keeps it, and so does its https:// on the default ports, as a browser does."""
+    from urllib.parse import urlsplit
+
+    def origin(url: str) -> tuple:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https"
+                                                                       else 80)
+
+    class Handler(request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            new = super().redirect_request(req, fp, code, msg, headers, newurl)
+            if new is not None:
+                was, now = origin(req.full_url), origin(new.full_url)
+                upgrade = was == ("http", now[1], 80) and now == ("https", now[1], 443)
+                if now != was and not upgrade:
+                    new.remove_header("Authorization")
+            return new
+
+    return Handler
