@@ -176,7 +176,7 @@ class TLSSMTPServer:
                 return "250 OK"
 
         def login(server, session, envelope, mechanism, data):
-            return AuthResult(success=isinstance(data, LoginPassword)
+            return AuthResult(handled=False, success=isinstance(data, LoginPassword)
                               and data.login == user.encode()
                               and data.password == password.encode())
 

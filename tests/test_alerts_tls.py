@@ -77,3 +77,12 @@ def test_an_implicit_tls_server_gets_the_mail(context):
     (mail,) = server.messages
     assert mail["subject"] == "Sicherung fällig ✓"
     assert mail.get_body(("plain", "html")).get_content().strip().startswith("Grüße")
+
+
+def test_a_wrong_password_says_so_and_is_not_tried_again(starttls):
+    with pytest.raises(DeliveryError) as exc:
+        _send(f"mailtos://bob:Wr0ngPassw0rd@localhost:{starttls.port}?{TO}"
+              f"&mode=starttls&verify=no")
+    text = str(exc.value)
+    assert text.startswith("authentication failed"), text
+    assert exc.value.retry is False and "Wr0ngPassw0rd" not in text
