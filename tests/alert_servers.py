@@ -25,21 +25,26 @@ def free_port() -> int:
 class SMTPServer:
     """aiosmtpd on 127.0.0.1; ``messages`` are parsed ``email.message.EmailMessage``."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, data_size_limit: int = 33554432) -> None:
         from aiosmtpd.controller import Controller
         self.port = port or free_port()
         self.messages: list[email.message.EmailMessage] = []
         self.envelopes: list = []
+        #: The answer to each message's DATA: "554 5.7.1 Rejected" refuses them.
+        self.answer = "250 OK"
         outer = self
 
         class Handler:
             async def handle_DATA(self, server, session, envelope):
+                if not outer.answer.startswith("2"):
+                    return outer.answer
                 outer.envelopes.append(envelope)
                 outer.messages.append(email.message_from_bytes(
                     envelope.original_content or envelope.content, policy=email.policy.default))
-                return "250 OK"
+                return outer.answer
 
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port,
+                                     data_size_limit=data_size_limit)
 
     def start(self) -> "SMTPServer":
         self.controller.start()

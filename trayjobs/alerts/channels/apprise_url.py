@@ -104,6 +104,16 @@ _CAUSES = [
      "out of the URL; not tried again"),
     (re.compile(r"auth|535|Username and Password not accepted|401|403", re.I),
      "authentication failed (check the user and password or token in the URL or its secret)"),
+    # A mail server's other answers, its words at the end: a 5xx is its final word on
+    # the message (RFC 5321), a 4xx is for a while.
+    (re.compile(r"\((552), b'"),
+     "the mail server refused the message as too large ({0}): lower the channel's "
+     "max_attachment (files beyond it are left out, and the message says which), or "
+     "raise the server's limit; not tried again"),
+    (_SMTP_FINAL := re.compile(r"\((5\d\d), b'"),
+     "the mail server refused the message ({0}, its reason at the end); not tried again"),
+    (re.compile(r"\((4\d\d), b'"),
+     "the mail server put the message off ({0}, its reason at the end): tried again later"),
 ]
 
 
@@ -225,7 +235,8 @@ class AppriseChannel(Channel):
                                 else apprise.NotifyFormat.TEXT)
         if not ok:
             said = redact(out.getvalue(), self.url)
-            # A recipient refused for good (550-553), or a password the login cannot
+            # A recipient refused for good (550-553), a message the mail server refused
+            # with any 5xx (too large, taken for spam), or a password the login cannot
             # carry, is refused again at every try; a login refused for good (535) is not
             # tried again either: a dozen wrong logins lock many mail accounts.
             # So is an HTTP service's refusal that no retry changes (a 404, a 401), and a
@@ -240,6 +251,7 @@ class AppriseChannel(Channel):
                                                    or _NO_TLS_THERE.search(said)
                                                    or _NO_LOGIN.search(said)
                                                    or _MOVED.search(said)
+                                                   or _SMTP_FINAL.search(said)
                                                    or _refused_for_good(reason)))
 
 
@@ -412,6 +424,7 @@ def _reason(log: str) -> str:
             said.append(text.strip())
     text = " · ".join(dict.fromkeys(said)) or "the service did not accept the message"
     for pattern, cause in _CAUSES:
-        if pattern.search(text):
-            return f"{cause}: {text}"[:1000]
+        found = pattern.search(text)
+        if found:
+            return f"{cause.format(*found.groups())}: {text}"[:1000]
     return text[:1000]
