@@ -86,3 +86,19 @@ def test_a_wrong_password_says_so_and_is_not_tried_again(starttls):
     text = str(exc.value)
     assert text.startswith("authentication failed"), text
     assert exc.value.retry is False and "Wr0ngPassw0rd" not in text
+
+
+def test_a_plain_url_to_an_implicit_tls_server_says_to_ask_for_tls(context):
+    # The server waits for TLS's first words, the client for the server's greeting:
+    # it said only "timed out (check the server's name and port)".
+    server = TLSSMTPServer(context, implicit=True).start()
+    try:
+        with pytest.raises(DeliveryError) as exc:
+            channel_for(f"mailto://bob:s3cret@localhost:{server.port}?{TO}").send(
+                Message(title="t", body="b"), timeout=1)
+    finally:
+        server.stop()
+    text = str(exc.value)
+    assert text.startswith("the mail server took the connection but never greeted"), text
+    assert "?mode=ssl" in text and "s3cret" not in text
+    assert exc.value.retry is True  # a server slow to greet may greet next time

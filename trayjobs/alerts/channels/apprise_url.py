@@ -37,6 +37,12 @@ _CAUSES = [
      "the channel's URL names no one to send to (no topic, recipient, channel or chat): "
      "add it to the URL, as the Apprise wiki shows for the service; not tried again"),
     (re.compile(r"Connection refused", re.I), "connection refused (is the server up?)"),
+    # A mail server that waits for TLS's first words while the client waits for its
+    # greeting (port 465 written as mailto://): both wait until the timeout.
+    (re.compile(r"Connection unexpectedly closed: (?:The read operation )?timed out", re.I),
+     "the mail server took the connection but never greeted or answered in time (one "
+     "that speaks TLS from the first byte, usually on port 465, wants mailtos:// with "
+     "?mode=ssl; else check the server and the network)"),
     (re.compile(r"timed out|Timeout", re.I),
      "timed out (check the server's name and port in the URL, and the network)"),
     (_MOVED := re.compile(r"the message's redirect \(30[123]\)"),
