@@ -72,6 +72,8 @@ class HTTPRecorder:
         self.delay = 0.0
         self.status = 200
         self.silent = False
+        #: Closes the connection without an answer ("before"), or half-way through it.
+        self.cut: str | None = None
         #: path -> (status, Location): answered with that redirect instead.
         self.redirects: dict[str, tuple[int, str]] = {}
         self._stopped = threading.Event()
@@ -100,6 +102,16 @@ class HTTPRecorder:
                     time.sleep(outer.delay)  # a slow server, on purpose
                 with outer._lock:
                     outer.requests.append((self.command, self.path, body))
+                if outer.cut:
+                    if outer.cut != "before":
+                        self.send_response(200)
+                        self.send_header("Content-Length", "100")
+                        self.end_headers()
+                        self.wfile.write(b"par")
+                        self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
                 if self.path in outer.redirects:
                     status, location = outer.redirects[self.path]
                     self.send_response(status)

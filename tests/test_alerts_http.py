@@ -234,3 +234,13 @@ def test_a_heartbeat_login_goes_along_a_redirect_on_its_server_only(http):
     assert all(h.get("Authorization", "").startswith("Basic ") for h in http.headers)
     assert other.paths() == ["/elsewhere"]
     assert "Authorization" not in other.headers[0]
+
+
+@pytest.mark.parametrize("cut", ["before", "half-way"])
+def test_a_connection_closed_before_the_answer_says_so_and_is_tried_again(http, cut):
+    http.cut = cut
+    with pytest.raises(DeliveryError) as exc:
+        _send(f"json://127.0.0.1:{http.port}/hook")
+    text = str(exc.value)
+    assert text.startswith("the server closed the connection before it answered"), text
+    assert exc.value.retry is True

@@ -37,6 +37,11 @@ _CAUSES = [
      "the channel's URL names no one to send to (no topic, recipient, channel or chat): "
      "add it to the URL, as the Apprise wiki shows for the service; not tried again"),
     (re.compile(r"Connection refused", re.I), "connection refused (is the server up?)"),
+    (re.compile(r"Remote end closed connection without response|IncompleteRead|"
+                r"Connection (?:reset|aborted)|Connection broken", re.I),
+     "the server closed the connection before it answered in full (a proxy or the "
+     "server restarting, or a crash on its side): tried again later, so the message may "
+     "arrive twice if the server took it"),
     # A mail server that waits for TLS's first words while the client waits for its
     # greeting (port 465 written as mailto://): both wait until the timeout.
     (re.compile(r"Connection unexpectedly closed: (?:The read operation )?timed out", re.I),
