@@ -372,3 +372,37 @@ retry = {{ attempts = 1 }}
     assert 9 < took < 25, took
     log = trayjobs(home, "alerts", "log")
     assert "timed out" in log.stdout and "try 2" in log.stdout, log.stdout
+
+
+def test_a_test_that_goes_sends_what_was_given_up_on_the_channel_now(home):
+    # A webhook answering 404 (not made yet on the server) gives the message up at once;
+    # once the test goes through, that failure is sent, not lost.
+    server = HTTPRecorder().start()
+    try:
+        home.config_file.write_text(f"""
+[alerts.hook]
+url = "json://127.0.0.1:{server.port}/hook"
+
+[jobs.bad]
+kind = "demo"
+steps = 1
+step_time = 0
+fail_times = 5
+retry = {{ attempts = 1 }}
+""", encoding="utf-8")
+        server.status = 404
+        assert trayjobs(home, "run", "bad").returncode == 1  # its alert is given up
+        server.status = 200
+        ok = trayjobs(home, "alerts", "test", "hook")
+    finally:
+        server.stop()
+    assert ok.returncode == 0, ok.stderr
+    assert "1 message given up before goes now" in ok.stdout, ok.stdout
+    import time
+    from trayjobs.store.open import open_store
+    store = open_store(home)
+    try:
+        (msg,) = store.outbox_log()
+    finally:
+        store.close()
+    assert msg["state"] == "pending" and msg["due_at"] <= time.time()  # for the app to send

@@ -726,3 +726,36 @@ def test_a_lane_another_process_holds_is_looked_at_again_soon_not_in_a_loop(setu
         assert wait_until(lambda: http.bodies("/hook"), 5)
     finally:
         alerts.stop()
+
+
+def test_a_message_given_up_on_a_url_that_could_never_work_goes_once_it_is_fixed(home, http):
+    # A refusal that no retry changes (a redirect dropping the message, a 404, a mail
+    # server wanting STARTTLS) gives the message up at once: fixing the URL then sent
+    # only the next ones, and the failure that showed the URL was wrong was lost.
+    store = open_store(home)
+    http.redirects["/old"] = (302, "/new")
+    config = [parse_config(hook(http).replace("/hook", "/old") + JOBS)]
+    bus = EventBus()
+    clock = Clock(datetime(2026, 3, 2, 12, 0).timestamp())
+    alerts = Alerts(store, lambda: config[0], bus=bus, clock=clock, gather=1.0, backoff=60.0)
+    try:
+        old = finish(store, bus, "a", "failed")
+        alerts.sender.run_once(clock.t + 2)
+        (gone,) = store.outbox_log(run_id=old["id"])  # given up long ago: not sent again
+        store.outbox_update([gone["id"]], created_at=store.now() - 2 * DAY)
+        first = finish(store, bus, "b", "failed")
+        t = clock.t + 2
+        alerts.sender.run_once(t)
+        (msg,) = store.outbox_log(run_id=first["id"])
+        assert msg["state"] == "failed" and "not tried again" in msg["last_error"]
+        alerts.sender.run_once(t + 600)
+        assert http.paths() == ["/old", "/old"]
+        config[0] = parse_config(hook(http).replace("/hook", "/new") + JOBS)  # fixed
+        alerts.sender.run_once(t + 601)
+        assert [b["title"] for b in http.bodies("/new")] == ["b failed"]
+        assert store.outbox_get(msg["id"])["state"] == "sent"
+        assert store.outbox_log(run_id=old["id"])[0]["state"] == "failed"
+        alerts.sender.run_once(t + 9999)
+        assert len(http.bodies("/new")) == 1
+    finally:
+        store.close()

@@ -40,6 +40,9 @@ UNMERGED = ("report", "summary")
 #: How long past a send's own timeout a sender holds the lane it sends from: one that
 #: died lets go of it after that (see RunStore.outbox_lane_hold).
 LANE_SPARE = 60.0
+#: A channel's settings changed: its messages given up within this many seconds before
+#: go with the new ones.
+REVIVE_WITHIN = 86400.0
 #: How long a lane another process holds is left before it is looked at again.
 ELSEWHERE_WAIT = 1.0
 
@@ -207,7 +210,14 @@ class Sender:
         if before is None:
             return  # the first look: start() tried them all again already
         changed = [name for name, spec in seen.items() if before.get(name, spec) != spec]
-        if changed and self.store.outbox_retry_now(now, channels=changed):
+        if not changed:
+            return
+        # Those given up on the old URL (a refusal no retry changes: a 404, a redirect
+        # that drops the message, a mail server wanting STARTTLS) go too: they are what
+        # showed the URL was wrong. Not those of days ago: news that old is no news.
+        revived = self.store.outbox_revive(now, channels=changed,
+                                           since=self.store.now() - REVIVE_WITHIN)
+        if self.store.outbox_retry_now(now, channels=changed) or revived:
             log.info("alerts: settings of %s changed: their waiting messages go now",
                      ", ".join(sorted(changed)))
 

@@ -170,7 +170,17 @@ def waiting_go_now(store, name: str, *, now: float | None = None) -> str:
     server back), so its messages waiting for another try are due at once rather than
     after the backoff of up to an hour their failures earned. Returns what to add to the
     test's "sent" ("" when none waited)."""
-    n = store.outbox_retry_now(time.time() if now is None else now, channels=[name])
-    if not n:
+    from .sender import REVIVE_WITHIN
+    now = time.time() if now is None else now
+    n = store.outbox_retry_now(now, channels=[name])
+    # And those given up on a refusal no retry would change (a 404, a login refused):
+    # the test shows it changed. Not those of days ago: news that old is no news.
+    gone = store.outbox_revive(now, channels=[name], since=store.now() - REVIVE_WITHIN)
+    said = []
+    if n:
+        said.append(f"{n} message{'s' * (n != 1)} waiting for another try")
+    if gone:
+        said.append(f"{gone} message{'s' * (gone != 1)} given up before")
+    if not said:
         return ""
-    return f"; {n} message{'s' * (n != 1)} waiting for another try {'go' if n != 1 else 'goes'} now"
+    return f"; {' and '.join(said)} {'goes' if n + gone == 1 else 'go'} now"

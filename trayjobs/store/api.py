@@ -396,6 +396,10 @@ class RunStoreAPI(Protocol):
         """Pending messages that failed before are due at ``now`` (all, or those of
         ``channels``); how many."""
 
+    def outbox_revive(self, now: float, *, channels: Iterable[str], since: float) -> int:
+        """Messages of ``channels`` queued since ``since`` and given up after a try are
+        pending again, due at ``now``; how many."""
+
     def outbox_log(self, *, run_id: int | None = None, channel: str | None = None,
                    dedupe: str | None = None, limit: int = 50) -> list[Row]:
         """Messages, newest first (of one run, one channel, or the one of this

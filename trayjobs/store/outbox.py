@@ -116,6 +116,17 @@ class OutboxMixin:
         return self._execute("UPDATE alert_outbox SET due_at = ? WHERE state = 'pending' AND"
                              " attempts > 0 AND due_at > ?" + where, params).rowcount
 
+    def outbox_revive(self, now: float, *, channels: Iterable[str], since: float) -> int:
+        """Messages of ``channels`` queued since ``since`` and given up after a try are
+        pending again, due at ``now`` (their channel's URL fixed); how many."""
+        channels = list(channels)
+        if not channels:
+            return 0
+        return self._execute("UPDATE alert_outbox SET state = 'pending', due_at = ? WHERE"
+                             " state = 'failed' AND attempts > 0 AND created_at >= ? AND"
+                             f" channel IN ({', '.join('?' * len(channels))})",
+                             [now, since, *channels]).rowcount
+
     def outbox_log(self, *, run_id: int | None = None, channel: str | None = None,
                    dedupe: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Messages, newest first (of one run, one channel, or the one of this
