@@ -62,8 +62,10 @@ class HTTPRecorder:
     ``delay`` seconds, or ``status``; with ``silent``, takes the request and never answers
     (until stopped)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, tls=None) -> None:
         self.port = port or free_port()
+        #: A server TLS context (see :func:`self_signed`): the server speaks HTTPS.
+        self.tls = tls
         self.requests: list[tuple[str, str, object]] = []
         #: (time.time(), path) of each request as it arrives, before any ``delay``.
         self.arrivals: list[tuple[float, str]] = []
@@ -132,6 +134,8 @@ class HTTPRecorder:
         ThreadingHTTPServer.allow_reuse_address = True
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         # shutdown() waits for the loop's next look at its flag: every 50 ms, not the
         # default 0.5 s that each test's teardown would wait out.
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -170,6 +174,7 @@ def self_signed(folder) -> "ssl.SSLContext":
                    check=True, capture_output=True)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
+    context.cert_file = cert  # for a client told to trust it
     return context
 
 

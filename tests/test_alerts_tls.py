@@ -102,3 +102,21 @@ def test_a_plain_url_to_an_implicit_tls_server_says_to_ask_for_tls(context):
     assert text.startswith("the mail server took the connection but never greeted"), text
     assert "?mode=ssl" in text and "s3cret" not in text
     assert exc.value.retry is True  # a server slow to greet may greet next time
+
+
+def test_a_monitor_whose_certificate_does_not_verify_says_what_to_set(context, monkeypatch):
+    from alert_servers import HTTPRecorder
+    from trayjobs.alerts.channels.ping import ping
+    monitor = HTTPRecorder(tls=context).start()
+    url = f"https://bob:s3cret@localhost:{monitor.port}/ping/KEY9abcdef"
+    try:
+        with pytest.raises(DeliveryError) as exc:
+            ping(url, "start", timeout=5)
+        monkeypatch.setenv("SSL_CERT_FILE", context.cert_file)  # what the error says
+        ping(url, "start", timeout=5)
+    finally:
+        monitor.stop()
+    assert monitor.paths() == ["/ping/KEY9abcdef/start"]
+    text = str(exc.value)
+    assert text.startswith("the monitor's TLS certificate is not trusted"), text
+    assert "SSL_CERT_FILE" in text and "s3cret" not in text and "KEY9abcdef" not in text

@@ -54,6 +54,13 @@ def ping(base: str, what: str, *, timeout: float = 10.0) -> None:
                                                 "again"), retry=again) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
+        if "CERTIFICATE_VERIFY_FAILED" in str(reason):
+            raise DeliveryError(f"the monitor's TLS certificate is not trusted (self-signed, "
+                                f"expired, or for another name) at {shown}: give the monitor "
+                                f"a certificate this computer trusts, or set the environment "
+                                f"variable SSL_CERT_FILE of trayjobs to a file holding its "
+                                f"certificate authority (in PEM): "
+                                f"{redact(str(reason), base)}") from None
         raise DeliveryError(f"cannot reach {shown}: {redact(str(reason), base)}") from None
     except (ValueError, http.client.InvalidURL) as exc:  # a port that is no number
         raise DeliveryError(f"the job's ping URL {shown} is not usable: "
