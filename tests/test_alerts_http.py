@@ -196,18 +196,33 @@ def test_a_mail_server_that_never_greets_ends_the_send_at_its_timeout():
     assert "never greeted" in str(exc.value) and exc.value.retry is True, str(exc.value)
 
 
-@pytest.mark.parametrize("status", [301, 302, 303])
-def test_a_redirect_that_would_drop_the_message_says_where_and_is_not_tried_again(http, status):
+@pytest.mark.parametrize("status, path", [(301, "/new"), (302, "/old")])
+def test_a_redirect_that_would_drop_the_message_says_where_and_is_not_tried_again(
+        http, status, path):
     # HTTP clients follow these redirects of a POST with a GET without its body: the
-    # server at the new address answered 200 to a request holding no message.
-    http.redirects["/old"] = (status, f"{http.base}/new")
-    with pytest.raises(DeliveryError) as exc:
-        _send(f"json://127.0.0.1:{http.port}/old")
+    # server at the new address answered 200 to a request holding no message. A 302 to
+    # the same path is an address moved (http to https; here, another port).
+    other = HTTPRecorder().start()
+    try:
+        http.redirects["/old"] = (status, f"{other.base}{path}")
+        with pytest.raises(DeliveryError) as exc:
+            _send(f"json://127.0.0.1:{http.port}/old")
+    finally:
+        other.stop()
     text = str(exc.value)
     assert text.startswith("the server redirects the message to another address"), text
-    assert f"({status}) to {http.base}/new" in text and "not tried again" in text
+    assert f"({status}) to {other.base}{path}" in text and "not tried again" in text
     assert exc.value.retry is False
     assert [(m, p) for m, p, _ in http.requests] == [("POST", "/old")]
+    assert other.requests == []
+
+
+@pytest.mark.parametrize("status", [302, 303])
+def test_a_redirect_to_see_the_outcome_elsewhere_is_followed(http, status):
+    # "Taken, see there": a script's web app answers a POST so, the message delivered.
+    http.redirects["/exec"] = (status, "/result")
+    _send(f"json://127.0.0.1:{http.port}/exec")
+    assert [(m, p) for m, p, _ in http.requests] == [("POST", "/exec"), ("GET", "/result")]
 
 
 @pytest.mark.parametrize("status", [307, 308])

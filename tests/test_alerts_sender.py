@@ -733,7 +733,7 @@ def test_a_message_given_up_on_a_url_that_could_never_work_goes_once_it_is_fixed
     # server wanting STARTTLS) gives the message up at once: fixing the URL then sent
     # only the next ones, and the failure that showed the URL was wrong was lost.
     store = open_store(home)
-    http.redirects["/old"] = (302, "/new")
+    http.redirects["/old"] = (301, "/new")
     config = [parse_config(hook(http).replace("/hook", "/old") + JOBS)]
     bus = EventBus()
     clock = Clock(datetime(2026, 3, 2, 12, 0).timestamp())

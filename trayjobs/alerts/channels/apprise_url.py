@@ -50,7 +50,7 @@ _CAUSES = [
      "?mode=ssl; else check the server and the network)"),
     (re.compile(r"timed out|Timeout", re.I),
      "timed out (check the server's name and port in the URL, and the network)"),
-    (_MOVED := re.compile(r"the message's redirect \(30[123]\)"),
+    (_MOVED := re.compile(r"the message's redirect \(30[12]\)"),
      "the server redirects the message to another address (see where at the end) in a "
      "way that would send it on without the message: put that address in the channel's "
      "URL (mind http against https: json:// against jsons://); not tried again"),
@@ -149,11 +149,13 @@ _REDIRECTED = "the message's redirect"
 
 
 def _refuse_redirects_that_drop_the_message() -> None:
-    """Make a redirect of a webhook's POST that HTTP clients follow with a GET (301, 302,
-    303) an error naming where it points: followed, the message was dropped on the way,
-    and the server there answered 200 to a request holding none of it, which was taken
-    for a message delivered. Only Apprise's requests are touched (by their User-Agent);
-    307 and 308 keep the message and are followed."""
+    """Make a redirect that moves a webhook's address and that HTTP clients follow with a
+    GET an error naming where it points: a 301, or a 302 to the same path elsewhere (http
+    to https): followed, the message was dropped on the way, and the server there
+    answered 200 to a request holding none of it, which was taken for a message
+    delivered. A 303, or a 302 to another path, is the server's "taken, see there" (a
+    script's web app answers so) and is followed; 307 and 308 keep the message. Only
+    Apprise's requests are touched (by their User-Agent)."""
     import requests
     if getattr(requests.Session.rebuild_method, "trayjobs", False):
         return
@@ -164,8 +166,13 @@ def _refuse_redirects_that_drop_the_message() -> None:
         original(self, prepared, response)
         agent = str(prepared.headers.get("User-Agent") or "")
         if prepared.method != method and agent.startswith("Apprise"):
-            from urllib.parse import urljoin
+            from urllib.parse import urljoin, urlsplit
             where = urljoin(response.url, response.headers.get("Location") or "")
+            moved = response.status_code == 301 or (
+                response.status_code == 302
+                and urlsplit(where)[2:4] == urlsplit(response.url)[2:4])
+            if not moved:
+                return
             raise requests.exceptions.RequestException(
                 f"{_REDIRECTED} ({response.status_code}) to {where}")
     rebuild_method.trayjobs = True
