@@ -759,3 +759,26 @@ def test_a_message_given_up_on_a_url_that_could_never_work_goes_once_it_is_fixed
         assert len(http.bodies("/new")) == 1
     finally:
         store.close()
+
+
+def test_a_ping_given_up_is_not_sent_once_the_ping_url_is_fixed(home, http):
+    # A heartbeat is about the moment it is sent: a "/start" or success of hours ago,
+    # sent late, would tell the monitor of a run that is not happening.
+    store = open_store(home)
+    job = '[jobs.a]\nkind = "demo"\nping = "{}"\n'
+    config = [parse_config(job.format(f"{http.base}/old/KEY9abcdef"))]
+    bus = EventBus()
+    clock = Clock(datetime(2026, 3, 2, 12, 0).timestamp())
+    alerts = Alerts(store, lambda: config[0], bus=bus, clock=clock, gather=1.0, backoff=60.0)
+    try:
+        http.status = 404
+        finish(store, bus, "a", "succeeded")
+        alerts.sender.run_once(clock.t + 2)
+        assert http.paths() == ["/old/KEY9abcdef"]
+        http.status = 200
+        config[0] = parse_config(job.format(f"{http.base}/new/KEY9abcdef"))
+        alerts.sender.run_once(clock.t + 10)
+        alerts.sender.run_once(clock.t + 100)
+        assert http.paths() == ["/old/KEY9abcdef"]
+    finally:
+        store.close()

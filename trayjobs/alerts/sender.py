@@ -214,8 +214,9 @@ class Sender:
             return
         # Those given up on the old URL (a refusal no retry changes: a 404, a redirect
         # that drops the message, a mail server wanting STARTTLS) go too: they are what
-        # showed the URL was wrong. Not those of days ago: news that old is no news.
-        revived = self.store.outbox_revive(now, channels=changed,
+        # showed the URL was wrong. Not those of days ago: news that old is no news; nor
+        # a heartbeat's pings: a "/start" of hours ago would tell the monitor of a run now.
+        revived = self.store.outbox_revive(now, channels=[c for c in changed if c != PING],
                                            since=self.store.now() - REVIVE_WITHIN)
         if self.store.outbox_retry_now(now, channels=changed) or revived:
             log.info("alerts: settings of %s changed: their waiting messages go now",

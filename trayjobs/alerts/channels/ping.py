@@ -71,7 +71,6 @@ def ping(base: str, what: str, *, timeout: float = 10.0) -> None:
                             f"{redact(repr(exc), base)}") from None
 
 
-
 def _login_stays_home(request):
     """urllib's redirect handler, less the login on a redirect to another server (it kept
     every header: a monitor or proxy pointing elsewhere was handed the password). The same
