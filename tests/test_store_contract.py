@@ -677,3 +677,18 @@ def test_a_message_summed_up_reads_how_its_summary_went(backend):
     assert (rows["f0"]["summary_state"], rows["f0"]["summary_error"]) == ("failed",
                                                                          "connection refused")
     assert rows["s"]["summary_state"] is None and rows["s"]["state"] == "failed"
+
+
+def test_given_up_alerts_of_a_fixed_channel_are_pending_again(backend):
+    store = backend.open()
+    store.outbox_add([{"channel": c, "event": "failure", "dedupe": f"{c}{i}", "created_at": t}
+                      for i, (c, t) in enumerate((("mail", 100.0), ("mail", 200.0),
+                                                  ("hook", 200.0), ("mail", 300.0)))])
+    rows = sorted(store.outbox_log(limit=10), key=lambda r: r["id"])
+    for r in rows[:3]:
+        store.outbox_tried(r["id"], error="404", due_at=None)  # given up
+    assert store.outbox_revive(500.0, channels=["mail"], since=150.0) == 1
+    after = {r["id"]: r for r in store.outbox_log(limit=10)}
+    assert [after[r["id"]]["state"] for r in rows] == ["failed", "pending", "failed", "pending"]
+    assert after[rows[1]["id"]]["due_at"] == 500.0
+    assert store.outbox_revive(500.0, channels=[], since=0.0) == 0
