@@ -246,4 +246,8 @@ def _pid_alive(pid: int) -> bool:
         return False
     except OSError:  # another user's process: alive
         pass
-    return True
+    try:  # a zombie (ended, its parent not told yet) writes nothing more
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
