@@ -233,6 +233,10 @@ def test_a_run_submitted_to_an_idle_engine_is_sent_ahead_at_once(make_engine, tm
     assert len(sent) == 1 and marker.read_text() == "ranran"  # sent once, at its submit
     eng.set_paused(True, "touch")
     wait_until(lambda: eng.executor._idle)
+    # Idle as its dispatcher sees it too: a look made while the worker was still busy
+    # could take nothing and so not know that nothing waits, and an engine that may have
+    # runs waiting sends none ahead of them.
+    wait_until(lambda: (eng.dispatch_pending(), not eng._backlog)[1])
     idle = len(eng.executor._idle)
     sent.clear()
     rid = eng.submit("touch", trigger="schedule")  # its job is paused: it waits
