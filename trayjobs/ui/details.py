@@ -312,9 +312,13 @@ class RunDetails(QDialog):
             self.form.setRowVisible(f[key], bool(f[key].text()))
         self.timeline.clear()
         self._attempts = attempt_lines(attempts)
+        now = time.time()
         for a in self._attempts:
+            going = run["state"] == "running" and a.get("started_at") and not a.get("finished_at")
+            took = (format_duration(a["took"]) if a["took"] is not None else
+                    format_duration(now - a["started_at"]) if going else "")  # as _tick has it
             item = QTreeWidgetItem([str(a["attempt"]), when(a.get("started_at"), seconds=True),
-                                    format_duration(a["took"]) if a["took"] is not None else "",
+                                    took,
                                     a.get("state") or "", a.get("error") or ""])
             item.setIcon(3, icon(f"state-{a['state']}") if a.get("state") else icon("state-queued"))
             item.setToolTip(4, a.get("error") or "")
@@ -392,6 +396,12 @@ class RunDetails(QDialog):
         pending, self._pending_lines = self._pending_lines or [], None
         self._on_logs(pending)
         self._flush_log()
+        if first and not ended:
+            # A line told live before this window listened, and stored only after its
+            # first read, would show only at the run's end: read what came since once more.
+            rid = self.run_id
+            QTimer.singleShot(1000, lambda: isValid(self) and rid == self.run_id
+                              and self.refresh())
 
     def _on_logs(self, lines: list[Any]) -> None:
         mine = [line for line in lines if line.run_id == self.run_id]
