@@ -440,54 +440,43 @@ class JsonArrayStream:
             self._end()
 
     def _object(self) -> Iterator[Element]:
-        self._expect("{", "'{'")
         keys: list[str] = []
         empties: list[str] = []
         deeper: str | None = None  # where records nested in an object are, to say so
         # json_key = "response.data": the array under "data" of the object under "response"
         # (a key that holds a dot itself is still taken whole).
         path = self._key.split(".") if self._key and "." in self._key else None
-        if self._peek() == "}":
-            self._advance(self._pos + 1)
-        else:
-            while True:
-                if self._peek() != '"':
-                    raise self._fail("not valid JSON: expected a key in double quotes")
-                key, _ = self._value()
-                keys.append(key)
-                self._expect(":", "':'")
-                wanted = self._key is None or key == self._key
-                if (path and key == path[0] and self.found_key is None
-                        and self._peek() == "{"):
-                    yield from self._down(path[1:], key)
-                elif wanted and self._peek() == "[":
-                    line = self._line
+        for key in self._members(keys):
+            wanted = self._key is None or key == self._key
+            if (path and key == path[0] and self.found_key is None
+                    and self._peek() == "{"):
+                yield from self._down(path[1:], key)
+            elif wanted and self._peek() == "[":
+                line = self._line
+                self._advance(self._pos + 1)
+                after = self._peek()
+                if after == "]":
                     self._advance(self._pos + 1)
-                    after = self._peek()
-                    if after == "]":
-                        self._advance(self._pos + 1)
-                        empties.append(key)
-                    elif after == "{" or self._key is not None:
-                        if self.found_key is not None:
-                            raise self._fail(f"the object holds more than one array of records "
-                                             f"({self.found_key!r} and {key!r}); set json_key "
-                                             f"to choose")
-                        self.found_key = key
-                        yield from self._records(line=line)
-                    else:
-                        while True:  # an array of something else: check it and move on
-                            self._value()
-                            if self._expect(",]", "',' or ']'") == "]":
-                                break
+                    empties.append(key)
+                elif after == "{" or self._key is not None:
+                    if self.found_key is not None:
+                        raise self._fail(f"the object holds more than one array of records "
+                                         f"({self.found_key!r} and {key!r}); set json_key "
+                                         f"to choose")
+                    self.found_key = key
+                    yield from self._records(line=line)
                 else:
-                    value, _ = self._value()
-                    if self._key is not None and key == self._key:
-                        raise self._fail(f"the value under {key!r} is {kind_of(value)}, not an "
-                                         f"array of records")
-                    if self._key is None and deeper is None and isinstance(value, dict):
-                        deeper = _records_in(value, key)
-                if self._expect(",}", "',' or '}'") == "}":
-                    break
+                    while True:  # an array of something else: check it and move on
+                        self._value()
+                        if self._expect(",]", "',' or ']'") == "]":
+                            break
+            else:
+                value, _ = self._value()
+                if self._key is not None and key == self._key:
+                    raise self._fail(f"the value under {key!r} is {kind_of(value)}, not an "
+                                     f"array of records")
+                if self._key is None and deeper is None and isinstance(value, dict):
+                    deeper = _records_in(value, key)
         self._end()
         if self.found_key is None and empties and self._key in (None, *empties):
             self.found_key, self.empty = empties[0] if self._key is None else self._key, True
@@ -504,41 +493,48 @@ class JsonArrayStream:
         raise FileProblem(f"not a list of records: a JSON object without an array of objects "
                           f"among its values (its keys: {listed or 'none'}); {what}", line=1)
 
+    def _members(self, keys: list[str]) -> Iterator[str]:
+        """The keys of the object at the current position, in order (each also appended
+        to ``keys``), the parser at each one's value as it is given; past the object's
+        closing brace at the end."""
+        self._expect("{", "'{'")
+        if self._peek() == "}":
+            self._advance(self._pos + 1)
+            return
+        while True:
+            if self._peek() != '"':
+                raise self._fail("not valid JSON: expected a key in double quotes")
+            key, _ = self._value()
+            keys.append(key)
+            self._expect(":", "':'")
+            yield key
+            if self._expect(",}", "',' or '}'") == "}":
+                return
+
     def _down(self, path: list[str], trail: str) -> Iterator[Element]:
         """The object at the current position on the way down json_key's ``path`` (what is
         left of it; ``trail``: the keys taken to get here): the records of the array its
         last key names."""
-        self._expect("{", "'{'")
         keys: list[str] = []
-        if self._peek() == "}":
-            self._advance(self._pos + 1)
-        else:
-            while True:
-                if self._peek() != '"':
-                    raise self._fail("not valid JSON: expected a key in double quotes")
-                key, _ = self._value()
-                keys.append(key)
-                self._expect(":", "':'")
-                here, last = key == path[0] and self.found_key is None, len(path) == 1
-                if here and last and self._peek() == "[":
-                    line = self._line
-                    self.found_key = f"{trail}.{key}"
+        for key in self._members(keys):
+            here, last = key == path[0] and self.found_key is None, len(path) == 1
+            if here and last and self._peek() == "[":
+                line = self._line
+                self.found_key = f"{trail}.{key}"
+                self._advance(self._pos + 1)
+                if self._peek() == "]":
                     self._advance(self._pos + 1)
-                    if self._peek() == "]":
-                        self._advance(self._pos + 1)
-                        self.empty = True
-                    else:
-                        yield from self._records(line=line)
-                elif here and not last and self._peek() == "{":
-                    yield from self._down(path[1:], f"{trail}.{key}")
+                    self.empty = True
                 else:
-                    value, _ = self._value()
-                    if here:
-                        raise self._fail(f"the value under {trail + '.' + key!r} is "
-                                         f"{kind_of(value)}, not an "
-                                         f"{'array of records' if last else 'object'}")
-                if self._expect(",}", "',' or '}'") == "}":
-                    break
+                    yield from self._records(line=line)
+            elif here and not last and self._peek() == "{":
+                yield from self._down(path[1:], f"{trail}.{key}")
+            else:
+                value, _ = self._value()
+                if here:
+                    raise self._fail(f"the value under {trail + '.' + key!r} is "
+                                     f"{kind_of(value)}, not an "
+                                     f"{'array of records' if last else 'object'}")
         if self.found_key is None:
             listed = ", ".join(repr(k) for k in keys[:10]) or "none"
             raise FileProblem(f"the JSON object has no key {self._key!r} (under {trail!r}, "
