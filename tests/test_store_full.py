@@ -124,3 +124,20 @@ def test_a_worker_rides_out_a_full_disk_and_goes_on_once_there_is_room(home, ful
     finally:
         worker.terminate()
         worker.wait(30)
+
+
+def test_a_full_disk_under_the_queue_file_is_said_as_a_full_disk_not_a_traceback(home, full_data):
+    """A worker whose history still had room for a run's row, but whose queue file (beside
+    it) had none for the run's message, logged "control message failed" with SQLite's
+    traceback. The queue now says it as the history does (a full disk, where, what to do),
+    which the engine rides out: the run stays handed over and is sent again later."""
+    from trayjobs.errors import StoreFull
+    from trayjobs.queue import Queue
+    queue = Queue(home)
+    queue.enqueue(1)  # the file is made while there is room
+    full_data()
+    with pytest.raises(StoreFull) as said:
+        for run_id in range(2, 5000):  # until its pages are full too
+            queue.enqueue(run_id)
+    assert str(home.queue_db) in str(said.value) and "no room left" in str(said.value)
+    assert "Free some space" in str(said.value)

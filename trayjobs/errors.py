@@ -7,6 +7,7 @@ what went wrong and what to do. Anything else escaping the core is a bug.
 from __future__ import annotations
 
 import re
+import shutil
 import sqlite3
 import unicodedata
 from typing import Any
@@ -122,6 +123,21 @@ class StoreFull(StoreUnreachable):
     """The disk that holds the run history's SQLite file has no room left for a change.
     The engine rides it out as it does a history it cannot reach (its runs' ends kept,
     no run started, tried again each heartbeat); a command fails with the message."""
+
+
+def sqlite_full(exc: BaseException, folder) -> bool:
+    """Whether SQLite could not write for want of room on the disk that holds ``folder``:
+    it says "database or disk is full", or only "disk I/O error" when it cannot make the
+    files it keeps beside the database there."""
+    code = getattr(exc, "sqlite_errorcode", None) or 0
+    if code == sqlite3.SQLITE_FULL:
+        return True
+    if code & 0xFF != sqlite3.SQLITE_IOERR:
+        return False
+    try:
+        return shutil.disk_usage(folder).free < 256 * 1024
+    except OSError:
+        return False
 
 
 def sqlite_damaged(exc: BaseException) -> bool:

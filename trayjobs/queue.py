@@ -65,7 +65,7 @@ from typing import Any, Callable
 
 from functools import cached_property
 
-from .errors import UserError, sqlite_damaged
+from .errors import StoreFull, UserError, sqlite_damaged, sqlite_full
 from .paths import Home
 
 __all__ = ["Queue", "Doorbell", "QueueUnavailable"]
@@ -335,6 +335,14 @@ class Queue:
                 huey.enqueue(self._task.s(run_id, priority=priority))
         except Exception as exc:
             if not self.shared:
+                if sqlite_full(exc, self.home.queue_db.parent):
+                    # Ridden out as the history's own full disk is: the run stays marked
+                    # handed over, and is sent again once there is room (_send_lost).
+                    raise StoreFull(
+                        f"There is no room left on the disk that holds the queue's file "
+                        f"{self.home.queue_db} (SQLite says: {exc}), so trayjobs cannot hand "
+                        f"runs to its workers now; none is lost. Free some space on that "
+                        f"disk; trayjobs then goes on.", where=str(self.home.queue_db)) from exc
                 raise
             self._lost = True
             raise self._unavailable(exc) from exc
@@ -348,6 +356,14 @@ class Queue:
                     | set(self.doorbell.handed()))
         except Exception as exc:
             if not self.shared:
+                if sqlite_full(exc, self.home.queue_db.parent):
+                    # Ridden out as the history's own full disk is: the run stays marked
+                    # handed over, and is sent again once there is room (_send_lost).
+                    raise StoreFull(
+                        f"There is no room left on the disk that holds the queue's file "
+                        f"{self.home.queue_db} (SQLite says: {exc}), so trayjobs cannot hand "
+                        f"runs to its workers now; none is lost. Free some space on that "
+                        f"disk; trayjobs then goes on.", where=str(self.home.queue_db)) from exc
                 raise
             self._lost = True
             raise self._unavailable(exc) from exc

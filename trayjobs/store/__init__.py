@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # imported only when a migration runs: the app stays lighter
     import sqlite_utils
 
 from ..errors import (StoreDamaged, StoreFull, StoreUnreachable, UserError,
-                      sqlite_damaged)
+                      sqlite_damaged, sqlite_full)
 from ..textfmt import escape_strings, escape_undecodable
 from . import stats
 from .migrations import MIGRATIONS
@@ -302,22 +302,13 @@ class _SQLite:
                 f"read-only disk, or its permissions; SQLite says: {exc}), and trayjobs keeps "
                 f"its history there. Make it writable, or give trayjobs a folder it can "
                 f"write to with --home DIR or TRAYJOBS_HOME.")
-        if code == sqlite3.SQLITE_FULL or (code & 0xFF == sqlite3.SQLITE_IOERR
-                                           and self._disk_full()):
+        if sqlite_full(exc, self.path.parent):
             return StoreFull(
                 f"There is no room left on the disk that holds the run history {self.path} "
                 f"(SQLite says: {exc}), so trayjobs cannot write to it now; what it held "
                 f"is as it was. Free some space on that disk, then try again.",
                 where=str(self.path))
         return None
-
-    def _disk_full(self) -> bool:
-        """Whether the history's disk has (next to) no room left: SQLite says only "disk
-        I/O error" when it cannot make the files it keeps beside the database there."""
-        try:
-            return shutil.disk_usage(self.path.parent).free < 256 * 1024
-        except OSError:
-            return False
 
     def _damaged(self, exc: sqlite3.DatabaseError) -> StoreDamaged:
         """What to do about a damaged file: it is left as it is, to recover from."""
