@@ -27,7 +27,7 @@ import sys
 import time
 from typing import Callable
 
-__all__ = ["adopt_orphans", "children", "Leftovers", "run_begins", "reap_exited", "kill_children", "kill_tree"]
+__all__ = ["adopt_orphans", "children", "descendants", "Leftovers", "run_begins", "reap_exited", "kill_children", "kill_tree", "reap"]
 
 PR_SET_CHILD_SUBREAPER = 36
 #: How long, after KILL, processes are waited for at most: one in uninterruptible sleep (a
@@ -67,6 +67,31 @@ def children(pid: int | None = None) -> set[int]:
         except OSError:  # a thread that ended meanwhile
             pass
     return out
+
+
+def descendants(pid: int | None = None, *, skip: set[int] = frozenset()) -> dict[int, str]:
+    """The live descendants of ``pid`` (this process when ``None``), by pid, with their
+    names: its children, theirs, and so on, but for zombies (exited, only to be reaped) and
+    those in ``skip`` with all below them. A process forked while they are read may be
+    missed: who stops them looks again until none is left."""
+    found: dict[int, str] = {}
+    queue = [pid or os.getpid()]
+    while queue:
+        for child in children(queue.pop()) - skip:
+            info = _stat(child)
+            if info is None or child in found:
+                continue
+            if info[1] not in ("Z", "X"):
+                found[child] = info[0]
+            queue.append(child)
+    return found
+
+
+def reap(pids) -> None:
+    """Reap those of ``pids`` that have exited (children of this process, no one else's
+    to wait for any more)."""
+    for pid in pids:
+        _reap(pid)
 
 
 def _scan_children(parent: int) -> set[int]:

@@ -577,6 +577,11 @@ class Executor:
                             grace = max(grace, float(msg.get("grace") or 0) + 1)
                         else:
                             proc.groups.discard(pgid)
+                    elif t == "grace":
+                        # The job stops the programs it started itself, TERM then KILL
+                        # after their grace (a python job's, see kinds.python.programs):
+                        # it is killed outright only once that is over.
+                        grace = max(grace, float(msg.get("grace") or 0) + 1)
                     else:
                         on_message(msg)
                 if outcome is None and on_idle is not None and not _readable(proc.fd):

@@ -17,11 +17,12 @@ import traceback
 from typing import Any
 
 from ...context import JobContext
-from ...errors import JobFailed
+from ...errors import Cancelled, JobFailed
 from ..base import JobKind
 from ..registry import register
 from .loader import declare_as, find_problems, load_function
 from .params import PythonParams
+from .programs import Programs
 from .result import as_result
 
 __all__ = ["PythonKind", "PythonParams", "as_result"]
@@ -70,25 +71,23 @@ class PythonKind(JobKind):
         _check_arguments(function, args, target, ctx.job)
         ctx.check_cancelled()
         pid = os.getpid()
+        programs = Programs(ctx, grace=params.kill_grace)
+        programs.watch()
         try:
-            value = function(*args)
-            if inspect.iscoroutine(value):  # an async def: run it to its end in this process
-                import asyncio
-                value = asyncio.run(value)
-        except SystemExit as exc:
-            if os.getpid() != pid:
-                _end_forked_copy(0 if exc.code in (None, 0) else 1, raised=False)
-            # A script made a function often ends with sys.exit(): as to a shell, 0 (or
-            # none) says it went well, anything else that it did not.
-            if exc.code in (None, 0):
-                return as_result(None, target)
-            raise JobFailed(f"{target} called sys.exit({exc.code!r})") from None
-        except BaseException:
-            if os.getpid() != pid:
-                _end_forked_copy(1)
+            value = _call(function, args, target, pid)
+            if programs.stopped:  # the run was stopped: what it made of that is no result
+                raise Cancelled()
+        except Cancelled:
             raise
-        if os.getpid() != pid:
-            _end_forked_copy(0)
+        except BaseException as exc:
+            if not programs.stopped:
+                raise
+            ctx.log(f"after its programs were stopped the function ended with "
+                    f"{type(exc).__name__}: {exc}", "warning")
+            raise Cancelled() from None
+        finally:
+            if os.getpid() == pid:
+                programs.end()
         if inspect.isgenerator(value) or inspect.isasyncgen(value):
             # (x for x in ...) returned: the work in it would run only as it is read, and
             # "<generator object ...>" would be the summary of a run that did nothing.
@@ -98,6 +97,31 @@ class PythonKind(JobKind):
                             f"in it never ran; return a list (list(...)) or the result "
                             f"itself", retry=False)
         return as_result(value, target)
+
+
+def _call(function, args: tuple, target: str, pid: int) -> Any:
+    """What ``function`` returns (run to its end if it is ``async``); in a copy of this
+    process that it forked, nothing: the copy ends there."""
+    try:
+        value = function(*args)
+        if inspect.iscoroutine(value):  # an async def: run it to its end in this process
+            import asyncio
+            value = asyncio.run(value)
+    except SystemExit as exc:
+        if os.getpid() != pid:
+            _end_forked_copy(0 if exc.code in (None, 0) else 1, raised=False)
+        # A script made a function often ends with sys.exit(): as to a shell, 0 (or
+        # none) says it went well, anything else that it did not.
+        if exc.code in (None, 0):
+            return None
+        raise JobFailed(f"{target} called sys.exit({exc.code!r})") from None
+    except BaseException:
+        if os.getpid() != pid:
+            _end_forked_copy(1)
+        raise
+    if os.getpid() != pid:
+        _end_forked_copy(0)
+    return value
 
 
 def _end_forked_copy(code: int, *, raised: bool = True) -> None:

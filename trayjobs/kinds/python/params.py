@@ -33,6 +33,10 @@ class PythonParams(KindParams):
     dry_run: bool = Field(
         False, description="The function honours `ctx.dry_run` (changes nothing when it is "
                            "true), so `--dry-run` runs are allowed.")
+    kill_grace: float = Field(
+        5.0, ge=0, le=60, description="Seconds between TERM and KILL for the programs the "
+                                      "function started, when a run is cancelled or times "
+                                      "out, and for those still running when it ends.")
     log_head: int = Field(1_000_000, ge=0, description="Bytes of printed output kept from the start.")
     log_tail: int = Field(1_000_000, ge=0, description="Bytes of printed output kept from the end.")
 
