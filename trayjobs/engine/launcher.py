@@ -296,6 +296,11 @@ class Ready:
     def __init__(self, spares: _Spares, proc: subprocess.Popen, argv: list[str]) -> None:
         self._spares, self._proc, self._argv = spares, proc, argv
 
+    @property
+    def pid(self) -> int:
+        """The spare's pid, the program's once it goes (a limit set on it is the program's)."""
+        return self._proc.pid
+
     def go(self) -> subprocess.Popen | None:
         """The program, started; None if the spare is gone (it is started the usual way)."""
         proc = self._proc

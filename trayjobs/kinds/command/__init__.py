@@ -30,6 +30,7 @@ from ...leftovers import Leftovers
 from ...secrets import resolve_secret
 from ...textfmt import path_text
 from ..base import JobKind
+from ..memory import limit_of, over_limit, said_out_of_memory
 from ..registry import register
 from .output import OutputLog
 from .params import Command, CommandParams, SecretRef
@@ -142,7 +143,8 @@ class _Run:
             if problem:
                 raise self._refuse(self.key, problem)
         leftovers = Leftovers(log=lambda message: ctx.log(message, "warning"), own=spare)
-        start = Start(argv, cwd=cwd, env=env)  # all but the program's start itself
+        # all but the program's start itself
+        start = Start(argv, cwd=cwd, env=env, memory=limit_of(params.max_memory))
         try:
             # Told to stop before it began (a cancel between claim and start): the program,
             # which may not be safe to run at all, is not started only to be stopped. (In a
@@ -192,6 +194,10 @@ class _Run:
             raise self._refuse(self.key,
                                f"cannot start {argv[0]!r}: {_too_long(why, argv, env)}")
         if code not in params.success_codes:
+            if params.max_memory and said_out_of_memory(output.stderr_tail):
+                # Run again, it would take as much: the limit, or the program, is to change.
+                raise JobFailed(self._failure(code, output, shell=isinstance(command, str),
+                                              over=True), retry=False)
             raise JobFailed(self._failure(code, output, shell=isinstance(command, str)),
                             retry=not (isinstance(command, str) and code in (126, 127)))
         took = format_duration(time.monotonic() - self.started)
@@ -325,12 +331,17 @@ class _Run:
             self.ctx.progress(p.done, p.total, p.message, p.unit)
             self._last_progress = time.monotonic()
 
-    def _failure(self, code: int, output: OutputLog, *, shell: bool) -> str:
+    def _failure(self, code: int, output: OutputLog, *, shell: bool, over: bool = False) -> str:
+        limit = self.params.max_memory
         if code < 0:
             what = f"killed by {_signal_name(-code)}"
             if -code == signal.SIGKILL:  # not a cancel's or a timeout's: those end otherwise
                 what += (" (from outside: often the out-of-memory killer, when the system "
                          "ran short of memory)")
+            elif limit and -code in (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS):
+                # what many programs do when an allocation fails, and they do not check
+                what += (f" (perhaps as it met its memory limit of "
+                         f"{format_size(limit_of(limit))}, max_memory)")
         else:
             what = f"exit code {code}"
             if shell and code == 127:
@@ -341,6 +352,9 @@ class _Run:
                 # a shell line's (or a shell script's) last program was killed by a signal
                 what += (f" (128 + {code - 128}: as a shell reports a program killed by "
                          f"{_signal_name(code - 128)})")
+        if over:
+            what = over_limit(limit, what="the program", fix="have it take less") + \
+                f" (it ended with {what})"
         lines = list(output.stderr_tail)
         if not lines:
             return what

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from ...places import relative
 from ...secrets import SecretRef
 from ..base import KindParams, empty_dict
+from ..memory import DESCRIPTION as MEMORY, check_max_memory
 
 __all__ = ["CommandParams", "SecretRef", "Command"]
 
@@ -36,6 +37,8 @@ class CommandParams(KindParams):
         5.0, ge=0, le=60, description="Seconds between TERM and KILL when a run is cancelled "
                                       "or times out, and for what the program left running "
                                       "outside its process group when it ends.")
+    max_memory: str | None = Field(None, description=MEMORY + " Each process of the program "
+                                   "is held to it on its own.")
     log_head: int = Field(1_000_000, ge=0, description="Bytes of output kept from the start.")
     log_tail: int = Field(1_000_000, ge=0, description="Bytes of output kept from the end.")
 
@@ -48,6 +51,11 @@ class CommandParams(KindParams):
         if v is not None and any("\0" in part for part in ([v] if isinstance(v, str) else v)):
             raise ValueError("a program's arguments cannot hold a NUL character (\\u0000)")
         return v
+
+    @field_validator("max_memory", mode="before")
+    @classmethod
+    def _memory(cls, v):
+        return check_max_memory(v)
 
     @field_validator("cwd")
     @classmethod

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from ...engine import launcher
+from ..memory import limit_child, limiter
 
 __all__ = ["Start", "spawn", "ready_next", "spare", "signal_group", "exited", "find_program", "startable",
            "exec_failure",
@@ -110,19 +111,23 @@ class Start:
     program. (A run sent ahead of its claim does this much while the claim commits.)
     Either :meth:`go` or :meth:`drop`, once."""
 
-    def __init__(self, argv: list[str], *, cwd: Path, env: dict[str, str]) -> None:
-        self.argv, self.cwd, self.env = argv, cwd, env
+    def __init__(self, argv: list[str], *, cwd: Path, env: dict[str, str],
+                 memory: int | None = None) -> None:
+        self.argv, self.cwd, self.env, self.memory = argv, cwd, env, memory
         self._ready: launcher.Ready | None = None
         if _setpriv():
             where = _spare_cwd(cwd)
             self._ready = launcher.ready(argv, where, env) if where else None
+        if self._ready is not None and memory and not limit_child(self._ready.pid, memory):
+            self.drop()  # the usual start sets the limit in the program's process itself
 
     def go(self) -> subprocess.Popen:
         """``argv`` started in ``cwd`` with the environment ``env``, its stdout and stderr
         piped, leading a session of its own, dying with this process (on Linux)."""
         ready, self._ready = self._ready, None
         proc = ready.go() if ready is not None else None
-        return proc if proc is not None else _popen(self.argv, cwd=self.cwd, env=self.env)
+        return proc if proc is not None else _popen(self.argv, cwd=self.cwd, env=self.env,
+                                                    memory=self.memory)
 
     def drop(self) -> None:
         """The program will not be started: the spare told about it goes, a new one is made."""
@@ -137,12 +142,15 @@ def spawn(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Pope
     return Start(argv, cwd=cwd, env=env).go()
 
 
-def _popen(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+def _popen(argv: list[str], *, cwd: Path, env: dict[str, str],
+           memory: int | None = None) -> subprocess.Popen:
     setpriv = _setpriv()
     if setpriv:
         argv, preexec = [setpriv, "--pdeathsig", "KILL", "--", *argv], None
     else:
         preexec = _die_with_parent()
+    if memory:  # set in the new process before it becomes the program (a fork, not a vfork)
+        preexec = _limited(preexec, memory)
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True,
                             start_new_session=True, preexec_fn=preexec)
@@ -150,6 +158,18 @@ def _popen(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Pop
         launcher.widen(pipe.fileno())
     launcher.started(proc.pid)
     return proc
+
+
+def _limited(preexec: Callable[[], None] | None, memory: int) -> Callable[[], None] | None:
+    limit = limiter(memory)
+    if limit is None or preexec is None:
+        return limit or preexec
+
+    def limited() -> None:
+        preexec()
+        limit()
+
+    return limited
 
 
 def _spare_cwd(cwd: Path) -> str | None:

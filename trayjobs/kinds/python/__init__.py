@@ -19,6 +19,7 @@ from typing import Any
 from ...context import JobContext
 from ...errors import Cancelled, JobFailed
 from ..base import JobKind
+from ..memory import limit_of, over_limit, set_limit
 from ..registry import register
 from .loader import declare_as, find_problems, load_function
 from .params import PythonParams
@@ -73,10 +74,22 @@ class PythonKind(JobKind):
         pid = os.getpid()
         programs = Programs(ctx, grace=params.kill_grace)
         programs.watch()
+        limit = limit_of(params.max_memory)
+        restore = set_limit(limit, beyond_now=True) if limit else None
+        if limit and restore is None:
+            ctx.log("max_memory cannot be held on this system: the function runs without "
+                    "a limit", "warning")
         try:
             value = _call(function, args, target, pid)
             if programs.stopped:  # the run was stopped: what it made of that is no result
                 raise Cancelled()
+        except MemoryError as exc:
+            if restore is None:
+                raise
+            restore, put_back = None, restore
+            put_back()  # what follows (the message, the log) needs some memory
+            raise JobFailed(over_limit(params.max_memory, what="the job", fix=(
+                f"have the function take less{_where(exc)}")), retry=False) from None
         except Cancelled:
             raise
         except BaseException as exc:
@@ -87,6 +100,8 @@ class PythonKind(JobKind):
             raise Cancelled() from None
         finally:
             if os.getpid() == pid:
+                if restore is not None:
+                    restore()
                 programs.end()
         if inspect.isgenerator(value) or inspect.isasyncgen(value):
             # (x for x in ...) returned: the work in it would run only as it is read, and
@@ -122,6 +137,15 @@ def _call(function, args: tuple, target: str, pid: int) -> Any:
     if os.getpid() != pid:
         _end_forked_copy(0)
     return value
+
+
+def _where(exc: BaseException) -> str:
+    """Where in the user's code ``exc`` was raised: ", at sync.py line 12 (in main)"."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    last = frames[-1]
+    return f"; it ran out at {os.path.basename(last.filename)} line {last.lineno} (in {last.name})"
 
 
 def _end_forked_copy(code: int, *, raised: bool = True) -> None:

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ...places import relative
 from ..base import KindParams, empty_list
+from ..memory import DESCRIPTION as MEMORY, check_max_memory
 
 __all__ = ["PythonParams"]
 
@@ -37,6 +38,8 @@ class PythonParams(KindParams):
         5.0, ge=0, le=60, description="Seconds between TERM and KILL for the programs the "
                                       "function started, when a run is cancelled or times "
                                       "out, and for those still running when it ends.")
+    max_memory: str | None = Field(None, description=MEMORY + " It counts what the function "
+                                   "takes beyond what the job's process holds as it is called.")
     log_head: int = Field(1_000_000, ge=0, description="Bytes of printed output kept from the start.")
     log_tail: int = Field(1_000_000, ge=0, description="Bytes of printed output kept from the end.")
 
@@ -44,6 +47,11 @@ class PythonParams(KindParams):
     @classmethod
     def _one_path(cls, v):
         return [v] if isinstance(v, str) else v
+
+    @field_validator("max_memory", mode="before")
+    @classmethod
+    def _memory(cls, v):
+        return check_max_memory(v)
 
     @field_validator("file")
     @classmethod
