@@ -154,3 +154,37 @@ def test_a_function_that_stops_when_asked_still_gives_its_programs_the_grace(mak
     assert (run["state"], run["error"]) == ("cancelled", "cancelled")
     assert (tmp_path / "slow.cleaned").read_text() == "cleaned\n"
     assert gone(int((tmp_path / "slow.pid").read_text()))
+
+
+def test_a_function_that_never_stops_is_killed_only_after_its_programs_grace(make_engine,
+                                                                              tmp_path):
+    # The engine's own grace here is 1 s: the job process is killed outright only a second
+    # after the job's kill_grace, so its program has the time it takes to clean up.
+    job = script(tmp_path / "deaf.py", f"""
+        import subprocess, time
+        from pathlib import Path
+
+        def main(ctx):
+            subprocess.Popen(["sh", "-c", "trap 'sleep 1.5; echo cleaned > {tmp_path}/slow.cleaned; "
+                                          "exit 0' TERM; echo $$ > {tmp_path}/slow.pid; "
+                                          "while :; do sleep 0.05; done"])
+            while not Path("{tmp_path}/slow.pid").exists():
+                time.sleep(0.01)
+            print("started", flush=True)
+            while True:
+                time.sleep(0.05)
+    """)
+    eng = make_engine(f"""
+        [jobs.deaf]
+        kind = "python"
+        file = '{job}'
+        kill_grace = 3
+    """)
+    rid = eng.submit("deaf")
+    wait_until(lambda: [l for l in eng.store.logs(rid) if l["message"] == "started"])
+    assert eng.cancel(rid) == "stopping"
+    run = eng.watcher.wait(rid)
+    assert (run["state"], run["error"]) == (
+        "cancelled", "cancelled (stopped forcibly: it did not respond within 4.0 s)")
+    assert (tmp_path / "slow.cleaned").read_text() == "cleaned\n"
+    assert gone(int((tmp_path / "slow.pid").read_text()))
