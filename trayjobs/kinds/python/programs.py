@@ -114,8 +114,8 @@ class Programs:
                     break
                 time.sleep(0.01)
             reap(children() - self._known - _helpers())
-        if self._thread is not None:
-            self._thread.join()
+        # The watcher sees the end within its next look, and does nothing more: the run's
+        # end is not held up for it.
 
     def _log(self, message: str) -> None:
         self.ctx.log(message, "warning")
