@@ -16,8 +16,9 @@ from trayjobs.config import check_jobs, parse_config
 KINDS = {
     "demo": ["steps", "step_time", "fail_times", "hang", "crash"],
     "command": ["command", "cwd", "env", "success_codes", "dry_run_command", "resume",
-                "kill_grace", "log_head", "log_tail"],
-    "python": ["call", "file", "function", "path", "idempotent", "dry_run"],
+                "kill_grace", "max_memory", "log_head", "log_tail"],
+    "python": ["call", "file", "function", "path", "idempotent", "dry_run", "kill_grace",
+               "max_memory"],
     "cleanup": ["locations", "targets", "match", "filters", "action", "conflict",
                 "remove_empty_folders", "exclude", "skip_recent", "preview"],
     "import": ["database", "table", "format", "encoding", "delimiter", "quotechar", "header",
