@@ -574,3 +574,20 @@ def test_an_every_the_boxes_can_only_come_near_is_kept_while_they_are_untouched(
     dlg.trigger.every_n.setValue(2)
     dlg.trigger.every_unit.setCurrentIndex(dlg.trigger.every_unit.findData("hours"))
     assert dlg.trigger.values()["every"] == "2h"
+
+
+def test_the_forms_of_command_and_python_jobs_offer_max_memory(qtbot, home, tmp_path):
+    job = tmp_path / "job.py"
+    job.write_text("def main(ctx):\n    return 'ok'\n")
+    for values in ({"kind": "command", "command": ["true"]},
+                   {"kind": "python", "file": str(job)}):
+        dlg = editor(qtbot, home, name="limited", values=values)
+        assert dlg.validate(), values
+        row = dlg.rows["max_memory"]
+        assert row.help.text().startswith("The most memory the job may take")
+        row.editor.w.setText("2 gigs")
+        assert not dlg.validate()
+        assert "'2 gigs' is not a size" in row.error.text()
+        row.editor.w.setText("2 GB")
+        assert dlg.validate()
+        assert dlg.values() == {**values, "max_memory": "2 GB"}
