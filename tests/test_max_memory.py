@@ -34,6 +34,24 @@ def test_a_program_over_its_limit_fails_saying_so_and_is_not_retried(make_engine
                          "it take less (it ended with exit code 1): MemoryError")
 
 
+def test_a_c_program_over_its_limit_in_a_shell_line_is_told_by_what_it_says(make_engine):
+    # Each process of the line is held to the limit: grep, reading one line of 300 MB, is
+    # refused the memory for it and says so.
+    eng = make_engine("""
+        [jobs.grep]
+        kind = "command"
+        command = "head -c 300000000 /dev/zero | tr '\\\\0' a | grep -c b"
+        max_memory = "200 MB"
+        retry = { attempts = 2, backoff = "1s" }
+    """)
+    run = eng.watcher.wait(eng.submit("grep"))
+    assert run["state"] == "failed" and run["attempt"] == 1, run
+    assert run["error"].splitlines()[0] == (
+        "the program used more than its memory limit of 200.0 MB (max_memory = '200 MB'); "
+        "raise max_memory in trayjobs.toml, or have it take less (it ended with exit code 2): "
+        "grep: memory exhausted")
+
+
 def test_a_program_within_its_limit_runs(make_engine):
     eng = make_engine(f"""
         [jobs.fits]
