@@ -226,6 +226,21 @@ def test_duplicate_and_delete_a_job(app, qtbot, home):
     assert "# counts to ten" in home.config_file.read_text()
 
 
+def test_deleting_the_first_job_keeps_the_next_jobs_comments(make_app, qtbot, home):
+    # They sat at the end of the first job's table as tomlkit reads the file, and went with it.
+    head = "# My jobs.\n"
+    first = '\n# count: the first job\n[jobs.count]\nkind = "demo"\nevery = "1h"\n'
+    rest = ('\n# fails: keep these words\n# and these\n[jobs.fails]  # inline\nkind = "demo"\n'
+            'steps = 2\n\n[jobs.fails.retry]\nattempts = 1\n\n# The end.\n')
+    app = make_app(head + first + rest)
+    page = app.window.jobs_page
+    page.select("count")
+    with answer_next_box("Delete"):
+        page.delete_selected()
+    until(qtbot, lambda: "count" not in app.engine.config.jobs)
+    assert home.config_file.read_text() == head + rest
+
+
 def test_a_hand_edit_of_the_config_is_reloaded_with_its_errors(app, qtbot, home):
     text = home.config_file.read_text()
     home.config_file.write_text(text + dedent("""

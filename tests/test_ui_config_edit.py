@@ -268,3 +268,55 @@ def test_a_job_renamed_or_deleted_in_the_file_meanwhile_is_not_saved_again():
     with pytest.raises(UserError, match="count is no longer in the jobs file"):
         doc.set_job("count", was, old_name="count", opened_with=was)
     assert "count" not in doc.job_names()
+
+
+# A jobs file as pieces: each job's own (its table, its sub-tables, the comments just above
+# its header and just under its keys, the blank line before them) and the lines that are
+# no job's. Deleting a job must give the file without its pieces, byte for byte.
+ONE_PART = [
+    (None, "# My jobs.\n# The top of the file, no job's.\n"),
+    ("a", '\n# a: the first job\n# in two lines\n[jobs.a]  # first\nkind = "demo"\n'
+          'steps = 1\n# steps = 3 (put aside)\n\n[jobs.a.retry]\nattempts = 2\n'),
+    ("b", '\n# b: the second\n[jobs.b]\nkind = "demo"  # demo\n\n'
+          '[jobs.b.watch]\nfolder = "/tmp"\n# patterns = ["*.csv"]\n'),
+    (None, "\n# ---- the nightly ones ----\n"),
+    ("c", '\n# c: nightly\n[jobs.c]\nkind = "demo"\ncron = "0 3 * * *"\n'),
+    ("d", '\n[jobs.d]\nkind = "demo"\n# d has no comment above it\n'),
+    (None, "\n# The end of the file, no job's.\n"),
+]
+SPLIT = [
+    (None, "# top\n[settings]\nworkers = 2  # two at once\n"),
+    ("a", '\n# a: first after the settings\n[jobs.a]\nkind = "demo"\n'),
+    ("b", '\n# b: before the alerts\n[jobs.b]\nkind = "demo"\n'),
+    (None, '\n# an alert channel, pasted between the jobs\n[alerts.me]\n'
+           'url = "json://localhost/hook"\n'),
+    ("c", '\n# c: first of the second part\n[jobs.c]\nkind = "demo"\n'),
+    ("d", '\n# d: the last\n[jobs.d]\nkind = "demo"\n[jobs.d.retry]\nattempts = 3\n'),
+]
+
+
+@pytest.mark.parametrize("pieces", [ONE_PART, SPLIT], ids=["one part", "split"])
+def test_deleting_any_job_keeps_every_other_line_as_it_was(pieces):
+    # The first job took the comments above the second job's header with it.
+    text = "".join(p for _job, p in pieces)
+    jobs = [job for job, _p in pieces if job]
+    for job in jobs:
+        doc = ConfigDocument(text)
+        doc.delete_job(job)
+        assert doc.text == "".join(p for j, p in pieces if j != job), job
+        left = tomllib.loads(doc.text)["jobs"]
+        assert sorted(left) == [j for j in jobs if j != job]
+        assert all(left[j] == tomllib.loads(text)["jobs"][j] for j in left)
+
+
+def test_deleting_the_job_at_the_very_top_leaves_no_blank_first_line():
+    text = '[jobs.a]\nkind = "demo"\n\n# b: its own words\n[jobs.b]\nkind = "demo"\n'
+    doc = ConfigDocument(text)
+    doc.delete_job("a")
+    assert doc.text == '# b: its own words\n[jobs.b]\nkind = "demo"\n'
+    # with the jobs under a [jobs] header of their own, the comments after it stay there
+    text = '[jobs]\n# every job here runs at night\n\n# a\n[jobs.a]\nkind = "demo"\n\n' \
+           '# b\n[jobs.b]\nkind = "demo"\n'
+    doc = ConfigDocument(text)
+    doc.delete_job("a")
+    assert doc.text == '[jobs]\n# every job here runs at night\n\n# b\n[jobs.b]\nkind = "demo"\n'

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
-from tomlkit.items import AoT, Comment, InlineTable, Item, String, StringType, Table, Trivia, Whitespace
+from tomlkit.items import (AoT, Comment, InlineTable, Item, Null, String, StringType, Table,
+                          Trivia, Whitespace)
 
 from .config import HOOK_KEYS, Config, parse_config, read_jobs_file
 from .errors import ConfigError, UserError
@@ -168,25 +169,57 @@ class ConfigDocument:
                             f"copy what you typed, close the editor and open the job again")
 
     def delete_job(self, name: str) -> None:
+        """Remove a job's table (its sub-tables too) and the comments that are its own: the
+        lines just above its header and those just under its last key. Every other line
+        stays as it was, the next job's comments above its header included."""
         jobs = self._jobs()
         if jobs is None or name not in jobs:
             raise UserError(f"there is no job called {name!r} in the config file")
         part = self._part(name)
         body = part.value.body
         i = next(i for i, (k, _v) in enumerate(body) if k is not None and k.key == name)
-        # The comments just above a job's header are read as the end of the table before
-        # it, and those above the next job's as the end of this one: the job's go with it,
-        # the next job's stay.
-        tail = _cut_tail(_last_table(part[name]), (Comment, Whitespace))
-        before = next((v for _k, v in reversed(body[:i]) if isinstance(v, (Table, AoT))), None)
+        # tomlkit reads the comments above a header as the end of the table before it: the
+        # end of this job holds the next one's, and what is above this job may be the end of
+        # the job before, of [settings], or loose lines at the top of the file.
+        after = self._next_header(part, i)
+        kept = _not_own(_cut_tail(_last_table(part[name]), (Comment, Whitespace)),
+                        followed=after is not None)
+        above, home = self._lines_above(part, i)
         part.remove(name)
-        if before is not None:
-            last = _last_table(before)
-            _cut_tail(last, Comment)     # the job's own comments, just above it
-            _cut_tail(last, Whitespace)  # the blank line that set them apart
-            for item in tail:
-                last.value.append(None, item)
+        while above and isinstance(above[-1][0][above[-1][1]][1], (Comment, Null)):
+            _blank(*above.pop())  # the job's own comments, just above it
+        if (kept and isinstance(kept[0], Whitespace)) or after is None:
+            while above and isinstance(above[-1][0][above[-1][1]][1], (Whitespace, Null)):
+                _blank(*above.pop())  # the blank line that set them apart
+        if home is None and not any(not isinstance(b[j][1], Null) for b, j in above):
+            while kept and isinstance(kept[0], Whitespace):
+                kept.pop(0)  # the top of the file: no blank line first
+        if home is not None:
+            for item in kept:
+                home.value.append(None, item)
+        elif after is not None:
+            after.trivia.indent = "".join(item.as_string() for item in kept) + after.trivia.indent
+        else:
+            for item in kept:
+                self.doc.add(item)
         self._rename_references(name, None)
+
+    def _next_header(self, part: Table, i: int) -> Table | None:
+        """The table whose header comes next in the file after job ``i`` of ``part``."""
+        following = [v for k, v in part.value.body[i + 1:] if k is not None]
+        if not following:
+            at = next(j for j, (_k, v) in enumerate(self.doc.body) if v is part)
+            following = [v for k, v in self.doc.body[at + 1:] if k is not None]
+        return _first_header(following[0]) if following else None
+
+    def _lines_above(self, part: Table, i: int) -> tuple[list[tuple[list, int]], Table | None]:
+        """The comment and blank lines just above job ``i``'s header, as (body, index) places,
+        and the table whose end they are (None: loose lines at the top of the file)."""
+        above, home = _lines_before(part.value.body, i)
+        if not above and home is None and part.is_super_table():
+            at = next(j for j, (_k, v) in enumerate(self.doc.body) if v is part)
+            above, home = _lines_before(self.doc.body, at)
+        return above, home
 
     def duplicate_job(self, name: str, new_name: str | None = None) -> str:
         values = self.job(name)
@@ -339,6 +372,51 @@ def _last_table(item: Table | AoT) -> Table:
     if keyed and isinstance(keyed[-1], (Table, AoT)):
         return _last_table(keyed[-1])
     return table
+
+
+def _lines_before(body: list, end: int) -> tuple[list[tuple[list, int]], Table | None]:
+    """The comment and blank lines before ``body[end]``: loose ones in this body, or the end
+    of the table just before it; and that table (None when there is none)."""
+    start = end
+    while start and body[start - 1][0] is None and isinstance(
+            body[start - 1][1], (Comment, Whitespace, Null)):
+        start -= 1
+    if start == end and start and isinstance(body[start - 1][1], (Table, AoT)):
+        last = _last_table(body[start - 1][1])
+        lines, _home = _lines_before(last.value.body, len(last.value.body))
+        return lines, last
+    return [(body, j) for j in range(start, end)], None
+
+
+def _not_own(tail: list[Item], *, followed: bool) -> list[Item]:
+    """Of the lines after a job's last key, those that are not the job's: the comments
+    just above the next header are the next table's; the comments right under the job's
+    keys, before any blank line, are the job's own (keys put aside, say); anything from the
+    first blank line on is kept."""
+    block = 0
+    if followed:
+        while block < len(tail) and isinstance(tail[len(tail) - 1 - block], Comment):
+            block += 1
+    rest = tail[:len(tail) - block]
+    own = 0
+    while own < len(rest) and isinstance(rest[own], Comment):
+        own += 1
+    return rest[own:] + tail[len(tail) - block:]
+
+
+def _blank(body: list, j: int) -> None:
+    body[j] = (None, Null())  # as tomlkit removes: the indexes of the keys after it hold
+
+
+def _first_header(item: Item) -> Table | None:
+    """The table whose header is written first for a top-level item (a super table writes
+    none of its own)."""
+    if isinstance(item, AoT):
+        return item.body[0] if item.body else None
+    if isinstance(item, Table) and item.is_super_table():
+        inner = [v for k, v in item.value.body if k is not None and isinstance(v, (Table, AoT))]
+        return _first_header(inner[0]) if inner else None
+    return item if isinstance(item, Table) else None
 
 
 def _cut_tail(table: Table, kinds: type | tuple[type, ...]) -> list[Item]:
