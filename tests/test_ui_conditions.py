@@ -10,7 +10,8 @@ from trayjobs.ui.runs_model import RunsModel
 from trayjobs.ui.tray import tray_status
 
 from system_bus_support import system_bus  # noqa: F401
-from ui_support import CONFIG, app, make_app, until  # noqa: F401
+from ui_support import (CONFIG, app, check_form, editor_app, editor_for, make_app,  # noqa: F401
+                        until)
 
 BACKUP = CONFIG + """
 [jobs.backup]
@@ -26,15 +27,15 @@ def test_only_when_group_shows_and_writes_the_conditions(qtbot, home):
     values = {"kind": "demo", "steps": 1, "every": "1h",
               "when": {"ac_power": True, "network": "unmetered", "idle": "5m"},
               "max_wait": "2d", "inhibit_sleep": True}
-    dlg = JobEditor(SimpleNamespace(home=home), name="backup", values=values, config_text=CONFIG)
-    qtbot.addWidget(dlg)
+    app = editor_app(home)
+    dlg = editor_for(qtbot, app, JobEditor(app, name="backup", values=values, config_text=CONFIG))
     group = dlg.conditions
     assert group.title() == "Only when…"
     assert group.ac_power.currentData() is True and group.network.currentData() == "unmetered"
     assert group.idle_on.isChecked() and group.idle.text() == "5m"
     assert not group.battery_on.isChecked() and not group.battery.isEnabled()
     assert group.max_wait.text() == "2d" and group.inhibit.isChecked()
-    assert dlg.validate()
+    assert check_form(qtbot, dlg)
     # Power back to what Settings say; a battery level and a path instead.
     group.ac_power.setCurrentIndex(group.ac_power.findData(None))
     group.battery_on.setChecked(True)
@@ -42,7 +43,7 @@ def test_only_when_group_shows_and_writes_the_conditions(qtbot, home):
     group.path_on.setChecked(True)
     group.path.setText("/mnt/backup")
     group.wait_unknown.setChecked(True)
-    assert dlg.validate()
+    assert check_form(qtbot, dlg)
     out = dlg.values()
     assert out["when"] == {"battery_above": 40, "network": "unmetered", "idle": "5m",
                            "path_exists": "/mnt/backup"}
@@ -50,10 +51,10 @@ def test_only_when_group_shows_and_writes_the_conditions(qtbot, home):
     assert out["inhibit_sleep"] is True
     # A duration that cannot be read is said under the group, and nothing can be saved.
     group.max_wait.setText("a while")
-    assert not dlg.validate()
+    assert not check_form(qtbot, dlg)
     assert "longest wait" in group.error.text() and not dlg.save_btn.isEnabled()
     group.max_wait.setText("")
-    assert dlg.validate()
+    assert check_form(qtbot, dlg)
 
 
 def test_saving_from_the_editor_reaches_the_engine(app, qtbot, home):
@@ -125,9 +126,9 @@ def test_scrolling_the_when_tab_past_a_list_scrolls_and_changes_nothing(qtbot, h
 
     guard = guard_wheel(QApplication.instance())
     try:
-        dlg = JobEditor(SimpleNamespace(home=home), name=None,
-                        values={"kind": "demo", "steps": 1}, config_text=CONFIG)
-        qtbot.addWidget(dlg)
+        app = editor_app(home)
+        dlg = editor_for(qtbot, app, JobEditor(app, name=None, values={"kind": "demo", "steps": 1},
+                                               config_text=CONFIG))
         dlg.resize(700, 420)
         dlg.tabs.setCurrentIndex(1)  # When
         dlg.show()

@@ -3,26 +3,29 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from datetime import datetime
 from types import SimpleNamespace
 
-from PySide6.QtCore import Qt, QTime
+from pydantic import Field
+from PySide6.QtCore import Qt, QTime, QTimer
 
+from trayjobs.kinds import JobKind, KindParams, registry
 from trayjobs.ui.editor import JobEditor
 from trayjobs.ui.editor.trigger import days_cron, every_parts, next_runs, parse_days_cron
 from trayjobs.ui.jobs_model import JobsModel
 from trayjobs.ui.theme import state_colour
 from trayjobs.schedule import Cron
 
-from ui_support import CONFIG, answer_next_box, app, find_run, make_app, until  # noqa: F401
+from ui_support import (CONFIG, answer_next_box, app, check_form, editor_app, editor_for,  # noqa: F401
+                        find_run, make_app, until)
 
 
 def editor(qtbot, home, *, name=None, values=None, text=CONFIG) -> JobEditor:
-    dlg = JobEditor(SimpleNamespace(home=home), name=name, values=values or {"kind": "import"},
-                    config_text=text)
-    qtbot.addWidget(dlg)
-    return dlg
+    app = editor_app(home)
+    return editor_for(qtbot, app, JobEditor(app, name=name,
+                                            values=values or {"kind": "import"}, config_text=text))
 
 
 def test_trigger_words_round_trip():
@@ -47,7 +50,7 @@ def test_a_schedules_error_stays_while_the_job_has_no_name_yet(qtbot, home):
     dlg = editor(qtbot, home, values={"kind": "demo"})
     dlg.trigger.mode.button(dlg.trigger.CRON).setChecked(True)
     dlg.trigger.cron.setText("61 * * * *")
-    assert not dlg.validate()
+    assert not check_form(qtbot, dlg)
     assert "minute 61 is out of range 0-59" in dlg.trigger.schedule_error.text()
     assert not dlg.trigger.schedule_error.isHidden()
     # in the colour of the form's other errors, not the black of its help text
@@ -56,7 +59,7 @@ def test_a_schedules_error_stays_while_the_job_has_no_name_yet(qtbot, home):
     assert any(image.pixel(x, y) == red for x in range(image.width())
                for y in range(image.height()))
     dlg.trigger.cron.setText("0 9 * * mon")
-    assert not dlg.validate()  # the name is still missing, but the schedule is fine now
+    assert not check_form(qtbot, dlg)  # the name is still missing, but the schedule is fine now
     assert dlg.trigger.schedule_error.isHidden()
     assert "next runs" in dlg.trigger.next_label.text()
 
@@ -71,45 +74,45 @@ def test_an_existing_job_is_shown_and_errors_appear_under_their_field(qtbot, hom
     # An impossible cron: the schedule says why, and the job cannot be saved.
     dlg.trigger.mode.button(dlg.trigger.CRON).setChecked(True)
     dlg.trigger.cron.setText("0 25 * * *")
-    assert not dlg.validate()
+    assert not check_form(qtbot, dlg)
     assert "hour 25 is out of range 0-23" in dlg.trigger.schedule_error.text()
     assert not dlg.save_btn.isEnabled()
     dlg.trigger.cron.setText("*/15 9-17 * * mon-fri")
-    assert dlg.validate() and dlg.save_btn.isEnabled()
+    assert check_form(qtbot, dlg) and dlg.save_btn.isEnabled()
     assert len(dlg.trigger.upcoming) == 5  # the next five runs, listed
     assert all(r.strftime("%a") not in ("Sat", "Sun") and 9 <= r.hour <= 17
                for r in dlg.trigger.upcoming)
     assert dlg.trigger.upcoming[0].strftime("%a %d %b %H:%M") in dlg.trigger.next_label.text()
     # A number out of range is stopped by its box; a bad value typed as text is explained.
     dlg.rows["retry.backoff"].editor.w.setText("soon")
-    assert not dlg.validate()
+    assert not check_form(qtbot, dlg)
     assert "not a duration" in dlg.rows["retry.backoff"].error.text()
 
 
 def test_a_new_import_job_is_checked_as_it_is_filled_in(qtbot, home):
     dlg = editor(qtbot, home)
-    assert not dlg.validate()
+    assert not check_form(qtbot, dlg)
     assert dlg.name_error.text() == "Give the job a name."
     # Before anything is typed it is a hint (muted), not an error (red); after, an error.
     from trayjobs.ui.theme import muted_colour, state_colour
     assert muted_colour().name() in dlg.name_error.styleSheet()
     qtbot.keyClicks(dlg.name, "x")
     dlg.name.clear()
-    assert not dlg.validate() and state_colour("failed").name() in dlg.name_error.styleSheet()
+    assert not check_form(qtbot, dlg) and state_colour("failed").name() in dlg.name_error.styleSheet()
     dlg.name.setText("count")
-    assert not dlg.validate() and "already a job" in dlg.name_error.text()
+    assert not check_form(qtbot, dlg) and "already a job" in dlg.name_error.text()
     dlg.name.setText("Bank imports")
-    assert dlg.validate()
+    assert check_form(qtbot, dlg)
     dlg.rows["mode"].editor.w.setCurrentText("upsert")
-    assert not dlg.validate()
+    assert not check_form(qtbot, dlg)
     assert "needs pk" in dlg.errors.text()
     dlg.rows["pk"].editor.w.setText("id")
     dlg.rows["types"].editor.w.setText('{ zip = "text" }')
-    assert dlg.validate()
+    assert check_form(qtbot, dlg)
     values = dlg.values()
     assert values == {"kind": "import", "mode": "upsert", "pk": ["id"], "types": {"zip": "text"}}
     dlg.rows["types"].editor.w.setText('{ zip = }')
-    assert not dlg.validate() and dlg.rows["types"].error.isVisibleTo(dlg)
+    assert not check_form(qtbot, dlg) and dlg.rows["types"].error.isVisibleTo(dlg)
 
 
 def test_a_command_line_is_typed_as_it_would_be_in_a_terminal(qtbot, home, tmp_path):
@@ -121,10 +124,10 @@ def test_a_command_line_is_typed_as_it_would_be_in_a_terminal(qtbot, home, tmp_p
     assert command.placeholderText().startswith("a shell line, e.g. ~/bin/backup.sh")
     assert dlg.rows["success_codes"].editor.w.placeholderText() == "default: [0]"
     command.setText(f"{script} --all")  # no quotes: a shell line, as the README writes it
-    assert dlg.validate(), dlg.rows["command"].error.text()
+    assert check_form(qtbot, dlg), dlg.rows["command"].error.text()
     assert dlg.values()["command"] == f"{script} --all"
     command.setText('["rsync", "-a"')  # a list begun and not closed is still a mistake
-    assert not dlg.validate() and dlg.rows["command"].error.text().startswith("Command:")
+    assert not check_form(qtbot, dlg) and dlg.rows["command"].error.text().startswith("Command:")
 
 
 def test_kind_change_rebuilds_the_form(qtbot, home):
@@ -132,9 +135,9 @@ def test_kind_change_rebuilds_the_form(qtbot, home):
     dlg.name.setText("x")
     dlg.kind.setCurrentText("report")
     assert "steps" not in dlg.rows and "builtin" in dlg.rows
-    assert not dlg.validate() and "Built-in report" in dlg.errors.text()
+    assert not check_form(qtbot, dlg) and "Built-in report" in dlg.errors.text()
     dlg.rows["builtin"].editor.w.setCurrentText("job-activity")
-    assert dlg.validate()
+    assert check_form(qtbot, dlg)
     assert dlg.values()["every"] == "2h"  # the trigger stays
 
 
@@ -152,7 +155,7 @@ def test_days_trigger_and_watch_folder(qtbot, home, tmp_path):
     t.watch_on.setChecked(True)
     t.watch_folder.setText(str(tmp_path))
     t.watch_patterns.setText("*.csv, *.tsv")
-    assert dlg.validate()
+    assert check_form(qtbot, dlg)
     v = dlg.values()
     assert v["cron"] == "15 8 * * sat,sun"
     assert v["watch"] == {"folder": str(tmp_path), "patterns": ["*.csv", "*.tsv"]}
@@ -193,7 +196,7 @@ def test_a_new_job_starts_as_a_command_of_your_own_with_its_few_settings_first(a
     assert "terminal" in dlg.rows["command"].help.text()
     dlg.name.setText("backup")
     dlg.rows["command"].editor.w.setText("true")
-    assert dlg.validate() and dlg.values()["command"] == "true"
+    assert check_form(qtbot, dlg) and dlg.values()["command"] == "true"
 
 
 def test_a_command_line_that_looks_like_a_toml_value_is_still_a_command_line(qtbot, home):
@@ -202,7 +205,7 @@ def test_a_command_line_that_looks_like_a_toml_value_is_still_a_command_line(qtb
     assert command.text() == "date +%s"  # shown as typed, without TOML's quotes
     for line in ("true", "42", "2024-01-01", "inf"):
         command.setText(line)
-        assert dlg.validate() and dlg.values()["command"] == line
+        assert check_form(qtbot, dlg) and dlg.values()["command"] == line
     command.setText('"two words"')  # a quoted text is still TOML's
     assert dlg.values()["command"] == "two words"
     dlg = editor(qtbot, home, name="n", values={"kind": "command", "command": "42"})
@@ -249,7 +252,7 @@ def test_cleanup_preview_lists_what_would_happen_and_touches_nothing(qtbot, home
     flt = rows["filters"].editor
     flt.add_row({"age": "older than 30d"})
     assert flt.value() == (True, [{"extension": "zip"}, {"age": "older than 30d"}])
-    assert dlg.validate()
+    assert check_form(qtbot, dlg)
     with qtbot.waitSignal(dlg.preview_runner.finished, timeout=30_000):
         dlg.run_preview()
     assert "would move 2 files" in dlg.preview.summary.text()
@@ -286,7 +289,7 @@ def test_preview_asks_for_sample_files_and_fixes_first(qtbot, home):
     assert "Fix the problems" in dlg.preview.summary.text()  # no name yet
     dlg.name.setText("bank")
     dlg.run_preview()
-    assert "Choose one or more sample files" in dlg.preview.summary.text()
+    until(qtbot, lambda: "Choose one or more sample files" in dlg.preview.summary.text())
     dlg.kind.setCurrentText("demo")
     assert not dlg.preview_btn.isEnabled()
 
@@ -313,7 +316,7 @@ def test_messages_name_the_field_in_words_and_rules_keep_their_size(qtbot, home,
     dlg.resize(760, 420)  # short: the form scrolls rather than squeezing the rules
     dlg.show()
     qtbot.waitExposed(dlg)
-    assert not dlg.validate()
+    assert not check_form(qtbot, dlg)
     text = dlg.rows["filters"].error.text()
     assert "Filters, rule 1: age 'old'" in text and "Filters, rule 2: size 'huge'" in text
     assert "age.age" not in text and "item" not in text
@@ -322,7 +325,7 @@ def test_messages_name_the_field_in_words_and_rules_keep_their_size(qtbot, home,
         assert rule.height() >= rule.sizeHint().height()
         assert rule.text.height() >= rule.text.sizeHint().height()
     dlg.rows["locations"].editor.set_value(True, [])
-    assert not dlg.validate()
+    assert not check_form(qtbot, dlg)
     assert dlg.rows["locations"].error.text() == "Locations: add at least one"
 
 
@@ -330,11 +333,11 @@ def test_the_form_does_not_jump_as_messages_come_and_go(qtbot, home):
     dlg = editor(qtbot, home, name="count", values={"kind": "demo", "steps": 3})
     dlg.show()
     qtbot.waitExposed(dlg)
-    assert dlg.validate()
+    assert check_form(qtbot, dlg)
     tabs, steps = dlg.tabs.geometry(), dlg.rows["steps"].help.geometry()
     dlg.name.setText("")  # a message under the name, and one under a field
     dlg.rows["retry.backoff"].editor.w.setText("soon")
-    assert not dlg.validate()
+    assert not check_form(qtbot, dlg)
     qtbot.wait(0)
     assert dlg.name_error.isVisible() and dlg.tabs.geometry() == tabs
     assert dlg.rows["steps"].help.geometry() == steps
@@ -343,7 +346,7 @@ def test_the_form_does_not_jump_as_messages_come_and_go(qtbot, home):
 def test_a_python_job_without_call_or_file_says_so_in_the_forms_words(qtbot, home):
     dlg = editor(qtbot, home, values={"kind": "python"})
     dlg.name.setText("mine")
-    assert not dlg.validate()
+    assert not check_form(qtbot, dlg)
     assert dlg.errors.text() == ("Fill in either Call (package.module:function) or File "
                                  "(a .py file), not both")
 
@@ -358,13 +361,13 @@ def test_a_cron_line_with_an_impossible_time_is_shown_as_written_not_changed(qtb
     dlg.name.setText("x")
     t = dlg.trigger
     assert t.mode.checkedId() == t.CRON and t.cron.text() == "0 25 * * *"
-    assert not dlg.validate() and not dlg.save_btn.isEnabled()
+    assert not check_form(qtbot, dlg) and not dlg.save_btn.isEnabled()
 
 
 def test_a_report_with_neither_builtin_nor_sections_says_so_in_the_forms_words(qtbot, home):
     dlg = editor(qtbot, home, values={"kind": "report"})
     dlg.name.setText("mine")
-    assert not dlg.validate()
+    assert not check_form(qtbot, dlg)
     assert dlg.errors.text() == ("Choose a Built-in report (job-activity or imported-data), or "
                                  "add Sections, each with a title and a query")
 
@@ -389,14 +392,14 @@ def test_nothing_is_saved_that_cannot_run(qtbot, home, tmp_path):
     # No rules and no preview: it would act on everything in the folder.
     dlg = editor(qtbot, home, name="tidy", values={"kind": "cleanup", "locations": [str(tmp_path)],
                                                    "filters": []})
-    assert not dlg.validate() and not dlg.save_btn.isEnabled()
+    assert not check_form(qtbot, dlg) and not dlg.save_btn.isEnabled()
     assert "add a rule (one for every item: { name = \"*\" }), or switch preview on" in \
         dlg.rows["filters"].error.text()
     dlg.rows["preview"].editor.w.setChecked(True)
-    assert dlg.validate() and dlg.save_btn.isEnabled()
+    assert check_form(qtbot, dlg) and dlg.save_btn.isEnabled()
     dlg.rows["preview"].editor.w.setChecked(False)
     dlg.rows["filters"].editor.add_row({"extension": "tmp"})
-    assert dlg.validate()
+    assert check_form(qtbot, dlg)
 
 
 def test_the_editor_fits_a_small_screen_whatever_the_kind(qtbot, home):
@@ -413,7 +416,7 @@ def test_one_text_where_a_list_may_be_is_one_item_of_the_list(qtbot, home):
     dlg = editor(qtbot, home, name="bank", values={"kind": "import", "table": "t",
                                                    "mode": "upsert", "pk": "id"})
     assert dlg.rows["pk"].editor.w.text() == "id"
-    assert dlg.validate()
+    assert check_form(qtbot, dlg)
     assert dlg.values()["pk"] == "id"  # as the file has it (the kind reads it as ["id"])
 
 
@@ -455,12 +458,12 @@ def test_a_pattern_that_can_backtrack_is_a_warning_under_its_rule_not_a_refusal(
     values = {"kind": "cleanup", "locations": [str(tmp_path)], "preview": True,
               "filters": [{"age": "older than 1d"}, {"regex": "^(a+)+$"}]}
     dlg = editor(qtbot, home, name="tidy", values=values)
-    assert dlg.validate() and dlg.save_btn.isEnabled()
+    assert check_form(qtbot, dlg) and dlg.save_btn.isEnabled()
     said = dlg.rows["filters"].error.text()
     assert said.startswith("Warning: Filters, rule 2: regex '^(a+)+$' has a repeat inside a "
                            "repeat"), said
     dlg.rows["filters"].editor.set_value(True, [{"regex": "^a+$"}])
-    assert dlg.validate() and dlg.rows["filters"].error.text() == ""
+    assert check_form(qtbot, dlg) and dlg.rows["filters"].error.text() == ""
 
 
 def test_a_save_does_not_overwrite_what_changed_in_the_file_since_the_editor_opened(
@@ -529,11 +532,11 @@ def test_an_every_the_file_cannot_read_is_kept_and_explained_not_made_hourly(qtb
     # `every = "1 fortnight"` opened as "Every 1 hour", accepted: a save made the job hourly.
     dlg = editor(qtbot, home, name="j", values={"kind": "demo", "every": "1 fortnight"})
     assert dlg.trigger.values()["every"] == "1 fortnight"
-    assert not dlg.validate() and not dlg.save_btn.isEnabled()
+    assert not check_form(qtbot, dlg) and not dlg.save_btn.isEnabled()
     assert "fortnight" in dlg.trigger.schedule_error.text()
     dlg.trigger.every_n.setValue(14)
     dlg.trigger.every_unit.setCurrentIndex(dlg.trigger.every_unit.findData("days"))
-    assert dlg.trigger.values()["every"] == "14d" and dlg.validate()
+    assert dlg.trigger.values()["every"] == "14d" and check_form(qtbot, dlg)
 
 
 def test_a_lone_folder_or_rule_written_without_brackets_is_shown_as_one_item(qtbot, home):
@@ -565,7 +568,7 @@ def test_an_environment_value_written_as_a_toml_true_or_number_is_shown_as_writt
     dlg = editor(qtbot, home, name="j", values={
         "kind": "command", "command": "true", "env": {"DEBUG": True, "N": 3, "R": 0.5}})
     assert dlg.rows["env"].editor.value() == (True, {"DEBUG": "true", "N": "3", "R": "0.5"})
-    assert dlg.validate()
+    assert check_form(qtbot, dlg)
 
 
 def test_an_every_the_boxes_can_only_come_near_is_kept_while_they_are_untouched(qtbot, home):
@@ -576,18 +579,105 @@ def test_an_every_the_boxes_can_only_come_near_is_kept_while_they_are_untouched(
     assert dlg.trigger.values()["every"] == "2h"
 
 
+class _LookParams(KindParams):
+    path: str = Field(description="A file the kind's own check reads.")
+
+
+class _LookKind(JobKind):
+    """A plug-in whose own check reads a file, as one on a network mount may be read."""
+
+    name = "look"
+    summary = "Reads a file when checked."
+    Params = _LookParams
+
+    @classmethod
+    def problems(cls, params):
+        with open(params.path, "rb") as f:  # a FIFO: waits until something writes to it
+            said = f.read()
+        return [] if said == b"ok" else [("path", f"the file says {said.decode()}")]
+
+    def run(self, ctx, params):
+        return {"summary": "looked"}
+
+
+def _answer_later(fifo, release: threading.Event, text: bytes) -> threading.Thread:
+    """Write ``text`` into the FIFO once released (or after 5 s, so that a check that held
+    the GUI thread fails the test rather than hangs it)."""
+    def write():
+        release.wait(5)
+        with open(fifo, "wb") as f:
+            f.write(text)
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_check_that_waits_on_a_file_does_not_hold_the_window(qtbot, home, tmp_path,
+                                                              monkeypatch):
+    # The whole check ran on the GUI thread: a job naming a folder on a mount that does not
+    # answer froze the window as the person typed.
+    monkeypatch.setitem(registry._KINDS, "look", _LookKind)
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.write_bytes(b"ok")
+    bad.write_bytes(b"no")
+    slow, slower = tmp_path / "slow", tmp_path / "slower"
+    os.mkfifo(slow)
+    os.mkfifo(slower)
+    dlg = editor(qtbot, home, name="look", values={"kind": "look", "path": str(good)},
+                 text='[jobs.look]\nkind = "look"\npath = "x"\n')
+    assert dlg.valid
+    path = dlg.rows["path"].editor.w
+    ticks = []
+    clock = QTimer(dlg, interval=20)
+    clock.timeout.connect(lambda: ticks.append(time.monotonic()))
+    clock.start()
+
+    release = threading.Event()
+    writer = _answer_later(slow, release, b"late")
+    path.setText(str(slow))
+    dlg.check()
+    qtbot.wait(600)
+    assert len(ticks) >= 15, "the window stopped while the check waited on the file"
+    assert dlg.checking and not release.is_set()
+    until(qtbot, lambda: "Still checking" in dlg.errors.text())
+    release.set()
+    until(qtbot, lambda: not dlg.checking)
+    writer.join(5)
+    assert not dlg.valid and not dlg.save_btn.isEnabled()
+    assert "the file says late" in dlg.rows["path"].error.text()
+    assert "Still checking" not in dlg.errors.text()
+
+    # Typing on while a check waits: only the newest form's answer is shown; the late
+    # answer about what was typed before is dropped when it comes.
+    release = threading.Event()
+    writer = _answer_later(slower, release, b"ok")
+    path.setText(str(slower))
+    dlg.check()
+    path.setText(str(bad))
+    dlg.check()
+    until(qtbot, lambda: not dlg.checking)  # answered though the first one still waits
+    assert "the file says no" in dlg.rows["path"].error.text() and not dlg.valid
+    release.set()
+    writer.join(5)
+    until(qtbot, lambda: dlg._out == 0)
+    assert "the file says no" in dlg.rows["path"].error.text() and not dlg.valid
+    path.setText(str(good))
+    assert check_form(qtbot, dlg) and dlg.save_btn.isEnabled()
+
+
 def test_the_forms_of_command_and_python_jobs_offer_max_memory(qtbot, home, tmp_path):
     job = tmp_path / "job.py"
     job.write_text("def main(ctx):\n    return 'ok'\n")
     for values in ({"kind": "command", "command": ["true"]},
                    {"kind": "python", "file": str(job)}):
         dlg = editor(qtbot, home, name="limited", values=values)
-        assert dlg.validate(), values
+        assert check_form(qtbot, dlg), values
         row = dlg.rows["max_memory"]
         assert row.help.text().startswith("The most memory the job may take")
         row.editor.w.setText("2 gigs")
-        assert not dlg.validate()
+        assert not check_form(qtbot, dlg)
         assert "'2 gigs' is not a size" in row.error.text()
         row.editor.w.setText("2 GB")
-        assert dlg.validate()
+        assert check_form(qtbot, dlg)
         assert dlg.values() == {**values, "max_memory": "2 GB"}

@@ -19,7 +19,8 @@ from helpers import plugin_site, write_dist
 from trayjobs.ui.editor import JobEditor
 from trayjobs.ui.notify import summarise
 
-from ui_support import answer_next_box, find_run, make_app, until  # noqa: F401
+from ui_support import (answer_next_box, check_form, editor_app, editor_for,  # noqa: F401
+                        find_run, make_app, until)
 
 GREETER = '''
 from typing import Literal
@@ -109,9 +110,8 @@ def greeter(tmp_path):
 
 
 def editor(qtbot, home, values, *, name="greet", text=CONFIG) -> JobEditor:
-    dlg = JobEditor(SimpleNamespace(home=home), name=name, values=values, config_text=text)
-    qtbot.addWidget(dlg)
-    return dlg
+    app = editor_app(home)
+    return editor_for(qtbot, app, JobEditor(app, name=name, values=values, config_text=text))
 
 
 def test_a_plugin_kind_gets_a_form_from_its_params_model(qtbot, home, greeter):
@@ -135,7 +135,7 @@ def test_a_plugin_kind_gets_a_form_from_its_params_model(qtbot, home, greeter):
     assert dlg.rows["times"].label == "Times"
     assert dlg.rows["times"].help.text() == "How often to say it."
     assert w["tone"].w.toolTip() == "How it sounds."
-    assert dlg.validate()
+    assert check_form(qtbot, dlg)
     # Only what differs from the defaults is written.
     assert dlg.values() == {"kind": "greeter", "names": ["Ada"]}
     w["times"].w.setValue(3)
@@ -143,7 +143,7 @@ def test_a_plugin_kind_gets_a_form_from_its_params_model(qtbot, home, greeter):
     w["words"].add_row("sir", "Sir")
     w["target"].editors["host"].w.setText("nas")
     w["weights"].w.setText("[1, 2]")
-    assert dlg.validate()
+    assert check_form(qtbot, dlg)
     assert dlg.values() == {"kind": "greeter", "times": 3, "tone": "dry", "names": ["Ada"],
                             "words": {"sir": "Sir"}, "target": {"host": "nas"},
                             "weights": [1, 2]}
@@ -154,16 +154,16 @@ def test_errors_in_a_generated_form_are_words_naming_the_field(qtbot, home, gree
     rows = dlg.rows
     rows["weights"].editor.w.setText('["a"]')
     rows["greeting"].editor.w.setText("h3llo")
-    assert not dlg.validate() and not dlg.save_btn.isEnabled()
+    assert not check_form(qtbot, dlg) and not dlg.save_btn.isEnabled()
     assert rows["weights"].error.text() == "Weights, item 1: write a whole number (got 'a')"
     assert rows["greeting"].error.text() == "Greeting: a greeting has no digits"
     rows["weights"].editor.w.setText('"heavy"')
     rows["greeting"].editor.w.setText("")
-    assert not dlg.validate()
+    assert not check_form(qtbot, dlg)
     assert rows["weights"].error.text().startswith("Weights: write a list in brackets")
     assert "Input should" not in rows["weights"].error.text()
     rows["words"].editor.add_row("", "orphan")
-    assert not dlg.validate()
+    assert not check_form(qtbot, dlg)
     assert rows["words"].error.text() == "Words: the value 'orphan' in row 2 has no name" or \
         rows["words"].error.text() == "Words: the value 'orphan' in row 1 has no name"
 
@@ -180,7 +180,7 @@ def test_a_generated_form_saves_the_toml_with_comments_and_the_job_runs(make_app
     rows["times"].editor.w.setValue(2)
     rows["words"].editor.add_row("title", "Dr")
     rows["target"].editor.editors["port"].w.setValue(2222)
-    assert dlg.validate()
+    assert check_form(qtbot, dlg)
     with qtbot.waitSignal(dlg.saved, timeout=10_000):
         dlg.save()
     text = home.config_file.read_text()
@@ -289,7 +289,7 @@ def test_capability_flags_decide_what_the_window_offers(make_app, qtbot, home, g
     greet = editor(qtbot, home, {"kind": "greeter"})
     assert not greet.preview_btn.isEnabled() and greet.files_btn.isHidden()
     keep = editor(qtbot, home, {"kind": "keeper"}, name="keep")
-    assert keep.validate()
+    assert check_form(qtbot, keep)
     assert keep.preview_btn.isEnabled() and not keep.files_btn.isHidden()
 
     ta.run_job("greet")
@@ -358,10 +358,10 @@ def test_a_form_opens_for_defaults_toml_cannot_write(qtbot, home, tmp_path):
         assert [w[k].w.placeholderText() for k in ("amount", "labels", "pair", "since")] == [
             'default: "1.5"', 'default: ["a"]', 'default: [1, "x"]',
             'default: "2026-01-02T03:04:00"']
-        assert dlg.validate()
+        assert check_form(qtbot, dlg)
         assert dlg.values() == {"kind": "typed"}
         w["amount"].w.setText('"2.25"')
-        assert dlg.validate()
+        assert check_form(qtbot, dlg)
         assert dlg.values() == {"kind": "typed", "amount": "2.25"}
 
 

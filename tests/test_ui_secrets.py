@@ -18,7 +18,7 @@ from trayjobs import secrets
 from trayjobs.ui.editor.env import NEW, EnvEditor
 from trayjobs.ui.secret_dialog import SecretValueDialog
 
-from ui_support import CONFIG, answer_next_box, make_app, until  # noqa: F401
+from ui_support import CONFIG, answer_next_box, check_form, make_app, until  # noqa: F401
 
 VALUE = "tok-8d2e41b0-very-secret"
 
@@ -89,7 +89,7 @@ def test_a_secret_set_in_the_editor_goes_to_the_keyring_and_the_file_names_it(
     assert combo is not None and env.table.item(1, env.VALUE).text() == ""
     assert [combo.itemData(i) for i in range(combo.count()) if combo.itemText(i)] == [NEW]
     assert env.set_btn.isEnabled()
-    assert not dlg.validate()  # a secret row must name its secret
+    assert not check_form(qtbot, dlg)  # a secret row must name its secret
     assert "API_TOKEN: choose the secret" in dlg.rows["env"].error.text()
 
     ask = choose_new_secret(env, 1)
@@ -107,7 +107,7 @@ def test_a_secret_set_in_the_editor_goes_to_the_keyring_and_the_file_names_it(
     assert combo.currentData() == "nas-token" and combo.currentText() == "nas-token"
     assert ask.value.text() == ask.again.text() == ""  # wiped with the dialog
     assert not any(VALUE in t for t in widget_texts())
-    assert dlg.validate()
+    assert check_form(qtbot, dlg)
     assert dlg.values()["env"] == {"PLAIN": "shown", "API_TOKEN": {"secret": "nas-token"}}
 
     with qtbot.waitSignal(dlg.finished, timeout=10_000):  # saved, and closed
@@ -218,7 +218,7 @@ def test_without_a_keyring_the_editor_and_settings_say_so_and_what_to_do(
     assert ask.isVisible() and ask.store_btn.isEnabled()  # open, to try again once fixed
     ask.reject()
     assert ask.value.text() == ""
-    assert dlg.validate()  # the name alone is saved: the keyring is needed only to run
+    assert check_form(qtbot, dlg)  # the name alone is saved: the keyring is needed only to run
 
     box = app.window.settings_page.secrets
     app.window.tabs.setCurrentWidget(app.window.settings_page)

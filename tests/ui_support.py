@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from textwrap import dedent
+from types import SimpleNamespace
 
 import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 from trayjobs.ui.app import TrayApp
+from trayjobs.ui.service import Service
 
 CONFIG = dedent("""
     # Jobs for the window tests.
@@ -36,6 +38,27 @@ CONFIG = dedent("""
 def until(qtbot, predicate, timeout=10_000):
     """waitUntil that needs a true value (pytest-qt takes a None return as success)."""
     qtbot.waitUntil(lambda: bool(predicate()), timeout=timeout)
+
+
+def editor_app(home) -> SimpleNamespace:
+    """What a job editor needs of the app, without starting one: the home, and a service
+    to check the form off the GUI thread (stopped when the editor is gone)."""
+    return SimpleNamespace(home=home, service=Service())
+
+
+def editor_for(qtbot, app: SimpleNamespace, dlg):
+    """Let qtbot close ``dlg``, then stop its app's service; the first check answered."""
+    qtbot.addWidget(dlg)
+    dlg.destroyed.connect(app.service.stop)
+    until(qtbot, lambda: not dlg.checking)
+    return dlg
+
+
+def check_form(qtbot, dlg) -> bool:
+    """Check the editor's form now and wait for the answer: True if it can be saved."""
+    dlg.check()
+    until(qtbot, lambda: not dlg.checking)
+    return dlg.valid
 
 
 def quiet_desktop(monkeypatch, tmp_path) -> None:

@@ -2,17 +2,20 @@
 
 Every change is checked at once against the real config rules: the job is put
 into a copy of the config text and :func:`~trayjobs.config.parse_config` reads
-it; its errors appear under the field they are about. Saving goes through the
-app (the service thread), which writes the file with the person's comments
-kept and reloads the engine.
+it, then the kind's own check looks at its folders and files; its errors appear
+under the field they are about. That check runs off the GUI thread
+(:mod:`.checking`): the window never waits on a slow disk or a dead mount.
+Saving goes through the app (the service thread), which writes the file with
+the person's comments kept and reloads the engine.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import Any, Callable
 
+import shiboken6
 from pydantic_core import to_jsonable_python
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent
@@ -23,13 +26,13 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QForm
 
 from ...config import JobCommon, RetryPolicy
 from ...config_edit import ConfigDocument
-from ...errors import UserError
 from ...kinds.registry import get_kind, kind_names
 from ..theme import muted_colour, state_colour
 from .env import SecretNames
 from .fields import FieldEditor, describe_fields, make_editor, plain_error, where_in
-from .preview import PreviewRunner, PreviewView, sample_files
+from .checking import Checked, check_job
 from .conditions import ConditionsEditor
+from .preview import PreviewRunner, PreviewView, sample_files
 from .trigger import TriggerEditor
 from .widgets import ActionEditor, FilterListEditor, FolderListEditor, SectionsEditor, ThenEditor
 
@@ -130,9 +133,7 @@ class JobEditor(QDialog):
         self.old_name = name
         self.original = dict(values)
         self.config_text = config_text
-        doc = ConfigDocument(config_text)
-        self.other_jobs = [n for n in doc.job_names() if n != name]
-        self.baseline = doc.validate()
+        self.other_jobs = [n for n in ConfigDocument(config_text).job_names() if n != name]
         self.setObjectName("jobEditor")
         self.setWindowTitle(f"Edit {name} – trayjobs" if name else "New job – trayjobs")
         self.resize(760, 640)
@@ -141,6 +142,13 @@ class JobEditor(QDialog):
         self.more_toggle = None
         self.cfg = None
         self.valid = False
+        # The checks asked and the one whose answer is shown (see check()).
+        self._asked = self._shown = self._out = 0
+        self._waiting: tuple[int, str, dict[str, Any]] | None = None
+        self._overdue = self._closed = False
+        self._then: Callable[[bool], None] | None = None
+        self._patience = QTimer(self, singleShot=True, interval=1500)
+        self._patience.timeout.connect(self._impatient)
 
         self.name = QLineEdit(name or "")
         # An empty name is a hint, not an error, until someone has typed in the field.
@@ -241,7 +249,7 @@ class JobEditor(QDialog):
         lay.addLayout(buttons)
 
         self._check_timer = QTimer(self, singleShot=True, interval=200)
-        self._check_timer.timeout.connect(self.validate)
+        self._check_timer.timeout.connect(self.check)
         self._build_params(values)
         self.kind.currentIndexChanged.connect(self._kind_changed)
         for sig in (self.name.textChanged, self.description.textChanged, self.enabled.toggled,
@@ -250,7 +258,7 @@ class JobEditor(QDialog):
         self.preview_runner.finished.connect(self._preview_done)
         self.preview_runner.failed.connect(self._preview_failed)
         self.preview_runner.progress.connect(lambda m: self.preview.message(f"Previewing… {m}"))
-        self.validate()
+        self.check()
         self.first_look = self._as_is()
 
     # -- building ---------------------------------------------------------------------
@@ -448,27 +456,53 @@ class JobEditor(QDialog):
     def job_name(self) -> str:
         return self.name.text().strip()
 
+    def _name_problem(self, name: str) -> str:
+        if not name:
+            return "Give the job a name."
+        if name in self.other_jobs:
+            return f"There is already a job called “{name}”."
+        return ""
+
     # -- checking -----------------------------------------------------------------------
 
     def _changed(self, *_a) -> None:
         self._check_timer.start()
 
-    def validate(self) -> bool:
-        """Check the form now; show each problem under its field. True if it can be saved."""
+    @property
+    def checking(self) -> bool:
+        """A check of the form as it is now is due or under way: its answer is not shown yet."""
+        return self._check_timer.isActive() or self._shown < self._asked
+
+    def check(self, then: Callable[[bool], None] | None = None) -> None:
+        """Check the form; each problem is shown under its field when the answer comes.
+
+        The form's own fields are read here; the job's check (the config rules, and the
+        kind's own look at its folders, files, databases) runs off the GUI thread. Only the
+        answer to the latest check is shown: one asked before the last change is dropped.
+        ``then`` is called with the answer (True: the job can be saved) once it is shown."""
         self._check_timer.stop()
+        self._asked += 1
+        self._then = then
+        asked = self._read_form()
+        if asked is None:
+            self._waiting = None
+            self._shown = self._asked
+            return
+        name, values = asked
+        self._waiting = (self._asked, name, values)
+        self._ask()
+
+    def _read_form(self) -> tuple[str, dict[str, Any]] | None:
+        """Show what the form itself can tell (no name, a value that cannot be read); the
+        name and values to check, or None when there is nothing more to ask."""
         for row in self.rows.values():
             row.set_error(None)
         # The schedule's own error stays: the checks below stop at a missing name.
         self.trigger.update_next()
         self.trigger.set_error("watch", None)
         self.conditions.set_error(None)
-        general: list[str] = []
         name = self.job_name()
-        name_error = ""
-        if not name:
-            name_error = "Give the job a name."
-        elif name in self.other_jobs:
-            name_error = f"There is already a job called “{name}”."
+        name_error = self._name_problem(name)
         self.name_error.setText(name_error)
         hint = not name and not self._name_touched
         colour = muted_colour() if hint else state_colour("failed")
@@ -481,58 +515,84 @@ class JobEditor(QDialog):
                     self.conditions.set_error(msg)
                 else:
                     self.rows[key].set_error(msg)
-            self._finish(False, general)
-            return False
+            self._finish(False, [])
+            return None
         if name_error:
-            self._finish(False, general)
-            return False
-        doc = ConfigDocument(self.config_text)
-        try:
-            doc.set_job(name, values, old_name=self.old_name)
-        except UserError as exc:
-            self._finish(False, [str(exc)])
-            return False
-        cfg = doc.validate()
-        self.cfg = cfg
-        ok = True
-        for e in cfg.errors:
-            if e.job != name:
-                continue
-            ok = False
-            top = (e.key or "").split(".")[0]
-            if top in ("every", "cron", "missed", "at_login"):
-                self.trigger.set_error("schedule", e.message)
-            elif top == "watch":
-                self.trigger.set_error("watch", f"{e.key}: {e.message}")
-            elif top in ("when", "when_unknown", "max_wait", "inhibit_sleep"):
-                self.conditions.set_error(f"{e.key}: {plain_error(e.message)}")
-            elif top == "retry" and e.key in self.rows:
-                self.rows[e.key].set_error(e.message, add=True)
-            elif top in self.rows:
-                detail = where_in(top, e.key[len(top) + 1:], e.message) if e.key != top else ""
-                self.rows[top].set_error(e.message, where=detail, add=True)
+            self._finish(False, [])
+            return None
+        return name, values
+
+    def _ask(self) -> None:
+        """Start the waiting check, unless one is out: then it starts when that one answers,
+        or once that one is overdue (a folder on a mount that does not answer may hold it
+        for ever; the newest form is checked anyway)."""
+        if self._waiting is None or (self._out and not self._overdue):
+            return
+        asked, name, values = self._waiting
+        self._waiting = None
+        self._out += 1
+        self._overdue = False
+        self._patience.start()
+        text, old = self.config_text, self.old_name
+        self.app.service.call_slow(lambda: check_job(text, name, values, old_name=old),
+                                   lambda r: self._answered(asked, r),
+                                   lambda e: self._answered(asked, e))
+
+    def _impatient(self) -> None:
+        self._overdue = True
+        if self._shown < self._asked:
+            self.errors.setText("Still checking… (a folder, file or database this job names "
+                                "is slow to answer)")
+        self._ask()
+
+    def _answered(self, asked: int, result: Checked | Exception) -> None:
+        if self._gone():
+            return  # so is any interest in the answer
+        self._out -= 1
+        if self._out == 0:
+            self._patience.stop()
+        if asked == self._asked:
+            self._shown = asked
+            if isinstance(result, Exception):
+                self._finish(False, [f"The job could not be checked: {result}"])
             else:
-                message = plain_error(e.message)
-                general.append(f"{e.key}: {message}" if e.key else message)
-        job = cfg.jobs.get(name)
-        if ok and job is not None:
-            # Valid, but would it run? The kind's own check (a missing folder, a cleanup
-            # that would act on everything): nothing is saved that cannot run.
-            for key, message in get_kind(job.kind).checked_problems(job.params):
-                ok = False
-                top = (key or "").split(".")[0]
-                if top in self.rows:
-                    self.rows[top].set_error(message, add=True)
-                else:
-                    general.append(plain_error(message))
-        if ok and job is not None:
-            for key, message in get_kind(job.kind).checked_cautions(job.params):
-                top = (key or "").split(".")[0]
-                if top in self.rows:
-                    self.rows[top].set_caution(
-                        message, where=where_in(top, key[len(top) + 1:], message))
-        self._finish(ok, general)
-        return ok
+                self._show_check(result)
+        self._ask()
+
+    def _show_check(self, checked: Checked) -> None:
+        general: list[str] = []
+        if checked.refused:
+            self._finish(False, [checked.refused])
+            return
+        self.cfg = checked.cfg
+        for key, message in checked.errors:
+            top = key.split(".")[0]
+            if top in ("every", "cron", "missed", "at_login"):
+                self.trigger.set_error("schedule", message)
+            elif top == "watch":
+                self.trigger.set_error("watch", f"{key}: {message}")
+            elif top in ("when", "when_unknown", "max_wait", "inhibit_sleep"):
+                self.conditions.set_error(f"{key}: {plain_error(message)}")
+            elif top == "retry" and key in self.rows:
+                self.rows[key].set_error(message, add=True)
+            elif top in self.rows:
+                detail = where_in(top, key[len(top) + 1:], message) if key != top else ""
+                self.rows[top].set_error(message, where=detail, add=True)
+            else:
+                message = plain_error(message)
+                general.append(f"{key}: {message}" if key else message)
+        for key, message in checked.problems:
+            top = (key or "").split(".")[0]
+            if top in self.rows:
+                self.rows[top].set_error(message, add=True)
+            else:
+                general.append(plain_error(message))
+        for key, message in checked.cautions:
+            top = (key or "").split(".")[0]
+            if top in self.rows:
+                self.rows[top].set_caution(
+                    message, where=where_in(top, key[len(top) + 1:], message))
+        self._finish(checked.ok, general)
 
     def _finish(self, ok: bool, general: list[str]) -> None:
         self.valid = ok
@@ -542,6 +602,9 @@ class JobEditor(QDialog):
         self.errors.setText("\n".join(general))
         self.save_btn.setEnabled(ok)
         self._show_preview_button()
+        then, self._then = self._then, None
+        if then is not None:
+            then(ok)
 
     # -- preview and save ----------------------------------------------------------------
 
@@ -564,25 +627,43 @@ class JobEditor(QDialog):
 
     def run_preview(self) -> None:
         self.tabs.setCurrentIndex(3)
-        if not self.validate():
+        self.preview.message("Checking the form…")
+        self.check(then=self._preview_checked)
+
+    def _preview_checked(self, ok: bool) -> None:
+        if not ok:
             self.preview.message("Fix the problems shown in the form first.")
             return
         kind = self.kind.currentData()
         if not self.can_preview():
             self.preview.message(f"{kind} jobs have no dry run to preview.")
             return
-        takes_files = self._kind_class().accepts_files
-        if takes_files and not self.preview_files:
-            # The newest files waiting in its watched folder, if it has one.
-            self.preview_files = sample_files(self.trigger.values().get("watch"))
+        if self._kind_class().accepts_files and not self.preview_files:
+            # The newest files waiting in its watched folder, if it has one: looked for off
+            # the GUI thread, as the folder may be slow to list.
+            watch = self.trigger.values().get("watch")
+            self.preview.message("Looking for sample files in the watched folder…")
+            self.app.service.call_slow(lambda: sample_files(watch), self._preview_on,
+                                       lambda _e: self._preview_on([]))
+            return
+        self._preview_on(self.preview_files)
+
+    def _preview_on(self, files: list[str]) -> None:
+        if self._gone():
+            return
+        if files and not self.preview_files:
+            self.preview_files = list(files)
             self._show_files()
-        if takes_files and not self.preview_files:
+        if self._kind_class().accepts_files and not self.preview_files:
             self.preview.message("Choose one or more sample files to preview the job on.")
             return
-        job = self.cfg.jobs[self.job_name()]
+        job = self.cfg.jobs.get(self.job_name()) if self.cfg is not None else None
+        if job is None or self.checking:  # the form changed while the folder was looked at
+            self.preview.message("The form changed: preview again.")
+            return
         self.preview.message("Previewing… nothing is touched.")
-        self.preview_runner.start(job=job.name, kind=kind, params=job.params_json(),
-                                  files=list(self.preview_files))
+        self.preview_runner.start(job=job.name, kind=self.kind.currentData(),
+                                  params=job.params_json(), files=list(self.preview_files))
 
     def _preview_done(self, result: dict[str, Any]) -> None:
         self.preview.show_result(self.kind.currentData(), result)
@@ -591,8 +672,10 @@ class JobEditor(QDialog):
         self.preview.message(f"The preview failed: {message}")
 
     def save(self) -> None:
-        if not self.validate():
-            return
+        """Check the form as it is now, and save it if it can be."""
+        self.check(then=lambda ok: ok and self._save_checked())
+
+    def _save_checked(self) -> None:
         self.save_btn.setEnabled(False)
         name = self.job_name()
         self.app.save_job(name, self.values(), old_name=self.old_name,
@@ -649,7 +732,12 @@ class JobEditor(QDialog):
             return
         super().closeEvent(event)
 
+    def _gone(self) -> bool:
+        """The editor was closed (or deleted) while something it asked for was under way."""
+        return self._closed or not shiboken6.isValid(self)
+
     def done(self, result: int) -> None:
+        self._closed = True
         self.preview_runner.stop()
         super().done(result)
 
