@@ -166,6 +166,19 @@ def test_a_blank_or_long_name_is_told_what_is_wrong_with_it(name, said):
     assert said in msg, msg
 
 
+def test_a_name_with_spaces_around_it_is_told_by_check(home):
+    # "nightly " was a job of its own beside "nightly", shown the same everywhere; the
+    # window's editor trimmed it on save, making a rename or a clash of it.
+    home.config_file.write_text('[jobs."nightly "]\nkind = "demo"\n\n[jobs." two words"]\n'
+                                'kind = "demo"\n\n[jobs.fine]\nkind = "demo"\n')
+    done = trayjobs(home, "check")
+    assert done.returncode != 0
+    assert "a job name cannot begin or end with a space; rename the job [jobs.nightly]" \
+        in done.stdout + done.stderr
+    assert 'rename the job [jobs."two words"]' in done.stdout + done.stderr
+    assert sorted(parse_config(home.config_file.read_text()).jobs) == ["fine"]
+
+
 def test_names_that_differ_only_in_unicode_form_are_not_two_jobs():
     cfg = parse_config('[jobs."caf\u00e9"]\nkind = "demo"\n[jobs."cafe\u0301"]\nkind = "demo"\n'
                        '[jobs.Backup]\nkind = "demo"\n[jobs.backup]\nkind = "demo"\n'

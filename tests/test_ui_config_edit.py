@@ -320,3 +320,12 @@ def test_deleting_the_job_at_the_very_top_leaves_no_blank_first_line():
     doc = ConfigDocument(text)
     doc.delete_job("a")
     assert doc.text == '[jobs]\n# every job here runs at night\n\n# b\n[jobs.b]\nkind = "demo"\n'
+
+
+def test_a_name_with_spaces_around_it_is_refused_not_trimmed_into_another():
+    doc = ConfigDocument(TEXT)
+    with pytest.raises(UserError, match="cannot begin or end with a space: write 'count'"):
+        doc.set_job("count ", {"kind": "demo"})
+    with pytest.raises(UserError, match="write 'new'"):
+        doc.set_job(" new", {"kind": "demo"}, old_name="other")
+    assert doc.text == TEXT

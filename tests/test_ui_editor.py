@@ -666,6 +666,50 @@ def test_a_check_that_waits_on_a_file_does_not_hold_the_window(qtbot, home, tmp_
     assert check_form(qtbot, dlg) and dlg.save_btn.isEnabled()
 
 
+def test_spaces_around_a_name_are_trimmed_where_they_are_seen(qtbot, home):
+    # "count " was trimmed only on the way to the file: a rename, or another job's name,
+    # with no word of it.
+    dlg = editor(qtbot, home, values={"kind": "demo"})
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    dlg.activateWindow()
+    dlg.name.setFocus()
+    until(qtbot, dlg.name.hasFocus)
+    qtbot.keyClicks(dlg.name, "Nightly ")  # the gap before the next word is no error
+    assert check_form(qtbot, dlg) and dlg.name_error.text() == ""
+    qtbot.keyClicks(dlg.name, "sync")
+    assert check_form(qtbot, dlg)
+    dlg.name.clear()
+    qtbot.keyClicks(dlg.name, "count ")  # another job's name, with a space after it
+    assert not check_form(qtbot, dlg)
+    assert dlg.name_error.text() == "There is already a job called “count”."
+    qtbot.keyClick(dlg.name, Qt.Key.Key_Tab)  # leaving the field trims it, in sight
+    until(qtbot, lambda: dlg.name.text() == "count")
+    assert not check_form(qtbot, dlg) and "already a job" in dlg.name_error.text()
+    # a leading space is told at once, with what to write
+    dlg.name.setText(" backup")
+    assert not check_form(qtbot, dlg) and not dlg.save_btn.isEnabled()
+    assert dlg.name_error.text() == ("A job name cannot begin or end with a space: write "
+                                     "“backup” (leaving the field trims it).")
+    # Save trims it too, where it is seen, before anything is written
+    dlg.name.setText(" count")
+    dlg.save()
+    assert dlg.name.text() == "count"
+    until(qtbot, lambda: not dlg.checking)
+    assert "already a job" in dlg.name_error.text() and dlg.isVisible()
+
+
+def test_a_job_whose_name_has_spaces_in_the_file_is_told_so_not_saved_as_another(qtbot, home):
+    text = '[jobs." spaced"]\nkind = "demo"\n\n[jobs.spaced]\nkind = "demo"\n'
+    dlg = editor(qtbot, home, name=" spaced", values={"kind": "demo"}, text=text)
+    assert not dlg.valid and not dlg.save_btn.isEnabled()
+    assert "cannot begin or end with a space: write “spaced”" in dlg.name_error.text()
+    dlg.name.editingFinished.emit()
+    until(qtbot, lambda: dlg.name.text() == "spaced")
+    assert not check_form(qtbot, dlg)
+    assert dlg.name_error.text() == "There is already a job called “spaced”."
+
+
 def test_the_forms_of_command_and_python_jobs_offer_max_memory(qtbot, home, tmp_path):
     job = tmp_path / "job.py"
     job.write_text("def main(ctx):\n    return 'ok'\n")

@@ -118,9 +118,12 @@ class ConfigDocument:
 
         ``opened_with`` is the job as the form being saved showed it (``None``: a new job):
         if the file has changed it since, the edit is refused rather than written over it."""
-        name = name.strip()
-        if not name:
+        if not name.strip():
             raise UserError("a job needs a name")
+        if name != name.strip():
+            # Trimmed here, it became another job's name, or a rename, with no word of it.
+            raise UserError(f"a job name cannot begin or end with a space: write "
+                            f"{name.strip()!r}, not {name!r}")
         jobs = self._jobs(create=True)
         if opened_with is not ...:
             self._unchanged_since(name, old_name, opened_with)
@@ -223,7 +226,7 @@ class ConfigDocument:
 
     def duplicate_job(self, name: str, new_name: str | None = None) -> str:
         values = self.job(name)
-        new_name = new_name or self.unique_name(f"{name} copy")
+        new_name = new_name or self.unique_name(f"{name.strip()} copy")
         if new_name in self.job_names():
             raise UserError(f"there is already a job called {new_name!r}")
         values["enabled"] = False  # a copy never starts running on its own by surprise

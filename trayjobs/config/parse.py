@@ -269,6 +269,11 @@ def _parse_job(name: str, raw: Any) -> JobConfig:
     if name and not name.strip():  # " " has a character, but none anyone can see
         raise _JobErrors([("", "a job name cannot be only spaces; give it a name you can "
                                "see and type, e.g. [jobs.backup]")])
+    if name != name.strip():
+        # "nightly " looks like "nightly" everywhere a name is shown, and is another job:
+        # `trayjobs run nightly` would not find it, a second "nightly" could be added.
+        raise _JobErrors([("", f"a job name cannot begin or end with a space; rename the job "
+                               f"[jobs.{_bare(name.strip())}]")])
     if not name or len(name) > 100:
         raise _JobErrors([("", f"a job name must be 1-100 characters (this one has "
                                f"{len(name)})")])

@@ -154,6 +154,12 @@ class JobEditor(QDialog):
         # An empty name is a hint, not an error, until someone has typed in the field.
         self._name_touched = bool(name)
         self.name.textEdited.connect(lambda _t: setattr(self, "_name_touched", True))
+        # Spaces around a name are trimmed where the person sees it: when they leave the
+        # field, or save. Trimmed only on the way to the file, "count " became "count", a
+        # rename or another job's name, with no word of it.
+        self._name_typing = False
+        self.name.textEdited.connect(lambda _t: setattr(self, "_name_typing", True))
+        self.name.editingFinished.connect(self._trim_name)
         self.name.setAccessibleName("Job name")
         self.name.setPlaceholderText("e.g. Nightly backup")
         self.kind = QComboBox()
@@ -454,11 +460,27 @@ class JobEditor(QDialog):
         return {k: out[k] for k in sorted(out, key=lambda k: order.index(k) if k in order else 99)}
 
     def job_name(self) -> str:
-        return self.name.text().strip()
+        """The name as the field shows it: what is saved (spaces are trimmed in the field)."""
+        return self.name.text()
+
+    def _trim_name(self) -> None:
+        self._name_typing = False
+        text = self.name.text()
+        if text != text.strip():
+            self.name.setText(text.strip())  # checked again, as any change is
+
+    def _name_to_check(self) -> str:
+        name = self.job_name()
+        if self._name_typing and self.name.hasFocus() and name == name.rstrip() + " ":
+            return name.rstrip()  # one space at the end while typing: the gap before a word
+        return name
 
     def _name_problem(self, name: str) -> str:
-        if not name:
+        if not name.strip():
             return "Give the job a name."
+        if name != name.strip():
+            return (f"A job name cannot begin or end with a space: write “{name.strip()}” "
+                    f"(leaving the field trims it).")
         if name in self.other_jobs:
             return f"There is already a job called “{name}”."
         return ""
@@ -501,7 +523,7 @@ class JobEditor(QDialog):
         self.trigger.update_next()
         self.trigger.set_error("watch", None)
         self.conditions.set_error(None)
-        name = self.job_name()
+        name = self._name_to_check()
         name_error = self._name_problem(name)
         self.name_error.setText(name_error)
         hint = not name and not self._name_touched
@@ -673,6 +695,9 @@ class JobEditor(QDialog):
 
     def save(self) -> None:
         """Check the form as it is now, and save it if it can be."""
+        self._name_typing = False
+        if self.name.text() != self.name.text().strip():
+            self.name.setText(self.name.text().strip())  # seen before it is saved
         self.check(then=lambda ok: ok and self._save_checked())
 
     def _save_checked(self) -> None:
