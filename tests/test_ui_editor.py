@@ -710,6 +710,22 @@ def test_a_job_whose_name_has_spaces_in_the_file_is_told_so_not_saved_as_another
     assert dlg.name_error.text() == "There is already a job called “spaced”."
 
 
+def test_a_message_stays_until_the_next_answer_replaces_it(qtbot, home):
+    # Cleared when a check was asked and shown again when it answered, every message
+    # blinked at each pause in typing.
+    dlg = editor(qtbot, home, name="tidy", values={"kind": "cleanup"})
+    said = dlg.rows["locations"].error.text()
+    assert said == "Locations: add at least one"
+    dlg.description.setText("my downloads")
+    dlg.check()
+    assert dlg.checking and dlg.rows["locations"].error.text() == said
+    until(qtbot, lambda: not dlg.checking)
+    assert dlg.rows["locations"].error.text() == said
+    dlg.rows["locations"].editor.add_folder(str(home.root))
+    check_form(qtbot, dlg)  # the answer replaces it
+    assert dlg.rows["locations"].error.text() == ""
+
+
 def test_the_forms_of_command_and_python_jobs_offer_max_memory(qtbot, home, tmp_path):
     job = tmp_path / "job.py"
     job.write_text("def main(ctx):\n    return 'ok'\n")

@@ -471,7 +471,7 @@ class JobEditor(QDialog):
 
     def _name_to_check(self) -> str:
         name = self.job_name()
-        if self._name_typing and self.name.hasFocus() and name == name.rstrip() + " ":
+        if self._name_typing and name == name.rstrip() + " ":
             return name.rstrip()  # one space at the end while typing: the gap before a word
         return name
 
@@ -516,13 +516,12 @@ class JobEditor(QDialog):
 
     def _read_form(self) -> tuple[str, dict[str, Any]] | None:
         """Show what the form itself can tell (no name, a value that cannot be read); the
-        name and values to check, or None when there is nothing more to ask."""
-        for row in self.rows.values():
-            row.set_error(None)
+        name and values to check, or None when there is nothing more to ask.
+
+        The messages of the last answer stay until the next one comes: cleared here, they
+        blinked at every pause in typing, the time a check takes."""
         # The schedule's own error stays: the checks below stop at a missing name.
         self.trigger.update_next()
-        self.trigger.set_error("watch", None)
-        self.conditions.set_error(None)
         name = self._name_to_check()
         name_error = self._name_problem(name)
         self.name_error.setText(name_error)
@@ -532,6 +531,7 @@ class JobEditor(QDialog):
         try:
             values = self.values()
         except _FieldProblems as exc:
+            self._clear_errors()
             for key, msg in exc.items:
                 if key == "when":
                     self.conditions.set_error(msg)
@@ -540,9 +540,16 @@ class JobEditor(QDialog):
             self._finish(False, [])
             return None
         if name_error:
+            self._clear_errors()
             self._finish(False, [])
             return None
         return name, values
+
+    def _clear_errors(self) -> None:
+        for row in self.rows.values():
+            row.set_error(None)
+        self.trigger.set_error("watch", None)
+        self.conditions.set_error(None)
 
     def _ask(self) -> None:
         """Start the waiting check, unless one is out: then it starts when that one answers,
@@ -575,6 +582,7 @@ class JobEditor(QDialog):
             self._patience.stop()
         if asked == self._asked:
             self._shown = asked
+            self._clear_errors()
             if isinstance(result, Exception):
                 self._finish(False, [f"The job could not be checked: {result}"])
             else:
