@@ -143,9 +143,10 @@ class JobEditor(QDialog):
         self.cfg = None
         self.valid = False
         # The checks asked and the one whose answer is shown (see check()).
-        self._asked = self._shown = self._out = 0
+        self._asked = self._shown = 0
         self._waiting: tuple[int, str, dict[str, Any]] | None = None
-        self._overdue = self._closed = False
+        self._out: dict[int, bool] = {}  # the checks under way: overdue or not
+        self._closed = False
         self._then: Callable[[bool], None] | None = None
         self._patience = QTimer(self, singleShot=True, interval=1500)
         self._patience.timeout.connect(self._impatient)
@@ -552,15 +553,15 @@ class JobEditor(QDialog):
         self.conditions.set_error(None)
 
     def _ask(self) -> None:
-        """Start the waiting check, unless one is out: then it starts when that one answers,
-        or once that one is overdue (a folder on a mount that does not answer may hold it
-        for ever; the newest form is checked anyway)."""
-        if self._waiting is None or (self._out and not self._overdue):
+        """Start the waiting check, unless one under way is not overdue yet: then it starts
+        when that one answers or becomes overdue. A folder on a mount that does not answer
+        may hold a check for ever; the newest form is checked anyway, and the checks after
+        it do not wait behind the one that hangs."""
+        if self._waiting is None or not all(self._out.values()):
             return
         asked, name, values = self._waiting
         self._waiting = None
-        self._out += 1
-        self._overdue = False
+        self._out[asked] = False
         self._patience.start()
         text, old = self.config_text, self.old_name
         self.app.service.call_slow(lambda: check_job(text, name, values, old_name=old),
@@ -568,7 +569,7 @@ class JobEditor(QDialog):
                                    lambda e: self._answered(asked, e))
 
     def _impatient(self) -> None:
-        self._overdue = True
+        self._out = dict.fromkeys(self._out, True)
         if self._shown < self._asked:
             self.errors.setText("Still checking… (a folder, file or database this job names "
                                 "is slow to answer)")
@@ -577,8 +578,8 @@ class JobEditor(QDialog):
     def _answered(self, asked: int, result: Checked | Exception) -> None:
         if self._gone():
             return  # so is any interest in the answer
-        self._out -= 1
-        if self._out == 0:
+        self._out.pop(asked, None)
+        if not self._out:
             self._patience.stop()
         if asked == self._asked:
             self._shown = asked
