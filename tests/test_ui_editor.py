@@ -729,6 +729,33 @@ def test_a_message_stays_until_the_next_answer_replaces_it(qtbot, home):
     assert dlg.rows["locations"].error.text() == ""
 
 
+def test_an_editor_closed_while_its_check_waits_takes_the_late_answer_quietly(
+        qtbot, home, tmp_path, monkeypatch):
+    monkeypatch.setitem(registry._KINDS, "look", _LookKind)
+    good, slow = tmp_path / "good", tmp_path / "slow"
+    good.write_bytes(b"ok")
+    os.mkfifo(slow)
+    app = editor_app(home)
+    dlg = JobEditor(app, name="look", values={"kind": "look", "path": str(good)},
+                    config_text='[jobs.look]\nkind = "look"\npath = "x"\n')
+    dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # as the app opens it
+    gone = []
+    dlg.destroyed.connect(lambda: gone.append(True))
+    until(qtbot, lambda: not dlg.checking)
+    release = threading.Event()
+    writer = _answer_later(slow, release, b"late")
+    dlg.rows["path"].editor.w.setText(str(slow))
+    dlg.check()
+    dlg.close()
+    until(qtbot, lambda: gone)
+    release.set()
+    writer.join(5)
+    # the check's thread has handed its answer to the window, which takes it quietly
+    until(qtbot, lambda: not any(t.name == "trayjobs-ui-slow" for t in threading.enumerate()))
+    qtbot.wait(50)
+    app.service.stop()
+
+
 def test_the_forms_of_command_and_python_jobs_offer_max_memory(qtbot, home, tmp_path):
     job = tmp_path / "job.py"
     job.write_text("def main(ctx):\n    return 'ok'\n")
