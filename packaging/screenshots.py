@@ -370,16 +370,18 @@ def dialogs(home_root: Path, out: Path) -> None:
     from trayjobs.config_edit import ConfigDocument
     from trayjobs.ui.editor import JobEditor
     from trayjobs.ui.runwith import RunWithDialog, param_specs
+    from trayjobs.ui.service import Service
 
     qapp = QApplication([])
     home = Home.under(home_root)
+    app = SimpleNamespace(home=home, service=Service())  # the editors check off this thread
     text = home.config_file.read_text(encoding="utf-8")
     name = "Tag new photos"
-    editor = JobEditor(SimpleNamespace(home=home), name=name,
+    editor = JobEditor(app, name=name,
                        values=ConfigDocument(text).job(name), config_text=text)
     editor.resize(760, 600)
     run_with = RunWithDialog(None, name, param_specs(parse_config(text).jobs[name]))
-    when = JobEditor(SimpleNamespace(home=home), name="Photo backup",
+    when = JobEditor(app, name="Photo backup",
                      values=ConfigDocument(text).job("Photo backup"), config_text=text)
     when.resize(760, 720)
     when.tabs.setCurrentIndex(1)
