@@ -84,7 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "interrupted; or warning: the runs "
                                    "that succeeded with warnings (succeeded lists them too)")
     s.add_argument("--limit", type=whole(1, MAX_ID, "a number of runs"), default=20)
-    s.add_argument("--json", action="store_true", help="one JSON object per line")
+    s.add_argument("--json", action="store_true",
+                   help="one JSON object per line: the run as stored, and worker_lost (null, "
+                        "or the host, pid, mode, last_heard_at and process_gone of the gone "
+                        "or silent worker of a run still stored as running)")
     s = sub.add_parser("show", help="a run's details, log and traceback")
     s.add_argument("run", type=RUN_ID)
     s.add_argument("--json", action="store_true")

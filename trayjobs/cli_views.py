@@ -91,9 +91,14 @@ def cmd_runs(home: Home, args) -> int:
     ctl = control_for(home)
     runs = ctl.store.list_runs(job=_as_written(ctl, args.job), state=args.state,
                                limit=args.limit)
+    # A run whose worker is gone stays "running" in the history until an engine ends it:
+    # said so, the history left as it is (see trayjobs.workerless).
+    from .workerless import SHOWN_STATE, lost_info, lost_note, lost_workers
+    lost = lost_workers(ctl.store, runs)
     if args.json:
         for r in runs:
-            print(_json(r))
+            w = lost.get(r["id"])
+            print(_json({**r, "worker_lost": lost_info(r, w) if w is not None else None}))
         return EXIT_OK
     if not runs:
         if args.job or args.state:  # there may be others: say which there are none of
@@ -106,12 +111,19 @@ def cmd_runs(home: Home, args) -> int:
     rows = []
     # A retried run's start and time count from its first attempt, as in the window.
     firsts = ctl.store.first_starts([r["id"] for r in runs if (r.get("attempt") or 0) > 1])
+    consumer = bool(lost) and consumer_running(home, ctl)
     for r in runs:
         result = r.get("result") if isinstance(r.get("result"), dict) else {}
-        started, took = run_total({**r, "first_started_at": firsts.get(r["id"])})
-        rows.append([r["id"], r["job"], r["trigger"], state_text(r), attempt_text(r),
-                     started, took,
-                     str(r.get("error") or result.get("summary") or r.get("note") or "")[:70]])
+        # One whose worker is gone went on until it was last heard of, not until now.
+        heard = lost_info(r, lost[r["id"]])["last_heard_at"] if r["id"] in lost else None
+        started, took = run_total({**r, "first_started_at": firsts.get(r["id"])}, heard)
+        state = state_text(r)
+        summary = str(r.get("error") or result.get("summary") or r.get("note") or "")
+        if r["id"] in lost:
+            state = SHOWN_STATE + state[len("running"):]
+            summary = lost_note(r, lost[r["id"]], consumer=consumer)
+        rows.append([r["id"], r["job"], r["trigger"], state, attempt_text(r),
+                     started, took, summary[:70]])
     print(table(rows, ["RUN", "JOB", "TRIGGER", "STATE", "TRY", "STARTED", "TOOK", "SUMMARY"]))
     return EXIT_OK
 
@@ -123,11 +135,17 @@ def cmd_show(home: Home, args) -> int:
         raise UserError(f"there is no run {args.run}")
     attempts = ctl.store.attempts(args.run)
     logs = _all_logs(ctl.store, args.run)
+    from .workerless import SHOWN_STATE, lost_info, lost_note, lost_workers
+    lost = lost_workers(ctl.store, [run]).get(run["id"])
     if args.json:
-        print(_json({"run": run, "attempts": attempts, "log": logs}, indent=2))
+        shown = {**run, "worker_lost": lost_info(run, lost) if lost is not None else None}
+        print(_json({"run": shown, "attempts": attempts, "log": logs}, indent=2))
         return EXIT_OK
     result = run.get("result") if isinstance(run.get("result"), dict) else None
-    lines = [f"run {run['id']} · {run['job']} ({run['kind']}) · {state_text(run)}",
+    state = state_text(run)
+    if lost is not None:
+        state = SHOWN_STATE + state[len("running"):]
+    lines = [f"run {run['id']} · {run['job']} ({run['kind']}) · {state}",
              f"  trigger:  {run['trigger']}" + (f" (retry of run {run['retry_of']})" if run.get("retry_of") else "")
              + (f" (after run {run['parent_run']})" if run.get("parent_run") else ""),
              f"  attempt:  {attempt_of(run)}" if run["attempt"] else
@@ -175,6 +193,8 @@ def cmd_show(home: Home, args) -> int:
     gone = gone_worker(ctl, run)
     if gone is not None:
         lines.append(f"  gone:     {gone_text(gone)}")
+    elif lost is not None:  # not answering, or gone while another app or worker runs
+        lines.append(f"  worker:   {lost_note(run, lost, consumer=consumer_running(home, ctl))}")
     if result:
         lines.append(f"  result:   {result.get('summary', '')}")
         extra = {k: v for k, v in result.items() if k != "summary"}
