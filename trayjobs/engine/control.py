@@ -131,6 +131,11 @@ class Control(Hooks):
             log.warning("the other workers hear of this (%s) at their next heartbeat, not at "
                         "once: %s", message.get("op"), exc)
 
+    def tell_changed(self, run_id: int) -> None:
+        """Run ``run_id`` changed in the store after its end (undone): the windows of the
+        process running jobs, and of the cluster's other machines, show it as it is now."""
+        self._tell({"op": "changed", "run": run_id})
+
     def _runs_submitted(self, run_id: int | None = None, *,
                         row: dict[str, Any] | None = None) -> None:
         # With the run: the window of the process running jobs shows it queued at once,

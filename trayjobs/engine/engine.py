@@ -338,7 +338,7 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
     # -- the Control hooks, acting directly in this process -----------------------------
 
     def _tell(self, message: dict[str, Any]) -> bool:
-        self._on_control(message)
+        self._on_control(message, here=True)
         self._broadcast(message)  # a run to cancel may be another engine's, and so on
         return True
 
@@ -368,10 +368,14 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         if handle is not None:
             handle.request_cancel()
 
-    def _on_control(self, msg: dict[str, Any]) -> None:
+    def _on_control(self, msg: dict[str, Any], *, here: bool = False) -> None:
+        """Act on a control message: from another process (the CLI, the cluster's other
+        homes), or (``here``) from this one, which told its bus of the run already."""
         op = msg.get("op")
-        if op in ("wake", "dispatch") and msg.get("run") is not None:
-            self._changed_elsewhere(int(msg["run"]))
+        if op in ("wake", "dispatch", "changed") and msg.get("run") is not None and not here:
+            # A run changed after its end (undone) is not ended again: told as not final,
+            # nothing (a notification) tells of its end twice.
+            self._changed_elsewhere(int(msg["run"]), ended=op != "changed")
         if op == "dispatch":
             self.dispatch_pending()
         elif op == "cancel":
@@ -386,6 +390,8 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         elif op == "pruned":  # off this thread: removing folders may take a while
             threading.Thread(target=self._remove_pruned, args=(msg.get("runs") or [],),
                              name="trayjobs-pruned", daemon=True).start()
+        elif op == "changed":
+            pass  # told above: the window shows the run as it is now (``trayjobs undo``)
         elif op == "paused":
             self.bus.emit(JobsChanged("paused"))
             self.watches.on_paused_changed()
@@ -400,18 +406,28 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         except Exception:  # the next prune's message tries again for its own runs only
             log.exception("could not remove the output folders of pruned runs")
 
-    def _changed_elsewhere(self, run_id: int) -> None:
-        """A run that another process created or ended without this engine (``trayjobs
-        run --at``, ``trayjobs cancel``): told on the bus as another machine's run is, so
-        that the window shows it now, not once this engine starts it. (A run this process
-        changed itself is told twice: the window shows the same row again.)"""
+    def _changed_elsewhere(self, run_id: int, *, ended: bool = True) -> None:
+        """A run that another process created, ended or changed without this engine
+        (``trayjobs run --at``, ``trayjobs cancel``, ``trayjobs undo``): told on the bus as
+        another machine's run is, so that the window shows it now, not once this engine
+        starts it, or never. Also one this engine ran: a run waiting for its next attempt,
+        cancelled, or an ended run undone, is this worker's still. Not one going here: this
+        engine tells of it, and the row read now may be older than what it told."""
         try:
             run = self.store.get_run(run_id)
         except Exception as exc:  # the store is busy or away: the run shows when it starts
             log.debug("run %s changed elsewhere: %s", run_id, exc)
             return
-        if run is not None and run.get("worker_id") != self.lease.id:
-            self.bus.emit(RunChanged(run, final=run["state"] in FINAL_STATES, remote=True))
+        if run is None:
+            return
+        mine = run.get("worker_id") == self.lease.id
+        if mine and run["state"] == "running":
+            return
+        # One of its own is not told as ended here: if it ended here, that was told (a
+        # message come late must not notify of it twice); cancelled elsewhere while it
+        # waited, its end was the canceller's to tell.
+        final = ended and not mine and run["state"] in FINAL_STATES
+        self.bus.emit(RunChanged(run, final=final, remote=True))
 
     def _on_cluster_message(self, msg: dict[str, Any]) -> None:
         """A control message from another home's process (what this home's own processes

@@ -66,4 +66,6 @@ def undo_run(ctl: Control, run_id: int, *,
     ctl.store.update_run(run_id, result={**result, "undo": undo})
     # Not the run's end again: whoever tells of ended runs (notifications) must not retell it.
     ctl.bus.emit(RunChanged(ctl.store.get_run(run_id)))
+    # The window of the app (or of the cluster's other machines) shows it undone now.
+    ctl.tell_changed(run_id)
     return undo
