@@ -245,7 +245,8 @@ def _all_logs(store, run_id: int) -> list[dict]:
 
 
 def cmd_jobs(home: Home, args) -> int:
-    from .overview import DURATIONS_HEADING, durations_text, job_overview, rate_text
+    from .overview import DURATIONS_HEADING, durations_text, job_overview, next_run_text, \
+        rate_text
     ctl = control_for(home)
     if not ctl.config.jobs and ctl.config.errors:
         # A file whose every job has a mistake is not a file without jobs.
@@ -277,7 +278,7 @@ def cmd_jobs(home: Home, args) -> int:
             from .conditions import describe
             trigger += f" · when {describe(conditions)}"
         rows.append([o["name"], o["kind"], trigger, status,
-                     _next_text(o["next_run_at"]) if o["next_run_at"] and o["enabled"] else "",
+                     next_run_text(o) if o["enabled"] else "",
                      f"{outcome(lr)} {relative(lr.get('finished_at') or lr.get('created_at'))}"
                      if lr else "", rate_text(h), durations_text(h)])
     if rows:
@@ -367,13 +368,6 @@ def say_kept(cfg) -> None:
     """When the jobs file cannot be used at all, which version's jobs are in use."""
     if cfg.kept_from is not None:
         print(cfg.kept_note(), file=sys.stderr)
-
-
-def _next_text(ts: float) -> str:
-    try:
-        return when(ts)
-    except (OverflowError, ValueError, OSError):  # a stored time beyond the calendar
-        return "unknown"
 
 
 def _watch_text(w: dict[str, Any] | None, watching: dict[str, dict[str, Any]] | None) -> str:

@@ -16,7 +16,8 @@ from .durations import format_duration, parse_duration
 
 __all__ = ["Health", "job_overview", "job_health", "HEALTH_WINDOW", "SPARK_RUNS",
            "jobs_tagged", "all_tags", "rate_text", "counts_text", "durations_text",
-           "durations_tip", "DURATIONS_HEADING", "DURATIONS_MEANING"]
+           "durations_tip", "DURATIONS_HEADING", "DURATIONS_MEANING", "next_run_text",
+           "on_resume_text"]
 
 #: The window health is counted over unless told otherwise.
 HEALTH_WINDOW = parse_duration("7d")
@@ -163,12 +164,15 @@ def job_overview(config, store, *, paused_all: bool, watches: dict[str, dict] | 
             watch = (watches or {}).get(job.name)
             if watch is None and watches is not None:
                 watch = {"state": "configured", "folder": job.common.watch.folder}
+        paused = paused_all or bool(st.get("paused"))
         rows.append({
             "name": job.name, "kind": job.kind, "trigger": job.trigger_text(),
             "tags": list(job.common.tags), "description": job.common.description,
-            "enabled": job.enabled, "paused": paused_all or bool(st.get("paused")),
+            "enabled": job.enabled, "paused": paused,
             "job_paused": bool(st.get("paused")), "next_run_at": nxt,
-            "next_is_one_off": one_off is not None and nxt == one_off,
+            "next_is_one_off": one_off is not None and nxt == one_off, "one_off_at": one_off,
+            "on_resume": on_resume_text(job, st, now=now) if paused and job.enabled
+            and job.schedule else None,
             "unplanned": bool(job.schedule and job.enabled
                               and store.get_value(SCHEDULE_PROBLEM + job.name)),
             "watches": job.common.watch is not None, "watch": watch,
@@ -177,3 +181,50 @@ def job_overview(config, store, *, paused_all: bool, watches: dict[str, dict] | 
             "supports_dry_run": bool(kind and kind.can_dry_run(job.params)),
             "run_params": job.param_keys() if kind else []})
     return rows
+
+
+def on_resume_text(job, state: dict[str, Any] | None, *, now: float | None = None) -> str:
+    """What a paused job's schedule does once it is resumed, as its catch-up rules
+    (``missed``) say: "paused · missed 4 since 09:00: runs once on resume", "paused · due
+    now: runs on resume", "paused · next slot 10:00". Its next time alone would be in the
+    past ("overdue") for a job that does not run until then."""
+    from datetime import datetime
+    from .engine.scheduler import plan
+    from .schedule import local_now
+    from .textfmt import when
+    now_dt = local_now() if now is None else datetime.fromtimestamp(now).astimezone()
+    try:
+        p = plan(job, state, now_dt)
+    except Exception:  # a schedule that cannot be worked out is said elsewhere
+        return "paused"
+    if not p.runs:
+        return f"paused · next slot {when(p.next_run_at)}" if p.next_run_at else "paused"
+    running = [r for r in p.runs if r.trigger != "skipped"]
+    if not p.missed:
+        return "paused · due now: runs on resume"
+    since = f"missed {p.missed:,} since {when((state or {}).get('next_run_at'))}"
+    if not running:
+        return f"paused · {since}: skipped on resume"
+    if len(running) == 1:
+        return f"paused · {since}: runs once on resume"
+    return f"paused · {since}: {len(running):,} runs on resume"
+
+
+def next_run_text(row: dict[str, Any]) -> str:
+    """A job's Next run (a row of :func:`job_overview`): its time, or, paused, what
+    resuming it does; a one-off run starts even while it is paused (an explicit wish)."""
+    if not row["paused"]:
+        nxt = row.get("next_run_at")
+        return _when(nxt) if nxt else ""
+    text = row.get("on_resume") or "paused"
+    if row.get("one_off_at"):
+        text += f" · a one-off run at {_when(row['one_off_at'])}"
+    return text
+
+
+def _when(ts: float) -> str:
+    from .textfmt import when
+    try:
+        return when(ts)
+    except (OverflowError, ValueError, OSError):  # a stored time beyond the calendar
+        return "unknown"

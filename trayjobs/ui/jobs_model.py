@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer, Signal
 
 from ..overview import DURATIONS_HEADING, DURATIONS_MEANING, counts_text, durations_text, \
-    durations_tip, rate_text
+    durations_tip, next_run_text, rate_text
 from ..store import outcome
 from ..textfmt import relative, warnings_text, when
 from .icons import icon
@@ -190,8 +190,8 @@ class JobsModel(QAbstractTableModel):
     def next_text(self, job: dict[str, Any]) -> str:
         if not job["enabled"]:
             return "off"
-        if job.get("paused"):
-            return "paused"
+        if job.get("paused"):  # what resuming does: its time may be past ("overdue")
+            return next_run_text(job)
         nxt = job.get("next_run_at")
         return when(nxt) if nxt else ""
 
@@ -260,6 +260,8 @@ class JobsModel(QAbstractTableModel):
                 return f"{counts_text(job['health'])} over the last 7 days"
             if col in (self.TRIGGER, self.WATCH):  # often too long for the column
                 return (job["trigger"] if col == self.TRIGGER else watch_text(job)) or None
+            if col == self.NEXT and job.get("paused") and job["enabled"]:
+                return next_run_text(job)  # all of it, if the cell cuts it
             if col == self.NEXT and job.get("next_run_at"):
                 at = when(job["next_run_at"], seconds=True)
                 return f"a one-off run at {at}" if job.get("next_is_one_off") else at
