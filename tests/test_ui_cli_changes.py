@@ -68,3 +68,30 @@ def test_a_cancel_from_the_command_line_of_a_run_waiting_for_its_retry_shows_in_
     cancel = trayjobs(ta.home, "cancel", str(rid))
     assert cancel.returncode == 0 and "cancelled" in cancel.stdout, cancel.stdout + cancel.stderr
     until(qtbot, lambda: _row_text(ta, rid, RunsModel.STATE) == "cancelled", timeout=10_000)
+
+
+def test_a_retry_now_from_the_command_line_of_a_run_waiting_for_its_retry_shows_in_the_app(
+        make_app, qtbot):
+    """`trayjobs retry` of a run waiting for its next attempt queues it at once; with the
+    app's one worker busy it waits its turn, and its row said "retry 2/3 in 59 min"."""
+    ta = make_app(dedent("""
+        [jobs.flaky]
+        kind = "demo"
+        steps = 1
+        step_time = 0
+        fail_times = 9
+        retry = { attempts = 3, backoff = "1h", jitter = false }
+
+        [jobs.busy]
+        kind = "demo"
+        steps = 300
+        step_time = 0.1
+    """), workers=1)
+    ta.run_job("flaky")
+    until(qtbot, lambda: find_run(ta, "flaky", "retrying"), timeout=20_000)
+    rid = find_run(ta, "flaky")["id"]
+    ta.run_job("busy")
+    until(qtbot, lambda: find_run(ta, "busy", "running"), timeout=20_000)
+    retry = trayjobs(ta.home, "retry", str(rid))
+    assert retry.returncode == 0 and retry.stdout.strip() == str(rid), retry.stderr
+    until(qtbot, lambda: _row_text(ta, rid, RunsModel.STATE) == "queued", timeout=10_000)

@@ -364,7 +364,9 @@ class Control(Hooks):
         if run["state"] == "retrying":
             if self.store.requeue_retry(run_id, now=self.store.now(), early=True):
                 self.bus.emit(RunChanged(self.store.get_run(run_id)))
-                self._runs_submitted()
+                # With the run: the window of the process running jobs shows it queued now,
+                # not "retry 2/3 in 59 min" until it starts (its workers may all be busy).
+                self._runs_submitted(run_id)
                 return run_id
             run = self._run(run_id)
         if run["state"] in ACTIVE_STATES or run["state"] == SCHEDULED:
