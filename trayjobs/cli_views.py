@@ -93,7 +93,7 @@ def cmd_runs(home: Home, args) -> int:
                                limit=args.limit)
     # A run whose worker is gone stays "running" in the history until an engine ends it:
     # said so, the history left as it is (see trayjobs.workerless).
-    from .workerless import SHOWN_STATE, lost_info, lost_note, lost_workers
+    from .workerless import lost_info, lost_note, lost_state, lost_workers
     lost = lost_workers(ctl.store, runs)
     if args.json:
         for r in runs:
@@ -120,7 +120,7 @@ def cmd_runs(home: Home, args) -> int:
         state = state_text(r)
         summary = str(r.get("error") or result.get("summary") or r.get("note") or "")
         if r["id"] in lost:
-            state = SHOWN_STATE + state[len("running"):]
+            state = lost_state(state)
             summary = lost_note(r, lost[r["id"]], consumer=consumer)
         rows.append([r["id"], r["job"], r["trigger"], state, attempt_text(r),
                      started, took, summary[:70]])
@@ -135,7 +135,7 @@ def cmd_show(home: Home, args) -> int:
         raise UserError(f"there is no run {args.run}")
     attempts = ctl.store.attempts(args.run)
     logs = _all_logs(ctl.store, args.run)
-    from .workerless import SHOWN_STATE, lost_info, lost_note, lost_workers
+    from .workerless import lost_info, lost_note, lost_state, lost_workers
     lost = lost_workers(ctl.store, [run]).get(run["id"])
     if args.json:
         shown = {**run, "worker_lost": lost_info(run, lost) if lost is not None else None}
@@ -144,7 +144,7 @@ def cmd_show(home: Home, args) -> int:
     result = run.get("result") if isinstance(run.get("result"), dict) else None
     state = state_text(run)
     if lost is not None:
-        state = SHOWN_STATE + state[len("running"):]
+        state = lost_state(state)
     lines = [f"run {run['id']} · {run['job']} ({run['kind']}) · {state}",
              f"  trigger:  {run['trigger']}" + (f" (retry of run {run['retry_of']})" if run.get("retry_of") else "")
              + (f" (after run {run['parent_run']})" if run.get("parent_run") else ""),

@@ -14,10 +14,16 @@ from typing import Any
 
 from .textfmt import when
 
-__all__ = ["lost_workers", "lost_info", "lost_note", "SHOWN_STATE"]
+__all__ = ["lost_workers", "lost_info", "lost_note", "lost_state", "SHOWN_STATE"]
 
 #: How a run whose worker is gone is shown in place of ``running``.
 SHOWN_STATE = "running?"
+
+
+def lost_state(text: str) -> str:
+    """A running run's state in words (``running 42 %``) as shown once its worker is gone:
+    ``running? 42 %``."""
+    return SHOWN_STATE + text.removeprefix("running")
 
 
 def lost_workers(store, runs: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
