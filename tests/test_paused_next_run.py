@@ -1,6 +1,7 @@
 """A paused job's Next run, in `trayjobs jobs` and the window's Jobs page: not its next
 time, which lies in the past once a slot went by ("overdue") and does not come while it is
-paused, but that it is paused and what resuming it does, as its `missed` rule says."""
+paused, but that it is paused and what resuming it does, as its `missed` rule says. So
+for a slot gone by while no app or worker runs: what happens when one starts."""
 
 from __future__ import annotations
 
@@ -12,27 +13,35 @@ from trayjobs.store.open import open_store
 from trayjobs.textfmt import when
 from trayjobs.ui.jobs_model import JobsModel
 
-from helpers import trayjobs
+from helpers import start_worker, trayjobs, wait_until
 from ui_support import make_app, until  # noqa: F401
 
 JOBS = dedent("""
     [jobs.once]
     kind = "demo"
+    steps = 1
+    step_time = 0
     every = "1h"
     missed = "once"
 
     [jobs.each]
     kind = "demo"
+    steps = 1
+    step_time = 0
     every = "1h"
     missed = "all"
 
     [jobs.skip]
     kind = "demo"
+    steps = 1
+    step_time = 0
     every = "1h"
     missed = "skip"
 
     [jobs.later]
     kind = "demo"
+    steps = 1
+    step_time = 0
     every = "1h"
 
     [jobs.by_hand]
@@ -72,13 +81,26 @@ def test_jobs_says_what_resuming_a_paused_job_does_not_an_overdue_time(home):
     assert f"paused · {since}: 4 runs on resume" in _line(out, "each"), out
     assert f"paused · {since}: skipped on resume" in _line(out, "skip"), out
     assert "paused · next slot " in _line(out, "later"), out
-    # Resumed, and one job paused: that one says so; the others show their time again.
+    # Resumed, and one job paused: that one says so. The others are overdue, and run as
+    # their `missed` says once the app or a worker starts (none runs here).
     trayjobs(home, "resume", check=True)
     trayjobs(home, "pause", "once", check=True)
     out = trayjobs(home, "jobs").stdout
     assert f"paused · {since}: runs once on resume" in _line(out, "once"), out
     each = _line(out, "each")
-    assert "paused" not in each and each.endswith(f" {when(due)}"), out
+    assert f"overdue · {since}: 4 runs when trayjobs starts" in each, out
+    assert "overdue" not in _line(out, "later") and "paused" not in _line(out, "later"), out
+    worker = start_worker(home)
+    try:
+        # It catches up, and the next slot is ahead: no time gone by is shown.
+        wait_until(lambda: when(due) not in _line(trayjobs(home, "jobs").stdout, "each"), 30,
+                   what="the worker catching up")
+        out = trayjobs(home, "jobs").stdout
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    assert "overdue" not in out, out
+    assert f"paused · {since}: runs once on resume" in _line(out, "once"), out
 
 
 def test_the_jobs_page_says_what_resuming_a_paused_job_does(make_app, qtbot, home):

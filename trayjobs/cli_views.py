@@ -259,7 +259,8 @@ def cmd_jobs(home: Home, args) -> int:
     watching = ctl.store.watch_statuses() if consumer_running(home) else None
     faulty = {getattr(e, "job", None) for e in ctl.config.errors}
     rows = []
-    for o in job_overview(ctl.config, ctl.store, paused_all=ctl.paused(), watches=watching):
+    for o in job_overview(ctl.config, ctl.store, paused_all=ctl.paused(), watches=watching,
+                          running=watching is not None):
         if args.tag and args.tag not in o["tags"]:
             continue
         status = "disabled" if not o["enabled"] else "paused" if o["paused"] else ""

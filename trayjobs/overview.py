@@ -17,7 +17,7 @@ from .durations import format_duration, parse_duration
 __all__ = ["Health", "job_overview", "job_health", "HEALTH_WINDOW", "SPARK_RUNS",
            "jobs_tagged", "all_tags", "rate_text", "counts_text", "durations_text",
            "durations_tip", "DURATIONS_HEADING", "DURATIONS_MEANING", "next_run_text",
-           "on_resume_text"]
+           "catch_up_text"]
 
 #: The window health is counted over unless told otherwise.
 HEALTH_WINDOW = parse_duration("7d")
@@ -126,9 +126,10 @@ def all_tags(config) -> list[str]:
 
 def job_overview(config, store, *, paused_all: bool, watches: dict[str, dict] | None = None,
                  health: bool = True, since: float | None = None,
-                 now: float | None = None) -> list[dict[str, Any]]:
+                 now: float | None = None, running: bool = True) -> list[dict[str, Any]]:
     """One row per configured job: what it is, whether and when it runs, its last run
-    and (``health``) its :class:`Health`.
+    and (``health``) its :class:`Health`. ``running``: whether an app or worker runs the
+    jobs (else a slot gone by waits for one to start: ``catch_up`` says what it does then).
 
     ``watches`` are the watched folders' states as known to the caller (None: no app or
     worker is running, so nothing watches).
@@ -171,8 +172,8 @@ def job_overview(config, store, *, paused_all: bool, watches: dict[str, dict] | 
             "enabled": job.enabled, "paused": paused,
             "job_paused": bool(st.get("paused")), "next_run_at": nxt,
             "next_is_one_off": one_off is not None and nxt == one_off, "one_off_at": one_off,
-            "on_resume": on_resume_text(job, st, now=now) if paused and job.enabled
-            and job.schedule else None,
+            "catch_up": catch_up_text(job, st, paused=paused, now=now)
+            if job.enabled and job.schedule and (paused or not running) else None,
             "unplanned": bool(job.schedule and job.enabled
                               and store.get_value(SCHEDULE_PROBLEM + job.name)),
             "watches": job.common.watch is not None, "watch": watch,
@@ -183,41 +184,50 @@ def job_overview(config, store, *, paused_all: bool, watches: dict[str, dict] | 
     return rows
 
 
-def on_resume_text(job, state: dict[str, Any] | None, *, now: float | None = None) -> str:
-    """What a paused job's schedule does once it is resumed, as its catch-up rules
-    (``missed``) say: "paused · missed 4 since 09:00: runs once on resume", "paused · due
-    now: runs on resume", "paused · next slot 10:00". Its next time alone would be in the
-    past ("overdue") for a job that does not run until then."""
+def catch_up_text(job, state: dict[str, Any] | None, *, paused: bool,
+                  now: float | None = None) -> str | None:
+    """What a job's schedule does once it is resumed (``paused``), or once trayjobs starts
+    (not paused, while no app or worker runs), as its catch-up rules (``missed``) say:
+    "paused · missed 4 since 09:00: runs once on resume", "paused · next slot 10:00",
+    "overdue · missed 4 since 09:00: 4 runs when trayjobs starts". Its next time alone would
+    be in the past for a job that does not run until then. None: not paused, and not due."""
     from datetime import datetime
     from .engine.scheduler import plan
     from .schedule import local_now
     from .textfmt import when
+    lead, then = ("paused", "on resume") if paused else ("overdue", "when trayjobs starts")
     now_dt = local_now() if now is None else datetime.fromtimestamp(now).astimezone()
     try:
         p = plan(job, state, now_dt)
     except Exception:  # a schedule that cannot be worked out is said elsewhere
-        return "paused"
+        return "paused" if paused else None
     if not p.runs:
+        if not paused:
+            return None
         return f"paused · next slot {when(p.next_run_at)}" if p.next_run_at else "paused"
     running = [r for r in p.runs if r.trigger != "skipped"]
     if not p.missed:
-        return "paused · due now: runs on resume"
+        return f"{lead} · due now: runs {then}"
     since = f"missed {p.missed:,} since {when((state or {}).get('next_run_at'))}"
     if not running:
-        return f"paused · {since}: skipped on resume"
+        return f"{lead} · {since}: skipped {then}"
     if len(running) == 1:
-        return f"paused · {since}: runs once on resume"
-    return f"paused · {since}: {len(running):,} runs on resume"
+        return f"{lead} · {since}: runs once {then}"
+    return f"{lead} · {since}: {len(running):,} runs {then}"
 
 
 def next_run_text(row: dict[str, Any]) -> str:
-    """A job's Next run (a row of :func:`job_overview`): its time, or, paused, what
-    resuming it does; a one-off run starts even while it is paused (an explicit wish)."""
-    if not row["paused"]:
+    """A job's Next run (a row of :func:`job_overview`): its time, or what resuming it
+    (paused), or starting trayjobs (overdue), does; a one-off run starts even while its
+    job is paused (an explicit wish)."""
+    if row.get("catch_up"):
+        text = row["catch_up"]
+    elif row["paused"]:
+        text = "paused"
+    else:
         nxt = row.get("next_run_at")
         return _when(nxt) if nxt else ""
-    text = row.get("on_resume") or "paused"
-    if row.get("one_off_at"):
+    if row["paused"] and row.get("one_off_at"):
         text += f" · a one-off run at {_when(row['one_off_at'])}"
     return text
 
