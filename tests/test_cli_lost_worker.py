@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+from pathlib import Path
 
 from helpers import run_state, start_worker, trayjobs, wait_until
 
@@ -84,3 +85,23 @@ def test_runs_says_a_run_whose_worker_does_not_answer_may_not_be_running(home):
         os.kill(worker.pid, signal.SIGCONT)
         worker.terminate()
         worker.wait(30)
+
+
+def test_a_killed_worker_not_yet_reaped_is_gone_at_once(home):
+    """Killed, and its parent (here, this test) not told yet: a zombie. It runs nothing,
+    but answered a signal as if alive, and its run was said to go on until its lease
+    ran out (and, where nothing ever reaps it, was only recovered then)."""
+    home.config_file.write_text('[jobs.spin]\nkind = "command"\ncommand = "sleep 600"\n')
+    worker = start_worker(home)
+    try:
+        assert trayjobs(home, "run", "spin").stdout.strip() == "1"
+        wait_until(lambda: run_state(home, 1)["state"] == "running", 30)
+        os.kill(worker.pid, signal.SIGKILL)
+        wait_until(lambda: "\nState:\tZ" in Path(f"/proc/{worker.pid}/status").read_text(), 10)
+        row = _row(trayjobs(home, "runs").stdout, 1)
+        assert " running? " in row and "its worker was gone at " in row, row
+        gone = f"`trayjobs worker` (pid {worker.pid}) that ran it is gone (killed or crashed)"
+        assert gone in trayjobs(home, "show", "1").stdout
+    finally:
+        worker.kill()
+        worker.wait(10)

@@ -84,12 +84,20 @@ def _read_id(*paths: str) -> str:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine still runs. A zombie does not: it ended,
+    and only waits for its parent to hear of it, which may never come (a parent that does
+    not reap its children, a container's first process); its runs were taken for going on
+    until its lease ran out."""
     try:
         os.kill(pid, 0)
-        return True
     except ProcessLookupError:
         return False
     except PermissionError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except (OSError, IndexError):  # no /proc here: the signal's answer stands
         return True
 
 
