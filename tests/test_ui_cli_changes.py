@@ -95,3 +95,36 @@ def test_a_retry_now_from_the_command_line_of_a_run_waiting_for_its_retry_shows_
     retry = trayjobs(ta.home, "retry", str(rid))
     assert retry.returncode == 0 and retry.stdout.strip() == str(rid), retry.stderr
     until(qtbot, lambda: _row_text(ta, rid, RunsModel.STATE) == "queued", timeout=10_000)
+
+
+def test_cancels_and_a_retry_from_the_command_line_show_in_the_app(make_app, qtbot):
+    """A queued run cancelled, a running one stopped, a failed one retried, each by the
+    command line: the app's rows follow (the run the retry made appears)."""
+    ta = make_app(dedent("""
+        [jobs.busy]
+        kind = "demo"
+        steps = 300
+        step_time = 0.1
+
+        [jobs.bad]
+        kind = "demo"
+        steps = 1
+        step_time = 0
+        fail_times = 9
+        retry = { attempts = 1 }
+    """), workers=1)
+    ta.run_job("busy")
+    until(qtbot, lambda: find_run(ta, "busy", "running"), timeout=20_000)
+    busy = find_run(ta, "busy")["id"]
+    ta.run_job("bad")
+    until(qtbot, lambda: find_run(ta, "bad", "queued"))  # behind the busy one
+    bad = find_run(ta, "bad")["id"]
+    assert trayjobs(ta.home, "cancel", str(bad)).returncode == 0
+    until(qtbot, lambda: _row_text(ta, bad, RunsModel.STATE) == "cancelled")
+    assert trayjobs(ta.home, "cancel", str(busy)).returncode == 0
+    until(qtbot, lambda: _row_text(ta, busy, RunsModel.STATE) == "cancelled", timeout=20_000)
+    retry = trayjobs(ta.home, "retry", str(bad))
+    assert retry.returncode == 0, retry.stderr
+    again = int(retry.stdout)
+    until(qtbot, lambda: _row_text(ta, again, RunsModel.STATE) == "failed", timeout=20_000)
+    assert _row_text(ta, again, RunsModel.TRIGGER) == "retry"
