@@ -39,13 +39,18 @@ def test_an_undo_from_the_command_line_shows_in_the_running_apps_activity(
     until(qtbot, lambda: find_run(ta, "tidy", "succeeded"), timeout=20_000)
     rid = find_run(ta, "tidy")["id"]
     assert not _row_text(ta, rid, RunsModel.SUMMARY).startswith("undone")
+    details = ta.open_run(rid)
+    until(qtbot, lambda: details.run is not None and details.undo_btn.isEnabled())
     undo = trayjobs(ta.home, "undo", str(rid))
     assert undo.returncode == 0, undo.stderr
     assert sorted(p.name for p in src.iterdir()) == ["a.log", "b.log"]
-    # The app's row says so without a reload (none is asked for here).
+    # The app's row says so without a reload (none is asked for here), and its details
+    # no longer offer to undo it again.
     until(qtbot, lambda: _row_text(ta, rid, RunsModel.SUMMARY).startswith("undone · "),
           timeout=10_000)
     assert (find_run(ta, "tidy")["result"] or {}).get("undo")
+    until(qtbot, lambda: not details.undo_btn.isEnabled())
+    details.close()
 
 
 def test_a_cancel_from_the_command_line_of_a_run_waiting_for_its_retry_shows_in_the_app(
