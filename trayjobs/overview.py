@@ -194,7 +194,6 @@ def catch_up_text(job, state: dict[str, Any] | None, *, paused: bool,
     from datetime import datetime
     from .engine.scheduler import plan
     from .schedule import local_now
-    from .textfmt import when
     lead, then = ("paused", "on resume") if paused else ("overdue", "when trayjobs starts")
     now_dt = local_now() if now is None else datetime.fromtimestamp(now).astimezone()
     try:
@@ -204,16 +203,16 @@ def catch_up_text(job, state: dict[str, Any] | None, *, paused: bool,
     if not p.runs:
         if not paused:
             return None
-        return f"paused · next slot {when(p.next_run_at)}" if p.next_run_at else "paused"
-    running = [r for r in p.runs if r.trigger != "skipped"]
+        return f"paused · next slot {_when(p.next_run_at)}" if p.next_run_at else "paused"
+    runs = [r for r in p.runs if r.trigger != "skipped"]
     if not p.missed:
         return f"{lead} · due now: runs {then}"
-    since = f"missed {p.missed:,} since {when((state or {}).get('next_run_at'))}"
-    if not running:
+    since = f"missed {p.missed:,} since {_when((state or {}).get('next_run_at'))}"
+    if not runs:
         return f"{lead} · {since}: skipped {then}"
-    if len(running) == 1:
+    if len(runs) == 1:
         return f"{lead} · {since}: runs once {then}"
-    return f"{lead} · {since}: {len(running):,} runs {then}"
+    return f"{lead} · {since}: {len(runs):,} runs {then}"
 
 
 def next_run_text(row: dict[str, Any]) -> str:
