@@ -19,7 +19,8 @@ from trayjobs.ui.runs_model import RunsModel
 from trayjobs.store.open import open_store
 
 from dbus_support import notification_bus  # noqa: F401
-from ui_support import CONFIG, answer_next_box, app, find_run, make_app, until  # noqa: F401
+from ui_support import (CONFIG, answer_next_box, app, find_run, jobs_settled, make_app,  # noqa: F401
+                        until)
 
 
 def test_tray_run_now_drives_a_run_to_success_in_the_window(make_app, qtbot):
@@ -465,12 +466,9 @@ def test_opening_a_running_run_does_not_read_the_whole_history_again(make_app, q
     rid = find_run(ta, "count")["id"]
     # The start's own reload of the jobs (its schedule was planned) is done first: on a
     # busy machine it came in the middle of what is measured here.
-    until(qtbot, lambda: any(j["name"] == "count" and j.get("next_run_at")
-                             for j in ta.jobs_snapshot()))
-    until(qtbot, lambda: not ta._reload_jobs.isActive())
-    settled = []
-    ta.service.call(lambda: None, lambda _r: settled.append(1))
-    until(qtbot, lambda: settled)
+    # The start's own reload of the jobs (its schedule was planned) is done first: on a
+    # busy machine it came in the middle of what is measured here.
+    jobs_settled(qtbot, ta)
     resets, loads = [], ta.jobs_loads
     model.modelReset.connect(lambda: resets.append(1))
     dlg = ta.open_run(rid)

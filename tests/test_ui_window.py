@@ -24,7 +24,7 @@ from trayjobs.ui.single import SingleInstance
 from trayjobs.ui.theme import banner_style, is_dark, muted_colour, state_colour
 from trayjobs.store.open import open_store
 
-from ui_support import app, find_run, make_app, until  # noqa: F401
+from ui_support import app, find_run, jobs_settled, make_app, until  # noqa: F401
 
 
 def test_settings_page_writes_the_settings_table(app, qtbot, home, tmp_path):
@@ -227,6 +227,7 @@ def test_a_long_config_file_path_does_not_widen_the_window(make_app, qtbot, home
     # The jobs are read off the GUI thread: once they are shown, no later read of them
     # puts the real path back over the long one below.
     until(qtbot, lambda: ta.window.jobs_page.config_label.toolTip() == str(home.config_file))
+    jobs_settled(qtbot, ta)
     least = ta.window.minimumSizeHint().width()
     path = "/home/someone/" + "deeper/" * 60 + "trayjobs.toml"
     ta.window.show_config_errors([], path)

@@ -61,6 +61,17 @@ def check_form(qtbot, dlg) -> bool:
     return dlg.valid
 
 
+def jobs_settled(qtbot, ta, scheduled=("count",)) -> None:
+    """Wait until the start's own reloads of the jobs are done: the ``scheduled`` jobs'
+    next runs were planned (a reload follows that, a quarter second later) and read."""
+    until(qtbot, lambda: all(any(j["name"] == name and j.get("next_run_at")
+                                 for j in ta.jobs_snapshot()) for name in scheduled))
+    until(qtbot, lambda: not ta._reload_jobs.isActive())
+    answered = []
+    ta.service.call(lambda: None, lambda _r: answered.append(1))  # after the reload's read
+    until(qtbot, lambda: answered)
+
+
 def quiet_desktop(monkeypatch, tmp_path) -> None:
     """No real session bus or desktop folders: notifications and autostart stay in the test."""
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path}/no-bus")
