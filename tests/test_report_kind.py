@@ -333,6 +333,27 @@ def test_a_negative_duration_keeps_its_sign(home, spending):
     assert "-1 min 30 s" in pdf_text(Path(result["outputs"][1]))
 
 
+def test_amounts_are_rounded_as_sqlite_rounds_them(home, spending):
+    # 2.675 is stored as 2.67499999...: shown to two decimals it read "2.67" where the
+    # database's own round() and printf() say 2.68, and a total of 1.005 read "1.00".
+    amounts = [2.675, 1.005, -2.675, 1234.565, 999.995, 0.125 + 1]
+    conn = sqlite3.connect(spending)
+    conn.execute("CREATE TABLE prices (amount REAL)")
+    conn.executemany("INSERT INTO prices VALUES (?)", [(a,) for a in amounts])
+    conn.commit()
+    sqlite_says = [r[0] for r in conn.execute("SELECT printf('%.2f', amount) FROM prices")]
+    conn.close()
+    assert sqlite_says[:2] == ["2.68", "1.01"]
+    result, _ = run_report(home, sections=[
+        {"title": "Prices", "query": "SELECT amount FROM prices"},
+        {"title": "Chart", "show": "bar", "query": "SELECT rowid, amount FROM prices LIMIT 2"}])
+    html = Path(result["outputs"][0]).read_text(encoding="utf-8")
+    shown = [row[0] for row in Page(html).sections["s1-prices"]["rows"][1:]]
+    assert [s.replace(",", "") for s in shown] == sqlite_says and shown[3] == "1,234.57"
+    assert ">2.68</text>" in html and ">1.01</text>" in html  # the bars' values
+    assert "2.68" in pdf_text(Path(result["outputs"][1]))
+
+
 def test_a_chart_heading_is_never_left_alone_at_the_foot_of_a_pdf_page(home, spending):
     # A table above pushed the chart to the next page and left its heading behind.
     for rows in range(20, 34, 3):

@@ -139,6 +139,8 @@ def test_ticks_and_compact_numbers():
     ("-98,765,432,109,876,543,210", "number", "-98,765,432,109,876,543,210"),
     ("a\x1bb\x00c\td\r", None, "a\u241bb\u2400c\u2192d\u240d"), ("two\nlines", None, "two\nlines"),
     (0.99999, None, "0.99999"), (-0.9999, None, "-0.9999"), (0.0, None, "0"),
+    # rounded from the number as it reads, as SQLite rounds: 2.675 is 2.67499999... in binary
+    (2.675, None, "2.68"), (-1.005, None, "-1.01"), (999.995, None, "1,000.00"),
 ])
 def test_cell_display(value, fmt, shown):
     assert display(value, fmt) == shown

@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from html import escape
 from typing import Callable, Literal, Sequence
 
-__all__ = ["Series", "chart_svg", "nice_ticks", "compact_number", "PALETTE"]
+__all__ = ["Series", "chart_svg", "nice_ticks", "compact_number", "fixed", "PALETTE"]
 
 PALETTE = ("#4e79a7", "#e15759", "#f28e2b", "#59a14f", "#76b7b2", "#edc948", "#b07aa1",
            "#9c755f", "#ff9da7", "#bab0ac")
@@ -44,18 +45,29 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return [max(-_MAX, min(_MAX, float(f"{i * step:.12g}"))) for i in range(start, stop + 1)]
 
 
+def fixed(v: float, places: int, *, grouped: bool = False) -> str:
+    """``v`` with ``places`` decimals, rounded as the number reads (half away from zero).
+
+    A float's binary value can sit just under its decimal: 2.675 is 2.67499999..., which
+    ``f"{v:.2f}"`` shows as 2.67, where SQLite's own round() and printf() say 2.68.
+    Rounding the shortest text that reads back as ``v`` gives what the database shows.
+    """
+    d = Decimal(repr(v)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return f"{d:,}" if grouped else f"{d}"
+
+
 def compact_number(v: float) -> str:
     """``1500 -> '1.5k'``, ``2_000_000 -> '2M'``, ``0.25 -> '0.25'``."""
     if abs(v) >= 1e15:
         return f"{v:.3g}"  # "1.8e+308", not 296 digits before a "T"
     for size, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(v) >= size:
-            return f"{v / size:.1f}".rstrip("0").rstrip(".") + suffix
+            return fixed(v / size, 1).rstrip("0").rstrip(".") + suffix
     if v == int(v):
         return str(int(v))
     if abs(v) < 1:
         return f"{v:.3g}"  # 0.000123 as itself, not as "0" (nor -0.004 as "-0")
-    return f"{v:.2f}".rstrip("0").rstrip(".")
+    return fixed(v, 2).rstrip("0").rstrip(".")
 
 
 def _short(label: str, limit: int = 16) -> str:

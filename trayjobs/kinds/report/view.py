@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from ...durations import format_duration, format_size
 from ...errors import JobFailed
-from .charts import Series, chart_svg
+from .charts import Series, chart_svg, fixed
 from .query import CHART_POINTS, SectionResult
 
 __all__ = ["SectionView", "make_view", "display", "EMPTY_NOTE"]
@@ -78,10 +78,8 @@ def display(v: Any, fmt: str | None = None) -> str:
         i = v if isinstance(v, int) and not isinstance(v, bool) else int(n)
         # no separator below 10,000 so that years read as years
         return f"{i:,}" if abs(i) >= 10_000 else str(i)
-    if abs(n) >= 1000:
-        return f"{n:,.2f}"
     if abs(n) >= 1:
-        return f"{n:.2f}"
+        return fixed(n, 2, grouped=True)  # a separator from 1,000.00 on
     short = f"{n:.3g}"
     # 0.99999 to three digits is "1", which reads as exactly one: its own digits instead.
     return short if "." in short or "e" in short or n == 0 else repr(n)
