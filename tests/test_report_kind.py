@@ -544,6 +544,14 @@ def test_a_template_that_fails_as_it_renders_fails_once_naming_it_and_its_line(h
     with pytest.raises(JobFailed, match=r"divide\.html\.j2, line 2: ZeroDivisionError") as exc:
         run_report(home, template="divide.html.j2", sections=SECTIONS[:1])
     assert exc.value.retry is False
+    # A name the template does not have (a typo) is such an error too: its line was left out.
+    (home.config_dir / "typo.html.j2").write_text(
+        '{% extends "default.html.j2" %}\n{% block footer %}\n{{ report.titel }}{% endblock %}',
+        encoding="utf-8")
+    with pytest.raises(JobFailed, match=r"typo\.html\.j2, line 3: 'dict object' has no "
+                                        r"attribute 'titel'") as exc:
+        run_report(home, template="typo.html.j2", sections=SECTIONS[:1])
+    assert exc.value.retry is False
     (home.config_dir / "latin1.html.j2").write_bytes("caf\xe9 {{ report.title }}".encode("latin-1"))
     with pytest.raises(JobFailed, match=r"latin1\.html\.j2: not UTF-8 text.*save it as UTF-8") as exc:
         run_report(home, template="latin1.html.j2", sections=SECTIONS[:1])

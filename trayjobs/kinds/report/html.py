@@ -67,8 +67,10 @@ def render_html(report: dict[str, Any], views: list[SectionView], *,
     except TemplateSyntaxError as exc:
         raise JobFailed(f"template {exc.filename or where}, line {exc.lineno}: {exc.message}",
                         retry=False) from None
-    except TemplateError as exc:
-        raise JobFailed(f"template {where}: {exc}", retry=False) from None
+    except TemplateError as exc:  # e.g. {{ nothing.here }}: say on which line, as below
+        line = _template_line(exc)
+        raise JobFailed(f"template {where}{f', line {line}' if line else ''}: {exc}",
+                        retry=False) from None
     except UnicodeDecodeError as exc:
         raise JobFailed(f"template {where}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
                         f"save it as UTF-8", retry=False) from None
