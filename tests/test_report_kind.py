@@ -259,6 +259,28 @@ def test_a_chart_needs_two_columns_and_numbers(home, spending):
                                     "query": "SELECT day, shop FROM transactions"}])
 
 
+def test_text_with_a_decimal_comma_is_not_read_as_a_number_ten_times_larger(home, spending):
+    # An import from a spreadsheet set to another locale keeps "1,5" (one and a half) as
+    # text. Its commas were dropped as if thousands separators: a figure showed 15 and a
+    # chart drew bars of 15 and 1.2345 (from "1.234,50"), numbers the data never held.
+    conn = sqlite3.connect(spending)
+    conn.execute("CREATE TABLE weights (item TEXT, kg TEXT)")
+    conn.executemany("INSERT INTO weights VALUES (?, ?)",
+                     [("apples", "1,5"), ("sand", "1.234,50"), ("pears", "1,234.50")])
+    conn.commit()
+    conn.close()
+    result, _ = run_report(home, sections=[
+        {"title": "Kilos", "show": "figure", "format": {"kg": "number"},
+         "query": "SELECT kg FROM weights WHERE item = 'apples'"},
+        {"title": "Chart", "show": "bar", "query": "SELECT item, kg FROM weights"}])
+    page = Page(Path(result["outputs"][0]).read_text(encoding="utf-8"))
+    assert page.sections["s1-kilos"]["figures"] == ["1,5"]
+    chart = Path(result["outputs"][0]).read_text(encoding="utf-8").split('id="s2-chart"')[1]
+    assert ">1.2k</text>" in chart  # "1,234.50" still reads as a number
+    assert ">15</text>" not in chart and ">1.23</text>" not in chart
+    assert "1,5" in pdf_text(Path(result["outputs"][1]))
+
+
 def test_a_chart_whose_values_are_all_null_says_so_instead_of_failing(home, spending):
     # A week where every amount is NULL (sum() of nothing) is an answer, not a broken query.
     result, _ = run_report(home, sections=[

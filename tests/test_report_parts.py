@@ -141,6 +141,7 @@ def test_ticks_and_compact_numbers():
     (0.99999, None, "0.99999"), (-0.9999, None, "-0.9999"), (0.0, None, "0"),
     # rounded from the number as it reads, as SQLite rounds: 2.675 is 2.67499999... in binary
     (2.675, None, "2.68"), (-1.005, None, "-1.01"), (999.995, None, "1,000.00"),
+    ("1,5", "number", "1,5"), ("1.234,50", "number", "1.234,50"), ("1_000", "number", "1_000"),
 ])
 def test_cell_display(value, fmt, shown):
     assert display(value, fmt) == shown

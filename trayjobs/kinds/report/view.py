@@ -17,6 +17,7 @@ __all__ = ["SectionView", "make_view", "display", "EMPTY_NOTE"]
 
 EMPTY_NOTE = "No data for this period."
 _WHOLE = re.compile(r"[-+]?\d{1,3}(,\d{3})+|[-+]?\d+")
+_GROUPED = re.compile(r"[-+]?\d{1,3}(,\d{3})+(\.\d*)?")
 
 
 def _number(v: Any) -> float | None:
@@ -26,8 +27,13 @@ def _number(v: Any) -> float | None:
         # 1e999 is infinity in SQLite: no duration, size or chart bar can show it.
         return float(v) if math.isfinite(v) else None
     if isinstance(v, str):
+        text = v.strip()
+        # Commas only as thousands separators ("1,234.50"): "1,5" (a decimal comma) is not
+        # 15, nor "1.234,50" 1.2345; Python's "1_000" is no number to SQLite or a reader.
+        if "_" in text or ("," in text and not _GROUPED.fullmatch(text)):
+            return None
         try:
-            f = float(v.strip().replace(",", ""))
+            f = float(text.replace(",", ""))
         except ValueError:
             return None
         return f if math.isfinite(f) else None
