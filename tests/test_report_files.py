@@ -99,6 +99,15 @@ def test_a_file_or_folder_in_the_way_fails_once_saying_what_to_move(home, number
     assert exc.value.retry is False
     assert (home.reports_dir / "sums").read_text(encoding="utf-8") == "mine"
 
+    # A link to a folder elsewhere (a disk not mounted yet, say) is written through once
+    # there; while it is not, "not a folder" sent the person looking for a file.
+    (home.reports_dir / "sums").unlink()
+    (home.reports_dir / "sums").symlink_to(home.root / "usb-stick" / "reports")
+    with pytest.raises(JobFailed, match=r"reports/sums is a link to \S+/usb-stick/reports, "
+                                        r"which does not exist; create that folder") as exc:
+        run(home, "sums", 1)
+    assert exc.value.retry is False and not (home.root / "usb-stick").exists()
+
     (home.reports_dir / "sums").unlink()
     (home.reports_dir / "sums" / "sums-latest.html").mkdir(parents=True)
     with pytest.raises(JobFailed, match=r"sums-latest\.html is a folder in the way") as exc:

@@ -69,6 +69,11 @@ def folder_error(folder: Path, exc: OSError) -> JobFailed:
     if isinstance(exc, (FileExistsError, NotADirectoryError)):
         blocker = next((p for p in (folder, *folder.parents)
                         if (p.exists() or p.is_symlink()) and not p.is_dir()), where)
+        if blocker.is_symlink() and not blocker.exists():  # "not a folder" sent them looking
+            target = os.readlink(blocker)
+            return JobFailed(f"cannot write the report to {folder}: {blocker} is a link to "
+                             f"{target}, which does not exist; create that folder or remove "
+                             f"the link", retry=False)
         return JobFailed(f"cannot write the report to {folder}: {blocker} is not a folder; "
                          f"move it away (or rename the job)", retry=False)
     if isinstance(exc, IsADirectoryError):
