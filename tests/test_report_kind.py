@@ -10,6 +10,7 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from datetime import date, timedelta
 from html.parser import HTMLParser
@@ -701,3 +702,33 @@ def test_a_database_another_program_is_writing_to_fails_to_be_retried(home, monk
     result, _ = run_report(home, database="sales.db", formats=["html"],
                            sections=[{"title": "S", "query": "SELECT n FROM t"}])
     assert result["sections"][0]["rows"] == 0
+
+
+def test_a_database_a_crashed_program_left_half_written_says_so_and_stays_as_it_was(home):
+    # A writer killed inside its transaction leaves a hot journal that only a connection
+    # that may write can roll back. The report said "attempt to write a readonly database",
+    # as if it had tried to write, and nothing of what to do.
+    db = home.data_dir / "shop.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE t (n)")
+    conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(3)])
+    conn.commit()
+    conn.close()
+    crash = ("import os, sqlite3, sys\n"
+             "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+             "c.execute('PRAGMA cache_size = 1'); c.execute('BEGIN'); c.execute('DELETE FROM t')\n"
+             "c.executemany('INSERT INTO t VALUES (?)', [(os.urandom(900),)] * 400)\n"
+             "os._exit(9)\n")
+    subprocess.run([sys.executable, "-c", crash, str(db)], check=False, timeout=60)
+    journal = db.with_name("shop.db-journal")
+    before = (db.read_bytes(), journal.read_bytes())
+    assert before[1]  # a hot journal: the crash left the write half done
+    with pytest.raises(JobFailed, match=r"stopped midway and left its -journal file beside "
+                                        r"it; open the database once with that program, or "
+                                        r"with sqlite3") as exc:
+        run_report(home, database="shop.db", formats=["csv"],
+                   sections=[{"title": "S", "query": "SELECT count(*) FROM t"}])
+    assert exc.value.retry is False
+    assert (db.read_bytes(), journal.read_bytes()) == before  # nothing rolled back or changed
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM t").fetchone() == (3,)

@@ -65,6 +65,7 @@ class Databases:
                 why = " (another program is writing to it)" if busy else ""
                 if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
                     why = "; set database to a SQLite file"  # a CSV, say: import it first
+                why = _HALF_WRITTEN if _half_written(exc) else why
                 raise JobFailed(f"cannot open the database {key}: {exc}{why}",
                                 retry=busy) from None
         return self._open[key]
@@ -76,6 +77,19 @@ class Databases:
         self._open.clear()
         if self._runs is not None:
             self._runs.close()
+
+
+# "attempt to write a readonly database" on opening one reads as if the report tried to
+# write: SQLite means the file holds a write a crashed program left half done (its hot
+# journal), which only a connection that may write can roll back.
+_HALF_WRITTEN = (" (a program that was writing to it stopped midway and left its "
+                 "-journal file beside it; open the database once with that program, or "
+                 "with sqlite3, to roll the unfinished write back: a report only reads, so "
+                 "it cannot)")
+
+
+def _half_written(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorname", "") == "SQLITE_READONLY_ROLLBACK"
 
 
 # What makes a spreadsheet read a cell as a formula (OWASP's "CSV injection" list).
@@ -169,6 +183,9 @@ def run_section(db: ReadOnlyDatabase | NoDatabase, section: SectionParams,
         if msg == "interrupted":
             raise Cancelled() from None
         busy = getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
+        if _half_written(exc):
+            raise JobFailed(f"{name}: cannot read {db.path}: {msg}{_HALF_WRITTEN}",
+                            retry=False) from None
         raise JobFailed(f"{name}: {msg}", retry=busy) from None
     except sqlite3.DatabaseError as exc:
         raise JobFailed(f"{name}: {exc} ({db.path})", retry=False) from None
