@@ -28,7 +28,9 @@ def cells(home):
     rows = [(f"hostile {i}", v, None, None) for i, v in enumerate(HOSTILE)]
     rows += [("negative text", "-3", -3, -2.5), ("plus text", "+4.5e2", 7, 0.5),
              ("words", "Zürich – 日本語 · Ελληνικά", None, None),
-             ("inner", "a=b, c-d @e", 0, 0.0)]
+             ("inner", "a=b, c-d @e", 0, 0.0),
+             # an amount an import kept as text, separators and all: a number, not a formula
+             ("grouped", "-1,234.50", None, None), ("not grouped", "-1,2+3", None, None)]
     conn.executemany("INSERT INTO cells (label, text_value, number, amount) VALUES (?, ?, ?, ?)",
                      rows)
     conn.commit()
@@ -59,6 +61,8 @@ def test_text_that_looks_like_a_formula_is_neutralised(home, cells):
     assert by_label["plus text"] == ["+4.5e2", "7", "0.5"]
     assert by_label["inner"] == ["a=b, c-d @e", "0", "0.0"]
     assert by_label["words"][0] == "Zürich – 日本語 · Ελληνικά"
+    assert by_label["grouped"][0] == "-1,234.50"
+    assert by_label["not grouped"][0] == "'-1,2+3"
 
 
 def test_csv_starts_with_a_byte_order_mark_for_excel(home, cells):
@@ -102,7 +106,7 @@ def test_a_query_that_never_ends_stops_at_csv_max_rows_and_says_so(home, cells):
     params = ReportKind.parse_params({"formats": ["csv", "html"], "sections": [
         {"title": "Forever", "csv_max_rows": 2500, "query":
          "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c"},
-        {"title": "Cells", "query": QUERY, "csv_max_rows": len(HOSTILE) + 4}]})
+        {"title": "Cells", "query": QUERY, "csv_max_rows": len(HOSTILE) + 6}]})
     result = ReportKind().run(ctx, params)
     by_name = {Path(p).name: Path(p) for p in result["outputs"]}
     forever = next(p for n, p in by_name.items() if n.endswith("-forever.csv"))

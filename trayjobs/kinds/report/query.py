@@ -94,7 +94,10 @@ def _half_written(exc: sqlite3.Error) -> bool:
 
 # What makes a spreadsheet read a cell as a formula (OWASP's "CSV injection" list).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# Thousands separators too: an import keeps "-1,234.50" as text, and a ' before it showed
+# in the spreadsheet and made the amount text that no sum counts. It runs nothing.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d+\.?\d*|\.\d+)"
+                           r"(?:[eE][+-]?\d+)?")
 
 
 def csv_cell(v: Any, *, formula_guard: bool = True) -> Any:
