@@ -732,3 +732,13 @@ def test_a_database_a_crashed_program_left_half_written_says_so_and_stays_as_it_
     assert exc.value.retry is False
     assert (db.read_bytes(), journal.read_bytes()) == before  # nothing rolled back or changed
     assert sqlite3.connect(db).execute("SELECT count(*) FROM t").fetchone() == (3,)
+
+
+def test_the_rows_shown_of_a_long_table_are_counted_as_the_total_is(home, spending):
+    # "Showing the first 5000 of 12,000 rows": the one number without its separator.
+    result, _ = run_report(home, formats=["html"], sections=[
+        {"title": "Many", "max_rows": 5000, "query": "WITH RECURSIVE n(x) AS (SELECT 1 "
+         "UNION ALL SELECT x + 1 FROM n WHERE x < 12000) SELECT x FROM n"}])
+    html = Path(result["outputs"][0]).read_text(encoding="utf-8")
+    assert "Showing the first 5,000 of 12,000 rows; the CSV has them all." not in html
+    assert "Showing the first 5,000 of 12,000 rows." in html  # no CSV written
