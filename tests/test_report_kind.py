@@ -230,7 +230,9 @@ def test_custom_report_writes_html_csv_and_pdf(home, spending):
 
 
 @pytest.mark.parametrize("query, message", [
-    ("SELECT * FROM nope", "no such table: nope"),
+    # A typo, or the wrong database: which one it read, and what it holds.
+    ("SELECT * FROM nope", "no such table: nope in "),
+    ("SELECT * FROM nope", "data.db (its tables and views: transactions)"),
     ("SELECT missing_column FROM transactions", "no such column: missing_column"),
     ("SELECT day FORM transactions", 'near "transactions": syntax error'),
     # What to write instead: the names a query has.
@@ -470,6 +472,15 @@ then = ["r2"]
     assert any("section 'Two'" in e and "several statements" in e for e in errors)
     assert any("'pie' is not one of the choices" in e for e in errors)
     assert any("job 'r2'" in e and "a report needs sections" in e for e in errors)
+
+
+def test_a_table_missing_from_an_empty_database_says_it_holds_none(home, tmp_path):
+    (tmp_path / "new.db").write_bytes(b"")  # touched, or a download that did not finish
+    with pytest.raises(JobFailed, match=r"section 'S': no such table: sales in \S+new\.db "
+                                        r"\(it holds no tables: is it the database you meant\?\)"):
+        run_report(home, database=str(tmp_path / "new.db"), formats=["csv"],
+                   sections=[{"title": "S", "query": "SELECT * FROM sales"}])
+    assert (tmp_path / "new.db").read_bytes() == b""
 
 
 def test_a_database_that_is_a_folder_is_not_no_data_yet(home):

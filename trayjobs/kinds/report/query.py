@@ -127,6 +127,20 @@ def cut_note(result: SectionResult) -> str:
             f"(csv_max_rows: raise it, or narrow the query)")
 
 
+def _tables_there(db: ReadOnlyDatabase) -> str:
+    """What ``db`` holds instead, for a query that named a table it does not have."""
+    try:
+        tables = [r[0] for r in db.execute(
+            "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') "
+            "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")]
+    except (sqlite3.Error, QueryRefused):
+        return ""
+    if not tables:
+        return " (it holds no tables: is it the database you meant?)"
+    more = f" and {len(tables) - 20} more" if len(tables) > 20 else ""
+    return f" (its tables and views: {', '.join(tables[:20])}{more})"
+
+
 def run_section(db: ReadOnlyDatabase | NoDatabase, section: SectionParams,
                 params: dict[str, Any], *, csv_path: Path | None, formula_guard: bool = True,
                 bom: bool = True) -> SectionResult:
@@ -189,6 +203,8 @@ def run_section(db: ReadOnlyDatabase | NoDatabase, section: SectionParams,
         if _half_written(exc):
             raise JobFailed(f"{name}: cannot read {db.path}: {msg}{_HALF_WRITTEN}",
                             retry=False) from None
+        if msg.startswith("no such table"):  # a typo, or another database than meant
+            msg += f" in {db.path}{_tables_there(db)}"
         raise JobFailed(f"{name}: {msg}", retry=busy) from None
     except sqlite3.DatabaseError as exc:
         raise JobFailed(f"{name}: {exc} ({db.path})", retry=False) from None
