@@ -83,6 +83,42 @@ def test_ctrl_c_cancels_a_foreground_run_in_process(home, tmp_path):
     assert run["state"] == "cancelled", run
 
 
+def test_trayjobs_cancel_from_another_terminal_stops_a_foreground_run(home, tmp_path):
+    # `trayjobs cancel` said "asked to stop" and the report's query ran on: its message
+    # goes to the app's or a worker's listener, and a foreground run has none.
+    import hashlib
+    import sqlite3
+    db = tmp_path / "sales.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE t (n)")
+    conn.commit()
+    conn.close()
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    _config(home, f"""
+        [jobs.endless]
+        kind = "report"
+        database = "{db}"
+        [[jobs.endless.sections]]
+        title = "Never"
+        query = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n"
+    """)
+    proc = _start(home, "run", "endless", "--wait")
+    try:
+        run_id = int(proc.stdout.readline())
+        wait_until(lambda: _show(home, run_id)["run"]["state"] == "running", timeout=60)
+        asked = trayjobs(home, "cancel", str(run_id), check=True)
+        assert "asked to stop" in asked.stdout
+        out, err = proc.communicate(timeout=60)  # a heartbeat or two, not the query's end
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, err
+    assert _show(home, run_id)["run"]["state"] == "cancelled"
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+    assert not list(home.reports_dir.glob("endless/endless-*"))
+
+
 def test_a_timeout_stops_a_foreground_run_in_process(home, tmp_path):
     _config(home, f"""
         [jobs.slow]

@@ -156,9 +156,11 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         self.queue.on_down = self._queue_down
         # This process as a worker: registered as it starts (a foreground run: as it runs),
         # its heartbeat on a thread of its own. After each beat it looks for running runs
-        # whose worker is gone; a foreground ``trayjobs run`` leaves that to the others.
+        # whose worker is gone; a foreground ``trayjobs run`` leaves that to the others, and
+        # looks only whether its run was asked to stop (`trayjobs cancel` elsewhere, whose
+        # message has no listener in this process).
         self.lease = Lease(self.store, mode=mode, lease=self.config.cluster.lease,
-                           on_beat=None if mode == "cli" else self._on_beat)
+                           on_beat=self._stop_cancelled if mode == "cli" else self._on_beat)
         self.lease.on_lost = self._taken_for_lost
         self._recover_lock = threading.Lock()
         # One scheduler per cluster; a lone engine leads without asking anyone.
