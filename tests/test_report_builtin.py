@@ -217,6 +217,19 @@ def test_imported_data_without_side_tables(home):
     assert len(result["outputs"]) == 2
 
 
+def test_imported_data_leaves_out_the_tables_a_full_text_index_keeps_itself(home):
+    # A full-text search table keeps its index in five tables of its own: they were
+    # listed as the person's, and "Rows" added them up (7 tables, 12 rows for 2 and 3).
+    conn = make_data(home.default_data_db, ledger_columns=None, rejected_columns=None)
+    conn.execute("CREATE VIRTUAL TABLE notes USING fts5(body)")
+    conn.executemany("INSERT INTO notes VALUES (?)", [("hello world",), ("second note",)])
+    conn.commit()
+    conn.close()
+    result = run_report(home, "imported", builtin="imported-data", formats=["csv"])
+    assert csv_of(result, "overview") == [{"Tables": "3", "Rows": "123"}]
+    assert [r["Table"] for r in csv_of(result, "tables")] == ["notes", "odd \"name\"", "transactions"]
+
+
 def test_imported_data_with_builtin_and_own_sections(home):
     make_data(home.default_data_db, ledger_columns=None, rejected_columns=None).close()
     result = run_report(home, "imported", builtin="imported-data", title="My data",

@@ -252,10 +252,19 @@ class ReadOnlyDatabase:
     # Introspection for the built-in reports (the names come from sqlite_schema).
 
     def tables(self) -> list[str]:
-        """Every table but SQLite's own, by name."""
+        """Every table but SQLite's own, by name; without the shadow tables in which a
+        virtual table (full-text search, R*Tree) keeps its index, which are not the
+        person's tables and would count its rows several times over."""
         rows = self._run("SELECT name FROM sqlite_schema WHERE type = 'table' "
                          "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name", ())
-        return [r[0] for r in rows]
+        names = [r[0] for r in rows]
+        try:  # SQLite 3.37 and later know which tables are shadows
+            shadows = {r[0] for r in self._run(
+                "SELECT name FROM pragma_table_list WHERE schema = 'main' "
+                "AND type = 'shadow'", ())}
+        except sqlite3.Error:
+            return names
+        return [n for n in names if n not in shadows]
 
     def has_table(self, name: str) -> bool:
         row = self._run("SELECT 1 FROM sqlite_schema WHERE type IN ('table', 'view') AND name = ?",
