@@ -78,3 +78,20 @@ def test_a_character_no_font_has_is_a_placeholder_and_logged_once(home, cities):
     assert "Zürich \ufffd" in text and text.count("\ufffd") >= 1 + 5 + 5
     logged = [w for w in warnings(messages) if "U+10FFFD" in w]
     assert len(logged) == 1 and "placeholder" in logged[0]
+
+
+def test_hebrew_and_arabic_read_right_to_left(home):
+    # fpdf2 draws characters left to right as stored: "שלום" came out as "םולש", every
+    # Hebrew or Arabic name in the PDF backwards (the HTML, laid out by a browser, was right).
+    conn = sqlite3.connect(home.default_data_db)
+    conn.execute("CREATE TABLE people (name TEXT, city TEXT)")
+    conn.executemany("INSERT INTO people VALUES (?, ?)",
+                     [("שלום כהן", "תל אביב"), ("سلام", "عمان"), ("Ann", "Zürich")])
+    conn.commit()
+    conn.close()
+    path, _ = run_pdf(home, title="אנשים", sections=[
+        {"title": "Names", "query": "SELECT name, city, 'order 12 הזמנה' AS note FROM people"}])
+    text = pdf_text(path)  # pdftotext puts what is drawn back into reading order
+    for word in ("אנשים", "שלום כהן", "תל אביב", "سلام", "عمان", "Zürich", "12"):
+        assert word in text, word
+    assert "םולש" not in text and "םישנא" not in text

@@ -34,6 +34,23 @@ _PLAIN = str.maketrans({"–": "-", "—": "-", "‘": "'", "’": "'", "“": '
 _INVISIBLE = {"Cc", "Cf", "Zl", "Zp"}
 
 
+try:  # fpdf2 2.7.7 and later
+    from fpdf.bidi import BidiParagraph
+except ImportError:  # pragma: no cover - an older fpdf2 draws right-to-left text as stored
+    BidiParagraph = None
+
+
+def _visual(text: str) -> str:
+    """``text`` in the order it is drawn: fpdf2 puts characters left to right as stored
+    (without HarfBuzz it applies no bidirectional layout), so Hebrew and Arabic read
+    backwards ("שלום" as "םולש"). Each line is reordered by the Unicode algorithm."""
+    if BidiParagraph is None or not any(unicodedata.bidirectional(c) in ("R", "AL")
+                                        for c in text):
+        return text
+    return "\n".join(BidiParagraph(line, alias="{nb}").get_reordered_string()
+                     for line in text.split("\n"))
+
+
 def _latin1(text: str) -> str:
     text = unicodedata.normalize("NFC", str(text).translate(_PLAIN))
     return text.encode("latin-1", "replace").decode("latin-1")
@@ -102,8 +119,8 @@ class _ReportPDF(FPDF):
             self.missing.update(c for c in wide if c != "?" and c not in plain)
             return plain
         if all(ord(c) in self._covered for c in text):
-            return text
-        return "".join(c if self._printable(c) else self._missing(c) for c in text)
+            return _visual(text)
+        return _visual("".join(c if self._printable(c) else self._missing(c) for c in text))
 
     def _printable(self, c: str) -> bool:
         code = ord(c)
