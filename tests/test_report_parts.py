@@ -142,6 +142,8 @@ def test_ticks_and_compact_numbers():
     # rounded from the number as it reads, as SQLite rounds: 2.675 is 2.67499999... in binary
     (2.675, None, "2.68"), (-1.005, None, "-1.01"), (999.995, None, "1,000.00"),
     ("1,5", "number", "1,5"), ("1.234,50", "number", "1.234,50"), ("1_000", "number", "1_000"),
+    # formats too: no hundreds of digits a float never held
+    (1e300, "size", "1e+288 TB"), (-1e300, "percent", "-1e+302 %"), (2.5e12, "size", "2.5 TB"),
 ])
 def test_cell_display(value, fmt, shown):
     assert display(value, fmt) == shown

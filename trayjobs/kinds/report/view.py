@@ -71,10 +71,12 @@ def display(v: Any, fmt: str | None = None) -> str:
         # format_duration shows a run's time, never below 0; a column of differences
         # (or of clocks set back) has negative ones, which are not "0 ms".
         return format_duration(n) if n >= 0 else "-" + format_duration(-n)
+    # Past 10^15 of its unit a float has no more digits of its own: "1e+300 TB", not 288
+    # digits it never held (as a number without a format shows it).
     if fmt == "size":
-        return format_size(n)
+        return format_size(n) if abs(n) < 1e27 else f"{n / 1e12:.3g} TB"
     if fmt == "percent":
-        return f"{n * 100:.1f} %"
+        return f"{n * 100:.1f} %" if abs(n) < 1e13 else f"{n * 100:.3g} %"
     if isinstance(v, float) and abs(n) >= 1e15:
         # Past 15 digits a float's own digits end: 1e308 as ",.2f" prints 309 digits, most
         # of them never stored; its shortest text reads back as the same number.
