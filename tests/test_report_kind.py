@@ -753,3 +753,16 @@ def test_the_rows_shown_of_a_long_table_are_counted_as_the_total_is(home, spendi
     html = Path(result["outputs"][0]).read_text(encoding="utf-8")
     assert "Showing the first 5,000 of 12,000 rows; the CSV has them all." not in html
     assert "Showing the first 5,000 of 12,000 rows." in html  # no CSV written
+
+
+def test_a_format_for_a_column_the_query_does_not_give_is_a_warning(home, spending):
+    # { Took = "duration" } for a column named "took": the seconds showed unformatted and
+    # nothing said why.
+    result, _ = run_report(home, formats=["html"], sections=[
+        {"title": "Times", "query": "SELECT 90 AS took, 2 AS n",
+         "format": {"Took": "duration", "n": "number"}},
+        {"title": "Fine", "query": "SELECT 90 AS took", "format": {"took": "duration"}}])
+    assert result["warnings"] == [
+        "section 'Times': format names 'Took', which the query does not give (its columns: "
+        "took, n); names must match exactly"]
+    assert '<td class="num">1 min 30 s</td>' in Path(result["outputs"][0]).read_text("utf-8")

@@ -58,6 +58,7 @@ class ReportKind(JobKind):
             warnings += [f"section {r.section.title!r}: {r.missing}"
                          for r in results if r.missing]
             warnings += [f"section {r.section.title!r}: {cut_note(r)}" for r in results if r.cut]
+            warnings += [_unused_formats(r) for r in results if _unused_formats(r)]
             warnings += [f"section {r.section.title!r}: {r.bad_text:,} text "
                          f"value{'s' * (r.bad_text != 1)} not in UTF-8; bytes that could not "
                          f"be read are shown as �" for r in results if r.bad_text]
@@ -189,3 +190,16 @@ class ReportKind(JobKind):
             raise JobFailed(f"template {path} is {what}, not a template file; set template "
                             f"to a .html.j2 file", retry=False)
         return path
+
+
+def _unused_formats(result: SectionResult) -> str | None:
+    """What to say of ``format`` keys that name no column of the query (a typo, or
+    ``Total`` for ``total``): their columns were shown unformatted, without a word."""
+    if result.missing or not result.columns:
+        return None
+    unused = [k for k in result.section.format if k not in result.columns]
+    if not unused:
+        return None
+    names = ", ".join(repr(k) for k in unused)
+    return (f"section {result.section.title!r}: format names {names}, which the query does "
+            f"not give (its columns: {', '.join(result.columns)}); names must match exactly")

@@ -52,7 +52,8 @@ class SectionParams(KindParams):
     format: dict[str, ColumnFormat] = Field(
         default_factory=empty_dict,
         description="How to show columns, by name: number, duration (seconds), size (bytes), "
-                    "percent (0-1) or text, e.g. { took = \"duration\" }.")
+                    "percent (0-1) or text, e.g. { took = \"duration\" }. Names are the "
+                    "query's, exactly; one that names no column is a warning of the run.")
 
     @model_validator(mode="after")
     def _query_reads_only(self) -> "SectionParams":
