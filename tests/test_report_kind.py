@@ -766,3 +766,15 @@ def test_a_format_for_a_column_the_query_does_not_give_is_a_warning(home, spendi
         "section 'Times': format names 'Took', which the query does not give (its columns: "
         "took, n); names must match exactly"]
     assert '<td class="num">1 min 30 s</td>' in Path(result["outputs"][0]).read_text("utf-8")
+
+
+def test_a_column_named_by_a_long_text_is_cut_in_the_pdf_not_fatal(home, spending):
+    # An import names columns after a file's header, which may be a sentence or a pasted
+    # paragraph: the PDF failed ("The row with index 0 is too high and cannot be rendered on
+    # a single page"), on every attempt, and so did the run.
+    name = "Please describe, in your own words, what happened " * 200
+    result, _ = run_report(home, formats=["pdf", "csv"], sections=[
+        {"title": "Survey", "query": f'SELECT \'fine\' AS "{name}", 3 AS n'}])
+    pdf, csv_file = (Path(p) for p in result["outputs"])
+    assert "Please describe, in your own words" in pdf_text(pdf)
+    assert read_csv(csv_file)[0] == [name, "n"]  # the CSV keeps the whole name

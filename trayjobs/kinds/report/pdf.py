@@ -305,7 +305,8 @@ def _table(pdf: _ReportPDF, v: SectionView) -> None:
     # A heading's words in bold are wider than its letters count: "Succeeded" broke as "d".
     pdf.set_font(f, "B", size)
     least = [min(max([MIN_COL_MM] + [pdf.get_string_width(word) + 4
-                                      for word in pdf.clean(v.columns[i]).split()]), 60)
+                                      for word in pdf.clean(_shorten(v.columns[i])).split()]),
+                 60)
              for i in cols]
     pdf.set_font(f, "", size)
     for _ in range(3):  # give every column at least MIN_COL_MM of the page, or its word
@@ -314,7 +315,9 @@ def _table(pdf: _ReportPDF, v: SectionView) -> None:
     with pdf.table(col_widths=weights, text_align=aligns, borders_layout="HORIZONTAL_LINES",
                    headings_style=FontFace(emphasis="BOLD", fill_color=(246, 247, 249)),
                    line_height=size * 0.5, padding=(1, 1.5)) as table:
-        table.row([pdf.clean(v.columns[i]) for i in cols])
+        # A column named by a long text (a CSV's header sentence) is cut as a cell is: a
+        # heading taller than the page failed the PDF ("row ... too high").
+        table.row([pdf.clean(_shorten(v.columns[i])) for i in cols])
         for r in v.rows[:PDF_MAX_ROWS]:
             table.row([pdf.clean(_shorten(r[i])) for i in cols])
     hidden = len(v.columns) - n
