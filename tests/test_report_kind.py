@@ -778,3 +778,14 @@ def test_a_column_named_by_a_long_text_is_cut_in_the_pdf_not_fatal(home, spendin
     pdf, csv_file = (Path(p) for p in result["outputs"])
     assert "Please describe, in your own words" in pdf_text(pdf)
     assert read_csv(csv_file)[0] == [name, "n"]  # the CSV keeps the whole name
+
+
+def test_a_cell_of_many_short_lines_is_cut_in_the_pdf_not_fatal(home, spending):
+    # A list kept in one cell ("x\nx\n..."), 160 characters but 80 lines: a row taller than
+    # a page, and the PDF failed on every attempt.
+    result, _ = run_report(home, formats=["pdf", "csv"], sections=[
+        {"title": "Lists", "query": "SELECT 'first' || replace(hex(zeroblob(100)), '00', "
+                                    "char(10) || 'x') AS items, 1 AS n"}])
+    pdf, csv_file = (Path(p) for p in result["outputs"])
+    assert "first" in pdf_text(pdf)
+    assert read_csv(csv_file)[1][0].count("\n") == 100  # the CSV keeps every line

@@ -283,6 +283,7 @@ def _figures(pdf: _ReportPDF, v: SectionView) -> None:
 
 MIN_COL_MM = 16   # narrower than this and a table cell cannot hold a word
 MAX_CELL = 160    # characters of one cell printed in the PDF (the CSV has all)
+MAX_LINES = 12    # and lines of it
 #: Rows of one table the PDF prints. fpdf2 lays out every cell (wrapping its text) twice,
 #: about 0.5 ms a cell: max_rows = 100000 took two minutes, several hundred MB and
 #: thousands of pages nobody reads. The HTML shows max_rows, the CSV every row.
@@ -333,4 +334,9 @@ def _table(pdf: _ReportPDF, v: SectionView) -> None:
 
 
 def _shorten(text: str) -> str:
+    # Lines too: 80 short ones ("x\nx\n...", a list in one cell) made a row taller than a
+    # page, which fpdf2 cannot draw, and the whole PDF failed.
+    lines = text.split("\n")
+    if len(lines) > MAX_LINES:
+        text = "\n".join(lines[:MAX_LINES]) + " …"
     return text if len(text) <= MAX_CELL else text[:MAX_CELL - 1] + "…"
