@@ -144,6 +144,7 @@ def test_ticks_and_compact_numbers():
     ("1,5", "number", "1,5"), ("1.234,50", "number", "1.234,50"), ("1_000", "number", "1_000"),
     # formats too: no hundreds of digits a float never held
     (1e300, "size", "1e+288 TB"), (-1e300, "percent", "-1e+302 %"), (2.5e12, "size", "2.5 TB"),
+    ("1e30", "number", "1e+30"), ("-1.5e20", "number", "-1.5e+20"),
 ])
 def test_cell_display(value, fmt, shown):
     assert display(value, fmt) == shown

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from html import escape
 from typing import Callable, Literal, Sequence
 
@@ -52,7 +52,9 @@ def fixed(v: float, places: int, *, grouped: bool = False) -> str:
     ``f"{v:.2f}"`` shows as 2.67, where SQLite's own round() and printf() say 2.68.
     Rounding the shortest text that reads back as ``v`` gives what the database shows.
     """
-    d = Decimal(repr(v)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    # Room for every digit of any float (the default context holds 28, and 1e30 has 31).
+    d = Decimal(repr(v)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP,
+                                  context=Context(prec=400))
     return f"{d:,}" if grouped else f"{d}"
 
 

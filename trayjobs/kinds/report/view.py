@@ -77,7 +77,7 @@ def display(v: Any, fmt: str | None = None) -> str:
         return format_size(n) if abs(n) < 1e27 else f"{n / 1e12:.3g} TB"
     if fmt == "percent":
         return f"{n * 100:.1f} %" if abs(n) < 1e13 else f"{n * 100:.3g} %"
-    if isinstance(v, float) and abs(n) >= 1e15:
+    if not isinstance(v, int) and abs(n) >= 1e15:  # a float, or text read as one ("1e30")
         # Past 15 digits a float's own digits end: 1e308 as ",.2f" prints 309 digits, most
         # of them never stored; its shortest text reads back as the same number.
         return repr(n)
