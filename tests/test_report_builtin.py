@@ -230,6 +230,21 @@ def test_imported_data_leaves_out_the_tables_a_full_text_index_keeps_itself(home
     assert [r["Table"] for r in csv_of(result, "tables")] == ["notes", "odd \"name\"", "transactions"]
 
 
+def test_imported_data_counts_the_rows_of_every_table_past_those_it_lists(home):
+    # 450 tables: "Tables" listed the first 400 and said so, but "Rows" was the total of
+    # those 400 beside a count of all 450, a number no table adds up to.
+    conn = sqlite3.connect(home.default_data_db)
+    for i in range(450):
+        conn.execute(f"CREATE TABLE t{i:03} (x)")
+        conn.executemany(f"INSERT INTO t{i:03} VALUES (?)", [(k,) for k in range(i % 3 + 1)])
+    conn.commit()
+    truth = sum(conn.execute(f"SELECT count(*) FROM t{i:03}").fetchone()[0] for i in range(450))
+    conn.close()
+    result = run_report(home, "imported", builtin="imported-data", formats=["csv"])
+    assert csv_of(result, "overview") == [{"Tables": "450", "Rows": str(truth)}]
+    assert len(csv_of(result, "tables")) == 400
+
+
 def test_imported_data_with_builtin_and_own_sections(home):
     make_data(home.default_data_db, ledger_columns=None, rejected_columns=None).close()
     result = run_report(home, "imported", builtin="imported-data", title="My data",
