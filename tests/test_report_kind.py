@@ -615,6 +615,15 @@ def test_sections_may_read_another_database(home, spending, tmp_path):
     text = Path(result["outputs"][0]).read_text(encoding="utf-8")
     assert "No data yet" in Page(text).section("missing")["all_text"]
     assert not (tmp_path / "absent.db").exists()
+    assert result["warnings"] == [f"section 'Missing': no data yet: {tmp_path / 'absent.db'} "
+                                  f"does not exist"]
+    # A folder that is not there either is more likely a typo than data still to come.
+    result, _ = run_report(home, sections=[
+        {"title": "Typo", "database": str(tmp_path / "slaes" / "x.db"), "query": "SELECT 1"}])
+    assert result["warnings"] == [f"section 'Typo': no data yet: {tmp_path / 'slaes' / 'x.db'} "
+                                  f"does not exist (nor does its folder {tmp_path / 'slaes'}: "
+                                  f"check the path)"]
+    assert not (tmp_path / "slaes").exists()
 
 
 def test_pdf_without_a_truetype_font_falls_back_to_core_fonts(home, spending, monkeypatch):

@@ -38,7 +38,10 @@ class NoDatabase(Exception):
     """The database file does not exist (yet): nothing was created."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__(f"no data yet: {path} does not exist")
+        # No folder either: more likely a mistyped path than data still to come.
+        folder = (f" (nor does its folder {path.parent}: check the path)"
+                  if not path.parent.is_dir() else "")
+        super().__init__(f"no data yet: {path} does not exist{folder}")
         self.path = path
 
 
