@@ -119,6 +119,31 @@ def test_trayjobs_cancel_from_another_terminal_stops_a_foreground_run(home, tmp_
     assert not list(home.reports_dir.glob("endless/endless-*"))
 
 
+def test_trayjobs_cancel_between_attempts_ends_the_foreground_wait_at_once(home):
+    # The run was cancelled at once, but `trayjobs run --wait` slept out the pause before
+    # its next attempt (a minute or more) before it noticed and said so.
+    _config(home, """
+        [jobs.flaky]
+        kind = "demo"
+        steps = 1
+        step_time = 0
+        fail_times = 5
+        retry = { attempts = 3, backoff = "5m", jitter = false }
+    """)
+    proc = _start(home, "run", "flaky", "--wait")
+    try:
+        run_id = int(proc.stdout.readline())
+        wait_until(lambda: _show(home, run_id)["run"]["state"] == "retrying", timeout=60)
+        assert "cancelled" in trayjobs(home, "cancel", str(run_id), check=True).stdout
+        out, err = proc.communicate(timeout=30)  # not the five minutes of the pause
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, err
+    assert _show(home, run_id)["run"]["state"] == "cancelled"
+
+
 def test_a_timeout_stops_a_foreground_run_in_process(home, tmp_path):
     _config(home, f"""
         [jobs.slow]

@@ -51,7 +51,7 @@ from typing import Any, Callable
 from ..alerts.service import Alerts
 from ..cluster import clustered
 from ..config import Config, JobConfig
-from ..errors import StoreUnreachable, UserError
+from ..errors import StoreBusy, StoreUnreachable, UserError
 from ..instance import LOST_HOME, InstanceLock
 from ..kinds.registry import get_kind, resumes_after_crash
 from ..paths import Home
@@ -1020,6 +1020,7 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         """Wait until ``until`` (this engine's clock) for a retry; True, at once, if this
         process is told to stop the run meanwhile (:meth:`cancel_local`, from a signal)."""
         deadline = time.monotonic() + max(0.0, until - self.clock())
+        looked = time.monotonic()
         while True:
             # No lock: the signal handler that records the cancel runs on this very thread.
             if self._early_cancels.pop(run_id, 0) is None:
@@ -1027,6 +1028,16 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
+            if time.monotonic() - looked >= 1:
+                # Cancelled meanwhile (`trayjobs cancel` from another terminal ends a run
+                # between attempts at once): no need to wait out the pause to say so.
+                looked = time.monotonic()
+                try:
+                    row = self.store.get_run(run_id)
+                except StoreBusy:  # (unreachable too)
+                    row = {"state": "retrying"}  # look again in a second
+                if row is None or row["state"] != "retrying":
+                    return False
             time.sleep(min(left, 0.1))  # a signal's handler runs between two of these
 
     def cancel_local(self, run_id: int) -> None:
