@@ -798,3 +798,15 @@ def test_a_cell_of_many_short_lines_is_cut_in_the_pdf_not_fatal(home, spending):
     pdf, csv_file = (Path(p) for p in result["outputs"])
     assert "first" in pdf_text(pdf)
     assert read_csv(csv_file)[1][0].count("\n") == 100  # the CSV keeps every line
+
+
+def test_pdf_figures_too_wide_for_their_card_shrink_instead_of_running_together(home, spending):
+    # Four large amounts in a row: each ran past its card into the next, and pdftotext (as a
+    # reader) saw "1,234,567,890.12" and its neighbour as one number.
+    cols = ", ".join(f"{k}234567890.125 AS \"Total {k}\"" for k in range(1, 5))
+    result, _ = run_report(home, formats=["pdf"], sections=[
+        {"title": "Totals", "show": "figure", "query": f"SELECT {cols}, '{'w' * 300}' AS word"}])
+    words = pdf_text(Path(result["outputs"][0])).split()
+    for k in range(1, 5):
+        assert f"{k},234,567,890.13" in words  # each number whole, and by itself
+    assert any(w.startswith("www") and w.endswith("…") for w in words)

@@ -260,6 +260,14 @@ def _figures(pdf: _ReportPDF, v: SectionView) -> None:
     f = pdf.family_name
     per_row = max(1, len(v.figures) if len(v.figures) <= 5 else 4)
     gap = 4
+    # Fewer cards to a row where a value would not fit one even in small type: a number cut
+    # short ("1,234,567,89…") reads as another number. Text longer than a line is cut.
+    pdf.set_font(f, "B", 9)
+    widths = [pdf.get_string_width(pdf.clean(" ".join(str(val).split())))
+              for _, val in v.figures]
+    widest = max([wd for wd in widths if wd <= pdf.epw - 6], default=0)
+    while per_row > 1 and widest > (pdf.epw - gap * (per_row - 1)) / per_row - 6:
+        per_row -= 1
     w = (pdf.epw - gap * (per_row - 1)) / per_row
     for start in range(0, len(v.figures), per_row):
         y = pdf.get_y()
@@ -271,14 +279,30 @@ def _figures(pdf: _ReportPDF, v: SectionView) -> None:
             pdf.set_draw_color(*_LINE)
             pdf.rect(x, y, w, 18, round_corners=True, corner_radius=2)
             pdf.set_xy(x + 3, y + 2)
-            pdf.set_font(f, "B", 15)
             pdf.set_text_color(*_INK)
-            pdf.cell(w - 6, 8, pdf.clean(value))
+            pdf.cell(w - 6, 8, _fit(pdf, value, w - 6, "B", 15, 9))
             pdf.set_xy(x + 3, y + 10.5)
-            pdf.set_font(f, "", 8)
             pdf.set_text_color(*_MUTED)
-            pdf.cell(w - 6, 5, pdf.clean(label))
+            pdf.cell(w - 6, 5, _fit(pdf, label, w - 6, "", 8, 6))
         pdf.set_xy(pdf.l_margin, y + 18 + gap)
+
+
+def _fit(pdf: _ReportPDF, text: str, width: float, style: str, size: float,
+         least: float) -> str:
+    """``text`` on one line of a figure's card, the font set to draw it: smaller down to
+    ``least`` points, then cut with "…". Wider, it ran into the next card, and two
+    numbers side by side read as one ("123,456,789.12246,913,578.25")."""
+    text = pdf.clean(" ".join(str(text).split()))
+    while True:
+        pdf.set_font(pdf.family_name, style, size)
+        if pdf.get_string_width(text) <= width or size <= least:
+            break
+        size = max(least, size - 1)
+    if pdf.get_string_width(text) <= width:
+        return text
+    while len(text) > 1 and pdf.get_string_width(text + "…") > width:
+        text = text[:-1]
+    return text + "…"
 
 
 MIN_COL_MM = 16   # narrower than this and a table cell cannot hold a word
