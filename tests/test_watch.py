@@ -66,6 +66,39 @@ def test_a_file_still_open_for_writing_waits_for_its_close(make_engine, home, tm
     assert imported_rows(home, "bank") == 2
 
 
+def test_a_long_copy_that_stalls_past_five_minutes_is_not_taken_half_written(
+        make_engine, home, tmp_path, monkeypatch):
+    # A big file copied slowly (from a network share, a USB stick) is still being written
+    # after the five minutes an idle open file is waited for: a stall then, with the copy
+    # going on, is not the end of it. (Five minutes are made two seconds here.)
+    import sys
+    import subprocess
+    from trayjobs.watch import manager
+    monkeypatch.setattr(manager, "MAX_OPEN_WAIT", 2.0)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    eng, ev = start(make_engine, import_job("bank", inbox, settle="0.3s"))
+    ev.state("bank", "watching")
+    writer = subprocess.Popen([sys.executable, "-c", """if True:
+        import sys, time
+        with open(sys.argv[1], "w", encoding="utf-8") as f:
+            f.write("id,name\\n")
+            for i in range(300):
+                if i == 150:
+                    time.sleep(1.5)  # the stall, past the wait for an idle open file
+                f.write(f"{i},row\\n")
+                f.flush()
+                time.sleep(0.01)
+        """, str(inbox / "big.csv")])
+    assert writer.wait(30) == 0
+    closed = time.time()
+    run = ev.finished("bank")[0]
+    ev.settled("bank")
+    assert len(runs_of(eng, "bank")) == 1
+    assert run["state"] == "succeeded" and run["started_at"] > closed
+    assert imported_rows(home, "bank") == 300
+
+
 def test_renamed_in_from_elsewhere(make_engine, home, tmp_path):
     inbox, outside = tmp_path / "inbox", tmp_path / "outside"
     inbox.mkdir()

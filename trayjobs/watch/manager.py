@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 LINGER = 0.05         # a ready file waits this long for others about to be ready with it ...
 MAX_LINGER = 0.5      # ... but never longer than this in all
 RETRY_EVERY = 30.0    # unavailable folders are tried again (and watched ones checked) this often
-MAX_OPEN_WAIT = 300.0  # a quiet file still open for writing counts as complete after this long
+MAX_OPEN_WAIT = 300.0  # a file still open for writing, unchanged this long, counts as complete
 #: A browser keeps a download's final name with an empty file while it writes NAME.part
 #: (Firefox) or NAME.crdownload (Chrome), then renames that over it: NAME is not complete
 #: while one of these is beside it.
@@ -330,7 +330,7 @@ class WatchManager:
         now = time.monotonic()
         for path, size, mtime in store.unseen_versions(w.job, found):
             if path not in w.cands:
-                c = w.cands[path] = Candidate(last=now, first=now, snap=(size, mtime),
+                c = w.cands[path] = Candidate(last=now, snap=(size, mtime),
                                               unknown=True)
                 self._schedule(w, path, c, now + w.spec.settle)
 
@@ -382,7 +382,7 @@ class WatchManager:
                 continue
             c = w.cands.get(path)
             if c is None:
-                c = w.cands[path] = Candidate(last=t, first=t)
+                c = w.cands[path] = Candidate(last=t)
             c.last = max(c.last, t)
             c.snap = (st.st_size, st.st_mtime_ns)
             # Written, or made empty: a downloader makes the file when the server answers,
@@ -434,16 +434,18 @@ class WatchManager:
             c.snap, c.last = snap, now
             self._schedule(w, path, c, now + settle)
             return
-        if c.writing and now - c.first < MAX_OPEN_WAIT:
+        # The wait for a file open for writing counts from its last change, not its first:
+        # a long copy that stalls past five minutes in is still being written.
+        if c.writing and now - c.last < MAX_OPEN_WAIT:
             # Still open for writing (a download that stalled): its close comes as an event.
-            self._schedule(w, path, c, min(now + max(settle, 1.0), c.first + MAX_OPEN_WAIT))
+            self._schedule(w, path, c, min(now + max(settle, 1.0), c.last + MAX_OPEN_WAIT))
             return
         if any(os.path.lexists(path + suffix) for suffix in DOWNLOADING):
             self._schedule(w, path, c, now + max(settle, 1.0))  # its rename comes as an event
             return
-        if c.unknown and now - c.first < MAX_OPEN_WAIT and self._open_for_writing(path):
+        if c.unknown and now - c.last < MAX_OPEN_WAIT and self._open_for_writing(path):
             # No close to wait for (see the module): ask again in a while.
-            self._schedule(w, path, c, min(now + max(settle, 1.0), c.first + MAX_OPEN_WAIT))
+            self._schedule(w, path, c, min(now + max(settle, 1.0), c.last + MAX_OPEN_WAIT))
             return
         del w.cands[path]
         if not w.ready:

@@ -18,7 +18,6 @@ Version = tuple[str, int, int]
 class Candidate:
     """A file that may be complete: its latest event, and what it looked like then."""
     last: float                          # monotonic time of its latest event (or scan)
-    first: float
     snap: tuple[int, int] | None = None  # (size, mtime_ns) at that time
     writing: bool = False                # written since it was last closed
     #: Whether it is open for writing is not known from events: it was found by a scan
