@@ -202,6 +202,41 @@ def test_a_job_that_skips_overlaps_still_gets_every_file(make_engine, home, tmp_
     assert imported_rows(home, "bulk") == 250
 
 
+def test_a_run_cancelled_from_the_command_line_lets_the_files_it_held_back_run(
+        make_engine, home, tmp_path):
+    # overlap = "skip": a file that arrives while the job's run waits for its next
+    # attempt waits for that run to end. Cancelled with `trayjobs cancel`, in another
+    # process, it ended all the same: the file that waited runs, and so does the next.
+    from helpers import trayjobs
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    flag = tmp_path / "ok"
+    eng, ev = start(make_engine, f"""
+        [jobs.conv]
+        kind = "command"
+        command = ["sh", "-c", 'test -e "$0"', "{flag}"]
+        overlap = "skip"
+        retry = {{ attempts = 2, backoff = "1h" }}
+        watch = {{ folder = '{inbox}', patterns = ["*.csv"], settle = "0.2s" }}
+    """)
+    ev.state("conv", "watching")
+    csv(inbox / "a.csv")
+    first = ev.wait(lambda: [r for r in runs_of(eng, "conv") if r["attempt"] == 1
+                             and r["state"] not in ("queued", "running")], what="a retry wait")[0]
+    flag.touch()
+    csv(inbox / "b.csv")
+    ev.wait(lambda: eng.watch_status()["conv"]["pending"] == 1, what="b.csv held back")
+    assert trayjobs(home, "cancel", str(first["id"])).returncode == 0
+    ev.wait(lambda: eng.store.get_run(first["id"])["state"] == "cancelled")
+    csv(inbox / "c.csv")
+    runs = ev.finished("conv", 3)
+    ev.settled("conv")
+    assert [files_of(r) for r in runs_of(eng, "conv")][1:] in ([["b.csv"], ["c.csv"]],
+                                                                [["b.csv", "c.csv"]]), \
+        ev.summary()
+    assert all(r["state"] == "succeeded" for r in runs_of(eng, "conv")[1:])
+
+
 def test_a_burst_of_files_runs_a_job_without_input_files_once(make_engine, tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()

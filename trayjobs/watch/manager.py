@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreBusy
 from ..engine.events import RunChanged, WatchChanged
+from ..store import FINAL_STATES
 from ..textfmt import path_text
 from .match import Matcher, placed
 from .runs import BATCH, RETRY_SUBMIT, submit_ready
@@ -145,7 +146,11 @@ class WatchManager:
             self._cond.notify()
 
     def _on_bus(self, ev: Any) -> None:
-        if (isinstance(ev, RunChanged) and ev.final and not ev.remote
+        # Any run of the job that ended, wherever: one cancelled by `trayjobs cancel` while
+        # it waited for its next attempt comes from another process (remote, and not final
+        # for this engine when it was its own), and files held back for it would otherwise
+        # wait for ever. A hold let go too soon is taken again (the store says what runs).
+        if (isinstance(ev, RunChanged) and (ev.final or ev.run.get("state") in FINAL_STATES)
                 and ev.run.get("job") in self._status):
             self._post(("ended", ev.run["job"], (ev.run.get("inputs") or {}).get("files") or []))
 
