@@ -99,6 +99,32 @@ def test_a_long_copy_that_stalls_past_five_minutes_is_not_taken_half_written(
     assert imported_rows(home, "bank") == 300
 
 
+def test_the_count_of_files_waiting_follows_files_that_keep_arriving(make_engine, tmp_path):
+    # The window's "· N files waiting" is told on the bus: a copy of several big files,
+    # each still being written, is counted as it grows, not left at its first file.
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    eng, ev = start(make_engine, import_job("bank", inbox, settle="0.2s"))
+    ev.state("bank", "watching")
+    files = []
+    try:
+        for i in range(5):
+            files.append(open(inbox / f"part-{i}.csv", "w", encoding="utf-8"))
+            files[-1].write("id,name\n")
+            files[-1].flush()
+            time.sleep(0.3)
+        told = ev.wait(lambda: [w.pending for w in ev.watch if w.job == "bank"
+                                and w.pending == 5], what="5 files waiting told")
+        assert told and eng.watch_status()["bank"]["pending"] == 5
+    finally:
+        for f in files:
+            f.write("1,x\n")
+            f.close()
+    ev.finished("bank")
+    ev.settled("bank")
+    assert [w.pending for w in ev.watch if w.job == "bank"][-1] == 0
+
+
 def test_renamed_in_from_elsewhere(make_engine, home, tmp_path):
     inbox, outside = tmp_path / "inbox", tmp_path / "outside"
     inbox.mkdir()

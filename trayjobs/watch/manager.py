@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 LINGER = 0.05         # a ready file waits this long for others about to be ready with it ...
 MAX_LINGER = 0.5      # ... but never longer than this in all
 RETRY_EVERY = 30.0    # unavailable folders are tried again (and watched ones checked) this often
+#: A changed count of files waiting is told at most this often (an unzip of thousands
+#: would otherwise tell, and write to the store, once per file).
+COUNT_EVERY = 1.0
 MAX_OPEN_WAIT = 300.0  # a file still open for writing, unchanged this long, counts as complete
 #: A browser keeps a download's final name with an empty file while it writes NAME.part
 #: (Firefox) or NAME.crdownload (Chrome), then renames that over it: NAME is not complete
@@ -76,6 +79,8 @@ class WatchManager:
         self._timers: list[tuple[float, int, str, str]] = []  # (due, seq, what, folder key)
         self._seq = itertools.count()
         self._published: dict[str, tuple[Any, ...]] = {}
+        self._count_told: dict[str, float] = {}  # job -> when its count was last told
+        self._count_due: set[str] = set()          # jobs with a "publish" timer set
         #: Of the files asked about in this pass: (asked, those open for writing, or None
         #: where the system cannot tell); None until asked.
         self._writers: tuple[set[str], set[str] | None] | None = None
@@ -118,6 +123,8 @@ class WatchManager:
         self._inbox.clear()
         self._status = {}
         self._published.clear()
+        self._count_told.clear()
+        self._count_due.clear()
         try:
             self.engine.store.clear_watch_status()
         except StoreBusy as exc:  # locked, away or full: said already, as the engine's
@@ -419,6 +426,8 @@ class WatchManager:
                     self._check_folder(k)
                     self._look_again_below(k)
                 self._timer(RETRY_EVERY, "folders", "")
+            elif what == "publish":
+                self._count_due.discard(key)  # _publish tells the count next
             elif what == "flush" and key in self._watches:
                 self._watches[key].flush_due = False  # _flush_ready looks at it next
 
@@ -507,7 +516,17 @@ class WatchManager:
             shown = (state, reason, w.spec.folder)
             before = self._published.get(w.job)
             if before is not None and before[:3] == shown and bool(before[3]) == bool(pending):
-                continue
+                if before[3] == pending:
+                    continue
+                # Only the count changed: told too, so that "1 file waiting" does not stay
+                # while a copy brings the rest, but not more often than COUNT_EVERY.
+                wait = self._count_told.get(w.job, 0.0) + COUNT_EVERY - time.monotonic()
+                if wait > 0:
+                    if w.job not in self._count_due:
+                        self._count_due.add(w.job)
+                        self._timer(wait, "publish", w.job)
+                    continue
+            self._count_told[w.job] = time.monotonic()
             self._published[w.job] = (*shown, pending)
             self.engine.store.set_watch_status(w.job, state=state, folder=w.spec.folder,
                                                reason=reason, pending=pending, pid=os.getpid())
