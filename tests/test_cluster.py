@@ -706,3 +706,30 @@ def test_a_worker_whose_redis_url_is_wrong_says_so_and_holds_no_runs(redis_serve
     finally:
         c.stop("m2")
         late.kill()
+
+
+def test_a_watched_job_pinned_to_a_host_is_watched_on_that_host_only(make_cluster, tmp_path):
+    # Its files are where its host is: another machine watching a folder of that name
+    # would hand its own files to runs on the host (or, one folder seen by both, run each
+    # file twice).
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    extra = f"""
+[jobs.inbox]
+kind = "command"
+command = ["true", "{{files}}"]
+host = "m2"
+watch = {{ folder = '{inbox}', patterns = ["*.csv"], settle = "0.3s" }}
+"""
+    c = make_cluster(None, extra=extra, start=("m1", "m2"))
+    wait_until(lambda: "watch of inbox: watching" in c.log("m2"), 30, what="m2 watching")
+    for i in range(20):
+        (inbox / f"f{i}.csv").write_text("x\n")
+    wait_until(lambda: sum(len(r["inputs"]["files"]) for r in c.runs("inbox")
+                           if r["state"] in FINAL_STATES) >= 20, 60, what="20 files run")
+    time.sleep(1.0)  # a second run of a file would come meanwhile
+    files = [f for r in c.runs("inbox") for f in r["inputs"]["files"]]
+    assert sorted(files) == sorted(str(inbox / f"f{i}.csv") for i in range(20))
+    assert "watch of inbox" not in c.log("m1")
+    c.stop("m1")  # and m1 leaving does not take m2's word on its watch with it
+    assert c.store.watch_statuses()["inbox"]["state"] == "watching"

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreBusy
 from ..engine.events import RunChanged, WatchChanged
+from ..engine.lease import this_host
 from ..store import FINAL_STATES
 from ..textfmt import path_text
 from .match import Matcher, placed
@@ -94,7 +95,7 @@ class WatchManager:
         self._status = {j.name: {"state": "starting", "folder": j.common.watch.folder,
                                  "reason": None, "pending": 0}
                         for j in self.engine.config.jobs.values()
-                        if j.enabled and j.common.watch is not None}
+                        if j.enabled and j.common.watch is not None and self._here(j)}
         self._unsubscribe = self.engine.bus.subscribe(self._on_bus)
         self._post(("reconfigure",))
         self._thread = threading.Thread(target=self._loop, name="trayjobs-watch", daemon=True)
@@ -116,6 +117,9 @@ class WatchManager:
             self._unsubscribe = None
         for folder in self._folders.values():
             folder.close("idle")
+        # Only the rows of its own watches: in a cluster the store is shared, and a job
+        # pinned to another host has that host's row.
+        mine = set(self._watches) | set(self._published)
         self._folders.clear()
         self._watches.clear()
         self._checks.clear()
@@ -126,7 +130,8 @@ class WatchManager:
         self._count_told.clear()
         self._count_due.clear()
         try:
-            self.engine.store.clear_watch_status()
+            for job in sorted(mine):
+                self.engine.store.clear_watch_status(job)
         except StoreBusy as exc:  # locked, away or full: said already, as the engine's
             log.warning("could not clear the watch status: %s", exc)
         except Exception:
@@ -225,7 +230,7 @@ class WatchManager:
 
     def _reconfigure(self) -> None:
         wanted = {j.name: j for j in self.engine.config.jobs.values()
-                  if j.enabled and j.common.watch is not None}
+                  if j.enabled and j.common.watch is not None and self._here(j)}
         for name, w in list(self._watches.items()):
             job = wanted.get(name)
             if job is None or Watch(job).identity != w.identity:
@@ -243,6 +248,13 @@ class WatchManager:
                 if folder.state == "watching":
                     w.matcher = Matcher(folder.real, w.spec, w.excluded, text_only=w.accepts_files)
         self._apply_paused()
+
+    def _here(self, job: Any) -> bool:
+        """In a cluster, a job pinned to a host (``host``) is watched on that host only: its
+        files are there, and each machine watching a folder of that name would hand its
+        own files to runs on the host (one shared folder: every file twice)."""
+        return (job.host is None or not getattr(self.engine, "clustered", False)
+                or job.host == this_host())
 
     def _remove(self, w: Watch) -> None:
         del self._watches[w.job]
