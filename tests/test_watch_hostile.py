@@ -130,6 +130,29 @@ def test_a_browsers_empty_placeholder_waits_for_its_download(make_engine, home, 
     assert run["state"] == "succeeded" and run["result"]["files"][0]["rows"] == 2, run
 
 
+def test_a_download_with_its_aria2_control_file_beside_it_waits_for_it_to_go(
+        make_engine, home, tmp_path):
+    # aria2 (and uGet, Motrix on it) writes into the final name and keeps NAME.aria2
+    # beside it until the download is complete; a download paused or stopped (closed,
+    # half written) is not complete.
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    eng, ev = start(make_engine, import_job("bank", inbox, settle="0.2s"))
+    ev.state("bank", "watching")
+    (inbox / "statement.csv.aria2").write_bytes(b"\x00\x01control")
+    (inbox / "statement.csv").write_text("id,name\n1,a\n", encoding="utf-8")
+    ev.wait(lambda: eng.watch_status()["bank"]["pending"] == 1, what="download seen")
+    time.sleep(1.5)  # closed and quiet for longer than the settle time
+    assert runs_of(eng, "bank") == []
+    with open(inbox / "statement.csv", "a", encoding="utf-8") as f:
+        f.write("2,b\n")
+    (inbox / "statement.csv.aria2").unlink()
+    run = ev.finished("bank")[0]
+    ev.settled("bank")
+    assert [files_of(r) for r in runs_of(eng, "bank")] == [["statement.csv"]]
+    assert run["state"] == "succeeded" and run["result"]["files"][0]["rows"] == 2, run
+
+
 def test_a_file_opened_for_writing_waits_for_its_first_write_and_close(make_engine, home, tmp_path):
     # wget and curl make the file when the server answers; the data may come much later.
     inbox = tmp_path / "inbox"

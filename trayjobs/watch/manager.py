@@ -51,9 +51,10 @@ RETRY_EVERY = 30.0    # unavailable folders are tried again (and watched ones ch
 COUNT_EVERY = 1.0
 MAX_OPEN_WAIT = 300.0  # a file still open for writing, unchanged this long, counts as complete
 #: A browser keeps a download's final name with an empty file while it writes NAME.part
-#: (Firefox) or NAME.crdownload (Chrome), then renames that over it: NAME is not complete
-#: while one of these is beside it.
-DOWNLOADING = (".part", ".crdownload", ".partial", ".download")
+#: (Firefox) or NAME.crdownload (Chrome), then renames that over it; aria2 (uGet, Motrix)
+#: writes into NAME itself and keeps NAME.aria2 beside it until the download is complete,
+#: paused and stopped ones too: NAME is not complete while one of these is beside it.
+DOWNLOADING = (".part", ".crdownload", ".partial", ".download", ".aria2")
 _EPS = 0.001
 
 
