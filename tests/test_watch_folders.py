@@ -209,3 +209,33 @@ def test_a_config_reload_moves_adds_and_removes_watches(make_engine, write_confi
     eng.reload_config()
     ev.wait(lambda: eng.watch_status() == {}, what="no watches left")
     assert eng.store.watch_statuses() == {}
+
+
+def test_trayjobs_jobs_says_how_many_files_are_waiting(home, write_config, tmp_path):
+    # As the window does: a copy still going is not a watch with nothing to do.
+    import signal
+    from textwrap import dedent
+    from helpers import start_worker, wait_until
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_config(dedent(import_job("bank", inbox, settle="0.2s")))
+    worker = start_worker(home)
+    files = []
+    try:
+        wait_until(lambda: f"watching {inbox}" in trayjobs(home, "jobs").stdout, what="watching")
+        for i in range(3):  # being copied: open for writing
+            files.append(open(inbox / f"part-{i}.csv", "w", encoding="utf-8"))
+            files[-1].write("id,name\n")
+            files[-1].flush()
+        wait_until(lambda: f"watching {inbox} · 3 files waiting" in trayjobs(home, "jobs").stdout,
+                   timeout=15, what="3 files waiting")
+        for i, f in enumerate(files):
+            f.write(f"{i},a\n")
+            f.close()
+        wait_until(lambda: (out := trayjobs(home, "jobs").stdout) and "waiting" not in out
+                   and "succeeded" in out, timeout=20, what="none waiting")
+    finally:
+        for f in files:
+            f.close()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(20)

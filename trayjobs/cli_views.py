@@ -372,7 +372,8 @@ def say_kept(cfg) -> None:
 
 
 def _watch_text(w: dict[str, Any] | None, watching: dict[str, dict[str, Any]] | None) -> str:
-    """A watch in words: "watching ~/Inbox", "unavailable (the folder does not exist)"."""
+    """A watch in words: "watching ~/Inbox · 3 files waiting", "unavailable (the folder does
+    not exist)"."""
     if watching is None:
         return "not watching (no app or worker running)"
     if w is None or w["state"] in ("starting", "configured"):
@@ -380,7 +381,9 @@ def _watch_text(w: dict[str, Any] | None, watching: dict[str, dict[str, Any]] | 
     if w["state"] == "unavailable":
         return f"unavailable ({w['reason']})"
     if w["state"] == "watching":
-        return f"watching {w['folder']}"
+        pending = w.get("pending") or 0
+        waiting = f" · {pending} file{'s' * (pending != 1)} waiting" if pending else ""
+        return f"watching {w['folder']}{waiting}"
     return w["state"]
 
 
