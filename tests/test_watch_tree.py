@@ -341,3 +341,40 @@ def test_a_folder_whose_name_is_not_utf8_is_named_in_a_few_lines_not_one_per_fil
     assert len(logged(caplog, "its name is not valid UTF-8")) == NOTES
     more = logged(caplog, "more names that are not valid UTF-8")
     assert len(more) == 1 and str(inbox) in more[0]
+
+
+def test_a_drive_unmounted_and_mounted_again_does_not_run_its_files_again(
+        make_engine, tmp_path, monkeypatch):
+    # A share or drive mounted on the watched folder drops out (the network went, the
+    # laptop slept) and comes back: its files were run, and are not run again. While it
+    # is away the folder is the empty mount point, which says nothing of the drive's files.
+    import subprocess
+    drive, inbox = tmp_path / "drive", tmp_path / "inbox"
+    drive.mkdir(), inbox.mkdir()
+    csv(drive / "a.csv"), csv(drive / "b.csv")
+    if not IS_ROOT or subprocess.run(["mount", "--bind", str(drive), str(inbox)],
+                                     capture_output=True).returncode != 0:
+        pytest.skip("cannot mount here")
+    monkeypatch.setattr("trayjobs.watch.manager.RETRY_EVERY", 0.3)
+    try:
+        eng, ev = start(make_engine, f"""
+            [jobs.seen]
+            kind = "command"
+            command = ["true", "{{files}}"]
+            watch = {{ folder = '{inbox}', patterns = ["*.csv"], settle = "0.2s" }}
+        """)
+        run = ev.finished("seen")[0]
+        assert sorted(files_of(run)) == ["a.csv", "b.csv"]
+        ev.settled("seen")
+        time.sleep(0.5)  # the watch has heard of the run's end (files gone then: moved away)
+        subprocess.run(["umount", str(inbox)], check=True)
+        time.sleep(1.0)  # looked at again: the empty mount point
+        subprocess.run(["mount", "--bind", str(drive), str(inbox)], check=True)
+        csv(inbox / "c.csv")  # new while it was away
+        ev.finished("seen", 2)
+        time.sleep(1.5)  # a run of the old files again would come meanwhile
+        ev.settled("seen")
+        assert [sorted(files_of(r)) for r in runs_of(eng, "seen")] == [["a.csv", "b.csv"],
+                                                                       ["c.csv"]]
+    finally:
+        subprocess.run(["umount", "-l", str(inbox)], capture_output=True)

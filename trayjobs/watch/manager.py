@@ -351,7 +351,10 @@ class WatchManager:
                 log.warning("watch of %s: the sub-folder %s cannot be read (%s); files in it are "
                             "taken once it can be", w.job, path_text(path), why.lower())
         store = self.engine.store
-        store.forget_versions(w.job, folder.real, {p for p, _, _ in found})
+        if found:
+            # A folder found empty forgets nothing: it may be the mount point of a drive or
+            # share not mounted (yet), whose files, handled already, come back with it.
+            store.forget_versions(w.job, folder.real, {p for p, _, _ in found})
         now = time.monotonic()
         for path, size, mtime in store.unseen_versions(w.job, found):
             if path not in w.cands:
