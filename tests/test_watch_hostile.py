@@ -228,6 +228,54 @@ def test_a_sub_folder_without_permission_is_said_and_taken_once_it_opens_up(
     assert files_of(ev.finished("bank", 2)[1]) == ["later.csv"]
 
 
+def test_files_in_a_sub_folder_unreadable_for_a_while_are_not_run_again(
+        make_engine, tmp_path, monkeypatch):
+    # Run, and left where they are: a look at the folder while a sub-folder cannot be read
+    # (at a restart) does not take its files for gone, to run them again once it can be.
+    import errno
+    from watchdog.observers.inotify_c import InotifyFD
+    monkeypatch.setattr("trayjobs.watch.manager.RETRY_EVERY", 0.3)
+    inbox = tmp_path / "inbox"
+    locked = inbox / "locked"
+    csv(locked / "inside.csv"), csv(inbox / "top.csv")
+    config = f"""
+        [jobs.seen]
+        kind = "command"
+        command = ["true", "{{files}}"]
+        watch = {{ folder = '{inbox}', patterns = ["*.csv"], settle = "0.2s", recursive = true }}
+    """
+    eng, ev = start(make_engine, config)
+    assert sorted(files_of(ev.finished("seen")[0])) == ["inside.csv", "top.csv"]
+    ev.settled("seen")
+    time.sleep(0.5)  # the watch has heard of the run's end
+    eng.stop(timeout=5)
+    denied = threading.Event()
+    denied.set()
+    real_scandir, real_add = os.scandir, InotifyFD.add_callback
+
+    def scandir(path="."):
+        if denied.is_set() and os.fsdecode(path) == str(locked):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_scandir(path)
+
+    def add_callback(self, path, *args, **kw):
+        if denied.is_set() and os.fsdecode(path) == str(locked):
+            raise OSError(errno.EACCES, "Permission denied")
+        return real_add(self, path, *args, **kw)
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(InotifyFD, "add_callback", add_callback)
+    eng2, ev2 = start(make_engine, None)
+    ev2.state("seen", "watching")
+    time.sleep(0.5)
+    denied.clear()
+    csv(locked / "later.csv")  # watched again: what is new there runs
+    assert files_of(ev2.finished("seen", 2)[1]) == ["later.csv"]
+    time.sleep(1.0)  # a run of inside.csv again would come meanwhile
+    ev2.settled("seen")
+    assert [sorted(files_of(r)) for r in runs_of(eng2, "seen")] == [["inside.csv", "top.csv"],
+                                                                     ["later.csv"]]
+
+
 def test_the_watched_folder_renamed_away_is_noticed_at_once(make_engine, tmp_path):
     # Not at the next periodic check (half a minute): files dropped at its path meanwhile
     # would wait, and the window would say "watching" a folder that is not there.

@@ -351,9 +351,10 @@ class WatchManager:
                 log.warning("watch of %s: the sub-folder %s cannot be read (%s); files in it are "
                             "taken once it can be", w.job, path_text(path), why.lower())
         store = self.engine.store
-        if found:
+        if found and not w.matcher.unreadable:
             # A folder found empty forgets nothing: it may be the mount point of a drive or
-            # share not mounted (yet), whose files, handled already, come back with it.
+            # share not mounted (yet), whose files, handled already, come back with it. Nor
+            # does a look that could not read a sub-folder: its files are not gone.
             store.forget_versions(w.job, folder.real, {p for p, _, _ in found})
         now = time.monotonic()
         for path, size, mtime in store.unseen_versions(w.job, found):
