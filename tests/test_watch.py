@@ -263,6 +263,36 @@ def test_a_run_cancelled_from_the_command_line_lets_the_files_it_held_back_run(
     assert all(r["state"] == "succeeded" for r in runs_of(eng, "conv")[1:])
 
 
+def test_files_held_back_run_once_their_run_ended_even_if_no_word_of_it_came(
+        make_engine, home, tmp_path, monkeypatch):
+    # The word that a run ended elsewhere can be lost (the store was busy when it came):
+    # the watch looks at the store itself now and then, so its files do not wait for ever.
+    from helpers import trayjobs
+    monkeypatch.setattr("trayjobs.watch.manager.RETRY_EVERY", 0.3)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    flag = tmp_path / "ok"
+    eng, ev = start(make_engine, f"""
+        [jobs.conv]
+        kind = "command"
+        command = ["sh", "-c", 'test -e "$0"', "{flag}"]
+        overlap = "skip"
+        retry = {{ attempts = 2, backoff = "1h" }}
+        watch = {{ folder = '{inbox}', patterns = ["*.csv"], settle = "0.2s" }}
+    """)
+    ev.state("conv", "watching")
+    csv(inbox / "a.csv")
+    first = ev.wait(lambda: [r for r in runs_of(eng, "conv") if r["attempt"] == 1
+                             and r["state"] not in ("queued", "running")], what="a retry wait")[0]
+    flag.touch()
+    csv(inbox / "b.csv")
+    ev.wait(lambda: eng.watch_status()["conv"]["pending"] == 1, what="b.csv held back")
+    monkeypatch.setattr(eng, "_changed_elsewhere", lambda *a, **kw: None)  # the word is lost
+    assert trayjobs(home, "cancel", str(first["id"])).returncode == 0
+    runs = ev.finished("conv", 2)
+    assert files_of(runs[1]) == ["b.csv"] and runs[1]["state"] == "succeeded"
+
+
 def test_a_burst_of_files_runs_a_job_without_input_files_once(make_engine, tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()

@@ -442,6 +442,11 @@ class WatchManager:
                 for k in list(self._folders):
                     self._check_folder(k)
                     self._look_again_below(k)
+                for w in self._watches.values():
+                    # Held for a run whose end may never be told here (the word from the
+                    # process that ended it was lost): the hand-over asks the store again.
+                    if w.held and w.ready:
+                        w.held = False
                 self._timer(RETRY_EVERY, "folders", "")
             elif what == "publish":
                 self._count_due.discard(key)  # _publish tells the count next
