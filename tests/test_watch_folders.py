@@ -239,3 +239,45 @@ def test_trayjobs_jobs_says_how_many_files_are_waiting(home, write_config, tmp_p
             f.close()
         worker.send_signal(signal.SIGTERM)
         worker.wait(20)
+
+
+def test_check_warns_of_two_jobs_taking_the_same_files_where_one_moves_them(home, write_config,
+                                                                           tmp_path):
+    # The import moves each file it took to processed/: the other job, handed the same
+    # file, found it gone ("No such file or directory") and failed, attempt after attempt.
+    inbox, other = tmp_path / "inbox", tmp_path / "other"
+    write_config(f"""
+        [jobs.copy]
+        kind = "command"
+        command = ["cat", "{{files}}"]
+        watch = {{ folder = '{inbox}', patterns = ["*.csv"] }}
+
+        [jobs.bank]
+        kind = "import"
+        table = "bank"
+        watch = {{ folder = '{inbox}/', patterns = ["bank-*.csv"] }}
+
+        [jobs.kept]
+        kind = "import"
+        table = "kept"
+        processed_dir = "leave"
+        failed_dir = "leave"
+        watch = {{ folder = '{inbox}', patterns = ["*.csv"] }}
+
+        [jobs.elsewhere]
+        kind = "import"
+        table = "elsewhere"
+        watch = {{ folder = '{other}', patterns = ["*.csv"] }}
+
+        [jobs.json]
+        kind = "import"
+        table = "json"
+        watch = {{ folder = '{inbox}', patterns = ["*.json"] }}
+    """)
+    check = trayjobs(home, "check")
+    assert check.returncode == 0, check.stderr
+    warned = [line for line in check.stderr.splitlines() if "moves each file" in line]
+    assert len(warned) == 1, check.stderr
+    assert "job 'bank', key 'watch': 'copy', 'kept' watch" in warned[0]
+    assert "processed_dir" in warned[0] and str(inbox) in warned[0]
+    assert "1 warning" in check.stdout

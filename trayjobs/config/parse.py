@@ -11,6 +11,7 @@ import os
 import re
 import tomllib
 import unicodedata
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,10 @@ def check_jobs(cfg: Config, *, notes: list[str] | None = None,
         for key, msg in kind.checked_cautions(job.params) if warnings is not None else ():
             warnings.append(ConfigError(msg, file=fname, job=name, key=key or None,
                                         line=locate.key(["jobs", name], key)))
+    if warnings is not None:
+        for name, key, msg in _shared_watches(cfg):
+            warnings.append(ConfigError(msg, file=fname, job=name, key=key,
+                                        line=locate.key(["jobs", name], key)))
     if notes is not None:
         notes.extend(f"job {name!r}, key {key!r}: {other!r} is disabled (enabled = false), so "
                      f"this hook does not start it"
@@ -169,6 +174,48 @@ def check_jobs(cfg: Config, *, notes: list[str] | None = None,
         if notes is not None:
             notes.append(f"secrets were not checked: {exc}")
     return errors
+
+
+def _shared_watches(cfg: Config) -> list[tuple[str, str, str]]:
+    """(job, key, why) for a job that moves the files it took (an import's processed/ and
+    failed/) out of a folder another job watches for some of the same files: the other
+    job's run is handed a file that may be gone by then, and fails."""
+    def folder(job: JobConfig) -> str:
+        return os.path.realpath(job.common.watch.path)
+
+    def takes_files(job: JobConfig) -> bool:
+        try:
+            return bool(job.enabled and job.common.watch is not None
+                        and get_kind(job.kind).accepts_files)
+        except (KeyError, ImportError):
+            return False
+
+    def moved_to(job: JobConfig) -> list[str]:
+        return [f"{v.strip()}/" for k in OUTPUT_FOLDER_KEYS
+                if isinstance(v := getattr(job.params, k, None), str)
+                and v.strip() and v.strip() != _LEAVE]
+
+    def overlap(a: list[str], b: list[str]) -> bool:
+        return any(fnmatchcase(p.lower(), q.lower()) or fnmatchcase(q.lower(), p.lower())
+                   for p in a for q in b)
+
+    jobs = [j for j in cfg.jobs.values() if takes_files(j)]
+    out = []
+    for mover in jobs:
+        into = moved_to(mover)
+        if not into:
+            continue
+        others = [j.name for j in jobs if j is not mover and folder(j) == folder(mover)
+                  and overlap(j.common.watch.patterns, mover.common.watch.patterns)]
+        if others:
+            names = ", ".join(repr(n) for n in others)
+            out.append((mover.name, "watch", (
+                f"{names} {'watches' if len(others) == 1 else 'watch'} {folder(mover)} for some "
+                f"of the same files, and this job moves each file it took (to "
+                f"{' or '.join(into)}): {names} may find a file gone before its run reads it; "
+                f"give each job a folder of its own, or set processed_dir and failed_dir = "
+                f"\"leave\" here")))
+    return out
 
 
 class _JobErrors(Exception):
