@@ -68,6 +68,8 @@ class PgServer:
         self.port = _free_port()
         self.proc: subprocess.Popen | None = None
         self._names = itertools.count(1)
+        #: More of the server's settings, as ``-c NAME=VALUE`` takes them.
+        self.settings: list[str] = []
         if os.geteuid() == 0:
             import pwd
             pw = pwd.getpwnam("postgres")
@@ -88,7 +90,8 @@ class PgServer:
             [str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),
              "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.folder}",
              "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=400", "-c", "shared_buffers=32MB"],
+             "-c", "max_connections=400", "-c", "shared_buffers=32MB",
+             *(a for setting in self.settings for a in ("-c", setting))],
             stdout=log, stderr=log, **_as_postgres())
         log.close()
         deadline = time.monotonic() + 30

@@ -25,6 +25,8 @@ class RedisServer:
         self.folder = folder
         self.port = _free_port()
         self.proc: subprocess.Popen | None = None
+        #: More of redis-server's settings, e.g. ``["--tls-port", "6380", ...]``.
+        self.settings: list[str] = []
 
     def url(self, db: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
@@ -33,7 +35,7 @@ class RedisServer:
         log = open(self.folder / "redis.log", "ab")
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder)],
+             "--appendonly", "no", "--dir", str(self.folder), *self.settings],
             stdout=log, stderr=log, cwd=self.folder)
         log.close()
         deadline = time.monotonic() + 10

@@ -133,6 +133,81 @@ def test_tls_asked_of_a_redis_without_it_is_named(redis_server):  # noqa: F811
         client.close()
 
 
+def test_redis_over_tls_with_a_certificate_of_ones_own(tmp_path):
+    """A Redis server with a certificate signed by an authority of one's own: told as "does
+    not answer in TLS: write redis://", which it does; it is the certificate this machine
+    does not trust, and the URL names the authority's with ssl_ca_certs."""
+    import shutil
+    from redis_support import RedisServer, _free_port
+    from tls_support import make_certificates
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    certs = make_certificates(tmp_path / "certs")
+    (tmp_path / "redis").mkdir()
+    server, tls_port = RedisServer(tmp_path / "redis"), _free_port()
+    server.settings = ["--tls-port", str(tls_port), "--tls-cert-file", str(certs.cert),
+                       "--tls-key-file", str(certs.key), "--tls-auth-clients", "no"]
+    server.start()
+    try:
+        home = machine(tmp_path, "laptop")
+        db = f"sqlite:///{tmp_path / 'runs.db'}"
+        url = f"rediss://127.0.0.1:{tls_port}/0"
+        out = trayjobs(home, "cluster", "init", "--redis", url, "--database", db)
+        assert out.returncode != 0
+        assert ("the server answers in TLS, but its certificate is not one this machine "
+                "trusts") in out.stderr and "?ssl_ca_certs=/PATH/ca.crt" in out.stderr
+        assert "does not answer in TLS" not in out.stderr, out.stderr
+        out = trayjobs(home, "cluster", "init", "--redis", f"{url}?ssl_ca_certs={certs.ca}",
+                       "--database", db)
+        assert out.returncode == 0, out.stderr
+    finally:
+        server.kill()
+
+
+def test_a_postgresql_certificate_that_cannot_be_checked_is_named_at_once(tmp_path,
+                                                                          redis_server):  # noqa: F811
+    """sslmode=verify-full without the authority's certificate: libpq's "root certificate
+    file ... does not exist" was taken for a refused login ("check the user, password and
+    database name"), and an authority that did not sign the server's for a server that
+    cannot be reached (10 s of waiting, then "start it")."""
+    import os
+    import time
+    from pg_support import own_server
+    from tls_support import make_certificates
+    server = own_server()
+    try:
+        certs = make_certificates(server.folder / "certs")
+        if os.geteuid() == 0:  # the server reads them as postgres
+            import pwd
+            pw = pwd.getpwnam("postgres")
+            for f in (certs.cert, certs.key, server.folder / "certs"):
+                os.chown(f, pw.pw_uid, pw.pw_gid)
+        certs.key.chmod(0o600)
+        server.settings = ["ssl=on", f"ssl_cert_file={certs.cert}",
+                           f"ssl_key_file={certs.key}"]
+        server.restart()
+        server.admin("CREATE DATABASE shared")
+        home = machine(tmp_path, "laptop")
+        other = make_certificates(tmp_path / "other")  # an authority that signed nothing
+        base = server.url("shared") + "?sslmode=verify-full"
+        for query in ("&sslrootcert=" + str(tmp_path / "none.crt"),
+                      "&sslrootcert=" + str(other.ca)):
+            started = time.monotonic()
+            out = trayjobs(home, "cluster", "init", "--redis", redis_server.url(),
+                           "--database", base + query)
+            assert out.returncode != 0
+            assert "cannot be checked against its certificate" in out.stderr, out.stderr
+            assert "sslrootcert=/PATH/ca.crt" in out.stderr
+            assert "password" not in out.stderr and "start it" not in out.stderr
+            assert time.monotonic() - started < 8  # not the 10 s waited for a server
+        assert home.config_file.read_text() == JOBS
+        ok = trayjobs(home, "cluster", "init", "--redis", redis_server.url(),
+                      "--database", f"{base}&sslrootcert={certs.ca}")
+        assert ok.returncode == 0, ok.stderr
+    finally:
+        server.remove()
+
+
 def test_passwords_are_never_printed():
     assert hide_password("redis://:s3cret@nas:6379/0") == "redis://:***@nas:6379/0"
     assert hide_password("postgresql://tj:s3cret@nas/tj?sslmode=require") == \

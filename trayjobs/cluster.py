@@ -126,6 +126,14 @@ def redis_advice(url: str, exc: BaseException) -> str | None:
                 "redis://:PASSWORD@HOST:PORT/DB")
     if any(w in text for w in ("WRONGPASS", "invalid username-password pair")):
         return "the password (or user name) in the URL is not the server's"
+    if urlsplit(url).scheme == "rediss" and "CERTIFICATE_VERIFY_FAILED" in text:
+        # It speaks TLS: the certificate is what this machine does not take.
+        if "mismatch" in text:
+            return ("the server answers in TLS, but its certificate is made out to another "
+                    "host name than the URL's: write the name the certificate names")
+        return ("the server answers in TLS, but its certificate is not one this machine "
+                "trusts: name the certificate of the authority that signed it in the URL, "
+                "rediss://...?ssl_ca_certs=/PATH/ca.crt")
     if urlsplit(url).scheme == "rediss" and any(
             w in text.lower() for w in ("timeout", "timed out", "ssl", "handshake")):
         return ("the server does not answer in TLS: write redis:// for a server without it, "

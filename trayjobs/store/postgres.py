@@ -466,6 +466,17 @@ class PgRunStore(RunsSQL):
                                 f"({self.where}): turn on ssl in the server's "
                                 f"postgresql.conf (with a certificate), or leave out "
                                 f"sslmode=require.") from None
+            if "certificate" in text:
+                # TLS is asked to check the server's certificate, and cannot: a file this
+                # machine lacks or cannot read, an authority it does not trust. Neither
+                # the password nor waiting would change that.
+                reason = text.strip().splitlines()[0].rsplit("failed: ", 1)[-1]
+                raise StoreBusy(f"The run history's PostgreSQL server at {self.address} "
+                                f"cannot be checked against its certificate ({reason}): "
+                                f"name the certificate of the authority that signed it in "
+                                f"[cluster] database ({self.where}) as "
+                                f"sslrootcert=/PATH/ca.crt, or write sslmode=require to "
+                                f"encrypt without checking who answers.") from None
             if text.startswith("invalid ") or "connection is bad: invalid " in text:
                 # A value libpq refuses (sslmode=requir, a port past 65535): waiting for
                 # the server would not change it.
