@@ -708,6 +708,40 @@ def test_a_worker_whose_redis_url_is_wrong_says_so_and_holds_no_runs(redis_serve
         late.kill()
 
 
+def test_a_full_redis_is_named_once_and_its_runs_wait_then_run_once(redis_server,  # noqa: F811
+                                                                     make_cluster):
+    """A Redis whose maxmemory is used up answers a ping and refuses every run handed to it.
+    The worker said at each heartbeat that it answered again, then that it could not be
+    reached (check its bind address...), and `cluster status` found nothing wrong."""
+    import json
+    c = make_cluster(redis_server.url(), start=())
+    redis_server.client().config_set("maxmemory", 1)  # full already: noeviction refuses
+    c.start("m1")
+    ctl = c.control()
+    try:
+        ids = [ctl.submit("noop", trigger="schedule") for _ in range(5)]
+    finally:
+        ctl.close()
+    m1 = {i for i, h in c.worker_hosts().items() if h == "m1"}
+    beat = max(w["heartbeat_at"] for w in c.store.workers() if w["id"] in m1)
+    wait_until(lambda: max(w["heartbeat_at"] for w in c.store.workers() if w["id"] in m1)
+               > beat + LEASE, 20, what="m1 beating for a lease")
+    said = c.log("m1")
+    assert said.count("cannot reach its queue") == 1, said
+    assert "refuses it" in said and "the server is full" in said and "maxmemory" in said
+    assert "answers again" not in said, said
+    assert {r["state"] for r in c.runs("noop")} == {"queued"}
+    status = json.loads(trayjobs(c.homes["desk"], "cluster", "status", "--json",
+                                 env={"TRAYJOBS_HOST": "desk"}).stdout)
+    assert status["queue"]["state"].startswith("full: "), status["queue"]
+    assert any(p.startswith("the queue's Redis server is full") for p in status["problems"])
+    redis_server.client().config_set("maxmemory", 0)
+    runs = _all_ended(c, ids, 30)
+    assert {r["state"] for r in runs} == {"succeeded"}
+    assert _attempts(c, ids) == Counter({1: len(ids)})
+    assert c.log("m1").count("answers again") == 1
+
+
 def test_a_watched_job_pinned_to_a_host_is_watched_on_that_host_only(make_cluster, tmp_path):
     # Its files are where its host is: another machine watching a folder of that name
     # would hand its own files to runs on the host (or, one folder seen by both, run each

@@ -126,6 +126,9 @@ def redis_advice(url: str, exc: BaseException) -> str | None:
                 "redis://:PASSWORD@HOST:PORT/DB")
     if any(w in text for w in ("WRONGPASS", "invalid username-password pair")):
         return "the password (or user name) in the URL is not the server's"
+    if "maxmemory" in text:  # OOM: it answers, and refuses every write
+        return ("the server is full (its maxmemory is used up): give it more memory "
+                "(maxmemory in its redis.conf, or CONFIG SET maxmemory), or free some")
     if urlsplit(url).scheme == "rediss" and "CERTIFICATE_VERIFY_FAILED" in text:
         # It speaks TLS: the certificate is what this machine does not take.
         if "mismatch" in text:

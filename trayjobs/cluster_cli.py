@@ -313,6 +313,9 @@ def _status(home, args) -> int:
         out["problems"].append(why)
     if rurl:
         out["queue"] = {"url": hide_password(rurl), "state": _ping_redis(rurl, quiet=True)}
+        if out["queue"]["state"].startswith("full: "):
+            out["problems"].append(f"the queue's Redis server {out['queue']['state'][6:]}: "
+                                   f"runs wait in the history until it takes them")
         if out["queue"]["state"].startswith("unreachable"):
             out["problems"].append(f"the queue's Redis server cannot be reached "
                                    f"({out['queue']['state'][len('unreachable: '):]}): runs "
@@ -387,7 +390,8 @@ def _print_status(out: dict[str, Any]) -> None:
     from .textfmt import relative, table
     for name, part in (("queue:   ", out["queue"]), ("history: ", out["history"])):
         # why a server is unreachable is told once, among the problems below
-        state = "unreachable" if part["state"].startswith("unreachable") else part["state"]
+        state = next((w for w in ("unreachable", "full") if part["state"].startswith(w)),
+                     part["state"])
         print(f"{name} {part['url']} ({state})")
     if "queued" in out:
         print(f"runs:     {out['queued']} queued, {out['running']} running")
@@ -428,6 +432,7 @@ def _ping_redis(url: str, *, quiet: bool = False) -> str:
         client.ping()
         took = (time.perf_counter() - started) * 1000
         version = client.info("server").get("redis_version", "?")
+        memory = client.info("memory")
         client.close()
     except Exception as exc:
         from .cluster import redis_advice
@@ -438,7 +443,23 @@ def _ping_redis(url: str, *, quiet: bool = False) -> str:
                         + (advice or "check the host, port and password, and that it "
                                      "listens on a network address (bind, protected-mode)")
                         ) from None
+    full = _full(memory)
+    if full:
+        if quiet:
+            return f"full: {full}"
+        raise UserError(f"the Redis server at {hide_password(url)} {full}")
     return f"Redis {version}, answered in {took:.1f} ms"
+
+
+def _full(memory: dict[str, Any]) -> str | None:
+    """Why a Redis server with this ``INFO memory`` takes no run (it answers a ping, and
+    refuses every write), or None."""
+    limit, used = int(memory.get("maxmemory") or 0), int(memory.get("used_memory") or 0)
+    if not limit or used < limit or memory.get("maxmemory_policy") != "noeviction":
+        return None  # (one that evicts loses messages, which the leader sends again)
+    return (f"is full ({used} bytes used of the {limit} its maxmemory allows): give it "
+            f"more memory (maxmemory in its redis.conf, or CONFIG SET maxmemory), or free "
+            f"some")
 
 
 def hide_password(url: str) -> str:

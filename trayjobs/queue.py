@@ -276,18 +276,24 @@ class Queue:
         from .cluster import redact, redis_advice
         url = redact(self.redis_url or "")
         advice = redis_advice(self.redis_url or "", exc)
-        return QueueUnavailable(f"the queue's Redis server at {url} cannot be reached: {exc}; "
+        # One that answers and refuses (full, a wrong password) is not said unreachable.
+        how = "cannot be used" if advice else "cannot be reached"
+        return QueueUnavailable(f"the queue's Redis server at {url} {how}: {exc}; "
                                 + (f"{advice}; " if advice else "") +
                                 f"runs wait in the history and are sent once it is back",
                                 url=url, reason=str(exc), advice=advice)
 
     def ping(self) -> None:
-        """Ask the queue's server whether it answers (nothing to ask of a file);
-        :class:`QueueUnavailable` if it does not."""
+        """Ask the queue's server whether it answers and takes writes (nothing to ask of a
+        file); :class:`QueueUnavailable` if it does not."""
         if not self.shared:
             return
         try:
-            self.huey.storage.conn.ping()
+            conn = self.huey.storage.conn
+            conn.ping()
+            # Written, not only read: a full server (its maxmemory used up) answers a ping
+            # and refuses every run handed to it.
+            conn.set("trayjobs.ping", self.host or "", ex=60)
         except Exception as exc:
             self._lost = True  # what was handed meanwhile is sent again once it answers
             raise self._unavailable(exc) from exc

@@ -130,8 +130,10 @@ class Dispatching:
             f"check that Redis runs there and takes connections from this machine (its "
             f"bind address, protected-mode, a firewall), and that [cluster] redis in "
             f"{self.home.config_file} names it")
-        msg = (f"this worker cannot reach its queue: the Redis server at {exc.url} does not "
-               f"answer ({exc.reason}); {check}. Until it answers, this worker takes no runs "
+        # A server that answers and refuses (a full one) is not said not to answer.
+        how = "refuses it" if exc.advice else "does not answer"
+        msg = (f"this worker cannot reach its queue: the Redis server at {exc.url} {how} "
+               f"({exc.reason}); {check}. Until it answers, this worker takes no runs "
                f"(other workers run them, or they wait); it keeps trying.")
         log.error("%s", msg)
         # (A worker that left says so still: it takes no run either way.)
@@ -144,6 +146,13 @@ class Dispatching:
         """Queued runs handed to the queue whose message is not there (lost with a restarted
         Redis, or never sent) are handed to it again. A run whose message did arrive
         meanwhile may get a second one: its claim makes that harmless."""
+        if self._queue_problem is not None:
+            try:
+                # A write too: a full server answers reads and takes nothing, and was said
+                # to answer again at each heartbeat, and not to, at the next hand-over.
+                self.queue.ping()
+            except QueueUnavailable:
+                return  # told already; looked at again at the next heartbeat
         try:
             with self._dispatch_lock:
                 mine = self.clustered and not self.queue.shared  # a file: only its own
