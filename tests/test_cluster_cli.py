@@ -789,6 +789,12 @@ def test_a_foreground_run_with_redis_down_runs_here_without_saying_it_waits(
     assert out.returncode == 0, out.stderr
     assert "so the run happens here" in out.stderr and "succeeded: hello" in out.stderr
     assert "waits for the dispatchers" not in out.stderr, out.stderr
+    # Nor that the others hear of it later and that runs wait in the history; and what
+    # lacks is a worker of the cluster that can take it, not one of this home.
+    assert "hear of this" not in out.stderr and "wait in the history" not in out.stderr, \
+        out.stderr
+    assert ("No worker of the cluster can take the run now (none runs, or none reaches "
+            "the queue), so the run happens here.") in out.stderr, out.stderr
 
 
 def test_a_database_url_without_a_database_is_refused_by_init_and_join(

@@ -359,7 +359,10 @@ def cmd_run(home: Home, args) -> int:
             print(f"run {run_id} {elsewhere}; it starts when one does (trayjobs cancel "
                   f"{run_id} drops it)", file=sys.stderr)
             return EXIT_OK
-        if due_at is None:
+        if due_at is None and eng.clustered:  # the other machines' workers run, perhaps
+            print("No worker of the cluster can take the run now (none runs, or none "
+                  "reaches the queue), so the run happens here.", file=sys.stderr)
+        elif due_at is None:
             print("No trayjobs app or worker is running for this home, so the run happens "
                   "here.", file=sys.stderr)
         else:

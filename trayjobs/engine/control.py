@@ -128,8 +128,11 @@ class Control(Hooks):
             else:
                 self.store.send_control(message)
         except Exception as exc:  # the others also look at the store at each heartbeat
-            log.warning("the other workers hear of this (%s) at their next heartbeat, not at "
-                        "once: %s", message.get("op"), exc)
+            # A run to hand over waits in the history, where every dispatcher looks at each
+            # heartbeat: nothing to say (a foreground run said so, then ran here).
+            level = logging.DEBUG if message.get("op") == "dispatch" else logging.WARNING
+            log.log(level, "the other workers hear of this (%s) at their next heartbeat, "
+                           "not at once: %s", message.get("op"), exc)
 
     def tell_changed(self, run_id: int) -> None:
         """Run ``run_id`` changed in the store after its end (undone): the windows of the
