@@ -817,3 +817,20 @@ def test_a_database_url_without_a_database_is_refused_by_init_and_join(
     ok = trayjobs(home, "cluster", "init", "--redis", redis_server.url(),
                   "--database", no_db + "?dbname=nowhere")
     assert "names no database" not in ok.stderr
+
+
+def test_status_leaves_out_the_foreground_runs_that_ended(tmp_path):
+    """Each `trayjobs run` in the foreground is a worker while it runs: status listed every
+    one of the last day, stopped, around the few workers that matter."""
+    home = machine(tmp_path, "laptop")
+    db = f"sqlite:///{tmp_path / 'shared' / 'runs.db'}"
+    (tmp_path / "shared").mkdir()
+    home.config_file.write_text(JOBS + f'\n[cluster]\ndatabase = "{db}"\n')
+    for _ in range(3):
+        assert trayjobs(home, "run", "hello").returncode == 0
+    data = json.loads(trayjobs(home, "cluster", "status", "--json").stdout)
+    assert [w["mode"] for w in data["workers"]] == ["cli"] * 3  # all kept in the JSON
+    shown = trayjobs(home, "cluster", "status")
+    assert " cli " not in shown.stdout and "LAST HEARTBEAT" not in shown.stdout, shown.stdout
+    assert ("(and 3 foreground `trayjobs run` that ended in the last day: `trayjobs "
+            "workers` lists them)") in shown.stdout

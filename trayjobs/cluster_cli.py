@@ -401,13 +401,20 @@ def _print_status(out: dict[str, Any]) -> None:
               f"the alerts")
     elif "queued" in out:
         print("leader:   none (no worker runs: schedules wait until one starts)")
-    if out["workers"]:
+    # Each foreground `trayjobs run` is a worker while it runs: those that ended are no
+    # news of the cluster (a day of them from cron hid the few that matter).
+    shown = [w for w in out["workers"] if not (w["mode"] == "cli" and w["state"] == "stopped")]
+    if shown:
         print()
         print(table([[w["host"], w["pid"], w["mode"] or "", w["state"],
                       w["runs"] if w["state"] in ("running", NO_QUEUE, LEAVING) else "",
                       relative(w["heartbeat_at"]),
-                      w["version"] or ""] for w in out["workers"]],
+                      w["version"] or ""] for w in shown],
                     ["HOST", "PID", "AS", "STATE", "RUNS", "LAST HEARTBEAT", "VERSION"]))
+    ended = len(out["workers"]) - len(shown)
+    if ended:
+        print(f"(and {ended} foreground `trayjobs run` that ended in the last day: "
+              f"`trayjobs workers` lists them)")
     for p in out["problems"]:
         print(f"problem: {p}", file=sys.stderr)
 
