@@ -283,3 +283,32 @@ def test_an_editor_closed_before_the_keyring_answers_takes_the_answer_quietly(
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     release.set()
     until(qtbot, lambda: answered)  # no "Signal source has been deleted" in the event loop
+
+
+def test_the_secrets_that_hold_the_cluster_urls_are_shown_in_use(secret_service, qtbot, home):
+    """`cluster join` keeps a URL with a password as a secret that [cluster] names: Settings
+    listed it as unused, an invitation to delete what the next start needs."""
+    from trayjobs.config import load_config
+    from trayjobs.ui.secrets_box import SecretsBox, secrets_overview
+    secrets.set_secret("cluster-redis", "redis://:pw@nas:6379/0")
+    secrets.set_secret("cluster-database", "postgresql://trayjobs:pw@nas/trayjobs")
+    secrets.set_secret("spare", "spare-value")
+    home.config_file.write_text(JOBS + dedent("""
+        [cluster]
+        redis = { secret = "cluster-redis" }
+        database = { secret = "cluster-database" }
+    """))
+    cfg = load_config(home.config_file)
+    assert not [e for e in cfg.errors if "cluster" in str(e)], cfg.errors
+    box = SecretsBox(SimpleNamespace())
+    qtbot.addWidget(box)
+    box.show_overview(secrets_overview(SimpleNamespace(config=cfg)))
+    rows = box.rows()
+    assert ("cluster-database", "[cluster] database", "") in rows
+    assert ("cluster-redis", "[cluster] redis", "") in rows
+    assert ("spare", "", "unused") in rows
+    box.select("cluster-redis")
+    with answer_next_box("Cancel") as asked:
+        box.delete()
+    assert "this machine cannot reach the cluster's servers" in asked[0], asked
+    assert secrets.get_secret("cluster-redis") == "redis://:pw@nas:6379/0"

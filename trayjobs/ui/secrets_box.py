@@ -22,12 +22,17 @@ __all__ = ["SecretsBox", "secret_uses", "secrets_overview"]
 
 
 def secret_uses(cfg) -> dict[str, list[str]]:
-    """Each secret named in the config's jobs, with the jobs that name it."""
-    from ..secrets import secret_refs
+    """Each secret named in the config's jobs, with the jobs that name it; and those that
+    hold [cluster]'s URLs (``cluster join`` keeps them so), used by "[cluster] redis"."""
+    from ..secrets import SecretRef, secret_refs
     uses: dict[str, set[str]] = {}
     for name, job in cfg.jobs.items():
         for _key, secret in secret_refs(job.params):
             uses.setdefault(secret, set()).add(name)
+    for key in ("redis", "database"):
+        ref = getattr(cfg.cluster, key, None)
+        if isinstance(ref, SecretRef):
+            uses.setdefault(ref.secret, set()).add(f"[cluster] {key}")
     return {s: sorted(jobs) for s, jobs in uses.items()}
 
 
@@ -200,6 +205,9 @@ class SecretsBox(QGroupBox):
             return
         uses = next((used for n, used, _s in self.rows() if n == name), "")
         more = (f"\n\n{uses} name it: their runs will fail until it is stored again."
+                if uses and "[cluster]" not in uses else
+                f"\n\n{uses} name it: at its next start this machine cannot reach the "
+                f"cluster's servers until it is stored again (trayjobs cluster join)."
                 if uses else "")
         box = QMessageBox(QMessageBox.Icon.Warning, "Delete secret?",
                           f"Delete the secret “{name}” from the system keyring? Its value "
