@@ -50,3 +50,25 @@ def test_a_worker_that_cannot_reach_its_queue_is_shown_as_such(make_app, qtbot):
     item = next(box.view.topLevelItem(i) for i in range(box.view.topLevelItemCount())
                 if box.view.topLevelItem(i).text(0) == "nas")
     assert "redis://nas:6380/0" in item.toolTip(box.STATE)
+
+
+def test_the_workers_that_run_come_first_and_ended_foreground_runs_are_counted(make_app,
+                                                                                qtbot):
+    """A day of `trayjobs run` from cron left a stopped worker each, newest first: the
+    list (a few rows high) showed those, and the workers running now were below them."""
+    app = make_app()
+    store = app.engine.store
+    nas = store.register_worker(host="nas", pid=5121, version="0.1.0", mode="worker", lease=30)
+    old = store.register_worker(host="nas", pid=5000, version="0.1.0", mode="worker", lease=30)
+    store.stop_worker(old)
+    for pid in range(100, 130):
+        store.stop_worker(store.register_worker(host="pi", pid=pid, version="0.1.0",
+                                                mode="cli", lease=30))
+    box = app.window.settings_page.workers_box
+    app.show_window()
+    app.window.tabs.setCurrentWidget(app.window.settings_page)
+    until(qtbot, lambda: box.loads > 0 and box.ended.isVisible())
+    rows = box.rows()
+    assert [r[3] for r in rows] == ["running", "running", "stopped"], rows
+    assert {r[1] for r in rows[:2]} == {str(os.getpid()), "5121"} and nas
+    assert "And 30 foreground run(s) of `trayjobs run` that ended" in box.ended.text()

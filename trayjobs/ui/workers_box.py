@@ -55,9 +55,14 @@ class WorkersBox(QGroupBox):
         self.view.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.view.header().setStretchLastSection(True)
         self.view.setMaximumHeight(140)
+        self.ended = QLabel()
+        self.ended.setObjectName("workersEnded")
+        self.ended.setPalette(pal)
+        self.ended.hide()
         lay = QVBoxLayout(self)
         lay.addWidget(intro)
         lay.addWidget(self.view)
+        lay.addWidget(self.ended)
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
@@ -86,7 +91,16 @@ class WorkersBox(QGroupBox):
     def show_workers(self, workers: list[dict[str, Any]]) -> None:
         self._reading = False
         self.view.clear()
-        for w in workers:
+        # Each foreground `trayjobs run` is a worker while it runs: a day of them (from
+        # cron, say) filled the list, and the workers that run now went below its fold.
+        # Those that ended are counted; the live ones come first.
+        shown = [w for w in workers if not (w["mode"] == "cli" and w["state"] == "stopped")]
+        shown.sort(key=lambda w: w["state"] == "stopped")
+        ended = len(workers) - len(shown)
+        self.ended.setText(f"And {ended} foreground run(s) of `trayjobs run` that ended in the "
+                           f"last day: `trayjobs workers` lists them.")
+        self.ended.setVisible(bool(ended))
+        for w in shown:
             running = w["state"] in ("running", NO_QUEUE, LEAVING)
             item = QTreeWidgetItem([w["host"], str(w["pid"]), w["mode"] or "", w["state"],
                                     str(w["runs"]) if running else "",
