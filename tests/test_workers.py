@@ -192,6 +192,27 @@ def test_a_live_worker_of_another_version_is_named_at_start(make_engine):
     assert "nas (pid 4242) runs 0.0.9" in msg and "old" not in msg
 
 
+def test_a_worker_of_another_version_silent_while_the_history_was_away_is_still_named(
+        make_engine):
+    """No worker can beat while the history is away: the version check took the other
+    machine's worker, its lease run out meanwhile, for gone ("every worker runs this version
+    of trayjobs again") and named it again at a heartbeat after it beat once more."""
+    from trayjobs.engine.events import Notice
+    eng = make_engine(SLOW.format(lease="30s"), start=False)
+    nas = eng.store.register_worker(host="nas", pid=4242, version="0.0.9", mode="worker",
+                                    lease=30)
+    told = []
+    eng.bus.subscribe(lambda ev: told.append(ev.message) if isinstance(ev, Notice) else None)
+    eng.start()
+    assert [m for m in told if "another version" in m]
+    # The history answers again after a minute away: nas has not beaten since.
+    eng.store._execute("UPDATE workers SET heartbeat_at = ? WHERE id = ?",
+                       (time.time() - 60, nas))
+    eng._store_back_at = time.monotonic()
+    eng._tell_other_versions()
+    assert not [m for m in told if "this version of trayjobs again" in m], told
+
+
 def test_a_history_that_a_newer_trayjobs_changed_is_named_at_start(home, make_engine):
     """Upgraded on one machine, that machine since stopped: an older worker elsewhere used
     the history without a word (the versions check sees live workers only)."""

@@ -173,13 +173,14 @@ class Recovery:
         """Name the live workers that run another version of trayjobs: they share the
         history, and one may not read what the other writes the same way. Told when the
         set of them changes (at start, then at the heartbeats that look at the others):
-        a ``Notice`` with ``details["problem"] = "versions"``, cleared once none is left."""
+        a ``Notice`` with ``details["problem"] = "versions"``, cleared once none is left
+        (one silent while the store was away is not gone: see :meth:`_gone`)."""
         from .. import __version__
         if workers is None:
             workers = self.store.workers(since=time.time())
         others = sorted((w["host"], w["pid"], w["version"]) for w in workers
                         if w["id"] != self.lease.id and w["version"] != __version__
-                        and w["mode"] != "cli" and worker_state(w) == "running")
+                        and w["mode"] != "cli" and not self._gone(w))
         key = frozenset(others)
         if key == self._told_versions:
             return
