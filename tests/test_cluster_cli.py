@@ -8,6 +8,7 @@ import json
 import pytest
 
 from helpers import start_worker, trayjobs, wait_until
+from keyring_support import private_bus, secret_service  # noqa: F401  (fixtures)
 from redis_support import redis_server  # noqa: F401  (a fixture)
 from trayjobs.cluster_cli import hide_password
 from trayjobs.config import load_config
@@ -834,3 +835,33 @@ def test_status_leaves_out_the_foreground_runs_that_ended(tmp_path):
     assert " cli " not in shown.stdout and "LAST HEARTBEAT" not in shown.stdout, shown.stdout
     assert ("(and 3 foreground `trayjobs run` that ended in the last day: `trayjobs "
             "workers` lists them)") in shown.stdout
+
+
+def test_init_prints_a_join_that_keeps_the_passwords_out_of_the_command_line(
+        tmp_path, redis_server, secret_service):  # noqa: F811
+    """init printed `trayjobs cluster join --redis 'redis://:***@...'` "with the passwords
+    in place of ***": on the command line, which the README advises against (the process
+    list, the shell's history). It prints the README's way, which works as printed."""
+    import os
+    import subprocess
+    import sys
+    redis_server.client().config_set("requirepass", "s3cret")
+    db = f"sqlite:///{tmp_path / 'shared' / 'runs.db'}"
+    (tmp_path / "shared").mkdir()
+    nas, laptop = machine(tmp_path, "nas"), machine(tmp_path, "laptop")
+    url = redis_server.url().replace("redis://", "redis://:s3cret@")
+    out = trayjobs(nas, "cluster", "init", env={"TRAYJOBS_REDIS": url,
+                                                "TRAYJOBS_DATABASE": db})
+    assert out.returncode == 0, out.stderr
+    assert "s3cret" not in out.stdout and "--redis" not in out.stdout, out.stdout
+    hint = out.stdout.split("on every other machine, run:\n", 1)[1].splitlines()[:2]
+    assert hint[0] == "  read -rs -p 'Redis password: ' RP; echo"
+    assert hint[1] == (f'  TRAYJOBS_REDIS="redis://:$RP@127.0.0.1:{redis_server.port}/0" '
+                       f"TRAYJOBS_DATABASE='{db}' trayjobs cluster join")
+    script = "\n".join(hint).replace("trayjobs cluster join",
+                                     f"{sys.executable} -m trayjobs cluster join")
+    done = subprocess.run(["bash", "-c", script], input="s3cret\n", capture_output=True,
+                          text=True, timeout=60,
+                          env=dict(os.environ, TRAYJOBS_HOME=str(laptop.root)))
+    assert done.returncode == 0, done.stderr
+    assert load_config(laptop.config_file).cluster.redis.secret == "cluster-redis"

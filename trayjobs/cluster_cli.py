@@ -138,15 +138,30 @@ def _init_or_join(home, args, *, init: bool) -> int:
     print(f"{home.config_file}: [cluster] written; restart the app or `trayjobs worker` "
           f"on this machine to use it")
     if init:
-        print("\non every other machine, run:\n"
-              f"  trayjobs cluster join --redis '{hide_password(args.redis)}' "
-              f"--database '{hide_password(args.database)}'"
-              + ("\n(with the passwords in place of ***)"
-                 if has_password(args.redis) or has_password(args.database) else ""))
+        print("\non every other machine, run:\n" + _join_hint(args.redis, args.database))
     if home.runs_db.exists():
         print(f"note: the runs this machine recorded before stay in {home.runs_db}; "
               f"`trayjobs cluster leave` goes back to them")
     return 0
+
+
+def _join_hint(redis: str, database: str) -> str:
+    """The command that joins another machine to these servers. Passwords are asked for
+    and go in through the environment, as the README says: on the command line they
+    would show in the process list and the shell's history."""
+    from .cluster import has_password
+    if not (has_password(redis) or has_password(database)):
+        return f"  trayjobs cluster join --redis '{redis}' --database '{database}'"
+    asks, urls = [], []
+    for url, var, env, what in ((redis, "RP", "TRAYJOBS_REDIS", "Redis"),
+                                (database, "PP", "TRAYJOBS_DATABASE", "PostgreSQL")):
+        if has_password(url):
+            asks.append(f"read -rs -p '{what} password: ' {var}")
+            urls.append(f'{env}="{hide_password(url).replace("***", "$" + var)}"')
+        else:
+            urls.append(f"{env}='{url}'")
+    return (f"  {'; '.join(asks)}; echo\n  {' '.join(urls)} trayjobs cluster join\n"
+            f"(each password as in the URL: percent-encoded where it holds / ? # @ : or %)")
 
 
 def _names_no_database(url: str) -> bool:
