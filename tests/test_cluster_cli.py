@@ -865,3 +865,20 @@ def test_init_prints_a_join_that_keeps_the_passwords_out_of_the_command_line(
                           env=dict(os.environ, TRAYJOBS_HOME=str(laptop.root)))
     assert done.returncode == 0, done.stderr
     assert load_config(laptop.config_file).cluster.redis.secret == "cluster-redis"
+
+
+def test_show_says_which_machine_ran_a_run(tmp_path):
+    """Several machines share one history: `show` did not say where a run ran (the
+    window's Activity has a Host column), so a failure could not be looked into there."""
+    home = machine(tmp_path, "laptop")
+    (tmp_path / "shared").mkdir()
+    db = f"sqlite:///{tmp_path / 'shared' / 'runs.db'}"
+    home.config_file.write_text(JOBS + f'\n[cluster]\ndatabase = "{db}"\n')
+    ran = trayjobs(home, "run", "hello", env={"TRAYJOBS_HOST": "desk"})
+    assert ran.returncode == 0, ran.stderr
+    shown = trayjobs(home, "show", ran.stdout.strip())
+    assert shown.returncode == 0, shown.stderr
+    assert "  ran on:   desk (cli, pid " in shown.stdout, shown.stdout
+    alone = machine(tmp_path, "alone")  # one machine: nothing to tell apart
+    ran = trayjobs(alone, "run", "hello")
+    assert "ran on" not in trayjobs(alone, "show", ran.stdout.strip()).stdout

@@ -168,6 +168,11 @@ def cmd_show(home: Home, args) -> int:
         lines.append(f"  note:     {run['note']}")
     if run.get("host"):
         lines.append(f"  host:     {run['host']} (only its workers run this)")
+    ran_on = ctl.store.get_worker(run["worker_id"]) \
+        if ctl.clustered and run.get("worker_id") else None
+    if ran_on is not None:  # which machine of several runs it (or ran its last attempt)
+        lines.append(f"  {'runs on: ' if run['state'] == 'running' else 'ran on:  '} "
+                     f"{ran_on['host']} ({ran_on['mode'] or 'worker'}, pid {ran_on['pid']})")
     if run.get("wait_reason") and run["state"] == "queued" and run.get("host") \
             and not run.get("attempt"):
         lines.append(f"  waiting:  {run['wait_reason']}")
