@@ -742,6 +742,31 @@ def test_a_full_redis_is_named_once_and_its_runs_wait_then_run_once(redis_server
     assert c.log("m1").count("answers again") == 1
 
 
+def test_run_wait_says_why_a_run_waits_while_the_queue_takes_none(redis_server,  # noqa: F811
+                                                                   make_cluster, tmp_path):
+    """With the queue's Redis full, a worker says so in its log, but `trayjobs run --wait`
+    on another machine waited without a word (a worker that had not tried to hand a run
+    over yet still looked able to)."""
+    serial = '\n[jobs.serial]\nkind = "demo"\nsteps = 0\nstep_time = 0\n'
+    c = make_cluster(redis_server.url(), start=("m1",), extra=serial)
+    redis_server.client().config_set("maxmemory", 1)
+    err = tmp_path / "run-wait.err"
+    with open(err, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "trayjobs", "run", "serial", "--wait"],
+                                env=c.env("desk"), stdout=subprocess.PIPE, stderr=out)
+    try:
+        wait_until(lambda: "waits in the history: the worker on m1 cannot reach its queue"
+                   in err.read_text(), 20, what="run --wait saying why it waits")
+        assert "maxmemory" in err.read_text()
+        redis_server.client().config_set("maxmemory", 0)
+        assert proc.wait(30) == 0, err.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        proc.stdout.close()
+
+
 def test_a_watched_job_pinned_to_a_host_is_watched_on_that_host_only(make_cluster, tmp_path):
     # Its files are where its host is: another machine watching a folder of that name
     # would hand its own files to runs on the host (or, one folder seen by both, run each

@@ -250,6 +250,7 @@ class _Silence:
         self.bar = bar
         self.told: dict[str, Any] | None = None
         self.gone_told = False
+        self.queue_told = False
         self.next_look = 0.0
 
     def look(self, run: dict[str, Any]) -> None:
@@ -275,6 +276,18 @@ class _Silence:
                           f"{run['id']} starts when one does (trayjobs worker, or the app)",
                           file=sys.stderr, flush=True)
                     return
+        if not self.queue_told and run["state"] == "queued" and not run.get("attempt") \
+                and not run.get("host") and getattr(self.ctl, "clustered", False):
+            # (A pinned run's host says it: see _stranded.)
+            troubled = _no_queue(self.ctl.store)
+            if troubled is not None:
+                self.queue_told = True
+                if self.bar is not None:
+                    self.bar.close()
+                print(f"run {run['id']} waits in the history: the worker on "
+                      f"{troubled['host']} {troubled['problem']}; runs go once the queue "
+                      f"takes them (trayjobs cluster status)", file=sys.stderr, flush=True)
+                return
         silent = _silent_worker(self.ctl.store, run)
         if (silent is None) == (self.told is None):
             return
@@ -287,6 +300,14 @@ class _Silence:
         else:
             print(f"{_process_name(self.told)} answers again", file=sys.stderr, flush=True)
             self.told = None
+
+
+def _no_queue(store) -> dict[str, Any] | None:
+    """A live worker of the cluster that cannot hand runs to the queue or take them (its
+    Redis is away or full), or None."""
+    from .engine.lease import NO_QUEUE, shown_state
+    return next((w for w in store.workers(since=time.time())
+                 if shown_state(w) == NO_QUEUE), None)
 
 
 def _silent_worker(store, run: dict[str, Any]) -> dict[str, Any] | None:
