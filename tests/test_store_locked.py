@@ -146,3 +146,46 @@ def test_an_end_the_disk_has_no_room_to_keep_either_is_written_once_the_lock_goe
         gate.touch()
         worker.terminate()
         worker.wait(30)
+
+
+def test_a_run_that_ended_while_the_history_was_locked_took_what_it_took(home, monkeypatch,
+                                                                       tmp_path):
+    """The engine's thread that follows a run waited for the locked history (writing the
+    run's progress) while the job ended, and took the end for when it heard of it: a run
+    of a second was kept as having taken that wait too."""
+    import time
+    monkeypatch.setenv("TRAYJOBS_STORE_TIMEOUT", "2")
+    gate = tmp_path / "gate"
+    home.config_file.write_text(f'[jobs.gated]\nkind = "command"\n'
+                                f'command = "while [ ! -e {gate} ]; do sleep 0.05; done; '
+                                f'echo done"\n')
+    log = home.log_dir / "worker-test.log"
+    worker = start_worker(home)
+    shell = None
+    try:
+        rid = int(trayjobs(home, "run", "gated", check=True).stdout)
+        wait_until(lambda: (run_state(home, rid) or {}).get("state") == "running", 30,
+                   what="running")
+        shell = _lock(home.runs_db)
+        time.sleep(1.5)  # the engine's thread waits for the locked file, writing progress
+        ended = time.time()
+        gate.touch()  # it prints a line and ends while the history is locked
+        wait_until(lambda: "kept on this machine" in log.read_text(), 60,
+                   what="the worker keeping the run's end")
+        shell.stdin.write("COMMIT;\n")
+        shell.stdin.close()
+        shell.wait(10)
+        wait_until(lambda: run_state(home, rid)["state"] == "succeeded", 30,
+                   what="the kept end written once the lock went")
+        run = run_state(home, rid)
+        assert run["finished_at"] - ended < 1.5, (run["finished_at"] - ended, log.read_text())
+    finally:
+        if shell is not None:
+            if shell.poll() is None:
+                shell.kill()
+                shell.wait()
+            shell.stdout.close()
+            if not shell.stdin.closed:
+                shell.stdin.close()
+        worker.terminate()
+        worker.wait(30)

@@ -26,6 +26,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 import weakref
 from collections import deque
@@ -569,7 +570,7 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
     def send_end(msg: dict[str, Any]) -> None:
         if capture_output:  # the kept end of what it printed goes before the run's end
             _finish_streams(printed, fds)
-        msg = _bounded_error(msg)
+        msg = {**_bounded_error(msg), "ts": time.time()}  # when it ended: see Outcome
         pipe.send(msg if reuse else {**msg, "reuse": False})
 
     try:
@@ -594,7 +595,7 @@ def _run(req: dict[str, Any], pipe: _Pipe, cancel: threading.Event, *,
         else:
             result = kind.run(ctx, params)
         _finish_streams(printed if capture_output else None, fds)
-        end = {"t": "done", "result": tidy_result(result)}
+        end = {"t": "done", "result": tidy_result(result), "ts": time.time()}
         if not reuse:
             end["reuse"] = False
         try:

@@ -863,6 +863,10 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
                 logs: list[tuple[float, str, str]] = ()) -> None:
         stopping = self._stopping
         ended = self.store.now()  # not when the store answers again, should it be away
+        if outcome.ended_at is not None:
+            # Nor when this thread heard of it: a log line before the end may have waited
+            # for a store that did not answer (the store's clock may be another machine's).
+            ended -= min(max(0.0, time.time() - outcome.ended_at), 3600.0)
         if self._store_problem is not None:
             self._spool_end(run, outcome, user_cancel=user_cancel, logs=logs,
                             stopping=stopping, ended_at=ended)

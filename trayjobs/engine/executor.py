@@ -60,6 +60,9 @@ class Outcome:
     retry: bool = True
     #: The job's process died: it crashed, or was killed because it did not stop when asked.
     died: bool = False
+    #: When the job said it ended (``time.time()``), if it did: the engine may hear of it
+    #: later, its thread held up by a run history that does not answer.
+    ended_at: float | None = None
 
 
 @dataclass
@@ -556,7 +559,8 @@ class Executor:
                         # The job process says whether it may take another run.
                         reuse = msg.get("reuse", True) and msg.get("kind") != "memory"
                     if t == "done":
-                        outcome = Outcome("succeeded", result=msg.get("result") or {})
+                        outcome = Outcome("succeeded", result=msg.get("result") or {},
+                                          ended_at=msg.get("ts"))
                     elif t == "error":
                         if msg.get("kind") == "cancelled" and reason:
                             outcome = self._stopped(reason, timeout, forced=False, grace=grace)
@@ -567,7 +571,8 @@ class Executor:
                             outcome = Outcome("failed", message=msg.get("message"),
                                               traceback=msg.get("traceback"),
                                               retry=msg.get("retry", True),
-                                              result=msg.get("result"))
+                                              result=msg.get("result"),
+                                              ended_at=msg.get("ts"))
                     elif t == "pgroup":
                         # A program the job started: stopped with this process should it
                         # die, and given its own grace period between TERM and KILL.
