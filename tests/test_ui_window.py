@@ -708,3 +708,16 @@ def test_settings_the_file_allows_are_shown_as_they_are_and_not_rewritten(make_a
     page.save_btn.click()
     until(qtbot, lambda: "notify_success = true" in home.config_file.read_text())
     assert "keep_runs = 50_000_000  # years of runs" in home.config_file.read_text()
+
+
+def test_a_server_problem_with_signs_html_uses_reads_as_it_was_said(make_app, qtbot):
+    """A full Redis says "used memory > 'maxmemory'": one such problem alone was shown as
+    "used memory &gt; 'maxmemory'" in the banner."""
+    from PySide6.QtGui import QTextDocument
+    ta = make_app()
+    said = "the Redis server refuses it (used memory > 'maxmemory' & more <here>)"
+    ta.window.show_problems({"queue": said})
+    assert ta.window.problems.textFormat() == Qt.TextFormat.RichText
+    shown = QTextDocument()
+    shown.setHtml(ta.window.problems.text())
+    assert shown.toPlainText() == said

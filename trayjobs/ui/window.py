@@ -65,6 +65,9 @@ class MainWindow(QMainWindow):
         self.problems.setObjectName("serverProblems")
         self.problems.setAccessibleName("Server problems")
         self.problems.setWordWrap(True)
+        # Rich text always: a message is escaped (its "<", ">" and "&"), and one line of it
+        # without a tag was shown as plain text, "&gt;" and all.
+        self.problems.setTextFormat(Qt.TextFormat.RichText)
         self.problems.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.problems.setStyleSheet(banner_style())
         self.problems.hide()
