@@ -394,3 +394,20 @@ def test_a_restart_while_the_workers_are_busy_is_noticed_by_the_new_server_id(
         ctl.close()
         _stop(worker)
     assert set(_attempts(home).values()) == {1}
+
+
+def test_a_full_redis_is_not_said_unreachable_in_the_tray(redis_server, make_engine,  # noqa: F811
+                                                          tmp_path):
+    """The tray's tooltip said "the queue's server cannot be reached" of a server that
+    answers and refuses every run (full): what the window's banner says it is."""
+    from trayjobs.engine.events import Notice
+    redis_server.client().config_set("maxmemory", 1)
+    eng = make_engine(f'[cluster]\nredis = "{redis_server.url()}"\n'
+                      f'database = "sqlite:///{tmp_path / "shared.db"}"\n'
+                      f'[jobs.a]\nkind = "demo"\nsteps = 0\n', start=False)
+    told = []
+    eng.bus.subscribe(lambda ev: told.append(ev) if isinstance(ev, Notice) else None)
+    eng.start()
+    (queue,) = [n for n in told if n.details.get("problem") == "queue"]
+    assert "the server is full" in queue.message
+    assert queue.details["short"] == "the queue's server refuses runs"

@@ -139,8 +139,10 @@ class Dispatching:
         # (A worker that left says so still: it takes no run either way.)
         self.lease.set_problem(self._left or f"cannot reach its queue at {exc.url} "
                                              f"({exc.reason})")
+        short = ("the queue's server refuses runs" if exc.advice
+                 else "the queue's server cannot be reached")  # (the tray's tooltip)
         self.bus.emit(Notice("error", msg, {"problem": "queue", "logged": True,
-                                            "short": "the queue's server cannot be reached"}))
+                                            "short": short}))
 
     def _send_lost(self) -> None:
         """Queued runs handed to the queue whose message is not there (lost with a restarted
