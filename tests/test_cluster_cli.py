@@ -588,6 +588,16 @@ def test_the_keyring_of_one_user_keeps_each_homes_cluster_secret(tmp_path, monke
     assert cluster_cli._keep(three, "database", mine="cluster-database-2") == \
         {"secret": "cluster-database-2"}
     assert kept["cluster-database-2"] == three and kept["cluster-database"] == one
+    # Two homes that joined one cluster share its secret: one that joins another cluster
+    # takes a name of its own, and the other home stays on its cluster.
+    four = "postgresql://tj:Qz5@elsewhere/tj"
+    assert cluster_cli._keep(four, "database", mine="cluster-database") == \
+        {"secret": "cluster-database-3"}
+    assert kept["cluster-database"] == one and kept["cluster-database-3"] == four
+    # (while a new password for the same servers goes where both homes read it)
+    assert cluster_cli._keep("postgresql://tj:Qz6@nas/tj", "database",
+                             mine="cluster-database") == {"secret": "cluster-database"}
+    assert kept["cluster-database"] == "postgresql://tj:Qz6@nas/tj"
 
     broken = machine(tmp_path, "broken")
     broken.config_file.write_text("[jobs.x\n")

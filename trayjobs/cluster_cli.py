@@ -210,6 +210,10 @@ def _keep(url: str, which: str, *, mine: str | None = None) -> Any:
     if not has_password(url):
         return url
     from . import secrets
+    if mine is not None and not _same_server(_held(mine), url):
+        # Another cluster's: the secret may be another home's as well (one that joined the
+        # same servers shares the name), whose next start would follow this one there.
+        mine = None
     name = mine or SECRETS[which]
     if mine is None:
         for n in itertools.count(2):
@@ -223,6 +227,28 @@ def _keep(url: str, which: str, *, mine: str | None = None) -> Any:
     print(f"the {which} URL has a password: stored in the system keyring as the secret "
           f"{name!r}")
     return {"secret": name}
+
+
+def _held(name: str) -> str | None:
+    from . import secrets
+    try:
+        return secrets.get_secret(name)
+    except secrets.UnknownSecret:
+        return None
+
+
+def _same_server(old: str | None, new: str) -> bool:
+    """Whether ``new`` names the servers ``old`` did (its password or settings changed,
+    as a home updates them in place), or ``old`` is nothing to keep."""
+    from urllib.parse import urlsplit
+    if old is None:
+        return True
+    a, b = urlsplit(old), urlsplit(new)
+    try:
+        return ((a.scheme, a.hostname, a.port, a.path.strip("/"), a.username)
+                == (b.scheme, b.hostname, b.port, b.path.strip("/"), b.username))
+    except ValueError:  # a port that is not a number: not one to compare
+        return False
 
 
 def _secrets_named(home) -> dict[str, str]:
