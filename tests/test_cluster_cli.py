@@ -892,3 +892,24 @@ def test_show_says_which_machine_ran_a_run(tmp_path):
     alone = machine(tmp_path, "alone")  # one machine: nothing to tell apart
     ran = trayjobs(alone, "run", "hello")
     assert "ran on" not in trayjobs(alone, "show", ran.stdout.strip()).stdout
+
+
+
+def test_join_notes_the_runs_left_behind_only_when_there_are_some(tmp_path,
+                                                                  redis_server):  # noqa: F811
+    """Any command makes this machine's runs.db: `join` then said that the runs recorded
+    before stayed there, on a machine that had recorded none."""
+    (tmp_path / "shared").mkdir()
+    db = f"sqlite:///{tmp_path / 'shared' / 'runs.db'}"
+    nas, laptop, desk = (machine(tmp_path, n) for n in ("nas", "laptop", "desk"))
+    assert trayjobs(nas, "cluster", "init", "--database", db,
+                    "--redis", redis_server.url()).returncode == 0
+    assert trayjobs(laptop, "jobs").returncode == 0 and laptop.runs_db.exists()
+    joined = trayjobs(laptop, "cluster", "join", "--database", db, "--redis",
+                      redis_server.url())
+    assert joined.returncode == 0 and "note:" not in joined.stdout, joined.stdout
+    assert trayjobs(desk, "run", "hello").returncode == 0
+    joined = trayjobs(desk, "cluster", "join", "--database", db, "--redis", redis_server.url())
+    assert joined.returncode == 0
+    assert f"note: the runs this machine recorded before stay in {desk.runs_db}" \
+        in joined.stdout

@@ -139,7 +139,7 @@ def _init_or_join(home, args, *, init: bool) -> int:
           f"on this machine to use it")
     if init:
         print("\non every other machine, run:\n" + _join_hint(args.redis, args.database))
-    if home.runs_db.exists():
+    if _local_runs(home):
         print(f"note: the runs this machine recorded before stay in {home.runs_db}; "
               f"`trayjobs cluster leave` goes back to them")
     return 0
@@ -162,6 +162,22 @@ def _join_hint(redis: str, database: str) -> str:
             urls.append(f"{env}='{url}'")
     return (f"  {'; '.join(asks)}; echo\n  {' '.join(urls)} trayjobs cluster join\n"
             f"(each password as in the URL: percent-encoded where it holds / ? # @ : or %)")
+
+
+def _local_runs(home) -> bool:
+    """Whether this home's own history holds runs (any command makes the file: that one
+    recorded none, and a note about the runs it keeps would say it did)."""
+    if not home.runs_db.exists():
+        return False
+    from .store import RunStore
+    try:
+        store = RunStore(home.runs_db, readonly=True)
+        try:
+            return store.count_runs() > 0
+        finally:
+            store.close()
+    except Exception:  # unreadable: said, rather than left out
+        return True
 
 
 def _names_no_database(url: str) -> bool:
