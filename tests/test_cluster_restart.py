@@ -154,3 +154,47 @@ def test_a_worker_that_left_pops_no_run_from_redis(tmp_path, redis_server):  # n
             if proc is not None:
                 proc.terminate()
                 proc.wait(30)
+
+
+def test_a_join_again_before_the_restart_undoes_the_leave_and_says_so(tmp_path):
+    """`cluster leave`, then `cluster join` of the same servers before the restart: the
+    worker said that a restart completes the leave, then took runs again without a word,
+    while join said to restart it to use the servers it already used."""
+    from trayjobs.config import load_config
+    from trayjobs.paths import Home
+    from trayjobs.store.open import open_store
+
+    shared = tmp_path / "shared" / "runs.db"
+    shared.parent.mkdir()
+    jobs = (f'[cluster]\ndatabase = "sqlite:///{shared}"\nlease = 1\n\n'
+            '[jobs.quick]\nkind = "command"\ncommand = "true"\n')
+    laptop, nas = (Home.under(tmp_path / n).ensure() for n in ("laptop", "nas"))
+    for home in (laptop, nas):
+        home.config_file.write_text(jobs)
+    spec = load_config(nas.config_file).cluster
+    log = laptop.log_dir / "worker-test.log"
+    worker = start_worker(laptop)
+    try:
+        wait_until(lambda: "worker started" in log.read_text(), 30, what="the worker")
+        assert trayjobs(laptop, "cluster", "leave").returncode == 0
+        wait_until(lambda: "complete the leave" in log.read_text(), 30, what="the leave")
+        laptop.config_file.write_text(jobs)  # as `cluster join` writes it back
+        wait_until(lambda: "the leave is undone" in log.read_text(), 30,
+                   what="the worker saying that the leave is undone")
+        submitter = Control(nas)
+        try:
+            quick = submitter.submit("quick", trigger="cli")
+        finally:
+            submitter.close()
+
+        def run():
+            store = open_store(nas, spec)
+            try:
+                return store.get_run(quick)
+            finally:
+                store.close()
+        wait_until(lambda: run()["state"] == "succeeded", 30, what="the laptop running it")
+        assert run()["pid"] == worker.pid
+    finally:
+        worker.terminate()
+        worker.wait(30)

@@ -649,6 +649,11 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         # before its row says that it left.
         self.queue.take_runs(not left)
         self.lease.set_problem(self._left or self._queue_problem)
+        if not left:  # said, as the leave was: the restart it asked for is not needed now
+            self.bus.emit(Notice("info", "[cluster] is back in the jobs file as this process "
+                                         "uses it: the leave is undone, and this process "
+                                         "takes runs from the shared history again (no "
+                                         "restart needed)"))
         if left and self.leadership.token is not None:
             self.leadership.release(self.lease.id)
             self._broadcast({"op": "lead"})  # the others take the lead now, not in a lease
