@@ -913,3 +913,17 @@ def test_join_notes_the_runs_left_behind_only_when_there_are_some(tmp_path,
     assert joined.returncode == 0
     assert f"note: the runs this machine recorded before stay in {desk.runs_db}" \
         in joined.stdout
+
+
+def test_status_without_a_keyring_says_so_once(tmp_path):
+    """Both [cluster] URLs kept as secrets and no keyring (a server without a desktop):
+    status said "no system keyring found: install ..." twice, once per secret."""
+    home = machine(tmp_path, "nas")
+    home.config_file.write_text(JOBS + '\n[cluster]\nredis = { secret = "cluster-redis" }\n'
+                                'database = { secret = "cluster-database" }\n')
+    out = trayjobs(home, "cluster", "status",
+                   env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
+    assert out.returncode == 1
+    assert out.stderr.count("no system keyring found") == 1, out.stderr
+    assert "the secret 'cluster-redis'" in out.stdout
+    assert "the secret 'cluster-database'" in out.stdout

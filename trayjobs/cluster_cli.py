@@ -418,6 +418,8 @@ def _status(home, args) -> int:
                 "workers run different trayjobs versions (" + ", ".join(
                     f"{w['host']}: {w['version']}" for w in live) +
                 "); update them to the same one")
+    # Each once: both secrets unread for want of a keyring are one problem, not two.
+    out["problems"] = list(dict.fromkeys(out["problems"]))
     if args.json:
         print(json.dumps(out, default=str))
         return 1 if out["problems"] else 0
