@@ -127,3 +127,45 @@ def test_output_folders_nested_past_pythons_recursion_go_with_their_run(make_eng
     assert eng.prune_history(**KEEP) == 2
     assert not os.path.lexists(home.run_outputs(deep["id"]))
     assert not os.path.lexists(home.run_outputs(later["id"]))
+
+
+def test_a_big_prune_lets_others_write_while_it_goes(home, monkeypatch):
+    # A year of runs deleted in one transaction held the history locked for as long as
+    # that took (18 s for 900,000 runs): the app's reads and the runs ending waited behind
+    # it, and another process (a worker, a command line) gave up, 'stayed locked'. Each
+    # batch is now its own commit, and between two the others write.
+    import sqlite3
+
+    from trayjobs import store as store_mod
+    from trayjobs.store import RunStore
+    monkeypatch.setattr(store_mod, "PRUNE_BATCH", 50, raising=False)
+    s = RunStore(home.runs_db)
+    old = time.time() - 400 * 86400
+    with s.transaction() as conn:
+        conn.executemany("INSERT INTO runs (job, kind, trigger, state, created_at, updated_at,"
+                         " finished_at) VALUES ('j', 'demo', 'tray', ?, ?, ?, ?)",
+                         [("failed" if i % 7 == 0 else "succeeded", old, old, old)
+                          for i in range(500)])
+    s.add_logs(1, [(old, "info", "a line")] * 10)
+    kept = s.create_run("j", kind="demo", trigger="tray", state="succeeded")
+    other = sqlite3.connect(home.runs_db, timeout=0, isolation_level=None)
+    wrote, refused = [], []
+
+    def meanwhile() -> int:  # called by SQLite every few hundred steps of the prune
+        try:
+            other.execute("INSERT OR REPLACE INTO app_state (key, value) VALUES (?, 'x')",
+                          (f"k{len(wrote)}",))
+            wrote.append(1)
+        except sqlite3.OperationalError as exc:
+            refused.append(str(exc))
+        return 0
+
+    s.conn.set_progress_handler(meanwhile, 200)
+    gone = s.prune(keep_days=30, keep_runs=100_000, keep_failed_days=30)
+    s.conn.set_progress_handler(None, 0)
+    assert len(gone) == 500 and gone == sorted(gone)
+    assert [r["id"] for r in s.list_runs(limit=10)] == [kept]
+    assert s.logs(1) == []
+    assert len(wrote) > 5, refused[:3]
+    other.close()
+    s.close()

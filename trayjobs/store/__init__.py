@@ -133,6 +133,8 @@ CHECKPOINT_IDLE = 5.0
 #: WAL bytes after which a commit checkpoints itself all the same (SQLite's default is
 #: 1000 pages): only should the checkpointer not keep up.
 AUTOCHECKPOINT_BYTES = 40 << 20
+#: Runs a prune deletes in one commit; between two, others write (a run's end, a worker).
+PRUNE_BATCH = 2000
 #: The page size of a new history. Most of what it holds is log text in entries of up to
 #: 64 KiB; in pages of 16 KiB rather than SQLite's 4 KiB a megabyte of it is written (to
 #: the WAL, then the database) with a third less work. A history made before keeps its own.
@@ -1045,24 +1047,41 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
     def prune(self, *, keep_days: float, keep_runs: int, keep_failed_days: float,
               now: float | None = None) -> list[int]:
         """Delete old finished runs (and their logs); failed ones are kept longer. The ids
-        of the runs deleted."""
+        of the runs deleted. :data:`PRUNE_BATCH` runs a commit: a year of runs gone in one
+        held the history locked for many seconds, the window's reads, the runs ending and
+        the other processes waiting behind it (or giving up)."""
         now = now or self.now()
+        cutoff = self._query("SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?",
+                             (keep_runs,))
+        old = ("state IN ('succeeded','cancelled','skipped','interrupted','failed') AND ("
+               " (state != 'failed' AND finished_at < ?) OR (state = 'failed' AND finished_at < ?)"
+               " OR id <= ?)")
+        params = (now - keep_days * 86400, now - keep_failed_days * 86400,
+                  cutoff[0]["id"] if cutoff else -1)
+        ids: list[int] = []
+        last = 0
+        while True:
+            # Found outside the transaction (a read blocks no one), taken inside it.
+            batch = self._query(f"SELECT id FROM runs WHERE id > ? AND {old} ORDER BY id"
+                                f" LIMIT 1 OFFSET ?", (last, *params, PRUNE_BATCH - 1))
+            upto = batch[0]["id"] if batch else None
+            with self.transaction() as conn:
+                conn.execute("CREATE TEMP TABLE IF NOT EXISTS _prune (id INTEGER PRIMARY KEY)")
+                conn.execute("DELETE FROM _prune")
+                conn.execute(f"INSERT INTO _prune SELECT id FROM runs WHERE id > ?"
+                             f"{'' if upto is None else ' AND id <= ?'} AND {old}",
+                             (last, *([] if upto is None else [upto]), *params))
+                ids += [r[0] for r in conn.execute("SELECT id FROM _prune ORDER BY id")]
+                for table, col in (("run_log", "run_id"), ("attempts", "run_id"), ("runs", "id")):
+                    conn.execute(f"DELETE FROM {table} WHERE {col} IN (SELECT id FROM _prune)")
+            # Copied into the file now, so the next batch writes the WAL from its start
+            # again: else it grew by the whole prune, twice the history's size.
+            self._query("PRAGMA wal_checkpoint(PASSIVE)")
+            if upto is None:
+                break
+            last = upto
         with self.transaction() as conn:
-            cutoff = conn.execute(
-                "SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?", (keep_runs,)).fetchone()
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS _prune (id INTEGER PRIMARY KEY)")
-            conn.execute("DELETE FROM _prune")
-            conn.execute(
-                "INSERT INTO _prune SELECT id FROM runs WHERE state IN"
-                " ('succeeded','cancelled','skipped','interrupted','failed') AND ("
-                " (state != 'failed' AND finished_at < ?) OR (state = 'failed' AND finished_at < ?)"
-                " OR id <= ?)",
-                (now - keep_days * 86400, now - keep_failed_days * 86400,
-                 cutoff[0] if cutoff else -1))
-            ids = [r[0] for r in conn.execute("SELECT id FROM _prune ORDER BY id")]
-            for table, col in (("run_log", "run_id"), ("attempts", "run_id"), ("runs", "id")):
-                conn.execute(f"DELETE FROM {table} WHERE {col} IN (SELECT id FROM _prune)")
-            # Alerts that are done with go with the runs of their age; waiting ones stay.
+        # Alerts that are done with go with the runs of their age; waiting ones stay.
             conn.execute("DELETE FROM alert_outbox WHERE state != 'pending' AND created_at < ?",
                          (now - keep_days * 86400,))
             # Workers gone that long and named by no run left.
