@@ -522,6 +522,23 @@ def test_a_log_longer_than_the_view_says_so_and_saves_whole(make_app, qtbot, mon
     dlg.close()
 
 
+def test_save_log_writes_a_log_of_more_entries_than_a_page(make_app, qtbot, tmp_path):
+    # The store hands a log 10,000 entries a read: Save log wrote the first 10,000 of a
+    # longer one and said "The whole log was saved".
+    ta = make_app(CONFIG)
+    store = ta.engine.store
+    rid = store.create_run("count", kind="demo", trigger="manual", state="succeeded")
+    store.add_logs(rid, [(1.0 + i, "info", f"entry {i}") for i in range(25_001)])
+    dlg = ta.open_run(rid)
+    out = tmp_path / "saved.log"
+    dlg.write_log(out)
+    until(qtbot, lambda: "saved to" in dlg.log_note.text(), timeout=20_000)
+    saved = out.read_text().splitlines()
+    assert len(saved) == 25_001
+    assert saved[0].endswith("entry 0") and saved[-1].endswith("entry 25000")
+    dlg.close()
+
+
 def test_the_details_log_shows_its_newest_lines_and_follows_them(make_app, qtbot):
     # Opened on a run that has logged more than the view holds, the log showed its first
     # lines and stayed there while new ones came in below, out of sight; at the run's end

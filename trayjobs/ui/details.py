@@ -456,10 +456,14 @@ class RunDetails(QDialog):
 
         def write() -> str | None:
             try:
-                logs = eng.store.logs(rid, after_id=0)
                 with open(path, "w", encoding="utf-8", errors="backslashreplace") as f:
-                    for entry in logs:
-                        f.write(line(entry["ts"], entry["level"], entry["message"]) + "\n")
+                    # A page at a time: one read stopped at the store's first page (the
+                    # first 10,000 entries), and all of them at once held the whole log.
+                    page = eng.store.logs(rid, after_id=0, limit=LOG_PAGE)
+                    while page:
+                        f.writelines(line(e["ts"], e["level"], e["message"]) + "\n"
+                                     for e in page)
+                        page = eng.store.logs(rid, after_id=page[-1]["id"], limit=LOG_PAGE)
             except OSError as exc:
                 return f"The log could not be written to {path}: {exc.strerror or exc}"
             return None
