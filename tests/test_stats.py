@@ -270,3 +270,15 @@ def test_the_health_of_a_week_costs_the_same_after_years_of_runs(tmp_path):
     assert work < 20, work
     store.close()
 
+
+def test_the_last_run_of_each_job_costs_the_same_after_years_of_runs(tmp_path):
+    # Found by a GROUP BY over every run's state: 2.9 s over a million runs, at each load of
+    # the Jobs page and of `trayjobs jobs`.
+    store = RunStore(tmp_path / "runs.db")
+    _years_of_runs(store, 20_000, jobs=5)
+    put(store, "job-1", "queued", created=NOW, took=None)
+    last = {}
+    work = _steps(store, lambda: last.update(store.last_runs()))
+    assert {j: r["id"] for j, r in last.items()} == {f"job-{i}": 19_996 + i for i in range(5)}
+    assert work < 20, work
+    store.close()

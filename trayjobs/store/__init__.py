@@ -917,9 +917,13 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
 
     def last_runs(self) -> dict[str, dict[str, Any]]:
         """The newest finished or running run of each job."""
+        # Each job found by a skip through the index, then its newest run by its own walk
+        # back: a GROUP BY read every run's state, seconds for a million runs.
         rows = self._query(
-            "SELECT r.* FROM runs r JOIN (SELECT job, max(id) AS id FROM runs"
-            " WHERE state NOT IN ('queued', 'scheduled') GROUP BY job) m ON r.id = m.id")
+            "WITH RECURSIVE j(job) AS (SELECT min(job) FROM runs UNION ALL"
+            " SELECT (SELECT min(job) FROM runs WHERE job > j.job) FROM j WHERE j.job IS NOT NULL)"
+            " SELECT r.* FROM j JOIN runs r ON r.id = (SELECT id FROM runs INDEXED BY runs_job_id"
+            " WHERE job = j.job AND state NOT IN ('queued', 'scheduled') ORDER BY id DESC LIMIT 1)")
         return {r["job"]: _decode(r) for r in rows}
 
     # -- health and metrics (SQL in :mod:`.stats`) --------------------------------
