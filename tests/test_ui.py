@@ -539,6 +539,35 @@ def test_save_log_writes_a_log_of_more_entries_than_a_page(make_app, qtbot, tmp_
     dlg.close()
 
 
+def test_a_huge_log_opens_reading_only_what_the_view_keeps(make_app, qtbot, monkeypatch):
+    # A run's details read its whole log to show the last lines of it: a 100 MB log (a
+    # million entries) took 10 s and 900 MB before the window showed anything.
+    from trayjobs.ui import details
+    monkeypatch.setattr(details, "LOG_LINES", 1000)
+    ta = make_app(CONFIG)
+    store = ta.engine.store
+    rid = store.create_run("count", kind="demo", trigger="manual", state="succeeded")
+    store.add_logs(rid, [(1.0 + i, "info", f"entry {i}") for i in range(30_000)])
+    store.add_logs(rid, [(40_000.0, "info", "two\nlines")])
+    read = []
+    for name in ("logs", "log_tail"):
+        real = getattr(store, name)
+
+        def counting(*a, real=real, **kw):
+            out = real(*a, **kw)
+            read.append(len(out[0] if isinstance(out, tuple) else out))
+            return out
+        monkeypatch.setattr(store, name, counting)
+    dlg = ta.open_run(rid)
+    until(qtbot, lambda: dlg.log_note.isVisibleTo(dlg))
+    shown = dlg.log.toPlainText().splitlines()
+    assert len(shown) == 1000 and shown[-2].endswith("two") and shown[-1] == "lines"
+    assert shown[0].endswith("entry 29002")
+    assert "last 1,000 of 30,002 lines" in dlg.log_note.text()
+    assert sum(read) <= 1000, read
+    dlg.close()
+
+
 def test_the_details_log_shows_its_newest_lines_and_follows_them(make_app, qtbot):
     # Opened on a run that has logged more than the view holds, the log showed its first
     # lines and stayed there while new ones came in below, out of sight; at the run's end

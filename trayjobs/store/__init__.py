@@ -698,6 +698,15 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
         return self._query("SELECT * FROM run_log WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
                            (run_id, after_id, limit))
 
+    def log_tail(self, run_id: int, *, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """The newest ``limit`` entries of a run's log, in order, and how many lines the
+        whole log has (an entry may hold several)."""
+        rows = self._query("SELECT * FROM (SELECT * FROM run_log WHERE run_id = ?"
+                           " ORDER BY id DESC LIMIT ?) AS t ORDER BY id", (run_id, limit))
+        lines = self._query("SELECT coalesce(sum(length(message) - length(replace(message, ?,"
+                            " '')) + 1), 0) AS n FROM run_log WHERE run_id = ?", ("\n", run_id))
+        return rows, int(lines[0]["n"])
+
     def next_due_retry(self) -> float | None:
         rows = self._query("SELECT min(next_attempt_at) AS t FROM runs WHERE state = 'retrying'")
         return rows[0]["t"]

@@ -265,6 +265,10 @@ class RunStoreAPI(Protocol):
     def logs(self, run_id: int, *, after_id: int = 0, limit: int = 10_000) -> list[Row]:
         """Log lines of a run after line id ``after_id``, in order (``id`` grows)."""
 
+    def log_tail(self, run_id: int, *, limit: int) -> tuple[list[Row], int]:
+        """The newest ``limit`` entries of a run's log, in order, and how many lines the
+        whole log has (an entry may hold several)."""
+
     # -- what the dispatcher and scheduler look at ----------------------------------------
 
     def inflight_by_job(self) -> dict[str, int]:

@@ -213,11 +213,15 @@ class RunDetails(QDialog):
             # Only the lines not shown yet; once the run has ended, its whole log once more
             # (lines written before this window opened, and not yet stored then, included).
             full = not loaded or (run is not None and run["state"] not in ACTIVE and not whole)
-            logs = page = store.logs(rid, after_id=0 if full else after, limit=LOG_PAGE)
-            while len(page) >= LOG_PAGE:  # a program that wrote line by line: many entries
-                page = store.logs(rid, after_id=page[-1]["id"], limit=LOG_PAGE)
-                logs = logs + page
-            return (run, store.attempts(rid), logs, full, dict(job.raw) if job else None,
+            if full:  # only what the view keeps: a whole 100 MB log took 10 s and 900 MB
+                logs, lines = store.log_tail(rid, limit=LOG_LINES)
+            else:
+                logs = page = store.logs(rid, after_id=after, limit=LOG_PAGE)
+                while len(page) >= LOG_PAGE:  # a program that wrote line by line
+                    page = store.logs(rid, after_id=page[-1]["id"], limit=LOG_PAGE)
+                    logs = logs + page
+                lines = None
+            return (run, store.attempts(rid), (logs, lines), full, dict(job.raw) if job else None,
                     store.outbox_log(run_id=rid, limit=100), store.runs_started_by(rid))
 
         def show(data) -> None:
@@ -266,7 +270,7 @@ class RunDetails(QDialog):
                              f"Alert&s ({len(rows)})" if rows else "Alert&s")
 
     def _show(self, data) -> None:
-        run, attempts, logs, full, job_raw, deliveries, started = data
+        run, attempts, (logs, lines), full, job_raw, deliveries, started = data
         self._show_deliveries(deliveries)
         if run is None:
             self.title.setText(f"Run {self.run_id} is no longer in the history")
@@ -326,7 +330,7 @@ class RunDetails(QDialog):
         self.params.setPlainText(params_text(job_raw, run.get("inputs")))
         self.result_text.setPlainText(json.dumps(result, indent=2, ensure_ascii=False)
                                       if result else "")
-        self._show_log(logs, full=full, ended=run["state"] not in ACTIVE)
+        self._show_log(logs, full=full, ended=run["state"] not in ACTIVE, lines=lines)
         self.traceback.setPlainText(run.get("traceback") or "")
         self.copy_btn.setEnabled(bool(run.get("traceback")))
         self.tabs.setTabEnabled(4, bool(run.get("traceback")))
@@ -372,7 +376,10 @@ class RunDetails(QDialog):
         if self.run_id in (run["id"], run.get("parent_run")):
             self.refresh()
 
-    def _show_log(self, logs: list[dict[str, Any]], *, full: bool, ended: bool) -> None:
+    def _show_log(self, logs: list[dict[str, Any]], *, full: bool, ended: bool,
+                  lines: int | None = None) -> None:
+        """``logs``: the stored lines not shown yet, or (``full``) the newest of the log,
+        which has ``lines`` lines in all."""
         if logs:
             self._log_id = logs[-1]["id"]
         first = not self._log_loaded
@@ -386,7 +393,7 @@ class RunDetails(QDialog):
             follow, kept = first or bar.value() >= bar.maximum(), bar.value()
             self.log.setPlainText(_last_lines(text, LOG_LINES))
             bar.setValue(bar.maximum() if follow else kept)
-            self._log_lines = text.count("\n") + 1 if logs else 0
+            self._log_lines = lines if lines is not None else text.count("\n") + 1 if logs else 0
             self._note_cut()
             self._last_log_ts = logs[-1]["ts"] if logs else 0.0
             self._log_whole = ended
