@@ -692,3 +692,16 @@ def test_given_up_alerts_of_a_fixed_channel_are_pending_again(backend):
     assert [after[r["id"]]["state"] for r in rows] == ["failed", "pending", "failed", "pending"]
     assert after[rows[1]["id"]]["due_at"] == 500.0
     assert store.outbox_revive(500.0, channels=[], since=0.0) == 0
+
+
+def test_a_logs_tail_is_its_newest_entries_in_order_and_its_line_count(backend):
+    store = backend.open()
+    rid = store.create_run("tail", kind="demo", trigger="manual")
+    other = store.create_run("tail", kind="demo", trigger="manual")
+    assert store.log_tail(rid, limit=3) == ([], 0)
+    store.add_logs(rid, [(1.0 + n, "info", f"line {n}") for n in range(10)])
+    store.add_logs(rid, [(20.0, "info", "two\nlines"), (21.0, "info", "")])
+    store.add_logs(other, [(1.0, "info", "not this run's")])
+    rows, lines = store.log_tail(rid, limit=3)
+    assert [r["message"] for r in rows] == ["line 9", "two\nlines", ""]
+    assert lines == 13
