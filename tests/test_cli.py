@@ -348,6 +348,34 @@ def test_show_prints_the_whole_log_of_a_run_that_printed_many_lines(home, tmp_pa
     assert [l["message"] for l in as_json["log"]][-1] == "line 10049"
 
 
+def test_show_prints_a_huge_log_as_it_reads_it(home, make_store):
+    # All of a 100 MB log was read, then formatted, then printed: 970 MB of memory, and
+    # nothing on the screen (or down a pipe to less) for 10 s.
+    import subprocess
+    import sys
+    store = make_store(home.runs_db)
+    rid = store.create_run("big", kind="demo", trigger="manual", state="succeeded")
+    line = "x" * 290
+    for start in range(0, 200_000, 50_000):
+        store.add_logs(rid, [(1.0 + i, "info", f"{i:06d} {line}")
+                             for i in range(start, start + 50_000)])
+    store.add_logs(rid, [(300_000.0, "info", "the end")])
+    store.close()
+    probe = ("import resource, runpy, sys; sys.argv = ['trayjobs', 'show', sys.argv[1]]\n"
+             "try:\n    runpy.run_module('trayjobs', run_name='__main__')\n"
+             "finally:\n    sys.stderr.write('maxrss %d\\n' % resource.getrusage("
+             "resource.RUSAGE_SELF).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", probe, str(rid)], capture_output=True,
+                         text=True, timeout=120, env=dict(os.environ, TRAYJOBS_HOME=str(home.root)))
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith(f"run {rid} · big") and "log:" in lines
+    printed = lines[lines.index("log:") + 1:]
+    assert len(printed) == 200_001 and printed[0].endswith(f"000000 {line}")
+    assert printed[-1].endswith("the end")
+    rss_mb = int(out.stderr.split("maxrss ")[-1]) / 1024
+    assert rss_mb < 150, f"{rss_mb:.0f} MB for a {200_000 * 300 / 1e6:.0f} MB log"
+
+
 def _wait_catches(proc, sig) -> None:
     """Until ``proc`` has a handler for ``sig`` (its SigCgt mask in /proc says so): signalled
     before, it would die of it whatever the code under test does."""

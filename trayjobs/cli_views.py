@@ -134,7 +134,9 @@ def cmd_show(home: Home, args) -> int:
     if run is None:
         raise UserError(f"there is no run {args.run}")
     attempts = ctl.store.attempts(args.run)
-    logs = _all_logs(ctl.store, args.run)
+    # The log's first page; the rest is printed as it is read (all of a 100 MB log held
+    # at once took 970 MB, and nothing was printed before the whole of it was read).
+    logs = _all_logs(ctl.store, args.run) if args.json else ctl.store.logs(args.run)
     from .workerless import lost_info, lost_note, lost_state, lost_workers
     lost = lost_workers(ctl.store, [run]).get(run["id"])
     if args.json:
@@ -223,17 +225,25 @@ def cmd_show(home: Home, args) -> int:
         for r in started:
             how, state = started_by_how(r)
             lines.append(f"  {how}: run {r['id']} of {r['job']}, {state}")
+    last_id = 0
     if logs or args.follow:
         lines.append("log:")
-        lines += [text for l in logs for text in log_lines(l)]
+        print("\n".join(lines))
+        lines = []
+        while logs:
+            sys.stdout.write("".join(text + "\n" for l in logs for text in log_lines(l)))
+            last_id = logs[-1]["id"]
+            logs = ctl.store.logs(run["id"], after_id=last_id)
     from .alerts.cli import delivery_lines
     lines += delivery_lines(ctl.store, run["id"])
     if run.get("traceback") and not args.follow:
         lines.append("traceback:")
         lines += ["  " + l for l in run["traceback"].rstrip().splitlines()]
-    print("\n".join(lines), flush=True)
+    if lines:
+        print("\n".join(lines))
+    sys.stdout.flush()
     if args.follow:
-        return follow_log(ctl, run, logs[-1]["id"] if logs else 0)
+        return follow_log(ctl, run, last_id)
     return EXIT_OK
 
 
