@@ -536,10 +536,14 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
 
     def attention_counts(self) -> dict[str, int]:
         """Runs that need attention: ``{"failed": n, "warning": m}``."""
-        rows = self._query(f"SELECT state, count(*) AS n FROM runs WHERE {_ATTENTION_SQL}"
-                           " GROUP BY state", [])
-        counts = {r["state"]: r["n"] for r in rows}
-        return {"failed": counts.get("failed", 0), "warning": counts.get("succeeded", 0)}
+        # Each through its own index: as one query, every success was read for its
+        # warnings (0.3 s over a million runs, at each load of the jobs and the tray).
+        row = self._query(
+            "SELECT (SELECT count(*) FROM runs INDEXED BY runs_state_id"
+            " WHERE state = 'failed' AND seen = 0) AS failed,"
+            " (SELECT count(*) FROM runs INDEXED BY runs_warned"
+            " WHERE state = 'succeeded' AND warnings > 0 AND seen = 0) AS warning")[0]
+        return {"failed": row["failed"], "warning": row["warning"]}
 
     def count_runs(self, **filters: Any) -> int:
         where, params = _filters(**filters)
