@@ -558,10 +558,18 @@ def test_a_huge_log_opens_reading_only_what_the_view_keeps(make_app, qtbot, monk
             read.append(len(out[0] if isinstance(out, tuple) else out))
             return out
         monkeypatch.setattr(store, name, counting)
+    import threading
+    written_on_gui = []
+    line = details.RunDetails._line
+    monkeypatch.setattr(details.RunDetails, "_line", staticmethod(
+        lambda *a: (written_on_gui.append(threading.current_thread() is threading.main_thread()),
+                    line(*a))[1]))
     dlg = ta.open_run(rid)
     until(qtbot, lambda: dlg.log_note.isVisibleTo(dlg))
     shown = dlg.log.toPlainText().splitlines()
     assert len(shown) == 1000 and shown[-2].endswith("two") and shown[-1] == "lines"
+    # Nor written out on the GUI thread: 50,000 lines held the window 0.5 s.
+    assert len(written_on_gui) >= 1000 and not any(written_on_gui)
     assert shown[0].endswith("entry 29002")
     assert "last 1,000 of 30,002 lines" in dlg.log_note.text()
     assert sum(read) <= 1000, read
