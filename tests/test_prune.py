@@ -169,3 +169,27 @@ def test_a_big_prune_lets_others_write_while_it_goes(home, monkeypatch):
     assert len(wrote) > 5, refused[:3]
     other.close()
     s.close()
+
+
+def test_a_prune_with_nothing_old_to_delete_reads_little(home):
+    # The runs to delete were looked for in the whole history: 2 s for a million runs with
+    # nothing to delete, at each start of the app, the window's first read waiting behind.
+    from trayjobs.store import RunStore
+    s = RunStore(home.runs_db)
+    now = time.time()
+    with s.transaction() as conn:
+        conn.executemany("INSERT INTO runs (job, kind, trigger, state, created_at, updated_at,"
+                         " finished_at) VALUES ('j', 'demo', 'tray', ?, ?, ?, ?)",
+                         [("failed" if i % 7 == 0 else "succeeded", t, t, t)
+                          for i in range(20_000) for t in [now - 86400 + i]])
+    calls = []
+    s.conn.set_progress_handler(lambda: calls.append(1) and 0, 1000)
+    gone = s.prune(keep_days=30, keep_runs=100_000, keep_failed_days=30)
+    s.conn.set_progress_handler(None, 0)
+    assert gone == [] and s.count_runs() == 20_000
+    assert len(calls) < 100, len(calls)  # (the kept runs' count: a walk over their ids)
+    # One old enough goes all the same, and only it.
+    old = s.create_run("j", kind="demo", trigger="tray", state="succeeded")
+    s.update_run(old, created_at=now - 60 * 86400, finished_at=now - 60 * 86400)
+    assert s.prune(keep_days=30, keep_runs=100_000, keep_failed_days=30) == [old]
+    s.close()

@@ -1075,6 +1075,12 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
                " OR id <= ?)")
         params = (now - keep_days * 86400, now - keep_failed_days * 86400,
                   cutoff[0]["id"] if cutoff else -1)
+        # No run created since the later of the two times has ended before it: the walk
+        # through the runs stops at the newest one created before (else it read the whole
+        # history, 2 s of a million runs with nothing to delete, at each start of the app).
+        before = self._query("SELECT max(id) AS id FROM runs INDEXED BY runs_created_at"
+                             " WHERE created_at < ?", (max(params[:2]),))[0]["id"]
+        old += f" AND id <= {max(before or -1, params[2])}"
         ids: list[int] = []
         last = 0
         while True:
