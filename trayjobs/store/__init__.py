@@ -1104,7 +1104,7 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
                 break
             last = upto
         with self.transaction() as conn:
-        # Alerts that are done with go with the runs of their age; waiting ones stay.
+            # Alerts that are done with go with the runs of their age; waiting ones stay.
             conn.execute("DELETE FROM alert_outbox WHERE state != 'pending' AND created_at < ?",
                          (now - keep_days * 86400,))
             # Workers gone that long and named by no run left.
