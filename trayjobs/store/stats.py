@@ -61,12 +61,13 @@ def job_health(query: Query, *, since: float, until: float | None = None,
         " sum(failed) AS failed FROM run_hours WHERE hour >= ?"
         + ("" if until is None else " AND hour < ?") + only + " GROUP BY job HAVING sum(ended) > 0",
         (*hours, *jp))
-    # Runs are numbered as they are created: the window's first run bounds each job's walk
-    # back through its successes, which otherwise went on through all its older ones (a
-    # second and more for 200 jobs over two years of runs, whatever the window).
-    first = query("SELECT id FROM runs INDEXED BY runs_created_at WHERE created_at >= ?"
-                  " ORDER BY created_at LIMIT 1", (hours[0] * 3600,)) if rows else []
-    first_id = first[0]["id"] if first else 0
+    # The lowest number of a run in the window bounds each job's walk back through its
+    # successes, which otherwise went on through all its older ones (2 s for 200 jobs over
+    # two years of runs, whatever the window). Taken from the window's runs, not the first
+    # created: numbers need not follow the clocks (a shared history's machines).
+    first = query("SELECT min(id) AS id FROM runs INDEXED BY runs_created_at"
+                  " WHERE created_at >= ?", (hours[0] * 3600,)) if rows else []
+    first_id = (first[0]["id"] if first else None) or 0
     out = {}
     for r in rows:
         durations = sorted(d["d"] for d in query(
