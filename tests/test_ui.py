@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from textwrap import dedent
 
+import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
@@ -830,3 +831,26 @@ def test_sigterm_ends_the_app_even_while_a_window_refuses_to_close(home, tmp_pat
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _inotify_instances() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += "inotify" in os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            pass
+    return count
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="Linux's /proc")
+def test_an_app_that_quit_holds_no_inotify_instance(make_app, qtbot):
+    # The jobs file's watcher kept its inotify instance after the app quit: a user has 128
+    # of them, and a process that started and quit apps ran out, its watched folders then
+    # "unavailable".
+    before = _inotify_instances()
+    ta = make_app()
+    assert _inotify_instances() > before  # the jobs file is watched
+    with qtbot.waitSignal(ta.stopped, timeout=20_000):
+        ta.quit()
+    until(qtbot, lambda: _inotify_instances() == before)

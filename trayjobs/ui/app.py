@@ -204,6 +204,7 @@ class TrayApp(QObject, Commands):
             QTimer.singleShot(0, QApplication.instance(), self._finish_quit)
 
         self.bridge.detach()
+        self.config_watch.close()
         from ..alerts.channels import desktop
         desktop.show = None
         self.notifier.close()

@@ -27,6 +27,7 @@ class ConfigWatcher(QObject):
     def __init__(self, path: Path, parent: QObject | None = None, *, delay_ms: int = 400) -> None:
         super().__init__(parent)
         self.path = Path(path)
+        self._closed = False
         self._known = _digest(self._read())
         self._watcher = QFileSystemWatcher(self)
         self._watcher.fileChanged.connect(self._poke)
@@ -49,12 +50,20 @@ class ConfigWatcher(QObject):
         if self.path.exists() and str(self.path) not in self._watcher.files():
             self._watcher.addPath(str(self.path))
 
+    def close(self) -> None:
+        """Stop watching: the watcher goes, and with it the inotify instance it holds (a
+        user has only 128 of them; each app started and quit in one process kept one)."""
+        self._closed = True
+        self._timer.stop()
+        self._watcher.deleteLater()
+
     def expect(self, text: str | bytes) -> None:
         """The app itself is writing this text: its change is not news."""
         self._known = _digest(text.encode() if isinstance(text, str) else text)
 
     def _poke(self, _path: str) -> None:
-        self._timer.start()
+        if not self._closed:
+            self._timer.start()
 
     def _check(self) -> None:
         self._rewatch()
