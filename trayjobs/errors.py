@@ -132,10 +132,14 @@ def sqlite_full(exc: BaseException, folder) -> bool:
     code = getattr(exc, "sqlite_errorcode", None) or 0
     if code == sqlite3.SQLITE_FULL:
         return True
-    if code & 0xFF != sqlite3.SQLITE_IOERR:
-        return False
+    return code & 0xFF == sqlite3.SQLITE_IOERR and disk_full(folder)
+
+
+def disk_full(folder, *, room: int = 256 * 1024) -> bool:
+    """Whether the disk that holds ``folder`` has less than ``room`` bytes free (False when
+    that cannot be told)."""
     try:
-        return shutil.disk_usage(folder).free < 256 * 1024
+        return shutil.disk_usage(folder).free < room
     except OSError:
         return False
 

@@ -340,18 +340,8 @@ class Queue:
             else:
                 huey.enqueue(self._task.s(run_id, priority=priority))
         except Exception as exc:
-            if not self.shared:
-                if sqlite_full(exc, self.home.queue_db.parent):
-                    # Ridden out as the history's own full disk is: the run stays marked
-                    # handed over, and is sent again once there is room (_send_lost).
-                    raise StoreFull(
-                        f"There is no room left on the disk that holds the queue's file "
-                        f"{self.home.queue_db} (SQLite says: {exc}), so trayjobs cannot hand "
-                        f"runs to its workers now; none is lost. Free some space on that "
-                        f"disk; trayjobs then goes on.", where=str(self.home.queue_db)) from exc
-                raise
-            self._lost = True
-            raise self._unavailable(exc) from exc
+            self._say_failure(exc)
+            raise
         self.doorbell.ring()
 
     def pending_run_ids(self) -> set[int]:
@@ -361,18 +351,24 @@ class Queue:
             return ({t.args[0] for t in self.huey.pending() if t.name == TASK_NAME and t.args}
                     | set(self.doorbell.handed()))
         except Exception as exc:
-            if not self.shared:
-                if sqlite_full(exc, self.home.queue_db.parent):
-                    # Ridden out as the history's own full disk is: the run stays marked
-                    # handed over, and is sent again once there is room (_send_lost).
-                    raise StoreFull(
-                        f"There is no room left on the disk that holds the queue's file "
-                        f"{self.home.queue_db} (SQLite says: {exc}), so trayjobs cannot hand "
-                        f"runs to its workers now; none is lost. Free some space on that "
-                        f"disk; trayjobs then goes on.", where=str(self.home.queue_db)) from exc
-                raise
+            self._say_failure(exc)
+            raise
+
+    def _say_failure(self, exc: Exception) -> None:
+        """Raise what a failed use of the queue means: for a Redis queue,
+        :class:`QueueUnavailable` (its messages may be lost: ``_lost``); for the queue's file
+        on a full disk, :class:`StoreFull`, ridden out as the history's own full disk is (the
+        runs stay marked handed over, and are sent again once there is room). Else it
+        returns, and the caller raises ``exc`` itself."""
+        if self.shared:
             self._lost = True
             raise self._unavailable(exc) from exc
+        if sqlite_full(exc, self.home.queue_db.parent):
+            raise StoreFull(
+                f"There is no room left on the disk that holds the queue's file "
+                f"{self.home.queue_db} (SQLite says: {exc}), so trayjobs cannot hand runs to "
+                f"its workers now; none is lost. Free some space on that disk; trayjobs then "
+                f"goes on.", where=str(self.home.queue_db)) from exc
 
     def pending_count(self) -> int:
         return self.huey.pending_count() + len(self.doorbell.handed())

@@ -179,6 +179,7 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         #: :meth:`_spool_end`), written with the spool's once the history answers.
         self._held_ends: list[dict[str, Any]] = []
         self._store_problem: str | None = None
+        self._full_where: str | None = None  # the file on a full disk (_store_lost)
         self._store_back_at = float("-inf")  # monotonic
         self._replay_lock = threading.RLock()
         self._halt = threading.Event()

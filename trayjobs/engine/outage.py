@@ -13,13 +13,16 @@ import os
 import time
 from typing import Any
 
-from ..errors import StoreUnreachable
+from ..errors import StoreFull, StoreUnreachable, disk_full
 from .events import Notice
 from .executor import Outcome
 
 __all__ = ["StoreOutage"]
 
 log = logging.getLogger("trayjobs.engine.engine")  # the engine's records, as before the split
+
+#: A history (or queue) on a full disk is taken to answer again once this much is free.
+FULL_UNTIL = 1024 * 1024
 
 
 class StoreOutage:
@@ -35,6 +38,9 @@ class StoreOutage:
         heartbeat tries), nothing is claimed, dispatched or planned."""
         first = self._store_problem is None
         self._store_problem = str(exc)
+        # A full disk is not over until there is room: a beat that fits in a page the
+        # history has is no sign of it (the next write would fail again, said again).
+        self._full_where = exc.where if isinstance(exc, StoreFull) else None
         if first:
             msg = (f"{exc} Runs going on here finish; their ends are kept on this machine and "
                    f"written when it answers. No run starts until then; trayjobs keeps trying.")
@@ -54,6 +60,9 @@ class StoreOutage:
         ends kept meanwhile, hand the runs taken from the queue meanwhile to it again,
         dispatch and plan."""
         if self._store_problem is None:
+            return
+        full = self._full_where
+        if full and disk_full(os.path.dirname(full), room=FULL_UNTIL):
             return
         with self._replay_lock:
             if self._store_problem is None:
