@@ -122,3 +122,12 @@ def test_the_jobs_page_says_what_resuming_a_paused_job_does(make_app, qtbot, hom
     ta.toggle_pause()  # all of them
     until(qtbot, lambda: next_run("each").startswith("paused · next slot "))
     assert next_run("once") == shown
+    # With room in the window, the column widens to what it shows (up to a bound: the longest
+    # is whole in its tooltip), not "paused · ..." beside empty space.
+    ta.window.resize(1600, 700)
+    ta.window.show()
+    qtbot.waitExposed(ta.window)
+    ta.window.tabs.setCurrentWidget(ta.window.jobs_page)
+    view = ta.window.jobs_page.view
+    wanted = view.fontMetrics().horizontalAdvance(next_run("each"))
+    until(qtbot, lambda: view.columnWidth(JobsModel.NEXT) > wanted)
