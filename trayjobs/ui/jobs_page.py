@@ -67,10 +67,10 @@ class JobsPage(QWidget):
             hdr.resizeSection(col, em * chars + 16)
         self.view.setItemDelegateForColumn(JobsModel.RECENT, SparkDelegate(RECENT_ROLE, self.view))
         hdr.resizeSection(JobsModel.RECENT, 30 * 4 + 12)
-        # These widen to what they show while the window has room ("paused · missed 4 since
-        # 09:00: runs once on resume" was cut to "paused · ..." beside empty space).
-        self._base = {JobsModel.TRIGGER: em * 17 + 16, JobsModel.WATCH: em * 11 + 16,
-                      JobsModel.NEXT: em * 10 + 16}
+        # These widen to what they show while the window has room, in this order ("paused ·
+        # missed 4 since 09:00: runs once on resume" was cut to "paused · ..." beside room).
+        self._base = {JobsModel.TRIGGER: em * 17 + 16, JobsModel.NEXT: em * 10 + 16,
+                      JobsModel.WATCH: em * 11 + 16}
         self._fitting = False
         self._sized_by_hand: set[int] = set()
         hdr.sectionResized.connect(self._section_resized)
