@@ -927,3 +927,16 @@ def test_status_without_a_keyring_says_so_once(tmp_path):
     assert out.stderr.count("no system keyring found") == 1, out.stderr
     assert "the secret 'cluster-redis'" in out.stdout
     assert "the secret 'cluster-database'" in out.stdout
+
+
+def test_a_cluster_secret_missing_from_the_keyring_says_to_join_again(tmp_path,
+                                                                      secret_service):  # noqa: F811
+    """The keyring lost the secret that holds [cluster]'s URL (another keyring, a new user
+    account): every command said to store it with `trayjobs secret set`, which leaves a
+    person to find the URL and its password by hand; joining again stores it, checked."""
+    home = machine(tmp_path, "laptop")
+    home.config_file.write_text(JOBS + '\n[cluster]\ndatabase = { secret = "cluster-database" }\n')
+    out = trayjobs(home, "runs")
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "there is no secret 'cluster-database'" in out.stderr, out.stderr
+    assert "trayjobs cluster join" in out.stderr and "secret set cluster-database" in out.stderr

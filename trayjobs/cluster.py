@@ -401,9 +401,17 @@ def _checked_secret(name: str, key: str, check) -> str:
     """The URL the secret ``name`` holds for ``[cluster] key``; a URL that ``check`` refuses
     is :class:`~trayjobs.secrets.SecretError` naming the secret and how to store it again
     (a ValueError there ended every command, the worker too, with a traceback)."""
-    from .secrets import SecretError, get_secret
+    from .secrets import SecretError, UnknownSecret, get_secret
     try:
         return check(get_secret(name))
+    except UnknownSecret:
+        # The keyring lost it (another keyring, a new user account): joining again stores
+        # it, as joining did, and checks the server on the way.
+        raise SecretError(
+            f"there is no secret {name!r} in the system keyring (it held the URL of [cluster] "
+            f"{key} for this machine); join again (trayjobs cluster join, as the README's "
+            f"\"Several machines\" shows), or store the URL with: trayjobs secret set "
+            f"{name}") from None
     except ValueError as exc:
         raise SecretError(f"the secret {name!r} ([cluster] {key}): {exc}; store the URL "
                           f"again: trayjobs secret set {name}") from None
