@@ -378,3 +378,52 @@ def test_a_drive_unmounted_and_mounted_again_does_not_run_its_files_again(
                                                                        ["c.csv"]]
     finally:
         subprocess.run(["umount", "-l", str(inbox)], capture_output=True)
+
+
+@pytest.mark.parametrize("where", ["the mount point", "a folder on the drive"])
+def test_a_drive_unmounted_under_a_watch_shows_unavailable_until_it_is_back(
+        make_engine, home, tmp_path, monkeypatch, caplog, where):
+    # A USB drive at /media/usb or a share at /mnt/nas pulled out: what is left is the empty
+    # mount point on the disk below, which is not the folder the job names. Watching it
+    # would say nothing while files dropped on the drive wait for ever.
+    import subprocess
+    from helpers import trayjobs
+    nas = tmp_path / "nas"
+    nas.mkdir()
+
+    def mount():
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "none", str(nas)], check=True)
+        (nas / "in").mkdir(exist_ok=True)
+    if not IS_ROOT or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "none",
+                                      str(nas)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    monkeypatch.setattr("trayjobs.watch.manager.RETRY_EVERY", 0.3)
+    folder = nas if where == "the mount point" else nas / "in"
+    try:
+        (nas / "in").mkdir()
+        eng, ev = start(make_engine, f"""
+            [jobs.seen]
+            kind = "command"
+            command = ["true", "{{files}}"]
+            watch = {{ folder = '{folder}', patterns = ["*.csv"], settle = "0.2s" }}
+        """)
+        ev.state("seen", "watching")
+        subprocess.run(["umount", str(nas)], check=True)
+        said = (f"the drive that was mounted at {nas} is not there; watching resumes when it "
+                f"is mounted again")
+        assert ev.state("seen", "unavailable")["reason"] == said
+        assert f"unavailable ({said})" in trayjobs(home, "jobs").stdout
+        time.sleep(1.0)  # looked at again and again: said once
+        assert len(logged(caplog, said)) == 1
+        assert eng.watch_status()["seen"]["state"] == "unavailable"
+
+        mount()
+        ev.state("seen", "watching")
+        csv(folder / "new.csv")
+        run = ev.finished("seen")[0]
+        assert run["state"] == "succeeded" and files_of(run) == ["new.csv"]
+        time.sleep(1.0)
+        ev.settled("seen")
+        assert len(runs_of(eng, "seen")) == 1
+    finally:
+        subprocess.run(["umount", "-l", str(nas)], capture_output=True)

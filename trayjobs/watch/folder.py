@@ -21,7 +21,8 @@ from watchdog.events import (DirAttribEvent, DirCreatedEvent, DirDeletedEvent, D
                              FileClosedEvent, FileCreatedEvent, FileDeletedEvent,
                              FileModifiedEvent, FileMovedEvent, FileSystemEvent,
                              FileSystemEventHandler)
-from ..places import danger, realpath
+from ..places import danger, mount_points, realpath
+from ..textfmt import path_text
 from .observer import LimitEvent, OverflowEvent, make_observer
 
 __all__ = ["Folder", "folder_problem"]
@@ -70,6 +71,22 @@ def folder_problem(path: str | Path) -> str | None:
     except OSError as exc:
         return describe(exc)
     return None
+
+
+def _is_mounted(path: str) -> bool:
+    # A bind mount within one file system is told by the mount table alone.
+    return path in mount_points() or os.path.ismount(path)
+
+
+def _mount_of(path: str) -> str:
+    """The mount point of the file system ``path`` is on."""
+    points = mount_points()
+    while not (path in points or os.path.ismount(path)):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
 
 
 class _Forward(FileSystemEventHandler):
@@ -124,12 +141,17 @@ class Folder:
         self._was_link: bool | None = None
         self._parent = None
         self._parent_path: str | None = None
+        #: The mount point of the drive or share the folder was last watched on.
+        self._mount: str | None = None
 
     def open(self) -> bool:
         """(Re)start watching; False, with ``reason`` set, if the folder cannot be watched."""
         self.close()
         real = realpath(self.key)
-        if real.error:
+        if self._drive_gone():
+            reason = (f"the drive that was mounted at {path_text(self._mount)} is not there; "
+                      f"watching resumes when it is mounted again")
+        elif real.error:
             reason = f"the path cannot be resolved: {real.error}"
         else:
             self.real = real.path
@@ -145,6 +167,7 @@ class Folder:
                 self._ident = (st.st_dev, st.st_ino)
                 if self._was_link is None:
                     self._was_link = os.path.islink(self.key)
+                self._mount = _mount_of(self.real)
             except OSError as exc:
                 reason = describe(exc)
             except RecursionError:  # the observer walks the sub-folders recursively
@@ -157,6 +180,12 @@ class Folder:
         self._stop_parent()
         self.state, self.reason = "watching", None
         return True
+
+    def _drive_gone(self) -> bool:
+        """Was the folder on a drive or share that is unmounted now? What is left is the
+        empty mount point on the disk below: watching it would be watching another folder,
+        and say nothing."""
+        return self._mount is not None and not _is_mounted(self._mount)
 
     def _swapped(self) -> str | None:
         """Why not to watch a folder that was a folder when first watched and is now a
