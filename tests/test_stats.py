@@ -87,10 +87,24 @@ def test_metrics_buckets_runs_failures_durations_and_wait(history):
     assert [b["failed"] for b in buckets] == [0, 1, 0, 0, 0, 0]
     assert buckets[1]["wait_avg"] == 4.0
     assert buckets[4]["duration_avg"] == 2.0
-    assert buckets[0] == {"start": NOW - 6 * H, "runs": 0, "failed": 0, "warned": 0,
-                          "duration_avg": None, "wait_avg": None}
+    assert buckets[0] == {"start": NOW - 6 * H, "runs": 0, "ended": 0, "failed": 0,
+                          "warned": 0, "duration_avg": None, "wait_avg": None}
     only_tidy = history.metrics(since=NOW - 6 * H, until=NOW, bucket=H, jobs=["tidy"])
     assert [b["runs"] for b in only_tidy] == [0, 0, 0, 0, 1, 0]
+
+
+def test_metrics_buckets_count_back_from_the_end_and_hold_what_job_health_counts(history):
+    # A window not a whole number of buckets long: the newest bucket is whole and ends at
+    # `until`, the oldest starts at the hour `since` is in and is cut short; together they
+    # hold the runs job_health counts from the same `since` (the CLI's `stats --since`).
+    since = NOW - 7 * 86400 - 0.5 * H
+    days = history.metrics(since=since, until=NOW + 3 * H, bucket=86400)
+    assert len(days) == 8
+    assert days[0]["start"] == since and days[1]["start"] == NOW + 3 * H - 7 * 86400
+    health = history.job_health(since=since)
+    assert sum(b["ended"] for b in days) == sum(h["runs"] for h in health.values())
+    assert sum(b["failed"] for b in days) == sum(h["failed"] for h in health.values())
+    assert sum(b["runs"] for b in days) == sum(h["runs"] for h in health.values()) + 1  # queued
 
 
 def test_the_hourly_sums_follow_every_change_to_the_runs(history):

@@ -3,7 +3,9 @@ Metrics page painted with data and with none."""
 
 from __future__ import annotations
 
+import json
 import time
+from datetime import datetime
 from textwrap import dedent
 
 from PySide6.QtCore import Qt
@@ -12,6 +14,7 @@ from PySide6.QtGui import QImage
 from trayjobs.ui.jobs_model import RECENT_ROLE, JobsModel
 from trayjobs.ui.theme import state_colour
 from trayjobs.store.open import open_store
+from helpers import trayjobs
 from ui_support import make_app, until  # noqa: F401 (a fixture)
 
 CONFIG = dedent("""
@@ -132,7 +135,8 @@ def test_metrics_page_paints_with_data(make_app, home, qtbot):
     app.window.tabs.setCurrentWidget(page)
     until(qtbot, lambda: page.loads > 0)
     assert page.summary.text() == "12 runs · 1 failed · 1 with warnings"
-    assert len(page.buckets) == 24 and sum(b["runs"] for b in page.buckets) == 12
+    # 25 hourly bars: the hour 24 hours ago began in, as trayjobs stats --since 24h counts
+    assert len(page.buckets) == 25 and sum(b["runs"] for b in page.buckets) == 12
     assert sum(b["failed"] for b in page.buckets) == 1
     assert page.runs_chart.peak() in (1, 2)  # two runs share an hour, or not: the clock says
     assert page.duration_chart.peak() == 10
@@ -143,8 +147,8 @@ def test_metrics_page_paints_with_data(make_app, home, qtbot):
 
     page.tag_box.setCurrentIndex(page.tag_box.findData("money"))
     until(qtbot, lambda: page.summary.text() == "11 runs · 1 failed · 0 with warnings")
-    page.period_box.setCurrentIndex(2)
-    until(qtbot, lambda: len(page.buckets) == 30)
+    page.period_box.setCurrentIndex(page.period_box.findData("30d"))
+    until(qtbot, lambda: len(page.buckets) == 31)  # today, and the day 30 days ago began
 
 
 def test_metrics_page_paints_empty(make_app, qtbot):
@@ -177,9 +181,9 @@ def test_a_charts_left_end_names_the_day_when_it_is_not_today():
 
     from trayjobs.ui.metrics_page import PERIODS, period_window, start_label
     now = datetime(2026, 12, 3, 15, 17).timestamp()
-    _label, length, bucket, _unit = PERIODS[0]  # the last 24 hours: from yesterday 16:00
+    _key, _label, length, bucket, _unit = PERIODS[0]  # the last 24 hours: yesterday's 15:00
     since, _until = period_window(length, bucket, now)
-    assert start_label(since, bucket, now) == "Wed 16:00"  # not "16:00", after 15:17
+    assert start_label(since, bucket, now) == "Wed 15:00"  # not "15:00", after 15:17
     assert start_label(datetime(2026, 12, 3, 9, 0).timestamp(), 3600, now) == "09:00"
     assert start_label(datetime(2026, 11, 4).timestamp(), 86400, now) == "Nov 04"
 
@@ -207,3 +211,75 @@ def test_the_metrics_page_reads_off_the_gui_thread_and_follows_runs_that_end(
     until(qtbot, lambda: page.summary.text() == "1 run · 0 failed · 0 with warnings",
           timeout=20_000)
     assert read_on and not any(read_on)
+
+
+def two_years(home, now: float) -> None:
+    """A run every 7 hours for two years, half past the hour (an hour's edge is where the
+    page and the CLI could part): every fifth failed, every seventh with warnings."""
+    rows = []
+    hour = int(now // 3600)
+    for i, h in enumerate(range(hour - 730 * 24, hour, 7)):
+        t = h * 3600 + 1800
+        if t > now:
+            break
+        state = "failed" if i % 5 == 0 else "succeeded"
+        rows.append(("bank" if i % 2 else "tidy", state, t, t, t + 3, int(i % 7 == 0)))
+    store = open_store(home)
+    with store.transaction() as conn:
+        conn.executemany("INSERT INTO runs (job, kind, trigger, state, created_at, started_at,"
+                         " finished_at, warnings) VALUES (?, 'demo', 'cli', ?, ?, ?, ?, ?)", rows)
+    store.close()
+
+
+def test_long_periods_have_coarse_bars_and_the_totals_of_trayjobs_stats(
+        make_app, home, qtbot):
+    two_years(home, time.time())
+    app = make_app(CONFIG)
+    page = app.window.metrics
+    app.window.show()
+    app.window.tabs.setCurrentWidget(page)
+    until(qtbot, lambda: page.loads > 0)
+    assert [page.period_box.itemText(i) for i in range(page.period_box.count())] == [
+        "Last 24 hours", "Last 7 days", "Last 30 days", "Last 90 days", "Last year"]
+    bars = {"24h": (25, 25), "7d": (29, 29), "30d": (31, 31), "90d": (91, 91),
+            "365d": (53, 54)}  # the oldest bar may be cut short; weeks from Monday
+    for key, (fewest, most) in bars.items():
+        for _try in range(2):  # again if the clock passed an hour meanwhile
+            hour = time.time() // 3600
+            loads = page.loads
+            if page.period_box.currentData() == key:
+                page.reload()
+            else:
+                page.period_box.setCurrentIndex(page.period_box.findData(key))
+            until(qtbot, lambda: page.loads > loads)
+            out = trayjobs(app.home, "stats", "--json", "--since", key)
+            if time.time() // 3600 == hour:
+                break
+        assert out.returncode == 0, out.stderr
+        figures = json.loads(out.stdout)["jobs"].values()
+        runs, failed, warned = (sum(f[k] for f in figures) for k in ("runs", "failed",
+                                                                      "warned"))
+        assert runs > 0
+        assert page.summary.text() == (f"{runs:,} runs · {failed:,} failed · "
+                                       f"{warned:,} with warnings"), key
+        assert fewest <= len(page.buckets) <= most, key
+    assert page.runs_chart.title == "Runs per week"
+    starts = [b["start"] for b in page.buckets[1:]]
+    assert {b - a for a, b in zip(starts, starts[1:])} == {7 * 86400}
+    newest = datetime.fromtimestamp(starts[-1])
+    assert (newest.weekday(), newest.hour, newest.minute) == (0, 0, 0)  # this Monday
+
+
+def test_the_period_chosen_is_kept_across_restarts(make_app, home, qtbot):
+    app = make_app(CONFIG)
+    page = app.window.metrics
+    assert page.period_box.currentData() == "24h"  # the first time
+    page.period_box.setCurrentIndex(page.period_box.findData("90d"))
+    with qtbot.waitSignal(app.stopped, timeout=20_000):
+        app.quit()
+    again = make_app(CONFIG)
+    assert again.window.metrics.period_box.currentData() == "90d"
+    again.window.show()
+    again.window.tabs.setCurrentWidget(again.window.metrics)
+    until(qtbot, lambda: again.window.metrics.loads > 0)
+    assert len(again.window.metrics.buckets) == 91

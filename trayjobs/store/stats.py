@@ -112,21 +112,26 @@ def waiting_by_job(query: Query) -> dict[str, int]:
 
 def metrics(query: Query, *, since: float, until: float, bucket: float,
             jobs: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """The window cut into ``bucket``-second slices (whole hours), each (empty ones
-    included, oldest first): ``start``, ``runs`` created, ``failed``, ``warned``, the mean
-    duration of its successes (``duration_avg``) and the mean queue wait (``wait_avg``:
-    from ready to start, ``queued_at``, to started; not a one-off's planned delay nor a
-    retry's pause between attempts)."""
+    """The window cut into ``bucket``-second slices (whole hours) counted back from
+    ``until``: the newest ends there, the oldest starts at ``since``'s hour and may be
+    shorter, so the slices hold the hours :func:`job_health` counts for that ``since``.
+    Each (empty ones included, oldest first): ``start``, ``runs`` created, ``ended``,
+    ``failed``, ``warned``, the mean duration of its successes (``duration_avg``) and the
+    mean queue wait (``wait_avg``: from ready to start, ``queued_at``, to started; not a
+    one-off's planned delay nor a retry's pause between attempts)."""
     only, jp = _jobs_clause(jobs)
     per = max(1, round(bucket / 3600))
-    first = _hour(since)
+    first, end = _hour(since), _hour(until - 1) + 1
+    count = max(1, math.ceil((end - first) / per))
     rows = query(
-        "SELECT (hour - ?) / ? AS b, sum(runs) AS runs, sum(failed) AS failed,"
-        " sum(warned) AS warned, sum(duration_sum) / nullif(sum(duration_n), 0) AS duration_avg,"
+        "SELECT (? - 1 - hour) / ? AS b, sum(runs) AS runs, sum(ended) AS ended,"
+        " sum(failed) AS failed, sum(warned) AS warned,"
+        " sum(duration_sum) / nullif(sum(duration_n), 0) AS duration_avg,"
         " sum(wait_sum) / nullif(sum(wait_n), 0) AS wait_avg"
         f" FROM run_hours WHERE hour >= ? AND hour < ?{only} GROUP BY b",
-        (first, per, first, _hour(until - 1) + 1, *jp))
-    found = {r.pop("b"): r for r in rows}
-    count = max(1, math.ceil((until - since) / (per * 3600)))
-    empty = {"runs": 0, "failed": 0, "warned": 0, "duration_avg": None, "wait_avg": None}
-    return [{"start": since + i * per * 3600, **found.get(i, empty)} for i in range(count)]
+        (end, per, first, end, *jp))
+    found = {count - 1 - r.pop("b"): r for r in rows}
+    empty = {"runs": 0, "ended": 0, "failed": 0, "warned": 0, "duration_avg": None,
+             "wait_avg": None}
+    return [{"start": max(since, (end - (count - i) * per) * 3600), **found.get(i, empty)}
+            for i in range(count)]

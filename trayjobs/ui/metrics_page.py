@@ -1,8 +1,11 @@
-"""The Metrics page: runs, failures, durations and queue wait over 24 h, 7 d or 30 d.
+"""The Metrics page: runs, failures, durations and queue wait over the last 24 hours up
+to the last year.
 
 Each chart is one bucketed SQL query's columns (:meth:`RunStore.metrics`, served by a
 covering index), read when the page is shown or its period changes: the page paints
-in a few hundred milliseconds even over a million runs.
+in a few hundred milliseconds even over a million runs. A period counts the hours
+``trayjobs stats --since`` counts for the same length (its key), so the totals agree;
+long periods have daily or weekly bars, not thousands of hourly ones.
 """
 
 from __future__ import annotations
@@ -21,15 +24,23 @@ from .theme import state_colour
 
 __all__ = ["MetricsPage", "PERIODS", "period_window", "start_label"]
 
-#: (label, length, bucket) in seconds.
-PERIODS = [("Last 24 hours", 86400, 3600, "hour"), ("Last 7 days", 7 * 86400, 6 * 3600, "6 h"),
-           ("Last 30 days", 30 * 86400, 86400, "day")]
+DAY = 86400
+#: (key, label, length, bucket, unit) with lengths in seconds; the key is what
+#: ``trayjobs stats --since`` takes for the same window, and what the window's settings keep.
+PERIODS = [("24h", "Last 24 hours", DAY, 3600, "hour"),
+           ("7d", "Last 7 days", 7 * DAY, 6 * 3600, "6 h"),
+           ("30d", "Last 30 days", 30 * DAY, DAY, "day"),
+           ("90d", "Last 90 days", 90 * DAY, DAY, "day"),
+           ("365d", "Last year", 365 * DAY, 7 * DAY, "week")]
+#: Weekly bars start on Mondays (the epoch was a Thursday).
+_WEEK_ANCHOR = 4 * DAY
 
 
 def start_label(since: float, bucket: float, now: float) -> str:
-    """The left end of a chart: "Wed 16:00" when that is not today (a bare "16:00" at 15:17
-    reads as later than "now"), "14:00" when it is, "Nov 04" for daily bars."""
-    start = datetime.fromtimestamp(since)
+    """The left end of a chart, the start of the hour ``since`` is in: "Wed 15:00" when that
+    is not today (a bare "15:00" at 15:17 reads as later than "now"), "14:00" when it is,
+    "Nov 04" for daily and weekly bars."""
+    start = datetime.fromtimestamp(since // 3600 * 3600)
     if bucket >= 86400:
         return start.strftime("%b %d")
     same_day = start.date() == datetime.fromtimestamp(now).date()
@@ -37,11 +48,14 @@ def start_label(since: float, bucket: float, now: float) -> str:
 
 
 def period_window(length: float, bucket: float, now: float) -> tuple[float, float]:
-    """``(since, until)`` with bucket edges on local clock hours/days, the current
-    bucket last."""
+    """``(since, until)``: from ``length`` before ``now``, as ``trayjobs stats --since``
+    counts, to the end of the current bucket, its edges on local clock hours, days or
+    (from Monday) weeks; the oldest bucket may be cut short."""
     offset = datetime.fromtimestamp(now).astimezone().utcoffset().total_seconds()
+    if bucket == 7 * DAY:
+        offset -= _WEEK_ANCHOR
     until = ((now + offset) // bucket + 1) * bucket - offset
-    return until - length, until
+    return now - length, until
 
 
 class MetricsPage(QWidget):
@@ -50,8 +64,13 @@ class MetricsPage(QWidget):
         self.app = app
         self.period_box = QComboBox()
         self.period_box.setAccessibleName("Period")
-        for label, *_ in PERIODS:
-            self.period_box.addItem(label)
+        self.period_box.setToolTip("The figures count the runs created in this period, "
+                                   "as trayjobs stats --since does (e.g. --since 90d)")
+        for key, label, *_ in PERIODS:
+            self.period_box.addItem(label, key)
+        # The period chosen last time, kept with the window's other settings.
+        kept = app.qsettings.value("metrics/period", "24h")
+        self.period_box.setCurrentIndex(max(0, self.period_box.findData(kept)))
         self.tag_box = QComboBox()
         self.tag_box.setAccessibleName("Filter by tag")
         self.tag_box.addItem("All jobs", None)
@@ -84,7 +103,7 @@ class MetricsPage(QWidget):
         self.buckets: list[dict[str, Any]] = []
         self.loads = 0
         self._asked = 0  # reads asked for: only the latest one's answer is shown
-        self.period_box.currentIndexChanged.connect(lambda _i: self.reload())
+        self.period_box.currentIndexChanged.connect(self._period_chosen)
         self.tag_box.currentIndexChanged.connect(lambda _i: self.reload())
         # A run that ends changes the figures: read again while shown (runs ending in a
         # burst, once), and on showing the page again.
@@ -95,6 +114,10 @@ class MetricsPage(QWidget):
     def _store_and_config(self):
         eng = getattr(self.app, "engine", None)
         return (eng.store, eng.config) if eng is not None else (None, None)
+
+    def _period_chosen(self, _index: int) -> None:
+        self.app.qsettings.setValue("metrics/period", self.period_box.currentData())
+        self.reload()
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -118,9 +141,10 @@ class MetricsPage(QWidget):
             return
         self.set_tags(all_tags(config))
         tag = self.tag_box.currentData()
-        _label, length, bucket, unit = PERIODS[self.period_box.currentIndex()]
-        since, until = period_window(length, bucket, now or time.time())
-        labels = (start_label(since, bucket, now or time.time()), "now")
+        _key, _label, length, bucket, unit = PERIODS[self.period_box.currentIndex()]
+        now = now or time.time()
+        since, until = period_window(length, bucket, now)
+        labels = (start_label(since, bucket, now), "now")
         jobs = jobs_tagged(config, tag) if tag else None
         self._asked += 1
         asked = self._asked
@@ -145,7 +169,7 @@ class MetricsPage(QWidget):
                                      overlay_colour=state_colour("failed"))
         self.duration_chart.set_series([b["duration_avg"] for b in buckets], labels)
         self.wait_chart.set_series([b["wait_avg"] for b in buckets], labels)
-        runs = sum(b["runs"] for b in buckets)
+        runs = sum(b["ended"] for b in buckets)  # as trayjobs stats counts: those that ended
         failed = sum(b["failed"] or 0 for b in buckets)
         warned = sum(b["warned"] or 0 for b in buckets)
         self.summary.setText(f"{runs:,} run{'s' * (runs != 1)} · {failed:,} failed · "
