@@ -196,17 +196,26 @@ def metrics_figures(work: Path, qapp, n: int) -> dict[str, float]:
     t = time.perf_counter()
     fill(home, n, days=30)
     out = {"fill": time.perf_counter() - t}
+    from PySide6.QtCore import QSettings
+
+    from trayjobs.ui.bridge import EngineBridge
+    from trayjobs.ui.service import Service
     store = RunStore(home.runs_db)
-    page = MetricsPage(SimpleNamespace(engine=SimpleNamespace(
-        store=store, config=load_config(home.config_file))))
+    # What the page asks of the app: its engine, the thread it reads on, the bridge of
+    # engine events and the window's settings (in this home, not the user's).
+    service, bridge = Service(), EngineBridge()
+    page = MetricsPage(SimpleNamespace(
+        engine=SimpleNamespace(store=store, config=load_config(home.config_file)),
+        service=service, bridge=bridge,
+        qsettings=QSettings(str(home.root / "window.ini"), QSettings.Format.IniFormat)))
     page.resize(1000, 700)
     watch = PaintWatch(None)
     watch.attach(SimpleNamespace(viewport=lambda: page.runs_chart))
     watch.arm(lambda: page.loads > 0)
     t = time.perf_counter()
     page.show()  # reads the 24 h view, then paints
-    out[PERIODS[0][0]] = watch.wait(qapp) - t
-    for i, (label, *_rest) in enumerate(PERIODS[1:], start=1):
+    out[PERIODS[0][1]] = watch.wait(qapp) - t
+    for i, (_key, label, *_rest) in enumerate(PERIODS[1:], start=1):
         loads = page.loads
         watch.arm(lambda: page.loads > loads)
         t = time.perf_counter()
@@ -214,6 +223,7 @@ def metrics_figures(work: Path, qapp, n: int) -> dict[str, float]:
         out[label] = watch.wait(qapp) - t
     out["runs counted"] = sum(b["runs"] for b in page.buckets)
     page.close()
+    service.stop()
     store.close()
     return out
 
@@ -405,6 +415,10 @@ def main(argv: list[str] | None = None) -> int:
              verdict(m["Last 7 days"], 0.3)),
             ("  last 30 days (every run counted)", f"{m['Last 30 days'] * 1000:.0f} ms",
              "<= 300 ms", verdict(m["Last 30 days"], 0.3)),
+            ("  last 90 days", f"{m['Last 90 days'] * 1000:.0f} ms", "<= 300 ms",
+             verdict(m["Last 90 days"], 0.3)),
+            ("  last year", f"{m['Last year'] * 1000:.0f} ms", "<= 300 ms",
+             verdict(m["Last year"], 0.3)),
             ("worst lateness of a 10 ms GUI timer, 2 jobs reporting progress",
              f"{s['worst']:.1f} ms", "<= 50 ms", verdict(s["worst"], 50)),
             ("  p99 lateness", f"{s['p99']:.1f} ms", "reference", ""),
