@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from pg_support import ON_POSTGRES
+
 WRITES = """
     [jobs.writes]
     kind = "command"
@@ -193,3 +195,67 @@ def test_a_prune_with_nothing_old_to_delete_reads_little(home):
     s.update_run(old, created_at=now - 60 * 86400, finished_at=now - 60 * 86400)
     assert s.prune(keep_days=30, keep_runs=100_000, keep_failed_days=30) == [old]
     s.close()
+
+
+SOON = """
+    [jobs.soon]
+    kind = "command"
+    command = "true"
+    every = "1s"
+"""
+
+OLD_RUNS = 12_000  # one a commit (below): a prune of some 10 s, as a million runs take 30 s
+
+
+def _slow_history(home, monkeypatch) -> None:
+    """A history whose prune takes seconds: old runs, deleted one a commit."""
+    from trayjobs import store as store_mod
+    from trayjobs.store import RunStore
+    monkeypatch.setattr(store_mod, "PRUNE_BATCH", 1)
+    s = RunStore(home.runs_db)
+    old = time.time() - 400 * 86400
+    with s.transaction() as conn:
+        conn.executemany("INSERT INTO runs (job, kind, trigger, state, created_at, updated_at,"
+                         " finished_at) VALUES ('gone', 'demo', 'tray', 'succeeded', ?, ?, ?)",
+                         [(old, old, old)] * OLD_RUNS)
+    s.close()
+
+
+def _old_left(eng) -> int:
+    return eng.store.count_runs(job="gone")
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="deletes in batches on SQLite only")
+def test_schedules_keep_their_time_while_the_history_is_pruned(make_engine, home,
+                                                                monkeypatch):
+    # The prune at start ran on the scheduler's thread: on a big history, the runs due in
+    # the 30-50 s it took started that late.
+    _slow_history(home, monkeypatch)
+    started = time.monotonic()
+    eng = make_engine(SOON)
+    deadline = started + 6
+    while time.monotonic() < deadline:
+        if eng.store.count_runs(job="soon", state="succeeded") >= 2:
+            break
+        time.sleep(0.05)
+    runs = eng.store.list_runs(job="soon", limit=10)
+    assert len([r for r in runs if r["state"] == "succeeded"]) >= 2, runs
+    assert 0 < _old_left(eng) < OLD_RUNS  # and the prune goes on meanwhile
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="deletes in batches on SQLite only")
+def test_stopping_the_engine_ends_a_prune_between_two_batches(make_engine, home,
+                                                               monkeypatch):
+    _slow_history(home, monkeypatch)
+    eng = make_engine(SOON)
+    deadline = time.monotonic() + 5
+    while _old_left(eng) == OLD_RUNS and time.monotonic() < deadline:
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    eng.stop(timeout=5)
+    took = time.monotonic() - t0
+    assert took < 1.5, took
+    left = _old_left(eng)
+    assert 0 < left < OLD_RUNS
+    time.sleep(0.5)
+    assert _old_left(eng) == left  # it stopped, not went on behind the engine's back

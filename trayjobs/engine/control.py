@@ -18,9 +18,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..cluster import clustered, redis_url
 from ..config import Config, JobConfig, load_config
@@ -81,6 +82,8 @@ class Control(Hooks):
         # history are one cluster's until a restart.
         self.queue = Queue(home, redis=lambda: redis_url(self._cluster_used),
                            host=this_host())
+        #: Held by a prune: the scheduler's and one asked for (Clean up now) never overlap.
+        self._prune_lock = threading.Lock()
 
     def _tell_cluster_edit(self, cfg: Config) -> None:
         """Say once per edit that a changed [cluster] (`cluster join`, `leave`, an edit by
@@ -307,12 +310,19 @@ class Control(Hooks):
         self._tell({"op": "cancel", "run": run_id})
 
     def prune_history(self, *, keep_days: float, keep_runs: int, keep_failed_days: float,
-                      now: float | None = None) -> int:
+                      now: float | None = None, stop: Callable[[], bool] | None = None) -> int:
         """Delete the runs the history keeps no longer (see :meth:`RunStore.prune`), and the
-        output folders they left in this home; how many runs."""
+        output folders they left in this home; how many runs. One prune at a time; ``stop``
+        ends it between two batches (what it deleted so far has its folders removed)."""
+        with self._prune_lock:
+            return self._prune_history(keep_days=keep_days, keep_runs=keep_runs,
+                                       keep_failed_days=keep_failed_days, now=now, stop=stop)
+
+    def _prune_history(self, *, keep_days: float, keep_runs: int, keep_failed_days: float,
+                       now: float | None, stop: Callable[[], bool] | None) -> int:
         from ..run_outputs import remove_run_outputs
         ids = self.store.prune(keep_days=keep_days, keep_runs=keep_runs,
-                               keep_failed_days=keep_failed_days, now=now)
+                               keep_failed_days=keep_failed_days, now=now, stop=stop)
         # SQLite numbers a new run after the highest left: a pruned number above it may be
         # a new run's already (made meanwhile by another process), its folder with it.
         top = self.store.max_run_id()

@@ -137,6 +137,7 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         self._stopping = False
         self._started = False
         self._sched_thread: threading.Thread | None = None
+        self._prune_thread: threading.Thread | None = None  # the scheduler's, while it prunes
         self._catchup_after = 0.0  # monotonic time before which missed runs wait (after wake)
         self._plan_problems: dict[str, str] = {}  # job: why its schedule failed, as told
         self.on_control: Callable[[dict[str, Any]], None] | None = None  # extra ops (the UI's "show")
@@ -321,6 +322,8 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
             self.executor.abort(prepared)
         if self._sched_thread is not None:
             self._sched_thread.join(2)
+        if self._prune_thread is not None:  # it ends after the batch it is at
+            self._prune_thread.join(5)
         self._stop_conditions()
         self.executor.close()
         with self._lead_lock:

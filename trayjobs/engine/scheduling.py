@@ -8,6 +8,7 @@ bus, config and clock.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -167,6 +168,28 @@ class Scheduling:
                 run = self.store.get_run(run["id"])
             self.bus.emit(RunChanged(run))
 
+    def _prune_aside(self) -> None:
+        """Prune the history on a thread of its own: a first prune of a big history takes
+        a minute, and the runs due meanwhile started that late. One at a time: a prune
+        still going when the next is due is left to finish."""
+        if self._prune_thread is not None and self._prune_thread.is_alive():
+            return
+        self._prune_thread = threading.Thread(target=self._prune_now, name="trayjobs-prune",
+                                              daemon=True)
+        self._prune_thread.start()
+
+    def _prune_now(self) -> None:
+        s = self.config.settings
+        try:
+            self.prune_history(keep_days=s.keep_days, keep_runs=s.keep_runs,
+                               keep_failed_days=s.keep_failed_days,
+                               stop=lambda: self._stopping)
+        except StoreUnreachable as exc:
+            self._store_lost(exc)
+        except Exception as exc:  # a locked store: the next prune tries again
+            log.exception("pruning the history failed")
+            self.bus.emit(Notice("error", f"cleaning up the history failed: {exc}"))
+
     def _scheduler_loop(self) -> None:
         last_wall, last_mono = time.time(), time.monotonic()
         last_prune = 0.0
@@ -189,9 +212,7 @@ class Scheduling:
                     next_due = self.tick()
                 if mono - last_prune > PRUNE_EVERY and self.leadership.held:
                     last_prune = mono
-                    s = self.config.settings
-                    self.prune_history(keep_days=s.keep_days, keep_runs=s.keep_runs,
-                                       keep_failed_days=s.keep_failed_days)
+                    self._prune_aside()
             except StoreUnreachable as exc:
                 self._store_lost(exc)
             except Exception as exc:  # a locked store or a bad job must not end scheduling

@@ -25,7 +25,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -1062,11 +1062,12 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
     # -- retention ----------------------------------------------------------------
 
     def prune(self, *, keep_days: float, keep_runs: int, keep_failed_days: float,
-              now: float | None = None) -> list[int]:
+              now: float | None = None, stop: Callable[[], bool] | None = None) -> list[int]:
         """Delete old finished runs (and their logs); failed ones are kept longer. The ids
         of the runs deleted. :data:`PRUNE_BATCH` runs a commit: a year of runs gone in one
         held the history locked for many seconds, the window's reads, the runs ending and
-        the other processes waiting behind it (or giving up)."""
+        the other processes waiting behind it (or giving up). Between two batches, a
+        ``stop()`` that says so ends it there (an engine stopping): the rest goes next time."""
         now = now or self.now()
         cutoff = self._query("SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?",
                              (keep_runs,))
@@ -1103,6 +1104,8 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
             if upto is None:
                 break
             last = upto
+            if stop is not None and stop():
+                return ids
         with self.transaction() as conn:
             # Alerts that are done with go with the runs of their age; waiting ones stay.
             conn.execute("DELETE FROM alert_outbox WHERE state != 'pending' AND created_at < ?",

@@ -36,7 +36,7 @@ The contract, for every implementation:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 __all__ = ["RunStoreAPI"]
 
@@ -526,7 +526,9 @@ class RunStoreAPI(Protocol):
     # -- retention ----------------------------------------------------------------------------------
 
     def prune(self, *, keep_days: float, keep_runs: int, keep_failed_days: float,
-              now: float | None = None) -> list[int]:
+              now: float | None = None, stop: Callable[[], bool] | None = None) -> list[int]:
         """In one transaction, delete ended runs older than their keep time or beyond the
         newest ``keep_runs`` (with their attempts and logs) and done alerts of that age;
-        the ids of the runs deleted (whose output folders may go too)."""
+        the ids of the runs deleted (whose output folders may go too). A store that
+        deletes in batches looks at ``stop()`` between two, and ends there when it says
+        so (the rest goes at the next prune)."""

@@ -38,7 +38,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import StoreBusy, StoreUnreachable
 from ..textfmt import escape_undecodable
@@ -756,8 +756,8 @@ class PgRunStore(RunsSQL):
             " ORDER BY channel, id DESC")}
 
     def prune(self, *, keep_days: float, keep_runs: int, keep_failed_days: float,
-              now: float | None = None) -> list[int]:
-        now = now or self.now()
+              now: float | None = None, stop: Callable[[], bool] | None = None) -> list[int]:
+        now = now or self.now()  # (one transaction: nothing between for ``stop`` to end)
         final = ", ".join(f"'{s}'" for s in FINAL_STATES)
         with self.transaction() as tx:
             c = tx.conn
