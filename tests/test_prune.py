@@ -259,3 +259,25 @@ def test_stopping_the_engine_ends_a_prune_between_two_batches(make_engine, home,
     assert 0 < left < OLD_RUNS
     time.sleep(0.5)
     assert _old_left(eng) == left  # it stopped, not went on behind the engine's back
+
+
+def test_the_history_is_pruned_as_trayjobs_starts_soon_after_the_computer(make_engine, home,
+                                                                            monkeypatch):
+    # The first prune waited for 6 hours of the monotonic clock, which counts from the
+    # computer's start: an app started in the morning pruned nothing before the afternoon,
+    # and one quit before never did.
+    import types
+
+    from trayjobs.engine import scheduling
+    booted = time.monotonic() - 100  # the computer started 100 s ago
+    clock = types.SimpleNamespace(time=time.time, monotonic=lambda: time.monotonic() - booted)
+    monkeypatch.setattr(scheduling, "time", clock)
+    eng = make_engine(WRITES, start=False)
+    rid = eng.submit("writes")
+    eng.store.update_run(rid, state="succeeded")
+    _age(eng, rid, days=400)
+    eng.start()
+    deadline = time.monotonic() + 5
+    while eng.store.get_run(rid) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert eng.store.get_run(rid) is None

@@ -192,7 +192,7 @@ class Scheduling:
 
     def _scheduler_loop(self) -> None:
         last_wall, last_mono = time.time(), time.monotonic()
-        last_prune = 0.0
+        last_prune = float("-inf")  # at start: the monotonic clock counts from the boot
         while not self._stopping:
             with self._cond:
                 wakes = self._wakes  # a wake-up from here on makes this look again at once
