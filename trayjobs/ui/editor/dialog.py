@@ -19,10 +19,9 @@ import shiboken6
 from pydantic_core import to_jsonable_python
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QGroupBox,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFormLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton,
-                               QScrollArea, QSizePolicy, QTabWidget, QToolButton, QVBoxLayout,
-                               QWidget)
+                               QScrollArea, QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 from ...config import JobCommon, RetryPolicy
 from ...config_edit import ConfigDocument
@@ -32,7 +31,8 @@ from .env import SecretNames
 from .fields import FieldEditor, describe_fields, make_editor, plain_error, where_in
 from .checking import Checked, check_job
 from .conditions import ConditionsEditor
-from .preview import PreviewRunner, PreviewView, sample_files
+from .preview import EditorPreview, PreviewRunner, PreviewView
+from .rows import FieldRow, reserve_lines
 from .trigger import TriggerEditor
 from .widgets import ActionEditor, FilterListEditor, FolderListEditor, SectionsEditor, ThenEditor
 
@@ -74,56 +74,7 @@ CUSTOM_HELP = {
 OPTION_KEYS = ["timeout", "priority", "overlap", "notify", "params"]
 
 
-class _Row(QWidget):
-    """An editor with its explanation and its error message under it."""
-
-    def __init__(self, editor: FieldEditor, help_text: str, label: str = "") -> None:
-        super().__init__()
-        self.editor = editor
-        self.label = label
-        self.help = QLabel(help_text)
-        self.help.setWordWrap(True)
-        self.help.setVisible(bool(help_text))
-        pal = self.help.palette()
-        pal.setColor(self.help.foregroundRole(), muted_colour())
-        self.help.setPalette(pal)
-        self.error = QLabel()
-        self.error.setWordWrap(True)
-        self.error.setObjectName(f"error:{editor.key}")
-        _reserve_lines(self.error, 1)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 4)
-        lay.setSpacing(2)
-        lay.addWidget(editor)
-        lay.addWidget(self.help)
-        lay.addWidget(self.error)
-        self.setFocusProxy(editor)
-        # Its natural height, always: in a short window the form scrolls instead of
-        # squeezing a field's inputs (two filter rules became 12 px slivers).
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-
-    def set_error(self, message: str | None, *, where: str = "", add: bool = False) -> None:
-        # The message names its field, so it reads on its own (and to a screen reader).
-        if message:
-            name = ", ".join(w for w in (self.label, where) if w)
-            message = f"{name}: {plain_error(message)}" if name else plain_error(message)
-            if add and self.error.text():
-                message = f"{self.error.text()}\n{message}"
-        self.editor.set_error(message)
-        self.error.setText(message or "")
-        self.error.setStyleSheet(f"color: {state_colour('failed').name()}")
-
-    def set_caution(self, message: str, *, where: str = "") -> None:
-        """A warning under the field: the job can be saved and run, with this risk."""
-        if self.error.text():
-            return  # an error says more, and the field is fixed first
-        name = ", ".join(w for w in (self.label, where) if w)
-        self.error.setText(f"Warning: {name}: {plain_error(message)}" if name
-                           else f"Warning: {plain_error(message)}")
-        self.error.setStyleSheet(f"color: {state_colour('warning').name()}")
-
-
-class JobEditor(QDialog):
+class JobEditor(EditorPreview, QDialog):
     saved = Signal(str)
 
     def __init__(self, app, *, name: str | None, values: dict[str, Any], config_text: str,
@@ -137,7 +88,7 @@ class JobEditor(QDialog):
         self.setObjectName("jobEditor")
         self.setWindowTitle(f"Edit {name} – trayjobs" if name else "New job – trayjobs")
         self.resize(760, 640)
-        self.rows: dict[str, _Row] = {}
+        self.rows: dict[str, FieldRow] = {}
         self._secret_names: SecretNames | None = None
         self.more_toggle = None
         self.cfg = None
@@ -178,7 +129,7 @@ class JobEditor(QDialog):
         self.enabled.setChecked(bool(values.get("enabled", True)))
         self.name_error = QLabel()
         self.name_error.setObjectName("error:name")
-        _reserve_lines(self.name_error, 1)
+        reserve_lines(self.name_error, 1)
         head = QFormLayout()
         head.addRow("&Name:", self.name)
         head.addRow("", self.name_error)
@@ -232,7 +183,7 @@ class JobEditor(QDialog):
         self.errors.setObjectName("editorErrors")
         self.errors.setWordWrap(True)
         self.errors.setStyleSheet(f"color: {state_colour('failed').name()}")
-        _reserve_lines(self.errors, 2)  # the tabs above keep their place as messages come and go
+        reserve_lines(self.errors, 2)  # the tabs above keep their place as messages come and go
         self.preview_btn = QPushButton("Pre&view")
         self.preview_btn.setAccessibleName("Preview")
         self.preview_btn.clicked.connect(self.run_preview)
@@ -272,7 +223,7 @@ class JobEditor(QDialog):
 
     def _add_row(self, form: QFormLayout, editor: FieldEditor, label: str, help_text: str,
                  *, more: bool = False) -> None:
-        row = _Row(editor, help_text, label)
+        row = FieldRow(editor, help_text, label)
         row.in_more = more
         editor.changed.connect(self._changed)
         self.rows[editor.key] = row
@@ -390,23 +341,6 @@ class JobEditor(QDialog):
             return get_kind(self.kind.currentData())
         except KeyError:
             return None
-
-    def can_preview(self) -> bool:
-        """The kind can dry-run with the settings as they are (a python job says so with
-        its own ``dry_run`` key): read from the kind's flags, never from its name."""
-        cls = self._kind_class()
-        if cls is None:
-            return False
-        job = self.cfg.jobs.get(self.job_name()) if self.cfg is not None else None
-        if job is not None and job.kind == cls.name:
-            return cls.can_dry_run(job.params)
-        return cls.supports_dry_run
-
-    def _show_preview_button(self) -> None:
-        can = self.can_preview()
-        self.preview_btn.setEnabled(can)
-        self.preview_btn.setToolTip("" if can else
-                                    f"{self.kind.currentData()} jobs have no dry run to preview")
 
     def _kind_changed(self) -> None:
         keep = {k: v for k, v in self.values(strict=False).items()
@@ -637,70 +571,7 @@ class JobEditor(QDialog):
         if then is not None:
             then(ok)
 
-    # -- preview and save ----------------------------------------------------------------
-
-    def _choose_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Sample files to preview",
-                                                filter="Data files (*.csv *.tsv *.txt *.json "
-                                                       "*.jsonl *.ndjson *.gz);;All files (*)")
-        if files:
-            self.preview_files = files
-            self._show_files()
-
-    def _show_files(self) -> None:
-        cls = self._kind_class()
-        if cls is None or not cls.accepts_files:
-            self.files_label.setText("")
-            return
-        from pathlib import Path
-        self.files_label.setText(", ".join(Path(f).name for f in self.preview_files)
-                                 or "No sample file yet: choose one or more files to preview.")
-
-    def run_preview(self) -> None:
-        self.tabs.setCurrentIndex(3)
-        self.preview.message("Checking the form…")
-        self.check(then=self._preview_checked)
-
-    def _preview_checked(self, ok: bool) -> None:
-        if not ok:
-            self.preview.message("Fix the problems shown in the form first.")
-            return
-        kind = self.kind.currentData()
-        if not self.can_preview():
-            self.preview.message(f"{kind} jobs have no dry run to preview.")
-            return
-        if self._kind_class().accepts_files and not self.preview_files:
-            # The newest files waiting in its watched folder, if it has one: looked for off
-            # the GUI thread, as the folder may be slow to list.
-            watch = self.trigger.values().get("watch")
-            self.preview.message("Looking for sample files in the watched folder…")
-            self.app.service.call_slow(lambda: sample_files(watch), self._preview_on,
-                                       lambda _e: self._preview_on([]))
-            return
-        self._preview_on(self.preview_files)
-
-    def _preview_on(self, files: list[str]) -> None:
-        if self._gone():
-            return
-        if files and not self.preview_files:
-            self.preview_files = list(files)
-            self._show_files()
-        if self._kind_class().accepts_files and not self.preview_files:
-            self.preview.message("Choose one or more sample files to preview the job on.")
-            return
-        job = self.cfg.jobs.get(self.job_name()) if self.cfg is not None else None
-        if job is None or self.checking:  # the form changed while the folder was looked at
-            self.preview.message("The form changed: preview again.")
-            return
-        self.preview.message("Previewing… nothing is touched.")
-        self.preview_runner.start(job=job.name, kind=self.kind.currentData(),
-                                  params=job.params_json(), files=list(self.preview_files))
-
-    def _preview_done(self, result: dict[str, Any]) -> None:
-        self.preview.show_result(self.kind.currentData(), result)
-
-    def _preview_failed(self, message: str) -> None:
-        self.preview.message(f"The preview failed: {message}")
+    # -- save -----------------------------------------------------------------------------
 
     def save(self) -> None:
         """Check the form as it is now, and save it if it can be."""
@@ -782,12 +653,6 @@ def _one_as_written(editor: FieldEditor, value: Any, written: Any) -> bool:
     listed = isinstance(editor, ThenEditor) or getattr(
         getattr(editor, "spec", None), "kind", None) == "list"
     return listed and isinstance(written, str) and value == [written]
-
-
-def _reserve_lines(label: QLabel, lines: int) -> None:
-    """Keep room for ``lines`` of message even while there is none (the label stays, empty),
-    so the form does not jump as messages come and go."""
-    label.setMinimumHeight(label.fontMetrics().lineSpacing() * lines)
 
 
 class _FieldProblems(ValueError):

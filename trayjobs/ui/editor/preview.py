@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import (QHeaderView, QLabel, QPlainTextEdit, QTableWidget,
+from PySide6.QtWidgets import (QFileDialog, QHeaderView, QLabel, QPlainTextEdit, QTableWidget,
                                QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from ...durations import format_size
 from ...paths import Home
 
-__all__ = ["PreviewRunner", "PreviewView", "sample_files"]
+__all__ = ["EditorPreview", "PreviewRunner", "PreviewView", "sample_files"]
 
 PREVIEW_TIMEOUT = 120.0
 
@@ -217,3 +217,89 @@ class PreviewView(QWidget):
                                      [[x.get("line"), x.get("reason"), x.get("raw")] for x in rejects],
                                      "Rejected rows"), 1)
             self.body.addTab(page, name)
+
+
+class EditorPreview:
+    """The job editor's Preview tab: whether the kind can dry-run, the sample files, and the
+    steps of a preview (the form checked first, samples looked for off the GUI thread). A
+    part of :class:`~.dialog.JobEditor` (a mixin): it uses the editor's form and widgets."""
+
+    def can_preview(self) -> bool:
+        """The kind can dry-run with the settings as they are (a python job says so with
+        its own ``dry_run`` key): read from the kind's flags, never from its name."""
+        cls = self._kind_class()
+        if cls is None:
+            return False
+        job = self.cfg.jobs.get(self.job_name()) if self.cfg is not None else None
+        if job is not None and job.kind == cls.name:
+            return cls.can_dry_run(job.params)
+        return cls.supports_dry_run
+
+    def _show_preview_button(self) -> None:
+        can = self.can_preview()
+        self.preview_btn.setEnabled(can)
+        self.preview_btn.setToolTip("" if can else
+                                    f"{self.kind.currentData()} jobs have no dry run to preview")
+
+    def _choose_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Sample files to preview",
+                                                filter="Data files (*.csv *.tsv *.txt *.json "
+                                                       "*.jsonl *.ndjson *.gz);;All files (*)")
+        if files:
+            self.preview_files = files
+            self._show_files()
+
+    def _show_files(self) -> None:
+        cls = self._kind_class()
+        if cls is None or not cls.accepts_files:
+            self.files_label.setText("")
+            return
+        from pathlib import Path
+        self.files_label.setText(", ".join(Path(f).name for f in self.preview_files)
+                                 or "No sample file yet: choose one or more files to preview.")
+
+    def run_preview(self) -> None:
+        self.tabs.setCurrentIndex(3)
+        self.preview.message("Checking the form…")
+        self.check(then=self._preview_checked)
+
+    def _preview_checked(self, ok: bool) -> None:
+        if not ok:
+            self.preview.message("Fix the problems shown in the form first.")
+            return
+        kind = self.kind.currentData()
+        if not self.can_preview():
+            self.preview.message(f"{kind} jobs have no dry run to preview.")
+            return
+        if self._kind_class().accepts_files and not self.preview_files:
+            # The newest files waiting in its watched folder, if it has one: looked for off
+            # the GUI thread, as the folder may be slow to list.
+            watch = self.trigger.values().get("watch")
+            self.preview.message("Looking for sample files in the watched folder…")
+            self.app.service.call_slow(lambda: sample_files(watch), self._preview_on,
+                                       lambda _e: self._preview_on([]))
+            return
+        self._preview_on(self.preview_files)
+
+    def _preview_on(self, files: list[str]) -> None:
+        if self._gone():
+            return
+        if files and not self.preview_files:
+            self.preview_files = list(files)
+            self._show_files()
+        if self._kind_class().accepts_files and not self.preview_files:
+            self.preview.message("Choose one or more sample files to preview the job on.")
+            return
+        job = self.cfg.jobs.get(self.job_name()) if self.cfg is not None else None
+        if job is None or self.checking:  # the form changed while the folder was looked at
+            self.preview.message("The form changed: preview again.")
+            return
+        self.preview.message("Previewing… nothing is touched.")
+        self.preview_runner.start(job=job.name, kind=self.kind.currentData(),
+                                  params=job.params_json(), files=list(self.preview_files))
+
+    def _preview_done(self, result: dict[str, Any]) -> None:
+        self.preview.show_result(self.kind.currentData(), result)
+
+    def _preview_failed(self, message: str) -> None:
+        self.preview.message(f"The preview failed: {message}")
