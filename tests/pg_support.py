@@ -10,6 +10,7 @@ import glob
 import itertools
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -127,6 +128,35 @@ class PgServer:
         self.stop()
         self.start()
 
+    def pids(self) -> list[int]:
+        """The server and every process of it (its backends, writers...)."""
+        pids, i = [self.proc.pid], 0
+        while i < len(pids):
+            try:
+                for task in os.listdir(f"/proc/{pids[i]}/task"):
+                    with open(f"/proc/{pids[i]}/task/{task}/children") as f:
+                        pids.extend(int(p) for p in f.read().split())
+            except OSError:
+                pass
+            i += 1
+        return pids
+
+    def pause(self) -> None:
+        """Stopped (SIGSTOP, as a debugger, a paused virtual machine or a frozen disk
+        leave it): connections are taken by the kernel and stay up, nothing answers."""
+        for pid in self.pids():
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+
+    def resume(self) -> None:
+        for pid in self.pids():
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
     def admin(self, sql: str) -> None:
         import psycopg
         with psycopg.connect(self.url(), autocommit=True) as conn:
@@ -152,6 +182,8 @@ class PgServer:
             pass  # the server is gone: so is the database
 
     def remove(self) -> None:
+        if self.proc is not None:
+            self.resume()  # a paused server's processes would stay, stopped, for ever
         self.kill()
         shutil.rmtree(self.folder, ignore_errors=True)
 

@@ -4,6 +4,8 @@ stops and starts."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from PySide6.QtWidgets import QApplication
 
@@ -11,7 +13,7 @@ from trayjobs.paths import Home
 from trayjobs.store.open import open_store
 from trayjobs.ui.app import TrayApp
 
-from ui_support import CONFIG, make_app, quiet_desktop, until  # noqa: F401
+from ui_support import CONFIG, find_run, make_app, quiet_desktop, until  # noqa: F401
 
 
 @pytest.fixture
@@ -62,3 +64,77 @@ def test_workers_of_another_version_are_named_in_the_window(make_app, home, qtbo
     assert "nas (pid 5121) runs 0.0.1" in banner.text()
     assert "other versions" in app.tray.icon.toolTip()
     assert QApplication.instance() is not None
+
+
+class _Ticks:
+    """The GUI thread's longest pause between two ticks of a 10 ms timer."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QElapsedTimer, QTimer
+        self.clock = QElapsedTimer()
+        self.clock.start()
+        self.last = self.longest = 0
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
+
+    def _tick(self) -> None:
+        now = self.clock.elapsed()
+        self.longest = max(self.longest, now - self.last)
+        self.last = now
+
+    def restart(self) -> None:
+        self.last, self.longest = self.clock.elapsed(), 0
+
+
+def test_a_history_server_that_stops_answering_is_said_and_the_window_goes_on(
+        qtbot, tmp_path, monkeypatch, server):
+    """A server that takes connections but does not answer (stopped): the window says so
+    within seconds, keeps answering the person meanwhile, a run going on finishes and is
+    written once the server answers again; quitting does not wait for it."""
+    quiet_desktop(monkeypatch, tmp_path)
+    monkeypatch.delenv("TRAYJOBS_TEST_DATABASE", raising=False)
+    monkeypatch.delenv("TRAYJOBS_STORE_TIMEOUT", raising=False)  # as a person has it
+    home = Home.under(tmp_path / "home").ensure()
+    home.config_file.write_text(
+        f'[cluster]\ndatabase = "{server.url()}"\nlease = "3s"\n' + CONFIG
+        + '\n[jobs.slow]\nkind = "demo"\nsteps = 40\nstep_time = 0.25\n', encoding="utf-8")
+    ta = TrayApp(home, grace=1.0)
+    try:
+        with qtbot.waitSignal(ta.ready, timeout=30_000):
+            ta.start()
+        until(qtbot, lambda: ta.jobs_loads > 0)
+        ta.show_window()
+        ta.run_job("slow")
+        until(qtbot, lambda: (r := find_run(ta, "slow")) and r["state"] == "running")
+        ticks = _Ticks()
+        server.pause()
+        paused_at = time.monotonic()
+        for i in range(ta.window.tabs.count()):  # the person looks around meanwhile
+            ta.window.tabs.setCurrentIndex(i)
+            qtbot.wait(200)
+        ta.window.tabs.setCurrentIndex(0)
+        ta.refresh()
+        banner = ta.window.problems
+        until(qtbot, lambda: not banner.isHidden(), timeout=20_000)
+        assert time.monotonic() - paused_at < 15
+        assert f"127.0.0.1:{server.port} does not answer" in banner.text()
+        assert "cannot be reached" in ta.tray.icon.toolTip()
+        assert ticks.longest < 1000, f"the window stood still for {ticks.longest} ms"
+        server.resume()
+        until(qtbot, lambda: banner.isHidden(), timeout=30_000)
+        until(qtbot, lambda: (r := find_run(ta, "slow")) and r["state"] == "succeeded",
+              timeout=30_000)
+        runs = [r for r in ta.window.runs_model.loaded_runs() if r["job"] == "slow"]
+        assert len(runs) == 1
+        server.pause()  # and now quit, with it stopped again
+        t0 = time.monotonic()
+        with qtbot.waitSignal(ta.stopped, timeout=30_000):
+            ta.quit()
+        assert time.monotonic() - t0 < 15
+    finally:
+        server.resume()
+        if not ta._quitting:
+            with qtbot.waitSignal(ta.stopped, timeout=30_000):
+                ta.quit()

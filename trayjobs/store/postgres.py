@@ -352,6 +352,10 @@ class PgRunStore(RunsSQL):
         import logging
         # The pool logs each failed try; the error a call raises says it once, in words.
         logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+        from .pg_watch import HungWatch
+        # A call waiting this long makes the watch ask whether the server answers at all.
+        self._watch = HungWatch(self._answers, after=min(timeout, 5.0),
+                                probe_timeout=2 if timeout < 4 else 3)
         _OPEN.add(self)
         self._refused()
         self._pool.open(wait=False)
@@ -404,16 +408,41 @@ class PgRunStore(RunsSQL):
     # -- plumbing -----------------------------------------------------------------------
 
     def close(self) -> None:
+        self._watch.close()
         if not self._pool.closed:
             self._pool.close(timeout=5)
 
     def lost_why(self) -> str | None:
         return None  # a server's database is not a file that can be deleted under us
 
-    def _busy(self, exc: BaseException) -> StoreUnreachable:
+    def _answers(self) -> bool:
+        """Whether the server answers a connection of its own now (see HungWatch)."""
+        import psycopg
+        with psycopg.connect(self.url, connect_timeout=self._watch.probe_timeout,
+                             application_name="trayjobs") as conn:
+            conn.execute("SELECT 1")
+        return True
+
+    def _busy(self, exc: BaseException | None, conn=None) -> StoreUnreachable:
+        """The error a call that cannot reach the server raises: ``exc`` the reason (None:
+        the server is taken not to answer), ``conn`` the connection the call had."""
+        reason = ""
+        if exc is None:
+            hung = self._watch.down_why or self._watch.cut_why or "it does not answer"
+        elif conn is not None and self._watch.was_cut(conn):
+            hung = self._watch.cut_why or "it does not answer"
+        else:
+            reason = _why_not(self.url, exc)
+            hung = ("no answer to a new connection within its connect timeout"
+                    if "timeout expired" in reason else None)
+        if hung is not None:
+            return StoreUnreachable(
+                f"The run history's PostgreSQL server at {self.address} does not answer "
+                f"({hung}): check that it runs and is not stopped or overloaded, and that "
+                f"this machine still reaches it.", where=self.address)
         return StoreUnreachable(
             f"The run history's PostgreSQL server at {self.address} cannot be reached "
-            f"({_why_not(self.url, exc)}): start it, or check [cluster] database "
+            f"({reason}): start it, or check [cluster] database "
             f"({self.where}: host, port, user, password) and that this machine can reach "
             f"it.", where=self.address)
 
@@ -500,6 +529,9 @@ class PgRunStore(RunsSQL):
                         "check the user, password and database name in [cluster] database")
                 raise StoreBusy(f"The run history database {self.where} refused this "
                                 f"machine: {reason}. {todo[0].upper()}{todo[1:]}.") from None
+            if "timeout expired" in text:  # it took the connection, or nothing did
+                self._watch.not_answering(f"no answer to a new connection within "
+                                          f"{connect_timeout} s")
             # Not reachable (yet): the pool keeps trying, and calls wait for it.
         finally:
             self.waiting_since = None
@@ -510,7 +542,7 @@ class PgRunStore(RunsSQL):
             return fn(tx)
 
         def attempt(timeout: float, used: list):
-            with self._pool.connection(timeout=timeout) as conn:
+            with self._pool.connection(timeout=timeout) as conn, self._watch.call(conn):
                 used.append(conn)
                 return fn(_Tx(conn))
         return self._retrying(attempt)
@@ -526,6 +558,8 @@ class PgRunStore(RunsSQL):
         self.waiting_since = time.monotonic()  # see waiting()
         try:
             while True:
+                if self._watch.down_why is not None:  # it does not answer: no call waits
+                    raise self._busy(None)
                 used: list = []
                 try:
                     return attempt(max(0.1, deadline - time.monotonic()), used)
@@ -537,7 +571,7 @@ class PgRunStore(RunsSQL):
                     if not _broken(used[0] if used else None):
                         raise
                     if time.monotonic() + delay >= deadline:
-                        raise self._busy(exc) from exc
+                        raise self._busy(exc, used[0] if used else None) from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
         finally:
@@ -552,18 +586,19 @@ class PgRunStore(RunsSQL):
             yield tx
             return
         import psycopg
-        with ExitStack() as stack:
-            conn = self._begin(stack)
-            tx = _Tx(conn)
-            self._local.tx = tx
-            try:
-                yield tx
-            except psycopg.OperationalError as exc:
-                if _broken(conn):
-                    raise self._busy(exc) from exc
-                raise
-            finally:
-                self._local.tx = None
+        conn = None
+        try:
+            with ExitStack() as stack:  # its end commits (or rolls back) and hands back
+                conn = self._begin(stack)
+                self._local.tx = tx = _Tx(conn)
+                try:
+                    yield tx
+                finally:
+                    self._local.tx = None
+        except psycopg.OperationalError as exc:
+            if conn is not None and _broken(conn):
+                raise self._busy(exc, conn) from exc
+            raise
 
     def _begin(self, stack: ExitStack):
         """A connection with a transaction begun on it, entered on ``stack``."""
@@ -571,6 +606,7 @@ class PgRunStore(RunsSQL):
             with ExitStack() as inner:  # left on an error; handed to ``stack`` on success
                 conn = inner.enter_context(self._pool.connection(timeout=timeout))
                 used.append(conn)
+                inner.enter_context(self._watch.call(conn))  # the commit too
                 inner.enter_context(conn.transaction())
                 stack.push(inner.pop_all())
                 return conn
@@ -594,9 +630,11 @@ class PgRunStore(RunsSQL):
         from psycopg_pool import PoolTimeout
         applied = []
         conn = None
+        if self._watch.down_why is not None:  # it does not answer: no need to wait for it
+            raise self._busy(None)
         self.waiting_since = time.monotonic()
         try:
-            with self._pool.connection(timeout=self.timeout) as conn:
+            with self._pool.connection(timeout=self.timeout) as conn, self._watch.call(conn):
                 self.waiting_since = None
                 conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
                 try:
