@@ -3,7 +3,9 @@ persistence (as a home server's cache-only Redis may be), restartable."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -63,6 +65,13 @@ class RedisServer:
     def restart(self) -> None:
         self.kill()
         self.start()
+
+    def pause(self) -> None:
+        """Stopped (SIGSTOP): connections stay up, nothing answers."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.proc.pid, signal.SIGCONT)
 
     def client(self, db: int = 0):
         import redis

@@ -138,3 +138,40 @@ def test_a_history_server_that_stops_answering_is_said_and_the_window_goes_on(
         if not ta._quitting:
             with qtbot.waitSignal(ta.stopped, timeout=30_000):
                 ta.quit()
+
+
+def test_a_queue_server_that_stops_answering_is_said_and_does_not_hold_the_quit(
+        qtbot, tmp_path, monkeypatch, server):
+    from redis_support import RedisServer
+    quiet_desktop(monkeypatch, tmp_path)
+    monkeypatch.delenv("TRAYJOBS_TEST_DATABASE", raising=False)
+    monkeypatch.delenv("TRAYJOBS_STORE_TIMEOUT", raising=False)
+    (tmp_path / "redis").mkdir()
+    redis = RedisServer(tmp_path / "redis")
+    redis.start()
+    home = Home.under(tmp_path / "home").ensure()
+    home.config_file.write_text(
+        f'[cluster]\ndatabase = "{server.url()}"\nredis = "{redis.url(2)}"\nlease = "3s"\n'
+        + CONFIG, encoding="utf-8")
+    ta = TrayApp(home, grace=1.0)
+    try:
+        with qtbot.waitSignal(ta.ready, timeout=30_000):
+            ta.start()
+        until(qtbot, lambda: ta.jobs_loads > 0)
+        ta.show_window()
+        ticks = _Ticks()
+        redis.pause()
+        banner = ta.window.problems
+        until(qtbot, lambda: not banner.isHidden(), timeout=20_000)
+        assert "Redis server" in banner.text() and "does not answer" in banner.text()
+        assert ticks.longest < 1000, f"the window stood still for {ticks.longest} ms"
+        t0 = time.monotonic()
+        with qtbot.waitSignal(ta.stopped, timeout=30_000):
+            ta.quit()
+        assert time.monotonic() - t0 < 10
+    finally:
+        redis.resume()
+        if not ta._quitting:
+            with qtbot.waitSignal(ta.stopped, timeout=30_000):
+                ta.quit()
+        redis.kill()

@@ -7,6 +7,8 @@ the queue do not load Huey.
 from __future__ import annotations
 
 import sys
+import threading
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -114,9 +116,12 @@ class _HostedRedisStorage(PriorityRedisStorage):
         if not self.blocking:
             return super().dequeue() if len(self.keys) == 1 else self._pop_any()
         from redis.exceptions import TimeoutError
+        started = time.monotonic()
         try:
             res = self.conn.bzpopmin([*self.keys, self.wake_key], timeout=self.read_timeout)
         except TimeoutError:
+            if time.monotonic() - started > self.read_timeout + 2:
+                raise  # the server answers a pop after read_timeout: this one does not
             return None
         if not res or _text(res[0]) == self.wake_key:
             return None  # timed out, or woken to look at the stop flag
@@ -244,8 +249,14 @@ class TrayConsumer(Consumer):
         self.doorbell.ring()
         wake = getattr(self.huey.storage, "wake", None)
         if wake is not None:  # workers blocked in Redis: return them now
-            try:
-                wake(self.workers)
-            except Exception as exc:  # the server is away: they return at their timeout
-                self._logger.debug("could not wake the workers: %s", exc)
+            def ring() -> None:
+                try:
+                    wake(self.workers)
+                except Exception as exc:  # the server is away: they return at their timeout
+                    self._logger.debug("could not wake the workers: %s", exc)
+            # On a thread, waited for a moment: a server that does not answer would hold
+            # the stop for its socket timeout, and the workers return at theirs anyway.
+            waker = threading.Thread(target=ring, daemon=True, name="trayjobs-queue-wake")
+            waker.start()
+            waker.join(1.0)
         super().stop(graceful=graceful)

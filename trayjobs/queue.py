@@ -262,8 +262,12 @@ class Queue:
                     self._lost = True
                 self._server_id = server
 
+        # socket_timeout: a server that takes connections but does not answer (stopped,
+        # frozen, the network to it lost) ends a call in 5 s rather than never; a blocking
+        # pop's own wait (read_timeout) is shorter.
         pool = ConnectionPool.from_url(url, redis_connect_func=on_connect,
-                                       socket_connect_timeout=5, health_check_interval=30)
+                                       socket_connect_timeout=5, socket_timeout=5,
+                                       health_check_interval=30)
         return TrayRedisHuey("trayjobs", connection_pool=pool, results=False, utc=True,
                              blocking=True, read_timeout=1, host=self.host)
 
@@ -490,10 +494,16 @@ class Queue:
     def stop_subscriber(self) -> None:
         self._sub_stop.set()
         if self._subscriber is not None:
-            try:  # rather than waiting out its read's timeout
-                self.huey.storage.conn.publish(self._sub_wake, "stop")
-            except Exception:
-                pass  # the server is away: the loop is not reading it either
+            def wake() -> None:  # rather than waiting out its read's timeout
+                try:
+                    self.huey.storage.conn.publish(self._sub_wake, "stop")
+                except Exception:
+                    pass  # the server is away: the loop is not reading it either
+            # On a thread, waited for a moment: a server that does not answer would hold
+            # the stop for its timeouts.
+            waker = threading.Thread(target=wake, daemon=True, name="trayjobs-control-wake")
+            waker.start()
+            waker.join(1.0)
             self._subscriber.join(3)
             self._subscriber = None
 

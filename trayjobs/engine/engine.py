@@ -336,7 +336,12 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         if (self.leadership.enabled and self.leadership.token is not None
                 and self._store_problem is None):
             self.leadership.release(self.lease.id)
-            self._broadcast({"op": "lead"})  # the others take the lead now, not in a lease
+            # The others take the lead now, not in a lease; told on a thread, waited for a
+            # moment: a queue server that does not answer must not hold the quit.
+            tell = threading.Thread(target=self._broadcast, args=({"op": "lead"},),
+                                    daemon=True, name="trayjobs-stop-tell")
+            tell.start()
+            tell.join(1.0)
         # Its runs have ended (interrupted at the latest, or kept in the spool): none is left.
         self.lease.stop(record=self._store_problem is None)
         self.lock.release()
