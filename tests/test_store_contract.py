@@ -238,6 +238,23 @@ def test_the_versions_of_files_a_run_moved_away_are_forgotten_by_path(backend):
         ("/in/b\udcff.csv", 2, 2)]
 
 
+def test_a_renamed_job_takes_its_watched_files_schedule_and_runs_to_come(backend):
+    store = backend.open()
+    store.record_versions("old", None, [("/in/a.csv", 1, 1)])
+    store.record_versions("new", None, [("/in/stale.csv", 9, 9)])  # a name used before
+    store.set_job_state("old", next_run_at=1000.0, schedule_spec="every 1h")
+    ran = store.insert_run("old", kind="demo", trigger="manual", state="skipped")["id"]
+    to_come = store.create_run("old", kind="demo", trigger="schedule")
+    store.rename_job("old", "new")
+    assert store.unseen_versions("new", [("/in/a.csv", 1, 1), ("/in/stale.csv", 9, 9)]) == [
+        ("/in/stale.csv", 9, 9)]
+    assert store.unseen_versions("old", [("/in/a.csv", 1, 1)]) == [("/in/a.csv", 1, 1)]
+    states = store.job_states()
+    assert "old" not in states and states["new"]["next_run_at"] == 1000.0
+    assert store.get_run(to_come)["job"] == "new"
+    assert store.get_run(ran)["job"] == "old"  # what ran keeps the name it ran under
+
+
 def test_a_run_its_submitter_queued_itself_is_no_dispatchers_until_its_message_is_lost(
         backend):
     store = backend.open()

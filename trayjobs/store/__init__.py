@@ -1032,6 +1032,14 @@ class RunsSQL(OutboxMixin, WorkersMixin, ClusterMixin):
                 conn.executemany("DELETE FROM watch_files WHERE job = ? AND path = ?", gone)
         return len(gone)
 
+    def rename_job(self, old: str, new: str) -> None:
+        with self.transaction() as conn:
+            for table in ("watch_files", "watch_status", "job_state"):
+                conn.execute(f"DELETE FROM {table} WHERE job = ?", (new,))
+                conn.execute(f"UPDATE {table} SET job = ? WHERE job = ?", (new, old))
+            conn.execute("UPDATE runs SET job = ? WHERE job = ? AND state IN"
+                         " ('queued', 'waiting', 'scheduled')", (new, old))
+
     def waiting_run(self, job: str, *, trigger: str) -> int | None:
         """A run of ``job`` with ``trigger`` that is queued and has not started yet."""
         rows = self._query("SELECT id FROM runs WHERE job = ? AND trigger = ? AND"

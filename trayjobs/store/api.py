@@ -356,6 +356,11 @@ class RunStoreAPI(Protocol):
     def forget_paths(self, job: str, paths: Iterable[str]) -> int:
         """Drop the recorded versions of ``paths``, whatever they were; how many asked."""
 
+    def rename_job(self, old: str, new: str) -> None:
+        """Job ``old`` is now named ``new``: what its watched folders ran, its schedule's
+        place and its runs still to come are ``new``'s (what ``new`` had is dropped); the
+        runs it made keep the name they ran under."""
+
     def set_watch_status(self, job: str, *, state: str, folder: str, reason: str | None,
                          pending: int, pid: int) -> None:
         """What the watch of ``job`` is doing, for other processes to show."""

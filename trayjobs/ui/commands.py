@@ -234,8 +234,14 @@ class Commands:
 
     def _edit_config(self, edit: Callable[[ConfigDocument], Any], *, job: str | None = None,
                      settings: bool = False, on_done: Callable[[Any], None] | None = None,
-                     on_error: Callable[[Exception], None] | None = None) -> None:
+                     on_error: Callable[[Exception], None] | None = None,
+                     renamed: tuple[str, str] | None = None) -> None:
+        """``renamed``: (old, new), a job the edit renames: its history's state (the files
+        its watched folders ran, its schedule's place) goes with it, before the jobs file
+        names it so, or the new name would take every file in its folder for new."""
         path, eng, watch = self.home.config_file, self.engine, self.config_watch
+        if renamed is not None and renamed[0] == renamed[1]:
+            renamed = None
 
         def work():
             doc = ConfigDocument.load(path)
@@ -243,7 +249,15 @@ class Commands:
             result = edit(doc)
             doc.check(job=job, settings=settings, baseline=baseline)
             watch.expect(doc.text)   # our own save is not a hand edit
-            doc.save(path)
+            store = eng.store if eng is not None and renamed is not None else None
+            if store is not None:
+                store.rename_job(*renamed)
+            try:
+                doc.save(path)
+            except BaseException:
+                if store is not None:
+                    store.rename_job(renamed[1], renamed[0])
+                raise
             if eng is not None:
                 eng.reload_config()
             return result
@@ -277,7 +291,8 @@ class Commands:
 
         self._edit_config(lambda d: d.set_job(name, values, old_name=old_name,
                                                    opened_with=opened_with), job=name,
-                          on_done=done, on_error=on_error)
+                          on_done=done, on_error=on_error,
+                          renamed=(old_name, name) if old_name is not None else None)
 
     def duplicate_job(self, name: str) -> None:
         def done(new: str) -> None:
