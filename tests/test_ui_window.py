@@ -490,6 +490,30 @@ def test_a_wide_window_shows_a_jobs_trigger_whole_and_a_narrow_one_keeps_last_re
     assert view.columnWidth(JobsModel.TRIGGER) == 300
 
 
+def test_the_jobs_page_opened_after_another_tab_fits_its_columns_to_the_window(
+        make_app, qtbot, tmp_path):
+    from trayjobs.ui.jobs_model import JobsModel
+    (tmp_path / "in").mkdir()
+    ta = make_app(f'[jobs.watcher]\nkind = "demo"\nwatch = {{ folder = "{tmp_path / "in"}" }}\n')
+    page, model = ta.window.jobs_page, ta.window.jobs_model
+    view = page.view
+    # The first start opens on the welcome page: the Jobs page is sized while hidden, and
+    # its table only as it is shown.
+    ta.window.tabs.setCurrentWidget(ta.window.activity)
+    ta.window.resize(1400, 900)
+    ta.window.show()
+    qtbot.waitExposed(ta.window)
+    qtbot.wait(300)  # the shown window's own sizing and the jobs' health, all while hidden
+    ta.window.tabs.setCurrentWidget(page)
+    trigger = str(model.index(model.row_of("watcher"), JobsModel.TRIGGER).data())
+    em = page.fontMetrics().averageCharWidth()
+    needed = min(view.fontMetrics().horizontalAdvance(trigger), em * page.WIDE_CHARS)
+    until(qtbot, lambda: view.columnWidth(JobsModel.TRIGGER) >= needed)  # not "When files arriv…"
+    hdr = view.horizontalHeader()
+    assert hdr.sectionResizeMode(JobsModel.LAST) == hdr.ResizeMode.Stretch  # no gap at the right
+    assert view.horizontalScrollBar().maximum() == 0
+
+
 def test_activity_shows_a_host_column_once_a_second_machine_has_run_jobs(make_app, qtbot):
     ta = make_app()
     ta.window.tabs.setCurrentWidget(ta.window.activity)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel,
                                QMenu, QMessageBox, QPushButton, QSizePolicy, QVBoxLayout,
@@ -74,6 +74,10 @@ class JobsPage(QWidget):
         self._fitting = False
         self._sized_by_hand: set[int] = set()
         hdr.sectionResized.connect(self._section_resized)
+        # Fitted as the table's own viewport takes its size, not the page's: a page first
+        # shown after another tab gets its resize before the table does, and fitted then
+        # to a stale width it left "When files arriv…" and a gap at the right.
+        self.view.viewport().installEventFilter(self)
         model.modelReset.connect(self.fit_text_columns)
         model.dataChanged.connect(lambda tl, *_: tl.column() == 0 and self.fit_text_columns())
         self.tag_box = tag_box()
@@ -176,9 +180,11 @@ class JobsPage(QWidget):
         finally:
             self._fitting = False
 
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self.fit_text_columns()
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (event.type() == QEvent.Type.Resize and watched is self.view.viewport()
+                and not self._fitting):  # a scroll bar that fitting brought: done already
+            self.fit_text_columns()
+        return super().eventFilter(watched, event)
 
     def set_tags(self, tags: list[str]) -> None:
         set_tags(self.tag_box, tags)
