@@ -771,3 +771,32 @@ def test_the_forms_of_command_and_python_jobs_offer_max_memory(qtbot, home, tmp_
         row.editor.w.setText("2 GB")
         assert check_form(qtbot, dlg)
         assert dlg.values() == {**values, "max_memory": "2 GB"}
+
+
+def test_tab_goes_from_the_tabs_through_the_fields_to_the_buttons(qtbot, home):
+    from PySide6.QtWidgets import QApplication, QScrollArea, QTabBar
+
+    def stops(dlg) -> list[str]:
+        dlg.name.setFocus()
+        until(qtbot, lambda: dlg.name.hasFocus())
+        names = []
+        while True:
+            dlg.focusNextChild()
+            w = QApplication.focusWidget()
+            if w is dlg.name or len(names) > 60:
+                return names
+            assert not isinstance(w, QScrollArea), names  # a stop nothing shows
+            names.append("tabs" if isinstance(w, QTabBar) else w.accessibleName())
+
+    dlg = editor(qtbot, home, values={"kind": "command"})
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    dlg.rows["command"].editor.w.setText("true")
+    dlg.name.setText("backup")
+    assert check_form(qtbot, dlg)
+    got = stops(dlg)
+    assert got[:6] == ["Kind", "Description", "Enabled", "tabs", "Command", "Working folder"]
+    assert got[-2:] == ["Cancel", "Save job"]  # not Cancel before Command
+    dlg.kind.setCurrentIndex(dlg.kind.findData("cleanup"))  # a new form, made after the buttons
+    got = stops(dlg)
+    assert got[got.index("tabs") + 1] == "Folders" and got[-2:] == ["Cancel", "Save job"], got

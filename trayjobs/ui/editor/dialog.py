@@ -178,6 +178,10 @@ class JobEditor(EditorPreview, QDialog):
         options_area.setWidget(self._options_page(values))
         self.tabs.addTab(options_area, "O&ptions")
         self.tabs.addTab(preview_page, "Pre&view")
+        # Tab goes from the tab bar straight to the first field: a scroll area that takes
+        # the focus itself is a stop where nothing shows it.
+        for area in (self.params_area, when_area, options_area):
+            area.setFocusPolicy(Qt.FocusPolicy.NoFocus)
 
         self.errors = QLabel()
         self.errors.setObjectName("editorErrors")
@@ -194,6 +198,7 @@ class JobEditor(EditorPreview, QDialog):
         cancel = QPushButton("Cancel")
         cancel.setAccessibleName("Cancel")
         cancel.clicked.connect(self.cancel)
+        self.cancel_btn = cancel
         buttons = QHBoxLayout()
         buttons.addWidget(self.preview_btn)
         buttons.addStretch(1)
@@ -278,9 +283,25 @@ class JobEditor(EditorPreview, QDialog):
             lay.addWidget(box)
         lay.addStretch(1)
         self.params_area.setWidget(page)
+        self._buttons_last()
         self.files_btn.setVisible(cls.accepts_files)
         self._show_files()
         self._show_preview_button()
+
+    def _buttons_last(self) -> None:
+        """Put Preview, Cancel and Save last as Tab goes. A kind's fields are made after
+        the buttons, so Qt put them after Cancel: Tab reached Cancel before Command."""
+        chain, w = [], self.name
+        while (w := w.nextInFocusChain()) is not self.name:
+            if w.focusPolicy() & Qt.FocusPolicy.TabFocus:
+                chain.append(w)
+        last = next((w for w in reversed(chain)
+                     if w not in (self.preview_btn, self.cancel_btn, self.save_btn)), None)
+        if last is None:
+            return
+        for a, b in ((last, self.preview_btn), (self.preview_btn, self.cancel_btn),
+                     (self.cancel_btn, self.save_btn)):
+            QWidget.setTabOrder(a, b)
 
     def _param_editor(self, kind: str, spec, values: dict[str, Any]):
         """The editor of one of the kind's params, holding the job's value. Where a plug-in's
