@@ -800,3 +800,20 @@ def test_tab_goes_from_the_tabs_through_the_fields_to_the_buttons(qtbot, home):
     dlg.kind.setCurrentIndex(dlg.kind.findData("cleanup"))  # a new form, made after the buttons
     got = stops(dlg)
     assert got[got.index("tabs") + 1] == "Folders" and got[-2:] == ["Cancel", "Save job"], got
+
+
+def test_the_when_tabs_groups_line_up(qtbot, home):
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QGroupBox
+    dlg = editor(qtbot, home, values={"kind": "command"})
+    dlg.tabs.setCurrentIndex(1)
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    page = dlg.conditions.parentWidget()
+    schedule = next(b for b in dlg.trigger.findChildren(QGroupBox) if b.title() == "Schedule")
+
+    def left(w) -> int:
+        return w.mapTo(page, QPoint(0, 0)).x()
+
+    assert left(schedule) == left(dlg.trigger.watch_on) == left(dlg.conditions) > 0
+    assert left(dlg.conditions) + dlg.conditions.width() == left(schedule) + schedule.width()

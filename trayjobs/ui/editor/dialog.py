@@ -146,7 +146,9 @@ class JobEditor(EditorPreview, QDialog):
         self.conditions.set_values(values)
         when_page = QWidget()
         wl = QVBoxLayout(when_page)
-        wl.setContentsMargins(0, 0, 0, 0)
+        # One margin for both, the page's: "Only when…" sat against the tab's left edge,
+        # left of "Schedule" above it, which had the trigger editor's own margin.
+        self.trigger.layout().setContentsMargins(0, 0, 0, 0)
         wl.addWidget(self.trigger)
         wl.addWidget(self.conditions)
         wl.addStretch(1)
