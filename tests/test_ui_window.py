@@ -514,6 +514,27 @@ def test_the_jobs_page_opened_after_another_tab_fits_its_columns_to_the_window(
     assert view.horizontalScrollBar().maximum() == 0
 
 
+def test_a_long_job_name_is_shown_whole_where_the_window_has_room(make_app, qtbot):
+    from trayjobs.ui.jobs_model import JobsModel
+    name = "Sicherung der Fotos (Größe)"
+    ta = make_app(f'[jobs."{name}"]\nkind = "demo"\ndescription = "photos"\n')
+    page, model = ta.window.jobs_page, ta.window.jobs_model
+    view = page.view
+    ta.window.tabs.setCurrentWidget(page)
+    ta.window.resize(1400, 900)
+    ta.window.show()
+    qtbot.waitExposed(ta.window)
+    needed = view.fontMetrics().horizontalAdvance(name)
+    until(qtbot, lambda: view.columnWidth(JobsModel.NAME) >= needed)  # not "Sicherung der …"
+    assert view.columnWidth(JobsModel.LAST) >= page.last_room()
+    # In a small window it is cut, and its tooltip has it whole.
+    tip = model.index(model.row_of(name), JobsModel.NAME).data(Qt.ItemDataRole.ToolTipRole)
+    assert tip.splitlines() == [name, "photos"]
+    ta.window.resize(800, 600)
+    em = page.fontMetrics().averageCharWidth()
+    until(qtbot, lambda: view.columnWidth(JobsModel.NAME) == em * 16 + 16)
+
+
 def test_activity_shows_a_host_column_once_a_second_machine_has_run_jobs(make_app, qtbot):
     ta = make_app()
     ta.window.tabs.setCurrentWidget(ta.window.activity)

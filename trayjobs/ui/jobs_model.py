@@ -248,10 +248,10 @@ class JobsModel(QAbstractTableModel):
                 last = job["last"]
                 return (last.get("error") or warnings_tip(last)
                         or (last.get("result") or {}).get("summary") or None)
-            if col == self.NAME:
+            if col == self.NAME:  # the whole name first: a long one is cut in the column
                 tags = ", ".join(job.get("tags") or ())
-                return "\n".join(t for t in (job.get("description"), tags and f"tags: {tags}")
-                                  if t) or None
+                return "\n".join(t for t in (job["name"], job.get("description"),
+                                             tags and f"tags: {tags}") if t)
             if col == self.RECENT and job.get("health") is not None:
                 return recent_tip(job["health"].recent)
             if col == self.DURATION and job.get("health") is not None:

@@ -68,8 +68,10 @@ class JobsPage(QWidget):
         self.view.setItemDelegateForColumn(JobsModel.RECENT, SparkDelegate(RECENT_ROLE, self.view))
         hdr.resizeSection(JobsModel.RECENT, 30 * 4 + 12)
         # These widen to what they show while the window has room, in this order ("paused ·
-        # missed 4 since 09:00: runs once on resume" was cut to "paused · ..." beside room).
-        self._base = {JobsModel.TRIGGER: em * 17 + 16, JobsModel.NEXT: em * 10 + 16,
+        # missed 4 since 09:00: runs once on resume" was cut to "paused · ..." beside room);
+        # the job's name first, as it is what the row is ("Sicherung der …" was cut too).
+        self._base = {JobsModel.NAME: em * 16 + 16,
+                      JobsModel.TRIGGER: em * 17 + 16, JobsModel.NEXT: em * 10 + 16,
                       JobsModel.WATCH: em * 11 + 16}
         self._fitting = False
         self._sized_by_hand: set[int] = set()
@@ -134,7 +136,7 @@ class JobsPage(QWidget):
 
     # -- column widths ------------------------------------------------------------------
 
-    #: Trigger and Watch start narrow (tooltips hold what is cut); where the window has
+    #: Job, Trigger and Watch start narrow (tooltips hold what is cut); where the window has
     #: room beyond what Last result needs, they widen to show their text, up to this.
     WIDE_CHARS = 44
     #: What Last result keeps room for, beside its state icon.
