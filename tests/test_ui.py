@@ -607,6 +607,19 @@ def test_the_details_log_shows_its_newest_lines_and_follows_them(make_app, qtbot
     dlg.close()
 
 
+def test_a_retrying_runs_details_say_when_its_next_attempt_starts(make_app, qtbot):
+    ta = make_app(CONFIG.replace("retry = { attempts = 1 }",
+                                 'retry = { attempts = 3, backoff = "1h", jitter = false }'))
+    ta.run_job("fails")
+    until(qtbot, lambda: find_run(ta, "fails", "retrying"), timeout=20_000)
+    dlg = ta.open_run(find_run(ta, "fails")["id"])
+    until(qtbot, lambda: dlg.run is not None and dlg.run["state"] == "retrying")
+    # It said "retrying (attempt 2 of 3 00:57:21)", a time with no word for it.
+    assert re.search(r">retrying \(attempt 2 of 3 at (\w+ )?\d\d:\d\d:\d\d\)<",
+                     dlg.fields["state"].text()), dlg.fields["state"].text()
+    dlg.close()
+
+
 def test_a_one_off_runs_details_say_its_time_and_cancel_it(make_app, qtbot):
     # The list said "waiting until 23:59"; the details said "scheduled" with no time, and
     # the time it was asked for as "Started".

@@ -291,7 +291,7 @@ class RunDetails(QDialog):
         state = (state_text(run) if outcome(run) == "warning"
                  or run["state"] in ("scheduled", "waiting") else run["state"])
         if state == "retrying" and run.get("next_attempt_at"):
-            state += f" (attempt {run['attempt'] + 1} of {run['max_attempts']} " \
+            state += f" (attempt {run['attempt'] + 1} of {run['max_attempts']} at " \
                      f"{when(run['next_attempt_at'], seconds=True)})"
         f["state"].setText(f"<span style='color:{state_colour(outcome(run)).name()}'>"
                            f"{_esc(state)}</span>")
