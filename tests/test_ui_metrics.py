@@ -283,3 +283,24 @@ def test_the_period_chosen_is_kept_across_restarts(make_app, home, qtbot):
     again.window.tabs.setCurrentWidget(again.window.metrics)
     until(qtbot, lambda: again.window.metrics.loads > 0)
     assert len(again.window.metrics.buckets) == 91
+
+
+def test_the_metrics_page_open_as_the_app_starts_shows_the_history(home, qtbot, monkeypatch,
+                                                                      tmp_path):
+    from trayjobs.ui.app import TrayApp
+    from ui_support import quiet_desktop
+    quiet_desktop(monkeypatch, tmp_path)
+    fill(home, time.time())
+    home.config_file.write_text(CONFIG, encoding="utf-8")
+    app = TrayApp(home, grace=1.0)
+    # The window shows the tab open when the app last quit before the engine has started.
+    app.window.tabs.setCurrentWidget(app.window.metrics)
+    app.window.show()
+    page = app.window.metrics
+    try:
+        with qtbot.waitSignal(app.ready, timeout=20_000):
+            app.start()
+        until(qtbot, lambda: page.summary.text() == "12 runs · 1 failed · 1 with warnings")
+    finally:
+        with qtbot.waitSignal(app.stopped, timeout=20_000):
+            app.quit()

@@ -110,6 +110,12 @@ class MetricsPage(QWidget):
         self._ended = QTimer(self, singleShot=True, interval=500)
         self._ended.timeout.connect(lambda: self.isVisible() and self.reload())
         app.bridge.runChanged.connect(lambda _run, final: final and self._ended.start())
+        # The window opens before the engine has started: a page shown then (the tab open
+        # when the app last quit) had nothing to read and said "No runs in this period"
+        # over a whole history, until another tab was opened and this one again.
+        ready = getattr(app, "ready", None)
+        if ready is not None:
+            ready.connect(lambda: self.isVisible() and self.reload())
 
     def _store_and_config(self):
         eng = getattr(self.app, "engine", None)
