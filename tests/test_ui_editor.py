@@ -817,3 +817,19 @@ def test_the_when_tabs_groups_line_up(qtbot, home):
 
     assert left(schedule) == left(dlg.trigger.watch_on) == left(dlg.conditions) > 0
     assert left(dlg.conditions) + dlg.conditions.width() == left(schedule) + schedule.width()
+
+
+def test_the_editor_opens_within_a_small_screen(qtbot, home, monkeypatch):
+    # A netbook's 1024 x 600 screen less its panel (or 1400 x 900 at 200 %): the editor
+    # opened 640 pixels tall, its Save and Cancel below the screen's edge.
+    from PySide6.QtCore import QRect
+    from PySide6.QtGui import QScreen
+    dlg = editor(qtbot, home, values={"kind": "command"})
+    assert (dlg.width(), dlg.height()) == (760, 640)  # where there is room
+    monkeypatch.setattr(QScreen, "availableGeometry", lambda self: QRect(0, 0, 1024, 570))
+    dlg = editor(qtbot, home, values={"kind": "command"})
+    assert dlg.height() <= 570 * 0.9 and dlg.width() == 760
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    assert dlg.height() <= 570 * 0.9  # its layout allows it: the tabs scroll
+    assert dlg.save_btn.mapTo(dlg, dlg.save_btn.rect().bottomLeft()).y() < dlg.height()

@@ -26,6 +26,7 @@ from .icons import icon
 from .runinfo import (REJECTED_SCHEME, attempt_lines, linked_run, main_output, params_text,
                       result_links, run_params_line, started_runs_html, trigger_html)
 from .runs_model import progress_text
+from .sizing import first_size
 from .theme import state_colour
 
 __all__ = ["RunDetails", "RejectedRows"]
@@ -58,7 +59,7 @@ class RunDetails(QDialog):
         self._attempts: list[dict[str, Any]] = []
         self.setObjectName("runDetails")
         self.setWindowTitle(f"Run {run_id} – trayjobs")
-        self.resize(780, 580)
+        first_size(self, 780, 580)
         self.title = QLabel()
         self.title.setObjectName("runTitle")
         self.state_icon = QLabel()
@@ -594,7 +595,7 @@ class RejectedRows(QDialog):
         super().__init__(parent)
         self.setObjectName("rejectedRows")
         self.setWindowTitle(f"Rejected rows of run {run.get('id')}")
-        self.resize(760, 420)
+        first_size(self, 760, 420)
         self.table = QTableWidget(0, 4)
         self.table.setAccessibleName("Rejected rows")
         self.table.setHorizontalHeaderLabels(["File", "Line", "Reason", "Row as read"])

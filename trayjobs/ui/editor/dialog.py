@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFormLayout, QGrou
 from ...config import JobCommon, RetryPolicy
 from ...config_edit import ConfigDocument
 from ...kinds.registry import get_kind, kind_names
+from ..sizing import first_size
 from ..theme import muted_colour, state_colour
 from .env import SecretNames
 from .fields import FieldEditor, describe_fields, make_editor, plain_error, where_in
@@ -87,7 +88,7 @@ class JobEditor(EditorPreview, QDialog):
         self.other_jobs = [n for n in ConfigDocument(config_text).job_names() if n != name]
         self.setObjectName("jobEditor")
         self.setWindowTitle(f"Edit {name} – trayjobs" if name else "New job – trayjobs")
-        self.resize(760, 640)
+        first_size(self, 760, 640)
         self.rows: dict[str, FieldRow] = {}
         self._secret_names: SecretNames | None = None
         self.more_toggle = None
