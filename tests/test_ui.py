@@ -620,6 +620,22 @@ def test_a_retrying_runs_details_say_when_its_next_attempt_starts(make_app, qtbo
     dlg.close()
 
 
+def test_a_run_of_a_job_named_in_arabic_has_its_title_read_left_to_right(make_app, qtbot):
+    from PySide6.QtGui import QTextDocument
+    name = "نسخ احتياطي للصور"
+    ta = make_app(f'[jobs."{name}"]\nkind = "demo"\nsteps = 1\nstep_time = 0\n')
+    ta.run_job(name)
+    until(qtbot, lambda: find_run(ta, name, "succeeded"), timeout=20_000)
+    dlg = ta.open_run(find_run(ta, name)["id"])
+    until(qtbot, lambda: dlg.run is not None)
+    doc = QTextDocument()
+    doc.setHtml(dlg.title.text())
+    assert doc.toPlainText().endswith(f"{name} (demo) · run {dlg.run_id}")
+    # Not laid out right to left as a whole: "run 1 · (demo) <name>", at the far end.
+    assert doc.begin().textDirection() == Qt.LayoutDirection.LeftToRight
+    dlg.close()
+
+
 def test_a_one_off_runs_details_say_its_time_and_cancel_it(make_app, qtbot):
     # The list said "waiting until 23:59"; the details said "scheduled" with no time, and
     # the time it was asked for as "Started".

@@ -285,7 +285,9 @@ class RunDetails(QDialog):
             return
         self.run = run
         result = run.get("result") if isinstance(run.get("result"), dict) else {}
-        self.title.setText(f"<b>{_esc(run['job'])}</b> ({run['kind']}) · run {run['id']}")
+        # A left-to-right mark first: a name in Arabic or Hebrew made the whole line
+        # right-to-left, "run 5 · (demo) <name>" at the far end from the state's icon.
+        self.title.setText(f"\u200e<b>{_esc(run['job'])}</b> ({run['kind']}) · run {run['id']}")
         self.state_icon.setPixmap(icon(f"state-{outcome(run)}").pixmap(22, 22))
         f = self.fields
         # A one-off says its time, a run held back what it waits for, as in the list.
