@@ -103,6 +103,9 @@ def test_final_failure_notifies_once_and_click_opens_details_then_retry(make_app
     # The details follow the retry, to watch it run.
     until(qtbot, lambda: dlg.run_id == newest["id"] and dlg.run and dlg.run["id"] == newest["id"])
     assert dlg.windowTitle().startswith(f"Run {newest['id']} ")
+    # Said once, as a link: not "retry (retry of run 1)".
+    assert re.fullmatch(rf"retry of <a href='[\w-]+:{run['id']}'>run {run['id']}</a>",
+                        dlg.fields["trigger"].text())
     dlg.close()
 
 

@@ -161,7 +161,9 @@ def trigger_html(run: dict[str, Any]) -> str:
     """How the run came to be, the runs it follows as links: "chain (after run 12) ·
     on_failure of run 12 of backup (failed)"."""
     trig = _esc(run["trigger"])
-    if run.get("retry_of"):
+    if run.get("retry_of") and run["trigger"] == "retry":  # not "retry (retry of run 5)"
+        trig = f"retry of {run_link(run['retry_of'])}"
+    elif run.get("retry_of"):
         trig += f" (retry of {run_link(run['retry_of'])})"
     if run.get("parent_run"):
         trig += f" (after {run_link(run['parent_run'])})"
