@@ -639,6 +639,22 @@ def test_a_run_of_a_job_named_in_arabic_has_its_title_read_left_to_right(make_ap
     dlg.close()
 
 
+def test_enter_in_a_runs_details_closes_them(make_app, qtbot):
+    from PySide6.QtWidgets import QPushButton
+    ta = make_app()
+    ta.run_job("count")
+    until(qtbot, lambda: find_run(ta, "count", "succeeded"), timeout=20_000)
+    dlg = ta.open_run(find_run(ta, "count")["id"])
+    until(qtbot, lambda: dlg.run is not None)
+    qtbot.waitExposed(dlg)
+    # Not "Save log…", the first button, which Qt made the default: Enter opened a file
+    # dialog.
+    assert [b.text() for b in dlg.findChildren(QPushButton) if b.isDefault()] == ["Close"]
+    assert dlg.focusWidget() is dlg.log
+    qtbot.keyClick(dlg.log, Qt.Key.Key_Return)
+    until(qtbot, lambda: not dlg.isVisible())
+
+
 def test_a_one_off_runs_details_say_its_time_and_cancel_it(make_app, qtbot):
     # The list said "waiting until 23:59"; the details said "scheduled" with no time, and
     # the time it was asked for as "Started".

@@ -165,6 +165,13 @@ class RunDetails(QDialog):
         lay.addWidget(self.tabs, 1)
         lay.addLayout(buttons)
         QShortcut(QKeySequence.StandardKey.Refresh, self, activated=self.refresh)
+        # Enter closes, as Esc does, and the log has the focus (its keys scroll it). Left to
+        # Qt, the focus and Enter went to the first button: Enter opened "Save log…". (Made
+        # the default once in the dialog: before, Qt does not take it as the dialog's.)
+        close.button(QDialogButtonBox.StandardButton.Close).setDefault(True)
+        for b in (self.save_log_btn, self.copy_btn):
+            b.setAutoDefault(False)
+        self._focused = False  # the log is given the focus as the window is first shown
         # Until the run is read (a big log takes a moment): no action to press on a run
         # not known yet, no empty rows of what it may not have.
         for b in (self.retry_btn, self.cancel_btn, self.open_btn):
@@ -200,6 +207,12 @@ class RunDetails(QDialog):
         self.log_note.hide()
 
     # -- data -----------------------------------------------------------------------
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._focused:
+            self._focused = True
+            self.log.setFocus()
 
     def refresh(self) -> None:
         rid, eng = self.run_id, self.app.engine
