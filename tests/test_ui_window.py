@@ -380,6 +380,25 @@ def test_a_second_start_asks_the_first_to_show_its_window(qtbot, home):
     third.release()
 
 
+def test_tab_goes_from_the_tab_bar_to_the_first_control_of_a_scrolling_page(
+        make_app, qtbot, home):
+    from trayjobs.firstrun import ensure_first_run
+    assert ensure_first_run(home).created
+    ta = make_app(None)
+    w = ta.window
+    w.show()
+    qtbot.waitExposed(w)
+    for page, first in ((w.welcome, "Open Inbox"),
+                        (w.settings_page, "Notify on failures")):
+        w.tabs.setCurrentWidget(page)
+        w.tabs.tabBar().setFocus()
+        until(qtbot, lambda: w.tabs.tabBar().hasFocus())
+        w.focusNextChild()
+        # Not the page's scroll area, a stop where nothing shows the focus.
+        got = QApplication.focusWidget()
+        assert (got.accessibleName() or got.text().replace("&", "")) == first, got
+
+
 def test_first_run_welcome_page_comes_first_once(make_app, qtbot, home):
     from trayjobs.firstrun import ensure_first_run
     assert ensure_first_run(home).created

@@ -142,6 +142,9 @@ class WelcomeView(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(page)
+        # Tab goes from the tab bar to the first control: the scroll area itself was a stop
+        # where nothing showed the focus (it scrolls to each control that takes it).
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
