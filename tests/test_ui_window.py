@@ -554,6 +554,40 @@ def test_a_long_job_name_is_shown_whole_where_the_window_has_room(make_app, qtbo
     until(qtbot, lambda: view.columnWidth(JobsModel.NAME) == em * 16 + 16)
 
 
+def test_the_activity_job_filter_shows_the_chosen_jobs_name(home, qtbot, monkeypatch,
+                                                            tmp_path):
+    from trayjobs.ui.app import TrayApp
+    from ui_support import quiet_desktop
+    quiet_desktop(monkeypatch, tmp_path)
+    name = "Sicherung der Fotos (Größe)"
+    long = "A really quite long job name for the nightly photo library backup to the NAS"
+    home.config_file.write_text(f'[jobs."{name}"]\nkind = "demo"\n[jobs."{long}"]\n'
+                                'kind = "demo"\n', encoding="utf-8")
+    ta = TrayApp(home, grace=1.0)
+    page = ta.window.activity
+    # The window shows the page, and sizes its boxes, before the engine has read the jobs.
+    ta.window.tabs.setCurrentWidget(page)
+    ta.window.resize(1260, 680)
+    ta.window.show()
+    qtbot.waitExposed(ta.window)
+    try:
+        with qtbot.waitSignal(ta.ready, timeout=20_000):
+            ta.start()
+        until(qtbot, lambda: page.job_box.findData(name) >= 0)
+        page.job_box.setCurrentIndex(page.job_box.findData(name))
+        fm = page.job_box.fontMetrics()
+        until(qtbot, lambda: page.job_box.width() > fm.horizontalAdvance(name))  # "Sicherung"
+        assert name in page.job_box.toolTip()
+        # A very long name does not crowd out the search box; the tooltip has it whole.
+        page.job_box.setCurrentIndex(page.job_box.findData(long))
+        assert page.job_box.width() < fm.horizontalAdvance(long)
+        assert long in page.job_box.toolTip()
+        assert page.search.width() > 300
+    finally:
+        with qtbot.waitSignal(ta.stopped, timeout=20_000):
+            ta.quit()
+
+
 def test_activity_shows_a_host_column_once_a_second_machine_has_run_jobs(make_app, qtbot):
     ta = make_app()
     ta.window.tabs.setCurrentWidget(ta.window.activity)

@@ -119,6 +119,13 @@ class ActivityPage(QWidget):
         self.job_box.setAccessibleName("Filter by job")
         self.job_box.setToolTip("Show the runs of one job")
         self.job_box.addItem("All jobs", None)
+        # As wide as its longest job name, up to 30 characters: sized once as first shown,
+        # before the jobs were read, it showed a chosen job as "A really".
+        self.job_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.job_box.setMaximumWidth(self.fontMetrics().averageCharWidth() * 30 + 40)
+        self.job_box.currentIndexChanged.connect(lambda _i: self.job_box.setToolTip(
+            f"Showing the runs of {self.job_box.currentText()}"
+            if self.job_box.currentData() is not None else "Show the runs of one job"))
         self.tag_box = tag_box()
         self.tag_jobs: dict[str, list[str]] = {}
         self.state_box = QComboBox()
