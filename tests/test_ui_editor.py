@@ -833,3 +833,30 @@ def test_the_editor_opens_within_a_small_screen(qtbot, home, monkeypatch):
     qtbot.waitExposed(dlg)
     assert dlg.height() <= 570 * 0.9  # its layout allows it: the tabs scroll
     assert dlg.save_btn.mapTo(dlg, dlg.save_btn.rect().bottomLeft()).y() < dlg.height()
+
+
+def test_folder_pickers_open_in_the_fields_folder_or_the_home_folder(qtbot, home, monkeypatch,
+                                                                     tmp_path):
+    # Given no folder, the dialogs opened in the app's working folder: the clone trayjobs
+    # was started from, or wherever the desktop started it.
+    from PySide6.QtWidgets import QFileDialog, QPushButton
+    monkeypatch.chdir(tmp_path)
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory",
+                        staticmethod(lambda parent, title, start="", *a, **k: asked.append(start)
+                                     or ""))
+    dlg = editor(qtbot, home, values={"kind": "cleanup"})
+
+    def click(name: str) -> None:
+        next(b for b in dlg.findChildren(QPushButton) if b.accessibleName() == name).click()
+
+    click("Add folder")
+    dlg.trigger.watch_on.setChecked(True)
+    click("Choose watched folder")
+    (tmp_path / "in").mkdir()
+    dlg.trigger.watch_folder.setText(str(tmp_path / "in"))
+    click("Choose watched folder")
+    dlg.trigger.watch_folder.setText(str(tmp_path / "in" / "{year}" / "{month}"))
+    click("Choose watched folder")  # a folder still to be made: the nearest one there is
+    home_dir = os.path.expanduser("~")
+    assert asked == [home_dir, home_dir, str(tmp_path / "in"), str(tmp_path / "in")]

@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 
 from ...config_edit import parse_toml_value
 
-__all__ = ["FieldSpec", "describe_fields", "make_editor", "FieldEditor", "PATH_KEYS",
-           "plain_help", "plain_error", "where_in", "compact_duration"]
+__all__ = ["FieldSpec", "describe_fields", "make_editor", "FieldEditor", "PATH_KEYS", "browse_from",
+           "plain_help", "plain_error", "where_in", "compact_duration", "browse_from"]
 
 #: Keys that name a folder or a file, and the picker they get.
 PATH_KEYS = {"database": "save", "template": "file", "processed_dir": "folder",
@@ -68,6 +68,19 @@ class FieldSpec:
     within: tuple = ()           # the models this field's model is nested in
     text_ok: bool = False        # kind "toml" that may also be plain text (a command line)
     scalars: tuple = ()          # with text_ok: the numbers a field also takes (a sheet's index)
+
+
+def browse_from(text: str = "") -> str:
+    """Where a file dialog opens: at the path the field holds (the dialog knows no "~"),
+    or in the home folder. Given nothing, it opened in the app's working folder, the
+    clone trayjobs was started from."""
+    home = os.path.expanduser("~")
+    path = os.path.expanduser(text.strip()) if text.strip() else home
+    if os.path.exists(path) or os.path.isdir(os.path.dirname(path)):
+        return path  # a file still to be made opens in its folder, its name filled in
+    while path != os.path.dirname(path) and not os.path.isdir(path):
+        path = os.path.dirname(path)  # "~/Archive/{year}": the nearest folder there is
+    return path if os.path.isdir(path) and path != os.path.dirname(path) else home
 
 
 def plain_help(text: str | None) -> str:
@@ -356,7 +369,7 @@ class _Generic(FieldEditor):
         self.setFocusProxy(self.w)
 
     def _browse(self) -> None:
-        start = os.path.expanduser(self.w.text().strip())  # the dialog knows no "~"
+        start = browse_from(self.w.text())
         picker = self.spec.picker
         if picker == "folder":
             path = QFileDialog.getExistingDirectory(self, self.spec.label, start)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (QFileDialog, QHeaderView, QLabel, QPlainTextEdit,
 
 from ...durations import format_size
 from ...paths import Home
+from .fields import browse_from
 
 __all__ = ["EditorPreview", "PreviewRunner", "PreviewView", "sample_files"]
 
@@ -242,7 +243,7 @@ class EditorPreview:
                                     f"{self.kind.currentData()} jobs have no dry run to preview")
 
     def _choose_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Sample files to preview",
+        files, _ = QFileDialog.getOpenFileNames(self, "Sample files to preview", browse_from(),
                                                 filter="Data files (*.csv *.tsv *.txt *.json "
                                                        "*.jsonl *.ndjson *.gz);;All files (*)")
         if files:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
 from ...durations import parse_duration
 from ...schedule import Cron, CronError, Interval, ascii_digits, local_now
 from ..theme import state_colour
+from .fields import browse_from
 
 __all__ = ["TriggerEditor", "days_cron", "parse_days_cron", "every_parts", "next_runs",
            "UNITS", "DAY_NAMES"]
@@ -226,7 +227,8 @@ class TriggerEditor(QWidget):
         self.set_values({})
 
     def _browse(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Folder to watch", self.watch_folder.text())
+        path = QFileDialog.getExistingDirectory(self, "Folder to watch",
+                                                browse_from(self.watch_folder.text()))
         if path:
             self.watch_folder.setText(path)
 

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGridLayout, Q
                                QPushButton, QToolButton, QVBoxLayout, QWidget)
 
 from ...config_edit import text_item
-from .fields import FieldEditor, plain_help
+from .fields import FieldEditor, browse_from, plain_help
 
 __all__ = ["FolderListEditor", "FilterListEditor", "ActionEditor", "SectionsEditor", "ThenEditor",
            "FILTER_HINTS", "ACTION_CHOICES"]
@@ -59,7 +59,7 @@ class FolderListEditor(FieldEditor):
         self.list.addItem(item)
 
     def _add(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Folder to tidy")
+        path = QFileDialog.getExistingDirectory(self, "Folder to tidy", browse_from())
         if path:
             self.add_folder(path)
             self.changed.emit()
@@ -293,9 +293,12 @@ class ActionEditor(FieldEditor):
     def _browse(self) -> None:
         picker = ACTION_CHOICES[self.combo.currentData()][2]
         if picker == "folder":
-            path = QFileDialog.getExistingDirectory(self, "Destination folder")
+            path = QFileDialog.getExistingDirectory(self, "Destination folder",
+                                                    browse_from(self.target.text()))
         else:
-            path, _ = QFileDialog.getSaveFileName(self, "Archive file", filter="Zip (*.zip)")
+            path, _ = QFileDialog.getSaveFileName(self, "Archive file",
+                                                  browse_from(self.target.text()),
+                                                  filter="Zip (*.zip)")
         if path:
             self.target.setText(path)
 
