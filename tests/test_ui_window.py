@@ -399,6 +399,33 @@ def test_tab_goes_from_the_tab_bar_to_the_first_control_of_a_scrolling_page(
         assert (got.accessibleName() or got.text().replace("&", "")) == first, got
 
 
+def test_settings_columns_go_one_under_the_other_in_a_narrow_window(app, qtbot):
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QGroupBox, QScrollArea
+    w = app.window
+    page = w.settings_page
+    w.tabs.setCurrentWidget(page)
+    w.resize(1260, 680)
+    w.show()
+    qtbot.waitExposed(w)
+    groups = {g.title(): g for g in page.findChildren(QGroupBox)}
+    notes, history = groups["Notifications"], groups["History"]
+
+    def at(g) -> QPoint:
+        return g.mapTo(page, QPoint(0, 0))
+
+    until(qtbot, lambda: at(history).x() > at(notes).x() + notes.width() - 1)  # side by side
+    # Narrower than both columns (1400 x 900 at 200 %): the right column was cut, the page
+    # scrolled sideways.
+    w.resize(notes.minimumSizeHint().width() + history.minimumSizeHint().width(), 450)
+    until(qtbot, lambda: at(history).y() > at(notes).y() + notes.height())
+    assert at(history).x() == at(notes).x()
+    scroll = page.findChild(QScrollArea)
+    assert scroll.horizontalScrollBar().maximum() == 0
+    w.resize(1260, 680)
+    until(qtbot, lambda: at(history).y() == at(notes).y())
+
+
 def test_first_run_welcome_page_comes_first_once(make_app, qtbot, home):
     from trayjobs.firstrun import ensure_first_run
     assert ensure_first_run(home).created

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, QTime, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTime, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout,
                                QLabel, QPushButton, QScrollArea, QSpinBox, QTimeEdit, QVBoxLayout,
                                QWidget)
@@ -189,6 +189,10 @@ class SettingsPage(QWidget):
         # Tab goes from the tab bar to the first control: the scroll area itself was a stop
         # where nothing showed the focus (it scrolls to each control that takes it).
         scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        # The two columns go one under the other where the window has no room for both
+        # side by side (a small screen, or 200 %), rather than scrolling sideways.
+        self._cols, self._columns, self._scroll = cols, (left, right), scroll
+        scroll.viewport().installEventFilter(self)
         lay = QVBoxLayout(self)
         lay.addWidget(scroll, 1)
         lay.addWidget(self.errors)
@@ -204,6 +208,16 @@ class SettingsPage(QWidget):
         self.load(Settings().model_dump(), False)
 
     # -- values -------------------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize and watched is self._scroll.viewport():
+            left, right = self._columns
+            both = (left.minimumSize().width() + right.minimumSize().width()
+                    + self._cols.spacing())
+            self._cols.setDirection(QHBoxLayout.Direction.TopToBottom
+                                    if self._scroll.viewport().width() < both
+                                    else QHBoxLayout.Direction.LeftToRight)
+        return super().eventFilter(watched, event)
 
     def load(self, values: dict[str, Any], autostart: bool) -> None:
         """Show saved settings (unless the person is in the middle of changing them)."""
