@@ -586,7 +586,7 @@ def test_the_activity_job_filter_shows_the_chosen_jobs_name(home, qtbot, monkeyp
     from trayjobs.ui.app import TrayApp
     from ui_support import quiet_desktop
     quiet_desktop(monkeypatch, tmp_path)
-    name = "Sicherung der Fotos (Größe)"
+    name = "Sicherung der Fotos"
     long = "A really quite long job name for the nightly photo library backup to the NAS"
     home.config_file.write_text(f'[jobs."{name}"]\nkind = "demo"\n[jobs."{long}"]\n'
                                 'kind = "demo"\n', encoding="utf-8")
@@ -610,6 +610,10 @@ def test_the_activity_job_filter_shows_the_chosen_jobs_name(home, qtbot, monkeyp
         assert page.job_box.width() < fm.horizontalAdvance(long)
         assert long in page.job_box.toolTip()
         assert page.search.width() > 300
+        # A narrow window (1400 x 900 at 200 %) still leaves room to search in.
+        ta.window.resize(680, 440)
+        until(qtbot, lambda: page.search.width() >= fm.horizontalAdvance("Search errors"))
+        assert page.count_label.geometry().right() <= page.width()
     finally:
         with qtbot.waitSignal(ta.stopped, timeout=20_000):
             ta.quit()

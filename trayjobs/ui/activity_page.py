@@ -119,10 +119,11 @@ class ActivityPage(QWidget):
         self.job_box.setAccessibleName("Filter by job")
         self.job_box.setToolTip("Show the runs of one job")
         self.job_box.addItem("All jobs", None)
-        # As wide as its longest job name, up to 30 characters: sized once as first shown,
+        # As wide as its longest job name, up to 22 characters: sized once as first shown,
         # before the jobs were read, it showed a chosen job as "A really".
+        em = self.fontMetrics().averageCharWidth()
         self.job_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.job_box.setMaximumWidth(self.fontMetrics().averageCharWidth() * 30 + 40)
+        self.job_box.setMaximumWidth(em * 22 + 40)
         self.job_box.currentIndexChanged.connect(lambda _i: self.job_box.setToolTip(
             f"Showing the runs of {self.job_box.currentText()}"
             if self.job_box.currentData() is not None else "Show the runs of one job"))
@@ -130,6 +131,11 @@ class ActivityPage(QWidget):
         self.tag_jobs: dict[str, list[str]] = {}
         self.state_box = QComboBox()
         self.state_box.setAccessibleName("Filter by state")
+        # Room for "Needs attention", not for the rare "Waiting for conditions" (its list
+        # shows it whole): in a narrow window the search box was left "Sea…".
+        self.state_box.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.state_box.setMinimumContentsLength(len("Needs attention"))
         for label, states in STATE_CHOICES:
             self.state_box.addItem(label, states)
         self.range_box = QComboBox()
@@ -148,6 +154,7 @@ class ActivityPage(QWidget):
         self.search.setPlaceholderText("Search errors, file names, notes… (Ctrl+F)")
         self.search.setAccessibleName("Search runs")
         self.search.setClearButtonEnabled(True)
+        self.search.setMinimumWidth(em * 16)
         self.clear_btn = QPushButton("C&lear filters")
         self.clear_btn.setAccessibleName("Clear filters")
         self.clear_btn.clicked.connect(self.clear_filters)
