@@ -14,6 +14,7 @@ from textwrap import dedent
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QPushButton
 
 from trayjobs.ui.jobs_model import JobsModel
 from trayjobs.ui.runs_model import RunsModel
@@ -161,7 +162,12 @@ def test_pause_from_the_tray_persists(app, qtbot, home):
     pause.trigger()
     until(qtbot, lambda: app.paused, timeout=5000)
     assert app.tray.action("pause").text() == "Resume"
-    assert app.window.jobs_page.pause_btn.text() == "Resume all"
+    # With a key of its own, as "&Pause all" had (R and u are Run now's and Duplicate's).
+    page = app.window.jobs_page
+    assert page.pause_btn.text() == "Resu&me all"
+    keys = [b.text().lower().split("&")[1][0] for b in page.findChildren(QPushButton)
+            if "&" in b.text()]
+    assert keys.count("m") == 1
     assert app.tray.state == "paused"
     with closing(open_store(home)) as store:
         assert store.get_value("paused") == "1"

@@ -232,7 +232,7 @@ class JobsPage(QWidget):
             b.setEnabled(has)
 
     def set_paused(self, paused: bool) -> None:
-        self.pause_btn.setText("Resume all" if paused else "&Pause all")
+        self.pause_btn.setText("Resu&me all" if paused else "&Pause all")
         self.pause_btn.setAccessibleName("Resume all" if paused else "Pause all")
 
     # -- actions --------------------------------------------------------------------
