@@ -22,7 +22,7 @@ from trayjobs.store.open import open_store
 
 from dbus_support import notification_bus  # noqa: F401
 from ui_support import (CONFIG, answer_next_box, app, find_run, jobs_settled, make_app,  # noqa: F401
-                        until)
+                        mnemonic_clashes, until)
 
 
 def test_tray_run_now_drives_a_run_to_success_in_the_window(make_app, qtbot):
@@ -162,12 +162,12 @@ def test_pause_from_the_tray_persists(app, qtbot, home):
     pause.trigger()
     until(qtbot, lambda: app.paused, timeout=5000)
     assert app.tray.action("pause").text() == "Resume"
-    # With a key of its own, as "&Pause all" had (R and u are Run now's and Duplicate's).
+    # With a key of its own, as "&Pause all" had (r, u, m are Run now, Duplicate, Metrics).
     page = app.window.jobs_page
-    assert page.pause_btn.text() == "Resu&me all"
+    assert page.pause_btn.text() == "Resume a&ll"
     keys = [b.text().lower().split("&")[1][0] for b in page.findChildren(QPushButton)
             if "&" in b.text()]
-    assert keys.count("m") == 1
+    assert keys.count("l") == 1
     assert app.tray.state == "paused"
     with closing(open_store(home)) as store:
         assert store.get_value("paused") == "1"
@@ -321,6 +321,7 @@ def test_undo_a_cleanup_run_from_its_details(make_app, qtbot, tmp_path):
     dlg = ta.open_run(find_run(ta, "tidy")["id"])
     until(qtbot, lambda: dlg.run is not None)
     assert dlg.undo_btn.isVisible() and dlg.undo_btn.isEnabled()
+    assert mnemonic_clashes(dlg) == {}  # "Res&ult data" and "&Undo…" shared Alt+U
     assert dlg.open_btn.isEnabled()
     assert any("Old" in label for label in [dlg.fields["links"].text()])
     dlg.undo(confirm=False)

@@ -19,7 +19,7 @@ from trayjobs.ui.theme import state_colour
 from trayjobs.schedule import Cron
 
 from ui_support import (CONFIG, answer_next_box, app, check_form, editor_app, editor_for,  # noqa: F401
-                        find_run, make_app, until)
+                        find_run, make_app, mnemonic_clashes, until)
 
 
 def editor(qtbot, home, *, name=None, values=None, text=CONFIG) -> JobEditor:
@@ -860,3 +860,17 @@ def test_folder_pickers_open_in_the_fields_folder_or_the_home_folder(qtbot, home
     click("Choose watched folder")  # a folder still to be made: the nearest one there is
     home_dir = os.path.expanduser("~")
     assert asked == [home_dir, home_dir, str(tmp_path / "in"), str(tmp_path / "in")]
+
+
+def test_the_editors_alt_keys_are_its_own_on_every_tab(qtbot, home):
+    # The Preview button and tab shared Alt+V (with "E&very…"), "&Description" and "On
+    # &days at a time" Alt+D, "&Kind" and "&Keep the computer awake" Alt+K...
+    from trayjobs.kinds.registry import kind_names
+    for kind in kind_names():
+        dlg = editor(qtbot, home, values={"kind": kind})
+        dlg.show()
+        qtbot.waitExposed(dlg)
+        for i in range(dlg.tabs.count()):
+            dlg.tabs.setCurrentIndex(i)
+            assert mnemonic_clashes(dlg) == {}, (kind, dlg.tabs.tabText(i))
+        dlg.close()

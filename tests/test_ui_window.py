@@ -24,7 +24,7 @@ from trayjobs.ui.single import SingleInstance
 from trayjobs.ui.theme import banner_style, is_dark, muted_colour, state_colour
 from trayjobs.store.open import open_store
 
-from ui_support import app, find_run, jobs_settled, make_app, until  # noqa: F401
+from ui_support import app, find_run, jobs_settled, make_app, mnemonic_clashes, until  # noqa: F401
 
 
 def test_settings_page_writes_the_settings_table(app, qtbot, home, tmp_path):
@@ -424,6 +424,25 @@ def test_settings_columns_go_one_under_the_other_in_a_narrow_window(app, qtbot):
     assert scroll.horizontalScrollBar().maximum() == 0
     w.resize(1260, 680)
     until(qtbot, lambda: at(history).y() == at(notes).y())
+
+
+def test_each_pages_alt_keys_are_its_own(make_app, qtbot, home):
+    # "&Delete…" and the "&Data" tab shared Alt+D, "When a run &succeeds" and "&Settings"
+    # Alt+S...: Qt then only moves the focus between the two.
+    from trayjobs.firstrun import ensure_first_run
+    assert ensure_first_run(home).created
+    with home.config_file.open("a", encoding="utf-8") as f:
+        f.write('\n[alerts.phone]\nurl = "json://127.0.0.1:9/"\n')  # Send test shows
+    ta = make_app(None)
+    w = ta.window
+    w.resize(1300, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    for paused in (False, True):
+        w.set_paused(paused)  # "Resume all" while paused, and the banner
+        for i in range(w.tabs.count()):
+            w.tabs.setCurrentIndex(i)
+            assert mnemonic_clashes(w) == {}, w.tabs.tabText(i)
 
 
 def test_first_run_welcome_page_comes_first_once(make_app, qtbot, home):

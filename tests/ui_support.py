@@ -35,6 +35,30 @@ CONFIG = dedent("""
 """)
 
 
+def mnemonic_clashes(window) -> dict[str, list[str]]:
+    """The Alt keys that more than one visible label, button, group or tab of ``window``
+    claims: Qt then moves the focus between them instead of pressing any."""
+    import re
+    from PySide6.QtWidgets import QAbstractButton, QGroupBox, QLabel, QTabBar
+    keys: dict[str, list[str]] = {}
+
+    def claim(text: str) -> None:
+        if m := re.search(r"&([^&\s])", text or ""):
+            keys.setdefault(m.group(1).lower(), []).append(text)
+
+    for w in window.findChildren(QAbstractButton) + window.findChildren(QLabel):
+        if w.isVisibleTo(window):
+            claim(w.text())
+    for g in window.findChildren(QGroupBox):
+        if g.isVisibleTo(window):
+            claim(g.title())
+    for bar in window.findChildren(QTabBar):
+        if bar.isVisibleTo(window):
+            for i in range(bar.count()):
+                claim(bar.tabText(i))
+    return {k: v for k, v in keys.items() if len(v) > 1}
+
+
 def until(qtbot, predicate, timeout=10_000):
     """waitUntil that needs a true value (pytest-qt takes a None return as success)."""
     qtbot.waitUntil(lambda: bool(predicate()), timeout=timeout)

@@ -61,7 +61,7 @@ class AlertsBox(QGroupBox):
         self.view.header().setStretchLastSection(True)
         self.view.setMaximumHeight(140)
         self.view.itemSelectionChanged.connect(self._selected)
-        self.test_btn = QPushButton("Send &test")
+        self.test_btn = QPushButton("Send t&est")
         self.test_btn.setAccessibleName("Send a test message to the alert channel")
         self.test_btn.setEnabled(False)
         self.test_btn.clicked.connect(self.send_test)

@@ -130,7 +130,7 @@ class RunDetails(QDialog):
         self.tabs.addTab(log_tab, "&Log")
         self.tabs.addTab(self.timeline, "&Timeline")
         self.tabs.addTab(self.params, "&Parameters")
-        self.tabs.addTab(self.result_text, "Res&ult data")
+        self.tabs.addTab(self.result_text, "Result &data")
         self.tabs.addTab(tb, "Trace&back")
         # The run's alerts and heartbeat pings: where each went, or why not yet.
         self.deliveries = QTreeWidget()

@@ -105,7 +105,7 @@ class JobsPage(QWidget):
                                self.edit_selected)
         self.dup_btn = button("D&uplicate", "duplicateJob", "Copy the selected job (Ctrl+D)",
                               self.duplicate_selected)
-        self.delete_btn = button("&Delete…", "deleteJob", "Remove the selected job (Delete)",
+        self.delete_btn = button("Dele&te…", "deleteJob", "Remove the selected job (Delete)",
                                  self.delete_selected)
         self.pause_btn = button("&Pause all", "pauseAll", "Pause or resume every job",
                                 app.toggle_pause)
@@ -232,7 +232,7 @@ class JobsPage(QWidget):
             b.setEnabled(has)
 
     def set_paused(self, paused: bool) -> None:
-        self.pause_btn.setText("Resu&me all" if paused else "&Pause all")
+        self.pause_btn.setText("Resume a&ll" if paused else "&Pause all")
         self.pause_btn.setAccessibleName("Resume all" if paused else "Pause all")
 
     # -- actions --------------------------------------------------------------------

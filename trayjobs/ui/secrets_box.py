@@ -88,7 +88,7 @@ class SecretsBox(QGroupBox):
         self.change_btn = QPushButton("C&hange…")
         self.change_btn.setAccessibleName("Change or store the secret's value")
         self.change_btn.clicked.connect(self.change)
-        self.delete_btn = QPushButton("&Delete")
+        self.delete_btn = QPushButton("De&lete")
         self.delete_btn.setAccessibleName("Delete the secret")
         self.delete_btn.clicked.connect(self.delete)
         self.error = QLabel()

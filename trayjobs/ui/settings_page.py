@@ -72,9 +72,9 @@ class SettingsPage(QWidget):
         desc = {k: f.description for k, f in Settings.model_fields.items()}
         self.notify_failures = named(QCheckBox("When a run &fails for good (after its retries)"),
                                      "Notify on failures", desc["notify_failures"])
-        self.notify_warnings = named(QCheckBox("When a run succeeds with &warnings"),
+        self.notify_warnings = named(QCheckBox("When a run succeeds with warn&ings"),
                                      "Notify on warnings", desc["notify_warnings"])
-        self.notify_success = named(QCheckBox("When a run &succeeds"), "Notify on successes",
+        self.notify_success = named(QCheckBox("When a run s&ucceeds"), "Notify on successes",
                                     desc["notify_success"])
         self.quiet = named(QCheckBox("&Quiet hours from"), "Quiet hours", desc["quiet_hours"])
         self.quiet_from = named(QTimeEdit(QTime(22, 0)), "Quiet hours start")
@@ -95,7 +95,7 @@ class SettingsPage(QWidget):
         nl.addWidget(self.notify_success)
         nl.addLayout(quiet_row)
 
-        self.autostart = named(QCheckBox("Start trayjobs when I &log in (in the tray)"),
+        self.autostart = named(QCheckBox("Start trayjobs when I log in (in the tra&y)"),
                                "Start at login", "Adds trayjobs to your desktop's autostart list.")
         self.workers = named(QSpinBox(), "Workers", desc["workers"])
         self.workers.setRange(*_bounds("workers"))
@@ -103,7 +103,7 @@ class SettingsPage(QWidget):
         self.workers_note.hide()
         self.pause_on_battery = named(QCheckBox("Pause all jobs while on &battery"),
                                       "Pause all jobs on battery", desc["pause_on_battery"])
-        self.only_unmetered = named(QCheckBox("Only on u&nmetered networks"),
+        self.only_unmetered = named(QCheckBox("Only on unmetered networ&ks"),
                                     "Only unmetered networks", desc["only_unmetered"])
         general = QGroupBox("Running")
         gl = QFormLayout(general)
@@ -134,7 +134,7 @@ class SettingsPage(QWidget):
         hl = QFormLayout(history)
         hl.addRow("Keep runs for:", self.keep_days)
         hl.addRow("Keep at most:", self.keep_runs)
-        hl.addRow("Keep &failed runs for:", self.keep_failed)
+        hl.addRow("Kee&p failed runs for:", self.keep_failed)
         hl.addRow("", self.history_hint)
         hl.addRow("", self.prune_btn)
 

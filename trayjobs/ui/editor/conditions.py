@@ -69,12 +69,12 @@ class ConditionsEditor(QGroupBox):
         self.cpu.setDecimals(0)
         self.cpu.setValue(50)
         self.cpu.setSuffix(" %")
-        self.wait_unknown = named(QCheckBox("Wait when a condition cannot be &told "
+        self.wait_unknown = named(QCheckBox("Wait when a condition cannot be to&ld "
                                             "(its service is missing)"),
                                   "Wait when unknown", common["when_unknown"].description)
         self.max_wait = named(QLineEdit(), "Wait at most", common["max_wait"].description)
         self.max_wait.setPlaceholderText("for ever; e.g. 2d")
-        self.inhibit = named(QCheckBox("&Keep the computer awake while it runs"),
+        self.inhibit = named(QCheckBox("Keep the computer awake while it r&uns"),
                              "Keep awake", common["inhibit_sleep"].description)
         self.error = QLabel()
         self.error.setObjectName("error:when")

@@ -180,7 +180,7 @@ class JobEditor(EditorPreview, QDialog):
         options_area.setWidgetResizable(True)
         options_area.setWidget(self._options_page(values))
         self.tabs.addTab(options_area, "O&ptions")
-        self.tabs.addTab(preview_page, "Pre&view")
+        self.tabs.addTab(preview_page, "P&review")
         # Tab goes from the tab bar straight to the first field: a scroll area that takes
         # the focus itself is a stop where nothing shows it.
         for area in (self.params_area, when_area, options_area):

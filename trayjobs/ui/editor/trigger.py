@@ -98,8 +98,8 @@ class TriggerEditor(QWidget):
         super().__init__(parent)
         self.mode = QButtonGroup(self)
         modes = QHBoxLayout()
-        for i, label in enumerate(("&Only when I run it", "E&very…", "On &days at a time",
-                                   "C&ron expression")):
+        for i, label in enumerate(("&Only when I run it", "Ever&y…", "On d&ays at a time",
+                                   "Cron e&xpression")):
             b = QRadioButton(label)
             b.setAccessibleName(label.replace("&", "").rstrip("…"))
             self.mode.addButton(b, i)
