@@ -14,6 +14,7 @@ from trayjobs.config import load_config, parse_config
 from trayjobs.firstrun import (ACTIVITY_REPORT, CLEANUP_JOB, COMMAND_JOB, DATA_REPORT, IMPORT_JOB,
                                dismiss_welcome, ensure_first_run, example_setup, workspace_dir)
 from trayjobs.paths import Home
+from ui_support import answer_next_box
 
 CSV = "id,name,amount\r\n1,apple,3.50\r\n2,pear,1.25\r\n3,plum,0.75\r\n"
 
@@ -194,7 +195,12 @@ def test_welcome_view_stays_hidden_once_dismissed(qtbot, home):
     assert welcome_for(home) is None  # no example set-up: nothing to welcome to
     ensure_first_run(home)
     view = welcome_for(home)
-    with qtbot.waitSignal(view.dismissed, timeout=1000):
+    qtbot.addWidget(view)
+    # It does not come back: the button asks first, and "Keep it" keeps it.
+    with answer_next_box("Keep it"):
+        view.buttons["dismiss"].click()
+    assert welcome_for(home) is not None and example_setup(home).welcome is True
+    with qtbot.waitSignal(view.dismissed, timeout=1000), answer_next_box("Hide it"):
         view.buttons["dismiss"].click()
     assert welcome_for(home) is None
     assert example_setup(home).welcome is False

@@ -15,8 +15,8 @@ from typing import Callable
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton,
+                               QScrollArea, QVBoxLayout, QWidget)
 
 from ..samples import write_sample
 from ..firstrun import (ACTIVITY_REPORT, CLEANUP_JOB, COMMAND_JOB, DATA_REPORT, ExampleSetup,
@@ -132,7 +132,7 @@ class WelcomeView(QWidget):
         hide = QPushButton("Hide this page")
         hide.setObjectName("dismiss")
         hide.setToolTip("Do not show the welcome page again")
-        hide.clicked.connect(self.dismiss)
+        hide.clicked.connect(self.ask_dismiss)
         self.buttons["dismiss"] = hide
         bottom.addWidget(hide)
         lay.addLayout(bottom)
@@ -205,6 +205,17 @@ class WelcomeView(QWidget):
         # scrolled to, or the button would seem to do nothing.
         self.scroll.widget().layout().activate()  # its height, now that it holds text
         self.scroll.ensureWidgetVisible(self.status)
+
+    def ask_dismiss(self) -> None:
+        """Hide the page once the person says so: it does not come back."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Hide the welcome page?",
+                          "The welcome page will not be shown again. The example jobs and "
+                          "folders stay as they are.", parent=self)
+        hide = box.addButton("Hide it", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(box.addButton("Keep it", QMessageBox.ButtonRole.RejectRole))
+        box.exec()
+        if box.clickedButton() is hide:
+            self.dismiss()
 
     def dismiss(self) -> None:
         dismiss_welcome(self.setup.home)
