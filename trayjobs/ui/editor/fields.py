@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 
 from ...config_edit import parse_toml_value
 
-__all__ = ["FieldSpec", "describe_fields", "make_editor", "FieldEditor", "PATH_KEYS", "browse_from",
+__all__ = ["FieldSpec", "describe_fields", "make_editor", "FieldEditor", "PATH_KEYS",
            "plain_help", "plain_error", "where_in", "compact_duration", "browse_from"]
 
 #: Keys that name a folder or a file, and the picker they get.
