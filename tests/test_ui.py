@@ -726,6 +726,12 @@ def test_details_of_a_run_without_progress_do_not_animate(make_app, qtbot):
     assert paints.n <= 5  # the busy animation: about 50
     ta.cancel_run(dlg.run_id)
     until(qtbot, lambda: find_run(ta, "quiet", "cancelled"), timeout=10_000)
+    # Cancelled is not an error: the details say why it ended, the log warns.
+    until(qtbot, lambda: dlg.fields["error"].text() == "cancelled")
+    assert dlg.form.labelForField(dlg.fields["error"]).text() == "Why:"
+    until(qtbot, lambda: "cancelled" in dlg.log.toPlainText())
+    line = next(ln for ln in dlg.log.toPlainText().splitlines() if ln.endswith("cancelled"))
+    assert "ERROR" not in line.upper(), line
     dlg.close()
 
 

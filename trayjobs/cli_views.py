@@ -207,8 +207,9 @@ def cmd_show(home: Home, args) -> int:
         extra = {k: v for k, v in result.items() if k != "summary"}
         if extra:
             lines.append("            " + json.dumps(extra, default=str)[:2000])
-    if run.get("error"):
-        lines.append(f"  error:    {run['error']}")
+    if run.get("error"):  # why a run cancelled or stopped by a quit ended is no error
+        label = "error:" if run["state"] in ("failed", "retrying") else "why:"
+        lines.append(f"  {label:<9} {run['error']}")
     from .store import run_warnings
     warnings = run_warnings(result)
     if warnings:

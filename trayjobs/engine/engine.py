@@ -963,7 +963,9 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
         logs = list(logs)
         if outcome.message and state != "succeeded" and not any(
                 line[2] == outcome.message for line in logs):  # the job logged it already
-            logs.append((time.time(), "error", outcome.message))
+            # A cancel, or a quit that stopped it, is no error of the run's.
+            level = "warning" if state in ("cancelled", "interrupted") else "error"
+            logs.append((time.time(), level, outcome.message))
         row = self.store.end_attempt(rid, state=state, error=outcome.message,
                                      traceback=outcome.traceback, result=outcome.result,
                                      next_attempt_at=next_at, died=outcome.died, logs=logs,

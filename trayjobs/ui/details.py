@@ -33,6 +33,8 @@ __all__ = ["RunDetails", "RejectedRows"]
 
 ACTIVE = ("scheduled", "waiting", "queued", "running", "retrying")
 #: Lines a details log keeps (the oldest go first); the whole log is in the store.
+#: The states whose ``error`` is one (the others' is why the run ended: cancelled...).
+ERROR_STATES = ("failed", "retrying")
 LOG_LINES = 50_000
 #: Log entries read at a time; all of them are read, the last ones being what the view shows.
 LOG_PAGE = 10_000
@@ -331,6 +333,10 @@ class RunDetails(QDialog):
             f"⚠ {_esc(plain(w))}"
             for w in (run_warnings(result) if outcome(run) == "warning" else [])]))
         f["error"].setText(_esc(plain(run.get("error") or "")))
+        # A run cancelled, stopped by a quit or skipped did not go wrong: why it ended is
+        # no error (a person's cancel read "Error: cancelled").
+        self.form.labelForField(f["error"]).setText(
+            "Error:" if run["state"] in ERROR_STATES else "Why:")
         links = result_links(run)
         f["links"].setText(" · ".join(f"<a href='{_esc(u)}'>{_esc(l)}</a>" for l, u in links))
         for key in ("error", "links", "summary", "run_params", "started_runs"):
