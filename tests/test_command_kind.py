@@ -748,6 +748,46 @@ def test_only_the_runs_own_leftovers_are_stopped_and_no_exit_status_is_taken(mak
         lives.wait()
 
 
+#: A background job of a shell line (`tool &`), in the program's own group, that cleans up
+#: on TERM; the line exits at once, leaving it running. Its pid in {pid}, its clean-up
+#: writes {done}.
+BACKGROUND_JOB = ("sh -c 'trap \"echo cleaned > \\\"{done}\\\"; exit 0\" TERM; "
+                  "echo $$ > \"{pid}\"; while :; do sleep 0.05; done' >/dev/null 2>&1 & "
+                  + WAIT_PID + "; echo started")
+
+
+def test_a_background_job_left_running_in_its_group_is_asked_to_stop_and_named(
+        make_ctx, tmp_path):
+    # crontab's "tool > /dev/null 2>&1 &": once killed (KILL) without a word, so the run
+    # said "succeeded" and neither the log nor the program's own clean-up knew of it.
+    pid_file, done = tmp_path / "job.pid", tmp_path / "cleaned"
+    ctx = make_ctx("background")
+    result = run_kind(ctx, command=BACKGROUND_JOB.format(pid=pid_file, done=done),
+                      kill_grace=5)
+    assert result["summary"] == "started"
+    job = int(pid_file.read_text())
+    assert not Path(f"/proc/{job}").exists()  # stopped and reaped here
+    assert done.read_text() == "cleaned\n"  # TERM first: its trap ran
+    assert any(line.startswith("stopping what the program left running in the background: sh "
+                               f"(pid {job})") and "`wait`" in line
+               for line in lines_of(ctx)), lines_of(ctx)
+
+
+def test_a_job_process_asks_a_background_job_to_stop(make_engine, tmp_path):
+    pid_file, done = tmp_path / "job.pid", tmp_path / "cleaned"
+    eng = _engine_job(make_engine, f"""
+        command = {json.dumps(BACKGROUND_JOB.format(pid=pid_file, done=done))}
+        retry = {{ attempts = 1 }}
+    """)
+    run = eng.watcher.wait(eng.submit("cmd"))
+    assert run["state"] == "succeeded"
+    wait_until(done.exists, timeout=5)
+    job = int(pid_file.read_text())
+    assert any(l["message"].startswith(f"stopping what the program left running in the "
+                                       f"background: sh (pid {job})")
+               for l in eng.store.logs(run["id"]))
+
+
 def test_a_daemon_that_exits_on_its_own_is_reaped(make_ctx, tmp_path):
     pid_file = tmp_path / "daemon.pid"
     ctx = make_ctx("daemon")

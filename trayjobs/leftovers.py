@@ -204,13 +204,14 @@ class Leftovers:
             if self._sent.get(pid) in (sig, signal.SIGKILL):
                 continue
             name, _, _, pgid = info
-            if pid not in self._sent and pgid != self.program:
-                named.append(f"{name} (pid {pid})")  # it left the program's group
+            if pid not in self._sent:
+                named.append(f"{name} (pid {pid})")
             self._sent[pid] = sig
             _signal(pid, sig, group=pgid == pid)
         if named and self._log:
             self._log(f"stopping what the program left running in the background: "
-                      f"{', '.join(named)}")
+                      f"{', '.join(named)} (a run ends when its program does; end a shell "
+                      f"line with `wait` to have it wait for them)")
         return left, reaped
 
     def term(self) -> None:

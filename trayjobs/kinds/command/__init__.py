@@ -171,12 +171,18 @@ class _Run:
         try:
             cancelled = self._watch(proc, output, leftovers)
         finally:
-            signal_group(proc.pid, signal.SIGKILL)  # whatever it left running in the background
-            # ... and what left the group: TERM, KILL after the grace (counted from a cancel)
+            # What it left running in the background: its background jobs (`tool &`) are
+            # still in its group. After an end of its own they are asked to stop, as what
+            # left the group is (TERM, KILL after the grace), and named in the log, being
+            # children of this process now (:mod:`trayjobs.leftovers`); after a cancel or
+            # a timeout, whose TERM they had, they are killed.
+            ended_itself = self._stop_at is None and exited(proc)
+            signal_group(proc.pid, signal.SIGTERM if ended_itself else signal.SIGKILL)
             kill_at = (self._stop_at or time.monotonic()) + params.kill_grace
             if not leftovers.stop(kill_at=kill_at, ended=lambda: exited(proc)):
                 ctx.log("some processes the program left running did not stop even when "
                         "killed (stuck in the kernel, on a hung network mount say)", "warning")
+            signal_group(proc.pid, signal.SIGKILL)  # any of the group not adopted here
             proc.wait()
             ready_next()
             for pipe in (proc.stdout, proc.stderr):

@@ -36,7 +36,7 @@ class CommandParams(KindParams):
     kill_grace: float = Field(
         5.0, ge=0, le=60, description="Seconds between TERM and KILL when a run is cancelled "
                                       "or times out, and for what the program left running "
-                                      "outside its process group when it ends.")
+                                      "in the background when it ends.")
     max_memory: str | None = Field(None, description=MEMORY + " Each process of the program "
                                    "is held to it on its own.")
     log_head: int = Field(1_000_000, ge=0, description="Bytes of output kept from the start.")
