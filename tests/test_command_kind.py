@@ -309,6 +309,39 @@ def test_success_codes_are_successes(make_ctx):
         run_kind(make_ctx("rsync"), command="true", success_codes=[24])
 
 
+@pytest.mark.parametrize("code, attempts", [(75, 3), (2, 1), ("signal", 1)])
+def test_retry_codes_retry_those_exit_codes_alone(make_engine, tmp_path, code, attempts):
+    # As a queue's "retry on these errors only": a bad input (exit 2) or a crash is not
+    # run again, where a "try again later" (75) is.
+    count = tmp_path / "count"
+    end = "kill -SEGV $$" if code == "signal" else f"exit {code}"
+    eng = _engine_job(make_engine, f"""
+        command = "echo x >> '{count}'; {end}"
+        retry = {{ attempts = 3, backoff = "1s", max_backoff = "1s", jitter = false }}
+        retry_codes = [75]
+    """)
+    run = eng.watcher.wait(eng.submit("cmd"), timeout=30)
+    assert run["state"] == "failed"
+    assert len(count.read_text().splitlines()) == attempts
+    assert len(eng.store.attempts(run["id"])) == attempts
+    if attempts == 1:
+        assert run["error"].endswith("; not tried again: only exit code 75 is (retry_codes)")
+
+
+def test_retry_codes_in_success_codes_or_in_retry_are_config_errors():
+    from trayjobs.config import parse_config
+    cfg = parse_config('[jobs.cmd]\nkind = "command"\ncommand = "true"\n'
+                       'success_codes = [0, 75]\nretry_codes = [75, 1]\n')
+    assert [(e.job, e.key, e.message) for e in cfg.errors] == [
+        ("cmd", "retry_codes", "75: in success_codes too, so never tried again; take it out "
+                               "of one of the two")]
+    cfg = parse_config('[jobs.cmd]\nkind = "command"\ncommand = "true"\n'
+                       'retry = { attempts = 3, retry_on = [75] }\n')
+    assert [(e.key, e.message) for e in cfg.errors] == [
+        ("retry.retry_on", "unknown key; the exit codes to retry are a command job's "
+                           "retry_codes, written beside retry: retry_codes = [75]")]
+
+
 def test_a_program_killed_by_a_signal_says_so(make_ctx):
     with pytest.raises(JobFailed, match="killed by SIGSEGV"):
         run_kind(make_ctx("segv"), command="kill -SEGV $$")

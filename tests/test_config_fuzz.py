@@ -15,8 +15,8 @@ from trayjobs.config import check_jobs, parse_config
 
 KINDS = {
     "demo": ["steps", "step_time", "fail_times", "hang", "crash"],
-    "command": ["command", "cwd", "env", "success_codes", "dry_run_command", "resume",
-                "kill_grace", "max_memory", "log_head", "log_tail"],
+    "command": ["command", "cwd", "env", "success_codes", "retry_codes", "dry_run_command",
+                "resume", "kill_grace", "max_memory", "log_head", "log_tail"],
     "python": ["call", "file", "function", "path", "idempotent", "dry_run", "kill_grace",
                "max_memory"],
     "cleanup": ["locations", "targets", "match", "filters", "action", "conflict",

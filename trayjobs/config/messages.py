@@ -241,6 +241,11 @@ _WRITTEN_ELSEWHERE.update({k: _WRITTEN_ELSEWHERE["retries"]
                            for k in ("max_retries", "retry_count", "attempts")})
 
 
+#: Keys of ``retry`` that ask to retry some failures alone, as queues' "retry on" does.
+_RETRY_ON = {"retry_codes", "codes", "exit_codes", "on", "retry_on", "on_codes", "when",
+             "retry_on_codes", "autoretry_for"}
+
+
 def _unknown_key(key: str, where: type[BaseModel] | None, *, parent: str,
                  kind: str | None) -> str:
     import difflib
@@ -252,6 +257,9 @@ def _unknown_key(key: str, where: type[BaseModel] | None, *, parent: str,
     close = difflib.get_close_matches(key.strip().casefold(), candidates, n=1, cutoff=0.75)
     if close:
         return f"unknown key; did you mean '{close[0]}'?"
+    if parent == "retry" and key.lower() in _RETRY_ON:  # exit codes are a command's own
+        return ("unknown key; the exit codes to retry are a command job's retry_codes, "
+                "written beside retry: retry_codes = [75]")
     instead = _WRITTEN_ELSEWHERE.get(key.lower())
     settings = top and where is not None and where.__name__ == "Settings"
     if instead and ((top and kind) or (settings and instead == _WRITTEN_ELSEWHERE["tz"])):

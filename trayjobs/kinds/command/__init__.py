@@ -204,8 +204,12 @@ class _Run:
                 # Run again, it would take as much: the limit, or the program, is to change.
                 raise JobFailed(self._failure(code, output, shell=isinstance(command, str),
                                               over=True), retry=False)
-            raise JobFailed(self._failure(code, output, shell=isinstance(command, str)),
-                            retry=not (isinstance(command, str) and code in (126, 127)))
+            retry_codes = params.retry_codes
+            final = retry_codes is not None and code not in retry_codes
+            raise JobFailed(self._failure(code, output, shell=isinstance(command, str),
+                                          final=final),
+                            retry=not final and not (isinstance(command, str)
+                                                     and code in (126, 127)))
         took = format_duration(time.monotonic() - self.started)
         # the program's last line says best what it did ("sent 1.2 GB, total size 80 GB")
         summary = _short(output.last_line) if output.last_line else f"done in {took}"
@@ -337,7 +341,8 @@ class _Run:
             self.ctx.progress(p.done, p.total, p.message, p.unit)
             self._last_progress = time.monotonic()
 
-    def _failure(self, code: int, output: OutputLog, *, shell: bool, over: bool = False) -> str:
+    def _failure(self, code: int, output: OutputLog, *, shell: bool, over: bool = False,
+                 final: bool = False) -> str:
         limit = self.params.max_memory
         if code < 0:
             what = f"killed by {_signal_name(-code)}"
@@ -361,6 +366,11 @@ class _Run:
         if over:
             what = over_limit(limit, what="the program", fix="have it take less") + \
                 f" (it ended with {what})"
+        elif final:
+            codes = self.params.retry_codes
+            what += (f"; not tried again: only exit code{'s' if len(codes) > 1 else ''} "
+                     f"{', '.join(map(str, codes))} {'are' if len(codes) > 1 else 'is'} "
+                     f"(retry_codes)")
         lines = list(output.stderr_tail)
         if not lines:
             return what

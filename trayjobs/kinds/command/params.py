@@ -28,6 +28,11 @@ class CommandParams(KindParams):
     success_codes: list[int] = Field(
         default_factory=lambda: [0], min_length=1,
         description="Exit codes that count as success, e.g. `[0, 24]` for rsync.")
+    retry_codes: list[int] | None = Field(
+        None, min_length=1,
+        description="Only these exit codes are tried again (as `retry` says), e.g. `[75]`, "
+                    "sysexits' \"try again later\"; any other failure, a death by a signal "
+                    "too, is final at once. Unset: every failure is tried again.")
     dry_run_command: Command | None = Field(
         None, description="What `--dry-run` runs instead (e.g. the same with `--dry-run`); "
                           "without it a dry run is refused.")
@@ -76,11 +81,20 @@ class CommandParams(KindParams):
                 raise ValueError(f"the value of {name} cannot hold a NUL character (\\u0000)")
         return v
 
-    @field_validator("success_codes")
+    @field_validator("success_codes", "retry_codes")
     @classmethod
-    def _codes(cls, v: list[int]) -> list[int]:
-        wrong = [c for c in v if not 0 <= c <= 255]
+    def _codes(cls, v: list[int] | None, info) -> list[int] | None:
+        wrong = [c for c in v or () if not 0 <= c <= 255]
         if wrong:
             raise ValueError(f"{', '.join(map(str, wrong))}: a program's exit code is 0 to 255 "
-                             f"(one killed by a signal is not a success)")
+                             + ("(one killed by a signal is not a success)"
+                                if info.field_name == "success_codes" else
+                                "(a death by a signal is never tried again once retry_codes "
+                                "is set)"))
+        success = info.data.get("success_codes") or ()
+        both = sorted(set(v or ()) & set(success)) if info.field_name == "retry_codes" else []
+        if both:
+            raise ValueError(f"{', '.join(map(str, both))}: in success_codes too, so never "
+                             f"tried again; take {'them' if len(both) > 1 else 'it'} out of "
+                             f"one of the two")
         return v
