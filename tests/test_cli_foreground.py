@@ -51,6 +51,22 @@ def test_a_foreground_command_run_starts_no_job_process(home, tmp_path):
     assert f"parent {proc.pid}" in logs, logs
 
 
+def test_the_wait_before_a_next_attempt_is_told_as_set(home):
+    # A backoff of 1 s said "next attempt now", and one of 2 s "in 1 s": the time left,
+    # read a moment after it was set, was cut down to whole seconds.
+    _config(home, """
+        [jobs.flaky]
+        kind = "command"
+        command = "exit 3"
+        retry = { attempts = 3, backoff = "1s", jitter = false }
+    """)
+    proc = _start(home, "run", "flaky", "--wait")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    waits = [line.split("; ")[-1] for line in err.splitlines() if "next attempt" in line]
+    assert waits == ["next attempt in 1 s", "next attempt in 2 s"], err
+
+
 def test_a_foreground_import_runs_in_the_command_process(home, tmp_path):
     data = tmp_path / "tiny.csv"
     data.write_text("id,name\n1,a\n2,b\n")

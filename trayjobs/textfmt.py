@@ -149,9 +149,10 @@ def relative(ts: float | None, now: float | None = None) -> str:
     if not ts:
         return ""
     delta = ts - (now or time.time())
-    gap = abs(delta)
     # A moment in words, not "34 ms ago"; whole seconds, not "5.0 s ago" (a duration's
-    # tenths mean something, a time's do not).
+    # tenths mean something, a time's do not). One ahead is rounded to the nearest: a
+    # retry due in 0.98 s, a second's backoff just set, is "in 1 s", not "now".
+    gap = abs(delta) if delta < 0 else round(delta)
     if gap < 1:
         return "now" if delta >= 0 else "just now"
     text = f"{int(gap)} s" if gap < 60 else format_duration(gap)
