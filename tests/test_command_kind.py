@@ -328,6 +328,20 @@ def test_retry_codes_retry_those_exit_codes_alone(make_engine, tmp_path, code, a
         assert run["error"].endswith("; not tried again: only exit code 75 is (retry_codes)")
 
 
+def test_retry_codes_leave_a_timeout_to_be_tried_again(make_engine, tmp_path):
+    count = tmp_path / "count"
+    eng = _engine_job(make_engine, f"""
+        command = "echo x >> '{count}'; sleep 30"
+        timeout = "1s"
+        kill_grace = 0.2
+        retry = {{ attempts = 2, backoff = "1s", jitter = false }}
+        retry_codes = [75]
+    """)
+    run = eng.watcher.wait(eng.submit("cmd"), timeout=30)
+    assert (run["state"], run["error"]) == ("failed", "timed out after 1.0 s")
+    assert len(count.read_text().splitlines()) == 2
+
+
 def test_retry_codes_in_success_codes_or_in_retry_are_config_errors():
     from trayjobs.config import parse_config
     cfg = parse_config('[jobs.cmd]\nkind = "command"\ncommand = "true"\n'

@@ -31,8 +31,9 @@ class CommandParams(KindParams):
     retry_codes: list[int] | None = Field(
         None, min_length=1,
         description="Only these exit codes are tried again (as `retry` says), e.g. `[75]`, "
-                    "sysexits' \"try again later\"; any other failure, a death by a signal "
-                    "too, is final at once. Unset: every failure is tried again.")
+                    "sysexits' \"try again later\"; any other exit code, or a death by a "
+                    "signal, is final at once (a timeout is still tried again). Unset: every "
+                    "failure is tried again.")
     dry_run_command: Command | None = Field(
         None, description="What `--dry-run` runs instead (e.g. the same with `--dry-run`); "
                           "without it a dry run is refused.")
