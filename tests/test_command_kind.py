@@ -835,6 +835,22 @@ def test_a_job_process_asks_a_background_job_to_stop(make_engine, tmp_path):
                for l in eng.store.logs(run["id"]))
 
 
+def test_a_cancel_names_no_background_job_of_the_program_as_left_behind(make_ctx, tmp_path):
+    # The program ends at the cancel's TERM, its background job (which ignores TERM) is
+    # killed with the group once the grace is up: no leftover of the program's own end,
+    # whose "end the line with `wait`" would be no advice here.
+    started = tmp_path / "started"
+    ctx = make_ctx("cancelled")
+    command = (f"sh -c 'trap \"\" TERM; exec sleep 300' & touch '{started}'; "
+               f"trap 'exit 143' TERM; wait")
+    import threading
+    threading.Thread(target=lambda: (wait_until(started.exists), ctx.cancel_event.set()),
+                     daemon=True).start()
+    with pytest.raises(Cancelled):
+        run_kind(ctx, command=command, kill_grace=0.2)
+    assert not [line for line in lines_of(ctx) if "left running" in line], lines_of(ctx)
+
+
 def test_a_daemon_that_exits_on_its_own_is_reaped(make_ctx, tmp_path):
     pid_file = tmp_path / "daemon.pid"
     ctx = make_ctx("daemon")

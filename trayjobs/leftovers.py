@@ -179,6 +179,7 @@ class Leftovers:
         self._sent: dict[int, int] = {}  # pid -> the last signal sent to it
         self.program: int | None = None
         self._seen: set[int] = set()  # the children the last round found
+        self._by_itself = False  # the program ended by itself, not by a cancel's TERM
 
     def started(self, program: int) -> None:
         """The program's pid, which is no leftover (its group is stopped by its starter)."""
@@ -204,24 +205,30 @@ class Leftovers:
             if self._sent.get(pid) in (sig, signal.SIGKILL):
                 continue
             name, _, _, pgid = info
-            if pid not in self._sent:
+            # What stayed in the program's group is named when the program ended by itself
+            # (its background jobs); after a cancel the group had its TERM and its KILL.
+            if pid not in self._sent and (pgid != self.program or self._by_itself):
                 named.append(f"{name} (pid {pid})")
             self._sent[pid] = sig
             _signal(pid, sig, group=pgid == pid)
         if named and self._log:
             self._log(f"stopping what the program left running in the background: "
-                      f"{', '.join(named)} (a run ends when its program does; end a shell "
-                      f"line with `wait` to have it wait for them)")
+                      f"{', '.join(named)}" + (" (a run ends when its program does; end a "
+                                               "shell line with `wait` to have it wait for "
+                                               "them)" if self._by_itself else ""))
         return left, reaped
 
     def term(self) -> None:
         """Ask the leftovers there are now to stop (a cancel, with the program's group)."""
         self._round(signal.SIGTERM)
 
-    def stop(self, *, kill_at: float, ended: Callable[[], bool]) -> bool:
+    def stop(self, *, kill_at: float, ended: Callable[[], bool], by_itself: bool = False) -> bool:
         """Stop and reap every leftover: TERM, then KILL from ``kill_at`` (monotonic time)
         on. ``ended()`` says the program has exited: its orphans are all here by then, and
-        those of each leftover by the time it is reaped. False if some would not go."""
+        those of each leftover by the time it is reaped. ``by_itself``: the program ended
+        without a cancel, and what it left in its group is named too. False if some would
+        not go."""
+        self._by_itself = by_itself
         give_up = max(kill_at, time.monotonic()) + GIVE_UP
         while True:
             done = ended()

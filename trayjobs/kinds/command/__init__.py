@@ -179,7 +179,8 @@ class _Run:
             ended_itself = self._stop_at is None and exited(proc)
             signal_group(proc.pid, signal.SIGTERM if ended_itself else signal.SIGKILL)
             kill_at = (self._stop_at or time.monotonic()) + params.kill_grace
-            if not leftovers.stop(kill_at=kill_at, ended=lambda: exited(proc)):
+            if not leftovers.stop(kill_at=kill_at, ended=lambda: exited(proc),
+                                  by_itself=ended_itself):
                 ctx.log("some processes the program left running did not stop even when "
                         "killed (stuck in the kernel, on a hung network mount say)", "warning")
             signal_group(proc.pid, signal.SIGKILL)  # any of the group not adopted here
