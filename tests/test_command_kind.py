@@ -302,6 +302,34 @@ def test_progress_lines_past_the_head_are_never_the_summary_nor_the_error(make_c
     else:
         assert str(exc.value) == "exit code 3"
 
+@pytest.mark.parametrize("command, message", [
+    ("0 2 * * * ~/bin/backup.sh --all > /tmp/log 2>&1",
+     'program named "0": write its schedule as cron = "0 2 * * *" and the command alone, '
+     'command = "~/bin/backup.sh --all > /tmp/log 2>&1"'),
+    ("*/15 9-17 * * mon-fri ~/bin/sync",
+     'program named "*/15": write its schedule as cron = "*/15 9-17 * * mon-fri" and the '
+     'command alone, command = "~/bin/sync"'),
+    ("@daily ~/bin/backup.sh", 'write its schedule as cron = "0 0 * * *" and the command alone'),
+    ("@reboot ~/bin/start", "write its schedule as at_login = true and the command alone"),
+])
+def test_a_whole_crontab_line_as_the_command_is_refused(command, message):
+    # It passed the check, then ran "0" (not found), or with "* * * * *" the first file of
+    # cwd, with the others as its arguments.
+    from trayjobs.config import parse_config
+    cfg = parse_config(f'[jobs.cmd]\nkind = "command"\ncommand = {json.dumps(command)}\n')
+    assert [(e.key, message in e.message) for e in cfg.errors] == [("command", True)], \
+        cfg.errors
+    assert cfg.errors[0].message.startswith("this is a whole crontab line")
+
+
+@pytest.mark.parametrize("command", ["7z a out.7z ~/docs", "echo 0 2 * * * x", "1 2 3 4 5",
+                                     "2to3 -w *.py"])
+def test_a_command_that_only_looks_like_cron_fields_is_kept(command):
+    from trayjobs.config import parse_config
+    cfg = parse_config(f'[jobs.cmd]\nkind = "command"\ncommand = {json.dumps(command)}\n')
+    assert not cfg.errors and "cmd" in cfg.jobs
+
+
 def test_success_codes_are_successes(make_ctx):
     result = run_kind(make_ctx("rsync"), command="exit 24", success_codes=[0, 24])
     assert result["exit_code"] == 24

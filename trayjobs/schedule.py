@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone, tzinfo
 
 
-__all__ = ["Schedule", "Interval", "Cron", "CronError", "describe_cron", "local_now", "local_zone",
+__all__ = ["Schedule", "Interval", "Cron", "CronError", "crontab_line", "describe_cron", "local_now",
+           "local_zone",
            "one_off_time", "NotLater", "ascii_digits", "zone_problem"]
 
 _FIELDS = [
@@ -188,6 +189,26 @@ def _check_cron(expr: str) -> None:
                                     f"runs backwards" + (
                                         f"; Sunday is 7 too, so write '{a}-7' for it at the "
                                         f"end" if name == "day of week" and last == 0 else ""))
+
+
+def crontab_line(text: str) -> tuple[str | None, str] | None:
+    """``(fields, command)`` when ``text`` is a whole line of a crontab, its five time
+    fields (or a nickname such as ``@daily``) before the command: ``"0 2 * * *
+    ~/bin/backup.sh"``; the fields are None for ``@reboot`` (at_login here). None for
+    anything else. Run as a shell line, it would run a program named "0", or the first
+    file in the folder for a ``*``."""
+    words = text.split(None, 1)
+    if len(words) == 2 and words[0].lower() in (*_NICKNAMES, "@reboot"):
+        return _NICKNAMES.get(words[0].lower()), words[1].strip()
+    parts = text.split(None, 5)
+    if len(parts) != 6:
+        return None
+    fields = " ".join(parts[:5])
+    try:
+        _check_cron(_any_day(fields))
+    except CronError:
+        return None
+    return fields, parts[5].strip()
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 from pydantic import Field, field_validator
 
 from ...places import relative
+from ...schedule import crontab_line
 from ...secrets import SecretRef
 from ..base import KindParams, empty_dict
 from ..memory import DESCRIPTION as MEMORY, check_max_memory
@@ -56,6 +58,19 @@ class CommandParams(KindParams):
             raise ValueError("give the program to run, e.g. [\"rsync\", \"-a\", \"~/src/\", \"/dst/\"]")
         if v is not None and any("\0" in part for part in ([v] if isinstance(v, str) else v)):
             raise ValueError("a program's arguments cannot hold a NUL character (\\u0000)")
+        return v
+
+    @field_validator("command")
+    @classmethod
+    def _no_crontab_line(cls, v: Command) -> Command:
+        line = crontab_line(v) if isinstance(v, str) else None
+        if line is not None:
+            fields, rest = line
+            schedule = "at_login = true" if fields is None else f"cron = {json.dumps(fields)}"
+            raise ValueError(f"this is a whole crontab line, which the shell would run as a "
+                             f"program named {json.dumps(v.split()[0])}: write its schedule "
+                             f"as {schedule} and the command alone, "
+                             f"command = {json.dumps(rest)}")
         return v
 
     @field_validator("max_memory", mode="before")
