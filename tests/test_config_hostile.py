@@ -117,6 +117,17 @@ def test_nesting_too_deep_for_the_parser_is_a_config_error(open_, close):
     # Quartz's and Spring's seconds first, or a year last: which one cannot be told.
     ("*/30 * * * * *", "found 6: no field of seconds (for runs seconds apart write every = "
                        "\"30s\") and none of years here"),
+    # A crontab line whole: its command was taken for a sixth field, of seconds or years.
+    ("0 9 * * 1-5 /usr/bin/backup --all", "the time fields are followed by a command "
+                                          "('/usr/bin/backup'): write the 5 fields alone, "
+                                          "cron = \"0 9 * * 1-5\", and the command as "
+                                          "the job's own (a command job's command = "
+                                          "\"/usr/bin/backup --all\")"),
+    ("@daily ~/bin/backup", "write the 5 fields, e.g. '0 0 * * *' for @daily; the command "
+                            "('~/bin/backup') goes in the job's own key (a command job's "
+                            "command)"),
+    ("@reboot ~/bin/start", "write at_login = true instead of cron; the command "
+                            "('~/bin/start') goes in the job's own key"),
     # were "'L' is not a number" and "'1W' is not a number"
     ("0 9 L-3 * *", "day of month 'L-3' (days before the month's last) is not supported here; "
                     "'L' is the month's last day and 'LW' its last weekday"),

@@ -132,16 +132,21 @@ _NICKNAMES = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0
 
 def _check_cron(expr: str) -> None:
     if expr.strip().startswith("@"):
-        fields = _NICKNAMES.get(expr.strip().lower())
+        nickname, _, rest = expr.strip().partition(" ")
+        fields = _NICKNAMES.get(nickname.lower())
+        # a crontab line's command after it: said to go elsewhere
+        command = (f"; the command ({rest.strip()!r}) goes in the job's own key (a command "
+                   f"job's command)") if rest.strip() and nickname.lower() != "@every" else ""
         if expr.strip().lower().startswith("@every"):
             raise CronError(f"cron '{expr}': for an interval write every = "
                             f"\"{expr.strip()[6:].strip() or '15m'}\" instead of cron")
-        if expr.strip().lower() == "@reboot":  # cron's "at start", which at_login is here
+        if nickname.lower() == "@reboot":  # cron's "at start", which at_login is here
             raise CronError(f"cron '{expr}': for a run each time trayjobs starts write "
-                            f"at_login = true instead of cron")
+                            f"at_login = true instead of cron{command}")
         raise CronError(f"cron '{expr}': write the 5 fields" + (
-            f", e.g. '{fields}' for {expr.strip()}" if fields else
-            " (minute hour day-of-month month day-of-week), e.g. '0 9 * * mon-fri'"))
+            f", e.g. '{fields}' for {nickname}" if fields else
+            " (minute hour day-of-month month day-of-week), e.g. '0 9 * * mon-fri'")
+            + command)
     parts = expr.split()
     zone = next((p for p in parts if re.match(r"(CRON_)?TZ=|[A-Za-z_]+/[A-Za-z_]|UTC$|GMT$",
                                               p)), None)
@@ -149,6 +154,13 @@ def _check_cron(expr: str) -> None:
         raise CronError(f"cron '{expr}': '{zone}' is a time zone, which cron here does not "
                         f"take: it runs in the computer's local time; write the 5 fields "
                         f"alone, e.g. '0 9 * * *'")
+    line = crontab_line(expr) if len(parts) > 5 else None
+    if line is not None and not re.fullmatch(r"[\d*?/,\-LW#]+", parts[5]):
+        import json  # the TOML to write, quoted as TOML's basic strings are
+        raise CronError(f"cron '{expr}': the time fields are followed by a command "
+                        f"({parts[5]!r}): write the 5 fields alone, cron = "
+                        f"{json.dumps(line[0])}, and the command as the job's own "
+                        f"(a command job's command = {json.dumps(line[1])})")
     if len(parts) != 5:
         raise CronError(f"cron '{expr}': expected 5 fields (minute hour day-of-month month "
                         f"day-of-week), found {len(parts)}" + (
