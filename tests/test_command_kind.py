@@ -826,7 +826,7 @@ def test_only_the_runs_own_leftovers_are_stopped_and_no_exit_status_is_taken(mak
 #: A background job of a shell line (`tool &`), in the program's own group, that cleans up
 #: on TERM; the line exits at once, leaving it running. Its pid in {pid}, its clean-up
 #: writes {done}.
-BACKGROUND_JOB = ("sh -c 'trap \"echo cleaned > \\\"{done}\\\"; exit 0\" TERM; "
+BACKGROUND_JOB = ("sh -c 'trap \"echo cleaned >> \\\"{done}\\\"; exit 0\" TERM; "
                   "echo $$ > \"{pid}\"; while :; do sleep 0.05; done' >/dev/null 2>&1 & "
                   + WAIT_PID + "; echo started")
 

@@ -210,7 +210,8 @@ class Leftovers:
             if pid not in self._sent and (pgid != self.program or self._by_itself):
                 named.append(f"{name} (pid {pid})")
             self._sent[pid] = sig
-            _signal(pid, sig, group=pgid == pid)
+            if not (self._by_itself and pgid == self.program and sig == signal.SIGTERM):
+                _signal(pid, sig, group=pgid == pid)  # (the group's TERM is its starter's)
         if named and self._log:
             self._log(f"stopping what the program left running in the background: "
                       f"{', '.join(named)}" + (" (a run ends when its program does; end a "
@@ -218,8 +219,12 @@ class Leftovers:
                                                "them)" if self._by_itself else ""))
         return left, reaped
 
-    def term(self) -> None:
-        """Ask the leftovers there are now to stop (a cancel, with the program's group)."""
+    def term(self, *, by_itself: bool = False) -> None:
+        """Ask the leftovers there are now to stop (a cancel, with the program's group).
+        ``by_itself``: the program ended without a cancel, and what it left in its group
+        is named too, before its starter sends the group TERM (once: a TERM trap runs
+        once), so that one that stops at once is named all the same."""
+        self._by_itself = by_itself
         self._round(signal.SIGTERM)
 
     def stop(self, *, kill_at: float, ended: Callable[[], bool], by_itself: bool = False) -> bool:

@@ -177,7 +177,11 @@ class _Run:
             # children of this process now (:mod:`trayjobs.leftovers`); after a cancel or
             # a timeout, whose TERM they had, they are killed.
             ended_itself = self._stop_at is None and exited(proc)
-            signal_group(proc.pid, signal.SIGTERM if ended_itself else signal.SIGKILL)
+            if ended_itself:
+                leftovers.term(by_itself=True)
+                signal_group(proc.pid, signal.SIGTERM)  # their own children too
+            else:
+                signal_group(proc.pid, signal.SIGKILL)
             kill_at = (self._stop_at or time.monotonic()) + params.kill_grace
             if not leftovers.stop(kill_at=kill_at, ended=lambda: exited(proc),
                                   by_itself=ended_itself):
