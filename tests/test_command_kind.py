@@ -389,6 +389,21 @@ def test_a_program_killed_by_a_signal_says_so(make_ctx):
         run_kind(make_ctx("segv"), command="kill -SEGV $$")
 
 
+def test_a_program_that_dumped_core_says_so(make_ctx, tmp_path):
+    # As a shell says "Aborted (core dumped)": where to look for what happened.
+    import resource
+    if resource.getrlimit(resource.RLIMIT_CORE)[1] == 0:
+        pytest.skip("core dumps are not allowed here")
+    script = f"ulimit -c unlimited; exec {PY} -c 'import os; os.abort()'"
+    with pytest.raises(JobFailed) as info:
+        run_kind(make_ctx("abort"), command=["sh", "-c", script], cwd=str(tmp_path))
+    assert str(info.value) == "killed by SIGABRT (core dumped)"
+    with pytest.raises(JobFailed) as info:  # no core: nothing said of one
+        run_kind(make_ctx("abort"), command=["sh", "-c", script.replace("unlimited", "0")],
+                 cwd=str(tmp_path))
+    assert str(info.value) == "killed by SIGABRT"
+
+
 def test_a_program_killed_by_sigkill_says_who_may_have_done_it(make_ctx):
     # the out-of-memory killer's work looked like any signal's
     with pytest.raises(JobFailed) as info:

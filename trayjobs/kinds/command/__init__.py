@@ -34,8 +34,8 @@ from ..memory import limit_of, over_limit, said_out_of_memory
 from ..registry import register
 from .output import OutputLog
 from .params import Command, CommandParams, SecretRef
-from .process import (Start, exec_failure, exited, find_program, missing, ready_next,
-                      signal_group, spare, startable)
+from .process import (Start, dumped_core, exec_failure, exited, find_program, missing,
+                      ready_next, signal_group, spare, startable)
 from .progress import Progress
 
 __all__ = ["CommandKind", "CommandParams", "output_dir"]
@@ -122,6 +122,7 @@ class _Run:
         self._last_progress = 0.0
         self._pending: Progress | None = None
         self._stop_at: float | None = None  # when a cancel sent TERM
+        self._dumped = False  # the program died of a signal that dumped its core
 
     def _refuse(self, key: str, message: str) -> JobFailed:
         return JobFailed(f"job {self.ctx.job!r}, key {key!r}: {message}", retry=False)
@@ -188,6 +189,7 @@ class _Run:
                 ctx.log("some processes the program left running did not stop even when "
                         "killed (stuck in the kernel, on a hung network mount say)", "warning")
             signal_group(proc.pid, signal.SIGKILL)  # any of the group not adopted here
+            self._dumped = dumped_core(proc)
             proc.wait()
             ready_next()
             for pipe in (proc.stdout, proc.stderr):
@@ -351,6 +353,8 @@ class _Run:
         limit = self.params.max_memory
         if code < 0:
             what = f"killed by {_signal_name(-code)}"
+            if self._dumped:
+                what += " (core dumped)"
             if -code == signal.SIGKILL:  # not a cancel's or a timeout's: those end otherwise
                 what += (" (from outside: often the out-of-memory killer, when the system "
                          "ran short of memory)")

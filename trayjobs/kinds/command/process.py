@@ -33,7 +33,8 @@ from typing import Callable
 from ...engine import launcher
 from ..memory import limit_child, limiter
 
-__all__ = ["Start", "spawn", "ready_next", "spare", "signal_group", "exited", "find_program", "startable",
+__all__ = ["Start", "spawn", "ready_next", "spare", "signal_group", "exited", "dumped_core",
+           "find_program", "startable",
            "exec_failure",
            "missing"]
 
@@ -215,6 +216,18 @@ def exited(proc: subprocess.Popen) -> bool:
         return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:
         return True
+
+
+def dumped_core(proc: subprocess.Popen) -> bool:
+    """Whether the program, exited and not yet reaped, dumped core as it died (what a shell
+    says as "(core dumped)"; ``Popen``'s return code does not tell)."""
+    if proc.returncode is not None or not hasattr(os, "CLD_DUMPED"):
+        return False
+    try:
+        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return info is not None and info.si_code == os.CLD_DUMPED
 
 
 def wait_exited(proc: subprocess.Popen, timeout: float) -> bool:
