@@ -67,6 +67,26 @@ def test_the_wait_before_a_next_attempt_is_told_as_set(home):
     assert waits == ["next attempt in 1 s", "next attempt in 2 s"], err
 
 
+def test_a_foreground_runs_next_attempt_runs_the_job_as_edited_meanwhile(home):
+    # As the app and `trayjobs worker` do: a command fixed after its first attempt failed
+    # is what the next attempt runs. The foreground run kept the job as it first read it.
+    job = """
+        [jobs.flaky]
+        kind = "command"
+        command = "echo {version}; exit {code}"
+        retry = {{ attempts = 2, backoff = "2s", jitter = false }}
+    """
+    _config(home, job.format(version="first", code=3))
+    proc = _start(home, "run", "flaky", "--wait")
+    run_id = int(proc.stdout.readline())
+    wait_until(lambda: _show(home, run_id)["run"]["state"] == "retrying", timeout=30)
+    _config(home, job.format(version="fixed", code=0))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert [line["message"] for line in _show(home, run_id)["log"]] == [
+        "first", "exit code 3", "fixed"]
+
+
 def test_a_foreground_import_runs_in_the_command_process(home, tmp_path):
     data = tmp_path / "tiny.csv"
     data.write_text("id,name\n1,a\n2,b\n")

@@ -1029,6 +1029,10 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
                     if self._stopped_while_waiting(run_id, row["next_attempt_at"] or 0):
                         self.cancel(run_id)  # ends it: no attempt starts after a Ctrl-C
                     else:
+                        # The next attempt runs the job as the file has it now, as the
+                        # app's and a worker's do (they reload it when it is saved): a
+                        # command fixed after the first attempt failed, or a job deleted.
+                        self.config = self._read_config()
                         self.store.requeue_retry(run_id)
                     continue
                 self.execute_claimed(run, in_process=True)
