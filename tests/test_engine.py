@@ -370,6 +370,23 @@ def test_a_run_whose_job_was_removed_fails_clearly(make_engine, write_config):
     assert "no longer in the config file" in run["error"]
 
 
+def test_a_run_whose_job_has_a_mistake_now_says_which(make_engine, write_config):
+    # A job edited into a mistake (between two attempts, or while its run waited) is still
+    # in the file: "no longer in the config file" sent one looking for a deleted job.
+    eng = make_engine(DEMO)
+    eng.set_paused(True)
+    rid = eng.submit("ok", trigger="schedule")
+    write_config(DEMO + "stepz = 3\n")
+    eng.reload_config()
+    eng.set_paused(False)
+    run = eng.watcher.wait(rid)
+    assert run["state"] == "failed"
+    assert run["error"].startswith("The job 'ok' is left out of the config file until its "
+                                   "mistake is fixed (")
+    assert "key 'stepz': unknown key; did you mean 'steps'?" in run["error"]
+    assert run["error"].endswith("); fix it, then retry this run.")
+
+
 def test_a_burst_waits_in_the_store_not_the_queue(make_engine):
     eng = make_engine("""
         [jobs.many]

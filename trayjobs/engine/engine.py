@@ -785,7 +785,10 @@ class Engine(StoreOutage, Recovery, Scheduling, Waiting, Dispatching, Control):
                 self.executor.go(prepared, request)
         self.bus.emit(RunChanged(run))
         if job is None:
+            mistake = next((e for e in self.config.errors if e.job == run["job"]), None)
             outcome = Outcome("failed", retry=False, message=(
+                f"The job {run['job']!r} is left out of the config file until its mistake "
+                f"is fixed ({mistake}); fix it, then retry this run." if mistake else
                 f"The job {run['job']!r} is no longer in the config file; "
                 f"add it back or dismiss this run."))
             self._record(run, outcome)
