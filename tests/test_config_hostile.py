@@ -748,6 +748,13 @@ def test_a_key_in_other_case_is_answered_with_the_key_meant(written):
     ('when = { ac_power = true, }', "a table in braces { } is written on one line, its "
                                    "entries separated by commas, with none after the last"),
     ('tags = ["a" "b"]', "separate a list's items with commas"),
+    # a crontab's \% (a shell reads it as %), a regex: "Unescaped '\\' in a string"
+    ('description = "home-$(date +\\%F).tgz"',
+     'in "..." a backslash starts an escape (\\n, \\t, \\\\): write the text in single '
+     "quotes, where a backslash is itself, description = 'home-$(date +\\%F).tgz', or each "
+     "backslash as \\\\"),
+    ('tags = ["a\\.b"]', "write the text in single quotes, where a backslash is itself, or "
+                         "each backslash as \\\\"),
 ])
 def test_a_toml_syntax_error_says_what_to_write(body, said):
     # tomllib's own words ("Invalid value", "Cannot mutate immutable namespace") named

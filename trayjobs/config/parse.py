@@ -264,6 +264,15 @@ def _toml_hint(error: str, line: str = "") -> str:
     if error.startswith("Illegal character '\\n'"):
         return ("; text in quotes ends on its line: close the quote, or write text of "
                 "several lines in triple quotes (\"\"\"...\"\"\")")
+    if error.startswith("Unescaped '\\' in a string"):
+        # a command's regex (grep '\.'), a crontab's \% (which a shell reads as %)
+        key, _, value = line.partition("=")
+        single = value.strip().startswith('"') and "'" not in value
+        return ("; in \"...\" a backslash starts an escape (\\n, \\t, \\\\): write the text "
+                "in single quotes, where a backslash is itself"
+                + (f", {key.strip()} = '{value.strip()[1:-1]}'" if single and key.strip()
+                   and value.strip().endswith('"') else "")
+                + ", or each backslash as \\\\")
     if error.startswith("Unclosed array"):
         return "; separate a list's items with commas, and close it with ]"
     if error.startswith("Invalid initial character for a key part") and "{" in line:
