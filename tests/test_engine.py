@@ -272,6 +272,28 @@ def test_overlap_skip_says_when_the_run_before_had_not_started_yet(make_engine):
                                 "(overlap = \"skip\")")
 
 
+def test_overlap_skip_says_when_the_run_before_waits_for_its_next_attempt(make_engine):
+    """A slot that comes due while the run before waits out its backoff is skipped, as one
+    still going would be, saying what the run before is doing: nothing runs meanwhile."""
+    eng = make_engine("""
+        [jobs.f]
+        kind = "command"
+        command = "exit 3"
+        every = "1m"
+        overlap = "skip"
+        retry = { attempts = 2, backoff = "1h" }
+    """)
+    t0 = time.time()
+    eng.tick(now=t0)  # plans the first slot
+    eng.tick(now=t0 + 61)
+    [first] = eng.store.list_runs(job="f")
+    eng.watcher.wait(first["id"], "retrying")
+    eng.tick(now=t0 + 121)
+    skipped = eng.store.list_runs(job="f")[0]
+    assert (skipped["state"], skipped["error"]) == (
+        "skipped", 'the previous run was waiting for its next attempt (overlap = "skip")')
+
+
 def test_manual_retry_gets_a_fresh_budget(make_engine):
     eng = make_engine("""
         [jobs.bad]

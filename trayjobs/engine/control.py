@@ -217,10 +217,11 @@ class Control(Hooks):
             state = SCHEDULED
         elif active:
             # Said as it is: a run not started yet (catch-ups of missed = "all", busy
-            # workers) is not one still going.
-            going = any(r["state"] in ("running", "retrying") for r in active)
+            # workers) is not one still going, nor is one between two attempts.
+            states = {r["state"] for r in active}
             state, error = "skipped", (
-                "the previous run was still going" if going
+                "the previous run was still going" if "running" in states
+                else "the previous run was waiting for its next attempt" if "retrying" in states
                 else "a run of this job was still waiting to start") + ' (overlap = "skip")'
         pinned = self._host_for(job, files=bool(files), host=host)
         handed = state == "queued" and self._hands_itself(job, trigger, inputs, pinned)
