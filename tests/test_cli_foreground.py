@@ -74,12 +74,12 @@ def test_a_foreground_runs_next_attempt_runs_the_job_as_edited_meanwhile(home):
         [jobs.flaky]
         kind = "command"
         command = "echo {version}; exit {code}"
-        retry = {{ attempts = 2, backoff = "2s", jitter = false }}
+        retry = {{ attempts = 2, backoff = "5s", jitter = false }}
     """
     _config(home, job.format(version="first", code=3))
     proc = _start(home, "run", "flaky", "--wait")
     run_id = int(proc.stdout.readline())
-    wait_until(lambda: _show(home, run_id)["run"]["state"] == "retrying", timeout=30)
+    wait_run(home, run_id, "retrying")
     _config(home, job.format(version="fixed", code=0))
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
