@@ -750,8 +750,23 @@ def test_cancel_and_timeout_stop_a_process_tree_that_ignores_term(make_engine, t
     assert run["state"] == {"cancel": "cancelled", "timeout": "failed"}[how]
     assert run["error"] == {"cancel": "cancelled", "timeout": "timed out after 1.0 s"}[how]
     assert not members(pgid)  # what is left are zombies, waiting for init to reap them
-    assert "stopping the program (TERM, then KILL after 500 ms)" in [
-        l["message"] for l in eng.store.logs(rid)]
+    lines = [l["message"] for l in eng.store.logs(rid)]
+    assert "stopping the program (TERM, then KILL after 500 ms)" in lines
+    assert "the program did not stop within 500 ms of TERM: killed (KILL)" in lines
+
+
+def test_a_program_that_stops_at_term_is_not_said_to_be_killed(make_engine, tmp_path):
+    eng = _engine_job(make_engine, """
+        command = "echo started; sleep 300"
+        kill_grace = 5
+        retry = { attempts = 1 }
+    """)
+    rid = eng.submit("cmd")
+    wait_until(lambda: [l for l in eng.store.logs(rid) if l["message"] == "started"])
+    assert eng.cancel(rid) == "stopping"
+    assert eng.watcher.wait(rid)["state"] == "cancelled"
+    assert not [l for l in eng.store.logs(rid) if "KILL)" in l["message"]
+                and "did not stop" in l["message"]]
 
 
 def test_a_killed_job_process_takes_its_program_along(make_engine, tmp_path):
@@ -893,7 +908,10 @@ def test_a_cancel_names_no_background_job_of_the_program_as_left_behind(make_ctx
                      daemon=True).start()
     with pytest.raises(Cancelled):
         run_kind(ctx, command=command, kill_grace=0.2)
-    assert not [line for line in lines_of(ctx) if "left running" in line], lines_of(ctx)
+    assert not [line for line in lines_of(ctx) if "in the background" in line], lines_of(ctx)
+    # (the job it left, which holds its output, had the KILL: said so)
+    assert ("what it left running (holding its output) did not stop within 200 ms of TERM: "
+            "killed (KILL)") in lines_of(ctx)
 
 
 def test_a_daemon_that_exits_on_its_own_is_reaped(make_ctx, tmp_path):

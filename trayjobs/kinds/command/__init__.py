@@ -317,7 +317,15 @@ class _Run:
                     leftovers.term()
                     stop_at = self._stop_at = now
                 if stop_at is not None:
-                    if (done and not pipes) or now >= stop_at + grace:
+                    if done and not pipes:
+                        return True
+                    if now >= stop_at + grace:
+                        # Said, as the TERM was: its own clean-up did not run (or not to
+                        # its end), which a cancelled or timed-out run should tell.
+                        what = ("what it left running (holding its output)" if done
+                                else "the program")
+                        ctx.log(f"{what} did not stop within {format_duration(grace)} of "
+                                f"TERM: killed (KILL)", "warning")
                         return True
                 elif done:
                     if not pipes:
