@@ -329,3 +329,25 @@ def test_a_name_with_spaces_around_it_is_refused_not_trimmed_into_another():
     with pytest.raises(UserError, match="write 'new'"):
         doc.set_job(" new", {"kind": "demo"}, old_name="other")
     assert doc.text == TEXT
+
+
+@pytest.mark.parametrize("bom", ["", "\ufeff"])
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_a_file_with_a_byte_order_mark_or_crlf_line_ends_is_edited_and_keeps_them(
+        tmp_path, bom, eol):
+    # Notepad's files: the editor opened none with a BOM ("not valid TOML, fix it first"),
+    # and the lines it added to a CRLF file ended in LF alone.
+    path = tmp_path / "trayjobs.toml"
+    lines = ["# mine", "[jobs.a]", 'kind = "demo"', "steps = 3", "", "[jobs.b]", 'kind = "demo"', ""]
+    path.write_bytes((bom + eol.join(lines)).encode())
+    doc = ConfigDocument.load(path)
+    values = doc.job("a")
+    values.update(steps=5, description="two\nlines", retry={"attempts": 2})
+    doc.set_job("a", values, old_name="a", opened_with=doc.job("a"))
+    doc.check(job="a")
+    doc.save()
+    data = path.read_bytes().decode()
+    assert data.startswith(bom + "# mine" + eol)
+    assert data.count("\n") == data.count(eol) and "steps = 5" + eol in data
+    assert tomllib.loads(data.removeprefix("\ufeff"))["jobs"]["a"] == values
+    assert ConfigDocument.load(path).validate().errors == []

@@ -13,6 +13,7 @@ No Qt here: the window calls this through its service thread.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tempfile
 import tomllib
@@ -29,6 +30,9 @@ from .errors import ConfigError, UserError
 __all__ = ["ConfigDocument", "EditRefused", "toml_value", "text_item", "parse_toml_value"]
 
 
+_LONE_LF = re.compile(r"(?<!\r)\n")
+
+
 class EditRefused(UserError):
     """The edit would leave the file with errors; nothing was written."""
 
@@ -43,8 +47,14 @@ class ConfigDocument:
     def __init__(self, text: str = "", path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else None
         self.original = text
+        # A byte order mark is fine in a jobs file (Notepad writes one), but tomlkit reads it
+        # as the start of a key; it is set aside here and written back in front.
+        self._bom = "\ufeff" if text.startswith("\ufeff") else ""
+        # A file whose every line ends in CRLF keeps doing so: the lines an edit adds would
+        # otherwise end in LF alone, a file of two kinds of line ends.
+        self._crlf = "\r\n" in text and _LONE_LF.search(text) is None
         try:
-            self.doc = tomlkit.parse(text)
+            self.doc = tomlkit.parse(text[len(self._bom):])
         except Exception as exc:  # tomlkit's errors are not ValueErrors
             raise UserError(f"the config file is not valid TOML, fix it first: {exc}") from None
 
@@ -60,7 +70,12 @@ class ConfigDocument:
 
     @property
     def text(self) -> str:
-        return tomlkit.dumps(self.doc)
+        text = tomlkit.dumps(self.doc)
+        if self._crlf:
+            # Only lines the edit wrote end in LF alone: a CRLF in a multi-line text is
+            # read as the line break it stood for, so the values stay what they were.
+            text = _LONE_LF.sub("\r\n", text)
+        return self._bom + text
 
     def _jobs(self, create: bool = False) -> Table | None:
         jobs = self.doc.get("jobs")
