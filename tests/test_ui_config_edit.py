@@ -351,3 +351,23 @@ def test_a_file_with_a_byte_order_mark_or_crlf_line_ends_is_edited_and_keeps_the
     assert data.count("\n") == data.count(eol) and "steps = 5" + eol in data
     assert tomllib.loads(data.removeprefix("\ufeff"))["jobs"]["a"] == values
     assert ConfigDocument.load(path).validate().errors == []
+
+
+@pytest.mark.parametrize("before, after", [
+    # Keys indented with tabs: the new one is too.
+    ('[jobs.a]\n\tkind = "demo"  # c\n\tsteps = 3\n',
+     '[jobs.a]\n\tkind = "demo"  # c\n\tsteps = 3\n\tdescription = "x"\n'),
+    # An inline job, and an inline table in it: the key goes inside the space before the
+    # brace, after a comma and a space, as the file writes them.
+    ('[jobs]\na = { kind = "demo", retry = { attempts = 2 } }\n',
+     '[jobs]\na = { kind = "demo", retry = { attempts = 2, backoff = "1m" }, description = "x" }\n'),
+    ('[jobs]\na = {kind = "demo"}\n', '[jobs]\na = {kind = "demo", description = "x"}\n'),
+])
+def test_a_key_added_is_written_as_the_keys_beside_it(before, after):
+    doc = ConfigDocument(before)
+    values = doc.job("a")
+    values["description"] = "x"
+    if "retry" in values:
+        values["retry"]["backoff"] = "1m"
+    doc.set_job("a", values)
+    assert doc.text == after

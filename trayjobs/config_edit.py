@@ -539,6 +539,10 @@ def _set_key(table: Table | InlineTable, key: str, value: Any) -> None:
         body = table.value.body
         plain = [k for k, v in body if k is not None and not isinstance(v, (Table, AoT))]
         if plain and not isinstance(item, AoT):
+            # Indented as the key above it is (a table whose keys are indented with tabs).
+            indent = getattr(getattr(table[plain[-1].key], "trivia", None), "indent", "")
+            if hasattr(item, "trivia") and indent.strip(" \t") == "":
+                item.trivia.indent = indent
             _insert(table, key, item, after=plain[-1])
         elif body and not isinstance(item, (Table, AoT)):
             # Only sub-tables so far: a plain key must come before them.
@@ -546,7 +550,29 @@ def _set_key(table: Table | InlineTable, key: str, value: Any) -> None:
         else:
             table.append(key, item)
         return
+    if isinstance(table, InlineTable):
+        _add_inline(table, key, item)
+    else:  # the view tomlkit gives of a job written in dotted keys
+        table[key] = item
+
+
+def _add_inline(table: InlineTable, key: str, item: Item) -> None:
+    """Add a key at the end of an inline table, inside the space before its ``}`` and
+    after a comma and a space: tomlkit puts it after that space and writes the comma alone,
+    ``{ kind = "demo", steps = 3, x = 1}`` and ``{kind = "demo",x = 1}``."""
+    body = table.value.body
+    keyed = any(k is not None for k, _v in body)
+    tail = []
+    while body and body[-1][0] is None and isinstance(body[-1][1], Whitespace) \
+            and "," not in body[-1][1].s:
+        tail.insert(0, body.pop()[1])
+    if keyed:
+        body.append((None, Whitespace(", ")))
+    elif tail:  # { }: the space inside goes on both sides of the key
+        body.append((None, Whitespace("".join(w.s for w in tail))))
     table[key] = item
+    for w in tail:
+        table.value.body.append((None, w))
 
 
 def _insert(table: Table, key: str, item: Item, *, at: int | None = None,
