@@ -643,6 +643,11 @@ def lines_of(text: str) -> list[int | None]:
     # A key given in a [jobs.n.retry] table of its own.
     ('[jobs.n]\nkind = "demo"\n[jobs.n.retry]\njitter = true\nattempts = "x"\n', 5),
     ('\ufeff[jobs.n]\nkind = "demo"\nat_login = 99\n', 3),
+    # Keys of an import job that do not go together: the one to change, not the header.
+    ('[jobs.n]\nkind = "import"\nformat = "csv"\nencoding = "utf-8"\nheader_row = 3\n', 5),
+    ('[jobs.n]\nkind = "import"\nformat = "json"\ntable = "t"\ndelimiter = ";"\n', 5),
+    ('[jobs.n]\nkind = "import"\ntable = "t"\nmode = "upsert"\n', 4),
+    ('[jobs.n]\nkind = "import"\ntable = "t"\ntypes = { a = "text", A = "real" }\n', 4),
 ])
 def test_a_mistake_is_located_whichever_way_the_job_is_written(text, line):
     assert lines_of(text) == [line], errors_of(text)

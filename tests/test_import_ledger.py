@@ -299,7 +299,7 @@ def test_preview_shows_the_start_of_a_field_of_megabytes(make_ctx, home, tmp_pat
     ({"table": "_imports"}, "is one of the importer's own tables"),
     ({"table": "sqlite_stat1"}, "reserved by SQLite"),
     ({"pk": ["id", "ID"]}, "pk lists a column twice"),
-    ({"format": "json", "delimiter": ";"}, "apply to CSV/TSV"),
+    ({"format": "json", "delimiter": ";"}, "delimiter applies to CSV/TSV, not to json: remove it"),
     ({"quotechar": ";", "delimiter": ";"}, "quotechar ';' is also the delimiter"),
     ({"quotechar": "\t", "format": "tsv"}, "quotechar '\\t' is also the delimiter"),
     ({"quotechar": "\n"}, "quotechar must be one character other than a line break"),

@@ -186,7 +186,7 @@ def test_an_empty_first_sheet_names_the_sheets_that_hold_data(make_ctx, home, tm
     ({"sheet": 0}, "sheets are numbered from 1"),
     ({"sheet": ""}, "sheet must not be empty"),
     ({"sheet": True}, "sheet is a name, a number"),
-    ({"format": "csv", "sheet": 1}, "sheet and header_row apply to spreadsheets, not to csv"),
+    ({"format": "csv", "sheet": 1}, "sheet applies to spreadsheets, not to csv"),
     ({"header_row": 2, "header": False}, "with header = false there is none"),
 ])
 def test_sheet_keys_are_checked(kw, message):

@@ -105,7 +105,8 @@ def test_a_new_import_job_is_checked_as_it_is_filled_in(qtbot, home):
     assert check_form(qtbot, dlg)
     dlg.rows["mode"].editor.w.setCurrentText("upsert")
     assert not check_form(qtbot, dlg)
-    assert "needs pk" in dlg.errors.text()
+    # Under the field to change, not at the foot of the form.
+    assert "needs pk" in dlg.rows["mode"].error.text() and "needs pk" not in dlg.errors.text()
     dlg.rows["pk"].editor.w.setText("id")
     dlg.rows["types"].editor.w.setText('{ zip = "text" }')
     assert check_form(qtbot, dlg)

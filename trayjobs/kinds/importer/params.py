@@ -11,7 +11,8 @@ import codecs
 import os
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails
 
 from ...places import danger, problem, refusal
 from ..base import KindParams, empty_dict, empty_list
@@ -202,24 +203,45 @@ class ImportParams(KindParams):
 
     @model_validator(mode="after")
     def _consistent(self) -> "ImportParams":
+        # Each told as the error of the key to change, so that the message names its line
+        # (not the job's header) and the editor shows it under that field.
+        problems = []
+
+        def wrong(key: str, message: str) -> None:
+            problems.append(InitErrorDetails(type="value_error", loc=(key,),
+                                             input=getattr(self, key),
+                                             ctx={"error": ValueError(message)}))
+
         if self.mode == "upsert" and not self.pk:
-            raise ValueError("mode 'upsert' needs pk: the column(s) that identify a row, "
-                             "e.g. pk = [\"id\"]")
-        lowered = {k.lower() for k in self.types}
-        if len(lowered) != len(self.types):
-            raise ValueError("types names a column twice")
-        if self.format in ("json", "ndjson") and (self.delimiter or self.quotechar is not None):
-            raise ValueError(f"delimiter and quotechar apply to CSV/TSV, not to {self.format}")
+            wrong("mode", "mode 'upsert' needs pk: the column(s) that identify a row, "
+                          "e.g. pk = [\"id\"]")
+        lowered: dict[str, str] = {}
+        for name in self.types:
+            if name.lower() in lowered:
+                wrong("types", f"types names a column twice ({lowered[name.lower()]!r} and "
+                               f"{name!r}: column names are the same whatever their case); "
+                               f"keep one of them")
+                break
+            lowered[name.lower()] = name
+        if self.format in ("json", "ndjson"):
+            for key in ("delimiter", "quotechar"):
+                if getattr(self, key) is not None:
+                    wrong(key, f"{key} applies to CSV/TSV, not to {self.format}: remove it")
         delimiter = self.delimiter or ("\t" if self.format == "tsv" else None)
         if self.quotechar and self.quotechar == delimiter:
-            raise ValueError(f"quotechar {self.quotechar!r} is also the delimiter: records "
-                             f"would run together; set another quotechar, or \"\" for none")
-        if self.format in ("csv", "tsv", "json", "ndjson") and (
-                self.sheet is not None or self.header_row is not None):
-            raise ValueError(f"sheet and header_row apply to spreadsheets, not to {self.format}")
-        if self.header_row is not None and not self.header:
-            raise ValueError("header_row names the row of column names; with header = false "
-                             "there is none")
+            wrong("quotechar", f"quotechar {self.quotechar!r} is also the delimiter: records "
+                               f"would run together; set another quotechar, or \"\" for none")
+        if self.format in ("csv", "tsv", "json", "ndjson"):
+            for key in ("sheet", "header_row"):
+                if getattr(self, key) is not None:
+                    wrong(key, f"{key} applies to spreadsheets, not to {self.format}: remove "
+                               f"it, or set format to \"xlsx\", \"xls\" or \"ods\"")
+        if self.header_row is not None and not self.header and self.format not in (
+                "csv", "tsv", "json", "ndjson"):
+            wrong("header_row", "header_row names the row of column names; with header = "
+                                "false there is none: remove one of them")
         if self.json_key is not None and self.format in ("csv", "tsv", "ndjson"):
-            raise ValueError(f"json_key applies to JSON files, not to {self.format}")
+            wrong("json_key", f"json_key applies to JSON files, not to {self.format}: remove it")
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
         return self
