@@ -371,3 +371,37 @@ def test_a_key_added_is_written_as_the_keys_beside_it(before, after):
         values["retry"]["backoff"] = "1m"
     doc.set_job("a", values)
     assert doc.text == after
+
+
+def test_dotted_keys_are_changed_in_place_and_a_key_removed_from_them():
+    # retry.attempts = 2 was rewritten as retry = {...} after the job's last key, its
+    # comments lost; a key removed from a job written in dotted keys raised AttributeError.
+    doc = ConfigDocument('[jobs.a]\nkind = "demo"\nretry.attempts = 2  # a\n'
+                         'retry.jitter = false  # j\nsteps = 3\n')
+    values = doc.job("a")
+    values["retry"]["attempts"] = 5
+    doc.set_job("a", values)
+    assert doc.text == ('[jobs.a]\nkind = "demo"\nretry.attempts = 5  # a\n'
+                        'retry.jitter = false  # j\nsteps = 3\n')
+    doc = ConfigDocument('[jobs]\na.kind = "demo"\na.steps = 3\nb.kind = "demo"\n')
+    values = doc.job("a")
+    del values["steps"]
+    doc.set_job("a", values)
+    doc.set_enabled("a", False)
+    doc.set_enabled("a", True)
+    assert doc.text == '[jobs]\na.kind = "demo"\nb.kind = "demo"\n'
+
+
+def test_a_job_with_a_table_further_down_is_deleted_whole_and_not_renamed_in_half():
+    # Its [jobs.a.watch] after another job: Delete and Rename failed with "'dict' object
+    # has no attribute 'body'".
+    text = ('[jobs.a]\nkind = "demo"\n\n[jobs.b]\nkind = "demo"\nalways = ["a", "c"]  # hooks\n\n'
+            '[jobs.a.watch]\nfolder = "~/x"\n\n[jobs.c]\nkind = "demo"\n')
+    doc = ConfigDocument(text)
+    with pytest.raises(UserError, match=r"more than one place .* one \[jobs\.a\] header"):
+        doc.set_job("z", doc.job("a"), old_name="a")
+    assert doc.text == text
+    doc.delete_job("a")
+    assert doc.text == ('[jobs.b]\nkind = "demo"\nalways = ["c"]  # hooks\n\n'
+                        '[jobs.c]\nkind = "demo"\n')
+    assert doc.validate().errors == []

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
+from tomlkit.container import OutOfOrderTableProxy
 from tomlkit.items import (AoT, Comment, InlineTable, Item, Null, String, StringType, Table,
                           Trivia, Whitespace)
 
@@ -98,6 +99,16 @@ class ConfigDocument:
                  if key is not None and key.key == "jobs" and isinstance(item, Table)]
         return next((p for p in parts if name is not None and name in p), parts[-1])
 
+    def _places(self, name: str) -> list[Table]:
+        """The parts of ``[jobs]`` that hold some of job ``name``, once for each time it is
+        written there: one, unless the job is written in several places (a sub-table of it
+        further down, ``[jobs.a.watch]`` after ``[jobs.b]``, or dotted keys ``a.kind = ...``)."""
+        jobs = self._jobs()
+        parts = [jobs] if isinstance(jobs, Table) else [
+            item for key, item in self.doc.body
+            if key is not None and key.key == "jobs" and isinstance(item, Table)]
+        return [p for p in parts for k, _v in p.value.body if k is not None and k.key == name]
+
     def job_names(self) -> list[str]:
         jobs = self._jobs()
         return list(jobs.keys()) if jobs is not None else []
@@ -145,6 +156,13 @@ class ConfigDocument:
         if old_name is not None and old_name != name:
             if name in jobs:
                 raise UserError(f"there is already a job called {name!r}")
+            if len(self._places(old_name)) > 1:
+                # Renamed here, one part of it would be left behind under the old name.
+                raise UserError(f"{old_name} is written in more than one place in the jobs "
+                                f"file (a table of it further down, or dotted keys), so it "
+                                f"was not renamed: put all of it under one [jobs.{old_name}] "
+                                f"header (its own tables, such as [jobs.{old_name}.watch], "
+                                f"just below it), or rename it in the file")
             if old_name in jobs:
                 # Same place in the file, new name.
                 part = self._part(old_name)
@@ -193,6 +211,13 @@ class ConfigDocument:
         jobs = self._jobs()
         if jobs is None or name not in jobs:
             raise UserError(f"there is no job called {name!r} in the config file")
+        places = self._places(name)
+        if len(places) > 1:
+            # Written in several places: each goes, without looking for comments of its own.
+            for part in {id(p): p for p in places}.values():
+                part.remove(name)
+            self._rename_references(name, None)
+            return
         part = self._part(name)
         body = part.value.body
         i = next(i for i, (k, _v) in enumerate(body) if k is not None and k.key == name)
@@ -254,7 +279,7 @@ class ConfigDocument:
             raise UserError(f"there is no job called {name!r} in the config file")
         table = jobs[name]
         if enabled and "enabled" in table:
-            table.remove("enabled")  # the default: keep the file short
+            del table["enabled"]  # the default: keep the file short
         elif not enabled:
             _set_key(table, "enabled", False)
 
@@ -280,7 +305,7 @@ class ConfigDocument:
         for key, value in values.items():
             if value is None:
                 if key in table:
-                    table.remove(key)
+                    del table[key]
             else:
                 _set_key(table, key, value)
 
@@ -305,7 +330,8 @@ class ConfigDocument:
         for other in list(jobs.keys()) if jobs is not None else []:
             table = jobs[other]
             for key in HOOK_KEYS:
-                names = table.get(key) if isinstance(table, (Table, InlineTable)) else None
+                names = table.get(key) if isinstance(
+                    table, (Table, InlineTable, OutOfOrderTableProxy)) else None
                 if names is None:
                     continue
                 items = [names] if isinstance(names, str) else list(_plain(names))
@@ -319,7 +345,7 @@ class ConfigDocument:
                     _set_key(table, key, items[0] if isinstance(names, str) and len(items) == 1
                              else items)
                 else:
-                    table.remove(key)
+                    del table[key]
 
     # -- checking and writing -------------------------------------------------------
 
@@ -592,17 +618,20 @@ def _insert(table: Table, key: str, item: Item, *, at: int | None = None,
     dict.__setitem__(table, key, table.value[key])  # the table's own view of its keys
 
 
-def _merge(table: Table | InlineTable, values: dict[str, Any]) -> None:
+def _merge(table: Table | InlineTable | OutOfOrderTableProxy, values: dict[str, Any]) -> None:
     for key in [k for k in table.keys() if k not in values]:
-        table.remove(key)
+        del table[key]
     for key, value in values.items():
         old = table.get(key) if key in table else None
-        if isinstance(old, (Table, InlineTable)) and isinstance(value, dict):
+        # (Dotted keys, retry.attempts = 2, are read as an out-of-order table: merged as a
+        # table is, they stay where and as they were written, with their comments.)
+        if isinstance(old, (Table, InlineTable, OutOfOrderTableProxy)) and isinstance(
+                value, dict):
             _merge(old, value)
         elif isinstance(old, AoT) and isinstance(value, list) and all(
                 isinstance(v, dict) for v in value):
             if _plain(old) != value:
-                table.remove(key)
+                del table[key]
                 _set_key(table, key, value)
         else:
             _set_key(table, key, value)
