@@ -405,3 +405,15 @@ def test_a_job_with_a_table_further_down_is_deleted_whole_and_not_renamed_in_hal
     assert doc.text == ('[jobs.b]\nkind = "demo"\nalways = ["c"]  # hooks\n\n'
                         '[jobs.c]\nkind = "demo"\n')
     assert doc.validate().errors == []
+
+
+def test_a_text_of_several_lines_in_a_crlf_file_reads_as_the_engine_reads_it():
+    # tomlkit keeps the CR of each line break: the form showed (and previewed, and ran
+    # checks on) a script of 'echo a\r\necho b' where the job runs 'echo a\necho b'.
+    text = ('[jobs.a]\r\nkind = "command"\r\ncommand = """\r\necho a\r\necho b"""\r\n'
+            'env = { X = """\r\nx\\r\r\n""" }\r\n')
+    doc = ConfigDocument(text)
+    assert doc.job("a") == tomllib.loads(text)["jobs"]["a"]
+    assert doc.job("a")["command"] == "echo a\necho b" and doc.job("a")["env"]["X"] == "x\r\n"
+    doc.set_job("a", doc.job("a"), old_name="a", opened_with=doc.job("a"))
+    assert doc.text == text

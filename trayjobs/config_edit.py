@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
-from tomlkit.container import OutOfOrderTableProxy
-from tomlkit.items import (AoT, Comment, InlineTable, Item, Null, String, StringType, Table,
+from tomlkit.container import Container, OutOfOrderTableProxy
+from tomlkit.items import (AoT, Array, Comment, InlineTable, Item, Null, String, StringType, Table,
                           Trivia, Whitespace)
 
 from .config import HOOK_KEYS, Config, parse_config, read_jobs_file
@@ -493,6 +493,16 @@ def _sig(e: ConfigError) -> tuple:
 # -- values -----------------------------------------------------------------------
 
 def _plain(item: Any) -> Any:
+    """The plain value of an item, as ``tomllib`` reads it (and so the engine): a line break
+    in a multi-line text is ``\\n`` also where the file writes CRLF, which tomlkit keeps."""
+    if isinstance(item, String):
+        if item.type.is_multiline() and "\r" in item.as_string():
+            return tomllib.loads(f"v = {item.as_string()}")["v"]
+        return item.unwrap()
+    if isinstance(item, (Table, InlineTable, OutOfOrderTableProxy, Container)):
+        return {key: _plain(value) for key, value in item.items()}
+    if isinstance(item, (Array, AoT)):
+        return [_plain(value) for value in item]
     return item.unwrap() if hasattr(item, "unwrap") else item
 
 
