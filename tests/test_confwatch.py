@@ -66,3 +66,34 @@ def test_a_named_pipe_in_the_file_s_place_does_not_stall_the_watch(tmp_path):
             fd = os.open(cfg, os.O_RDWR | os.O_NONBLOCK)
             os.close(fd)
         watch.stop()
+
+
+def test_a_jobs_file_that_is_a_link_is_watched_where_its_file_is(tmp_path):
+    # Kept with one's dotfiles: edits there waited for the slow poll, a minute.
+    (tmp_path / "home").mkdir()
+    (tmp_path / "dots").mkdir()
+    kept = tmp_path / "dots" / "jobs.toml"
+    kept.write_text("[jobs]\n")
+    cfg = tmp_path / "home" / "trayjobs.toml"
+    cfg.symlink_to(kept)
+    seen = threading.Semaphore(0)
+    watch = ConfigFileWatch(cfg, seen.release, settle=0.05)
+    watch.start()
+    try:
+        kept.write_text("[jobs.a]\nkind = 'demo'\n")
+        assert seen.acquire(timeout=5), "an edit of the linked file was not seen"
+        tmp = tmp_path / "dots" / ".jobs.toml.swp"
+        tmp.write_text("[jobs.b]\nkind = 'demo'\n")
+        os.replace(tmp, kept)
+        assert seen.acquire(timeout=5), "a save by renaming over the linked file was not seen"
+        # Pointed at another file: that one is watched from then on.
+        other = tmp_path / "dots" / "other.toml"
+        other.write_text("[jobs.c]\nkind = 'demo'\n")
+        tmp = tmp_path / "home" / ".link"
+        tmp.symlink_to(other)
+        os.replace(tmp, cfg)
+        assert seen.acquire(timeout=5), "the link pointed elsewhere was not seen"
+        other.write_text("[jobs.d]\nkind = 'demo'\n")
+        assert seen.acquire(timeout=5), "an edit of the file it points to now was not seen"
+    finally:
+        watch.stop()

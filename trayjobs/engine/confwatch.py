@@ -3,8 +3,9 @@
 The app does the same with Qt's file watcher (``trayjobs/ui/confwatch.py``); both end in
 the engine's ``reload_config``. Editors often save by writing a new file and renaming it
 over the old one, so the folder is watched, not the file; changes are gathered until the
-file has been quiet for a moment, and only a real change of its bytes counts. A slow poll
-backs the watch up (a file behind a symbolic link, a folder the system cannot watch).
+file has been quiet for a moment, and only a real change of its bytes counts. A jobs file
+that is a link is also watched where the file it points to is. A slow poll backs the watch
+up (a folder the system cannot watch, a file on a network share).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class ConfigFileWatch:
         self._stop = threading.Event()
         self._known = _digest(self.path)
         self._observer = None
+        self._names = {self.path.name}  # the names looked for in the file's folder
+        self._target: tuple[Path, object | None] | None = None  # a link's file, its watch
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -60,35 +63,69 @@ class ConfigFileWatch:
             self._thread.join(2)
 
     def _watch_folder(self):
-        from watchdog.events import (DirCreatedEvent, DirMovedEvent, FileClosedEvent,
-                                     FileCreatedEvent, FileDeletedEvent, FileModifiedEvent,
-                                     FileMovedEvent, FileSystemEventHandler)
         from watchdog.observers import Observer
-
-        name = self.path.name
-        poke = self._poked.set
-
-        class Handler(FileSystemEventHandler):
-            def on_any_event(self, event) -> None:
-                paths = (event.src_path, getattr(event, "dest_path", "") or "")
-                if any(os.path.basename(os.fsdecode(p)) == name for p in paths if p):
-                    poke()
 
         observer = Observer()
         observer.daemon = True
         try:
-            # Changes only: reading the file (our own digest included) makes "opened" and
-            # "closed_no_write" events, which would wake this thread again and again.
-            observer.schedule(Handler(), str(self.path.parent), recursive=False,
-                              event_filter=[FileModifiedEvent, FileClosedEvent, FileCreatedEvent,
-                                            FileDeletedEvent, FileMovedEvent, DirCreatedEvent,
-                                            DirMovedEvent])
+            self._schedule(observer, self.path.parent, self._names)
             observer.start()
         except Exception as exc:  # no such folder, no inotify watches left: the poll remains
             log.warning("cannot watch %s (%s); looking at it every %.0f s instead",
                         self.path.parent, exc, self.poll)
             return None
+        self._follow_link(observer)
         return observer
+
+    def _schedule(self, observer, folder: Path, names: set[str]):
+        """Watch ``folder`` for changes to the files of these names (a set that may grow)."""
+        from watchdog.events import (DirCreatedEvent, DirMovedEvent, FileClosedEvent,
+                                     FileCreatedEvent, FileDeletedEvent, FileModifiedEvent,
+                                     FileMovedEvent, FileSystemEventHandler)
+
+        poke = self._poked.set
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event) -> None:
+                paths = (event.src_path, getattr(event, "dest_path", "") or "")
+                if any(os.path.basename(os.fsdecode(p)) in names for p in paths if p):
+                    poke()
+
+        # Changes only: reading the file (our own digest included) makes "opened" and
+        # "closed_no_write" events, which would wake this thread again and again.
+        return observer.schedule(Handler(), str(folder), recursive=False,
+                                 event_filter=[FileModifiedEvent, FileClosedEvent,
+                                               FileCreatedEvent, FileDeletedEvent,
+                                               FileMovedEvent, DirCreatedEvent, DirMovedEvent])
+
+    def _follow_link(self, observer) -> None:
+        """A jobs file that is a link (kept with one's dotfiles) is edited where the file it
+        points to is: that file is watched too, and the new one when the link is pointed
+        elsewhere. Without it such an edit waited for the slow poll, a minute."""
+        target = Path(os.path.realpath(self.path)) if self.path.is_symlink() else None
+        if (self._target and self._target[0]) == target:
+            return
+        if self._target is not None:
+            old, watch = self._target
+            self._target = None
+            if watch is None:
+                self._names.discard(old.name)
+                self._names.add(self.path.name)
+            else:
+                try:
+                    observer.unschedule(watch)
+                except Exception:  # already gone with its folder
+                    pass
+        if target is None:
+            return
+        if target.parent == self.path.parent:  # beside it: one more name in that folder
+            self._names.add(target.name)
+            self._target = (target, None)
+            return
+        try:
+            self._target = (target, self._schedule(observer, target.parent, {target.name}))
+        except Exception as exc:  # its folder is missing: reloading says so
+            log.debug("cannot watch %s: %s", target.parent, exc)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -101,6 +138,8 @@ class ConfigFileWatch:
                 self._stop.wait(self.settle)
             if self._stop.is_set():
                 return
+            if self._observer is not None:
+                self._follow_link(self._observer)
             digest = _digest(self.path)
             if digest == self._known:
                 continue
