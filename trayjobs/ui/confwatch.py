@@ -10,6 +10,7 @@ the app's own saves are announced with :meth:`ConfigWatcher.expect`.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
@@ -28,6 +29,7 @@ class ConfigWatcher(QObject):
         super().__init__(parent)
         self.path = Path(path)
         self._closed = False
+        self._target: str | None = None  # the file a link points to, as last watched
         self._known = _digest(self._read())
         self._watcher = QFileSystemWatcher(self)
         self._watcher.fileChanged.connect(self._poke)
@@ -47,8 +49,14 @@ class ConfigWatcher(QObject):
         folder = str(self.path.parent)
         if self.path.parent.is_dir() and folder not in self._watcher.directories():
             self._watcher.addPath(folder)
+        # The file's watch follows a link to the file it points to; a link pointed at
+        # another file left it on the first one, and edits of the new one went unseen.
+        target = os.path.realpath(self.path)
+        if target != self._target and str(self.path) in self._watcher.files():
+            self._watcher.removePath(str(self.path))
         if self.path.exists() and str(self.path) not in self._watcher.files():
             self._watcher.addPath(str(self.path))
+        self._target = target
 
     def close(self) -> None:
         """Stop watching: the watcher goes, and with it the inotify instance it holds (a
