@@ -760,6 +760,16 @@ def test_a_key_in_other_case_is_answered_with_the_key_meant(written):
      "backslash as \\\\"),
     ('tags = ["a\\.b"]', "write the text in single quotes, where a backslash is itself, or "
                          "each backslash as \\\\"),
+    # An invisible control character: the words were about what follows it ('text is
+    # written in quotes: "2J"'), or named the character with no way out.
+    ('steps = 3\x1b[2J', "a control character, '\\x1b' (column 10), that no editor shows: "
+                         "delete it (in text, write it as \\u001b)"),
+    ('description = "a\x01b"', "a control character, '\\x01' (column 17)"),
+    # A file damaged in a crash: a run of NUL bytes.
+    ('\x00' * 40, "the line is NUL bytes, as a file damaged by a crash is: write it again, or "
+                  "restore the last version that could be read (last-good-trayjobs.toml"),
+    # The line told is TOML's: a LINE SEPARATOR in a comment above is no line break.
+    ('# a\u2028b\nevery = 1h', 'text is written in quotes: every = "1h"'),
 ])
 def test_a_toml_syntax_error_says_what_to_write(body, said):
     # tomllib's own words ("Invalid value", "Cannot mutate immutable namespace") named

@@ -42,8 +42,11 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
         data = tomllib.loads(body)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
-        line = body.splitlines()[int(m.group(1)) - 1] if m and int(m.group(1)) <= len(
-            body.splitlines()) else ""
+        # Lines as TOML counts them: splitlines() also breaks at a form feed, \x1c-\x1e, \x85,
+        # \u2028 and \u2029, which a comment or a text may hold.
+        lines = body.split("\n")
+        line = lines[int(m.group(1)) - 1].rstrip("\r") if m and int(m.group(1)) <= len(
+            lines) else ""
         hint = _toml_hint(str(exc), line)
         if re.search(r"\r(?!\n)", body):  # TOML ends lines with LF or CRLF only
             hint = ("; lines here end with a carriage return alone (old Mac style): save the "
@@ -242,6 +245,15 @@ def _hooks_as_named(raw: Any, names: dict[str, str]) -> Any:
 def _toml_hint(error: str, line: str = "") -> str:
     """What to do about a TOML error whose words name no way out (a table or key twice, a
     word without quotes), ``line`` being the line it is on."""
+    if line and not line.strip("\x00"):
+        return ("; the line is NUL bytes, as a file damaged by a crash is: write it again, or "
+                "restore the last version that could be read (last-good-trayjobs.toml in the "
+                "data folder)")
+    control = re.search(r"[\x00-\x08\x0b-\x1f\x7f]", line)
+    if control:  # invisible: the words of the error would be about what follows it
+        char = control.group()
+        return (f"; the line holds a control character, {char!r} (column {control.start() + 1}), "
+                f"that no editor shows: delete it (in text, write it as \\u{ord(char):04x})")
     m = re.match(r"Cannot declare (\(.*?\)) twice", error)
     if m:
         try:
