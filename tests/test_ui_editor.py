@@ -185,6 +185,31 @@ def test_save_writes_the_file_keeping_comments_and_reloads(app, qtbot, home):
           == "Weekdays at 07:30")
 
 
+def test_a_save_keeps_the_keys_the_form_has_no_field_for(make_app, qtbot, home):
+    # Tags, host, ping, stale_after, alerts, deliver, on_failure and always have no field:
+    # a save from the editor took them out of the file.
+    kept = ('tags = ["home"]\nhost = "nas"\nping = "https://hc-ping.com/x"\n'
+            'stale_after = "3d"\nalerts = ["me"]\ndeliver = { to = ["me"] }\n'
+            'on_failure = ["other"]\nalways = ["other"]\n')
+    app = make_app(f'[jobs.count]\nkind = "demo"\nsteps = 3\n{kept}\n'
+                   f'[jobs.other]\nkind = "demo"\n\n[alerts.me]\nurl = "json://localhost:9/"\n')
+    app.edit_job("count")
+    until(qtbot, lambda: getattr(app, "editor", None) is not None)
+    dlg = app.editor
+    dlg.rows["steps"].editor.w.setValue(4)
+    with qtbot.waitSignal(dlg.saved, timeout=10_000):
+        dlg.save()
+    assert f'steps = 4\n{kept}' in home.config_file.read_text()
+    # Made a job of another kind, it keeps those every job has, not the old kind's own.
+    app.edit_job("count")
+    until(qtbot, lambda: getattr(app, "editor", None) is not None and app.editor is not dlg)
+    dlg = app.editor
+    dlg.kind.setCurrentIndex(dlg.kind.findData("command"))
+    dlg.rows["command"].editor.w.setText("true")
+    values = dlg.values()
+    assert "steps" not in values and values["host"] == "nas" and values["tags"] == ["home"]
+
+
 def test_a_new_job_starts_as_a_command_of_your_own_with_its_few_settings_first(app, qtbot):
     app.edit_job(None)
     until(qtbot, lambda: getattr(app, "editor", None) is not None)

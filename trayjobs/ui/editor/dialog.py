@@ -31,7 +31,7 @@ from ..theme import muted_colour, state_colour
 from .env import SecretNames
 from .fields import FieldEditor, describe_fields, make_editor, plain_error, where_in
 from .checking import Checked, check_job
-from .conditions import ConditionsEditor
+from .conditions import KEYS as CONDITION_KEYS, ConditionsEditor
 from .preview import EditorPreview, PreviewRunner, PreviewView
 from .rows import FieldRow, reserve_lines
 from .trigger import TriggerEditor
@@ -405,6 +405,15 @@ class JobEditor(EditorPreview, QDialog):
                 out[key] = value
         if retry:
             out["retry"] = retry
+        # Keys the form has no field for (tags, host, ping, stale_after, alerts, deliver, the
+        # hooks on_failure and always) stay as the job has them: saving dropped them. Of
+        # another kind's job, only those every job has: its own would be unknown keys here.
+        shown = {"kind", "description", "enabled", *self.trigger.KEYS, *CONDITION_KEYS,
+                 *(key.split(".")[0] for key in self.rows)}
+        same_kind = out["kind"] == self.original.get("kind")
+        for key, value in self.original.items():
+            if key not in shown and (same_kind or key in JobCommon.model_fields):
+                out[key] = value
         if strict and problems:
             raise _FieldProblems(problems)
         return self._ordered(out)
