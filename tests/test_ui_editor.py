@@ -8,6 +8,7 @@ import time
 from datetime import datetime
 from types import SimpleNamespace
 
+import pytest
 from pydantic import Field
 from PySide6.QtCore import Qt, QTime, QTimer
 
@@ -208,6 +209,23 @@ def test_a_save_keeps_the_keys_the_form_has_no_field_for(make_app, qtbot, home):
     dlg.rows["command"].editor.w.setText("true")
     values = dlg.values()
     assert "steps" not in values and values["host"] == "nas" and values["tags"] == ["home"]
+
+
+@pytest.mark.parametrize("values", [
+    # A tab or a space as the delimiter, no quoting: the field read them as empty, and a
+    # save from the editor took them out of the file (the delimiter sniffed again, the
+    # quotes read again).
+    {"kind": "import", "delimiter": "\t", "quotechar": ""},
+    {"kind": "import", "delimiter": " ", "quotechar": " "},
+    # Spaces the field trims, and defaults written out, are kept as written.
+    {"kind": "report", "builtin": "job-activity", "title": " x ", "description": " d "},
+    {"kind": "demo", "enabled": True, "description": "", "when_unknown": "run",
+     "at_login": False, "when": {}, "params": {}, "inhibit_sleep": False},
+])
+def test_fields_left_as_they_were_give_back_the_jobs_own_values(qtbot, home, values):
+    dlg = editor(qtbot, home, name="j", values=values)
+    assert dlg.values() == values
+    assert not dlg.changed_since_opened()
 
 
 def test_a_new_job_starts_as_a_command_of_your_own_with_its_few_settings_first(app, qtbot):

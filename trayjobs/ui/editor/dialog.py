@@ -224,6 +224,9 @@ class JobEditor(EditorPreview, QDialog):
         self.preview_runner.finished.connect(self._preview_done)
         self.preview_runner.failed.connect(self._preview_failed)
         self.preview_runner.progress.connect(lambda m: self.preview.message(f"Previewing… {m}"))
+        # What each field reads as it was filled in: one left as it is gives back the job's
+        # own value, as written (see values()).
+        self._as_loaded = {key: _read(row.editor) for key, row in self.rows.items()}
         self.check()
         self.first_look = self._as_is()
 
@@ -378,10 +381,15 @@ class JobEditor(EditorPreview, QDialog):
         """The job's table as the editor has it; ``strict`` raises ValueError when a field
         cannot even be read (e.g. unparsable TOML), else such fields are left out."""
         out: dict[str, Any] = {"kind": self.kind.currentData()}
-        if self.description.text().strip():
+        same_kind = out["kind"] == self.original.get("kind")
+        if self.description.text() == self.original.get("description") is not None:
+            out["description"] = self.original["description"]  # its spaces, its "" kept
+        elif self.description.text().strip():
             out["description"] = self.description.text().strip()
         if not self.enabled.isChecked():
             out["enabled"] = False
+        elif self.original.get("enabled") is True:
+            out["enabled"] = True  # written though it is the default: it stays
         out.update(self.trigger.values())
         retry: dict[str, Any] = {}
         problems = []
@@ -395,6 +403,15 @@ class JobEditor(EditorPreview, QDialog):
             except ValueError as exc:
                 problems.append((key, str(exc)))
                 continue
+            written = self._written(key)
+            if same_kind and written is not _UNSET and (
+                    getattr(self, "_as_loaded", {}).get(key, _UNSET) == (present, value)) and (
+                    not present or isinstance(written, str) and isinstance(value, str)):
+                # Left as it was: the job's own value, which the field does not give back
+                # (a tab or a space as the delimiter, quotechar = "", a title's spaces, a
+                # default written out). A value the field puts right (an environment
+                # value of true, written without quotes) is saved as the field has it.
+                present, value = True, written
             if not present:
                 continue
             if _one_as_written(row.editor, value, self.original.get(key)):
@@ -405,18 +422,29 @@ class JobEditor(EditorPreview, QDialog):
                 out[key] = value
         if retry:
             out["retry"] = retry
+        # A default written out (when_unknown = "run", at_login = false) stays written.
+        for key in (*self.trigger.KEYS, *CONDITION_KEYS):
+            if key in self.original and key not in out and self.original[key] == _default(key):
+                out[key] = self.original[key]
         # Keys the form has no field for (tags, host, ping, stale_after, alerts, deliver, the
         # hooks on_failure and always) stay as the job has them: saving dropped them. Of
         # another kind's job, only those every job has: its own would be unknown keys here.
         shown = {"kind", "description", "enabled", *self.trigger.KEYS, *CONDITION_KEYS,
                  *(key.split(".")[0] for key in self.rows)}
-        same_kind = out["kind"] == self.original.get("kind")
         for key, value in self.original.items():
             if key not in shown and (same_kind or key in JobCommon.model_fields):
                 out[key] = value
         if strict and problems:
             raise _FieldProblems(problems)
         return self._ordered(out)
+
+    def _written(self, key: str) -> Any:
+        """The job's own value of a field's key (``retry.attempts`` is in ``retry``)."""
+        top, _, sub = key.partition(".")
+        value = self.original.get(top, _UNSET)
+        if sub:
+            value = value.get(sub, _UNSET) if isinstance(value, dict) else _UNSET
+        return value
 
     def _ordered(self, out: dict[str, Any]) -> dict[str, Any]:
         # Keys the job already had keep their place in the file; new ones follow a readable
@@ -678,6 +706,22 @@ class JobEditor(EditorPreview, QDialog):
         self._closed = True
         self.preview_runner.stop()
         super().done(result)
+
+
+_UNSET = object()
+
+
+def _read(editor: FieldEditor) -> Any:
+    try:
+        return editor.value()
+    except ValueError:
+        return _UNSET
+
+
+def _default(key: str) -> Any:
+    """The value a key every job has takes when it is not written (a table's: {})."""
+    value = JobCommon.model_fields[key].get_default(call_default_factory=True)
+    return value.model_dump(exclude_defaults=True) if hasattr(value, "model_dump") else value
 
 
 def _one_as_written(editor: FieldEditor, value: Any, written: Any) -> bool:
