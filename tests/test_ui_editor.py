@@ -228,6 +228,15 @@ def test_fields_left_as_they_were_give_back_the_jobs_own_values(qtbot, home, val
     assert not dlg.changed_since_opened()
 
 
+@pytest.mark.parametrize("every", [1_000_000, "100001s", 86401])
+def test_a_long_interval_is_shown_and_saved_as_written(qtbot, home, every):
+    # The box stopped at 100,000: every = 1000000 (seconds) was shown as 100000 seconds,
+    # and a save wrote every = "100000s", a tenth of it.
+    dlg = editor(qtbot, home, name="j", values={"kind": "demo", "every": every})
+    assert dlg.values()["every"] == every
+    assert dlg.trigger.every_n.value() == int(str(every).rstrip("s"))
+
+
 def test_a_new_job_starts_as_a_command_of_your_own_with_its_few_settings_first(app, qtbot):
     app.edit_job(None)
     until(qtbot, lambda: getattr(app, "editor", None) is not None)

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
                                QRadioButton, QSpinBox, QStackedWidget, QTimeEdit, QVBoxLayout,
                                QWidget)
 
-from ...durations import parse_duration
+from ...durations import MAX_DURATION, parse_duration
 from ...schedule import Cron, CronError, Interval, ascii_digits, local_now
 from ..theme import state_colour
 from .fields import browse_from
@@ -107,7 +107,9 @@ class TriggerEditor(QWidget):
         modes.addStretch(1)
 
         self.every_n = QSpinBox()
-        self.every_n.setRange(1, 100_000)
+        # Up to the longest interval a job may have, in seconds: a box that stopped at
+        # 100,000 showed every = 1000000 as 100000 seconds, and saved it so.
+        self.every_n.setRange(1, int(MAX_DURATION))
         self.every_n.setAccessibleName("Interval")
         self.every_unit = QComboBox()
         self.every_unit.setAccessibleName("Interval unit")
@@ -271,8 +273,8 @@ class TriggerEditor(QWidget):
                     n, unit = every_parts(parse_duration(job["every"]))
                 except ValueError:
                     n, unit = 1, "hours"
-                self._every_shown = (n, unit)
                 self.every_n.setValue(n)
+                self._every_shown = (self.every_n.value(), unit)
                 self.every_unit.setCurrentIndex(self.every_unit.findData(unit))
             else:
                 self.every_n.setValue(1)
