@@ -57,6 +57,17 @@ def test_only_when_group_shows_and_writes_the_conditions(qtbot, home):
     assert check_form(qtbot, dlg)
 
 
+def test_a_cpu_limit_with_decimals_is_saved_as_written_until_changed(qtbot, home):
+    # The box shows whole percents: cpu_below = 12.5 was saved as 12, 0.5 as 1.
+    for written in (12.5, 0.5, 30):
+        values = {"kind": "demo", "when": {"cpu_below": written}}
+        app = editor_app(home)
+        dlg = editor_for(qtbot, app, JobEditor(app, name="j", values=values, config_text=CONFIG))
+        assert dlg.values()["when"] == {"cpu_below": written}
+    dlg.conditions.cpu.setValue(40)
+    assert dlg.values()["when"] == {"cpu_below": 40}
+
+
 def test_saving_from_the_editor_reaches_the_engine(app, qtbot, home):
     app.edit_job("count")
     until(qtbot, lambda: getattr(app, "editor", None) is not None)

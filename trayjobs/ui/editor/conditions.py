@@ -127,6 +127,9 @@ class ConditionsEditor(QGroupBox):
                       lambda v: self.path.setText(str(v)))
             self._set(self.cpu_on, self.cpu, when.get("cpu_below"),
                       lambda v: self.cpu.setValue(float(v)))
+            # The box shows whole percents: 12.5 is saved as 12.5 while it is left alone.
+            cpu = when.get("cpu_below")
+            self._cpu_as_set = (self.cpu.value(), cpu) if isinstance(cpu, (int, float)) else None
             self.wait_unknown.setChecked(job.get("when_unknown") == "wait")
             self.max_wait.setText(_duration_text(job.get("max_wait")))
             self.inhibit.setChecked(bool(job.get("inhibit_sleep")))
@@ -158,6 +161,9 @@ class ConditionsEditor(QGroupBox):
             when["path_exists"] = self.path.text().strip()
         if self.cpu_on.isChecked():
             when["cpu_below"] = int(self.cpu.value())
+            as_set = getattr(self, "_cpu_as_set", None)
+            if as_set is not None and as_set[0] == self.cpu.value():
+                when["cpu_below"] = as_set[1]
         when.update(self._extra)
         out: dict[str, Any] = {}
         if when:
