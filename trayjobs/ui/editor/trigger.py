@@ -348,6 +348,11 @@ class TriggerEditor(QWidget):
             if self.watch_settle.text().strip():
                 w["settle"] = self.watch_settle.text().strip()
             w.update(self._watch_extra)
+            # What the file wrote out though it is the default stays written.
+            written = self._orig.get("watch")
+            for key, default in (("patterns", ["*"]), ("recursive", False)):
+                if isinstance(written, dict) and written.get(key) == default and key not in w:
+                    w[key] = default
             out["watch"] = w
         if self.at_login.isChecked():
             out["at_login"] = True
