@@ -237,6 +237,18 @@ def test_a_long_interval_is_shown_and_saved_as_written(qtbot, home, every):
     assert dlg.trigger.every_n.value() == int(str(every).rstrip("s"))
 
 
+def test_a_misspelt_kind_is_shown_and_said_until_the_right_one_is_chosen(qtbot, home):
+    # The first kind of the list (cleanup) took its place with no word of it: a save made
+    # the job a cleanup, and choosing "demo" then had lost its steps.
+    dlg = editor(qtbot, home, name="j", values={"kind": "demoo", "steps": 3, "every": "1h"})
+    assert dlg.kind.currentData() == "demoo"
+    assert not check_form(qtbot, dlg)
+    assert "unknown kind 'demoo'; did you mean 'demo'?" in dlg.errors.text()
+    dlg.kind.setCurrentIndex(dlg.kind.findData("demo"))
+    assert check_form(qtbot, dlg)
+    assert dlg.values() == {"kind": "demo", "every": "1h", "steps": 3}
+
+
 def test_a_new_job_starts_as_a_command_of_your_own_with_its_few_settings_first(app, qtbot):
     app.edit_job(None)
     until(qtbot, lambda: getattr(app, "editor", None) is not None)

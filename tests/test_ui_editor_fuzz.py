@@ -76,7 +76,7 @@ def jobs(draw):
 
 
 def test_a_job_left_as_it_is_in_the_editor_is_saved_as_it_was(qtbot, home):
-    @settings(max_examples=80, deadline=None, database=None,
+    @settings(max_examples=100, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(jobs())
     def check(job):

@@ -119,7 +119,13 @@ class JobEditor(EditorPreview, QDialog):
         self.kind.setAccessibleName("Kind")
         for k in kind_names():
             self.kind.addItem(k, k)
-        self.kind.setCurrentIndex(max(0, self.kind.findData(values.get("kind", NEW_JOB_KIND))))
+        kind = values.get("kind", NEW_JOB_KIND)
+        if self.kind.findData(kind) < 0:
+            # A kind no installed one is (a slip, "demoo"): shown as the job has it, and said
+            # to be wrong, until one is chosen; the first of the list took its place, and a
+            # save made the job a cleanup.
+            self.kind.addItem(str(kind), kind)
+        self.kind.setCurrentIndex(max(0, self.kind.findData(kind)))
         self.kind_summary = QLabel()
         self.kind_summary.setWordWrap(True)
         self.description = QLineEdit(values.get("description", ""))
@@ -372,7 +378,9 @@ class JobEditor(EditorPreview, QDialog):
     def _kind_changed(self) -> None:
         keep = {k: v for k, v in self.values(strict=False).items()
                 if k not in getattr(self, "param_keys", [])}
-        self._build_params(keep)
+        # The job's own values fill the fields of the kind chosen that have its keys (a
+        # job whose kind was misspelt keeps its steps once "demo" is chosen).
+        self._build_params({**self.original, **keep})
         self._changed()
 
     # -- values -----------------------------------------------------------------------
@@ -420,8 +428,8 @@ class JobEditor(EditorPreview, QDialog):
                 retry[key[6:]] = value
             else:
                 out[key] = value
-        if retry:
-            out["retry"] = retry
+        if retry or (same_kind and self.original.get("retry") == {}):
+            out["retry"] = retry  # retry = {} written stays written
         # A default written out (when_unknown = "run", at_login = false) stays written.
         for key in (*self.trigger.KEYS, *CONDITION_KEYS):
             if key in self.original and key not in out and self.original[key] == _default(key):
