@@ -191,6 +191,19 @@ def test_loops_of_hooks_are_refused_at_load_naming_the_loop():
     assert all("loop" in msg for _, msg in errors.values())
 
 
+def test_a_long_loop_is_named_by_its_ends_and_counted_in_between():
+    # Each of its jobs named the whole loop: 2,000 jobs on one loop made trayjobs check
+    # write 2,000 names 2,000 times, 32 MB.
+    n = 2000
+    cfg = parse_config("".join(f'[jobs.j{i}]\nkind = "demo"\nthen = "j{(i + 1) % n}"\n'
+                               for i in range(n)))
+    assert len(cfg.errors) == n and cfg.jobs == {}
+    first = next(e.message for e in cfg.errors if e.job == "j0")
+    assert ("j0 -> j1 -> j2 -> j3 -> j4 -> j5 -> ... (1989 more) ... -> j1995 -> j1996 -> "
+            "j1997 -> j1998 -> j1999 -> j0; remove one of these hooks") in first
+    assert max(len(e.message) for e in cfg.errors) < 300
+
+
 def test_a_chain_that_meets_twice_is_no_loop():
     cfg = parse_config("""
         [jobs.a]
