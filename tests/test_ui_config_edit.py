@@ -417,3 +417,16 @@ def test_a_text_of_several_lines_in_a_crlf_file_reads_as_the_engine_reads_it():
     assert doc.job("a")["command"] == "echo a\necho b" and doc.job("a")["env"]["X"] == "x\r\n"
     doc.set_job("a", doc.job("a"), old_name="a", opened_with=doc.job("a"))
     assert doc.text == text
+
+
+def test_jobs_written_in_dotted_keys_at_the_top_are_deleted_and_not_renamed_into_a_mess():
+    # Deleting one that another's hooks named failed with IndexError; renaming one made it
+    # a [jobs.q] table, and the dotted keys after it its own ("job 'q', key 'jobs'").
+    text = ('jobs.a.kind = "demo"\njobs.b.kind = "demo"\njobs.b.then = "a"\n'
+            'jobs.b.always = ["a", "c"]\njobs.c.kind = "demo"\n')
+    doc = ConfigDocument(text)
+    with pytest.raises(UserError, match="so it was not renamed"):
+        doc.set_job("q", doc.job("a"), old_name="a")
+    assert doc.text == text
+    doc.delete_job("a")
+    assert doc.text == 'jobs.b.kind = "demo"\njobs.b.always = ["c"]\njobs.c.kind = "demo"\n'

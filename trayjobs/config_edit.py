@@ -156,13 +156,15 @@ class ConfigDocument:
         if old_name is not None and old_name != name:
             if name in jobs:
                 raise UserError(f"there is already a job called {name!r}")
+            refused = UserError(
+                f"{old_name} is written in more than one place in the jobs file (a table of "
+                f"it further down, or dotted keys), so it was not renamed: put all of it "
+                f"under one [jobs.{old_name}] header (its own tables, such as "
+                f"[jobs.{old_name}.watch], just below it), or rename it in the file")
             if len(self._places(old_name)) > 1:
                 # Renamed here, one part of it would be left behind under the old name.
-                raise UserError(f"{old_name} is written in more than one place in the jobs "
-                                f"file (a table of it further down, or dotted keys), so it "
-                                f"was not renamed: put all of it under one [jobs.{old_name}] "
-                                f"header (its own tables, such as [jobs.{old_name}.watch], "
-                                f"just below it), or rename it in the file")
+                raise refused
+            before = self.text
             if old_name in jobs:
                 # Same place in the file, new name.
                 part = self._part(old_name)
@@ -177,6 +179,11 @@ class ConfigDocument:
                 else:
                     part[name] = table
             self._rename_references(old_name, name)
+            if not _renamed(before, self.text, old_name, name):
+                # Jobs written in dotted keys at the top (jobs.a.kind = ...): the renamed
+                # one became a [jobs.NAME] table, and the dotted keys after it its own.
+                self.doc = tomlkit.parse(before[len(self._bom):])
+                raise refused
             jobs = self._jobs()
         if name in jobs:
             _merge(jobs[name], values)
@@ -214,9 +221,11 @@ class ConfigDocument:
         places = self._places(name)
         if len(places) > 1:
             # Written in several places: each goes, without looking for comments of its own.
+            # The hooks naming it first: tomlkit's view of jobs written in dotted keys
+            # (jobs.b.then = ...) no longer finds their keys once a part has gone.
+            self._rename_references(name, None)
             for part in {id(p): p for p in places}.values():
                 part.remove(name)
-            self._rename_references(name, None)
             return
         part = self._part(name)
         body = part.value.body
@@ -328,8 +337,10 @@ class ConfigDocument:
     def _rename_references(self, old: str, new: str | None) -> None:
         jobs = self._jobs()
         for other in list(jobs.keys()) if jobs is not None else []:
-            table = jobs[other]
             for key in HOOK_KEYS:
+                # Looked up again for each key: tomlkit's view of a job written in dotted
+                # keys (jobs.b.then = ...) is stale once one of its keys has changed.
+                table = self._jobs()[other]
                 names = table.get(key) if isinstance(
                     table, (Table, InlineTable, OutOfOrderTableProxy)) else None
                 if names is None:
@@ -407,6 +418,23 @@ class ConfigDocument:
             raise
         self.original = text
         return named
+
+
+def _renamed(before: str, after: str, old: str, new: str) -> bool:
+    """Whether ``after`` holds the jobs of ``before``, with job ``old`` called ``new`` (and
+    the hooks that named it naming it so)."""
+    def jobs(text: str) -> dict:
+        try:
+            return tomllib.loads(text.removeprefix("\ufeff").replace("\r\n", "\n")).get("jobs", {})
+        except tomllib.TOMLDecodeError:
+            return {}
+
+    was, now = jobs(before), jobs(after)
+    if old not in was or set(now) != set(was) - {old} | {new}:
+        return False
+    return all({k: v for k, v in now[n].items() if k not in HOOK_KEYS}
+               == {k: v for k, v in was[old if n == new else n].items() if k not in HOOK_KEYS}
+               for n in now)
 
 
 def _last_table(item: Table | AoT) -> Table:
