@@ -406,3 +406,14 @@ retry = {{ attempts = 1 }}
     finally:
         store.close()
     assert msg["state"] == "pending" and msg["due_at"] <= time.time()  # for the app to send
+
+
+def test_a_channel_name_with_a_control_character_is_refused_as_a_jobs_is():
+    # Taken as it was: trayjobs alerts and the log printed it, a right-to-left override
+    # turning it round, an escape obeyed by the terminal.
+    for name in ("me\\u202eevil", "me\\u001b[31m"):
+        cfg = parse_config(f'[jobs.a]\nkind = "demo"\n[alerts."{name}"]\n'
+                           f'url = "json://localhost:9/x"\n')
+        [err] = cfg.errors
+        assert err.line == 3 and "a channel name cannot hold control characters" in str(err)
+        assert cfg.alerts == {} and "\u202e" not in str(err) and "\x1b" not in str(err)

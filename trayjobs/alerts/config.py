@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from ..errors import ConfigError
+from ..errors import ConfigError, unseen
 from .spec import ChannelSpec
 
 if TYPE_CHECKING:
@@ -44,6 +44,13 @@ def parse_alerts(cfg: "Config", raw: Any, *, fname: str, locate, raw_jobs: Any =
         if name in RESERVED:
             error(f"{name!r} is the name of {RESERVED[name]}; give this channel another "
                   f"name")
+            continue
+        control = next((c for c in name if unseen(c)), None)
+        if control is not None:
+            # As for a job's name: a terminal obeys them (trayjobs alerts, the log), and a
+            # right-to-left override shows the name backwards.
+            error(f"a channel name cannot hold control characters (it holds "
+                  f"{ascii(control)}); rename the channel")
             continue
         if not isinstance(table, dict):
             error("write a table: [alerts.NAME] with url = \"...\"")
