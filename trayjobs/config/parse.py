@@ -263,8 +263,9 @@ def _toml_hint(error: str, line: str = "") -> str:
     control = re.search(r"[\x00-\x08\x0b-\x1f\x7f]", line)
     if control:  # invisible: the words of the error would be about what follows it
         char = control.group()
+        escape = "" if char == "\x00" else f" (in text, write it as \\u{ord(char):04x})"
         return (f"; the line holds a control character, {char!r} (column {control.start() + 1}), "
-                f"that no editor shows: delete it (in text, write it as \\u{ord(char):04x})")
+                f"that no editor shows: delete it{escape}")
     m = re.match(r"Cannot declare (\(.*?\)) twice", error)
     if m:
         try:
