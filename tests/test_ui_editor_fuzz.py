@@ -34,6 +34,7 @@ COMMON = {
         "network": st.sampled_from(["online", "unmetered", "any"]), "idle": st.just("5m"),
         "cpu_below": st.sampled_from([50, 12.5, 0.5, 100])}),
     "when_unknown": st.sampled_from(["run", "wait"]), "max_wait": st.just("2d"),
+    "missed": st.sampled_from(["skip", "once", "all"]),
     "inhibit_sleep": st.sampled_from([True, False, "block", "delay"]),
     "params": st.dictionaries(st.sampled_from(["month", "dry"]),
                               st.one_of(texts, st.booleans(), st.integers()), max_size=2),

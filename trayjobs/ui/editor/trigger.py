@@ -338,6 +338,8 @@ class TriggerEditor(QWidget):
         missed = self.missed.currentData()
         if out and (missed != "once" or "missed" in self._orig):
             out["missed"] = missed
+        elif "missed" in self._orig and not {"every", "cron"} & set(self._orig):
+            out["missed"] = self._orig["missed"]  # written without a schedule: left so
         if self.watch_on.isChecked():
             w: dict[str, Any] = {"folder": self.watch_folder.text().strip()}
             pats = [p.strip() for p in self.watch_patterns.text().split(",") if p.strip()]
