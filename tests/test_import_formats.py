@@ -251,6 +251,10 @@ def test_western_text_stays_cp1252_beside_cp1250(make_ctx, home, tmp_path, text)
 
 @pytest.mark.parametrize("encoding, text", [
     ("cp932", "品名,産地,価格\nりんご,青森,120\nみかん,愛媛,80\n"),  # Japanese Excel's CSV
+    # Names in half-width katakana, as Japanese banks write them: one byte each, they
+    # were no Japanese text to the detector, and the file was read as cp1252 or cp1251.
+    ("cp932", "口座,名義\n123,ﾔﾏﾀﾞ ﾀﾛｳ\n456,ｽｽﾞｷ ﾊﾅｺ\n"),
+    ("cp932", "id,氏名,カナ\n1,山田太郎,ﾔﾏﾀﾞ ﾀﾛｳ\n2,鈴木花子,ｽｽﾞｷ ﾊﾅｺ\n"),
     ("euc_jp", "品名,産地,価格\nりんご,青森,120\nみかん,愛媛,80\n"),
     ("gb18030", "名称,城市,金额\n张伟,北京,100\n李娜,上海,200\n"),
     ("big5", "名稱,城市,金額\n張偉,臺北,100\n李娜,高雄,200\n"),

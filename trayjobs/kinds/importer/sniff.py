@@ -54,8 +54,10 @@ _INSIDE_WORD = re.compile("(?<=[^\\W\\d_])[^\x00-\x7f\u2018\u2019](?=[^\\W\\d_])
 # Chinese (GBK's superset), Traditional Chinese, Korean, Japanese on Unix.
 _WORD = re.compile(r"[^\W\d_]+")
 _EAST_ASIAN = ("cp932", "gb18030", "big5", "cp949", "euc_jp")
+# Half-width katakana (U+FF61-FF9F) and Hangul count: Japanese banks and payrolls write
+# names in them ("ﾔﾏﾀﾞ ﾀﾛｳ"), one byte each in Shift JIS.
 _WIDE_CLASS = ("[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-               "\uff01-\uff60\uffe0-\uffe6]")
+               "\uff01-\uffdc\uffe0-\uffe6]")
 _WIDE_RUN = re.compile(_WIDE_CLASS + "+")
 # cp1252's typography: plain text in curly quotes, a euro sign beside a number. The same
 # bytes read as Mac Roman are letters ("“quoted” €5" is "ìquotedî Ä5").
