@@ -345,3 +345,28 @@ def test_a_users_numeric_column_takes_text_without_a_rebuild(make_ctx, home, tmp
     assert rows(home, "pay") == [
         {"id": 1, "day": "2023-01-01", "amount": 5.5, "paid": 1, "who": "pre"},
         {"id": 2, "day": "2024-02-29", "amount": 1.25, "paid": "yes", "who": "a"}]
+
+
+def test_a_rebuild_for_one_column_keeps_the_others_declared_types(make_ctx, home, tmp_path):
+    # The rebuild that makes "n" TEXT made DATE, DECIMAL and BOOLEAN columns REAL (and
+    # the untyped one TEXT): the next file's '007' was stored as 7.0, and its text in
+    # "day" rebuilt the table again, saying "changed from real to text".
+    _own_table(home, "CREATE TABLE pay (id INTEGER PRIMARY KEY, n INTEGER, day DATE, "
+                     "amount DECIMAL(10,2), paid BOOLEAN, who VARCHAR(10), raw);"
+                     "INSERT INTO pay VALUES (1, 5, '2023-01-01', 5.5, 1, 'pre', x'00ff');")
+    result, _ = run(make_ctx, write(tmp_path / "p.csv", "id,n,day\n2,x,20240102\n"),
+                    table="pay")
+    assert result["warnings"] == [
+        "p.csv: column n of table pay changed from integer to text because of 1 cell "
+        "(line 2: 'x') among 0 numbers; set types.n = \"integer\" to set such rows aside, "
+        "or \"text\" to keep them as text without this warning"]
+    assert schema(home, "pay") == {"id": "INTEGER", "n": "TEXT", "day": "DATE",
+                                   "amount": "DECIMAL(10,2)", "paid": "BOOLEAN",
+                                   "who": "VARCHAR(10)", "raw": "", "_import_id": "INTEGER"}
+    result, _ = run(make_ctx, write(tmp_path / "q.csv", "id,day,amount\n3,someday,007\n"),
+                    table="pay")
+    assert not result.get("warnings")
+    assert rows(home, "pay", "id, n, day, amount, raw") == [
+        {"id": 1, "n": "5", "day": "2023-01-01", "amount": 5.5, "raw": b"\x00\xff"},
+        {"id": 2, "n": "x", "day": 20240102, "amount": None, "raw": None},
+        {"id": 3, "n": None, "day": "someday", "amount": 7, "raw": None}]

@@ -205,7 +205,7 @@ class Store:
             self.conn.execute(f"INSERT INTO _trayjobs_exact_{n} SELECT rowid, "
                               f"_trayjobs_exact({q(name)}) FROM main.{q(table)} "
                               f"WHERE typeof({q(name)}) = 'real'")
-        self.db.table(table).transform(types=types)
+        self.db.table(table).transform(types={**self._declared_types(table), **types})
         for n, name in enumerate(texts):
             self.conn.execute(f"UPDATE main.{q(table)} SET {q(name)} = (SELECT v FROM "
                               f"_trayjobs_exact_{n} WHERE r = {q(table)}.rowid) WHERE rowid IN "
@@ -213,6 +213,24 @@ class Store:
             self.conn.execute(f"DROP TABLE temp._trayjobs_exact_{n}")
         for sql in triggers:
             self.conn.execute(sql)
+
+    def _declared_types(self, table: str) -> dict[str, str]:
+        """The table's columns' types as declared, for the rebuild to keep: sqlite-utils
+        makes each column anew from its affinity, so a DATE, DECIMAL or BOOLEAN column
+        became REAL (storing '007' as 7.0, and the next text in it rebuilt the table
+        again, saying it changed from real), and one declared with no type TEXT. The rebuild
+        looks each type up in sqlite-utils' table of types, where these are added as
+        themselves (a column without one as " ", written as nothing)."""
+        from sqlite_utils.db import COLUMN_TYPE_MAPPING
+
+        kept = {}
+        for _, name, declared, *_ in self.conn.execute(f"PRAGMA main.table_info({q(table)})"):
+            if declared.upper() in ("INTEGER", "TEXT", "REAL", "BLOB", "FLOAT"):
+                continue
+            key = declared or " "
+            COLUMN_TYPE_MAPPING.setdefault(key, declared)
+            kept[name] = key
+        return kept
 
     # -- transactions -----------------------------------------------------------------
     def begin(self) -> None:
