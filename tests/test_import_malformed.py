@@ -3,6 +3,11 @@ line or record, and nothing of the file is lost or changed on the way in."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from test_import_support import fail, rejected, rows, run, tables, write
@@ -259,3 +264,29 @@ def test_a_tsv_whose_quotes_are_text_is_told_to_turn_quoting_off(make_ctx, home,
     assert rows(home, "q") == [{"name": "TV", "note": '55" screen'},
                                {"name": "Book", "note": '"Dune" by Herbert'},
                                {"name": "Tag", "note": '"open'}, {"name": "Last", "note": "ok"}]
+
+
+def test_a_rejected_row_keeps_the_start_of_its_long_field(make_ctx, home, tmp_path):
+    # The row is written out from its first 4,000 characters; a comma far into the field
+    # still has it quoted, as the file has it.
+    long = "y" * 3_000_000 + ",z"
+    run(make_ctx, write(tmp_path / "r.csv", f'id,note\n1,"{long}",extra\n2,ok\n'))
+    [bad] = rejected(home)
+    assert bad["reason"] == "too many fields: 3 instead of 2"
+    assert bad["raw"] == '1,"' + "y" * 3997 + f"… ({len(long) + 10 - 4000:,} more characters)"
+
+
+@pytest.mark.slow
+def test_a_field_of_2_gb_in_a_rejected_row_is_no_crash():
+    # Python's csv writer crashes the process (SIGSEGV) on a field of 2**31 characters or
+    # more: such a row, which SQLite refuses ("string or blob too big"), killed the run.
+    code = ("from trayjobs.kinds.importer.csvreader import CsvReader\n"
+            "from trayjobs.kinds.importer.sniff import CsvDialect\n"
+            "from types import SimpleNamespace\n"
+            "me = SimpleNamespace(dialect=CsvDialect(',', '\"', 2))\n"
+            "raw = CsvReader.raw(me, ['1', 'x' * 2**31])\n"
+            "print(raw[:4], raw[4000:])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert (done.returncode, done.stdout) == (
+        0, "1,xx … (2,147,479,650 more characters)\n")

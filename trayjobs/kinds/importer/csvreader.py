@@ -404,9 +404,20 @@ class CsvReader(Reader):
         return batch.lines
 
     def raw(self, row: Any) -> str:
+        # Only the start is kept: a long field is cut before it is written out, which
+        # also keeps the csv module from a field of 2 GB or more (its writer crashed the
+        # process). A character that makes the writer quote the field stays after the cut.
+        delimiter, cut, fields = self.dialect.delimiter, 0, []
+        for field in row:
+            if isinstance(field, str) and len(field) > RAW_LIMIT:
+                cut += len(field) - RAW_LIMIT
+                quoted = any(c in field for c in (delimiter, '"', "\n", "\r"))
+                field = field[:RAW_LIMIT] + (delimiter if quoted else "")
+                cut -= quoted
+            fields.append(field)
         out = io.StringIO()
-        csv.writer(out, delimiter=self.dialect.delimiter, lineterminator="\n").writerow(row)
-        return printable(out.getvalue()[:-1])
+        csv.writer(out, delimiter=delimiter, lineterminator="\n").writerow(fields)
+        return printable(out.getvalue()[:-1], more=cut)
 
 
 def _stray_reason(field: str) -> str:

@@ -29,10 +29,11 @@ def _escape(m: re.Match[str]) -> str:
     return f"\\u{code:04x}"  # a lone surrogate from a JSON escape
 
 
-def printable(text: str, *, limit: int = RAW_LIMIT) -> str:
-    """``text`` safe to store and show: undecodable bytes and NULs as ``\\xNN``, capped."""
-    if len(text) > limit:
-        text = text[:limit] + f"… ({len(text) - limit:,} more characters)"
+def printable(text: str, *, limit: int = RAW_LIMIT, more: int = 0) -> str:
+    """``text`` safe to store and show: undecodable bytes and NULs as ``\\xNN``, capped.
+    ``more``: characters the text had past its end, already cut off."""
+    if len(text) + more > limit:
+        text = text[:limit] + f"… ({len(text) + more - limit:,} more characters)"
     return _UNPRINTABLE.sub(_escape, text)
 
 
