@@ -4,6 +4,7 @@ line or record, and nothing of the file is lost or changed on the way in."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -290,3 +291,24 @@ def test_a_field_of_2_gb_in_a_rejected_row_is_no_crash():
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     assert (done.returncode, done.stdout) == (
         0, "1,xx … (2,147,479,650 more characters)\n")
+
+
+def test_a_value_longer_than_sqlite_stores_is_named_as_such(make_ctx, home, tmp_path,
+                                                          monkeypatch):
+    # SQLite stores 1,000,000,000 bytes at most in one value (lowered here to 100,000); a
+    # longer field was "refused by the database: string or blob too big", and one past
+    # 2 GB said "holds a number too large for SQLite".
+    from trayjobs.kinds.importer import store
+
+    opened = store.Store.__init__
+
+    def low_limit(self, path):
+        opened(self, path)
+        self.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 100_000)
+
+    monkeypatch.setattr(store.Store, "__init__", low_limit)
+    run(make_ctx, write(tmp_path / "v.csv", f"id,note\n1,{'n' * 150_000}\n2,ok\n"))
+    assert rows(home, "v", "id, note") == [{"id": 2, "note": "ok"}]
+    assert [r["reason"] for r in rejected(home)] == [
+        "holds a value too long for SQLite: 150,000 characters, where SQLite stores 100,000 "
+        "bytes at most in one value"]

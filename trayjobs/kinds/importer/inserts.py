@@ -37,9 +37,16 @@ def flat_values(rows: list[Any]) -> list[Any]:
     return list(chain.from_iterable(rows))
 
 
-def _row_reason(exc: BaseException) -> str:
+def _row_reason(exc: BaseException, row: Any, conn: sqlite3.Connection) -> str:
     if isinstance(exc, UnicodeEncodeError):
         return "holds text that is not valid Unicode (a lone surrogate)"
+    # SQLite's "string or blob too big", and Python's OverflowError past 2 GB (which
+    # also stands for an integer beyond 64 bits): a value longer than one may be.
+    if isinstance(exc, (sqlite3.DataError, OverflowError)) and "string" in str(exc):
+        longest = max((len(v) for v in row if isinstance(v, (str, bytes))), default=0)
+        most = conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH)
+        return (f"holds a value too long for SQLite: {longest:,} characters, where SQLite "
+                f"stores {most:,} bytes at most in one value")
     if isinstance(exc, OverflowError):
         return "holds a number too large for SQLite"
     return f"refused by the database: {exc}"
@@ -166,6 +173,7 @@ class Inserting:
                 self.store.conn.execute(self.sql, row)
                 self.rows += 1
             except _ROW_ERRORS as exc:
-                bad.append(BadRow(line, _row_reason(exc), self.reader.raw(row)))
+                bad.append(BadRow(line, _row_reason(exc, row, self.store.conn),
+                                  self.reader.raw(row)))
         if bad:
             self._reject(bad)
