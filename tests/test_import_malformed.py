@@ -3,6 +3,7 @@ line or record, and nothing of the file is lost or changed on the way in."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -312,3 +313,26 @@ def test_a_value_longer_than_sqlite_stores_is_named_as_such(make_ctx, home, tmp_
     assert [r["reason"] for r in rejected(home)] == [
         "holds a value too long for SQLite: 150,000 characters, where SQLite stores 100,000 "
         "bytes at most in one value"]
+
+
+def test_a_line_too_long_for_any_record_fails_the_file_as_it_is_read(make_ctx, home, tmp_path,
+                                                                    monkeypatch):
+    # A line is read whole before a row of it is seen: a file of 2 GB without a line
+    # break took 4.7 GB before anything was said. Past SQLite's longest value (lowered
+    # here to 20,000 bytes) the file fails where that line starts, nothing written.
+    from trayjobs.kinds.importer import plan
+
+    monkeypatch.setattr(plan, "CSV_LINE_LIMIT", 20_000)
+    path = write(tmp_path / "one.csv", "id,note\n1,a\r2,b\r\n" + "3,x" * 9000 + "\n4,ok\n")
+    err, _ = fail(make_ctx, path)
+    assert str(err) == (
+        "one.csv: byte 17: a line of more than 20,000 bytes starts here, longer than SQLite "
+        "stores in one value: no CSV or TSV record is that long; the file has no line breaks "
+        "from here on (another format under a .csv name, or lines ended by a character that "
+        "is no line break?)")
+    assert "one" not in tables(home)
+    # Lines up to the limit import; JSON, minified on one line, knows no such limit.
+    run(make_ctx, write(tmp_path / "fits.csv", "id,note\n1," + "y" * 19_990 + "\n"))
+    assert rows(home, "fits", "length(note) AS n") == [{"n": 19_990}]
+    run(make_ctx, write(tmp_path / "j.json", json.dumps([{"id": i} for i in range(3000)])))
+    assert len(rows(home, "j")) == 3000

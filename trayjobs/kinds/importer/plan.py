@@ -24,6 +24,8 @@ __all__ = ["Plan", "Part", "plan_file", "make_reader", "open_reader"]
 
 #: A workbook has no text encoding.
 NO_ENCODING = Encoding("", "")
+#: SQLite's longest value (SQLITE_MAX_LENGTH as built), and so the longest CSV line read.
+CSV_LINE_LIMIT = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,12 @@ class Plan:
     def newline(self) -> str | None:
         # CSV needs line ends as they are (a quoted CRLF stays CRLF); JSON reads them all as \n.
         return "" if self.dialect else None
+
+    @property
+    def line_limit(self) -> int | None:
+        # A CSV line longer than SQLite's longest value holds no record it could store;
+        # JSON is read in pieces, and a minified file is one line of any length.
+        return CSV_LINE_LIMIT if self.dialect else None
 
     def describe(self) -> str:
         parts = [self.format.upper()] + ([self.encoding.label] if self.encoding.label else [])
@@ -149,10 +157,11 @@ def open_reader(plan: Plan, params: ImportParams, *, redetect: Callable[[bytes],
             codec = "utf-8"
         span = max(part.stop - part.start, 1)
         with open_text(plan.path, encoding=codec, newline=plan.newline, redetect=redetect,
-                       part=(part.start, part.stop)) as (text, tap, watch):
+                       part=(part.start, part.stop), line_limit=plan.line_limit) as (
+                text, tap, watch):
             yield (make_reader(plan, text, tap, watch, params, part),
                    lambda: (tap.position() - part.start) / span)
         return
     with open_text(plan.path, encoding=plan.encoding.codec, newline=plan.newline,
-                   redetect=redetect) as (text, tap, watch):
+                   redetect=redetect, line_limit=plan.line_limit) as (text, tap, watch):
         yield make_reader(plan, text, tap, watch, params), lambda: tap.position() / size

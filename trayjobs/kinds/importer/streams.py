@@ -75,12 +75,15 @@ class ByteTap(io.BufferedIOBase):
     """The decompressed byte stream, watched for NUL bytes, positioned on the disk file."""
 
     def __init__(self, inner: io.BufferedIOBase, disk: io.BufferedReader,
-                 left: int | None = None) -> None:
+                 left: int | None = None, *, start: int = 0,
+                 line_limit: int | None = None) -> None:
         super().__init__()
         self._inner = inner
         self._disk = disk
         self.nul_seen = False
         self._left = left  # bytes up to the end of the part read (see open_text), or None
+        self._line_limit = line_limit
+        self._line_at = self._passed = start  # where the line being read starts; bytes read
 
     def readable(self) -> bool:
         return True
@@ -88,6 +91,22 @@ class ByteTap(io.BufferedIOBase):
     def _seen(self, data: bytes) -> bytes:
         if not self.nul_seen and b"\x00" in data:
             self.nul_seen = True
+        self._passed += len(data)
+        if self._line_limit is not None:
+            # A line is read whole before the reader sees any of it: one too long to be
+            # a record would take memory without bound (the file's size and more, twice).
+            # (Reads are of a few KB: only a line from an earlier read can be that long.)
+            end = self._passed - len(data) + _first_break(data)
+            if end - self._line_at > self._line_limit:
+                raise FileProblem(
+                    f"a line of more than {self._line_limit:,} bytes starts here, longer "
+                    f"than SQLite stores in one value: no CSV or TSV record is that long; "
+                    f"the file has no line breaks from here on (another format under a "
+                    f".csv name, or lines ended by a character that is no line break?)",
+                    offset=self._line_at)
+            last = max(data.rfind(b"\n"), data.rfind(b"\r"))
+            if last >= 0:
+                self._line_at = self._passed - len(data) + last + 1
         return data
 
     def stop_at(self, offset: int) -> bool:
@@ -129,17 +148,24 @@ class ByteTap(io.BufferedIOBase):
             super().close()
 
 
-def _open_bytes(path: Path, part: tuple[int, int] | None = None) -> ByteTap:
+def _first_break(data: bytes) -> int:
+    """Where the first line break in ``data`` is, or its length."""
+    found = [i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0]
+    return min(found, default=len(data))
+
+
+def _open_bytes(path: Path, part: tuple[int, int] | None = None, *,
+                line_limit: int | None = None) -> ByteTap:
     disk = open(path, "rb")  # noqa: SIM115 - closed through the tap
     try:
         inner: io.BufferedIOBase = disk
         if part is not None:  # bytes start..stop of a plain file (see split.py)
             start, stop = part
             disk.seek(start)
-            return ByteTap(disk, disk, stop - start)
+            return ByteTap(disk, disk, stop - start, start=start, line_limit=line_limit)
         if disk.peek(2)[:2] == GZIP_MAGIC:
             inner = gzip.GzipFile(fileobj=disk, mode="rb")
-        return ByteTap(inner, disk)
+        return ByteTap(inner, disk, line_limit=line_limit)
     except BaseException:
         disk.close()
         raise
@@ -155,11 +181,12 @@ def read_head(path: Path, size: int) -> tuple[bytes, bool]:
 @contextmanager
 def open_text(path: Path, *, encoding: str, newline: str | None,
               redetect: Callable[[bytes], str] | None = None,
-              part: tuple[int, int] | None = None
+              part: tuple[int, int] | None = None, line_limit: int | None = None
               ) -> Iterator[tuple[io.TextIOWrapper, ByteTap, DecodeWatch]]:
     """The decoded text of ``path`` (or of its bytes ``part = (start, stop)``, a plain
-    file's) with its tap and decode watch; errors name the offset."""
-    tap = _open_bytes(path, part)
+    file's) with its tap and decode watch; errors name the offset. A line of more than
+    ``line_limit`` bytes (of a gzip file: uncompressed) fails the file."""
+    tap = _open_bytes(path, part, line_limit=line_limit)
     watch = DecodeWatch(encoding, redetect)
     token = _WATCH.set(watch)
     text = io.TextIOWrapper(tap, encoding=encoding, errors=ERRORS, newline=newline)
