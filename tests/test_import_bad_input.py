@@ -338,3 +338,24 @@ def test_a_row_with_bytes_that_do_not_decode_says_so_before_its_field_count(make
     assert rows(home, "t") == [{"id": 1, "name": "Zoë"}, {"id": 2, "name": "Łódź"}]
     assert [(r["line"], r["reason"], r["raw"]) for r in rejected(home)] == [
         (4, "holds bytes that are not utf-16", "\\x78")]
+
+
+def test_a_file_written_again_as_it_is_read_is_tried_again(make_ctx, home, tmp_path,
+                                                          monkeypatch):
+    # An export saved over the file just as the run read it: emptied first, then
+    # written. Read in that moment, it failed for good with "the file holds no data",
+    # which was not so: what went wrong reading a file that changed is the change.
+    from trayjobs.kinds.importer import runner
+
+    path = _big_csv(tmp_path)
+    planned = runner.plan_file
+
+    def saved_over(p, params):
+        p.write_bytes(b"")
+        return planned(p, params)
+
+    monkeypatch.setattr(runner, "plan_file", saved_over)
+    err, _ = fail(make_ctx, path, failed_dir="failed")
+    assert str(err).startswith("big.csv: the file changed while it was being read (size ")
+    assert err.retry is True
+    assert path.exists() and not (tmp_path / "failed").exists()

@@ -185,7 +185,7 @@ class ImportRun:
         except sqlite3.Error as exc:  # reading the ledger: locked for too long, damaged...
             problem = store_problem(exc)
         except FileProblem as exc:
-            problem = exc
+            problem = self._changed(path) or exc
         finally:
             if self._spare is not None:  # not used: not a file to read in parts after all
                 stop_helper(self._spare)
@@ -193,6 +193,19 @@ class ImportRun:
         ctx.log(problem.for_file(path.name), "error")
         return FileResult(str(path), "failed", message=problem.for_file(path.name),
                           retry=problem.retry)
+
+    def _changed(self, path: Path) -> FileProblem | None:
+        """That the file changed since it was hashed, if it did: what went wrong reading
+        it then (an export written again in its place, read as empty or cut mid-row) is
+        no fault of the file, and another attempt reads it whole."""
+        stamp = self._seen.get(path)
+        if stamp is None:
+            return None
+        try:
+            check_unchanged(path, stamp)
+        except FileProblem as exc:
+            return exc
+        return None
 
     def _fix_of(self, store: Store, plan: Plan) -> Plan:
         """A fix file (rejected rows, corrected: see :func:`.browse.write_fix_file`) goes
