@@ -216,6 +216,21 @@ def test_whole_numbers_a_real_would_round_make_their_column_text(make_ctx, home,
     assert result["files"][0]["warnings"] == []
 
 
+def test_json_fractions_beside_a_whole_number_a_real_would_round_keep_every_digit(
+        make_ctx, home, tmp_path):
+    # The column turns text in the batch that holds both: its fractions were written by
+    # SQLite, with 15 digits ("0.3", "1.26904792870006e+306").
+    fractions = ["0.30000000000000004", "1.2690479287000647e+306"]
+    cases = {"one": [[BIG, *fractions]], "later": [fractions, [BIG]],
+             "after": [[BIG, BIG], fractions]}
+    for n, (name, values) in enumerate(cases.items(), start=1):
+        flat = [v for batch in values for v in batch]
+        run(make_ctx, write(tmp_path / f"{name}.ndjson", "".join(f'{{"v": {v}}}\n'
+                                                                 for v in flat)),
+            run_id=n, batch_size=len(values[0]))
+        assert [r["v"] for r in rows(home, name)] == [str(v) for v in flat], name
+
+
 def test_pk_column_must_exist(make_ctx, home, tmp_path):
     err, _ = fail(make_ctx, write(tmp_path / "k.csv", "a,b\n1,2\n"), mode="upsert", pk=["id"])
     assert str(err) == "k.csv: there is no column 'id' for the primary key (pk); the columns are: a, b"

@@ -271,6 +271,8 @@ class TableWriter(Inserting):
             new = wider(new, c.hint)
             if new == "real" and self._rounds(i, c, values, line_numbers):
                 new = "text"
+                if not self.text:  # its floats as Python writes them, not SQLite's 15 digits
+                    self.convert.add(i)
             if new != c.level:
                 changes[i] = new
         return changes
