@@ -373,7 +373,7 @@ def test_a_rebuild_for_one_column_keeps_the_others_declared_types(make_ctx, home
                     table="pay")
     assert result["warnings"] == [
         "p.csv: column n of table pay changed from integer to text because of 1 cell "
-        "(line 2: 'x') among 0 numbers; set types.n = \"integer\" to set such rows aside, "
+        "(line 2: 'x'); set types.n = \"integer\" to set such rows aside, "
         "or \"text\" to keep them as text without this warning"]
     assert schema(home, "pay") == {"id": "INTEGER", "n": "TEXT", "day": "DATE",
                                    "amount": "DECIMAL(10,2)", "paid": "BOOLEAN",
@@ -385,3 +385,15 @@ def test_a_rebuild_for_one_column_keeps_the_others_declared_types(make_ctx, home
         {"id": 1, "n": "5", "day": "2023-01-01", "amount": 5.5, "raw": b"\x00\xff"},
         {"id": 2, "n": "x", "day": 20240102, "amount": None, "raw": None},
         {"id": 3, "n": None, "day": "someday", "amount": 7, "raw": None}]
+
+
+def test_a_column_changed_by_a_file_says_how_many_numbers_it_held_in_words(make_ctx, home,
+                                                                           tmp_path):
+    # "because of 1 cell (line 3: 'x') among 1 numbers"
+    run(make_ctx, write(tmp_path / "a.csv", "id,v\n1,10\n"), table="t")
+    result, _ = run(make_ctx, write(tmp_path / "b.csv", "id,v\n2,5\n3,x\n"), table="t",
+                    run_id=2)
+    assert result["warnings"] == [
+        "b.csv: column v of table t changed from integer to text because of 1 cell (line 3: "
+        "'x') among 1 number; set types.v = \"integer\" to set such rows aside, or \"text\" to "
+        "keep them as text without this warning"]
