@@ -380,3 +380,13 @@ def test_a_helper_that_cannot_run_leaves_the_file_to_one_reader(splitting, make_
     path = write(tmp_path / "alone.csv", "a,b,c\n" + _rows(20000))
     (whole, _, err1), (parts, logs, err2) = both(make_ctx, home, path, monkeypatch)
     assert parts == whole and err1 == err2 is None and CUT not in logs
+
+
+def test_fields_after_blanks_read_alike_in_both_parts(splitting, make_ctx, home, tmp_path,
+                                                      monkeypatch):
+    # ", " between fields: the second part is read passing over the blanks too.
+    body = "".join(f'{i}, "Smith, {i}", {i}.5\n' for i in range(12000))
+    path = write(tmp_path / "b.csv", "id, name, amount\n" + body)
+    (whole, _, _), (parts, logs, _) = both(make_ctx, home, path, monkeypatch)
+    assert parts == whole and CUT in logs
+    assert whole["t"][0][1:4] == ("0", "'Smith, 0'", "0.5") and not whole["_rejected"]

@@ -211,3 +211,22 @@ def test_a_header_of_one_name_repeated_a_hundred_thousand_times_fails_at_once(ma
 def test_many_repeats_of_one_header_name_are_named_in_linear_time():
     names = Namer().names(["a"] * 30_000 + ["a_2", "A"])
     assert names[:3] == ["a", "a_2", "a_3"] and names[-3:] == ["a_30000", "a_2_2", "A_30001"]
+
+
+@pytest.mark.parametrize("long", [False, True], ids=["short", "past-the-csv-modules-limit"])
+def test_a_quote_after_a_blank_quotes_its_field(make_ctx, home, tmp_path, long):
+    # "1, "Smith, John", 5", as people and some programs write: the quote after the blank
+    # was text, the comma inside split the field, and every row was set aside with "too
+    # many fields: 4 instead of 3" (sqlite-utils stores ' "Smith' and ' John"').
+    name = "Doe, Jane" + ("x" * 2_000_000 if long else "")
+    path = write(tmp_path / "p.csv", f'id, name, n\n1, "Smith, John", 5\n2,  plain, 6\n'
+                                     f'3, "{name}",7\n4, "say ""hi""", 8\n')
+    result, _ = run(make_ctx, path)
+    assert rows(home, "p") == [{"id": 1, "name": "Smith, John", "n": 5},
+                               {"id": 2, "name": "plain", "n": 6},
+                               {"id": 3, "name": name, "n": 7},
+                               {"id": 4, "name": 'say "hi"', "n": 8}]
+    assert result["rejected"] == 0
+    # Blanks that quote nothing are kept where no quote follows a delimiter and a blank.
+    run(make_ctx, write(tmp_path / "k.csv", 'id,name\n1, kept\n2,"a, b"\n'))
+    assert rows(home, "k", "name") == [{"name": " kept"}, {"name": "a, b"}]

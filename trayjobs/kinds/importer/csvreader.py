@@ -91,8 +91,8 @@ class _Lines:
             yield from lines[max(0, line - first):upto - first + 1]
 
 
-def _parse_record(lines: Iterator[str], delimiter: str,
-                  quote: str | None) -> tuple[list[str], int, int | None, str | None]:
+def _parse_record(lines: Iterator[str], delimiter: str, quote: str | None,
+                  blank_start: bool = False) -> tuple[list[str], int, int | None, str | None]:
     """One record from its lines, read the way the csv module reads it (``strict=False``,
     doubled quotes) but holding its text as compactly as ``str`` does.
 
@@ -150,6 +150,10 @@ def _parse_record(lines: Iterator[str], delimiter: str,
             elif not pieces and not chunks and i < n and line[i] == quote:
                 quoted, opened, field_at = True, used - 1, i
                 i += 1
+                continue
+            elif blank_start and not pieces and not chunks and i < end and line[i] == " ":
+                while i < end and line[i] == " ":  # skipinitialspace: only spaces
+                    i += 1
                 continue
             j = line.find(delimiter, i, end)
             if j < 0:
@@ -272,7 +276,8 @@ class CsvReader(Reader):
         self._lines.streaming = True
         try:
             fields, _, open_at, stray = _parse_record(lines, self.dialect.delimiter,
-                                                      self.dialect.quotechar)
+                                                      self.dialect.quotechar,
+                                                      self.dialect.blank_start)
         finally:
             self._lines.streaming = False
         self._lines.drop(line, self._line_num)
@@ -295,7 +300,8 @@ class CsvReader(Reader):
         if not row or not self.dialect.quotechar:
             return
         lines = self._lines.since(line, self._line_num)
-        _, _, open_at, _ = _parse_record(lines, self.dialect.delimiter, self.dialect.quotechar)
+        _, _, open_at, _ = _parse_record(lines, self.dialect.delimiter, self.dialect.quotechar,
+                                         self.dialect.blank_start)
         if open_at is not None:
             self._unclosed(line + open_at)
 

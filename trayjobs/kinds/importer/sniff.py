@@ -445,22 +445,47 @@ class CsvDialect:
     quotechar: str | None  # None: no quoting at all
     fields: int  # the usual number of fields per row
     sep_line: bool = False  # the file starts with Excel's "sep=;" line, which is no record
+    #: Fields start after blanks (``1, "Smith, John", 5``): spaces before a field are
+    #: passed over, so that its quote quotes it (the csv module's skipinitialspace).
+    blank_start: bool = False
 
     def reader_args(self) -> dict:
         if self.quotechar:
             return {"delimiter": self.delimiter, "quotechar": self.quotechar,
-                    "doublequote": True, "strict": False}
+                    "doublequote": True, "strict": False,
+                    "skipinitialspace": self.blank_start}
         return {"delimiter": self.delimiter, "quoting": csv.QUOTE_NONE}
 
     def describe(self) -> str:
         names = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
         quote = f"quote {self.quotechar}" if self.quotechar else "no quoting"
         sep = " (named by its sep= line)" if self.sep_line else ""
-        return f"{names.get(self.delimiter, repr(self.delimiter))}-separated{sep}, {quote}"
+        blank = ", blanks before a field passed over" if self.blank_start else ""
+        return (f"{names.get(self.delimiter, repr(self.delimiter))}-separated{sep}, "
+                f"{quote}{blank}")
 
 
 #: Why a text file that starts with "<" is no table (see :func:`.plan.plan_file`).
 MARKUP = "this is not a table: it looks like HTML or XML"
+
+
+def _blank_start(text: str, complete: bool, dialect: CsvDialect,
+                 counts: list[int]) -> CsvDialect | None:
+    """The dialect reading fields after blanks, if the file writes a blank after each
+    delimiter and quotes after it (``id, name`` / ``1, "Smith, John"``, as people and
+    some programs write): read as the csv module does by default, such a quote is text
+    and the delimiter inside it splits the field, and every row had too many fields."""
+    quote = dialect.quotechar
+    if not quote or not re.search(re.escape(dialect.delimiter) + " +" + re.escape(quote), text):
+        return None
+    blank = replace(dialect, blank_start=True)
+    again = [len(r) for r in _records(text, complete, blank.reader_args())]
+    if not again:
+        return None
+    # Rows that match the header line, as read each way.
+    if sum(n == again[0] for n in again) <= sum(n == counts[0] for n in counts):
+        return None
+    return replace(blank, fields=Counter(again).most_common(1)[0][0])
 
 
 def _records(text: str, complete: bool, args: dict) -> list[list[str]]:
@@ -534,6 +559,7 @@ def sniff_dialect(text: str, *, complete: bool, tsv: bool = False, delimiter: st
         # row with too many fields than a sign of another delimiter.
         dialect, counts = next(((d, c) for _, d, c in scored if d.delimiter == ","),
                                (dialect, counts))
+    dialect = _blank_start(text, complete, dialect, counts) or dialect
     if wide and consistency < 0.5 and len(counts) >= 4:
         raise FileProblem(
             f"this does not look like a table: only {consistency:.0%} of the first "

@@ -228,7 +228,7 @@ class Helper:
                 "encoding": [plan.encoding.codec, plan.encoding.label,
                              plan.encoding.ascii_start],
                 "dialect": [dialect.delimiter, dialect.quotechar, dialect.fields,
-                            dialect.sep_line],
+                            dialect.sep_line, dialect.blank_start],
                 "header": params.header, "batch_size": params.batch_size,
                 "types": params.types, "on_bad_rows": params.on_bad_rows,
                 "mode": params.mode, "import_id": import_id, "hints": hints,
