@@ -54,7 +54,8 @@ class CellCount:
             # (An existing column's file may hold no number of its own: "among 0 numbers".)
             among = (f" among {self.numbers:,} number{'s' * (self.numbers != 1)}"
                      if self.numbers else "")
-            cells = f"{self.texts} cell{'s' * (self.texts != 1)} ({'; '.join(self.examples)}){among}"
+            cells = (f"{self.texts} cell{'s' * (self.texts != 1)} "
+                     f"({'; '.join(self.examples)}){among}")
         what = (f"column {name} is text, not {number}," if new else
                 f"column {name} of table {table} changed from {self.was} to text")
         return (f"{what} because of {cells}; set types.{name} = \"{number}\" to set such rows "
