@@ -216,6 +216,26 @@ def test_whole_numbers_a_real_would_round_make_their_column_text(make_ctx, home,
     assert result["files"][0]["warnings"] == []
 
 
+def test_a_rebuild_keeps_each_columns_collation(make_ctx, home, tmp_path):
+    # COLLATE NOCASE was dropped by the rebuild: "= 'a'" no longer found 'A', and a
+    # column's own change (here "code" to text) lost it too.
+    _own_table(home, 'CREATE TABLE tags (id INTEGER, name TEXT COLLATE NOCASE, '
+                     '"the code" INTEGER COLLATE RTRIM, note COLLATE NOCASE, n INTEGER);'
+                     "INSERT INTO tags VALUES (1, 'Alpha', 7, 'X', 1);")
+    run(make_ctx, write(tmp_path / "g.csv", "id,name,the code,n\n2,beta,x ,y\n"),
+        table="tags")
+    assert schema(home, "tags") == {"id": "INTEGER", "name": "TEXT", "the code": "TEXT",
+                                    "note": "", "n": "TEXT", "_import_id": "INTEGER"}
+    conn = connect(home)
+    try:
+        found = conn.execute("SELECT id FROM tags WHERE name = 'ALPHA' AND note = 'x' "
+                             "UNION ALL SELECT id FROM tags WHERE \"the code\" = 'x'"
+                             ).fetchall()
+    finally:
+        conn.close()
+    assert [tuple(r) for r in found] == [(1,), (2,)]
+
+
 def test_json_fractions_beside_a_whole_number_a_real_would_round_keep_every_digit(
         make_ctx, home, tmp_path):
     # The column turns text in the batch that holds both: its fractions were written by

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from ...textfmt import escape_undecodable
 from .problems import BadRow, FileProblem
-from .schema import IMPORT_ID
+from .schema import IMPORT_ID, fold
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -32,6 +32,48 @@ __all__ = ["Store", "store_problem", "q", "made_without_rowid"]
 
 
 _WITHOUT_ROWID = re.compile(r"\bWITHOUT\s+ROWID\b", re.IGNORECASE)
+
+
+# The tokens of a CREATE TABLE statement: blanks, comments, strings and quoted names,
+# parentheses and commas, words.
+_SQL_TOKEN = re.compile(r"""\s+|--[^\n]*|/\*.*?(?:\*/|$)|'(?:[^']|'')*'|"(?:[^"]|"")*"|`(?:[^`]|``)*`"""
+                        r"""|\[[^\]]*\]|[(),]|[^\s(),'"`\[]+""", re.S)
+_TABLE_CONSTRAINTS = {"CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"}
+
+
+def _collations(create_sql: str) -> dict[str, str]:
+    """Each column's ``COLLATE`` clause in ``create_sql``, by its folded name."""
+    tokens = [t for t in _SQL_TOKEN.findall(create_sql)
+              if not t.isspace() and not t.startswith(("--", "/*"))]
+    if "(" not in tokens:
+        return {}
+    items: list[list[str]] = [[]]  # each column's or constraint's words outside parentheses
+    depth = 0
+    for token in tokens[tokens.index("(") + 1:]:
+        if token == "(":
+            depth += 1
+        elif token == ")":
+            if not depth:
+                break
+            depth -= 1
+        elif token == "," and not depth:
+            items.append([])
+        elif not depth:
+            items[-1].append(token)
+    found = {}
+    for words in items:
+        if not words or words[0].upper() in _TABLE_CONSTRAINTS:
+            continue
+        for k, word in enumerate(words[1:-1], start=1):
+            if word.upper() == "COLLATE":
+                found[fold(_unquoted(words[0]))] = f"COLLATE {words[k + 1]}"
+    return found
+
+
+def _unquoted(name: str) -> str:
+    if name[:1] in "\"`'" and len(name) > 1:
+        return name[1:-1].replace(name[0] * 2, name[0])
+    return name[1:-1] if name[:1] == "[" else name
 
 
 def q(identifier: str) -> str:
@@ -205,7 +247,7 @@ class Store:
             self.conn.execute(f"INSERT INTO _trayjobs_exact_{n} SELECT rowid, "
                               f"_trayjobs_exact({q(name)}) FROM main.{q(table)} "
                               f"WHERE typeof({q(name)}) = 'real'")
-        self.db.table(table).transform(types={**self._declared_types(table), **types})
+        self.db.table(table).transform(types=self._declared_types(table, types))
         for n, name in enumerate(texts):
             self.conn.execute(f"UPDATE main.{q(table)} SET {q(name)} = (SELECT v FROM "
                               f"_trayjobs_exact_{n} WHERE r = {q(table)}.rowid) WHERE rowid IN "
@@ -214,23 +256,31 @@ class Store:
         for sql in triggers:
             self.conn.execute(sql)
 
-    def _declared_types(self, table: str) -> dict[str, str]:
-        """The table's columns' types as declared, for the rebuild to keep: sqlite-utils
-        makes each column anew from its affinity, so a DATE, DECIMAL or BOOLEAN column
-        became REAL (storing '007' as 7.0, and the next text in it rebuilt the table
-        again, saying it changed from real), and one declared with no type TEXT. The rebuild
-        looks each type up in sqlite-utils' table of types, where these are added as
-        themselves (a column without one as " ", written as nothing)."""
+    def _declared_types(self, table: str, types: dict[str, str]) -> dict[str, str]:
+        """``types`` for the rebuild, with the other columns' types as declared and every
+        column's collation: sqlite-utils makes each column anew from its affinity, so a
+        DATE, DECIMAL or BOOLEAN column became REAL (storing '007' as 7.0, and the next
+        text in it rebuilt the table again, saying it changed from real), one declared
+        with no type TEXT, and ``COLLATE NOCASE`` was dropped (``= 'a'`` no longer found
+        'A'). The rebuild looks each type up in sqlite-utils' table of types, where these
+        are added as themselves (a column without one as " ", written as nothing)."""
         from sqlite_utils.db import COLUMN_TYPE_MAPPING
 
-        kept = {}
+        sql = self.conn.execute("SELECT sql FROM main.sqlite_master WHERE type = 'table' "
+                                "AND name = ?", (table,)).fetchone()
+        collations = _collations(sql[0] or "") if sql else {}
+        wanted = {fold(name): (name, t) for name, t in types.items()}
+        out = {}
         for _, name, declared, *_ in self.conn.execute(f"PRAGMA main.table_info({q(table)})"):
-            if declared.upper() in ("INTEGER", "TEXT", "REAL", "BLOB", "FLOAT"):
+            given = wanted.get(fold(name))
+            spelled = " ".join(filter(None, (given[1] if given else declared,
+                                             collations.get(fold(name)))))
+            if not given and spelled.upper() in ("INTEGER", "TEXT", "REAL", "BLOB", "FLOAT"):
                 continue
-            key = declared or " "
-            COLUMN_TYPE_MAPPING.setdefault(key, declared)
-            kept[name] = key
-        return kept
+            key = spelled or " "
+            COLUMN_TYPE_MAPPING.setdefault(key, spelled)
+            out[given[0] if given else name] = key
+        return out
 
     # -- transactions -----------------------------------------------------------------
     def begin(self) -> None:
