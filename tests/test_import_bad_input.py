@@ -359,3 +359,16 @@ def test_a_file_written_again_as_it_is_read_is_tried_again(make_ctx, home, tmp_p
     assert str(err).startswith("big.csv: the file changed while it was being read (size ")
     assert err.retry is True
     assert path.exists() and not (tmp_path / "failed").exists()
+
+
+def test_a_one_column_files_rows_with_commas_say_what_to_set(make_ctx, home, tmp_path):
+    # A list of names, one a line, whose values hold commas unquoted (as a program that
+    # separates with ";" writes it): such rows were set aside with "too many fields: 2
+    # instead of 1", which says nothing of the delimiter to set.
+    path = write(tmp_path / "names.csv", "name\nDoe\nSmith, John\n")
+    run(make_ctx, path)
+    assert [r["reason"] for r in rejected(home)] == [
+        'too many fields: 2 instead of 1 (the header line names one column: if its values '
+        'hold commas, set delimiter = "\\t", or another character the file does not hold)']
+    run(make_ctx, path, run_id=2, table="again", delimiter="\t", reimport=True)
+    assert rows(home, "again", "name") == [{"name": "Doe"}, {"name": "Smith, John"}]

@@ -189,6 +189,7 @@ class CsvReader(Reader):
                  part_end: bool = False, **kw: Any) -> None:
         super().__init__(**kw)
         self.dialect = dialect
+        self.header = header or fields is not None
         self._lines = _Lines(text, lines_before + 1)
         # Strict: a closing quote followed by text is an error here (the forgiving reading
         # would silently join the two), and the record is read again (see _reread).
@@ -393,12 +394,23 @@ class CsvReader(Reader):
             if reason is None and len(row) != width:
                 more = "many" if len(row) > width else "few"
                 reason = f"too {more} fields: {len(row)} instead of {width}"
+                if width == 1 and self.header:
+                    reason += self._one_column_hint()
             if reason:
                 bad.append(BadRow(at, reason, self.raw(row)))
             else:
                 good.append(row)
                 lines.append(at)
         return Batch(good, width, lines[0] if lines else line, lines, bad)
+
+    def _one_column_hint(self) -> str:
+        # A list of one column (names, addresses) whose values hold the delimiter the file
+        # was read with, unquoted, as a program that separates with ";" or tabs writes it.
+        shown = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "bars"}.get(
+            self.dialect.delimiter, repr(self.dialect.delimiter))
+        other = "\\t" if self.dialect.delimiter != "\t" else "|"
+        return (f" (the header line names one column: if its values hold {shown}, set "
+                f"delimiter = \"{other}\", or another character the file does not hold)")
 
     def line_numbers(self, batch: Batch) -> list[int]:
         if batch.lines is None:
