@@ -158,6 +158,17 @@ def test_missed_runs_follow_the_policy(name, triggers, missed):
     assert p.next_run_at > now.timestamp()
 
 
+def test_a_missed_once_catch_up_stands_for_the_newest_slot_missed():
+    # Three days away: the one run is for the last morning missed (a daily report run
+    # so is yesterday's), not the first; TRAYJOBS_SCHEDULED_FOR says its due time.
+    job = JOBS["once"]
+    due = datetime(2026, 11, 23, 9, 0, tzinfo=BERLIN)
+    p = plan(job, _state(job, due), due + timedelta(days=2, hours=23, minutes=30), tz=BERLIN)
+    [run] = p.runs
+    assert datetime.fromtimestamp(run.due_at, BERLIN) == datetime(2026, 11, 25, 9, 0,
+                                                                  tzinfo=BERLIN)
+
+
 def test_changed_schedule_starts_afresh():
     job = JOBS["once"]
     old = {"next_run_at": 0.0, "schedule_spec": "cron:0 8 * * *"}

@@ -89,8 +89,10 @@ def plan(job: JobConfig, state: dict[str, Any] | None, now: datetime, *,
                                due_at=_ts(first)))
     elif job.common.missed == "once":
         if not runs:  # an on-time run covers the catch-up already
+            # It stands for the newest slot missed (a daily report run once after three
+            # days away is yesterday's, not the first day's), as TRAYJOBS_SCHEDULED_FOR says.
             runs.append(Planned("catch-up", note=f"{words} since {since}; running once",
-                                due_at=_ts(first)))
+                                due_at=_ts(last)))
         else:
             runs.insert(0, Planned("skipped", note=f"{words} since {since}; the on-time run "
                                                    f"covers them", due_at=_ts(first)))
