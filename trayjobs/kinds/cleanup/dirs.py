@@ -18,7 +18,7 @@ import os
 from ...places import mount_points
 from ...textfmt import path_text as display  # ``display`` is how the cleanup modules name it
 
-__all__ = ["Changed", "Folders", "LinkInTheWay", "MountInTheWay", "mount_points", "display"]
+__all__ = ["Changed", "Folders", "LinkInTheWay", "MountInTheWay", "crosses_mount", "mount_points", "display"]
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _NOFOLLOW = _DIR | os.O_NOFOLLOW
@@ -45,6 +45,32 @@ class MountInTheWay(OSError):
     def __init__(self, path: str) -> None:
         super().__init__(errno.EXDEV, f"{display(path)} is a mount point; not crossed", path)
 
+
+
+def _mount_id(fd: int) -> int | None:
+    """The mount the open ``fd`` is on (Linux tells it in ``/proc/self/fdinfo``); None elsewhere."""
+    try:
+        info = os.open(f"/proc/self/fdinfo/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        text = os.read(info, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(info)
+    for line in text.splitlines():
+        if line.startswith(b"mnt_id:"):
+            return int(line.split()[1])
+    return None
+
+
+def crosses_mount(parent_fd: int, child_fd: int) -> bool:
+    """Is the open folder ``child_fd`` on another mount than ``parent_fd``, the folder it is in?
+    A bind mount of a folder of the same filesystem keeps the device number (``st_dev``) and
+    is told only by its mount; one made while a run goes on is not among those it found first."""
+    parent = _mount_id(parent_fd)
+    return parent is not None and parent != _mount_id(child_fd)
 
 
 def _parts(rel: str) -> list[str]:
@@ -79,9 +105,10 @@ def open_below(base_fd: int, base: str, rel: str, *, create: bool = False, dev: 
                 nfd = _open_checked(part, fd, here)
             except OSError as exc:
                 raise _why(exc, here) from None
+            crossed = dev is not None and (os.fstat(nfd).st_dev != dev or crosses_mount(fd, nfd))
             os.close(fd)
             fd = nfd
-            if dev is not None and os.fstat(fd).st_dev != dev:
+            if crossed:
                 raise MountInTheWay(here)
         return fd
     except BaseException:

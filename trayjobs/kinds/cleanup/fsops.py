@@ -16,7 +16,7 @@ import shutil
 import stat
 import sys
 
-from .dirs import MountInTheWay, display
+from .dirs import MountInTheWay, crosses_mount, display
 
 PARTIAL_PREFIX = ".trayjobs-partial-"  # never picked up by a scan
 
@@ -189,6 +189,8 @@ def _copy_at(src_fd: int, name: str, dst_fd: int, dst: str, dev: int | None, dep
             raise MountInTheWay(name)
         sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src_fd)
         try:
+            if dev is not None and crosses_mount(src_fd, sub):  # a bind mount keeps st_dev
+                raise MountInTheWay(name)
             os.mkdir(dst, 0o700, dir_fd=dst_fd)
             out = os.open(dst, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst_fd)
             try:
@@ -275,6 +277,8 @@ def remove_at(dir_fd: int, name: str, *, missing_ok: bool = False, dev: int | No
     try:
         if not os.path.samestat(st, os.fstat(sub)):
             raise OSError(errno.ESTALE, "changed while it was being removed", name)
+        if dev is not None and crosses_mount(dir_fd, sub):  # a bind mount keeps st_dev
+            raise MountInTheWay(name)
         for child in os.listdir(sub):
             sub_removed = None if removed is None else []
             sub_failed = None if failed is None else []
@@ -357,6 +361,9 @@ def removal_problems(dir_fd: int, name: str, *, dev: int | None = None, limit: i
             problems.append(f"{label}: {reason(exc)}")
             return
         try:
+            if dev is not None and crosses_mount(parent, sub):  # a bind mount keeps st_dev
+                problems.append(f"{label}: a mount point (never crossed)")
+                return
             writable(sub, label)
             try:
                 names = os.listdir(sub)

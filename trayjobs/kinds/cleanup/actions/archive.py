@@ -17,7 +17,7 @@ from typing import BinaryIO, Callable, Literal
 
 from pydantic import Field, field_validator
 
-from ..dirs import Changed, MountInTheWay, display
+from ..dirs import Changed, MountInTheWay, crosses_mount, display
 from .. import fsops
 from ..templates import check_destination
 from .base import Action, Item, Skip, Workspace
@@ -119,7 +119,9 @@ def _add_folder(zf: zipfile.ZipFile, dir_fd: int, name: str, arcname: str, dev: 
     fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
         st = os.fstat(fd)
-        if st.st_dev != dev:
+        if st.st_dev != dev or crosses_mount(dir_fd, fd):  # a bind mount keeps st_dev
+            if depth:
+                return  # a mount point inside is never crossed
             raise MountInTheWay(name)
         info = _info(arcname + "/", st)
         info.external_attr |= 0x10
