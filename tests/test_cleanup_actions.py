@@ -263,3 +263,17 @@ def test_other_platforms_use_send2trash_and_undo_says_so(make_ctx, root, monkeyp
     assert sent == [str(root / "a.txt")] and result["summary"] == "trashed 1 file (1 B), 0 errors"
     outcome, _ = undo(make_ctx, result, locations=[str(root)])
     assert outcome["problems"][0]["reason"] == "it went to the system trash; restore it from there"
+
+
+def test_a_preview_of_renames_removes_no_folder_the_run_keeps(make_ctx, root):
+    # a renamed file stays in its folder: neither the preview nor the run empties it
+    put(root, "sub/a.txt", "a")
+    put(root, "sub/deeper/b.txt", "b")
+    raw = dict(locations=[{"path": str(root), "recursive": True}], action={"rename": "{stem}-old{suffix}"},
+               remove_empty_folders=True)
+    preview, _ = run(make_ctx, dry=True, **raw)
+    result, _ = run(make_ctx, run_id=2, **raw)
+    assert files(root) == {"sub/a-old.txt", "sub/deeper/b-old.txt"}
+    assert result["folders_removed"] == 0
+    assert preview["folders_removed"] == 0, preview["summary"]
+    assert [e["path"] for e in preview["planned"]] == [e["path"] for e in result["done"]]

@@ -22,6 +22,7 @@ class RenameAction(Action):
     name = "rename"
     done_verb = "renamed"
     plan_verb = "rename"
+    removes_source = False  # it stays in its folder, under its new name: the folder is not emptied
 
     rename: str = Field(description="The new name, e.g. '{date} {name}' or '{stem}-old{suffix}'; "
                                     "placeholders as for move, except {relative}.")
