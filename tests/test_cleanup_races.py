@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from test_cleanup_support import DAY, files, put, root, run, snapshot, trash_dir, tree  # noqa: F401
+from test_cleanup_support import DAY, files, put, root, run, snapshot, trash_dir, tree, undo  # noqa: F401
 from trayjobs.kinds.cleanup import runner as runner_module
 from trayjobs.kinds.cleanup.dirs import mount_points
 
@@ -97,3 +97,27 @@ def test_a_folder_that_gets_a_bind_mount_during_the_run_is_not_gone_through(make
     assert not (tmp_path / "copies").exists() or not files(tmp_path / "copies")
     assert result["acted"] == 0 and result["errors"] == 1, result
     assert "mount point" in result["problems"][0]["reason"], result
+
+
+@pytest.mark.parametrize("original", ["sub/a.txt", "sub/deeper/a.txt"])
+def test_undo_does_not_write_through_a_bind_mount_made_since_the_run(make_ctx, root, outside, tmp_path, original):
+    # the run did not cross it (it was not there); undo puts nothing back through it either,
+    # nor makes the folders of the original place inside the folder mounted there
+    if not IS_ROOT:
+        pytest.skip("bind mounts need root")
+    put(root, original, "mine", age_days=100)
+    result, _ = run(make_ctx, locations=[{"path": str(root), "recursive": True}], skip_recent="0s")
+    assert result["acted"] == 1
+    before = snapshot(outside)
+    try:
+        if subprocess.run(["mount", "--bind", str(outside), str(root / "sub")], capture_output=True).returncode:
+            pytest.skip("cannot bind-mount here")
+        outcome, ctx = undo(make_ctx, result, locations=[str(root)])
+        assert snapshot(outside) == before
+    finally:
+        for m in sorted(mount_points(), key=len, reverse=True):
+            if m.startswith(str(tmp_path) + os.sep):
+                subprocess.run(["umount", "-l", m], check=False)
+    assert snapshot(outside) == before
+    assert outcome["undone"] == 0 and outcome["not_undone"] == 1, outcome
+    assert f"{root}/sub is a mount point; not crossed" in outcome["problems"][0]["reason"]

@@ -25,9 +25,10 @@ def user_files(top) -> dict[str, tuple]:
 
 
 def statuses(ctx, run_id=1) -> dict[str, int]:
+    """How many of the run's actions are in each state (its locations, kept for undo, left out)."""
     with sqlite3.connect(journal_path(ctx.home)) as db:
-        return dict(db.execute("SELECT status, count(*) FROM actions WHERE run_id = ? GROUP BY status",
-                               (run_id,)))
+        return dict(db.execute("SELECT status, count(*) FROM actions WHERE run_id = ? AND action != 'location' "
+                               "GROUP BY status", (run_id,)))
 
 
 @pytest.fixture

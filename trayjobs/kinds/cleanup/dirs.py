@@ -153,6 +153,14 @@ class Folders:
         fd = os.open(path, _DIR)
         self._bases[path] = (fd, os.fstat(fd).st_dev if same_device else None)
 
+    def adopt(self, path: str, fd: int) -> None:
+        """Trust the folder ``path``, opened already as ``fd`` (kept, closed with the rest):
+        below it no mount point is crossed."""
+        if path in self._bases:
+            os.close(fd)
+            return
+        self._bases[path] = (fd, os.fstat(fd).st_dev)
+
     def base_of(self, path: str) -> str | None:
         best = None
         for base in self._bases:

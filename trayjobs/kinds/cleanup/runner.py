@@ -78,6 +78,7 @@ class Runner:
             self._log_start()
             if self.journal is not None:
                 self._resume()
+                self._journal_locations()
             for scope in scopes:
                 self.env.root = scope.root
                 if self.env.folders:
@@ -139,6 +140,20 @@ class Runner:
                 self.tally.bytes += row.size or 0
         self.seq = self.journal.next_seq(run_id)
         self.ctx.log(f"resuming run {run_id}: an earlier attempt already did {earlier:,}")
+
+    def _journal_locations(self) -> None:
+        """The run's locations, for undo: below them, as here, it crosses no link and no mount
+        point (one that appeared since the run is not written through)."""
+        assert self.journal is not None
+        if self.dry or any(r.action == "location" for r in self.journal.rows(self.ctx.run_id)):
+            return
+        rows = []
+        for root in self.roots:
+            here = Item(root, os.path.basename(root), os.path.dirname(root), root, True, False, 0, 0.0, 0, 0,
+                        action="location")
+            self.number(here)
+            rows.append(self.row(here, "done"))
+        self.journal.write(rows)
 
     # -- scanning ----------------------------------------------------------------
 

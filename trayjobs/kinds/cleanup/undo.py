@@ -25,6 +25,10 @@ from .report import PROBLEM_CAP, plural
 __all__ = ["undo_run"]
 
 
+#: rows that record no action of their own: folders the run made, items in a zip, its locations
+_BOOKKEEPING = ("mkdir", "zip", "location")
+
+
 class CannotUndo(Exception):
     pass
 
@@ -143,10 +147,16 @@ def _undo_one(row: Row, ws: Workspace) -> None:
         raise CannotUndo("it was deleted permanently")
 
 
-def _workspace(rows: list[Row]) -> Workspace:
-    """Undo acts only through folders reached from ``/`` with no link on the way, and through
+def _workspace(rows: list[Row], locations: list[str]) -> Workspace:
+    """Undo acts only through folders reached from ``/`` with no link on the way, below the
+    run's locations also with no mount point on the way (as the run itself), and through
     the trash bins the run used (trayjobs' own, opened as they are)."""
     ws = Workspace(conflict="rename", dry_run=False, places=Folders(fallback="/"))
+    for root in locations:
+        try:
+            ws.places.adopt(root, ws.places.open(root))
+        except OSError:
+            pass  # gone, or a link now: what was in it is refused item by item
     for row in rows:
         if row.action == "trash" and row.dest:
             try:
@@ -160,14 +170,14 @@ def undo_run(ctx: JobContext, journal: Journal, run_id: int, *, acted: int = 0) 
     """Undo run ``run_id``; ``acted`` is what its result said it did (to explain an empty journal)."""
     journal.reconcile(run_id)
     rows = list(journal.rows(run_id, status="done", newest_first=True))
-    actions = [r for r in rows if r.action not in ("mkdir", "zip")]
+    actions = [r for r in rows if r.action not in _BOOKKEEPING]
     if not actions:
         summary = f"nothing to undo for run {run_id}"
         if acted and not any(True for _ in journal.rows(run_id)):
             summary += f": its journal was cleared (runs are kept for {KEEP_DAYS} days)"
         ctx.log(summary)
         return {"summary": summary, "undone": 0, "not_undone": 0, "problems": []}
-    ws = _workspace(actions)
+    ws = _workspace(actions, [r.src for r in rows if r.action == "location"])
     problems: list[dict[str, str]] = []
     settled: list[Row] = []  # undone or given up on, not yet written
     n_undone, last = 0, 0.0
@@ -209,9 +219,9 @@ def undo_run(ctx: JobContext, journal: Journal, run_id: int, *, acted: int = 0) 
         journal.write(settled)
         ws.close()
     for row in rows:
-        if row.action in ("mkdir", "zip"):
+        if row.action in _BOOKKEEPING:
             row.status = "undone"
-    journal.write(r for r in rows if r.action in ("mkdir", "zip"))
+    journal.write(r for r in rows if r.action in _BOOKKEEPING)
     ctx.progress(len(actions), len(actions), None, "actions")
     summary = f"undid {plural(n_undone, 'action')} of run {run_id}"
     summary += f", {len(problems):,} could not be undone" if problems else ""
