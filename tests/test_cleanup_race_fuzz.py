@@ -6,7 +6,8 @@ sockets, devices, hard links to a file outside, names that are not UTF-8 or hold
 break, and moves the destination of a move away, all while the run goes on. After each
 run: nothing outside the location changed (contents, modes, times, links), no file is
 lost (each is where it was, where the rule sent it, or in the trash; a delete may delete),
-and each file left where it was is named in the run's log with the reason. Six seeds by
+and each file left where it was is named in the run's log with the reason. Then the run
+is undone while the tree changes again, with the same checks. Six seeds by
 default; ``TRAYJOBS_RACE_SEEDS=300`` tries more (``TRAYJOBS_RACE_FIRST`` is the first).
 """
 
@@ -298,6 +299,26 @@ remove_empty_folders = {str(rnd.random() < 0.4).lower()}
                     unsaid.append(p)
         if unsaid:
             problems.append(f"{what}: left without a word: {unsaid[:4]}")
+    if action != "delete":  # then undo it, the tree changing again meanwhile
+        mutator = Mutator(random.Random(seed + 1), base)
+        proc = subprocess.Popen([sys.executable, "-m", "trayjobs", "undo", "1"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(rnd.uniform(0.3, 0.8))  # its start, about as long as a run's
+        mutator.start()
+        try:
+            out, err = proc.communicate(timeout=120)
+        finally:
+            mutator.stop.set()
+            mutator.join()
+            unmount_below(base)
+        if snapshot(outside) != before:
+            problems.append(f"{what}: undo changed what is outside")
+        if "Traceback" in out + err:
+            problems.append(f"{what}: undo traceback: {err[-1500:]}")
+        subprocess.run(["chmod", "-R", "u+rwX", base], capture_output=True)
+        lost = [where[t] for t in where if t not in tokens(base)]
+        if lost:
+            problems.append(f"{what}: lost {len(lost)} by undo: {lost[:4]}")
     return problems
 
 
