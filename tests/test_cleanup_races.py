@@ -121,3 +121,21 @@ def test_undo_does_not_write_through_a_bind_mount_made_since_the_run(make_ctx, r
     assert snapshot(outside) == before
     assert outcome["undone"] == 0 and outcome["not_undone"] == 1, outcome
     assert f"{root}/sub is a mount point; not crossed" in outcome["problems"][0]["reason"]
+
+
+@pytest.mark.parametrize("action", ["trash", {"move": "../moved"}])
+def test_a_folder_that_gets_a_mount_during_the_run_is_not_taken_away_with_it(make_ctx, root, outside, tmp_path,
+                                                                            monkeypatch, action):
+    # a rename would take the mount along: into the trash, whose emptying would then empty
+    # the folder mounted there too
+    put(root, "holder/x.txt", "x")
+    (root / "holder" / "mnt").mkdir()
+    with BindLater(monkeypatch, outside, root / "holder" / "mnt", tmp_path) as bind:
+        past = os.path.getmtime(root / "holder") - 10 * DAY
+        os.utime(root / "holder", (past, past))
+        result, ctx = run(make_ctx, locations=[str(root)], targets="folders", action=action, may_fail=True)
+        assert bind.mounted
+        assert os.path.ismount(root / "holder" / "mnt") or (root / "holder" / "mnt" / "precious.txt").exists()
+    assert (root / "holder" / "x.txt").exists()
+    assert result["acted"] == 0 and result["errors"] == 1, result
+    assert f"holds a mount point ({root}/holder/mnt)" in result["problems"][0]["reason"], result

@@ -26,7 +26,7 @@ from .actions.base import item_from_stat
 from .archives import flush_archives
 from .emptied import remove_emptied
 from .filters import FilterEnv, combine
-from .dirs import Changed, LinkInTheWay, MountInTheWay, display
+from .dirs import Changed, LinkInTheWay, MountInTheWay, display, mount_points
 from .fsops import MAX_NESTING, reason
 from .journal import Journal, Row
 from .locations import resolve_scopes
@@ -267,9 +267,11 @@ class Runner:
         return item
 
     def _holds_mount(self, folder: str, scope: Scope) -> bool:
-        """A folder with a filesystem mounted inside is left whole: acting on it would cross the mount."""
+        """A folder with a filesystem mounted inside is left whole: acting on it would cross the
+        mount, or take it along (into the trash, where emptying the trash would empty it too).
+        Asked again of each folder: a mount made since the run started counts as well."""
         prefix = folder.rstrip(os.sep) + os.sep
-        inner = sorted(m for m in scope.mounts if m.startswith(prefix))
+        inner = sorted(m for m in mount_points() | scope.mounts if m.startswith(prefix))
         if inner:
             self.problem(folder, "error", f"holds a mount point ({display(inner[0])}); left whole, "
                                           f"a mount point is never crossed")
