@@ -139,3 +139,14 @@ def test_a_folder_that_gets_a_mount_during_the_run_is_not_taken_away_with_it(mak
     assert (root / "holder" / "x.txt").exists()
     assert result["acted"] == 0 and result["errors"] == 1, result
     assert f"holds a mount point ({root}/holder/mnt)" in result["problems"][0]["reason"], result
+
+
+def test_an_attempt_after_one_that_did_nothing_is_no_resumption(make_ctx, root):
+    # the journal keeps the run's locations (for undo); they are no earlier work to resume
+    put(root, "young.txt", age_days=0)
+    first, _ = run(make_ctx, locations=[str(root)])
+    assert first["acted"] == 0
+    put(root, "old.txt", age_days=100)
+    again, ctx = run(make_ctx, locations=[str(root)])  # the same run, its next attempt
+    assert again["acted"] == 1
+    assert not any("resuming" in line for line in ctx.sink.logs), ctx.sink.logs

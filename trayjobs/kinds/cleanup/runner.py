@@ -127,8 +127,8 @@ class Runner:
                              f"{did:,}; those are left as they are")
         run_id = self.ctx.run_id
         self.seq = self.journal.next_seq(run_id)
-        if self.seq == 1:
-            return
+        if all(row.action == "location" for row in self.journal.rows(run_id)):
+            return  # no earlier attempt, or one that did nothing
         self.journal.reconcile(run_id)
         earlier = 0
         for row in self.journal.rows(run_id, status="done"):
