@@ -85,6 +85,18 @@ def test_clean_up_now_prunes_the_history(app, qtbot, home):
         assert store.count_runs() == 0
 
 
+def test_clean_up_now_says_it_waits_for_the_automatic_one_under_way(app, qtbot):
+    # The automatic clean-up of a big history takes its time; Clean up now waited for it
+    # without a word, as if the button did nothing.
+    app.show_window()
+    page = app.window.settings_page
+    with app.engine._prune_lock:  # the automatic one, under way
+        page.prune_btn.click()
+        until(qtbot, lambda: "Waiting for the automatic clean-up"
+              in app.window.statusBar().currentMessage())
+    until(qtbot, lambda: "Removed 0 old runs" in app.window.statusBar().currentMessage())
+
+
 def test_dark_theme_keeps_text_readable(app, qtbot):
     light_banner = banner_style()
     app.set_theme("dark")

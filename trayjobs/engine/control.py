@@ -310,6 +310,11 @@ class Control(Hooks):
     def _cancel_running(self, run_id: int) -> None:
         self._tell({"op": "cancel", "run": run_id})
 
+    @property
+    def pruning(self) -> bool:
+        """Whether a clean-up of the history is under way (another waits for it)."""
+        return self._prune_lock.locked()
+
     def prune_history(self, *, keep_days: float, keep_runs: int, keep_failed_days: float,
                       now: float | None = None, stop: Callable[[], bool] | None = None) -> int:
         """Delete the runs the history keeps no longer (see :meth:`RunStore.prune`), and the

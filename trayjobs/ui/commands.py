@@ -362,6 +362,11 @@ class Commands:
             self.status(f"Removed {n:,} old run{'s' * (n != 1)} from the history")
             self.refresh()
 
+        # A clean-up of a big history takes a while; one under way (the automatic one)
+        # holds this one until it ends: said, so the button does not seem to do nothing.
+        self.status("Waiting for the automatic clean-up of the history under way, then "
+                    "cleaning up..." if getattr(eng, "pruning", False)
+                    else "Cleaning up the history...")
         self.service.call_slow(lambda: eng.prune_history(keep_days=values["keep_days"],
                                                      keep_runs=values["keep_runs"],
                                                      keep_failed_days=values["keep_failed_days"]),
