@@ -160,3 +160,18 @@ def test_a_worker_rides_out_a_server_that_stops_answering_mid_run(pg_home, serve
         server.resume()
         worker.terminate()
         worker.wait(30)
+
+
+def test_a_store_nobody_holds_is_not_kept_alive_by_its_watch(server):
+    import gc
+    import weakref
+    store = _store(server)
+    assert store.count_runs() == 0  # the watch's thread has started
+    watch, gone = store._watch, weakref.ref(store)
+    del store
+    gc.collect()
+    assert gone() is None, "the watch kept the store (and its pool) alive"
+    deadline = time.monotonic() + 5
+    while watch._thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not watch._thread.is_alive()

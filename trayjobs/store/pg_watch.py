@@ -17,10 +17,12 @@ store then says it cannot be reached.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import socket
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -39,7 +41,10 @@ class HungWatch:
 
     def __init__(self, answers: Callable[[], bool], *, after: float,
                  probe_timeout: float, recheck: float = 2.0) -> None:
-        self._answers = answers
+        # Weakly: the watch's thread must not keep a store nobody holds alive (its pool is
+        # closed when it is collected).
+        self._answers = (weakref.WeakMethod(answers) if inspect.ismethod(answers)
+                         else lambda: answers)
         self.after = after
         self.probe_timeout = probe_timeout
         self.recheck = recheck
@@ -102,7 +107,7 @@ class HungWatch:
     def _loop(self) -> None:
         while True:
             with self._lock:
-                if self._closed:
+                if self._closed or self._answers() is None:  # closed, or its store gone
                     return
                 now = time.monotonic()
                 if self.down_why is None:
@@ -148,9 +153,14 @@ class HungWatch:
         connect timeout counts as no answer."""
         box: list[bool] = []
 
+        answers = self._answers()
+        if answers is None:  # its store is gone
+            self.close()
+            return True
+
         def ask() -> None:
             try:
-                box.append(bool(self._answers()))
+                box.append(bool(answers()))
             except Exception:  # noqa: BLE001  (any failure to answer is no answer)
                 box.append(False)
         t = threading.Thread(target=ask, daemon=True, name="trayjobs-pg-probe")
