@@ -88,6 +88,28 @@ class _Ticks:
         self.last, self.longest = self.clock.elapsed(), 0
 
 
+def _shown_app(qtbot, home) -> TrayApp:
+    ta = TrayApp(home, grace=1.0)
+    with qtbot.waitSignal(ta.ready, timeout=30_000):
+        ta.start()
+    until(qtbot, lambda: ta.jobs_loads > 0)
+    ta.show_window()
+    return ta
+
+
+def _quit_within(qtbot, ta, seconds: float) -> None:
+    t0 = time.monotonic()
+    with qtbot.waitSignal(ta.stopped, timeout=30_000):
+        ta.quit()
+    assert time.monotonic() - t0 < seconds
+
+
+def _quit_if_not(qtbot, ta) -> None:
+    if ta is not None and not ta._quitting:
+        with qtbot.waitSignal(ta.stopped, timeout=30_000):
+            ta.quit()
+
+
 def test_a_history_server_that_stops_answering_is_said_and_the_window_goes_on(
         qtbot, tmp_path, monkeypatch, server):
     """A server that takes connections but does not answer (stopped): the window says so
@@ -100,12 +122,9 @@ def test_a_history_server_that_stops_answering_is_said_and_the_window_goes_on(
     home.config_file.write_text(
         f'[cluster]\ndatabase = "{server.url()}"\nlease = "3s"\n' + CONFIG
         + '\n[jobs.slow]\nkind = "demo"\nsteps = 40\nstep_time = 0.25\n', encoding="utf-8")
-    ta = TrayApp(home, grace=1.0)
+    ta = None
     try:
-        with qtbot.waitSignal(ta.ready, timeout=30_000):
-            ta.start()
-        until(qtbot, lambda: ta.jobs_loads > 0)
-        ta.show_window()
+        ta = _shown_app(qtbot, home)
         ta.run_job("slow")
         until(qtbot, lambda: (r := find_run(ta, "slow")) and r["state"] == "running")
         ticks = _Ticks()
@@ -129,15 +148,10 @@ def test_a_history_server_that_stops_answering_is_said_and_the_window_goes_on(
         runs = [r for r in ta.window.runs_model.loaded_runs() if r["job"] == "slow"]
         assert len(runs) == 1
         server.pause()  # and now quit, with it stopped again
-        t0 = time.monotonic()
-        with qtbot.waitSignal(ta.stopped, timeout=30_000):
-            ta.quit()
-        assert time.monotonic() - t0 < 15
+        _quit_within(qtbot, ta, 15)
     finally:
         server.resume()
-        if not ta._quitting:
-            with qtbot.waitSignal(ta.stopped, timeout=30_000):
-                ta.quit()
+        _quit_if_not(qtbot, ta)
 
 
 def test_a_queue_server_that_stops_answering_is_said_and_does_not_hold_the_quit(
@@ -153,25 +167,17 @@ def test_a_queue_server_that_stops_answering_is_said_and_does_not_hold_the_quit(
     home.config_file.write_text(
         f'[cluster]\ndatabase = "{server.url()}"\nredis = "{redis.url(2)}"\nlease = "3s"\n'
         + CONFIG, encoding="utf-8")
-    ta = TrayApp(home, grace=1.0)
+    ta = None
     try:
-        with qtbot.waitSignal(ta.ready, timeout=30_000):
-            ta.start()
-        until(qtbot, lambda: ta.jobs_loads > 0)
-        ta.show_window()
+        ta = _shown_app(qtbot, home)
         ticks = _Ticks()
         redis.pause()
         banner = ta.window.problems
         until(qtbot, lambda: not banner.isHidden(), timeout=20_000)
         assert "Redis server" in banner.text() and "does not answer" in banner.text()
         assert ticks.longest < 1000, f"the window stood still for {ticks.longest} ms"
-        t0 = time.monotonic()
-        with qtbot.waitSignal(ta.stopped, timeout=30_000):
-            ta.quit()
-        assert time.monotonic() - t0 < 10
+        _quit_within(qtbot, ta, 10)
     finally:
         redis.resume()
-        if not ta._quitting:
-            with qtbot.waitSignal(ta.stopped, timeout=30_000):
-                ta.quit()
+        _quit_if_not(qtbot, ta)
         redis.kill()
