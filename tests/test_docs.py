@@ -147,3 +147,76 @@ def test_files_the_readme_points_at_exist():
     assert "resources/screenshots/tray-menu.png" in links
     missing = sorted({p for p in links + paths if not (ROOT / p.rstrip("/")).exists()})
     assert missing == [], f"the README points at files that do not exist: {missing}"
+
+
+# -- the jobs examples pass `trayjobs check`, as a reader who copies one finds ---------------
+
+import os
+import subprocess
+import sys
+import tomllib
+
+# What the examples take for granted on the reader's computer: programs they name that
+# need not be installed here, and the scripts whose code the README shows beside them.
+EXAMPLE_PROGRAMS = ("rsync", "restic")
+EXAMPLE_SCRIPTS = dict(re.findall(r"```python\n# ~/(\S+)\n(.*?)```", README, flags=re.S))
+EXAMPLE_SHELL_SCRIPTS = ("bin/sort-photos.sh",)
+
+
+def _names_defined(block: str) -> set[str]:
+    """Job names, their tags and alert channels that one example defines."""
+    data = tomllib.loads(block)
+    names = set(data.get("alerts", {}))
+    for name, job in data.get("jobs", {}).items():
+        names.add(name)
+        names.update(job.get("tags", []))
+    return names
+
+
+def test_readme_examples_have_their_scripts():
+    assert {"scripts/sync_notes.py", "scripts/diagnose.py"} <= set(EXAMPLE_SCRIPTS)
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[f"toml-{i}" for i in range(len(BLOCKS))])
+def test_readme_toml_examples_pass_trayjobs_check(block, tmp_path):
+    """Each example, alone in a jobs file, passes `trayjobs check`. It may name a job or a
+    channel only where another example of the README defines it (a channel's `deliver`
+    following the channel's own example, say)."""
+    user = tmp_path / "user"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for program in EXAMPLE_PROGRAMS:
+        (bin_dir / program).write_text("#!/bin/sh\n")
+        (bin_dir / program).chmod(0o755)
+    for rel, code in EXAMPLE_SCRIPTS.items():
+        (user / rel).parent.mkdir(parents=True, exist_ok=True)
+        (user / rel).write_text(code)
+    for rel in EXAMPLE_SHELL_SCRIPTS:
+        (user / rel).parent.mkdir(parents=True, exist_ok=True)
+        (user / rel).write_text("#!/bin/sh\n")
+        (user / rel).chmod(0o755)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "trayjobs.toml").write_text(block)
+    env = dict(os.environ, HOME=str(user), TRAYJOBS_HOME=str(home),
+               PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+               # no keyring: its secrets are noted as not checked, whatever this machine holds
+               DBUS_SESSION_BUS_ADDRESS=f"unix:path={tmp_path / 'no-bus'}")
+    env.pop("PYTHON_KEYRING_BACKEND", None)
+    env.pop("XDG_CONFIG_HOME", None)
+    env.pop("XDG_DATA_HOME", None)
+    done = subprocess.run([sys.executable, "-m", "trayjobs", "check"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    elsewhere = set().union(*(_names_defined(b) for b in BLOCKS if b is not block))
+    # errors name the file; warnings and notes (a keyring not asked) start with their word
+    errors = [line for line in done.stderr.splitlines()
+              if line.startswith(f"{home / 'trayjobs.toml'}:")]
+    unexplained = []
+    for line in errors:
+        m = re.search(r"key '(then|on_failure|always|deliver\.to|alerts\.[^']+\.(?:jobs|urgent))': "
+                      r"(?:'\w+' names |names )?'([^']+)'", line)
+        if not (m and m.group(2) in elsewhere):
+            unexplained.append(line)
+    assert unexplained == [], done.stderr
+    if not errors:
+        assert done.returncode == 0, done.stderr
