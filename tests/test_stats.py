@@ -311,3 +311,27 @@ def test_counting_the_runs_that_need_attention_reads_only_those(tmp_path):
     assert counts == {"failed": 2, "warning": 1}
     assert work < 20, work
     store.close()
+
+
+def test_a_job_name_nobody_knows_is_answered_with_the_one_meant(home):
+    """`stats --job` and `runs --job` of a mistyped name said "never" and "no runs": as if
+    the job had not run, when it does not exist. A job removed from the file whose runs the
+    history keeps, or one left out for a mistake, is still asked about as before."""
+    home.config_file.write_text(CONFIG + '\n[jobs.broken]\nkind = "demo"\nevery = "soon"\n')
+    import time
+    store = open_store(home)
+    put(store, "bank", "succeeded", created=time.time() - H)
+    put(store, "gone", "succeeded", created=time.time() - H)  # removed from the file
+    store.close()
+
+    for command in ("stats", "runs"):
+        typo = trayjobs(home, command, "--job", "bnak")
+        assert typo.returncode == 2, typo.stdout
+        assert "there is no job called 'bnak'; did you mean 'bank'?" in typo.stderr
+        assert typo.stdout == ""
+        gone = trayjobs(home, command, "--job", "gone")
+        assert gone.returncode == 0 and "gone" in gone.stdout, gone.stderr
+        idle = trayjobs(home, command, "--job", "idle")  # in the file, never run
+        assert idle.returncode == 0 and "idle" in idle.stdout, idle.stderr
+        broken = trayjobs(home, command, "--job", "broken")
+        assert broken.returncode == 0 and "broken" in broken.stdout, broken.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import unicodedata
 from typing import Any
 
 from .errors import UserError
@@ -73,15 +74,19 @@ def _json(data: Any, *, indent: int | None = None) -> str:
     return json.dumps(finite_numbers(data)[0], default=str, indent=indent)
 
 
-def _as_written(ctl, job: str | None) -> str | None:
+def _known_job(ctl, job: str | None) -> str | None:
     """``job`` as the jobs file writes it, when it names one there in another Unicode form
-    ("café" typed as e + accent); else as given: the history keeps removed jobs' runs."""
-    if not job:
-        return job
+    ("café" typed as e + accent); else as given, the history keeping removed jobs' runs. A
+    name that neither the file (its jobs, and those left out for a mistake) nor the history
+    knows is refused with the one meant: a typo would read as a job that has not run."""
     try:
-        return ctl.config.job(job).name
+        return ctl.config.job(job).name if job else job
     except UserError:
-        return job
+        nfc = unicodedata.normalize("NFC", job)
+        if (any(e.job and unicodedata.normalize("NFC", e.job) == nfc for e in ctl.config.errors)
+                or ctl.store.list_runs(job=job, limit=1)):
+            return job
+        raise
 
 
 def cmd_runs(home: Home, args) -> int:
@@ -89,7 +94,7 @@ def cmd_runs(home: Home, args) -> int:
     if args.state and args.state not in OUTCOMES:
         raise UserError(f"unknown state {args.state!r}; states: {', '.join(OUTCOMES)}")
     ctl = control_for(home)
-    runs = ctl.store.list_runs(job=_as_written(ctl, args.job), state=args.state,
+    runs = ctl.store.list_runs(job=_known_job(ctl, args.job), state=args.state,
                                limit=args.limit)
     # A run whose worker is gone stays "running" in the history until an engine ends it:
     # said so, the history left as it is (see trayjobs.workerless).
@@ -350,7 +355,7 @@ def cmd_stats(home: Home, args) -> int:
         raise UserError(f"--since: {exc}") from None
     names = jobs_tagged(ctl.config, args.tag)
     if args.job:
-        names = [_as_written(ctl, args.job)]
+        names = [_known_job(ctl, args.job)]
     now = time.time()
     healths = job_health(ctl.store, names, since=now - window, now=now)
     if args.json:
