@@ -335,3 +335,17 @@ def test_a_job_name_nobody_knows_is_answered_with_the_one_meant(home):
         assert idle.returncode == 0 and "idle" in idle.stdout, idle.stderr
         broken = trayjobs(home, command, "--job", "broken")
         assert broken.returncode == 0 and "broken" in broken.stdout, broken.stderr
+
+
+def test_a_tag_no_job_has_is_answered_with_the_tags_there_are(home):
+    """`jobs --tag` of a mistyped tag printed nothing at all, `stats --tag` a heading alone."""
+    home.config_file.write_text(CONFIG)
+    for command in ("jobs", "stats"):
+        typo = trayjobs(home, command, "--tag", "mony")
+        assert typo.returncode == 2, typo.stdout
+        assert "no job has the tag 'mony'; did you mean 'money'?" in typo.stderr
+        other = trayjobs(home, command, "--tag", "work")
+        assert other.returncode == 2
+        assert "no job has the tag 'work' (tags: home, money)" in other.stderr
+        money = trayjobs(home, command, "--tag", "money")
+        assert money.returncode == 0 and "bank" in money.stdout, money.stderr

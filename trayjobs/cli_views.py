@@ -4,6 +4,7 @@ or the cluster's history), whether or not the app is running."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 import time
@@ -87,6 +88,23 @@ def _known_job(ctl, job: str | None) -> str | None:
                 or ctl.store.list_runs(job=job, limit=1)):
             return job
         raise
+
+
+def _known_tag(ctl, tag: str | None) -> None:
+    """Refuse a tag no job of the file has, with the one meant or the tags there are: a
+    typo would list nothing, as if the jobs were gone."""
+    from .overview import all_tags
+    tags = all_tags(ctl.config)
+    if not tag or tag in tags or not ctl.config.jobs:  # no jobs: said otherwise
+        return
+    close = difflib.get_close_matches(tag, tags, n=3)
+    if close:
+        hint = f"; did you mean {' or '.join(repr(t) for t in close)}?"
+    elif tags:
+        hint = f" (tags: {', '.join(tags)})"
+    else:
+        hint = "; no job has tags yet: give a job tags = [\"NAME\"] in the jobs file"
+    raise UserError(f"no job has the tag {tag!r}{hint}")
 
 
 def cmd_runs(home: Home, args) -> int:
@@ -269,6 +287,7 @@ def cmd_jobs(home: Home, args) -> int:
     from .overview import DURATIONS_HEADING, durations_text, job_overview, next_run_text, \
         rate_text
     ctl = control_for(home)
+    _known_tag(ctl, args.tag)
     if not ctl.config.jobs and ctl.config.errors:
         # A file whose every job has a mistake is not a file without jobs.
         print(f"no job can be listed: {home.config_file} has errors (below); fix them, or "
@@ -353,6 +372,7 @@ def cmd_stats(home: Home, args) -> int:
         window = parse_duration(args.since)
     except ValueError as exc:
         raise UserError(f"--since: {exc}") from None
+    _known_tag(ctl, args.tag)
     names = jobs_tagged(ctl.config, args.tag)
     if args.job:
         names = [_known_job(ctl, args.job)]
