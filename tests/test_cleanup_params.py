@@ -154,3 +154,15 @@ def test_a_job_left_out_for_a_mistake_says_why_when_asked_for_by_name():
     assert "job 't'" in str(err.value) and "left out until" in str(err.value) and "/etc" in str(err.value)
     with pytest.raises(ConfigError, match="there is no job called 'nope'"):
         cfg.job("nope")
+
+
+def test_a_missing_key_says_what_to_write_there():
+    """A cleanup without `filters` was answered "missing (required)" alone: not what the key
+    holds, nor how to act on every item."""
+    found = errors(job(""))
+    assert found["filters"].startswith("missing (required): The rules an item must pass, e.g. ")
+    assert '{ name = "*" }' in found["filters"]
+    found = errors('[jobs.t]\nkind = "cleanup"\nfilters = []\n')
+    assert found["locations"].startswith("missing (required): Folders to tidy")
+    found = errors('[jobs.r]\nkind = "report"\n[[jobs.r.sections]]\ntitle = "T"\n')
+    assert found["sections.0.query"].startswith("missing (required): One SELECT")

@@ -194,7 +194,12 @@ def _message(err: dict, where, model: type[BaseModel], kind: str | None) -> tupl
         return loc, _unknown_key(str(where[-1]), _model_at(model, where[:-1]),
                                  parent=".".join(parent), kind=kind)
     if kind_of == "missing":
-        msg = "missing (required)"
+        # what the key holds, with its example: "missing" alone says not what to write
+        holder = _model_at(model, where[:-1]) if where else None
+        fld = next((f for n, f in holder.model_fields.items() if where[-1] in (n, f.alias)),
+                   None) if holder is not None else None
+        about = fld.description if fld is not None and fld.description else ""
+        msg = "missing (required)" + (f": {about}" if about else "")
     elif kind_of == "value_error":
         msg = str(err.get("ctx", {}).get("error", msg))
     elif kind_of == "literal_error":
