@@ -650,3 +650,11 @@ def test_running_a_job_of_a_file_that_cannot_be_read_says_why(home):
     assert "no jobs are defined" not in out.stderr, out.stderr
     assert (f"{home.config_file}:4: there is no job called 'a' while the file cannot be "
             f"read: not valid TOML") in out.stderr, out.stderr
+
+
+def test_the_demo_told_to_fail_once_says_once(home):
+    home.config_file.write_text('[jobs.once]\nkind = "demo"\nsteps = 1\nstep_time = 0\n'
+                                'fail_times = 1\nretry = { attempts = 1 }\n')
+    bad = trayjobs(home, "run", "once", "--wait")
+    assert bad.returncode == 1
+    assert "failing on purpose (attempt 1, told to fail 1 time)" in bad.stderr

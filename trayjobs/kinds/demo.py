@@ -55,7 +55,8 @@ class DemoKind(JobKind):
                 time.sleep(params.step_time)
             ctx.progress(step + 1, params.steps, f"step {step + 1} of {params.steps}", "steps")
             if ctx.attempt <= params.fail_times and step + 1 >= params.steps // 2:
+                times = f"{params.fail_times} time{'s' * (params.fail_times != 1)}"
                 raise JobFailed(f"failing on purpose (attempt {ctx.attempt}, "
-                                f"told to fail {params.fail_times} times)")
+                                f"told to fail {times})")
         return {"summary": f"{params.steps} step{'s' * (params.steps != 1)} done",
                 "steps": params.steps}
