@@ -187,6 +187,8 @@ def test_short_cp1252_export_is_not_taken_for_another_code_page(make_ctx, home, 
     "Město;Počet\nÚstí nad Labem;3\nČeské Budějovice;4\n",  # was "Mìsto", "Budìjovice"
     "Ime;Grad\nĐurđa Šimić;Zagreb\nČedomir;Niš\n",
     "Név;Város\nŐri Ödön;Győr\nÜllői;Pécs\n",
+    # the README's example: was read as cp1251, "Јуdџ", "Zaїуіж", Cyrillic inside Latin words
+    "miasto;slowo\nŁódź;Zażółć\n",
 ])
 def test_short_central_european_text_is_cp1250_not_cp1252(make_ctx, home, tmp_path, text):
     _, ctx = run(make_ctx, write(tmp_path / "p.csv", text, encoding="cp1250"))

@@ -50,9 +50,11 @@ _CANDIDATES = (",", "\t", ";", "|")
 # Excel reads a first line "sep=;" as the delimiter to use, and writes one when asked to.
 _SEP_LINE = re.compile(r"sep=([^\r\n\"])(?:\r\n|\n|\r)", re.I)
 _INSIDE_WORD = re.compile("(?<=[^\\W\\d_])[^\x00-\x7f\u2018\u2019](?=[^\\W\\d_])")
+_WORD = re.compile(r"[^\W\d_]+")
+# Cyrillic and Greek letters, which a word of Latin letters does not hold.
+_NON_LATIN = re.compile("[\u0370-\u03ff\u0400-\u04ff]")
 # East Asian code pages, the most used first: Japanese (Shift JIS as Windows has it),
 # Chinese (GBK's superset), Traditional Chinese, Korean, Japanese on Unix.
-_WORD = re.compile(r"[^\W\d_]+")
 _EAST_ASIAN = ("cp932", "gb18030", "big5", "cp949", "euc_jp")
 # Half-width katakana (U+FF61-FF9F) and Hangul count: Japanese banks and payrolls write
 # names in them ("ﾔﾏﾀﾞ ﾀﾛｳ"), one byte each in Shift JIS.
@@ -128,6 +130,15 @@ def _unlatin(text: str) -> bool:
     words = [w for w in _WORD.findall(text) if not w.isascii()]
     foreign = sum(1 for w in words if len(w) >= 3 and not any(c.isascii() for c in w))
     return foreign > len(words) - foreign
+
+
+def _mixed_scripts(text: str) -> bool:
+    """Whether most words with letters beyond ASCII mix Latin letters with Cyrillic or Greek
+    ones: no one writes so, a Cyrillic reading of Polish does ("Łódź" as cp1251 is "Јуdџ")."""
+    words = [w for w in _WORD.findall(text) if not w.isascii()]
+    mixed = sum(1 for w in words if _NON_LATIN.search(w)
+                and any(c.isascii() and c.isalpha() for c in w))
+    return mixed * 2 > len(words)
 
 
 def _typography(text: str) -> int:
@@ -283,6 +294,9 @@ def guess_legacy(data: bytes) -> str:
                     name = "cp1252"
         except UnicodeDecodeError:
             pass
+        if name in ("cp1251", "cp1253") and _mixed_scripts(
+                data[:HEAD_BYTES].decode(name, errors="replace")):
+            name = "cp1252"  # Latin text, rated by too few words: which Latin page, below
         if name in ("cp1252", "latin_1", "iso8859_15"):
             name = _central_european(data[:HEAD_BYTES], name) or name
         elif name in ("cp1250", "iso8859_2"):  # rated alike: the words tell
