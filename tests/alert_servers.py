@@ -214,3 +214,70 @@ class TLSSMTPServer:
 
     def stop(self) -> None:
         self.controller.stop()
+
+
+class Trickler:
+    """Takes each connection, reads what comes for a moment, then answers ``answer`` one
+    byte every ``gap`` seconds and never ends (an HTTP status line and a header that never
+    ends, or an SMTP greeting that never ends): each read gets a byte within any socket
+    timeout. ``open`` counts the connections it still serves."""
+
+    def __init__(self, answer: bytes = b"HTTP/1.1 200 OK\r\nX-Slow: ", gap: float = 0.3) -> None:
+        self.answer = answer
+        self.gap = gap
+        self.connections = 0
+        self.open = 0
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+
+    def start(self) -> "Trickler":
+        self._sock.listen(16)
+        self._sock.settimeout(0.05)
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            with self._lock:
+                self.connections += 1
+                self.open += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(0.2)
+        try:
+            if not self.answer.startswith(b"220"):  # HTTP: the request first
+                try:
+                    while conn.recv(65536):
+                        pass
+                except socket.timeout:
+                    pass
+            data = self.answer + b"a" * 10_000_000
+            for i in range(len(data)):
+                if self._stopped.is_set():
+                    break
+                conn.send(data[i:i + 1])
+                try:  # a client that hangs up reads as b"" here
+                    if conn.recv(65536) == b"":
+                        break
+                except socket.timeout:
+                    pass
+                time.sleep(self.gap)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+            with self._lock:
+                self.open -= 1
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._sock.close()

@@ -259,3 +259,34 @@ def test_a_connection_closed_before_the_answer_says_so_and_is_tried_again(http, 
     text = str(exc.value)
     assert text.startswith("the server closed the connection before it answered"), text
     assert exc.value.retry is True
+
+
+@pytest.mark.parametrize("what", ["webhook", "ping", "mail"])
+def test_a_server_answering_a_byte_at_a_time_ends_the_send_and_its_connection(what):
+    # Each read got a byte within the socket's timeout, so the send never ended: the
+    # channel's later messages, and a foreground run at its end, waited for ever.
+    from alert_servers import Trickler
+    from trayjobs.alerts.channels.ping import ping
+    server = Trickler(b"220 mail.example.com ESMTP" if what == "mail"
+                      else b"HTTP/1.1 200 OK\r\nX-Slow: ").start()
+    try:
+        start = time.monotonic()
+        with pytest.raises(DeliveryError) as exc:
+            if what == "ping":
+                ping(f"http://127.0.0.1:{server.port}/uuid", "success", timeout=1)
+            elif what == "mail":
+                _send(f"mailto://localhost:{server.port}?to=me@example.com"
+                      f"&from=t@example.com", timeout=1)
+            else:
+                _send(f"json://127.0.0.1:{server.port}/hook", timeout=1)
+        took = time.monotonic() - start
+        assert 1.9 <= took < 4, took
+        assert "timed out" in str(exc.value) and "a byte at a time" in str(exc.value)
+        assert exc.value.retry is True
+        # The connection is shut: no thread goes on reading from it.
+        deadline = time.monotonic() + 3
+        while server.open and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.connections >= 1 and server.open == 0
+    finally:
+        server.stop()

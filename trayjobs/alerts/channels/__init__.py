@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 __all__ = ["Channel", "Message", "DeliveryError", "register", "channel_for", "CHANNELS",
-           "answer_may_change"]
+           "answer_may_change", "within"]
 
 
 class DeliveryError(Exception):
@@ -36,6 +36,87 @@ def answer_may_change(status: int) -> bool:
     redirect not followed) comes back at every try: tried a dozen times over the hours, it
     tells nothing new, and wrong logins lock accounts."""
     return status >= 500 or status in _FOR_A_WHILE
+
+
+def within(timeout: float, send, *args, **kwargs):
+    """``send(*args, **kwargs)``, given up on once it has taken twice ``timeout`` (a wait
+    to connect and one to be answered): a socket's timeout bounds each read, so a server
+    that answers a byte at a time, or never ends its answer, held the send for ever: a
+    channel's later messages, and a foreground ``trayjobs run`` at its end, waited on it;
+    and a sender held its lane past its hold, so another process sent the message again.
+    Given up on, the connections the send made (on its thread or on those of Apprise's
+    pool) are shut, which ends it: the thread does not live on, nor hold the process
+    open at its exit."""
+    import contextvars
+    import threading
+    _watch_connections()
+    done = threading.Event()
+    outcome: dict = {}
+    made: list = []
+
+    def work() -> None:
+        try:
+            _CONNECTIONS.set(made)
+            outcome["value"] = send(*args, **kwargs)
+        except BaseException as exc:  # handed to the caller, as the send raised it
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    limit = 2 * timeout
+    context = contextvars.Context()  # its own: what the send sets stays in it
+    threading.Thread(target=context.run, args=(work,), name="trayjobs-send",
+                     daemon=True).start()
+    if not done.wait(limit):
+        _shut(made)
+        raise DeliveryError(f"timed out: the server took the connection but had not "
+                            f"answered in full after {limit:g} s (one that answers a byte "
+                            f"at a time, or never ends its answer): tried again later, so "
+                            f"the message may arrive twice if the server took it")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+#: The connections made by a send under :func:`within`: (file descriptor, peer).
+_CONNECTIONS = None
+
+
+def _watch_connections() -> None:
+    """Have every connect under :func:`within` noted in its send's list (a context
+    variable, which Apprise hands on to the threads of its pool)."""
+    global _CONNECTIONS
+    if _CONNECTIONS is not None:
+        return
+    import contextvars
+    import socket
+    _CONNECTIONS = contextvars.ContextVar("trayjobs_connections", default=None)
+    original = socket.socket.connect
+
+    def connect(self, address):
+        made = _CONNECTIONS.get()
+        if made is not None:
+            made.append((self.fileno(), address))
+        return original(self, address)
+    socket.socket.connect = connect
+
+
+def _shut(made: list) -> None:
+    """Shut the connections of a send given up on, found by their descriptor (TLS takes
+    it over into a socket of its own) and only while it still leads to the same server."""
+    import socket
+    for fd, address in made:
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError:
+            continue  # closed already
+        try:
+            if sock.getpeername()[:2] == tuple(address)[:2]:
+                sock.shutdown(socket.SHUT_RDWR)
+        except (OSError, TypeError):
+            pass
+        finally:
+            sock.detach()
 
 
 @dataclass

@@ -17,7 +17,7 @@ import tempfile
 import threading
 from contextlib import contextmanager
 
-from . import Channel, DeliveryError, Message, answer_may_change, register
+from . import Channel, DeliveryError, Message, answer_may_change, register, within
 from .redact import redact
 from .urlshape import GARBLED, bad_port, garbled
 
@@ -233,6 +233,9 @@ class AppriseChannel(Channel):
         return bool(getattr(self._load(), "attachment_support", False))
 
     def send(self, message: Message, *, timeout: float = 30.0) -> None:
+        within(timeout, self._send, message, timeout)
+
+    def _send(self, message: Message, timeout: float) -> None:
         apprise = _library()
         plugin = self._load()
         box = apprise.Apprise()

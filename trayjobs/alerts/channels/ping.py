@@ -7,7 +7,7 @@ went. Every error says the URL with its password and tokens blanked out."""
 
 from __future__ import annotations
 
-from . import DeliveryError, answer_may_change
+from . import DeliveryError, answer_may_change, within
 from .redact import redact
 from .urlshape import GARBLED, garbled, split_login
 
@@ -22,6 +22,10 @@ def ping_url(base: str, what: str) -> str:
 
 
 def ping(base: str, what: str, *, timeout: float = 10.0) -> None:
+    within(timeout, _ping, base, what, timeout)
+
+
+def _ping(base: str, what: str, timeout: float) -> None:
     # Imported here: urllib.request brings http.client and ssl, which every engine (a
     # foreground `trayjobs run` among them) would load whether a job pings or not.
     import http.client
