@@ -214,6 +214,88 @@ def test_idle_with_no_time_since_counts_from_when_it_was_first_seen_idle(system_
         watch.stop()
 
 
+def test_a_signal_with_a_value_of_another_type_is_read_again_not_the_end(system_bus):
+    # A text where UPower sends a number ended the thread following the services: every
+    # condition was unknown ("lost its connection") until trayjobs restarted.
+    from jeepney import DBusAddress, new_signal
+    from system_bus_support import DEVICE, DISPLAY_DEVICE
+    upower = system_bus.upower(on_battery=False, percentage=64)
+    changes = Changes()
+    watch = SystemWatch(changes)
+    watch.start()
+    try:
+        assert watch.ready.wait(5)
+        def say(value, *, keep: bool) -> None:
+            if keep:  # the property itself is of that type now
+                upower.objects[DISPLAY_DEVICE][DEVICE]["Percentage"] = value
+            upower._send(new_signal(DBusAddress(DISPLAY_DEVICE,
+                                                interface="org.freedesktop.DBus.Properties"),
+                                    "PropertiesChanged", "sa{sv}as",
+                                    (DEVICE, {"Percentage": value}, [])))
+
+        say(("s", "lots"), keep=False)
+        upower.unplug(percentage=18)
+        changes.wait_for(lambda: (watch.facts().get("power") or {}).get("on_battery"))
+        assert watch.facts().get("power")["percentage"] == 18
+        # A property that is of another type itself: unknown, saying why.
+        say(("s", "lots"), keep=True)
+        changes.wait_for(lambda: watch.facts().get("power") is None)
+        assert "says what trayjobs cannot read" in watch.facts().why_unknown("power")
+        upower.objects[DISPLAY_DEVICE][DEVICE]["Percentage"] = ("d", 0.0)
+        upower.charge(55)
+        changes.wait_for(lambda: (watch.facts().get("power") or {}).get("percentage") == 55)
+    finally:
+        watch.stop()
+
+
+def _cpu_seconds(thread: threading.Thread) -> float:
+    fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text().rsplit(")", 1)[1]
+    utime, stime = fields.split()[11:13]
+    return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_storm_of_signals_costs_little_and_holds_up_no_other_service(system_bus):
+    # NetworkManager sending a thousand PropertiesChanged a second was read again whole
+    # for each, and the watch told nothing until the storm ended: the charger plugged in
+    # meanwhile started no waiting run.
+    from system_bus_support import NM, NM_PATH
+    upower = system_bus.upower(on_battery=True, percentage=40)
+    nm = system_bus.network(connections=[("Home", WIFI, GUESS_NO)])
+    changes = Changes()
+    watch = SystemWatch(changes)
+    watch.start()
+    try:
+        assert watch.ready.wait(5)
+        (thread,) = [t for t in threading.enumerate() if t.name == "trayjobs-conditions"]
+        stop = threading.Event()
+
+        def storm() -> None:
+            while not stop.is_set():
+                for _ in range(50):
+                    nm.set(NM_PATH, NM, Connectivity=4)
+                time.sleep(0.05)  # about a thousand a second
+
+        cpu = _cpu_seconds(thread)
+        storming = threading.Thread(target=storm, daemon=True)
+        storming.start()
+        try:
+            time.sleep(1.5)
+            upower.plug_in()
+            start = time.monotonic()
+            changes.wait_for(lambda: (watch.facts().get("power") or {}).get("on_battery")
+                             is False, timeout=10)
+            took = time.monotonic() - start
+            assert took < 1.0, took
+            time.sleep(1.5)
+        finally:
+            stop.set()
+            storming.join()
+        spent = _cpu_seconds(thread) - cpu
+        assert spent < 0.6, spent  # of some 3 s of storm
+    finally:
+        watch.stop()
+
+
 def test_no_bus_at_all_is_unknown_with_the_reason(monkeypatch, tmp_path):
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path}/none")
     watch = SystemWatch(lambda: None)

@@ -46,6 +46,8 @@ LOGIN1 = "org.freedesktop.login1"
 LOGIN1_PATH = "/org/freedesktop/login1"
 PROPS = "org.freedesktop.DBus.Properties"
 CALL_TIMEOUT = 5.0
+#: Signals coming faster than this (seconds) are acted on together.
+GATHER = 0.1
 #: UPower device type: a battery.
 _BATTERY = 2
 
@@ -161,19 +163,32 @@ class SystemWatch:
                 self._load(source)
             self.ready.set()
             self._changed()
+            told = 0.0  # (monotonic) when on_change was last called
             while not self._stopping:
                 msg = self._q.get()
+                # A signal after a quiet spell is acted on at once; those of a storm are
+                # gathered for GATHER after the last telling, and each service read
+                # again once for them all: a service sending a thousand a second costs
+                # a few reads a second, and the others' signals are not queued behind.
+                until = max(told + GATHER, time.monotonic())
                 touched: set[str] = set()
+                again: set[str] = set()  # sources to read again, whole
                 while msg is not None:
-                    touched |= self._handle(msg)
+                    touched |= self._handle_safely(msg, again)
+                    wait = until - time.monotonic()
+                    if wait <= 0:
+                        break
                     try:
-                        msg = self._q.get_nowait()
+                        msg = self._q.get(timeout=wait)
                     except queue.Empty:
                         break
                 if msg is None or self._stopping:
                     break
+                for source in again:
+                    self._load(source)
                 if touched:
                     self._changed()
+                    told = time.monotonic()
         except Exception:
             log.exception("following the system services for run conditions failed")
             for source in _SERVICES:
@@ -193,23 +208,49 @@ class SystemWatch:
         except Exception:
             log.exception("acting on a change of the run conditions failed")
 
-    def _handle(self, msg) -> set[str]:
-        """Update the facts from one signal; returns the sources it changed."""
+    def _handle_safely(self, msg, again: set[str]) -> set[str]:
+        """:meth:`_handle`, for a signal of any shape: a value of another type than the
+        service's own (a text for a percentage) ended the thread following the services,
+        and every condition was unknown ("lost its connection") until trayjobs restarted.
+        Its service is read again instead, which says what is wrong with it."""
+        try:
+            return self._handle(msg, again)
+        except Exception as exc:
+            source = self._source_of(msg)
+            log.info("run conditions: a signal of %s that cannot be read (%s): reading "
+                     "it again", _SERVICES[source][0] if source else "a service", exc)
+            if source is None:
+                return set()
+            again.add(source)
+            return {source}
+
+    @staticmethod
+    def _source_of(msg) -> str | None:
+        from jeepney import HeaderFields
+        path = msg.header.fields.get(HeaderFields.path, "")
+        if msg.header.fields.get(HeaderFields.member) == "NameOwnerChanged":
+            name = msg.body[0] if msg.body else None
+            return next((s for s, (n, _) in _SERVICES.items() if n == name), None)
+        return next((s for s, (_, p) in _SERVICES.items()
+                     if path == p or path.startswith(p + "/")), None)
+
+    def _handle(self, msg, again: set[str]) -> set[str]:
+        """Update the facts from one signal; returns the sources it changed. Those to be
+        read again whole are added to ``again`` (read once the signals at hand are)."""
         from jeepney import HeaderFields
         member = msg.header.fields.get(HeaderFields.member)
-        path = msg.header.fields.get(HeaderFields.path, "")
-        if member == "NameOwnerChanged":
-            name, _old, new = msg.body
-            source = next(s for s, (n, _) in _SERVICES.items() if n == name)
-            if new:
-                self._load(source)
-            else:
-                self._set(source, None, f"the {name} service went away")
-            return {source}
-        source = next((s for s, (_, p) in _SERVICES.items()
-                       if path == p or path.startswith(p + "/")), None)
+        source = self._source_of(msg)
         if source is None:
             return set()
+        if member == "NameOwnerChanged":
+            name, _old, new = msg.body
+            if new:
+                again.add(source)
+            else:
+                again.discard(source)
+                self._set(source, None, f"the {name} service went away")
+            return {source}
+        path = msg.header.fields.get(HeaderFields.path, "")
         iface, changed, invalidated = msg.body
         with self._lock:
             current = self._facts.known.get(source)
@@ -237,7 +278,7 @@ class SystemWatch:
             self._set(source, self._idle(update["idle"], update["since"], current))
             return {source}
         # NetworkManager's facts span several objects: read them again, whole.
-        self._load(source)
+        again.add(source)
         return {source}
 
     def _get_all(self, name: str, path: str, iface: str) -> dict[str, Any]:
@@ -253,6 +294,11 @@ class SystemWatch:
         name, _ = _SERVICES[source]
         try:
             value = getattr(self, f"_read_{source}")()
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            why = f"{name} says what trayjobs cannot read ({exc})"
+            log.info("run conditions: %s", why)
+            self._set(source, None, why)
+            return
         except Exception as exc:
             why = _MISSING[source] if "ServiceUnknown" in str(exc) or "NameHasNoOwner" in str(
                 exc) else f"{name} did not answer ({exc})"
