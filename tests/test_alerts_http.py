@@ -290,3 +290,18 @@ def test_a_server_answering_a_byte_at_a_time_ends_the_send_and_its_connection(wh
         assert server.connections >= 1 and server.open == 0
     finally:
         server.stop()
+
+
+def test_a_send_given_up_on_makes_no_new_connection():
+    # Apprise tries again on its own where the URL asks (?retry=): the send given up on
+    # went on connecting in the background, sending the message while the sender tried
+    # it again.
+    from alert_servers import Trickler
+    server = Trickler().start()
+    try:
+        with pytest.raises(DeliveryError):
+            _send(f"json://127.0.0.1:{server.port}/hook?retry=3", timeout=1)
+        time.sleep(3)
+        assert server.connections == 1
+    finally:
+        server.stop()

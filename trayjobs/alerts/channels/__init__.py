@@ -7,6 +7,7 @@ raises :class:`DeliveryError` with the exact reason when a message does not go. 
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -46,13 +47,13 @@ def within(timeout: float, send, *args, **kwargs):
     and a sender held its lane past its hold, so another process sent the message again.
     Given up on, the connections the send made (on its thread or on those of Apprise's
     pool) are shut, which ends it: the thread does not live on, nor hold the process
-    open at its exit."""
+    open at its exit; and it makes no new one (a retry of its own would send the message
+    while the sender tries it again)."""
     import contextvars
-    import threading
     _watch_connections()
     done = threading.Event()
     outcome: dict = {}
-    made: list = []
+    made: list = []  # (descriptor, peer) of each connection; None last once given up
 
     def work() -> None:
         try:
@@ -68,7 +69,8 @@ def within(timeout: float, send, *args, **kwargs):
     threading.Thread(target=context.run, args=(work,), name="trayjobs-send",
                      daemon=True).start()
     if not done.wait(limit):
-        _shut(made)
+        made.append(None)
+        _shut(made[:-1])
         raise DeliveryError(f"timed out: the server took the connection but had not "
                             f"answered in full after {limit:g} s (one that answers a byte "
                             f"at a time, or never ends its answer): tried again later, so "
@@ -78,27 +80,33 @@ def within(timeout: float, send, *args, **kwargs):
     return outcome.get("value")
 
 
-#: The connections made by a send under :func:`within`: (file descriptor, peer).
+#: The connections made by a send under :func:`within`: (file descriptor, peer), and
+#: None once it was given up on.
 _CONNECTIONS = None
+_WATCHING = threading.Lock()
 
 
 def _watch_connections() -> None:
     """Have every connect under :func:`within` noted in its send's list (a context
     variable, which Apprise hands on to the threads of its pool)."""
     global _CONNECTIONS
-    if _CONNECTIONS is not None:
-        return
     import contextvars
     import socket
-    _CONNECTIONS = contextvars.ContextVar("trayjobs_connections", default=None)
-    original = socket.socket.connect
+    with _WATCHING:  # two channels' first sends at once: patched once
+        if _CONNECTIONS is not None:
+            return
+        made_by = contextvars.ContextVar("trayjobs_connections", default=None)
+        original = socket.socket.connect
 
-    def connect(self, address):
-        made = _CONNECTIONS.get()
-        if made is not None:
-            made.append((self.fileno(), address))
-        return original(self, address)
-    socket.socket.connect = connect
+        def connect(self, address):
+            made = made_by.get()
+            if made is not None:
+                if made and made[-1] is None:
+                    raise OSError("the send was given up on: it makes no new connection")
+                made.append((self.fileno(), address))
+            return original(self, address)
+        socket.socket.connect = connect
+        _CONNECTIONS = made_by
 
 
 def _shut(made: list) -> None:
