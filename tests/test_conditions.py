@@ -378,6 +378,27 @@ def test_unknown_service_follows_when_unknown(system_bus, make_engine):
     assert eng.watcher.wait(held)["state"] == "succeeded"
 
 
+def test_a_service_that_hung_is_asked_again_and_runs_follow_it(system_bus, make_engine,
+                                                               monkeypatch):
+    # UPower not answering for a moment as trayjobs started left the power state unknown
+    # until UPower happened to change a property: a run of when_unknown = "wait" waited
+    # on, the charger plugged in all along.
+    from trayjobs.conditions import system
+    monkeypatch.setattr(system, "CALL_TIMEOUT", 1.0)
+    monkeypatch.setattr(system, "LOOK_AGAIN", 1.0, raising=False)
+    upower = system_bus.upower(on_battery=False)
+    upower._lock.acquire()  # it takes calls and answers none
+    try:
+        eng = make_engine(job("waits", when="{ ac_power = true }",
+                              extra='when_unknown = "wait"\n'))
+        held = eng.submit("waits", trigger="schedule")
+        assert eng.watcher.wait(held, "waiting")["wait_reason"] == (
+            "power state unknown: org.freedesktop.UPower did not answer within 1 s")
+    finally:
+        upower._lock.release()
+    assert eng.watcher.wait(held, timeout=10)["state"] == "succeeded"
+
+
 def test_max_wait_starts_the_run_anyway_and_says_why(system_bus, make_engine):
     system_bus.upower(on_battery=True, percentage=40)
     eng = make_engine(job("report", when="{ ac_power = true }", extra='max_wait = "1s"\n'))

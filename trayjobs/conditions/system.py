@@ -48,6 +48,9 @@ PROPS = "org.freedesktop.DBus.Properties"
 CALL_TIMEOUT = 5.0
 #: Signals coming faster than this (seconds) are acted on together.
 GATHER = 0.1
+#: A service that did not answer is asked again after this many seconds (while it does
+#: not): one that hung a moment sends no signal to say it is back.
+LOOK_AGAIN = 30.0
 #: UPower device type: a battery.
 _BATTERY = 2
 
@@ -74,6 +77,9 @@ class SystemWatch:
         self._stop_r, self._stop_w = os.pipe()
         self._stopping = False
         self.ready = threading.Event()  # the first reading is done
+        #: Sources whose service did not answer: (monotonic) when to ask it again.
+        self._unanswered: dict[str, float] = {}
+        self.look_again = LOOK_AGAIN
 
     # -- the facts ------------------------------------------------------------------
 
@@ -165,7 +171,11 @@ class SystemWatch:
             self._changed()
             told = 0.0  # (monotonic) when on_change was last called
             while not self._stopping:
-                msg = self._q.get()
+                try:
+                    msg = self._q.get(timeout=self._until_look_again())
+                except queue.Empty:
+                    self._look_again()
+                    continue
                 # A signal after a quiet spell is acted on at once; those of a storm are
                 # gathered for GATHER after the last telling, and each service read
                 # again once for them all: a service sending a thousand a second costs
@@ -248,6 +258,7 @@ class SystemWatch:
                 again.add(source)
             else:
                 again.discard(source)
+                self._unanswered.pop(source, None)  # not asked again: it is gone
                 self._set(source, None, f"the {name} service went away")
             return {source}
         path = msg.header.fields.get(HeaderFields.path, "")
@@ -300,12 +311,31 @@ class SystemWatch:
             self._set(source, None, why)
             return
         except Exception as exc:
-            why = _MISSING[source] if "ServiceUnknown" in str(exc) or "NameHasNoOwner" in str(
-                exc) else f"{name} did not answer ({exc})"
+            if "ServiceUnknown" in str(exc) or "NameHasNoOwner" in str(exc):
+                why = _MISSING[source]
+            else:
+                why = (f"{name} did not answer within {CALL_TIMEOUT:g} s" if isinstance(
+                    exc, TimeoutError) else f"{name} did not answer ({exc})")
+                self._unanswered[source] = time.monotonic() + self.look_again
             log.info("run conditions: %s", why)
             self._set(source, None, why)
             return
+        self._unanswered.pop(source, None)
         self._set(source, value)
+
+    def _until_look_again(self) -> float | None:
+        if not self._unanswered:
+            return None  # nothing polled: only signals wake the thread
+        return max(0.0, min(self._unanswered.values()) - time.monotonic())
+
+    def _look_again(self) -> None:
+        """Ask the services that did not answer again, and tell what they say."""
+        now = time.monotonic()
+        due = [s for s, t in self._unanswered.items() if t <= now]
+        for source in due:
+            self._load(source)
+        if due:
+            self._changed()
 
     def _read_power(self) -> dict[str, Any]:
         root = self._get_all(UPOWER, UPOWER_PATH, UPOWER)
