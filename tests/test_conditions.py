@@ -399,6 +399,66 @@ def test_a_service_that_hung_is_asked_again_and_runs_follow_it(system_bus, make_
     assert eng.watcher.wait(held, timeout=10)["state"] == "succeeded"
 
 
+@pytest.fixture
+def hung_mount(tmp_path):
+    """A folder with a file system mounted on it whose server never answers (a FUSE
+    connection nobody serves, as a network drive whose server is gone): looking at
+    anything in it waits until the connection is cut (``cut()``)."""
+    import ctypes
+    if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
+        pytest.skip("needs root and /dev/fuse")
+    libc = ctypes.CDLL(None, use_errno=True)
+    target = tmp_path / "mnt"
+    target.mkdir()
+    fd = os.open("/dev/fuse", os.O_RDWR)
+    options = f"fd={fd},rootmode=40000,user_id=0,group_id=0".encode()
+    if libc.mount(b"hung", str(target).encode(), b"fuse", 0, options) != 0:
+        os.close(fd)
+        pytest.skip(f"cannot mount here: {os.strerror(ctypes.get_errno())}")
+    cut = []
+
+    def close() -> None:
+        if not cut:
+            cut.append(True)
+            os.close(fd)  # the server gone for good: every look fails at once
+    from types import SimpleNamespace
+    try:
+        yield SimpleNamespace(path=target, cut=close)
+    finally:
+        close()
+        libc.umount2(str(target).encode(), 2)  # MNT_DETACH
+
+
+def test_a_path_on_a_drive_that_does_not_answer_holds_up_nothing_else(hung_mount,
+                                                                       make_engine,
+                                                                       monkeypatch):
+    # Looking for the path waited as long as the drive's server did not answer, on the
+    # engine's own thread: no other run started, and the waiting one said nothing.
+    from trayjobs.conditions.paths import PathExists
+    monkeypatch.setattr(PathExists, "recheck", 1.0)
+    mnt = hung_mount.path
+    eng = make_engine(job("backup", when=f'{{ path_exists = "{mnt}/backup" }}',
+                          extra='when_unknown = "wait"\n')
+                      + job("other"))
+    held = eng.submit("backup", trigger="schedule")
+    start = time.monotonic()
+    other = eng.submit("other", trigger="schedule")
+    assert eng.watcher.wait(other, timeout=15)["state"] == "succeeded"
+    assert time.monotonic() - start < 10
+    row = eng.watcher.wait(held, "waiting")
+    assert row["wait_reason"] == (f"whether {mnt}/backup is there unknown: the drive it "
+                                  f"is on does not answer (a network drive whose server is "
+                                  f"gone or slow?)"), row
+    hung_mount.cut()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        row = eng.store.get_run(held)
+        if "is not there" in (row["wait_reason"] or ""):
+            break
+        time.sleep(0.2)
+    assert row["wait_reason"] == f"{mnt}/backup is not there", row
+
+
 def test_max_wait_starts_the_run_anyway_and_says_why(system_bus, make_engine):
     system_bus.upower(on_battery=True, percentage=40)
     eng = make_engine(job("report", when="{ ac_power = true }", extra='max_wait = "1s"\n'))

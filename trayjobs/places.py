@@ -141,8 +141,9 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def problem(path: str) -> str | None:
-    """Why ``path`` cannot name a folder at all (relative, or unresolvable), or None."""
+def problem(path: str, *, look: bool = True) -> str | None:
+    """Why ``path`` cannot name a folder at all (relative, or unresolvable), or None.
+    ``look=False``: only as written, the file system not asked (it may not answer)."""
     if "\0" in path:
         return "cannot be used: it holds a NUL character"
     full = os.path.expandvars(os.path.expanduser(path))
@@ -156,6 +157,8 @@ def problem(path: str) -> str | None:
             return (f"cannot be used: there is no user {full[1:].split('/')[0]!r}; write "
                     f"~/… for a folder in your own home")
         return "is a relative path; write it in full, starting with / or ~"
+    if not look:
+        return None
     real = realpath(expand(path))
     if real.error:
         return f"cannot be resolved: {real.error}"
