@@ -610,6 +610,23 @@ def test_a_lock_that_cannot_be_had_is_a_warning_not_a_failure(system_bus, make_e
     assert warnings and warnings[0].startswith("cannot keep the computer from sleeping: ")
 
 
+def test_a_logind_that_does_not_answer_is_said_so_and_the_run_goes_on(system_bus,
+                                                                      make_engine):
+    # Its timeout said nothing: "logind refused or is not there ()".
+    logind = system_bus.logind()
+    logind._lock.acquire()  # it takes calls and answers none
+    try:
+        eng = make_engine(job("backup", extra="inhibit_sleep = true\n"))
+        rid = eng.submit("backup")
+        run = eng.watcher.wait(rid)
+    finally:
+        logind._lock.release()
+    assert run["state"] == "succeeded"
+    warnings = [l["message"] for l in eng.store.logs(rid) if l["level"] == "warning"]
+    assert warnings[0] == ("cannot keep the computer from sleeping: logind did not answer "
+                           "within 5 s"), warnings
+
+
 # -- whole processes: the worker and the command line --------------------------------
 
 def test_a_worker_holds_a_cli_run_when_ready_and_starts_it_on_ac(system_bus, home,

@@ -65,6 +65,8 @@ def inhibit_sleep(why: str, *, mode: str = "block", bus: str = "SYSTEM",
                               "Inhibit", "ssss", ("sleep", "trayjobs", why, mode))
         try:
             (fd,) = unwrap_msg(conn.send_and_get_reply(msg, timeout=timeout))
+        except TimeoutError as exc:  # says nothing of its own
+            raise InhibitError(f"logind did not answer within {timeout:g} s") from exc
         except Exception as exc:
             raise InhibitError(f"logind refused or is not there ({exc})") from exc
         raw = fd.to_raw_fd()
