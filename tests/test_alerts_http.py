@@ -42,6 +42,13 @@ def test_a_wait_written_in_the_url_is_kept(http):
     assert time.monotonic() - start < 5
 
 
+def test_a_longer_wait_written_in_the_url_is_kept_whole(http):
+    # The send's own limit (its waits to connect and to be answered) is that of the URL.
+    http.delay = 3
+    _send(f"json://127.0.0.1:{http.port}/hook?rto=6", timeout=1)
+    assert http.paths() == ["/hook"]
+
+
 def test_a_server_slower_than_apprises_own_wait_is_waited_for(http):
     # Given up on at 4 seconds, the message was tried again while the server took it:
     # sent twice.

@@ -39,11 +39,11 @@ def answer_may_change(status: int) -> bool:
     return status >= 500 or status in _FOR_A_WHILE
 
 
-def within(timeout: float, send, *args, **kwargs):
-    """``send(*args, **kwargs)``, given up on once it has taken twice ``timeout`` (a wait
-    to connect and one to be answered): a socket's timeout bounds each read, so a server
-    that answers a byte at a time, or never ends its answer, held the send for ever: a
-    channel's later messages, and a foreground ``trayjobs run`` at its end, waited on it;
+def within(limit: float, send, *args, **kwargs):
+    """``send(*args, **kwargs)``, given up on once it has taken ``limit`` seconds (its
+    wait to connect and its wait to be answered): a socket's timeout bounds each read,
+    so a server that answers a byte at a time, or never ends its answer, held the send
+    for ever: a channel's later messages, and a foreground ``trayjobs run`` at its end, waited on it;
     and a sender held its lane past its hold, so another process sent the message again.
     Given up on, the connections the send made (on its thread or on those of Apprise's
     pool) are shut, which ends it: the thread does not live on, nor hold the process
@@ -64,7 +64,6 @@ def within(timeout: float, send, *args, **kwargs):
         finally:
             done.set()
 
-    limit = 2 * timeout
     context = contextvars.Context()  # its own: what the send sets stays in it
     threading.Thread(target=context.run, args=(work,), name="trayjobs-send",
                      daemon=True).start()

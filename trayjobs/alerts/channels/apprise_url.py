@@ -233,7 +233,7 @@ class AppriseChannel(Channel):
         return bool(getattr(self._load(), "attachment_support", False))
 
     def send(self, message: Message, *, timeout: float = 30.0) -> None:
-        within(timeout, self._send, message, timeout)
+        within(sum(_waits(self.url, timeout)), self._send, message, timeout)
 
     def _send(self, message: Message, timeout: float) -> None:
         apprise = _library()
@@ -274,6 +274,21 @@ class AppriseChannel(Channel):
                                                    or _MOVED.search(said)
                                                    or _SMTP_FINAL.search(said)
                                                    or _refused_for_good(reason)))
+
+
+def _waits(url: str, timeout: float) -> tuple[float, float]:
+    """The seconds a send waits to connect and to be answered: ``timeout``, or the
+    ``cto`` and ``rto`` written in the URL's query (the person's own choice)."""
+    from urllib.parse import parse_qs
+    given = {k.lower(): v[-1] for k, v in parse_qs(
+        url.partition("?")[2].partition("#")[0], keep_blank_values=True).items()}
+
+    def wait(key: str) -> float:
+        try:
+            return max(0.0, float(given[key]))
+        except (KeyError, ValueError):
+            return float(timeout)
+    return wait("cto"), wait("rto")
 
 
 def _limit_wait(plugin, url: str, timeout: float) -> None:

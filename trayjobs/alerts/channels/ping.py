@@ -22,7 +22,7 @@ def ping_url(base: str, what: str) -> str:
 
 
 def ping(base: str, what: str, *, timeout: float = 10.0) -> None:
-    within(timeout, _ping, base, what, timeout)
+    within(2 * timeout, _ping, base, what, timeout)  # to connect, and to be answered
 
 
 def _ping(base: str, what: str, timeout: float) -> None:
