@@ -706,6 +706,31 @@ def test_two_senders_at_once_send_each_alert_once(setup, http):
     assert {r["state"] for r in store.outbox_log()} == {"sent"}
 
 
+def test_a_send_waiting_as_long_as_its_url_asks_keeps_the_other_sender_off(setup, http,
+                                                                           monkeypatch):
+    # A URL asking for a long wait to be answered (?rto=) made a send outlast the lane's
+    # hold (a send's usual timeout and a minute): another process took the lane while it
+    # was waiting and sent the message again.
+    from trayjobs.alerts import sender
+    monkeypatch.setattr(sender, "LANE_SPARE", 0.5)
+    text = f'[alerts.hook]\nurl = "json://127.0.0.1:{http.port}/hook?rto=6"\n' + JOBS
+    first, store, clock, bus = setup(text)
+    second, _, _, _ = setup(text)
+    second.sender.clock = clock
+    first.sender.timeout = second.sender.timeout = 1.0
+    http.delay = 3  # longer than the sender's timeout and spare, shorter than the URL's
+    finish(store, bus, "a", "failed")
+    import threading
+    going = threading.Thread(target=first.sender.run_once, args=(clock.t + 2,),
+                             kwargs={"flush": True})
+    going.start()
+    time.sleep(2)
+    second.sender.run_once(clock.t + 2, flush=True)
+    going.join(20)
+    assert [b["title"] for b in http.bodies("/hook")] == ["a failed"]
+    assert {r["state"] for r in store.outbox_log()} == {"sent"}
+
+
 def test_a_lane_another_process_holds_is_looked_at_again_soon_not_in_a_loop(setup, http):
     # The app's sender finds a channel taken by a foreground command sending from it: it
     # waits a moment and looks again, rather than trying it over and over meanwhile.

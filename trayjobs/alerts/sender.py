@@ -281,9 +281,11 @@ class Sender:
         # goes once; its rows are read once it is held.
         key = channel if lane[1] is None else f"{channel}:{lane[1]}"
 
-        def hold() -> bool:
-            return self.store.outbox_lane_hold(key, self.owner,
-                                               self.store.now() + timeout + LANE_SPARE)
+        def hold(longest: float = 0.0) -> bool:
+            """Hold the lane past the next send (``longest``: how long it may take, where
+            its URL asks for waits longer than ``timeout``)."""
+            return self.store.outbox_lane_hold(
+                key, self.owner, self.store.now() + max(timeout, longest) + LANE_SPARE)
 
         if not hold():
             log.info("alerts: another trayjobs is delivering %s", key)
@@ -367,6 +369,11 @@ class Sender:
             try:
                 url = resolve_url(spec.url)
                 channel_obj = channel_for(url)
+                # A URL's own waits (?rto=) may make the send outlast the hold: held
+                # for as long, no other process takes the lane and sends it again.
+                longest = channel_obj.longest(timeout)
+                if longest > timeout + LANE_SPARE and not hold(longest):
+                    return
                 channel_obj.send(self._message(row, spec, channel_obj), timeout=timeout)
             except Exception as exc:
                 self._failed(row, exc, channel, self.tries, now, url=url)

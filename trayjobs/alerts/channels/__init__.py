@@ -165,6 +165,11 @@ class Channel(ABC):
         """Why this URL cannot work, found without sending; None when it looks right."""
         return None
 
+    def longest(self, timeout: float) -> float:
+        """How long a send given ``timeout`` takes at most (seconds): to connect, and to
+        be answered."""
+        return 2 * timeout
+
     @abstractmethod
     def send(self, message: Message, *, timeout: float = 30.0) -> None:
         """Deliver ``message``; :class:`DeliveryError` says why it could not."""

@@ -232,8 +232,11 @@ class AppriseChannel(Channel):
     def carries_files(self) -> bool:
         return bool(getattr(self._load(), "attachment_support", False))
 
+    def longest(self, timeout: float) -> float:
+        return sum(_waits(self.url, timeout))
+
     def send(self, message: Message, *, timeout: float = 30.0) -> None:
-        within(sum(_waits(self.url, timeout)), self._send, message, timeout)
+        within(self.longest(timeout), self._send, message, timeout)
 
     def _send(self, message: Message, timeout: float) -> None:
         apprise = _library()
