@@ -562,9 +562,14 @@ class PgRunStore(RunsSQL):
                     raise self._busy(None)
                 used: list = []
                 try:
-                    return attempt(max(0.1, deadline - time.monotonic()), used)
+                    # The wait for a connection in steps of a second: a server found not
+                    # to answer meanwhile (see HungWatch) ends it at once.
+                    return attempt(max(0.1, min(1.0, deadline - time.monotonic())), used)
                 except PoolTimeout as exc:
-                    raise self._busy(self._why() or exc) from exc
+                    if self._watch.down_why is None and time.monotonic() < deadline - 0.05:
+                        continue
+                    raise self._busy(None if self._watch.down_why is not None
+                                     else self._why() or exc) from exc
                 except psycopg.errors.InsufficientPrivilege as exc:
                     raise self._no_right(exc) from None
                 except psycopg.OperationalError as exc:
