@@ -72,6 +72,7 @@ class TrayApp(QObject, Commands):
         self._jobs: list[dict[str, Any]] = []
         self._running: dict[int, dict[str, Any]] = {}
         self._waiting: dict[int, dict[str, Any]] = {}  # runs waiting for their conditions
+        self._retrying: dict[int, dict[str, Any]] = {}  # failed attempts, the next one to come
         self._progress: dict[int, Any] = {}
         self._failures: list[dict[str, Any]] = []
         self._latest_report: str | None = None
@@ -357,6 +358,7 @@ class TrayApp(QObject, Commands):
         self._latest_report = data["latest_report"]
         self._running = {r["id"]: r for r in data["running"]}
         self._waiting = {r["id"]: r for r in data["waiting"]}
+        self._retrying = {r["id"]: r for r in data["retrying"]}
         self.unseen_failures = data["attention"]["failed"]
         self.unseen_warnings = data["attention"]["warning"]
         self._update_tray()
@@ -385,6 +387,10 @@ class TrayApp(QObject, Commands):
             self._waiting[run["id"]] = run
         else:
             self._waiting.pop(run["id"], None)
+        if run["state"] == "retrying":
+            self._retrying[run["id"]] = run
+        else:
+            self._retrying.pop(run["id"], None)
         if final:
             if run["state"] == "failed":
                 self._failures = [run] + [f for f in self._failures if f["id"] != run["id"]][:4]
@@ -434,7 +440,8 @@ class TrayApp(QObject, Commands):
         state, tip = tray_status(running=self.running_snapshot(), next_job=nxt,
                                  paused=self.paused, failed=self.unseen_failures,
                                  warned=self.unseen_warnings, waiting=self.waiting_snapshot(),
-                                 problems=[short for _, short in self.problems.values()])
+                                 problems=[short for _, short in self.problems.values()],
+                                 retrying=list(self._retrying.values()))
         self.tray.set_state(state, tip, badge=self.unseen_failures + self.unseen_warnings)
 
 
@@ -460,6 +467,7 @@ def load_jobs(eng: Engine) -> dict[str, Any]:
             "attention": store.attention_counts(),
             "running": store.list_runs(state="running", limit=100),
             "waiting": store.list_runs(state="waiting", limit=100),
+            "retrying": store.list_runs(state="retrying", limit=100),
             "latest_report": latest_report[1] if latest_report else None,
             "autostart": autostart_enabled()}
 

@@ -15,11 +15,13 @@ __all__ = ["Tray", "tray_status"]
 
 def tray_status(*, running: list[dict[str, Any]], next_job: dict[str, Any] | None,
                 paused: bool, failed: int, warned: int = 0,
-                waiting: list[dict[str, Any]] = (), problems: list[str] = ()
-                ) -> tuple[str, str]:
+                waiting: list[dict[str, Any]] = (), problems: list[str] = (),
+                retrying: list[dict[str, Any]] = ()) -> tuple[str, str]:
     """(icon state, tooltip), e.g. ("running", "2 running · next: Weekly report Mon 09:00");
     ``failed``, ``warned``: runs not seen yet that failed, or succeeded with warnings;
     ``waiting``: runs waiting for their conditions (``job``, ``wait_reason``);
+    ``retrying``: failed attempts waiting for the next one (``job``, ``attempt``,
+    ``max_attempts``, ``next_attempt_at``): still under way, so never "idle";
     ``problems``: lasting ones, in a few words each (a server that cannot be reached),
     first in the tooltip and a warning badge."""
     parts = list(problems)
@@ -35,6 +37,13 @@ def tray_status(*, running: list[dict[str, Any]], next_job: dict[str, Any] | Non
         if first.get("wait_reason"):
             text += f", {first['wait_reason']}"
         parts.append(text + (f" (and {len(waiting) - 1} more)" if len(waiting) > 1 else ""))
+    if retrying:
+        first = min(retrying, key=lambda r: r.get("next_attempt_at") or 0)
+        text = f"{len(retrying)} retrying: {first['job']}"
+        if first.get("next_attempt_at"):
+            text += (f", attempt {first['attempt'] + 1}/{first['max_attempts']}"
+                     f" at {when(first['next_attempt_at'], seconds=True)}")
+        parts.append(text + (f" (and {len(retrying) - 1} more)" if len(retrying) > 1 else ""))
     if paused:
         parts.append("paused")
     elif next_job and next_job.get("next_run_at"):
@@ -43,7 +52,7 @@ def tray_status(*, running: list[dict[str, Any]], next_job: dict[str, Any] | Non
         parts.append(f"{failed} failed")
     if warned:
         parts.append(f"{warned} with warnings")
-    state = ("failed" if failed else "warning" if warned or problems else "running" if running
+    state = ("failed" if failed else "warning" if warned or problems else "running" if running or retrying
              else "paused" if paused else "idle")
     return state, " · ".join(parts) if parts else "trayjobs · idle"
 

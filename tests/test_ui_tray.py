@@ -1,0 +1,45 @@
+"""The tray tells the truth about runs between attempts: a failed attempt waiting for its
+retry is work still under way, not "idle"."""
+
+from __future__ import annotations
+
+from trayjobs.ui.tray import tray_status
+
+from ui_support import CONFIG, make_app, until  # noqa: F401
+
+FLAKY = CONFIG + """
+[jobs.flaky]
+kind = "demo"
+steps = 2
+step_time = 0
+fail_times = 9
+retry = { attempts = 3, backoff = "1h" }
+"""
+
+
+def test_tray_words_for_runs_waiting_to_retry():
+    retrying = [{"job": "sync", "attempt": 1, "max_attempts": 3, "next_attempt_at": 2e9},
+                {"job": "backup", "attempt": 2, "max_attempts": 4, "next_attempt_at": 1.9e9}]
+    state, tip = tray_status(running=[], next_job=None, paused=False, failed=0,
+                             retrying=retrying[:1])
+    assert state == "running"
+    assert tip.startswith("1 retrying: sync, attempt 2/3 at ")
+    _, tip = tray_status(running=[], next_job=None, paused=False, failed=0, retrying=retrying)
+    assert tip.startswith("2 retrying: backup, attempt 3/4 at ")  # the soonest first
+    assert tip.endswith(" (and 1 more)")
+
+
+def test_a_run_waiting_for_its_retry_shows_in_the_tray_until_cancelled(make_app, qtbot):
+    ta = make_app(FLAKY)
+    ta.run_job("flaky")
+    until(qtbot, lambda: "1 retrying: flaky, attempt 2/3 at " in ta.tray.icon.toolTip(),
+          timeout=10_000)
+    assert ta.tray.state == "running"
+    ta.refresh_jobs()  # read afresh from the history (a restart does the same)
+    loads = ta.jobs_loads
+    until(qtbot, lambda: ta.jobs_loads > loads)
+    assert "1 retrying: flaky" in ta.tray.icon.toolTip() and ta.tray.state == "running"
+    rid = next(r["id"] for r in ta.window.runs_model.loaded_runs() if r["job"] == "flaky")
+    ta.cancel_run(rid)
+    until(qtbot, lambda: "retrying" not in ta.tray.icon.toolTip(), timeout=10_000)
+    assert ta.tray.state != "running"
