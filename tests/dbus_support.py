@@ -52,6 +52,7 @@ class NotificationDaemon:
         if result != 1:  # PRIMARY_OWNER
             raise RuntimeError(f"could not own {NAME} on the test bus (reply {result})")
         self.received: list[dict[str, Any]] = []
+        self.hung = False  # True: takes Notify calls and never answers, as a stopped daemon
         self._cond = threading.Condition()
         self._send_lock = threading.Lock()
         self._closed = False
@@ -84,7 +85,8 @@ class NotificationDaemon:
                             "replaces_id": replaces_id, "icon": icon, "summary": summary,
                             "body": body, "actions": list(actions), "hints": dict(hints),
                             "timeout": timeout}
-                    self._send(new_method_return(msg, "u", (note["id"],)))
+                    if not self.hung:
+                        self._send(new_method_return(msg, "u", (note["id"],)))
                     self.received.append(note)
                     self._cond.notify_all()
             elif member == "GetCapabilities":

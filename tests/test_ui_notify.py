@@ -143,3 +143,77 @@ def test_without_a_bus_the_status_bar_still_has_the_message(qtbot, monkeypatch, 
         assert lines == ["bank failed: bad row 3"]
     finally:
         n.close()
+
+
+def test_with_a_tray_notices_still_go_over_dbus_and_a_hung_daemon_blocks_nothing(
+        qtbot, notification_bus, monkeypatch, caplog):
+    """Qt's D-Bus tray calls the notification service from the event loop: a daemon that
+    stops answering (SIGSTOP) froze the whole app for 25 s a notice. Ours waits on its
+    own thread, and says in the log what did not get through."""
+    import logging
+    import time
+
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    from trayjobs.ui.notify import _DBusNotifications
+
+    monkeypatch.setattr(QSystemTrayIcon, "isSystemTrayAvailable", staticmethod(lambda: True))
+    monkeypatch.setattr(_DBusNotifications, "REPLY_TIMEOUT", 0.5)
+    daemon = notification_bus.daemon
+    icon = QSystemTrayIcon()
+    monkeypatch.setattr(icon, "isVisible", lambda: True)  # shown in a tray
+    lines = []
+    n = Notifier(icon, lines.append)
+    try:
+        n.notify("bank failed", "bad row 3\nRun 7", critical=True, target=("run", 7))
+        (first,) = daemon.wait_for(1)
+        assert first["summary"] == "bank failed"
+        daemon.hung = True
+        caplog.set_level(logging.WARNING, logger="trayjobs.ui.notify")
+        started = time.monotonic()
+        n.notify("tidy failed", "no folder\nRun 8", critical=True, target=("run", 8))
+        n.notify("sync failed", "offline\nRun 9", critical=True, target=("run", 9))
+        assert time.monotonic() - started < 0.2  # nothing waits on the daemon
+        qtbot.waitUntil(lambda: "'sync failed' not delivered" in caplog.text, timeout=5000)
+        assert "'tidy failed' not delivered" in caplog.text
+        assert "did not answer" in caplog.text
+        assert lines[-2:] == ["tidy failed: no folder", "sync failed: offline"]
+        daemon.hung = False  # it comes back: the next notice gets through, and opens its run
+        n.notify("mail failed", "refused\nRun 10", critical=True, target=("run", 10))
+        last = daemon.wait_for(4)[-1]
+        assert last["summary"] == "mail failed"
+        with qtbot.waitSignal(n.clicked, timeout=5000) as sig:
+            daemon.invoke(last["id"])
+        assert sig.args == [("run", 10)]
+        # A click on the first one, older, still opens its own run, not the latest.
+        with qtbot.waitSignal(n.clicked, timeout=5000) as sig:
+            daemon.invoke(first["id"])
+        assert sig.args == [("run", 7)]
+    finally:
+        n.close()
+
+
+def test_with_no_notification_service_the_tray_shows_the_notice(
+        qtbot, notification_bus, monkeypatch, caplog):
+    import logging
+
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    monkeypatch.setattr(QSystemTrayIcon, "isSystemTrayAvailable", staticmethod(lambda: True))
+    notification_bus.daemon.close()  # the bus is there, no daemon on it
+    icon = QSystemTrayIcon()
+    monkeypatch.setattr(icon, "isVisible", lambda: True)  # shown in a tray
+    shown = []
+    monkeypatch.setattr(icon, "showMessage", lambda *a: shown.append(a[:2]))
+    caplog.set_level(logging.WARNING, logger="trayjobs.ui.notify")
+    n = Notifier(icon, lambda line: None)
+    try:
+        n.notify("bank failed", "bad row 3\nRun 7", critical=True, target=("run", 7))
+        qtbot.waitUntil(lambda: shown == [("bank failed", "bad row 3\nRun 7")], timeout=5000)
+        assert "'bank failed' not delivered: org.freedesktop.DBus.Error.ServiceUnknown" \
+            in caplog.text
+        with qtbot.waitSignal(n.clicked, timeout=2000) as sig:
+            icon.messageClicked.emit()
+        assert sig.args == [("run", 7)]
+    finally:
+        n.close()

@@ -6,10 +6,13 @@ a success with warnings (unless turned off), successes if asked for, nothing in 
 together become one notification ("12 imports failed"). Each notification
 carries a *target* (a run, or a filtered list of runs) that a click opens.
 
-:class:`Notifier` delivers: through the tray icon where there is one (Qt sends
-a freedesktop notification for a D-Bus tray), else straight to the
-freedesktop notification service over D-Bus with a default action, else in
-the window's status bar.
+:class:`Notifier` delivers: on Linux straight to the freedesktop notification
+service over D-Bus, from a thread of its own with a default action (Qt's tray
+would call it from the event loop: a notification daemon that hangs froze the
+app for 25 s a notice, and a click could only lead to the latest notice), else
+through the tray icon, else in the window's status bar. A notice the service
+does not take is logged with its title, and shown by the tray where the
+desktop has no notification service at all.
 """
 
 from __future__ import annotations
@@ -158,6 +161,7 @@ class Notifier(QObject):
 
     clicked = Signal(object)
     _dbusClicked = Signal(object)
+    _dbusFailed = Signal(object)
 
     def __init__(self, tray: QSystemTrayIcon | None, fallback: Callable[[str], None],
                  parent: QObject | None = None) -> None:
@@ -168,32 +172,51 @@ class Notifier(QObject):
         self._tray_target: Target | None = None
         self._dbus: _DBusNotifications | None = None
         self._dbusClicked.connect(self.clicked, Qt.ConnectionType.QueuedConnection)
+        self._dbusFailed.connect(self._undelivered, Qt.ConnectionType.QueuedConnection)
         if tray is not None:
             tray.messageClicked.connect(lambda: self._tray_target and self.clicked.emit(
                 self._tray_target))
 
     def via(self) -> str:
-        if self.tray is not None and QSystemTrayIcon.isSystemTrayAvailable() and self.tray.isVisible():
-            return "tray"
-        if sys.platform.startswith("linux"):
+        if sys.platform.startswith("linux") and not (self._dbus is not None and self._dbus.dead):
             return "dbus"
+        if self._tray_usable():
+            return "tray"
         return "status"
+
+    def _tray_usable(self) -> bool:
+        return (self.tray is not None and QSystemTrayIcon.isSystemTrayAvailable()
+                and self.tray.isVisible())
 
     def notify(self, title: str, message: str, *, critical: bool = False,
                target: Target | None = None) -> None:
         how = self.via()
         self.sent.append({"title": title, "message": message, "target": target, "via": how})
         if how == "tray":
-            self._tray_target = target
-            icon = (QSystemTrayIcon.MessageIcon.Critical if critical
-                    else QSystemTrayIcon.MessageIcon.Information)
-            self.tray.showMessage(title, message, icon, 15_000 if critical else 8_000)
+            self._show_in_tray(title, message, critical, target)
             return
         if how == "dbus":
             if self._dbus is None:
-                self._dbus = _DBusNotifications(self._dbusClicked.emit)
+                self._dbus = _DBusNotifications(self._dbusClicked.emit, self._dbusFailed.emit)
             self._dbus.send(title, message, critical=critical, target=target)
         self.fallback(f"{title}: {message.splitlines()[0]}")
+
+    def _show_in_tray(self, title: str, message: str, critical: bool, target: Any) -> None:
+        self._tray_target = target
+        icon = (QSystemTrayIcon.MessageIcon.Critical if critical
+                else QSystemTrayIcon.MessageIcon.Information)
+        self.tray.showMessage(title, message, icon, 15_000 if critical else 8_000)
+
+    def _undelivered(self, failure: dict[str, Any]) -> None:
+        """A notice the notification service did not take: said in the log; with no
+        service on the desktop (not one that hangs), the tray shows it instead."""
+        log.warning("desktop notification %r not delivered: %s", failure["title"],
+                    failure["why"])
+        if failure["no_service"] and self._tray_usable():
+            self.sent.append({"title": failure["title"], "message": failure["message"],
+                              "target": failure["target"], "via": "tray"})
+            self._show_in_tray(failure["title"], failure["message"], failure["critical"],
+                               failure["target"])
 
     def close(self) -> None:
         if self._dbus is not None:
@@ -205,9 +228,17 @@ class _DBusNotifications:
 
     Each notification has a default action; the service's ``ActionInvoked`` signal
     for one of ours calls ``on_click(target)`` (from this thread: the caller queues it).
+    A notice the service does not take within :attr:`REPLY_TIMEOUT` seconds, or with no
+    session bus at all (then :attr:`dead`), goes to ``on_failed`` (a dict), also from
+    this thread.
     """
 
-    def __init__(self, on_click: Callable[[Any], None]) -> None:
+    REPLY_TIMEOUT = 5.0
+    NO_SERVICE = ("org.freedesktop.DBus.Error.ServiceUnknown",
+                  "org.freedesktop.DBus.Error.NameHasNoOwner")
+
+    def __init__(self, on_click: Callable[[Any], None],
+                 on_failed: Callable[[dict[str, Any]], None] = lambda failure: None) -> None:
         # Imported here, on the caller's thread: a daemon thread importing while the
         # interpreter shuts down can crash it.
         try:
@@ -216,6 +247,8 @@ class _DBusNotifications:
         except ImportError:
             pass
         self.on_click = on_click
+        self.on_failed = on_failed
+        self.dead = False  # no session bus: every notice fails
         self._q: queue.Queue = queue.Queue()
         self._targets: dict[int, Any] = {}
         self._thread = threading.Thread(target=self._run, name="trayjobs-notify", daemon=True)
@@ -228,40 +261,59 @@ class _DBusNotifications:
         self._q.put(None)
         self._thread.join(2)
 
+    def _failed(self, item: tuple, why: str, *, no_service: bool) -> None:
+        title, message, critical, target = item
+        self.on_failed({"title": title, "message": message, "critical": critical,
+                        "target": target, "why": why, "no_service": no_service})
+
     def _run(self) -> None:
         try:
+            self._serve()
+        except Exception as exc:  # no session bus: each notice is said to fail
+            self.dead = True
+            why = f"no session bus ({exc})"
+            log.info("no desktop notifications over D-Bus: %s", exc)
+            while (item := self._q.get()) is not None:
+                self._failed(item, why, no_service=True)
+
+    def _serve(self) -> None:
+        try:
             from jeepney import DBusAddress, MatchRule, message_bus, new_method_call
+            from jeepney.wrappers import DBusErrorResponse, unwrap_msg
             from jeepney.io.threading import Proxy, open_dbus_router
-        except ImportError:
-            return
+        except ImportError as exc:
+            raise RuntimeError("the jeepney package is missing") from exc
         addr = DBusAddress("/org/freedesktop/Notifications", bus_name="org.freedesktop.Notifications",
                            interface="org.freedesktop.Notifications")
         rule = MatchRule(type="signal", interface="org.freedesktop.Notifications",
                          member="ActionInvoked", path="/org/freedesktop/Notifications")
-        try:
-            with open_dbus_router(bus="SESSION") as router:
-                Proxy(message_bus, router).AddMatch(rule)
-                with router.filter(rule, bufsize=64) as signals:
-                    listener = threading.Thread(target=self._listen, args=(signals,),
-                                                name="trayjobs-notify-actions", daemon=True)
-                    listener.start()
-                    while True:
-                        item = self._q.get()
-                        if item is None:
-                            return
-                        title, message, critical, target = item
-                        hints = {"urgency": ("y", 2 if critical else 1)}
-                        msg = new_method_call(addr, "Notify", "susssasa{sv}i",
-                                              ("trayjobs", 0, "trayjobs", title, message,
-                                               ["default", "Open"], hints,
-                                               15_000 if critical else 8_000))
-                        try:
-                            reply = router.send_and_get_reply(msg, timeout=5)
-                            self._targets[int(reply.body[0])] = target
-                        except Exception as exc:
-                            log.info("desktop notification not delivered: %s", exc)
-        except Exception as exc:  # no session bus: the status bar has the message
-            log.info("no desktop notifications over D-Bus: %s", exc)
+        with open_dbus_router(bus="SESSION") as router:
+            Proxy(message_bus, router).AddMatch(rule)
+            with router.filter(rule, bufsize=64) as signals:
+                listener = threading.Thread(target=self._listen, args=(signals,),
+                                            name="trayjobs-notify-actions", daemon=True)
+                listener.start()
+                while True:
+                    item = self._q.get()
+                    if item is None:
+                        return
+                    title, message, critical, target = item
+                    hints = {"urgency": ("y", 2 if critical else 1)}
+                    msg = new_method_call(addr, "Notify", "susssasa{sv}i",
+                                          ("trayjobs", 0, "trayjobs", title, message,
+                                           ["default", "Open"], hints,
+                                           15_000 if critical else 8_000))
+                    try:
+                        reply = unwrap_msg(router.send_and_get_reply(
+                            msg, timeout=self.REPLY_TIMEOUT))
+                        self._targets[int(reply[0])] = target
+                    except DBusErrorResponse as exc:
+                        self._failed(item, f"{exc.name}: {' '.join(map(str, exc.data))}",
+                                     no_service=exc.name in self.NO_SERVICE)
+                    except TimeoutError:
+                        self._failed(item, "the notification service did not answer within"
+                                     f" {self.REPLY_TIMEOUT:g} s (it may show it later)",
+                                     no_service=False)
 
     def _listen(self, q: queue.Queue) -> None:
         while True:
