@@ -57,6 +57,29 @@ def test_a_burst_is_summarised_and_opens_the_filtered_list(router, qtbot):
     assert note["target"] == ("runs", {"job": "bank", "states": ("failed",), "since": 1000.0})
 
 
+def test_failures_spread_over_a_minute_are_a_few_notices_not_one_each(qtbot):
+    """Runs retried with jitter fail for good one every second or so: after a notice, the
+    next ones wait for the cool-down and come as one, "10 imports failed"."""
+    shown = Shown()
+    r = NotificationRouter(shown, settings=Settings, job_notify=lambda job: None,
+                           window_ms=50, cooldown_ms=600)
+    r.run_finished(run(1))
+    qtbot.waitUntil(lambda: len(shown) == 1, timeout=2000)
+    for i in range(2, 12):
+        r.run_finished(run(i))
+        qtbot.wait(40)  # each a little apart: more than the window
+    assert len(shown) == 1
+    qtbot.waitUntil(lambda: len(shown) == 2, timeout=3000)
+    assert shown[1]["title"] == "10 imports failed"
+    assert shown[1]["target"] == ("runs", {"job": "bank", "states": ("failed",),
+                                           "since": 1002.0})
+    qtbot.wait(800)  # nothing more came: nothing more is said
+    assert len(shown) == 2
+    r.run_finished(run(20))  # later, on its own: told after the window, as the first was
+    qtbot.waitUntil(lambda: len(shown) == 3, timeout=2000)
+    assert shown[2]["title"] == "bank failed"
+
+
 def test_a_mixed_burst_names_the_jobs():
     title, body, target = summarise([run(1), run(2, job="cards"), run(3, job="tidy",
                                                                        kind="cleanup")],

@@ -3,7 +3,9 @@ they reach the desktop.
 
 :class:`NotificationRouter` decides: a run's *final* failure (never a retry),
 a success with warnings (unless turned off), successes if asked for, nothing in quiet hours, and several finishing close
-together become one notification ("12 imports failed"). Each notification
+together become one notification ("12 imports failed"); after one, what finishes in the next
+30 s is told together when they are over, so a stream of failures is a few notices, not one
+every few seconds. Each notification
 carries a *target* (a run, or a filtered list of runs) that a click opens.
 
 :class:`Notifier` delivers: on Linux straight to the freedesktop notification
@@ -36,6 +38,9 @@ __all__ = ["Notifier", "NotificationRouter", "in_quiet_hours", "summarise"]
 log = logging.getLogger(__name__)
 
 BURST_WINDOW_MS = 1500
+#: After a notification, what finishes within this time waits for its end, to be told in
+#: one (runs retried with jitter fail over a minute, not within the window above).
+BURST_COOLDOWN_MS = 30_000
 
 Target = tuple[str, Any]  # ("run", run id) or ("runs", {"job": ..., "states": ..., "since": ...})
 
@@ -102,7 +107,8 @@ class NotificationRouter(QObject):
 
     def __init__(self, notifier: "Notifier", *, settings: Callable[[], Any],
                  job_notify: Callable[[str], str | None], parent: QObject | None = None,
-                 window_ms: int = BURST_WINDOW_MS) -> None:
+                 window_ms: int = BURST_WINDOW_MS,
+                 cooldown_ms: int = BURST_COOLDOWN_MS) -> None:
         super().__init__(parent)
         self.notifier = notifier
         self.settings = settings
@@ -113,6 +119,8 @@ class NotificationRouter(QObject):
         self.suppressed = 0  # held back by quiet hours
         self._timer = QTimer(self, singleShot=True, interval=window_ms)
         self._timer.timeout.connect(self.flush)
+        self._cooldown = QTimer(self, singleShot=True, interval=cooldown_ms)
+        self._cooldown.timeout.connect(self._cooled)
 
     def run_finished(self, run: dict[str, Any]) -> None:
         """Called for every run that reached its final state."""
@@ -134,8 +142,12 @@ class NotificationRouter(QObject):
             self._succeeded.append(run)
         else:
             return
-        if not self._timer.isActive():
+        if not self._timer.isActive() and not self._cooldown.isActive():
             self._timer.start()  # gather what finishes together into one notification
+
+    def _cooled(self) -> None:
+        if self._failed or self._warned or self._succeeded:
+            self.flush()  # what finished since the last notification, in one
 
     def flush(self) -> None:
         self._timer.stop()
@@ -145,6 +157,8 @@ class NotificationRouter(QObject):
         if in_quiet_hours(getattr(self.settings(), "quiet_hours", None)):
             self.suppressed += len(failed) + len(warned) + len(succeeded)
             return
+        if failed or warned or succeeded:
+            self._cooldown.start()
         if failed:
             title, body, target = summarise(failed, failed=True)
             self.notifier.notify(title, body, critical=True, target=target)
