@@ -43,3 +43,15 @@ def test_a_run_waiting_for_its_retry_shows_in_the_tray_until_cancelled(make_app,
     ta.cancel_run(rid)
     until(qtbot, lambda: "retrying" not in ta.tray.icon.toolTip(), timeout=10_000)
     assert ta.tray.state != "running"
+
+
+def test_a_one_off_that_started_is_no_longer_the_next_run(make_app, qtbot):
+    """A run at a later time (`trayjobs run --at`) is the job's next run until it starts;
+    one that then waits for its retry left "next: flaky 14:05", a time gone by."""
+    import time
+
+    ta = make_app(FLAKY)
+    ta.engine.submit("flaky", trigger="cli", due_at=time.time() + 1.5)
+    until(qtbot, lambda: "next: flaky" in ta.tray.icon.toolTip(), timeout=5000)
+    until(qtbot, lambda: "1 retrying: flaky" in ta.tray.icon.toolTip(), timeout=10_000)
+    until(qtbot, lambda: "next: flaky" not in ta.tray.icon.toolTip(), timeout=3000)

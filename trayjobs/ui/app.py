@@ -376,8 +376,11 @@ class TrayApp(QObject, Commands):
         self.window.runs_model.upsert(run)
         if not final:
             self.window.jobs_model.show_run(run)  # final ones reload the whole list below
-        if run["state"] == "scheduled" and not self._reload_jobs.isActive():
-            self._reload_jobs.start()  # a one-off: the job's Next run is its time now
+        one_off = run["state"] == "scheduled" or (run.get("due_at") is not None
+                                                   and run["state"] in ("queued", "running"))
+        if one_off and not self._reload_jobs.isActive():
+            # a one-off made, or started: the job's Next run is its time, or no longer
+            self._reload_jobs.start()
         if run["state"] == "running":
             self._running[run["id"]] = run
         else:
