@@ -55,3 +55,31 @@ def test_a_one_off_that_started_is_no_longer_the_next_run(make_app, qtbot):
     until(qtbot, lambda: "next: flaky" in ta.tray.icon.toolTip(), timeout=5000)
     until(qtbot, lambda: "1 retrying: flaky" in ta.tray.icon.toolTip(), timeout=10_000)
     until(qtbot, lambda: "next: flaky" not in ta.tray.icon.toolTip(), timeout=3000)
+
+
+def test_the_icon_appears_when_the_desktop_gets_a_tray_after_the_start(
+        make_app, qtbot, monkeypatch):
+    """Started at login before the panel: no tray yet, so the window opens; once the panel
+    is up, the icon is there too (it never appeared: the icon was shown only at start)."""
+    from trayjobs.ui import tray as tray_module
+    from trayjobs.ui.tray import Tray
+
+    monkeypatch.setattr(tray_module, "TRAY_RECHECK_MS", 50)
+    there = {"tray": False}
+    monkeypatch.setattr(Tray, "available", staticmethod(lambda: there["tray"]))
+    shown = []
+    real_init = Tray.__init__
+
+    def init(self, app):
+        real_init(self, app)
+        monkeypatch.setattr(self.icon, "show", lambda: shown.append(True))
+
+    monkeypatch.setattr(Tray, "__init__", init)
+    ta = make_app(CONFIG, minimized=True)
+    assert ta.window.isVisible()  # no tray: the window instead
+    qtbot.wait(200)
+    assert shown == []
+    there["tray"] = True  # the panel has started
+    until(qtbot, lambda: shown == [True], timeout=2000)
+    qtbot.wait(200)
+    assert shown == [True]  # once

@@ -113,8 +113,7 @@ class TrayApp(QObject, Commands):
     # -- start and stop ---------------------------------------------------------------
 
     def start(self) -> None:
-        if Tray.available():
-            self.tray.show()
+        self.tray.show()  # now, or once the desktop has a tray
         if not self.minimized or not Tray.available():
             self.show_window()
 
@@ -212,7 +211,7 @@ class TrayApp(QObject, Commands):
         threading.Thread(target=stop, name="trayjobs-stop", daemon=True).start()
 
     def _finish_quit(self) -> None:
-        self.tray.icon.hide()
+        self.tray.hide()
         app = QApplication.instance()
         # Every window goes, not only the main one: Qt's quit() asks the visible windows to
         # close, and one that refuses (a dialog waiting for an answer) kept the app up

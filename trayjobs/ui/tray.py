@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
@@ -11,6 +12,8 @@ from ..textfmt import when
 from .icons import tray_icon
 
 __all__ = ["Tray", "tray_status"]
+
+TRAY_RECHECK_MS = 2000
 
 
 def tray_status(*, running: list[dict[str, Any]], next_job: dict[str, Any] | None,
@@ -71,10 +74,25 @@ class Tray:
         self.menu.aboutToShow.connect(self.rebuild)
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
+        # No tray yet (started at login before the panel, or the panel restarting): look
+        # again now and then, and show the icon once there is one.
+        self._wait_for_tray = QTimer(self.menu, interval=TRAY_RECHECK_MS)
+        self._wait_for_tray.timeout.connect(self.show)
         self.rebuild()
 
     def show(self) -> None:
-        self.icon.show()
+        """Show the icon; where the desktop has no tray yet, as soon as it has one."""
+        if self.available():
+            self._wait_for_tray.stop()
+            if not self.icon.isVisible():
+                self.icon.show()
+        elif not self._wait_for_tray.isActive():
+            self._wait_for_tray.start()
+
+    def hide(self) -> None:
+        """Take the icon away, and stop waiting for a tray (the app quits)."""
+        self._wait_for_tray.stop()
+        self.icon.hide()
 
     @staticmethod
     def available() -> bool:
