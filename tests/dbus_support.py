@@ -124,9 +124,16 @@ class NotificationDaemon:
 
 
 class _Bus:
-    def __init__(self, address: str, daemon: NotificationDaemon) -> None:
+    def __init__(self, address: str, daemon: NotificationDaemon,
+                 proc: subprocess.Popen | None = None) -> None:
         self.address = address
         self.daemon = daemon
+        self.proc = proc  # the dbus-daemon: stop it to take the bus away
+
+    def stop(self) -> None:
+        """The session bus goes away (a desktop session ending, dbus-daemon killed)."""
+        self.proc.terminate()
+        self.proc.wait(5)
 
 
 @pytest.fixture
@@ -149,11 +156,12 @@ def notification_bus(monkeypatch):
             raise RuntimeError(f"dbus-daemon did not start (exit {proc.wait(5)})")
         monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
         daemon = NotificationDaemon(address)
-        yield _Bus(address, daemon)
+        yield _Bus(address, daemon, proc)
     finally:
         if daemon is not None:
             daemon.close()
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
         proc.wait(5)
         proc.stdout.close()
         shutil.rmtree(folder, ignore_errors=True)

@@ -240,3 +240,26 @@ def test_with_no_notification_service_the_tray_shows_the_notice(
         assert sig.args == [("run", 7)]
     finally:
         n.close()
+
+
+# jeepney's own receiving thread ends with the connection's error when the bus goes away.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_session_bus_that_goes_away_loses_no_notice_without_a_trace(
+        qtbot, notification_bus, caplog):
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="trayjobs.ui.notify")
+    lines = []
+    n = Notifier(None, lines.append)
+    try:
+        n.notify("bank failed", "bad row 3\nRun 7", critical=True, target=("run", 7))
+        notification_bus.daemon.wait_for(1)
+        notification_bus.daemon.close()
+        notification_bus.stop()
+        n.notify("tidy failed", "no folder\nRun 8", critical=True, target=("run", 8))
+        qtbot.waitUntil(lambda: "'tidy failed' not delivered" in caplog.text, timeout=5000)
+        qtbot.waitUntil(lambda: n.via() == "status", timeout=5000)  # no bus: the window says it
+        n.notify("sync failed", "offline\nRun 9", critical=True, target=("run", 9))
+        assert lines[-1] == "sync failed: offline"
+    finally:
+        n.close()

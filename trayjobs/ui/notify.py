@@ -328,6 +328,10 @@ class _DBusNotifications:
                         self._failed(item, "the notification service did not answer within"
                                      f" {self.REPLY_TIMEOUT:g} s (it may show it later)",
                                      no_service=False)
+                    except Exception as exc:  # the bus went away: this one, and the rest
+                        self._failed(item, f"the session bus went away ({exc})",
+                                     no_service=True)
+                        raise
 
     def _listen(self, q: queue.Queue) -> None:
         while True:
