@@ -284,11 +284,14 @@ class _DBusNotifications:
         try:
             self._serve()
         except Exception as exc:  # no session bus: each notice is said to fail
-            self.dead = True
-            why = f"no session bus ({exc})"
             log.info("no desktop notifications over D-Bus: %s", exc)
-            while (item := self._q.get()) is not None:
-                self._failed(item, why, no_service=True)
+            self._drain(f"no session bus ({exc})")
+
+    def _drain(self, why: str) -> None:
+        """No bus: each notice from now on is said to fail, until close()."""
+        self.dead = True
+        while (item := self._q.get()) is not None:
+            self._failed(item, why, no_service=True)
 
     def _serve(self) -> None:
         try:
@@ -329,9 +332,12 @@ class _DBusNotifications:
                                      f" {self.REPLY_TIMEOUT:g} s (it may show it later)",
                                      no_service=False)
                     except Exception as exc:  # the bus went away: this one, and the rest
-                        self._failed(item, f"the session bus went away ({exc})",
-                                     no_service=True)
-                        raise
+                        why = f"the session bus went away ({exc})"
+                        self._failed(item, why, no_service=True)
+                        # Said here, not once the router is left: leaving it may wait on
+                        # its receiving thread, which the bus's end took down.
+                        self._drain(why)
+                        return
 
     def _listen(self, q: queue.Queue) -> None:
         while True:
