@@ -140,29 +140,24 @@ class Mutator(threading.Thread):
         self.n += 1
         rename_noreplace(d, f"{d}-{self.n}")
 
-    def op_file_then_folder(self):
+    def _file_swapped_briefly(self, make, remove):
+        """A file set aside, something else made under its name a moment, then it back."""
         f = self.rnd.choice(self.files())
         aside = self.park(f)
-        os.mkdir(f)
+        make(f)
         time.sleep(0.005)
-        os.rmdir(f)
+        remove(f)
         rename_noreplace(aside, f)
+
+    def op_file_then_folder(self):
+        self._file_swapped_briefly(os.mkdir, os.rmdir)
 
     def op_file_then_pipe(self):
-        f = self.rnd.choice(self.files())
-        aside = self.park(f)
-        os.mkfifo(f)
-        time.sleep(0.005)
-        os.unlink(f)
-        rename_noreplace(aside, f)
+        self._file_swapped_briefly(os.mkfifo, os.unlink)
 
     def op_file_then_link(self):
-        f = self.rnd.choice(self.files())
-        aside = self.park(f)
-        os.symlink(os.path.join(self.outside, "precious.txt"), f)
-        time.sleep(0.005)
-        os.unlink(f)
-        rename_noreplace(aside, f)
+        target = os.path.join(self.outside, "precious.txt")
+        self._file_swapped_briefly(lambda f: os.symlink(target, f), os.unlink)
 
     def op_loops(self):
         d = self.rnd.choice(self.folders() or [self.loc])

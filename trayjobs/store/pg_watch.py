@@ -30,6 +30,9 @@ __all__ = ["HungWatch"]
 
 log = logging.getLogger(__name__)
 
+#: Seconds between two looks of an idle watch (no call in flight).
+IDLE_LOOK = 1.0
+
 
 class HungWatch:
     """``answers()``: whether the server answers a new connection now (it may take up to
@@ -70,7 +73,8 @@ class HungWatch:
                 self._thread = threading.Thread(target=self._loop, daemon=True,
                                                 name="trayjobs-pg-watch")
                 self._thread.start()
-            self._wake.notify_all()
+            # Not woken: three calls a run would each wake it for nothing. Idle, it looks
+            # every second; a call is so asked about within a second of its `after`.
         try:
             yield
         finally:
@@ -114,7 +118,7 @@ class HungWatch:
                     overdue = [c for c in self._calls.values() if now - c[1] >= self.after]
                     if not overdue:
                         oldest = min((c[1] for c in self._calls.values()), default=None)
-                        self._wake.wait(self.after if oldest is None
+                        self._wake.wait(IDLE_LOOK if oldest is None
                                         else max(0.05, oldest + self.after - now))
                         continue
                     since = min(c[1] for c in overdue)
